@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""Seed drctl's reference world into the emulators (idempotent; see localstack/README.md).
+
+Endpoints come from the environment (localstack/seed sources localstack/endpoints.env first):
+AWS_ENDPOINT_URL_{ROUTE_53,S3,CLOUDWATCH,RDS,AUTO_SCALING,EC2}, DRCTL_GCS_ENDPOINT.
+Every client gets an explicit endpoint_url and region, so nothing can reach real AWS.
+"""
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+HOME, STANDBY = "us-west-2", "us-east-1"
+TTL = 60
+# moto loads the same 44 canned AMIs into every region; this one is an Ubuntu image among them.
+PREFERRED_AMI = "ami-1e749f67"
+
+QUIET = False
+LOG = sys.stderr
+
+
+def say(kind, name, state):
+    if not QUIET:
+        print(f"{kind:<10} {name:<40} {state}", file=LOG)
+
+
+def endpoint(var):
+    url = os.environ.get(var)
+    if not url:
+        sys.exit(f"seed: {var} is not set (run localstack/up, or source localstack/endpoints.env)")
+    return url
+
+
+def client(service, region, var):
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint(var),
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30,
+                      s3={"addressing_style": "path"}),
+    )
+
+
+def code(err):
+    return err.response.get("Error", {}).get("Code", "")
+
+
+# ---------------------------------------------------------------- Route 53
+def ensure_zone(r53, zone_name):
+    matches = []
+    for page in r53.get_paginator("list_hosted_zones").paginate():
+        matches += [z for z in page["HostedZones"]
+                    if z["Name"] == zone_name and not z.get("Config", {}).get("PrivateZone")]
+    if matches:
+        # LocalStack allows duplicate zones; always use the oldest-listed one, deterministically.
+        zone_id = sorted(z["Id"] for z in matches)[0].split("/")[-1]
+        say("zone", zone_name, f"already present ({zone_id})" + (f", {len(matches)} duplicates!" if len(matches) > 1 else ""))
+        return zone_id
+    resp = r53.create_hosted_zone(Name=zone_name, CallerReference=f"drctl-seed-{zone_name}-{dt.datetime.now().timestamp()}",
+                                  HostedZoneConfig={"Comment": "drctl reference world", "PrivateZone": False})
+    zone_id = resp["HostedZone"]["Id"].split("/")[-1]
+    say("zone", zone_name, f"created ({zone_id})")
+    return zone_id
+
+
+def upsert_records(r53, zone_id, records):
+    """UPSERT every record (restores the reference state); report created / already present / restored."""
+    existing = {}
+    for page in r53.get_paginator("list_resource_record_sets").paginate(HostedZoneId=zone_id):
+        for rr in page["ResourceRecordSets"]:
+            existing[(rr["Name"], rr["Type"], rr.get("SetIdentifier"))] = rr
+    changes = []
+    for rr in records:
+        key = (rr["Name"], rr["Type"], rr.get("SetIdentifier"))
+        label = rr["Name"] + (f" [{rr['SetIdentifier']}]" if "SetIdentifier" in rr else "") + f" {rr['Type']}"
+        old = existing.get(key)
+        if old is None:
+            state = "created"
+        elif _same_record(old, rr):
+            say("record", label, "already present")
+            continue
+        else:
+            state = "restored to reference"
+        changes.append({"Action": "UPSERT", "ResourceRecordSet": rr})
+        say("record", label, state)
+    if changes:
+        r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Comment": "drctl seed", "Changes": changes})
+
+
+def _same_record(a, b):
+    keys = ("Name", "Type", "TTL", "SetIdentifier", "Weight")
+    if any(a.get(k) != b.get(k) for k in keys):
+        return False
+    norm = lambda r: sorted(v["Value"].rstrip(".") for v in r.get("ResourceRecords", []))  # noqa: E731
+    return norm(a) == norm(b)
+
+
+def a_rec(name, ip):
+    return {"Name": name, "Type": "A", "TTL": TTL, "ResourceRecords": [{"Value": ip}]}
+
+
+def cname(name, target, **extra):
+    return {"Name": name, "Type": "CNAME", "TTL": TTL, "ResourceRecords": [{"Value": target}], **extra}
+
+
+# ---------------------------------------------------------------- RDS
+def find_db(rds, db_id):
+    try:
+        return rds.describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]
+    except ClientError as e:
+        if code(e) in ("DBInstanceNotFound", "DBInstanceNotFoundFault"):
+            return None
+        raise
+
+
+def ensure_primary(rds, db_id):
+    db = find_db(rds, db_id)
+    if db:
+        say("rds", f"{db_id} ({HOME})", "already present")
+        return db
+    rds.create_db_instance(
+        DBInstanceIdentifier=db_id, Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+        MasterUsername="drctl", MasterUserPassword="drctl-seed-password", BackupRetentionPeriod=7,
+        DBName=db_id.split("-")[0], Tags=[{"Key": "app", "Value": "drctl-reference"}])
+    say("rds", f"{db_id} ({HOME})", "created")
+    return find_db(rds, db_id)
+
+
+def ensure_replica(rds_standby, replica_id, primary):
+    db = find_db(rds_standby, replica_id)
+    if db:
+        say("rds", f"{replica_id} ({STANDBY})", "already present")
+        return db
+    rds_standby.create_db_instance_read_replica(
+        DBInstanceIdentifier=replica_id, SourceDBInstanceIdentifier=primary["DBInstanceArn"],
+        DBInstanceClass="db.t3.micro", SourceRegion=HOME)
+    say("rds", f"{replica_id} ({STANDBY})", "created (replica of " + primary["DBInstanceIdentifier"] + ")")
+    return find_db(rds_standby, replica_id)
+
+
+# ---------------------------------------------------------------- CloudWatch
+def put_lag(cw, replica_id, seconds):
+    now = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+    data = [{
+        "MetricName": "ReplicaLag", "Unit": "Seconds", "Value": float(seconds),
+        "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": replica_id}],
+        "Timestamp": now - dt.timedelta(minutes=m),
+    } for m in range(15, -1, -1)]
+    cw.put_metric_data(Namespace="AWS/RDS", MetricData=data)
+    say("metric", f"ReplicaLag {replica_id}", f"put {len(data)} points = {seconds:g} s")
+
+
+# ---------------------------------------------------------------- Auto Scaling
+def pick_ami(ec2):
+    try:
+        imgs = ec2.describe_images(ImageIds=[PREFERRED_AMI])["Images"]
+        if imgs:
+            return PREFERRED_AMI
+    except ClientError:
+        pass
+    imgs = ec2.describe_images(Owners=["amazon"])["Images"]
+    if not imgs:
+        sys.exit("seed: moto has no AMIs to build a launch template from")
+    return sorted(i["ImageId"] for i in imgs)[0]
+
+
+def ensure_template(ec2, name):
+    try:
+        lt = ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"]
+        if lt:
+            say("template", f"{name} ({ec2.meta.region_name})", "already present")
+            return name
+    except ClientError as e:
+        if "NotFound" not in code(e):
+            raise
+    ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
+        "ImageId": pick_ami(ec2), "InstanceType": "t3.micro"})
+    say("template", f"{name} ({ec2.meta.region_name})", "created")
+    return name
+
+
+def ensure_asg(asg, name, template, az, mn, desired, mx):
+    found = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    if found:
+        g = found[0]
+        if (g["MinSize"], g["DesiredCapacity"], g["MaxSize"]) == (mn, desired, mx):
+            say("asg", f"{name} ({asg.meta.region_name})", f"already present ({mn}/{desired}/{mx})")
+        else:
+            asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=mn, DesiredCapacity=desired, MaxSize=mx)
+            say("asg", f"{name} ({asg.meta.region_name})", f"restored to reference ({mn}/{desired}/{mx}, was "
+                f"{g['MinSize']}/{g['DesiredCapacity']}/{g['MaxSize']})")
+        return
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": template, "Version": "$Default"},
+        MinSize=mn, DesiredCapacity=desired, MaxSize=mx, AvailabilityZones=[az],
+        Tags=[{"Key": "app", "Value": "drctl-reference", "PropagateAtLaunch": True}])
+    say("asg", f"{name} ({asg.meta.region_name})", f"created ({mn}/{desired}/{mx})")
+
+
+# ---------------------------------------------------------------- buckets
+def ensure_s3_bucket(s3, name):
+    try:
+        s3.head_bucket(Bucket=name)
+        say("s3", name, "already present")
+    except ClientError as e:
+        if code(e) not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        lock = True
+        try:  # us-east-1: no CreateBucketConfiguration (LocationConstraint us-east-1 is invalid)
+            s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+        except ClientError:
+            lock = False
+            s3.create_bucket(Bucket=name)
+        say("s3", name, "created" + (" (object lock enabled)" if lock else ""))
+    if s3.get_bucket_versioning(Bucket=name).get("Status") != "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    try:
+        lock = s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"].get("ObjectLockEnabled") == "Enabled"
+    except ClientError:
+        lock = False
+    return lock
+
+
+def ensure_gcs_bucket(gcs_url, name):
+    base = gcs_url.rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{base}/storage/v1/b/{urllib.parse.quote(name)}", timeout=10):
+            say("gcs", name, "already present")
+            return
+    except urllib.error.HTTPError as e:
+        if e.code != 404:
+            raise
+    req = urllib.request.Request(f"{base}/storage/v1/b?project=test", method="POST",
+                                 data=json.dumps({"name": name}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10):
+        pass
+    say("gcs", name, "created")
+
+
+# ---------------------------------------------------------------- main
+def main():
+    global QUIET
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suffix", default="", help="append -S to every id/bucket; zone becomes S.example.com.")
+    ap.add_argument("--lag-payments", type=float, default=3, help="ReplicaLag seconds for payments (default 3)")
+    ap.add_argument("--lag-ledger", type=float, default=1200, help="ReplicaLag seconds for ledger (default 1200)")
+    ap.add_argument("--json", action="store_true", help="print a JSON description of the world on stdout")
+    ap.add_argument("--quiet", action="store_true", help="no per-resource lines")
+    args = ap.parse_args()
+    QUIET = args.quiet
+    sfx = args.suffix.strip()
+    if sfx and not all(c.isalnum() or c == "-" for c in sfx):
+        sys.exit("seed: --suffix may hold only letters, digits and '-'")
+    n = (lambda base: f"{base}-{sfx}") if sfx else (lambda base: base)
+    zone_name = f"{sfx}.example.com." if sfx else "example.com."
+    d = lambda host: f"{host}.{zone_name}"  # noqa: E731
+
+    r53 = client("route53", HOME, "AWS_ENDPOINT_URL_ROUTE_53")
+    s3 = client("s3", STANDBY, "AWS_ENDPOINT_URL_S3")
+    cw = client("cloudwatch", STANDBY, "AWS_ENDPOINT_URL_CLOUDWATCH")
+    rds = {r: client("rds", r, "AWS_ENDPOINT_URL_RDS") for r in (HOME, STANDBY)}
+    ec2 = {r: client("ec2", r, "AWS_ENDPOINT_URL_EC2") for r in (HOME, STANDBY)}
+    asg = {r: client("autoscaling", r, "AWS_ENDPOINT_URL_AUTO_SCALING") for r in (HOME, STANDBY)}
+    gcs_url = endpoint("DRCTL_GCS_ENDPOINT")
+
+    zone_id = ensure_zone(r53, zone_name)
+
+    dbs = {}
+    for app, lag in (("payments", args.lag_payments), ("ledger", args.lag_ledger)):
+        primary = ensure_primary(rds[HOME], n(f"{app}-db"))
+        replica = ensure_replica(rds[STANDBY], n(f"{app}-db-use1"), primary)
+        put_lag(cw, replica["DBInstanceIdentifier"], lag)
+        dbs[app] = {
+            "primary": {"id": primary["DBInstanceIdentifier"], "region": HOME, "arn": primary["DBInstanceArn"],
+                        "endpoint": primary["Endpoint"]["Address"], "port": primary["Endpoint"]["Port"]},
+            "replica": {"id": replica["DBInstanceIdentifier"], "region": STANDBY, "arn": replica["DBInstanceArn"],
+                        "endpoint": replica["Endpoint"]["Address"], "port": replica["Endpoint"]["Port"],
+                        "source": replica.get("ReadReplicaSourceDBInstanceIdentifier")},
+            "replica_lag_seconds": lag,
+        }
+
+    groups = {}
+    for region, az, tag in ((HOME, "us-west-2a", "usw2"), (STANDBY, "us-east-1a", "use1")):
+        tmpl = ensure_template(ec2[region], n(f"drctl-reference-{tag}"))
+        caps = {"payments-api": (2, 4, 8), "ledger-workers": (1, 2, 4)} if region == HOME else \
+               {"payments-api": (0, 0, 8), "ledger-workers": (0, 0, 4)}
+        for base, (mn, des, mx) in caps.items():
+            name = n(f"{base}-{tag}")
+            ensure_asg(asg[region], name, tmpl, az, mn, des, mx)
+            groups[name] = {"region": region, "min": mn, "desired": des, "max": mx, "launch_template": tmpl}
+
+    pay_ep = dbs["payments"]["primary"]["endpoint"]
+    records = [
+        a_rec(d("api-usw2"), "192.0.2.10"),
+        a_rec(d("api-use1"), "192.0.2.20"),
+        a_rec(d("ledger-usw2"), "192.0.2.30"),
+        a_rec(d("ledger-use1"), "192.0.2.40"),
+        cname(d("api"), d("api-usw2")),
+        cname(d("payments-db"), pay_ep),
+        cname(d("ledger"), d("ledger-usw2"), SetIdentifier=HOME, Weight=100),
+        cname(d("ledger"), d("ledger-use1"), SetIdentifier=STANDBY, Weight=0),
+    ]
+    upsert_records(r53, zone_id, records)
+
+    s3_bucket = n("drctl-evidence-use1")
+    lock = ensure_s3_bucket(s3, s3_bucket)
+    gcs_bucket = n("drctl-evidence")
+    ensure_gcs_bucket(gcs_url, gcs_bucket)
+
+    if args.json:
+        out = {
+            "suffix": sfx or None,
+            "zone": {"name": zone_name, "id": zone_id},
+            "records": [{k: r[k] for k in ("Name", "Type", "SetIdentifier", "Weight") if k in r}
+                        | {"value": r["ResourceRecords"][0]["Value"]} for r in records],
+            "databases": dbs,
+            "auto_scaling_groups": groups,
+            "buckets": {"s3": {"name": s3_bucket, "region": STANDBY, "versioning": True, "object_lock": lock},
+                        "gcs": {"name": gcs_bucket}},
+            "endpoints": {k: os.environ[k] for k in sorted(os.environ)
+                          if k.startswith("AWS_ENDPOINT_URL_") or k == "DRCTL_GCS_ENDPOINT"},
+        }
+        json.dump(out, sys.stdout, indent=2)
+        print()
+
+
+if __name__ == "__main__":
+    main()

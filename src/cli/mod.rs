@@ -1,0 +1,177 @@
+//! The command line: clap definitions and one file per command.
+//!
+//! Raw arguments (this module) are kept apart from resolved settings
+//! ([`crate::config::Settings`]); each command gets the resolved settings and
+//! returns an [`Exit`] code, so `main` stays a thin map from errors to codes.
+
+pub mod plan;
+pub mod status;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{ColorChoice, FlagSettings, LogFormat};
+
+/// Documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success.
+    Ok = 0,
+    /// 1: a run failed, or a plan is not ready.
+    Failed = 1,
+    /// 2: invalid input (bad plan, bad flag, bad settings).
+    Invalid = 2,
+    /// 3: refused by a gate (lock held, approval missing, RPO exceeded).
+    Refused = 3,
+}
+
+/// Machine-readable or human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// drctl: disaster-recovery orchestrator for multi-region cloud.
+#[derive(Debug, Parser)]
+#[command(name = "drctl", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 run failed or not ready, 2 invalid input, 3 refused by a gate."
+)]
+pub struct Cli {
+    /// Settings file (default: ./drctl.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Plan directory [env: DRCTL_PLANS; default: plans].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub plans: Option<PathBuf>,
+    /// State directory for journals and locks [env: DRCTL_STATE_DIR; default: .drctl beside the plans].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// File of KEY=value endpoint settings, e.g. localstack/endpoints.env [env: DRCTL_ENDPOINTS].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub endpoints: Option<PathBuf>,
+    /// Google Cloud Storage endpoint (an emulator) [env: DRCTL_GCS_ENDPOINT].
+    #[arg(long, global = true, value_name = "URL")]
+    pub gcs_endpoint: Option<String>,
+    /// Log format on stderr [env: DRCTL_LOG_FORMAT].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Colour [env: DRCTL_COLOR].
+    #[arg(long, global = true, value_enum)]
+    pub color: Option<ColorChoice>,
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The flags that override settings.
+    pub fn flag_settings(&self) -> FlagSettings {
+        FlagSettings {
+            config: self.config.clone(),
+            plans: self.plans.clone(),
+            state_dir: self.state_dir.clone(),
+            endpoints: self.endpoints.clone(),
+            gcs_endpoint: self.gcs_endpoint.clone(),
+            log_format: self.log_format,
+            color: self.color,
+        }
+    }
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate, show and graph recovery plans.
+    #[command(subcommand)]
+    Plan(plan::PlanCommand),
+    /// Readiness per plan and region: DNS targets, database roles, replica lag vs RPO, capacity.
+    Status(status::StatusArgs),
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli, settings: crate::config::Settings) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Plan(cmd) => plan::run(cmd, &settings),
+        Command::Status(args) => status::run(args, &settings).await,
+    }
+}
+
+/// Loads the plans of the settings' directory; prints diagnostics and returns
+/// `Err(Exit::Invalid)` when any plan is invalid.
+pub fn load_plans(
+    settings: &crate::config::Settings,
+    paths: &[PathBuf],
+) -> Result<crate::plan::Loaded, Exit> {
+    let paths = if paths.is_empty() {
+        vec![settings.plans.clone()]
+    } else {
+        paths.to_vec()
+    };
+    let loaded = crate::plan::load(&paths);
+    if loaded.has_errors() {
+        print_diagnostics(settings, &loaded);
+        return Err(Exit::Invalid);
+    }
+    Ok(loaded)
+}
+
+/// Prints every diagnostic on stderr, with a summary line.
+pub fn print_diagnostics(settings: &crate::config::Settings, loaded: &crate::plan::Loaded) {
+    use std::io::IsTerminal;
+    let color = settings.use_color(std::io::stderr().is_terminal());
+    let mut out = String::new();
+    for d in &loaded.diagnostics {
+        out.push_str(&d.render(color));
+        out.push('\n');
+    }
+    let errors = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::plan::source::Severity::Error)
+        .count();
+    if errors > 0 {
+        out.push_str(&format!(
+            "{errors} error{} in {} file{}\n",
+            if errors == 1 { "" } else { "s" },
+            loaded.files.len(),
+            if loaded.files.len() == 1 { "" } else { "s" }
+        ));
+    }
+    eprint!("{out}");
+}
+
+/// Selects plans by name (all when `name` is `None`); an unknown name is invalid input.
+pub fn select<'a>(
+    loaded: &'a crate::plan::Loaded,
+    name: Option<&str>,
+) -> Result<Vec<&'a crate::plan::Plan>, Exit> {
+    match name {
+        None => Ok(loaded.plans.iter().collect()),
+        Some(n) => match loaded.plan(n) {
+            Some(p) => Ok(vec![p]),
+            None => {
+                let names: Vec<&str> = loaded.plans.iter().map(|p| p.name()).collect();
+                eprintln!(
+                    "error: no plan named `{n}`\n  hint: plans in {}: {}",
+                    loaded
+                        .files
+                        .first()
+                        .and_then(|f| f.parent())
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    names.join(", ")
+                );
+                Err(Exit::Invalid)
+            }
+        },
+    }
+}

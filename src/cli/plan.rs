@@ -1,0 +1,273 @@
+//! `drctl plan validate | show | graph`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{Exit, Output, load_plans, print_diagnostics, select};
+use crate::config::Settings;
+use crate::graph::{self, StepKind};
+use crate::plan::Plan;
+use crate::plan::duration::Human;
+use crate::plan::spec::{DbStrategy, SwitchMode};
+
+/// Plan commands.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Check plans; every error with file:line:column and a hint; exit 2 when invalid.
+    Validate(ValidateArgs),
+    /// Show a plan as people read it: tier, regions, resources, what a failover would do.
+    Show(ShowArgs),
+    /// Print the step graph of a failover as DOT or Mermaid.
+    Graph(GraphArgs),
+}
+
+/// `plan validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Plan files or directories (default: the plan directory).
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `plan show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Plan name.
+    pub plan: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// Graph formats.
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum GraphFormat {
+    /// Graphviz.
+    #[default]
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+    /// JSON.
+    Json,
+}
+
+/// `plan graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Plan name.
+    pub plan: String,
+    /// Target region of the failover.
+    #[arg(long)]
+    pub to: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: GraphFormat,
+}
+
+/// Runs a plan command.
+pub fn run(cmd: PlanCommand, settings: &Settings) -> anyhow::Result<Exit> {
+    match cmd {
+        PlanCommand::Validate(a) => Ok(validate(a, settings)),
+        PlanCommand::Show(a) => {
+            let loaded = match load_plans(settings, &[]) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let plan = match select(&loaded, Some(&a.plan)) {
+                Ok(p) => p[0],
+                Err(code) => return Ok(code),
+            };
+            match a.output {
+                Output::Text => print!("{}", show(plan)),
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "plan": plan.spec,
+                        "tier": plan.tier,
+                        "path": plan.path,
+                        "digest": plan.digest,
+                    }))?
+                ),
+            }
+            Ok(Exit::Ok)
+        }
+        PlanCommand::Graph(a) => {
+            let loaded = match load_plans(settings, &[]) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let plan = match select(&loaded, Some(&a.plan)) {
+                Ok(p) => p[0],
+                Err(code) => return Ok(code),
+            };
+            let g = match graph::compile(plan, &a.to) {
+                Ok(g) => g,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(Exit::Invalid);
+                }
+            };
+            match a.format {
+                GraphFormat::Dot => print!("{}", g.to_dot()),
+                GraphFormat::Mermaid => print!("{}", g.to_mermaid()),
+                GraphFormat::Json => println!("{}", serde_json::to_string_pretty(&g)?),
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn validate(a: ValidateArgs, settings: &Settings) -> Exit {
+    let paths = if a.paths.is_empty() {
+        vec![settings.plans.clone()]
+    } else {
+        a.paths
+    };
+    let loaded = crate::plan::load(&paths);
+    match a.output {
+        Output::Json => {
+            let doc = serde_json::json!({
+                "valid": !loaded.has_errors(),
+                "files": loaded.files,
+                "plans": loaded.plans.iter().map(|p| p.name()).collect::<Vec<_>>(),
+                "diagnostics": loaded.diagnostics,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Output::Text => {
+            print_diagnostics(settings, &loaded);
+            if !loaded.has_errors() {
+                for p in &loaded.plans {
+                    println!(
+                        "ok: {} ({} tier, RTO {}, RPO {}; {} resources; {})",
+                        p.name(),
+                        p.tier.name,
+                        Human(p.tier.rto),
+                        Human(p.tier.rpo),
+                        p.spec.resources().len(),
+                        p.path.display()
+                    );
+                }
+            }
+        }
+    }
+    if loaded.has_errors() {
+        Exit::Invalid
+    } else {
+        Exit::Ok
+    }
+}
+
+/// Renders a plan for people.
+pub fn show(plan: &Plan) -> String {
+    let s = &plan.spec;
+    let t = &plan.tier;
+    let mut o = String::new();
+    let _ = writeln!(o, "plan {}: {}", s.plan.name, s.plan.description);
+    let _ = writeln!(o, "  file:   {}", plan.path.display());
+    let _ = writeln!(
+        o,
+        "  tier:   {} (RTO {}, RPO {}, approval {}, drill every {})",
+        t.name,
+        Human(t.rto),
+        Human(t.rpo),
+        match t.approval {
+            crate::plan::Approval::Required => "required",
+            crate::plan::Approval::None => "not required",
+        },
+        Human(t.drill_interval)
+    );
+    let _ = writeln!(
+        o,
+        "  regions: {} (home), standbys: {}",
+        plan.home(),
+        plan.regions()[1..].join(", ")
+    );
+    if let Some(d) = &s.drill {
+        let _ = writeln!(o, "  drills: cron `{}` (UTC)", d.schedule);
+    }
+    if let Some(e) = &s.evidence {
+        let _ = writeln!(o, "  evidence: {}", e.destinations.join(", "));
+    }
+    let _ = writeln!(o, "\nresources:");
+    for region in plan.regions() {
+        let _ = writeln!(o, "  {region}:");
+        for d in &s.database {
+            let _ = writeln!(
+                o,
+                "    database {:<22} {} ({}{})",
+                d.id,
+                d.regions[region],
+                match d.strategy {
+                    DbStrategy::PromoteReplica => "promote-replica",
+                    DbStrategy::PointInTimeRestore => "point-in-time-restore",
+                },
+                d.engine
+                    .as_deref()
+                    .map(|e| format!(", {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        for c in &s.compute {
+            let cap = if region == plan.home() {
+                c.active
+            } else {
+                c.standby
+            };
+            let _ = writeln!(
+                o,
+                "    compute  {:<22} {} (normally {}/{}/{})",
+                c.id, c.regions[region], cap.min, cap.desired, cap.max
+            );
+        }
+        for d in &s.dns {
+            let target = match (&d.follows, d.switch) {
+                (Some(db), _) => format!("endpoint of {db} here"),
+                (None, SwitchMode::Upsert) => d.targets[region].clone(),
+                (None, SwitchMode::Weighted) => {
+                    format!("{} (weighted, set id {region})", d.targets[region])
+                }
+            };
+            let _ = writeln!(
+                o,
+                "    dns      {:<22} {} {} → {}",
+                d.id, d.name, d.rtype, target
+            );
+        }
+        for c in &s.check {
+            let _ = writeln!(
+                o,
+                "    check    {:<22} {} (expect {})",
+                c.id, c.regions[region], c.expect_status
+            );
+        }
+        for b in &s.bucket {
+            let _ = writeln!(o, "    bucket   {:<22} {}", b.id, b.regions[region]);
+        }
+    }
+    for target in &plan.regions()[1..] {
+        let _ = writeln!(o, "\nfailover to {target} would:");
+        if let Ok(g) = graph::compile(plan, target) {
+            for (i, step) in g.steps.iter().enumerate() {
+                let deps: Vec<String> = step.deps.iter().map(|d| (d + 1).to_string()).collect();
+                let after = if deps.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [after {}]", deps.join(", "))
+                };
+                let _ = writeln!(o, "  {:>2}. {}{after}", i + 1, step.description);
+                if matches!(step.kind, StepKind::Promote { .. }) {
+                    let _ = writeln!(
+                        o,
+                        "      ! a promotion cannot be undone: failing back means re-creating replicas (drctl reprotect)"
+                    );
+                }
+            }
+        }
+    }
+    o
+}

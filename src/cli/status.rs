@@ -1,0 +1,158 @@
+//! `drctl status`: readiness per plan and region.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{Exit, Output, load_plans, select};
+use crate::config::Settings;
+use crate::plan::duration::{format_duration, parse_duration};
+use crate::status::{DEFAULT_LAG_WINDOW, StatusReport, status};
+
+/// `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this plan.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+    /// How far back to read replica lag (e.g. 5m, 15m).
+    #[arg(long, value_parser = parse_window, default_value = "15m")]
+    pub lag_window: Duration,
+}
+
+fn parse_window(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Runs `status`.
+pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let loaded = match load_plans(settings, &[]) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let plans: Vec<_> = match select(&loaded, args.plan.as_deref()) {
+        Ok(p) => p.into_iter().cloned().collect(),
+        Err(code) => return Ok(code),
+    };
+    let clouds = crate::cloud::connect(&settings.cloud).await?;
+    let window = if args.lag_window.is_zero() {
+        DEFAULT_LAG_WINDOW
+    } else {
+        args.lag_window
+    };
+    let report = status(&clouds, &plans, window).await;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Text => print!("{}", render(&report)),
+    }
+    Ok(if report.all_ready() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
+}
+
+/// Renders the report for people.
+pub fn render(report: &StatusReport) -> String {
+    let mut o = String::new();
+    for p in &report.plans {
+        let _ = writeln!(
+            o,
+            "plan {} ({} tier: RTO {}, RPO {}): {}",
+            p.plan,
+            p.tier,
+            format_duration(Duration::from_secs(p.rto_seconds)),
+            format_duration(Duration::from_secs(p.rpo_seconds)),
+            if p.ready { "READY" } else { "NOT READY" }
+        );
+        let _ = writeln!(o, "  active region: {}", p.active_region);
+        for d in &p.dns {
+            let _ = writeln!(
+                o,
+                "  dns {} → {}{}",
+                d.name,
+                d.values.join(", "),
+                d.points_to
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_else(|| " (no region matches)".into())
+            );
+        }
+        for r in &p.regions {
+            let _ = writeln!(
+                o,
+                "  {} [{}]{}",
+                r.region,
+                r.role,
+                if r.role == "standby" {
+                    if r.ready { ": ready" } else { ": not ready" }
+                } else {
+                    ""
+                }
+            );
+            for db in &r.databases {
+                let lag = match (db.role.as_str(), db.lag_seconds) {
+                    ("replica", Some(l)) => format!(
+                        ", lag {} (max of {} datapoints over {}){}",
+                        format_duration(Duration::from_secs_f64(l.round())),
+                        db.lag_datapoints,
+                        format_duration(Duration::from_secs(db.lag_window_seconds)),
+                        match db.within_rpo {
+                            Some(true) => " within RPO",
+                            Some(false) => " ABOVE RPO",
+                            None => "",
+                        }
+                    ),
+                    ("replica", None) => ", lag unknown (no datapoints)".into(),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    o,
+                    "    database {} {}{}{}",
+                    db.instance,
+                    db.role,
+                    db.state
+                        .as_deref()
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default(),
+                    lag
+                );
+            }
+            for g in &r.compute {
+                match (g.capacity, g.in_service) {
+                    (Some(c), Some(n)) => {
+                        let _ = writeln!(
+                            o,
+                            "    compute  {} {} (min/desired/max), {} in service",
+                            g.group, c, n
+                        );
+                    }
+                    _ => {
+                        let _ = writeln!(o, "    compute  {} missing", g.group);
+                    }
+                }
+            }
+            for why in &r.problems {
+                let _ = writeln!(o, "    ✗ {why}");
+            }
+        }
+        for e in &p.evidence {
+            let state = match (e.reachable, &e.error) {
+                (Some(true), _) => "reachable".to_string(),
+                (Some(false), _) => "missing".to_string(),
+                (None, Some(err)) => format!("error: {err}"),
+                (None, None) => "unknown".to_string(),
+            };
+            let _ = writeln!(o, "  evidence {}: {state}", e.destination);
+        }
+        for why in &p.problems {
+            let _ = writeln!(o, "  ✗ {why}");
+        }
+        o.push('\n');
+    }
+    o
+}

@@ -1,0 +1,113 @@
+//! CloudWatch: the `ReplicaLag` metric of RDS replicas.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+use chrono::Utc;
+
+use super::{Call, Regional, Sdk, call, from_chrono, to_chrono};
+use crate::cloud::retry::RetryPolicy;
+use crate::cloud::{CloudError, LagReading};
+
+const SERVICE: &str = "cloudwatch";
+/// Resolution of the lag series, in seconds.
+const PERIOD: i32 = 60;
+
+/// [`crate::cloud::Metrics`] over CloudWatch.
+pub struct CloudWatchMetrics {
+    clients: Regional<aws_sdk_cloudwatch::Client>,
+    retry: RetryPolicy,
+}
+
+impl CloudWatchMetrics {
+    /// Builds the adapter; clients are created per region on first use.
+    pub fn new(sdk: Sdk, retry: RetryPolicy) -> Self {
+        Self {
+            clients: Regional::new(sdk, Sdk::cloudwatch),
+            retry,
+        }
+    }
+}
+
+#[async_trait]
+impl crate::cloud::Metrics for CloudWatchMetrics {
+    async fn replica_lag(
+        &self,
+        region: &str,
+        db_id: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "GetMetricData",
+            resource: db_id,
+            region,
+        };
+        let end = Utc::now();
+        let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::hours(1));
+        let query = MetricDataQuery::builder()
+            .id("lag")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("AWS/RDS")
+                            .metric_name("ReplicaLag")
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("DBInstanceIdentifier")
+                                    .value(db_id)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .period(PERIOD)
+                    .stat("Maximum")
+                    .build(),
+            )
+            .return_data(true)
+            .build();
+        let mut points: Vec<(f64, chrono::DateTime<Utc>)> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = call(&self.retry, c, || {
+                client
+                    .get_metric_data()
+                    .metric_data_queries(query.clone())
+                    .start_time(from_chrono(start))
+                    .end_time(from_chrono(end))
+                    .scan_by(ScanBy::TimestampDescending)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+            for r in out.metric_data_results() {
+                for (t, v) in r.timestamps().iter().zip(r.values()) {
+                    if let Some(t) = to_chrono(t) {
+                        points.push((*v, t));
+                    }
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                    token = Some(t.to_string())
+                }
+                _ => break,
+            }
+        }
+        let secs = |v: f64| Duration::from_secs_f64(v.max(0.0));
+        let max = points
+            .iter()
+            .map(|p| p.0)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let latest = points.iter().max_by_key(|p| p.1).map(|p| (secs(p.0), p.1));
+        Ok(LagReading {
+            max: max.map(secs),
+            latest,
+            datapoints: points.len(),
+            window,
+        })
+    }
+}

@@ -1,0 +1,302 @@
+//! AWS adapters (Route 53, RDS, Auto Scaling, S3, CloudWatch, STS) over the
+//! official AWS SDK for Rust.
+//!
+//! Shared pieces live here:
+//!
+//! * [`Sdk`]: the base [`SdkConfig`] (loaded once: region, static credentials
+//!   when the settings carry them, timeouts, SDK retries *disabled* because
+//!   every call goes through [`RetryPolicy::run`]) and the per-service client
+//!   builders that apply the endpoint overrides of [`CloudSettings`]. Without
+//!   an override the SDK's own `AWS_ENDPOINT_URL_<SERVICE>` handling applies.
+//! * [`Regional`]: a per-region client cache.
+//! * [`sdk_error`]: the one mapping from an SDK error to [`CloudError`].
+//!
+//! The same code runs against AWS and against the emulators: there is no
+//! emulator-specific branch anywhere in this module.
+
+mod autoscaling;
+mod cloudwatch;
+mod rds;
+mod route53;
+mod s3;
+mod sts;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sts::config::Credentials;
+use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+
+pub use autoscaling::AutoScalingCompute;
+pub use cloudwatch::CloudWatchMetrics;
+pub use rds::RdsDatabase;
+pub use route53::Route53Dns;
+pub use s3::S3Store;
+pub use sts::StsIdentity;
+
+use super::retry::RetryPolicy;
+use super::{CloudError, CloudSettings, Clouds, ErrorKind, ObjectRouter};
+
+/// Route 53 is a global service; its API lives in us-east-1.
+pub const ROUTE53_REGION: &str = "us-east-1";
+/// Region used when neither the settings nor the environment name one.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// Builds every adapter (AWS and GCS) from `settings`.
+///
+/// Nothing is called over the network here: credentials and clients are
+/// resolved lazily, so a command that never touches GCS does not need GCP
+/// credentials.
+pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
+    let sdk = Sdk::load(settings).await;
+    let retry = settings.retry;
+    let s3: Arc<dyn super::ObjectStore> = Arc::new(S3Store::new(sdk.clone(), retry));
+    let gcs: Arc<dyn super::ObjectStore> = Arc::new(super::gcp::GcsStore::new(settings));
+    Ok(Clouds {
+        dns: Arc::new(Route53Dns::new(&sdk, retry)),
+        database: Arc::new(RdsDatabase::new(sdk.clone(), retry)),
+        compute: Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
+        metrics: Arc::new(CloudWatchMetrics::new(sdk.clone(), retry)),
+        objects: Arc::new(ObjectRouter { s3, gcs }),
+        identity: Arc::new(StsIdentity::new(&sdk, retry)),
+    })
+}
+
+/// The loaded base configuration plus the endpoint overrides: builds a client
+/// of any service for any region. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Sdk {
+    base: SdkConfig,
+    settings: Arc<CloudSettings>,
+}
+
+impl Sdk {
+    /// Loads the base configuration (the SDK's standard chain, overridden by
+    /// whatever `settings` set).
+    pub async fn load(settings: &CloudSettings) -> Self {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts);
+        if let Some(region) = &settings.default_region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let (Some(key), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
+            loader = loader.credentials_provider(Credentials::new(
+                key.clone(),
+                secret.clone(),
+                None,
+                None,
+                "drctl-settings",
+            ));
+        }
+        Self {
+            base: loader.load().await,
+            settings: Arc::new(settings.clone()),
+        }
+    }
+
+    /// The base configuration as loaded.
+    pub fn base(&self) -> &SdkConfig {
+        &self.base
+    }
+
+    /// The default region: the settings', the environment's, or us-east-1.
+    pub fn default_region(&self) -> String {
+        self.base
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| FALLBACK_REGION.to_string())
+    }
+
+    /// A Route 53 client (global).
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        let mut b =
+            aws_sdk_route53::config::Builder::from(&self.base).region(Region::new(ROUTE53_REGION));
+        if let Some(url) = &self.settings.route53_endpoint {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_route53::Client::from_conf(b.build())
+    }
+
+    /// An RDS client for `region`.
+    pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
+        let mut b =
+            aws_sdk_rds::config::Builder::from(&self.base).region(Region::new(region.to_string()));
+        if let Some(url) = &self.settings.rds_endpoint {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_rds::Client::from_conf(b.build())
+    }
+
+    /// An Auto Scaling client for `region`.
+    pub fn autoscaling(&self, region: &str) -> aws_sdk_autoscaling::Client {
+        let mut b = aws_sdk_autoscaling::config::Builder::from(&self.base)
+            .region(Region::new(region.to_string()));
+        if let Some(url) = &self.settings.autoscaling_endpoint {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_autoscaling::Client::from_conf(b.build())
+    }
+
+    /// A CloudWatch client for `region`.
+    pub fn cloudwatch(&self, region: &str) -> aws_sdk_cloudwatch::Client {
+        let mut b = aws_sdk_cloudwatch::config::Builder::from(&self.base)
+            .region(Region::new(region.to_string()));
+        if let Some(url) = &self.settings.cloudwatch_endpoint {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_cloudwatch::Client::from_conf(b.build())
+    }
+
+    /// An S3 client for `region` (path-style addressing when an endpoint is
+    /// set: emulators on an IP or `localhost` cannot serve virtual hosts).
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let mut b =
+            aws_sdk_s3::config::Builder::from(&self.base).region(Region::new(region.to_string()));
+        if let Some(url) = &self.settings.s3_endpoint {
+            b = b.endpoint_url(url).force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+
+    /// An STS client (default region).
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        let mut b = aws_sdk_sts::config::Builder::from(&self.base)
+            .region(Region::new(self.default_region()));
+        if let Some(url) = &self.settings.sts_endpoint {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_sts::Client::from_conf(b.build())
+    }
+}
+
+/// Clients of one service cached per region.
+pub(crate) struct Regional<C> {
+    sdk: Sdk,
+    make: fn(&Sdk, &str) -> C,
+    clients: Mutex<HashMap<String, C>>,
+}
+
+impl<C: Clone> Regional<C> {
+    pub(crate) fn new(sdk: Sdk, make: fn(&Sdk, &str) -> C) -> Self {
+        Self {
+            sdk,
+            make,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client for `region`, built on first use.
+    pub(crate) fn get(&self, region: &str) -> C {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(region.to_string())
+            .or_insert_with(|| (self.make)(&self.sdk, region))
+            .clone()
+    }
+}
+
+/// What a call was about, for errors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call<'a> {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub resource: &'a str,
+    pub region: &'a str,
+}
+
+impl Call<'_> {
+    /// An error of this call that did not come from the SDK.
+    pub(crate) fn error(&self, kind: ErrorKind, message: impl Into<String>) -> CloudError {
+        CloudError::new(
+            self.service,
+            self.operation,
+            self.resource,
+            self.region,
+            kind,
+            message,
+        )
+    }
+
+    /// Maps an SDK error of this call.
+    pub(crate) fn sdk<E>(&self, err: SdkError<E>) -> CloudError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        sdk_error(*self, err)
+    }
+}
+
+/// Maps any SDK error to a [`CloudError`]: HTTP status and error code are
+/// classified by [`CloudError::classify`]; transport failures (dispatch,
+/// timeout, unparseable response) are [`ErrorKind::Connection`].
+///
+/// Errors the SDK does not model (S3's 412 `PreconditionFailed`, for one)
+/// arrive as "unhandled" service errors: they still carry the code and the
+/// status, which is all the classification looks at.
+pub(crate) fn sdk_error<E>(call: Call<'_>, err: SdkError<E>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (kind, status) = match &err {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            (CloudError::classify(Some(status), err.code()), Some(status))
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            (ErrorKind::Connection, None)
+        }
+        // ConstructionFailure and anything future: the request never left.
+        _ => (ErrorKind::Client, None),
+    };
+    let message = match (&err, err.message()) {
+        (SdkError::ServiceError(_), Some(m)) if !m.is_empty() => m.to_string(),
+        (SdkError::ServiceError(_), _) => match status {
+            Some(s) => format!("HTTP {s}"),
+            None => DisplayErrorContext(&err).to_string(),
+        },
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    let mut out = call.error(kind, message);
+    if let Some(code) = err.code() {
+        out = out.with_code(code);
+    }
+    out
+}
+
+/// Runs one SDK call under the retry policy, mapping its errors.
+pub(crate) async fn call<T, E, F, Fut>(
+    retry: &RetryPolicy,
+    c: Call<'_>,
+    op: F,
+) -> Result<T, CloudError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    retry
+        .run(|| {
+            let fut = op();
+            async move { fut.await.map_err(|e| c.sdk(e)) }
+        })
+        .await
+}
+
+/// Converts an SDK timestamp.
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// Converts to an SDK timestamp.
+pub(crate) fn from_chrono(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
+}

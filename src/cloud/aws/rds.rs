@@ -1,0 +1,280 @@
+//! RDS: instances, cross-region read replicas, promotion, point-in-time restore.
+//!
+//! # How the role of an instance is decided
+//!
+//! Real RDS clears `ReadReplicaSourceDBInstanceIdentifier` once
+//! `PromoteReadReplica` has run, and removes the instance from its source's
+//! `ReadReplicaDBInstanceIdentifiers`. moto 5.x (measured with 5.2.5) does
+//! *neither*: after promotion the promoted instance still reports its source,
+//! and the source still lists it among its replicas (moto only flips an
+//! internal `is_replica` flag that no API returns). The RDS API of moto thus
+//! holds no trace of a promotion at all.
+//!
+//! So that the adapter reports the truth on both without an emulator branch,
+//! an instance that reports a source is a replica only when all of these hold:
+//!
+//! 1. it does not carry the tag [`PROMOTED_TAG`] naming that same source:
+//!    [`promote_replica`](crate::cloud::Database::promote_replica) writes this
+//!    tag right after a successful promotion (on AWS it is redundant with the
+//!    cleared source, and it doubles as an audit trail in the console);
+//! 2. the source still exists (a replica whose source is gone is standalone);
+//! 3. the source still lists this instance (by id, or by ARN for a
+//!    cross-region replica) among its read replicas.
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::{DbInstance as SdkDbInstance, Tag};
+
+use super::{Call, Regional, Sdk, call, from_chrono, to_chrono};
+use crate::cloud::retry::RetryPolicy;
+use crate::cloud::{CloudError, DbInstance, DbRole, ErrorKind, RestorePoint};
+
+const SERVICE: &str = "rds";
+
+/// Tag written on an instance after drctl promoted it; its value is the
+/// source the instance replicated from.
+pub const PROMOTED_TAG: &str = "drctl:promoted-from";
+
+/// [`crate::cloud::Database`] over RDS.
+pub struct RdsDatabase {
+    clients: Regional<aws_sdk_rds::Client>,
+    retry: RetryPolicy,
+}
+
+impl RdsDatabase {
+    /// Builds the adapter; clients are created per region on first use.
+    pub fn new(sdk: Sdk, retry: RetryPolicy) -> Self {
+        Self {
+            clients: Regional::new(sdk, Sdk::rds),
+            retry,
+        }
+    }
+
+    /// DescribeDBInstances for one id: `Ok(None)` when it does not exist.
+    async fn describe_raw(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<SdkDbInstance>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribeDBInstances",
+            resource: id,
+            region,
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .describe_db_instances()
+                .db_instance_identifier(id)
+                .send()
+        })
+        .await;
+        match out {
+            Ok(out) => Ok(out.db_instances().first().cloned()),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The role of `inst` (see the module documentation).
+    async fn role(&self, region: &str, inst: &SdkDbInstance) -> Result<DbRole, CloudError> {
+        let Some(source) = inst.read_replica_source_db_instance_identifier() else {
+            return Ok(DbRole::Primary);
+        };
+        if source.is_empty() {
+            return Ok(DbRole::Primary);
+        }
+        let promoted = inst
+            .tag_list()
+            .iter()
+            .any(|t| t.key() == Some(PROMOTED_TAG) && t.value() == Some(source));
+        if promoted {
+            return Ok(DbRole::Primary);
+        }
+        let (src_region, src_id) = parse_source(source, region);
+        let Some(src) = self.describe_raw(&src_region, &src_id).await? else {
+            return Ok(DbRole::Primary);
+        };
+        let id = inst.db_instance_identifier().unwrap_or_default();
+        let arn = inst.db_instance_arn().unwrap_or_default();
+        let listed = src.read_replica_db_instance_identifiers().iter().any(|r| {
+            (!arn.is_empty() && r == arn)
+                || (src_region == region && r == id)
+                || parse_source(r, &src_region) == (region.to_string(), id.to_string())
+        });
+        Ok(if listed {
+            DbRole::Replica(source.to_string())
+        } else {
+            DbRole::Primary
+        })
+    }
+}
+
+/// Region and id of a source given as an ARN
+/// (`arn:aws:rds:REGION:ACCOUNT:db:ID`) or as a bare id (same region).
+fn parse_source(source: &str, own_region: &str) -> (String, String) {
+    let parts: Vec<&str> = source.split(':').collect();
+    if parts.len() >= 7 && parts[0] == "arn" && parts[5] == "db" {
+        (parts[3].to_string(), parts[6..].join(":"))
+    } else {
+        (own_region.to_string(), source.to_string())
+    }
+}
+
+fn to_domain(region: &str, inst: &SdkDbInstance, role: DbRole) -> DbInstance {
+    DbInstance {
+        id: inst
+            .db_instance_identifier()
+            .unwrap_or_default()
+            .to_string(),
+        arn: inst.db_instance_arn().unwrap_or_default().to_string(),
+        region: region.to_string(),
+        engine: inst.engine().unwrap_or_default().to_string(),
+        instance_class: inst.db_instance_class().map(str::to_string),
+        status: inst.db_instance_status().unwrap_or_default().to_string(),
+        endpoint: inst
+            .endpoint()
+            .and_then(|e| e.address())
+            .map(str::to_string),
+        port: inst.endpoint().and_then(|e| e.port()),
+        role,
+        replicas: inst.read_replica_db_instance_identifiers().to_vec(),
+        backup_retention_days: inst.backup_retention_period().unwrap_or(0),
+        latest_restorable_time: inst.latest_restorable_time().and_then(to_chrono),
+    }
+}
+
+#[async_trait]
+impl crate::cloud::Database for RdsDatabase {
+    async fn describe_instance(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<DbInstance>, CloudError> {
+        let Some(inst) = self.describe_raw(region, id).await? else {
+            return Ok(None);
+        };
+        let role = self.role(region, &inst).await?;
+        Ok(Some(to_domain(region, &inst, role)))
+    }
+
+    async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "PromoteReadReplica",
+            resource: id,
+            region,
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .promote_read_replica()
+                .db_instance_identifier(id)
+                .send()
+        })
+        .await?;
+        // Record the promotion on the instance itself (see the module docs).
+        let Some(inst) = out.db_instance() else {
+            return Ok(());
+        };
+        let (Some(arn), Some(source)) = (
+            inst.db_instance_arn(),
+            inst.read_replica_source_db_instance_identifier(),
+        ) else {
+            return Ok(());
+        };
+        let tag = Tag::builder().key(PROMOTED_TAG).value(source).build();
+        let c = Call {
+            operation: "AddTagsToResource",
+            ..c
+        };
+        call(&self.retry, c, || {
+            client
+                .add_tags_to_resource()
+                .resource_name(arn)
+                .tags(tag.clone())
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn create_replica(
+        &self,
+        region: &str,
+        id: &str,
+        source_arn: &str,
+        instance_class: Option<&str>,
+    ) -> Result<(), CloudError> {
+        // The replica is created by the *target* region's endpoint, with the
+        // source named by its ARN. (The Rust SDK has no `SourceRegion`
+        // parameter: that is a presigning helper of other SDKs; an
+        // unencrypted source needs no presigned URL.)
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "CreateDBInstanceReadReplica",
+            resource: id,
+            region,
+        };
+        call(&self.retry, c, || {
+            client
+                .create_db_instance_read_replica()
+                .db_instance_identifier(id)
+                .source_db_instance_identifier(source_arn)
+                .set_db_instance_class(instance_class.map(str::to_string))
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn restore_to_point_in_time(
+        &self,
+        region: &str,
+        source_id: &str,
+        target_id: &str,
+        point: RestorePoint,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "RestoreDBInstanceToPointInTime",
+            resource: source_id,
+            region,
+        };
+        call(&self.retry, c, || {
+            let req = client
+                .restore_db_instance_to_point_in_time()
+                .source_db_instance_identifier(source_id)
+                .target_db_instance_identifier(target_id);
+            let req = match point {
+                RestorePoint::Latest => req.use_latest_restorable_time(true),
+                RestorePoint::At(t) => req.restore_time(from_chrono(t)),
+            };
+            req.send()
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse_from_arns_and_ids() {
+        assert_eq!(
+            parse_source(
+                "arn:aws:rds:us-west-2:123456789012:db:payments-db",
+                "us-east-1"
+            ),
+            ("us-west-2".to_string(), "payments-db".to_string())
+        );
+        assert_eq!(
+            parse_source("payments-db", "us-east-1"),
+            ("us-east-1".to_string(), "payments-db".to_string())
+        );
+    }
+}

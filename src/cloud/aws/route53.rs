@@ -1,0 +1,268 @@
+//! Route 53: hosted zones, record sets, atomic change batches.
+
+use async_trait::async_trait;
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+};
+
+use super::{Call, ROUTE53_REGION, Sdk, call};
+use crate::cloud::retry::RetryPolicy;
+use crate::cloud::{ChangeInfo, CloudError, DnsChange, DnsRecord, ErrorKind, HostedZone};
+
+const SERVICE: &str = "route53";
+/// Errors of a global service name this as their region.
+const GLOBAL: &str = "global";
+
+/// [`crate::cloud::Dns`] over Route 53.
+#[derive(Debug, Clone)]
+pub struct Route53Dns {
+    client: aws_sdk_route53::Client,
+    retry: RetryPolicy,
+}
+
+impl Route53Dns {
+    /// Builds the adapter (one global client, region us-east-1).
+    pub fn new(sdk: &Sdk, retry: RetryPolicy) -> Self {
+        debug_assert_eq!(ROUTE53_REGION, "us-east-1");
+        Self {
+            client: sdk.route53(),
+            retry,
+        }
+    }
+}
+
+/// Lowercase, trailing dot, and Route 53's octal escapes undone (`\052` is
+/// how it returns `*` in wildcard names).
+pub(crate) fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 1);
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let digits: String = chars.clone().take(3).collect();
+            if digits.len() == 3 && digits.chars().all(|d| ('0'..='7').contains(&d)) {
+                if let Some(ch) = u8::from_str_radix(&digits, 8).ok().map(char::from) {
+                    out.push(ch);
+                    for _ in 0..3 {
+                        chars.next();
+                    }
+                    continue;
+                }
+            }
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+fn strip_prefix<'a>(id: &'a str, prefix: &str) -> &'a str {
+    id.strip_prefix(prefix).unwrap_or(id)
+}
+
+fn to_record(set: &ResourceRecordSet) -> DnsRecord {
+    let mut values: Vec<String> = set
+        .resource_records()
+        .iter()
+        .map(|r| r.value().to_string())
+        .collect();
+    if let Some(alias) = set.alias_target() {
+        values.push(alias.dns_name().to_string());
+    }
+    DnsRecord {
+        name: normalize_name(set.name()),
+        rtype: set.r#type().as_str().to_string(),
+        ttl: set.ttl(),
+        values,
+        set_identifier: set.set_identifier().map(str::to_string),
+        weight: set.weight(),
+    }
+}
+
+fn to_record_set(r: &DnsRecord) -> Result<ResourceRecordSet, String> {
+    let mut b = ResourceRecordSet::builder()
+        .name(normalize_name(&r.name))
+        .r#type(RrType::from(r.rtype.as_str()));
+    if let Some(ttl) = r.ttl {
+        b = b.ttl(ttl);
+    }
+    for v in &r.values {
+        b = b.resource_records(
+            ResourceRecord::builder()
+                .value(v)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    if let Some(id) = &r.set_identifier {
+        b = b.set_identifier(id);
+    }
+    if let Some(w) = r.weight {
+        b = b.weight(w);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+#[async_trait]
+impl crate::cloud::Dns for Route53Dns {
+    async fn find_zone(&self, zone_name: &str) -> Result<Option<HostedZone>, CloudError> {
+        let wanted = normalize_name(zone_name);
+        let c = Call {
+            service: SERVICE,
+            operation: "ListHostedZonesByName",
+            resource: &wanted,
+            region: GLOBAL,
+        };
+        // Zones are sorted by name, so the ones named `wanted` come first; a
+        // public and a private zone may share a name: prefer the public one.
+        let out = call(&self.retry, c, || {
+            self.client
+                .list_hosted_zones_by_name()
+                .dns_name(&wanted)
+                .max_items(10)
+                .send()
+        })
+        .await?;
+        let mut matches: Vec<_> = out
+            .hosted_zones()
+            .iter()
+            .filter(|z| normalize_name(z.name()) == wanted)
+            .collect();
+        matches.sort_by_key(|z| z.config().is_some_and(|c| c.private_zone()));
+        Ok(matches.first().map(|z| HostedZone {
+            id: strip_prefix(z.id(), "/hostedzone/").to_string(),
+            name: normalize_name(z.name()),
+        }))
+    }
+
+    async fn read_records(
+        &self,
+        zone: &HostedZone,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        let wanted = normalize_name(name);
+        let c = Call {
+            service: SERVICE,
+            operation: "ListResourceRecordSets",
+            resource: &wanted,
+            region: GLOBAL,
+        };
+        let mut found = Vec::new();
+        let mut start: Option<(String, RrType, Option<String>)> =
+            Some((wanted.clone(), RrType::from(rtype), None));
+        while let Some((start_name, start_type, start_id)) = start.take() {
+            let out = call(&self.retry, c, || {
+                self.client
+                    .list_resource_record_sets()
+                    .hosted_zone_id(&zone.id)
+                    .start_record_name(&start_name)
+                    .start_record_type(start_type.clone())
+                    .set_start_record_identifier(start_id.clone())
+                    .send()
+            })
+            .await?;
+            let mut past_ours = false;
+            for set in out.resource_record_sets() {
+                let rec = to_record(set);
+                if rec.name == wanted && rec.rtype.eq_ignore_ascii_case(rtype) {
+                    found.push(rec);
+                } else if !found.is_empty() {
+                    // Record sets are sorted: once ours are behind us, stop.
+                    past_ours = true;
+                    break;
+                }
+            }
+            if !past_ours && out.is_truncated() {
+                if let (Some(n), Some(t)) = (out.next_record_name(), out.next_record_type()) {
+                    start = Some((
+                        n.to_string(),
+                        t.clone(),
+                        out.next_record_identifier().map(str::to_string),
+                    ));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn apply_changes(
+        &self,
+        zone: &HostedZone,
+        changes: &[DnsChange],
+        comment: &str,
+    ) -> Result<ChangeInfo, CloudError> {
+        let c = Call {
+            service: SERVICE,
+            operation: "ChangeResourceRecordSets",
+            resource: &zone.name,
+            region: GLOBAL,
+        };
+        let invalid = |m: String| c.error(ErrorKind::Client, m);
+        let mut batch = ChangeBatch::builder();
+        if !comment.is_empty() {
+            batch = batch.comment(comment);
+        }
+        for change in changes {
+            let (action, record) = match change {
+                DnsChange::Upsert(r) => (ChangeAction::Upsert, r),
+                DnsChange::Delete(r) => (ChangeAction::Delete, r),
+            };
+            let set = to_record_set(record).map_err(&invalid)?;
+            batch = batch.changes(
+                Change::builder()
+                    .action(action)
+                    .resource_record_set(set)
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            );
+        }
+        let batch = batch.build().map_err(|e| invalid(e.to_string()))?;
+        let out = call(&self.retry, c, || {
+            self.client
+                .change_resource_record_sets()
+                .hosted_zone_id(&zone.id)
+                .change_batch(batch.clone())
+                .send()
+        })
+        .await?;
+        let info = out
+            .change_info()
+            .ok_or_else(|| c.error(ErrorKind::Server, "response without ChangeInfo"))?;
+        Ok(ChangeInfo {
+            id: strip_prefix(info.id(), "/change/").to_string(),
+            in_sync: *info.status() == ChangeStatus::Insync,
+        })
+    }
+
+    async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
+        let id = strip_prefix(change_id, "/change/");
+        let c = Call {
+            service: SERVICE,
+            operation: "GetChange",
+            resource: id,
+            region: GLOBAL,
+        };
+        let out = call(&self.retry, c, || self.client.get_change().id(id).send()).await?;
+        let info = out
+            .change_info()
+            .ok_or_else(|| c.error(ErrorKind::Server, "response without ChangeInfo"))?;
+        Ok(ChangeInfo {
+            id: strip_prefix(info.id(), "/change/").to_string(),
+            in_sync: *info.status() == ChangeStatus::Insync,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalized() {
+        assert_eq!(normalize_name("API.Example.com"), "api.example.com.");
+        assert_eq!(normalize_name("\\052.example.com."), "*.example.com.");
+        assert_eq!(normalize_name("a\\05"), "a\\05.");
+    }
+}

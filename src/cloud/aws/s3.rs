@@ -1,0 +1,205 @@
+//! S3: conditional writes, reads, bucket existence.
+//!
+//! Buckets live in one region and S3 answers a request signed for another
+//! region with a redirect, so the adapter finds each bucket's region once
+//! (HeadBucket: `x-amz-bucket-region`, present on success and on the 301) and
+//! then talks to that region's client.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+use super::{Call, Regional, Sdk, call, sdk_error};
+use crate::cloud::retry::RetryPolicy;
+use crate::cloud::{CloudError, ErrorKind, ObjectUrl, PutMode, PutOutcome};
+
+const SERVICE: &str = "s3";
+
+/// [`crate::cloud::ObjectStore`] over S3.
+pub struct S3Store {
+    clients: Regional<aws_sdk_s3::Client>,
+    default_region: String,
+    bucket_regions: Mutex<HashMap<String, String>>,
+    retry: RetryPolicy,
+}
+
+impl S3Store {
+    /// Builds the adapter; clients are created per region on first use.
+    pub fn new(sdk: Sdk, retry: RetryPolicy) -> Self {
+        Self {
+            default_region: sdk.default_region(),
+            clients: Regional::new(sdk, Sdk::s3),
+            bucket_regions: Mutex::new(HashMap::new()),
+            retry,
+        }
+    }
+
+    /// The bucket's region; `Ok(None)` when the bucket does not exist.
+    async fn locate(&self, url: &ObjectUrl) -> Result<Option<String>, CloudError> {
+        if let Some(r) = self.cached(&url.bucket) {
+            return Ok(Some(r));
+        }
+        let client = self.clients.get(&self.default_region);
+        let resource = format!("s3://{}", url.bucket);
+        let c = Call {
+            service: SERVICE,
+            operation: "HeadBucket",
+            resource: &resource,
+            region: &self.default_region,
+        };
+        let out = self
+            .retry
+            .run(|| async {
+                match client.head_bucket().bucket(&url.bucket).send().await {
+                    Ok(out) => Ok(Some(
+                        out.bucket_region()
+                            .unwrap_or(&self.default_region)
+                            .to_string(),
+                    )),
+                    Err(SdkError::ServiceError(e))
+                        if e.raw().headers().get("x-amz-bucket-region").is_some()
+                            && e.raw().status().as_u16() == 301 =>
+                    {
+                        Ok(e.raw()
+                            .headers()
+                            .get("x-amz-bucket-region")
+                            .map(str::to_string))
+                    }
+                    Err(e) => {
+                        let e = sdk_error(c, e);
+                        if e.kind == ErrorKind::NotFound {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        }
+                    }
+                }
+            })
+            .await?;
+        if let Some(region) = &out {
+            self.bucket_regions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(url.bucket.clone(), region.clone());
+        }
+        Ok(out)
+    }
+
+    fn cached(&self, bucket: &str) -> Option<String> {
+        self.bucket_regions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(bucket)
+            .cloned()
+    }
+
+    /// The client for the bucket's region, or a NotFound error naming it.
+    async fn client_for(
+        &self,
+        url: &ObjectUrl,
+        operation: &'static str,
+    ) -> Result<(aws_sdk_s3::Client, String), CloudError> {
+        match self.locate(url).await? {
+            Some(region) => Ok((self.clients.get(&region), region)),
+            None => Err(CloudError::new(
+                SERVICE,
+                operation,
+                url.to_string(),
+                &self.default_region,
+                ErrorKind::NotFound,
+                "the bucket does not exist",
+            )
+            .with_code("NoSuchBucket")),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::cloud::ObjectStore for S3Store {
+    async fn bucket_exists(&self, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+        Ok(self.locate(bucket).await?.is_some())
+    }
+
+    async fn put(
+        &self,
+        url: &ObjectUrl,
+        body: Bytes,
+        mode: PutMode,
+    ) -> Result<PutOutcome, CloudError> {
+        let (client, region) = self.client_for(url, "PutObject").await?;
+        let resource = url.to_string();
+        let c = Call {
+            service: SERVICE,
+            operation: "PutObject",
+            resource: &resource,
+            region: &region,
+        };
+        let out = call(&self.retry, c, || {
+            let req = client
+                .put_object()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .body(ByteStream::from(body.clone()));
+            match mode {
+                PutMode::Overwrite => req,
+                PutMode::CreateOnly => req.if_none_match("*"),
+            }
+            .send()
+        })
+        .await;
+        match out {
+            Ok(out) => Ok(PutOutcome::Written(
+                out.version_id().or(out.e_tag()).map(str::to_string),
+            )),
+            // `If-None-Match: *` found an object: 412 PreconditionFailed, which
+            // the SDK does not model (an "unhandled" error with that code).
+            Err(e) if mode == PutMode::CreateOnly && e.kind == ErrorKind::Precondition => {
+                Ok(PutOutcome::AlreadyExists)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(&self, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+        let (client, region) = self.client_for(url, "GetObject").await?;
+        let resource = url.to_string();
+        let c = Call {
+            service: SERVICE,
+            operation: "GetObject",
+            resource: &resource,
+            region: &region,
+        };
+        let out = self
+            .retry
+            .run(|| async {
+                let out = client
+                    .get_object()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .send()
+                    .await;
+                match out {
+                    Ok(out) => {
+                        let body = out.body.collect().await.map_err(|e| {
+                            c.error(ErrorKind::Connection, format!("reading the body: {e}"))
+                        })?;
+                        Ok(Some(body.into_bytes()))
+                    }
+                    Err(e) => {
+                        let e = sdk_error(c, e);
+                        if e.code.as_deref() == Some("NoSuchKey") {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        }
+                    }
+                }
+            })
+            .await?;
+        Ok(out)
+    }
+}

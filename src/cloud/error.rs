@@ -1,0 +1,234 @@
+//! The one error type of the cloud layer.
+//!
+//! Every failure names the service, the operation, the resource and the region,
+//! and is classified once (here) as transient or permanent, so that retry
+//! policy is decided in one place and the message can carry a hint at the fix.
+
+use std::fmt;
+
+/// How a cloud call failed; decides whether it is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The provider throttled us (HTTP 429, `Throttling`, `SlowDown`...). Retried.
+    Throttled,
+    /// The provider failed (HTTP 5xx). Retried.
+    Server,
+    /// The connection failed, timed out or was dropped. Retried.
+    Connection,
+    /// The resource does not exist. Not retried.
+    NotFound,
+    /// Credentials missing, expired or not allowed. Not retried.
+    Auth,
+    /// A conditional request's precondition failed. Not retried.
+    Precondition,
+    /// The request was invalid or the resource is in the wrong state. Not retried.
+    Client,
+}
+
+impl ErrorKind {
+    /// Whether a call that failed this way may succeed when repeated.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::Throttled | Self::Server | Self::Connection)
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            Self::Throttled => {
+                "the provider is rate-limiting; drctl retried with backoff. Lower --parallelism or retry later"
+            }
+            Self::Server => {
+                "the provider failed; drctl retried with backoff. Check the provider's health dashboard and retry"
+            }
+            Self::Connection => {
+                "check the endpoint and network (AWS_ENDPOINT_URL_*, DRCTL_GCS_ENDPOINT, proxy settings) and retry"
+            }
+            Self::NotFound => {
+                "check the id and region in the plan against the account (drctl status shows what exists)"
+            }
+            Self::Auth => {
+                "check the credentials drctl runs with (AWS_PROFILE, AWS_ACCESS_KEY_ID) and the role's policy (terraform/iam.tf)"
+            }
+            Self::Precondition => {
+                "the object changed or already exists; re-read it and decide again"
+            }
+            Self::Client => {
+                "the request was refused as invalid for this resource's current state; read the message and the resource's state"
+            }
+        }
+    }
+}
+
+/// A failed cloud call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct CloudError {
+    /// Service (`route53`, `rds`, `autoscaling`, `s3`, `cloudwatch`, `sts`, `gcs`).
+    pub service: &'static str,
+    /// Operation (`PromoteReadReplica`, ...).
+    pub operation: &'static str,
+    /// The resource acted on (instance id, record name, bucket URL, ...).
+    pub resource: String,
+    /// The region the call went to (`global` for Route 53).
+    pub region: String,
+    /// Classification.
+    pub kind: ErrorKind,
+    /// Provider error code, when there is one (`DBInstanceNotFound`, ...).
+    pub code: Option<String>,
+    /// Provider message, or a description of the transport failure.
+    pub message: String,
+}
+
+impl fmt::Display for CloudError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} on `{}` in {} failed",
+            self.service, self.operation, self.resource, self.region
+        )?;
+        match &self.code {
+            Some(code) => write!(f, ": {code}: {}", self.message)?,
+            None => write!(f, ": {}", self.message)?,
+        }
+        write!(f, "\n  hint: {}", self.kind.hint())
+    }
+}
+
+impl CloudError {
+    /// Builds an error; `message` is the provider's or the transport's text.
+    pub fn new(
+        service: &'static str,
+        operation: &'static str,
+        resource: impl Into<String>,
+        region: impl Into<String>,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            service,
+            operation,
+            resource: resource.into(),
+            region: region.into(),
+            kind,
+            code: None,
+            message: message.into(),
+        }
+    }
+
+    /// Sets the provider error code.
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Whether retrying may help.
+    pub fn is_transient(&self) -> bool {
+        self.kind.is_transient()
+    }
+
+    /// Classifies an HTTP status and provider error code.
+    pub fn classify(status: Option<u16>, code: Option<&str>) -> ErrorKind {
+        let code = code.unwrap_or_default();
+        let throttling_codes = [
+            "Throttling",
+            "ThrottlingException",
+            "ThrottledException",
+            "RequestThrottled",
+            "RequestThrottledException",
+            "TooManyRequestsException",
+            "SlowDown",
+            "PriorRequestNotComplete",
+            "RequestLimitExceeded",
+            "Rate exceeded",
+        ];
+        if throttling_codes.contains(&code) || status == Some(429) {
+            return ErrorKind::Throttled;
+        }
+        if code.ends_with("NotFound")
+            || code.ends_with("NotFoundFault")
+            || code.starts_with("NoSuch")
+            || code == "NotFound"
+        {
+            return ErrorKind::NotFound;
+        }
+        if matches!(
+            code,
+            "AccessDenied"
+                | "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "InvalidClientTokenId"
+                | "ExpiredToken"
+                | "ExpiredTokenException"
+                | "SignatureDoesNotMatch"
+        ) || matches!(status, Some(401 | 403))
+        {
+            return ErrorKind::Auth;
+        }
+        if code == "PreconditionFailed" || status == Some(412) {
+            return ErrorKind::Precondition;
+        }
+        if matches!(
+            code,
+            "InternalFailure" | "InternalError" | "ServiceUnavailable"
+        ) || status.is_some_and(|s| s >= 500)
+        {
+            return ErrorKind::Server;
+        }
+        if status == Some(404) {
+            return ErrorKind::NotFound;
+        }
+        ErrorKind::Client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_follows_status_and_code() {
+        assert_eq!(
+            CloudError::classify(Some(400), Some("Throttling")),
+            ErrorKind::Throttled
+        );
+        assert_eq!(
+            CloudError::classify(Some(503), Some("SlowDown")),
+            ErrorKind::Throttled
+        );
+        assert_eq!(CloudError::classify(Some(500), None), ErrorKind::Server);
+        assert_eq!(
+            CloudError::classify(Some(404), Some("DBInstanceNotFound")),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            CloudError::classify(Some(403), Some("AccessDenied")),
+            ErrorKind::Auth
+        );
+        assert_eq!(
+            CloudError::classify(Some(412), Some("PreconditionFailed")),
+            ErrorKind::Precondition
+        );
+        assert_eq!(
+            CloudError::classify(Some(400), Some("InvalidParameterValue")),
+            ErrorKind::Client
+        );
+        assert!(ErrorKind::Throttled.is_transient());
+        assert!(!ErrorKind::Client.is_transient());
+    }
+
+    #[test]
+    fn message_names_resource_region_and_hint() {
+        let e = CloudError::new(
+            "rds",
+            "PromoteReadReplica",
+            "payments-db-use1",
+            "us-east-1",
+            ErrorKind::NotFound,
+            "not there",
+        )
+        .with_code("DBInstanceNotFound");
+        let text = e.to_string();
+        assert!(text.contains("payments-db-use1"));
+        assert!(text.contains("us-east-1"));
+        assert!(text.contains("DBInstanceNotFound"));
+        assert!(text.contains("hint:"));
+    }
+}

@@ -1,0 +1,526 @@
+//! An in-memory cloud for fast unit tests of the logic above the adapters.
+//!
+//! It models just enough behaviour (replicas, promotion, capacities, weighted
+//! records, conditional writes) to exercise readiness and the engine without
+//! a network. It is *not* a substitute for the emulator tests in `tests/it`,
+//! which run the real adapters against real emulators.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+
+use super::*;
+
+/// Mutable state of the fake world; tests seed and inspect it directly.
+#[derive(Debug, Default, Clone)]
+pub struct FakeState {
+    /// Hosted zones by name (with trailing dot).
+    pub zones: BTreeMap<String, HostedZone>,
+    /// Records by zone id.
+    pub records: BTreeMap<String, Vec<DnsRecord>>,
+    /// Database instances by (region, id).
+    pub databases: BTreeMap<(String, String), DbInstance>,
+    /// Compute groups by (region, name).
+    pub groups: BTreeMap<(String, String), ComputeGroup>,
+    /// Replica lag datapoints (seconds) by (region, db id).
+    pub lag: BTreeMap<(String, String), Vec<f64>>,
+    /// Objects by URL.
+    pub objects: BTreeMap<String, Bytes>,
+    /// Buckets by `scheme://bucket`.
+    pub buckets: Vec<String>,
+    /// Every mutating call, in order, as `Operation resource`.
+    pub writes: Vec<String>,
+    change_counter: u64,
+}
+
+/// The fake cloud; cheap to clone (shared state).
+#[derive(Debug, Default, Clone)]
+pub struct FakeCloud {
+    state: Arc<Mutex<FakeState>>,
+}
+
+fn not_found(service: &'static str, op: &'static str, res: &str, region: &str) -> CloudError {
+    CloudError::new(
+        service,
+        op,
+        res,
+        region,
+        ErrorKind::NotFound,
+        "not found in the fake cloud",
+    )
+}
+
+fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+impl FakeCloud {
+    /// An empty world.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Locks the state for seeding or inspection.
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The set of adapters backed by this world.
+    pub fn clouds(&self) -> Clouds {
+        let me = Arc::new(self.clone());
+        Clouds {
+            dns: me.clone(),
+            database: me.clone(),
+            compute: me.clone(),
+            metrics: me.clone(),
+            objects: me.clone(),
+            identity: me,
+        }
+    }
+
+    /// Adds a hosted zone and returns it.
+    pub fn add_zone(&self, name: &str) -> HostedZone {
+        let mut s = self.state();
+        let zone = HostedZone {
+            id: format!("ZFAKE{}", s.zones.len() + 1),
+            name: fqdn(name),
+        };
+        s.zones.insert(zone.name.clone(), zone.clone());
+        zone
+    }
+
+    /// Adds (or replaces) a record in the zone named `zone`.
+    pub fn put_record(&self, zone: &str, record: DnsRecord) {
+        let mut s = self.state();
+        let id = s.zones[&fqdn(zone)].id.clone();
+        let recs = s.records.entry(id).or_default();
+        recs.retain(|r| {
+            !(r.name == record.name
+                && r.rtype == record.rtype
+                && r.set_identifier == record.set_identifier)
+        });
+        recs.push(record);
+    }
+
+    /// Adds a primary database instance.
+    pub fn add_primary(&self, region: &str, id: &str) {
+        let inst = DbInstance {
+            id: id.into(),
+            arn: format!("arn:aws:rds:{region}:123456789012:db:{id}"),
+            region: region.into(),
+            engine: "postgres".into(),
+            instance_class: Some("db.t3.micro".into()),
+            status: "available".into(),
+            endpoint: Some(format!("{id}.fake.{region}.rds.amazonaws.com")),
+            port: Some(5432),
+            role: DbRole::Primary,
+            replicas: vec![],
+            backup_retention_days: 7,
+            latest_restorable_time: Some(Utc::now()),
+        };
+        self.state()
+            .databases
+            .insert((region.into(), id.into()), inst);
+    }
+
+    /// Adds a read replica of `source` (region, id).
+    pub fn add_replica(&self, region: &str, id: &str, source: (&str, &str)) {
+        let mut s = self.state();
+        let src_key = (source.0.to_string(), source.1.to_string());
+        let src_arn = s.databases[&src_key].arn.clone();
+        let arn = format!("arn:aws:rds:{region}:123456789012:db:{id}");
+        if let Some(src) = s.databases.get_mut(&src_key) {
+            src.replicas.push(arn.clone());
+        }
+        s.databases.insert(
+            (region.into(), id.into()),
+            DbInstance {
+                id: id.into(),
+                arn,
+                region: region.into(),
+                engine: "postgres".into(),
+                instance_class: Some("db.t3.micro".into()),
+                status: "available".into(),
+                endpoint: Some(format!("{id}.fake.{region}.rds.amazonaws.com")),
+                port: Some(5432),
+                role: DbRole::Replica(src_arn),
+                replicas: vec![],
+                backup_retention_days: 0,
+                latest_restorable_time: None,
+            },
+        );
+    }
+
+    /// Adds a compute group with all desired instances in service.
+    pub fn add_group(&self, region: &str, name: &str, capacity: Capacity) {
+        self.state().groups.insert(
+            (region.into(), name.into()),
+            ComputeGroup {
+                name: name.into(),
+                region: region.into(),
+                capacity,
+                in_service: capacity.desired,
+                instances: capacity.desired,
+            },
+        );
+    }
+
+    /// Records replica-lag datapoints (seconds) for a database.
+    pub fn set_lag(&self, region: &str, db: &str, seconds: &[f64]) {
+        self.state()
+            .lag
+            .insert((region.into(), db.into()), seconds.to_vec());
+    }
+}
+
+#[async_trait]
+impl Dns for FakeCloud {
+    async fn find_zone(&self, zone_name: &str) -> Result<Option<HostedZone>, CloudError> {
+        Ok(self.state().zones.get(&fqdn(zone_name)).cloned())
+    }
+
+    async fn read_records(
+        &self,
+        zone: &HostedZone,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        let s = self.state();
+        let name = fqdn(name);
+        Ok(s.records
+            .get(&zone.id)
+            .map(|rs| {
+                rs.iter()
+                    .filter(|r| r.name == name && r.rtype == rtype)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn apply_changes(
+        &self,
+        zone: &HostedZone,
+        changes: &[DnsChange],
+        _comment: &str,
+    ) -> Result<ChangeInfo, CloudError> {
+        let mut s = self.state();
+        if !s.zones.values().any(|z| z.id == zone.id) {
+            return Err(not_found(
+                "route53",
+                "ChangeResourceRecordSets",
+                &zone.name,
+                "global",
+            ));
+        }
+        let recs = s.records.entry(zone.id.clone()).or_default();
+        let same = |a: &DnsRecord, b: &DnsRecord| {
+            a.name == b.name && a.rtype == b.rtype && a.set_identifier == b.set_identifier
+        };
+        for change in changes {
+            match change {
+                DnsChange::Upsert(r) => {
+                    recs.retain(|x| !same(x, r));
+                    recs.push(r.clone());
+                }
+                DnsChange::Delete(r) => recs.retain(|x| x != r),
+            }
+        }
+        s.change_counter += 1;
+        let id = format!("CFAKE{}", s.change_counter);
+        s.writes
+            .push(format!("ChangeResourceRecordSets {}", zone.name));
+        Ok(ChangeInfo { id, in_sync: true })
+    }
+
+    async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
+        Ok(ChangeInfo {
+            id: change_id.into(),
+            in_sync: true,
+        })
+    }
+}
+
+#[async_trait]
+impl Database for FakeCloud {
+    async fn describe_instance(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<DbInstance>, CloudError> {
+        Ok(self
+            .state()
+            .databases
+            .get(&(region.into(), id.into()))
+            .cloned())
+    }
+
+    async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        let mut s = self.state();
+        let inst = s
+            .databases
+            .get_mut(&(region.into(), id.into()))
+            .ok_or_else(|| not_found("rds", "PromoteReadReplica", id, region))?;
+        if inst.role == DbRole::Primary {
+            return Err(CloudError::new(
+                "rds",
+                "PromoteReadReplica",
+                id,
+                region,
+                ErrorKind::Client,
+                "instance is not a read replica",
+            )
+            .with_code("InvalidDBInstanceState"));
+        }
+        inst.role = DbRole::Primary;
+        inst.backup_retention_days = 1;
+        let arn = inst.arn.clone();
+        for other in s.databases.values_mut() {
+            other.replicas.retain(|r| r != &arn);
+        }
+        s.writes.push(format!("PromoteReadReplica {id}"));
+        Ok(())
+    }
+
+    async fn create_replica(
+        &self,
+        region: &str,
+        id: &str,
+        source_arn: &str,
+        _class: Option<&str>,
+    ) -> Result<(), CloudError> {
+        let source = {
+            let s = self.state();
+            if s.databases.contains_key(&(region.into(), id.into())) {
+                return Err(CloudError::new(
+                    "rds",
+                    "CreateDBInstanceReadReplica",
+                    id,
+                    region,
+                    ErrorKind::Client,
+                    "instance already exists",
+                )
+                .with_code("DBInstanceAlreadyExists"));
+            }
+            s.databases
+                .values()
+                .find(|d| d.arn == source_arn)
+                .map(|d| (d.region.clone(), d.id.clone()))
+        };
+        let (sr, si) = source
+            .ok_or_else(|| not_found("rds", "CreateDBInstanceReadReplica", source_arn, region))?;
+        self.add_replica(region, id, (&sr, &si));
+        self.state()
+            .writes
+            .push(format!("CreateDBInstanceReadReplica {id}"));
+        Ok(())
+    }
+
+    async fn restore_to_point_in_time(
+        &self,
+        region: &str,
+        source_id: &str,
+        target_id: &str,
+        _point: RestorePoint,
+    ) -> Result<(), CloudError> {
+        let exists = self
+            .state()
+            .databases
+            .contains_key(&(region.into(), source_id.into()));
+        if !exists {
+            return Err(not_found(
+                "rds",
+                "RestoreDBInstanceToPointInTime",
+                source_id,
+                region,
+            ));
+        }
+        self.add_primary(region, target_id);
+        self.state()
+            .writes
+            .push(format!("RestoreDBInstanceToPointInTime {target_id}"));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Compute for FakeCloud {
+    async fn describe_group(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        Ok(self
+            .state()
+            .groups
+            .get(&(region.into(), name.into()))
+            .cloned())
+    }
+
+    async fn set_capacity(
+        &self,
+        region: &str,
+        name: &str,
+        capacity: Capacity,
+    ) -> Result<(), CloudError> {
+        let mut s = self.state();
+        let g = s
+            .groups
+            .get_mut(&(region.into(), name.into()))
+            .ok_or_else(|| not_found("autoscaling", "UpdateAutoScalingGroup", name, region))?;
+        g.capacity = capacity;
+        g.in_service = capacity.desired;
+        g.instances = capacity.desired;
+        s.writes.push(format!("UpdateAutoScalingGroup {name}"));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Metrics for FakeCloud {
+    async fn replica_lag(
+        &self,
+        region: &str,
+        db_id: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        let s = self.state();
+        let points = s
+            .lag
+            .get(&(region.into(), db_id.into()))
+            .cloned()
+            .unwrap_or_default();
+        let max = points
+            .iter()
+            .cloned()
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        Ok(LagReading {
+            max: max.map(Duration::from_secs_f64),
+            latest: points
+                .last()
+                .map(|v| (Duration::from_secs_f64(*v), Utc::now())),
+            datapoints: points.len(),
+            window,
+        })
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FakeCloud {
+    async fn bucket_exists(&self, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+        let key = ObjectUrl {
+            key: String::new(),
+            ..bucket.clone()
+        }
+        .to_string();
+        Ok(self.state().buckets.contains(&key))
+    }
+
+    async fn put(
+        &self,
+        url: &ObjectUrl,
+        body: Bytes,
+        mode: PutMode,
+    ) -> Result<PutOutcome, CloudError> {
+        let mut s = self.state();
+        let key = url.to_string();
+        if mode == PutMode::CreateOnly && s.objects.contains_key(&key) {
+            return Ok(PutOutcome::AlreadyExists);
+        }
+        s.objects.insert(key.clone(), body);
+        s.writes.push(format!("PutObject {key}"));
+        Ok(PutOutcome::Written(None))
+    }
+
+    async fn get(&self, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+        Ok(self.state().objects.get(&url.to_string()).cloned())
+    }
+}
+
+#[async_trait]
+impl Identity for FakeCloud {
+    async fn caller(&self) -> Result<CallerIdentity, CloudError> {
+        Ok(CallerIdentity {
+            account: "123456789012".into(),
+            arn: "arn:aws:iam::123456789012:user/fake-operator".into(),
+            user_id: "AIDAFAKE".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn promotion_turns_a_replica_into_a_primary() {
+        let fake = FakeCloud::new();
+        fake.add_primary("us-west-2", "db");
+        fake.add_replica("us-east-1", "db-use1", ("us-west-2", "db"));
+        let c = fake.clouds();
+        let r = c
+            .database
+            .describe_instance("us-east-1", "db-use1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(r.role, DbRole::Replica(_)));
+        c.database
+            .promote_replica("us-east-1", "db-use1")
+            .await
+            .unwrap();
+        let r = c
+            .database
+            .describe_instance("us-east-1", "db-use1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.role, DbRole::Primary);
+        let p = c
+            .database
+            .describe_instance("us-west-2", "db")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(p.replicas.is_empty());
+        assert!(
+            c.database
+                .promote_replica("us-east-1", "db-use1")
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn create_only_puts_never_overwrite() {
+        let fake = FakeCloud::new();
+        let c = fake.clouds();
+        let u = ObjectUrl::parse("s3://bucket-a/k").unwrap();
+        assert!(matches!(
+            c.objects
+                .put(&u, Bytes::from_static(b"1"), PutMode::CreateOnly)
+                .await
+                .unwrap(),
+            PutOutcome::Written(_)
+        ));
+        assert_eq!(
+            c.objects
+                .put(&u, Bytes::from_static(b"2"), PutMode::CreateOnly)
+                .await
+                .unwrap(),
+            PutOutcome::AlreadyExists
+        );
+        assert_eq!(
+            c.objects.get(&u).await.unwrap().unwrap(),
+            Bytes::from_static(b"1")
+        );
+    }
+}

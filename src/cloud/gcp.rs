@@ -1,0 +1,278 @@
+//! Google Cloud Storage adapter over Google's official `google-cloud-storage`.
+//!
+//! * With [`CloudSettings::gcs_endpoint`] set (an emulator such as
+//!   fake-gcs-server) the client uses that endpoint and anonymous
+//!   credentials; otherwise Google's endpoint and Application Default
+//!   Credentials. The client is built on first use, so a command that never
+//!   touches `gs://` never needs GCP credentials.
+//! * The crate retries by itself (for up to 300 s by default, which looks like
+//!   a hang): its policy is bounded here to the attempts of drctl's
+//!   [`RetryPolicy`] within [`RETRY_TIME_LIMIT`], with the same delays.
+//! * Writes use `send_buffered()`: `send_unbuffered()` fails a CRC32C check on
+//!   fake-gcs-server. Create-only writes use `ifGenerationMatch=0` (412 when an
+//!   object exists).
+//! * Bucket administration (StorageControl) is gRPC, which no emulator speaks:
+//!   [`bucket_exists`](crate::cloud::ObjectStore::bucket_exists) lists at most
+//!   one object through the JSON API instead (`GET /storage/v1/b/B/o`), which
+//!   answers 404 for a missing bucket on both GCS and fake-gcs-server. A read
+//!   of a missing object cannot tell the two apart on fake-gcs-server (both
+//!   are a bare `404 Not Found`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use google_cloud_auth::credentials::{self, CacheableResource, Credentials};
+use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
+use google_cloud_gax::retry_policy::RetryPolicyExt;
+use google_cloud_storage::client::Storage;
+use google_cloud_storage::retry_policy::RetryableErrors;
+use tokio::sync::OnceCell;
+
+use super::retry::RetryPolicy;
+use super::{CloudError, CloudSettings, ErrorKind, ObjectUrl, PutMode, PutOutcome};
+
+const SERVICE: &str = "gcs";
+const REGION: &str = "global";
+const GOOGLE_ENDPOINT: &str = "https://storage.googleapis.com";
+/// Upper bound of the storage crate's own retry loop.
+pub const RETRY_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// [`crate::cloud::ObjectStore`] over Google Cloud Storage.
+pub struct GcsStore {
+    endpoint: Option<String>,
+    retry: RetryPolicy,
+    inner: OnceCell<Inner>,
+}
+
+struct Inner {
+    storage: Storage,
+    credentials: Credentials,
+    http: reqwest::Client,
+}
+
+fn err(
+    operation: &'static str,
+    url: &ObjectUrl,
+    kind: ErrorKind,
+    message: impl Into<String>,
+) -> CloudError {
+    CloudError::new(SERVICE, operation, url.to_string(), REGION, kind, message)
+}
+
+/// Maps an error of the storage crate.
+fn map_gax(
+    operation: &'static str,
+    url: &ObjectUrl,
+    e: &google_cloud_storage::Error,
+) -> CloudError {
+    let status = e.http_status_code().or_else(|| {
+        use google_cloud_gax::error::rpc::Code;
+        e.status().map(|s| match s.code {
+            Code::NotFound => 404,
+            Code::FailedPrecondition => 412,
+            Code::PermissionDenied => 403,
+            Code::Unauthenticated => 401,
+            Code::ResourceExhausted => 429,
+            Code::Unavailable | Code::Internal | Code::DeadlineExceeded => 503,
+            _ => 400,
+        })
+    });
+    let kind = if e.is_authentication() {
+        ErrorKind::Auth
+    } else if let Some(s) = status {
+        CloudError::classify(Some(s), None)
+    } else if e.is_timeout() || e.is_io() || e.is_connect() || e.is_transport() || e.is_exhausted()
+    {
+        ErrorKind::Connection
+    } else {
+        ErrorKind::Client
+    };
+    let mut out = err(operation, url, kind, e.to_string());
+    if let Some(s) = e.status() {
+        out = out.with_code(s.code.name());
+    } else if let Some(s) = status {
+        out = out.with_code(format!("HTTP {s}"));
+    }
+    out
+}
+
+impl GcsStore {
+    /// Builds the adapter; nothing is resolved until the first call.
+    pub fn new(settings: &CloudSettings) -> Self {
+        Self {
+            endpoint: settings.gcs_endpoint.clone(),
+            retry: settings.retry,
+            inner: OnceCell::new(),
+        }
+    }
+
+    fn endpoint(&self) -> &str {
+        self.endpoint
+            .as_deref()
+            .unwrap_or(GOOGLE_ENDPOINT)
+            .trim_end_matches('/')
+    }
+
+    async fn inner(&self, operation: &'static str, url: &ObjectUrl) -> Result<&Inner, CloudError> {
+        self.inner
+            .get_or_try_init(|| async {
+                let fail = |m: String| err(operation, url, ErrorKind::Auth, m);
+                let credentials = match &self.endpoint {
+                    Some(_) => credentials::anonymous::Builder::new().build(),
+                    None => credentials::Builder::default()
+                        .build()
+                        .map_err(|e| fail(format!("no Google credentials: {e}")))?,
+                };
+                let attempts = u32::try_from(self.retry.max_retries.saturating_add(1))
+                    .unwrap_or(u32::MAX)
+                    .max(1);
+                let backoff = ExponentialBackoffBuilder::new()
+                    .with_initial_delay(self.retry.min_delay)
+                    .with_maximum_delay(self.retry.max_delay.max(self.retry.min_delay))
+                    .build()
+                    .map_err(|e| err(operation, url, ErrorKind::Client, e.to_string()))?;
+                let mut builder = Storage::builder()
+                    .with_credentials(credentials.clone())
+                    .with_retry_policy(
+                        RetryableErrors
+                            .with_attempt_limit(attempts)
+                            .with_time_limit(RETRY_TIME_LIMIT),
+                    )
+                    .with_backoff_policy(backoff);
+                if let Some(endpoint) = &self.endpoint {
+                    builder = builder.with_endpoint(endpoint.clone());
+                }
+                let storage = builder
+                    .build()
+                    .await
+                    .map_err(|e| err(operation, url, ErrorKind::Client, e.to_string()))?;
+                let http = reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .map_err(|e| err(operation, url, ErrorKind::Client, e.to_string()))?;
+                Ok(Inner {
+                    storage,
+                    credentials,
+                    http,
+                })
+            })
+            .await
+    }
+}
+
+fn bucket_path(url: &ObjectUrl) -> String {
+    format!("projects/_/buckets/{}", url.bucket)
+}
+
+#[async_trait]
+impl crate::cloud::ObjectStore for GcsStore {
+    async fn bucket_exists(&self, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+        const OP: &str = "ListObjects";
+        let bucket = ObjectUrl {
+            key: String::new(),
+            ..bucket.clone()
+        };
+        let inner = self.inner(OP, &bucket).await?;
+        let url = format!(
+            "{}/storage/v1/b/{}/o?maxResults=1&fields=kind",
+            self.endpoint(),
+            bucket.bucket
+        );
+        self.retry
+            .run(|| async {
+                let headers = match inner.credentials.headers(Default::default()).await {
+                    Ok(CacheableResource::New { data, .. }) => data,
+                    Ok(CacheableResource::NotModified) => Default::default(),
+                    Err(e) => {
+                        let kind = if e.is_transient() {
+                            ErrorKind::Connection
+                        } else {
+                            ErrorKind::Auth
+                        };
+                        return Err(err(OP, &bucket, kind, e.to_string()));
+                    }
+                };
+                let resp = inner
+                    .http
+                    .get(&url)
+                    .headers(headers)
+                    .send()
+                    .await
+                    .map_err(|e| err(OP, &bucket, ErrorKind::Connection, format!("{e}")))?;
+                let status = resp.status().as_u16();
+                match status {
+                    200..=299 => Ok(true),
+                    404 => Ok(false),
+                    _ => {
+                        let body = resp.text().await.unwrap_or_default();
+                        Err(err(
+                            OP,
+                            &bucket,
+                            CloudError::classify(Some(status), None),
+                            body.chars().take(300).collect::<String>(),
+                        )
+                        .with_code(format!("HTTP {status}")))
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn put(
+        &self,
+        url: &ObjectUrl,
+        body: Bytes,
+        mode: PutMode,
+    ) -> Result<PutOutcome, CloudError> {
+        const OP: &str = "WriteObject";
+        let inner = self.inner(OP, url).await?;
+        let req = inner
+            .storage
+            .write_object(bucket_path(url), url.key.clone(), body);
+        let req = match mode {
+            // Writing the same bytes again is harmless: let the crate retry.
+            PutMode::Overwrite => req.with_idempotency(true),
+            PutMode::CreateOnly => req.set_if_generation_match(0),
+        };
+        match req.send_buffered().await {
+            Ok(obj) => Ok(PutOutcome::Written(Some(obj.generation.to_string()))),
+            Err(e) => {
+                let e = map_gax(OP, url, &e);
+                if mode == PutMode::CreateOnly && e.kind == ErrorKind::Precondition {
+                    Ok(PutOutcome::AlreadyExists)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn get(&self, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+        const OP: &str = "ReadObject";
+        let inner = self.inner(OP, url).await?;
+        let mut resp = match inner
+            .storage
+            .read_object(bucket_path(url), url.key.clone())
+            .send()
+            .await
+        {
+            Ok(resp) => resp,
+            Err(e) => {
+                let e = map_gax(OP, url, &e);
+                return if e.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
+            }
+        };
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.next().await {
+            let chunk = chunk.map_err(|e| map_gax(OP, url, &e))?;
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Some(Bytes::from(out)))
+    }
+}

@@ -1,0 +1,318 @@
+//! Domain types shared by every cloud adapter.
+//!
+//! They carry only what drctl reasons about, so that an adapter for another
+//! provider can fill them without pretending to be AWS.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A hosted zone, as found by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostedZone {
+    /// Provider id (Route 53: `Z0123...`, without the `/hostedzone/` prefix).
+    pub id: String,
+    /// Fully qualified zone name with a trailing dot.
+    pub name: String,
+}
+
+/// One DNS record set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsRecord {
+    /// Fully qualified name with a trailing dot.
+    pub name: String,
+    /// Record type (`CNAME`, `A`, ...).
+    pub rtype: String,
+    /// Time to live in seconds.
+    pub ttl: Option<i64>,
+    /// Values (targets) of the record.
+    pub values: Vec<String>,
+    /// Set identifier of a weighted or failover record.
+    pub set_identifier: Option<String>,
+    /// Weight of a weighted record.
+    pub weight: Option<i64>,
+}
+
+/// One change in a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", content = "record", rename_all = "UPPERCASE")]
+pub enum DnsChange {
+    /// Create or replace the record.
+    Upsert(DnsRecord),
+    /// Delete the record (it must match exactly).
+    Delete(DnsRecord),
+}
+
+/// Status of a submitted change batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeInfo {
+    /// Provider change id (without the `/change/` prefix).
+    pub id: String,
+    /// Whether the change has propagated to every authoritative server.
+    pub in_sync: bool,
+}
+
+/// The role of a database instance in its replication topology.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "role", content = "source")]
+pub enum DbRole {
+    /// A writable primary (possibly with replicas).
+    Primary,
+    /// A read replica of the given source (id or ARN, as the provider reports it).
+    Replica(String),
+}
+
+/// A database instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbInstance {
+    /// Instance identifier.
+    pub id: String,
+    /// Provider ARN.
+    pub arn: String,
+    /// Region the instance lives in.
+    pub region: String,
+    /// Engine name (`postgres`, `mysql`, ...).
+    pub engine: String,
+    /// Instance class (`db.t3.micro`, ...).
+    pub instance_class: Option<String>,
+    /// Provider status (`available`, `modifying`, `creating`, ...).
+    pub status: String,
+    /// DNS address of the endpoint, when there is one yet.
+    pub endpoint: Option<String>,
+    /// Port of the endpoint.
+    pub port: Option<i32>,
+    /// Primary or replica of what.
+    pub role: DbRole,
+    /// Identifiers (or ARNs) of this instance's read replicas.
+    pub replicas: Vec<String>,
+    /// Automated backup retention in days (0 = off: no point-in-time restore).
+    pub backup_retention_days: i32,
+    /// Latest time the instance can be restored to, when backups are on.
+    pub latest_restorable_time: Option<DateTime<Utc>>,
+}
+
+impl DbInstance {
+    /// Whether the instance accepts connections (`available`).
+    pub fn is_available(&self) -> bool {
+        self.status == "available"
+    }
+}
+
+/// Where a point-in-time restore should land.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestorePoint {
+    /// The latest restorable time the provider offers.
+    Latest,
+    /// An explicit time.
+    At(DateTime<Utc>),
+}
+
+/// Capacity of a compute group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// Minimum size.
+    pub min: u32,
+    /// Desired size.
+    pub desired: u32,
+    /// Maximum size.
+    pub max: u32,
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.min, self.desired, self.max)
+    }
+}
+
+/// A compute group and its instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputeGroup {
+    /// Group name.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Configured capacity.
+    pub capacity: Capacity,
+    /// Instances in service (healthy and serving).
+    pub in_service: u32,
+    /// All instances, in any lifecycle state.
+    pub instances: u32,
+}
+
+/// A replica-lag reading over a time window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LagReading {
+    /// Largest lag seen in the window; `None` when there was no datapoint.
+    pub max: Option<Duration>,
+    /// The most recent datapoint and its timestamp.
+    pub latest: Option<(Duration, DateTime<Utc>)>,
+    /// Number of datapoints in the window.
+    pub datapoints: usize,
+    /// The window that was read.
+    pub window: Duration,
+}
+
+/// Scheme of an object URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ObjectScheme {
+    /// Amazon S3 (`s3://`).
+    S3,
+    /// Google Cloud Storage (`gs://`).
+    Gcs,
+}
+
+/// An object (or bucket, or prefix) address: `s3://bucket/key` or `gs://bucket/key`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ObjectUrl {
+    /// Which store.
+    pub scheme: ObjectScheme,
+    /// Bucket name.
+    pub bucket: String,
+    /// Key (empty for a bucket); never starts with `/`.
+    pub key: String,
+}
+
+/// Why an object URL did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{url}` is not an object URL: {reason} (expected s3://bucket/prefix or gs://bucket/prefix)"
+)]
+pub struct ObjectUrlError {
+    /// The input.
+    pub url: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl ObjectUrl {
+    /// Parses `s3://bucket/key` or `gs://bucket/key`.
+    pub fn parse(url: &str) -> Result<Self, ObjectUrlError> {
+        let err = |reason| ObjectUrlError {
+            url: url.to_string(),
+            reason,
+        };
+        let (scheme, rest) = if let Some(rest) = url.strip_prefix("s3://") {
+            (ObjectScheme::S3, rest)
+        } else if let Some(rest) = url.strip_prefix("gs://") {
+            (ObjectScheme::Gcs, rest)
+        } else {
+            return Err(err("unknown scheme"));
+        };
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(err("empty bucket name"));
+        }
+        let valid = bucket.len() >= 3
+            && bucket.len() <= 63
+            && bucket.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_')
+            })
+            && !bucket.starts_with(['-', '.'])
+            && !bucket.ends_with(['-', '.']);
+        if !valid {
+            return Err(err(
+                "bucket names are 3-63 characters of lowercase letters, digits, '-' and '.'",
+            ));
+        }
+        Ok(Self {
+            scheme,
+            bucket: bucket.to_string(),
+            key: key.trim_start_matches('/').to_string(),
+        })
+    }
+
+    /// The same bucket with `key` appended (joined with `/`).
+    pub fn join(&self, key: &str) -> Self {
+        let key = key.trim_start_matches('/');
+        let joined = if self.key.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}/{}", self.key.trim_end_matches('/'), key)
+        };
+        Self {
+            key: joined,
+            ..self.clone()
+        }
+    }
+}
+
+impl fmt::Display for ObjectUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.scheme {
+            ObjectScheme::S3 => "s3",
+            ObjectScheme::Gcs => "gs",
+        };
+        if self.key.is_empty() {
+            write!(f, "{scheme}://{}", self.bucket)
+        } else {
+            write!(f, "{scheme}://{}/{}", self.bucket, self.key)
+        }
+    }
+}
+
+/// How to write an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PutMode {
+    /// Replace whatever is there.
+    Overwrite,
+    /// Only create: never replace an existing object (conditional write).
+    CreateOnly,
+}
+
+/// What a put did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PutOutcome {
+    /// The object was written; the provider's version or generation if any.
+    Written(Option<String>),
+    /// [`PutMode::CreateOnly`] found an object already there.
+    AlreadyExists,
+}
+
+/// The identity our credentials resolve to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerIdentity {
+    /// Account id.
+    pub account: String,
+    /// Principal ARN.
+    pub arn: String,
+    /// Unique user id.
+    pub user_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_urls_parse_and_print() {
+        let u = ObjectUrl::parse("s3://drctl-evidence-use1/payments").unwrap();
+        assert_eq!(u.scheme, ObjectScheme::S3);
+        assert_eq!(u.bucket, "drctl-evidence-use1");
+        assert_eq!(u.key, "payments");
+        assert_eq!(u.to_string(), "s3://drctl-evidence-use1/payments");
+        assert_eq!(
+            u.join("run-1/journal.jsonl").to_string(),
+            "s3://drctl-evidence-use1/payments/run-1/journal.jsonl"
+        );
+        let g = ObjectUrl::parse("gs://drctl-evidence").unwrap();
+        assert_eq!(g.scheme, ObjectScheme::Gcs);
+        assert_eq!(g.key, "");
+        assert_eq!(g.join("a").to_string(), "gs://drctl-evidence/a");
+    }
+
+    #[test]
+    fn bad_object_urls_are_rejected() {
+        for bad in [
+            "http://x/y",
+            "s3://",
+            "s3:///key",
+            "gs://UPPER/x",
+            "s3://ab",
+            "s3://-bad",
+        ] {
+            assert!(ObjectUrl::parse(bad).is_err(), "{bad} should not parse");
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Settings: an optional `drctl.toml`, then `DRCTL_*` environment variables,
+//! then command-line flags (later wins), resolved once into [`Settings`].
+//!
+//! Raw flags (what the user typed) are kept apart from resolved settings (what
+//! the program uses), so every command sees the same, fully resolved values and
+//! the precedence rules live here only.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cloud::CloudSettings;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines on stderr.
+    #[default]
+    Text,
+    /// One JSON object per line on stderr.
+    Json,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and `NO_COLOR` is unset.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Errors while resolving settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The settings file or environment could not be read or had bad values.
+    #[error(
+        "invalid settings: {0}\n  hint: check drctl.toml and the DRCTL_* environment variables (see README)"
+    )]
+    Invalid(#[from] config::ConfigError),
+    /// The endpoints file could not be read.
+    #[error(
+        "cannot read endpoints file {path}: {source}\n  hint: run localstack/up to create it, or drop --endpoints"
+    )]
+    Endpoints {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line of the endpoints file is not `KEY=value`.
+    #[error(
+        "{path}:{line}: expected KEY=value, found `{text}`\n  hint: the file holds lines like AWS_ENDPOINT_URL_S3=http://127.0.0.1:4566"
+    )]
+    EndpointsSyntax {
+        /// The file.
+        path: PathBuf,
+        /// Line number from 1.
+        line: usize,
+        /// The line.
+        text: String,
+    },
+}
+
+/// Values from `drctl.toml` and `DRCTL_*` (all optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// Plan directory.
+    pub plans: Option<PathBuf>,
+    /// State directory.
+    pub state_dir: Option<PathBuf>,
+    /// Endpoints file (`KEY=value` lines).
+    pub endpoints: Option<PathBuf>,
+    /// GCS endpoint.
+    pub gcs_endpoint: Option<String>,
+    /// Log format.
+    pub log_format: Option<LogFormat>,
+    /// Colour.
+    pub color: Option<ColorChoice>,
+}
+
+/// Flags that override settings (from the command line).
+#[derive(Debug, Clone, Default)]
+pub struct FlagSettings {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--plans`.
+    pub plans: Option<PathBuf>,
+    /// `--state-dir`.
+    pub state_dir: Option<PathBuf>,
+    /// `--endpoints`.
+    pub endpoints: Option<PathBuf>,
+    /// `--gcs-endpoint`.
+    pub gcs_endpoint: Option<String>,
+    /// `--log-format`.
+    pub log_format: Option<LogFormat>,
+    /// `--color`.
+    pub color: Option<ColorChoice>,
+}
+
+/// Fully resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Plan directory.
+    pub plans: PathBuf,
+    /// State directory (journals, locks).
+    pub state_dir: PathBuf,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Colour.
+    pub color: ColorChoice,
+    /// Cloud endpoints and credentials.
+    pub cloud: CloudSettings,
+}
+
+impl Settings {
+    /// Resolves settings from `drctl.toml` (or `--config`), the process
+    /// environment, an endpoints file, and flags.
+    pub fn resolve(flags: &FlagSettings) -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        Self::resolve_with(flags, &env)
+    }
+
+    /// [`Settings::resolve`] with an explicit environment (for tests).
+    pub fn resolve_with(
+        flags: &FlagSettings,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        builder = match &flags.config {
+            Some(path) => builder.add_source(config::File::from(path.as_path()).required(true)),
+            None => builder.add_source(
+                config::File::with_name("drctl")
+                    .format(config::FileFormat::Toml)
+                    .required(false),
+            ),
+        };
+        let env_source = config::Environment::with_prefix("DRCTL").source(Some(
+            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ));
+        let file: FileSettings = builder.add_source(env_source).build()?.try_deserialize()?;
+
+        let plans = flags
+            .plans
+            .clone()
+            .or(file.plans)
+            .unwrap_or_else(|| PathBuf::from("plans"));
+        let state_dir = flags
+            .state_dir
+            .clone()
+            .or(file.state_dir)
+            .unwrap_or_else(|| default_state_dir(&plans));
+        let mut cloud = CloudSettings::from_vars(env);
+        if let Some(path) = flags.endpoints.clone().or(file.endpoints) {
+            cloud = cloud.overlay(CloudSettings::from_vars(&read_env_file(&path)?));
+        }
+        if let Some(gcs) = flags.gcs_endpoint.clone().or(file.gcs_endpoint) {
+            cloud.gcs_endpoint = Some(gcs);
+        }
+        Ok(Self {
+            plans,
+            state_dir,
+            log_format: flags.log_format.or(file.log_format).unwrap_or_default(),
+            color: flags.color.or(file.color).unwrap_or_default(),
+            cloud,
+        })
+    }
+
+    /// Whether to colour output written to a stream that is (or is not) a terminal.
+    pub fn use_color(&self, is_terminal: bool) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
+/// `.drctl/` beside the plan directory.
+fn default_state_dir(plans: &Path) -> PathBuf {
+    let parent = if plans.is_dir() || plans.extension().is_none() {
+        plans.parent()
+    } else {
+        plans.parent().and_then(Path::parent)
+    };
+    parent
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from(".drctl"), |p| p.join(".drctl"))
+}
+
+/// Reads a `KEY=value` file (the format `localstack/up` writes and `sh` sources).
+/// Blank lines and `#` comments are skipped; `export ` prefixes and surrounding
+/// quotes are accepted.
+pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Endpoints {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(ConfigError::EndpointsSyntax {
+                path: path.to_path_buf(),
+                line: i + 1,
+                text: line.to_string(),
+            });
+        };
+        let v = v.trim().trim_matches('"').trim_matches('\'');
+        out.insert(k.trim().to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_environment_which_beats_defaults() {
+        let env = BTreeMap::from([
+            ("DRCTL_PLANS".to_string(), "/srv/plans".to_string()),
+            ("DRCTL_LOG_FORMAT".to_string(), "json".to_string()),
+        ]);
+        let s = Settings::resolve_with(&FlagSettings::default(), &env).unwrap();
+        assert_eq!(s.plans, PathBuf::from("/srv/plans"));
+        assert_eq!(s.state_dir, PathBuf::from("/srv/.drctl"));
+        assert_eq!(s.log_format, LogFormat::Json);
+        let flags = FlagSettings {
+            plans: Some("/other/plans".into()),
+            log_format: Some(LogFormat::Text),
+            ..Default::default()
+        };
+        let s = Settings::resolve_with(&flags, &env).unwrap();
+        assert_eq!(s.plans, PathBuf::from("/other/plans"));
+        assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn endpoints_file_overrides_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("endpoints.env");
+        std::fs::write(&f, "# world\nAWS_ENDPOINT_URL_RDS=http://127.0.0.1:5000\nexport DRCTL_GCS_ENDPOINT=\"http://127.0.0.1:4443\"\n").unwrap();
+        let env = BTreeMap::from([(
+            "AWS_ENDPOINT_URL_RDS".to_string(),
+            "http://elsewhere".to_string(),
+        )]);
+        let flags = FlagSettings {
+            endpoints: Some(f.clone()),
+            ..Default::default()
+        };
+        let s = Settings::resolve_with(&flags, &env).unwrap();
+        assert_eq!(
+            s.cloud.rds_endpoint.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(
+            s.cloud.gcs_endpoint.as_deref(),
+            Some("http://127.0.0.1:4443")
+        );
+        std::fs::write(&f, "not a pair\n").unwrap();
+        let e = Settings::resolve_with(&flags, &env).unwrap_err();
+        assert!(e.to_string().contains(":1:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_setting_is_an_error() {
+        let env = BTreeMap::from([("DRCTL_PLANZ".to_string(), "x".to_string())]);
+        assert!(Settings::resolve_with(&FlagSettings::default(), &env).is_err());
+    }
+}

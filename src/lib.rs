@@ -1,0 +1,20 @@
+//! drctl: a disaster-recovery orchestrator for multi-region cloud.
+//!
+//! drctl loads RTO/RPO-tiered recovery plans and drives region failovers:
+//! replica promotion, point-in-time restore, compute scaling and DNS switching,
+//! with measured (never guessed) RTO and RPO and evidence an auditor can trust.
+//!
+//! Layout:
+//! * [`plan`]: the plan format, loading with positions, validation;
+//! * [`graph`]: a plan + target region compiled into a step graph;
+//! * [`cloud`]: narrow cloud traits, their AWS/GCS implementations and a fake;
+//! * [`status`]: readiness of each standby region;
+//! * [`config`]: settings from file, environment and flags;
+//! * [`cli`]: the command line.
+
+pub mod cli;
+pub mod cloud;
+pub mod config;
+pub mod graph;
+pub mod plan;
+pub mod status;

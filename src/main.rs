@@ -1,0 +1,51 @@
+//! The `drctl` binary: parse → run → exit code. The only place for `anyhow`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use drctl::cli::{self, Cli, Exit};
+use drctl::config::{LogFormat, Settings};
+
+fn init_tracing(format: LogFormat, verbose: u8) {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,aws=warn,hyper=warn",
+        _ => "debug,aws=info,hyper=info,h2=info,rustls=info",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_target(false).compact().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::resolve(&cli.flag_settings()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(Exit::Invalid as u8);
+        }
+    };
+    init_tracing(settings.log_format, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(Exit::Failed as u8);
+        }
+    };
+    match runtime.block_on(cli::run(cli, settings)) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(Exit::Failed as u8)
+        }
+    }
+}

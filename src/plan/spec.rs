@@ -1,0 +1,326 @@
+//! The plan file format, as serde structures (documented in `docs/plans.md`).
+//!
+//! These types are exactly what a file says, before validation: durations and
+//! cron expressions are kept as text so that *every* bad value can be reported
+//! with its position in one run, instead of serde stopping at the first one.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// Region name → provider id of a resource in that region.
+pub type PerRegion = IndexMap<String, String>;
+
+/// One plan file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanSpec {
+    /// Name, tier, regions.
+    pub plan: PlanHeader,
+    /// Where evidence of runs is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceSpec>,
+    /// When drills run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillSpec>,
+    /// Databases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub database: Vec<DatabaseSpec>,
+    /// Compute groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compute: Vec<ComputeSpec>,
+    /// DNS records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<DnsSpec>,
+    /// Health checks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub check: Vec<CheckSpec>,
+    /// Buckets whose replication is checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bucket: Vec<BucketSpec>,
+}
+
+/// The `[plan]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanHeader {
+    /// Unique plan name (`[a-z0-9-]`).
+    pub name: String,
+    /// One line for people.
+    #[serde(default)]
+    pub description: String,
+    /// Tier name: built-in `critical`, `important`, `standard`, or one from `tiers.toml`.
+    pub tier: String,
+    /// Regions, home first, then standbys in order of preference.
+    pub regions: Vec<String>,
+}
+
+/// The `[evidence]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceSpec {
+    /// `s3://bucket/prefix` or `gs://bucket/prefix` destinations.
+    pub destinations: Vec<String>,
+}
+
+/// The `[drill]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillSpec {
+    /// Cron expression (5 fields, UTC) for scheduled drills.
+    pub schedule: String,
+}
+
+/// How a database moves to another region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbStrategy {
+    /// Promote the cross-region read replica in the target region.
+    PromoteReplica,
+    /// Restore the target region's instance to a point in time, into a new instance.
+    PointInTimeRestore,
+}
+
+/// A `[[database]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseSpec {
+    /// Resource id, unique in the plan.
+    pub id: String,
+    /// Engine, for people (`postgres`, `mysql`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Failover strategy.
+    pub strategy: DbStrategy,
+    /// Instance identifier per region.
+    pub regions: PerRegion,
+    /// Resources that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+/// Min/desired/max capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacitySpec {
+    /// Minimum.
+    pub min: u32,
+    /// Desired.
+    pub desired: u32,
+    /// Maximum.
+    pub max: u32,
+}
+
+impl From<CapacitySpec> for crate::cloud::Capacity {
+    fn from(c: CapacitySpec) -> Self {
+        Self {
+            min: c.min,
+            desired: c.desired,
+            max: c.max,
+        }
+    }
+}
+
+/// A `[[compute]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComputeSpec {
+    /// Resource id.
+    pub id: String,
+    /// Capacity in the active region.
+    pub active: CapacitySpec,
+    /// Capacity in standby regions.
+    pub standby: CapacitySpec,
+    /// Auto Scaling group name per region.
+    pub regions: PerRegion,
+    /// Resources that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+/// How a DNS record is switched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SwitchMode {
+    /// UPSERT the record's value to the target region's target.
+    Upsert,
+    /// One weighted record per region (set identifier = region): active 100, others 0.
+    Weighted,
+}
+
+/// A `[[dns]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsSpec {
+    /// Resource id.
+    pub id: String,
+    /// Hosted zone name (`example.com.`).
+    pub zone: String,
+    /// Record name (`api.example.com.`).
+    pub name: String,
+    /// Record type (`CNAME`, `A`, `AAAA`).
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// TTL in seconds.
+    #[serde(default = "default_ttl")]
+    pub ttl: i64,
+    /// How to switch.
+    #[serde(default = "default_switch")]
+    pub switch: SwitchMode,
+    /// Record value per region.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub targets: PerRegion,
+    /// Take the value from this database resource's primary endpoint instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follows: Option<String>,
+    /// Resources that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+fn default_ttl() -> i64 {
+    60
+}
+fn default_switch() -> SwitchMode {
+    SwitchMode::Upsert
+}
+
+/// A `[[check]]` entry: an HTTP probe that must pass before traffic moves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckSpec {
+    /// Resource id.
+    pub id: String,
+    /// URL to probe per region.
+    pub regions: PerRegion,
+    /// Expected HTTP status.
+    #[serde(default = "default_status")]
+    pub expect_status: u16,
+    /// Per-probe timeout (`5s`).
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+    /// Resources that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+fn default_status() -> u16 {
+    200
+}
+fn default_timeout() -> String {
+    "5s".into()
+}
+
+/// A `[[bucket]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BucketSpec {
+    /// Resource id.
+    pub id: String,
+    /// `s3://` or `gs://` bucket per region.
+    pub regions: PerRegion,
+    /// Resources that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+/// The kind of a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceKind {
+    /// `[[database]]`.
+    Database,
+    /// `[[compute]]`.
+    Compute,
+    /// `[[dns]]`.
+    Dns,
+    /// `[[check]]`.
+    Check,
+    /// `[[bucket]]`.
+    Bucket,
+}
+
+impl ResourceKind {
+    /// The table name in a plan file.
+    pub fn table(self) -> &'static str {
+        match self {
+            Self::Database => "database",
+            Self::Compute => "compute",
+            Self::Dns => "dns",
+            Self::Check => "check",
+            Self::Bucket => "bucket",
+        }
+    }
+}
+
+/// A borrowed view of any resource, for code that treats them alike.
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceRef<'a> {
+    /// Kind.
+    pub kind: ResourceKind,
+    /// Index within its kind's list (for error paths).
+    pub index: usize,
+    /// Id.
+    pub id: &'a str,
+    /// Explicit predecessors.
+    pub after: &'a [String],
+    /// Per-region ids, when the kind has them (`targets` for DNS).
+    pub regions: Option<&'a PerRegion>,
+}
+
+impl PlanSpec {
+    /// Every resource, in file order per kind.
+    pub fn resources(&self) -> Vec<ResourceRef<'_>> {
+        let mut out = Vec::new();
+        for (i, r) in self.database.iter().enumerate() {
+            out.push(ResourceRef {
+                kind: ResourceKind::Database,
+                index: i,
+                id: &r.id,
+                after: &r.after,
+                regions: Some(&r.regions),
+            });
+        }
+        for (i, r) in self.compute.iter().enumerate() {
+            out.push(ResourceRef {
+                kind: ResourceKind::Compute,
+                index: i,
+                id: &r.id,
+                after: &r.after,
+                regions: Some(&r.regions),
+            });
+        }
+        for (i, r) in self.dns.iter().enumerate() {
+            let regions = (r.follows.is_none()).then_some(&r.targets);
+            out.push(ResourceRef {
+                kind: ResourceKind::Dns,
+                index: i,
+                id: &r.id,
+                after: &r.after,
+                regions,
+            });
+        }
+        for (i, r) in self.check.iter().enumerate() {
+            out.push(ResourceRef {
+                kind: ResourceKind::Check,
+                index: i,
+                id: &r.id,
+                after: &r.after,
+                regions: Some(&r.regions),
+            });
+        }
+        for (i, r) in self.bucket.iter().enumerate() {
+            out.push(ResourceRef {
+                kind: ResourceKind::Bucket,
+                index: i,
+                id: &r.id,
+                after: &r.after,
+                regions: Some(&r.regions),
+            });
+        }
+        out
+    }
+
+    /// Home region (the first).
+    pub fn home(&self) -> &str {
+        self.plan
+            .regions
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// The database resource with this id.
+    pub fn database(&self, id: &str) -> Option<&DatabaseSpec> {
+        self.database.iter().find(|d| d.id == id)
+    }
+}

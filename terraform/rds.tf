@@ -1,0 +1,140 @@
+# Both plans use the "promote-replica" strategy: a PostgreSQL primary in
+# us-west-2 with automated backups (which point-in-time restore also needs)
+# and a cross-region read replica in us-east-1 that drctl promotes.
+#
+# After a promotion the replica is a standalone primary. ignore_changes on
+# replicate_source_db stops a later `terraform apply` from planning to destroy
+# and re-create it; bring the configuration back in line after a failback
+# (`drctl reprotect` re-creates replicas toward the old region).
+
+# The encrypted primaries use the AWS-managed aws/rds key, which cannot leave
+# us-west-2, so the replicas need a key of their own in us-east-1.
+resource "aws_kms_key" "rds_use1" {
+  provider = aws.use1
+
+  description             = "Encrypts the RDS read replicas in us-east-1"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+}
+
+resource "aws_kms_alias" "rds_use1" {
+  provider = aws.use1
+
+  name          = "alias/drctl-rds-use1"
+  target_key_id = aws_kms_key.rds_use1.key_id
+}
+
+# --- Plan "payments" ----------------------------------------------------------
+
+resource "aws_db_instance" "payments" {
+  identifier     = "payments-db"
+  engine         = "postgres"
+  engine_version = var.postgres_engine_version
+  instance_class = var.db_instance_class
+  multi_az       = true
+
+  allocated_storage = var.db_allocated_storage
+  storage_type      = "gp3"
+  storage_encrypted = true
+
+  db_name                     = "payments"
+  username                    = "payments_owner"
+  manage_master_user_password = true
+
+  db_subnet_group_name   = aws_db_subnet_group.usw2.name
+  vpc_security_group_ids = [aws_security_group.db_usw2.id]
+
+  backup_retention_period   = 14
+  backup_window             = "09:00-09:30"
+  copy_tags_to_snapshot     = true
+  deletion_protection       = true
+  final_snapshot_identifier = "payments-db-final"
+
+  tags = {
+    "drctl:plan" = "payments"
+  }
+}
+
+resource "aws_db_instance" "payments_use1" {
+  provider = aws.use1
+
+  identifier          = "payments-db-use1"
+  replicate_source_db = aws_db_instance.payments.arn
+  instance_class      = var.db_instance_class
+  multi_az            = true
+
+  storage_encrypted = true
+  kms_key_id        = aws_kms_key.rds_use1.arn
+
+  db_subnet_group_name   = aws_db_subnet_group.use1.name
+  vpc_security_group_ids = [aws_security_group.db_use1.id]
+
+  # Read replicas cannot take a final snapshot; deletion protection guards them.
+  deletion_protection = true
+  skip_final_snapshot = true
+
+  tags = {
+    "drctl:plan" = "payments"
+  }
+
+  lifecycle {
+    ignore_changes = [replicate_source_db]
+  }
+}
+
+# --- Plan "ledger" ------------------------------------------------------------
+
+resource "aws_db_instance" "ledger" {
+  identifier     = "ledger-db"
+  engine         = "postgres"
+  engine_version = var.postgres_engine_version
+  instance_class = var.db_instance_class
+  multi_az       = true
+
+  allocated_storage = var.db_allocated_storage
+  storage_type      = "gp3"
+  storage_encrypted = true
+
+  db_name                     = "ledger"
+  username                    = "ledger_owner"
+  manage_master_user_password = true
+
+  db_subnet_group_name   = aws_db_subnet_group.usw2.name
+  vpc_security_group_ids = [aws_security_group.db_usw2.id]
+
+  backup_retention_period   = 7
+  backup_window             = "09:30-10:00"
+  copy_tags_to_snapshot     = true
+  deletion_protection       = true
+  final_snapshot_identifier = "ledger-db-final"
+
+  tags = {
+    "drctl:plan" = "ledger"
+  }
+}
+
+resource "aws_db_instance" "ledger_use1" {
+  provider = aws.use1
+
+  identifier          = "ledger-db-use1"
+  replicate_source_db = aws_db_instance.ledger.arn
+  instance_class      = var.db_instance_class
+  multi_az            = true
+
+  storage_encrypted = true
+  kms_key_id        = aws_kms_key.rds_use1.arn
+
+  db_subnet_group_name   = aws_db_subnet_group.use1.name
+  vpc_security_group_ids = [aws_security_group.db_use1.id]
+
+  deletion_protection = true
+  skip_final_snapshot = true
+
+  tags = {
+    "drctl:plan" = "ledger"
+  }
+
+  lifecycle {
+    ignore_changes = [replicate_source_db]
+  }
+}

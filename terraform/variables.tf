@@ -1,0 +1,107 @@
+# --- Networks -----------------------------------------------------------------
+
+variable "vpc_id_usw2" {
+  description = "VPC in us-west-2 that holds the primaries and the active groups."
+  type        = string
+}
+
+variable "vpc_id_use1" {
+  description = "VPC in us-east-1 that holds the replicas and the standby groups."
+  type        = string
+}
+
+variable "subnet_ids_usw2" {
+  description = "Private subnets in us-west-2 (at least two AZs) for databases and instances."
+  type        = list(string)
+}
+
+variable "subnet_ids_use1" {
+  description = "Private subnets in us-east-1 (at least two AZs) for databases and instances."
+  type        = list(string)
+}
+
+# --- DNS ----------------------------------------------------------------------
+
+variable "api_usw2_addresses" {
+  description = "Addresses of the payments API entry point in us-west-2 (A record api-usw2)."
+  type        = list(string)
+}
+
+variable "api_use1_addresses" {
+  description = "Addresses of the payments API entry point in us-east-1 (A record api-use1)."
+  type        = list(string)
+}
+
+variable "ledger_usw2_addresses" {
+  description = "Addresses of the ledger entry point in us-west-2 (A record ledger-usw2)."
+  type        = list(string)
+}
+
+variable "ledger_use1_addresses" {
+  description = "Addresses of the ledger entry point in us-east-1 (A record ledger-use1)."
+  type        = list(string)
+}
+
+# --- Databases ----------------------------------------------------------------
+
+variable "postgres_engine_version" {
+  description = "Major PostgreSQL version of both databases."
+  type        = string
+  default     = "16"
+}
+
+variable "db_instance_class" {
+  description = "Instance class of primaries and replicas (replicas must be able to take the full load)."
+  type        = string
+  default     = "db.r6g.large"
+}
+
+variable "db_allocated_storage" {
+  description = "Storage of each primary, in GiB."
+  type        = number
+  default     = 100
+}
+
+# --- Compute ------------------------------------------------------------------
+
+variable "ami_ssm_parameter" {
+  description = "Public SSM parameter that names the AMI of the instances, resolved per region."
+  type        = string
+  default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+}
+
+variable "payments_api_instance_type" {
+  description = "Instance type of the payments API groups."
+  type        = string
+  default     = "m6i.large"
+}
+
+variable "ledger_workers_instance_type" {
+  description = "Instance type of the ledger worker groups."
+  type        = string
+  default     = "c6i.large"
+}
+
+# --- Evidence and access ------------------------------------------------------
+
+variable "evidence_retention_days" {
+  description = "Days an evidence object cannot be deleted or overwritten (S3 object lock and GCS retention)."
+  type        = number
+  default     = 365
+}
+
+variable "drctl_trusted_principal_arn" {
+  description = "IAM principal (role or user ARN) that runs drctl and may assume the drctl role."
+  type        = string
+}
+
+variable "gcp_project" {
+  description = "GCP project that holds the GCS evidence bucket."
+  type        = string
+}
+
+variable "gcs_location" {
+  description = "Location of the GCS evidence bucket."
+  type        = string
+  default     = "US"
+}

@@ -1,0 +1,41 @@
+terraform {
+  required_version = ">= 1.5"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.0"
+    }
+    google = {
+      source  = "hashicorp/google"
+      version = "~> 6.0"
+    }
+  }
+}
+
+# Home region of every plan in plans/.
+provider "aws" {
+  region = "us-west-2"
+
+  default_tags {
+    tags = {
+      "managed-by" = "terraform"
+    }
+  }
+}
+
+# Standby region: read replicas, standby groups and the S3 evidence bucket.
+provider "aws" {
+  alias  = "use1"
+  region = "us-east-1"
+
+  default_tags {
+    tags = {
+      "managed-by" = "terraform"
+    }
+  }
+}
+
+provider "google" {
+  project = var.gcp_project
+}

@@ -1,0 +1,8 @@
+//! drctl's one integration-test binary (one binary keeps link time of the large
+//! AWS SDK crates down). Modules that need the emulators start them through
+//! `localstack/up` (or reuse a running world) via [`world`].
+
+mod adapters;
+mod cli;
+mod terraform;
+mod world;
