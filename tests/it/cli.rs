@@ -1,1 +1,219 @@
-//! CLI tests (being written).
+//! The `drctl` binary end to end: plan validation exit codes and positions,
+//! and `drctl status` against an isolated copy of the reference world.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::world;
+
+fn drctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("drctl runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Writes the reference plans, renamed for the world `seed --suffix S` made:
+/// every quoted id gets `-S`, the zone becomes `S.example.com.`.
+pub fn suffixed_plans(suffix: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+    for name in ["payments.toml", "ledger.toml", "tiers.toml"] {
+        let mut t = std::fs::read_to_string(plans.join(name)).expect("reference plan");
+        for id in [
+            "payments-db-use1",
+            "payments-api-usw2",
+            "payments-api-use1",
+            "ledger-db-use1",
+            "ledger-workers-usw2",
+            "ledger-workers-use1",
+            "drctl-evidence-use1",
+        ] {
+            t = t.replace(&format!("\"{id}\""), &format!("\"{id}-{suffix}\""));
+            t = t.replace(&format!("//{id}/"), &format!("//{id}-{suffix}/"));
+        }
+        t = t.replace("\"payments-db\"", &format!("\"payments-db-{suffix}\""));
+        t = t.replace("\"ledger-db\"", &format!("\"ledger-db-{suffix}\""));
+        t = t.replace(
+            "gs://drctl-evidence/",
+            &format!("gs://drctl-evidence-{suffix}/"),
+        );
+        t = t.replace(".example.com.\"", &format!(".{suffix}.example.com.\""));
+        t = t.replace("\"example.com.\"", &format!("\"{suffix}.example.com.\""));
+        std::fs::write(dir.path().join(name), t).expect("write plan");
+    }
+    dir
+}
+
+#[test]
+fn plan_validate_accepts_the_reference_plans() {
+    let o = drctl(&["plan", "validate", "plans/"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(
+        out.contains("ok: payments (critical tier, RTO 15m, RPO 5m"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok: ledger (important tier, RTO 30m, RPO 15m"),
+        "{out}"
+    );
+}
+
+#[test]
+fn plan_validate_reports_every_error_with_position_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = std::fs::read_to_string("plans/payments.toml")
+        .unwrap()
+        .replace("follows = \"payments-db\"", "follows = \"payments-dbx\"")
+        .replace("tier = \"critical\"", "tier = \"critcal\"")
+        .replace("schedule = \"0 3 * * MON\"", "schedule = \"0 3 * *\"");
+    let path: PathBuf = dir.path().join("payments.toml");
+    std::fs::write(&path, &broken).unwrap();
+    let o = drctl(&["plan", "validate", path.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let file = path.display().to_string();
+    assert!(
+        err.contains(&format!("{file}:{}:8", line_of("tier = "))),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `critical`?"), "{err}");
+    assert!(
+        err.contains(&format!("{file}:{}:11", line_of("follows ="))),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `payments-db`?"), "{err}");
+    assert!(
+        err.contains(&format!("{file}:{}:12", line_of("schedule ="))),
+        "{err}"
+    );
+    assert!(err.contains("3 errors in 1 file"), "{err}");
+}
+
+#[test]
+fn plan_show_and_graph_describe_the_failover() {
+    let o = drctl(&["plan", "show", "payments"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("tier:   critical (RTO 15m, RPO 5m"), "{out}");
+    assert!(out.contains("failover to us-east-1 would:"), "{out}");
+    assert!(
+        out.contains("promote read replica payments-db-use1 in us-east-1"),
+        "{out}"
+    );
+    assert!(out.contains("cannot be undone"), "{out}");
+
+    let o = drctl(&[
+        "plan",
+        "graph",
+        "payments",
+        "--to",
+        "us-east-1",
+        "--format",
+        "mermaid",
+    ]);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(out.starts_with("flowchart LR"), "{out}");
+    let o = drctl(&["plan", "graph", "payments", "--to", "eu-west-9"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = drctl(&["plan", "show", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn status_reports_seeded_lag_and_capacities() {
+    world::settings();
+    let suffix = world::unique("st");
+    world::seed(&suffix);
+    let plans = suffixed_plans(&suffix);
+    let endpoints = world::endpoints_file();
+    let o = drctl(&[
+        "--plans",
+        plans.path().to_str().unwrap(),
+        "--endpoints",
+        endpoints.to_str().unwrap(),
+        "status",
+        "--output",
+        "json",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "ledger is not ready, so exit 1\n{out}{err}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let plan = |name: &str| {
+        report["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["plan"] == name)
+            .unwrap()
+            .clone()
+    };
+    let payments = plan("payments");
+    assert_eq!(payments["ready"], true, "{payments:#}");
+    assert_eq!(payments["active_region"], "us-west-2");
+    let standby = &payments["regions"][1];
+    assert_eq!(standby["region"], "us-east-1");
+    assert_eq!(standby["databases"][0]["role"], "replica");
+    assert_eq!(standby["databases"][0]["lag_seconds"], 3.0);
+    assert_eq!(
+        standby["compute"][0]["capacity"],
+        serde_json::json!({"min": 0, "desired": 0, "max": 8})
+    );
+    let home = &payments["regions"][0];
+    assert_eq!(home["databases"][0]["role"], "primary");
+    assert_eq!(
+        home["compute"][0]["capacity"],
+        serde_json::json!({"min": 2, "desired": 4, "max": 8})
+    );
+    assert_eq!(payments["dns"][0]["points_to"], "us-west-2");
+    assert_eq!(payments["dns"][1]["points_to"], "us-west-2");
+
+    let ledger = plan("ledger");
+    assert_eq!(ledger["ready"], false);
+    let standby = &ledger["regions"][1];
+    assert_eq!(standby["databases"][0]["lag_seconds"], 1200.0);
+    assert_eq!(standby["databases"][0]["within_rpo"], false);
+    assert!(
+        standby["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("above the important tier's RPO of 15m"),
+        "{standby:#}"
+    );
+    assert_eq!(
+        ledger["regions"][0]["compute"][0]["capacity"],
+        serde_json::json!({"min": 1, "desired": 2, "max": 4})
+    );
+    assert_eq!(ledger["dns"][0]["points_to"], "us-west-2");
+
+    // The human view says the same.
+    let o = drctl(&[
+        "--plans",
+        plans.path().to_str().unwrap(),
+        "--endpoints",
+        endpoints.to_str().unwrap(),
+        "status",
+        "--plan",
+        "payments",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("lag 3s (max of"), "{out}");
+    assert!(out.contains("READY"), "{out}");
+}

@@ -1,1 +1,242 @@
-//! Emulator fixture (being written).
+//! The emulator world shared by every integration test.
+//!
+//! ```ignore
+//! let clouds = world::clouds().await;          // real adapters, emulator endpoints
+//! let zone = world::unique("zone");            // names never collide
+//! let sdk = world::sdk().await;                // raw SDK clients for fixtures
+//! let seeded = world::seed(&world::unique("s")); // isolated copy of the reference world
+//! ```
+//!
+//! The first call of [`settings`] in a test process makes sure the emulators
+//! run: it reuses the world described by `localstack/endpoints.env` when its
+//! endpoints answer, and otherwise runs `localstack/up` (which starts
+//! LocalStack, moto and fake-gcs-server and rewrites that file). The process
+//! environment is never modified: settings are read from the file.
+//!
+//! The emulators are shared by tests running in parallel and are never reset,
+//! so every test names its resources with [`unique`].
+
+#![allow(dead_code)] // each test module uses its own part of the fixture
+
+use std::collections::BTreeMap;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use drctl::cloud::retry::RetryPolicy;
+use drctl::cloud::{CloudSettings, Clouds};
+
+/// Region the emulator world calls home (`AWS_REGION` of the endpoints file).
+pub const HOME: &str = "us-west-2";
+/// The standby region of the reference plans.
+pub const STANDBY: &str = "us-east-1";
+
+fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// `localstack/endpoints.env`, written by `localstack/up`.
+pub fn endpoints_file() -> PathBuf {
+    repo_path("localstack/endpoints.env")
+}
+
+/// A retry policy for tests: quick, and still exercising retries.
+pub fn test_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 2,
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+    }
+}
+
+/// Parses a `KEY=value` file (comments, blank lines and `export ` allowed;
+/// surrounding quotes stripped).
+fn read_env_file(path: &Path) -> Option<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut vars = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().trim_matches('"').trim_matches('\'');
+            vars.insert(k.trim().to_string(), v.to_string());
+        }
+    }
+    Some(vars)
+}
+
+/// Whether every endpoint in `vars` accepts TCP connections.
+fn endpoints_answer(vars: &BTreeMap<String, String>) -> bool {
+    let urls: Vec<&String> = vars
+        .iter()
+        .filter(|(k, _)| k.starts_with("AWS_ENDPOINT_URL") || k.as_str() == "DRCTL_GCS_ENDPOINT")
+        .map(|(_, v)| v)
+        .collect();
+    !urls.is_empty()
+        && urls.iter().all(|url| {
+            let host_port = url
+                .split("://")
+                .nth(1)
+                .unwrap_or(url)
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            host_port
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .is_some_and(|addr| {
+                    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+                })
+        })
+}
+
+/// The variables of the running world (starting it if needed): what a child
+/// process (the drctl binary, the aws CLI) needs in its environment.
+pub fn vars() -> &'static BTreeMap<String, String> {
+    static VARS: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    VARS.get_or_init(|| {
+        let file = endpoints_file();
+        if let Some(vars) = read_env_file(&file).filter(endpoints_answer) {
+            return vars;
+        }
+        let up = repo_path("localstack/up");
+        eprintln!("world: starting the emulators with {}", up.display());
+        let out = Command::new(&up)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", up.display()));
+        assert!(
+            out.status.success(),
+            "{} failed ({}):\n{}\n{}",
+            up.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vars = read_env_file(&file)
+            .unwrap_or_else(|| panic!("{} did not write {}", up.display(), file.display()));
+        assert!(
+            endpoints_answer(&vars),
+            "the endpoints in {} do not answer after {}",
+            file.display(),
+            up.display()
+        );
+        vars
+    })
+}
+
+/// Settings that point every adapter at the emulators (with [`test_retry`]).
+pub fn settings() -> CloudSettings {
+    static SETTINGS: OnceLock<CloudSettings> = OnceLock::new();
+    SETTINGS
+        .get_or_init(|| CloudSettings {
+            retry: test_retry(),
+            ..CloudSettings::from_vars(vars())
+        })
+        .clone()
+}
+
+/// A fresh name: `prefix`, then the process id, a per-process counter and a
+/// few characters from the clock; lowercase letters, digits and hyphens
+/// only, so it is a valid bucket, database, group or DNS label.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let clock = base36(nanos / 1_000 % 36u64.pow(4));
+    format!(
+        "{}-{}{}{}",
+        prefix.to_ascii_lowercase(),
+        base36(u64::from(std::process::id())),
+        base36(n),
+        clock
+    )
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Runs `localstack/seed --suffix SUFFIX --json` against the world and
+/// returns its JSON: an isolated copy of the reference world (zone
+/// `SUFFIX.example.com.`, ids such as `payments-db-SUFFIX`).
+pub fn seed(suffix: &str) -> serde_json::Value {
+    vars();
+    let script = repo_path("localstack/seed");
+    let out = Command::new(&script)
+        .args(["--suffix", suffix, "--json"])
+        .env("DRCTL_ENDPOINTS_FILE", endpoints_file())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} --suffix {suffix} failed ({}):\n{}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{} printed no JSON ({e}):\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The real adapters, pointed at the emulators.
+pub async fn clouds() -> Clouds {
+    drctl::cloud::connect(&settings())
+        .await
+        .expect("adapters build from the emulator settings")
+}
+
+/// Raw SDK clients configured exactly like the adapters' (same endpoints,
+/// credentials, timeouts), for creating fixtures: `sdk().await.rds(HOME)`.
+pub async fn sdk() -> drctl::cloud::aws::Sdk {
+    drctl::cloud::aws::Sdk::load(&settings()).await
+}
+
+/// The fake-gcs-server endpoint (`DRCTL_GCS_ENDPOINT`).
+pub fn gcs_endpoint() -> String {
+    settings()
+        .gcs_endpoint
+        .expect("DRCTL_GCS_ENDPOINT is set in the endpoints file")
+}
+
+/// Creates a GCS bucket through the emulator's JSON API (bucket
+/// administration is gRPC in the storage crate, which no emulator speaks).
+pub async fn create_gcs_bucket(name: &str) {
+    let url = format!("{}/storage/v1/b?project=test-project", gcs_endpoint());
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"name":"{name}"}}"#))
+        .send()
+        .await
+        .expect("fake-gcs-server answers");
+    assert!(
+        resp.status().is_success(),
+        "creating gs://{name}: HTTP {}",
+        resp.status()
+    );
+}
