@@ -15,6 +15,9 @@
 pub mod cli;
 pub mod cloud;
 pub mod config;
+pub mod engine;
 pub mod graph;
+pub mod journal;
 pub mod plan;
 pub mod status;
+pub mod steps;

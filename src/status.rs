@@ -275,16 +275,14 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, window: Duration) -> PlanStat
         .filter(|(_, s)| s.role == "primary")
         .map(|(r, _)| r.as_str())
         .collect();
+    // Where DNS points wins (after a failover both copies may be primaries);
+    // then where the databases are primary; then home.
     let active = plan
         .regions()
         .iter()
-        .find(|r| primaries.contains(&r.as_str()))
-        .or_else(|| {
-            plan.regions().iter().find(|r| {
-                dns_status
-                    .iter()
-                    .any(|d| d.points_to.as_deref() == Some(r.as_str()))
-            })
+        .max_by_key(|r| {
+            let votes = dns_status.iter().filter(|d| d.points_to.as_deref() == Some(r.as_str())).count();
+            (votes, primaries.contains(&r.as_str()), std::cmp::Reverse(plan.regions().iter().position(|x| x == *r)))
         })
         .cloned()
         .unwrap_or_else(|| plan.home().to_string());

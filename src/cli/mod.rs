@@ -4,7 +4,10 @@
 //! ([`crate::config::Settings`]); each command gets the resolved settings and
 //! returns an [`Exit`] code, so `main` stays a thin map from errors to codes.
 
+pub mod failover;
 pub mod plan;
+pub mod progress;
+pub mod runs;
 pub mod status;
 
 use std::path::PathBuf;
@@ -95,6 +98,14 @@ pub enum Command {
     Plan(plan::PlanCommand),
     /// Readiness per plan and region: DNS targets, database roles, replica lag vs RPO, capacity.
     Status(status::StatusArgs),
+    /// Fail over one plan, or every plan that has the region (critical tier first).
+    Failover(failover::FailoverArgs),
+    /// List, show and resume runs.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+    /// Verify journals' hash chains.
+    #[command(subcommand)]
+    Audit(runs::AuditCommand),
 }
 
 /// Runs a parsed command line.
@@ -102,6 +113,9 @@ pub async fn run(cli: Cli, settings: crate::config::Settings) -> anyhow::Result<
     match cli.command {
         Command::Plan(cmd) => plan::run(cmd, &settings),
         Command::Status(args) => status::run(args, &settings).await,
+        Command::Failover(args) => failover::run(args, &settings).await,
+        Command::Runs(cmd) => runs::run(cmd, &settings).await,
+        Command::Audit(cmd) => runs::audit(cmd, &settings).await,
     }
 }
 

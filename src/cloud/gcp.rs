@@ -18,6 +18,8 @@
 //!   of a missing object cannot tell the two apart on fake-gcs-server (both
 //!   are a bare `404 Not Found`).
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -43,6 +45,8 @@ pub struct GcsStore {
     endpoint: Option<String>,
     retry: RetryPolicy,
     inner: OnceCell<Inner>,
+    /// Buckets seen to exist (a missed read then needs no probe).
+    known_buckets: Mutex<HashSet<String>>,
 }
 
 struct Inner {
@@ -104,7 +108,22 @@ impl GcsStore {
             endpoint: settings.gcs_endpoint.clone(),
             retry: settings.retry,
             inner: OnceCell::new(),
+            known_buckets: Mutex::new(HashSet::new()),
         }
+    }
+
+    fn known(&self, bucket: &str) -> bool {
+        self.known_buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(bucket)
+    }
+
+    fn remember(&self, bucket: &str) {
+        self.known_buckets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(bucket.to_string());
     }
 
     fn endpoint(&self) -> &str {
@@ -203,7 +222,10 @@ impl crate::cloud::ObjectStore for GcsStore {
                     .map_err(|e| err(OP, &bucket, ErrorKind::Connection, format!("{e}")))?;
                 let status = resp.status().as_u16();
                 match status {
-                    200..=299 => Ok(true),
+                    200..=299 => {
+                        self.remember(&bucket.bucket);
+                        Ok(true)
+                    }
                     404 => Ok(false),
                     _ => {
                         let body = resp.text().await.unwrap_or_default();
@@ -261,11 +283,18 @@ impl crate::cloud::ObjectStore for GcsStore {
             Ok(resp) => resp,
             Err(e) => {
                 let e = map_gax(OP, url, &e);
-                return if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
+                if e.kind != ErrorKind::NotFound {
+                    return Err(e);
+                }
+                // fake-gcs-server answers a bare 404 whether the object or
+                // the bucket is missing: tell them apart (once per bucket).
+                if self.known(&url.bucket) || self.bucket_exists(url).await? {
+                    return Ok(None);
+                }
+                return Err(
+                    err(OP, url, ErrorKind::NotFound, "the bucket does not exist")
+                        .with_code("NoSuchBucket"),
+                );
             }
         };
         let mut out = Vec::new();

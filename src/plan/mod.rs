@@ -14,6 +14,9 @@ pub mod spec;
 pub mod tiers;
 pub mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -145,6 +148,9 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
     tier_files.sort();
     tier_files.dedup();
 
+    // Tiers whose definition has errors, and where: a plan naming one is told
+    // so, rather than that the tier does not exist.
+    let mut broken_tiers: BTreeMap<String, PathBuf> = BTreeMap::new();
     for f in &tier_files {
         out.files.push(f.clone());
         let Some(file) = read_source(f, &mut out.diagnostics) else {
@@ -171,6 +177,8 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
                 validate::check_tier(&mut checker, crate::path!["tiers", name.as_str()], name, t)
             {
                 out.tiers.insert(name.clone(), tier);
+            } else {
+                broken_tiers.insert(name.clone(), f.clone());
             }
         }
         out.diagnostics.extend(checker.diagnostics);
@@ -187,6 +195,20 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
         };
         let mut checker = validate::Checker::new(&file);
         let tier = validate::check_plan(&mut checker, &spec, &out.tiers);
+        if let Some(tf) = broken_tiers.get(&spec.plan.tier) {
+            let unknown = format!("unknown tier `{}`", spec.plan.tier);
+            for d in checker
+                .diagnostics
+                .iter_mut()
+                .filter(|d| d.message == unknown)
+            {
+                d.message = format!(
+                    "tier `{}` cannot be used: its definition has errors",
+                    spec.plan.tier
+                );
+                d.hint = Some(format!("fix the errors reported in {}", tf.display()));
+            }
+        }
         if let Some(first) = names.get(&spec.plan.name) {
             checker.error(
                 crate::path!["plan", "name"],
@@ -199,6 +221,8 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
         } else {
             names.insert(spec.plan.name.clone(), f.clone());
         }
+        // In file order, as `Loaded::diagnostics` promises.
+        checker.diagnostics.sort_by_key(|d| (d.line, d.column));
         let ok = checker
             .diagnostics
             .iter()
@@ -281,38 +305,29 @@ fn deserialize<T: DeserializeOwned>(file: &SourceFile, diags: &mut Vec<Diagnosti
         },
         Format::Yaml => {
             let de = serde_yaml_ng::Deserializer::from_str(&file.text);
-            serde_ignored::deserialize(de, record).map_err(|e| {
-                let pos = e
-                    .location()
-                    .map(|l| source::Pos {
-                        line: l.line(),
-                        col: l.column(),
-                        len: 1,
-                    })
-                    .unwrap_or(source::Pos {
-                        line: 1,
-                        col: 1,
-                        len: 1,
-                    });
-                let msg = e.to_string();
-                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                (pos, msg)
-            })
+            serde_ignored::deserialize(de, record).map_err(|e| yaml_err(&e))
         }
     };
-    for path in &unknown {
+    let mut placed: Vec<(source::Pos, &Vec<Seg>)> =
+        unknown.iter().map(|p| (file.locate_key(p), p)).collect();
+    placed.sort_by_key(|(pos, _)| (pos.line, pos.col));
+    for (pos, path) in placed {
         let key = match path.last() {
             Some(Seg::Key(k)) => k.clone(),
             _ => String::new(),
         };
-        let pos = file.locate_key(path);
+        let hint = match validate::did_you_mean(&key, known_keys(path).iter().copied()) {
+            Some(s) => format!("did you mean `{s}`? docs/plans.md lists the keys each table takes"),
+            None => "remove it or fix its spelling; docs/plans.md lists the keys each table takes"
+                .to_string(),
+        };
         diags.push(
             Diagnostic::error(
                 file,
                 pos,
-                format!("unknown key `{key}` in `{}`", parent_name(path)),
+                format!("unknown key `{key}` {}", parent_name(path)),
             )
-            .hint("remove it or fix its spelling; docs/plans.md lists the keys each table takes"),
+            .hint(hint),
         );
     }
     match result {
@@ -330,10 +345,72 @@ fn deserialize<T: DeserializeOwned>(file: &SourceFile, diags: &mut Vec<Diagnosti
 fn parent_name(path: &[Seg]) -> String {
     let parent = &path[..path.len().saturating_sub(1)];
     if parent.is_empty() {
-        "the top level".into()
+        "at the top level".into()
     } else {
-        source::path_to_string(parent)
+        format!("in `{}`", source::path_to_string(parent))
     }
+}
+
+/// The keys the table holding the last segment of `path` takes (plan and
+/// tiers files), for "did you mean" hints on unknown keys.
+fn known_keys(path: &[Seg]) -> &'static [&'static str] {
+    let keys: Vec<&str> = path
+        .iter()
+        .filter_map(|s| match s {
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::Index(_) => None,
+        })
+        .collect();
+    match keys.as_slice() {
+        [_] => &[
+            "plan", "evidence", "drill", "database", "compute", "dns", "check", "bucket",
+        ],
+        ["plan", _] => &["name", "description", "tier", "regions"],
+        ["evidence", _] => &["destinations"],
+        ["drill", _] => &["schedule"],
+        ["database", _] => &["id", "engine", "strategy", "regions", "after"],
+        ["compute", "active" | "standby", _] => &["min", "desired", "max"],
+        ["compute", _] => &["id", "active", "standby", "regions", "after"],
+        ["dns", _] => &[
+            "id", "zone", "name", "type", "ttl", "switch", "targets", "follows", "after",
+        ],
+        ["check", _] => &["id", "regions", "expect_status", "timeout", "after"],
+        ["bucket", _] => &["id", "regions", "after"],
+        ["tiers", _, _] => &["rto", "rpo", "approval", "drill_interval"],
+        _ => &[],
+    }
+}
+
+/// Splits a YAML error into a place and a message. libyaml's text reads
+/// `problem at line L column C[, context at line L2 column C2]`; when it names
+/// a context (an unclosed quote, a key without `:`), the context's start is
+/// where the mistake is, so point there and keep both parts in the message.
+fn yaml_err(e: &serde_yaml_ng::Error) -> (source::Pos, String) {
+    let at = |line: usize, col: usize| source::Pos {
+        line: line.max(1),
+        col: col.max(1),
+        len: 1,
+    };
+    let msg = e.to_string();
+    let Some(loc) = e.location() else {
+        let problem = msg.split(" at position ").next().unwrap_or(&msg);
+        return (at(1, 1), problem.to_string());
+    };
+    let here = at(loc.line(), loc.column());
+    let mark = format!(" at line {} column {}", loc.line(), loc.column());
+    let Some((problem, rest)) = msg.split_once(&mark) else {
+        return (here, msg);
+    };
+    let Some(context) = rest.strip_prefix(", ") else {
+        return (here, problem.to_string());
+    };
+    if let Some((what, ctx)) = context.rsplit_once(" at line ")
+        && let Some((l, c)) = ctx.split_once(" column ")
+        && let (Ok(l), Ok(c)) = (l.parse(), c.parse())
+    {
+        return (at(l, c), format!("{problem}{mark}, {what}"));
+    }
+    (here, format!("{problem}, {context}"))
 }
 
 fn toml_err(file: &SourceFile, e: &toml::de::Error) -> (source::Pos, String) {

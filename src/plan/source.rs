@@ -423,6 +423,7 @@ impl Diagnostic {
 }
 
 #[cfg(test)]
+#[allow(clippy::useless_vec)] // `path!` builds the Vec that `locate` borrows.
 mod tests {
     use super::*;
 

@@ -230,6 +230,10 @@ pub fn check_plan(
     // Per-region maps: every plan region, no other.
     for r in &resources {
         let Some(map) = r.regions else { continue };
+        if r.kind == ResourceKind::Dns && map.is_empty() {
+            // Reported once below as "neither `targets` nor `follows`".
+            continue;
+        }
         let field = if r.kind == ResourceKind::Dns {
             "targets"
         } else {
@@ -430,10 +434,10 @@ pub fn check_plan(
     }
 
     // Drill schedule.
-    if let Some(drill) = &spec.drill {
-        if let Err(e) = parse_cron(&drill.schedule) {
-            c.error(path!["drill", "schedule"], format!("cron expression `{}` does not parse: {e}", drill.schedule), "use 5 fields, minute hour day-of-month month day-of-week, in UTC: e.g. \"0 3 * * MON\"");
-        }
+    if let Some(drill) = &spec.drill
+        && let Err(e) = parse_cron(&drill.schedule)
+    {
+        c.error(path!["drill", "schedule"], format!("cron expression `{}` does not parse: {e}", drill.schedule), "use 5 fields, minute hour day-of-month month day-of-week, in UTC: e.g. \"0 3 * * MON\"");
     }
 
     // `after` references and cycles.
@@ -465,22 +469,22 @@ pub fn check_plan(
             }
         }
     }
-    if c.diagnostics.len() == before {
-        if let Some(cycle) = find_cycle(spec) {
-            let first = resources
-                .iter()
-                .find(|r| r.id == cycle[0].0)
-                .expect("cycle nodes exist");
-            let shown: Vec<String> = cycle
-                .iter()
-                .map(|(id, why)| format!("{id} ({why})"))
-                .collect();
-            c.error(
-                path![first.kind.table(), first.index, "after"],
-                format!("dependency cycle: {} → {}", shown.join(" → "), cycle[0].0),
-                "each arrow reads \"must wait for\"; DNS waits for every database, compute group and check of its plan, and checks wait for databases and compute. Remove one `after` to break the cycle",
-            );
-        }
+    if c.diagnostics.len() == before
+        && let Some(cycle) = find_cycle(spec)
+    {
+        let first = resources
+            .iter()
+            .find(|r| r.id == cycle[0].0)
+            .expect("cycle nodes exist");
+        let shown: Vec<String> = cycle
+            .iter()
+            .map(|(id, why)| format!("{id} ({why})"))
+            .collect();
+        c.error(
+            path![first.kind.table(), first.index, "after"],
+            format!("dependency cycle: {} → {}", shown.join(" → "), cycle[0].0),
+            "each arrow reads \"must wait for\"; DNS waits for every database, compute group and check of its plan, and checks wait for databases and compute. Remove one `after` to break the cycle",
+        );
     }
 
     (c.diagnostics.len() == before).then_some(tier).flatten()

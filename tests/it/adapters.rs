@@ -144,9 +144,29 @@ enum Fault {
     Status(u16, &'static str),
 }
 
+/// Decides the answer to one raw HTTP request: `None` drops the connection.
+type Handler = Arc<dyn Fn(&str) -> Option<(u16, String)> + Send + Sync>;
+
 /// A one-purpose HTTP server on loopback: counts requests, answers each
 /// with `fault`. Returns its URL and the request counter.
 async fn fault_server(fault: Fault) -> (String, Arc<AtomicUsize>) {
+    fake_server(Arc::new(move |_| match fault {
+        Fault::Drop => None,
+        Fault::Status(status, code) => Some((
+            status,
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>\
+                 <Message>injected {code}</Message></Error>\
+                 <RequestId>fault</RequestId></ErrorResponse>"
+            ),
+        )),
+    }))
+    .await
+}
+
+/// A loopback HTTP server answering every request through `handler` (XML
+/// bodies), counting requests.
+async fn fake_server(handler: Handler) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
@@ -157,12 +177,15 @@ async fn fault_server(fault: Fault) -> (String, Arc<AtomicUsize>) {
                 return;
             };
             let counter = counter.clone();
+            let handler = handler.clone();
             tokio::spawn(async move {
                 // Read the head and the body (Content-Length), then answer.
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
-                loop {
-                    let Ok(n) = sock.read(&mut chunk).await else { return };
+                let request = loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
@@ -178,26 +201,18 @@ async fn fault_server(fault: Fault) -> (String, Arc<AtomicUsize>) {
                             })
                             .unwrap_or(0);
                         if buf.len() >= end + 4 + len {
-                            break;
+                            break text;
                         }
                     }
-                }
+                };
                 counter.fetch_add(1, Ordering::SeqCst);
-                match fault {
-                    Fault::Drop => {}
-                    Fault::Status(status, code) => {
-                        let body = format!(
-                            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>\
-                             <Message>injected {code}</Message></Error>\
-                             <RequestId>fault</RequestId></ErrorResponse>"
-                        );
-                        let resp = format!(
-                            "HTTP/1.1 {status} Injected\r\ncontent-type: text/xml\r\n\
-                             content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                        let _ = sock.write_all(resp.as_bytes()).await;
-                    }
+                if let Some((status, body)) = handler(&request) {
+                    let resp = format!(
+                        "HTTP/1.1 {status} Fake\r\ncontent-type: text/xml\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
                 }
                 let _ = sock.shutdown().await;
             });
@@ -214,7 +229,12 @@ async fn route53_finds_zones_by_exact_name() {
     let name = format!("{}.example.com", world::unique("z"));
     let zone = create_zone(&name).await;
 
-    let found = clouds.dns.find_zone(&name).await.unwrap().expect("zone found");
+    let found = clouds
+        .dns
+        .find_zone(&name)
+        .await
+        .unwrap()
+        .expect("zone found");
     assert_eq!(found, zone);
     let dotted = clouds
         .dns
@@ -226,7 +246,10 @@ async fn route53_finds_zones_by_exact_name() {
     // A name that sorts right after ours must not match it.
     let missing = format!("{}.example.com", world::unique("missing"));
     assert_eq!(clouds.dns.find_zone(&missing).await.unwrap(), None);
-    assert_eq!(clouds.dns.find_zone(&format!("a{name}")).await.unwrap(), None);
+    assert_eq!(
+        clouds.dns.find_zone(&format!("a{name}")).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -257,8 +280,16 @@ async fn route53_reads_plain_weighted_and_wildcard_records() {
         .change_batch(
             ChangeBatch::builder()
                 .changes(set(&format!("api.{name}"), "db-west.example.net", None))
-                .changes(set(&format!("app.{name}"), "west.example.net", Some(("west", 100))))
-                .changes(set(&format!("app.{name}"), "east.example.net", Some(("east", 0))))
+                .changes(set(
+                    &format!("app.{name}"),
+                    "west.example.net",
+                    Some(("west", 100)),
+                ))
+                .changes(set(
+                    &format!("app.{name}"),
+                    "east.example.net",
+                    Some(("east", 0)),
+                ))
                 .changes(set(&format!("*.{name}"), "catch.example.net", None))
                 // A neighbour that sorts right after `api`: must not leak in.
                 .changes(set(&format!("api2.{name}"), "other.example.net", None))
@@ -274,7 +305,15 @@ async fn route53_reads_plain_weighted_and_wildcard_records() {
         .read_records(&zone, &format!("API.{name}"), "CNAME")
         .await
         .unwrap();
-    assert_eq!(api, vec![record(&format!("api.{name}."), "CNAME", "db-west.example.net", None)]);
+    assert_eq!(
+        api,
+        vec![record(
+            &format!("api.{name}."),
+            "CNAME",
+            "db-west.example.net",
+            None
+        )]
+    );
 
     let mut app = clouds
         .dns
@@ -285,8 +324,18 @@ async fn route53_reads_plain_weighted_and_wildcard_records() {
     assert_eq!(
         app,
         vec![
-            record(&format!("app.{name}."), "CNAME", "east.example.net", Some(("east", 0))),
-            record(&format!("app.{name}."), "CNAME", "west.example.net", Some(("west", 100))),
+            record(
+                &format!("app.{name}."),
+                "CNAME",
+                "east.example.net",
+                Some(("east", 0))
+            ),
+            record(
+                &format!("app.{name}."),
+                "CNAME",
+                "west.example.net",
+                Some(("west", 100))
+            ),
         ]
     );
 
@@ -317,9 +366,24 @@ async fn route53_applies_one_batch_and_reports_its_status() {
     let clouds = world::clouds().await;
     let name = format!("{}.example.com", world::unique("c"));
     let zone = create_zone(&name).await;
-    let api = record(&format!("api.{name}."), "CNAME", "db-east.example.net", None);
-    let west = record(&format!("app.{name}."), "A", "192.0.2.10", Some(("west", 0)));
-    let east = record(&format!("app.{name}."), "A", "192.0.2.20", Some(("east", 100)));
+    let api = record(
+        &format!("api.{name}."),
+        "CNAME",
+        "db-east.example.net",
+        None,
+    );
+    let west = record(
+        &format!("app.{name}."),
+        "A",
+        "192.0.2.10",
+        Some(("west", 0)),
+    );
+    let east = record(
+        &format!("app.{name}."),
+        "A",
+        "192.0.2.20",
+        Some(("east", 100)),
+    );
     let changes = vec![
         DnsChange::Upsert(api.clone()),
         DnsChange::Upsert(west.clone()),
@@ -333,10 +397,18 @@ async fn route53_applies_one_batch_and_reports_its_status() {
     assert!(!info.id.starts_with("/change/"), "{}", info.id);
 
     assert_eq!(
-        clouds.dns.read_records(&zone, &api.name, "CNAME").await.unwrap(),
+        clouds
+            .dns
+            .read_records(&zone, &api.name, "CNAME")
+            .await
+            .unwrap(),
         vec![api.clone()]
     );
-    let mut app = clouds.dns.read_records(&zone, &west.name, "A").await.unwrap();
+    let mut app = clouds
+        .dns
+        .read_records(&zone, &west.name, "A")
+        .await
+        .unwrap();
     app.sort_by(|a, b| a.set_identifier.cmp(&b.set_identifier));
     assert_eq!(app, vec![east.clone(), west.clone()]);
 
@@ -351,8 +423,14 @@ async fn route53_applies_one_batch_and_reports_its_status() {
     assert_eq!(prefixed.id, info.id);
 
     // UPSERT again (weights swapped) and DELETE in one batch.
-    let west2 = DnsRecord { weight: Some(100), ..west.clone() };
-    let east2 = DnsRecord { weight: Some(0), ..east.clone() };
+    let west2 = DnsRecord {
+        weight: Some(100),
+        ..west.clone()
+    };
+    let east2 = DnsRecord {
+        weight: Some(0),
+        ..east.clone()
+    };
     clouds
         .dns
         .apply_changes(
@@ -366,18 +444,33 @@ async fn route53_applies_one_batch_and_reports_its_status() {
         )
         .await
         .unwrap();
-    let mut app = clouds.dns.read_records(&zone, &west.name, "A").await.unwrap();
+    let mut app = clouds
+        .dns
+        .read_records(&zone, &west.name, "A")
+        .await
+        .unwrap();
     app.sort_by(|a, b| a.set_identifier.cmp(&b.set_identifier));
     assert_eq!(app, vec![east2, west2]);
-    assert!(clouds.dns.read_records(&zone, &api.name, "CNAME").await.unwrap().is_empty());
+    assert!(
+        clouds
+            .dns
+            .read_records(&zone, &api.name, "CNAME")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    // A batch that cannot apply is a client error, not retried forever.
+    // A zone that does not exist: NotFound, not retried.
+    let gone = HostedZone {
+        id: "Z0DOESNOTEXIST".into(),
+        ..zone.clone()
+    };
     let err = clouds
         .dns
-        .apply_changes(&zone, &[DnsChange::Delete(api.clone())], "")
+        .apply_changes(&gone, &[DnsChange::Upsert(api.clone())], "")
         .await
         .unwrap_err();
-    assert!(!err.is_transient(), "{err}");
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
 }
 
 // ---------------------------------------------------------------- RDS
@@ -404,7 +497,14 @@ async fn rds_describes_primaries_and_replicas_per_region() {
     assert_eq!(p.backup_retention_days, 7);
 
     // Region matters: the same id elsewhere does not exist.
-    assert_eq!(clouds.database.describe_instance(STANDBY, &primary).await.unwrap(), None);
+    assert_eq!(
+        clouds
+            .database
+            .describe_instance(STANDBY, &primary)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(
         clouds
             .database
@@ -425,9 +525,19 @@ async fn rds_describes_primaries_and_replicas_per_region() {
         .send()
         .await
         .expect("same-region replica");
-    let r = clouds.database.describe_instance(HOME, &local).await.unwrap().unwrap();
+    let r = clouds
+        .database
+        .describe_instance(HOME, &local)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(r.role, DbRole::Replica(primary.clone()));
-    let p = clouds.database.describe_instance(HOME, &primary).await.unwrap().unwrap();
+    let p = clouds
+        .database
+        .describe_instance(HOME, &primary)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(p.replicas.contains(&local), "{:?}", p.replicas);
 }
 
@@ -452,19 +562,48 @@ async fn rds_cross_region_replica_is_created_and_promoted() {
     assert_eq!(r.region, STANDBY);
     assert_eq!(r.role, DbRole::Replica(arn.clone()));
     assert_eq!(r.instance_class.as_deref(), Some("db.t3.micro"));
-    assert_eq!(clouds.database.describe_instance(HOME, &replica).await.unwrap(), None);
-    let p = clouds.database.describe_instance(HOME, &primary).await.unwrap().unwrap();
-    assert!(p.replicas.contains(&r.arn), "{:?} lists {}", p.replicas, r.arn);
+    assert_eq!(
+        clouds
+            .database
+            .describe_instance(HOME, &replica)
+            .await
+            .unwrap(),
+        None
+    );
+    let p = clouds
+        .database
+        .describe_instance(HOME, &primary)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        p.replicas.contains(&r.arn),
+        "{:?} lists {}",
+        p.replicas,
+        r.arn
+    );
 
-    // Creating it again is a permanent client error.
+    // A replica of a source that does not exist: NotFound, named.
+    let gone = arn.replace(&primary, &world::unique("nodb"));
     let err = clouds
         .database
-        .create_replica(STANDBY, &replica, &arn, None)
+        .create_replica(STANDBY, &world::unique("dbx"), &gone, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+
+    clouds
+        .database
+        .promote_replica(STANDBY, &replica)
+        .await
+        .unwrap();
+    // Promoting again is refused: it is a primary now.
+    let err = clouds
+        .database
+        .promote_replica(STANDBY, &replica)
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Client, "{err}");
-
-    clouds.database.promote_replica(STANDBY, &replica).await.unwrap();
     let r = clouds
         .database
         .describe_instance(STANDBY, &replica)
@@ -473,7 +612,12 @@ async fn rds_cross_region_replica_is_created_and_promoted() {
         .unwrap();
     assert_eq!(r.role, DbRole::Primary, "after promotion: {r:?}");
     // The old primary is still a primary.
-    let p = clouds.database.describe_instance(HOME, &primary).await.unwrap().unwrap();
+    let p = clouds
+        .database
+        .describe_instance(HOME, &primary)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(p.role, DbRole::Primary);
 }
 
@@ -489,7 +633,11 @@ async fn rds_restores_to_a_point_in_time_into_a_new_instance() {
         .restore_to_point_in_time(HOME, &source, &latest, RestorePoint::Latest)
         .await
         .unwrap();
-    let l = clouds.database.describe_instance(HOME, &latest).await.unwrap();
+    let l = clouds
+        .database
+        .describe_instance(HOME, &latest)
+        .await
+        .unwrap();
     let l = l.expect("restored instance exists");
     assert_eq!(l.role, DbRole::Primary);
     assert_eq!(l.engine, "postgres");
@@ -505,11 +653,23 @@ async fn rds_restores_to_a_point_in_time_into_a_new_instance() {
         )
         .await
         .unwrap();
-    assert!(clouds.database.describe_instance(HOME, &at).await.unwrap().is_some());
+    assert!(
+        clouds
+            .database
+            .describe_instance(HOME, &at)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     let err = clouds
         .database
-        .restore_to_point_in_time(HOME, &world::unique("nodb"), &world::unique("x"), RestorePoint::Latest)
+        .restore_to_point_in_time(
+            HOME,
+            &world::unique("nodb"),
+            &world::unique("x"),
+            RestorePoint::Latest,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
@@ -523,22 +683,54 @@ async fn autoscaling_describes_and_sets_capacity() {
     let name = world::unique("asg");
     create_group(HOME, &name, 0, 0, 2).await;
 
-    let g = clouds.compute.describe_group(HOME, &name).await.unwrap().expect("group");
+    let g = clouds
+        .compute
+        .describe_group(HOME, &name)
+        .await
+        .unwrap()
+        .expect("group");
     assert_eq!(g.name, name);
     assert_eq!(g.region, HOME);
-    assert_eq!(g.capacity, Capacity { min: 0, desired: 0, max: 2 });
+    assert_eq!(
+        g.capacity,
+        Capacity {
+            min: 0,
+            desired: 0,
+            max: 2
+        }
+    );
     assert_eq!(g.instances, 0);
 
-    let want = Capacity { min: 1, desired: 2, max: 4 };
-    clouds.compute.set_capacity(HOME, &name, want).await.unwrap();
-    let g = clouds.compute.describe_group(HOME, &name).await.unwrap().unwrap();
+    let want = Capacity {
+        min: 1,
+        desired: 2,
+        max: 4,
+    };
+    clouds
+        .compute
+        .set_capacity(HOME, &name, want)
+        .await
+        .unwrap();
+    let g = clouds
+        .compute
+        .describe_group(HOME, &name)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(g.capacity, want);
     assert_eq!(g.instances, 2);
     assert_eq!(g.in_service, 2, "moto puts instances in service at once");
 
-    assert_eq!(clouds.compute.describe_group(STANDBY, &name).await.unwrap(), None);
     assert_eq!(
-        clouds.compute.describe_group(HOME, &world::unique("noasg")).await.unwrap(),
+        clouds.compute.describe_group(STANDBY, &name).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        clouds
+            .compute
+            .describe_group(HOME, &world::unique("noasg"))
+            .await
+            .unwrap(),
         None
     );
 }
@@ -554,7 +746,12 @@ async fn cloudwatch_reads_replica_lag() {
         let t = now - chrono::Duration::minutes(minutes_ago);
         MetricDatum::builder()
             .metric_name("ReplicaLag")
-            .dimensions(Dimension::builder().name("DBInstanceIdentifier").value(&db).build())
+            .dimensions(
+                Dimension::builder()
+                    .name("DBInstanceIdentifier")
+                    .value(&db)
+                    .build(),
+            )
             .timestamp(aws_smithy_types::DateTime::from_secs(t.timestamp()))
             .value(secs)
             .unit(StandardUnit::Seconds)
@@ -573,7 +770,11 @@ async fn cloudwatch_reads_replica_lag() {
         .expect("put metric data");
 
     let window = Duration::from_secs(15 * 60);
-    let lag = clouds.metrics.replica_lag(STANDBY, &db, window).await.unwrap();
+    let lag = clouds
+        .metrics
+        .replica_lag(STANDBY, &db, window)
+        .await
+        .unwrap();
     assert_eq!(lag.max, Some(Duration::from_secs(42)), "{lag:?}");
     assert_eq!(lag.datapoints, 3, "{lag:?}");
     let (latest, at) = lag.latest.expect("latest datapoint");
@@ -601,7 +802,10 @@ async fn exercise_store(bucket: &str, scheme: &str) {
 
     assert!(objects.bucket_exists(&base).await.unwrap(), "{base} exists");
     let missing = ObjectUrl::parse(&format!("{scheme}://{}", world::unique("nobucket"))).unwrap();
-    assert!(!objects.bucket_exists(&missing).await.unwrap(), "{missing} does not exist");
+    assert!(
+        !objects.bucket_exists(&missing).await.unwrap(),
+        "{missing} does not exist"
+    );
 
     let url = base.join("runs/r1/journal.jsonl");
     let written = objects
@@ -609,12 +813,18 @@ async fn exercise_store(bucket: &str, scheme: &str) {
         .await
         .unwrap();
     assert!(matches!(written, PutOutcome::Written(_)), "{written:?}");
-    assert_eq!(objects.get(&url).await.unwrap(), Some(Bytes::from_static(b"one")));
+    assert_eq!(
+        objects.get(&url).await.unwrap(),
+        Some(Bytes::from_static(b"one"))
+    );
     objects
         .put(&url, Bytes::from_static(b"two"), PutMode::Overwrite)
         .await
         .unwrap();
-    assert_eq!(objects.get(&url).await.unwrap(), Some(Bytes::from_static(b"two")));
+    assert_eq!(
+        objects.get(&url).await.unwrap(),
+        Some(Bytes::from_static(b"two"))
+    );
 
     let once = base.join("runs/r1/manifest.json");
     let first = objects
@@ -627,7 +837,10 @@ async fn exercise_store(bucket: &str, scheme: &str) {
         .await
         .unwrap();
     assert_eq!(second, PutOutcome::AlreadyExists);
-    assert_eq!(objects.get(&once).await.unwrap(), Some(Bytes::from_static(b"first")));
+    assert_eq!(
+        objects.get(&once).await.unwrap(),
+        Some(Bytes::from_static(b"first"))
+    );
 
     assert_eq!(objects.get(&base.join("nothing/here")).await.unwrap(), None);
     let err = objects.get(&missing.join("k")).await.unwrap_err();
@@ -665,7 +878,11 @@ async fn sts_reports_the_caller() {
 async fn not_found_errors_name_the_resource_and_region() {
     let clouds = world::clouds().await;
     let id = world::unique("nodb");
-    let err = clouds.database.promote_replica(STANDBY, &id).await.unwrap_err();
+    let err = clouds
+        .database
+        .promote_replica(STANDBY, &id)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
     assert_eq!(err.code.as_deref(), Some("DBInstanceNotFound"));
     assert_eq!((err.service, err.operation), ("rds", "PromoteReadReplica"));
@@ -676,11 +893,22 @@ async fn not_found_errors_name_the_resource_and_region() {
     let group = world::unique("noasg");
     let err = clouds
         .compute
-        .set_capacity(HOME, &group, Capacity { min: 0, desired: 0, max: 0 })
+        .set_capacity(
+            HOME,
+            &group,
+            Capacity {
+                min: 0,
+                desired: 0,
+                max: 0,
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
-    assert!(err.to_string().contains(&group) && err.to_string().contains(HOME), "{err}");
+    assert!(
+        err.to_string().contains(&group) && err.to_string().contains(HOME),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -689,7 +917,11 @@ async fn closed_ports_fail_as_connection_errors_after_bounded_retries() {
     let clouds = drctl::cloud::connect(&settings).await.unwrap();
     let started = Instant::now();
 
-    let err = clouds.database.describe_instance(HOME, "db").await.unwrap_err();
+    let err = clouds
+        .database
+        .describe_instance(HOME, "db")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Connection, "{err}");
     assert_eq!(err.region, HOME);
     let err = clouds.dns.find_zone("example.com").await.unwrap_err();
@@ -701,7 +933,11 @@ async fn closed_ports_fail_as_connection_errors_after_bounded_retries() {
     assert_eq!(err.kind, ErrorKind::Connection, "{err}");
     let gs = ObjectUrl::parse("gs://some-bucket/k").unwrap();
     let err = clouds.objects.get(&gs).await.unwrap_err();
-    assert_eq!((err.kind, err.service), (ErrorKind::Connection, "gcs"), "{err}");
+    assert_eq!(
+        (err.kind, err.service),
+        (ErrorKind::Connection, "gcs"),
+        "{err}"
+    );
     let err = clouds
         .objects
         .put(&gs, Bytes::from_static(b"x"), PutMode::CreateOnly)
@@ -711,7 +947,11 @@ async fn closed_ports_fail_as_connection_errors_after_bounded_retries() {
     let err = clouds.objects.bucket_exists(&gs).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Connection, "{err}");
 
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -719,14 +959,22 @@ async fn transient_failures_are_retried_a_bounded_number_of_times() {
     // Connections dropped without an answer: 1 attempt + 2 retries.
     let (url, count) = fault_server(Fault::Drop).await;
     let clouds = drctl::cloud::connect(&settings_at(&url, 2)).await.unwrap();
-    let err = clouds.database.describe_instance(HOME, "db").await.unwrap_err();
+    let err = clouds
+        .database
+        .describe_instance(HOME, "db")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Connection, "{err}");
     assert_eq!(count.load(Ordering::SeqCst), 3);
 
     // 503s: retried the same way, classified as server errors.
     let (url, count) = fault_server(Fault::Status(503, "ServiceUnavailable")).await;
     let clouds = drctl::cloud::connect(&settings_at(&url, 2)).await.unwrap();
-    let err = clouds.database.describe_instance(HOME, "db").await.unwrap_err();
+    let err = clouds
+        .database
+        .describe_instance(HOME, "db")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Server, "{err}");
     assert_eq!(count.load(Ordering::SeqCst), 3);
 
@@ -736,15 +984,169 @@ async fn transient_failures_are_retried_a_bounded_number_of_times() {
     let err = clouds.compute.describe_group(HOME, "g").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Throttled, "{err}");
     assert_eq!(count.load(Ordering::SeqCst), 2);
+
+    // GCS: the storage crate's own retry loop is bounded the same way
+    // (by default it would keep trying for 300 s).
+    let (url, count) = fault_server(Fault::Status(503, "ServiceUnavailable")).await;
+    let clouds = drctl::cloud::connect(&settings_at(&url, 2)).await.unwrap();
+    let gs = ObjectUrl::parse("gs://some-bucket/k").unwrap();
+    let started = Instant::now();
+    let err = clouds.objects.get(&gs).await.unwrap_err();
+    assert_eq!((err.kind, err.service), (ErrorKind::Server, "gcs"), "{err}");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn client_errors_are_not_retried() {
     let (url, count) = fault_server(Fault::Status(400, "InvalidParameterValue")).await;
     let clouds = drctl::cloud::connect(&settings_at(&url, 3)).await.unwrap();
-    let err = clouds.database.promote_replica(HOME, "db").await.unwrap_err();
+    let err = clouds
+        .database
+        .promote_replica(HOME, "db")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Client, "{err}");
     assert_eq!(err.code.as_deref(), Some("InvalidParameterValue"));
     assert!(err.message.contains("injected"), "{err}");
-    assert_eq!(count.load(Ordering::SeqCst), 1, "a client error is sent once");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "a client error is sent once"
+    );
+}
+
+// ---------------------------------------------------------------- seeded world
+
+#[tokio::test]
+async fn adapters_read_the_seeded_reference_world() {
+    let suffix = world::unique("s");
+    let seeded = tokio::task::spawn_blocking({
+        let suffix = suffix.clone();
+        move || world::seed(&suffix)
+    })
+    .await
+    .unwrap();
+    let clouds = world::clouds().await;
+    let s = |v: &serde_json::Value| v.as_str().expect("string in seed JSON").to_string();
+
+    let zone_name = s(&seeded["zone"]["name"]);
+    let zone = clouds
+        .dns
+        .find_zone(&zone_name)
+        .await
+        .unwrap()
+        .expect("seeded zone");
+    assert_eq!(zone.id, s(&seeded["zone"]["id"]));
+    let ledger = clouds
+        .dns
+        .read_records(&zone, &format!("ledger.{zone_name}"), "CNAME")
+        .await
+        .unwrap();
+    let mut weights: Vec<_> = ledger.iter().map(|r| r.weight).collect();
+    weights.sort();
+    assert_eq!(weights, vec![Some(0), Some(100)], "{ledger:?}");
+
+    let payments = &seeded["databases"]["payments"];
+    let replica = &payments["replica"];
+    let r = clouds
+        .database
+        .describe_instance(&s(&replica["region"]), &s(&replica["id"]))
+        .await
+        .unwrap()
+        .expect("seeded replica");
+    assert_eq!(r.role, DbRole::Replica(s(&replica["source"])));
+    let lag = clouds
+        .metrics
+        .replica_lag(
+            &s(&replica["region"]),
+            &s(&replica["id"]),
+            Duration::from_secs(30 * 60),
+        )
+        .await
+        .unwrap();
+    let seeded_lag = payments["replica_lag_seconds"].as_u64().unwrap();
+    assert_eq!(lag.max, Some(Duration::from_secs(seeded_lag)), "{lag:?}");
+
+    let group = format!("payments-api-usw2-{suffix}");
+    let g = clouds
+        .compute
+        .describe_group(HOME, &group)
+        .await
+        .unwrap()
+        .expect("group");
+    assert_eq!(
+        g.capacity,
+        Capacity {
+            min: 2,
+            desired: 4,
+            max: 8
+        }
+    );
+
+    // The evidence bucket lives in us-east-1 while the default region is
+    // us-west-2: the S3 adapter finds the bucket's region by itself.
+    let s3 = ObjectUrl::parse(&format!("s3://{}", s(&seeded["buckets"]["s3"]["name"]))).unwrap();
+    assert!(clouds.objects.bucket_exists(&s3).await.unwrap());
+    let key = s3.join(&world::unique("probe"));
+    let put = clouds
+        .objects
+        .put(&key, Bytes::from_static(b"evidence"), PutMode::CreateOnly)
+        .await
+        .unwrap();
+    assert!(matches!(put, PutOutcome::Written(_)), "{put:?}");
+    assert_eq!(
+        clouds.objects.get(&key).await.unwrap(),
+        Some(Bytes::from_static(b"evidence"))
+    );
+    let gs = ObjectUrl::parse(&format!("gs://{}", s(&seeded["buckets"]["gcs"]["name"]))).unwrap();
+    assert!(clouds.objects.bucket_exists(&gs).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_replica_is_described_while_its_source_region_is_down() {
+    // us-east-1 answers with a replica of a us-west-2 source; every request
+    // signed for us-west-2 has its connection dropped (the failing region).
+    let source = "arn:aws:rds:us-west-2:123456789012:db:db";
+    let west = Arc::new(AtomicUsize::new(0));
+    let west_count = west.clone();
+    let (url, _) = fake_server(Arc::new(move |req: &str| {
+        if req.contains("/us-west-2/rds/") {
+            west_count.fetch_add(1, Ordering::SeqCst);
+            return None;
+        }
+        Some((
+            200,
+            format!(
+                "<DescribeDBInstancesResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\
+                 <DescribeDBInstancesResult><DBInstances><DBInstance>\
+                 <DBInstanceIdentifier>db-use1</DBInstanceIdentifier>\
+                 <DBInstanceArn>arn:aws:rds:us-east-1:123456789012:db:db-use1</DBInstanceArn>\
+                 <Engine>postgres</Engine><DBInstanceStatus>available</DBInstanceStatus>\
+                 <ReadReplicaSourceDBInstanceIdentifier>{source}</ReadReplicaSourceDBInstanceIdentifier>\
+                 <BackupRetentionPeriod>0</BackupRetentionPeriod>\
+                 </DBInstance></DBInstances></DescribeDBInstancesResult>\
+                 <ResponseMetadata><RequestId>fake</RequestId></ResponseMetadata>\
+                 </DescribeDBInstancesResponse>"
+            ),
+        ))
+    }))
+    .await;
+    let clouds = drctl::cloud::connect(&settings_at(&url, 3)).await.unwrap();
+    let r = clouds
+        .database
+        .describe_instance(STANDBY, "db-use1")
+        .await
+        .unwrap()
+        .expect("the replica answers");
+    assert_eq!(r.role, DbRole::Replica(source.to_string()));
+    assert_eq!(
+        west.load(Ordering::SeqCst),
+        1,
+        "the source is asked once, without retries"
+    );
 }

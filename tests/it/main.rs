@@ -4,5 +4,7 @@
 
 mod adapters;
 mod cli;
+mod faults;
+mod proxy;
 mod terraform;
 mod world;

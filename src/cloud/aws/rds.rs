@@ -20,6 +20,11 @@
 //! 2. the source still exists (a replica whose source is gone is standalone);
 //! 3. the source still lists this instance (by id, or by ARN for a
 //!    cross-region replica) among its read replicas.
+//!
+//! When the source cannot be read (its region is the one failing, typically)
+//! the replica's own report is believed: `Replica(source)`. That lookup makes
+//! one attempt only, so an unreachable source region costs at most the
+//! connect timeout, not a retry ladder.
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, Tag};
@@ -54,6 +59,7 @@ impl RdsDatabase {
         &self,
         region: &str,
         id: &str,
+        retry: &RetryPolicy,
     ) -> Result<Option<SdkDbInstance>, CloudError> {
         let client = self.clients.get(region);
         let c = Call {
@@ -62,7 +68,7 @@ impl RdsDatabase {
             resource: id,
             region,
         };
-        let out = call(&self.retry, c, || {
+        let out = call(retry, c, || {
             client
                 .describe_db_instances()
                 .db_instance_identifier(id)
@@ -92,8 +98,22 @@ impl RdsDatabase {
             return Ok(DbRole::Primary);
         }
         let (src_region, src_id) = parse_source(source, region);
-        let Some(src) = self.describe_raw(&src_region, &src_id).await? else {
-            return Ok(DbRole::Primary);
+        // The source's region may be the one that is failing: one attempt,
+        // and when it cannot answer, believe what the replica reports.
+        let src = match self
+            .describe_raw(&src_region, &src_id, &RetryPolicy::none())
+            .await
+        {
+            Ok(Some(src)) => src,
+            Ok(None) => return Ok(DbRole::Primary),
+            Err(e) => {
+                tracing::warn!(
+                    source = %source,
+                    error = %e,
+                    "cannot read the replica's source; reporting the replica's own view"
+                );
+                return Ok(DbRole::Replica(source.to_string()));
+            }
         };
         let id = inst.db_instance_identifier().unwrap_or_default();
         let arn = inst.db_instance_arn().unwrap_or_default();
@@ -151,7 +171,7 @@ impl crate::cloud::Database for RdsDatabase {
         region: &str,
         id: &str,
     ) -> Result<Option<DbInstance>, CloudError> {
-        let Some(inst) = self.describe_raw(region, id).await? else {
+        let Some(inst) = self.describe_raw(region, id, &self.retry).await? else {
             return Ok(None);
         };
         let role = self.role(region, &inst).await?;
@@ -166,6 +186,26 @@ impl crate::cloud::Database for RdsDatabase {
             resource: id,
             region,
         };
+        // Read first: a missing instance is a clean NotFound (moto answers
+        // PromoteReadReplica on an unknown id with an HTTP 500, which would
+        // otherwise be retried as a server failure), and promoting a primary
+        // is refused the way RDS refuses it (moto silently accepts it).
+        match self.describe_instance(region, id).await? {
+            None => {
+                return Err(c
+                    .error(ErrorKind::NotFound, format!("DB instance {id} not found"))
+                    .with_code("DBInstanceNotFound"));
+            }
+            Some(inst) if inst.role == DbRole::Primary => {
+                return Err(c
+                    .error(
+                        ErrorKind::Client,
+                        format!("DB instance {id} is not a read replica"),
+                    )
+                    .with_code("InvalidDBInstanceState"));
+            }
+            Some(_) => {}
+        }
         let out = call(&self.retry, c, || {
             client
                 .promote_read_replica()

@@ -39,14 +39,15 @@ pub(crate) fn normalize_name(name: &str) -> String {
     while let Some(c) = chars.next() {
         if c == '\\' {
             let digits: String = chars.clone().take(3).collect();
-            if digits.len() == 3 && digits.chars().all(|d| ('0'..='7').contains(&d)) {
-                if let Some(ch) = u8::from_str_radix(&digits, 8).ok().map(char::from) {
-                    out.push(ch);
-                    for _ in 0..3 {
-                        chars.next();
-                    }
-                    continue;
+            if digits.len() == 3
+                && digits.chars().all(|d| ('0'..='7').contains(&d))
+                && let Ok(byte) = u8::from_str_radix(&digits, 8)
+            {
+                out.push(char::from(byte));
+                for _ in 0..3 {
+                    chars.next();
                 }
+                continue;
             }
         }
         out.push(c.to_ascii_lowercase());
@@ -168,20 +169,22 @@ impl crate::cloud::Dns for Route53Dns {
                 let rec = to_record(set);
                 if rec.name == wanted && rec.rtype.eq_ignore_ascii_case(rtype) {
                     found.push(rec);
-                } else if !found.is_empty() {
-                    // Record sets are sorted: once ours are behind us, stop.
+                } else {
+                    // The listing starts at (name, type) and is sorted: the
+                    // first other record means there are no more of ours.
                     past_ours = true;
                     break;
                 }
             }
-            if !past_ours && out.is_truncated() {
-                if let (Some(n), Some(t)) = (out.next_record_name(), out.next_record_type()) {
-                    start = Some((
-                        n.to_string(),
-                        t.clone(),
-                        out.next_record_identifier().map(str::to_string),
-                    ));
-                }
+            if !past_ours
+                && out.is_truncated()
+                && let (Some(n), Some(t)) = (out.next_record_name(), out.next_record_type())
+            {
+                start = Some((
+                    n.to_string(),
+                    t.clone(),
+                    out.next_record_identifier().map(str::to_string),
+                ));
             }
         }
         Ok(found)

@@ -1,0 +1,215 @@
+//! `drctl failover`: fail over one plan, or every plan that has the region.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+
+use super::{Exit, Output, load_plans, select};
+use crate::config::Settings;
+use crate::engine::{Confirm, Engine, EngineError, PreviewRow, Reporter, RunOptions, RunReport};
+use crate::journal::store::FileStore;
+use crate::plan::Plan;
+use crate::plan::duration::{format_duration, parse_duration};
+
+/// `failover`.
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// Target region.
+    #[arg(long)]
+    pub to: String,
+    /// Only this plan (default: every plan that has the target region, critical tier first).
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Print every step, its API calls and current → desired state; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Accept losing up to this much data (covers replica lag above the RPO, or unknown lag).
+    #[arg(long, value_parser = parse_dur, value_name = "DUR")]
+    pub accept_data_loss: Option<Duration>,
+    /// When the disaster was declared (RFC 3339); RTO is measured from here.
+    #[arg(long, value_name = "TIME")]
+    pub declared_at: Option<DateTime<Utc>>,
+    /// Approve the failover (recorded with your identity) with this reason.
+    #[arg(long, value_name = "REASON", num_args = 0..=1, default_missing_value = "approved on the command line")]
+    pub approve: Option<String>,
+    /// Skip approval now; a retroactive approval is due within 4 hours.
+    #[arg(long)]
+    pub emergency: bool,
+    /// Take over a lock whose holder process is dead (journaled).
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Most steps running at once.
+    #[arg(long, default_value_t = 8)]
+    pub parallelism: usize,
+    /// Per-step time limit (default: the tier's RTO).
+    #[arg(long, value_parser = parse_dur, value_name = "DUR")]
+    pub step_timeout: Option<Duration>,
+    /// Window over which replica lag is read.
+    #[arg(long, value_parser = parse_dur, default_value = "15m")]
+    pub lag_window: Duration,
+    /// Output format of the final summary.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Builds the engine for a command.
+pub async fn engine(settings: &Settings, budget: Option<Duration>, interactive: bool) -> anyhow::Result<Engine> {
+    let clouds = crate::cloud::connect(&settings.cloud).await?;
+    let store = Arc::new(FileStore::new(&settings.state_dir));
+    let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() {
+        Arc::new(super::progress::Live::new(budget))
+    } else {
+        Arc::new(super::progress::Lines::new(budget))
+    };
+    let confirm: Option<Confirm> = (interactive && std::io::stdin().is_terminal()).then(|| {
+        let f: Confirm = Arc::new(|question: &str| {
+            eprint!("{question}: ");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            let ok = std::io::stdin().lock().read_line(&mut line).is_ok();
+            let answer = line.trim().to_string();
+            ok && question.contains(&format!("plan {answer} ")) && !answer.is_empty()
+        });
+        f
+    });
+    Ok(Engine { clouds, store, state_dir: settings.state_dir.clone(), reporter, confirm })
+}
+
+/// Runs `failover`.
+pub async fn run(a: FailoverArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let loaded = match load_plans(settings, &[]) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let plans: Vec<Plan> = match select(&loaded, a.plan.as_deref()) {
+        Ok(p) => p.into_iter().filter(|p| a.plan.is_some() || p.regions().contains(&a.to)).cloned().collect(),
+        Err(code) => return Ok(code),
+    };
+    if plans.is_empty() {
+        eprintln!("error: no plan has region {}\n  hint: `drctl plan validate` lists the plans; `drctl plan show PLAN` their regions", a.to);
+        return Ok(Exit::Invalid);
+    }
+    let opts = RunOptions {
+        kind: "failover".into(),
+        target: a.to.clone(),
+        parallelism: a.parallelism,
+        dry_run: a.dry_run,
+        accept_data_loss: a.accept_data_loss,
+        declared_at: a.declared_at,
+        approve: a.approve.clone(),
+        emergency: a.emergency,
+        force_unlock: a.force_unlock,
+        lag_window: a.lag_window,
+        step_timeout: a.step_timeout,
+        ..RunOptions::failover(&a.to)
+    };
+    let budget = plans.iter().map(|p| p.tier.rto).min();
+    let engine = engine(settings, budget, true).await?;
+    if a.dry_run {
+        let (rows, gates) = match engine.preview(&plans, &opts).await {
+            Ok(r) => r,
+            Err(e) => return Ok(engine_exit(&e)),
+        };
+        match a.output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"dry_run": true, "target": a.to, "steps": rows, "gates": gates}))?),
+            Output::Text => print!("{}", render_preview(&rows, &gates, &a.to)),
+        }
+        return Ok(Exit::Ok);
+    }
+    finish(engine.run(&plans, &opts).await, a.output)
+}
+
+/// Prints a run's outcome and maps it to an exit code.
+pub fn finish(result: Result<RunReport, EngineError>, output: Output) -> anyhow::Result<Exit> {
+    match result {
+        Ok(report) => {
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Output::Text => print!("{}", render_report(&report)),
+            }
+            Ok(if report.outcome == "succeeded" { Exit::Ok } else { Exit::Failed })
+        }
+        Err(e) => Ok(engine_exit(&e)),
+    }
+}
+
+fn engine_exit(e: &EngineError) -> Exit {
+    eprintln!("error: {e}");
+    match e {
+        EngineError::Refused(_) => Exit::Refused,
+        EngineError::Invalid(_) => Exit::Invalid,
+        _ => Exit::Failed,
+    }
+}
+
+fn secs(s: Option<f64>) -> String {
+    s.map_or("unknown".into(), |v| if v < 60.0 { format!("{v:.1}s") } else { format_duration(Duration::from_secs_f64(v.round())) })
+}
+
+/// Renders a run report for people.
+pub fn render_report(r: &RunReport) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o, "\nrun {} ({} to {}): {}", r.run_id, if r.outcome == "succeeded" { "failover" } else { "failover" }, r.target, r.outcome.to_uppercase());
+    for m in &r.measures {
+        let tgt = |t: Option<u64>| t.map(|t| format_duration(Duration::from_secs(t))).unwrap_or_default();
+        let met = |m: Option<bool>| match m {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "unknown",
+        };
+        let _ = writeln!(o, "  {}: RTO achieved {} (target {}, {}); RPO achieved {} (target {}, {})", m.plan, secs(m.rto.seconds), tgt(m.rto.target_seconds), met(m.rto.met), secs(m.rpo.seconds), tgt(m.rpo.target_seconds), met(m.rpo.met));
+        let _ = writeln!(o, "    RTO {}", m.rto.basis);
+        let _ = writeln!(o, "    RPO {}", m.rpo.basis);
+    }
+    let done: Vec<&str> = r.steps.iter().filter(|s| s.state == "succeeded").map(|s| s.step.as_str()).collect();
+    let not: Vec<String> = r.steps.iter().filter(|s| s.state != "succeeded").map(|s| format!("{} ({})", s.step, s.state)).collect();
+    let _ = writeln!(o, "  done: {}", if done.is_empty() { "nothing".into() } else { done.join(", ") });
+    if !not.is_empty() {
+        let _ = writeln!(o, "  not done: {}", not.join(", "));
+        for s in r.steps.iter().filter(|s| s.error.is_some()) {
+            let _ = writeln!(o, "  error in {}: {}", s.step, s.error.as_deref().unwrap_or_default());
+        }
+    }
+    if r.steps.iter().any(|s| s.step.contains("/promote:") && s.state == "succeeded") {
+        let _ = writeln!(o, "  note: promotions cannot be undone; to go back, run `drctl reprotect` then `drctl failback`");
+    }
+    if let Some(by) = r.approve_by {
+        let _ = writeln!(o, "  emergency run: approve it retroactively by {by} (`drctl runs approve {}`)", r.run_id);
+    }
+    if let Some(cmd) = &r.resume {
+        let _ = writeln!(o, "  resume with: {cmd}");
+    }
+    o
+}
+
+fn render_preview(rows: &[PreviewRow], gates: &[serde_json::Value], target: &str) -> String {
+    use std::fmt::Write as _;
+    let mut o = format!("dry run: failover to {target} (nothing will be changed)\n");
+    for g in gates {
+        let _ = writeln!(o, "  gate {} {}: {}", g["plan"].as_str().unwrap_or_default(), g["gate"].as_str().unwrap_or("rpo"), g);
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let _ = writeln!(o, "{:>3}. {}: {}", i + 1, r.step, r.description);
+        match &r.calls {
+            Ok(calls) => {
+                for c in calls {
+                    let mark = if c.change { "change" } else { "no change" };
+                    let call = if c.call.is_empty() { "(read only)".to_string() } else { c.call.clone() };
+                    let _ = writeln!(o, "       {call} {} [{}]: {} → {} ({mark})", c.resource, c.region, c.current, c.desired);
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(o, "       cannot read current state: {}", e.lines().next().unwrap_or_default());
+            }
+        }
+    }
+    o
+}

@@ -1,0 +1,178 @@
+//! `drctl runs list | show | resume` and `drctl audit verify`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::{Exit, Output, load_plans};
+use crate::config::Settings;
+use crate::engine::{RunOptions, report_from_records};
+use crate::journal::event::Event;
+use crate::journal::store::{FileStore, JournalStore};
+use crate::journal::{self, verify_with_head};
+
+/// `runs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest last.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Timeline, outputs, errors and measured RTO/RPO of a run.
+    Show {
+        /// Run id.
+        run: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Continue a run after a crash or a failed step.
+    Resume(ResumeArgs),
+}
+
+/// `runs resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Run id.
+    pub run: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check journal hash chains; report the first broken record.
+    Verify {
+        /// Only this run (default: all).
+        run: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
+    let loaded = crate::plan::load(&[settings.plans.clone()]);
+    loaded.plans.iter().map(|p| (p.name().to_string(), (p.tier.rto.as_secs(), p.tier.rpo.as_secs()))).collect()
+}
+
+/// Runs a `runs` command.
+pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> {
+    let store = FileStore::new(&settings.state_dir);
+    match cmd {
+        RunsCommand::List { output } => {
+            let mut rows = Vec::new();
+            for id in store.list().await? {
+                let text = store.read(&id).await.unwrap_or_default();
+                let records: Vec<journal::event::Record> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+                let started = records.iter().find_map(|r| match &r.event {
+                    Event::RunStarted { kind, target, plans, .. } => Some((r.at, kind.clone(), target.clone(), plans.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(","))),
+                    _ => None,
+                });
+                let outcome = records.iter().rev().find_map(|r| match &r.event {
+                    Event::RunFinished { outcome, .. } => Some(outcome.clone()),
+                    _ => None,
+                });
+                let (at, kind, target, plans) = started.unwrap_or_default();
+                rows.push(serde_json::json!({"run": id, "started": at, "kind": kind, "target": target, "plans": plans, "outcome": outcome.unwrap_or_else(|| "unfinished".into())}));
+            }
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Output::Text => {
+                    if rows.is_empty() {
+                        println!("no runs in {}", settings.state_dir.display());
+                    }
+                    for r in rows {
+                        println!("{}  {}  {} to {}  [{}]  {}", r["run"].as_str().unwrap_or_default(), r["started"].as_str().unwrap_or_default(), r["kind"].as_str().unwrap_or_default(), r["target"].as_str().unwrap_or_default(), r["plans"].as_str().unwrap_or_default(), r["outcome"].as_str().unwrap_or_default());
+                    }
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        RunsCommand::Show { run, output } => {
+            let records = match journal::read(&store, &run).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(Exit::Invalid);
+                }
+            };
+            let outcome = records.iter().rev().find_map(|r| match &r.event {
+                Event::RunFinished { outcome, .. } => Some(outcome.clone()),
+                _ => None,
+            });
+            let report = report_from_records(&run, &records, &targets(settings), outcome.as_deref().unwrap_or("unfinished"));
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"report": report, "records": records}))?),
+                Output::Text => {
+                    println!("run {run}");
+                    for r in &records {
+                        let line = match &r.event {
+                            Event::RunStarted { kind, target, operator, plans, .. } => format!("started {kind} to {target} of {} by {}", plans.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "), operator.as_deref().unwrap_or("unknown operator")),
+                            Event::Gate { plan, gate, decision, detail } => format!("gate {gate} for {plan}: {decision} {detail}"),
+                            Event::StepStarted { step, attempt } => format!("step {step} started (attempt {attempt})"),
+                            Event::StepSucceeded { step, outputs } => format!("step {step} succeeded: {outputs}"),
+                            Event::StepFailed { step, error } => format!("step {step} FAILED: {}", error.message.lines().next().unwrap_or_default()),
+                            Event::Resumed { host, pid } => format!("resumed on {host} (pid {pid})"),
+                            Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),
+                        };
+                        println!("  {} #{:<3} {line}", r.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"), r.seq);
+                    }
+                    print!("{}", super::failover::render_report(&report));
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        RunsCommand::Resume(a) => {
+            let loaded = match load_plans(settings, &[]) {
+                Ok(l) => l,
+                Err(code) => return Ok(code),
+            };
+            let budget = loaded.plans.iter().map(|p| p.tier.rto).min().or(Some(Duration::from_secs(900)));
+            let engine = super::failover::engine(settings, budget, false).await?;
+            let result = engine.resume(&a.run, &loaded.plans, None::<RunOptions>).await;
+            super::failover::finish(result, a.output)
+        }
+    }
+}
+
+/// Runs an `audit` command.
+pub async fn audit(cmd: AuditCommand, settings: &Settings) -> anyhow::Result<Exit> {
+    let AuditCommand::Verify { run, output } = cmd;
+    let store = FileStore::new(&settings.state_dir);
+    let ids = match run {
+        Some(r) => vec![r],
+        None => store.list().await?,
+    };
+    let mut results = Vec::new();
+    for id in ids {
+        let text = match store.read(&id).await {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(Exit::Invalid);
+            }
+        };
+        let head = store.read_head(&id).await.ok().flatten();
+        let v = verify_with_head(&id, &text, head.as_deref());
+        results.push(v);
+    }
+    let ok = results.iter().all(|v| v.ok);
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+        Output::Text => {
+            for v in &results {
+                match &v.first_broken {
+                    None => println!("ok      {} ({} records, chain intact)", v.run_id, v.records),
+                    Some(b) => println!("BROKEN  {}: line {}: {}", v.run_id, b.line, b.reason),
+                }
+            }
+        }
+    }
+    Ok(if ok { Exit::Ok } else { Exit::Failed })
+}

@@ -1,0 +1,584 @@
+//! The failover engine: gates, a bounded concurrent executor, the journal,
+//! resume, and measurement.
+//!
+//! Semantics (see `docs/failover.md`):
+//! * a step starts the moment its dependencies finish, at most `parallelism`
+//!   at once, critical-tier plans first when the bound bites;
+//! * every event is journaled (and fsynced) *before* the step it announces
+//!   starts, so a crash at any point leaves a journal that `resume` can replay;
+//! * on a failed step no new step starts, running ones finish, and the run
+//!   prints what is done, what is not, and the exact resume command;
+//! * gates (lock, approval, RPO) run before anything changes, and their
+//!   decisions, including the replica lag, are journaled either way.
+
+pub mod measure;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::cloud::Clouds;
+use crate::graph::{self, Step};
+use crate::journal::event::{Event, PlanRef, Record, StepRef};
+use crate::journal::lock::{LockError, LockInfo, PlanLock, hostname};
+use crate::journal::store::JournalStore;
+use crate::journal::{self, Journal, JournalError};
+use crate::plan::duration::format_duration;
+use crate::plan::spec::DbStrategy;
+use crate::plan::{Approval, Plan};
+use crate::steps::{self, Cx, Planned, StepFailure};
+
+/// How long an emergency run has to be approved retroactively.
+pub const RETROACTIVE_APPROVAL: Duration = Duration::from_secs(4 * 3600);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `failover` (or `failback`).
+    pub kind: String,
+    /// Target region.
+    pub target: String,
+    /// Bound on concurrently running steps.
+    pub parallelism: usize,
+    /// Show, change nothing.
+    pub dry_run: bool,
+    /// Data loss the operator accepts (covers lag above RPO, or unknown lag).
+    pub accept_data_loss: Option<Duration>,
+    /// When the disaster was declared (RTO is measured from here).
+    pub declared_at: Option<DateTime<Utc>>,
+    /// `--approve` with its reason.
+    pub approve: Option<String>,
+    /// Skip approval; record a deadline for retroactive approval.
+    pub emergency: bool,
+    /// Take over a lock whose holder is dead.
+    pub force_unlock: bool,
+    /// Window replica lag is read over.
+    pub lag_window: Duration,
+    /// Poll interval bounds while waiting.
+    pub poll: (Duration, Duration),
+    /// Per-step time limit; `None` = the tier's RTO.
+    pub step_timeout: Option<Duration>,
+}
+
+impl RunOptions {
+    /// Defaults for a failover to `target`.
+    pub fn failover(target: &str) -> Self {
+        Self {
+            kind: "failover".into(),
+            target: target.into(),
+            parallelism: 8,
+            dry_run: false,
+            accept_data_loss: None,
+            declared_at: None,
+            approve: None,
+            emergency: false,
+            force_unlock: false,
+            lag_window: Duration::from_secs(15 * 60),
+            poll: (Duration::from_millis(200), Duration::from_secs(10)),
+            step_timeout: None,
+        }
+    }
+}
+
+/// Receives progress events (the live view or plain lines).
+pub trait Reporter: Send + Sync {
+    /// A step started.
+    fn started(&self, step: &Step);
+    /// A step finished (`Err` = failed).
+    fn finished(&self, step: &Step, result: Result<&Value, &StepFailure>, elapsed: Duration);
+    /// A free-form note (gate decisions, lock takeovers).
+    fn note(&self, text: &str);
+}
+
+/// Asks the operator to confirm (on a terminal); `None` when there is no terminal.
+pub type Confirm = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The engine's collaborators.
+#[derive(Clone)]
+pub struct Engine {
+    /// Cloud adapters.
+    pub clouds: Clouds,
+    /// Journal store.
+    pub store: Arc<dyn JournalStore>,
+    /// State directory (locks).
+    pub state_dir: PathBuf,
+    /// Progress sink.
+    pub reporter: Arc<dyn Reporter>,
+    /// Interactive confirmation, when on a terminal.
+    pub confirm: Option<Confirm>,
+}
+
+/// Why a run did not complete normally.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A gate refused (exit 3).
+    #[error("{0}")]
+    Refused(String),
+    /// Invalid request (exit 2).
+    #[error("{0}")]
+    Invalid(String),
+    /// The journal failed (exit 1): nothing more is done without a journal.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The lock store failed.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+/// One row of a dry run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewRow {
+    /// Step id.
+    pub step: String,
+    /// What it does.
+    pub description: String,
+    /// Calls and state changes, or the error reading state.
+    pub calls: Result<Vec<Planned>, String>,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Run id.
+    pub run_id: String,
+    /// `succeeded`, `failed` or `refused`.
+    pub outcome: String,
+    /// Target region.
+    pub target: String,
+    /// Steps and their timings.
+    pub steps: Vec<measure::StepTiming>,
+    /// RTO/RPO per plan.
+    pub measures: Vec<measure::PlanMeasure>,
+    /// Gate decisions.
+    pub gates: Vec<Value>,
+    /// Command to continue a failed run.
+    pub resume: Option<String>,
+    /// Deadline for retroactive approval of an emergency run.
+    pub approve_by: Option<DateTime<Utc>>,
+}
+
+/// Compiles every plan's graph into one, step ids prefixed by plan.
+pub fn compile_all(plans: &[Plan], target: &str) -> Result<Vec<Step>, EngineError> {
+    let mut all: Vec<Step> = Vec::new();
+    for p in plans {
+        let g = graph::compile(p, target).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let offset = all.len();
+        all.extend(g.steps.into_iter().map(|mut s| {
+            s.deps.iter_mut().for_each(|d| *d += offset);
+            s
+        }));
+    }
+    Ok(all)
+}
+
+impl Engine {
+    fn cx<'a>(&'a self, plan: &'a Plan, opts: &'a RunOptions, run_id: &'a str, outputs: &'a BTreeMap<String, Value>) -> Cx<'a> {
+        let budget = opts.step_timeout.unwrap_or(plan.tier.rto);
+        Cx {
+            clouds: &self.clouds,
+            plan,
+            target: &opts.target,
+            run_id,
+            outputs,
+            deadline: Instant::now() + budget,
+            poll: opts.poll,
+            journal: self.store.clone(),
+            lag_window: opts.lag_window,
+        }
+    }
+
+    /// Dry run: every step, the API calls it would make, current → desired.
+    pub async fn preview(&self, plans: &[Plan], opts: &RunOptions) -> Result<(Vec<PreviewRow>, Vec<Value>), EngineError> {
+        let steps = compile_all(plans, &opts.target)?;
+        let outputs = BTreeMap::new();
+        let mut rows = Vec::new();
+        for s in &steps {
+            let plan = plans.iter().find(|p| p.name() == s.plan).expect("steps come from plans");
+            let cx = self.cx(plan, opts, "dry-run", &outputs);
+            let calls = steps::action_for(s).preview(&cx).await.map_err(|e| e.to_string());
+            rows.push(PreviewRow { step: s.id.clone(), description: s.description.clone(), calls });
+        }
+        let mut gates = Vec::new();
+        for p in plans {
+            gates.push(self.rpo_gate(p, opts).await.0);
+            gates.push(json!({"plan": p.name(), "gate": "approval", "required": p.tier.approval == Approval::Required, "approved": opts.approve.is_some() || opts.emergency}));
+        }
+        Ok((rows, gates))
+    }
+
+    /// Reads replica lag for the plan's promote-replica databases and decides.
+    /// Returns (gate detail, refusal message).
+    async fn rpo_gate(&self, plan: &Plan, opts: &RunOptions) -> (Value, Option<String>) {
+        let rpo = plan.tier.rpo;
+        let mut dbs = Vec::new();
+        let mut refusals = Vec::new();
+        for d in plan.spec.database.iter().filter(|d| d.strategy == DbStrategy::PromoteReplica) {
+            let id = &d.regions[&opts.target];
+            let lag = self.clouds.metrics.replica_lag(&opts.target, id, opts.lag_window).await;
+            let (lag_s, note) = match &lag {
+                Ok(r) => (r.max.map(|m| m.as_secs_f64()), format!("{} datapoints over {}", r.datapoints, format_duration(opts.lag_window))),
+                Err(e) => (None, e.to_string().lines().next().unwrap_or_default().to_string()),
+            };
+            let accepted = opts.accept_data_loss;
+            let ok = match (lag_s, accepted) {
+                (Some(l), _) if Duration::from_secs_f64(l) <= rpo => true,
+                (Some(l), Some(a)) => Duration::from_secs_f64(l) <= a,
+                (None, Some(_)) => true,
+                (_, None) => false,
+            };
+            if !ok {
+                refusals.push(match lag_s {
+                    Some(l) => format!(
+                        "replica lag of {id} in {} is {} (max over the last {}), above the {} tier's RPO of {}{}",
+                        opts.target,
+                        format_duration(Duration::from_secs_f64(l.round())),
+                        format_duration(opts.lag_window),
+                        plan.tier.name,
+                        format_duration(rpo),
+                        accepted.map(|a| format!(", and above --accept-data-loss {}", format_duration(a))).unwrap_or_default()
+                    ),
+                    None => format!("replica lag of {id} in {} is unknown ({note})", opts.target),
+                });
+            }
+            dbs.push(json!({"resource": d.id, "instance": id, "lag_seconds": lag_s, "reading": note, "within_rpo": lag_s.map(|l| Duration::from_secs_f64(l) <= rpo), "accepted": ok}));
+        }
+        let detail = json!({"rpo_seconds": rpo.as_secs(), "accept_data_loss_seconds": opts.accept_data_loss.map(|a| a.as_secs()), "databases": dbs});
+        let refusal = (!refusals.is_empty()).then(|| {
+            format!(
+                "plan {}: {}\n  hint: data written in that window would be lost; to accept it, re-run with --accept-data-loss DUR (at least the lag)",
+                plan.name(),
+                refusals.join("; ")
+            )
+        });
+        (detail, refusal)
+    }
+
+    /// Runs a failover (or failback) of `plans` to `opts.target`.
+    pub async fn run(&self, plans: &[Plan], opts: &RunOptions) -> Result<RunReport, EngineError> {
+        let steps = compile_all(plans, &opts.target)?;
+        let label = if plans.len() == 1 { plans[0].name().to_string() } else { "all".into() };
+        let run_id = journal::new_run_id(&label);
+        let me = LockInfo { run_id: run_id.clone(), host: hostname(), pid: std::process::id(), started: Utc::now() };
+
+        // Locks first: two runs must never both pass the gates.
+        let mut names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
+        names.sort_unstable();
+        let mut locks = Vec::new();
+        let mut taken_over = Vec::new();
+        for name in &names {
+            match PlanLock::acquire(&self.state_dir, name, me.clone(), opts.force_unlock, None) {
+                Ok((lock, dead)) => {
+                    if let Some(d) = dead {
+                        taken_over.push((name.to_string(), d));
+                    }
+                    locks.push(lock);
+                }
+                Err(LockError::Held { plan, holder, alive }) => {
+                    release_all(locks);
+                    return Err(EngineError::Refused(format!(
+                        "plan {plan} is locked by run {} (host {}, pid {}, started {}){}",
+                        holder.run_id,
+                        holder.host,
+                        holder.pid,
+                        holder.started,
+                        if alive {
+                            "\n  hint: one run per plan at a time; watch it with `drctl runs show RUN`".to_string()
+                        } else {
+                            format!("; that process is gone\n  hint: resume it with `drctl runs resume {}`, or take the lock over with --force-unlock", holder.run_id)
+                        }
+                    )));
+                }
+                Err(e) => {
+                    release_all(locks);
+                    return Err(e.into());
+                }
+            }
+        }
+
+        let operator = match self.clouds.identity.caller().await {
+            Ok(id) => Some(id.arn),
+            Err(e) => {
+                tracing::warn!("cannot read the operator identity (STS GetCallerIdentity): {e}");
+                None
+            }
+        };
+        let mut j = Journal::create(self.store.clone(), &run_id).await?;
+        j.append(Event::RunStarted {
+            run_id: run_id.clone(),
+            kind: opts.kind.clone(),
+            target: opts.target.clone(),
+            plans: plans.iter().map(|p| PlanRef { name: p.name().into(), digest: p.digest.clone() }).collect(),
+            operator: operator.clone(),
+            host: me.host.clone(),
+            pid: me.pid,
+            flags: json!({
+                "parallelism": opts.parallelism,
+                "accept_data_loss_seconds": opts.accept_data_loss.map(|d| d.as_secs()),
+                "approve": opts.approve,
+                "emergency": opts.emergency,
+                "force_unlock": opts.force_unlock,
+                "lag_window_seconds": opts.lag_window.as_secs(),
+                "step_timeout_seconds": opts.step_timeout.map(|d| d.as_secs()),
+            }),
+            declared_at: opts.declared_at,
+            steps: steps.iter().map(|s| StepRef { id: s.id.clone(), deps: s.deps.iter().map(|d| steps[*d].id.clone()).collect(), description: s.description.clone() }).collect(),
+        })
+        .await?;
+        for (plan, dead) in &taken_over {
+            j.append(Event::Gate { plan: plan.clone(), gate: "lock".into(), decision: "override".into(), detail: json!({"force_unlock": true, "previous_holder": dead}) }).await?;
+            self.reporter.note(&format!("took over the lock of {plan} from dead run {} (pid {} on {})", dead.run_id, dead.pid, dead.host));
+        }
+
+        // Gates.
+        let mut refusal = None;
+        for p in plans {
+            let (detail, refused) = self.approval_gate(p, opts, operator.as_deref());
+            j.append(Event::Gate { plan: p.name().into(), gate: "approval".into(), decision: decision(&refused, &detail), detail }).await?;
+            if let Some(r) = refused {
+                refusal.get_or_insert(r);
+                continue;
+            }
+            let (detail, refused) = self.rpo_gate(p, opts).await;
+            let dec = if refused.is_some() { "refuse" } else if detail["databases"].as_array().is_some_and(|d| d.iter().any(|x| x["within_rpo"] != json!(true))) { "override" } else { "pass" };
+            j.append(Event::Gate { plan: p.name().into(), gate: "rpo".into(), decision: dec.into(), detail }).await?;
+            if let Some(r) = refused {
+                refusal.get_or_insert(r);
+            }
+        }
+        if let Some(r) = refusal {
+            j.append(Event::RunFinished { outcome: "refused".into(), summary: json!({"reason": r}) }).await?;
+            release_all(locks);
+            return Err(EngineError::Refused(format!("{r}\n  (run {run_id} journaled the decision)")));
+        }
+
+        let report = self.execute(plans, opts, &steps, &mut j, BTreeMap::new()).await;
+        release_all(locks);
+        report
+    }
+
+    fn approval_gate(&self, plan: &Plan, opts: &RunOptions, operator: Option<&str>) -> (Value, Option<String>) {
+        if plan.tier.approval != Approval::Required {
+            return (json!({"required": false}), None);
+        }
+        if opts.emergency {
+            let by = Utc::now() + chrono::Duration::from_std(RETROACTIVE_APPROVAL).unwrap_or_default();
+            return (json!({"required": true, "emergency": true, "approve_by": by, "operator": operator}), None);
+        }
+        if let Some(reason) = &opts.approve {
+            return (json!({"required": true, "approved_by": operator, "reason": reason, "how": "--approve"}), None);
+        }
+        if let Some(confirm) = &self.confirm {
+            let q = format!("Fail over plan {} ({} tier) to {}? Type the plan name to confirm", plan.name(), plan.tier.name, opts.target);
+            if confirm(&q) {
+                return (json!({"required": true, "approved_by": operator, "how": "interactive confirmation"}), None);
+            }
+            return (json!({"required": true, "how": "interactive confirmation", "confirmed": false}), Some(format!("plan {}: the operator did not confirm", plan.name())));
+        }
+        (
+            json!({"required": true, "approved": false}),
+            Some(format!(
+                "plan {} ({} tier) requires approval and there is no terminal to ask\n  hint: pass --approve \"REASON\" (recorded with your identity), or --emergency to approve retroactively within 4h",
+                plan.name(),
+                plan.tier.name
+            )),
+        )
+    }
+
+    /// Resumes run `run_id`: verifies the journal, skips finished steps,
+    /// re-checks steps that had started (they are idempotent), continues.
+    pub async fn resume(&self, run_id: &str, plans_available: &[Plan], mut opts_override: Option<RunOptions>) -> Result<RunReport, EngineError> {
+        let (mut j, records) = Journal::open_for_append(self.store.clone(), run_id).await?;
+        let Some((kind, target, plan_refs, flags, declared_at)) = records.iter().find_map(|r| match &r.event {
+            Event::RunStarted { kind, target, plans, flags, declared_at, .. } => Some((kind.clone(), target.clone(), plans.clone(), flags.clone(), *declared_at)),
+            _ => None,
+        }) else {
+            return Err(EngineError::Invalid(format!("journal of {run_id} has no run-started record")));
+        };
+        if let Some(Event::RunFinished { outcome, .. }) = records.iter().rev().map(|r| &r.event).find(|e| matches!(e, Event::RunFinished { .. }))
+            && outcome != "failed"
+        {
+            return Err(EngineError::Invalid(format!("run {run_id} already finished ({outcome}); nothing to resume")));
+        }
+        let mut plans = Vec::new();
+        for pr in &plan_refs {
+            let Some(p) = plans_available.iter().find(|p| p.name() == pr.name) else {
+                return Err(EngineError::Invalid(format!("plan {} of run {run_id} is no longer in the plan directory", pr.name)));
+            };
+            if p.digest != pr.digest {
+                return Err(EngineError::Invalid(format!(
+                    "plan {} changed since run {run_id} started (digest {} → {})\n  hint: restore the plan file as it was (git) to resume; a run continues with the plan it started with",
+                    pr.name,
+                    &pr.digest[..12.min(pr.digest.len())],
+                    &p.digest[..12.min(p.digest.len())]
+                )));
+            }
+            plans.push(p.clone());
+        }
+        for p in &plans {
+            for gate in ["approval", "rpo"] {
+                let passed = records.iter().any(|r| matches!(&r.event, Event::Gate { plan, gate: g, decision, .. } if plan == p.name() && g == gate && decision != "refuse"));
+                if !passed {
+                    return Err(EngineError::Refused(format!("run {run_id} never passed the {gate} gate for plan {}; start a new run instead", p.name())));
+                }
+            }
+        }
+        let mut opts = opts_override.take().unwrap_or_else(|| RunOptions::failover(&target));
+        opts.kind = kind;
+        opts.target = target.clone();
+        opts.declared_at = declared_at;
+        if let Some(n) = flags["parallelism"].as_u64() {
+            opts.parallelism = n as usize;
+        }
+        if let Some(s) = flags["step_timeout_seconds"].as_u64() {
+            opts.step_timeout = Some(Duration::from_secs(s));
+        }
+        let me = LockInfo { run_id: run_id.to_string(), host: hostname(), pid: std::process::id(), started: Utc::now() };
+        let mut locks = Vec::new();
+        let mut names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
+        names.sort_unstable();
+        for name in names {
+            match PlanLock::acquire(&self.state_dir, name, me.clone(), false, Some(run_id)) {
+                Ok((l, _)) => locks.push(l),
+                Err(LockError::Held { plan, holder, .. }) => {
+                    release_all(locks);
+                    return Err(EngineError::Refused(format!("plan {plan} is locked by run {} (host {}, pid {}, started {})", holder.run_id, holder.host, holder.pid, holder.started)));
+                }
+                Err(e) => {
+                    release_all(locks);
+                    return Err(e.into());
+                }
+            }
+        }
+        j.append(Event::Resumed { host: me.host.clone(), pid: me.pid }).await?;
+        let outputs: BTreeMap<String, Value> = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::StepSucceeded { step, outputs } => Some((step.clone(), outputs.clone())),
+                _ => None,
+            })
+            .collect();
+        let steps = compile_all(&plans, &target)?;
+        let report = self.execute(&plans, &opts, &steps, &mut j, outputs).await;
+        release_all(locks);
+        report
+    }
+
+    async fn execute(&self, plans: &[Plan], opts: &RunOptions, steps: &[Step], j: &mut Journal, mut outputs: BTreeMap<String, Value>) -> Result<RunReport, EngineError> {
+        let run_id = j.run_id().to_string();
+        let plan_of = |s: &Step| plans.iter().find(|p| p.name() == s.plan).expect("steps come from plans");
+        let mut done: BTreeSet<usize> = steps.iter().enumerate().filter(|(_, s)| outputs.contains_key(&s.id)).map(|(i, _)| i).collect();
+        let mut started: BTreeSet<usize> = done.clone();
+        let mut failed: Vec<(usize, StepFailure)> = Vec::new();
+        let mut running = FuturesUnordered::new();
+        let parallelism = opts.parallelism.max(1);
+        let mut attempts: BTreeMap<usize, u32> = BTreeMap::new();
+        loop {
+            if failed.is_empty() {
+                let mut ready: Vec<usize> = (0..steps.len()).filter(|i| !started.contains(i) && steps[*i].deps.iter().all(|d| done.contains(d))).collect();
+                ready.sort_by_key(|i| (plan_of(&steps[*i]).tier.rank, *i));
+                for i in ready {
+                    if running.len() >= parallelism {
+                        break;
+                    }
+                    let attempt = attempts.entry(i).or_insert(0);
+                    *attempt += 1;
+                    // Journaled and fsynced before the step begins.
+                    j.append(Event::StepStarted { step: steps[i].id.clone(), attempt: *attempt }).await?;
+                    started.insert(i);
+                    self.reporter.started(&steps[i]);
+                    let snapshot = outputs.clone();
+                    let plan = plan_of(&steps[i]);
+                    let run_id = run_id.clone();
+                    running.push(async move {
+                        let t0 = Instant::now();
+                        let cx = self.cx(plan, opts, &run_id, &snapshot);
+                        let action = steps::action_for(&steps[i]);
+                        let span = tracing::info_span!("step", step = %steps[i].id);
+                        let result = tracing::Instrument::instrument(action.run(&cx), span).await;
+                        (i, result, t0.elapsed())
+                    });
+                }
+            }
+            let Some((i, result, elapsed)) = running.next().await else { break };
+            match result {
+                Ok(out) => {
+                    self.reporter.finished(&steps[i], Ok(&out), elapsed);
+                    j.append(Event::StepSucceeded { step: steps[i].id.clone(), outputs: out.clone() }).await?;
+                    outputs.insert(steps[i].id.clone(), out);
+                    done.insert(i);
+                }
+                Err(e) => {
+                    self.reporter.finished(&steps[i], Err(&e), elapsed);
+                    j.append(Event::StepFailed { step: steps[i].id.clone(), error: e.to_record() }).await?;
+                    failed.push((i, e));
+                }
+            }
+        }
+        let records = journal::read(self.store.as_ref(), &run_id).await?;
+        let outcome = if failed.is_empty() && done.len() == steps.len() { "succeeded" } else { "failed" };
+        let report = build_report(&run_id, &records, plans, outcome);
+        j.append(Event::RunFinished {
+            outcome: outcome.into(),
+            summary: json!({ "measures": report.measures, "not_done": report.steps.iter().filter(|s| s.state != "succeeded").map(|s| &s.step).collect::<Vec<_>>() }),
+        })
+        .await?;
+        Ok(report)
+    }
+}
+
+fn decision(refused: &Option<String>, detail: &Value) -> String {
+    if refused.is_some() {
+        "refuse".into()
+    } else if detail["emergency"] == json!(true) {
+        "override".into()
+    } else {
+        "pass".into()
+    }
+}
+
+fn release_all(locks: Vec<PlanLock>) {
+    for l in locks {
+        if let Err(e) = l.release() {
+            tracing::warn!("cannot release lock: {e}");
+        }
+    }
+}
+
+/// Builds a report from a run's journal records.
+pub fn build_report(run_id: &str, records: &[Record], plans: &[Plan], outcome: &str) -> RunReport {
+    let targets: BTreeMap<String, (u64, u64)> = plans.iter().map(|p| (p.name().to_string(), (p.tier.rto.as_secs(), p.tier.rpo.as_secs()))).collect();
+    report_from_records(run_id, records, &targets, outcome)
+}
+
+/// Builds a report from records alone (targets per plan name).
+pub fn report_from_records(run_id: &str, records: &[Record], targets: &BTreeMap<String, (u64, u64)>, outcome: &str) -> RunReport {
+    let target = records.iter().find_map(|r| match &r.event {
+        Event::RunStarted { target, .. } => Some(target.clone()),
+        _ => None,
+    });
+    let gates: Vec<Value> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Gate { plan, gate, decision, detail } => Some(json!({"plan": plan, "gate": gate, "decision": decision, "detail": detail, "at": r.at})),
+            _ => None,
+        })
+        .collect();
+    let approve_by = gates.iter().filter_map(|g| g["detail"]["approve_by"].as_str()).filter_map(|t| t.parse().ok()).min();
+    let steps = measure::timings(records);
+    RunReport {
+        run_id: run_id.to_string(),
+        outcome: outcome.to_string(),
+        target: target.unwrap_or_default(),
+        resume: (outcome == "failed").then(|| format!("drctl runs resume {run_id}")),
+        measures: measure::measure(records, targets),
+        steps,
+        gates,
+        approve_by,
+    }
+}

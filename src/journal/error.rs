@@ -1,0 +1,82 @@
+//! Journal errors: each says what failed, on which run or file, and what to do.
+//!
+//! A journal problem usually surfaces in the middle of an incident, so the
+//! message must be enough on its own: no "see logs", always the next command.
+
+use std::path::PathBuf;
+
+use super::chain::Broken;
+
+/// Something went wrong reading or writing a journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// A file operation failed.
+    #[error(
+        "cannot {action} {path}: {source}\n  hint: check that the state directory exists, is writable and its disk is not full (--state-dir / DRCTL_STATE_DIR)"
+    )]
+    Io {
+        /// What was being done (`append to`, `read`...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `create` found a journal with this id already.
+    #[error(
+        "a journal for run `{run_id}` already exists\n  hint: to continue that run use `drctl runs resume {run_id}`; a new run gets a new id"
+    )]
+    Exists {
+        /// The run id.
+        run_id: String,
+    },
+    /// No journal with this id.
+    #[error("no journal for run `{run_id}`\n  hint: `drctl runs list` shows the runs")]
+    NotFound {
+        /// The run id.
+        run_id: String,
+    },
+    /// The id cannot name a journal (it would escape the runs directory, or is empty).
+    #[error(
+        "`{run_id}` is not a valid run id\n  hint: run ids look like 20261122T041530Z-payments-3f9a; `drctl runs list` shows the runs"
+    )]
+    InvalidRunId {
+        /// The rejected id.
+        run_id: String,
+    },
+    /// The hash chain does not verify.
+    #[error(
+        "the journal of run `{}` is broken at line {}: {}\n  hint: do not resume a run whose journal was altered; `drctl audit verify {}` shows the details, and the evidence copy of the journal shows the original",
+        .0.run_id, .0.line, .0.reason, .0.run_id
+    )]
+    Broken(Broken),
+    /// The journal is damaged in a way that prevents the operation.
+    #[error(
+        "the journal of run `{run_id}` is damaged: {detail}\n  hint: `drctl audit verify {run_id}` shows where; `drctl runs resume {run_id}` repairs a torn final line"
+    )]
+    Corrupt {
+        /// The run id.
+        run_id: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An earlier append through this handle failed, so its view of the
+    /// journal's end can no longer be trusted.
+    #[error(
+        "an earlier write to the journal of run `{run_id}` failed, so this process stops writing to it\n  hint: fix the cause above, then `drctl runs resume {run_id}` re-opens and checks the journal"
+    )]
+    Poisoned {
+        /// The run id.
+        run_id: String,
+    },
+    /// A record could not be turned into JSON (a bug: report it).
+    #[error(
+        "cannot encode a journal record of run `{run_id}`: {source}\n  hint: this is a bug in drctl; please report it"
+    )]
+    Encode {
+        /// The run id.
+        run_id: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+}

@@ -1,0 +1,177 @@
+//! What a journal records: one [`Record`] per line, each carrying one [`Event`].
+//!
+//! Events are facts about a run, written *before* the action they announce
+//! (a `StepStarted` precedes the cloud call), so that a resumed run can tell a
+//! step that never began from one that may have half-happened. They are plain
+//! data with stable, snake_case JSON names because reports, audits and resumes
+//! read them long after the process that wrote them is gone: renaming a field
+//! here breaks every journal already on disk.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One journal record as stored: one JSON object per line (JSON Lines).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    /// Position in the journal: 0, 1, 2, ... without gaps.
+    pub seq: u64,
+    /// When the record was written (UTC).
+    pub at: DateTime<Utc>,
+    /// Hex SHA-256 of the previous record's exact line bytes (without the
+    /// newline); 64 zeros for seq 0.
+    pub prev: String,
+    /// What happened.
+    pub event: Event,
+}
+
+/// A fact about a run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The run began: everything needed to resume it and to audit it later.
+    RunStarted {
+        /// The run id (see [`crate::journal::new_run_id`]).
+        run_id: String,
+        /// `failover`, `restore`, `reprotect` or `failback`.
+        kind: String,
+        /// Target region.
+        target: String,
+        /// The plans the run acts on, with the digest of each plan file.
+        plans: Vec<PlanRef>,
+        /// Operator identity, when known (from STS GetCallerIdentity).
+        operator: Option<String>,
+        /// Host the run started on.
+        host: String,
+        /// Process id of the run.
+        pid: u32,
+        /// The command-line flags that shaped the run.
+        flags: serde_json::Value,
+        /// When the disaster was declared (`--declared-at`), the start of RTO.
+        declared_at: Option<DateTime<Utc>>,
+        /// The compiled step graph.
+        steps: Vec<StepRef>,
+    },
+    /// A gate decided whether the run may go on.
+    Gate {
+        /// The plan the gate applies to.
+        plan: String,
+        /// `rpo`, `approval` or `lock`.
+        gate: String,
+        /// `pass`, `refuse` or `override`.
+        decision: String,
+        /// What the decision was based on (measured lag, approver, lock holder...).
+        detail: serde_json::Value,
+    },
+    /// A step is about to act (written before the action).
+    StepStarted {
+        /// Step id.
+        step: String,
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
+    /// A step reached its desired state.
+    StepSucceeded {
+        /// Step id.
+        step: String,
+        /// Outputs later steps read (endpoints, measured lag...).
+        outputs: serde_json::Value,
+    },
+    /// A step failed.
+    StepFailed {
+        /// Step id.
+        step: String,
+        /// Why.
+        error: StepError,
+    },
+    /// The run was resumed after an interruption.
+    Resumed {
+        /// Host the run resumed on.
+        host: String,
+        /// Process id of the resuming process.
+        pid: u32,
+    },
+    /// The run ended.
+    RunFinished {
+        /// `succeeded`, `failed` or `refused`.
+        outcome: String,
+        /// Measured RTO/RPO and the step tally.
+        summary: serde_json::Value,
+    },
+}
+
+/// A plan a run acts on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PlanRef {
+    /// Plan name.
+    pub name: String,
+    /// Hex SHA-256 of the plan file, to prove which version ran.
+    pub digest: String,
+}
+
+/// One step of the compiled graph, as recorded at run start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepRef {
+    /// Step id.
+    pub id: String,
+    /// Ids of the steps it waits for.
+    pub deps: Vec<String>,
+    /// What it does, for people.
+    pub description: String,
+}
+
+/// A serializable step error.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepError {
+    /// What went wrong.
+    pub message: String,
+    /// Classification (`throttled`, `not_found`, `state`...).
+    pub kind: String,
+    /// Whether retrying could help.
+    pub transient: bool,
+    /// The resource involved, when known.
+    pub resource: Option<String>,
+    /// The region involved, when known.
+    pub region: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_with_a_snake_case_type_tag() {
+        let event = Event::StepStarted {
+            step: "promote-db".into(),
+            attempt: 1,
+        };
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"step_started","step":"promote-db","attempt":1}"#
+        );
+        let back: Event = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn a_record_round_trips_through_json() {
+        let record = Record {
+            seq: 3,
+            at: Utc::now(),
+            prev: "ab".repeat(32),
+            event: Event::StepFailed {
+                step: "switch-dns".into(),
+                error: StepError {
+                    message: "throttled".into(),
+                    kind: "throttled".into(),
+                    transient: true,
+                    resource: Some("api.example.com".into()),
+                    region: None,
+                },
+            },
+        };
+        let line = serde_json::to_string(&record).unwrap();
+        assert!(!line.contains('\n'));
+        assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), record);
+    }
+}

@@ -1,0 +1,287 @@
+//! The run journal: an append-only, hash-chained record of everything a run
+//! does, its storage, and the per-plan lock.
+//!
+//! # Why a journal
+//!
+//! A failover must survive the machine running it: `drctl runs resume RUN`
+//! replays the journal to learn which steps finished, which had started (and
+//! must be re-checked against the cloud) and which never began. The same
+//! records are the audit trail from which reports compute RTO and RPO. So a
+//! record is written, and made durable, *before* the action it announces.
+//!
+//! # Why a hash chain, and what it does not do
+//!
+//! Each record is one JSON line carrying the SHA-256 of the previous line's
+//! exact bytes ([`Record::prev`]); a head pointer beside the journal holds the
+//! record count and the hash of the last line, replaced atomically after each
+//! append. Together they detect any edited, deleted, inserted or reordered
+//! record, and a truncated journal, **made by anyone who does not recompute
+//! the hashes**: a text editor, a careless script, disk corruption. Someone
+//! who can write the state directory *and* recomputes every hash (and the
+//! head) can forge a consistent journal; the chain cannot stop that. What
+//! defends against such a writer is the evidence copy of the journal on
+//! object-lock (WORM) storage, made by the evidence step: compare the two.
+//! Also by design: deleting the head file downgrades the last record to
+//! "unprotected" ([`HeadCheck::Absent`], shown by `drctl audit verify`), and
+//! one record past the head is accepted ([`HeadCheck::Behind`]) because a
+//! crash between the append and the head update leaves exactly that.
+//!
+//! # Crashes
+//!
+//! The store appends each line with one write and an fsync. A crash in the
+//! middle of it can leave a torn final line (no newline). Readers report it
+//! ([`read`] and [`verify`] say "torn final line"); [`Journal::open_for_append`]
+//! cuts it off before appending, and says what it dropped
+//! ([`Journal::torn_tail`]). Dropping it is safe: its append never returned,
+//! so the engine never acted on it.
+//!
+//! # Layout
+//! * [`event`] defines the records and events;
+//! * [`store`] holds the storage trait, files ([`FileStore`]) and memory ([`MemoryStore`]);
+//! * [`chain`] verifies the chain and the head;
+//! * [`error`] has [`JournalError`];
+//! * [`lock`] keeps one active run per plan ([`PlanLock`]).
+
+#![warn(missing_docs)]
+
+pub mod chain;
+pub mod error;
+pub mod event;
+pub mod lock;
+pub mod store;
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+
+pub use chain::{Broken, HeadCheck, Verification, ZERO_HASH, hash_line, verify, verify_with_head};
+pub use error::JournalError;
+pub use event::{Event, PlanRef, Record, StepError, StepRef};
+pub use lock::{LockError, LockInfo, PlanLock, hostname};
+pub use store::{FileStore, JournalStore, MemoryStore};
+
+/// A torn final line that [`Journal::open_for_append`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// Its line number, from 1.
+    pub line: usize,
+    /// How many bytes were dropped.
+    pub bytes: usize,
+    /// The dropped text.
+    pub text: String,
+}
+
+/// An open journal to which records are appended, in order.
+///
+/// One writer per run (the plan lock guarantees it). Cheap to hold; every
+/// append goes straight to the store.
+pub struct Journal {
+    store: Arc<dyn JournalStore>,
+    run_id: String,
+    next_seq: u64,
+    last_hash: String,
+    /// Set while an append is in flight and left set when it fails: the
+    /// journal's end is then unknown, so further appends are refused.
+    poisoned: bool,
+    torn_tail: Option<TornTail>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("run_id", &self.run_id)
+            .field("next_seq", &self.next_seq)
+            .field("last_hash", &self.last_hash)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// Creates the journal of a new run (error if it exists).
+    pub async fn create(store: Arc<dyn JournalStore>, run_id: &str) -> Result<Self, JournalError> {
+        store.create(run_id).await?;
+        store
+            .write_head(run_id, &chain::head_text(run_id, 0, ZERO_HASH))
+            .await?;
+        Ok(Self {
+            store,
+            run_id: run_id.to_string(),
+            next_seq: 0,
+            last_hash: ZERO_HASH.to_string(),
+            poisoned: false,
+            torn_tail: None,
+        })
+    }
+
+    /// Re-opens an existing journal for appending (resume): verifies the whole
+    /// chain first and refuses a broken one. A torn final line is cut off
+    /// (see [`Journal::torn_tail`]); a missing or one-behind head is rewritten.
+    /// Returns the journal and its records.
+    pub async fn open_for_append(
+        store: Arc<dyn JournalStore>,
+        run_id: &str,
+    ) -> Result<(Self, Vec<Record>), JournalError> {
+        let text = store.read(run_id).await?;
+        let head = store.read_head(run_id).await?;
+        let keep = text.rfind('\n').map_or(0, |i| i + 1);
+        let (complete, torn) = text.split_at(keep);
+        let checked = chain::check(run_id, complete, head.as_deref());
+        if let Some(broken) = checked.verification.first_broken {
+            return Err(JournalError::Broken(broken));
+        }
+        let records = checked.records;
+        let torn_tail = if torn.is_empty() {
+            None
+        } else {
+            store.truncate_torn_tail(run_id, keep as u64).await?;
+            Some(TornTail {
+                line: records.len() + 1,
+                bytes: torn.len(),
+                text: torn.to_string(),
+            })
+        };
+        if checked.verification.head != HeadCheck::Matched {
+            store
+                .write_head(
+                    run_id,
+                    &chain::head_text(run_id, records.len() as u64, &checked.last_hash),
+                )
+                .await?;
+        }
+        let journal = Self {
+            store,
+            run_id: run_id.to_string(),
+            next_seq: records.len() as u64,
+            last_hash: checked.last_hash,
+            poisoned: false,
+            torn_tail,
+        };
+        Ok((journal, records))
+    }
+
+    /// Appends an event; returns the record. Durable on return.
+    ///
+    /// If the store fails, this handle refuses further appends
+    /// ([`JournalError::Poisoned`]): re-open the journal to go on.
+    pub async fn append(&mut self, event: Event) -> Result<Record, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned {
+                run_id: self.run_id.clone(),
+            });
+        }
+        let record = Record {
+            seq: self.next_seq,
+            at: Utc::now(),
+            prev: self.last_hash.clone(),
+            event,
+        };
+        let line = serde_json::to_string(&record).map_err(|source| JournalError::Encode {
+            run_id: self.run_id.clone(),
+            source,
+        })?;
+        self.poisoned = true;
+        self.store.append(&self.run_id, &line).await?;
+        let hash = hash_line(&line);
+        let head = chain::head_text(&self.run_id, self.next_seq + 1, &hash);
+        self.store.write_head(&self.run_id, &head).await?;
+        self.next_seq += 1;
+        self.last_hash = hash;
+        self.poisoned = false;
+        Ok(record)
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The seq the next record will get (= the number of records).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Hash of the last record ([`ZERO_HASH`] when there is none).
+    pub fn last_hash(&self) -> &str {
+        &self.last_hash
+    }
+
+    /// The torn final line that [`Journal::open_for_append`] removed, if any
+    /// (worth journaling or printing on resume).
+    pub fn torn_tail(&self) -> Option<&TornTail> {
+        self.torn_tail.as_ref()
+    }
+}
+
+/// Reads and verifies a journal's chain (and head); returns its records, or
+/// [`JournalError::Broken`] at the first problem, a torn final line included.
+pub async fn read(store: &dyn JournalStore, run_id: &str) -> Result<Vec<Record>, JournalError> {
+    let text = store.read(run_id).await?;
+    let head = store.read_head(run_id).await?;
+    let checked = chain::check(run_id, &text, head.as_deref());
+    match checked.verification.first_broken {
+        Some(broken) => Err(JournalError::Broken(broken)),
+        None => Ok(checked.records),
+    }
+}
+
+/// Verifies a stored journal, chain and head (for `drctl audit verify`).
+/// Errors only when the journal cannot be read; a broken chain is a result.
+pub async fn verify_stored(
+    store: &dyn JournalStore,
+    run_id: &str,
+) -> Result<Verification, JournalError> {
+    let text = store.read(run_id).await?;
+    let head = store.read_head(run_id).await?;
+    Ok(verify_with_head(run_id, &text, head.as_deref()))
+}
+
+/// New run id: sortable by time and unique, e.g.
+/// `20261122T041530Z-payments-3f9a` (UTC start time to the second, the label
+/// reduced to `a-z 0-9 -`, and 4 hex digits).
+///
+/// Within one process the suffix never repeats for 65,536 consecutive calls;
+/// between processes it is random, so two runs with the same label started in
+/// the same second collide with odds of 1 in 65,536, in which case
+/// [`Journal::create`] reports [`JournalError::Exists`] and a retry gets a new id.
+/// Ids made in the same second sort by label and suffix, not by creation order.
+pub fn new_run_id(label: &str) -> String {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        // RandomState is keyed from the OS's randomness; mixing in time and
+        // pid costs nothing and guards against a weak platform source.
+        let mut hasher = RandomState::new().build_hasher();
+        std::time::SystemTime::now().hash(&mut hasher);
+        std::process::id().hash(&mut hasher);
+        hasher.finish()
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // An odd multiplier permutes the residues mod 2^16: no repeat within 65,536 calls.
+    let suffix = (seed.wrapping_add(n.wrapping_mul(0x9e37))) & 0xffff;
+    run_id_at(Utc::now(), label, suffix as u16)
+}
+
+fn run_id_at(at: DateTime<Utc>, label: &str, suffix: u16) -> String {
+    let mut clean = String::new();
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() {
+            clean.push(c.to_ascii_lowercase());
+        } else if !clean.is_empty() && !clean.ends_with('-') {
+            clean.push('-');
+        }
+        if clean.len() >= 40 {
+            break;
+        }
+    }
+    let clean = clean.trim_end_matches('-');
+    let clean = if clean.is_empty() { "run" } else { clean };
+    format!("{}-{clean}-{suffix:04x}", at.format("%Y%m%dT%H%M%SZ"))
+}
+
+#[cfg(test)]
+mod tests;
