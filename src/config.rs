@@ -68,6 +68,11 @@ pub enum ConfigError {
     },
 }
 
+/// `DRCTL_*` variables that are not settings (so not rejected as unknown ones):
+/// `DRCTL_INJECT_CRASH` is the engine's fault injection (see
+/// [`crate::engine::CrashPoint`]), read where it applies.
+const NOT_SETTINGS: &[&str] = &["DRCTL_INJECT_CRASH"];
+
 /// Values from `drctl.toml` and `DRCTL_*` (all optional).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,7 +148,10 @@ impl Settings {
             ),
         };
         let env_source = config::Environment::with_prefix("DRCTL").source(Some(
-            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            env.iter()
+                .filter(|(k, _)| !NOT_SETTINGS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         ));
         let file: FileSettings = builder.add_source(env_source).build()?.try_deserialize()?;
 
@@ -278,5 +286,14 @@ mod tests {
     fn unknown_setting_is_an_error() {
         let env = BTreeMap::from([("DRCTL_PLANZ".to_string(), "x".to_string())]);
         assert!(Settings::resolve_with(&FlagSettings::default(), &env).is_err());
+    }
+
+    #[test]
+    fn the_crash_injection_variable_is_not_a_setting() {
+        let env = BTreeMap::from([(
+            "DRCTL_INJECT_CRASH".to_string(),
+            "after:payments/preflight".to_string(),
+        )]);
+        assert!(Settings::resolve_with(&FlagSettings::default(), &env).is_ok());
     }
 }

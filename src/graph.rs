@@ -42,6 +42,15 @@ pub enum StepKind {
     Restore {
         /// Source instance id in the target region.
         instance: String,
+        /// Restore point; `None` = the latest restorable time.
+        to_time: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Make the instance in `region` a read replica of the active primary again.
+    Reprotect {
+        /// Instance id in `region`.
+        instance: String,
+        /// Region to protect.
+        region: String,
     },
     /// Probe an HTTP health check.
     Check {
@@ -103,6 +112,16 @@ pub enum GraphError {
         region: String,
         /// The plan's regions.
         regions: String,
+    },
+    /// The database is not in the plan.
+    #[error("plan `{plan}` has no database `{database}`\n  hint: its databases are {known}")]
+    UnknownDatabase {
+        /// Plan.
+        plan: String,
+        /// Requested database.
+        database: String,
+        /// The plan's databases.
+        known: String,
     },
 }
 
@@ -181,6 +200,7 @@ pub fn compile(plan: &Plan, target: &str) -> Result<Graph, GraphError> {
             DbStrategy::PointInTimeRestore => (
                 StepKind::Restore {
                     instance: instance.clone(),
+                    to_time: None,
                 },
                 format!("restore {instance} in {target} to a point in time, into a new instance"),
             ),
@@ -309,6 +329,85 @@ pub fn compile(plan: &Plan, target: &str) -> Result<Graph, GraphError> {
         target: target.to_string(),
         steps,
     })
+}
+
+/// Compiles a point-in-time restore of database resource `database` in
+/// `region` (the region it serves from now): restore into a new instance,
+/// then repoint the plan's records that follow it, verify, keep evidence.
+pub fn compile_restore(plan: &Plan, database: &str, region: &str, to_time: Option<chrono::DateTime<chrono::Utc>>) -> Result<Graph, GraphError> {
+    let mut g = compile(plan, region)?;
+    let Some(d) = plan.spec.database(database) else {
+        return Err(GraphError::UnknownDatabase {
+            plan: plan.name().into(),
+            database: database.into(),
+            known: plan.spec.database.iter().map(|d| d.id.clone()).collect::<Vec<_>>().join(", "),
+        });
+    };
+    let instance = d.regions[region].clone();
+    let when = to_time.map_or("the latest restorable time".to_string(), |t| t.to_rfc3339());
+    // Keep preflight, the restore of this database, DNS records that follow it, evidence.
+    let keep_dns: Vec<String> = plan.spec.dns.iter().filter(|r| r.follows.as_deref() == Some(database)).map(|r| r.id.clone()).collect();
+    let mut steps = Vec::new();
+    let mut map = BTreeMap::new();
+    for (i, s) in g.steps.iter().enumerate() {
+        let keep = match &s.kind {
+            StepKind::Preflight | StepKind::Evidence => true,
+            StepKind::Promote { .. } | StepKind::Restore { .. } => s.resources.iter().any(|r| r == database),
+            StepKind::SwitchDns { .. } | StepKind::VerifyDns { .. } => s.resources.iter().any(|r| keep_dns.contains(r)),
+            _ => false,
+        };
+        if keep {
+            map.insert(i, steps.len());
+            steps.push(s.clone());
+        }
+    }
+    for s in &mut steps {
+        if s.resources.iter().any(|r| r == database) && matches!(s.kind, StepKind::Promote { .. } | StepKind::Restore { .. }) {
+            s.id = format!("{}/restore:{database}", plan.name());
+            s.kind = StepKind::Restore { instance: instance.clone(), to_time };
+            s.description = format!("restore {instance} in {region} to {when}, into a new instance");
+        }
+        if let StepKind::SwitchDns { records, zone } = &mut s.kind {
+            records.retain(|name| plan.spec.dns.iter().any(|r| &r.name == name && keep_dns.contains(&r.id)));
+            s.description = format!("one change batch in {zone}: {} → endpoint of the restored instance", records.join(", "));
+        }
+        s.deps = s.deps.iter().filter_map(|d| map.get(d).copied()).collect();
+    }
+    // Anything left without a dependency (other than preflight) waits for the previous kept step.
+    for i in 1..steps.len() {
+        if steps[i].deps.is_empty() {
+            steps[i].deps.push(i - 1);
+        }
+    }
+    g.steps = steps;
+    Ok(g)
+}
+
+/// Compiles a reprotection: with the plan served from `active`, make each
+/// database's instance in every other region a read replica of the active
+/// primary again (the old primary is renamed out of the way, not deleted).
+pub fn compile_reprotect(plan: &Plan, active: &str) -> Result<Graph, GraphError> {
+    let mut g = compile(plan, active)?;
+    let pre = g.steps.remove(0);
+    let ev = g.steps.pop().expect("every graph ends with evidence");
+    let mut steps = vec![pre];
+    for d in &plan.spec.database {
+        for region in plan.regions().iter().filter(|r| *r != active) {
+            let instance = d.regions[region].clone();
+            steps.push(Step {
+                id: format!("{}/reprotect:{}@{region}", plan.name(), d.id),
+                plan: plan.name().into(),
+                kind: StepKind::Reprotect { instance: instance.clone(), region: region.clone() },
+                resources: vec![d.id.clone()],
+                deps: vec![0],
+                description: format!("make {instance} in {region} a read replica of {} in {active} (an old primary is renamed, not deleted)", d.regions[active]),
+            });
+        }
+    }
+    let n = steps.len();
+    steps.push(Step { deps: (1..n).collect::<Vec<_>>().into_iter().chain((n == 1).then_some(0)).collect(), ..ev });
+    g.steps = steps;
+    Ok(g)
 }
 
 impl Graph {

@@ -14,25 +14,19 @@ use crate::journal::store::FileStore;
 use crate::plan::Plan;
 use crate::plan::duration::{format_duration, parse_duration};
 
-/// `failover`.
+/// Flags shared by every command that starts a run.
 #[derive(Debug, Args)]
-pub struct FailoverArgs {
-    /// Target region.
-    #[arg(long)]
-    pub to: String,
-    /// Only this plan (default: every plan that has the target region, critical tier first).
-    #[arg(long)]
-    pub plan: Option<String>,
+pub struct RunArgs {
     /// Print every step, its API calls and current → desired state; change nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Accept losing up to this much data (covers replica lag above the RPO, or unknown lag).
     #[arg(long, value_parser = parse_dur, value_name = "DUR")]
     pub accept_data_loss: Option<Duration>,
-    /// When the disaster was declared (RFC 3339); RTO is measured from here.
+    /// When the disaster was declared (RFC 3339); RTO and RPO are measured from here.
     #[arg(long, value_name = "TIME")]
     pub declared_at: Option<DateTime<Utc>>,
-    /// Approve the failover (recorded with your identity) with this reason.
+    /// Approve the run (recorded with your identity) with this reason.
     #[arg(long, value_name = "REASON", num_args = 0..=1, default_missing_value = "approved on the command line")]
     pub approve: Option<String>,
     /// Skip approval now; a retroactive approval is due within 4 hours.
@@ -53,6 +47,42 @@ pub struct FailoverArgs {
     /// Output format of the final summary.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
+}
+
+impl RunArgs {
+    /// Run options for `kind`/`mode` to `target`.
+    pub fn options(&self, kind: &str, mode: crate::engine::RunMode, target: &str) -> RunOptions {
+        RunOptions {
+            kind: kind.into(),
+            mode,
+            target: target.into(),
+            parallelism: self.parallelism,
+            dry_run: self.dry_run,
+            accept_data_loss: self.accept_data_loss,
+            declared_at: self.declared_at,
+            approve: self.approve.clone(),
+            emergency: self.emergency,
+            force_unlock: self.force_unlock,
+            lag_window: self.lag_window,
+            step_timeout: self.step_timeout,
+            inject_crash: crate::engine::crash_from_env(),
+            ..RunOptions::failover(target)
+        }
+    }
+}
+
+/// `failover`.
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// Target region.
+    #[arg(long)]
+    pub to: String,
+    /// Only this plan (default: every plan that has the target region, critical tier first).
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Run flags.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 fn parse_dur(s: &str) -> Result<Duration, String> {
@@ -96,34 +126,27 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> anyhow::Result<Exit> {
         eprintln!("error: no plan has region {}\n  hint: `drctl plan validate` lists the plans; `drctl plan show PLAN` their regions", a.to);
         return Ok(Exit::Invalid);
     }
-    let opts = RunOptions {
-        kind: "failover".into(),
-        target: a.to.clone(),
-        parallelism: a.parallelism,
-        dry_run: a.dry_run,
-        accept_data_loss: a.accept_data_loss,
-        declared_at: a.declared_at,
-        approve: a.approve.clone(),
-        emergency: a.emergency,
-        force_unlock: a.force_unlock,
-        lag_window: a.lag_window,
-        step_timeout: a.step_timeout,
-        ..RunOptions::failover(&a.to)
-    };
+    let opts = a.run.options("failover", crate::engine::RunMode::Failover, &a.to);
     let budget = plans.iter().map(|p| p.tier.rto).min();
     let engine = engine(settings, budget, true).await?;
-    if a.dry_run {
-        let (rows, gates) = match engine.preview(&plans, &opts).await {
+    execute(&engine, &plans, &opts, a.run.output).await
+}
+
+/// Runs (or previews) a run and prints its outcome.
+pub async fn execute(engine: &Engine, plans: &[Plan], opts: &RunOptions, output: Output) -> anyhow::Result<Exit> {
+    let a_to = &opts.target;
+    if opts.dry_run {
+        let (rows, gates) = match engine.preview(plans, opts).await {
             Ok(r) => r,
             Err(e) => return Ok(engine_exit(&e)),
         };
-        match a.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"dry_run": true, "target": a.to, "steps": rows, "gates": gates}))?),
-            Output::Text => print!("{}", render_preview(&rows, &gates, &a.to)),
+        match output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"dry_run": true, "kind": opts.kind, "target": a_to, "steps": rows, "gates": gates}))?),
+            Output::Text => print!("{}", render_preview(&rows, &gates, &opts.kind, a_to)),
         }
         return Ok(Exit::Ok);
     }
-    finish(engine.run(&plans, &opts).await, a.output)
+    finish(engine.run(plans, opts).await, output)
 }
 
 /// Prints a run's outcome and maps it to an exit code.
@@ -157,7 +180,7 @@ fn secs(s: Option<f64>) -> String {
 pub fn render_report(r: &RunReport) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
-    let _ = writeln!(o, "\nrun {} ({} to {}): {}", r.run_id, if r.outcome == "succeeded" { "failover" } else { "failover" }, r.target, r.outcome.to_uppercase());
+    let _ = writeln!(o, "\nrun {} ({} to {}): {}", r.run_id, r.kind, r.target, r.outcome.to_uppercase());
     for m in &r.measures {
         let tgt = |t: Option<u64>| t.map(|t| format_duration(Duration::from_secs(t))).unwrap_or_default();
         let met = |m: Option<bool>| match m {
@@ -190,11 +213,11 @@ pub fn render_report(r: &RunReport) -> String {
     o
 }
 
-fn render_preview(rows: &[PreviewRow], gates: &[serde_json::Value], target: &str) -> String {
+fn render_preview(rows: &[PreviewRow], gates: &[serde_json::Value], kind: &str, target: &str) -> String {
     use std::fmt::Write as _;
-    let mut o = format!("dry run: failover to {target} (nothing will be changed)\n");
+    let mut o = format!("dry run: {kind} to {target} (nothing will be changed)\n");
     for g in gates {
-        let _ = writeln!(o, "  gate {} {}: {}", g["plan"].as_str().unwrap_or_default(), g["gate"].as_str().unwrap_or("rpo"), g);
+        let _ = writeln!(o, "  gate {} for {}: {}", g["gate"].as_str().unwrap_or_default(), g["plan"].as_str().unwrap_or_default(), g["detail"]);
     }
     for (i, r) in rows.iter().enumerate() {
         let _ = writeln!(o, "{:>3}. {}: {}", i + 1, r.step, r.description);

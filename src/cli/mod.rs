@@ -7,6 +7,7 @@
 pub mod failover;
 pub mod plan;
 pub mod progress;
+pub mod recover;
 pub mod runs;
 pub mod status;
 
@@ -100,6 +101,12 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Fail over one plan, or every plan that has the region (critical tier first).
     Failover(failover::FailoverArgs),
+    /// Point-in-time restore of a database into a new instance, then repoint its DNS.
+    Restore(recover::RestoreArgs),
+    /// After a failover, re-create replicas in the other regions so the plan is protected again.
+    Reprotect(recover::PlanRunArgs),
+    /// Reprotect if needed, then fail over to the home region (same gates as failover).
+    Failback(recover::PlanRunArgs),
     /// List, show and resume runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
@@ -114,6 +121,9 @@ pub async fn run(cli: Cli, settings: crate::config::Settings) -> anyhow::Result<
         Command::Plan(cmd) => plan::run(cmd, &settings),
         Command::Status(args) => status::run(args, &settings).await,
         Command::Failover(args) => failover::run(args, &settings).await,
+        Command::Restore(args) => recover::restore(args, &settings).await,
+        Command::Reprotect(args) => recover::reprotect(args, &settings).await,
+        Command::Failback(args) => recover::failback(args, &settings).await,
         Command::Runs(cmd) => runs::run(cmd, &settings).await,
         Command::Audit(cmd) => runs::audit(cmd, &settings).await,
     }

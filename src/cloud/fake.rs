@@ -324,6 +324,27 @@ impl Database for FakeCloud {
         Ok(())
     }
 
+    async fn rename_instance(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError> {
+        let mut s = self.state();
+        let mut inst = s
+            .databases
+            .remove(&(region.into(), id.into()))
+            .ok_or_else(|| not_found("rds", "ModifyDBInstance", id, region))?;
+        let old_arn = inst.arn.clone();
+        inst.id = new_id.into();
+        inst.arn = format!("arn:aws:rds:{region}:123456789012:db:{new_id}");
+        inst.endpoint = Some(format!("{new_id}.fake.{region}.rds.amazonaws.com"));
+        let new_arn = inst.arn.clone();
+        s.databases.insert((region.into(), new_id.into()), inst);
+        for other in s.databases.values_mut() {
+            for r in other.replicas.iter_mut().filter(|r| **r == old_arn) {
+                *r = new_arn.clone();
+            }
+        }
+        s.writes.push(format!("ModifyDBInstance {id} -> {new_id}"));
+        Ok(())
+    }
+
     async fn restore_to_point_in_time(
         &self,
         region: &str,

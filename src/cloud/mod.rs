@@ -19,6 +19,7 @@ pub mod aws;
 pub mod error;
 pub mod fake;
 pub mod gcp;
+pub mod metered;
 pub mod retry;
 pub mod types;
 
@@ -80,6 +81,10 @@ pub trait Database: Send + Sync {
         source_arn: &str,
         instance_class: Option<&str>,
     ) -> Result<(), CloudError>;
+
+    /// Renames an instance (its endpoint changes with it); used to keep an old
+    /// primary, data intact, out of the way of a new replica with its id.
+    async fn rename_instance(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError>;
 
     /// Restores `source_id` into a new instance `target_id` in the same region,
     /// at `point` (a time, or the latest restorable time).

@@ -187,7 +187,7 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
             let rpo = if any_db {
                 Measure { seconds: worst, target_seconds: rpo_t, met: worst.zip(rpo_t).map(|(s, t)| s <= t as f64), basis: bases.join("; ") }
             } else {
-                Measure { seconds: None, target_seconds: rpo_t, met: None, basis: "no database in the plan: nothing to measure".into() }
+                Measure { seconds: None, target_seconds: rpo_t, met: None, basis: "not applicable: this run promoted or restored no database".into() }
             };
             PlanMeasure { plan: p.name.clone(), rto, rpo }
         })

@@ -37,11 +37,30 @@ use crate::steps::{self, Cx, Planned, StepFailure};
 /// How long an emergency run has to be approved retroactively.
 pub const RETROACTIVE_APPROVAL: Duration = Duration::from_secs(4 * 3600);
 
+/// Which graph a run executes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum RunMode {
+    /// Fail over to the target region (also used by failback).
+    Failover,
+    /// Point-in-time restore of one database in the target region.
+    Restore {
+        /// Database resource id.
+        database: String,
+        /// Restore point; `None` = latest restorable time.
+        to_time: Option<DateTime<Utc>>,
+    },
+    /// Re-create replicas in the other regions; the target is the active region.
+    Reprotect,
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// `failover` (or `failback`).
+    /// `failover`, `failback`, `restore` or `reprotect` (journaled, shown).
     pub kind: String,
+    /// The graph to run.
+    pub mode: RunMode,
     /// Target region.
     pub target: String,
     /// Bound on concurrently running steps.
@@ -64,6 +83,39 @@ pub struct RunOptions {
     pub poll: (Duration, Duration),
     /// Per-step time limit; `None` = the tier's RTO.
     pub step_timeout: Option<Duration>,
+    /// Fault injection (as in saga engines): abort the process at a point,
+    /// to prove that resume works from there. See [`CrashPoint`].
+    pub inject_crash: Option<CrashPoint>,
+}
+
+/// Where to abort the process (fault injection for crash/resume tests and
+/// game days): `before:STEP` aborts after the step's start is journaled and
+/// before it acts; `after:STEP` aborts after its success is journaled.
+/// Set through the `DRCTL_INJECT_CRASH` environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Abort once the step's start is journaled, before it acts.
+    Before(String),
+    /// Abort once the step's success is journaled.
+    After(String),
+}
+
+impl CrashPoint {
+    /// Parses `before:STEP` or `after:STEP`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.split_once(':') {
+            Some(("before", step)) => Some(Self::Before(step.to_string())),
+            Some(("after", step)) => Some(Self::After(step.to_string())),
+            _ => None,
+        }
+    }
+
+    fn fire(&self, point: &Self) {
+        if self == point {
+            eprintln!("drctl: injected crash at {point:?}");
+            std::process::abort();
+        }
+    }
 }
 
 impl RunOptions {
@@ -71,6 +123,7 @@ impl RunOptions {
     pub fn failover(target: &str) -> Self {
         Self {
             kind: "failover".into(),
+            mode: RunMode::Failover,
             target: target.into(),
             parallelism: 8,
             dry_run: false,
@@ -82,6 +135,7 @@ impl RunOptions {
             lag_window: Duration::from_secs(15 * 60),
             poll: (Duration::from_millis(200), Duration::from_secs(10)),
             step_timeout: None,
+            inject_crash: None,
         }
     }
 }
@@ -147,6 +201,8 @@ pub struct PreviewRow {
 pub struct RunReport {
     /// Run id.
     pub run_id: String,
+    /// `failover`, `failback`, `restore` or `reprotect`.
+    pub kind: String,
     /// `succeeded`, `failed` or `refused`.
     pub outcome: String,
     /// Target region.
@@ -163,11 +219,16 @@ pub struct RunReport {
     pub approve_by: Option<DateTime<Utc>>,
 }
 
-/// Compiles every plan's graph into one, step ids prefixed by plan.
-pub fn compile_all(plans: &[Plan], target: &str) -> Result<Vec<Step>, EngineError> {
+/// Compiles every plan's graph into one (step ids are prefixed by plan).
+pub fn compile_all(plans: &[Plan], target: &str, mode: &RunMode) -> Result<Vec<Step>, EngineError> {
     let mut all: Vec<Step> = Vec::new();
     for p in plans {
-        let g = graph::compile(p, target).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let g = match mode {
+            RunMode::Failover => graph::compile(p, target),
+            RunMode::Restore { database, to_time } => graph::compile_restore(p, database, target, *to_time),
+            RunMode::Reprotect => graph::compile_reprotect(p, target),
+        }
+        .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let offset = all.len();
         all.extend(g.steps.into_iter().map(|mut s| {
             s.deps.iter_mut().for_each(|d| *d += offset);
@@ -195,7 +256,7 @@ impl Engine {
 
     /// Dry run: every step, the API calls it would make, current → desired.
     pub async fn preview(&self, plans: &[Plan], opts: &RunOptions) -> Result<(Vec<PreviewRow>, Vec<Value>), EngineError> {
-        let steps = compile_all(plans, &opts.target)?;
+        let steps = compile_all(plans, &opts.target, &opts.mode)?;
         let outputs = BTreeMap::new();
         let mut rows = Vec::new();
         for s in &steps {
@@ -206,8 +267,10 @@ impl Engine {
         }
         let mut gates = Vec::new();
         for p in plans {
-            gates.push(self.rpo_gate(p, opts).await.0);
-            gates.push(json!({"plan": p.name(), "gate": "approval", "required": p.tier.approval == Approval::Required, "approved": opts.approve.is_some() || opts.emergency}));
+            let (rpo, refusal) = self.rpo_gate(p, opts).await;
+            gates.push(json!({"plan": p.name(), "gate": "rpo", "decision": if refusal.is_some() { "would refuse" } else { "would pass" }, "detail": rpo}));
+            let approval = json!({"required": p.tier.approval == Approval::Required, "given": opts.approve.is_some() || opts.emergency});
+            gates.push(json!({"plan": p.name(), "gate": "approval", "detail": approval}));
         }
         Ok((rows, gates))
     }
@@ -216,6 +279,9 @@ impl Engine {
     /// Returns (gate detail, refusal message).
     async fn rpo_gate(&self, plan: &Plan, opts: &RunOptions) -> (Value, Option<String>) {
         let rpo = plan.tier.rpo;
+        if opts.mode != RunMode::Failover {
+            return (json!({"applies": false, "why": "no replica is promoted: the RPO achieved is measured instead"}), None);
+        }
         let mut dbs = Vec::new();
         let mut refusals = Vec::new();
         for d in plan.spec.database.iter().filter(|d| d.strategy == DbStrategy::PromoteReplica) {
@@ -261,7 +327,7 @@ impl Engine {
 
     /// Runs a failover (or failback) of `plans` to `opts.target`.
     pub async fn run(&self, plans: &[Plan], opts: &RunOptions) -> Result<RunReport, EngineError> {
-        let steps = compile_all(plans, &opts.target)?;
+        let steps = compile_all(plans, &opts.target, &opts.mode)?;
         let label = if plans.len() == 1 { plans[0].name().to_string() } else { "all".into() };
         let run_id = journal::new_run_id(&label);
         let me = LockInfo { run_id: run_id.clone(), host: hostname(), pid: std::process::id(), started: Utc::now() };
@@ -319,6 +385,7 @@ impl Engine {
             pid: me.pid,
             flags: json!({
                 "parallelism": opts.parallelism,
+                "mode": opts.mode,
                 "accept_data_loss_seconds": opts.accept_data_loss.map(|d| d.as_secs()),
                 "approve": opts.approve,
                 "emergency": opts.emergency,
@@ -374,7 +441,7 @@ impl Engine {
             return (json!({"required": true, "approved_by": operator, "reason": reason, "how": "--approve"}), None);
         }
         if let Some(confirm) = &self.confirm {
-            let q = format!("Fail over plan {} ({} tier) to {}? Type the plan name to confirm", plan.name(), plan.tier.name, opts.target);
+            let q = format!("{} of plan {} ({} tier) to {}? Type the plan name to confirm", opts.kind, plan.name(), plan.tier.name, opts.target);
             if confirm(&q) {
                 return (json!({"required": true, "approved_by": operator, "how": "interactive confirmation"}), None);
             }
@@ -429,11 +496,15 @@ impl Engine {
             }
         }
         let mut opts = opts_override.take().unwrap_or_else(|| RunOptions::failover(&target));
+        opts.inject_crash = opts.inject_crash.or_else(crash_from_env);
         opts.kind = kind;
         opts.target = target.clone();
         opts.declared_at = declared_at;
         if let Some(n) = flags["parallelism"].as_u64() {
             opts.parallelism = n as usize;
+        }
+        if let Ok(mode) = serde_json::from_value::<RunMode>(flags["mode"].clone()) {
+            opts.mode = mode;
         }
         if let Some(s) = flags["step_timeout_seconds"].as_u64() {
             opts.step_timeout = Some(Duration::from_secs(s));
@@ -463,7 +534,7 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        let steps = compile_all(&plans, &target)?;
+        let steps = compile_all(&plans, &target, &opts.mode)?;
         let report = self.execute(&plans, &opts, &steps, &mut j, outputs).await;
         release_all(locks);
         report
@@ -491,6 +562,9 @@ impl Engine {
                     // Journaled and fsynced before the step begins.
                     j.append(Event::StepStarted { step: steps[i].id.clone(), attempt: *attempt }).await?;
                     started.insert(i);
+                    if let Some(c) = &opts.inject_crash {
+                        c.fire(&CrashPoint::Before(steps[i].id.clone()));
+                    }
                     self.reporter.started(&steps[i]);
                     let snapshot = outputs.clone();
                     let plan = plan_of(&steps[i]);
@@ -512,6 +586,9 @@ impl Engine {
                     j.append(Event::StepSucceeded { step: steps[i].id.clone(), outputs: out.clone() }).await?;
                     outputs.insert(steps[i].id.clone(), out);
                     done.insert(i);
+                    if let Some(c) = &opts.inject_crash {
+                        c.fire(&CrashPoint::After(steps[i].id.clone()));
+                    }
                 }
                 Err(e) => {
                     self.reporter.finished(&steps[i], Err(&e), elapsed);
@@ -530,6 +607,11 @@ impl Engine {
         .await?;
         Ok(report)
     }
+}
+
+/// The crash point named by `DRCTL_INJECT_CRASH`, if any.
+pub fn crash_from_env() -> Option<CrashPoint> {
+    std::env::var("DRCTL_INJECT_CRASH").ok().and_then(|v| CrashPoint::parse(&v))
 }
 
 fn decision(refused: &Option<String>, detail: &Value) -> String {
@@ -558,10 +640,13 @@ pub fn build_report(run_id: &str, records: &[Record], plans: &[Plan], outcome: &
 
 /// Builds a report from records alone (targets per plan name).
 pub fn report_from_records(run_id: &str, records: &[Record], targets: &BTreeMap<String, (u64, u64)>, outcome: &str) -> RunReport {
-    let target = records.iter().find_map(|r| match &r.event {
-        Event::RunStarted { target, .. } => Some(target.clone()),
-        _ => None,
-    });
+    let (target, kind) = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::RunStarted { target, kind, .. } => Some((target.clone(), kind.clone())),
+            _ => None,
+        })
+        .unzip();
     let gates: Vec<Value> = records
         .iter()
         .filter_map(|r| match &r.event {
@@ -573,6 +658,7 @@ pub fn report_from_records(run_id: &str, records: &[Record], targets: &BTreeMap<
     let steps = measure::timings(records);
     RunReport {
         run_id: run_id.to_string(),
+        kind: kind.unwrap_or_default(),
         outcome: outcome.to_string(),
         target: target.unwrap_or_default(),
         resume: (outcome == "failed").then(|| format!("drctl runs resume {run_id}")),

@@ -14,6 +14,7 @@ mod check;
 mod evidence;
 mod preflight;
 mod promote;
+mod reprotect;
 mod restore;
 mod scale;
 mod switch_dns;
@@ -149,7 +150,8 @@ pub fn action_for(step: &Step) -> Box<dyn Action> {
         StepKind::Preflight => Box::new(preflight::Preflight),
         StepKind::Scale { .. } => Box::new(scale::Scale { resource: step.resources[0].clone() }),
         StepKind::Promote { .. } => Box::new(promote::Promote { resource: step.resources[0].clone() }),
-        StepKind::Restore { .. } => Box::new(restore::Restore { resource: step.resources[0].clone() }),
+        StepKind::Restore { to_time, .. } => Box::new(restore::Restore { resource: step.resources[0].clone(), to_time: *to_time }),
+        StepKind::Reprotect { region, .. } => Box::new(reprotect::Reprotect { resource: step.resources[0].clone(), region: region.clone() }),
         StepKind::Check { .. } => Box::new(check::Check { resource: step.resources[0].clone() }),
         StepKind::SwitchDns { zone, .. } => Box::new(switch_dns::SwitchDns { zone: zone.clone() }),
         StepKind::VerifyDns { zone } => Box::new(switch_dns::VerifyDns { zone: zone.clone() }),

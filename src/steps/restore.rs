@@ -16,6 +16,8 @@ use crate::cloud::RestorePoint;
 pub struct Restore {
     /// Plan resource id.
     pub resource: String,
+    /// Restore point; `None` = the latest restorable time.
+    pub to_time: Option<chrono::DateTime<Utc>>,
 }
 
 /// The id of the instance a run restores `source` into (stable per run, <= 63 chars).
@@ -37,7 +39,7 @@ impl Action for Restore {
             resource: format!("{source} → {target}"),
             region: cx.target.into(),
             current: existing.as_ref().map_or("absent".into(), |i| i.status.clone()),
-            desired: "new instance restored to the latest restorable time, available".into(),
+            desired: format!("new instance restored to {}, available", self.to_time.map_or("the latest restorable time".to_string(), |t| t.to_rfc3339())),
             change: existing.is_none(),
         }])
     }
@@ -56,10 +58,20 @@ impl Action for Restore {
         if source.backup_retention_days == 0 {
             return Err(StepFailure::state(format!("{source_id} in {t} has automated backups off: no point-in-time restore is possible"), "enable backups (backup_retention_period > 0) or use promote-replica", source_id, t));
         }
-        let restore_point = source.latest_restorable_time;
+        let (point, restore_point, basis) = match self.to_time {
+            Some(at) => {
+                if let Some(latest) = source.latest_restorable_time
+                    && at > latest
+                {
+                    return Err(StepFailure::state(format!("{at} is after {source_id}'s latest restorable time {latest}"), "pick an earlier --to-time, or --latest", source_id, t));
+                }
+                (RestorePoint::At(at), Some(at), "the requested --to-time")
+            }
+            None => (RestorePoint::Latest, source.latest_restorable_time, "LatestRestorableTime reported by the provider"),
+        };
         let existed = cx.clouds.database.describe_instance(t, &target_id).await?.is_some();
         if !existed {
-            cx.clouds.database.restore_to_point_in_time(t, source_id, &target_id, RestorePoint::Latest).await?;
+            cx.clouds.database.restore_to_point_in_time(t, source_id, &target_id, point).await?;
         }
         let done = wait_for(cx, &format!("restored instance {target_id} ({t}) to be available"), || async {
             Ok(cx.clouds.database.describe_instance(t, &target_id).await?.filter(|i| i.is_available()))
@@ -70,7 +82,7 @@ impl Action for Restore {
             "source": source_id,
             "region": t,
             "restore_point": restore_point,
-            "restore_point_source": if restore_point.is_some() { "LatestRestorableTime reported by the provider" } else { "unknown: the provider reported no LatestRestorableTime" },
+            "restore_point_source": if restore_point.is_some() { basis } else { "unknown: the provider reported no LatestRestorableTime" },
             "requested_at": Utc::now(),
             "endpoint": done.endpoint,
             "port": done.port,

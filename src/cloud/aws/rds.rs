@@ -239,6 +239,26 @@ impl crate::cloud::Database for RdsDatabase {
         Ok(())
     }
 
+    async fn rename_instance(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "ModifyDBInstance",
+            resource: id,
+            region,
+        };
+        call(&self.retry, c, || {
+            client
+                .modify_db_instance()
+                .db_instance_identifier(id)
+                .new_db_instance_identifier(new_id)
+                .apply_immediately(true)
+                .send()
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn create_replica(
         &self,
         region: &str,

@@ -1,0 +1,121 @@
+//! `drctl restore`, `drctl reprotect` and `drctl failback`.
+//!
+//! All three start journaled, measured runs through the same engine as
+//! `failover`; they differ in the graph they compile. The region they act in
+//! is read from live state (where the plan's DNS points now), never assumed.
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+
+use super::failover::{RunArgs, engine, execute};
+use super::{Exit, load_plans, select};
+use crate::config::Settings;
+use crate::engine::RunMode;
+use crate::plan::Plan;
+use crate::status::{DEFAULT_LAG_WINDOW, status};
+
+/// `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Plan.
+    #[arg(long)]
+    pub plan: String,
+    /// Database resource id of the plan.
+    #[arg(long)]
+    pub database: String,
+    /// Restore point (RFC 3339).
+    #[arg(long, value_name = "TIME", conflicts_with = "latest", required_unless_present = "latest")]
+    pub to_time: Option<DateTime<Utc>>,
+    /// Restore to the latest restorable time.
+    #[arg(long)]
+    pub latest: bool,
+    /// Region to restore in (default: the region the plan serves from now).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Run flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `reprotect` and `failback`.
+#[derive(Debug, Args)]
+pub struct PlanRunArgs {
+    /// Plan.
+    #[arg(long)]
+    pub plan: String,
+    /// Run flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+async fn one_plan(settings: &Settings, name: &str) -> Result<Plan, Exit> {
+    let loaded = load_plans(settings, &[])?;
+    Ok(select(&loaded, Some(name))?[0].clone())
+}
+
+/// The region the plan serves from now, and whether every other region's
+/// databases are replicas of it.
+async fn where_now(settings: &Settings, plan: &Plan) -> anyhow::Result<(String, bool)> {
+    let clouds = crate::cloud::connect(&settings.cloud).await?;
+    let report = status(&clouds, std::slice::from_ref(plan), DEFAULT_LAG_WINDOW).await;
+    let p = &report.plans[0];
+    let protected = p
+        .regions
+        .iter()
+        .filter(|r| r.region != p.active_region)
+        .all(|r| r.databases.iter().all(|d| d.role == "replica"));
+    Ok((p.active_region.clone(), protected))
+}
+
+/// Runs `restore`.
+pub async fn restore(a: RestoreArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let plan = match one_plan(settings, &a.plan).await {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let region = match a.region {
+        Some(r) => r,
+        None => where_now(settings, &plan).await?.0,
+    };
+    let mode = RunMode::Restore { database: a.database.clone(), to_time: a.to_time };
+    let opts = a.run.options("restore", mode, &region);
+    let engine = engine(settings, Some(plan.tier.rto), true).await?;
+    execute(&engine, &[plan], &opts, a.run.output).await
+}
+
+/// Runs `reprotect`.
+pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let plan = match one_plan(settings, &a.plan).await {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let (active, _) = where_now(settings, &plan).await?;
+    let opts = a.run.options("reprotect", RunMode::Reprotect, &active);
+    let engine = engine(settings, Some(plan.tier.rto), true).await?;
+    execute(&engine, &[plan], &opts, a.run.output).await
+}
+
+/// Runs `failback`: reprotect when needed, then fail over to the home region.
+pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let plan = match one_plan(settings, &a.plan).await {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let home = plan.home().to_string();
+    let (active, protected) = where_now(settings, &plan).await?;
+    if active == home && protected {
+        println!("plan {} already serves from its home region {home} and is protected: nothing to fail back", plan.name());
+        return Ok(Exit::Ok);
+    }
+    let engine = engine(settings, Some(plan.tier.rto), true).await?;
+    if !protected {
+        eprintln!("plan {} is not protected in every region: reprotecting from {active} first", plan.name());
+        let opts = a.run.options("reprotect", RunMode::Reprotect, &active);
+        let code = execute(&engine, std::slice::from_ref(&plan), &opts, a.run.output).await?;
+        if code != Exit::Ok || a.run.dry_run {
+            return Ok(code);
+        }
+    }
+    let opts = a.run.options("failback", RunMode::Failover, &home);
+    execute(&engine, &[plan], &opts, a.run.output).await
+}

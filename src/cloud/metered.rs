@@ -1,0 +1,480 @@
+//! A metering wrapper: records every cloud call a command makes.
+//!
+//! Like the dry-run, cache and retry wrappers of a backup tool's backends,
+//! metering is cross-cutting behaviour kept out of the adapters: [`Metered`]
+//! wraps a whole [`Clouds`] bundle and forwards each call unchanged, noting
+//! its label (`service:Operation`, the API operation the adapter method
+//! stands for), when it started and ended, and whether it succeeded.
+//!
+//! One recorded call is one adapter call: it includes the adapter's own
+//! retries, and a few adapter methods make more than one HTTP request (for
+//! example a paginated listing). The counts therefore measure what the engine
+//! and the steps *ask for*, which is what their overhead is made of.
+//!
+//! ```no_run
+//! # async fn demo(clouds: drctl::cloud::Clouds) {
+//! use drctl::cloud::metered::Metered;
+//! let (clouds, log) = Metered::wrap(clouds);
+//! // ... run something with `clouds` ...
+//! for (label, n) in log.counts() {
+//!     println!("{label}: {n} calls");
+//! }
+//! println!("time inside calls: {:?}", log.total_time());
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::*;
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// `service:Operation`, e.g. `rds:PromoteReadReplica`.
+    pub label: &'static str,
+    /// When the call was made.
+    pub start: Instant,
+    /// When it returned.
+    pub end: Instant,
+    /// Whether it returned `Ok`.
+    pub ok: bool,
+    /// What the caller was doing, as told by the context hook (see
+    /// [`Metered::wrap_with_context`]); `None` without a hook or outside any
+    /// known context.
+    pub context: Option<String>,
+}
+
+impl Call {
+    /// Time spent inside the call.
+    pub fn duration(&self) -> Duration {
+        self.end.saturating_duration_since(self.start)
+    }
+}
+
+/// Tells, at the moment of a call, what the caller is doing (for example
+/// the id of the engine step whose tracing span is current).
+pub type ContextHook = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+/// The shared record of calls; cheap to clone.
+#[derive(Clone, Default)]
+pub struct MeterLog {
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl std::fmt::Debug for MeterLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeterLog")
+            .field("calls", &self.lock().len())
+            .finish()
+    }
+}
+
+impl MeterLog {
+    fn lock(&self) -> MutexGuard<'_, Vec<Call>> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, call: Call) {
+        self.lock().push(call);
+    }
+
+    /// Every call so far, in the order they returned.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().clone()
+    }
+
+    /// How many calls so far.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no call was made yet.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Number of calls per label.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut out = BTreeMap::new();
+        for c in self.lock().iter() {
+            *out.entry(c.label).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Number of failed calls.
+    pub fn errors(&self) -> usize {
+        self.lock().iter().filter(|c| !c.ok).count()
+    }
+
+    /// Sum of the time spent inside calls (concurrent calls add up, so this
+    /// can exceed the wall time).
+    pub fn total_time(&self) -> Duration {
+        self.lock().iter().map(Call::duration).sum()
+    }
+
+    /// Forgets every call recorded so far.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+/// The metering wrapper around a [`Clouds`] bundle.
+pub struct Metered {
+    inner: Clouds,
+    log: MeterLog,
+    context: Option<ContextHook>,
+}
+
+impl Metered {
+    /// Wraps `clouds`: the returned bundle forwards every call to `clouds`
+    /// and records it in the returned log.
+    pub fn wrap(clouds: Clouds) -> (Clouds, MeterLog) {
+        Self::build(clouds, None)
+    }
+
+    /// Like [`Metered::wrap`], and asks `hook` at each call what the caller
+    /// is doing; the answer is kept in [`Call::context`].
+    pub fn wrap_with_context(clouds: Clouds, hook: ContextHook) -> (Clouds, MeterLog) {
+        Self::build(clouds, Some(hook))
+    }
+
+    fn build(clouds: Clouds, context: Option<ContextHook>) -> (Clouds, MeterLog) {
+        let log = MeterLog::default();
+        let me = Arc::new(Self {
+            inner: clouds,
+            log: log.clone(),
+            context,
+        });
+        let wrapped = Clouds {
+            dns: me.clone(),
+            database: me.clone(),
+            compute: me.clone(),
+            metrics: me.clone(),
+            objects: me.clone(),
+            identity: me,
+        };
+        (wrapped, log)
+    }
+
+    async fn meter<T>(
+        &self,
+        label: &'static str,
+        call: impl Future<Output = Result<T, CloudError>>,
+    ) -> Result<T, CloudError> {
+        let context = self.context.as_ref().and_then(|h| h());
+        let start = Instant::now();
+        let result = call.await;
+        let end = Instant::now();
+        self.log.push(Call {
+            label,
+            start,
+            end,
+            ok: result.is_ok(),
+            context,
+        });
+        result
+    }
+}
+
+fn object_label(url: &ObjectUrl, s3: &'static str, gcs: &'static str) -> &'static str {
+    match url.scheme {
+        ObjectScheme::S3 => s3,
+        ObjectScheme::Gcs => gcs,
+    }
+}
+
+#[async_trait]
+impl Dns for Metered {
+    async fn find_zone(&self, zone_name: &str) -> Result<Option<HostedZone>, CloudError> {
+        self.meter(
+            "route53:ListHostedZonesByName",
+            self.inner.dns.find_zone(zone_name),
+        )
+        .await
+    }
+
+    async fn read_records(
+        &self,
+        zone: &HostedZone,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        self.meter(
+            "route53:ListResourceRecordSets",
+            self.inner.dns.read_records(zone, name, rtype),
+        )
+        .await
+    }
+
+    async fn apply_changes(
+        &self,
+        zone: &HostedZone,
+        changes: &[DnsChange],
+        comment: &str,
+    ) -> Result<ChangeInfo, CloudError> {
+        self.meter(
+            "route53:ChangeResourceRecordSets",
+            self.inner.dns.apply_changes(zone, changes, comment),
+        )
+        .await
+    }
+
+    async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
+        self.meter("route53:GetChange", self.inner.dns.change_status(change_id))
+            .await
+    }
+}
+
+#[async_trait]
+impl Database for Metered {
+    async fn describe_instance(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<DbInstance>, CloudError> {
+        self.meter(
+            "rds:DescribeDBInstances",
+            self.inner.database.describe_instance(region, id),
+        )
+        .await
+    }
+
+    async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        self.meter(
+            "rds:PromoteReadReplica",
+            self.inner.database.promote_replica(region, id),
+        )
+        .await
+    }
+
+    async fn create_replica(
+        &self,
+        region: &str,
+        id: &str,
+        source_arn: &str,
+        instance_class: Option<&str>,
+    ) -> Result<(), CloudError> {
+        self.meter(
+            "rds:CreateDBInstanceReadReplica",
+            self.inner
+                .database
+                .create_replica(region, id, source_arn, instance_class),
+        )
+        .await
+    }
+
+    async fn rename_instance(
+        &self,
+        region: &str,
+        id: &str,
+        new_id: &str,
+    ) -> Result<(), CloudError> {
+        self.meter(
+            "rds:ModifyDBInstance",
+            self.inner.database.rename_instance(region, id, new_id),
+        )
+        .await
+    }
+
+    async fn restore_to_point_in_time(
+        &self,
+        region: &str,
+        source_id: &str,
+        target_id: &str,
+        point: RestorePoint,
+    ) -> Result<(), CloudError> {
+        self.meter(
+            "rds:RestoreDBInstanceToPointInTime",
+            self.inner
+                .database
+                .restore_to_point_in_time(region, source_id, target_id, point),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl Compute for Metered {
+    async fn describe_group(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        self.meter(
+            "autoscaling:DescribeAutoScalingGroups",
+            self.inner.compute.describe_group(region, name),
+        )
+        .await
+    }
+
+    async fn set_capacity(
+        &self,
+        region: &str,
+        name: &str,
+        capacity: Capacity,
+    ) -> Result<(), CloudError> {
+        self.meter(
+            "autoscaling:UpdateAutoScalingGroup",
+            self.inner.compute.set_capacity(region, name, capacity),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl Metrics for Metered {
+    async fn replica_lag(
+        &self,
+        region: &str,
+        db_id: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        self.meter(
+            "cloudwatch:GetMetricData",
+            self.inner.metrics.replica_lag(region, db_id, window),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Metered {
+    async fn bucket_exists(&self, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+        let label = object_label(bucket, "s3:HeadBucket", "gcs:buckets.get");
+        self.meter(label, self.inner.objects.bucket_exists(bucket))
+            .await
+    }
+
+    async fn put(
+        &self,
+        url: &ObjectUrl,
+        body: Bytes,
+        mode: PutMode,
+    ) -> Result<PutOutcome, CloudError> {
+        let label = object_label(url, "s3:PutObject", "gcs:objects.insert");
+        self.meter(label, self.inner.objects.put(url, body, mode))
+            .await
+    }
+
+    async fn get(&self, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+        let label = object_label(url, "s3:GetObject", "gcs:objects.get");
+        self.meter(label, self.inner.objects.get(url)).await
+    }
+}
+
+#[async_trait]
+impl Identity for Metered {
+    async fn caller(&self) -> Result<CallerIdentity, CloudError> {
+        self.meter("sts:GetCallerIdentity", self.inner.identity.caller())
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::fake::FakeCloud;
+
+    #[tokio::test]
+    async fn every_call_is_forwarded_and_recorded() {
+        let fake = FakeCloud::new();
+        fake.add_primary("us-west-2", "db");
+        fake.add_replica("us-east-1", "db-use1", ("us-west-2", "db"));
+        let (c, log) = Metered::wrap(fake.clouds());
+        assert!(log.is_empty());
+
+        let r = c.database.describe_instance("us-east-1", "db-use1").await;
+        assert!(matches!(r, Ok(Some(_))));
+        c.database
+            .promote_replica("us-east-1", "db-use1")
+            .await
+            .unwrap();
+        // The wrapped world really changed.
+        assert_eq!(fake.state().writes, vec!["PromoteReadReplica db-use1"]);
+        // A second promotion fails, and the failure is recorded as such.
+        assert!(
+            c.database
+                .promote_replica("us-east-1", "db-use1")
+                .await
+                .is_err()
+        );
+        c.identity.caller().await.unwrap();
+
+        let calls = log.calls();
+        let labels: Vec<_> = calls.iter().map(|c| c.label).collect();
+        assert_eq!(
+            labels,
+            [
+                "rds:DescribeDBInstances",
+                "rds:PromoteReadReplica",
+                "rds:PromoteReadReplica",
+                "sts:GetCallerIdentity"
+            ]
+        );
+        assert_eq!(
+            calls.iter().map(|c| c.ok).collect::<Vec<_>>(),
+            [true, true, false, true]
+        );
+        assert!(
+            calls
+                .iter()
+                .all(|c| c.end >= c.start && c.context.is_none())
+        );
+        assert_eq!(log.len(), 4);
+        assert_eq!(log.errors(), 1);
+        assert_eq!(log.counts()["rds:PromoteReadReplica"], 2);
+        assert_eq!(log.counts()["sts:GetCallerIdentity"], 1);
+        assert_eq!(
+            log.total_time(),
+            calls.iter().map(Call::duration).sum::<Duration>()
+        );
+        log.clear();
+        assert!(log.is_empty());
+    }
+
+    #[tokio::test]
+    async fn labels_name_the_service_of_each_object_url() {
+        let fake = FakeCloud::new();
+        let (c, log) = Metered::wrap(fake.clouds());
+        let s3 = ObjectUrl::parse("s3://bucket-a/k").unwrap();
+        let gs = ObjectUrl::parse("gs://bucket-b/k").unwrap();
+        c.objects
+            .put(&s3, Bytes::from_static(b"1"), PutMode::CreateOnly)
+            .await
+            .unwrap();
+        c.objects.get(&gs).await.unwrap();
+        c.compute.describe_group("us-east-1", "api").await.unwrap();
+        let labels: Vec<_> = log.calls().iter().map(|c| c.label).collect();
+        assert_eq!(
+            labels,
+            [
+                "s3:PutObject",
+                "gcs:objects.get",
+                "autoscaling:DescribeAutoScalingGroups"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_context_hook_is_asked_at_each_call() {
+        let fake = FakeCloud::new();
+        let zone = fake.add_zone("example.com.");
+        let hook: ContextHook = Arc::new(|| Some("plan/switch-dns:example.com.".into()));
+        let (c, log) = Metered::wrap_with_context(fake.clouds(), hook);
+        let found = c.dns.find_zone("example.com").await.unwrap();
+        assert_eq!(found, Some(zone));
+        let calls = log.calls();
+        assert_eq!(calls[0].label, "route53:ListHostedZonesByName");
+        assert_eq!(
+            calls[0].context.as_deref(),
+            Some("plan/switch-dns:example.com.")
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! `reprotect`: after a failover, make a database's instance in another region
+//! a read replica of the new primary again, so the plan is protected.
+//!
+//! The old primary in that region still holds data (possibly writes that never
+//! replicated): it is renamed out of the way (`<id>-pre-<tag>`), never deleted,
+//! and a fresh replica takes the plan's id. Every stage re-reads state first,
+//! so a re-run after a crash picks up where the last one stopped; a create
+//! whose answer was lost (`DBInstanceAlreadyExists` on retry) is checked
+//! against the world instead of being reported as a failure.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{Action, Cx, Planned, StepFailure, wait_for};
+use crate::cloud::{DbInstance, DbRole};
+
+/// Reprotect one database resource in one region; `cx.target` is the active region.
+pub struct Reprotect {
+    /// Plan resource id.
+    pub resource: String,
+    /// Region to protect.
+    pub region: String,
+}
+
+/// The name an old primary is renamed to (stable per run).
+pub fn parked_id(id: &str, run_id: &str) -> String {
+    let tag: String = run_id.chars().rev().filter(|c| c.is_ascii_alphanumeric()).take(4).collect::<String>().to_lowercase();
+    let base: String = id.chars().take(63 - 9).collect();
+    format!("{base}-pre-{tag}")
+}
+
+fn replica_of(inst: &DbInstance, primary: &DbInstance) -> bool {
+    match &inst.role {
+        DbRole::Replica(src) => src == &primary.arn || src == &primary.id,
+        DbRole::Primary => false,
+    }
+}
+
+impl Reprotect {
+    async fn primary(&self, cx: &Cx<'_>) -> Result<(String, DbInstance), StepFailure> {
+        let d = cx.plan.spec.database(&self.resource).expect("graph steps name plan resources");
+        let id = d.regions[cx.target].clone();
+        let p = cx.clouds.database.describe_instance(cx.target, &id).await?;
+        match p {
+            Some(p) if p.role == DbRole::Primary => Ok((d.regions[&self.region].clone(), p)),
+            Some(_) => Err(StepFailure::state(format!("{id} in {} is not a primary", cx.target), "reprotect runs after a failover to that region", &id, cx.target)),
+            None => Err(StepFailure::state(format!("{id} does not exist in {}", cx.target), "reprotect runs after a failover to that region", &id, cx.target)),
+        }
+    }
+}
+
+#[async_trait]
+impl Action for Reprotect {
+    async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
+        let (id, primary) = self.primary(cx).await?;
+        let cur = cx.clouds.database.describe_instance(&self.region, &id).await?;
+        let mut out = Vec::new();
+        let current = cur.as_ref().map_or("absent".to_string(), |i| format!("{:?}", i.role).to_lowercase());
+        if cur.as_ref().is_some_and(|i| i.role == DbRole::Primary) {
+            out.push(Planned { call: "rds:ModifyDBInstance (NewDBInstanceIdentifier)".into(), resource: format!("{id} → {}", parked_id(&id, cx.run_id)), region: self.region.clone(), current: "old primary".into(), desired: "renamed, data kept".into(), change: true });
+        }
+        let done = cur.as_ref().is_some_and(|i| replica_of(i, &primary));
+        out.push(Planned { call: "rds:CreateDBInstanceReadReplica".into(), resource: id, region: self.region.clone(), current, desired: format!("replica of {}", primary.arn), change: !done });
+        Ok(out)
+    }
+
+    async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
+        let (id, primary) = self.primary(cx).await?;
+        let r = self.region.as_str();
+        let db = &cx.clouds.database;
+        let mut out = json!({ "instance": id, "region": r, "source": primary.arn });
+        let cur = db.describe_instance(r, &id).await?;
+        if cur.as_ref().is_some_and(|i| replica_of(i, &primary)) {
+            out["already_protected"] = json!(true);
+        } else {
+            if let Some(old) = cur.filter(|i| i.role == DbRole::Primary) {
+                let parked = parked_id(&id, cx.run_id);
+                if db.describe_instance(r, &parked).await?.is_none() {
+                    db.rename_instance(r, &old.id, &parked).await?;
+                }
+                wait_for(cx, &format!("{id} ({r}) to be renamed to {parked}"), || async {
+                    let gone = db.describe_instance(r, &id).await?.is_none();
+                    let there = db.describe_instance(r, &parked).await?.is_some_and(|i| i.is_available());
+                    Ok((gone && there).then_some(()))
+                })
+                .await?;
+                out["old_primary_renamed_to"] = json!(parked);
+            }
+            if let Err(e) = db.create_replica(r, &id, &primary.arn, primary.instance_class.as_deref()).await {
+                // A lost answer to an earlier attempt: trust the world, not the error.
+                let now = db.describe_instance(r, &id).await?;
+                if !now.as_ref().is_some_and(|i| replica_of(i, &primary)) {
+                    return Err(e.into());
+                }
+                tracing::info!(instance = %id, region = r, "replica already exists (an earlier create went through)");
+            }
+        }
+        let inst = wait_for(cx, &format!("{id} ({r}) to be an available replica of {}", primary.id), || async {
+            Ok(db.describe_instance(r, &id).await?.filter(|i| i.is_available() && replica_of(i, &primary)))
+        })
+        .await?;
+        out["endpoint"] = json!(inst.endpoint);
+        Ok(out)
+    }
+}
