@@ -27,9 +27,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use drctl::cloud::metered::{Call, ContextHook, MeterLog, Metered};
-use drctl::engine::{Engine, Reporter, RunOptions, compile_all};
+use drctl::engine::{Engine, Reporter, RunOptions};
 use drctl::graph::Step;
-use drctl::journal::store::FileStore;
+use drctl::journal::event::Event;
+use drctl::journal::store::{FileStore, JournalStore};
 use drctl::steps::StepFailure;
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -300,11 +301,45 @@ struct RunStats {
     outside: (usize, Duration),
 }
 
+/// A step of the graph that ran, as journaled when the run started.
+struct Node {
+    id: String,
+    deps: Vec<usize>,
+}
+
+/// The step graph of a run, from its journal.
+async fn graph_of(store: &dyn JournalStore, run_id: &str) -> Result<Vec<Node>, BoxError> {
+    let records = drctl::journal::read(store, run_id).await?;
+    let steps = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::RunStarted { steps, .. } => Some(steps.clone()),
+            _ => None,
+        })
+        .ok_or("the journal has no run-started record")?;
+    let index: HashMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    Ok(steps
+        .iter()
+        .map(|s| Node {
+            id: s.id.clone(),
+            deps: s
+                .deps
+                .iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .collect(),
+        })
+        .collect())
+}
+
 /// Longest path through the dependency graph, each step weighing `w[i]`.
-fn longest_path(steps: &[Step], w: &[Duration]) -> (Duration, Vec<usize>) {
+fn longest_path(steps: &[Node], w: &[Duration]) -> (Duration, Vec<usize>) {
     fn finish(
         i: usize,
-        steps: &[Step],
+        steps: &[Node],
         w: &[Duration],
         memo: &mut Vec<Option<(Duration, Option<usize>)>>,
     ) -> Duration {
@@ -388,9 +423,10 @@ async fn measure(
     let (clouds, log): (_, MeterLog) = Metered::wrap_with_context(clouds, hook);
     let timings = Arc::new(Timings::default());
     let state_dir = dir.path().join("state");
+    let store: Arc<dyn JournalStore> = Arc::new(FileStore::new(&state_dir));
     let engine = Engine {
         clouds,
-        store: Arc::new(FileStore::new(&state_dir)),
+        store: store.clone(),
         state_dir,
         reporter: timings.clone(),
         confirm: None,
@@ -403,7 +439,7 @@ async fn measure(
     let report = engine.run(&plans, &opts).await?;
     let wall = t0.elapsed();
 
-    let steps = compile_all(&plans, TARGET)?;
+    let steps = graph_of(store.as_ref(), &report.run_id).await?;
     let times = timings.steps.lock().unwrap().clone();
     let calls: Vec<Call> = log.calls();
     let mut call_time_by_step: HashMap<&str, (Duration, usize)> = HashMap::new();

@@ -249,6 +249,34 @@ def ensure_gcs_bucket(gcs_url, name):
 
 
 # ---------------------------------------------------------------- main
+def reset_databases(rds, n):
+    """Deletes this world's instances (replicas first): the reference ids, and the
+    ids drctl derives from them (`<id>-pre-xxxx` for a parked old primary,
+    `<id>-rxxxxxx` for a point-in-time restore)."""
+    import re
+    bases = [n(f"{app}-db{tail}") for app in ("payments", "ledger") for tail in ("", "-use1")]
+    derived = re.compile("^(" + "|".join(re.escape(b) for b in bases) + r")(-pre-[a-z0-9]{1,4}|-r[a-z0-9]{1,6})?$")
+    # Replicas first. moto keeps a promoted replica's source and can fail (HTTP 500)
+    # deleting an instance whose source is gone, so go round until nothing is left.
+    for _ in range(4):
+        left = []
+        for region, c in rds.items():
+            for inst in c.describe_db_instances()["DBInstances"]:
+                if derived.match(inst["DBInstanceIdentifier"]):
+                    left.append((region, c, inst))
+        if not left:
+            return
+        left.sort(key=lambda x: not x[2].get("ReadReplicaSourceDBInstanceIdentifier"))
+        for region, c, inst in left:
+            ident = inst["DBInstanceIdentifier"]
+            try:
+                c.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+                say("rds", f"{region} {ident}", "deleted (reset)")
+            except Exception as e:  # noqa: BLE001 - retried next round
+                say("rds", f"{region} {ident}", f"delete failed, retrying: {type(e).__name__}")
+    sys.exit("seed: could not delete every instance of this world; restart the emulators (localstack/down && localstack/up)")
+
+
 def main():
     global QUIET
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -257,6 +285,9 @@ def main():
     ap.add_argument("--lag-ledger", type=float, default=1200, help="ReplicaLag seconds for ledger (default 1200)")
     ap.add_argument("--json", action="store_true", help="print a JSON description of the world on stdout")
     ap.add_argument("--quiet", action="store_true", help="no per-resource lines")
+    ap.add_argument("--reset-databases", action="store_true",
+                    help="first delete this world's DB instances (incl. ones drctl renamed or restored) so the "
+                         "reference roles come back after a failover; other worlds are left alone")
     args = ap.parse_args()
     QUIET = args.quiet
     sfx = args.suffix.strip()
@@ -275,6 +306,9 @@ def main():
     gcs_url = endpoint("DRCTL_GCS_ENDPOINT")
 
     zone_id = ensure_zone(r53, zone_name)
+
+    if args.reset_databases:
+        reset_databases(rds, n)
 
     dbs = {}
     for app, lag in (("payments", args.lag_payments), ("ledger", args.lag_ledger)):
