@@ -31,6 +31,14 @@ pub enum RunsCommand {
     },
     /// Continue a run after a crash or a failed step.
     Resume(ResumeArgs),
+    /// Approve an emergency run retroactively (recorded with your identity).
+    Approve {
+        /// Run id.
+        run: String,
+        /// Why.
+        #[arg(long, default_value = "retroactive approval")]
+        reason: String,
+    },
 }
 
 /// `runs resume`.
@@ -125,6 +133,40 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                     }
                     print!("{}", super::failover::render_report(&report));
                 }
+            }
+            Ok(Exit::Ok)
+        }
+        RunsCommand::Approve { run, reason } => {
+            let store: std::sync::Arc<dyn JournalStore> = std::sync::Arc::new(store);
+            let (mut j, records) = match journal::Journal::open_for_append(store, &run).await {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(Exit::Invalid);
+                }
+            };
+            let pending: Vec<String> = records
+                .iter()
+                .filter_map(|r| match &r.event {
+                    Event::Gate { plan, gate, detail, .. } if gate == "approval" && detail["emergency"] == serde_json::json!(true) => Some(plan.clone()),
+                    _ => None,
+                })
+                .collect();
+            if pending.is_empty() {
+                eprintln!("error: run {run} was not an emergency run: there is nothing to approve");
+                return Ok(Exit::Invalid);
+            }
+            let clouds = crate::cloud::connect(&settings.cloud).await?;
+            let who = clouds.identity.caller().await?;
+            for plan in pending {
+                j.append(Event::Gate {
+                    plan: plan.clone(),
+                    gate: "approval".into(),
+                    decision: "retroactive".into(),
+                    detail: serde_json::json!({"approved_by": who.arn, "reason": reason}),
+                })
+                .await?;
+                println!("approved run {run} for plan {plan} as {}", who.arn);
             }
             Ok(Exit::Ok)
         }

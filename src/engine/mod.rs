@@ -215,7 +215,7 @@ pub struct RunReport {
     pub gates: Vec<Value>,
     /// Command to continue a failed run.
     pub resume: Option<String>,
-    /// Deadline for retroactive approval of an emergency run.
+    /// Deadline for retroactive approval of an emergency run (absent once approved).
     pub approve_by: Option<DateTime<Utc>>,
 }
 
@@ -654,7 +654,13 @@ pub fn report_from_records(run_id: &str, records: &[Record], targets: &BTreeMap<
             _ => None,
         })
         .collect();
-    let approve_by = gates.iter().filter_map(|g| g["detail"]["approve_by"].as_str()).filter_map(|t| t.parse().ok()).min();
+    let approved_later = gates.iter().any(|g| g["decision"] == "retroactive");
+    let approve_by = gates
+        .iter()
+        .filter_map(|g| g["detail"]["approve_by"].as_str())
+        .filter_map(|t| t.parse().ok())
+        .min()
+        .filter(|_| !approved_later);
     let steps = measure::timings(records);
     RunReport {
         run_id: run_id.to_string(),
