@@ -240,7 +240,15 @@ async fn seed_all(suffixes: &[String], jobs: usize) -> Result<(), BoxError> {
         let s = s.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await?;
-            seed(s).await
+            // The emulators sometimes answer 500 under load: try again.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match seed(s.clone()).await {
+                    Err(e) if tries < 3 => eprintln!("bench: retrying seed {s}: {e:.200}"),
+                    r => break r,
+                }
+            }
         });
     }
     while let Some(r) = set.join_next().await {
@@ -288,6 +296,8 @@ struct RunStats {
     calls: usize,
     errors: usize,
     call_time: Duration,
+    /// Time of the run during which no cloud call was in flight.
+    no_call: Duration,
     counts: BTreeMap<&'static str, usize>,
     /// Longest path through the step graph, by step wall time.
     cp_wall: Duration,
@@ -299,6 +309,35 @@ struct RunStats {
     kinds: BTreeMap<String, (usize, Duration, Duration, usize)>,
     /// Calls made outside steps and their time.
     outside: (usize, Duration),
+    /// Calls by step kind (or outside steps) and operation.
+    kind_calls: BTreeMap<String, BTreeMap<&'static str, usize>>,
+}
+
+/// Length of the union of the calls' intervals (from `since` on): the time
+/// during which at least one call was in flight.
+fn busy(calls: &[Call], since: Instant) -> Duration {
+    let mut spans: Vec<(Instant, Instant)> = calls
+        .iter()
+        .map(|c| (c.start.max(since), c.end.max(since)))
+        .collect();
+    spans.sort();
+    let mut total = Duration::ZERO;
+    let mut cur: Option<(Instant, Instant)> = None;
+    for (s, e) in spans {
+        match &mut cur {
+            Some((_, ce)) if s <= *ce => *ce = (*ce).max(e),
+            _ => {
+                if let Some((cs, ce)) = cur {
+                    total += ce - cs;
+                }
+                cur = Some((s, e));
+            }
+        }
+    }
+    if let Some((cs, ce)) = cur {
+        total += ce - cs;
+    }
+    total
 }
 
 /// A step of the graph that ran, as journaled when the run started.
@@ -477,6 +516,14 @@ async fn measure(
         k.2 += ct;
         k.3 += cn;
     }
+    let mut kind_calls: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
+    for c in &calls {
+        let k = match c.context.as_deref() {
+            None | Some(OUTSIDE) => OUTSIDE.to_string(),
+            Some(step) => step_kind(step),
+        };
+        *kind_calls.entry(k).or_default().entry(c.label).or_insert(0) += 1;
+    }
     let first_start = times.values().map(|t| t.start).min();
     let failed = times
         .values()
@@ -496,6 +543,7 @@ async fn measure(
         calls: calls.len(),
         errors: log.errors(),
         call_time: log.total_time(),
+        no_call: wall.saturating_sub(busy(&calls, t0)),
         counts: log.counts(),
         cp_wall,
         cp_calls,
@@ -505,6 +553,7 @@ async fn measure(
             .get(OUTSIDE)
             .map(|x| (x.1, x.0))
             .unwrap_or_default(),
+        kind_calls,
     })
 }
 
@@ -534,16 +583,16 @@ fn print_tables(groups: &[(usize, usize, Vec<RunStats>)], reps: usize) {
     println!();
     println!("### Failover to {TARGET}, median of {reps} run(s) (times in ms)\n");
     println!(
-        "| plans | parallelism | steps | wall | before first step | calls | calls/plan | time in calls (sum) | critical path (step wall) | critical path (call time) | engine overhead (wall − CP) | outcome |"
+        "| plans | parallelism | steps | wall | before first step | calls | calls/plan | time in calls (sum) | critical path (step wall) | critical path (call time) | wall − CP | no call in flight | outcome |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for (n, p, runs) in groups {
         let m = |f: &dyn Fn(&RunStats) -> Duration| median(runs.iter().map(f).collect());
         let calls = median_n(runs.iter().map(|r| r.calls).collect());
         let outcomes: Vec<&str> = runs.iter().map(|r| r.outcome.as_str()).collect();
         let ok = outcomes.iter().filter(|o| **o == "succeeded").count();
         println!(
-            "| {n} | {p} | {} | {} | {} | {calls} | {:.1} | {} | {} | {} | {} | {ok}/{} succeeded |",
+            "| {n} | {p} | {} | {} | {} | {calls} | {:.1} | {} | {} | {} | {} | {} | {ok}/{} succeeded |",
             runs[0].steps,
             ms(m(&|r| r.wall)),
             ms(m(&|r| r.before_steps)),
@@ -552,6 +601,7 @@ fn print_tables(groups: &[(usize, usize, Vec<RunStats>)], reps: usize) {
             ms(m(&|r| r.cp_wall)),
             ms(m(&|r| r.cp_calls)),
             ms(m(&|r| r.wall.saturating_sub(r.cp_wall))),
+            ms(m(&|r| r.no_call)),
             runs.len(),
         );
     }
@@ -605,6 +655,16 @@ fn print_tables(groups: &[(usize, usize, Vec<RunStats>)], reps: usize) {
                 ms(*ct / c32),
                 *calls as f64 / *c as f64
             );
+        }
+    }
+
+    if let Some((n, p, runs)) = groups.first() {
+        println!("\n### Who makes which calls (N={n} p={p}, first run; all plans together)\n");
+        println!("| step kind | calls |");
+        println!("|---|---|");
+        for (k, by) in &runs[0].kind_calls {
+            let list: Vec<String> = by.iter().map(|(l, c)| format!("{l} ×{c}")).collect();
+            println!("| {k} | {} |", list.join(", "));
         }
     }
 

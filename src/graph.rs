@@ -374,9 +374,9 @@ pub fn compile_restore(plan: &Plan, database: &str, region: &str, to_time: Optio
         s.deps = s.deps.iter().filter_map(|d| map.get(d).copied()).collect();
     }
     // Anything left without a dependency (other than preflight) waits for the previous kept step.
-    for i in 1..steps.len() {
-        if steps[i].deps.is_empty() {
-            steps[i].deps.push(i - 1);
+    for (i, s) in steps.iter_mut().enumerate().skip(1) {
+        if s.deps.is_empty() {
+            s.deps.push(i - 1);
         }
     }
     g.steps = steps;
@@ -496,6 +496,36 @@ mod tests {
         }
         assert!(g.to_dot().contains("s1 -> s3;"));
         assert!(g.to_mermaid().contains("s2 --> s3"));
+    }
+
+    #[test]
+    fn restore_graph_restores_one_database_and_repoints_its_record() {
+        let g = compile_restore(&reference("payments"), "payments-db", "us-west-2", None).unwrap();
+        let ids: Vec<&str> = g.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "payments/preflight",
+                "payments/restore:payments-db",
+                "payments/switch-dns:example.com.",
+                "payments/verify-dns:example.com.",
+                "payments/evidence"
+            ]
+        );
+        match &g.steps[2].kind {
+            StepKind::SwitchDns { records, .. } => assert_eq!(records, &["payments-db.example.com."]),
+            k => panic!("unexpected {k:?}"),
+        }
+        assert_eq!(g.steps[2].deps, [1]);
+        assert!(compile_restore(&reference("payments"), "nope", "us-west-2", None).is_err());
+    }
+
+    #[test]
+    fn reprotect_graph_protects_every_other_region() {
+        let g = compile_reprotect(&reference("payments"), "us-east-1").unwrap();
+        let ids: Vec<&str> = g.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["payments/preflight", "payments/reprotect:payments-db@us-west-2", "payments/evidence"]);
+        assert_eq!(g.steps[2].deps, [1]);
     }
 
     #[test]

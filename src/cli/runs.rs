@@ -65,7 +65,7 @@ pub enum AuditCommand {
 }
 
 fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
-    let loaded = crate::plan::load(&[settings.plans.clone()]);
+    let loaded = crate::plan::load(std::slice::from_ref(&settings.plans));
     loaded.plans.iter().map(|p| (p.name().to_string(), (p.tier.rto.as_secs(), p.tier.rpo.as_secs()))).collect()
 }
 

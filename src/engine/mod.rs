@@ -674,3 +674,6 @@ pub fn report_from_records(run_id: &str, records: &[Record], targets: &BTreeMap<
         approve_by,
     }
 }
+
+#[cfg(test)]
+mod tests;

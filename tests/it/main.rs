@@ -4,6 +4,7 @@
 
 mod adapters;
 mod cli;
+mod failover;
 mod faults;
 mod proxy;
 mod terraform;
