@@ -702,7 +702,14 @@ fn main() -> Result<(), BoxError> {
             for r in 0..a.reps {
                 // A failover changes the world: every run gets fresh worlds.
                 let tag = format!("b{stamp}c{ci}r{r}");
-                let s = measure(&settings, n, p, &tag, a.seed_jobs).await?;
+                let s = match measure(&settings, n, p, &tag, a.seed_jobs).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Keep what was measured: report it, say what is missing.
+                        eprintln!("bench: N={n} p={p} run {} abandoned: {e:.300}", r + 1);
+                        break;
+                    }
+                };
                 eprintln!(
                     "bench: N={n} p={p} run {}: wall {} ms, {} calls, {} ms in calls, critical path {} ms ({})",
                     r + 1,
@@ -714,7 +721,9 @@ fn main() -> Result<(), BoxError> {
                 );
                 runs.push(s);
             }
-            groups.push((n, p, runs));
+            if !runs.is_empty() {
+                groups.push((n, p, runs));
+            }
         }
         print_tables(&groups, a.reps);
         Ok::<_, BoxError>(())

@@ -402,16 +402,22 @@ impl Engine {
             self.reporter.note(&format!("took over the lock of {plan} from dead run {} (pid {} on {})", dead.run_id, dead.pid, dead.host));
         }
 
-        // Gates.
+        // Gates: approvals one plan at a time (they may ask a person), then
+        // every plan's replica lag read concurrently, journaled in plan order.
         let mut refusal = None;
+        let mut approved = Vec::new();
         for p in plans {
             let (detail, refused) = self.approval_gate(p, opts, operator.as_deref());
             j.append(Event::Gate { plan: p.name().into(), gate: "approval".into(), decision: decision(&refused, &detail), detail }).await?;
-            if let Some(r) = refused {
-                refusal.get_or_insert(r);
-                continue;
+            match refused {
+                Some(r) => {
+                    refusal.get_or_insert(r);
+                }
+                None => approved.push(p),
             }
-            let (detail, refused) = self.rpo_gate(p, opts).await;
+        }
+        let readings = futures::future::join_all(approved.iter().map(|p| self.rpo_gate(p, opts))).await;
+        for (p, (detail, refused)) in approved.iter().zip(readings) {
             let dec = if refused.is_some() { "refuse" } else if detail["databases"].as_array().is_some_and(|d| d.iter().any(|x| x["within_rpo"] != json!(true))) { "override" } else { "pass" };
             j.append(Event::Gate { plan: p.name().into(), gate: "rpo".into(), decision: dec.into(), detail }).await?;
             if let Some(r) = refused {

@@ -52,23 +52,9 @@ pub fn test_retry() -> RetryPolicy {
     }
 }
 
-/// Parses a `KEY=value` file (comments, blank lines and `export ` allowed;
-/// surrounding quotes stripped).
+/// Reads the endpoints file with drctl's own parser (the one `--endpoints` uses).
 fn read_env_file(path: &Path) -> Option<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut vars = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        if let Some((k, v)) = line.split_once('=') {
-            let v = v.trim().trim_matches('"').trim_matches('\'');
-            vars.insert(k.trim().to_string(), v.to_string());
-        }
-    }
-    Some(vars)
+    drctl::config::read_env_file(path).ok()
 }
 
 /// Whether every endpoint in `vars` accepts TCP connections.
