@@ -68,10 +68,18 @@ pub enum ConfigError {
     },
 }
 
-/// `DRCTL_*` variables that are not settings (so not rejected as unknown ones):
-/// `DRCTL_INJECT_CRASH` is the engine's fault injection (see
-/// [`crate::engine::CrashPoint`]), read where it applies.
-const NOT_SETTINGS: &[&str] = &["DRCTL_INJECT_CRASH"];
+/// The `DRCTL_*` variables that are settings. Other `DRCTL_*` variables belong
+/// to other tools (the emulator scripts' `DRCTL_MOTO_PORT`, the engine's fault
+/// injection `DRCTL_INJECT_CRASH`, ...) and are left alone, except that one
+/// that looks like a misspelt setting gets a warning.
+const SETTING_VARS: &[&str] = &[
+    "DRCTL_PLANS",
+    "DRCTL_STATE_DIR",
+    "DRCTL_ENDPOINTS",
+    "DRCTL_GCS_ENDPOINT",
+    "DRCTL_LOG_FORMAT",
+    "DRCTL_COLOR",
+];
 
 /// Values from `drctl.toml` and `DRCTL_*` (all optional).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -123,6 +131,8 @@ pub struct Settings {
     pub color: ColorChoice,
     /// Cloud endpoints and credentials.
     pub cloud: CloudSettings,
+    /// Problems worth a warning (a misspelt `DRCTL_*` variable).
+    pub warnings: Vec<String>,
 }
 
 impl Settings {
@@ -147,9 +157,21 @@ impl Settings {
                     .required(false),
             ),
         };
+        let mut warnings = Vec::new();
+        for k in env
+            .keys()
+            .filter(|k| k.starts_with("DRCTL_") && !SETTING_VARS.contains(&k.as_str()))
+        {
+            if let Some(near) = crate::plan::validate::did_you_mean(k, SETTING_VARS.iter().copied())
+            {
+                warnings.push(format!(
+                    "ignoring {k}: not a drctl setting (did you mean {near}?)"
+                ));
+            }
+        }
         let env_source = config::Environment::with_prefix("DRCTL").source(Some(
             env.iter()
-                .filter(|(k, _)| !NOT_SETTINGS.contains(&k.as_str()))
+                .filter(|(k, _)| SETTING_VARS.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         ));
@@ -178,6 +200,7 @@ impl Settings {
             log_format: flags.log_format.or(file.log_format).unwrap_or_default(),
             color: flags.color.or(file.color).unwrap_or_default(),
             cloud,
+            warnings,
         })
     }
 
@@ -283,9 +306,46 @@ mod tests {
     }
 
     #[test]
-    fn unknown_setting_is_an_error() {
+    fn misspelt_setting_variable_is_ignored_with_a_warning() {
         let env = BTreeMap::from([("DRCTL_PLANZ".to_string(), "x".to_string())]);
-        assert!(Settings::resolve_with(&FlagSettings::default(), &env).is_err());
+        let s = Settings::resolve_with(&FlagSettings::default(), &env).unwrap();
+        assert_eq!(s.plans, PathBuf::from("plans"));
+        assert_eq!(s.warnings.len(), 1);
+        assert!(
+            s.warnings[0].contains("did you mean DRCTL_PLANS?"),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_the_settings_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("drctl.toml");
+        std::fs::write(&f, "planz = \"x\"\n").unwrap();
+        let flags = FlagSettings {
+            config: Some(f),
+            ..Default::default()
+        };
+        assert!(Settings::resolve_with(&flags, &BTreeMap::new()).is_err());
+    }
+
+    #[test]
+    fn regression_emulator_script_variables_do_not_break_drctl() {
+        let env = BTreeMap::from([
+            ("DRCTL_MOTO_PORT".to_string(), "5001".to_string()),
+            (
+                "DRCTL_ENDPOINTS_FILE".to_string(),
+                "/tmp/w2/endpoints.env".to_string(),
+            ),
+            ("DRCTL_WORLD_DIR".to_string(), "/tmp/w2".to_string()),
+        ]);
+        let s = Settings::resolve_with(&FlagSettings::default(), &env).unwrap();
+        assert!(
+            s.warnings.iter().all(|w| !w.contains("MOTO")),
+            "{:?}",
+            s.warnings
+        );
     }
 
     #[test]

@@ -334,26 +334,47 @@ pub fn compile(plan: &Plan, target: &str) -> Result<Graph, GraphError> {
 /// Compiles a point-in-time restore of database resource `database` in
 /// `region` (the region it serves from now): restore into a new instance,
 /// then repoint the plan's records that follow it, verify, keep evidence.
-pub fn compile_restore(plan: &Plan, database: &str, region: &str, to_time: Option<chrono::DateTime<chrono::Utc>>) -> Result<Graph, GraphError> {
+pub fn compile_restore(
+    plan: &Plan,
+    database: &str,
+    region: &str,
+    to_time: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Graph, GraphError> {
     let mut g = compile(plan, region)?;
     let Some(d) = plan.spec.database(database) else {
         return Err(GraphError::UnknownDatabase {
             plan: plan.name().into(),
             database: database.into(),
-            known: plan.spec.database.iter().map(|d| d.id.clone()).collect::<Vec<_>>().join(", "),
+            known: plan
+                .spec
+                .database
+                .iter()
+                .map(|d| d.id.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
         });
     };
     let instance = d.regions[region].clone();
     let when = to_time.map_or("the latest restorable time".to_string(), |t| t.to_rfc3339());
     // Keep preflight, the restore of this database, DNS records that follow it, evidence.
-    let keep_dns: Vec<String> = plan.spec.dns.iter().filter(|r| r.follows.as_deref() == Some(database)).map(|r| r.id.clone()).collect();
+    let keep_dns: Vec<String> = plan
+        .spec
+        .dns
+        .iter()
+        .filter(|r| r.follows.as_deref() == Some(database))
+        .map(|r| r.id.clone())
+        .collect();
     let mut steps = Vec::new();
     let mut map = BTreeMap::new();
     for (i, s) in g.steps.iter().enumerate() {
         let keep = match &s.kind {
             StepKind::Preflight | StepKind::Evidence => true,
-            StepKind::Promote { .. } | StepKind::Restore { .. } => s.resources.iter().any(|r| r == database),
-            StepKind::SwitchDns { .. } | StepKind::VerifyDns { .. } => s.resources.iter().any(|r| keep_dns.contains(r)),
+            StepKind::Promote { .. } | StepKind::Restore { .. } => {
+                s.resources.iter().any(|r| r == database)
+            }
+            StepKind::SwitchDns { .. } | StepKind::VerifyDns { .. } => {
+                s.resources.iter().any(|r| keep_dns.contains(r))
+            }
             _ => false,
         };
         if keep {
@@ -362,14 +383,28 @@ pub fn compile_restore(plan: &Plan, database: &str, region: &str, to_time: Optio
         }
     }
     for s in &mut steps {
-        if s.resources.iter().any(|r| r == database) && matches!(s.kind, StepKind::Promote { .. } | StepKind::Restore { .. }) {
+        if s.resources.iter().any(|r| r == database)
+            && matches!(s.kind, StepKind::Promote { .. } | StepKind::Restore { .. })
+        {
             s.id = format!("{}/restore:{database}", plan.name());
-            s.kind = StepKind::Restore { instance: instance.clone(), to_time };
-            s.description = format!("restore {instance} in {region} to {when}, into a new instance");
+            s.kind = StepKind::Restore {
+                instance: instance.clone(),
+                to_time,
+            };
+            s.description =
+                format!("restore {instance} in {region} to {when}, into a new instance");
         }
         if let StepKind::SwitchDns { records, zone } = &mut s.kind {
-            records.retain(|name| plan.spec.dns.iter().any(|r| &r.name == name && keep_dns.contains(&r.id)));
-            s.description = format!("one change batch in {zone}: {} → endpoint of the restored instance", records.join(", "));
+            records.retain(|name| {
+                plan.spec
+                    .dns
+                    .iter()
+                    .any(|r| &r.name == name && keep_dns.contains(&r.id))
+            });
+            s.description = format!(
+                "one change batch in {zone}: {} → endpoint of the restored instance",
+                records.join(", ")
+            );
         }
         s.deps = s.deps.iter().filter_map(|d| map.get(d).copied()).collect();
     }
@@ -405,7 +440,14 @@ pub fn compile_reprotect(plan: &Plan, active: &str) -> Result<Graph, GraphError>
         }
     }
     let n = steps.len();
-    steps.push(Step { deps: (1..n).collect::<Vec<_>>().into_iter().chain((n == 1).then_some(0)).collect(), ..ev });
+    steps.push(Step {
+        deps: (1..n)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .chain((n == 1).then_some(0))
+            .collect(),
+        ..ev
+    });
     g.steps = steps;
     Ok(g)
 }
@@ -513,7 +555,9 @@ mod tests {
             ]
         );
         match &g.steps[2].kind {
-            StepKind::SwitchDns { records, .. } => assert_eq!(records, &["payments-db.example.com."]),
+            StepKind::SwitchDns { records, .. } => {
+                assert_eq!(records, &["payments-db.example.com."])
+            }
             k => panic!("unexpected {k:?}"),
         }
         assert_eq!(g.steps[2].deps, [1]);
@@ -524,7 +568,14 @@ mod tests {
     fn reprotect_graph_protects_every_other_region() {
         let g = compile_reprotect(&reference("payments"), "us-east-1").unwrap();
         let ids: Vec<&str> = g.steps.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, ["payments/preflight", "payments/reprotect:payments-db@us-west-2", "payments/evidence"]);
+        assert_eq!(
+            ids,
+            [
+                "payments/preflight",
+                "payments/reprotect:payments-db@us-west-2",
+                "payments/evidence"
+            ]
+        );
         assert_eq!(g.steps[2].deps, [1]);
     }
 

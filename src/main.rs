@@ -31,6 +31,9 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(settings.log_format, cli.verbose);
+    for w in &settings.warnings {
+        eprintln!("warning: {w}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

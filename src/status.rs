@@ -281,8 +281,15 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, window: Duration) -> PlanStat
         .regions()
         .iter()
         .max_by_key(|r| {
-            let votes = dns_status.iter().filter(|d| d.points_to.as_deref() == Some(r.as_str())).count();
-            (votes, primaries.contains(&r.as_str()), std::cmp::Reverse(plan.regions().iter().position(|x| x == *r)))
+            let votes = dns_status
+                .iter()
+                .filter(|d| d.points_to.as_deref() == Some(r.as_str()))
+                .count();
+            (
+                votes,
+                primaries.contains(&r.as_str()),
+                std::cmp::Reverse(plan.regions().iter().position(|x| x == *r)),
+            )
         })
         .cloned()
         .unwrap_or_else(|| plan.home().to_string());

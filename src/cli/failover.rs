@@ -90,7 +90,11 @@ fn parse_dur(s: &str) -> Result<Duration, String> {
 }
 
 /// Builds the engine for a command.
-pub async fn engine(settings: &Settings, budget: Option<Duration>, interactive: bool) -> anyhow::Result<Engine> {
+pub async fn engine(
+    settings: &Settings,
+    budget: Option<Duration>,
+    interactive: bool,
+) -> anyhow::Result<Engine> {
     let clouds = crate::cloud::connect(&settings.cloud).await?;
     let store = Arc::new(FileStore::new(&settings.state_dir));
     let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() {
@@ -109,7 +113,13 @@ pub async fn engine(settings: &Settings, budget: Option<Duration>, interactive: 
         });
         f
     });
-    Ok(Engine { clouds, store, state_dir: settings.state_dir.clone(), reporter, confirm })
+    Ok(Engine {
+        clouds,
+        store,
+        state_dir: settings.state_dir.clone(),
+        reporter,
+        confirm,
+    })
 }
 
 /// Runs `failover`.
@@ -119,21 +129,35 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> anyhow::Result<Exit> {
         Err(code) => return Ok(code),
     };
     let plans: Vec<Plan> = match select(&loaded, a.plan.as_deref()) {
-        Ok(p) => p.into_iter().filter(|p| a.plan.is_some() || p.regions().contains(&a.to)).cloned().collect(),
+        Ok(p) => p
+            .into_iter()
+            .filter(|p| a.plan.is_some() || p.regions().contains(&a.to))
+            .cloned()
+            .collect(),
         Err(code) => return Ok(code),
     };
     if plans.is_empty() {
-        eprintln!("error: no plan has region {}\n  hint: `drctl plan validate` lists the plans; `drctl plan show PLAN` their regions", a.to);
+        eprintln!(
+            "error: no plan has region {}\n  hint: `drctl plan validate` lists the plans; `drctl plan show PLAN` their regions",
+            a.to
+        );
         return Ok(Exit::Invalid);
     }
-    let opts = a.run.options("failover", crate::engine::RunMode::Failover, &a.to);
+    let opts = a
+        .run
+        .options("failover", crate::engine::RunMode::Failover, &a.to);
     let budget = plans.iter().map(|p| p.tier.rto).min();
     let engine = engine(settings, budget, true).await?;
     execute(&engine, &plans, &opts, a.run.output).await
 }
 
 /// Runs (or previews) a run and prints its outcome.
-pub async fn execute(engine: &Engine, plans: &[Plan], opts: &RunOptions, output: Output) -> anyhow::Result<Exit> {
+pub async fn execute(
+    engine: &Engine,
+    plans: &[Plan],
+    opts: &RunOptions,
+    output: Output,
+) -> anyhow::Result<Exit> {
     let a_to = &opts.target;
     if opts.dry_run {
         let (rows, gates) = match engine.preview(plans, opts).await {
@@ -141,7 +165,12 @@ pub async fn execute(engine: &Engine, plans: &[Plan], opts: &RunOptions, output:
             Err(e) => return Ok(engine_exit(&e)),
         };
         match output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"dry_run": true, "kind": opts.kind, "target": a_to, "steps": rows, "gates": gates}))?),
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"dry_run": true, "kind": opts.kind, "target": a_to, "steps": rows, "gates": gates})
+                )?
+            ),
             Output::Text => print!("{}", render_preview(&rows, &gates, &opts.kind, a_to)),
         }
         return Ok(Exit::Ok);
@@ -157,7 +186,11 @@ pub fn finish(result: Result<RunReport, EngineError>, output: Output) -> anyhow:
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                 Output::Text => print!("{}", render_report(&report)),
             }
-            Ok(if report.outcome == "succeeded" { Exit::Ok } else { Exit::Failed })
+            Ok(if report.outcome == "succeeded" {
+                Exit::Ok
+            } else {
+                Exit::Failed
+            })
         }
         Err(e) => Ok(engine_exit(&e)),
     }
@@ -173,39 +206,98 @@ fn engine_exit(e: &EngineError) -> Exit {
 }
 
 fn secs(s: Option<f64>) -> String {
-    s.map_or("unknown".into(), |v| if v < 60.0 { format!("{v:.1}s") } else { format_duration(Duration::from_secs_f64(v.round())) })
+    s.map_or("unknown".into(), |v| {
+        if v < 60.0 {
+            format!("{v:.1}s")
+        } else {
+            format_duration(Duration::from_secs_f64(v.round()))
+        }
+    })
 }
 
 /// Renders a run report for people.
 pub fn render_report(r: &RunReport) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
-    let _ = writeln!(o, "\nrun {} ({} to {}): {}", r.run_id, r.kind, r.target, r.outcome.to_uppercase());
+    let _ = writeln!(
+        o,
+        "\nrun {} ({} to {}): {}",
+        r.run_id,
+        r.kind,
+        r.target,
+        r.outcome.to_uppercase()
+    );
     for m in &r.measures {
-        let tgt = |t: Option<u64>| t.map(|t| format_duration(Duration::from_secs(t))).unwrap_or_default();
+        let tgt = |t: Option<u64>| {
+            t.map(|t| format_duration(Duration::from_secs(t)))
+                .unwrap_or_default()
+        };
         let met = |m: Option<bool>| match m {
             Some(true) => "met",
             Some(false) => "MISSED",
             None => "unknown",
         };
-        let _ = writeln!(o, "  {}: RTO achieved {} (target {}, {}); RPO achieved {} (target {}, {})", m.plan, secs(m.rto.seconds), tgt(m.rto.target_seconds), met(m.rto.met), secs(m.rpo.seconds), tgt(m.rpo.target_seconds), met(m.rpo.met));
+        let _ = writeln!(
+            o,
+            "  {}: RTO achieved {} (target {}, {}); RPO achieved {} (target {}, {})",
+            m.plan,
+            secs(m.rto.seconds),
+            tgt(m.rto.target_seconds),
+            met(m.rto.met),
+            secs(m.rpo.seconds),
+            tgt(m.rpo.target_seconds),
+            met(m.rpo.met)
+        );
         let _ = writeln!(o, "    RTO {}", m.rto.basis);
         let _ = writeln!(o, "    RPO {}", m.rpo.basis);
     }
-    let done: Vec<&str> = r.steps.iter().filter(|s| s.state == "succeeded").map(|s| s.step.as_str()).collect();
-    let not: Vec<String> = r.steps.iter().filter(|s| s.state != "succeeded").map(|s| format!("{} ({})", s.step, s.state)).collect();
-    let _ = writeln!(o, "  done: {}", if done.is_empty() { "nothing".into() } else { done.join(", ") });
+    let done: Vec<&str> = r
+        .steps
+        .iter()
+        .filter(|s| s.state == "succeeded")
+        .map(|s| s.step.as_str())
+        .collect();
+    let not: Vec<String> = r
+        .steps
+        .iter()
+        .filter(|s| s.state != "succeeded")
+        .map(|s| format!("{} ({})", s.step, s.state))
+        .collect();
+    let _ = writeln!(
+        o,
+        "  done: {}",
+        if done.is_empty() {
+            "nothing".into()
+        } else {
+            done.join(", ")
+        }
+    );
     if !not.is_empty() {
         let _ = writeln!(o, "  not done: {}", not.join(", "));
         for s in r.steps.iter().filter(|s| s.error.is_some()) {
-            let _ = writeln!(o, "  error in {}: {}", s.step, s.error.as_deref().unwrap_or_default());
+            let _ = writeln!(
+                o,
+                "  error in {}: {}",
+                s.step,
+                s.error.as_deref().unwrap_or_default()
+            );
         }
     }
-    if r.steps.iter().any(|s| s.step.contains("/promote:") && s.state == "succeeded") {
-        let _ = writeln!(o, "  note: promotions cannot be undone; to go back, run `drctl reprotect` then `drctl failback`");
+    if r.steps
+        .iter()
+        .any(|s| s.step.contains("/promote:") && s.state == "succeeded")
+    {
+        let _ = writeln!(
+            o,
+            "  note: promotions cannot be undone; to go back, run `drctl reprotect` then `drctl failback`"
+        );
     }
     if let Some(by) = r.approve_by {
-        let _ = writeln!(o, "  emergency run: approve it retroactively by {by} (`drctl runs approve {}`)", r.run_id);
+        let _ = writeln!(
+            o,
+            "  emergency run: approve it retroactively by {by} (`drctl runs approve {}`)",
+            r.run_id
+        );
     }
     if let Some(cmd) = &r.resume {
         let _ = writeln!(o, "  resume with: {cmd}");
@@ -213,11 +305,22 @@ pub fn render_report(r: &RunReport) -> String {
     o
 }
 
-fn render_preview(rows: &[PreviewRow], gates: &[serde_json::Value], kind: &str, target: &str) -> String {
+fn render_preview(
+    rows: &[PreviewRow],
+    gates: &[serde_json::Value],
+    kind: &str,
+    target: &str,
+) -> String {
     use std::fmt::Write as _;
     let mut o = format!("dry run: {kind} to {target} (nothing will be changed)\n");
     for g in gates {
-        let _ = writeln!(o, "  gate {} for {}: {}", g["gate"].as_str().unwrap_or_default(), g["plan"].as_str().unwrap_or_default(), g["detail"]);
+        let _ = writeln!(
+            o,
+            "  gate {} for {}: {}",
+            g["gate"].as_str().unwrap_or_default(),
+            g["plan"].as_str().unwrap_or_default(),
+            g["detail"]
+        );
     }
     for (i, r) in rows.iter().enumerate() {
         let _ = writeln!(o, "{:>3}. {}: {}", i + 1, r.step, r.description);
@@ -225,12 +328,24 @@ fn render_preview(rows: &[PreviewRow], gates: &[serde_json::Value], kind: &str, 
             Ok(calls) => {
                 for c in calls {
                     let mark = if c.change { "change" } else { "no change" };
-                    let call = if c.call.is_empty() { "(read only)".to_string() } else { c.call.clone() };
-                    let _ = writeln!(o, "       {call} {} [{}]: {} → {} ({mark})", c.resource, c.region, c.current, c.desired);
+                    let call = if c.call.is_empty() {
+                        "(read only)".to_string()
+                    } else {
+                        c.call.clone()
+                    };
+                    let _ = writeln!(
+                        o,
+                        "       {call} {} [{}]: {} → {} ({mark})",
+                        c.resource, c.region, c.current, c.desired
+                    );
                 }
             }
             Err(e) => {
-                let _ = writeln!(o, "       cannot read current state: {}", e.lines().next().unwrap_or_default());
+                let _ = writeln!(
+                    o,
+                    "       cannot read current state: {}",
+                    e.lines().next().unwrap_or_default()
+                );
             }
         }
     }

@@ -22,7 +22,10 @@ pub struct Lines {
 impl Lines {
     /// Starts the clock; `budget` is the RTO shown beside elapsed time.
     pub fn new(budget: Option<Duration>) -> Self {
-        Self { start: Instant::now(), budget }
+        Self {
+            start: Instant::now(),
+            budget,
+        }
     }
 
     fn stamp(&self) -> String {
@@ -44,8 +47,19 @@ impl Reporter for Lines {
     }
     fn finished(&self, step: &Step, result: Result<&Value, &StepFailure>, elapsed: Duration) {
         match result {
-            Ok(_) => eprintln!("{} done   {} ({:.1}s)", self.stamp(), step.id, elapsed.as_secs_f64()),
-            Err(e) => eprintln!("{} FAILED {} ({:.1}s): {}", self.stamp(), step.id, elapsed.as_secs_f64(), first_line(e)),
+            Ok(_) => eprintln!(
+                "{} done   {} ({:.1}s)",
+                self.stamp(),
+                step.id,
+                elapsed.as_secs_f64()
+            ),
+            Err(e) => eprintln!(
+                "{} FAILED {} ({:.1}s): {}",
+                self.stamp(),
+                step.id,
+                elapsed.as_secs_f64(),
+                first_line(e)
+            ),
         }
     }
     fn note(&self, text: &str) {
@@ -68,9 +82,18 @@ impl Live {
     pub fn new(budget: Option<Duration>) -> Self {
         let multi = MultiProgress::new();
         let header = multi.add(ProgressBar::new_spinner());
-        header.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        header.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         header.enable_steady_tick(Duration::from_millis(120));
-        let me = Self { multi, header, bars: Mutex::new(BTreeMap::new()), start: Instant::now(), budget };
+        let me = Self {
+            multi,
+            header,
+            bars: Mutex::new(BTreeMap::new()),
+            start: Instant::now(),
+            budget,
+        };
         me.tick();
         me
     }
@@ -78,8 +101,15 @@ impl Live {
     fn tick(&self) {
         let e = self.start.elapsed();
         let msg = match self.budget {
-            Some(b) => format!("elapsed {} of RTO budget {}", format_duration(Duration::from_secs(e.as_secs())), format_duration(b)),
-            None => format!("elapsed {}", format_duration(Duration::from_secs(e.as_secs()))),
+            Some(b) => format!(
+                "elapsed {} of RTO budget {}",
+                format_duration(Duration::from_secs(e.as_secs())),
+                format_duration(b)
+            ),
+            None => format!(
+                "elapsed {}",
+                format_duration(Duration::from_secs(e.as_secs()))
+            ),
         };
         self.header.set_message(msg);
     }
@@ -89,7 +119,10 @@ impl Reporter for Live {
     fn started(&self, step: &Step) {
         self.tick();
         let bar = self.multi.add(ProgressBar::new_spinner());
-        bar.set_style(ProgressStyle::with_template("  {spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("  {spinner} {elapsed:>4} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.set_message(format!("{}: {}", step.id, step.description));
         bar.enable_steady_tick(Duration::from_millis(120));
         if let Ok(mut bars) = self.bars.lock() {
@@ -101,7 +134,12 @@ impl Reporter for Live {
         let bar = self.bars.lock().ok().and_then(|mut b| b.remove(&step.id));
         let line = match result {
             Ok(_) => format!("  ✓ {:>5.1}s {}", elapsed.as_secs_f64(), step.id),
-            Err(e) => format!("  ✗ {:>5.1}s {}: {}", elapsed.as_secs_f64(), step.id, first_line(e)),
+            Err(e) => format!(
+                "  ✗ {:>5.1}s {}: {}",
+                elapsed.as_secs_f64(),
+                step.id,
+                first_line(e)
+            ),
         };
         if let Some(bar) = bar {
             bar.finish_and_clear();

@@ -24,7 +24,12 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub database: String,
     /// Restore point (RFC 3339).
-    #[arg(long, value_name = "TIME", conflicts_with = "latest", required_unless_present = "latest")]
+    #[arg(
+        long,
+        value_name = "TIME",
+        conflicts_with = "latest",
+        required_unless_present = "latest"
+    )]
     pub to_time: Option<DateTime<Utc>>,
     /// Restore to the latest restorable time.
     #[arg(long)]
@@ -77,7 +82,10 @@ pub async fn restore(a: RestoreArgs, settings: &Settings) -> anyhow::Result<Exit
         Some(r) => r,
         None => where_now(settings, &plan).await?.0,
     };
-    let mode = RunMode::Restore { database: a.database.clone(), to_time: a.to_time };
+    let mode = RunMode::Restore {
+        database: a.database.clone(),
+        to_time: a.to_time,
+    };
     let opts = a.run.options("restore", mode, &region);
     let engine = engine(settings, Some(plan.tier.rto), true).await?;
     execute(&engine, &[plan], &opts, a.run.output).await
@@ -104,12 +112,18 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exi
     let home = plan.home().to_string();
     let (active, protected) = where_now(settings, &plan).await?;
     if active == home && protected {
-        println!("plan {} already serves from its home region {home} and is protected: nothing to fail back", plan.name());
+        println!(
+            "plan {} already serves from its home region {home} and is protected: nothing to fail back",
+            plan.name()
+        );
         return Ok(Exit::Ok);
     }
     let engine = engine(settings, Some(plan.tier.rto), true).await?;
     if !protected {
-        eprintln!("plan {} is not protected in every region: reprotecting from {active} first", plan.name());
+        eprintln!(
+            "plan {} is not protected in every region: reprotecting from {active} first",
+            plan.name()
+        );
         let opts = a.run.options("reprotect", RunMode::Reprotect, &active);
         let code = execute(&engine, std::slice::from_ref(&plan), &opts, a.run.output).await?;
         if code != Exit::Ok || a.run.dry_run {

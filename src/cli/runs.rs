@@ -66,7 +66,16 @@ pub enum AuditCommand {
 
 fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
     let loaded = crate::plan::load(std::slice::from_ref(&settings.plans));
-    loaded.plans.iter().map(|p| (p.name().to_string(), (p.tier.rto.as_secs(), p.tier.rpo.as_secs()))).collect()
+    loaded
+        .plans
+        .iter()
+        .map(|p| {
+            (
+                p.name().to_string(),
+                (p.tier.rto.as_secs(), p.tier.rpo.as_secs()),
+            )
+        })
+        .collect()
 }
 
 /// Runs a `runs` command.
@@ -77,9 +86,26 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
             let mut rows = Vec::new();
             for id in store.list().await? {
                 let text = store.read(&id).await.unwrap_or_default();
-                let records: Vec<journal::event::Record> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+                let records: Vec<journal::event::Record> = text
+                    .lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect();
                 let started = records.iter().find_map(|r| match &r.event {
-                    Event::RunStarted { kind, target, plans, .. } => Some((r.at, kind.clone(), target.clone(), plans.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(","))),
+                    Event::RunStarted {
+                        kind,
+                        target,
+                        plans,
+                        ..
+                    } => Some((
+                        r.at,
+                        kind.clone(),
+                        target.clone(),
+                        plans
+                            .iter()
+                            .map(|p| p.name.clone())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    )),
                     _ => None,
                 });
                 let outcome = records.iter().rev().find_map(|r| match &r.event {
@@ -96,7 +122,15 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                         println!("no runs in {}", settings.state_dir.display());
                     }
                     for r in rows {
-                        println!("{}  {}  {} to {}  [{}]  {}", r["run"].as_str().unwrap_or_default(), r["started"].as_str().unwrap_or_default(), r["kind"].as_str().unwrap_or_default(), r["target"].as_str().unwrap_or_default(), r["plans"].as_str().unwrap_or_default(), r["outcome"].as_str().unwrap_or_default());
+                        println!(
+                            "{}  {}  {} to {}  [{}]  {}",
+                            r["run"].as_str().unwrap_or_default(),
+                            r["started"].as_str().unwrap_or_default(),
+                            r["kind"].as_str().unwrap_or_default(),
+                            r["target"].as_str().unwrap_or_default(),
+                            r["plans"].as_str().unwrap_or_default(),
+                            r["outcome"].as_str().unwrap_or_default()
+                        );
                     }
                 }
             }
@@ -114,22 +148,64 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                 Event::RunFinished { outcome, .. } => Some(outcome.clone()),
                 _ => None,
             });
-            let report = report_from_records(&run, &records, &targets(settings), outcome.as_deref().unwrap_or("unfinished"));
+            let report = report_from_records(
+                &run,
+                &records,
+                &targets(settings),
+                outcome.as_deref().unwrap_or("unfinished"),
+            );
             match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"report": report, "records": records}))?),
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"report": report, "records": records})
+                    )?
+                ),
                 Output::Text => {
                     println!("run {run}");
                     for r in &records {
                         let line = match &r.event {
-                            Event::RunStarted { kind, target, operator, plans, .. } => format!("started {kind} to {target} of {} by {}", plans.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "), operator.as_deref().unwrap_or("unknown operator")),
-                            Event::Gate { plan, gate, decision, detail } => format!("gate {gate} for {plan}: {decision} {detail}"),
-                            Event::StepStarted { step, attempt } => format!("step {step} started (attempt {attempt})"),
-                            Event::StepSucceeded { step, outputs } => format!("step {step} succeeded: {outputs}"),
-                            Event::StepFailed { step, error } => format!("step {step} FAILED: {}", error.message.lines().next().unwrap_or_default()),
-                            Event::Resumed { host, pid } => format!("resumed on {host} (pid {pid})"),
+                            Event::RunStarted {
+                                kind,
+                                target,
+                                operator,
+                                plans,
+                                ..
+                            } => format!(
+                                "started {kind} to {target} of {} by {}",
+                                plans
+                                    .iter()
+                                    .map(|p| p.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                operator.as_deref().unwrap_or("unknown operator")
+                            ),
+                            Event::Gate {
+                                plan,
+                                gate,
+                                decision,
+                                detail,
+                            } => format!("gate {gate} for {plan}: {decision} {detail}"),
+                            Event::StepStarted { step, attempt } => {
+                                format!("step {step} started (attempt {attempt})")
+                            }
+                            Event::StepSucceeded { step, outputs } => {
+                                format!("step {step} succeeded: {outputs}")
+                            }
+                            Event::StepFailed { step, error } => format!(
+                                "step {step} FAILED: {}",
+                                error.message.lines().next().unwrap_or_default()
+                            ),
+                            Event::Resumed { host, pid } => {
+                                format!("resumed on {host} (pid {pid})")
+                            }
                             Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),
                         };
-                        println!("  {} #{:<3} {line}", r.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"), r.seq);
+                        println!(
+                            "  {} #{:<3} {line}",
+                            r.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                            r.seq
+                        );
                     }
                     print!("{}", super::failover::render_report(&report));
                 }
@@ -148,7 +224,11 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
             let pending: Vec<String> = records
                 .iter()
                 .filter_map(|r| match &r.event {
-                    Event::Gate { plan, gate, detail, .. } if gate == "approval" && detail["emergency"] == serde_json::json!(true) => Some(plan.clone()),
+                    Event::Gate {
+                        plan, gate, detail, ..
+                    } if gate == "approval" && detail["emergency"] == serde_json::json!(true) => {
+                        Some(plan.clone())
+                    }
                     _ => None,
                 })
                 .collect();
@@ -175,9 +255,16 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                 Ok(l) => l,
                 Err(code) => return Ok(code),
             };
-            let budget = loaded.plans.iter().map(|p| p.tier.rto).min().or(Some(Duration::from_secs(900)));
+            let budget = loaded
+                .plans
+                .iter()
+                .map(|p| p.tier.rto)
+                .min()
+                .or(Some(Duration::from_secs(900)));
             let engine = super::failover::engine(settings, budget, false).await?;
-            let result = engine.resume(&a.run, &loaded.plans, None::<RunOptions>).await;
+            let result = engine
+                .resume(&a.run, &loaded.plans, None::<RunOptions>)
+                .await;
             super::failover::finish(result, a.output)
         }
     }

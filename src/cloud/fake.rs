@@ -324,7 +324,12 @@ impl Database for FakeCloud {
         Ok(())
     }
 
-    async fn rename_instance(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError> {
+    async fn rename_instance(
+        &self,
+        region: &str,
+        id: &str,
+        new_id: &str,
+    ) -> Result<(), CloudError> {
         let mut s = self.state();
         let mut inst = s
             .databases

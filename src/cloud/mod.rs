@@ -84,7 +84,8 @@ pub trait Database: Send + Sync {
 
     /// Renames an instance (its endpoint changes with it); used to keep an old
     /// primary, data intact, out of the way of a new replica with its id.
-    async fn rename_instance(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError>;
+    async fn rename_instance(&self, region: &str, id: &str, new_id: &str)
+    -> Result<(), CloudError>;
 
     /// Restores `source_id` into a new instance `target_id` in the same region,
     /// at `point` (a time, or the latest restorable time).

@@ -58,7 +58,16 @@ pub fn timings(records: &[Record]) -> Vec<StepTiming> {
         if let Event::RunStarted { steps, .. } = &r.event {
             for s in steps {
                 order.push(s.id.clone());
-                map.insert(s.id.clone(), StepTiming { step: s.id.clone(), state: "not-run".into(), started: None, ended: None, error: None });
+                map.insert(
+                    s.id.clone(),
+                    StepTiming {
+                        step: s.id.clone(),
+                        state: "not-run".into(),
+                        started: None,
+                        ended: None,
+                        error: None,
+                    },
+                );
             }
         }
     }
@@ -94,13 +103,19 @@ pub fn timings(records: &[Record]) -> Vec<StepTiming> {
 /// `targets` maps plan name → (RTO, RPO) targets in seconds.
 pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Vec<PlanMeasure> {
     let Some((start_at, declared, plans)) = records.iter().find_map(|r| match &r.event {
-        Event::RunStarted { declared_at, plans, .. } => Some((r.at, *declared_at, plans.clone())),
+        Event::RunStarted {
+            declared_at, plans, ..
+        } => Some((r.at, *declared_at, plans.clone())),
         _ => None,
     }) else {
         return Vec::new();
     };
     let origin = declared.unwrap_or(start_at);
-    let origin_label = if declared.is_some() { "--declared-at" } else { "run start" };
+    let origin_label = if declared.is_some() {
+        "--declared-at"
+    } else {
+        "run start"
+    };
     let outputs: BTreeMap<&str, (&serde_json::Value, DateTime<Utc>)> = records
         .iter()
         .filter_map(|r| match &r.event {
@@ -110,12 +125,20 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
         .collect();
     let mut gate_lag: BTreeMap<(String, String), Option<f64>> = BTreeMap::new();
     for r in records {
-        if let Event::Gate { plan, gate, detail, .. } = &r.event
+        if let Event::Gate {
+            plan, gate, detail, ..
+        } = &r.event
             && gate == "rpo"
             && let Some(dbs) = detail["databases"].as_array()
         {
             for d in dbs {
-                gate_lag.insert((plan.clone(), d["resource"].as_str().unwrap_or_default().to_string()), d["lag_seconds"].as_f64());
+                gate_lag.insert(
+                    (
+                        plan.clone(),
+                        d["resource"].as_str().unwrap_or_default().to_string(),
+                    ),
+                    d["lag_seconds"].as_f64(),
+                );
             }
         }
     }

@@ -225,7 +225,9 @@ pub fn compile_all(plans: &[Plan], target: &str, mode: &RunMode) -> Result<Vec<S
     for p in plans {
         let g = match mode {
             RunMode::Failover => graph::compile(p, target),
-            RunMode::Restore { database, to_time } => graph::compile_restore(p, database, target, *to_time),
+            RunMode::Restore { database, to_time } => {
+                graph::compile_restore(p, database, target, *to_time)
+            }
             RunMode::Reprotect => graph::compile_reprotect(p, target),
         }
         .map_err(|e| EngineError::Invalid(e.to_string()))?;
@@ -239,7 +241,13 @@ pub fn compile_all(plans: &[Plan], target: &str, mode: &RunMode) -> Result<Vec<S
 }
 
 impl Engine {
-    fn cx<'a>(&'a self, plan: &'a Plan, opts: &'a RunOptions, run_id: &'a str, outputs: &'a BTreeMap<String, Value>) -> Cx<'a> {
+    fn cx<'a>(
+        &'a self,
+        plan: &'a Plan,
+        opts: &'a RunOptions,
+        run_id: &'a str,
+        outputs: &'a BTreeMap<String, Value>,
+    ) -> Cx<'a> {
         let budget = opts.step_timeout.unwrap_or(plan.tier.rto);
         Cx {
             clouds: &self.clouds,
@@ -255,15 +263,29 @@ impl Engine {
     }
 
     /// Dry run: every step, the API calls it would make, current → desired.
-    pub async fn preview(&self, plans: &[Plan], opts: &RunOptions) -> Result<(Vec<PreviewRow>, Vec<Value>), EngineError> {
+    pub async fn preview(
+        &self,
+        plans: &[Plan],
+        opts: &RunOptions,
+    ) -> Result<(Vec<PreviewRow>, Vec<Value>), EngineError> {
         let steps = compile_all(plans, &opts.target, &opts.mode)?;
         let outputs = BTreeMap::new();
         let mut rows = Vec::new();
         for s in &steps {
-            let plan = plans.iter().find(|p| p.name() == s.plan).expect("steps come from plans");
+            let plan = plans
+                .iter()
+                .find(|p| p.name() == s.plan)
+                .expect("steps come from plans");
             let cx = self.cx(plan, opts, "dry-run", &outputs);
-            let calls = steps::action_for(s).preview(&cx).await.map_err(|e| e.to_string());
-            rows.push(PreviewRow { step: s.id.clone(), description: s.description.clone(), calls });
+            let calls = steps::action_for(s)
+                .preview(&cx)
+                .await
+                .map_err(|e| e.to_string());
+            rows.push(PreviewRow {
+                step: s.id.clone(),
+                description: s.description.clone(),
+                calls,
+            });
         }
         let mut gates = Vec::new();
         for p in plans {
@@ -280,16 +302,38 @@ impl Engine {
     async fn rpo_gate(&self, plan: &Plan, opts: &RunOptions) -> (Value, Option<String>) {
         let rpo = plan.tier.rpo;
         if opts.mode != RunMode::Failover {
-            return (json!({"applies": false, "why": "no replica is promoted: the RPO achieved is measured instead"}), None);
+            return (
+                json!({"applies": false, "why": "no replica is promoted: the RPO achieved is measured instead"}),
+                None,
+            );
         }
         let mut dbs = Vec::new();
         let mut refusals = Vec::new();
-        for d in plan.spec.database.iter().filter(|d| d.strategy == DbStrategy::PromoteReplica) {
+        for d in plan
+            .spec
+            .database
+            .iter()
+            .filter(|d| d.strategy == DbStrategy::PromoteReplica)
+        {
             let id = &d.regions[&opts.target];
-            let lag = self.clouds.metrics.replica_lag(&opts.target, id, opts.lag_window).await;
+            let lag = self
+                .clouds
+                .metrics
+                .replica_lag(&opts.target, id, opts.lag_window)
+                .await;
             let (lag_s, note) = match &lag {
-                Ok(r) => (r.max.map(|m| m.as_secs_f64()), format!("{} datapoints over {}", r.datapoints, format_duration(opts.lag_window))),
-                Err(e) => (None, e.to_string().lines().next().unwrap_or_default().to_string()),
+                Ok(r) => (
+                    r.max.map(|m| m.as_secs_f64()),
+                    format!(
+                        "{} datapoints over {}",
+                        r.datapoints,
+                        format_duration(opts.lag_window)
+                    ),
+                ),
+                Err(e) => (
+                    None,
+                    e.to_string().lines().next().unwrap_or_default().to_string(),
+                ),
             };
             let accepted = opts.accept_data_loss;
             let ok = match (lag_s, accepted) {
@@ -328,9 +372,18 @@ impl Engine {
     /// Runs a failover (or failback) of `plans` to `opts.target`.
     pub async fn run(&self, plans: &[Plan], opts: &RunOptions) -> Result<RunReport, EngineError> {
         let steps = compile_all(plans, &opts.target, &opts.mode)?;
-        let label = if plans.len() == 1 { plans[0].name().to_string() } else { "all".into() };
+        let label = if plans.len() == 1 {
+            plans[0].name().to_string()
+        } else {
+            "all".into()
+        };
         let run_id = journal::new_run_id(&label);
-        let me = LockInfo { run_id: run_id.clone(), host: hostname(), pid: std::process::id(), started: Utc::now() };
+        let me = LockInfo {
+            run_id: run_id.clone(),
+            host: hostname(),
+            pid: std::process::id(),
+            started: Utc::now(),
+        };
 
         // Locks first: two runs must never both pass the gates.
         let mut names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
@@ -345,7 +398,11 @@ impl Engine {
                     }
                     locks.push(lock);
                 }
-                Err(LockError::Held { plan, holder, alive }) => {
+                Err(LockError::Held {
+                    plan,
+                    holder,
+                    alive,
+                }) => {
                     release_all(locks);
                     return Err(EngineError::Refused(format!(
                         "plan {plan} is locked by run {} (host {}, pid {}, started {}){}",
@@ -356,7 +413,10 @@ impl Engine {
                         if alive {
                             "\n  hint: one run per plan at a time; watch it with `drctl runs show RUN`".to_string()
                         } else {
-                            format!("; that process is gone\n  hint: resume it with `drctl runs resume {}`, or take the lock over with --force-unlock", holder.run_id)
+                            format!(
+                                "; that process is gone\n  hint: resume it with `drctl runs resume {}`, or take the lock over with --force-unlock",
+                                holder.run_id
+                            )
                         }
                     )));
                 }
@@ -379,7 +439,13 @@ impl Engine {
             run_id: run_id.clone(),
             kind: opts.kind.clone(),
             target: opts.target.clone(),
-            plans: plans.iter().map(|p| PlanRef { name: p.name().into(), digest: p.digest.clone() }).collect(),
+            plans: plans
+                .iter()
+                .map(|p| PlanRef {
+                    name: p.name().into(),
+                    digest: p.digest.clone(),
+                })
+                .collect(),
             operator: operator.clone(),
             host: me.host.clone(),
             pid: me.pid,
@@ -394,12 +460,28 @@ impl Engine {
                 "step_timeout_seconds": opts.step_timeout.map(|d| d.as_secs()),
             }),
             declared_at: opts.declared_at,
-            steps: steps.iter().map(|s| StepRef { id: s.id.clone(), deps: s.deps.iter().map(|d| steps[*d].id.clone()).collect(), description: s.description.clone() }).collect(),
+            steps: steps
+                .iter()
+                .map(|s| StepRef {
+                    id: s.id.clone(),
+                    deps: s.deps.iter().map(|d| steps[*d].id.clone()).collect(),
+                    description: s.description.clone(),
+                })
+                .collect(),
         })
         .await?;
         for (plan, dead) in &taken_over {
-            j.append(Event::Gate { plan: plan.clone(), gate: "lock".into(), decision: "override".into(), detail: json!({"force_unlock": true, "previous_holder": dead}) }).await?;
-            self.reporter.note(&format!("took over the lock of {plan} from dead run {} (pid {} on {})", dead.run_id, dead.pid, dead.host));
+            j.append(Event::Gate {
+                plan: plan.clone(),
+                gate: "lock".into(),
+                decision: "override".into(),
+                detail: json!({"force_unlock": true, "previous_holder": dead}),
+            })
+            .await?;
+            self.reporter.note(&format!(
+                "took over the lock of {plan} from dead run {} (pid {} on {})",
+                dead.run_id, dead.pid, dead.host
+            ));
         }
 
         // Gates: approvals one plan at a time (they may ask a person), then
@@ -408,7 +490,13 @@ impl Engine {
         let mut approved = Vec::new();
         for p in plans {
             let (detail, refused) = self.approval_gate(p, opts, operator.as_deref());
-            j.append(Event::Gate { plan: p.name().into(), gate: "approval".into(), decision: decision(&refused, &detail), detail }).await?;
+            j.append(Event::Gate {
+                plan: p.name().into(),
+                gate: "approval".into(),
+                decision: decision(&refused, &detail),
+                detail,
+            })
+            .await?;
             match refused {
                 Some(r) => {
                     refusal.get_or_insert(r);
@@ -416,42 +504,100 @@ impl Engine {
                 None => approved.push(p),
             }
         }
-        let readings = futures::future::join_all(approved.iter().map(|p| self.rpo_gate(p, opts))).await;
+        let readings =
+            futures::future::join_all(approved.iter().map(|p| self.rpo_gate(p, opts))).await;
         for (p, (detail, refused)) in approved.iter().zip(readings) {
-            let dec = if refused.is_some() { "refuse" } else if detail["databases"].as_array().is_some_and(|d| d.iter().any(|x| x["within_rpo"] != json!(true))) { "override" } else { "pass" };
-            j.append(Event::Gate { plan: p.name().into(), gate: "rpo".into(), decision: dec.into(), detail }).await?;
+            let dec = if refused.is_some() {
+                "refuse"
+            } else if detail["databases"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|x| x["within_rpo"] != json!(true)))
+            {
+                "override"
+            } else {
+                "pass"
+            };
+            j.append(Event::Gate {
+                plan: p.name().into(),
+                gate: "rpo".into(),
+                decision: dec.into(),
+                detail,
+            })
+            .await?;
             if let Some(r) = refused {
                 refusal.get_or_insert(r);
             }
         }
         if let Some(r) = refusal {
-            j.append(Event::RunFinished { outcome: "refused".into(), summary: json!({"reason": r}) }).await?;
+            j.append(Event::RunFinished {
+                outcome: "refused".into(),
+                summary: json!({"reason": r}),
+            })
+            .await?;
             release_all(locks);
-            return Err(EngineError::Refused(format!("{r}\n  (run {run_id} journaled the decision)")));
+            return Err(EngineError::Refused(format!(
+                "{r}\n  (run {run_id} journaled the decision)"
+            )));
         }
 
-        let report = self.execute(plans, opts, &steps, &mut j, BTreeMap::new()).await;
+        let report = self
+            .execute(
+                plans,
+                opts,
+                &steps,
+                &mut j,
+                BTreeMap::new(),
+                &BTreeMap::new(),
+            )
+            .await;
         release_all(locks);
         report
     }
 
-    fn approval_gate(&self, plan: &Plan, opts: &RunOptions, operator: Option<&str>) -> (Value, Option<String>) {
+    fn approval_gate(
+        &self,
+        plan: &Plan,
+        opts: &RunOptions,
+        operator: Option<&str>,
+    ) -> (Value, Option<String>) {
         if plan.tier.approval != Approval::Required {
             return (json!({"required": false}), None);
         }
         if opts.emergency {
-            let by = Utc::now() + chrono::Duration::from_std(RETROACTIVE_APPROVAL).unwrap_or_default();
-            return (json!({"required": true, "emergency": true, "approve_by": by, "operator": operator}), None);
+            let by =
+                Utc::now() + chrono::Duration::from_std(RETROACTIVE_APPROVAL).unwrap_or_default();
+            return (
+                json!({"required": true, "emergency": true, "approve_by": by, "operator": operator}),
+                None,
+            );
         }
         if let Some(reason) = &opts.approve {
-            return (json!({"required": true, "approved_by": operator, "reason": reason, "how": "--approve"}), None);
+            return (
+                json!({"required": true, "approved_by": operator, "reason": reason, "how": "--approve"}),
+                None,
+            );
         }
         if let Some(confirm) = &self.confirm {
-            let q = format!("{} of plan {} ({} tier) to {}? Type the plan name to confirm", opts.kind, plan.name(), plan.tier.name, opts.target);
+            let q = format!(
+                "{} of plan {} ({} tier) to {}? Type the plan name to confirm",
+                opts.kind,
+                plan.name(),
+                plan.tier.name,
+                opts.target
+            );
             if confirm(&q) {
-                return (json!({"required": true, "approved_by": operator, "how": "interactive confirmation"}), None);
+                return (
+                    json!({"required": true, "approved_by": operator, "how": "interactive confirmation"}),
+                    None,
+                );
             }
-            return (json!({"required": true, "how": "interactive confirmation", "confirmed": false}), Some(format!("plan {}: the operator did not confirm", plan.name())));
+            return (
+                json!({"required": true, "how": "interactive confirmation", "confirmed": false}),
+                Some(format!(
+                    "plan {}: the operator did not confirm",
+                    plan.name()
+                )),
+            );
         }
         (
             json!({"required": true, "approved": false}),
@@ -465,23 +611,54 @@ impl Engine {
 
     /// Resumes run `run_id`: verifies the journal, skips finished steps,
     /// re-checks steps that had started (they are idempotent), continues.
-    pub async fn resume(&self, run_id: &str, plans_available: &[Plan], mut opts_override: Option<RunOptions>) -> Result<RunReport, EngineError> {
+    pub async fn resume(
+        &self,
+        run_id: &str,
+        plans_available: &[Plan],
+        mut opts_override: Option<RunOptions>,
+    ) -> Result<RunReport, EngineError> {
         let (mut j, records) = Journal::open_for_append(self.store.clone(), run_id).await?;
-        let Some((kind, target, plan_refs, flags, declared_at)) = records.iter().find_map(|r| match &r.event {
-            Event::RunStarted { kind, target, plans, flags, declared_at, .. } => Some((kind.clone(), target.clone(), plans.clone(), flags.clone(), *declared_at)),
-            _ => None,
-        }) else {
-            return Err(EngineError::Invalid(format!("journal of {run_id} has no run-started record")));
+        let Some((kind, target, plan_refs, flags, declared_at)) =
+            records.iter().find_map(|r| match &r.event {
+                Event::RunStarted {
+                    kind,
+                    target,
+                    plans,
+                    flags,
+                    declared_at,
+                    ..
+                } => Some((
+                    kind.clone(),
+                    target.clone(),
+                    plans.clone(),
+                    flags.clone(),
+                    *declared_at,
+                )),
+                _ => None,
+            })
+        else {
+            return Err(EngineError::Invalid(format!(
+                "journal of {run_id} has no run-started record"
+            )));
         };
-        if let Some(Event::RunFinished { outcome, .. }) = records.iter().rev().map(|r| &r.event).find(|e| matches!(e, Event::RunFinished { .. }))
+        if let Some(Event::RunFinished { outcome, .. }) = records
+            .iter()
+            .rev()
+            .map(|r| &r.event)
+            .find(|e| matches!(e, Event::RunFinished { .. }))
             && outcome != "failed"
         {
-            return Err(EngineError::Invalid(format!("run {run_id} already finished ({outcome}); nothing to resume")));
+            return Err(EngineError::Invalid(format!(
+                "run {run_id} already finished ({outcome}); nothing to resume"
+            )));
         }
         let mut plans = Vec::new();
         for pr in &plan_refs {
             let Some(p) = plans_available.iter().find(|p| p.name() == pr.name) else {
-                return Err(EngineError::Invalid(format!("plan {} of run {run_id} is no longer in the plan directory", pr.name)));
+                return Err(EngineError::Invalid(format!(
+                    "plan {} of run {run_id} is no longer in the plan directory",
+                    pr.name
+                )));
             };
             if p.digest != pr.digest {
                 return Err(EngineError::Invalid(format!(
@@ -497,11 +674,16 @@ impl Engine {
             for gate in ["approval", "rpo"] {
                 let passed = records.iter().any(|r| matches!(&r.event, Event::Gate { plan, gate: g, decision, .. } if plan == p.name() && g == gate && decision != "refuse"));
                 if !passed {
-                    return Err(EngineError::Refused(format!("run {run_id} never passed the {gate} gate for plan {}; start a new run instead", p.name())));
+                    return Err(EngineError::Refused(format!(
+                        "run {run_id} never passed the {gate} gate for plan {}; start a new run instead",
+                        p.name()
+                    )));
                 }
             }
         }
-        let mut opts = opts_override.take().unwrap_or_else(|| RunOptions::failover(&target));
+        let mut opts = opts_override
+            .take()
+            .unwrap_or_else(|| RunOptions::failover(&target));
         opts.inject_crash = opts.inject_crash.or_else(crash_from_env);
         opts.kind = kind;
         opts.target = target.clone();
@@ -515,7 +697,12 @@ impl Engine {
         if let Some(s) = flags["step_timeout_seconds"].as_u64() {
             opts.step_timeout = Some(Duration::from_secs(s));
         }
-        let me = LockInfo { run_id: run_id.to_string(), host: hostname(), pid: std::process::id(), started: Utc::now() };
+        let me = LockInfo {
+            run_id: run_id.to_string(),
+            host: hostname(),
+            pid: std::process::id(),
+            started: Utc::now(),
+        };
         let mut locks = Vec::new();
         let mut names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
         names.sort_unstable();
@@ -524,7 +711,10 @@ impl Engine {
                 Ok((l, _)) => locks.push(l),
                 Err(LockError::Held { plan, holder, .. }) => {
                     release_all(locks);
-                    return Err(EngineError::Refused(format!("plan {plan} is locked by run {} (host {}, pid {}, started {})", holder.run_id, holder.host, holder.pid, holder.started)));
+                    return Err(EngineError::Refused(format!(
+                        "plan {plan} is locked by run {} (host {}, pid {}, started {})",
+                        holder.run_id, holder.host, holder.pid, holder.started
+                    )));
                 }
                 Err(e) => {
                     release_all(locks);
@@ -532,7 +722,11 @@ impl Engine {
                 }
             }
         }
-        j.append(Event::Resumed { host: me.host.clone(), pid: me.pid }).await?;
+        j.append(Event::Resumed {
+            host: me.host.clone(),
+            pid: me.pid,
+        })
+        .await?;
         let outputs: BTreeMap<String, Value> = records
             .iter()
             .filter_map(|r| match &r.event {
@@ -540,24 +734,59 @@ impl Engine {
                 _ => None,
             })
             .collect();
+        let mut attempts: BTreeMap<String, u32> = BTreeMap::new();
+        for r in &records {
+            if let Event::StepStarted { step, attempt } = &r.event {
+                let a = attempts.entry(step.clone()).or_default();
+                *a = (*a).max(*attempt);
+            }
+        }
         let steps = compile_all(&plans, &target, &opts.mode)?;
-        let report = self.execute(&plans, &opts, &steps, &mut j, outputs).await;
+        let report = self
+            .execute(&plans, &opts, &steps, &mut j, outputs, &attempts)
+            .await;
         release_all(locks);
         report
     }
 
-    async fn execute(&self, plans: &[Plan], opts: &RunOptions, steps: &[Step], j: &mut Journal, mut outputs: BTreeMap<String, Value>) -> Result<RunReport, EngineError> {
+    async fn execute(
+        &self,
+        plans: &[Plan],
+        opts: &RunOptions,
+        steps: &[Step],
+        j: &mut Journal,
+        mut outputs: BTreeMap<String, Value>,
+        earlier_attempts: &BTreeMap<String, u32>,
+    ) -> Result<RunReport, EngineError> {
         let run_id = j.run_id().to_string();
-        let plan_of = |s: &Step| plans.iter().find(|p| p.name() == s.plan).expect("steps come from plans");
-        let mut done: BTreeSet<usize> = steps.iter().enumerate().filter(|(_, s)| outputs.contains_key(&s.id)).map(|(i, _)| i).collect();
+        let plan_of = |s: &Step| {
+            plans
+                .iter()
+                .find(|p| p.name() == s.plan)
+                .expect("steps come from plans")
+        };
+        let mut done: BTreeSet<usize> = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| outputs.contains_key(&s.id))
+            .map(|(i, _)| i)
+            .collect();
         let mut started: BTreeSet<usize> = done.clone();
         let mut failed: Vec<(usize, StepFailure)> = Vec::new();
         let mut running = FuturesUnordered::new();
         let parallelism = opts.parallelism.max(1);
-        let mut attempts: BTreeMap<usize, u32> = BTreeMap::new();
+        let mut attempts: BTreeMap<usize, u32> = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| earlier_attempts.get(&s.id).map(|n| (i, *n)))
+            .collect();
         loop {
             if failed.is_empty() {
-                let mut ready: Vec<usize> = (0..steps.len()).filter(|i| !started.contains(i) && steps[*i].deps.iter().all(|d| done.contains(d))).collect();
+                let mut ready: Vec<usize> = (0..steps.len())
+                    .filter(|i| {
+                        !started.contains(i) && steps[*i].deps.iter().all(|d| done.contains(d))
+                    })
+                    .collect();
                 ready.sort_by_key(|i| (plan_of(&steps[*i]).tier.rank, *i));
                 for i in ready {
                     if running.len() >= parallelism {
@@ -566,7 +795,11 @@ impl Engine {
                     let attempt = attempts.entry(i).or_insert(0);
                     *attempt += 1;
                     // Journaled and fsynced before the step begins.
-                    j.append(Event::StepStarted { step: steps[i].id.clone(), attempt: *attempt }).await?;
+                    j.append(Event::StepStarted {
+                        step: steps[i].id.clone(),
+                        attempt: *attempt,
+                    })
+                    .await?;
                     started.insert(i);
                     if let Some(c) = &opts.inject_crash {
                         c.fire(&CrashPoint::Before(steps[i].id.clone()));
@@ -585,11 +818,17 @@ impl Engine {
                     });
                 }
             }
-            let Some((i, result, elapsed)) = running.next().await else { break };
+            let Some((i, result, elapsed)) = running.next().await else {
+                break;
+            };
             match result {
                 Ok(out) => {
                     self.reporter.finished(&steps[i], Ok(&out), elapsed);
-                    j.append(Event::StepSucceeded { step: steps[i].id.clone(), outputs: out.clone() }).await?;
+                    j.append(Event::StepSucceeded {
+                        step: steps[i].id.clone(),
+                        outputs: out.clone(),
+                    })
+                    .await?;
                     outputs.insert(steps[i].id.clone(), out);
                     done.insert(i);
                     if let Some(c) = &opts.inject_crash {
@@ -598,13 +837,21 @@ impl Engine {
                 }
                 Err(e) => {
                     self.reporter.finished(&steps[i], Err(&e), elapsed);
-                    j.append(Event::StepFailed { step: steps[i].id.clone(), error: e.to_record() }).await?;
+                    j.append(Event::StepFailed {
+                        step: steps[i].id.clone(),
+                        error: e.to_record(),
+                    })
+                    .await?;
                     failed.push((i, e));
                 }
             }
         }
         let records = journal::read(self.store.as_ref(), &run_id).await?;
-        let outcome = if failed.is_empty() && done.len() == steps.len() { "succeeded" } else { "failed" };
+        let outcome = if failed.is_empty() && done.len() == steps.len() {
+            "succeeded"
+        } else {
+            "failed"
+        };
         let report = build_report(&run_id, &records, plans, outcome);
         j.append(Event::RunFinished {
             outcome: outcome.into(),
@@ -617,7 +864,9 @@ impl Engine {
 
 /// The crash point named by `DRCTL_INJECT_CRASH`, if any.
 pub fn crash_from_env() -> Option<CrashPoint> {
-    std::env::var("DRCTL_INJECT_CRASH").ok().and_then(|v| CrashPoint::parse(&v))
+    std::env::var("DRCTL_INJECT_CRASH")
+        .ok()
+        .and_then(|v| CrashPoint::parse(&v))
 }
 
 fn decision(refused: &Option<String>, detail: &Value) -> String {
@@ -640,12 +889,25 @@ fn release_all(locks: Vec<PlanLock>) {
 
 /// Builds a report from a run's journal records.
 pub fn build_report(run_id: &str, records: &[Record], plans: &[Plan], outcome: &str) -> RunReport {
-    let targets: BTreeMap<String, (u64, u64)> = plans.iter().map(|p| (p.name().to_string(), (p.tier.rto.as_secs(), p.tier.rpo.as_secs()))).collect();
+    let targets: BTreeMap<String, (u64, u64)> = plans
+        .iter()
+        .map(|p| {
+            (
+                p.name().to_string(),
+                (p.tier.rto.as_secs(), p.tier.rpo.as_secs()),
+            )
+        })
+        .collect();
     report_from_records(run_id, records, &targets, outcome)
 }
 
 /// Builds a report from records alone (targets per plan name).
-pub fn report_from_records(run_id: &str, records: &[Record], targets: &BTreeMap<String, (u64, u64)>, outcome: &str) -> RunReport {
+pub fn report_from_records(
+    run_id: &str,
+    records: &[Record],
+    targets: &BTreeMap<String, (u64, u64)>,
+    outcome: &str,
+) -> RunReport {
     let (target, kind) = records
         .iter()
         .find_map(|r| match &r.event {

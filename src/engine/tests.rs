@@ -20,7 +20,11 @@ impl Reporter for Recorder {
         self.0.lock().unwrap().push(format!("start {}", step.id));
     }
     fn finished(&self, step: &Step, result: Result<&Value, &StepFailure>, _: Duration) {
-        self.0.lock().unwrap().push(format!("{} {}", if result.is_ok() { "done" } else { "failed" }, step.id));
+        self.0.lock().unwrap().push(format!(
+            "{} {}",
+            if result.is_ok() { "done" } else { "failed" },
+            step.id
+        ));
     }
     fn note(&self, _: &str) {}
 }
@@ -32,7 +36,14 @@ fn plans() -> Vec<Plan> {
 }
 
 fn cname(name: &str, value: &str) -> DnsRecord {
-    DnsRecord { name: name.into(), rtype: "CNAME".into(), ttl: Some(60), values: vec![value.into()], set_identifier: None, weight: None }
+    DnsRecord {
+        name: name.into(),
+        rtype: "CNAME".into(),
+        ttl: Some(60),
+        values: vec![value.into()],
+        set_identifier: None,
+        weight: None,
+    }
 }
 
 fn world() -> FakeCloud {
@@ -43,14 +54,65 @@ fn world() -> FakeCloud {
         f.add_replica("us-east-1", &format!("{db}-use1"), ("us-west-2", db));
         f.set_lag("us-east-1", &format!("{db}-use1"), &[lag]);
     }
-    f.add_group("us-west-2", "payments-api-usw2", Capacity { min: 2, desired: 4, max: 8 });
-    f.add_group("us-east-1", "payments-api-use1", Capacity { min: 0, desired: 0, max: 8 });
-    f.add_group("us-west-2", "ledger-workers-usw2", Capacity { min: 1, desired: 2, max: 4 });
-    f.add_group("us-east-1", "ledger-workers-use1", Capacity { min: 0, desired: 0, max: 4 });
-    f.put_record("example.com.", cname("api.example.com.", "api-usw2.example.com."));
-    f.put_record("example.com.", cname("payments-db.example.com.", "payments-db.fake.us-west-2.rds.amazonaws.com"));
-    for (set, w, v) in [("us-west-2", 100, "ledger-usw2.example.com."), ("us-east-1", 0, "ledger-use1.example.com.")] {
-        f.put_record("example.com.", DnsRecord { set_identifier: Some(set.into()), weight: Some(w), ..cname("ledger.example.com.", v) });
+    f.add_group(
+        "us-west-2",
+        "payments-api-usw2",
+        Capacity {
+            min: 2,
+            desired: 4,
+            max: 8,
+        },
+    );
+    f.add_group(
+        "us-east-1",
+        "payments-api-use1",
+        Capacity {
+            min: 0,
+            desired: 0,
+            max: 8,
+        },
+    );
+    f.add_group(
+        "us-west-2",
+        "ledger-workers-usw2",
+        Capacity {
+            min: 1,
+            desired: 2,
+            max: 4,
+        },
+    );
+    f.add_group(
+        "us-east-1",
+        "ledger-workers-use1",
+        Capacity {
+            min: 0,
+            desired: 0,
+            max: 4,
+        },
+    );
+    f.put_record(
+        "example.com.",
+        cname("api.example.com.", "api-usw2.example.com."),
+    );
+    f.put_record(
+        "example.com.",
+        cname(
+            "payments-db.example.com.",
+            "payments-db.fake.us-west-2.rds.amazonaws.com",
+        ),
+    );
+    for (set, w, v) in [
+        ("us-west-2", 100, "ledger-usw2.example.com."),
+        ("us-east-1", 0, "ledger-use1.example.com."),
+    ] {
+        f.put_record(
+            "example.com.",
+            DnsRecord {
+                set_identifier: Some(set.into()),
+                weight: Some(w),
+                ..cname("ledger.example.com.", v)
+            },
+        );
     }
     f
 }
@@ -58,12 +120,22 @@ fn world() -> FakeCloud {
 fn engine(f: &FakeCloud, dir: &std::path::Path) -> (Engine, Arc<MemoryStore>, Arc<Recorder>) {
     let store = Arc::new(MemoryStore::new());
     let rec = Arc::new(Recorder::default());
-    let e = Engine { clouds: f.clouds(), store: store.clone(), state_dir: dir.to_path_buf(), reporter: rec.clone(), confirm: None };
+    let e = Engine {
+        clouds: f.clouds(),
+        store: store.clone(),
+        state_dir: dir.to_path_buf(),
+        reporter: rec.clone(),
+        confirm: None,
+    };
     (e, store, rec)
 }
 
 fn opts() -> RunOptions {
-    RunOptions { approve: Some("test".into()), poll: (Duration::from_millis(1), Duration::from_millis(5)), ..RunOptions::failover("us-east-1") }
+    RunOptions {
+        approve: Some("test".into()),
+        poll: (Duration::from_millis(1), Duration::from_millis(5)),
+        ..RunOptions::failover("us-east-1")
+    }
 }
 
 #[tokio::test]
@@ -71,7 +143,11 @@ async fn failover_of_all_plans_runs_critical_first_and_measures() {
     let f = world();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, rec) = engine(&f, dir.path());
-    let o = RunOptions { accept_data_loss: Some(Duration::from_secs(1800)), parallelism: 1, ..opts() };
+    let o = RunOptions {
+        accept_data_loss: Some(Duration::from_secs(1800)),
+        parallelism: 1,
+        ..opts()
+    };
     let report = e.run(&plans(), &o).await.unwrap();
     assert_eq!(report.outcome, "succeeded");
     // With one slot, every payments step (critical) that is ready runs before ledger's.
@@ -81,7 +157,10 @@ async fn failover_of_all_plans_runs_critical_first_and_measures() {
     let rpo: Vec<Option<f64>> = report.measures.iter().map(|m| m.rpo.seconds).collect();
     assert_eq!(rpo, [Some(3.0), Some(1200.0)]);
     assert_eq!(report.measures[1].rpo.met, Some(false));
-    assert_eq!(f.state().databases[&("us-east-1".to_string(), "payments-db-use1".to_string())].role, DbRole::Primary);
+    assert_eq!(
+        f.state().databases[&("us-east-1".to_string(), "payments-db-use1".to_string())].role,
+        DbRole::Primary
+    );
 }
 
 #[tokio::test]
@@ -89,17 +168,32 @@ async fn rpo_gate_refuses_and_journals_the_lag() {
     let f = world();
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());
-    let ledger: Vec<Plan> = plans().into_iter().filter(|p| p.name() == "ledger").collect();
+    let ledger: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "ledger")
+        .collect();
     let err = e.run(&ledger, &opts()).await.unwrap_err();
-    assert!(matches!(err, EngineError::Refused(ref m) if m.contains("20m") && m.contains("RPO of 15m")), "{err}");
+    assert!(
+        matches!(err, EngineError::Refused(ref m) if m.contains("20m") && m.contains("RPO of 15m")),
+        "{err}"
+    );
     assert!(f.state().writes.is_empty(), "{:?}", f.state().writes);
     let id = store.list().await.unwrap().pop().unwrap();
     let text = store.read(&id).await.unwrap();
-    assert!(text.contains("\"lag_seconds\":1200.0") && text.contains("\"decision\":\"refuse\""), "{text}");
+    assert!(
+        text.contains("\"lag_seconds\":1200.0") && text.contains("\"decision\":\"refuse\""),
+        "{text}"
+    );
     // Accepting less than the lag is still refused; covering it passes.
-    let short = RunOptions { accept_data_loss: Some(Duration::from_secs(600)), ..opts() };
+    let short = RunOptions {
+        accept_data_loss: Some(Duration::from_secs(600)),
+        ..opts()
+    };
     assert!(e.run(&ledger, &short).await.is_err());
-    let enough = RunOptions { accept_data_loss: Some(Duration::from_secs(1800)), ..opts() };
+    let enough = RunOptions {
+        accept_data_loss: Some(Duration::from_secs(1800)),
+        ..opts()
+    };
     assert_eq!(e.run(&ledger, &enough).await.unwrap().outcome, "succeeded");
 }
 
@@ -109,12 +203,21 @@ async fn unknown_lag_needs_accept_data_loss() {
     f.state().lag.clear();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans().into_iter().filter(|p| p.name() == "payments").collect();
+    let payments: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "payments")
+        .collect();
     let err = e.run(&payments, &opts()).await.unwrap_err();
     assert!(err.to_string().contains("unknown"), "{err}");
-    let ok = RunOptions { accept_data_loss: Some(Duration::from_secs(60)), ..opts() };
+    let ok = RunOptions {
+        accept_data_loss: Some(Duration::from_secs(60)),
+        ..opts()
+    };
     let r = e.run(&payments, &ok).await.unwrap();
-    assert_eq!(r.measures[0].rpo.seconds, None, "unknown lag is reported as unknown, never zero");
+    assert_eq!(
+        r.measures[0].rpo.seconds, None,
+        "unknown lag is reported as unknown, never zero"
+    );
 }
 
 #[tokio::test]
@@ -122,11 +225,21 @@ async fn approval_is_required_without_a_terminal() {
     let f = world();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans().into_iter().filter(|p| p.name() == "payments").collect();
-    let o = RunOptions { approve: None, ..opts() };
+    let payments: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "payments")
+        .collect();
+    let o = RunOptions {
+        approve: None,
+        ..opts()
+    };
     let err = e.run(&payments, &o).await.unwrap_err();
     assert!(err.to_string().contains("--approve"), "{err}");
-    let o = RunOptions { approve: None, emergency: true, ..opts() };
+    let o = RunOptions {
+        approve: None,
+        emergency: true,
+        ..opts()
+    };
     let r = e.run(&payments, &o).await.unwrap();
     assert!(r.approve_by.is_some());
 }
@@ -135,21 +248,41 @@ async fn approval_is_required_without_a_terminal() {
 async fn a_failed_step_halts_and_resume_finishes_the_run() {
     let f = world();
     // The target group is missing: preflight fails, nothing else starts.
-    let cap = f.state().groups.remove(&("us-east-1".into(), "payments-api-use1".into())).unwrap();
+    let cap = f
+        .state()
+        .groups
+        .remove(&("us-east-1".into(), "payments-api-use1".into()))
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, rec) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans().into_iter().filter(|p| p.name() == "payments").collect();
+    let payments: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "payments")
+        .collect();
     let r = e.run(&payments, &opts()).await.unwrap();
     assert_eq!(r.outcome, "failed");
-    assert_eq!(rec.0.lock().unwrap().as_slice(), ["start payments/preflight", "failed payments/preflight"]);
-    assert!(r.resume.as_deref().unwrap().starts_with("drctl runs resume "));
+    assert_eq!(
+        rec.0.lock().unwrap().as_slice(),
+        ["start payments/preflight", "failed payments/preflight"]
+    );
+    assert!(
+        r.resume
+            .as_deref()
+            .unwrap()
+            .starts_with("drctl runs resume ")
+    );
     assert!(f.state().writes.is_empty());
     // Fix the world, resume: the run completes and the lock is free again.
-    f.state().groups.insert(("us-east-1".into(), "payments-api-use1".into()), cap);
+    f.state()
+        .groups
+        .insert(("us-east-1".into(), "payments-api-use1".into()), cap);
     let r2 = e.resume(&r.run_id, &payments, Some(opts())).await.unwrap();
     assert_eq!(r2.outcome, "succeeded");
     assert!(!dir.path().join("locks/payments.lock").exists());
-    let again = e.resume(&r.run_id, &payments, Some(opts())).await.unwrap_err();
+    let again = e
+        .resume(&r.run_id, &payments, Some(opts()))
+        .await
+        .unwrap_err();
     assert!(again.to_string().contains("already finished"), "{again}");
 }
 
@@ -161,9 +294,16 @@ async fn dry_run_changes_nothing_and_lists_every_call() {
     let (rows, _) = e.preview(&plans(), &opts()).await.unwrap();
     assert!(f.state().writes.is_empty());
     assert!(store.list().await.unwrap().is_empty());
-    let calls: Vec<String> = rows.iter().flat_map(|r| r.calls.as_ref().unwrap().iter().map(|c| c.call.clone())).collect();
+    let calls: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.calls.as_ref().unwrap().iter().map(|c| c.call.clone()))
+        .collect();
     assert!(calls.iter().any(|c| c == "rds:PromoteReadReplica"));
-    assert!(calls.iter().any(|c| c == "autoscaling:UpdateAutoScalingGroup"));
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == "autoscaling:UpdateAutoScalingGroup")
+    );
 }
 
 #[tokio::test]
@@ -171,13 +311,27 @@ async fn reprotect_parks_the_old_primary_and_creates_a_replica() {
     let f = world();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans().into_iter().filter(|p| p.name() == "payments").collect();
+    let payments: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "payments")
+        .collect();
     e.run(&payments, &opts()).await.unwrap();
-    let o = RunOptions { kind: "reprotect".into(), mode: RunMode::Reprotect, ..opts() };
+    let o = RunOptions {
+        kind: "reprotect".into(),
+        mode: RunMode::Reprotect,
+        ..opts()
+    };
     let r = e.run(&payments, &o).await.unwrap();
     assert_eq!(r.outcome, "succeeded");
     let s = f.state();
     let home = &s.databases[&("us-west-2".to_string(), "payments-db".to_string())];
-    assert!(matches!(&home.role, DbRole::Replica(src) if src.ends_with(":db:payments-db-use1")), "{home:?}");
-    assert!(s.databases.keys().any(|(r, id)| r == "us-west-2" && id.starts_with("payments-db-pre-")));
+    assert!(
+        matches!(&home.role, DbRole::Replica(src) if src.ends_with(":db:payments-db-use1")),
+        "{home:?}"
+    );
+    assert!(
+        s.databases
+            .keys()
+            .any(|(r, id)| r == "us-west-2" && id.starts_with("payments-db-pre-"))
+    );
 }

@@ -58,7 +58,8 @@ pub struct Cx<'a> {
 impl Cx<'_> {
     /// The outputs of this plan's step `local_id` (e.g. `promote:payments-db`).
     pub fn output(&self, local_id: &str) -> Option<&Value> {
-        self.outputs.get(&format!("{}/{local_id}", self.plan.name()))
+        self.outputs
+            .get(&format!("{}/{local_id}", self.plan.name()))
     }
 }
 
@@ -69,7 +70,9 @@ pub enum StepFailure {
     #[error(transparent)]
     Cloud(#[from] CloudError),
     /// Waiting ran out of time.
-    #[error("timed out after {waited:?} waiting for {what}\n  hint: the step's budget is the tier's RTO; check the resource in the console, then `drctl runs resume`")]
+    #[error(
+        "timed out after {waited:?} waiting for {what}\n  hint: the step's budget is the tier's RTO; check the resource in the console, then `drctl runs resume`"
+    )]
     Timeout {
         /// What was awaited.
         what: String,
@@ -92,7 +95,12 @@ pub enum StepFailure {
 
 impl StepFailure {
     /// A state failure.
-    pub fn state(message: impl Into<String>, hint: impl Into<String>, resource: &str, region: &str) -> Self {
+    pub fn state(
+        message: impl Into<String>,
+        hint: impl Into<String>,
+        resource: &str,
+        region: &str,
+    ) -> Self {
         Self::State {
             message: message.into(),
             hint: hint.into(),
@@ -104,9 +112,21 @@ impl StepFailure {
     /// The journal's serializable form.
     pub fn to_record(&self) -> crate::journal::event::StepError {
         let (kind, transient, resource, region) = match self {
-            Self::Cloud(e) => (format!("{:?}", e.kind).to_lowercase(), e.is_transient(), Some(e.resource.clone()), Some(e.region.clone())),
+            Self::Cloud(e) => (
+                format!("{:?}", e.kind).to_lowercase(),
+                e.is_transient(),
+                Some(e.resource.clone()),
+                Some(e.region.clone()),
+            ),
             Self::Timeout { .. } => ("timeout".to_string(), true, None, None),
-            Self::State { resource, region, .. } => ("state".to_string(), false, Some(resource.clone()), Some(region.clone())),
+            Self::State {
+                resource, region, ..
+            } => (
+                "state".to_string(),
+                false,
+                Some(resource.clone()),
+                Some(region.clone()),
+            ),
         };
         crate::journal::event::StepError {
             message: self.to_string(),
@@ -148,11 +168,23 @@ pub trait Action: Send + Sync {
 pub fn action_for(step: &Step) -> Box<dyn Action> {
     match &step.kind {
         StepKind::Preflight => Box::new(preflight::Preflight),
-        StepKind::Scale { .. } => Box::new(scale::Scale { resource: step.resources[0].clone() }),
-        StepKind::Promote { .. } => Box::new(promote::Promote { resource: step.resources[0].clone() }),
-        StepKind::Restore { to_time, .. } => Box::new(restore::Restore { resource: step.resources[0].clone(), to_time: *to_time }),
-        StepKind::Reprotect { region, .. } => Box::new(reprotect::Reprotect { resource: step.resources[0].clone(), region: region.clone() }),
-        StepKind::Check { .. } => Box::new(check::Check { resource: step.resources[0].clone() }),
+        StepKind::Scale { .. } => Box::new(scale::Scale {
+            resource: step.resources[0].clone(),
+        }),
+        StepKind::Promote { .. } => Box::new(promote::Promote {
+            resource: step.resources[0].clone(),
+        }),
+        StepKind::Restore { to_time, .. } => Box::new(restore::Restore {
+            resource: step.resources[0].clone(),
+            to_time: *to_time,
+        }),
+        StepKind::Reprotect { region, .. } => Box::new(reprotect::Reprotect {
+            resource: step.resources[0].clone(),
+            region: region.clone(),
+        }),
+        StepKind::Check { .. } => Box::new(check::Check {
+            resource: step.resources[0].clone(),
+        }),
         StepKind::SwitchDns { zone, .. } => Box::new(switch_dns::SwitchDns { zone: zone.clone() }),
         StepKind::VerifyDns { zone } => Box::new(switch_dns::VerifyDns { zone: zone.clone() }),
         StepKind::Evidence => Box::new(evidence::Evidence),
@@ -179,7 +211,11 @@ where
                 waited: now - started,
             });
         }
-        tracing::info!(waiting_for = what, delay_ms = delay.as_millis() as u64, "waiting");
+        tracing::info!(
+            waiting_for = what,
+            delay_ms = delay.as_millis() as u64,
+            "waiting"
+        );
         tokio::time::sleep(delay.min(cx.deadline - now)).await;
         delay = (delay * 2).min(cx.poll.1);
     }

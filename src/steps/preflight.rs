@@ -44,7 +44,9 @@ impl Action for Preflight {
                 cx.target,
             ));
         }
-        Ok(json!({ "checked": found.iter().map(|(k, r, s)| json!({"kind": k, "resource": r, "state": s})).collect::<Vec<_>>() }))
+        Ok(
+            json!({ "checked": found.iter().map(|(k, r, s)| json!({"kind": k, "resource": r, "state": s})).collect::<Vec<_>>() }),
+        )
     }
 }
 

@@ -22,7 +22,11 @@ pub struct Promote {
 
 impl Promote {
     fn instance<'a>(&self, cx: &'a Cx<'_>) -> &'a str {
-        let d = cx.plan.spec.database(&self.resource).expect("graph steps name plan resources");
+        let d = cx
+            .plan
+            .spec
+            .database(&self.resource)
+            .expect("graph steps name plan resources");
         d.regions[cx.target].as_str()
     }
 }
@@ -57,24 +61,43 @@ impl Action for Promote {
             .database
             .describe_instance(t, id)
             .await?
-            .ok_or_else(|| StepFailure::state(format!("database {id} does not exist in {t}"), "create the replica (drctl reprotect) or fix the id in the plan", id, t))?;
+            .ok_or_else(|| {
+                StepFailure::state(
+                    format!("database {id} does not exist in {t}"),
+                    "create the replica (drctl reprotect) or fix the id in the plan",
+                    id,
+                    t,
+                )
+            })?;
         let mut out = json!({ "instance": id, "region": t });
         match &inst.role {
             DbRole::Primary => {
-                tracing::info!(instance = id, region = t, "already a primary; not promoting again");
+                tracing::info!(
+                    instance = id,
+                    region = t,
+                    "already a primary; not promoting again"
+                );
                 out["already_primary"] = json!(true);
             }
             DbRole::Replica(source) => {
                 if !inst.is_available() {
-                    wait_for(cx, &format!("replica {id} ({t}) to be available before promotion"), || async {
-                        let i = cx.clouds.database.describe_instance(t, id).await?;
-                        Ok(i.filter(|i| i.is_available()).map(|_| ()))
-                    })
+                    wait_for(
+                        cx,
+                        &format!("replica {id} ({t}) to be available before promotion"),
+                        || async {
+                            let i = cx.clouds.database.describe_instance(t, id).await?;
+                            Ok(i.filter(|i| i.is_available()).map(|_| ()))
+                        },
+                    )
                     .await?;
                 }
                 let lag = cx.clouds.metrics.replica_lag(t, id, cx.lag_window).await?;
                 out["source"] = json!(source);
-                out["lag_seconds"] = json!(lag.latest.map(|(d, _)| d.as_secs_f64()).or(lag.max.map(|d| d.as_secs_f64())));
+                out["lag_seconds"] = json!(
+                    lag.latest
+                        .map(|(d, _)| d.as_secs_f64())
+                        .or(lag.max.map(|d| d.as_secs_f64()))
+                );
                 out["lag_max_seconds"] = json!(lag.max.map(|d| d.as_secs_f64()));
                 out["lag_datapoints"] = json!(lag.datapoints);
                 out["lag_read_at"] = json!(Utc::now());
@@ -82,10 +105,14 @@ impl Action for Promote {
                 out["promoted_at"] = json!(Utc::now());
             }
         }
-        let done = wait_for(cx, &format!("{id} ({t}) to become an available primary"), || async {
-            let i = cx.clouds.database.describe_instance(t, id).await?;
-            Ok(i.filter(|i| i.role == DbRole::Primary && i.is_available()))
-        })
+        let done = wait_for(
+            cx,
+            &format!("{id} ({t}) to become an available primary"),
+            || async {
+                let i = cx.clouds.database.describe_instance(t, id).await?;
+                Ok(i.filter(|i| i.role == DbRole::Primary && i.is_available()))
+            },
+        )
         .await?;
         out["endpoint"] = json!(done.endpoint);
         out["port"] = json!(done.port);

@@ -24,7 +24,13 @@ pub struct Reprotect {
 
 /// The name an old primary is renamed to (stable per run).
 pub fn parked_id(id: &str, run_id: &str) -> String {
-    let tag: String = run_id.chars().rev().filter(|c| c.is_ascii_alphanumeric()).take(4).collect::<String>().to_lowercase();
+    let tag: String = run_id
+        .chars()
+        .rev()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(4)
+        .collect::<String>()
+        .to_lowercase();
     let base: String = id.chars().take(63 - 9).collect();
     format!("{base}-pre-{tag}")
 }
@@ -38,13 +44,27 @@ fn replica_of(inst: &DbInstance, primary: &DbInstance) -> bool {
 
 impl Reprotect {
     async fn primary(&self, cx: &Cx<'_>) -> Result<(String, DbInstance), StepFailure> {
-        let d = cx.plan.spec.database(&self.resource).expect("graph steps name plan resources");
+        let d = cx
+            .plan
+            .spec
+            .database(&self.resource)
+            .expect("graph steps name plan resources");
         let id = d.regions[cx.target].clone();
         let p = cx.clouds.database.describe_instance(cx.target, &id).await?;
         match p {
             Some(p) if p.role == DbRole::Primary => Ok((d.regions[&self.region].clone(), p)),
-            Some(_) => Err(StepFailure::state(format!("{id} in {} is not a primary", cx.target), "reprotect runs after a failover to that region", &id, cx.target)),
-            None => Err(StepFailure::state(format!("{id} does not exist in {}", cx.target), "reprotect runs after a failover to that region", &id, cx.target)),
+            Some(_) => Err(StepFailure::state(
+                format!("{id} in {} is not a primary", cx.target),
+                "reprotect runs after a failover to that region",
+                &id,
+                cx.target,
+            )),
+            None => Err(StepFailure::state(
+                format!("{id} does not exist in {}", cx.target),
+                "reprotect runs after a failover to that region",
+                &id,
+                cx.target,
+            )),
         }
     }
 }
@@ -53,14 +73,34 @@ impl Reprotect {
 impl Action for Reprotect {
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         let (id, primary) = self.primary(cx).await?;
-        let cur = cx.clouds.database.describe_instance(&self.region, &id).await?;
+        let cur = cx
+            .clouds
+            .database
+            .describe_instance(&self.region, &id)
+            .await?;
         let mut out = Vec::new();
-        let current = cur.as_ref().map_or("absent".to_string(), |i| format!("{:?}", i.role).to_lowercase());
+        let current = cur.as_ref().map_or("absent".to_string(), |i| {
+            format!("{:?}", i.role).to_lowercase()
+        });
         if cur.as_ref().is_some_and(|i| i.role == DbRole::Primary) {
-            out.push(Planned { call: "rds:ModifyDBInstance (NewDBInstanceIdentifier)".into(), resource: format!("{id} → {}", parked_id(&id, cx.run_id)), region: self.region.clone(), current: "old primary".into(), desired: "renamed, data kept".into(), change: true });
+            out.push(Planned {
+                call: "rds:ModifyDBInstance (NewDBInstanceIdentifier)".into(),
+                resource: format!("{id} → {}", parked_id(&id, cx.run_id)),
+                region: self.region.clone(),
+                current: "old primary".into(),
+                desired: "renamed, data kept".into(),
+                change: true,
+            });
         }
         let done = cur.as_ref().is_some_and(|i| replica_of(i, &primary));
-        out.push(Planned { call: "rds:CreateDBInstanceReadReplica".into(), resource: id, region: self.region.clone(), current, desired: format!("replica of {}", primary.arn), change: !done });
+        out.push(Planned {
+            call: "rds:CreateDBInstanceReadReplica".into(),
+            resource: id,
+            region: self.region.clone(),
+            current,
+            desired: format!("replica of {}", primary.arn),
+            change: !done,
+        });
         Ok(out)
     }
 
@@ -78,15 +118,25 @@ impl Action for Reprotect {
                 if db.describe_instance(r, &parked).await?.is_none() {
                     db.rename_instance(r, &old.id, &parked).await?;
                 }
-                wait_for(cx, &format!("{id} ({r}) to be renamed to {parked}"), || async {
-                    let gone = db.describe_instance(r, &id).await?.is_none();
-                    let there = db.describe_instance(r, &parked).await?.is_some_and(|i| i.is_available());
-                    Ok((gone && there).then_some(()))
-                })
+                wait_for(
+                    cx,
+                    &format!("{id} ({r}) to be renamed to {parked}"),
+                    || async {
+                        let gone = db.describe_instance(r, &id).await?.is_none();
+                        let there = db
+                            .describe_instance(r, &parked)
+                            .await?
+                            .is_some_and(|i| i.is_available());
+                        Ok((gone && there).then_some(()))
+                    },
+                )
                 .await?;
                 out["old_primary_renamed_to"] = json!(parked);
             }
-            if let Err(e) = db.create_replica(r, &id, &primary.arn, primary.instance_class.as_deref()).await {
+            if let Err(e) = db
+                .create_replica(r, &id, &primary.arn, primary.instance_class.as_deref())
+                .await
+            {
                 // A lost answer to an earlier attempt: trust the world, not the error.
                 let now = db.describe_instance(r, &id).await?;
                 if !now.as_ref().is_some_and(|i| replica_of(i, &primary)) {
@@ -95,9 +145,16 @@ impl Action for Reprotect {
                 tracing::info!(instance = %id, region = r, "replica already exists (an earlier create went through)");
             }
         }
-        let inst = wait_for(cx, &format!("{id} ({r}) to be an available replica of {}", primary.id), || async {
-            Ok(db.describe_instance(r, &id).await?.filter(|i| i.is_available() && replica_of(i, &primary)))
-        })
+        let inst = wait_for(
+            cx,
+            &format!("{id} ({r}) to be an available replica of {}", primary.id),
+            || async {
+                Ok(db
+                    .describe_instance(r, &id)
+                    .await?
+                    .filter(|i| i.is_available() && replica_of(i, &primary)))
+            },
+        )
         .await?;
         out["endpoint"] = json!(inst.endpoint);
         Ok(out)

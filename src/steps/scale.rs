@@ -35,7 +35,12 @@ impl Action for Scale {
             call: "autoscaling:UpdateAutoScalingGroup".into(),
             resource: name.into(),
             region: cx.target.into(),
-            current: current.as_ref().map_or("missing".into(), |g| format!("{} (min/desired/max), {} in service", g.capacity, g.in_service)),
+            current: current.as_ref().map_or("missing".into(), |g| {
+                format!(
+                    "{} (min/desired/max), {} in service",
+                    g.capacity, g.in_service
+                )
+            }),
             desired: format!("{want} (min/desired/max), {} in service", want.desired),
             change: current.is_none_or(|g| g.capacity != want),
         }])
@@ -49,17 +54,28 @@ impl Action for Scale {
             .compute
             .describe_group(t, name)
             .await?
-            .ok_or_else(|| StepFailure::state(format!("compute group {name} does not exist in {t}"), "create it (terraform/compute.tf) or fix the id in the plan", name, t))?;
+            .ok_or_else(|| {
+                StepFailure::state(
+                    format!("compute group {name} does not exist in {t}"),
+                    "create it (terraform/compute.tf) or fix the id in the plan",
+                    name,
+                    t,
+                )
+            })?;
         let acted = before.capacity != want;
         if acted {
             cx.clouds.compute.set_capacity(t, name, want).await?;
         } else {
             tracing::info!(group = name, region = t, "already at active capacity");
         }
-        let after = wait_for(cx, &format!("{} instances in service in {name} ({t})", want.desired), || async {
-            let g = cx.clouds.compute.describe_group(t, name).await?;
-            Ok(g.filter(|g| g.capacity == want && g.in_service >= want.desired))
-        })
+        let after = wait_for(
+            cx,
+            &format!("{} instances in service in {name} ({t})", want.desired),
+            || async {
+                let g = cx.clouds.compute.describe_group(t, name).await?;
+                Ok(g.filter(|g| g.capacity == want && g.in_service >= want.desired))
+            },
+        )
         .await?;
         Ok(json!({
             "group": name,

@@ -42,7 +42,12 @@ fn same_values(a: &[String], b: &[String]) -> bool {
 }
 
 fn records_of<'a>(cx: &'a Cx<'_>, zone: &str) -> Vec<&'a DnsSpec> {
-    cx.plan.spec.dns.iter().filter(|d| d.zone.eq_ignore_ascii_case(zone)).collect()
+    cx.plan
+        .spec
+        .dns
+        .iter()
+        .filter(|d| d.zone.eq_ignore_ascii_case(zone))
+        .collect()
 }
 
 /// The endpoint of database resource `db` in the target region: from the
@@ -53,11 +58,20 @@ async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
             return Ok(ep.to_string());
         }
     }
-    let spec = cx.plan.spec.database(db).expect("validated: follows names a database");
+    let spec = cx
+        .plan
+        .spec
+        .database(db)
+        .expect("validated: follows names a database");
     let id = &spec.regions[cx.target];
     let inst = cx.clouds.database.describe_instance(cx.target, id).await?;
     inst.and_then(|i| i.endpoint).ok_or_else(|| {
-        StepFailure::state(format!("database {id} in {} has no endpoint yet", cx.target), "wait until it is available, then `drctl runs resume`", id, cx.target)
+        StepFailure::state(
+            format!("database {id} in {} has no endpoint yet", cx.target),
+            "wait until it is available, then `drctl runs resume`",
+            id,
+            cx.target,
+        )
     })
 }
 
@@ -65,10 +79,28 @@ async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
 async fn desired(cx: &Cx<'_>, zone: &str) -> Result<Vec<DnsRecord>, StepFailure> {
     let mut out = Vec::new();
     for d in records_of(cx, zone) {
-        let name = if d.name.ends_with('.') { d.name.clone() } else { format!("{}.", d.name) };
+        let name = if d.name.ends_with('.') {
+            d.name.clone()
+        } else {
+            format!("{}.", d.name)
+        };
         match (&d.follows, d.switch) {
-            (Some(db), _) => out.push(DnsRecord { name, rtype: d.rtype.clone(), ttl: Some(d.ttl), values: vec![endpoint_of(cx, db).await?], set_identifier: None, weight: None }),
-            (None, SwitchMode::Upsert) => out.push(DnsRecord { name, rtype: d.rtype.clone(), ttl: Some(d.ttl), values: vec![d.targets[cx.target].clone()], set_identifier: None, weight: None }),
+            (Some(db), _) => out.push(DnsRecord {
+                name,
+                rtype: d.rtype.clone(),
+                ttl: Some(d.ttl),
+                values: vec![endpoint_of(cx, db).await?],
+                set_identifier: None,
+                weight: None,
+            }),
+            (None, SwitchMode::Upsert) => out.push(DnsRecord {
+                name,
+                rtype: d.rtype.clone(),
+                ttl: Some(d.ttl),
+                values: vec![d.targets[cx.target].clone()],
+                set_identifier: None,
+                weight: None,
+            }),
             (None, SwitchMode::Weighted) => {
                 for region in cx.plan.regions() {
                     out.push(DnsRecord {
@@ -87,21 +119,38 @@ async fn desired(cx: &Cx<'_>, zone: &str) -> Result<Vec<DnsRecord>, StepFailure>
 }
 
 async fn zone(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFailure> {
-    cx.clouds.dns.find_zone(name).await?.ok_or_else(|| StepFailure::state(format!("hosted zone {name} does not exist"), "create it (terraform/dns.tf) or fix the zone in the plan", name, "global"))
+    cx.clouds.dns.find_zone(name).await?.ok_or_else(|| {
+        StepFailure::state(
+            format!("hosted zone {name} does not exist"),
+            "create it (terraform/dns.tf) or fix the zone in the plan",
+            name,
+            "global",
+        )
+    })
 }
 
 /// Current record for each desired one (matched by name, type and set identifier).
-async fn current(cx: &Cx<'_>, z: &HostedZone, want: &[DnsRecord]) -> Result<Vec<Option<DnsRecord>>, StepFailure> {
+async fn current(
+    cx: &Cx<'_>,
+    z: &HostedZone,
+    want: &[DnsRecord],
+) -> Result<Vec<Option<DnsRecord>>, StepFailure> {
     let mut out = Vec::new();
     for w in want {
         let found = cx.clouds.dns.read_records(z, &w.name, &w.rtype).await?;
-        out.push(found.into_iter().find(|r| r.set_identifier == w.set_identifier));
+        out.push(
+            found
+                .into_iter()
+                .find(|r| r.set_identifier == w.set_identifier),
+        );
     }
     Ok(out)
 }
 
 fn matches(cur: &Option<DnsRecord>, want: &DnsRecord) -> bool {
-    cur.as_ref().is_some_and(|c| same_values(&c.values, &want.values) && c.weight == want.weight && c.ttl == want.ttl)
+    cur.as_ref().is_some_and(|c| {
+        same_values(&c.values, &want.values) && c.weight == want.weight && c.ttl == want.ttl
+    })
 }
 
 fn show(r: &Option<DnsRecord>) -> String {
@@ -109,7 +158,11 @@ fn show(r: &Option<DnsRecord>) -> String {
         None => "absent".into(),
         Some(r) => {
             let w = r.weight.map(|w| format!(" weight {w}")).unwrap_or_default();
-            format!("{}{w} ttl {}", r.values.join(","), r.ttl.unwrap_or_default())
+            format!(
+                "{}{w} ttl {}",
+                r.values.join(","),
+                r.ttl.unwrap_or_default()
+            )
         }
     }
 }
@@ -125,7 +178,15 @@ impl Action for SwitchDns {
             .zip(&cur)
             .map(|(w, c)| Planned {
                 call: "route53:ChangeResourceRecordSets UPSERT (one batch for the zone)".into(),
-                resource: format!("{} {}{}", w.name, w.rtype, w.set_identifier.as_ref().map(|s| format!(" [{s}]")).unwrap_or_default()),
+                resource: format!(
+                    "{} {}{}",
+                    w.name,
+                    w.rtype,
+                    w.set_identifier
+                        .as_ref()
+                        .map(|s| format!(" [{s}]"))
+                        .unwrap_or_default()
+                ),
                 region: "global".into(),
                 current: show(c),
                 desired: show(&Some(w.clone())),
@@ -149,7 +210,16 @@ impl Action for SwitchDns {
             let info = cx
                 .clouds
                 .dns
-                .apply_changes(&z, batch, &format!("drctl run {}: {} to {}", cx.run_id, cx.plan.name(), cx.target))
+                .apply_changes(
+                    &z,
+                    batch,
+                    &format!(
+                        "drctl run {}: {} to {}",
+                        cx.run_id,
+                        cx.plan.name(),
+                        cx.target
+                    ),
+                )
                 .await?;
             change_ids.push(info.id);
         }
@@ -182,23 +252,60 @@ impl Action for VerifyDns {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let switch = cx.output(&format!("switch-dns:{}", self.zone)).cloned().unwrap_or(Value::Null);
-        let ids: Vec<String> = switch["change_ids"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
-        for id in &ids {
-            wait_for(cx, &format!("Route 53 change {id} in {} to be INSYNC", self.zone), || async {
-                let info = cx.clouds.dns.change_status(id).await?;
-                Ok(info.in_sync.then_some(()))
+        let switch = cx
+            .output(&format!("switch-dns:{}", self.zone))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let ids: Vec<String> = switch["change_ids"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
             })
+            .unwrap_or_default();
+        for id in &ids {
+            wait_for(
+                cx,
+                &format!("Route 53 change {id} in {} to be INSYNC", self.zone),
+                || async {
+                    let info = cx.clouds.dns.change_status(id).await?;
+                    Ok(info.in_sync.then_some(()))
+                },
+            )
             .await?;
         }
         let in_sync_at = Utc::now();
         let z = zone(cx, &self.zone).await?;
         let want = desired(cx, &self.zone).await?;
         let cur = current(cx, &z, &want).await?;
-        let wrong: Vec<String> = want.iter().zip(&cur).filter(|(w, c)| !matches(c, w)).map(|(w, c)| format!("{} is {} (expected {})", w.name, show(c), show(&Some(w.clone())))).collect();
+        let wrong: Vec<String> = want
+            .iter()
+            .zip(&cur)
+            .filter(|(w, c)| !matches(c, w))
+            .map(|(w, c)| {
+                format!(
+                    "{} is {} (expected {})",
+                    w.name,
+                    show(c),
+                    show(&Some(w.clone()))
+                )
+            })
+            .collect();
         if !wrong.is_empty() {
-            return Err(StepFailure::state(format!("records in {} did not read back as switched: {}", self.zone, wrong.join("; ")), "someone else may be changing the zone; inspect it, then `drctl runs resume`", &self.zone, "global"));
+            return Err(StepFailure::state(
+                format!(
+                    "records in {} did not read back as switched: {}",
+                    self.zone,
+                    wrong.join("; ")
+                ),
+                "someone else may be changing the zone; inspect it, then `drctl runs resume`",
+                &self.zone,
+                "global",
+            ));
         }
-        Ok(json!({ "zone": self.zone, "change_ids": ids, "in_sync_at": in_sync_at, "records": cur }))
+        Ok(
+            json!({ "zone": self.zone, "change_ids": ids, "in_sync_at": in_sync_at, "records": cur }),
+        )
     }
 }

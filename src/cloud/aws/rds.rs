@@ -239,7 +239,12 @@ impl crate::cloud::Database for RdsDatabase {
         Ok(())
     }
 
-    async fn rename_instance(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError> {
+    async fn rename_instance(
+        &self,
+        region: &str,
+        id: &str,
+        new_id: &str,
+    ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
         let c = Call {
             service: SERVICE,
