@@ -149,14 +149,25 @@ def ensure_replica(rds_standby, replica_id, primary):
 
 
 # ---------------------------------------------------------------- CloudWatch
+# RDS publishes ReplicaLag once a minute for as long as the replica lives; the
+# emulators have no lag at all. The seed stands in for that publisher: one point
+# a minute from LAG_PAST_MIN minutes ago to LAG_AHEAD_MIN minutes ahead, so the
+# world stays readable (`drctl status` reads the last 15 minutes) for hours
+# after seeding instead of going "lag unknown" a quarter of an hour later.
+LAG_PAST_MIN = 15
+LAG_AHEAD_MIN = 240
+
+
 def put_lag(cw, replica_id, seconds):
     now = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
     data = [{
         "MetricName": "ReplicaLag", "Unit": "Seconds", "Value": float(seconds),
         "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": replica_id}],
         "Timestamp": now - dt.timedelta(minutes=m),
-    } for m in range(15, -1, -1)]
-    cw.put_metric_data(Namespace="AWS/RDS", MetricData=data)
+    } for m in range(LAG_PAST_MIN, -LAG_AHEAD_MIN - 1, -1)]
+    # PutMetricData takes at most 1000 points per call.
+    for i in range(0, len(data), 500):
+        cw.put_metric_data(Namespace="AWS/RDS", MetricData=data[i:i + 500])
     say("metric", f"ReplicaLag {replica_id}", f"put {len(data)} points = {seconds:g} s")
 
 

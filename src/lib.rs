@@ -10,9 +10,11 @@
 //! * [`cloud`]: narrow cloud traits, their AWS/GCS implementations and a fake;
 //! * [`status`]: readiness of each standby region;
 //! * [`config`]: settings from file, environment and flags;
-//! * [`cli`]: the command line.
+//! * [`engine`], [`steps`], [`journal`]: runs, their steps and their journal.
+//!
+//! The command line lives in the binary (`src/main.rs`, `src/cli/`), the only
+//! place where errors become `anyhow` reports and exit codes.
 
-pub mod cli;
 pub mod cloud;
 pub mod config;
 pub mod engine;

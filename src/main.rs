@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
+mod cli;
+
 use clap::Parser;
-use drctl::cli::{self, Cli, Exit};
+use cli::{Cli, Exit};
 use drctl::config::{LogFormat, Settings};
 
 fn init_tracing(format: LogFormat, verbose: u8) {

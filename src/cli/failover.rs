@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 
 use super::{Exit, Output, load_plans, select};
-use crate::config::Settings;
-use crate::engine::{Confirm, Engine, EngineError, PreviewRow, Reporter, RunOptions, RunReport};
-use crate::journal::store::FileStore;
-use crate::plan::Plan;
-use crate::plan::duration::{format_duration, parse_duration};
+use drctl::config::Settings;
+use drctl::engine::{Confirm, Engine, EngineError, PreviewRow, Reporter, RunOptions, RunReport};
+use drctl::journal::store::FileStore;
+use drctl::plan::Plan;
+use drctl::plan::duration::{format_duration, parse_duration};
 
 /// Flags shared by every command that starts a run.
 #[derive(Debug, Args)]
@@ -51,7 +51,7 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// Run options for `kind`/`mode` to `target`.
-    pub fn options(&self, kind: &str, mode: crate::engine::RunMode, target: &str) -> RunOptions {
+    pub fn options(&self, kind: &str, mode: drctl::engine::RunMode, target: &str) -> RunOptions {
         RunOptions {
             kind: kind.into(),
             mode,
@@ -65,7 +65,7 @@ impl RunArgs {
             force_unlock: self.force_unlock,
             lag_window: self.lag_window,
             step_timeout: self.step_timeout,
-            inject_crash: crate::engine::crash_from_env(),
+            inject_crash: drctl::engine::crash_from_env(),
             ..RunOptions::failover(target)
         }
     }
@@ -95,7 +95,7 @@ pub async fn engine(
     budget: Option<Duration>,
     interactive: bool,
 ) -> anyhow::Result<Engine> {
-    let clouds = crate::cloud::connect(&settings.cloud).await?;
+    let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let store = Arc::new(FileStore::new(&settings.state_dir));
     let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() {
         Arc::new(super::progress::Live::new(budget))
@@ -145,7 +145,7 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> anyhow::Result<Exit> {
     }
     let opts = a
         .run
-        .options("failover", crate::engine::RunMode::Failover, &a.to);
+        .options("failover", drctl::engine::RunMode::Failover, &a.to);
     let budget = plans.iter().map(|p| p.tier.rto).min();
     let engine = engine(settings, budget, true).await?;
     execute(&engine, &plans, &opts, a.run.output).await

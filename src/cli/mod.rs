@@ -1,7 +1,7 @@
 //! The command line: clap definitions and one file per command.
 //!
 //! Raw arguments (this module) are kept apart from resolved settings
-//! ([`crate::config::Settings`]); each command gets the resolved settings and
+//! ([`drctl::config::Settings`]); each command gets the resolved settings and
 //! returns an [`Exit`] code, so `main` stays a thin map from errors to codes.
 
 pub mod failover;
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{ColorChoice, FlagSettings, LogFormat};
+use drctl::config::{ColorChoice, FlagSettings, LogFormat};
 
 /// Documented exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +116,7 @@ pub enum Command {
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli, settings: crate::config::Settings) -> anyhow::Result<Exit> {
+pub async fn run(cli: Cli, settings: drctl::config::Settings) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Plan(cmd) => plan::run(cmd, &settings),
         Command::Status(args) => status::run(args, &settings).await,
@@ -132,15 +132,15 @@ pub async fn run(cli: Cli, settings: crate::config::Settings) -> anyhow::Result<
 /// Loads the plans of the settings' directory; prints diagnostics and returns
 /// `Err(Exit::Invalid)` when any plan is invalid.
 pub fn load_plans(
-    settings: &crate::config::Settings,
+    settings: &drctl::config::Settings,
     paths: &[PathBuf],
-) -> Result<crate::plan::Loaded, Exit> {
+) -> Result<drctl::plan::Loaded, Exit> {
     let paths = if paths.is_empty() {
         vec![settings.plans.clone()]
     } else {
         paths.to_vec()
     };
-    let loaded = crate::plan::load(&paths);
+    let loaded = drctl::plan::load(&paths);
     if loaded.has_errors() {
         print_diagnostics(settings, &loaded);
         return Err(Exit::Invalid);
@@ -149,7 +149,7 @@ pub fn load_plans(
 }
 
 /// Prints every diagnostic on stderr, with a summary line.
-pub fn print_diagnostics(settings: &crate::config::Settings, loaded: &crate::plan::Loaded) {
+pub fn print_diagnostics(settings: &drctl::config::Settings, loaded: &drctl::plan::Loaded) {
     use std::io::IsTerminal;
     let color = settings.use_color(std::io::stderr().is_terminal());
     let mut out = String::new();
@@ -160,7 +160,7 @@ pub fn print_diagnostics(settings: &crate::config::Settings, loaded: &crate::pla
     let errors = loaded
         .diagnostics
         .iter()
-        .filter(|d| d.severity == crate::plan::source::Severity::Error)
+        .filter(|d| d.severity == drctl::plan::source::Severity::Error)
         .count();
     if errors > 0 {
         out.push_str(&format!(
@@ -175,9 +175,9 @@ pub fn print_diagnostics(settings: &crate::config::Settings, loaded: &crate::pla
 
 /// Selects plans by name (all when `name` is `None`); an unknown name is invalid input.
 pub fn select<'a>(
-    loaded: &'a crate::plan::Loaded,
+    loaded: &'a drctl::plan::Loaded,
     name: Option<&str>,
-) -> Result<Vec<&'a crate::plan::Plan>, Exit> {
+) -> Result<Vec<&'a drctl::plan::Plan>, Exit> {
     match name {
         None => Ok(loaded.plans.iter().collect()),
         Some(n) => match loaded.plan(n) {

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{Exit, Output, load_plans, print_diagnostics, select};
-use crate::config::Settings;
-use crate::graph::{self, StepKind};
-use crate::plan::Plan;
-use crate::plan::duration::Human;
-use crate::plan::spec::{DbStrategy, SwitchMode};
+use drctl::config::Settings;
+use drctl::graph::{self, StepKind};
+use drctl::plan::Plan;
+use drctl::plan::duration::Human;
+use drctl::plan::spec::{DbStrategy, SwitchMode};
 
 /// Plan commands.
 #[derive(Debug, Subcommand)]
@@ -127,7 +127,7 @@ fn validate(a: ValidateArgs, settings: &Settings) -> Exit {
     } else {
         a.paths
     };
-    let loaded = crate::plan::load(&paths);
+    let loaded = drctl::plan::load(&paths);
     match a.output {
         Output::Json => {
             let doc = serde_json::json!({
@@ -176,8 +176,8 @@ pub fn show(plan: &Plan) -> String {
         Human(t.rto),
         Human(t.rpo),
         match t.approval {
-            crate::plan::Approval::Required => "required",
-            crate::plan::Approval::None => "not required",
+            drctl::plan::Approval::Required => "required",
+            drctl::plan::Approval::None => "not required",
         },
         Human(t.drill_interval)
     );

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use crate::engine::Reporter;
-use crate::graph::Step;
-use crate::plan::duration::format_duration;
-use crate::steps::StepFailure;
+use drctl::engine::Reporter;
+use drctl::graph::Step;
+use drctl::plan::duration::format_duration;
+use drctl::steps::StepFailure;
 
 /// One line per event on stderr, with the time since the run started.
 pub struct Lines {
@@ -65,6 +65,9 @@ impl Reporter for Lines {
     fn note(&self, text: &str) {
         eprintln!("{} note   {text}", self.stamp());
     }
+    fn waiting(&self, step: &Step, what: &str) {
+        eprintln!("{} wait   {}: waiting for {what}", self.stamp(), step.id);
+    }
 }
 
 /// A live view: one spinner line per running step, a ✓/✗ line when it ends,
@@ -73,51 +76,34 @@ pub struct Live {
     multi: MultiProgress,
     header: ProgressBar,
     bars: Mutex<BTreeMap<String, ProgressBar>>,
-    start: Instant,
-    budget: Option<Duration>,
 }
 
 impl Live {
     /// Starts the view.
     pub fn new(budget: Option<Duration>) -> Self {
         let multi = MultiProgress::new();
+        // The header's clock is the bar's own `{elapsed}`, redrawn by the
+        // steady tick: it moves while every step is waiting.
         let header = multi.add(ProgressBar::new_spinner());
         header.set_style(
-            ProgressStyle::with_template("{spinner} {msg}")
+            ProgressStyle::with_template("{spinner} elapsed {elapsed} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
+        header.set_message(match budget {
+            Some(b) => format!("of RTO budget {}", format_duration(b)),
+            None => String::new(),
+        });
         header.enable_steady_tick(Duration::from_millis(120));
-        let me = Self {
+        Self {
             multi,
             header,
             bars: Mutex::new(BTreeMap::new()),
-            start: Instant::now(),
-            budget,
-        };
-        me.tick();
-        me
-    }
-
-    fn tick(&self) {
-        let e = self.start.elapsed();
-        let msg = match self.budget {
-            Some(b) => format!(
-                "elapsed {} of RTO budget {}",
-                format_duration(Duration::from_secs(e.as_secs())),
-                format_duration(b)
-            ),
-            None => format!(
-                "elapsed {}",
-                format_duration(Duration::from_secs(e.as_secs()))
-            ),
-        };
-        self.header.set_message(msg);
+        }
     }
 }
 
 impl Reporter for Live {
     fn started(&self, step: &Step) {
-        self.tick();
         let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(
             ProgressStyle::with_template("  {spinner} {elapsed:>4} {msg}")
@@ -130,7 +116,6 @@ impl Reporter for Live {
         }
     }
     fn finished(&self, step: &Step, result: Result<&Value, &StepFailure>, elapsed: Duration) {
-        self.tick();
         let bar = self.bars.lock().ok().and_then(|mut b| b.remove(&step.id));
         let line = match result {
             Ok(_) => format!("  ✓ {:>5.1}s {}", elapsed.as_secs_f64(), step.id),
@@ -149,6 +134,11 @@ impl Reporter for Live {
     }
     fn note(&self, text: &str) {
         let _ = self.multi.println(format!("  • {text}"));
+    }
+    fn waiting(&self, step: &Step, what: &str) {
+        if let Some(bar) = self.bars.lock().ok().and_then(|b| b.get(&step.id).cloned()) {
+            bar.set_message(format!("{}: waiting for {what}", step.id));
+        }
     }
 }
 

@@ -9,10 +9,10 @@ use clap::Args;
 
 use super::failover::{RunArgs, engine, execute};
 use super::{Exit, load_plans, select};
-use crate::config::Settings;
-use crate::engine::RunMode;
-use crate::plan::Plan;
-use crate::status::{DEFAULT_LAG_WINDOW, status};
+use drctl::config::Settings;
+use drctl::engine::RunMode;
+use drctl::plan::Plan;
+use drctl::status::{DEFAULT_LAG_WINDOW, status};
 
 /// `restore`.
 #[derive(Debug, Args)]
@@ -61,7 +61,7 @@ async fn one_plan(settings: &Settings, name: &str) -> Result<Plan, Exit> {
 /// The region the plan serves from now, and whether every other region's
 /// databases are replicas of it.
 async fn where_now(settings: &Settings, plan: &Plan) -> anyhow::Result<(String, bool)> {
-    let clouds = crate::cloud::connect(&settings.cloud).await?;
+    let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let report = status(&clouds, std::slice::from_ref(plan), DEFAULT_LAG_WINDOW).await;
     let p = &report.plans[0];
     let protected = p

@@ -6,11 +6,11 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::{Exit, Output, load_plans};
-use crate::config::Settings;
-use crate::engine::{RunOptions, report_from_records};
-use crate::journal::event::Event;
-use crate::journal::store::{FileStore, JournalStore};
-use crate::journal::{self, verify_with_head};
+use drctl::config::Settings;
+use drctl::engine::{RunOptions, report_from_records};
+use drctl::journal::event::Event;
+use drctl::journal::store::{FileStore, JournalStore};
+use drctl::journal::{self, verify_with_head};
 
 /// `runs` subcommands.
 #[derive(Debug, Subcommand)]
@@ -65,7 +65,7 @@ pub enum AuditCommand {
 }
 
 fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
-    let loaded = crate::plan::load(std::slice::from_ref(&settings.plans));
+    let loaded = drctl::plan::load(std::slice::from_ref(&settings.plans));
     loaded
         .plans
         .iter()
@@ -236,7 +236,7 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                 eprintln!("error: run {run} was not an emergency run: there is nothing to approve");
                 return Ok(Exit::Invalid);
             }
-            let clouds = crate::cloud::connect(&settings.cloud).await?;
+            let clouds = drctl::cloud::connect(&settings.cloud).await?;
             let who = clouds.identity.caller().await?;
             for plan in pending {
                 j.append(Event::Gate {

@@ -6,9 +6,9 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{Exit, Output, load_plans, select};
-use crate::config::Settings;
-use crate::plan::duration::{format_duration, parse_duration};
-use crate::status::{DEFAULT_LAG_WINDOW, StatusReport, status};
+use drctl::config::Settings;
+use drctl::plan::duration::{format_duration, parse_duration};
+use drctl::status::{DEFAULT_LAG_WINDOW, StatusReport, status};
 
 /// `status`.
 #[derive(Debug, Args)]
@@ -38,7 +38,7 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> 
         Ok(p) => p.into_iter().cloned().collect(),
         Err(code) => return Ok(code),
     };
-    let clouds = crate::cloud::connect(&settings.cloud).await?;
+    let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let window = if args.lag_window.is_zero() {
         DEFAULT_LAG_WINDOW
     } else {

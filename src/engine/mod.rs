@@ -148,6 +148,34 @@ pub trait Reporter: Send + Sync {
     fn finished(&self, step: &Step, result: Result<&Value, &StepFailure>, elapsed: Duration);
     /// A free-form note (gate decisions, lock takeovers).
     fn note(&self, text: &str);
+    /// A running step started waiting for something (`what`: "payments-db-use1
+    /// (us-east-1) to become an available primary"). Called once per wait.
+    fn waiting(&self, step: &Step, what: &str) {
+        let _ = (step, what);
+    }
+}
+
+/// The share of the tier's RTO a step may still wait once the run's RTO
+/// budget is spent (a late `--declared-at`, a resume hours later): a quarter,
+/// so that a late recovery can still finish, late, instead of timing out at
+/// once.
+pub const LATE_STEP_BUDGET_DIVISOR: u32 = 4;
+
+/// How long a step started now may wait: `--step-timeout` when given, else
+/// what is left of the RTO budget that started at `clock_start` (declared or
+/// run start), never less than a quarter of the RTO.
+pub fn step_budget(
+    rto: Duration,
+    step_timeout: Option<Duration>,
+    clock_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Duration {
+    if let Some(t) = step_timeout {
+        return t;
+    }
+    let spent = (now - clock_start).to_std().unwrap_or(Duration::ZERO);
+    rto.saturating_sub(spent)
+        .max(rto / LATE_STEP_BUDGET_DIVISOR)
 }
 
 /// Asks the operator to confirm (on a terminal); `None` when there is no terminal.
@@ -241,14 +269,16 @@ pub fn compile_all(plans: &[Plan], target: &str, mode: &RunMode) -> Result<Vec<S
 }
 
 impl Engine {
+    #[allow(clippy::too_many_arguments)]
     fn cx<'a>(
         &'a self,
         plan: &'a Plan,
         opts: &'a RunOptions,
         run_id: &'a str,
         outputs: &'a BTreeMap<String, Value>,
+        budget: Duration,
+        waiting: Option<&'a (dyn Fn(&str) + Send + Sync)>,
     ) -> Cx<'a> {
-        let budget = opts.step_timeout.unwrap_or(plan.tier.rto);
         Cx {
             clouds: &self.clouds,
             plan,
@@ -259,6 +289,7 @@ impl Engine {
             poll: opts.poll,
             journal: self.store.clone(),
             lag_window: opts.lag_window,
+            waiting,
         }
     }
 
@@ -276,7 +307,8 @@ impl Engine {
                 .iter()
                 .find(|p| p.name() == s.plan)
                 .expect("steps come from plans");
-            let cx = self.cx(plan, opts, "dry-run", &outputs);
+            let budget = opts.step_timeout.unwrap_or(plan.tier.rto);
+            let cx = self.cx(plan, opts, "dry-run", &outputs, budget, None);
             let calls = steps::action_for(s)
                 .preview(&cx)
                 .await
@@ -548,6 +580,7 @@ impl Engine {
                 &mut j,
                 BTreeMap::new(),
                 &BTreeMap::new(),
+                opts.declared_at.unwrap_or(me.started),
             )
             .await;
         release_all(locks);
@@ -742,13 +775,27 @@ impl Engine {
             }
         }
         let steps = compile_all(&plans, &target, &opts.mode)?;
+        // The RTO clock started when the disaster was declared, or when the
+        // run first started: a resume does not get a fresh budget.
+        let clock_start = declared_at
+            .or_else(|| records.first().map(|r| r.at))
+            .unwrap_or_else(Utc::now);
         let report = self
-            .execute(&plans, &opts, &steps, &mut j, outputs, &attempts)
+            .execute(
+                &plans,
+                &opts,
+                &steps,
+                &mut j,
+                outputs,
+                &attempts,
+                clock_start,
+            )
             .await;
         release_all(locks);
         report
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
         plans: &[Plan],
@@ -757,6 +804,7 @@ impl Engine {
         j: &mut Journal,
         mut outputs: BTreeMap<String, Value>,
         earlier_attempts: &BTreeMap<String, u32>,
+        clock_start: DateTime<Utc>,
     ) -> Result<RunReport, EngineError> {
         let run_id = j.run_id().to_string();
         let plan_of = |s: &Step| {
@@ -808,9 +856,13 @@ impl Engine {
                     let snapshot = outputs.clone();
                     let plan = plan_of(&steps[i]);
                     let run_id = run_id.clone();
+                    let budget =
+                        step_budget(plan.tier.rto, opts.step_timeout, clock_start, Utc::now());
                     running.push(async move {
                         let t0 = Instant::now();
-                        let cx = self.cx(plan, opts, &run_id, &snapshot);
+                        let step = &steps[i];
+                        let waiting = |what: &str| self.reporter.waiting(step, what);
+                        let cx = self.cx(plan, opts, &run_id, &snapshot, budget, Some(&waiting));
                         let action = steps::action_for(&steps[i]);
                         let span = tracing::info_span!("step", step = %steps[i].id);
                         let result = tracing::Instrument::instrument(action.run(&cx), span).await;

@@ -335,3 +335,193 @@ async fn reprotect_parks_the_old_primary_and_creates_a_replica() {
             .any(|(r, id)| r == "us-west-2" && id.starts_with("payments-db-pre-"))
     );
 }
+
+/// The fake's compute, whose `set_capacity` fails after a short while.
+struct FailingCompute(Arc<dyn crate::cloud::Compute>);
+
+#[async_trait::async_trait]
+impl crate::cloud::Compute for FailingCompute {
+    async fn describe_group(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<crate::cloud::ComputeGroup>, crate::cloud::CloudError> {
+        self.0.describe_group(region, name).await
+    }
+    async fn set_capacity(
+        &self,
+        region: &str,
+        name: &str,
+        _: Capacity,
+    ) -> Result<(), crate::cloud::CloudError> {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(crate::cloud::CloudError::new(
+            "autoscaling",
+            "UpdateAutoScalingGroup",
+            name,
+            region,
+            crate::cloud::ErrorKind::Client,
+            "injected failure",
+        ))
+    }
+}
+
+/// The fake's database, whose promotions take `delay`.
+struct SlowDatabase(Arc<dyn crate::cloud::Database>, Duration);
+
+#[async_trait::async_trait]
+impl crate::cloud::Database for SlowDatabase {
+    async fn describe_instance(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<crate::cloud::DbInstance>, crate::cloud::CloudError> {
+        self.0.describe_instance(region, id).await
+    }
+    async fn promote_replica(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<(), crate::cloud::CloudError> {
+        tokio::time::sleep(self.1).await;
+        self.0.promote_replica(region, id).await
+    }
+    async fn create_replica(
+        &self,
+        region: &str,
+        id: &str,
+        source_arn: &str,
+        class: Option<&str>,
+    ) -> Result<(), crate::cloud::CloudError> {
+        self.0.create_replica(region, id, source_arn, class).await
+    }
+    async fn rename_instance(
+        &self,
+        region: &str,
+        id: &str,
+        new_id: &str,
+    ) -> Result<(), crate::cloud::CloudError> {
+        self.0.rename_instance(region, id, new_id).await
+    }
+    async fn restore_to_point_in_time(
+        &self,
+        region: &str,
+        source_id: &str,
+        target_id: &str,
+        point: crate::cloud::RestorePoint,
+    ) -> Result<(), crate::cloud::CloudError> {
+        self.0
+            .restore_to_point_in_time(region, source_id, target_id, point)
+            .await
+    }
+}
+
+/// The most steps running at once, from the reporter's start/finish events.
+fn max_concurrent(events: &[String]) -> usize {
+    let (mut now, mut max) = (0usize, 0usize);
+    for e in events {
+        if e.starts_with("start ") {
+            now += 1;
+            max = max.max(now);
+        } else {
+            now -= 1;
+        }
+    }
+    max
+}
+
+#[tokio::test]
+async fn a_failed_step_lets_its_running_sibling_finish_and_starts_nothing_new() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, _, rec) = engine(&f, dir.path());
+    e.clouds.compute = Arc::new(FailingCompute(e.clouds.compute.clone()));
+    e.clouds.database = Arc::new(SlowDatabase(
+        e.clouds.database.clone(),
+        Duration::from_millis(300),
+    ));
+    let payments: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "payments")
+        .collect();
+    let r = e.run(&payments, &opts()).await.unwrap();
+    assert_eq!(r.outcome, "failed");
+    let events = rec.0.lock().unwrap().clone();
+    // Scale fails while the promotion is still running; the promotion is let
+    // finish (and is journaled), and nothing after them starts.
+    let at = |s: &str| events.iter().position(|e| e == s);
+    let failed = at("failed payments/scale:payments-api").expect("scale failed");
+    let promoted = at("done payments/promote:payments-db").expect("promotion finished");
+    assert!(failed < promoted, "{events:?}");
+    assert_eq!(events.len(), 6, "nothing else started: {events:?}");
+    assert_eq!(
+        f.state().databases[&("us-east-1".to_string(), "payments-db-use1".to_string())].role,
+        DbRole::Primary
+    );
+    let not_done: Vec<&str> = r
+        .steps
+        .iter()
+        .filter(|s| s.state != "succeeded")
+        .map(|s| s.step.as_str())
+        .collect();
+    assert!(
+        not_done.contains(&"payments/scale:payments-api"),
+        "{not_done:?}"
+    );
+    assert!(
+        not_done
+            .iter()
+            .any(|s| s.starts_with("payments/switch-dns")),
+        "{not_done:?}"
+    );
+    assert!(r.resume.is_some());
+}
+
+#[tokio::test]
+async fn parallelism_bounds_the_steps_running_at_once() {
+    // (bound, fewest steps that must overlap, most that may)
+    for (parallelism, least, most) in [(1, 1, 1), (2, 2, 2), (8, 3, 4)] {
+        let f = world();
+        let dir = tempfile::tempdir().unwrap();
+        let (mut e, _, rec) = engine(&f, dir.path());
+        e.clouds.database = Arc::new(SlowDatabase(
+            e.clouds.database.clone(),
+            Duration::from_millis(50),
+        ));
+        let o = RunOptions {
+            accept_data_loss: Some(Duration::from_secs(1800)),
+            parallelism,
+            ..opts()
+        };
+        let r = e.run(&plans(), &o).await.unwrap();
+        assert_eq!(r.outcome, "succeeded");
+        let events = rec.0.lock().unwrap().clone();
+        // Two plans, each with a scale and a promote that are independent:
+        // at most 4 steps can be ready together.
+        let max = max_concurrent(&events);
+        assert!(
+            (least..=most).contains(&max),
+            "parallelism {parallelism}: {max} at once: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn a_step_may_wait_for_what_is_left_of_the_rto_budget() {
+    let rto = Duration::from_secs(15 * 60);
+    let t0 = Utc::now();
+    let at = |mins: i64| t0 + chrono::Duration::minutes(mins);
+    assert_eq!(step_budget(rto, None, t0, t0), rto);
+    assert_eq!(
+        step_budget(rto, None, t0, at(5)),
+        Duration::from_secs(10 * 60)
+    );
+    // Spent (a late declaration, a resume hours later): a quarter of the RTO.
+    assert_eq!(step_budget(rto, None, t0, at(14)), rto / 4);
+    assert_eq!(step_budget(rto, None, t0, at(600)), rto / 4);
+    // --step-timeout wins.
+    assert_eq!(
+        step_budget(rto, Some(Duration::from_secs(2)), t0, at(600)),
+        Duration::from_secs(2)
+    );
+}

@@ -156,7 +156,11 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
         let Some(file) = read_source(f, &mut out.diagnostics) else {
             continue;
         };
-        let Some(spec) = deserialize::<tiers::TiersFile>(&file, &mut out.diagnostics) else {
+        // Tiers of a file with unknown keys are still checked and defined, so
+        // that plans naming them are not told the tier does not exist; the
+        // unknown keys alone make the load invalid.
+        let Some((spec, _clean)) = deserialize::<tiers::TiersFile>(&file, &mut out.diagnostics)
+        else {
             continue;
         };
         let mut checker = validate::Checker::new(&file);
@@ -190,10 +194,11 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
         let Some(file) = read_source(f, &mut out.diagnostics) else {
             continue;
         };
-        let Some(spec) = deserialize::<PlanSpec>(&file, &mut out.diagnostics) else {
+        let mut checker = validate::Checker::new(&file);
+        let Some((spec, clean)) = deserialize::<PlanSpec>(&file, &mut checker.diagnostics) else {
+            out.diagnostics.extend(checker.diagnostics);
             continue;
         };
-        let mut checker = validate::Checker::new(&file);
         let tier = validate::check_plan(&mut checker, &spec, &out.tiers);
         if let Some(tf) = broken_tiers.get(&spec.plan.tier) {
             let unknown = format!("unknown tier `{}`", spec.plan.tier);
@@ -223,10 +228,11 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
         }
         // In file order, as `Loaded::diagnostics` promises.
         checker.diagnostics.sort_by_key(|d| (d.line, d.column));
-        let ok = checker
-            .diagnostics
-            .iter()
-            .all(|d| d.severity != Severity::Error);
+        let ok = clean
+            && checker
+                .diagnostics
+                .iter()
+                .all(|d| d.severity != Severity::Error);
         out.diagnostics.extend(checker.diagnostics);
         if let (true, Some(tier)) = (ok, tier) {
             out.plans.push(Plan {
@@ -291,7 +297,14 @@ fn ignored_path(p: &serde_ignored::Path<'_>, out: &mut Vec<Seg>) {
 
 /// Deserializes a file, reporting unknown keys (all of them) and the first
 /// syntax or type error with their positions.
-fn deserialize<T: DeserializeOwned>(file: &SourceFile, diags: &mut Vec<Diagnostic>) -> Option<T> {
+///
+/// Unknown keys do not stop the file from being read: the value comes back
+/// with `clean == false`, so that the semantic checks still run and one
+/// `plan validate` reports a misspelt key *and* an unknown region together.
+fn deserialize<T: DeserializeOwned>(
+    file: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(T, bool)> {
     let mut unknown: Vec<Vec<Seg>> = Vec::new();
     let record = |p: serde_ignored::Path<'_>| {
         let mut segs = Vec::new();
@@ -331,8 +344,7 @@ fn deserialize<T: DeserializeOwned>(file: &SourceFile, diags: &mut Vec<Diagnosti
         );
     }
     match result {
-        Ok(v) if unknown.is_empty() => Some(v),
-        Ok(_) => None,
+        Ok(v) => Some((v, unknown.is_empty())),
         Err((pos, msg)) => {
             diags.push(Diagnostic::error(file, pos, msg).hint(
                 "see docs/plans.md for the format; plans/payments.toml is a complete example",

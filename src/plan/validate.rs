@@ -469,9 +469,9 @@ pub fn check_plan(
             }
         }
     }
-    if c.diagnostics.len() == before
-        && let Some(cycle) = find_cycle(spec)
-    {
+    // Cycles are looked for whatever else is wrong: unknown references are
+    // simply not edges, so a cycle among the known resources still shows.
+    if let Some(cycle) = find_cycle(spec) {
         let first = resources
             .iter()
             .find(|r| r.id == cycle[0].0)
@@ -542,7 +542,8 @@ pub fn edges(spec: &PlanSpec) -> Vec<(String, String, &'static str)> {
 pub fn find_cycle(spec: &PlanSpec) -> Option<Vec<(String, &'static str)>> {
     let edges = edges(spec);
     let mut adj: BTreeMap<&str, Vec<(&str, &'static str)>> = BTreeMap::new();
-    for (a, b, why) in &edges {
+    // A resource after itself has an error of its own; it is not shown as a cycle too.
+    for (a, b, why) in edges.iter().filter(|(a, b, _)| a != b) {
         adj.entry(a.as_str()).or_default().push((b.as_str(), why));
     }
     #[derive(Clone, Copy, PartialEq)]

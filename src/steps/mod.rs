@@ -53,6 +53,8 @@ pub struct Cx<'a> {
     pub journal: Arc<dyn JournalStore>,
     /// The window replica lag is read over.
     pub lag_window: Duration,
+    /// Told what the step waits for, when it starts waiting (the live view).
+    pub waiting: Option<&'a (dyn Fn(&str) + Send + Sync)>,
 }
 
 impl Cx<'_> {
@@ -71,7 +73,7 @@ pub enum StepFailure {
     Cloud(#[from] CloudError),
     /// Waiting ran out of time.
     #[error(
-        "timed out after {waited:?} waiting for {what}\n  hint: the step's budget is the tier's RTO; check the resource in the console, then `drctl runs resume`"
+        "timed out after {} waiting for {what}\n  hint: a step may wait for what is left of the tier's RTO budget (at least a quarter of the RTO), or --step-timeout; check the resource in the console, then resume the run", crate::plan::duration::format_duration(*waited)
     )]
     Timeout {
         /// What was awaited.
@@ -200,9 +202,16 @@ where
 {
     let started = Instant::now();
     let mut delay = cx.poll.0;
+    let mut told = false;
     loop {
         if let Some(v) = probe().await? {
             return Ok(v);
+        }
+        if !told {
+            told = true;
+            if let Some(tell) = cx.waiting {
+                tell(what);
+            }
         }
         let now = Instant::now();
         if now >= cx.deadline {

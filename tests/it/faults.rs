@@ -314,18 +314,14 @@ async fn throttled_promotion_reaches_the_database_once() {
     assert_eq!(after.role, DbRole::Primary);
 }
 
-/// The dangerous case: the create reached the database and took effect, but
-/// the connection dropped before the answer came back. The adapter sees a
-/// Connection error (transient) and retries the create: a non-idempotent
-/// call is sent to the provider a second time.
-///
-/// What the second attempt gets depends on the provider. moto 5.x (this
-/// test) accepts it: it re-creates the replica under the same id, answers
-/// 200, and the source then lists the replica *twice*; `create_replica`
-/// reports success. Real RDS refuses it with `DBInstanceAlreadyExists`: see
-/// the next test.
+/// Regression (`create_whose_answer_is_lost_is_sent_twice`): the create
+/// reached the database and took effect, but the connection dropped before
+/// the answer came back. The adapter used to retry the create blindly, and
+/// moto 5.x accepted the repeat: it re-created the replica under the same id
+/// and listed it *twice* on its source. Now a retry after an attempt that may
+/// have acted reads the instance first, finds it, and sends nothing more.
 #[tokio::test]
-async fn create_whose_answer_is_lost_is_sent_twice() {
+async fn create_whose_answer_is_lost_is_not_sent_again() {
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-lost");
@@ -337,9 +333,9 @@ async fn create_whose_answer_is_lost_is_sent_twice() {
         .database
         .create_replica(HOME, &replica, &source_arn, None)
         .await
-        .expect("moto accepts the repeated create");
-    assert_eq!(proxy.requests(create.clone()), 2, "{:#?}", proxy.log());
-    assert_eq!(proxy.forwarded(create), 2, "the create reached moto twice");
+        .expect("the lost answer is recovered by reading the instance");
+    assert_eq!(proxy.requests(create.clone()), 1, "{:#?}", proxy.log());
+    assert_eq!(proxy.forwarded(create), 1, "the create reached moto once");
 
     let inst = clouds
         .database
@@ -355,27 +351,30 @@ async fn create_whose_answer_is_lost_is_sent_twice() {
         .unwrap()
         .expect("the primary exists");
     let listed = source.replicas.iter().filter(|r| **r == replica).count();
-    assert!(listed >= 1, "{source:?}"); // moto 5.2: 2, the duplicate create
+    assert_eq!(listed, 1, "the replica is listed once: {source:?}");
 }
 
-/// The same lost answer against RDS's behaviour: the retry of the create is
-/// answered `DBInstanceAlreadyExists` (injected here, as moto does not).
-///
-/// Observed: `create_replica` fails with a permanent client error
-/// (`ErrorKind::Client`, code `DBInstanceAlreadyExists`, not retried
-/// further) although the replica *was* created, by the adapter's own first
-/// attempt. Nothing is duplicated (the id makes the create conflict), but the
-/// caller is told "failed" for a step that happened. Hence the engine's rule:
-/// a step re-reads cloud state (`describe_instance`) before acting, and after
-/// a non-idempotent call fails, before declaring the step failed.
+/// The same lost answer when the read after it lags behind the write (RDS is
+/// eventually consistent): the read says "not found", the create is sent
+/// again and RDS answers `DBInstanceAlreadyExists` (both injected here, as
+/// moto does neither). Regression: the adapter used to report that conflict
+/// as a failure, for a create that its own first attempt had done.
 #[tokio::test]
-async fn create_retried_after_a_lost_answer_conflicts_with_itself() {
+async fn create_retried_after_a_lost_answer_conflicting_with_itself_succeeds() {
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-lost");
     let source_arn = create_primary(&primary).await;
     let create = Match::Action("CreateDBInstanceReadReplica");
     proxy.inject(create.clone(), Fault::DropAfterForward, 1);
+    proxy.inject(
+        DESCRIBE_DB,
+        Fault::Error {
+            status: 404,
+            code: "DBInstanceNotFound",
+        },
+        1,
+    );
     proxy.inject(
         create.clone(),
         Fault::Error {
@@ -385,22 +384,18 @@ async fn create_retried_after_a_lost_answer_conflicts_with_itself() {
         1,
     );
 
-    let err = clouds
+    clouds
         .database
         .create_replica(HOME, &replica, &source_arn, None)
         .await
-        .expect_err("the retry conflicts with the first attempt");
-    assert_eq!(err.kind, ErrorKind::Client, "{err}");
-    assert_eq!(
-        err.code.as_deref(),
-        Some("DBInstanceAlreadyExists"),
-        "{err}"
-    );
-    assert!(err.to_string().contains(&replica), "{err}");
+        .expect("a conflict with its own earlier attempt is success");
     assert_eq!(proxy.requests(create.clone()), 2, "{:#?}", proxy.log());
-    assert_eq!(proxy.forwarded(create), 1);
+    assert_eq!(
+        proxy.forwarded(create),
+        1,
+        "only the first attempt reached moto"
+    );
 
-    // Yet the replica exists, replicating from the primary.
     let inst = clouds
         .database
         .describe_instance(HOME, &replica)
@@ -411,4 +406,47 @@ async fn create_retried_after_a_lost_answer_conflicts_with_itself() {
         matches!(&inst.role, DbRole::Replica(source) if source.ends_with(&primary)),
         "{inst:?}"
     );
+}
+
+/// A promotion whose answer is lost is not sent again: the retry reads the
+/// instance, sees the promotion under way, and only writes the promotion tag.
+///
+/// RDS shows a promotion under way as status `modifying`; moto keeps no trace
+/// of a promotion in its API at all (see `src/cloud/aws/rds.rs`), so the read
+/// after the lost answer is rewritten to what RDS would say. The two reads
+/// before the promotion (the replica, then its source) pass untouched.
+#[tokio::test]
+async fn promotion_whose_answer_is_lost_is_not_sent_again() {
+    let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
+    let primary = world::unique("fault-src");
+    let replica = world::unique("fault-rep");
+    create_primary(&primary).await;
+    create_replica(&replica, &primary).await;
+    let promote = Match::Action("PromoteReadReplica");
+    proxy.inject(promote.clone(), Fault::DropAfterForward, 1);
+    proxy.inject(DESCRIBE_DB, Fault::Delay(Duration::ZERO), 2);
+    proxy.inject(
+        DESCRIBE_DB,
+        Fault::Rewrite {
+            from: "<DBInstanceStatus>available</DBInstanceStatus>".into(),
+            to: "<DBInstanceStatus>modifying</DBInstanceStatus>".into(),
+        },
+        1,
+    );
+
+    clouds
+        .database
+        .promote_replica(HOME, &replica)
+        .await
+        .expect("the lost answer is recovered by reading the instance");
+    assert_eq!(proxy.requests(promote.clone()), 1, "{:#?}", proxy.log());
+    assert_eq!(proxy.forwarded(promote), 1, "promoted exactly once");
+    assert_eq!(proxy.unspent(), 0, "{:#?}", proxy.log());
+    let after = clouds
+        .database
+        .describe_instance(HOME, &replica)
+        .await
+        .unwrap()
+        .expect("exists");
+    assert_eq!(after.role, DbRole::Primary, "{after:?}");
 }

@@ -85,6 +85,10 @@ impl crate::cloud::Metrics for CloudWatchMetrics {
             .await?;
             for r in out.metric_data_results() {
                 for (t, v) in r.timestamps().iter().zip(r.values()) {
+                    // A non-finite value is no reading (and would not fit a Duration).
+                    if !v.is_finite() {
+                        continue;
+                    }
                     if let Some(t) = to_chrono(t) {
                         points.push((*v, t));
                     }

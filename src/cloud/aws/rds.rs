@@ -26,7 +26,10 @@
 //! one attempt only, so an unreachable source region costs at most the
 //! connect timeout, not a retry ladder.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_trait::async_trait;
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, Tag};
 
 use super::{Call, Regional, Sdk, call, from_chrono, to_chrono};
@@ -130,6 +133,78 @@ impl RdsDatabase {
     }
 }
 
+/// Whether a failed attempt may have taken effect on the provider: its answer
+/// was lost (connection) or the provider failed after accepting it (5xx).
+/// Throttled and client errors were refused before anything happened.
+fn may_have_acted(e: &CloudError) -> bool {
+    matches!(e.kind, ErrorKind::Connection | ErrorKind::Server)
+}
+
+impl RdsDatabase {
+    /// Runs a non-idempotent call (a create, a promotion) under the retry
+    /// policy so that it takes effect at most once.
+    ///
+    /// Before repeating an attempt that may have acted ([`may_have_acted`]),
+    /// `settled` reads the instance: when the earlier attempt did take effect,
+    /// the call is done and is not sent again. (moto accepts a repeated
+    /// `CreateDBInstanceReadReplica` and lists the replica twice on its source;
+    /// RDS answers `DBInstanceAlreadyExists` for a step that happened.) An
+    /// `already_exists` error code after such an attempt is the same case,
+    /// seen through a read that lagged behind the write.
+    async fn act_once<T, E, F, Fut, S, SFut>(
+        &self,
+        c: Call<'_>,
+        already_exists: &str,
+        op: F,
+        settled: S,
+    ) -> Result<(), CloudError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        S: Fn() -> SFut,
+        SFut: std::future::Future<Output = Result<bool, CloudError>>,
+    {
+        let maybe_acted = AtomicBool::new(false);
+        let (op, settled, maybe_acted) = (&op, &settled, &maybe_acted);
+        self.retry
+            .run(|| async move {
+                let repeat = maybe_acted.load(Ordering::SeqCst);
+                if repeat && settled().await? {
+                    tracing::info!(
+                        operation = c.operation,
+                        resource = c.resource,
+                        region = c.region,
+                        "an earlier attempt whose answer was lost took effect; not sending it again"
+                    );
+                    return Ok(());
+                }
+                match op().await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let e = c.sdk(e);
+                        if repeat && e.code.as_deref() == Some(already_exists) {
+                            return Ok(());
+                        }
+                        if may_have_acted(&e) {
+                            maybe_acted.store(true, Ordering::SeqCst);
+                        }
+                        Err(e)
+                    }
+                }
+            })
+            .await
+    }
+
+    /// Whether instance `id` exists (one attempt: the caller is a retry loop).
+    async fn exists(&self, region: &str, id: &str) -> Result<bool, CloudError> {
+        Ok(self
+            .describe_raw(region, id, &RetryPolicy::none())
+            .await?
+            .is_some())
+    }
+}
+
 /// Region and id of a source given as an ARN
 /// (`arn:aws:rds:REGION:ACCOUNT:db:ID`) or as a bare id (same region).
 fn parse_source(source: &str, own_region: &str) -> (String, String) {
@@ -190,13 +265,16 @@ impl crate::cloud::Database for RdsDatabase {
         // PromoteReadReplica on an unknown id with an HTTP 500, which would
         // otherwise be retried as a server failure), and promoting a primary
         // is refused the way RDS refuses it (moto silently accepts it).
-        match self.describe_instance(region, id).await? {
+        let (source, arn) = match self.describe_instance(region, id).await? {
             None => {
                 return Err(c
                     .error(ErrorKind::NotFound, format!("DB instance {id} not found"))
                     .with_code("DBInstanceNotFound"));
             }
-            Some(inst) if inst.role == DbRole::Primary => {
+            Some(DbInstance {
+                role: DbRole::Primary,
+                ..
+            }) => {
                 return Err(c
                     .error(
                         ErrorKind::Client,
@@ -204,25 +282,40 @@ impl crate::cloud::Database for RdsDatabase {
                     )
                     .with_code("InvalidDBInstanceState"));
             }
-            Some(_) => {}
-        }
-        let out = call(&self.retry, c, || {
-            client
-                .promote_read_replica()
-                .db_instance_identifier(id)
-                .send()
-        })
+            Some(DbInstance {
+                role: DbRole::Replica(source),
+                arn,
+                ..
+            }) => (source, arn),
+        };
+        // Settled: the instance reports itself a primary, or has left
+        // `available` (RDS shows a promotion under way as `modifying`).
+        let settled = || async {
+            let inst = self.describe_raw(region, id, &RetryPolicy::none()).await?;
+            Ok(match inst {
+                None => false,
+                Some(inst) => {
+                    inst.db_instance_status() != Some("available")
+                        || self.role(region, &inst).await? == DbRole::Primary
+                }
+            })
+        };
+        self.act_once(
+            c,
+            "InvalidDBInstanceState",
+            || {
+                client
+                    .promote_read_replica()
+                    .db_instance_identifier(id)
+                    .send()
+            },
+            settled,
+        )
         .await?;
         // Record the promotion on the instance itself (see the module docs).
-        let Some(inst) = out.db_instance() else {
+        if arn.is_empty() {
             return Ok(());
-        };
-        let (Some(arn), Some(source)) = (
-            inst.db_instance_arn(),
-            inst.read_replica_source_db_instance_identifier(),
-        ) else {
-            return Ok(());
-        };
+        }
         let tag = Tag::builder().key(PROMOTED_TAG).value(source).build();
         let c = Call {
             operation: "AddTagsToResource",
@@ -231,7 +324,7 @@ impl crate::cloud::Database for RdsDatabase {
         call(&self.retry, c, || {
             client
                 .add_tags_to_resource()
-                .resource_name(arn)
+                .resource_name(&arn)
                 .tags(tag.clone())
                 .send()
         })
@@ -252,16 +345,20 @@ impl crate::cloud::Database for RdsDatabase {
             resource: id,
             region,
         };
-        call(&self.retry, c, || {
-            client
-                .modify_db_instance()
-                .db_instance_identifier(id)
-                .new_db_instance_identifier(new_id)
-                .apply_immediately(true)
-                .send()
-        })
-        .await?;
-        Ok(())
+        self.act_once(
+            c,
+            "DBInstanceAlreadyExists",
+            || {
+                client
+                    .modify_db_instance()
+                    .db_instance_identifier(id)
+                    .new_db_instance_identifier(new_id)
+                    .apply_immediately(true)
+                    .send()
+            },
+            || self.exists(region, new_id),
+        )
+        .await
     }
 
     async fn create_replica(
@@ -282,16 +379,20 @@ impl crate::cloud::Database for RdsDatabase {
             resource: id,
             region,
         };
-        call(&self.retry, c, || {
-            client
-                .create_db_instance_read_replica()
-                .db_instance_identifier(id)
-                .source_db_instance_identifier(source_arn)
-                .set_db_instance_class(instance_class.map(str::to_string))
-                .send()
-        })
-        .await?;
-        Ok(())
+        self.act_once(
+            c,
+            "DBInstanceAlreadyExists",
+            || {
+                client
+                    .create_db_instance_read_replica()
+                    .db_instance_identifier(id)
+                    .source_db_instance_identifier(source_arn)
+                    .set_db_instance_class(instance_class.map(str::to_string))
+                    .send()
+            },
+            || self.exists(region, id),
+        )
+        .await
     }
 
     async fn restore_to_point_in_time(
@@ -308,19 +409,23 @@ impl crate::cloud::Database for RdsDatabase {
             resource: source_id,
             region,
         };
-        call(&self.retry, c, || {
-            let req = client
-                .restore_db_instance_to_point_in_time()
-                .source_db_instance_identifier(source_id)
-                .target_db_instance_identifier(target_id);
-            let req = match point {
-                RestorePoint::Latest => req.use_latest_restorable_time(true),
-                RestorePoint::At(t) => req.restore_time(from_chrono(t)),
-            };
-            req.send()
-        })
-        .await?;
-        Ok(())
+        self.act_once(
+            c,
+            "DBInstanceAlreadyExists",
+            || {
+                let req = client
+                    .restore_db_instance_to_point_in_time()
+                    .source_db_instance_identifier(source_id)
+                    .target_db_instance_identifier(target_id);
+                let req = match point {
+                    RestorePoint::Latest => req.use_latest_restorable_time(true),
+                    RestorePoint::At(t) => req.restore_time(from_chrono(t)),
+                };
+                req.send()
+            },
+            || self.exists(region, target_id),
+        )
+        .await
     }
 }
 
