@@ -24,23 +24,23 @@ use crate::world::{self, HOME, STANDBY};
 
 /// What one run of the binary did.
 #[derive(Debug)]
-struct Ran {
-    code: Option<i32>,
-    signal: Option<i32>,
-    out: String,
-    err: String,
+pub(crate) struct Ran {
+    pub(crate) code: Option<i32>,
+    pub(crate) signal: Option<i32>,
+    pub(crate) out: String,
+    pub(crate) err: String,
 }
 
 impl Ran {
     /// Both streams, for assertion messages.
-    fn all(&self) -> String {
+    pub(crate) fn all(&self) -> String {
         format!(
             "exit {:?} signal {:?}\n--- stdout\n{}\n--- stderr\n{}",
             self.code, self.signal, self.out, self.err
         )
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.out)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.all()))
     }
@@ -49,26 +49,26 @@ impl Ran {
 /// The independently read state of one suffix world: every record of its
 /// zone, the role of every database, the capacity of every group.
 #[derive(Debug, Clone, PartialEq)]
-struct Snapshot {
+pub(crate) struct Snapshot {
     /// `name type [set id]` → `values weight ttl`.
-    records: BTreeMap<String, String>,
+    pub(crate) records: BTreeMap<String, String>,
     /// instance id → `role status` (plus the replicas a primary lists).
-    databases: BTreeMap<String, String>,
+    pub(crate) databases: BTreeMap<String, String>,
     /// group name → (min, desired, max).
-    groups: BTreeMap<String, (i32, i32, i32)>,
+    pub(crate) groups: BTreeMap<String, (i32, i32, i32)>,
 }
 
 /// One isolated world: seeded resources, plans renamed for them, a state dir.
-struct Fixture {
-    suffix: String,
-    zone: String,
-    zone_id: String,
-    plans: tempfile::TempDir,
-    state: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub(crate) suffix: String,
+    pub(crate) zone: String,
+    pub(crate) zone_id: String,
+    pub(crate) plans: tempfile::TempDir,
+    pub(crate) state: tempfile::TempDir,
 }
 
 impl Fixture {
-    async fn new(prefix: &str) -> Self {
+    pub(crate) async fn new(prefix: &str) -> Self {
         world::settings();
         let suffix = world::unique(prefix);
         // moto now and then answers a burst of concurrent seeds with an
@@ -102,22 +102,22 @@ impl Fixture {
     }
 
     /// `base-SUFFIX`.
-    fn id(&self, base: &str) -> String {
+    pub(crate) fn id(&self, base: &str) -> String {
         format!("{base}-{}", self.suffix)
     }
 
     /// `host.SUFFIX.example.com.`.
-    fn host(&self, host: &str) -> String {
+    pub(crate) fn host(&self, host: &str) -> String {
         format!("{host}.{}", self.zone)
     }
 
-    fn state_dir(&self) -> &Path {
+    pub(crate) fn state_dir(&self) -> &Path {
         self.state.path()
     }
 
     /// A step id of the payments plan (`promote`, `switch-dns`... take the
     /// suffixed resource or zone).
-    fn step(&self, local: &str) -> String {
+    pub(crate) fn step(&self, local: &str) -> String {
         match local {
             "promote" => format!("payments/promote:{}", self.id("payments-db")),
             "switch-dns" | "verify-dns" => format!("payments/{local}:{}", self.zone),
@@ -125,11 +125,11 @@ impl Fixture {
         }
     }
 
-    async fn drctl(&self, args: &[&str]) -> Ran {
+    pub(crate) async fn drctl(&self, args: &[&str]) -> Ran {
         self.drctl_with(args, &[], &world::endpoints_file()).await
     }
 
-    async fn drctl_with(&self, args: &[&str], env: &[(&str, &str)], endpoints: &Path) -> Ran {
+    pub(crate) async fn drctl_with(&self, args: &[&str], env: &[(&str, &str)], endpoints: &Path) -> Ran {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
         cmd.args(["--color", "never", "--plans"])
             .arg(self.plans.path())
@@ -154,13 +154,13 @@ impl Fixture {
     }
 
     /// `failover --plan payments --to us-east-1 --approve ... EXTRA`.
-    async fn failover_payments(&self, extra: &[&str]) -> Ran {
+    pub(crate) async fn failover_payments(&self, extra: &[&str]) -> Ran {
         self.failover_payments_via(&world::endpoints_file(), extra)
             .await
     }
 
     /// [`Fixture::failover_payments`] with another endpoints file.
-    async fn failover_payments_via(&self, endpoints: &Path, extra: &[&str]) -> Ran {
+    pub(crate) async fn failover_payments_via(&self, endpoints: &Path, extra: &[&str]) -> Ran {
         let mut args = vec![
             "failover",
             "--plan",
@@ -175,7 +175,7 @@ impl Fixture {
     }
 
     /// Run ids with a journal in the state dir.
-    fn runs(&self) -> BTreeSet<String> {
+    pub(crate) fn runs(&self) -> BTreeSet<String> {
         let dir = self.state.path().join("runs");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return BTreeSet::new();
@@ -192,31 +192,31 @@ impl Fixture {
     }
 
     /// The one run journaled since `before` was listed.
-    fn new_run(&self, before: &BTreeSet<String>) -> String {
+    pub(crate) fn new_run(&self, before: &BTreeSet<String>) -> String {
         let new: Vec<String> = self.runs().difference(before).cloned().collect();
         assert_eq!(new.len(), 1, "expected exactly one new run, got {new:?}");
         new[0].clone()
     }
 
-    fn journal_path(&self, run: &str) -> PathBuf {
+    pub(crate) fn journal_path(&self, run: &str) -> PathBuf {
         self.state.path().join("runs").join(format!("{run}.jsonl"))
     }
 
     /// `runs show RUN --output json`.
-    async fn show(&self, run: &str) -> Value {
+    pub(crate) async fn show(&self, run: &str) -> Value {
         let o = self.drctl(&["runs", "show", run, "--output", "json"]).await;
         assert_eq!(o.code, Some(0), "{}", o.all());
         o.json()
     }
 
-    async fn audit(&self, run: &str) -> Ran {
+    pub(crate) async fn audit(&self, run: &str) -> Ran {
         self.drctl(&["audit", "verify", run]).await
     }
 
     /// Reads the world with raw SDK clients (roles through the adapter, which
     /// knows moto's promotion quirk, cross-checked with the primary's list of
     /// replicas).
-    async fn snapshot(&self) -> Snapshot {
+    pub(crate) async fn snapshot(&self) -> Snapshot {
         let sdk = world::sdk().await;
         let clouds = world::clouds().await;
 
@@ -325,7 +325,7 @@ impl Fixture {
     }
 
     /// The value of record `host.ZONE TYPE`, as the snapshot shows it.
-    fn record<'a>(&self, snap: &'a Snapshot, host: &str, rtype: &str) -> &'a str {
+    pub(crate) fn record<'a>(&self, snap: &'a Snapshot, host: &str, rtype: &str) -> &'a str {
         let key = format!("{host}.{} {rtype}", self.zone.trim_end_matches('.'));
         snap.records
             .get(&key)
@@ -333,7 +333,7 @@ impl Fixture {
     }
 
     /// The endpoint address of an instance, read with the raw SDK.
-    async fn endpoint(&self, region: &str, id: &str) -> String {
+    pub(crate) async fn endpoint(&self, region: &str, id: &str) -> String {
         let out = world::sdk()
             .await
             .rds(region)
@@ -350,7 +350,7 @@ impl Fixture {
     }
 
     /// Asserts the world is the payments failover's end state (ledger untouched).
-    async fn assert_payments_failed_over(&self, snap: &Snapshot) -> Result<(), String> {
+    pub(crate) async fn assert_payments_failed_over(&self, snap: &Snapshot) -> Result<(), String> {
         let mut problems = Vec::new();
         let api = self.record(snap, "api", "CNAME");
         let want_api = format!(
@@ -389,7 +389,7 @@ impl Fixture {
 
     /// Reads the manifest of `run` at `dest` (`s3://b/payments`) and checks
     /// the digest of the journal copy it lists.
-    async fn assert_evidence(&self, dest: &str, run: &str) -> Result<Value, String> {
+    pub(crate) async fn assert_evidence(&self, dest: &str, run: &str) -> Result<Value, String> {
         let clouds = world::clouds().await;
         let url = ObjectUrl::parse(&format!("{dest}/{run}/manifest.json")).expect("url");
         let body = clouds
@@ -476,12 +476,12 @@ impl Drop for Fixture {
 }
 
 /// The journal records of a `runs show --output json` document.
-fn records(show: &Value) -> Vec<Value> {
+pub(crate) fn records(show: &Value) -> Vec<Value> {
     show["records"].as_array().cloned().unwrap_or_default()
 }
 
 /// The outputs of step `step` in its last success.
-fn outputs(show: &Value, step: &str) -> Value {
+pub(crate) fn outputs(show: &Value, step: &str) -> Value {
     records(show)
         .into_iter()
         .rev()
@@ -491,7 +491,7 @@ fn outputs(show: &Value, step: &str) -> Value {
 }
 
 /// Gate events (`{plan, gate, decision, detail}`) of a run.
-fn gates(show: &Value, gate: &str) -> Vec<Value> {
+pub(crate) fn gates(show: &Value, gate: &str) -> Vec<Value> {
     records(show)
         .into_iter()
         .filter(|r| r["event"]["type"] == "gate" && r["event"]["gate"] == gate)
@@ -1246,7 +1246,7 @@ async fn a_tampered_journal_fails_audit_verify() {
 /// Whether a request the proxy logged (`METHOD TARGET [ACTION]`) only reads:
 /// GET/HEAD, or a POST of a `Describe*`/`Get*`/`List*` operation (named by
 /// `Action=`, or by `/operation/NAME` in the RPC-v2 protocols).
-fn read_only(line: &str) -> bool {
+pub(crate) fn read_only(line: &str) -> bool {
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or_default();
     let target = parts.next().unwrap_or_default();
@@ -1268,13 +1268,13 @@ fn read_only(line: &str) -> bool {
 /// [`FaultProxy`], and an endpoints file that points drctl at the proxies.
 /// The proxy reads `Content-Length` bodies only, so runs that upload
 /// evidence to GCS (chunked) leave GCS out.
-struct Proxied {
-    proxies: Vec<FaultProxy>,
-    dir: tempfile::TempDir,
+pub(crate) struct Proxied {
+    pub(crate) proxies: Vec<FaultProxy>,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Proxied {
-    async fn start(gcs: bool) -> Self {
+    pub(crate) async fn start(gcs: bool) -> Self {
         let vars = world::vars();
         let upstreams: BTreeSet<&String> = vars
             .iter()
@@ -1300,22 +1300,22 @@ impl Proxied {
         Self { proxies, dir }
     }
 
-    fn endpoints(&self) -> PathBuf {
+    pub(crate) fn endpoints(&self) -> PathBuf {
         self.dir.path().join("endpoints.env")
     }
 
     /// Every request so far, over all proxies.
-    fn log(&self) -> Vec<String> {
+    pub(crate) fn log(&self) -> Vec<String> {
         self.proxies.iter().flat_map(FaultProxy::log).collect()
     }
 
     /// Requests that were not reads.
-    fn writes(&self) -> Vec<String> {
+    pub(crate) fn writes(&self) -> Vec<String> {
         self.log().into_iter().filter(|l| !read_only(l)).collect()
     }
 
     /// Requests of an operation (`Action=`) that reached an emulator.
-    fn forwarded(&self, action: &'static str) -> usize {
+    pub(crate) fn forwarded(&self, action: &'static str) -> usize {
         self.proxies
             .iter()
             .map(|p| p.forwarded(Match::Action(action)))
