@@ -38,7 +38,7 @@ pub struct RunArgs {
     /// Most steps running at once.
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,
-    /// Per-step time limit (default: the tier's RTO).
+    /// Per-step time limit (default: what is left of the tier's RTO budget, at least a quarter of the RTO).
     #[arg(long, value_parser = parse_dur, value_name = "DUR")]
     pub step_timeout: Option<Duration>,
     /// Window over which replica lag is read.

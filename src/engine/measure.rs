@@ -190,6 +190,7 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
                 let (value, basis) = if s.contains("/restore:") {
                     match out.and_then(|o| o["restore_point"].as_str()).and_then(|t| t.parse::<DateTime<Utc>>().ok()) {
                         Some(point) => (Some(((origin - point).num_milliseconds() as f64 / 1000.0).max(0.0)), format!("{res}: gap from restore point {point} to {origin_label}")),
+                        None if out.is_none() => (None, format!("{res}: unknown (the restore has not completed)")),
                         None => (None, format!("{res}: unknown (no restore point reported)")),
                     }
                 } else {
@@ -197,6 +198,7 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
                         Some(l) => (Some(l), format!("{res}: ReplicaLag read just before promotion ({} datapoints)", out.and_then(|o| o["lag_datapoints"].as_u64()).unwrap_or(0))),
                         None => match gate_lag.get(&(p.name.clone(), res.to_string())).copied().flatten() {
                             Some(l) if out.is_some() => (Some(l), format!("{res}: ReplicaLag recorded by the RPO gate (the instance was already a primary when the step ran)")),
+                            _ if out.is_none() => (None, format!("{res}: unknown (the promotion has not completed)")),
                             _ => (None, format!("{res}: unknown (no ReplicaLag datapoints at promotion)")),
                         },
                     }

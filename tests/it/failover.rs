@@ -19,7 +19,7 @@ use futures::stream::StreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::proxy::{FaultProxy, Match};
+use crate::proxy::{Fault, FaultProxy, Match};
 use crate::world::{self, HOME, STANDBY};
 
 /// What one run of the binary did.
@@ -129,7 +129,12 @@ impl Fixture {
         self.drctl_with(args, &[], &world::endpoints_file()).await
     }
 
-    pub(crate) async fn drctl_with(&self, args: &[&str], env: &[(&str, &str)], endpoints: &Path) -> Ran {
+    pub(crate) async fn drctl_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        endpoints: &Path,
+    ) -> Ran {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
         cmd.args(["--color", "never", "--plans"])
             .arg(self.plans.path())
@@ -1270,6 +1275,8 @@ pub(crate) fn read_only(line: &str) -> bool {
 /// evidence to GCS (chunked) leave GCS out.
 pub(crate) struct Proxied {
     pub(crate) proxies: Vec<FaultProxy>,
+    /// The upstream each of `proxies` forwards to.
+    upstreams: Vec<String>,
     pub(crate) dir: tempfile::TempDir,
 }
 
@@ -1285,11 +1292,12 @@ impl Proxied {
             .collect();
         let mut by_upstream: BTreeMap<String, String> = BTreeMap::new();
         let mut proxies = Vec::new();
-        for up in upstreams {
+        for up in &upstreams {
             let proxy = FaultProxy::start(up).await;
-            by_upstream.insert(up.clone(), proxy.url());
+            by_upstream.insert(up.to_string(), proxy.url());
             proxies.push(proxy);
         }
+        let upstreams = upstreams.into_iter().cloned().collect();
         let mut file = String::new();
         for (k, v) in vars {
             let v = by_upstream.get(v).unwrap_or(v);
@@ -1297,7 +1305,27 @@ impl Proxied {
         }
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("endpoints.env"), file).expect("write endpoints");
-        Self { proxies, dir }
+        Self {
+            proxies,
+            upstreams,
+            dir,
+        }
+    }
+
+    /// The proxy in front of the endpoint variable `var` (`AWS_ENDPOINT_URL_RDS`).
+    pub(crate) fn proxy_for(&self, var: &str) -> &FaultProxy {
+        let vars = world::vars();
+        let upstream = vars
+            .iter()
+            .find(|(k, _)| k.as_str() == var)
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| panic!("{var} is not in the endpoints file"));
+        let at = self
+            .upstreams
+            .iter()
+            .position(|u| u == upstream)
+            .unwrap_or_else(|| panic!("no proxy in front of {upstream}"));
+        &self.proxies[at]
     }
 
     pub(crate) fn endpoints(&self) -> PathBuf {
@@ -1508,4 +1536,111 @@ async fn approval_is_required_for_critical_without_a_terminal() {
         "{}",
         text.all()
     );
+}
+
+/// The step that waits: the replica reads `modifying` (as RDS shows an
+/// instance busy with a change) for a few polls before it becomes available;
+/// the promotion step waits, says on its progress line what for, and goes on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_held_in_a_transitional_state_is_waited_for() {
+    let fx = Fixture::new("wait").await;
+    let proxied = Proxied::start(false).await;
+    let replica = fx.id("payments-db-use1");
+    let rds = proxied.proxy_for("AWS_ENDPOINT_URL_RDS");
+    rds.inject(
+        Match::BodyContains(replica.clone()),
+        Fault::Rewrite {
+            from: "<DBInstanceStatus>available</DBInstanceStatus>".into(),
+            to: "<DBInstanceStatus>modifying</DBInstanceStatus>".into(),
+        },
+        4,
+    );
+    let o = fx.failover_payments_via(&proxied.endpoints(), &[]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(
+        rds.unspent(),
+        0,
+        "every rewrite was served: {:#?}",
+        rds.log()
+    );
+    assert!(
+        o.err.contains(&format!(
+            "waiting for replica {replica} ({STANDBY}) to be available before promotion"
+        )),
+        "the progress line says what the step waits for: {}",
+        o.all()
+    );
+    assert_eq!(
+        rds.forwarded(Match::Action("PromoteReadReplica")),
+        1,
+        "promoted once, after the wait: {:#?}",
+        rds.log()
+    );
+    fx.assert_payments_failed_over(&fx.snapshot().await)
+        .await
+        .unwrap();
+}
+
+/// A step that runs out of time fails saying what it waited for; the run
+/// halts with the exact resume command, and resuming once the resource is
+/// ready finishes the failover.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_that_runs_out_of_time_fails_saying_what_it_waited_for() {
+    let fx = Fixture::new("tmo").await;
+    let proxied = Proxied::start(false).await;
+    let replica = fx.id("payments-db-use1");
+    let rds = proxied.proxy_for("AWS_ENDPOINT_URL_RDS");
+    // Stuck for good (for this run).
+    rds.inject(
+        Match::BodyContains(replica.clone()),
+        Fault::Rewrite {
+            from: "<DBInstanceStatus>available</DBInstanceStatus>".into(),
+            to: "<DBInstanceStatus>modifying</DBInstanceStatus>".into(),
+        },
+        100_000,
+    );
+    let runs = fx.runs();
+    let started = std::time::Instant::now();
+    let o = fx
+        .failover_payments_via(&proxied.endpoints(), &["--step-timeout", "2s"])
+        .await;
+    assert_eq!(o.code, Some(1), "{}", o.all());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the timeout bounded the run"
+    );
+    let run = fx.new_run(&runs);
+    let what =
+        format!("waiting for replica {replica} ({STANDBY}) to be available before promotion");
+    assert!(
+        o.all().contains("timed out after") && o.all().contains(&what),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.all().contains(&format!("drctl runs resume {run}")),
+        "prints the resume command: {}",
+        o.all()
+    );
+    assert_eq!(rds.forwarded(Match::Action("PromoteReadReplica")), 0);
+    let show = fx.show(&run).await;
+    let failed: Vec<Value> = records(&show)
+        .into_iter()
+        .filter(|r| r["event"]["type"] == "step_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{show:#}");
+    assert_eq!(failed[0]["event"]["step"], fx.step("promote"), "{show:#}");
+    assert_eq!(failed[0]["event"]["error"]["kind"], "timeout", "{show:#}");
+    assert!(
+        fx.snapshot().await.databases[&replica].starts_with("replica"),
+        "not promoted"
+    );
+
+    // The replica is ready now (no proxy in the way): resume finishes the run.
+    let o = fx.drctl(&["runs", "resume", &run]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    fx.assert_payments_failed_over(&fx.snapshot().await)
+        .await
+        .unwrap();
+    assert_eq!(fx.audit(&run).await.code, Some(0));
 }
