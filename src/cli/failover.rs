@@ -162,7 +162,7 @@ pub async fn execute(
     if opts.dry_run {
         let (rows, gates) = match engine.preview(plans, opts).await {
             Ok(r) => r,
-            Err(e) => return Ok(engine_exit(&e)),
+            Err(e) => return Ok(engine_exit(&e, output)),
         };
         match output {
             Output::Json => println!(
@@ -192,17 +192,27 @@ pub fn finish(result: Result<RunReport, EngineError>, output: Output) -> anyhow:
                 Exit::Failed
             })
         }
-        Err(e) => Ok(engine_exit(&e)),
+        Err(e) => Ok(engine_exit(&e, output)),
     }
 }
 
-fn engine_exit(e: &EngineError) -> Exit {
+/// Reports a run that did not get to its steps (refused by a gate, invalid,
+/// journal failure): on stderr for people and, with `--output json`, as a
+/// document on stdout too, so that a script always gets one.
+fn engine_exit(e: &EngineError, output: Output) -> Exit {
     eprintln!("error: {e}");
-    match e {
-        EngineError::Refused(_) => Exit::Refused,
-        EngineError::Invalid(_) => Exit::Invalid,
-        _ => Exit::Failed,
+    let (code, outcome) = match e {
+        EngineError::Refused(_) => (Exit::Refused, "refused"),
+        EngineError::Invalid(_) => (Exit::Invalid, "invalid"),
+        _ => (Exit::Failed, "error"),
+    };
+    if output == Output::Json {
+        println!(
+            "{:#}",
+            serde_json::json!({"outcome": outcome, "exit_code": code as u8, "error": e.to_string()})
+        );
     }
+    code
 }
 
 fn secs(s: Option<f64>) -> String {

@@ -459,11 +459,18 @@ impl Engine {
             }
         }
 
-        let operator = match self.clouds.identity.caller().await {
-            Ok(id) => Some(id.arn),
+        // Who runs this, for the journal and the approval record. Without it
+        // the run goes on (STS may be what is failing), and every approval
+        // says why its identity is missing.
+        let (operator, identity_error) = match self.clouds.identity.caller().await {
+            Ok(id) => (Some(id.arn), None),
             Err(e) => {
                 tracing::warn!("cannot read the operator identity (STS GetCallerIdentity): {e}");
-                None
+                self.reporter.note(&format!(
+                    "operator identity unknown (STS GetCallerIdentity failed: {}); approvals are recorded without it",
+                    e.to_string().lines().next().unwrap_or_default()
+                ));
+                (None, Some(e.to_string()))
             }
         };
         let mut j = Journal::create(self.store.clone(), &run_id).await?;
@@ -521,7 +528,12 @@ impl Engine {
         let mut refusal = None;
         let mut approved = Vec::new();
         for p in plans {
-            let (detail, refused) = self.approval_gate(p, opts, operator.as_deref());
+            let (mut detail, refused) = self.approval_gate(p, opts, operator.as_deref());
+            if let (Some(err), Some(d)) = (&identity_error, detail.as_object_mut())
+                && d.get("required") == Some(&json!(true))
+            {
+                d.insert("identity_error".into(), json!(err));
+            }
             j.append(Event::Gate {
                 plan: p.name().into(),
                 gate: "approval".into(),

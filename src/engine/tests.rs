@@ -525,3 +525,52 @@ fn a_step_may_wait_for_what_is_left_of_the_rto_budget() {
         Duration::from_secs(2)
     );
 }
+
+/// An identity service that cannot answer.
+struct NoIdentity;
+
+#[async_trait::async_trait]
+impl crate::cloud::Identity for NoIdentity {
+    async fn caller(&self) -> Result<crate::cloud::CallerIdentity, crate::cloud::CloudError> {
+        Err(crate::cloud::CloudError::new(
+            "sts",
+            "GetCallerIdentity",
+            "caller",
+            "us-east-1",
+            crate::cloud::ErrorKind::Connection,
+            "connection refused",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn an_approval_without_an_identity_says_why_it_has_none() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, store, _) = engine(&f, dir.path());
+    e.clouds.identity = Arc::new(NoIdentity);
+    let payments: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "payments")
+        .collect();
+    let r = e.run(&payments, &opts()).await.unwrap();
+    assert_eq!(r.outcome, "succeeded");
+    let records = crate::journal::read(store.as_ref(), &r.run_id)
+        .await
+        .unwrap();
+    let detail = records
+        .iter()
+        .find_map(|rec| match &rec.event {
+            Event::Gate { gate, detail, .. } if gate == "approval" => Some(detail.clone()),
+            _ => None,
+        })
+        .expect("an approval gate record");
+    assert_eq!(detail["approved_by"], Value::Null, "{detail:#}");
+    assert_eq!(detail["reason"], "test", "{detail:#}");
+    assert!(
+        detail["identity_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("connection refused")),
+        "{detail:#}"
+    );
+}

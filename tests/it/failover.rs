@@ -1495,6 +1495,23 @@ async fn approval_is_required_for_critical_without_a_terminal() {
     );
     assert_eq!(show["report"]["outcome"], "refused");
     assert_eq!(fx.snapshot().await, before, "a refused run changes nothing");
+    // A script asking for JSON gets a document for a refusal too.
+    let o = fx
+        .drctl(&[
+            "failover", "--plan", "payments", "--to", STANDBY, "--output", "json",
+        ])
+        .await;
+    assert_eq!(o.code, Some(3), "{}", o.all());
+    let doc = o.json();
+    assert_eq!(doc["outcome"], "refused", "{doc:#}");
+    assert_eq!(doc["exit_code"], 3, "{doc:#}");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("requires approval"),
+        "{doc:#}"
+    );
 
     let runs = fx.runs();
     let started = Utc::now();
