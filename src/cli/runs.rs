@@ -196,7 +196,7 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                                 "step {step} FAILED: {}",
                                 error.message.lines().next().unwrap_or_default()
                             ),
-                            Event::Resumed { host, pid } => {
+                            Event::Resumed { host, pid, .. } => {
                                 format!("resumed on {host} (pid {pid})")
                             }
                             Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),

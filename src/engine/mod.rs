@@ -767,9 +767,17 @@ impl Engine {
                 }
             }
         }
+        let torn = j.torn_tail().cloned();
+        if let Some(t) = &torn {
+            self.reporter.note(&format!(
+                "cut off a torn final line of the journal (line {}, {} bytes: a write interrupted by the crash, never acknowledged); it is kept in the resumed record",
+                t.line, t.bytes
+            ));
+        }
         j.append(Event::Resumed {
             host: me.host.clone(),
             pid: me.pid,
+            dropped_torn_line: torn.map(|t| t.text),
         })
         .await?;
         let outputs: BTreeMap<String, Value> = records

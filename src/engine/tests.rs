@@ -574,3 +574,46 @@ async fn an_approval_without_an_identity_says_why_it_has_none() {
         "{detail:#}"
     );
 }
+
+#[tokio::test]
+async fn resume_cuts_a_torn_final_line_and_keeps_it_in_the_record() {
+    let f = world();
+    let cap = f
+        .state()
+        .groups
+        .remove(&("us-east-1".into(), "payments-api-use1".into()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let payments: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "payments")
+        .collect();
+    let r = e.run(&payments, &opts()).await.unwrap();
+    assert_eq!(r.outcome, "failed");
+    // A crash in the middle of a write leaves a line without its newline.
+    let torn = r#"{"seq":99,"at":"2026-11-22T10:00:00Z","prev":"ab"#;
+    let text = store.text(&r.run_id).unwrap();
+    store.set_text(&r.run_id, &format!("{text}{torn}"));
+    f.state()
+        .groups
+        .insert(("us-east-1".into(), "payments-api-use1".into()), cap);
+    let r2 = e.resume(&r.run_id, &payments, Some(opts())).await.unwrap();
+    assert_eq!(r2.outcome, "succeeded");
+    let records = crate::journal::read(store.as_ref(), &r.run_id)
+        .await
+        .unwrap();
+    let dropped: Vec<Option<String>> = records
+        .iter()
+        .filter_map(|rec| match &rec.event {
+            Event::Resumed {
+                dropped_torn_line, ..
+            } => Some(dropped_torn_line.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped, [Some(torn.to_string())]);
+    let text = store.text(&r.run_id).unwrap();
+    let v = crate::journal::verify(&r.run_id, &text);
+    assert!(v.ok, "the chain verifies: {:?}", v.first_broken);
+}

@@ -89,6 +89,10 @@ pub enum Event {
         host: String,
         /// Process id of the resuming process.
         pid: u32,
+        /// The torn final line (an interrupted write, never acknowledged)
+        /// that was cut off before resuming, kept here as it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dropped_torn_line: Option<String>,
     },
     /// The run ended.
     RunFinished {

@@ -320,6 +320,7 @@ async fn open_for_append_continues_the_chain() {
         .append(Event::Resumed {
             host: "ops-2".into(),
             pid: 7,
+            dropped_torn_line: None,
         })
         .await
         .unwrap();
@@ -369,6 +370,7 @@ async fn open_for_append_cuts_a_torn_tail_and_says_so() {
         .append(Event::Resumed {
             host: "h".into(),
             pid: 1,
+            dropped_torn_line: None,
         })
         .await
         .unwrap();
