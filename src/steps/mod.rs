@@ -18,6 +18,7 @@ mod reprotect;
 mod restore;
 mod scale;
 mod switch_dns;
+mod verify_dns;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -188,7 +189,7 @@ pub fn action_for(step: &Step) -> Box<dyn Action> {
             resource: step.resources[0].clone(),
         }),
         StepKind::SwitchDns { zone, .. } => Box::new(switch_dns::SwitchDns { zone: zone.clone() }),
-        StepKind::VerifyDns { zone } => Box::new(switch_dns::VerifyDns { zone: zone.clone() }),
+        StepKind::VerifyDns { zone } => Box::new(verify_dns::VerifyDns { zone: zone.clone() }),
         StepKind::Evidence => Box::new(evidence::Evidence),
     }
 }

@@ -1,6 +1,6 @@
-//! `switch-dns` and `verify-dns`: move a plan's records in one hosted zone to
-//! the target region in one atomic change batch, then wait for INSYNC and read
-//! the records back.
+//! `switch-dns`: move a plan's records in one hosted zone to the target
+//! region in one atomic change batch (`verify-dns` then waits for INSYNC and
+//! reads them back).
 //!
 //! One batch per zone means clients never see half a switch (the API record
 //! moved, the database record not). Route 53 counts an UPSERT twice toward its
@@ -10,21 +10,21 @@ use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::{Action, Cx, Planned, StepFailure, wait_for};
+use super::{Action, Cx, Planned, StepFailure};
 use crate::cloud::{DnsChange, DnsRecord, HostedZone};
 use crate::plan::spec::{DnsSpec, SwitchMode};
 
 /// Most UPSERTs in one Route 53 change batch (each counts twice toward 1,000).
 pub const MAX_UPSERTS_PER_BATCH: usize = 500;
 
-/// Switch every record of the plan in one zone.
-pub struct SwitchDns {
-    /// Zone name.
-    pub zone: String,
+/// Splits changes into Route 53 change batches: as few as the 1,000-record
+/// limit allows (one, for any plan of fewer than 500 records).
+pub(super) fn batches(changes: &[DnsChange]) -> std::slice::Chunks<'_, DnsChange> {
+    changes.chunks(MAX_UPSERTS_PER_BATCH)
 }
 
-/// Wait for the switch to be INSYNC and read it back.
-pub struct VerifyDns {
+/// Switch every record of the plan in one zone.
+pub struct SwitchDns {
     /// Zone name.
     pub zone: String,
 }
@@ -76,7 +76,7 @@ async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
 }
 
 /// The records a zone must hold after the switch.
-async fn desired(cx: &Cx<'_>, zone: &str) -> Result<Vec<DnsRecord>, StepFailure> {
+pub(super) async fn desired(cx: &Cx<'_>, zone: &str) -> Result<Vec<DnsRecord>, StepFailure> {
     let mut out = Vec::new();
     for d in records_of(cx, zone) {
         let name = if d.name.ends_with('.') {
@@ -118,7 +118,7 @@ async fn desired(cx: &Cx<'_>, zone: &str) -> Result<Vec<DnsRecord>, StepFailure>
     Ok(out)
 }
 
-async fn zone(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFailure> {
+pub(super) async fn zone(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFailure> {
     cx.clouds.dns.find_zone(name).await?.ok_or_else(|| {
         StepFailure::state(
             format!("hosted zone {name} does not exist"),
@@ -130,7 +130,7 @@ async fn zone(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFailure> {
 }
 
 /// Current record for each desired one (matched by name, type and set identifier).
-async fn current(
+pub(super) async fn current(
     cx: &Cx<'_>,
     z: &HostedZone,
     want: &[DnsRecord],
@@ -147,13 +147,13 @@ async fn current(
     Ok(out)
 }
 
-fn matches(cur: &Option<DnsRecord>, want: &DnsRecord) -> bool {
+pub(super) fn matches(cur: &Option<DnsRecord>, want: &DnsRecord) -> bool {
     cur.as_ref().is_some_and(|c| {
         same_values(&c.values, &want.values) && c.weight == want.weight && c.ttl == want.ttl
     })
 }
 
-fn show(r: &Option<DnsRecord>) -> String {
+pub(super) fn show(r: &Option<DnsRecord>) -> String {
     match r {
         None => "absent".into(),
         Some(r) => {
@@ -206,7 +206,7 @@ impl Action for SwitchDns {
             .map(|(w, _)| DnsChange::Upsert(w.clone()))
             .collect();
         let mut change_ids = Vec::new();
-        for batch in changes.chunks(MAX_UPSERTS_PER_BATCH) {
+        for batch in batches(&changes) {
             let info = cx
                 .clouds
                 .dns
@@ -238,74 +238,31 @@ impl Action for SwitchDns {
     }
 }
 
-#[async_trait]
-impl Action for VerifyDns {
-    async fn preview(&self, _cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        Ok(vec![Planned {
-            call: "route53:GetChange, route53:ListResourceRecordSets".into(),
-            resource: self.zone.clone(),
-            region: "global".into(),
-            current: "-".into(),
-            desired: "change INSYNC, records read back as switched".into(),
-            change: false,
-        }])
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upsert(i: usize) -> DnsChange {
+        DnsChange::Upsert(DnsRecord {
+            name: format!("r{i}.example.com."),
+            rtype: "CNAME".into(),
+            ttl: Some(60),
+            values: vec!["x.example.com.".into()],
+            set_identifier: None,
+            weight: None,
+        })
     }
 
-    async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let switch = cx
-            .output(&format!("switch-dns:{}", self.zone))
-            .cloned()
-            .unwrap_or(Value::Null);
-        let ids: Vec<String> = switch["change_ids"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for id in &ids {
-            wait_for(
-                cx,
-                &format!("Route 53 change {id} in {} to be INSYNC", self.zone),
-                || async {
-                    let info = cx.clouds.dns.change_status(id).await?;
-                    Ok(info.in_sync.then_some(()))
-                },
-            )
-            .await?;
-        }
-        let in_sync_at = Utc::now();
-        let z = zone(cx, &self.zone).await?;
-        let want = desired(cx, &self.zone).await?;
-        let cur = current(cx, &z, &want).await?;
-        let wrong: Vec<String> = want
-            .iter()
-            .zip(&cur)
-            .filter(|(w, c)| !matches(c, w))
-            .map(|(w, c)| {
-                format!(
-                    "{} is {} (expected {})",
-                    w.name,
-                    show(c),
-                    show(&Some(w.clone()))
-                )
-            })
-            .collect();
-        if !wrong.is_empty() {
-            return Err(StepFailure::state(
-                format!(
-                    "records in {} did not read back as switched: {}",
-                    self.zone,
-                    wrong.join("; ")
-                ),
-                "someone else may be changing the zone; inspect it, then `drctl runs resume`",
-                &self.zone,
-                "global",
-            ));
-        }
-        Ok(
-            json!({ "zone": self.zone, "change_ids": ids, "in_sync_at": in_sync_at, "records": cur }),
-        )
+    #[test]
+    fn upserts_split_into_batches_of_at_most_1000_counted_records() {
+        let sizes = |n: usize| -> Vec<usize> {
+            let changes: Vec<DnsChange> = (0..n).map(upsert).collect();
+            batches(&changes).map(<[DnsChange]>::len).collect()
+        };
+        assert_eq!(sizes(2), [2]);
+        assert_eq!(sizes(500), [500]);
+        assert_eq!(sizes(501), [500, 1]);
+        assert_eq!(sizes(1001), [500, 500, 1]);
+        assert!(sizes(0).is_empty());
     }
 }

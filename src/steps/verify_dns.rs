@@ -1,0 +1,91 @@
+//! `verify-dns`: wait until the zone's change batches are INSYNC, then read
+//! the records back and fail unless they are what `switch-dns` set.
+//!
+//! A step of its own (not the tail of `switch-dns`) so that the journal tells
+//! "submitted" from "in effect": a crash between the two resumes by waiting,
+//! not by submitting again, and the RTO clock stops at the read-back.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::switch_dns::{current, desired, matches, show, zone};
+use super::{Action, Cx, Planned, StepFailure, wait_for};
+
+/// Wait for the switch to be INSYNC and read it back.
+pub struct VerifyDns {
+    /// Zone name.
+    pub zone: String,
+}
+
+#[async_trait]
+impl Action for VerifyDns {
+    async fn preview(&self, _cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
+        Ok(vec![Planned {
+            call: "route53:GetChange, route53:ListResourceRecordSets".into(),
+            resource: self.zone.clone(),
+            region: "global".into(),
+            current: "-".into(),
+            desired: "change INSYNC, records read back as switched".into(),
+            change: false,
+        }])
+    }
+
+    async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
+        let switch = cx
+            .output(&format!("switch-dns:{}", self.zone))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let ids: Vec<String> = switch["change_ids"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in &ids {
+            wait_for(
+                cx,
+                &format!("Route 53 change {id} in {} to be INSYNC", self.zone),
+                || async {
+                    let info = cx.clouds.dns.change_status(id).await?;
+                    Ok(info.in_sync.then_some(()))
+                },
+            )
+            .await?;
+        }
+        let in_sync_at = Utc::now();
+        let z = zone(cx, &self.zone).await?;
+        let want = desired(cx, &self.zone).await?;
+        let cur = current(cx, &z, &want).await?;
+        let wrong: Vec<String> = want
+            .iter()
+            .zip(&cur)
+            .filter(|(w, c)| !matches(c, w))
+            .map(|(w, c)| {
+                format!(
+                    "{} is {} (expected {})",
+                    w.name,
+                    show(c),
+                    show(&Some(w.clone()))
+                )
+            })
+            .collect();
+        if !wrong.is_empty() {
+            return Err(StepFailure::state(
+                format!(
+                    "records in {} did not read back as switched: {}",
+                    self.zone,
+                    wrong.join("; ")
+                ),
+                "someone else may be changing the zone; inspect it, then `drctl runs resume`",
+                &self.zone,
+                "global",
+            ));
+        }
+        Ok(
+            json!({ "zone": self.zone, "change_ids": ids, "in_sync_at": in_sync_at, "records": cur }),
+        )
+    }
+}
