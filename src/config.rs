@@ -187,11 +187,18 @@ impl Settings {
             .clone()
             .or(file.state_dir)
             .unwrap_or_else(|| default_state_dir(&plans));
+        // Cloud endpoints, later wins: the process environment (with
+        // `drctl.toml`'s `gcs_endpoint` under DRCTL_GCS_ENDPOINT), then the
+        // endpoints file (an overlay of the environment, for every key alike),
+        // then `--gcs-endpoint`.
         let mut cloud = CloudSettings::from_vars(env);
+        if let Some(gcs) = file.gcs_endpoint {
+            cloud.gcs_endpoint = Some(gcs);
+        }
         if let Some(path) = flags.endpoints.clone().or(file.endpoints) {
             cloud = cloud.overlay(CloudSettings::from_vars(&read_env_file(&path)?));
         }
-        if let Some(gcs) = flags.gcs_endpoint.clone().or(file.gcs_endpoint) {
+        if let Some(gcs) = flags.gcs_endpoint.clone() {
             cloud.gcs_endpoint = Some(gcs);
         }
         Ok(Self {
@@ -303,6 +310,90 @@ mod tests {
         std::fs::write(&f, "not a pair\n").unwrap();
         let e = Settings::resolve_with(&flags, &env).unwrap_err();
         assert!(e.to_string().contains(":1:"), "{e}");
+    }
+
+    /// Every setting: `drctl.toml`, beaten by `DRCTL_*`, beaten by flags.
+    #[test]
+    fn each_setting_layers_file_then_environment_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = dir.path().join("drctl.toml");
+        std::fs::write(
+            &toml,
+            "plans = \"/file/plans\"\nstate_dir = \"/file/state\"\ngcs_endpoint = \"http://file:1\"\nlog_format = \"json\"\ncolor = \"never\"\n",
+        )
+        .unwrap();
+        let only_file = FlagSettings {
+            config: Some(toml.clone()),
+            ..Default::default()
+        };
+        let s = Settings::resolve_with(&only_file, &BTreeMap::new()).unwrap();
+        assert_eq!(s.plans, PathBuf::from("/file/plans"));
+        assert_eq!(s.state_dir, PathBuf::from("/file/state"));
+        assert_eq!(s.cloud.gcs_endpoint.as_deref(), Some("http://file:1"));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.color, ColorChoice::Never);
+
+        let env = BTreeMap::from([
+            ("DRCTL_PLANS".to_string(), "/env/plans".to_string()),
+            ("DRCTL_STATE_DIR".to_string(), "/env/state".to_string()),
+            ("DRCTL_GCS_ENDPOINT".to_string(), "http://env:2".to_string()),
+            ("DRCTL_LOG_FORMAT".to_string(), "text".to_string()),
+            ("DRCTL_COLOR".to_string(), "always".to_string()),
+        ]);
+        let s = Settings::resolve_with(&only_file, &env).unwrap();
+        assert_eq!(s.plans, PathBuf::from("/env/plans"));
+        assert_eq!(s.state_dir, PathBuf::from("/env/state"));
+        assert_eq!(s.cloud.gcs_endpoint.as_deref(), Some("http://env:2"));
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.color, ColorChoice::Always);
+
+        let flags = FlagSettings {
+            config: Some(toml),
+            plans: Some("/flag/plans".into()),
+            state_dir: Some("/flag/state".into()),
+            gcs_endpoint: Some("http://flag:3".into()),
+            log_format: Some(LogFormat::Json),
+            color: Some(ColorChoice::Auto),
+            endpoints: None,
+        };
+        let s = Settings::resolve_with(&flags, &env).unwrap();
+        assert_eq!(s.plans, PathBuf::from("/flag/plans"));
+        assert_eq!(s.state_dir, PathBuf::from("/flag/state"));
+        assert_eq!(s.cloud.gcs_endpoint.as_deref(), Some("http://flag:3"));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.color, ColorChoice::Auto);
+    }
+
+    /// Regression: DRCTL_GCS_ENDPOINT in the environment used to beat the
+    /// endpoints file, while for the AWS endpoints the file beat the
+    /// environment. The file now overlays the environment for every key, and
+    /// `--gcs-endpoint` beats both.
+    #[test]
+    fn regression_endpoints_file_overlays_the_gcs_endpoint_like_the_aws_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("endpoints.env");
+        std::fs::write(
+            &f,
+            "AWS_ENDPOINT_URL_S3=http://file:4566\nDRCTL_GCS_ENDPOINT=http://file:4443\n",
+        )
+        .unwrap();
+        let env = BTreeMap::from([
+            (
+                "AWS_ENDPOINT_URL_S3".to_string(),
+                "http://env:1".to_string(),
+            ),
+            ("DRCTL_GCS_ENDPOINT".to_string(), "http://env:2".to_string()),
+        ]);
+        let mut flags = FlagSettings {
+            endpoints: Some(f),
+            ..Default::default()
+        };
+        let s = Settings::resolve_with(&flags, &env).unwrap();
+        assert_eq!(s.cloud.s3_endpoint.as_deref(), Some("http://file:4566"));
+        assert_eq!(s.cloud.gcs_endpoint.as_deref(), Some("http://file:4443"));
+        flags.gcs_endpoint = Some("http://flag:3".into());
+        let s = Settings::resolve_with(&flags, &env).unwrap();
+        assert_eq!(s.cloud.gcs_endpoint.as_deref(), Some("http://flag:3"));
     }
 
     #[test]

@@ -214,8 +214,21 @@ pub struct CloudSettings {
 impl CloudSettings {
     /// Reads the standard variables from a `KEY=value` map (the process
     /// environment, or an endpoints file written by `localstack/up`).
+    ///
+    /// `AWS_ENDPOINT_URL_<SERVICE>` (then `AWS_ENDPOINT_URL`) are read here
+    /// rather than left to the SDK so that an endpoints file can carry them
+    /// too; `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` disables them, as it
+    /// does in the SDK.
     pub fn from_vars(vars: &std::collections::BTreeMap<String, String>) -> Self {
-        let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
+        let ignore_endpoints = vars
+            .get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let get = |k: &str| {
+            if ignore_endpoints && k.starts_with("AWS_ENDPOINT_URL") {
+                return None;
+            }
+            vars.get(k).filter(|v| !v.is_empty()).cloned()
+        };
         Self {
             default_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             access_key_id: get("AWS_ACCESS_KEY_ID"),
@@ -293,4 +306,40 @@ impl ObjectStore for ObjectRouter {
 /// and `s3://`; GCS for `gs://`) from `settings`; see [`aws::clouds`].
 pub async fn connect(settings: &CloudSettings) -> Result<Clouds, CloudError> {
     aws::clouds(settings).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn service_endpoints_beat_the_general_one() {
+        let s = CloudSettings::from_vars(&vars(&[
+            ("AWS_ENDPOINT_URL", "http://all:1"),
+            ("AWS_ENDPOINT_URL_RDS", "http://rds:2"),
+        ]));
+        assert_eq!(s.rds_endpoint.as_deref(), Some("http://rds:2"));
+        assert_eq!(s.s3_endpoint.as_deref(), Some("http://all:1"));
+    }
+
+    #[test]
+    fn ignore_configured_endpoint_urls_is_honoured() {
+        let s = CloudSettings::from_vars(&vars(&[
+            ("AWS_ENDPOINT_URL", "http://all:1"),
+            ("AWS_ENDPOINT_URL_RDS", "http://rds:2"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+            ("AWS_REGION", "us-east-1"),
+        ]));
+        assert_eq!(s.rds_endpoint, None);
+        assert_eq!(s.s3_endpoint, None);
+        assert_eq!(s.default_region.as_deref(), Some("us-east-1"));
+    }
 }

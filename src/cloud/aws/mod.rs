@@ -6,8 +6,10 @@
 //! * [`Sdk`]: the base [`SdkConfig`] (loaded once: region, static credentials
 //!   when the settings carry them, timeouts, SDK retries *disabled* because
 //!   every call goes through [`RetryPolicy::run`]) and the per-service client
-//!   builders that apply the endpoint overrides of [`CloudSettings`]. Without
-//!   an override the SDK's own `AWS_ENDPOINT_URL_<SERVICE>` handling applies.
+//!   builders that apply the endpoint overrides of [`CloudSettings`] (read
+//!   from `AWS_ENDPOINT_URL_<SERVICE>` in the environment or an endpoints
+//!   file). Without an override, the SDK's own resolution applies (profile
+//!   `endpoint_url` settings, then AWS's endpoints).
 //! * [`Regional`]: a per-region client cache.
 //! * [`sdk_error`]: the one mapping from an SDK error to [`CloudError`].
 //!
