@@ -1150,3 +1150,40 @@ async fn a_replica_is_described_while_its_source_region_is_down() {
         "the source is asked once, without retries"
     );
 }
+
+#[tokio::test]
+async fn rds_instance_is_renamed_and_keeps_its_data_and_role() {
+    let clouds = world::clouds().await;
+    let old = world::unique("db");
+    let arn = create_primary(HOME, &old).await;
+    let new = world::unique("dbpre");
+
+    clouds
+        .database
+        .rename_instance(HOME, &old, &new)
+        .await
+        .unwrap();
+    assert_eq!(
+        clouds.database.describe_instance(HOME, &old).await.unwrap(),
+        None,
+        "the old id is free for a new instance"
+    );
+    let renamed = clouds
+        .database
+        .describe_instance(HOME, &new)
+        .await
+        .unwrap()
+        .expect("the instance lives on under its new id");
+    assert_eq!(renamed.role, DbRole::Primary);
+    assert_eq!(renamed.engine, "postgres");
+    assert_ne!(renamed.arn, arn, "its ARN follows the new id");
+
+    // Renaming an instance that does not exist: NotFound, naming it.
+    let err = clouds
+        .database
+        .rename_instance(HOME, &old, &world::unique("dbpre"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    assert!(err.to_string().contains(&old), "{err}");
+}
