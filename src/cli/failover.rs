@@ -97,19 +97,28 @@ pub async fn engine(
 ) -> anyhow::Result<Engine> {
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let store = Arc::new(FileStore::new(&settings.state_dir));
-    let reporter: Arc<dyn Reporter> = if std::io::stderr().is_terminal() {
-        Arc::new(super::progress::Live::new(budget))
-    } else {
-        Arc::new(super::progress::Lines::new(budget))
+    let live = std::io::stderr()
+        .is_terminal()
+        .then(|| Arc::new(super::progress::Live::new(budget)));
+    let reporter: Arc<dyn Reporter> = match &live {
+        Some(live) => live.clone(),
+        None => Arc::new(super::progress::Lines::new(budget)),
     };
     let confirm: Option<Confirm> = (interactive && std::io::stdin().is_terminal()).then(|| {
-        let f: Confirm = Arc::new(|question: &str| {
-            eprint!("{question}: ");
-            let _ = std::io::stderr().flush();
-            let mut line = String::new();
-            let ok = std::io::stdin().lock().read_line(&mut line).is_ok();
-            let answer = line.trim().to_string();
-            ok && question.contains(&format!("plan {answer} ")) && !answer.is_empty()
+        let f: Confirm = Arc::new(move |question: &str| {
+            let ask = || {
+                eprint!("{question}: ");
+                let _ = std::io::stderr().flush();
+                let mut line = String::new();
+                let ok = std::io::stdin().lock().read_line(&mut line).is_ok();
+                let answer = line.trim().to_string();
+                ok && question.contains(&format!("plan {answer} ")) && !answer.is_empty()
+            };
+            // The live view stops drawing while the operator types.
+            match &live {
+                Some(live) => live.suspend(ask),
+                None => ask(),
+            }
         });
         f
     });

@@ -102,6 +102,13 @@ impl Live {
     }
 }
 
+impl Live {
+    /// Runs `f` (a prompt) with the view hidden, then redraws it.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.multi.suspend(f)
+    }
+}
+
 impl Reporter for Live {
     fn started(&self, step: &Step) {
         let bar = self.multi.add(ProgressBar::new_spinner());

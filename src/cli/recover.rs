@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::failover::{RunArgs, engine, execute};
-use super::{Exit, load_plans, select};
+use super::failover::{RunArgs, engine, execute, finish, render_report};
+use super::{Exit, Output, load_plans, select};
 use drctl::config::Settings;
 use drctl::engine::RunMode;
 use drctl::plan::Plan;
@@ -104,6 +104,9 @@ pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Ex
 }
 
 /// Runs `failback`: reprotect when needed, then fail over to the home region.
+///
+/// With `--output json`, stdout holds one document, the last run's (or the
+/// refusal's): the reprotection's summary goes to stderr with its progress.
 pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let plan = match one_plan(settings, &a.plan).await {
         Ok(p) => p,
@@ -112,10 +115,17 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exi
     let home = plan.home().to_string();
     let (active, protected) = where_now(settings, &plan).await?;
     if active == home && protected {
-        println!(
+        let message = format!(
             "plan {} already serves from its home region {home} and is protected: nothing to fail back",
             plan.name()
         );
+        match a.run.output {
+            Output::Json => println!(
+                "{:#}",
+                serde_json::json!({"kind": "failback", "outcome": "nothing to do", "plan": plan.name(), "target": home, "message": message})
+            ),
+            Output::Text => println!("{message}"),
+        }
         return Ok(Exit::Ok);
     }
     let engine = engine(settings, Some(plan.tier.rto), true).await?;
@@ -125,8 +135,27 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exi
             plan.name()
         );
         let opts = a.run.options("reprotect", RunMode::Reprotect, &active);
-        let code = execute(&engine, std::slice::from_ref(&plan), &opts, a.run.output).await?;
-        if code != Exit::Ok || a.run.dry_run {
+        // Already home: the reprotection is all there is to do.
+        let only = a.run.dry_run || active == home;
+        let code = if only || a.run.output == Output::Text {
+            execute(&engine, std::slice::from_ref(&plan), &opts, a.run.output).await?
+        } else {
+            // stdout's one document will be the failback's: this summary goes to stderr.
+            match engine.run(std::slice::from_ref(&plan), &opts).await {
+                Ok(report) if report.outcome == "succeeded" => {
+                    eprint!("{}", render_report(&report));
+                    Exit::Ok
+                }
+                other => return finish(other, a.run.output),
+            }
+        };
+        if code != Exit::Ok || only {
+            if code == Exit::Ok && !a.run.dry_run {
+                eprintln!(
+                    "plan {} already serves from its home region {home}: nothing to fail over",
+                    plan.name()
+                );
+            }
             return Ok(code);
         }
     }

@@ -7,5 +7,6 @@ mod cli;
 mod failover;
 mod faults;
 mod proxy;
+mod recovery;
 mod terraform;
 mod world;
