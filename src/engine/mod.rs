@@ -23,7 +23,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::cloud::Clouds;
+use crate::cloud::{Clouds, DbRole};
 use crate::graph::{self, Step};
 use crate::journal::event::{Event, PlanRef, Record, StepRef};
 use crate::journal::lock::{LockError, LockInfo, PlanLock, hostname};
@@ -367,8 +367,16 @@ impl Engine {
                     e.to_string().lines().next().unwrap_or_default().to_string(),
                 ),
             };
+            // Already a primary (a re-run, a plan already served from the
+            // target): nothing is promoted, so this run loses nothing and the
+            // gate has nothing to guard. The lag is still recorded.
+            let already_primary = matches!(
+                self.clouds.database.describe_instance(&opts.target, id).await,
+                Ok(Some(i)) if i.role == DbRole::Primary
+            );
             let accepted = opts.accept_data_loss;
             let ok = match (lag_s, accepted) {
+                _ if already_primary => true,
                 (Some(l), _) if Duration::from_secs_f64(l) <= rpo => true,
                 (Some(l), Some(a)) => Duration::from_secs_f64(l) <= a,
                 (None, Some(_)) => true,
@@ -388,7 +396,7 @@ impl Engine {
                     None => format!("replica lag of {id} in {} is unknown ({note})", opts.target),
                 });
             }
-            dbs.push(json!({"resource": d.id, "instance": id, "lag_seconds": lag_s, "reading": note, "within_rpo": lag_s.map(|l| Duration::from_secs_f64(l) <= rpo), "accepted": ok}));
+            dbs.push(json!({"resource": d.id, "instance": id, "lag_seconds": lag_s, "reading": note, "within_rpo": lag_s.map(|l| Duration::from_secs_f64(l) <= rpo), "already_primary": already_primary, "accepted": ok}));
         }
         let detail = json!({"rpo_seconds": rpo.as_secs(), "accept_data_loss_seconds": opts.accept_data_loss.map(|a| a.as_secs()), "databases": dbs});
         let refusal = (!refusals.is_empty()).then(|| {

@@ -617,3 +617,39 @@ async fn resume_cuts_a_torn_final_line_and_keeps_it_in_the_record() {
     let v = crate::journal::verify(&r.run_id, &text);
     assert!(v.ok, "the chain verifies: {:?}", v.first_broken);
 }
+
+/// Regression: the RPO gate read the lag of a database that was already a
+/// primary in the target (a re-run, a failback of a plan already home) and,
+/// finding no datapoints, refused a run that would promote nothing.
+#[tokio::test]
+async fn regression_a_rerun_is_not_refused_for_the_lag_of_an_already_promoted_database() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let payments: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "payments")
+        .collect();
+    assert_eq!(
+        e.run(&payments, &opts()).await.unwrap().outcome,
+        "succeeded"
+    );
+    // A promoted instance replicates from nothing: its lag goes away.
+    f.set_lag("us-east-1", "payments-db-use1", &[]);
+    let again = e.run(&payments, &opts()).await.unwrap();
+    assert_eq!(again.outcome, "succeeded");
+    let rpo = again
+        .gates
+        .iter()
+        .find(|g| g["gate"] == "rpo")
+        .expect("an rpo gate");
+    assert_eq!(
+        rpo["detail"]["databases"][0]["already_primary"], true,
+        "{rpo:#}"
+    );
+    assert_eq!(
+        rpo["detail"]["databases"][0]["lag_seconds"],
+        Value::Null,
+        "{rpo:#}"
+    );
+}
