@@ -125,6 +125,11 @@ impl FakeCloud {
             replicas: vec![],
             backup_retention_days: 7,
             latest_restorable_time: Some(Utc::now()),
+            storage_encrypted: false,
+            kms_key_id: None,
+            subnet_group: None,
+            security_groups: vec![],
+            multi_az: false,
         };
         self.state()
             .databases
@@ -155,6 +160,11 @@ impl FakeCloud {
                 replicas: vec![],
                 backup_retention_days: 0,
                 latest_restorable_time: None,
+                storage_encrypted: false,
+                kms_key_id: None,
+                subnet_group: None,
+                security_groups: vec![],
+                multi_az: false,
             },
         );
     }
@@ -295,7 +305,7 @@ impl Database for FakeCloud {
         region: &str,
         id: &str,
         source_arn: &str,
-        _class: Option<&str>,
+        placement: &ReplicaPlacement,
     ) -> Result<(), CloudError> {
         let source = {
             let s = self.state();
@@ -318,6 +328,20 @@ impl Database for FakeCloud {
         let (sr, si) = source
             .ok_or_else(|| not_found("rds", "CreateDBInstanceReadReplica", source_arn, region))?;
         self.add_replica(region, id, (&sr, &si));
+        if let Some(inst) = self
+            .state()
+            .databases
+            .get_mut(&(region.to_string(), id.to_string()))
+        {
+            if let Some(c) = &placement.instance_class {
+                inst.instance_class = Some(c.clone());
+            }
+            inst.kms_key_id = placement.kms_key_id.clone();
+            inst.storage_encrypted = placement.kms_key_id.is_some();
+            inst.subnet_group = placement.subnet_group.clone();
+            inst.security_groups = placement.security_groups.clone();
+            inst.multi_az = placement.multi_az.unwrap_or(false);
+        }
         self.state()
             .writes
             .push(format!("CreateDBInstanceReadReplica {id}"));

@@ -259,13 +259,13 @@ impl Database for Metered {
         region: &str,
         id: &str,
         source_arn: &str,
-        instance_class: Option<&str>,
+        placement: &ReplicaPlacement,
     ) -> Result<(), CloudError> {
         self.meter(
             "rds:CreateDBInstanceReadReplica",
             self.inner
                 .database
-                .create_replica(region, id, source_arn, instance_class),
+                .create_replica(region, id, source_arn, placement),
         )
         .await
     }

@@ -73,13 +73,13 @@ pub trait Database: Send + Sync {
     async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError>;
 
     /// Creates a read replica `id` in `region` of the instance `source_arn`
-    /// (which may live in another region).
+    /// (which may live in another region), placed as `placement` says.
     async fn create_replica(
         &self,
         region: &str,
         id: &str,
         source_arn: &str,
-        instance_class: Option<&str>,
+        placement: &ReplicaPlacement,
     ) -> Result<(), CloudError>;
 
     /// Renames an instance (its endpoint changes with it); used to keep an old

@@ -91,12 +91,68 @@ pub struct DbInstance {
     pub backup_retention_days: i32,
     /// Latest time the instance can be restored to, when backups are on.
     pub latest_restorable_time: Option<DateTime<Utc>>,
+    /// Whether its storage is encrypted.
+    pub storage_encrypted: bool,
+    /// KMS key of its storage, when encrypted.
+    pub kms_key_id: Option<String>,
+    /// DB subnet group (the network it lives in).
+    pub subnet_group: Option<String>,
+    /// VPC security group ids.
+    pub security_groups: Vec<String>,
+    /// Whether it is deployed across availability zones.
+    pub multi_az: bool,
 }
 
 impl DbInstance {
     /// Whether the instance accepts connections (`available`).
     pub fn is_available(&self) -> bool {
         self.status == "available"
+    }
+}
+
+/// Where and how a new read replica is placed: what the provider would
+/// otherwise default (its default network, no encryption key of ours, a
+/// single zone). Empty fields are left to the provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReplicaPlacement {
+    /// Instance class.
+    pub instance_class: Option<String>,
+    /// KMS key in the replica's region (needed for an encrypted source in
+    /// another region: a key cannot leave its region).
+    pub kms_key_id: Option<String>,
+    /// DB subnet group in the replica's region.
+    pub subnet_group: Option<String>,
+    /// VPC security group ids in the replica's region.
+    pub security_groups: Vec<String>,
+    /// Deploy across availability zones.
+    pub multi_az: Option<bool>,
+}
+
+impl ReplicaPlacement {
+    /// The placement of a replica of `source` that takes the place of
+    /// `previous` (the instance that held the id in that region, e.g. an old
+    /// primary set aside): its network, encryption key, zones and class, so
+    /// that the new replica lands where the infrastructure put the old one.
+    /// Without a previous instance, only the source's class is carried over.
+    /// The key is asked for only when the source is encrypted: an encrypted
+    /// replica of an unencrypted source cannot be made.
+    pub fn like(previous: Option<&DbInstance>, source: &DbInstance) -> Self {
+        let Some(prev) = previous else {
+            return Self {
+                instance_class: source.instance_class.clone(),
+                ..Self::default()
+            };
+        };
+        Self {
+            instance_class: prev
+                .instance_class
+                .clone()
+                .or_else(|| source.instance_class.clone()),
+            kms_key_id: prev.kms_key_id.clone().filter(|_| source.storage_encrypted),
+            subnet_group: prev.subnet_group.clone(),
+            security_groups: prev.security_groups.clone(),
+            multi_az: Some(prev.multi_az),
+        }
     }
 }
 
@@ -314,5 +370,50 @@ mod tests {
         ] {
             assert!(ObjectUrl::parse(bad).is_err(), "{bad} should not parse");
         }
+    }
+
+    fn instance(encrypted: bool) -> DbInstance {
+        DbInstance {
+            id: "db".into(),
+            arn: "arn:aws:rds:us-west-2:1:db:db".into(),
+            region: "us-west-2".into(),
+            engine: "postgres".into(),
+            instance_class: Some("db.r6g.large".into()),
+            status: "available".into(),
+            endpoint: None,
+            port: None,
+            role: DbRole::Primary,
+            replicas: vec![],
+            backup_retention_days: 7,
+            latest_restorable_time: None,
+            storage_encrypted: encrypted,
+            kms_key_id: encrypted.then(|| "key-usw2".into()),
+            subnet_group: Some("net-usw2".into()),
+            security_groups: vec!["sg-1".into()],
+            multi_az: true,
+        }
+    }
+
+    #[test]
+    fn a_replica_is_placed_like_the_instance_it_replaces() {
+        let prev = instance(true);
+        let p = ReplicaPlacement::like(Some(&prev), &instance(true));
+        assert_eq!(p.kms_key_id.as_deref(), Some("key-usw2"));
+        assert_eq!(p.subnet_group.as_deref(), Some("net-usw2"));
+        assert_eq!(p.security_groups, ["sg-1"]);
+        assert_eq!(p.multi_az, Some(true));
+        assert_eq!(p.instance_class.as_deref(), Some("db.r6g.large"));
+        // An unencrypted source cannot have an encrypted replica: no key asked.
+        let p = ReplicaPlacement::like(Some(&prev), &instance(false));
+        assert_eq!(p.kms_key_id, None);
+        // Nothing to copy: only the source's class.
+        let p = ReplicaPlacement::like(None, &instance(true));
+        assert_eq!(
+            p,
+            ReplicaPlacement {
+                instance_class: Some("db.r6g.large".into()),
+                ..Default::default()
+            }
+        );
     }
 }

@@ -316,6 +316,23 @@ async fn reprotect_parks_the_old_primary_and_creates_a_replica() {
         .filter(|p| p.name() == "payments")
         .collect();
     e.run(&payments, &opts()).await.unwrap();
+    // The old primary's network and key, and an encrypted new primary.
+    {
+        let mut s = f.state();
+        let old = s
+            .databases
+            .get_mut(&("us-west-2".to_string(), "payments-db".to_string()))
+            .unwrap();
+        old.subnet_group = Some("drctl-db-usw2".into());
+        old.security_groups = vec!["sg-usw2".into()];
+        old.multi_az = true;
+        old.storage_encrypted = true;
+        old.kms_key_id = Some("arn:aws:kms:us-west-2:123456789012:key/usw2".into());
+        s.databases
+            .get_mut(&("us-east-1".to_string(), "payments-db-use1".to_string()))
+            .unwrap()
+            .storage_encrypted = true;
+    }
     let o = RunOptions {
         kind: "reprotect".into(),
         mode: RunMode::Reprotect,
@@ -328,6 +345,14 @@ async fn reprotect_parks_the_old_primary_and_creates_a_replica() {
     assert!(
         matches!(&home.role, DbRole::Replica(src) if src.ends_with(":db:payments-db-use1")),
         "{home:?}"
+    );
+    // The new replica lands where the old primary was.
+    assert_eq!(home.subnet_group.as_deref(), Some("drctl-db-usw2"));
+    assert_eq!(home.security_groups, ["sg-usw2"]);
+    assert!(home.multi_az);
+    assert_eq!(
+        home.kms_key_id.as_deref(),
+        Some("arn:aws:kms:us-west-2:123456789012:key/usw2")
     );
     assert!(
         s.databases
@@ -391,9 +416,11 @@ impl crate::cloud::Database for SlowDatabase {
         region: &str,
         id: &str,
         source_arn: &str,
-        class: Option<&str>,
+        placement: &crate::cloud::ReplicaPlacement,
     ) -> Result<(), crate::cloud::CloudError> {
-        self.0.create_replica(region, id, source_arn, class).await
+        self.0
+            .create_replica(region, id, source_arn, placement)
+            .await
     }
     async fn rename_instance(
         &self,

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{Action, Cx, Planned, StepFailure, wait_for};
-use crate::cloud::{DbInstance, DbRole};
+use crate::cloud::{DbInstance, DbRole, ReplicaPlacement};
 
 /// Reprotect one database resource in one region; `cx.target` is the active region.
 pub struct Reprotect {
@@ -113,8 +113,17 @@ impl Action for Reprotect {
         if cur.as_ref().is_some_and(|i| replica_of(i, &primary)) {
             out["already_protected"] = json!(true);
         } else {
+            let parked = parked_id(&id, cx.run_id);
+            // The new replica goes where the old primary was (network, key,
+            // zones, class): read it now, or, when a crash came after the
+            // rename, under the name it was parked as.
+            let previous = match &cur {
+                Some(i) => Some(i.clone()),
+                None => db.describe_instance(r, &parked).await?,
+            };
+            let placement = ReplicaPlacement::like(previous.as_ref(), &primary);
+            out["placement"] = json!(placement);
             if let Some(old) = cur.filter(|i| i.role == DbRole::Primary) {
-                let parked = parked_id(&id, cx.run_id);
                 if db.describe_instance(r, &parked).await?.is_none() {
                     db.rename_instance(r, &old.id, &parked).await?;
                 }
@@ -133,10 +142,7 @@ impl Action for Reprotect {
                 .await?;
                 out["old_primary_renamed_to"] = json!(parked);
             }
-            if let Err(e) = db
-                .create_replica(r, &id, &primary.arn, primary.instance_class.as_deref())
-                .await
-            {
+            if let Err(e) = db.create_replica(r, &id, &primary.arn, &placement).await {
                 // A lost answer to an earlier attempt: trust the world, not the error.
                 let now = db.describe_instance(r, &id).await?;
                 if !now.as_ref().is_some_and(|i| replica_of(i, &primary)) {

@@ -20,7 +20,7 @@ use chrono::Utc;
 use drctl::cloud::retry::RetryPolicy;
 use drctl::cloud::{
     Capacity, CloudSettings, DbRole, DnsChange, DnsRecord, ErrorKind, HostedZone, ObjectUrl,
-    PutMode, PutOutcome, RestorePoint,
+    PutMode, PutOutcome, ReplicaPlacement, RestorePoint,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -550,7 +550,15 @@ async fn rds_cross_region_replica_is_created_and_promoted() {
 
     clouds
         .database
-        .create_replica(STANDBY, &replica, &arn, Some("db.t3.micro"))
+        .create_replica(
+            STANDBY,
+            &replica,
+            &arn,
+            &ReplicaPlacement {
+                instance_class: Some("db.t3.micro".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let r = clouds
@@ -587,7 +595,12 @@ async fn rds_cross_region_replica_is_created_and_promoted() {
     let gone = arn.replace(&primary, &world::unique("nodb"));
     let err = clouds
         .database
-        .create_replica(STANDBY, &world::unique("dbx"), &gone, None)
+        .create_replica(
+            STANDBY,
+            &world::unique("dbx"),
+            &gone,
+            &ReplicaPlacement::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");

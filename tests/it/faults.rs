@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use drctl::cloud::retry::RetryPolicy;
-use drctl::cloud::{CloudSettings, Clouds, DbRole, ErrorKind};
+use drctl::cloud::{CloudSettings, Clouds, DbRole, ErrorKind, ReplicaPlacement};
 
 use crate::proxy::{Fault, FaultProxy, Match};
 use crate::world::{self, HOME};
@@ -331,7 +331,7 @@ async fn create_whose_answer_is_lost_is_not_sent_again() {
 
     clouds
         .database
-        .create_replica(HOME, &replica, &source_arn, None)
+        .create_replica(HOME, &replica, &source_arn, &ReplicaPlacement::default())
         .await
         .expect("the lost answer is recovered by reading the instance");
     assert_eq!(proxy.requests(create.clone()), 1, "{:#?}", proxy.log());
@@ -386,7 +386,7 @@ async fn create_retried_after_a_lost_answer_conflicting_with_itself_succeeds() {
 
     clouds
         .database
-        .create_replica(HOME, &replica, &source_arn, None)
+        .create_replica(HOME, &replica, &source_arn, &ReplicaPlacement::default())
         .await
         .expect("a conflict with its own earlier attempt is success");
     assert_eq!(proxy.requests(create.clone()), 2, "{:#?}", proxy.log());
@@ -449,4 +449,66 @@ async fn promotion_whose_answer_is_lost_is_not_sent_again() {
         .unwrap()
         .expect("exists");
     assert_eq!(after.role, DbRole::Primary, "{after:?}");
+}
+
+/// The placement of a new replica reaches RDS: the key of the replica's
+/// region (an encrypted source's key cannot leave its region), the security
+/// groups of the old primary's network, multi-AZ, the class. moto ignores
+/// most of them, so the request itself is what is checked; the subnet group,
+/// which moto does check, is shown by its refusal of one that does not exist.
+#[tokio::test]
+async fn replica_placement_is_sent_with_the_create() {
+    let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
+    let primary = world::unique("fault-src");
+    let replica = world::unique("fault-placed");
+    let source_arn = create_primary(&primary).await;
+    let placement = ReplicaPlacement {
+        instance_class: Some("db.t3.small".into()),
+        kms_key_id: Some("alias/drctl-rds".into()),
+        subnet_group: None,
+        security_groups: vec!["sg-0abc".into(), "sg-0def".into()],
+        multi_az: Some(true),
+    };
+    clouds
+        .database
+        .create_replica(HOME, &replica, &source_arn, &placement)
+        .await
+        .expect("create");
+    for part in [
+        "DBInstanceClass=db.t3.small",
+        "KmsKeyId=alias%2Fdrctl-rds",
+        "VpcSecurityGroupIds.VpcSecurityGroupId.1=sg-0abc",
+        "VpcSecurityGroupIds.VpcSecurityGroupId.2=sg-0def",
+        "MultiAZ=true",
+    ] {
+        assert_eq!(
+            proxy.forwarded(Match::BodyContains(part.into())),
+            1,
+            "{part} in the create: {:#?}",
+            proxy.log()
+        );
+    }
+    let inst = clouds
+        .database
+        .describe_instance(HOME, &replica)
+        .await
+        .unwrap()
+        .expect("created");
+    assert_eq!(inst.instance_class.as_deref(), Some("db.t3.small"));
+
+    let missing = ReplicaPlacement {
+        subnet_group: Some(world::unique("no-such-net")),
+        ..placement
+    };
+    let err = clouds
+        .database
+        .create_replica(HOME, &world::unique("fault-placed"), &source_arn, &missing)
+        .await
+        .expect_err("an unknown subnet group is refused");
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    assert_eq!(
+        err.code.as_deref(),
+        Some("DBSubnetGroupNotFoundFault"),
+        "{err}"
+    );
 }

@@ -34,7 +34,7 @@ use aws_sdk_rds::types::{DbInstance as SdkDbInstance, Tag};
 
 use super::{Call, Regional, Sdk, call, from_chrono, to_chrono};
 use crate::cloud::retry::RetryPolicy;
-use crate::cloud::{CloudError, DbInstance, DbRole, ErrorKind, RestorePoint};
+use crate::cloud::{CloudError, DbInstance, DbRole, ErrorKind, ReplicaPlacement, RestorePoint};
 
 const SERVICE: &str = "rds";
 
@@ -236,6 +236,18 @@ fn to_domain(region: &str, inst: &SdkDbInstance, role: DbRole) -> DbInstance {
         replicas: inst.read_replica_db_instance_identifiers().to_vec(),
         backup_retention_days: inst.backup_retention_period().unwrap_or(0),
         latest_restorable_time: inst.latest_restorable_time().and_then(to_chrono),
+        storage_encrypted: inst.storage_encrypted().unwrap_or(false),
+        kms_key_id: inst.kms_key_id().map(str::to_string),
+        subnet_group: inst
+            .db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .map(str::to_string),
+        security_groups: inst
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
+            .collect(),
+        multi_az: inst.multi_az().unwrap_or(false),
     }
 }
 
@@ -366,12 +378,13 @@ impl crate::cloud::Database for RdsDatabase {
         region: &str,
         id: &str,
         source_arn: &str,
-        instance_class: Option<&str>,
+        placement: &ReplicaPlacement,
     ) -> Result<(), CloudError> {
         // The replica is created by the *target* region's endpoint, with the
         // source named by its ARN. (The Rust SDK has no `SourceRegion`
-        // parameter: that is a presigning helper of other SDKs; an
-        // unencrypted source needs no presigned URL.)
+        // parameter: that is a presigning helper of other SDKs. Outside
+        // GovCloud and China, RDS ignores `PreSignedUrl`; an encrypted source
+        // needs only `KmsKeyId`, a key of the replica's region.)
         let client = self.clients.get(region);
         let c = Call {
             service: SERVICE,
@@ -387,7 +400,14 @@ impl crate::cloud::Database for RdsDatabase {
                     .create_db_instance_read_replica()
                     .db_instance_identifier(id)
                     .source_db_instance_identifier(source_arn)
-                    .set_db_instance_class(instance_class.map(str::to_string))
+                    .set_db_instance_class(placement.instance_class.clone())
+                    .set_kms_key_id(placement.kms_key_id.clone())
+                    .set_db_subnet_group_name(placement.subnet_group.clone())
+                    .set_vpc_security_group_ids(
+                        (!placement.security_groups.is_empty())
+                            .then(|| placement.security_groups.clone()),
+                    )
+                    .set_multi_az(placement.multi_az)
                     .send()
             },
             || self.exists(region, id),
