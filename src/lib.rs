@@ -15,6 +15,8 @@
 //! The command line lives in the binary (`src/main.rs`, `src/cli/`), the only
 //! place where errors become `anyhow` reports and exit codes.
 
+#![warn(missing_docs)]
+
 pub mod cloud;
 pub mod config;
 pub mod engine;

@@ -680,3 +680,27 @@ async fn regression_a_rerun_is_not_refused_for_the_lag_of_an_already_promoted_da
         "{rpo:#}"
     );
 }
+
+#[tokio::test]
+async fn rto_is_measured_from_the_declared_time() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let payments: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "payments")
+        .collect();
+    let declared = Utc::now() - chrono::Duration::minutes(20);
+    let o = RunOptions {
+        declared_at: Some(declared),
+        ..opts()
+    };
+    let r = e.run(&payments, &o).await.unwrap();
+    assert_eq!(r.outcome, "succeeded");
+    let rto = &r.measures[0].rto;
+    let secs = rto.seconds.expect("measured");
+    assert!((1200.0..1260.0).contains(&secs), "{rto:?}");
+    assert!(rto.basis.contains("--declared-at"), "{rto:?}");
+    // 20 minutes after the declaration is past the critical tier's 15m.
+    assert_eq!(rto.met, Some(false), "{rto:?}");
+}
