@@ -35,6 +35,14 @@ fn plans() -> Vec<Plan> {
     loaded.plans
 }
 
+/// The reference `payments` plan alone.
+fn payments() -> Vec<Plan> {
+    plans()
+        .into_iter()
+        .filter(|p| p.name() == "payments")
+        .collect()
+}
+
 fn cname(name: &str, value: &str) -> DnsRecord {
     DnsRecord {
         name: name.into(),
@@ -203,10 +211,7 @@ async fn unknown_lag_needs_accept_data_loss() {
     f.state().lag.clear();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans()
-        .into_iter()
-        .filter(|p| p.name() == "payments")
-        .collect();
+    let payments = payments();
     let err = e.run(&payments, &opts()).await.unwrap_err();
     assert!(err.to_string().contains("unknown"), "{err}");
     let ok = RunOptions {
@@ -225,10 +230,7 @@ async fn approval_is_required_without_a_terminal() {
     let f = world();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans()
-        .into_iter()
-        .filter(|p| p.name() == "payments")
-        .collect();
+    let payments = payments();
     let o = RunOptions {
         approve: None,
         ..opts()
@@ -255,10 +257,7 @@ async fn a_failed_step_halts_and_resume_finishes_the_run() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, rec) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans()
-        .into_iter()
-        .filter(|p| p.name() == "payments")
-        .collect();
+    let payments = payments();
     let r = e.run(&payments, &opts()).await.unwrap();
     assert_eq!(r.outcome, "failed");
     assert_eq!(
@@ -311,10 +310,7 @@ async fn reprotect_parks_the_old_primary_and_creates_a_replica() {
     let f = world();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans()
-        .into_iter()
-        .filter(|p| p.name() == "payments")
-        .collect();
+    let payments = payments();
     e.run(&payments, &opts()).await.unwrap();
     // The old primary's network and key, and an encrypted new primary.
     {
@@ -467,10 +463,7 @@ async fn a_failed_step_lets_its_running_sibling_finish_and_starts_nothing_new() 
         e.clouds.database.clone(),
         Duration::from_millis(300),
     ));
-    let payments: Vec<Plan> = plans()
-        .into_iter()
-        .filter(|p| p.name() == "payments")
-        .collect();
+    let payments = payments();
     let r = e.run(&payments, &opts()).await.unwrap();
     assert_eq!(r.outcome, "failed");
     let events = rec.0.lock().unwrap().clone();
@@ -576,10 +569,7 @@ async fn an_approval_without_an_identity_says_why_it_has_none() {
     let dir = tempfile::tempdir().unwrap();
     let (mut e, store, _) = engine(&f, dir.path());
     e.clouds.identity = Arc::new(NoIdentity);
-    let payments: Vec<Plan> = plans()
-        .into_iter()
-        .filter(|p| p.name() == "payments")
-        .collect();
+    let payments = payments();
     let r = e.run(&payments, &opts()).await.unwrap();
     assert_eq!(r.outcome, "succeeded");
     let records = crate::journal::read(store.as_ref(), &r.run_id)
@@ -612,10 +602,7 @@ async fn resume_cuts_a_torn_final_line_and_keeps_it_in_the_record() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans()
-        .into_iter()
-        .filter(|p| p.name() == "payments")
-        .collect();
+    let payments = payments();
     let r = e.run(&payments, &opts()).await.unwrap();
     assert_eq!(r.outcome, "failed");
     // A crash in the middle of a write leaves a line without its newline.
@@ -653,10 +640,7 @@ async fn regression_a_rerun_is_not_refused_for_the_lag_of_an_already_promoted_da
     let f = world();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans()
-        .into_iter()
-        .filter(|p| p.name() == "payments")
-        .collect();
+    let payments = payments();
     assert_eq!(
         e.run(&payments, &opts()).await.unwrap().outcome,
         "succeeded"
@@ -686,10 +670,7 @@ async fn rto_is_measured_from_the_declared_time() {
     let f = world();
     let dir = tempfile::tempdir().unwrap();
     let (e, _, _) = engine(&f, dir.path());
-    let payments: Vec<Plan> = plans()
-        .into_iter()
-        .filter(|p| p.name() == "payments")
-        .collect();
+    let payments = payments();
     let declared = Utc::now() - chrono::Duration::minutes(20);
     let o = RunOptions {
         declared_at: Some(declared),

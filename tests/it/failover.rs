@@ -450,33 +450,22 @@ impl Drop for Fixture {
             (HOME, self.id("payments-db")),
             (HOME, self.id("ledger-db")),
         ];
-        // A runtime of its own: a fixture is dropped inside or outside the
-        // test's runtime, and while unwinding from a failed assertion.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let sdk = world::sdk().await;
-                for (region, id) in ids {
-                    let deleted = sdk
-                        .rds(region)
-                        .delete_db_instance()
-                        .db_instance_identifier(&id)
-                        .skip_final_snapshot(true)
-                        .delete_automated_backups(true)
-                        .send()
-                        .await;
-                    if let Err(e) = deleted {
-                        eprintln!("cleanup: cannot delete {id} in {region}: {e}");
-                    }
+        world::run_cleanup(async move {
+            let sdk = world::sdk().await;
+            for (region, id) in ids {
+                let deleted = sdk
+                    .rds(region)
+                    .delete_db_instance()
+                    .db_instance_identifier(&id)
+                    .skip_final_snapshot(true)
+                    .delete_automated_backups(true)
+                    .send()
+                    .await;
+                if let Err(e) = deleted {
+                    eprintln!("cleanup: cannot delete {id} in {region}: {e}");
                 }
-            });
-        })
-        .join();
+            }
+        });
     }
 }
 
@@ -1555,6 +1544,19 @@ async fn approval_is_required_for_critical_without_a_terminal() {
     );
 }
 
+/// Makes the next `times` answers about `instance` say `modifying` (RDS's
+/// status of an instance busy with a change) instead of `available`.
+fn hold_modifying(rds: &FaultProxy, instance: &str, times: usize) {
+    rds.inject(
+        Match::BodyContains(instance.to_string()),
+        Fault::Rewrite {
+            from: "<DBInstanceStatus>available</DBInstanceStatus>".into(),
+            to: "<DBInstanceStatus>modifying</DBInstanceStatus>".into(),
+        },
+        times,
+    );
+}
+
 /// The step that waits: the replica reads `modifying` (as RDS shows an
 /// instance busy with a change) for a few polls before it becomes available;
 /// the promotion step waits, says on its progress line what for, and goes on.
@@ -1564,14 +1566,7 @@ async fn a_replica_held_in_a_transitional_state_is_waited_for() {
     let proxied = Proxied::start(false).await;
     let replica = fx.id("payments-db-use1");
     let rds = proxied.proxy_for("AWS_ENDPOINT_URL_RDS");
-    rds.inject(
-        Match::BodyContains(replica.clone()),
-        Fault::Rewrite {
-            from: "<DBInstanceStatus>available</DBInstanceStatus>".into(),
-            to: "<DBInstanceStatus>modifying</DBInstanceStatus>".into(),
-        },
-        4,
-    );
+    hold_modifying(rds, &replica, 4);
     let o = fx.failover_payments_via(&proxied.endpoints(), &[]).await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     assert_eq!(
@@ -1608,14 +1603,7 @@ async fn a_step_that_runs_out_of_time_fails_saying_what_it_waited_for() {
     let replica = fx.id("payments-db-use1");
     let rds = proxied.proxy_for("AWS_ENDPOINT_URL_RDS");
     // Stuck for good (for this run).
-    rds.inject(
-        Match::BodyContains(replica.clone()),
-        Fault::Rewrite {
-            from: "<DBInstanceStatus>available</DBInstanceStatus>".into(),
-            to: "<DBInstanceStatus>modifying</DBInstanceStatus>".into(),
-        },
-        100_000,
-    );
+    hold_modifying(rds, &replica, 100_000);
     let runs = fx.runs();
     let started = std::time::Instant::now();
     let o = fx

@@ -52,52 +52,43 @@ impl Drop for World {
         .iter()
         .map(|base| format!("{}-", self.fx.id(base)))
         .collect();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                let sdk = world::sdk().await;
-                for _ in 0..3 {
-                    let mut left = Vec::new();
-                    for region in [HOME, STANDBY] {
-                        let mut pages = sdk
-                            .rds(region)
-                            .describe_db_instances()
-                            .into_paginator()
-                            .send();
-                        while let Some(Ok(page)) = pages.next().await {
-                            for i in page.db_instances() {
-                                let id = i.db_instance_identifier().unwrap_or_default();
-                                if prefixes.iter().any(|p| id.starts_with(p.as_str())) {
-                                    let replica =
-                                        i.read_replica_source_db_instance_identifier().is_some();
-                                    left.push((!replica, region, id.to_string()));
-                                }
+        world::run_cleanup(async move {
+            let sdk = world::sdk().await;
+            for _ in 0..3 {
+                let mut left = Vec::new();
+                for region in [HOME, STANDBY] {
+                    let mut pages = sdk
+                        .rds(region)
+                        .describe_db_instances()
+                        .into_paginator()
+                        .send();
+                    while let Some(Ok(page)) = pages.next().await {
+                        for i in page.db_instances() {
+                            let id = i.db_instance_identifier().unwrap_or_default();
+                            if prefixes.iter().any(|p| id.starts_with(p.as_str())) {
+                                let replica =
+                                    i.read_replica_source_db_instance_identifier().is_some();
+                                left.push((!replica, region, id.to_string()));
                             }
                         }
                     }
-                    if left.is_empty() {
-                        return;
-                    }
-                    left.sort();
-                    for (_, region, id) in left {
-                        let _ = sdk
-                            .rds(region)
-                            .delete_db_instance()
-                            .db_instance_identifier(&id)
-                            .skip_final_snapshot(true)
-                            .delete_automated_backups(true)
-                            .send()
-                            .await;
-                    }
                 }
-            });
-        })
-        .join();
+                if left.is_empty() {
+                    return;
+                }
+                left.sort();
+                for (_, region, id) in left {
+                    let _ = sdk
+                        .rds(region)
+                        .delete_db_instance()
+                        .db_instance_identifier(&id)
+                        .skip_final_snapshot(true)
+                        .delete_automated_backups(true)
+                        .send()
+                        .await;
+                }
+            }
+        });
     }
 }
 

@@ -226,3 +226,22 @@ pub async fn create_gcs_bucket(name: &str) {
         resp.status()
     );
 }
+
+/// Runs `cleanup` to the end on a runtime and thread of its own: fixtures are
+/// dropped inside or outside a test's runtime, and while unwinding from a
+/// failed assertion.
+pub fn run_cleanup<F>(cleanup: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(cleanup);
+    })
+    .join();
+}
