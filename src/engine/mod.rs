@@ -556,8 +556,14 @@ impl Engine {
                 None => approved.push(p),
             }
         }
-        let readings =
-            futures::future::join_all(approved.iter().map(|p| self.rpo_gate(p, opts))).await;
+        // Read concurrently, but no more at once than the run's parallelism:
+        // hundreds of unbounded reads swamp a rate-limited API (and the
+        // emulators) and delay every plan's first step.
+        let readings: Vec<_> = futures::stream::iter(approved.iter())
+            .map(|p| self.rpo_gate(p, opts))
+            .buffered(opts.parallelism.max(1))
+            .collect()
+            .await;
         for (p, (detail, refused)) in approved.iter().zip(readings) {
             let dec = if refused.is_some() {
                 "refuse"
