@@ -269,7 +269,6 @@ pub fn compile_all(plans: &[Plan], target: &str, mode: &RunMode) -> Result<Vec<S
 }
 
 impl Engine {
-    #[allow(clippy::too_many_arguments)]
     fn cx<'a>(
         &'a self,
         plan: &'a Plan,
@@ -897,8 +896,8 @@ impl Engine {
                         let step = &steps[i];
                         let waiting = |what: &str| self.reporter.waiting(step, what);
                         let cx = self.cx(plan, opts, &run_id, &snapshot, budget, Some(&waiting));
-                        let action = steps::action_for(&steps[i]);
-                        let span = tracing::info_span!("step", step = %steps[i].id);
+                        let action = steps::action_for(step);
+                        let span = tracing::info_span!("step", step = %step.id);
                         let result = tracing::Instrument::instrument(action.run(&cx), span).await;
                         (i, result, t0.elapsed())
                     });

@@ -5,8 +5,8 @@
 //! replicated): it is renamed out of the way (`<id>-pre-<tag>`), never deleted,
 //! and a fresh replica takes the plan's id. Every stage re-reads state first,
 //! so a re-run after a crash picks up where the last one stopped; a create
-//! whose answer was lost (`DBInstanceAlreadyExists` on retry) is checked
-//! against the world instead of being reported as a failure.
+//! whose answer was lost is not repeated (the adapter reads the instance
+//! before it retries a create).
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -142,14 +142,9 @@ impl Action for Reprotect {
                 .await?;
                 out["old_primary_renamed_to"] = json!(parked);
             }
-            if let Err(e) = db.create_replica(r, &id, &primary.arn, &placement).await {
-                // A lost answer to an earlier attempt: trust the world, not the error.
-                let now = db.describe_instance(r, &id).await?;
-                if !now.as_ref().is_some_and(|i| replica_of(i, &primary)) {
-                    return Err(e.into());
-                }
-                tracing::info!(instance = %id, region = r, "replica already exists (an earlier create went through)");
-            }
+            // At most once, even when an attempt's answer is lost: the
+            // adapter reads the instance before it repeats a create.
+            db.create_replica(r, &id, &primary.arn, &placement).await?;
         }
         let inst = wait_for(
             cx,
