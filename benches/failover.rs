@@ -458,6 +458,7 @@ async fn measure(
     let plans = loaded.plans;
 
     let clouds = drctl::cloud::connect(settings).await?;
+    let side_clouds = drctl::cloud::connect(&settings.single_attempt()).await?;
     let hook: ContextHook = Arc::new(|| Some(current_step().unwrap_or_else(|| OUTSIDE.into())));
     let (clouds, log): (_, MeterLog) = Metered::wrap_with_context(clouds, hook);
     let timings = Arc::new(Timings::default());
@@ -465,6 +466,7 @@ async fn measure(
     let store: Arc<dyn JournalStore> = Arc::new(FileStore::new(&state_dir));
     let engine = Engine {
         clouds,
+        side_clouds,
         store: store.clone(),
         state_dir,
         reporter: timings.clone(),

@@ -19,6 +19,55 @@ use crate::plan::spec::{DbStrategy, DnsSpec, SwitchMode};
 /// How far back replica lag is read.
 pub const DEFAULT_LAG_WINDOW: Duration = Duration::from_secs(15 * 60);
 
+/// How long one read may take before its region counts as unreachable.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How `status` reads.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusOptions {
+    /// Window replica lag is read over.
+    pub lag_window: Duration,
+    /// Bound on each read, retries included: a region whose reads run past
+    /// it is shown as unreachable instead of holding the whole report up.
+    pub read_timeout: Duration,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        Self {
+            lag_window: DEFAULT_LAG_WINDOW,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+        }
+    }
+}
+
+/// Runs one read under `limit`; running past it is a connection failure of
+/// that read (so the region counts as unreachable).
+async fn bounded<T>(
+    limit: Duration,
+    what: (&'static str, &'static str, &str, &str),
+    read: impl std::future::Future<Output = Result<T, CloudError>>,
+) -> Result<T, CloudError> {
+    let (service, operation, resource, region) = what;
+    match tokio::time::timeout(limit, read).await {
+        Ok(result) => result,
+        Err(_) => Err(CloudError::new(
+            service,
+            operation,
+            resource,
+            region,
+            crate::cloud::ErrorKind::Connection,
+            format!("no answer within {}", format_duration(limit)),
+        )),
+    }
+}
+
+/// Whether a failed read means the region did not answer (as opposed to an
+/// answer that refused us).
+fn unreachable(e: &CloudError) -> bool {
+    e.kind.is_transient()
+}
+
 /// Readiness of every plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
@@ -78,6 +127,9 @@ pub struct RegionStatus {
     pub region: String,
     /// `active` or `standby`.
     pub role: &'static str,
+    /// Why the region's APIs did not answer, when some read of it did not
+    /// (connection refused, timed out, 5xx after retries).
+    pub unreachable: Option<String>,
     /// Databases in this region.
     pub databases: Vec<DbStatus>,
     /// Compute groups in this region.
@@ -95,7 +147,7 @@ pub struct DbStatus {
     pub id: String,
     /// Instance id.
     pub instance: String,
-    /// `primary`, `replica`, `missing` or `unknown`.
+    /// `primary`, `replica`, `missing`, `unreachable` or `unknown`.
     pub role: String,
     /// Replica source, for a replica.
     pub source: Option<String>,
@@ -144,24 +196,52 @@ fn err_line(e: &CloudError) -> String {
 }
 
 /// Computes the readiness of `plans`.
-pub async fn status(clouds: &Clouds, plans: &[Plan], lag_window: Duration) -> StatusReport {
-    let plans = join_all(plans.iter().map(|p| plan_status(clouds, p, lag_window))).await;
+pub async fn status(clouds: &Clouds, plans: &[Plan], opts: &StatusOptions) -> StatusReport {
+    let plans = join_all(plans.iter().map(|p| plan_status(clouds, p, opts))).await;
     StatusReport { plans }
 }
 
-async fn plan_status(clouds: &Clouds, plan: &Plan, window: Duration) -> PlanStatus {
+async fn plan_status(clouds: &Clouds, plan: &Plan, opts: &StatusOptions) -> PlanStatus {
     let spec = &plan.spec;
     let rpo = plan.tier.rpo;
+    let window = opts.lag_window;
+    let limit = opts.read_timeout;
     let mut problems = Vec::new();
+    // Regions that did not answer some read: region → why.
+    let mut dead: std::collections::BTreeMap<String, String> = Default::default();
 
     // Databases, every region, concurrently.
     let db_reads = spec.database.iter().flat_map(|d| {
         plan.regions().iter().map(move |region| async move {
             let inst_id = &d.regions[region];
-            let described = clouds.database.describe_instance(region, inst_id).await;
+            let what = (
+                "rds",
+                "DescribeDBInstances",
+                inst_id.as_str(),
+                region.as_str(),
+            );
+            let described = bounded(
+                limit,
+                what,
+                clouds.database.describe_instance(region, inst_id),
+            )
+            .await;
             let lag = match &described {
                 Ok(Some(i)) if matches!(i.role, DbRole::Replica(_)) => {
-                    Some(clouds.metrics.replica_lag(region, inst_id, window).await)
+                    let what = (
+                        "cloudwatch",
+                        "GetMetricData",
+                        inst_id.as_str(),
+                        region.as_str(),
+                    );
+                    Some(
+                        bounded(
+                            limit,
+                            what,
+                            clouds.metrics.replica_lag(region, inst_id, window),
+                        )
+                        .await,
+                    )
                 }
                 _ => None,
             };
@@ -171,20 +251,34 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, window: Duration) -> PlanStat
     let groups = spec.compute.iter().flat_map(|g| {
         plan.regions().iter().map(move |region| async move {
             let name = &g.regions[region];
+            let what = (
+                "autoscaling",
+                "DescribeAutoScalingGroups",
+                name.as_str(),
+                region.as_str(),
+            );
             (
                 g,
                 region.clone(),
-                clouds.compute.describe_group(region, name).await,
+                bounded(limit, what, clouds.compute.describe_group(region, name)).await,
             )
         })
     });
+    let via = plan.regions().get(1).unwrap_or(&plan.regions()[0]).as_str();
     let evidence = spec
         .evidence
         .iter()
         .flat_map(|e| e.destinations.iter())
         .map(|dest| async move {
             match ObjectUrl::parse(dest) {
-                Ok(url) => match clouds.objects.bucket_exists(&url).await {
+                // Asked through a standby region: the home one may be down.
+                Ok(url) => match bounded(
+                    limit,
+                    ("s3", "HeadBucket", dest.as_str(), via),
+                    clouds.objects.bucket_exists(via, &url),
+                )
+                .await
+                {
                     Ok(b) => EvidenceStatus {
                         destination: dest.clone(),
                         reachable: Some(b),
@@ -238,6 +332,10 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, window: Duration) -> PlanStat
                 }
             }
             Ok(None) => st.role = "missing".into(),
+            Err(e) if unreachable(&e) => {
+                st.role = "unreachable".into();
+                dead.entry(region.clone()).or_insert_with(|| err_line(&e));
+            }
             Err(e) => problems.push(err_line(&e)),
         }
         match lag {
@@ -247,6 +345,9 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, window: Duration) -> PlanStat
                 st.lag_seconds = max.map(|m| m.as_secs_f64());
                 st.lag_datapoints = datapoints;
                 st.within_rpo = max.map(|m| m <= rpo);
+            }
+            Some(Err(e)) if unreachable(&e) => {
+                dead.entry(region.clone()).or_insert_with(|| err_line(&e));
             }
             Some(Err(e)) => problems.push(err_line(&e)),
             None => {}
@@ -323,7 +424,11 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, window: Duration) -> PlanStat
                         in_service: None,
                     },
                     Err(e) => {
-                        problems.push(err_line(e));
+                        if unreachable(e) {
+                            dead.entry(region.clone()).or_insert_with(|| err_line(e));
+                        } else {
+                            problems.push(err_line(e));
+                        }
                         ComputeStatus {
                             id: g.id.clone(),
                             group,
@@ -344,6 +449,7 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, window: Duration) -> PlanStat
                 match (spec_db.strategy, db.role.as_str()) {
                     (_, "missing") => rp.push(format!("database {} does not exist in {region}", db.instance)),
                     (_, "unknown") => rp.push(format!("database {} in {region} could not be read", db.instance)),
+                    (_, "unreachable") => {}
                     (DbStrategy::PromoteReplica, "primary") => rp.push(format!(
                         "database {} in {region} is a primary, not a replica of the active region: run `drctl reprotect --plan {}`",
                         db.instance,
@@ -375,7 +481,12 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, window: Duration) -> PlanStat
                     ));
                 }
             }
-            for g in &compute {
+            if let Some(why) = dead.get(region) {
+                rp.push(format!(
+                    "{region} does not answer ({why}): it cannot take over now"
+                ));
+            }
+            for g in compute.iter().filter(|_| !dead.contains_key(region)) {
                 if !g.exists {
                     rp.push(format!(
                         "compute group {} does not exist in {region}",
@@ -395,6 +506,7 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, window: Duration) -> PlanStat
         regions.push(RegionStatus {
             region: region.clone(),
             role: if is_active { "active" } else { "standby" },
+            unreachable: dead.get(region).cloned(),
             ready: is_active || rp.is_empty(),
             problems: rp,
             databases,
@@ -607,7 +719,7 @@ mod tests {
     #[tokio::test]
     async fn payments_is_ready_and_ledger_is_not_because_of_lag() {
         let world = reference_world();
-        let report = status(&world.clouds(), &plans(), DEFAULT_LAG_WINDOW).await;
+        let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
         let payments = report.plans.iter().find(|p| p.plan == "payments").unwrap();
         assert!(payments.ready, "{payments:#?}");
         assert_eq!(payments.active_region, "us-west-2");
@@ -646,7 +758,7 @@ mod tests {
             .groups
             .remove(&("us-east-1".into(), "payments-api-use1".into()));
         world.state().buckets.clear();
-        let report = status(&world.clouds(), &plans(), DEFAULT_LAG_WINDOW).await;
+        let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
         let p = report.plans.iter().find(|p| p.plan == "payments").unwrap();
         assert!(!p.ready);
         let why = p.regions[1].problems.join("\n");
@@ -668,7 +780,7 @@ mod tests {
             .promote_replica("us-east-1", "payments-db-use1")
             .await
             .unwrap();
-        let report = status(&world.clouds(), &plans(), DEFAULT_LAG_WINDOW).await;
+        let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
         let p = report.plans.iter().find(|p| p.plan == "payments").unwrap();
         // Both are primaries now: the home region is still listed first, so it is active,
         // and the promoted copy is reported as needing reprotection.

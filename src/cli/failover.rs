@@ -96,6 +96,7 @@ pub async fn engine(
     interactive: bool,
 ) -> anyhow::Result<Engine> {
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
+    let side_clouds = drctl::cloud::connect(&settings.cloud.single_attempt()).await?;
     let store = Arc::new(FileStore::new(&settings.state_dir));
     let live = std::io::stderr()
         .is_terminal()
@@ -124,6 +125,7 @@ pub async fn engine(
     });
     Ok(Engine {
         clouds,
+        side_clouds,
         store,
         state_dir: settings.state_dir.clone(),
         reporter,
@@ -195,7 +197,7 @@ pub fn finish(result: Result<RunReport, EngineError>, output: Output) -> anyhow:
                 Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                 Output::Text => print!("{}", render_report(&report)),
             }
-            Ok(if report.outcome == "succeeded" {
+            Ok(if report.succeeded() {
                 Exit::Ok
             } else {
                 Exit::Failed
@@ -238,14 +240,18 @@ fn secs(s: Option<f64>) -> String {
 pub fn render_report(r: &RunReport) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
+    let outcome = match r.outcome.as_str() {
+        "evidence_incomplete" => "SUCCEEDED, EVIDENCE INCOMPLETE".to_string(),
+        other => other.to_uppercase(),
+    };
     let _ = writeln!(
         o,
-        "\nrun {} ({} to {}): {}",
-        r.run_id,
-        r.kind,
-        r.target,
-        r.outcome.to_uppercase()
+        "\nrun {} ({} to {}): {outcome}",
+        r.run_id, r.kind, r.target,
     );
+    for w in &r.warnings {
+        let _ = writeln!(o, "  warning: {w}");
+    }
     for m in &r.measures {
         let tgt = |t: Option<u64>| {
             t.map(|t| format_duration(Duration::from_secs(t)))

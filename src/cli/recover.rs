@@ -4,6 +4,8 @@
 //! `failover`; they differ in the graph they compile. The region they act in
 //! is read from live state (where the plan's DNS points now), never assumed.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use clap::Args;
 
@@ -12,7 +14,7 @@ use super::{Exit, Output, load_plans, select};
 use drctl::config::Settings;
 use drctl::engine::RunMode;
 use drctl::plan::Plan;
-use drctl::status::{DEFAULT_LAG_WINDOW, status};
+use drctl::status::{DEFAULT_LAG_WINDOW, StatusOptions, status};
 
 /// `restore`.
 #[derive(Debug, Args)]
@@ -58,18 +60,58 @@ async fn one_plan(settings: &Settings, name: &str) -> Result<Plan, Exit> {
     Ok(select(&loaded, Some(name))?[0].clone())
 }
 
-/// The region the plan serves from now, and whether every other region's
-/// databases are replicas of it.
-async fn where_now(settings: &Settings, plan: &Plan) -> anyhow::Result<(String, bool)> {
+/// Where a plan stands, as `restore`, `reprotect` and `failback` need it.
+struct Whereabouts {
+    /// The region the plan serves from now.
+    active: String,
+    /// Whether every other region's databases are replicas of it.
+    protected: bool,
+    /// Other regions that did not answer, with why.
+    unreachable: Vec<(String, String)>,
+}
+
+/// How long `reprotect`/`failback` wait for a region before calling it down:
+/// they need every region, and should say so at once rather than retry.
+const REGION_READ_TIMEOUT: Duration = Duration::from_secs(3);
+
+async fn where_now(settings: &Settings, plan: &Plan) -> anyhow::Result<Whereabouts> {
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
-    let report = status(&clouds, std::slice::from_ref(plan), DEFAULT_LAG_WINDOW).await;
+    let opts = StatusOptions {
+        lag_window: DEFAULT_LAG_WINDOW,
+        read_timeout: REGION_READ_TIMEOUT,
+    };
+    let report = status(&clouds, std::slice::from_ref(plan), &opts).await;
     let p = &report.plans[0];
-    let protected = p
-        .regions
+    let others = p.regions.iter().filter(|r| r.region != p.active_region);
+    Ok(Whereabouts {
+        active: p.active_region.clone(),
+        protected: others
+            .clone()
+            .all(|r| r.databases.iter().all(|d| d.role == "replica")),
+        unreachable: others
+            .filter_map(|r| r.unreachable.clone().map(|why| (r.region.clone(), why)))
+            .collect(),
+    })
+}
+
+/// Refuses a run that needs regions that do not answer (exit 1), saying so.
+fn needs_every_region(what: &str, plan: &Plan, w: &Whereabouts) -> Option<Exit> {
+    if w.unreachable.is_empty() {
+        return None;
+    }
+    let dead: Vec<String> = w
+        .unreachable
         .iter()
-        .filter(|r| r.region != p.active_region)
-        .all(|r| r.databases.iter().all(|d| d.role == "replica"));
-    Ok((p.active_region.clone(), protected))
+        .map(|(r, why)| format!("{r} ({why})"))
+        .collect();
+    eprintln!(
+        "error: {what} of plan {} re-creates replicas in every other region, and {} does not answer; nothing was changed\n  hint: the plan still serves from {}; run `drctl {what} --plan {}` again once the region is back (`drctl status` shows it)",
+        plan.name(),
+        dead.join(", "),
+        w.active,
+        plan.name()
+    );
+    Some(Exit::Failed)
 }
 
 /// Runs `restore`.
@@ -80,7 +122,7 @@ pub async fn restore(a: RestoreArgs, settings: &Settings) -> anyhow::Result<Exit
     };
     let region = match a.region {
         Some(r) => r,
-        None => where_now(settings, &plan).await?.0,
+        None => where_now(settings, &plan).await?.active,
     };
     let mode = RunMode::Restore {
         database: a.database.clone(),
@@ -97,8 +139,11 @@ pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Ex
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let (active, _) = where_now(settings, &plan).await?;
-    let opts = a.run.options("reprotect", RunMode::Reprotect, &active);
+    let w = where_now(settings, &plan).await?;
+    if let Some(code) = needs_every_region("reprotect", &plan, &w) {
+        return Ok(code);
+    }
+    let opts = a.run.options("reprotect", RunMode::Reprotect, &w.active);
     let engine = engine(settings, Some(plan.tier.rto), true).await?;
     execute(&engine, &[plan], &opts, a.run.output).await
 }
@@ -113,7 +158,11 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exi
         Err(code) => return Ok(code),
     };
     let home = plan.home().to_string();
-    let (active, protected) = where_now(settings, &plan).await?;
+    let w = where_now(settings, &plan).await?;
+    if let Some(code) = needs_every_region("failback", &plan, &w) {
+        return Ok(code);
+    }
+    let (active, protected) = (w.active, w.protected);
     if active == home && protected {
         let message = format!(
             "plan {} already serves from its home region {home} and is protected: nothing to fail back",
@@ -142,7 +191,7 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exi
         } else {
             // stdout's one document will be the failback's: this summary goes to stderr.
             match engine.run(std::slice::from_ref(&plan), &opts).await {
-                Ok(report) if report.outcome == "succeeded" => {
+                Ok(report) if report.succeeded() => {
                     eprint!("{}", render_report(&report));
                     Exit::Ok
                 }

@@ -236,8 +236,17 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                 eprintln!("error: run {run} was not an emergency run: there is nothing to approve");
                 return Ok(Exit::Invalid);
             }
+            // Ask STS in the run's target region: the region the run moved
+            // to is the one known to answer.
+            let region = records
+                .iter()
+                .find_map(|r| match &r.event {
+                    Event::RunStarted { target, .. } => Some(target.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| drctl::cloud::aws::FALLBACK_REGION.to_string());
             let clouds = drctl::cloud::connect(&settings.cloud).await?;
-            let who = clouds.identity.caller().await?;
+            let who = clouds.identity.caller(&region).await?;
             for plan in pending {
                 j.append(Event::Gate {
                     plan: plan.clone(),

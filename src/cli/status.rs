@@ -8,7 +8,7 @@ use clap::Args;
 use super::{Exit, Output, load_plans, select};
 use drctl::config::Settings;
 use drctl::plan::duration::{format_duration, parse_duration};
-use drctl::status::{DEFAULT_LAG_WINDOW, StatusReport, status};
+use drctl::status::{DEFAULT_LAG_WINDOW, StatusOptions, StatusReport, status};
 
 /// `status`.
 #[derive(Debug, Args)]
@@ -22,6 +22,10 @@ pub struct StatusArgs {
     /// How far back to read replica lag (e.g. 5m, 15m).
     #[arg(long, value_parser = parse_window, default_value = "15m")]
     pub lag_window: Duration,
+    /// How long one read may take before its region is shown as unreachable
+    /// (e.g. 2s, 5s): a region that is down must not hold the report up.
+    #[arg(long, value_parser = parse_window, default_value = "5s")]
+    pub read_timeout: Duration,
 }
 
 fn parse_window(s: &str) -> Result<Duration, String> {
@@ -44,7 +48,11 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> 
     } else {
         args.lag_window
     };
-    let report = status(&clouds, &plans, window).await;
+    let opts = StatusOptions {
+        lag_window: window,
+        read_timeout: args.read_timeout,
+    };
+    let report = status(&clouds, &plans, &opts).await;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Output::Text => print!("{}", render(&report)),
@@ -85,9 +93,14 @@ pub fn render(report: &StatusReport) -> String {
         for r in &p.regions {
             let _ = writeln!(
                 o,
-                "  {} [{}]{}",
+                "  {} [{}]{}{}",
                 r.region,
                 r.role,
+                if r.unreachable.is_some() {
+                    " UNREACHABLE"
+                } else {
+                    ""
+                },
                 if r.role == "standby" {
                     if r.ready { ": ready" } else { ": not ready" }
                 } else {
@@ -130,6 +143,9 @@ pub fn render(report: &StatusReport) -> String {
                             "    compute  {} {} (min/desired/max), {} in service",
                             g.group, c, n
                         );
+                    }
+                    _ if r.unreachable.is_some() => {
+                        let _ = writeln!(o, "    compute  {} unreachable", g.group);
                     }
                     _ => {
                         let _ = writeln!(o, "    compute  {} missing", g.group);

@@ -7,7 +7,11 @@
 use std::fmt;
 
 /// How a cloud call failed; decides whether it is retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Journaled (snake_case, see [`ErrorKind::as_str`]): renaming a variant
+/// breaks journals already on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The provider throttled us (HTTP 429, `Throttling`, `SlowDown`...). Retried.
     Throttled,
@@ -26,6 +30,19 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The journal's name of the kind (`not_found`, `connection`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Throttled => "throttled",
+            Self::Server => "server",
+            Self::Connection => "connection",
+            Self::NotFound => "not_found",
+            Self::Auth => "auth",
+            Self::Precondition => "precondition",
+            Self::Client => "client",
+        }
+    }
+
     /// Whether a call that failed this way may succeed when repeated.
     pub fn is_transient(self) -> bool {
         matches!(self, Self::Throttled | Self::Server | Self::Connection)

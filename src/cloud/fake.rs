@@ -465,7 +465,7 @@ impl Metrics for FakeCloud {
 
 #[async_trait]
 impl ObjectStore for FakeCloud {
-    async fn bucket_exists(&self, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+    async fn bucket_exists(&self, _via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
         let key = ObjectUrl {
             key: String::new(),
             ..bucket.clone()
@@ -476,6 +476,7 @@ impl ObjectStore for FakeCloud {
 
     async fn put(
         &self,
+        _via: &str,
         url: &ObjectUrl,
         body: Bytes,
         mode: PutMode,
@@ -490,14 +491,14 @@ impl ObjectStore for FakeCloud {
         Ok(PutOutcome::Written(None))
     }
 
-    async fn get(&self, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+    async fn get(&self, _via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         Ok(self.state().objects.get(&url.to_string()).cloned())
     }
 }
 
 #[async_trait]
 impl Identity for FakeCloud {
-    async fn caller(&self) -> Result<CallerIdentity, CloudError> {
+    async fn caller(&self, _region: &str) -> Result<CallerIdentity, CloudError> {
         Ok(CallerIdentity {
             account: "123456789012".into(),
             arn: "arn:aws:iam::123456789012:user/fake-operator".into(),
@@ -556,20 +557,30 @@ mod tests {
         let u = ObjectUrl::parse("s3://bucket-a/k").unwrap();
         assert!(matches!(
             c.objects
-                .put(&u, Bytes::from_static(b"1"), PutMode::CreateOnly)
+                .put(
+                    "us-east-1",
+                    &u,
+                    Bytes::from_static(b"1"),
+                    PutMode::CreateOnly
+                )
                 .await
                 .unwrap(),
             PutOutcome::Written(_)
         ));
         assert_eq!(
             c.objects
-                .put(&u, Bytes::from_static(b"2"), PutMode::CreateOnly)
+                .put(
+                    "us-east-1",
+                    &u,
+                    Bytes::from_static(b"2"),
+                    PutMode::CreateOnly
+                )
                 .await
                 .unwrap(),
             PutOutcome::AlreadyExists
         );
         assert_eq!(
-            c.objects.get(&u).await.unwrap().unwrap(),
+            c.objects.get("us-east-1", &u).await.unwrap().unwrap(),
             Bytes::from_static(b"1")
         );
     }

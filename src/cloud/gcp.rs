@@ -187,7 +187,7 @@ fn bucket_path(url: &ObjectUrl) -> String {
 
 #[async_trait]
 impl crate::cloud::ObjectStore for GcsStore {
-    async fn bucket_exists(&self, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+    async fn bucket_exists(&self, _via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
         const OP: &str = "ListObjects";
         let bucket = ObjectUrl {
             key: String::new(),
@@ -244,6 +244,7 @@ impl crate::cloud::ObjectStore for GcsStore {
 
     async fn put(
         &self,
+        _via: &str,
         url: &ObjectUrl,
         body: Bytes,
         mode: PutMode,
@@ -271,7 +272,7 @@ impl crate::cloud::ObjectStore for GcsStore {
         }
     }
 
-    async fn get(&self, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+    async fn get(&self, _via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         const OP: &str = "ReadObject";
         let inner = self.inner(OP, url).await?;
         let mut resp = match inner
@@ -288,7 +289,7 @@ impl crate::cloud::ObjectStore for GcsStore {
                 }
                 // fake-gcs-server answers a bare 404 whether the object or
                 // the bucket is missing: tell them apart (once per bucket).
-                if self.known(&url.bucket) || self.bucket_exists(url).await? {
+                if self.known(&url.bucket) || self.bucket_exists("-", url).await? {
                     return Ok(None);
                 }
                 return Err(

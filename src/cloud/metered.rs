@@ -38,6 +38,9 @@ use super::*;
 pub struct Call {
     /// `service:Operation`, e.g. `rds:PromoteReadReplica`.
     pub label: &'static str,
+    /// The region the call was made in (`global` for Route 53; for object
+    /// storage, the region the bucket was reached through).
+    pub region: String,
     /// When the call was made.
     pub start: Instant,
     /// When it returned.
@@ -166,6 +169,7 @@ impl Metered {
     async fn meter<T>(
         &self,
         label: &'static str,
+        region: &str,
         call: impl Future<Output = Result<T, CloudError>>,
     ) -> Result<T, CloudError> {
         let context = self.context.as_ref().and_then(|h| h());
@@ -174,6 +178,7 @@ impl Metered {
         let end = Instant::now();
         self.log.push(Call {
             label,
+            region: region.to_string(),
             start,
             end,
             ok: result.is_ok(),
@@ -195,6 +200,7 @@ impl Dns for Metered {
     async fn find_zone(&self, zone_name: &str) -> Result<Option<HostedZone>, CloudError> {
         self.meter(
             "route53:ListHostedZonesByName",
+            "global",
             self.inner.dns.find_zone(zone_name),
         )
         .await
@@ -208,6 +214,7 @@ impl Dns for Metered {
     ) -> Result<Vec<DnsRecord>, CloudError> {
         self.meter(
             "route53:ListResourceRecordSets",
+            "global",
             self.inner.dns.read_records(zone, name, rtype),
         )
         .await
@@ -221,14 +228,19 @@ impl Dns for Metered {
     ) -> Result<ChangeInfo, CloudError> {
         self.meter(
             "route53:ChangeResourceRecordSets",
+            "global",
             self.inner.dns.apply_changes(zone, changes, comment),
         )
         .await
     }
 
     async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
-        self.meter("route53:GetChange", self.inner.dns.change_status(change_id))
-            .await
+        self.meter(
+            "route53:GetChange",
+            "global",
+            self.inner.dns.change_status(change_id),
+        )
+        .await
     }
 }
 
@@ -241,6 +253,7 @@ impl Database for Metered {
     ) -> Result<Option<DbInstance>, CloudError> {
         self.meter(
             "rds:DescribeDBInstances",
+            region,
             self.inner.database.describe_instance(region, id),
         )
         .await
@@ -249,6 +262,7 @@ impl Database for Metered {
     async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError> {
         self.meter(
             "rds:PromoteReadReplica",
+            region,
             self.inner.database.promote_replica(region, id),
         )
         .await
@@ -263,6 +277,7 @@ impl Database for Metered {
     ) -> Result<(), CloudError> {
         self.meter(
             "rds:CreateDBInstanceReadReplica",
+            region,
             self.inner
                 .database
                 .create_replica(region, id, source_arn, placement),
@@ -278,6 +293,7 @@ impl Database for Metered {
     ) -> Result<(), CloudError> {
         self.meter(
             "rds:ModifyDBInstance",
+            region,
             self.inner.database.rename_instance(region, id, new_id),
         )
         .await
@@ -292,6 +308,7 @@ impl Database for Metered {
     ) -> Result<(), CloudError> {
         self.meter(
             "rds:RestoreDBInstanceToPointInTime",
+            region,
             self.inner
                 .database
                 .restore_to_point_in_time(region, source_id, target_id, point),
@@ -309,6 +326,7 @@ impl Compute for Metered {
     ) -> Result<Option<ComputeGroup>, CloudError> {
         self.meter(
             "autoscaling:DescribeAutoScalingGroups",
+            region,
             self.inner.compute.describe_group(region, name),
         )
         .await
@@ -322,6 +340,7 @@ impl Compute for Metered {
     ) -> Result<(), CloudError> {
         self.meter(
             "autoscaling:UpdateAutoScalingGroup",
+            region,
             self.inner.compute.set_capacity(region, name, capacity),
         )
         .await
@@ -338,6 +357,7 @@ impl Metrics for Metered {
     ) -> Result<LagReading, CloudError> {
         self.meter(
             "cloudwatch:GetMetricData",
+            region,
             self.inner.metrics.replica_lag(region, db_id, window),
         )
         .await
@@ -346,34 +366,40 @@ impl Metrics for Metered {
 
 #[async_trait]
 impl ObjectStore for Metered {
-    async fn bucket_exists(&self, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+    async fn bucket_exists(&self, via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
         let label = object_label(bucket, "s3:HeadBucket", "gcs:buckets.get");
-        self.meter(label, self.inner.objects.bucket_exists(bucket))
+        self.meter(label, via, self.inner.objects.bucket_exists(via, bucket))
             .await
     }
 
     async fn put(
         &self,
+        via: &str,
         url: &ObjectUrl,
         body: Bytes,
         mode: PutMode,
     ) -> Result<PutOutcome, CloudError> {
         let label = object_label(url, "s3:PutObject", "gcs:objects.insert");
-        self.meter(label, self.inner.objects.put(url, body, mode))
+        self.meter(label, via, self.inner.objects.put(via, url, body, mode))
             .await
     }
 
-    async fn get(&self, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+    async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         let label = object_label(url, "s3:GetObject", "gcs:objects.get");
-        self.meter(label, self.inner.objects.get(url)).await
+        self.meter(label, via, self.inner.objects.get(via, url))
+            .await
     }
 }
 
 #[async_trait]
 impl Identity for Metered {
-    async fn caller(&self) -> Result<CallerIdentity, CloudError> {
-        self.meter("sts:GetCallerIdentity", self.inner.identity.caller())
-            .await
+    async fn caller(&self, region: &str) -> Result<CallerIdentity, CloudError> {
+        self.meter(
+            "sts:GetCallerIdentity",
+            region,
+            self.inner.identity.caller(region),
+        )
+        .await
     }
 }
 
@@ -405,7 +431,7 @@ mod tests {
                 .await
                 .is_err()
         );
-        c.identity.caller().await.unwrap();
+        c.identity.caller("us-east-1").await.unwrap();
 
         let calls = log.calls();
         let labels: Vec<_> = calls.iter().map(|c| c.label).collect();
@@ -446,10 +472,15 @@ mod tests {
         let s3 = ObjectUrl::parse("s3://bucket-a/k").unwrap();
         let gs = ObjectUrl::parse("gs://bucket-b/k").unwrap();
         c.objects
-            .put(&s3, Bytes::from_static(b"1"), PutMode::CreateOnly)
+            .put(
+                "us-east-1",
+                &s3,
+                Bytes::from_static(b"1"),
+                PutMode::CreateOnly,
+            )
             .await
             .unwrap();
-        c.objects.get(&gs).await.unwrap();
+        c.objects.get("us-east-1", &gs).await.unwrap();
         c.compute.describe_group("us-east-1", "api").await.unwrap();
         let labels: Vec<_> = log.calls().iter().map(|c| c.label).collect();
         assert_eq!(

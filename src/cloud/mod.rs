@@ -131,29 +131,39 @@ pub trait Metrics: Send + Sync {
 }
 
 /// Object storage (S3 or GCS), addressed by [`ObjectUrl`].
+///
+/// Every call names `via`: the region the caller works in (a failover's
+/// target). An S3 bucket lives in one region, and finding out which one is a
+/// request of its own: it is asked *through `via`*, never through a default
+/// region that may be the one that is down; the object calls then go to the
+/// bucket's own region. GCS has one global endpoint and ignores `via`.
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Whether the bucket exists and is reachable with our credentials.
-    async fn bucket_exists(&self, bucket: &ObjectUrl) -> Result<bool, CloudError>;
+    async fn bucket_exists(&self, via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError>;
 
     /// Writes an object. With [`PutMode::CreateOnly`] an existing object is
     /// left untouched and [`PutOutcome::AlreadyExists`] is returned.
     async fn put(
         &self,
+        via: &str,
         url: &ObjectUrl,
         body: Bytes,
         mode: PutMode,
     ) -> Result<PutOutcome, CloudError>;
 
     /// Reads an object; `Ok(None)` when it does not exist.
-    async fn get(&self, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError>;
+    async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError>;
 }
 
 /// Who are we? (STS GetCallerIdentity.)
+///
+/// Asked in a named region: STS has regional endpoints, and during a
+/// failover the configured default region may be the one that is down.
 #[async_trait]
 pub trait Identity: Send + Sync {
-    /// Returns the identity the credentials resolve to.
-    async fn caller(&self) -> Result<CallerIdentity, CloudError>;
+    /// Returns the identity the credentials resolve to, asking STS in `region`.
+    async fn caller(&self, region: &str) -> Result<CallerIdentity, CloudError>;
 }
 
 /// The set of adapters one command works with.
@@ -246,6 +256,16 @@ impl CloudSettings {
         }
     }
 
+    /// The same settings with retries off: one attempt per call, for reads
+    /// that are optional and bounded (a region that may be down is asked
+    /// once, not retried into).
+    pub fn single_attempt(&self) -> Self {
+        Self {
+            retry: retry::RetryPolicy::none(),
+            ..self.clone()
+        }
+    }
+
     /// Overlays every value set in `other` onto `self`.
     pub fn overlay(mut self, other: Self) -> Self {
         macro_rules! take {
@@ -286,19 +306,20 @@ impl ObjectRouter {
 
 #[async_trait]
 impl ObjectStore for ObjectRouter {
-    async fn bucket_exists(&self, bucket: &ObjectUrl) -> Result<bool, CloudError> {
-        self.pick(bucket).bucket_exists(bucket).await
+    async fn bucket_exists(&self, via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+        self.pick(bucket).bucket_exists(via, bucket).await
     }
     async fn put(
         &self,
+        via: &str,
         url: &ObjectUrl,
         body: Bytes,
         mode: PutMode,
     ) -> Result<PutOutcome, CloudError> {
-        self.pick(url).put(url, body, mode).await
+        self.pick(url).put(via, url, body, mode).await
     }
-    async fn get(&self, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
-        self.pick(url).get(url).await
+    async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+        self.pick(url).get(via, url).await
     }
 }
 

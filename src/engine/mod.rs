@@ -12,6 +12,7 @@
 //!   decisions, including the replica lag, are journaled either way.
 
 pub mod measure;
+pub mod side;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -83,6 +84,8 @@ pub struct RunOptions {
     pub poll: (Duration, Duration),
     /// Per-step time limit; `None` = the tier's RTO.
     pub step_timeout: Option<Duration>,
+    /// Bound on each optional read of a region the run moves away from.
+    pub side_read_timeout: Duration,
     /// Fault injection (as in saga engines): abort the process at a point,
     /// to prove that resume works from there. See [`CrashPoint`].
     pub inject_crash: Option<CrashPoint>,
@@ -135,6 +138,7 @@ impl RunOptions {
             lag_window: Duration::from_secs(15 * 60),
             poll: (Duration::from_millis(200), Duration::from_secs(10)),
             step_timeout: None,
+            side_read_timeout: side::SIDE_READ_TIMEOUT,
             inject_crash: None,
         }
     }
@@ -186,6 +190,9 @@ pub type Confirm = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 pub struct Engine {
     /// Cloud adapters.
     pub clouds: Clouds,
+    /// The same adapters making one attempt per call (no retries), for the
+    /// optional, bounded reads of regions that may be down ([`side`]).
+    pub side_clouds: Clouds,
     /// Journal store.
     pub store: Arc<dyn JournalStore>,
     /// State directory (locks).
@@ -245,6 +252,17 @@ pub struct RunReport {
     pub resume: Option<String>,
     /// Deadline for retroactive approval of an emergency run (absent once approved).
     pub approve_by: Option<DateTime<Utc>>,
+    /// What the run left undone without failing (evidence a destination did
+    /// not take), one sentence each.
+    pub warnings: Vec<String>,
+}
+
+impl RunReport {
+    /// Whether the run did what it was for: every step succeeded (evidence
+    /// may still be incomplete, which is a warning, not a failure).
+    pub fn succeeded(&self) -> bool {
+        self.outcome == "succeeded" || self.outcome == "evidence_incomplete"
+    }
 }
 
 /// Compiles every plan's graph into one (step ids are prefixed by plan).
@@ -289,6 +307,7 @@ impl Engine {
             journal: self.store.clone(),
             lag_window: opts.lag_window,
             waiting,
+            side: None,
         }
     }
 
@@ -469,7 +488,7 @@ impl Engine {
         // Who runs this, for the journal and the approval record. Without it
         // the run goes on (STS may be what is failing), and every approval
         // says why its identity is missing.
-        let (operator, identity_error) = match self.clouds.identity.caller().await {
+        let (operator, identity_error) = match self.clouds.identity.caller(&opts.target).await {
             Ok(id) => (Some(id.arn), None),
             Err(e) => {
                 tracing::warn!("cannot read the operator identity (STS GetCallerIdentity): {e}");
@@ -705,6 +724,7 @@ impl Engine {
             .map(|r| &r.event)
             .find(|e| matches!(e, Event::RunFinished { .. }))
             && outcome != "failed"
+            && outcome != "evidence_incomplete"
         {
             return Err(EngineError::Invalid(format!(
                 "run {run_id} already finished ({outcome}); nothing to resume"
@@ -846,10 +866,12 @@ impl Engine {
                 .find(|p| p.name() == s.plan)
                 .expect("steps come from plans")
         };
+        // Finished steps are skipped; one that finished unsettled (evidence
+        // some destination did not take) runs again.
         let mut done: BTreeSet<usize> = steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| outputs.contains_key(&s.id))
+            .filter(|(_, s)| outputs.get(&s.id).is_some_and(|o| steps::settled(s, o)))
             .map(|(i, _)| i)
             .collect();
         let mut started: BTreeSet<usize> = done.clone();
@@ -861,6 +883,12 @@ impl Engine {
             .enumerate()
             .filter_map(|(i, s)| earlier_attempts.get(&s.id).map(|n| (i, *n)))
             .collect();
+        let side = side::other_regions(
+            self.side_clouds.clone(),
+            plans,
+            &opts.target,
+            opts.side_read_timeout,
+        );
         loop {
             if failed.is_empty() {
                 let mut ready: Vec<usize> = (0..steps.len())
@@ -891,11 +919,14 @@ impl Engine {
                     let run_id = run_id.clone();
                     let budget =
                         step_budget(plan.tier.rto, opts.step_timeout, clock_start, Utc::now());
+                    let side = side.clone();
                     running.push(async move {
                         let t0 = Instant::now();
                         let step = &steps[i];
                         let waiting = |what: &str| self.reporter.waiting(step, what);
-                        let cx = self.cx(plan, opts, &run_id, &snapshot, budget, Some(&waiting));
+                        let mut cx =
+                            self.cx(plan, opts, &run_id, &snapshot, budget, Some(&waiting));
+                        cx.side = Some(side);
                         let action = steps::action_for(step);
                         let span = tracing::info_span!("step", step = %step.id);
                         let result = tracing::Instrument::instrument(action.run(&cx), span).await;
@@ -932,10 +963,15 @@ impl Engine {
             }
         }
         let records = journal::read(self.store.as_ref(), &run_id).await?;
-        let outcome = if failed.is_empty() && done.len() == steps.len() {
-            "succeeded"
-        } else {
+        let unsettled = steps
+            .iter()
+            .any(|s| outputs.get(&s.id).is_some_and(|o| !steps::settled(s, o)));
+        let outcome = if !failed.is_empty() || done.len() != steps.len() {
             "failed"
+        } else if unsettled {
+            "evidence_incomplete"
+        } else {
+            "succeeded"
         };
         let report = build_report(&run_id, &records, plans, outcome);
         j.append(Event::RunFinished {
@@ -1015,12 +1051,25 @@ pub fn report_from_records(
         .min()
         .filter(|_| !approved_later);
     let steps = measure::timings(records);
+    // The latest outputs of each step (a resume may have run it again).
+    let mut latest: BTreeMap<&str, &Value> = BTreeMap::new();
+    for r in records {
+        if let Event::StepSucceeded { step, outputs } = &r.event {
+            latest.insert(step, outputs);
+        }
+    }
+    let warnings = latest
+        .iter()
+        .flat_map(|(step, o)| crate::steps::evidence_gaps(step, o))
+        .collect();
     RunReport {
+        warnings,
         run_id: run_id.to_string(),
         kind: kind.unwrap_or_default(),
         outcome: outcome.to_string(),
         target: target.unwrap_or_default(),
-        resume: (outcome == "failed").then(|| format!("drctl runs resume {run_id}")),
+        resume: (outcome == "failed" || outcome == "evidence_incomplete")
+            .then(|| format!("drctl runs resume {run_id}")),
         measures: measure::measure(records, targets),
         steps,
         gates,

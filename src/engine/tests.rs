@@ -130,6 +130,7 @@ fn engine(f: &FakeCloud, dir: &std::path::Path) -> (Engine, Arc<MemoryStore>, Ar
     let rec = Arc::new(Recorder::default());
     let e = Engine {
         clouds: f.clouds(),
+        side_clouds: f.clouds(),
         store: store.clone(),
         state_dir: dir.to_path_buf(),
         reporter: rec.clone(),
@@ -551,7 +552,10 @@ struct NoIdentity;
 
 #[async_trait::async_trait]
 impl crate::cloud::Identity for NoIdentity {
-    async fn caller(&self) -> Result<crate::cloud::CallerIdentity, crate::cloud::CloudError> {
+    async fn caller(
+        &self,
+        _region: &str,
+    ) -> Result<crate::cloud::CallerIdentity, crate::cloud::CloudError> {
         Err(crate::cloud::CloudError::new(
             "sts",
             "GetCallerIdentity",

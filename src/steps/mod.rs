@@ -56,6 +56,30 @@ pub struct Cx<'a> {
     pub lag_window: Duration,
     /// Told what the step waits for, when it starts waiting (the live view).
     pub waiting: Option<&'a (dyn Fn(&str) + Send + Sync)>,
+    /// What the run's other regions looked like, read beside the run (see
+    /// [`crate::engine::side`]); `None` in a dry run.
+    pub side: Option<SideReads>,
+}
+
+/// Reads of the regions a run moves away from, made once and bounded, beside
+/// the run: a JSON object per plan name. Shared, so that any step can await
+/// it without making the reads twice.
+pub type SideReads = futures::future::Shared<futures::future::BoxFuture<'static, Value>>;
+
+/// What an evidence step's outputs say it could not store, one sentence per
+/// destination (nothing for other steps' outputs).
+pub fn evidence_gaps(step: &str, outputs: &Value) -> Vec<String> {
+    evidence::Evidence::gaps(step, outputs)
+}
+
+/// Whether a step's journaled outputs leave nothing to do. A step that
+/// succeeded but is not settled (evidence that some destination did not take)
+/// ends the run "succeeded, evidence incomplete", and a resume runs it again.
+pub fn settled(step: &Step, outputs: &Value) -> bool {
+    match step.kind {
+        StepKind::Evidence => evidence::Evidence::settled(outputs),
+        _ => true,
+    }
 }
 
 impl Cx<'_> {

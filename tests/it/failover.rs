@@ -399,7 +399,7 @@ impl Fixture {
         let url = ObjectUrl::parse(&format!("{dest}/{run}/manifest.json")).expect("url");
         let body = clouds
             .objects
-            .get(&url)
+            .get(STANDBY, &url)
             .await
             .map_err(|e| format!("reading {url}: {e}"))?
             .ok_or_else(|| format!("{url} does not exist"))?;
@@ -421,7 +421,7 @@ impl Fixture {
             .map_err(|e| e.to_string())?;
         let copy = clouds
             .objects
-            .get(&jurl)
+            .get(STANDBY, &jurl)
             .await
             .map_err(|e| format!("reading {jurl}: {e}"))?
             .ok_or_else(|| format!("{jurl} does not exist"))?;
@@ -1241,7 +1241,8 @@ async fn a_tampered_journal_fails_audit_verify() {
 /// GET/HEAD, or a POST of a `Describe*`/`Get*`/`List*` operation (named by
 /// `Action=`, or by `/operation/NAME` in the RPC-v2 protocols).
 pub(crate) fn read_only(line: &str) -> bool {
-    let mut parts = line.split_whitespace();
+    // `[region]` (the proxy's note of the signing region) is not a part.
+    let mut parts = line.split_whitespace().filter(|p| !p.starts_with('['));
     let method = parts.next().unwrap_or_default();
     let target = parts.next().unwrap_or_default();
     let action = parts.next().unwrap_or_else(|| {

@@ -6,6 +6,7 @@ mod adapters;
 mod cli;
 mod failover;
 mod faults;
+mod outage;
 mod proxy;
 mod recovery;
 mod terraform;

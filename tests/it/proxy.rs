@@ -66,6 +66,11 @@ pub enum Match {
     PathContains(String),
     /// Requests whose body contains this text (an instance id...).
     BodyContains(String),
+    /// Requests signed for this region: the region of the SigV4 credential
+    /// scope in the `Authorization` header (`Credential=KEY/DATE/REGION/
+    /// SERVICE/aws4_request`). This is how a test takes one region down
+    /// while every service of every region shares one emulator endpoint.
+    Region(&'static str),
 }
 
 /// What a rule does to a request it matches.
@@ -92,6 +97,12 @@ pub enum Fault {
     DropAfterForward,
     /// Wait this long, then forward.
     Delay(Duration),
+    /// Read the request, then reset the connection (TCP RST, no answer):
+    /// what a client sees from a region whose endpoints refuse it.
+    Reset,
+    /// Read the request and never answer, holding the connection open
+    /// until the proxy stops: a region that has gone silent.
+    Hang,
     /// Forward, then replace every `from` by `to` in the response body
     /// (`Content-Length` fixed), e.g. to hold a resource in a transitional
     /// state for a few polls.
@@ -119,6 +130,7 @@ struct Rule {
 /// One request as the proxy saw it.
 #[derive(Debug, Clone)]
 struct Seen {
+    region: Option<String>,
     method: String,
     target: String,
     amz_target: Option<String>,
@@ -193,6 +205,12 @@ impl FaultProxy {
         });
     }
 
+    /// Removes every rule: from now on every request is forwarded (the
+    /// region, or the destination, is back).
+    pub fn clear(&self) {
+        lock(&self.state.rules).clear();
+    }
+
     /// How many requests matching `matcher` arrived (faulted or not).
     pub fn requests(&self, matcher: Match) -> usize {
         lock(&self.state.seen)
@@ -227,7 +245,8 @@ impl FaultProxy {
                     .as_ref()
                     .map(|f| format!(" -> {f:?}"))
                     .unwrap_or_default();
-                format!("{} {} {what}{fault}", s.method, s.target)
+                let region = s.region.as_deref().unwrap_or("-");
+                format!("{} {} [{region}] {what}{fault}", s.method, s.target)
             })
             .collect()
     }
@@ -246,6 +265,7 @@ impl Match {
             Match::Action(name) => action_of(s).as_deref() == Some(*name),
             Match::PathContains(text) => s.target.contains(text.as_str()),
             Match::BodyContains(text) => s.body.contains(text.as_str()),
+            Match::Region(region) => s.region.as_deref() == Some(*region),
         }
     }
 }
@@ -310,6 +330,15 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) {
                 error_answer(*status, code, "injected by FaultProxy")
             }
             Some(Fault::Drop) => return,
+            Some(Fault::Reset) => {
+                // Linger 0: closing sends RST instead of FIN.
+                let _ = sock.set_zero_linger();
+                return;
+            }
+            Some(Fault::Hang) => {
+                std::future::pending::<()>().await;
+                return;
+            }
             Some(Fault::DropAfterForward) => {
                 let _ = state.forward(index, &req).await;
                 return;
@@ -342,7 +371,17 @@ impl State {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
             .map(|(_, v)| String::from_utf8_lossy(v).to_string());
+        let region = req
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, v)| {
+                let v = String::from_utf8_lossy(v);
+                let scope = v.split("Credential=").nth(1)?.split(',').next()?;
+                scope.split('/').nth(2).map(str::to_string)
+            });
         let mut seen = Seen {
+            region,
             method: req.method.clone(),
             target: req.target.clone(),
             amz_target,
@@ -362,7 +401,14 @@ impl State {
         }
         seen.forwarded = !matches!(
             seen.fault,
-            Some(Fault::Throttle | Fault::Status(_) | Fault::Error { .. } | Fault::Drop)
+            Some(
+                Fault::Throttle
+                    | Fault::Status(_)
+                    | Fault::Error { .. }
+                    | Fault::Drop
+                    | Fault::Reset
+                    | Fault::Hang
+            )
         );
         let fault = seen.fault.clone();
         let mut log = lock(&self.seen);

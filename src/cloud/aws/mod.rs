@@ -169,10 +169,11 @@ impl Sdk {
         aws_sdk_s3::Client::from_conf(b.build())
     }
 
-    /// An STS client (default region).
-    pub fn sts(&self) -> aws_sdk_sts::Client {
-        let mut b = aws_sdk_sts::config::Builder::from(&self.base)
-            .region(Region::new(self.default_region()));
+    /// An STS client for `region` (its regional endpoint, not the global
+    /// one in us-east-1, nor the default region's).
+    pub fn sts(&self, region: &str) -> aws_sdk_sts::Client {
+        let mut b =
+            aws_sdk_sts::config::Builder::from(&self.base).region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.sts_endpoint {
             b = b.endpoint_url(url);
         }

@@ -21,10 +21,14 @@
 //! 3. the source still lists this instance (by id, or by ARN for a
 //!    cross-region replica) among its read replicas.
 //!
-//! When the source cannot be read (its region is the one failing, typically)
-//! the replica's own report is believed: `Replica(source)`. That lookup makes
-//! one attempt only, so an unreachable source region costs at most the
-//! connect timeout, not a retry ladder.
+//! Criteria 2 and 3 are read only for a source in the **same region** as
+//! the instance. A cross-region replica's source lives in another region,
+//! typically the home region, which during an outage is the one that does
+//! not answer (refuses, or hangs until a timeout): a describe of the standby
+//! must never wait for it. So for a cross-region source the replica's own
+//! report and the tag decide. What that leaves on moto: a cross-region
+//! replica promoted *outside* drctl still reads as a replica (real RDS
+//! clears the source, so on AWS the answer is right).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -101,8 +105,10 @@ impl RdsDatabase {
             return Ok(DbRole::Primary);
         }
         let (src_region, src_id) = parse_source(source, region);
-        // The source's region may be the one that is failing: one attempt,
-        // and when it cannot answer, believe what the replica reports.
+        // Never ask another region: it may be the one that is down.
+        if src_region != region {
+            return Ok(DbRole::Replica(source.to_string()));
+        }
         let src = match self
             .describe_raw(&src_region, &src_id, &RetryPolicy::none())
             .await

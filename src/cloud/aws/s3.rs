@@ -3,7 +3,9 @@
 //! Buckets live in one region and S3 answers a request signed for another
 //! region with a redirect, so the adapter finds each bucket's region once
 //! (HeadBucket: `x-amz-bucket-region`, present on success and on the 301) and
-//! then talks to that region's client.
+//! then talks to that region's client. The HeadBucket goes through the
+//! caller's region (`via`, a failover's target), never through the
+//! configured default region: during an outage that may be the dead one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,7 +24,6 @@ const SERVICE: &str = "s3";
 /// [`crate::cloud::ObjectStore`] over S3.
 pub struct S3Store {
     clients: Regional<aws_sdk_s3::Client>,
-    default_region: String,
     bucket_regions: Mutex<HashMap<String, String>>,
     retry: RetryPolicy,
 }
@@ -31,7 +32,6 @@ impl S3Store {
     /// Builds the adapter; clients are created per region on first use.
     pub fn new(sdk: Sdk, retry: RetryPolicy) -> Self {
         Self {
-            default_region: sdk.default_region(),
             clients: Regional::new(sdk, Sdk::s3),
             bucket_regions: Mutex::new(HashMap::new()),
             retry,
@@ -39,27 +39,23 @@ impl S3Store {
     }
 
     /// The bucket's region; `Ok(None)` when the bucket does not exist.
-    async fn locate(&self, url: &ObjectUrl) -> Result<Option<String>, CloudError> {
+    async fn locate(&self, via: &str, url: &ObjectUrl) -> Result<Option<String>, CloudError> {
         if let Some(r) = self.cached(&url.bucket) {
             return Ok(Some(r));
         }
-        let client = self.clients.get(&self.default_region);
+        let client = self.clients.get(via);
         let resource = format!("s3://{}", url.bucket);
         let c = Call {
             service: SERVICE,
             operation: "HeadBucket",
             resource: &resource,
-            region: &self.default_region,
+            region: via,
         };
         let out = self
             .retry
             .run(|| async {
                 match client.head_bucket().bucket(&url.bucket).send().await {
-                    Ok(out) => Ok(Some(
-                        out.bucket_region()
-                            .unwrap_or(&self.default_region)
-                            .to_string(),
-                    )),
+                    Ok(out) => Ok(Some(out.bucket_region().unwrap_or(via).to_string())),
                     Err(SdkError::ServiceError(e))
                         if e.raw().headers().get("x-amz-bucket-region").is_some()
                             && e.raw().status().as_u16() == 301 =>
@@ -100,16 +96,17 @@ impl S3Store {
     /// The client for the bucket's region, or a NotFound error naming it.
     async fn client_for(
         &self,
+        via: &str,
         url: &ObjectUrl,
         operation: &'static str,
     ) -> Result<(aws_sdk_s3::Client, String), CloudError> {
-        match self.locate(url).await? {
+        match self.locate(via, url).await? {
             Some(region) => Ok((self.clients.get(&region), region)),
             None => Err(CloudError::new(
                 SERVICE,
                 operation,
                 url.to_string(),
-                &self.default_region,
+                via,
                 ErrorKind::NotFound,
                 "the bucket does not exist",
             )
@@ -120,17 +117,18 @@ impl S3Store {
 
 #[async_trait]
 impl crate::cloud::ObjectStore for S3Store {
-    async fn bucket_exists(&self, bucket: &ObjectUrl) -> Result<bool, CloudError> {
-        Ok(self.locate(bucket).await?.is_some())
+    async fn bucket_exists(&self, via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+        Ok(self.locate(via, bucket).await?.is_some())
     }
 
     async fn put(
         &self,
+        via: &str,
         url: &ObjectUrl,
         body: Bytes,
         mode: PutMode,
     ) -> Result<PutOutcome, CloudError> {
-        let (client, region) = self.client_for(url, "PutObject").await?;
+        let (client, region) = self.client_for(via, url, "PutObject").await?;
         let resource = url.to_string();
         let c = Call {
             service: SERVICE,
@@ -164,8 +162,8 @@ impl crate::cloud::ObjectStore for S3Store {
         }
     }
 
-    async fn get(&self, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
-        let (client, region) = self.client_for(url, "GetObject").await?;
+    async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+        let (client, region) = self.client_for(via, url, "GetObject").await?;
         let resource = url.to_string();
         let c = Call {
             service: SERVICE,

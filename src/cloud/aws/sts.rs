@@ -2,24 +2,22 @@
 
 use async_trait::async_trait;
 
-use super::{Call, Sdk, call};
+use super::{Call, Regional, Sdk, call};
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{CallerIdentity, CloudError};
 
-/// [`crate::cloud::Identity`] over STS GetCallerIdentity.
-#[derive(Debug, Clone)]
+/// [`crate::cloud::Identity`] over STS GetCallerIdentity, asked of the
+/// regional STS endpoint of the region the caller names.
 pub struct StsIdentity {
-    client: aws_sdk_sts::Client,
-    region: String,
+    clients: Regional<aws_sdk_sts::Client>,
     retry: RetryPolicy,
 }
 
 impl StsIdentity {
-    /// Builds the adapter (default region).
+    /// Builds the adapter; clients are created per region on first use.
     pub fn new(sdk: &Sdk, retry: RetryPolicy) -> Self {
         Self {
-            client: sdk.sts(),
-            region: sdk.default_region(),
+            clients: Regional::new(sdk.clone(), Sdk::sts),
             retry,
         }
     }
@@ -27,14 +25,15 @@ impl StsIdentity {
 
 #[async_trait]
 impl crate::cloud::Identity for StsIdentity {
-    async fn caller(&self) -> Result<CallerIdentity, CloudError> {
+    async fn caller(&self, region: &str) -> Result<CallerIdentity, CloudError> {
         let c = Call {
             service: "sts",
             operation: "GetCallerIdentity",
             resource: "caller",
-            region: &self.region,
+            region,
         };
-        let out = call(&self.retry, c, || self.client.get_caller_identity().send()).await?;
+        let client = self.clients.get(region);
+        let out = call(&self.retry, c, || client.get_caller_identity().send()).await?;
         Ok(CallerIdentity {
             account: out.account().unwrap_or_default().to_string(),
             arn: out.arn().unwrap_or_default().to_string(),

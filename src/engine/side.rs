@@ -1,0 +1,111 @@
+//! Reads of the regions a run moves away from, made beside the run.
+//!
+//! During a regional outage every endpoint of the old home region times out
+//! or refuses connections. A failover must not wait for it: nothing on its
+//! path calls any region but the target (and Route 53, which is global). What
+//! the old region looked like is still worth keeping as evidence when it
+//! answers, so it is read here: each resource **once** (the single-attempt
+//! adapters, no retries), each read bounded by a short timeout, all of them
+//! concurrently and started with the run, so that they never delay a step.
+//! The evidence step awaits the result, which by then is long settled or
+//! about to time out; a region that did not answer is recorded as
+//! `unreachable`, never as missing.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::join_all;
+use serde_json::{Map, Value, json};
+
+use crate::cloud::{CloudError, Clouds, DbRole};
+use crate::plan::Plan;
+use crate::steps::SideReads;
+
+/// Default bound on one side read.
+pub const SIDE_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What one bounded read gave.
+fn outcome<T>(
+    r: Result<Result<T, CloudError>, tokio::time::error::Elapsed>,
+    timeout: Duration,
+    show: impl FnOnce(T) -> Value,
+) -> Value {
+    match r {
+        Ok(Ok(v)) => show(v),
+        Ok(Err(e)) if e.kind.is_transient() => {
+            json!({ "unreachable": e.message, "kind": e.kind.as_str() })
+        }
+        Ok(Err(e)) => json!({ "error": e.message, "kind": e.kind.as_str() }),
+        Err(_) => json!({ "unreachable": format!("no answer within {} ms", timeout.as_millis()) }),
+    }
+}
+
+/// Starts the reads of every region of `plans` but `target` and returns
+/// their shared result: `{plan: {region: {"databases": {..}, "compute": {..}}}}`.
+/// `clouds` should be the single-attempt adapters.
+pub fn other_regions(clouds: Clouds, plans: &[Plan], target: &str, timeout: Duration) -> SideReads {
+    let mut reads = Vec::new();
+    for p in plans {
+        for region in p.regions().iter().filter(|r| *r != target) {
+            for d in &p.spec.database {
+                let (c, plan, region, id) = (
+                    clouds.clone(),
+                    p.name().to_string(),
+                    region.clone(),
+                    d.regions[region].clone(),
+                );
+                reads.push(
+                    async move {
+                        let r = tokio::time::timeout(timeout, c.database.describe_instance(&region, &id)).await;
+                        let v = outcome(r, timeout, |i| match i {
+                            None => json!({ "exists": false }),
+                            Some(i) => json!({
+                                "role": match &i.role { DbRole::Primary => "primary".to_string(), DbRole::Replica(s) => format!("replica of {s}") },
+                                "status": i.status,
+                                "endpoint": i.endpoint,
+                            }),
+                        });
+                        (plan, region, "databases", id, v)
+                    }
+                    .boxed(),
+                );
+            }
+            for g in &p.spec.compute {
+                let (c, plan, region, name) = (
+                    clouds.clone(),
+                    p.name().to_string(),
+                    region.clone(),
+                    g.regions[region].clone(),
+                );
+                reads.push(
+                    async move {
+                        let r =
+                            tokio::time::timeout(timeout, c.compute.describe_group(&region, &name))
+                                .await;
+                        let v = outcome(r, timeout, |g| match g {
+                            None => json!({ "exists": false }),
+                            Some(g) => {
+                                json!({ "capacity": g.capacity, "in_service": g.in_service })
+                            }
+                        });
+                        (plan, region, "compute", name, v)
+                    }
+                    .boxed(),
+                );
+            }
+        }
+    }
+    let all = async move {
+        let mut out = Map::new();
+        for (plan, region, kind, id, v) in join_all(reads).await {
+            let p = out.entry(plan).or_insert_with(|| json!({}));
+            p[&region][kind][&id] = v;
+        }
+        Value::Object(out)
+    };
+    // Started now, on its own task, so that the reads run while the steps do.
+    let task = tokio::spawn(all);
+    async move { task.await.unwrap_or(Value::Null) }
+        .boxed()
+        .shared()
+}
