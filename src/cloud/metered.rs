@@ -6,6 +6,12 @@
 //! its label (`service:Operation`, the API operation the adapter method
 //! stands for), when it started and ended, and whether it succeeded.
 //!
+//! The same decorator injects faults ([`Metered::wrap_with_faults`]): the
+//! Nth call of an operation fails, either before it reaches the cloud or
+//! after it took effect with its answer lost. Saga engines make fault
+//! injection part of their API so that tests can loop it over every step;
+//! this is drctl's version, and it needs no test-only branch in an adapter.
+//!
 //! One recorded call is one adapter call: it includes the adapter's own
 //! retries, and a few adapter methods make more than one HTTP request (for
 //! example a paginated listing). The counts therefore measure what the engine
@@ -128,32 +134,69 @@ impl MeterLog {
     }
 }
 
+/// When an injected fault strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The call fails without reaching the cloud.
+    Refused,
+    /// The call reaches the cloud and takes effect; its answer is lost, and
+    /// the caller gets the error.
+    AnswerLost,
+}
+
+/// A fault to inject: the `nth` call (from 1) labelled `label` fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injection {
+    /// `service:Operation`, as in [`Call::label`].
+    pub label: &'static str,
+    /// Which call of that label, from 1.
+    pub nth: usize,
+    /// Before or after the call takes effect.
+    pub effect: Effect,
+    /// How the call fails.
+    pub kind: ErrorKind,
+}
+
 /// The metering wrapper around a [`Clouds`] bundle.
 pub struct Metered {
     inner: Clouds,
     log: MeterLog,
     context: Option<ContextHook>,
+    faults: Vec<Injection>,
+    seen: Mutex<BTreeMap<&'static str, usize>>,
 }
 
 impl Metered {
     /// Wraps `clouds`: the returned bundle forwards every call to `clouds`
     /// and records it in the returned log.
     pub fn wrap(clouds: Clouds) -> (Clouds, MeterLog) {
-        Self::build(clouds, None)
+        Self::build(clouds, None, Vec::new())
     }
 
     /// Like [`Metered::wrap`], and asks `hook` at each call what the caller
     /// is doing; the answer is kept in [`Call::context`].
     pub fn wrap_with_context(clouds: Clouds, hook: ContextHook) -> (Clouds, MeterLog) {
-        Self::build(clouds, Some(hook))
+        Self::build(clouds, Some(hook), Vec::new())
     }
 
-    fn build(clouds: Clouds, context: Option<ContextHook>) -> (Clouds, MeterLog) {
+    /// Like [`Metered::wrap`], and fails the calls `faults` name (a failed
+    /// call is recorded with `ok: false`, like any other).
+    pub fn wrap_with_faults(clouds: Clouds, faults: Vec<Injection>) -> (Clouds, MeterLog) {
+        Self::build(clouds, None, faults)
+    }
+
+    fn build(
+        clouds: Clouds,
+        context: Option<ContextHook>,
+        faults: Vec<Injection>,
+    ) -> (Clouds, MeterLog) {
         let log = MeterLog::default();
         let me = Arc::new(Self {
             inner: clouds,
             log: log.clone(),
             context,
+            faults,
+            seen: Mutex::new(BTreeMap::new()),
         });
         let wrapped = Clouds {
             dns: me.clone(),
@@ -173,8 +216,13 @@ impl Metered {
         call: impl Future<Output = Result<T, CloudError>>,
     ) -> Result<T, CloudError> {
         let context = self.context.as_ref().and_then(|h| h());
+        let fault = self.fault_for(label);
         let start = Instant::now();
-        let result = call.await;
+        let result = match fault {
+            Some(f) if f.effect == Effect::Refused => Err(injected(f, region)),
+            Some(f) => call.await.and_then(|_| Err(injected(f, region))),
+            None => call.await,
+        };
         let end = Instant::now();
         self.log.push(Call {
             label,
@@ -186,6 +234,36 @@ impl Metered {
         });
         result
     }
+}
+
+impl Metered {
+    /// The injection for this call of `label`, if any (counts the call).
+    fn fault_for(&self, label: &'static str) -> Option<&Injection> {
+        if self.faults.is_empty() {
+            return None;
+        }
+        let n = {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let n = seen.entry(label).or_insert(0);
+            *n += 1;
+            *n
+        };
+        self.faults.iter().find(|f| f.label == label && f.nth == n)
+    }
+}
+
+/// The error an injection makes.
+fn injected(f: &Injection, region: &str) -> CloudError {
+    let label: &'static str = f.label;
+    let (service, operation) = label.split_once(':').unwrap_or(("-", label));
+    CloudError::new(
+        service,
+        operation,
+        format!("call {} of {}", f.nth, f.label),
+        region,
+        f.kind,
+        format!("injected fault ({:?})", f.effect),
+    )
 }
 
 fn object_label(url: &ObjectUrl, s3: &'static str, gcs: &'static str) -> &'static str {

@@ -689,3 +689,84 @@ async fn rto_is_measured_from_the_declared_time() {
     // 20 minutes after the declaration is past the critical tier's 15m.
     assert_eq!(rto.met, Some(false), "{rto:?}");
 }
+
+/// Writes the golden journals (`src/journal/testdata/golden/`) with the
+/// engine as it is: run by hand (`cargo test --lib write_golden_journals --
+/// --ignored`) only when a new vocabulary must be pinned; the files already
+/// there are what older versions wrote and must keep reading.
+#[tokio::test]
+#[ignore = "writes the golden journals; run by hand"]
+async fn write_golden_journals() {
+    use crate::cloud::ErrorKind;
+    use crate::cloud::metered::{Effect, Injection, Metered};
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/journal/testdata/golden");
+    std::fs::create_dir_all(&out).unwrap();
+    let save = |name: &str, text: String| std::fs::write(out.join(name), text).unwrap();
+
+    // 1. A failover that succeeded.
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let r = e.run(&payments(), &opts()).await.unwrap();
+    save("failover-succeeded.jsonl", store.read(&r.run_id).await.unwrap());
+
+    // 2. A promotion whose call failed (not found), then resumed.
+    let f = world();
+    let (mut e, store, _) = engine(&f, dir.path());
+    let (clouds, _) = Metered::wrap_with_faults(
+        f.clouds(),
+        vec![Injection {
+            label: "rds:PromoteReadReplica",
+            nth: 1,
+            effect: Effect::Refused,
+            kind: ErrorKind::NotFound,
+        }],
+    );
+    e.clouds = clouds;
+    let r = e.run(&payments(), &opts()).await.unwrap();
+    assert_eq!(r.outcome, "failed");
+    e.clouds = f.clouds();
+    e.resume(&r.run_id, &payments(), Some(opts())).await.unwrap();
+    save("failover-failed-resumed.jsonl", store.read(&r.run_id).await.unwrap());
+
+    // 3. Refused by the RPO gate (ledger lags 20 minutes).
+    let f = world();
+    let (e, store, _) = engine(&f, dir.path());
+    let ledger: Vec<Plan> = plans().into_iter().filter(|p| p.name() == "ledger").collect();
+    let err = e.run(&ledger, &opts()).await.unwrap_err();
+    let run = err.to_string();
+    let run = run.split("(run ").nth(1).unwrap().split(' ').next().unwrap();
+    save("failover-refused.jsonl", store.read(run).await.unwrap());
+
+    // 4. An emergency run, approved retroactively.
+    let f = world();
+    let (e, store, _) = engine(&f, dir.path());
+    let o = RunOptions {
+        approve: None,
+        emergency: true,
+        ..opts()
+    };
+    let r = e.run(&payments(), &o).await.unwrap();
+    let (mut j, _) = Journal::open_for_append(store.clone(), &r.run_id).await.unwrap();
+    j.append(Event::Gate {
+        plan: "payments".into(),
+        gate: "approval".into(),
+        decision: "retroactive".into(),
+        detail: json!({"approved_by": "arn:aws:iam::123456789012:user/fake-operator", "reason": "golden"}),
+    })
+    .await
+    .unwrap();
+    save("failover-emergency-approved.jsonl", store.read(&r.run_id).await.unwrap());
+
+    // 5. A reprotection.
+    let f = world();
+    let (e, store, _) = engine(&f, dir.path());
+    e.run(&payments(), &opts()).await.unwrap();
+    let o = RunOptions {
+        kind: "reprotect".into(),
+        mode: RunMode::Reprotect,
+        ..opts()
+    };
+    let r = e.run(&payments(), &o).await.unwrap();
+    save("reprotect-succeeded.jsonl", store.read(&r.run_id).await.unwrap());
+}
