@@ -174,13 +174,13 @@ impl Reporter for Timings {
             elapsed: None,
             ok: false,
         };
-        self.steps.lock().unwrap().insert(step.id.clone(), t);
+        self.steps.lock().unwrap().insert(step.id.to_string(), t);
     }
     fn finished(&self, step: &Step, result: Result<&Value, &StepFailure>, elapsed: Duration) {
         if let Err(e) = result {
             eprintln!("bench: step {} failed: {e}", step.id);
         }
-        if let Some(t) = self.steps.lock().unwrap().get_mut(&step.id) {
+        if let Some(t) = self.steps.lock().unwrap().get_mut(&step.id.to_string()) {
             t.elapsed = Some(elapsed);
             t.ok = result.is_ok();
         }
@@ -531,14 +531,14 @@ async fn measure(
         .values()
         .filter(|t| t.elapsed.is_some() && !t.ok)
         .count();
-    if failed > 0 || report.outcome != "succeeded" {
+    if failed > 0 || report.outcome != drctl::journal::Outcome::Succeeded {
         eprintln!(
             "bench: run {} ended {} ({failed} failed steps)",
             report.run_id, report.outcome
         );
     }
     Ok(RunStats {
-        outcome: report.outcome,
+        outcome: report.outcome.to_string(),
         steps: steps.len(),
         wall,
         before_steps: first_start.map_or(wall, |s| s.saturating_duration_since(t0)),

@@ -10,6 +10,8 @@ use clap::Args;
 use super::{Exit, Output, load_plans, select};
 use drctl::config::Settings;
 use drctl::engine::{Confirm, Engine, EngineError, PreviewRow, Reporter, RunOptions, RunReport};
+use drctl::journal::RunKind;
+use drctl::journal::replay::StepState;
 use drctl::journal::store::FileStore;
 use drctl::plan::Plan;
 use drctl::plan::duration::{format_duration, parse_duration};
@@ -51,9 +53,9 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// Run options for `kind`/`mode` to `target`.
-    pub fn options(&self, kind: &str, mode: drctl::engine::RunMode, target: &str) -> RunOptions {
+    pub fn options(&self, kind: RunKind, mode: drctl::engine::RunMode, target: &str) -> RunOptions {
         RunOptions {
-            kind: kind.into(),
+            kind,
             mode,
             target: target.into(),
             parallelism: self.parallelism,
@@ -156,7 +158,7 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> anyhow::Result<Exit> {
     }
     let opts = a
         .run
-        .options("failover", drctl::engine::RunMode::Failover, &a.to);
+        .options(RunKind::Failover, drctl::engine::RunMode::Failover, &a.to);
     let budget = plans.iter().map(|p| p.tier.rto).min();
     let engine = engine(settings, budget, true).await?;
     execute(&engine, &plans, &opts, a.run.output).await
@@ -182,7 +184,10 @@ pub async fn execute(
                     &serde_json::json!({"dry_run": true, "kind": opts.kind, "target": a_to, "steps": rows, "gates": gates})
                 )?
             ),
-            Output::Text => print!("{}", render_preview(&rows, &gates, &opts.kind, a_to)),
+            Output::Text => print!(
+                "{}",
+                render_preview(&rows, &gates, opts.kind.as_str(), a_to)
+            ),
         }
         return Ok(Exit::Ok);
     }
@@ -240,15 +245,12 @@ fn secs(s: Option<f64>) -> String {
 pub fn render_report(r: &RunReport) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
-    let outcome = match r.outcome.as_str() {
-        "evidence_incomplete" => "SUCCEEDED, EVIDENCE INCOMPLETE".to_string(),
-        other => other.to_uppercase(),
+    let outcome = match r.outcome {
+        drctl::journal::Outcome::EvidenceIncomplete => "SUCCEEDED, EVIDENCE INCOMPLETE".to_string(),
+        other => other.as_str().to_uppercase(),
     };
-    let _ = writeln!(
-        o,
-        "\nrun {} ({} to {}): {outcome}",
-        r.run_id, r.kind, r.target,
-    );
+    let kind = r.kind.map_or("run", |k| k.as_str());
+    let _ = writeln!(o, "\nrun {} ({kind} to {}): {outcome}", r.run_id, r.target,);
     for w in &r.warnings {
         let _ = writeln!(o, "  warning: {w}");
     }
@@ -279,14 +281,14 @@ pub fn render_report(r: &RunReport) -> String {
     let done: Vec<&str> = r
         .steps
         .iter()
-        .filter(|s| s.state == "succeeded")
+        .filter(|s| s.state == StepState::Succeeded)
         .map(|s| s.step.as_str())
         .collect();
     let not: Vec<String> = r
         .steps
         .iter()
-        .filter(|s| s.state != "succeeded")
-        .map(|s| format!("{} ({})", s.step, s.state))
+        .filter(|s| s.state != StepState::Succeeded)
+        .map(|s| format!("{} ({})", s.step, s.state.as_str()))
         .collect();
     let _ = writeln!(
         o,
@@ -308,9 +310,14 @@ pub fn render_report(r: &RunReport) -> String {
             );
         }
     }
+    let irreversible = |s: &drctl::engine::measure::StepTiming| {
+        s.step
+            .parse::<drctl::graph::StepId>()
+            .is_ok_and(|id| id.kind.traits().irreversible)
+    };
     if r.steps
         .iter()
-        .any(|s| s.step.contains("/promote:") && s.state == "succeeded")
+        .any(|s| irreversible(s) && s.state == StepState::Succeeded)
     {
         let _ = writeln!(
             o,

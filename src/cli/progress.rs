@@ -75,7 +75,7 @@ impl Reporter for Lines {
 pub struct Live {
     multi: MultiProgress,
     header: ProgressBar,
-    bars: Mutex<BTreeMap<String, ProgressBar>>,
+    bars: Mutex<BTreeMap<drctl::graph::StepId, ProgressBar>>,
 }
 
 impl Live {

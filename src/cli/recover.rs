@@ -13,6 +13,7 @@ use super::failover::{RunArgs, engine, execute, finish, render_report};
 use super::{Exit, Output, load_plans, select};
 use drctl::config::Settings;
 use drctl::engine::RunMode;
+use drctl::journal::RunKind;
 use drctl::plan::Plan;
 use drctl::status::{DEFAULT_LAG_WINDOW, StatusOptions, status};
 
@@ -128,7 +129,7 @@ pub async fn restore(a: RestoreArgs, settings: &Settings) -> anyhow::Result<Exit
         database: a.database.clone(),
         to_time: a.to_time,
     };
-    let opts = a.run.options("restore", mode, &region);
+    let opts = a.run.options(RunKind::Restore, mode, &region);
     let engine = engine(settings, Some(plan.tier.rto), true).await?;
     execute(&engine, &[plan], &opts, a.run.output).await
 }
@@ -143,7 +144,9 @@ pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Ex
     if let Some(code) = needs_every_region("reprotect", &plan, &w) {
         return Ok(code);
     }
-    let opts = a.run.options("reprotect", RunMode::Reprotect, &w.active);
+    let opts = a
+        .run
+        .options(RunKind::Reprotect, RunMode::Reprotect, &w.active);
     let engine = engine(settings, Some(plan.tier.rto), true).await?;
     execute(&engine, &[plan], &opts, a.run.output).await
 }
@@ -183,7 +186,9 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exi
             "plan {} is not protected in every region: reprotecting from {active} first",
             plan.name()
         );
-        let opts = a.run.options("reprotect", RunMode::Reprotect, &active);
+        let opts = a
+            .run
+            .options(RunKind::Reprotect, RunMode::Reprotect, &active);
         // Already home: the reprotection is all there is to do.
         let only = a.run.dry_run || active == home;
         let code = if only || a.run.output == Output::Text {
@@ -208,6 +213,6 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exi
             return Ok(code);
         }
     }
-    let opts = a.run.options("failback", RunMode::Failover, &home);
+    let opts = a.run.options(RunKind::Failback, RunMode::Failover, &home);
     execute(&engine, &[plan], &opts, a.run.output).await
 }

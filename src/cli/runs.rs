@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use super::{Exit, Output, load_plans};
 use drctl::config::Settings;
 use drctl::engine::{RunOptions, report_from_records};
-use drctl::journal::event::Event;
+use drctl::journal::event::{Decision, Event, GateName, Outcome};
 use drctl::journal::store::{FileStore, JournalStore};
 use drctl::journal::{self, verify_with_head};
 
@@ -98,7 +98,7 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                         ..
                     } => Some((
                         r.at,
-                        kind.clone(),
+                        *kind,
                         target.clone(),
                         plans
                             .iter()
@@ -109,11 +109,14 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                     _ => None,
                 });
                 let outcome = records.iter().rev().find_map(|r| match &r.event {
-                    Event::RunFinished { outcome, .. } => Some(outcome.clone()),
+                    Event::RunFinished { outcome, .. } => Some(*outcome),
                     _ => None,
                 });
-                let (at, kind, target, plans) = started.unwrap_or_default();
-                rows.push(serde_json::json!({"run": id, "started": at, "kind": kind, "target": target, "plans": plans, "outcome": outcome.unwrap_or_else(|| "unfinished".into())}));
+                let (at, kind, target, plans) = match started {
+                    Some((at, kind, target, plans)) => (Some(at), Some(kind), target, plans),
+                    None => (None, None, String::new(), String::new()),
+                };
+                rows.push(serde_json::json!({"run": id, "started": at, "kind": kind, "target": target, "plans": plans, "outcome": outcome.unwrap_or(Outcome::Unfinished)}));
             }
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
@@ -145,14 +148,14 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                 }
             };
             let outcome = records.iter().rev().find_map(|r| match &r.event {
-                Event::RunFinished { outcome, .. } => Some(outcome.clone()),
+                Event::RunFinished { outcome, .. } => Some(*outcome),
                 _ => None,
             });
             let report = report_from_records(
                 &run,
                 &records,
                 &targets(settings),
-                outcome.as_deref().unwrap_or("unfinished"),
+                outcome.unwrap_or(Outcome::Unfinished),
             );
             match output {
                 Output::Json => println!(
@@ -226,7 +229,9 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                 .filter_map(|r| match &r.event {
                     Event::Gate {
                         plan, gate, detail, ..
-                    } if gate == "approval" && detail["emergency"] == serde_json::json!(true) => {
+                    } if *gate == GateName::Approval
+                        && detail["emergency"] == serde_json::json!(true) =>
+                    {
                         Some(plan.clone())
                     }
                     _ => None,
@@ -250,8 +255,8 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
             for plan in pending {
                 j.append(Event::Gate {
                     plan: plan.clone(),
-                    gate: "approval".into(),
-                    decision: "retroactive".into(),
+                    gate: GateName::Approval,
+                    decision: Decision::Retroactive,
                     detail: serde_json::json!({"approved_by": who.arn, "reason": reason}),
                 })
                 .await?;

@@ -220,7 +220,10 @@ impl Metered {
         let start = Instant::now();
         let result = match fault {
             Some(f) if f.effect == Effect::Refused => Err(injected(f, region)),
-            Some(f) => call.await.and_then(|_| Err(injected(f, region))),
+            Some(f) => match call.await {
+                Ok(_) => Err(injected(f, region)),
+                Err(e) => Err(e),
+            },
             None => call.await,
         };
         let end = Instant::now();

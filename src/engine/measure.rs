@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::journal::event::{Event, Record};
+use crate::journal::replay::{StepState, replay};
+use crate::steps::StepId;
 
 /// One measured figure against its target.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -40,8 +42,8 @@ pub struct PlanMeasure {
 pub struct StepTiming {
     /// Step id.
     pub step: String,
-    /// `succeeded`, `failed`, `started` (never finished) or `not-run`.
-    pub state: String,
+    /// Where it stands.
+    pub state: StepState,
     /// First start.
     pub started: Option<DateTime<Utc>>,
     /// End (success or failure).
@@ -50,53 +52,30 @@ pub struct StepTiming {
     pub error: Option<String>,
 }
 
-/// Per-step timings in graph order.
+/// Per-step timings in graph order, read through [`replay`] (records after
+/// an illegal one are not used).
 pub fn timings(records: &[Record]) -> Vec<StepTiming> {
-    let mut order: Vec<String> = Vec::new();
-    let mut map: BTreeMap<String, StepTiming> = BTreeMap::new();
-    for r in records {
-        if let Event::RunStarted { steps, .. } = &r.event {
-            for s in steps {
-                order.push(s.id.clone());
-                map.insert(
-                    s.id.clone(),
-                    StepTiming {
-                        step: s.id.clone(),
-                        state: "not-run".into(),
-                        started: None,
-                        ended: None,
-                        error: None,
-                    },
-                );
+    let replayed = replay(records);
+    let order: Vec<String> = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::RunStarted { steps, .. } => Some(steps.iter().map(|s| s.id.clone()).collect()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    order
+        .into_iter()
+        .map(|id| {
+            let s = replayed.steps.get(&id).cloned().unwrap_or_default();
+            StepTiming {
+                step: id,
+                state: s.state,
+                started: s.started,
+                ended: s.ended,
+                error: s.error.map(|e| e.message),
             }
-        }
-    }
-    for r in records {
-        match &r.event {
-            Event::StepStarted { step, .. } => {
-                if let Some(t) = map.get_mut(step) {
-                    t.started.get_or_insert(r.at);
-                    t.state = "started".into();
-                }
-            }
-            Event::StepSucceeded { step, .. } => {
-                if let Some(t) = map.get_mut(step) {
-                    t.ended = Some(r.at);
-                    t.state = "succeeded".into();
-                    t.error = None;
-                }
-            }
-            Event::StepFailed { step, error } => {
-                if let Some(t) = map.get_mut(step) {
-                    t.ended = Some(r.at);
-                    t.state = "failed".into();
-                    t.error = Some(error.message.clone());
-                }
-            }
-            _ => {}
-        }
-    }
-    order.into_iter().filter_map(|id| map.remove(&id)).collect()
+        })
+        .collect()
 }
 
 /// Measures each plan of a run from its journal.
@@ -128,7 +107,7 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
         if let Event::Gate {
             plan, gate, detail, ..
         } = &r.event
-            && gate == "rpo"
+            && *gate == crate::journal::GateName::Rpo
             && let Some(dbs) = detail["databases"].as_array()
         {
             for d in dbs {
@@ -142,34 +121,78 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
             }
         }
     }
-    let steps: Vec<String> = records
+    // The journaled graph, with each step's id parsed: what a step is (ends
+    // the RTO clock, measures the RPO) is its kind's knowledge, not a
+    // pattern in its id.
+    let steps: Vec<(String, Option<StepId>)> = records
         .iter()
         .find_map(|r| match &r.event {
-            Event::RunStarted { steps, .. } => Some(steps.iter().map(|s| s.id.clone()).collect()),
+            Event::RunStarted { steps, .. } => Some(
+                steps
+                    .iter()
+                    .map(|s| (s.id.clone(), s.id.parse::<StepId>().ok()))
+                    .collect(),
+            ),
             _ => None,
         })
         .unwrap_or_default();
+    let ended_at = |id: &str| -> Option<DateTime<Utc>> {
+        let (o, at) = outputs.get(id)?;
+        Some(
+            o["in_sync_at"]
+                .as_str()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(*at),
+        )
+    };
 
     plans
         .iter()
         .map(|p| {
             let (rto_t, rpo_t) = targets.get(&p.name).copied().unzip();
-            let prefix = format!("{}/", p.name);
-            let mine: Vec<&String> = steps.iter().filter(|s| s.starts_with(&prefix)).collect();
-            let all_done = mine.iter().filter(|s| !s.ends_with("/evidence")).all(|s| outputs.contains_key(s.as_str()));
-            // RTO: last DNS change in sync (checks precede DNS in the graph), else the last non-evidence step.
-            let dns_end = mine
+            let mine: Vec<(&str, &StepId)> = steps
                 .iter()
-                .filter(|s| s.contains("/verify-dns:"))
-                .filter_map(|s| outputs.get(s.as_str()))
-                .map(|(o, at)| o["in_sync_at"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok()).unwrap_or(*at))
-                .max();
-            let any_dns = mine.iter().any(|s| s.contains("/verify-dns:"));
-            let last_end = mine.iter().filter(|s| !s.ends_with("/evidence")).filter_map(|s| outputs.get(s.as_str()).map(|(_, at)| *at)).max();
+                .filter_map(|(raw, id)| {
+                    id.as_ref()
+                        .filter(|i| i.plan == p.name)
+                        .map(|i| (raw.as_str(), i))
+                })
+                .collect();
+            let recovery: Vec<&str> = mine
+                .iter()
+                .filter(|(_, i)| i.kind.traits().recovery)
+                .map(|(r, _)| *r)
+                .collect();
+            let all_done = recovery.iter().all(|s| outputs.contains_key(s));
+            // RTO: the last step that ends the clock (DNS in effect, read
+            // back; checks precede it in the graph), else the last recovery step.
+            let clock: Vec<&str> = mine
+                .iter()
+                .filter(|(_, i)| i.kind.traits().ends_rto)
+                .map(|(r, _)| *r)
+                .collect();
             let rto = if !all_done {
-                Measure { seconds: None, target_seconds: rto_t, met: None, basis: "unknown: the run has not completed its recovery steps".into() }
+                Measure {
+                    seconds: None,
+                    target_seconds: rto_t,
+                    met: None,
+                    basis: "unknown: the run has not completed its recovery steps".into(),
+                }
             } else {
-                let (end, what) = if any_dns { (dns_end, "the last DNS change INSYNC and read back") } else { (last_end, "the last recovery step's end") };
+                let (end, what) = if clock.is_empty() {
+                    (
+                        recovery
+                            .iter()
+                            .filter_map(|s| outputs.get(s).map(|(_, at)| *at))
+                            .max(),
+                        "the last recovery step's end",
+                    )
+                } else {
+                    (
+                        clock.iter().filter_map(|s| ended_at(s)).max(),
+                        "the last DNS change INSYNC and read back",
+                    )
+                };
                 let secs = end.map(|e| (e - origin).num_milliseconds() as f64 / 1000.0);
                 Measure {
                     seconds: secs,
@@ -179,30 +202,23 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
                 }
             };
 
-            // RPO: worst data-loss window over the plan's databases.
+            // RPO: worst data-loss window over the plan's databases, each
+            // read the way its step's kind says.
             let mut worst: Option<f64> = Some(0.0);
             let mut bases = Vec::new();
             let mut any_db = false;
-            for s in &mine {
-                let Some(res) = s.strip_prefix(&format!("{}/promote:", p.name)).or_else(|| s.strip_prefix(&format!("{}/restore:", p.name))) else { continue };
-                any_db = true;
-                let out = outputs.get(s.as_str()).map(|(o, _)| *o);
-                let (value, basis) = if s.contains("/restore:") {
-                    match out.and_then(|o| o["restore_point"].as_str()).and_then(|t| t.parse::<DateTime<Utc>>().ok()) {
-                        Some(point) => (Some(((origin - point).num_milliseconds() as f64 / 1000.0).max(0.0)), format!("{res}: gap from restore point {point} to {origin_label}")),
-                        None if out.is_none() => (None, format!("{res}: unknown (the restore has not completed)")),
-                        None => (None, format!("{res}: unknown (no restore point reported)")),
-                    }
-                } else {
-                    match out.and_then(|o| o["lag_seconds"].as_f64()) {
-                        Some(l) => (Some(l), format!("{res}: ReplicaLag read just before promotion ({} datapoints)", out.and_then(|o| o["lag_datapoints"].as_u64()).unwrap_or(0))),
-                        None => match gate_lag.get(&(p.name.clone(), res.to_string())).copied().flatten() {
-                            Some(l) if out.is_some() => (Some(l), format!("{res}: ReplicaLag recorded by the RPO gate (the instance was already a primary when the step ran)")),
-                            _ if out.is_none() => (None, format!("{res}: unknown (the promotion has not completed)")),
-                            _ => (None, format!("{res}: unknown (no ReplicaLag datapoints at promotion)")),
-                        },
-                    }
+            for (raw, id) in &mine {
+                let Some(read) = id.kind.traits().rpo else {
+                    continue;
                 };
+                any_db = true;
+                let res = id.subject.as_deref().unwrap_or_default();
+                let out = outputs.get(raw).map(|(o, _)| *o);
+                let lag = gate_lag
+                    .get(&(p.name.clone(), res.to_string()))
+                    .copied()
+                    .flatten();
+                let (value, basis) = read(res, out, lag, origin, origin_label);
                 bases.push(basis);
                 worst = match (worst, value) {
                     (Some(w), Some(v)) => Some(w.max(v)),
@@ -210,11 +226,25 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
                 };
             }
             let rpo = if any_db {
-                Measure { seconds: worst, target_seconds: rpo_t, met: worst.zip(rpo_t).map(|(s, t)| s <= t as f64), basis: bases.join("; ") }
+                Measure {
+                    seconds: worst,
+                    target_seconds: rpo_t,
+                    met: worst.zip(rpo_t).map(|(s, t)| s <= t as f64),
+                    basis: bases.join("; "),
+                }
             } else {
-                Measure { seconds: None, target_seconds: rpo_t, met: None, basis: "not applicable: this run promoted or restored no database".into() }
+                Measure {
+                    seconds: None,
+                    target_seconds: rpo_t,
+                    met: None,
+                    basis: "not applicable: this run promoted or restored no database".into(),
+                }
             };
-            PlanMeasure { plan: p.name.clone(), rto, rpo }
+            PlanMeasure {
+                plan: p.name.clone(),
+                rto,
+                rpo,
+            }
         })
         .collect()
 }

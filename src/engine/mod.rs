@@ -26,8 +26,11 @@ use serde_json::{Value, json};
 
 use crate::cloud::{Clouds, DbRole};
 use crate::graph::{self, Step};
-use crate::journal::event::{Event, PlanRef, Record, StepRef};
+use crate::journal::event::{
+    Decision, Event, GateName, Outcome, PlanRef, Record, RunKind, StepRef,
+};
 use crate::journal::lock::{LockError, LockInfo, PlanLock, hostname};
+use crate::journal::replay::{StepState, replay};
 use crate::journal::store::JournalStore;
 use crate::journal::{self, Journal, JournalError};
 use crate::plan::duration::format_duration;
@@ -38,28 +41,13 @@ use crate::steps::{self, Cx, Planned, StepFailure};
 /// How long an emergency run has to be approved retroactively.
 pub const RETROACTIVE_APPROVAL: Duration = Duration::from_secs(4 * 3600);
 
-/// Which graph a run executes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(tag = "mode", rename_all = "kebab-case")]
-pub enum RunMode {
-    /// Fail over to the target region (also used by failback).
-    Failover,
-    /// Point-in-time restore of one database in the target region.
-    Restore {
-        /// Database resource id.
-        database: String,
-        /// Restore point; `None` = latest restorable time.
-        to_time: Option<DateTime<Utc>>,
-    },
-    /// Re-create replicas in the other regions; the target is the active region.
-    Reprotect,
-}
+pub use crate::graph::RunMode;
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// `failover`, `failback`, `restore` or `reprotect` (journaled, shown).
-    pub kind: String,
+    /// What kind of run (journaled, shown).
+    pub kind: RunKind,
     /// The graph to run.
     pub mode: RunMode,
     /// Target region.
@@ -125,7 +113,7 @@ impl RunOptions {
     /// Defaults for a failover to `target`.
     pub fn failover(target: &str) -> Self {
         Self {
-            kind: "failover".into(),
+            kind: RunKind::Failover,
             mode: RunMode::Failover,
             target: target.into(),
             parallelism: 8,
@@ -236,10 +224,10 @@ pub struct PreviewRow {
 pub struct RunReport {
     /// Run id.
     pub run_id: String,
-    /// `failover`, `failback`, `restore` or `reprotect`.
-    pub kind: String,
-    /// `succeeded`, `failed` or `refused`.
-    pub outcome: String,
+    /// What kind of run (absent only for a journal without a start).
+    pub kind: Option<RunKind>,
+    /// How it ended.
+    pub outcome: Outcome,
     /// Target region.
     pub target: String,
     /// Steps and their timings.
@@ -261,7 +249,7 @@ impl RunReport {
     /// Whether the run did what it was for: every step succeeded (evidence
     /// may still be incomplete, which is a warning, not a failure).
     pub fn succeeded(&self) -> bool {
-        self.outcome == "succeeded" || self.outcome == "evidence_incomplete"
+        self.outcome.succeeded()
     }
 }
 
@@ -269,14 +257,8 @@ impl RunReport {
 pub fn compile_all(plans: &[Plan], target: &str, mode: &RunMode) -> Result<Vec<Step>, EngineError> {
     let mut all: Vec<Step> = Vec::new();
     for p in plans {
-        let g = match mode {
-            RunMode::Failover => graph::compile(p, target),
-            RunMode::Restore { database, to_time } => {
-                graph::compile_restore(p, database, target, *to_time)
-            }
-            RunMode::Reprotect => graph::compile_reprotect(p, target),
-        }
-        .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let g = graph::compile_mode(p, target, mode)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let offset = all.len();
         all.extend(g.steps.into_iter().map(|mut s| {
             s.deps.iter_mut().for_each(|d| *d += offset);
@@ -287,9 +269,11 @@ pub fn compile_all(plans: &[Plan], target: &str, mode: &RunMode) -> Result<Vec<S
 }
 
 impl Engine {
+    #[allow(clippy::too_many_arguments)]
     fn cx<'a>(
         &'a self,
         plan: &'a Plan,
+        graph: &'a [Step],
         opts: &'a RunOptions,
         run_id: &'a str,
         outputs: &'a BTreeMap<String, Value>,
@@ -308,6 +292,7 @@ impl Engine {
             lag_window: opts.lag_window,
             waiting,
             side: None,
+            graph,
         }
     }
 
@@ -326,13 +311,16 @@ impl Engine {
                 .find(|p| p.name() == s.plan)
                 .expect("steps come from plans");
             let budget = opts.step_timeout.unwrap_or(plan.tier.rto);
-            let cx = self.cx(plan, opts, "dry-run", &outputs, budget, None);
-            let calls = steps::action_for(s)
+            let graph = plan_graph(&steps, plan.name());
+            let cx = self.cx(plan, graph, opts, "dry-run", &outputs, budget, None);
+            let calls = s
+                .kind
+                .action()
                 .preview(&cx)
                 .await
                 .map_err(|e| e.to_string());
             rows.push(PreviewRow {
-                step: s.id.clone(),
+                step: s.id.to_string(),
                 description: s.description.clone(),
                 calls,
             });
@@ -502,7 +490,7 @@ impl Engine {
         let mut j = Journal::create(self.store.clone(), &run_id).await?;
         j.append(Event::RunStarted {
             run_id: run_id.clone(),
-            kind: opts.kind.clone(),
+            kind: opts.kind,
             target: opts.target.clone(),
             plans: plans
                 .iter()
@@ -528,8 +516,8 @@ impl Engine {
             steps: steps
                 .iter()
                 .map(|s| StepRef {
-                    id: s.id.clone(),
-                    deps: s.deps.iter().map(|d| steps[*d].id.clone()).collect(),
+                    id: s.id.to_string(),
+                    deps: s.deps.iter().map(|d| steps[*d].id.to_string()).collect(),
                     description: s.description.clone(),
                 })
                 .collect(),
@@ -538,8 +526,8 @@ impl Engine {
         for (plan, dead) in &taken_over {
             j.append(Event::Gate {
                 plan: plan.clone(),
-                gate: "lock".into(),
-                decision: "override".into(),
+                gate: GateName::Lock,
+                decision: Decision::Override,
                 detail: json!({"force_unlock": true, "previous_holder": dead}),
             })
             .await?;
@@ -562,7 +550,7 @@ impl Engine {
             }
             j.append(Event::Gate {
                 plan: p.name().into(),
-                gate: "approval".into(),
+                gate: GateName::Approval,
                 decision: decision(&refused, &detail),
                 detail,
             })
@@ -584,19 +572,19 @@ impl Engine {
             .await;
         for (p, (detail, refused)) in approved.iter().zip(readings) {
             let dec = if refused.is_some() {
-                "refuse"
+                Decision::Refuse
             } else if detail["databases"]
                 .as_array()
                 .is_some_and(|d| d.iter().any(|x| x["within_rpo"] != json!(true)))
             {
-                "override"
+                Decision::Override
             } else {
-                "pass"
+                Decision::Pass
             };
             j.append(Event::Gate {
                 plan: p.name().into(),
-                gate: "rpo".into(),
-                decision: dec.into(),
+                gate: GateName::Rpo,
+                decision: dec,
                 detail,
             })
             .await?;
@@ -606,7 +594,7 @@ impl Engine {
         }
         if let Some(r) = refusal {
             j.append(Event::RunFinished {
-                outcome: "refused".into(),
+                outcome: Outcome::Refused,
                 summary: json!({"reason": r}),
             })
             .await?;
@@ -695,7 +683,13 @@ impl Engine {
         mut opts_override: Option<RunOptions>,
     ) -> Result<RunReport, EngineError> {
         let (mut j, records) = Journal::open_for_append(self.store.clone(), run_id).await?;
-        let Some((kind, target, plan_refs, flags, declared_at)) =
+        let replayed = replay(&records);
+        if let Some(bad) = &replayed.illegal {
+            return Err(EngineError::Invalid(format!(
+                "{bad}: run {run_id} cannot be resumed from this journal\n  hint: `drctl audit verify {run_id}` checks its chain; start a new run"
+            )));
+        }
+        let Some((kind, target, plan_refs, flags, declared_at, journaled_steps)) =
             records.iter().find_map(|r| match &r.event {
                 Event::RunStarted {
                     kind,
@@ -703,13 +697,15 @@ impl Engine {
                     plans,
                     flags,
                     declared_at,
+                    steps,
                     ..
                 } => Some((
-                    kind.clone(),
+                    *kind,
                     target.clone(),
                     plans.clone(),
                     flags.clone(),
                     *declared_at,
+                    Some(steps.clone()),
                 )),
                 _ => None,
             })
@@ -723,8 +719,7 @@ impl Engine {
             .rev()
             .map(|r| &r.event)
             .find(|e| matches!(e, Event::RunFinished { .. }))
-            && outcome != "failed"
-            && outcome != "evidence_incomplete"
+            && !outcome.resumable()
         {
             return Err(EngineError::Invalid(format!(
                 "run {run_id} already finished ({outcome}); nothing to resume"
@@ -749,8 +744,8 @@ impl Engine {
             plans.push(p.clone());
         }
         for p in &plans {
-            for gate in ["approval", "rpo"] {
-                let passed = records.iter().any(|r| matches!(&r.event, Event::Gate { plan, gate: g, decision, .. } if plan == p.name() && g == gate && decision != "refuse"));
+            for gate in [GateName::Approval, GateName::Rpo] {
+                let passed = records.iter().any(|r| matches!(&r.event, Event::Gate { plan, gate: g, decision, .. } if plan == p.name() && *g == gate && *decision != Decision::Refuse));
                 if !passed {
                     return Err(EngineError::Refused(format!(
                         "run {run_id} never passed the {gate} gate for plan {}; start a new run instead",
@@ -769,9 +764,14 @@ impl Engine {
         if let Some(n) = flags["parallelism"].as_u64() {
             opts.parallelism = n as usize;
         }
-        if let Ok(mode) = serde_json::from_value::<RunMode>(flags["mode"].clone()) {
-            opts.mode = mode;
-        }
+        // The journaled mode decides what runs: one that cannot be read is
+        // an error, never a failover by default.
+        opts.mode = serde_json::from_value::<RunMode>(flags["mode"].clone()).map_err(|e| {
+            EngineError::Invalid(format!(
+                "run {run_id} journaled a mode this drctl cannot read ({e}): {}\n  hint: resume it with the drctl version that started it",
+                flags["mode"]
+            ))
+        })?;
         if let Some(s) = flags["step_timeout_seconds"].as_u64() {
             opts.step_timeout = Some(Duration::from_secs(s));
         }
@@ -813,21 +813,21 @@ impl Engine {
             dropped_torn_line: torn.map(|t| t.text),
         })
         .await?;
-        let outputs: BTreeMap<String, Value> = records
+        let outputs: BTreeMap<String, Value> = replayed
+            .steps
             .iter()
-            .filter_map(|r| match &r.event {
-                Event::StepSucceeded { step, outputs } => Some((step.clone(), outputs.clone())),
-                _ => None,
-            })
+            .filter(|(_, s)| s.state == StepState::Succeeded)
+            .filter_map(|(id, s)| Some((id.clone(), s.outputs.clone()?)))
             .collect();
-        let mut attempts: BTreeMap<String, u32> = BTreeMap::new();
-        for r in &records {
-            if let Event::StepStarted { step, attempt } = &r.event {
-                let a = attempts.entry(step.clone()).or_default();
-                *a = (*a).max(*attempt);
-            }
-        }
+        let attempts: BTreeMap<String, u32> = replayed
+            .steps
+            .iter()
+            .map(|(id, s)| (id.clone(), s.attempt))
+            .collect();
         let steps = compile_all(&plans, &target, &opts.mode)?;
+        if let Some(journaled) = &journaled_steps {
+            graph_unchanged(run_id, journaled, &steps)?;
+        }
         // The RTO clock started when the disaster was declared, or when the
         // run first started: a resume does not get a fresh budget.
         let clock_start = declared_at
@@ -871,7 +871,11 @@ impl Engine {
         let mut done: BTreeSet<usize> = steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| outputs.get(&s.id).is_some_and(|o| steps::settled(s, o)))
+            .filter(|(_, s)| {
+                outputs
+                    .get(&s.id.to_string())
+                    .is_some_and(|o| steps::settled(s, o))
+            })
             .map(|(i, _)| i)
             .collect();
         let mut started: BTreeSet<usize> = done.clone();
@@ -881,7 +885,7 @@ impl Engine {
         let mut attempts: BTreeMap<usize, u32> = steps
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| earlier_attempts.get(&s.id).map(|n| (i, *n)))
+            .filter_map(|(i, s)| earlier_attempts.get(&s.id.to_string()).map(|n| (i, *n)))
             .collect();
         let side = side::other_regions(
             self.side_clouds.clone(),
@@ -905,13 +909,13 @@ impl Engine {
                     *attempt += 1;
                     // Journaled and fsynced before the step begins.
                     j.append(Event::StepStarted {
-                        step: steps[i].id.clone(),
+                        step: steps[i].id.to_string(),
                         attempt: *attempt,
                     })
                     .await?;
                     started.insert(i);
                     if let Some(c) = &opts.inject_crash {
-                        c.fire(&CrashPoint::Before(steps[i].id.clone()));
+                        c.fire(&CrashPoint::Before(steps[i].id.to_string()));
                     }
                     self.reporter.started(&steps[i]);
                     let snapshot = outputs.clone();
@@ -920,14 +924,22 @@ impl Engine {
                     let budget =
                         step_budget(plan.tier.rto, opts.step_timeout, clock_start, Utc::now());
                     let side = side.clone();
+                    let graph = plan_graph(steps, plan.name());
                     running.push(async move {
                         let t0 = Instant::now();
                         let step = &steps[i];
                         let waiting = |what: &str| self.reporter.waiting(step, what);
-                        let mut cx =
-                            self.cx(plan, opts, &run_id, &snapshot, budget, Some(&waiting));
+                        let mut cx = self.cx(
+                            plan,
+                            graph,
+                            opts,
+                            &run_id,
+                            &snapshot,
+                            budget,
+                            Some(&waiting),
+                        );
                         cx.side = Some(side);
-                        let action = steps::action_for(step);
+                        let action = step.kind.action();
                         let span = tracing::info_span!("step", step = %step.id);
                         let result = tracing::Instrument::instrument(action.run(&cx), span).await;
                         (i, result, t0.elapsed())
@@ -941,20 +953,20 @@ impl Engine {
                 Ok(out) => {
                     self.reporter.finished(&steps[i], Ok(&out), elapsed);
                     j.append(Event::StepSucceeded {
-                        step: steps[i].id.clone(),
+                        step: steps[i].id.to_string(),
                         outputs: out.clone(),
                     })
                     .await?;
-                    outputs.insert(steps[i].id.clone(), out);
+                    outputs.insert(steps[i].id.to_string(), out);
                     done.insert(i);
                     if let Some(c) = &opts.inject_crash {
-                        c.fire(&CrashPoint::After(steps[i].id.clone()));
+                        c.fire(&CrashPoint::After(steps[i].id.to_string()));
                     }
                 }
                 Err(e) => {
                     self.reporter.finished(&steps[i], Err(&e), elapsed);
                     j.append(Event::StepFailed {
-                        step: steps[i].id.clone(),
+                        step: steps[i].id.to_string(),
                         error: e.to_record(),
                     })
                     .await?;
@@ -963,24 +975,73 @@ impl Engine {
             }
         }
         let records = journal::read(self.store.as_ref(), &run_id).await?;
-        let unsettled = steps
-            .iter()
-            .any(|s| outputs.get(&s.id).is_some_and(|o| !steps::settled(s, o)));
+        let unsettled = steps.iter().any(|s| {
+            outputs
+                .get(&s.id.to_string())
+                .is_some_and(|o| !steps::settled(s, o))
+        });
         let outcome = if !failed.is_empty() || done.len() != steps.len() {
-            "failed"
+            Outcome::Failed
         } else if unsettled {
-            "evidence_incomplete"
+            Outcome::EvidenceIncomplete
         } else {
-            "succeeded"
+            Outcome::Succeeded
         };
         let report = build_report(&run_id, &records, plans, outcome);
         j.append(Event::RunFinished {
-            outcome: outcome.into(),
-            summary: json!({ "measures": report.measures, "not_done": report.steps.iter().filter(|s| s.state != "succeeded").map(|s| &s.step).collect::<Vec<_>>() }),
+            outcome,
+            summary: json!({ "measures": report.measures, "not_done": report.steps.iter().filter(|s| s.state != StepState::Succeeded).map(|s| &s.step).collect::<Vec<_>>() }),
         })
         .await?;
         Ok(report)
     }
+}
+
+/// Refuses to resume when the graph compiled now is not the one journaled
+/// at the start (a plan edited, or drctl upgraded, since the crash), saying
+/// what changed.
+fn graph_unchanged(run_id: &str, journaled: &[StepRef], now: &[Step]) -> Result<(), EngineError> {
+    let then: BTreeMap<&str, &StepRef> = journaled.iter().map(|s| (s.id.as_str(), s)).collect();
+    let ids: Vec<String> = now.iter().map(|s| s.id.to_string()).collect();
+    let mut changes = Vec::new();
+    for (s, id) in now.iter().zip(&ids) {
+        match then.get(id.as_str()) {
+            None => changes.push(format!("step {id} is new")),
+            Some(t) => {
+                let deps: Vec<String> = s.deps.iter().map(|d| ids[*d].clone()).collect();
+                if deps != t.deps {
+                    changes.push(format!(
+                        "step {id} now waits for [{}] (was [{}])",
+                        deps.join(", "),
+                        t.deps.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    for t in journaled {
+        if !ids.contains(&t.id) {
+            changes.push(format!("step {} is gone", t.id));
+        }
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Invalid(format!(
+        "run {run_id} cannot be resumed: the step graph differs from the one it started with: {}\n  hint: the plan file or drctl changed since the run started; resume with the version that started it, or start a new run",
+        changes.join("; ")
+    )))
+}
+
+/// The steps of plan `plan` within a run's graph (each plan's steps are
+/// compiled one after the other, so they are contiguous).
+fn plan_graph<'a>(steps: &'a [Step], plan: &str) -> &'a [Step] {
+    let start = steps
+        .iter()
+        .position(|s| s.plan == plan)
+        .unwrap_or(steps.len());
+    let len = steps[start..].iter().take_while(|s| s.plan == plan).count();
+    &steps[start..start + len]
 }
 
 /// The crash point named by `DRCTL_INJECT_CRASH`, if any.
@@ -990,13 +1051,13 @@ pub fn crash_from_env() -> Option<CrashPoint> {
         .and_then(|v| CrashPoint::parse(&v))
 }
 
-fn decision(refused: &Option<String>, detail: &Value) -> String {
+fn decision(refused: &Option<String>, detail: &Value) -> Decision {
     if refused.is_some() {
-        "refuse".into()
+        Decision::Refuse
     } else if detail["emergency"] == json!(true) {
-        "override".into()
+        Decision::Override
     } else {
-        "pass".into()
+        Decision::Pass
     }
 }
 
@@ -1009,7 +1070,12 @@ fn release_all(locks: Vec<PlanLock>) {
 }
 
 /// Builds a report from a run's journal records.
-pub fn build_report(run_id: &str, records: &[Record], plans: &[Plan], outcome: &str) -> RunReport {
+pub fn build_report(
+    run_id: &str,
+    records: &[Record],
+    plans: &[Plan],
+    outcome: Outcome,
+) -> RunReport {
     let targets: BTreeMap<String, (u64, u64)> = plans
         .iter()
         .map(|p| {
@@ -1027,12 +1093,12 @@ pub fn report_from_records(
     run_id: &str,
     records: &[Record],
     targets: &BTreeMap<String, (u64, u64)>,
-    outcome: &str,
+    outcome: Outcome,
 ) -> RunReport {
     let (target, kind) = records
         .iter()
         .find_map(|r| match &r.event {
-            Event::RunStarted { target, kind, .. } => Some((target.clone(), kind.clone())),
+            Event::RunStarted { target, kind, .. } => Some((target.clone(), *kind)),
             _ => None,
         })
         .unzip();
@@ -1043,7 +1109,9 @@ pub fn report_from_records(
             _ => None,
         })
         .collect();
-    let approved_later = gates.iter().any(|g| g["decision"] == "retroactive");
+    let approved_later = gates
+        .iter()
+        .any(|g| g["decision"] == Decision::Retroactive.as_str());
     let approve_by = gates
         .iter()
         .filter_map(|g| g["detail"]["approve_by"].as_str())
@@ -1065,10 +1133,11 @@ pub fn report_from_records(
     RunReport {
         warnings,
         run_id: run_id.to_string(),
-        kind: kind.unwrap_or_default(),
-        outcome: outcome.to_string(),
+        kind,
+        outcome,
         target: target.unwrap_or_default(),
-        resume: (outcome == "failed" || outcome == "evidence_incomplete")
+        resume: outcome
+            .resumable()
             .then(|| format!("drctl runs resume {run_id}")),
         measures: measure::measure(records, targets),
         steps,

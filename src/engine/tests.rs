@@ -158,7 +158,7 @@ async fn failover_of_all_plans_runs_critical_first_and_measures() {
         ..opts()
     };
     let report = e.run(&plans(), &o).await.unwrap();
-    assert_eq!(report.outcome, "succeeded");
+    assert_eq!(report.outcome, Outcome::Succeeded);
     // With one slot, every payments step (critical) that is ready runs before ledger's.
     let events = rec.0.lock().unwrap().clone();
     assert_eq!(events[0], "start payments/preflight");
@@ -203,7 +203,10 @@ async fn rpo_gate_refuses_and_journals_the_lag() {
         accept_data_loss: Some(Duration::from_secs(1800)),
         ..opts()
     };
-    assert_eq!(e.run(&ledger, &enough).await.unwrap().outcome, "succeeded");
+    assert_eq!(
+        e.run(&ledger, &enough).await.unwrap().outcome,
+        Outcome::Succeeded
+    );
 }
 
 #[tokio::test]
@@ -260,7 +263,7 @@ async fn a_failed_step_halts_and_resume_finishes_the_run() {
     let (e, _, rec) = engine(&f, dir.path());
     let payments = payments();
     let r = e.run(&payments, &opts()).await.unwrap();
-    assert_eq!(r.outcome, "failed");
+    assert_eq!(r.outcome, Outcome::Failed);
     assert_eq!(
         rec.0.lock().unwrap().as_slice(),
         ["start payments/preflight", "failed payments/preflight"]
@@ -277,7 +280,7 @@ async fn a_failed_step_halts_and_resume_finishes_the_run() {
         .groups
         .insert(("us-east-1".into(), "payments-api-use1".into()), cap);
     let r2 = e.resume(&r.run_id, &payments, Some(opts())).await.unwrap();
-    assert_eq!(r2.outcome, "succeeded");
+    assert_eq!(r2.outcome, Outcome::Succeeded);
     assert!(!dir.path().join("locks/payments.lock").exists());
     let again = e
         .resume(&r.run_id, &payments, Some(opts()))
@@ -331,12 +334,12 @@ async fn reprotect_parks_the_old_primary_and_creates_a_replica() {
             .storage_encrypted = true;
     }
     let o = RunOptions {
-        kind: "reprotect".into(),
+        kind: RunKind::Reprotect,
         mode: RunMode::Reprotect,
         ..opts()
     };
     let r = e.run(&payments, &o).await.unwrap();
-    assert_eq!(r.outcome, "succeeded");
+    assert_eq!(r.outcome, Outcome::Succeeded);
     let s = f.state();
     let home = &s.databases[&("us-west-2".to_string(), "payments-db".to_string())];
     assert!(
@@ -466,7 +469,7 @@ async fn a_failed_step_lets_its_running_sibling_finish_and_starts_nothing_new() 
     ));
     let payments = payments();
     let r = e.run(&payments, &opts()).await.unwrap();
-    assert_eq!(r.outcome, "failed");
+    assert_eq!(r.outcome, Outcome::Failed);
     let events = rec.0.lock().unwrap().clone();
     // Scale fails while the promotion is still running; the promotion is let
     // finish (and is journaled), and nothing after them starts.
@@ -482,7 +485,7 @@ async fn a_failed_step_lets_its_running_sibling_finish_and_starts_nothing_new() 
     let not_done: Vec<&str> = r
         .steps
         .iter()
-        .filter(|s| s.state != "succeeded")
+        .filter(|s| s.state != StepState::Succeeded)
         .map(|s| s.step.as_str())
         .collect();
     assert!(
@@ -515,7 +518,7 @@ async fn parallelism_bounds_the_steps_running_at_once() {
             ..opts()
         };
         let r = e.run(&plans(), &o).await.unwrap();
-        assert_eq!(r.outcome, "succeeded");
+        assert_eq!(r.outcome, Outcome::Succeeded);
         let events = rec.0.lock().unwrap().clone();
         // Two plans, each with a scale and a promote that are independent:
         // at most 4 steps can be ready together.
@@ -575,14 +578,14 @@ async fn an_approval_without_an_identity_says_why_it_has_none() {
     e.clouds.identity = Arc::new(NoIdentity);
     let payments = payments();
     let r = e.run(&payments, &opts()).await.unwrap();
-    assert_eq!(r.outcome, "succeeded");
+    assert_eq!(r.outcome, Outcome::Succeeded);
     let records = crate::journal::read(store.as_ref(), &r.run_id)
         .await
         .unwrap();
     let detail = records
         .iter()
         .find_map(|rec| match &rec.event {
-            Event::Gate { gate, detail, .. } if gate == "approval" => Some(detail.clone()),
+            Event::Gate { gate, detail, .. } if *gate == GateName::Approval => Some(detail.clone()),
             _ => None,
         })
         .expect("an approval gate record");
@@ -608,7 +611,7 @@ async fn resume_cuts_a_torn_final_line_and_keeps_it_in_the_record() {
     let (e, store, _) = engine(&f, dir.path());
     let payments = payments();
     let r = e.run(&payments, &opts()).await.unwrap();
-    assert_eq!(r.outcome, "failed");
+    assert_eq!(r.outcome, Outcome::Failed);
     // A crash in the middle of a write leaves a line without its newline.
     let torn = r#"{"seq":99,"at":"2026-11-22T10:00:00Z","prev":"ab"#;
     let text = store.text(&r.run_id).unwrap();
@@ -617,7 +620,7 @@ async fn resume_cuts_a_torn_final_line_and_keeps_it_in_the_record() {
         .groups
         .insert(("us-east-1".into(), "payments-api-use1".into()), cap);
     let r2 = e.resume(&r.run_id, &payments, Some(opts())).await.unwrap();
-    assert_eq!(r2.outcome, "succeeded");
+    assert_eq!(r2.outcome, Outcome::Succeeded);
     let records = crate::journal::read(store.as_ref(), &r.run_id)
         .await
         .unwrap();
@@ -647,12 +650,12 @@ async fn regression_a_rerun_is_not_refused_for_the_lag_of_an_already_promoted_da
     let payments = payments();
     assert_eq!(
         e.run(&payments, &opts()).await.unwrap().outcome,
-        "succeeded"
+        Outcome::Succeeded
     );
     // A promoted instance replicates from nothing: its lag goes away.
     f.set_lag("us-east-1", "payments-db-use1", &[]);
     let again = e.run(&payments, &opts()).await.unwrap();
-    assert_eq!(again.outcome, "succeeded");
+    assert_eq!(again.outcome, Outcome::Succeeded);
     let rpo = again
         .gates
         .iter()
@@ -681,7 +684,7 @@ async fn rto_is_measured_from_the_declared_time() {
         ..opts()
     };
     let r = e.run(&payments, &o).await.unwrap();
-    assert_eq!(r.outcome, "succeeded");
+    assert_eq!(r.outcome, Outcome::Succeeded);
     let rto = &r.measures[0].rto;
     let secs = rto.seconds.expect("measured");
     assert!((1200.0..1260.0).contains(&secs), "{rto:?}");
@@ -708,7 +711,10 @@ async fn write_golden_journals() {
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());
     let r = e.run(&payments(), &opts()).await.unwrap();
-    save("failover-succeeded.jsonl", store.read(&r.run_id).await.unwrap());
+    save(
+        "failover-succeeded.jsonl",
+        store.read(&r.run_id).await.unwrap(),
+    );
 
     // 2. A promotion whose call failed (not found), then resumed.
     let f = world();
@@ -724,18 +730,32 @@ async fn write_golden_journals() {
     );
     e.clouds = clouds;
     let r = e.run(&payments(), &opts()).await.unwrap();
-    assert_eq!(r.outcome, "failed");
+    assert_eq!(r.outcome, Outcome::Failed);
     e.clouds = f.clouds();
-    e.resume(&r.run_id, &payments(), Some(opts())).await.unwrap();
-    save("failover-failed-resumed.jsonl", store.read(&r.run_id).await.unwrap());
+    e.resume(&r.run_id, &payments(), Some(opts()))
+        .await
+        .unwrap();
+    save(
+        "failover-failed-resumed.jsonl",
+        store.read(&r.run_id).await.unwrap(),
+    );
 
     // 3. Refused by the RPO gate (ledger lags 20 minutes).
     let f = world();
     let (e, store, _) = engine(&f, dir.path());
-    let ledger: Vec<Plan> = plans().into_iter().filter(|p| p.name() == "ledger").collect();
+    let ledger: Vec<Plan> = plans()
+        .into_iter()
+        .filter(|p| p.name() == "ledger")
+        .collect();
     let err = e.run(&ledger, &opts()).await.unwrap_err();
     let run = err.to_string();
-    let run = run.split("(run ").nth(1).unwrap().split(' ').next().unwrap();
+    let run = run
+        .split("(run ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
     save("failover-refused.jsonl", store.read(run).await.unwrap());
 
     // 4. An emergency run, approved retroactively.
@@ -747,26 +767,101 @@ async fn write_golden_journals() {
         ..opts()
     };
     let r = e.run(&payments(), &o).await.unwrap();
-    let (mut j, _) = Journal::open_for_append(store.clone(), &r.run_id).await.unwrap();
+    let (mut j, _) = Journal::open_for_append(store.clone(), &r.run_id)
+        .await
+        .unwrap();
     j.append(Event::Gate {
         plan: "payments".into(),
-        gate: "approval".into(),
-        decision: "retroactive".into(),
+        gate: GateName::Approval,
+        decision: Decision::Retroactive,
         detail: json!({"approved_by": "arn:aws:iam::123456789012:user/fake-operator", "reason": "golden"}),
     })
     .await
     .unwrap();
-    save("failover-emergency-approved.jsonl", store.read(&r.run_id).await.unwrap());
+    save(
+        "failover-emergency-approved.jsonl",
+        store.read(&r.run_id).await.unwrap(),
+    );
 
     // 5. A reprotection.
     let f = world();
     let (e, store, _) = engine(&f, dir.path());
     e.run(&payments(), &opts()).await.unwrap();
     let o = RunOptions {
-        kind: "reprotect".into(),
+        kind: RunKind::Reprotect,
         mode: RunMode::Reprotect,
         ..opts()
     };
     let r = e.run(&payments(), &o).await.unwrap();
-    save("reprotect-succeeded.jsonl", store.read(&r.run_id).await.unwrap());
+    save(
+        "reprotect-succeeded.jsonl",
+        store.read(&r.run_id).await.unwrap(),
+    );
+}
+
+/// Journals written by earlier versions (the vocabulary as strings, the
+/// error kind written as `notfound`) still verify, read, replay and measure.
+#[test]
+fn golden_journals_of_earlier_versions_still_read() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/journal/testdata/golden");
+    let expect = [
+        ("failover-succeeded.jsonl", Outcome::Succeeded),
+        ("failover-failed-resumed.jsonl", Outcome::Succeeded),
+        ("failover-refused.jsonl", Outcome::Refused),
+        ("failover-emergency-approved.jsonl", Outcome::Succeeded),
+        ("reprotect-succeeded.jsonl", Outcome::Succeeded),
+    ];
+    for (name, outcome) in expect {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        let run = text
+            .lines()
+            .next()
+            .and_then(|l| serde_json::from_str::<Record>(l).ok())
+            .and_then(|r| match r.event {
+                Event::RunStarted { run_id, .. } => Some(run_id),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{name}: first record is the run start"));
+        assert!(
+            crate::journal::verify(&run, &text).ok,
+            "{name}: chain verifies"
+        );
+        let records: Vec<Record> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: {e}: {l}")))
+            .collect();
+        assert_eq!(
+            crate::journal::replay::replay(&records).illegal,
+            None,
+            "{name}"
+        );
+        let finished = records.iter().rev().find_map(|r| match &r.event {
+            Event::RunFinished { outcome, .. } => Some(*outcome),
+            _ => None,
+        });
+        assert_eq!(finished, Some(outcome), "{name}");
+        let targets = BTreeMap::from([
+            ("payments".to_string(), (900, 300)),
+            ("ledger".to_string(), (1800, 900)),
+        ]);
+        let report = report_from_records(&run, &records, &targets, outcome);
+        if outcome == Outcome::Succeeded {
+            assert!(
+                report.measures.iter().all(|m| m.rto.seconds.is_some()),
+                "{name}: {:?}",
+                report.measures
+            );
+        }
+    }
+    // The old spelling of an error kind reads as the new one.
+    let text = std::fs::read_to_string(dir.join("failover-failed-resumed.jsonl")).unwrap();
+    assert!(text.contains(r#""kind":"notfound""#));
+    let failed = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+        .find_map(|r| match r.event {
+            Event::StepFailed { error, .. } => Some(error.kind),
+            _ => None,
+        });
+    assert_eq!(failed, Some(crate::journal::ErrorClass::NotFound));
 }

@@ -32,8 +32,8 @@ pub enum Event {
     RunStarted {
         /// The run id (see [`crate::journal::new_run_id`]).
         run_id: String,
-        /// `failover`, `restore`, `reprotect` or `failback`.
-        kind: String,
+        /// What kind of run.
+        kind: RunKind,
         /// Target region.
         target: String,
         /// The plans the run acts on, with the digest of each plan file.
@@ -55,10 +55,10 @@ pub enum Event {
     Gate {
         /// The plan the gate applies to.
         plan: String,
-        /// `rpo`, `approval` or `lock`.
-        gate: String,
-        /// `pass`, `refuse` or `override`.
-        decision: String,
+        /// Which gate.
+        gate: GateName,
+        /// What it decided.
+        decision: Decision,
         /// What the decision was based on (measured lag, approver, lock holder...).
         detail: serde_json::Value,
     },
@@ -96,11 +96,152 @@ pub enum Event {
     },
     /// The run ended.
     RunFinished {
-        /// `succeeded`, `failed` or `refused`.
-        outcome: String,
+        /// How it ended.
+        outcome: Outcome,
         /// Measured RTO/RPO and the step tally.
         summary: serde_json::Value,
     },
+}
+
+/// Declares a journaled vocabulary: a `Copy` enum whose JSON names are
+/// fixed here (`"name"`, plus older spellings still read), with `as_str`
+/// and `Display` giving the same names.
+macro_rules! vocabulary {
+    ($(#[$m:meta])* $name:ident { $( $(#[$d:meta])* $v:ident = $s:literal $(| $alias:literal)*, )* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $( $(#[$d])* #[serde(rename = $s $(, alias = $alias)*)] $v, )*
+        }
+
+        impl $name {
+            /// The journal's name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s,)* }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// What kind of run a journal records.
+    RunKind {
+        /// Fail over to a standby region.
+        Failover = "failover",
+        /// Fail over back home (after a reprotection).
+        Failback = "failback",
+        /// Point-in-time restore of one database.
+        Restore = "restore",
+        /// Re-create replicas after a failover.
+        Reprotect = "reprotect",
+    }
+}
+
+vocabulary! {
+    /// Which gate decided.
+    GateName {
+        /// Replica lag against the tier's RPO.
+        Rpo = "rpo",
+        /// Approval by an operator.
+        Approval = "approval",
+        /// The plan's lock.
+        Lock = "lock",
+    }
+}
+
+vocabulary! {
+    /// What a gate decided.
+    Decision {
+        /// The run may go on.
+        Pass = "pass",
+        /// The run stops here.
+        Refuse = "refuse",
+        /// The run goes on against the gate's advice, on the operator's word
+        /// (`--accept-data-loss`, `--emergency`, `--force-unlock`).
+        Override = "override",
+        /// An emergency run was approved afterwards (`drctl runs approve`).
+        Retroactive = "retroactive",
+    }
+}
+
+vocabulary! {
+    /// How a run ended.
+    Outcome {
+        /// Every step succeeded.
+        Succeeded = "succeeded",
+        /// Every step succeeded; some evidence destination did not take its
+        /// copy (a warning: `drctl runs resume` writes it).
+        EvidenceIncomplete = "evidence_incomplete",
+        /// A step failed: the run halted (`drctl runs resume` goes on).
+        Failed = "failed",
+        /// A gate refused before anything changed.
+        Refused = "refused",
+        /// Never journaled: what a report says of a journal without an end
+        /// (the run is going on, or its process died).
+        Unfinished = "unfinished",
+    }
+}
+
+impl Outcome {
+    /// Whether the run did what it was for (evidence may still be missing).
+    pub fn succeeded(self) -> bool {
+        matches!(self, Self::Succeeded | Self::EvidenceIncomplete)
+    }
+
+    /// Whether `drctl runs resume` has something left to do.
+    pub fn resumable(self) -> bool {
+        matches!(
+            self,
+            Self::Failed | Self::EvidenceIncomplete | Self::Unfinished
+        )
+    }
+}
+
+vocabulary! {
+    /// How a step failed (the cloud's [`crate::cloud::ErrorKind`], or the
+    /// step's own reasons). Journals before this type was introduced wrote
+    /// `notfound` for `not_found`: still read.
+    ErrorClass {
+        /// The provider throttled us.
+        Throttled = "throttled",
+        /// The provider failed (5xx).
+        Server = "server",
+        /// The connection failed, timed out or was dropped.
+        Connection = "connection",
+        /// The resource does not exist.
+        NotFound = "not_found" | "notfound",
+        /// Credentials missing, expired or not allowed.
+        Auth = "auth",
+        /// A conditional request's precondition failed.
+        Precondition = "precondition",
+        /// The request was invalid for the resource's state.
+        Client = "client",
+        /// Waiting ran out of time.
+        Timeout = "timeout",
+        /// The world is not in a state the step can work from.
+        State = "state",
+    }
+}
+
+impl From<crate::cloud::ErrorKind> for ErrorClass {
+    fn from(k: crate::cloud::ErrorKind) -> Self {
+        use crate::cloud::ErrorKind as K;
+        match k {
+            K::Throttled => Self::Throttled,
+            K::Server => Self::Server,
+            K::Connection => Self::Connection,
+            K::NotFound => Self::NotFound,
+            K::Auth => Self::Auth,
+            K::Precondition => Self::Precondition,
+            K::Client => Self::Client,
+        }
+    }
 }
 
 /// A plan a run acts on.
@@ -128,8 +269,8 @@ pub struct StepRef {
 pub struct StepError {
     /// What went wrong.
     pub message: String,
-    /// Classification (`throttled`, `not_found`, `state`...).
-    pub kind: String,
+    /// Classification.
+    pub kind: ErrorClass,
     /// Whether retrying could help.
     pub transient: bool,
     /// The resource involved, when known.
@@ -167,7 +308,7 @@ mod tests {
                 step: "switch-dns".into(),
                 error: StepError {
                     message: "throttled".into(),
-                    kind: "throttled".into(),
+                    kind: ErrorClass::Throttled,
                     transient: true,
                     resource: Some("api.example.com".into()),
                     region: None,

@@ -48,6 +48,7 @@ pub mod chain;
 pub mod error;
 pub mod event;
 pub mod lock;
+pub mod replay;
 pub mod store;
 
 use std::collections::hash_map::RandomState;
@@ -60,7 +61,9 @@ use chrono::{DateTime, Utc};
 
 pub use chain::{Broken, HeadCheck, Verification, ZERO_HASH, hash_line, verify, verify_with_head};
 pub use error::JournalError;
-pub use event::{Event, PlanRef, Record, StepError, StepRef};
+pub use event::{
+    Decision, ErrorClass, Event, GateName, Outcome, PlanRef, Record, RunKind, StepError, StepRef,
+};
 pub use lock::{LockError, LockInfo, PlanLock, hostname};
 pub use store::{FileStore, JournalStore, MemoryStore};
 

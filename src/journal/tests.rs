@@ -13,7 +13,7 @@ const RUN: &str = "20261122T041530Z-payments-3f9a";
 fn started() -> Event {
     Event::RunStarted {
         run_id: RUN.into(),
-        kind: "failover".into(),
+        kind: RunKind::Failover,
         target: "us-east-1".into(),
         plans: vec![PlanRef {
             name: "payments".into(),
@@ -38,8 +38,8 @@ fn events() -> Vec<Event> {
         started(),
         Event::Gate {
             plan: "payments".into(),
-            gate: "rpo".into(),
-            decision: "pass".into(),
+            gate: GateName::Rpo,
+            decision: Decision::Pass,
             detail: json!({"lag_seconds": 2}),
         },
         Event::StepStarted {
@@ -50,7 +50,7 @@ fn events() -> Vec<Event> {
             step: "promote-db".into(),
             error: StepError {
                 message: "Throttling".into(),
-                kind: "throttled".into(),
+                kind: ErrorClass::Throttled,
                 transient: true,
                 resource: Some("payments-db".into()),
                 region: Some("us-east-1".into()),
@@ -61,7 +61,7 @@ fn events() -> Vec<Event> {
             outputs: json!({"endpoint": "db.us-east-1.example"}),
         },
         Event::RunFinished {
-            outcome: "succeeded".into(),
+            outcome: Outcome::Succeeded,
             summary: json!({"rto_seconds": 312}),
         },
     ]

@@ -1,89 +1,140 @@
-//! `check`: an HTTP probe in the target region must answer the expected status
-//! before traffic moves there. Retried until it passes or the budget ends.
+//! `check`: an HTTP probe in the target region must answer the expected
+//! status before traffic moves there. Retried until it passes or the budget
+//! ends; a check that never passes halts the run *before* the DNS switch,
+//! with the probe's last answer in the message.
+//!
+//! The same probe runs in preflight (once: is the target healthy now?), in a
+//! dry run and in `status`.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Action, Cx, Planned, StepFailure, wait_for};
+use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use crate::graph::{Builder, Phase, RunMode};
 use crate::plan::duration::parse_duration;
 
 /// Probe one check resource in the target region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
     /// Plan resource id.
     pub resource: String,
+    /// URL to GET in the target region.
+    pub url: String,
+    /// Target region.
+    pub region: String,
+    /// Status that means healthy.
+    pub expect_status: u16,
+    /// Per-probe timeout.
+    pub timeout: Duration,
+}
+
+/// Part of the recovery (traffic moves after it).
+pub const TRAITS: Traits = Traits {
+    recovery: true,
+    ends_rto: false,
+    irreversible: false,
+    rpo: None,
+};
+
+/// A failover probes every check of the plan in the target.
+pub fn compile(b: &mut Builder<'_>) {
+    if *b.mode != RunMode::Failover {
+        return;
+    }
+    let steps: Vec<Check> = b
+        .plan
+        .spec
+        .check
+        .iter()
+        .map(|c| Check {
+            resource: c.id.clone(),
+            url: c.regions[b.target].clone(),
+            region: b.target.to_string(),
+            expect_status: c.expect_status,
+            timeout: parse_duration(&c.timeout).unwrap_or(Duration::from_secs(5)),
+        })
+        .collect();
+    for c in steps {
+        let description = format!("probe {}, expect HTTP {}", c.url, c.expect_status);
+        b.add(
+            StepKind::Check(c.clone()),
+            Some(c.resource.clone()),
+            Phase::Check,
+            vec![c.resource],
+            description,
+        );
+    }
+}
+
+impl Check {
+    /// One probe: `Ok(status)` when it answered the expected status, else
+    /// `Err(what it answered)`.
+    async fn probe(&self, cx: &Cx<'_>) -> Result<u16, String> {
+        // TEMPORARY until the probe trait lands in the cloud layer.
+        let _ = cx;
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        match client.get(&self.url).send().await {
+            Ok(r) if r.status().as_u16() == self.expect_status => Ok(r.status().as_u16()),
+            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 #[async_trait]
 impl Action for Check {
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        let what = format!("check {}", self.resource);
+        vec![match self.probe(cx).await {
+            Ok(s) => Finding::ok(&what, &self.region, format!("{}: HTTP {s}", self.url)),
+            Err(got) => Finding::blocks(
+                &what,
+                &self.region,
+                format!("{}: {got}", self.url),
+                format!(
+                    "{} answered {got}, expected HTTP {}",
+                    self.url, self.expect_status
+                ),
+            ),
+        }]
+    }
+
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let c = cx
-            .plan
-            .spec
-            .check
-            .iter()
-            .find(|c| c.id == self.resource)
-            .expect("graph steps name plan resources");
+        let current = match self.probe(cx).await {
+            Ok(s) => format!("HTTP {s}"),
+            Err(got) => got,
+        };
         Ok(vec![Planned {
             call: "http:GET".into(),
-            resource: c.regions[cx.target].clone(),
-            region: cx.target.into(),
-            current: "not probed (dry run)".into(),
-            desired: format!("HTTP {}", c.expect_status),
+            resource: self.url.clone(),
+            region: self.region.clone(),
             change: false,
+            desired: format!("HTTP {}", self.expect_status),
+            current,
         }])
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let c = cx
-            .plan
-            .spec
-            .check
-            .iter()
-            .find(|c| c.id == self.resource)
-            .expect("graph steps name plan resources");
-        let url = c.regions[cx.target].clone();
-        let timeout = parse_duration(&c.timeout).unwrap_or(Duration::from_secs(5));
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| {
-                StepFailure::state(
-                    format!("cannot build an HTTP client: {e}"),
-                    "this is a bug; report it",
-                    &url,
-                    cx.target,
-                )
-            })?;
         let attempts = std::sync::atomic::AtomicU32::new(0);
         let last = std::sync::Mutex::new(String::new());
-        let note = |s: String| {
-            if let Ok(mut l) = last.lock() {
-                *l = s;
-            }
-        };
         let status = wait_for(
             cx,
-            &format!("{url} to answer HTTP {}", c.expect_status),
-            || {
+            &format!("{} to answer HTTP {}", self.url, self.expect_status),
+            || async {
                 attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let client = client.clone();
-                let url = url.clone();
-                let note = &note;
-                async move {
-                    match client.get(&url).send().await {
-                        Ok(r) if r.status().as_u16() == c.expect_status => {
-                            Ok(Some(r.status().as_u16()))
+                match self.probe(cx).await {
+                    Ok(s) => Ok(Some(s)),
+                    Err(got) => {
+                        if let Ok(mut l) = last.lock() {
+                            *l = got;
                         }
-                        Ok(r) => {
-                            note(format!("HTTP {}", r.status().as_u16()));
-                            Ok(None)
-                        }
-                        Err(e) => {
-                            note(e.to_string());
-                            Ok(None)
-                        }
+                        Ok(None)
                     }
                 }
             },
@@ -99,7 +150,10 @@ impl Action for Check {
             },
             other => other,
         })?;
-        let attempts = attempts.into_inner();
-        Ok(json!({ "url": url, "status": status, "attempts": attempts }))
+        Ok(json!({
+            "url": self.url,
+            "status": status,
+            "attempts": attempts.into_inner(),
+        }))
     }
 }

@@ -13,35 +13,58 @@
 //! So every destination is written concurrently, each one's failure is
 //! recorded in the step's outputs, the run ends "succeeded, evidence
 //! incomplete" (exit 0, with a warning), and `drctl runs resume` writes what
-//! is missing later ([`Evidence::settled`] tells the engine to run it again).
+//! is missing later ([`Evidence::complete`] tells the engine to run it again).
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::future::join_all;
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Action, Cx, Planned, StepFailure};
+use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits};
 use crate::cloud::{ObjectUrl, PutMode, PutOutcome};
+use crate::graph::{Builder, Phase};
 
 /// Capture evidence for one plan.
-pub struct Evidence;
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    /// Where to store it (`s3://bucket/prefix`, `gs://bucket/prefix`).
+    pub destinations: Vec<String>,
+}
 
-fn destinations(cx: &Cx<'_>) -> Vec<String> {
-    cx.plan
+/// Bookkeeping after the recovery: not part of the RTO.
+pub const TRAITS: Traits = Traits {
+    recovery: false,
+    ends_rto: false,
+    irreversible: false,
+    rpo: None,
+};
+
+/// One evidence step per plan and run, last.
+pub fn compile(b: &mut Builder<'_>) {
+    let destinations = b
+        .plan
         .spec
         .evidence
         .as_ref()
         .map(|e| e.destinations.clone())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    b.add(
+        StepKind::Evidence(Evidence { destinations }),
+        None,
+        Phase::Evidence,
+        vec![],
+        "store before/after state, the journal and a manifest".into(),
+    );
 }
 
 impl Evidence {
     /// Whether a run of this step left nothing to do: every destination holds
     /// its manifest. Outputs without the `missing` list (journals written
     /// before it existed) were complete, since a failure then failed the step.
-    pub fn settled(outputs: &Value) -> bool {
+    pub fn complete(outputs: &Value) -> bool {
         outputs["missing"].as_array().is_none_or(|m| m.is_empty())
     }
 
@@ -105,8 +128,20 @@ async fn store(cx: &Cx<'_>, dest: &str, files: &[(&str, Vec<u8>)]) -> Result<Val
 
 #[async_trait]
 impl Action for Evidence {
+    async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        // Evidence never blocks a failover: a destination that does not
+        // answer is recorded and written later (see the module doc).
+        Vec::new()
+    }
+
+    fn settled(&self, outputs: &Value) -> bool {
+        Self::complete(outputs)
+    }
+
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        Ok(destinations(cx)
+        Ok(self
+            .destinations
+            .clone()
             .into_iter()
             .map(|d| Planned {
                 call: if d.starts_with("gs://") {
@@ -153,7 +188,7 @@ impl Action for Evidence {
             ("journal.jsonl", journal.into_bytes()),
             ("state.json", state),
         ];
-        let dests = destinations(cx);
+        let dests = &self.destinations;
         let results = join_all(dests.iter().map(|d| store(cx, d, &files))).await;
         let mut stored = Vec::new();
         let mut missing = Vec::new();

@@ -1,15 +1,25 @@
-//! Step kinds: one file per kind, each reading cloud state before acting.
+//! Step kinds: one file per kind, holding everything drctl knows about it.
+//!
+//! A kind's module says where its steps go in a graph (`compile`, adding
+//! steps to a [`Builder`] for each run mode), what the kind is
+//! ([`Traits`]: does it end the RTO clock, can it be undone, is it where
+//! the RPO is measured), what it would do (`preview`), what it does (`run`),
+//! what it checks before a run changes anything (`preflight`, which `status`
+//! also shows), and how it is described. The `kinds!` list names the kinds
+//! once; from that list come [`StepKind`], [`KindName`], the exhaustive
+//! dispatch and the compile order, so adding a kind is a file here, a line
+//! in the list, and its adapter: the compiler names everything else.
 //!
 //! Every step is idempotent: it first reads the resource (is the replica
-//! already a primary? is the group already at capacity? does the record already
-//! point at the target?) and acts only when needed, so any step can be run
-//! again after a crash. Steps never share mutable state: a step publishes
-//! outputs (JSON) that the engine journals, and later steps read them from
-//! [`Cx::outputs`], which on resume is rebuilt from the journal.
-//!
-//! Each step also has a *preview*: the API calls it would make and each
-//! resource's current → desired state, which is what `--dry-run` prints.
+//! already a primary? is the group already at capacity? does the record
+//! already point at the target?) and acts only when needed, so any step can
+//! be run again after a crash. Steps never share mutable state: a step
+//! publishes outputs (JSON) that the engine journals, and later steps read
+//! them from [`Cx::outputs`], which on resume is rebuilt from the journal.
+//! Parameters come from the step itself (the ids, capacities and URLs the
+//! compiler put there), never from looking the plan up again.
 
+mod bucket;
 mod check;
 mod evidence;
 mod preflight;
@@ -21,6 +31,7 @@ mod switch_dns;
 mod verify_dns;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,9 +41,237 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cloud::{CloudError, Clouds};
-use crate::graph::{Step, StepKind};
+use crate::graph::{Builder, Step};
 use crate::journal::store::JournalStore;
 use crate::plan::Plan;
+
+pub use reprotect::parked_id;
+pub use restore::restored_id;
+
+/// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
+/// order. Generates [`StepKind`], [`KindName`] and the dispatch.
+macro_rules! kinds {
+    ($( $(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident) = $name:literal, )*) => {
+        /// What a step does, with its parameters.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(tag = "kind", rename_all = "kebab-case")]
+        pub enum StepKind {
+            $( $(#[$doc])* $variant($module::$ty), )*
+        }
+
+        /// The name of a step kind, as step ids and journals spell it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum KindName {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl KindName {
+            /// Every kind, in compile order.
+            pub const ALL: &[KindName] = &[$(KindName::$variant),*];
+
+            /// The name in step ids (`switch-dns`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(KindName::$variant => $name,)* }
+            }
+
+            /// What the kind is.
+            pub fn traits(self) -> Traits {
+                match self { $(KindName::$variant => $module::TRAITS,)* }
+            }
+        }
+
+        impl StepKind {
+            /// The kind's name.
+            pub fn name(&self) -> KindName {
+                match self { $(StepKind::$variant(_) => KindName::$variant,)* }
+            }
+
+            /// The kind's behaviour.
+            pub fn action(&self) -> &dyn Action {
+                match self { $(StepKind::$variant(a) => a,)* }
+            }
+        }
+
+        /// Adds every kind's steps for the builder's plan, target and mode.
+        pub(crate) fn compile_kinds(b: &mut Builder<'_>) {
+            $( $module::compile(b); )*
+        }
+    };
+}
+
+kinds! {
+    /// Check the target side before anything changes.
+    Preflight(preflight::Preflight) = "preflight",
+    /// Set a compute group to its active capacity.
+    Scale(scale::Scale) = "scale",
+    /// Promote the target region's read replica.
+    Promote(promote::Promote) = "promote",
+    /// Restore an instance to a point in time, into a new instance.
+    Restore(restore::Restore) = "restore",
+    /// Make an instance in another region a replica of the primary again.
+    Reprotect(reprotect::Reprotect) = "reprotect",
+    /// Probe an HTTP health check in the target region.
+    Check(check::Check) = "check",
+    /// Submit one change batch for a hosted zone.
+    SwitchDns(switch_dns::SwitchDns) = "switch-dns",
+    /// Wait for the batch to be INSYNC and read the records back.
+    VerifyDns(verify_dns::VerifyDns) = "verify-dns",
+    /// Read a bucket's replication state in the target region.
+    VerifyBucket(bucket::VerifyBucket) = "verify-bucket",
+    /// Capture before/after state, the journal and a manifest.
+    Evidence(evidence::Evidence) = "evidence",
+}
+
+impl fmt::Display for KindName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for KindName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        KindName::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown step kind `{s}`"))
+    }
+}
+
+/// How the RPO achieved is read from a step's journaled outputs (kinds that
+/// promote or restore a database): `(seconds, basis)` given the resource,
+/// the outputs (`None` when the step never succeeded), the lag the RPO gate
+/// journaled for the resource, and the RTO origin with its label.
+pub type RpoReader = fn(
+    resource: &str,
+    outputs: Option<&Value>,
+    gate_lag: Option<f64>,
+    origin: chrono::DateTime<chrono::Utc>,
+    origin_label: &str,
+) -> (Option<f64>, String);
+
+/// What a kind is, for measurement and display.
+#[derive(Clone, Copy)]
+pub struct Traits {
+    /// Part of the recovery: without a DNS step, the RTO clock stops at the
+    /// last such step (evidence and bookkeeping do not count).
+    pub recovery: bool,
+    /// Stops the RTO clock when it ends (DNS in effect and read back).
+    pub ends_rto: bool,
+    /// Cannot be undone (promotion): the rollback scope.
+    pub irreversible: bool,
+    /// Where the RPO achieved is read, for kinds that measure it.
+    pub rpo: Option<RpoReader>,
+}
+
+/// A step's id: `<plan>/<kind>` or `<plan>/<kind>:<subject>`. Stable across
+/// runs and versions: journals name steps by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepId {
+    /// Plan name.
+    pub plan: String,
+    /// Kind.
+    pub kind: KindName,
+    /// What the step acts on within its kind (resource, zone...), when a
+    /// plan can have more than one step of the kind.
+    pub subject: Option<String>,
+}
+
+impl StepId {
+    /// Builds an id.
+    pub fn new(plan: &str, kind: KindName, subject: Option<String>) -> Self {
+        Self {
+            plan: plan.to_string(),
+            kind,
+            subject,
+        }
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.plan, self.kind)?;
+        if let Some(s) = &self.subject {
+            write!(f, ":{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for StepId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (plan, rest) = s
+            .split_once('/')
+            .ok_or_else(|| format!("step id `{s}` has no plan (`plan/kind:subject`)"))?;
+        let (kind, subject) = match rest.split_once(':') {
+            Some((k, sub)) => (k, Some(sub.to_string())),
+            None => (rest, None),
+        };
+        Ok(Self {
+            plan: plan.to_string(),
+            kind: kind.parse().map_err(|e| format!("step id `{s}`: {e}"))?,
+            subject,
+        })
+    }
+}
+
+impl Serialize for StepId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StepId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One thing a step checks before a run changes anything (preflight).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// What was checked (`database payments-db-use1`, `check orders-health`).
+    pub resource: String,
+    /// Where.
+    pub region: String,
+    /// What was found.
+    pub state: String,
+    /// Why it blocks a run, when it does.
+    pub problem: Option<String>,
+}
+
+impl Finding {
+    /// A finding that does not block.
+    pub fn ok(resource: impl Into<String>, region: &str, state: impl Into<String>) -> Self {
+        Self {
+            resource: resource.into(),
+            region: region.to_string(),
+            state: state.into(),
+            problem: None,
+        }
+    }
+
+    /// A finding that blocks, saying why.
+    pub fn blocks(
+        resource: impl Into<String>,
+        region: &str,
+        state: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self {
+            problem: Some(problem.into()),
+            ..Self::ok(resource, region, state)
+        }
+    }
+
+    /// A finding from a read that failed.
+    pub fn unreadable(resource: impl Into<String>, region: &str, e: &CloudError) -> Self {
+        Self::blocks(resource, region, "could not be read", e.message.clone())
+    }
+}
 
 /// What a step may look at.
 pub struct Cx<'a> {
@@ -59,6 +298,16 @@ pub struct Cx<'a> {
     /// What the run's other regions looked like, read beside the run (see
     /// [`crate::engine::side`]); `None` in a dry run.
     pub side: Option<SideReads>,
+    /// Every step of this plan's graph (preflight asks each of them).
+    pub graph: &'a [Step],
+}
+
+impl Cx<'_> {
+    /// The outputs of this plan's step of `kind` on `subject`, once it succeeded.
+    pub fn output(&self, kind: KindName, subject: &str) -> Option<&Value> {
+        let id = StepId::new(self.plan.name(), kind, Some(subject.to_string()));
+        self.outputs.get(&id.to_string())
+    }
 }
 
 /// Reads of the regions a run moves away from, made once and bounded, beside
@@ -70,24 +319,6 @@ pub type SideReads = futures::future::Shared<futures::future::BoxFuture<'static,
 /// destination (nothing for other steps' outputs).
 pub fn evidence_gaps(step: &str, outputs: &Value) -> Vec<String> {
     evidence::Evidence::gaps(step, outputs)
-}
-
-/// Whether a step's journaled outputs leave nothing to do. A step that
-/// succeeded but is not settled (evidence that some destination did not take)
-/// ends the run "succeeded, evidence incomplete", and a resume runs it again.
-pub fn settled(step: &Step, outputs: &Value) -> bool {
-    match step.kind {
-        StepKind::Evidence => evidence::Evidence::settled(outputs),
-        _ => true,
-    }
-}
-
-impl Cx<'_> {
-    /// The outputs of this plan's step `local_id` (e.g. `promote:payments-db`).
-    pub fn output(&self, local_id: &str) -> Option<&Value> {
-        self.outputs
-            .get(&format!("{}/{local_id}", self.plan.name()))
-    }
 }
 
 /// Why a step failed.
@@ -138,18 +369,19 @@ impl StepFailure {
 
     /// The journal's serializable form.
     pub fn to_record(&self) -> crate::journal::event::StepError {
+        use crate::journal::event::ErrorClass;
         let (kind, transient, resource, region) = match self {
             Self::Cloud(e) => (
-                format!("{:?}", e.kind).to_lowercase(),
+                ErrorClass::from(e.kind),
                 e.is_transient(),
                 Some(e.resource.clone()),
                 Some(e.region.clone()),
             ),
-            Self::Timeout { .. } => ("timeout".to_string(), true, None, None),
+            Self::Timeout { .. } => (ErrorClass::Timeout, true, None, None),
             Self::State {
                 resource, region, ..
             } => (
-                "state".to_string(),
+                ErrorClass::State,
                 false,
                 Some(resource.clone()),
                 Some(region.clone()),
@@ -182,40 +414,31 @@ pub struct Planned {
     pub change: bool,
 }
 
-/// A step's behaviour.
+/// A step's behaviour. Every method but [`Action::settled`] is written by
+/// each kind: what it checks, shows and does is never left to a default.
 #[async_trait]
 pub trait Action: Send + Sync {
+    /// What the step checks before the run changes anything (target side
+    /// only: the home region may be down). A finding with a problem stops
+    /// the run at preflight.
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding>;
     /// Reads state and describes what `run` would do, without changing anything.
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure>;
     /// Brings the world to the step's desired state; returns outputs to journal.
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure>;
+    /// Whether the journaled outputs of a run of this step leave nothing to
+    /// do. A step that succeeded unsettled (evidence some destination did not
+    /// take) ends the run "succeeded, evidence incomplete", and a resume runs
+    /// it again.
+    fn settled(&self, outputs: &Value) -> bool {
+        let _ = outputs;
+        true
+    }
 }
 
-/// The action for a compiled step.
-pub fn action_for(step: &Step) -> Box<dyn Action> {
-    match &step.kind {
-        StepKind::Preflight => Box::new(preflight::Preflight),
-        StepKind::Scale { .. } => Box::new(scale::Scale {
-            resource: step.resources[0].clone(),
-        }),
-        StepKind::Promote { .. } => Box::new(promote::Promote {
-            resource: step.resources[0].clone(),
-        }),
-        StepKind::Restore { to_time, .. } => Box::new(restore::Restore {
-            resource: step.resources[0].clone(),
-            to_time: *to_time,
-        }),
-        StepKind::Reprotect { region, .. } => Box::new(reprotect::Reprotect {
-            resource: step.resources[0].clone(),
-            region: region.clone(),
-        }),
-        StepKind::Check { .. } => Box::new(check::Check {
-            resource: step.resources[0].clone(),
-        }),
-        StepKind::SwitchDns { zone, .. } => Box::new(switch_dns::SwitchDns { zone: zone.clone() }),
-        StepKind::VerifyDns { zone } => Box::new(verify_dns::VerifyDns { zone: zone.clone() }),
-        StepKind::Evidence => Box::new(evidence::Evidence),
-    }
+/// Whether `step`'s journaled outputs leave nothing to do (see [`Action::settled`]).
+pub fn settled(step: &Step, outputs: &Value) -> bool {
+    step.kind.action().settled(outputs)
 }
 
 /// Polls `probe` with growing intervals until it yields `Some`, or the

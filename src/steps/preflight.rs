@@ -1,84 +1,114 @@
-//! `preflight`: every resource the failover needs exists in the target region.
+//! `preflight`: the target side of every step is ready before anything
+//! changes.
 //!
 //! Gates (lock, approval, RPO) run before the graph in the engine; this step
-//! checks the target side so that a missing replica or group stops the run
-//! before anything changes, not halfway through.
+//! asks every other step of the plan what it needs of the target region
+//! ([`Action::preflight`]: the replica exists, the group can reach its
+//! active capacity, the zone exists, the health checks pass, the target
+//! bucket is versioned...) so that a missing piece stops the run before
+//! anything changes, not halfway through. Only the target region is read:
+//! the home region may be the one that is down.
 
 use async_trait::async_trait;
+use futures::future::join_all;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Action, Cx, Planned, StepFailure};
+use super::{Action, Cx, Finding, KindName, Planned, StepFailure, Traits};
+use crate::graph::{Builder, Phase};
 
-/// The preflight step.
-pub struct Preflight;
+/// The preflight step (one per plan and run).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preflight {
+    /// Target region.
+    pub region: String,
+}
+
+/// Bookkeeping, not recovery.
+pub const TRAITS: Traits = Traits {
+    recovery: false,
+    ends_rto: false,
+    irreversible: false,
+    rpo: None,
+};
+
+/// One preflight per plan, in every mode.
+pub fn compile(b: &mut Builder<'_>) {
+    let description = format!(
+        "check {} is ready: resources exist, replica lag within RPO {}, approval",
+        b.target,
+        crate::plan::duration::Human(b.plan.tier.rpo)
+    );
+    let step = Preflight {
+        region: b.target.to_string(),
+    };
+    b.add(
+        super::StepKind::Preflight(step),
+        None,
+        Phase::Preflight,
+        vec![],
+        description,
+    );
+}
+
+/// Every other step's findings, asked concurrently.
+async fn findings(cx: &Cx<'_>) -> Vec<Finding> {
+    let others = cx
+        .graph
+        .iter()
+        .filter(|s| s.kind.name() != KindName::Preflight);
+    join_all(others.map(|s| s.kind.action().preflight(cx)))
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
 
 #[async_trait]
 impl Action for Preflight {
+    async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        Vec::new()
+    }
+
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let found = inspect(cx).await?;
-        Ok(found
+        Ok(findings(cx)
+            .await
             .into_iter()
-            .map(|(kind, resource, state)| Planned {
+            .map(|f| Planned {
                 call: String::new(),
-                resource: format!("{kind} {resource}"),
-                region: cx.target.to_string(),
-                current: state.clone(),
-                desired: "exists".into(),
+                resource: f.resource,
+                region: f.region,
+                current: f.state,
+                desired: f
+                    .problem
+                    .map_or("ready".into(), |p| format!("ready (now: {p})")),
                 change: false,
             })
             .collect())
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let found = inspect(cx).await?;
-        let missing: Vec<String> = found
-            .iter()
-            .filter(|(_, _, s)| s == "missing")
-            .map(|(k, r, _)| format!("{k} {r}"))
-            .collect();
-        if !missing.is_empty() {
+        let found = findings(cx).await;
+        let problems: Vec<&Finding> = found.iter().filter(|f| f.problem.is_some()).collect();
+        if !problems.is_empty() {
+            let text: Vec<String> = problems
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{}: {}",
+                        f.resource,
+                        f.problem.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect();
+            let resources: Vec<&str> = problems.iter().map(|f| f.resource.as_str()).collect();
             return Err(StepFailure::state(
-                format!("not in {}: {}", cx.target, missing.join(", ")),
-                "create the missing resources (see terraform/) or fix their ids in the plan; nothing was changed",
-                &missing.join(", "),
-                cx.target,
+                format!("{} is not ready: {}", self.region, text.join("; ")),
+                "create or fix what is named (see terraform/), or fix the plan; nothing was changed",
+                &resources.join(", "),
+                &self.region,
             ));
         }
-        Ok(
-            json!({ "checked": found.iter().map(|(k, r, s)| json!({"kind": k, "resource": r, "state": s})).collect::<Vec<_>>() }),
-        )
+        Ok(json!({ "checked": found }))
     }
-}
-
-async fn inspect(cx: &Cx<'_>) -> Result<Vec<(&'static str, String, String)>, StepFailure> {
-    let spec = &cx.plan.spec;
-    let t = cx.target;
-    let mut out = Vec::new();
-    for d in &spec.database {
-        let id = &d.regions[t];
-        let state = match cx.clouds.database.describe_instance(t, id).await? {
-            Some(i) => format!("{} ({:?})", i.status, i.role).to_lowercase(),
-            None => "missing".into(),
-        };
-        out.push(("database", id.clone(), state));
-    }
-    for g in &spec.compute {
-        let name = &g.regions[t];
-        let state = match cx.clouds.compute.describe_group(t, name).await? {
-            Some(g) => format!("capacity {}", g.capacity),
-            None => "missing".into(),
-        };
-        out.push(("compute", name.clone(), state));
-    }
-    let mut zones: Vec<&str> = spec.dns.iter().map(|d| d.zone.as_str()).collect();
-    zones.sort_unstable();
-    zones.dedup();
-    for z in zones {
-        let state = match cx.clouds.dns.find_zone(z).await? {
-            Some(zone) => format!("zone {}", zone.id),
-            None => "missing".into(),
-        };
-        out.push(("zone", z.to_string(), state));
-    }
-    Ok(out)
 }

@@ -8,34 +8,133 @@
 //! achieved), and waits until the instance is a primary and available.
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Action, Cx, Planned, StepFailure, wait_for};
+use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::DbRole;
+use crate::graph::{Builder, Phase, RunMode};
+use crate::plan::spec::DbStrategy;
 
 /// Promote one database resource's replica in the target region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Promote {
     /// Plan resource id.
     pub resource: String,
+    /// Instance id in the target region.
+    pub instance: String,
+    /// Target region.
+    pub region: String,
 }
 
-impl Promote {
-    fn instance<'a>(&self, cx: &'a Cx<'_>) -> &'a str {
-        let d = cx
-            .plan
-            .spec
-            .database(&self.resource)
-            .expect("graph steps name plan resources");
-        d.regions[cx.target].as_str()
+/// Part of the recovery, irreversible, and where the RPO is read.
+pub const TRAITS: Traits = Traits {
+    recovery: true,
+    ends_rto: false,
+    irreversible: true,
+    rpo: Some(rpo),
+};
+
+/// The RPO of a promotion: the replica lag read just before it, else the
+/// lag the RPO gate journaled (the instance was already a primary).
+fn rpo(
+    resource: &str,
+    out: Option<&Value>,
+    gate_lag: Option<f64>,
+    _origin: DateTime<Utc>,
+    _origin_label: &str,
+) -> (Option<f64>, String) {
+    match out.and_then(|o| o["lag_seconds"].as_f64()) {
+        Some(l) => (
+            Some(l),
+            format!(
+                "{resource}: ReplicaLag read just before promotion ({} datapoints)",
+                out.and_then(|o| o["lag_datapoints"].as_u64()).unwrap_or(0)
+            ),
+        ),
+        None => match gate_lag {
+            Some(l) if out.is_some() => (
+                Some(l),
+                format!(
+                    "{resource}: ReplicaLag recorded by the RPO gate (the instance was already a primary when the step ran)"
+                ),
+            ),
+            _ if out.is_none() => (
+                None,
+                format!("{resource}: unknown (the promotion has not completed)"),
+            ),
+            _ => (
+                None,
+                format!("{resource}: unknown (no ReplicaLag datapoints at promotion)"),
+            ),
+        },
+    }
+}
+
+/// A failover promotes every promote-replica database of the plan.
+pub fn compile(b: &mut Builder<'_>) {
+    if *b.mode != RunMode::Failover {
+        return;
+    }
+    let steps: Vec<Promote> = b
+        .plan
+        .spec
+        .database
+        .iter()
+        .filter(|d| d.strategy == DbStrategy::PromoteReplica)
+        .map(|d| Promote {
+            resource: d.id.clone(),
+            instance: d.regions[b.target].clone(),
+            region: b.target.to_string(),
+        })
+        .collect();
+    for p in steps {
+        let description = format!(
+            "promote read replica {} in {} to primary (cannot be undone)",
+            p.instance, p.region
+        );
+        b.add(
+            StepKind::Promote(p.clone()),
+            Some(p.resource.clone()),
+            Phase::Prepare,
+            vec![p.resource],
+            description,
+        );
     }
 }
 
 #[async_trait]
 impl Action for Promote {
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        let what = format!("database {}", self.instance);
+        match cx
+            .clouds
+            .database
+            .describe_instance(&self.region, &self.instance)
+            .await
+        {
+            Ok(None) => vec![Finding::blocks(
+                &what,
+                &self.region,
+                "missing",
+                "does not exist",
+            )],
+            Ok(Some(i)) => vec![Finding::ok(
+                &what,
+                &self.region,
+                format!("{} ({:?})", i.status, i.role).to_lowercase(),
+            )],
+            Err(e) => vec![Finding::unreadable(&what, &self.region, &e)],
+        }
+    }
+
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let id = self.instance(cx);
-        let inst = cx.clouds.database.describe_instance(cx.target, id).await?;
+        let inst = cx
+            .clouds
+            .database
+            .describe_instance(&self.region, &self.instance)
+            .await?;
         let current = match &inst {
             None => "missing".to_string(),
             Some(i) => match &i.role {
@@ -45,8 +144,8 @@ impl Action for Promote {
         };
         Ok(vec![Planned {
             call: "rds:PromoteReadReplica".into(),
-            resource: id.into(),
-            region: cx.target.into(),
+            resource: self.instance.clone(),
+            region: self.region.clone(),
             current,
             desired: "primary (available); cannot be undone".into(),
             change: inst.is_none_or(|i| i.role != DbRole::Primary),
@@ -54,8 +153,7 @@ impl Action for Promote {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let id = self.instance(cx);
-        let t = cx.target;
+        let (id, t) = (self.instance.as_str(), self.region.as_str());
         let inst = cx
             .clouds
             .database
@@ -70,50 +168,55 @@ impl Action for Promote {
                 )
             })?;
         let mut out = json!({ "instance": id, "region": t });
-        match &inst.role {
-            DbRole::Primary => {
+        let done = match &inst.role {
+            DbRole::Primary if inst.is_available() => {
                 tracing::info!(
                     instance = id,
                     region = t,
                     "already a primary; not promoting again"
                 );
                 out["already_primary"] = json!(true);
+                inst.clone()
             }
-            DbRole::Replica(source) => {
-                if !inst.is_available() {
-                    wait_for(
-                        cx,
-                        &format!("replica {id} ({t}) to be available before promotion"),
-                        || async {
-                            let i = cx.clouds.database.describe_instance(t, id).await?;
-                            Ok(i.filter(|i| i.is_available()).map(|_| ()))
-                        },
-                    )
-                    .await?;
+            role => {
+                if let DbRole::Replica(source) = role {
+                    if !inst.is_available() {
+                        wait_for(
+                            cx,
+                            &format!("replica {id} ({t}) to be available before promotion"),
+                            || async {
+                                let i = cx.clouds.database.describe_instance(t, id).await?;
+                                Ok(i.filter(|i| i.is_available()).map(|_| ()))
+                            },
+                        )
+                        .await?;
+                    }
+                    let lag = cx.clouds.metrics.replica_lag(t, id, cx.lag_window).await?;
+                    out["source"] = json!(source);
+                    out["lag_seconds"] = json!(
+                        lag.latest
+                            .map(|(d, _)| d.as_secs_f64())
+                            .or(lag.max.map(|d| d.as_secs_f64()))
+                    );
+                    out["lag_max_seconds"] = json!(lag.max.map(|d| d.as_secs_f64()));
+                    out["lag_datapoints"] = json!(lag.datapoints);
+                    out["lag_read_at"] = json!(Utc::now());
+                    cx.clouds.database.promote_replica(t, id).await?;
+                    out["promoted_at"] = json!(Utc::now());
+                } else {
+                    out["already_primary"] = json!(true);
                 }
-                let lag = cx.clouds.metrics.replica_lag(t, id, cx.lag_window).await?;
-                out["source"] = json!(source);
-                out["lag_seconds"] = json!(
-                    lag.latest
-                        .map(|(d, _)| d.as_secs_f64())
-                        .or(lag.max.map(|d| d.as_secs_f64()))
-                );
-                out["lag_max_seconds"] = json!(lag.max.map(|d| d.as_secs_f64()));
-                out["lag_datapoints"] = json!(lag.datapoints);
-                out["lag_read_at"] = json!(Utc::now());
-                cx.clouds.database.promote_replica(t, id).await?;
-                out["promoted_at"] = json!(Utc::now());
+                wait_for(
+                    cx,
+                    &format!("{id} ({t}) to become an available primary"),
+                    || async {
+                        let i = cx.clouds.database.describe_instance(t, id).await?;
+                        Ok(i.filter(|i| i.role == DbRole::Primary && i.is_available()))
+                    },
+                )
+                .await?
             }
-        }
-        let done = wait_for(
-            cx,
-            &format!("{id} ({t}) to become an available primary"),
-            || async {
-                let i = cx.clouds.database.describe_instance(t, id).await?;
-                Ok(i.filter(|i| i.role == DbRole::Primary && i.is_available()))
-            },
-        )
-        .await?;
+        };
         out["endpoint"] = json!(done.endpoint);
         out["port"] = json!(done.port);
         Ok(out)

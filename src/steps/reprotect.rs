@@ -6,20 +6,70 @@
 //! and a fresh replica takes the plan's id. Every stage re-reads state first,
 //! so a re-run after a crash picks up where the last one stopped; a create
 //! whose answer was lost is not repeated (the adapter reads the instance
-//! before it retries a create).
+//! before it retries a create). Unlike a failover, a reprotection needs the
+//! region it protects: that is what it writes to.
 
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Action, Cx, Planned, StepFailure, wait_for};
+use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::{DbInstance, DbRole, ReplicaPlacement};
+use crate::graph::{Builder, Phase, RunMode};
 
-/// Reprotect one database resource in one region; `cx.target` is the active region.
+/// Reprotect one database resource in one region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reprotect {
     /// Plan resource id.
     pub resource: String,
+    /// Instance id in the region to protect.
+    pub instance: String,
     /// Region to protect.
     pub region: String,
+    /// The primary's instance id in the active region.
+    pub primary: String,
+    /// The active region (the run's target).
+    pub active: String,
+}
+
+/// Not part of a recovery (it follows one); reversible.
+pub const TRAITS: Traits = Traits {
+    recovery: true,
+    ends_rto: false,
+    irreversible: false,
+    rpo: None,
+};
+
+/// A reprotection protects every database in every other region.
+pub fn compile(b: &mut Builder<'_>) {
+    if *b.mode != RunMode::Reprotect {
+        return;
+    }
+    let mut steps = Vec::new();
+    for d in &b.plan.spec.database {
+        for region in b.plan.regions().iter().filter(|r| *r != b.target) {
+            steps.push(Reprotect {
+                resource: d.id.clone(),
+                instance: d.regions[region].clone(),
+                region: region.clone(),
+                primary: d.regions[b.target].clone(),
+                active: b.target.to_string(),
+            });
+        }
+    }
+    for r in steps {
+        let description = format!(
+            "make {} in {} a read replica of {} in {} (an old primary is renamed, not deleted)",
+            r.instance, r.region, r.primary, r.active
+        );
+        b.add(
+            StepKind::Reprotect(r.clone()),
+            Some(format!("{}@{}", r.resource, r.region)),
+            Phase::Prepare,
+            vec![r.resource],
+            description,
+        );
+    }
 }
 
 /// The name an old primary is renamed to (stable per run).
@@ -43,27 +93,21 @@ fn replica_of(inst: &DbInstance, primary: &DbInstance) -> bool {
 }
 
 impl Reprotect {
-    async fn primary(&self, cx: &Cx<'_>) -> Result<(String, DbInstance), StepFailure> {
-        let d = cx
-            .plan
-            .spec
-            .database(&self.resource)
-            .expect("graph steps name plan resources");
-        let id = d.regions[cx.target].clone();
-        let p = cx.clouds.database.describe_instance(cx.target, &id).await?;
-        match p {
-            Some(p) if p.role == DbRole::Primary => Ok((d.regions[&self.region].clone(), p)),
+    async fn primary(&self, cx: &Cx<'_>) -> Result<DbInstance, StepFailure> {
+        let (id, active) = (&self.primary, &self.active);
+        match cx.clouds.database.describe_instance(active, id).await? {
+            Some(p) if p.role == DbRole::Primary => Ok(p),
             Some(_) => Err(StepFailure::state(
-                format!("{id} in {} is not a primary", cx.target),
+                format!("{id} in {active} is not a primary"),
                 "reprotect runs after a failover to that region",
-                &id,
-                cx.target,
+                id,
+                active,
             )),
             None => Err(StepFailure::state(
-                format!("{id} does not exist in {}", cx.target),
+                format!("{id} does not exist in {active}"),
                 "reprotect runs after a failover to that region",
-                &id,
-                cx.target,
+                id,
+                active,
             )),
         }
     }
@@ -71,8 +115,41 @@ impl Reprotect {
 
 #[async_trait]
 impl Action for Reprotect {
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        let what = format!("database {}", self.primary);
+        let primary = match self.primary(cx).await {
+            Ok(p) => Finding::ok(&what, &self.active, format!("primary ({})", p.status)),
+            Err(e) => Finding::blocks(&what, &self.active, "not a primary", e.to_string()),
+        };
+        // The region to protect is written to: it must answer.
+        let other = format!("database {}", self.instance);
+        let protected = match cx
+            .clouds
+            .database
+            .describe_instance(&self.region, &self.instance)
+            .await
+        {
+            Ok(i) => Finding::ok(
+                &other,
+                &self.region,
+                i.map_or("absent".into(), |i| format!("{:?}", i.role).to_lowercase()),
+            ),
+            Err(e) => Finding::blocks(
+                &other,
+                &self.region,
+                "does not answer",
+                format!(
+                    "reprotect writes to {}, which does not answer: {}",
+                    self.region, e.message
+                ),
+            ),
+        };
+        vec![primary, protected]
+    }
+
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let (id, primary) = self.primary(cx).await?;
+        let primary = self.primary(cx).await?;
+        let id = self.instance.clone();
         let cur = cx
             .clouds
             .database
@@ -105,15 +182,15 @@ impl Action for Reprotect {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let (id, primary) = self.primary(cx).await?;
-        let r = self.region.as_str();
+        let primary = self.primary(cx).await?;
+        let (id, r) = (self.instance.as_str(), self.region.as_str());
         let db = &cx.clouds.database;
         let mut out = json!({ "instance": id, "region": r, "source": primary.arn });
-        let cur = db.describe_instance(r, &id).await?;
+        let cur = db.describe_instance(r, id).await?;
         if cur.as_ref().is_some_and(|i| replica_of(i, &primary)) {
             out["already_protected"] = json!(true);
         } else {
-            let parked = parked_id(&id, cx.run_id);
+            let parked = parked_id(id, cx.run_id);
             // The new replica goes where the old primary was (network, key,
             // zones, class): read it now, or, when a crash came after the
             // rename, under the name it was parked as.
@@ -131,7 +208,7 @@ impl Action for Reprotect {
                     cx,
                     &format!("{id} ({r}) to be renamed to {parked}"),
                     || async {
-                        let gone = db.describe_instance(r, &id).await?.is_none();
+                        let gone = db.describe_instance(r, id).await?.is_none();
                         let there = db
                             .describe_instance(r, &parked)
                             .await?
@@ -144,14 +221,14 @@ impl Action for Reprotect {
             }
             // At most once, even when an attempt's answer is lost: the
             // adapter reads the instance before it repeats a create.
-            db.create_replica(r, &id, &primary.arn, &placement).await?;
+            db.create_replica(r, id, &primary.arn, &placement).await?;
         }
         let inst = wait_for(
             cx,
             &format!("{id} ({r}) to be an available replica of {}", primary.id),
             || async {
                 Ok(db
-                    .describe_instance(r, &id)
+                    .describe_instance(r, id)
                     .await?
                     .filter(|i| i.is_available() && replica_of(i, &primary)))
             },

@@ -1,23 +1,112 @@
 //! `restore`: point-in-time restore of the target region's instance into a new
-//! instance, for databases whose strategy is `point-in-time-restore`.
+//! instance, for databases whose strategy is `point-in-time-restore` (in a
+//! failover) and for `drctl restore` (one database, at a chosen time).
 //!
 //! The new instance's id is derived from the run id, so a re-run after a crash
 //! finds the instance it already asked for instead of creating a second one.
 //! The RPO achieved is the gap between the failure time and the restore point.
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Action, Cx, Planned, StepFailure, wait_for};
+use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::RestorePoint;
+use crate::graph::{Builder, Phase, RunMode};
+use crate::plan::spec::DbStrategy;
 
 /// Restore one database resource in the target region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Restore {
     /// Plan resource id.
     pub resource: String,
+    /// Source instance id in the target region.
+    pub instance: String,
+    /// Target region.
+    pub region: String,
     /// Restore point; `None` = the latest restorable time.
-    pub to_time: Option<chrono::DateTime<Utc>>,
+    pub to_time: Option<DateTime<Utc>>,
+}
+
+/// Part of the recovery; where the RPO is read (the restore point).
+pub const TRAITS: Traits = Traits {
+    recovery: true,
+    ends_rto: false,
+    irreversible: false,
+    rpo: Some(rpo),
+};
+
+/// The RPO of a restore: from the restore point to the RTO origin.
+fn rpo(
+    resource: &str,
+    out: Option<&Value>,
+    _gate_lag: Option<f64>,
+    origin: DateTime<Utc>,
+    origin_label: &str,
+) -> (Option<f64>, String) {
+    match out
+        .and_then(|o| o["restore_point"].as_str())
+        .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+    {
+        Some(point) => (
+            Some(((origin - point).num_milliseconds() as f64 / 1000.0).max(0.0)),
+            format!("{resource}: gap from restore point {point} to {origin_label}"),
+        ),
+        None if out.is_none() => (
+            None,
+            format!("{resource}: unknown (the restore has not completed)"),
+        ),
+        None => (
+            None,
+            format!("{resource}: unknown (no restore point reported)"),
+        ),
+    }
+}
+
+/// A failover restores every point-in-time-restore database; a restore run,
+/// the one database it names.
+pub fn compile(b: &mut Builder<'_>) {
+    let (wanted, to_time): (Vec<&str>, _) = match b.mode {
+        RunMode::Failover => (
+            b.plan
+                .spec
+                .database
+                .iter()
+                .filter(|d| d.strategy == DbStrategy::PointInTimeRestore)
+                .map(|d| d.id.as_str())
+                .collect(),
+            None,
+        ),
+        RunMode::Restore { database, to_time } => (vec![database.as_str()], *to_time),
+        RunMode::Reprotect => return,
+    };
+    let steps: Vec<Restore> = wanted
+        .into_iter()
+        .filter_map(|id| b.plan.spec.database(id))
+        .map(|d| Restore {
+            resource: d.id.clone(),
+            instance: d.regions[b.target].clone(),
+            region: b.target.to_string(),
+            to_time,
+        })
+        .collect();
+    for r in steps {
+        let when = r
+            .to_time
+            .map_or("the latest restorable time".to_string(), |t| t.to_rfc3339());
+        let description = format!(
+            "restore {} in {} to {when}, into a new instance",
+            r.instance, r.region
+        );
+        b.add(
+            StepKind::Restore(r.clone()),
+            Some(r.resource.clone()),
+            Phase::Prepare,
+            vec![r.resource],
+            description,
+        );
+    }
 }
 
 /// The id of the instance a run restores `source` into (stable per run, <= 63 chars).
@@ -35,23 +124,49 @@ pub fn restored_id(source: &str, run_id: &str) -> String {
 
 #[async_trait]
 impl Action for Restore {
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        let what = format!("database {}", self.instance);
+        match cx
+            .clouds
+            .database
+            .describe_instance(&self.region, &self.instance)
+            .await
+        {
+            Ok(None) => vec![Finding::blocks(
+                &what,
+                &self.region,
+                "missing",
+                "does not exist",
+            )],
+            Ok(Some(i)) if i.backup_retention_days == 0 => vec![Finding::blocks(
+                &what,
+                &self.region,
+                i.status.clone(),
+                "automated backups are off: no point-in-time restore is possible",
+            )],
+            Ok(Some(i)) => vec![Finding::ok(
+                &what,
+                &self.region,
+                format!(
+                    "{}, backups kept {} days",
+                    i.status, i.backup_retention_days
+                ),
+            )],
+            Err(e) => vec![Finding::unreadable(&what, &self.region, &e)],
+        }
+    }
+
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let d = cx
-            .plan
-            .spec
-            .database(&self.resource)
-            .expect("graph steps name plan resources");
-        let source = &d.regions[cx.target];
-        let target = restored_id(source, cx.run_id);
+        let target = restored_id(&self.instance, cx.run_id);
         let existing = cx
             .clouds
             .database
-            .describe_instance(cx.target, &target)
+            .describe_instance(&self.region, &target)
             .await?;
         Ok(vec![Planned {
             call: "rds:RestoreDBInstanceToPointInTime".into(),
-            resource: format!("{source} → {target}"),
-            region: cx.target.into(),
+            resource: format!("{} → {target}", self.instance),
+            region: self.region.clone(),
             current: existing
                 .as_ref()
                 .map_or("absent".into(), |i| i.status.clone()),
@@ -65,13 +180,8 @@ impl Action for Restore {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let d = cx
-            .plan
-            .spec
-            .database(&self.resource)
-            .expect("graph steps name plan resources");
-        let t = cx.target;
-        let source_id = &d.regions[t];
+        let t = self.region.as_str();
+        let source_id = self.instance.as_str();
         let target_id = restored_id(source_id, cx.run_id);
         let source = cx
             .clouds

@@ -2,39 +2,111 @@
 //! wait until the desired number of instances is in service.
 
 use async_trait::async_trait;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Action, Cx, Planned, StepFailure, wait_for};
+use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::Capacity;
+use crate::graph::{Builder, Phase, RunMode};
 
 /// Scale one compute resource in the target region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scale {
     /// Plan resource id.
     pub resource: String,
+    /// Group name in the target region.
+    pub group: String,
+    /// Target region.
+    pub region: String,
+    /// Active capacity to reach.
+    pub capacity: Capacity,
 }
 
-impl Scale {
-    fn spec<'a>(&self, cx: &'a Cx<'_>) -> (&'a str, Capacity) {
-        let g = cx
-            .plan
-            .spec
-            .compute
-            .iter()
-            .find(|c| c.id == self.resource)
-            .expect("graph steps name plan resources");
-        (g.regions[cx.target].as_str(), g.active.into())
+/// Part of the recovery; reversible (scale back down).
+pub const TRAITS: Traits = Traits {
+    recovery: true,
+    ends_rto: false,
+    irreversible: false,
+    rpo: None,
+};
+
+/// A failover scales every group of the plan in the target.
+pub fn compile(b: &mut Builder<'_>) {
+    if *b.mode != RunMode::Failover {
+        return;
+    }
+    let steps: Vec<Scale> = b
+        .plan
+        .spec
+        .compute
+        .iter()
+        .map(|g| Scale {
+            resource: g.id.clone(),
+            group: g.regions[b.target].clone(),
+            region: b.target.to_string(),
+            capacity: g.active.into(),
+        })
+        .collect();
+    for s in steps {
+        let description = format!(
+            "scale {} in {} to {} (min/desired/max)",
+            s.group, s.region, s.capacity
+        );
+        b.add(
+            StepKind::Scale(s.clone()),
+            Some(s.resource.clone()),
+            Phase::Prepare,
+            vec![s.resource],
+            description,
+        );
     }
 }
 
 #[async_trait]
 impl Action for Scale {
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        let what = format!("compute {}", self.group);
+        match cx
+            .clouds
+            .compute
+            .describe_group(&self.region, &self.group)
+            .await
+        {
+            Ok(None) => vec![Finding::blocks(
+                &what,
+                &self.region,
+                "missing",
+                "does not exist",
+            )],
+            Ok(Some(g)) if g.capacity.max < self.capacity.desired => vec![Finding::blocks(
+                &what,
+                &self.region,
+                format!("capacity {}", g.capacity),
+                format!(
+                    "max {} is below the active capacity {}",
+                    g.capacity.max, self.capacity.desired
+                ),
+            )],
+            Ok(Some(g)) => vec![Finding::ok(
+                &what,
+                &self.region,
+                format!("capacity {}", g.capacity),
+            )],
+            Err(e) => vec![Finding::unreadable(&what, &self.region, &e)],
+        }
+    }
+
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let (name, want) = self.spec(cx);
-        let current = cx.clouds.compute.describe_group(cx.target, name).await?;
+        let want = self.capacity;
+        let current = cx
+            .clouds
+            .compute
+            .describe_group(&self.region, &self.group)
+            .await?;
         Ok(vec![Planned {
             call: "autoscaling:UpdateAutoScalingGroup".into(),
-            resource: name.into(),
-            region: cx.target.into(),
+            resource: self.group.clone(),
+            region: self.region.clone(),
             current: current.as_ref().map_or("missing".into(), |g| {
                 format!(
                     "{} (min/desired/max), {} in service",
@@ -47,8 +119,7 @@ impl Action for Scale {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let (name, want) = self.spec(cx);
-        let t = cx.target;
+        let (name, t, want) = (self.group.as_str(), self.region.as_str(), self.capacity);
         let before = cx
             .clouds
             .compute
@@ -68,15 +139,20 @@ impl Action for Scale {
         } else {
             tracing::info!(group = name, region = t, "already at active capacity");
         }
-        let after = wait_for(
-            cx,
-            &format!("{} instances in service in {name} ({t})", want.desired),
-            || async {
-                let g = cx.clouds.compute.describe_group(t, name).await?;
-                Ok(g.filter(|g| g.capacity == want && g.in_service >= want.desired))
-            },
-        )
-        .await?;
+        // Already there and in service: the read above is the answer.
+        let after = if !acted && before.in_service >= want.desired {
+            before.clone()
+        } else {
+            wait_for(
+                cx,
+                &format!("{} instances in service in {name} ({t})", want.desired),
+                || async {
+                    let g = cx.clouds.compute.describe_group(t, name).await?;
+                    Ok(g.filter(|g| g.capacity == want && g.in_service >= want.desired))
+                },
+            )
+            .await?
+        };
         Ok(json!({
             "group": name,
             "region": t,

@@ -6,12 +6,16 @@
 //! moved, the database record not). Route 53 counts an UPSERT twice toward its
 //! 1,000-record batch limit, so batches are split at 500 changes.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::Utc;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Action, Cx, Planned, StepFailure};
+use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, Traits};
 use crate::cloud::{DnsChange, DnsRecord, HostedZone};
+use crate::graph::{Builder, Phase, RunMode};
 use crate::plan::spec::{DnsSpec, SwitchMode};
 
 /// Most UPSERTs in one Route 53 change batch (each counts twice toward 1,000).
@@ -24,9 +28,77 @@ pub(super) fn batches(changes: &[DnsChange]) -> std::slice::Chunks<'_, DnsChange
 }
 
 /// Switch every record of the plan in one zone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SwitchDns {
     /// Zone name.
     pub zone: String,
+    /// Target region.
+    pub region: String,
+    /// The records switched (the plan's entries).
+    #[serde(serialize_with = "record_names")]
+    pub records: Vec<DnsSpec>,
+}
+
+fn record_names<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(r.iter().map(|d| &d.name))
+}
+
+impl SwitchDns {
+    /// The names of the records switched.
+    pub fn names(&self) -> Vec<&str> {
+        self.records.iter().map(|d| d.name.as_str()).collect()
+    }
+}
+
+/// Part of the recovery: traffic moves here.
+pub const TRAITS: Traits = Traits {
+    recovery: true,
+    ends_rto: false,
+    irreversible: false,
+    rpo: None,
+};
+
+/// One switch per hosted zone: every record in a failover, the records that
+/// follow the restored database in a restore, none in a reprotection.
+pub fn compile(b: &mut Builder<'_>) {
+    let keep = |d: &DnsSpec| match b.mode {
+        RunMode::Failover => true,
+        RunMode::Restore { database, .. } => d.follows.as_deref() == Some(database.as_str()),
+        RunMode::Reprotect => false,
+    };
+    let mut zones: BTreeMap<String, Vec<DnsSpec>> = BTreeMap::new();
+    for d in b.plan.spec.dns.iter().filter(|d| keep(d)) {
+        zones
+            .entry(d.zone.to_ascii_lowercase())
+            .or_default()
+            .push(d.clone());
+    }
+    let target = b.target.to_string();
+    for (zone, records) in zones {
+        let changes: Vec<String> = records
+            .iter()
+            .map(|d| match (&d.follows, d.switch) {
+                (Some(db), _) => format!("{} → endpoint of {db} in {target}", d.name),
+                (None, SwitchMode::Upsert) => format!("{} → {}", d.name, d.targets[&target]),
+                (None, SwitchMode::Weighted) => {
+                    format!("{} weights: {target}=100, others 0", d.name)
+                }
+            })
+            .collect();
+        let resources = records.iter().map(|d| d.id.clone()).collect();
+        let description = format!("one change batch in {zone}: {}", changes.join("; "));
+        b.add(
+            StepKind::SwitchDns(SwitchDns {
+                zone: zone.clone(),
+                region: target.clone(),
+                records,
+            }),
+            Some(zone),
+            Phase::Switch,
+            resources,
+            description,
+        );
+    }
 }
 
 fn norm(v: &str) -> String {
@@ -41,28 +113,22 @@ fn same_values(a: &[String], b: &[String]) -> bool {
     a == b
 }
 
-fn records_of<'a>(cx: &'a Cx<'_>, zone: &str) -> Vec<&'a DnsSpec> {
-    cx.plan
-        .spec
-        .dns
-        .iter()
-        .filter(|d| d.zone.eq_ignore_ascii_case(zone))
-        .collect()
-}
-
 /// The endpoint of database resource `db` in the target region: from the
 /// promote/restore step's journaled outputs, else read from the cloud.
 async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
-    for step in [format!("promote:{db}"), format!("restore:{db}")] {
-        if let Some(ep) = cx.output(&step).and_then(|o| o["endpoint"].as_str()) {
+    for kind in [KindName::Promote, KindName::Restore] {
+        if let Some(ep) = cx.output(kind, db).and_then(|o| o["endpoint"].as_str()) {
             return Ok(ep.to_string());
         }
     }
-    let spec = cx
-        .plan
-        .spec
-        .database(db)
-        .expect("validated: follows names a database");
+    let Some(spec) = cx.plan.spec.database(db) else {
+        return Err(StepFailure::state(
+            format!("record follows database {db}, which the plan does not have"),
+            "fix `follows` in the plan (drctl plan validate)",
+            db,
+            cx.target,
+        ));
+    };
     let id = &spec.regions[cx.target];
     let inst = cx.clouds.database.describe_instance(cx.target, id).await?;
     inst.and_then(|i| i.endpoint).ok_or_else(|| {
@@ -76,9 +142,12 @@ async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
 }
 
 /// The records a zone must hold after the switch.
-pub(super) async fn desired(cx: &Cx<'_>, zone: &str) -> Result<Vec<DnsRecord>, StepFailure> {
+pub(super) async fn desired(
+    cx: &Cx<'_>,
+    records: &[DnsSpec],
+) -> Result<Vec<DnsRecord>, StepFailure> {
     let mut out = Vec::new();
-    for d in records_of(cx, zone) {
+    for d in records {
         let name = if d.name.ends_with('.') {
             d.name.clone()
         } else {
@@ -167,11 +236,25 @@ pub(super) fn show(r: &Option<DnsRecord>) -> String {
     }
 }
 
+/// The zone exists (Route 53 is global: read even when a region is down).
+pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
+    let what = format!("zone {name}");
+    match cx.clouds.dns.find_zone(name).await {
+        Ok(Some(z)) => Finding::ok(&what, "global", format!("zone {}", z.id)),
+        Ok(None) => Finding::blocks(&what, "global", "missing", "does not exist"),
+        Err(e) => Finding::unreadable(&what, "global", &e),
+    }
+}
+
 #[async_trait]
 impl Action for SwitchDns {
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        vec![zone_finding(cx, &self.zone).await]
+    }
+
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         let z = zone(cx, &self.zone).await?;
-        let want = desired(cx, &self.zone).await?;
+        let want = desired(cx, &self.records).await?;
         let cur = current(cx, &z, &want).await?;
         Ok(want
             .iter()
@@ -197,7 +280,7 @@ impl Action for SwitchDns {
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
         let z = zone(cx, &self.zone).await?;
-        let want = desired(cx, &self.zone).await?;
+        let want = desired(cx, &self.records).await?;
         let cur = current(cx, &z, &want).await?;
         let changes: Vec<DnsChange> = want
             .iter()

@@ -7,19 +7,66 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::switch_dns::{current, desired, matches, show, zone};
-use super::{Action, Cx, Planned, StepFailure, wait_for};
+use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, Traits, wait_for};
+use crate::graph::{Builder, Phase};
+use crate::plan::spec::DnsSpec;
 
 /// Wait for the switch to be INSYNC and read it back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerifyDns {
     /// Zone name.
     pub zone: String,
+    /// The records switched (read back against the same desired state).
+    #[serde(skip)]
+    pub records: Vec<DnsSpec>,
+}
+
+/// Stops the RTO clock: traffic is in the target once this reads back.
+pub const TRAITS: Traits = Traits {
+    recovery: true,
+    ends_rto: true,
+    irreversible: false,
+    rpo: None,
+};
+
+/// One verification per switch.
+pub fn compile(b: &mut Builder<'_>) {
+    let switches: Vec<(String, Vec<DnsSpec>, Vec<String>)> = b
+        .steps()
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StepKind::SwitchDns(sw) => {
+                Some((sw.zone.clone(), sw.records.clone(), s.resources.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for (zone, records, resources) in switches {
+        let description = format!("wait for INSYNC in {zone} and read the records back");
+        b.add(
+            StepKind::VerifyDns(VerifyDns {
+                zone: zone.clone(),
+                records,
+            }),
+            Some(zone),
+            Phase::Verify,
+            resources,
+            description,
+        );
+    }
 }
 
 #[async_trait]
 impl Action for VerifyDns {
+    async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        // The switch step of the same zone reports the zone.
+        Vec::new()
+    }
+
     async fn preview(&self, _cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         Ok(vec![Planned {
             call: "route53:GetChange, route53:ListResourceRecordSets".into(),
@@ -33,7 +80,7 @@ impl Action for VerifyDns {
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
         let switch = cx
-            .output(&format!("switch-dns:{}", self.zone))
+            .output(KindName::SwitchDns, &self.zone)
             .cloned()
             .unwrap_or(Value::Null);
         let ids: Vec<String> = switch["change_ids"]
@@ -57,7 +104,7 @@ impl Action for VerifyDns {
         }
         let in_sync_at = Utc::now();
         let z = zone(cx, &self.zone).await?;
-        let want = desired(cx, &self.zone).await?;
+        let want = desired(cx, &self.records).await?;
         let cur = current(cx, &z, &want).await?;
         let wrong: Vec<String> = want
             .iter()
