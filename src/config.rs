@@ -69,8 +69,8 @@ pub enum ConfigError {
 }
 
 /// The `DRCTL_*` variables that are settings. Other `DRCTL_*` variables belong
-/// to other tools (the emulator scripts' `DRCTL_MOTO_PORT`, the engine's fault
-/// injection `DRCTL_INJECT_CRASH`, ...) and are left alone, except that one
+/// to other tools (the emulator scripts' `DRCTL_MOTO_PORT`,
+/// `DRCTL_ENDPOINTS_FILE`, ...) and are left alone, except that one
 /// that looks like a misspelt setting gets a warning.
 const SETTING_VARS: &[&str] = &[
     "DRCTL_PLANS",

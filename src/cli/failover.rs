@@ -46,6 +46,10 @@ pub struct RunArgs {
     /// Window over which replica lag is read.
     #[arg(long, value_parser = parse_dur, default_value = "15m")]
     pub lag_window: Duration,
+    /// Fault injection for crash/resume tests and game days: stop the run
+    /// as a crash would at `before:STEP` or `after:STEP` (journaled).
+    #[arg(long, value_parser = parse_crash, value_name = "POINT", hide = true)]
+    pub inject_crash: Option<drctl::engine::CrashPoint>,
     /// Output format of the final summary.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
@@ -67,10 +71,15 @@ impl RunArgs {
             force_unlock: self.force_unlock,
             lag_window: self.lag_window,
             step_timeout: self.step_timeout,
-            inject_crash: drctl::engine::crash_from_env(),
+            inject_crash: self.inject_crash.clone(),
             ..RunOptions::failover(target)
         }
     }
+}
+
+fn parse_crash(s: &str) -> Result<drctl::engine::CrashPoint, String> {
+    drctl::engine::CrashPoint::parse(s)
+        .ok_or_else(|| format!("`{s}` is not before:STEP or after:STEP"))
 }
 
 /// `failover`.

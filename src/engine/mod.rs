@@ -74,21 +74,34 @@ pub struct RunOptions {
     pub step_timeout: Option<Duration>,
     /// Bound on each optional read of a region the run moves away from.
     pub side_read_timeout: Duration,
-    /// Fault injection (as in saga engines): abort the process at a point,
-    /// to prove that resume works from there. See [`CrashPoint`].
+    /// Fault injection (as in saga engines): stop the executor at a point
+    /// as a crash would, to prove that resume works from there. Journaled in
+    /// the run's flags. See [`CrashPoint`].
     pub inject_crash: Option<CrashPoint>,
 }
 
-/// Where to abort the process (fault injection for crash/resume tests and
-/// game days): `before:STEP` aborts after the step's start is journaled and
-/// before it acts; `after:STEP` aborts after its success is journaled.
-/// Set through the `DRCTL_INJECT_CRASH` environment variable.
+/// Where to stop a run as a crash would (fault injection for crash/resume
+/// tests and game days): `before:STEP` stops once the step's start is
+/// journaled, before it acts; `after:STEP` once its success is journaled.
+/// The executor stops there: steps in flight are dropped, nothing more is
+/// journaled, and the plan locks stay taken, exactly what a dead process
+/// leaves. Passed explicitly (`RunOptions::inject_crash`, the hidden
+/// `--inject-crash` flag), never read from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CrashPoint {
-    /// Abort once the step's start is journaled, before it acts.
+    /// Stop once the step's start is journaled, before it acts.
     Before(String),
-    /// Abort once the step's success is journaled.
+    /// Stop once the step's success is journaled.
     After(String),
+}
+
+impl std::fmt::Display for CrashPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Before(s) => write!(f, "before:{s}"),
+            Self::After(s) => write!(f, "after:{s}"),
+        }
+    }
 }
 
 impl CrashPoint {
@@ -98,13 +111,6 @@ impl CrashPoint {
             Some(("before", step)) => Some(Self::Before(step.to_string())),
             Some(("after", step)) => Some(Self::After(step.to_string())),
             _ => None,
-        }
-    }
-
-    fn fire(&self, point: &Self) {
-        if self == point {
-            eprintln!("drctl: injected crash at {point:?}");
-            std::process::abort();
         }
     }
 }
@@ -206,6 +212,12 @@ pub enum EngineError {
     /// The lock store failed.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The run stopped at an injected crash point (exit 1): its journal ends
+    /// there and its locks stay taken, as after a crash.
+    #[error(
+        "stopped at the injected crash point {0}: the journal ends there, as after a crash; resume with `drctl runs resume {1}`"
+    )]
+    Crashed(CrashPoint, String),
 }
 
 /// One row of a dry run.
@@ -417,6 +429,11 @@ impl Engine {
 
     /// Runs a failover (or failback) of `plans` to `opts.target`.
     pub async fn run(&self, plans: &[Plan], opts: &RunOptions) -> Result<RunReport, EngineError> {
+        if opts.dry_run {
+            return Err(EngineError::Invalid(
+                "a dry run changes nothing: call Engine::preview, not Engine::run".into(),
+            ));
+        }
         let steps = compile_all(plans, &opts.target, &opts.mode)?;
         let label = if plans.len() == 1 {
             plans[0].name().to_string()
@@ -511,6 +528,7 @@ impl Engine {
                 "force_unlock": opts.force_unlock,
                 "lag_window_seconds": opts.lag_window.as_secs(),
                 "step_timeout_seconds": opts.step_timeout.map(|d| d.as_secs()),
+                "inject_crash": opts.inject_crash.as_ref().map(ToString::to_string),
             }),
             declared_at: opts.declared_at,
             steps: steps
@@ -615,7 +633,7 @@ impl Engine {
                 opts.declared_at.unwrap_or(me.started),
             )
             .await;
-        release_all(locks);
+        end_locks(locks, &report);
         report
     }
 
@@ -757,7 +775,6 @@ impl Engine {
         let mut opts = opts_override
             .take()
             .unwrap_or_else(|| RunOptions::failover(&target));
-        opts.inject_crash = opts.inject_crash.or_else(crash_from_env);
         opts.kind = kind;
         opts.target = target.clone();
         opts.declared_at = declared_at;
@@ -844,7 +861,7 @@ impl Engine {
                 clock_start,
             )
             .await;
-        release_all(locks);
+        end_locks(locks, &report);
         report
     }
 
@@ -914,8 +931,11 @@ impl Engine {
                     })
                     .await?;
                     started.insert(i);
-                    if let Some(c) = &opts.inject_crash {
-                        c.fire(&CrashPoint::Before(steps[i].id.to_string()));
+                    if opts.inject_crash == Some(CrashPoint::Before(steps[i].id.to_string())) {
+                        return Err(EngineError::Crashed(
+                            CrashPoint::Before(steps[i].id.to_string()),
+                            run_id,
+                        ));
                     }
                     self.reporter.started(&steps[i]);
                     let snapshot = outputs.clone();
@@ -959,8 +979,11 @@ impl Engine {
                     .await?;
                     outputs.insert(steps[i].id.to_string(), out);
                     done.insert(i);
-                    if let Some(c) = &opts.inject_crash {
-                        c.fire(&CrashPoint::After(steps[i].id.to_string()));
+                    if opts.inject_crash == Some(CrashPoint::After(steps[i].id.to_string())) {
+                        return Err(EngineError::Crashed(
+                            CrashPoint::After(steps[i].id.to_string()),
+                            run_id,
+                        ));
                     }
                 }
                 Err(e) => {
@@ -1044,13 +1067,6 @@ fn plan_graph<'a>(steps: &'a [Step], plan: &str) -> &'a [Step] {
     &steps[start..start + len]
 }
 
-/// The crash point named by `DRCTL_INJECT_CRASH`, if any.
-pub fn crash_from_env() -> Option<CrashPoint> {
-    std::env::var("DRCTL_INJECT_CRASH")
-        .ok()
-        .and_then(|v| CrashPoint::parse(&v))
-}
-
 fn decision(refused: &Option<String>, detail: &Value) -> Decision {
     if refused.is_some() {
         Decision::Refuse
@@ -1066,6 +1082,16 @@ fn release_all(locks: Vec<PlanLock>) {
         if let Err(e) = l.release() {
             tracing::warn!("cannot release lock: {e}");
         }
+    }
+}
+
+/// Releases the locks when a run ends, leaves them taken when it stopped at
+/// an injected crash point (as a dead process leaves them).
+fn end_locks<T>(locks: Vec<PlanLock>, result: &Result<T, EngineError>) {
+    if matches!(result, Err(EngineError::Crashed(..))) {
+        locks.into_iter().for_each(PlanLock::abandon);
+    } else {
+        release_all(locks);
     }
 }
 
@@ -1146,5 +1172,7 @@ pub fn report_from_records(
     }
 }
 
+#[cfg(test)]
+mod fault_loop;
 #[cfg(test)]
 mod tests;

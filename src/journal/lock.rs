@@ -272,7 +272,13 @@ impl PlanLock {
                     false,
                 ),
             };
-            let may_take = !alive && (force || reclaim_run == Some(holder.run_id.as_str()));
+            // A resume of the run that holds it may take it when that run's
+            // process is dead, or when it is this very process (the run's
+            // executor stopped, as at an injected crash point, and this
+            // process now resumes it).
+            let own_run = reclaim_run == Some(holder.run_id.as_str());
+            let this_process = holder.pid == std::process::id() && holder.host == hostname();
+            let may_take = (!alive && (force || own_run)) || (own_run && this_process);
             if !may_take {
                 return Err(LockError::Held {
                     plan: plan.to_string(),
@@ -316,7 +322,13 @@ impl PlanLock {
         &self.path
     }
 
-    /// Releases the lock: removes the file if it is still ours.
+    /// Leaves the lock file in place, as a process that died would: a
+    /// resume of the same run takes it over (see [`PlanLock::acquire`]).
+    pub fn abandon(mut self) {
+        self.released = true;
+    }
+
+    /// Removes the lock, if it is still ours.
     pub fn release(mut self) -> Result<(), LockError> {
         self.released = true;
         self.remove_if_ours()

@@ -144,7 +144,6 @@ impl Fixture {
             .arg(self.state.path())
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env_remove("DRCTL_INJECT_CRASH")
             .stdin(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
@@ -931,13 +930,15 @@ async fn crash_and_resume(when: &str, local: &str) -> Result<(), String> {
                 STANDBY,
                 "--approve",
                 "crash test",
+                "--inject-crash",
+                &point,
             ],
-            &[("DRCTL_INJECT_CRASH", &point)],
+            &[],
             &proxied.endpoints(),
         )
         .await;
-    if o.signal != Some(6) || o.code.is_some() {
-        return fail("expected an abort (SIGABRT)", &o);
+    if o.code != Some(1) || !o.err.contains("injected crash point") {
+        return fail("expected the run to stop at the crash point (exit 1)", &o);
     }
     let runs = fx.runs();
     if runs.len() != 1 {

@@ -1,0 +1,430 @@
+//! The every-node fault loop (as saga engines test their sagas): for every
+//! step of every graph kind, on the in-memory cloud, crash before the step,
+//! crash after it, and fail each cloud call the run makes; then resume, and
+//! check that the run converges to the end state of a clean run, that every
+//! change was made exactly once, and that the journal's chain verifies.
+//! Every action is also run twice in a row: the second run changes nothing.
+//!
+//! The cases come from the compiled graphs and the calls a clean run makes,
+//! so a new step kind is covered without editing this file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::cloud::fake::FakeCloud;
+use crate::cloud::metered::{Effect, Injection, Metered};
+use crate::cloud::{Capacity, DnsRecord, ErrorKind};
+use crate::journal::store::MemoryStore;
+
+struct Quiet;
+impl Reporter for Quiet {
+    fn started(&self, _: &Step) {}
+    fn finished(&self, _: &Step, _: Result<&Value, &StepFailure>, _: Duration) {}
+    fn note(&self, _: &str) {}
+}
+
+fn plans() -> Vec<Plan> {
+    let loaded = crate::plan::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")]);
+    assert!(!loaded.has_errors());
+    loaded.plans
+}
+
+fn record(name: &str, value: &str, set: Option<(&str, i64)>) -> DnsRecord {
+    DnsRecord {
+        name: name.into(),
+        rtype: "CNAME".into(),
+        ttl: Some(60),
+        values: vec![value.into()],
+        set_identifier: set.map(|(s, _)| s.into()),
+        weight: set.map(|(_, w)| w),
+    }
+}
+
+/// The reference world, served from us-west-2.
+fn world() -> FakeCloud {
+    let f = FakeCloud::new();
+    f.add_zone("example.com.");
+    for (db, lag) in [("payments-db", 3.0), ("ledger-db", 60.0)] {
+        f.add_primary("us-west-2", db);
+        f.add_replica("us-east-1", &format!("{db}-use1"), ("us-west-2", db));
+        f.set_lag("us-east-1", &format!("{db}-use1"), &[lag]);
+    }
+    for (region, name, min, desired, max) in [
+        ("us-west-2", "payments-api-usw2", 2, 4, 8),
+        ("us-east-1", "payments-api-use1", 0, 0, 8),
+        ("us-west-2", "ledger-workers-usw2", 1, 2, 4),
+        ("us-east-1", "ledger-workers-use1", 0, 0, 4),
+    ] {
+        f.add_group(region, name, Capacity { min, desired, max });
+    }
+    f.put_record(
+        "example.com.",
+        record("api.example.com.", "api-usw2.example.com.", None),
+    );
+    f.put_record(
+        "example.com.",
+        record(
+            "payments-db.example.com.",
+            "payments-db.fake.us-west-2.rds.amazonaws.com",
+            None,
+        ),
+    );
+    for (set, w, v) in [
+        ("us-west-2", 100, "ledger-usw2.example.com."),
+        ("us-east-1", 0, "ledger-use1.example.com."),
+    ] {
+        f.put_record(
+            "example.com.",
+            record("ledger.example.com.", v, Some((set, w))),
+        );
+    }
+    f
+}
+
+/// One graph kind to put through the loop: how to prepare the world and
+/// what to run.
+struct Scenario {
+    name: &'static str,
+    plans: Vec<&'static str>,
+    opts: RunOptions,
+    /// Runs to make (cleanly) before the one under test.
+    before: Vec<RunOptions>,
+}
+
+fn opts(kind: RunKind, mode: RunMode, target: &str) -> RunOptions {
+    RunOptions {
+        kind,
+        mode,
+        approve: Some("fault loop".into()),
+        accept_data_loss: Some(Duration::from_secs(3600)),
+        poll: (Duration::from_millis(1), Duration::from_millis(2)),
+        step_timeout: Some(Duration::from_secs(5)),
+        side_read_timeout: Duration::from_millis(200),
+        ..RunOptions::failover(target)
+    }
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let failover = opts(RunKind::Failover, RunMode::Failover, "us-east-1");
+    let reprotect = opts(RunKind::Reprotect, RunMode::Reprotect, "us-east-1");
+    vec![
+        Scenario {
+            name: "failover payments",
+            plans: vec!["payments"],
+            opts: failover.clone(),
+            before: vec![],
+        },
+        Scenario {
+            name: "failover all plans",
+            plans: vec!["payments", "ledger"],
+            opts: failover.clone(),
+            before: vec![],
+        },
+        Scenario {
+            name: "restore payments-db",
+            plans: vec!["payments"],
+            opts: opts(
+                RunKind::Restore,
+                RunMode::Restore {
+                    database: "payments-db".into(),
+                    to_time: None,
+                },
+                "us-west-2",
+            ),
+            before: vec![],
+        },
+        Scenario {
+            name: "reprotect ledger",
+            plans: vec!["ledger"],
+            opts: reprotect.clone(),
+            before: vec![failover.clone()],
+        },
+        Scenario {
+            name: "failback payments",
+            plans: vec!["payments"],
+            opts: opts(RunKind::Failback, RunMode::Failover, "us-west-2"),
+            before: vec![failover, reprotect],
+        },
+    ]
+}
+
+/// Everything that can differ between two runs and says nothing about the
+/// world: run ids and the tags derived from them.
+fn normalize(text: &str, run_ids: &[String]) -> String {
+    let mut out = text.to_string();
+    for id in run_ids {
+        out = out.replace(id.as_str(), "<run>");
+        for n in [6, 4] {
+            let tag: String = id
+                .chars()
+                .rev()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(n)
+                .collect::<String>()
+                .to_lowercase();
+            out = out
+                .replace(&format!("-r{tag}"), "-r<tag>")
+                .replace(&format!("-pre-{tag}"), "-pre-<tag>");
+        }
+    }
+    out
+}
+
+/// The world as the fake holds it, without what time or run ids vary.
+fn state(f: &FakeCloud, run_ids: &[String]) -> String {
+    let s = f.state();
+    let dbs: BTreeMap<String, String> = s
+        .databases
+        .iter()
+        .map(|((r, id), i)| {
+            (
+                format!("{r}/{id}"),
+                format!("{:?} {} {:?}", i.role, i.status, i.endpoint),
+            )
+        })
+        .collect();
+    let groups: BTreeMap<String, String> = s
+        .groups
+        .iter()
+        .map(|((r, n), g)| (format!("{r}/{n}"), g.capacity.to_string()))
+        .collect();
+    // Record order in a zone is the order of the upserts: not state.
+    let records: BTreeMap<&String, Vec<String>> = s
+        .records
+        .iter()
+        .map(|(z, rs)| {
+            let mut rs: Vec<String> = rs.iter().map(|r| format!("{r:?}")).collect();
+            rs.sort();
+            (z, rs)
+        })
+        .collect();
+    normalize(&format!("{dbs:#?}\n{groups:#?}\n{records:#?}"), run_ids)
+}
+
+/// The changes the fake saw, sorted (concurrent steps may interleave).
+fn changes(f: &FakeCloud, run_ids: &[String]) -> Vec<String> {
+    let mut w: Vec<String> = f
+        .state()
+        .writes
+        .iter()
+        .map(|w| normalize(w, run_ids))
+        .collect();
+    w.sort();
+    w
+}
+
+struct Bench {
+    f: FakeCloud,
+    engine: Engine,
+    store: Arc<MemoryStore>,
+    plans: Vec<Plan>,
+    _dir: tempfile::TempDir,
+    run_ids: Vec<String>,
+}
+
+/// A fresh world with the scenario's earlier runs made; `faults` apply to
+/// the run under test only.
+async fn bench(sc: &Scenario, faults: Vec<Injection>) -> (Bench, crate::cloud::metered::MeterLog) {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let all = plans();
+    let mut engine = Engine {
+        clouds: f.clouds(),
+        side_clouds: f.clouds(),
+        store: store.clone(),
+        state_dir: dir.path().to_path_buf(),
+        reporter: Arc::new(Quiet),
+        confirm: None,
+    };
+    let plans: Vec<Plan> = all
+        .iter()
+        .filter(|p| sc.plans.contains(&p.name()))
+        .cloned()
+        .collect();
+    let mut run_ids = Vec::new();
+    for o in &sc.before {
+        let r = engine
+            .run(&plans, o)
+            .await
+            .unwrap_or_else(|e| panic!("{}: setup run: {e}", sc.name));
+        assert!(r.succeeded(), "{}: setup run {:?}", sc.name, r.outcome);
+        run_ids.push(r.run_id);
+    }
+    f.state().writes.clear();
+    let (clouds, log) = Metered::wrap_with_faults(f.clouds(), faults);
+    engine.clouds = clouds;
+    (
+        Bench {
+            f,
+            engine,
+            store,
+            plans,
+            _dir: dir,
+            run_ids,
+        },
+        log,
+    )
+}
+
+impl Bench {
+    /// Runs the scenario, then resumes (with clean clouds) until it succeeds.
+    async fn run_and_resume(&mut self, sc: &Scenario, opts: &RunOptions, case: &str) -> String {
+        let first = self.engine.run(&self.plans, opts).await;
+        let run_id = match &first {
+            Ok(r) => r.run_id.clone(),
+            Err(EngineError::Crashed(_, id)) => id.clone(),
+            Err(e) => panic!("{}: {case}: the run did not start: {e}", sc.name),
+        };
+        self.run_ids.push(run_id.clone());
+        self.engine.clouds = self.f.clouds();
+        let mut outcome = first.as_ref().ok().map(|r| r.outcome);
+        for _ in 0..3 {
+            if outcome == Some(Outcome::Succeeded) {
+                break;
+            }
+            let resume = RunOptions {
+                inject_crash: None,
+                ..opts.clone()
+            };
+            let r = self
+                .engine
+                .resume(&run_id, &self.plans, Some(resume))
+                .await
+                .unwrap_or_else(|e| panic!("{}: {case}: resume failed: {e}", sc.name));
+            outcome = Some(r.outcome);
+        }
+        assert_eq!(
+            outcome,
+            Some(Outcome::Succeeded),
+            "{}: {case}: converges",
+            sc.name
+        );
+        let text = self.store.read(&run_id).await.unwrap();
+        assert!(
+            crate::journal::verify(&run_id, &text).ok,
+            "{}: {case}: the chain verifies",
+            sc.name
+        );
+        run_id
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
+    let mut cases = 0;
+    for sc in scenarios() {
+        // The clean run: the end state, the changes, the steps, the calls.
+        let (mut clean, log) = bench(&sc, Vec::new()).await;
+        clean.run_and_resume(&sc, &sc.opts, "clean").await;
+        let want_state = state(&clean.f, &clean.run_ids);
+        let want_changes = changes(&clean.f, &clean.run_ids);
+        let steps = compile_all(&clean.plans, &sc.opts.target, &sc.opts.mode).unwrap();
+        let calls: Vec<(&'static str, usize)> = {
+            let mut seen: BTreeMap<&'static str, usize> = BTreeMap::new();
+            log.calls()
+                .iter()
+                .map(|c| {
+                    let n = seen.entry(c.label).or_insert(0);
+                    *n += 1;
+                    (c.label, *n)
+                })
+                .collect()
+        };
+        assert!(!calls.is_empty() && !steps.is_empty(), "{}", sc.name);
+
+        let check = |b: &Bench, case: &str| {
+            assert_eq!(
+                state(&b.f, &b.run_ids),
+                want_state,
+                "{}: {case}: end state",
+                sc.name
+            );
+            assert_eq!(
+                changes(&b.f, &b.run_ids),
+                want_changes,
+                "{}: {case}: every change exactly once",
+                sc.name
+            );
+        };
+
+        for s in &steps {
+            for point in [
+                CrashPoint::Before(s.id.to_string()),
+                CrashPoint::After(s.id.to_string()),
+            ] {
+                let case = point.to_string();
+                let (mut b, _) = bench(&sc, Vec::new()).await;
+                let o = RunOptions {
+                    inject_crash: Some(point),
+                    ..sc.opts.clone()
+                };
+                b.run_and_resume(&sc, &o, &case).await;
+                check(&b, &case);
+                cases += 1;
+            }
+        }
+        for (label, nth) in &calls {
+            for effect in [Effect::Refused, Effect::AnswerLost] {
+                let case = format!("call {nth} of {label} fails ({effect:?})");
+                let fault = Injection {
+                    label,
+                    nth: *nth,
+                    effect,
+                    kind: ErrorKind::Server,
+                };
+                let (mut b, _) = bench(&sc, vec![fault]).await;
+                b.run_and_resume(&sc, &sc.opts, &case).await;
+                check(&b, &case);
+                cases += 1;
+            }
+        }
+
+        // Every action twice in a row: the second run changes nothing.
+        let (mut twice, _) = bench(&sc, Vec::new()).await;
+        let run_id = twice.run_and_resume(&sc, &sc.opts, "twice").await;
+        let outputs: BTreeMap<String, Value> = crate::journal::replay::replay(
+            &crate::journal::read(twice.store.as_ref(), &run_id)
+                .await
+                .unwrap(),
+        )
+        .steps
+        .into_iter()
+        .filter_map(|(id, s)| Some((id, s.outputs?)))
+        .collect();
+        for s in &steps {
+            let plan = twice.plans.iter().find(|p| p.name() == s.plan).unwrap();
+            let before = twice.f.state().writes.len();
+            let cx = Cx {
+                clouds: &twice.engine.clouds,
+                plan,
+                target: &sc.opts.target,
+                run_id: &run_id,
+                outputs: &outputs,
+                deadline: std::time::Instant::now() + Duration::from_secs(5),
+                poll: sc.opts.poll,
+                journal: twice.store.clone(),
+                lag_window: sc.opts.lag_window,
+                waiting: None,
+                side: None,
+                graph: plan_graph(&steps, plan.name()),
+            };
+            s.kind
+                .action()
+                .run(&cx)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {} run again: {e}", sc.name, s.id));
+            let after = twice.f.state().writes[before..].to_vec();
+            assert!(
+                after.is_empty(),
+                "{}: {} run again changed {after:?}",
+                sc.name,
+                s.id
+            );
+        }
+    }
+    assert!(cases > 100, "the loop ran {cases} cases");
+}
