@@ -301,6 +301,19 @@ impl Dns for Metered {
         .await
     }
 
+    async fn read_many(
+        &self,
+        zone: &HostedZone,
+        wanted: &[(String, String)],
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        self.meter(
+            "route53:ListResourceRecordSets",
+            "global",
+            self.inner.dns.read_many(zone, wanted),
+        )
+        .await
+    }
+
     async fn apply_changes(
         &self,
         zone: &HostedZone,

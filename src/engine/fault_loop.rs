@@ -411,6 +411,8 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                 waiting: None,
                 side: None,
                 graph: plan_graph(&steps, plan.name()),
+                rpo_readings: None,
+                attempt: 2,
             };
             s.kind
                 .action()

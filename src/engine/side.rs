@@ -4,7 +4,9 @@
 //! or refuses connections. A failover must not wait for it: nothing on its
 //! path calls any region but the target (and Route 53, which is global). What
 //! the old region looked like is still worth keeping as evidence when it
-//! answers, so it is read here: each resource **once** (the single-attempt
+//! answers, so it is read here: the databases a failover splits from (the
+//! old primary holds what never replicated; compute is cheap to put back
+//! and not worth a request on every run), each **once** (the single-attempt
 //! adapters, no retries), each read bounded by a short timeout, all of them
 //! concurrently and started with the run, so that they never delay a step.
 //! The evidence step awaits the result, which by then is long settled or
@@ -41,7 +43,7 @@ fn outcome<T>(
 }
 
 /// Starts the reads of every region of `plans` but `target` and returns
-/// their shared result: `{plan: {region: {"databases": {..}, "compute": {..}}}}`.
+/// their shared result: `{plan: {region: {"databases": {..}}}}`.
 /// `clouds` should be the single-attempt adapters.
 pub fn other_regions(clouds: Clouds, plans: &[Plan], target: &str, timeout: Duration) -> SideReads {
     let mut reads = Vec::new();
@@ -66,29 +68,6 @@ pub fn other_regions(clouds: Clouds, plans: &[Plan], target: &str, timeout: Dura
                             }),
                         });
                         (plan, region, "databases", id, v)
-                    }
-                    .boxed(),
-                );
-            }
-            for g in &p.spec.compute {
-                let (c, plan, region, name) = (
-                    clouds.clone(),
-                    p.name().to_string(),
-                    region.clone(),
-                    g.regions[region].clone(),
-                );
-                reads.push(
-                    async move {
-                        let r =
-                            tokio::time::timeout(timeout, c.compute.describe_group(&region, &name))
-                                .await;
-                        let v = outcome(r, timeout, |g| match g {
-                            None => json!({ "exists": false }),
-                            Some(g) => {
-                                json!({ "capacity": g.capacity, "in_service": g.in_service })
-                            }
-                        });
-                        (plan, region, "compute", name, v)
                     }
                     .boxed(),
                 );

@@ -277,7 +277,9 @@ impl PlanLock {
             // executor stopped, as at an injected crash point, and this
             // process now resumes it).
             let own_run = reclaim_run == Some(holder.run_id.as_str());
-            let this_process = holder.pid == std::process::id() && holder.host == hostname();
+            let this_process = holder.pid == std::process::id()
+                && holder.host == hostname()
+                && me.run_id == holder.run_id;
             let may_take = (!alive && (force || own_run)) || (own_run && this_process);
             if !may_take {
                 return Err(LockError::Held {

@@ -241,6 +241,10 @@ pub struct Finding {
     pub state: String,
     /// Why it blocks a run, when it does.
     pub problem: Option<String>,
+    /// What the read found, for the step to reuse while fresh (see
+    /// [`Cx::preflight_facts`]); `null` when nothing is worth keeping.
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub facts: Value,
 }
 
 impl Finding {
@@ -251,7 +255,14 @@ impl Finding {
             region: region.to_string(),
             state: state.into(),
             problem: None,
+            facts: Value::Null,
         }
+    }
+
+    /// The same finding, carrying what the read found.
+    pub fn with_facts(mut self, facts: Value) -> Self {
+        self.facts = facts;
+        self
     }
 
     /// A finding that blocks, saying why.
@@ -300,9 +311,43 @@ pub struct Cx<'a> {
     pub side: Option<SideReads>,
     /// Every step of this plan's graph (preflight asks each of them).
     pub graph: &'a [Step],
+    /// What the RPO gate of this plan read at the start of the run (its
+    /// journaled detail), when it ran.
+    pub rpo_readings: Option<&'a Value>,
+    /// This attempt of the step, from 1. Earlier reads stand in for the
+    /// step's own only on its first attempt: a step that ran before may
+    /// have changed what they read.
+    pub attempt: u32,
 }
 
+/// How long a read made earlier in the same run (by preflight, or by the
+/// RPO gate) stands in for a step's own read before it acts. A step that
+/// runs later than this (a slow run, a resume) reads again; a step that
+/// acts on a state that changed within it fails on the provider's own check
+/// and is re-run, reading first.
+pub const FRESH: Duration = Duration::from_secs(10);
+
 impl Cx<'_> {
+    /// What preflight found of `resource` (as its finding names it) in this
+    /// run, when that read is fresh (see [`FRESH`]).
+    pub fn preflight_facts(&self, resource: &str) -> Option<&Value> {
+        if self.attempt != 1 {
+            return None;
+        }
+        let id = StepId::new(self.plan.name(), KindName::Preflight, None);
+        let out = self.outputs.get(&id.to_string())?;
+        let at: chrono::DateTime<chrono::Utc> = out["read_at"].as_str()?.parse().ok()?;
+        if (chrono::Utc::now() - at).to_std().ok()? > FRESH {
+            return None;
+        }
+        out["checked"]
+            .as_array()?
+            .iter()
+            .find(|f| f["resource"] == resource)
+            .map(|f| &f["facts"])
+            .filter(|f| !f.is_null())
+    }
+
     /// The outputs of this plan's step of `kind` on `subject`, once it succeeded.
     pub fn output(&self, kind: KindName, subject: &str) -> Option<&Value> {
         let id = StepId::new(self.plan.name(), kind, Some(subject.to_string()));

@@ -88,6 +88,7 @@ impl Action for Preflight {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
+        let read_at = chrono::Utc::now();
         let found = findings(cx).await;
         let problems: Vec<&Finding> = found.iter().filter(|f| f.problem.is_some()).collect();
         if !problems.is_empty() {
@@ -109,6 +110,6 @@ impl Action for Preflight {
                 &self.region,
             ));
         }
-        Ok(json!({ "checked": found }))
+        Ok(json!({ "checked": found, "read_at": read_at }))
     }
 }

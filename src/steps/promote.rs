@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
-use crate::cloud::DbRole;
+use crate::cloud::{DbInstance, DbRole};
 use crate::graph::{Builder, Phase, RunMode};
 use crate::plan::spec::DbStrategy;
 
@@ -104,6 +104,30 @@ pub fn compile(b: &mut Builder<'_>) {
     }
 }
 
+impl Promote {
+    /// The lag the RPO gate read for this database, while fresh: (latest,
+    /// max, datapoints, read at).
+    fn gate_lag(&self, cx: &Cx<'_>) -> Option<(Option<f64>, Option<f64>, u64, DateTime<Utc>)> {
+        if cx.attempt != 1 {
+            return None;
+        }
+        let d = cx.rpo_readings?["databases"]
+            .as_array()?
+            .iter()
+            .find(|d| d["resource"] == self.resource.as_str())?;
+        let at: DateTime<Utc> = d["read_at"].as_str()?.parse().ok()?;
+        if (Utc::now() - at).to_std().ok()? > super::FRESH || d["datapoints"].as_u64()? == 0 {
+            return None;
+        }
+        Some((
+            d["latest_lag_seconds"].as_f64(),
+            d["lag_seconds"].as_f64(),
+            d["datapoints"].as_u64()?,
+            at,
+        ))
+    }
+}
+
 #[async_trait]
 impl Action for Promote {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
@@ -120,11 +144,14 @@ impl Action for Promote {
                 "missing",
                 "does not exist",
             )],
-            Ok(Some(i)) => vec![Finding::ok(
-                &what,
-                &self.region,
-                format!("{} ({:?})", i.status, i.role).to_lowercase(),
-            )],
+            Ok(Some(i)) => vec![
+                Finding::ok(
+                    &what,
+                    &self.region,
+                    format!("{} ({:?})", i.status, i.role).to_lowercase(),
+                )
+                .with_facts(json!({ "instance": i })),
+            ],
             Err(e) => vec![Finding::unreadable(&what, &self.region, &e)],
         }
     }
@@ -154,19 +181,28 @@ impl Action for Promote {
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
         let (id, t) = (self.instance.as_str(), self.region.as_str());
-        let inst = cx
-            .clouds
-            .database
-            .describe_instance(t, id)
-            .await?
-            .ok_or_else(|| {
-                StepFailure::state(
-                    format!("database {id} does not exist in {t}"),
-                    "create the replica (drctl reprotect) or fix the id in the plan",
-                    id,
-                    t,
-                )
-            })?;
+        // Preflight read the instance moments ago: decide on that read while
+        // it is fresh (the provider refuses to promote a primary, so a state
+        // that changed since fails the call, and a re-run reads again).
+        let fresh = cx
+            .preflight_facts(&format!("database {id}"))
+            .and_then(|f| serde_json::from_value::<DbInstance>(f["instance"].clone()).ok());
+        let inst = match fresh {
+            Some(i) => i,
+            None => cx
+                .clouds
+                .database
+                .describe_instance(t, id)
+                .await?
+                .ok_or_else(|| {
+                    StepFailure::state(
+                        format!("database {id} does not exist in {t}"),
+                        "create the replica (drctl reprotect) or fix the id in the plan",
+                        id,
+                        t,
+                    )
+                })?,
+        };
         let mut out = json!({ "instance": id, "region": t });
         let done = match &inst.role {
             DbRole::Primary if inst.is_available() => {
@@ -191,16 +227,29 @@ impl Action for Promote {
                         )
                         .await?;
                     }
-                    let lag = cx.clouds.metrics.replica_lag(t, id, cx.lag_window).await?;
                     out["source"] = json!(source);
-                    out["lag_seconds"] = json!(
-                        lag.latest
-                            .map(|(d, _)| d.as_secs_f64())
-                            .or(lag.max.map(|d| d.as_secs_f64()))
-                    );
-                    out["lag_max_seconds"] = json!(lag.max.map(|d| d.as_secs_f64()));
-                    out["lag_datapoints"] = json!(lag.datapoints);
-                    out["lag_read_at"] = json!(Utc::now());
+                    match self.gate_lag(cx) {
+                        // The RPO gate read it moments ago, on this run's path.
+                        Some((latest, max, points, at)) => {
+                            out["lag_seconds"] = json!(latest.or(max));
+                            out["lag_max_seconds"] = json!(max);
+                            out["lag_datapoints"] = json!(points);
+                            out["lag_read_at"] = json!(at);
+                            out["lag_read_by"] = json!("rpo gate");
+                        }
+                        None => {
+                            let lag = cx.clouds.metrics.replica_lag(t, id, cx.lag_window).await?;
+                            out["lag_seconds"] = json!(
+                                lag.latest
+                                    .map(|(d, _)| d.as_secs_f64())
+                                    .or(lag.max.map(|d| d.as_secs_f64()))
+                            );
+                            out["lag_max_seconds"] = json!(lag.max.map(|d| d.as_secs_f64()));
+                            out["lag_datapoints"] = json!(lag.datapoints);
+                            out["lag_read_at"] = json!(Utc::now());
+                            out["lag_read_by"] = json!("promote");
+                        }
+                    }
                     cx.clouds.database.promote_replica(t, id).await?;
                     out["promoted_at"] = json!(Utc::now());
                 } else {

@@ -120,19 +120,37 @@ impl Action for Scale {
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
         let (name, t, want) = (self.group.as_str(), self.region.as_str(), self.capacity);
-        let before = cx
-            .clouds
-            .compute
-            .describe_group(t, name)
-            .await?
-            .ok_or_else(|| {
-                StepFailure::state(
-                    format!("compute group {name} does not exist in {t}"),
-                    "create it (terraform/compute.tf) or fix the id in the plan",
-                    name,
-                    t,
-                )
-            })?;
+        // Preflight read the group moments ago: act on that read while it
+        // is fresh (setting a capacity is idempotent anyway), else read.
+        let fresh = cx
+            .preflight_facts(&format!("compute {name}"))
+            .and_then(|f| {
+                serde_json::from_value::<Capacity>(f["capacity"].clone())
+                    .ok()
+                    .zip(f["in_service"].as_u64())
+            });
+        let before = match fresh {
+            Some((capacity, in_service)) => crate::cloud::ComputeGroup {
+                name: name.to_string(),
+                region: t.to_string(),
+                capacity,
+                in_service: in_service as u32,
+                instances: in_service as u32,
+            },
+            None => cx
+                .clouds
+                .compute
+                .describe_group(t, name)
+                .await?
+                .ok_or_else(|| {
+                    StepFailure::state(
+                        format!("compute group {name} does not exist in {t}"),
+                        "create it (terraform/compute.tf) or fix the id in the plan",
+                        name,
+                        t,
+                    )
+                })?,
+        };
         let acted = before.capacity != want;
         if acted {
             cx.clouds.compute.set_capacity(t, name, want).await?;

@@ -198,22 +198,42 @@ pub(super) async fn zone(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFail
     })
 }
 
-/// Current record for each desired one (matched by name, type and set identifier).
+/// Current record for each desired one (matched by name, type and set
+/// identifier), read in one request where the zone allows.
 pub(super) async fn current(
     cx: &Cx<'_>,
     z: &HostedZone,
     want: &[DnsRecord],
 ) -> Result<Vec<Option<DnsRecord>>, StepFailure> {
-    let mut out = Vec::new();
-    for w in want {
-        let found = cx.clouds.dns.read_records(z, &w.name, &w.rtype).await?;
-        out.push(
+    let mut keys: Vec<(String, String)> = want
+        .iter()
+        .map(|w| (w.name.clone(), w.rtype.clone()))
+        .collect();
+    keys.dedup();
+    let found = cx.clouds.dns.read_many(z, &keys).await?;
+    Ok(want
+        .iter()
+        .map(|w| {
             found
-                .into_iter()
-                .find(|r| r.set_identifier == w.set_identifier),
-        );
+                .iter()
+                .find(|r| {
+                    norm(&r.name) == norm(&w.name)
+                        && r.rtype.eq_ignore_ascii_case(&w.rtype)
+                        && r.set_identifier == w.set_identifier
+                })
+                .cloned()
+        })
+        .collect())
+}
+
+/// The zone as preflight found it moments ago, else read now.
+async fn zone_now(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFailure> {
+    if let Some(f) = cx.preflight_facts(&format!("zone {name}"))
+        && let Ok(z) = serde_json::from_value::<HostedZone>(f.clone())
+    {
+        return Ok(z);
     }
-    Ok(out)
+    zone(cx, name).await
 }
 
 pub(super) fn matches(cur: &Option<DnsRecord>, want: &DnsRecord) -> bool {
@@ -240,7 +260,7 @@ pub(super) fn show(r: &Option<DnsRecord>) -> String {
 pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
     let what = format!("zone {name}");
     match cx.clouds.dns.find_zone(name).await {
-        Ok(Some(z)) => Finding::ok(&what, "global", format!("zone {}", z.id)),
+        Ok(Some(z)) => Finding::ok(&what, "global", format!("zone {}", z.id)).with_facts(json!(z)),
         Ok(None) => Finding::blocks(&what, "global", "missing", "does not exist"),
         Err(e) => Finding::unreadable(&what, "global", &e),
     }
@@ -253,7 +273,7 @@ impl Action for SwitchDns {
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let z = zone(cx, &self.zone).await?;
+        let z = zone_now(cx, &self.zone).await?;
         let want = desired(cx, &self.records).await?;
         let cur = current(cx, &z, &want).await?;
         Ok(want
@@ -279,7 +299,7 @@ impl Action for SwitchDns {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let z = zone(cx, &self.zone).await?;
+        let z = zone_now(cx, &self.zone).await?;
         let want = desired(cx, &self.records).await?;
         let cur = current(cx, &z, &want).await?;
         let changes: Vec<DnsChange> = want
@@ -289,6 +309,7 @@ impl Action for SwitchDns {
             .map(|(w, _)| DnsChange::Upsert(w.clone()))
             .collect();
         let mut change_ids = Vec::new();
+        let mut in_sync = true;
         for batch in batches(&changes) {
             let info = cx
                 .clouds
@@ -304,6 +325,7 @@ impl Action for SwitchDns {
                     ),
                 )
                 .await?;
+            in_sync &= info.in_sync;
             change_ids.push(info.id);
         }
         if changes.is_empty() {
@@ -313,6 +335,7 @@ impl Action for SwitchDns {
             "zone": z.name,
             "zone_id": z.id,
             "change_ids": change_ids,
+            "in_sync": in_sync,
             "changed": changes.len(),
             "before": cur,
             "after": want,

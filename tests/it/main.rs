@@ -3,6 +3,7 @@
 //! `localstack/up` (or reuse a running world) via [`world`].
 
 mod adapters;
+mod calls;
 mod cli;
 mod failover;
 mod faults;

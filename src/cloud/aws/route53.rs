@@ -105,8 +105,57 @@ fn to_record_set(r: &DnsRecord) -> Result<ResourceRecordSet, String> {
     b.build().map_err(|e| e.to_string())
 }
 
+/// Records one listing reads before the adapter falls back to reading the
+/// missing names one by one (Route 53 answers up to 300 per page).
+const ONE_PAGE: i32 = 300;
+
 #[async_trait]
 impl crate::cloud::Dns for Route53Dns {
+    async fn read_many(
+        &self,
+        zone: &HostedZone,
+        wanted: &[(String, String)],
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        let keys: Vec<(String, String)> = wanted
+            .iter()
+            .map(|(n, t)| (normalize_name(n), t.to_ascii_uppercase()))
+            .collect();
+        let c = Call {
+            service: SERVICE,
+            operation: "ListResourceRecordSets",
+            resource: &zone.name,
+            region: GLOBAL,
+        };
+        // One page from the apex: a plan's zone is often small enough that
+        // this is the whole zone.
+        let out = call(&self.retry, c, || {
+            self.client
+                .list_resource_record_sets()
+                .hosted_zone_id(&zone.id)
+                .max_items(ONE_PAGE)
+                .send()
+        })
+        .await?;
+        let mut found: Vec<DnsRecord> = out
+            .resource_record_sets()
+            .iter()
+            .map(to_record)
+            .filter(|r| keys.contains(&(r.name.clone(), r.rtype.to_ascii_uppercase())))
+            .collect();
+        if out.is_truncated() {
+            // A big zone: read what the page did not hold, name by name.
+            for (name, rtype) in &keys {
+                if !found
+                    .iter()
+                    .any(|r| &r.name == name && r.rtype.eq_ignore_ascii_case(rtype))
+                {
+                    found.extend(self.read_records(zone, name, rtype).await?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     async fn find_zone(&self, zone_name: &str) -> Result<Option<HostedZone>, CloudError> {
         let wanted = normalize_name(zone_name);
         let c = Call {

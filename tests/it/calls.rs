@@ -1,0 +1,52 @@
+//! What a failover asks of the cloud, counted as HTTP requests at the wire
+//! (waiter polls and retries included), through counting proxies in front
+//! of the emulators. The goal (docs/performance.md): a one-plan failover
+//! makes at most 14 AWS requests besides the evidence writes.
+
+use crate::failover::{Fixture, Proxied};
+use crate::world::STANDBY;
+
+/// Requests of a failover's own (not its evidence writes: the S3 objects
+/// and the bucket lookup that precedes them).
+fn own(log: &[String]) -> Vec<String> {
+    log.iter()
+        .filter(|l| !(l.starts_with("PUT /") || l.starts_with("HEAD /")))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_plan_failover_makes_at_most_14_aws_requests_besides_evidence() {
+    let fx = Fixture::new("calls").await;
+    let proxied = Proxied::start(false).await;
+    let ran = fx
+        .drctl_with(
+            &[
+                "failover",
+                "--plan",
+                "payments",
+                "--to",
+                STANDBY,
+                "--approve",
+                "count",
+            ],
+            &[],
+            &proxied.endpoints(),
+        )
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let log = proxied.log();
+    let own = own(&log);
+    eprintln!(
+        "{} requests ({} besides evidence):\n{}",
+        log.len(),
+        own.len(),
+        log.join("\n")
+    );
+    assert!(
+        own.len() <= 14,
+        "{} AWS requests besides the evidence writes (goal 14):\n{}",
+        own.len(),
+        own.join("\n")
+    );
+}
