@@ -104,10 +104,17 @@ pub fn compile(b: &mut Builder<'_>) {
     }
 }
 
+/// A replica lag reading the RPO gate journaled.
+struct GateLag {
+    latest: Option<f64>,
+    max: Option<f64>,
+    datapoints: u64,
+    at: DateTime<Utc>,
+}
+
 impl Promote {
-    /// The lag the RPO gate read for this database, while fresh: (latest,
-    /// max, datapoints, read at).
-    fn gate_lag(&self, cx: &Cx<'_>) -> Option<(Option<f64>, Option<f64>, u64, DateTime<Utc>)> {
+    /// The lag the RPO gate read for this database, while fresh.
+    fn gate_lag(&self, cx: &Cx<'_>) -> Option<GateLag> {
         if cx.attempt != 1 {
             return None;
         }
@@ -119,12 +126,12 @@ impl Promote {
         if (Utc::now() - at).to_std().ok()? > super::FRESH || d["datapoints"].as_u64()? == 0 {
             return None;
         }
-        Some((
-            d["latest_lag_seconds"].as_f64(),
-            d["lag_seconds"].as_f64(),
-            d["datapoints"].as_u64()?,
+        Some(GateLag {
+            latest: d["latest_lag_seconds"].as_f64(),
+            max: d["lag_seconds"].as_f64(),
+            datapoints: d["datapoints"].as_u64()?,
             at,
-        ))
+        })
     }
 }
 
@@ -230,11 +237,11 @@ impl Action for Promote {
                     out["source"] = json!(source);
                     match self.gate_lag(cx) {
                         // The RPO gate read it moments ago, on this run's path.
-                        Some((latest, max, points, at)) => {
-                            out["lag_seconds"] = json!(latest.or(max));
-                            out["lag_max_seconds"] = json!(max);
-                            out["lag_datapoints"] = json!(points);
-                            out["lag_read_at"] = json!(at);
+                        Some(g) => {
+                            out["lag_seconds"] = json!(g.latest.or(g.max));
+                            out["lag_max_seconds"] = json!(g.max);
+                            out["lag_datapoints"] = json!(g.datapoints);
+                            out["lag_read_at"] = json!(g.at);
                             out["lag_read_by"] = json!("rpo gate");
                         }
                         None => {
