@@ -256,9 +256,55 @@ fn read_source(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<SourceFile> {
         );
         return None;
     };
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > source::MAX_FILE_BYTES
+    {
+        diags.push(
+            Diagnostic::file_error(
+                path,
+                format!(
+                    "file is {} bytes, more than a plan may be ({} bytes)",
+                    meta.len(),
+                    source::MAX_FILE_BYTES
+                ),
+            )
+            .hint("split the plan, or check that this is the file you meant"),
+        );
+        return None;
+    }
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Some(SourceFile::new(path.to_path_buf(), text, format)),
+            Ok(text) => {
+                // Before any parser recurses into it.
+                if let Some(pos) = source::too_deep(&text, format) {
+                    let file = SourceFile::unparsed(path.to_path_buf(), text, format);
+                    diags.push(
+                        Diagnostic::error(
+                            &file,
+                            pos,
+                            format!("nested more than {} levels deep", source::MAX_NESTING),
+                        )
+                        .hint("a plan nests a few levels; this file looks generated or damaged"),
+                    );
+                    return None;
+                }
+                let file = SourceFile::new(path.to_path_buf(), text, format);
+                let dups = file.duplicate_keys();
+                for (key, first, again) in &dups {
+                    diags.push(
+                        Diagnostic::error(&file, *again, format!("duplicate key `{key}`")).hint(
+                            format!(
+                                "`{key}` is already set at line {}, column {}: keep one",
+                                first.line, first.col
+                            ),
+                        ),
+                    );
+                }
+                if !dups.is_empty() {
+                    return None;
+                }
+                Some(file)
+            }
             Err(e) => {
                 diags.push(
                     Diagnostic::file_error(path, format!("file is not UTF-8 ({e})"))

@@ -136,6 +136,44 @@ impl SourceFile {
         }
     }
 
+    /// Wraps a file's text without parsing it (for a diagnostic about a file
+    /// no parser should see).
+    pub fn unparsed(path: PathBuf, text: String, format: Format) -> Self {
+        Self {
+            path,
+            text,
+            format,
+            tree: None,
+        }
+    }
+
+    /// Keys that a mapping holds twice: (key, first position, second
+    /// position). YAML parsers keep the last value silently; a plan that
+    /// says two things of one key is an error.
+    pub fn duplicate_keys(&self) -> Vec<(String, Pos, Pos)> {
+        let mut out = Vec::new();
+        let mut stack: Vec<&Node> = self.tree.iter().collect();
+        while let Some(n) = stack.pop() {
+            match &n.kind {
+                Kind::Map(entries) => {
+                    let mut seen: std::collections::HashMap<&str, Pos> = Default::default();
+                    for (k, kpos, v) in entries {
+                        if let Some(first) = seen.get(k.as_str()) {
+                            out.push((k.clone(), *first, *kpos));
+                        } else {
+                            seen.insert(k, *kpos);
+                        }
+                        stack.push(v);
+                    }
+                }
+                Kind::Seq(items) => stack.extend(items),
+                Kind::Leaf => {}
+            }
+        }
+        out.sort_by_key(|(_, _, p)| (p.line, p.col));
+        out
+    }
+
     /// Position of the value at `path`, or of the deepest ancestor that exists.
     pub fn locate(&self, path: &[Seg]) -> Pos {
         self.find(path, false)
@@ -465,5 +503,141 @@ mod tests {
         assert!(r.contains("2 | b = 2"), "{r}");
         assert!(r.contains("^"), "{r}");
         assert!(r.contains("hint: fix b"), "{r}");
+    }
+}
+
+/// Deepest nesting of `[` and `{` a plan may have. Real plans nest three or
+/// four levels; the parsers recurse once per level, so a hostile file of
+/// 100,000 levels would overflow the stack or (YAML) take minutes. Checked
+/// by a linear scan before any parser runs.
+pub const MAX_NESTING: usize = 64;
+
+/// Largest plan file read, in bytes (a plan of 10,000 resources is about
+/// 2 MiB).
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Where `text` nests `[`/`{` deeper than [`MAX_NESTING`], if it does:
+/// brackets inside quoted strings and comments do not count. A linear scan,
+/// so hostile input costs what its size costs, never a stack.
+pub fn too_deep(text: &str, format: Format) -> Option<Pos> {
+    if format == Format::Yaml
+        && let Some(pos) = yaml_too_deep(text)
+    {
+        return Some(pos);
+    }
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                // A comment runs to the end of the line.
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            q @ (b'"' | b'\'') => {
+                // TOML multi-line strings open with three quotes.
+                let triple = format == Format::Toml && bytes[i..].starts_with(&[q, q, q]);
+                i += if triple { 3 } else { 1 };
+                while i < bytes.len() {
+                    if triple && bytes[i..].starts_with(&[q, q, q]) {
+                        i += 3;
+                        break;
+                    }
+                    if !triple && bytes[i] == q {
+                        // YAML doubles a single quote to escape it.
+                        if q == b'\'' && format == Format::Yaml && bytes.get(i + 1) == Some(&b'\'')
+                        {
+                            i += 2;
+                            continue;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    if q == b'"' && bytes[i] == b'\\' {
+                        i += 1;
+                    } else if !triple && bytes[i] == b'\n' && format == Format::Toml {
+                        break;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(offset_to_pos(text, i, 1));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// YAML nests by indentation and by `- - -` on one line too: count the
+/// depth on the parser's event stream (a state machine, not a recursion),
+/// stopping at the first collection past the limit. A syntax error ends the
+/// scan; the deserializer reports it.
+fn yaml_too_deep(text: &str) -> Option<Pos> {
+    use saphyr_parser::{Event, Parser};
+    let mut depth = 0usize;
+    for item in Parser::new_from_str(text) {
+        let Ok((ev, span)) = item else { return None };
+        match ev {
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(Pos {
+                        line: span.start.line(),
+                        col: span.start.col() + 1,
+                        len: 1,
+                    });
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod nesting_tests {
+    use super::*;
+
+    #[test]
+    fn brackets_in_strings_and_comments_do_not_count() {
+        let text = format!(
+            "a = \"{}\" # {}\nb = [1]\n",
+            "[".repeat(500),
+            "{".repeat(500)
+        );
+        assert_eq!(too_deep(&text, Format::Toml), None);
+        let yaml = format!("a: '{}'''\nb: [1]\n", "[".repeat(500));
+        assert_eq!(too_deep(&yaml, Format::Yaml), None);
+    }
+
+    #[test]
+    fn the_first_bracket_past_the_limit_is_named() {
+        let text = format!(
+            "a = {}{}",
+            "[".repeat(MAX_NESTING + 5),
+            "]".repeat(MAX_NESTING + 5)
+        );
+        let pos = too_deep(&text, Format::Toml).unwrap();
+        assert_eq!((pos.line, pos.col), (1, 5 + MAX_NESTING));
+        // In YAML the document's own mapping is the first level.
+        let yaml = format!(
+            "a: {}{}",
+            "[".repeat(MAX_NESTING + 5),
+            "]".repeat(MAX_NESTING + 5)
+        );
+        let pos = too_deep(&yaml, Format::Yaml).unwrap();
+        assert_eq!((pos.line, pos.col), (1, 3 + MAX_NESTING));
     }
 }

@@ -474,3 +474,122 @@ proptest! {
         assert_places(&loaded, n)?;
     }
 }
+
+/// Loads one file of `name` and `text` and returns its error diagnostics.
+fn errors_of(name: &str, text: &str) -> Vec<super::source::Diagnostic> {
+    let dir = write_dir(&[(name, text)]);
+    let loaded = load(&[dir.path().to_path_buf()]);
+    loaded
+        .diagnostics
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect()
+}
+
+/// Hostile nesting: every parser on the path recursed once per level, so
+/// 100,000 levels overflowed the stack (YAML block sequences) or took
+/// minutes (YAML flow). Each shape, at 10,000 and 100,000 levels, is one
+/// positioned error, at once, on the test thread's small stack.
+#[test]
+fn deeply_nested_plans_are_an_error_not_a_stack_overflow_or_a_hang() {
+    for n in [10_000, 100_000] {
+        let shapes: Vec<(&str, String)> = vec![
+            (
+                "flow.yaml",
+                format!("plan: {}{}\n", "[".repeat(n), "]".repeat(n)),
+            ),
+            (
+                "maps.yaml",
+                format!("plan: {}1{}\n", "{a: ".repeat(n), "}".repeat(n)),
+            ),
+            ("block.yaml", format!("plan:\n{}x\n", "- ".repeat(n))),
+            (
+                "array.toml",
+                format!("a = {}{}\n", "[".repeat(n), "]".repeat(n)),
+            ),
+            (
+                "inline.toml",
+                format!("a = {}1{}\n", "{b = ".repeat(n), "}".repeat(n)),
+            ),
+            ("dotted.toml", format!("{} = 1\n", vec!["a"; n].join("."))),
+        ];
+        for (name, text) in shapes {
+            let t0 = std::time::Instant::now();
+            let errs = errors_of(name, &text);
+            assert!(!errs.is_empty(), "{name} at {n} levels: no error");
+            assert!(
+                errs.iter().all(|d| d.line >= 1 && d.column >= 1),
+                "{name}: positioned"
+            );
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(5),
+                "{name} at {n} levels took {:?}",
+                t0.elapsed()
+            );
+        }
+    }
+    // Indentation nesting deeper than the limit is named too.
+    let text: String = std::iter::once("plan:\n".to_string())
+        .chain((1..200).map(|i| format!("{}k{i}:\n", "  ".repeat(i))))
+        .collect();
+    let errs = errors_of("indent.yaml", &text);
+    assert!(
+        errs[0].message.contains("levels deep"),
+        "{:?}",
+        errs[0].message
+    );
+}
+
+#[test]
+fn duplicate_yaml_keys_are_an_error_at_the_second_one() {
+    let text = "plan:\n  name: x\n  tier: critical\n  name: y\n  regions: [us-west-2, us-east-1]\ndatabase:\n  - id: db\n    engine: postgres\n    strategy: promote-replica\n    regions:\n      us-west-2: a\n      us-west-2: b\n      us-east-1: c\n";
+    let errs = errors_of("dup.yaml", text);
+    let dups: Vec<_> = errs
+        .iter()
+        .filter(|d| d.message.starts_with("duplicate key"))
+        .collect();
+    assert_eq!(dups.len(), 2, "{errs:?}");
+    assert_eq!((dups[0].line, dups[0].column), (4, 3));
+    assert!(
+        dups[0]
+            .hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("line 2, column 3")
+    );
+    assert_eq!((dups[1].line, dups[1].column), (12, 7));
+    // TOML refuses duplicates itself.
+    let errs = errors_of("dup.toml", "[plan]\nname = \"x\"\nname = \"y\"\n");
+    assert!(!errs.is_empty());
+}
+
+#[test]
+fn yaml_alias_bombs_neither_hang_nor_explode() {
+    let mut text = String::from("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n");
+    for i in 0..8u8 {
+        let (p, c) = ((b'a' + i) as char, (b'b' + i) as char);
+        text.push_str(&format!(
+            "{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
+        ));
+    }
+    text.push_str("plan: *i\n");
+    let t0 = std::time::Instant::now();
+    assert!(!errors_of("bomb.yaml", &text).is_empty());
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn an_oversize_plan_file_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = std::fs::File::create(dir.path().join("big.toml")).unwrap();
+    f.set_len(super::source::MAX_FILE_BYTES + 1).unwrap();
+    let loaded = load(&[dir.path().to_path_buf()]);
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("more than a plan may be")),
+        "{:?}",
+        loaded.diagnostics
+    );
+}
