@@ -134,6 +134,9 @@ pub struct RegionStatus {
     pub databases: Vec<DbStatus>,
     /// Compute groups in this region.
     pub compute: Vec<ComputeStatus>,
+    /// For a standby: what its health checks and buckets look like, as a
+    /// failover's preflight would find them (see `steps::readiness`).
+    pub checks: Vec<crate::steps::Finding>,
     /// For a standby: ready to take over.
     pub ready: bool,
     /// For a standby: why not.
@@ -297,8 +300,29 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, opts: &StatusOptions) -> Plan
                 },
             }
         });
-    let (dbs, groups, evidence) =
-        futures::join!(join_all(db_reads), join_all(groups), join_all(evidence));
+    // Health checks and buckets of each standby, as a failover to it would
+    // find them (the kinds' own preflight), each bounded like every read.
+    let standby_checks = plan.regions().iter().skip(1).map(|region| async move {
+        let found = tokio::time::timeout(limit, crate::steps::readiness(clouds, plan, region))
+            .await
+            .unwrap_or_else(|_| {
+                vec![crate::steps::Finding::blocks(
+                    "checks and buckets",
+                    region,
+                    "no answer",
+                    format!("no answer within {}", format_duration(limit)),
+                )]
+            });
+        (region.clone(), found)
+    });
+    let (dbs, groups, evidence, checks) = futures::join!(
+        join_all(db_reads),
+        join_all(groups),
+        join_all(evidence),
+        join_all(standby_checks)
+    );
+    let checks: std::collections::BTreeMap<String, Vec<crate::steps::Finding>> =
+        checks.into_iter().collect();
 
     let mut db_status: Vec<(String, DbStatus)> = Vec::new();
     let mut endpoints: Vec<(String, String, String)> = Vec::new(); // (db id, region, endpoint)
@@ -481,6 +505,11 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, opts: &StatusOptions) -> Plan
                     ));
                 }
             }
+            for f in checks.get(region).into_iter().flatten() {
+                if let Some(p) = &f.problem {
+                    rp.push(format!("{} in {region}: {p}", f.resource));
+                }
+            }
             if let Some(why) = dead.get(region) {
                 rp.push(format!(
                     "{region} does not answer ({why}): it cannot take over now"
@@ -507,6 +536,11 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, opts: &StatusOptions) -> Plan
             region: region.clone(),
             role: if is_active { "active" } else { "standby" },
             unreachable: dead.get(region).cloned(),
+            checks: if is_active {
+                Vec::new()
+            } else {
+                checks.get(region).cloned().unwrap_or_default()
+            },
             ready: is_active || rp.is_empty(),
             problems: rp,
             databases,

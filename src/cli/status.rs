@@ -152,6 +152,9 @@ pub fn render(report: &StatusReport) -> String {
                     }
                 }
             }
+            for c in &r.checks {
+                let _ = writeln!(o, "    {:<8} {}", c.resource, c.state);
+            }
             for why in &r.problems {
                 let _ = writeln!(o, "    ✗ {why}");
             }

@@ -32,6 +32,9 @@ pub struct FakeState {
     pub objects: BTreeMap<String, Bytes>,
     /// Buckets by `scheme://bucket`.
     pub buckets: Vec<String>,
+    /// What each probed URL answers: a status, or `None` for no answer
+    /// (refused). URLs not here refuse.
+    pub probes: BTreeMap<String, Option<u16>>,
     /// Every mutating call, in order, as `Operation resource`.
     pub writes: Vec<String>,
     change_counter: u64,
@@ -82,7 +85,8 @@ impl FakeCloud {
             compute: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
-            identity: me,
+            identity: me.clone(),
+            probe: me,
         }
     }
 
@@ -493,6 +497,32 @@ impl ObjectStore for FakeCloud {
 
     async fn get(&self, _via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         Ok(self.state().objects.get(&url.to_string()).cloned())
+    }
+}
+
+#[async_trait]
+impl Probe for FakeCloud {
+    async fn get(
+        &self,
+        region: &str,
+        url: &str,
+        _timeout: Duration,
+    ) -> Result<ProbeAnswer, CloudError> {
+        match self.state().probes.get(url).copied().flatten() {
+            Some(status) => Ok(ProbeAnswer {
+                status,
+                elapsed_ms: 0,
+                body_excerpt: String::new(),
+            }),
+            None => Err(CloudError::new(
+                "http",
+                "GET",
+                url,
+                region,
+                ErrorKind::Connection,
+                "connection refused",
+            )),
+        }
     }
 }
 

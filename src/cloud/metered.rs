@@ -204,7 +204,8 @@ impl Metered {
             compute: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
-            identity: me,
+            identity: me.clone(),
+            probe: me,
         };
         (wrapped, log)
     }
@@ -482,6 +483,23 @@ impl ObjectStore for Metered {
         let label = object_label(url, "s3:GetObject", "gcs:objects.get");
         self.meter(label, via, self.inner.objects.get(via, url))
             .await
+    }
+}
+
+#[async_trait]
+impl Probe for Metered {
+    async fn get(
+        &self,
+        region: &str,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<ProbeAnswer, CloudError> {
+        self.meter(
+            "http:GET",
+            region,
+            self.inner.probe.get(region, url, timeout),
+        )
+        .await
     }
 }
 

@@ -19,6 +19,7 @@ pub mod aws;
 pub mod error;
 pub mod fake;
 pub mod gcp;
+pub mod http;
 pub mod metered;
 pub mod retry;
 pub mod types;
@@ -172,6 +173,21 @@ pub trait ObjectStore: Send + Sync {
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError>;
 }
 
+/// HTTP health probes (`[[check]]`): one GET, no retries (the caller
+/// decides whether and when to ask again), bounded by `timeout`. A probe
+/// that gets no answer (refused, reset, timed out) is a
+/// [`ErrorKind::Connection`] error naming the URL and region.
+#[async_trait]
+pub trait Probe: Send + Sync {
+    /// GETs `url` (a service in `region`) and returns its answer.
+    async fn get(
+        &self,
+        region: &str,
+        url: &str,
+        timeout: std::time::Duration,
+    ) -> Result<ProbeAnswer, CloudError>;
+}
+
 /// Who are we? (STS GetCallerIdentity.)
 ///
 /// Asked in a named region: STS has regional endpoints, and during a
@@ -197,6 +213,8 @@ pub struct Clouds {
     pub objects: Arc<dyn ObjectStore>,
     /// Caller identity (STS).
     pub identity: Arc<dyn Identity>,
+    /// HTTP health probes.
+    pub probe: Arc<dyn Probe>,
 }
 
 impl std::fmt::Debug for Clouds {

@@ -326,6 +326,17 @@ pub enum PutOutcome {
     AlreadyExists,
 }
 
+/// What an HTTP health probe answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// How long the answer took.
+    pub elapsed_ms: u64,
+    /// The start of the body (at most 200 characters), for messages.
+    pub body_excerpt: String,
+}
+
 /// The identity our credentials resolve to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallerIdentity {

@@ -33,6 +33,7 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    in_status: true,
 };
 
 /// A failover verifies every bucket of the plan in the target.

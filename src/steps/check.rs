@@ -37,6 +37,7 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    in_status: true,
 };
 
 /// A failover probes every check of the plan in the target.
@@ -73,36 +74,36 @@ impl Check {
     /// One probe: `Ok(status)` when it answered the expected status, else
     /// `Err(what it answered)`.
     async fn probe(&self, cx: &Cx<'_>) -> Result<u16, String> {
-        // TEMPORARY until the probe trait lands in the cloud layer.
-        let _ = cx;
-        let client = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .build()
-            .map_err(|e| e.to_string())?;
-        match client.get(&self.url).send().await {
-            Ok(r) if r.status().as_u16() == self.expect_status => Ok(r.status().as_u16()),
-            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-            Err(e) => Err(e.to_string()),
+        match cx
+            .clouds
+            .probe
+            .get(&self.region, &self.url, self.timeout)
+            .await
+        {
+            Ok(a) if a.status == self.expect_status => Ok(a.status),
+            Ok(a) if a.body_excerpt.trim().is_empty() => Err(format!("HTTP {}", a.status)),
+            Ok(a) => Err(format!("HTTP {} ({})", a.status, a.body_excerpt.trim())),
+            Err(e) => Err(e.message),
         }
     }
 }
 
 #[async_trait]
 impl Action for Check {
+    /// Probed once, and never blocking here: the target usually becomes
+    /// healthy only once the run has scaled and promoted it, so a failing
+    /// probe at preflight is reported, and the check step (after scale and
+    /// promote, before the switch) is what halts the run.
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("check {}", self.resource);
-        vec![match self.probe(cx).await {
-            Ok(s) => Finding::ok(&what, &self.region, format!("{}: HTTP {s}", self.url)),
-            Err(got) => Finding::blocks(
-                &what,
-                &self.region,
-                format!("{}: {got}", self.url),
-                format!(
-                    "{} answered {got}, expected HTTP {}",
-                    self.url, self.expect_status
-                ),
+        let state = match self.probe(cx).await {
+            Ok(s) => format!("{}: HTTP {s}", self.url),
+            Err(got) => format!(
+                "{}: {got} (expected HTTP {}; must pass before traffic moves)",
+                self.url, self.expect_status
             ),
-        }]
+        };
+        vec![Finding::ok(&what, &self.region, state)]
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {

@@ -40,6 +40,7 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    in_status: false,
 };
 
 /// One evidence step per plan and run, last.

@@ -163,6 +163,9 @@ pub struct Traits {
     pub irreversible: bool,
     /// Where the RPO achieved is read, for kinds that measure it.
     pub rpo: Option<RpoReader>,
+    /// `status` shows this kind's preflight findings for each standby
+    /// region (it reads databases, compute and DNS itself, in more detail).
+    pub in_status: bool,
 }
 
 /// A step's id: `<plan>/<kind>` or `<plan>/<kind>:<subject>`. Stable across
@@ -479,6 +482,37 @@ pub trait Action: Send + Sync {
         let _ = outputs;
         true
     }
+}
+
+/// What the kinds that say so ([`Traits::in_status`]) find in `region` for
+/// `plan`, as a failover to it would check at preflight (for `status`).
+pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Finding> {
+    let Ok(g) = crate::graph::compile(plan, region) else {
+        return Vec::new();
+    };
+    let outputs = BTreeMap::new();
+    let cx = Cx {
+        clouds,
+        plan,
+        target: region,
+        run_id: "status",
+        outputs: &outputs,
+        deadline: Instant::now() + Duration::from_secs(30),
+        poll: (Duration::from_millis(200), Duration::from_secs(2)),
+        journal: Arc::new(crate::journal::MemoryStore::new()),
+        lag_window: Duration::from_secs(15 * 60),
+        waiting: None,
+        side: None,
+        graph: &g.steps,
+        rpo_readings: None,
+        attempt: 1,
+    };
+    let asked = g.steps.iter().filter(|s| s.kind.name().traits().in_status);
+    futures::future::join_all(asked.map(|s| s.kind.action().preflight(&cx)))
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Whether `step`'s journaled outputs leave nothing to do (see [`Action::settled`]).

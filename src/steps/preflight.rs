@@ -30,6 +30,7 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    in_status: false,
 };
 
 /// One preflight per plan, in every mode.

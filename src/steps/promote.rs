@@ -34,6 +34,7 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: true,
     rpo: Some(rpo),
+    in_status: false,
 };
 
 /// The RPO of a promotion: the replica lag read just before it, else the

@@ -38,6 +38,7 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    in_status: false,
 };
 
 /// A reprotection protects every database in every other region.

@@ -35,6 +35,7 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: Some(rpo),
+    in_status: false,
 };
 
 /// The RPO of a restore: from the restore point to the RTO origin.

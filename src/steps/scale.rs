@@ -28,6 +28,7 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    in_status: false,
 };
 
 /// A failover scales every group of the plan in the target.

@@ -56,6 +56,7 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    in_status: false,
 };
 
 /// One switch per hosted zone: every record in a failover, the records that

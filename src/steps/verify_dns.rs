@@ -32,6 +32,7 @@ pub const TRAITS: Traits = Traits {
     ends_rto: true,
     irreversible: false,
     rpo: None,
+    in_status: false,
 };
 
 /// One verification per switch.

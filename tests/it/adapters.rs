@@ -145,7 +145,7 @@ enum Fault {
 }
 
 /// Decides the answer to one raw HTTP request: `None` drops the connection.
-type Handler = Arc<dyn Fn(&str) -> Option<(u16, String)> + Send + Sync>;
+pub(crate) type Handler = Arc<dyn Fn(&str) -> Option<(u16, String)> + Send + Sync>;
 
 /// A one-purpose HTTP server on loopback: counts requests, answers each
 /// with `fault`. Returns its URL and the request counter.
@@ -166,7 +166,7 @@ async fn fault_server(fault: Fault) -> (String, Arc<AtomicUsize>) {
 
 /// A loopback HTTP server answering every request through `handler` (XML
 /// bodies), counting requests.
-async fn fake_server(handler: Handler) -> (String, Arc<AtomicUsize>) {
+pub(crate) async fn fake_server(handler: Handler) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));

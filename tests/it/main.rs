@@ -8,6 +8,7 @@ mod cli;
 mod failover;
 mod faults;
 mod outage;
+mod probes;
 mod proxy;
 mod recovery;
 mod terraform;
