@@ -18,15 +18,12 @@ pub struct HttpProbe {
 }
 
 impl HttpProbe {
-    /// Builds the client.
-    pub fn new() -> Result<Self, CloudError> {
+    /// Builds the client (fails only when no TLS backend can start).
+    pub fn new() -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| {
-                CloudError::new("http", "GET", "-", "-", ErrorKind::Client, e.to_string())
-            })?;
+            .build()?;
         Ok(Self { client })
     }
 }

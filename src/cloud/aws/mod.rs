@@ -65,7 +65,9 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         metrics: Arc::new(CloudWatchMetrics::new(sdk.clone(), retry)),
         objects: Arc::new(ObjectRouter { s3, gcs }),
         identity: Arc::new(StsIdentity::new(&sdk, retry)),
-        probe: Arc::new(super::http::HttpProbe::new()?),
+        probe: Arc::new(super::http::HttpProbe::new().map_err(|e| {
+            CloudError::new("http", "client", "-", "-", ErrorKind::Client, e.to_string())
+        })?),
     })
 }
 
