@@ -32,6 +32,9 @@ pub struct FakeState {
     pub objects: BTreeMap<String, Bytes>,
     /// Buckets by `scheme://bucket`.
     pub buckets: Vec<String>,
+    /// Bucket states by `scheme://bucket` (buckets listed in `buckets`
+    /// and absent here exist with nothing else known).
+    pub bucket_states: BTreeMap<String, BucketState>,
     /// What each probed URL answers: a status, or `None` for no answer
     /// (refused). URLs not here refuse.
     pub probes: BTreeMap<String, Option<u16>>,
@@ -497,6 +500,26 @@ impl ObjectStore for FakeCloud {
 
     async fn get(&self, _via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         Ok(self.state().objects.get(&url.to_string()).cloned())
+    }
+
+    async fn bucket_state(
+        &self,
+        _via: &str,
+        bucket: &ObjectUrl,
+    ) -> Result<BucketState, CloudError> {
+        let key = ObjectUrl {
+            key: String::new(),
+            ..bucket.clone()
+        }
+        .to_string();
+        let s = self.state();
+        Ok(match s.bucket_states.get(&key) {
+            Some(b) => b.clone(),
+            None => BucketState {
+                exists: s.buckets.contains(&key),
+                ..BucketState::default()
+            },
+        })
     }
 }
 

@@ -32,7 +32,7 @@ use google_cloud_storage::retry_policy::RetryableErrors;
 use tokio::sync::OnceCell;
 
 use super::retry::RetryPolicy;
-use super::{CloudError, CloudSettings, ErrorKind, ObjectUrl, PutMode, PutOutcome};
+use super::{BucketState, CloudError, CloudSettings, ErrorKind, ObjectUrl, PutMode, PutOutcome};
 
 const SERVICE: &str = "gcs";
 const REGION: &str = "global";
@@ -181,24 +181,22 @@ impl GcsStore {
     }
 }
 
-fn bucket_path(url: &ObjectUrl) -> String {
-    format!("projects/_/buckets/{}", url.bucket)
-}
-
-#[async_trait]
-impl crate::cloud::ObjectStore for GcsStore {
-    async fn bucket_exists(&self, _via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
-        const OP: &str = "ListObjects";
+impl GcsStore {
+    /// GETs `{endpoint}/storage/v1/{path}` (the JSON API, for what the
+    /// storage crate reaches only over gRPC), with the crate's credentials
+    /// and the retry policy: `Ok(None)` on 404.
+    async fn json_get(
+        &self,
+        op: &'static str,
+        bucket: &ObjectUrl,
+        path: &str,
+    ) -> Result<Option<serde_json::Value>, CloudError> {
         let bucket = ObjectUrl {
             key: String::new(),
             ..bucket.clone()
         };
-        let inner = self.inner(OP, &bucket).await?;
-        let url = format!(
-            "{}/storage/v1/b/{}/o?maxResults=1&fields=kind",
-            self.endpoint(),
-            bucket.bucket
-        );
+        let inner = self.inner(op, &bucket).await?;
+        let url = format!("{}/storage/v1/{path}", self.endpoint());
         self.retry
             .run(|| async {
                 let headers = match inner.credentials.headers(Default::default()).await {
@@ -210,7 +208,7 @@ impl crate::cloud::ObjectStore for GcsStore {
                         } else {
                             ErrorKind::Auth
                         };
-                        return Err(err(OP, &bucket, kind, e.to_string()));
+                        return Err(err(op, &bucket, kind, e.to_string()));
                     }
                 };
                 let resp = inner
@@ -219,18 +217,15 @@ impl crate::cloud::ObjectStore for GcsStore {
                     .headers(headers)
                     .send()
                     .await
-                    .map_err(|e| err(OP, &bucket, ErrorKind::Connection, format!("{e}")))?;
+                    .map_err(|e| err(op, &bucket, ErrorKind::Connection, format!("{e}")))?;
                 let status = resp.status().as_u16();
                 match status {
-                    200..=299 => {
-                        self.remember(&bucket.bucket);
-                        Ok(true)
-                    }
-                    404 => Ok(false),
+                    200..=299 => Ok(Some(resp.json().await.unwrap_or_default())),
+                    404 => Ok(None),
                     _ => {
                         let body = resp.text().await.unwrap_or_default();
                         Err(err(
-                            OP,
+                            op,
                             &bucket,
                             CloudError::classify(Some(status), None),
                             body.chars().take(300).collect::<String>(),
@@ -240,6 +235,57 @@ impl crate::cloud::ObjectStore for GcsStore {
                 }
             })
             .await
+    }
+}
+
+fn bucket_path(url: &ObjectUrl) -> String {
+    format!("projects/_/buckets/{}", url.bucket)
+}
+
+#[async_trait]
+impl crate::cloud::ObjectStore for GcsStore {
+    async fn bucket_exists(&self, _via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+        let found = self
+            .json_get(
+                "ListObjects",
+                bucket,
+                &format!("b/{}/o?maxResults=1&fields=kind", bucket.bucket),
+            )
+            .await?;
+        if found.is_some() {
+            self.remember(&bucket.bucket);
+        }
+        Ok(found.is_some())
+    }
+
+    async fn bucket_state(
+        &self,
+        _via: &str,
+        bucket: &ObjectUrl,
+    ) -> Result<BucketState, CloudError> {
+        let meta = self
+            .json_get(
+                "GetBucket",
+                bucket,
+                &format!(
+                    "b/{}?fields=location,locationType,versioning",
+                    bucket.bucket
+                ),
+            )
+            .await?;
+        Ok(match meta {
+            None => BucketState::default(),
+            Some(m) => {
+                self.remember(&bucket.bucket);
+                BucketState {
+                    exists: true,
+                    location: m["location"].as_str().map(str::to_string),
+                    location_type: m["locationType"].as_str().map(str::to_string),
+                    versioning: Some(m["versioning"]["enabled"].as_bool().unwrap_or(false)),
+                    replication: None,
+                }
+            }
+        })
     }
 
     async fn put(

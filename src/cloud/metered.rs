@@ -484,6 +484,12 @@ impl ObjectStore for Metered {
         self.meter(label, via, self.inner.objects.get(via, url))
             .await
     }
+
+    async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError> {
+        let label = object_label(bucket, "s3:GetBucketReplication", "gcs:buckets.get");
+        self.meter(label, via, self.inner.objects.bucket_state(via, bucket))
+            .await
+    }
 }
 
 #[async_trait]

@@ -171,6 +171,10 @@ pub trait ObjectStore: Send + Sync {
 
     /// Reads an object; `Ok(None)` when it does not exist.
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError>;
+
+    /// Reads what `[[bucket]]` checks: existence, location, versioning and
+    /// replication rules.
+    async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError>;
 }
 
 /// HTTP health probes (`[[check]]`): one GET, no retries (the caller
@@ -354,6 +358,9 @@ impl ObjectStore for ObjectRouter {
     }
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         self.pick(url).get(via, url).await
+    }
+    async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError> {
+        self.pick(bucket).bucket_state(via, bucket).await
     }
 }
 

@@ -326,6 +326,41 @@ pub enum PutOutcome {
     AlreadyExists,
 }
 
+/// What a bucket's replication setup looks like (what `[[bucket]]` checks).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketState {
+    /// Whether the bucket exists (and is visible to our credentials).
+    pub exists: bool,
+    /// Where it lives: the S3 region, or the GCS location (`US-EAST1`,
+    /// `US`, `NAM4`...).
+    pub location: Option<String>,
+    /// GCS location type (`region`, `dual-region`, `multi-region`).
+    pub location_type: Option<String>,
+    /// Object versioning on; `None` when it could not be read.
+    pub versioning: Option<bool>,
+    /// Replication rules (S3); `None` when not applicable or unreadable,
+    /// empty when the bucket has none.
+    pub replication: Option<Vec<ReplicationRule>>,
+}
+
+/// One replication rule of a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationRule {
+    /// Rule id.
+    pub id: String,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// Destination bucket (an ARN `arn:aws:s3:::name`, or a name).
+    pub destination: String,
+}
+
+impl ReplicationRule {
+    /// Whether the rule replicates into bucket `name`.
+    pub fn targets(&self, name: &str) -> bool {
+        self.destination == name || self.destination.rsplit(":::").next() == Some(name)
+    }
+}
+
 /// What an HTTP health probe answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeAnswer {

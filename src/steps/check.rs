@@ -37,7 +37,6 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
-    in_status: true,
 };
 
 /// A failover probes every check of the plan in the target.
@@ -90,6 +89,10 @@ impl Check {
 
 #[async_trait]
 impl Action for Check {
+    async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        self.preflight(cx).await
+    }
+
     /// Probed once, and never blocking here: the target usually becomes
     /// healthy only once the run has scaled and promoted it, so a failing
     /// probe at preflight is reported, and the check step (after scale and

@@ -40,7 +40,6 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
-    in_status: false,
 };
 
 /// One evidence step per plan and run, last.
@@ -129,6 +128,11 @@ async fn store(cx: &Cx<'_>, dest: &str, files: &[(&str, Vec<u8>)]) -> Result<Val
 
 #[async_trait]
 impl Action for Evidence {
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        // `status` reads this kind's resources itself, in more detail.
+        Vec::new()
+    }
+
     async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // Evidence never blocks a failover: a destination that does not
         // answer is recorded and written later (see the module doc).

@@ -163,9 +163,6 @@ pub struct Traits {
     pub irreversible: bool,
     /// Where the RPO achieved is read, for kinds that measure it.
     pub rpo: Option<RpoReader>,
-    /// `status` shows this kind's preflight findings for each standby
-    /// region (it reads databases, compute and DNS itself, in more detail).
-    pub in_status: bool,
 }
 
 /// A step's id: `<plan>/<kind>` or `<plan>/<kind>:<subject>`. Stable across
@@ -470,6 +467,11 @@ pub trait Action: Send + Sync {
     /// only: the home region may be down). A finding with a problem stops
     /// the run at preflight.
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding>;
+    /// What `status` shows of this step for a standby region (bounded by
+    /// the caller; may read other regions, unlike preflight). Kinds whose
+    /// resources `status` reads in detail itself (databases, compute, DNS)
+    /// return nothing here.
+    async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding>;
     /// Reads state and describes what `run` would do, without changing anything.
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure>;
     /// Brings the world to the step's desired state; returns outputs to journal.
@@ -484,8 +486,8 @@ pub trait Action: Send + Sync {
     }
 }
 
-/// What the kinds that say so ([`Traits::in_status`]) find in `region` for
-/// `plan`, as a failover to it would check at preflight (for `status`).
+/// What every step of a failover of `plan` to `region` says of its
+/// readiness ([`Action::readiness`]), for `status`.
 pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Finding> {
     let Ok(g) = crate::graph::compile(plan, region) else {
         return Vec::new();
@@ -507,8 +509,7 @@ pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Findin
         rpo_readings: None,
         attempt: 1,
     };
-    let asked = g.steps.iter().filter(|s| s.kind.name().traits().in_status);
-    futures::future::join_all(asked.map(|s| s.kind.action().preflight(&cx)))
+    futures::future::join_all(g.steps.iter().map(|s| s.kind.action().readiness(&cx)))
         .await
         .into_iter()
         .flatten()

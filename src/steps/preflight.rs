@@ -30,7 +30,6 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
-    in_status: false,
 };
 
 /// One preflight per plan, in every mode.
@@ -67,6 +66,11 @@ async fn findings(cx: &Cx<'_>) -> Vec<Finding> {
 
 #[async_trait]
 impl Action for Preflight {
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        // `status` reads this kind's resources itself, in more detail.
+        Vec::new()
+    }
+
     async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

@@ -34,7 +34,6 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: true,
     rpo: Some(rpo),
-    in_status: false,
 };
 
 /// The RPO of a promotion: the replica lag read just before it, else the
@@ -138,6 +137,11 @@ impl Promote {
 
 #[async_trait]
 impl Action for Promote {
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        // `status` reads this kind's resources itself, in more detail.
+        Vec::new()
+    }
+
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("database {}", self.instance);
         match cx

@@ -38,7 +38,6 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
-    in_status: false,
 };
 
 /// A reprotection protects every database in every other region.
@@ -116,6 +115,11 @@ impl Reprotect {
 
 #[async_trait]
 impl Action for Reprotect {
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        // `status` reads this kind's resources itself, in more detail.
+        Vec::new()
+    }
+
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("database {}", self.primary);
         let primary = match self.primary(cx).await {

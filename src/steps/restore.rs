@@ -35,7 +35,6 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: Some(rpo),
-    in_status: false,
 };
 
 /// The RPO of a restore: from the restore point to the RTO origin.
@@ -125,6 +124,12 @@ pub fn restored_id(source: &str, run_id: &str) -> String {
 
 #[async_trait]
 impl Action for Restore {
+    async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        // `status` shows the instance; whether it can be restored (backups
+        // on) is this kind's to say.
+        self.preflight(cx).await
+    }
+
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("database {}", self.instance);
         match cx

@@ -28,7 +28,6 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
-    in_status: false,
 };
 
 /// A failover scales every group of the plan in the target.
@@ -65,6 +64,11 @@ pub fn compile(b: &mut Builder<'_>) {
 
 #[async_trait]
 impl Action for Scale {
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        // `status` reads this kind's resources itself, in more detail.
+        Vec::new()
+    }
+
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("compute {}", self.group);
         match cx

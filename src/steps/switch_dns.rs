@@ -56,7 +56,6 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
-    in_status: false,
 };
 
 /// One switch per hosted zone: every record in a failover, the records that
@@ -269,6 +268,11 @@ pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
 
 #[async_trait]
 impl Action for SwitchDns {
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        // `status` reads this kind's resources itself, in more detail.
+        Vec::new()
+    }
+
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         vec![zone_finding(cx, &self.zone).await]
     }

@@ -32,7 +32,6 @@ pub const TRAITS: Traits = Traits {
     ends_rto: true,
     irreversible: false,
     rpo: None,
-    in_status: false,
 };
 
 /// One verification per switch.
@@ -64,6 +63,11 @@ pub fn compile(b: &mut Builder<'_>) {
 
 #[async_trait]
 impl Action for VerifyDns {
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        // `status` reads this kind's resources itself, in more detail.
+        Vec::new()
+    }
+
     async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // The switch step of the same zone reports the zone.
         Vec::new()

@@ -100,7 +100,7 @@ async fn create_group(region: &str, name: &str, min: i32, desired: i32, max: i32
         .expect("create auto scaling group");
 }
 
-async fn create_s3_bucket(name: &str) {
+pub(crate) async fn create_s3_bucket(name: &str) {
     world::sdk()
         .await
         .s3(HOME)

@@ -3,6 +3,7 @@
 //! `localstack/up` (or reuse a running world) via [`world`].
 
 mod adapters;
+mod buckets;
 mod calls;
 mod cli;
 mod failover;

@@ -17,7 +17,9 @@ use bytes::Bytes;
 
 use super::{Call, Regional, Sdk, call, sdk_error};
 use crate::cloud::retry::RetryPolicy;
-use crate::cloud::{CloudError, ErrorKind, ObjectUrl, PutMode, PutOutcome};
+use crate::cloud::{
+    BucketState, CloudError, ErrorKind, ObjectUrl, PutMode, PutOutcome, ReplicationRule,
+};
 
 const SERVICE: &str = "s3";
 
@@ -119,6 +121,75 @@ impl S3Store {
 impl crate::cloud::ObjectStore for S3Store {
     async fn bucket_exists(&self, via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
         Ok(self.locate(via, bucket).await?.is_some())
+    }
+
+    async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError> {
+        let Some(region) = self.locate(via, bucket).await? else {
+            return Ok(BucketState::default());
+        };
+        let client = self.clients.get(&region);
+        let resource = format!("s3://{}", bucket.bucket);
+        let c = Call {
+            service: SERVICE,
+            operation: "GetBucketVersioning",
+            resource: &resource,
+            region: &region,
+        };
+        let (versioning, replication) = futures::join!(
+            call(&self.retry, c, || client
+                .get_bucket_versioning()
+                .bucket(&bucket.bucket)
+                .send()),
+            self.retry.run(|| async {
+                let c = Call {
+                    operation: "GetBucketReplication",
+                    ..c
+                };
+                match client
+                    .get_bucket_replication()
+                    .bucket(&bucket.bucket)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(out
+                        .replication_configuration()
+                        .map(|cfg| {
+                            cfg.rules()
+                                .iter()
+                                .map(|r| ReplicationRule {
+                                    id: r.id().unwrap_or_default().to_string(),
+                                    enabled: r.status().as_str() == "Enabled",
+                                    destination: r
+                                        .destination()
+                                        .map(|d| d.bucket().to_string())
+                                        .unwrap_or_default(),
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()),
+                    Err(e) => {
+                        let e = sdk_error(c, e);
+                        // No configuration is "no rules", not a failure.
+                        if e.code.as_deref() == Some("ReplicationConfigurationNotFoundError") {
+                            Ok(Vec::new())
+                        } else {
+                            Err(e)
+                        }
+                    }
+                }
+            }),
+        );
+        Ok(BucketState {
+            exists: true,
+            location: Some(region.clone()),
+            location_type: None,
+            versioning: Some(
+                versioning?
+                    .status()
+                    .is_some_and(|s| s.as_str() == "Enabled"),
+            ),
+            replication: Some(replication?),
+        })
     }
 
     async fn put(
