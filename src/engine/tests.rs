@@ -865,3 +865,105 @@ fn golden_journals_of_earlier_versions_still_read() {
         });
     assert_eq!(failed, Some(crate::journal::ErrorClass::NotFound));
 }
+
+/// Rewrites a journal's run-started record through `edit` and re-chains
+/// every record after it (what an upgraded drctl or an edited plan look like
+/// to a resume: a journal that verifies, with other contents).
+async fn rewrite_start(store: &MemoryStore, run: &str, edit: impl Fn(&mut Event)) {
+    let records = crate::journal::read(store, run).await.unwrap();
+    let fresh = Arc::new(MemoryStore::new());
+    let mut j = Journal::create(fresh.clone(), run).await.unwrap();
+    for mut r in records {
+        edit(&mut r.event);
+        j.append(r.event).await.unwrap();
+    }
+    store.set_text(run, &fresh.text(run).unwrap());
+    store.set_head(run, fresh.read_head(run).await.unwrap().as_deref());
+}
+
+#[tokio::test]
+async fn resume_refuses_a_graph_that_changed_since_the_run_started() {
+    let f = world();
+    f.state()
+        .groups
+        .remove(&("us-east-1".into(), "payments-api-use1".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let r = e.run(&payments(), &opts()).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Failed);
+    rewrite_start(&store, &r.run_id, |ev| {
+        if let Event::RunStarted { steps, .. } = ev {
+            steps.retain(|s| !s.id.contains("/scale:"));
+        }
+    })
+    .await;
+    let err = e
+        .resume(&r.run_id, &payments(), Some(opts()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("step graph differs") && err.contains("payments/scale:payments-api is new"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn resume_refuses_a_mode_it_cannot_read_instead_of_failing_over() {
+    let f = world();
+    f.state()
+        .groups
+        .remove(&("us-east-1".into(), "payments-api-use1".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let r = e.run(&payments(), &opts()).await.unwrap();
+    rewrite_start(&store, &r.run_id, |ev| {
+        if let Event::RunStarted { flags, .. } = ev {
+            flags["mode"] = json!({"mode": "teleport"});
+        }
+    })
+    .await;
+    let err = e
+        .resume(&r.run_id, &payments(), Some(opts()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot read") && err.contains("teleport"),
+        "{err}"
+    );
+    assert!(f.state().writes.is_empty(), "nothing was done");
+}
+
+#[tokio::test]
+async fn resume_refuses_a_journal_whose_step_records_break_the_grammar() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let r = e.run(&payments(), &opts()).await.unwrap();
+    // A chained journal with a success that was never started.
+    let (mut j, _) = Journal::open_for_append(store.clone(), &r.run_id)
+        .await
+        .unwrap();
+    j.append(Event::StepSucceeded {
+        step: "payments/scale:ghost".into(),
+        outputs: json!({}),
+    })
+    .await
+    .unwrap();
+    rewrite_start(&store, &r.run_id, |ev| {
+        if let Event::RunFinished { outcome, .. } = ev {
+            *outcome = Outcome::Failed;
+        }
+    })
+    .await;
+    let err = e
+        .resume(&r.run_id, &payments(), Some(opts()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("succeeded without a start") && err.contains("#"),
+        "{err}"
+    );
+}
