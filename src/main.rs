@@ -23,7 +23,29 @@ fn init_tracing(format: LogFormat, verbose: u8) {
     }
 }
 
+/// A closed pipe on stdout (`drctl runs show RUN | head -1`) means the
+/// reader has what it wanted: end quietly with success, as ripgrep does.
+/// `print!` reports a failed write by panicking with the I/O error's text;
+/// this hook turns exactly that panic into a silent exit 0 and leaves every
+/// other panic to the default hook.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let settings = match Settings::resolve(&cli.flag_settings()) {
         Ok(s) => s,

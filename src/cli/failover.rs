@@ -229,6 +229,10 @@ fn engine_exit(e: &EngineError, output: Output) -> Exit {
     let (code, outcome) = match e {
         EngineError::Refused(_) => (Exit::Refused, "refused"),
         EngineError::Invalid(_) => (Exit::Invalid, "invalid"),
+        // An unknown run id is invalid input, as for `runs show`.
+        EngineError::Journal(drctl::journal::JournalError::NotFound { .. }) => {
+            (Exit::Invalid, "invalid")
+        }
         _ => (Exit::Failed, "error"),
     };
     if output == Output::Json {
@@ -346,6 +350,70 @@ pub fn render_report(r: &RunReport) -> String {
     o
 }
 
+/// One dry-run gate as a sentence ("gate rpo (payments): would pass:
+/// replica lag of payments-db-use1 is 2s ...").
+fn gate_sentence(g: &serde_json::Value) -> String {
+    let plan = g["plan"].as_str().unwrap_or_default();
+    let d = &g["detail"];
+    match g["gate"].as_str().unwrap_or_default() {
+        "rpo" if d["applies"] == serde_json::json!(false) => {
+            format!(
+                "gate rpo ({plan}): does not apply: {}",
+                d["why"].as_str().unwrap_or_default()
+            )
+        }
+        "rpo" => {
+            let rpo = d["rpo_seconds"]
+                .as_u64()
+                .map(|s| format_duration(Duration::from_secs(s)));
+            let dbs: Vec<String> = d["databases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|db| {
+                    let inst = db["instance"].as_str().unwrap_or_default();
+                    match db["lag_seconds"].as_f64() {
+                        Some(l) => format!(
+                            "replica lag of {inst} is {} ({}), {} the RPO of {}",
+                            secs(Some(l)),
+                            db["reading"].as_str().unwrap_or_default(),
+                            if db["within_rpo"] == serde_json::json!(true) {
+                                "within"
+                            } else {
+                                "above"
+                            },
+                            rpo.clone().unwrap_or_default()
+                        ),
+                        None => format!(
+                            "replica lag of {inst} is unknown ({})",
+                            db["reading"].as_str().unwrap_or_default()
+                        ),
+                    }
+                })
+                .collect();
+            format!(
+                "gate rpo ({plan}): {}{}",
+                g["decision"].as_str().unwrap_or_default(),
+                if dbs.is_empty() {
+                    ": no replica to promote".to_string()
+                } else {
+                    format!(": {}", dbs.join("; "))
+                }
+            )
+        }
+        "approval" => match (d["required"].as_bool(), d["given"].as_bool()) {
+            (Some(false), _) => format!("gate approval ({plan}): not required by the tier"),
+            (_, Some(true)) => {
+                format!("gate approval ({plan}): required; given (--approve or --emergency)")
+            }
+            _ => format!(
+                "gate approval ({plan}): required; not given: pass --approve REASON, or confirm on a terminal"
+            ),
+        },
+        other => format!("gate {other} ({plan}): {d}"),
+    }
+}
+
 fn render_preview(
     rows: &[PreviewRow],
     gates: &[serde_json::Value],
@@ -355,13 +423,7 @@ fn render_preview(
     use std::fmt::Write as _;
     let mut o = format!("dry run: {kind} to {target} (nothing will be changed)\n");
     for g in gates {
-        let _ = writeln!(
-            o,
-            "  gate {} for {}: {}",
-            g["gate"].as_str().unwrap_or_default(),
-            g["plan"].as_str().unwrap_or_default(),
-            g["detail"]
-        );
+        let _ = writeln!(o, "  {}", gate_sentence(g));
     }
     for (i, r) in rows.iter().enumerate() {
         let _ = writeln!(o, "{:>3}. {}: {}", i + 1, r.step, r.description);

@@ -5,6 +5,7 @@
 //! returns an [`Exit`] code, so `main` stays a thin map from errors to codes.
 
 pub mod failover;
+pub mod generate;
 pub mod plan;
 pub mod progress;
 pub mod recover;
@@ -48,28 +49,53 @@ pub enum Output {
 )]
 pub struct Cli {
     /// Settings file (default: ./drctl.toml when present).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Plan directory [env: DRCTL_PLANS; default: plans].
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub plans: Option<PathBuf>,
     /// State directory for journals and locks [env: DRCTL_STATE_DIR; default: .drctl beside the plans].
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub state_dir: Option<PathBuf>,
     /// File of KEY=value endpoint settings, e.g. localstack/endpoints.env [env: DRCTL_ENDPOINTS].
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub endpoints: Option<PathBuf>,
     /// Google Cloud Storage endpoint (an emulator) [env: DRCTL_GCS_ENDPOINT].
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "URL"
+    )]
     pub gcs_endpoint: Option<String>,
     /// Log format on stderr [env: DRCTL_LOG_FORMAT].
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, help_heading = "Global options", value_enum)]
     pub log_format: Option<LogFormat>,
     /// Colour [env: DRCTL_COLOR].
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, help_heading = "Global options", value_enum)]
     pub color: Option<ColorChoice>,
     /// More logging (-v info, -vv debug); RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
@@ -113,6 +139,10 @@ pub enum Command {
     /// Verify journals' hash chains.
     #[command(subcommand)]
     Audit(runs::AuditCommand),
+    /// Print shell completions (bash, zsh, fish, powershell, elvish).
+    Completions(generate::CompletionsArgs),
+    /// Print the man page (or write one per command with --out DIR).
+    Man(generate::ManArgs),
 }
 
 /// Runs a parsed command line.
@@ -126,6 +156,8 @@ pub async fn run(cli: Cli, settings: drctl::config::Settings) -> anyhow::Result<
         Command::Failback(args) => recover::failback(args, &settings).await,
         Command::Runs(cmd) => runs::run(cmd, &settings).await,
         Command::Audit(cmd) => runs::audit(cmd, &settings).await,
+        Command::Completions(a) => generate::completions(a),
+        Command::Man(a) => generate::man(a),
     }
 }
 

@@ -217,3 +217,82 @@ fn status_reports_seeded_lag_and_capacities() {
     assert!(out.contains("lag 3s (max of"), "{out}");
     assert!(out.contains("READY"), "{out}");
 }
+
+/// An unknown run id is invalid input (exit 2) for every command that
+/// takes one; `runs resume NOPE` used to exit 1.
+#[test]
+fn an_unknown_run_id_exits_2_for_every_command() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path().to_str().unwrap();
+    let endpoints = world::endpoints_file();
+    let e = endpoints.to_str().unwrap();
+    for cmd in [
+        vec!["runs", "show", "NOPE"],
+        vec!["runs", "resume", "NOPE"],
+        vec!["runs", "approve", "NOPE", "--reason", "x"],
+        vec!["audit", "verify", "NOPE"],
+    ] {
+        let mut args = vec!["--state-dir", s, "--endpoints", e];
+        args.extend(&cmd);
+        let o = drctl(&args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(err.contains("no journal for run `NOPE`"), "{cmd:?}: {err}");
+    }
+}
+
+/// Regression: `drctl plan graph ... | head -1` panicked with "failed
+/// printing to stdout: Broken pipe" and exited 101.
+#[test]
+fn a_closed_stdout_pipe_ends_quietly_with_success() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args([
+            "--color",
+            "never",
+            "plan",
+            "graph",
+            "payments",
+            "--to",
+            "us-east-1",
+            "--format",
+            "dot",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("drctl runs");
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("drctl ends");
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_definitions() {
+    let o = drctl(&["completions", "bash"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for sub in ["failover", "reprotect", "status", "runs"] {
+        assert!(out.contains(sub), "bash completions name {sub}");
+    }
+    let o = drctl(&["man"]);
+    let (out, _) = text(&o);
+    assert!(
+        out.contains(".TH drctl 1") && out.contains("failover"),
+        "{out}"
+    );
+    let o = drctl(&["failover", "--help"]);
+    let (out, _) = text(&o);
+    let global = out
+        .find("Global options:")
+        .expect("a heading for the global options");
+    assert!(
+        out[global..].contains("--state-dir") && !out[..global].contains("--state-dir"),
+        "{out}"
+    );
+}
