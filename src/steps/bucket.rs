@@ -124,7 +124,7 @@ impl VerifyBucket {
             Err(e) => return (Finding::unreadable(&what, &self.region, &e), None),
         };
         let f = if !st.exists {
-            Finding::blocks(&what, &self.region, "missing", "does not exist")
+            Finding::missing(&what, &self.region)
         } else {
             match url.scheme {
                 ObjectScheme::S3 => match st.versioning {

@@ -278,6 +278,11 @@ impl Finding {
         }
     }
 
+    /// A resource that does not exist where the run needs it.
+    pub fn missing(resource: impl Into<String>, region: &str) -> Self {
+        Self::blocks(resource, region, "missing", "does not exist")
+    }
+
     /// A finding from a read that failed.
     pub fn unreadable(resource: impl Into<String>, region: &str, e: &CloudError) -> Self {
         Self::blocks(resource, region, "could not be read", e.message.clone())

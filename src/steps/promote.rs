@@ -150,12 +150,7 @@ impl Action for Promote {
             .describe_instance(&self.region, &self.instance)
             .await
         {
-            Ok(None) => vec![Finding::blocks(
-                &what,
-                &self.region,
-                "missing",
-                "does not exist",
-            )],
+            Ok(None) => vec![Finding::missing(&what, &self.region)],
             Ok(Some(i)) => vec![
                 Finding::ok(
                     &what,

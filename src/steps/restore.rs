@@ -138,12 +138,7 @@ impl Action for Restore {
             .describe_instance(&self.region, &self.instance)
             .await
         {
-            Ok(None) => vec![Finding::blocks(
-                &what,
-                &self.region,
-                "missing",
-                "does not exist",
-            )],
+            Ok(None) => vec![Finding::missing(&what, &self.region)],
             Ok(Some(i)) if i.backup_retention_days == 0 => vec![Finding::blocks(
                 &what,
                 &self.region,

@@ -77,12 +77,7 @@ impl Action for Scale {
             .describe_group(&self.region, &self.group)
             .await
         {
-            Ok(None) => vec![Finding::blocks(
-                &what,
-                &self.region,
-                "missing",
-                "does not exist",
-            )],
+            Ok(None) => vec![Finding::missing(&what, &self.region)],
             Ok(Some(g)) if g.capacity.max < self.capacity.desired => vec![Finding::blocks(
                 &what,
                 &self.region,

@@ -261,7 +261,7 @@ pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
     let what = format!("zone {name}");
     match cx.clouds.dns.find_zone(name).await {
         Ok(Some(z)) => Finding::ok(&what, "global", format!("zone {}", z.id)).with_facts(json!(z)),
-        Ok(None) => Finding::blocks(&what, "global", "missing", "does not exist"),
+        Ok(None) => Finding::missing(&what, "global"),
         Err(e) => Finding::unreadable(&what, "global", &e),
     }
 }

@@ -6,7 +6,6 @@
 //! what would remove them: docs/performance.md.
 
 use crate::failover::{Fixture, Proxied};
-use crate::world::STANDBY;
 
 /// Requests of a failover's own (not its evidence writes: the S3 objects
 /// and the bucket lookup that precedes them).
@@ -21,21 +20,7 @@ fn own(log: &[String]) -> Vec<String> {
 async fn a_one_plan_failover_makes_at_most_16_aws_requests_besides_evidence() {
     let fx = Fixture::new("calls").await;
     let proxied = Proxied::start(false).await;
-    let ran = fx
-        .drctl_with(
-            &[
-                "failover",
-                "--plan",
-                "payments",
-                "--to",
-                STANDBY,
-                "--approve",
-                "count",
-            ],
-            &[],
-            &proxied.endpoints(),
-        )
-        .await;
+    let ran = fx.failover_payments_via(&proxied.endpoints(), &[]).await;
     assert_eq!(ran.code, Some(0), "{}", ran.all());
     let log = proxied.log();
     let own = own(&log);
