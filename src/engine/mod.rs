@@ -458,46 +458,7 @@ impl Engine {
         };
 
         // Locks first: two runs must never both pass the gates.
-        let mut names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
-        names.sort_unstable();
-        let mut locks = Vec::new();
-        let mut taken_over = Vec::new();
-        for name in &names {
-            match PlanLock::acquire(&self.state_dir, name, me.clone(), opts.force_unlock, None) {
-                Ok((lock, dead)) => {
-                    if let Some(d) = dead {
-                        taken_over.push((name.to_string(), d));
-                    }
-                    locks.push(lock);
-                }
-                Err(LockError::Held {
-                    plan,
-                    holder,
-                    alive,
-                }) => {
-                    release_all(locks);
-                    return Err(EngineError::Refused(format!(
-                        "plan {plan} is locked by run {} (host {}, pid {}, started {}){}",
-                        holder.run_id,
-                        holder.host,
-                        holder.pid,
-                        holder.started,
-                        if alive {
-                            "\n  hint: one run per plan at a time; watch it with `drctl runs show RUN`".to_string()
-                        } else {
-                            format!(
-                                "; that process is gone\n  hint: resume it with `drctl runs resume {}`, or take the lock over with --force-unlock",
-                                holder.run_id
-                            )
-                        }
-                    )));
-                }
-                Err(e) => {
-                    release_all(locks);
-                    return Err(e.into());
-                }
-            }
-        }
+        let (locks, taken_over) = self.lock_plans(plans, &me, opts.force_unlock, None)?;
 
         // Who runs this, for the journal and the approval record. Without it
         // the run goes on (STS may be what is failing), and every approval
@@ -647,6 +608,60 @@ impl Engine {
             .await;
         end_locks(locks, &report);
         report
+    }
+
+    /// Takes every plan's lock, in name order (so two runs over
+    /// overlapping plans cannot deadlock), or none: on a refusal the locks
+    /// already taken are released. Returns them and the dead holders taken
+    /// over (to journal).
+    fn lock_plans(
+        &self,
+        plans: &[Plan],
+        me: &LockInfo,
+        force: bool,
+        reclaim: Option<&str>,
+    ) -> Result<(Vec<PlanLock>, TakenOver), EngineError> {
+        let mut names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
+        names.sort_unstable();
+        let mut locks = Vec::new();
+        let mut taken_over = Vec::new();
+        for name in names {
+            match PlanLock::acquire(&self.state_dir, name, me.clone(), force, reclaim) {
+                Ok((lock, dead)) => {
+                    if let Some(d) = dead {
+                        taken_over.push((name.to_string(), d));
+                    }
+                    locks.push(lock);
+                }
+                Err(LockError::Held {
+                    plan,
+                    holder,
+                    alive,
+                }) => {
+                    release_all(locks);
+                    return Err(EngineError::Refused(format!(
+                        "plan {plan} is locked by run {} (host {}, pid {}, started {}){}",
+                        holder.run_id,
+                        holder.host,
+                        holder.pid,
+                        holder.started,
+                        if alive {
+                            "\n  hint: one run per plan at a time; watch it with `drctl runs show RUN`".to_string()
+                        } else {
+                            format!(
+                                "; that process is gone\n  hint: resume it with `drctl runs resume {}`, or take the lock over with --force-unlock",
+                                holder.run_id
+                            )
+                        }
+                    )));
+                }
+                Err(e) => {
+                    release_all(locks);
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok((locks, taken_over))
     }
 
     fn approval_gate(
@@ -810,25 +825,7 @@ impl Engine {
             pid: std::process::id(),
             started: Utc::now(),
         };
-        let mut locks = Vec::new();
-        let mut names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
-        names.sort_unstable();
-        for name in names {
-            match PlanLock::acquire(&self.state_dir, name, me.clone(), false, Some(run_id)) {
-                Ok((l, _)) => locks.push(l),
-                Err(LockError::Held { plan, holder, .. }) => {
-                    release_all(locks);
-                    return Err(EngineError::Refused(format!(
-                        "plan {plan} is locked by run {} (host {}, pid {}, started {})",
-                        holder.run_id, holder.host, holder.pid, holder.started
-                    )));
-                }
-                Err(e) => {
-                    release_all(locks);
-                    return Err(e.into());
-                }
-            }
-        }
+        let (locks, _) = self.lock_plans(&plans, &me, false, Some(run_id))?;
         let torn = j.torn_tail().cloned();
         if let Some(t) = &torn {
             self.reporter.note(&format!(
@@ -1086,6 +1083,9 @@ fn graph_unchanged(run_id: &str, journaled: &[StepRef], now: &[Step]) -> Result<
         changes.join("; ")
     )))
 }
+
+/// Locks taken over from dead runs: (plan, the dead holder).
+type TakenOver = Vec<(String, LockInfo)>;
 
 /// The steps of plan `plan` within a run's graph (each plan's steps are
 /// compiled one after the other, so they are contiguous).
