@@ -9,6 +9,7 @@
 //! The format is documented in `docs/plans.md`; [`spec`] holds its types.
 
 pub mod duration;
+pub mod limits;
 pub mod source;
 pub mod spec;
 pub mod tiers;
@@ -256,55 +257,22 @@ fn read_source(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<SourceFile> {
         );
         return None;
     };
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.len() > source::MAX_FILE_BYTES
-    {
-        diags.push(
-            Diagnostic::file_error(
-                path,
-                format!(
-                    "file is {} bytes, more than a plan may be ({} bytes)",
-                    meta.len(),
-                    source::MAX_FILE_BYTES
-                ),
-            )
-            .hint("split the plan, or check that this is the file you meant"),
-        );
-        return None;
-    }
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => {
-                // Before any parser recurses into it.
-                if let Some(pos) = source::too_deep(&text, format) {
-                    let file = SourceFile::unparsed(path.to_path_buf(), text, format);
-                    diags.push(
-                        Diagnostic::error(
-                            &file,
-                            pos,
-                            format!("nested more than {} levels deep", source::MAX_NESTING),
-                        )
-                        .hint("a plan nests a few levels; this file looks generated or damaged"),
-                    );
-                    return None;
-                }
-                let file = SourceFile::new(path.to_path_buf(), text, format);
-                let dups = file.duplicate_keys();
-                for (key, first, again) in &dups {
-                    diags.push(
-                        Diagnostic::error(&file, *again, format!("duplicate key `{key}`")).hint(
-                            format!(
-                                "`{key}` is already set at line {}, column {}: keep one",
-                                first.line, first.col
-                            ),
-                        ),
-                    );
-                }
-                if !dups.is_empty() {
-                    return None;
-                }
-                Some(file)
-            }
+    match read_limited(path) {
+        Ok(None) => {
+            diags.push(
+                Diagnostic::file_error(
+                    path,
+                    format!(
+                        "file is larger than {} MiB",
+                        limits::MAX_FILE_BYTES / (1024 * 1024)
+                    ),
+                )
+                .hint("a plan of 10,000 resources is about 2 MiB: is this the right file? split a bigger plan into several"),
+            );
+            None
+        }
+        Ok(Some(bytes)) => match String::from_utf8(bytes) {
+            Ok(text) => Some(SourceFile::new(path.to_path_buf(), text, format)),
             Err(e) => {
                 diags.push(
                     Diagnostic::file_error(path, format!("file is not UTF-8 ({e})"))
@@ -321,6 +289,21 @@ fn read_source(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<SourceFile> {
             None
         }
     }
+}
+
+/// Reads a file of at most [`limits::MAX_FILE_BYTES`]; `None` if it is
+/// bigger. Reads one byte more than the limit at most (the size in the
+/// metadata can be wrong: pipes, files that grow, `/proc`).
+fn read_limited(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() > limits::MAX_FILE_BYTES {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(limits::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limits::MAX_FILE_BYTES).then_some(bytes))
 }
 
 fn ignored_path(p: &serde_ignored::Path<'_>, out: &mut Vec<Seg>) {
@@ -351,6 +334,13 @@ fn deserialize<T: DeserializeOwned>(
     file: &SourceFile,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<(T, bool)> {
+    // Nested too deeply or with duplicate keys: serde must not read it (it
+    // would overflow, take minutes, or keep one of the duplicates silently).
+    let structural = file.structural_errors();
+    if !structural.is_empty() {
+        diags.extend(structural);
+        return None;
+    }
     let mut unknown: Vec<Vec<Seg>> = Vec::new();
     let record = |p: serde_ignored::Path<'_>| {
         let mut segs = Vec::new();

@@ -9,8 +9,12 @@
 //! tree turns that path into file, line and column. One mechanism for TOML and
 //! YAML, and every error in a run is reported with its place.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+use super::limits;
 
 /// File format of a plan or tiers file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,60 +122,89 @@ pub struct SourceFile {
     /// Format.
     pub format: Format,
     tree: Option<Node>,
+    lines: LineIndex,
+    /// Problems of the file's structure found while building the tree.
+    findings: Vec<Finding>,
+}
+
+/// A structural problem found before serde reads the file (serde must not
+/// read it: it would overflow, take minutes, or miss the problem).
+#[derive(Debug, Clone)]
+enum Finding {
+    /// Nested deeper than [`limits::MAX_DEPTH`].
+    TooDeep(Pos),
+    /// A YAML mapping key given twice.
+    DuplicateKey {
+        at: Pos,
+        first: Pos,
+        key: String,
+        parent: Vec<Seg>,
+    },
 }
 
 impl SourceFile {
     /// Wraps a file's text and builds its position tree (best effort: a file
     /// that does not parse has no tree, and serde reports its syntax error).
+    ///
+    /// The nesting limit is checked first ([`limits`]), so no recursive
+    /// parser sees a file nested too deeply; such a file has no tree and
+    /// [`SourceFile::structural_errors`] reports it.
     pub fn new(path: PathBuf, text: String, format: Format) -> Self {
+        let lines = LineIndex::new(&text);
+        let mut findings = Vec::new();
         let tree = match format {
-            Format::Toml => toml_tree(&text),
-            Format::Yaml => yaml_tree(&text),
+            Format::Toml => match limits::toml_depth(&text) {
+                Some(deep) => {
+                    findings.push(Finding::TooDeep(lines.pos(&text, deep.offset, 1)));
+                    None
+                }
+                None => toml_tree(&text, &lines),
+            },
+            Format::Yaml => yaml_tree(&text, &lines, &mut findings),
         };
         Self {
             path,
             text,
             format,
             tree,
+            lines,
+            findings,
         }
     }
 
-    /// Wraps a file's text without parsing it (for a diagnostic about a file
-    /// no parser should see).
-    pub fn unparsed(path: PathBuf, text: String, format: Format) -> Self {
-        Self {
-            path,
-            text,
-            format,
-            tree: None,
-        }
-    }
-
-    /// Keys that a mapping holds twice: (key, first position, second
-    /// position). YAML parsers keep the last value silently; a plan that
-    /// says two things of one key is an error.
-    pub fn duplicate_keys(&self) -> Vec<(String, Pos, Pos)> {
-        let mut out = Vec::new();
-        let mut stack: Vec<&Node> = self.tree.iter().collect();
-        while let Some(n) = stack.pop() {
-            match &n.kind {
-                Kind::Map(entries) => {
-                    let mut seen: std::collections::HashMap<&str, Pos> = Default::default();
-                    for (k, kpos, v) in entries {
-                        if let Some(first) = seen.get(k.as_str()) {
-                            out.push((k.clone(), *first, *kpos));
-                        } else {
-                            seen.insert(k, *kpos);
-                        }
-                        stack.push(v);
-                    }
+    /// Errors in the file's structure that stop it from being read further:
+    /// nesting deeper than [`limits::MAX_DEPTH`], duplicate YAML keys (TOML
+    /// parsers report those themselves). Empty for a sound file.
+    pub fn structural_errors(&self) -> Vec<Diagnostic> {
+        self.findings
+            .iter()
+            .map(|f| match f {
+                Finding::TooDeep(pos) => Diagnostic::error(
+                    self,
+                    *pos,
+                    format!("nested more than {} levels deep", limits::MAX_DEPTH),
+                )
+                .hint(limits::DEPTH_HINT),
+                Finding::DuplicateKey {
+                    at,
+                    first,
+                    key,
+                    parent,
+                } => {
+                    let place = if parent.is_empty() {
+                        "at the top level".to_string()
+                    } else {
+                        format!("in `{}`", path_to_string(parent))
+                    };
+                    Diagnostic::error(self, *at, format!("duplicate key `{key}` {place}")).hint(
+                        format!(
+                            "`{key}` is already set at line {}, column {}; a key appears once in a mapping: remove one of them",
+                            first.line, first.col
+                        ),
+                    )
                 }
-                Kind::Seq(items) => stack.extend(items),
-                Kind::Leaf => {}
-            }
-        }
-        out.sort_by_key(|(_, _, p)| (p.line, p.col));
-        out
+            })
+            .collect()
     }
 
     /// Position of the value at `path`, or of the deepest ancestor that exists.
@@ -223,40 +256,116 @@ impl SourceFile {
 
     /// Converts a byte offset into a position.
     pub fn pos_of_offset(&self, offset: usize, len_bytes: usize) -> Pos {
-        offset_to_pos(&self.text, offset, len_bytes)
+        self.lines.pos(&self.text, offset, len_bytes)
     }
 
-    /// The text of a line (1-based), without its newline.
+    /// The text of a line (1-based), without its newline (as `str::lines`
+    /// gives it).
     pub fn line_text(&self, line: usize) -> Option<&str> {
-        self.text.lines().nth(line.checked_sub(1)?)
+        self.lines.line_text(&self.text, line)
     }
 }
 
-fn offset_to_pos(text: &str, offset: usize, len_bytes: usize) -> Pos {
-    let offset = offset.min(text.len());
-    let offset = (0..=offset)
-        .rev()
-        .find(|o| text.is_char_boundary(*o))
-        .unwrap_or(0);
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = text[line_start..offset].chars().count() + 1;
-    let end = (offset + len_bytes).min(text.len());
-    let end = (offset..=end)
-        .rev()
-        .find(|o| text.is_char_boundary(*o))
-        .unwrap_or(offset);
-    let span = &text[offset..end];
-    let len = span.split('\n').next().unwrap_or("").chars().count().max(1);
-    Pos { line, col, len }
+/// Where lines start, and how many characters precede every
+/// [`LineIndex::BLOCK`]th byte: turns byte offsets into line and column in
+/// logarithmic time. Without it, each of the many positions of a big file
+/// would be found by scanning the text from its start (quadratic).
+#[derive(Debug, Clone, Default)]
+struct LineIndex {
+    /// Byte offset of the start of each line; the first is 0.
+    starts: Vec<usize>,
+    /// Characters before byte `k * BLOCK`.
+    chars_before: Vec<usize>,
 }
 
-fn toml_tree(text: &str) -> Option<Node> {
+impl LineIndex {
+    const BLOCK: usize = 1024;
+
+    fn new(text: &str) -> Self {
+        let b = text.as_bytes();
+        let mut starts = vec![0];
+        starts.extend(
+            b.iter()
+                .enumerate()
+                .filter(|(_, c)| **c == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        let mut chars_before = Vec::with_capacity(b.len() / Self::BLOCK + 1);
+        let mut n = 0;
+        for block in b.chunks(Self::BLOCK) {
+            chars_before.push(n);
+            n += count_chars(block);
+        }
+        chars_before.push(n);
+        Self {
+            starts,
+            chars_before,
+        }
+    }
+
+    /// Characters before byte `offset` (a char boundary).
+    fn chars_to(&self, text: &str, offset: usize) -> usize {
+        let k = offset / Self::BLOCK;
+        self.chars_before[k] + count_chars(&text.as_bytes()[k * Self::BLOCK..offset])
+    }
+
+    fn pos(&self, text: &str, offset: usize, len_bytes: usize) -> Pos {
+        let offset = offset.min(text.len());
+        let offset = (0..=offset)
+            .rev()
+            .find(|o| text.is_char_boundary(*o))
+            .unwrap_or(0);
+        // Lines starting at or before `offset`.
+        let line = self.starts.partition_point(|s| *s <= offset);
+        let line_start = self.starts[line - 1];
+        let col = if offset - line_start <= Self::BLOCK {
+            count_chars(&text.as_bytes()[line_start..offset]) + 1
+        } else {
+            self.chars_to(text, offset) - self.chars_to(text, line_start) + 1
+        };
+        let end = (offset + len_bytes).min(text.len());
+        let end = (offset..=end)
+            .rev()
+            .find(|o| text.is_char_boundary(*o))
+            .unwrap_or(offset);
+        let span = &text[offset..end];
+        let len = span.split('\n').next().unwrap_or("").chars().count().max(1);
+        Pos { line, col, len }
+    }
+
+    fn line_text<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
+        let start = *self.starts.get(line.checked_sub(1)?)?;
+        if start >= text.len() {
+            return None;
+        }
+        Some(match self.starts.get(line) {
+            Some(next) => {
+                let l = &text[start..next - 1];
+                l.strip_suffix('\r').unwrap_or(l)
+            }
+            None => &text[start..],
+        })
+    }
+}
+
+/// Characters in UTF-8 bytes (those that are not continuation bytes).
+fn count_chars(b: &[u8]) -> usize {
+    b.iter().filter(|c| (**c as i8) >= -0x40).count()
+}
+
+#[cfg(test)]
+fn offset_to_pos(text: &str, offset: usize, len_bytes: usize) -> Pos {
+    LineIndex::new(text).pos(text, offset, len_bytes)
+}
+
+/// The position tree of a TOML file. Recursive, but only ever run on text
+/// that passed [`limits::toml_depth`] (and `toml` itself stops at 80 levels),
+/// so the recursion is at most [`limits::MAX_DEPTH`] deep.
+fn toml_tree(text: &str, lines: &LineIndex) -> Option<Node> {
     use toml::de::{DeTable, DeValue};
-    fn conv(text: &str, v: &toml::Spanned<DeValue<'_>>) -> Node {
+    fn conv(text: &str, lines: &LineIndex, v: &toml::Spanned<DeValue<'_>>) -> Node {
         let span = v.span();
-        let pos = offset_to_pos(text, span.start, span.end - span.start);
+        let pos = lines.pos(text, span.start, span.end - span.start);
         let kind = match v.get_ref() {
             DeValue::Table(t) => Kind::Map(
                 t.iter()
@@ -264,13 +373,13 @@ fn toml_tree(text: &str) -> Option<Node> {
                         let ks = k.span();
                         (
                             k.get_ref().to_string(),
-                            offset_to_pos(text, ks.start, ks.end - ks.start),
-                            conv(text, v),
+                            lines.pos(text, ks.start, ks.end - ks.start),
+                            conv(text, lines, v),
                         )
                     })
                     .collect(),
             ),
-            DeValue::Array(a) => Kind::Seq(a.iter().map(|v| conv(text, v)).collect()),
+            DeValue::Array(a) => Kind::Seq(a.iter().map(|v| conv(text, lines, v)).collect()),
             _ => Kind::Leaf,
         };
         Node { pos, kind }
@@ -278,14 +387,29 @@ fn toml_tree(text: &str) -> Option<Node> {
     let table = DeTable::parse(text).ok()?;
     let span = table.span();
     let root = toml::Spanned::new(span, DeValue::Table(table.into_inner()));
-    Some(conv(text, &root))
+    Some(conv(text, lines, &root))
 }
 
-fn yaml_tree(text: &str) -> Option<Node> {
+/// A collection being built by [`yaml_tree`].
+enum Open {
+    Seq(Pos, Vec<Node>),
+    Map {
+        pos: Pos,
+        entries: Vec<(String, Pos, Node)>,
+        /// The key read, waiting for its value.
+        key: Option<(Option<String>, Pos)>,
+        /// Scalar keys seen, and where.
+        seen: HashMap<String, Pos>,
+    },
+}
+
+/// The position tree of a YAML file, from saphyr's event stream, with an
+/// explicit stack (no recursion: block nesting has no limit in saphyr). Stops
+/// at the first level deeper than [`limits::MAX_DEPTH`]; records duplicate
+/// keys. Only the first document has a tree; the others are checked too (the
+/// deserializer reads them to report that there is more than one).
+fn yaml_tree(text: &str, lines: &LineIndex, findings: &mut Vec<Finding>) -> Option<Node> {
     use saphyr_parser::{Event, Parser, Span};
-    let events: Vec<(Event<'_>, Span)> = Parser::new_from_str(text)
-        .collect::<Result<Vec<_>, _>>()
-        .ok()?;
     fn pos(span: &Span) -> Pos {
         let len = span.end.index().saturating_sub(span.start.index());
         Pos {
@@ -294,55 +418,138 @@ fn yaml_tree(text: &str) -> Option<Node> {
             len: len.max(1),
         }
     }
-    fn node(events: &[(Event<'_>, Span)], i: &mut usize) -> Option<Node> {
-        let (ev, span) = events.get(*i)?;
-        *i += 1;
-        match ev {
-            Event::Scalar(..) | Event::Alias(_) => Some(Node {
-                pos: pos(span),
-                kind: Kind::Leaf,
-            }),
-            Event::SequenceStart(..) => {
-                let mut items = Vec::new();
-                while !matches!(events.get(*i)?.0, Event::SequenceEnd) {
-                    items.push(node(events, i)?);
+    let mut stack: Vec<Open> = Vec::new();
+    let mut root: Option<Node> = None;
+    let mut documents = 0usize;
+    for item in Parser::new_from_str(text) {
+        let (ev, span) = match item {
+            Ok(x) => x,
+            Err(e) => {
+                // No tree. libyaml may read further than saphyr did: make
+                // sure it is not fed deep flow collections.
+                if let Some(deep) = limits::yaml_flow_depth(text) {
+                    findings.push(Finding::TooDeep(lines.pos(text, deep.offset, 1)));
+                } else if e.info() == "recursion limit exceeded" {
+                    let m = e.marker();
+                    findings.push(Finding::TooDeep(Pos {
+                        line: m.line(),
+                        col: m.col() + 1,
+                        len: 1,
+                    }));
                 }
-                *i += 1;
-                Some(Node {
-                    pos: pos(span),
-                    kind: Kind::Seq(items),
-                })
+                return None;
             }
-            Event::MappingStart(..) => {
-                let mut entries = Vec::new();
-                while !matches!(events.get(*i)?.0, Event::MappingEnd) {
-                    let (kev, kspan) = events.get(*i)?;
-                    let key = match kev {
-                        Event::Scalar(s, ..) => s.to_string(),
-                        _ => String::new(),
-                    };
-                    let kpos = pos(kspan);
-                    let value = node(events, i).and_then(|_| node(events, i))?;
-                    entries.push((key, kpos, value));
+        };
+        let (node, scalar) = match ev {
+            Event::DocumentStart(_) => {
+                documents += 1;
+                continue;
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                if stack.len() >= limits::MAX_DEPTH {
+                    findings.push(Finding::TooDeep(Pos {
+                        len: 1,
+                        ..pos(&span)
+                    }));
+                    return None;
                 }
-                *i += 1;
-                Some(Node {
-                    pos: pos(span),
-                    kind: Kind::Map(entries),
-                })
+                stack.push(if matches!(ev, Event::SequenceStart(..)) {
+                    Open::Seq(pos(&span), Vec::new())
+                } else {
+                    Open::Map {
+                        pos: pos(&span),
+                        entries: Vec::new(),
+                        key: None,
+                        seen: HashMap::new(),
+                    }
+                });
+                continue;
             }
-            _ => node(events, i),
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                Some(Open::Seq(pos, items)) => (
+                    Node {
+                        pos,
+                        kind: Kind::Seq(items),
+                    },
+                    None,
+                ),
+                Some(Open::Map { pos, entries, .. }) => (
+                    Node {
+                        pos,
+                        kind: Kind::Map(entries),
+                    },
+                    None,
+                ),
+                None => continue,
+            },
+            Event::Scalar(s, ..) => (
+                Node {
+                    pos: pos(&span),
+                    kind: Kind::Leaf,
+                },
+                Some(s.to_string()),
+            ),
+            Event::Alias(_) => (
+                Node {
+                    pos: pos(&span),
+                    kind: Kind::Leaf,
+                },
+                None,
+            ),
+            _ => continue,
+        };
+        // Attach the finished node to its parent.
+        let parent_path = |stack: &[Open]| -> Vec<Seg> {
+            stack[..stack.len() - 1]
+                .iter()
+                .map(|o| match o {
+                    Open::Seq(_, items) => Seg::Index(items.len()),
+                    Open::Map { key, .. } => Seg::Key(
+                        key.as_ref()
+                            .and_then(|(k, _)| k.clone())
+                            .unwrap_or_default(),
+                    ),
+                })
+                .collect()
+        };
+        let Some(top) = stack.last_mut() else {
+            if documents <= 1 && root.is_none() {
+                root = Some(node);
+            }
+            continue;
+        };
+        let mut duplicate = None;
+        match top {
+            Open::Seq(_, items) => items.push(node),
+            Open::Map {
+                entries, key, seen, ..
+            } => match key.take() {
+                None => *key = Some((scalar, node.pos)),
+                Some((name, kpos)) => {
+                    if let Some(n) = &name {
+                        match seen.entry(n.clone()) {
+                            Entry::Occupied(first) => {
+                                duplicate = Some((n.clone(), kpos, *first.get()));
+                            }
+                            Entry::Vacant(v) => {
+                                v.insert(kpos);
+                            }
+                        }
+                    }
+                    entries.push((name.unwrap_or_default(), kpos, node));
+                }
+            },
+        }
+        if let Some((key, at, first)) = duplicate {
+            findings.push(Finding::DuplicateKey {
+                at,
+                first,
+                key,
+                parent: parent_path(&stack),
+            });
         }
     }
-    let mut i = 0;
-    // Skip StreamStart / DocumentStart; take the first document's root.
-    while let Some((ev, _)) = events.get(i) {
-        match ev {
-            Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => i += 1,
-            _ => break,
-        }
-    }
-    node(&events, &mut i)
+    root
 }
 
 /// Severity of a diagnostic.
@@ -503,141 +710,5 @@ mod tests {
         assert!(r.contains("2 | b = 2"), "{r}");
         assert!(r.contains("^"), "{r}");
         assert!(r.contains("hint: fix b"), "{r}");
-    }
-}
-
-/// Deepest nesting of `[` and `{` a plan may have. Real plans nest three or
-/// four levels; the parsers recurse once per level, so a hostile file of
-/// 100,000 levels would overflow the stack or (YAML) take minutes. Checked
-/// by a linear scan before any parser runs.
-pub const MAX_NESTING: usize = 64;
-
-/// Largest plan file read, in bytes (a plan of 10,000 resources is about
-/// 2 MiB).
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
-
-/// Where `text` nests `[`/`{` deeper than [`MAX_NESTING`], if it does:
-/// brackets inside quoted strings and comments do not count. A linear scan,
-/// so hostile input costs what its size costs, never a stack.
-pub fn too_deep(text: &str, format: Format) -> Option<Pos> {
-    if format == Format::Yaml
-        && let Some(pos) = yaml_too_deep(text)
-    {
-        return Some(pos);
-    }
-    let bytes = text.as_bytes();
-    let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'#' => {
-                // A comment runs to the end of the line.
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            q @ (b'"' | b'\'') => {
-                // TOML multi-line strings open with three quotes.
-                let triple = format == Format::Toml && bytes[i..].starts_with(&[q, q, q]);
-                i += if triple { 3 } else { 1 };
-                while i < bytes.len() {
-                    if triple && bytes[i..].starts_with(&[q, q, q]) {
-                        i += 3;
-                        break;
-                    }
-                    if !triple && bytes[i] == q {
-                        // YAML doubles a single quote to escape it.
-                        if q == b'\'' && format == Format::Yaml && bytes.get(i + 1) == Some(&b'\'')
-                        {
-                            i += 2;
-                            continue;
-                        }
-                        i += 1;
-                        break;
-                    }
-                    if q == b'"' && bytes[i] == b'\\' {
-                        i += 1;
-                    } else if !triple && bytes[i] == b'\n' && format == Format::Toml {
-                        break;
-                    }
-                    i += 1;
-                }
-                continue;
-            }
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(offset_to_pos(text, i, 1));
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// YAML nests by indentation and by `- - -` on one line too: count the
-/// depth on the parser's event stream (a state machine, not a recursion),
-/// stopping at the first collection past the limit. A syntax error ends the
-/// scan; the deserializer reports it.
-fn yaml_too_deep(text: &str) -> Option<Pos> {
-    use saphyr_parser::{Event, Parser};
-    let mut depth = 0usize;
-    for item in Parser::new_from_str(text) {
-        let Ok((ev, span)) = item else { return None };
-        match ev {
-            Event::SequenceStart(..) | Event::MappingStart(..) => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(Pos {
-                        line: span.start.line(),
-                        col: span.start.col() + 1,
-                        len: 1,
-                    });
-                }
-            }
-            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod nesting_tests {
-    use super::*;
-
-    #[test]
-    fn brackets_in_strings_and_comments_do_not_count() {
-        let text = format!(
-            "a = \"{}\" # {}\nb = [1]\n",
-            "[".repeat(500),
-            "{".repeat(500)
-        );
-        assert_eq!(too_deep(&text, Format::Toml), None);
-        let yaml = format!("a: '{}'''\nb: [1]\n", "[".repeat(500));
-        assert_eq!(too_deep(&yaml, Format::Yaml), None);
-    }
-
-    #[test]
-    fn the_first_bracket_past_the_limit_is_named() {
-        let text = format!(
-            "a = {}{}",
-            "[".repeat(MAX_NESTING + 5),
-            "]".repeat(MAX_NESTING + 5)
-        );
-        let pos = too_deep(&text, Format::Toml).unwrap();
-        assert_eq!((pos.line, pos.col), (1, 5 + MAX_NESTING));
-        // In YAML the document's own mapping is the first level.
-        let yaml = format!(
-            "a: {}{}",
-            "[".repeat(MAX_NESTING + 5),
-            "]".repeat(MAX_NESTING + 5)
-        );
-        let pos = too_deep(&yaml, Format::Yaml).unwrap();
-        assert_eq!((pos.line, pos.col), (1, 3 + MAX_NESTING));
     }
 }

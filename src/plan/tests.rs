@@ -475,10 +475,20 @@ proptest! {
     }
 }
 
-/// Loads one file of `name` and `text` and returns its error diagnostics.
+// ---- Hostile input: never a crash, a hang or a silent duplicate ---------
+//
+// Each test runs on the default test thread (2 MiB of stack): the limits must
+// hold there, not only on a big main thread.
+
+/// Loads `text` as `name` and returns the errors, asserting there is one.
 fn errors_of(name: &str, text: &str) -> Vec<super::source::Diagnostic> {
-    let dir = write_dir(&[(name, text)]);
-    let loaded = load(&[dir.path().to_path_buf()]);
+    let (loaded, _) = load_text(name, text.as_bytes());
+    assert!(
+        loaded.has_errors(),
+        "{name}: no error:\n{}",
+        render(&loaded)
+    );
+    assert!(loaded.plans.is_empty());
     loaded
         .diagnostics
         .into_iter()
@@ -486,110 +496,359 @@ fn errors_of(name: &str, text: &str) -> Vec<super::source::Diagnostic> {
         .collect()
 }
 
-/// Hostile nesting: every parser on the path recursed once per level, so
-/// 100,000 levels overflowed the stack (YAML block sequences) or took
-/// minutes (YAML flow). Each shape, at 10,000 and 100,000 levels, is one
-/// positioned error, at once, on the test thread's small stack.
+/// Asserts the only error is the nesting limit, at `line:col`.
+fn assert_too_deep(name: &str, text: &str, line: usize, col: usize) {
+    let errors = errors_of(name, text);
+    let rendered: String = errors.iter().map(|d| d.render(false)).collect();
+    assert_eq!(errors.len(), 1, "{rendered}");
+    let d = &errors[0];
+    assert_eq!(
+        d.message,
+        format!("nested more than {} levels deep", super::limits::MAX_DEPTH),
+        "{rendered}"
+    );
+    assert_eq!(
+        (d.line, d.column),
+        (line, col),
+        "{}",
+        rendered.chars().take(500).collect::<String>()
+    );
+    assert!(d.hint.as_deref().is_some_and(|h| h.contains("64 levels")));
+}
+
+const DEPTHS: [usize; 2] = [10_000, 100_000];
+
 #[test]
-fn deeply_nested_plans_are_an_error_not_a_stack_overflow_or_a_hang() {
-    for n in [10_000, 100_000] {
-        let shapes: Vec<(&str, String)> = vec![
-            (
-                "flow.yaml",
-                format!("plan: {}{}\n", "[".repeat(n), "]".repeat(n)),
-            ),
-            (
-                "maps.yaml",
-                format!("plan: {}1{}\n", "{a: ".repeat(n), "}".repeat(n)),
-            ),
-            ("block.yaml", format!("plan:\n{}x\n", "- ".repeat(n))),
-            (
-                "array.toml",
-                format!("a = {}{}\n", "[".repeat(n), "]".repeat(n)),
-            ),
-            (
-                "inline.toml",
-                format!("a = {}1{}\n", "{b = ".repeat(n), "}".repeat(n)),
-            ),
-            ("dotted.toml", format!("{} = 1\n", vec!["a"; n].join("."))),
-        ];
-        for (name, text) in shapes {
-            let t0 = std::time::Instant::now();
-            let errs = errors_of(name, &text);
-            assert!(!errs.is_empty(), "{name} at {n} levels: no error");
-            assert!(
-                errs.iter().all(|d| d.line >= 1 && d.column >= 1),
-                "{name}: positioned"
-            );
-            assert!(
-                t0.elapsed() < std::time::Duration::from_secs(5),
-                "{name} at {n} levels took {:?}",
-                t0.elapsed()
-            );
+fn deeply_nested_yaml_block_sequences_are_an_error_not_a_stack_overflow() {
+    for n in DEPTHS {
+        // `- - - 1`: each `- ` opens a sequence; the 65th starts at column 129.
+        assert_too_deep("x.yaml", &format!("{}1\n", "- ".repeat(n)), 1, 129);
+        // Inside the plan, after a valid header.
+        let text = format!("plan:\n  regions:\n    {}1\n", "- ".repeat(n));
+        assert_too_deep("x.yaml", &text, 3, 5 + 2 * 62);
+    }
+}
+
+#[test]
+fn deeply_nested_yaml_block_mappings_are_an_error_not_a_stack_overflow() {
+    // One space of indentation per level: 4,000 levels is 8 MB, the most
+    // that fits under the size limit.
+    let mut text = String::new();
+    for i in 0..4_000 {
+        text.push_str(&" ".repeat(i));
+        text.push_str("a:\n");
+    }
+    text.push_str(&" ".repeat(4_000));
+    text.push_str("1\n");
+    // The 65th mapping starts at the key of line 65.
+    assert_too_deep("x.yaml", &text, 65, 65);
+}
+
+#[test]
+fn deeply_nested_yaml_flow_collections_are_an_error_not_a_hang() {
+    for n in DEPTHS {
+        // saphyr gives up on `[[[[` itself (its scanner looks ahead for a
+        // key), so the lexical scan reports it: flow levels only, the 65th `[`.
+        let seq = format!("plan: {}1{}\n", "[".repeat(n), "]".repeat(n));
+        assert_too_deep("x.yaml", &seq, 1, 7 + 64);
+        // Counted on saphyr's events: the top-level mapping is level 1, the
+        // 64th `{` is level 65.
+        let map = format!("plan: {}1{}\n", "{a: ".repeat(n), "}".repeat(n));
+        assert_too_deep("x.yaml", &map, 1, 7 + 4 * 63);
+        // Never closed, and over several lines.
+        let open = format!("plan: {}\n", "[\n".repeat(n));
+        assert_too_deep("x.yaml", &open, 65, 1);
+        // Block and flow mixed.
+        let mixed = format!("{}{}1\n", "- ".repeat(40), "[".repeat(n));
+        // saphyr gives up again: flow levels only.
+        assert_too_deep("x.yaml", &mixed, 1, 81 + 64);
+        let mixed = format!("{}{}1\n", "- ".repeat(40), "[".repeat(30));
+        assert_too_deep("x.yaml", &mixed, 1, 81 + 24);
+    }
+}
+
+#[test]
+fn deeply_nested_toml_is_an_error_not_a_stack_overflow() {
+    for n in DEPTHS {
+        let arrays = format!("a = {}1{}\n", "[".repeat(n), "]".repeat(n));
+        assert_too_deep("x.toml", &arrays, 1, 5 + 64);
+        let tables = format!("a = {}1{}\n", "{a = ".repeat(n), "}".repeat(n));
+        assert_too_deep("x.toml", &tables, 1, 5 + 5 * 64);
+        let open = format!("[plan]\nregions = {}\n", "[\n".repeat(n));
+        assert_too_deep("x.toml", &open, 2 + 64, 1);
+        // Dotted keys nest tables too; `toml` stops those itself (at 80).
+        for text in [
+            format!("{} = 1\n", vec!["a"; n].join(".")),
+            format!("[{}]\n", vec!["a"; n].join(".")),
+        ] {
+            let errors = errors_of("x.toml", &text);
+            assert_eq!(errors.len(), 1);
+            assert_eq!((errors[0].line, errors[0].column), (1, 1));
         }
     }
-    // Indentation nesting deeper than the limit is named too.
-    let text: String = std::iter::once("plan:\n".to_string())
-        .chain((1..200).map(|i| format!("{}k{i}:\n", "  ".repeat(i))))
-        .collect();
-    let errs = errors_of("indent.yaml", &text);
+}
+
+#[test]
+fn nesting_up_to_the_limit_is_read_normally() {
+    let depth = super::limits::MAX_DEPTH;
+    // An unknown key holding 63 more levels (64 with the top level).
+    let yaml = format!("x: {}1{}\n", "[".repeat(depth - 1), "]".repeat(depth - 1));
+    let errors = errors_of("x.yaml", &yaml);
     assert!(
-        errs[0].message.contains("levels deep"),
-        "{:?}",
-        errs[0].message
+        errors[0].message.starts_with("unknown key `x`"),
+        "{}",
+        errors[0].render(false)
+    );
+    let toml = format!("x = {}1{}\n", "[".repeat(depth), "]".repeat(depth));
+    let errors = errors_of("x.toml", &toml);
+    assert!(
+        errors[0].message.starts_with("unknown key `x`"),
+        "{}",
+        errors[0].render(false)
     );
 }
 
 #[test]
-fn duplicate_yaml_keys_are_an_error_at_the_second_one() {
-    let text = "plan:\n  name: x\n  tier: critical\n  name: y\n  regions: [us-west-2, us-east-1]\ndatabase:\n  - id: db\n    engine: postgres\n    strategy: promote-replica\n    regions:\n      us-west-2: a\n      us-west-2: b\n      us-east-1: c\n";
-    let errs = errors_of("dup.yaml", text);
-    let dups: Vec<_> = errs
+fn brackets_in_strings_and_comments_are_not_nesting() {
+    let many = "[{".repeat(100);
+    let toml = payments().replace(
+        "[plan]",
+        &format!("# {many}\n[plan]\ndescription = \"{many}\""),
+    );
+    let toml = toml.replacen("description = \"", "# description = \"", 1);
+    let (loaded, _) = load_text("payments.toml", toml.as_bytes());
+    assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded));
+    let yaml = doc_block("yaml").replace(
+        "  description: Orders API and its database",
+        &format!("  description: '{many}' # {many}"),
+    );
+    let (loaded, _) = load_text("orders.yaml", yaml.as_bytes());
+    assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded));
+}
+
+#[test]
+fn duplicate_yaml_keys_are_errors_not_silently_dropped() {
+    let text = "plan:\n  name: a\n  tier: critical\n  name: b\n  regions: [x-1, y-1]\n";
+    let errors = errors_of("x.yaml", text);
+    assert_eq!(errors.len(), 1, "{}", errors[0].render(false));
+    let d = &errors[0];
+    assert_eq!(d.message, "duplicate key `name` in `plan`");
+    assert_eq!((d.line, d.column), (4, 3), "the second one");
+    assert!(
+        d.hint.as_deref().unwrap().contains("line 2, column 3"),
+        "the first one: {}",
+        d.render(false)
+    );
+
+    // Top level, and every duplicate is reported.
+    let text = "plan: {name: a, tier: critical, regions: [x-1, y-1]}\ndns: []\ndns: []\nplan: {}\n";
+    let errors = errors_of("x.yaml", text);
+    let got: Vec<(String, usize, usize)> = errors
         .iter()
-        .filter(|d| d.message.starts_with("duplicate key"))
+        .map(|d| (d.message.clone(), d.line, d.column))
         .collect();
-    assert_eq!(dups.len(), 2, "{errs:?}");
-    assert_eq!((dups[0].line, dups[0].column), (4, 3));
-    assert!(
-        dups[0]
-            .hint
-            .as_deref()
-            .unwrap_or_default()
-            .contains("line 2, column 3")
+    assert_eq!(
+        got,
+        [
+            ("duplicate key `dns` at the top level".to_string(), 3, 1),
+            ("duplicate key `plan` at the top level".to_string(), 4, 1),
+        ]
     );
-    assert_eq!((dups[1].line, dups[1].column), (12, 7));
-    // TOML refuses duplicates itself.
-    let errs = errors_of("dup.toml", "[plan]\nname = \"x\"\nname = \"y\"\n");
-    assert!(!errs.is_empty());
-}
 
-#[test]
-fn yaml_alias_bombs_neither_hang_nor_explode() {
-    let mut text = String::from("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n");
-    for i in 0..8u8 {
-        let (p, c) = ((b'a' + i) as char, (b'b' + i) as char);
-        text.push_str(&format!(
-            "{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
-        ));
+    // Nested in a per-region map, where serde would keep the last one.
+    let yaml = doc_block("yaml").replace(
+        "      us-east-1: orders-db-replica-use1\n",
+        "      us-east-1: orders-db-replica-use1\n      us-west-2: other-db\n",
+    );
+    let errors = errors_of("orders.yaml", &yaml);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(
+        errors[0].message,
+        "duplicate key `us-west-2` in `database[0].regions`"
+    );
+    // A third copy is reported against the first.
+    let text = "x: {a: 1, a: 2, a: 3}\n";
+    let errors = errors_of("x.yaml", text);
+    assert_eq!(errors.len(), 2);
+    for d in &errors {
+        assert!(d.hint.as_deref().unwrap().contains("line 1, column 5"));
     }
-    text.push_str("plan: *i\n");
-    let t0 = std::time::Instant::now();
-    assert!(!errors_of("bomb.yaml", &text).is_empty());
-    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]
-fn an_oversize_plan_file_is_refused_unread() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = std::fs::File::create(dir.path().join("big.toml")).unwrap();
-    f.set_len(super::source::MAX_FILE_BYTES + 1).unwrap();
-    let loaded = load(&[dir.path().to_path_buf()]);
+fn duplicate_toml_keys_are_errors() {
+    let text = payments().replacen("[plan]\n", "[plan]\ntier = \"standard\"\n", 1);
+    let errors = errors_of("payments.toml", &text);
+    assert_eq!(errors.len(), 1);
     assert!(
-        loaded
-            .diagnostics
-            .iter()
-            .any(|d| d.message.contains("more than a plan may be")),
-        "{:?}",
-        loaded.diagnostics
+        errors[0].message.contains("duplicate key"),
+        "{}",
+        errors[0].render(false)
     );
+    let second = text
+        .lines()
+        .position(|l| l.starts_with("tier =") && l.contains("critical"));
+    assert_eq!(Some(errors[0].line), second.map(|i| i + 1));
+    // A table defined twice.
+    let text = format!("{}\n[plan]\nname = \"x\"\n", payments());
+    assert!(!errors_of("payments.toml", &text).is_empty());
+}
+
+#[test]
+fn yaml_alias_bomb_neither_hangs_nor_eats_memory() {
+    // "Billion laughs": 9^9 (387 million) scalars if expanded.
+    let mut bomb = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+        bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    let header = "plan:\n  name: p\n  tier: critical\n";
+    for text in [
+        // Under unknown keys only.
+        bomb.clone(),
+        // Expanded where the plan takes a list of strings, and a string.
+        format!("{bomb}{header}  regions: *a9\n"),
+        format!("{bomb}{header}  regions: [a-1, b-1]\n  description: *a9\n"),
+        format!("{bomb}{header}  regions: [a-1, b-1]\nevidence:\n  destinations: *a9\n"),
+    ] {
+        let errors = errors_of("x.yaml", &text);
+        assert!(errors.iter().all(|d| d.line >= 1 && d.column >= 1));
+    }
+}
+
+#[test]
+fn oversize_file_is_refused_before_reading() {
+    let limit = usize::try_from(super::limits::MAX_FILE_BYTES).unwrap();
+    // A valid plan padded with comments to one byte over the limit.
+    let mut text = payments();
+    let pad = limit + 1 - text.len();
+    text.push_str(&format!("#{}", " ".repeat(pad - 1)));
+    assert_eq!(text.len(), limit + 1);
+    let errors = errors_of("payments.toml", &text);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].message, "file is larger than 10 MiB");
+    assert_eq!((errors[0].line, errors[0].column), (1, 1));
+    // At the limit, it is read.
+    text.pop();
+    let (loaded, _) = load_text("payments.toml", text.as_bytes());
+    assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded));
+}
+
+/// The cycle search of `validate::find_cycle` before it stopped building the
+/// implicit edges: a depth-first search over `validate::edges`.
+fn find_cycle_reference(spec: &super::PlanSpec) -> Option<Vec<(String, &'static str)>> {
+    use std::collections::{BTreeMap, HashMap};
+    let edges = super::validate::edges(spec);
+    let mut adj: BTreeMap<&str, Vec<(&str, &'static str)>> = BTreeMap::new();
+    for (a, b, why) in edges.iter().filter(|(a, b, _)| a != b) {
+        adj.entry(a.as_str()).or_default().push((b.as_str(), why));
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let ids: Vec<&str> = spec.resources().iter().map(|r| r.id).collect();
+    let mut mark: HashMap<&str, Mark> = ids.iter().map(|i| (*i, Mark::New)).collect();
+    for start in &ids {
+        if mark[start] != Mark::New {
+            continue;
+        }
+        let mut stack: Vec<(&str, usize, &'static str)> = vec![(start, 0, "")];
+        mark.insert(start, Mark::Active);
+        while let Some(&mut (node, ref mut next, _)) = stack.last_mut() {
+            let succ = adj.get(node).map(Vec::as_slice).unwrap_or(&[]);
+            if *next < succ.len() {
+                let (to, why) = succ[*next];
+                *next += 1;
+                match mark.get(to).copied() {
+                    Some(Mark::New) => {
+                        if let Some(top) = stack.last_mut() {
+                            top.2 = why;
+                        }
+                        mark.insert(to, Mark::Active);
+                        stack.push((to, 0, ""));
+                    }
+                    Some(Mark::Active) => {
+                        if let Some(top) = stack.last_mut() {
+                            top.2 = why;
+                        }
+                        let at = stack.iter().position(|(n, _, _)| *n == to)?;
+                        return Some(
+                            stack[at..]
+                                .iter()
+                                .map(|(n, _, w)| (n.to_string(), *w))
+                                .collect(),
+                        );
+                    }
+                    _ => {}
+                }
+            } else {
+                mark.insert(node, Mark::Done);
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+/// A plan of `n` resources of every kind with random ids (from a small set,
+/// so that duplicates happen), `after` lists and `follows`.
+fn random_plan() -> impl Strategy<Value = super::PlanSpec> {
+    let id = || "[a-f]{1}";
+    let resource = (
+        0..5u8,
+        id(),
+        proptest::collection::vec(id(), 0..3),
+        proptest::option::of(id()),
+    );
+    proptest::collection::vec(resource, 0..12).prop_map(|rs| {
+        let mut text = String::from("[plan]\nname = \"p\"\ntier = \"critical\"\nregions = [\"a-1\", \"b-1\"]\n");
+        for (kind, id, after, follows) in rs {
+            let after = after
+                .iter()
+                .map(|a| format!("\"{a}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let regions = "{ a-1 = \"x\", b-1 = \"y\" }";
+            let body = match kind {
+                0 => format!("[[database]]\nstrategy = \"promote-replica\"\nregions = {regions}\n"),
+                1 => format!("[[compute]]\nactive = {{ min = 1, desired = 1, max = 1 }}\nstandby = {{ min = 0, desired = 0, max = 1 }}\nregions = {regions}\n"),
+                2 => {
+                    let f = follows.map(|f| format!("follows = \"{f}\"\n")).unwrap_or_default();
+                    format!("[[dns]]\nzone = \"e.com.\"\nname = \"a.e.com.\"\ntype = \"CNAME\"\n{f}")
+                }
+                3 => format!("[[check]]\nregions = {regions}\n"),
+                _ => format!("[[bucket]]\nregions = {regions}\n"),
+            };
+            text.push_str(&format!("{body}id = \"{id}\"\nafter = [{after}]\n"));
+        }
+        toml::from_str(&text).expect("generated plan parses")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn find_cycle_matches_the_search_over_all_edges(spec in random_plan()) {
+        prop_assert_eq!(super::validate::find_cycle(&spec), find_cycle_reference(&spec));
+    }
+
+    #[test]
+    fn positions_match_a_scan_from_the_start(text in "(\\PC|\n|\r){0,300}", at in any::<prop::sample::Index>()) {
+        let f = super::source::SourceFile::new("x.toml".into(), text.clone(), Format::Toml);
+        for (i, line) in text.lines().enumerate() {
+            prop_assert_eq!(f.line_text(i + 1), Some(line));
+        }
+        prop_assert_eq!(f.line_text(text.lines().count() + 1), None);
+        let offset = at.index(text.len() + 1);
+        let offset = (0..=offset).rev().find(|o| text.is_char_boundary(*o)).unwrap_or(0);
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+        let p = f.pos_of_offset(offset, 1);
+        prop_assert_eq!((p.line, p.col), (line, col));
+    }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::duration::{format_duration, parse_duration};
 use super::source::{Diagnostic, Seg, SourceFile};
-use super::spec::{PlanSpec, ResourceKind, SwitchMode};
+use super::spec::{PlanSpec, ResourceKind, ResourceRef, SwitchMode};
 use super::tiers::Tier;
 use crate::cloud::ObjectUrl;
 use crate::path;
@@ -50,27 +50,45 @@ impl<'a> Checker<'a> {
 }
 
 /// "did you mean `x`?" when one candidate is close enough.
+///
+/// Candidates whose length alone puts them too far are skipped without
+/// computing the edit distance (which is at least the difference in length),
+/// so a hint over thousands of resource ids stays cheap.
 pub fn did_you_mean<'c>(
     word: &str,
     candidates: impl IntoIterator<Item = &'c str>,
 ) -> Option<&'c str> {
+    let len = word.chars().count();
     candidates
         .into_iter()
+        .filter(|c| {
+            let clen = c.chars().count();
+            len.abs_diff(clen) <= 2.max(c.len() / 4)
+        })
         .map(|c| (strsim::levenshtein(word, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d > 0)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 
+/// Lists at most this many names in a hint; a plan of thousands of resources
+/// would otherwise print all of them in every hint.
+const LIST_MAX: usize = 20;
+
 fn known_list(items: &[&str]) -> String {
     if items.is_empty() {
-        "none are defined".into()
+        return "none are defined".into();
+    }
+    let shown = items
+        .iter()
+        .take(LIST_MAX)
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > LIST_MAX {
+        format!("{shown} and {} more", items.len() - LIST_MAX)
     } else {
-        items
-            .iter()
-            .map(|s| format!("`{s}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        shown
     }
 }
 
@@ -149,15 +167,63 @@ pub fn check_tier(
     })
 }
 
+/// What the checks of one plan share: the plan's regions and the index of
+/// its resource ids (built once, so that every lookup is constant time and
+/// validation stays linear in the size of the plan).
+struct PlanIndex<'s> {
+    /// The plan's regions, in order.
+    regions: Vec<&'s str>,
+    /// Every resource, in file order per kind.
+    resources: Vec<ResourceRef<'s>>,
+    /// Id → the first resource with that id.
+    ids: HashMap<&'s str, (ResourceKind, usize)>,
+    /// Every resource id, in the order of `resources`.
+    all_ids: Vec<&'s str>,
+    /// Database ids, in file order.
+    databases: Vec<&'s str>,
+    /// Database ids.
+    database_set: HashSet<&'s str>,
+}
+
 /// Checks one plan. Returns the resolved tier when the plan is valid.
+///
+/// One checker per part of the file (header, each resource kind, evidence,
+/// drill), then the checks across resources (`after`, cycles). The order of
+/// the calls is the order of the diagnostics before `load` sorts them by
+/// place; two diagnostics at the same place keep this order.
 pub fn check_plan(
     c: &mut Checker<'_>,
     spec: &PlanSpec,
     tiers: &BTreeMap<String, Tier>,
 ) -> Option<Tier> {
     let before = c.diagnostics.len();
-    let header = &spec.plan;
+    check_plan_name(c, spec);
+    let tier = check_tier_name(c, spec, tiers);
+    check_regions(c, spec);
+    let resources = spec.resources();
+    let ids = check_ids(c, &resources);
+    let ix = PlanIndex {
+        regions: spec.plan.regions.iter().map(String::as_str).collect(),
+        all_ids: resources.iter().map(|r| r.id).collect(),
+        databases: spec.database.iter().map(|d| d.id.as_str()).collect(),
+        database_set: spec.database.iter().map(|d| d.id.as_str()).collect(),
+        resources,
+        ids,
+    };
+    check_databases(c, &ix);
+    check_compute(c, spec, &ix);
+    check_dns(c, spec, &ix);
+    check_checks(c, spec, &ix);
+    check_buckets(c, spec, &ix);
+    check_evidence(c, spec);
+    check_drill(c, spec);
+    check_after(c, &ix);
+    check_cycle(c, spec, &ix);
+    (c.diagnostics.len() == before).then_some(tier).flatten()
+}
 
+fn check_plan_name(c: &mut Checker<'_>, spec: &PlanSpec) {
+    let header = &spec.plan;
     if !name_ok(&header.name) {
         c.error(
             path!["plan", "name"],
@@ -165,8 +231,14 @@ pub fn check_plan(
             "use 1-63 lowercase letters, digits and '-' (it names journals and locks)",
         );
     }
+}
 
-    // Tier.
+fn check_tier_name(
+    c: &mut Checker<'_>,
+    spec: &PlanSpec,
+    tiers: &BTreeMap<String, Tier>,
+) -> Option<Tier> {
+    let header = &spec.plan;
     let tier = tiers.get(&header.tier).cloned();
     if tier.is_none() {
         let names: Vec<&str> = tiers.keys().map(String::as_str).collect();
@@ -183,8 +255,11 @@ pub fn check_plan(
             hint,
         );
     }
+    tier
+}
 
-    // Regions.
+fn check_regions(c: &mut Checker<'_>, spec: &PlanSpec) {
+    let header = &spec.plan;
     let regions = &header.regions;
     if regions.len() < 2 {
         c.error(path!["plan", "regions"], format!("plan `{}` has {} region(s); a failover needs a home and at least one standby", header.name, regions.len()), "list the home region first, then the standbys: regions = [\"us-west-2\", \"us-east-1\"]");
@@ -205,12 +280,16 @@ pub fn check_plan(
             );
         }
     }
-    let region_set: Vec<&str> = regions.iter().map(String::as_str).collect();
+}
 
-    // Resource ids.
-    let resources = spec.resources();
+/// Resource ids: valid, and unique across all kinds. Returns the index of
+/// ids (the first resource of each).
+fn check_ids<'s>(
+    c: &mut Checker<'_>,
+    resources: &[ResourceRef<'s>],
+) -> HashMap<&'s str, (ResourceKind, usize)> {
     let mut ids: HashMap<&str, (ResourceKind, usize)> = HashMap::new();
-    for r in &resources {
+    for r in resources {
         let p = path![r.kind.table(), r.index, "id"];
         if !name_ok(r.id) {
             c.error(
@@ -225,63 +304,74 @@ pub fn check_plan(
             ids.insert(r.id, (r.kind, r.index));
         }
     }
-    let all_ids: Vec<&str> = resources.iter().map(|r| r.id).collect();
+    ids
+}
 
-    // Per-region maps: every plan region, no other.
-    for r in &resources {
-        let Some(map) = r.regions else { continue };
-        if r.kind == ResourceKind::Dns && map.is_empty() {
-            // Reported once below as "neither `targets` nor `follows`".
-            continue;
+/// The per-region map of each resource of `kind`: every plan region, no other.
+fn check_region_maps(c: &mut Checker<'_>, ix: &PlanIndex<'_>, kind: ResourceKind) {
+    for r in ix.resources.iter().filter(|r| r.kind == kind) {
+        check_region_map(c, r, &ix.regions);
+    }
+}
+
+fn check_region_map(c: &mut Checker<'_>, r: &ResourceRef<'_>, region_set: &[&str]) {
+    let Some(map) = r.regions else { return };
+    if r.kind == ResourceKind::Dns && map.is_empty() {
+        // Reported once by `check_dns` as "neither `targets` nor `follows`".
+        return;
+    }
+    let field = if r.kind == ResourceKind::Dns {
+        "targets"
+    } else {
+        "regions"
+    };
+    for (region, value) in map {
+        if !region_set.contains(&region.as_str()) {
+            let hint = match did_you_mean(region, region_set.iter().copied()) {
+                Some(s) => format!(
+                    "did you mean `{s}`? the plan's regions are {}",
+                    known_list(region_set)
+                ),
+                None => format!(
+                    "the plan's regions are {}; add it to [plan] regions or remove it here",
+                    known_list(region_set)
+                ),
+            };
+            c.key_error(
+                path![r.kind.table(), r.index, field, region.as_str()],
+                format!(
+                    "{} `{}` names region `{region}`, which is not one of the plan's regions",
+                    r.kind.table(),
+                    r.id
+                ),
+                hint,
+            );
         }
-        let field = if r.kind == ResourceKind::Dns {
-            "targets"
-        } else {
-            "regions"
-        };
-        for (i, (region, value)) in map.iter().enumerate() {
-            let _ = i;
-            if !region_set.contains(&region.as_str()) {
-                let hint = match did_you_mean(region, region_set.iter().copied()) {
-                    Some(s) => format!(
-                        "did you mean `{s}`? the plan's regions are {}",
-                        known_list(&region_set)
-                    ),
-                    None => format!(
-                        "the plan's regions are {}; add it to [plan] regions or remove it here",
-                        known_list(&region_set)
-                    ),
-                };
-                c.key_error(
-                    path![r.kind.table(), r.index, field, region.as_str()],
-                    format!(
-                        "{} `{}` names region `{region}`, which is not one of the plan's regions",
-                        r.kind.table(),
-                        r.id
-                    ),
-                    hint,
-                );
-            }
-            if value.trim().is_empty() {
-                c.error(
-                    path![r.kind.table(), r.index, field, region.as_str()],
-                    format!(
-                        "{} `{}` has an empty id for region `{region}`",
-                        r.kind.table(),
-                        r.id
-                    ),
-                    "give the provider's id of the resource in that region",
-                );
-            }
-        }
-        for region in &region_set {
-            if !map.contains_key(*region) {
-                c.error(path![r.kind.table(), r.index, field], format!("{} `{}` has no {} for region `{region}`", r.kind.table(), r.id, if field == "targets" { "target" } else { "id" }), format!("add `{region} = \"...\"` to its {field}: every resource needs a counterpart in every region of the plan"));
-            }
+        if value.trim().is_empty() {
+            c.error(
+                path![r.kind.table(), r.index, field, region.as_str()],
+                format!(
+                    "{} `{}` has an empty id for region `{region}`",
+                    r.kind.table(),
+                    r.id
+                ),
+                "give the provider's id of the resource in that region",
+            );
         }
     }
+    for region in region_set {
+        if !map.contains_key(*region) {
+            c.error(path![r.kind.table(), r.index, field], format!("{} `{}` has no {} for region `{region}`", r.kind.table(), r.id, if field == "targets" { "target" } else { "id" }), format!("add `{region} = \"...\"` to its {field}: every resource needs a counterpart in every region of the plan"));
+        }
+    }
+}
 
-    // Compute capacities.
+fn check_databases(c: &mut Checker<'_>, ix: &PlanIndex<'_>) {
+    check_region_maps(c, ix, ResourceKind::Database);
+}
+
+fn check_compute(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
+    check_region_maps(c, ix, ResourceKind::Compute);
     for (i, g) in spec.compute.iter().enumerate() {
         for (key, cap) in [("active", g.active), ("standby", g.standby)] {
             if !(cap.min <= cap.desired && cap.desired <= cap.max) {
@@ -299,8 +389,10 @@ pub fn check_plan(
             c.error(path!["compute", i, "active", "desired"], format!("compute `{}` has an active desired capacity of 0", g.id), "a failover would scale the target region to nothing; give the capacity that serves production");
         }
     }
+}
 
-    // DNS records.
+fn check_dns(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
+    check_region_maps(c, ix, ResourceKind::Dns);
     for (i, d) in spec.dns.iter().enumerate() {
         let zone = fqdn(&d.zone);
         let name = fqdn(&d.name);
@@ -332,16 +424,16 @@ pub fn check_plan(
             _ => {}
         }
         if let Some(f) = &d.follows {
-            if spec.database(f).is_none() {
-                let dbs: Vec<&str> = spec.database.iter().map(|d| d.id.as_str()).collect();
+            if !ix.database_set.contains(f.as_str()) {
+                let dbs = &ix.databases;
                 let hint = match did_you_mean(f, dbs.iter().copied()) {
                     Some(s) => format!(
                         "did you mean `{s}`? databases in this plan: {}",
-                        known_list(&dbs)
+                        known_list(dbs)
                     ),
                     None => format!(
                         "`follows` names a [[database]] of this plan; databases: {}",
-                        known_list(&dbs)
+                        known_list(dbs)
                     ),
                 };
                 c.error(
@@ -372,8 +464,10 @@ pub fn check_plan(
             );
         }
     }
+}
 
-    // Checks.
+fn check_checks(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
+    check_region_maps(c, ix, ResourceKind::Check);
     for (i, ch) in spec.check.iter().enumerate() {
         for (region, url) in &ch.regions {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -399,8 +493,10 @@ pub fn check_plan(
             );
         }
     }
+}
 
-    // Buckets.
+fn check_buckets(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
+    check_region_maps(c, ix, ResourceKind::Bucket);
     for (i, b) in spec.bucket.iter().enumerate() {
         for (region, url) in &b.regions {
             if let Err(e) = ObjectUrl::parse(url) {
@@ -412,36 +508,39 @@ pub fn check_plan(
             }
         }
     }
+}
 
-    // Evidence destinations.
-    if let Some(ev) = &spec.evidence {
-        if ev.destinations.is_empty() {
+fn check_evidence(c: &mut Checker<'_>, spec: &PlanSpec) {
+    let Some(ev) = &spec.evidence else { return };
+    if ev.destinations.is_empty() {
+        c.error(
+            path!["evidence", "destinations"],
+            "no evidence destinations",
+            "add at least one s3://bucket/prefix or gs://bucket/prefix, or remove [evidence]",
+        );
+    }
+    for (i, dest) in ev.destinations.iter().enumerate() {
+        if let Err(e) = ObjectUrl::parse(dest) {
             c.error(
-                path!["evidence", "destinations"],
-                "no evidence destinations",
-                "add at least one s3://bucket/prefix or gs://bucket/prefix, or remove [evidence]",
+                path!["evidence", "destinations", i],
+                e.to_string(),
+                "write s3://bucket/prefix or gs://bucket/prefix",
             );
         }
-        for (i, dest) in ev.destinations.iter().enumerate() {
-            if let Err(e) = ObjectUrl::parse(dest) {
-                c.error(
-                    path!["evidence", "destinations", i],
-                    e.to_string(),
-                    "write s3://bucket/prefix or gs://bucket/prefix",
-                );
-            }
-        }
     }
+}
 
-    // Drill schedule.
+fn check_drill(c: &mut Checker<'_>, spec: &PlanSpec) {
     if let Some(drill) = &spec.drill
         && let Err(e) = parse_cron(&drill.schedule)
     {
         c.error(path!["drill", "schedule"], format!("cron expression `{}` does not parse: {e}", drill.schedule), "use 5 fields, minute hour day-of-month month day-of-week, in UTC: e.g. \"0 3 * * MON\"");
     }
+}
 
-    // `after` references and cycles.
-    for r in &resources {
+/// `after` names other resources of the plan.
+fn check_after(c: &mut Checker<'_>, ix: &PlanIndex<'_>) {
+    for r in &ix.resources {
         for (j, dep) in r.after.iter().enumerate() {
             if dep == r.id {
                 c.error(
@@ -449,12 +548,13 @@ pub fn check_plan(
                     format!("{} `{}` lists itself in `after`", r.kind.table(), r.id),
                     "remove it",
                 );
-            } else if !ids.contains_key(dep.as_str()) {
+            } else if !ix.ids.contains_key(dep.as_str()) {
+                let all_ids = &ix.all_ids;
                 let hint = match did_you_mean(dep, all_ids.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`? resources: {}", known_list(&all_ids)),
+                    Some(s) => format!("did you mean `{s}`? resources: {}", known_list(all_ids)),
                     None => format!(
                         "`after` names resources of this plan: {}",
-                        known_list(&all_ids)
+                        known_list(all_ids)
                     ),
                 };
                 c.error(
@@ -469,25 +569,28 @@ pub fn check_plan(
             }
         }
     }
-    // Cycles are looked for whatever else is wrong: unknown references are
-    // simply not edges, so a cycle among the known resources still shows.
-    if let Some(cycle) = find_cycle(spec) {
-        let first = resources
-            .iter()
-            .find(|r| r.id == cycle[0].0)
-            .expect("cycle nodes exist");
-        let shown: Vec<String> = cycle
-            .iter()
-            .map(|(id, why)| format!("{id} ({why})"))
-            .collect();
-        c.error(
-            path![first.kind.table(), first.index, "after"],
-            format!("dependency cycle: {} → {}", shown.join(" → "), cycle[0].0),
-            "each arrow reads \"must wait for\"; DNS waits for every database, compute group and check of its plan, and checks wait for databases and compute. Remove one `after` to break the cycle",
-        );
-    }
+}
 
-    (c.diagnostics.len() == before).then_some(tier).flatten()
+/// Cycles are looked for whatever else is wrong: unknown references are
+/// simply not edges, so a cycle among the known resources still shows.
+fn check_cycle(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
+    let Some(cycle) = find_cycle(spec) else {
+        return;
+    };
+    let first = ix
+        .resources
+        .iter()
+        .find(|r| r.id == cycle[0].0)
+        .expect("cycle nodes exist");
+    let shown: Vec<String> = cycle
+        .iter()
+        .map(|(id, why)| format!("{id} ({why})"))
+        .collect();
+    c.error(
+        path![first.kind.table(), first.index, "after"],
+        format!("dependency cycle: {} → {}", shown.join(" → "), cycle[0].0),
+        "each arrow reads \"must wait for\"; DNS waits for every database, compute group and check of its plan, and checks wait for databases and compute. Remove one `after` to break the cycle",
+    );
 }
 
 /// Parses a 5-field cron expression (UTC), as drill schedules use.
@@ -539,58 +642,199 @@ pub fn edges(spec: &PlanSpec) -> Vec<(String, String, &'static str)> {
 }
 
 /// Finds a dependency cycle, as `(id, why it waits for the next)` pairs.
+///
+/// The result is that of a depth-first search over [`edges`] (resources in
+/// file order, successors in id order, one edge per pair: `after` before
+/// `follows` before `implicit`), but without building those edges: the
+/// implicit ones number (records + checks) × (databases + compute), millions
+/// for a plan of thousands of resources. Implicit successors are two shared
+/// sorted lists (databases and compute; those and checks), and the search
+/// skips their finished entries with a "next unfinished" union-find, so it is
+/// linear in the number of resources and `after` entries.
 pub fn find_cycle(spec: &PlanSpec) -> Option<Vec<(String, &'static str)>> {
-    let edges = edges(spec);
-    let mut adj: BTreeMap<&str, Vec<(&str, &'static str)>> = BTreeMap::new();
-    // A resource after itself has an error of its own; it is not shown as a cycle too.
-    for (a, b, why) in edges.iter().filter(|(a, b, _)| a != b) {
-        adj.entry(a.as_str()).or_default().push((b.as_str(), why));
+    let resources = spec.resources();
+    // Nodes: one per distinct id (duplicate ids share a node, as in `edges`).
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    for r in &resources {
+        index.entry(r.id).or_insert_with(|| {
+            names.push(r.id);
+            names.len() - 1
+        });
     }
+    let n = names.len();
+    // Explicit successors of each node, sorted by id, `after` before `follows`.
+    let mut explicit: Vec<Vec<(&str, &'static str)>> = vec![Vec::new(); n];
+    // Implicit successors: 0 none, 1 databases and compute, 2 those and checks.
+    let mut level = vec![0u8; n];
+    for r in &resources {
+        let a = index[r.id];
+        for dep in r.after {
+            explicit[a].push((dep.as_str(), "after"));
+        }
+        level[a] = level[a].max(match r.kind {
+            ResourceKind::Dns => 2,
+            ResourceKind::Check => 1,
+            _ => 0,
+        });
+    }
+    for d in &spec.dns {
+        if let Some(f) = &d.follows {
+            explicit[index[d.id.as_str()]].push((f.as_str(), "follows"));
+        }
+    }
+    for e in &mut explicit {
+        e.sort();
+        e.dedup_by(|x, y| x.0 == y.0);
+    }
+    let sorted_ids = |kinds: &[ResourceKind]| -> Vec<usize> {
+        let mut v: Vec<&str> = resources
+            .iter()
+            .filter(|r| kinds.contains(&r.kind))
+            .map(|r| r.id)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v.into_iter().map(|id| index[id]).collect()
+    };
+    let lists = [
+        sorted_ids(&[ResourceKind::Database, ResourceKind::Compute]),
+        sorted_ids(&[
+            ResourceKind::Database,
+            ResourceKind::Compute,
+            ResourceKind::Check,
+        ]),
+    ];
+    // Position of each node in each list, and "next unfinished position".
+    let mut at: [Vec<Option<usize>>; 2] = [vec![None; n], vec![None; n]];
+    for (l, list) in lists.iter().enumerate() {
+        for (p, node) in list.iter().enumerate() {
+            at[l][*node] = Some(p);
+        }
+    }
+    let mut next_open: [Vec<usize>; 2] = [
+        (0..=lists[0].len()).collect(),
+        (0..=lists[1].len()).collect(),
+    ];
+    fn find(next: &mut [usize], p: usize) -> usize {
+        let mut root = p;
+        while next[root] != root {
+            root = next[root];
+        }
+        let mut q = p;
+        while next[q] != root {
+            let up = next[q];
+            next[q] = root;
+            q = up;
+        }
+        root
+    }
+
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
         Active,
         Done,
     }
-    let ids: Vec<&str> = spec.resources().iter().map(|r| r.id).collect();
-    let mut mark: HashMap<&str, Mark> = ids.iter().map(|i| (*i, Mark::New)).collect();
-    // Iterative DFS keeping the current path.
-    for start in &ids {
+    let mut mark = vec![Mark::New; n];
+    struct Frame {
+        node: usize,
+        /// Next explicit successor.
+        exp: usize,
+        /// Next position in the implicit list.
+        imp: usize,
+        why: &'static str,
+    }
+    for r in &resources {
+        let start = index[r.id];
         if mark[start] != Mark::New {
             continue;
         }
-        let mut stack: Vec<(&str, usize, &'static str)> = vec![(start, 0, "")];
-        mark.insert(start, Mark::Active);
-        while let Some(&mut (node, ref mut next, _)) = stack.last_mut() {
-            let succ = adj.get(node).map(Vec::as_slice).unwrap_or(&[]);
-            if *next < succ.len() {
-                let (to, why) = succ[*next];
-                *next += 1;
-                match mark.get(to).copied() {
-                    Some(Mark::New) => {
-                        if let Some(top) = stack.last_mut() {
-                            top.2 = why;
-                        }
-                        mark.insert(to, Mark::Active);
-                        stack.push((to, 0, ""));
+        let mut stack = vec![Frame {
+            node: start,
+            exp: 0,
+            imp: 0,
+            why: "",
+        }];
+        mark[start] = Mark::Active;
+        while let Some(top) = stack.last_mut() {
+            let node = top.node;
+            // The next successor in id order, merging explicit and implicit.
+            let succ = loop {
+                let e = explicit[node].get(top.exp).copied();
+                let i = match level[node] {
+                    0 => None,
+                    l => {
+                        let l = usize::from(l - 1);
+                        let p = find(&mut next_open[l], top.imp);
+                        lists[l].get(p).map(|&m| (l, p, m))
                     }
-                    Some(Mark::Active) => {
-                        if let Some(top) = stack.last_mut() {
-                            top.2 = why;
-                        }
-                        let at = stack.iter().position(|(n, _, _)| *n == to)?;
-                        return Some(
-                            stack[at..]
-                                .iter()
-                                .map(|(n, _, w)| (n.to_string(), *w))
-                                .collect(),
-                        );
+                };
+                let pick = match (e, i) {
+                    (None, None) => break None,
+                    (Some((to, why)), None) => {
+                        top.exp += 1;
+                        (to, why)
                     }
-                    _ => {}
+                    (None, Some((_, p, m))) => {
+                        top.imp = p + 1;
+                        (names[m], "implicit")
+                    }
+                    (Some((to, why)), Some((_, p, m))) => match to.cmp(names[m]) {
+                        std::cmp::Ordering::Less => {
+                            top.exp += 1;
+                            (to, why)
+                        }
+                        std::cmp::Ordering::Equal => {
+                            top.exp += 1;
+                            top.imp = p + 1;
+                            (to, why)
+                        }
+                        std::cmp::Ordering::Greater => {
+                            top.imp = p + 1;
+                            (names[m], "implicit")
+                        }
+                    },
+                };
+                // A resource after itself has an error of its own; it is not
+                // shown as a cycle too.
+                if pick.0 != names[node] {
+                    break Some(pick);
                 }
-            } else {
-                mark.insert(node, Mark::Done);
+            };
+            let Some((to, why)) = succ else {
+                mark[node] = Mark::Done;
+                for l in 0..2 {
+                    if let Some(p) = at[l][node] {
+                        next_open[l][p] = p + 1;
+                    }
+                }
                 stack.pop();
+                continue;
+            };
+            let Some(&to) = index.get(to) else { continue };
+            match mark[to] {
+                Mark::New => {
+                    top.why = why;
+                    mark[to] = Mark::Active;
+                    stack.push(Frame {
+                        node: to,
+                        exp: 0,
+                        imp: 0,
+                        why: "",
+                    });
+                }
+                Mark::Active => {
+                    top.why = why;
+                    let from = stack.iter().position(|f| f.node == to)?;
+                    return Some(
+                        stack[from..]
+                            .iter()
+                            .map(|f| (names[f.node].to_string(), f.why))
+                            .collect(),
+                    );
+                }
+                Mark::Done => {}
             }
         }
     }
