@@ -468,7 +468,7 @@ async fn measure(
         clouds,
         side_clouds,
         store: store.clone(),
-        state_dir,
+        locks: Arc::new(drctl::state::local::LocalLocks::new(state_dir)),
         reporter: timings.clone(),
         confirm: None,
     };

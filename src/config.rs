@@ -44,6 +44,11 @@ pub enum ConfigError {
         "invalid settings: {0}\n  hint: check drctl.toml and the DRCTL_* environment variables (see README)"
     )]
     Invalid(#[from] config::ConfigError),
+    /// A setting has a value drctl cannot use.
+    #[error(
+        "invalid setting: {0}\n  hint: check drctl.toml, the DRCTL_* environment variables and the flags (see README)"
+    )]
+    Value(String),
     /// The endpoints file could not be read.
     #[error(
         "cannot read endpoints file {path}: {source}\n  hint: run localstack/up to create it, or drop --endpoints"
@@ -75,6 +80,9 @@ pub enum ConfigError {
 const SETTING_VARS: &[&str] = &[
     "DRCTL_PLANS",
     "DRCTL_STATE_DIR",
+    "DRCTL_STATE",
+    "DRCTL_LEASE",
+    "DRCTL_LEASE_SKEW",
     "DRCTL_ENDPOINTS",
     "DRCTL_GCS_ENDPOINT",
     "DRCTL_LOG_FORMAT",
@@ -89,6 +97,12 @@ pub struct FileSettings {
     pub plans: Option<PathBuf>,
     /// State directory.
     pub state_dir: Option<PathBuf>,
+    /// State location: a directory, `s3://bucket/prefix` or `gs://bucket/prefix`.
+    pub state: Option<String>,
+    /// Lease length on shared state (`60s`).
+    pub lease: Option<String>,
+    /// Clock skew allowed between machines sharing state (`10s`).
+    pub lease_skew: Option<String>,
     /// Endpoints file (`KEY=value` lines).
     pub endpoints: Option<PathBuf>,
     /// GCS endpoint.
@@ -108,6 +122,8 @@ pub struct FlagSettings {
     pub plans: Option<PathBuf>,
     /// `--state-dir`.
     pub state_dir: Option<PathBuf>,
+    /// `--state`.
+    pub state: Option<String>,
     /// `--endpoints`.
     pub endpoints: Option<PathBuf>,
     /// `--gcs-endpoint`.
@@ -123,8 +139,13 @@ pub struct FlagSettings {
 pub struct Settings {
     /// Plan directory.
     pub plans: PathBuf,
-    /// State directory (journals, locks).
+    /// State directory (journals, locks) when the state is local, else the
+    /// default directory (unused).
     pub state_dir: PathBuf,
+    /// Where journals and locks live.
+    pub state: crate::state::StateLocation,
+    /// Lease length and clock skew for shared state.
+    pub lease: crate::state::LeaseTimes,
     /// Log format.
     pub log_format: LogFormat,
     /// Colour.
@@ -182,11 +203,44 @@ impl Settings {
             .clone()
             .or(file.plans)
             .unwrap_or_else(|| PathBuf::from("plans"));
-        let state_dir = flags
-            .state_dir
+        // --state beats --state-dir; then DRCTL_STATE / `state`, then
+        // DRCTL_STATE_DIR / `state_dir`; then `.drctl` beside the plans.
+        let state_text = flags
+            .state
             .clone()
-            .or(file.state_dir)
-            .unwrap_or_else(|| default_state_dir(&plans));
+            .or_else(|| flags.state_dir.as_ref().map(|d| d.display().to_string()))
+            .or(file.state.clone())
+            .or_else(|| file.state_dir.as_ref().map(|d| d.display().to_string()));
+        let state = match state_text {
+            Some(t) => crate::state::StateLocation::parse(&t)
+                .map_err(|e| ConfigError::Value(e.to_string()))?,
+            None => crate::state::StateLocation::Dir(default_state_dir(&plans)),
+        };
+        let state_dir = match &state {
+            crate::state::StateLocation::Dir(d) => d.clone(),
+            crate::state::StateLocation::Bucket(_) => default_state_dir(&plans),
+        };
+        let mut lease = crate::state::LeaseTimes::default();
+        for (name, value, slot) in [
+            ("lease", &file.lease, &mut lease.length),
+            ("lease_skew", &file.lease_skew, &mut lease.skew),
+        ] {
+            if let Some(v) = value {
+                *slot = crate::plan::duration::parse_duration(v).map_err(|e| {
+                    ConfigError::Value(format!(
+                        "{name} = \"{v}\": {e} (DRCTL_{} / drctl.toml)",
+                        name.to_uppercase()
+                    ))
+                })?;
+            }
+        }
+        if lease.length < std::time::Duration::from_secs(1) || lease.skew >= lease.length {
+            return Err(ConfigError::Value(format!(
+                "lease {}s with skew {}s: the lease must be at least 1s and longer than the skew",
+                lease.length.as_secs_f64(),
+                lease.skew.as_secs_f64()
+            )));
+        }
         // Cloud endpoints, later wins: the process environment (with
         // `drctl.toml`'s `gcs_endpoint` under DRCTL_GCS_ENDPOINT), then the
         // endpoints file (an overlay of the environment, for every key alike),
@@ -204,6 +258,8 @@ impl Settings {
         Ok(Self {
             plans,
             state_dir,
+            state,
+            lease,
             log_format: flags.log_format.or(file.log_format).unwrap_or_default(),
             color: flags.color.or(file.color).unwrap_or_default(),
             cloud,
@@ -276,6 +332,7 @@ mod tests {
         assert_eq!(s.state_dir, PathBuf::from("/srv/.drctl"));
         assert_eq!(s.log_format, LogFormat::Json);
         let flags = FlagSettings {
+            state: None,
             plans: Some("/other/plans".into()),
             log_format: Some(LogFormat::Text),
             ..Default::default()
@@ -348,6 +405,7 @@ mod tests {
         assert_eq!(s.color, ColorChoice::Always);
 
         let flags = FlagSettings {
+            state: None,
             config: Some(toml),
             plans: Some("/flag/plans".into()),
             state_dir: Some("/flag/state".into()),

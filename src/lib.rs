@@ -24,4 +24,5 @@ pub mod graph;
 pub mod journal;
 pub mod plan;
 pub mod status;
+pub mod state;
 pub mod steps;

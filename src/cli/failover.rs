@@ -12,7 +12,6 @@ use drctl::config::Settings;
 use drctl::engine::{Confirm, Engine, EngineError, PreviewRow, Reporter, RunOptions, RunReport};
 use drctl::journal::RunKind;
 use drctl::journal::replay::StepState;
-use drctl::journal::store::FileStore;
 use drctl::plan::Plan;
 use drctl::plan::duration::{format_duration, parse_duration};
 
@@ -34,9 +33,10 @@ pub struct RunArgs {
     /// Skip approval now; a retroactive approval is due within 4 hours.
     #[arg(long)]
     pub emergency: bool,
-    /// Take over a lock whose holder process is dead (journaled).
-    #[arg(long)]
-    pub force_unlock: bool,
+    /// Take over a lock whose holder is dead or whose lease expired; with a
+    /// REASON, also a live lease on shared state (journaled in both runs).
+    #[arg(long, value_name = "REASON", num_args = 0..=1, default_missing_value = "")]
+    pub force_unlock: Option<String>,
     /// Most steps running at once.
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,
@@ -68,7 +68,8 @@ impl RunArgs {
             declared_at: self.declared_at,
             approve: self.approve.clone(),
             emergency: self.emergency,
-            force_unlock: self.force_unlock,
+            force_unlock: self.force_unlock.is_some(),
+            force_reason: self.force_unlock.clone().filter(|r| !r.trim().is_empty()),
             lag_window: self.lag_window,
             step_timeout: self.step_timeout,
             inject_crash: self.inject_crash.clone(),
@@ -101,14 +102,18 @@ fn parse_dur(s: &str) -> Result<Duration, String> {
 }
 
 /// Builds the engine for a command.
+///
+/// `via` is the region the command works in (a failover's target): the
+/// shared state bucket, if any, is reached through it.
 pub async fn engine(
     settings: &Settings,
+    via: Option<&str>,
     budget: Option<Duration>,
     interactive: bool,
 ) -> anyhow::Result<Engine> {
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let side_clouds = drctl::cloud::connect(&settings.cloud.single_attempt()).await?;
-    let store = Arc::new(FileStore::new(&settings.state_dir));
+    let state = super::open_state(settings, via, Some(&clouds)).await?;
     let live = std::io::stderr()
         .is_terminal()
         .then(|| Arc::new(super::progress::Live::new(budget)));
@@ -137,8 +142,8 @@ pub async fn engine(
     Ok(Engine {
         clouds,
         side_clouds,
-        store,
-        state_dir: settings.state_dir.clone(),
+        store: state.journals,
+        locks: state.locks,
         reporter,
         confirm,
     })
@@ -169,7 +174,7 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> anyhow::Result<Exit> {
         .run
         .options(RunKind::Failover, drctl::engine::RunMode::Failover, &a.to);
     let budget = plans.iter().map(|p| p.tier.rto).min();
-    let engine = engine(settings, budget, true).await?;
+    let engine = engine(settings, Some(&a.to), budget, true).await?;
     execute(&engine, &plans, &opts, a.run.output).await
 }
 

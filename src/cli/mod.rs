@@ -6,6 +6,7 @@
 
 pub mod failover;
 pub mod generate;
+pub mod lock;
 pub mod plan;
 pub mod progress;
 pub mod recover;
@@ -72,6 +73,14 @@ pub struct Cli {
         value_name = "DIR"
     )]
     pub state_dir: Option<PathBuf>,
+    /// Where runs and locks live: a directory, s3://bucket/prefix or gs://bucket/prefix, shared by a team [env: DRCTL_STATE; overrides --state-dir].
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR|URL"
+    )]
+    pub state: Option<String>,
     /// File of KEY=value endpoint settings, e.g. localstack/endpoints.env [env: DRCTL_ENDPOINTS].
     #[arg(
         long,
@@ -109,6 +118,7 @@ impl Cli {
             config: self.config.clone(),
             plans: self.plans.clone(),
             state_dir: self.state_dir.clone(),
+            state: self.state.clone(),
             endpoints: self.endpoints.clone(),
             gcs_endpoint: self.gcs_endpoint.clone(),
             log_format: self.log_format,
@@ -139,6 +149,9 @@ pub enum Command {
     /// Verify journals' hash chains.
     #[command(subcommand)]
     Audit(runs::AuditCommand),
+    /// Show or break plan locks (leases on shared state).
+    #[command(subcommand)]
+    Lock(lock::LockCommand),
     /// Print shell completions (bash, zsh, fish, powershell, elvish).
     Completions(generate::CompletionsArgs),
     /// Print the man page (or write one per command with --out DIR).
@@ -156,8 +169,34 @@ pub async fn run(cli: Cli, settings: drctl::config::Settings) -> anyhow::Result<
         Command::Failback(args) => recover::failback(args, &settings).await,
         Command::Runs(cmd) => runs::run(cmd, &settings).await,
         Command::Audit(cmd) => runs::audit(cmd, &settings).await,
+        Command::Lock(cmd) => lock::run(cmd, &settings).await,
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
+    }
+}
+
+/// Opens the state of the settings (journals and locks): the local
+/// directory, or the shared bucket, reached through `via` (the region the
+/// command works in; else the default region) and probed for conditional
+/// writes. `clouds` reuses a command's adapters when it has them.
+pub async fn open_state(
+    settings: &drctl::config::Settings,
+    via: Option<&str>,
+    clouds: Option<&drctl::cloud::Clouds>,
+) -> anyhow::Result<drctl::state::State> {
+    use drctl::state::StateLocation;
+    match &settings.state {
+        StateLocation::Dir(d) => Ok(drctl::state::State::local(d.clone())),
+        location => {
+            let objects = match clouds {
+                Some(c) => c.objects.clone(),
+                None => drctl::cloud::connect(&settings.cloud).await?.objects,
+            };
+            let via = via
+                .or(settings.cloud.default_region.as_deref())
+                .unwrap_or("us-east-1");
+            Ok(drctl::state::open(location, objects, via, settings.lease).await?)
+        }
     }
 }
 

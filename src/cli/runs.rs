@@ -9,7 +9,7 @@ use super::{Exit, Output, load_plans};
 use drctl::config::Settings;
 use drctl::engine::{RunOptions, report_from_records};
 use drctl::journal::event::{Decision, Event, GateName, Outcome};
-use drctl::journal::store::{FileStore, JournalStore};
+use futures::StreamExt;
 use drctl::journal::{self, verify_with_head};
 
 /// `runs` subcommands.
@@ -80,12 +80,25 @@ fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
 
 /// Runs a `runs` command.
 pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> {
-    let store = FileStore::new(&settings.state_dir);
+    if let RunsCommand::Resume(a) = cmd {
+        return resume(a, settings).await;
+    }
+    let state = super::open_state(settings, None, None).await?;
+    let store = state.journals.clone();
     match cmd {
         RunsCommand::List { output } => {
             let mut rows = Vec::new();
-            for id in store.list().await? {
-                let text = store.read(&id).await.unwrap_or_default();
+            // One listing, then the journals read concurrently (a bucket
+            // answers in milliseconds per request, not per byte).
+            let ids = store.list().await?;
+            let texts: Vec<String> = futures::stream::iter(ids.iter().map(|id| {
+                let store = store.clone();
+                async move { store.read(id).await.unwrap_or_default() }
+            }))
+            .buffered(16)
+            .collect()
+            .await;
+            for (id, text) in ids.iter().zip(texts) {
                 let records: Vec<journal::event::Record> = text
                     .lines()
                     .filter_map(|l| serde_json::from_str(l).ok())
@@ -122,7 +135,7 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                 Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
                 Output::Text => {
                     if rows.is_empty() {
-                        println!("no runs in {}", settings.state_dir.display());
+                        println!("no runs in {}", settings.state);
                     }
                     for r in rows {
                         println!(
@@ -140,7 +153,7 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
             Ok(Exit::Ok)
         }
         RunsCommand::Show { run, output } => {
-            let records = match journal::read(&store, &run).await {
+            let records = match journal::read(store.as_ref(), &run).await {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -202,6 +215,15 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                             Event::Resumed { host, pid, .. } => {
                                 format!("resumed on {host} (pid {pid})")
                             }
+                            Event::LockLost {
+                                plan,
+                                by_run,
+                                by_host,
+                                reason,
+                                token,
+                            } => format!(
+                                "lock of {plan} taken over by run {by_run} on {by_host} (token {token}): {reason}"
+                            ),
                             Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),
                         };
                         println!(
@@ -216,7 +238,6 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
             Ok(Exit::Ok)
         }
         RunsCommand::Approve { run, reason } => {
-            let store: std::sync::Arc<dyn JournalStore> = std::sync::Arc::new(store);
             let (mut j, records) = match journal::Journal::open_for_append(store, &run).await {
                 Ok(x) => x,
                 Err(e) => {
@@ -264,30 +285,33 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
             }
             Ok(Exit::Ok)
         }
-        RunsCommand::Resume(a) => {
-            let loaded = match load_plans(settings, &[]) {
-                Ok(l) => l,
-                Err(code) => return Ok(code),
-            };
-            let budget = loaded
-                .plans
-                .iter()
-                .map(|p| p.tier.rto)
-                .min()
-                .or(Some(Duration::from_secs(900)));
-            let engine = super::failover::engine(settings, budget, false).await?;
-            let result = engine
-                .resume(&a.run, &loaded.plans, None::<RunOptions>)
-                .await;
-            super::failover::finish(result, a.output)
-        }
+        RunsCommand::Resume(_) => unreachable!("handled above"),
     }
+}
+
+/// `runs resume`: the engine (with the state) reads the journal itself.
+async fn resume(a: ResumeArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let loaded = match load_plans(settings, &[]) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let budget = loaded
+        .plans
+        .iter()
+        .map(|p| p.tier.rto)
+        .min()
+        .or(Some(Duration::from_secs(900)));
+    let engine = super::failover::engine(settings, None, budget, false).await?;
+    let result = engine
+        .resume(&a.run, &loaded.plans, None::<RunOptions>)
+        .await;
+    super::failover::finish(result, a.output)
 }
 
 /// Runs an `audit` command.
 pub async fn audit(cmd: AuditCommand, settings: &Settings) -> anyhow::Result<Exit> {
     let AuditCommand::Verify { run, output } = cmd;
-    let store = FileStore::new(&settings.state_dir);
+    let store = super::open_state(settings, None, None).await?.journals;
     let ids = match run {
         Some(r) => vec![r],
         None => store.list().await?,

@@ -179,7 +179,12 @@ impl CloudError {
         {
             return ErrorKind::Auth;
         }
-        if code == "PreconditionFailed" || status == Some(412) {
+        // S3 answers 409 ConditionalRequestConflict when two conditional
+        // writes of one key race: a lost race, like a 412.
+        if code == "PreconditionFailed"
+            || code == "ConditionalRequestConflict"
+            || status == Some(412)
+        {
             return ErrorKind::Precondition;
         }
         if matches!(

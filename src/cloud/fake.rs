@@ -40,7 +40,22 @@ pub struct FakeState {
     pub probes: BTreeMap<String, Option<u16>>,
     /// Every mutating call, in order, as `Operation resource`.
     pub writes: Vec<String>,
+    /// Behave like an S3-compatible store that silently ignores
+    /// conditional-write headers (what the state store's probe must refuse).
+    pub ignores_conditions: bool,
     change_counter: u64,
+    object_versions: BTreeMap<String, u64>,
+}
+
+impl FakeState {
+    /// Stores an object and gives it a new version.
+    fn write_object(&mut self, key: &str, body: Bytes) -> String {
+        self.change_counter += 1;
+        let v = self.change_counter;
+        self.objects.insert(key.to_string(), body);
+        self.object_versions.insert(key.to_string(), v);
+        v.to_string()
+    }
 }
 
 /// The fake cloud; cheap to clone (shared state).
@@ -490,12 +505,88 @@ impl ObjectStore for FakeCloud {
     ) -> Result<PutOutcome, CloudError> {
         let mut s = self.state();
         let key = url.to_string();
-        if mode == PutMode::CreateOnly && s.objects.contains_key(&key) {
+        if mode == PutMode::CreateOnly && s.objects.contains_key(&key) && !s.ignores_conditions {
             return Ok(PutOutcome::AlreadyExists);
         }
-        s.objects.insert(key.clone(), body);
+        let version = s.write_object(&key, body);
         s.writes.push(format!("PutObject {key}"));
-        Ok(PutOutcome::Written(None))
+        Ok(PutOutcome::Written(Some(version)))
+    }
+
+    async fn get_versioned(
+        &self,
+        _via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Versioned>, CloudError> {
+        let s = self.state();
+        let key = url.to_string();
+        Ok(s.objects.get(&key).map(|body| Versioned {
+            body: body.clone(),
+            version: s.object_versions.get(&key).copied().unwrap_or(0).to_string(),
+        }))
+    }
+
+    async fn replace_if(
+        &self,
+        _via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        version: &str,
+    ) -> Result<SwapOutcome, CloudError> {
+        let mut s = self.state();
+        let key = url.to_string();
+        let current = s
+            .objects
+            .contains_key(&key)
+            .then(|| s.object_versions.get(&key).copied().unwrap_or(0).to_string());
+        if current.as_deref() != Some(version) && !s.ignores_conditions {
+            return Ok(SwapOutcome::Stale);
+        }
+        let version = s.write_object(&key, body);
+        s.writes.push(format!("PutObject(if-match) {key}"));
+        Ok(SwapOutcome::Swapped(version))
+    }
+
+    async fn list(
+        &self,
+        _via: &str,
+        prefix: &ObjectUrl,
+        delimited: bool,
+    ) -> Result<Listing, CloudError> {
+        let s = self.state();
+        let base = ObjectUrl {
+            key: String::new(),
+            ..prefix.clone()
+        }
+        .to_string();
+        let mut out = Listing::default();
+        for url in s.objects.keys() {
+            let Some(key) = url.strip_prefix(&base).and_then(|k| k.strip_prefix('/')) else {
+                continue;
+            };
+            let Some(rest) = key.strip_prefix(prefix.key.as_str()) else {
+                continue;
+            };
+            match rest.find('/').filter(|_| delimited) {
+                Some(i) => {
+                    let p = format!("{}{}", prefix.key, &rest[..=i]);
+                    if out.prefixes.last() != Some(&p) {
+                        out.prefixes.push(p);
+                    }
+                }
+                None => out.keys.push(key.to_string()),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, _via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
+        let mut s = self.state();
+        let key = url.to_string();
+        s.objects.remove(&key);
+        s.object_versions.remove(&key);
+        s.writes.push(format!("DeleteObject {key}"));
+        Ok(())
     }
 
     async fn get(&self, _via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {

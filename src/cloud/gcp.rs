@@ -32,7 +32,10 @@ use google_cloud_storage::retry_policy::RetryableErrors;
 use tokio::sync::OnceCell;
 
 use super::retry::RetryPolicy;
-use super::{BucketState, CloudError, CloudSettings, ErrorKind, ObjectUrl, PutMode, PutOutcome};
+use super::{
+    BucketState, CloudError, CloudSettings, ErrorKind, Listing, ObjectUrl, PutMode, PutOutcome,
+    SwapOutcome, Versioned,
+};
 
 const SERVICE: &str = "gcs";
 const REGION: &str = "global";
@@ -191,12 +194,26 @@ impl GcsStore {
         bucket: &ObjectUrl,
         path: &str,
     ) -> Result<Option<serde_json::Value>, CloudError> {
+        let url = format!("{}/storage/v1/{path}", self.endpoint());
+        self.json_request(op, bucket, reqwest::Method::GET, &url)
+            .await
+    }
+
+    /// One JSON API request (`url` complete, query included), with the
+    /// crate's credentials and the retry policy: `Ok(None)` on 404, the
+    /// parsed body (or `null` when empty) on success.
+    async fn json_request(
+        &self,
+        op: &'static str,
+        bucket: &ObjectUrl,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<Option<serde_json::Value>, CloudError> {
         let bucket = ObjectUrl {
             key: String::new(),
             ..bucket.clone()
         };
         let inner = self.inner(op, &bucket).await?;
-        let url = format!("{}/storage/v1/{path}", self.endpoint());
         self.retry
             .run(|| async {
                 let headers = match inner.credentials.headers(Default::default()).await {
@@ -213,7 +230,7 @@ impl GcsStore {
                 };
                 let resp = inner
                     .http
-                    .get(&url)
+                    .request(method.clone(), url)
                     .headers(headers)
                     .send()
                     .await
@@ -235,6 +252,56 @@ impl GcsStore {
                 }
             })
             .await
+    }
+
+    /// The JSON API URL of an object (its name percent-encoded as one path segment).
+    fn object_api_url(&self, url: &ObjectUrl) -> Result<reqwest::Url, CloudError> {
+        let mut u = reqwest::Url::parse(&format!("{}/storage/v1/b/", self.endpoint()))
+            .map_err(|e| err("objects", url, ErrorKind::Client, e.to_string()))?;
+        u.path_segments_mut()
+            .map_err(|()| err("objects", url, ErrorKind::Client, "bad endpoint"))?
+            .pop_if_empty()
+            .extend([url.bucket.as_str(), "o", url.key.as_str()]);
+        Ok(u)
+    }
+
+    /// Reads an object and its generation through the storage crate.
+    async fn read_with_generation(
+        &self,
+        url: &ObjectUrl,
+    ) -> Result<Option<(Bytes, i64)>, CloudError> {
+        const OP: &str = "ReadObject";
+        let inner = self.inner(OP, url).await?;
+        let mut resp = match inner
+            .storage
+            .read_object(bucket_path(url), url.key.clone())
+            .send()
+            .await
+        {
+            Ok(resp) => resp,
+            Err(e) => {
+                let e = map_gax(OP, url, &e);
+                if e.kind != ErrorKind::NotFound {
+                    return Err(e);
+                }
+                // fake-gcs-server answers a bare 404 whether the object or
+                // the bucket is missing: tell them apart (once per bucket).
+                if self.known(&url.bucket) || crate::cloud::ObjectStore::bucket_exists(self, "-", url).await? {
+                    return Ok(None);
+                }
+                return Err(
+                    err(OP, url, ErrorKind::NotFound, "the bucket does not exist")
+                        .with_code("NoSuchBucket"),
+                );
+            }
+        };
+        let generation = resp.object().generation;
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.next().await {
+            let chunk = chunk.map_err(|e| map_gax(OP, url, &e))?;
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Some((Bytes::from(out), generation)))
     }
 }
 
@@ -319,36 +386,126 @@ impl crate::cloud::ObjectStore for GcsStore {
     }
 
     async fn get(&self, _via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
-        const OP: &str = "ReadObject";
+        Ok(self.read_with_generation(url).await?.map(|(body, _)| body))
+    }
+
+    async fn get_versioned(
+        &self,
+        _via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Versioned>, CloudError> {
+        Ok(self
+            .read_with_generation(url)
+            .await?
+            .map(|(body, generation)| Versioned {
+                body,
+                version: generation.to_string(),
+            }))
+    }
+
+    async fn replace_if(
+        &self,
+        _via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        version: &str,
+    ) -> Result<SwapOutcome, CloudError> {
+        const OP: &str = "WriteObject";
+        let generation: i64 = version.parse().map_err(|_| {
+            err(
+                OP,
+                url,
+                ErrorKind::Client,
+                format!("`{version}` is not a GCS generation"),
+            )
+        })?;
         let inner = self.inner(OP, url).await?;
-        let mut resp = match inner
+        // `send_buffered` is a multipart upload, the path on which
+        // fake-gcs-server honours `ifGenerationMatch` (a media upload ignores it).
+        match inner
             .storage
-            .read_object(bucket_path(url), url.key.clone())
-            .send()
+            .write_object(bucket_path(url), url.key.clone(), body)
+            .set_if_generation_match(generation)
+            .send_buffered()
             .await
         {
-            Ok(resp) => resp,
+            Ok(obj) => Ok(SwapOutcome::Swapped(obj.generation.to_string())),
             Err(e) => {
                 let e = map_gax(OP, url, &e);
-                if e.kind != ErrorKind::NotFound {
-                    return Err(e);
+                if matches!(e.kind, ErrorKind::Precondition | ErrorKind::NotFound) {
+                    Ok(SwapOutcome::Stale)
+                } else {
+                    Err(e)
                 }
-                // fake-gcs-server answers a bare 404 whether the object or
-                // the bucket is missing: tell them apart (once per bucket).
-                if self.known(&url.bucket) || self.bucket_exists("-", url).await? {
-                    return Ok(None);
+            }
+        }
+    }
+
+    async fn list(
+        &self,
+        _via: &str,
+        prefix: &ObjectUrl,
+        delimited: bool,
+    ) -> Result<Listing, CloudError> {
+        const OP: &str = "ListObjects";
+        let mut listing = Listing::default();
+        let mut token: Option<String> = None;
+        loop {
+            let mut u = reqwest::Url::parse(&format!("{}/storage/v1/b/", self.endpoint()))
+                .map_err(|e| err(OP, prefix, ErrorKind::Client, e.to_string()))?;
+            u.path_segments_mut()
+                .map_err(|()| err(OP, prefix, ErrorKind::Client, "bad endpoint"))?
+                .pop_if_empty()
+                .extend([prefix.bucket.as_str(), "o"]);
+            {
+                let mut q = u.query_pairs_mut();
+                q.append_pair("prefix", &prefix.key);
+                q.append_pair("fields", "items(name),prefixes,nextPageToken");
+                if delimited {
+                    q.append_pair("delimiter", "/");
                 }
+                if let Some(t) = &token {
+                    q.append_pair("pageToken", t);
+                }
+            }
+            let Some(page) = self
+                .json_request(OP, prefix, reqwest::Method::GET, u.as_str())
+                .await?
+            else {
                 return Err(
-                    err(OP, url, ErrorKind::NotFound, "the bucket does not exist")
+                    err(OP, prefix, ErrorKind::NotFound, "the bucket does not exist")
                         .with_code("NoSuchBucket"),
                 );
+            };
+            let names = |field: &str, key: &str| -> Vec<String> {
+                page[field]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| {
+                                if key.is_empty() { v.as_str() } else { v[key].as_str() }
+                                    .map(str::to_string)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            listing.keys.extend(names("items", "name"));
+            listing.prefixes.extend(names("prefixes", ""));
+            match page["nextPageToken"].as_str() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
             }
-        };
-        let mut out = Vec::new();
-        while let Some(chunk) = resp.next().await {
-            let chunk = chunk.map_err(|e| map_gax(OP, url, &e))?;
-            out.extend_from_slice(&chunk);
         }
-        Ok(Some(Bytes::from(out)))
+        listing.keys.sort();
+        listing.prefixes.sort();
+        Ok(listing)
+    }
+
+    async fn delete(&self, _via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
+        let u = self.object_api_url(url)?;
+        self.json_request("DeleteObject", url, reqwest::Method::DELETE, u.as_str())
+            .await?;
+        Ok(())
     }
 }

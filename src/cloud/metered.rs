@@ -490,6 +490,49 @@ impl ObjectStore for Metered {
         self.meter(label, via, self.inner.objects.bucket_state(via, bucket))
             .await
     }
+
+    async fn get_versioned(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Versioned>, CloudError> {
+        let label = object_label(url, "s3:GetObject", "gcs:objects.get");
+        self.meter(label, via, self.inner.objects.get_versioned(via, url))
+            .await
+    }
+
+    async fn replace_if(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        version: &str,
+    ) -> Result<SwapOutcome, CloudError> {
+        let label = object_label(url, "s3:PutObject", "gcs:objects.insert");
+        self.meter(
+            label,
+            via,
+            self.inner.objects.replace_if(via, url, body, version),
+        )
+        .await
+    }
+
+    async fn list(
+        &self,
+        via: &str,
+        prefix: &ObjectUrl,
+        delimited: bool,
+    ) -> Result<Listing, CloudError> {
+        let label = object_label(prefix, "s3:ListObjectsV2", "gcs:objects.list");
+        self.meter(label, via, self.inner.objects.list(via, prefix, delimited))
+            .await
+    }
+
+    async fn delete(&self, via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
+        let label = object_label(url, "s3:DeleteObject", "gcs:objects.delete");
+        self.meter(label, via, self.inner.objects.delete(via, url))
+            .await
+    }
 }
 
 #[async_trait]

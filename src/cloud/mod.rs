@@ -175,6 +175,35 @@ pub trait ObjectStore: Send + Sync {
     /// Reads what `[[bucket]]` checks: existence, location, versioning and
     /// replication rules.
     async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError>;
+
+    /// Reads an object with its version (for [`ObjectStore::replace_if`]);
+    /// `Ok(None)` when it does not exist.
+    async fn get_versioned(&self, via: &str, url: &ObjectUrl)
+    -> Result<Option<Versioned>, CloudError>;
+
+    /// Replaces an object only if it is still at `version` (S3 `If-Match`,
+    /// GCS `ifGenerationMatch`): compare-and-swap.
+    async fn replace_if(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        version: &str,
+    ) -> Result<SwapOutcome, CloudError>;
+
+    /// Lists the objects under `prefix` (every page). With `delimited`, only
+    /// those directly under it, plus the common prefixes up to the next `/`.
+    async fn list(
+        &self,
+        via: &str,
+        prefix: &ObjectUrl,
+        delimited: bool,
+    ) -> Result<Listing, CloudError>;
+
+    /// Deletes an object, unconditionally; an absent object is not an error.
+    /// (Neither emulator honours conditional deletes, and real stores
+    /// differ: nothing in drctl relies on one.)
+    async fn delete(&self, via: &str, url: &ObjectUrl) -> Result<(), CloudError>;
 }
 
 /// HTTP health probes (`[[check]]`): one GET, no retries (the caller
@@ -361,6 +390,33 @@ impl ObjectStore for ObjectRouter {
     }
     async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError> {
         self.pick(bucket).bucket_state(via, bucket).await
+    }
+    async fn get_versioned(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Versioned>, CloudError> {
+        self.pick(url).get_versioned(via, url).await
+    }
+    async fn replace_if(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        version: &str,
+    ) -> Result<SwapOutcome, CloudError> {
+        self.pick(url).replace_if(via, url, body, version).await
+    }
+    async fn list(
+        &self,
+        via: &str,
+        prefix: &ObjectUrl,
+        delimited: bool,
+    ) -> Result<Listing, CloudError> {
+        self.pick(prefix).list(via, prefix, delimited).await
+    }
+    async fn delete(&self, via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
+        self.pick(url).delete(via, url).await
     }
 }
 

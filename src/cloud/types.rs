@@ -320,10 +320,41 @@ pub enum PutMode {
 /// What a put did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PutOutcome {
-    /// The object was written; the provider's version or generation if any.
+    /// The object was written; its version for compare-and-swap (S3's ETag,
+    /// GCS's generation) when the provider returned one.
     Written(Option<String>),
     /// [`PutMode::CreateOnly`] found an object already there.
     AlreadyExists,
+}
+
+/// An object read together with its version, for compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    /// The object's bytes.
+    pub body: bytes::Bytes,
+    /// Its version: S3's ETag (quotes included, as `If-Match` wants it) or
+    /// GCS's generation (decimal).
+    pub version: String,
+}
+
+/// What a swap ([`crate::cloud::ObjectStore::replace_if`]) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwapOutcome {
+    /// Replaced; the new version.
+    Swapped(String),
+    /// The object is no longer at the expected version (or is gone, or S3
+    /// reported a concurrent conditional write): read it again.
+    Stale,
+}
+
+/// One page-merged listing under a prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Full keys of the objects directly under the prefix (all of them when
+    /// the listing is not delimited), in name order.
+    pub keys: Vec<String>,
+    /// With a `/` delimiter: the "directories" (common prefixes, ending in `/`).
+    pub prefixes: Vec<String>,
 }
 
 /// What a bucket's replication setup looks like (what `[[bucket]]` checks).

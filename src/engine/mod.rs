@@ -15,7 +15,6 @@ pub mod measure;
 pub mod side;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,13 +28,14 @@ use crate::graph::{self, Step};
 use crate::journal::event::{
     Decision, Event, GateName, Outcome, PlanRef, Record, RunKind, StepRef,
 };
-use crate::journal::lock::{LockError, LockInfo, PlanLock, hostname};
+use crate::journal::lock::{LockError, LockInfo, hostname};
 use crate::journal::replay::{StepState, replay};
 use crate::journal::store::JournalStore;
 use crate::journal::{self, Journal, JournalError};
 use crate::plan::duration::format_duration;
 use crate::plan::spec::DbStrategy;
 use crate::plan::{Approval, Plan};
+use crate::state::{HeldLock, Holder, LockSet, LockStore, Takeover};
 use crate::steps::{self, Cx, Planned, StepFailure};
 
 /// How long an emergency run has to be approved retroactively.
@@ -64,8 +64,11 @@ pub struct RunOptions {
     pub approve: Option<String>,
     /// Skip approval; record a deadline for retroactive approval.
     pub emergency: bool,
-    /// Take over a lock whose holder is dead.
+    /// Take over a lock whose holder is dead (or, with
+    /// [`RunOptions::force_reason`], a live shared lease).
     pub force_unlock: bool,
+    /// Why a live lease is taken over (`--force-unlock REASON`).
+    pub force_reason: Option<String>,
     /// Window replica lag is read over.
     pub lag_window: Duration,
     /// Poll interval bounds while waiting.
@@ -129,6 +132,7 @@ impl RunOptions {
             approve: None,
             emergency: false,
             force_unlock: false,
+            force_reason: None,
             lag_window: Duration::from_secs(15 * 60),
             poll: (Duration::from_millis(200), Duration::from_secs(10)),
             step_timeout: None,
@@ -189,8 +193,8 @@ pub struct Engine {
     pub side_clouds: Clouds,
     /// Journal store.
     pub store: Arc<dyn JournalStore>,
-    /// State directory (locks).
-    pub state_dir: PathBuf,
+    /// Plan locks (lock files, or leases on shared state).
+    pub locks: Arc<dyn LockStore>,
     /// Progress sink.
     pub reporter: Arc<dyn Reporter>,
     /// Interactive confirmation, when on a terminal.
@@ -458,7 +462,13 @@ impl Engine {
         };
 
         // Locks first: two runs must never both pass the gates.
-        let (locks, taken_over) = self.lock_plans(plans, &me, opts.force_unlock, None)?;
+        let names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
+        let takeover = Takeover {
+            force: opts.force_unlock,
+            reason: opts.force_reason.as_deref(),
+            reclaim_run: None,
+        };
+        let (locks, taken_over) = self.lock_plans(&names, &me, opts.kind, takeover).await?;
 
         // Who runs this, for the journal and the approval record. Without it
         // the run goes on (STS may be what is failing), and every approval
@@ -474,7 +484,16 @@ impl Engine {
                 (None, Some(e.to_string()))
             }
         };
-        let mut j = Journal::create(self.store.clone(), &run_id).await?;
+        let mut j = match Journal::create(self.store.clone(), &run_id).await {
+            Ok(j) => j,
+            Err(e) => {
+                release_all(&locks).await;
+                return Err(e.into());
+            }
+        };
+        if self.locks.fenced() {
+            j.set_fence(Arc::new(LockSet(locks.clone())));
+        }
         j.append(Event::RunStarted {
             run_id: run_id.clone(),
             kind: opts.kind,
@@ -496,6 +515,7 @@ impl Engine {
                 "approve": opts.approve,
                 "emergency": opts.emergency,
                 "force_unlock": opts.force_unlock,
+                "force_unlock_reason": opts.force_reason,
                 "lag_window_seconds": opts.lag_window.as_secs(),
                 "step_timeout_seconds": opts.step_timeout.map(|d| d.as_secs()),
                 "inject_crash": opts.inject_crash.as_ref().map(ToString::to_string),
@@ -511,18 +531,24 @@ impl Engine {
                 .collect(),
         })
         .await?;
-        for (plan, dead) in &taken_over {
+        for t in &taken_over {
             j.append(Event::Gate {
-                plan: plan.clone(),
+                plan: t.plan.clone(),
                 gate: GateName::Lock,
                 decision: Decision::Override,
-                detail: json!({"force_unlock": true, "previous_holder": dead}),
+                detail: json!({"force_unlock": true, "previous_holder": t.holder, "holder_was_live": t.live, "reason": opts.force_reason, "token": t.token}),
             })
             .await?;
             self.reporter.note(&format!(
-                "took over the lock of {plan} from dead run {} (pid {} on {})",
-                dead.run_id, dead.pid, dead.host
+                "took over the lock of {} from {} run {} (pid {} on {})",
+                t.plan,
+                if t.live { "live" } else { "dead" },
+                t.holder.run_id,
+                t.holder.pid,
+                t.holder.host
             ));
+            self.record_lock_lost(t, &me, opts.force_reason.as_deref())
+                .await;
         }
 
         // Gates: approvals one plan at a time (they may ask a person), then
@@ -588,7 +614,7 @@ impl Engine {
                 summary: json!({"reason": r}),
             })
             .await?;
-            release_all(locks);
+            release_all(&locks).await;
             return Err(EngineError::Refused(format!(
                 "{r}\n  (run {run_id} journaled the decision)"
             )));
@@ -606,62 +632,117 @@ impl Engine {
                 &rpo_readings,
             )
             .await;
-        end_locks(locks, &report);
+        end_locks(&locks, &report).await;
         report
     }
 
     /// Takes every plan's lock, in name order (so two runs over
     /// overlapping plans cannot deadlock), or none: on a refusal the locks
-    /// already taken are released. Returns them and the dead holders taken
-    /// over (to journal).
-    fn lock_plans(
+    /// already taken are released. Returns them and the holders taken over
+    /// (to journal).
+    async fn lock_plans(
         &self,
-        plans: &[Plan],
+        names: &[&str],
         me: &LockInfo,
-        force: bool,
-        reclaim: Option<&str>,
-    ) -> Result<(Vec<PlanLock>, TakenOver), EngineError> {
-        let mut names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
+        kind: RunKind,
+        takeover: Takeover<'_>,
+    ) -> Result<(Vec<Arc<dyn HeldLock>>, Vec<TakenOver>), EngineError> {
+        let mut names = names.to_vec();
         names.sort_unstable();
-        let mut locks = Vec::new();
+        names.dedup();
+        let holder = Holder {
+            run_id: me.run_id.clone(),
+            host: me.host.clone(),
+            pid: me.pid,
+            kind,
+            started: me.started,
+        };
+        let mut locks: Vec<Arc<dyn HeldLock>> = Vec::new();
         let mut taken_over = Vec::new();
         for name in names {
-            match PlanLock::acquire(&self.state_dir, name, me.clone(), force, reclaim) {
-                Ok((lock, dead)) => {
-                    if let Some(d) = dead {
-                        taken_over.push((name.to_string(), d));
+            match self.locks.acquire(name, &holder, takeover).await {
+                Ok(acquired) => {
+                    if let Some(d) = acquired.displaced {
+                        taken_over.push(TakenOver {
+                            plan: name.to_string(),
+                            holder: d,
+                            live: acquired.displaced_live,
+                            token: acquired.lock.token(),
+                        });
                     }
-                    locks.push(lock);
+                    locks.push(acquired.lock);
                 }
                 Err(LockError::Held {
                     plan,
                     holder,
                     alive,
                 }) => {
-                    release_all(locks);
+                    release_all(&locks).await;
+                    let shared = self.locks.fenced();
                     return Err(EngineError::Refused(format!(
                         "plan {plan} is locked by run {} (host {}, pid {}, started {}){}",
                         holder.run_id,
                         holder.host,
                         holder.pid,
                         holder.started,
-                        if alive {
-                            "\n  hint: one run per plan at a time; watch it with `drctl runs show RUN`".to_string()
-                        } else {
-                            format!(
+                        match (alive, shared) {
+                            (true, false) => "\n  hint: one run per plan at a time; watch it with `drctl runs show RUN`".to_string(),
+                            (true, true) => format!(
+                                "; its lease is live\n  hint: one run per plan at a time; watch it with `drctl runs show {}`; if its machine is gone, wait for the lease to expire and `drctl runs resume {}`, or take it now with --force-unlock \"REASON\"",
+                                holder.run_id, holder.run_id
+                            ),
+                            (false, false) => format!(
                                 "; that process is gone\n  hint: resume it with `drctl runs resume {}`, or take the lock over with --force-unlock",
                                 holder.run_id
-                            )
+                            ),
+                            (false, true) => format!(
+                                "; its lease has expired\n  hint: resume it with `drctl runs resume {}` (from any machine), or take the lock over with --force-unlock",
+                                holder.run_id
+                            ),
                         }
                     )));
                 }
                 Err(e) => {
-                    release_all(locks);
+                    release_all(&locks).await;
                     return Err(e.into());
                 }
             }
         }
         Ok((locks, taken_over))
+    }
+
+    /// Writes into the displaced run's own journal that its lock was taken
+    /// (so both runs record the takeover). On shared state this record also
+    /// fences it: its next append finds the record number taken. Best effort:
+    /// a failure is a warning, never a reason to stop this run.
+    async fn record_lock_lost(&self, t: &TakenOver, me: &LockInfo, reason: Option<&str>) {
+        if t.holder.run_id == me.run_id {
+            return;
+        }
+        let event = Event::LockLost {
+            plan: t.plan.clone(),
+            by_run: me.run_id.clone(),
+            by_host: me.host.clone(),
+            reason: reason.unwrap_or("lock taken over (--force-unlock)").to_string(),
+            token: t.token.unwrap_or(0),
+        };
+        let mut last = None;
+        for _ in 0..3 {
+            match Journal::open_for_append(self.store.clone(), &t.holder.run_id).await {
+                Ok((mut other, _)) => match other.append(event.clone()).await {
+                    Ok(_) => return,
+                    Err(e) => last = Some(e.to_string()),
+                },
+                Err(e) => last = Some(e.to_string()),
+            }
+        }
+        if let Some(e) = last {
+            self.reporter.note(&format!(
+                "could not record the takeover in the journal of run {}: {}",
+                t.holder.run_id,
+                e.lines().next().unwrap_or_default()
+            ));
+        }
     }
 
     fn approval_gate(
@@ -721,13 +802,64 @@ impl Engine {
 
     /// Resumes run `run_id`: verifies the journal, skips finished steps,
     /// re-checks steps that had started (they are idempotent), continues.
+    ///
+    /// The plans' locks are taken first (a resume of the run that held them
+    /// may take them back once their holder is gone or its lease expired),
+    /// and only then is the journal opened: what is replayed is everything
+    /// the previous holder wrote.
     pub async fn resume(
         &self,
         run_id: &str,
         plans_available: &[Plan],
+        opts_override: Option<RunOptions>,
+    ) -> Result<RunReport, EngineError> {
+        let (names, kind) = self.run_plans(run_id).await?;
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let me = LockInfo {
+            run_id: run_id.to_string(),
+            host: hostname(),
+            pid: std::process::id(),
+            started: Utc::now(),
+        };
+        let takeover = Takeover {
+            reclaim_run: Some(run_id),
+            ..Takeover::default()
+        };
+        let (locks, _) = self.lock_plans(&names, &me, kind, takeover).await?;
+        let report = self
+            .resume_locked(run_id, plans_available, opts_override, &locks, &me)
+            .await;
+        end_locks(&locks, &report).await;
+        report
+    }
+
+    /// The plans and kind of a run, from its first record (read leniently:
+    /// the chain is verified when the journal is opened for appending).
+    async fn run_plans(&self, run_id: &str) -> Result<(Vec<String>, RunKind), EngineError> {
+        let text = self.store.read(run_id).await?;
+        let first = text.lines().next().unwrap_or_default();
+        match serde_json::from_str::<Record>(first).map(|r| r.event) {
+            Ok(Event::RunStarted { plans, kind, .. }) => {
+                Ok((plans.into_iter().map(|p| p.name).collect(), kind))
+            }
+            _ => Err(EngineError::Invalid(format!(
+                "journal of {run_id} does not start with a run-started record\n  hint: `drctl audit verify {run_id}` checks its chain"
+            ))),
+        }
+    }
+
+    async fn resume_locked(
+        &self,
+        run_id: &str,
+        plans_available: &[Plan],
         mut opts_override: Option<RunOptions>,
+        locks: &[Arc<dyn HeldLock>],
+        me: &LockInfo,
     ) -> Result<RunReport, EngineError> {
         let (mut j, records) = Journal::open_for_append(self.store.clone(), run_id).await?;
+        if self.locks.fenced() {
+            j.set_fence(Arc::new(LockSet(locks.to_vec())));
+        }
         let replayed = replay(&records);
         if let Some(bad) = &replayed.illegal {
             return Err(EngineError::Invalid(format!(
@@ -819,13 +951,6 @@ impl Engine {
         if let Some(s) = flags["step_timeout_seconds"].as_u64() {
             opts.step_timeout = Some(Duration::from_secs(s));
         }
-        let me = LockInfo {
-            run_id: run_id.to_string(),
-            host: hostname(),
-            pid: std::process::id(),
-            started: Utc::now(),
-        };
-        let (locks, _) = self.lock_plans(&plans, &me, false, Some(run_id))?;
         let torn = j.torn_tail().cloned();
         if let Some(t) = &torn {
             self.reporter.note(&format!(
@@ -885,7 +1010,6 @@ impl Engine {
                 &rpo_readings,
             )
             .await;
-        end_locks(locks, &report);
         report
     }
 
@@ -1085,7 +1209,13 @@ fn graph_unchanged(run_id: &str, journaled: &[StepRef], now: &[Step]) -> Result<
 }
 
 /// Locks taken over from dead runs: (plan, the dead holder).
-type TakenOver = Vec<(String, LockInfo)>;
+/// A lock this run took from another holder.
+struct TakenOver {
+    plan: String,
+    holder: LockInfo,
+    live: bool,
+    token: Option<u64>,
+}
 
 /// The steps of plan `plan` within a run's graph (each plan's steps are
 /// compiled one after the other, so they are contiguous).
@@ -1108,9 +1238,9 @@ fn decision(refused: &Option<String>, detail: &Value) -> Decision {
     }
 }
 
-fn release_all(locks: Vec<PlanLock>) {
+async fn release_all(locks: &[Arc<dyn HeldLock>]) {
     for l in locks {
-        if let Err(e) = l.release() {
+        if let Err(e) = l.release().await {
             tracing::warn!("cannot release lock: {e}");
         }
     }
@@ -1118,11 +1248,11 @@ fn release_all(locks: Vec<PlanLock>) {
 
 /// Releases the locks when a run ends, leaves them taken when it stopped at
 /// an injected crash point (as a dead process leaves them).
-fn end_locks<T>(locks: Vec<PlanLock>, result: &Result<T, EngineError>) {
+async fn end_locks<T>(locks: &[Arc<dyn HeldLock>], result: &Result<T, EngineError>) {
     if matches!(result, Err(EngineError::Crashed(..))) {
-        locks.into_iter().for_each(PlanLock::abandon);
+        locks.iter().for_each(|l| l.abandon());
     } else {
-        release_all(locks);
+        release_all(locks).await;
     }
 }
 

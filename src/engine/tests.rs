@@ -132,7 +132,7 @@ fn engine(f: &FakeCloud, dir: &std::path::Path) -> (Engine, Arc<MemoryStore>, Ar
         clouds: f.clouds(),
         side_clouds: f.clouds(),
         store: store.clone(),
-        state_dir: dir.to_path_buf(),
+        locks: std::sync::Arc::new(crate::state::local::LocalLocks::new(dir.to_path_buf())),
         reporter: rec.clone(),
         confirm: None,
     };

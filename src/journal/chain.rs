@@ -121,6 +121,7 @@ pub fn verify_with_head(run_id: &str, text: &str, head: Option<&str>) -> Verific
 pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>) -> Checked {
     let mut records: Vec<Record> = Vec::new();
     let mut last_hash = ZERO_HASH.to_string();
+    let mut tokens: std::collections::BTreeMap<String, u64> = Default::default();
     let broken = |line: usize, seq: Option<u64>, reason: String| Broken {
         run_id: run_id.to_string(),
         line,
@@ -221,6 +222,25 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>) -> Checked {
                 HeadCheck::NotChecked,
             );
         }
+        // Fencing: a plan's token never goes down along a run (a lower one
+        // was written by a process that had lost its lease).
+        if let Some((plan, token, before)) = record.fence.iter().find_map(|(plan, token)| {
+            tokens
+                .get(plan)
+                .filter(|before| *before > token)
+                .map(|before| (plan, token, *before))
+        }) {
+            let reason = format!(
+                "fencing token {token} of plan {plan} is below the earlier {before}: written by a process that had lost its lease"
+            );
+            return finish(
+                records,
+                last_hash,
+                Some(broken(number, Some(record.seq), reason)),
+                HeadCheck::NotChecked,
+            );
+        }
+        tokens.extend(record.fence.iter().map(|(p, t)| (p.clone(), *t)));
         last_hash = hash_line(line);
         records.push(record);
     }

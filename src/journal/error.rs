@@ -69,6 +69,35 @@ pub enum JournalError {
         /// The run id.
         run_id: String,
     },
+    /// Another writer already wrote record `seq` of this run (shared state):
+    /// this process no longer owns the run.
+    #[error(
+        "record {seq} of run `{run_id}` was already written by another process: this process no longer owns the run and stops writing to it\n  hint: `drctl runs show {run_id}` shows who continued it; `drctl lock status` shows who holds the plan"
+    )]
+    Conflict {
+        /// The run id.
+        run_id: String,
+        /// The record number both wrote.
+        seq: u64,
+    },
+    /// The run's lease is lost or could not be renewed (fencing): the append
+    /// was refused so that a process that lost its lock cannot write.
+    #[error(
+        "refusing to write to the journal of run `{run_id}`: {detail}\n  hint: no new step was started; `drctl lock status` shows who holds the plan, and `drctl runs resume {run_id}` continues the run once the lock is free"
+    )]
+    Fenced {
+        /// The run id.
+        run_id: String,
+        /// Why the lease is not ours (taken over, expired, unreadable).
+        detail: String,
+    },
+    /// The shared state (object store) failed.
+    #[error("{source}\n  hint: check the state location (--state / DRCTL_STATE) and its permissions")]
+    Cloud {
+        /// Why.
+        #[source]
+        source: crate::cloud::CloudError,
+    },
     /// A record could not be turned into JSON (a bug: report it).
     #[error(
         "cannot encode a journal record of run `{run_id}`: {source}\n  hint: this is a bug in drctl; please report it"

@@ -22,6 +22,12 @@ pub struct Record {
     pub prev: String,
     /// What happened.
     pub event: Event,
+    /// The fencing token of each plan lease the writer held (shared state
+    /// only; absent with a local state directory). Along a journal a plan's
+    /// token never decreases: a lower one is a write by a process that had
+    /// lost its lease, and breaks the chain.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fence: std::collections::BTreeMap<String, u64>,
 }
 
 /// A fact about a run.
@@ -93,6 +99,21 @@ pub enum Event {
         /// that was cut off before resuming, kept here as it was.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         dropped_torn_line: Option<String>,
+    },
+    /// Another run took this run's plan lock over (written into *this*
+    /// run's journal by the run that took it): this run's process, if it
+    /// still lives, can no longer write here.
+    LockLost {
+        /// The plan whose lock was taken.
+        plan: String,
+        /// The run that took it.
+        by_run: String,
+        /// Where that run runs.
+        by_host: String,
+        /// Why (the `--force-unlock` or `lock break` reason, or "lease expired").
+        reason: String,
+        /// The new holder's fencing token.
+        token: u64,
     },
     /// The run ended.
     RunFinished {
@@ -314,6 +335,7 @@ mod tests {
                     region: None,
                 },
             },
+            fence: Default::default(),
         };
         let line = serde_json::to_string(&record).unwrap();
         assert!(!line.contains('\n'));

@@ -171,7 +171,7 @@ fn create_lock(dir: &Path, plan: &str, path: &Path, contents: &[u8]) -> std::io:
 }
 
 /// Whether a holder's process may still be running.
-fn holder_alive(holder: &LockInfo) -> bool {
+pub(crate) fn holder_alive(holder: &LockInfo) -> bool {
     holder.host != hostname() || pid_alive(holder.pid)
 }
 

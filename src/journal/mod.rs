@@ -78,6 +78,15 @@ pub struct TornTail {
     pub text: String,
 }
 
+/// What a journal asks before each append when its run holds shared leases:
+/// are they still ours? Returns each plan's fencing token (written into the
+/// record), or why the append must be refused.
+#[async_trait::async_trait]
+pub trait Fence: Send + Sync {
+    /// Checks the leases; `Err(detail)` refuses the append.
+    async fn check(&self) -> Result<std::collections::BTreeMap<String, u64>, String>;
+}
+
 /// An open journal to which records are appended, in order.
 ///
 /// One writer per run (the plan lock guarantees it). Cheap to hold; every
@@ -91,6 +100,7 @@ pub struct Journal {
     /// journal's end is then unknown, so further appends are refused.
     poisoned: bool,
     torn_tail: Option<TornTail>,
+    fence: Option<Arc<dyn Fence>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -118,6 +128,7 @@ impl Journal {
             last_hash: ZERO_HASH.to_string(),
             poisoned: false,
             torn_tail: None,
+            fence: None,
         })
     }
 
@@ -163,6 +174,7 @@ impl Journal {
             last_hash: checked.last_hash,
             poisoned: false,
             torn_tail,
+            fence: None,
         };
         Ok((journal, records))
     }
@@ -177,18 +189,28 @@ impl Journal {
                 run_id: self.run_id.clone(),
             });
         }
+        let fence = match &self.fence {
+            Some(f) => f.check().await.map_err(|detail| JournalError::Fenced {
+                run_id: self.run_id.clone(),
+                detail,
+            })?,
+            None => Default::default(),
+        };
         let record = Record {
             seq: self.next_seq,
             at: Utc::now(),
             prev: self.last_hash.clone(),
             event,
+            fence,
         };
         let line = serde_json::to_string(&record).map_err(|source| JournalError::Encode {
             run_id: self.run_id.clone(),
             source,
         })?;
         self.poisoned = true;
-        self.store.append(&self.run_id, &line).await?;
+        self.store
+            .append(&self.run_id, self.next_seq, &line)
+            .await?;
         let hash = hash_line(&line);
         let head = chain::head_text(&self.run_id, self.next_seq + 1, &hash);
         self.store.write_head(&self.run_id, &head).await?;
@@ -196,6 +218,12 @@ impl Journal {
         self.last_hash = hash;
         self.poisoned = false;
         Ok(record)
+    }
+
+    /// From now on, asks `fence` before every append and writes its tokens
+    /// into each record (a run holding shared leases).
+    pub fn set_fence(&mut self, fence: Arc<dyn Fence>) {
+        self.fence = Some(fence);
     }
 
     /// The run id.

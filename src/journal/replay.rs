@@ -174,6 +174,7 @@ mod tests {
             at: Utc::now(),
             prev: String::new(),
             event,
+            fence: Default::default(),
         }
     }
     fn start(seq: u64, attempt: u32) -> Record {

@@ -27,10 +27,13 @@ use super::error::JournalError;
 pub trait JournalStore: Send + Sync {
     /// Creates an empty journal; error if it already exists.
     async fn create(&self, run_id: &str) -> Result<(), JournalError>;
-    /// Appends one line (the newline is added by the store). Must be durable
-    /// (flushed + fsynced) when it returns. Refuses a line containing a
-    /// newline, and refuses to append after a torn (newline-less) final line.
-    async fn append(&self, run_id: &str, line: &str) -> Result<(), JournalError>;
+    /// Appends one line, record number `seq` (the newline is added by the
+    /// store). Must be durable (flushed + fsynced) when it returns. Refuses a
+    /// line containing a newline, and refuses to append after a torn
+    /// (newline-less) final line. A store shared between machines must also
+    /// refuse a `seq` that another writer already wrote
+    /// ([`JournalError::Conflict`]): two writers never both write record N.
+    async fn append(&self, run_id: &str, seq: u64, line: &str) -> Result<(), JournalError>;
     /// Reads the whole journal text (bytes that are not UTF-8 are replaced,
     /// which the hash chain then reports as a change).
     async fn read(&self, run_id: &str) -> Result<String, JournalError>;
@@ -229,7 +232,7 @@ impl JournalStore for FileStore {
         .await
     }
 
-    async fn append(&self, run_id: &str, line: &str) -> Result<(), JournalError> {
+    async fn append(&self, run_id: &str, _seq: u64, line: &str) -> Result<(), JournalError> {
         validate_run_id(run_id)?;
         check_line(run_id, line)?;
         let path = self.journal_path(run_id);
@@ -425,7 +428,7 @@ impl JournalStore for MemoryStore {
         Ok(())
     }
 
-    async fn append(&self, run_id: &str, line: &str) -> Result<(), JournalError> {
+    async fn append(&self, run_id: &str, _seq: u64, line: &str) -> Result<(), JournalError> {
         check_line(run_id, line)?;
         self.with(run_id, |j| {
             if !j.text.is_empty() && !j.text.ends_with('\n') {
@@ -491,8 +494,8 @@ mod tests {
             store.create("a-run").await,
             Err(JournalError::Exists { .. })
         ));
-        store.append("a-run", "one").await.unwrap();
-        store.append("a-run", "two").await.unwrap();
+        store.append("a-run", 0, "one").await.unwrap();
+        store.append("a-run", 0, "two").await.unwrap();
         assert_eq!(store.read("a-run").await.unwrap(), "one\ntwo\n");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("runs/a-run.jsonl")).unwrap(),
@@ -524,7 +527,7 @@ mod tests {
             Err(JournalError::NotFound { .. })
         ));
         assert!(matches!(
-            store.append("nope", "x").await,
+            store.append("nope", 0, "x").await,
             Err(JournalError::NotFound { .. })
         ));
         let message = store.read("nope").await.unwrap_err().to_string();
@@ -539,20 +542,20 @@ mod tests {
         let stores: [&dyn JournalStore; 2] = [&file, &memory];
         for store in stores {
             store.create("r").await.unwrap();
-            assert!(store.append("r", "a\nb").await.is_err());
-            store.append("r", "whole").await.unwrap();
+            assert!(store.append("r", 0, "a\nb").await.is_err());
+            store.append("r", 0, "whole").await.unwrap();
         }
         std::fs::write(file.journal_path("r"), "whole\npart").unwrap();
         memory.set_text("r", "whole\npart");
         for store in stores {
-            let err = store.append("r", "next").await.unwrap_err();
+            let err = store.append("r", 0, "next").await.unwrap_err();
             assert!(err.to_string().contains("incomplete"), "{err}");
             // Cutting complete records or mid-line is refused; cutting the torn part is not.
             assert!(store.truncate_torn_tail("r", 0).await.is_err());
             assert!(store.truncate_torn_tail("r", 3).await.is_err());
             store.truncate_torn_tail("r", 6).await.unwrap();
             assert_eq!(store.read("r").await.unwrap(), "whole\n");
-            store.append("r", "next").await.unwrap();
+            store.append("r", 0, "next").await.unwrap();
             assert_eq!(store.read("r").await.unwrap(), "whole\nnext\n");
         }
     }

@@ -221,6 +221,7 @@ async fn inserted_lines_are_detected() {
             step: "promote-db".into(),
             outputs: json!({}),
         },
+        fence: Default::default(),
     };
     let forged_line = serde_json::to_string(&forged).unwrap();
     // Even with a correct prev and seq, the line after it no longer follows.
@@ -431,8 +432,8 @@ impl JournalStore for FailingHead {
     async fn create(&self, run_id: &str) -> Result<(), JournalError> {
         self.inner.create(run_id).await
     }
-    async fn append(&self, run_id: &str, line: &str) -> Result<(), JournalError> {
-        self.inner.append(run_id, line).await
+    async fn append(&self, run_id: &str, seq: u64, line: &str) -> Result<(), JournalError> {
+        self.inner.append(run_id, seq, line).await
     }
     async fn read(&self, run_id: &str) -> Result<String, JournalError> {
         self.inner.read(run_id).await

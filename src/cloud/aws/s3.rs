@@ -18,7 +18,8 @@ use bytes::Bytes;
 use super::{Call, Regional, Sdk, call, sdk_error};
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
-    BucketState, CloudError, ErrorKind, ObjectUrl, PutMode, PutOutcome, ReplicationRule,
+    BucketState, CloudError, ErrorKind, Listing, ObjectUrl, PutMode, PutOutcome, ReplicationRule,
+    SwapOutcome, Versioned,
 };
 
 const SERVICE: &str = "s3";
@@ -221,9 +222,7 @@ impl crate::cloud::ObjectStore for S3Store {
         })
         .await;
         match out {
-            Ok(out) => Ok(PutOutcome::Written(
-                out.version_id().or(out.e_tag()).map(str::to_string),
-            )),
+            Ok(out) => Ok(PutOutcome::Written(out.e_tag().map(str::to_string))),
             // `If-None-Match: *` found an object: 412 PreconditionFailed, which
             // the SDK does not model (an "unhandled" error with that code).
             Err(e) if mode == PutMode::CreateOnly && e.kind == ErrorKind::Precondition => {
@@ -270,5 +269,153 @@ impl crate::cloud::ObjectStore for S3Store {
             })
             .await?;
         Ok(out)
+    }
+    async fn get_versioned(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Versioned>, CloudError> {
+        let (client, region) = self.client_for(via, url, "GetObject").await?;
+        let resource = url.to_string();
+        let c = Call {
+            service: SERVICE,
+            operation: "GetObject",
+            resource: &resource,
+            region: &region,
+        };
+        self.retry
+            .run(|| async {
+                match client
+                    .get_object()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .send()
+                    .await
+                {
+                    Ok(out) => {
+                        let version = out.e_tag().unwrap_or_default().to_string();
+                        let body = out.body.collect().await.map_err(|e| {
+                            c.error(ErrorKind::Connection, format!("reading the body: {e}"))
+                        })?;
+                        Ok(Some(Versioned {
+                            body: body.into_bytes(),
+                            version,
+                        }))
+                    }
+                    Err(e) => {
+                        let e = sdk_error(c, e);
+                        if e.code.as_deref() == Some("NoSuchKey") {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        }
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn replace_if(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        version: &str,
+    ) -> Result<SwapOutcome, CloudError> {
+        let (client, region) = self.client_for(via, url, "PutObject").await?;
+        let resource = url.to_string();
+        let c = Call {
+            service: SERVICE,
+            operation: "PutObject",
+            resource: &resource,
+            region: &region,
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .put_object()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .if_match(version)
+                .body(ByteStream::from(body.clone()))
+                .send()
+        })
+        .await;
+        match out {
+            Ok(out) => Ok(SwapOutcome::Swapped(
+                out.e_tag().unwrap_or_default().to_string(),
+            )),
+            // 412: another version now; 409 ConditionalRequestConflict: a
+            // concurrent conditional write; 404: the object is gone.
+            Err(e) if matches!(e.kind, ErrorKind::Precondition | ErrorKind::NotFound) => {
+                Ok(SwapOutcome::Stale)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list(
+        &self,
+        via: &str,
+        prefix: &ObjectUrl,
+        delimited: bool,
+    ) -> Result<Listing, CloudError> {
+        let (client, region) = self.client_for(via, prefix, "ListObjectsV2").await?;
+        let resource = prefix.to_string();
+        let c = Call {
+            service: SERVICE,
+            operation: "ListObjectsV2",
+            resource: &resource,
+            region: &region,
+        };
+        let mut listing = Listing::default();
+        let mut token: Option<String> = None;
+        loop {
+            let page = call(&self.retry, c, || {
+                let req = client
+                    .list_objects_v2()
+                    .bucket(&prefix.bucket)
+                    .prefix(&prefix.key)
+                    .set_continuation_token(token.clone());
+                if delimited { req.delimiter("/") } else { req }.send()
+            })
+            .await?;
+            listing.keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            listing.prefixes.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        listing.keys.sort();
+        listing.prefixes.sort();
+        Ok(listing)
+    }
+
+    async fn delete(&self, via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
+        let (client, region) = self.client_for(via, url, "DeleteObject").await?;
+        let resource = url.to_string();
+        let c = Call {
+            service: SERVICE,
+            operation: "DeleteObject",
+            resource: &resource,
+            region: &region,
+        };
+        call(&self.retry, c, || {
+            client
+                .delete_object()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .send()
+        })
+        .await?;
+        Ok(())
     }
 }

@@ -1,0 +1,124 @@
+//! `drctl lock status` and `drctl lock break`: who holds which plan, and the
+//! way out when a holder is gone and cannot be waited for.
+
+use clap::Subcommand;
+
+use super::{Exit, Output};
+use drctl::config::Settings;
+use drctl::journal::event::{Event, RunKind};
+use drctl::journal::{Journal, hostname};
+use drctl::state::{Holder, LockStatus};
+
+/// `lock` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Holder, age, lease left and fencing token of each plan lock.
+    Status {
+        /// Only this plan (default: every lock there is).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Break a plan's lock (journaled in the holder's run). Its holder, if
+    /// it still runs, is fenced: its next journal write is refused.
+    Break {
+        /// The plan.
+        #[arg(long)]
+        plan: String,
+        /// Why (required; recorded).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Runs a `lock` command.
+pub async fn run(cmd: LockCommand, settings: &Settings) -> anyhow::Result<Exit> {
+    let state = super::open_state(settings, None, None).await?;
+    match cmd {
+        LockCommand::Status { plan, output } => {
+            let plans: Vec<String> = plan.into_iter().collect();
+            let locks = state.locks.status(&plans).await?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&locks)?),
+                Output::Text => print!("{}", render(&locks, &settings.state.to_string())),
+            }
+            Ok(Exit::Ok)
+        }
+        LockCommand::Break { plan, reason } => {
+            if reason.trim().is_empty() {
+                eprintln!("error: --reason must say why the lock is broken (it is recorded)");
+                return Ok(Exit::Invalid);
+            }
+            let by = Holder::current(&drctl::journal::new_run_id("lock-break"), RunKind::Failover);
+            let Some(before) = state.locks.break_lock(&plan, &by, &reason).await? else {
+                println!("plan {plan} is not locked: nothing to break");
+                return Ok(Exit::Ok);
+            };
+            if let Some(h) = &before.holder {
+                // Both sides on record: the broken run's journal says who broke it.
+                let event = Event::LockLost {
+                    plan: plan.clone(),
+                    by_run: "(drctl lock break)".into(),
+                    by_host: hostname(),
+                    reason: reason.clone(),
+                    token: before.token.unwrap_or(0),
+                };
+                match Journal::open_for_append(state.journals.clone(), &h.run_id).await {
+                    Ok((mut j, _)) => {
+                        if let Err(e) = j.append(event).await {
+                            eprintln!(
+                                "warning: could not record the break in run {}: {e}",
+                                h.run_id
+                            );
+                        }
+                    }
+                    Err(e) => eprintln!(
+                        "warning: could not record the break in run {}: {e}",
+                        h.run_id
+                    ),
+                }
+                println!(
+                    "broke the lock of plan {plan}, held by run {} on {} (pid {}): {reason}\n  `drctl runs resume {}` continues that run",
+                    h.run_id, h.host, h.pid, h.run_id
+                );
+            } else {
+                println!("plan {plan} is not locked ({}): nothing to break", before.state);
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn render(locks: &[LockStatus], location: &str) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    if locks.is_empty() {
+        let _ = writeln!(o, "no plan locks in {location}");
+        return o;
+    }
+    let now = chrono::Utc::now();
+    for l in locks {
+        let _ = write!(o, "{:<20} {:<9}", l.plan, l.state);
+        if let Some(h) = &l.holder {
+            let age = (now - l.acquired.unwrap_or(h.started)).num_seconds();
+            let _ = write!(
+                o,
+                " run {} on {} (pid {}), {}held {age}s",
+                h.run_id,
+                h.host,
+                h.pid,
+                l.kind.map(|k| format!("{k}, ")).unwrap_or_default()
+            );
+        }
+        if let Some(left) = l.lease_left_seconds {
+            let _ = write!(o, ", lease left {left}s");
+        }
+        if let Some(t) = l.token {
+            let _ = write!(o, ", token {t}");
+        }
+        o.push('\n');
+    }
+    o
+}

@@ -1,0 +1,784 @@
+//! Plan locks on an object store: leases with fencing tokens.
+//!
+//! One object per plan, `locks/<plan>.json`, holds a [`Lease`]: the holder
+//! (run, host, pid, kind), when it was acquired and last renewed, its length,
+//! a fencing token, and whether it was released. Every change is conditional,
+//! so two processes can never both believe they hold it:
+//!
+//! * **acquire**: create-only when there is no lease object; otherwise a
+//!   compare-and-swap on the version read, allowed when the lease is released,
+//!   expired (`renewed + length + skew` has passed, by this machine's clock),
+//!   or forced. Of two takers only one swap succeeds; the other reads again
+//!   and sees the winner.
+//! * **renew**: every third of the lease, a compare-and-swap on the version
+//!   this holder last wrote. A renewal that cannot get through leaves the
+//!   holder's local deadline (`sent + length - skew`, on the monotonic clock)
+//!   where it was; past it, [`HeldLock::check`] fails and the run starts no
+//!   new step.
+//! * **release**: a compare-and-swap that marks the lease released, keeping
+//!   the object and its token. Nothing is ever deleted, conditional deletes
+//!   are not relied on (see [`crate::state`]), and the next holder takes the
+//!   released lease by compare-and-swap.
+//!
+//! **Fencing.** The token only grows: each new holder takes
+//! `max(previous + 1, now in ms)`, so even a lease object deleted by hand does
+//! not reset it. Every journal append first reads the lease and refuses when
+//! the token or holder is no longer ours ([`HeldLock::check`]), and carries
+//! the token in the record (a lower token later in a chain breaks it); the
+//! journal's create-only records refuse a second writer of the same record.
+//! A process that slept through its lease therefore cannot write into a run
+//! that someone else now owns.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Acquired, HeldLock, Holder, LeaseTimes, LockStatus, LockStore, Takeover};
+use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned};
+use crate::journal::{LockError, RunKind};
+
+/// Longest lease length honoured when reading a lease (ten years).
+const MAX_LEASE_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// The lease object of one plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The plan.
+    pub plan: String,
+    /// Who holds (or last held) it.
+    pub holder: Holder,
+    /// A random id of the holding process's hold (so that a holder can tell
+    /// its own lease from one taken by the same run on another machine).
+    pub hold_id: String,
+    /// When this holder acquired it.
+    pub acquired: DateTime<Utc>,
+    /// When it was last renewed (the holder's clock).
+    pub renewed: DateTime<Utc>,
+    /// Lease length in seconds.
+    pub lease_seconds: u64,
+    /// The fencing token: only grows.
+    pub token: u64,
+    /// Released by its holder (or broken): free to take.
+    #[serde(default)]
+    pub released: bool,
+    /// Why it was taken over or broken, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The holder it displaced, if it took a lease that was not released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub displaced: Option<Holder>,
+}
+
+impl Lease {
+    /// When others may take it over (without force): last renewal + length + skew.
+    pub fn expires(&self, skew: Duration) -> DateTime<Utc> {
+        self.ends()
+            .checked_add_signed(chrono::Duration::from_std(skew).unwrap_or_default())
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// Last renewal + length (a hostile length is clamped, never a panic).
+    fn ends(&self) -> DateTime<Utc> {
+        let secs = i64::try_from(self.lease_seconds.min(MAX_LEASE_SECONDS)).unwrap_or(0);
+        self.renewed
+            .checked_add_signed(chrono::Duration::seconds(secs))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    fn is_live(&self, skew: Duration, now: DateTime<Utc>) -> bool {
+        !self.released && now < self.expires(skew)
+    }
+}
+
+/// [`LockStore`] of leases on an object store.
+pub struct LeaseLocks {
+    objects: Arc<dyn ObjectStore>,
+    via: String,
+    base: ObjectUrl,
+    times: LeaseTimes,
+}
+
+impl LeaseLocks {
+    /// Leases under `base` (`s3://bucket/prefix`), reached through `via`.
+    pub fn new(objects: Arc<dyn ObjectStore>, via: &str, base: ObjectUrl, times: LeaseTimes) -> Self {
+        Self {
+            objects,
+            via: via.to_string(),
+            base,
+            times,
+        }
+    }
+
+    fn url(&self, plan: &str) -> ObjectUrl {
+        self.base.join(&format!("locks/{plan}.json"))
+    }
+
+    fn cloud_error(&self, plan: &str, action: &'static str, e: CloudError) -> LockError {
+        LockError::Io {
+            action,
+            path: self.url(plan).to_string().into(),
+            source: std::io::Error::other(e.to_string()),
+        }
+    }
+
+    async fn read(&self, plan: &str) -> Result<Option<(Lease, String)>, LockError> {
+        let url = self.url(plan);
+        match self
+            .objects
+            .get_versioned(&self.via, &url)
+            .await
+            .map_err(|e| self.cloud_error(plan, "read", e))?
+        {
+            None => Ok(None),
+            Some(Versioned { body, version }) => match serde_json::from_slice::<Lease>(&body) {
+                Ok(lease) => Ok(Some((lease, version))),
+                // Unreadable: nobody can be shown to own it. Treated as a live
+                // lease of an unknown holder (only --force-unlock takes it).
+                Err(e) => Ok(Some((
+                    Lease {
+                        plan: plan.to_string(),
+                        holder: Holder {
+                            run_id: format!("(unreadable lease: {e})"),
+                            host: "(unknown)".into(),
+                            pid: 0,
+                            kind: RunKind::Failover,
+                            started: DateTime::<Utc>::UNIX_EPOCH,
+                        },
+                        hold_id: String::new(),
+                        acquired: DateTime::<Utc>::UNIX_EPOCH,
+                        renewed: Utc::now(),
+                        lease_seconds: MAX_LEASE_SECONDS,
+                        token: 0,
+                        released: false,
+                        reason: None,
+                        displaced: None,
+                    },
+                    version,
+                ))),
+            },
+        }
+    }
+
+    fn status_of(&self, lease: &Lease, now: DateTime<Utc>) -> LockStatus {
+        let left = lease.ends() - now;
+        LockStatus {
+            plan: lease.plan.clone(),
+            holder: (!lease.released).then(|| lease.holder.info()),
+            kind: Some(lease.holder.kind),
+            acquired: Some(lease.acquired),
+            renewed: Some(lease.renewed),
+            lease_left_seconds: Some(left.num_seconds()),
+            token: Some(lease.token),
+            state: if lease.released {
+                "released"
+            } else if lease.is_live(self.times.skew, now) {
+                "held"
+            } else {
+                "expired"
+            }
+            .into(),
+        }
+    }
+}
+
+fn encode(lease: &Lease) -> Bytes {
+    Bytes::from(serde_json::to_vec_pretty(lease).unwrap_or_default())
+}
+
+fn next_token(previous: Option<u64>) -> u64 {
+    let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    previous.map_or(now_ms, |p| p.saturating_add(1).max(now_ms))
+}
+
+fn hold_id() -> String {
+    crate::journal::new_run_id("hold")
+}
+
+#[async_trait]
+impl LockStore for LeaseLocks {
+    async fn acquire(
+        &self,
+        plan: &str,
+        me: &Holder,
+        takeover: Takeover<'_>,
+    ) -> Result<Acquired, LockError> {
+        let url = self.url(plan);
+        // Each round either wins, fails for good, or lost a race (the lease
+        // changed between the read and the write): read again.
+        for _ in 0..8 {
+            let current = self.read(plan).await?;
+            let now = Utc::now();
+            let mut displaced = None;
+            let mut displaced_live = false;
+            let previous_token = current.as_ref().map(|(l, _)| l.token);
+            if let Some((lease, _)) = &current {
+                if !lease.released {
+                    let live = lease.is_live(self.times.skew, now);
+                    let own_run = takeover.reclaim_run == Some(lease.holder.run_id.as_str());
+                    let may = if live {
+                        takeover.force && takeover.reason.is_some()
+                    } else {
+                        takeover.force || own_run
+                    };
+                    if !may {
+                        return Err(LockError::Held {
+                            plan: plan.to_string(),
+                            holder: lease.holder.info(),
+                            alive: live,
+                        });
+                    }
+                    displaced = Some(lease.holder.clone());
+                    displaced_live = live;
+                }
+            }
+            let lease = Lease {
+                plan: plan.to_string(),
+                holder: me.clone(),
+                hold_id: hold_id(),
+                acquired: now,
+                renewed: now,
+                lease_seconds: self.times.length.as_secs().max(1),
+                token: next_token(previous_token),
+                released: false,
+                reason: displaced.as_ref().map(|d| {
+                    takeover.reason.map(str::to_string).unwrap_or_else(|| {
+                        if takeover.reclaim_run == Some(d.run_id.as_str()) {
+                            "resumed after its lease expired".to_string()
+                        } else {
+                            "took over an expired lease (--force-unlock)".to_string()
+                        }
+                    })
+                }),
+                displaced: displaced.clone(),
+            };
+            let body = encode(&lease);
+            let sent = Instant::now();
+            let version = match &current {
+                None => match self
+                    .objects
+                    .put(&self.via, &url, body.clone(), PutMode::CreateOnly)
+                    .await
+                    .map_err(|e| self.cloud_error(plan, "create", e))?
+                {
+                    PutOutcome::Written(v) => v,
+                    PutOutcome::AlreadyExists => {
+                        // Lost the race, or our own write whose answer was lost.
+                        match self.read(plan).await? {
+                            Some((l, v)) if l == lease => Some(v),
+                            _ => continue,
+                        }
+                    }
+                },
+                Some((_, version)) => match self
+                    .objects
+                    .replace_if(&self.via, &url, body.clone(), version)
+                    .await
+                    .map_err(|e| self.cloud_error(plan, "take", e))?
+                {
+                    SwapOutcome::Swapped(v) => Some(v),
+                    SwapOutcome::Stale => match self.read(plan).await? {
+                        Some((l, v)) if l == lease => Some(v),
+                        _ => continue,
+                    },
+                },
+            };
+            let version = match version {
+                Some(v) if !v.is_empty() => v,
+                // A store that returns no version cannot be renewed safely:
+                // read the version back.
+                _ => match self.read(plan).await? {
+                    Some((l, v)) if l == lease => v,
+                    _ => continue,
+                },
+            };
+            let held = HeldLease::start(self, lease, version, sent);
+            return Ok(Acquired {
+                lock: held,
+                displaced: displaced.map(|d| d.info()),
+                displaced_live,
+            });
+        }
+        Err(LockError::Io {
+            action: "take",
+            path: url.to_string().into(),
+            source: std::io::Error::other(
+                "the lease kept changing while being taken; another drctl is competing for it, try again",
+            ),
+        })
+    }
+
+    async fn status(&self, plans: &[String]) -> Result<Vec<LockStatus>, LockError> {
+        let names: Vec<String> = if plans.is_empty() {
+            let mut prefix = self.base.join("locks");
+            prefix.key.push('/');
+            let listing = self
+                .objects
+                .list(&self.via, &prefix, true)
+                .await
+                .map_err(|e| self.cloud_error("*", "list", e))?;
+            listing
+                .keys
+                .iter()
+                .filter_map(|k| {
+                    k.strip_prefix(&prefix.key)?
+                        .strip_suffix(".json")
+                        .map(str::to_string)
+                })
+                .collect()
+        } else {
+            plans.to_vec()
+        };
+        let now = Utc::now();
+        let reads = futures::future::join_all(names.iter().map(|p| self.read(p))).await;
+        let mut out = Vec::new();
+        for (plan, read) in names.iter().zip(reads) {
+            out.push(match read? {
+                Some((lease, _)) => self.status_of(&lease, now),
+                None => LockStatus {
+                    plan: plan.clone(),
+                    holder: None,
+                    kind: None,
+                    acquired: None,
+                    renewed: None,
+                    lease_left_seconds: None,
+                    token: None,
+                    state: "free".into(),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    async fn break_lock(
+        &self,
+        plan: &str,
+        by: &Holder,
+        reason: &str,
+    ) -> Result<Option<LockStatus>, LockError> {
+        let url = self.url(plan);
+        for _ in 0..8 {
+            let Some((lease, version)) = self.read(plan).await? else {
+                return Ok(None);
+            };
+            let before = self.status_of(&lease, Utc::now());
+            if lease.released {
+                return Ok(Some(before));
+            }
+            // Released, with a higher token: the broken holder's next append
+            // is refused, and the next taker gets a higher token still.
+            let broken = Lease {
+                token: next_token(Some(lease.token)),
+                released: true,
+                reason: Some(format!("broken by {} on {}: {reason}", by.run_id, by.host)),
+                displaced: Some(lease.holder.clone()),
+                renewed: Utc::now(),
+                ..lease
+            };
+            match self
+                .objects
+                .replace_if(&self.via, &url, encode(&broken), &version)
+                .await
+                .map_err(|e| self.cloud_error(plan, "break", e))?
+            {
+                SwapOutcome::Swapped(_) => return Ok(Some(before)),
+                SwapOutcome::Stale => continue,
+            }
+        }
+        Err(LockError::Io {
+            action: "break",
+            path: url.to_string().into(),
+            source: std::io::Error::other("the lease kept changing; try again"),
+        })
+    }
+
+    fn fenced(&self) -> bool {
+        true
+    }
+}
+
+/// What a held lease knows about itself.
+struct HoldState {
+    lease: Lease,
+    version: String,
+    /// Past this instant the lease may be someone else's: start nothing.
+    deadline: Instant,
+    /// Set when a renewal found the lease taken.
+    lost: Option<String>,
+    done: bool,
+}
+
+/// A lease held by this process, renewed in the background.
+pub struct HeldLease {
+    objects: Arc<dyn ObjectStore>,
+    via: String,
+    url: ObjectUrl,
+    times: LeaseTimes,
+    state: Mutex<HoldState>,
+    renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl HeldLease {
+    fn start(locks: &LeaseLocks, lease: Lease, version: String, sent: Instant) -> Arc<Self> {
+        let held = Arc::new(Self {
+            objects: locks.objects.clone(),
+            via: locks.via.clone(),
+            url: locks.url(&lease.plan),
+            times: locks.times,
+            state: Mutex::new(HoldState {
+                deadline: deadline(sent, locks.times),
+                lease,
+                version,
+                lost: None,
+                done: false,
+            }),
+            renewer: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&held);
+        let period = (locks.times.length / 3).max(Duration::from_millis(200));
+        let task = tokio::spawn(renew_loop(weak, period));
+        *held.renewer.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        held
+    }
+
+    fn hold(&self) -> std::sync::MutexGuard<'_, HoldState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stop_renewing(&self) {
+        if let Some(t) = self.renewer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
+    }
+
+    /// One renewal: compare-and-swap on the version we hold.
+    async fn renew(&self) {
+        let (lease, version) = {
+            let s = self.hold();
+            if s.done || s.lost.is_some() {
+                return;
+            }
+            let mut lease = s.lease.clone();
+            lease.renewed = Utc::now();
+            (lease, s.version.clone())
+        };
+        let sent = Instant::now();
+        let result = self
+            .objects
+            .replace_if(&self.via, &self.url, encode(&lease), &version)
+            .await;
+        let outcome = match result {
+            Ok(SwapOutcome::Swapped(v)) => Ok(v),
+            Ok(SwapOutcome::Stale) => match self.objects.get_versioned(&self.via, &self.url).await {
+                // Our own renewal whose answer was lost (or a 409 race we won).
+                Ok(Some(Versioned { body, version }))
+                    if serde_json::from_slice::<Lease>(&body).is_ok_and(|l| l == lease) =>
+                {
+                    Ok(version)
+                }
+                Ok(Some(Versioned { body, .. })) => {
+                    let now = serde_json::from_slice::<Lease>(&body).ok();
+                    let mut s = self.hold();
+                    s.lost = Some(match now {
+                        Some(l) if l.hold_id != lease.hold_id => format!(
+                            "the lock of plan {} was taken over by run {} on {} (token {}{})",
+                            lease.plan,
+                            l.holder.run_id,
+                            l.holder.host,
+                            l.token,
+                            l.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                        ),
+                        Some(l) if l.released => format!(
+                            "the lock of plan {} was broken ({})",
+                            lease.plan,
+                            l.reason.unwrap_or_default()
+                        ),
+                        _ => format!("the lease of plan {} was changed by someone else", lease.plan),
+                    });
+                    return;
+                }
+                Ok(None) => {
+                    self.hold().lost = Some(format!("the lease of plan {} was deleted", lease.plan));
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(v) => {
+                let mut s = self.hold();
+                s.version = v;
+                s.lease = lease;
+                s.deadline = deadline(sent, self.times);
+            }
+            Err(e) => tracing::warn!(
+                plan = %lease.plan,
+                "cannot renew the lease (will retry): {}",
+                e.to_string().lines().next().unwrap_or_default()
+            ),
+        }
+    }
+}
+
+fn deadline(sent: Instant, times: LeaseTimes) -> Instant {
+    sent + times.length.saturating_sub(times.skew)
+}
+
+async fn renew_loop(held: Weak<HeldLease>, period: Duration) {
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(h) = held.upgrade() else { return };
+        h.renew().await;
+        if h.hold().lost.is_some() {
+            return;
+        }
+    }
+}
+
+#[async_trait]
+impl HeldLock for HeldLease {
+    fn plan(&self) -> &str {
+        // The plan never changes; the URL ends in `locks/<plan>.json`.
+        self.url
+            .key
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.strip_suffix(".json"))
+            .unwrap_or_default()
+    }
+
+    fn token(&self) -> Option<u64> {
+        Some(self.hold().lease.token)
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let (hold_id, token, plan) = {
+            let s = self.hold();
+            if let Some(lost) = &s.lost {
+                return Err(lost.clone());
+            }
+            if Instant::now() >= s.deadline {
+                return Err(format!(
+                    "the lease of plan {} could not be renewed for {} s (the state bucket does not answer); it may expire before the next step ends, so nothing more is started",
+                    s.lease.plan,
+                    self.times.length.saturating_sub(self.times.skew).as_secs()
+                ));
+            }
+            (s.lease.hold_id.clone(), s.lease.token, s.lease.plan.clone())
+        };
+        // The store's word, not only our memory: someone may have forced it.
+        match self.objects.get_versioned(&self.via, &self.url).await {
+            Ok(Some(Versioned { body, .. })) => match serde_json::from_slice::<Lease>(&body) {
+                Ok(l) if l.hold_id == hold_id && l.token == token && !l.released => Ok(()),
+                Ok(l) => {
+                    let why = if l.released {
+                        format!(
+                            "the lock of plan {plan} was broken ({})",
+                            l.reason.unwrap_or_default()
+                        )
+                    } else {
+                        format!(
+                            "the lock of plan {plan} is now held by run {} on {} (fencing token {} > ours {token})",
+                            l.holder.run_id, l.holder.host, l.token
+                        )
+                    };
+                    self.hold().lost = Some(why.clone());
+                    Err(why)
+                }
+                Err(e) => Err(format!("the lease of plan {plan} is unreadable: {e}")),
+            },
+            Ok(None) => {
+                let why = format!("the lease of plan {plan} was deleted");
+                self.hold().lost = Some(why.clone());
+                Err(why)
+            }
+            Err(e) => Err(format!(
+                "cannot read the lease of plan {plan} to check it is still ours: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            )),
+        }
+    }
+
+    async fn release(&self) -> Result<(), LockError> {
+        self.stop_renewing();
+        let (lease, version) = {
+            let mut s = self.hold();
+            if s.done || s.lost.is_some() {
+                s.done = true;
+                return Ok(());
+            }
+            s.done = true;
+            (s.lease.clone(), s.version.clone())
+        };
+        let released = Lease {
+            released: true,
+            renewed: Utc::now(),
+            ..lease.clone()
+        };
+        let io = |action, e: CloudError| LockError::Io {
+            action,
+            path: self.url.to_string().into(),
+            source: std::io::Error::other(e.to_string()),
+        };
+        match self
+            .objects
+            .replace_if(&self.via, &self.url, encode(&released), &version)
+            .await
+            .map_err(|e| io("release", e))?
+        {
+            SwapOutcome::Swapped(_) => Ok(()),
+            // Taken over meanwhile (not ours to release), or our own write
+            // whose answer was lost: either way nothing to do.
+            SwapOutcome::Stale => Ok(()),
+        }
+    }
+
+    fn abandon(&self) {
+        self.stop_renewing();
+        self.hold().done = true;
+    }
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        self.stop_renewing();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::fake::FakeCloud;
+
+    fn locks(fake: &FakeCloud, length: u64, skew: u64) -> LeaseLocks {
+        fake.state().buckets.push("s3://state".into());
+        LeaseLocks::new(
+            Arc::new(fake.clone()),
+            "us-east-1",
+            ObjectUrl::parse("s3://state/team").unwrap(),
+            LeaseTimes {
+                length: Duration::from_millis(length),
+                skew: Duration::from_millis(skew),
+            },
+        )
+    }
+
+    fn me(run: &str) -> Holder {
+        Holder::current(run, RunKind::Failover)
+    }
+
+    #[tokio::test]
+    async fn a_live_lease_refuses_a_second_taker_and_naming_the_holder() {
+        let fake = FakeCloud::default();
+        let l = locks(&fake, 60_000, 1_000);
+        let a = l.acquire("payments", &me("run-a"), Takeover::default()).await.unwrap();
+        let err = l
+            .acquire("payments", &me("run-b"), Takeover::default())
+            .await
+            .err()
+            .unwrap();
+        match err {
+            LockError::Held { holder, alive, .. } => {
+                assert_eq!(holder.run_id, "run-a");
+                assert!(alive);
+            }
+            e => panic!("{e}"),
+        }
+        // Force without a reason does not take a live lease; with one it does.
+        let forced = Takeover {
+            force: true,
+            ..Default::default()
+        };
+        assert!(l.acquire("payments", &me("run-b"), forced).await.is_err());
+        let b = l
+            .acquire(
+                "payments",
+                &me("run-b"),
+                Takeover {
+                    force: true,
+                    reason: Some("laptop of run-a is gone"),
+                    reclaim_run: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(b.displaced_live);
+        assert!(b.lock.token().unwrap() > a.lock.token().unwrap());
+        // The displaced holder's next check fails: fenced.
+        let why = a.lock.check().await.unwrap_err();
+        assert!(why.contains("run-b"), "{why}");
+        b.lock.check().await.unwrap();
+        // Releasing the lost lease leaves the new holder's in place.
+        a.lock.release().await.unwrap();
+        b.lock.check().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_released_lease_is_taken_with_a_higher_token() {
+        let fake = FakeCloud::default();
+        let l = locks(&fake, 60_000, 1_000);
+        let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
+        let t1 = a.lock.token().unwrap();
+        a.lock.release().await.unwrap();
+        let b = l.acquire("p", &me("b"), Takeover::default()).await.unwrap();
+        assert!(b.displaced.is_none());
+        assert!(b.lock.token().unwrap() > t1);
+        let st = l.status(&[]).await.unwrap();
+        assert_eq!(st.len(), 1);
+        assert_eq!(st[0].state, "held");
+        assert_eq!(st[0].holder.as_ref().unwrap().run_id, "b");
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_resumed_by_its_own_run_and_forced_by_others() {
+        let fake = FakeCloud::default();
+        let l = locks(&fake, 1_000, 100);
+        let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
+        a.lock.abandon(); // as a killed process: no more renewals
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        // Expired: a stranger still needs --force-unlock (a half-done run
+        // waits for its resume); the run itself takes it back.
+        match l.acquire("p", &me("b"), Takeover::default()).await {
+            Err(LockError::Held { alive: false, .. }) => {}
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let again = l
+            .acquire(
+                "p",
+                &me("a"),
+                Takeover {
+                    reclaim_run: Some("a"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(again.displaced.unwrap().run_id, "a");
+    }
+
+    #[tokio::test]
+    async fn renewal_keeps_a_lease_alive_past_its_length() {
+        let fake = FakeCloud::default();
+        let l = locks(&fake, 600, 100);
+        let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        a.lock.check().await.unwrap();
+        assert!(l.acquire("p", &me("b"), Takeover::default()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_broken_lock_fences_its_holder() {
+        let fake = FakeCloud::default();
+        let l = locks(&fake, 60_000, 1_000);
+        let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
+        let before = l.break_lock("p", &me("op"), "stuck").await.unwrap().unwrap();
+        assert_eq!(before.holder.unwrap().run_id, "a");
+        assert!(a.lock.check().await.unwrap_err().contains("broken"));
+        let b = l.acquire("p", &me("b"), Takeover::default()).await.unwrap();
+        assert!(b.lock.token().unwrap() > a.lock.token().unwrap());
+    }
+}

@@ -1,0 +1,415 @@
+//! Where runs and locks live: a local directory (the default) or a bucket
+//! shared by a team (`s3://bucket/prefix`, `gs://bucket/prefix`).
+//!
+//! # Why shared state
+//!
+//! During an outage two on-call engineers on two laptops must never both
+//! fail the same plan over; a run started on a laptop that then dies must be
+//! resumable from another machine; a drill scheduler and a report built
+//! elsewhere must see each other's runs. A directory on one machine can do
+//! none of that, so the journal and the per-plan lock can live in an object
+//! store that every machine reaches.
+//!
+//! # What the object store must do, and what drctl does not rely on
+//!
+//! Two primitives carry everything: *create-only* writes (S3
+//! `If-None-Match: *`, GCS `ifGenerationMatch=0`) and *compare-and-swap* on
+//! the version one read (S3 `If-Match: <etag>`, GCS
+//! `ifGenerationMatch=<generation>`). Conditional deletes are not used:
+//! neither emulator honours them and real stores differ. Some S3-compatible
+//! stores silently ignore conditional headers, which would make every
+//! guarantee here a lie, so [`open`] probes the bucket first and refuses one
+//! that does not honour both ([`StateError::Unsafe`]).
+//!
+//! # Layout
+//! * [`objects`]: the journal on an object store, one immutable object per record;
+//! * [`lease`]: plan locks as leases with fencing tokens;
+//! * [`local`]: the local directory's lock files behind the same [`LockStore`] trait.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome};
+use crate::journal::{FileStore, Fence, JournalStore, LockError, LockInfo, RunKind};
+
+pub mod lease;
+pub mod local;
+pub mod objects;
+
+/// Where the state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// A local directory: `<dir>/runs`, `<dir>/locks`.
+    Dir(PathBuf),
+    /// A bucket and prefix shared by a team.
+    Bucket(ObjectUrl),
+}
+
+impl StateLocation {
+    /// Parses `s3://bucket/prefix`, `gs://bucket/prefix`, or a directory path.
+    pub fn parse(s: &str) -> Result<Self, StateError> {
+        if s.starts_with("s3://") || s.starts_with("gs://") {
+            let url = ObjectUrl::parse(s.trim_end_matches('/')).map_err(|e| StateError::Location {
+                location: s.to_string(),
+                detail: e.to_string(),
+            })?;
+            Ok(Self::Bucket(url))
+        } else if s.contains("://") {
+            Err(StateError::Location {
+                location: s.to_string(),
+                detail: "only s3:// and gs:// URLs, or a local directory".into(),
+            })
+        } else {
+            Ok(Self::Dir(PathBuf::from(s)))
+        }
+    }
+
+    /// Whether this is shared (a bucket).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Bucket(_))
+    }
+}
+
+impl fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dir(d) => write!(f, "{}", d.display()),
+            Self::Bucket(u) => write!(f, "{u}"),
+        }
+    }
+}
+
+/// How long a lease lasts and how much clock skew between machines to allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseTimes {
+    /// Lease length; renewed every third of it.
+    pub length: Duration,
+    /// Allowed clock difference between machines: a lease is taken over only
+    /// `length + skew` after its last renewal, and its holder stops starting
+    /// steps `skew` before `length` has passed since its last renewal.
+    pub skew: Duration,
+}
+
+impl Default for LeaseTimes {
+    fn default() -> Self {
+        Self {
+            length: Duration::from_secs(60),
+            skew: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The state could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The location does not parse.
+    #[error(
+        "`{location}` is not a state location: {detail}\n  hint: use a directory, s3://bucket/prefix or gs://bucket/prefix (--state, DRCTL_STATE, `state` in drctl.toml)"
+    )]
+    Location {
+        /// The input.
+        location: String,
+        /// Why.
+        detail: String,
+    },
+    /// The bucket does not honour conditional writes.
+    #[error(
+        "refusing the state bucket {location}: {detail}\n  hint: drctl's locks and journals need create-only writes and compare-and-swap (S3 If-None-Match/If-Match, GCS ifGenerationMatch); use AWS S3 or Google Cloud Storage, or a local --state directory"
+    )]
+    Unsafe {
+        /// The bucket.
+        location: String,
+        /// What the probe saw.
+        detail: String,
+    },
+    /// The store failed.
+    #[error("cannot use the state bucket {location}: {source}")]
+    Cloud {
+        /// The bucket.
+        location: String,
+        /// Why.
+        #[source]
+        source: CloudError,
+    },
+}
+
+/// The state of one command: journals and locks.
+#[derive(Clone)]
+pub struct State {
+    /// Where it lives.
+    pub location: StateLocation,
+    /// The journals.
+    pub journals: Arc<dyn JournalStore>,
+    /// The plan locks.
+    pub locks: Arc<dyn LockStore>,
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// Local state in a directory (no probe, no cloud).
+    pub fn local(dir: PathBuf) -> Self {
+        Self {
+            location: StateLocation::Dir(dir.clone()),
+            journals: Arc::new(FileStore::new(&dir)),
+            locks: Arc::new(local::LocalLocks::new(dir)),
+        }
+    }
+}
+
+/// Opens the state at `location`. A bucket is reached through `via` (the
+/// region the command works in: a failover's target) and probed once for
+/// conditional writes; a bucket that ignores them is refused.
+pub async fn open(
+    location: &StateLocation,
+    objects: Arc<dyn ObjectStore>,
+    via: &str,
+    times: LeaseTimes,
+) -> Result<State, StateError> {
+    match location {
+        StateLocation::Dir(dir) => Ok(State::local(dir.clone())),
+        StateLocation::Bucket(base) => {
+            probe(objects.as_ref(), via, base).await?;
+            Ok(State {
+                location: location.clone(),
+                journals: Arc::new(objects::ObjectJournalStore::new(
+                    objects.clone(),
+                    via,
+                    base.clone(),
+                )),
+                locks: Arc::new(lease::LeaseLocks::new(objects, via, base.clone(), times)),
+            })
+        }
+    }
+}
+
+/// Checks that the bucket refuses a second create-only write and a
+/// compare-and-swap on a stale version (some S3-compatible stores ignore
+/// the headers and let both through).
+pub async fn probe(
+    objects: &dyn ObjectStore,
+    via: &str,
+    base: &ObjectUrl,
+) -> Result<(), StateError> {
+    let location = base.to_string();
+    let cloud = |source| StateError::Cloud {
+        location: location.clone(),
+        source,
+    };
+    let unsafe_ = |detail: &str| StateError::Unsafe {
+        location: location.clone(),
+        detail: detail.to_string(),
+    };
+    let url = base.join(&format!(
+        "probe/{}-{}.json",
+        crate::journal::hostname(),
+        crate::journal::new_run_id("probe")
+    ));
+    let body = |n: u8| Bytes::from(format!("{{\"probe\":{n}}}"));
+    let first = objects
+        .put(via, &url, body(1), PutMode::CreateOnly)
+        .await
+        .map_err(cloud)?;
+    let result = async {
+        let PutOutcome::Written(Some(v1)) = first else {
+            return Err(unsafe_(
+                "a create-only write of a new object was refused or returned no version",
+            ));
+        };
+        let again = objects
+            .put(via, &url, body(2), PutMode::CreateOnly)
+            .await
+            .map_err(cloud)?;
+        if again != PutOutcome::AlreadyExists {
+            return Err(unsafe_(
+                "a second create-only write of the same object succeeded (If-None-Match / ifGenerationMatch=0 is ignored)",
+            ));
+        }
+        let v2 = match objects
+            .replace_if(via, &url, body(3), &v1)
+            .await
+            .map_err(cloud)?
+        {
+            SwapOutcome::Swapped(v2) => v2,
+            SwapOutcome::Stale => {
+                return Err(unsafe_(
+                    "a compare-and-swap with the current version was refused",
+                ));
+            }
+        };
+        if v2 == v1 {
+            return Err(unsafe_("a replaced object kept its version"));
+        }
+        match objects
+            .replace_if(via, &url, body(4), &v1)
+            .await
+            .map_err(cloud)?
+        {
+            SwapOutcome::Stale => Ok(()),
+            SwapOutcome::Swapped(_) => Err(unsafe_(
+                "a compare-and-swap with a stale version succeeded (If-Match / ifGenerationMatch is ignored)",
+            )),
+        }
+    }
+    .await;
+    if let Err(e) = objects.delete(via, &url).await {
+        tracing::debug!("cannot delete the state probe object {url}: {e}");
+    }
+    result
+}
+
+/// Who takes a lock: the run, where it runs, and what kind of run it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// The run.
+    pub run_id: String,
+    /// Host.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// What kind of run.
+    pub kind: RunKind,
+    /// When the run took (or asked for) the lock.
+    pub started: DateTime<Utc>,
+}
+
+impl Holder {
+    /// This process, now, for run `run_id` of `kind`.
+    pub fn current(run_id: &str, kind: RunKind) -> Self {
+        Self {
+            run_id: run_id.to_string(),
+            host: crate::journal::hostname(),
+            pid: std::process::id(),
+            kind,
+            started: Utc::now(),
+        }
+    }
+
+    /// The holder as the journal records it.
+    pub fn info(&self) -> LockInfo {
+        LockInfo {
+            run_id: self.run_id.clone(),
+            host: self.host.clone(),
+            pid: self.pid,
+            started: self.started,
+        }
+    }
+}
+
+/// May an acquisition take a lock over?
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Takeover<'a> {
+    /// `--force-unlock`: take a dead (expired) holder's lock; with a reason,
+    /// a live one too.
+    pub force: bool,
+    /// The reason given with `--force-unlock` (required for a live lease).
+    pub reason: Option<&'a str>,
+    /// A resume of this run may take its own dead lock.
+    pub reclaim_run: Option<&'a str>,
+}
+
+/// A lock taken.
+pub struct Acquired {
+    /// The lock, held until released.
+    pub lock: Arc<dyn HeldLock>,
+    /// The holder it displaced, if any (to journal).
+    pub displaced: Option<LockInfo>,
+    /// Whether the displaced holder was live (a forced takeover).
+    pub displaced_live: bool,
+}
+
+/// What `drctl lock status` shows of one plan's lock.
+#[derive(Debug, Clone, Serialize)]
+pub struct LockStatus {
+    /// The plan.
+    pub plan: String,
+    /// The holder, when held.
+    pub holder: Option<LockInfo>,
+    /// The holding run's kind, when known.
+    pub kind: Option<RunKind>,
+    /// When it was taken.
+    pub acquired: Option<DateTime<Utc>>,
+    /// When it was last renewed (leases).
+    pub renewed: Option<DateTime<Utc>>,
+    /// Lease time left in seconds (negative: expired); `None` for local locks.
+    pub lease_left_seconds: Option<i64>,
+    /// The fencing token (leases).
+    pub token: Option<u64>,
+    /// `held`, `expired`, `released`, `dead` (local: holder process gone).
+    pub state: String,
+}
+
+/// Per-plan locks: one active run per plan.
+#[async_trait]
+pub trait LockStore: Send + Sync {
+    /// Takes the lock of `plan` for `me`. A live holder refuses
+    /// ([`LockError::Held`], exit 3) unless `takeover` allows it.
+    async fn acquire(
+        &self,
+        plan: &str,
+        me: &Holder,
+        takeover: Takeover<'_>,
+    ) -> Result<Acquired, LockError>;
+
+    /// The locks of `plans` (every known lock when empty).
+    async fn status(&self, plans: &[String]) -> Result<Vec<LockStatus>, LockError>;
+
+    /// Breaks the lock of `plan` (`drctl lock break`): marks it released
+    /// whoever holds it. Returns what it was.
+    async fn break_lock(
+        &self,
+        plan: &str,
+        by: &Holder,
+        reason: &str,
+    ) -> Result<Option<LockStatus>, LockError>;
+
+    /// Whether holders must be fenced (shared leases).
+    fn fenced(&self) -> bool;
+}
+
+/// A lock held by this process.
+#[async_trait]
+pub trait HeldLock: Send + Sync {
+    /// The plan.
+    fn plan(&self) -> &str;
+    /// The fencing token (leases only).
+    fn token(&self) -> Option<u64>;
+    /// Whether it is still ours: `Err(why)` when lost or not renewed in time.
+    async fn check(&self) -> Result<(), String>;
+    /// Releases it (only if still ours).
+    async fn release(&self) -> Result<(), LockError>;
+    /// Leaves it in place, as a process that died would.
+    fn abandon(&self);
+}
+
+/// The leases a run holds, as one [`Fence`] for its journal.
+pub struct LockSet(pub Vec<Arc<dyn HeldLock>>);
+
+#[async_trait]
+impl Fence for LockSet {
+    async fn check(&self) -> Result<BTreeMap<String, u64>, String> {
+        let checks = futures::future::join_all(self.0.iter().map(|l| l.check())).await;
+        if let Some(Err(e)) = checks.into_iter().find(Result::is_err) {
+            return Err(e);
+        }
+        Ok(self
+            .0
+            .iter()
+            .filter_map(|l| l.token().map(|t| (l.plan().to_string(), t)))
+            .collect())
+    }
+}
