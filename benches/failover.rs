@@ -11,6 +11,7 @@
 //! ```text
 //! cargo bench --bench failover                      # sizes 1,10,50, 3 repetitions
 //! cargo bench --bench failover -- --sizes 1,10 --reps 1
+//! cargo bench --bench failover -- --sizes 1 --state s3://bucket/prefix   # journals and locks on S3
 //! DRCTL_BENCH_SIZES=1 DRCTL_BENCH_REPS=1 cargo bench --bench failover
 //! ```
 //!
@@ -30,7 +31,7 @@ use drctl::cloud::metered::{Call, ContextHook, MeterLog, Metered};
 use drctl::engine::{Engine, Reporter, RunOptions};
 use drctl::graph::Step;
 use drctl::journal::event::Event;
-use drctl::journal::store::{FileStore, JournalStore};
+use drctl::journal::store::JournalStore;
 use drctl::steps::StepFailure;
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -52,6 +53,9 @@ struct Args {
     reps: usize,
     parallelism: usize,
     seed_jobs: usize,
+    /// `--state s3://bucket/prefix` (or gs://): journals and locks on a
+    /// shared bucket instead of a local directory.
+    state: Option<String>,
 }
 
 fn parse_list(s: &str) -> Result<Vec<usize>, BoxError> {
@@ -78,6 +82,7 @@ fn args() -> Result<Args, BoxError> {
             .unwrap_or(3),
         parallelism: 8,
         seed_jobs: 4,
+        state: env("DRCTL_BENCH_STATE"),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -87,6 +92,7 @@ fn args() -> Result<Args, BoxError> {
             "--reps" => a.reps = value()?.parse()?,
             "--parallelism" => a.parallelism = value()?.parse()?,
             "--seed-jobs" => a.seed_jobs = value()?.parse()?,
+            "--state" => a.state = Some(value()?),
             // `cargo bench` passes `--bench`; libtest-style filters are ignored.
             _ => {}
         }
@@ -427,6 +433,7 @@ async fn measure(
     parallelism: usize,
     tag: &str,
     seed_jobs: usize,
+    shared: Option<&str>,
 ) -> Result<RunStats, BoxError> {
     let suffixes: Vec<String> = (0..n).map(|i| format!("{tag}p{i}")).collect();
     let t = Instant::now();
@@ -463,12 +470,23 @@ async fn measure(
     let (clouds, log): (_, MeterLog) = Metered::wrap_with_context(clouds, hook);
     let timings = Arc::new(Timings::default());
     let state_dir = dir.path().join("state");
-    let store: Arc<dyn JournalStore> = Arc::new(FileStore::new(&state_dir));
+    // Shared state goes through adapters of its own, unmetered: the call
+    // counts stay those of the failover, and the wall time shows what the
+    // state adds.
+    let state = match shared {
+        Some(url) => {
+            let location = drctl::state::StateLocation::parse(url)?;
+            let objects = drctl::cloud::connect(settings).await?.objects;
+            drctl::state::open(&location, objects, TARGET, Default::default()).await?
+        }
+        None => drctl::state::State::local(state_dir),
+    };
+    let store: Arc<dyn JournalStore> = state.journals.clone();
     let engine = Engine {
         clouds,
         side_clouds,
         store: store.clone(),
-        locks: Arc::new(drctl::state::local::LocalLocks::new(state_dir)),
+        locks: state.locks.clone(),
         reporter: timings.clone(),
         confirm: None,
     };
@@ -704,7 +722,7 @@ fn main() -> Result<(), BoxError> {
             for r in 0..a.reps {
                 // A failover changes the world: every run gets fresh worlds.
                 let tag = format!("b{stamp}c{ci}r{r}");
-                let s = match measure(&settings, n, p, &tag, a.seed_jobs).await {
+                let s = match measure(&settings, n, p, &tag, a.seed_jobs, a.state.as_deref()).await {
                     Ok(s) => s,
                     Err(e) => {
                         // Keep what was measured: report it, say what is missing.

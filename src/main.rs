@@ -72,7 +72,18 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(Exit::Failed as u8)
+            ExitCode::from(error_exit(&e) as u8)
         }
+    }
+}
+
+/// The exit code of an error that ended a command before it could report
+/// one itself: a state location or store that cannot be used safely is
+/// invalid input (2); anything else is a failure (1).
+fn error_exit(e: &anyhow::Error) -> Exit {
+    use drctl::state::StateError;
+    match e.downcast_ref::<StateError>() {
+        Some(StateError::Location { .. } | StateError::Unsafe { .. }) => Exit::Invalid,
+        _ => Exit::Failed,
     }
 }

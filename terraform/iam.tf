@@ -174,6 +174,22 @@ data "aws_iam_policy_document" "drctl" {
     actions   = ["s3:PutObject", "s3:GetObject"]
     resources = ["${aws_s3_bucket.evidence.arn}/*"]
   }
+
+  # Shared state (terraform/state.tf, docs/state.md): journals are created
+  # object by object (PutObject with If-None-Match), leases replaced by
+  # compare-and-swap (PutObject with If-Match), runs and locks listed. No
+  # delete: drctl never deletes state (probe objects expire by lifecycle).
+  statement {
+    sid       = "StateList"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+  }
+
+  statement {
+    sid       = "StateReadWrite"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.state.arn}/*"]
+  }
 }
 
 resource "aws_iam_role_policy" "drctl" {

@@ -105,3 +105,9 @@ variable "gcs_location" {
   type        = string
   default     = "US"
 }
+
+variable "state_region" {
+  description = "Region of the S3 bucket for shared state (journals, leases): neither a plan's home nor its standby, so that a failover can take its lease while either is down."
+  type        = string
+  default     = "us-east-2"
+}

@@ -1,0 +1,130 @@
+# Shared state for a team (docs/state.md): run journals and plan leases, read
+# and written by every machine that runs drctl. `state = "s3://drctl-state-use2/team"`
+# (or the GCS bucket below) in drctl.toml points drctl at it.
+#
+# Where it lives matters more than anything else here: a failover must be able
+# to take its lease while the home region is down, so the S3 bucket sits in a
+# third region (neither the plans' home us-west-2 nor their standby us-east-1),
+# and the GCS alternative is multi-region.
+
+provider "aws" {
+  alias  = "state"
+  region = var.state_region
+
+  default_tags {
+    tags = {
+      "managed-by" = "terraform"
+    }
+  }
+}
+
+resource "aws_s3_bucket" "state" {
+  provider = aws.state
+
+  bucket = "drctl-state-${var.state_region}"
+}
+
+# Versioning is allowed and useful (an overwritten lease or head can be
+# inspected), and changes nothing in drctl's conditional writes: If-Match
+# compares against the current version's ETag. No Object Lock: leases and
+# heads are replaced in place, which a default retention would refuse.
+resource "aws_s3_bucket_versioning" "state" {
+  provider = aws.state
+
+  bucket = aws_s3_bucket.state.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "state" {
+  provider = aws.state
+
+  bucket                  = aws_s3_bucket.state.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
+  provider = aws.state
+
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+# drctl never deletes state: the objects its store probe writes are expired
+# here, old versions of replaced objects after 30 days. Journals (runs/) are
+# kept: they are the audit trail (their evidence copies are locked elsewhere).
+resource "aws_s3_bucket_lifecycle_configuration" "state" {
+  provider = aws.state
+
+  bucket = aws_s3_bucket.state.id
+
+  rule {
+    id     = "expire-probes"
+    status = "Enabled"
+
+    filter {
+      prefix = "team/probe/"
+    }
+
+    expiration {
+      days = 1
+    }
+  }
+
+  rule {
+    id     = "expire-old-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.state]
+}
+
+# --- GCS alternative (multi-region) ------------------------------------------
+# No retention policy: a bucket with one refuses to replace objects, and a
+# lease is replaced on every renewal.
+resource "google_storage_bucket" "state" {
+  name          = "drctl-state"
+  location      = var.gcs_location
+  storage_class = "STANDARD"
+
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      matches_prefix = ["team/probe/"]
+      age            = 1
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}
+
+# objectUser: create, read, list and replace objects (a lease renewal is a
+# conditional replace). drctl's own code never deletes state.
+resource "google_storage_bucket_iam_member" "drctl_state_user" {
+  bucket = google_storage_bucket.state.name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.drctl.email}"
+}
