@@ -83,6 +83,7 @@ const SETTING_VARS: &[&str] = &[
     "DRCTL_STATE",
     "DRCTL_LEASE",
     "DRCTL_LEASE_SKEW",
+    "DRCTL_HOST",
     "DRCTL_ENDPOINTS",
     "DRCTL_GCS_ENDPOINT",
     "DRCTL_LOG_FORMAT",
@@ -103,6 +104,8 @@ pub struct FileSettings {
     pub lease: Option<String>,
     /// Clock skew allowed between machines sharing state (`10s`).
     pub lease_skew: Option<String>,
+    /// The name this machine records as lock holder and run host.
+    pub host: Option<String>,
     /// Endpoints file (`KEY=value` lines).
     pub endpoints: Option<PathBuf>,
     /// GCS endpoint.
@@ -146,6 +149,8 @@ pub struct Settings {
     pub state: crate::state::StateLocation,
     /// Lease length and clock skew for shared state.
     pub lease: crate::state::LeaseTimes,
+    /// The machine's name for locks and journals (`host`); `None` = the system's.
+    pub host: Option<String>,
     /// Log format.
     pub log_format: LogFormat,
     /// Colour.
@@ -260,6 +265,7 @@ impl Settings {
             state_dir,
             state,
             lease,
+            host: file.host.clone().filter(|h| !h.trim().is_empty()),
             log_format: flags.log_format.or(file.log_format).unwrap_or_default(),
             color: flags.color.or(file.color).unwrap_or_default(),
             cloud,

@@ -55,6 +55,9 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(settings.log_format, cli.verbose);
+    if let Some(h) = &settings.host {
+        drctl::journal::lock::set_hostname(h);
+    }
     for w in &settings.warnings {
         eprintln!("warning: {w}");
     }

@@ -104,16 +104,22 @@ fn parse_dur(s: &str) -> Result<Duration, String> {
 /// Builds the engine for a command.
 ///
 /// `via` is the region the command works in (a failover's target): the
-/// shared state bucket, if any, is reached through it.
+/// shared state bucket, if any, is reached through it. A dry run journals
+/// and locks nothing, so it does not open (or probe) a shared state.
 pub async fn engine(
     settings: &Settings,
     via: Option<&str>,
+    dry_run: bool,
     budget: Option<Duration>,
     interactive: bool,
 ) -> anyhow::Result<Engine> {
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let side_clouds = drctl::cloud::connect(&settings.cloud.single_attempt()).await?;
-    let state = super::open_state(settings, via, Some(&clouds)).await?;
+    let state = if dry_run {
+        drctl::state::State::local(settings.state_dir.clone())
+    } else {
+        super::open_state(settings, via, Some(&clouds)).await?
+    };
     let live = std::io::stderr()
         .is_terminal()
         .then(|| Arc::new(super::progress::Live::new(budget)));
@@ -174,7 +180,7 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> anyhow::Result<Exit> {
         .run
         .options(RunKind::Failover, drctl::engine::RunMode::Failover, &a.to);
     let budget = plans.iter().map(|p| p.tier.rto).min();
-    let engine = engine(settings, Some(&a.to), budget, true).await?;
+    let engine = engine(settings, Some(&a.to), a.run.dry_run, budget, true).await?;
     execute(&engine, &plans, &opts, a.run.output).await
 }
 

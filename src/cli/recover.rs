@@ -130,7 +130,13 @@ pub async fn restore(a: RestoreArgs, settings: &Settings) -> anyhow::Result<Exit
         to_time: a.to_time,
     };
     let opts = a.run.options(RunKind::Restore, mode, &region);
-    let engine = engine(settings, Some(&region), Some(plan.tier.rto), true).await?;
+    let engine = engine(
+        settings,
+        Some(&region),
+        a.run.dry_run,
+        Some(plan.tier.rto),
+        true,
+    ).await?;
     execute(&engine, &[plan], &opts, a.run.output).await
 }
 
@@ -147,7 +153,13 @@ pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Ex
     let opts = a
         .run
         .options(RunKind::Reprotect, RunMode::Reprotect, &w.active);
-    let engine = engine(settings, Some(&w.active), Some(plan.tier.rto), true).await?;
+    let engine = engine(
+        settings,
+        Some(&w.active),
+        a.run.dry_run,
+        Some(plan.tier.rto),
+        true,
+    ).await?;
     execute(&engine, &[plan], &opts, a.run.output).await
 }
 
@@ -180,7 +192,13 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exi
         }
         return Ok(Exit::Ok);
     }
-    let engine = engine(settings, Some(&home), Some(plan.tier.rto), true).await?;
+    let engine = engine(
+        settings,
+        Some(&home),
+        a.run.dry_run,
+        Some(plan.tier.rto),
+        true,
+    ).await?;
     if !protected {
         eprintln!(
             "plan {} is not protected in every region: reprotecting from {active} first",

@@ -301,7 +301,7 @@ async fn resume(a: ResumeArgs, settings: &Settings) -> anyhow::Result<Exit> {
         .map(|p| p.tier.rto)
         .min()
         .or(Some(Duration::from_secs(900)));
-    let engine = super::failover::engine(settings, None, budget, false).await?;
+    let engine = super::failover::engine(settings, None, false, budget, false).await?;
     let result = engine
         .resume(&a.run, &loaded.plans, None::<RunOptions>)
         .await;

@@ -370,8 +370,22 @@ impl Drop for PlanLock {
     }
 }
 
+static HOST_OVERRIDE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names this machine for the rest of the process (locks, journals). The
+/// first call wins.
+pub fn set_hostname(name: &str) {
+    let _ = HOST_OVERRIDE.set(name.to_string());
+}
+
 /// This host's name: `/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `unknown`.
+///
+/// [`set_hostname`] (the `host` setting) overrides it: a name that tells
+/// machines apart where the system's does not (containers, cloned VMs).
 pub fn hostname() -> String {
+    if let Some(h) = HOST_OVERRIDE.get() {
+        return h.clone();
+    }
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())

@@ -83,8 +83,25 @@ pub struct TornTail {
 /// record), or why the append must be refused.
 #[async_trait::async_trait]
 pub trait Fence: Send + Sync {
-    /// Checks the leases; `Err(detail)` refuses the append.
-    async fn check(&self) -> Result<std::collections::BTreeMap<String, u64>, String>;
+    /// Checks the leases (`plan`: the one the record is about, whose lease
+    /// must be confirmed with the store; `None`: all of them); `Err(detail)`
+    /// refuses the append.
+    async fn check(
+        &self,
+        plan: Option<&str>,
+    ) -> Result<std::collections::BTreeMap<String, u64>, String>;
+}
+
+/// The plan a record is about, if it is about one (step records name their
+/// step, whose id starts with the plan).
+fn plan_of(event: &Event) -> Option<&str> {
+    match event {
+        Event::StepStarted { step, .. }
+        | Event::StepSucceeded { step, .. }
+        | Event::StepFailed { step, .. } => step.split('/').next(),
+        Event::Gate { plan, .. } => Some(plan),
+        _ => None,
+    }
 }
 
 /// An open journal to which records are appended, in order.
@@ -190,7 +207,7 @@ impl Journal {
             });
         }
         let fence = match &self.fence {
-            Some(f) => f.check().await.map_err(|detail| JournalError::Fenced {
+            Some(f) => f.check(plan_of(&event)).await.map_err(|detail| JournalError::Fenced {
                 run_id: self.run_id.clone(),
                 detail,
             })?,

@@ -217,9 +217,20 @@ impl LockStore for LeaseLocks {
             let previous_token = current.as_ref().map(|(l, _)| l.token);
             if let Some((lease, _)) = &current {
                 if !lease.released {
-                    let live = lease.is_live(self.times.skew, now);
+                    // A holder on this machine whose process is gone is known
+                    // dead: no need to wait for its lease to run out.
+                    let dead_here = lease.holder.host == crate::journal::hostname()
+                        && !crate::journal::lock::holder_alive(&lease.holder.info());
+                    let live = lease.is_live(self.times.skew, now) && !dead_here;
                     let own_run = takeover.reclaim_run == Some(lease.holder.run_id.as_str());
-                    let may = if live {
+                    // This very process resuming its own run (its executor
+                    // stopped, as at an injected crash point).
+                    let this_process = own_run
+                        && lease.holder.pid == std::process::id()
+                        && lease.holder.host == crate::journal::hostname();
+                    let may = if this_process {
+                        true
+                    } else if live {
                         takeover.force && takeover.reason.is_some()
                     } else {
                         takeover.force || own_run
@@ -555,19 +566,25 @@ impl HeldLock for HeldLease {
         Some(self.hold().lease.token)
     }
 
+    fn check_local(&self) -> Result<(), String> {
+        let s = self.hold();
+        if let Some(lost) = &s.lost {
+            return Err(lost.clone());
+        }
+        if Instant::now() >= s.deadline {
+            return Err(format!(
+                "the lease of plan {} could not be renewed for {} s (the state bucket does not answer); it may expire before the next step ends, so nothing more is started",
+                s.lease.plan,
+                self.times.length.saturating_sub(self.times.skew).as_secs()
+            ));
+        }
+        Ok(())
+    }
+
     async fn check(&self) -> Result<(), String> {
+        self.check_local()?;
         let (hold_id, token, plan) = {
             let s = self.hold();
-            if let Some(lost) = &s.lost {
-                return Err(lost.clone());
-            }
-            if Instant::now() >= s.deadline {
-                return Err(format!(
-                    "the lease of plan {} could not be renewed for {} s (the state bucket does not answer); it may expire before the next step ends, so nothing more is started",
-                    s.lease.plan,
-                    self.times.length.saturating_sub(self.times.skew).as_secs()
-                ));
-            }
             (s.lease.hold_id.clone(), s.lease.token, s.lease.plan.clone())
         };
         // The store's word, not only our memory: someone may have forced it.

@@ -58,6 +58,9 @@ impl HeldLock for HeldFile {
     async fn check(&self) -> Result<(), String> {
         Ok(())
     }
+    fn check_local(&self) -> Result<(), String> {
+        Ok(())
+    }
     async fn release(&self) -> Result<(), LockError> {
         let lock = self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
         lock.map_or(Ok(()), PlanLock::release)

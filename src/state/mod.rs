@@ -388,8 +388,12 @@ pub trait HeldLock: Send + Sync {
     fn plan(&self) -> &str;
     /// The fencing token (leases only).
     fn token(&self) -> Option<u64>;
-    /// Whether it is still ours: `Err(why)` when lost or not renewed in time.
+    /// Whether it is still ours, confirmed with the store: `Err(why)` when
+    /// lost or not renewed in time.
     async fn check(&self) -> Result<(), String>;
+    /// The same from what this process knows (lost at a renewal, or past
+    /// its deadline), without asking the store.
+    fn check_local(&self) -> Result<(), String>;
     /// Releases it (only if still ours).
     async fn release(&self) -> Result<(), LockError>;
     /// Leaves it in place, as a process that died would.
@@ -401,8 +405,18 @@ pub struct LockSet(pub Vec<Arc<dyn HeldLock>>);
 
 #[async_trait]
 impl Fence for LockSet {
-    async fn check(&self) -> Result<BTreeMap<String, u64>, String> {
-        let checks = futures::future::join_all(self.0.iter().map(|l| l.check())).await;
+    /// Every lease's local deadline is checked (free); the store is asked
+    /// about the record's own plan's lease only (or all of them for a record
+    /// about the whole run), so that an append costs one read, not one per
+    /// plan of the run.
+    async fn check(&self, plan: Option<&str>) -> Result<BTreeMap<String, u64>, String> {
+        let confirm = |l: &Arc<dyn HeldLock>| plan.is_none_or(|p| p == l.plan());
+        for l in self.0.iter().filter(|l| !confirm(l)) {
+            l.check_local()?;
+        }
+        let checks =
+            futures::future::join_all(self.0.iter().filter(|l| confirm(l)).map(|l| l.check()))
+                .await;
         if let Some(Err(e)) = checks.into_iter().find(Result::is_err) {
             return Err(e);
         }

@@ -65,6 +65,40 @@ pub(crate) struct Fixture {
     pub(crate) zone_id: String,
     pub(crate) plans: tempfile::TempDir,
     pub(crate) state: tempfile::TempDir,
+    /// Shared state (`s3://...` or `gs://...`) when `DRCTL_IT_STATE` is `s3`
+    /// or `gs`: the suite's state-dependent tests then run against a bucket.
+    pub(crate) shared: Option<String>,
+}
+
+/// The bucket of the shared-state runs of the suite.
+const IT_STATE_BUCKET: &str = "drctl-it-state";
+
+/// `DRCTL_IT_STATE=s3|gs` runs the fixtures' commands with `--state` on that
+/// store (one prefix per fixture); unset, a local state directory.
+async fn shared_state(suffix: &str) -> Option<String> {
+    static BUCKETS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let scheme = match std::env::var("DRCTL_IT_STATE").ok()?.as_str() {
+        "s3" => "s3",
+        "gs" | "gcs" => "gs",
+        "" | "dir" | "local" => return None,
+        other => panic!("DRCTL_IT_STATE={other}: expected s3, gs or dir"),
+    };
+    BUCKETS
+        .get_or_init(|| async {
+            let url = ObjectUrl::parse(&format!("{scheme}://{IT_STATE_BUCKET}")).expect("url");
+            let objects = world::clouds().await.objects;
+            if objects.bucket_exists(STANDBY, &url).await.unwrap_or(false) {
+                return;
+            }
+            if scheme == "gs" {
+                world::create_gcs_bucket(IT_STATE_BUCKET).await;
+            } else {
+                let s3 = world::sdk().await.s3("us-east-1");
+                let _ = s3.create_bucket().bucket(IT_STATE_BUCKET).send().await;
+            }
+        })
+        .await;
+    Some(format!("{scheme}://{IT_STATE_BUCKET}/{suffix}"))
 }
 
 impl Fixture {
@@ -95,6 +129,7 @@ impl Fixture {
         Self {
             plans: crate::cli::suffixed_plans(&suffix),
             state: tempfile::tempdir().expect("state dir"),
+            shared: shared_state(&suffix).await,
             suffix,
             zone,
             zone_id,
@@ -113,6 +148,56 @@ impl Fixture {
 
     pub(crate) fn state_dir(&self) -> &Path {
         self.state.path()
+    }
+
+    /// The `--state` / `--state-dir` arguments of this fixture.
+    fn state_args(&self) -> Vec<std::ffi::OsString> {
+        match &self.shared {
+            Some(url) => vec!["--state".into(), url.into()],
+            None => vec!["--state-dir".into(), self.state.path().into()],
+        }
+    }
+
+    /// Whether the plan's lock is taken (held or left behind by a crash).
+    pub(crate) fn lock_taken(&self, plan: &str) -> bool {
+        if self.shared.is_none() {
+            return self.state_dir().join(format!("locks/{plan}.lock")).exists();
+        }
+        let o = self.drctl_blocking(&["lock", "status", "--plan", plan, "--output", "json"]);
+        let v: Value = serde_json::from_str(&o).unwrap_or_else(|e| panic!("lock status: {e}: {o}"));
+        matches!(v[0]["state"].as_str(), Some("held" | "expired" | "dead"))
+    }
+
+    /// The text of a run's journal, from whichever store holds it.
+    pub(crate) async fn journal_text(&self, run: &str) -> String {
+        match &self.shared {
+            None => std::fs::read_to_string(self.journal_path(run)).unwrap_or_default(),
+            Some(url) => {
+                use drctl::journal::JournalStore;
+                let store = drctl::state::objects::ObjectJournalStore::new(
+                    world::clouds().await.objects,
+                    STANDBY,
+                    ObjectUrl::parse(url).expect("state url"),
+                );
+                store.read(run).await.unwrap_or_default()
+            }
+        }
+    }
+
+    /// Runs drctl synchronously (for helpers called outside async code);
+    /// returns stdout.
+    fn drctl_blocking(&self, args: &[&str]) -> String {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .args(["--color", "never", "--plans"])
+            .arg(self.plans.path())
+            .arg("--endpoints")
+            .arg(world::endpoints_file())
+            .args(self.state_args())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("drctl runs");
+        String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
     /// A step id of the payments plan (`promote`, `switch-dns`... take the
@@ -140,8 +225,7 @@ impl Fixture {
             .arg(self.plans.path())
             .arg("--endpoints")
             .arg(endpoints)
-            .arg("--state-dir")
-            .arg(self.state.path())
+            .args(self.state_args())
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::null());
@@ -178,8 +262,19 @@ impl Fixture {
         self.drctl_with(&args, &[], endpoints).await
     }
 
-    /// Run ids with a journal in the state dir.
+    /// Run ids with a journal in the state.
     pub(crate) fn runs(&self) -> BTreeSet<String> {
+        if self.shared.is_some() {
+            let o = self.drctl_blocking(&["runs", "list", "--output", "json"]);
+            let v: Value =
+                serde_json::from_str(&o).unwrap_or_else(|e| panic!("runs list: {e}: {o}"));
+            return v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["run"].as_str().map(String::from))
+                .collect();
+        }
         let dir = self.state.path().join("runs");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return BTreeSet::new();
@@ -607,7 +702,7 @@ async fn failover_payments_switches_dns_database_and_capacity() {
         "both destinations hold the same objects"
     );
     // The lock is released.
-    assert!(!fx.state_dir().join("locks/payments.lock").exists());
+    assert!(!fx.lock_taken("payments"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -668,7 +763,7 @@ async fn ledger_is_refused_by_the_rpo_gate_then_accepted_with_data_loss() {
     assert_eq!(refused_world, before, "a refused run changes nothing");
     assert!(refused_world.databases[&fx.id("ledger-db-use1")].starts_with("replica"));
     assert!(
-        !fx.state_dir().join("locks/ledger.lock").exists(),
+        !fx.lock_taken("ledger"),
         "the lock is released"
     );
 
@@ -765,12 +860,13 @@ async fn running_the_same_failover_twice_changes_nothing_the_second_time() {
         .failover_payments_via(&proxied.endpoints(), &["--output", "json"])
         .await;
     assert_eq!(second.code, Some(0), "{}", second.all());
-    // The only writes of the second run are its own evidence objects.
+    // The only writes of the second run are its own evidence objects (and,
+    // on shared state, its journal and lease in the state bucket).
     let writes = proxied.writes();
     assert!(
-        writes
-            .iter()
-            .all(|w| w.contains("/payments/") && w.contains("-payments-")),
+        writes.iter().all(|w| (w.contains("/payments/")
+            && w.contains("-payments-"))
+            || w.contains(&format!("/{IT_STATE_BUCKET}/"))),
         "the second run wrote more than its evidence: {writes:#?}"
     );
     assert_eq!(proxied.forwarded("PromoteReadReplica"), 0);
@@ -811,6 +907,10 @@ async fn running_the_same_failover_twice_changes_nothing_the_second_time() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lock_held_by_a_live_run_refuses_a_second_run() {
     let fx = Fixture::new("lock").await;
+    if fx.shared.is_some() {
+        // Writes lock files by hand; leases are tested in state.rs.
+        return;
+    }
     let locks = fx.state_dir().join("locks");
     std::fs::create_dir_all(&locks).unwrap();
     let lock = locks.join("payments.lock");
@@ -952,7 +1052,7 @@ async fn crash_and_resume(when: &str, local: &str) -> Result<(), String> {
         return Err(format!("{point}: runs after the crash: {runs:?}"));
     }
     let run = runs.into_iter().next().unwrap_or_default();
-    let before_resume = std::fs::read_to_string(fx.journal_path(&run)).unwrap_or_default();
+    let before_resume = fx.journal_text(&run).await;
     let last = before_resume.lines().last().unwrap_or_default();
     let last: Value = serde_json::from_str(last).unwrap_or_default();
     let (kind, want) = if point.starts_with("before:") {
@@ -965,7 +1065,7 @@ async fn crash_and_resume(when: &str, local: &str) -> Result<(), String> {
             "{point}: the journal does not end at the crash point: {last}"
         ));
     }
-    if !fx.state_dir().join("locks/payments.lock").exists() {
+    if !fx.lock_taken("payments") {
         return Err(format!("{point}: the crashed run's lock is gone"));
     }
     let v = fx.audit(&run).await;
@@ -1026,7 +1126,7 @@ async fn crash_and_resume(when: &str, local: &str) -> Result<(), String> {
     if m["rpo"]["seconds"].as_f64() != Some(3.0) {
         return Err(format!("{point}: RPO {m:#}"));
     }
-    if fx.state_dir().join("locks/payments.lock").exists() {
+    if fx.lock_taken("payments") {
         return Err(format!("{point}: the lock is still held after the resume"));
     }
     // Over the crash and the resume, every change was sent exactly once.
@@ -1132,6 +1232,10 @@ async fn crash_after_each_step_then_resume_ends_in_the_correct_state() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tampered_journal_fails_audit_verify() {
     let fx = Fixture::new("tamper").await;
+    if fx.shared.is_some() {
+        // Edits journal files in place; shared journals are checked in state.rs.
+        return;
+    }
     let o = fx.failover_payments(&["--output", "json"]).await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     let run = o.json()["run_id"].as_str().expect("run id").to_string();

@@ -175,7 +175,8 @@ async fn fails_over_without_home(fx: &Fixture, dead: &DeadRegion, env: &[(&str, 
 
     // The evidence says what the old region looked like: unreachable.
     let run = fx.new_run(&before);
-    let journal = std::fs::read_to_string(fx.journal_path(&run)).expect("journal");
+    let journal = fx.journal_text(&run).await;
+    assert!(!journal.is_empty(), "no journal for {run}");
     assert!(
         journal.contains("\"unreachable\""),
         "the evidence step's outputs record the home region as unreachable"
