@@ -67,7 +67,12 @@ pub async fn run(cmd: LockCommand, settings: &Settings) -> anyhow::Result<Exit> 
                 };
                 match Journal::open_for_append(state.journals.clone(), &h.run_id).await {
                     Ok((mut j, _)) => {
-                        if let Err(e) = j.append(event).await {
+                        if let Err(e) = async {
+                            j.append(event).await?;
+                            j.flush().await
+                        }
+                        .await
+                        {
                             eprintln!(
                                 "warning: could not record the break in run {}: {e}",
                                 h.run_id

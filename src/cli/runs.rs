@@ -283,6 +283,7 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                 .await?;
                 println!("approved run {run} for plan {plan} as {}", who.arn);
             }
+            j.flush().await?;
             Ok(Exit::Ok)
         }
         RunsCommand::Resume(_) => unreachable!("handled above"),

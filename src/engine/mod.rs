@@ -730,7 +730,12 @@ impl Engine {
         for _ in 0..3 {
             match Journal::open_for_append(self.store.clone(), &t.holder.run_id).await {
                 Ok((mut other, _)) => match other.append(event.clone()).await {
-                    Ok(_) => return,
+                    Ok(_) => {
+                        if let Err(e) = other.flush().await {
+                            tracing::warn!("head of run {}: {e}", t.holder.run_id);
+                        }
+                        return;
+                    }
                     Err(e) => last = Some(e.to_string()),
                 },
                 Err(e) => last = Some(e.to_string()),

@@ -118,6 +118,8 @@ pub struct Journal {
     poisoned: bool,
     torn_tail: Option<TornTail>,
     fence: Option<Arc<dyn Fence>>,
+    /// The head write of the last record, when the store pipelines it.
+    pending_head: Option<tokio::task::JoinHandle<Result<(), JournalError>>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -146,6 +148,7 @@ impl Journal {
             poisoned: false,
             torn_tail: None,
             fence: None,
+            pending_head: None,
         })
     }
 
@@ -192,6 +195,7 @@ impl Journal {
             poisoned: false,
             torn_tail,
             fence: None,
+            pending_head: None,
         };
         Ok((journal, records))
     }
@@ -206,13 +210,39 @@ impl Journal {
                 run_id: self.run_id.clone(),
             });
         }
-        let fence = match &self.fence {
-            Some(f) => f.check(plan_of(&event)).await.map_err(|detail| JournalError::Fenced {
-                run_id: self.run_id.clone(),
-                detail,
-            })?,
-            None => Default::default(),
+        // The previous record's head write (pipelined on shared stores)
+        // finishes while the lease is checked.
+        let pending = self.pending_head.take();
+        let settle = async {
+            match pending {
+                None => Ok(()),
+                Some(task) => task.await.unwrap_or_else(|e| {
+                    Err(JournalError::Corrupt {
+                        run_id: self.run_id.clone(),
+                        detail: format!("writing the head pointer did not finish: {e}"),
+                    })
+                }),
+            }
         };
+        let check = async {
+            match &self.fence {
+                Some(f) => f
+                    .check(plan_of(&event))
+                    .await
+                    .map_err(|detail| JournalError::Fenced {
+                        run_id: self.run_id.clone(),
+                        detail,
+                    }),
+                None => Ok(Default::default()),
+            }
+        };
+        let (settled, fence) = futures::join!(settle, check);
+        if let Err(e) = settled {
+            self.poisoned = true;
+            return Err(e);
+        }
+        let fence = fence?;
+        let ends_run = matches!(event, Event::RunFinished { .. });
         let record = Record {
             seq: self.next_seq,
             at: Utc::now(),
@@ -230,11 +260,35 @@ impl Journal {
             .await?;
         let hash = hash_line(&line);
         let head = chain::head_text(&self.run_id, self.next_seq + 1, &hash);
-        self.store.write_head(&self.run_id, &head).await?;
+        if self.store.pipelined_head() && !ends_run {
+            // Off the critical path: the next append waits for it. Until
+            // then the head is one record behind, which verification accepts
+            // (a crash between a record and its head leaves exactly that).
+            let store = self.store.clone();
+            let run_id = self.run_id.clone();
+            self.pending_head = Some(tokio::spawn(async move {
+                store.write_head(&run_id, &head).await
+            }));
+        } else {
+            self.store.write_head(&self.run_id, &head).await?;
+        }
         self.next_seq += 1;
         self.last_hash = hash;
         self.poisoned = false;
         Ok(record)
+    }
+
+    /// Waits for a pipelined head write (see [`JournalStore::pipelined_head`]).
+    pub async fn flush(&mut self) -> Result<(), JournalError> {
+        match self.pending_head.take() {
+            None => Ok(()),
+            Some(task) => task.await.unwrap_or_else(|e| {
+                Err(JournalError::Corrupt {
+                    run_id: self.run_id.clone(),
+                    detail: format!("writing the head pointer did not finish: {e}"),
+                })
+            }),
+        }
     }
 
     /// From now on, asks `fence` before every append and writes its tokens

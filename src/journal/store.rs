@@ -48,6 +48,13 @@ pub trait JournalStore: Send + Sync {
     /// line may be removed: the store refuses when byte `keep - 1` is not a
     /// newline or when the removed bytes contain one (a complete record).
     async fn truncate_torn_tail(&self, run_id: &str, keep: u64) -> Result<(), JournalError>;
+
+    /// Whether the journal may write a record's head pointer in the
+    /// background, finished before the next append (stores where a write is
+    /// a network round trip). Default: no, the head is written at once.
+    fn pipelined_head(&self) -> bool {
+        false
+    }
 }
 
 /// Checks that `run_id` can safely name a file: 1-128 characters from

@@ -222,6 +222,10 @@ impl JournalStore for ObjectJournalStore {
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
+    fn pipelined_head(&self) -> bool {
+        true
+    }
+
     async fn truncate_torn_tail(&self, run_id: &str, keep: u64) -> Result<(), JournalError> {
         // Objects are never torn: the only cut allowed is none at all.
         let text = self.read(run_id).await?;
@@ -330,6 +334,7 @@ mod tests {
         let mut j = Journal::create(s.clone(), "r4").await.unwrap();
         j.append(resumed()).await.unwrap();
         j.append(resumed()).await.unwrap();
+        j.flush().await.unwrap();
         fake.state()
             .objects
             .remove("s3://state/team/runs/r4/0000000001.json");
