@@ -23,6 +23,11 @@ use crate::world::{self, HOME, STANDBY};
 /// Wall-time bound of a failover with the home region down, on the emulators.
 const FAST: Duration = Duration::from_secs(2);
 
+/// What shared state may add to [`FAST`]: the store probe, the lease, and
+/// two requests per journal record (about 35 requests to the emulated S3
+/// for one plan; docs/performance.md has the measured figure).
+const SHARED_STATE_ALLOWANCE: Duration = Duration::from_millis(500);
+
 /// Proxies in front of both AWS emulators, and an endpoints file that points
 /// drctl at them.
 struct DeadRegion {
@@ -124,9 +129,14 @@ async fn fails_over_without_home(fx: &Fixture, dead: &DeadRegion, env: &[(&str, 
         .await;
     let took = t0.elapsed();
     assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let bound = if fx.shared.is_some() {
+        FAST + SHARED_STATE_ALLOWANCE
+    } else {
+        FAST
+    };
     assert!(
-        took < FAST,
-        "a failover with the home region down took {took:?} (bound {FAST:?}): a retry storm?\n{}\nrequests to {HOME}:\n{}",
+        took < bound,
+        "a failover with the home region down took {took:?} (bound {bound:?}): a retry storm?\n{}\nrequests to {HOME}:\n{}",
         ran.all(),
         dead.requests_to(HOME).join("\n")
     );
