@@ -23,6 +23,6 @@ pub mod engine;
 pub mod graph;
 pub mod journal;
 pub mod plan;
-pub mod status;
 pub mod state;
+pub mod status;
 pub mod steps;

@@ -89,7 +89,10 @@ pub async fn run(cmd: LockCommand, settings: &Settings) -> anyhow::Result<Exit> 
                     h.run_id, h.host, h.pid, h.run_id
                 );
             } else {
-                println!("plan {plan} is not locked ({}): nothing to break", before.state);
+                println!(
+                    "plan {plan} is not locked ({}): nothing to break",
+                    before.state
+                );
             }
             Ok(Exit::Ok)
         }

@@ -136,7 +136,8 @@ pub async fn restore(a: RestoreArgs, settings: &Settings) -> anyhow::Result<Exit
         a.run.dry_run,
         Some(plan.tier.rto),
         true,
-    ).await?;
+    )
+    .await?;
     execute(&engine, &[plan], &opts, a.run.output).await
 }
 
@@ -159,7 +160,8 @@ pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Ex
         a.run.dry_run,
         Some(plan.tier.rto),
         true,
-    ).await?;
+    )
+    .await?;
     execute(&engine, &[plan], &opts, a.run.output).await
 }
 
@@ -198,7 +200,8 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exi
         a.run.dry_run,
         Some(plan.tier.rto),
         true,
-    ).await?;
+    )
+    .await?;
     if !protected {
         eprintln!(
             "plan {} is not protected in every region: reprotecting from {active} first",

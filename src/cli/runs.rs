@@ -9,8 +9,8 @@ use super::{Exit, Output, load_plans};
 use drctl::config::Settings;
 use drctl::engine::{RunOptions, report_from_records};
 use drctl::journal::event::{Decision, Event, GateName, Outcome};
-use futures::StreamExt;
 use drctl::journal::{self, verify_with_head};
+use futures::StreamExt;
 
 /// `runs` subcommands.
 #[derive(Debug, Subcommand)]

@@ -522,7 +522,12 @@ impl ObjectStore for FakeCloud {
         let key = url.to_string();
         Ok(s.objects.get(&key).map(|body| Versioned {
             body: body.clone(),
-            version: s.object_versions.get(&key).copied().unwrap_or(0).to_string(),
+            version: s
+                .object_versions
+                .get(&key)
+                .copied()
+                .unwrap_or(0)
+                .to_string(),
         }))
     }
 
@@ -535,10 +540,13 @@ impl ObjectStore for FakeCloud {
     ) -> Result<SwapOutcome, CloudError> {
         let mut s = self.state();
         let key = url.to_string();
-        let current = s
-            .objects
-            .contains_key(&key)
-            .then(|| s.object_versions.get(&key).copied().unwrap_or(0).to_string());
+        let current = s.objects.contains_key(&key).then(|| {
+            s.object_versions
+                .get(&key)
+                .copied()
+                .unwrap_or(0)
+                .to_string()
+        });
         if current.as_deref() != Some(version) && !s.ignores_conditions {
             return Ok(SwapOutcome::Stale);
         }

@@ -255,11 +255,11 @@ impl GcsStore {
     }
 
     /// The JSON API URL of an object (its name percent-encoded as one path segment).
-    fn object_api_url(&self, url: &ObjectUrl) -> Result<reqwest::Url, CloudError> {
+    fn object_api_url(&self, url: &ObjectUrl) -> Result<reqwest::Url, String> {
         let mut u = reqwest::Url::parse(&format!("{}/storage/v1/b/", self.endpoint()))
-            .map_err(|e| err("objects", url, ErrorKind::Client, e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         u.path_segments_mut()
-            .map_err(|()| err("objects", url, ErrorKind::Client, "bad endpoint"))?
+            .map_err(|()| "the GCS endpoint cannot take a path".to_string())?
             .pop_if_empty()
             .extend([url.bucket.as_str(), "o", url.key.as_str()]);
         Ok(u)
@@ -286,7 +286,9 @@ impl GcsStore {
                 }
                 // fake-gcs-server answers a bare 404 whether the object or
                 // the bucket is missing: tell them apart (once per bucket).
-                if self.known(&url.bucket) || crate::cloud::ObjectStore::bucket_exists(self, "-", url).await? {
+                if self.known(&url.bucket)
+                    || crate::cloud::ObjectStore::bucket_exists(self, "-", url).await?
+                {
                     return Ok(None);
                 }
                 return Err(
@@ -483,8 +485,12 @@ impl crate::cloud::ObjectStore for GcsStore {
                     .map(|a| {
                         a.iter()
                             .filter_map(|v| {
-                                if key.is_empty() { v.as_str() } else { v[key].as_str() }
-                                    .map(str::to_string)
+                                if key.is_empty() {
+                                    v.as_str()
+                                } else {
+                                    v[key].as_str()
+                                }
+                                .map(str::to_string)
                             })
                             .collect()
                     })
@@ -503,7 +509,9 @@ impl crate::cloud::ObjectStore for GcsStore {
     }
 
     async fn delete(&self, _via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
-        let u = self.object_api_url(url)?;
+        let u = self
+            .object_api_url(url)
+            .map_err(|e| err("DeleteObject", url, ErrorKind::Client, e))?;
         self.json_request("DeleteObject", url, reqwest::Method::DELETE, u.as_str())
             .await?;
         Ok(())

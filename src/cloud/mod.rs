@@ -178,8 +178,11 @@ pub trait ObjectStore: Send + Sync {
 
     /// Reads an object with its version (for [`ObjectStore::replace_if`]);
     /// `Ok(None)` when it does not exist.
-    async fn get_versioned(&self, via: &str, url: &ObjectUrl)
-    -> Result<Option<Versioned>, CloudError>;
+    async fn get_versioned(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Versioned>, CloudError>;
 
     /// Replaces an object only if it is still at `version` (S3 `If-Match`,
     /// GCS `ifGenerationMatch`): compare-and-swap.

@@ -236,7 +236,9 @@ async fn bench(sc: &Scenario, faults: Vec<Injection>) -> (Bench, crate::cloud::m
         clouds: f.clouds(),
         side_clouds: f.clouds(),
         store: store.clone(),
-        locks: std::sync::Arc::new(crate::state::local::LocalLocks::new(dir.path().to_path_buf())),
+        locks: std::sync::Arc::new(crate::state::local::LocalLocks::new(
+            dir.path().to_path_buf(),
+        )),
         reporter: Arc::new(Quiet),
         confirm: None,
     };

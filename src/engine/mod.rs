@@ -723,7 +723,9 @@ impl Engine {
             plan: t.plan.clone(),
             by_run: me.run_id.clone(),
             by_host: me.host.clone(),
-            reason: reason.unwrap_or("lock taken over (--force-unlock)").to_string(),
+            reason: reason
+                .unwrap_or("lock taken over (--force-unlock)")
+                .to_string(),
             token: t.token.unwrap_or(0),
         };
         let mut last = None;
@@ -1003,19 +1005,17 @@ impl Engine {
         let clock_start = declared_at
             .or_else(|| records.first().map(|r| r.at))
             .unwrap_or_else(Utc::now);
-        let report = self
-            .execute(
-                &plans,
-                &opts,
-                &steps,
-                &mut j,
-                outputs,
-                &attempts,
-                clock_start,
-                &rpo_readings,
-            )
-            .await;
-        report
+        self.execute(
+            &plans,
+            &opts,
+            &steps,
+            &mut j,
+            outputs,
+            &attempts,
+            clock_start,
+            &rpo_readings,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -92,11 +92,13 @@ pub enum JournalError {
         detail: String,
     },
     /// The shared state (object store) failed.
-    #[error("{source}\n  hint: check the state location (--state / DRCTL_STATE) and its permissions")]
+    #[error(
+        "{source}\n  hint: check the state location (--state / DRCTL_STATE) and its permissions"
+    )]
     Cloud {
         /// Why.
         #[source]
-        source: crate::cloud::CloudError,
+        source: Box<crate::cloud::CloudError>,
     },
     /// A record could not be turned into JSON (a bug: report it).
     #[error(

@@ -38,7 +38,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Acquired, HeldLock, Holder, LeaseTimes, LockStatus, LockStore, Takeover};
-use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned};
+use crate::cloud::{
+    CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned,
+};
 use crate::journal::{LockError, RunKind};
 
 /// Longest lease length honoured when reading a lease (ten years).
@@ -104,7 +106,12 @@ pub struct LeaseLocks {
 
 impl LeaseLocks {
     /// Leases under `base` (`s3://bucket/prefix`), reached through `via`.
-    pub fn new(objects: Arc<dyn ObjectStore>, via: &str, base: ObjectUrl, times: LeaseTimes) -> Self {
+    pub fn new(
+        objects: Arc<dyn ObjectStore>,
+        via: &str,
+        base: ObjectUrl,
+        times: LeaseTimes,
+    ) -> Self {
         Self {
             objects,
             via: via.to_string(),
@@ -215,36 +222,36 @@ impl LockStore for LeaseLocks {
             let mut displaced = None;
             let mut displaced_live = false;
             let previous_token = current.as_ref().map(|(l, _)| l.token);
-            if let Some((lease, _)) = &current {
-                if !lease.released {
-                    // A holder on this machine whose process is gone is known
-                    // dead: no need to wait for its lease to run out.
-                    let dead_here = lease.holder.host == crate::journal::hostname()
-                        && !crate::journal::lock::holder_alive(&lease.holder.info());
-                    let live = lease.is_live(self.times.skew, now) && !dead_here;
-                    let own_run = takeover.reclaim_run == Some(lease.holder.run_id.as_str());
-                    // This very process resuming its own run (its executor
-                    // stopped, as at an injected crash point).
-                    let this_process = own_run
-                        && lease.holder.pid == std::process::id()
-                        && lease.holder.host == crate::journal::hostname();
-                    let may = if this_process {
-                        true
-                    } else if live {
-                        takeover.force && takeover.reason.is_some()
-                    } else {
-                        takeover.force || own_run
-                    };
-                    if !may {
-                        return Err(LockError::Held {
-                            plan: plan.to_string(),
-                            holder: lease.holder.info(),
-                            alive: live,
-                        });
-                    }
-                    displaced = Some(lease.holder.clone());
-                    displaced_live = live;
+            if let Some((lease, _)) = &current
+                && !lease.released
+            {
+                // A holder on this machine whose process is gone is known
+                // dead: no need to wait for its lease to run out.
+                let dead_here = lease.holder.host == crate::journal::hostname()
+                    && !crate::journal::lock::holder_alive(&lease.holder.info());
+                let live = lease.is_live(self.times.skew, now) && !dead_here;
+                let own_run = takeover.reclaim_run == Some(lease.holder.run_id.as_str());
+                // This very process resuming its own run (its executor
+                // stopped, as at an injected crash point).
+                let this_process = own_run
+                    && lease.holder.pid == std::process::id()
+                    && lease.holder.host == crate::journal::hostname();
+                let may = if this_process {
+                    true
+                } else if live {
+                    takeover.force && takeover.reason.is_some()
+                } else {
+                    takeover.force || own_run
+                };
+                if !may {
+                    return Err(LockError::Held {
+                        plan: plan.to_string(),
+                        holder: lease.holder.info(),
+                        alive: live,
+                    });
                 }
+                displaced = Some(lease.holder.clone());
+                displaced_live = live;
             }
             let lease = Lease {
                 plan: plan.to_string(),
@@ -460,7 +467,12 @@ impl HeldLease {
     }
 
     fn stop_renewing(&self) {
-        if let Some(t) = self.renewer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(t) = self
+            .renewer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             t.abort();
         }
     }
@@ -483,40 +495,46 @@ impl HeldLease {
             .await;
         let outcome = match result {
             Ok(SwapOutcome::Swapped(v)) => Ok(v),
-            Ok(SwapOutcome::Stale) => match self.objects.get_versioned(&self.via, &self.url).await {
-                // Our own renewal whose answer was lost (or a 409 race we won).
-                Ok(Some(Versioned { body, version }))
-                    if serde_json::from_slice::<Lease>(&body).is_ok_and(|l| l == lease) =>
-                {
-                    Ok(version)
+            Ok(SwapOutcome::Stale) => {
+                match self.objects.get_versioned(&self.via, &self.url).await {
+                    // Our own renewal whose answer was lost (or a 409 race we won).
+                    Ok(Some(Versioned { body, version }))
+                        if serde_json::from_slice::<Lease>(&body).is_ok_and(|l| l == lease) =>
+                    {
+                        Ok(version)
+                    }
+                    Ok(Some(Versioned { body, .. })) => {
+                        let now = serde_json::from_slice::<Lease>(&body).ok();
+                        let mut s = self.hold();
+                        s.lost = Some(match now {
+                            Some(l) if l.hold_id != lease.hold_id => format!(
+                                "the lock of plan {} was taken over by run {} on {} (token {}{})",
+                                lease.plan,
+                                l.holder.run_id,
+                                l.holder.host,
+                                l.token,
+                                l.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                            ),
+                            Some(l) if l.released => format!(
+                                "the lock of plan {} was broken ({})",
+                                lease.plan,
+                                l.reason.unwrap_or_default()
+                            ),
+                            _ => format!(
+                                "the lease of plan {} was changed by someone else",
+                                lease.plan
+                            ),
+                        });
+                        return;
+                    }
+                    Ok(None) => {
+                        self.hold().lost =
+                            Some(format!("the lease of plan {} was deleted", lease.plan));
+                        return;
+                    }
+                    Err(e) => Err(e),
                 }
-                Ok(Some(Versioned { body, .. })) => {
-                    let now = serde_json::from_slice::<Lease>(&body).ok();
-                    let mut s = self.hold();
-                    s.lost = Some(match now {
-                        Some(l) if l.hold_id != lease.hold_id => format!(
-                            "the lock of plan {} was taken over by run {} on {} (token {}{})",
-                            lease.plan,
-                            l.holder.run_id,
-                            l.holder.host,
-                            l.token,
-                            l.reason.map(|r| format!(": {r}")).unwrap_or_default()
-                        ),
-                        Some(l) if l.released => format!(
-                            "the lock of plan {} was broken ({})",
-                            lease.plan,
-                            l.reason.unwrap_or_default()
-                        ),
-                        _ => format!("the lease of plan {} was changed by someone else", lease.plan),
-                    });
-                    return;
-                }
-                Ok(None) => {
-                    self.hold().lost = Some(format!("the lease of plan {} was deleted", lease.plan));
-                    return;
-                }
-                Err(e) => Err(e),
-            },
+            }
             Err(e) => Err(e),
         };
         match outcome {
@@ -692,7 +710,10 @@ mod tests {
     async fn a_live_lease_refuses_a_second_taker_and_naming_the_holder() {
         let fake = FakeCloud::default();
         let l = locks(&fake, 60_000, 1_000);
-        let a = l.acquire("payments", &me("run-a"), Takeover::default()).await.unwrap();
+        let a = l
+            .acquire("payments", &me("run-a"), Takeover::default())
+            .await
+            .unwrap();
         let err = l
             .acquire("payments", &me("run-b"), Takeover::default())
             .await
@@ -792,7 +813,11 @@ mod tests {
         let fake = FakeCloud::default();
         let l = locks(&fake, 60_000, 1_000);
         let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
-        let before = l.break_lock("p", &me("op"), "stuck").await.unwrap().unwrap();
+        let before = l
+            .break_lock("p", &me("op"), "stuck")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(before.holder.unwrap().run_id, "a");
         assert!(a.lock.check().await.unwrap_err().contains("broken"));
         let b = l.acquire("p", &me("b"), Takeover::default()).await.unwrap();

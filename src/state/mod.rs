@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome};
-use crate::journal::{FileStore, Fence, JournalStore, LockError, LockInfo, RunKind};
+use crate::journal::{Fence, FileStore, JournalStore, LockError, LockInfo, RunKind};
 
 pub mod lease;
 pub mod local;
@@ -57,10 +57,11 @@ impl StateLocation {
     /// Parses `s3://bucket/prefix`, `gs://bucket/prefix`, or a directory path.
     pub fn parse(s: &str) -> Result<Self, StateError> {
         if s.starts_with("s3://") || s.starts_with("gs://") {
-            let url = ObjectUrl::parse(s.trim_end_matches('/')).map_err(|e| StateError::Location {
-                location: s.to_string(),
-                detail: e.to_string(),
-            })?;
+            let url =
+                ObjectUrl::parse(s.trim_end_matches('/')).map_err(|e| StateError::Location {
+                    location: s.to_string(),
+                    detail: e.to_string(),
+                })?;
             Ok(Self::Bucket(url))
         } else if s.contains("://") {
             Err(StateError::Location {
@@ -137,7 +138,7 @@ pub enum StateError {
         location: String,
         /// Why.
         #[source]
-        source: CloudError,
+        source: Box<CloudError>,
     },
 }
 
@@ -208,7 +209,7 @@ pub async fn probe(
     let location = base.to_string();
     let cloud = |source| StateError::Cloud {
         location: location.clone(),
-        source,
+        source: Box::new(source),
     };
     let unsafe_ = |detail: &str| StateError::Unsafe {
         location: location.clone(),

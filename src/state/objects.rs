@@ -82,7 +82,9 @@ impl ObjectJournalStore {
 }
 
 fn cloud(source: CloudError) -> JournalError {
-    JournalError::Cloud { source }
+    JournalError::Cloud {
+        source: Box::new(source),
+    }
 }
 
 #[async_trait]
@@ -297,7 +299,10 @@ mod tests {
         let (mut b, _) = Journal::open_for_append(s.clone(), "r2").await.unwrap();
         b.append(resumed()).await.unwrap();
         let err = a.append(resumed()).await.unwrap_err();
-        assert!(matches!(err, JournalError::Conflict { seq: 1, .. }), "{err}");
+        assert!(
+            matches!(err, JournalError::Conflict { seq: 1, .. }),
+            "{err}"
+        );
         // a is poisoned; b goes on; the chain verifies.
         assert!(matches!(
             a.append(resumed()).await,
@@ -338,7 +343,9 @@ mod tests {
         fake.state()
             .objects
             .remove("s3://state/team/runs/r4/0000000001.json");
-        let v = crate::journal::verify_stored(s.as_ref(), "r4").await.unwrap();
+        let v = crate::journal::verify_stored(s.as_ref(), "r4")
+            .await
+            .unwrap();
         assert!(!v.ok, "{v:?}");
     }
 }

@@ -762,10 +762,7 @@ async fn ledger_is_refused_by_the_rpo_gate_then_accepted_with_data_loss() {
     let refused_world = fx.snapshot().await;
     assert_eq!(refused_world, before, "a refused run changes nothing");
     assert!(refused_world.databases[&fx.id("ledger-db-use1")].starts_with("replica"));
-    assert!(
-        !fx.lock_taken("ledger"),
-        "the lock is released"
-    );
+    assert!(!fx.lock_taken("ledger"), "the lock is released");
 
     // Accepting too little is still refused.
     let o = fx
@@ -864,9 +861,10 @@ async fn running_the_same_failover_twice_changes_nothing_the_second_time() {
     // on shared state, its journal and lease in the state bucket).
     let writes = proxied.writes();
     assert!(
-        writes.iter().all(|w| (w.contains("/payments/")
-            && w.contains("-payments-"))
-            || w.contains(&format!("/{IT_STATE_BUCKET}/"))),
+        writes
+            .iter()
+            .all(|w| (w.contains("/payments/") && w.contains("-payments-"))
+                || w.contains(&format!("/{IT_STATE_BUCKET}/"))),
         "the second run wrote more than its evidence: {writes:#?}"
     );
     assert_eq!(proxied.forwarded("PromoteReadReplica"), 0);
