@@ -24,6 +24,16 @@ use crate::cloud::{
 
 const SERVICE: &str = "s3";
 
+/// The description of one S3 call (for errors and retries).
+fn s3_call<'a>(operation: &'static str, resource: &'a str, region: &'a str) -> Call<'a> {
+    Call {
+        service: SERVICE,
+        operation,
+        resource,
+        region,
+    }
+}
+
 /// [`crate::cloud::ObjectStore`] over S3.
 pub struct S3Store {
     clients: Regional<aws_sdk_s3::Client>,
@@ -48,12 +58,7 @@ impl S3Store {
         }
         let client = self.clients.get(via);
         let resource = format!("s3://{}", url.bucket);
-        let c = Call {
-            service: SERVICE,
-            operation: "HeadBucket",
-            resource: &resource,
-            region: via,
-        };
+        let c = s3_call("HeadBucket", &resource, via);
         let out = self
             .retry
             .run(|| async {
@@ -130,12 +135,7 @@ impl crate::cloud::ObjectStore for S3Store {
         };
         let client = self.clients.get(&region);
         let resource = format!("s3://{}", bucket.bucket);
-        let c = Call {
-            service: SERVICE,
-            operation: "GetBucketVersioning",
-            resource: &resource,
-            region: &region,
-        };
+        let c = s3_call("GetBucketVersioning", &resource, &region);
         let (versioning, replication) = futures::join!(
             call(&self.retry, c, || client
                 .get_bucket_versioning()
@@ -202,12 +202,7 @@ impl crate::cloud::ObjectStore for S3Store {
     ) -> Result<PutOutcome, CloudError> {
         let (client, region) = self.client_for(via, url, "PutObject").await?;
         let resource = url.to_string();
-        let c = Call {
-            service: SERVICE,
-            operation: "PutObject",
-            resource: &resource,
-            region: &region,
-        };
+        let c = s3_call("PutObject", &resource, &region);
         let out = call(&self.retry, c, || {
             let req = client
                 .put_object()
@@ -235,12 +230,7 @@ impl crate::cloud::ObjectStore for S3Store {
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         let (client, region) = self.client_for(via, url, "GetObject").await?;
         let resource = url.to_string();
-        let c = Call {
-            service: SERVICE,
-            operation: "GetObject",
-            resource: &resource,
-            region: &region,
-        };
+        let c = s3_call("GetObject", &resource, &region);
         let out = self
             .retry
             .run(|| async {
@@ -277,12 +267,7 @@ impl crate::cloud::ObjectStore for S3Store {
     ) -> Result<Option<Versioned>, CloudError> {
         let (client, region) = self.client_for(via, url, "GetObject").await?;
         let resource = url.to_string();
-        let c = Call {
-            service: SERVICE,
-            operation: "GetObject",
-            resource: &resource,
-            region: &region,
-        };
+        let c = s3_call("GetObject", &resource, &region);
         self.retry
             .run(|| async {
                 match client
@@ -324,12 +309,7 @@ impl crate::cloud::ObjectStore for S3Store {
     ) -> Result<SwapOutcome, CloudError> {
         let (client, region) = self.client_for(via, url, "PutObject").await?;
         let resource = url.to_string();
-        let c = Call {
-            service: SERVICE,
-            operation: "PutObject",
-            resource: &resource,
-            region: &region,
-        };
+        let c = s3_call("PutObject", &resource, &region);
         let out = call(&self.retry, c, || {
             client
                 .put_object()
@@ -361,12 +341,7 @@ impl crate::cloud::ObjectStore for S3Store {
     ) -> Result<Listing, CloudError> {
         let (client, region) = self.client_for(via, prefix, "ListObjectsV2").await?;
         let resource = prefix.to_string();
-        let c = Call {
-            service: SERVICE,
-            operation: "ListObjectsV2",
-            resource: &resource,
-            region: &region,
-        };
+        let c = s3_call("ListObjectsV2", &resource, &region);
         let mut listing = Listing::default();
         let mut token: Option<String> = None;
         loop {
@@ -402,12 +377,7 @@ impl crate::cloud::ObjectStore for S3Store {
     async fn delete(&self, via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
         let (client, region) = self.client_for(via, url, "DeleteObject").await?;
         let resource = url.to_string();
-        let c = Call {
-            service: SERVICE,
-            operation: "DeleteObject",
-            resource: &resource,
-            region: &region,
-        };
+        let c = s3_call("DeleteObject", &resource, &region);
         call(&self.retry, c, || {
             client
                 .delete_object()
