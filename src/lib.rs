@@ -23,6 +23,7 @@ pub mod engine;
 pub mod graph;
 pub mod journal;
 pub mod plan;
+pub mod schedule;
 pub mod state;
 pub mod status;
 pub mod steps;

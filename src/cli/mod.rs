@@ -11,6 +11,7 @@ pub mod plan;
 pub mod progress;
 pub mod recover;
 pub mod runs;
+pub mod schedule;
 pub mod status;
 
 use std::path::PathBuf;
@@ -149,6 +150,9 @@ pub enum Command {
     /// Verify journals' hash chains.
     #[command(subcommand)]
     Audit(runs::AuditCommand),
+    /// Drill cadence per plan: last drill and verdict, next slot, overdue (exit 1).
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
     /// Show or break plan locks (leases on shared state).
     #[command(subcommand)]
     Lock(lock::LockCommand),
@@ -170,6 +174,7 @@ pub async fn run(cli: Cli, settings: drctl::config::Settings) -> anyhow::Result<
         Command::Runs(cmd) => runs::run(cmd, &settings).await,
         Command::Audit(cmd) => runs::audit(cmd, &settings).await,
         Command::Lock(cmd) => lock::run(cmd, &settings).await,
+        Command::Schedule(cmd) => schedule::run(cmd, &settings).await,
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

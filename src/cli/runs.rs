@@ -64,7 +64,7 @@ pub enum AuditCommand {
     },
 }
 
-fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
+pub fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
     let loaded = drctl::plan::load(std::slice::from_ref(&settings.plans));
     loaded
         .plans
@@ -88,21 +88,7 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
     match cmd {
         RunsCommand::List { output } => {
             let mut rows = Vec::new();
-            // One listing, then the journals read concurrently (a bucket
-            // answers in milliseconds per request, not per byte).
-            let ids = store.list().await?;
-            let texts: Vec<String> = futures::stream::iter(ids.iter().map(|id| {
-                let store = store.clone();
-                async move { store.read(id).await.unwrap_or_default() }
-            }))
-            .buffered(16)
-            .collect()
-            .await;
-            for (id, text) in ids.iter().zip(texts) {
-                let records: Vec<journal::event::Record> = text
-                    .lines()
-                    .filter_map(|l| serde_json::from_str(l).ok())
-                    .collect();
+            for (id, records) in read_all(store.as_ref()).await? {
                 let started = records.iter().find_map(|r| match &r.event {
                     Event::RunStarted {
                         kind,
@@ -288,6 +274,33 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
         }
         RunsCommand::Resume(_) => unreachable!("handled above"),
     }
+}
+
+/// Every run's records (parsed leniently: `audit verify` is where chains are
+/// judged), oldest first: one listing, then the journals read concurrently
+/// (a bucket answers in milliseconds per request, not per byte).
+pub async fn read_all(
+    store: &dyn drctl::journal::JournalStore,
+) -> anyhow::Result<Vec<(String, Vec<journal::event::Record>)>> {
+    let ids = store.list().await?;
+    let texts: Vec<String> = futures::stream::iter(
+        ids.iter()
+            .map(|id| async move { store.read(id).await.unwrap_or_default() }),
+    )
+    .buffered(16)
+    .collect()
+    .await;
+    Ok(ids
+        .into_iter()
+        .zip(texts)
+        .map(|(id, text)| {
+            let records = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            (id, records)
+        })
+        .collect())
 }
 
 /// `runs resume`: the engine (with the state) reads the journal itself.

@@ -161,6 +161,8 @@ vocabulary! {
         Restore = "restore",
         /// Re-create replicas after a failover.
         Reprotect = "reprotect",
+        /// A DR drill (against drill copies; production untouched).
+        Drill = "drill",
     }
 }
 

@@ -1,0 +1,325 @@
+//! Drill cadence: for each plan, its last drill and verdict, the next slot
+//! of its `[drill] schedule`, and whether it is **overdue** (no passing drill
+//! within its tier's `drill_interval`).
+//!
+//! Computed from journals only (local or shared state), so the scheduler on
+//! a server, an engineer's laptop and a report agree on what was drilled.
+//! This module is pure: it takes the plans, one summary per drill run, and
+//! the time, and returns rows; reading the journals is the caller's job.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::journal::event::{Outcome, Record, RunKind};
+use crate::journal::{Event, replay};
+use crate::plan::Plan;
+
+/// One drill run of one plan, as its journal tells it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillRun {
+    /// The run.
+    pub run_id: String,
+    /// The plan it drilled.
+    pub plan: String,
+    /// When it started.
+    pub started: DateTime<Utc>,
+    /// How it ended (`unfinished` while running or after a crash).
+    pub outcome: Outcome,
+    /// PASS / FAIL / UNKNOWN with the reason.
+    pub verdict: Verdict,
+}
+
+/// Whether a drill proved what it was for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "UPPERCASE")]
+pub enum Verdict {
+    /// It succeeded and met every target it could measure.
+    Pass,
+    /// It failed, or missed a target.
+    Fail(String),
+    /// It has not ended, or a target could not be measured.
+    Unknown(String),
+}
+
+impl Verdict {
+    /// Whether it passed.
+    pub fn passed(&self) -> bool {
+        matches!(self, Self::Pass)
+    }
+}
+
+/// The cadence of one plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cadence {
+    /// The plan.
+    pub plan: String,
+    /// Its tier.
+    pub tier: String,
+    /// The tier's longest allowed time between passing drills, in seconds.
+    pub interval_seconds: u64,
+    /// The `[drill] schedule`, if any.
+    pub schedule: Option<String>,
+    /// The newest drill of the plan, if any.
+    pub last: Option<DrillRun>,
+    /// The newest passing drill, if any.
+    pub last_passing: Option<DrillRun>,
+    /// The next slot of the schedule after now.
+    pub next_slot: Option<DateTime<Utc>>,
+    /// When a passing drill is due at the latest (last pass + interval;
+    /// `None` when there never was one).
+    pub due_by: Option<DateTime<Utc>>,
+    /// No passing drill within the interval.
+    pub overdue: bool,
+    /// Why it is overdue, or a problem with the schedule.
+    pub note: Option<String>,
+}
+
+/// Summarises a run's records as drills of its plans (none when the run is
+/// not a drill).
+pub fn drill_runs(
+    run_id: &str,
+    records: &[Record],
+    targets: &BTreeMap<String, (u64, u64)>,
+) -> Vec<DrillRun> {
+    let Some((started, plans)) = records.iter().find_map(|r| match &r.event {
+        Event::RunStarted {
+            kind: RunKind::Drill,
+            plans,
+            ..
+        } => Some((r.at, plans.clone())),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    let outcome = records
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::RunFinished { outcome, .. } => Some(*outcome),
+            _ => None,
+        })
+        .unwrap_or(Outcome::Unfinished);
+    let measures = crate::engine::measure::measure(records, targets);
+    plans
+        .iter()
+        .map(|p| {
+            let m = measures.iter().find(|m| m.plan == p.name);
+            let verdict = if outcome == Outcome::Unfinished {
+                Verdict::Unknown("the drill has not finished".into())
+            } else if !outcome.succeeded() {
+                Verdict::Fail(format!("the drill ended {outcome}"))
+            } else {
+                match m {
+                    None => Verdict::Unknown("nothing was measured".into()),
+                    Some(m) => match (m.rto.met, m.rpo.met) {
+                        (Some(false), _) => Verdict::Fail(format!(
+                            "RTO {:.0}s above the target {}s",
+                            m.rto.seconds.unwrap_or_default(),
+                            m.rto.target_seconds.unwrap_or_default()
+                        )),
+                        (_, Some(false)) => Verdict::Fail(format!(
+                            "RPO {:.0}s above the target {}s",
+                            m.rpo.seconds.unwrap_or_default(),
+                            m.rpo.target_seconds.unwrap_or_default()
+                        )),
+                        (Some(true), Some(true)) => Verdict::Pass,
+                        (None, _) => Verdict::Unknown("RTO unknown".into()),
+                        (_, None) => Verdict::Unknown(format!("RPO unknown ({})", m.rpo.basis)),
+                    },
+                }
+            };
+            DrillRun {
+                run_id: run_id.to_string(),
+                plan: p.name.clone(),
+                started,
+                outcome,
+                verdict,
+            }
+        })
+        .collect()
+}
+
+/// The cadence of every plan at `now`, from the drill runs of every plan.
+pub fn cadence(plans: &[Plan], drills: &[DrillRun], now: DateTime<Utc>) -> Vec<Cadence> {
+    plans
+        .iter()
+        .map(|plan| {
+            let mine: Vec<&DrillRun> = drills.iter().filter(|d| d.plan == plan.name()).collect();
+            let last = mine.iter().max_by_key(|d| d.started).map(|d| (*d).clone());
+            let last_passing = mine
+                .iter()
+                .filter(|d| d.verdict.passed())
+                .max_by_key(|d| d.started)
+                .map(|d| (*d).clone());
+            let interval = plan.tier.drill_interval;
+            let due_by = last_passing.as_ref().and_then(|d| {
+                chrono::Duration::from_std(interval)
+                    .ok()
+                    .and_then(|i| d.started.checked_add_signed(i))
+            });
+            let schedule = plan.spec.drill.as_ref().map(|d| d.schedule.clone());
+            let (next_slot, schedule_note) = match &schedule {
+                None => (None, None),
+                Some(expr) => match crate::plan::validate::parse_cron(expr) {
+                    Ok(cron) => match cron.find_next_occurrence(&now, false) {
+                        Ok(t) => (Some(t), None),
+                        Err(e) => (
+                            None,
+                            Some(format!("schedule `{expr}` has no next slot: {e}")),
+                        ),
+                    },
+                    Err(e) => (None, Some(format!("schedule `{expr}` does not parse: {e}"))),
+                },
+            };
+            let overdue = due_by.is_none_or(|due| due < now);
+            let note = if overdue {
+                Some(match &last_passing {
+                    None => format!(
+                        "no passing drill on record (the {} tier asks for one every {})",
+                        plan.tier.name,
+                        crate::plan::duration::format_duration(interval)
+                    ),
+                    Some(d) => format!(
+                        "last passing drill {} is older than the {} tier's interval of {}",
+                        d.run_id,
+                        plan.tier.name,
+                        crate::plan::duration::format_duration(interval)
+                    ),
+                })
+            } else {
+                schedule_note
+            };
+            Cadence {
+                plan: plan.name().to_string(),
+                tier: plan.tier.name.clone(),
+                interval_seconds: interval.as_secs(),
+                schedule,
+                last,
+                last_passing,
+                next_slot,
+                due_by,
+                overdue,
+                note,
+            }
+        })
+        .collect()
+}
+
+/// Whether a journal's replay is sane enough to summarise (a broken journal
+/// is not evidence of a drill).
+pub fn usable(records: &[Record]) -> bool {
+    replay::replay(records).illegal.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn plans() -> Vec<Plan> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+        let loaded = crate::plan::load(&[dir]);
+        assert!(!loaded.plans.is_empty(), "{:?}", loaded.diagnostics);
+        loaded.plans
+    }
+
+    fn drill(plan: &str, at: DateTime<Utc>, verdict: Verdict) -> DrillRun {
+        DrillRun {
+            run_id: format!("{}-{plan}", at.format("%Y%m%dT%H%M%SZ")),
+            plan: plan.into(),
+            started: at,
+            outcome: Outcome::Succeeded,
+            verdict,
+        }
+    }
+
+    #[test]
+    fn a_plan_never_drilled_is_overdue_and_its_next_slot_follows_the_cron() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap(); // a Sunday
+        let rows = cadence(&plans(), &[], now);
+        let payments = rows.iter().find(|r| r.plan == "payments").unwrap();
+        assert!(payments.overdue);
+        assert!(
+            payments
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("no passing drill")
+        );
+        // "0 3 * * MON": Monday 2026-11-23 03:00 UTC.
+        assert_eq!(
+            payments.next_slot,
+            Some(Utc.with_ymd_and_hms(2026, 11, 23, 3, 0, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn only_a_passing_drill_within_the_interval_keeps_a_plan_current() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap();
+        let plans = plans();
+        let interval = plans
+            .iter()
+            .find(|p| p.name() == "payments")
+            .unwrap()
+            .tier
+            .drill_interval;
+        let recent = now - chrono::Duration::from_std(interval / 2).unwrap();
+        let old = now - chrono::Duration::from_std(interval * 2).unwrap();
+        // A recent failed drill does not count; an old pass is too old.
+        let drills = [
+            drill("payments", recent, Verdict::Fail("RTO missed".into())),
+            drill("payments", old, Verdict::Pass),
+        ];
+        let row = cadence(&plans, &drills, now)
+            .into_iter()
+            .find(|r| r.plan == "payments")
+            .unwrap();
+        assert!(row.overdue, "{row:?}");
+        assert_eq!(row.last.as_ref().unwrap().started, recent);
+        assert_eq!(row.last_passing.as_ref().unwrap().started, old);
+        assert!(row.note.unwrap().contains("older than"));
+        // A recent pass does.
+        let drills = [drill("payments", recent, Verdict::Pass)];
+        let row = cadence(&plans, &drills, now)
+            .into_iter()
+            .find(|r| r.plan == "payments")
+            .unwrap();
+        assert!(!row.overdue, "{row:?}");
+        assert!(row.due_by.unwrap() > now);
+    }
+
+    #[test]
+    fn runs_that_are_not_drills_are_not_drills() {
+        let rec = Record {
+            seq: 0,
+            at: Utc::now(),
+            prev: crate::journal::ZERO_HASH.into(),
+            event: Event::RunStarted {
+                run_id: "r".into(),
+                kind: RunKind::Failover,
+                target: "us-east-1".into(),
+                plans: vec![crate::journal::PlanRef {
+                    name: "payments".into(),
+                    digest: "d".into(),
+                }],
+                operator: None,
+                host: "h".into(),
+                pid: 1,
+                flags: serde_json::json!({}),
+                declared_at: None,
+                steps: vec![],
+            },
+            fence: Default::default(),
+        };
+        assert!(drill_runs("r", std::slice::from_ref(&rec), &BTreeMap::new()).is_empty());
+        let mut drill = rec;
+        if let Event::RunStarted { kind, .. } = &mut drill.event {
+            *kind = RunKind::Drill;
+        }
+        let runs = drill_runs("r", &[drill], &BTreeMap::new());
+        assert_eq!(runs.len(), 1);
+        assert!(matches!(runs[0].verdict, Verdict::Unknown(_)), "{runs:?}");
+    }
+}
