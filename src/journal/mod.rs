@@ -90,6 +90,14 @@ pub trait Fence: Send + Sync {
         &self,
         plan: Option<&str>,
     ) -> Result<std::collections::BTreeMap<String, u64>, String>;
+
+    /// What this process knows without asking the store (a lease lost at a
+    /// renewal, or past its deadline).
+    fn check_local(&self) -> Result<(), String>;
+
+    /// How long the leases are certainly ours; an append that has not
+    /// finished by then is abandoned. `None`: no limit.
+    fn time_left(&self) -> Option<std::time::Duration>;
 }
 
 /// The plan a record is about, if it is about one (step records name their
@@ -210,6 +218,34 @@ impl Journal {
                 run_id: self.run_id.clone(),
             });
         }
+        let Some(fence) = self.fence.clone() else {
+            return self.append_inner(event).await;
+        };
+        let fenced = |detail| JournalError::Fenced {
+            run_id: self.run_id.clone(),
+            detail,
+        };
+        fence.check_local().map_err(fenced)?;
+        let Some(limit) = fence.time_left() else {
+            return self.append_inner(event).await;
+        };
+        // A store that does not answer must not hold the run past its lease.
+        match tokio::time::timeout(limit, self.append_inner(event)).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.poisoned = true;
+                Err(JournalError::Fenced {
+                    run_id: self.run_id.clone(),
+                    detail: format!(
+                        "the state store did not answer within the {:.1} s left on the lease",
+                        limit.as_secs_f64()
+                    ),
+                })
+            }
+        }
+    }
+
+    async fn append_inner(&mut self, event: Event) -> Result<Record, JournalError> {
         // The previous record's head write (pipelined on shared stores)
         // finishes while the lease is checked.
         let pending = self.pending_head.take();

@@ -43,6 +43,9 @@ use crate::cloud::{
 };
 use crate::journal::{LockError, RunKind};
 
+/// How long a release may wait for the store.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Longest lease length honoured when reading a lease (ten years).
 const MAX_LEASE_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
@@ -599,6 +602,10 @@ impl HeldLock for HeldLease {
         Ok(())
     }
 
+    fn time_left(&self) -> Option<Duration> {
+        Some(self.hold().deadline.saturating_duration_since(Instant::now()))
+    }
+
     async fn check(&self) -> Result<(), String> {
         self.check_local()?;
         let (hold_id, token, plan) = {
@@ -659,12 +666,19 @@ impl HeldLock for HeldLease {
             path: self.url.to_string().into(),
             source: std::io::Error::other(e.to_string()),
         };
-        match self
+        // Bounded: a store that does not answer must not keep a finished
+        // run from exiting (its lease then simply expires).
+        let swap = self
             .objects
-            .replace_if(&self.via, &self.url, encode(&released), &version)
-            .await
-            .map_err(|e| io("release", e))?
-        {
+            .replace_if(&self.via, &self.url, encode(&released), &version);
+        let Ok(swapped) = tokio::time::timeout(RELEASE_TIMEOUT, swap).await else {
+            tracing::warn!(
+                plan = %lease.plan,
+                "the state store did not answer the release; the lease will expire"
+            );
+            return Ok(());
+        };
+        match swapped.map_err(|e| io("release", e))? {
             SwapOutcome::Swapped(_) => Ok(()),
             // Taken over meanwhile (not ours to release), or our own write
             // whose answer was lost: either way nothing to do.

@@ -61,6 +61,9 @@ impl HeldLock for HeldFile {
     fn check_local(&self) -> Result<(), String> {
         Ok(())
     }
+    fn time_left(&self) -> Option<std::time::Duration> {
+        None
+    }
     async fn release(&self) -> Result<(), LockError> {
         let lock = self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
         lock.map_or(Ok(()), PlanLock::release)

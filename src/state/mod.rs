@@ -395,6 +395,8 @@ pub trait HeldLock: Send + Sync {
     /// The same from what this process knows (lost at a renewal, or past
     /// its deadline), without asking the store.
     fn check_local(&self) -> Result<(), String>;
+    /// How long it is certainly ours (leases); `None`: no limit.
+    fn time_left(&self) -> Option<Duration>;
     /// Releases it (only if still ours).
     async fn release(&self) -> Result<(), LockError>;
     /// Leaves it in place, as a process that died would.
@@ -426,5 +428,13 @@ impl Fence for LockSet {
             .iter()
             .filter_map(|l| l.token().map(|t| (l.plan().to_string(), t)))
             .collect())
+    }
+
+    fn check_local(&self) -> Result<(), String> {
+        self.0.iter().try_for_each(|l| l.check_local())
+    }
+
+    fn time_left(&self) -> Option<std::time::Duration> {
+        self.0.iter().filter_map(|l| l.time_left()).min()
     }
 }
