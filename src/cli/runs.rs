@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 use super::{Exit, Output, load_plans};
 use drctl::config::Settings;
 use drctl::engine::{RunOptions, report_from_records};
+use drctl::journal;
 use drctl::journal::event::{Decision, Event, GateName, Outcome};
-use drctl::journal::{self, verify_with_head};
 use futures::StreamExt;
 
 /// `runs` subcommands.
@@ -332,15 +332,13 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> anyhow::Result<Exi
     };
     let mut results = Vec::new();
     for id in ids {
-        let text = match store.read(&id).await {
-            Ok(t) => t,
+        let v = match journal::verify_stored(store.as_ref(), &id).await {
+            Ok(v) => v,
             Err(e) => {
                 eprintln!("error: {e}");
                 return Ok(Exit::Invalid);
             }
         };
-        let head = store.read_head(&id).await.ok().flatten();
-        let v = verify_with_head(&id, &text, head.as_deref());
         results.push(v);
     }
     let ok = results.iter().all(|v| v.ok);

@@ -168,8 +168,7 @@ impl Journal {
         store: Arc<dyn JournalStore>,
         run_id: &str,
     ) -> Result<(Self, Vec<Record>), JournalError> {
-        let text = store.read(run_id).await?;
-        let head = store.read_head(run_id).await?;
+        let (text, head) = snapshot(store.as_ref(), run_id).await?;
         let keep = text.rfind('\n').map_or(0, |i| i + 1);
         let (complete, torn) = text.split_at(keep);
         let checked = chain::check(run_id, complete, head.as_deref());
@@ -358,8 +357,7 @@ impl Journal {
 /// Reads and verifies a journal's chain (and head); returns its records, or
 /// [`JournalError::Broken`] at the first problem, a torn final line included.
 pub async fn read(store: &dyn JournalStore, run_id: &str) -> Result<Vec<Record>, JournalError> {
-    let text = store.read(run_id).await?;
-    let head = store.read_head(run_id).await?;
+    let (text, head) = snapshot(store, run_id).await?;
     let checked = chain::check(run_id, &text, head.as_deref());
     match checked.verification.first_broken {
         Some(broken) => Err(JournalError::Broken(broken)),
@@ -373,9 +371,33 @@ pub async fn verify_stored(
     store: &dyn JournalStore,
     run_id: &str,
 ) -> Result<Verification, JournalError> {
-    let text = store.read(run_id).await?;
-    let head = store.read_head(run_id).await?;
+    let (text, head) = snapshot(store, run_id).await?;
     Ok(verify_with_head(run_id, &text, head.as_deref()))
+}
+
+/// A journal's text and head as of one moment, while another process may be
+/// appending (a run shown from another machine): the head is read before
+/// and after the records, until it did not move. A writer writes record N+1
+/// only once the head names N, and records are never removed, so with the
+/// head unchanged the records read are the head's or one more (an append in
+/// flight), which verification accepts.
+pub async fn snapshot(
+    store: &dyn JournalStore,
+    run_id: &str,
+) -> Result<(String, Option<String>), JournalError> {
+    let mut before = store.read_head(run_id).await?;
+    for _ in 0..5 {
+        let text = store.read(run_id).await?;
+        let after = store.read_head(run_id).await?;
+        if after == before {
+            return Ok((text, after));
+        }
+        before = after;
+    }
+    // Still moving after five tries: the latest head with records read
+    // after it.
+    let text = store.read(run_id).await?;
+    Ok((text, before))
 }
 
 /// New run id: sortable by time and unique, e.g.

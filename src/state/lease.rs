@@ -603,7 +603,11 @@ impl HeldLock for HeldLease {
     }
 
     fn time_left(&self) -> Option<Duration> {
-        Some(self.hold().deadline.saturating_duration_since(Instant::now()))
+        Some(
+            self.hold()
+                .deadline
+                .saturating_duration_since(Instant::now()),
+        )
     }
 
     async fn check(&self) -> Result<(), String> {

@@ -4,8 +4,9 @@
 //! * `runs/<run>/<seq>.json`: record `seq` (zero-padded to 10 digits, so
 //!   that name order is record order), written create-only: two writers can
 //!   never both write record N, so a journal cannot fork;
-//! * `runs/<run>/head`: the head pointer, replaced after each append (it
-//!   detects a deleted last record, as the file store's head does).
+//! * `runs/<run>/head`: the head pointer, moved forward after each append
+//!   by compare-and-swap (it detects a deleted last record, as the file
+//!   store's head does).
 //!
 //! An object is written whole or not at all, so there is never a torn line.
 //! A create-only write whose answer was lost and whose retry finds the object
@@ -21,7 +22,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome};
+use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome};
 use crate::journal::store::validate_run_id;
 use crate::journal::{JournalError, JournalStore};
 
@@ -200,18 +201,59 @@ impl JournalStore for ObjectJournalStore {
         Ok(runs)
     }
 
+    /// The head only moves forward: it is replaced by compare-and-swap, and
+    /// not at all when the stored one already names as many records (a
+    /// writer re-opening the journal while another's head write is in flight
+    /// must not set it back).
     async fn write_head(&self, run_id: &str, head: &str) -> Result<(), JournalError> {
         validate_run_id(run_id)?;
-        self.objects
-            .put(
-                &self.via,
-                &self.head_url(run_id),
-                Bytes::from(head.to_string()),
-                PutMode::Overwrite,
-            )
-            .await
-            .map_err(cloud)?;
-        Ok(())
+        let url = self.head_url(run_id);
+        let count = |text: &[u8]| {
+            serde_json::from_slice::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v["records"].as_u64())
+        };
+        let new = count(head.as_bytes());
+        let body = Bytes::from(head.to_string());
+        for _ in 0..8 {
+            match self
+                .objects
+                .get_versioned(&self.via, &url)
+                .await
+                .map_err(cloud)?
+            {
+                None => match self
+                    .objects
+                    .put(&self.via, &url, body.clone(), PutMode::CreateOnly)
+                    .await
+                    .map_err(cloud)?
+                {
+                    PutOutcome::Written(_) => return Ok(()),
+                    PutOutcome::AlreadyExists => continue,
+                },
+                Some(current) => {
+                    if current.body == body
+                        || matches!((count(&current.body), new), (Some(c), Some(n)) if c >= n)
+                    {
+                        return Ok(());
+                    }
+                    match self
+                        .objects
+                        .replace_if(&self.via, &url, body.clone(), &current.version)
+                        .await
+                        .map_err(cloud)?
+                    {
+                        SwapOutcome::Swapped(_) => return Ok(()),
+                        SwapOutcome::Stale => continue,
+                    }
+                }
+            }
+        }
+        Err(JournalError::Corrupt {
+            run_id: run_id.to_string(),
+            detail: "the head kept changing while being written; another process is appending"
+                .into(),
+        })
     }
 
     async fn read_head(&self, run_id: &str) -> Result<Option<String>, JournalError> {

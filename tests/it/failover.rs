@@ -71,38 +71,49 @@ pub(crate) struct Fixture {
 }
 
 /// The bucket of the shared-state runs of the suite.
-const IT_STATE_BUCKET: &str = "drctl-it-state";
+pub(crate) const IT_STATE_BUCKET: &str = "drctl-it-state";
 
 /// `DRCTL_IT_STATE=s3|gs` runs the fixtures' commands with `--state` on that
 /// store (one prefix per fixture); unset, a local state directory.
-async fn shared_state(suffix: &str) -> Option<String> {
-    static BUCKETS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    let scheme = match std::env::var("DRCTL_IT_STATE").ok()?.as_str() {
+pub(crate) async fn shared_state(suffix: &str, scheme: Option<&str>) -> Option<String> {
+    static S3: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    static GCS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let chosen = match scheme {
+        Some(s) => s.to_string(),
+        None => std::env::var("DRCTL_IT_STATE").ok()?,
+    };
+    let scheme = match chosen.as_str() {
         "s3" => "s3",
         "gs" | "gcs" => "gs",
         "" | "dir" | "local" => return None,
         other => panic!("DRCTL_IT_STATE={other}: expected s3, gs or dir"),
     };
-    BUCKETS
-        .get_or_init(|| async {
-            let url = ObjectUrl::parse(&format!("{scheme}://{IT_STATE_BUCKET}")).expect("url");
-            let objects = world::clouds().await.objects;
-            if objects.bucket_exists(STANDBY, &url).await.unwrap_or(false) {
-                return;
-            }
-            if scheme == "gs" {
-                world::create_gcs_bucket(IT_STATE_BUCKET).await;
-            } else {
-                let s3 = world::sdk().await.s3("us-east-1");
-                let _ = s3.create_bucket().bucket(IT_STATE_BUCKET).send().await;
-            }
-        })
-        .await;
+    let once = if scheme == "gs" { &GCS } else { &S3 };
+    once.get_or_init(|| async {
+        let url = ObjectUrl::parse(&format!("{scheme}://{IT_STATE_BUCKET}")).expect("url");
+        let objects = world::clouds().await.objects;
+        if objects.bucket_exists(STANDBY, &url).await.unwrap_or(false) {
+            return;
+        }
+        if scheme == "gs" {
+            world::create_gcs_bucket(IT_STATE_BUCKET).await;
+        } else {
+            let s3 = world::sdk().await.s3("us-east-1");
+            let _ = s3.create_bucket().bucket(IT_STATE_BUCKET).send().await;
+        }
+    })
+    .await;
     Some(format!("{scheme}://{IT_STATE_BUCKET}/{suffix}"))
 }
 
 impl Fixture {
     pub(crate) async fn new(prefix: &str) -> Self {
+        Self::with_state(prefix, None).await
+    }
+
+    /// A fixture whose state is `scheme` (`s3` or `gs`): a prefix of the
+    /// suite's state bucket; `None`: as `DRCTL_IT_STATE` says.
+    pub(crate) async fn with_state(prefix: &str, scheme: Option<&str>) -> Self {
         world::settings();
         let suffix = world::unique(prefix);
         // moto now and then answers a burst of concurrent seeds with an
@@ -129,7 +140,7 @@ impl Fixture {
         Self {
             plans: crate::cli::suffixed_plans(&suffix),
             state: tempfile::tempdir().expect("state dir"),
-            shared: shared_state(&suffix).await,
+            shared: shared_state(&suffix, scheme).await,
             suffix,
             zone,
             zone_id,

@@ -12,5 +12,6 @@ mod outage;
 mod probes;
 mod proxy;
 mod recovery;
+mod state;
 mod terraform;
 mod world;

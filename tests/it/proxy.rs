@@ -103,6 +103,9 @@ pub enum Fault {
     /// Read the request and never answer, holding the connection open
     /// until the proxy stops: a region that has gone silent.
     Hang,
+    /// Forward without these request headers (case-insensitive): what a
+    /// store that ignores conditional-write headers does with them.
+    StripHeaders(Vec<&'static str>),
     /// Forward, then replace every `from` by `to` in the response body
     /// (`Content-Length` fixed), e.g. to hold a resource in a transitional
     /// state for a few polls.
@@ -287,6 +290,7 @@ fn action_of(s: &Seen) -> Option<String> {
 }
 
 /// A request read off the client connection.
+#[derive(Clone)]
 struct Request {
     method: String,
     target: String,
@@ -346,6 +350,13 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) {
             Some(Fault::Delay(delay)) => {
                 tokio::time::sleep(*delay).await;
                 state.forward(index, &req).await
+            }
+            Some(Fault::StripHeaders(names)) => {
+                let mut stripped = req.clone();
+                stripped
+                    .headers
+                    .retain(|(n, _)| !names.iter().any(|x| x.eq_ignore_ascii_case(n)));
+                state.forward(index, &stripped).await
             }
             Some(Fault::Rewrite { from, to }) => {
                 let mut answer = state.forward(index, &req).await;

@@ -1,0 +1,530 @@
+//! Shared state against the emulators (docs/state.md): journals and plan
+//! leases on S3 (LocalStack) and GCS (fake-gcs-server).
+//!
+//! "Machines" are drctl processes with different `DRCTL_HOST` names: a
+//! holder on another host is never judged dead by its pid, only by its
+//! lease. Leases are short here (`DRCTL_LEASE=3s`, `DRCTL_LEASE_SKEW=1s`) so
+//! that expiry takes seconds.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drctl::cloud::ObjectUrl;
+use drctl::journal::{Event, Journal, JournalError, JournalStore};
+use drctl::state::objects::ObjectJournalStore;
+use serde_json::Value;
+
+use crate::failover::{Fixture, Ran};
+use crate::proxy::{Fault, FaultProxy, Match};
+use crate::world::{self, STANDBY};
+
+const LEASE: Duration = Duration::from_secs(3);
+const SKEW: Duration = Duration::from_secs(1);
+
+fn machine(name: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("DRCTL_HOST", name),
+        ("DRCTL_LEASE", "3s"),
+        ("DRCTL_LEASE_SKEW", "1s"),
+    ]
+}
+
+/// Proxies in front of both AWS emulators and an endpoints file through
+/// them (S3, and so the state bucket, goes through `localstack`).
+struct Routed {
+    localstack: FaultProxy,
+    moto: FaultProxy,
+    endpoints: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Routed {
+    async fn new() -> Self {
+        let vars = world::vars();
+        let localstack = FaultProxy::start(&vars["AWS_ENDPOINT_URL_ROUTE_53"]).await;
+        let moto = FaultProxy::start(&vars["AWS_ENDPOINT_URL_RDS"]).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut text = String::new();
+        for (k, v) in vars {
+            let v = match k.as_str() {
+                "AWS_ENDPOINT_URL_RDS"
+                | "AWS_ENDPOINT_URL_AUTO_SCALING"
+                | "AWS_ENDPOINT_URL_EC2" => moto.url(),
+                k if k.starts_with("AWS_ENDPOINT_URL") => localstack.url(),
+                _ => v.clone(),
+            };
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        let endpoints = dir.path().join("endpoints.env");
+        std::fs::write(&endpoints, text).expect("write endpoints file");
+        Self {
+            localstack,
+            moto,
+            endpoints,
+            _dir: dir,
+        }
+    }
+}
+
+/// The failover of the fixture's payments plan, as a command to spawn.
+fn failover_command(
+    fx: &Fixture,
+    endpoints: &Path,
+    env: &[(&str, &str)],
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
+    cmd.args(["--color", "never", "--plans"])
+        .arg(fx.plans.path())
+        .arg("--endpoints")
+        .arg(endpoints)
+        .arg("--state")
+        .arg(fx.shared.as_deref().expect("a shared-state fixture"))
+        .args([
+            "failover",
+            "--plan",
+            "payments",
+            "--to",
+            STANDBY,
+            "--approve",
+            "state test",
+            "--output",
+            "json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Waits (up to 30 s) until the only run's journal contains `needle`; returns the run.
+async fn wait_for_journal(fx: &Fixture, needle: &str) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Some(run) = fx.runs().into_iter().next() {
+            if fx.journal_text(&run).await.contains(needle) {
+                return run;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the journal never showed {needle}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn records(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a record"))
+        .collect()
+}
+
+/// No step succeeded twice in a journal.
+fn no_step_done_twice(text: &str) {
+    let mut seen = std::collections::BTreeSet::new();
+    for r in records(text) {
+        if r["event"]["type"] == "step_succeeded" {
+            let step = r["event"]["step"].as_str().unwrap_or_default().to_string();
+            assert!(seen.insert(step.clone()), "{step} succeeded twice:\n{text}");
+        }
+    }
+}
+
+async fn racing_failovers_start_exactly_one(scheme: &str) {
+    let fx = Fixture::with_state("race", Some(scheme)).await;
+    // Every run holds the lock for a second at least, so that both
+    // processes of a round compete for it.
+    let slow = Routed::new().await;
+    slow.moto.inject(
+        Match::Action("DescribeAutoScalingGroups"),
+        Fault::Delay(Duration::from_millis(300)),
+        usize::MAX,
+    );
+    let args = [
+        "failover",
+        "--plan",
+        "payments",
+        "--to",
+        STANDBY,
+        "--approve",
+        "race",
+        "--output",
+        "json",
+    ];
+    let mut winners = Vec::new();
+    let (env_a, env_b) = (machine("racer-a"), machine("racer-b"));
+    for round in 0..20 {
+        let (a, b) = tokio::join!(
+            fx.drctl_with(&args, &env_a, &slow.endpoints),
+            fx.drctl_with(&args, &env_b, &slow.endpoints)
+        );
+        let (win, lose): (&Ran, &Ran) = match (a.code, b.code) {
+            (Some(0), Some(3)) => (&a, &b),
+            (Some(3), Some(0)) => (&b, &a),
+            _ => panic!(
+                "round {round}: expected one exit 0 and one exit 3\n{}\n{}",
+                a.all(),
+                b.all()
+            ),
+        };
+        let run = win.json()["run_id"].as_str().expect("run id").to_string();
+        assert!(
+            lose.err.contains(&run) && lose.err.contains("is locked by run"),
+            "round {round}: the refusal does not name the holder {run}:\n{}",
+            lose.all()
+        );
+        winners.push(run);
+    }
+    // Exactly the winners journaled runs, and every chain verifies.
+    let runs = fx.runs();
+    assert_eq!(runs.len(), 20, "{runs:?}");
+    assert!(winners.iter().all(|w| runs.contains(w)));
+    let audit = fx.drctl(&["audit", "verify"]).await;
+    assert_eq!(audit.code, Some(0), "{}", audit.all());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_racing_for_one_plan_on_s3_exactly_one_proceeds() {
+    racing_failovers_start_exactly_one("s3").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_racing_for_one_plan_on_gcs_exactly_one_proceeds() {
+    racing_failovers_start_exactly_one("gs").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_holder_is_resumed_from_another_machine_after_its_lease_expires() {
+    let fx = Fixture::with_state("killed", Some("s3")).await;
+    // Machine A's promotion never gets an answer: it is mid-step when killed.
+    let hang = Routed::new().await;
+    hang.moto
+        .inject(Match::Action("PromoteReadReplica"), Fault::Hang, usize::MAX);
+    let mut a = failover_command(&fx, &hang.endpoints, &machine("machine-a"))
+        .spawn()
+        .expect("spawn machine A");
+    let promote = fx.step("promote");
+    let run = wait_for_journal(&fx, &format!("\"step_started\",\"step\":\"{promote}\"")).await;
+    a.start_kill().expect("kill -9");
+    let status = a.wait().await.expect("wait");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    let killed_at = Instant::now();
+
+    // Machine B, straight to the emulators: refused while A's lease lives.
+    let b = machine("machine-b");
+    let early = fx
+        .drctl_with(&["runs", "resume", &run], &b, &world::endpoints_file())
+        .await;
+    assert_eq!(early.code, Some(3), "{}", early.all());
+    assert!(early.err.contains("machine-a"), "{}", early.all());
+    assert!(
+        killed_at.elapsed() < LEASE,
+        "the refusal came too late to prove anything"
+    );
+
+    // Once it has expired, B resumes the run to the end.
+    tokio::time::sleep(
+        (LEASE + SKEW + Duration::from_millis(500)).saturating_sub(killed_at.elapsed()),
+    )
+    .await;
+    let resumed = fx
+        .drctl_with(
+            &["runs", "resume", &run, "--output", "json"],
+            &b,
+            &world::endpoints_file(),
+        )
+        .await;
+    assert_eq!(resumed.code, Some(0), "{}", resumed.all());
+    let audit = fx.audit(&run).await;
+    assert_eq!(audit.code, Some(0), "{}", audit.all());
+    let snap = fx.snapshot().await;
+    fx.assert_payments_failed_over(&snap).await.unwrap();
+
+    let text = fx.journal_text(&run).await;
+    no_step_done_twice(&text);
+    // B's records carry a higher fencing token than A's.
+    let recs = records(&text);
+    let token = |r: &Value| r["fence"]["payments"].as_u64();
+    let resumed_at = recs
+        .iter()
+        .position(|r| r["event"]["type"] == "resumed" && r["event"]["host"] == "machine-b")
+        .expect("a resumed record from machine B");
+    let a_token = recs[..resumed_at]
+        .iter()
+        .filter_map(token)
+        .max()
+        .expect("A's token");
+    let b_token = recs[resumed_at..]
+        .iter()
+        .filter_map(token)
+        .min()
+        .expect("B's token");
+    assert!(b_token > a_token, "tokens: A {a_token}, B {b_token}");
+    // The lease ends released.
+    let st = fx
+        .drctl(&["lock", "status", "--plan", "payments", "--output", "json"])
+        .await;
+    assert_eq!(st.json()[0]["state"], "released", "{}", st.all());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
+    let fx = Fixture::with_state("cutoff", Some("s3")).await;
+    let routed = Routed::new().await;
+    // Slow steps, so that A is inside one when its bucket goes away.
+    routed.moto.inject(
+        Match::Action("DescribeAutoScalingGroups"),
+        Fault::Delay(Duration::from_millis(1500)),
+        usize::MAX,
+    );
+    let a = failover_command(&fx, &routed.endpoints, &machine("machine-a"))
+        .spawn()
+        .expect("spawn machine A");
+    let run = wait_for_journal(&fx, "\"step_started\"").await;
+    // The state bucket stops answering A (the evidence buckets still do).
+    routed.localstack.inject(
+        Match::PathContains(format!("/{}/", crate::failover::IT_STATE_BUCKET)),
+        Fault::Hang,
+        usize::MAX,
+    );
+    let cut_at = Instant::now();
+    let out = tokio::time::timeout(Duration::from_secs(30), a.wait_with_output())
+        .await
+        .expect("A stops by itself")
+        .expect("A's output");
+    let stopped_after = cut_at.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refusing to write to the journal"), "{err}");
+    // It stopped within its lease (less the skew) plus the step it was in.
+    assert!(
+        stopped_after < LEASE + Duration::from_secs(5),
+        "A stopped {stopped_after:?} after the cut"
+    );
+
+    // B takes over once A's lease has expired, and finishes.
+    tokio::time::sleep(LEASE + SKEW).await;
+    let b = fx
+        .drctl_with(
+            &["runs", "resume", &run],
+            &machine("machine-b"),
+            &world::endpoints_file(),
+        )
+        .await;
+    assert_eq!(b.code, Some(0), "{}", b.all());
+    let audit = fx.audit(&run).await;
+    assert_eq!(audit.code, Some(0), "{}", audit.all());
+    let snap = fx.snapshot().await;
+    fx.assert_payments_failed_over(&snap).await.unwrap();
+    let text = fx.journal_text(&run).await;
+    no_step_done_twice(&text);
+    // A wrote nothing after B took over: every record after B's `resumed`
+    // is B's (its token).
+    let recs = records(&text);
+    let at = recs
+        .iter()
+        .position(|r| r["event"]["type"] == "resumed")
+        .expect("B's resumed record");
+    let b_token = recs[at]["fence"]["payments"].as_u64().expect("B's token");
+    assert!(
+        recs[at..]
+            .iter()
+            .all(|r| r["fence"]["payments"].as_u64() == Some(b_token)),
+        "{text}"
+    );
+    drop(routed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_status_and_break_on_shared_state() {
+    let fx = Fixture::with_state("break", Some("s3")).await;
+    let free = fx
+        .drctl(&["lock", "status", "--plan", "payments", "--output", "json"])
+        .await;
+    assert_eq!(free.json()[0]["state"], "free", "{}", free.all());
+
+    let hang = Routed::new().await;
+    hang.moto
+        .inject(Match::Action("PromoteReadReplica"), Fault::Hang, usize::MAX);
+    let mut a = failover_command(&fx, &hang.endpoints, &machine("machine-a"))
+        .spawn()
+        .expect("spawn");
+    let promote = fx.step("promote");
+    let run = wait_for_journal(&fx, &format!("\"step_started\",\"step\":\"{promote}\"")).await;
+
+    let st = fx
+        .drctl(&["lock", "status", "--plan", "payments", "--output", "json"])
+        .await;
+    assert_eq!(st.code, Some(0), "{}", st.all());
+    let held = &st.json()[0];
+    assert_eq!(held["state"], "held", "{held}");
+    assert_eq!(held["holder"]["run_id"], run.as_str());
+    assert_eq!(held["holder"]["host"], "machine-a");
+    assert!(held["token"].as_u64().unwrap_or(0) > 0, "{held}");
+    let text = fx.drctl(&["lock", "status"]).await;
+    assert!(text.out.contains("lease left"), "{}", text.all());
+
+    let no_reason = fx
+        .drctl(&["lock", "break", "--plan", "payments", "--reason", " "])
+        .await;
+    assert_eq!(no_reason.code, Some(2), "{}", no_reason.all());
+    let broke = fx
+        .drctl(&[
+            "lock",
+            "break",
+            "--plan",
+            "payments",
+            "--reason",
+            "stuck promotion in a test",
+        ])
+        .await;
+    assert_eq!(broke.code, Some(0), "{}", broke.all());
+    assert!(broke.out.contains(&run), "{}", broke.all());
+    let after = fx
+        .drctl(&["lock", "status", "--plan", "payments", "--output", "json"])
+        .await;
+    assert_eq!(after.json()[0]["state"], "released", "{}", after.all());
+    assert!(
+        after.json()[0]["token"].as_u64() > held["token"].as_u64(),
+        "breaking raises the token"
+    );
+    a.start_kill().expect("kill");
+    let _ = a.wait().await;
+
+    // Both sides on record: the broken run says who broke it and why.
+    let show = fx.show(&run).await;
+    let lost = show["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|r| r["event"]["type"] == "lock_lost")
+        .unwrap_or_else(|| panic!("no lock_lost record: {show}"))
+        .clone();
+    assert_eq!(lost["event"]["reason"], "stuck promotion in a test");
+    // The run is resumable at once: the lease is released.
+    let resumed = fx
+        .drctl_with(
+            &["runs", "resume", &run],
+            &machine("machine-b"),
+            &world::endpoints_file(),
+        )
+        .await;
+    assert_eq!(resumed.code, Some(0), "{}", resumed.all());
+    assert_eq!(fx.audit(&run).await.code, Some(0));
+}
+
+/// Writers racing on one journal: each appends until it has 10 records in,
+/// re-opening whenever another got there first.
+async fn concurrent_appenders(scheme: &str) {
+    let base = crate::failover::shared_state(&world::unique("appenders"), Some(scheme))
+        .await
+        .expect("a bucket");
+    let store: Arc<dyn JournalStore> = Arc::new(ObjectJournalStore::new(
+        world::clouds().await.objects,
+        STANDBY,
+        ObjectUrl::parse(&base).expect("url"),
+    ));
+    let run = "20261122T000000Z-appenders-0001";
+    Journal::create(store.clone(), run).await.expect("create");
+    let writers = 6;
+    let each = 8;
+    let tasks = (0..writers).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut done = 0;
+            let mut conflicts = 0;
+            while done < each {
+                let (mut j, _) = Journal::open_for_append(store.clone(), run)
+                    .await
+                    .expect("open");
+                loop {
+                    match j
+                        .append(Event::Resumed {
+                            host: format!("writer-{w}"),
+                            pid: done,
+                            dropped_torn_line: None,
+                        })
+                        .await
+                    {
+                        Ok(_) => {
+                            done += 1;
+                            if done == each {
+                                j.flush().await.expect("flush");
+                                break;
+                            }
+                        }
+                        Err(JournalError::Conflict { .. }) => {
+                            conflicts += 1;
+                            break;
+                        }
+                        Err(e) => panic!("writer {w}: {e}"),
+                    }
+                }
+            }
+            conflicts
+        })
+    });
+    let conflicts: u32 = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("writer"))
+        .sum();
+    let records = drctl::journal::read(store.as_ref(), run)
+        .await
+        .expect("the chain verifies");
+    assert_eq!(records.len(), (writers * each) as usize);
+    for w in 0..writers {
+        let mine: Vec<u32> = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Resumed { host, pid, .. } if *host == format!("writer-{w}") => Some(*pid),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(mine, (0..each).collect::<Vec<_>>(), "writer {w}");
+    }
+    eprintln!("{scheme}: {conflicts} lost races, no fork");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_appenders_never_fork_a_journal_on_s3() {
+    concurrent_appenders("s3").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_appenders_never_fork_a_journal_on_gcs() {
+    concurrent_appenders("gs").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_that_ignores_conditional_writes_is_refused() {
+    let fx = Fixture::with_state("liar", Some("s3")).await;
+    let liar = Routed::new().await;
+    liar.localstack.inject(
+        Match::Any,
+        Fault::StripHeaders(vec!["if-none-match", "if-match"]),
+        usize::MAX,
+    );
+    let o = fx.drctl_with(&["runs", "list"], &[], &liar.endpoints).await;
+    assert_eq!(o.code, Some(2), "{}", o.all());
+    assert!(
+        o.err.contains("refusing the state bucket") && o.err.contains("ignored"),
+        "{}",
+        o.all()
+    );
+    let o = fx.failover_payments_via(&liar.endpoints, &[]).await;
+    assert_eq!(o.code, Some(2), "{}", o.all());
+    assert!(fx.runs().is_empty(), "a run started on an unsafe store");
+    // The same bucket, honestly served, is accepted.
+    let ok = fx.drctl(&["runs", "list"]).await;
+    assert_eq!(ok.code, Some(0), "{}", ok.all());
+}
