@@ -228,6 +228,11 @@ mod tests {
             CloudError::classify(Some(412), Some("PreconditionFailed")),
             ErrorKind::Precondition
         );
+        // Two conditional writes of one S3 key racing: a lost race.
+        assert_eq!(
+            CloudError::classify(Some(409), Some("ConditionalRequestConflict")),
+            ErrorKind::Precondition
+        );
         assert_eq!(
             CloudError::classify(Some(400), Some("InvalidParameterValue")),
             ErrorKind::Client

@@ -630,3 +630,54 @@ proptest! {
         prop_assert!(!verify_with_head(RUN, text, Some(&changed)).ok);
     }
 }
+
+/// A fence whose token is set by the test (a holder, then a taker).
+struct Token(std::sync::atomic::AtomicU64);
+
+#[async_trait]
+impl crate::journal::Fence for Token {
+    async fn check(
+        &self,
+        _plan: Option<&str>,
+    ) -> Result<std::collections::BTreeMap<String, u64>, String> {
+        Ok([(
+            "payments".to_string(),
+            self.0.load(std::sync::atomic::Ordering::SeqCst),
+        )]
+        .into())
+    }
+    fn check_local(&self) -> Result<(), String> {
+        Ok(())
+    }
+    fn time_left(&self) -> Option<std::time::Duration> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_record_with_a_lower_fencing_token_than_an_earlier_one_breaks_the_chain() {
+    let store = Arc::new(MemoryStore::new());
+    let mut j = Journal::create(store.clone(), RUN).await.unwrap();
+    let fence = Arc::new(Token(std::sync::atomic::AtomicU64::new(7)));
+    j.set_fence(fence.clone());
+    j.append(started()).await.unwrap();
+    fence.0.store(9, std::sync::atomic::Ordering::SeqCst);
+    j.append(events()[1].clone()).await.unwrap();
+    let records = crate::journal::read(store.as_ref(), RUN).await.unwrap();
+    assert_eq!(records[0].fence["payments"], 7);
+    assert_eq!(records[1].fence["payments"], 9);
+    // A process that lost its lease (token 8) writes after the taker (9).
+    fence.0.store(8, std::sync::atomic::Ordering::SeqCst);
+    j.append(events()[2].clone()).await.unwrap();
+    let v = crate::journal::verify_stored(store.as_ref(), RUN).await.unwrap();
+    let b = first_broken(&v);
+    assert_eq!(b.line, 3, "{b:?}");
+    assert!(b.reason.contains("fencing token 8"), "{b:?}");
+}
+
+#[tokio::test]
+async fn records_without_leases_carry_no_fence_field() {
+    let store = Arc::new(MemoryStore::new());
+    written(&store).await;
+    assert!(!store.text(RUN).unwrap().contains("\"fence\""));
+}
