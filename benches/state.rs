@@ -61,7 +61,8 @@ async fn ensure_bucket(objects: &dyn ObjectStore, scheme: &str) -> Result<(), Bo
         return Ok(());
     }
     let repo = env!("CARGO_MANIFEST_DIR");
-    let vars = drctl::config::read_env_file(&std::path::Path::new(repo).join("localstack/endpoints.env"))?;
+    let vars =
+        drctl::config::read_env_file(&std::path::Path::new(repo).join("localstack/endpoints.env"))?;
     if scheme == "gs" {
         let gcs = &vars["DRCTL_GCS_ENDPOINT"];
         reqwest::Client::new()
@@ -87,12 +88,7 @@ struct Row {
     list: Duration,
 }
 
-async fn measure(
-    name: &str,
-    state: State,
-    records: usize,
-    runs: usize,
-) -> Result<Row, BoxError> {
+async fn measure(name: &str, state: State, records: usize, runs: usize) -> Result<Row, BoxError> {
     let stamp = drctl::journal::new_run_id("bench");
     let plan = format!("bench-{}", &stamp[stamp.len() - 4..]);
     let holder = Holder::current(&stamp, RunKind::Drill);

@@ -669,7 +669,9 @@ async fn a_record_with_a_lower_fencing_token_than_an_earlier_one_breaks_the_chai
     // A process that lost its lease (token 8) writes after the taker (9).
     fence.0.store(8, std::sync::atomic::Ordering::SeqCst);
     j.append(events()[2].clone()).await.unwrap();
-    let v = crate::journal::verify_stored(store.as_ref(), RUN).await.unwrap();
+    let v = crate::journal::verify_stored(store.as_ref(), RUN)
+        .await
+        .unwrap();
     let b = first_broken(&v);
     assert_eq!(b.line, 3, "{b:?}");
     assert!(b.reason.contains("fencing token 8"), "{b:?}");

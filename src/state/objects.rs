@@ -34,6 +34,12 @@ pub struct ObjectJournalStore {
     objects: Arc<dyn ObjectStore>,
     via: String,
     base: ObjectUrl,
+    /// The version and record count of each head this process last wrote
+    /// or read: the next head write swaps on it directly (one request).
+    /// Only a hint: a stale version fails the swap and the head is read
+    /// again; and since heads only move forward, a count at or below the
+    /// cached one needs no write at all.
+    head_versions: std::sync::Mutex<std::collections::HashMap<String, (String, u64)>>,
 }
 
 impl ObjectJournalStore {
@@ -43,6 +49,30 @@ impl ObjectJournalStore {
             objects,
             via: via.to_string(),
             base,
+            head_versions: Default::default(),
+        }
+    }
+
+    fn head_version(&self, run_id: &str) -> Option<(String, u64)> {
+        self.head_versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(run_id)
+            .cloned()
+    }
+
+    fn remember_head(&self, run_id: &str, version: Option<String>, count: Option<u64>) {
+        let mut m = self.head_versions.lock().unwrap_or_else(|p| p.into_inner());
+        match (version, count) {
+            (Some(v), Some(c)) if !v.is_empty() => {
+                // Never remember an older head than one already known.
+                if m.get(run_id).is_none_or(|(_, known)| *known <= c) {
+                    m.insert(run_id.to_string(), (v, c));
+                }
+            }
+            _ => {
+                m.remove(run_id);
+            }
         }
     }
 
@@ -106,7 +136,10 @@ impl JournalStore for ObjectJournalStore {
             .await
             .map_err(cloud)?
         {
-            PutOutcome::Written(_) => Ok(()),
+            PutOutcome::Written(v) => {
+                self.remember_head(run_id, v, Some(0));
+                Ok(())
+            }
             PutOutcome::AlreadyExists => Err(JournalError::Exists {
                 run_id: run_id.to_string(),
             }),
@@ -215,6 +248,21 @@ impl JournalStore for ObjectJournalStore {
         };
         let new = count(head.as_bytes());
         let body = Bytes::from(head.to_string());
+        // The common case: this process wrote the head last.
+        if let (Some((version, known)), Some(n)) = (self.head_version(run_id), new) {
+            if n <= known {
+                return Ok(());
+            }
+            if let SwapOutcome::Swapped(v) = self
+                .objects
+                .replace_if(&self.via, &url, body.clone(), &version)
+                .await
+                .map_err(cloud)?
+            {
+                self.remember_head(run_id, Some(v), new);
+                return Ok(());
+            }
+        }
         for _ in 0..8 {
             match self
                 .objects
@@ -228,13 +276,17 @@ impl JournalStore for ObjectJournalStore {
                     .await
                     .map_err(cloud)?
                 {
-                    PutOutcome::Written(_) => return Ok(()),
+                    PutOutcome::Written(v) => {
+                        self.remember_head(run_id, v, new);
+                        return Ok(());
+                    }
                     PutOutcome::AlreadyExists => continue,
                 },
                 Some(current) => {
                     if current.body == body
                         || matches!((count(&current.body), new), (Some(c), Some(n)) if c >= n)
                     {
+                        self.remember_head(run_id, Some(current.version), count(&current.body));
                         return Ok(());
                     }
                     match self
@@ -243,7 +295,10 @@ impl JournalStore for ObjectJournalStore {
                         .await
                         .map_err(cloud)?
                     {
-                        SwapOutcome::Swapped(_) => return Ok(()),
+                        SwapOutcome::Swapped(v) => {
+                            self.remember_head(run_id, Some(v), new);
+                            return Ok(());
+                        }
                         SwapOutcome::Stale => continue,
                     }
                 }

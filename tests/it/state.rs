@@ -528,3 +528,102 @@ async fn a_bucket_that_ignores_conditional_writes_is_refused() {
     let ok = fx.drctl(&["runs", "list"]).await;
     assert_eq!(ok.code, Some(0), "{}", ok.all());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn force_unlock_with_a_reason_takes_a_live_lease_and_both_runs_record_it() {
+    let fx = Fixture::with_state("force", Some("s3")).await;
+    let hang = Routed::new().await;
+    hang.moto
+        .inject(Match::Action("PromoteReadReplica"), Fault::Hang, usize::MAX);
+    let mut a = failover_command(&fx, &hang.endpoints, &machine("machine-a"))
+        .spawn()
+        .expect("spawn");
+    let promote = fx.step("promote");
+    let stuck = wait_for_journal(&fx, &format!("\"step_started\",\"step\":\"{promote}\"")).await;
+
+    // Without a reason a live lease is not taken...
+    let b = machine("machine-b");
+    let refused = fx
+        .drctl_with(
+            &[
+                "failover",
+                "--plan",
+                "payments",
+                "--to",
+                STANDBY,
+                "--approve",
+                "t",
+                "--force-unlock",
+            ],
+            &b,
+            &world::endpoints_file(),
+        )
+        .await;
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    assert!(
+        refused.err.contains("its lease is live"),
+        "{}",
+        refused.all()
+    );
+    // ...with one it is, and the new run finishes the failover.
+    let forced = fx
+        .drctl_with(
+            &[
+                "failover",
+                "--plan",
+                "payments",
+                "--to",
+                STANDBY,
+                "--approve",
+                "t",
+                "--force-unlock",
+                "machine A is unreachable",
+                "--output",
+                "json",
+            ],
+            &b,
+            &world::endpoints_file(),
+        )
+        .await;
+    assert_eq!(forced.code, Some(0), "{}", forced.all());
+    let new_run = forced.json()["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_string();
+    let snap = fx.snapshot().await;
+    fx.assert_payments_failed_over(&snap).await.unwrap();
+    a.start_kill().expect("kill");
+    let _ = a.wait().await;
+
+    // The new run records whom it displaced and why...
+    let show = fx.show(&new_run).await;
+    let gate = show["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|r| r["event"]["type"] == "gate" && r["event"]["gate"] == "lock")
+        .unwrap_or_else(|| panic!("no lock gate: {show}"))
+        .clone();
+    assert_eq!(
+        gate["event"]["detail"]["previous_holder"]["run_id"],
+        stuck.as_str()
+    );
+    assert_eq!(gate["event"]["detail"]["holder_was_live"], true);
+    assert_eq!(
+        gate["event"]["detail"]["reason"],
+        "machine A is unreachable"
+    );
+    // ...and the displaced run says who took its lock.
+    let old = fx.show(&stuck).await;
+    let lost = old["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .find(|r| r["event"]["type"] == "lock_lost")
+        .unwrap_or_else(|| panic!("no lock_lost in the displaced run: {old}"))
+        .clone();
+    assert_eq!(lost["event"]["by_run"], new_run.as_str());
+    assert_eq!(lost["event"]["reason"], "machine A is unreachable");
+    assert_eq!(fx.audit(&stuck).await.code, Some(0));
+    assert_eq!(fx.audit(&new_run).await.code, Some(0));
+}
