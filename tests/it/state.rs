@@ -106,10 +106,10 @@ fn failover_command(
 async fn wait_for_journal(fx: &Fixture, needle: &str) -> String {
     let t0 = Instant::now();
     loop {
-        if let Some(run) = fx.runs().into_iter().next() {
-            if fx.journal_text(&run).await.contains(needle) {
-                return run;
-            }
+        if let Some(run) = fx.runs().into_iter().next()
+            && fx.journal_text(&run).await.contains(needle)
+        {
+            return run;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(30),
