@@ -43,6 +43,17 @@ pub enum Verdict {
     Unknown(String),
 }
 
+impl std::fmt::Display for Verdict {
+    /// `PASS`, `FAIL (why)`, `UNKNOWN (why)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pass => f.write_str("PASS"),
+            Self::Fail(why) => write!(f, "FAIL ({why})"),
+            Self::Unknown(why) => write!(f, "UNKNOWN ({why})"),
+        }
+    }
+}
+
 impl Verdict {
     /// Whether it passed.
     pub fn passed(&self) -> bool {

@@ -105,6 +105,10 @@ pub struct PlanStatus {
     pub ready: bool,
     /// Why not, when not (plan-level problems; region problems are in `regions`).
     pub problems: Vec<String>,
+    /// Drill cadence (last drill and verdict, overdue), from the journals;
+    /// filled in by the caller that has the state (`None`: not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<crate::schedule::Cadence>,
 }
 
 /// A DNS record's current state.
@@ -569,6 +573,7 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, opts: &StatusOptions) -> Plan
         evidence,
         ready,
         problems,
+        drill: None,
     }
 }
 

@@ -4,7 +4,7 @@ use clap::Subcommand;
 
 use super::{Exit, Output, load_plans};
 use drctl::config::Settings;
-use drctl::schedule::{self, Cadence, Verdict};
+use drctl::schedule::{self, Cadence};
 
 /// `schedule` subcommands.
 #[derive(Debug, Subcommand)]
@@ -61,11 +61,7 @@ fn render(rows: &[Cadence]) -> String {
             Some(d) => format!(
                 "last drill {} {}",
                 d.started.format("%Y-%m-%d %H:%MZ"),
-                match &d.verdict {
-                    Verdict::Pass => "PASS".to_string(),
-                    Verdict::Fail(why) => format!("FAIL ({why})"),
-                    Verdict::Unknown(why) => format!("UNKNOWN ({why})"),
-                }
+                &d.verdict
             ),
         };
         let next = r

@@ -52,7 +52,18 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> 
         lag_window: window,
         read_timeout: args.read_timeout,
     };
-    let report = status(&clouds, &plans, &opts).await;
+    let mut report = status(&clouds, &plans, &opts).await;
+    // The drill cadence from the journals: shown, never part of readiness.
+    // A state that cannot be read is a warning here (status must work when
+    // little else does).
+    match drill_cadence(settings, &plans).await {
+        Ok(rows) => {
+            for p in &mut report.plans {
+                p.drill = rows.iter().find(|r| r.plan == p.plan).cloned();
+            }
+        }
+        Err(e) => eprintln!("warning: cannot read the drill history: {e:#}"),
+    }
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Output::Text => print!("{}", render(&report)),
@@ -62,6 +73,21 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> 
     } else {
         Exit::Failed
     })
+}
+
+async fn drill_cadence(
+    settings: &Settings,
+    plans: &[drctl::plan::Plan],
+) -> anyhow::Result<Vec<drctl::schedule::Cadence>> {
+    let state = super::open_state(settings, None, None).await?;
+    let targets = super::runs::targets(settings);
+    let mut drills = Vec::new();
+    for (id, records) in super::runs::read_all(state.journals.as_ref()).await? {
+        if drctl::schedule::usable(&records) {
+            drills.extend(drctl::schedule::drill_runs(&id, &records, &targets));
+        }
+    }
+    Ok(drctl::schedule::cadence(plans, &drills, chrono::Utc::now()))
 }
 
 /// Renders the report for people.
@@ -78,6 +104,21 @@ pub fn render(report: &StatusReport) -> String {
             if p.ready { "READY" } else { "NOT READY" }
         );
         let _ = writeln!(o, "  active region: {}", p.active_region);
+        if let Some(d) = &p.drill {
+            let last = match &d.last {
+                None => "never drilled".to_string(),
+                Some(r) => format!(
+                    "last drill {} {}",
+                    r.started.format("%Y-%m-%d %H:%MZ"),
+                    &r.verdict
+                ),
+            };
+            let _ = writeln!(
+                o,
+                "  drills: {last}{}",
+                if d.overdue { "; OVERDUE" } else { "" }
+            );
+        }
         for d in &p.dns {
             let _ = writeln!(
                 o,

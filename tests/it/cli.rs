@@ -296,3 +296,60 @@ fn completions_and_man_pages_come_from_the_command_definitions() {
         "{out}"
     );
 }
+
+/// `schedule list` reads drill runs from the journals: a plan never drilled,
+/// or whose last drill failed, is overdue, and the command exits 1 (it can
+/// drive an alert); `status` shows the same beside readiness.
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
+    use drctl::journal::{Event, FileStore, Journal, Outcome, PlanRef, RunKind};
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path().to_str().unwrap().to_string();
+    // A failed drill of payments, journaled as a drill run would be.
+    let store = std::sync::Arc::new(FileStore::new(state.path()));
+    let run = drctl::journal::new_run_id("payments");
+    let mut j = Journal::create(store, &run).await.unwrap();
+    j.append(Event::RunStarted {
+        run_id: run.clone(),
+        kind: RunKind::Drill,
+        target: "us-east-1".into(),
+        plans: vec![PlanRef {
+            name: "payments".into(),
+            digest: "test".into(),
+        }],
+        operator: None,
+        host: "test".into(),
+        pid: 1,
+        flags: serde_json::json!({}),
+        declared_at: None,
+        steps: vec![],
+    })
+    .await
+    .unwrap();
+    j.append(Event::RunFinished {
+        outcome: Outcome::Failed,
+        summary: serde_json::json!({}),
+    })
+    .await
+    .unwrap();
+
+    let o = drctl(&["--state-dir", &s, "schedule", "list", "--output", "json"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["overdue"], true);
+    let payments = v["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["plan"] == "payments")
+        .unwrap();
+    assert_eq!(payments["overdue"], true);
+    assert_eq!(payments["last"]["run_id"], run.as_str());
+    assert_eq!(payments["last"]["verdict"]["verdict"], "FAIL");
+    assert!(payments["last_passing"].is_null());
+    assert!(payments["next_slot"].is_string(), "{payments}");
+    let o = drctl(&["--state-dir", &s, "schedule", "list", "--plan", "payments"]);
+    let (out, _) = text(&o);
+    assert!(out.contains("OVERDUE") && out.contains("FAIL (the drill ended failed)"), "{out}");
+}
