@@ -326,6 +326,10 @@ def main():
         primary = ensure_primary(rds[HOME], n(f"{app}-db"))
         replica = ensure_replica(rds[STANDBY], n(f"{app}-db-use1"), primary)
         put_lag(cw, replica["DBInstanceIdentifier"], lag)
+        # The lag publisher (lag_publisher.py) goes on with the same value.
+        rds[STANDBY].add_tags_to_resource(
+            ResourceName=replica["DBInstanceArn"],
+            Tags=[{"Key": "drctl:replica-lag", "Value": f"{lag:g}"}])
         dbs[app] = {
             "primary": {"id": primary["DBInstanceIdentifier"], "region": HOME, "arn": primary["DBInstanceArn"],
                         "endpoint": primary["Endpoint"]["Address"], "port": primary["Endpoint"]["Port"]},

@@ -1265,3 +1265,69 @@ async fn rds_instance_is_renamed_and_keeps_its_data_and_role() {
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
     assert!(err.to_string().contains(&old), "{err}");
 }
+
+/// The emulator world stands in for RDS's ReplicaLag publisher
+/// (localstack/lag_publisher.py): a replica created at run time gets lag
+/// data points on the real CloudWatch API path (its `drctl:replica-lag` tag,
+/// else 1 s); one tagged `none` gets none, so its lag stays unknown.
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_created_at_run_time_get_replica_lag_from_the_world() {
+    let clouds = world::clouds().await;
+    let primary_id = world::unique("lagsrc");
+    let primary = create_primary(HOME, &primary_id).await;
+    let rds = world::sdk().await.rds(STANDBY);
+    let tagged = world::unique("lagtag");
+    let untagged = world::unique("lagdef");
+    let unknown = world::unique("lagnone");
+    for (id, tag) in [
+        (&tagged, Some("42")),
+        (&untagged, None),
+        (&unknown, Some("none")),
+    ] {
+        let mut req = rds
+            .create_db_instance_read_replica()
+            .db_instance_identifier(id)
+            .source_db_instance_identifier(&primary);
+        if let Some(v) = tag {
+            req = req.tags(
+                aws_sdk_rds::types::Tag::builder()
+                    .key("drctl:replica-lag")
+                    .value(v)
+                    .build(),
+            );
+        }
+        req.send().await.expect("cross-region replica");
+    }
+    // The publisher runs every 10 s.
+    let window = Duration::from_secs(120);
+    let t0 = std::time::Instant::now();
+    let (a, b) = loop {
+        let a = clouds
+            .metrics
+            .replica_lag(STANDBY, &tagged, window)
+            .await
+            .unwrap();
+        let b = clouds
+            .metrics
+            .replica_lag(STANDBY, &untagged, window)
+            .await
+            .unwrap();
+        if a.datapoints > 0 && b.datapoints > 0 {
+            break (a, b);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no ReplicaLag published for run-time replicas: {a:?} {b:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert_eq!(a.max, Some(Duration::from_secs(42)), "{a:?}");
+    assert_eq!(b.max, Some(Duration::from_secs(1)), "{b:?}");
+    let none = clouds
+        .metrics
+        .replica_lag(STANDBY, &unknown, window)
+        .await
+        .unwrap();
+    assert_eq!(none.datapoints, 0, "{none:?}");
+    assert_eq!(none.max, None);
+}

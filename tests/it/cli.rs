@@ -351,5 +351,8 @@ async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
     assert!(payments["next_slot"].is_string(), "{payments}");
     let o = drctl(&["--state-dir", &s, "schedule", "list", "--plan", "payments"]);
     let (out, _) = text(&o);
-    assert!(out.contains("OVERDUE") && out.contains("FAIL (the drill ended failed)"), "{out}");
+    assert!(
+        out.contains("OVERDUE") && out.contains("FAIL (the drill ended failed)"),
+        "{out}"
+    );
 }

@@ -1,0 +1,93 @@
+"""Stands in for RDS's ReplicaLag publisher in the emulator world.
+
+RDS publishes `AWS/RDS ReplicaLag` about once a minute for every read replica,
+for as long as it lives; moto has replicas but no lag and publishes nothing.
+This process lists every instance moto knows, in every region below, every
+PERIOD seconds, and puts one ReplicaLag data point "now" into LocalStack's
+CloudWatch for each read replica, so that a replica created at run time (a
+drill's temporary replica, a re-protect replica) is measured on the real API
+path like any other.
+
+The value comes from the instance's tag `drctl:replica-lag` (seconds), else
+DRCTL_EMULATED_LAG (default 1). A tag value of `none` publishes nothing: the
+way to show a replica whose lag is unknown.
+
+Started by `localstack/up`, stopped by `localstack/down`; logs to the world dir.
+"""
+import os
+import sys
+import time
+
+import boto3
+from botocore.config import Config
+
+MOTO = os.environ.get("DRCTL_LAG_MOTO", "http://127.0.0.1:5000")
+CLOUDWATCH = os.environ.get("DRCTL_LAG_CLOUDWATCH", "http://127.0.0.1:4566")
+REGIONS = os.environ.get("DRCTL_LAG_REGIONS", "us-west-2,us-east-1,eu-west-1").split(",")
+PERIOD = float(os.environ.get("DRCTL_LAG_PERIOD", "10"))
+DEFAULT_LAG = float(os.environ.get("DRCTL_EMULATED_LAG", "1"))
+CFG = Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5)
+CREDS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def client(service, region, url):
+    return boto3.client(service, region_name=region, endpoint_url=url, config=CFG, **CREDS)
+
+
+def lag_of(db):
+    tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
+    value = tags.get("drctl:replica-lag")
+    if value is None:
+        return DEFAULT_LAG
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return DEFAULT_LAG
+
+
+def publish_once():
+    count = 0
+    for region in REGIONS:
+        rds = client("rds", region, MOTO)
+        cw = client("cloudwatch", region, CLOUDWATCH)
+        data = []
+        for page in rds.get_paginator("describe_db_instances").paginate():
+            for db in page["DBInstances"]:
+                if not db.get("ReadReplicaSourceDBInstanceIdentifier"):
+                    continue
+                lag = lag_of(db)
+                if lag is None:
+                    continue
+                data.append({
+                    "MetricName": "ReplicaLag", "Unit": "Seconds", "Value": lag,
+                    "Dimensions": [{"Name": "DBInstanceIdentifier",
+                                    "Value": db["DBInstanceIdentifier"]}],
+                })
+        for i in range(0, len(data), 500):
+            cw.put_metric_data(Namespace="AWS/RDS", MetricData=data[i:i + 500])
+        count += len(data)
+    return count
+
+
+def main():
+    print(f"lag publisher: every {PERIOD:g} s, regions {','.join(REGIONS)}, "
+          f"default lag {DEFAULT_LAG:g} s", flush=True)
+    last_error = None
+    while True:
+        try:
+            n = publish_once()
+            if last_error is not None:
+                print(f"lag publisher: recovered, {n} replicas", flush=True)
+                last_error = None
+        except Exception as e:  # the emulators restart; keep going
+            msg = f"{type(e).__name__}: {e}"
+            if msg != last_error:
+                print(f"lag publisher: {msg}", file=sys.stderr, flush=True)
+                last_error = msg
+        time.sleep(PERIOD)
+
+
+if __name__ == "__main__":
+    main()
