@@ -52,17 +52,33 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> 
         lag_window: window,
         read_timeout: args.read_timeout,
     };
-    let mut report = status(&clouds, &plans, &opts).await;
-    // The drill cadence from the journals: shown, never part of readiness.
-    // A state that cannot be read is a warning here (status must work when
-    // little else does).
-    match drill_cadence(settings, &plans).await {
-        Ok(rows) => {
+    // The drill cadence from the journals, read beside the readiness
+    // reads: shown, never part of readiness, and bounded like every other
+    // read (a shared state may be unreachable during an outage; status must
+    // work when little else does). A bucket is reached through a standby
+    // region, not the home region that may be down.
+    let via = plans
+        .iter()
+        .find_map(|p| p.regions().iter().find(|r| *r != p.home()).cloned());
+    let (mut report, cadence) = tokio::join!(
+        status(&clouds, &plans, &opts),
+        tokio::time::timeout(
+            args.read_timeout,
+            drill_cadence(settings, &plans, via.as_deref(), &clouds)
+        )
+    );
+    match cadence {
+        Ok(Ok(rows)) => {
             for p in &mut report.plans {
                 p.drill = rows.iter().find(|r| r.plan == p.plan).cloned();
             }
         }
-        Err(e) => eprintln!("warning: cannot read the drill history: {e:#}"),
+        Ok(Err(e)) => eprintln!("warning: cannot read the drill history: {e:#}"),
+        Err(_) => eprintln!(
+            "warning: the drill history ({}) did not answer within {}s; shown without it",
+            settings.state,
+            args.read_timeout.as_secs_f64()
+        ),
     }
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -78,8 +94,10 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> 
 async fn drill_cadence(
     settings: &Settings,
     plans: &[drctl::plan::Plan],
+    via: Option<&str>,
+    clouds: &drctl::cloud::Clouds,
 ) -> anyhow::Result<Vec<drctl::schedule::Cadence>> {
-    let state = super::open_state(settings, None, None).await?;
+    let state = super::open_state(settings, via, Some(clouds)).await?;
     let targets = super::runs::targets(settings);
     let mut drills = Vec::new();
     for (id, records) in super::runs::read_all(state.journals.as_ref()).await? {
