@@ -386,17 +386,35 @@ pub async fn snapshot(
     run_id: &str,
 ) -> Result<(String, Option<String>), JournalError> {
     let mut before = store.read_head(run_id).await?;
-    for _ in 0..5 {
+    for attempt in 0..8u32 {
         let text = store.read(run_id).await?;
         let after = store.read_head(run_id).await?;
         if after == before {
             return Ok((text, after));
         }
         before = after;
+        tokio::time::sleep(std::time::Duration::from_millis(5 << attempt.min(5))).await;
     }
-    // Still moving after five tries: the latest head with records read
-    // after it.
+    // Still moving (writers keep appending): the latest head, with the
+    // records read after it cut to the head's count plus the one that may
+    // be in flight, which is the journal as it was a moment earlier.
+    // Records are never rewritten, so the prefix is exactly what was there.
     let text = store.read(run_id).await?;
+    let count = before
+        .as_deref()
+        .and_then(|h| serde_json::from_str::<serde_json::Value>(h).ok())
+        .and_then(|v| v["records"].as_u64());
+    let text = match count {
+        Some(n) => {
+            let keep = usize::try_from(n).unwrap_or(usize::MAX).saturating_add(1);
+            let mut cut = String::new();
+            for line in text.split_inclusive('\n').take(keep) {
+                cut.push_str(line);
+            }
+            cut
+        }
+        None => text,
+    };
     Ok((text, before))
 }
 
