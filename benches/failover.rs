@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use drctl::cloud::metered::{Call, ContextHook, MeterLog, Metered};
-use drctl::cloud::{ObjectStore, ObjectUrl};
 use drctl::engine::{Engine, Reporter, RunOptions};
 use drctl::graph::Step;
 use drctl::journal::event::Event;
@@ -48,6 +47,9 @@ const TARGET: &str = "us-east-1";
 const OUTSIDE: &str = "(gates)";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[path = "support/mod.rs"]
+mod support;
 
 struct Args {
     sizes: Vec<usize>,
@@ -208,35 +210,6 @@ fn endpoints_file() -> PathBuf {
     std::env::var_os("DRCTL_ENDPOINTS_FILE")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("localstack/endpoints.env"))
-}
-
-/// Creates the bucket of a `--state` URL on the emulators when it is missing
-/// (they start empty).
-async fn ensure_state_bucket(objects: &dyn ObjectStore, url: &str) -> Result<(), BoxError> {
-    let u = ObjectUrl::parse(url)?;
-    let bucket = ObjectUrl {
-        key: String::new(),
-        ..u.clone()
-    };
-    if objects.bucket_exists(TARGET, &bucket).await? {
-        return Ok(());
-    }
-    let vars = drctl::config::read_env_file(&endpoints_file())?;
-    let http = reqwest::Client::new();
-    if url.starts_with("gs://") {
-        http.post(format!(
-            "{}/storage/v1/b?project=bench",
-            vars["DRCTL_GCS_ENDPOINT"]
-        ))
-        .json(&serde_json::json!({"name": u.bucket}))
-        .send()
-        .await?;
-    } else {
-        http.put(format!("{}/{}", vars["AWS_ENDPOINT_URL_S3"], u.bucket))
-            .send()
-            .await?;
-    }
-    Ok(())
 }
 
 async fn emulators_up() -> Result<(), BoxError> {
@@ -507,7 +480,7 @@ async fn measure(
         Some(url) => {
             let location = drctl::state::StateLocation::parse(url)?;
             let objects = drctl::cloud::connect(settings).await?.objects;
-            ensure_state_bucket(objects.as_ref(), url).await?;
+            support::ensure_state_bucket(objects.as_ref(), url, &endpoints_file()).await?;
             drctl::state::open(&location, objects, TARGET, Default::default()).await?
         }
         None => drctl::state::State::local(state_dir),

@@ -21,12 +21,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drctl::cloud::{ObjectStore, ObjectUrl};
 use drctl::journal::{Event, Journal, RunKind};
 use drctl::state::{Holder, LeaseTimes, LockSet, State, StateLocation, Takeover};
 use futures::StreamExt;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[path = "support/mod.rs"]
+mod support;
 
 const BUCKET: &str = "drctl-bench-state";
 
@@ -53,31 +55,6 @@ fn event(plan: &str, i: usize) -> Event {
         step: format!("{plan}/step-{i}"),
         attempt: 1,
     }
-}
-
-async fn ensure_bucket(objects: &dyn ObjectStore, scheme: &str) -> Result<(), BoxError> {
-    let url = ObjectUrl::parse(&format!("{scheme}://{BUCKET}"))?;
-    if objects.bucket_exists("us-east-1", &url).await? {
-        return Ok(());
-    }
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let vars =
-        drctl::config::read_env_file(&std::path::Path::new(repo).join("localstack/endpoints.env"))?;
-    if scheme == "gs" {
-        let gcs = &vars["DRCTL_GCS_ENDPOINT"];
-        reqwest::Client::new()
-            .post(format!("{gcs}/storage/v1/b?project=bench"))
-            .json(&serde_json::json!({"name": BUCKET}))
-            .send()
-            .await?;
-    } else {
-        let s3 = &vars["AWS_ENDPOINT_URL_S3"];
-        reqwest::Client::new()
-            .put(format!("{s3}/{BUCKET}"))
-            .send()
-            .await?;
-    }
-    Ok(())
 }
 
 struct Row {
@@ -168,9 +145,14 @@ fn main() -> Result<(), BoxError> {
             let state = match store {
                 "dir" => State::local(dir.path().to_path_buf()),
                 scheme @ ("s3" | "gs") => {
-                    ensure_bucket(objects.as_ref(), scheme).await?;
-                    let location =
-                        StateLocation::parse(&format!("{scheme}://{BUCKET}/{prefix}"))?;
+                    let url = format!("{scheme}://{BUCKET}/{prefix}");
+                    support::ensure_state_bucket(
+                        objects.as_ref(),
+                        &url,
+                        &std::path::Path::new(repo).join("localstack/endpoints.env"),
+                    )
+                    .await?;
+                    let location = StateLocation::parse(&url)?;
                     let t = Instant::now();
                     let s = drctl::state::open(
                         &location,

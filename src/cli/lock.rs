@@ -6,7 +6,7 @@ use clap::Subcommand;
 use super::{Exit, Output};
 use drctl::config::Settings;
 use drctl::journal::event::{Event, RunKind};
-use drctl::journal::{Journal, hostname};
+use drctl::journal::hostname;
 use drctl::state::{Holder, LockStatus};
 
 /// `lock` subcommands.
@@ -65,24 +65,13 @@ pub async fn run(cmd: LockCommand, settings: &Settings) -> anyhow::Result<Exit> 
                     reason: reason.clone(),
                     token: before.token.unwrap_or(0),
                 };
-                match Journal::open_for_append(state.journals.clone(), &h.run_id).await {
-                    Ok((mut j, _)) => {
-                        if let Err(e) = async {
-                            j.append(event).await?;
-                            j.flush().await
-                        }
-                        .await
-                        {
-                            eprintln!(
-                                "warning: could not record the break in run {}: {e}",
-                                h.run_id
-                            );
-                        }
-                    }
-                    Err(e) => eprintln!(
+                if let Err(e) =
+                    drctl::journal::append_to(state.journals.clone(), &h.run_id, event).await
+                {
+                    eprintln!(
                         "warning: could not record the break in run {}: {e}",
                         h.run_id
-                    ),
+                    );
                 }
                 println!(
                     "broke the lock of plan {plan}, held by run {} on {} (pid {}): {reason}\n  `drctl runs resume {}` continues that run",

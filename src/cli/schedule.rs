@@ -32,15 +32,7 @@ pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> anyhow::Result<Ex
         Ok(p) => p.into_iter().cloned().collect::<Vec<_>>(),
         Err(code) => return Ok(code),
     };
-    let state = super::open_state(settings, None, None).await?;
-    let targets = super::runs::targets(settings);
-    let mut drills = Vec::new();
-    for (id, records) in super::runs::read_all(state.journals.as_ref()).await? {
-        if schedule::usable(&records) {
-            drills.extend(schedule::drill_runs(&id, &records, &targets));
-        }
-    }
-    let rows = schedule::cadence(&plans, &drills, chrono::Utc::now());
+    let rows = cadence(settings, &plans, None, None).await?;
     let overdue = rows.iter().any(|r| r.overdue);
     match output {
         Output::Json => println!(
@@ -50,6 +42,25 @@ pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> anyhow::Result<Ex
         Output::Text => print!("{}", render(&rows)),
     }
     Ok(if overdue { Exit::Failed } else { Exit::Ok })
+}
+
+/// Each plan's drill cadence now, from the journals of the settings' state
+/// (reached through `via`, with `clouds` when the caller has them).
+pub async fn cadence(
+    settings: &Settings,
+    plans: &[drctl::plan::Plan],
+    via: Option<&str>,
+    clouds: Option<&drctl::cloud::Clouds>,
+) -> anyhow::Result<Vec<Cadence>> {
+    let state = super::open_state(settings, via, clouds).await?;
+    let targets = super::runs::targets(settings);
+    let mut drills = Vec::new();
+    for (id, records) in super::runs::read_all(state.journals.as_ref()).await? {
+        if schedule::usable(&records) {
+            drills.extend(schedule::drill_runs(&id, &records, &targets));
+        }
+    }
+    Ok(schedule::cadence(plans, &drills, chrono::Utc::now()))
 }
 
 fn render(rows: &[Cadence]) -> String {

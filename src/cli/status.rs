@@ -64,7 +64,7 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> 
         status(&clouds, &plans, &opts),
         tokio::time::timeout(
             args.read_timeout,
-            drill_cadence(settings, &plans, via.as_deref(), &clouds)
+            super::schedule::cadence(settings, &plans, via.as_deref(), Some(&clouds))
         )
     );
     match cadence {
@@ -89,23 +89,6 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> 
     } else {
         Exit::Failed
     })
-}
-
-async fn drill_cadence(
-    settings: &Settings,
-    plans: &[drctl::plan::Plan],
-    via: Option<&str>,
-    clouds: &drctl::cloud::Clouds,
-) -> anyhow::Result<Vec<drctl::schedule::Cadence>> {
-    let state = super::open_state(settings, via, Some(clouds)).await?;
-    let targets = super::runs::targets(settings);
-    let mut drills = Vec::new();
-    for (id, records) in super::runs::read_all(state.journals.as_ref()).await? {
-        if drctl::schedule::usable(&records) {
-            drills.extend(drctl::schedule::drill_runs(&id, &records, &targets));
-        }
-    }
-    Ok(drctl::schedule::cadence(plans, &drills, chrono::Utc::now()))
 }
 
 /// Renders the report for people.

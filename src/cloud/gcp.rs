@@ -254,14 +254,15 @@ impl GcsStore {
             .await
     }
 
-    /// The JSON API URL of an object (its name percent-encoded as one path segment).
-    fn object_api_url(&self, url: &ObjectUrl) -> Result<reqwest::Url, String> {
+    /// A JSON API URL under `storage/v1/b/`: each segment percent-encoded
+    /// as one path segment (an object name keeps its `/` inside it).
+    fn api_url(&self, segments: &[&str]) -> Result<reqwest::Url, String> {
         let mut u = reqwest::Url::parse(&format!("{}/storage/v1/b/", self.endpoint()))
             .map_err(|e| e.to_string())?;
         u.path_segments_mut()
             .map_err(|()| "the GCS endpoint cannot take a path".to_string())?
             .pop_if_empty()
-            .extend([url.bucket.as_str(), "o", url.key.as_str()]);
+            .extend(segments);
         Ok(u)
     }
 
@@ -453,12 +454,9 @@ impl crate::cloud::ObjectStore for GcsStore {
         let mut listing = Listing::default();
         let mut token: Option<String> = None;
         loop {
-            let mut u = reqwest::Url::parse(&format!("{}/storage/v1/b/", self.endpoint()))
-                .map_err(|e| err(OP, prefix, ErrorKind::Client, e.to_string()))?;
-            u.path_segments_mut()
-                .map_err(|()| err(OP, prefix, ErrorKind::Client, "bad endpoint"))?
-                .pop_if_empty()
-                .extend([prefix.bucket.as_str(), "o"]);
+            let mut u = self
+                .api_url(&[&prefix.bucket, "o"])
+                .map_err(|e| err(OP, prefix, ErrorKind::Client, e))?;
             {
                 let mut q = u.query_pairs_mut();
                 q.append_pair("prefix", &prefix.key);
@@ -510,7 +508,7 @@ impl crate::cloud::ObjectStore for GcsStore {
 
     async fn delete(&self, _via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
         let u = self
-            .object_api_url(url)
+            .api_url(&[&url.bucket, "o", &url.key])
             .map_err(|e| err("DeleteObject", url, ErrorKind::Client, e))?;
         self.json_request("DeleteObject", url, reqwest::Method::DELETE, u.as_str())
             .await?;

@@ -651,11 +651,8 @@ impl Engine {
         names.sort_unstable();
         names.dedup();
         let holder = Holder {
-            run_id: me.run_id.clone(),
-            host: me.host.clone(),
-            pid: me.pid,
+            info: me.clone(),
             kind,
-            started: me.started,
         };
         let mut locks: Vec<Arc<dyn HeldLock>> = Vec::new();
         let mut taken_over = Vec::new();
@@ -728,26 +725,11 @@ impl Engine {
                 .to_string(),
             token: t.token.unwrap_or(0),
         };
-        let mut last = None;
-        for _ in 0..3 {
-            match Journal::open_for_append(self.store.clone(), &t.holder.run_id).await {
-                Ok((mut other, _)) => match other.append(event.clone()).await {
-                    Ok(_) => {
-                        if let Err(e) = other.flush().await {
-                            tracing::warn!("head of run {}: {e}", t.holder.run_id);
-                        }
-                        return;
-                    }
-                    Err(e) => last = Some(e.to_string()),
-                },
-                Err(e) => last = Some(e.to_string()),
-            }
-        }
-        if let Some(e) = last {
+        if let Err(e) = journal::append_to(self.store.clone(), &t.holder.run_id, event).await {
             self.reporter.note(&format!(
                 "could not record the takeover in the journal of run {}: {}",
                 t.holder.run_id,
-                e.lines().next().unwrap_or_default()
+                e.to_string().lines().next().unwrap_or_default()
             ));
         }
     }

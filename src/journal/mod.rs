@@ -354,6 +354,32 @@ impl Journal {
     }
 }
 
+/// Appends one record to an existing journal that this process does not
+/// hold open: another run's (a takeover or a `lock break` recorded where the
+/// displaced run will see it). A lost race with that run's own writer is
+/// retried on a fresh view, a few times; the head is written before it returns.
+pub async fn append_to(
+    store: Arc<dyn JournalStore>,
+    run_id: &str,
+    event: Event,
+) -> Result<Record, JournalError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = async {
+            let (mut j, _) = Journal::open_for_append(store.clone(), run_id).await?;
+            let record = j.append(event.clone()).await?;
+            j.flush().await?;
+            Ok(record)
+        }
+        .await;
+        match result {
+            Err(JournalError::Conflict { .. }) if attempt < 3 => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Reads and verifies a journal's chain (and head); returns its records, or
 /// [`JournalError::Broken`] at the first problem, a torn final line included.
 pub async fn read(store: &dyn JournalStore, run_id: &str) -> Result<Vec<Record>, JournalError> {

@@ -41,7 +41,7 @@ use super::{Acquired, HeldLock, Holder, LeaseTimes, LockStatus, LockStore, Takeo
 use crate::cloud::{
     CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned,
 };
-use crate::journal::{LockError, RunKind};
+use crate::journal::{LockError, LockInfo, RunKind};
 
 /// How long a release may wait for the store.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -128,11 +128,7 @@ impl LeaseLocks {
     }
 
     fn cloud_error(&self, plan: &str, action: &'static str, e: CloudError) -> LockError {
-        LockError::Io {
-            action,
-            path: self.url(plan).to_string().into(),
-            source: std::io::Error::other(e.to_string()),
-        }
+        store_error(&self.url(plan), action, e)
     }
 
     async fn read(&self, plan: &str) -> Result<Option<(Lease, String)>, LockError> {
@@ -152,11 +148,13 @@ impl LeaseLocks {
                     Lease {
                         plan: plan.to_string(),
                         holder: Holder {
-                            run_id: format!("(unreadable lease: {e})"),
-                            host: "(unknown)".into(),
-                            pid: 0,
+                            info: LockInfo {
+                                run_id: format!("(unreadable lease: {e})"),
+                                host: "(unknown)".into(),
+                                pid: 0,
+                                started: DateTime::<Utc>::UNIX_EPOCH,
+                            },
                             kind: RunKind::Failover,
-                            started: DateTime::<Utc>::UNIX_EPOCH,
                         },
                         hold_id: String::new(),
                         acquired: DateTime::<Utc>::UNIX_EPOCH,
@@ -177,7 +175,7 @@ impl LeaseLocks {
         let left = lease.ends() - now;
         LockStatus {
             plan: lease.plan.clone(),
-            holder: (!lease.released).then(|| lease.holder.info()),
+            holder: (!lease.released).then(|| lease.holder.info.clone()),
             kind: Some(lease.holder.kind),
             acquired: Some(lease.acquired),
             renewed: Some(lease.renewed),
@@ -192,6 +190,15 @@ impl LeaseLocks {
             }
             .into(),
         }
+    }
+}
+
+/// A store failure on the lease object at `url`, as a lock error.
+fn store_error(url: &ObjectUrl, action: &'static str, e: CloudError) -> LockError {
+    LockError::Io {
+        action,
+        path: url.to_string().into(),
+        source: std::io::Error::other(e.to_string()),
     }
 }
 
@@ -230,15 +237,15 @@ impl LockStore for LeaseLocks {
             {
                 // A holder on this machine whose process is gone is known
                 // dead: no need to wait for its lease to run out.
-                let dead_here = lease.holder.host == crate::journal::hostname()
-                    && !crate::journal::lock::holder_alive(&lease.holder.info());
+                let dead_here = lease.holder.info.host == crate::journal::hostname()
+                    && !crate::journal::lock::holder_alive(&lease.holder.info.clone());
                 let live = lease.is_live(self.times.skew, now) && !dead_here;
-                let own_run = takeover.reclaim_run == Some(lease.holder.run_id.as_str());
+                let own_run = takeover.reclaim_run == Some(lease.holder.info.run_id.as_str());
                 // This very process resuming its own run (its executor
                 // stopped, as at an injected crash point).
                 let this_process = own_run
-                    && lease.holder.pid == std::process::id()
-                    && lease.holder.host == crate::journal::hostname();
+                    && lease.holder.info.pid == std::process::id()
+                    && lease.holder.info.host == crate::journal::hostname();
                 let may = if this_process {
                     true
                 } else if live {
@@ -249,7 +256,7 @@ impl LockStore for LeaseLocks {
                 if !may {
                     return Err(LockError::Held {
                         plan: plan.to_string(),
-                        holder: lease.holder.info(),
+                        holder: lease.holder.info.clone(),
                         alive: live,
                     });
                 }
@@ -267,7 +274,7 @@ impl LockStore for LeaseLocks {
                 released: false,
                 reason: displaced.as_ref().map(|d| {
                     takeover.reason.map(str::to_string).unwrap_or_else(|| {
-                        if takeover.reclaim_run == Some(d.run_id.as_str()) {
+                        if takeover.reclaim_run == Some(d.info.run_id.as_str()) {
                             "resumed after its lease expired".to_string()
                         } else {
                             "took over an expired lease (--force-unlock)".to_string()
@@ -319,7 +326,7 @@ impl LockStore for LeaseLocks {
             let held = HeldLease::start(self, lease, version, sent);
             return Ok(Acquired {
                 lock: held,
-                displaced: displaced.map(|d| d.info()),
+                displaced: displaced.map(|d| d.info),
                 displaced_live,
             });
         }
@@ -394,7 +401,10 @@ impl LockStore for LeaseLocks {
             let broken = Lease {
                 token: next_token(Some(lease.token)),
                 released: true,
-                reason: Some(format!("broken by {} on {}: {reason}", by.run_id, by.host)),
+                reason: Some(format!(
+                    "broken by {} on {}: {reason}",
+                    by.info.run_id, by.info.host
+                )),
                 displaced: Some(lease.holder.clone()),
                 renewed: Utc::now(),
                 ..lease
@@ -436,6 +446,7 @@ struct HoldState {
 pub struct HeldLease {
     objects: Arc<dyn ObjectStore>,
     via: String,
+    plan: String,
     url: ObjectUrl,
     times: LeaseTimes,
     state: Mutex<HoldState>,
@@ -447,6 +458,7 @@ impl HeldLease {
         let held = Arc::new(Self {
             objects: locks.objects.clone(),
             via: locks.via.clone(),
+            plan: lease.plan.clone(),
             url: locks.url(&lease.plan),
             times: locks.times,
             state: Mutex::new(HoldState {
@@ -513,8 +525,8 @@ impl HeldLease {
                             Some(l) if l.hold_id != lease.hold_id => format!(
                                 "the lock of plan {} was taken over by run {} on {} (token {}{})",
                                 lease.plan,
-                                l.holder.run_id,
-                                l.holder.host,
+                                l.holder.info.run_id,
+                                l.holder.info.host,
                                 l.token,
                                 l.reason.map(|r| format!(": {r}")).unwrap_or_default()
                             ),
@@ -574,13 +586,7 @@ async fn renew_loop(held: Weak<HeldLease>, period: Duration) {
 #[async_trait]
 impl HeldLock for HeldLease {
     fn plan(&self) -> &str {
-        // The plan never changes; the URL ends in `locks/<plan>.json`.
-        self.url
-            .key
-            .rsplit('/')
-            .next()
-            .and_then(|n| n.strip_suffix(".json"))
-            .unwrap_or_default()
+        &self.plan
     }
 
     fn token(&self) -> Option<u64> {
@@ -629,7 +635,7 @@ impl HeldLock for HeldLease {
                     } else {
                         format!(
                             "the lock of plan {plan} is now held by run {} on {} (fencing token {} > ours {token})",
-                            l.holder.run_id, l.holder.host, l.token
+                            l.holder.info.run_id, l.holder.info.host, l.token
                         )
                     };
                     self.hold().lost = Some(why.clone());
@@ -665,11 +671,6 @@ impl HeldLock for HeldLease {
             renewed: Utc::now(),
             ..lease.clone()
         };
-        let io = |action, e: CloudError| LockError::Io {
-            action,
-            path: self.url.to_string().into(),
-            source: std::io::Error::other(e.to_string()),
-        };
         // Bounded: a store that does not answer must not keep a finished
         // run from exiting (its lease then simply expires).
         let swap = self
@@ -682,7 +683,7 @@ impl HeldLock for HeldLease {
             );
             return Ok(());
         };
-        match swapped.map_err(|e| io("release", e))? {
+        match swapped.map_err(|e| store_error(&self.url, "release", e))? {
             SwapOutcome::Swapped(_) => Ok(()),
             // Taken over meanwhile (not ours to release), or our own write
             // whose answer was lost: either way nothing to do.

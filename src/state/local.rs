@@ -86,7 +86,7 @@ impl LockStore for LocalLocks {
         let (lock, dead) = PlanLock::acquire(
             &self.dir,
             plan,
-            me.info(),
+            me.info.clone(),
             takeover.force,
             takeover.reclaim_run,
         )?;
@@ -159,7 +159,7 @@ impl LockStore for LocalLocks {
         let before = self.status(&[plan.to_string()]).await?.pop();
         if before.as_ref().is_some_and(|s| s.holder.is_some()) {
             let path = self.lock_path(plan);
-            tracing::warn!(plan, by = %by.run_id, reason, "breaking the local lock");
+            tracing::warn!(plan, by = %by.info.run_id, reason, "breaking the local lock");
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

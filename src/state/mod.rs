@@ -273,40 +273,23 @@ pub async fn probe(
     result
 }
 
-/// Who takes a lock: the run, where it runs, and what kind of run it is.
+/// Who takes a lock: the journal's lock holder (run, host, pid, start) and
+/// what kind of run it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
-    /// The run.
-    pub run_id: String,
-    /// Host.
-    pub host: String,
-    /// Process id.
-    pub pid: u32,
+    /// The run, its host and pid, and when it took (or asked for) the lock.
+    #[serde(flatten)]
+    pub info: LockInfo,
     /// What kind of run.
     pub kind: RunKind,
-    /// When the run took (or asked for) the lock.
-    pub started: DateTime<Utc>,
 }
 
 impl Holder {
     /// This process, now, for run `run_id` of `kind`.
     pub fn current(run_id: &str, kind: RunKind) -> Self {
         Self {
-            run_id: run_id.to_string(),
-            host: crate::journal::hostname(),
-            pid: std::process::id(),
+            info: LockInfo::current(run_id),
             kind,
-            started: Utc::now(),
-        }
-    }
-
-    /// The holder as the journal records it.
-    pub fn info(&self) -> LockInfo {
-        LockInfo {
-            run_id: self.run_id.clone(),
-            host: self.host.clone(),
-            pid: self.pid,
-            started: self.started,
         }
     }
 }

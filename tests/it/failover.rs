@@ -1443,6 +1443,25 @@ impl Proxied {
         self.dir.path().join("endpoints.env")
     }
 
+    /// Another endpoints file beside it: each `KEY=value` line of the
+    /// proxied one passed through `edit` (`None` drops the line).
+    pub(crate) fn endpoints_with(&self, edit: impl Fn(&str, &str) -> Option<String>) -> PathBuf {
+        let text = std::fs::read_to_string(self.endpoints()).expect("endpoints file");
+        let text: String = text
+            .lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                edit(k, v).map(|v| format!("{k}={v}\n"))
+            })
+            .collect();
+        let path = self
+            .dir
+            .path()
+            .join(format!("endpoints-{}.env", world::unique("variant")));
+        std::fs::write(&path, text).expect("write endpoints file");
+        path
+    }
+
     /// Every request so far, over all proxies.
     pub(crate) fn log(&self) -> Vec<String> {
         self.proxies.iter().flat_map(FaultProxy::log).collect()

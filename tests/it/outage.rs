@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use drctl::cloud::DbRole;
 use serde_json::Value;
 
-use crate::failover::Fixture;
-use crate::proxy::{Fault, FaultProxy, Match};
+use crate::failover::{Fixture, Proxied};
+use crate::proxy::{Fault, Match};
 use crate::world::{self, HOME, STANDBY};
 
 /// Wall-time bound of a failover with the home region down, on the emulators.
@@ -28,13 +28,12 @@ const FAST: Duration = Duration::from_secs(2);
 /// for one plan; docs/performance.md has the measured figure).
 const SHARED_STATE_ALLOWANCE: Duration = Duration::from_millis(500);
 
-/// Proxies in front of both AWS emulators, and an endpoints file that points
-/// drctl at them.
+/// Every AWS emulator behind a proxy that takes one region down, and an
+/// endpoints file that points drctl at the proxies.
 struct DeadRegion {
-    localstack: FaultProxy,
-    moto: FaultProxy,
+    proxied: Proxied,
+    default_region: Option<String>,
     endpoints: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 impl DeadRegion {
@@ -42,62 +41,42 @@ impl DeadRegion {
     /// endpoints file names as `AWS_REGION` (`None`: none, so the SDK reads
     /// it from the AWS config file the caller points `AWS_CONFIG_FILE` at).
     async fn new(region: &'static str, fault: Fault, default_region: Option<&str>) -> Self {
-        let vars = world::vars();
-        let localstack = FaultProxy::start(&vars["AWS_ENDPOINT_URL_ROUTE_53"]).await;
-        let moto = FaultProxy::start(&vars["AWS_ENDPOINT_URL_RDS"]).await;
-        localstack.inject(Match::Region(region), fault.clone(), usize::MAX);
-        moto.inject(Match::Region(region), fault, usize::MAX);
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut text = String::new();
-        for (k, v) in vars {
-            let v = match k.as_str() {
-                "AWS_REGION" | "AWS_DEFAULT_REGION" => match default_region {
-                    Some(r) => r.to_string(),
-                    None => continue,
-                },
-                "AWS_ENDPOINT_URL_RDS"
-                | "AWS_ENDPOINT_URL_AUTO_SCALING"
-                | "AWS_ENDPOINT_URL_EC2" => moto.url(),
-                k if k.starts_with("AWS_ENDPOINT_URL") => localstack.url(),
-                _ => v.clone(),
-            };
-            text.push_str(&format!("{k}={v}\n"));
+        let proxied = Proxied::start(false).await;
+        for var in ["AWS_ENDPOINT_URL_ROUTE_53", "AWS_ENDPOINT_URL_RDS"] {
+            proxied
+                .proxy_for(var)
+                .inject(Match::Region(region), fault.clone(), usize::MAX);
         }
-        let endpoints = dir.path().join("endpoints.env");
-        std::fs::write(&endpoints, text).expect("write endpoints file");
-        Self {
-            localstack,
-            moto,
-            endpoints,
-            _dir: dir,
-        }
+        let mut dead = Self {
+            proxied,
+            default_region: default_region.map(str::to_string),
+            endpoints: PathBuf::new(),
+        };
+        dead.endpoints = dead.endpoints_file(None);
+        dead
+    }
+
+    /// An endpoints file through the proxies with the default region set
+    /// (or left out), and with `gcs` as the GCS endpoint when given.
+    fn endpoints_file(&self, gcs: Option<&str>) -> PathBuf {
+        self.proxied.endpoints_with(|k, v| match k {
+            "AWS_REGION" | "AWS_DEFAULT_REGION" => self.default_region.clone(),
+            "DRCTL_GCS_ENDPOINT" => Some(gcs.unwrap_or(v).to_string()),
+            _ => Some(v.to_string()),
+        })
     }
 
     /// Another endpoints file, the same but for the GCS endpoint.
     fn with_gcs(&self, url: &str) -> PathBuf {
-        let text = std::fs::read_to_string(&self.endpoints).expect("endpoints file");
-        let text: String = text
-            .lines()
-            .map(|l| match l.split_once('=') {
-                Some(("DRCTL_GCS_ENDPOINT", _)) => format!("DRCTL_GCS_ENDPOINT={url}\n"),
-                _ => format!("{l}\n"),
-            })
-            .collect();
-        let path = self
-            ._dir
-            .path()
-            .join(format!("endpoints-{}.env", world::unique("gcs")));
-        std::fs::write(&path, text).expect("write endpoints file");
-        path
+        self.endpoints_file(Some(url))
     }
 
     /// Requests that went to `region`, through either AWS proxy.
     fn requests_to(&self, region: &'static str) -> Vec<String> {
         let tag = format!("[{region}]");
-        self.localstack
+        self.proxied
             .log()
             .into_iter()
-            .chain(self.moto.log())
             .filter(|l| l.contains(&tag))
             .collect()
     }

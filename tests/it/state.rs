@@ -6,7 +6,7 @@
 //! lease. Leases are short here (`DRCTL_LEASE=3s`, `DRCTL_LEASE_SKEW=1s`) so
 //! that expiry takes seconds.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +16,8 @@ use drctl::journal::{Event, Journal, JournalError, JournalStore};
 use drctl::state::objects::ObjectJournalStore;
 use serde_json::Value;
 
-use crate::failover::{Fixture, Ran};
-use crate::proxy::{Fault, FaultProxy, Match};
+use crate::failover::{Fixture, Proxied, Ran};
+use crate::proxy::{Fault, Match};
 use crate::world::{self, STANDBY};
 
 const LEASE: Duration = Duration::from_secs(3);
@@ -29,43 +29,6 @@ fn machine(name: &'static str) -> Vec<(&'static str, &'static str)> {
         ("DRCTL_LEASE", "3s"),
         ("DRCTL_LEASE_SKEW", "1s"),
     ]
-}
-
-/// Proxies in front of both AWS emulators and an endpoints file through
-/// them (S3, and so the state bucket, goes through `localstack`).
-struct Routed {
-    localstack: FaultProxy,
-    moto: FaultProxy,
-    endpoints: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Routed {
-    async fn new() -> Self {
-        let vars = world::vars();
-        let localstack = FaultProxy::start(&vars["AWS_ENDPOINT_URL_ROUTE_53"]).await;
-        let moto = FaultProxy::start(&vars["AWS_ENDPOINT_URL_RDS"]).await;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut text = String::new();
-        for (k, v) in vars {
-            let v = match k.as_str() {
-                "AWS_ENDPOINT_URL_RDS"
-                | "AWS_ENDPOINT_URL_AUTO_SCALING"
-                | "AWS_ENDPOINT_URL_EC2" => moto.url(),
-                k if k.starts_with("AWS_ENDPOINT_URL") => localstack.url(),
-                _ => v.clone(),
-            };
-            text.push_str(&format!("{k}={v}\n"));
-        }
-        let endpoints = dir.path().join("endpoints.env");
-        std::fs::write(&endpoints, text).expect("write endpoints file");
-        Self {
-            localstack,
-            moto,
-            endpoints,
-            _dir: dir,
-        }
-    }
 }
 
 /// The failover of the fixture's payments plan, as a command to spawn.
@@ -136,12 +99,33 @@ fn no_step_done_twice(text: &str) {
     }
 }
 
+/// Machine B (straight to the emulators) resumes `run` to the end: exit 0,
+/// the chain verifies, the world is failed over, no step succeeded twice.
+/// Returns the journal.
+async fn finish_on_machine_b(fx: &Fixture, run: &str) -> String {
+    let resumed = fx
+        .drctl_with(
+            &["runs", "resume", run],
+            &machine("machine-b"),
+            &world::endpoints_file(),
+        )
+        .await;
+    assert_eq!(resumed.code, Some(0), "{}", resumed.all());
+    let audit = fx.audit(run).await;
+    assert_eq!(audit.code, Some(0), "{}", audit.all());
+    let snap = fx.snapshot().await;
+    fx.assert_payments_failed_over(&snap).await.unwrap();
+    let text = fx.journal_text(run).await;
+    no_step_done_twice(&text);
+    text
+}
+
 async fn racing_failovers_start_exactly_one(scheme: &str) {
     let fx = Fixture::with_state("race", Some(scheme)).await;
     // Every run holds the lock for a second at least, so that both
     // processes of a round compete for it.
-    let slow = Routed::new().await;
-    slow.moto.inject(
+    let slow = Proxied::start(false).await;
+    slow.proxy_for("AWS_ENDPOINT_URL_RDS").inject(
         Match::Action("DescribeAutoScalingGroups"),
         Fault::Delay(Duration::from_millis(300)),
         usize::MAX,
@@ -159,10 +143,11 @@ async fn racing_failovers_start_exactly_one(scheme: &str) {
     ];
     let mut winners = Vec::new();
     let (env_a, env_b) = (machine("racer-a"), machine("racer-b"));
+    let endpoints = slow.endpoints();
     for round in 0..20 {
         let (a, b) = tokio::join!(
-            fx.drctl_with(&args, &env_a, &slow.endpoints),
-            fx.drctl_with(&args, &env_b, &slow.endpoints)
+            fx.drctl_with(&args, &env_a, &endpoints),
+            fx.drctl_with(&args, &env_b, &endpoints)
         );
         let (win, lose): (&Ran, &Ran) = match (a.code, b.code) {
             (Some(0), Some(3)) => (&a, &b),
@@ -203,10 +188,13 @@ async fn two_processes_racing_for_one_plan_on_gcs_exactly_one_proceeds() {
 async fn a_killed_holder_is_resumed_from_another_machine_after_its_lease_expires() {
     let fx = Fixture::with_state("killed", Some("s3")).await;
     // Machine A's promotion never gets an answer: it is mid-step when killed.
-    let hang = Routed::new().await;
-    hang.moto
-        .inject(Match::Action("PromoteReadReplica"), Fault::Hang, usize::MAX);
-    let mut a = failover_command(&fx, &hang.endpoints, &machine("machine-a"))
+    let hang = Proxied::start(false).await;
+    hang.proxy_for("AWS_ENDPOINT_URL_RDS").inject(
+        Match::Action("PromoteReadReplica"),
+        Fault::Hang,
+        usize::MAX,
+    );
+    let mut a = failover_command(&fx, &hang.endpoints(), &machine("machine-a"))
         .spawn()
         .expect("spawn machine A");
     let promote = fx.step("promote");
@@ -236,21 +224,7 @@ async fn a_killed_holder_is_resumed_from_another_machine_after_its_lease_expires
         (LEASE + SKEW + Duration::from_millis(500)).saturating_sub(killed_at.elapsed()),
     )
     .await;
-    let resumed = fx
-        .drctl_with(
-            &["runs", "resume", &run, "--output", "json"],
-            &b,
-            &world::endpoints_file(),
-        )
-        .await;
-    assert_eq!(resumed.code, Some(0), "{}", resumed.all());
-    let audit = fx.audit(&run).await;
-    assert_eq!(audit.code, Some(0), "{}", audit.all());
-    let snap = fx.snapshot().await;
-    fx.assert_payments_failed_over(&snap).await.unwrap();
-
-    let text = fx.journal_text(&run).await;
-    no_step_done_twice(&text);
+    let text = finish_on_machine_b(&fx, &run).await;
     // B's records carry a higher fencing token than A's.
     let recs = records(&text);
     let token = |r: &Value| r["fence"]["payments"].as_u64();
@@ -279,19 +253,19 @@ async fn a_killed_holder_is_resumed_from_another_machine_after_its_lease_expires
 #[tokio::test(flavor = "multi_thread")]
 async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
     let fx = Fixture::with_state("cutoff", Some("s3")).await;
-    let routed = Routed::new().await;
+    let routed = Proxied::start(false).await;
     // Slow steps, so that A is inside one when its bucket goes away.
-    routed.moto.inject(
+    routed.proxy_for("AWS_ENDPOINT_URL_RDS").inject(
         Match::Action("DescribeAutoScalingGroups"),
         Fault::Delay(Duration::from_millis(1500)),
         usize::MAX,
     );
-    let a = failover_command(&fx, &routed.endpoints, &machine("machine-a"))
+    let a = failover_command(&fx, &routed.endpoints(), &machine("machine-a"))
         .spawn()
         .expect("spawn machine A");
     let run = wait_for_journal(&fx, "\"step_started\"").await;
     // The state bucket stops answering A (the evidence buckets still do).
-    routed.localstack.inject(
+    routed.proxy_for("AWS_ENDPOINT_URL_S3").inject(
         Match::PathContains(format!("/{}/", crate::failover::IT_STATE_BUCKET)),
         Fault::Hang,
         usize::MAX,
@@ -313,20 +287,7 @@ async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
 
     // B takes over once A's lease has expired, and finishes.
     tokio::time::sleep(LEASE + SKEW).await;
-    let b = fx
-        .drctl_with(
-            &["runs", "resume", &run],
-            &machine("machine-b"),
-            &world::endpoints_file(),
-        )
-        .await;
-    assert_eq!(b.code, Some(0), "{}", b.all());
-    let audit = fx.audit(&run).await;
-    assert_eq!(audit.code, Some(0), "{}", audit.all());
-    let snap = fx.snapshot().await;
-    fx.assert_payments_failed_over(&snap).await.unwrap();
-    let text = fx.journal_text(&run).await;
-    no_step_done_twice(&text);
+    let text = finish_on_machine_b(&fx, &run).await;
     // A wrote nothing after B took over: every record after B's `resumed`
     // is B's (its token).
     let recs = records(&text);
@@ -352,10 +313,13 @@ async fn lock_status_and_break_on_shared_state() {
         .await;
     assert_eq!(free.json()[0]["state"], "free", "{}", free.all());
 
-    let hang = Routed::new().await;
-    hang.moto
-        .inject(Match::Action("PromoteReadReplica"), Fault::Hang, usize::MAX);
-    let mut a = failover_command(&fx, &hang.endpoints, &machine("machine-a"))
+    let hang = Proxied::start(false).await;
+    hang.proxy_for("AWS_ENDPOINT_URL_RDS").inject(
+        Match::Action("PromoteReadReplica"),
+        Fault::Hang,
+        usize::MAX,
+    );
+    let mut a = failover_command(&fx, &hang.endpoints(), &machine("machine-a"))
         .spawn()
         .expect("spawn");
     let promote = fx.step("promote");
@@ -508,20 +472,22 @@ async fn concurrent_appenders_never_fork_a_journal_on_gcs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bucket_that_ignores_conditional_writes_is_refused() {
     let fx = Fixture::with_state("liar", Some("s3")).await;
-    let liar = Routed::new().await;
-    liar.localstack.inject(
+    let liar = Proxied::start(false).await;
+    liar.proxy_for("AWS_ENDPOINT_URL_S3").inject(
         Match::Any,
         Fault::StripHeaders(vec!["if-none-match", "if-match"]),
         usize::MAX,
     );
-    let o = fx.drctl_with(&["runs", "list"], &[], &liar.endpoints).await;
+    let o = fx
+        .drctl_with(&["runs", "list"], &[], &liar.endpoints())
+        .await;
     assert_eq!(o.code, Some(2), "{}", o.all());
     assert!(
         o.err.contains("refusing the state bucket") && o.err.contains("ignored"),
         "{}",
         o.all()
     );
-    let o = fx.failover_payments_via(&liar.endpoints, &[]).await;
+    let o = fx.failover_payments_via(&liar.endpoints(), &[]).await;
     assert_eq!(o.code, Some(2), "{}", o.all());
     assert!(fx.runs().is_empty(), "a run started on an unsafe store");
     // The same bucket, honestly served, is accepted.
@@ -532,10 +498,13 @@ async fn a_bucket_that_ignores_conditional_writes_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn force_unlock_with_a_reason_takes_a_live_lease_and_both_runs_record_it() {
     let fx = Fixture::with_state("force", Some("s3")).await;
-    let hang = Routed::new().await;
-    hang.moto
-        .inject(Match::Action("PromoteReadReplica"), Fault::Hang, usize::MAX);
-    let mut a = failover_command(&fx, &hang.endpoints, &machine("machine-a"))
+    let hang = Proxied::start(false).await;
+    hang.proxy_for("AWS_ENDPOINT_URL_RDS").inject(
+        Match::Action("PromoteReadReplica"),
+        Fault::Hang,
+        usize::MAX,
+    );
+    let mut a = failover_command(&fx, &hang.endpoints(), &machine("machine-a"))
         .spawn()
         .expect("spawn");
     let promote = fx.step("promote");
