@@ -48,6 +48,33 @@ pub enum RunMode {
     },
     /// Re-create replicas in the other regions; the target is the active region.
     Reprotect,
+    /// A drill: the plan's graph against drill copies in the target region
+    /// (see [`crate::drill`]); production is never changed.
+    Drill {
+        /// How far the drill goes.
+        depth: DrillDepth,
+    },
+}
+
+/// How far a drill goes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum DrillDepth {
+    /// A temporary replica promoted, the standby group raised and restored,
+    /// a drill DNS record: nothing production uses is changed.
+    #[default]
+    Shadow,
+}
+
+impl DrillDepth {
+    /// The name journals and flags use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shadow => "shadow",
+        }
+    }
 }
 
 /// Where a step sits in a run: a step waits for the nearest earlier phase

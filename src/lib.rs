@@ -10,7 +10,9 @@
 //! * [`cloud`]: narrow cloud traits, their AWS/GCS implementations and a fake;
 //! * [`status`]: readiness of each standby region;
 //! * [`config`]: settings from file, environment and flags;
-//! * [`engine`], [`steps`], [`journal`]: runs, their steps and their journal.
+//! * [`engine`], [`steps`], [`journal`]: runs, their steps and their journal;
+//! * [`drill`]: what drills create, and how it is found and removed;
+//! * [`schedule`]: drill cadence.
 //!
 //! The command line lives in the binary (`src/main.rs`, `src/cli/`), the only
 //! place where errors become `anyhow` reports and exit codes.
@@ -19,6 +21,7 @@
 
 pub mod cloud;
 pub mod config;
+pub mod drill;
 pub mod engine;
 pub mod graph;
 pub mod journal;

@@ -112,35 +112,17 @@ pub fn drill_runs(
             _ => None,
         })
         .unwrap_or(Outcome::Unfinished);
+    // A slot recorded as skipped or missed is not a drill that ran.
+    if outcome == Outcome::Refused {
+        return Vec::new();
+    }
     let measures = crate::engine::measure::measure(records, targets);
     plans
         .iter()
         .map(|p| {
             let m = measures.iter().find(|m| m.plan == p.name);
-            let verdict = if outcome == Outcome::Unfinished {
-                Verdict::Unknown("the drill has not finished".into())
-            } else if !outcome.succeeded() {
-                Verdict::Fail(format!("the drill ended {outcome}"))
-            } else {
-                match m {
-                    None => Verdict::Unknown("nothing was measured".into()),
-                    Some(m) => match (m.rto.met, m.rpo.met) {
-                        (Some(false), _) => Verdict::Fail(format!(
-                            "RTO {:.0}s above the target {}s",
-                            m.rto.seconds.unwrap_or_default(),
-                            m.rto.target_seconds.unwrap_or_default()
-                        )),
-                        (_, Some(false)) => Verdict::Fail(format!(
-                            "RPO {:.0}s above the target {}s",
-                            m.rpo.seconds.unwrap_or_default(),
-                            m.rpo.target_seconds.unwrap_or_default()
-                        )),
-                        (Some(true), Some(true)) => Verdict::Pass,
-                        (None, _) => Verdict::Unknown("RTO unknown".into()),
-                        (_, None) => Verdict::Unknown(format!("RPO unknown ({})", m.rpo.basis)),
-                    },
-                }
-            };
+            let verdict =
+                crate::drill::verdict(records, outcome != Outcome::Unfinished, &p.name, m);
             DrillRun {
                 run_id: run_id.to_string(),
                 plan: p.name.clone(),
@@ -218,6 +200,110 @@ pub fn cadence(plans: &[Plan], drills: &[DrillRun], now: DateTime<Utc>) -> Vec<C
         .collect()
 }
 
+/// What `drctl schedule run` does with one plan's latest slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum SlotAction {
+    /// Start the drill of this slot (`catch_up`: the slot passed a while ago).
+    Start {
+        /// The slot.
+        slot: DateTime<Utc>,
+        /// Whether it runs late, as the one catch-up of a missed slot.
+        catch_up: bool,
+    },
+    /// The slot was already taken (run, skipped or recorded missed).
+    Taken {
+        /// The slot.
+        slot: DateTime<Utc>,
+        /// The run that took it.
+        by: String,
+    },
+    /// The slot passed longer ago than the catch-up deadline: record it missed.
+    Missed {
+        /// The slot.
+        slot: DateTime<Utc>,
+    },
+    /// No schedule, or one that does not parse.
+    Unscheduled {
+        /// Why.
+        why: String,
+    },
+}
+
+/// One plan's decision in a `schedule run` pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SlotDecision {
+    /// The plan.
+    pub plan: String,
+    /// What to do.
+    #[serde(flatten)]
+    pub action: SlotAction,
+}
+
+/// The slot a drill run was started for, from its first record's flags.
+pub fn slot_of(records: &[Record]) -> Option<DateTime<Utc>> {
+    records.iter().find_map(|r| match &r.event {
+        Event::RunStarted { flags, .. } => flags["schedule_slot"].as_str()?.parse().ok(),
+        _ => None,
+    })
+}
+
+/// Decides, for each plan, what a `schedule run` pass at `now` does with the
+/// plan's latest slot (the last occurrence of its cron at or before now):
+/// start it when no run has taken it, as a catch-up when it is older than
+/// a minute but within `catch_up`; record it missed when older than that.
+/// `taken` maps (plan, slot) to the run that took it. A slot runs at most
+/// once: the run's slot is part of its identity, checked again under the
+/// plan's lock before the drill starts.
+pub fn due(
+    plans: &[Plan],
+    taken: &BTreeMap<(String, DateTime<Utc>), String>,
+    now: DateTime<Utc>,
+    catch_up: std::time::Duration,
+) -> Vec<SlotDecision> {
+    plans
+        .iter()
+        .map(|plan| {
+            let action = match plan.spec.drill.as_ref().map(|d| d.schedule.as_str()) {
+                None => SlotAction::Unscheduled {
+                    why: "no [drill] schedule".into(),
+                },
+                Some(expr) => match crate::plan::validate::parse_cron(expr) {
+                    Err(e) => SlotAction::Unscheduled {
+                        why: format!("schedule `{expr}` does not parse: {e}"),
+                    },
+                    Ok(cron) => match cron.find_previous_occurrence(&now, true) {
+                        Err(e) => SlotAction::Unscheduled {
+                            why: format!("schedule `{expr}` has no slot before now: {e}"),
+                        },
+                        Ok(slot) => match taken.get(&(plan.name().to_string(), slot)) {
+                            Some(by) => SlotAction::Taken {
+                                slot,
+                                by: by.clone(),
+                            },
+                            None => {
+                                let late = (now - slot).to_std().unwrap_or_default();
+                                if late > catch_up {
+                                    SlotAction::Missed { slot }
+                                } else {
+                                    SlotAction::Start {
+                                        slot,
+                                        catch_up: late > std::time::Duration::from_secs(60),
+                                    }
+                                }
+                            }
+                        },
+                    },
+                },
+            };
+            SlotDecision {
+                plan: plan.name().to_string(),
+                action,
+            }
+        })
+        .collect()
+}
+
 /// Whether a journal's replay is sane enough to summarise (a broken journal
 /// is not evidence of a drill).
 pub fn usable(records: &[Record]) -> bool {
@@ -244,6 +330,53 @@ mod tests {
             outcome: Outcome::Succeeded,
             verdict,
         }
+    }
+
+    #[test]
+    fn a_due_slot_starts_once_then_is_taken_and_an_old_one_is_missed() {
+        let ps = plans();
+        let hour = std::time::Duration::from_secs(3600);
+        // Monday 2026-11-23 03:00:20 UTC: payments' slot (03:00 MON) is due.
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 3, 0, 20).unwrap();
+        let slot = Utc.with_ymd_and_hms(2026, 11, 23, 3, 0, 0).unwrap();
+        let d = due(&ps, &BTreeMap::new(), now, hour);
+        let payments = d.iter().find(|d| d.plan == "payments").unwrap();
+        assert_eq!(
+            payments.action,
+            SlotAction::Start {
+                slot,
+                catch_up: false
+            }
+        );
+        // Taken by a run: never again.
+        let taken = BTreeMap::from([(("payments".to_string(), slot), "run-a".to_string())]);
+        let d = due(&ps, &taken, now, hour);
+        assert!(matches!(
+            d.iter().find(|d| d.plan == "payments").unwrap().action,
+            SlotAction::Taken { .. }
+        ));
+        // 40 minutes late: a catch-up; two hours late: missed.
+        let late = Utc.with_ymd_and_hms(2026, 11, 23, 3, 40, 0).unwrap();
+        assert_eq!(
+            due(&ps, &BTreeMap::new(), late, hour)
+                .into_iter()
+                .find(|d| d.plan == "payments")
+                .unwrap()
+                .action,
+            SlotAction::Start {
+                slot,
+                catch_up: true
+            }
+        );
+        let later = Utc.with_ymd_and_hms(2026, 11, 23, 5, 0, 0).unwrap();
+        assert_eq!(
+            due(&ps, &BTreeMap::new(), later, hour)
+                .into_iter()
+                .find(|d| d.plan == "payments")
+                .unwrap()
+                .action,
+            SlotAction::Missed { slot }
+        );
     }
 
     #[test]

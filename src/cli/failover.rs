@@ -271,6 +271,7 @@ pub fn render_report(r: &RunReport) -> String {
     let mut o = String::new();
     let outcome = match r.outcome {
         drctl::journal::Outcome::EvidenceIncomplete => "SUCCEEDED, EVIDENCE INCOMPLETE".to_string(),
+        drctl::journal::Outcome::CleanupIncomplete => "CLEANUP INCOMPLETE".to_string(),
         other => other.as_str().to_uppercase(),
     };
     let kind = r.kind.map_or("run", |k| k.as_str());
@@ -348,6 +349,9 @@ pub fn render_report(r: &RunReport) -> String {
             "  note: promotions cannot be undone; to go back, run `drctl reprotect` then `drctl failback`"
         );
     }
+    if let Some(d) = &r.drill {
+        render_drill(&mut o, d);
+    }
     if let Some(by) = r.approve_by {
         let _ = writeln!(
             o,
@@ -359,6 +363,45 @@ pub fn render_report(r: &RunReport) -> String {
         let _ = writeln!(o, "  resume with: {cmd}");
     }
     o
+}
+
+/// A drill's verdicts and cleanup, for people.
+fn render_drill(o: &mut String, d: &drctl::drill::DrillSummary) {
+    use std::fmt::Write as _;
+    if let Some(why) = &d.interrupted {
+        let _ = writeln!(o, "  drill interrupted: {why}");
+    }
+    for v in &d.verdicts {
+        let _ = writeln!(
+            o,
+            "  drill verdict ({}, {}): {}",
+            v.plan, d.depth, v.verdict
+        );
+    }
+    let c = &d.cleanup;
+    let took = c
+        .seconds
+        .map(|s| format!(" in {}", secs(Some(s))))
+        .unwrap_or_default();
+    if c.complete {
+        let _ = writeln!(
+            o,
+            "  cleanup complete{took} (reported apart from the drill's RTO): {} resource(s)",
+            c.resources.len()
+        );
+    } else {
+        let _ = writeln!(o, "  CLEANUP INCOMPLETE{took}: left behind:");
+    }
+    for r in &c.resources {
+        let _ = writeln!(o, "    {}: {} ({})", r.resource, r.result, r.detail);
+    }
+    for l in &c.left {
+        let _ = writeln!(
+            o,
+            "    LEFT {}: {}\n      remove with: {}",
+            l.resource, l.why, l.how
+        );
+    }
 }
 
 /// One dry-run gate as a sentence ("gate rpo (payments): would pass:

@@ -4,6 +4,7 @@
 //! ([`drctl::config::Settings`]); each command gets the resolved settings and
 //! returns an [`Exit`] code, so `main` stays a thin map from errors to codes.
 
+pub mod drill;
 pub mod failover;
 pub mod generate;
 pub mod lock;
@@ -138,6 +139,9 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Fail over one plan, or every plan that has the region (critical tier first).
     Failover(failover::FailoverArgs),
+    /// Rehearse a failover on drill copies (production untouched), measured,
+    /// always cleaned up; `drill sweep` removes what interrupted drills left.
+    Drill(drill::DrillArgs),
     /// Point-in-time restore of a database into a new instance, then repoint its DNS.
     Restore(recover::RestoreArgs),
     /// After a failover, re-create replicas in the other regions so the plan is protected again.
@@ -168,6 +172,7 @@ pub async fn run(cli: Cli, settings: drctl::config::Settings) -> anyhow::Result<
         Command::Plan(cmd) => plan::run(cmd, &settings),
         Command::Status(args) => status::run(args, &settings).await,
         Command::Failover(args) => failover::run(args, &settings).await,
+        Command::Drill(args) => drill::run(args, &settings).await,
         Command::Restore(args) => recover::restore(args, &settings).await,
         Command::Reprotect(args) => recover::reprotect(args, &settings).await,
         Command::Failback(args) => recover::failback(args, &settings).await,

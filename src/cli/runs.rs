@@ -210,6 +210,17 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                             } => format!(
                                 "lock of {plan} taken over by run {by_run} on {by_host} (token {token}): {reason}"
                             ),
+                            Event::DrillResource { step, resource } => {
+                                format!(
+                                    "drill resource {resource} (step {step}), named before its creation"
+                                )
+                            }
+                            Event::Interrupted { reason } => format!("steps stopped: {reason}"),
+                            Event::Cleanup {
+                                resource,
+                                result,
+                                detail,
+                            } => format!("cleanup {resource}: {result} ({detail})"),
                             Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),
                         };
                         println!(

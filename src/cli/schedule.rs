@@ -1,10 +1,25 @@
-//! `drctl schedule list`: each plan's drill cadence, from the journals.
+//! `drctl schedule list`: each plan's drill cadence, from the journals;
+//! `drctl schedule run`: one pass (or `--loop`) that starts each drill whose
+//! slot is due, at most once per slot across every scheduler sharing the
+//! state (the slot is part of the run's identity, checked under the plan's
+//! lock), recording skipped and missed slots.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
+use serde_json::json;
 
 use super::{Exit, Output, load_plans};
 use drctl::config::Settings;
-use drctl::schedule::{self, Cadence};
+use drctl::engine::{Engine, EngineError, RunMode};
+use drctl::graph::DrillDepth;
+use drctl::journal::event::{Event, Outcome, PlanRef};
+use drctl::journal::{Journal, RunKind};
+use drctl::plan::Plan;
+use drctl::plan::duration::parse_duration;
+use drctl::schedule::{self, Cadence, SlotAction};
 
 /// `schedule` subcommands.
 #[derive(Debug, Subcommand)]
@@ -19,11 +34,41 @@ pub enum ScheduleCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+    /// One pass: start each plan's drill whose slot is due (to its first
+    /// standby region), each slot at most once; a slot missed by more than
+    /// --catch-up is recorded as missed. Made to be called every minute
+    /// (cron, a systemd timer, a Kubernetes CronJob: docs/schedule.md).
+    Run {
+        /// Only this plan.
+        #[arg(long)]
+        plan: Option<String>,
+        /// How late a slot may still run, once, as a catch-up.
+        #[arg(long, value_parser = parse_dur, default_value = "1h", value_name = "DUR")]
+        catch_up: Duration,
+        /// Keep running: one pass every --every until Ctrl-C or SIGTERM.
+        #[arg(long = "loop")]
+        looping: bool,
+        /// Time between passes with --loop.
+        #[arg(long, value_parser = parse_dur, default_value = "1m", value_name = "DUR")]
+        every: Duration,
+    },
+}
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Runs a `schedule` command.
 pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> anyhow::Result<Exit> {
-    let ScheduleCommand::List { plan, output } = cmd;
+    let (plan, output) = match cmd {
+        ScheduleCommand::List { plan, output } => (plan, output),
+        ScheduleCommand::Run {
+            plan,
+            catch_up,
+            looping,
+            every,
+        } => return run_passes(settings, plan.as_deref(), catch_up, looping, every).await,
+    };
     let loaded = match load_plans(settings, &[]) {
         Ok(l) => l,
         Err(code) => return Ok(code),
@@ -91,4 +136,165 @@ fn render(rows: &[Cadence]) -> String {
         }
     }
     o
+}
+
+async fn run_passes(
+    settings: &Settings,
+    plan: Option<&str>,
+    catch_up: Duration,
+    looping: bool,
+    every: Duration,
+) -> anyhow::Result<Exit> {
+    let loaded = match load_plans(settings, &[]) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let plans = match super::select(&loaded, plan) {
+        Ok(p) => p.into_iter().cloned().collect::<Vec<_>>(),
+        Err(code) => return Ok(code),
+    };
+    let engine = super::failover::engine(settings, None, false, None, false).await?;
+    if !looping {
+        return pass(&engine, &plans, catch_up).await;
+    }
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    let n = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        n.notify_one();
+    });
+    loop {
+        if let Err(e) = pass(&engine, &plans, catch_up).await {
+            eprintln!("schedule pass failed: {e:#}");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.notified() => return Ok(Exit::Ok),
+        }
+    }
+}
+
+/// One pass: decides every plan's slot and acts on it.
+async fn pass(engine: &Engine, plans: &[Plan], catch_up: Duration) -> anyhow::Result<Exit> {
+    let now = Utc::now();
+    let mut taken = BTreeMap::new();
+    for (id, records) in super::runs::read_all(engine.store.as_ref()).await? {
+        let Some(slot) = schedule::slot_of(&records) else {
+            continue;
+        };
+        if let Some(Event::RunStarted { plans, .. }) = records.first().map(|r| &r.event) {
+            for p in plans {
+                taken.insert((p.name.clone(), slot), id.clone());
+            }
+        }
+    }
+    let mut exit = Exit::Ok;
+    for d in schedule::due(plans, &taken, now, catch_up) {
+        let Some(plan) = plans.iter().find(|p| p.name() == d.plan) else {
+            continue;
+        };
+        match d.action {
+            SlotAction::Unscheduled { why } => println!("{}: not scheduled ({why})", d.plan),
+            SlotAction::Taken { slot, by } => {
+                println!("{}: slot {slot} already taken by run {by}", d.plan)
+            }
+            SlotAction::Missed { slot } => {
+                let id = record(
+                    engine,
+                    plan,
+                    slot,
+                    format!(
+                        "missed: the slot passed more than {} ago (--catch-up)",
+                        drctl::plan::duration::format_duration(catch_up)
+                    ),
+                )
+                .await?;
+                println!("{}: slot {slot} missed; recorded as run {id}", d.plan);
+            }
+            SlotAction::Start { slot, catch_up } => {
+                let Some(target) = plan.regions().get(1).cloned() else {
+                    println!("{}: no standby region to drill", d.plan);
+                    continue;
+                };
+                let mut opts = drctl::engine::RunOptions::failover(&target);
+                opts.kind = RunKind::Drill;
+                opts.mode = RunMode::Drill {
+                    depth: DrillDepth::Shadow,
+                };
+                opts.slot = Some(slot);
+                println!(
+                    "{}: starting the drill of slot {slot}{} to {target}",
+                    d.plan,
+                    if catch_up { " (catch-up)" } else { "" }
+                );
+                match engine.run(std::slice::from_ref(plan), &opts).await {
+                    Ok(report) => {
+                        print!("{}", super::failover::render_report(&report));
+                        if !report.succeeded() {
+                            exit = Exit::Failed;
+                        }
+                    }
+                    Err(EngineError::Refused(why)) => {
+                        // Another scheduler took the slot (or is running
+                        // it); else another run holds the plan: skip.
+                        let names = [plan.name()];
+                        match engine.slot_taken(&names, slot).await? {
+                            Some(by) => println!(
+                                "{}: slot {slot} taken by run {by} (another scheduler)",
+                                d.plan
+                            ),
+                            None => {
+                                let first = why.lines().next().unwrap_or_default().to_string();
+                                let id =
+                                    record(engine, plan, slot, format!("skipped: {first}")).await?;
+                                println!(
+                                    "{}: slot {slot} skipped ({first}); recorded as run {id}",
+                                    d.plan
+                                );
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("{}: the drill of slot {slot} did not start: {e}", d.plan);
+                        exit = Exit::Failed;
+                    }
+                }
+            }
+        }
+    }
+    Ok(exit)
+}
+
+/// Records a slot that did not run (skipped or missed) as a run of its
+/// own, so that it is taken and reports show it.
+async fn record(
+    engine: &Engine,
+    plan: &Plan,
+    slot: DateTime<Utc>,
+    reason: String,
+) -> anyhow::Result<String> {
+    let run_id = drctl::journal::new_run_id(&format!("{}-slot", plan.name()));
+    let mut j = Journal::create(engine.store.clone(), &run_id).await?;
+    j.append(Event::RunStarted {
+        run_id: run_id.clone(),
+        kind: RunKind::Drill,
+        target: plan.regions().get(1).cloned().unwrap_or_default(),
+        plans: vec![PlanRef {
+            name: plan.name().into(),
+            digest: plan.digest.clone(),
+        }],
+        operator: None,
+        host: drctl::journal::lock::hostname(),
+        pid: std::process::id(),
+        flags: json!({"schedule_slot": slot, "mode": {"mode": "drill", "depth": "shadow"}}),
+        declared_at: None,
+        steps: Vec::new(),
+    })
+    .await?;
+    j.append(Event::RunFinished {
+        outcome: Outcome::Refused,
+        summary: json!({ "reason": reason }),
+    })
+    .await?;
+    Ok(run_id)
 }

@@ -152,6 +152,7 @@ impl FakeCloud {
             subnet_group: None,
             security_groups: vec![],
             multi_az: false,
+            tags: Default::default(),
         };
         self.state()
             .databases
@@ -187,6 +188,7 @@ impl FakeCloud {
                 subnet_group: None,
                 security_groups: vec![],
                 multi_az: false,
+                tags: Default::default(),
             },
         );
     }
@@ -201,6 +203,7 @@ impl FakeCloud {
                 capacity,
                 in_service: capacity.desired,
                 instances: capacity.desired,
+                tags: Default::default(),
             },
         );
     }
@@ -278,6 +281,27 @@ impl Dns for FakeCloud {
             id: change_id.into(),
             in_sync: true,
         })
+    }
+
+    async fn list_records(
+        &self,
+        zone: &HostedZone,
+        suffix: &str,
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        // Fully qualified and case-insensitive, like Route 53's names.
+        let suffix = match suffix {
+            "" => String::new(),
+            s => fqdn(&s.to_ascii_lowercase()),
+        };
+        Ok(self
+            .state()
+            .records
+            .get(&zone.id)
+            .into_iter()
+            .flatten()
+            .filter(|r| fqdn(&r.name.to_ascii_lowercase()).ends_with(&suffix))
+            .cloned()
+            .collect())
     }
 }
 
@@ -363,6 +387,7 @@ impl Database for FakeCloud {
             inst.subnet_group = placement.subnet_group.clone();
             inst.security_groups = placement.security_groups.clone();
             inst.multi_az = placement.multi_az.unwrap_or(false);
+            inst.tags = placement.tags.clone();
         }
         self.state()
             .writes
@@ -421,6 +446,28 @@ impl Database for FakeCloud {
             .push(format!("RestoreDBInstanceToPointInTime {target_id}"));
         Ok(())
     }
+
+    async fn delete_instance(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        let mut s = self.state();
+        let Some(inst) = s.databases.remove(&(region.into(), id.into())) else {
+            return Ok(());
+        };
+        for other in s.databases.values_mut() {
+            other.replicas.retain(|r| r != &inst.arn);
+        }
+        s.writes.push(format!("DeleteDBInstance {id}"));
+        Ok(())
+    }
+
+    async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
+        Ok(self
+            .state()
+            .databases
+            .values()
+            .filter(|d| d.region == region)
+            .cloned()
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -452,6 +499,38 @@ impl Compute for FakeCloud {
         g.in_service = capacity.desired;
         g.instances = capacity.desired;
         s.writes.push(format!("UpdateAutoScalingGroup {name}"));
+        Ok(())
+    }
+
+    async fn tag_group(
+        &self,
+        region: &str,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        let mut s = self.state();
+        let g = s
+            .groups
+            .get_mut(&(region.into(), name.into()))
+            .ok_or_else(|| not_found("autoscaling", "CreateOrUpdateTags", name, region))?;
+        g.tags.extend(tags.clone());
+        s.writes.push(format!("CreateOrUpdateTags {name}"));
+        Ok(())
+    }
+
+    async fn untag_group(
+        &self,
+        region: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        let mut s = self.state();
+        let g = s
+            .groups
+            .get_mut(&(region.into(), name.into()))
+            .ok_or_else(|| not_found("autoscaling", "DeleteTags", name, region))?;
+        g.tags.retain(|k, _| !keys.contains(k));
+        s.writes.push(format!("DeleteTags {name}"));
         Ok(())
     }
 }
@@ -699,6 +778,181 @@ mod tests {
                 .promote_replica("us-east-1", "db-use1")
                 .await
                 .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tagged_replica_is_listed_and_deleted_from_its_source() {
+        let fake = FakeCloud::new();
+        fake.add_primary("us-west-2", "db");
+        fake.add_primary("us-east-1", "other");
+        let c = fake.clouds();
+        let src = c
+            .database
+            .describe_instance("us-west-2", "db")
+            .await
+            .unwrap()
+            .unwrap();
+        let tags = BTreeMap::from([("drctl:drill".to_string(), "run-1".to_string())]);
+        let placement = ReplicaPlacement {
+            tags: tags.clone(),
+            ..Default::default()
+        };
+        c.database
+            .create_replica("us-east-1", "drill-db", &src.arn, &placement)
+            .await
+            .unwrap();
+        let r = c
+            .database
+            .describe_instance("us-east-1", "drill-db")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.tags, tags);
+        assert_eq!(r.role, DbRole::Replica(src.arn.clone()));
+
+        let mut listed = c.database.list_instances("us-east-1").await.unwrap();
+        listed.sort_by(|a, b| a.id.cmp(&b.id));
+        let ids: Vec<_> = listed.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["drill-db", "other"], "only the region's instances");
+        assert_eq!(listed[0].tags, tags);
+        assert!(listed[1].tags.is_empty());
+
+        c.database
+            .delete_instance("us-east-1", "drill-db")
+            .await
+            .unwrap();
+        assert_eq!(
+            c.database
+                .describe_instance("us-east-1", "drill-db")
+                .await
+                .unwrap(),
+            None
+        );
+        let src = c
+            .database
+            .describe_instance("us-west-2", "db")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(src.replicas.is_empty(), "{:?}", src.replicas);
+        // Deleting again (or anything absent) is fine, and writes nothing.
+        c.database
+            .delete_instance("us-east-1", "drill-db")
+            .await
+            .unwrap();
+        let deletes = fake
+            .state()
+            .writes
+            .iter()
+            .filter(|w| w.starts_with("DeleteDBInstance"))
+            .count();
+        assert_eq!(deletes, 1);
+    }
+
+    #[tokio::test]
+    async fn group_tags_are_added_replaced_and_removed() {
+        let fake = FakeCloud::new();
+        let cap = Capacity {
+            min: 1,
+            desired: 2,
+            max: 3,
+        };
+        fake.add_group("us-east-1", "api", cap);
+        let c = fake.clouds();
+        let tag = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        c.compute
+            .tag_group("us-east-1", "api", &tag(&[("a", "1"), ("b", "2")]))
+            .await
+            .unwrap();
+        c.compute
+            .tag_group("us-east-1", "api", &tag(&[("a", "3")]))
+            .await
+            .unwrap();
+        let g = c
+            .compute
+            .describe_group("us-east-1", "api")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(g.tags, tag(&[("a", "3"), ("b", "2")]));
+        assert_eq!(g.capacity, cap, "tags leave the capacity alone");
+        c.compute
+            .untag_group("us-east-1", "api", &["a".into(), "missing".into()])
+            .await
+            .unwrap();
+        let g = c
+            .compute
+            .describe_group("us-east-1", "api")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(g.tags, tag(&[("b", "2")]));
+        let err = c
+            .compute
+            .tag_group("us-west-2", "api", &tag(&[("a", "1")]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn records_are_listed_by_name_suffix() {
+        let fake = FakeCloud::new();
+        let zone = fake.add_zone("example.com");
+        let rec = |name: &str| DnsRecord {
+            name: name.into(),
+            rtype: "CNAME".into(),
+            ttl: Some(60),
+            values: vec!["target.example.net".into()],
+            set_identifier: None,
+            weight: None,
+        };
+        for name in [
+            "a.drill-1.example.com.",
+            "b.drill-1.example.com.",
+            "a.drill-2.example.com.",
+            "api.example.com.",
+        ] {
+            fake.put_record("example.com", rec(name));
+        }
+        let names = |recs: Vec<DnsRecord>| {
+            let mut n: Vec<String> = recs.into_iter().map(|r| r.name).collect();
+            n.sort();
+            n
+        };
+        let c = fake.clouds();
+        assert_eq!(
+            names(
+                c.dns
+                    .list_records(&zone, "drill-1.example.com.")
+                    .await
+                    .unwrap()
+            ),
+            ["a.drill-1.example.com.", "b.drill-1.example.com."]
+        );
+        // Trailing dot and case do not matter.
+        assert_eq!(
+            names(
+                c.dns
+                    .list_records(&zone, "DRILL-2.example.com")
+                    .await
+                    .unwrap()
+            ),
+            ["a.drill-2.example.com."]
+        );
+        assert_eq!(c.dns.list_records(&zone, "").await.unwrap().len(), 4);
+        assert!(
+            c.dns
+                .list_records(&zone, "nothing.example.com.")
+                .await
+                .unwrap()
+                .is_empty()
         );
     }
 

@@ -337,6 +337,19 @@ impl Dns for Metered {
         )
         .await
     }
+
+    async fn list_records(
+        &self,
+        zone: &HostedZone,
+        suffix: &str,
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        self.meter(
+            "route53:ListResourceRecordSets",
+            "global",
+            self.inner.dns.list_records(zone, suffix),
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -410,6 +423,24 @@ impl Database for Metered {
         )
         .await
     }
+
+    async fn delete_instance(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        self.meter(
+            "rds:DeleteDBInstance",
+            region,
+            self.inner.database.delete_instance(region, id),
+        )
+        .await
+    }
+
+    async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
+        self.meter(
+            "rds:DescribeDBInstances",
+            region,
+            self.inner.database.list_instances(region),
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -437,6 +468,34 @@ impl Compute for Metered {
             "autoscaling:UpdateAutoScalingGroup",
             region,
             self.inner.compute.set_capacity(region, name, capacity),
+        )
+        .await
+    }
+
+    async fn tag_group(
+        &self,
+        region: &str,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.meter(
+            "autoscaling:CreateOrUpdateTags",
+            region,
+            self.inner.compute.tag_group(region, name, tags),
+        )
+        .await
+    }
+
+    async fn untag_group(
+        &self,
+        region: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        self.meter(
+            "autoscaling:DeleteTags",
+            region,
+            self.inner.compute.untag_group(region, name, keys),
         )
         .await
     }
@@ -652,6 +711,49 @@ mod tests {
                 "autoscaling:DescribeAutoScalingGroups"
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn sweep_calls_are_labelled_with_their_operations() {
+        let fake = FakeCloud::new();
+        let zone = fake.add_zone("example.com.");
+        fake.add_group(
+            "us-east-1",
+            "api",
+            Capacity {
+                min: 0,
+                desired: 0,
+                max: 1,
+            },
+        );
+        let (c, log) = Metered::wrap(fake.clouds());
+        c.dns.list_records(&zone, "").await.unwrap();
+        c.database.list_instances("us-east-1").await.unwrap();
+        c.database
+            .delete_instance("us-east-1", "gone")
+            .await
+            .unwrap();
+        let tags = BTreeMap::from([("k".to_string(), "v".to_string())]);
+        c.compute
+            .tag_group("us-east-1", "api", &tags)
+            .await
+            .unwrap();
+        c.compute
+            .untag_group("us-east-1", "api", &["k".into()])
+            .await
+            .unwrap();
+        let labels: Vec<_> = log.calls().iter().map(|c| c.label).collect();
+        assert_eq!(
+            labels,
+            [
+                "route53:ListResourceRecordSets",
+                "rds:DescribeDBInstances",
+                "rds:DeleteDBInstance",
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:DeleteTags"
+            ]
+        );
+        assert_eq!(log.errors(), 0);
     }
 
     #[tokio::test]

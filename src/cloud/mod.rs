@@ -74,6 +74,15 @@ pub trait Dns: Send + Sync {
 
     /// Reads the propagation status of a submitted change batch.
     async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError>;
+
+    /// Lists every record set of the zone whose name ends with `suffix`
+    /// (fully qualified; `""` lists the whole zone), following pagination.
+    /// A drill sweep finds drill records by their names with it.
+    async fn list_records(
+        &self,
+        zone: &HostedZone,
+        suffix: &str,
+    ) -> Result<Vec<DnsRecord>, CloudError>;
 }
 
 /// RDS-style managed databases: instances, read replicas, restores.
@@ -113,6 +122,17 @@ pub trait Database: Send + Sync {
         target_id: &str,
         point: RestorePoint,
     ) -> Result<(), CloudError>;
+
+    /// Deletes an instance without a final snapshot (a drill's temporary
+    /// instance). Deleting one that does not exist is not an error: the call
+    /// is safe to repeat. The deletion may take time: read the instance
+    /// until it is gone to prove it.
+    async fn delete_instance(&self, region: &str, id: &str) -> Result<(), CloudError>;
+
+    /// Every instance in `region` with its tags (following pagination), for
+    /// a sweep that finds leftovers by tag. Roles are not resolved: only
+    /// `id`, `arn`, `status`, `tags` and the replica source are meaningful.
+    async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError>;
 }
 
 /// Auto Scaling-style compute groups.
@@ -131,6 +151,23 @@ pub trait Compute: Send + Sync {
         region: &str,
         name: &str,
         capacity: Capacity,
+    ) -> Result<(), CloudError>;
+
+    /// Adds or replaces tags on the group (CreateOrUpdateTags, not
+    /// propagated to instances).
+    async fn tag_group(
+        &self,
+        region: &str,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError>;
+
+    /// Removes the tags named `keys` from the group (absent keys are fine).
+    async fn untag_group(
+        &self,
+        region: &str,
+        name: &str,
+        keys: &[String],
     ) -> Result<(), CloudError>;
 }
 

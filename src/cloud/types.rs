@@ -101,6 +101,9 @@ pub struct DbInstance {
     pub security_groups: Vec<String>,
     /// Whether it is deployed across availability zones.
     pub multi_az: bool,
+    /// The instance's tags (drills find their temporary instances by them).
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl DbInstance {
@@ -126,6 +129,9 @@ pub struct ReplicaPlacement {
     pub security_groups: Vec<String>,
     /// Deploy across availability zones.
     pub multi_az: Option<bool>,
+    /// Tags the new replica is created with (a drill's run id, owner and
+    /// expiry), so that it can be found without a journal.
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 impl ReplicaPlacement {
@@ -152,6 +158,7 @@ impl ReplicaPlacement {
             subnet_group: prev.subnet_group.clone(),
             security_groups: prev.security_groups.clone(),
             multi_az: Some(prev.multi_az),
+            tags: Default::default(),
         }
     }
 }
@@ -195,6 +202,9 @@ pub struct ComputeGroup {
     pub in_service: u32,
     /// All instances, in any lifecycle state.
     pub instances: u32,
+    /// The group's tags (a drill keeps the capacity to restore in them).
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// A replica-lag reading over a time window.
@@ -468,6 +478,7 @@ mod tests {
             subnet_group: Some("net-usw2".into()),
             security_groups: vec!["sg-1".into()],
             multi_az: true,
+            tags: Default::default(),
         }
     }
 

@@ -407,6 +407,7 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                 run_id: &run_id,
                 outputs: &outputs,
                 deadline: std::time::Instant::now() + Duration::from_secs(5),
+                drill_expires: None,
                 poll: sc.opts.poll,
                 journal: twice.store.clone(),
                 lag_window: sc.opts.lag_window,

@@ -81,6 +81,15 @@ pub struct RunOptions {
     /// as a crash would, to prove that resume works from there. Journaled in
     /// the run's flags. See [`CrashPoint`].
     pub inject_crash: Option<CrashPoint>,
+    /// A drill's longest run before it aborts into cleanup (`None`: the
+    /// tier's default, [`crate::drill::default_max_duration`]).
+    pub max_duration: Option<Duration>,
+    /// Notified to stop a drill's steps and clean up (Ctrl-C, SIGTERM).
+    pub interrupt: Option<Arc<tokio::sync::Notify>>,
+    /// The schedule slot a scheduled drill runs for: part of the run's
+    /// identity (journaled); a slot another run took is refused under the
+    /// plan's lock, so a slot runs at most once.
+    pub slot: Option<DateTime<Utc>>,
 }
 
 /// Where to stop a run as a crash would (fault injection for crash/resume
@@ -138,6 +147,9 @@ impl RunOptions {
             step_timeout: None,
             side_read_timeout: side::SIDE_READ_TIMEOUT,
             inject_crash: None,
+            max_duration: None,
+            interrupt: None,
+            slot: None,
         }
     }
 }
@@ -259,13 +271,24 @@ pub struct RunReport {
     /// What the run left undone without failing (evidence a destination did
     /// not take), one sentence each.
     pub warnings: Vec<String>,
+    /// A drill's verdicts and cleanup (drills only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<crate::drill::DrillSummary>,
 }
 
 impl RunReport {
     /// Whether the run did what it was for: every step succeeded (evidence
     /// may still be incomplete, which is a warning, not a failure).
     pub fn succeeded(&self) -> bool {
-        self.outcome.succeeded()
+        match &self.drill {
+            // A drill succeeded when every plan passed and nothing is left.
+            Some(d) => {
+                self.outcome.succeeded()
+                    && d.cleanup.complete
+                    && d.verdicts.iter().all(|v| v.verdict.passed())
+            }
+            None => self.outcome.succeeded(),
+        }
     }
 }
 
@@ -311,6 +334,7 @@ impl Engine {
             graph,
             rpo_readings: None,
             attempt: 1,
+            drill_expires: None,
         }
     }
 
@@ -466,9 +490,26 @@ impl Engine {
         let takeover = Takeover {
             force: opts.force_unlock,
             reason: opts.force_reason.as_deref(),
-            reclaim_run: None,
+            ..Takeover::default()
         };
         let (locks, taken_over) = self.lock_plans(&names, &me, opts.kind, takeover).await?;
+        // Under the lock: has another run taken this slot already?
+        if let Some(slot) = opts.slot {
+            match self.slot_taken(&names, slot).await {
+                Ok(None) => {}
+                Ok(Some(by)) => {
+                    release_all(&locks).await;
+                    return Err(EngineError::Refused(format!(
+                        "the slot {slot} of {} was taken by run {by}; a slot runs once",
+                        names.join(", ")
+                    )));
+                }
+                Err(e) => {
+                    release_all(&locks).await;
+                    return Err(e.into());
+                }
+            }
+        }
 
         // Who runs this, for the journal and the approval record. Without it
         // the run goes on (STS may be what is failing), and every approval
@@ -491,7 +532,8 @@ impl Engine {
                 return Err(e.into());
             }
         };
-        if self.locks.fenced() {
+        // A drill is fenced on local state too: a failover may preempt it.
+        if self.locks.fenced() || matches!(opts.mode, RunMode::Drill { .. }) {
             j.set_fence(Arc::new(LockSet(locks.clone())));
         }
         j.append(Event::RunStarted {
@@ -519,6 +561,8 @@ impl Engine {
                 "lag_window_seconds": opts.lag_window.as_secs(),
                 "step_timeout_seconds": opts.step_timeout.map(|d| d.as_secs()),
                 "inject_crash": opts.inject_crash.as_ref().map(ToString::to_string),
+                "max_duration_seconds": opts.max_duration.map(|d| d.as_secs()),
+                "schedule_slot": opts.slot,
             }),
             declared_at: opts.declared_at,
             steps: steps
@@ -536,13 +580,14 @@ impl Engine {
                 plan: t.plan.clone(),
                 gate: GateName::Lock,
                 decision: Decision::Override,
-                detail: json!({"force_unlock": true, "previous_holder": t.holder, "holder_was_live": t.live, "reason": opts.force_reason, "token": t.token}),
+                detail: json!({"force_unlock": !t.preempted, "preempted_drill": t.preempted, "previous_holder": t.holder, "holder_was_live": t.live, "reason": opts.force_reason, "token": t.token}),
             })
             .await?;
             self.reporter.note(&format!(
-                "took over the lock of {} from {} run {} (pid {} on {})",
+                "took over the lock of {} from {} {} {} (pid {} on {})",
                 t.plan,
                 if t.live { "live" } else { "dead" },
+                if t.preempted { "drill" } else { "run" },
                 t.holder.run_id,
                 t.holder.pid,
                 t.holder.host
@@ -630,6 +675,7 @@ impl Engine {
                 &BTreeMap::new(),
                 opts.declared_at.unwrap_or(me.started),
                 &rpo_readings,
+                &locks,
             )
             .await;
         end_locks(&locks, &report).await;
@@ -657,7 +703,23 @@ impl Engine {
         let mut locks: Vec<Arc<dyn HeldLock>> = Vec::new();
         let mut taken_over = Vec::new();
         for name in names {
-            match self.locks.acquire(name, &holder, takeover).await {
+            let mut result = self.locks.acquire(name, &holder, takeover).await;
+            let mut preempted = false;
+            // A real failover always preempts a drill: the holder's own
+            // journal (not its lock) says it is one.
+            if let Err(LockError::Held { holder: h, .. }) = &result
+                && matches!(kind, RunKind::Failover | RunKind::Failback)
+                && self.run_kind(&h.run_id).await == Some(RunKind::Drill)
+            {
+                let drill = h.run_id.clone();
+                let t = Takeover {
+                    preempt_run: Some(&drill),
+                    ..takeover
+                };
+                result = self.locks.acquire(name, &holder, t).await;
+                preempted = result.is_ok();
+            }
+            match result {
                 Ok(acquired) => {
                     if let Some(d) = acquired.displaced {
                         taken_over.push(TakenOver {
@@ -665,6 +727,7 @@ impl Engine {
                             holder: d,
                             live: acquired.displaced_live,
                             token: acquired.lock.token(),
+                            preempted,
                         });
                     }
                     locks.push(acquired.lock);
@@ -712,6 +775,18 @@ impl Engine {
     /// (so both runs record the takeover). On shared state this record also
     /// fences it: its next append finds the record number taken. Best effort:
     /// a failure is a warning, never a reason to stop this run.
+    /// What kind of run `run_id` is, from its journal's first record.
+    async fn run_kind(&self, run_id: &str) -> Option<RunKind> {
+        let text = self.store.read(run_id).await.ok()?;
+        match serde_json::from_str::<Record>(text.lines().next()?)
+            .ok()?
+            .event
+        {
+            Event::RunStarted { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+
     async fn record_lock_lost(&self, t: &TakenOver, me: &LockInfo, reason: Option<&str>) {
         if t.holder.run_id == me.run_id {
             return;
@@ -720,9 +795,16 @@ impl Engine {
             plan: t.plan.clone(),
             by_run: me.run_id.clone(),
             by_host: me.host.clone(),
-            reason: reason
-                .unwrap_or("lock taken over (--force-unlock)")
-                .to_string(),
+            reason: if t.preempted {
+                format!(
+                    "preempted by failover run {}: a real failover takes precedence over a drill",
+                    me.run_id
+                )
+            } else {
+                reason
+                    .unwrap_or("lock taken over (--force-unlock)")
+                    .to_string()
+            },
             token: t.token.unwrap_or(0),
         };
         if let Err(e) = journal::append_to(self.store.clone(), &t.holder.run_id, event).await {
@@ -740,6 +822,16 @@ impl Engine {
         opts: &RunOptions,
         operator: Option<&str>,
     ) -> (Value, Option<String>) {
+        if opts.mode
+            == (RunMode::Drill {
+                depth: crate::graph::DrillDepth::Shadow,
+            })
+        {
+            return (
+                json!({"required": false, "why": "a shadow drill changes no production resource"}),
+                None,
+            );
+        }
         if plan.tier.approval != Approval::Required {
             return (json!({"required": false}), None);
         }
@@ -880,6 +972,16 @@ impl Engine {
                 "journal of {run_id} has no run-started record"
             )));
         };
+        if kind == RunKind::Drill
+            && records
+                .iter()
+                .any(|r| matches!(r.event, Event::RunFinished { .. }))
+            && crate::drill::cleanup_summary(&records).complete
+        {
+            return Err(EngineError::Invalid(format!(
+                "drill {run_id} already ended and its cleanup is complete; nothing to resume\n  hint: start a new drill"
+            )));
+        }
         if let Some(Event::RunFinished { outcome, .. }) = records
             .iter()
             .rev()
@@ -953,6 +1055,28 @@ impl Engine {
             dropped_torn_line: torn.map(|t| t.text),
         })
         .await?;
+        if kind == RunKind::Drill {
+            // A drill is never continued after its process died (its
+            // figures would span the gap): it is cleaned up and ended.
+            let all_ran = journaled_steps.as_ref().is_some_and(|st| {
+                st.iter().all(|s| {
+                    replayed
+                        .steps
+                        .get(&s.id)
+                        .is_some_and(|x| x.state == StepState::Succeeded)
+                })
+            });
+            if !all_ran && crate::drill::interrupted(&records).is_none() {
+                j.append(Event::Interrupted {
+                    reason: format!(
+                        "the drill's process stopped before its steps ended; resumed on {} to clean up",
+                        me.host
+                    ),
+                })
+                .await?;
+            }
+            return self.finish_drill(&plans, &opts, &mut j).await;
+        }
         let outputs: BTreeMap<String, Value> = replayed
             .steps
             .iter()
@@ -996,12 +1120,72 @@ impl Engine {
             &attempts,
             clock_start,
             &rpo_readings,
+            locks,
         )
         .await
     }
 
+    /// Runs the graph; a drill whose lock is taken over meanwhile (a
+    /// failover preempting it) still ends with its cleanup, journaled after
+    /// the takeover's record.
     #[allow(clippy::too_many_arguments)]
     async fn execute(
+        &self,
+        plans: &[Plan],
+        opts: &RunOptions,
+        steps: &[Step],
+        j: &mut Journal,
+        outputs: BTreeMap<String, Value>,
+        earlier_attempts: &BTreeMap<String, u32>,
+        clock_start: DateTime<Utc>,
+        rpo_readings: &BTreeMap<String, Value>,
+        locks: &[Arc<dyn HeldLock>],
+    ) -> Result<RunReport, EngineError> {
+        let result = self
+            .execute_graph(
+                plans,
+                opts,
+                steps,
+                j,
+                outputs,
+                earlier_attempts,
+                clock_start,
+                rpo_readings,
+                locks,
+            )
+            .await;
+        let is_drill = matches!(opts.mode, RunMode::Drill { .. });
+        match result {
+            Err(EngineError::Journal(JournalError::Fenced { detail, .. })) if is_drill => {
+                *j = self.reopen_after_preemption(j.run_id()).await?;
+                j.append(Event::Interrupted {
+                    reason: format!("preempted: {detail}"),
+                })
+                .await?;
+                self.finish_drill(plans, opts, j).await
+            }
+            other => other,
+        }
+    }
+
+    /// The journal of a drill whose lock was taken over, opened again at its
+    /// true end once the taker's `lock_lost` record is there (waited for a
+    /// few seconds), without a fence: the lock is gone, and these records
+    /// are the drill's own ending (its cleanup), which nobody else writes.
+    async fn reopen_after_preemption(&self, run_id: &str) -> Result<Journal, EngineError> {
+        for _ in 0..50 {
+            let text = self.store.read(run_id).await.unwrap_or_default();
+            if text.contains("\"type\":\"lock_lost\"") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (j, _) = Journal::open_for_append(self.store.clone(), run_id).await?;
+        Ok(j)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_graph(
         &self,
         plans: &[Plan],
         opts: &RunOptions,
@@ -1011,6 +1195,7 @@ impl Engine {
         earlier_attempts: &BTreeMap<String, u32>,
         clock_start: DateTime<Utc>,
         rpo_readings: &BTreeMap<String, Value>,
+        locks: &[Arc<dyn HeldLock>],
     ) -> Result<RunReport, EngineError> {
         let run_id = j.run_id().to_string();
         let plan_of = |s: &Step| {
@@ -1046,6 +1231,16 @@ impl Engine {
             &opts.target,
             opts.side_read_timeout,
         );
+        let is_drill = matches!(opts.mode, RunMode::Drill { .. });
+        let max_duration = self.max_duration(plans, opts);
+        let drill_expires = is_drill.then(|| {
+            clock_start
+                + chrono::Duration::from_std(max_duration + crate::drill::SWEEP_GRACE)
+                    .unwrap_or_default()
+        });
+        let mut stop = self.stop_signal(opts, is_drill, clock_start, max_duration, locks);
+        let mut interrupted: Option<String> = None;
+        let mut temps: BTreeSet<crate::drill::Temp> = BTreeSet::new();
         loop {
             if failed.is_empty() {
                 let mut ready: Vec<usize> = (0..steps.len())
@@ -1057,6 +1252,16 @@ impl Engine {
                 for i in ready {
                     if running.len() >= parallelism {
                         break;
+                    }
+                    // What the step may create, journaled before it acts.
+                    for t in steps[i].kind.action().creates(&run_id) {
+                        if temps.insert(t.clone()) {
+                            j.append(Event::DrillResource {
+                                step: steps[i].id.to_string(),
+                                resource: t,
+                            })
+                            .await?;
+                        }
                     }
                     let attempt = attempts.entry(i).or_insert(0);
                     *attempt += 1;
@@ -1098,6 +1303,7 @@ impl Engine {
                         cx.side = Some(side);
                         cx.rpo_readings = rpo_readings.get(plan.name());
                         cx.attempt = attempt;
+                        cx.drill_expires = drill_expires;
                         let action = step.kind.action();
                         let span = tracing::info_span!("step", step = %step.id);
                         let result = tracing::Instrument::instrument(action.run(&cx), span).await;
@@ -1105,7 +1311,14 @@ impl Engine {
                     });
                 }
             }
-            let Some((i, result, elapsed)) = running.next().await else {
+            let next = tokio::select! {
+                n = running.next() => n,
+                reason = &mut stop, if interrupted.is_none() => {
+                    interrupted = Some(reason);
+                    None
+                }
+            };
+            let Some((i, result, elapsed)) = next else {
                 break;
             };
             match result {
@@ -1136,6 +1349,20 @@ impl Engine {
                 }
             }
         }
+        if is_drill {
+            // Steps still in flight are dropped: what they may have created
+            // is journaled, and cleanup reads the cloud before it acts.
+            drop(running);
+            if let Some(reason) = interrupted {
+                self.reporter
+                    .note(&format!("drill stopped: {reason}; cleaning up"));
+                if locks.iter().any(|l| l.check_local().is_err()) {
+                    *j = self.reopen_after_preemption(&run_id).await?;
+                }
+                j.append(Event::Interrupted { reason }).await?;
+            }
+            return self.finish_drill(plans, opts, j).await;
+        }
         let records = journal::read(self.store.as_ref(), &run_id).await?;
         let unsettled = steps.iter().any(|s| {
             outputs
@@ -1158,6 +1385,181 @@ impl Engine {
         Ok(report)
     }
 }
+
+impl Engine {
+    /// The run that took schedule slot `slot` of one of `plans`, if any:
+    /// only runs started at or after the slot are read (run ids begin with
+    /// their start time), and only their first record.
+    pub async fn slot_taken(
+        &self,
+        plans: &[&str],
+        slot: DateTime<Utc>,
+    ) -> Result<Option<String>, JournalError> {
+        let from = slot.format("%Y%m%dT%H%M%SZ").to_string();
+        for id in self.store.list().await? {
+            if id.get(..16).is_none_or(|t| t < from.as_str()) {
+                continue;
+            }
+            let text = match self.store.read(&id).await {
+                Ok(t) => t,
+                Err(JournalError::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let Some(first) = text.lines().next() else {
+                continue;
+            };
+            let Ok(r) = serde_json::from_str::<Record>(first) else {
+                continue;
+            };
+            if let Event::RunStarted {
+                plans: ran, flags, ..
+            } = &r.event
+                && flags["schedule_slot"]
+                    .as_str()
+                    .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+                    == Some(slot)
+                && ran.iter().any(|p| plans.contains(&p.name.as_str()))
+            {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A drill's longest run: `--max-duration`, else the shortest default of
+    /// its plans' tiers.
+    fn max_duration(&self, plans: &[Plan], opts: &RunOptions) -> Duration {
+        opts.max_duration.unwrap_or_else(|| {
+            plans
+                .iter()
+                .map(|p| crate::drill::default_max_duration(p.tier.rto))
+                .min()
+                .unwrap_or(Duration::from_secs(15 * 60))
+        })
+    }
+
+    /// What stops a drill's steps: the operator (Ctrl-C, SIGTERM, through
+    /// [`RunOptions::interrupt`]) or its maximum duration, counted from the
+    /// run's start. Never resolves for other runs.
+    fn stop_signal(
+        &self,
+        opts: &RunOptions,
+        is_drill: bool,
+        clock_start: DateTime<Utc>,
+        max: Duration,
+        locks: &[Arc<dyn HeldLock>],
+    ) -> futures::future::BoxFuture<'static, String> {
+        use futures::FutureExt as _;
+        if !is_drill {
+            return std::future::pending().boxed();
+        }
+        let left = (clock_start + chrono::Duration::from_std(max).unwrap_or_default() - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let interrupt = opts.interrupt.clone();
+        let locks = locks.to_vec();
+        async move {
+            // Another run took a lock over (a failover preempting the drill).
+            let lost = async {
+                loop {
+                    if let Some(why) = locks.iter().find_map(|l| l.check_local().err()) {
+                        return why;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            };
+            let operator = async {
+                match interrupt {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(left) => format!(
+                    "the drill ran for its maximum duration ({}; --max-duration)",
+                    format_duration(max)
+                ),
+                _ = operator => "stopped by the operator (Ctrl-C or SIGTERM)".to_string(),
+                why = lost => format!("preempted: {why}"),
+            }
+        }
+        .boxed()
+    }
+
+    /// A drill's ending, whatever ended it: cleans up every resource its
+    /// journal names (each removal proven and journaled), then journals how
+    /// the run ended. A preempted drill (its lock taken over) leaves the
+    /// capacity it raised to the run that owns the plan now.
+    async fn finish_drill(
+        &self,
+        plans: &[Plan],
+        opts: &RunOptions,
+        j: &mut Journal,
+    ) -> Result<RunReport, EngineError> {
+        let run_id = j.run_id().to_string();
+        let records = journal::read(self.store.as_ref(), &run_id).await?;
+        let preempted = records
+            .iter()
+            .any(|r| matches!(r.event, Event::LockLost { .. }));
+        let temps = crate::drill::journaled(&records);
+        if !temps.is_empty() {
+            self.reporter.note(&format!(
+                "drill cleanup: {} resource(s) to remove or restore",
+                temps.len()
+            ));
+        }
+        let deadline = Instant::now() + CLEANUP_BUDGET;
+        let results = futures::future::join_all(temps.iter().map(|t| {
+            t.remove(
+                &self.clouds,
+                &run_id,
+                preempted && !t.drill_only(),
+                opts.poll,
+                deadline,
+            )
+        }))
+        .await;
+        for c in results {
+            self.reporter.note(&format!(
+                "cleanup: {}: {} ({})",
+                c.resource, c.result, c.detail
+            ));
+            j.append(Event::Cleanup {
+                resource: c.resource,
+                result: c.result,
+                detail: c.detail,
+            })
+            .await?;
+        }
+        let records = journal::read(self.store.as_ref(), &run_id).await?;
+        let cleanup = crate::drill::cleanup_summary(&records);
+        let steps_ok = crate::drill::interrupted(&records).is_none()
+            && measure::timings(&records)
+                .iter()
+                .all(|s| s.state == StepState::Succeeded);
+        let outcome = if !cleanup.complete {
+            Outcome::CleanupIncomplete
+        } else if steps_ok {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        };
+        let report = build_report(&run_id, &records, plans, outcome);
+        j.append(Event::RunFinished {
+            outcome,
+            summary: json!({
+                "measures": report.measures,
+                "not_done": report.steps.iter().filter(|s| s.state != StepState::Succeeded).map(|s| &s.step).collect::<Vec<_>>(),
+                "drill": report.drill,
+            }),
+        })
+        .await?;
+        Ok(report)
+    }
+}
+
+/// How long a drill's cleanup may wait for deletions to be proven.
+pub const CLEANUP_BUDGET: Duration = Duration::from_secs(10 * 60);
 
 /// Refuses to resume when the graph compiled now is not the one journaled
 /// at the start (a plan edited, or drctl upgraded, since the crash), saying
@@ -1202,6 +1604,8 @@ struct TakenOver {
     holder: LockInfo,
     live: bool,
     token: Option<u64>,
+    /// A failover preempted a drill (no `--force-unlock` needed).
+    preempted: bool,
 }
 
 /// The steps of plan `plan` within a run's graph (each plan's steps are
@@ -1304,16 +1708,25 @@ pub fn report_from_records(
         .iter()
         .flat_map(|(step, o)| crate::steps::evidence_gaps(step, o))
         .collect();
+    let measures = measure::measure(records, targets);
+    let drill = crate::drill::summary(records, &measures);
+    let resume = match &drill {
+        // A drill resumes only to finish its cleanup.
+        Some(d) => (outcome == Outcome::Unfinished || !d.cleanup.complete)
+            .then(|| format!("drctl runs resume {run_id}")),
+        None => outcome
+            .resumable()
+            .then(|| format!("drctl runs resume {run_id}")),
+    };
     RunReport {
         warnings,
+        drill,
         run_id: run_id.to_string(),
         kind,
         outcome,
         target: target.unwrap_or_default(),
-        resume: outcome
-            .resumable()
-            .then(|| format!("drctl runs resume {run_id}")),
-        measures: measure::measure(records, targets),
+        resume,
+        measures,
         steps,
         gates,
         approve_by,

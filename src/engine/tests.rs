@@ -389,6 +389,22 @@ impl crate::cloud::Compute for FailingCompute {
             "injected failure",
         ))
     }
+    async fn tag_group(
+        &self,
+        region: &str,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), crate::cloud::CloudError> {
+        self.0.tag_group(region, name, tags).await
+    }
+    async fn untag_group(
+        &self,
+        region: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), crate::cloud::CloudError> {
+        self.0.untag_group(region, name, keys).await
+    }
 }
 
 /// The fake's database, whose promotions take `delay`.
@@ -429,6 +445,19 @@ impl crate::cloud::Database for SlowDatabase {
         new_id: &str,
     ) -> Result<(), crate::cloud::CloudError> {
         self.0.rename_instance(region, id, new_id).await
+    }
+    async fn delete_instance(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<(), crate::cloud::CloudError> {
+        self.0.delete_instance(region, id).await
+    }
+    async fn list_instances(
+        &self,
+        region: &str,
+    ) -> Result<Vec<crate::cloud::DbInstance>, crate::cloud::CloudError> {
+        self.0.list_instances(region).await
     }
     async fn restore_to_point_in_time(
         &self,
@@ -965,5 +994,160 @@ async fn resume_refuses_a_journal_whose_step_records_break_the_grammar() {
     assert!(
         err.contains("succeeded without a start") && err.contains("#"),
         "{err}"
+    );
+}
+
+fn drill_opts() -> RunOptions {
+    RunOptions {
+        kind: RunKind::Drill,
+        mode: RunMode::Drill {
+            depth: crate::graph::DrillDepth::Shadow,
+        },
+        approve: None,
+        ..opts()
+    }
+}
+
+/// What a drill must leave as it found it in the fake world.
+fn production(f: &FakeCloud) -> String {
+    let s = f.state();
+    let dbs: Vec<String> = s
+        .databases
+        .values()
+        .filter(|d| !d.id.starts_with("drill-"))
+        .map(|d| format!("{} {} {:?}", d.region, d.id, d.role))
+        .collect();
+    let groups: Vec<String> = s
+        .groups
+        .values()
+        .map(|g| format!("{} {} {} {:?}", g.region, g.name, g.capacity, g.tags))
+        .collect();
+    let zones: Vec<String> = s.records.iter().map(|r| format!("{r:?}")).collect();
+    format!("{dbs:?}\n{groups:?}\n{zones:?}")
+}
+
+#[tokio::test]
+async fn regression_a_drill_without_a_lag_datapoint_is_unknown_never_a_pass() {
+    let f = world();
+    let before = production(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    // The temporary replica never gets a datapoint (the fake publishes
+    // none): the step waits up to its budget, then goes on without one.
+    let o = RunOptions {
+        step_timeout: Some(Duration::from_millis(300)),
+        ..drill_opts()
+    };
+    let report = e.run(&payments(), &o).await.unwrap();
+    let d = report.drill.as_ref().expect("a drill summary");
+    let v = &d.verdicts[0].verdict;
+    assert!(
+        matches!(v, crate::schedule::Verdict::Unknown(why) if why.contains("no ReplicaLag datapoint")),
+        "{v}"
+    );
+    assert!(!report.succeeded());
+    assert_eq!(report.measures[0].rpo.seconds, None);
+    assert!(report.measures[0].rto.seconds.is_some());
+    assert!(d.cleanup.complete, "{:?}", d.cleanup);
+    assert_eq!(production(&f), before, "production changed");
+    assert!(
+        f.state()
+            .databases
+            .keys()
+            .all(|(_, id)| !id.starts_with("drill-")),
+        "the temporary database is gone"
+    );
+    // The journal names each temporary resource before its step starts.
+    let id = store.list().await.unwrap().pop().unwrap();
+    let text = store.read(&id).await.unwrap();
+    let created = text.find("\"drill_resource\"").unwrap();
+    let started = text
+        .find("\"type\":\"step_started\",\"step\":\"payments/drill-database")
+        .unwrap();
+    assert!(created < started);
+}
+
+#[tokio::test]
+async fn a_failing_drill_step_still_cleans_up_and_fails_the_verdict() {
+    let f = world();
+    let before = production(&f);
+    // The zone is gone: the drill's DNS step fails after the database and
+    // capacity were made.
+    f.state().zones.clear();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let o = RunOptions {
+        step_timeout: Some(Duration::from_millis(200)),
+        ..drill_opts()
+    };
+    let report = e.run(&payments(), &o).await.unwrap();
+    let d = report.drill.as_ref().unwrap();
+    assert!(!d.verdicts[0].verdict.passed());
+    assert!(d.cleanup.complete, "{:?}", d.cleanup);
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert!(report.resume.is_none(), "nothing is left to resume");
+    let s = f.state();
+    assert!(s.databases.keys().all(|(_, id)| !id.starts_with("drill-")));
+    let g = &s.groups[&("us-east-1".to_string(), "payments-api-use1".to_string())];
+    assert_eq!(g.capacity.desired, 0);
+    assert!(g.tags.is_empty(), "{:?}", g.tags);
+    drop(s);
+    let _ = before;
+}
+
+#[tokio::test]
+async fn a_failover_preempts_a_running_drill_and_keeps_the_capacity_it_owns() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    // Waits for a lag datapoint that never comes: long enough to be preempted.
+    let drill_opts = RunOptions {
+        step_timeout: Some(Duration::from_secs(20)),
+        ..drill_opts()
+    };
+    let plans = payments();
+    let drill = tokio::time::timeout(Duration::from_secs(25), e.run(&plans, &drill_opts));
+    let failover = async {
+        // Once the temporary replica exists, fail over for real.
+        for _ in 0..500 {
+            if f.state()
+                .databases
+                .keys()
+                .any(|(_, id)| id.starts_with("drill-"))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        e.run(&plans, &opts()).await
+    };
+    let (report, failover) = tokio::join!(drill, failover);
+    let failover = failover.unwrap();
+    assert_eq!(failover.outcome, Outcome::Succeeded, "{failover:?}");
+    let report = report.expect("the drill stops").unwrap();
+    let d = report.drill.as_ref().unwrap();
+    assert!(
+        d.interrupted
+            .as_deref()
+            .is_some_and(|w| w.contains("preempted")),
+        "{d:?}"
+    );
+    assert!(d.cleanup.complete, "{:?}", d.cleanup);
+    {
+        let s = f.state();
+        assert!(s.databases.keys().all(|(_, id)| !id.starts_with("drill-")));
+        // The failover's capacity stays: the drill did not scale it down.
+        let g = &s.groups[&("us-east-1".to_string(), "payments-api-use1".to_string())];
+        assert_eq!(g.capacity.desired, 4, "{g:?}");
+        assert!(!g.tags.keys().any(|k| k.starts_with("drctl:drill")));
+    }
+    // Journaled in both runs.
+    let runs = store.list().await.unwrap();
+    let drill_text = store.read(&report.run_id).await.unwrap();
+    assert!(drill_text.contains("\"lock_lost\"") && drill_text.contains("preempted"));
+    let failover_text = store.read(&failover.run_id).await.unwrap();
+    assert!(
+        failover_text.contains("\"preempted_drill\":true"),
+        "{runs:?}"
     );
 }

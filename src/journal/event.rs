@@ -115,6 +115,31 @@ pub enum Event {
         /// The new holder's fencing token.
         token: u64,
     },
+    /// A drill is about to call what may create (or change) a temporary
+    /// resource: written before the call, so that cleanup finds it even
+    /// when the answer is lost or the process dies (see [`crate::drill`]).
+    DrillResource {
+        /// The step that creates it.
+        step: String,
+        /// The resource.
+        resource: crate::drill::Temp,
+    },
+    /// The run's steps were stopped before they ended (Ctrl-C, SIGTERM,
+    /// `--max-duration`, a failover taking the plan over); a drill cleans
+    /// up next.
+    Interrupted {
+        /// Why.
+        reason: String,
+    },
+    /// A drill's cleanup of one resource ended (proven by a read).
+    Cleanup {
+        /// The resource.
+        resource: crate::drill::Temp,
+        /// What happened.
+        result: CleanupResult,
+        /// What the proof read found, or why it failed.
+        detail: String,
+    },
     /// The run ended.
     RunFinished {
         /// How it ended.
@@ -163,6 +188,8 @@ vocabulary! {
         Reprotect = "reprotect",
         /// A DR drill (against drill copies; production untouched).
         Drill = "drill",
+        /// A sweep of expired drill resources (`drctl drill sweep`).
+        Sweep = "sweep",
     }
 }
 
@@ -203,6 +230,9 @@ vocabulary! {
         EvidenceIncomplete = "evidence_incomplete",
         /// A step failed: the run halted (`drctl runs resume` goes on).
         Failed = "failed",
+        /// A drill ended but could not remove everything it made: `drctl
+        /// runs resume` finishes the cleanup.
+        CleanupIncomplete = "cleanup_incomplete",
         /// A gate refused before anything changed.
         Refused = "refused",
         /// Never journaled: what a report says of a journal without an end
@@ -221,8 +251,33 @@ impl Outcome {
     pub fn resumable(self) -> bool {
         matches!(
             self,
-            Self::Failed | Self::EvidenceIncomplete | Self::Unfinished
+            Self::Failed | Self::EvidenceIncomplete | Self::Unfinished | Self::CleanupIncomplete
         )
+    }
+}
+
+vocabulary! {
+    /// What cleaning up one drill resource did.
+    CleanupResult {
+        /// Deleted, and a read afterwards found nothing.
+        Removed = "removed",
+        /// Nothing was there (never created, or removed before).
+        Absent = "absent",
+        /// The capacity was set back to what it was, and read back.
+        Restored = "restored",
+        /// Left as it is on purpose (a failover owns it now); drill tags removed.
+        Kept = "kept",
+        /// Not tagged by this drill: never touched.
+        NotOurs = "not_ours",
+        /// Could not be removed: still there.
+        Failed = "failed",
+    }
+}
+
+impl CleanupResult {
+    /// Whether nothing of the drill is left of the resource.
+    pub fn done(self) -> bool {
+        !matches!(self, Self::Failed)
     }
 }
 

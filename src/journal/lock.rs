@@ -213,6 +213,7 @@ impl PlanLock {
         me: LockInfo,
         force: bool,
         reclaim_run: Option<&str>,
+        preempt_run: Option<&str>,
     ) -> Result<(PlanLock, Option<LockInfo>), LockError> {
         let dir = state_dir.join("locks");
         let path = dir.join(format!("{plan}.lock"));
@@ -280,7 +281,9 @@ impl PlanLock {
             let this_process = holder.pid == std::process::id()
                 && holder.host == hostname()
                 && me.run_id == holder.run_id;
-            let may_take = (!alive && (force || own_run)) || (own_run && this_process);
+            // A failover preempting a drill takes the drill's lock, live or not.
+            let preempt = preempt_run.is_some_and(|r| r == holder.run_id);
+            let may_take = (!alive && (force || own_run)) || (own_run && this_process) || preempt;
             if !may_take {
                 return Err(LockError::Held {
                     plan: plan.to_string(),
@@ -312,6 +315,12 @@ impl PlanLock {
                 "the lock kept changing while being taken; another drctl is competing for it, try again",
             ),
         })
+    }
+
+    /// Whether the lock file still holds what this lock wrote (another run
+    /// may have taken it over since).
+    pub fn still_ours(&self) -> bool {
+        std::fs::read(&self.path).is_ok_and(|b| b == self.contents)
     }
 
     /// The holder details written in the lock.
@@ -435,7 +444,7 @@ mod tests {
     fn acquire_writes_the_holder_and_release_removes_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let (lock, taken) =
-            PlanLock::acquire(dir.path(), "payments", me("r1"), false, None).unwrap();
+            PlanLock::acquire(dir.path(), "payments", me("r1"), false, None, None).unwrap();
         assert!(taken.is_none());
         let path = dir.path().join("locks/payments.lock");
         assert_eq!(lock.path(), path);
@@ -455,7 +464,8 @@ mod tests {
     fn drop_releases_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let _lock = PlanLock::acquire(dir.path(), "payments", me("r1"), false, None).unwrap();
+            let _lock =
+                PlanLock::acquire(dir.path(), "payments", me("r1"), false, None, None).unwrap();
             assert!(dir.path().join("locks/payments.lock").exists());
         }
         assert!(!dir.path().join("locks/payments.lock").exists());
@@ -464,14 +474,15 @@ mod tests {
     #[test]
     fn a_second_acquire_sees_a_live_holder_even_with_force() {
         let dir = tempfile::tempdir().unwrap();
-        let (_lock, _) = PlanLock::acquire(dir.path(), "payments", me("r1"), false, None).unwrap();
+        let (_lock, _) =
+            PlanLock::acquire(dir.path(), "payments", me("r1"), false, None, None).unwrap();
         for (force, reclaim) in [
             (false, None),
             (true, None),
             (true, Some("r1")),
             (false, Some("r1")),
         ] {
-            match PlanLock::acquire(dir.path(), "payments", me("r2"), force, reclaim) {
+            match PlanLock::acquire(dir.path(), "payments", me("r2"), force, reclaim, None) {
                 Err(LockError::Held {
                     plan,
                     holder,
@@ -485,13 +496,13 @@ mod tests {
                 other => panic!("expected Held, got {other:?}"),
             }
         }
-        let message = PlanLock::acquire(dir.path(), "payments", me("r2"), false, None)
+        let message = PlanLock::acquire(dir.path(), "payments", me("r2"), false, None, None)
             .unwrap_err()
             .to_string();
         assert!(message.contains("locked by run `r1`"), "{message}");
         assert!(message.contains("hint:"), "{message}");
         // Another plan is independent.
-        PlanLock::acquire(dir.path(), "orders", me("r2"), false, None).unwrap();
+        PlanLock::acquire(dir.path(), "orders", me("r2"), false, None, None).unwrap();
     }
 
     #[test]
@@ -499,14 +510,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let holder = dead_holder("r1");
         write_lock(dir.path(), "payments", &holder);
-        match PlanLock::acquire(dir.path(), "payments", me("r2"), false, None) {
+        match PlanLock::acquire(dir.path(), "payments", me("r2"), false, None, None) {
             Err(e @ LockError::Held { alive: false, .. }) => {
                 assert!(e.to_string().contains("--force-unlock"), "{e}");
             }
             other => panic!("expected a dead holder, got {other:?}"),
         }
         let (lock, taken) =
-            PlanLock::acquire(dir.path(), "payments", me("r2"), true, None).unwrap();
+            PlanLock::acquire(dir.path(), "payments", me("r2"), true, None, None).unwrap();
         assert_eq!(taken, Some(holder));
         let stored: LockInfo =
             serde_json::from_slice(&std::fs::read(lock.path()).unwrap()).unwrap();
@@ -527,7 +538,7 @@ mod tests {
         };
         write_lock(dir.path(), "payments", &holder);
         assert!(matches!(
-            PlanLock::acquire(dir.path(), "payments", me("r2"), false, None),
+            PlanLock::acquire(dir.path(), "payments", me("r2"), false, None, None),
             Err(LockError::Held { alive: false, .. })
         ));
     }
@@ -538,11 +549,11 @@ mod tests {
         let holder = dead_holder("r1");
         write_lock(dir.path(), "payments", &holder);
         assert!(matches!(
-            PlanLock::acquire(dir.path(), "payments", me("r2"), false, Some("r2")),
+            PlanLock::acquire(dir.path(), "payments", me("r2"), false, Some("r2"), None),
             Err(LockError::Held { alive: false, .. })
         ));
         let (lock, taken) =
-            PlanLock::acquire(dir.path(), "payments", me("r1"), false, Some("r1")).unwrap();
+            PlanLock::acquire(dir.path(), "payments", me("r1"), false, Some("r1"), None).unwrap();
         assert_eq!(taken, Some(holder));
         assert_eq!(lock.info().run_id, "r1");
     }
@@ -556,7 +567,7 @@ mod tests {
             ..me("r1")
         };
         write_lock(dir.path(), "payments", &holder);
-        match PlanLock::acquire(dir.path(), "payments", me("r2"), true, None) {
+        match PlanLock::acquire(dir.path(), "payments", me("r2"), true, None, None) {
             Err(e @ LockError::Held { alive: true, .. }) => {
                 assert!(e.to_string().contains("another host"), "{e}");
             }
@@ -570,18 +581,19 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("locks")).unwrap();
         std::fs::write(dir.path().join("locks/payments.lock"), "").unwrap();
         assert!(matches!(
-            PlanLock::acquire(dir.path(), "payments", me("r2"), false, Some("r2")),
+            PlanLock::acquire(dir.path(), "payments", me("r2"), false, Some("r2"), None),
             Err(LockError::Held { alive: false, .. })
         ));
         let (_lock, taken) =
-            PlanLock::acquire(dir.path(), "payments", me("r2"), true, None).unwrap();
+            PlanLock::acquire(dir.path(), "payments", me("r2"), true, None, None).unwrap();
         assert_eq!(taken.unwrap().pid, 0);
     }
 
     #[test]
     fn release_leaves_a_lock_that_another_run_took_over() {
         let dir = tempfile::tempdir().unwrap();
-        let (lock, _) = PlanLock::acquire(dir.path(), "payments", me("r1"), false, None).unwrap();
+        let (lock, _) =
+            PlanLock::acquire(dir.path(), "payments", me("r1"), false, None, None).unwrap();
         let other = dead_holder("r9");
         write_lock(dir.path(), "payments", &other);
         lock.release().unwrap();
@@ -593,7 +605,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for plan in ["", "../x", "a/b", ".x"] {
             assert!(matches!(
-                PlanLock::acquire(dir.path(), plan, me("r1"), false, None),
+                PlanLock::acquire(dir.path(), plan, me("r1"), false, None, None),
                 Err(LockError::Io { .. })
             ));
         }

@@ -106,7 +106,8 @@ fn plan_of(event: &Event) -> Option<&str> {
     match event {
         Event::StepStarted { step, .. }
         | Event::StepSucceeded { step, .. }
-        | Event::StepFailed { step, .. } => step.split('/').next(),
+        | Event::StepFailed { step, .. }
+        | Event::DrillResource { step, .. } => step.split('/').next(),
         Event::Gate { plan, .. } => Some(plan),
         _ => None,
     }

@@ -246,7 +246,8 @@ impl LockStore for LeaseLocks {
                 let this_process = own_run
                     && lease.holder.info.pid == std::process::id()
                     && lease.holder.info.host == crate::journal::hostname();
-                let may = if this_process {
+                let preempted = takeover.preempt_run == Some(lease.holder.info.run_id.as_str());
+                let may = if this_process || preempted {
                     true
                 } else if live {
                     takeover.force && takeover.reason.is_some()
@@ -274,7 +275,9 @@ impl LockStore for LeaseLocks {
                 released: false,
                 reason: displaced.as_ref().map(|d| {
                     takeover.reason.map(str::to_string).unwrap_or_else(|| {
-                        if takeover.reclaim_run == Some(d.info.run_id.as_str()) {
+                        if takeover.preempt_run == Some(d.info.run_id.as_str()) {
+                            "preempted: a failover takes precedence over a drill".to_string()
+                        } else if takeover.reclaim_run == Some(d.info.run_id.as_str()) {
                             "resumed after its lease expired".to_string()
                         } else {
                             "took over an expired lease (--force-unlock)".to_string()
@@ -758,7 +761,7 @@ mod tests {
                 Takeover {
                     force: true,
                     reason: Some("laptop of run-a is gone"),
-                    reclaim_run: None,
+                    ..Default::default()
                 },
             )
             .await

@@ -56,10 +56,18 @@ impl HeldLock for HeldFile {
         None
     }
     async fn check(&self) -> Result<(), String> {
-        Ok(())
+        self.check_local()
     }
     fn check_local(&self) -> Result<(), String> {
-        Ok(())
+        // Another run may have taken the lock file over (a failover
+        // preempting a drill): the file then holds its holder, not ours.
+        match &*self.lock.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(l) if !l.still_ours() => Err(format!(
+                "the lock of plan {} was taken over by another run",
+                self.plan
+            )),
+            _ => Ok(()),
+        }
     }
     fn time_left(&self) -> Option<std::time::Duration> {
         None
@@ -89,14 +97,15 @@ impl LockStore for LocalLocks {
             me.info.clone(),
             takeover.force,
             takeover.reclaim_run,
+            takeover.preempt_run,
         )?;
         Ok(Acquired {
             lock: Arc::new(HeldFile {
                 plan: plan.to_string(),
                 lock: Mutex::new(Some(lock)),
             }),
+            displaced_live: dead.is_some() && takeover.preempt_run.is_some(),
             displaced: dead,
-            displaced_live: false,
         })
     }
 

@@ -304,6 +304,9 @@ pub struct Takeover<'a> {
     pub reason: Option<&'a str>,
     /// A resume of this run may take its own dead lock.
     pub reclaim_run: Option<&'a str>,
+    /// A failover preempting this drill run takes its lock, live or not
+    /// (the engine has read from the run's journal that it is a drill).
+    pub preempt_run: Option<&'a str>,
 }
 
 /// A lock taken.

@@ -39,9 +39,9 @@ pub const TRAITS: Traits = Traits {
     rpo: None,
 };
 
-/// A failover probes every check of the plan in the target.
+/// A failover (and a drill) probes every check of the plan in the target.
 pub fn compile(b: &mut Builder<'_>) {
-    if *b.mode != RunMode::Failover {
+    if !matches!(b.mode, RunMode::Failover | RunMode::Drill { .. }) {
         return;
     }
     let steps: Vec<Check> = b

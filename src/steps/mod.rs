@@ -21,6 +21,9 @@
 
 mod bucket;
 mod check;
+pub mod drill_database;
+pub mod drill_dns;
+pub mod drill_scale;
 mod evidence;
 mod preflight;
 mod promote;
@@ -118,6 +121,12 @@ kinds! {
     VerifyDns(verify_dns::VerifyDns) = "verify-dns",
     /// Read a bucket's replication state in the target region.
     VerifyBucket(bucket::VerifyBucket) = "verify-bucket",
+    /// A drill: a temporary replica of the home primary, promoted.
+    DrillDatabase(drill_database::DrillDatabase) = "drill-database",
+    /// A drill: the standby group raised to active capacity (restored at cleanup).
+    DrillScale(drill_scale::DrillScale) = "drill-scale",
+    /// A drill: drill DNS records created, INSYNC and read back.
+    DrillDns(drill_dns::DrillDns) = "drill-dns",
     /// Capture before/after state, the journal and a manifest.
     Evidence(evidence::Evidence) = "evidence",
 }
@@ -323,6 +332,9 @@ pub struct Cx<'a> {
     /// step's own only on its first attempt: a step that ran before may
     /// have changed what they read.
     pub attempt: u32,
+    /// A drill's expiry: after it, a sweep may remove what the drill made
+    /// (`None` outside drills: [`Cx::expires`] then gives a day from now).
+    pub drill_expires: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How long a read made earlier in the same run (by preflight, or by the
@@ -333,6 +345,12 @@ pub struct Cx<'a> {
 pub const FRESH: Duration = Duration::from_secs(10);
 
 impl Cx<'_> {
+    /// When what a drill creates expires (tagged on it for a sweep).
+    pub fn expires(&self) -> chrono::DateTime<chrono::Utc> {
+        self.drill_expires
+            .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(1))
+    }
+
     /// What preflight found of `resource` (as its finding names it) in this
     /// run, when that read is fresh (see [`FRESH`]).
     pub fn preflight_facts(&self, resource: &str) -> Option<&Value> {
@@ -464,8 +482,9 @@ pub struct Planned {
     pub change: bool,
 }
 
-/// A step's behaviour. Every method but [`Action::settled`] is written by
-/// each kind: what it checks, shows and does is never left to a default.
+/// A step's behaviour. Every method but [`Action::settled`] and
+/// [`Action::creates`] is written by each kind: what it checks, shows and
+/// does is never left to a default.
 #[async_trait]
 pub trait Action: Send + Sync {
     /// What the step checks before the run changes anything (target side
@@ -488,6 +507,13 @@ pub trait Action: Send + Sync {
     fn settled(&self, outputs: &Value) -> bool {
         let _ = outputs;
         true
+    }
+    /// The temporary resources a run of this step may create (drill kinds
+    /// only; see [`crate::drill`]), named from the run id alone so that the
+    /// engine journals them *before* the step acts.
+    fn creates(&self, run_id: &str) -> Vec<crate::drill::Temp> {
+        let _ = run_id;
+        Vec::new()
     }
 }
 
@@ -513,6 +539,7 @@ pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Findin
         graph: &g.steps,
         rpo_readings: None,
         attempt: 1,
+        drill_expires: None,
     };
     futures::future::join_all(g.steps.iter().map(|s| s.kind.action().readiness(&cx)))
         .await

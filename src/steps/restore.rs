@@ -79,7 +79,7 @@ pub fn compile(b: &mut Builder<'_>) {
             None,
         ),
         RunMode::Restore { database, to_time } => (vec![database.as_str()], *to_time),
-        RunMode::Reprotect => return,
+        RunMode::Reprotect | RunMode::Drill { .. } => return,
     };
     let steps: Vec<Restore> = wanted
         .into_iter()

@@ -136,6 +136,7 @@ impl Action for Scale {
                 capacity,
                 in_service: in_service as u32,
                 instances: in_service as u32,
+                tags: Default::default(),
             },
             None => cx
                 .clouds

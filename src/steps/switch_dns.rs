@@ -64,7 +64,7 @@ pub fn compile(b: &mut Builder<'_>) {
     let keep = |d: &DnsSpec| match b.mode {
         RunMode::Failover => true,
         RunMode::Restore { database, .. } => d.follows.as_deref() == Some(database.as_str()),
-        RunMode::Reprotect => false,
+        RunMode::Reprotect | RunMode::Drill { .. } => false,
     };
     let mut zones: BTreeMap<String, Vec<DnsSpec>> = BTreeMap::new();
     for d in b.plan.spec.dns.iter().filter(|d| keep(d)) {
@@ -114,9 +114,14 @@ fn same_values(a: &[String], b: &[String]) -> bool {
 }
 
 /// The endpoint of database resource `db` in the target region: from the
-/// promote/restore step's journaled outputs, else read from the cloud.
+/// promote/restore step's journaled outputs (a drill's: its temporary
+/// database), else read from the cloud.
 async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
-    for kind in [KindName::Promote, KindName::Restore] {
+    for kind in [
+        KindName::Promote,
+        KindName::Restore,
+        KindName::DrillDatabase,
+    ] {
         if let Some(ep) = cx.output(kind, db).and_then(|o| o["endpoint"].as_str()) {
             return Ok(ep.to_string());
         }

@@ -6,6 +6,7 @@
 //! clients configured like the adapters ([`world::sdk`]), so each test checks
 //! the adapter against state it did not make itself.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -19,11 +20,12 @@ use bytes::Bytes;
 use chrono::Utc;
 use drctl::cloud::retry::RetryPolicy;
 use drctl::cloud::{
-    Capacity, CloudSettings, DbRole, DnsChange, DnsRecord, ErrorKind, HostedZone, ObjectUrl,
-    PutMode, PutOutcome, ReplicaPlacement, RestorePoint,
+    Capacity, CloudSettings, Clouds, DbRole, DnsChange, DnsRecord, ErrorKind, HostedZone,
+    ObjectUrl, PutMode, PutOutcome, ReplicaPlacement, RestorePoint,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::proxy::{self, FaultProxy, Match};
 use crate::world::{self, HOME, STANDBY};
 
 // ---------------------------------------------------------------- fixtures
@@ -114,6 +116,27 @@ pub(crate) async fn create_s3_bucket(name: &str) {
         .send()
         .await
         .expect("create bucket");
+}
+
+/// The real adapters with the endpoint in `slot` behind a [`FaultProxy`]
+/// (which counts the requests, and can break some).
+async fn proxied(slot: fn(&mut CloudSettings) -> &mut Option<String>) -> (FaultProxy, Clouds) {
+    let mut settings = world::settings();
+    let endpoint = slot(&mut settings);
+    let upstream = endpoint.clone().expect("the emulator endpoint is set");
+    let proxy = FaultProxy::start(&upstream).await;
+    *endpoint = Some(proxy.url());
+    let clouds = drctl::cloud::connect(&settings)
+        .await
+        .expect("adapters build");
+    (proxy, clouds)
+}
+
+fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Settings whose every endpoint is `url`, with a tiny retry policy.
@@ -473,6 +496,163 @@ async fn route53_applies_one_batch_and_reports_its_status() {
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
 }
 
+/// `list_records` reads every page of the zone (Route 53, and LocalStack,
+/// answer at most 300 record sets a page) and keeps the names that end with
+/// the suffix, whatever its case and trailing dot.
+#[tokio::test]
+async fn route53_lists_records_by_suffix_across_pages() {
+    let name = format!("{}.example.com", world::unique("l"));
+    let zone = create_zone(&name).await;
+    let drill = format!("drill-x.{name}.");
+    let change = |n: String, t: RrType, v: &str, set: Option<(&str, i64)>| {
+        let mut b = ResourceRecordSet::builder()
+            .name(n)
+            .r#type(t)
+            .ttl(60)
+            .resource_records(ResourceRecord::builder().value(v).build().unwrap());
+        if let Some((id, w)) = set {
+            b = b.set_identifier(id).weight(w);
+        }
+        Change::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(b.build().unwrap())
+            .build()
+            .unwrap()
+    };
+    let mut batch = ChangeBatch::builder()
+        // Weighted records named to sort first: LocalStack names no
+        // NextRecordIdentifier, so a page must not end inside their set.
+        .changes(change(
+            format!("a.{drill}"),
+            RrType::A,
+            "192.0.2.1",
+            Some(("one", 1)),
+        ))
+        .changes(change(
+            format!("a.{drill}"),
+            RrType::A,
+            "192.0.2.2",
+            Some(("two", 2)),
+        ))
+        // Neighbours that do not end with the suffix.
+        .changes(change(
+            format!("api.{name}"),
+            RrType::Cname,
+            "api.example.net",
+            None,
+        ))
+        .changes(change(
+            format!("drill-y.{name}"),
+            RrType::Cname,
+            "y.example.net",
+            None,
+        ));
+    for i in 0..310 {
+        batch = batch.changes(change(
+            format!("r{i:03}.{drill}"),
+            RrType::Cname,
+            "drill.example.net",
+            None,
+        ));
+    }
+    world::sdk()
+        .await
+        .route53()
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone.id)
+        .change_batch(batch.build().unwrap())
+        .send()
+        .await
+        .expect("seed records");
+
+    let (proxy, clouds) = proxied(|s| &mut s.route53_endpoint).await;
+    let pages = || proxy.requests(Match::PathContains("/rrset".into()));
+    let all = clouds.dns.list_records(&zone, "").await.unwrap();
+    // NS and SOA, 2 weighted, 2 neighbours, 310 drill records.
+    assert_eq!(
+        all.len(),
+        316,
+        "{:?}",
+        all.iter().map(|r| &r.name).collect::<Vec<_>>()
+    );
+    assert!(
+        pages() >= 2,
+        "the listing followed the pages: {:?}",
+        proxy.log()
+    );
+
+    let before = pages();
+    let mut drills = clouds
+        .dns
+        .list_records(&zone, drill.trim_end_matches('.').to_uppercase().as_str())
+        .await
+        .unwrap();
+    assert!(pages() - before >= 2, "{:?}", proxy.log());
+    assert_eq!(drills.len(), 312);
+    assert!(
+        drills.iter().all(|r| r.name.ends_with(&drill)),
+        "{drills:?}"
+    );
+    drills.sort_by(|a, b| (&a.name, &a.set_identifier).cmp(&(&b.name, &b.set_identifier)));
+    assert_eq!(
+        drills[0],
+        record(&format!("a.{drill}"), "A", "192.0.2.1", Some(("one", 1)))
+    );
+    assert_eq!(
+        drills[1],
+        record(&format!("a.{drill}"), "A", "192.0.2.2", Some(("two", 2)))
+    );
+    assert_eq!(
+        drills[311],
+        record(&format!("r309.{drill}"), "CNAME", "drill.example.net", None)
+    );
+
+    let none = clouds
+        .dns
+        .list_records(&zone, &format!("nothing.{name}"))
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+}
+
+/// A listing whose next page starts where the last one did (a page ending
+/// inside a set of weighted records, without `NextRecordIdentifier`, as
+/// LocalStack answers) fails instead of asking the same page forever.
+#[tokio::test]
+async fn route53_listing_that_does_not_advance_fails_instead_of_looping() {
+    let (url, count) = fake_server(Arc::new(|_: &str| {
+        Some((
+            200,
+            "<ListResourceRecordSetsResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\">\
+             <ResourceRecordSets><ResourceRecordSet><Name>w.example.com.</Name><Type>A</Type>\
+             <SetIdentifier>s0</SetIdentifier><Weight>0</Weight><TTL>60</TTL>\
+             <ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord>\
+             </ResourceRecords></ResourceRecordSet></ResourceRecordSets>\
+             <IsTruncated>true</IsTruncated><NextRecordName>w.example.com.</NextRecordName>\
+             <NextRecordType>A</NextRecordType><MaxItems>1</MaxItems>\
+             </ListResourceRecordSetsResponse>"
+                .to_string(),
+        ))
+    }))
+    .await;
+    let clouds = drctl::cloud::connect(&settings_at(&url, 2)).await.unwrap();
+    let zone = HostedZone {
+        id: "Z0FAKE".into(),
+        name: "example.com.".into(),
+    };
+    let err = tokio::time::timeout(Duration::from_secs(10), clouds.dns.list_records(&zone, ""))
+        .await
+        .expect("the listing ends")
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Server, "{err}");
+    assert!(err.message.contains("w.example.com."), "{err}");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        2,
+        "the first page, then its repeat"
+    );
+}
+
 // ---------------------------------------------------------------- RDS
 
 #[tokio::test]
@@ -688,6 +868,184 @@ async fn rds_restores_to_a_point_in_time_into_a_new_instance() {
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
 }
 
+/// A drill's temporary replica: created with tags, found by them in a
+/// listing, deleted (safe to repeat) until a describe no longer sees it.
+#[tokio::test]
+async fn rds_tagged_replica_is_listed_and_deleted() {
+    let primary = world::unique("db");
+    let arn = create_primary(HOME, &primary).await;
+    let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
+    let run = world::unique("run");
+    let want = tags(&[("drctl:drill", &run), ("drctl:owner", "adapters-test")]);
+
+    // A cross-region replica, as a drill makes it.
+    let replica = world::unique("dbd");
+    clouds
+        .database
+        .create_replica(
+            STANDBY,
+            &replica,
+            &arn,
+            &ReplicaPlacement {
+                tags: want.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let r = clouds
+        .database
+        .describe_instance(STANDBY, &replica)
+        .await
+        .unwrap()
+        .expect("replica exists");
+    assert_eq!(r.tags, want, "the tags arrive with the create");
+    assert_eq!(r.role, DbRole::Replica(arn.clone()));
+
+    let listed = clouds.database.list_instances(STANDBY).await.unwrap();
+    let found: Vec<_> = listed
+        .iter()
+        .filter(|d| d.tags.get("drctl:drill") == Some(&run))
+        .collect();
+    assert_eq!(found.len(), 1, "found by its tag: {listed:?}");
+    assert_eq!(found[0].id, replica);
+    assert_eq!(found[0].arn, r.arn);
+    assert_eq!(found[0].region, STANDBY);
+    assert_eq!(found[0].role, DbRole::Replica(arn.clone()));
+    assert_eq!(found[0].tags, want);
+    let home = clouds.database.list_instances(HOME).await.unwrap();
+    let p = home
+        .iter()
+        .find(|d| d.id == primary)
+        .expect("primary listed");
+    assert_eq!(p.role, DbRole::Primary);
+    assert!(home.iter().all(|d| d.id != replica), "listed per region");
+
+    // moto removes the replica and then answers HTTP 500 (see rds.rs):
+    // the adapter reads the instance gone and does not send it again.
+    clouds
+        .database
+        .delete_instance(STANDBY, &replica)
+        .await
+        .unwrap();
+    assert_eq!(
+        proxy.forwarded(Match::Action("DeleteDBInstance")),
+        1,
+        "{:#?}",
+        proxy.log()
+    );
+    assert_eq!(
+        clouds
+            .database
+            .describe_instance(STANDBY, &replica)
+            .await
+            .unwrap(),
+        None
+    );
+    // Again: nothing to delete, fine.
+    clouds
+        .database
+        .delete_instance(STANDBY, &replica)
+        .await
+        .unwrap();
+    assert_eq!(proxy.forwarded(Match::Action("DeleteDBInstance")), 2);
+    assert!(
+        clouds
+            .database
+            .list_instances(STANDBY)
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| d.id != replica)
+    );
+
+    // A same-region replica, its answer lost after the deletion: done once,
+    // and its source no longer lists it.
+    let local = world::unique("dbd");
+    clouds
+        .database
+        .create_replica(
+            HOME,
+            &local,
+            &primary,
+            &ReplicaPlacement {
+                tags: want.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    proxy.inject(
+        Match::Action("DeleteDBInstance"),
+        proxy::Fault::DropAfterForward,
+        1,
+    );
+    let before = proxy.forwarded(Match::Action("DeleteDBInstance"));
+    clouds.database.delete_instance(HOME, &local).await.unwrap();
+    assert_eq!(
+        proxy.forwarded(Match::Action("DeleteDBInstance")) - before,
+        1,
+        "{:#?}",
+        proxy.log()
+    );
+    assert_eq!(
+        clouds
+            .database
+            .describe_instance(HOME, &local)
+            .await
+            .unwrap(),
+        None
+    );
+    let p = clouds
+        .database
+        .describe_instance(HOME, &primary)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!p.replicas.contains(&local), "{:?}", p.replicas);
+
+    // An instance RDS is already deleting: the refusal
+    // (`InvalidDBInstanceState`) means the call is done.
+    proxy.inject(
+        Match::Action("DeleteDBInstance"),
+        proxy::Fault::Error {
+            status: 400,
+            code: "InvalidDBInstanceState",
+        },
+        1,
+    );
+    proxy.inject(
+        Match::Action("DescribeDBInstances"),
+        proxy::Fault::Rewrite {
+            from: "<DBInstanceStatus>available</DBInstanceStatus>".into(),
+            to: "<DBInstanceStatus>deleting</DBInstanceStatus>".into(),
+        },
+        1,
+    );
+    let before = proxy.forwarded(Match::Action("DeleteDBInstance"));
+    clouds
+        .database
+        .delete_instance(HOME, &primary)
+        .await
+        .unwrap();
+    assert_eq!(proxy.forwarded(Match::Action("DeleteDBInstance")), before);
+    assert_eq!(proxy.unspent(), 0, "{:#?}", proxy.log());
+    // Without the refusal, the primary itself goes.
+    clouds
+        .database
+        .delete_instance(HOME, &primary)
+        .await
+        .unwrap();
+    assert_eq!(
+        clouds
+            .database
+            .describe_instance(HOME, &primary)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 // ---------------------------------------------------------------- Auto Scaling
 
 #[tokio::test]
@@ -746,6 +1104,89 @@ async fn autoscaling_describes_and_sets_capacity() {
             .unwrap(),
         None
     );
+}
+
+/// A drill keeps the capacity to restore in the group's tags: written,
+/// replaced, read back, removed (absent keys are fine; no keys, no call).
+#[tokio::test]
+async fn autoscaling_tags_and_untags_a_group() {
+    let name = world::unique("asgt");
+    create_group(HOME, &name, 0, 0, 2).await;
+    let (proxy, clouds) = proxied(|s| &mut s.autoscaling_endpoint).await;
+
+    clouds
+        .compute
+        .tag_group(
+            HOME,
+            &name,
+            &tags(&[("drctl:drill", "run-1"), ("drctl:restore", "0/0/2")]),
+        )
+        .await
+        .unwrap();
+    clouds
+        .compute
+        .tag_group(HOME, &name, &tags(&[("drctl:drill", "run-2")]))
+        .await
+        .unwrap();
+    let g = clouds
+        .compute
+        .describe_group(HOME, &name)
+        .await
+        .unwrap()
+        .expect("group");
+    assert_eq!(
+        g.tags,
+        tags(&[("drctl:drill", "run-2"), ("drctl:restore", "0/0/2")])
+    );
+    assert_eq!(
+        g.capacity,
+        Capacity {
+            min: 0,
+            desired: 0,
+            max: 2
+        }
+    );
+    // Tags of the group, not of the instances it launches.
+    let raw = world::sdk()
+        .await
+        .autoscaling(HOME)
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&name)
+        .send()
+        .await
+        .unwrap();
+    let raw_tags = raw.auto_scaling_groups()[0].tags();
+    assert_eq!(raw_tags.len(), 2, "{raw_tags:?}");
+    assert!(
+        raw_tags
+            .iter()
+            .all(|t| t.propagate_at_launch() == Some(false)
+                && t.resource_type() == Some("auto-scaling-group")
+                && t.resource_id() == Some(name.as_str())),
+        "{raw_tags:?}"
+    );
+
+    clouds
+        .compute
+        .untag_group(HOME, &name, &["drctl:drill".into(), "no-such-key".into()])
+        .await
+        .unwrap();
+    let g = clouds
+        .compute
+        .describe_group(HOME, &name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.tags, tags(&[("drctl:restore", "0/0/2")]));
+
+    clouds.compute.untag_group(HOME, &name, &[]).await.unwrap();
+    clouds
+        .compute
+        .tag_group(HOME, &name, &BTreeMap::new())
+        .await
+        .unwrap();
+    assert_eq!(proxy.requests(Match::Action("DeleteTags")), 1);
+    assert_eq!(proxy.requests(Match::Action("CreateOrUpdateTags")), 2);
 }
 
 // ---------------------------------------------------------------- CloudWatch

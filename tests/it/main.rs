@@ -6,6 +6,7 @@ mod adapters;
 mod buckets;
 mod calls;
 mod cli;
+mod drill;
 mod failover;
 mod faults;
 mod outage;

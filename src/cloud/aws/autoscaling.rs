@@ -1,7 +1,14 @@
-//! Auto Scaling: groups and their capacity.
+//! Auto Scaling: groups, their capacity and their tags.
+//!
+//! Tags are written with `PropagateAtLaunch=false`: they describe the group
+//! (a drill keeps the capacity to restore in them), not its instances.
+//! A `ValidationError` saying "not found" (how Auto Scaling answers a call
+//! on an unknown group) is reported as not found. moto 5.2.5 answers
+//! CreateOrUpdateTags and DeleteTags on an unknown group with an HTTP 500
+//! instead, which is retried and then reported as a server error.
 
 use async_trait::async_trait;
-use aws_sdk_autoscaling::types::LifecycleState;
+use aws_sdk_autoscaling::types::{LifecycleState, Tag};
 
 use super::{Call, Regional, Sdk, call};
 use crate::cloud::retry::RetryPolicy;
@@ -23,6 +30,17 @@ impl AutoScalingCompute {
             retry,
         }
     }
+}
+
+/// Auto Scaling reports an unknown group as a generic `ValidationError`
+/// ("AutoScalingGroup name not found ..."): that is a [`ErrorKind::NotFound`].
+fn group_not_found(mut e: CloudError) -> CloudError {
+    if e.code.as_deref() == Some("ValidationError")
+        && e.message.to_ascii_lowercase().contains("not found")
+    {
+        e.kind = ErrorKind::NotFound;
+    }
+    e
 }
 
 fn count(n: Option<i32>) -> u32 {
@@ -77,6 +95,16 @@ impl crate::cloud::Compute for AutoScalingCompute {
             },
             in_service,
             instances: g.instances().len() as u32,
+            tags: g
+                .tags()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    ))
+                })
+                .collect(),
         }))
     }
 
@@ -104,18 +132,79 @@ impl crate::cloud::Compute for AutoScalingCompute {
                 .send()
         })
         .await;
-        match out {
-            Ok(_) => Ok(()),
-            // Auto Scaling reports an unknown group as a generic
-            // `ValidationError` ("AutoScalingGroup name not found ...").
-            Err(mut e)
-                if e.code.as_deref() == Some("ValidationError")
-                    && e.message.to_ascii_lowercase().contains("not found") =>
-            {
-                e.kind = ErrorKind::NotFound;
-                Err(e)
-            }
-            Err(e) => Err(e),
+        out.map(|_| ()).map_err(group_not_found)
+    }
+
+    async fn tag_group(
+        &self,
+        region: &str,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        if tags.is_empty() {
+            return Ok(());
         }
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "CreateOrUpdateTags",
+            resource: name,
+            region,
+        };
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| {
+                Tag::builder()
+                    .resource_id(name)
+                    .resource_type("auto-scaling-group")
+                    .key(k)
+                    .value(v)
+                    .propagate_at_launch(false)
+                    .build()
+            })
+            .collect();
+        call(&self.retry, c, || {
+            client
+                .create_or_update_tags()
+                .set_tags(Some(tags.clone()))
+                .send()
+        })
+        .await
+        .map_err(group_not_found)?;
+        Ok(())
+    }
+
+    async fn untag_group(
+        &self,
+        region: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DeleteTags",
+            resource: name,
+            region,
+        };
+        let tags: Vec<Tag> = keys
+            .iter()
+            .map(|k| {
+                Tag::builder()
+                    .resource_id(name)
+                    .resource_type("auto-scaling-group")
+                    .key(k)
+                    .build()
+            })
+            .collect();
+        call(&self.retry, c, || {
+            client.delete_tags().set_tags(Some(tags.clone())).send()
+        })
+        .await
+        .map_err(group_not_found)?;
+        Ok(())
     }
 }

@@ -1,0 +1,282 @@
+//! `drctl drill`: rehearse a failover on drill copies, measured, always
+//! cleaned up; `drctl drill sweep`: remove what interrupted drills left.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::failover::{RunArgs, engine, execute};
+use super::{Exit, Output, load_plans, select};
+use drctl::config::Settings;
+use drctl::drill::sweep::{self, Found};
+use drctl::engine::RunMode;
+use drctl::graph::DrillDepth;
+use drctl::journal::event::{Event, Outcome, PlanRef};
+use drctl::journal::{Journal, RunKind};
+use drctl::plan::Plan;
+use drctl::plan::duration::parse_duration;
+
+/// `drill`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DrillArgs {
+    /// Sweep instead of drilling.
+    #[command(subcommand)]
+    pub command: Option<DrillCommand>,
+    /// The plan to drill.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// The standby region to drill.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// How far the drill goes (`shadow`: drill copies only, production untouched).
+    #[arg(long, value_enum, default_value_t)]
+    pub depth: DrillDepth,
+    /// Abort into cleanup after this long (default: twice the tier's RTO, at least 15m).
+    #[arg(long, value_parser = parse_dur, value_name = "DUR")]
+    pub max_duration: Option<Duration>,
+    /// Run flags.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `drill` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DrillCommand {
+    /// Find expired drill resources in every region of every plan (by their
+    /// tags and names, no journal needed) and remove them.
+    Sweep(SweepArgs),
+}
+
+/// `drill sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Only these plans (default: every plan).
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// List what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove drill resources that have not expired yet (only when no
+    /// drill of these plans is running: `drctl lock status` tells).
+    #[arg(long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Runs `drill` or `drill sweep`.
+pub async fn run(a: DrillArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    if let Some(DrillCommand::Sweep(s)) = a.command {
+        return run_sweep(s, settings).await;
+    }
+    let (Some(plan_name), Some(to)) = (a.plan.as_deref(), a.to.as_deref()) else {
+        eprintln!(
+            "error: a drill needs --plan PLAN and --to REGION\n  hint: `drctl drill --plan payments --to us-east-1`; `drctl schedule list` shows the plans"
+        );
+        return Ok(Exit::Invalid);
+    };
+    let loaded = match load_plans(settings, &[]) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let plans: Vec<Plan> = match select(&loaded, Some(plan_name)) {
+        Ok(p) => p.into_iter().cloned().collect(),
+        Err(code) => return Ok(code),
+    };
+    let plan = &plans[0];
+    if plan.home() == to {
+        eprintln!(
+            "error: {to} is the home region of plan {plan_name}: a drill rehearses a failover to a standby\n  hint: its standbys are {}",
+            plan.regions()[1..].join(", ")
+        );
+        return Ok(Exit::Invalid);
+    }
+    let mut opts = a
+        .run
+        .options(RunKind::Drill, RunMode::Drill { depth: a.depth }, to);
+    opts.max_duration = a.max_duration;
+    let interrupt = Arc::new(tokio::sync::Notify::new());
+    opts.interrupt = Some(interrupt.clone());
+    if !opts.dry_run {
+        tokio::spawn(async move {
+            wait_for_stop_signal().await;
+            eprintln!("drctl: stopping the drill and cleaning up (this takes a moment)...");
+            interrupt.notify_one();
+        });
+    }
+    let budget = Some(plan.tier.rto);
+    let engine = engine(settings, Some(to), a.run.dry_run, budget, true).await?;
+    execute(&engine, &plans, &opts, a.run.output).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run_sweep(a: SweepArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let loaded = match load_plans(settings, &[]) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let plans: Vec<Plan> = match select(&loaded, a.plan.as_deref()) {
+        Ok(p) => p.into_iter().cloned().collect(),
+        Err(code) => return Ok(code),
+    };
+    let clouds = drctl::cloud::connect(&settings.cloud).await?;
+    let now = chrono::Utc::now();
+    let (mut found, errors) = sweep::find(&clouds, &plans, now).await;
+    if a.all {
+        found.iter_mut().for_each(|f| f.expired = true);
+    }
+    for e in &errors {
+        eprintln!(
+            "warning: could not search {} ({}) for drill resources: {}",
+            e.resource,
+            e.region,
+            e.message.lines().next().unwrap_or_default()
+        );
+    }
+    if a.dry_run {
+        match a.output {
+            Output::Json => println!(
+                "{:#}",
+                json!({"dry_run": true, "found": found, "unsearched": errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()})
+            ),
+            Output::Text => print!("{}", render_found(&found, true)),
+        }
+        return Ok(if errors.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Failed
+        });
+    }
+    // Journaled as a run of its own.
+    let state = super::open_state(settings, None, Some(&clouds)).await?;
+    let run_id = drctl::journal::new_run_id("sweep");
+    let mut j = Journal::create(state.journals.clone(), &run_id).await?;
+    j.append(Event::RunStarted {
+        run_id: run_id.clone(),
+        kind: RunKind::Sweep,
+        target: "all".into(),
+        plans: plans
+            .iter()
+            .map(|p| PlanRef {
+                name: p.name().into(),
+                digest: p.digest.clone(),
+            })
+            .collect(),
+        operator: None,
+        host: drctl::journal::lock::hostname(),
+        pid: std::process::id(),
+        flags: json!({"all": a.all, "found": found}),
+        declared_at: None,
+        steps: Vec::new(),
+    })
+    .await?;
+    let cleaned = sweep::sweep(
+        &clouds,
+        &found,
+        (Duration::from_millis(200), Duration::from_secs(10)),
+    )
+    .await;
+    for c in &cleaned {
+        j.append(Event::Cleanup {
+            resource: c.resource.clone(),
+            result: c.result,
+            detail: c.detail.clone(),
+        })
+        .await?;
+    }
+    let failed = cleaned.iter().filter(|c| !c.result.done()).count();
+    let outcome = if failed == 0 && errors.is_empty() {
+        Outcome::Succeeded
+    } else {
+        Outcome::Failed
+    };
+    j.append(Event::RunFinished {
+        outcome,
+        summary: json!({"removed": cleaned, "not_expired": found.iter().filter(|f| !f.expired).collect::<Vec<_>>(), "unsearched": errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()}),
+    })
+    .await?;
+    match a.output {
+        Output::Json => println!(
+            "{:#}",
+            json!({"run_id": run_id, "outcome": outcome, "found": found, "cleaned": cleaned})
+        ),
+        Output::Text => {
+            print!("{}", render_found(&found, false));
+            for c in &cleaned {
+                println!("  {}: {} ({})", c.resource, c.result, c.detail);
+            }
+            for c in cleaned.iter().filter(|c| !c.result.done()) {
+                println!(
+                    "  left: {}; remove it with: {}",
+                    c.resource,
+                    c.resource.manual_removal()
+                );
+            }
+            println!("sweep {run_id}: {outcome}");
+        }
+    }
+    Ok(if outcome == Outcome::Succeeded {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
+}
+
+fn render_found(found: &[Found], dry_run: bool) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    if found.is_empty() {
+        let _ = writeln!(o, "no drill resources found");
+        return o;
+    }
+    for f in found {
+        let _ = writeln!(
+            o,
+            "{} {} (drill {}, expires {}){}",
+            if f.expired { "expired:" } else { "live:   " },
+            f.resource,
+            f.run.as_deref().unwrap_or("named by its record"),
+            f.expires.map_or("unknown".into(), |e| e.to_rfc3339()),
+            if f.expired && dry_run {
+                " — would be removed"
+            } else if !f.expired {
+                " — left alone until it expires"
+            } else {
+                ""
+            }
+        );
+    }
+    o
+}

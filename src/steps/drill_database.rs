@@ -1,0 +1,443 @@
+//! `drill-database`: a shadow drill's database. A temporary read replica of
+//! the home primary is created in the target region, tagged with the
+//! drill's run id, owner and expiry; its replica lag is read; then *it* is
+//! promoted and checked writable (available, no longer a replica). The
+//! real replica in the target is never promoted or modified: promoting one
+//! replica has no effect on the other replicas of the same source.
+//!
+//! The lag of the temporary replica at promotion is the drill's measured
+//! RPO: the same metric, on the same API path, that a failover reads. RDS
+//! publishes `ReplicaLag` about once a minute, so the step waits for a first
+//! datapoint up to [`LAG_WAIT`]; without one the RPO is unknown, and the
+//! drill's verdict says so.
+//!
+//! Cleanup ([`remove`]) deletes the instance only when it carries this
+//! drill's run tag, and proves it by reading until the instance is gone.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use crate::cloud::{CloudError, Clouds, DbRole, ReplicaPlacement};
+use crate::drill::{self, CleanupResult, Temp};
+use crate::graph::{Builder, Phase, RunMode};
+use crate::plan::spec::DbStrategy;
+
+/// How long the step waits for a first `ReplicaLag` datapoint of the
+/// temporary replica (RDS publishes about once a minute).
+pub const LAG_WAIT: Duration = Duration::from_secs(150);
+
+/// Shadow one database resource in the target region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillDatabase {
+    /// Plan resource id.
+    pub resource: String,
+    /// The home primary's instance id.
+    pub source: String,
+    /// The home region.
+    pub source_region: String,
+    /// The real replica in the target (read for placement, never changed).
+    pub replica: String,
+    /// Target region.
+    pub region: String,
+}
+
+/// Part of the drill's recovery, and where its RPO is read. Not
+/// irreversible: what it promotes is the drill's own copy.
+pub const TRAITS: Traits = Traits {
+    recovery: true,
+    ends_rto: false,
+    irreversible: false,
+    rpo: Some(rpo),
+};
+
+fn rpo(
+    resource: &str,
+    out: Option<&Value>,
+    _gate_lag: Option<f64>,
+    _origin: DateTime<Utc>,
+    _origin_label: &str,
+) -> (Option<f64>, String) {
+    let Some(out) = out else {
+        return (
+            None,
+            format!("{resource}: unknown (the drill's temporary replica was not promoted)"),
+        );
+    };
+    match out["lag_seconds"].as_f64() {
+        Some(l) => (
+            Some(l),
+            format!(
+                "{resource}: ReplicaLag of the drill's temporary replica {} at promotion ({} datapoints)",
+                out["instance"].as_str().unwrap_or_default(),
+                out["lag_datapoints"].as_u64().unwrap_or(0)
+            ),
+        ),
+        None => (
+            None,
+            format!(
+                "{resource}: unknown ({})",
+                out["lag_note"]
+                    .as_str()
+                    .unwrap_or("no ReplicaLag datapoint of the temporary replica")
+            ),
+        ),
+    }
+}
+
+/// A shadow drill shadows every promote-replica database of the plan.
+pub fn compile(b: &mut Builder<'_>) {
+    if !matches!(
+        b.mode,
+        RunMode::Drill {
+            depth: crate::graph::DrillDepth::Shadow
+        }
+    ) {
+        return;
+    }
+    let home = b.plan.home().to_string();
+    let steps: Vec<DrillDatabase> = b
+        .plan
+        .spec
+        .database
+        .iter()
+        .filter(|d| d.strategy == DbStrategy::PromoteReplica)
+        .map(|d| DrillDatabase {
+            resource: d.id.clone(),
+            source: d.regions[&home].clone(),
+            source_region: home.clone(),
+            replica: d.regions[b.target].clone(),
+            region: b.target.to_string(),
+        })
+        .collect();
+    for s in steps {
+        let description = format!(
+            "create a temporary replica of {} ({}) in {}, read its lag, promote it and check it is writable ({} is not touched)",
+            s.source, s.source_region, s.region, s.replica
+        );
+        b.add(
+            StepKind::DrillDatabase(s.clone()),
+            Some(s.resource.clone()),
+            Phase::Prepare,
+            vec![s.resource],
+            description,
+        );
+    }
+}
+
+impl DrillDatabase {
+    /// The temporary instance's id in this run.
+    pub fn temp_id(&self, run_id: &str) -> String {
+        drill::temp_database_id(run_id, &self.replica)
+    }
+
+    /// Creates the temporary replica unless it exists (a re-run), then
+    /// waits until it is available. Returns whether it is already promoted.
+    async fn ensure_replica(&self, cx: &Cx<'_>, temp: &str) -> Result<bool, StepFailure> {
+        let t = self.region.as_str();
+        let existing = cx.clouds.database.describe_instance(t, temp).await?;
+        match existing {
+            Some(i) if i.tags.get(drill::RUN_TAG).map(String::as_str) != Some(cx.run_id) => {
+                return Err(StepFailure::state(
+                    format!("database {temp} in {t} exists but is not this drill's"),
+                    "remove it (`drctl drill sweep`), then start a new drill",
+                    temp,
+                    t,
+                ));
+            }
+            Some(i) if i.role == DbRole::Primary => return Ok(true),
+            Some(_) => {}
+            None => {
+                let source = cx
+                    .clouds
+                    .database
+                    .describe_instance(&self.source_region, &self.source)
+                    .await
+                    .map_err(|e| {
+                        StepFailure::state(
+                            format!(
+                                "a shadow drill copies the home primary {} and cannot read it: {}",
+                                self.source,
+                                e.message
+                            ),
+                            "a drill needs the home region to answer; during an outage run `drctl failover`",
+                            &self.source,
+                            &self.source_region,
+                        )
+                    })?
+                    .ok_or_else(|| {
+                        StepFailure::state(
+                            format!(
+                                "home primary {} does not exist in {}",
+                                self.source, self.source_region
+                            ),
+                            "fix the database ids in the plan (drctl plan validate)",
+                            &self.source,
+                            &self.source_region,
+                        )
+                    })?;
+                // Placed like the real replica (network, key, class), one zone.
+                let real = cx
+                    .clouds
+                    .database
+                    .describe_instance(t, &self.replica)
+                    .await?;
+                let mut placement = ReplicaPlacement::like(real.as_ref(), &source);
+                placement.multi_az = Some(false);
+                placement.tags = drill::tags(cx.run_id, &drill::owner(), cx.expires());
+                cx.clouds
+                    .database
+                    .create_replica(t, temp, &source.arn, &placement)
+                    .await?;
+            }
+        }
+        wait_for(
+            cx,
+            &format!("temporary replica {temp} ({t}) to be available"),
+            || async {
+                let i = cx.clouds.database.describe_instance(t, temp).await?;
+                Ok(i.filter(|i| i.is_available()).map(|_| ()))
+            },
+        )
+        .await?;
+        Ok(false)
+    }
+
+    /// Waits (up to [`LAG_WAIT`], within the step's budget) for a first
+    /// `ReplicaLag` datapoint of the temporary replica.
+    async fn read_lag(&self, cx: &Cx<'_>, temp: &str, out: &mut Value) {
+        let t = self.region.as_str();
+        let until = (Instant::now() + LAG_WAIT).min(cx.deadline);
+        let mut delay = cx.poll.0;
+        let mut told = false;
+        loop {
+            match cx.clouds.metrics.replica_lag(t, temp, cx.lag_window).await {
+                Ok(r) if r.datapoints > 0 => {
+                    out["lag_seconds"] = json!(
+                        r.latest
+                            .map(|(d, _)| d.as_secs_f64())
+                            .or(r.max.map(|d| d.as_secs_f64()))
+                    );
+                    out["lag_max_seconds"] = json!(r.max.map(|d| d.as_secs_f64()));
+                    out["lag_datapoints"] = json!(r.datapoints);
+                    out["lag_read_at"] = json!(Utc::now());
+                    return;
+                }
+                Ok(_) if Instant::now() < until => {}
+                Ok(_) => {
+                    out["lag_datapoints"] = json!(0);
+                    out["lag_note"] = json!(format!(
+                        "no ReplicaLag datapoint of the temporary replica {temp} within {} of it being available",
+                        crate::plan::duration::format_duration(LAG_WAIT)
+                    ));
+                    return;
+                }
+                Err(e) => {
+                    out["lag_note"] = json!(format!(
+                        "ReplicaLag of {temp} could not be read: {}",
+                        e.message
+                    ));
+                    return;
+                }
+            }
+            if !told {
+                told = true;
+                if let Some(tell) = cx.waiting {
+                    tell(&format!("a ReplicaLag datapoint of {temp} ({t})"));
+                }
+            }
+            tokio::time::sleep(delay.min(until.saturating_duration_since(Instant::now()))).await;
+            delay = (delay * 2).min(cx.poll.1);
+        }
+    }
+}
+
+#[async_trait]
+impl Action for DrillDatabase {
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        Vec::new()
+    }
+
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let what = format!("database {}", self.source);
+        out.push(
+            match cx
+                .clouds
+                .database
+                .describe_instance(&self.source_region, &self.source)
+                .await
+            {
+                Ok(None) => Finding::missing(&what, &self.source_region),
+                Ok(Some(i)) if i.is_available() => Finding::ok(
+                    &what,
+                    &self.source_region,
+                    "available (the drill replicates from it)",
+                ),
+                Ok(Some(i)) => Finding::blocks(
+                    &what,
+                    &self.source_region,
+                    i.status.clone(),
+                    "a drill replicates from the home primary, which is not available",
+                ),
+                Err(e) => Finding::unreadable(&what, &self.source_region, &e),
+            },
+        );
+        out
+    }
+
+    async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
+        let temp = self.temp_id(cx.run_id);
+        let source = cx
+            .clouds
+            .database
+            .describe_instance(&self.source_region, &self.source)
+            .await?;
+        let current = match &source {
+            Some(s) => format!("source {} {} ({})", s.id, s.status, self.source_region),
+            None => format!("source {} missing", self.source),
+        };
+        Ok(vec![
+            Planned {
+                call: "rds:CreateDBInstanceReadReplica".into(),
+                resource: temp.clone(),
+                region: self.region.clone(),
+                current,
+                desired: format!(
+                    "temporary replica of {}, tagged {}",
+                    self.source,
+                    drill::RUN_TAG
+                ),
+                change: true,
+            },
+            Planned {
+                call: "cloudwatch:GetMetricData".into(),
+                resource: temp.clone(),
+                region: self.region.clone(),
+                current: "new replica".into(),
+                desired: "ReplicaLag read (the drill's RPO)".into(),
+                change: false,
+            },
+            Planned {
+                call: "rds:PromoteReadReplica".into(),
+                resource: temp.clone(),
+                region: self.region.clone(),
+                current: "replica".into(),
+                desired: "writable primary (the drill's copy; deleted at cleanup)".into(),
+                change: true,
+            },
+            Planned {
+                call: "rds:DeleteDBInstance".into(),
+                resource: temp,
+                region: self.region.clone(),
+                current: "temporary primary".into(),
+                desired: "gone (cleanup, proven by a read)".into(),
+                change: true,
+            },
+        ])
+    }
+
+    async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
+        let t = self.region.as_str();
+        let temp = self.temp_id(cx.run_id);
+        let mut out = json!({
+            "instance": temp,
+            "region": t,
+            "source": self.source,
+            "source_region": self.source_region,
+            "replica_untouched": self.replica,
+        });
+        let promoted = self.ensure_replica(cx, &temp).await?;
+        if promoted {
+            out["already_promoted"] = json!(true);
+            out["lag_note"] =
+                json!("promoted by an earlier attempt whose outputs were not journaled");
+        } else {
+            self.read_lag(cx, &temp, &mut out).await;
+            cx.clouds.database.promote_replica(t, &temp).await?;
+            out["promoted_at"] = json!(Utc::now());
+        }
+        let done = wait_for(
+            cx,
+            &format!("temporary database {temp} ({t}) to be a writable primary"),
+            || async {
+                let i = cx.clouds.database.describe_instance(t, &temp).await?;
+                Ok(i.filter(|i| i.role == DbRole::Primary && i.is_available()))
+            },
+        )
+        .await?;
+        out["writable_at"] = json!(Utc::now());
+        out["endpoint"] = json!(done.endpoint);
+        out["port"] = json!(done.port);
+        Ok(out)
+    }
+
+    fn creates(&self, run_id: &str) -> Vec<Temp> {
+        vec![Temp::Database {
+            region: self.region.clone(),
+            id: self.temp_id(run_id),
+        }]
+    }
+}
+
+/// Deletes a drill's temporary instance and reads until it is gone.
+/// `expected_run`: the drill that must have tagged it (`None`: any drill,
+/// for a sweep). An instance without the drill's tag is never touched.
+pub async fn remove(
+    clouds: &Clouds,
+    region: &str,
+    id: &str,
+    expected_run: Option<&str>,
+    poll: (Duration, Duration),
+    deadline: Instant,
+) -> Result<(CleanupResult, String), CloudError> {
+    let Some(inst) = clouds.database.describe_instance(region, id).await? else {
+        return Ok((
+            CleanupResult::Absent,
+            format!("DescribeDBInstances finds no {id} in {region}"),
+        ));
+    };
+    match (inst.tags.get(drill::RUN_TAG), expected_run) {
+        (None, _) => {
+            return Ok((
+                CleanupResult::NotOurs,
+                format!("{id} carries no {} tag: not a drill's", drill::RUN_TAG),
+            ));
+        }
+        (Some(tagged), Some(run)) if tagged != run => {
+            return Ok((
+                CleanupResult::NotOurs,
+                format!("{id} belongs to drill {tagged}"),
+            ));
+        }
+        _ => {}
+    }
+    clouds.database.delete_instance(region, id).await?;
+    let mut delay = poll.0;
+    loop {
+        match clouds.database.describe_instance(region, id).await? {
+            None => {
+                return Ok((
+                    CleanupResult::Removed,
+                    format!("deleted; DescribeDBInstances then found no {id} in {region}"),
+                ));
+            }
+            Some(i) if Instant::now() >= deadline => {
+                return Ok((
+                    CleanupResult::Failed,
+                    format!(
+                        "deletion requested, but {id} is still there ({}); it may finish on its own",
+                        i.status
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+        tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
+        delay = (delay * 2).min(poll.1);
+    }
+}

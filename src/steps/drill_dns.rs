@@ -1,0 +1,300 @@
+//! `drill-dns`: a drill's DNS. For every record of the plan in one hosted
+//! zone, a drill record `drill-<short id>.<name>` is created pointing where
+//! the real record would point after a failover (the target's value, or the
+//! drill's temporary database endpoint for a record that follows a
+//! database); the step waits for INSYNC and reads the records back.
+//! Production records are never changed: this measures DNS change
+//! propagation without moving a single user, and it is where the drill's
+//! RTO clock stops.
+//!
+//! Drill records are found again by their names (the short id holds the
+//! drill's start; see [`crate::drill`]), and removed by an exact DELETE
+//! followed by a read that finds nothing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::switch_dns::{desired, matches, show, zone, zone_finding};
+use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use crate::cloud::{CloudError, Clouds, DnsChange, DnsRecord};
+use crate::drill::{self, CleanupResult, Temp};
+use crate::graph::{Builder, DrillDepth, Phase, RunMode};
+use crate::plan::spec::DnsSpec;
+
+/// Create the drill records of every plan record in one zone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillDns {
+    /// Zone name.
+    pub zone: String,
+    /// Target region.
+    pub region: String,
+    /// The plan's records in the zone.
+    #[serde(serialize_with = "names")]
+    pub records: Vec<DnsSpec>,
+}
+
+fn names<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(r.iter().map(|d| &d.name))
+}
+
+/// Ends the drill's RTO clock: the drill records INSYNC and read back.
+pub const TRAITS: Traits = Traits {
+    recovery: true,
+    ends_rto: true,
+    irreversible: false,
+    rpo: None,
+};
+
+/// A shadow drill creates drill records in each zone of the plan.
+pub fn compile(b: &mut Builder<'_>) {
+    if *b.mode
+        != (RunMode::Drill {
+            depth: DrillDepth::Shadow,
+        })
+    {
+        return;
+    }
+    let mut zones: BTreeMap<String, Vec<DnsSpec>> = BTreeMap::new();
+    for d in &b.plan.spec.dns {
+        zones
+            .entry(d.zone.to_ascii_lowercase())
+            .or_default()
+            .push(d.clone());
+    }
+    for (zone, records) in zones {
+        let resources = records.iter().map(|d| d.id.clone()).collect();
+        let description = format!(
+            "create drill records drill-<id>.<name> in {zone} for {} pointing where a failover to {} would, wait for INSYNC, read back (production records untouched)",
+            records
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            b.target
+        );
+        b.add(
+            StepKind::DrillDns(DrillDns {
+                zone: zone.clone(),
+                region: b.target.to_string(),
+                records,
+            }),
+            Some(zone),
+            Phase::Switch,
+            resources,
+            description,
+        );
+    }
+}
+
+impl DrillDns {
+    /// The drill records this run creates: one per plan record name (a
+    /// weighted record's drill copy is a simple record with the target's
+    /// value).
+    async fn wanted(&self, cx: &Cx<'_>) -> Result<Vec<DnsRecord>, StepFailure> {
+        let real = desired(cx, &self.records).await?;
+        let mut out: Vec<DnsRecord> = Vec::new();
+        for r in real {
+            if r.set_identifier.is_some() && r.weight != Some(100) {
+                continue;
+            }
+            let name = drill::record_name(cx.run_id, &r.name);
+            if out.iter().any(|o| o.name == name && o.rtype == r.rtype) {
+                continue;
+            }
+            out.push(DnsRecord {
+                name,
+                set_identifier: None,
+                weight: None,
+                ..r
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Action for DrillDns {
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        Vec::new()
+    }
+
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        vec![zone_finding(cx, &self.zone).await]
+    }
+
+    async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
+        Ok(self
+            .records
+            .iter()
+            .map(|d| Planned {
+                call: "route53:ChangeResourceRecordSets".into(),
+                resource: drill::record_name(cx.run_id, &d.name),
+                region: "global".into(),
+                current: "absent".into(),
+                desired: format!(
+                    "{} {} → {} (a drill copy of {}; deleted at cleanup)",
+                    d.rtype,
+                    d.ttl,
+                    match &d.follows {
+                        Some(db) => format!("the drill's temporary {db} endpoint"),
+                        None => d.targets.get(cx.target).cloned().unwrap_or_default(),
+                    },
+                    d.name
+                ),
+                change: true,
+            })
+            .collect())
+    }
+
+    async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
+        let z = zone(cx, &self.zone).await?;
+        let want = self.wanted(cx).await?;
+        let changes: Vec<DnsChange> = want.iter().cloned().map(DnsChange::Upsert).collect();
+        let info = cx
+            .clouds
+            .dns
+            .apply_changes(
+                &z,
+                &changes,
+                &format!(
+                    "drctl drill {}: {} to {}",
+                    cx.run_id,
+                    cx.plan.name(),
+                    cx.target
+                ),
+            )
+            .await?;
+        let submitted_at = Utc::now();
+        if !info.in_sync {
+            wait_for(
+                cx,
+                &format!("Route 53 change {} in {} to be INSYNC", info.id, self.zone),
+                || async {
+                    let s = cx.clouds.dns.change_status(&info.id).await?;
+                    Ok(s.in_sync.then_some(()))
+                },
+            )
+            .await?;
+        }
+        let in_sync_at = Utc::now();
+        let wanted: Vec<(String, String)> = want
+            .iter()
+            .map(|w| (w.name.clone(), w.rtype.clone()))
+            .collect();
+        let read = cx.clouds.dns.read_many(&z, &wanted).await?;
+        let mut wrong = Vec::new();
+        for w in &want {
+            let cur = read
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(&w.name) && r.rtype == w.rtype)
+                .cloned();
+            if !matches(&cur, w) {
+                wrong.push(format!(
+                    "{} is {} (expected {})",
+                    w.name,
+                    show(&cur),
+                    show(&Some(w.clone()))
+                ));
+            }
+        }
+        if !wrong.is_empty() {
+            return Err(StepFailure::state(
+                format!(
+                    "drill records in {} did not read back: {}",
+                    self.zone,
+                    wrong.join("; ")
+                ),
+                "inspect the zone; the drill's cleanup removes what it created",
+                &self.zone,
+                "global",
+            ));
+        }
+        Ok(json!({
+            "zone": z.name,
+            "change_id": info.id,
+            "submitted_at": submitted_at,
+            "in_sync_at": in_sync_at,
+            "records": want,
+        }))
+    }
+
+    fn creates(&self, run_id: &str) -> Vec<Temp> {
+        self.records
+            .iter()
+            .map(|d| Temp::Record {
+                zone: self.zone.clone(),
+                name: drill::record_name(run_id, &d.name),
+                rtype: d.rtype.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Deletes a drill record (every set of that name and type) and reads the
+/// zone again to prove it is gone. Only names under the drill prefix are
+/// ever deleted.
+pub async fn remove(
+    clouds: &Clouds,
+    zone_name: &str,
+    name: &str,
+    rtype: &str,
+    poll: (Duration, Duration),
+    deadline: Instant,
+) -> Result<(CleanupResult, String), CloudError> {
+    if !name.starts_with(drill::RECORD_PREFIX) {
+        return Ok((
+            CleanupResult::NotOurs,
+            format!("{name} is not a drill record name"),
+        ));
+    }
+    let Some(z) = clouds.dns.find_zone(zone_name).await? else {
+        return Ok((
+            CleanupResult::Absent,
+            format!("zone {zone_name} does not exist"),
+        ));
+    };
+    let found = clouds.dns.read_records(&z, name, rtype).await?;
+    if found.is_empty() {
+        return Ok((
+            CleanupResult::Absent,
+            format!("ListResourceRecordSets finds no {name} {rtype}"),
+        ));
+    }
+    let changes: Vec<DnsChange> = found.into_iter().map(DnsChange::Delete).collect();
+    let info = clouds
+        .dns
+        .apply_changes(&z, &changes, "drctl drill cleanup")
+        .await?;
+    let mut delay = poll.0;
+    let mut in_sync = info.in_sync;
+    while !in_sync && Instant::now() < deadline {
+        tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
+        delay = (delay * 2).min(poll.1);
+        in_sync = clouds.dns.change_status(&info.id).await?.in_sync;
+    }
+    let left = clouds.dns.read_records(&z, name, rtype).await?;
+    Ok(if left.is_empty() {
+        (
+            CleanupResult::Removed,
+            format!(
+                "deleted (change {}{}); ListResourceRecordSets then found no {name} {rtype}",
+                info.id,
+                if in_sync {
+                    ", INSYNC"
+                } else {
+                    ", not yet INSYNC"
+                }
+            ),
+        )
+    } else {
+        (
+            CleanupResult::Failed,
+            format!("{name} {rtype} still reads {} after the delete", left.len()),
+        )
+    })
+}

@@ -1,0 +1,374 @@
+//! `drill-scale`: prove the target region can reach active capacity. The
+//! standby group is raised to the plan's active capacity and the step waits
+//! until the instances are in service; cleanup returns the group exactly to
+//! what it was (min, desired, max).
+//!
+//! What to return to is kept *on the group itself*, in the tag
+//! [`drill::RESTORE_TAG`], written before the capacity changes (with the
+//! drill's run, owner and expiry tags). So the restore point survives a
+//! crash between the two calls, a lost journal, and a sweep from another
+//! machine; and a re-run of the step never overwrites it with the raised
+//! capacity. A group raised by another drill is left alone.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use crate::cloud::{Capacity, CloudError, Clouds};
+use crate::drill::{self, CleanupResult, Temp};
+use crate::graph::{Builder, DrillDepth, Phase, RunMode};
+
+/// Raise one compute resource's standby group in the target region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillScale {
+    /// Plan resource id.
+    pub resource: String,
+    /// Group name in the target region.
+    pub group: String,
+    /// Target region.
+    pub region: String,
+    /// Active capacity to reach.
+    pub capacity: Capacity,
+}
+
+/// Part of the drill's recovery.
+pub const TRAITS: Traits = Traits {
+    recovery: true,
+    ends_rto: false,
+    irreversible: false,
+    rpo: None,
+};
+
+/// A shadow drill raises every group of the plan in the target.
+pub fn compile(b: &mut Builder<'_>) {
+    if *b.mode
+        != (RunMode::Drill {
+            depth: DrillDepth::Shadow,
+        })
+    {
+        return;
+    }
+    let steps: Vec<DrillScale> = b
+        .plan
+        .spec
+        .compute
+        .iter()
+        .map(|g| DrillScale {
+            resource: g.id.clone(),
+            group: g.regions[b.target].clone(),
+            region: b.target.to_string(),
+            capacity: g.active.into(),
+        })
+        .collect();
+    for s in steps {
+        let description = format!(
+            "raise {} in {} to {} (min/desired/max), wait for instances in service; restored at cleanup",
+            s.group, s.region, s.capacity
+        );
+        b.add(
+            StepKind::DrillScale(s.clone()),
+            Some(s.resource.clone()),
+            Phase::Prepare,
+            vec![s.resource],
+            description,
+        );
+    }
+}
+
+/// The capacity a drill raises a group at `before` to: each bound at least
+/// the active one (a drill never lowers anything).
+pub fn raised(before: Capacity, active: Capacity) -> Capacity {
+    let max = before.max.max(active.max);
+    Capacity {
+        min: before.min.max(active.min),
+        desired: before.desired.max(active.desired).min(max),
+        max,
+    }
+}
+
+fn parse_capacity(s: &str) -> Option<Capacity> {
+    let mut it = s.split('/').map(|v| v.trim().parse::<u32>().ok());
+    let c = Capacity {
+        min: it.next()??,
+        desired: it.next()??,
+        max: it.next()??,
+    };
+    it.next().is_none().then_some(c)
+}
+
+#[async_trait]
+impl Action for DrillScale {
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        Vec::new()
+    }
+
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        let what = format!("compute {}", self.group);
+        match cx
+            .clouds
+            .compute
+            .describe_group(&self.region, &self.group)
+            .await
+        {
+            Ok(None) => vec![Finding::missing(&what, &self.region)],
+            Ok(Some(g)) => match g.tags.get(drill::RUN_TAG) {
+                Some(other) if other != cx.run_id => vec![Finding::blocks(
+                    &what,
+                    &self.region,
+                    format!("raised by drill {other}"),
+                    "another drill's capacity is still on the group: `drctl drill sweep` restores it",
+                )],
+                _ => vec![Finding::ok(
+                    &what,
+                    &self.region,
+                    format!("{} ({} in service)", g.capacity, g.in_service),
+                )],
+            },
+            Err(e) => vec![Finding::unreadable(&what, &self.region, &e)],
+        }
+    }
+
+    async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
+        let g = cx
+            .clouds
+            .compute
+            .describe_group(&self.region, &self.group)
+            .await?;
+        let (current, to) = match &g {
+            Some(g) => (
+                g.capacity.to_string(),
+                raised(g.capacity, self.capacity).to_string(),
+            ),
+            None => ("missing".into(), self.capacity.to_string()),
+        };
+        Ok(vec![
+            Planned {
+                call: "autoscaling:CreateOrUpdateTags".into(),
+                resource: self.group.clone(),
+                region: self.region.clone(),
+                current: "no drill tags".into(),
+                desired: format!(
+                    "{} = {current} (the capacity to restore)",
+                    drill::RESTORE_TAG
+                ),
+                change: true,
+            },
+            Planned {
+                call: "autoscaling:UpdateAutoScalingGroup".into(),
+                resource: self.group.clone(),
+                region: self.region.clone(),
+                current: current.clone(),
+                desired: format!("{to}, instances in service; back to {current} at cleanup"),
+                change: g.is_none_or(|g| raised(g.capacity, self.capacity) != g.capacity),
+            },
+        ])
+    }
+
+    async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
+        let (r, name) = (self.region.as_str(), self.group.as_str());
+        let g = cx
+            .clouds
+            .compute
+            .describe_group(r, name)
+            .await?
+            .ok_or_else(|| {
+                StepFailure::state(
+                    format!("compute group {name} does not exist in {r}"),
+                    "fix the group name in the plan, or create the group (terraform/)",
+                    name,
+                    r,
+                )
+            })?;
+        let before = match (g.tags.get(drill::RUN_TAG), g.tags.get(drill::RESTORE_TAG)) {
+            (Some(run), Some(keep)) if run == cx.run_id => {
+                parse_capacity(keep).ok_or_else(|| {
+                    StepFailure::state(
+                        format!(
+                            "tag {} of {name} reads `{keep}`, not min/desired/max",
+                            drill::RESTORE_TAG
+                        ),
+                        "set the group's capacity by hand and remove the drctl:drill-* tags",
+                        name,
+                        r,
+                    )
+                })?
+            }
+            (Some(other), _) if other != cx.run_id => {
+                return Err(StepFailure::state(
+                    format!("{name} in {r} is raised by drill {other}"),
+                    "`drctl drill sweep` restores what an interrupted drill left, then drill again",
+                    name,
+                    r,
+                ));
+            }
+            _ => {
+                // The restore point goes on the group before anything changes.
+                let mut tags = drill::tags(cx.run_id, &drill::owner(), cx.expires());
+                tags.insert(
+                    drill::RESTORE_TAG.into(),
+                    format!(
+                        "{}/{}/{}",
+                        g.capacity.min, g.capacity.desired, g.capacity.max
+                    ),
+                );
+                cx.clouds.compute.tag_group(r, name, &tags).await?;
+                g.capacity
+            }
+        };
+        let to = raised(before, self.capacity);
+        if g.capacity != to {
+            cx.clouds.compute.set_capacity(r, name, to).await?;
+        }
+        let want = to.desired;
+        let now = wait_for(
+            cx,
+            &format!("{want} instances of {name} ({r}) in service"),
+            || async {
+                let g = cx.clouds.compute.describe_group(r, name).await?;
+                Ok(g.filter(|g| g.in_service >= want))
+            },
+        )
+        .await?;
+        Ok(json!({
+            "group": name,
+            "region": r,
+            "before": before,
+            "raised_to": to,
+            "in_service": now.in_service,
+        }))
+    }
+
+    fn creates(&self, _run_id: &str) -> Vec<Temp> {
+        vec![Temp::Capacity {
+            region: self.region.clone(),
+            group: self.group.clone(),
+        }]
+    }
+}
+
+const DRILL_TAGS: [&str; 4] = [
+    drill::RUN_TAG,
+    drill::OWNER_TAG,
+    drill::EXPIRES_TAG,
+    drill::RESTORE_TAG,
+];
+
+/// Returns a group a drill raised to the capacity in its restore tag, then
+/// removes the drill's tags, and reads it back to prove both.
+/// `expected_run`: the drill that must have raised it (`None`: any, for a
+/// sweep). `keep_capacity` leaves the capacity as it is (a failover
+/// preempted the drill and owns the group now) and only removes the tags.
+pub async fn restore(
+    clouds: &Clouds,
+    region: &str,
+    group: &str,
+    expected_run: Option<&str>,
+    keep_capacity: bool,
+) -> Result<(CleanupResult, String), CloudError> {
+    let Some(g) = clouds.compute.describe_group(region, group).await? else {
+        return Ok((
+            CleanupResult::Absent,
+            format!("group {group} does not exist in {region}"),
+        ));
+    };
+    let Some(tagged) = g.tags.get(drill::RUN_TAG) else {
+        return Ok((
+            CleanupResult::Absent,
+            format!(
+                "{group} carries no drill tag (never raised, or restored before): {}",
+                g.capacity
+            ),
+        ));
+    };
+    if expected_run.is_some_and(|run| run != tagged) {
+        return Ok((
+            CleanupResult::NotOurs,
+            format!("{group} is raised by drill {tagged}"),
+        ));
+    }
+    let keys: Vec<String> = DRILL_TAGS.iter().map(|k| k.to_string()).collect();
+    if keep_capacity {
+        clouds.compute.untag_group(region, group, &keys).await?;
+        return Ok((
+            CleanupResult::Kept,
+            format!(
+                "left at {} (a failover owns it now); drill tags removed",
+                g.capacity
+            ),
+        ));
+    }
+    let Some(before) = g
+        .tags
+        .get(drill::RESTORE_TAG)
+        .and_then(|t| parse_capacity(t))
+    else {
+        return Ok((
+            CleanupResult::Failed,
+            format!(
+                "{group} has no readable {} tag: the capacity to return to is unknown",
+                drill::RESTORE_TAG
+            ),
+        ));
+    };
+    if g.capacity != before {
+        clouds.compute.set_capacity(region, group, before).await?;
+    }
+    clouds.compute.untag_group(region, group, &keys).await?;
+    let after = clouds.compute.describe_group(region, group).await?;
+    Ok(match after {
+        Some(a) if a.capacity == before && !a.tags.contains_key(drill::RUN_TAG) => (
+            CleanupResult::Restored,
+            format!("back to {before} (read back), drill tags removed"),
+        ),
+        Some(a) => (
+            CleanupResult::Failed,
+            format!("reads {} (want {before}) after the restore", a.capacity),
+        ),
+        None => (
+            CleanupResult::Failed,
+            format!("{group} vanished during the restore"),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drill_never_lowers_a_bound() {
+        let before = Capacity {
+            min: 0,
+            desired: 0,
+            max: 8,
+        };
+        let active = Capacity {
+            min: 2,
+            desired: 4,
+            max: 8,
+        };
+        assert_eq!(raised(before, active), active);
+        let big = Capacity {
+            min: 3,
+            desired: 6,
+            max: 10,
+        };
+        assert_eq!(raised(big, active), big);
+    }
+
+    #[test]
+    fn restore_tags_round_trip() {
+        assert_eq!(
+            parse_capacity("0/0/8"),
+            Some(Capacity {
+                min: 0,
+                desired: 0,
+                max: 8
+            })
+        );
+        assert_eq!(parse_capacity("0/0"), None);
+        assert_eq!(parse_capacity("0/0/8/1"), None);
+        assert_eq!(parse_capacity("a/b/c"), None);
+    }
+}

@@ -1,0 +1,423 @@
+//! `drctl drill` end to end against the emulators: a drill passes, is
+//! measured and leaves production as it was (read back with the raw SDKs);
+//! a failing check fails it and it still cleans up; a crash at each point
+//! of a drill (in process, and a kill -9) is cleaned up by a resume; a
+//! sweep removes what a drill left after its journal was lost.
+//!
+//! On moto, a promoted replica stays listed among its source's replicas,
+//! also after it is deleted (real RDS drops it at promotion), so the home
+//! primary's replica *list* is compared with that emulator artefact taken
+//! out; every role and source is compared as read.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use drctl::drill::RUN_TAG;
+use serde_json::Value;
+
+use crate::failover::{Fixture, Snapshot};
+use crate::world::{self, STANDBY};
+
+/// Production as a drill must leave it: the snapshot without moto's stale
+/// replica lists (see the module docs), with drill instances filtered out.
+fn production(mut s: Snapshot) -> Snapshot {
+    for (k, v) in s.databases.iter_mut() {
+        if k.ends_with("lists replicas") {
+            let kept: Vec<&str> = v
+                .trim_matches(|c| c == '[' || c == ']')
+                .split(", ")
+                .filter(|r| !r.contains("drill-"))
+                .collect();
+            *v = format!("[{}]", kept.join(", "));
+        }
+    }
+    s
+}
+
+/// Every drill resource of the fixture's world still there: instances
+/// tagged by a drill in the standby, groups carrying a drill tag, records
+/// named `drill-*` in the zone.
+async fn leftovers(f: &Fixture) -> Vec<String> {
+    let clouds = world::clouds().await;
+    let mut left = Vec::new();
+    for i in clouds
+        .database
+        .list_instances(STANDBY)
+        .await
+        .expect("list instances")
+    {
+        if i.id.contains(&f.suffix) && i.tags.contains_key(RUN_TAG) {
+            left.push(format!("database {}", i.id));
+        }
+    }
+    for g in ["payments-api-use1", "payments-api-usw2"] {
+        let region = if g.ends_with("use1") {
+            STANDBY
+        } else {
+            world::HOME
+        };
+        let group = clouds
+            .compute
+            .describe_group(region, &f.id(g))
+            .await
+            .expect("describe group")
+            .expect("group exists");
+        if group.tags.keys().any(|k| k.starts_with("drctl:drill")) {
+            left.push(format!("group {} tags {:?}", group.name, group.tags));
+        }
+    }
+    let zone = clouds
+        .dns
+        .find_zone(&f.zone)
+        .await
+        .expect("find zone")
+        .expect("zone");
+    for r in clouds.dns.list_records(&zone, "").await.expect("list") {
+        if r.name.starts_with("drill-") {
+            left.push(format!("record {} {}", r.name, r.rtype));
+        }
+    }
+    left
+}
+
+fn drill_of(ran: &crate::failover::Ran) -> Value {
+    let j = ran.json();
+    assert!(j["drill"].is_object(), "a drill report: {}", ran.all());
+    j
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_passes_is_measured_and_leaves_production_unchanged() {
+    let f = Fixture::new("drpass").await;
+    let before = production(f.snapshot().await);
+    let ran = f
+        .drctl(&[
+            "drill", "--plan", "payments", "--to", STANDBY, "--output", "json",
+        ])
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let j = drill_of(&ran);
+    assert_eq!(j["kind"], "drill");
+    assert_eq!(j["outcome"], "succeeded", "{}", ran.all());
+    assert_eq!(
+        j["drill"]["verdicts"][0]["verdict"],
+        "PASS",
+        "{}",
+        ran.all()
+    );
+    let m = &j["measures"][0];
+    assert!(m["rto"]["seconds"].as_f64().is_some_and(|s| s > 0.0), "{m}");
+    assert_eq!(m["rto"]["met"], true, "{m}");
+    // The lag publisher's value for an untagged replica (1 s by default).
+    assert!(m["rpo"]["seconds"].as_f64().is_some(), "{m}");
+    assert!(
+        m["rpo"]["basis"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("temporary replica"),
+        "{m}"
+    );
+    let cleanup = &j["drill"]["cleanup"];
+    assert_eq!(cleanup["complete"], true, "{cleanup}");
+    let results: Vec<&str> = cleanup["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r["result"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        results.contains(&"removed") && results.contains(&"restored"),
+        "{cleanup}"
+    );
+    assert!(cleanup["seconds"].as_f64().is_some(), "{cleanup}");
+
+    let after = production(f.snapshot().await);
+    assert_eq!(before, after, "production changed");
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
+
+    // The journal names each resource before its creation, then its cleanup.
+    let run = j["run_id"].as_str().expect("run id");
+    let text = f.journal_text(run).await;
+    let first_resource = text
+        .find("\"drill_resource\"")
+        .expect("drill_resource record");
+    let first_start = text
+        .find("\"type\":\"step_started\",\"step\":\"payments/drill-database")
+        .expect("the database step is journaled");
+    assert!(first_resource < first_start, "{text}");
+    assert!(text.contains("\"cleanup\""), "{text}");
+    // `runs show` computes the same verdict from the journal alone.
+    let shown = f.show(run).await;
+    assert_eq!(
+        shown["report"]["drill"]["verdicts"][0]["verdict"], "PASS",
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_dry_run_shows_every_call_and_changes_nothing() {
+    let f = Fixture::new("drilldry").await;
+    let before = f.snapshot().await;
+    let ran = f
+        .drctl(&["drill", "--plan", "payments", "--to", STANDBY, "--dry-run"])
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    for call in [
+        "rds:CreateDBInstanceReadReplica",
+        "rds:PromoteReadReplica",
+        "rds:DeleteDBInstance",
+        "autoscaling:UpdateAutoScalingGroup",
+        "route53:ChangeResourceRecordSets",
+    ] {
+        assert!(ran.out.contains(call), "{call} missing:\n{}", ran.all());
+    }
+    assert_eq!(before, f.snapshot().await);
+    assert!(f.runs().is_empty(), "a dry run journals nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_check_fails_the_drill_and_cleanup_still_completes() {
+    let f = Fixture::new("drillchk").await;
+    // A check whose URL refuses connections.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let path = f.plans.path().join("payments.toml");
+    let mut plan = std::fs::read_to_string(&path).expect("plan");
+    plan.push_str(&format!(
+        "\n[[check]]\nid = \"api-health\"\nregions = {{ us-west-2 = \"http://127.0.0.1:{port}/health\", us-east-1 = \"http://127.0.0.1:{port}/health\" }}\nexpect_status = 200\ntimeout = \"1s\"\n"
+    ));
+    std::fs::write(&path, plan).expect("write plan");
+    let before = production(f.snapshot().await);
+    let ran = f
+        .drctl(&[
+            "drill",
+            "--plan",
+            "payments",
+            "--to",
+            STANDBY,
+            "--step-timeout",
+            "3s",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(ran.code, Some(1), "{}", ran.all());
+    let j = drill_of(&ran);
+    let verdict = &j["drill"]["verdicts"][0];
+    assert_eq!(verdict["verdict"], "FAIL", "{verdict}");
+    assert!(
+        verdict["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("check"),
+        "{verdict}"
+    );
+    assert_eq!(j["drill"]["cleanup"]["complete"], true, "{}", ran.all());
+    assert_eq!(production(f.snapshot().await), before);
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
+}
+
+/// Stops a drill at `point` as a crash would, then resumes it: the resume
+/// cleans up and nothing is left.
+async fn crash_then_resume(point: &str) -> Result<(), String> {
+    let f = Fixture::new("drillcr").await;
+    let before = production(f.snapshot().await);
+    let runs = f.runs();
+    let crash = point
+        .replace(
+            "DB",
+            &format!("payments/drill-database:{}", f.id("payments-db")),
+        )
+        .replace("DNS", &format!("payments/drill-dns:{}", f.zone))
+        .replace("SCALE", "payments/drill-scale:payments-api");
+    let ran = f
+        .drctl(&[
+            "drill",
+            "--plan",
+            "payments",
+            "--to",
+            STANDBY,
+            "--inject-crash",
+            &crash,
+        ])
+        .await;
+    if ran.code != Some(1) {
+        return Err(format!(
+            "{point}: the crash did not stop the drill: {}",
+            ran.all()
+        ));
+    }
+    let run = f.new_run(&runs);
+    let resumed = f.drctl(&["runs", "resume", &run, "--output", "json"]).await;
+    let j = resumed.json();
+    if j["drill"]["cleanup"]["complete"] != true {
+        return Err(format!("{point}: cleanup incomplete: {}", resumed.all()));
+    }
+    if j["drill"]["verdicts"][0]["verdict"] != "FAIL" {
+        return Err(format!(
+            "{point}: a crashed drill cannot pass: {}",
+            resumed.all()
+        ));
+    }
+    let left = leftovers(&f).await;
+    if !left.is_empty() {
+        return Err(format!("{point}: left behind {left:?}"));
+    }
+    if production(f.snapshot().await) != before {
+        return Err(format!("{point}: production changed"));
+    }
+    // Nothing more to resume.
+    let again = f.drctl(&["runs", "resume", &run]).await;
+    if again.code != Some(2) {
+        return Err(format!("{point}: second resume: {}", again.all()));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_each_drill_step_is_cleaned_up_by_resume() {
+    let points = ["before:DB", "after:DB", "after:SCALE", "after:DNS"];
+    let results = futures::future::join_all(points.iter().map(|p| crash_then_resume(p))).await;
+    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_killed_mid_step_is_cleaned_up_by_resume() {
+    let f = Fixture::new("drillkill").await;
+    let before = production(f.snapshot().await);
+    let runs = f.runs();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never", "--plans"])
+        .arg(f.plans.path())
+        .arg("--endpoints")
+        .arg(world::endpoints_file())
+        .arg("--state-dir")
+        .arg(f.state_dir())
+        .args(["drill", "--plan", "payments", "--to", STANDBY])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn drctl");
+    // Kill it once the temporary replica exists (it waits for a lag datapoint then).
+    let clouds = world::clouds().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let made = clouds
+            .database
+            .list_instances(STANDBY)
+            .await
+            .expect("list")
+            .into_iter()
+            .any(|i| i.id.starts_with("drill-") && i.id.ends_with(&f.id("payments-db-use1")));
+        if made {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary replica appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().await.expect("kill -9");
+    let run = f.new_run(&runs);
+    let resumed = f.drctl(&["runs", "resume", &run, "--output", "json"]).await;
+    assert_eq!(
+        resumed.code,
+        Some(1),
+        "an interrupted drill does not pass: {}",
+        resumed.all()
+    );
+    let j = resumed.json();
+    assert_eq!(j["drill"]["cleanup"]["complete"], true, "{}", resumed.all());
+    assert_eq!(
+        j["drill"]["verdicts"][0]["verdict"],
+        "FAIL",
+        "{}",
+        resumed.all()
+    );
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
+    assert_eq!(production(f.snapshot().await), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_removes_what_a_drill_left_after_its_journal_was_deleted() {
+    let f = Fixture::new("drillsw").await;
+    let before = production(f.snapshot().await);
+    let runs = f.runs();
+    let crash = format!("after:payments/drill-dns:{}", f.zone);
+    let ran = f
+        .drctl(&[
+            "drill",
+            "--plan",
+            "payments",
+            "--to",
+            STANDBY,
+            "--inject-crash",
+            &crash,
+        ])
+        .await;
+    assert_eq!(ran.code, Some(1), "{}", ran.all());
+    let run = f.new_run(&runs);
+    assert!(
+        !leftovers(&f).await.is_empty(),
+        "the crash left the drill's resources"
+    );
+    // The laptop is lost: no journal, no lock.
+    std::fs::remove_dir_all(f.state_dir()).expect("remove state");
+
+    // Not expired yet: a plain sweep leaves a drill that may still run.
+    let listed = f
+        .drctl(&[
+            "drill",
+            "sweep",
+            "--plan",
+            "payments",
+            "--dry-run",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(listed.code, Some(0), "{}", listed.all());
+    let found = listed.json()["found"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ours: Vec<&Value> = found
+        .iter()
+        .filter(|x| x.to_string().contains(&f.suffix))
+        .collect();
+    assert!(
+        ours.len() >= 3,
+        "database, group and records found: {found:?}"
+    );
+    assert!(ours.iter().all(|x| x["expired"] == false), "{ours:?}");
+
+    let swept = f
+        .drctl(&[
+            "drill", "sweep", "--plan", "payments", "--all", "--output", "json",
+        ])
+        .await;
+    assert_eq!(swept.code, Some(0), "{}", swept.all());
+    let cleaned = swept.json()["cleaned"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        cleaned
+            .iter()
+            .any(|c| c["resource"]["type"] == "database" && c["result"] == "removed"),
+        "{cleaned:?}"
+    );
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
+    assert_eq!(production(f.snapshot().await), before);
+    // The sweep is journaled as a run of its own.
+    let sweeps: Vec<String> = f
+        .runs()
+        .into_iter()
+        .filter(|r| r.contains("sweep"))
+        .collect();
+    assert_eq!(sweeps.len(), 1, "{sweeps:?} (drill run was {run})");
+}
