@@ -384,10 +384,11 @@ pub fn cleanup_summary(records: &[Record]) -> CleanupSummary {
 /// when a figure could not be measured (never a PASS by default).
 pub fn verdict(
     records: &[Record],
-    finished: bool,
+    outcome: crate::journal::Outcome,
     plan: &str,
     m: Option<&crate::engine::measure::PlanMeasure>,
 ) -> crate::schedule::Verdict {
+    let finished = outcome != crate::journal::Outcome::Unfinished;
     use crate::schedule::Verdict;
     if let Some(why) = interrupted(records) {
         return Verdict::Fail(format!("interrupted: {why}"));
@@ -417,6 +418,12 @@ pub fn verdict(
             Verdict::Unknown("the drill has not finished".into())
         };
     }
+    if matches!(
+        outcome,
+        crate::journal::Outcome::Failed | crate::journal::Outcome::Refused
+    ) {
+        return Verdict::Fail(format!("the drill ended {outcome}"));
+    }
     let Some(m) = m else {
         return Verdict::Unknown("nothing was measured".into());
     };
@@ -442,6 +449,7 @@ pub fn verdict(
 pub fn summary(
     records: &[Record],
     measures: &[crate::engine::measure::PlanMeasure],
+    outcome: crate::journal::Outcome,
 ) -> Option<DrillSummary> {
     let (plans, flags) = records.iter().find_map(|r| match &r.event {
         Event::RunStarted {
@@ -452,9 +460,6 @@ pub fn summary(
         } => Some((plans, flags)),
         _ => None,
     })?;
-    let finished = records
-        .iter()
-        .any(|r| matches!(r.event, Event::RunFinished { .. }));
     Some(DrillSummary {
         depth: flags["mode"]["depth"]
             .as_str()
@@ -466,7 +471,7 @@ pub fn summary(
                 plan: p.name.clone(),
                 verdict: verdict(
                     records,
-                    finished,
+                    outcome,
                     &p.name,
                     measures.iter().find(|m| m.plan == p.name),
                 ),

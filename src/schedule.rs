@@ -121,8 +121,7 @@ pub fn drill_runs(
         .iter()
         .map(|p| {
             let m = measures.iter().find(|m| m.plan == p.name);
-            let verdict =
-                crate::drill::verdict(records, outcome != Outcome::Unfinished, &p.name, m);
+            let verdict = crate::drill::verdict(records, outcome, &p.name, m);
             DrillRun {
                 run_id: run_id.to_string(),
                 plan: p.name.clone(),

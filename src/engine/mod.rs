@@ -1709,7 +1709,7 @@ pub fn report_from_records(
         .flat_map(|(step, o)| crate::steps::evidence_gaps(step, o))
         .collect();
     let measures = measure::measure(records, targets);
-    let drill = crate::drill::summary(records, &measures);
+    let drill = crate::drill::summary(records, &measures, outcome);
     let resume = match &drill {
         // A drill resumes only to finish its cleanup.
         Some(d) => (outcome == Outcome::Unfinished || !d.cleanup.complete)

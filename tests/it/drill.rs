@@ -9,6 +9,7 @@
 //! primary's replica *list* is compared with that emulator artefact taken
 //! out; every role and source is compared as read.
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -297,8 +298,8 @@ async fn a_drill_killed_mid_step_is_cleaned_up_by_resume() {
         .arg(f.state_dir())
         .args(["drill", "--plan", "payments", "--to", STANDBY])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn drctl");
     // Kill it once the temporary replica exists (it waits for a lag datapoint then).
@@ -420,4 +421,54 @@ async fn sweep_removes_what_a_drill_left_after_its_journal_was_deleted() {
         .filter(|r| r.contains("sweep"))
         .collect();
     assert_eq!(sweeps.len(), 1, "{sweeps:?} (drill run was {run})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_at_the_same_slot_start_exactly_one_drill() {
+    let f = Fixture::new("drsched").await;
+    // A slot every minute, so that one is due now.
+    let path = f.plans.path().join("payments.toml");
+    let plan = std::fs::read_to_string(&path)
+        .expect("plan")
+        .replace("schedule = \"0 3 * * MON\"", "schedule = \"* * * * *\"");
+    std::fs::write(&path, plan).expect("write plan");
+    let pass = ["schedule", "run", "--plan", "payments"];
+    let (a, b) = tokio::join!(f.drctl(&pass), f.drctl(&pass));
+    for r in [&a, &b] {
+        assert!(matches!(r.code, Some(0)), "{}", r.all());
+    }
+    // A third pass right after finds its slot taken (or, past a minute
+    // boundary, runs the next slot once).
+    let c = f.drctl(&pass).await;
+    assert_eq!(c.code, Some(0), "{}", c.all());
+
+    let mut drills: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for run in f.runs() {
+        let j = f.show(&run).await;
+        let first = &j["records"][0]["event"];
+        let slot = first["flags"]["schedule_slot"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let refused = j["report"]["outcome"] == "refused";
+        if !slot.is_empty() && !refused {
+            drills.entry(slot).or_default().push(run);
+        }
+    }
+    assert!(!drills.is_empty(), "a drill ran:\n{}\n{}", a.all(), b.all());
+    for (slot, runs) in &drills {
+        assert_eq!(
+            runs.len(),
+            1,
+            "slot {slot} ran {runs:?}:\n{}\n{}",
+            a.all(),
+            b.all()
+        );
+    }
+    if drills.len() == 1 {
+        // Every pass saw the same slot: all but one found it taken.
+        let said = format!("{}{}{}", a.out, b.out, c.out);
+        assert_eq!(said.matches("taken by run").count(), 2, "{said}");
+    }
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
 }
