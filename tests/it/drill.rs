@@ -472,3 +472,175 @@ async fn two_schedulers_at_the_same_slot_start_exactly_one_drill() {
     }
     assert_eq!(leftovers(&f).await, Vec::<String>::new());
 }
+
+/// Starts `drctl drill` for the fixture's payments plan in the background,
+/// and waits until its temporary replica exists.
+async fn drill_until_replica(f: &Fixture, extra: &[&str]) -> tokio::process::Child {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never", "--plans"])
+        .arg(f.plans.path())
+        .arg("--endpoints")
+        .arg(world::endpoints_file())
+        .arg("--state-dir")
+        .arg(f.state_dir())
+        .args([
+            "drill", "--plan", "payments", "--to", STANDBY, "--output", "json",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn drctl");
+    let clouds = world::clouds().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let made = clouds
+            .database
+            .list_instances(STANDBY)
+            .await
+            .expect("list")
+            .into_iter()
+            .any(|i| i.id.starts_with("drill-") && i.id.ends_with(&f.id("payments-db-use1")));
+        if made {
+            return child;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output().await.expect("output");
+            panic!(
+                "the drill ended ({status}) before its temporary replica appeared:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary replica appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits for a background drill and returns its exit code and JSON report.
+async fn finished(child: tokio::process::Child) -> (Option<i32>, Value, String) {
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the drill ends")
+        .expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let all = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {all}"));
+    (out.status.code(), json, all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_drill_and_it_cleans_up_before_exiting() {
+    let f = Fixture::new("drterm").await;
+    let before = production(f.snapshot().await);
+    let child = drill_until_replica(&f, &[]).await;
+    let pid = child.id().expect("pid") as i32;
+    // SIGTERM, as systemd or Kubernetes stop a scheduled drill.
+    assert_eq!(send_signal(pid, 15), 0);
+    let (code, j, all) = finished(child).await;
+    assert_eq!(code, Some(1), "{all}");
+    let d = &j["drill"];
+    assert!(
+        d["interrupted"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SIGTERM"),
+        "{all}"
+    );
+    assert_eq!(d["verdicts"][0]["verdict"], "FAIL", "{all}");
+    assert_eq!(d["cleanup"]["complete"], true, "{all}");
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
+    assert_eq!(production(f.snapshot().await), before);
+}
+
+/// `kill(2)` through the `kill` command (no libc dependency in the tests).
+fn send_signal(pid: i32, signal: i32) -> i32 {
+    std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| s.code().unwrap_or(-1))
+        .unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_duration_aborts_a_drill_into_cleanup() {
+    let f = Fixture::new("drmax").await;
+    let before = production(f.snapshot().await);
+    let ran = f
+        .drctl(&[
+            "drill",
+            "--plan",
+            "payments",
+            "--to",
+            STANDBY,
+            "--max-duration",
+            "1s",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(ran.code, Some(1), "{}", ran.all());
+    let d = &ran.json()["drill"];
+    assert!(
+        d["interrupted"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("maximum duration"),
+        "{}",
+        ran.all()
+    );
+    assert_eq!(d["cleanup"]["complete"], true, "{}", ran.all());
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
+    assert_eq!(production(f.snapshot().await), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_during_a_drill_preempts_it_and_keeps_what_it_owns() {
+    let f = Fixture::new("drpre").await;
+    let child = drill_until_replica(&f, &[]).await;
+    // No --force-unlock: a real failover takes a drill's lock over.
+    let failover = f.failover_payments(&[]).await;
+    assert_eq!(failover.code, Some(0), "{}", failover.all());
+    assert!(failover.err.contains("drill"), "{}", failover.all());
+    let (code, j, all) = finished(child).await;
+    assert_eq!(code, Some(1), "{all}");
+    let d = &j["drill"];
+    assert!(
+        d["interrupted"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("preempted"),
+        "{all}"
+    );
+    assert_eq!(d["cleanup"]["complete"], true, "{all}");
+    // The failover's state stands: the real replica promoted, the group at
+    // its active capacity, the records on the standby; nothing of the drill left.
+    let after = f.snapshot().await;
+    assert_eq!(
+        after.groups[&f.id("payments-api-use1")],
+        (2, 4, 8),
+        "{after:?}"
+    );
+    assert!(
+        after.databases[&f.id("payments-db-use1")].starts_with("primary"),
+        "{after:?}"
+    );
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
+    // Journaled in both runs.
+    let drill_run = j["run_id"].as_str().expect("run id");
+    let text = f.journal_text(drill_run).await;
+    assert!(
+        text.contains("\"lock_lost\"") && text.contains("preempted by failover"),
+        "{text}"
+    );
+    assert_eq!(
+        f.audit(drill_run).await.code,
+        Some(0),
+        "the drill's chain verifies"
+    );
+}
