@@ -222,6 +222,13 @@ pub enum SlotAction {
         /// The slot.
         slot: DateTime<Utc>,
     },
+    /// The slot falls in a `[drill] blackout` window: record it skipped.
+    Blackout {
+        /// The slot.
+        slot: DateTime<Utc>,
+        /// Which window.
+        why: String,
+    },
     /// No schedule, or one that does not parse.
     Unscheduled {
         /// Why.
@@ -263,6 +270,7 @@ pub fn due(
     plans
         .iter()
         .map(|plan| {
+            let blackout = plan.spec.drill.as_ref().and_then(|d| d.blackout_at(now));
             let action = match plan.spec.drill.as_ref().map(|d| d.schedule.as_str()) {
                 None => SlotAction::Unscheduled {
                     why: "no [drill] schedule".into(),
@@ -279,6 +287,10 @@ pub fn due(
                             Some(by) => SlotAction::Taken {
                                 slot,
                                 by: by.clone(),
+                            },
+                            None if blackout.is_some() => SlotAction::Blackout {
+                                slot,
+                                why: blackout.clone().unwrap_or_default(),
                             },
                             None => {
                                 let late = (now - slot).to_std().unwrap_or_default();
@@ -376,6 +388,43 @@ mod tests {
                 .action,
             SlotAction::Missed { slot }
         );
+    }
+
+    #[test]
+    fn a_slot_in_a_blackout_window_is_skipped() {
+        let mut ps = plans();
+        let payments = ps.iter_mut().find(|p| p.name() == "payments").unwrap();
+        let drill = payments.spec.drill.as_mut().unwrap();
+        // Every Monday from 00:00 for 6 hours: covers the 03:00 slot.
+        drill.blackout.push(crate::plan::spec::BlackoutSpec {
+            start: "0 0 * * MON".into(),
+            length: "6h".into(),
+            reason: Some("weekly freeze".into()),
+        });
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 3, 0, 20).unwrap();
+        let d = due(
+            &ps,
+            &BTreeMap::new(),
+            now,
+            std::time::Duration::from_secs(3600),
+        );
+        match &d.iter().find(|d| d.plan == "payments").unwrap().action {
+            SlotAction::Blackout { why, .. } => assert!(why.contains("weekly freeze"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // The window closes at 06:00: from then on, no blackout.
+        let drill = ps
+            .iter()
+            .find(|p| p.name() == "payments")
+            .unwrap()
+            .spec
+            .drill
+            .as_ref()
+            .unwrap();
+        let inside = Utc.with_ymd_and_hms(2026, 11, 23, 5, 59, 59).unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 11, 23, 6, 0, 0).unwrap();
+        assert!(drill.blackout_at(inside).is_some());
+        assert!(drill.blackout_at(after).is_none());
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct DrillArgs {
     /// Abort into cleanup after this long (default: twice the tier's RTO, at least 15m).
     #[arg(long, value_parser = parse_dur, value_name = "DUR")]
     pub max_duration: Option<Duration>,
+    /// Drill even inside the plan's `[drill] blackout` window.
+    #[arg(long)]
+    pub ignore_blackout: bool,
     /// Run flags.
     #[command(flatten)]
     pub run: RunArgs,
@@ -103,6 +106,7 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> anyhow::Result<Exit> {
         .run
         .options(RunKind::Drill, RunMode::Drill { depth: a.depth }, to);
     opts.max_duration = a.max_duration;
+    opts.ignore_blackout = a.ignore_blackout;
     let interrupt = Arc::new(tokio::sync::Notify::new());
     opts.interrupt = Some(interrupt.clone());
     if !opts.dry_run {

@@ -198,6 +198,13 @@ async fn pass(engine: &Engine, plans: &[Plan], catch_up: Duration) -> anyhow::Re
             SlotAction::Taken { slot, by } => {
                 println!("{}: slot {slot} already taken by run {by}", d.plan)
             }
+            SlotAction::Blackout { slot, why } => {
+                let id = record(engine, plan, slot, format!("skipped: {why}")).await?;
+                println!(
+                    "{}: slot {slot} skipped ({why}); recorded as run {id}",
+                    d.plan
+                );
+            }
             SlotAction::Missed { slot } => {
                 let id = record(
                     engine,

@@ -90,6 +90,8 @@ pub struct RunOptions {
     /// identity (journaled); a slot another run took is refused under the
     /// plan's lock, so a slot runs at most once.
     pub slot: Option<DateTime<Utc>>,
+    /// Drill even inside a plan's `[drill] blackout` window.
+    pub ignore_blackout: bool,
 }
 
 /// Where to stop a run as a crash would (fault injection for crash/resume
@@ -150,6 +152,7 @@ impl RunOptions {
             max_duration: None,
             interrupt: None,
             slot: None,
+            ignore_blackout: false,
         }
     }
 }
@@ -472,6 +475,17 @@ impl Engine {
             ));
         }
         let steps = compile_all(plans, &opts.target, &opts.mode)?;
+        if matches!(opts.mode, RunMode::Drill { .. }) && !opts.ignore_blackout {
+            let now = Utc::now();
+            if let Some((plan, why)) = plans.iter().find_map(|p| {
+                let why = p.spec.drill.as_ref()?.blackout_at(now)?;
+                Some((p.name(), why))
+            }) {
+                return Err(EngineError::Refused(format!(
+                    "plan {plan} is in a {why}: no drill starts now\n  hint: wait for the window to close, or pass --ignore-blackout"
+                )));
+            }
+        }
         let label = if plans.len() == 1 {
             plans[0].name().to_string()
         } else {
@@ -1426,13 +1440,19 @@ impl Engine {
         Ok(None)
     }
 
-    /// A drill's longest run: `--max-duration`, else the shortest default of
-    /// its plans' tiers.
+    /// A drill's longest run: `--max-duration`, else the plan's `[drill]
+    /// max_duration`, else its tier's default (the shortest over the plans).
     fn max_duration(&self, plans: &[Plan], opts: &RunOptions) -> Duration {
         opts.max_duration.unwrap_or_else(|| {
             plans
                 .iter()
-                .map(|p| crate::drill::default_max_duration(p.tier.rto))
+                .map(|p| {
+                    p.spec
+                        .drill
+                        .as_ref()
+                        .and_then(|d| d.max_duration())
+                        .unwrap_or_else(|| crate::drill::default_max_duration(p.tier.rto))
+                })
                 .min()
                 .unwrap_or(Duration::from_secs(15 * 60))
         })

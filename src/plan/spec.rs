@@ -64,6 +64,52 @@ pub struct EvidenceSpec {
 pub struct DrillSpec {
     /// Cron expression (5 fields, UTC) for scheduled drills.
     pub schedule: String,
+    /// Longest a drill of this plan runs before it aborts into cleanup
+    /// (`30m`); default: twice the tier's RTO, at least 15 minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<String>,
+    /// Windows in which no drill of this plan starts (month-end, a freeze).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blackout: Vec<BlackoutSpec>,
+}
+
+/// A recurring window without drills: it opens at each occurrence of
+/// `start` (5-field cron, UTC) and lasts `for`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlackoutSpec {
+    /// When the window opens (cron, UTC): `"0 0 28 * *"`.
+    pub start: String,
+    /// How long it lasts: `"4d"`.
+    #[serde(rename = "for")]
+    pub length: String,
+    /// Why, for people (`"month-end close"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl DrillSpec {
+    /// The plan's `max_duration`, when it is set and valid.
+    pub fn max_duration(&self) -> Option<std::time::Duration> {
+        crate::plan::duration::parse_duration(self.max_duration.as_deref()?).ok()
+    }
+
+    /// The blackout window `at` falls in, described, if any.
+    pub fn blackout_at(&self, at: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        self.blackout.iter().find_map(|b| {
+            let cron = crate::plan::validate::parse_cron(&b.start).ok()?;
+            let length = crate::plan::duration::parse_duration(&b.length).ok()?;
+            let opened = cron.find_previous_occurrence(&at, true).ok()?;
+            let closes = opened + chrono::Duration::from_std(length).ok()?;
+            (at < closes).then(|| {
+                format!(
+                    "blackout window `{}` for {} ({}) until {closes}",
+                    b.start,
+                    b.length,
+                    b.reason.as_deref().unwrap_or("no reason given")
+                )
+            })
+        })
+    }
 }
 
 /// How a database moves to another region.

@@ -531,10 +531,51 @@ fn check_evidence(c: &mut Checker<'_>, spec: &PlanSpec) {
 }
 
 fn check_drill(c: &mut Checker<'_>, spec: &PlanSpec) {
-    if let Some(drill) = &spec.drill
-        && let Err(e) = parse_cron(&drill.schedule)
-    {
-        c.error(path!["drill", "schedule"], format!("cron expression `{}` does not parse: {e}", drill.schedule), "use 5 fields, minute hour day-of-month month day-of-week, in UTC: e.g. \"0 3 * * MON\"");
+    let Some(drill) = &spec.drill else {
+        return;
+    };
+    let cron_hint =
+        "use 5 fields, minute hour day-of-month month day-of-week, in UTC: e.g. \"0 3 * * MON\"";
+    let dur_hint = "durations are written like 90s, 15m, 1h, 2h30m or 7d";
+    if let Err(e) = parse_cron(&drill.schedule) {
+        c.error(
+            path!["drill", "schedule"],
+            format!("cron expression `{}` does not parse: {e}", drill.schedule),
+            cron_hint,
+        );
+    }
+    if let Some(m) = &drill.max_duration {
+        match parse_duration(m) {
+            Err(e) => c.error(path!["drill", "max_duration"], e.to_string(), dur_hint),
+            Ok(d) if d.is_zero() => c.error(
+                path!["drill", "max_duration"],
+                "a drill's maximum duration cannot be zero",
+                "give the drill time to run, e.g. \"30m\"",
+            ),
+            Ok(_) => {}
+        }
+    }
+    for (i, b) in drill.blackout.iter().enumerate() {
+        if let Err(e) = parse_cron(&b.start) {
+            c.error(
+                path!["drill", "blackout", i, "start"],
+                format!("cron expression `{}` does not parse: {e}", b.start),
+                cron_hint,
+            );
+        }
+        match parse_duration(&b.length) {
+            Err(e) => c.error(
+                path!["drill", "blackout", i, "for"],
+                e.to_string(),
+                dur_hint,
+            ),
+            Ok(d) if d.is_zero() => c.error(
+                path!["drill", "blackout", i, "for"],
+                "a blackout window cannot last zero",
+                "e.g. for = \"4d\"",
+            ),
+            Ok(_) => {}
+        }
     }
 }
 

@@ -644,3 +644,40 @@ async fn a_failover_during_a_drill_preempts_it_and_keeps_what_it_owns() {
         "the drill's chain verifies"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackout_window_refuses_a_drill_and_skips_its_slot() {
+    let f = Fixture::new("drblack").await;
+    let path = f.plans.path().join("payments.toml");
+    let plan = std::fs::read_to_string(&path).expect("plan").replace(
+        "schedule = \"0 3 * * MON\"",
+        "schedule = \"* * * * *\"\nblackout = [{ start = \"0 * * * *\", for = \"2h\", reason = \"test freeze\" }]",
+    );
+    std::fs::write(&path, plan).expect("write plan");
+    let before = production(f.snapshot().await);
+    let ran = f
+        .drctl(&["drill", "--plan", "payments", "--to", STANDBY])
+        .await;
+    assert_eq!(ran.code, Some(3), "{}", ran.all());
+    assert!(
+        ran.err.contains("test freeze") && ran.err.contains("--ignore-blackout"),
+        "{}",
+        ran.all()
+    );
+    let pass = f.drctl(&["schedule", "run", "--plan", "payments"]).await;
+    assert_eq!(pass.code, Some(0), "{}", pass.all());
+    assert!(
+        pass.out.contains("skipped") && pass.out.contains("test freeze"),
+        "{}",
+        pass.all()
+    );
+    // The skip is recorded (the slot is taken); no drill ran.
+    let again = f.drctl(&["schedule", "run", "--plan", "payments"]).await;
+    assert!(
+        again.out.contains("taken by run") || again.out.contains("skipped"),
+        "{}",
+        again.all()
+    );
+    assert_eq!(production(f.snapshot().await), before);
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
+}
