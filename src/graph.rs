@@ -56,6 +56,30 @@ pub enum RunMode {
     },
 }
 
+impl RunMode {
+    /// Whether the run compiles a failover's graph: a failover (or
+    /// failback), and a switchover drill, which is a real failover.
+    pub fn fails_over(&self) -> bool {
+        matches!(
+            self,
+            Self::Failover
+                | Self::Drill {
+                    depth: DrillDepth::Switchover
+                }
+        )
+    }
+
+    /// Whether the run is a shadow drill (drill copies, cleaned up).
+    pub fn is_shadow_drill(&self) -> bool {
+        matches!(
+            self,
+            Self::Drill {
+                depth: DrillDepth::Shadow
+            }
+        )
+    }
+}
+
 /// How far a drill goes.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
@@ -66,6 +90,9 @@ pub enum DrillDepth {
     /// a drill DNS record: nothing production uses is changed.
     #[default]
     Shadow,
+    /// A real failover followed by a failback (REL13-style): disruptive,
+    /// needs approval; the failover is the drill's measured run.
+    Switchover,
 }
 
 impl DrillDepth {
@@ -73,6 +100,7 @@ impl DrillDepth {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Shadow => "shadow",
+            Self::Switchover => "switchover",
         }
     }
 }

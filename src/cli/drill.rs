@@ -31,7 +31,9 @@ pub struct DrillArgs {
     /// The standby region to drill.
     #[arg(long)]
     pub to: Option<String>,
-    /// How far the drill goes (`shadow`: drill copies only, production untouched).
+    /// How far the drill goes: `shadow` (drill copies only, production
+    /// untouched) or `switchover` (a real failover then a failback: disruptive,
+    /// needs --approve).
     #[arg(long, value_enum, default_value_t)]
     pub depth: DrillDepth,
     /// Abort into cleanup after this long (default: twice the tier's RTO, at least 15m).
@@ -118,7 +120,136 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> anyhow::Result<Exit> {
     }
     let budget = Some(plan.tier.rto);
     let engine = engine(settings, Some(to), a.run.dry_run, budget, true).await?;
+    if a.depth == DrillDepth::Switchover {
+        return switchover(&engine, plan, &opts, a.run.output).await;
+    }
     execute(&engine, &plans, &opts, a.run.output).await
+}
+
+/// Waits up to three minutes for a first `ReplicaLag` datapoint of every
+/// promote-replica database of `plan` in `region`.
+async fn wait_for_lag(engine: &drctl::engine::Engine, plan: &Plan, region: &str, window: Duration) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    for d in plan
+        .spec
+        .database
+        .iter()
+        .filter(|d| d.strategy == drctl::plan::spec::DbStrategy::PromoteReplica)
+    {
+        let id = &d.regions[region];
+        let mut told = false;
+        while std::time::Instant::now() < deadline {
+            match engine.clouds.metrics.replica_lag(region, id, window).await {
+                Ok(r) if r.datapoints > 0 => break,
+                _ => {}
+            }
+            if !told {
+                eprintln!(
+                    "switchover drill: waiting for the first ReplicaLag of {id} ({region}) before failing back"
+                );
+                told = true;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// A switchover drill: a real failover to the target, journaled as the
+/// drill (its RTO and RPO are the drill's), then a reprotection from the
+/// target, a failback home and a reprotection from home (protected as
+/// before), each a run of its own. Disruptive: users
+/// move twice; approval is required whatever the tier says.
+async fn switchover(
+    engine: &drctl::engine::Engine,
+    plan: &Plan,
+    opts: &drctl::engine::RunOptions,
+    output: Output,
+) -> anyhow::Result<Exit> {
+    let (to, home) = (opts.target.as_str(), plan.home());
+    eprintln!(
+        "warning: a switchover drill is DISRUPTIVE: a real failover of plan {} to {to}, then a reprotection and a failback to {home}; users move twice",
+        plan.name()
+    );
+    let plans = std::slice::from_ref(plan);
+    if opts.dry_run {
+        let code = execute(engine, plans, opts, output).await?;
+        if output == Output::Text {
+            println!(
+                "then: drctl reprotect --plan {p} (from {to}), drctl failback --plan {p} (to {home}) and drctl reprotect --plan {p} (from {home}), previewed once the failover is done",
+                p = plan.name()
+            );
+        }
+        return Ok(code);
+    }
+    let drill = engine.run(plans, opts).await;
+    let drill = match drill {
+        Ok(r) => r,
+        Err(e) => return super::failover::finish(Err(e), output),
+    };
+    let mut reports = vec![drill.clone()];
+    let mut ok = drill.succeeded();
+    // Back home only after a failover that completed: a failed one is
+    // resumed (`drctl runs resume`), never failed back half-done.
+    if drill.outcome.succeeded() {
+        // Protected again at the end: the region failed back from gets
+        // replicas of home again, as before the drill.
+        let back = [
+            (RunKind::Reprotect, RunMode::Reprotect, to),
+            (RunKind::Failback, RunMode::Failover, home),
+            (RunKind::Reprotect, RunMode::Reprotect, home),
+        ];
+        for (kind, mode, target) in back {
+            if kind == RunKind::Failback {
+                // The replicas reprotect just made at home publish their
+                // first ReplicaLag within about a minute: the failback's RPO
+                // gate needs it, so wait for it (bounded) rather than refuse.
+                wait_for_lag(engine, plan, home, opts.lag_window).await;
+            }
+            let o = drctl::engine::RunOptions {
+                kind,
+                mode,
+                target: target.to_string(),
+                slot: None,
+                interrupt: None,
+                ..opts.clone()
+            };
+            match engine.run(plans, &o).await {
+                Ok(r) => {
+                    ok &= r.succeeded();
+                    let stop = !r.succeeded();
+                    reports.push(r);
+                    if stop {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: the switchover drill's {kind} did not run: {e}");
+                    ok = false;
+                    break;
+                }
+            }
+        }
+    }
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "drill": reports[0],
+                "failback": reports[1..],
+                "back_home": ok && reports.len() == 4,
+            }))?
+        ),
+        Output::Text => {
+            for r in &reports {
+                print!("{}", super::failover::render_report(r));
+            }
+        }
+    }
+    Ok(if ok && reports.len() == 4 {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -378,6 +378,9 @@ fn render_drill(o: &mut String, d: &drctl::drill::DrillSummary) {
             v.plan, d.depth, v.verdict
         );
     }
+    if d.depth == "switchover" {
+        return;
+    }
     let c = &d.cleanup;
     let took = c
         .seconds

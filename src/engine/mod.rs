@@ -384,7 +384,7 @@ impl Engine {
     /// Returns (gate detail, refusal message).
     async fn rpo_gate(&self, plan: &Plan, opts: &RunOptions) -> (Value, Option<String>) {
         let rpo = plan.tier.rpo;
-        if opts.mode != RunMode::Failover {
+        if !opts.mode.fails_over() {
             return (
                 json!({"applies": false, "why": "no replica is promoted: the RPO achieved is measured instead"}),
                 None,
@@ -547,7 +547,7 @@ impl Engine {
             }
         };
         // A drill is fenced on local state too: a failover may preempt it.
-        if self.locks.fenced() || matches!(opts.mode, RunMode::Drill { .. }) {
+        if self.locks.fenced() || opts.mode.is_shadow_drill() {
             j.set_fence(Arc::new(LockSet(locks.clone())));
         }
         j.append(Event::RunStarted {
@@ -723,7 +723,7 @@ impl Engine {
             // journal (not its lock) says it is one.
             if let Err(LockError::Held { holder: h, .. }) = &result
                 && matches!(kind, RunKind::Failover | RunKind::Failback)
-                && self.run_kind(&h.run_id).await == Some(RunKind::Drill)
+                && self.is_shadow_drill_run(&h.run_id).await
             {
                 let drill = h.run_id.clone();
                 let t = Takeover {
@@ -785,22 +785,23 @@ impl Engine {
         Ok((locks, taken_over))
     }
 
+    /// Whether `run_id` is a shadow drill, from its journal's first record
+    /// (a switchover drill is a real failover: it is not preempted).
+    async fn is_shadow_drill_run(&self, run_id: &str) -> bool {
+        let Ok(text) = self.store.read(run_id).await else {
+            return false;
+        };
+        let Some(Ok(first)) = text.lines().next().map(serde_json::from_str::<Record>) else {
+            return false;
+        };
+        matches!(first.event, Event::RunStarted { kind: RunKind::Drill, ref flags, .. }
+            if serde_json::from_value::<RunMode>(flags["mode"].clone()).is_ok_and(|m| m.is_shadow_drill()))
+    }
+
     /// Writes into the displaced run's own journal that its lock was taken
     /// (so both runs record the takeover). On shared state this record also
     /// fences it: its next append finds the record number taken. Best effort:
     /// a failure is a warning, never a reason to stop this run.
-    /// What kind of run `run_id` is, from its journal's first record.
-    async fn run_kind(&self, run_id: &str) -> Option<RunKind> {
-        let text = self.store.read(run_id).await.ok()?;
-        match serde_json::from_str::<Record>(text.lines().next()?)
-            .ok()?
-            .event
-        {
-            Event::RunStarted { kind, .. } => Some(kind),
-            _ => None,
-        }
-    }
-
     async fn record_lock_lost(&self, t: &TakenOver, me: &LockInfo, reason: Option<&str>) {
         if t.holder.run_id == me.run_id {
             return;
@@ -836,17 +837,15 @@ impl Engine {
         opts: &RunOptions,
         operator: Option<&str>,
     ) -> (Value, Option<String>) {
-        if opts.mode
-            == (RunMode::Drill {
-                depth: crate::graph::DrillDepth::Shadow,
-            })
-        {
+        if opts.mode.is_shadow_drill() {
             return (
                 json!({"required": false, "why": "a shadow drill changes no production resource"}),
                 None,
             );
         }
-        if plan.tier.approval != Approval::Required {
+        // A switchover drill moves users: approval whatever the tier says.
+        let switchover = matches!(opts.mode, RunMode::Drill { .. });
+        if plan.tier.approval != Approval::Required && !switchover {
             return (json!({"required": false}), None);
         }
         if opts.emergency {
@@ -986,7 +985,10 @@ impl Engine {
                 "journal of {run_id} has no run-started record"
             )));
         };
-        if kind == RunKind::Drill
+        let shadow = kind == RunKind::Drill
+            && serde_json::from_value::<RunMode>(flags["mode"].clone())
+                .is_ok_and(|m| m.is_shadow_drill());
+        if shadow
             && records
                 .iter()
                 .any(|r| matches!(r.event, Event::RunFinished { .. }))
@@ -1069,7 +1071,7 @@ impl Engine {
             dropped_torn_line: torn.map(|t| t.text),
         })
         .await?;
-        if kind == RunKind::Drill {
+        if shadow {
             // A drill is never continued after its process died (its
             // figures would span the gap): it is cleaned up and ended.
             let all_ran = journaled_steps.as_ref().is_some_and(|st| {
@@ -1168,7 +1170,7 @@ impl Engine {
                 locks,
             )
             .await;
-        let is_drill = matches!(opts.mode, RunMode::Drill { .. });
+        let is_drill = opts.mode.is_shadow_drill();
         match result {
             Err(EngineError::Journal(JournalError::Fenced { detail, .. })) if is_drill => {
                 *j = self.reopen_after_preemption(j.run_id()).await?;
@@ -1245,7 +1247,9 @@ impl Engine {
             &opts.target,
             opts.side_read_timeout,
         );
-        let is_drill = matches!(opts.mode, RunMode::Drill { .. });
+        // Only a shadow drill stops on a signal and cleans up: a switchover
+        // drill is a real failover, resumable like one.
+        let is_drill = opts.mode.is_shadow_drill();
         let max_duration = self.max_duration(plans, opts);
         let drill_expires = is_drill.then(|| {
             clock_start

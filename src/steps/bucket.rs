@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits};
 use crate::cloud::{BucketState, ObjectScheme, ObjectUrl};
-use crate::graph::{Builder, Phase, RunMode};
+use crate::graph::{Builder, Phase};
 
 /// Check one `[[bucket]]` in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,7 +43,7 @@ pub const TRAITS: Traits = Traits {
 
 /// A failover verifies every bucket of the plan in the target.
 pub fn compile(b: &mut Builder<'_>) {
-    if *b.mode != RunMode::Failover {
+    if !b.mode.fails_over() {
         return;
     }
     let regions = b.plan.regions();

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::{DbInstance, DbRole};
-use crate::graph::{Builder, Phase, RunMode};
+use crate::graph::{Builder, Phase};
 use crate::plan::spec::DbStrategy;
 
 /// Promote one database resource's replica in the target region.
@@ -74,7 +74,7 @@ fn rpo(
 
 /// A failover promotes every promote-replica database of the plan.
 pub fn compile(b: &mut Builder<'_>) {
-    if *b.mode != RunMode::Failover {
+    if !b.mode.fails_over() {
         return;
     }
     let steps: Vec<Promote> = b

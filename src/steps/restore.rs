@@ -68,7 +68,7 @@ fn rpo(
 /// the one database it names.
 pub fn compile(b: &mut Builder<'_>) {
     let (wanted, to_time): (Vec<&str>, _) = match b.mode {
-        RunMode::Failover => (
+        m if m.fails_over() => (
             b.plan
                 .spec
                 .database
@@ -79,7 +79,7 @@ pub fn compile(b: &mut Builder<'_>) {
             None,
         ),
         RunMode::Restore { database, to_time } => (vec![database.as_str()], *to_time),
-        RunMode::Reprotect | RunMode::Drill { .. } => return,
+        RunMode::Failover | RunMode::Reprotect | RunMode::Drill { .. } => return,
     };
     let steps: Vec<Restore> = wanted
         .into_iter()

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::Capacity;
-use crate::graph::{Builder, Phase, RunMode};
+use crate::graph::{Builder, Phase};
 
 /// Scale one compute resource in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,7 +32,7 @@ pub const TRAITS: Traits = Traits {
 
 /// A failover scales every group of the plan in the target.
 pub fn compile(b: &mut Builder<'_>) {
-    if *b.mode != RunMode::Failover {
+    if !b.mode.fails_over() {
         return;
     }
     let steps: Vec<Scale> = b

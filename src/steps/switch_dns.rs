@@ -62,9 +62,9 @@ pub const TRAITS: Traits = Traits {
 /// follow the restored database in a restore, none in a reprotection.
 pub fn compile(b: &mut Builder<'_>) {
     let keep = |d: &DnsSpec| match b.mode {
-        RunMode::Failover => true,
+        m if m.fails_over() => true,
         RunMode::Restore { database, .. } => d.follows.as_deref() == Some(database.as_str()),
-        RunMode::Reprotect | RunMode::Drill { .. } => false,
+        RunMode::Failover | RunMode::Reprotect | RunMode::Drill { .. } => false,
     };
     let mut zones: BTreeMap<String, Vec<DnsSpec>> = BTreeMap::new();
     for d in b.plan.spec.dns.iter().filter(|d| keep(d)) {

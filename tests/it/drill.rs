@@ -681,3 +681,69 @@ async fn a_blackout_window_refuses_a_drill_and_skips_its_slot() {
     assert_eq!(production(f.snapshot().await), before);
     assert_eq!(leftovers(&f).await, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchover_drill_fails_over_for_real_then_fails_back_home() {
+    let f = Fixture::new("drswitch").await;
+    let before = f.snapshot().await;
+    // Disruptive: without approval it is refused.
+    let refused = f
+        .drctl(&[
+            "drill",
+            "--plan",
+            "payments",
+            "--to",
+            STANDBY,
+            "--depth",
+            "switchover",
+        ])
+        .await;
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    assert!(refused.err.contains("DISRUPTIVE"), "{}", refused.all());
+    let ran = f
+        .drctl(&[
+            "drill",
+            "--plan",
+            "payments",
+            "--to",
+            STANDBY,
+            "--depth",
+            "switchover",
+            "--approve",
+            "quarterly switchover",
+            "--output",
+            "json",
+        ])
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let j = ran.json();
+    assert_eq!(j["drill"]["kind"], "drill");
+    assert_eq!(j["drill"]["drill"]["depth"], "switchover", "{j}");
+    assert_eq!(j["drill"]["drill"]["verdicts"][0]["verdict"], "PASS", "{j}");
+    assert!(
+        j["drill"]["measures"][0]["rpo"]["seconds"]
+            .as_f64()
+            .is_some(),
+        "{j}"
+    );
+    let kinds: Vec<&str> = j["failback"]
+        .as_array()
+        .expect("failback runs")
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kinds, ["reprotect", "failback", "reprotect"], "{j}");
+    assert_eq!(j["back_home"], true);
+    // Home again: every record as before, the home instance a primary and
+    // the standby a replica of it.
+    let after = f.snapshot().await;
+    assert_eq!(after.records, before.records);
+    assert!(
+        after.databases[&f.id("payments-db")].starts_with("primary"),
+        "{after:?}"
+    );
+    assert!(
+        after.databases[&f.id("payments-db-use1")].starts_with("replica"),
+        "{after:?}"
+    );
+}
