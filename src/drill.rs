@@ -196,15 +196,28 @@ pub fn started_from_short_id(short: &str) -> Option<DateTime<Utc>> {
 
 /// The id of a drill's temporary database for instance `base` (RDS ids:
 /// at most 63 letters, digits and hyphens, starting with a letter, no
-/// double hyphen, not ending in one).
+/// double hyphen, not ending in one). A name too long keeps its start and
+/// ends with a digest of the whole base instead, so that two long bases
+/// never share a temporary id.
 pub fn temp_database_id(run_id: &str, base: &str) -> String {
-    let mut id = format!("drill-{}-{base}", short_id(run_id)).to_ascii_lowercase();
-    id.retain(|c| c.is_ascii_alphanumeric() || c == '-');
-    while id.contains("--") {
-        id = id.replace("--", "-");
+    const MAX: usize = 63;
+    let clean = |s: String| {
+        let mut id = s.to_ascii_lowercase();
+        id.retain(|c| c.is_ascii_alphanumeric() || c == '-');
+        while id.contains("--") {
+            id = id.replace("--", "-");
+        }
+        id
+    };
+    let id = clean(format!("drill-{}-{base}", short_id(run_id)));
+    if id.len() <= MAX {
+        return id.trim_end_matches('-').to_string();
     }
-    id.truncate(63);
-    id.trim_end_matches('-').to_string()
+    use sha2::Digest as _;
+    let digest = hex::encode(&sha2::Sha256::digest(base.as_bytes())[..4]);
+    let mut head = id;
+    head.truncate(MAX - digest.len() - 1);
+    format!("{}-{digest}", head.trim_end_matches('-'))
 }
 
 /// The name of a drill's DNS record for the plan's record `name`.
@@ -506,6 +519,12 @@ mod tests {
         assert_eq!(id, "drill-20261122t192005z-ab12-payments-db");
         let long = temp_database_id(run, &"x".repeat(80));
         assert!(long.len() <= 63 && !long.ends_with('-'));
+        // Regression: two long bases that share their first 63 characters
+        // once shared one temporary id.
+        let a = temp_database_id(run, &format!("{}-a", "payments-db-use1-".repeat(3)));
+        let b = temp_database_id(run, &format!("{}-b", "payments-db-use1-".repeat(3)));
+        assert_ne!(a, b);
+        assert!(a.len() <= 63 && b.len() <= 63);
         assert!(!temp_database_id(run, "a--b-").contains("--"));
     }
 

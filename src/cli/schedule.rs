@@ -244,8 +244,19 @@ async fn pass(engine: &Engine, plans: &[Plan], catch_up: Duration) -> anyhow::Re
                     Err(EngineError::Refused(why)) => {
                         // Another scheduler took the slot (or is running
                         // it); else another run holds the plan: skip.
+                        // The holder may be the other scheduler's drill of
+                        // this very slot, whose first record follows its
+                        // lock by moments: look for it a little while.
                         let names = [plan.name()];
-                        match engine.slot_taken(&names, slot).await? {
+                        let mut taken = engine.slot_taken(&names, slot).await?;
+                        for _ in 0..20 {
+                            if taken.is_some() {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                            taken = engine.slot_taken(&names, slot).await?;
+                        }
+                        match taken {
                             Some(by) => println!(
                                 "{}: slot {slot} taken by run {by} (another scheduler)",
                                 d.plan

@@ -1151,3 +1151,131 @@ async fn a_failover_preempts_a_running_drill_and_keeps_the_capacity_it_owns() {
         "{runs:?}"
     );
 }
+
+/// The fake's database, whose deletions fail (a cleanup that cannot finish).
+struct UndeletableDatabase(Arc<dyn crate::cloud::Database>);
+
+#[async_trait::async_trait]
+impl crate::cloud::Database for UndeletableDatabase {
+    async fn describe_instance(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<crate::cloud::DbInstance>, crate::cloud::CloudError> {
+        self.0.describe_instance(region, id).await
+    }
+    async fn promote_replica(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<(), crate::cloud::CloudError> {
+        self.0.promote_replica(region, id).await
+    }
+    async fn create_replica(
+        &self,
+        region: &str,
+        id: &str,
+        source_arn: &str,
+        placement: &crate::cloud::ReplicaPlacement,
+    ) -> Result<(), crate::cloud::CloudError> {
+        self.0
+            .create_replica(region, id, source_arn, placement)
+            .await
+    }
+    async fn rename_instance(
+        &self,
+        region: &str,
+        id: &str,
+        new_id: &str,
+    ) -> Result<(), crate::cloud::CloudError> {
+        self.0.rename_instance(region, id, new_id).await
+    }
+    async fn restore_to_point_in_time(
+        &self,
+        region: &str,
+        source_id: &str,
+        target_id: &str,
+        point: crate::cloud::RestorePoint,
+    ) -> Result<(), crate::cloud::CloudError> {
+        self.0
+            .restore_to_point_in_time(region, source_id, target_id, point)
+            .await
+    }
+    async fn delete_instance(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<(), crate::cloud::CloudError> {
+        Err(crate::cloud::CloudError::new(
+            "rds",
+            "DeleteDBInstance",
+            id,
+            region,
+            crate::cloud::ErrorKind::Auth,
+            "not authorized to perform rds:DeleteDBInstance",
+        ))
+    }
+    async fn list_instances(
+        &self,
+        region: &str,
+    ) -> Result<Vec<crate::cloud::DbInstance>, crate::cloud::CloudError> {
+        self.0.list_instances(region).await
+    }
+}
+
+#[tokio::test]
+async fn a_cleanup_that_cannot_finish_lists_what_is_left_and_a_resume_finishes_it() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, _, _) = engine(&f, dir.path());
+    e.clouds.database = Arc::new(UndeletableDatabase(e.clouds.database.clone()));
+    let o = RunOptions {
+        step_timeout: Some(Duration::from_millis(200)),
+        ..drill_opts()
+    };
+    let report = e.run(&payments(), &o).await.unwrap();
+    assert_eq!(report.outcome, Outcome::CleanupIncomplete);
+    assert!(!report.succeeded());
+    let d = report.drill.as_ref().unwrap();
+    assert!(!d.cleanup.complete);
+    assert_eq!(d.cleanup.left.len(), 1, "{:?}", d.cleanup.left);
+    let left = &d.cleanup.left[0];
+    assert!(matches!(left.resource, crate::drill::Temp::Database { .. }));
+    assert!(left.why.contains("not authorized"), "{}", left.why);
+    assert!(
+        left.how.contains("aws rds delete-db-instance"),
+        "{}",
+        left.how
+    );
+    // Everything else was cleaned up.
+    let g = f.state().groups[&("us-east-1".to_string(), "payments-api-use1".to_string())].clone();
+    assert_eq!(g.capacity.desired, 0);
+    let resume = report
+        .resume
+        .clone()
+        .expect("a resume finishes the cleanup");
+    assert!(resume.contains(&report.run_id));
+
+    // The permission is fixed: a resume finishes the cleanup, and only that.
+    let fixed = Engine {
+        clouds: f.clouds(),
+        ..e.clone()
+    };
+    let again = fixed
+        .resume(&report.run_id, &payments(), None)
+        .await
+        .unwrap();
+    let d = again.drill.as_ref().unwrap();
+    assert!(d.cleanup.complete, "{:?}", d.cleanup);
+    // Every step had run: the drill's own outcome stands, with its verdict
+    // (no lag datapoint on the fake: UNKNOWN, never a PASS).
+    assert_eq!(again.outcome, Outcome::Succeeded);
+    assert!(!d.verdicts[0].verdict.passed());
+    assert!(again.resume.is_none());
+    assert!(
+        f.state()
+            .databases
+            .keys()
+            .all(|(_, id)| !id.starts_with("drill-"))
+    );
+}

@@ -35,6 +35,16 @@ fn production(mut s: Snapshot) -> Snapshot {
     s
 }
 
+/// Whether `i` is a drill's temporary instance in the fixture's world: it
+/// carries a drill tag and its id or its source names the fixture (a long id
+/// ends with a digest instead of the whole replica id).
+fn temp_of(f: &Fixture, i: &drctl::cloud::DbInstance) -> bool {
+    i.id.starts_with("drill-")
+        && i.tags.contains_key(RUN_TAG)
+        && (i.id.contains(&f.suffix)
+            || matches!(&i.role, drctl::cloud::DbRole::Replica(src) if src.contains(&f.suffix)))
+}
+
 /// Every drill resource of the fixture's world still there: instances
 /// tagged by a drill in the standby, groups carrying a drill tag, records
 /// named `drill-*` in the zone.
@@ -47,7 +57,7 @@ async fn leftovers(f: &Fixture) -> Vec<String> {
         .await
         .expect("list instances")
     {
-        if i.id.contains(&f.suffix) && i.tags.contains_key(RUN_TAG) {
+        if temp_of(f, &i) {
             left.push(format!("database {}", i.id));
         }
     }
@@ -312,7 +322,7 @@ async fn a_drill_killed_mid_step_is_cleaned_up_by_resume() {
             .await
             .expect("list")
             .into_iter()
-            .any(|i| i.id.starts_with("drill-") && i.id.ends_with(&f.id("payments-db-use1")));
+            .any(|i| temp_of(&f, &i));
         if made {
             break;
         }
@@ -501,7 +511,7 @@ async fn drill_until_replica(f: &Fixture, extra: &[&str]) -> tokio::process::Chi
             .await
             .expect("list")
             .into_iter()
-            .any(|i| i.id.starts_with("drill-") && i.id.ends_with(&f.id("payments-db-use1")));
+            .any(|i| temp_of(&f, &i));
         if made {
             return child;
         }
