@@ -511,7 +511,7 @@ async fn drill_until_replica(f: &Fixture, extra: &[&str]) -> tokio::process::Chi
             .await
             .expect("list")
             .into_iter()
-            .any(|i| temp_of(&f, &i));
+            .any(|i| temp_of(f, &i));
         if made {
             return child;
         }
