@@ -43,6 +43,9 @@ pub const OWNER_TAG: &str = "drctl:drill-owner";
 pub const EXPIRES_TAG: &str = "drctl:drill-expires";
 /// Tag on a raised group: the capacity to restore, `min/desired/max`.
 pub const RESTORE_TAG: &str = "drctl:drill-restore";
+/// Every tag a drill puts on a resource (what cleanup, and a failover
+/// taking a raised group over, remove).
+pub const TAGS: [&str; 4] = [RUN_TAG, OWNER_TAG, EXPIRES_TAG, RESTORE_TAG];
 /// Prefix of every drill DNS record's first label.
 pub const RECORD_PREFIX: &str = "drill-";
 
@@ -263,6 +266,16 @@ pub fn default_max_duration(rto: Duration) -> Duration {
     (rto * 2).max(Duration::from_secs(15 * 60))
 }
 
+/// A plan's drill budget without `--max-duration`: its `[drill]
+/// max_duration`, else its tier's default.
+pub fn plan_max_duration(plan: &crate::plan::Plan) -> Duration {
+    plan.spec
+        .drill
+        .as_ref()
+        .and_then(|d| d.max_duration())
+        .unwrap_or_else(|| default_max_duration(plan.tier.rto))
+}
+
 /// Every temporary resource a drill's journal names, in the order cleanup
 /// removes them: records first (they point at the database), then
 /// databases, then capacity.
@@ -392,6 +405,40 @@ pub fn cleanup_summary(records: &[Record]) -> CleanupSummary {
     }
 }
 
+/// The databases of each plan a shadow drill does not rehearse (it copies
+/// only promote-replica databases), journaled with the run so that its
+/// verdict can say so without the plan file.
+pub fn not_drilled(plans: &[crate::plan::Plan]) -> BTreeMap<String, Vec<String>> {
+    plans
+        .iter()
+        .filter_map(|p| {
+            let ids: Vec<String> = p
+                .spec
+                .database
+                .iter()
+                .filter(|d| d.strategy != crate::plan::spec::DbStrategy::PromoteReplica)
+                .map(|d| d.id.clone())
+                .collect();
+            (!ids.is_empty()).then(|| (p.name().to_string(), ids))
+        })
+        .collect()
+}
+
+/// What the drill's first record says it did not rehearse of `plan`.
+fn not_drilled_of(records: &[Record], plan: &str) -> Vec<String> {
+    match records.first().map(|r| &r.event) {
+        Some(Event::RunStarted { flags, .. }) => flags["not_drilled"][plan]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// The verdict of one plan's drill: FAIL when interrupted or a step failed,
 /// else from the RTO and RPO measured against the tier's targets; UNKNOWN
 /// when a figure could not be measured (never a PASS by default).
@@ -440,7 +487,8 @@ pub fn verdict(
     let Some(m) = m else {
         return Verdict::Unknown("nothing was measured".into());
     };
-    match (m.rto.met, m.rpo.met) {
+    let skipped = not_drilled_of(records, plan);
+    let verdict = match (m.rto.met, m.rpo.met) {
         (Some(false), _) => Verdict::Fail(format!(
             "RTO {:.1}s above the target {}s",
             m.rto.seconds.unwrap_or_default(),
@@ -455,6 +503,14 @@ pub fn verdict(
         (None, _) => Verdict::Unknown(format!("RTO unknown ({})", m.rto.basis)),
         (_, None) if m.rpo.basis.starts_with("not applicable") => Verdict::Pass,
         (_, None) => Verdict::Unknown(format!("RPO unknown ({})", m.rpo.basis)),
+    };
+    // A pass says nothing of databases the drill did not touch.
+    match verdict {
+        Verdict::Pass if !skipped.is_empty() => Verdict::Unknown(format!(
+            "{} restored point-in-time, which a shadow drill does not rehearse: its recovery is not measured",
+            skipped.join(", ")
+        )),
+        v => v,
     }
 }
 
@@ -551,5 +607,64 @@ mod tests {
         assert!(!cap.drill_only());
         let json = serde_json::to_string(&db).unwrap();
         assert_eq!(json, r#"{"type":"database","region":"r","id":"i"}"#);
+    }
+
+    /// Regression: a drill of a plan whose database restores point-in-time
+    /// (not copied by a shadow drill) passed with "RPO not applicable".
+    #[test]
+    fn a_database_the_drill_did_not_rehearse_makes_a_pass_unknown() {
+        use crate::engine::measure::{Measure, PlanMeasure};
+        let started = |flags: serde_json::Value| Record {
+            seq: 0,
+            at: Utc::now(),
+            prev: "0".repeat(64),
+            event: Event::RunStarted {
+                run_id: "r".into(),
+                kind: crate::journal::RunKind::Drill,
+                target: "us-east-1".into(),
+                plans: Vec::new(),
+                operator: None,
+                host: "h".into(),
+                pid: 1,
+                flags,
+                declared_at: None,
+                steps: Vec::new(),
+            },
+            fence: Default::default(),
+        };
+        let measure = |basis: &str| Measure {
+            seconds: None,
+            target_seconds: Some(300),
+            met: None,
+            basis: basis.into(),
+        };
+        let m = PlanMeasure {
+            plan: "ledger".into(),
+            rto: Measure {
+                seconds: Some(40.0),
+                target_seconds: Some(900),
+                met: Some(true),
+                basis: "measured".into(),
+            },
+            rpo: measure("not applicable: this run promoted or restored no database"),
+        };
+        let ok = crate::journal::Outcome::Succeeded;
+        let plain = [started(serde_json::json!({}))];
+        assert_eq!(
+            verdict(&plain, ok, "ledger", Some(&m)),
+            crate::schedule::Verdict::Pass
+        );
+        let pitr = [started(
+            serde_json::json!({"not_drilled": {"ledger": ["ledger-db"]}}),
+        )];
+        match verdict(&pitr, ok, "ledger", Some(&m)) {
+            crate::schedule::Verdict::Unknown(why) => {
+                assert!(
+                    why.contains("ledger-db") && why.contains("not rehearse"),
+                    "{why}"
+                )
+            }
+            v => panic!("{v}"),
+        }
     }
 }

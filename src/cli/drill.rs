@@ -112,10 +112,22 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let interrupt = Arc::new(tokio::sync::Notify::new());
     opts.interrupt = Some(interrupt.clone());
     if !opts.dry_run {
+        let depth = a.depth;
         tokio::spawn(async move {
-            wait_for_stop_signal().await;
-            eprintln!("drctl: stopping the drill and cleaning up (this takes a moment)...");
-            interrupt.notify_one();
+            loop {
+                wait_for_stop_signal().await;
+                if depth == DrillDepth::Switchover {
+                    // A real failover is not abandoned halfway on a signal:
+                    // it goes on (a crash would leave it resumable anyway).
+                    eprintln!(
+                        "drctl: a switchover drill is a real failover and does not stop on a signal; it goes on (if this process is killed, `drctl runs resume` continues it)"
+                    );
+                    continue;
+                }
+                eprintln!("drctl: stopping the drill and cleaning up (this takes a moment)...");
+                interrupt.notify_one();
+                return;
+            }
         });
     }
     let budget = Some(plan.tier.rto);
@@ -253,7 +265,7 @@ async fn switchover(
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn wait_for_stop_signal() {
+pub(crate) async fn wait_for_stop_signal() {
     #[cfg(unix)]
     {
         let mut term =

@@ -64,6 +64,7 @@ pub async fn run(cmd: LockCommand, settings: &Settings) -> anyhow::Result<Exit> 
                     by_host: hostname(),
                     reason: reason.clone(),
                     token: before.token.unwrap_or(0),
+                    preempted: false,
                 };
                 if let Err(e) =
                     drctl::journal::append_to(state.journals.clone(), &h.run_id, event).await

@@ -207,6 +207,7 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                                 by_host,
                                 reason,
                                 token,
+                                ..
                             } => format!(
                                 "lock of {plan} taken over by run {by_run} on {by_host} (token {token}): {reason}"
                             ),

@@ -5,7 +5,11 @@
 //! lock), recording skipped and missed slots.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
@@ -154,28 +158,53 @@ async fn run_passes(
         Err(code) => return Ok(code),
     };
     let engine = super::failover::engine(settings, None, false, None, false).await?;
-    if !looping {
-        return pass(&engine, &plans, catch_up).await;
+    // Ctrl-C or SIGTERM (cron's kill, systemd's stop, a pod's termination):
+    // the running drill stops and cleans up before the process exits, and
+    // no further drill starts.
+    let stop = Stop::default();
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            super::drill::wait_for_stop_signal().await;
+            eprintln!("drctl: stopping; a running drill cleans up first (this takes a moment)...");
+            stop.stopping.store(true, Ordering::SeqCst);
+            stop.interrupt.notify_one();
+            stop.between_passes.notify_one();
+        });
     }
-    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
-    let n = stop.clone();
-    tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        n.notify_one();
-    });
+    if !looping {
+        return pass(&engine, &plans, catch_up, &stop).await;
+    }
     loop {
-        if let Err(e) = pass(&engine, &plans, catch_up).await {
+        if let Err(e) = pass(&engine, &plans, catch_up, &stop).await {
             eprintln!("schedule pass failed: {e:#}");
+        }
+        if stop.stopping.load(Ordering::SeqCst) {
+            return Ok(Exit::Ok);
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = stop.notified() => return Ok(Exit::Ok),
+            _ = stop.between_passes.notified() => return Ok(Exit::Ok),
         }
     }
 }
 
+/// How a stop signal reaches a pass: the running drill's interrupt, and a
+/// flag that no further drill starts.
+#[derive(Clone, Default)]
+struct Stop {
+    interrupt: Arc<Notify>,
+    between_passes: Arc<Notify>,
+    stopping: Arc<AtomicBool>,
+}
+
 /// One pass: decides every plan's slot and acts on it.
-async fn pass(engine: &Engine, plans: &[Plan], catch_up: Duration) -> anyhow::Result<Exit> {
+async fn pass(
+    engine: &Engine,
+    plans: &[Plan],
+    catch_up: Duration,
+    stop: &Stop,
+) -> anyhow::Result<Exit> {
     let now = Utc::now();
     let mut taken = BTreeMap::new();
     for (id, records) in super::runs::read_all(engine.store.as_ref()).await? {
@@ -219,6 +248,10 @@ async fn pass(engine: &Engine, plans: &[Plan], catch_up: Duration) -> anyhow::Re
                 println!("{}: slot {slot} missed; recorded as run {id}", d.plan);
             }
             SlotAction::Start { slot, catch_up } => {
+                if stop.stopping.load(Ordering::SeqCst) {
+                    println!("{}: slot {slot} not started (stopping)", d.plan);
+                    continue;
+                }
                 let Some(target) = plan.regions().get(1).cloned() else {
                     println!("{}: no standby region to drill", d.plan);
                     continue;
@@ -229,6 +262,7 @@ async fn pass(engine: &Engine, plans: &[Plan], catch_up: Duration) -> anyhow::Re
                     depth: DrillDepth::Shadow,
                 };
                 opts.slot = Some(slot);
+                opts.interrupt = Some(stop.interrupt.clone());
                 println!(
                     "{}: starting the drill of slot {slot}{} to {target}",
                     d.plan,

@@ -30,6 +30,17 @@ pub struct Found {
     pub expired: bool,
 }
 
+/// Whether `id` in `region` is the temporary database drill `run` made of
+/// one of `plans`' databases (its name is derived from the run and the real
+/// replica it copies, so this needs no journal).
+fn copies_a_plan_database(plans: &[Plan], region: &str, run: &str, id: &str) -> bool {
+    plans
+        .iter()
+        .flat_map(|p| p.spec.database.iter())
+        .filter_map(|d| d.regions.get(region))
+        .any(|base| super::temp_database_id(run, base) == id)
+}
+
 /// Finds every drill resource of `plans` in every region of each plan:
 /// temporary databases and raised groups by their tags, drill records by
 /// their names. Regions that do not answer are reported, not fatal.
@@ -54,6 +65,12 @@ pub async fn find(
                     let Some(run) = i.tags.get(super::RUN_TAG) else {
                         continue;
                     };
+                    // Only a copy of one of these plans' databases: another
+                    // team's drill (or another plan's) is not ours to sweep,
+                    // even with --all.
+                    if !copies_a_plan_database(plans, region, run, &i.id) {
+                        continue;
+                    }
                     let expires = super::expiry(&i.tags);
                     found.push(Found {
                         resource: Temp::Database {
@@ -96,7 +113,10 @@ pub async fn find(
                 }
             }
         }
-        let max = super::default_max_duration(p.tier.rto);
+        // A record carries no tags: its drill's expiry is that of the same
+        // drill's tagged resources when they are still there (they know a
+        // --max-duration), else the plan's own budget from the name's time.
+        let max = super::plan_max_duration(p);
         let mut zones: Vec<&str> = p.spec.dns.iter().map(|d| d.zone.as_str()).collect();
         zones.sort_unstable();
         zones.dedup();
@@ -135,9 +155,20 @@ pub async fn find(
                 if !ours {
                     continue;
                 }
-                let expires = chrono::Duration::from_std(max + SWEEP_GRACE)
-                    .ok()
-                    .map(|d| started + d);
+                let tagged = found
+                    .iter()
+                    .filter(|f| {
+                        f.run
+                            .as_deref()
+                            .is_some_and(|run| super::short_id(run) == short)
+                    })
+                    .filter_map(|f| f.expires)
+                    .max();
+                let expires = tagged.or_else(|| {
+                    chrono::Duration::from_std(max + SWEEP_GRACE)
+                        .ok()
+                        .map(|d| started + d)
+                });
                 let t = Temp::Record {
                     zone: zone.name.clone(),
                     name: r.name.clone(),
@@ -195,4 +226,51 @@ pub async fn sweep(clouds: &Clouds, found: &[Found], poll: (Duration, Duration))
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn plans() -> Vec<Plan> {
+        let loaded = crate::plan::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")]);
+        assert!(!loaded.has_errors());
+        loaded.plans
+    }
+
+    /// Regression: `drill sweep --plan payments --all` deleted the temporary
+    /// database of a drill of another plan (another fixture's, in the
+    /// tests) running in the same region.
+    #[test]
+    fn sweep_of_one_plan_leaves_another_plans_temporary_database() {
+        let all = plans();
+        let payments: Vec<Plan> = all
+            .iter()
+            .filter(|p| p.name() == "payments")
+            .cloned()
+            .collect();
+        let run = "20261123T004536Z-payments-9d10";
+        let ours = crate::drill::temp_database_id(run, "payments-db-use1");
+        assert!(copies_a_plan_database(&payments, "us-east-1", run, &ours));
+        // The same name in the wrong region, another run's name, or a copy
+        // of another plan's replica is not this sweep's.
+        assert!(!copies_a_plan_database(&payments, "us-west-2", run, &ours));
+        let other_run = "20261123T004536Z-payments-aaaa";
+        assert!(!copies_a_plan_database(
+            &payments,
+            "us-east-1",
+            other_run,
+            &ours
+        ));
+        let ledger = crate::drill::temp_database_id(run, "ledger-db-use1");
+        assert!(!copies_a_plan_database(
+            &payments,
+            "us-east-1",
+            run,
+            &ledger
+        ));
+        assert!(copies_a_plan_database(&all, "us-east-1", run, &ledger));
+    }
 }

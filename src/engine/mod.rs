@@ -507,6 +507,13 @@ impl Engine {
             ..Takeover::default()
         };
         let (locks, taken_over) = self.lock_plans(&names, &me, opts.kind, takeover).await?;
+        // The displaced runs learn at once (a preempted drill waits for this
+        // record to journal its cleanup after it), before anything here
+        // that may be slow (identity, the journal's creation).
+        for t in &taken_over {
+            self.record_lock_lost(t, &me, opts.force_reason.as_deref())
+                .await;
+        }
         // Under the lock: has another run taken this slot already?
         if let Some(slot) = opts.slot {
             match self.slot_taken(&names, slot).await {
@@ -577,6 +584,7 @@ impl Engine {
                 "inject_crash": opts.inject_crash.as_ref().map(ToString::to_string),
                 "max_duration_seconds": opts.max_duration.map(|d| d.as_secs()),
                 "schedule_slot": opts.slot,
+                "not_drilled": opts.mode.is_shadow_drill().then(|| crate::drill::not_drilled(plans)),
             }),
             declared_at: opts.declared_at,
             steps: steps
@@ -606,8 +614,6 @@ impl Engine {
                 t.holder.pid,
                 t.holder.host
             ));
-            self.record_lock_lost(t, &me, opts.force_reason.as_deref())
-                .await;
         }
 
         // Gates: approvals one plan at a time (they may ask a person), then
@@ -821,6 +827,7 @@ impl Engine {
                     .to_string()
             },
             token: t.token.unwrap_or(0),
+            preempted: t.preempted,
         };
         if let Err(e) = journal::append_to(self.store.clone(), &t.holder.run_id, event).await {
             self.reporter.note(&format!(
@@ -1450,13 +1457,7 @@ impl Engine {
         opts.max_duration.unwrap_or_else(|| {
             plans
                 .iter()
-                .map(|p| {
-                    p.spec
-                        .drill
-                        .as_ref()
-                        .and_then(|d| d.max_duration())
-                        .unwrap_or_else(|| crate::drill::default_max_duration(p.tier.rto))
-                })
+                .map(crate::drill::plan_max_duration)
                 .min()
                 .unwrap_or(Duration::from_secs(15 * 60))
         })
@@ -1522,9 +1523,18 @@ impl Engine {
     ) -> Result<RunReport, EngineError> {
         let run_id = j.run_id().to_string();
         let records = journal::read(self.store.as_ref(), &run_id).await?;
-        let preempted = records
-            .iter()
-            .any(|r| matches!(r.event, Event::LockLost { .. }));
+        // Only a failover's preemption takes the raised capacity over; a
+        // lock broken or forced by anyone else leaves the group the drill's
+        // to restore.
+        let preempted = records.iter().any(|r| {
+            matches!(
+                r.event,
+                Event::LockLost {
+                    preempted: true,
+                    ..
+                }
+            )
+        });
         let temps = crate::drill::journaled(&records);
         if !temps.is_empty() {
             self.reporter.note(&format!(

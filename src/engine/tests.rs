@@ -1152,6 +1152,100 @@ async fn a_failover_preempts_a_running_drill_and_keeps_the_capacity_it_owns() {
     );
 }
 
+/// Regression: any lost lock (a `lock break`, a forced takeover) made a
+/// drill leave the group it raised at active capacity, as if a failover
+/// owned it; only a failover's preemption does.
+#[tokio::test]
+async fn a_drill_whose_lock_is_broken_restores_the_capacity_it_raised() {
+    let f = world();
+    let before = production(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let drill_opts = RunOptions {
+        step_timeout: Some(Duration::from_secs(20)),
+        ..drill_opts()
+    };
+    let plans = payments();
+    let drill = tokio::time::timeout(Duration::from_secs(25), e.run(&plans, &drill_opts));
+    let breaker = async {
+        for _ in 0..500 {
+            if f.state()
+                .databases
+                .keys()
+                .any(|(_, id)| id.starts_with("drill-"))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let by = crate::state::Holder::current("(drctl lock break)", RunKind::Failover);
+        let was = e
+            .locks
+            .break_lock("payments", &by, "stuck drill")
+            .await
+            .unwrap()
+            .unwrap();
+        let run = was.holder.unwrap().run_id;
+        crate::journal::append_to(
+            store.clone(),
+            &run,
+            Event::LockLost {
+                plan: "payments".into(),
+                by_run: "(drctl lock break)".into(),
+                by_host: "ops".into(),
+                reason: "stuck drill".into(),
+                token: was.token.unwrap_or(0),
+                preempted: false,
+            },
+        )
+        .await
+        .unwrap();
+    };
+    let (report, ()) = tokio::join!(drill, breaker);
+    let report = report.expect("the drill stops").unwrap();
+    let d = report.drill.as_ref().unwrap();
+    assert!(d.interrupted.is_some(), "{d:?}");
+    assert!(d.cleanup.complete, "{:?}", d.cleanup);
+    assert_eq!(production(&f), before, "the raised group is restored");
+}
+
+/// Regression: a drill that died after raising the standby group left its
+/// tags (with the capacity to "restore") on it; after a failover scaled the
+/// group for real, a sweep found those tags and scaled production down.
+#[tokio::test]
+async fn a_failover_takes_a_group_a_dead_drill_raised_and_a_sweep_leaves_it() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let key = ("us-east-1".to_string(), "payments-api-use1".to_string());
+    let long_ago = Utc::now() - chrono::Duration::hours(3);
+    {
+        let mut s = f.state();
+        let g = s.groups.get_mut(&key).unwrap();
+        g.tags = crate::drill::tags("20261122T010000Z-payments-dead", "gone/pid 1", long_ago);
+        g.tags
+            .insert(crate::drill::RESTORE_TAG.into(), format!("{}", g.capacity));
+    }
+    let plans = payments();
+    let report = e.run(&plans, &opts()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
+    let active = f.state().groups[&key].capacity;
+    assert_eq!(active.desired, 4);
+    assert!(
+        !f.state().groups[&key]
+            .tags
+            .keys()
+            .any(|k| k.starts_with("drctl:drill")),
+        "the failover owns the group: the drill's tags are gone"
+    );
+    let (found, errors) = crate::drill::sweep::find(&f.clouds(), &plans, Utc::now()).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(found.is_empty(), "{found:?}");
+    let cleaned = crate::drill::sweep::sweep(&f.clouds(), &found, opts().poll).await;
+    assert!(cleaned.is_empty());
+    assert_eq!(f.state().groups[&key].capacity, active);
+}
+
 /// The fake's database, whose deletions fail (a cleanup that cannot finish).
 struct UndeletableDatabase(Arc<dyn crate::cloud::Database>);
 

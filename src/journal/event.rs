@@ -114,6 +114,10 @@ pub enum Event {
         reason: String,
         /// The new holder's fencing token.
         token: u64,
+        /// Whether the taker is a real failover (or failback) preempting a
+        /// drill: then the drill leaves the capacity it raised to it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        preempted: bool,
     },
     /// A drill is about to call what may create (or change) a temporary
     /// resource: written before the call, so that cleanup finds it even

@@ -495,6 +495,50 @@ impl HeldLease {
         }
     }
 
+    /// Writes `released` over our lease. A stale version is not proof that
+    /// the lease was taken: the renewal aborted by [`Self::stop_renewing`]
+    /// may have landed after we stopped listening, leaving our own lease
+    /// under a newer version. Then the release is retried on that version
+    /// (else the lease of a finished run would block the next run until it
+    /// expired).
+    async fn release_swaps(
+        &self,
+        lease: &Lease,
+        released: &Lease,
+        mut version: String,
+    ) -> Result<(), LockError> {
+        for _ in 0..4 {
+            match self
+                .objects
+                .replace_if(&self.via, &self.url, encode(released), &version)
+                .await
+                .map_err(|e| store_error(&self.url, "release", e))?
+            {
+                SwapOutcome::Swapped(_) => return Ok(()),
+                SwapOutcome::Stale => {
+                    let now = self
+                        .objects
+                        .get_versioned(&self.via, &self.url)
+                        .await
+                        .map_err(|e| store_error(&self.url, "release", e))?;
+                    match now {
+                        Some(Versioned { body, version: v })
+                            if serde_json::from_slice::<Lease>(&body).is_ok_and(|l| {
+                                l.hold_id == lease.hold_id && l.token == lease.token && !l.released
+                            }) =>
+                        {
+                            version = v;
+                        }
+                        // Taken over meanwhile (not ours to release), released
+                        // (our own write whose answer was lost), or deleted.
+                        _ => return Ok(()),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// One renewal: compare-and-swap on the version we hold.
     async fn renew(&self) {
         let (lease, version) = {
@@ -676,22 +720,15 @@ impl HeldLock for HeldLease {
         };
         // Bounded: a store that does not answer must not keep a finished
         // run from exiting (its lease then simply expires).
-        let swap = self
-            .objects
-            .replace_if(&self.via, &self.url, encode(&released), &version);
-        let Ok(swapped) = tokio::time::timeout(RELEASE_TIMEOUT, swap).await else {
+        let attempt = self.release_swaps(&lease, &released, version);
+        let Ok(result) = tokio::time::timeout(RELEASE_TIMEOUT, attempt).await else {
             tracing::warn!(
                 plan = %lease.plan,
                 "the state store did not answer the release; the lease will expire"
             );
             return Ok(());
         };
-        match swapped.map_err(|e| store_error(&self.url, "release", e))? {
-            SwapOutcome::Swapped(_) => Ok(()),
-            // Taken over meanwhile (not ours to release), or our own write
-            // whose answer was lost: either way nothing to do.
-            SwapOutcome::Stale => Ok(()),
-        }
+        result
     }
 
     fn abandon(&self) {
@@ -844,5 +881,35 @@ mod tests {
         assert!(a.lock.check().await.unwrap_err().contains("broken"));
         let b = l.acquire("p", &me("b"), Takeover::default()).await.unwrap();
         assert!(b.lock.token().unwrap() > a.lock.token().unwrap());
+    }
+
+    /// Regression: a renewal aborted mid-call by the release had landed,
+    /// so the release's swap was stale and the finished run's lease stayed
+    /// held until it expired (the next run was refused: "locked by run").
+    #[tokio::test]
+    async fn release_after_a_renewal_that_landed_unseen_still_releases() {
+        let fake = FakeCloud::default();
+        let l = locks(&fake, 60_000, 1_000);
+        let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
+        // The renewal's write lands; its answer never reaches the holder.
+        let url = l.url("p");
+        let store: Arc<dyn ObjectStore> = Arc::new(fake.clone());
+        let Versioned { body, version } = store
+            .get_versioned("us-east-1", &url)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut renewed: Lease = serde_json::from_slice(&body).unwrap();
+        renewed.renewed = Utc::now();
+        let swapped = store
+            .replace_if("us-east-1", &url, encode(&renewed), &version)
+            .await
+            .unwrap();
+        assert!(matches!(swapped, SwapOutcome::Swapped(_)));
+        a.lock.release().await.unwrap();
+        let st = l.status(&[]).await.unwrap();
+        assert_eq!(st[0].state, "released", "{st:?}");
+        let b = l.acquire("p", &me("b"), Takeover::default()).await.unwrap();
+        assert!(b.displaced.is_none());
     }
 }

@@ -247,13 +247,6 @@ impl Action for DrillScale {
     }
 }
 
-const DRILL_TAGS: [&str; 4] = [
-    drill::RUN_TAG,
-    drill::OWNER_TAG,
-    drill::EXPIRES_TAG,
-    drill::RESTORE_TAG,
-];
-
 /// Returns a group a drill raised to the capacity in its restore tag, then
 /// removes the drill's tags, and reads it back to prove both.
 /// `expected_run`: the drill that must have raised it (`None`: any, for a
@@ -287,7 +280,7 @@ pub async fn restore(
             format!("{group} is raised by drill {tagged}"),
         ));
     }
-    let keys: Vec<String> = DRILL_TAGS.iter().map(|k| k.to_string()).collect();
+    let keys: Vec<String> = drill::TAGS.iter().map(|k| k.to_string()).collect();
     if keep_capacity {
         clouds.compute.untag_group(region, group, &keys).await?;
         return Ok((

@@ -122,21 +122,23 @@ impl Action for Scale {
         let (name, t, want) = (self.group.as_str(), self.region.as_str(), self.capacity);
         // Preflight read the group moments ago: act on that read while it
         // is fresh (setting a capacity is idempotent anyway), else read.
+        // (Only facts that carry the group's tags will do: a drill's tags
+        // must be seen to be removed.)
         let fresh = cx
             .preflight_facts(&format!("compute {name}"))
             .and_then(|f| {
-                serde_json::from_value::<Capacity>(f["capacity"].clone())
-                    .ok()
-                    .zip(f["in_service"].as_u64())
+                let capacity = serde_json::from_value::<Capacity>(f["capacity"].clone()).ok()?;
+                let tags = serde_json::from_value(f["tags"].clone()).ok()?;
+                Some((capacity, f["in_service"].as_u64()?, tags))
             });
         let before = match fresh {
-            Some((capacity, in_service)) => crate::cloud::ComputeGroup {
+            Some((capacity, in_service, tags)) => crate::cloud::ComputeGroup {
                 name: name.to_string(),
                 region: t.to_string(),
                 capacity,
                 in_service: in_service as u32,
                 instances: in_service as u32,
-                tags: Default::default(),
+                tags,
             },
             None => cx
                 .clouds
@@ -172,6 +174,23 @@ impl Action for Scale {
             )
             .await?
         };
+        // A drill that raised this group (and was preempted, or died) left
+        // its tags, with the capacity to "restore": the group is the
+        // failover's now, so a later cleanup or sweep must not find them
+        // and scale it back down.
+        let drill_tags: Vec<String> = crate::drill::TAGS
+            .iter()
+            .filter(|k| before.tags.contains_key(**k) || after.tags.contains_key(**k))
+            .map(|k| k.to_string())
+            .collect();
+        if !drill_tags.is_empty() {
+            cx.clouds.compute.untag_group(t, name, &drill_tags).await?;
+            tracing::info!(
+                group = name,
+                region = t,
+                "removed a drill's tags: the failover owns the group"
+            );
+        }
         Ok(json!({
             "group": name,
             "region": t,
@@ -179,6 +198,7 @@ impl Action for Scale {
             "after": after.capacity,
             "in_service": after.in_service,
             "changed": acted,
+            "drill_tags_removed": drill_tags,
         }))
     }
 }

@@ -433,15 +433,20 @@ async fn sweep_removes_what_a_drill_left_after_its_journal_was_deleted() {
     assert_eq!(sweeps.len(), 1, "{sweeps:?} (drill run was {run})");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_schedulers_at_the_same_slot_start_exactly_one_drill() {
-    let f = Fixture::new("drsched").await;
-    // A slot every minute, so that one is due now.
+/// Schedules the fixture's payments drill every minute, so that a slot is
+/// due now.
+fn every_minute(f: &Fixture) {
     let path = f.plans.path().join("payments.toml");
     let plan = std::fs::read_to_string(&path)
         .expect("plan")
         .replace("schedule = \"0 3 * * MON\"", "schedule = \"* * * * *\"");
     std::fs::write(&path, plan).expect("write plan");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_at_the_same_slot_start_exactly_one_drill() {
+    let f = Fixture::new("drsched").await;
+    every_minute(&f);
     let pass = ["schedule", "run", "--plan", "payments"];
     let (a, b) = tokio::join!(f.drctl(&pass), f.drctl(&pass));
     for r in [&a, &b] {
@@ -486,6 +491,16 @@ async fn two_schedulers_at_the_same_slot_start_exactly_one_drill() {
 /// Starts `drctl drill` for the fixture's payments plan in the background,
 /// and waits until its temporary replica exists.
 async fn drill_until_replica(f: &Fixture, extra: &[&str]) -> tokio::process::Child {
+    let mut args = vec![
+        "drill", "--plan", "payments", "--to", STANDBY, "--output", "json",
+    ];
+    args.extend_from_slice(extra);
+    until_replica(f, &args).await
+}
+
+/// Starts drctl with `args` in the background and waits until a temporary
+/// replica of the fixture's exists.
+async fn until_replica(f: &Fixture, args: &[&str]) -> tokio::process::Child {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
         .args(["--color", "never", "--plans"])
         .arg(f.plans.path())
@@ -493,10 +508,7 @@ async fn drill_until_replica(f: &Fixture, extra: &[&str]) -> tokio::process::Chi
         .arg(world::endpoints_file())
         .arg("--state-dir")
         .arg(f.state_dir())
-        .args([
-            "drill", "--plan", "payments", "--to", STANDBY, "--output", "json",
-        ])
-        .args(extra)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -565,6 +577,42 @@ async fn sigterm_stops_a_drill_and_it_cleans_up_before_exiting() {
     assert_eq!(d["cleanup"]["complete"], true, "{all}");
     assert_eq!(leftovers(&f).await, Vec::<String>::new());
     assert_eq!(production(f.snapshot().await), before);
+}
+
+/// Regression: `schedule run` (as cron, systemd or a CronJob run it) gave
+/// its drill no stop signal, so a SIGTERM killed it mid-drill and left the
+/// temporary replica and the raised group behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_scheduled_drill_and_it_cleans_up_before_exiting() {
+    let f = Fixture::new("drschterm").await;
+    every_minute(&f);
+    let before = production(f.snapshot().await);
+    let child = until_replica(&f, &["schedule", "run", "--plan", "payments"]).await;
+    let pid = child.id().expect("pid") as i32;
+    assert_eq!(send_signal(pid, 15), 0);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the pass ends")
+        .expect("output");
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("cleanup complete"), "{all}");
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
+    assert_eq!(production(f.snapshot().await), before);
+    // The drill's journal says it was interrupted, and is cleaned up.
+    let drill = f
+        .runs()
+        .into_iter()
+        .find(|r| !r.contains("-slot-"))
+        .expect("the drill's run");
+    let j = f.show(&drill).await;
+    let d = &j["report"]["drill"];
+    assert!(!d["interrupted"].is_null(), "{j}");
+    assert_eq!(d["cleanup"]["complete"], true, "{j}");
 }
 
 /// `kill(2)` through the `kill` command (no libc dependency in the tests).
