@@ -324,6 +324,13 @@ pub struct LeftBehind {
     pub how: String,
 }
 
+impl std::fmt::Display for LeftBehind {
+    /// `RESOURCE (why); remove: HOW`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}); remove: {}", self.resource, self.why, self.how)
+    }
+}
+
 /// A drill's own part of a run report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DrillSummary {
@@ -488,22 +495,7 @@ pub fn verdict(
         return Verdict::Unknown("nothing was measured".into());
     };
     let skipped = not_drilled_of(records, plan);
-    let verdict = match (m.rto.met, m.rpo.met) {
-        (Some(false), _) => Verdict::Fail(format!(
-            "RTO {:.1}s above the target {}s",
-            m.rto.seconds.unwrap_or_default(),
-            m.rto.target_seconds.unwrap_or_default()
-        )),
-        (_, Some(false)) => Verdict::Fail(format!(
-            "RPO {:.1}s above the target {}s",
-            m.rpo.seconds.unwrap_or_default(),
-            m.rpo.target_seconds.unwrap_or_default()
-        )),
-        (Some(true), Some(true)) => Verdict::Pass,
-        (None, _) => Verdict::Unknown(format!("RTO unknown ({})", m.rto.basis)),
-        (_, None) if m.rpo.basis.starts_with("not applicable") => Verdict::Pass,
-        (_, None) => Verdict::Unknown(format!("RPO unknown ({})", m.rpo.basis)),
-    };
+    let verdict = Verdict::of_measures(m);
     // A pass says nothing of databases the drill did not touch.
     match verdict {
         Verdict::Pass if !skipped.is_empty() => Verdict::Unknown(format!(

@@ -26,6 +26,7 @@ pub mod engine;
 pub mod graph;
 pub mod journal;
 pub mod plan;
+pub mod report;
 pub mod schedule;
 pub mod state;
 pub mod status;

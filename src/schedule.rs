@@ -59,6 +59,28 @@ impl Verdict {
     pub fn passed(&self) -> bool {
         matches!(self, Self::Pass)
     }
+
+    /// The verdict of a run that ran to its end, from what it measured: a
+    /// missed target fails, an unknown figure is unknown (never a pass), an
+    /// RPO that does not apply (no database moved) passes.
+    pub fn of_measures(m: &crate::engine::measure::PlanMeasure) -> Self {
+        match (m.rto.met, m.rpo.met) {
+            (Some(false), _) => Self::Fail(format!(
+                "RTO {:.1}s above the target {}s",
+                m.rto.seconds.unwrap_or_default(),
+                m.rto.target_seconds.unwrap_or_default()
+            )),
+            (_, Some(false)) => Self::Fail(format!(
+                "RPO {:.1}s above the target {}s",
+                m.rpo.seconds.unwrap_or_default(),
+                m.rpo.target_seconds.unwrap_or_default()
+            )),
+            (Some(true), Some(true)) => Self::Pass,
+            (None, _) => Self::Unknown(format!("RTO unknown ({})", m.rto.basis)),
+            (_, None) if m.rpo.basis.starts_with("not applicable") => Self::Pass,
+            (_, None) => Self::Unknown(format!("RPO unknown ({})", m.rpo.basis)),
+        }
+    }
 }
 
 /// The cadence of one plan.

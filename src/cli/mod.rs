@@ -11,6 +11,7 @@ pub mod lock;
 pub mod plan;
 pub mod progress;
 pub mod recover;
+pub mod report;
 pub mod runs;
 pub mod schedule;
 pub mod status;
@@ -157,6 +158,10 @@ pub enum Command {
     /// Drill cadence per plan: last drill and verdict, next slot, overdue (exit 1).
     #[command(subcommand)]
     Schedule(schedule::ScheduleCommand),
+    /// RTO/RPO achieved against target per tier and plan, drill cadence,
+    /// findings and compliance controls, from journals only (md, json, csv,
+    /// junit); `--run RUN` drafts a post-incident report.
+    Report(report::ReportArgs),
     /// Show or break plan locks (leases on shared state).
     #[command(subcommand)]
     Lock(lock::LockCommand),
@@ -180,6 +185,7 @@ pub async fn run(cli: Cli, settings: drctl::config::Settings) -> anyhow::Result<
         Command::Audit(cmd) => runs::audit(cmd, &settings).await,
         Command::Lock(cmd) => lock::run(cmd, &settings).await,
         Command::Schedule(cmd) => schedule::run(cmd, &settings).await,
+        Command::Report(args) => report::run(args, &settings).await,
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

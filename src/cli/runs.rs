@@ -66,16 +66,7 @@ pub enum AuditCommand {
 
 pub fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
     let loaded = drctl::plan::load(std::slice::from_ref(&settings.plans));
-    loaded
-        .plans
-        .iter()
-        .map(|p| {
-            (
-                p.name().to_string(),
-                (p.tier.rto.as_secs(), p.tier.rpo.as_secs()),
-            )
-        })
-        .collect()
+    drctl::engine::measure::targets(&loaded.plans)
 }
 
 /// Runs a `runs` command.

@@ -26,6 +26,20 @@ pub struct Measure {
     pub basis: String,
 }
 
+/// Each plan's RTO and RPO targets in seconds, by name: what
+/// [`measure`] judges a run against.
+pub fn targets(plans: &[crate::plan::Plan]) -> BTreeMap<String, (u64, u64)> {
+    plans
+        .iter()
+        .map(|p| {
+            (
+                p.name().to_string(),
+                (p.tier.rto.as_secs(), p.tier.rpo.as_secs()),
+            )
+        })
+        .collect()
+}
+
 /// Measurements of one plan in a run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PlanMeasure {

@@ -1688,15 +1688,7 @@ pub fn build_report(
     plans: &[Plan],
     outcome: Outcome,
 ) -> RunReport {
-    let targets: BTreeMap<String, (u64, u64)> = plans
-        .iter()
-        .map(|p| {
-            (
-                p.name().to_string(),
-                (p.tier.rto.as_secs(), p.tier.rpo.as_secs()),
-            )
-        })
-        .collect();
+    let targets = measure::targets(plans);
     report_from_records(run_id, records, &targets, outcome)
 }
 

@@ -413,9 +413,9 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         [_] => &[
             "plan", "evidence", "drill", "database", "compute", "dns", "check", "bucket",
         ],
-        ["plan", _] => &["name", "description", "tier", "regions"],
+        ["plan", _] => &["name", "description", "owner", "tier", "regions"],
         ["evidence", _] => &["destinations"],
-        ["drill", _] => &["schedule"],
+        ["drill", _] => &["schedule", "max_duration", "blackout"],
         ["database", _] => &["id", "engine", "strategy", "regions", "after"],
         ["compute", "active" | "standby", _] => &["min", "desired", "max"],
         ["compute", _] => &["id", "active", "standby", "regions", "after"],

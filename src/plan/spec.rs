@@ -46,6 +46,10 @@ pub struct PlanHeader {
     /// One line for people.
     #[serde(default)]
     pub description: String,
+    /// Who answers for the plan (a team or a person): the owner of the
+    /// findings a report lists for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// Tier name: built-in `critical`, `important`, `standard`, or one from `tiers.toml`.
     pub tier: String,
     /// Regions, home first, then standbys in order of preference.

@@ -13,6 +13,7 @@ mod outage;
 mod probes;
 mod proxy;
 mod recovery;
+mod report;
 mod state;
 mod terraform;
 mod world;

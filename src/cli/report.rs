@@ -1,0 +1,190 @@
+//! `drctl report`: RTO/RPO achieved against target per tier and plan, drill
+//! cadence, findings and compliance controls, from the journals of the
+//! settings' state (local or shared) and nothing else; `--run RUN` drafts
+//! one run's post-incident report.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, ValueEnum};
+use futures::StreamExt as _;
+
+use super::{Exit, load_plans};
+use drctl::config::Settings;
+use drctl::plan::duration::parse_duration;
+use drctl::report::{self, JournalText, Request, Window, render};
+
+/// How a report is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Markdown, for people (and the post-incident report).
+    #[default]
+    Md,
+    /// JSON, `drctl.report/v1` (schema: docs/report.schema.json).
+    Json,
+    /// CSV: one row per run and plan.
+    Csv,
+    /// JUnit XML: one testsuite per plan, one testcase per run.
+    Junit,
+}
+
+/// `drctl report` arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Runs that started in the last DURATION (`90d`, `4w`).
+    #[arg(long, default_value = "90d", value_parser = parse_duration, conflicts_with = "from")]
+    since: std::time::Duration,
+    /// Runs that started at or after this instant (RFC 3339, or a date).
+    #[arg(long, value_parser = parse_instant)]
+    from: Option<DateTime<Utc>>,
+    /// Runs that started at or before this instant (default: now).
+    #[arg(long, value_parser = parse_instant)]
+    to: Option<DateTime<Utc>>,
+    /// Only these plans (repeat the flag).
+    #[arg(long = "plan", id = "only_plans")]
+    only: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Write to FILE (whole or not at all) instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The post-incident report of one run (Markdown).
+    #[arg(long, conflicts_with_all = ["since", "from", "to", "only_plans"])]
+    run: Option<String>,
+}
+
+/// An instant: RFC 3339, or a date (its midnight, UTC).
+fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = s.parse::<DateTime<Utc>>() {
+        return Ok(t);
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        .map_err(|_| format!("`{s}` is not an instant: use 2026-11-23 or 2026-11-23T08:00:00Z"))
+}
+
+/// Runs `drctl report`.
+pub async fn run(a: ReportArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let loaded = match load_plans(settings, &[]) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    for p in &a.only {
+        if loaded.plan(p).is_none() {
+            eprintln!(
+                "error: no plan named {p}\n  hint: the plans are {}",
+                loaded
+                    .plans
+                    .iter()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Ok(Exit::Invalid);
+        }
+    }
+    let now = Utc::now();
+    let store = super::open_state(settings, None, None).await?.journals;
+    if let Some(run) = &a.run {
+        if a.format != Format::Md {
+            eprintln!(
+                "error: the post-incident report is Markdown\n  hint: drop --format, or use `drctl runs show {run} --output json` for the run's JSON"
+            );
+            return Ok(Exit::Invalid);
+        }
+        let (text, head) = match drctl::journal::snapshot(store.as_ref(), run).await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot read the journal of {run}: {e}\n  hint: `drctl runs list` shows the runs"
+                );
+                return Ok(Exit::Invalid);
+            }
+        };
+        let journal = JournalText {
+            run_id: run.clone(),
+            text,
+            head,
+        };
+        return match report::incident::post_incident(&journal, &loaded.plans, now) {
+            Ok(md) => write_out(a.out.as_deref(), &md),
+            Err(why) => {
+                eprintln!("error: {why}");
+                Ok(Exit::Invalid)
+            }
+        };
+    }
+    let to = a.to.unwrap_or(now);
+    let from = a.from.unwrap_or_else(|| {
+        to - chrono::Duration::from_std(a.since).unwrap_or(chrono::Duration::days(90))
+    });
+    if from > to {
+        eprintln!("error: --from {from} is after --to {to}");
+        return Ok(Exit::Invalid);
+    }
+    let ids = store.list().await?;
+    let journals: Vec<JournalText> = futures::stream::iter(ids.into_iter().map(|id| {
+        let store = store.clone();
+        async move {
+            // A journal that cannot be read at all is reported, empty: its
+            // absence from the figures must show.
+            let (text, head) = drctl::journal::snapshot(store.as_ref(), &id)
+                .await
+                .unwrap_or_default();
+            JournalText {
+                run_id: id,
+                text,
+                head,
+            }
+        }
+    }))
+    .buffered(16)
+    .collect()
+    .await;
+    let req = Request {
+        plans: &loaded.plans,
+        only: a.only.clone(),
+        window: Window { from, to },
+        now,
+    };
+    let r = report::build(&req, &journals);
+    let text = match a.format {
+        Format::Md => render::markdown(&r),
+        Format::Json => render::json(&r),
+        Format::Csv => render::csv(&r),
+        Format::Junit => render::junit(&r),
+    };
+    write_out(a.out.as_deref(), &text)
+}
+
+/// Writes `text` to `out` whole (a temporary file renamed over it), or to
+/// standard output.
+fn write_out(out: Option<&Path>, text: &str) -> anyhow::Result<Exit> {
+    let Some(path) = out else {
+        print!("{text}");
+        return Ok(Exit::Ok);
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("report"),
+        std::process::id()
+    ));
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        eprintln!(
+            "error: cannot write {}: {e}\n  hint: check the directory exists and is writable",
+            path.display()
+        );
+        return Ok(Exit::Invalid);
+    }
+    eprintln!("wrote {}", path.display());
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,315 @@
+//! Findings: what in a report needs someone's attention, each with its
+//! severity, the run or plan it is about, an owner and what to do.
+//!
+//! Derived from the report's rows alone (so from journals only), in one
+//! place, so that the Markdown, HTML, JSON and JUnit renderings list the
+//! same findings in the same order.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Chain, PlanSection, RunRow};
+use crate::journal::event::{Outcome, RunKind};
+
+/// How urgent a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Recovery did not work, evidence cannot be trusted, or something is
+    /// left running: act now.
+    High,
+    /// Something is unproven or late.
+    Medium,
+    /// Worth knowing.
+    Low,
+}
+
+/// What kind of finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A journal's hash chain does not verify (edited, truncated, reordered).
+    BrokenChain,
+    /// A run halted on a failed step.
+    FailedRun,
+    /// A run has no end (still running, or its process died).
+    UnfinishedRun,
+    /// An RTO or RPO target was missed.
+    MissedTarget,
+    /// The RPO of a run that ended could not be measured.
+    UnknownRpo,
+    /// The RTO of a run that ended could not be measured.
+    UnknownRto,
+    /// An emergency run was not approved by its deadline.
+    ApprovalOverdue,
+    /// An emergency run was approved after its deadline.
+    ApprovedLate,
+    /// A drill could not remove everything it made.
+    CleanupIncomplete,
+    /// A run's evidence did not reach every destination.
+    EvidenceIncomplete,
+    /// No passing drill within the tier's interval.
+    DrillOverdue,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// How urgent.
+    pub severity: Severity,
+    /// What kind.
+    pub kind: Kind,
+    /// The plan it is about, when one.
+    pub plan: Option<String>,
+    /// The run it is about, when one.
+    pub run: Option<String>,
+    /// What was found.
+    pub message: String,
+    /// Who should act: the plan's owner, else the run's operator.
+    pub owner: Option<String>,
+    /// What to do about it.
+    pub action: String,
+}
+
+/// Every finding of `sections`, plus one per journal that cannot be read
+/// as a run (`unreadable`: run id and chain), most severe first.
+pub fn derive(
+    sections: &[PlanSection],
+    unreadable: &[(String, Chain)],
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for s in sections {
+        for r in &s.runs {
+            of_run(s, r, now, &mut out);
+        }
+        if s.cadence.overdue {
+            out.push(Finding {
+                severity: if s.tier == "critical" {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                kind: Kind::DrillOverdue,
+                plan: Some(s.plan.clone()),
+                run: None,
+                message: s.cadence.note.clone().unwrap_or_else(|| {
+                    format!("no passing drill of {} within its tier's interval", s.plan)
+                }),
+                owner: s.owner.clone(),
+                action: format!(
+                    "run `drctl drill --plan {} --to {}` (or check `drctl schedule list`)",
+                    s.plan,
+                    s.regions.get(1).map_or("STANDBY", String::as_str)
+                ),
+            });
+        }
+    }
+    for (run, chain) in unreadable {
+        out.push(Finding {
+            severity: Severity::High,
+            kind: Kind::BrokenChain,
+            plan: None,
+            run: Some(run.clone()),
+            message: format!(
+                "the journal of {run} cannot be read as a run ({}); it is left out of every figure",
+                chain.problem.as_deref().unwrap_or("no run_started record")
+            ),
+            owner: None,
+            action: format!(
+                "`drctl audit verify {run}`, and compare it with the run's evidence copies"
+            ),
+        });
+    }
+    out.sort_by(|a, b| {
+        (a.severity, a.kind, &a.plan, &a.run).cmp(&(b.severity, b.kind, &b.plan, &b.run))
+    });
+    out
+}
+
+fn of_run(s: &PlanSection, r: &RunRow, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    let owner = s.owner.clone().or_else(|| r.operator.clone());
+    let mut add = |severity, kind, message: String, action: String| {
+        out.push(Finding {
+            severity,
+            kind,
+            plan: Some(s.plan.clone()),
+            run: Some(r.run_id.clone()),
+            message,
+            owner: owner.clone(),
+            action,
+        })
+    };
+    let resume = format!("`drctl runs resume {}`", r.run_id);
+    if !r.chain.ok {
+        add(
+            Severity::High,
+            Kind::BrokenChain,
+            format!(
+                "the journal of {} ({}) does not verify: {}; its figures are not used",
+                r.run_id,
+                r.kind,
+                r.chain.problem.as_deref().unwrap_or("broken")
+            ),
+            format!(
+                "`drctl audit verify {}`, and compare it with the run's evidence copies",
+                r.run_id
+            ),
+        );
+        // Nothing else in a journal that does not verify can be believed.
+        return;
+    }
+    let real = !matches!(r.kind, RunKind::Drill | RunKind::Sweep);
+    // A step failed (the run halted, or a drill went on to its cleanup).
+    let failed = r.outcome == Outcome::Failed || !r.errors.is_empty();
+    match r.outcome {
+        _ if failed => add(
+            if real {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            Kind::FailedRun,
+            format!(
+                "{} {} halted: {}",
+                r.kind,
+                r.run_id,
+                r.errors
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| r.verdict.to_string())
+            ),
+            if r.kind == RunKind::Drill {
+                "fix the cause, then drill again".into()
+            } else {
+                format!("fix the cause, then {resume}")
+            },
+        ),
+        Outcome::Unfinished => add(
+            Severity::Medium,
+            Kind::UnfinishedRun,
+            format!(
+                "{} {} has no end in its journal (still running, or its process died)",
+                r.kind, r.run_id
+            ),
+            format!(
+                "`drctl runs show {}`; if nobody runs it, {resume}",
+                r.run_id
+            ),
+        ),
+        _ => {}
+    }
+    for (what, m) in [("RTO", &r.rto), ("RPO", &r.rpo)] {
+        if m.met == Some(false) {
+            add(
+                Severity::High,
+                Kind::MissedTarget,
+                format!(
+                    "{what} {:.1}s above the {} target of {}s ({} {})",
+                    m.seconds.unwrap_or_default(),
+                    s.tier,
+                    m.target_seconds.unwrap_or_default(),
+                    r.kind,
+                    r.run_id
+                ),
+                format!(
+                    "find which step took the time (`drctl runs show {}`) and fix it, or change the tier's target with whoever owns it",
+                    r.run_id
+                ),
+            );
+        }
+    }
+    let ended = matches!(
+        r.outcome,
+        Outcome::Succeeded | Outcome::EvidenceIncomplete | Outcome::CleanupIncomplete
+    );
+    if ended && !failed && r.kind != RunKind::Sweep && r.kind != RunKind::Reprotect {
+        if r.rpo.seconds.is_none() && !r.rpo.basis.starts_with("not applicable") {
+            add(
+                Severity::Medium,
+                Kind::UnknownRpo,
+                format!("RPO of {} {} unknown: {}", r.kind, r.run_id, r.rpo.basis),
+                "make sure replica lag is published (CloudWatch ReplicaLag) where the run reads it"
+                    .into(),
+            );
+        }
+        if r.rto.seconds.is_none() {
+            add(
+                Severity::Medium,
+                Kind::UnknownRto,
+                format!("RTO of {} {} unknown: {}", r.kind, r.run_id, r.rto.basis),
+                format!("`drctl runs show {}`", r.run_id),
+            );
+        }
+    }
+    if let Some(e) = &r.emergency
+        && e.overdue
+    {
+        match e.approved_at {
+            None => add(
+                Severity::High,
+                Kind::ApprovalOverdue,
+                format!(
+                    "emergency {} {} is not approved, and its deadline {} has passed ({} late)",
+                    r.kind,
+                    r.run_id,
+                    e.approve_by.map_or("?".into(), |t| t.to_rfc3339()),
+                    e.approve_by
+                        .map(|t| crate::plan::duration::format_duration(
+                            (now - t).to_std().unwrap_or_default()
+                        ))
+                        .unwrap_or_default()
+                ),
+                format!(
+                    "`drctl runs approve {} --reason \"...\"` by someone allowed to",
+                    r.run_id
+                ),
+            ),
+            Some(at) => add(
+                Severity::Medium,
+                Kind::ApprovedLate,
+                format!(
+                    "emergency {} {} was approved at {} by {}, after its deadline {}",
+                    r.kind,
+                    r.run_id,
+                    at.to_rfc3339(),
+                    e.approved_by.as_deref().unwrap_or("(unknown)"),
+                    e.approve_by.map_or("?".into(), |t| t.to_rfc3339())
+                ),
+                "review why the approval was late".into(),
+            ),
+        }
+    }
+    if let Some(c) = &r.cleanup
+        && !c.complete
+        && r.outcome != Outcome::Unfinished
+    {
+        add(
+            Severity::High,
+            Kind::CleanupIncomplete,
+            format!(
+                "drill {} left {} resource(s): {}",
+                r.run_id,
+                c.left.len(),
+                c.left
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            format!("{resume} finishes the cleanup (or `drctl drill sweep`)"),
+        );
+    }
+    if r.outcome == Outcome::EvidenceIncomplete {
+        add(
+            Severity::Medium,
+            Kind::EvidenceIncomplete,
+            format!(
+                "the evidence of {} did not reach every destination: {}",
+                r.run_id,
+                r.warnings.join("; ")
+            ),
+            format!("{resume} writes the missing copies"),
+        );
+    }
+}

@@ -1,0 +1,655 @@
+//! `drctl report`: what an auditor asks for, computed from journals only.
+//!
+//! A report is a pure function of the plans (for targets, tiers and
+//! schedules), the journals' texts (local or shared state) and the time it
+//! is made. It never reads the cloud and never trusts memory: a run that is
+//! not in a journal did not happen, and a journal whose hash chain does not
+//! verify yields no figure at all (its numbers could have been edited), only
+//! a finding. That keeps the report reproducible: the same journals give the
+//! same report on any machine, which is what makes it evidence.
+//!
+//! The model ([`Report`]) is built here; [`render`] turns it into Markdown,
+//! JSON (`drctl.report/v1`, schema in `docs/report.schema.json`), CSV and
+//! JUnit XML. Findings and the control mapping are derived in
+//! [`findings`] and [`controls`], each in one place.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::engine::measure::{Measure, StepTiming};
+use crate::journal::event::{Decision, Event, GateName, Outcome, Record, RunKind};
+use crate::plan::Plan;
+use crate::schedule::{Cadence, Verdict};
+
+pub mod controls;
+pub mod findings;
+pub mod incident;
+pub mod render;
+
+/// The JSON schema id of a report; bumped on any incompatible change.
+pub const SCHEMA: &str = "drctl.report/v1";
+
+/// One journal as stored: its text and head pointer (when it has one).
+#[derive(Debug, Clone)]
+pub struct JournalText {
+    /// The run id.
+    pub run_id: String,
+    /// The records, one JSON line each.
+    pub text: String,
+    /// The head pointer's text, if any.
+    pub head: Option<String>,
+}
+
+/// The period a report covers: runs that started within it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Window {
+    /// Start, inclusive.
+    pub from: DateTime<Utc>,
+    /// End, inclusive.
+    pub to: DateTime<Utc>,
+}
+
+/// A whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// When the report was made (the instant cadence and deadlines are
+    /// judged at).
+    pub generated_at: DateTime<Utc>,
+    /// The runs it covers.
+    pub window: Window,
+    /// The plans in scope.
+    pub scope: Vec<String>,
+    /// Counts for the summary table.
+    pub summary: Summary,
+    /// Per plan (tier order, most critical first): targets, cadence, runs.
+    pub plans: Vec<PlanSection>,
+    /// What needs someone's attention, most severe first.
+    pub findings: Vec<findings::Finding>,
+    /// Which run is evidence for which control, and what is missing.
+    pub controls: Vec<controls::Control>,
+}
+
+/// Counts over the rows of a report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Rows (one per run and plan).
+    pub runs: usize,
+    /// Rows whose verdict is PASS.
+    pub pass: usize,
+    /// Rows whose verdict is FAIL.
+    pub fail: usize,
+    /// Rows whose verdict is UNKNOWN.
+    pub unknown: usize,
+    /// Drills among the rows.
+    pub drills: usize,
+    /// Real failovers and failbacks among the rows.
+    pub failovers: usize,
+    /// Findings.
+    pub findings: usize,
+    /// Findings of high severity.
+    pub high_findings: usize,
+}
+
+/// One plan's part of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanSection {
+    /// The plan.
+    pub plan: String,
+    /// One line for people.
+    pub description: String,
+    /// Who answers for it (`[plan] owner`), when set.
+    pub owner: Option<String>,
+    /// Its tier.
+    pub tier: String,
+    /// Home region first, then the standbys.
+    pub regions: Vec<String>,
+    /// The tier's RTO target, in seconds.
+    pub rto_target_seconds: u64,
+    /// The tier's RPO target, in seconds.
+    pub rpo_target_seconds: u64,
+    /// Whether the tier requires approval for a failover.
+    pub approval_required: bool,
+    /// Drill cadence at the report's time (from every journal, not only
+    /// the window's: the last pass may be older than the window).
+    pub cadence: Cadence,
+    /// Runs of the plan in the window, oldest first.
+    pub runs: Vec<RunRow>,
+}
+
+/// One run of one plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    /// The run.
+    pub run_id: String,
+    /// failover, failback, drill, restore, reprotect or sweep.
+    pub kind: RunKind,
+    /// A drill's depth (`shadow`, `switchover`).
+    pub depth: Option<String>,
+    /// The scheduled slot it ran for, if any.
+    pub schedule_slot: Option<DateTime<Utc>>,
+    /// When its first record was written.
+    pub started: DateTime<Utc>,
+    /// When the disaster was declared (`--declared-at`), if given.
+    pub declared_at: Option<DateTime<Utc>>,
+    /// When its last record was written.
+    pub ended: Option<DateTime<Utc>>,
+    /// From start to its last record, when it has ended.
+    pub duration_seconds: Option<f64>,
+    /// The region it moved to (or drilled, or restored in).
+    pub target: String,
+    /// Who ran it (STS identity), when known.
+    pub operator: Option<String>,
+    /// Where it ran.
+    pub host: String,
+    /// The approval gate's decisions for this plan, in order.
+    pub approvals: Vec<Approval>,
+    /// An emergency run's retroactive approval deadline, and whether it
+    /// was met.
+    pub emergency: Option<Emergency>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// RTO achieved against the target, with what it was measured from.
+    pub rto: Measure,
+    /// RPO achieved against the target, with what it was measured from.
+    pub rpo: Measure,
+    /// PASS, FAIL or UNKNOWN, with the reason.
+    pub verdict: Verdict,
+    /// Failed steps' errors (first line each).
+    pub errors: Vec<String>,
+    /// What it left undone without failing, and gates overridden.
+    pub warnings: Vec<String>,
+    /// A drill's cleanup.
+    pub cleanup: Option<crate::drill::CleanupSummary>,
+    /// Whether its journal's hash chain verified.
+    pub chain: Chain,
+    /// Its steps, with their times (the timeline).
+    pub steps: Vec<StepTiming>,
+    /// What a completed run of this kind cannot undo.
+    pub rollback_scope: Option<String>,
+}
+
+/// One decision of the approval gate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Approval {
+    /// pass, refuse, override (emergency) or retroactive.
+    pub decision: Decision,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Whether approval was required at all.
+    pub required: bool,
+    /// Who approved, when someone did.
+    pub by: Option<String>,
+    /// The reason given.
+    pub reason: Option<String>,
+    /// How (`--approve`, interactive confirmation, `drctl runs approve`),
+    /// or why none was needed.
+    pub how: Option<String>,
+}
+
+/// An emergency run's approval after the fact.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Emergency {
+    /// The deadline for the retroactive approval.
+    pub approve_by: Option<DateTime<Utc>>,
+    /// When it was approved, if it was.
+    pub approved_at: Option<DateTime<Utc>>,
+    /// Who approved it.
+    pub approved_by: Option<String>,
+    /// Not approved and past the deadline, or approved after it.
+    pub overdue: bool,
+}
+
+/// A journal's hash chain, verified.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Chain {
+    /// The chain and head verified.
+    pub ok: bool,
+    /// Records read.
+    pub records: usize,
+    /// Where and why it broke.
+    pub problem: Option<String>,
+}
+
+/// What a report is asked for.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The plans loaded (targets, tiers, schedules).
+    pub plans: &'a [Plan],
+    /// Only these plans (all when empty).
+    pub only: Vec<String>,
+    /// The runs it covers.
+    pub window: Window,
+    /// The instant it is made.
+    pub now: DateTime<Utc>,
+}
+
+/// A run read from its journal: verified records, or why they are not.
+struct ReadRun<'a> {
+    journal: &'a JournalText,
+    records: Vec<Record>,
+    chain: Chain,
+}
+
+fn read(journal: &JournalText) -> ReadRun<'_> {
+    let v = crate::journal::chain::verify_with_head(
+        &journal.run_id,
+        &journal.text,
+        journal.head.as_deref(),
+    );
+    // Leniently parsed: a broken journal is still listed (with no figure).
+    let records: Vec<Record> = journal
+        .text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let problem = v.first_broken.as_ref().map(|b| {
+        format!(
+            "line {}{}: {}",
+            b.line,
+            b.seq.map(|s| format!(" (seq {s})")).unwrap_or_default(),
+            b.reason
+        )
+    });
+    ReadRun {
+        journal,
+        chain: Chain {
+            ok: v.ok,
+            records: records.len(),
+            problem,
+        },
+        records,
+    }
+}
+
+/// How a run ended, from its last `run_finished` (unfinished without one).
+pub fn outcome_of(records: &[Record]) -> Outcome {
+    records
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::RunFinished { outcome, .. } => Some(*outcome),
+            _ => None,
+        })
+        .unwrap_or(Outcome::Unfinished)
+}
+
+/// Builds the report of `req` from `journals`.
+pub fn build(req: &Request<'_>, journals: &[JournalText]) -> Report {
+    let in_scope = |name: &str| req.only.is_empty() || req.only.iter().any(|o| o == name);
+    let mut plans: Vec<&Plan> = req.plans.iter().filter(|p| in_scope(p.name())).collect();
+    plans.sort_by_key(|p| (p.tier.rank, p.name().to_string()));
+    let targets = crate::engine::measure::targets(req.plans);
+    let read_runs: Vec<ReadRun<'_>> = journals.iter().map(read).collect();
+
+    // Cadence over every verified drill, whatever its date.
+    let mut drills = Vec::new();
+    for r in &read_runs {
+        if r.chain.ok && crate::schedule::usable(&r.records) {
+            drills.extend(crate::schedule::drill_runs(
+                &r.journal.run_id,
+                &r.records,
+                &targets,
+            ));
+        }
+    }
+    let owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
+    let cadences = crate::schedule::cadence(&owned, &drills, req.now);
+
+    let mut rows: BTreeMap<String, Vec<RunRow>> = BTreeMap::new();
+    for r in &read_runs {
+        let Some(start) = r.records.first().filter(|f| {
+            matches!(f.event, Event::RunStarted { .. })
+                && f.at >= req.window.from
+                && f.at <= req.window.to
+        }) else {
+            continue;
+        };
+        let Event::RunStarted { plans: ran, .. } = &start.event else {
+            continue;
+        };
+        for p in ran {
+            if plans.iter().any(|q| q.name() == p.name) {
+                rows.entry(p.name.clone())
+                    .or_default()
+                    .push(row(r, &p.name, &targets, req.now));
+            }
+        }
+    }
+    // Runs whose journal cannot even be read as a run are findings too.
+    let unreadable: Vec<&ReadRun<'_>> = read_runs
+        .iter()
+        .filter(|r| {
+            !r.chain.ok
+                && !r
+                    .records
+                    .first()
+                    .is_some_and(|f| matches!(f.event, Event::RunStarted { .. }))
+        })
+        .collect();
+
+    let sections: Vec<PlanSection> = plans
+        .iter()
+        .zip(cadences)
+        .map(|(p, cadence)| {
+            let mut runs = rows.remove(p.name()).unwrap_or_default();
+            runs.sort_by(|a, b| (a.started, &a.run_id).cmp(&(b.started, &b.run_id)));
+            PlanSection {
+                plan: p.name().to_string(),
+                description: p.spec.plan.description.clone(),
+                owner: p.spec.plan.owner.clone(),
+                tier: p.tier.name.clone(),
+                regions: p.regions().to_vec(),
+                rto_target_seconds: p.tier.rto.as_secs(),
+                rpo_target_seconds: p.tier.rpo.as_secs(),
+                approval_required: p.tier.approval == crate::plan::tiers::Approval::Required,
+                cadence,
+                runs,
+            }
+        })
+        .collect();
+    let findings = findings::derive(
+        &sections,
+        &unreadable
+            .iter()
+            .map(|r| (r.journal.run_id.clone(), r.chain.clone()))
+            .collect::<Vec<_>>(),
+        req.now,
+    );
+    let controls = controls::map(&sections, req.window, req.now);
+    let mut summary = Summary::default();
+    for r in sections.iter().flat_map(|s| &s.runs) {
+        summary.runs += 1;
+        match r.verdict {
+            Verdict::Pass => summary.pass += 1,
+            Verdict::Fail(_) => summary.fail += 1,
+            Verdict::Unknown(_) => summary.unknown += 1,
+        }
+        match r.kind {
+            RunKind::Drill => summary.drills += 1,
+            RunKind::Failover | RunKind::Failback => summary.failovers += 1,
+            _ => {}
+        }
+    }
+    summary.findings = findings.len();
+    summary.high_findings = findings
+        .iter()
+        .filter(|f| f.severity == findings::Severity::High)
+        .count();
+    Report {
+        schema: SCHEMA,
+        generated_at: req.now,
+        window: req.window,
+        scope: sections.iter().map(|s| s.plan.clone()).collect(),
+        summary,
+        plans: sections,
+        findings,
+        controls,
+    }
+}
+
+/// The row of run `r` for `plan`.
+fn row(
+    r: &ReadRun<'_>,
+    plan: &str,
+    targets: &BTreeMap<String, (u64, u64)>,
+    now: DateTime<Utc>,
+) -> RunRow {
+    let records = &r.records;
+    let first = &records[0];
+    let Event::RunStarted {
+        kind,
+        target,
+        operator,
+        host,
+        flags,
+        declared_at,
+        ..
+    } = &first.event
+    else {
+        unreachable!("rows are made of runs that start with run_started")
+    };
+    let outcome = outcome_of(records);
+    let ended = (outcome != Outcome::Unfinished)
+        .then(|| records.last().map(|l| l.at))
+        .flatten();
+    let report = crate::engine::report_from_records(&r.journal.run_id, records, targets, outcome);
+    let measured = report.measures.iter().find(|m| m.plan == plan).cloned();
+    let (rto_t, rpo_t) = targets.get(plan).copied().unzip();
+    let untrusted = |target: Option<u64>| Measure {
+        seconds: None,
+        target_seconds: target,
+        met: None,
+        basis: format!(
+            "not trusted: the journal's hash chain does not verify ({})",
+            r.chain.problem.as_deref().unwrap_or("broken")
+        ),
+    };
+    let (rto, rpo) = match (&measured, r.chain.ok) {
+        (Some(m), true) => (m.rto.clone(), m.rpo.clone()),
+        _ if !r.chain.ok => (untrusted(rto_t), untrusted(rpo_t)),
+        _ => {
+            let none = |t| Measure {
+                seconds: None,
+                target_seconds: t,
+                met: None,
+                basis: "unknown: nothing in the journal measures it".into(),
+            };
+            (none(rto_t), none(rpo_t))
+        }
+    };
+    let verdict = if r.chain.ok {
+        verdict(*kind, records, outcome, plan, measured.as_ref())
+    } else {
+        Verdict::Unknown(format!(
+            "the journal's hash chain does not verify ({}): its figures cannot be trusted",
+            r.chain.problem.as_deref().unwrap_or("broken")
+        ))
+    };
+    let mine = |s: &&StepTiming| s.step.starts_with(&format!("{plan}/"));
+    let steps: Vec<StepTiming> = report.steps.iter().filter(mine).cloned().collect();
+    let errors = steps
+        .iter()
+        .filter_map(|s| {
+            s.error
+                .as_ref()
+                .map(|e| format!("{}: {}", s.step, e.lines().next().unwrap_or_default()))
+        })
+        .collect();
+    let mut warnings = report.warnings.clone();
+    let mut approvals = Vec::new();
+    let mut emergency: Option<Emergency> = None;
+    for rec in records {
+        let Event::Gate {
+            plan: p,
+            gate,
+            decision,
+            detail,
+        } = &rec.event
+        else {
+            continue;
+        };
+        if p != plan {
+            continue;
+        }
+        let text = |k: &str| detail[k].as_str().map(str::to_string);
+        match gate {
+            GateName::Approval => {
+                approvals.push(Approval {
+                    decision: *decision,
+                    at: rec.at,
+                    required: detail["required"].as_bool().unwrap_or(true),
+                    by: text("approved_by"),
+                    reason: text("reason"),
+                    how: text("how").or_else(|| text("why")).or_else(|| {
+                        (*decision == Decision::Retroactive).then(|| "drctl runs approve".into())
+                    }),
+                });
+                if detail["emergency"].as_bool() == Some(true) {
+                    emergency.get_or_insert(Emergency {
+                        approve_by: text("approve_by").and_then(|t| t.parse().ok()),
+                        approved_at: None,
+                        approved_by: None,
+                        overdue: false,
+                    });
+                }
+                if *decision == Decision::Retroactive
+                    && let Some(e) = emergency.as_mut()
+                {
+                    e.approved_at.get_or_insert(rec.at);
+                    e.approved_by = e.approved_by.take().or_else(|| text("approved_by"));
+                }
+            }
+            GateName::Rpo if *decision == Decision::Override => warnings.push(format!(
+                "RPO gate overridden (--accept-data-loss): {}",
+                detail["databases"]
+                    .as_array()
+                    .map(|d| {
+                        d.iter()
+                            .filter(|x| x["within_rpo"] != serde_json::json!(true))
+                            .map(|x| {
+                                format!(
+                                    "{} lag {}",
+                                    x["resource"].as_str().unwrap_or("?"),
+                                    x["lag_seconds"]
+                                        .as_f64()
+                                        .map_or("unknown".into(), |l| format!("{l:.0}s"))
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            )),
+            GateName::Lock if *decision == Decision::Override => warnings.push(format!(
+                "lock taken over from run {}{}",
+                detail["previous_holder"]["run_id"].as_str().unwrap_or("?"),
+                if detail["preempted_drill"] == serde_json::json!(true) {
+                    " (a drill, preempted)".to_string()
+                } else {
+                    detail["reason"]
+                        .as_str()
+                        .map(|r| format!(" (--force-unlock: {r})"))
+                        .unwrap_or_default()
+                }
+            )),
+            _ => {}
+        }
+    }
+    if let Some(e) = emergency.as_mut() {
+        e.overdue = match (e.approve_by, e.approved_at) {
+            (Some(by), Some(at)) => at > by,
+            (Some(by), None) => now > by,
+            (None, _) => false,
+        };
+    }
+    let cleanup = report.drill.as_ref().map(|d| d.cleanup.clone());
+    let depth = flags["mode"]["depth"].as_str().map(str::to_string);
+    RunRow {
+        run_id: r.journal.run_id.clone(),
+        kind: *kind,
+        depth: (*kind == RunKind::Drill).then(|| depth.clone()).flatten(),
+        schedule_slot: flags["schedule_slot"].as_str().and_then(|t| t.parse().ok()),
+        started: first.at,
+        declared_at: *declared_at,
+        ended,
+        duration_seconds: ended.map(|e| (e - first.at).num_milliseconds() as f64 / 1000.0),
+        target: target.clone(),
+        operator: operator.clone(),
+        host: host.clone(),
+        approvals,
+        emergency,
+        outcome,
+        rto,
+        rpo,
+        verdict,
+        errors,
+        warnings,
+        cleanup,
+        chain: r.chain.clone(),
+        steps,
+        rollback_scope: rollback_scope(*kind, depth.as_deref()),
+    }
+}
+
+/// What a run of this kind cannot undo (for the report and the
+/// post-incident record).
+pub fn rollback_scope(kind: RunKind, depth: Option<&str>) -> Option<String> {
+    match (kind, depth) {
+        (RunKind::Failover | RunKind::Failback, _) | (RunKind::Drill, Some("switchover")) => Some(
+            "a promoted replica cannot be made a replica again: going back is a failback (reprotect, then fail over home), and writes accepted by the new primary stay there".into(),
+        ),
+        (RunKind::Restore, _) => Some(
+            "a restored instance is a new database; the original is left as it was (delete it, or keep it for forensics)".into(),
+        ),
+        _ => None,
+    }
+}
+
+/// A run's verdict for `plan`: a drill is judged as drills are
+/// ([`crate::drill::verdict`]); any other run passes when it ran to the end
+/// and met every target it measured, fails when it halted or missed one, and
+/// is unknown when it did not run, has not ended, or a figure is unknown.
+pub fn verdict(
+    kind: RunKind,
+    records: &[Record],
+    outcome: Outcome,
+    plan: &str,
+    m: Option<&crate::engine::measure::PlanMeasure>,
+) -> Verdict {
+    let refused = || {
+        records.iter().rev().find_map(|r| match &r.event {
+            Event::RunFinished { summary, .. } => summary["reason"]
+                .as_str()
+                .map(|s| s.lines().next().unwrap_or(s).to_string()),
+            _ => None,
+        })
+    };
+    match outcome {
+        Outcome::Refused => {
+            return Verdict::Unknown(format!(
+                "did not run: {}",
+                refused().unwrap_or_else(|| "refused by a gate".into())
+            ));
+        }
+        Outcome::Unfinished => {
+            return Verdict::Unknown(
+                "has not finished (still running, or its process died: `drctl runs resume`)".into(),
+            );
+        }
+        _ => {}
+    }
+    if kind == RunKind::Drill {
+        return crate::drill::verdict(records, outcome, plan, m);
+    }
+    if let Some(f) = crate::engine::measure::timings(records)
+        .iter()
+        .filter(|s| s.step.starts_with(&format!("{plan}/")))
+        .find(|s| s.state == crate::journal::replay::StepState::Failed)
+    {
+        let why = f.error.as_deref().unwrap_or("failed");
+        return Verdict::Fail(format!(
+            "step {} failed: {}",
+            f.step,
+            why.lines().next().unwrap_or(why)
+        ));
+    }
+    if outcome == Outcome::Failed {
+        return Verdict::Fail("the run halted".into());
+    }
+    match kind {
+        // Nothing to measure: they did their job or not.
+        RunKind::Reprotect | RunKind::Sweep => return Verdict::Pass,
+        _ => {}
+    }
+    match m {
+        Some(m) => Verdict::of_measures(m),
+        None => Verdict::Unknown("nothing was measured".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

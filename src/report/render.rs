@@ -1,0 +1,544 @@
+//! Renderings of a [`Report`]: Markdown for people, JSON for tools (the
+//! model itself, `drctl.report/v1`), CSV for spreadsheets and JUnit XML so
+//! that a CI system shows DR drills like tests.
+//!
+//! Each renderer is a pure function of the report: the same report renders
+//! to the same bytes (golden tests pin them). An unknown figure renders as
+//! "unknown" (an empty cell in CSV), never as zero.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use super::{Report, RunRow};
+use crate::engine::measure::Measure;
+use crate::plan::duration::format_duration;
+use crate::schedule::Verdict;
+
+/// A target in seconds, as people write durations (`15m`).
+fn target(secs: u64) -> String {
+    format_duration(std::time::Duration::from_secs(secs))
+}
+
+/// An achieved figure: `12.3s`, or `unknown`.
+fn achieved(secs: Option<f64>) -> String {
+    secs.map_or("unknown".into(), |s| format!("{s:.1}s"))
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+fn minute(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// `12.3s (target 15m): met`, with what it was measured from.
+pub(crate) fn measure_text(m: &Measure) -> String {
+    let met = match m.met {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "not judged",
+    };
+    format!(
+        "{} (target {}): {met}; {}",
+        achieved(m.seconds),
+        m.target_seconds.map_or("none".into(), target),
+        m.basis
+    )
+}
+
+fn verdict_word(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Fail(_) => "FAIL",
+        Verdict::Unknown(_) => "UNKNOWN",
+    }
+}
+
+fn verdict_reason(v: &Verdict) -> &str {
+    match v {
+        Verdict::Pass => "",
+        Verdict::Fail(w) | Verdict::Unknown(w) => w,
+    }
+}
+
+/// A Markdown table cell: no line breaks, no bare pipes.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The report as JSON (`drctl.report/v1`).
+pub fn json(r: &Report) -> String {
+    let mut s = serde_json::to_string_pretty(r).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The report as Markdown.
+pub fn markdown(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Disaster-recovery report\n");
+    let _ = writeln!(
+        o,
+        "Runs from {} to {} · plans: {} · generated {} · computed from journals only · schema `{}`\n",
+        day(r.window.from),
+        day(r.window.to),
+        if r.scope.is_empty() {
+            "none".into()
+        } else {
+            r.scope.join(", ")
+        },
+        minute(r.generated_at),
+        r.schema
+    );
+    let s = &r.summary;
+    let _ = writeln!(o, "## Summary\n");
+    let _ = writeln!(
+        o,
+        "| Runs | PASS | FAIL | UNKNOWN | Drills | Failovers | Findings | High |"
+    );
+    let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        o,
+        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        s.runs, s.pass, s.fail, s.unknown, s.drills, s.failovers, s.findings, s.high_findings
+    );
+    let _ = writeln!(
+        o,
+        "| Plan | Tier | RTO target | RPO target | Runs | Last passing drill | Next drill slot | Drill cadence |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---:|---|---|---|");
+    for p in &r.plans {
+        let c = &p.cadence;
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            p.plan,
+            p.tier,
+            target(p.rto_target_seconds),
+            target(p.rpo_target_seconds),
+            p.runs.len(),
+            c.last_passing.as_ref().map_or("never".into(), |d| format!(
+                "{} ({})",
+                day(d.started),
+                d.run_id
+            )),
+            c.next_slot.map_or("no schedule".into(), minute),
+            if c.overdue {
+                "**OVERDUE**".to_string()
+            } else {
+                format!("ok (every {})", target(c.interval_seconds))
+            }
+        );
+    }
+    let _ = writeln!(o, "\n## Findings\n");
+    if r.findings.is_empty() {
+        let _ = writeln!(o, "None.");
+    }
+    for (i, f) in r.findings.iter().enumerate() {
+        let about = [f.plan.as_deref(), f.run.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", run ");
+        let _ = writeln!(
+            o,
+            "{}. **{}** `{}`{}: {}  \n   Owner: {}. Action: {}",
+            i + 1,
+            format!("{:?}", f.severity).to_uppercase(),
+            serde_json::to_value(f.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            if about.is_empty() {
+                String::new()
+            } else {
+                format!(" ({about})")
+            },
+            f.message,
+            f.owner.as_deref().unwrap_or("unassigned"),
+            f.action
+        );
+    }
+    let _ = writeln!(o, "\n## Plans");
+    for p in &r.plans {
+        let _ = writeln!(o, "\n### {} ({})\n", p.plan, p.tier);
+        if !p.description.is_empty() {
+            let _ = writeln!(o, "{}\n", p.description);
+        }
+        let _ = writeln!(
+            o,
+            "- Owner: {}\n- Regions: {} (home first)\n- Targets: RTO {}, RPO {}; approval {}\n- Drill cadence: {}{}",
+            p.owner.as_deref().unwrap_or("not set (`[plan] owner`)"),
+            p.regions.join(", "),
+            target(p.rto_target_seconds),
+            target(p.rpo_target_seconds),
+            if p.approval_required {
+                "required"
+            } else {
+                "not required"
+            },
+            format_args!(
+                "a passing drill every {}",
+                target(p.cadence.interval_seconds)
+            ),
+            p.cadence
+                .note
+                .as_ref()
+                .map(|n| format!("; {n}"))
+                .unwrap_or_default()
+        );
+        if p.runs.is_empty() {
+            let _ = writeln!(o, "\nNo run in the window.");
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "\n| Run | Kind | Started (UTC) | Target | Operator | RTO (target) | RPO (target) | Verdict |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
+        for run in &p.runs {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} ({}) | {} ({}) | {} |",
+                run.run_id,
+                kind_label(run),
+                minute(run.started),
+                run.target,
+                cell(run.operator.as_deref().unwrap_or("unknown")),
+                achieved(run.rto.seconds),
+                run.rto.target_seconds.map_or("none".into(), target),
+                achieved(run.rpo.seconds),
+                run.rpo.target_seconds.map_or("none".into(), target),
+                verdict_word(&run.verdict)
+            );
+        }
+        for run in &p.runs {
+            run_details(&mut o, run);
+        }
+    }
+    let _ = writeln!(o, "\n## Controls\n");
+    let _ = writeln!(o, "| Control | Framework | Status | Evidence | Missing |");
+    let _ = writeln!(o, "|---|---|---|---|---|");
+    for c in &r.controls {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            c.id,
+            c.framework,
+            match c.status {
+                super::controls::Status::Evidenced => "evidenced",
+                super::controls::Status::Gap => "**gap**",
+            },
+            if c.evidence.is_empty() {
+                "none".into()
+            } else {
+                c.evidence.join(", ")
+            },
+            cell(&c.missing.join("; "))
+        );
+    }
+    let _ = writeln!(o);
+    for c in &r.controls {
+        let _ = writeln!(
+            o,
+            "- **{} ({})**: {} Tested as: {}.",
+            c.id, c.framework, c.requirement, c.test
+        );
+    }
+    o
+}
+
+fn kind_label(run: &RunRow) -> String {
+    match &run.depth {
+        Some(d) => format!("{} ({d})", run.kind),
+        None => run.kind.to_string(),
+    }
+}
+
+fn run_details(o: &mut String, run: &RunRow) {
+    let _ = writeln!(o, "\n#### {} — {}\n", run.run_id, kind_label(run));
+    let _ = writeln!(
+        o,
+        "- Verdict: **{}**{}",
+        verdict_word(&run.verdict),
+        match verdict_reason(&run.verdict) {
+            "" => String::new(),
+            why => format!(" ({why})"),
+        }
+    );
+    let _ = writeln!(
+        o,
+        "- Started {}{}, {}; outcome {}{}",
+        minute(run.started),
+        run.declared_at
+            .map(|d| format!(" (disaster declared {})", minute(d)))
+            .unwrap_or_default(),
+        match (run.ended, run.duration_seconds) {
+            (Some(e), Some(d)) => format!("ended {} after {:.1}s", minute(e), d),
+            _ => "not ended".into(),
+        },
+        run.outcome,
+        run.schedule_slot
+            .map(|s| format!("; scheduled slot {}", minute(s)))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "- Target region {}; operator {} on {}",
+        run.target,
+        run.operator.as_deref().unwrap_or("unknown"),
+        run.host
+    );
+    for a in &run.approvals {
+        let _ = writeln!(
+            o,
+            "- Approval {} at {}{}{}{}",
+            a.decision,
+            minute(a.at),
+            a.by.as_ref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default(),
+            a.reason
+                .as_ref()
+                .map(|r| format!(": \"{r}\""))
+                .unwrap_or_default(),
+            a.how
+                .as_ref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(e) = &run.emergency {
+        let _ = writeln!(
+            o,
+            "- Emergency run: approve by {}; {}",
+            e.approve_by.map_or("?".into(), minute),
+            match (&e.approved_at, e.overdue) {
+                (Some(at), false) => format!("approved {}", minute(*at)),
+                (Some(at), true) => format!("approved LATE, {}", minute(*at)),
+                (None, true) => "NOT APPROVED, deadline passed".into(),
+                (None, false) => "not approved yet".into(),
+            }
+        );
+    }
+    let _ = writeln!(o, "- RTO {}", measure_text(&run.rto));
+    let _ = writeln!(o, "- RPO {}", measure_text(&run.rpo));
+    for e in &run.errors {
+        let _ = writeln!(o, "- Error: {e}");
+    }
+    for w in &run.warnings {
+        let _ = writeln!(o, "- Warning: {w}");
+    }
+    if let Some(c) = &run.cleanup {
+        let _ = writeln!(
+            o,
+            "- Cleanup: {}{}",
+            if c.complete { "complete" } else { "INCOMPLETE" },
+            c.seconds
+                .map(|s| format!(" in {s:.1}s"))
+                .unwrap_or_default()
+        );
+        for l in &c.left {
+            let _ = writeln!(o, "  - left: {l}");
+        }
+    }
+    let _ = writeln!(
+        o,
+        "- Journal: {} records, hash chain {}",
+        run.chain.records,
+        if run.chain.ok {
+            "verified".to_string()
+        } else {
+            format!(
+                "BROKEN ({})",
+                run.chain.problem.as_deref().unwrap_or("unknown")
+            )
+        }
+    );
+    if let Some(scope) = &run.rollback_scope {
+        let _ = writeln!(o, "- Cannot be undone: {scope}");
+    }
+}
+
+/// The report as CSV: one row per run and plan; an unknown figure is an
+/// empty cell.
+pub fn csv(r: &Report) -> String {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "run_id",
+        "plan",
+        "tier",
+        "kind",
+        "depth",
+        "started",
+        "ended",
+        "duration_seconds",
+        "target_region",
+        "operator",
+        "outcome",
+        "rto_seconds",
+        "rto_target_seconds",
+        "rto_met",
+        "rto_basis",
+        "rpo_seconds",
+        "rpo_target_seconds",
+        "rpo_met",
+        "rpo_basis",
+        "verdict",
+        "verdict_reason",
+        "cleanup_complete",
+        "chain_verified",
+        "errors",
+        "warnings",
+    ]);
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    for p in &r.plans {
+        for run in &p.runs {
+            let _ = w.write_record([
+                run.run_id.clone(),
+                p.plan.clone(),
+                p.tier.clone(),
+                run.kind.to_string(),
+                opt(run.depth.clone()),
+                run.started.to_rfc3339(),
+                opt(run.ended.map(|t| t.to_rfc3339())),
+                opt(run.duration_seconds.map(|d| format!("{d:.3}"))),
+                run.target.clone(),
+                opt(run.operator.clone()),
+                run.outcome.to_string(),
+                opt(run.rto.seconds.map(|s| format!("{s:.3}"))),
+                opt(run.rto.target_seconds.map(|s| s.to_string())),
+                opt(run.rto.met.map(|m| m.to_string())),
+                run.rto.basis.clone(),
+                opt(run.rpo.seconds.map(|s| format!("{s:.3}"))),
+                opt(run.rpo.target_seconds.map(|s| s.to_string())),
+                opt(run.rpo.met.map(|m| m.to_string())),
+                run.rpo.basis.clone(),
+                verdict_word(&run.verdict).to_string(),
+                verdict_reason(&run.verdict).to_string(),
+                opt(run.cleanup.as_ref().map(|c| c.complete.to_string())),
+                run.chain.ok.to_string(),
+                run.errors.join("; "),
+                run.warnings.join("; "),
+            ]);
+        }
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+fn x(s: &str) -> String {
+    quick_xml::escape::escape(s).into_owned()
+}
+
+/// The report as JUnit XML: one testsuite per plan, one testcase per run
+/// (a `failure` when its verdict is FAIL, `skipped` when UNKNOWN), and one
+/// testcase for the plan's drill cadence (a failure when overdue).
+pub fn junit(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let failures = |p: &super::PlanSection| {
+        p.runs
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Fail(_)))
+            .count()
+            + usize::from(p.cadence.overdue)
+    };
+    let skipped = |p: &super::PlanSection| {
+        p.runs
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Unknown(_)))
+            .count()
+    };
+    let time = |p: &super::PlanSection| {
+        p.runs
+            .iter()
+            .filter_map(|r| r.duration_seconds)
+            .sum::<f64>()
+    };
+    let _ = writeln!(
+        o,
+        r#"<testsuites name="drctl disaster-recovery report {} to {}" tests="{}" failures="{}" skipped="{}" time="{:.3}">"#,
+        day(r.window.from),
+        day(r.window.to),
+        r.plans.iter().map(|p| p.runs.len() + 1).sum::<usize>(),
+        r.plans.iter().map(failures).sum::<usize>(),
+        r.plans.iter().map(skipped).sum::<usize>(),
+        r.plans.iter().map(time).sum::<f64>()
+    );
+    for p in &r.plans {
+        let _ = writeln!(
+            o,
+            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="{}" time="{:.3}" timestamp="{}">"#,
+            x(&p.plan),
+            p.runs.len() + 1,
+            failures(p),
+            skipped(p),
+            time(p),
+            r.generated_at.format("%Y-%m-%dT%H:%M:%S")
+        );
+        let _ = writeln!(o, "    <properties>");
+        for (k, v) in [
+            ("tier", p.tier.clone()),
+            ("rto_target_seconds", p.rto_target_seconds.to_string()),
+            ("rpo_target_seconds", p.rpo_target_seconds.to_string()),
+        ] {
+            let _ = writeln!(o, r#"      <property name="{k}" value="{}"/>"#, x(&v));
+        }
+        let _ = writeln!(o, "    </properties>");
+        for run in &p.runs {
+            let _ = writeln!(
+                o,
+                r#"    <testcase classname="drctl.{}.{}" name="{} {} to {}" time="{:.3}">"#,
+                x(&p.plan),
+                run.kind,
+                x(&run.run_id),
+                x(&kind_label(run)),
+                x(&run.target),
+                run.duration_seconds.unwrap_or_default()
+            );
+            match &run.verdict {
+                Verdict::Pass => {}
+                Verdict::Fail(why) => {
+                    let _ = writeln!(
+                        o,
+                        r#"      <failure type="FAIL" message="{}">{}</failure>"#,
+                        x(why),
+                        x(&run.errors.join("\n"))
+                    );
+                }
+                Verdict::Unknown(why) => {
+                    let _ = writeln!(o, r#"      <skipped message="UNKNOWN: {}"/>"#, x(why));
+                }
+            }
+            let _ = writeln!(
+                o,
+                "      <system-out>RTO {}\nRPO {}</system-out>",
+                x(&measure_text(&run.rto)),
+                x(&measure_text(&run.rpo))
+            );
+            let _ = writeln!(o, "    </testcase>");
+        }
+        let _ = writeln!(
+            o,
+            r#"    <testcase classname="drctl.{}.cadence" name="a passing drill every {}" time="0">"#,
+            x(&p.plan),
+            target(p.cadence.interval_seconds)
+        );
+        if p.cadence.overdue {
+            let _ = writeln!(
+                o,
+                r#"      <failure type="OVERDUE" message="{}"/>"#,
+                x(p.cadence
+                    .note
+                    .as_deref()
+                    .unwrap_or("no passing drill within the interval"))
+            );
+        }
+        let _ = writeln!(o, "    </testcase>");
+        let _ = writeln!(o, "  </testsuite>");
+    }
+    let _ = writeln!(o, "</testsuites>");
+    o
+}

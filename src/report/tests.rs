@@ -1,0 +1,679 @@
+//! Golden tests: a fixed set of journals (built here with valid hash chains,
+//! then written to `testdata/runs/` so that the CLI and browser tests read
+//! the very same files) rendered in every format and compared with
+//! `testdata/report.*`. `UPDATE_GOLDEN=1 cargo test --lib report::` rewrites
+//! them; review the diff before committing.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use super::*;
+use crate::drill::Temp;
+use crate::journal::chain::{hash_line, head_text};
+use crate::journal::event::{CleanupResult, ErrorClass, PlanRef, StepError, StepRef};
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn plans() -> Vec<Plan> {
+    let loaded = crate::plan::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")]);
+    assert!(!loaded.has_errors());
+    loaded.plans
+}
+
+/// A journal under construction: events at offsets (seconds) from `t0`.
+struct J {
+    run_id: String,
+    t0: DateTime<Utc>,
+    events: Vec<(f64, Event)>,
+}
+
+impl J {
+    fn new(run_id: &str, t0: &str) -> Self {
+        Self {
+            run_id: run_id.into(),
+            t0: t(t0),
+            events: Vec::new(),
+        }
+    }
+
+    fn at(&mut self, secs: f64, e: Event) -> &mut Self {
+        self.events.push((secs, e));
+        self
+    }
+
+    fn time(&self, secs: f64) -> DateTime<Utc> {
+        self.t0 + Duration::milliseconds((secs * 1000.0) as i64)
+    }
+
+    /// The journal's lines with a valid chain, and its head.
+    fn build(&self) -> JournalText {
+        let mut prev = crate::journal::chain::ZERO_HASH.to_string();
+        let mut text = String::new();
+        for (seq, (secs, event)) in self.events.iter().enumerate() {
+            let record = Record {
+                seq: seq as u64,
+                at: self.time(*secs),
+                prev: prev.clone(),
+                event: event.clone(),
+                fence: Default::default(),
+            };
+            let line = serde_json::to_string(&record).unwrap();
+            prev = hash_line(&line);
+            text.push_str(&line);
+            text.push('\n');
+        }
+        JournalText {
+            run_id: self.run_id.clone(),
+            head: Some(head_text(&self.run_id, self.events.len() as u64, &prev)),
+            text,
+        }
+    }
+}
+
+fn started(
+    run_id: &str,
+    kind: RunKind,
+    plan: &str,
+    flags: serde_json::Value,
+    declared_at: Option<DateTime<Utc>>,
+    steps: &[(&str, &str)],
+) -> Event {
+    Event::RunStarted {
+        run_id: run_id.into(),
+        kind,
+        target: "us-east-1".into(),
+        plans: vec![PlanRef {
+            name: plan.into(),
+            digest: "0".repeat(64),
+        }],
+        operator: Some("arn:aws:iam::123456789012:user/alice".into()),
+        host: "ops-1".into(),
+        pid: 4242,
+        flags,
+        declared_at,
+        steps: steps
+            .iter()
+            .map(|(id, d)| StepRef {
+                id: (*id).into(),
+                deps: Vec::new(),
+                description: (*d).into(),
+            })
+            .collect(),
+    }
+}
+
+fn gate(plan: &str, gate: GateName, decision: Decision, detail: serde_json::Value) -> Event {
+    Event::Gate {
+        plan: plan.into(),
+        gate,
+        decision,
+        detail,
+    }
+}
+
+fn step(s: &str) -> Event {
+    Event::StepStarted {
+        step: s.into(),
+        attempt: 1,
+    }
+}
+
+fn done(s: &str, outputs: serde_json::Value) -> Event {
+    Event::StepSucceeded {
+        step: s.into(),
+        outputs,
+    }
+}
+
+fn finished(outcome: Outcome) -> Event {
+    Event::RunFinished {
+        outcome,
+        summary: json!({}),
+    }
+}
+
+const FAILOVER_STEPS: [(&str, &str); 5] = [
+    ("payments/preflight", "check us-east-1 is ready"),
+    (
+        "payments/promote:payments-db",
+        "promote payments-db-use1 to a writable primary",
+    ),
+    (
+        "payments/scale:payments-api",
+        "scale payments-api-use1 to 2/4/8",
+    ),
+    (
+        "payments/switch-dns:example.com.",
+        "point api.example.com. at us-east-1",
+    ),
+    ("payments/evidence", "store the run's evidence"),
+];
+
+/// A failover of payments: `lag` at promotion, DNS in sync after `rto` s.
+fn failover(run_id: &str, t0: &str, lag: f64, rto: f64, approval: Event) -> J {
+    let mut j = J::new(run_id, t0);
+    let declared = j.time(-120.0);
+    let in_sync = j.time(rto - 120.0);
+    j.at(
+        0.0,
+        started(
+            run_id,
+            RunKind::Failover,
+            "payments",
+            json!({"mode": {"mode": "failover"}}),
+            Some(declared),
+            &FAILOVER_STEPS,
+        ),
+    )
+    .at(0.2, approval)
+    .at(
+        0.4,
+        gate(
+            "payments",
+            GateName::Rpo,
+            Decision::Pass,
+            json!({"databases": [{"resource": "payments-db", "lag_seconds": lag, "within_rpo": lag <= 300.0}]}),
+        ),
+    )
+    .at(0.5, step("payments/preflight"))
+    .at(1.5, done("payments/preflight", json!({})))
+    .at(1.6, step("payments/promote:payments-db"))
+    .at(1.6, step("payments/scale:payments-api"))
+    .at(
+        20.0,
+        done(
+            "payments/promote:payments-db",
+            json!({"lag_seconds": lag, "lag_datapoints": 3, "lag_read_by": "promote"}),
+        ),
+    )
+    .at(
+        45.0,
+        done(
+            "payments/scale:payments-api",
+            json!({"before": "0/0/8", "after": "2/4/8"}),
+        ),
+    )
+    .at(45.1, step("payments/switch-dns:example.com."))
+    .at(
+        rto - 119.0,
+        done(
+            "payments/switch-dns:example.com.",
+            json!({"in_sync_at": in_sync}),
+        ),
+    )
+    .at(rto - 118.0, step("payments/evidence"))
+    .at(rto - 117.0, done("payments/evidence", json!({"stored": ["s3://drctl-evidence-use1/payments"]})))
+    .at(rto - 116.9, finished(Outcome::Succeeded));
+    j
+}
+
+fn approved() -> Event {
+    gate(
+        "payments",
+        GateName::Approval,
+        Decision::Pass,
+        json!({"required": true, "approved_by": "arn:aws:iam::123456789012:user/alice", "reason": "us-west-2 RDS unreachable, INC-4711", "how": "--approve"}),
+    )
+}
+
+/// The fixed journals, by name.
+fn journals() -> Vec<JournalText> {
+    let mut out = Vec::new();
+    // 1. A failover that passed.
+    out.push(
+        failover(
+            "20261001T100000Z-payments-a001",
+            "2026-10-01T10:00:00Z",
+            2.0,
+            300.0,
+            approved(),
+        )
+        .build(),
+    );
+
+    // 2. A failover of ledger whose RPO was missed (--accept-data-loss).
+    let id = "20261015T080000Z-ledger-b002";
+    let mut j = J::new(id, "2026-10-15T08:00:00Z");
+    let steps = [
+        ("ledger/preflight", "check us-east-1 is ready"),
+        ("ledger/promote:ledger-db", "promote ledger-db-use1"),
+        (
+            "ledger/switch-dns:example.com.",
+            "point ledger.example.com. at us-east-1",
+        ),
+    ];
+    let in_sync = j.time(200.0);
+    j.at(
+        0.0,
+        started(
+            id,
+            RunKind::Failover,
+            "ledger",
+            json!({"mode": {"mode": "failover"}, "accept_data_loss_seconds": 3600}),
+            None,
+            &steps,
+        ),
+    )
+    .at(
+        0.1,
+        gate(
+            "ledger",
+            GateName::Approval,
+            Decision::Pass,
+            json!({"required": false}),
+        ),
+    )
+    .at(
+        0.2,
+        gate(
+            "ledger",
+            GateName::Rpo,
+            Decision::Override,
+            json!({"databases": [{"resource": "ledger-db", "lag_seconds": 1200.0, "within_rpo": false}]}),
+        ),
+    )
+    .at(0.3, step("ledger/preflight"))
+    .at(1.0, done("ledger/preflight", json!({})))
+    .at(1.1, step("ledger/promote:ledger-db"))
+    .at(
+        30.0,
+        done(
+            "ledger/promote:ledger-db",
+            json!({"lag_seconds": 1200.0, "lag_datapoints": 5, "lag_read_by": "rpo gate"}),
+        ),
+    )
+    .at(30.1, step("ledger/switch-dns:example.com."))
+    .at(
+        201.0,
+        done(
+            "ledger/switch-dns:example.com.",
+            json!({"in_sync_at": in_sync}),
+        ),
+    )
+    .at(201.5, finished(Outcome::Succeeded));
+    out.push(j.build());
+
+    // 3. A scheduled shadow drill of payments that passed.
+    let id = "20261117T030000Z-payments-c003";
+    let mut j = J::new(id, "2026-11-17T03:00:05Z");
+    let db = Temp::Database {
+        region: "us-east-1".into(),
+        id: "drill-20261117t030000z-c003-payments-db-use1".into(),
+    };
+    let cap = Temp::Capacity {
+        region: "us-east-1".into(),
+        group: "payments-api-use1".into(),
+    };
+    let rec = Temp::Record {
+        zone: "example.com.".into(),
+        name: "drill-20261117t030000z-c003.api.example.com.".into(),
+        rtype: "CNAME".into(),
+    };
+    let steps = [
+        ("payments/preflight", "check us-east-1 is ready"),
+        (
+            "payments/drill-database:payments-db",
+            "create a temporary replica of payments-db in us-east-1, promote it",
+        ),
+        (
+            "payments/drill-scale:payments-api",
+            "raise payments-api-use1 to 2/4/8",
+        ),
+        (
+            "payments/drill-dns:api.example.com.",
+            "create drill-20261117t030000z-c003.api.example.com.",
+        ),
+    ];
+    let in_sync = j.time(412.0);
+    j.at(
+        0.0,
+        started(
+            id,
+            RunKind::Drill,
+            "payments",
+            json!({"mode": {"mode": "drill", "depth": "shadow"}, "schedule_slot": "2026-11-17T03:00:00Z"}),
+            None,
+            &steps,
+        ),
+    )
+    .at(
+        0.1,
+        gate(
+            "payments",
+            GateName::Approval,
+            Decision::Pass,
+            json!({"required": false, "why": "a shadow drill changes no production resource"}),
+        ),
+    )
+    .at(0.2, step("payments/preflight"))
+    .at(1.0, done("payments/preflight", json!({})))
+    .at(
+        1.1,
+        Event::DrillResource {
+            step: "payments/drill-database:payments-db".into(),
+            resource: db.clone(),
+        },
+    )
+    .at(1.1, step("payments/drill-database:payments-db"))
+    .at(
+        1.2,
+        Event::DrillResource {
+            step: "payments/drill-scale:payments-api".into(),
+            resource: cap.clone(),
+        },
+    )
+    .at(1.2, step("payments/drill-scale:payments-api"))
+    .at(
+        95.0,
+        done(
+            "payments/drill-scale:payments-api",
+            json!({"in_service": 4}),
+        ),
+    )
+    .at(
+        380.0,
+        done(
+            "payments/drill-database:payments-db",
+            json!({"lag_seconds": 1.0, "lag_datapoints": 1}),
+        ),
+    )
+    .at(
+        380.1,
+        Event::DrillResource {
+            step: "payments/drill-dns:api.example.com.".into(),
+            resource: rec.clone(),
+        },
+    )
+    .at(380.1, step("payments/drill-dns:api.example.com."))
+    .at(
+        413.0,
+        done(
+            "payments/drill-dns:api.example.com.",
+            json!({"in_sync_at": in_sync}),
+        ),
+    );
+    for (i, (res, result)) in [
+        (rec, CleanupResult::Removed),
+        (db, CleanupResult::Removed),
+        (cap, CleanupResult::Restored),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        j.at(
+            420.0 + i as f64 * 10.0,
+            Event::Cleanup {
+                resource: res,
+                result,
+                detail: "proven by a read".into(),
+            },
+        );
+    }
+    j.at(441.0, finished(Outcome::Succeeded));
+    out.push(j.build());
+
+    // 4. A drill of ledger that failed and could not clean up.
+    let id = "20261120T090000Z-ledger-d004";
+    let mut j = J::new(id, "2026-11-20T09:00:00Z");
+    let db = Temp::Database {
+        region: "us-east-1".into(),
+        id: "drill-20261120t090000z-d004-ledger-db-use1".into(),
+    };
+    let steps = [
+        ("ledger/preflight", "check us-east-1 is ready"),
+        (
+            "ledger/drill-database:ledger-db",
+            "create a temporary replica of ledger-db in us-east-1, promote it",
+        ),
+    ];
+    j.at(
+        0.0,
+        started(
+            id,
+            RunKind::Drill,
+            "ledger",
+            json!({"mode": {"mode": "drill", "depth": "shadow"}}),
+            None,
+            &steps,
+        ),
+    )
+    .at(0.2, step("ledger/preflight"))
+    .at(1.0, done("ledger/preflight", json!({})))
+    .at(
+        1.1,
+        Event::DrillResource {
+            step: "ledger/drill-database:ledger-db".into(),
+            resource: db.clone(),
+        },
+    )
+    .at(1.1, step("ledger/drill-database:ledger-db"))
+    .at(
+        200.0,
+        Event::StepFailed {
+            step: "ledger/drill-database:ledger-db".into(),
+            error: StepError {
+                message: "rds PromoteReadReplica on `drill-20261120t090000z-d004-ledger-db-use1` in us-east-1 failed: InvalidDBInstanceState".into(),
+                kind: ErrorClass::Precondition,
+                transient: false,
+                resource: Some("drill-20261120t090000z-d004-ledger-db-use1".into()),
+                region: Some("us-east-1".into()),
+            },
+        },
+    )
+    .at(
+        230.0,
+        Event::Cleanup {
+            resource: db,
+            result: CleanupResult::Failed,
+            detail: "DeleteDBInstance: AccessDenied".into(),
+        },
+    )
+    .at(231.0, finished(Outcome::CleanupIncomplete));
+    out.push(j.build());
+
+    // 5. An emergency failover never approved afterwards.
+    out.push(
+        failover(
+            "20261110T220000Z-payments-e005",
+            "2026-11-10T22:00:00Z",
+            4.0,
+            600.0,
+            gate(
+                "payments",
+                GateName::Approval,
+                Decision::Override,
+                json!({"required": true, "emergency": true, "approve_by": "2026-11-11T22:00:00Z", "operator": "arn:aws:iam::123456789012:user/bob"}),
+            ),
+        )
+        .build(),
+    );
+
+    // 6. A failover whose journal was edited after the fact: its lag of
+    // 250 s (RPO missed) was rewritten to 2 s.
+    let honest = failover(
+        "20260920T120000Z-payments-f006",
+        "2026-09-20T12:00:00Z",
+        250.0,
+        1300.0,
+        approved(),
+    )
+    .build();
+    out.push(JournalText {
+        text: honest
+            .text
+            .replace("\"lag_seconds\":250.0", "\"lag_seconds\":2.0"),
+        ..honest
+    });
+    out
+}
+
+fn request(plans: &[Plan]) -> Request<'_> {
+    Request {
+        plans,
+        only: Vec::new(),
+        window: Window {
+            from: t("2026-08-25T00:00:00Z"),
+            to: t("2026-11-23T12:00:00Z"),
+        },
+        now: t("2026-11-23T12:00:00Z"),
+    }
+}
+
+fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/report/testdata")
+}
+
+/// Compares `actual` with the golden file `name` (or rewrites it).
+fn golden(name: &str, actual: &str) {
+    let path = testdata().join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    if want != actual {
+        let first = want
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the rendering at line {}:\n  golden: {:?}\n  now:    {:?}\n(UPDATE_GOLDEN=1 rewrites it; review the diff)",
+            path.display(),
+            first + 1,
+            want.lines().nth(first),
+            actual.lines().nth(first)
+        );
+    }
+}
+
+/// The fixture journals as files, in the layout of a state directory.
+fn fixture_files(dir: &Path, journals: &[JournalText]) {
+    for j in journals {
+        golden(&format!("{}/{}.jsonl", dir.display(), j.run_id), &j.text);
+        golden(
+            &format!("{}/{}.head", dir.display(), j.run_id),
+            j.head.as_deref().unwrap_or_default(),
+        );
+    }
+}
+
+#[test]
+fn golden_reports_from_the_fixed_journals() {
+    let plans = plans();
+    let journals = journals();
+    fixture_files(Path::new("runs"), &journals);
+    let r = build(&request(&plans), &journals);
+    golden("report.md", &render::markdown(&r));
+    golden("report.json", &render::json(&r));
+    golden("report.csv", &render::csv(&r));
+    golden("report.junit.xml", &render::junit(&r));
+    let incident = incident::post_incident(&journals[0], &plans, request(&plans).now).unwrap();
+    golden("incident.md", &incident);
+}
+
+#[test]
+fn verdicts_and_findings_of_the_fixed_journals() {
+    let plans = plans();
+    let r = build(&request(&plans), &journals());
+    let row = |id: &str| {
+        r.plans
+            .iter()
+            .flat_map(|p| &p.runs)
+            .find(|x| x.run_id == id)
+            .unwrap_or_else(|| panic!("no row {id}"))
+    };
+    assert_eq!(row("20261001T100000Z-payments-a001").verdict, Verdict::Pass);
+    let a = row("20261001T100000Z-payments-a001");
+    // RTO from the declaration to DNS in sync and read back; RPO the lag
+    // at promotion.
+    assert_eq!(a.rto.seconds, Some(301.0));
+    assert_eq!(a.rpo.seconds, Some(2.0));
+    assert!(
+        matches!(&row("20261015T080000Z-ledger-b002").verdict, Verdict::Fail(w) if w.contains("RPO"))
+    );
+    assert_eq!(row("20261117T030000Z-payments-c003").verdict, Verdict::Pass);
+    let d = row("20261120T090000Z-ledger-d004");
+    assert!(matches!(&d.verdict, Verdict::Fail(w) if w.contains("InvalidDBInstanceState")));
+    assert_eq!(d.cleanup.as_ref().map(|c| c.complete), Some(false));
+    // The tampered journal: no figure, an UNKNOWN verdict, a finding.
+    let f = row("20260920T120000Z-payments-f006");
+    assert!(!f.chain.ok);
+    assert_eq!(f.rpo.seconds, None);
+    assert_eq!(f.rto.seconds, None);
+    assert!(matches!(&f.verdict, Verdict::Unknown(w) if w.contains("hash chain")));
+    let kinds: Vec<findings::Kind> = r.findings.iter().map(|f| f.kind).collect();
+    for k in [
+        findings::Kind::BrokenChain,
+        findings::Kind::MissedTarget,
+        findings::Kind::ApprovalOverdue,
+        findings::Kind::CleanupIncomplete,
+        findings::Kind::FailedRun,
+        findings::Kind::DrillOverdue,
+    ] {
+        assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
+    }
+    // Every high finding comes first.
+    let first_medium = r
+        .findings
+        .iter()
+        .position(|f| f.severity != findings::Severity::High)
+        .unwrap_or(r.findings.len());
+    assert!(
+        r.findings[first_medium..]
+            .iter()
+            .all(|f| f.severity != findings::Severity::High)
+    );
+    // ledger has no passing drill: its controls show the gap.
+    let iso = r.controls.iter().find(|c| c.id == "A.5.30").unwrap();
+    assert_eq!(iso.status, controls::Status::Gap);
+    assert!(
+        iso.missing.iter().any(|m| m.starts_with("ledger")),
+        "{iso:?}"
+    );
+    assert!(
+        iso.evidence
+            .contains(&"20261117T030000Z-payments-c003".to_string())
+    );
+    assert_eq!(r.summary.runs, 6);
+}
+
+#[test]
+fn a_window_and_a_plan_filter_narrow_the_rows_not_the_cadence() {
+    let plans = plans();
+    let mut req = request(&plans);
+    req.only = vec!["payments".into()];
+    req.window.from = t("2026-11-01T00:00:00Z");
+    let r = build(&req, &journals());
+    assert_eq!(r.scope, vec!["payments".to_string()]);
+    let ids: Vec<&str> = r.plans[0].runs.iter().map(|x| x.run_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "20261110T220000Z-payments-e005",
+            "20261117T030000Z-payments-c003"
+        ]
+    );
+    assert!(!r.plans[0].cadence.overdue);
+}
+
+#[test]
+fn csv_leaves_unknown_figures_empty_never_zero() {
+    let plans = plans();
+    let r = build(&request(&plans), &journals());
+    let csv = render::csv(&r);
+    let tampered = csv
+        .lines()
+        .find(|l| l.starts_with("20260920T120000Z-payments-f006"))
+        .unwrap();
+    let cells: Vec<&str> = tampered.split(',').collect();
+    // rto_seconds and rpo_seconds columns.
+    assert_eq!(cells[11], "");
+    assert!(!tampered.contains(",0.000,"), "{tampered}");
+}
