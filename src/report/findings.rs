@@ -212,10 +212,14 @@ fn of_run(s: &PlanSection, r: &RunRow, now: DateTime<Utc>, out: &mut Vec<Finding
                     r.kind,
                     r.run_id
                 ),
-                format!(
-                    "find which step took the time (`drctl runs show {}`) and fix it, or change the tier's target with whoever owns it",
-                    r.run_id
-                ),
+                if what == "RTO" {
+                    format!(
+                        "find which step took the time (`drctl runs show {}`) and fix it, or change the tier's target with whoever owns it",
+                        r.run_id
+                    )
+                } else {
+                    "find why the replica lagged (`drctl status` shows its lag now) and fix replication, or change the tier's target with whoever owns it".into()
+                },
             );
         }
     }
