@@ -349,10 +349,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn plans() -> Vec<Plan> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
-        let loaded = crate::plan::load(&[dir]);
-        assert!(!loaded.plans.is_empty(), "{:?}", loaded.diagnostics);
-        loaded.plans
+        crate::plan::reference()
     }
 
     fn drill(plan: &str, at: DateTime<Utc>, verdict: Verdict) -> DrillRun {

@@ -660,12 +660,9 @@ mod tests {
     use super::*;
     use crate::cloud::fake::FakeCloud;
     use crate::cloud::{Capacity, DnsRecord};
-    use std::path::PathBuf;
 
     fn plans() -> Vec<Plan> {
-        let loaded = crate::plan::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")]);
-        assert!(!loaded.has_errors());
-        loaded.plans
+        crate::plan::reference()
     }
 
     fn cname(name: &str, value: &str) -> DnsRecord {

@@ -230,14 +230,11 @@ pub async fn sweep(clouds: &Clouds, found: &[Found], poll: (Duration, Duration))
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::*;
 
     fn plans() -> Vec<Plan> {
-        let loaded = crate::plan::load(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")]);
-        assert!(!loaded.has_errors());
-        loaded.plans
+        crate::plan::reference()
     }
 
     /// Regression: `drill sweep --plan payments --all` deleted the temporary

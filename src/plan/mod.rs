@@ -429,6 +429,15 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
     }
 }
 
+/// The reference plans of `plans/`, loaded without a diagnostic (the
+/// fixture many unit tests share).
+#[cfg(test)]
+pub(crate) fn reference() -> Vec<Plan> {
+    let loaded = load(&[std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans")]);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    loaded.plans
+}
+
 /// Splits a YAML error into a place and a message. libyaml's text reads
 /// `problem at line L column C[, context at line L2 column C2]`; when it names
 /// a context (an unclosed quote, a key without `:`), the context's start is
