@@ -230,7 +230,6 @@ pub async fn sweep(clouds: &Clouds, found: &[Found], poll: (Duration, Duration))
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
 
     fn plans() -> Vec<Plan> {
