@@ -23,6 +23,7 @@ pub mod cloud;
 pub mod config;
 pub mod drill;
 pub mod engine;
+pub mod evidence;
 pub mod graph;
 pub mod journal;
 pub mod plan;

@@ -162,16 +162,17 @@ data "aws_iam_policy_document" "drctl" {
     resources = ["*"]
   }
 
-  # Evidence: write and read, never delete.
+  # Evidence: write (under Object Lock retention) and read, never delete,
+  # never bypass governance retention.
   statement {
     sid       = "EvidenceList"
-    actions   = ["s3:ListBucket"]
+    actions   = ["s3:ListBucket", "s3:GetBucketObjectLockConfiguration"]
     resources = [aws_s3_bucket.evidence.arn]
   }
 
   statement {
     sid       = "EvidenceWriteRead"
-    actions   = ["s3:PutObject", "s3:GetObject"]
+    actions   = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"]
     resources = ["${aws_s3_bucket.evidence.arn}/*"]
   }
 

@@ -26,6 +26,9 @@ pub enum Format {
     Csv,
     /// JUnit XML: one testsuite per plan, one testcase per run.
     Junit,
+    /// HTML: one self-contained page (no network, no JavaScript) with a
+    /// timeline of every run; prints well.
+    Html,
 }
 
 /// `drctl report` arguments.
@@ -154,6 +157,7 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> anyhow::Result<Exit> {
         Format::Json => render::json(&r),
         Format::Csv => render::csv(&r),
         Format::Junit => render::junit(&r),
+        Format::Html => report::html::html(&r),
     };
     write_out(a.out.as_deref(), &text)
 }

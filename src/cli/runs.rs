@@ -54,10 +54,23 @@ pub struct ResumeArgs {
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check journal hash chains; report the first broken record.
+    /// Check journal hash chains (the first broken record); with
+    /// `--evidence`, also every evidence pack on every destination.
     Verify {
         /// Only this run (default: all).
         run: Option<String>,
+        /// Also read each run's evidence manifests back from every
+        /// destination and check every object's digest and that the pack's
+        /// journal is the run's journal; a missing or altered object fails
+        /// (exit 1), named.
+        #[arg(long)]
+        evidence: bool,
+        /// Do not record the evidence result in each run's journal (by
+        /// default an ended run's journal gets an `evidence_verified` record
+        /// when the result changed, which `drctl report` reads). For
+        /// read-only access to the state.
+        #[arg(long, requires = "evidence")]
+        no_record: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         output: Output,
@@ -208,6 +221,23 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
                                 )
                             }
                             Event::Interrupted { reason } => format!("steps stopped: {reason}"),
+                            Event::EvidenceVerified { by, host, plans } => {
+                                let problems: Vec<String> = plans
+                                    .iter()
+                                    .flat_map(|p| &p.destinations)
+                                    .flat_map(|d| &d.problems)
+                                    .map(|p| format!("{}: {}", p.object, p.problem))
+                                    .collect();
+                                format!(
+                                    "evidence verified by {} on {host}: {}",
+                                    by.as_deref().unwrap_or("unknown"),
+                                    if problems.is_empty() {
+                                        "every pack whole".to_string()
+                                    } else {
+                                        format!("NOT MATCHING: {}", problems.join("; "))
+                                    }
+                                )
+                            }
                             Event::Cleanup {
                                 resource,
                                 result,
@@ -327,12 +357,26 @@ async fn resume(a: ResumeArgs, settings: &Settings) -> anyhow::Result<Exit> {
 
 /// Runs an `audit` command.
 pub async fn audit(cmd: AuditCommand, settings: &Settings) -> anyhow::Result<Exit> {
-    let AuditCommand::Verify { run, output } = cmd;
+    let AuditCommand::Verify {
+        run,
+        evidence,
+        no_record,
+        output,
+    } = cmd;
     let store = super::open_state(settings, None, None).await?.journals;
     let ids = match run {
         Some(r) => vec![r],
         None => store.list().await?,
     };
+    // The evidence lives on the destinations: one set of adapters for all.
+    let clouds = if evidence {
+        Some(drctl::cloud::connect(&settings.cloud).await?)
+    } else {
+        None
+    };
+    // Who verifies: asked once, the first time a result is recorded.
+    let mut verifier: Option<Option<String>> = None;
+    let mut ok = true;
     let mut results = Vec::new();
     for id in ids {
         let v = match journal::verify_stored(store.as_ref(), &id).await {
@@ -342,19 +386,124 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> anyhow::Result<Exi
                 return Ok(Exit::Invalid);
             }
         };
-        results.push(v);
-    }
-    let ok = results.iter().all(|v| v.ok);
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&results)?),
-        Output::Text => {
-            for v in &results {
-                match &v.first_broken {
-                    None => println!("ok      {} ({} records, chain intact)", v.run_id, v.records),
-                    Some(b) => println!("BROKEN  {}: line {}: {}", v.run_id, b.line, b.reason),
+        ok &= v.ok;
+        let mut line = match &v.first_broken {
+            None => format!("ok      {} ({} records, chain intact)", v.run_id, v.records),
+            Some(b) => format!("BROKEN  {}: line {}: {}", v.run_id, b.line, b.reason),
+        };
+        let mut value = serde_json::to_value(&v)?;
+        if let Some(clouds) = &clouds {
+            let (checks, records, via) =
+                verify_evidence(clouds.objects.as_ref(), store.as_ref(), settings, &id).await?;
+            ok &= checks.iter().all(|c| c.ok());
+            line.push_str(&evidence_lines(&checks));
+            value["evidence"] = serde_json::to_value(&checks)?;
+            // Journaled, so that reports (journals only) can name a pack
+            // that stopped matching. Not into a journal that does not
+            // verify: nothing appended to it could be trusted either.
+            if !no_record && v.ok && drctl::evidence::worth_recording(&records, &checks) {
+                if verifier.is_none() {
+                    verifier = Some(caller(clouds, &via).await);
                 }
+                let event = journal::event::Event::EvidenceVerified {
+                    by: verifier.clone().flatten(),
+                    host: journal::lock::hostname(),
+                    plans: checks,
+                };
+                match journal::append_to(store.clone(), &id, event).await {
+                    Ok(_) => {
+                        line.push_str(
+                            "\n        recorded in the run's journal (evidence_verified)",
+                        );
+                        value["recorded"] = true.into();
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "warning: the evidence result of {id} is not recorded in its journal: {e}\n  hint: with read-only access to the state, pass --no-record"
+                        );
+                        value["recorded"] = false.into();
+                    }
+                }
+            }
+        }
+        results.push((line, value));
+    }
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&results.iter().map(|(_, v)| v).collect::<Vec<_>>())?
+        ),
+        Output::Text => {
+            for (line, _) in &results {
+                println!("{line}");
             }
         }
     }
     Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// The verifier's identity (STS, in `region`), bounded: a verification is
+/// recorded without it rather than not at all.
+async fn caller(clouds: &drctl::cloud::Clouds, region: &str) -> Option<String> {
+    let asked = clouds.identity.caller(region);
+    match tokio::time::timeout(std::time::Duration::from_secs(10), asked).await {
+        Ok(Ok(who)) => Some(who.arn),
+        _ => None,
+    }
+}
+
+/// Verifies the evidence packs of run `id` (see [`drctl::evidence`]);
+/// also returns the run's records and the region its reads went through.
+async fn verify_evidence(
+    objects: &dyn drctl::cloud::ObjectStore,
+    store: &dyn journal::JournalStore,
+    settings: &Settings,
+    id: &str,
+) -> anyhow::Result<(
+    Vec<drctl::evidence::PlanCheck>,
+    Vec<journal::event::Record>,
+    String,
+)> {
+    let (text, _) = journal::snapshot(store, id).await?;
+    // Leniently parsed: a broken chain is reported above; what its records
+    // say was stored is still checked.
+    let records: Vec<journal::event::Record> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let via = records
+        .first()
+        .and_then(|r| match &r.event {
+            journal::event::Event::RunStarted { target, .. } => Some(target.clone()),
+            _ => None,
+        })
+        .or_else(|| settings.cloud.default_region.clone())
+        .unwrap_or_else(|| "us-east-1".into());
+    let checks = drctl::evidence::verify_run(objects, &via, id, &text, &records).await;
+    Ok((checks, records, via))
+}
+
+/// The text lines of a run's evidence checks, each on its own line.
+fn evidence_lines(checks: &[drctl::evidence::PlanCheck]) -> String {
+    let mut out = String::new();
+    if checks.is_empty() {
+        out.push_str("\n        evidence: none recorded (the run did not reach its evidence step)");
+    }
+    for c in checks {
+        for d in &c.destinations {
+            if d.problems.is_empty() {
+                out.push_str(&format!(
+                    "\n        evidence {} {}: {} objects verified",
+                    c.plan, d.destination, d.verified
+                ));
+            }
+            for p in &d.problems {
+                out.push_str(&format!(
+                    "\n  FAILED evidence {} {}: {}",
+                    c.plan, p.object, p.problem
+                ));
+            }
+        }
+    }
+    out
 }

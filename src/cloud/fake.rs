@@ -43,6 +43,10 @@ pub struct FakeState {
     /// Behave like an S3-compatible store that silently ignores
     /// conditional-write headers (what the state store's probe must refuse).
     pub ignores_conditions: bool,
+    /// Buckets (`s3://name`) with S3 Object Lock enabled.
+    pub locked_buckets: std::collections::BTreeSet<String>,
+    /// The retention each retained object was written under, by URL.
+    pub retained: BTreeMap<String, Retention>,
     change_counter: u64,
     object_versions: BTreeMap<String, u64>,
 }
@@ -590,6 +594,38 @@ impl ObjectStore for FakeCloud {
         let version = s.write_object(&key, body);
         s.writes.push(format!("PutObject {key}"));
         Ok(PutOutcome::Written(Some(version)))
+    }
+
+    async fn put_retained(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        retention: Option<Retention>,
+    ) -> Result<Kept, CloudError> {
+        let outcome = self.put(via, url, body, PutMode::CreateOnly).await?;
+        if let (Some(r), PutOutcome::Written(_)) = (retention, &outcome) {
+            self.state().retained.insert(url.to_string(), r);
+        }
+        Ok(Kept {
+            outcome,
+            retained_until: None,
+        })
+    }
+
+    async fn bucket_lock(&self, _via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
+        let key = ObjectUrl {
+            key: String::new(),
+            ..bucket.clone()
+        }
+        .to_string();
+        Ok(match bucket.scheme {
+            ObjectScheme::S3 => BucketLock {
+                object_lock: Some(self.state().locked_buckets.contains(&key)),
+                default_retention: None,
+            },
+            ObjectScheme::Gcs => BucketLock::default(),
+        })
     }
 
     async fn get_versioned(

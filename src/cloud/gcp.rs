@@ -33,8 +33,8 @@ use tokio::sync::OnceCell;
 
 use super::retry::RetryPolicy;
 use super::{
-    BucketState, CloudError, CloudSettings, ErrorKind, Listing, ObjectUrl, PutMode, PutOutcome,
-    SwapOutcome, Versioned,
+    BucketLock, BucketState, CloudError, CloudSettings, ErrorKind, Kept, Listing, ObjectUrl,
+    PutMode, PutOutcome, Retention, SwapOutcome, Versioned,
 };
 
 const SERVICE: &str = "gcs";
@@ -390,6 +390,51 @@ impl crate::cloud::ObjectStore for GcsStore {
 
     async fn get(&self, _via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         Ok(self.read_with_generation(url).await?.map(|(body, _)| body))
+    }
+
+    /// GCS keeps objects by the bucket's retention policy, which applies to
+    /// every object by itself: the write is create-only, `retention` (an S3
+    /// Object Lock setting) does not apply, and the returned object says
+    /// until when the policy keeps it.
+    async fn put_retained(
+        &self,
+        _via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        _retention: Option<Retention>,
+    ) -> Result<Kept, CloudError> {
+        const OP: &str = "WriteObject";
+        let inner = self.inner(OP, url).await?;
+        let req = inner
+            .storage
+            .write_object(bucket_path(url), url.key.clone(), body)
+            .set_if_generation_match(0);
+        match req.send_buffered().await {
+            Ok(obj) => Ok(Kept {
+                outcome: PutOutcome::Written(Some(obj.generation.to_string())),
+                retained_until: obj
+                    .retention_expire_time
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.seconds(), 0)),
+            }),
+            Err(e) => {
+                let e = map_gax(OP, url, &e);
+                if e.kind == ErrorKind::Precondition {
+                    Ok(Kept {
+                        outcome: PutOutcome::AlreadyExists,
+                        retained_until: None,
+                    })
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Nothing to read here: S3 Object Lock has no GCS equivalent on the
+    /// bucket side that the writes must follow (the retention policy applies
+    /// by itself), and bucket metadata is a gRPC call no emulator speaks.
+    async fn bucket_lock(&self, _via: &str, _bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
+        Ok(BucketLock::default())
     }
 
     async fn get_versioned(

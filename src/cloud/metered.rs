@@ -538,6 +538,28 @@ impl ObjectStore for Metered {
             .await
     }
 
+    async fn put_retained(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        retention: Option<Retention>,
+    ) -> Result<Kept, CloudError> {
+        let label = object_label(url, "s3:PutObject", "gcs:objects.insert");
+        self.meter(
+            label,
+            via,
+            self.inner.objects.put_retained(via, url, body, retention),
+        )
+        .await
+    }
+
+    async fn bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
+        let label = object_label(bucket, "s3:GetObjectLockConfiguration", "gcs:buckets.get");
+        self.meter(label, via, self.inner.objects.bucket_lock(via, bucket))
+            .await
+    }
+
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         let label = object_label(url, "s3:GetObject", "gcs:objects.get");
         self.meter(label, via, self.inner.objects.get(via, url))

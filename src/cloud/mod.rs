@@ -209,6 +209,22 @@ pub trait ObjectStore: Send + Sync {
     /// Reads an object; `Ok(None)` when it does not exist.
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError>;
 
+    /// Writes an evidence object, create-only, under `retention` when given
+    /// (S3 Object Lock: only on a bucket that has it enabled). An existing
+    /// object is left untouched ([`PutOutcome::AlreadyExists`]).
+    async fn put_retained(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        retention: Option<Retention>,
+    ) -> Result<Kept, CloudError>;
+
+    /// Whether the bucket keeps objects by itself: S3 Object Lock and its
+    /// default retention. GCS answers with nothing here (its retention
+    /// policy shows on each written object, see [`Kept`]).
+    async fn bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError>;
+
     /// Reads what `[[bucket]]` checks: existence, location, versioning and
     /// replication rules.
     async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError>;
@@ -427,6 +443,18 @@ impl ObjectStore for ObjectRouter {
     }
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         self.pick(url).get(via, url).await
+    }
+    async fn put_retained(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        retention: Option<Retention>,
+    ) -> Result<Kept, CloudError> {
+        self.pick(url).put_retained(via, url, body, retention).await
+    }
+    async fn bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
+        self.pick(bucket).bucket_lock(via, bucket).await
     }
     async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError> {
         self.pick(bucket).bucket_state(via, bucket).await

@@ -327,6 +327,56 @@ pub enum PutMode {
     CreateOnly,
 }
 
+/// An S3 Object Lock retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// Deletable or replaceable only with `s3:BypassGovernanceRetention`.
+    Governance,
+    /// Deletable or replaceable by nobody until it expires.
+    Compliance,
+}
+
+impl LockMode {
+    /// The word S3 uses (`GOVERNANCE`, `COMPLIANCE`).
+    pub fn as_s3(self) -> &'static str {
+        match self {
+            Self::Governance => "GOVERNANCE",
+            Self::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+/// The retention an evidence object is written under: kept unchanged
+/// until `until` in `mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// How strictly.
+    pub mode: LockMode,
+    /// Until when.
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a bucket keeps by itself, as its store describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BucketLock {
+    /// S3 Object Lock enabled on the bucket; `None` where the store has no
+    /// such setting (GCS) or it could not be read.
+    pub object_lock: Option<bool>,
+    /// The bucket's default retention (S3 Object Lock rule): mode and days.
+    pub default_retention: Option<(LockMode, u32)>,
+}
+
+/// What a retained, create-only write did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    /// Written, or already there (never replaced).
+    pub outcome: PutOutcome,
+    /// Until when the store says it keeps the object unchanged (GCS: the
+    /// bucket's retention policy), when it says.
+    pub retained_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// What a put did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PutOutcome {

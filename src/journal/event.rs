@@ -144,6 +144,18 @@ pub enum Event {
         /// What the proof read found, or why it failed.
         detail: String,
     },
+    /// `drctl audit verify --evidence` read the run's evidence packs back
+    /// from every destination. Written into an ended run's journal by the
+    /// verifier, only when the result differs from the last one recorded;
+    /// reports take the last one (an altered or missing object is a finding).
+    EvidenceVerified {
+        /// Who verified (STS identity), when known.
+        by: Option<String>,
+        /// Where the verification ran.
+        host: String,
+        /// Per plan and destination: objects proven, and what is wrong.
+        plans: Vec<crate::evidence::PlanCheck>,
+    },
     /// The run ended.
     RunFinished {
         /// How it ended.

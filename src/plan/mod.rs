@@ -42,6 +42,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The S3 Object Lock retention of this plan's evidence objects: the
+    /// plan's `[evidence] retention`, else its tier's.
+    pub fn evidence_retention(&self) -> Option<spec::RetentionSpec> {
+        self.spec
+            .evidence
+            .as_ref()
+            .and_then(|e| e.retention)
+            .or(self.tier.evidence_retention)
+    }
+
     /// Plan name.
     pub fn name(&self) -> &str {
         &self.spec.plan.name
@@ -414,7 +424,8 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
             "plan", "evidence", "drill", "database", "compute", "dns", "check", "bucket",
         ],
         ["plan", _] => &["name", "description", "owner", "tier", "regions"],
-        ["evidence", _] => &["destinations"],
+        ["evidence", _] => &["destinations", "retention"],
+        ["evidence", "retention", _] => &["mode", "days"],
         ["drill", _] => &["schedule", "max_duration", "blackout"],
         ["database", _] => &["id", "engine", "strategy", "regions", "after"],
         ["compute", "active" | "standby", _] => &["min", "desired", "max"],
@@ -424,7 +435,14 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         ],
         ["check", _] => &["id", "regions", "expect_status", "timeout", "after"],
         ["bucket", _] => &["id", "regions", "after"],
-        ["tiers", _, _] => &["rto", "rpo", "approval", "drill_interval"],
+        ["tiers", _, _] => &[
+            "rto",
+            "rpo",
+            "approval",
+            "drill_interval",
+            "evidence_retention",
+        ],
+        ["tiers", _, "evidence_retention", _] => &["mode", "days"],
         _ => &[],
     }
 }

@@ -61,6 +61,32 @@ pub struct PlanHeader {
 pub struct EvidenceSpec {
     /// `s3://bucket/prefix` or `gs://bucket/prefix` destinations.
     pub destinations: Vec<String>,
+    /// How long S3 Object Lock keeps each evidence object (overrides the
+    /// tier's `evidence_retention`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionSpec>,
+}
+
+/// `retention = { mode = "governance", days = 365 }`: S3 Object Lock
+/// retention for evidence objects, on buckets that have Object Lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSpec {
+    /// `governance` (an administrator with the bypass permission can still
+    /// correct a mistake) or `compliance` (nobody can, until it expires).
+    pub mode: crate::cloud::LockMode,
+    /// Days from the write.
+    pub days: u32,
+}
+
+impl RetentionSpec {
+    /// The retention of an object written at `at`.
+    pub fn from(&self, at: chrono::DateTime<chrono::Utc>) -> crate::cloud::Retention {
+        crate::cloud::Retention {
+            mode: self.mode,
+            until: at + chrono::Duration::days(i64::from(self.days)),
+        }
+    }
 }
 
 /// The `[drill]` table.

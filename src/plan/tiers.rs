@@ -36,6 +36,10 @@ pub struct Tier {
     pub drill_interval: Duration,
     /// Rank for scheduling (lower runs first): critical 0, important 1, standard 2, others 3.
     pub rank: u8,
+    /// S3 Object Lock retention of the tier's evidence objects (a plan's
+    /// `[evidence] retention` overrides it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence_retention: Option<super::spec::RetentionSpec>,
 }
 
 mod secs {
@@ -59,10 +63,22 @@ pub struct TierSpec {
     /// Drill interval (`30d`).
     #[serde(default = "default_interval")]
     pub drill_interval: String,
+    /// Evidence retention (`{ mode = "governance", days = 365 }`); default:
+    /// governance, 365 days.
+    #[serde(default = "default_retention")]
+    pub evidence_retention: Option<super::spec::RetentionSpec>,
 }
 
 fn default_approval() -> Approval {
     Approval::None
+}
+/// Governance mode, a year: what `terraform/evidence.tf` sets as the
+/// bucket default too (see terraform/README.md, "Evidence retention").
+pub fn default_retention() -> Option<super::spec::RetentionSpec> {
+    Some(super::spec::RetentionSpec {
+        mode: crate::cloud::LockMode::Governance,
+        days: 365,
+    })
 }
 fn default_interval() -> String {
     "90d".into()
@@ -98,6 +114,7 @@ pub fn builtin() -> BTreeMap<String, Tier> {
                 approval,
                 drill_interval: Duration::from_secs(interval_days * 86_400),
                 rank: rank_of(name),
+                evidence_retention: default_retention(),
             },
         )
     };

@@ -157,6 +157,15 @@ pub fn check_tier(
         );
         ok = false;
     }
+    if let Some(r) = &spec.evidence_retention
+        && !(1..=MAX_RETENTION_DAYS).contains(&r.days)
+    {
+        let mut p = base.clone();
+        p.push("evidence_retention".into());
+        p.push("days".into());
+        c.error(p, retention_message(r.days), RETENTION_HINT);
+        ok = false;
+    }
     ok.then(|| Tier {
         name: name.to_string(),
         rto,
@@ -164,6 +173,7 @@ pub fn check_tier(
         approval: spec.approval,
         drill_interval: interval,
         rank: super::tiers::rank_of(name),
+        evidence_retention: spec.evidence_retention,
     })
 }
 
@@ -510,8 +520,27 @@ fn check_buckets(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
     }
 }
 
+/// The longest evidence retention accepted: a hundred years (a typo such as
+/// an extra digit in COMPLIANCE mode would lock objects for good).
+const MAX_RETENTION_DAYS: u32 = 36_500;
+const RETENTION_HINT: &str =
+    "write the days evidence must be kept, e.g. { mode = \"governance\", days = 365 }";
+
+fn retention_message(days: u32) -> String {
+    format!("an evidence retention of {days} days (accepted: 1 to {MAX_RETENTION_DAYS})")
+}
+
 fn check_evidence(c: &mut Checker<'_>, spec: &PlanSpec) {
     let Some(ev) = &spec.evidence else { return };
+    if let Some(r) = &ev.retention
+        && !(1..=MAX_RETENTION_DAYS).contains(&r.days)
+    {
+        c.error(
+            path!["evidence", "retention", "days"],
+            retention_message(r.days),
+            RETENTION_HINT,
+        );
+    }
     if ev.destinations.is_empty() {
         c.error(
             path!["evidence", "destinations"],

@@ -48,6 +48,9 @@ pub enum Kind {
     CleanupIncomplete,
     /// A run's evidence did not reach every destination.
     EvidenceIncomplete,
+    /// The last `audit verify --evidence` found an evidence object missing
+    /// or altered.
+    EvidenceMismatch,
     /// No passing drill within the tier's interval.
     DrillOverdue,
 }
@@ -302,6 +305,32 @@ fn of_run(s: &PlanSection, r: &RunRow, now: DateTime<Utc>, out: &mut Vec<Finding
                     .join("; ")
             ),
             format!("{resume} finishes the cleanup (or `drctl drill sweep`)"),
+        );
+    }
+    if let Some(c) = &r.evidence_check
+        && !c.problems.is_empty()
+    {
+        add(
+            Severity::High,
+            Kind::EvidenceMismatch,
+            format!(
+                "the evidence of {} {} does not match (verified {}{}): {}",
+                r.kind,
+                r.run_id,
+                c.at.format("%Y-%m-%d %H:%M:%SZ"),
+                c.by.as_ref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default(),
+                c.problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.object, p.problem))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            format!(
+                "`drctl audit verify --evidence {}` names each object now; restore it from another destination's copy (the manifests hold every digest) and find who changed it (the bucket's access logs)",
+                r.run_id
+            ),
         );
     }
     if r.outcome == Outcome::EvidenceIncomplete {

@@ -42,7 +42,7 @@ pub fn post_incident(
     let targets = crate::engine::measure::targets(plans);
     let rows: Vec<_> = ran
         .iter()
-        .map(|p| row(&r, &p.name, &targets, now))
+        .map(|p| row(&r, &p.name, &targets, now, false))
         .collect();
     let started = r.records[0].at;
     let finished = rows.first().and_then(|x| x.ended);

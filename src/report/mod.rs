@@ -10,7 +10,8 @@
 //!
 //! The model ([`Report`]) is built here; [`render`] turns it into Markdown,
 //! JSON (`drctl.report/v1`, schema in `docs/report.schema.json`), CSV and
-//! JUnit XML. Findings and the control mapping are derived in
+//! JUnit XML, and [`html`] into one self-contained page with a timeline of
+//! every run. Findings and the control mapping are derived in
 //! [`findings`] and [`controls`], each in one place.
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::schedule::{Cadence, Verdict};
 
 pub mod controls;
 pub mod findings;
+pub mod html;
 pub mod incident;
 pub mod render;
 
@@ -170,6 +172,52 @@ pub struct RunRow {
     pub steps: Vec<StepTiming>,
     /// What a completed run of this kind cannot undo.
     pub rollback_scope: Option<String>,
+    /// Set on the report a run makes of itself for its evidence pack
+    /// ([`of_running`]): when, and that the run had not ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// The last `drctl audit verify --evidence` of this plan's packs, as the
+    /// journal records it; `None`: never verified (or not recorded).
+    pub evidence_check: Option<EvidenceCheck>,
+}
+
+/// The last verification of a run's evidence packs for one plan, read from
+/// its `evidence_verified` record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvidenceCheck {
+    /// When it was verified.
+    pub at: DateTime<Utc>,
+    /// Who verified, when known.
+    pub by: Option<String>,
+    /// Where the verification ran.
+    pub host: String,
+    /// Objects whose digests matched, over every destination.
+    pub verified: usize,
+    /// What was wrong, each naming the object; empty: every pack whole.
+    pub problems: Vec<crate::evidence::Problem>,
+}
+
+impl EvidenceCheck {
+    /// The last verification of `plan`'s packs in `records`.
+    fn last(records: &[Record], plan: &str) -> Option<Self> {
+        records.iter().rev().find_map(|r| match &r.event {
+            Event::EvidenceVerified { by, host, plans } => {
+                let checked = plans.iter().find(|p| p.plan == plan)?;
+                Some(Self {
+                    at: r.at,
+                    by: by.clone(),
+                    host: host.clone(),
+                    verified: checked.destinations.iter().map(|d| d.verified).sum(),
+                    problems: checked
+                        .destinations
+                        .iter()
+                        .flat_map(|d| d.problems.iter().cloned())
+                        .collect(),
+                })
+            }
+            _ => None,
+        })
+    }
 }
 
 /// One decision of the approval gate.
@@ -279,6 +327,33 @@ pub fn outcome_of(records: &[Record]) -> Outcome {
 
 /// Builds the report of `req` from `journals`.
 pub fn build(req: &Request<'_>, journals: &[JournalText]) -> Report {
+    build_with(req, journals, None)
+}
+
+/// The report of one run of `plan` made by the run itself, while its
+/// evidence step stores it (the report in an evidence pack): the run has
+/// no final record yet, so it is judged by the steps that have ended, and
+/// its row says so (`as_of`).
+pub fn of_running(plan: &Plan, journal: &JournalText, now: DateTime<Utc>) -> Report {
+    let started = journal
+        .text
+        .lines()
+        .next()
+        .and_then(|l| serde_json::from_str::<Record>(l).ok())
+        .map_or(now, |r| r.at);
+    let req = Request {
+        plans: std::slice::from_ref(plan),
+        only: vec![plan.name().to_string()],
+        window: Window {
+            from: started,
+            to: now,
+        },
+        now,
+    };
+    build_with(&req, std::slice::from_ref(journal), Some(&journal.run_id))
+}
+
+fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>) -> Report {
     let in_scope = |name: &str| req.only.is_empty() || req.only.iter().any(|o| o == name);
     let mut plans: Vec<&Plan> = req.plans.iter().filter(|p| in_scope(p.name())).collect();
     plans.sort_by_key(|p| (p.tier.rank, p.name().to_string()));
@@ -313,9 +388,13 @@ pub fn build(req: &Request<'_>, journals: &[JournalText]) -> Report {
         };
         for p in ran {
             if plans.iter().any(|q| q.name() == p.name) {
-                rows.entry(p.name.clone())
-                    .or_default()
-                    .push(row(r, &p.name, &targets, req.now));
+                rows.entry(p.name.clone()).or_default().push(row(
+                    r,
+                    &p.name,
+                    &targets,
+                    req.now,
+                    running == Some(r.journal.run_id.as_str()),
+                ));
             }
         }
     }
@@ -391,12 +470,14 @@ pub fn build(req: &Request<'_>, journals: &[JournalText]) -> Report {
     }
 }
 
-/// The row of run `r` for `plan`.
+/// The row of run `r` for `plan`; `running`: the run is making this report
+/// itself (see [`of_running`]).
 fn row(
     r: &ReadRun<'_>,
     plan: &str,
     targets: &BTreeMap<String, (u64, u64)>,
     now: DateTime<Utc>,
+    running: bool,
 ) -> RunRow {
     let records = &r.records;
     let first = &records[0];
@@ -412,9 +493,32 @@ fn row(
     else {
         unreachable!("rows are made of runs that start with run_started")
     };
-    let outcome = outcome_of(records);
-    let ended = (outcome != Outcome::Unfinished)
-        .then(|| records.last().map(|l| l.at))
+    let mut outcome = outcome_of(records);
+    let mut as_of = None;
+    if running && outcome == Outcome::Unfinished {
+        // Judged as the run stands: every step before evidence has ended.
+        let failed = crate::engine::measure::timings(records)
+            .iter()
+            .any(|s| s.state == crate::journal::replay::StepState::Failed);
+        outcome = if failed {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        };
+        as_of = Some(format!(
+            "made by the run itself at {}, while storing its evidence: the steps before evidence had ended; its final record comes after",
+            now.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
+    // The run's end is its (last) run_finished record, not its last record:
+    // a retroactive approval or an evidence verification comes later.
+    let ended = (outcome != Outcome::Unfinished && as_of.is_none())
+        .then(|| {
+            records.iter().rev().find_map(|l| match l.event {
+                Event::RunFinished { .. } => Some(l.at),
+                _ => None,
+            })
+        })
         .flatten();
     let report = crate::engine::report_from_records(&r.journal.run_id, records, targets, outcome);
     let measured = report.measures.iter().find(|m| m.plan == plan).cloned();
@@ -572,6 +676,8 @@ fn row(
         chain: r.chain.clone(),
         steps,
         rollback_scope: rollback_scope(*kind, depth.as_deref()),
+        as_of,
+        evidence_check: EvidenceCheck::last(records, plan),
     }
 }
 

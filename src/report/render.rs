@@ -16,20 +16,20 @@ use crate::plan::duration::format_duration;
 use crate::schedule::Verdict;
 
 /// A target in seconds, as people write durations (`15m`).
-fn target(secs: u64) -> String {
+pub(crate) fn target(secs: u64) -> String {
     format_duration(std::time::Duration::from_secs(secs))
 }
 
 /// An achieved figure: `12.3s`, or `unknown`.
-fn achieved(secs: Option<f64>) -> String {
+pub(crate) fn achieved(secs: Option<f64>) -> String {
     secs.map_or("unknown".into(), |s| format!("{s:.1}s"))
 }
 
-fn day(t: DateTime<Utc>) -> String {
+pub(crate) fn day(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
-fn minute(t: DateTime<Utc>) -> String {
+pub(crate) fn minute(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
@@ -48,7 +48,7 @@ pub(crate) fn measure_text(m: &Measure) -> String {
     )
 }
 
-fn verdict_word(v: &Verdict) -> &'static str {
+pub(crate) fn verdict_word(v: &Verdict) -> &'static str {
     match v {
         Verdict::Pass => "PASS",
         Verdict::Fail(_) => "FAIL",
@@ -56,7 +56,7 @@ fn verdict_word(v: &Verdict) -> &'static str {
     }
 }
 
-fn verdict_reason(v: &Verdict) -> &str {
+pub(crate) fn verdict_reason(v: &Verdict) -> &str {
     match v {
         Verdict::Pass => "",
         Verdict::Fail(w) | Verdict::Unknown(w) => w,
@@ -147,10 +147,7 @@ pub fn markdown(r: &Report) -> String {
             "{}. **{}** `{}`{}: {}  \n   Owner: {}. Action: {}",
             i + 1,
             format!("{:?}", f.severity).to_uppercase(),
-            serde_json::to_value(f.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            finding_code(f),
             if about.is_empty() {
                 String::new()
             } else {
@@ -250,7 +247,46 @@ pub fn markdown(r: &Report) -> String {
     o
 }
 
-fn kind_label(run: &RunRow) -> String {
+/// A finding's kind as the JSON spells it (`missed_target`).
+pub(crate) fn finding_code(f: &super::findings::Finding) -> String {
+    serde_json::to_value(f.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// What the last `audit verify --evidence` of a run found, in one line.
+pub(crate) fn evidence_text(run: &RunRow) -> String {
+    match &run.evidence_check {
+        None => "not verified yet (`drctl audit verify --evidence` records its result)".into(),
+        Some(c) => format!(
+            "{} (verified {}{}{})",
+            if c.problems.is_empty() {
+                format!(
+                    "{} objects match their digests on every destination",
+                    c.verified
+                )
+            } else {
+                format!(
+                    "NOT MATCHING: {}",
+                    c.problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.object, p.problem))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            },
+            minute(c.at),
+            c.by.as_ref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default(),
+            format_args!(" on {}", c.host)
+        ),
+    }
+}
+
+/// A run's kind with its depth (`drill (shadow)`).
+pub(crate) fn kind_label(run: &RunRow) -> String {
     match &run.depth {
         Some(d) => format!("{} ({d})", run.kind),
         None => run.kind.to_string(),
@@ -344,6 +380,7 @@ fn run_details(o: &mut String, run: &RunRow) {
             let _ = writeln!(o, "  - left: {l}");
         }
     }
+    let _ = writeln!(o, "- Evidence: {}", evidence_text(run));
     let _ = writeln!(
         o,
         "- Journal: {} records, hash chain {}",
@@ -390,6 +427,7 @@ pub fn csv(r: &Report) -> String {
         "verdict_reason",
         "cleanup_complete",
         "chain_verified",
+        "evidence_verified",
         "errors",
         "warnings",
     ]);
@@ -420,6 +458,10 @@ pub fn csv(r: &Report) -> String {
                 verdict_reason(&run.verdict).to_string(),
                 opt(run.cleanup.as_ref().map(|c| c.complete.to_string())),
                 run.chain.ok.to_string(),
+                opt(run
+                    .evidence_check
+                    .as_ref()
+                    .map(|c| c.problems.is_empty().to_string())),
                 run.errors.join("; "),
                 run.warnings.join("; "),
             ]);
@@ -428,7 +470,8 @@ pub fn csv(r: &Report) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-fn x(s: &str) -> String {
+/// Text escaped for XML and HTML (text and attribute values alike).
+pub(crate) fn x(s: &str) -> String {
     quick_xml::escape::escape(s).into_owned()
 }
 

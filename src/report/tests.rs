@@ -218,20 +218,56 @@ fn approved() -> Event {
     )
 }
 
+/// An `audit verify --evidence` of run `id`'s payments packs: the S3 pack
+/// whole, the GCS pack with `problems` (object name, what is wrong).
+fn verified(id: &str, problems: &[(&str, &str)]) -> Event {
+    use crate::evidence::{DestinationCheck, PlanCheck, Problem};
+    Event::EvidenceVerified {
+        by: Some("arn:aws:iam::123456789012:user/auditor".into()),
+        host: "audit-1".into(),
+        plans: vec![PlanCheck {
+            plan: "payments".into(),
+            destinations: vec![
+                DestinationCheck {
+                    destination: "s3://drctl-evidence-use1/payments".into(),
+                    verified: 4,
+                    problems: vec![],
+                },
+                DestinationCheck {
+                    destination: "gs://drctl-evidence/payments".into(),
+                    verified: 4 - problems.len(),
+                    problems: problems
+                        .iter()
+                        .map(|(name, what)| Problem {
+                            object: format!("gs://drctl-evidence/payments/{id}/{name}"),
+                            problem: (*what).into(),
+                        })
+                        .collect(),
+                },
+            ],
+        }],
+    }
+}
+
 /// The fixed journals, by name.
 fn journals() -> Vec<JournalText> {
     let mut out = Vec::new();
-    // 1. A failover that passed.
-    out.push(
-        failover(
-            "20261001T100000Z-payments-a001",
-            "2026-10-01T10:00:00Z",
-            2.0,
-            300.0,
-            approved(),
-        )
-        .build(),
+    // 1. A failover that passed. Its evidence was verified whole the next
+    // day, then found altered on GCS a month later: the last verification
+    // is the one that counts, and neither moves the run's end.
+    let id = "20261001T100000Z-payments-a001";
+    let mut j = failover(id, "2026-10-01T10:00:00Z", 2.0, 300.0, approved());
+    j.at(86_400.0, verified(id, &[])).at(
+        30.0 * 86_400.0,
+        verified(
+            id,
+            &[(
+                "state.json",
+                "altered: the manifest says SHA-256 5f1c (2210 bytes), the stored object has 9a0e (20 bytes)",
+            )],
+        ),
     );
+    out.push(j.build());
 
     // 2. A failover of ledger whose RPO was missed (--accept-data-loss).
     let id = "20261015T080000Z-ledger-b002";
@@ -572,6 +608,7 @@ fn golden_reports_from_the_fixed_journals() {
     golden("report.json", &render::json(&r));
     golden("report.csv", &render::csv(&r));
     golden("report.junit.xml", &render::junit(&r));
+    golden("report.html", &super::html::html(&r));
     let incident = incident::post_incident(&journals[0], &plans, request(&plans).now).unwrap();
     golden("incident.md", &incident);
 }
@@ -614,6 +651,7 @@ fn verdicts_and_findings_of_the_fixed_journals() {
         findings::Kind::CleanupIncomplete,
         findings::Kind::FailedRun,
         findings::Kind::DrillOverdue,
+        findings::Kind::EvidenceMismatch,
     ] {
         assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
     }
@@ -640,6 +678,78 @@ fn verdicts_and_findings_of_the_fixed_journals() {
             .contains(&"20261117T030000Z-payments-c003".to_string())
     );
     assert_eq!(r.summary.runs, 6);
+}
+
+/// The row of the passing failover a001 in a report of `journals`.
+fn a001(journals: &[JournalText]) -> (RunRow, Vec<findings::Finding>) {
+    let plans = plans();
+    let r = build(&request(&plans), journals);
+    let row = r
+        .plans
+        .iter()
+        .flat_map(|p| &p.runs)
+        .find(|x| x.run_id == "20261001T100000Z-payments-a001")
+        .cloned()
+        .expect("a001");
+    let found = r
+        .findings
+        .into_iter()
+        .filter(|f| f.run.as_deref() == Some("20261001T100000Z-payments-a001"))
+        .collect();
+    (row, found)
+}
+
+#[test]
+fn regression_a_record_after_the_end_does_not_move_the_runs_end() {
+    // a001's journal goes on for a month after its run_finished (two
+    // evidence verifications): its end and duration are the run's.
+    let (row, _) = a001(&journals());
+    assert_eq!(row.ended, Some(t("2026-10-01T10:03:03.100Z")));
+    assert_eq!(row.duration_seconds, Some(183.1));
+    assert_eq!(row.chain.records, 16);
+}
+
+#[test]
+fn the_last_evidence_verification_decides_the_mismatch_finding() {
+    let mut js = journals();
+    let (row, found) = a001(&js);
+    let c = row.evidence_check.expect("verified");
+    assert_eq!(c.at, t("2026-10-31T10:00:00Z"), "the last of two");
+    assert_eq!(c.verified, 7);
+    assert_eq!(c.problems.len(), 1);
+    assert!(c.problems[0].object.ends_with("/state.json"));
+    let mismatch: Vec<_> = found
+        .iter()
+        .filter(|f| f.kind == findings::Kind::EvidenceMismatch)
+        .collect();
+    assert_eq!(mismatch.len(), 1, "{found:?}");
+    assert_eq!(mismatch[0].severity, findings::Severity::High);
+    assert!(mismatch[0].message.contains("state.json: altered"));
+
+    // A later verification finds the pack whole again (restored from the
+    // other copy): the finding goes, the row says when it was proven.
+    let id = "20261001T100000Z-payments-a001";
+    let mut j = failover(id, "2026-10-01T10:00:00Z", 2.0, 300.0, approved());
+    j.at(86_400.0, verified(id, &[("state.json", "altered: ...")]))
+        .at(40.0 * 86_400.0, verified(id, &[]));
+    js[0] = j.build();
+    let (row, found) = a001(&js);
+    let c = row.evidence_check.expect("verified");
+    assert!(c.problems.is_empty());
+    assert_eq!(c.verified, 8);
+    assert!(
+        found
+            .iter()
+            .all(|f| f.kind != findings::Kind::EvidenceMismatch),
+        "{found:?}"
+    );
+
+    // Never verified: no check, no finding (the Markdown says so).
+    js[0] = failover(id, "2026-10-01T10:00:00Z", 2.0, 300.0, approved()).build();
+    let (row, found) = a001(&js);
+    assert_eq!(row.evidence_check, None);
+    assert!(found.is_empty(), "{found:?}");
+    assert!(render::evidence_text(&row).starts_with("not verified yet"));
 }
 
 #[test]

@@ -1,10 +1,15 @@
-//! `evidence`: store the run's journal (so far), the before/after state of
-//! every touched resource (the steps' journaled outputs, plus what the other
-//! regions looked like, when they answered) and a manifest of SHA-256 digests
-//! on every evidence destination of the plan.
+//! `evidence`: store the run's evidence pack (see [`crate::evidence`]) on
+//! every evidence destination of the plan: the journal (up to this step),
+//! the before/after state of every touched resource as the cloud described
+//! it (preflight's reads before, the steps' read-backs after, and what the
+//! other regions looked like when they answered), the run's report, and a
+//! manifest of SHA-256 digests and sizes.
 //!
 //! Objects are written create-only (conditional writes), so evidence already
-//! stored is never overwritten, not even by a resumed run.
+//! stored is never overwritten, not even by a resumed run; on S3 they are
+//! written under Object Lock retention (the plan's or the tier's) where the
+//! bucket has Object Lock. The step runs after the RTO clock has stopped
+//! (it depends on the verify phase), so none of this delays a recovery.
 //!
 //! Why a destination that does not answer does not fail the step: evidence is
 //! kept *about* a failover, after traffic has moved; during a regional outage
@@ -21,10 +26,10 @@ use chrono::Utc;
 use futures::future::join_all;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits};
-use crate::cloud::{ObjectUrl, PutMode, PutOutcome};
+use crate::cloud::{ObjectScheme, ObjectUrl, PutOutcome, Retention};
+use crate::evidence::{JournalRef, MANIFEST, Manifest, ManifestObject, RetentionNote};
 use crate::graph::{Builder, Phase};
 
 /// Capture evidence for one plan.
@@ -85,45 +90,166 @@ impl Evidence {
     }
 }
 
-/// Writes the objects and the manifest to one destination.
+/// How the objects of a pack on `base` are to be kept, and the note the
+/// manifest carries about it.
+async fn retention_for(
+    cx: &Cx<'_>,
+    base: &ObjectUrl,
+    now: chrono::DateTime<Utc>,
+) -> (Option<Retention>, RetentionNote) {
+    let wanted = cx.plan.evidence_retention();
+    let from_plan = cx
+        .plan
+        .spec
+        .evidence
+        .as_ref()
+        .is_some_and(|e| e.retention.is_some());
+    let note = |mode, until, source: String| RetentionNote {
+        mode,
+        until,
+        source,
+    };
+    if base.scheme == ObjectScheme::Gcs {
+        return (
+            None,
+            note(
+                None,
+                None,
+                "the bucket's retention policy (GCS applies it to every object; see retained_until)"
+                    .into(),
+            ),
+        );
+    }
+    match cx.clouds.objects.bucket_lock(cx.target, base).await {
+        Ok(lock) if lock.object_lock == Some(true) => match wanted {
+            Some(r) => {
+                let kept = r.from(now);
+                let source = if from_plan {
+                    "the plan's [evidence] retention"
+                } else {
+                    "the tier's evidence_retention"
+                };
+                (
+                    Some(kept),
+                    note(Some(kept.mode), Some(kept.until), source.into()),
+                )
+            }
+            None => match lock.default_retention {
+                Some((mode, days)) => (
+                    None,
+                    note(
+                        Some(mode),
+                        Some(now + chrono::Duration::days(i64::from(days))),
+                        format!("the bucket's default Object Lock retention ({days} days)"),
+                    ),
+                ),
+                None => (
+                    None,
+                    note(None, None, "none: Object Lock without a default retention, and no retention in the plan or tier".into()),
+                ),
+            },
+        },
+        Ok(_) => (
+            None,
+            note(
+                None,
+                None,
+                "none: the bucket has no Object Lock (see terraform/evidence.tf)".into(),
+            ),
+        ),
+        Err(e) => (
+            None,
+            note(
+                None,
+                None,
+                format!("unknown: the bucket's Object Lock could not be read ({e})"),
+            ),
+        ),
+    }
+}
+
+/// Writes one object of a pack create-only; when an earlier attempt of the
+/// step stored it already, the entry describes what is stored (read back),
+/// never what this attempt would have written.
+async fn put_one(
+    cx: &Cx<'_>,
+    url: ObjectUrl,
+    name: &str,
+    body: &[u8],
+    retention: Option<Retention>,
+) -> Result<(ManifestObject, Bytes), StepFailure> {
+    let url = &url;
+    let kept = cx
+        .clouds
+        .objects
+        .put_retained(cx.target, url, Bytes::copy_from_slice(body), retention)
+        .await?;
+    let stored = match kept.outcome {
+        PutOutcome::Written(_) => Bytes::copy_from_slice(body),
+        PutOutcome::AlreadyExists => cx
+            .clouds
+            .objects
+            .get(cx.target, url)
+            .await?
+            .unwrap_or_else(|| Bytes::copy_from_slice(body)),
+    };
+    Ok((
+        ManifestObject {
+            name: name.to_string(),
+            object: url.to_string(),
+            sha256: crate::evidence::sha256(&stored),
+            bytes: stored.len(),
+            already_present: kept.outcome == PutOutcome::AlreadyExists,
+            retained_until: kept.retained_until,
+        },
+        stored,
+    ))
+}
+
+/// Writes the objects and then the manifest of the pack to one destination.
 async fn store(cx: &Cx<'_>, dest: &str, files: &[(&str, Vec<u8>)]) -> Result<Value, StepFailure> {
-    let base = ObjectUrl::parse(dest)
-        .map_err(|e| StepFailure::state(e.to_string(), "fix [evidence] in the plan", dest, "-"))?
-        .join(cx.run_id);
-    let via = cx.target;
-    let writes = files.iter().map(|(name, body)| {
-        let url = base.join(name);
-        async move {
-            let outcome = cx
-                .clouds
-                .objects
-                .put(via, &url, Bytes::from(body.clone()), PutMode::CreateOnly)
-                .await?;
-            Ok::<_, StepFailure>(json!({
-                "object": url.to_string(),
-                "sha256": hex::encode(Sha256::digest(body)),
-                "bytes": body.len(),
-                "already_present": outcome == PutOutcome::AlreadyExists,
-            }))
-        }
-    });
-    let manifest: Vec<Value> = join_all(writes)
+    let dest_url = ObjectUrl::parse(dest)
+        .map_err(|e| StepFailure::state(e.to_string(), "fix [evidence] in the plan", dest, "-"))?;
+    let base = dest_url.join(cx.run_id);
+    let now = Utc::now();
+    let (retention, note) = retention_for(cx, &dest_url, now).await;
+    let writes = files
+        .iter()
+        .map(|(name, body)| put_one(cx, base.join(name), name, body, retention));
+    let written: Vec<(ManifestObject, Bytes)> = join_all(writes)
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let m = json!({ "run_id": cx.run_id, "plan": cx.plan.name(), "plan_digest": cx.plan.digest, "created_at": Utc::now(), "objects": manifest });
+    let journal = written
+        .iter()
+        .find(|(o, _)| o.name == crate::evidence::JOURNAL)
+        .map(|(_, b)| JournalRef::of(&String::from_utf8_lossy(b)))
+        .unwrap_or_else(|| JournalRef::of(""));
+    let manifest = Manifest {
+        schema: crate::evidence::SCHEMA.into(),
+        run_id: cx.run_id.to_string(),
+        plan: cx.plan.name().to_string(),
+        plan_digest: cx.plan.digest.clone(),
+        created_at: now,
+        destination: dest.to_string(),
+        journal,
+        retention: note,
+        objects: written.into_iter().map(|(o, _)| o).collect(),
+    };
     // The manifest last: present means every object it lists is stored.
-    let url = base.join("manifest.json");
-    cx.clouds
-        .objects
-        .put(
-            via,
-            &url,
-            Bytes::from(serde_json::to_vec_pretty(&m).unwrap_or_default()),
-            PutMode::CreateOnly,
-        )
-        .await?;
-    Ok(json!({ "destination": dest, "manifest": url.to_string(), "objects": m["objects"] }))
+    let body = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    let (entry, stored) = put_one(cx, base.join(MANIFEST), MANIFEST, &body, retention).await?;
+    // An earlier attempt's manifest is the one that counts.
+    let manifest: Manifest = serde_json::from_slice(&stored).unwrap_or(manifest);
+    Ok(json!({
+        "destination": dest,
+        "manifest": entry.object,
+        "manifest_sha256": entry.sha256,
+        "journal_records": manifest.journal.records,
+        "journal_head": manifest.journal.head,
+        "retention": manifest.retention,
+        "objects": manifest.objects,
+    }))
 }
 
 #[async_trait]
@@ -157,7 +283,7 @@ impl Action for Evidence {
                 resource: format!("{d}/{}/", cx.run_id),
                 region: "-".into(),
                 current: "-".into(),
-                desired: "journal.jsonl, state.json, manifest.json".into(),
+                desired: "journal.jsonl, state.json, report.json, manifest.json".into(),
                 change: true,
             })
             .collect())
@@ -173,10 +299,24 @@ impl Action for Evidence {
             )
         })?;
         let prefix = format!("{}/", cx.plan.name());
-        let state: serde_json::Map<String, Value> = cx
+        let steps: serde_json::Map<String, Value> = cx
             .outputs
             .iter()
             .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        // Before: what preflight read of every resource before anything
+        // changed (the cloud's own descriptions, its facts). After: what
+        // each step read back once it had acted (a promoted instance, the
+        // records INSYNC, the group in service), in its outputs. No new
+        // reads: the pack records what the run saw, when it saw it.
+        let before = steps
+            .get(&format!("{prefix}preflight"))
+            .map(|p| json!({ "read_at": p["read_at"], "resources": p["checked"] }))
+            .unwrap_or(Value::Null);
+        let after: serde_json::Map<String, Value> = steps
+            .iter()
+            .filter(|(k, _)| !k.ends_with("/preflight"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         // What the other regions looked like, read beside the run (bounded,
@@ -185,13 +325,27 @@ impl Action for Evidence {
             Some(side) => side.clone().await[cx.plan.name()].clone(),
             None => Value::Null,
         };
-        let state = serde_json::to_vec_pretty(
-            &json!({ "plan": cx.plan.name(), "target": cx.target, "steps": state, "other_regions": &others }),
-        )
+        let state = serde_json::to_vec_pretty(&json!({
+            "plan": cx.plan.name(),
+            "target": cx.target,
+            "before": before,
+            "after": after,
+            "other_regions": &others,
+        }))
         .unwrap_or_default();
+        // The run's report as it stands (its steps before evidence have
+        // ended), from the same journal text as the pack holds.
+        let text = crate::report::JournalText {
+            run_id: cx.run_id.to_string(),
+            text: journal,
+            head: None,
+        };
+        let report =
+            crate::report::render::json(&crate::report::of_running(cx.plan, &text, Utc::now()));
         let files: Vec<(&str, Vec<u8>)> = vec![
-            ("journal.jsonl", journal.into_bytes()),
-            ("state.json", state),
+            (crate::evidence::JOURNAL, text.text.into_bytes()),
+            (crate::evidence::STATE, state),
+            (crate::evidence::REPORT, report.into_bytes()),
         ];
         let dests = &self.destinations;
         let results = join_all(dests.iter().map(|d| store(cx, d, &files))).await;
@@ -208,5 +362,168 @@ impl Action for Evidence {
             }
         }
         Ok(json!({ "stored": stored, "missing": missing, "other_regions": others }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::cloud::LockMode;
+    use crate::cloud::fake::FakeCloud;
+    use crate::evidence::tests::journal;
+    use crate::journal::MemoryStore;
+    use crate::plan::Plan;
+
+    const RUN: &str = "20261123T100000Z-payments-ab12";
+
+    fn payments() -> Plan {
+        crate::plan::reference()
+            .into_iter()
+            .find(|p| p.name() == "payments")
+            .expect("payments")
+    }
+
+    /// Runs the evidence step of `plan` against `f` with journal `text`.
+    async fn run(f: &FakeCloud, plan: &Plan, text: &str) -> Value {
+        let clouds = f.clouds();
+        let store = Arc::new(MemoryStore::new());
+        store.set_text(RUN, text);
+        let outputs = BTreeMap::new();
+        let g = crate::graph::compile(plan, "us-east-1").expect("graph");
+        let cx = Cx {
+            clouds: &clouds,
+            plan,
+            target: "us-east-1",
+            run_id: RUN,
+            outputs: &outputs,
+            deadline: Instant::now() + Duration::from_secs(30),
+            poll: (Duration::from_millis(1), Duration::from_millis(5)),
+            journal: store,
+            lag_window: Duration::from_secs(900),
+            waiting: None,
+            side: None,
+            graph: &g.steps,
+            rpo_readings: None,
+            attempt: 1,
+            drill_expires: None,
+        };
+        let step = Evidence {
+            destinations: plan
+                .spec
+                .evidence
+                .as_ref()
+                .expect("[evidence]")
+                .destinations
+                .clone(),
+        };
+        step.run(&cx).await.expect("evidence stored")
+    }
+
+    fn manifest(f: &FakeCloud, dest: &str) -> Manifest {
+        let key = format!("{dest}/{RUN}/manifest.json");
+        serde_json::from_slice(&f.state().objects[&key]).expect("a manifest")
+    }
+
+    #[tokio::test]
+    async fn objects_are_kept_under_the_tiers_retention_where_the_bucket_has_object_lock() {
+        let f = FakeCloud::new();
+        f.state()
+            .locked_buckets
+            .insert("s3://drctl-evidence-use1".into());
+        let plan = payments();
+        let out = run(&f, &plan, &journal(3)).await;
+        assert_eq!(out["missing"], json!([]), "{out:#}");
+        let m = manifest(&f, "s3://drctl-evidence-use1/payments");
+        assert_eq!(m.retention.mode, Some(LockMode::Governance));
+        assert_eq!(m.retention.source, "the tier's evidence_retention");
+        let retained = f.state().retained.clone();
+        let s3: Vec<&String> = retained.keys().filter(|k| k.starts_with("s3://")).collect();
+        assert_eq!(s3.len(), 4, "every object and the manifest: {retained:#?}");
+        let days = (retained[s3[0]].until - Utc::now()).num_days();
+        assert!((364..=365).contains(&days), "{days}");
+        // GCS keeps by the bucket's policy: nothing is asked of it.
+        assert!(retained.keys().all(|k| !k.starts_with("gs://")));
+        let g = manifest(&f, "gs://drctl-evidence/payments");
+        assert!(g.retention.source.contains("retention policy"), "{g:?}");
+    }
+
+    #[tokio::test]
+    async fn a_bucket_without_object_lock_is_said_not_pretended() {
+        let f = FakeCloud::new();
+        let mut plan = payments();
+        if let Some(e) = plan.spec.evidence.as_mut() {
+            e.retention = Some(crate::plan::spec::RetentionSpec {
+                mode: LockMode::Compliance,
+                days: 30,
+            });
+        }
+        run(&f, &plan, &journal(2)).await;
+        let m = manifest(&f, "s3://drctl-evidence-use1/payments");
+        assert_eq!(m.retention.mode, None);
+        assert!(
+            m.retention
+                .source
+                .starts_with("none: the bucket has no Object Lock"),
+            "{m:?}"
+        );
+        assert!(f.state().retained.is_empty());
+    }
+
+    #[tokio::test]
+    async fn regression_a_rerun_describes_the_journal_already_stored_not_its_own() {
+        // An earlier attempt stored the journal as it was then (2 records)
+        // and died before the manifest; the rerun's journal is longer. The
+        // manifest must describe what is stored, or verification would call
+        // the pack altered.
+        let f = FakeCloud::new();
+        let plan = payments();
+        let earlier = journal(2);
+        let url = ObjectUrl::parse(&format!(
+            "s3://drctl-evidence-use1/payments/{RUN}/journal.jsonl"
+        ))
+        .expect("url");
+        f.clouds()
+            .objects
+            .put(
+                "us-east-1",
+                &url,
+                Bytes::from(earlier.clone()),
+                crate::cloud::PutMode::CreateOnly,
+            )
+            .await
+            .expect("put");
+        let out = run(&f, &plan, &journal(4)).await;
+        let m = manifest(&f, "s3://drctl-evidence-use1/payments");
+        let j = &m.objects[0];
+        assert_eq!(j.name, "journal.jsonl");
+        assert!(j.already_present);
+        assert_eq!(j.sha256, crate::evidence::sha256(earlier.as_bytes()));
+        assert_eq!(m.journal, JournalRef::of(&earlier));
+        assert_eq!(m.journal.records, 2);
+        // The other destination had nothing: it holds the longer journal.
+        assert_eq!(
+            manifest(&f, "gs://drctl-evidence/payments").journal.records,
+            4
+        );
+        // The journal records each manifest's digest, for `audit verify`.
+        let stored = out["stored"].as_array().expect("stored");
+        assert!(
+            stored.iter().all(|s| s["manifest_sha256"].is_string()),
+            "{out:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_pack_holds_the_runs_report() {
+        let f = FakeCloud::new();
+        run(&f, &payments(), &journal(1)).await;
+        let key = format!("gs://drctl-evidence/payments/{RUN}/report.json");
+        let report: Value = serde_json::from_slice(&f.state().objects[&key]).expect("json");
+        assert_eq!(report["schema"], crate::report::SCHEMA);
+        assert_eq!(report["scope"], json!(["payments"]));
     }
 }

@@ -7,11 +7,13 @@
 
 use crate::failover::{Fixture, Proxied};
 
-/// Requests of a failover's own (not its evidence writes: the S3 objects
-/// and the bucket lookup that precedes them).
+/// Requests of a failover's own (not its evidence writes: the S3 objects,
+/// the bucket lookup and the Object Lock read that precede them).
 fn own(log: &[String]) -> Vec<String> {
     log.iter()
-        .filter(|l| !(l.starts_with("PUT /") || l.starts_with("HEAD /")))
+        .filter(|l| {
+            !(l.starts_with("PUT /") || l.starts_with("HEAD /") || l.contains("/?object-lock "))
+        })
         .cloned()
         .collect()
 }

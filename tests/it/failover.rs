@@ -706,7 +706,7 @@ async fn failover_payments_switches_dns_database_and_capacity() {
             .map(|a| a.iter().map(|o| o["sha256"].to_string()).collect())
             .unwrap_or_default()
     };
-    assert_eq!(digests(&s3).len(), 2, "{s3:#}");
+    assert_eq!(digests(&s3).len(), 3, "{s3:#}");
     assert_eq!(
         digests(&s3),
         digests(&gcs),

@@ -4,7 +4,8 @@
 
 use std::process::{Command, Output};
 
-fn report(args: &[&str]) -> Output {
+/// `drctl report ARGS` on the fixed journals of `src/report/testdata`.
+pub(crate) fn report(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_drctl"))
         .args([
             "--color",
@@ -19,7 +20,8 @@ fn report(args: &[&str]) -> Output {
         .expect("drctl runs")
 }
 
-fn all(o: &Output) -> String {
+/// Standard output and error, for failure messages.
+pub(crate) fn all(o: &Output) -> String {
     format!(
         "{}\n{}",
         String::from_utf8_lossy(&o.stdout),

@@ -12,14 +12,15 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::SdkError;
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::ObjectLockMode;
 use bytes::Bytes;
 
 use super::{Call, Regional, Sdk, call, sdk_error};
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
-    BucketState, CloudError, ErrorKind, Listing, ObjectUrl, PutMode, PutOutcome, ReplicationRule,
-    SwapOutcome, Versioned,
+    BucketLock, BucketState, CloudError, ErrorKind, Kept, Listing, LockMode, ObjectUrl, PutMode,
+    PutOutcome, ReplicationRule, Retention, SwapOutcome, Versioned,
 };
 
 const SERVICE: &str = "s3";
@@ -225,6 +226,105 @@ impl crate::cloud::ObjectStore for S3Store {
             }
             Err(e) => Err(e),
         }
+    }
+
+    async fn put_retained(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        retention: Option<Retention>,
+    ) -> Result<Kept, CloudError> {
+        let (client, region) = self.client_for(via, url, "PutObject").await?;
+        let resource = url.to_string();
+        let c = s3_call("PutObject", &resource, &region);
+        let out = call(&self.retry, c, || {
+            let req = client
+                .put_object()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .if_none_match("*")
+                .body(ByteStream::from(body.clone()));
+            match retention {
+                // A locked write must carry a checksum: the SDK adds its
+                // CRC32 to every PutObject.
+                Some(r) => req
+                    .object_lock_mode(ObjectLockMode::from(r.mode.as_s3()))
+                    .object_lock_retain_until_date(DateTime::from_secs(r.until.timestamp())),
+                None => req,
+            }
+            .send()
+        })
+        .await;
+        let outcome = match out {
+            Ok(out) => PutOutcome::Written(out.e_tag().map(str::to_string)),
+            Err(e) if e.kind == ErrorKind::Precondition => PutOutcome::AlreadyExists,
+            Err(e) => return Err(e),
+        };
+        Ok(Kept {
+            retained_until: match outcome {
+                PutOutcome::Written(_) => retention.map(|r| r.until),
+                PutOutcome::AlreadyExists => None,
+            },
+            outcome,
+        })
+    }
+
+    async fn bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
+        let (client, region) = self
+            .client_for(via, bucket, "GetObjectLockConfiguration")
+            .await?;
+        let resource = format!("s3://{}", bucket.bucket);
+        let c = s3_call("GetObjectLockConfiguration", &resource, &region);
+        let out = self
+            .retry
+            .run(|| async {
+                match client
+                    .get_object_lock_configuration()
+                    .bucket(&bucket.bucket)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(out.object_lock_configuration().cloned()),
+                    Err(e) => {
+                        let e = sdk_error(c, e);
+                        // No configuration: the bucket has no Object Lock.
+                        if e.code.as_deref() == Some("ObjectLockConfigurationNotFoundError") {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        }
+                    }
+                }
+            })
+            .await?;
+        let Some(cfg) = out else {
+            return Ok(BucketLock {
+                object_lock: Some(false),
+                default_retention: None,
+            });
+        };
+        let default_retention = cfg
+            .rule()
+            .and_then(|r| r.default_retention())
+            .and_then(|d| {
+                let mode = match d.mode()?.as_str() {
+                    "COMPLIANCE" => LockMode::Compliance,
+                    _ => LockMode::Governance,
+                };
+                let days = d
+                    .days()
+                    .map(|n| n.max(0) as u32)
+                    .or_else(|| d.years().map(|y| y.max(0) as u32 * 365))?;
+                Some((mode, days))
+            });
+        Ok(BucketLock {
+            object_lock: Some(
+                cfg.object_lock_enabled()
+                    .is_some_and(|e| e.as_str() == "Enabled"),
+            ),
+            default_retention,
+        })
     }
 
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {

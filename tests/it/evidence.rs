@@ -1,0 +1,465 @@
+//! Evidence packs against the emulators: what a failover stores on S3
+//! (LocalStack, Object Lock) and GCS (fake-gcs-server), `drctl audit verify
+//! --evidence` proving every object, then naming the one that is wrong
+//! (deleted from S3, altered on GCS, a forged manifest), and a scan of
+//! everything a run leaves behind for credentials.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use drctl::cloud::{ObjectUrl, PutMode};
+use serde_json::Value;
+
+use crate::failover::{Fixture, Ran};
+use crate::world::{self, STANDBY};
+
+/// The evidence prefixes of `run` (S3, GCS).
+fn packs(fx: &Fixture, run: &str) -> [String; 2] {
+    [
+        format!("s3://{}/payments/{run}", fx.id("drctl-evidence-use1")),
+        format!("gs://{}/payments/{run}", fx.id("drctl-evidence")),
+    ]
+}
+
+async fn failover(fx: &Fixture) -> String {
+    let ran = fx.failover_payments(&["--output", "json"]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    ran.json()["run_id"].as_str().expect("run id").to_string()
+}
+
+async fn verify(fx: &Fixture, run: &str) -> Ran {
+    fx.drctl(&["audit", "verify", "--evidence", run]).await
+}
+
+/// The `evidence_verified` records of `run`'s journal.
+async fn verifications(fx: &Fixture, run: &str) -> Vec<Value> {
+    fx.journal_text(run)
+        .await
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["event"]["type"] == "evidence_verified")
+        .map(|r| r["event"].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_verify_evidence_proves_every_object_then_names_a_deleted_s3_object_and_an_altered_gcs_one()
+ {
+    let fx = Fixture::new("evid").await;
+    let run = failover(&fx).await;
+    let [s3, gcs] = packs(&fx, &run);
+
+    // Whole: both destinations, every object (3 and the manifest) verified.
+    let ok = verify(&fx, &run).await;
+    assert_eq!(ok.code, Some(0), "{}", ok.all());
+    for dest in [&s3, &gcs] {
+        let dest = dest.trim_end_matches(&format!("/{run}"));
+        assert!(
+            ok.out
+                .contains(&format!("evidence payments {dest}: 4 objects verified")),
+            "{}",
+            ok.all()
+        );
+    }
+    // The result is journaled (reports read it), once: a second
+    // verification that finds the same adds nothing.
+    let recorded = verifications(&fx, &run).await;
+    assert_eq!(recorded.len(), 1, "{}", ok.all());
+    let whole = &recorded[0]["plans"][0]["destinations"];
+    assert_eq!(whole.as_array().map(Vec::len), Some(2), "{recorded:#?}");
+    assert!(
+        whole
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["verified"] == 4 && d["problems"] == serde_json::json!([])),
+        "{recorded:#?}"
+    );
+    assert_eq!(verify(&fx, &run).await.code, Some(0));
+    assert_eq!(
+        verifications(&fx, &run).await.len(),
+        1,
+        "not journaled twice"
+    );
+
+    // The pack: journal, state (before and after), the run's report, and a
+    // manifest whose journal head is the run's at the same record.
+    let clouds = world::clouds().await;
+    let get = |url: String| {
+        let clouds = clouds.clone();
+        async move {
+            let u = ObjectUrl::parse(&url).expect("url");
+            let b = clouds.objects.get(STANDBY, &u).await.expect("read");
+            serde_json::from_slice::<Value>(&b.unwrap_or_else(|| panic!("{url} is missing")))
+                .unwrap_or_else(|e| panic!("{url}: {e}"))
+        }
+    };
+    let manifest = get(format!("{s3}/manifest.json")).await;
+    assert_eq!(manifest["schema"], "drctl.evidence/v1", "{manifest:#}");
+    let names: Vec<&str> = manifest["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert_eq!(names, ["journal.jsonl", "state.json", "report.json"]);
+    let journal = fx.journal_text(&run).await;
+    let n = manifest["journal"]["records"].as_u64().expect("records") as usize;
+    let line = journal
+        .lines()
+        .nth(n - 1)
+        .expect("the run's journal has it");
+    assert_eq!(
+        manifest["journal"]["head"],
+        drctl::journal::chain::hash_line(line),
+        "the pack's journal head is the run's journal at record {n}"
+    );
+    let state = get(format!("{s3}/state.json")).await;
+    assert!(
+        state["before"]["resources"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "before: what preflight read: {state:#}"
+    );
+    assert!(
+        state["after"][fx.step("promote")]["instance"].is_string(),
+        "after: what the promotion read back: {state:#}"
+    );
+    let report = get(format!("{s3}/report.json")).await;
+    assert_eq!(report["schema"], "drctl.report/v1");
+    let row = &report["plans"][0]["runs"][0];
+    assert_eq!(row["run_id"], run.as_str());
+    assert_eq!(row["verdict"]["verdict"], "PASS", "{row:#}");
+    assert!(row["as_of"].is_string(), "{row:#}");
+
+    // Object Lock on S3: GOVERNANCE for the tier's year, as the bucket can.
+    assert_eq!(manifest["retention"]["mode"], "governance", "{manifest:#}");
+    let sdk = world::sdk().await.s3("us-east-1");
+    let bucket = fx.id("drctl-evidence-use1");
+    let key = format!("payments/{run}/journal.jsonl");
+    let head = sdk
+        .head_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        head.object_lock_mode().map(|m| m.as_str()),
+        Some("GOVERNANCE")
+    );
+    let until = head
+        .object_lock_retain_until_date()
+        .expect("retain until")
+        .secs();
+    let days = (until - chrono::Utc::now().timestamp()) / 86_400;
+    assert!((363..=365).contains(&days), "retained {days} days");
+
+    // Deleted from S3 (a delete marker hides the locked version).
+    sdk.delete_object()
+        .bucket(&bucket)
+        .key(format!("payments/{run}/report.json"))
+        .send()
+        .await
+        .expect("delete");
+    // Altered on GCS.
+    let state_url = ObjectUrl::parse(&format!("{gcs}/state.json")).expect("url");
+    clouds
+        .objects
+        .put(
+            STANDBY,
+            &state_url,
+            Bytes::from_static(b"{\"before\": \"edited\"}"),
+            PutMode::Overwrite,
+        )
+        .await
+        .expect("overwrite");
+    // Read-only: --no-record finds the same and writes nothing.
+    let quiet = fx
+        .drctl(&["audit", "verify", "--evidence", "--no-record", &run])
+        .await;
+    assert_eq!(quiet.code, Some(1), "{}", quiet.all());
+    assert_eq!(verifications(&fx, &run).await.len(), 1, "--no-record");
+    let bad = verify(&fx, &run).await;
+    assert_eq!(bad.code, Some(1), "{}", bad.all());
+    assert!(
+        bad.out.contains(&format!("{s3}/report.json: missing")),
+        "{}",
+        bad.all()
+    );
+    assert!(
+        bad.out.contains(&format!("{gcs}/state.json: altered")),
+        "{}",
+        bad.all()
+    );
+    // The chain itself is intact, and the JSON says the same per object.
+    assert!(bad.out.contains(&format!("ok      {run}")), "{}", bad.all());
+    let j = fx
+        .drctl(&["audit", "verify", "--evidence", &run, "--output", "json"])
+        .await;
+    assert_eq!(j.code, Some(1));
+    let problems: Vec<String> = j.json()[0]["evidence"][0]["destinations"]
+        .as_array()
+        .expect("destinations")
+        .iter()
+        .flat_map(|d| d["problems"].as_array().cloned().unwrap_or_default())
+        .map(|p| p["object"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        problems,
+        [format!("{s3}/report.json"), format!("{gcs}/state.json")]
+    );
+
+    // Journaled, and so in the report (journals only): a high finding that
+    // names both objects; the run's chain still verifies.
+    assert_eq!(verifications(&fx, &run).await.len(), 2);
+    let report = fx.drctl(&["report", "--format", "json"]).await;
+    assert_eq!(report.code, Some(0), "{}", report.all());
+    let doc = report.json();
+    let mismatch: Vec<&Value> = doc["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == "evidence_mismatch" && f["run"] == run.as_str())
+        .collect();
+    assert_eq!(mismatch.len(), 1, "{:#}", doc["findings"]);
+    assert_eq!(mismatch[0]["severity"], "high");
+    let message = mismatch[0]["message"].as_str().expect("message");
+    for object in [format!("{s3}/report.json"), format!("{gcs}/state.json")] {
+        assert!(message.contains(&object), "{message}");
+    }
+    let row = &doc["plans"][0]["runs"][0];
+    assert_eq!(row["run_id"], run.as_str());
+    assert_eq!(row["chain"]["ok"], true, "{row:#}");
+    assert_eq!(row["verdict"]["verdict"], "PASS", "recovery itself passed");
+    assert_eq!(
+        row["evidence_check"]["problems"].as_array().map(Vec::len),
+        Some(2),
+        "{row:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_manifest_is_caught_by_the_digest_in_the_run_journal() {
+    let fx = Fixture::new("evforge").await;
+    let run = failover(&fx).await;
+    let [_, gcs] = packs(&fx, &run);
+    let clouds = world::clouds().await;
+    // Forge a consistent pack: an edited state and a manifest re-digested
+    // to match it. Only the run's journal, which recorded the manifest's
+    // digest, can tell.
+    let murl = ObjectUrl::parse(&format!("{gcs}/manifest.json")).expect("url");
+    let mut manifest: Value = serde_json::from_slice(
+        &clouds
+            .objects
+            .get(STANDBY, &murl)
+            .await
+            .expect("read")
+            .expect("manifest"),
+    )
+    .expect("json");
+    let forged = b"{\"before\": \"nothing happened\"}";
+    for o in manifest["objects"].as_array_mut().expect("objects") {
+        if o["name"] == "state.json" {
+            o["sha256"] = drctl::evidence::sha256(forged).into();
+            o["bytes"] = forged.len().into();
+        }
+    }
+    let surl = ObjectUrl::parse(&format!("{gcs}/state.json")).expect("url");
+    for (url, body) in [
+        (&surl, Bytes::from_static(forged)),
+        (
+            &murl,
+            Bytes::from(serde_json::to_vec_pretty(&manifest).expect("json")),
+        ),
+    ] {
+        clouds
+            .objects
+            .put(STANDBY, url, body, PutMode::Overwrite)
+            .await
+            .expect("overwrite");
+    }
+    let bad = verify(&fx, &run).await;
+    assert_eq!(bad.code, Some(1), "{}", bad.all());
+    assert!(
+        bad.out.contains(&format!(
+            "{gcs}/manifest.json: altered: the run's journal recorded SHA-256"
+        )),
+        "{}",
+        bad.all()
+    );
+}
+
+/// What looks like a credential: an access key id, a signature or a
+/// presigned URL's parameters, a session token, or the secret itself.
+fn credentials_in(text: &str, secret: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if text.contains(secret) {
+        found.push("the secret access key".to_string());
+    }
+    for marker in [
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        "X-Amz-Security-Token",
+        "x-amz-security-token",
+        "AWS4-HMAC-SHA256",
+        "Signature=",
+        "aws_secret_access_key=",
+        "X-Goog-Signature",
+        "X-Goog-Credential",
+        "GoogleAccessId",
+        "Bearer ",
+    ] {
+        if text.contains(marker) {
+            found.push(marker.to_string());
+        }
+    }
+    // AKIA/ASIA followed by 16 upper-case letters or digits.
+    let b = text.as_bytes();
+    for i in 0..b.len().saturating_sub(19) {
+        if (b[i..].starts_with(b"AKIA") || b[i..].starts_with(b"ASIA"))
+            && b[i + 4..i + 20]
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
+            found.push(format!("an access key id at byte {i}"));
+        }
+    }
+    found
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
+    let fx = Fixture::new("creds").await;
+    // The world's endpoints with a recognisable secret: if it leaks, it is
+    // found verbatim.
+    let secret = "drctlCanarySecretKey0123456789abcdefXYZW";
+    let endpoints = std::fs::read_to_string(world::endpoints_file()).expect("endpoints");
+    let endpoints = endpoints
+        .lines()
+        .map(|l| {
+            if l.starts_with("AWS_SECRET_ACCESS_KEY=") {
+                format!("AWS_SECRET_ACCESS_KEY={secret}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("endpoints.env");
+    std::fs::write(&file, endpoints).expect("write");
+
+    let mut texts: Vec<(String, String)> = Vec::new();
+    let mut keep = |what: &str, ran: &Ran| {
+        texts.push((format!("{what} (stdout)"), ran.out.clone()));
+        texts.push((format!("{what} (stderr)"), ran.err.clone()));
+    };
+    // Debug logging: the most a user can ask drctl to print.
+    let ran = fx
+        .drctl_with(
+            &[
+                "-vv",
+                "failover",
+                "--plan",
+                "payments",
+                "--to",
+                STANDBY,
+                "--approve",
+                "credential scan",
+                "--output",
+                "json",
+            ],
+            &[],
+            &file,
+        )
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let run = ran.json()["run_id"].as_str().expect("run id").to_string();
+    keep("failover -vv", &ran);
+    for args in [
+        vec!["-vv", "runs", "show", &run, "--output", "json"],
+        vec!["-vv", "report", "--format", "json"],
+        vec!["-vv", "report", "--format", "md"],
+        vec!["-vv", "report", "--run", &run],
+        vec!["-vv", "audit", "verify", "--evidence", &run],
+        vec!["-vv", "status", "--plan", "payments"],
+    ] {
+        let r = fx.drctl_with(&args, &[], &file).await;
+        keep(&args.join(" "), &r);
+    }
+    // Every file of the state (journals, heads, locks).
+    let mut files = Vec::new();
+    files_under(fx.state_dir(), &mut files);
+    for f in files {
+        texts.push((
+            f.display().to_string(),
+            String::from_utf8_lossy(&std::fs::read(&f).expect("read")).into_owned(),
+        ));
+    }
+    texts.push(("the journal".into(), fx.journal_text(&run).await));
+    // Every evidence object, on both clouds.
+    let clouds = world::clouds().await;
+    let mut objects = 0;
+    for pack in packs(&fx, &run) {
+        let prefix = ObjectUrl::parse(&format!("{pack}/")).expect("url");
+        let listing = clouds
+            .objects
+            .list(STANDBY, &prefix, false)
+            .await
+            .expect("list");
+        for key in listing.keys {
+            let url = ObjectUrl {
+                key,
+                ..prefix.clone()
+            };
+            let body = clouds
+                .objects
+                .get(STANDBY, &url)
+                .await
+                .expect("read")
+                .expect("listed");
+            texts.push((url.to_string(), String::from_utf8_lossy(&body).into_owned()));
+            objects += 1;
+        }
+    }
+    assert_eq!(objects, 8, "4 objects on each destination");
+    let leaks: Vec<String> = texts
+        .iter()
+        .flat_map(|(what, text)| {
+            credentials_in(text, secret)
+                .into_iter()
+                .map(move |c| format!("{what}: {c}"))
+        })
+        .collect();
+    assert!(leaks.is_empty(), "credentials found:\n{}", leaks.join("\n"));
+}
+
+#[test]
+fn the_credential_scan_finds_what_it_looks_for() {
+    let secret = "s3cr3t";
+    assert!(credentials_in("all clear", secret).is_empty());
+    assert_eq!(credentials_in("key s3cr3t here", secret).len(), 1);
+    assert_eq!(
+        credentials_in("id AKIAIOSFODNN7EXAMPLE.", secret),
+        ["an access key id at byte 3"]
+    );
+    assert!(
+        !credentials_in(
+            "https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=x",
+            secret
+        )
+        .is_empty()
+    );
+}

@@ -1,0 +1,305 @@
+//! `drctl report --format html` in a real browser. Headless Chromium (the
+//! distribution's `chromium-headless-shell`, which `scripts/test` installs
+//! when absent; `DRCTL_CHROMIUM` names another) loads the report of the
+//! fixed journals of `src/report/testdata/runs`, and the test reads what the
+//! browser made of it: the summary's text as laid out (`innerText`), and for
+//! every run its timeline's bars with their rendered boxes, one per step
+//! that started, inside the timeline. The report itself has no script: the
+//! test loads a copy with a probe appended, which writes those readings
+//! into the page for `--dump-dom`. A screenshot and a print to PDF show it
+//! renders on screen and on paper. No emulators.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The fixed journals' window (the golden files' window).
+const WINDOW: [&str; 4] = ["--from", "2026-08-25", "--to", "2026-11-23T12:00:00Z"];
+
+/// `drctl report` of the fixed journals' window, standard output.
+fn report(args: &[&str]) -> Vec<u8> {
+    let o = crate::report::report(&[&WINDOW[..], args].concat());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "drctl report {args:?}:\n{}",
+        crate::report::all(&o)
+    );
+    o.stdout
+}
+
+/// The browser: `DRCTL_CHROMIUM`, else the first Chromium on the PATH.
+fn chromium() -> PathBuf {
+    if let Some(p) = std::env::var_os("DRCTL_CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["chromium-headless-shell", "chromium", "chromium-browser"] {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    panic!(
+        "no headless Chromium on the PATH: `scripts/test` installs it \
+         (apt-get install chromium-headless-shell), or set DRCTL_CHROMIUM"
+    )
+}
+
+/// Runs the browser on `page` with `args`, bounded; its standard output.
+async fn browse(page: &Path, args: &[String]) -> String {
+    let mut cmd = tokio::process::Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--window-size=1280,1600",
+    ])
+    .args(args)
+    .arg(format!("file://{}", page.display()))
+    .kill_on_drop(true);
+    let o = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("the browser answers within 120 s")
+        .expect("the browser starts");
+    assert!(
+        o.status.success(),
+        "{} {args:?} failed: {}",
+        chromium().display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Reads the page as laid out: appended to a copy of the report, run by
+/// the browser, its result written into a `<pre>` that `--dump-dom` shows.
+const PROBE: &str = r#"<script>
+(() => {
+  const text = (el) => (el ? el.innerText : null);
+  const box = (el) => el.getBoundingClientRect();
+  const out = {
+    title: document.title,
+    summary: text(document.querySelector('#summary')),
+    counts: Object.fromEntries([...document.querySelectorAll('#summary-counts thead th')]
+      .map((th, i) => [th.innerText, document.querySelectorAll('#summary-counts tbody td')[i].innerText])),
+    findings: document.querySelectorAll('ol.findings > li').length,
+    controls: document.querySelectorAll('#controls tbody tr').length,
+    signoff: document.querySelectorAll('#signoff tbody tr').length,
+    timelines: [...document.querySelectorAll('svg.timeline')].map((svg) => {
+      const s = box(svg);
+      return {
+        run: svg.dataset.run,
+        plan: svg.dataset.plan,
+        width: s.width,
+        height: s.height,
+        rto_target: svg.querySelectorAll('line.rto-target').length,
+        rto_achieved: svg.querySelectorAll('line.rto-achieved').length,
+        bars: [...svg.querySelectorAll('rect.bar')].map((b) => {
+          const r = box(b);
+          return { step: b.dataset.step, state: b.getAttribute('class'), left: r.left - s.left,
+                   right: r.right - s.left, width: r.width, height: r.height,
+                   fill: getComputedStyle(b).fill };
+        }),
+      };
+    }),
+  };
+  const pre = document.createElement('pre');
+  pre.id = 'drctl-probe';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"#;
+
+/// The probe's readings out of a dumped DOM.
+fn probe_result(dom: &str) -> Value {
+    let start = dom
+        .find(r#"<pre id="drctl-probe">"#)
+        .unwrap_or_else(|| panic!("the probe did not run; the DOM was:\n{dom}"));
+    let rest = &dom[start + r#"<pre id="drctl-probe">"#.len()..];
+    let text = &rest[..rest.find("</pre>").expect("</pre>")];
+    let text = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&nbsp;", "\u{a0}")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("probe result ({e}): {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn html_report_renders_in_headless_chromium_with_one_bar_per_step() {
+    let html = String::from_utf8(report(&["--format", "html"])).expect("utf-8");
+    let model: Value = serde_json::from_slice(&report(&["--format", "json"])).expect("json");
+
+    // Self-contained: nothing to fetch, nothing to run.
+    assert!(html.starts_with("<!DOCTYPE html>"), "{}", &html[..80]);
+    for banned in [
+        "<script", "<link", "<img", "<iframe", "src=", "@import", "url(", "https://",
+    ] {
+        assert!(
+            !html.contains(banned),
+            "the report holds `{banned}`: it must be self-contained"
+        );
+    }
+    let outside: Vec<&str> = html
+        .match_indices("http://")
+        .map(|(i, _)| &html[i..(i + 40).min(html.len())])
+        .filter(|s| !s.starts_with("http://www.w3.org/2000/svg"))
+        .collect();
+    assert!(outside.is_empty(), "addresses in the report: {outside:?}");
+
+    let dir = tempfile::tempdir().expect("dir");
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, &html).expect("write");
+    let probed = dir.path().join("probed.html");
+    std::fs::write(
+        &probed,
+        html.replace("</body>", &format!("{PROBE}\n</body>")),
+    )
+    .expect("write");
+    let got = probe_result(&browse(&probed, &["--dump-dom".into()]).await);
+
+    // The summary as rendered: its counts are the report's.
+    assert_eq!(
+        got["title"],
+        "Disaster-recovery report, 2026-08-25 to 2026-11-23"
+    );
+    let s = &model["summary"];
+    for (head, key) in [
+        ("Runs", "runs"),
+        ("PASS", "pass"),
+        ("FAIL", "fail"),
+        ("UNKNOWN", "unknown"),
+        ("Drills", "drills"),
+        ("Failovers", "failovers"),
+        ("Findings", "findings"),
+        ("High", "high_findings"),
+    ] {
+        assert_eq!(
+            got["counts"][head].as_str(),
+            Some(s[key].to_string().as_str()),
+            "summary count {head}: {:#}",
+            got["counts"]
+        );
+    }
+    assert_eq!(s["runs"], 6, "the fixed journals' runs");
+    let summary = got["summary"].as_str().expect("summary text");
+    for want in [
+        "payments",
+        "ledger",
+        "critical",
+        "OVERDUE",
+        "20261015T080000Z-ledger-b002",
+        "MISSED",
+    ] {
+        assert!(summary.contains(want), "summary lacks {want:?}:\n{summary}");
+    }
+    assert_eq!(
+        got["findings"].as_u64(),
+        Some(model["findings"].as_array().expect("findings").len() as u64)
+    );
+    assert_eq!(
+        got["controls"].as_u64(),
+        Some(model["controls"].as_array().expect("controls").len() as u64)
+    );
+    assert_eq!(got["signoff"], 3, "a line to sign per role");
+
+    // One timeline per run and plan, one visible bar per step that started.
+    let timelines = got["timelines"].as_array().expect("timelines");
+    let mut rows = 0;
+    for plan in model["plans"].as_array().expect("plans") {
+        for run in plan["runs"].as_array().expect("runs") {
+            rows += 1;
+            let (id, name) = (&run["run_id"], &plan["plan"]);
+            let tl = timelines
+                .iter()
+                .find(|t| t["run"] == *id && t["plan"] == *name)
+                .unwrap_or_else(|| panic!("no timeline for {id} {name}"));
+            let want: Vec<&str> = run["steps"]
+                .as_array()
+                .expect("steps")
+                .iter()
+                .filter(|s| s["started"].is_string())
+                .filter_map(|s| s["step"].as_str())
+                .collect();
+            let bars = tl["bars"].as_array().expect("bars");
+            let drawn: Vec<&str> = bars.iter().filter_map(|b| b["step"].as_str()).collect();
+            assert_eq!(drawn, want, "one bar per started step of {id}");
+            let width = tl["width"].as_f64().expect("width");
+            assert!(width > 600.0, "the timeline of {id} is {width}px wide");
+            for b in bars {
+                let (l, r) = (b["left"].as_f64().unwrap(), b["right"].as_f64().unwrap());
+                assert!(
+                    b["width"].as_f64().unwrap() >= 1.0 && b["height"].as_f64().unwrap() >= 8.0,
+                    "a bar too small to see: {b}"
+                );
+                assert!(
+                    l >= 0.0 && r <= width + 0.5,
+                    "a bar outside its timeline ({width}px): {b}"
+                );
+                assert_ne!(b["fill"], "none", "an unpainted bar: {b}");
+            }
+            let failed = run["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["state"] == "failed")
+                .count();
+            assert_eq!(
+                bars.iter()
+                    .filter(|b| b["state"].as_str().unwrap_or_default().contains("failed"))
+                    .count(),
+                failed,
+                "failed steps are drawn as failed in {id}"
+            );
+            assert_eq!(tl["rto_target"], 1, "the RTO target is marked on {id}");
+            assert_eq!(
+                tl["rto_achieved"].as_u64(),
+                Some(u64::from(run["rto"]["seconds"].is_number())),
+                "the RTO achieved is marked on {id} exactly when it was measured"
+            );
+        }
+    }
+    assert_eq!(timelines.len(), rows, "a timeline per run and plan");
+
+    // On screen and on paper.
+    let shot = dir.path().join("report.png");
+    browse(&page, &[format!("--screenshot={}", shot.display())]).await;
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let pdf = dir.path().join("report.pdf");
+    browse(
+        &page,
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".into(),
+        ],
+    )
+    .await;
+    let pdf = std::fs::read(&pdf).expect("a PDF");
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    // The page tree's root counts every page (the largest /Count).
+    let text = String::from_utf8_lossy(&pdf);
+    let pages = text
+        .match_indices("/Count ")
+        .filter_map(|(i, m)| {
+            text[i + m.len()..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0);
+    // The first page, then each plan, the controls and the sign-off on
+    // pages of their own (the print style sheet's page breaks).
+    assert!(
+        pages >= 5,
+        "the print has {pages} page(s) ({} bytes): the print style's page breaks are not applied",
+        pdf.len()
+    );
+}

@@ -1,0 +1,190 @@
+//! `docs/report.schema.json` (JSON Schema draft 2020-12) against the
+//! reports drctl makes: the golden `drctl.report/v1` document, the command's
+//! own output on the fixed journals of `src/report/testdata/runs`, and
+//! documents broken on purpose, which must fail (so the schema is strict,
+//! not `true`). No emulators.
+
+use std::path::Path;
+
+use jsonschema::Validator;
+use serde_json::{Value, json};
+
+const SCHEMA: &str = "docs/report.schema.json";
+const GOLDEN: &str = "src/report/testdata/report.json";
+
+/// The JSON file at `rel` (from the crate's root).
+fn read_json(rel: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The schema, compiled as draft 2020-12 (checked against its meta-schema)
+/// with `format` asserted (`date-time`).
+fn validator() -> Validator {
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&read_json(SCHEMA))
+        .unwrap_or_else(|e| panic!("{SCHEMA} is not a valid draft 2020-12 schema: {e}"))
+}
+
+/// Every validation error of `doc`, one line each: where in the document
+/// (its JSON pointer), which keyword of the schema, and why.
+fn errors(v: &Validator, doc: &Value) -> Vec<String> {
+    v.iter_errors(doc)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            format!(
+                "at {} (schema {}): {e}",
+                if at.is_empty() { "/" } else { &at },
+                e.schema_path()
+            )
+        })
+        .collect()
+}
+
+fn assert_valid(v: &Validator, what: &str, doc: &Value) {
+    let errs = errors(v, doc);
+    assert!(
+        errs.is_empty(),
+        "{what} does not validate against {SCHEMA} ({} errors):\n{}",
+        errs.len(),
+        errs.join("\n")
+    );
+}
+
+/// `doc` must fail, with an error at `pointer` or inside it (so that it
+/// fails for the reason the case is about).
+fn assert_invalid(v: &Validator, what: &str, doc: &Value, pointer: &str) {
+    let errs: Vec<(String, String)> = v
+        .iter_errors(doc)
+        .map(|e| (e.instance_path().to_string(), e.to_string()))
+        .collect();
+    assert!(
+        !errs.is_empty(),
+        "{what}: validates against {SCHEMA}, but must not"
+    );
+    assert!(
+        errs.iter()
+            .any(|(at, _)| at == pointer || at.starts_with(&format!("{pointer}/"))),
+        "{what}: no error at {pointer}; the errors were:\n{}",
+        errs.iter()
+            .map(|(at, e)| format!("at {at}: {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// `drctl report ARGS --format json` on the fixed journals, parsed.
+fn report_json(args: &[&str]) -> Value {
+    let o = crate::report::report(&[args, &["--format", "json"]].concat());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "drctl report {args:?}:\n{}",
+        crate::report::all(&o)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "drctl report {args:?} is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
+}
+
+#[test]
+fn golden_report_json_validates_against_the_schema() {
+    let v = validator();
+    let golden = read_json(GOLDEN);
+    assert_eq!(golden["schema"], "drctl.report/v1");
+    assert_valid(&v, GOLDEN, &golden);
+}
+
+#[test]
+fn fresh_report_json_validates_against_the_schema() {
+    let v = validator();
+    // The golden's window, then one with no run at all, then one plan.
+    let full = ["--from", "2026-08-25", "--to", "2026-11-23T12:00:00Z"];
+    let doc = report_json(&full);
+    assert_eq!(doc["summary"]["runs"], 6, "the runs of the fixed journals");
+    assert_valid(&v, &format!("drctl report {full:?}"), &doc);
+    for args in [
+        &["--from", "2025-01-01", "--to", "2025-02-01"][..],
+        &[
+            "--from",
+            "2026-08-25",
+            "--to",
+            "2026-11-23T12:00:00Z",
+            "--plan",
+            "ledger",
+        ][..],
+    ] {
+        let doc = report_json(args);
+        assert_valid(&v, &format!("drctl report {args:?}"), &doc);
+    }
+}
+
+#[test]
+fn schema_allows_as_of_on_a_run_row_only_as_a_string() {
+    let v = validator();
+    let mut doc = read_json(GOLDEN);
+    doc["plans"][0]["runs"][0]["as_of"] = json!(
+        "made by the run itself at 2026-09-20 12:19:42 UTC, while storing its evidence: the steps before evidence had ended; its final record comes after"
+    );
+    assert_valid(&v, "the golden with a run's as_of", &doc);
+    doc["plans"][0]["runs"][0]["as_of"] = json!(true);
+    assert_invalid(
+        &v,
+        "a run's as_of as a boolean",
+        &doc,
+        "/plans/0/runs/0/as_of",
+    );
+}
+
+#[test]
+fn schema_rejects_what_a_v1_report_never_holds() {
+    let v = validator();
+    let golden = read_json(GOLDEN);
+    assert_valid(&v, GOLDEN, &golden);
+
+    let mut doc = golden.clone();
+    doc["unexpected"] = json!(1);
+    assert_invalid(&v, "an unknown top-level property", &doc, "");
+
+    let mut doc = golden.clone();
+    doc["schema"] = json!("drctl.report/v2");
+    assert_invalid(&v, "schema drctl.report/v2", &doc, "/schema");
+
+    // `format: date-time` is asserted, not only the pattern: no 31 November.
+    let mut doc = golden.clone();
+    doc["generated_at"] = json!("2026-11-31T12:00:00Z");
+    assert_invalid(&v, "generated_at on 31 November", &doc, "/generated_at");
+
+    let mut doc = golden.clone();
+    doc["plans"][0]["runs"][0]["verdict"]["verdict"] = json!("MAYBE");
+    assert_invalid(&v, "a run's verdict MAYBE", &doc, "/plans/0/runs/0/verdict");
+
+    // The first run whose RTO was measured: its figure as a string.
+    let mut doc = golden;
+    let (p, r) = doc["plans"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .enumerate()
+        .find_map(|(p, plan)| {
+            plan["runs"]
+                .as_array()?
+                .iter()
+                .position(|run| run["rto"]["seconds"].is_number())
+                .map(|r| (p, r))
+        })
+        .expect("a run with a measured RTO in the golden");
+    let seconds = doc["plans"][p]["runs"][r]["rto"]["seconds"].to_string();
+    doc["plans"][p]["runs"][r]["rto"]["seconds"] = json!(seconds);
+    assert_invalid(
+        &v,
+        "an RTO achieved as a string",
+        &doc,
+        &format!("/plans/{p}/runs/{r}/rto/seconds"),
+    );
+}
