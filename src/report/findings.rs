@@ -287,9 +287,12 @@ fn of_run(s: &PlanSection, r: &RunRow, now: DateTime<Utc>, out: &mut Vec<Finding
             ),
         }
     }
+    // A drill's own report (in its evidence pack) is made before its
+    // cleanup: pending there, not incomplete.
     if let Some(c) = &r.cleanup
         && !c.complete
         && r.outcome != Outcome::Unfinished
+        && r.as_of.is_none()
     {
         add(
             Severity::High,

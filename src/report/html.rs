@@ -30,8 +30,8 @@ use chrono::{DateTime, Utc};
 use super::controls::Status;
 use super::findings::Severity;
 use super::render::{
-    achieved, day, evidence_text, finding_code, kind_label, measure_text, minute, target,
-    verdict_reason, verdict_word, x,
+    achieved, cleanup_word, day, evidence_text, finding_code, kind_label, measure_text, minute,
+    target, verdict_reason, verdict_word, x,
 };
 use super::{PlanSection, Report, RunRow};
 use crate::engine::measure::{Measure, StepTiming};
@@ -90,6 +90,7 @@ svg .bar.failed { fill: #c62828; }
 svg .bar.started { fill: #f2b705; }
 svg .before-run { fill: #eceff3; }
 svg .rto-target { stroke: #c62828; stroke-width: 1.5; stroke-dasharray: 6 3; }
+svg .rto-target.beyond { stroke-dasharray: 1 3; stroke-width: 2; }
 svg .rto-achieved { stroke: var(--accent); stroke-width: 1.5; }
 svg text.rto-target-label { fill: #c62828; font-weight: 600; }
 svg text.rto-achieved-label { fill: var(--accent); font-weight: 600; }
@@ -533,10 +534,10 @@ fn run_article(o: &mut String, p: &PlanSection, run: &RunRow) {
             "Cleanup",
             format!(
                 "{}{}{}",
-                if c.complete {
-                    r#"<span class="badge pass">complete</span>"#
-                } else {
-                    r#"<span class="badge fail">INCOMPLETE</span>"#
+                match cleanup_word(c) {
+                    "INCOMPLETE" => r#"<span class="badge fail">INCOMPLETE</span>"#.to_string(),
+                    "complete" => r#"<span class="badge pass">complete</span>"#.to_string(),
+                    word => x(word),
                 },
                 c.seconds
                     .map(|s| format!(" in {s:.1}s"))
@@ -588,9 +589,9 @@ fn secs(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
 
 /// A tick interval that divides `span` seconds into at most eight parts.
 fn tick_for(span: f64) -> f64 {
-    const NICE: [f64; 19] = [
-        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
-        10800.0, 21600.0, 43200.0, 86400.0, 172800.0,
+    const NICE: [f64; 22] = [
+        0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0,
+        3600.0, 7200.0, 10800.0, 21600.0, 43200.0, 86400.0, 172800.0,
     ];
     NICE.iter()
         .copied()
@@ -598,13 +599,23 @@ fn tick_for(span: f64) -> f64 {
         .unwrap_or_else(|| (span / 8.0 / 86400.0).ceil() * 86400.0)
 }
 
-/// `+5m`, `+1h30m`.
+/// `+0.5s`, `+5m`, `+1h30m`.
 fn tick_label(secs: f64) -> String {
-    if secs <= 0.0 {
+    if secs <= 1e-9 {
         return "0".into();
     }
-    format!("+{}", target(secs.round() as u64))
+    let whole = secs.round();
+    if (secs - whole).abs() > 1e-6 {
+        return format!("+{secs:.1}s");
+    }
+    format!("+{}", target(whole as u64))
 }
+
+/// The RTO target is drawn to scale when it lies within this many times
+/// the run's own span; further out, the axis shows the run alone.
+const ZOOM: f64 = 4.0;
+/// The shortest axis, in seconds.
+const MIN_SPAN: f64 = 0.5;
 
 /// Geometry of a timeline (SVG user units).
 const WIDTH: f64 = 960.0;
@@ -633,15 +644,23 @@ fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
     }
     let at = |t: DateTime<Utc>| secs(origin, t);
     let from_rto = at(rto_origin);
+    // The axis covers the run (and the RTO achieved), and the RTO target
+    // too unless it lies far beyond: a run of seconds against a target of
+    // minutes would be a sliver. Then the target is marked at the axis's
+    // end as beyond it.
     let mut span = at(last);
-    if let Some(t) = run.rto.target_seconds {
-        span = span.max(from_rto + t as f64);
-    }
     if let Some(a) = run.rto.seconds {
         span = span.max(from_rto + a);
     }
-    let tick = tick_for(span.max(1.0));
-    let span = (span.max(1.0) / tick).ceil() * tick;
+    let target_at = run.rto.target_seconds.map(|t| from_rto + t as f64);
+    let beyond = target_at.is_some_and(|t| t > ZOOM * span.max(MIN_SPAN));
+    if let Some(t) = target_at
+        && !beyond
+    {
+        span = span.max(t);
+    }
+    let tick = tick_for(span.max(MIN_SPAN));
+    let span = (span.max(MIN_SPAN) / tick).ceil() * tick;
     let xpos = |s: f64| PLOT_X0 + (s / span) * (PLOT_X1 - PLOT_X0);
     let height = TOP + ROW * steps.len() as f64 + BOTTOM;
     let plot_bottom = TOP + ROW * steps.len() as f64;
@@ -809,13 +828,24 @@ fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
         );
     };
     if let Some(t) = run.rto.target_seconds {
-        marker(
-            o,
-            "rto-target",
-            from_rto + t as f64,
-            format!("RTO target {}", target(t)),
-            12.0,
-        );
+        if beyond {
+            let _ = writeln!(
+                o,
+                r#"<line class="rto-target beyond" x1="{PLOT_X1:.1}" y1="{:.1}" x2="{PLOT_X1:.1}" y2="{plot_bottom:.1}"/><text class="rto-target-label" x="{:.1}" y="12.0" text-anchor="end">RTO target {} (+{}), beyond this axis →</text>"#,
+                TOP - 6.0,
+                PLOT_X1,
+                x(&target(t)),
+                x(&target((from_rto + t as f64).round() as u64))
+            );
+        } else {
+            marker(
+                o,
+                "rto-target",
+                from_rto + t as f64,
+                format!("RTO target {}", target(t)),
+                12.0,
+            );
+        }
     }
     if let Some(a) = run.rto.seconds {
         marker(
@@ -842,7 +872,12 @@ fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
             "Not trusted: the journal's hash chain does not verify, so these times are what the altered journal says.".to_string()
         } else {
             format!(
-                "Green: succeeded; red: failed; yellow: started with no end recorded. Dashed red: the RTO target; blue: the RTO achieved ({}).",
+                "Green: succeeded; red: failed; yellow: started with no end recorded. Dashed red: the RTO target{}; blue: the RTO achieved ({}).",
+                if beyond {
+                    " (far beyond the run: the axis shows the run alone, the dotted line at its end points on to the target)"
+                } else {
+                    ""
+                },
                 x(&run.rto.basis)
             )
         }
@@ -925,6 +960,7 @@ mod tests {
 
     #[test]
     fn ticks_divide_a_span_into_at_most_eight_parts() {
+        assert_eq!(tick_for(0.7), 0.1);
         assert_eq!(tick_for(7.0), 1.0);
         assert_eq!(tick_for(60.0), 10.0);
         assert_eq!(tick_for(900.0), 120.0);
@@ -936,6 +972,8 @@ mod tests {
     #[test]
     fn tick_labels_read_like_plan_durations() {
         assert_eq!(tick_label(0.0), "0");
+        assert_eq!(tick_label(0.1 + 0.2), "+0.3s");
+        assert_eq!(tick_label(2.0), "+2s");
         assert_eq!(tick_label(300.0), "+5m");
         assert_eq!(tick_label(5400.0), "+1h30m");
     }

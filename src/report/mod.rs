@@ -479,7 +479,16 @@ fn row(
     now: DateTime<Utc>,
     running: bool,
 ) -> RunRow {
-    let records = &r.records;
+    // The report a run makes of itself is judged as the run stood when its
+    // evidence step began: that step, running while the report is made, is
+    // left out of the view (not counted as a step that never ran).
+    let judged: Vec<Record>;
+    let records: &[Record] = if running {
+        judged = before_evidence(&r.records);
+        &judged
+    } else {
+        &r.records
+    };
     let first = &records[0];
     let Event::RunStarted {
         kind,
@@ -675,10 +684,42 @@ fn row(
         cleanup,
         chain: r.chain.clone(),
         steps,
-        rollback_scope: rollback_scope(*kind, depth.as_deref()),
+        // A run refused before anything changed has nothing to undo.
+        rollback_scope: (outcome != Outcome::Refused)
+            .then(|| rollback_scope(*kind, depth.as_deref()))
+            .flatten(),
         as_of,
         evidence_check: EvidenceCheck::last(records, plan),
     }
+}
+
+/// `records` without the evidence steps: their records, and their nodes in
+/// the journaled graph (see [`of_running`]).
+fn before_evidence(records: &[Record]) -> Vec<Record> {
+    use crate::steps::{KindName, StepId};
+    let evidence = |id: &str| {
+        id.parse::<StepId>()
+            .is_ok_and(|s| s.kind == KindName::Evidence)
+    };
+    records
+        .iter()
+        .filter(|r| match &r.event {
+            Event::StepStarted { step, .. }
+            | Event::StepSucceeded { step, .. }
+            | Event::StepFailed { step, .. } => !evidence(step),
+            _ => true,
+        })
+        .cloned()
+        .map(|mut r| {
+            if let Event::RunStarted { steps, .. } = &mut r.event {
+                steps.retain(|s| !evidence(&s.id));
+                for s in steps.iter_mut() {
+                    s.deps.retain(|d| !evidence(d));
+                }
+            }
+            r
+        })
+        .collect()
 }
 
 /// What a run of this kind cannot undo (for the report and the

@@ -285,6 +285,16 @@ pub(crate) fn evidence_text(run: &RunRow) -> String {
     }
 }
 
+/// A drill's cleanup in a word: complete, not run yet (the report a drill
+/// makes of itself comes before its cleanup), or INCOMPLETE.
+pub(crate) fn cleanup_word(c: &crate::drill::CleanupSummary) -> &'static str {
+    match (c.complete, c.ran) {
+        (true, _) => "complete",
+        (false, false) => "not run yet",
+        (false, true) => "INCOMPLETE",
+    }
+}
+
 /// A run's kind with its depth (`drill (shadow)`).
 pub(crate) fn kind_label(run: &RunRow) -> String {
     match &run.depth {
@@ -371,7 +381,7 @@ fn run_details(o: &mut String, run: &RunRow) {
         let _ = writeln!(
             o,
             "- Cleanup: {}{}",
-            if c.complete { "complete" } else { "INCOMPLETE" },
+            cleanup_word(c),
             c.seconds
                 .map(|s| format!(" in {s:.1}s"))
                 .unwrap_or_default()

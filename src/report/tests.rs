@@ -753,6 +753,61 @@ fn the_last_evidence_verification_decides_the_mismatch_finding() {
 }
 
 #[test]
+fn regression_a_drills_own_report_in_its_evidence_pack_is_not_judged_unfinished() {
+    // The passing drill c003 as its evidence step saw it: an evidence step
+    // in its graph, started, and no cleanup yet (cleanup comes after). Its
+    // pack's report said FAIL ("not every step of the drill ran") and
+    // "left 3 resources".
+    let plans = plans();
+    let c003 = journals()
+        .into_iter()
+        .find(|j| j.run_id == "20261117T030000Z-payments-c003")
+        .expect("c003");
+    let records: Vec<Record> = c003
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record"))
+        .collect();
+    let t0 = records[0].at;
+    let secs = |at: DateTime<Utc>| (at - t0).num_milliseconds() as f64 / 1000.0;
+    let mut j = J::new(&c003.run_id, &t0.to_rfc3339());
+    let mut last = 0.0;
+    for r in &records {
+        if matches!(r.event, Event::Cleanup { .. } | Event::RunFinished { .. }) {
+            break;
+        }
+        let mut e = r.event.clone();
+        if let Event::RunStarted { steps, .. } = &mut e {
+            steps.push(StepRef {
+                id: "payments/evidence".into(),
+                deps: Vec::new(),
+                description: "store the run's evidence".into(),
+            });
+        }
+        last = secs(r.at);
+        j.at(last, e);
+    }
+    j.at(last + 0.1, step("payments/evidence"));
+    let payments = plans.iter().find(|p| p.name() == "payments").expect("plan");
+    let r = of_running(payments, &j.build(), t0 + Duration::seconds(500));
+    let row = &r.plans[0].runs[0];
+    assert_eq!(row.verdict, Verdict::Pass, "{row:#?}");
+    assert!(row.as_of.is_some());
+    assert_eq!(row.rto.seconds, Some(412.0));
+    let c = row.cleanup.as_ref().expect("a drill's cleanup");
+    assert_eq!((c.complete, c.ran), (false, false));
+    assert!(
+        r.findings
+            .iter()
+            .all(|f| f.kind != findings::Kind::CleanupIncomplete),
+        "{:#?}",
+        r.findings
+    );
+    assert!(row.steps.iter().all(|s| !s.step.ends_with("/evidence")));
+    assert!(render::markdown(&r).contains("- Cleanup: not run yet"));
+}
+
+#[test]
 fn a_window_and_a_plan_filter_narrow_the_rows_not_the_cadence() {
     let plans = plans();
     let mut req = request(&plans);
