@@ -131,10 +131,14 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> anyhow::Result<Exit> {
         let store = store.clone();
         async move {
             // A journal that cannot be read at all is reported, empty: its
-            // absence from the figures must show.
-            let (text, head) = drctl::journal::snapshot(store.as_ref(), &id)
-                .await
-                .unwrap_or_default();
+            // absence from the figures shows as a finding, and here why.
+            let (text, head) = match drctl::journal::snapshot(store.as_ref(), &id).await {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("warning: cannot read the journal of {id}: {e}");
+                    Default::default()
+                }
+            };
             JournalText {
                 run_id: id,
                 text,

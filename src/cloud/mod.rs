@@ -317,7 +317,7 @@ impl std::fmt::Debug for Clouds {
 /// Every field is optional: left empty, the AWS SDK's standard configuration
 /// chain applies (profiles, `AWS_REGION`, `AWS_ENDPOINT_URL_<SERVICE>`, instance
 /// roles), so the same binary runs against AWS and against the emulators.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct CloudSettings {
     /// Region for calls that have none of their own (STS, Route 53).
     pub default_region: Option<String>,
@@ -325,6 +325,8 @@ pub struct CloudSettings {
     pub access_key_id: Option<String>,
     /// Static secret access key, paired with `access_key_id`.
     pub secret_access_key: Option<String>,
+    /// Session token of temporary static credentials (`ASIA...` keys).
+    pub session_token: Option<String>,
     /// Endpoint override for Route 53.
     pub route53_endpoint: Option<String>,
     /// Endpoint override for S3 (path-style addressing is used when set).
@@ -366,6 +368,7 @@ impl CloudSettings {
             default_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             access_key_id: get("AWS_ACCESS_KEY_ID"),
             secret_access_key: get("AWS_SECRET_ACCESS_KEY"),
+            session_token: get("AWS_SESSION_TOKEN"),
             route53_endpoint: get("AWS_ENDPOINT_URL_ROUTE_53").or_else(|| get("AWS_ENDPOINT_URL")),
             s3_endpoint: get("AWS_ENDPOINT_URL_S3").or_else(|| get("AWS_ENDPOINT_URL")),
             rds_endpoint: get("AWS_ENDPOINT_URL_RDS").or_else(|| get("AWS_ENDPOINT_URL")),
@@ -398,6 +401,7 @@ impl CloudSettings {
             default_region,
             access_key_id,
             secret_access_key,
+            session_token,
             route53_endpoint,
             s3_endpoint,
             rds_endpoint,
@@ -407,6 +411,28 @@ impl CloudSettings {
             gcs_endpoint
         );
         self
+    }
+}
+
+/// Credentials are never printed: a debug line of the settings must not be
+/// how a secret reaches a log.
+impl std::fmt::Debug for CloudSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("CloudSettings")
+            .field("default_region", &self.default_region)
+            .field("access_key_id", &redacted(&self.access_key_id))
+            .field("secret_access_key", &redacted(&self.secret_access_key))
+            .field("session_token", &redacted(&self.session_token))
+            .field("route53_endpoint", &self.route53_endpoint)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("rds_endpoint", &self.rds_endpoint)
+            .field("autoscaling_endpoint", &self.autoscaling_endpoint)
+            .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
+            .field("sts_endpoint", &self.sts_endpoint)
+            .field("gcs_endpoint", &self.gcs_endpoint)
+            .field("retry", &self.retry)
+            .finish()
     }
 }
 
@@ -504,6 +530,23 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn settings_never_print_credentials_and_keep_the_session_token() {
+        let s = CloudSettings::from_vars(&vars(&[
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEKEYID0001"),
+            ("AWS_SECRET_ACCESS_KEY", "s3cr3t-canary"),
+            ("AWS_SESSION_TOKEN", "token-canary"),
+            ("AWS_REGION", "us-east-1"),
+        ]));
+        assert_eq!(s.session_token.as_deref(), Some("token-canary"));
+        for shown in [format!("{s:?}"), format!("{s:#?}")] {
+            for secret in ["ASIAEXAMPLEKEYID0001", "s3cr3t-canary", "token-canary"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+            assert!(shown.contains("us-east-1"), "{shown}");
+        }
     }
 
     #[test]

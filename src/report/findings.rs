@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Chain, PlanSection, RunRow};
+use super::{PlanSection, RunRow};
 use crate::journal::event::{Outcome, RunKind};
 
 /// How urgent a finding is.
@@ -75,10 +75,11 @@ pub struct Finding {
 }
 
 /// Every finding of `sections`, plus one per journal that cannot be read
-/// as a run (`unreadable`: run id and chain), most severe first.
+/// as a run or that does not verify and has no row (`unreadable`: run id
+/// and what is wrong), most severe first.
 pub fn derive(
     sections: &[PlanSection],
-    unreadable: &[(String, Chain)],
+    unreadable: &[(String, String)],
     now: DateTime<Utc>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -108,16 +109,13 @@ pub fn derive(
             });
         }
     }
-    for (run, chain) in unreadable {
+    for (run, message) in unreadable {
         out.push(Finding {
             severity: Severity::High,
             kind: Kind::BrokenChain,
             plan: None,
             run: Some(run.clone()),
-            message: format!(
-                "the journal of {run} cannot be read as a run ({}); it is left out of every figure",
-                chain.problem.as_deref().unwrap_or("no run_started record")
-            ),
+            message: message.clone(),
             owner: None,
             action: format!(
                 "`drctl audit verify {run}`, and compare it with the run's evidence copies"

@@ -375,6 +375,7 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
     let cadences = crate::schedule::cadence(&owned, &drills, req.now);
 
     let mut rows: BTreeMap<String, Vec<RunRow>> = BTreeMap::new();
+    let mut with_rows: std::collections::BTreeSet<&str> = Default::default();
     for r in &read_runs {
         let Some(start) = r.records.first().filter(|f| {
             matches!(f.event, Event::RunStarted { .. })
@@ -388,6 +389,7 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
         };
         for p in ran {
             if plans.iter().any(|q| q.name() == p.name) {
+                with_rows.insert(r.journal.run_id.as_str());
                 rows.entry(p.name.clone()).or_default().push(row(
                     r,
                     &p.name,
@@ -398,15 +400,43 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
             }
         }
     }
-    // Runs whose journal cannot even be read as a run are findings too.
-    let unreadable: Vec<&ReadRun<'_>> = read_runs
+    // Journals that cannot be read as a run (empty, unreadable, no
+    // run_started first) are findings in every report; so is a journal that
+    // does not verify and has no row here: its start time and plans are
+    // among what could have been edited, so the window and the plan filter
+    // cannot be trusted to leave it out.
+    let unreadable: Vec<(String, String)> = read_runs
         .iter()
-        .filter(|r| {
-            !r.chain.ok
-                && !r
-                    .records
-                    .first()
-                    .is_some_and(|f| matches!(f.event, Event::RunStarted { .. }))
+        .filter_map(|r| {
+            let is_run = r
+                .records
+                .first()
+                .is_some_and(|f| matches!(f.event, Event::RunStarted { .. }));
+            let id = r.journal.run_id.clone();
+            let problem = r.chain.problem.as_deref();
+            if !is_run {
+                Some((
+                    id.clone(),
+                    format!(
+                        "the journal of {id} cannot be read as a run ({}); it is left out of every figure",
+                        problem.unwrap_or(if r.journal.text.trim().is_empty() {
+                            "it is empty, or could not be read"
+                        } else {
+                            "no run_started record"
+                        })
+                    ),
+                ))
+            } else if !r.chain.ok && !with_rows.contains(id.as_str()) {
+                Some((
+                    id.clone(),
+                    format!(
+                        "the journal of {id} does not verify ({}); it is listed whatever the report's window and plans, since its start and plans could have been edited",
+                        problem.unwrap_or("broken")
+                    ),
+                ))
+            } else {
+                None
+            }
         })
         .collect();
 
@@ -430,14 +460,7 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
             }
         })
         .collect();
-    let findings = findings::derive(
-        &sections,
-        &unreadable
-            .iter()
-            .map(|r| (r.journal.run_id.clone(), r.chain.clone()))
-            .collect::<Vec<_>>(),
-        req.now,
-    );
+    let findings = findings::derive(&sections, &unreadable, req.now);
     let controls = controls::map(&sections, req.window, req.now);
     let mut summary = Summary::default();
     for r in sections.iter().flat_map(|s| &s.runs) {

@@ -808,6 +808,55 @@ fn regression_a_drills_own_report_in_its_evidence_pack_is_not_judged_unfinished(
 }
 
 #[test]
+fn regression_an_unreadable_or_redated_journal_is_a_finding_not_an_omission() {
+    let plans = plans();
+    let mut js = journals();
+    // Could not be read: the CLI passes it on empty.
+    js.push(JournalText {
+        run_id: "20261101T000000Z-payments-0bad".into(),
+        text: String::new(),
+        head: None,
+    });
+    // Its start moved out of the window by an edit (the chain breaks).
+    let honest = failover(
+        "20261105T100000Z-payments-0ld0",
+        "2026-11-05T10:00:00Z",
+        2.0,
+        300.0,
+        approved(),
+    )
+    .build();
+    js.push(JournalText {
+        text: honest
+            .text
+            .replacen("2026-11-05T10:00:00Z", "2025-01-01T10:00:00Z", 1),
+        ..honest
+    });
+    let r = build(&request(&plans), &js);
+    for (id, says) in [
+        (
+            "20261101T000000Z-payments-0bad",
+            "empty, or could not be read",
+        ),
+        (
+            "20261105T100000Z-payments-0ld0",
+            "whatever the report's window",
+        ),
+    ] {
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.run.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("no finding for {id}: {:#?}", r.findings));
+        assert_eq!(f.kind, findings::Kind::BrokenChain);
+        assert_eq!(f.severity, findings::Severity::High);
+        assert!(f.message.contains(says), "{}", f.message);
+    }
+    // Neither has a row or a figure.
+    assert_eq!(r.summary.runs, 6);
+}
+
+#[test]
 fn a_window_and_a_plan_filter_narrow_the_rows_not_the_cadence() {
     let plans = plans();
     let mut req = request(&plans);

@@ -291,11 +291,14 @@ async fn a_forged_manifest_is_caught_by_the_digest_in_the_run_journal() {
 }
 
 /// What looks like a credential: an access key id, a signature or a
-/// presigned URL's parameters, a session token, or the secret itself.
-fn credentials_in(text: &str, secret: &str) -> Vec<String> {
+/// presigned URL's parameters, a session token, or one of `canaries` (the
+/// secret key and session token the run was given) verbatim.
+fn credentials_in(text: &str, canaries: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
-    if text.contains(secret) {
-        found.push("the secret access key".to_string());
+    for c in canaries {
+        if text.contains(c) {
+            found.push(format!("the credential {}…", &c[..8.min(c.len())]));
+        }
     }
     for marker in [
         "X-Amz-Signature",
@@ -342,12 +345,15 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
     let fx = Fixture::new("creds").await;
-    // The world's endpoints with a recognisable secret: if it leaks, it is
-    // found verbatim.
+    // The world's endpoints with a recognisable secret key and session token
+    // (temporary credentials): if either leaks, it is found verbatim.
     let secret = "drctlCanarySecretKey0123456789abcdefXYZW";
+    let token = "drctlCanarySessionToken/IQoJb3JpZ2luX2VjEXAMPLE+token==";
+    let canaries = [secret, token];
     let endpoints = std::fs::read_to_string(world::endpoints_file()).expect("endpoints");
     let endpoints = endpoints
         .lines()
+        .filter(|l| !l.starts_with("AWS_SESSION_TOKEN="))
         .map(|l| {
             if l.starts_with("AWS_SECRET_ACCESS_KEY=") {
                 format!("AWS_SECRET_ACCESS_KEY={secret}")
@@ -355,6 +361,7 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
                 l.to_string()
             }
         })
+        .chain([format!("AWS_SESSION_TOKEN={token}")])
         .collect::<Vec<_>>()
         .join("\n");
     let dir = tempfile::tempdir().expect("dir");
@@ -366,7 +373,23 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
         texts.push((format!("{what} (stdout)"), ran.out.clone()));
         texts.push((format!("{what} (stderr)"), ran.err.clone()));
     };
-    // Debug logging: the most a user can ask drctl to print.
+    // Debug logging: the most a user can ask drctl to print. A drill first
+    // (its own evidence pack and cleanup), then the failover.
+    let drill = fx
+        .drctl_with(
+            &[
+                "-vv", "drill", "--plan", "payments", "--to", STANDBY, "--output", "json",
+            ],
+            &[],
+            &file,
+        )
+        .await;
+    assert_eq!(drill.code, Some(0), "{}", drill.all());
+    let drill_run = drill.json()["run_id"]
+        .as_str()
+        .expect("drill run id")
+        .to_string();
+    keep("drill -vv", &drill);
     let ran = fx
         .drctl_with(
             &[
@@ -392,8 +415,12 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
         vec!["-vv", "runs", "show", &run, "--output", "json"],
         vec!["-vv", "report", "--format", "json"],
         vec!["-vv", "report", "--format", "md"],
+        vec!["-vv", "report", "--format", "html"],
+        vec!["-vv", "report", "--format", "junit"],
+        vec!["-vv", "report", "--format", "csv"],
         vec!["-vv", "report", "--run", &run],
-        vec!["-vv", "audit", "verify", "--evidence", &run],
+        vec!["-vv", "audit", "verify", "--evidence"],
+        vec!["-vv", "runs", "show", &drill_run],
         vec!["-vv", "status", "--plan", "payments"],
     ] {
         let r = fx.drctl_with(&args, &[], &file).await;
@@ -412,7 +439,7 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
     // Every evidence object, on both clouds.
     let clouds = world::clouds().await;
     let mut objects = 0;
-    for pack in packs(&fx, &run) {
+    for pack in packs(&fx, &run).into_iter().chain(packs(&fx, &drill_run)) {
         let prefix = ObjectUrl::parse(&format!("{pack}/")).expect("url");
         let listing = clouds
             .objects
@@ -434,11 +461,33 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
             objects += 1;
         }
     }
-    assert_eq!(objects, 8, "4 objects on each destination");
+    assert_eq!(objects, 16, "4 objects on each destination, for each run");
+    // The drill's own report in its pack: PASS, its cleanup not run yet
+    // (regression: every drill's pack said FAIL and cleanup incomplete).
+    let [drill_s3, _] = packs(&fx, &drill_run);
+    let url = ObjectUrl::parse(&format!("{drill_s3}/report.json")).expect("url");
+    let report: Value = serde_json::from_slice(
+        &clouds
+            .objects
+            .get(STANDBY, &url)
+            .await
+            .expect("read")
+            .expect("the drill's report"),
+    )
+    .expect("json");
+    let row = &report["plans"][0]["runs"][0];
+    assert_eq!(row["verdict"]["verdict"], "PASS", "{row:#}");
+    assert_eq!(row["cleanup"]["ran"], false, "{row:#}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().all(|f| f["kind"] != "cleanup_incomplete")),
+        "{report:#}"
+    );
     let leaks: Vec<String> = texts
         .iter()
         .flat_map(|(what, text)| {
-            credentials_in(text, secret)
+            credentials_in(text, &canaries)
                 .into_iter()
                 .map(move |c| format!("{what}: {c}"))
         })
@@ -448,17 +497,18 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
 
 #[test]
 fn the_credential_scan_finds_what_it_looks_for() {
-    let secret = "s3cr3t";
-    assert!(credentials_in("all clear", secret).is_empty());
-    assert_eq!(credentials_in("key s3cr3t here", secret).len(), 1);
+    let canaries = ["s3cr3t-key", "t0ken-canary"];
+    assert!(credentials_in("all clear", &canaries).is_empty());
+    assert_eq!(credentials_in("key s3cr3t-key here", &canaries).len(), 1);
+    assert_eq!(credentials_in("a t0ken-canary", &canaries).len(), 1);
     assert_eq!(
-        credentials_in("id AKIAIOSFODNN7EXAMPLE.", secret),
+        credentials_in("id AKIAIOSFODNN7EXAMPLE.", &canaries),
         ["an access key id at byte 3"]
     );
     assert!(
         !credentials_in(
             "https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=x",
-            secret
+            &canaries
         )
         .is_empty()
     );

@@ -97,7 +97,7 @@ impl Sdk {
             loader = loader.credentials_provider(Credentials::new(
                 key.clone(),
                 secret.clone(),
-                None,
+                settings.session_token.clone(),
                 None,
                 "drctl-settings",
             ));
