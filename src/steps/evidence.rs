@@ -115,7 +115,7 @@ async fn retention_for(
             note(
                 None,
                 None,
-                "the bucket's retention policy (GCS applies it to every object; see retained_until)"
+                "the bucket's retention policy, if it has one: GCS applies it itself, and each object's retained_until is the expiry GCS reported (absent: the bucket has none)"
                     .into(),
             ),
         );

@@ -634,28 +634,39 @@ async fn failback_returns_the_plan_home() {
     assert_eq!(after.groups[&w.id("payments-api-use1")], (2, 4, 8));
     assert!(after.databases[&w.id("ledger-db-use1")].starts_with("replica"));
 
-    // The journal: a promotion at home, the RPO gate overridden because a
-    // new replica has no ReplicaLag yet, and the RPO reported as unknown.
+    // The journal: a promotion at home, and the RPO gate and figure as the
+    // new replica's lag allows (below).
     let run = report["run_id"].as_str().expect("run id");
     let show = w.show(run).await;
     let promote = outputs(&show, &format!("payments/promote:{db}"));
     assert!(promote.get("promoted_at").is_some(), "{promote:#}");
-    assert_eq!(promote["lag_datapoints"], 0, "{promote:#}");
+    // The world's lag publisher puts a replica's first ReplicaLag point in
+    // within 10 s of its creation, so the gate and the promotion may or may
+    // not find one (regression: this test assumed neither did, and failed
+    // when the publisher won the race). Each way, the rule holds: no
+    // reading means unknown (the gate overridden), a reading is the figure.
     let gate = &gates(&show, "rpo")[0];
-    assert_eq!(gate["decision"], "override", "{gate:#}");
-    assert!(
-        gate["detail"]["databases"][0]["lag_seconds"].is_null(),
-        "{gate:#}"
-    );
+    if gate["detail"]["databases"][0]["lag_seconds"].is_null() {
+        assert_eq!(gate["decision"], "override", "{gate:#}");
+    } else {
+        assert_eq!(gate["decision"], "pass", "{gate:#}");
+    }
     let m = payments_measure(&report);
-    assert!(m["rpo"]["seconds"].is_null(), "unknown, never 0: {m:#}");
-    assert!(m["rpo"]["met"].is_null(), "{m:#}");
-    assert!(
-        m["rpo"]["basis"]
-            .as_str()
-            .is_some_and(|b| b.contains("unknown")),
-        "{m:#}"
-    );
+    if promote["lag_datapoints"] == 0 {
+        assert!(m["rpo"]["seconds"].is_null(), "unknown, never 0: {m:#}");
+        assert!(m["rpo"]["met"].is_null(), "{m:#}");
+        assert!(
+            m["rpo"]["basis"]
+                .as_str()
+                .is_some_and(|b| b.contains("unknown")),
+            "{m:#}"
+        );
+    } else {
+        assert_eq!(
+            m["rpo"]["seconds"], promote["lag_seconds"],
+            "{m:#} {promote:#}"
+        );
+    }
     let rto = m["rto"]["seconds"].as_f64().expect("RTO measured");
     assert!(rto > 0.0 && rto < 900.0, "{m:#}");
 }
