@@ -122,6 +122,50 @@ impl S3Store {
             .with_code("NoSuchBucket")),
         }
     }
+
+    /// The one PutObject: `If-None-Match: *` when create-only, and Object
+    /// Lock retention when given (a locked write must carry a checksum:
+    /// the SDK adds its CRC32 to every PutObject).
+    async fn put_object(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+        body: Bytes,
+        mode: PutMode,
+        retention: Option<Retention>,
+    ) -> Result<PutOutcome, CloudError> {
+        let (client, region) = self.client_for(via, url, "PutObject").await?;
+        let resource = url.to_string();
+        let c = s3_call("PutObject", &resource, &region);
+        let out = call(&self.retry, c, || {
+            let req = client
+                .put_object()
+                .bucket(&url.bucket)
+                .key(&url.key)
+                .body(ByteStream::from(body.clone()));
+            let req = match mode {
+                PutMode::Overwrite => req,
+                PutMode::CreateOnly => req.if_none_match("*"),
+            };
+            match retention {
+                Some(r) => req
+                    .object_lock_mode(ObjectLockMode::from(r.mode.as_s3()))
+                    .object_lock_retain_until_date(DateTime::from_secs(r.until.timestamp())),
+                None => req,
+            }
+            .send()
+        })
+        .await;
+        match out {
+            Ok(out) => Ok(PutOutcome::Written(out.e_tag().map(str::to_string))),
+            // `If-None-Match: *` found an object: 412 PreconditionFailed, which
+            // the SDK does not model (an "unhandled" error with that code).
+            Err(e) if mode == PutMode::CreateOnly && e.kind == ErrorKind::Precondition => {
+                Ok(PutOutcome::AlreadyExists)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[async_trait]
@@ -201,31 +245,7 @@ impl crate::cloud::ObjectStore for S3Store {
         body: Bytes,
         mode: PutMode,
     ) -> Result<PutOutcome, CloudError> {
-        let (client, region) = self.client_for(via, url, "PutObject").await?;
-        let resource = url.to_string();
-        let c = s3_call("PutObject", &resource, &region);
-        let out = call(&self.retry, c, || {
-            let req = client
-                .put_object()
-                .bucket(&url.bucket)
-                .key(&url.key)
-                .body(ByteStream::from(body.clone()));
-            match mode {
-                PutMode::Overwrite => req,
-                PutMode::CreateOnly => req.if_none_match("*"),
-            }
-            .send()
-        })
-        .await;
-        match out {
-            Ok(out) => Ok(PutOutcome::Written(out.e_tag().map(str::to_string))),
-            // `If-None-Match: *` found an object: 412 PreconditionFailed, which
-            // the SDK does not model (an "unhandled" error with that code).
-            Err(e) if mode == PutMode::CreateOnly && e.kind == ErrorKind::Precondition => {
-                Ok(PutOutcome::AlreadyExists)
-            }
-            Err(e) => Err(e),
-        }
+        self.put_object(via, url, body, mode, None).await
     }
 
     async fn put_retained(
@@ -235,32 +255,9 @@ impl crate::cloud::ObjectStore for S3Store {
         body: Bytes,
         retention: Option<Retention>,
     ) -> Result<Kept, CloudError> {
-        let (client, region) = self.client_for(via, url, "PutObject").await?;
-        let resource = url.to_string();
-        let c = s3_call("PutObject", &resource, &region);
-        let out = call(&self.retry, c, || {
-            let req = client
-                .put_object()
-                .bucket(&url.bucket)
-                .key(&url.key)
-                .if_none_match("*")
-                .body(ByteStream::from(body.clone()));
-            match retention {
-                // A locked write must carry a checksum: the SDK adds its
-                // CRC32 to every PutObject.
-                Some(r) => req
-                    .object_lock_mode(ObjectLockMode::from(r.mode.as_s3()))
-                    .object_lock_retain_until_date(DateTime::from_secs(r.until.timestamp())),
-                None => req,
-            }
-            .send()
-        })
-        .await;
-        let outcome = match out {
-            Ok(out) => PutOutcome::Written(out.e_tag().map(str::to_string)),
-            Err(e) if e.kind == ErrorKind::Precondition => PutOutcome::AlreadyExists,
-            Err(e) => return Err(e),
-        };
+        let outcome = self
+            .put_object(via, url, body, PutMode::CreateOnly, retention)
+            .await?;
         Ok(Kept {
             retained_until: match outcome {
                 PutOutcome::Written(_) => retention.map(|r| r.until),
