@@ -312,6 +312,43 @@ fn bucket_path(url: &ObjectUrl) -> String {
     format!("projects/_/buckets/{}", url.bucket)
 }
 
+impl GcsStore {
+    /// The one object write: create-only (`ifGenerationMatch=0`) or an
+    /// overwrite the crate may retry; says until when the bucket's retention
+    /// policy keeps what was written, when GCS reports it.
+    async fn write(&self, url: &ObjectUrl, body: Bytes, mode: PutMode) -> Result<Kept, CloudError> {
+        const OP: &str = "WriteObject";
+        let inner = self.inner(OP, url).await?;
+        let req = inner
+            .storage
+            .write_object(bucket_path(url), url.key.clone(), body);
+        let req = match mode {
+            // Writing the same bytes again is harmless: let the crate retry.
+            PutMode::Overwrite => req.with_idempotency(true),
+            PutMode::CreateOnly => req.set_if_generation_match(0),
+        };
+        match req.send_buffered().await {
+            Ok(obj) => Ok(Kept {
+                outcome: PutOutcome::Written(Some(obj.generation.to_string())),
+                retained_until: obj
+                    .retention_expire_time
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.seconds(), 0)),
+            }),
+            Err(e) => {
+                let e = map_gax(OP, url, &e);
+                if mode == PutMode::CreateOnly && e.kind == ErrorKind::Precondition {
+                    Ok(Kept {
+                        outcome: PutOutcome::AlreadyExists,
+                        retained_until: None,
+                    })
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl crate::cloud::ObjectStore for GcsStore {
     async fn bucket_exists(&self, _via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
@@ -365,27 +402,7 @@ impl crate::cloud::ObjectStore for GcsStore {
         body: Bytes,
         mode: PutMode,
     ) -> Result<PutOutcome, CloudError> {
-        const OP: &str = "WriteObject";
-        let inner = self.inner(OP, url).await?;
-        let req = inner
-            .storage
-            .write_object(bucket_path(url), url.key.clone(), body);
-        let req = match mode {
-            // Writing the same bytes again is harmless: let the crate retry.
-            PutMode::Overwrite => req.with_idempotency(true),
-            PutMode::CreateOnly => req.set_if_generation_match(0),
-        };
-        match req.send_buffered().await {
-            Ok(obj) => Ok(PutOutcome::Written(Some(obj.generation.to_string()))),
-            Err(e) => {
-                let e = map_gax(OP, url, &e);
-                if mode == PutMode::CreateOnly && e.kind == ErrorKind::Precondition {
-                    Ok(PutOutcome::AlreadyExists)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        Ok(self.write(url, body, mode).await?.outcome)
     }
 
     async fn get(&self, _via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
@@ -403,31 +420,7 @@ impl crate::cloud::ObjectStore for GcsStore {
         body: Bytes,
         _retention: Option<Retention>,
     ) -> Result<Kept, CloudError> {
-        const OP: &str = "WriteObject";
-        let inner = self.inner(OP, url).await?;
-        let req = inner
-            .storage
-            .write_object(bucket_path(url), url.key.clone(), body)
-            .set_if_generation_match(0);
-        match req.send_buffered().await {
-            Ok(obj) => Ok(Kept {
-                outcome: PutOutcome::Written(Some(obj.generation.to_string())),
-                retained_until: obj
-                    .retention_expire_time
-                    .and_then(|t| chrono::DateTime::from_timestamp(t.seconds(), 0)),
-            }),
-            Err(e) => {
-                let e = map_gax(OP, url, &e);
-                if e.kind == ErrorKind::Precondition {
-                    Ok(Kept {
-                        outcome: PutOutcome::AlreadyExists,
-                        retained_until: None,
-                    })
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        self.write(url, body, PutMode::CreateOnly).await
     }
 
     /// Nothing to read here: S3 Object Lock has no GCS equivalent on the
