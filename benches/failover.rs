@@ -29,10 +29,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use drctl::cloud::metered::{Call, ContextHook, MeterLog, Metered};
 use drctl::engine::{Engine, Reporter, RunOptions};
-use drctl::graph::Step;
 use drctl::journal::event::Event;
 use drctl::journal::store::JournalStore;
 use drctl::steps::StepFailure;
+use drctl::steps::graph::Step;
 use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::cloud::{LockMode, ObjectStore, ObjectUrl};
 use crate::journal::chain::hash_line;
 use crate::journal::event::{Event, Record};
+pub use crate::journal::payload::{DestinationCheck, PlanCheck, Problem};
 
 /// The manifest's schema id; bumped on any incompatible change.
 pub const SCHEMA: &str = "drctl.evidence/v1";
@@ -173,44 +174,6 @@ pub fn recorded(records: &[Record]) -> Vec<Recorded> {
                 .collect(),
         })
         .collect()
-}
-
-/// One thing wrong with a pack, naming the object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    /// The object (or destination) concerned.
-    pub object: String,
-    /// What is wrong.
-    pub problem: String,
-}
-
-/// One destination's pack, verified.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DestinationCheck {
-    /// The destination.
-    pub destination: String,
-    /// Objects whose digest matched (the manifest included).
-    pub verified: usize,
-    /// What is wrong; empty when the pack is whole.
-    pub problems: Vec<Problem>,
-}
-
-/// One plan's evidence of one run, verified (also what an
-/// [`Event::EvidenceVerified`] record keeps, so reports can name a pack
-/// that no longer matches without reading any cloud).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlanCheck {
-    /// The plan.
-    pub plan: String,
-    /// Per destination.
-    pub destinations: Vec<DestinationCheck>,
-}
-
-impl PlanCheck {
-    /// Whether every destination's pack is whole.
-    pub fn ok(&self) -> bool {
-        self.destinations.iter().all(|d| d.problems.is_empty())
-    }
 }
 
 /// Whether `checks`, a verification of the run whose records are

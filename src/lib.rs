@@ -19,16 +19,15 @@
 
 #![warn(missing_docs)]
 
+pub mod cleanup;
 pub mod cloud;
 pub mod config;
-pub mod drill;
 pub mod engine;
 pub mod evidence;
-pub mod graph;
 pub mod journal;
 pub mod plan;
 pub mod report;
-pub mod schedule;
+pub mod runs;
 pub mod state;
 pub mod status;
 pub mod steps;

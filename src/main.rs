@@ -56,7 +56,7 @@ fn main() -> ExitCode {
     };
     init_tracing(settings.log_format, cli.verbose);
     if let Some(h) = &settings.host {
-        drctl::journal::lock::set_hostname(h);
+        drctl::state::lock::set_hostname(h);
     }
     for w in &settings.warnings {
         eprintln!("warning: {w}");

@@ -108,7 +108,7 @@ pub struct PlanStatus {
     /// Drill cadence (last drill and verdict, overdue), from the journals;
     /// filled in by the caller that has the state (`None`: not read).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub drill: Option<crate::schedule::Cadence>,
+    pub drill: Option<crate::runs::schedule::Cadence>,
 }
 
 /// A DNS record's current state.

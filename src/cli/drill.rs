@@ -9,14 +9,14 @@ use serde_json::json;
 
 use super::failover::{RunArgs, engine, execute};
 use super::{Exit, Output, load_plans, select};
+use drctl::cleanup::sweep::{self, Found};
 use drctl::config::Settings;
-use drctl::drill::sweep::{self, Found};
 use drctl::engine::RunMode;
-use drctl::graph::DrillDepth;
 use drctl::journal::event::{Event, Outcome, PlanRef};
 use drctl::journal::{Journal, RunKind};
 use drctl::plan::Plan;
 use drctl::plan::duration::parse_duration;
+use drctl::steps::graph::DrillDepth;
 
 /// `drill`.
 #[derive(Debug, Args)]
@@ -342,7 +342,7 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> anyhow::Result<Exit> {
             })
             .collect(),
         operator: None,
-        host: drctl::journal::lock::hostname(),
+        host: drctl::state::lock::hostname(),
         pid: std::process::id(),
         flags: json!({"all": a.all, "found": found}),
         declared_at: None,
@@ -388,7 +388,7 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> anyhow::Result<Exit> {
                 println!(
                     "  left: {}; remove it with: {}",
                     c.resource,
-                    c.resource.manual_removal()
+                    drctl::steps::drill_names::manual_removal(&c.resource)
                 );
             }
             println!("sweep {run_id}: {outcome}");

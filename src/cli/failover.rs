@@ -9,11 +9,12 @@ use clap::Args;
 
 use super::{Exit, Output, load_plans, select};
 use drctl::config::Settings;
-use drctl::engine::{Confirm, Engine, EngineError, PreviewRow, Reporter, RunOptions, RunReport};
+use drctl::engine::{Confirm, Engine, EngineError, PreviewRow, Reporter, RunOptions};
 use drctl::journal::RunKind;
-use drctl::journal::replay::StepState;
 use drctl::plan::Plan;
 use drctl::plan::duration::{format_duration, parse_duration};
+use drctl::runs::RunReport;
+use drctl::runs::replay::StepState;
 
 /// Flags shared by every command that starts a run.
 #[derive(Debug, Args)]
@@ -335,9 +336,9 @@ pub fn render_report(r: &RunReport) -> String {
             );
         }
     }
-    let irreversible = |s: &drctl::engine::measure::StepTiming| {
+    let irreversible = |s: &drctl::runs::measure::StepTiming| {
         s.step
-            .parse::<drctl::graph::StepId>()
+            .parse::<drctl::steps::graph::StepId>()
             .is_ok_and(|id| id.kind.traits().irreversible)
     };
     if r.steps
@@ -366,7 +367,7 @@ pub fn render_report(r: &RunReport) -> String {
 }
 
 /// A drill's verdicts and cleanup, for people.
-fn render_drill(o: &mut String, d: &drctl::drill::DrillSummary) {
+fn render_drill(o: &mut String, d: &drctl::runs::drill::DrillSummary) {
     use std::fmt::Write as _;
     if let Some(why) = &d.interrupted {
         let _ = writeln!(o, "  drill interrupted: {why}");

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use super::{Exit, Output};
 use drctl::config::Settings;
 use drctl::journal::event::{Event, RunKind};
-use drctl::journal::hostname;
+use drctl::state::hostname;
 use drctl::state::{Holder, LockStatus};
 
 /// `lock` subcommands.

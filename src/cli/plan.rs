@@ -7,10 +7,10 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use super::{Exit, Output, load_plans, print_diagnostics, select};
 use drctl::config::Settings;
-use drctl::graph::{self, StepKind};
 use drctl::plan::Plan;
 use drctl::plan::duration::Human;
 use drctl::plan::spec::{DbStrategy, SwitchMode};
+use drctl::steps::graph::{self, StepKind};
 
 /// Plan commands.
 #[derive(Debug, Subcommand)]

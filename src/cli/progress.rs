@@ -9,9 +9,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::Value;
 
 use drctl::engine::Reporter;
-use drctl::graph::Step;
 use drctl::plan::duration::format_duration;
 use drctl::steps::StepFailure;
+use drctl::steps::graph::Step;
 
 /// One line per event on stderr, with the time since the run started.
 pub struct Lines {
@@ -75,7 +75,7 @@ impl Reporter for Lines {
 pub struct Live {
     multi: MultiProgress,
     header: ProgressBar,
-    bars: Mutex<BTreeMap<drctl::graph::StepId, ProgressBar>>,
+    bars: Mutex<BTreeMap<drctl::steps::graph::StepId, ProgressBar>>,
 }
 
 impl Live {

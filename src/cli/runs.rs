@@ -7,9 +7,10 @@ use clap::{Args, Subcommand};
 
 use super::{Exit, Output, load_plans};
 use drctl::config::Settings;
-use drctl::engine::{RunOptions, report_from_records};
+use drctl::engine::RunOptions;
 use drctl::journal;
 use drctl::journal::event::{Decision, Event, GateName, Outcome};
+use drctl::runs::report_from_records;
 use futures::StreamExt;
 
 /// `runs` subcommands.
@@ -79,7 +80,7 @@ pub enum AuditCommand {
 
 pub fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
     let loaded = drctl::plan::load(std::slice::from_ref(&settings.plans));
-    drctl::engine::measure::targets(&loaded.plans)
+    drctl::runs::measure::targets(&loaded.plans)
 }
 
 /// Runs a `runs` command.
@@ -407,7 +408,7 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> anyhow::Result<Exi
                 }
                 let event = journal::event::Event::EvidenceVerified {
                     by: verifier.clone().flatten(),
-                    host: journal::lock::hostname(),
+                    host: drctl::state::hostname(),
                     plans: checks,
                 };
                 match journal::append_to(store.clone(), &id, event).await {
@@ -460,7 +461,7 @@ async fn verify_evidence(
     settings: &Settings,
     id: &str,
 ) -> anyhow::Result<(
-    Vec<drctl::evidence::PlanCheck>,
+    Vec<drctl::journal::PlanCheck>,
     Vec<journal::event::Record>,
     String,
 )> {
@@ -484,7 +485,7 @@ async fn verify_evidence(
 }
 
 /// The text lines of a run's evidence checks, each on its own line.
-fn evidence_lines(checks: &[drctl::evidence::PlanCheck]) -> String {
+fn evidence_lines(checks: &[drctl::journal::PlanCheck]) -> String {
     let mut out = String::new();
     if checks.is_empty() {
         out.push_str("\n        evidence: none recorded (the run did not reach its evidence step)");

@@ -18,12 +18,12 @@ use serde_json::json;
 use super::{Exit, Output, load_plans};
 use drctl::config::Settings;
 use drctl::engine::{Engine, EngineError, RunMode};
-use drctl::graph::DrillDepth;
 use drctl::journal::event::{Event, Outcome, PlanRef};
 use drctl::journal::{Journal, RunKind};
 use drctl::plan::Plan;
 use drctl::plan::duration::parse_duration;
-use drctl::schedule::{self, Cadence, SlotAction};
+use drctl::runs::schedule::{self, Cadence, SlotAction};
+use drctl::steps::graph::DrillDepth;
 
 /// `schedule` subcommands.
 #[derive(Debug, Subcommand)]
@@ -336,7 +336,7 @@ async fn record(
             digest: plan.digest.clone(),
         }],
         operator: None,
-        host: drctl::journal::lock::hostname(),
+        host: drctl::state::lock::hostname(),
         pid: std::process::id(),
         flags: json!({"schedule_slot": slot, "mode": {"mode": "drill", "depth": "shadow"}}),
         declared_at: None,

@@ -385,7 +385,7 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
         // Every action twice in a row: the second run changes nothing.
         let (mut twice, _) = bench(&sc, Vec::new()).await;
         let run_id = twice.run_and_resume(&sc, &sc.opts, "twice").await;
-        let outputs: BTreeMap<String, Value> = crate::journal::replay::replay(
+        let outputs: BTreeMap<String, Value> = crate::runs::replay::replay(
             &crate::journal::read(twice.store.as_ref(), &run_id)
                 .await
                 .unwrap(),
@@ -405,6 +405,7 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                 outputs: &outputs,
                 deadline: std::time::Instant::now() + Duration::from_secs(5),
                 drill_expires: None,
+                render_report: None,
                 poll: sc.opts.poll,
                 journal: twice.store.clone(),
                 lag_window: sc.opts.lag_window,

@@ -11,9 +11,6 @@
 //! * gates (lock, approval, RPO) run before anything changes, and their
 //!   decisions, including the replica lag, are journaled either way.
 
-pub mod measure;
-pub mod side;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,24 +21,25 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::cloud::{Clouds, DbRole};
-use crate::graph::{self, Step};
 use crate::journal::event::{
     Decision, Event, GateName, Outcome, PlanRef, Record, RunKind, StepRef,
 };
-use crate::journal::lock::{LockError, LockInfo, hostname};
-use crate::journal::replay::{StepState, replay};
 use crate::journal::store::JournalStore;
 use crate::journal::{self, Journal, JournalError};
 use crate::plan::duration::format_duration;
 use crate::plan::spec::DbStrategy;
 use crate::plan::{Approval, Plan};
+use crate::runs::replay::{StepState, replay};
+use crate::runs::{RunReport, build_report, measure};
+use crate::state::lock::{LockError, LockInfo, hostname};
 use crate::state::{HeldLock, Holder, LockSet, LockStore, Takeover};
-use crate::steps::{self, Cx, Planned, StepFailure};
+use crate::steps::graph::{self, Step};
+use crate::steps::{self, Cx, Planned, StepFailure, side};
 
 /// How long an emergency run has to be approved retroactively.
 pub const RETROACTIVE_APPROVAL: Duration = Duration::from_secs(4 * 3600);
 
-pub use crate::graph::RunMode;
+pub use crate::steps::graph::RunMode;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -82,7 +80,7 @@ pub struct RunOptions {
     /// the run's flags. See [`CrashPoint`].
     pub inject_crash: Option<CrashPoint>,
     /// A drill's longest run before it aborts into cleanup (`None`: the
-    /// tier's default, [`crate::drill::default_max_duration`]).
+    /// tier's default, [`crate::steps::drill_names::default_max_duration`]).
     pub max_duration: Option<Duration>,
     /// Notified to stop a drill's steps and clean up (Ctrl-C, SIGTERM).
     pub interrupt: Option<Arc<tokio::sync::Notify>>,
@@ -250,51 +248,6 @@ pub struct PreviewRow {
     pub calls: Result<Vec<Planned>, String>,
 }
 
-/// The outcome of a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    /// Run id.
-    pub run_id: String,
-    /// What kind of run (absent only for a journal without a start).
-    pub kind: Option<RunKind>,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Target region.
-    pub target: String,
-    /// Steps and their timings.
-    pub steps: Vec<measure::StepTiming>,
-    /// RTO/RPO per plan.
-    pub measures: Vec<measure::PlanMeasure>,
-    /// Gate decisions.
-    pub gates: Vec<Value>,
-    /// Command to continue a failed run.
-    pub resume: Option<String>,
-    /// Deadline for retroactive approval of an emergency run (absent once approved).
-    pub approve_by: Option<DateTime<Utc>>,
-    /// What the run left undone without failing (evidence a destination did
-    /// not take), one sentence each.
-    pub warnings: Vec<String>,
-    /// A drill's verdicts and cleanup (drills only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub drill: Option<crate::drill::DrillSummary>,
-}
-
-impl RunReport {
-    /// Whether the run did what it was for: every step succeeded (evidence
-    /// may still be incomplete, which is a warning, not a failure).
-    pub fn succeeded(&self) -> bool {
-        match &self.drill {
-            // A drill succeeded when every plan passed and nothing is left.
-            Some(d) => {
-                self.outcome.succeeded()
-                    && d.cleanup.complete
-                    && d.verdicts.iter().all(|v| v.verdict.passed())
-            }
-            None => self.outcome.succeeded(),
-        }
-    }
-}
-
 /// Compiles every plan's graph into one (step ids are prefixed by plan).
 pub fn compile_all(plans: &[Plan], target: &str, mode: &RunMode) -> Result<Vec<Step>, EngineError> {
     let mut all: Vec<Step> = Vec::new();
@@ -338,6 +291,7 @@ impl Engine {
             rpo_readings: None,
             attempt: 1,
             drill_expires: None,
+            render_report: Some(crate::report::running_json),
         }
     }
 
@@ -584,7 +538,7 @@ impl Engine {
                 "inject_crash": opts.inject_crash.as_ref().map(ToString::to_string),
                 "max_duration_seconds": opts.max_duration.map(|d| d.as_secs()),
                 "schedule_slot": opts.slot,
-                "not_drilled": opts.mode.is_shadow_drill().then(|| crate::drill::not_drilled(plans)),
+                "not_drilled": opts.mode.is_shadow_drill().then(|| crate::runs::drill::not_drilled(plans)),
             }),
             declared_at: opts.declared_at,
             steps: steps
@@ -999,7 +953,7 @@ impl Engine {
             && records
                 .iter()
                 .any(|r| matches!(r.event, Event::RunFinished { .. }))
-            && crate::drill::cleanup_summary(&records).complete
+            && crate::runs::drill::cleanup_summary(&records).complete
         {
             return Err(EngineError::Invalid(format!(
                 "drill {run_id} already ended and its cleanup is complete; nothing to resume\n  hint: start a new drill"
@@ -1089,7 +1043,7 @@ impl Engine {
                         .is_some_and(|x| x.state == StepState::Succeeded)
                 })
             });
-            if !all_ran && crate::drill::interrupted(&records).is_none() {
+            if !all_ran && crate::runs::drill::interrupted(&records).is_none() {
                 j.append(Event::Interrupted {
                     reason: format!(
                         "the drill's process stopped before its steps ended; resumed on {} to clean up",
@@ -1260,12 +1214,12 @@ impl Engine {
         let max_duration = self.max_duration(plans, opts);
         let drill_expires = is_drill.then(|| {
             clock_start
-                + chrono::Duration::from_std(max_duration + crate::drill::SWEEP_GRACE)
+                + chrono::Duration::from_std(max_duration + crate::steps::drill_names::SWEEP_GRACE)
                     .unwrap_or_default()
         });
         let mut stop = self.stop_signal(opts, is_drill, clock_start, max_duration, locks);
         let mut interrupted: Option<String> = None;
-        let mut temps: BTreeSet<crate::drill::Temp> = BTreeSet::new();
+        let mut temps: BTreeSet<crate::journal::Temp> = BTreeSet::new();
         loop {
             if failed.is_empty() {
                 let mut ready: Vec<usize> = (0..steps.len())
@@ -1457,7 +1411,7 @@ impl Engine {
         opts.max_duration.unwrap_or_else(|| {
             plans
                 .iter()
-                .map(crate::drill::plan_max_duration)
+                .map(crate::steps::drill_names::plan_max_duration)
                 .min()
                 .unwrap_or(Duration::from_secs(15 * 60))
         })
@@ -1535,7 +1489,7 @@ impl Engine {
                 }
             )
         });
-        let temps = crate::drill::journaled(&records);
+        let temps = crate::runs::drill::journaled(&records);
         if !temps.is_empty() {
             self.reporter.note(&format!(
                 "drill cleanup: {} resource(s) to remove or restore",
@@ -1544,7 +1498,8 @@ impl Engine {
         }
         let deadline = Instant::now() + CLEANUP_BUDGET;
         let results = futures::future::join_all(temps.iter().map(|t| {
-            t.remove(
+            crate::cleanup::remove(
+                t,
                 &self.clouds,
                 &run_id,
                 preempted && !t.drill_only(),
@@ -1566,8 +1521,8 @@ impl Engine {
             .await?;
         }
         let records = journal::read(self.store.as_ref(), &run_id).await?;
-        let cleanup = crate::drill::cleanup_summary(&records);
-        let steps_ok = crate::drill::interrupted(&records).is_none()
+        let cleanup = crate::runs::drill::cleanup_summary(&records);
+        let steps_ok = crate::runs::drill::interrupted(&records).is_none()
             && measure::timings(&records)
                 .iter()
                 .all(|s| s.state == StepState::Succeeded);
@@ -1678,84 +1633,6 @@ async fn end_locks<T>(locks: &[Arc<dyn HeldLock>], result: &Result<T, EngineErro
         locks.iter().for_each(|l| l.abandon());
     } else {
         release_all(locks).await;
-    }
-}
-
-/// Builds a report from a run's journal records.
-pub fn build_report(
-    run_id: &str,
-    records: &[Record],
-    plans: &[Plan],
-    outcome: Outcome,
-) -> RunReport {
-    let targets = measure::targets(plans);
-    report_from_records(run_id, records, &targets, outcome)
-}
-
-/// Builds a report from records alone (targets per plan name).
-pub fn report_from_records(
-    run_id: &str,
-    records: &[Record],
-    targets: &BTreeMap<String, (u64, u64)>,
-    outcome: Outcome,
-) -> RunReport {
-    let (target, kind) = records
-        .iter()
-        .find_map(|r| match &r.event {
-            Event::RunStarted { target, kind, .. } => Some((target.clone(), *kind)),
-            _ => None,
-        })
-        .unzip();
-    let gates: Vec<Value> = records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::Gate { plan, gate, decision, detail } => Some(json!({"plan": plan, "gate": gate, "decision": decision, "detail": detail, "at": r.at})),
-            _ => None,
-        })
-        .collect();
-    let approved_later = gates
-        .iter()
-        .any(|g| g["decision"] == Decision::Retroactive.as_str());
-    let approve_by = gates
-        .iter()
-        .filter_map(|g| g["detail"]["approve_by"].as_str())
-        .filter_map(|t| t.parse().ok())
-        .min()
-        .filter(|_| !approved_later);
-    let steps = measure::timings(records);
-    // The latest outputs of each step (a resume may have run it again).
-    let mut latest: BTreeMap<&str, &Value> = BTreeMap::new();
-    for r in records {
-        if let Event::StepSucceeded { step, outputs } = &r.event {
-            latest.insert(step, outputs);
-        }
-    }
-    let warnings = latest
-        .iter()
-        .flat_map(|(step, o)| crate::steps::evidence_gaps(step, o))
-        .collect();
-    let measures = measure::measure(records, targets);
-    let drill = crate::drill::summary(records, &measures, outcome);
-    let resume = match &drill {
-        // A drill resumes only to finish its cleanup.
-        Some(d) => (outcome == Outcome::Unfinished || !d.cleanup.complete)
-            .then(|| format!("drctl runs resume {run_id}")),
-        None => outcome
-            .resumable()
-            .then(|| format!("drctl runs resume {run_id}")),
-    };
-    RunReport {
-        warnings,
-        drill,
-        run_id: run_id.to_string(),
-        kind,
-        outcome,
-        target: target.unwrap_or_default(),
-        resume,
-        measures,
-        steps,
-        gates,
-        approve_by,
     }
 }
 

@@ -11,6 +11,7 @@ use super::*;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::{Capacity, DbRole, DnsRecord};
 use crate::journal::store::MemoryStore;
+use crate::runs::report_from_records;
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<String>>);
@@ -858,7 +859,7 @@ fn golden_journals_of_earlier_versions_still_read() {
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: {e}: {l}")))
             .collect();
         assert_eq!(
-            crate::journal::replay::replay(&records).illegal,
+            crate::runs::replay::replay(&records).illegal,
             None,
             "{name}"
         );
@@ -999,7 +1000,7 @@ fn drill_opts() -> RunOptions {
     RunOptions {
         kind: RunKind::Drill,
         mode: RunMode::Drill {
-            depth: crate::graph::DrillDepth::Shadow,
+            depth: crate::steps::graph::DrillDepth::Shadow,
         },
         approve: None,
         ..opts()
@@ -1040,7 +1041,7 @@ async fn regression_a_drill_without_a_lag_datapoint_is_unknown_never_a_pass() {
     let d = report.drill.as_ref().expect("a drill summary");
     let v = &d.verdicts[0].verdict;
     assert!(
-        matches!(v, crate::schedule::Verdict::Unknown(why) if why.contains("no ReplicaLag datapoint")),
+        matches!(v, crate::runs::drill::Verdict::Unknown(why) if why.contains("no ReplicaLag datapoint")),
         "{v}"
     );
     assert!(!report.succeeded());
@@ -1220,9 +1221,15 @@ async fn a_failover_takes_a_group_a_dead_drill_raised_and_a_sweep_leaves_it() {
     {
         let mut s = f.state();
         let g = s.groups.get_mut(&key).unwrap();
-        g.tags = crate::drill::tags("20261122T010000Z-payments-dead", "gone/pid 1", long_ago);
-        g.tags
-            .insert(crate::drill::RESTORE_TAG.into(), format!("{}", g.capacity));
+        g.tags = crate::steps::drill_names::tags(
+            "20261122T010000Z-payments-dead",
+            "gone/pid 1",
+            long_ago,
+        );
+        g.tags.insert(
+            crate::steps::drill_names::RESTORE_TAG.into(),
+            format!("{}", g.capacity),
+        );
     }
     let plans = payments();
     let report = e.run(&plans, &opts()).await.unwrap();
@@ -1236,10 +1243,10 @@ async fn a_failover_takes_a_group_a_dead_drill_raised_and_a_sweep_leaves_it() {
             .any(|k| k.starts_with("drctl:drill")),
         "the failover owns the group: the drill's tags are gone"
     );
-    let (found, errors) = crate::drill::sweep::find(&f.clouds(), &plans, Utc::now()).await;
+    let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, Utc::now()).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert!(found.is_empty(), "{found:?}");
-    let cleaned = crate::drill::sweep::sweep(&f.clouds(), &found, opts().poll).await;
+    let cleaned = crate::cleanup::sweep::sweep(&f.clouds(), &found, opts().poll).await;
     assert!(cleaned.is_empty());
     assert_eq!(f.state().groups[&key].capacity, active);
 }
@@ -1332,7 +1339,10 @@ async fn a_cleanup_that_cannot_finish_lists_what_is_left_and_a_resume_finishes_i
     assert!(!d.cleanup.complete);
     assert_eq!(d.cleanup.left.len(), 1, "{:?}", d.cleanup.left);
     let left = &d.cleanup.left[0];
-    assert!(matches!(left.resource, crate::drill::Temp::Database { .. }));
+    assert!(matches!(
+        left.resource,
+        crate::journal::Temp::Database { .. }
+    ));
     assert!(left.why.contains("not authorized"), "{}", left.why);
     assert!(
         left.how.contains("aws rds delete-db-instance"),
@@ -1370,4 +1380,19 @@ async fn a_cleanup_that_cannot_finish_lists_what_is_left_and_a_resume_finishes_i
             .keys()
             .all(|(_, id)| !id.starts_with("drill-"))
     );
+}
+
+/// The evidence step is handed the report renderer by the engine (it does
+/// not import the report module): a run's pack holds the run's own report.
+#[tokio::test]
+async fn the_pack_holds_the_runs_report() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let report = e.run(&payments(), &opts()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let key = format!("gs://drctl-evidence/payments/{}/report.json", report.run_id);
+    let report: Value = serde_json::from_slice(&f.state().objects[&key]).expect("json");
+    assert_eq!(report["schema"], crate::report::SCHEMA);
+    assert_eq!(report["scope"], serde_json::json!(["payments"]));
 }

@@ -121,12 +121,12 @@ pub enum Event {
     },
     /// A drill is about to call what may create (or change) a temporary
     /// resource: written before the call, so that cleanup finds it even
-    /// when the answer is lost or the process dies (see [`crate::drill`]).
+    /// when the answer is lost or the process dies (see [`crate::steps::drill_names`]).
     DrillResource {
         /// The step that creates it.
         step: String,
         /// The resource.
-        resource: crate::drill::Temp,
+        resource: crate::journal::Temp,
     },
     /// The run's steps were stopped before they ended (Ctrl-C, SIGTERM,
     /// `--max-duration`, a failover taking the plan over); a drill cleans
@@ -138,7 +138,7 @@ pub enum Event {
     /// A drill's cleanup of one resource ended (proven by a read).
     Cleanup {
         /// The resource.
-        resource: crate::drill::Temp,
+        resource: crate::journal::Temp,
         /// What happened.
         result: CleanupResult,
         /// What the proof read found, or why it failed.
@@ -154,7 +154,7 @@ pub enum Event {
         /// Where the verification ran.
         host: String,
         /// Per plan and destination: objects proven, and what is wrong.
-        plans: Vec<crate::evidence::PlanCheck>,
+        plans: Vec<crate::journal::PlanCheck>,
     },
     /// The run ended.
     RunFinished {

@@ -47,8 +47,7 @@
 pub mod chain;
 pub mod error;
 pub mod event;
-pub mod lock;
-pub mod replay;
+pub mod payload;
 pub mod store;
 
 use std::collections::hash_map::RandomState;
@@ -61,11 +60,12 @@ use chrono::{DateTime, Utc};
 
 pub use chain::{Broken, HeadCheck, Verification, ZERO_HASH, hash_line, verify, verify_with_head};
 pub use error::JournalError;
+pub use event::CleanupResult;
 pub use event::{
     Decision, ErrorClass, Event, GateName, Outcome, PlanRef, Record, RunKind, StepError, StepRef,
 };
-pub use lock::{LockError, LockInfo, PlanLock, hostname};
-pub use store::{FileStore, JournalStore, MemoryStore};
+pub use payload::{Cleaned, DestinationCheck, PlanCheck, Problem, Temp};
+pub use store::{JournalStore, MemoryStore};
 
 /// A torn final line that [`Journal::open_for_append`] removed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -491,7 +491,7 @@ async fn a_failed_write_poisons_the_handle_until_reopened() {
 #[tokio::test]
 async fn file_store_journal_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn JournalStore> = Arc::new(FileStore::new(dir.path()));
+    let store: Arc<dyn JournalStore> = Arc::new(crate::state::FileStore::new(dir.path()));
     let mut journal = Journal::create(store.clone(), RUN).await.unwrap();
     for event in events().into_iter().take(3) {
         journal.append(event).await.unwrap();

@@ -34,9 +34,9 @@ use super::render::{
     target, verdict_reason, verdict_word, x,
 };
 use super::{PlanSection, Report, RunRow};
-use crate::engine::measure::{Measure, StepTiming};
-use crate::journal::replay::StepState;
-use crate::schedule::Verdict;
+use crate::runs::drill::Verdict;
+use crate::runs::measure::{Measure, StepTiming};
+use crate::runs::replay::StepState;
 
 /// The page's style sheet: screen first, then print.
 const STYLE: &str = r#"

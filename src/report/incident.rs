@@ -39,7 +39,7 @@ pub fn post_incident(
             journal.run_id
         ));
     };
-    let targets = crate::engine::measure::targets(plans);
+    let targets = crate::runs::measure::targets(plans);
     let rows: Vec<_> = ran
         .iter()
         .map(|p| row(&r, &p.name, &targets, now, false))

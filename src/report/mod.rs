@@ -19,10 +19,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::engine::measure::{Measure, StepTiming};
 use crate::journal::event::{Decision, Event, GateName, Outcome, Record, RunKind};
 use crate::plan::Plan;
-use crate::schedule::{Cadence, Verdict};
+use crate::runs::drill::Verdict;
+use crate::runs::measure::{Measure, StepTiming};
+use crate::runs::schedule::Cadence;
 
 pub mod controls;
 pub mod findings;
@@ -165,7 +166,7 @@ pub struct RunRow {
     /// What it left undone without failing, and gates overridden.
     pub warnings: Vec<String>,
     /// A drill's cleanup.
-    pub cleanup: Option<crate::drill::CleanupSummary>,
+    pub cleanup: Option<crate::runs::drill::CleanupSummary>,
     /// Whether its journal's hash chain verified.
     pub chain: Chain,
     /// Its steps, with their times (the timeline).
@@ -330,6 +331,18 @@ pub fn build(req: &Request<'_>, journals: &[JournalText]) -> Report {
     build_with(req, journals, None)
 }
 
+/// The JSON report of one run of `plan` as it stands, from its journal
+/// `text` ([`of_running`], rendered): what the engine hands the evidence
+/// step to put in the run's pack ([`crate::steps::RenderReport`]).
+pub fn running_json(plan: &Plan, run_id: &str, text: String) -> String {
+    let journal = JournalText {
+        run_id: run_id.to_string(),
+        text,
+        head: None,
+    };
+    render::json(&of_running(plan, &journal, Utc::now()))
+}
+
 /// The report of one run of `plan` made by the run itself, while its
 /// evidence step stores it (the report in an evidence pack): the run has
 /// no final record yet, so it is judged by the steps that have ended, and
@@ -357,14 +370,14 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
     let in_scope = |name: &str| req.only.is_empty() || req.only.iter().any(|o| o == name);
     let mut plans: Vec<&Plan> = req.plans.iter().filter(|p| in_scope(p.name())).collect();
     plans.sort_by_key(|p| (p.tier.rank, p.name().to_string()));
-    let targets = crate::engine::measure::targets(req.plans);
+    let targets = crate::runs::measure::targets(req.plans);
     let read_runs: Vec<ReadRun<'_>> = journals.iter().map(read).collect();
 
     // Cadence over every verified drill, whatever its date.
     let mut drills = Vec::new();
     for r in &read_runs {
-        if r.chain.ok && crate::schedule::usable(&r.records) {
-            drills.extend(crate::schedule::drill_runs(
+        if r.chain.ok && crate::runs::schedule::usable(&r.records) {
+            drills.extend(crate::runs::schedule::drill_runs(
                 &r.journal.run_id,
                 &r.records,
                 &targets,
@@ -372,7 +385,7 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
         }
     }
     let owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
-    let cadences = crate::schedule::cadence(&owned, &drills, req.now);
+    let cadences = crate::runs::schedule::cadence(&owned, &drills, req.now);
 
     let mut rows: BTreeMap<String, Vec<RunRow>> = BTreeMap::new();
     let mut with_rows: std::collections::BTreeSet<&str> = Default::default();
@@ -529,9 +542,9 @@ fn row(
     let mut as_of = None;
     if running && outcome == Outcome::Unfinished {
         // Judged as the run stands: every step before evidence has ended.
-        let failed = crate::engine::measure::timings(records)
+        let failed = crate::runs::measure::timings(records)
             .iter()
-            .any(|s| s.state == crate::journal::replay::StepState::Failed);
+            .any(|s| s.state == crate::runs::replay::StepState::Failed);
         outcome = if failed {
             Outcome::Failed
         } else {
@@ -552,7 +565,7 @@ fn row(
             })
         })
         .flatten();
-    let report = crate::engine::report_from_records(&r.journal.run_id, records, targets, outcome);
+    let report = crate::runs::report_from_records(&r.journal.run_id, records, targets, outcome);
     let measured = report.measures.iter().find(|m| m.plan == plan).cloned();
     let (rto_t, rpo_t) = targets.get(plan).copied().unzip();
     let untrusted = |target: Option<u64>| Measure {
@@ -760,7 +773,7 @@ pub fn rollback_scope(kind: RunKind, depth: Option<&str>) -> Option<String> {
 }
 
 /// A run's verdict for `plan`: a drill is judged as drills are
-/// ([`crate::drill::verdict`]); any other run passes when it ran to the end
+/// ([`crate::runs::drill::verdict`]); any other run passes when it ran to the end
 /// and met every target it measured, fails when it halted or missed one, and
 /// is unknown when it did not run, has not ended, or a figure is unknown.
 pub fn verdict(
@@ -768,7 +781,7 @@ pub fn verdict(
     records: &[Record],
     outcome: Outcome,
     plan: &str,
-    m: Option<&crate::engine::measure::PlanMeasure>,
+    m: Option<&crate::runs::measure::PlanMeasure>,
 ) -> Verdict {
     let refused = || {
         records.iter().rev().find_map(|r| match &r.event {
@@ -793,12 +806,12 @@ pub fn verdict(
         _ => {}
     }
     if kind == RunKind::Drill {
-        return crate::drill::verdict(records, outcome, plan, m);
+        return crate::runs::drill::verdict(records, outcome, plan, m);
     }
-    if let Some(f) = crate::engine::measure::timings(records)
+    if let Some(f) = crate::runs::measure::timings(records)
         .iter()
         .filter(|s| s.step.starts_with(&format!("{plan}/")))
-        .find(|s| s.state == crate::journal::replay::StepState::Failed)
+        .find(|s| s.state == crate::runs::replay::StepState::Failed)
     {
         let why = f.error.as_deref().unwrap_or("failed");
         return Verdict::Fail(format!(

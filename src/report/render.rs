@@ -11,9 +11,9 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use super::{Report, RunRow};
-use crate::engine::measure::Measure;
 use crate::plan::duration::format_duration;
-use crate::schedule::Verdict;
+use crate::runs::drill::Verdict;
+use crate::runs::measure::Measure;
 
 /// A target in seconds, as people write durations (`15m`).
 pub(crate) fn target(secs: u64) -> String {
@@ -287,7 +287,7 @@ pub(crate) fn evidence_text(run: &RunRow) -> String {
 
 /// A drill's cleanup in a word: complete, not run yet (the report a drill
 /// makes of itself comes before its cleanup), or INCOMPLETE.
-pub(crate) fn cleanup_word(c: &crate::drill::CleanupSummary) -> &'static str {
+pub(crate) fn cleanup_word(c: &crate::runs::drill::CleanupSummary) -> &'static str {
     match (c.complete, c.ran) {
         (true, _) => "complete",
         (false, false) => "not run yet",

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::drill::Temp;
+use crate::journal::Temp;
 use crate::journal::chain::{hash_line, head_text};
 use crate::journal::event::{CleanupResult, ErrorClass, PlanRef, StepError, StepRef};
 

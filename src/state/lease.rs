@@ -41,7 +41,8 @@ use super::{Acquired, HeldLock, Holder, LeaseTimes, LockStatus, LockStore, Takeo
 use crate::cloud::{
     CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned,
 };
-use crate::journal::{LockError, LockInfo, RunKind};
+use crate::journal::RunKind;
+use crate::state::lock::{LockError, LockInfo};
 
 /// How long a release may wait for the store.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -237,15 +238,15 @@ impl LockStore for LeaseLocks {
             {
                 // A holder on this machine whose process is gone is known
                 // dead: no need to wait for its lease to run out.
-                let dead_here = lease.holder.info.host == crate::journal::hostname()
-                    && !crate::journal::lock::holder_alive(&lease.holder.info.clone());
+                let dead_here = lease.holder.info.host == crate::state::hostname()
+                    && !crate::state::lock::holder_alive(&lease.holder.info.clone());
                 let live = lease.is_live(self.times.skew, now) && !dead_here;
                 let own_run = takeover.reclaim_run == Some(lease.holder.info.run_id.as_str());
                 // This very process resuming its own run (its executor
                 // stopped, as at an injected crash point).
                 let this_process = own_run
                     && lease.holder.info.pid == std::process::id()
-                    && lease.holder.info.host == crate::journal::hostname();
+                    && lease.holder.info.host == crate::state::hostname();
                 let preempted = takeover.preempt_run == Some(lease.holder.info.run_id.as_str());
                 let may = if this_process || preempted {
                     true

@@ -1,7 +1,7 @@
 //! The local directory's plan locks ([`PlanLock`] files) behind [`LockStore`].
 //!
 //! A local lock has no lease and no fencing token: its holder's liveness is
-//! its process (see [`crate::journal::lock`]), and only processes on this
+//! its process (see [`crate::state::lock`]), and only processes on this
 //! machine share the directory.
 
 use std::path::PathBuf;
@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{Acquired, HeldLock, Holder, LockStatus, LockStore, Takeover};
-use crate::journal::lock::holder_alive;
-use crate::journal::{LockError, LockInfo, PlanLock};
+use crate::state::lock::holder_alive;
+use crate::state::lock::{LockError, LockInfo, PlanLock};
 
 /// [`LockStore`] of lock files in `<state_dir>/locks/`.
 pub struct LocalLocks {

@@ -38,11 +38,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome};
-use crate::journal::{Fence, FileStore, JournalStore, LockError, LockInfo, RunKind};
+use crate::journal::{Fence, JournalStore, RunKind};
 
+pub mod files;
 pub mod lease;
 pub mod local;
+pub mod lock;
 pub mod objects;
+
+pub use files::FileStore;
+pub use lock::{LockError, LockInfo, PlanLock, hostname};
 
 /// Where the state lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,7 +222,7 @@ pub async fn probe(
     };
     let url = base.join(&format!(
         "probe/{}-{}.json",
-        crate::journal::hostname(),
+        crate::state::hostname(),
         crate::journal::new_run_id("probe")
     ));
     let body = |n: u8| Bytes::from(format!("{{\"probe\":{n}}}"));

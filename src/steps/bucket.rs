@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits};
 use crate::cloud::{BucketState, ObjectScheme, ObjectUrl};
-use crate::graph::{Builder, Phase};
+use crate::steps::graph::{Builder, Phase};
 
 /// Check one `[[bucket]]` in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
-use crate::graph::{Builder, Phase, RunMode};
 use crate::plan::duration::parse_duration;
+use crate::steps::graph::{Builder, Phase, RunMode};
 
 /// Probe one check resource in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]

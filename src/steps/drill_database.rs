@@ -21,11 +21,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::drill_names;
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::{CloudError, Clouds, DbRole, ReplicaPlacement};
-use crate::drill::{self, CleanupResult, Temp};
-use crate::graph::{Builder, Phase, RunMode};
+use crate::journal::{CleanupResult, Temp};
 use crate::plan::spec::DbStrategy;
+use crate::steps::graph::{Builder, Phase, RunMode};
 
 /// How long the step waits for a first `ReplicaLag` datapoint of the
 /// temporary replica (RDS publishes about once a minute).
@@ -94,7 +95,7 @@ pub fn compile(b: &mut Builder<'_>) {
     if !matches!(
         b.mode,
         RunMode::Drill {
-            depth: crate::graph::DrillDepth::Shadow
+            depth: crate::steps::graph::DrillDepth::Shadow
         }
     ) {
         return;
@@ -132,7 +133,7 @@ pub fn compile(b: &mut Builder<'_>) {
 impl DrillDatabase {
     /// The temporary instance's id in this run.
     pub fn temp_id(&self, run_id: &str) -> String {
-        drill::temp_database_id(run_id, &self.replica)
+        drill_names::temp_database_id(run_id, &self.replica)
     }
 
     /// Creates the temporary replica unless it exists (a re-run), then
@@ -141,7 +142,7 @@ impl DrillDatabase {
         let t = self.region.as_str();
         let existing = cx.clouds.database.describe_instance(t, temp).await?;
         match existing {
-            Some(i) if i.tags.get(drill::RUN_TAG).map(String::as_str) != Some(cx.run_id) => {
+            Some(i) if i.tags.get(drill_names::RUN_TAG).map(String::as_str) != Some(cx.run_id) => {
                 return Err(StepFailure::state(
                     format!("database {temp} in {t} exists but is not this drill's"),
                     "remove it (`drctl drill sweep`), then start a new drill",
@@ -188,7 +189,7 @@ impl DrillDatabase {
                     .await?;
                 let mut placement = ReplicaPlacement::like(real.as_ref(), &source);
                 placement.multi_az = Some(false);
-                placement.tags = drill::tags(cx.run_id, &drill::owner(), cx.expires());
+                placement.tags = drill_names::tags(cx.run_id, &drill_names::owner(), cx.expires());
                 cx.clouds
                     .database
                     .create_replica(t, temp, &source.arn, &placement)
@@ -310,7 +311,7 @@ impl Action for DrillDatabase {
                 desired: format!(
                     "temporary replica of {}, tagged {}",
                     self.source,
-                    drill::RUN_TAG
+                    drill_names::RUN_TAG
                 ),
                 change: true,
             },
@@ -401,11 +402,14 @@ pub async fn remove(
             format!("DescribeDBInstances finds no {id} in {region}"),
         ));
     };
-    match (inst.tags.get(drill::RUN_TAG), expected_run) {
+    match (inst.tags.get(drill_names::RUN_TAG), expected_run) {
         (None, _) => {
             return Ok((
                 CleanupResult::NotOurs,
-                format!("{id} carries no {} tag: not a drill's", drill::RUN_TAG),
+                format!(
+                    "{id} carries no {} tag: not a drill's",
+                    drill_names::RUN_TAG
+                ),
             ));
         }
         (Some(tagged), Some(run)) if tagged != run => {

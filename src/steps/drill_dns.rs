@@ -8,7 +8,7 @@
 //! RTO clock stops.
 //!
 //! Drill records are found again by their names (the short id holds the
-//! drill's start; see [`crate::drill`]), and removed by an exact DELETE
+//! drill's start; see [`crate::steps::drill_names`]), and removed by an exact DELETE
 //! followed by a read that finds nothing.
 
 use std::collections::BTreeMap;
@@ -19,12 +19,13 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::drill_names;
 use super::switch_dns::{desired, matches, show, zone, zone_finding};
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::{CloudError, Clouds, DnsChange, DnsRecord};
-use crate::drill::{self, CleanupResult, Temp};
-use crate::graph::{Builder, DrillDepth, Phase, RunMode};
+use crate::journal::{CleanupResult, Temp};
 use crate::plan::spec::DnsSpec;
+use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
 
 /// Create the drill records of every plan record in one zone.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,7 +103,7 @@ impl DrillDns {
             if r.set_identifier.is_some() && r.weight != Some(100) {
                 continue;
             }
-            let name = drill::record_name(cx.run_id, &r.name);
+            let name = drill_names::record_name(cx.run_id, &r.name);
             if out.iter().any(|o| o.name == name && o.rtype == r.rtype) {
                 continue;
             }
@@ -133,7 +134,7 @@ impl Action for DrillDns {
             .iter()
             .map(|d| Planned {
                 call: "route53:ChangeResourceRecordSets".into(),
-                resource: drill::record_name(cx.run_id, &d.name),
+                resource: drill_names::record_name(cx.run_id, &d.name),
                 region: "global".into(),
                 current: "absent".into(),
                 desired: format!(
@@ -228,7 +229,7 @@ impl Action for DrillDns {
             .iter()
             .map(|d| Temp::Record {
                 zone: self.zone.clone(),
-                name: drill::record_name(run_id, &d.name),
+                name: drill_names::record_name(run_id, &d.name),
                 rtype: d.rtype.clone(),
             })
             .collect()
@@ -246,7 +247,7 @@ pub async fn remove(
     poll: (Duration, Duration),
     deadline: Instant,
 ) -> Result<(CleanupResult, String), CloudError> {
-    if !name.starts_with(drill::RECORD_PREFIX) {
+    if !name.starts_with(drill_names::RECORD_PREFIX) {
         return Ok((
             CleanupResult::NotOurs,
             format!("{name} is not a drill record name"),

@@ -4,7 +4,7 @@
 //! what it was (min, desired, max).
 //!
 //! What to return to is kept *on the group itself*, in the tag
-//! [`drill::RESTORE_TAG`], written before the capacity changes (with the
+//! [`drill_names::RESTORE_TAG`], written before the capacity changes (with the
 //! drill's run, owner and expiry tags). So the restore point survives a
 //! crash between the two calls, a lost journal, and a sweep from another
 //! machine; and a re-run of the step never overwrites it with the raised
@@ -14,10 +14,11 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::drill_names;
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::{Capacity, CloudError, Clouds};
-use crate::drill::{self, CleanupResult, Temp};
-use crate::graph::{Builder, DrillDepth, Phase, RunMode};
+use crate::journal::{CleanupResult, Temp};
+use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
 
 /// Raise one compute resource's standby group in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -112,7 +113,7 @@ impl Action for DrillScale {
             .await
         {
             Ok(None) => vec![Finding::missing(&what, &self.region)],
-            Ok(Some(g)) => match g.tags.get(drill::RUN_TAG) {
+            Ok(Some(g)) => match g.tags.get(drill_names::RUN_TAG) {
                 Some(other) if other != cx.run_id => vec![Finding::blocks(
                     &what,
                     &self.region,
@@ -150,7 +151,7 @@ impl Action for DrillScale {
                 current: "no drill tags".into(),
                 desired: format!(
                     "{} = {current} (the capacity to restore)",
-                    drill::RESTORE_TAG
+                    drill_names::RESTORE_TAG
                 ),
                 change: true,
             },
@@ -180,13 +181,16 @@ impl Action for DrillScale {
                     r,
                 )
             })?;
-        let before = match (g.tags.get(drill::RUN_TAG), g.tags.get(drill::RESTORE_TAG)) {
+        let before = match (
+            g.tags.get(drill_names::RUN_TAG),
+            g.tags.get(drill_names::RESTORE_TAG),
+        ) {
             (Some(run), Some(keep)) if run == cx.run_id => {
                 parse_capacity(keep).ok_or_else(|| {
                     StepFailure::state(
                         format!(
                             "tag {} of {name} reads `{keep}`, not min/desired/max",
-                            drill::RESTORE_TAG
+                            drill_names::RESTORE_TAG
                         ),
                         "set the group's capacity by hand and remove the drctl:drill-* tags",
                         name,
@@ -204,9 +208,9 @@ impl Action for DrillScale {
             }
             _ => {
                 // The restore point goes on the group before anything changes.
-                let mut tags = drill::tags(cx.run_id, &drill::owner(), cx.expires());
+                let mut tags = drill_names::tags(cx.run_id, &drill_names::owner(), cx.expires());
                 tags.insert(
-                    drill::RESTORE_TAG.into(),
+                    drill_names::RESTORE_TAG.into(),
                     format!(
                         "{}/{}/{}",
                         g.capacity.min, g.capacity.desired, g.capacity.max
@@ -265,7 +269,7 @@ pub async fn restore(
             format!("group {group} does not exist in {region}"),
         ));
     };
-    let Some(tagged) = g.tags.get(drill::RUN_TAG) else {
+    let Some(tagged) = g.tags.get(drill_names::RUN_TAG) else {
         return Ok((
             CleanupResult::Absent,
             format!(
@@ -280,7 +284,7 @@ pub async fn restore(
             format!("{group} is raised by drill {tagged}"),
         ));
     }
-    let keys: Vec<String> = drill::TAGS.iter().map(|k| k.to_string()).collect();
+    let keys: Vec<String> = drill_names::TAGS.iter().map(|k| k.to_string()).collect();
     if keep_capacity {
         clouds.compute.untag_group(region, group, &keys).await?;
         return Ok((
@@ -293,14 +297,14 @@ pub async fn restore(
     }
     let Some(before) = g
         .tags
-        .get(drill::RESTORE_TAG)
+        .get(drill_names::RESTORE_TAG)
         .and_then(|t| parse_capacity(t))
     else {
         return Ok((
             CleanupResult::Failed,
             format!(
                 "{group} has no readable {} tag: the capacity to return to is unknown",
-                drill::RESTORE_TAG
+                drill_names::RESTORE_TAG
             ),
         ));
     };
@@ -310,7 +314,7 @@ pub async fn restore(
     clouds.compute.untag_group(region, group, &keys).await?;
     let after = clouds.compute.describe_group(region, group).await?;
     Ok(match after {
-        Some(a) if a.capacity == before && !a.tags.contains_key(drill::RUN_TAG) => (
+        Some(a) if a.capacity == before && !a.tags.contains_key(drill_names::RUN_TAG) => (
             CleanupResult::Restored,
             format!("back to {before} (read back), drill tags removed"),
         ),

@@ -23,6 +23,7 @@ mod bucket;
 mod check;
 pub mod drill_database;
 pub mod drill_dns;
+pub mod drill_names;
 pub mod drill_scale;
 mod evidence;
 mod preflight;
@@ -32,6 +33,9 @@ mod restore;
 mod scale;
 mod switch_dns;
 mod verify_dns;
+
+pub mod graph;
+pub mod side;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -44,9 +48,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cloud::{CloudError, Clouds};
-use crate::graph::{Builder, Step};
 use crate::journal::store::JournalStore;
 use crate::plan::Plan;
+use crate::steps::graph::{Builder, Step};
 
 pub use reprotect::parked_id;
 pub use restore::restored_id;
@@ -321,7 +325,7 @@ pub struct Cx<'a> {
     /// Told what the step waits for, when it starts waiting (the live view).
     pub waiting: Option<&'a (dyn Fn(&str) + Send + Sync)>,
     /// What the run's other regions looked like, read beside the run (see
-    /// [`crate::engine::side`]); `None` in a dry run.
+    /// [`crate::steps::side`]); `None` in a dry run.
     pub side: Option<SideReads>,
     /// Every step of this plan's graph (preflight asks each of them).
     pub graph: &'a [Step],
@@ -335,7 +339,16 @@ pub struct Cx<'a> {
     /// A drill's expiry: after it, a sweep may remove what the drill made
     /// (`None` outside drills: [`Cx::expires`] then gives a day from now).
     pub drill_expires: Option<chrono::DateTime<chrono::Utc>>,
+    /// Renders the run's report as it stands, for its evidence pack (the
+    /// engine hands the report module's renderer down; `None`: the pack
+    /// holds no report).
+    pub render_report: Option<RenderReport>,
 }
+
+/// Renders a run's report as it stands from the plan, the run id and the
+/// journal's text: the report's JSON. A function handed to the evidence step
+/// through [`Cx`], so that no step depends on the report module above it.
+pub type RenderReport = fn(&Plan, &str, String) -> String;
 
 /// How long a read made earlier in the same run (by preflight, or by the
 /// RPO gate) stands in for a step's own read before it acts. A step that
@@ -509,9 +522,9 @@ pub trait Action: Send + Sync {
         true
     }
     /// The temporary resources a run of this step may create (drill kinds
-    /// only; see [`crate::drill`]), named from the run id alone so that the
+    /// only; see [`crate::steps::drill_names`]), named from the run id alone so that the
     /// engine journals them *before* the step acts.
-    fn creates(&self, run_id: &str) -> Vec<crate::drill::Temp> {
+    fn creates(&self, run_id: &str) -> Vec<crate::journal::Temp> {
         let _ = run_id;
         Vec::new()
     }
@@ -520,7 +533,7 @@ pub trait Action: Send + Sync {
 /// What every step of a failover of `plan` to `region` says of its
 /// readiness ([`Action::readiness`]), for `status`.
 pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Finding> {
-    let Ok(g) = crate::graph::compile(plan, region) else {
+    let Ok(g) = crate::steps::graph::compile(plan, region) else {
         return Vec::new();
     };
     let outputs = BTreeMap::new();
@@ -540,6 +553,7 @@ pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Findin
         rpo_readings: None,
         attempt: 1,
         drill_expires: None,
+        render_report: None,
     };
     futures::future::join_all(g.steps.iter().map(|s| s.kind.action().readiness(&cx)))
         .await

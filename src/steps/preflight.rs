@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, Traits};
-use crate::graph::{Builder, Phase};
+use crate::steps::graph::{Builder, Phase};
 
 /// The preflight step (one per plan and run).
 #[derive(Debug, Clone, PartialEq, Serialize)]

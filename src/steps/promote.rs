@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::{DbInstance, DbRole};
-use crate::graph::{Builder, Phase};
 use crate::plan::spec::DbStrategy;
+use crate::steps::graph::{Builder, Phase};
 
 /// Promote one database resource's replica in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::{DbInstance, DbRole, ReplicaPlacement};
-use crate::graph::{Builder, Phase, RunMode};
+use crate::steps::graph::{Builder, Phase, RunMode};
 
 /// Reprotect one database resource in one region.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::RestorePoint;
-use crate::graph::{Builder, Phase, RunMode};
 use crate::plan::spec::DbStrategy;
+use crate::steps::graph::{Builder, Phase, RunMode};
 
 /// Restore one database resource in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]

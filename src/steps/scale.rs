@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::Capacity;
-use crate::graph::{Builder, Phase};
+use crate::steps::graph::{Builder, Phase};
 
 /// Scale one compute resource in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -178,7 +178,7 @@ impl Action for Scale {
         // its tags, with the capacity to "restore": the group is the
         // failover's now, so a later cleanup or sweep must not find them
         // and scale it back down.
-        let drill_tags: Vec<String> = crate::drill::TAGS
+        let drill_tags: Vec<String> = crate::steps::drill_names::TAGS
             .iter()
             .filter(|k| before.tags.contains_key(**k) || after.tags.contains_key(**k))
             .map(|k| k.to_string())

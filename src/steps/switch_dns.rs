@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, Traits};
 use crate::cloud::{DnsChange, DnsRecord, HostedZone};
-use crate::graph::{Builder, Phase, RunMode};
 use crate::plan::spec::{DnsSpec, SwitchMode};
+use crate::steps::graph::{Builder, Phase, RunMode};
 
 /// Most UPSERTs in one Route 53 change batch (each counts twice toward 1,000).
 pub const MAX_UPSERTS_PER_BATCH: usize = 500;

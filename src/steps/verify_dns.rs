@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::switch_dns::{current, desired, matches, show, zone};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, Traits, wait_for};
 use crate::cloud::HostedZone;
-use crate::graph::{Builder, Phase};
 use crate::plan::spec::DnsSpec;
+use crate::steps::graph::{Builder, Phase};
 
 /// Wait for the switch to be INSYNC and read it back.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -302,7 +302,8 @@ fn completions_and_man_pages_come_from_the_command_definitions() {
 /// drive an alert); `status` shows the same beside readiness.
 #[tokio::test(flavor = "multi_thread")]
 async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
-    use drctl::journal::{Event, FileStore, Journal, Outcome, PlanRef, RunKind};
+    use drctl::journal::{Event, Journal, Outcome, PlanRef, RunKind};
+    use drctl::state::FileStore;
     let state = tempfile::tempdir().unwrap();
     let s = state.path().to_str().unwrap().to_string();
     // A failed drill of payments, journaled as a drill run would be.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use drctl::drill::RUN_TAG;
+use drctl::steps::drill_names::RUN_TAG;
 use serde_json::Value;
 
 use crate::failover::{Fixture, Snapshot};

@@ -14,7 +14,7 @@ use std::process::Stdio;
 
 use chrono::{DateTime, Utc};
 use drctl::cloud::{DbRole, ObjectUrl};
-use drctl::journal::{LockInfo, hostname};
+use drctl::state::{LockInfo, hostname};
 use futures::stream::StreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

@@ -11,6 +11,7 @@ mod evidence;
 mod failover;
 mod faults;
 mod html;
+mod layers;
 mod outage;
 mod probes;
 mod proxy;

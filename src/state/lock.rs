@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::store::sync_dir;
+use super::files::sync_dir;
 
 /// Who holds a plan lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,9 +13,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Cleaned, SWEEP_GRACE, Temp};
 use crate::cloud::{CloudError, Clouds};
+use crate::journal::{Cleaned, Temp};
 use crate::plan::Plan;
+use crate::steps::drill_names::{
+    RECORD_PREFIX, RUN_TAG, SWEEP_GRACE, expiry, plan_max_duration, short_id,
+    started_from_short_id, temp_database_id,
+};
 
 /// A drill resource a sweep found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -38,7 +42,7 @@ fn copies_a_plan_database(plans: &[Plan], region: &str, run: &str, id: &str) -> 
         .iter()
         .flat_map(|p| p.spec.database.iter())
         .filter_map(|d| d.regions.get(region))
-        .any(|base| super::temp_database_id(run, base) == id)
+        .any(|base| temp_database_id(run, base) == id)
 }
 
 /// Finds every drill resource of `plans` in every region of each plan:
@@ -62,7 +66,7 @@ pub async fn find(
         match clouds.database.list_instances(region).await {
             Ok(list) => {
                 for i in list {
-                    let Some(run) = i.tags.get(super::RUN_TAG) else {
+                    let Some(run) = i.tags.get(RUN_TAG) else {
                         continue;
                     };
                     // Only a copy of one of these plans' databases: another
@@ -71,7 +75,7 @@ pub async fn find(
                     if !copies_a_plan_database(plans, region, run, &i.id) {
                         continue;
                     }
-                    let expires = super::expiry(&i.tags);
+                    let expires = expiry(&i.tags);
                     found.push(Found {
                         resource: Temp::Database {
                             region: region.to_string(),
@@ -91,10 +95,10 @@ pub async fn find(
             for (region, group) in c.regions.iter() {
                 match clouds.compute.describe_group(region, group).await {
                     Ok(Some(g)) => {
-                        let Some(run) = g.tags.get(super::RUN_TAG) else {
+                        let Some(run) = g.tags.get(RUN_TAG) else {
                             continue;
                         };
-                        let expires = super::expiry(&g.tags);
+                        let expires = expiry(&g.tags);
                         let t = Temp::Capacity {
                             region: region.clone(),
                             group: group.clone(),
@@ -116,7 +120,7 @@ pub async fn find(
         // A record carries no tags: its drill's expiry is that of the same
         // drill's tagged resources when they are still there (they know a
         // --max-duration), else the plan's own budget from the name's time.
-        let max = super::plan_max_duration(p);
+        let max = plan_max_duration(p);
         let mut zones: Vec<&str> = p.spec.dns.iter().map(|d| d.zone.as_str()).collect();
         zones.sort_unstable();
         zones.dedup();
@@ -137,7 +141,7 @@ pub async fn find(
                 }
             };
             for r in records {
-                let Some(rest) = r.name.strip_prefix(super::RECORD_PREFIX) else {
+                let Some(rest) = r.name.strip_prefix(RECORD_PREFIX) else {
                     continue;
                 };
                 let Some((short, under)) = rest.split_once('.') else {
@@ -149,7 +153,7 @@ pub async fn find(
                         .trim_end_matches('.')
                         .eq_ignore_ascii_case(under.trim_end_matches('.'))
                 });
-                let Some(started) = super::started_from_short_id(short) else {
+                let Some(started) = started_from_short_id(short) else {
                     continue;
                 };
                 if !ours {
@@ -157,11 +161,7 @@ pub async fn find(
                 }
                 let tagged = found
                     .iter()
-                    .filter(|f| {
-                        f.run
-                            .as_deref()
-                            .is_some_and(|run| super::short_id(run) == short)
-                    })
+                    .filter(|f| f.run.as_deref().is_some_and(|run| short_id(run) == short))
                     .filter_map(|f| f.expires)
                     .max();
                 let expires = tagged.or_else(|| {
@@ -248,7 +248,7 @@ mod tests {
             .cloned()
             .collect();
         let run = "20261123T004536Z-payments-9d10";
-        let ours = crate::drill::temp_database_id(run, "payments-db-use1");
+        let ours = crate::steps::drill_names::temp_database_id(run, "payments-db-use1");
         assert!(copies_a_plan_database(&payments, "us-east-1", run, &ours));
         // The same name in the wrong region, another run's name, or a copy
         // of another plan's replica is not this sweep's.
@@ -260,7 +260,7 @@ mod tests {
             other_run,
             &ours
         ));
-        let ledger = crate::drill::temp_database_id(run, "ledger-db-use1");
+        let ledger = crate::steps::drill_names::temp_database_id(run, "ledger-db-use1");
         assert!(!copies_a_plan_database(
             &payments,
             "us-east-1",

@@ -12,9 +12,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::journal::Event;
 use crate::journal::event::{Outcome, Record, RunKind};
-use crate::journal::{Event, replay};
 use crate::plan::Plan;
+use crate::runs::drill::Verdict;
+use crate::runs::replay;
 
 /// One drill run of one plan, as its journal tells it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,58 +31,6 @@ pub struct DrillRun {
     pub outcome: Outcome,
     /// PASS / FAIL / UNKNOWN with the reason.
     pub verdict: Verdict,
-}
-
-/// Whether a drill proved what it was for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "verdict", content = "reason", rename_all = "UPPERCASE")]
-pub enum Verdict {
-    /// It succeeded and met every target it could measure.
-    Pass,
-    /// It failed, or missed a target.
-    Fail(String),
-    /// It has not ended, or a target could not be measured.
-    Unknown(String),
-}
-
-impl std::fmt::Display for Verdict {
-    /// `PASS`, `FAIL (why)`, `UNKNOWN (why)`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Pass => f.write_str("PASS"),
-            Self::Fail(why) => write!(f, "FAIL ({why})"),
-            Self::Unknown(why) => write!(f, "UNKNOWN ({why})"),
-        }
-    }
-}
-
-impl Verdict {
-    /// Whether it passed.
-    pub fn passed(&self) -> bool {
-        matches!(self, Self::Pass)
-    }
-
-    /// The verdict of a run that ran to its end, from what it measured: a
-    /// missed target fails, an unknown figure is unknown (never a pass), an
-    /// RPO that does not apply (no database moved) passes.
-    pub fn of_measures(m: &crate::engine::measure::PlanMeasure) -> Self {
-        match (m.rto.met, m.rpo.met) {
-            (Some(false), _) => Self::Fail(format!(
-                "RTO {:.1}s above the target {}s",
-                m.rto.seconds.unwrap_or_default(),
-                m.rto.target_seconds.unwrap_or_default()
-            )),
-            (_, Some(false)) => Self::Fail(format!(
-                "RPO {:.1}s above the target {}s",
-                m.rpo.seconds.unwrap_or_default(),
-                m.rpo.target_seconds.unwrap_or_default()
-            )),
-            (Some(true), Some(true)) => Self::Pass,
-            (None, _) => Self::Unknown(format!("RTO unknown ({})", m.rto.basis)),
-            (_, None) if m.rpo.basis.starts_with("not applicable") => Self::Pass,
-            (_, None) => Self::Unknown(format!("RPO unknown ({})", m.rpo.basis)),
-        }
-    }
 }
 
 /// The cadence of one plan.
@@ -138,12 +88,12 @@ pub fn drill_runs(
     if outcome == Outcome::Refused {
         return Vec::new();
     }
-    let measures = crate::engine::measure::measure(records, targets);
+    let measures = crate::runs::measure::measure(records, targets);
     plans
         .iter()
         .map(|p| {
             let m = measures.iter().find(|m| m.plan == p.name);
-            let verdict = crate::drill::verdict(records, outcome, &p.name, m);
+            let verdict = crate::runs::drill::verdict(records, outcome, &p.name, m);
             DrillRun {
                 run_id: run_id.to_string(),
                 plan: p.name.clone(),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::journal::event::{Event, Record};
-use crate::journal::replay::{StepState, replay};
+use crate::runs::replay::{StepState, replay};
 use crate::steps::StepId;
 
 /// One measured figure against its target.

@@ -49,7 +49,7 @@ pub enum RunMode {
     /// Re-create replicas in the other regions; the target is the active region.
     Reprotect,
     /// A drill: the plan's graph against drill copies in the target region
-    /// (see [`crate::drill`]); production is never changed.
+    /// (see [`crate::steps::drill_names`]); production is never changed.
     Drill {
         /// How far the drill goes.
         depth: DrillDepth,

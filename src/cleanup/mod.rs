@@ -1,0 +1,55 @@
+//! Cleanup dispatch: removing what a drill created, each resource by its
+//! own kind's knowledge.
+//!
+//! A drill's resources are named in its journal ([`Temp`], written before
+//! each is created) and by tags and names (`crate::steps::drill_names`).
+//! Removal is each drill kind's own function (`steps::drill_*`); this module
+//! only dispatches to them, proves each removal with a read, and journals
+//! what it found. The engine calls it on every ending of
+//! a drill, and [`sweep`] for what no journal names.
+
+use std::time::Duration;
+
+use crate::cloud::Clouds;
+use crate::journal::{Cleaned, CleanupResult, Temp};
+
+pub mod sweep;
+
+/// Removes (or restores) `temp` and proves it with a read afterwards.
+/// `run_id` is the drill's: a resource tagged by another run is never
+/// touched. `keep_capacity` leaves a raised group as it is (a failover
+/// preempted the drill and owns it now) and only removes the drill's tags.
+pub async fn remove(
+    temp: &Temp,
+    clouds: &Clouds,
+    run_id: &str,
+    keep_capacity: bool,
+    poll: (Duration, Duration),
+    deadline: std::time::Instant,
+) -> Cleaned {
+    let result = match temp {
+        Temp::Database { region, id } => {
+            crate::steps::drill_database::remove(clouds, region, id, Some(run_id), poll, deadline)
+                .await
+        }
+        Temp::Capacity { region, group } => {
+            crate::steps::drill_scale::restore(clouds, region, group, Some(run_id), keep_capacity)
+                .await
+        }
+        Temp::Record { zone, name, rtype } => {
+            crate::steps::drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await
+        }
+    };
+    match result {
+        Ok((result, detail)) => Cleaned {
+            resource: temp.clone(),
+            result,
+            detail,
+        },
+        Err(e) => Cleaned {
+            resource: temp.clone(),
+            result: CleanupResult::Failed,
+            detail: e.to_string(),
+        },
+    }
+}

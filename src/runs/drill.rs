@@ -1,0 +1,397 @@
+//! A drill read from its journal: what it left behind, its cleanup, and a
+//! verdict per plan.
+//!
+//! Pure functions of records, so that `runs show`, the schedule, status and
+//! reports judge a drill alike, from the journal alone, on any machine.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::journal::event::{Event, Record};
+use crate::journal::{Cleaned, Temp};
+use crate::steps::drill_names::manual_removal;
+
+/// Every temporary resource a drill's journal names, in the order cleanup
+/// removes them: records first (they point at the database), then
+/// databases, then capacity.
+pub fn journaled(records: &[Record]) -> Vec<Temp> {
+    let mut out: Vec<Temp> = Vec::new();
+    for r in records {
+        if let Event::DrillResource { resource, .. } = &r.event
+            && !out.contains(resource)
+        {
+            out.push(resource.clone());
+        }
+    }
+    let rank = |t: &Temp| match t {
+        Temp::Record { .. } => 0,
+        Temp::Database { .. } => 1,
+        Temp::Capacity { .. } => 2,
+    };
+    out.sort_by_key(rank);
+    out
+}
+
+/// What is left of a drill after its cleanup, and how long cleanup took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CleanupSummary {
+    /// Every resource the drill journaled is removed, restored or absent.
+    pub complete: bool,
+    /// Whether cleanup ran at all yet.
+    pub ran: bool,
+    /// Seconds from the drill's last step (or interruption) to the last
+    /// cleanup record, measured from the journal; `None` before cleanup.
+    pub seconds: Option<f64>,
+    /// The last cleanup record of each resource.
+    pub resources: Vec<Cleaned>,
+    /// What is left, each with how to remove it by hand.
+    pub left: Vec<LeftBehind>,
+}
+
+/// A resource a drill could not remove.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeftBehind {
+    /// The resource.
+    pub resource: Temp,
+    /// Why (the last cleanup's detail, or "not cleaned up yet").
+    pub why: String,
+    /// The command or console action that removes it.
+    pub how: String,
+}
+
+impl std::fmt::Display for LeftBehind {
+    /// `RESOURCE (why); remove: HOW`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}); remove: {}", self.resource, self.why, self.how)
+    }
+}
+
+/// A drill's own part of a run report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillSummary {
+    /// How far the drill went.
+    pub depth: String,
+    /// PASS / FAIL / UNKNOWN per plan, with the reason.
+    pub verdicts: Vec<PlanVerdict>,
+    /// Why the drill's steps were stopped, when they were.
+    pub interrupted: Option<String>,
+    /// The cleanup.
+    pub cleanup: CleanupSummary,
+}
+
+/// One plan's verdict in a drill.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanVerdict {
+    /// The plan.
+    pub plan: String,
+    /// Its verdict.
+    #[serde(flatten)]
+    pub verdict: crate::runs::drill::Verdict,
+}
+
+/// Why a drill's steps were stopped, from its journal.
+pub fn interrupted(records: &[Record]) -> Option<String> {
+    records.iter().rev().find_map(|r| match &r.event {
+        Event::Interrupted { reason } => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+/// The cleanup state of a drill, from its journal only.
+pub fn cleanup_summary(records: &[Record]) -> CleanupSummary {
+    let temps = journaled(records);
+    let mut last: BTreeMap<Temp, Cleaned> = BTreeMap::new();
+    let mut first_at = None;
+    let mut last_at = None;
+    for (i, r) in records.iter().enumerate() {
+        if let Event::Cleanup {
+            resource,
+            result,
+            detail,
+        } = &r.event
+        {
+            if first_at.is_none() {
+                // Cleanup starts where the record before it was written.
+                first_at = Some(records[i.saturating_sub(1)].at);
+            }
+            last_at = Some(r.at);
+            last.insert(
+                resource.clone(),
+                Cleaned {
+                    resource: resource.clone(),
+                    result: *result,
+                    detail: detail.clone(),
+                },
+            );
+        }
+    }
+    let left: Vec<LeftBehind> = temps
+        .iter()
+        .filter(|t| last.get(t).is_none_or(|c| !c.result.done()))
+        .map(|t| LeftBehind {
+            resource: t.clone(),
+            why: last
+                .get(t)
+                .map_or("not cleaned up yet".to_string(), |c| c.detail.clone()),
+            how: manual_removal(&t),
+        })
+        .collect();
+    CleanupSummary {
+        complete: left.is_empty(),
+        ran: first_at.is_some() || temps.is_empty(),
+        seconds: first_at
+            .zip(last_at)
+            .map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0),
+        resources: temps.iter().filter_map(|t| last.get(t).cloned()).collect(),
+        left,
+    }
+}
+
+/// The databases of each plan a shadow drill does not rehearse (it copies
+/// only promote-replica databases), journaled with the run so that its
+/// verdict can say so without the plan file.
+pub fn not_drilled(plans: &[crate::plan::Plan]) -> BTreeMap<String, Vec<String>> {
+    plans
+        .iter()
+        .filter_map(|p| {
+            let ids: Vec<String> = p
+                .spec
+                .database
+                .iter()
+                .filter(|d| d.strategy != crate::plan::spec::DbStrategy::PromoteReplica)
+                .map(|d| d.id.clone())
+                .collect();
+            (!ids.is_empty()).then(|| (p.name().to_string(), ids))
+        })
+        .collect()
+}
+
+/// What the drill's first record says it did not rehearse of `plan`.
+fn not_drilled_of(records: &[Record], plan: &str) -> Vec<String> {
+    match records.first().map(|r| &r.event) {
+        Some(Event::RunStarted { flags, .. }) => flags["not_drilled"][plan]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// The verdict of one plan's drill: FAIL when interrupted or a step failed,
+/// else from the RTO and RPO measured against the tier's targets; UNKNOWN
+/// when a figure could not be measured (never a PASS by default).
+pub fn verdict(
+    records: &[Record],
+    outcome: crate::journal::Outcome,
+    plan: &str,
+    m: Option<&crate::runs::measure::PlanMeasure>,
+) -> crate::runs::drill::Verdict {
+    let finished = outcome != crate::journal::Outcome::Unfinished;
+
+    if let Some(why) = interrupted(records) {
+        return Verdict::Fail(format!("interrupted: {why}"));
+    }
+    let timings = crate::runs::measure::timings(records);
+    let mine = |s: &&crate::runs::measure::StepTiming| s.step.starts_with(&format!("{plan}/"));
+    if let Some(f) = timings
+        .iter()
+        .filter(mine)
+        .find(|s| s.state == crate::runs::replay::StepState::Failed)
+    {
+        let why = f.error.as_deref().unwrap_or("failed");
+        return Verdict::Fail(format!(
+            "step {} failed: {}",
+            f.step,
+            why.lines().next().unwrap_or(why)
+        ));
+    }
+    if timings
+        .iter()
+        .filter(mine)
+        .any(|s| s.state != crate::runs::replay::StepState::Succeeded)
+    {
+        return if finished {
+            Verdict::Fail("not every step of the drill ran".into())
+        } else {
+            Verdict::Unknown("the drill has not finished".into())
+        };
+    }
+    if matches!(
+        outcome,
+        crate::journal::Outcome::Failed | crate::journal::Outcome::Refused
+    ) {
+        return Verdict::Fail(format!("the drill ended {outcome}"));
+    }
+    let Some(m) = m else {
+        return Verdict::Unknown("nothing was measured".into());
+    };
+    let skipped = not_drilled_of(records, plan);
+    let verdict = Verdict::of_measures(m);
+    // A pass says nothing of databases the drill did not touch.
+    match verdict {
+        Verdict::Pass if !skipped.is_empty() => Verdict::Unknown(format!(
+            "{} restored point-in-time, which a shadow drill does not rehearse: its recovery is not measured",
+            skipped.join(", ")
+        )),
+        v => v,
+    }
+}
+
+/// A drill's summary from its journal (`None` when the run is not a drill).
+pub fn summary(
+    records: &[Record],
+    measures: &[crate::runs::measure::PlanMeasure],
+    outcome: crate::journal::Outcome,
+) -> Option<DrillSummary> {
+    let (plans, flags) = records.iter().find_map(|r| match &r.event {
+        Event::RunStarted {
+            kind: crate::journal::RunKind::Drill,
+            plans,
+            flags,
+            ..
+        } => Some((plans, flags)),
+        _ => None,
+    })?;
+    Some(DrillSummary {
+        depth: flags["mode"]["depth"]
+            .as_str()
+            .unwrap_or("shadow")
+            .to_string(),
+        verdicts: plans
+            .iter()
+            .map(|p| PlanVerdict {
+                plan: p.name.clone(),
+                verdict: verdict(
+                    records,
+                    outcome,
+                    &p.name,
+                    measures.iter().find(|m| m.plan == p.name),
+                ),
+            })
+            .collect(),
+        interrupted: interrupted(records),
+        cleanup: cleanup_summary(records),
+    })
+}
+
+/// Whether a drill proved what it was for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "UPPERCASE")]
+pub enum Verdict {
+    /// It succeeded and met every target it could measure.
+    Pass,
+    /// It failed, or missed a target.
+    Fail(String),
+    /// It has not ended, or a target could not be measured.
+    Unknown(String),
+}
+
+impl std::fmt::Display for Verdict {
+    /// `PASS`, `FAIL (why)`, `UNKNOWN (why)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pass => f.write_str("PASS"),
+            Self::Fail(why) => write!(f, "FAIL ({why})"),
+            Self::Unknown(why) => write!(f, "UNKNOWN ({why})"),
+        }
+    }
+}
+
+impl Verdict {
+    /// Whether it passed.
+    pub fn passed(&self) -> bool {
+        matches!(self, Self::Pass)
+    }
+
+    /// The verdict of a run that ran to its end, from what it measured: a
+    /// missed target fails, an unknown figure is unknown (never a pass), an
+    /// RPO that does not apply (no database moved) passes.
+    pub fn of_measures(m: &crate::runs::measure::PlanMeasure) -> Self {
+        match (m.rto.met, m.rpo.met) {
+            (Some(false), _) => Self::Fail(format!(
+                "RTO {:.1}s above the target {}s",
+                m.rto.seconds.unwrap_or_default(),
+                m.rto.target_seconds.unwrap_or_default()
+            )),
+            (_, Some(false)) => Self::Fail(format!(
+                "RPO {:.1}s above the target {}s",
+                m.rpo.seconds.unwrap_or_default(),
+                m.rpo.target_seconds.unwrap_or_default()
+            )),
+            (Some(true), Some(true)) => Self::Pass,
+            (None, _) => Self::Unknown(format!("RTO unknown ({})", m.rto.basis)),
+            (_, None) if m.rpo.basis.starts_with("not applicable") => Self::Pass,
+            (_, None) => Self::Unknown(format!("RPO unknown ({})", m.rpo.basis)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    /// Regression: a drill of a plan whose database restores point-in-time
+    /// (not copied by a shadow drill) passed with "RPO not applicable".
+    #[test]
+    fn a_database_the_drill_did_not_rehearse_makes_a_pass_unknown() {
+        use crate::runs::measure::{Measure, PlanMeasure};
+        let started = |flags: serde_json::Value| Record {
+            seq: 0,
+            at: Utc::now(),
+            prev: "0".repeat(64),
+            event: Event::RunStarted {
+                run_id: "r".into(),
+                kind: crate::journal::RunKind::Drill,
+                target: "us-east-1".into(),
+                plans: Vec::new(),
+                operator: None,
+                host: "h".into(),
+                pid: 1,
+                flags,
+                declared_at: None,
+                steps: Vec::new(),
+            },
+            fence: Default::default(),
+        };
+        let measure = |basis: &str| Measure {
+            seconds: None,
+            target_seconds: Some(300),
+            met: None,
+            basis: basis.into(),
+        };
+        let m = PlanMeasure {
+            plan: "ledger".into(),
+            rto: Measure {
+                seconds: Some(40.0),
+                target_seconds: Some(900),
+                met: Some(true),
+                basis: "measured".into(),
+            },
+            rpo: measure("not applicable: this run promoted or restored no database"),
+        };
+        let ok = crate::journal::Outcome::Succeeded;
+        let plain = [started(serde_json::json!({}))];
+        assert_eq!(
+            verdict(&plain, ok, "ledger", Some(&m)),
+            crate::runs::drill::Verdict::Pass
+        );
+        let pitr = [started(
+            serde_json::json!({"not_drilled": {"ledger": ["ledger-db"]}}),
+        )];
+        match verdict(&pitr, ok, "ledger", Some(&m)) {
+            crate::runs::drill::Verdict::Unknown(why) => {
+                assert!(
+                    why.contains("ledger-db") && why.contains("not rehearse"),
+                    "{why}"
+                )
+            }
+            v => panic!("{v}"),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The read model: everything that reads runs, as pure functions of journal
+//! records.
+//!
+//! Replay (a step's state from its events), measurement (RTO/RPO achieved),
+//! a run's report, drill summaries and verdicts, and schedule cadence all
+//! live here, below the engine and above the journal. The engine only
+//! writes runs; `runs show`, `status`, `schedule`, `report` and resume read
+//! them through this module, so every reader agrees on what a journal says.
+
+pub mod drill;
+pub mod measure;
+pub mod replay;
+pub mod run_report;
+pub mod schedule;
+
+pub use replay::{StepState, replay};
+pub use run_report::{RunReport, build_report, report_from_records};

@@ -1,0 +1,184 @@
+//! Drill names and tags: how everything a drill creates is found again
+//! without its journal.
+//!
+//! Databases and groups carry the tags [`RUN_TAG`], [`OWNER_TAG`] and
+//! [`EXPIRES_TAG`]; a raised group keeps the capacity to restore in
+//! [`RESTORE_TAG`]; drill DNS records are named `drill-<short id>.<name>`
+//! where the short id holds the drill's start time (see [`short_id`]).
+//! The drill step kinds (`drill_*.rs`) name what they create with these
+//! functions, and the sweep (`crate::cleanup::sweep`) finds leftovers by
+//! them, so the names live below both, in one place.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::journal::Temp;
+
+/// Tag naming the drill run that created (or raised) a resource.
+pub const RUN_TAG: &str = "drctl:drill-run";
+/// Tag naming who ran the drill (host, and operator when known).
+pub const OWNER_TAG: &str = "drctl:drill-owner";
+/// Tag holding the instant after which a sweep may remove the resource.
+pub const EXPIRES_TAG: &str = "drctl:drill-expires";
+/// Tag on a raised group: the capacity to restore, `min/desired/max`.
+pub const RESTORE_TAG: &str = "drctl:drill-restore";
+/// Every tag a drill puts on a resource (what cleanup, and a failover
+/// taking a raised group over, remove).
+pub const TAGS: [&str; 4] = [RUN_TAG, OWNER_TAG, EXPIRES_TAG, RESTORE_TAG];
+/// Prefix of every drill DNS record's first label.
+pub const RECORD_PREFIX: &str = "drill-";
+
+/// How long after its expiry a drill resource is left alone by a sweep
+/// when the run that made it may still be cleaning up.
+pub const SWEEP_GRACE: Duration = Duration::from_secs(5 * 60);
+
+/// The short id of a drill run, used in names: the start time and the
+/// run id's random suffix, lower case (`20261122t1920z-ab12`). A sweep reads
+/// the start back from it ([`started_from_short_id`]).
+pub fn short_id(run_id: &str) -> String {
+    let stamp = run_id.get(..16).unwrap_or(run_id);
+    let suffix = run_id.rsplit('-').next().unwrap_or_default();
+    format!("{}-{suffix}", stamp.to_ascii_lowercase())
+}
+
+/// When the drill whose short id is `short` started.
+pub fn started_from_short_id(short: &str) -> Option<DateTime<Utc>> {
+    let stamp = short.get(..16)?.to_ascii_uppercase();
+    NaiveDateTime::parse_from_str(&stamp, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// The id of a drill's temporary database for instance `base` (RDS ids:
+/// at most 63 letters, digits and hyphens, starting with a letter, no
+/// double hyphen, not ending in one). A name too long keeps its start and
+/// ends with a digest of the whole base instead, so that two long bases
+/// never share a temporary id.
+pub fn temp_database_id(run_id: &str, base: &str) -> String {
+    const MAX: usize = 63;
+    let clean = |s: String| {
+        let mut id = s.to_ascii_lowercase();
+        id.retain(|c| c.is_ascii_alphanumeric() || c == '-');
+        while id.contains("--") {
+            id = id.replace("--", "-");
+        }
+        id
+    };
+    let id = clean(format!("drill-{}-{base}", short_id(run_id)));
+    if id.len() <= MAX {
+        return id.trim_end_matches('-').to_string();
+    }
+    use sha2::Digest as _;
+    let digest = hex::encode(&sha2::Sha256::digest(base.as_bytes())[..4]);
+    let mut head = id;
+    head.truncate(MAX - digest.len() - 1);
+    format!("{}-{digest}", head.trim_end_matches('-'))
+}
+
+/// The name of a drill's DNS record for the plan's record `name`.
+pub fn record_name(run_id: &str, name: &str) -> String {
+    let name = if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    };
+    format!("{RECORD_PREFIX}{}.{name}", short_id(run_id))
+}
+
+/// The tags every drill resource carries.
+pub fn tags(run_id: &str, owner: &str, expires: DateTime<Utc>) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (RUN_TAG.to_string(), run_id.to_string()),
+        (OWNER_TAG.to_string(), owner.to_string()),
+        (
+            EXPIRES_TAG.to_string(),
+            expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+    ])
+}
+
+/// Who runs a drill, for the owner tag: host and process.
+pub fn owner() -> String {
+    format!("{}/pid {}", crate::state::hostname(), std::process::id())
+}
+
+/// When a drill resource tagged `tags` expires, if it says.
+pub fn expiry(tags: &BTreeMap<String, String>) -> Option<DateTime<Utc>> {
+    tags.get(EXPIRES_TAG)?.parse().ok()
+}
+
+/// The longest a drill of a plan of this tier may run before it aborts into
+/// cleanup, unless `--max-duration` says otherwise: twice the RTO, at least
+/// 15 minutes (the temporary replica alone takes minutes on RDS).
+pub fn default_max_duration(rto: Duration) -> Duration {
+    (rto * 2).max(Duration::from_secs(15 * 60))
+}
+
+/// A plan's drill budget without `--max-duration`: its `[drill]
+/// max_duration`, else its tier's default.
+pub fn plan_max_duration(plan: &crate::plan::Plan) -> Duration {
+    plan.spec
+        .drill
+        .as_ref()
+        .and_then(|d| d.max_duration())
+        .unwrap_or_else(|| default_max_duration(plan.tier.rto))
+}
+
+/// The command that removes `temp` by hand, for when cleanup cannot.
+pub fn manual_removal(temp: &Temp) -> String {
+    match temp {
+        Temp::Database { region, id } => format!(
+            "aws rds delete-db-instance --region {region} --db-instance-identifier {id} --skip-final-snapshot"
+        ),
+        Temp::Capacity { region, group } => format!(
+            "read the tag {} of group {group} (aws autoscaling describe-tags --region {region}), then aws autoscaling update-auto-scaling-group --region {region} --auto-scaling-group-name {group} --min-size MIN --desired-capacity DESIRED --max-size MAX",
+            RESTORE_TAG
+        ),
+        Temp::Record { zone, name, rtype } => format!(
+            "delete the {rtype} record {name} in hosted zone {zone} (aws route53 change-resource-record-sets, action DELETE)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ids_carry_the_start_time_back() {
+        let run = "20261122T192005Z-payments-ab12";
+        assert_eq!(short_id(run), "20261122t192005z-ab12");
+        assert_eq!(
+            started_from_short_id(&short_id(run)),
+            Some("2026-11-22T19:20:05Z".parse().unwrap())
+        );
+        assert_eq!(started_from_short_id("nonsense"), None);
+    }
+
+    #[test]
+    fn temp_database_ids_are_valid_rds_ids() {
+        let run = "20261122T192005Z-payments-ab12";
+        let id = temp_database_id(run, "payments-db");
+        assert_eq!(id, "drill-20261122t192005z-ab12-payments-db");
+        let long = temp_database_id(run, &"x".repeat(80));
+        assert!(long.len() <= 63 && !long.ends_with('-'));
+        // Regression: two long bases that share their first 63 characters
+        // once shared one temporary id.
+        let a = temp_database_id(run, &format!("{}-a", "payments-db-use1-".repeat(3)));
+        let b = temp_database_id(run, &format!("{}-b", "payments-db-use1-".repeat(3)));
+        assert_ne!(a, b);
+        assert!(a.len() <= 63 && b.len() <= 63);
+        assert!(!temp_database_id(run, "a--b-").contains("--"));
+    }
+
+    #[test]
+    fn drill_records_sit_under_the_real_name() {
+        let run = "20261122T192005Z-payments-ab12";
+        assert_eq!(
+            record_name(run, "api.example.com"),
+            "drill-20261122t192005z-ab12.api.example.com."
+        );
+    }
+}

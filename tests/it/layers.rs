@@ -1,0 +1,209 @@
+//! The library's layering, checked: no module imports one above it.
+//!
+//! `docs/architecture.md` draws the house as floors, from the cloud adapters
+//! at the bottom to the commands at the top. This test reads every library
+//! source file (production code only: comments, `#[cfg(test)]` modules and
+//! test files are left out) and fails on any `crate::X` path whose module
+//! `X` stands on a floor above (or beside) the file's own, so the drawing is
+//! a checked claim rather than a hope. It needs no emulator.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The floors, from the ground up. A module may use modules on lower floors
+/// only (and itself). A new top-level module must be given a floor here.
+const FLOORS: &[&[&str]] = &[
+    &["cloud"],
+    &["plan"],
+    &["journal"],
+    &["state"],
+    &["evidence"],
+    &["steps"],
+    &["runs"],
+    &["report", "cleanup"],
+    &["engine"],
+    &["status", "config"],
+];
+
+/// Floors inside a folder, from the ground up, where the folder has a
+/// layering of its own worth keeping (file stems; `mod` is the folder's
+/// `mod.rs`). Files not listed are not checked inside the folder.
+const INNER: &[(&str, &[&[&str]])] = &[
+    (
+        "runs",
+        &[
+            &["replay"],
+            &["measure"],
+            &["drill"],
+            &["run_report", "schedule"],
+            &["mod"],
+        ],
+    ),
+    (
+        "journal",
+        &[
+            &["error", "payload"],
+            &["event"],
+            &["chain", "store"],
+            &["mod"],
+        ],
+    ),
+];
+
+fn floor_of(floors: &[&[&str]], name: &str) -> Option<usize> {
+    floors.iter().position(|f| f.contains(&name))
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The production part of a source file: `#[cfg(test)]` items cut off (they
+/// stand at the end of each file here) and line comments removed.
+fn production(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.trim() == "#[cfg(test)]" {
+            break;
+        }
+        let code = match line.find("//") {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        out.push_str(code);
+        out.push('\n');
+    }
+    out
+}
+
+/// Every `crate::a::b` path in `code`, as its segments.
+fn crate_paths(code: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("crate::") {
+        let before = rest[..i].chars().last();
+        rest = &rest[i + "crate::".len()..];
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let path: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        out.push(
+            path.split("::")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        );
+    }
+    out
+}
+
+/// (module, file stem) of a library file: `src/steps/graph.rs` is
+/// (`steps`, `graph`), `src/steps/mod.rs` is (`steps`, `mod`), `src/plan.rs`
+/// would be (`plan`, `mod`).
+fn place(src: &Path, file: &Path) -> Option<(String, String)> {
+    let rel = file.strip_prefix(src).ok()?;
+    let parts: Vec<String> = rel
+        .iter()
+        .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_string())
+        .collect();
+    match parts.as_slice() {
+        [one] => Some((one.clone(), "mod".into())),
+        [module, .., stem] => Some((module.clone(), stem.clone())),
+        [] => None,
+    }
+}
+
+#[test]
+fn no_module_imports_one_above_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut wrong: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for file in &files {
+        let Some((module, stem)) = place(&src, file) else {
+            continue;
+        };
+        // The binary (main.rs, cli/) sits on top of everything; test
+        // files are not the house.
+        if ["main", "cli", "lib"].contains(&module.as_str())
+            || ["tests", "fault_loop"].contains(&stem.as_str())
+        {
+            continue;
+        }
+        let own = floor_of(FLOORS, &module)
+            .unwrap_or_else(|| panic!("module `{module}` has no floor in tests/it/layers.rs"));
+        let text = std::fs::read_to_string(file).expect("read");
+        for path in crate_paths(&production(&text)) {
+            let Some(target) = path.first() else { continue };
+            let name = file
+                .strip_prefix(&src)
+                .unwrap_or(file)
+                .display()
+                .to_string();
+            if *target == module {
+                // Inside a folder with floors of its own.
+                let inner = INNER.iter().find(|(m, _)| *m == module);
+                if let (Some((_, floors)), Some(sub)) = (inner, path.get(1)) {
+                    if let (Some(mine), Some(theirs)) =
+                        (floor_of(floors, &stem), floor_of(floors, sub))
+                        && theirs > mine
+                    {
+                        wrong
+                            .entry(name)
+                            .or_default()
+                            .push(format!("crate::{}", path.join("::")));
+                    }
+                }
+                continue;
+            }
+            match floor_of(FLOORS, target) {
+                Some(theirs) if theirs < own => {}
+                Some(_) => wrong
+                    .entry(name)
+                    .or_default()
+                    .push(format!("crate::{}", path.join("::"))),
+                None => {}
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports that run back up (see the floors in tests/it/layers.rs and docs/architecture.md):\n{wrong:#?}"
+    );
+}
+
+#[test]
+fn every_library_module_has_a_floor() {
+    let lib = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
+        .expect("lib.rs");
+    for line in lib.lines() {
+        if let Some(name) = line.trim().strip_prefix("pub mod ") {
+            let name = name.trim_end_matches(';');
+            assert!(
+                floor_of(FLOORS, name).is_some(),
+                "`{name}` is in lib.rs but has no floor in tests/it/layers.rs"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_checker_sees_an_upward_import() {
+    let code = production(
+        "use crate::engine::Engine;\n// crate::report in a comment\n#[cfg(test)]\nmod tests { use crate::cli; }\n",
+    );
+    assert_eq!(
+        crate_paths(&code),
+        vec![vec!["engine".to_string(), "Engine".to_string()]]
+    );
+}
