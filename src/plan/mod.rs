@@ -20,6 +20,7 @@ pub mod validate;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -135,6 +136,10 @@ fn find_inputs(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Inputs {
     for p in paths {
         if p.is_dir() {
             scan_dir(p, &mut inputs, diags);
+        } else if let Err(e) = std::fs::metadata(p)
+            && is_symlink(p)
+        {
+            diags.push(broken_link(p, &e));
         } else if is_tiers_file(p) {
             inputs.tiers.push(p.clone());
         } else {
@@ -182,7 +187,9 @@ fn scan_dir(dir: &Path, inputs: &mut Inputs, diags: &mut Vec<Diagnostic>) {
                 }
             }
             Ok(_) => {}
-            Err(e) if is_symlink(&f) && (plan_like || e.kind() != std::io::ErrorKind::NotFound) => {
+            // A loop is never meant; a link to nothing only matters with a
+            // plan's name.
+            Err(e) if is_symlink(&f) && (plan_like || e.kind() != ErrorKind::NotFound) => {
                 found |= plan_like && !is_tiers_file(&f);
                 diags.push(broken_link(&f, &e));
             }

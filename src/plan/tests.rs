@@ -1029,4 +1029,15 @@ fn regression_a_symlink_loop_in_the_plans_folder_is_an_error_naming_it() {
         loaded.diagnostics[0].file,
         dangling.path().join("ledger.toml")
     );
+    // The plans folder given is itself a loop.
+    let given = only.path().join("plans");
+    symlink("plans", &given).expect("symlink");
+    let loaded = load(std::slice::from_ref(&given));
+    assert_eq!(loaded.diagnostics.len(), 1, "{}", render(&loaded));
+    assert_eq!(loaded.diagnostics[0].file, given);
+    assert!(
+        loaded.diagnostics[0].message.contains("symbolic link"),
+        "{}",
+        render(&loaded)
+    );
 }
