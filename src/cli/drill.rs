@@ -37,7 +37,7 @@ pub struct DrillArgs {
     #[arg(long, value_enum, default_value_t)]
     pub depth: DrillDepth,
     /// Abort into cleanup after this long (default: twice the tier's RTO, at least 15m).
-    #[arg(long, value_parser = parse_dur, value_name = "DUR")]
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub max_duration: Option<Duration>,
     /// Drill even inside the plan's `[drill] blackout` window.
     #[arg(long)]
@@ -71,10 +71,6 @@ pub struct SweepArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
-}
-
-fn parse_dur(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Runs `drill` or `drill sweep`.

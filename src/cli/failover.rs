@@ -23,7 +23,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Accept losing up to this much data (covers replica lag above the RPO, or unknown lag).
-    #[arg(long, value_parser = parse_dur, value_name = "DUR")]
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub accept_data_loss: Option<Duration>,
     /// When the disaster was declared (RFC 3339); RTO and RPO are measured from here.
     #[arg(long, value_name = "TIME")]
@@ -42,10 +42,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 8)]
     pub parallelism: usize,
     /// Per-step time limit (default: what is left of the tier's RTO budget, at least a quarter of the RTO).
-    #[arg(long, value_parser = parse_dur, value_name = "DUR")]
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub step_timeout: Option<Duration>,
     /// Window over which replica lag is read.
-    #[arg(long, value_parser = parse_dur, default_value = "15m")]
+    #[arg(long, value_parser = parse_duration, default_value = "15m")]
     pub lag_window: Duration,
     /// Fault injection for crash/resume tests and game days: stop the run
     /// as a crash would at `before:STEP` or `after:STEP` (journaled).
@@ -96,10 +96,6 @@ pub struct FailoverArgs {
     /// Run flags.
     #[command(flatten)]
     pub run: RunArgs,
-}
-
-fn parse_dur(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Builds the engine for a command.

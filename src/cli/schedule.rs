@@ -47,19 +47,15 @@ pub enum ScheduleCommand {
         #[arg(long)]
         plan: Option<String>,
         /// How late a slot may still run, once, as a catch-up.
-        #[arg(long, value_parser = parse_dur, default_value = "1h", value_name = "DUR")]
+        #[arg(long, value_parser = parse_duration, default_value = "1h", value_name = "DUR")]
         catch_up: Duration,
         /// Keep running: one pass every --every until Ctrl-C or SIGTERM.
         #[arg(long = "loop")]
         looping: bool,
         /// Time between passes with --loop.
-        #[arg(long, value_parser = parse_dur, default_value = "1m", value_name = "DUR")]
+        #[arg(long, value_parser = parse_duration, default_value = "1m", value_name = "DUR")]
         every: Duration,
     },
-}
-
-fn parse_dur(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Runs a `schedule` command.

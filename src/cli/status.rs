@@ -20,16 +20,12 @@ pub struct StatusArgs {
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
     /// How far back to read replica lag (e.g. 5m, 15m).
-    #[arg(long, value_parser = parse_window, default_value = "15m")]
+    #[arg(long, value_parser = parse_duration, default_value = "15m")]
     pub lag_window: Duration,
     /// How long one read may take before its region is shown as unreachable
     /// (e.g. 2s, 5s): a region that is down must not hold the report up.
-    #[arg(long, value_parser = parse_window, default_value = "5s")]
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub read_timeout: Duration,
-}
-
-fn parse_window(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Runs `status`.

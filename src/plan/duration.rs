@@ -2,6 +2,12 @@
 //!
 //! Plans are read by people under stress; one compact, unambiguous notation
 //! (no bare numbers, no fractional units) avoids "was that seconds or minutes?".
+//!
+//! [`parse_duration`] is the one reader of durations: plan files, `tiers.*`,
+//! `drctl.toml` and `DRCTL_*` settings, and every command-line flag (as
+//! clap's `value_parser`) go through it, so a duration means the same
+//! wherever it is written. Spaces around one are ignored everywhere alike
+//! (`" 5m "` is `5m`); spaces inside one are refused (`2h 30m`).
 
 use std::fmt;
 use std::time::Duration;
@@ -18,6 +24,7 @@ pub struct DurationError {
 
 /// Parses a duration made of `<integer><unit>` parts, units `d`, `h`, `m`, `s`
 /// in decreasing order, each at most once: `90s`, `15m`, `2h30m`, `1d12h`.
+/// Whitespace around it is ignored; inside it, it is an error.
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let err = |reason: &str| DurationError {
         input: input.to_string(),

@@ -207,21 +207,7 @@ pub fn yaml_flow_depth(text: &str) -> Option<TooDeep> {
                 continue;
             }
             b'|' | b'>' if node_start && depth == 0 => {
-                // Block scalar: its lines are indented more than this one.
-                let indent = line_indent;
-                i = skip_to_eol(b, i);
-                while i < b.len() {
-                    let start = i + 1;
-                    let mut j = start;
-                    while j < b.len() && b[j] == b' ' {
-                        j += 1;
-                    }
-                    let blank = j >= b.len() || b[j] == b'\n' || b[j] == b'\r';
-                    if !blank && j - start <= indent {
-                        break;
-                    }
-                    i = skip_to_eol(b, j);
-                }
+                i = skip_block_scalar(b, i, line_indent);
                 continue;
             }
             _ => node_start = false,
@@ -229,6 +215,26 @@ pub fn yaml_flow_depth(text: &str) -> Option<TooDeep> {
         i += 1;
     }
     None
+}
+
+/// Skips a YAML block scalar whose indicator (`|`, `>`) is at `i`, on a line
+/// indented by `indent`: its lines are the blank ones and those indented
+/// more. Returns the offset of the newline that ends it (or the end).
+fn skip_block_scalar(b: &[u8], i: usize, indent: usize) -> usize {
+    let mut i = skip_to_eol(b, i);
+    while i < b.len() {
+        let start = i + 1;
+        let mut j = start;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        let blank = j >= b.len() || b[j] == b'\n' || b[j] == b'\r';
+        if !blank && j - start <= indent {
+            break;
+        }
+        i = skip_to_eol(b, j);
+    }
+    i
 }
 
 /// Skips a YAML quoted scalar starting at `i`; returns the offset after it.

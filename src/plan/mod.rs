@@ -8,6 +8,7 @@
 //!
 //! The format is documented in `docs/plans.md`; [`spec`] holds its types.
 
+pub mod cron;
 pub mod duration;
 pub mod limits;
 pub mod source;
@@ -19,6 +20,7 @@ pub mod validate;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -107,62 +109,130 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
         tiers: tiers::builtin(),
         ..Loaded::default()
     };
-    let mut plan_files = Vec::new();
-    let mut tier_files = Vec::new();
+    let inputs = find_inputs(paths, &mut out.diagnostics);
+    let broken_tiers = load_tiers(&inputs.tiers, &mut out);
+    let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for f in &inputs.plans {
+        load_plan(f, &broken_tiers, &mut names, &mut out);
+    }
+    out.plans
+        .sort_by(|a, b| (a.tier.rank, a.name()).cmp(&(b.tier.rank, b.name())));
+    out
+}
+
+/// The files one load reads.
+#[derive(Debug, Default)]
+struct Inputs {
+    /// Plan files, in the order given (a directory's sorted).
+    plans: Vec<PathBuf>,
+    /// Tiers files, sorted, each once.
+    tiers: Vec<PathBuf>,
+}
+
+/// Sorts the given paths into plan and tiers files: a directory gives its
+/// files, a single plan file brings the tiers files beside it.
+fn find_inputs(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Inputs {
+    let mut inputs = Inputs::default();
     for p in paths {
         if p.is_dir() {
-            let mut found = false;
-            match std::fs::read_dir(p) {
-                Ok(entries) => {
-                    let mut files: Vec<PathBuf> = entries
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|f| f.is_file() && Format::from_path(f).is_some())
-                        .collect();
-                    files.sort();
-                    for f in files {
-                        if is_tiers_file(&f) {
-                            tier_files.push(f);
-                        } else {
-                            found = true;
-                            plan_files.push(f);
-                        }
-                    }
-                }
-                Err(e) => out.diagnostics.push(
-                    Diagnostic::file_error(p, format!("cannot read directory: {e}"))
-                        .hint("check the path and its permissions"),
-                ),
-            }
-            if !found {
-                out.diagnostics.push(
-                    Diagnostic::file_error(
-                        p,
-                        "no plan files (*.toml, *.yaml, *.yml) in this directory",
-                    )
-                    .hint("point --plans (or DRCTL_PLANS) at the directory that holds the plans"),
-                );
-            }
+            scan_dir(p, &mut inputs, diags);
+        } else if let Err(e) = std::fs::metadata(p)
+            && is_symlink(p)
+        {
+            diags.push(broken_link(p, &e));
         } else if is_tiers_file(p) {
-            tier_files.push(p.clone());
+            inputs.tiers.push(p.clone());
         } else {
             if let Some(dir) = p.parent() {
                 for ext in ["toml", "yaml", "yml"] {
                     let t = dir.join(format!("tiers.{ext}"));
                     if t.is_file() {
-                        tier_files.push(t);
+                        inputs.tiers.push(t);
                     }
                 }
             }
-            plan_files.push(p.clone());
+            inputs.plans.push(p.clone());
         }
     }
-    tier_files.sort();
-    tier_files.dedup();
+    inputs.tiers.sort();
+    inputs.tiers.dedup();
+    inputs
+}
 
-    // Tiers whose definition has errors, and where: a plan naming one is told
-    // so, rather than that the tier does not exist.
+/// The plan and tiers files of one directory (not its subdirectories). A
+/// symbolic link that cannot be followed (a loop, or a plan's name pointing
+/// at nothing) is an error naming it: skipping it would drop a plan unseen.
+fn scan_dir(dir: &Path, inputs: &mut Inputs, diags: &mut Vec<Diagnostic>) {
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            diags.push(
+                Diagnostic::file_error(dir, format!("cannot read directory: {e}"))
+                    .hint("check the path and its permissions"),
+            );
+            Vec::new()
+        }
+    };
+    entries.sort();
+    let mut found = false;
+    for f in entries {
+        let plan_like = Format::from_path(&f).is_some();
+        match std::fs::metadata(&f) {
+            Ok(m) if m.is_file() && plan_like => {
+                if is_tiers_file(&f) {
+                    inputs.tiers.push(f);
+                } else {
+                    found = true;
+                    inputs.plans.push(f);
+                }
+            }
+            Ok(_) => {}
+            // A loop is never meant; a link to nothing only matters with a
+            // plan's name.
+            Err(e) if is_symlink(&f) && (plan_like || e.kind() != ErrorKind::NotFound) => {
+                found |= plan_like && !is_tiers_file(&f);
+                diags.push(broken_link(&f, &e));
+            }
+            Err(_) => {}
+        }
+    }
+    if !found {
+        diags.push(
+            Diagnostic::file_error(
+                dir,
+                "no plan files (*.toml, *.yaml, *.yml) in this directory",
+            )
+            .hint("point --plans (or DRCTL_PLANS) at the directory that holds the plans"),
+        );
+    }
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// A symbolic link of the plans folder that cannot be followed, named with
+/// where it points.
+fn broken_link(path: &Path, e: &std::io::Error) -> Diagnostic {
+    let target = std::fs::read_link(path)
+        .map(|t| format!(" -> {}", t.display()))
+        .unwrap_or_default();
+    Diagnostic::file_error(
+        path,
+        format!(
+            "symbolic link {}{target} cannot be followed: {e}",
+            path.display()
+        ),
+    )
+    .hint("it points at itself, into a loop of links, or at nothing: fix or remove the link")
+}
+
+/// Reads the tiers files into `out.tiers`. Returns the tiers whose
+/// definition has errors, and where: a plan naming one is told so, rather
+/// than that the tier does not exist.
+fn load_tiers(files: &[PathBuf], out: &mut Loaded) -> BTreeMap<String, PathBuf> {
     let mut broken_tiers: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for f in &tier_files {
+    for f in files {
         out.files.push(f.clone());
         let Some(file) = read_source(f, &mut out.diagnostics) else {
             continue;
@@ -198,65 +268,71 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
         }
         out.diagnostics.extend(checker.diagnostics);
     }
+    broken_tiers
+}
 
-    let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for f in &plan_files {
-        out.files.push(f.clone());
-        let Some(file) = read_source(f, &mut out.diagnostics) else {
-            continue;
-        };
-        let mut checker = validate::Checker::new(&file);
-        let Some((spec, clean)) = deserialize::<PlanSpec>(&file, &mut checker.diagnostics) else {
-            out.diagnostics.extend(checker.diagnostics);
-            continue;
-        };
-        let tier = validate::check_plan(&mut checker, &spec, &out.tiers);
-        if let Some(tf) = broken_tiers.get(&spec.plan.tier) {
-            let unknown = format!("unknown tier `{}`", spec.plan.tier);
-            for d in checker
-                .diagnostics
-                .iter_mut()
-                .filter(|d| d.message == unknown)
-            {
-                d.message = format!(
-                    "tier `{}` cannot be used: its definition has errors",
-                    spec.plan.tier
-                );
-                d.hint = Some(format!("fix the errors reported in {}", tf.display()));
-            }
-        }
-        if let Some(first) = names.get(&spec.plan.name) {
-            checker.error(
-                crate::path!["plan", "name"],
-                format!("duplicate plan name `{}`", spec.plan.name),
-                format!(
-                    "{} already defines a plan of that name; plan names are unique",
-                    first.display()
-                ),
-            );
-        } else {
-            names.insert(spec.plan.name.clone(), f.clone());
-        }
-        // In file order, as `Loaded::diagnostics` promises.
-        checker.diagnostics.sort_by_key(|d| (d.line, d.column));
-        let ok = clean
-            && checker
-                .diagnostics
-                .iter()
-                .all(|d| d.severity != Severity::Error);
+/// Reads and checks one plan file; a valid plan joins `out.plans`. `names`
+/// holds the plan names seen so far, and the file of each.
+fn load_plan(
+    f: &Path,
+    broken_tiers: &BTreeMap<String, PathBuf>,
+    names: &mut BTreeMap<String, PathBuf>,
+    out: &mut Loaded,
+) {
+    out.files.push(f.to_path_buf());
+    let Some(file) = read_source(f, &mut out.diagnostics) else {
+        return;
+    };
+    let mut checker = validate::Checker::new(&file);
+    let Some((spec, clean)) = deserialize::<PlanSpec>(&file, &mut checker.diagnostics) else {
         out.diagnostics.extend(checker.diagnostics);
-        if let (true, Some(tier)) = (ok, tier) {
-            out.plans.push(Plan {
-                digest: hex::encode(Sha256::digest(file.text.as_bytes())),
-                spec,
-                tier,
-                path: f.clone(),
-            });
-        }
+        return;
+    };
+    let tier = validate::check_plan(&mut checker, &spec, &out.tiers);
+    if let Some(tf) = broken_tiers.get(&spec.plan.tier) {
+        blame_broken_tier(&mut checker.diagnostics, &spec.plan.tier, tf);
     }
-    out.plans
-        .sort_by(|a, b| (a.tier.rank, a.name()).cmp(&(b.tier.rank, b.name())));
-    out
+    if let Some(first) = names.get(&spec.plan.name) {
+        checker.error(
+            crate::path!["plan", "name"],
+            format!("duplicate plan name `{}`", spec.plan.name),
+            format!(
+                "{} already defines a plan of that name; plan names are unique",
+                first.display()
+            ),
+        );
+    } else {
+        names.insert(spec.plan.name.clone(), f.to_path_buf());
+    }
+    // In file order, as `Loaded::diagnostics` promises.
+    checker.diagnostics.sort_by_key(|d| (d.line, d.column));
+    let ok = clean
+        && checker
+            .diagnostics
+            .iter()
+            .all(|d| d.severity != Severity::Error);
+    out.diagnostics.extend(checker.diagnostics);
+    if let (true, Some(tier)) = (ok, tier) {
+        out.plans.push(Plan {
+            digest: hex::encode(Sha256::digest(file.text.as_bytes())),
+            spec,
+            tier,
+            path: f.to_path_buf(),
+        });
+    }
+}
+
+/// A plan naming a tier whose definition has errors is told so (and where),
+/// rather than that the tier does not exist.
+fn blame_broken_tier(diags: &mut [Diagnostic], tier: &str, tiers_file: &Path) {
+    let unknown = format!("unknown tier `{tier}`");
+    for d in diags.iter_mut().filter(|d| d.message == unknown) {
+        d.message = format!("tier `{tier}` cannot be used: its definition has errors");
+        d.hint = Some(format!(
+            "fix the errors reported in {}",
+            tiers_file.display()
+        ));
+    }
 }
 
 fn read_source(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<SourceFile> {
@@ -284,10 +360,7 @@ fn read_source(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<SourceFile> {
         Ok(Some(bytes)) => match String::from_utf8(bytes) {
             Ok(text) => Some(SourceFile::new(path.to_path_buf(), text, format)),
             Err(e) => {
-                diags.push(
-                    Diagnostic::file_error(path, format!("file is not UTF-8 ({e})"))
-                        .hint("save the file as UTF-8"),
-                );
+                diags.push(not_utf8(path, e.as_bytes(), e.utf8_error().valid_up_to()));
                 None
             }
         },
@@ -299,6 +372,31 @@ fn read_source(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<SourceFile> {
             None
         }
     }
+}
+
+/// A file that is not UTF-8, placed at its first bad byte (`valid` bytes
+/// before it are sound), with its line shown (the bad bytes as `�`).
+fn not_utf8(path: &Path, bytes: &[u8], valid: usize) -> Diagnostic {
+    let before = String::from_utf8_lossy(&bytes[..valid]);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    let line_end = bytes[valid..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .map_or(bytes.len(), |i| valid + i);
+    let shown = String::from_utf8_lossy(&bytes[line_start..line_end]);
+    let byte = bytes.get(valid).copied().unwrap_or_default();
+    let mut d = Diagnostic::file_error(
+        path,
+        format!("file is not UTF-8: byte 0x{byte:02X} at line {line}, column {column} is not valid UTF-8"),
+    )
+    .hint("save the file as UTF-8");
+    d.line = line;
+    d.column = column;
+    d.len = 1;
+    d.source_line = Some(shown.trim_end_matches('\r').to_string());
+    d
 }
 
 /// Reads a file of at most [`limits::MAX_FILE_BYTES`]; `None` if it is

@@ -409,147 +409,177 @@ enum Open {
 /// keys. Only the first document has a tree; the others are checked too (the
 /// deserializer reads them to report that there is more than one).
 fn yaml_tree(text: &str, lines: &LineIndex, findings: &mut Vec<Finding>) -> Option<Node> {
-    use saphyr_parser::{Event, Parser, Span};
-    fn pos(span: &Span) -> Pos {
-        let len = span.end.index().saturating_sub(span.start.index());
-        Pos {
-            line: span.start.line(),
-            col: span.start.col() + 1,
-            len: len.max(1),
-        }
-    }
-    let mut stack: Vec<Open> = Vec::new();
-    let mut root: Option<Node> = None;
-    let mut documents = 0usize;
+    use saphyr_parser::{Event, Parser};
+    let mut tree = YamlTree::default();
     for item in Parser::new_from_str(text) {
         let (ev, span) = match item {
             Ok(x) => x,
             Err(e) => {
-                // No tree. libyaml may read further than saphyr did: make
-                // sure it is not fed deep flow collections.
-                if let Some(deep) = limits::yaml_flow_depth(text) {
-                    findings.push(Finding::TooDeep(lines.pos(text, deep.offset, 1)));
-                } else if e.info() == "recursion limit exceeded" {
-                    let m = e.marker();
-                    findings.push(Finding::TooDeep(Pos {
-                        line: m.line(),
-                        col: m.col() + 1,
-                        len: 1,
-                    }));
-                }
+                findings.extend(yaml_syntax_finding(text, lines, &e));
                 return None;
             }
         };
+        let leaf = || Node {
+            pos: yaml_pos(&span),
+            kind: Kind::Leaf,
+        };
         let (node, scalar) = match ev {
             Event::DocumentStart(_) => {
-                documents += 1;
+                tree.documents += 1;
                 continue;
             }
             Event::SequenceStart(..) | Event::MappingStart(..) => {
-                if stack.len() >= limits::MAX_DEPTH {
-                    findings.push(Finding::TooDeep(Pos {
-                        len: 1,
-                        ..pos(&span)
-                    }));
+                let seq = matches!(ev, Event::SequenceStart(..));
+                if let Err(deep) = tree.open(seq, yaml_pos(&span)) {
+                    findings.push(deep);
                     return None;
                 }
-                stack.push(if matches!(ev, Event::SequenceStart(..)) {
-                    Open::Seq(pos(&span), Vec::new())
-                } else {
-                    Open::Map {
-                        pos: pos(&span),
-                        entries: Vec::new(),
-                        key: None,
-                        seen: HashMap::new(),
-                    }
-                });
                 continue;
             }
-            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Open::Seq(pos, items)) => (
-                    Node {
-                        pos,
-                        kind: Kind::Seq(items),
-                    },
-                    None,
-                ),
-                Some(Open::Map { pos, entries, .. }) => (
-                    Node {
-                        pos,
-                        kind: Kind::Map(entries),
-                    },
-                    None,
-                ),
+            Event::SequenceEnd | Event::MappingEnd => match tree.close() {
+                Some(node) => (node, None),
                 None => continue,
             },
-            Event::Scalar(s, ..) => (
-                Node {
-                    pos: pos(&span),
-                    kind: Kind::Leaf,
-                },
-                Some(s.to_string()),
-            ),
-            Event::Alias(_) => (
-                Node {
-                    pos: pos(&span),
-                    kind: Kind::Leaf,
-                },
-                None,
-            ),
+            Event::Scalar(s, ..) => (leaf(), Some(s.to_string())),
+            Event::Alias(_) => (leaf(), None),
             _ => continue,
         };
-        // Attach the finished node to its parent.
-        let parent_path = |stack: &[Open]| -> Vec<Seg> {
-            stack[..stack.len() - 1]
-                .iter()
-                .map(|o| match o {
-                    Open::Seq(_, items) => Seg::Index(items.len()),
-                    Open::Map { key, .. } => Seg::Key(
-                        key.as_ref()
-                            .and_then(|(k, _)| k.clone())
-                            .unwrap_or_default(),
-                    ),
-                })
-                .collect()
-        };
-        let Some(top) = stack.last_mut() else {
-            if documents <= 1 && root.is_none() {
-                root = Some(node);
+        findings.extend(tree.attach(node, scalar));
+    }
+    tree.root
+}
+
+fn yaml_pos(span: &saphyr_parser::Span) -> Pos {
+    let len = span.end.index().saturating_sub(span.start.index());
+    Pos {
+        line: span.start.line(),
+        col: span.start.col() + 1,
+        len: len.max(1),
+    }
+}
+
+/// What a YAML file that saphyr rejects tells: too deep, or nothing (serde
+/// reports its syntax error). libyaml may read further than saphyr did, so it
+/// must not be fed deep flow collections either.
+fn yaml_syntax_finding(
+    text: &str,
+    lines: &LineIndex,
+    e: &saphyr_parser::ScanError,
+) -> Option<Finding> {
+    if let Some(deep) = limits::yaml_flow_depth(text) {
+        Some(Finding::TooDeep(lines.pos(text, deep.offset, 1)))
+    } else if e.info() == "recursion limit exceeded" {
+        let m = e.marker();
+        Some(Finding::TooDeep(Pos {
+            line: m.line(),
+            col: m.col() + 1,
+            len: 1,
+        }))
+    } else {
+        None
+    }
+}
+
+/// The state of [`yaml_tree`]: the collections open, the first document's
+/// root once it is complete, and how many documents started.
+#[derive(Default)]
+struct YamlTree {
+    stack: Vec<Open>,
+    root: Option<Node>,
+    documents: usize,
+}
+
+impl YamlTree {
+    /// Opens a sequence or mapping at `pos`; too deep is a finding.
+    fn open(&mut self, seq: bool, pos: Pos) -> Result<(), Finding> {
+        if self.stack.len() >= limits::MAX_DEPTH {
+            return Err(Finding::TooDeep(Pos { len: 1, ..pos }));
+        }
+        self.stack.push(if seq {
+            Open::Seq(pos, Vec::new())
+        } else {
+            Open::Map {
+                pos,
+                entries: Vec::new(),
+                key: None,
+                seen: HashMap::new(),
             }
-            continue;
+        });
+        Ok(())
+    }
+
+    /// Closes the innermost collection into its node.
+    fn close(&mut self) -> Option<Node> {
+        Some(match self.stack.pop()? {
+            Open::Seq(pos, items) => Node {
+                pos,
+                kind: Kind::Seq(items),
+            },
+            Open::Map { pos, entries, .. } => Node {
+                pos,
+                kind: Kind::Map(entries),
+            },
+        })
+    }
+
+    /// Attaches a finished node to its parent: an item, a mapping's key
+    /// (`scalar` is its text) or the value of the key read. A key given twice
+    /// is a finding.
+    fn attach(&mut self, node: Node, scalar: Option<String>) -> Option<Finding> {
+        let Some(top) = self.stack.last_mut() else {
+            if self.documents <= 1 && self.root.is_none() {
+                self.root = Some(node);
+            }
+            return None;
         };
-        let mut duplicate = None;
-        match top {
-            Open::Seq(_, items) => items.push(node),
+        let (key, at, first) = match top {
+            Open::Seq(_, items) => {
+                items.push(node);
+                return None;
+            }
             Open::Map {
                 entries, key, seen, ..
             } => match key.take() {
-                None => *key = Some((scalar, node.pos)),
+                None => {
+                    *key = Some((scalar, node.pos));
+                    return None;
+                }
                 Some((name, kpos)) => {
-                    if let Some(n) = &name {
-                        match seen.entry(n.clone()) {
-                            Entry::Occupied(first) => {
-                                duplicate = Some((n.clone(), kpos, *first.get()));
-                            }
-                            Entry::Vacant(v) => {
-                                v.insert(kpos);
-                            }
+                    let duplicate = name.as_ref().and_then(|n| match seen.entry(n.clone()) {
+                        Entry::Occupied(first) => Some((n.clone(), kpos, *first.get())),
+                        Entry::Vacant(v) => {
+                            v.insert(kpos);
+                            None
                         }
-                    }
+                    });
                     entries.push((name.unwrap_or_default(), kpos, node));
+                    duplicate?
                 }
             },
-        }
-        if let Some((key, at, first)) = duplicate {
-            findings.push(Finding::DuplicateKey {
-                at,
-                first,
-                key,
-                parent: parent_path(&stack),
-            });
-        }
+        };
+        Some(Finding::DuplicateKey {
+            at,
+            first,
+            key,
+            parent: self.parent_path(),
+        })
     }
-    root
+
+    /// The path of the innermost open collection (the mapping holding a key
+    /// just read).
+    fn parent_path(&self) -> Vec<Seg> {
+        self.stack[..self.stack.len() - 1]
+            .iter()
+            .map(|o| match o {
+                Open::Seq(_, items) => Seg::Index(items.len()),
+                Open::Map { key, .. } => Seg::Key(
+                    key.as_ref()
+                        .and_then(|(k, _)| k.clone())
+                        .unwrap_or_default(),
+                ),
+            })
+            .collect()
+    }
 }
 
 /// Severity of a diagnostic.

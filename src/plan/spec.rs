@@ -120,14 +120,14 @@ pub struct BlackoutSpec {
 impl DrillSpec {
     /// The plan's `max_duration`, when it is set and valid.
     pub fn max_duration(&self) -> Option<std::time::Duration> {
-        crate::plan::duration::parse_duration(self.max_duration.as_deref()?).ok()
+        super::duration::parse_duration(self.max_duration.as_deref()?).ok()
     }
 
     /// The blackout window `at` falls in, described, if any.
     pub fn blackout_at(&self, at: chrono::DateTime<chrono::Utc>) -> Option<String> {
         self.blackout.iter().find_map(|b| {
-            let cron = crate::plan::validate::parse_cron(&b.start).ok()?;
-            let length = crate::plan::duration::parse_duration(&b.length).ok()?;
+            let cron = super::cron::parse_cron(&b.start).ok()?;
+            let length = super::duration::parse_duration(&b.length).ok()?;
             let opened = cron.find_previous_occurrence(&at, true).ok()?;
             let closes = opened + chrono::Duration::from_std(length).ok()?;
             (at < closes).then(|| {

@@ -852,3 +852,192 @@ proptest! {
         prop_assert_eq!((p.line, p.col), (line, col));
     }
 }
+
+// ---- Regressions found by tests that are not ours ------------------------
+
+/// A plan file with a byte that is not UTF-8 was reported at line 1, column
+/// 1 with a byte index; it is placed at the bad byte, with its line shown.
+#[test]
+fn regression_invalid_utf8_is_placed_at_its_first_bad_byte() {
+    // `é` (two bytes) counts as one column; 0xE9 alone (Latin-1 `é`) is bad.
+    let text = b"[plan]\nname = \"\xC3\xA9t\xE9\"\nregions = []\n";
+    for name in ["x.toml", "x.yaml"] {
+        let (loaded, _) = load_text(name, text);
+        assert_eq!(loaded.diagnostics.len(), 1, "{}", render(&loaded));
+        let d = &loaded.diagnostics[0];
+        assert_eq!((d.line, d.column, d.len), (2, 11, 1), "{}", d.render(false));
+        assert!(
+            d.message.contains("byte 0xE9 at line 2, column 11"),
+            "{}",
+            d.message
+        );
+        assert_eq!(d.source_line.as_deref(), Some("name = \"ét\u{FFFD}\""));
+        let shown = d.render(false);
+        assert!(shown.contains(":2:11"), "{shown}");
+        assert!(shown.contains("          ^"), "{shown}");
+    }
+    // The first bad byte of a file without a newline before it, and a
+    // sequence cut short at the end of the file.
+    let (loaded, _) = load_text("x.toml", b"\xFF");
+    assert_eq!(
+        (loaded.diagnostics[0].line, loaded.diagnostics[0].column),
+        (1, 1)
+    );
+    let (loaded, _) = load_text("x.toml", b"a = 1\r\nb = \"\xC3");
+    let d = &loaded.diagnostics[0];
+    assert_eq!((d.line, d.column), (2, 6), "{}", d.render(false));
+}
+
+/// `" 5m "` was accepted by some readers of durations and said to be an
+/// error by `docs/plans.md`: spaces around a duration are ignored, alike in
+/// plan files, tiers files, settings and flags (one parser for all).
+#[test]
+fn regression_spaces_around_a_duration_are_accepted_everywhere() {
+    use std::time::Duration;
+    let plan = payments()
+        .replace(
+            "schedule = \"0 3 * * MON\"",
+            "schedule = \"0 3 * * MON\"\nmax_duration = \" 30m \"\nblackout = [{ start = \"0 0 28 * *\", for = \"\\t4d \" }]",
+        )
+        + "\n[[check]]\nid = \"api-health\"\nregions = { us-west-2 = \"https://a.example.com/\", us-east-1 = \"https://b.example.com/\" }\ntimeout = \" 5s \"\n";
+    let tiers = "[tiers.critical]\nrto = \" 10m \"\nrpo = \"2m \"\ndrill_interval = \" 7d\"\n";
+    let dir = write_dir(&[("payments.toml", &plan), ("tiers.toml", tiers)]);
+    let loaded = load(&[dir.path().to_path_buf()]);
+    assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded));
+    let p = loaded.plan("payments").expect("loaded");
+    let drill = p.spec.drill.as_ref().expect("drill");
+    assert_eq!(drill.max_duration(), Some(Duration::from_secs(30 * 60)));
+    let in_window = chrono::DateTime::parse_from_rfc3339("2026-01-30T12:00:00Z")
+        .expect("time")
+        .to_utc();
+    assert!(drill.blackout_at(in_window).is_some());
+    assert_eq!(
+        (p.tier.rto, p.tier.rpo, p.tier.drill_interval),
+        (
+            Duration::from_secs(600),
+            Duration::from_secs(120),
+            Duration::from_secs(7 * 86_400)
+        )
+    );
+    // The same in YAML, where an unquoted value loses its spaces anyway.
+    let yaml = "tiers:\n  critical:\n    rto: \" 10m \"\n    rpo: \"\\t2m\"\n";
+    let dir = write_dir(&[("payments.toml", &payments()), ("tiers.yaml", yaml)]);
+    let loaded = load(&[dir.path().to_path_buf()]);
+    assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded));
+    assert_eq!(loaded.plans[0].tier.rpo, Duration::from_secs(120));
+
+    // Settings: drctl.toml and DRCTL_* (the environment beats the file).
+    let cfg = dir.path().join("drctl.toml");
+    std::fs::write(&cfg, "lease = \" 2m \"\nlease_skew = \" 5s\"\n").expect("write");
+    let flags = crate::config::FlagSettings {
+        config: Some(cfg),
+        ..Default::default()
+    };
+    let s = crate::config::Settings::resolve_with(&flags, &Default::default()).expect("file");
+    assert_eq!(
+        (s.lease.length, s.lease.skew),
+        (Duration::from_secs(120), Duration::from_secs(5))
+    );
+    let env = std::collections::BTreeMap::from([("DRCTL_LEASE".to_string(), " 90s ".to_string())]);
+    let s = crate::config::Settings::resolve_with(&flags, &env).expect("env");
+    assert_eq!(s.lease.length, Duration::from_secs(90));
+
+    // Flags: every duration flag's `value_parser` is this function.
+    assert_eq!(
+        super::duration::parse_duration(" 5m "),
+        Ok(Duration::from_secs(300))
+    );
+    // Spaces inside are an error, placed at the value.
+    let plan = payments().replace(
+        "schedule = \"0 3 * * MON\"",
+        "schedule = \"0 3 * * MON\"\nmax_duration = \"2h 30m\"",
+    );
+    let dir = write_dir(&[("payments.toml", &plan)]);
+    let loaded = load(&[dir.path().to_path_buf()]);
+    assert_eq!(loaded.diagnostics.len(), 1, "{}", render(&loaded));
+    let d = &loaded.diagnostics[0];
+    assert!(d.message.contains("unexpected ` `"), "{}", d.message);
+    assert_eq!(
+        d.source_line.as_deref(),
+        Some("max_duration = \"2h 30m\""),
+        "{}",
+        d.render(false)
+    );
+    assert_eq!(d.column, 16);
+}
+
+/// A symbolic link in the plans folder that loops was skipped without a
+/// word (and a plan with it); it is an error that names it.
+#[cfg(unix)]
+#[test]
+fn regression_a_symlink_loop_in_the_plans_folder_is_an_error_naming_it() {
+    use std::os::unix::fs::symlink;
+    let dir = write_dir(&[("payments.toml", &payments())]);
+    let d = dir.path();
+    symlink("self.toml", d.join("self.toml")).expect("symlink");
+    symlink("b.yaml", d.join("a.yaml")).expect("symlink");
+    symlink("a.yaml", d.join("b.yaml")).expect("symlink");
+    // A loop without a plan's name is an error too; a link to a file that
+    // is not a plan is not.
+    symlink("round", d.join("round")).expect("symlink");
+    std::fs::write(d.join("notes.txt"), "x").expect("write");
+    symlink("notes.txt", d.join("notes-link")).expect("symlink");
+    let loaded = load(&[d.to_path_buf()]);
+    let errors: Vec<_> = loaded
+        .diagnostics
+        .iter()
+        .filter(|x| x.severity == Severity::Error)
+        .collect();
+    let named: Vec<&Path> = errors.iter().map(|x| x.file.as_path()).collect();
+    assert_eq!(
+        named,
+        [
+            d.join("a.yaml"),
+            d.join("b.yaml"),
+            d.join("round"),
+            d.join("self.toml")
+        ]
+        .iter()
+        .map(PathBuf::as_path)
+        .collect::<Vec<_>>(),
+        "{}",
+        render(&loaded)
+    );
+    for e in &errors {
+        let shown = e.render(false);
+        assert!(shown.contains(&e.file.display().to_string()), "{shown}");
+        assert!(e.message.contains("symbolic link"), "{shown}");
+    }
+    assert!(
+        errors[3].message.contains("-> self.toml"),
+        "{}",
+        errors[3].message
+    );
+    // The good plan still loads (the load as a whole is invalid).
+    assert_eq!(loaded.plans.len(), 1);
+    // Only loops: no "no plan files" on top of the named links.
+    let only = write_dir(&[]);
+    symlink("self.toml", only.path().join("self.toml")).expect("symlink");
+    let loaded = load(&[only.path().to_path_buf()]);
+    assert_eq!(loaded.diagnostics.len(), 1, "{}", render(&loaded));
+    // A dangling link with a plan's name is a plan that cannot be read.
+    let dangling = write_dir(&[("payments.toml", &payments())]);
+    symlink("gone.toml", dangling.path().join("ledger.toml")).expect("symlink");
+    let loaded = load(&[dangling.path().to_path_buf()]);
+    assert_eq!(loaded.diagnostics.len(), 1, "{}", render(&loaded));
+    assert_eq!(
+        loaded.diagnostics[0].file,
+        dangling.path().join("ledger.toml")
+    );
+    // The plans folder given is itself a loop.
+    let given = only.path().join("plans");
+    symlink("plans", &given).expect("symlink");
+    let loaded = load(std::slice::from_ref(&given));
+    assert_eq!(loaded.diagnostics.len(), 1, "{}", render(&loaded));
+    assert_eq!(loaded.diagnostics[0].file, given);
+    assert!(
+        loaded.diagnostics[0].message.contains("symbolic link"),
+        "{}",
+        render(&loaded)
+    );
+}

@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// Where callers outside `plan/` found it before it had a module of its own.
+pub use super::cron::parse_cron;
 use super::duration::{format_duration, parse_duration};
 use super::source::{Diagnostic, Seg, SourceFile};
 use super::spec::{PlanSpec, ResourceKind, ResourceRef, SwitchMode};
@@ -663,20 +665,6 @@ fn check_cycle(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
     );
 }
 
-/// Parses a 5-field cron expression (UTC), as drill schedules use.
-pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
-    if expr.split_whitespace().count() != 5 {
-        return Err(format!(
-            "expected 5 fields, found {}",
-            expr.split_whitespace().count()
-        ));
-    }
-    croner::parser::CronParser::builder()
-        .build()
-        .parse(expr)
-        .map_err(|e| e.to_string())
-}
-
 /// The dependency edges of a plan's resources: explicit `after`, plus the
 /// implicit order every failover follows (DNS after databases, compute and
 /// checks; checks after databases and compute; a record after the database it
@@ -723,70 +711,123 @@ pub fn edges(spec: &PlanSpec) -> Vec<(String, String, &'static str)> {
 /// linear in the number of resources and `after` entries.
 pub fn find_cycle(spec: &PlanSpec) -> Option<Vec<(String, &'static str)>> {
     let resources = spec.resources();
-    // Nodes: one per distinct id (duplicate ids share a node, as in `edges`).
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut names: Vec<&str> = Vec::new();
+    let graph = CycleGraph::new(spec, &resources);
+    let mut open = OpenLists::new(&graph);
+    let mut mark = vec![Mark::New; graph.names.len()];
     for r in &resources {
-        index.entry(r.id).or_insert_with(|| {
-            names.push(r.id);
-            names.len() - 1
-        });
-    }
-    let n = names.len();
-    // Explicit successors of each node, sorted by id, `after` before `follows`.
-    let mut explicit: Vec<Vec<(&str, &'static str)>> = vec![Vec::new(); n];
-    // Implicit successors: 0 none, 1 databases and compute, 2 those and checks.
-    let mut level = vec![0u8; n];
-    for r in &resources {
-        let a = index[r.id];
-        for dep in r.after {
-            explicit[a].push((dep.as_str(), "after"));
-        }
-        level[a] = level[a].max(match r.kind {
-            ResourceKind::Dns => 2,
-            ResourceKind::Check => 1,
-            _ => 0,
-        });
-    }
-    for d in &spec.dns {
-        if let Some(f) = &d.follows {
-            explicit[index[d.id.as_str()]].push((f.as_str(), "follows"));
+        let start = graph.index[r.id];
+        if mark[start] == Mark::New
+            && let Some(cycle) = search_from(&graph, &mut open, &mut mark, start)
+        {
+            return Some(cycle);
         }
     }
-    for e in &mut explicit {
-        e.sort();
-        e.dedup_by(|x, y| x.0 == y.0);
-    }
-    let sorted_ids = |kinds: &[ResourceKind]| -> Vec<usize> {
-        let mut v: Vec<&str> = resources
-            .iter()
-            .filter(|r| kinds.contains(&r.kind))
-            .map(|r| r.id)
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v.into_iter().map(|id| index[id]).collect()
-    };
-    let lists = [
-        sorted_ids(&[ResourceKind::Database, ResourceKind::Compute]),
-        sorted_ids(&[
-            ResourceKind::Database,
-            ResourceKind::Compute,
-            ResourceKind::Check,
-        ]),
-    ];
-    // Position of each node in each list, and "next unfinished position".
-    let mut at: [Vec<Option<usize>>; 2] = [vec![None; n], vec![None; n]];
-    for (l, list) in lists.iter().enumerate() {
-        for (p, node) in list.iter().enumerate() {
-            at[l][*node] = Some(p);
+    None
+}
+
+/// The graph [`find_cycle`] searches: one node per distinct id (duplicate ids
+/// share a node, as in [`edges`]), its explicit successors, and its implicit
+/// ones as a level into two shared sorted lists.
+struct CycleGraph<'s> {
+    /// Node → id.
+    names: Vec<&'s str>,
+    /// Id → node.
+    index: HashMap<&'s str, usize>,
+    /// Explicit successors of each node, sorted by id, `after` before `follows`.
+    explicit: Vec<Vec<(&'s str, &'static str)>>,
+    /// Implicit successors: 0 none, 1 `lists[0]`, 2 `lists[1]`.
+    level: Vec<u8>,
+    /// Databases and compute; those and checks: nodes sorted by id.
+    lists: [Vec<usize>; 2],
+}
+
+impl<'s> CycleGraph<'s> {
+    fn new(spec: &'s PlanSpec, resources: &[ResourceRef<'s>]) -> Self {
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut names: Vec<&str> = Vec::new();
+        for r in resources {
+            index.entry(r.id).or_insert_with(|| {
+                names.push(r.id);
+                names.len() - 1
+            });
+        }
+        let n = names.len();
+        let mut explicit: Vec<Vec<(&str, &'static str)>> = vec![Vec::new(); n];
+        let mut level = vec![0u8; n];
+        for r in resources {
+            let a = index[r.id];
+            for dep in r.after {
+                explicit[a].push((dep.as_str(), "after"));
+            }
+            level[a] = level[a].max(match r.kind {
+                ResourceKind::Dns => 2,
+                ResourceKind::Check => 1,
+                _ => 0,
+            });
+        }
+        for d in &spec.dns {
+            if let Some(f) = &d.follows {
+                explicit[index[d.id.as_str()]].push((f.as_str(), "follows"));
+            }
+        }
+        for e in &mut explicit {
+            e.sort();
+            e.dedup_by(|x, y| x.0 == y.0);
+        }
+        let sorted_ids = |kinds: &[ResourceKind]| -> Vec<usize> {
+            let mut v: Vec<&str> = resources
+                .iter()
+                .filter(|r| kinds.contains(&r.kind))
+                .map(|r| r.id)
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v.into_iter().map(|id| index[id]).collect()
+        };
+        let lists = [
+            sorted_ids(&[ResourceKind::Database, ResourceKind::Compute]),
+            sorted_ids(&[
+                ResourceKind::Database,
+                ResourceKind::Compute,
+                ResourceKind::Check,
+            ]),
+        ];
+        Self {
+            names,
+            index,
+            explicit,
+            level,
+            lists,
         }
     }
-    let mut next_open: [Vec<usize>; 2] = [
-        (0..=lists[0].len()).collect(),
-        (0..=lists[1].len()).collect(),
-    ];
-    fn find(next: &mut [usize], p: usize) -> usize {
+}
+
+/// The unfinished entries of the two implicit lists: the position of each
+/// node in each list, and a "next unfinished position" union-find over them.
+struct OpenLists {
+    at: [Vec<Option<usize>>; 2],
+    next: [Vec<usize>; 2],
+}
+
+impl OpenLists {
+    fn new(graph: &CycleGraph<'_>) -> Self {
+        let n = graph.names.len();
+        let mut at: [Vec<Option<usize>>; 2] = [vec![None; n], vec![None; n]];
+        for (l, list) in graph.lists.iter().enumerate() {
+            for (p, node) in list.iter().enumerate() {
+                at[l][*node] = Some(p);
+            }
+        }
+        let next = [
+            (0..=graph.lists[0].len()).collect(),
+            (0..=graph.lists[1].len()).collect(),
+        ];
+        Self { at, next }
+    }
+
+    /// The first unfinished position of list `l` at or after `p`.
+    fn first_open(&mut self, l: usize, p: usize) -> usize {
+        let next = &mut self.next[l];
         let mut root = p;
         while next[root] != root {
             root = next[root];
@@ -800,113 +841,136 @@ pub fn find_cycle(spec: &PlanSpec) -> Option<Vec<(String, &'static str)>> {
         root
     }
 
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Active,
-        Done,
-    }
-    let mut mark = vec![Mark::New; n];
-    struct Frame {
-        node: usize,
-        /// Next explicit successor.
-        exp: usize,
-        /// Next position in the implicit list.
-        imp: usize,
-        why: &'static str,
-    }
-    for r in &resources {
-        let start = index[r.id];
-        if mark[start] != Mark::New {
-            continue;
-        }
-        let mut stack = vec![Frame {
-            node: start,
-            exp: 0,
-            imp: 0,
-            why: "",
-        }];
-        mark[start] = Mark::Active;
-        while let Some(top) = stack.last_mut() {
-            let node = top.node;
-            // The next successor in id order, merging explicit and implicit.
-            let succ = loop {
-                let e = explicit[node].get(top.exp).copied();
-                let i = match level[node] {
-                    0 => None,
-                    l => {
-                        let l = usize::from(l - 1);
-                        let p = find(&mut next_open[l], top.imp);
-                        lists[l].get(p).map(|&m| (l, p, m))
-                    }
-                };
-                let pick = match (e, i) {
-                    (None, None) => break None,
-                    (Some((to, why)), None) => {
-                        top.exp += 1;
-                        (to, why)
-                    }
-                    (None, Some((_, p, m))) => {
-                        top.imp = p + 1;
-                        (names[m], "implicit")
-                    }
-                    (Some((to, why)), Some((_, p, m))) => match to.cmp(names[m]) {
-                        std::cmp::Ordering::Less => {
-                            top.exp += 1;
-                            (to, why)
-                        }
-                        std::cmp::Ordering::Equal => {
-                            top.exp += 1;
-                            top.imp = p + 1;
-                            (to, why)
-                        }
-                        std::cmp::Ordering::Greater => {
-                            top.imp = p + 1;
-                            (names[m], "implicit")
-                        }
-                    },
-                };
-                // A resource after itself has an error of its own; it is not
-                // shown as a cycle too.
-                if pick.0 != names[node] {
-                    break Some(pick);
-                }
-            };
-            let Some((to, why)) = succ else {
-                mark[node] = Mark::Done;
-                for l in 0..2 {
-                    if let Some(p) = at[l][node] {
-                        next_open[l][p] = p + 1;
-                    }
-                }
-                stack.pop();
-                continue;
-            };
-            let Some(&to) = index.get(to) else { continue };
-            match mark[to] {
-                Mark::New => {
-                    top.why = why;
-                    mark[to] = Mark::Active;
-                    stack.push(Frame {
-                        node: to,
-                        exp: 0,
-                        imp: 0,
-                        why: "",
-                    });
-                }
-                Mark::Active => {
-                    top.why = why;
-                    let from = stack.iter().position(|f| f.node == to)?;
-                    return Some(
-                        stack[from..]
-                            .iter()
-                            .map(|f| (names[f.node].to_string(), f.why))
-                            .collect(),
-                    );
-                }
-                Mark::Done => {}
+    /// `node` is finished: the lists skip it from now on.
+    fn finish(&mut self, node: usize) {
+        for l in 0..2 {
+            if let Some(p) = self.at[l][node] {
+                self.next[l][p] = p + 1;
             }
         }
     }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mark {
+    New,
+    Active,
+    Done,
+}
+
+/// A node on the search path, and how far its successors have been read.
+struct Frame {
+    node: usize,
+    /// Next explicit successor.
+    exp: usize,
+    /// Next position in the implicit list.
+    imp: usize,
+    /// Why this node waits for the next one on the path.
+    why: &'static str,
+}
+
+impl Frame {
+    fn new(node: usize) -> Self {
+        Self {
+            node,
+            exp: 0,
+            imp: 0,
+            why: "",
+        }
+    }
+}
+
+/// The depth-first search from `start`: the cycle it runs into, if any.
+fn search_from(
+    graph: &CycleGraph<'_>,
+    open: &mut OpenLists,
+    mark: &mut [Mark],
+    start: usize,
+) -> Option<Vec<(String, &'static str)>> {
+    let mut stack = vec![Frame::new(start)];
+    mark[start] = Mark::Active;
+    while let Some(top) = stack.last_mut() {
+        let node = top.node;
+        let Some((to, why)) = next_successor(graph, open, top) else {
+            mark[node] = Mark::Done;
+            open.finish(node);
+            stack.pop();
+            continue;
+        };
+        let Some(&to) = graph.index.get(to) else {
+            continue;
+        };
+        match mark[to] {
+            Mark::New => {
+                top.why = why;
+                mark[to] = Mark::Active;
+                stack.push(Frame::new(to));
+            }
+            Mark::Active => {
+                top.why = why;
+                let from = stack.iter().position(|f| f.node == to)?;
+                return Some(
+                    stack[from..]
+                        .iter()
+                        .map(|f| (graph.names[f.node].to_string(), f.why))
+                        .collect(),
+                );
+            }
+            Mark::Done => {}
+        }
+    }
     None
+}
+
+/// The next successor of `top` in id order, merging its explicit and
+/// implicit ones (one edge per pair, the explicit reason first), and moving
+/// `top` past it.
+fn next_successor<'s>(
+    graph: &CycleGraph<'s>,
+    open: &mut OpenLists,
+    top: &mut Frame,
+) -> Option<(&'s str, &'static str)> {
+    let node = top.node;
+    loop {
+        let e = graph.explicit[node].get(top.exp).copied();
+        let i = match graph.level[node] {
+            0 => None,
+            l => {
+                let l = usize::from(l - 1);
+                let p = open.first_open(l, top.imp);
+                graph.lists[l].get(p).map(|&m| (p, graph.names[m]))
+            }
+        };
+        let pick = match (e, i) {
+            (None, None) => return None,
+            (Some((to, why)), None) => {
+                top.exp += 1;
+                (to, why)
+            }
+            (None, Some((p, m))) => {
+                top.imp = p + 1;
+                (m, "implicit")
+            }
+            (Some((to, why)), Some((p, m))) => match to.cmp(m) {
+                std::cmp::Ordering::Less => {
+                    top.exp += 1;
+                    (to, why)
+                }
+                std::cmp::Ordering::Equal => {
+                    top.exp += 1;
+                    top.imp = p + 1;
+                    (to, why)
+                }
+                std::cmp::Ordering::Greater => {
+                    top.imp = p + 1;
+                    (m, "implicit")
+                }
+            },
+        };
+        // A resource after itself has an error of its own; it is not shown
+        // as a cycle too.
+        if pick.0 != graph.names[node] {
+            return Some(pick);
+        }
+    }
 }
