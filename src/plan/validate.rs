@@ -6,8 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// Where callers outside `plan/` found it before it had a module of its own.
-pub use super::cron::parse_cron;
+use super::cron::parse_cron;
 use super::duration::{format_duration, parse_duration};
 use super::source::{Diagnostic, Seg, SourceFile};
 use super::spec::{PlanSpec, ResourceKind, ResourceRef, SwitchMode};

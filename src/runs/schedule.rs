@@ -126,7 +126,7 @@ pub fn cadence(plans: &[Plan], drills: &[DrillRun], now: DateTime<Utc>) -> Vec<C
             let schedule = plan.spec.drill.as_ref().map(|d| d.schedule.clone());
             let (next_slot, schedule_note) = match &schedule {
                 None => (None, None),
-                Some(expr) => match crate::plan::validate::parse_cron(expr) {
+                Some(expr) => match crate::plan::cron::parse_cron(expr) {
                     Ok(cron) => match cron.find_next_occurrence(&now, false) {
                         Ok(t) => (Some(t), None),
                         Err(e) => (
@@ -247,7 +247,7 @@ pub fn due(
                 None => SlotAction::Unscheduled {
                     why: "no [drill] schedule".into(),
                 },
-                Some(expr) => match crate::plan::validate::parse_cron(expr) {
+                Some(expr) => match crate::plan::cron::parse_cron(expr) {
                     Err(e) => SlotAction::Unscheduled {
                         why: format!("schedule `{expr}` does not parse: {e}"),
                     },
