@@ -64,7 +64,7 @@ code, .id { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, mono
 .pass { color: var(--pass); background: var(--pass-bg); }
 .fail, .high, .gap, .missed { color: var(--fail); background: var(--fail-bg); }
 .unknown, .medium { color: var(--unknown); background: var(--unknown-bg); }
-.low, .evidenced { color: var(--muted); background: var(--head); }
+.low, .evidenced, .refused { color: var(--muted); background: var(--head); }
 .evidenced { color: var(--pass); background: var(--pass-bg); }
 table.counts td { font-size: 18px; font-weight: 600; }
 ol.findings { padding-left: 22px; }
@@ -182,6 +182,7 @@ fn verdict_badge(v: &Verdict) -> String {
         Verdict::Pass => "pass",
         Verdict::Fail(_) => "fail",
         Verdict::Unknown(_) => "unknown",
+        Verdict::Refused(_) => "refused",
     };
     format!(r#"<span class="badge {class}">{}</span>"#, verdict_word(v))
 }
@@ -213,18 +214,25 @@ fn figure_cell(m: &Measure) -> String {
 }
 
 fn summary(o: &mut String, r: &Report) {
-    let s = &r.summary;
     let _ = writeln!(o, r#"<section id="summary">"#);
     let _ = writeln!(o, "<h2>Summary</h2>");
     let _ = writeln!(o, r#"<table class="counts" id="summary-counts">"#);
+    let counts = r.summary.counts();
+    let cells = |tag: &str, text: &dyn Fn(&(&str, usize)) -> String| -> String {
+        counts
+            .iter()
+            .map(|c| format!(r#"<{tag} class="num">{}</{tag}>"#, text(c)))
+            .collect()
+    };
     let _ = writeln!(
         o,
-        r#"<thead><tr><th class="num">Runs</th><th class="num">PASS</th><th class="num">FAIL</th><th class="num">UNKNOWN</th><th class="num">Drills</th><th class="num">Failovers</th><th class="num">Findings</th><th class="num">High</th></tr></thead>"#
+        "<thead><tr>{}</tr></thead>",
+        cells("th", &|c| c.0.to_string())
     );
     let _ = writeln!(
         o,
-        r#"<tbody><tr><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr></tbody>"#,
-        s.runs, s.pass, s.fail, s.unknown, s.drills, s.failovers, s.findings, s.high_findings
+        "<tbody><tr>{}</tr></tbody>",
+        cells("td", &|c| c.1.to_string())
     );
     let _ = writeln!(o, "</table>");
 

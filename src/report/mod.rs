@@ -86,6 +86,9 @@ pub struct Summary {
     pub fail: usize,
     /// Rows whose verdict is UNKNOWN.
     pub unknown: usize,
+    /// Rows whose verdict is REFUSED (a gate stopped the run before
+    /// anything changed).
+    pub refused: usize,
     /// Drills among the rows.
     pub drills: usize,
     /// Real failovers and failbacks among the rows.
@@ -158,7 +161,7 @@ pub struct RunRow {
     pub rto: Measure,
     /// RPO achieved against the target, with what it was measured from.
     pub rpo: Measure,
-    /// PASS, FAIL or UNKNOWN, with the reason.
+    /// PASS, FAIL, UNKNOWN or REFUSED, with the reason.
     pub verdict: Verdict,
     /// Failed steps' errors (first line each).
     pub errors: Vec<String>,
@@ -506,6 +509,22 @@ fn section(p: &Plan, cadence: Cadence, mut runs: Vec<RunRow>) -> PlanSection {
 }
 
 impl Summary {
+    /// Each count with its heading, in the order the summary tables show
+    /// them.
+    pub fn counts(&self) -> [(&'static str, usize); 9] {
+        [
+            ("Runs", self.runs),
+            ("PASS", self.pass),
+            ("FAIL", self.fail),
+            ("UNKNOWN", self.unknown),
+            ("REFUSED", self.refused),
+            ("Drills", self.drills),
+            ("Failovers", self.failovers),
+            ("Findings", self.findings),
+            ("High", self.high_findings),
+        ]
+    }
+
     /// The counts over `sections`' rows and `findings`.
     fn of(sections: &[PlanSection], findings: &[findings::Finding]) -> Self {
         let mut summary = Self::default();
@@ -515,6 +534,7 @@ impl Summary {
                 Verdict::Pass => summary.pass += 1,
                 Verdict::Fail(_) => summary.fail += 1,
                 Verdict::Unknown(_) => summary.unknown += 1,
+                Verdict::Refused(_) => summary.refused += 1,
             }
             match r.kind {
                 RunKind::Drill => summary.drills += 1,
@@ -846,6 +866,33 @@ fn before_evidence(records: &[Record]) -> Vec<Record> {
         .collect()
 }
 
+/// Why a refused run did not run, for `plan`: the gate of `plan` that
+/// refused (when one did; else another plan's gate stopped the run) and the
+/// run's reason, first line.
+fn refusal(records: &[Record], plan: &str) -> String {
+    let gate = records.iter().find_map(|r| match &r.event {
+        Event::Gate {
+            plan: p,
+            gate,
+            decision: Decision::Refuse,
+            ..
+        } if p == plan => Some(*gate),
+        _ => None,
+    });
+    let reason = records.iter().rev().find_map(|r| match &r.event {
+        Event::RunFinished { summary, .. } => summary["reason"]
+            .as_str()
+            .map(|s| s.lines().next().unwrap_or(s).to_string()),
+        _ => None,
+    });
+    match (gate, reason) {
+        (Some(g), Some(why)) => format!("the {g} gate refused: {why}"),
+        (Some(g), None) => format!("the {g} gate refused"),
+        (None, Some(why)) => why,
+        (None, None) => "refused by a gate".into(),
+    }
+}
+
 /// What a run of this kind cannot undo (for the report and the
 /// post-incident record).
 pub fn rollback_scope(kind: RunKind, depth: Option<&str>) -> Option<String> {
@@ -860,10 +907,11 @@ pub fn rollback_scope(kind: RunKind, depth: Option<&str>) -> Option<String> {
     }
 }
 
-/// A run's verdict for `plan`: a drill is judged as drills are
+/// A run's verdict for `plan`: REFUSED when a gate stopped it before
+/// anything changed; a drill is judged as drills are
 /// ([`crate::drill::verdict`]); any other run passes when it ran to the end
 /// and met every target it measured, fails when it halted or missed one, and
-/// is unknown when it did not run, has not ended, or a figure is unknown.
+/// is unknown when it has not ended or a figure is unknown.
 pub fn verdict(
     kind: RunKind,
     records: &[Record],
@@ -871,21 +919,8 @@ pub fn verdict(
     plan: &str,
     m: Option<&crate::engine::measure::PlanMeasure>,
 ) -> Verdict {
-    let refused = || {
-        records.iter().rev().find_map(|r| match &r.event {
-            Event::RunFinished { summary, .. } => summary["reason"]
-                .as_str()
-                .map(|s| s.lines().next().unwrap_or(s).to_string()),
-            _ => None,
-        })
-    };
     match outcome {
-        Outcome::Refused => {
-            return Verdict::Unknown(format!(
-                "did not run: {}",
-                refused().unwrap_or_else(|| "refused by a gate".into())
-            ));
-        }
+        Outcome::Refused => return Verdict::Refused(refusal(records, plan)),
         Outcome::Unfinished => {
             return Verdict::Unknown(
                 "has not finished (still running, or its process died: `drctl runs resume`)".into(),

@@ -53,13 +53,14 @@ pub(crate) fn verdict_word(v: &Verdict) -> &'static str {
         Verdict::Pass => "PASS",
         Verdict::Fail(_) => "FAIL",
         Verdict::Unknown(_) => "UNKNOWN",
+        Verdict::Refused(_) => "REFUSED",
     }
 }
 
 pub(crate) fn verdict_reason(v: &Verdict) -> &str {
     match v {
         Verdict::Pass => "",
-        Verdict::Fail(w) | Verdict::Unknown(w) => w,
+        Verdict::Fail(w) | Verdict::Unknown(w) | Verdict::Refused(w) => w,
     }
 }
 
@@ -104,17 +105,19 @@ fn md_summary(o: &mut String, r: &Report) {
         minute(r.generated_at),
         r.schema
     );
-    let s = &r.summary;
+    let counts = r.summary.counts();
     let _ = writeln!(o, "## Summary\n");
+    let row = |cells: Vec<String>| format!("| {} |", cells.join(" | "));
     let _ = writeln!(
         o,
-        "| Runs | PASS | FAIL | UNKNOWN | Drills | Failovers | Findings | High |"
+        "{}",
+        row(counts.iter().map(|c| c.0.to_string()).collect())
     );
-    let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(o, "|{}", "---:|".repeat(counts.len()));
     let _ = writeln!(
         o,
-        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-        s.runs, s.pass, s.fail, s.unknown, s.drills, s.failovers, s.findings, s.high_findings
+        "{}\n",
+        row(counts.iter().map(|c| c.1.to_string()).collect())
     );
     let _ = writeln!(
         o,
@@ -515,7 +518,8 @@ pub(crate) fn x(s: &str) -> String {
 }
 
 /// The report as JUnit XML: one testsuite per plan, one testcase per run
-/// (a `failure` when its verdict is FAIL, `skipped` when UNKNOWN), and one
+/// (a `failure` when its verdict is FAIL, `skipped` when UNKNOWN or
+/// REFUSED: it did not run), and one
 /// testcase for the plan's drill cadence (a failure when overdue).
 pub fn junit(r: &Report) -> String {
     let mut o = String::new();
@@ -546,11 +550,12 @@ fn junit_failures(p: &super::PlanSection) -> usize {
         + usize::from(p.cadence.overdue)
 }
 
-/// A plan's JUnit skipped testcases: runs whose verdict is UNKNOWN.
+/// A plan's JUnit skipped testcases: runs whose verdict is UNKNOWN or
+/// REFUSED.
 fn junit_skipped(p: &super::PlanSection) -> usize {
     p.runs
         .iter()
-        .filter(|r| matches!(r.verdict, Verdict::Unknown(_)))
+        .filter(|r| matches!(r.verdict, Verdict::Unknown(_) | Verdict::Refused(_)))
         .count()
 }
 
@@ -628,8 +633,13 @@ fn junit_case(o: &mut String, p: &super::PlanSection, run: &RunRow) {
                 x(&run.errors.join("\n"))
             );
         }
-        Verdict::Unknown(why) => {
-            let _ = writeln!(o, r#"      <skipped message="UNKNOWN: {}"/>"#, x(why));
+        Verdict::Unknown(why) | Verdict::Refused(why) => {
+            let _ = writeln!(
+                o,
+                r#"      <skipped message="{}: {}"/>"#,
+                verdict_word(&run.verdict),
+                x(why)
+            );
         }
     }
     let _ = writeln!(
