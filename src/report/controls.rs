@@ -94,165 +94,163 @@ fn passes_since(s: &PlanSection, since: DateTime<Utc>) -> Vec<String> {
     out
 }
 
+/// What a control's rules are judged against: the report's window, and
+/// the start of "the last 365 days".
+struct Period {
+    window: Window,
+    year: DateTime<Utc>,
+}
+
+/// One control as a row of rules: which runs of a plan are its evidence,
+/// and what to say when a plan has none.
+struct Rule {
+    id: &'static str,
+    framework: &'static str,
+    requirement: &'static str,
+    test: &'static str,
+    evidence: fn(&PlanSection, &Period) -> Vec<String>,
+    gap: fn(&PlanSection, &Period) -> String,
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// The ids of `s`'s runs that `keep` accepts.
+fn runs_where(s: &PlanSection, keep: impl Fn(&RunRow) -> bool) -> Vec<String> {
+    s.runs
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| r.run_id.clone())
+        .collect()
+}
+
+/// Every control, in the order a report lists them.
+const RULES: [Rule; 7] = [
+    Rule {
+        id: "A1.3",
+        framework: "SOC 2 (2017 TSC)",
+        requirement: "The entity tests recovery plan procedures supporting system recovery to meet its objectives.",
+        test: "every plan has a passing drill, failover or restore in the report's window",
+        evidence: |s, _| runs_where(s, tested),
+        gap: |s, p| {
+            format!(
+                "no passing drill or failover of {} ({}) between {} and {}",
+                s.plan,
+                s.tier,
+                day(p.window.from),
+                day(p.window.to)
+            )
+        },
+    },
+    Rule {
+        id: "A.5.30",
+        framework: "ISO/IEC 27001:2022",
+        requirement: "ICT readiness shall be planned, implemented, maintained and tested based on business continuity objectives.",
+        test: "every plan has a passing drill within its tier's drill interval",
+        evidence: |s, _| {
+            if s.cadence.overdue {
+                Vec::new()
+            } else {
+                s.cadence
+                    .last_passing
+                    .iter()
+                    .map(|d| d.run_id.clone())
+                    .collect()
+            }
+        },
+        gap: |s, _| {
+            format!(
+                "{}: {}",
+                s.plan,
+                s.cadence
+                    .note
+                    .clone()
+                    .unwrap_or_else(|| "no passing drill within the tier's interval".into())
+            )
+        },
+    },
+    Rule {
+        id: "Art. 11(6)",
+        framework: "DORA (EU) 2022/2554",
+        requirement: "Financial entities shall test the ICT business continuity plans at least yearly.",
+        test: "every plan has a passing test in the last 365 days",
+        evidence: |s, p| passes_since(s, p.year),
+        gap: |s, _| {
+            format!(
+                "no passing drill or failover of {} plan {} in the last 365 days",
+                s.tier, s.plan
+            )
+        },
+    },
+    Rule {
+        id: "Art. 12",
+        framework: "DORA (EU) 2022/2554",
+        requirement: "Backup policies and restoration and recovery procedures and methods, tested periodically.",
+        test: "every plan with a database has a run whose RPO was measured in the window",
+        evidence: |s, _| runs_where(s, |r| r.rpo.seconds.is_some() && r.chain.ok),
+        gap: |s, _| {
+            format!(
+                "no measured RPO (data-loss window) for {} in the window",
+                s.plan
+            )
+        },
+    },
+    Rule {
+        id: "Art. 24-25",
+        framework: "DORA (EU) 2022/2554",
+        requirement: "A sound and comprehensive digital operational resilience testing programme, tests run on a schedule.",
+        test: "every plan has a [drill] schedule and a scheduled drill ran in the window",
+        evidence: |s, _| runs_where(s, |r| r.kind == RunKind::Drill && r.schedule_slot.is_some()),
+        gap: |s, _| match &s.cadence.schedule {
+            None => format!("{} has no [drill] schedule", s.plan),
+            Some(cron) => format!(
+                "no scheduled drill of {} ran in the window (schedule {cron})",
+                s.plan
+            ),
+        },
+    },
+    Rule {
+        id: "CP-4",
+        framework: "NIST SP 800-53 Rev. 5",
+        requirement: "Test the contingency plan to determine its effectiveness; review the results and take corrective action.",
+        test: "every plan has a drill in the window (its result and findings are in this report)",
+        evidence: |s, _| runs_where(s, |r| r.kind == RunKind::Drill && r.chain.ok),
+        gap: |s, _| format!("no drill of {} in the window", s.plan),
+    },
+    Rule {
+        id: "12.10.2",
+        framework: "PCI DSS 4.0",
+        requirement: "The security incident response plan is reviewed and tested at least once every 12 months.",
+        test: "every plan has a passing test in the last 365 days",
+        evidence: |s, p| passes_since(s, p.year),
+        gap: |s, _| format!("no passing test of {} in the last 12 months", s.plan),
+    },
+];
+
 /// Maps the report's plans to every control.
 pub fn map(sections: &[PlanSection], window: Window, now: DateTime<Utc>) -> Vec<Control> {
-    let year = now - Duration::days(365);
-    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
-    let mut out = Vec::new();
-    let mut add = |id, framework, requirement, test, (status, evidence, missing)| {
-        out.push(Control {
-            id,
-            framework,
-            requirement,
-            test,
-            status,
-            evidence,
-            missing,
-        })
+    let period = Period {
+        window,
+        year: now - Duration::days(365),
     };
-    add(
-        "A1.3",
-        "SOC 2 (2017 TSC)",
-        "The entity tests recovery plan procedures supporting system recovery to meet its objectives.",
-        "every plan has a passing drill, failover or restore in the report's window",
-        per_plan(
-            sections,
-            |s| {
-                s.runs
-                    .iter()
-                    .filter(|r| tested(r))
-                    .map(|r| r.run_id.clone())
-                    .collect()
-            },
-            |s| {
-                format!(
-                    "no passing drill or failover of {} ({}) between {} and {}",
-                    s.plan,
-                    s.tier,
-                    fmt(window.from),
-                    fmt(window.to)
-                )
-            },
-        ),
-    );
-    add(
-        "A.5.30",
-        "ISO/IEC 27001:2022",
-        "ICT readiness shall be planned, implemented, maintained and tested based on business continuity objectives.",
-        "every plan has a passing drill within its tier's drill interval",
-        per_plan(
-            sections,
-            |s| {
-                if s.cadence.overdue {
-                    Vec::new()
-                } else {
-                    s.cadence
-                        .last_passing
-                        .iter()
-                        .map(|d| d.run_id.clone())
-                        .collect()
-                }
-            },
-            |s| {
-                format!(
-                    "{}: {}",
-                    s.plan,
-                    s.cadence
-                        .note
-                        .clone()
-                        .unwrap_or_else(|| "no passing drill within the tier's interval".into())
-                )
-            },
-        ),
-    );
-    add(
-        "Art. 11(6)",
-        "DORA (EU) 2022/2554",
-        "Financial entities shall test the ICT business continuity plans at least yearly.",
-        "every plan has a passing test in the last 365 days",
-        per_plan(
-            sections,
-            |s| passes_since(s, year),
-            |s| {
-                format!(
-                    "no passing drill or failover of {} plan {} in the last 365 days",
-                    s.tier, s.plan
-                )
-            },
-        ),
-    );
-    add(
-        "Art. 12",
-        "DORA (EU) 2022/2554",
-        "Backup policies and restoration and recovery procedures and methods, tested periodically.",
-        "every plan with a database has a run whose RPO was measured in the window",
-        per_plan(
-            sections,
-            |s| {
-                s.runs
-                    .iter()
-                    .filter(|r| r.rpo.seconds.is_some() && r.chain.ok)
-                    .map(|r| r.run_id.clone())
-                    .collect()
-            },
-            |s| {
-                format!(
-                    "no measured RPO (data-loss window) for {} in the window",
-                    s.plan
-                )
-            },
-        ),
-    );
-    add(
-        "Art. 24-25",
-        "DORA (EU) 2022/2554",
-        "A sound and comprehensive digital operational resilience testing programme, tests run on a schedule.",
-        "every plan has a [drill] schedule and a scheduled drill ran in the window",
-        per_plan(
-            sections,
-            |s| {
-                s.runs
-                    .iter()
-                    .filter(|r| r.kind == RunKind::Drill && r.schedule_slot.is_some())
-                    .map(|r| r.run_id.clone())
-                    .collect()
-            },
-            |s| match &s.cadence.schedule {
-                None => format!("{} has no [drill] schedule", s.plan),
-                Some(cron) => format!(
-                    "no scheduled drill of {} ran in the window (schedule {cron})",
-                    s.plan
-                ),
-            },
-        ),
-    );
-    add(
-        "CP-4",
-        "NIST SP 800-53 Rev. 5",
-        "Test the contingency plan to determine its effectiveness; review the results and take corrective action.",
-        "every plan has a drill in the window (its result and findings are in this report)",
-        per_plan(
-            sections,
-            |s| {
-                s.runs
-                    .iter()
-                    .filter(|r| r.kind == RunKind::Drill && r.chain.ok)
-                    .map(|r| r.run_id.clone())
-                    .collect()
-            },
-            |s| format!("no drill of {} in the window", s.plan),
-        ),
-    );
-    add(
-        "12.10.2",
-        "PCI DSS 4.0",
-        "The security incident response plan is reviewed and tested at least once every 12 months.",
-        "every plan has a passing test in the last 365 days",
-        per_plan(
-            sections,
-            |s| passes_since(s, year),
-            |s| format!("no passing test of {} in the last 12 months", s.plan),
-        ),
-    );
-    out
+    RULES
+        .iter()
+        .map(|rule| {
+            let (status, evidence, missing) = per_plan(
+                sections,
+                |s| (rule.evidence)(s, &period),
+                |s| (rule.gap)(s, &period),
+            );
+            Control {
+                id: rule.id,
+                framework: rule.framework,
+                requirement: rule.requirement,
+                test: rule.test,
+                status,
+                evidence,
+                missing,
+            }
+        })
+        .collect()
 }

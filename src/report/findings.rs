@@ -128,43 +128,90 @@ pub fn derive(
     out
 }
 
-fn of_run(s: &PlanSection, r: &RunRow, now: DateTime<Utc>, out: &mut Vec<Finding>) {
-    let owner = s.owner.clone().or_else(|| r.operator.clone());
-    let mut add = |severity, kind, message: String, action: String| {
-        out.push(Finding {
+/// A finding of one run before its plan, run and owner are filled in.
+struct Draft {
+    severity: Severity,
+    kind: Kind,
+    message: String,
+    action: String,
+}
+
+impl Draft {
+    fn new(severity: Severity, kind: Kind, message: String, action: String) -> Self {
+        Self {
             severity,
             kind,
-            plan: Some(s.plan.clone()),
-            run: Some(r.run_id.clone()),
             message,
-            owner: owner.clone(),
             action,
-        })
-    };
-    let resume = format!("`drctl runs resume {}`", r.run_id);
-    if !r.chain.ok {
-        add(
-            Severity::High,
-            Kind::BrokenChain,
-            format!(
-                "the journal of {} ({}) does not verify: {}; its figures are not used",
-                r.run_id,
-                r.kind,
-                r.chain.problem.as_deref().unwrap_or("broken")
-            ),
-            format!(
-                "`drctl audit verify {}`, and compare it with the run's evidence copies",
-                r.run_id
-            ),
-        );
-        // Nothing else in a journal that does not verify can be believed.
-        return;
+        }
     }
+}
+
+/// One rule over a run whose journal verifies.
+type Check = fn(&PlanSection, &RunRow, DateTime<Utc>) -> Vec<Draft>;
+
+/// The rules over a run whose journal verifies, in the order their
+/// findings are listed (before sorting by severity and kind).
+const CHECKS: [Check; 7] = [
+    failed_or_unfinished,
+    missed_targets,
+    unknown_figures,
+    emergency,
+    cleanup,
+    evidence_mismatch,
+    evidence_incomplete,
+];
+
+fn of_run(s: &PlanSection, r: &RunRow, now: DateTime<Utc>, out: &mut Vec<Finding>) {
+    let owner = s.owner.clone().or_else(|| r.operator.clone());
+    // Nothing else in a journal that does not verify can be believed.
+    let drafts = if r.chain.ok {
+        CHECKS.iter().flat_map(|check| check(s, r, now)).collect()
+    } else {
+        vec![broken_chain(r)]
+    };
+    out.extend(drafts.into_iter().map(|d| Finding {
+        severity: d.severity,
+        kind: d.kind,
+        plan: Some(s.plan.clone()),
+        run: Some(r.run_id.clone()),
+        message: d.message,
+        owner: owner.clone(),
+        action: d.action,
+    }));
+}
+
+/// `drctl runs resume RUN`, quoted.
+fn resume(r: &RunRow) -> String {
+    format!("`drctl runs resume {}`", r.run_id)
+}
+
+/// A step failed (the run halted, or a drill went on to its cleanup).
+fn step_failed(r: &RunRow) -> bool {
+    r.outcome == Outcome::Failed || !r.errors.is_empty()
+}
+
+fn broken_chain(r: &RunRow) -> Draft {
+    Draft::new(
+        Severity::High,
+        Kind::BrokenChain,
+        format!(
+            "the journal of {} ({}) does not verify: {}; its figures are not used",
+            r.run_id,
+            r.kind,
+            r.chain.problem.as_deref().unwrap_or("broken")
+        ),
+        format!(
+            "`drctl audit verify {}`, and compare it with the run's evidence copies",
+            r.run_id
+        ),
+    )
+}
+
+fn failed_or_unfinished(_: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft> {
     let real = !matches!(r.kind, RunKind::Drill | RunKind::Sweep);
-    // A step failed (the run halted, or a drill went on to its cleanup).
-    let failed = r.outcome == Outcome::Failed || !r.errors.is_empty();
-    match r.outcome {
-        _ if failed => add(
+    if step_failed(r) {
+        return vec![Draft::new(
             if real {
                 Severity::High
             } else {
@@ -183,26 +230,34 @@ fn of_run(s: &PlanSection, r: &RunRow, now: DateTime<Utc>, out: &mut Vec<Finding
             if r.kind == RunKind::Drill {
                 "fix the cause, then drill again".into()
             } else {
-                format!("fix the cause, then {resume}")
+                format!("fix the cause, then {}", resume(r))
             },
-        ),
-        Outcome::Unfinished => add(
-            Severity::Medium,
-            Kind::UnfinishedRun,
-            format!(
-                "{} {} has no end in its journal (still running, or its process died)",
-                r.kind, r.run_id
-            ),
-            format!(
-                "`drctl runs show {}`; if nobody runs it, {resume}",
-                r.run_id
-            ),
-        ),
-        _ => {}
+        )];
     }
-    for (what, m) in [("RTO", &r.rto), ("RPO", &r.rpo)] {
-        if m.met == Some(false) {
-            add(
+    if r.outcome != Outcome::Unfinished {
+        return Vec::new();
+    }
+    vec![Draft::new(
+        Severity::Medium,
+        Kind::UnfinishedRun,
+        format!(
+            "{} {} has no end in its journal (still running, or its process died)",
+            r.kind, r.run_id
+        ),
+        format!(
+            "`drctl runs show {}`; if nobody runs it, {}",
+            r.run_id,
+            resume(r)
+        ),
+    )]
+}
+
+fn missed_targets(s: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft> {
+    [("RTO", &r.rto), ("RPO", &r.rpo)]
+        .into_iter()
+        .filter(|(_, m)| m.met == Some(false))
+        .map(|(what, m)| {
+            Draft::new(
                 Severity::High,
                 Kind::MissedTarget,
                 format!(
@@ -221,129 +276,149 @@ fn of_run(s: &PlanSection, r: &RunRow, now: DateTime<Utc>, out: &mut Vec<Finding
                 } else {
                     "find why the replica lagged (`drctl status` shows its lag now) and fix replication, or change the tier's target with whoever owns it".into()
                 },
-            );
-        }
-    }
+            )
+        })
+        .collect()
+}
+
+fn unknown_figures(_: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft> {
     let ended = matches!(
         r.outcome,
         Outcome::Succeeded | Outcome::EvidenceIncomplete | Outcome::CleanupIncomplete
     );
-    if ended && !failed && r.kind != RunKind::Sweep && r.kind != RunKind::Reprotect {
-        if r.rpo.seconds.is_none() && !r.rpo.basis.starts_with("not applicable") {
-            add(
-                Severity::Medium,
-                Kind::UnknownRpo,
-                format!("RPO of {} {} unknown: {}", r.kind, r.run_id, r.rpo.basis),
-                "make sure replica lag is published (CloudWatch ReplicaLag) where the run reads it"
-                    .into(),
-            );
-        }
-        if r.rto.seconds.is_none() {
-            add(
-                Severity::Medium,
-                Kind::UnknownRto,
-                format!("RTO of {} {} unknown: {}", r.kind, r.run_id, r.rto.basis),
-                format!("`drctl runs show {}`", r.run_id),
-            );
-        }
+    if !ended || step_failed(r) || matches!(r.kind, RunKind::Sweep | RunKind::Reprotect) {
+        return Vec::new();
     }
-    if let Some(e) = &r.emergency
-        && e.overdue
-    {
-        match e.approved_at {
-            None => add(
-                Severity::High,
-                Kind::ApprovalOverdue,
-                format!(
-                    "emergency {} {} is not approved, and its deadline {} has passed ({} late)",
-                    r.kind,
-                    r.run_id,
-                    e.approve_by.map_or("?".into(), |t| t.to_rfc3339()),
-                    e.approve_by
-                        .map(|t| crate::plan::duration::format_duration(
-                            (now - t).to_std().unwrap_or_default()
-                        ))
-                        .unwrap_or_default()
-                ),
-                format!(
-                    "`drctl runs approve {} --reason \"...\"` by someone allowed to",
-                    r.run_id
-                ),
-            ),
-            Some(at) => add(
-                Severity::Medium,
-                Kind::ApprovedLate,
-                format!(
-                    "emergency {} {} was approved at {} by {}, after its deadline {}",
-                    r.kind,
-                    r.run_id,
-                    at.to_rfc3339(),
-                    e.approved_by.as_deref().unwrap_or("(unknown)"),
-                    e.approve_by.map_or("?".into(), |t| t.to_rfc3339())
-                ),
-                "review why the approval was late".into(),
-            ),
-        }
+    let mut out = Vec::new();
+    if r.rpo.seconds.is_none() && !r.rpo.basis.starts_with("not applicable") {
+        out.push(Draft::new(
+            Severity::Medium,
+            Kind::UnknownRpo,
+            format!("RPO of {} {} unknown: {}", r.kind, r.run_id, r.rpo.basis),
+            "make sure replica lag is published (CloudWatch ReplicaLag) where the run reads it"
+                .into(),
+        ));
     }
-    // A drill's own report (in its evidence pack) is made before its
-    // cleanup: pending there, not incomplete.
-    if let Some(c) = &r.cleanup
-        && !c.complete
-        && r.outcome != Outcome::Unfinished
-        && r.as_of.is_none()
-    {
-        add(
+    if r.rto.seconds.is_none() {
+        out.push(Draft::new(
+            Severity::Medium,
+            Kind::UnknownRto,
+            format!("RTO of {} {} unknown: {}", r.kind, r.run_id, r.rto.basis),
+            format!("`drctl runs show {}`", r.run_id),
+        ));
+    }
+    out
+}
+
+fn emergency(_: &PlanSection, r: &RunRow, now: DateTime<Utc>) -> Vec<Draft> {
+    let Some(e) = r.emergency.as_ref().filter(|e| e.overdue) else {
+        return Vec::new();
+    };
+    let deadline = e.approve_by.map_or("?".into(), |t| t.to_rfc3339());
+    vec![match e.approved_at {
+        None => Draft::new(
             Severity::High,
-            Kind::CleanupIncomplete,
+            Kind::ApprovalOverdue,
             format!(
-                "drill {} left {} resource(s): {}",
-                r.run_id,
-                c.left.len(),
-                c.left
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            format!("{resume} finishes the cleanup (or `drctl drill sweep`)"),
-        );
-    }
-    if let Some(c) = &r.evidence_check
-        && !c.problems.is_empty()
-    {
-        add(
-            Severity::High,
-            Kind::EvidenceMismatch,
-            format!(
-                "the evidence of {} {} does not match (verified {}{}): {}",
+                "emergency {} {} is not approved, and its deadline {deadline} has passed ({} late)",
                 r.kind,
                 r.run_id,
-                c.at.format("%Y-%m-%d %H:%M:%SZ"),
-                c.by.as_ref()
-                    .map(|b| format!(" by {b}"))
-                    .unwrap_or_default(),
-                c.problems
-                    .iter()
-                    .map(|p| format!("{}: {}", p.object, p.problem))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                e.approve_by
+                    .map(|t| crate::plan::duration::format_duration(
+                        (now - t).to_std().unwrap_or_default()
+                    ))
+                    .unwrap_or_default()
             ),
             format!(
-                "`drctl audit verify --evidence {}` names each object now; restore it from another destination's copy (the manifests hold every digest) and find who changed it (the bucket's access logs)",
+                "`drctl runs approve {} --reason \"...\"` by someone allowed to",
                 r.run_id
             ),
-        );
-    }
-    if r.outcome == Outcome::EvidenceIncomplete {
-        add(
+        ),
+        Some(at) => Draft::new(
             Severity::Medium,
-            Kind::EvidenceIncomplete,
+            Kind::ApprovedLate,
             format!(
-                "the evidence of {} did not reach every destination: {}",
+                "emergency {} {} was approved at {} by {}, after its deadline {deadline}",
+                r.kind,
                 r.run_id,
-                r.warnings.join("; ")
+                at.to_rfc3339(),
+                e.approved_by.as_deref().unwrap_or("(unknown)"),
             ),
-            format!("{resume} writes the missing copies"),
-        );
+            "review why the approval was late".into(),
+        ),
+    }]
+}
+
+fn cleanup(_: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft> {
+    // A drill's own report (in its evidence pack) is made before its
+    // cleanup: pending there, not incomplete.
+    let Some(c) = r
+        .cleanup
+        .as_ref()
+        .filter(|c| !c.complete && r.outcome != Outcome::Unfinished && r.as_of.is_none())
+    else {
+        return Vec::new();
+    };
+    vec![Draft::new(
+        Severity::High,
+        Kind::CleanupIncomplete,
+        format!(
+            "drill {} left {} resource(s): {}",
+            r.run_id,
+            c.left.len(),
+            c.left
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        format!(
+            "{} finishes the cleanup (or `drctl drill sweep`)",
+            resume(r)
+        ),
+    )]
+}
+
+fn evidence_mismatch(_: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft> {
+    let Some(c) = r.evidence_check.as_ref().filter(|c| !c.problems.is_empty()) else {
+        return Vec::new();
+    };
+    vec![Draft::new(
+        Severity::High,
+        Kind::EvidenceMismatch,
+        format!(
+            "the evidence of {} {} does not match (verified {}{}): {}",
+            r.kind,
+            r.run_id,
+            c.at.format("%Y-%m-%d %H:%M:%SZ"),
+            c.by.as_ref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default(),
+            c.problems
+                .iter()
+                .map(|p| format!("{}: {}", p.object, p.problem))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        format!(
+            "`drctl audit verify --evidence {}` names each object now; restore it from another destination's copy (the manifests hold every digest) and find who changed it (the bucket's access logs)",
+            r.run_id
+        ),
+    )]
+}
+
+fn evidence_incomplete(_: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft> {
+    if r.outcome != Outcome::EvidenceIncomplete {
+        return Vec::new();
     }
+    vec![Draft::new(
+        Severity::Medium,
+        Kind::EvidenceIncomplete,
+        format!(
+            "the evidence of {} did not reach every destination: {}",
+            r.run_id,
+            r.warnings.join("; ")
+        ),
+        format!("{} writes the missing copies", resume(r)),
+    )]
 }

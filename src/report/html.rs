@@ -64,7 +64,7 @@ code, .id { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, mono
 .pass { color: var(--pass); background: var(--pass-bg); }
 .fail, .high, .gap, .missed { color: var(--fail); background: var(--fail-bg); }
 .unknown, .medium { color: var(--unknown); background: var(--unknown-bg); }
-.low, .evidenced { color: var(--muted); background: var(--head); }
+.low, .evidenced, .refused { color: var(--muted); background: var(--head); }
 .evidenced { color: var(--pass); background: var(--pass-bg); }
 table.counts td { font-size: 18px; font-weight: 600; }
 ol.findings { padding-left: 22px; }
@@ -182,6 +182,7 @@ fn verdict_badge(v: &Verdict) -> String {
         Verdict::Pass => "pass",
         Verdict::Fail(_) => "fail",
         Verdict::Unknown(_) => "unknown",
+        Verdict::Refused(_) => "refused",
     };
     format!(r#"<span class="badge {class}">{}</span>"#, verdict_word(v))
 }
@@ -213,18 +214,25 @@ fn figure_cell(m: &Measure) -> String {
 }
 
 fn summary(o: &mut String, r: &Report) {
-    let s = &r.summary;
     let _ = writeln!(o, r#"<section id="summary">"#);
     let _ = writeln!(o, "<h2>Summary</h2>");
     let _ = writeln!(o, r#"<table class="counts" id="summary-counts">"#);
+    let counts = r.summary.counts();
+    let cells = |tag: &str, text: &dyn Fn(&(&str, usize)) -> String| -> String {
+        counts
+            .iter()
+            .map(|c| format!(r#"<{tag} class="num">{}</{tag}>"#, text(c)))
+            .collect()
+    };
     let _ = writeln!(
         o,
-        r#"<thead><tr><th class="num">Runs</th><th class="num">PASS</th><th class="num">FAIL</th><th class="num">UNKNOWN</th><th class="num">Drills</th><th class="num">Failovers</th><th class="num">Findings</th><th class="num">High</th></tr></thead>"#
+        "<thead><tr>{}</tr></thead>",
+        cells("th", &|c| c.0.to_string())
     );
     let _ = writeln!(
         o,
-        r#"<tbody><tr><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr></tbody>"#,
-        s.runs, s.pass, s.fail, s.unknown, s.drills, s.failovers, s.findings, s.high_findings
+        "<tbody><tr>{}</tr></tbody>",
+        cells("td", &|c| c.1.to_string())
     );
     let _ = writeln!(o, "</table>");
 
@@ -262,6 +270,12 @@ fn summary(o: &mut String, r: &Report) {
     }
     let _ = writeln!(o, "</tbody>\n</table>");
 
+    summary_runs(o, r);
+    let _ = writeln!(o, "</section>");
+}
+
+/// Every run of the window in one table, oldest first.
+fn summary_runs(o: &mut String, r: &Report) {
     let mut runs: Vec<(&PlanSection, &RunRow)> = r
         .plans
         .iter()
@@ -271,30 +285,29 @@ fn summary(o: &mut String, r: &Report) {
     let _ = writeln!(o, "<h3>Every run in the window</h3>");
     if runs.is_empty() {
         let _ = writeln!(o, "<p>No run in the window.</p>");
-    } else {
-        let _ = writeln!(o, r#"<table id="summary-runs">"#);
+        return;
+    }
+    let _ = writeln!(o, r#"<table id="summary-runs">"#);
+    let _ = writeln!(
+        o,
+        "<thead><tr><th>Started (UTC)</th><th>Run</th><th>Plan</th><th>Kind</th><th>To</th><th>RTO achieved / target</th><th>RPO achieved / target</th><th>Verdict</th></tr></thead>"
+    );
+    let _ = writeln!(o, "<tbody>");
+    for (p, run) in runs {
         let _ = writeln!(
             o,
-            "<thead><tr><th>Started (UTC)</th><th>Run</th><th>Plan</th><th>Kind</th><th>To</th><th>RTO achieved / target</th><th>RPO achieved / target</th><th>Verdict</th></tr></thead>"
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            x(&minute(run.started)),
+            run_link(&run.run_id, Some(&p.plan)),
+            x(&p.plan),
+            x(&kind_label(run)),
+            x(&run.target),
+            figure_cell(&run.rto),
+            figure_cell(&run.rpo),
+            verdict_badge(&run.verdict)
         );
-        let _ = writeln!(o, "<tbody>");
-        for (p, run) in runs {
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                x(&minute(run.started)),
-                run_link(&run.run_id, Some(&p.plan)),
-                x(&p.plan),
-                x(&kind_label(run)),
-                x(&run.target),
-                figure_cell(&run.rto),
-                figure_cell(&run.rpo),
-                verdict_badge(&run.verdict)
-            );
-        }
-        let _ = writeln!(o, "</tbody>\n</table>");
     }
-    let _ = writeln!(o, "</section>");
+    let _ = writeln!(o, "</tbody>\n</table>");
 }
 
 fn findings(o: &mut String, r: &Report) {
@@ -422,45 +435,20 @@ fn run_article(o: &mut String, p: &PlanSection, run: &RunRow) {
         verdict_badge(&run.verdict)
     );
     let _ = writeln!(o, r#"<dl class="facts">"#);
-    let fact = |o: &mut String, k: &str, v: String| {
+    for (k, v) in run_facts(run) {
         let _ = writeln!(o, "<dt>{k}</dt><dd>{v}</dd>");
-    };
-    match verdict_reason(&run.verdict) {
-        "" => fact(
-            o,
-            "Verdict",
-            format!("{} every measured target met", verdict_badge(&run.verdict)),
-        ),
-        why => fact(
-            o,
-            "Verdict",
-            format!("{} {}", verdict_badge(&run.verdict), x(why)),
-        ),
     }
-    if let Some(a) = &run.as_of {
-        fact(o, "As of", x(a));
-    }
-    fact(
-        o,
-        "When",
-        format!(
-            "started {}{}; {}; outcome {}{}",
-            x(&minute(run.started)),
-            run.declared_at
-                .map(|d| format!(" (disaster declared {})", x(&minute(d))))
-                .unwrap_or_default(),
-            match (run.ended, run.duration_seconds) {
-                (Some(e), Some(d)) => format!("ended {} after {d:.1}s", x(&minute(e))),
-                _ => "not ended".into(),
-            },
-            x(&run.outcome.to_string()),
-            run.schedule_slot
-                .map(|s| format!("; scheduled slot {}", x(&minute(s))))
-                .unwrap_or_default()
-        ),
-    );
-    fact(
-        o,
+    let _ = writeln!(o, "</dl>");
+    timeline(o, p, run);
+    let _ = writeln!(o, "</article>");
+}
+
+/// A run's facts, each a term and its HTML, in the order they are listed.
+fn run_facts(run: &RunRow) -> Vec<(&'static str, String)> {
+    let mut facts = vec![("Verdict", verdict_fact(&run.verdict))];
+    facts.extend(run.as_of.as_ref().map(|a| ("As of", x(a))));
+    facts.push(("When", when_fact(run)));
+    facts.push((
         "Who, where",
         format!(
             "to {}; operator {} on {}",
@@ -468,90 +456,19 @@ fn run_article(o: &mut String, p: &PlanSection, run: &RunRow) {
             x(run.operator.as_deref().unwrap_or("unknown")),
             x(&run.host)
         ),
+    ));
+    facts.extend(approvals_fact(run).map(|a| ("Approvals", a)));
+    facts.extend(
+        run.emergency
+            .as_ref()
+            .map(|e| ("Emergency", emergency_fact(e))),
     );
-    if !run.approvals.is_empty() {
-        let items: String = run
-            .approvals
-            .iter()
-            .map(|a| {
-                format!(
-                    "<li>{} at {}{}{}{}</li>",
-                    x(&a.decision.to_string()),
-                    x(&minute(a.at)),
-                    a.by.as_ref()
-                        .map(|b| format!(" by {}", x(b)))
-                        .unwrap_or_default(),
-                    a.reason
-                        .as_ref()
-                        .map(|r| format!(": “{}”", x(r)))
-                        .unwrap_or_default(),
-                    a.how
-                        .as_ref()
-                        .map(|h| format!(" ({})", x(h)))
-                        .unwrap_or_default()
-                )
-            })
-            .collect();
-        fact(o, "Approvals", format!("<ul>{items}</ul>"));
-    }
-    if let Some(e) = &run.emergency {
-        fact(
-            o,
-            "Emergency",
-            format!(
-                "approve by {}; {}",
-                x(&e.approve_by.map_or("?".into(), minute)),
-                match (&e.approved_at, e.overdue) {
-                    (Some(at), false) => format!("approved {}", x(&minute(*at))),
-                    (Some(at), true) => format!(
-                        r#"<span class="badge fail">approved LATE</span> {}"#,
-                        x(&minute(*at))
-                    ),
-                    (None, true) => {
-                        r#"<span class="badge fail">NOT APPROVED</span> deadline passed"#.into()
-                    }
-                    (None, false) => "not approved yet".into(),
-                }
-            ),
-        );
-    }
-    fact(o, "RTO", x(&measure_text(&run.rto)));
-    fact(o, "RPO", x(&measure_text(&run.rpo)));
-    for e in &run.errors {
-        fact(o, "Error", x(e));
-    }
-    for w in &run.warnings {
-        fact(o, "Warning", x(w));
-    }
-    if let Some(c) = &run.cleanup {
-        let left: String = c
-            .left
-            .iter()
-            .map(|l| format!("<li>left: {}</li>", x(&l.to_string())))
-            .collect();
-        fact(
-            o,
-            "Cleanup",
-            format!(
-                "{}{}{}",
-                match cleanup_word(c) {
-                    "INCOMPLETE" => r#"<span class="badge fail">INCOMPLETE</span>"#.to_string(),
-                    "complete" => r#"<span class="badge pass">complete</span>"#.to_string(),
-                    word => x(word),
-                },
-                c.seconds
-                    .map(|s| format!(" in {s:.1}s"))
-                    .unwrap_or_default(),
-                if left.is_empty() {
-                    String::new()
-                } else {
-                    format!("<ul>{left}</ul>")
-                }
-            ),
-        );
-    }
-    fact(
-        o,
+    facts.push(("RTO", x(&measure_text(&run.rto))));
+    facts.push(("RPO", x(&measure_text(&run.rpo))));
+    facts.extend(run.errors.iter().map(|e| ("Error", x(e))));
+    facts.extend(run.warnings.iter().map(|w| ("Warning", x(w))));
+    facts.extend(run.cleanup.as_ref().map(|c| ("Cleanup", cleanup_fact(c))));
+    facts.push((
         "Evidence",
         match &run.evidence_check {
             Some(c) if !c.problems.is_empty() => format!(
@@ -560,9 +477,8 @@ fn run_article(o: &mut String, p: &PlanSection, run: &RunRow) {
             ),
             _ => x(&evidence_text(run)),
         },
-    );
-    fact(
-        o,
+    ));
+    facts.push((
         "Journal",
         if run.chain.ok {
             format!("{} records, hash chain verified", run.chain.records)
@@ -573,13 +489,110 @@ fn run_article(o: &mut String, p: &PlanSection, run: &RunRow) {
                 x(run.chain.problem.as_deref().unwrap_or("unknown"))
             )
         },
+    ));
+    facts.extend(
+        run.rollback_scope
+            .as_ref()
+            .map(|s| ("Cannot be undone", x(s))),
     );
-    if let Some(scope) = &run.rollback_scope {
-        fact(o, "Cannot be undone", x(scope));
+    facts
+}
+
+fn verdict_fact(v: &Verdict) -> String {
+    match verdict_reason(v) {
+        "" => format!("{} every measured target met", verdict_badge(v)),
+        why => format!("{} {}", verdict_badge(v), x(why)),
     }
-    let _ = writeln!(o, "</dl>");
-    timeline(o, p, run);
-    let _ = writeln!(o, "</article>");
+}
+
+fn when_fact(run: &RunRow) -> String {
+    format!(
+        "started {}{}; {}; outcome {}{}",
+        x(&minute(run.started)),
+        run.declared_at
+            .map(|d| format!(" (disaster declared {})", x(&minute(d))))
+            .unwrap_or_default(),
+        match (run.ended, run.duration_seconds) {
+            (Some(e), Some(d)) => format!("ended {} after {d:.1}s", x(&minute(e))),
+            _ => "not ended".into(),
+        },
+        x(&run.outcome.to_string()),
+        run.schedule_slot
+            .map(|s| format!("; scheduled slot {}", x(&minute(s))))
+            .unwrap_or_default()
+    )
+}
+
+/// The approval gate's decisions as a list; `None` when there were none.
+fn approvals_fact(run: &RunRow) -> Option<String> {
+    if run.approvals.is_empty() {
+        return None;
+    }
+    let items: String = run
+        .approvals
+        .iter()
+        .map(|a| {
+            format!(
+                "<li>{} at {}{}{}{}</li>",
+                x(&a.decision.to_string()),
+                x(&minute(a.at)),
+                a.by.as_ref()
+                    .map(|b| format!(" by {}", x(b)))
+                    .unwrap_or_default(),
+                a.reason
+                    .as_ref()
+                    .map(|r| format!(": “{}”", x(r)))
+                    .unwrap_or_default(),
+                a.how
+                    .as_ref()
+                    .map(|h| format!(" ({})", x(h)))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    Some(format!("<ul>{items}</ul>"))
+}
+
+fn emergency_fact(e: &super::Emergency) -> String {
+    format!(
+        "approve by {}; {}",
+        x(&e.approve_by.map_or("?".into(), minute)),
+        match (&e.approved_at, e.overdue) {
+            (Some(at), false) => format!("approved {}", x(&minute(*at))),
+            (Some(at), true) => format!(
+                r#"<span class="badge fail">approved LATE</span> {}"#,
+                x(&minute(*at))
+            ),
+            (None, true) => {
+                r#"<span class="badge fail">NOT APPROVED</span> deadline passed"#.into()
+            }
+            (None, false) => "not approved yet".into(),
+        }
+    )
+}
+
+fn cleanup_fact(c: &crate::runs::drill::CleanupSummary) -> String {
+    let left: String = c
+        .left
+        .iter()
+        .map(|l| format!("<li>left: {}</li>", x(&l.to_string())))
+        .collect();
+    format!(
+        "{}{}{}",
+        match cleanup_word(c) {
+            "INCOMPLETE" => r#"<span class="badge fail">INCOMPLETE</span>"#.to_string(),
+            "complete" => r#"<span class="badge pass">complete</span>"#.to_string(),
+            word => x(word),
+        },
+        c.seconds
+            .map(|s| format!(" in {s:.1}s"))
+            .unwrap_or_default(),
+        if left.is_empty() {
+            String::new()
+        } else {
+            format!("<ul>{left}</ul>")
+        }
+    )
 }
 
 /// Seconds from `a` to `b`.
@@ -625,54 +638,118 @@ const TOP: f64 = 40.0;
 const ROW: f64 = 22.0;
 const BOTTOM: f64 = 34.0;
 
+/// A run's time axis: where each instant of the run is drawn.
+struct Axis {
+    /// The axis's start: the declaration or the run's start, the earlier.
+    origin: DateTime<Utc>,
+    /// The run's last instant (its end, or its last step's).
+    last: DateTime<Utc>,
+    /// Seconds from the axis's start to what RTO is measured from.
+    from_rto: f64,
+    /// The axis's length in seconds, a whole number of ticks.
+    span: f64,
+    /// Seconds between ticks.
+    tick: f64,
+    /// The RTO target lies so far beyond the run that it is only pointed at.
+    beyond: bool,
+}
+
+impl Axis {
+    fn of(run: &RunRow) -> Self {
+        // What RTO is measured from, and the axis's start.
+        let rto_origin = run.declared_at.unwrap_or(run.started);
+        let origin = rto_origin.min(run.started);
+        let mut last = run.ended.unwrap_or(run.started);
+        for s in &run.steps {
+            for t in [s.started, s.ended].into_iter().flatten() {
+                last = last.max(t);
+            }
+        }
+        let from_rto = secs(origin, rto_origin);
+        // The axis covers the run (and the RTO achieved), and the RTO target
+        // too unless it lies far beyond: a run of seconds against a target of
+        // minutes would be a sliver. Then the target is marked at the axis's
+        // end as beyond it.
+        let mut span = secs(origin, last);
+        if let Some(a) = run.rto.seconds {
+            span = span.max(from_rto + a);
+        }
+        let target_at = run.rto.target_seconds.map(|t| from_rto + t as f64);
+        let beyond = target_at.is_some_and(|t| t > ZOOM * span.max(MIN_SPAN));
+        if let Some(t) = target_at
+            && !beyond
+        {
+            span = span.max(t);
+        }
+        let tick = tick_for(span.max(MIN_SPAN));
+        let span = (span.max(MIN_SPAN) / tick).ceil() * tick;
+        Self {
+            origin,
+            last,
+            from_rto,
+            span,
+            tick,
+            beyond,
+        }
+    }
+
+    /// Seconds from the axis's start to `t`.
+    fn at(&self, t: DateTime<Utc>) -> f64 {
+        secs(self.origin, t)
+    }
+
+    /// The x coordinate of `s` seconds on the axis.
+    fn xpos(&self, s: f64) -> f64 {
+        PLOT_X0 + (s / self.span) * (PLOT_X1 - PLOT_X0)
+    }
+}
+
 /// The SVG timeline of one run: a bar per started step on a time axis from
 /// the RTO's origin, the RTO target and the RTO achieved marked.
 fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
-    let steps: Vec<&StepTiming> = run.steps.iter().collect();
-    if steps.is_empty() {
+    if run.steps.is_empty() {
         let _ = writeln!(o, "<p>No step was recorded.</p>");
         return;
     }
-    // What RTO is measured from, and the axis's start.
-    let rto_origin = run.declared_at.unwrap_or(run.started);
-    let origin = rto_origin.min(run.started);
-    let mut last = run.ended.unwrap_or(run.started);
-    for s in &steps {
-        for t in [s.started, s.ended].into_iter().flatten() {
-            last = last.max(t);
-        }
-    }
-    let at = |t: DateTime<Utc>| secs(origin, t);
-    let from_rto = at(rto_origin);
-    // The axis covers the run (and the RTO achieved), and the RTO target
-    // too unless it lies far beyond: a run of seconds against a target of
-    // minutes would be a sliver. Then the target is marked at the axis's
-    // end as beyond it.
-    let mut span = at(last);
-    if let Some(a) = run.rto.seconds {
-        span = span.max(from_rto + a);
-    }
-    let target_at = run.rto.target_seconds.map(|t| from_rto + t as f64);
-    let beyond = target_at.is_some_and(|t| t > ZOOM * span.max(MIN_SPAN));
-    if let Some(t) = target_at
-        && !beyond
-    {
-        span = span.max(t);
-    }
-    let tick = tick_for(span.max(MIN_SPAN));
-    let span = (span.max(MIN_SPAN) / tick).ceil() * tick;
-    let xpos = |s: f64| PLOT_X0 + (s / span) * (PLOT_X1 - PLOT_X0);
-    let height = TOP + ROW * steps.len() as f64 + BOTTOM;
-    let plot_bottom = TOP + ROW * steps.len() as f64;
-    let id = format!("{}-{}", run.run_id, p.plan);
-    let started_bars = steps.iter().filter(|s| s.started.is_some()).count();
-
+    let axis = Axis::of(run);
+    let plot_bottom = TOP + ROW * run.steps.len() as f64;
     let untrusted = !run.chain.ok;
     let _ = writeln!(
         o,
         r#"<figure class="timeline{}">"#,
         if untrusted { " untrusted" } else { "" }
     );
+    svg_open(o, p, run, plot_bottom + BOTTOM);
+    grid(o, run, &axis, plot_bottom);
+    for (i, s) in run.steps.iter().enumerate() {
+        step_row(o, p, s, &axis, TOP + ROW * i as f64);
+    }
+    rto_marks(o, run, &axis, plot_bottom);
+    let _ = writeln!(o, "</svg>");
+    let _ = writeln!(
+        o,
+        "<figcaption>{}</figcaption>",
+        if untrusted {
+            "Not trusted: the journal's hash chain does not verify, so these times are what the altered journal says.".to_string()
+        } else {
+            format!(
+                "Green: succeeded; red: failed; yellow: started with no end recorded. Dashed red: the RTO target{}; blue: the RTO achieved ({}).",
+                if axis.beyond {
+                    " (far beyond the run: the axis shows the run alone, the dotted line at its end points on to the target)"
+                } else {
+                    ""
+                },
+                x(&run.rto.basis)
+            )
+        }
+    );
+    let _ = writeln!(o, "</figure>");
+}
+
+/// The `<svg>` element and its title.
+fn svg_open(o: &mut String, p: &PlanSection, run: &RunRow, height: f64) {
+    let id = format!("{}-{}", run.run_id, p.plan);
+    let started_bars = run.steps.iter().filter(|s| s.started.is_some()).count();
     let _ = writeln!(
         o,
         r#"<svg class="timeline" data-run="{run}" data-plan="{plan}" data-steps="{started_bars}" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-labelledby="tl-{id}" xmlns="http://www.w3.org/2000/svg">"#,
@@ -698,10 +775,14 @@ fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
             .map(|s| x(&s))
             .unwrap_or_default()
     );
-    // Grid and ticks.
+}
+
+/// The grid and its ticks, the axis's name, and the time before the run
+/// (from the declaration to the run's start).
+fn grid(o: &mut String, run: &RunRow, axis: &Axis, plot_bottom: f64) {
     let mut k = 0.0;
-    while k <= span + 1e-9 {
-        let gx = xpos(k);
+    while k <= axis.span + 1e-9 {
+        let gx = axis.xpos(k);
         let _ = writeln!(
             o,
             r#"<line class="grid" x1="{gx:.1}" y1="{:.1}" x2="{gx:.1}" y2="{plot_bottom:.1}"/><text class="tick" x="{gx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
@@ -709,7 +790,7 @@ fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
             plot_bottom + 14.0,
             x(&tick_label(k))
         );
-        k += tick;
+        k += axis.tick;
     }
     let _ = writeln!(
         o,
@@ -722,102 +803,97 @@ fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
             "the run started"
         }
     );
-    // Before the run: from the declaration to the run's start.
-    if run.started > origin {
-        let w = xpos(at(run.started)) - PLOT_X0;
+    if run.started > axis.origin {
+        let w = axis.xpos(axis.at(run.started)) - PLOT_X0;
         let _ = writeln!(
             o,
             r#"<rect class="before-run" x="{PLOT_X0:.1}" y="{:.1}" width="{w:.1}" height="{:.1}"><title>declared {} → run started {} ({:.1}s before the run)</title></rect>"#,
             TOP - 6.0,
             plot_bottom - TOP + 6.0,
-            x(&minute(origin)),
+            x(&minute(axis.origin)),
             x(&minute(run.started)),
-            at(run.started)
+            axis.at(run.started)
         );
     }
-    // One row per step.
-    for (i, s) in steps.iter().enumerate() {
-        let y = TOP + ROW * i as f64;
-        let name = s
-            .step
-            .strip_prefix(&format!("{}/", p.plan))
-            .unwrap_or(&s.step);
-        let shown: String = if name.chars().count() > 34 {
-            name.chars().take(33).chain(['…']).collect()
+}
+
+/// One step's row at height `y`: its name, and its bar with its duration
+/// (or "not started").
+fn step_row(o: &mut String, p: &PlanSection, s: &StepTiming, axis: &Axis, y: f64) {
+    let name = s
+        .step
+        .strip_prefix(&format!("{}/", p.plan))
+        .unwrap_or(&s.step);
+    let shown: String = if name.chars().count() > 34 {
+        name.chars().take(33).chain(['…']).collect()
+    } else {
+        name.to_string()
+    };
+    let _ = writeln!(
+        o,
+        r#"<text class="step" x="{:.1}" y="{:.1}" text-anchor="end"><title>{}</title>{}</text>"#,
+        PLOT_X0 - 8.0,
+        y + 15.0,
+        x(&s.step),
+        x(&shown)
+    );
+    let Some(start) = s.started else {
+        let _ = writeln!(
+            o,
+            r#"<text class="not-started" x="{:.1}" y="{:.1}">not started</text>"#,
+            PLOT_X0 + 4.0,
+            y + 15.0
+        );
+        return;
+    };
+    let end = s.ended.unwrap_or(axis.last);
+    let x0 = axis.xpos(axis.at(start));
+    let w = (axis.xpos(axis.at(end)) - x0).max(2.0);
+    let dur = secs(start, end);
+    let (state, suffix) = match s.state {
+        StepState::Succeeded => ("succeeded", ""),
+        StepState::Failed => ("failed", " FAILED"),
+        StepState::Started | StepState::NotRun => ("started", " no end"),
+    };
+    let detail = format!(
+        "{}: {state}, {dur:.1}s ({} → {}{}){}",
+        s.step,
+        minute(start),
+        s.ended.map_or("no end recorded".into(), minute),
+        if s.ended.is_none() {
+            ", drawn to the run's last record"
         } else {
-            name.to_string()
-        };
-        let _ = writeln!(
-            o,
-            r#"<text class="step" x="{:.1}" y="{:.1}" text-anchor="end"><title>{}</title>{}</text>"#,
-            PLOT_X0 - 8.0,
-            y + 15.0,
-            x(&s.step),
-            x(&shown)
-        );
-        let Some(start) = s.started else {
-            let _ = writeln!(
-                o,
-                r#"<text class="not-started" x="{:.1}" y="{:.1}">not started</text>"#,
-                PLOT_X0 + 4.0,
-                y + 15.0
-            );
-            continue;
-        };
-        let end = s.ended.unwrap_or(last);
-        let x0 = xpos(at(start));
-        let w = (xpos(at(end)) - x0).max(2.0);
-        let dur = secs(start, end);
-        let state = match s.state {
-            StepState::Succeeded => "succeeded",
-            StepState::Failed => "failed",
-            StepState::Started | StepState::NotRun => "started",
-        };
-        let detail = format!(
-            "{}: {state}, {dur:.1}s ({} → {}{}){}",
-            s.step,
-            minute(start),
-            s.ended.map_or("no end recorded".into(), minute),
-            if s.ended.is_none() {
-                ", drawn to the run's last record"
-            } else {
-                ""
-            },
-            s.error
-                .as_ref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        );
-        let _ = writeln!(
-            o,
-            r#"<rect class="bar {state}" data-step="{}" x="{x0:.1}" y="{:.1}" width="{w:.1}" height="14" rx="2"><title>{}</title></rect>"#,
-            x(&s.step),
-            y + 4.0,
-            x(&detail)
-        );
-        let label = format!(
-            "{dur:.1}s{}",
-            match s.state {
-                StepState::Failed => " FAILED",
-                StepState::Started | StepState::NotRun => " no end",
-                StepState::Succeeded => "",
-            }
-        );
-        let (lx, anchor) = if x0 + w + 70.0 <= PLOT_X1 {
-            (x0 + w + 4.0, "start")
-        } else {
-            (x0 - 4.0, "end")
-        };
-        let _ = writeln!(
-            o,
-            r#"<text class="duration" x="{lx:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
-            y + 15.0,
-            x(&label)
-        );
-    }
-    // The RTO target and the RTO achieved, over the rows.
+            ""
+        },
+        s.error
+            .as_ref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        r#"<rect class="bar {state}" data-step="{}" x="{x0:.1}" y="{:.1}" width="{w:.1}" height="14" rx="2"><title>{}</title></rect>"#,
+        x(&s.step),
+        y + 4.0,
+        x(&detail)
+    );
+    let (lx, anchor) = if x0 + w + 70.0 <= PLOT_X1 {
+        (x0 + w + 4.0, "start")
+    } else {
+        (x0 - 4.0, "end")
+    };
+    let _ = writeln!(
+        o,
+        r#"<text class="duration" x="{lx:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
+        y + 15.0,
+        x(&format!("{dur:.1}s{suffix}"))
+    );
+}
+
+/// The RTO target and the RTO achieved, over the rows.
+fn rto_marks(o: &mut String, run: &RunRow, axis: &Axis, plot_bottom: f64) {
     let marker = |o: &mut String, class: &str, at_s: f64, label: String, lane: f64| {
-        let mx = xpos(at_s);
+        let mx = axis.xpos(at_s);
         let anchor = if mx > PLOT_X1 - 120.0 { "end" } else { "start" };
         let lx = if anchor == "end" { mx - 3.0 } else { mx + 3.0 };
         let _ = writeln!(
@@ -828,20 +904,20 @@ fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
         );
     };
     if let Some(t) = run.rto.target_seconds {
-        if beyond {
+        if axis.beyond {
             let _ = writeln!(
                 o,
                 r#"<line class="rto-target beyond" x1="{PLOT_X1:.1}" y1="{:.1}" x2="{PLOT_X1:.1}" y2="{plot_bottom:.1}"/><text class="rto-target-label" x="{:.1}" y="12.0" text-anchor="end">RTO target {} (+{}), beyond this axis →</text>"#,
                 TOP - 6.0,
                 PLOT_X1,
                 x(&target(t)),
-                x(&target((from_rto + t as f64).round() as u64))
+                x(&target((axis.from_rto + t as f64).round() as u64))
             );
         } else {
             marker(
                 o,
                 "rto-target",
-                from_rto + t as f64,
+                axis.from_rto + t as f64,
                 format!("RTO target {}", target(t)),
                 12.0,
             );
@@ -851,7 +927,7 @@ fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
         marker(
             o,
             "rto-achieved",
-            from_rto + a,
+            axis.from_rto + a,
             format!(
                 "RTO achieved {}{}",
                 achieved(Some(a)),
@@ -864,25 +940,6 @@ fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
             26.0,
         );
     }
-    let _ = writeln!(o, "</svg>");
-    let _ = writeln!(
-        o,
-        "<figcaption>{}</figcaption>",
-        if untrusted {
-            "Not trusted: the journal's hash chain does not verify, so these times are what the altered journal says.".to_string()
-        } else {
-            format!(
-                "Green: succeeded; red: failed; yellow: started with no end recorded. Dashed red: the RTO target{}; blue: the RTO achieved ({}).",
-                if beyond {
-                    " (far beyond the run: the axis shows the run alone, the dotted line at its end points on to the target)"
-                } else {
-                    ""
-                },
-                x(&run.rto.basis)
-            )
-        }
-    );
-    let _ = writeln!(o, "</figure>");
 }
 
 fn controls(o: &mut String, r: &Report) {

@@ -7,12 +7,73 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::{JournalText, read, row};
-use crate::journal::event::Event;
+use super::{JournalText, ReadRun, RunRow, read, row};
+use crate::journal::event::{Event, StepRef};
 use crate::plan::Plan;
 
 fn minute(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// What the sections of a post-incident report are drafted from.
+struct Draft<'a> {
+    journal: &'a JournalText,
+    r: ReadRun<'a>,
+    /// The rows of the run, one per plan it covered.
+    rows: Vec<RunRow>,
+    /// The names of those plans, in the same order.
+    names: Vec<String>,
+}
+
+impl Draft<'_> {
+    /// The run's first record, which every draft starts with.
+    fn start(&self) -> RunStart<'_> {
+        let first = &self.r.records[0];
+        let Event::RunStarted {
+            kind,
+            target,
+            steps,
+            declared_at,
+            operator,
+            host,
+            ..
+        } = &first.event
+        else {
+            unreachable!("a draft is made of a journal that starts a run")
+        };
+        RunStart {
+            kind: kind.to_string(),
+            target,
+            steps,
+            declared_at: *declared_at,
+            operator: operator.as_deref(),
+            host,
+            started: first.at,
+        }
+    }
+
+    /// When the run ended (its first plan's row), if it has.
+    fn finished(&self) -> Option<DateTime<Utc>> {
+        self.rows.first().and_then(|x| x.ended)
+    }
+}
+
+/// The facts of a run's `run_started` record that the draft uses.
+struct RunStart<'a> {
+    kind: String,
+    target: &'a str,
+    steps: &'a [StepRef],
+    declared_at: Option<DateTime<Utc>>,
+    operator: Option<&'a str>,
+    host: &'a str,
+    started: DateTime<Utc>,
+}
+
+impl RunStart<'_> {
+    /// What RTO is measured from: the declaration, else the start.
+    fn origin(&self) -> DateTime<Utc> {
+        self.declared_at.unwrap_or(self.started)
+    }
 }
 
 /// The post-incident report of the run in `journal`, in Markdown; `Err`
@@ -23,17 +84,7 @@ pub fn post_incident(
     now: DateTime<Utc>,
 ) -> Result<String, String> {
     let r = read(journal);
-    let Some(Event::RunStarted {
-        kind,
-        target,
-        plans: ran,
-        steps,
-        declared_at,
-        operator,
-        host,
-        ..
-    }) = r.records.first().map(|f| &f.event)
-    else {
+    let Some(Event::RunStarted { plans: ran, .. }) = r.records.first().map(|f| &f.event) else {
         return Err(format!(
             "the journal of {} does not start with a run_started record",
             journal.run_id
@@ -44,45 +95,60 @@ pub fn post_incident(
         .iter()
         .map(|p| row(&r, &p.name, &targets, now, false))
         .collect();
-    let started = r.records[0].at;
-    let finished = rows.first().and_then(|x| x.ended);
-    let names: Vec<&str> = ran.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<String> = ran.iter().map(|p| p.name.clone()).collect();
+    let d = Draft {
+        journal,
+        r,
+        rows,
+        names,
+    };
     let mut o = String::new();
+    summary(&mut o, &d);
+    timeline(&mut o, &d);
+    actions(&mut o, &d);
+    figures_and_blanks(&mut o, &d);
+    Ok(o)
+}
+
+fn summary(o: &mut String, d: &Draft<'_>) {
+    let s = d.start();
     let _ = writeln!(
         o,
-        "# Post-incident report: {kind} of {} to {target}\n",
-        names.join(", ")
+        "# Post-incident report: {} of {} to {}\n",
+        s.kind,
+        d.names.join(", "),
+        s.target
     );
     let _ = writeln!(
         o,
         "Run `{}`, drafted by drctl from its journal ({} records, hash chain {}). The facts below are the journal's; the sections marked *to be completed* are for the people who handled the incident.\n",
-        journal.run_id,
-        r.chain.records,
-        if r.chain.ok {
+        d.journal.run_id,
+        d.r.chain.records,
+        if d.r.chain.ok {
             "verified".to_string()
         } else {
             format!(
                 "BROKEN: {}; do not rely on the figures",
-                r.chain.problem.as_deref().unwrap_or("?")
+                d.r.chain.problem.as_deref().unwrap_or("?")
             )
         }
     );
     let _ = writeln!(o, "## Summary\n");
     let _ = writeln!(o, "| | |\n|---|---|");
-    let origin = declared_at.unwrap_or(started);
     let _ = writeln!(
         o,
-        "| Operator | {} on {host} |",
-        operator.as_deref().unwrap_or("unknown")
+        "| Operator | {} on {} |",
+        s.operator.unwrap_or("unknown"),
+        s.host
     );
     let _ = writeln!(
         o,
         "| Duration | {} |",
-        match finished {
+        match d.finished() {
             Some(f) => format!(
                 "{:.1}s from {} to the run's end",
-                (f - origin).num_milliseconds() as f64 / 1000.0,
-                if declared_at.is_some() {
+                (f - s.origin()).num_milliseconds() as f64 / 1000.0,
+                if s.declared_at.is_some() {
                     "the declaration"
                 } else {
                     "the start"
@@ -91,7 +157,7 @@ pub fn post_incident(
             None => "not ended".into(),
         }
     );
-    for (plan, x) in names.iter().zip(&rows) {
+    for (plan, x) in d.names.iter().zip(&d.rows) {
         let _ = writeln!(
             o,
             "| {plan} | outcome {}; verdict {}; RTO {}; RPO {} |",
@@ -101,51 +167,56 @@ pub fn post_incident(
             super::render::measure_text(&x.rpo)
         );
     }
+}
 
+/// The timeline's entry of one journal record, if it is one.
+fn event_line(e: &Event) -> Option<String> {
+    Some(match e {
+        Event::Gate {
+            plan,
+            gate,
+            decision,
+            ..
+        } => format!("{plan}: gate {gate}: {decision}"),
+        Event::StepFailed { step, error } => format!(
+            "{step} FAILED: {}",
+            error.message.lines().next().unwrap_or_default()
+        ),
+        Event::Resumed { host, .. } => format!("resumed on {host}"),
+        Event::LockLost { by_run, reason, .. } => {
+            format!("lock taken over by {by_run}: {reason}")
+        }
+        Event::Interrupted { reason } => format!("interrupted: {reason}"),
+        _ => return None,
+    })
+}
+
+fn timeline(o: &mut String, d: &Draft<'_>) {
+    let s = d.start();
     let _ = writeln!(o, "\n## Timeline (UTC)\n");
     let _ = writeln!(o, "| Time | Event |\n|---|---|");
     let mut timeline: Vec<(DateTime<Utc>, String)> = Vec::new();
-    if let Some(d) = declared_at {
+    if let Some(at) = s.declared_at {
         timeline.push((
-            *d,
+            at,
             "disaster declared (`--declared-at`): the RTO clock starts".into(),
         ));
     }
     timeline.push((
-        started,
+        s.started,
         format!(
             "run started by {}",
-            operator.as_deref().unwrap_or("an unknown operator")
+            s.operator.unwrap_or("an unknown operator")
         ),
     ));
-    for rec in &r.records {
-        match &rec.event {
-            Event::Gate {
-                plan,
-                gate,
-                decision,
-                ..
-            } => timeline.push((rec.at, format!("{plan}: gate {gate}: {decision}"))),
-            Event::StepFailed { step, error } => timeline.push((
-                rec.at,
-                format!(
-                    "{step} FAILED: {}",
-                    error.message.lines().next().unwrap_or_default()
-                ),
-            )),
-            Event::Resumed { host, .. } => timeline.push((rec.at, format!("resumed on {host}"))),
-            Event::LockLost { by_run, reason, .. } => {
-                timeline.push((rec.at, format!("lock taken over by {by_run}: {reason}")))
-            }
-            Event::Interrupted { reason } => {
-                timeline.push((rec.at, format!("interrupted: {reason}")))
-            }
-            _ => {}
-        }
-    }
-    for x in &rows {
+    timeline.extend(
+        d.r.records
+            .iter()
+            .filter_map(|rec| event_line(&rec.event).map(|l| (rec.at, l))),
+    );
+    for x in &d.rows {
         if let Some(secs) = x.rto.seconds {
-            let at = origin + chrono::Duration::milliseconds((secs * 1000.0) as i64);
+            let at = s.origin() + chrono::Duration::milliseconds((secs * 1000.0) as i64);
             timeline.push((
                 at,
                 format!(
@@ -155,25 +226,27 @@ pub fn post_incident(
             ));
         }
     }
-    if let Some(f) = finished {
-        timeline.push((f, format!("run completed: {}", rows[0].outcome)));
+    if let Some(f) = d.finished() {
+        timeline.push((f, format!("run completed: {}", d.rows[0].outcome)));
     }
     timeline.sort_by_key(|(t, _)| *t);
     for (t, what) in timeline {
         let _ = writeln!(o, "| {} | {} |", minute(t), what.replace('|', "\\|"));
     }
+}
 
+fn actions(o: &mut String, d: &Draft<'_>) {
     let _ = writeln!(o, "\n## Actions taken\n");
-    let mut n = 0;
-    for s in steps {
-        let timing = rows
+    for (i, s) in d.start().steps.iter().enumerate() {
+        let timing = d
+            .rows
             .iter()
             .flat_map(|x| x.steps.iter())
             .find(|t| t.step == s.id);
-        n += 1;
         let _ = writeln!(
             o,
-            "{n}. `{}`: {}. {}",
+            "{}. `{}`: {}. {}",
+            i + 1,
             s.id,
             s.description.trim_end_matches('.'),
             match timing {
@@ -190,9 +263,12 @@ pub fn post_incident(
             }
         );
     }
+}
 
+/// RTO and RPO, the rollback scope, and the headed blanks for people.
+fn figures_and_blanks(o: &mut String, d: &Draft<'_>) {
     let _ = writeln!(o, "\n## RTO and RPO against targets\n");
-    for (p, x) in names.iter().zip(&rows) {
+    for (p, x) in d.names.iter().zip(&d.rows) {
         let _ = writeln!(o, "- {p} RTO: {}", super::render::measure_text(&x.rto));
         let _ = writeln!(o, "- {p} RPO: {}", super::render::measure_text(&x.rpo));
     }
@@ -200,11 +276,12 @@ pub fn post_incident(
     let _ = writeln!(
         o,
         "{}",
-        rows.first()
+        d.rows
+            .first()
             .and_then(|x| x.rollback_scope.clone())
             .unwrap_or_else(|| "Nothing this run did needs undoing by hand.".into())
     );
-    for x in &rows {
+    for x in &d.rows {
         for w in &x.warnings {
             let _ = writeln!(o, "\n- {w}");
         }
@@ -218,5 +295,4 @@ pub fn post_incident(
         o,
         "\n## Lessons learned\n\n*To be completed: what went well, what did not, and the actions that follow, each with an owner and a date.*"
     );
-    Ok(o)
 }

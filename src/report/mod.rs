@@ -87,6 +87,9 @@ pub struct Summary {
     pub fail: usize,
     /// Rows whose verdict is UNKNOWN.
     pub unknown: usize,
+    /// Rows whose verdict is REFUSED (a gate stopped the run before
+    /// anything changed).
+    pub refused: usize,
     /// Drills among the rows.
     pub drills: usize,
     /// Real failovers and failbacks among the rows.
@@ -159,7 +162,7 @@ pub struct RunRow {
     pub rto: Measure,
     /// RPO achieved against the target, with what it was measured from.
     pub rpo: Measure,
-    /// PASS, FAIL or UNKNOWN, with the reason.
+    /// PASS, FAIL, UNKNOWN or REFUSED, with the reason.
     pub verdict: Verdict,
     /// Failed steps' errors (first line each).
     pub errors: Vec<String>,
@@ -372,24 +375,64 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
     plans.sort_by_key(|p| (p.tier.rank, p.name().to_string()));
     let targets = crate::runs::measure::targets(req.plans);
     let read_runs: Vec<ReadRun<'_>> = journals.iter().map(read).collect();
+    let cadences = cadences(&plans, &read_runs, &targets, req.now);
+    let (mut rows, with_rows) = rows_in_window(req, &plans, &read_runs, &targets, running);
+    let unreadable = unreadable(&read_runs, &with_rows);
+    let sections: Vec<PlanSection> = plans
+        .iter()
+        .zip(cadences)
+        .map(|(p, cadence)| section(p, cadence, rows.remove(p.name()).unwrap_or_default()))
+        .collect();
+    let findings = findings::derive(&sections, &unreadable, req.now);
+    let controls = controls::map(&sections, req.window, req.now);
+    Report {
+        schema: SCHEMA,
+        generated_at: req.now,
+        window: req.window,
+        scope: sections.iter().map(|s| s.plan.clone()).collect(),
+        summary: Summary::of(&sections, &findings),
+        plans: sections,
+        findings,
+        controls,
+    }
+}
 
-    // Cadence over every verified drill, whatever its date.
+/// Drill cadence of `plans` over every verified drill, whatever its date.
+fn cadences(
+    plans: &[&Plan],
+    read_runs: &[ReadRun<'_>],
+    targets: &BTreeMap<String, (u64, u64)>,
+    now: DateTime<Utc>,
+) -> Vec<Cadence> {
     let mut drills = Vec::new();
-    for r in &read_runs {
+    for r in read_runs {
         if r.chain.ok && crate::runs::schedule::usable(&r.records) {
             drills.extend(crate::runs::schedule::drill_runs(
                 &r.journal.run_id,
                 &r.records,
-                &targets,
+                targets,
             ));
         }
     }
     let owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
-    let cadences = crate::runs::schedule::cadence(&owned, &drills, req.now);
+    crate::runs::schedule::cadence(&owned, &drills, now)
+}
 
+/// The rows of the runs that started in the window, per plan in scope, and
+/// the ids of the runs that have one.
+fn rows_in_window<'a>(
+    req: &Request<'_>,
+    plans: &[&Plan],
+    read_runs: &'a [ReadRun<'a>],
+    targets: &BTreeMap<String, (u64, u64)>,
+    running: Option<&str>,
+) -> (
+    BTreeMap<String, Vec<RunRow>>,
+    std::collections::BTreeSet<&'a str>,
+) {
     let mut rows: BTreeMap<String, Vec<RunRow>> = BTreeMap::new();
-    let mut with_rows: std::collections::BTreeSet<&str> = Default::default();
-    for r in &read_runs {
+    let mut with_rows = std::collections::BTreeSet::new();
+    for r in read_runs {
         let Some(start) = r.records.first().filter(|f| {
             matches!(f.event, Event::RunStarted { .. })
                 && f.at >= req.window.from
@@ -406,19 +449,26 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
                 rows.entry(p.name.clone()).or_default().push(row(
                     r,
                     &p.name,
-                    &targets,
+                    targets,
                     req.now,
                     running == Some(r.journal.run_id.as_str()),
                 ));
             }
         }
     }
-    // Journals that cannot be read as a run (empty, unreadable, no
-    // run_started first) are findings in every report; so is a journal that
-    // does not verify and has no row here: its start time and plans are
-    // among what could have been edited, so the window and the plan filter
-    // cannot be trusted to leave it out.
-    let unreadable: Vec<(String, String)> = read_runs
+    (rows, with_rows)
+}
+
+/// Journals that cannot be read as a run (empty, unreadable, no
+/// run_started first) are findings in every report; so is a journal that
+/// does not verify and has no row here: its start time and plans are
+/// among what could have been edited, so the window and the plan filter
+/// cannot be trusted to leave it out. Each: run id, what is wrong.
+fn unreadable(
+    read_runs: &[ReadRun<'_>],
+    with_rows: &std::collections::BTreeSet<&str>,
+) -> Vec<(String, String)> {
+    read_runs
         .iter()
         .filter_map(|r| {
             let is_run = r
@@ -451,58 +501,66 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
                 None
             }
         })
-        .collect();
+        .collect()
+}
 
-    let sections: Vec<PlanSection> = plans
-        .iter()
-        .zip(cadences)
-        .map(|(p, cadence)| {
-            let mut runs = rows.remove(p.name()).unwrap_or_default();
-            runs.sort_by(|a, b| (a.started, &a.run_id).cmp(&(b.started, &b.run_id)));
-            PlanSection {
-                plan: p.name().to_string(),
-                description: p.spec.plan.description.clone(),
-                owner: p.spec.plan.owner.clone(),
-                tier: p.tier.name.clone(),
-                regions: p.regions().to_vec(),
-                rto_target_seconds: p.tier.rto.as_secs(),
-                rpo_target_seconds: p.tier.rpo.as_secs(),
-                approval_required: p.tier.approval == crate::plan::tiers::Approval::Required,
-                cadence,
-                runs,
-            }
-        })
-        .collect();
-    let findings = findings::derive(&sections, &unreadable, req.now);
-    let controls = controls::map(&sections, req.window, req.now);
-    let mut summary = Summary::default();
-    for r in sections.iter().flat_map(|s| &s.runs) {
-        summary.runs += 1;
-        match r.verdict {
-            Verdict::Pass => summary.pass += 1,
-            Verdict::Fail(_) => summary.fail += 1,
-            Verdict::Unknown(_) => summary.unknown += 1,
-        }
-        match r.kind {
-            RunKind::Drill => summary.drills += 1,
-            RunKind::Failover | RunKind::Failback => summary.failovers += 1,
-            _ => {}
-        }
+/// Plan `p`'s section with its `runs` (sorted here, oldest first).
+fn section(p: &Plan, cadence: Cadence, mut runs: Vec<RunRow>) -> PlanSection {
+    runs.sort_by(|a, b| (a.started, &a.run_id).cmp(&(b.started, &b.run_id)));
+    PlanSection {
+        plan: p.name().to_string(),
+        description: p.spec.plan.description.clone(),
+        owner: p.spec.plan.owner.clone(),
+        tier: p.tier.name.clone(),
+        regions: p.regions().to_vec(),
+        rto_target_seconds: p.tier.rto.as_secs(),
+        rpo_target_seconds: p.tier.rpo.as_secs(),
+        approval_required: p.tier.approval == crate::plan::tiers::Approval::Required,
+        cadence,
+        runs,
     }
-    summary.findings = findings.len();
-    summary.high_findings = findings
-        .iter()
-        .filter(|f| f.severity == findings::Severity::High)
-        .count();
-    Report {
-        schema: SCHEMA,
-        generated_at: req.now,
-        window: req.window,
-        scope: sections.iter().map(|s| s.plan.clone()).collect(),
-        summary,
-        plans: sections,
-        findings,
-        controls,
+}
+
+impl Summary {
+    /// Each count with its heading, in the order the summary tables show
+    /// them.
+    pub fn counts(&self) -> [(&'static str, usize); 9] {
+        [
+            ("Runs", self.runs),
+            ("PASS", self.pass),
+            ("FAIL", self.fail),
+            ("UNKNOWN", self.unknown),
+            ("REFUSED", self.refused),
+            ("Drills", self.drills),
+            ("Failovers", self.failovers),
+            ("Findings", self.findings),
+            ("High", self.high_findings),
+        ]
+    }
+
+    /// The counts over `sections`' rows and `findings`.
+    fn of(sections: &[PlanSection], findings: &[findings::Finding]) -> Self {
+        let mut summary = Self::default();
+        for r in sections.iter().flat_map(|s| &s.runs) {
+            summary.runs += 1;
+            match r.verdict {
+                Verdict::Pass => summary.pass += 1,
+                Verdict::Fail(_) => summary.fail += 1,
+                Verdict::Unknown(_) => summary.unknown += 1,
+                Verdict::Refused(_) => summary.refused += 1,
+            }
+            match r.kind {
+                RunKind::Drill => summary.drills += 1,
+                RunKind::Failover | RunKind::Failback => summary.failovers += 1,
+                _ => {}
+            }
+        }
+        summary.findings = findings.len();
+        summary.high_findings = findings
+            .iter()
+            .filter(|f| f.severity == findings::Severity::High)
+            .count();
+        summary
     }
 }
 
@@ -538,58 +596,11 @@ fn row(
     else {
         unreachable!("rows are made of runs that start with run_started")
     };
-    let mut outcome = outcome_of(records);
-    let mut as_of = None;
-    if running && outcome == Outcome::Unfinished {
-        // Judged as the run stands: every step before evidence has ended.
-        let failed = crate::runs::measure::timings(records)
-            .iter()
-            .any(|s| s.state == crate::runs::replay::StepState::Failed);
-        outcome = if failed {
-            Outcome::Failed
-        } else {
-            Outcome::Succeeded
-        };
-        as_of = Some(format!(
-            "made by the run itself at {}, while storing its evidence: the steps before evidence had ended; its final record comes after",
-            now.format("%Y-%m-%d %H:%M:%S UTC")
-        ));
-    }
-    // The run's end is its (last) run_finished record, not its last record:
-    // a retroactive approval or an evidence verification comes later.
-    let ended = (outcome != Outcome::Unfinished && as_of.is_none())
-        .then(|| {
-            records.iter().rev().find_map(|l| match l.event {
-                Event::RunFinished { .. } => Some(l.at),
-                _ => None,
-            })
-        })
-        .flatten();
+    let (outcome, as_of) = judged_outcome(records, running, now);
+    let ended = ended_at(records, outcome, as_of.is_some());
     let report = crate::runs::report_from_records(&r.journal.run_id, records, targets, outcome);
     let measured = report.measures.iter().find(|m| m.plan == plan).cloned();
-    let (rto_t, rpo_t) = targets.get(plan).copied().unzip();
-    let untrusted = |target: Option<u64>| Measure {
-        seconds: None,
-        target_seconds: target,
-        met: None,
-        basis: format!(
-            "not trusted: the journal's hash chain does not verify ({})",
-            r.chain.problem.as_deref().unwrap_or("broken")
-        ),
-    };
-    let (rto, rpo) = match (&measured, r.chain.ok) {
-        (Some(m), true) => (m.rto.clone(), m.rpo.clone()),
-        _ if !r.chain.ok => (untrusted(rto_t), untrusted(rpo_t)),
-        _ => {
-            let none = |t| Measure {
-                seconds: None,
-                target_seconds: t,
-                met: None,
-                basis: "unknown: nothing in the journal measures it".into(),
-            };
-            (none(rto_t), none(rpo_t))
-        }
-    };
+    let (rto, rpo) = row_measures(r, measured.as_ref(), targets.get(plan).copied());
     let verdict = if r.chain.ok {
         verdict(*kind, records, outcome, plan, measured.as_ref())
     } else {
@@ -600,102 +611,9 @@ fn row(
     };
     let mine = |s: &&StepTiming| s.step.starts_with(&format!("{plan}/"));
     let steps: Vec<StepTiming> = report.steps.iter().filter(mine).cloned().collect();
-    let errors = steps
-        .iter()
-        .filter_map(|s| {
-            s.error
-                .as_ref()
-                .map(|e| format!("{}: {}", s.step, e.lines().next().unwrap_or_default()))
-        })
-        .collect();
+    let gates = Gates::of(records, plan, now);
     let mut warnings = report.warnings.clone();
-    let mut approvals = Vec::new();
-    let mut emergency: Option<Emergency> = None;
-    for rec in records {
-        let Event::Gate {
-            plan: p,
-            gate,
-            decision,
-            detail,
-        } = &rec.event
-        else {
-            continue;
-        };
-        if p != plan {
-            continue;
-        }
-        let text = |k: &str| detail[k].as_str().map(str::to_string);
-        match gate {
-            GateName::Approval => {
-                approvals.push(Approval {
-                    decision: *decision,
-                    at: rec.at,
-                    required: detail["required"].as_bool().unwrap_or(true),
-                    by: text("approved_by"),
-                    reason: text("reason"),
-                    how: text("how").or_else(|| text("why")).or_else(|| {
-                        (*decision == Decision::Retroactive).then(|| "drctl runs approve".into())
-                    }),
-                });
-                if detail["emergency"].as_bool() == Some(true) {
-                    emergency.get_or_insert(Emergency {
-                        approve_by: text("approve_by").and_then(|t| t.parse().ok()),
-                        approved_at: None,
-                        approved_by: None,
-                        overdue: false,
-                    });
-                }
-                if *decision == Decision::Retroactive
-                    && let Some(e) = emergency.as_mut()
-                {
-                    e.approved_at.get_or_insert(rec.at);
-                    e.approved_by = e.approved_by.take().or_else(|| text("approved_by"));
-                }
-            }
-            GateName::Rpo if *decision == Decision::Override => warnings.push(format!(
-                "RPO gate overridden (--accept-data-loss): {}",
-                detail["databases"]
-                    .as_array()
-                    .map(|d| {
-                        d.iter()
-                            .filter(|x| x["within_rpo"] != serde_json::json!(true))
-                            .map(|x| {
-                                format!(
-                                    "{} lag {}",
-                                    x["resource"].as_str().unwrap_or("?"),
-                                    x["lag_seconds"]
-                                        .as_f64()
-                                        .map_or("unknown".into(), |l| format!("{l:.0}s"))
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default()
-            )),
-            GateName::Lock if *decision == Decision::Override => warnings.push(format!(
-                "lock taken over from run {}{}",
-                detail["previous_holder"]["run_id"].as_str().unwrap_or("?"),
-                if detail["preempted_drill"] == serde_json::json!(true) {
-                    " (a drill, preempted)".to_string()
-                } else {
-                    detail["reason"]
-                        .as_str()
-                        .map(|r| format!(" (--force-unlock: {r})"))
-                        .unwrap_or_default()
-                }
-            )),
-            _ => {}
-        }
-    }
-    if let Some(e) = emergency.as_mut() {
-        e.overdue = match (e.approve_by, e.approved_at) {
-            (Some(by), Some(at)) => at > by,
-            (Some(by), None) => now > by,
-            (None, _) => false,
-        };
-    }
-    let cleanup = report.drill.as_ref().map(|d| d.cleanup.clone());
+    warnings.extend(gates.warnings);
     let depth = flags["mode"]["depth"].as_str().map(str::to_string);
     RunRow {
         run_id: r.journal.run_id.clone(),
@@ -709,15 +627,15 @@ fn row(
         target: target.clone(),
         operator: operator.clone(),
         host: host.clone(),
-        approvals,
-        emergency,
+        approvals: gates.approvals,
+        emergency: gates.emergency,
         outcome,
         rto,
         rpo,
         verdict,
-        errors,
+        errors: step_errors(&steps),
         warnings,
-        cleanup,
+        cleanup: report.drill.as_ref().map(|d| d.cleanup.clone()),
         chain: r.chain.clone(),
         steps,
         // A run refused before anything changed has nothing to undo.
@@ -727,6 +645,209 @@ fn row(
         as_of,
         evidence_check: EvidenceCheck::last(records, plan),
     }
+}
+
+/// How the run of `records` ended, and for the report a run makes of
+/// itself (`running`) how it stands: every step before evidence has ended,
+/// so it is judged by them, and the second value says so.
+fn judged_outcome(
+    records: &[Record],
+    running: bool,
+    now: DateTime<Utc>,
+) -> (Outcome, Option<String>) {
+    let outcome = outcome_of(records);
+    if !running || outcome != Outcome::Unfinished {
+        return (outcome, None);
+    }
+    let failed = crate::runs::measure::timings(records)
+        .iter()
+        .any(|s| s.state == crate::runs::replay::StepState::Failed);
+    let outcome = if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Succeeded
+    };
+    let as_of = format!(
+        "made by the run itself at {}, while storing its evidence: the steps before evidence had ended; its final record comes after",
+        now.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    (outcome, Some(as_of))
+}
+
+/// The run's end: its (last) run_finished record, not its last record (a
+/// retroactive approval or an evidence verification comes later); none
+/// while it runs (`as_of`: judged as it stands).
+fn ended_at(records: &[Record], outcome: Outcome, as_of: bool) -> Option<DateTime<Utc>> {
+    if outcome == Outcome::Unfinished || as_of {
+        return None;
+    }
+    records.iter().rev().find_map(|l| match l.event {
+        Event::RunFinished { .. } => Some(l.at),
+        _ => None,
+    })
+}
+
+/// A row's RTO and RPO: as measured when the chain verifies, else not
+/// trusted; unknown when nothing measured them. `targets`: the plan's
+/// (RTO, RPO) targets in seconds.
+fn row_measures(
+    r: &ReadRun<'_>,
+    measured: Option<&crate::runs::measure::PlanMeasure>,
+    targets: Option<(u64, u64)>,
+) -> (Measure, Measure) {
+    let (rto_t, rpo_t) = targets.unzip();
+    let unmeasured = |target: Option<u64>, basis: String| Measure {
+        seconds: None,
+        target_seconds: target,
+        met: None,
+        basis,
+    };
+    match (measured, r.chain.ok) {
+        (Some(m), true) => (m.rto.clone(), m.rpo.clone()),
+        (_, false) => {
+            let basis = format!(
+                "not trusted: the journal's hash chain does not verify ({})",
+                r.chain.problem.as_deref().unwrap_or("broken")
+            );
+            (unmeasured(rto_t, basis.clone()), unmeasured(rpo_t, basis))
+        }
+        _ => {
+            let basis = "unknown: nothing in the journal measures it".to_string();
+            (unmeasured(rto_t, basis.clone()), unmeasured(rpo_t, basis))
+        }
+    }
+}
+
+/// Failed steps' errors, first line each.
+fn step_errors(steps: &[StepTiming]) -> Vec<String> {
+    steps
+        .iter()
+        .filter_map(|s| {
+            s.error
+                .as_ref()
+                .map(|e| format!("{}: {}", s.step, e.lines().next().unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// What a run's gate decisions for one plan tell its row.
+#[derive(Default)]
+struct Gates {
+    /// The approval gate's decisions, in order.
+    approvals: Vec<Approval>,
+    /// An emergency run's retroactive approval.
+    emergency: Option<Emergency>,
+    /// Gates overridden (RPO accepted, lock taken over).
+    warnings: Vec<String>,
+}
+
+impl Gates {
+    /// The gate decisions of `plan` in `records`, judged at `now`.
+    fn of(records: &[Record], plan: &str, now: DateTime<Utc>) -> Self {
+        let mut g = Self::default();
+        for rec in records {
+            let Event::Gate {
+                plan: p,
+                gate,
+                decision,
+                detail,
+            } = &rec.event
+            else {
+                continue;
+            };
+            if p != plan {
+                continue;
+            }
+            match gate {
+                GateName::Approval => g.approval(rec.at, *decision, detail),
+                GateName::Rpo if *decision == Decision::Override => {
+                    g.warnings.push(rpo_override(detail))
+                }
+                GateName::Lock if *decision == Decision::Override => {
+                    g.warnings.push(lock_override(detail))
+                }
+                _ => {}
+            }
+        }
+        if let Some(e) = g.emergency.as_mut() {
+            e.overdue = match (e.approve_by, e.approved_at) {
+                (Some(by), Some(at)) => at > by,
+                (Some(by), None) => now > by,
+                (None, _) => false,
+            };
+        }
+        g
+    }
+
+    /// One decision of the approval gate, at `at`.
+    fn approval(&mut self, at: DateTime<Utc>, decision: Decision, detail: &serde_json::Value) {
+        let text = |k: &str| detail[k].as_str().map(str::to_string);
+        self.approvals.push(Approval {
+            decision,
+            at,
+            required: detail["required"].as_bool().unwrap_or(true),
+            by: text("approved_by"),
+            reason: text("reason"),
+            how: text("how").or_else(|| text("why")).or_else(|| {
+                (decision == Decision::Retroactive).then(|| "drctl runs approve".into())
+            }),
+        });
+        if detail["emergency"].as_bool() == Some(true) {
+            self.emergency.get_or_insert(Emergency {
+                approve_by: text("approve_by").and_then(|t| t.parse().ok()),
+                approved_at: None,
+                approved_by: None,
+                overdue: false,
+            });
+        }
+        if decision == Decision::Retroactive
+            && let Some(e) = self.emergency.as_mut()
+        {
+            e.approved_at.get_or_insert(at);
+            e.approved_by = e.approved_by.take().or_else(|| text("approved_by"));
+        }
+    }
+}
+
+/// The warning of an overridden RPO gate: the databases beyond the RPO.
+fn rpo_override(detail: &serde_json::Value) -> String {
+    format!(
+        "RPO gate overridden (--accept-data-loss): {}",
+        detail["databases"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter(|x| x["within_rpo"] != serde_json::json!(true))
+                    .map(|x| {
+                        format!(
+                            "{} lag {}",
+                            x["resource"].as_str().unwrap_or("?"),
+                            x["lag_seconds"]
+                                .as_f64()
+                                .map_or("unknown".into(), |l| format!("{l:.0}s"))
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    )
+}
+
+/// The warning of an overridden lock gate: whose lock, and why.
+fn lock_override(detail: &serde_json::Value) -> String {
+    format!(
+        "lock taken over from run {}{}",
+        detail["previous_holder"]["run_id"].as_str().unwrap_or("?"),
+        if detail["preempted_drill"] == serde_json::json!(true) {
+            " (a drill, preempted)".to_string()
+        } else {
+            detail["reason"]
+                .as_str()
+                .map(|r| format!(" (--force-unlock: {r})"))
+                .unwrap_or_default()
+        }
+    )
 }
 
 /// `records` without the evidence steps: their records, and their nodes in
@@ -758,6 +879,33 @@ fn before_evidence(records: &[Record]) -> Vec<Record> {
         .collect()
 }
 
+/// Why a refused run did not run, for `plan`: the gate of `plan` that
+/// refused (when one did; else another plan's gate stopped the run) and the
+/// run's reason, first line.
+fn refusal(records: &[Record], plan: &str) -> String {
+    let gate = records.iter().find_map(|r| match &r.event {
+        Event::Gate {
+            plan: p,
+            gate,
+            decision: Decision::Refuse,
+            ..
+        } if p == plan => Some(*gate),
+        _ => None,
+    });
+    let reason = records.iter().rev().find_map(|r| match &r.event {
+        Event::RunFinished { summary, .. } => summary["reason"]
+            .as_str()
+            .map(|s| s.lines().next().unwrap_or(s).to_string()),
+        _ => None,
+    });
+    match (gate, reason) {
+        (Some(g), Some(why)) => format!("the {g} gate refused: {why}"),
+        (Some(g), None) => format!("the {g} gate refused"),
+        (None, Some(why)) => why,
+        (None, None) => "refused by a gate".into(),
+    }
+}
+
 /// What a run of this kind cannot undo (for the report and the
 /// post-incident record).
 pub fn rollback_scope(kind: RunKind, depth: Option<&str>) -> Option<String> {
@@ -772,10 +920,11 @@ pub fn rollback_scope(kind: RunKind, depth: Option<&str>) -> Option<String> {
     }
 }
 
-/// A run's verdict for `plan`: a drill is judged as drills are
+/// A run's verdict for `plan`: REFUSED when a gate stopped it before
+/// anything changed; a drill is judged as drills are
 /// ([`crate::runs::drill::verdict`]); any other run passes when it ran to the end
 /// and met every target it measured, fails when it halted or missed one, and
-/// is unknown when it did not run, has not ended, or a figure is unknown.
+/// is unknown when it has not ended or a figure is unknown.
 pub fn verdict(
     kind: RunKind,
     records: &[Record],
@@ -783,21 +932,8 @@ pub fn verdict(
     plan: &str,
     m: Option<&crate::runs::measure::PlanMeasure>,
 ) -> Verdict {
-    let refused = || {
-        records.iter().rev().find_map(|r| match &r.event {
-            Event::RunFinished { summary, .. } => summary["reason"]
-                .as_str()
-                .map(|s| s.lines().next().unwrap_or(s).to_string()),
-            _ => None,
-        })
-    };
     match outcome {
-        Outcome::Refused => {
-            return Verdict::Unknown(format!(
-                "did not run: {}",
-                refused().unwrap_or_else(|| "refused by a gate".into())
-            ));
-        }
+        Outcome::Refused => return Verdict::Refused(refusal(records, plan)),
         Outcome::Unfinished => {
             return Verdict::Unknown(
                 "has not finished (still running, or its process died: `drctl runs resume`)".into(),

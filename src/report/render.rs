@@ -53,13 +53,14 @@ pub(crate) fn verdict_word(v: &Verdict) -> &'static str {
         Verdict::Pass => "PASS",
         Verdict::Fail(_) => "FAIL",
         Verdict::Unknown(_) => "UNKNOWN",
+        Verdict::Refused(_) => "REFUSED",
     }
 }
 
 pub(crate) fn verdict_reason(v: &Verdict) -> &str {
     match v {
         Verdict::Pass => "",
-        Verdict::Fail(w) | Verdict::Unknown(w) => w,
+        Verdict::Fail(w) | Verdict::Unknown(w) | Verdict::Refused(w) => w,
     }
 }
 
@@ -78,6 +79,18 @@ pub fn json(r: &Report) -> String {
 /// The report as Markdown.
 pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
+    md_summary(&mut o, r);
+    md_findings(&mut o, r);
+    let _ = writeln!(o, "\n## Plans");
+    for p in &r.plans {
+        md_plan(&mut o, p);
+    }
+    md_controls(&mut o, r);
+    o
+}
+
+/// The title, the counts and the table of plans.
+fn md_summary(o: &mut String, r: &Report) {
     let _ = writeln!(o, "# Disaster-recovery report\n");
     let _ = writeln!(
         o,
@@ -92,17 +105,19 @@ pub fn markdown(r: &Report) -> String {
         minute(r.generated_at),
         r.schema
     );
-    let s = &r.summary;
+    let counts = r.summary.counts();
     let _ = writeln!(o, "## Summary\n");
+    let row = |cells: Vec<String>| format!("| {} |", cells.join(" | "));
     let _ = writeln!(
         o,
-        "| Runs | PASS | FAIL | UNKNOWN | Drills | Failovers | Findings | High |"
+        "{}",
+        row(counts.iter().map(|c| c.0.to_string()).collect())
     );
-    let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(o, "|{}", "---:|".repeat(counts.len()));
     let _ = writeln!(
         o,
-        "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-        s.runs, s.pass, s.fail, s.unknown, s.drills, s.failovers, s.findings, s.high_findings
+        "{}\n",
+        row(counts.iter().map(|c| c.1.to_string()).collect())
     );
     let _ = writeln!(
         o,
@@ -132,6 +147,9 @@ pub fn markdown(r: &Report) -> String {
             }
         );
     }
+}
+
+fn md_findings(o: &mut String, r: &Report) {
     let _ = writeln!(o, "\n## Findings\n");
     if r.findings.is_empty() {
         let _ = writeln!(o, "None.");
@@ -158,63 +176,67 @@ pub fn markdown(r: &Report) -> String {
             f.action
         );
     }
-    let _ = writeln!(o, "\n## Plans");
-    for p in &r.plans {
-        let _ = writeln!(o, "\n### {} ({})\n", p.plan, p.tier);
-        if !p.description.is_empty() {
-            let _ = writeln!(o, "{}\n", p.description);
-        }
-        let _ = writeln!(
-            o,
-            "- Owner: {}\n- Regions: {} (home first)\n- Targets: RTO {}, RPO {}; approval {}\n- Drill cadence: {}{}",
-            p.owner.as_deref().unwrap_or("not set (`[plan] owner`)"),
-            p.regions.join(", "),
-            target(p.rto_target_seconds),
-            target(p.rpo_target_seconds),
-            if p.approval_required {
-                "required"
-            } else {
-                "not required"
-            },
-            format_args!(
-                "a passing drill every {}",
-                target(p.cadence.interval_seconds)
-            ),
-            p.cadence
-                .note
-                .as_ref()
-                .map(|n| format!("; {n}"))
-                .unwrap_or_default()
-        );
-        if p.runs.is_empty() {
-            let _ = writeln!(o, "\nNo run in the window.");
-            continue;
-        }
-        let _ = writeln!(
-            o,
-            "\n| Run | Kind | Started (UTC) | Target | Operator | RTO (target) | RPO (target) | Verdict |"
-        );
-        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
-        for run in &p.runs {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} ({}) | {} ({}) | {} |",
-                run.run_id,
-                kind_label(run),
-                minute(run.started),
-                run.target,
-                cell(run.operator.as_deref().unwrap_or("unknown")),
-                achieved(run.rto.seconds),
-                run.rto.target_seconds.map_or("none".into(), target),
-                achieved(run.rpo.seconds),
-                run.rpo.target_seconds.map_or("none".into(), target),
-                verdict_word(&run.verdict)
-            );
-        }
-        for run in &p.runs {
-            run_details(&mut o, run);
-        }
+}
+
+/// One plan: its facts, the table of its runs, then each run.
+fn md_plan(o: &mut String, p: &super::PlanSection) {
+    let _ = writeln!(o, "\n### {} ({})\n", p.plan, p.tier);
+    if !p.description.is_empty() {
+        let _ = writeln!(o, "{}\n", p.description);
     }
+    let _ = writeln!(
+        o,
+        "- Owner: {}\n- Regions: {} (home first)\n- Targets: RTO {}, RPO {}; approval {}\n- Drill cadence: {}{}",
+        p.owner.as_deref().unwrap_or("not set (`[plan] owner`)"),
+        p.regions.join(", "),
+        target(p.rto_target_seconds),
+        target(p.rpo_target_seconds),
+        if p.approval_required {
+            "required"
+        } else {
+            "not required"
+        },
+        format_args!(
+            "a passing drill every {}",
+            target(p.cadence.interval_seconds)
+        ),
+        p.cadence
+            .note
+            .as_ref()
+            .map(|n| format!("; {n}"))
+            .unwrap_or_default()
+    );
+    if p.runs.is_empty() {
+        let _ = writeln!(o, "\nNo run in the window.");
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n| Run | Kind | Started (UTC) | Target | Operator | RTO (target) | RPO (target) | Verdict |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|---|");
+    for run in &p.runs {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} ({}) | {} ({}) | {} |",
+            run.run_id,
+            kind_label(run),
+            minute(run.started),
+            run.target,
+            cell(run.operator.as_deref().unwrap_or("unknown")),
+            achieved(run.rto.seconds),
+            run.rto.target_seconds.map_or("none".into(), target),
+            achieved(run.rpo.seconds),
+            run.rpo.target_seconds.map_or("none".into(), target),
+            verdict_word(&run.verdict)
+        );
+    }
+    for run in &p.runs {
+        run_details(o, run);
+    }
+}
+
+fn md_controls(o: &mut String, r: &Report) {
     let _ = writeln!(o, "\n## Controls\n");
     let _ = writeln!(o, "| Control | Framework | Status | Evidence | Missing |");
     let _ = writeln!(o, "|---|---|---|---|---|");
@@ -244,7 +266,6 @@ pub fn markdown(r: &Report) -> String {
             c.id, c.framework, c.requirement, c.test
         );
     }
-    o
 }
 
 /// A finding's kind as the JSON spells it (`missed_target`).
@@ -337,6 +358,20 @@ fn run_details(o: &mut String, run: &RunRow) {
         run.operator.as_deref().unwrap_or("unknown"),
         run.host
     );
+    md_approvals(o, run);
+    let _ = writeln!(o, "- RTO {}", measure_text(&run.rto));
+    let _ = writeln!(o, "- RPO {}", measure_text(&run.rpo));
+    for e in &run.errors {
+        let _ = writeln!(o, "- Error: {e}");
+    }
+    for w in &run.warnings {
+        let _ = writeln!(o, "- Warning: {w}");
+    }
+    md_record(o, run);
+}
+
+/// A run's approvals and its emergency deadline.
+fn md_approvals(o: &mut String, run: &RunRow) {
     for a in &run.approvals {
         let _ = writeln!(
             o,
@@ -369,14 +404,11 @@ fn run_details(o: &mut String, run: &RunRow) {
             }
         );
     }
-    let _ = writeln!(o, "- RTO {}", measure_text(&run.rto));
-    let _ = writeln!(o, "- RPO {}", measure_text(&run.rpo));
-    for e in &run.errors {
-        let _ = writeln!(o, "- Error: {e}");
-    }
-    for w in &run.warnings {
-        let _ = writeln!(o, "- Warning: {w}");
-    }
+}
+
+/// What a run left behind: its cleanup, evidence, journal and what cannot
+/// be undone.
+fn md_record(o: &mut String, run: &RunRow) {
     if let Some(c) = &run.cleanup {
         let _ = writeln!(
             o,
@@ -486,112 +518,135 @@ pub(crate) fn x(s: &str) -> String {
 }
 
 /// The report as JUnit XML: one testsuite per plan, one testcase per run
-/// (a `failure` when its verdict is FAIL, `skipped` when UNKNOWN), and one
+/// (a `failure` when its verdict is FAIL, `skipped` when UNKNOWN or
+/// REFUSED: it did not run), and one
 /// testcase for the plan's drill cadence (a failure when overdue).
 pub fn junit(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let failures = |p: &super::PlanSection| {
-        p.runs
-            .iter()
-            .filter(|r| matches!(r.verdict, Verdict::Fail(_)))
-            .count()
-            + usize::from(p.cadence.overdue)
-    };
-    let skipped = |p: &super::PlanSection| {
-        p.runs
-            .iter()
-            .filter(|r| matches!(r.verdict, Verdict::Unknown(_)))
-            .count()
-    };
-    let time = |p: &super::PlanSection| {
-        p.runs
-            .iter()
-            .filter_map(|r| r.duration_seconds)
-            .sum::<f64>()
-    };
     let _ = writeln!(
         o,
         r#"<testsuites name="drctl disaster-recovery report {} to {}" tests="{}" failures="{}" skipped="{}" time="{:.3}">"#,
         day(r.window.from),
         day(r.window.to),
         r.plans.iter().map(|p| p.runs.len() + 1).sum::<usize>(),
-        r.plans.iter().map(failures).sum::<usize>(),
-        r.plans.iter().map(skipped).sum::<usize>(),
-        r.plans.iter().map(time).sum::<f64>()
+        r.plans.iter().map(junit_failures).sum::<usize>(),
+        r.plans.iter().map(junit_skipped).sum::<usize>(),
+        r.plans.iter().map(junit_time).sum::<f64>()
     );
     for p in &r.plans {
-        let _ = writeln!(
-            o,
-            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="{}" time="{:.3}" timestamp="{}">"#,
-            x(&p.plan),
-            p.runs.len() + 1,
-            failures(p),
-            skipped(p),
-            time(p),
-            r.generated_at.format("%Y-%m-%dT%H:%M:%S")
-        );
-        let _ = writeln!(o, "    <properties>");
-        for (k, v) in [
-            ("tier", p.tier.clone()),
-            ("rto_target_seconds", p.rto_target_seconds.to_string()),
-            ("rpo_target_seconds", p.rpo_target_seconds.to_string()),
-        ] {
-            let _ = writeln!(o, r#"      <property name="{k}" value="{}"/>"#, x(&v));
-        }
-        let _ = writeln!(o, "    </properties>");
-        for run in &p.runs {
-            let _ = writeln!(
-                o,
-                r#"    <testcase classname="drctl.{}.{}" name="{} {} to {}" time="{:.3}">"#,
-                x(&p.plan),
-                run.kind,
-                x(&run.run_id),
-                x(&kind_label(run)),
-                x(&run.target),
-                run.duration_seconds.unwrap_or_default()
-            );
-            match &run.verdict {
-                Verdict::Pass => {}
-                Verdict::Fail(why) => {
-                    let _ = writeln!(
-                        o,
-                        r#"      <failure type="FAIL" message="{}">{}</failure>"#,
-                        x(why),
-                        x(&run.errors.join("\n"))
-                    );
-                }
-                Verdict::Unknown(why) => {
-                    let _ = writeln!(o, r#"      <skipped message="UNKNOWN: {}"/>"#, x(why));
-                }
-            }
-            let _ = writeln!(
-                o,
-                "      <system-out>RTO {}\nRPO {}</system-out>",
-                x(&measure_text(&run.rto)),
-                x(&measure_text(&run.rpo))
-            );
-            let _ = writeln!(o, "    </testcase>");
-        }
-        let _ = writeln!(
-            o,
-            r#"    <testcase classname="drctl.{}.cadence" name="a passing drill every {}" time="0">"#,
-            x(&p.plan),
-            target(p.cadence.interval_seconds)
-        );
-        if p.cadence.overdue {
-            let _ = writeln!(
-                o,
-                r#"      <failure type="OVERDUE" message="{}"/>"#,
-                x(p.cadence
-                    .note
-                    .as_deref()
-                    .unwrap_or("no passing drill within the interval"))
-            );
-        }
-        let _ = writeln!(o, "    </testcase>");
-        let _ = writeln!(o, "  </testsuite>");
+        junit_suite(&mut o, p, r.generated_at);
     }
     let _ = writeln!(o, "</testsuites>");
     o
+}
+
+/// A plan's JUnit failures: runs that FAIL, and an overdue cadence.
+fn junit_failures(p: &super::PlanSection) -> usize {
+    p.runs
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Fail(_)))
+        .count()
+        + usize::from(p.cadence.overdue)
+}
+
+/// A plan's JUnit skipped testcases: runs whose verdict is UNKNOWN or
+/// REFUSED.
+fn junit_skipped(p: &super::PlanSection) -> usize {
+    p.runs
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Unknown(_) | Verdict::Refused(_)))
+        .count()
+}
+
+/// The time of a plan's runs, in seconds.
+fn junit_time(p: &super::PlanSection) -> f64 {
+    p.runs
+        .iter()
+        .filter_map(|r| r.duration_seconds)
+        .sum::<f64>()
+}
+
+/// One plan's testsuite.
+fn junit_suite(o: &mut String, p: &super::PlanSection, generated_at: DateTime<Utc>) {
+    let _ = writeln!(
+        o,
+        r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="{}" time="{:.3}" timestamp="{}">"#,
+        x(&p.plan),
+        p.runs.len() + 1,
+        junit_failures(p),
+        junit_skipped(p),
+        junit_time(p),
+        generated_at.format("%Y-%m-%dT%H:%M:%S")
+    );
+    let _ = writeln!(o, "    <properties>");
+    for (k, v) in [
+        ("tier", p.tier.clone()),
+        ("rto_target_seconds", p.rto_target_seconds.to_string()),
+        ("rpo_target_seconds", p.rpo_target_seconds.to_string()),
+    ] {
+        let _ = writeln!(o, r#"      <property name="{k}" value="{}"/>"#, x(&v));
+    }
+    let _ = writeln!(o, "    </properties>");
+    for run in &p.runs {
+        junit_case(o, p, run);
+    }
+    let _ = writeln!(
+        o,
+        r#"    <testcase classname="drctl.{}.cadence" name="a passing drill every {}" time="0">"#,
+        x(&p.plan),
+        target(p.cadence.interval_seconds)
+    );
+    if p.cadence.overdue {
+        let _ = writeln!(
+            o,
+            r#"      <failure type="OVERDUE" message="{}"/>"#,
+            x(p.cadence
+                .note
+                .as_deref()
+                .unwrap_or("no passing drill within the interval"))
+        );
+    }
+    let _ = writeln!(o, "    </testcase>");
+    let _ = writeln!(o, "  </testsuite>");
+}
+
+/// One run's testcase.
+fn junit_case(o: &mut String, p: &super::PlanSection, run: &RunRow) {
+    let _ = writeln!(
+        o,
+        r#"    <testcase classname="drctl.{}.{}" name="{} {} to {}" time="{:.3}">"#,
+        x(&p.plan),
+        run.kind,
+        x(&run.run_id),
+        x(&kind_label(run)),
+        x(&run.target),
+        run.duration_seconds.unwrap_or_default()
+    );
+    match &run.verdict {
+        Verdict::Pass => {}
+        Verdict::Fail(why) => {
+            let _ = writeln!(
+                o,
+                r#"      <failure type="FAIL" message="{}">{}</failure>"#,
+                x(why),
+                x(&run.errors.join("\n"))
+            );
+        }
+        Verdict::Unknown(why) | Verdict::Refused(why) => {
+            let _ = writeln!(
+                o,
+                r#"      <skipped message="{}: {}"/>"#,
+                verdict_word(&run.verdict),
+                x(why)
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "      <system-out>RTO {}\nRPO {}</system-out>",
+        x(&measure_text(&run.rto)),
+        x(&measure_text(&run.rpo))
+    );
+    let _ = writeln!(o, "    </testcase>");
 }

@@ -889,3 +889,149 @@ fn csv_leaves_unknown_figures_empty_never_zero() {
     assert_eq!(cells[11], "");
     assert!(!tampered.contains(",0.000,"), "{tampered}");
 }
+
+/// A run refused by its approval gate (no `--approve` where the tier
+/// requires one), as the engine journals it.
+fn refused_by_approval() -> JournalText {
+    let id = "20261121T090000Z-payments-r007";
+    let mut j = J::new(id, "2026-11-21T09:00:00Z");
+    j.at(
+        0.0,
+        started(
+            id,
+            RunKind::Failover,
+            "payments",
+            json!({"mode": {"mode": "failover"}}),
+            None,
+            &FAILOVER_STEPS,
+        ),
+    )
+    .at(
+        0.1,
+        gate(
+            "payments",
+            GateName::Approval,
+            Decision::Refuse,
+            json!({"required": true, "how": "interactive confirmation", "confirmed": false}),
+        ),
+    )
+    .at(
+        0.2,
+        Event::RunFinished {
+            outcome: Outcome::Refused,
+            summary: json!({"reason": "plan payments: the critical tier requires approval\n  hint: re-run with --approve REASON"}),
+        },
+    );
+    j.build()
+}
+
+#[test]
+fn refused_run_is_refused_in_every_format_not_unknown_failover() {
+    let plans = plans();
+    // The engine's own journal of a failover the RPO gate refused.
+    let engine = JournalText {
+        run_id: "20261122T150638Z-ledger-4758".into(),
+        text: include_str!("../journal/testdata/golden/failover-refused.jsonl").into(),
+        head: None,
+    };
+    let at = serde_json::from_str::<Record>(engine.text.lines().next().unwrap())
+        .unwrap()
+        .at;
+    let req = Request {
+        plans: &plans,
+        only: Vec::new(),
+        window: Window {
+            from: t("2026-11-21T00:00:00Z").min(at),
+            to: at + Duration::hours(1),
+        },
+        now: at + Duration::hours(1),
+    };
+    let journals = [engine.clone(), refused_by_approval()];
+    let r = build(&req, &journals);
+    let rows: Vec<&RunRow> = r.plans.iter().flat_map(|p| &p.runs).collect();
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    for (row, gate_word) in rows.iter().zip(["approval", "rpo"]) {
+        assert_eq!(row.outcome, Outcome::Refused);
+        assert!(
+            matches!(&row.verdict, Verdict::Refused(w) if w.contains(gate_word)),
+            "{}: {:?}",
+            row.run_id,
+            row.verdict
+        );
+        assert!(row.rollback_scope.is_none());
+    }
+    assert_eq!((r.summary.refused, r.summary.unknown), (2, 0));
+    assert!(
+        r.findings.iter().all(|f| f.run.is_none()),
+        "{:#?}",
+        r.findings
+    );
+
+    let md = render::markdown(&r);
+    let json: serde_json::Value = serde_json::from_str(&render::json(&r)).unwrap();
+    let csv = render::csv(&r);
+    let junit = render::junit(&r);
+    let html = super::html::html(&r);
+    let incident = incident::post_incident(&engine, &plans, req.now).unwrap();
+    for row in &rows {
+        let id = row.run_id.as_str();
+        let line = |text: &str, head: &str| {
+            text.lines()
+                .find(|l| l.starts_with(head) && l.contains(id))
+                .unwrap_or_else(|| panic!("no line of {id} in:\n{text}"))
+                .to_string()
+        };
+        assert!(line(&md, "| ").ends_with("| REFUSED |"), "{md}");
+        assert!(md.contains(&format!("#### {id} — failover\n\n- Verdict: **REFUSED** (")));
+        let csv_line = line(&csv, id);
+        assert!(csv_line.contains(",REFUSED,"), "{csv_line}");
+        let case = junit[junit.find(&format!("name=\"{id} ")).unwrap()..]
+            .lines()
+            .nth(1)
+            .unwrap();
+        assert!(
+            case.starts_with(r#"      <skipped message="REFUSED: "#),
+            "{case}"
+        );
+        let article = &html[html
+            .find(&format!(r#"<article class="run" id="run-{id}-"#))
+            .unwrap()..];
+        assert!(
+            article
+                .lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(r#"<span class="badge refused">REFUSED</span></h3>"#),
+            "{article}"
+        );
+    }
+    for run in json["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["runs"].as_array().unwrap())
+    {
+        assert_eq!(run["verdict"]["verdict"], "REFUSED", "{run:#}");
+    }
+    assert_eq!(json["summary"]["refused"], 2);
+    // The schema knows the word.
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(json["summary"]["unknown"], 0);
+    assert!(!junit.contains("UNKNOWN"), "{junit}");
+    assert!(
+        !html.contains(r#"<span class="badge unknown">"#),
+        "an UNKNOWN badge"
+    );
+    assert!(
+        incident.contains("| ledger | outcome refused; verdict REFUSED (the rpo gate refused"),
+        "{incident}"
+    );
+    assert!(!incident.contains("UNKNOWN"), "{incident}");
+}

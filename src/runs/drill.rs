@@ -289,15 +289,18 @@ pub enum Verdict {
     Fail(String),
     /// It has not ended, or a target could not be measured.
     Unknown(String),
+    /// A gate refused it before anything changed: it did not run.
+    Refused(String),
 }
 
 impl std::fmt::Display for Verdict {
-    /// `PASS`, `FAIL (why)`, `UNKNOWN (why)`.
+    /// `PASS`, `FAIL (why)`, `UNKNOWN (why)`, `REFUSED (why)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Pass => f.write_str("PASS"),
             Self::Fail(why) => write!(f, "FAIL ({why})"),
             Self::Unknown(why) => write!(f, "UNKNOWN ({why})"),
+            Self::Refused(why) => write!(f, "REFUSED ({why})"),
         }
     }
 }
