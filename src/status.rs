@@ -483,22 +483,27 @@ async fn plan_status(clouds: &Clouds, plan: &Plan, opts: &StatusOptions) -> Plan
                         db.instance,
                         plan.name()
                     )),
-                    (DbStrategy::PromoteReplica, _) => match db.lag_seconds {
-                        None => rp.push(format!(
-                            "replica lag of {} in {region} is unknown (no ReplicaLag datapoints in the last {}): a failover needs --accept-data-loss",
-                            db.instance,
+                    (DbStrategy::PromoteReplica, _) => {
+                        let check = crate::engine::gates::LagCheck {
+                            instance: &db.instance,
+                            region,
+                            lag_seconds: db.lag_seconds,
+                            window,
+                            tier: &plan.tier.name,
+                            rpo,
+                            accepted: None,
+                        };
+                        let unknown = format!(
+                            "no ReplicaLag datapoints in the last {}",
                             format_duration(window)
-                        )),
-                        Some(l) if Duration::from_secs_f64(l) > rpo => rp.push(format!(
-                            "replica lag of {} in {region} is {} (max over the last {}), above the {} tier's RPO of {}",
-                            db.instance,
-                            format_duration(Duration::from_secs_f64(l.round())),
-                            format_duration(window),
-                            plan.tier.name,
-                            format_duration(rpo)
-                        )),
-                        Some(_) => {}
-                    },
+                        );
+                        if let Some(problem) = check.problem(&unknown) {
+                            rp.push(match db.lag_seconds {
+                                None => format!("{problem}: a failover needs --accept-data-loss"),
+                                Some(_) => problem,
+                            });
+                        }
+                    }
                     (DbStrategy::PointInTimeRestore, _) => {}
                 }
                 if db.state.as_deref().is_some_and(|s| s != "available") {

@@ -11,6 +11,8 @@
 //! * gates (lock, approval, RPO) run before anything changes, and their
 //!   decisions, including the replica lag, are journaled either way.
 
+pub mod gates;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -370,13 +372,16 @@ impl Engine {
                 ),
                 Err(e) => (None, e.message.clone()),
             };
-            let accepted = opts.accept_data_loss;
-            let ok_by_lag = match (lag_s, accepted) {
-                (Some(l), _) if Duration::from_secs_f64(l) <= rpo => true,
-                (Some(l), Some(a)) => Duration::from_secs_f64(l) <= a,
-                (None, Some(_)) => true,
-                (_, None) => false,
+            let check = gates::LagCheck {
+                instance: id,
+                region: &opts.target,
+                lag_seconds: lag_s,
+                window: opts.lag_window,
+                tier: &plan.tier.name,
+                rpo,
+                accepted: opts.accept_data_loss,
             };
+            let ok_by_lag = check.passes();
             // Already a primary (a re-run, a plan already served from the
             // target): nothing is promoted, so this run loses nothing and the
             // gate has nothing to guard. Asked only when the lag would refuse:
@@ -390,32 +395,22 @@ impl Engine {
                 ))
             };
             let ok = ok_by_lag || already_primary == Some(true);
-            if !ok {
-                refusals.push(match lag_s {
-                    Some(l) => format!(
-                        "replica lag of {id} in {} is {} (max over the last {}), above the {} tier's RPO of {}{}",
-                        opts.target,
-                        format_duration(Duration::from_secs_f64(l.round())),
-                        format_duration(opts.lag_window),
-                        plan.tier.name,
-                        format_duration(rpo),
-                        accepted.map(|a| format!(", and above --accept-data-loss {}", format_duration(a))).unwrap_or_default()
-                    ),
-                    None => format!("replica lag of {id} in {} is unknown ({note})", opts.target),
-                });
+            if !ok && let Some(problem) = check.problem(&note) {
+                refusals.push(problem);
             }
             let (latest, points) = match &lag {
                 Ok(r) => (r.latest.map(|(d, _)| d.as_secs_f64()), r.datapoints),
                 Err(_) => (None, 0),
             };
-            dbs.push(json!({"resource": d.id, "instance": id, "lag_seconds": lag_s, "latest_lag_seconds": latest, "datapoints": points, "read_at": read_at, "reading": note, "within_rpo": lag_s.map(|l| Duration::from_secs_f64(l) <= rpo), "already_primary": already_primary, "accepted": ok}));
+            dbs.push(json!({"resource": d.id, "instance": id, "lag_seconds": lag_s, "latest_lag_seconds": latest, "datapoints": points, "read_at": read_at, "reading": note, "within_rpo": check.within_rpo(), "already_primary": already_primary, "accepted": ok}));
         }
         let detail = json!({"rpo_seconds": rpo.as_secs(), "accept_data_loss_seconds": opts.accept_data_loss.map(|a| a.as_secs()), "databases": dbs});
         let refusal = (!refusals.is_empty()).then(|| {
             format!(
-                "plan {}: {}\n  hint: data written in that window would be lost; to accept it, re-run with --accept-data-loss DUR (at least the lag)",
+                "plan {}: {}\n  hint: {}",
                 plan.name(),
-                refusals.join("; ")
+                refusals.join("; "),
+                gates::RPO_HINT
             )
         });
         (detail, refusal)
