@@ -4,15 +4,18 @@
 //! replica promotion, point-in-time restore, compute scaling and DNS switching,
 //! with measured (never guessed) RTO and RPO and evidence an auditor can trust.
 //!
-//! Layout:
-//! * [`plan`]: the plan format, loading with positions, validation;
-//! * [`graph`]: a plan + target region compiled into a step graph;
+//! Layout, from the ground floor up (a module uses only those below it;
+//! `tests/it/layers.rs` checks it, `docs/architecture.md` draws it):
 //! * [`cloud`]: narrow cloud traits, their AWS/GCS implementations and a fake;
-//! * [`status`]: readiness of each standby region;
-//! * [`config`]: settings from file, environment and flags;
-//! * [`engine`], [`steps`], [`journal`]: runs, their steps and their journal;
-//! * [`drill`]: what drills create, and how it is found and removed;
-//! * [`schedule`]: drill cadence.
+//! * [`plan`]: the plan format, loading with positions, validation;
+//! * [`journal`]: the events of a run and their payloads, the hash chain;
+//! * [`state`]: where journals and locks live (directory, S3, GCS), leases;
+//! * [`evidence`]: the evidence pack format and its verification;
+//! * [`steps`]: one file per step kind and the graph they compile into;
+//! * [`runs`]: the read model: replay, measurement, drill verdicts, cadence;
+//! * [`report`], [`cleanup`]: reports from journals; drill resource removal;
+//! * [`engine`]: runs a graph: lock, gates, executor, resume;
+//! * [`status`], [`config`]: readiness of each standby region; settings.
 //!
 //! The command line lives in the binary (`src/main.rs`, `src/cli/`), the only
 //! place where errors become `anyhow` reports and exit codes.
