@@ -684,8 +684,10 @@ async fn regression_a_rerun_is_not_refused_for_the_lag_of_an_already_promoted_da
     f.set_lag("us-east-1", "payments-db-use1", &[]);
     let again = e.run(&payments, &opts()).await.unwrap();
     assert_eq!(again.outcome, Outcome::Succeeded);
-    let rpo = again
-        .gates
+    let gates = serde_json::to_value(&again.gates).unwrap();
+    let rpo = gates
+        .as_array()
+        .unwrap()
         .iter()
         .find(|g| g["gate"] == "rpo")
         .expect("an rpo gate");

@@ -64,7 +64,10 @@ pub use event::CleanupResult;
 pub use event::{
     Decision, ErrorClass, Event, GateName, Outcome, PlanRef, Record, RunKind, StepError, StepRef,
 };
-pub use payload::{Cleaned, DestinationCheck, PlanCheck, Problem, Temp};
+pub use payload::{
+    ApprovalDetail, Cleaned, DestinationCheck, LagReading, LockOverride, PlanCheck, Problem,
+    RpoDetail, Temp,
+};
 pub use store::{JournalStore, MemoryStore};
 
 /// A torn final line that [`Journal::open_for_append`] removed.

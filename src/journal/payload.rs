@@ -107,6 +107,186 @@ pub struct Cleaned {
     pub detail: String,
 }
 
+/// The RPO gate's detail, as its `gate` record journals it: typed, so that
+/// the gate writes it and measurement, reports and the CLI read it by field,
+/// never by string key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RpoDetail {
+    /// Nothing is promoted (a shadow drill, a restore): the RPO achieved is
+    /// measured instead.
+    NotApplicable {
+        /// Always `false`.
+        applies: bool,
+        /// Why it does not apply.
+        why: String,
+    },
+    /// Each promoted database's lag against the tier's RPO.
+    Checked {
+        /// The tier's RPO.
+        rpo_seconds: u64,
+        /// `--accept-data-loss`, when given.
+        accept_data_loss_seconds: Option<u64>,
+        /// One reading per database the run promotes.
+        databases: Vec<LagReading>,
+    },
+}
+
+impl RpoDetail {
+    /// The detail of an RPO `gate` record (`None`: not an RPO detail).
+    pub fn of(detail: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value(detail.clone()).ok()
+    }
+
+    /// The databases read (none when the gate does not apply).
+    pub fn databases(&self) -> &[LagReading] {
+        match self {
+            Self::NotApplicable { .. } => &[],
+            Self::Checked { databases, .. } => databases,
+        }
+    }
+}
+
+/// One database's replica lag as the RPO gate read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LagReading {
+    /// The plan's database id.
+    pub resource: String,
+    /// The replica's instance id in the target region.
+    pub instance: String,
+    /// The lag (the maximum over the window), when any datapoint was read.
+    #[serde(default)]
+    pub lag_seconds: Option<f64>,
+    /// The latest datapoint's lag.
+    #[serde(default)]
+    pub latest_lag_seconds: Option<f64>,
+    /// How many datapoints the window held.
+    #[serde(default)]
+    pub datapoints: u64,
+    /// When it was read.
+    #[serde(default)]
+    pub read_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// What was read, in words (or why nothing could be).
+    #[serde(default)]
+    pub reading: String,
+    /// Whether the lag is within the RPO (`None`: unknown).
+    #[serde(default)]
+    pub within_rpo: Option<bool>,
+    /// Whether the instance was already a primary (asked only when the lag
+    /// alone would refuse).
+    #[serde(default)]
+    pub already_primary: Option<bool>,
+    /// Whether the gate let it through.
+    #[serde(default)]
+    pub accepted: bool,
+}
+
+/// The approval gate's detail (and a retroactive approval's), as journaled.
+/// Every field is optional because each way of deciding records its own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalDetail {
+    /// Whether the tier (or a switchover) requires approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// Why approval is not required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// An emergency run, approved later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<bool>,
+    /// The deadline of a retroactive approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve_by: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who ran an emergency run (present, perhaps unknown).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub operator: Option<Option<String>>,
+    /// Who approved (present, perhaps unknown).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub approved_by: Option<Option<String>>,
+    /// The reason given with `--approve` or `runs approve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// How it was approved (`--approve`, interactive confirmation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub how: Option<String>,
+    /// Whether the operator confirmed on the terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<bool>,
+    /// `false` when approval was required and not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<bool>,
+    /// Why the operator's identity is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_error: Option<String>,
+}
+
+impl ApprovalDetail {
+    /// The detail of an approval `gate` record (`None`: not one).
+    pub fn of(detail: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value(detail.clone()).ok()
+    }
+
+    /// Who approved, when known.
+    pub fn approver(&self) -> Option<&str> {
+        self.approved_by.as_ref().and_then(|a| a.as_deref())
+    }
+}
+
+/// A field that, when present, is `Some` even if `null`.
+fn present<'de, D>(d: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A lock gate's override detail (a lock taken over), as journaled.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LockOverride {
+    /// Whether `--force-unlock` took it.
+    #[serde(default)]
+    pub force_unlock: bool,
+    /// Whether a failover preempted a drill.
+    #[serde(default)]
+    pub preempted_drill: bool,
+    /// The run that held it.
+    #[serde(default)]
+    pub previous_holder: PreviousHolder,
+    /// Whether that holder was still alive.
+    #[serde(default)]
+    pub holder_was_live: bool,
+    /// `--force-unlock`'s reason.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The fencing token taken over, on shared state.
+    #[serde(default)]
+    pub token: Option<u64>,
+}
+
+impl LockOverride {
+    /// The detail of a lock `gate` record (`None`: not one).
+    pub fn of(detail: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value(detail.clone()).ok()
+    }
+}
+
+/// The holder a lock was taken from (the fields a reader needs; the
+/// journal keeps the whole lock record).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PreviousHolder {
+    /// Its run.
+    #[serde(default)]
+    pub run_id: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

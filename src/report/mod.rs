@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::journal::event::{Decision, Event, GateName, Outcome, Record, RunKind};
+use crate::journal::{ApprovalDetail, LockOverride, RpoDetail};
 use crate::plan::Plan;
 use crate::runs::drill::Verdict;
 use crate::runs::measure::{Measure, StepTiming};
@@ -781,20 +782,21 @@ impl Gates {
 
     /// One decision of the approval gate, at `at`.
     fn approval(&mut self, at: DateTime<Utc>, decision: Decision, detail: &serde_json::Value) {
-        let text = |k: &str| detail[k].as_str().map(str::to_string);
+        let d = ApprovalDetail::of(detail).unwrap_or_default();
+        let by = d.approver().map(str::to_string);
         self.approvals.push(Approval {
             decision,
             at,
-            required: detail["required"].as_bool().unwrap_or(true),
-            by: text("approved_by"),
-            reason: text("reason"),
-            how: text("how").or_else(|| text("why")).or_else(|| {
+            required: d.required.unwrap_or(true),
+            by: by.clone(),
+            reason: d.reason.clone(),
+            how: d.how.clone().or_else(|| d.why.clone()).or_else(|| {
                 (decision == Decision::Retroactive).then(|| "drctl runs approve".into())
             }),
         });
-        if detail["emergency"].as_bool() == Some(true) {
+        if d.emergency == Some(true) {
             self.emergency.get_or_insert(Emergency {
-                approve_by: text("approve_by").and_then(|t| t.parse().ok()),
+                approve_by: d.approve_by,
                 approved_at: None,
                 approved_by: None,
                 overdue: false,
@@ -804,46 +806,46 @@ impl Gates {
             && let Some(e) = self.emergency.as_mut()
         {
             e.approved_at.get_or_insert(at);
-            e.approved_by = e.approved_by.take().or_else(|| text("approved_by"));
+            e.approved_by = e.approved_by.take().or(by);
         }
     }
 }
 
 /// The warning of an overridden RPO gate: the databases beyond the RPO.
 fn rpo_override(detail: &serde_json::Value) -> String {
+    let beyond: Vec<String> = RpoDetail::of(detail)
+        .iter()
+        .flat_map(|d| d.databases())
+        .filter(|x| x.within_rpo != Some(true))
+        .map(|x| {
+            format!(
+                "{} lag {}",
+                x.resource,
+                x.lag_seconds
+                    .map_or("unknown".into(), |l| format!("{l:.0}s"))
+            )
+        })
+        .collect();
     format!(
         "RPO gate overridden (--accept-data-loss): {}",
-        detail["databases"]
-            .as_array()
-            .map(|d| {
-                d.iter()
-                    .filter(|x| x["within_rpo"] != serde_json::json!(true))
-                    .map(|x| {
-                        format!(
-                            "{} lag {}",
-                            x["resource"].as_str().unwrap_or("?"),
-                            x["lag_seconds"]
-                                .as_f64()
-                                .map_or("unknown".into(), |l| format!("{l:.0}s"))
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
+        beyond.join(", ")
     )
 }
 
 /// The warning of an overridden lock gate: whose lock, and why.
 fn lock_override(detail: &serde_json::Value) -> String {
+    let d = LockOverride::of(detail).unwrap_or_default();
+    let holder = if d.previous_holder.run_id.is_empty() {
+        "?"
+    } else {
+        &d.previous_holder.run_id
+    };
     format!(
-        "lock taken over from run {}{}",
-        detail["previous_holder"]["run_id"].as_str().unwrap_or("?"),
-        if detail["preempted_drill"] == serde_json::json!(true) {
+        "lock taken over from run {holder}{}",
+        if d.preempted_drill {
             " (a drill, preempted)".to_string()
         } else {
-            detail["reason"]
-                .as_str()
+            d.reason
                 .map(|r| format!(" (--force-unlock: {r})"))
                 .unwrap_or_default()
         }

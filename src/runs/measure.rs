@@ -122,16 +122,10 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
             plan, gate, detail, ..
         } = &r.event
             && *gate == crate::journal::GateName::Rpo
-            && let Some(dbs) = detail["databases"].as_array()
+            && let Some(rpo) = crate::journal::RpoDetail::of(detail)
         {
-            for d in dbs {
-                gate_lag.insert(
-                    (
-                        plan.clone(),
-                        d["resource"].as_str().unwrap_or_default().to_string(),
-                    ),
-                    d["lag_seconds"].as_f64(),
-                );
+            for d in rpo.databases() {
+                gate_lag.insert((plan.clone(), d.resource.clone()), d.lag_seconds);
             }
         }
     }

@@ -14,4 +14,4 @@ pub mod run_report;
 pub mod schedule;
 
 pub use replay::{StepState, replay};
-pub use run_report::{RunReport, build_report, report_from_records};
+pub use run_report::{GateRecord, RunReport, build_report, report_from_records};

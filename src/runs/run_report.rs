@@ -9,12 +9,30 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::journal::{Decision, Event, Outcome, Record, RunKind};
+use crate::journal::{ApprovalDetail, Decision, Event, GateName, Outcome, Record, RunKind};
 use crate::plan::Plan;
 
 use super::measure;
+
+/// One gate decision of a run (or of a dry run, which journals nothing
+/// and has no time).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateRecord {
+    /// The plan.
+    pub plan: String,
+    /// Which gate.
+    pub gate: GateName,
+    /// What it decided.
+    pub decision: Decision,
+    /// What it read, as journaled (typed by [`crate::journal::RpoDetail`],
+    /// [`ApprovalDetail`], [`crate::journal::LockOverride`]).
+    pub detail: Value,
+    /// When (absent in a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+}
 
 /// The outcome of a run.
 #[derive(Debug, Clone, Serialize)]
@@ -32,7 +50,7 @@ pub struct RunReport {
     /// RTO/RPO per plan.
     pub measures: Vec<measure::PlanMeasure>,
     /// Gate decisions.
-    pub gates: Vec<Value>,
+    pub gates: Vec<GateRecord>,
     /// Command to continue a failed run.
     pub resume: Option<String>,
     /// Deadline for retroactive approval of an emergency run (absent once approved).
@@ -86,20 +104,29 @@ pub fn report_from_records(
             _ => None,
         })
         .unzip();
-    let gates: Vec<Value> = records
+    let gates: Vec<GateRecord> = records
         .iter()
         .filter_map(|r| match &r.event {
-            Event::Gate { plan, gate, decision, detail } => Some(json!({"plan": plan, "gate": gate, "decision": decision, "detail": detail, "at": r.at})),
+            Event::Gate {
+                plan,
+                gate,
+                decision,
+                detail,
+            } => Some(GateRecord {
+                plan: plan.clone(),
+                gate: *gate,
+                decision: *decision,
+                detail: detail.clone(),
+                at: Some(r.at),
+            }),
             _ => None,
         })
         .collect();
-    let approved_later = gates
-        .iter()
-        .any(|g| g["decision"] == Decision::Retroactive.as_str());
+    let approved_later = gates.iter().any(|g| g.decision == Decision::Retroactive);
     let approve_by = gates
         .iter()
-        .filter_map(|g| g["detail"]["approve_by"].as_str())
-        .filter_map(|t| t.parse().ok())
+        .filter(|g| g.gate == GateName::Approval)
+        .filter_map(|g| ApprovalDetail::of(&g.detail)?.approve_by)
         .min()
         .filter(|_| !approved_later);
     let steps = measure::timings(records);
