@@ -27,9 +27,14 @@ pub struct ManArgs {
 }
 
 /// Prints the completion script for a shell.
+///
+/// Generated into memory first: `clap_complete` panics on a failed write,
+/// and a closed stdout (`drctl completions bash | head -1`) is no failure.
 pub fn completions(a: CompletionsArgs) -> Result<Exit, CliError> {
     let mut cmd = Cli::command();
-    clap_complete::generate(a.shell, &mut cmd, "drctl", &mut std::io::stdout());
+    let mut buf = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "drctl", &mut buf);
+    std::io::stdout().write_all(&buf)?;
     Ok(Exit::Ok)
 }
 

@@ -137,11 +137,11 @@ fn validate(a: ValidateArgs, settings: &Settings) -> Result<Exit, CliError> {
             }
         }
     }
-    Ok(if loaded.has_errors() {
-        Exit::Invalid
-    } else {
-        Exit::Ok
-    })
+    if loaded.has_errors() {
+        // The diagnostics above are the answer; only the code is left.
+        return Err(CliError::reported(Exit::Invalid));
+    }
+    Ok(Exit::Ok)
 }
 
 /// Renders a plan for people.
