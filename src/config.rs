@@ -174,39 +174,12 @@ impl Settings {
         flags: &FlagSettings,
         env: &BTreeMap<String, String>,
     ) -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder();
-        builder = match &flags.config {
-            Some(path) => builder.add_source(config::File::from(path.as_path()).required(true)),
-            None => builder.add_source(
-                config::File::with_name("drctl")
-                    .format(config::FileFormat::Toml)
-                    .required(false),
-            ),
-        };
-        let mut warnings = Vec::new();
-        for k in env
-            .keys()
-            .filter(|k| k.starts_with("DRCTL_") && !SETTING_VARS.contains(&k.as_str()))
-        {
-            if let Some(near) = crate::plan::validate::did_you_mean(k, SETTING_VARS.iter().copied())
-            {
-                warnings.push(format!(
-                    "ignoring {k}: not a drctl setting (did you mean {near}?)"
-                ));
-            }
-        }
-        let env_source = config::Environment::with_prefix("DRCTL").source(Some(
-            env.iter()
-                .filter(|(k, _)| SETTING_VARS.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ));
-        let file: FileSettings = builder.add_source(env_source).build()?.try_deserialize()?;
+        let (file, warnings) = read_file_and_env(flags, env)?;
 
         let plans = flags
             .plans
             .clone()
-            .or(file.plans)
+            .or(file.plans.clone())
             .unwrap_or_else(|| PathBuf::from("plans"));
         // --state beats --state-dir; then DRCTL_STATE / `state`, then
         // DRCTL_STATE_DIR / `state_dir`; then `.drctl` beside the plans.
@@ -225,41 +198,8 @@ impl Settings {
             crate::state::StateLocation::Dir(d) => d.clone(),
             crate::state::StateLocation::Bucket(_) => default_state_dir(&plans),
         };
-        let mut lease = crate::state::LeaseTimes::default();
-        for (name, value, slot) in [
-            ("lease", &file.lease, &mut lease.length),
-            ("lease_skew", &file.lease_skew, &mut lease.skew),
-        ] {
-            if let Some(v) = value {
-                *slot = crate::plan::duration::parse_duration(v).map_err(|e| {
-                    ConfigError::Value(format!(
-                        "{name} = \"{v}\": {e} (DRCTL_{} / drctl.toml)",
-                        name.to_uppercase()
-                    ))
-                })?;
-            }
-        }
-        if lease.length < std::time::Duration::from_secs(1) || lease.skew >= lease.length {
-            return Err(ConfigError::Value(format!(
-                "lease {}s with skew {}s: the lease must be at least 1s and longer than the skew",
-                lease.length.as_secs_f64(),
-                lease.skew.as_secs_f64()
-            )));
-        }
-        // Cloud endpoints, later wins: the process environment (with
-        // `drctl.toml`'s `gcs_endpoint` under DRCTL_GCS_ENDPOINT), then the
-        // endpoints file (an overlay of the environment, for every key alike),
-        // then `--gcs-endpoint`.
-        let mut cloud = CloudSettings::from_vars(env);
-        if let Some(gcs) = file.gcs_endpoint {
-            cloud.gcs_endpoint = Some(gcs);
-        }
-        if let Some(path) = flags.endpoints.clone().or(file.endpoints) {
-            cloud = cloud.overlay(CloudSettings::from_vars(&read_env_file(&path)?));
-        }
-        if let Some(gcs) = flags.gcs_endpoint.clone() {
-            cloud.gcs_endpoint = Some(gcs);
-        }
+        let lease = lease_times(&file)?;
+        let cloud = cloud_settings(flags, env, &file)?;
         Ok(Self {
             plans,
             state_dir,
@@ -281,6 +221,91 @@ impl Settings {
             ColorChoice::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none(),
         }
     }
+}
+
+/// `drctl.toml` (or `--config`) under the `DRCTL_*` variables of `env`,
+/// with a warning for each variable that looks like a misspelt setting.
+fn read_file_and_env(
+    flags: &FlagSettings,
+    env: &BTreeMap<String, String>,
+) -> Result<(FileSettings, Vec<String>), ConfigError> {
+    let mut builder = config::Config::builder();
+    builder = match &flags.config {
+        Some(path) => builder.add_source(config::File::from(path.as_path()).required(true)),
+        None => builder.add_source(
+            config::File::with_name("drctl")
+                .format(config::FileFormat::Toml)
+                .required(false),
+        ),
+    };
+    let mut warnings = Vec::new();
+    for k in env
+        .keys()
+        .filter(|k| k.starts_with("DRCTL_") && !SETTING_VARS.contains(&k.as_str()))
+    {
+        if let Some(near) = crate::plan::validate::did_you_mean(k, SETTING_VARS.iter().copied()) {
+            warnings.push(format!(
+                "ignoring {k}: not a drctl setting (did you mean {near}?)"
+            ));
+        }
+    }
+    let env_source = config::Environment::with_prefix("DRCTL").source(Some(
+        env.iter()
+            .filter(|(k, _)| SETTING_VARS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    ));
+    let file: FileSettings = builder.add_source(env_source).build()?.try_deserialize()?;
+    Ok((file, warnings))
+}
+
+/// The lease length and clock skew allowance (`lease`, `lease_skew`).
+fn lease_times(file: &FileSettings) -> Result<crate::state::LeaseTimes, ConfigError> {
+    let mut lease = crate::state::LeaseTimes::default();
+    for (name, value, slot) in [
+        ("lease", &file.lease, &mut lease.length),
+        ("lease_skew", &file.lease_skew, &mut lease.skew),
+    ] {
+        if let Some(v) = value {
+            *slot = crate::plan::duration::parse_duration(v).map_err(|e| {
+                ConfigError::Value(format!(
+                    "{name} = \"{v}\": {e} (DRCTL_{} / drctl.toml)",
+                    name.to_uppercase()
+                ))
+            })?;
+        }
+    }
+    if lease.length < std::time::Duration::from_secs(1) || lease.skew >= lease.length {
+        return Err(ConfigError::Value(format!(
+            "lease {}s with skew {}s: the lease must be at least 1s and longer than the skew",
+            lease.length.as_secs_f64(),
+            lease.skew.as_secs_f64()
+        )));
+    }
+    Ok(lease)
+}
+
+/// The cloud endpoints and credentials settings.
+fn cloud_settings(
+    flags: &FlagSettings,
+    env: &BTreeMap<String, String>,
+    file: &FileSettings,
+) -> Result<CloudSettings, ConfigError> {
+    // Cloud endpoints, later wins: the process environment (with
+    // `drctl.toml`'s `gcs_endpoint` under DRCTL_GCS_ENDPOINT), then the
+    // endpoints file (an overlay of the environment, for every key alike),
+    // then `--gcs-endpoint`.
+    let mut cloud = CloudSettings::from_vars(env);
+    if let Some(gcs) = file.gcs_endpoint.clone() {
+        cloud.gcs_endpoint = Some(gcs);
+    }
+    if let Some(path) = flags.endpoints.clone().or(file.endpoints.clone()) {
+        cloud = cloud.overlay(CloudSettings::from_vars(&read_env_file(&path)?));
+    }
+    if let Some(gcs) = flags.gcs_endpoint.clone() {
+        cloud.gcs_endpoint = Some(gcs);
+    }
+    Ok(cloud)
 }
 
 /// `.drctl/` beside the plan directory.

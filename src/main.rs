@@ -1,11 +1,14 @@
-//! The `drctl` binary: parse → run → exit code. The only place for `anyhow`.
+//! The `drctl` binary: parse → run → exit code.
+//!
+//! The only place that turns a command's outcome or error into an exit code
+//! and the `error:` / `hint:` lines on stderr (see [`cli::CliError`]).
 
 use std::process::ExitCode;
 
 mod cli;
 
 use clap::Parser;
-use cli::{Cli, Exit};
+use cli::{Cli, CliError, Exit};
 use drctl::config::{LogFormat, Settings};
 
 fn init_tracing(format: LogFormat, verbose: u8) {
@@ -23,70 +26,37 @@ fn init_tracing(format: LogFormat, verbose: u8) {
     }
 }
 
-/// A closed pipe on stdout (`drctl runs show RUN | head -1`) means the
-/// reader has what it wanted: end quietly with success, as ripgrep does.
-/// `print!` reports a failed write by panicking with the I/O error's text;
-/// this hook turns exactly that panic into a silent exit 0 and leaves every
-/// other panic to the default hook.
-fn quiet_on_closed_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(0);
-        }
-        default(info);
-    }));
-}
-
 fn main() -> ExitCode {
-    quiet_on_closed_pipe();
     let cli = Cli::parse();
-    let settings = match Settings::resolve(&cli.flag_settings()) {
-        Ok(s) => s,
+    let verbose = cli.verbose;
+    let outcome = start(cli, verbose);
+    // What `print!` left in stdout's buffer: a reader that went away is no
+    // error here either.
+    let flushed = std::io::Write::flush(&mut std::io::stdout()).map_err(CliError::from);
+    let code = match outcome.and_then(|code| flushed.map(|()| code)) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(Exit::Invalid as u8);
+            eprint!("{}", e.render());
+            e.exit()
         }
     };
-    init_tracing(settings.log_format, cli.verbose);
+    ExitCode::from(code as u8)
+}
+
+/// Resolves the settings, starts logging and the runtime, and runs the
+/// command: its outcome, or why it could not do its job.
+fn start(cli: Cli, verbose: u8) -> Result<Exit, CliError> {
+    let settings = Settings::resolve(&cli.flag_settings())?;
+    init_tracing(settings.log_format, verbose);
     if let Some(h) = &settings.host {
         drctl::state::lock::set_hostname(h);
     }
     for w in &settings.warnings {
         eprintln!("warning: {w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(Exit::Failed as u8);
-        }
-    };
-    match runtime.block_on(cli::run(cli, settings)) {
-        Ok(code) => ExitCode::from(code as u8),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(error_exit(&e) as u8)
-        }
-    }
-}
-
-/// The exit code of an error that ended a command before it could report
-/// one itself: a state location or store that cannot be used safely is
-/// invalid input (2); anything else is a failure (1).
-fn error_exit(e: &anyhow::Error) -> Exit {
-    use drctl::state::StateError;
-    match e.downcast_ref::<StateError>() {
-        Some(StateError::Location { .. } | StateError::Unsafe { .. }) => Exit::Invalid,
-        _ => Exit::Failed,
-    }
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(cli::run(cli, settings))
 }

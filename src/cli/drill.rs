@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::failover::{RunArgs, engine, execute};
-use super::{Exit, Output, load_plans, select};
+use super::{CliError, Exit, Output, load_plans, out, outln, select};
 use drctl::cleanup::sweep::{self, Found};
 use drctl::config::Settings;
 use drctl::engine::RunMode;
@@ -74,31 +74,31 @@ pub struct SweepArgs {
 }
 
 /// Runs `drill` or `drill sweep`.
-pub async fn run(a: DrillArgs, settings: &Settings) -> anyhow::Result<Exit> {
+pub async fn run(a: DrillArgs, settings: &Settings) -> Result<Exit, CliError> {
     if let Some(DrillCommand::Sweep(s)) = a.command {
         return run_sweep(s, settings).await;
     }
     let (Some(plan_name), Some(to)) = (a.plan.as_deref(), a.to.as_deref()) else {
-        eprintln!(
-            "error: a drill needs --plan PLAN and --to REGION\n  hint: `drctl drill --plan payments --to us-east-1`; `drctl schedule list` shows the plans"
+        return Err(
+            CliError::invalid("a drill needs --plan PLAN and --to REGION").hint(
+                "`drctl drill --plan payments --to us-east-1`; `drctl schedule list` shows the plans",
+            ),
         );
-        return Ok(Exit::Invalid);
     };
-    let loaded = match load_plans(settings, &[]) {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
-    let plans: Vec<Plan> = match select(&loaded, Some(plan_name)) {
-        Ok(p) => p.into_iter().cloned().collect(),
-        Err(code) => return Ok(code),
-    };
+    let loaded = load_plans(settings, &[])?;
+    let plans: Vec<Plan> = select(&loaded, Some(plan_name))?
+        .into_iter()
+        .cloned()
+        .collect();
     let plan = &plans[0];
     if plan.home() == to {
-        eprintln!(
-            "error: {to} is the home region of plan {plan_name}: a drill rehearses a failover to a standby\n  hint: its standbys are {}",
+        return Err(CliError::invalid(format!(
+            "{to} is the home region of plan {plan_name}: a drill rehearses a failover to a standby"
+        ))
+        .hint(format!(
+            "its standbys are {}",
             plan.regions()[1..].join(", ")
-        );
-        return Ok(Exit::Invalid);
+        )));
     }
     let mut opts = a
         .run
@@ -172,7 +172,7 @@ async fn switchover(
     plan: &Plan,
     opts: &drctl::engine::RunOptions,
     output: Output,
-) -> anyhow::Result<Exit> {
+) -> Result<Exit, CliError> {
     let (to, home) = (opts.target.as_str(), plan.home());
     eprintln!(
         "warning: a switchover drill is DISRUPTIVE: a real failover of plan {} to {to}, then a reprotection and a failback to {home}; users move twice",
@@ -182,7 +182,7 @@ async fn switchover(
     if opts.dry_run {
         let code = execute(engine, plans, opts, output).await?;
         if output == Output::Text {
-            println!(
+            outln!(
                 "then: drctl reprotect --plan {p} (from {to}), drctl failback --plan {p} (to {home}) and drctl reprotect --plan {p} (from {home}), previewed once the failover is done",
                 p = plan.name()
             );
@@ -195,51 +195,16 @@ async fn switchover(
         Err(e) => return super::failover::finish(Err(e), output),
     };
     let mut reports = vec![drill.clone()];
-    let mut ok = drill.succeeded();
+    let (mut ok, mut not_run) = (drill.succeeded(), None);
     // Back home only after a failover that completed: a failed one is
     // resumed (`drctl runs resume`), never failed back half-done.
     if drill.outcome.succeeded() {
-        // Protected again at the end: the region failed back from gets
-        // replicas of home again, as before the drill.
-        let back = [
-            (RunKind::Reprotect, RunMode::Reprotect, to),
-            (RunKind::Failback, RunMode::Failover, home),
-            (RunKind::Reprotect, RunMode::Reprotect, home),
-        ];
-        for (kind, mode, target) in back {
-            if kind == RunKind::Failback {
-                // The replicas reprotect just made at home publish their
-                // first ReplicaLag within about a minute: the failback's RPO
-                // gate needs it, so wait for it (bounded) rather than refuse.
-                wait_for_lag(engine, plan, home, opts.lag_window).await;
-            }
-            let o = drctl::engine::RunOptions {
-                kind,
-                mode,
-                target: target.to_string(),
-                slot: None,
-                interrupt: None,
-                ..opts.clone()
-            };
-            match engine.run(plans, &o).await {
-                Ok(r) => {
-                    ok &= r.succeeded();
-                    let stop = !r.succeeded();
-                    reports.push(r);
-                    if stop {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    eprintln!("error: the switchover drill's {kind} did not run: {e}");
-                    ok = false;
-                    break;
-                }
-            }
-        }
+        let back = back_home(engine, plan, opts, &mut reports).await;
+        ok &= back.is_ok();
+        not_run = back.err().flatten();
     }
     match output {
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "drill": reports[0],
@@ -249,15 +214,73 @@ async fn switchover(
         ),
         Output::Text => {
             for r in &reports {
-                print!("{}", super::failover::render_report(r));
+                out!("{}", super::failover::render_report(r));
             }
         }
+    }
+    if let Some(e) = not_run {
+        return Err(e);
     }
     Ok(if ok && reports.len() == 4 {
         Exit::Ok
     } else {
         Exit::Failed
     })
+}
+
+/// After a switchover drill's failover: a reprotection from the target, a
+/// failback home and a reprotection from home, each a run of its own, their
+/// reports pushed to `reports`. `Err` when one failed (with why, when it
+/// did not even run); the rest are not started.
+async fn back_home(
+    engine: &drctl::engine::Engine,
+    plan: &Plan,
+    opts: &drctl::engine::RunOptions,
+    reports: &mut Vec<drctl::runs::RunReport>,
+) -> Result<(), Option<CliError>> {
+    let (to, home) = (opts.target.as_str(), plan.home());
+    let plans = std::slice::from_ref(plan);
+    // Protected again at the end: the region failed back from gets
+    // replicas of home again, as before the drill.
+    let back = [
+        (RunKind::Reprotect, RunMode::Reprotect, to),
+        (RunKind::Failback, RunMode::Failover, home),
+        (RunKind::Reprotect, RunMode::Reprotect, home),
+    ];
+    for (kind, mode, target) in back {
+        if kind == RunKind::Failback {
+            // The replicas reprotect just made at home publish their
+            // first ReplicaLag within about a minute: the failback's RPO
+            // gate needs it, so wait for it (bounded) rather than refuse.
+            wait_for_lag(engine, plan, home, opts.lag_window).await;
+        }
+        let o = drctl::engine::RunOptions {
+            kind,
+            mode,
+            target: target.to_string(),
+            slot: None,
+            interrupt: None,
+            ..opts.clone()
+        };
+        match engine.run(plans, &o).await {
+            Ok(r) => {
+                let failed = !r.succeeded();
+                reports.push(r);
+                if failed {
+                    return Err(None);
+                }
+            }
+            Err(e) => {
+                let e = CliError::from(e);
+                return Err(Some(CliError {
+                    code: Exit::Failed,
+                    message: format!("the switchover drill's {kind} did not run: {}", e.message),
+                    ..e
+                }));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -285,15 +308,12 @@ pub(crate) async fn wait_for_stop_signal() {
     }
 }
 
-async fn run_sweep(a: SweepArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let loaded = match load_plans(settings, &[]) {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
-    let plans: Vec<Plan> = match select(&loaded, a.plan.as_deref()) {
-        Ok(p) => p.into_iter().cloned().collect(),
-        Err(code) => return Ok(code),
-    };
+async fn run_sweep(a: SweepArgs, settings: &Settings) -> Result<Exit, CliError> {
+    let loaded = load_plans(settings, &[])?;
+    let plans: Vec<Plan> = select(&loaded, a.plan.as_deref())?
+        .into_iter()
+        .cloned()
+        .collect();
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let now = chrono::Utc::now();
     let (mut found, errors) = sweep::find(&clouds, &plans, now).await;
@@ -310,11 +330,11 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> anyhow::Result<Exit> {
     }
     if a.dry_run {
         match a.output {
-            Output::Json => println!(
+            Output::Json => outln!(
                 "{:#}",
                 json!({"dry_run": true, "found": found, "unsearched": errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()})
             ),
-            Output::Text => print!("{}", render_found(&found, true)),
+            Output::Text => out!("{}", render_found(&found, true)),
         }
         return Ok(if errors.is_empty() {
             Exit::Ok
@@ -322,8 +342,47 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> anyhow::Result<Exit> {
             Exit::Failed
         });
     }
+    let (run_id, cleaned, outcome) =
+        swept(settings, &clouds, &plans, a.all, &found, &errors).await?;
+    match a.output {
+        Output::Json => outln!(
+            "{:#}",
+            json!({"run_id": run_id, "outcome": outcome, "found": found, "cleaned": cleaned})
+        ),
+        Output::Text => {
+            out!("{}", render_found(&found, false));
+            for c in &cleaned {
+                outln!("  {}: {} ({})", c.resource, c.result, c.detail);
+            }
+            for c in cleaned.iter().filter(|c| !c.result.done()) {
+                outln!(
+                    "  left: {}; remove it with: {}",
+                    c.resource,
+                    drctl::steps::drill_names::manual_removal(&c.resource)
+                );
+            }
+            outln!("sweep {run_id}: {outcome}");
+        }
+    }
+    Ok(if outcome == Outcome::Succeeded {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
+}
+
+/// Removes what `found` holds that expired, journaled as a run of its own
+/// (a sweep): its id, what was done to each resource, and the outcome.
+async fn swept(
+    settings: &Settings,
+    clouds: &drctl::cloud::Clouds,
+    plans: &[Plan],
+    all: bool,
+    found: &[Found],
+    errors: &[drctl::cloud::CloudError],
+) -> Result<(String, Vec<drctl::journal::Cleaned>, Outcome), CliError> {
     // Journaled as a run of its own.
-    let state = super::open_state(settings, None, Some(&clouds)).await?;
+    let state = super::open_state(settings, None, Some(clouds)).await?;
     let run_id = drctl::journal::new_run_id("sweep");
     let mut j = Journal::create(state.journals.clone(), &run_id).await?;
     j.append(Event::RunStarted {
@@ -340,14 +399,14 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> anyhow::Result<Exit> {
         operator: None,
         host: drctl::state::lock::hostname(),
         pid: std::process::id(),
-        flags: json!({"all": a.all, "found": found}),
+        flags: json!({"all": all, "found": found}),
         declared_at: None,
         steps: Vec::new(),
     })
     .await?;
     let cleaned = sweep::sweep(
-        &clouds,
-        &found,
+        clouds,
+        found,
         (Duration::from_millis(200), Duration::from_secs(10)),
     )
     .await;
@@ -370,31 +429,7 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> anyhow::Result<Exit> {
         summary: json!({"removed": cleaned, "not_expired": found.iter().filter(|f| !f.expired).collect::<Vec<_>>(), "unsearched": errors.iter().map(|e| e.to_string()).collect::<Vec<_>>()}),
     })
     .await?;
-    match a.output {
-        Output::Json => println!(
-            "{:#}",
-            json!({"run_id": run_id, "outcome": outcome, "found": found, "cleaned": cleaned})
-        ),
-        Output::Text => {
-            print!("{}", render_found(&found, false));
-            for c in &cleaned {
-                println!("  {}: {} ({})", c.resource, c.result, c.detail);
-            }
-            for c in cleaned.iter().filter(|c| !c.result.done()) {
-                println!(
-                    "  left: {}; remove it with: {}",
-                    c.resource,
-                    drctl::steps::drill_names::manual_removal(&c.resource)
-                );
-            }
-            println!("sweep {run_id}: {outcome}");
-        }
-    }
-    Ok(if outcome == Outcome::Succeeded {
-        Exit::Ok
-    } else {
-        Exit::Failed
-    })
+    Ok((run_id, cleaned, outcome))
 }
 
 fn render_found(found: &[Found], dry_run: bool) -> String {

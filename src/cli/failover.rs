@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::{Exit, Output, load_plans, select};
+use super::{CliError, Exit, Output, load_plans, out, outln, select};
 use drctl::config::Settings;
 use drctl::engine::{Confirm, Engine, EngineError, PreviewRow, Reporter, RunOptions};
 use drctl::journal::RunKind;
@@ -109,7 +109,7 @@ pub async fn engine(
     dry_run: bool,
     budget: Option<Duration>,
     interactive: bool,
-) -> anyhow::Result<Engine> {
+) -> Result<Engine, CliError> {
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let side_clouds = drctl::cloud::connect(&settings.cloud.single_attempt()).await?;
     let state = if dry_run {
@@ -153,25 +153,16 @@ pub async fn engine(
 }
 
 /// Runs `failover`.
-pub async fn run(a: FailoverArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let loaded = match load_plans(settings, &[]) {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
-    let plans: Vec<Plan> = match select(&loaded, a.plan.as_deref()) {
-        Ok(p) => p
-            .into_iter()
-            .filter(|p| a.plan.is_some() || p.regions().contains(&a.to))
-            .cloned()
-            .collect(),
-        Err(code) => return Ok(code),
-    };
+pub async fn run(a: FailoverArgs, settings: &Settings) -> Result<Exit, CliError> {
+    let loaded = load_plans(settings, &[])?;
+    let plans: Vec<Plan> = select(&loaded, a.plan.as_deref())?
+        .into_iter()
+        .filter(|p| a.plan.is_some() || p.regions().contains(&a.to))
+        .cloned()
+        .collect();
     if plans.is_empty() {
-        eprintln!(
-            "error: no plan has region {}\n  hint: `drctl plan validate` lists the plans; `drctl plan show PLAN` their regions",
-            a.to
-        );
-        return Ok(Exit::Invalid);
+        return Err(CliError::invalid(format!("no plan has region {}", a.to))
+            .hint("`drctl plan validate` lists the plans; `drctl plan show PLAN` their regions"));
     }
     let opts = a
         .run
@@ -187,21 +178,21 @@ pub async fn execute(
     plans: &[Plan],
     opts: &RunOptions,
     output: Output,
-) -> anyhow::Result<Exit> {
+) -> Result<Exit, CliError> {
     let a_to = &opts.target;
     if opts.dry_run {
         let (rows, gates) = match engine.preview(plans, opts).await {
             Ok(r) => r,
-            Err(e) => return Ok(engine_exit(&e, output)),
+            Err(e) => return Err(engine_error(e, output)?),
         };
         match output {
-            Output::Json => println!(
+            Output::Json => outln!(
                 "{}",
                 serde_json::to_string_pretty(
                     &serde_json::json!({"dry_run": true, "kind": opts.kind, "target": a_to, "steps": rows, "gates": gates})
                 )?
             ),
-            Output::Text => print!(
+            Output::Text => out!(
                 "{}",
                 render_preview(&rows, &gates, opts.kind.as_str(), a_to)
             ),
@@ -212,12 +203,12 @@ pub async fn execute(
 }
 
 /// Prints a run's outcome and maps it to an exit code.
-pub fn finish(result: Result<RunReport, EngineError>, output: Output) -> anyhow::Result<Exit> {
+pub fn finish(result: Result<RunReport, EngineError>, output: Output) -> Result<Exit, CliError> {
     match result {
         Ok(report) => {
             match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-                Output::Text => print!("{}", render_report(&report)),
+                Output::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
+                Output::Text => out!("{}", render_report(&report)),
             }
             Ok(if report.succeeded() {
                 Exit::Ok
@@ -225,31 +216,28 @@ pub fn finish(result: Result<RunReport, EngineError>, output: Output) -> anyhow:
                 Exit::Failed
             })
         }
-        Err(e) => Ok(engine_exit(&e, output)),
+        Err(e) => Err(engine_error(e, output)?),
     }
 }
 
-/// Reports a run that did not get to its steps (refused by a gate, invalid,
-/// journal failure): on stderr for people and, with `--output json`, as a
-/// document on stdout too, so that a script always gets one.
-fn engine_exit(e: &EngineError, output: Output) -> Exit {
-    eprintln!("error: {e}");
-    let (code, outcome) = match e {
-        EngineError::Refused(_) => (Exit::Refused, "refused"),
-        EngineError::Invalid(_) => (Exit::Invalid, "invalid"),
-        // An unknown run id is invalid input, as for `runs show`.
-        EngineError::Journal(drctl::journal::JournalError::NotFound { .. }) => {
-            (Exit::Invalid, "invalid")
-        }
-        _ => (Exit::Failed, "error"),
-    };
+/// A run that did not get to its steps (refused by a gate, invalid, journal
+/// failure) as the command's error, for `main` to print on stderr; with
+/// `--output json`, also a document on stdout, so that a script always gets
+/// one. `Err` only when that document cannot be written.
+fn engine_error(e: EngineError, output: Output) -> Result<CliError, CliError> {
+    let code = super::error::engine_code(&e);
     if output == Output::Json {
-        println!(
+        let outcome = match code {
+            Exit::Refused => "refused",
+            Exit::Invalid => "invalid",
+            _ => "error",
+        };
+        outln!(
             "{:#}",
             serde_json::json!({"outcome": outcome, "exit_code": code as u8, "error": e.to_string()})
         );
     }
-    code
+    Ok(CliError::from(e))
 }
 
 fn secs(s: Option<f64>) -> String {
@@ -276,6 +264,41 @@ pub fn render_report(r: &RunReport) -> String {
     for w in &r.warnings {
         let _ = writeln!(o, "  warning: {w}");
     }
+    render_measures(&mut o, r);
+    render_steps(&mut o, r);
+    let irreversible = |s: &drctl::runs::measure::StepTiming| {
+        s.step
+            .parse::<drctl::steps::graph::StepId>()
+            .is_ok_and(|id| id.kind.traits().irreversible)
+    };
+    if r.steps
+        .iter()
+        .any(|s| irreversible(s) && s.state == StepState::Succeeded)
+    {
+        let _ = writeln!(
+            o,
+            "  note: promotions cannot be undone; to go back, run `drctl reprotect` then `drctl failback`"
+        );
+    }
+    if let Some(d) = &r.drill {
+        render_drill(&mut o, d);
+    }
+    if let Some(by) = r.approve_by {
+        let _ = writeln!(
+            o,
+            "  emergency run: approve it retroactively by {by} (`drctl runs approve {}`)",
+            r.run_id
+        );
+    }
+    if let Some(cmd) = &r.resume {
+        let _ = writeln!(o, "  resume with: {cmd}");
+    }
+    o
+}
+
+/// RTO and RPO achieved per plan, against target, with their bases.
+fn render_measures(o: &mut String, r: &RunReport) {
+    use std::fmt::Write as _;
     for m in &r.measures {
         let tgt = |t: Option<u64>| {
             t.map(|t| format_duration(Duration::from_secs(t)))
@@ -300,6 +323,11 @@ pub fn render_report(r: &RunReport) -> String {
         let _ = writeln!(o, "    RTO {}", m.rto.basis);
         let _ = writeln!(o, "    RPO {}", m.rpo.basis);
     }
+}
+
+/// The steps done and not done, with each failed step's error.
+fn render_steps(o: &mut String, r: &RunReport) {
+    use std::fmt::Write as _;
     let done: Vec<&str> = r
         .steps
         .iter()
@@ -332,34 +360,6 @@ pub fn render_report(r: &RunReport) -> String {
             );
         }
     }
-    let irreversible = |s: &drctl::runs::measure::StepTiming| {
-        s.step
-            .parse::<drctl::steps::graph::StepId>()
-            .is_ok_and(|id| id.kind.traits().irreversible)
-    };
-    if r.steps
-        .iter()
-        .any(|s| irreversible(s) && s.state == StepState::Succeeded)
-    {
-        let _ = writeln!(
-            o,
-            "  note: promotions cannot be undone; to go back, run `drctl reprotect` then `drctl failback`"
-        );
-    }
-    if let Some(d) = &r.drill {
-        render_drill(&mut o, d);
-    }
-    if let Some(by) = r.approve_by {
-        let _ = writeln!(
-            o,
-            "  emergency run: approve it retroactively by {by} (`drctl runs approve {}`)",
-            r.run_id
-        );
-    }
-    if let Some(cmd) = &r.resume {
-        let _ = writeln!(o, "  resume with: {cmd}");
-    }
-    o
 }
 
 /// A drill's verdicts and cleanup, for people.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory};
 
-use super::{Cli, Exit};
+use super::{Cli, CliError, Exit};
 
 /// `completions`.
 #[derive(Debug, Args)]
@@ -27,14 +27,19 @@ pub struct ManArgs {
 }
 
 /// Prints the completion script for a shell.
-pub fn completions(a: CompletionsArgs) -> anyhow::Result<Exit> {
+///
+/// Generated into memory first: `clap_complete` panics on a failed write,
+/// and a closed stdout (`drctl completions bash | head -1`) is no failure.
+pub fn completions(a: CompletionsArgs) -> Result<Exit, CliError> {
     let mut cmd = Cli::command();
-    clap_complete::generate(a.shell, &mut cmd, "drctl", &mut std::io::stdout());
+    let mut buf = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "drctl", &mut buf);
+    std::io::stdout().write_all(&buf)?;
     Ok(Exit::Ok)
 }
 
 /// Prints (or writes) the man pages.
-pub fn man(a: ManArgs) -> anyhow::Result<Exit> {
+pub fn man(a: ManArgs) -> Result<Exit, CliError> {
     let cmd = Cli::command();
     match a.out {
         Some(dir) => {

@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use super::{Exit, Output};
+use super::{CliError, Exit, Output, out, outln};
 use drctl::config::Settings;
 use drctl::journal::event::{Event, RunKind};
 use drctl::state::hostname;
@@ -34,26 +34,27 @@ pub enum LockCommand {
 }
 
 /// Runs a `lock` command.
-pub async fn run(cmd: LockCommand, settings: &Settings) -> anyhow::Result<Exit> {
+pub async fn run(cmd: LockCommand, settings: &Settings) -> Result<Exit, CliError> {
     let state = super::open_state(settings, None, None).await?;
     match cmd {
         LockCommand::Status { plan, output } => {
             let plans: Vec<String> = plan.into_iter().collect();
             let locks = state.locks.status(&plans).await?;
             match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&locks)?),
-                Output::Text => print!("{}", render(&locks, &settings.state.to_string())),
+                Output::Json => outln!("{}", serde_json::to_string_pretty(&locks)?),
+                Output::Text => out!("{}", render(&locks, &settings.state.to_string())),
             }
             Ok(Exit::Ok)
         }
         LockCommand::Break { plan, reason } => {
             if reason.trim().is_empty() {
-                eprintln!("error: --reason must say why the lock is broken (it is recorded)");
-                return Ok(Exit::Invalid);
+                return Err(CliError::invalid(
+                    "--reason must say why the lock is broken (it is recorded)",
+                ));
             }
             let by = Holder::current(&drctl::journal::new_run_id("lock-break"), RunKind::Failover);
             let Some(before) = state.locks.break_lock(&plan, &by, &reason).await? else {
-                println!("plan {plan} is not locked: nothing to break");
+                outln!("plan {plan} is not locked: nothing to break");
                 return Ok(Exit::Ok);
             };
             if let Some(h) = &before.holder {
@@ -74,12 +75,15 @@ pub async fn run(cmd: LockCommand, settings: &Settings) -> anyhow::Result<Exit> 
                         h.run_id
                     );
                 }
-                println!(
+                outln!(
                     "broke the lock of plan {plan}, held by run {} on {} (pid {}): {reason}\n  `drctl runs resume {}` continues that run",
-                    h.run_id, h.host, h.pid, h.run_id
+                    h.run_id,
+                    h.host,
+                    h.pid,
+                    h.run_id
                 );
             } else {
-                println!(
+                outln!(
                     "plan {plan} is not locked ({}): nothing to break",
                     before.state
                 );

@@ -2,9 +2,11 @@
 //!
 //! Raw arguments (this module) are kept apart from resolved settings
 //! ([`drctl::config::Settings`]); each command gets the resolved settings and
-//! returns an [`Exit`] code, so `main` stays a thin map from errors to codes.
+//! returns an [`Exit`] outcome or a [`CliError`] that carries its code and
+//! hint, so `main` stays a thin map from errors to codes and text.
 
 pub mod drill;
+pub mod error;
 pub mod failover;
 pub mod generate;
 pub mod lock;
@@ -15,6 +17,9 @@ pub mod report;
 pub mod runs;
 pub mod schedule;
 pub mod status;
+
+pub use error::CliError;
+pub(crate) use error::{out, outln};
 
 use std::path::PathBuf;
 
@@ -172,7 +177,7 @@ pub enum Command {
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli, settings: drctl::config::Settings) -> anyhow::Result<Exit> {
+pub async fn run(cli: Cli, settings: drctl::config::Settings) -> Result<Exit, CliError> {
     match cli.command {
         Command::Plan(cmd) => plan::run(cmd, &settings),
         Command::Status(args) => status::run(args, &settings).await,
@@ -199,7 +204,7 @@ pub async fn open_state(
     settings: &drctl::config::Settings,
     via: Option<&str>,
     clouds: Option<&drctl::cloud::Clouds>,
-) -> anyhow::Result<drctl::state::State> {
+) -> Result<drctl::state::State, CliError> {
     use drctl::state::StateLocation;
     match &settings.state {
         StateLocation::Dir(d) => Ok(drctl::state::State::local(d.clone())),
@@ -216,12 +221,12 @@ pub async fn open_state(
     }
 }
 
-/// Loads the plans of the settings' directory; prints diagnostics and returns
-/// `Err(Exit::Invalid)` when any plan is invalid.
+/// Loads the plans of the settings' directory; prints diagnostics and fails
+/// with exit 2 when any plan is invalid.
 pub fn load_plans(
     settings: &drctl::config::Settings,
     paths: &[PathBuf],
-) -> Result<drctl::plan::Loaded, Exit> {
+) -> Result<drctl::plan::Loaded, CliError> {
     let paths = if paths.is_empty() {
         vec![settings.plans.clone()]
     } else {
@@ -230,7 +235,7 @@ pub fn load_plans(
     let loaded = drctl::plan::load(&paths);
     if loaded.has_errors() {
         print_diagnostics(settings, &loaded);
-        return Err(Exit::Invalid);
+        return Err(CliError::reported(Exit::Invalid));
     }
     Ok(loaded)
 }
@@ -264,24 +269,21 @@ pub fn print_diagnostics(settings: &drctl::config::Settings, loaded: &drctl::pla
 pub fn select<'a>(
     loaded: &'a drctl::plan::Loaded,
     name: Option<&str>,
-) -> Result<Vec<&'a drctl::plan::Plan>, Exit> {
+) -> Result<Vec<&'a drctl::plan::Plan>, CliError> {
     match name {
         None => Ok(loaded.plans.iter().collect()),
         Some(n) => match loaded.plan(n) {
             Some(p) => Ok(vec![p]),
             None => {
                 let names: Vec<&str> = loaded.plans.iter().map(|p| p.name()).collect();
-                eprintln!(
-                    "error: no plan named `{n}`\n  hint: plans in {}: {}",
-                    loaded
-                        .files
-                        .first()
-                        .and_then(|f| f.parent())
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
-                    names.join(", ")
-                );
-                Err(Exit::Invalid)
+                let dir = loaded
+                    .files
+                    .first()
+                    .and_then(|f| f.parent())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                Err(CliError::invalid(format!("no plan named `{n}`"))
+                    .hint(format!("plans in {dir}: {}", names.join(", "))))
             }
         },
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{Exit, Output, load_plans, print_diagnostics, select};
+use super::{CliError, Exit, Output, load_plans, out, outln, print_diagnostics, select};
 use drctl::config::Settings;
 use drctl::plan::Plan;
 use drctl::plan::duration::Human;
@@ -69,21 +69,15 @@ pub struct GraphArgs {
 }
 
 /// Runs a plan command.
-pub fn run(cmd: PlanCommand, settings: &Settings) -> anyhow::Result<Exit> {
+pub fn run(cmd: PlanCommand, settings: &Settings) -> Result<Exit, CliError> {
     match cmd {
-        PlanCommand::Validate(a) => Ok(validate(a, settings)),
+        PlanCommand::Validate(a) => validate(a, settings),
         PlanCommand::Show(a) => {
-            let loaded = match load_plans(settings, &[]) {
-                Ok(l) => l,
-                Err(code) => return Ok(code),
-            };
-            let plan = match select(&loaded, Some(&a.plan)) {
-                Ok(p) => p[0],
-                Err(code) => return Ok(code),
-            };
+            let loaded = load_plans(settings, &[])?;
+            let plan = select(&loaded, Some(&a.plan))?[0];
             match a.output {
-                Output::Text => print!("{}", show(plan)),
-                Output::Json => println!(
+                Output::Text => out!("{}", show(plan)),
+                Output::Json => outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
                         "plan": plan.spec,
@@ -96,32 +90,20 @@ pub fn run(cmd: PlanCommand, settings: &Settings) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
         PlanCommand::Graph(a) => {
-            let loaded = match load_plans(settings, &[]) {
-                Ok(l) => l,
-                Err(code) => return Ok(code),
-            };
-            let plan = match select(&loaded, Some(&a.plan)) {
-                Ok(p) => p[0],
-                Err(code) => return Ok(code),
-            };
-            let g = match graph::compile(plan, &a.to) {
-                Ok(g) => g,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(Exit::Invalid);
-                }
-            };
+            let loaded = load_plans(settings, &[])?;
+            let plan = select(&loaded, Some(&a.plan))?[0];
+            let g = graph::compile(plan, &a.to).map_err(CliError::invalid_input)?;
             match a.format {
-                GraphFormat::Dot => print!("{}", g.to_dot()),
-                GraphFormat::Mermaid => print!("{}", g.to_mermaid()),
-                GraphFormat::Json => println!("{}", serde_json::to_string_pretty(&g)?),
+                GraphFormat::Dot => out!("{}", g.to_dot()),
+                GraphFormat::Mermaid => out!("{}", g.to_mermaid()),
+                GraphFormat::Json => outln!("{}", serde_json::to_string_pretty(&g)?),
             }
             Ok(Exit::Ok)
         }
     }
 }
 
-fn validate(a: ValidateArgs, settings: &Settings) -> Exit {
+fn validate(a: ValidateArgs, settings: &Settings) -> Result<Exit, CliError> {
     let paths = if a.paths.is_empty() {
         vec![settings.plans.clone()]
     } else {
@@ -136,13 +118,13 @@ fn validate(a: ValidateArgs, settings: &Settings) -> Exit {
                 "plans": loaded.plans.iter().map(|p| p.name()).collect::<Vec<_>>(),
                 "diagnostics": loaded.diagnostics,
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&doc)?);
         }
         Output::Text => {
             print_diagnostics(settings, &loaded);
             if !loaded.has_errors() {
                 for p in &loaded.plans {
-                    println!(
+                    outln!(
                         "ok: {} ({} tier, RTO {}, RPO {}; {} resources; {})",
                         p.name(),
                         p.tier.name,
@@ -156,10 +138,10 @@ fn validate(a: ValidateArgs, settings: &Settings) -> Exit {
         }
     }
     if loaded.has_errors() {
-        Exit::Invalid
-    } else {
-        Exit::Ok
+        // The diagnostics above are the answer; only the code is left.
+        return Err(CliError::reported(Exit::Invalid));
     }
+    Ok(Exit::Ok)
 }
 
 /// Renders a plan for people.
@@ -193,6 +175,14 @@ pub fn show(plan: &Plan) -> String {
     if let Some(e) = &s.evidence {
         let _ = writeln!(o, "  evidence: {}", e.destinations.join(", "));
     }
+    render_resources(&mut o, plan);
+    render_failovers(&mut o, plan);
+    o
+}
+
+/// Each region's resources, as the plan names them there.
+fn render_resources(o: &mut String, plan: &Plan) {
+    let s = &plan.spec;
     let _ = writeln!(o, "\nresources:");
     for region in plan.regions() {
         let _ = writeln!(o, "  {region}:");
@@ -249,6 +239,10 @@ pub fn show(plan: &Plan) -> String {
             let _ = writeln!(o, "    bucket   {:<22} {}", b.id, b.regions[region]);
         }
     }
+}
+
+/// What a failover to each standby would do, step by step.
+fn render_failovers(o: &mut String, plan: &Plan) {
     for target in &plan.regions()[1..] {
         let _ = writeln!(o, "\nfailover to {target} would:");
         if let Ok(g) = graph::compile(plan, target) {
@@ -269,5 +263,4 @@ pub fn show(plan: &Plan) -> String {
             }
         }
     }
-    o
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 
 use super::failover::{RunArgs, engine, execute, finish, render_report};
-use super::{Exit, Output, load_plans, select};
+use super::{CliError, Exit, Output, load_plans, outln, select};
 use drctl::config::Settings;
 use drctl::engine::RunMode;
 use drctl::journal::RunKind;
@@ -56,7 +56,7 @@ pub struct PlanRunArgs {
     pub run: RunArgs,
 }
 
-async fn one_plan(settings: &Settings, name: &str) -> Result<Plan, Exit> {
+async fn one_plan(settings: &Settings, name: &str) -> Result<Plan, CliError> {
     let loaded = load_plans(settings, &[])?;
     Ok(select(&loaded, Some(name))?[0].clone())
 }
@@ -75,7 +75,7 @@ struct Whereabouts {
 /// they need every region, and should say so at once rather than retry.
 const REGION_READ_TIMEOUT: Duration = Duration::from_secs(3);
 
-async fn where_now(settings: &Settings, plan: &Plan) -> anyhow::Result<Whereabouts> {
+async fn where_now(settings: &Settings, plan: &Plan) -> Result<Whereabouts, CliError> {
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let opts = StatusOptions {
         lag_window: DEFAULT_LAG_WINDOW,
@@ -96,31 +96,30 @@ async fn where_now(settings: &Settings, plan: &Plan) -> anyhow::Result<Whereabou
 }
 
 /// Refuses a run that needs regions that do not answer (exit 1), saying so.
-fn needs_every_region(what: &str, plan: &Plan, w: &Whereabouts) -> Option<Exit> {
+fn needs_every_region(what: &str, plan: &Plan, w: &Whereabouts) -> Result<(), CliError> {
     if w.unreachable.is_empty() {
-        return None;
+        return Ok(());
     }
     let dead: Vec<String> = w
         .unreachable
         .iter()
         .map(|(r, why)| format!("{r} ({why})"))
         .collect();
-    eprintln!(
-        "error: {what} of plan {} re-creates replicas in every other region, and {} does not answer; nothing was changed\n  hint: the plan still serves from {}; run `drctl {what} --plan {}` again once the region is back (`drctl status` shows it)",
+    Err(CliError::failed(format!(
+        "{what} of plan {} re-creates replicas in every other region, and {} does not answer; nothing was changed",
         plan.name(),
         dead.join(", "),
+    ))
+    .hint(format!(
+        "the plan still serves from {}; run `drctl {what} --plan {}` again once the region is back (`drctl status` shows it)",
         w.active,
         plan.name()
-    );
-    Some(Exit::Failed)
+    )))
 }
 
 /// Runs `restore`.
-pub async fn restore(a: RestoreArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let plan = match one_plan(settings, &a.plan).await {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
+pub async fn restore(a: RestoreArgs, settings: &Settings) -> Result<Exit, CliError> {
+    let plan = one_plan(settings, &a.plan).await?;
     let region = match a.region {
         Some(r) => r,
         None => where_now(settings, &plan).await?.active,
@@ -142,15 +141,10 @@ pub async fn restore(a: RestoreArgs, settings: &Settings) -> anyhow::Result<Exit
 }
 
 /// Runs `reprotect`.
-pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let plan = match one_plan(settings, &a.plan).await {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
+pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliError> {
+    let plan = one_plan(settings, &a.plan).await?;
     let w = where_now(settings, &plan).await?;
-    if let Some(code) = needs_every_region("reprotect", &plan, &w) {
-        return Ok(code);
-    }
+    needs_every_region("reprotect", &plan, &w)?;
     let opts = a
         .run
         .options(RunKind::Reprotect, RunMode::Reprotect, &w.active);
@@ -169,16 +163,11 @@ pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Ex
 ///
 /// With `--output json`, stdout holds one document, the last run's (or the
 /// refusal's): the reprotection's summary goes to stderr with its progress.
-pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let plan = match one_plan(settings, &a.plan).await {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
+pub async fn failback(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliError> {
+    let plan = one_plan(settings, &a.plan).await?;
     let home = plan.home().to_string();
     let w = where_now(settings, &plan).await?;
-    if let Some(code) = needs_every_region("failback", &plan, &w) {
-        return Ok(code);
-    }
+    needs_every_region("failback", &plan, &w)?;
     let (active, protected) = (w.active, w.protected);
     if active == home && protected {
         let message = format!(
@@ -186,11 +175,11 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> anyhow::Result<Exi
             plan.name()
         );
         match a.run.output {
-            Output::Json => println!(
+            Output::Json => outln!(
                 "{:#}",
                 serde_json::json!({"kind": "failback", "outcome": "nothing to do", "plan": plan.name(), "target": home, "message": message})
             ),
-            Output::Text => println!("{message}"),
+            Output::Text => outln!("{message}"),
         }
         return Ok(Exit::Ok);
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 use futures::StreamExt as _;
 
-use super::{Exit, load_plans};
+use super::{CliError, Exit, load_plans, out};
 use drctl::config::Settings;
 use drctl::plan::duration::parse_duration;
 use drctl::report::{self, JournalText, Request, Window, render};
@@ -68,63 +68,26 @@ fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// Runs `drctl report`.
-pub async fn run(a: ReportArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let loaded = match load_plans(settings, &[]) {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
-    for p in &a.only {
-        if loaded.plan(p).is_none() {
-            eprintln!(
-                "error: no plan named {p}\n  hint: the plans are {}",
-                loaded
-                    .plans
-                    .iter()
-                    .map(|p| p.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            return Ok(Exit::Invalid);
-        }
+pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
+    let loaded = load_plans(settings, &[])?;
+    if let Some(p) = a.only.iter().find(|p| loaded.plan(p).is_none()) {
+        let names: Vec<&str> = loaded.plans.iter().map(|p| p.name()).collect();
+        return Err(CliError::invalid(format!("no plan named {p}"))
+            .hint(format!("the plans are {}", names.join(", "))));
     }
     let now = Utc::now();
     let store = super::open_state(settings, None, None).await?.journals;
     if let Some(run) = &a.run {
-        if a.format != Format::Md {
-            eprintln!(
-                "error: the post-incident report is Markdown\n  hint: drop --format, or use `drctl runs show {run} --output json` for the run's JSON"
-            );
-            return Ok(Exit::Invalid);
-        }
-        let (text, head) = match drctl::journal::snapshot(store.as_ref(), run).await {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!(
-                    "error: cannot read the journal of {run}: {e}\n  hint: `drctl runs list` shows the runs"
-                );
-                return Ok(Exit::Invalid);
-            }
-        };
-        let journal = JournalText {
-            run_id: run.clone(),
-            text,
-            head,
-        };
-        return match report::incident::post_incident(&journal, &loaded.plans, now) {
-            Ok(md) => write_out(a.out.as_deref(), &md),
-            Err(why) => {
-                eprintln!("error: {why}");
-                Ok(Exit::Invalid)
-            }
-        };
+        return post_incident(&a, run, store.as_ref(), &loaded.plans, now).await;
     }
     let to = a.to.unwrap_or(now);
     let from = a.from.unwrap_or_else(|| {
         to - chrono::Duration::from_std(a.since).unwrap_or(chrono::Duration::days(90))
     });
     if from > to {
-        eprintln!("error: --from {from} is after --to {to}");
-        return Ok(Exit::Invalid);
+        return Err(CliError::invalid(format!(
+            "--from {from} is after --to {to}"
+        )));
     }
     let ids = store.list().await?;
     let journals: Vec<JournalText> = futures::stream::iter(ids.into_iter().map(|id| {
@@ -166,11 +129,44 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> anyhow::Result<Exit> {
     write_out(a.out.as_deref(), &text)
 }
 
+/// `drctl report --run RUN`: the post-incident report of one run.
+async fn post_incident(
+    a: &ReportArgs,
+    run: &str,
+    store: &dyn drctl::journal::JournalStore,
+    plans: &[drctl::plan::Plan],
+    now: DateTime<Utc>,
+) -> Result<Exit, CliError> {
+    if a.format != Format::Md {
+        return Err(
+            CliError::invalid("the post-incident report is Markdown").hint(format!(
+                "drop --format, or use `drctl runs show {run} --output json` for the run's JSON"
+            )),
+        );
+    }
+    let (text, head) = drctl::journal::snapshot(store, run).await.map_err(|e| {
+        // The journal error's own hint, when it has one, says it better.
+        let e = CliError::invalid_input(e);
+        CliError::invalid(format!("cannot read the journal of {run}: {}", e.message)).hint(
+            e.hint
+                .unwrap_or_else(|| "`drctl runs list` shows the runs".into()),
+        )
+    })?;
+    let journal = JournalText {
+        run_id: run.to_string(),
+        text,
+        head,
+    };
+    let md =
+        report::incident::post_incident(&journal, plans, now).map_err(CliError::invalid_input)?;
+    write_out(a.out.as_deref(), &md)
+}
+
 /// Writes `text` to `out` whole (a temporary file renamed over it), or to
 /// standard output.
-fn write_out(out: Option<&Path>, text: &str) -> anyhow::Result<Exit> {
+fn write_out(out: Option<&Path>, text: &str) -> Result<Exit, CliError> {
     let Some(path) = out else {
-        print!("{text}");
+        out!("{text}");
         return Ok(Exit::Ok);
     };
     let dir = path
@@ -187,11 +183,10 @@ fn write_out(out: Option<&Path>, text: &str) -> anyhow::Result<Exit> {
     let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        eprintln!(
-            "error: cannot write {}: {e}\n  hint: check the directory exists and is writable",
-            path.display()
+        return Err(
+            CliError::invalid(format!("cannot write {}: {e}", path.display()))
+                .hint("check the directory exists and is writable"),
         );
-        return Ok(Exit::Invalid);
     }
     eprintln!("wrote {}", path.display());
     Ok(Exit::Ok)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::{Exit, Output, load_plans};
+use super::{CliError, Exit, Output, load_plans, out, outln};
 use drctl::config::Settings;
 use drctl::engine::RunOptions;
 use drctl::journal;
@@ -84,230 +84,247 @@ pub fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
 }
 
 /// Runs a `runs` command.
-pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> {
+pub async fn run(cmd: RunsCommand, settings: &Settings) -> Result<Exit, CliError> {
     if let RunsCommand::Resume(a) = cmd {
         return resume(a, settings).await;
     }
     let state = super::open_state(settings, None, None).await?;
     let store = state.journals.clone();
     match cmd {
-        RunsCommand::List { output } => {
-            let mut rows = Vec::new();
-            for (id, records) in read_all(store.as_ref()).await? {
-                let started = records.iter().find_map(|r| match &r.event {
-                    Event::RunStarted {
-                        kind,
-                        target,
-                        plans,
-                        ..
-                    } => Some((
-                        r.at,
-                        *kind,
-                        target.clone(),
-                        plans
-                            .iter()
-                            .map(|p| p.name.clone())
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    )),
-                    _ => None,
-                });
-                let outcome = records.iter().rev().find_map(|r| match &r.event {
-                    Event::RunFinished { outcome, .. } => Some(*outcome),
-                    _ => None,
-                });
-                let (at, kind, target, plans) = match started {
-                    Some((at, kind, target, plans)) => (Some(at), Some(kind), target, plans),
-                    None => (None, None, String::new(), String::new()),
-                };
-                rows.push(serde_json::json!({"run": id, "started": at, "kind": kind, "target": target, "plans": plans, "outcome": outcome.unwrap_or(Outcome::Unfinished)}));
-            }
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-                Output::Text => {
-                    if rows.is_empty() {
-                        println!("no runs in {}", settings.state);
-                    }
-                    for r in rows {
-                        println!(
-                            "{}  {}  {} to {}  [{}]  {}",
-                            r["run"].as_str().unwrap_or_default(),
-                            r["started"].as_str().unwrap_or_default(),
-                            r["kind"].as_str().unwrap_or_default(),
-                            r["target"].as_str().unwrap_or_default(),
-                            r["plans"].as_str().unwrap_or_default(),
-                            r["outcome"].as_str().unwrap_or_default()
-                        );
-                    }
-                }
-            }
-            Ok(Exit::Ok)
-        }
-        RunsCommand::Show { run, output } => {
-            let records = match journal::read(store.as_ref(), &run).await {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(Exit::Invalid);
-                }
-            };
-            let outcome = records.iter().rev().find_map(|r| match &r.event {
-                Event::RunFinished { outcome, .. } => Some(*outcome),
-                _ => None,
-            });
-            let report = report_from_records(
-                &run,
-                &records,
-                &targets(settings),
-                outcome.unwrap_or(Outcome::Unfinished),
-            );
-            match output {
-                Output::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"report": report, "records": records})
-                    )?
-                ),
-                Output::Text => {
-                    println!("run {run}");
-                    for r in &records {
-                        let line = match &r.event {
-                            Event::RunStarted {
-                                kind,
-                                target,
-                                operator,
-                                plans,
-                                ..
-                            } => format!(
-                                "started {kind} to {target} of {} by {}",
-                                plans
-                                    .iter()
-                                    .map(|p| p.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", "),
-                                operator.as_deref().unwrap_or("unknown operator")
-                            ),
-                            Event::Gate {
-                                plan,
-                                gate,
-                                decision,
-                                detail,
-                            } => format!("gate {gate} for {plan}: {decision} {detail}"),
-                            Event::StepStarted { step, attempt } => {
-                                format!("step {step} started (attempt {attempt})")
-                            }
-                            Event::StepSucceeded { step, outputs } => {
-                                format!("step {step} succeeded: {outputs}")
-                            }
-                            Event::StepFailed { step, error } => format!(
-                                "step {step} FAILED: {}",
-                                error.message.lines().next().unwrap_or_default()
-                            ),
-                            Event::Resumed { host, pid, .. } => {
-                                format!("resumed on {host} (pid {pid})")
-                            }
-                            Event::LockLost {
-                                plan,
-                                by_run,
-                                by_host,
-                                reason,
-                                token,
-                                ..
-                            } => format!(
-                                "lock of {plan} taken over by run {by_run} on {by_host} (token {token}): {reason}"
-                            ),
-                            Event::DrillResource { step, resource } => {
-                                format!(
-                                    "drill resource {resource} (step {step}), named before its creation"
-                                )
-                            }
-                            Event::Interrupted { reason } => format!("steps stopped: {reason}"),
-                            Event::EvidenceVerified { by, host, plans } => {
-                                let problems: Vec<String> = plans
-                                    .iter()
-                                    .flat_map(|p| &p.destinations)
-                                    .flat_map(|d| &d.problems)
-                                    .map(|p| format!("{}: {}", p.object, p.problem))
-                                    .collect();
-                                format!(
-                                    "evidence verified by {} on {host}: {}",
-                                    by.as_deref().unwrap_or("unknown"),
-                                    if problems.is_empty() {
-                                        "every pack whole".to_string()
-                                    } else {
-                                        format!("NOT MATCHING: {}", problems.join("; "))
-                                    }
-                                )
-                            }
-                            Event::Cleanup {
-                                resource,
-                                result,
-                                detail,
-                            } => format!("cleanup {resource}: {result} ({detail})"),
-                            Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),
-                        };
-                        println!(
-                            "  {} #{:<3} {line}",
-                            r.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                            r.seq
-                        );
-                    }
-                    print!("{}", super::failover::render_report(&report));
-                }
-            }
-            Ok(Exit::Ok)
-        }
-        RunsCommand::Approve { run, reason } => {
-            let (mut j, records) = match journal::Journal::open_for_append(store, &run).await {
-                Ok(x) => x,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(Exit::Invalid);
-                }
-            };
-            let pending: Vec<String> = records
-                .iter()
-                .filter_map(|r| match &r.event {
-                    Event::Gate {
-                        plan, gate, detail, ..
-                    } if *gate == GateName::Approval
-                        && detail["emergency"] == serde_json::json!(true) =>
-                    {
-                        Some(plan.clone())
-                    }
-                    _ => None,
-                })
-                .collect();
-            if pending.is_empty() {
-                eprintln!("error: run {run} was not an emergency run: there is nothing to approve");
-                return Ok(Exit::Invalid);
-            }
-            // Ask STS in the run's target region: the region the run moved
-            // to is the one known to answer.
-            let region = records
-                .iter()
-                .find_map(|r| match &r.event {
-                    Event::RunStarted { target, .. } => Some(target.clone()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| drctl::cloud::aws::FALLBACK_REGION.to_string());
-            let clouds = drctl::cloud::connect(&settings.cloud).await?;
-            let who = clouds.identity.caller(&region).await?;
-            for plan in pending {
-                j.append(Event::Gate {
-                    plan: plan.clone(),
-                    gate: GateName::Approval,
-                    decision: Decision::Retroactive,
-                    detail: serde_json::json!({"approved_by": who.arn, "reason": reason}),
-                })
-                .await?;
-                println!("approved run {run} for plan {plan} as {}", who.arn);
-            }
-            j.flush().await?;
-            Ok(Exit::Ok)
-        }
+        RunsCommand::List { output } => list(store.as_ref(), settings, output).await,
+        RunsCommand::Show { run, output } => show(store.as_ref(), settings, &run, output).await,
+        RunsCommand::Approve { run, reason } => approve(store, settings, &run, &reason).await,
         RunsCommand::Resume(_) => unreachable!("handled above"),
     }
+}
+
+/// `runs list`.
+async fn list(
+    store: &dyn journal::JournalStore,
+    settings: &Settings,
+    output: Output,
+) -> Result<Exit, CliError> {
+    let mut rows = Vec::new();
+    for (id, records) in read_all(store).await? {
+        let started = records.iter().find_map(|r| match &r.event {
+            Event::RunStarted {
+                kind,
+                target,
+                plans,
+                ..
+            } => Some((
+                r.at,
+                *kind,
+                target.clone(),
+                plans
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )),
+            _ => None,
+        });
+        let outcome = records.iter().rev().find_map(|r| match &r.event {
+            Event::RunFinished { outcome, .. } => Some(*outcome),
+            _ => None,
+        });
+        let (at, kind, target, plans) = match started {
+            Some((at, kind, target, plans)) => (Some(at), Some(kind), target, plans),
+            None => (None, None, String::new(), String::new()),
+        };
+        rows.push(serde_json::json!({"run": id, "started": at, "kind": kind, "target": target, "plans": plans, "outcome": outcome.unwrap_or(Outcome::Unfinished)}));
+    }
+    match output {
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
+        Output::Text => {
+            if rows.is_empty() {
+                outln!("no runs in {}", settings.state);
+            }
+            for r in rows {
+                outln!(
+                    "{}  {}  {} to {}  [{}]  {}",
+                    r["run"].as_str().unwrap_or_default(),
+                    r["started"].as_str().unwrap_or_default(),
+                    r["kind"].as_str().unwrap_or_default(),
+                    r["target"].as_str().unwrap_or_default(),
+                    r["plans"].as_str().unwrap_or_default(),
+                    r["outcome"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// `runs show`.
+async fn show(
+    store: &dyn journal::JournalStore,
+    settings: &Settings,
+    run: &str,
+    output: Output,
+) -> Result<Exit, CliError> {
+    let records = journal::read(store, run)
+        .await
+        .map_err(CliError::invalid_input)?;
+    let outcome = records.iter().rev().find_map(|r| match &r.event {
+        Event::RunFinished { outcome, .. } => Some(*outcome),
+        _ => None,
+    });
+    let report = report_from_records(
+        run,
+        &records,
+        &targets(settings),
+        outcome.unwrap_or(Outcome::Unfinished),
+    );
+    match output {
+        Output::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"report": report, "records": records})
+            )?
+        ),
+        Output::Text => {
+            outln!("run {run}");
+            for r in &records {
+                let line = event_line(&r.event);
+                outln!(
+                    "  {} #{:<3} {line}",
+                    r.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                    r.seq
+                );
+            }
+            out!("{}", super::failover::render_report(&report));
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// One record of `runs show`, for people.
+fn event_line(event: &Event) -> String {
+    match event {
+        Event::RunStarted {
+            kind,
+            target,
+            operator,
+            plans,
+            ..
+        } => format!(
+            "started {kind} to {target} of {} by {}",
+            plans
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            operator.as_deref().unwrap_or("unknown operator")
+        ),
+        Event::Gate {
+            plan,
+            gate,
+            decision,
+            detail,
+        } => format!("gate {gate} for {plan}: {decision} {detail}"),
+        Event::StepStarted { step, attempt } => {
+            format!("step {step} started (attempt {attempt})")
+        }
+        Event::StepSucceeded { step, outputs } => {
+            format!("step {step} succeeded: {outputs}")
+        }
+        Event::StepFailed { step, error } => format!(
+            "step {step} FAILED: {}",
+            error.message.lines().next().unwrap_or_default()
+        ),
+        Event::Resumed { host, pid, .. } => {
+            format!("resumed on {host} (pid {pid})")
+        }
+        Event::LockLost {
+            plan,
+            by_run,
+            by_host,
+            reason,
+            token,
+            ..
+        } => format!(
+            "lock of {plan} taken over by run {by_run} on {by_host} (token {token}): {reason}"
+        ),
+        Event::DrillResource { step, resource } => {
+            format!("drill resource {resource} (step {step}), named before its creation")
+        }
+        Event::Interrupted { reason } => format!("steps stopped: {reason}"),
+        Event::EvidenceVerified { by, host, plans } => {
+            let problems: Vec<String> = plans
+                .iter()
+                .flat_map(|p| &p.destinations)
+                .flat_map(|d| &d.problems)
+                .map(|p| format!("{}: {}", p.object, p.problem))
+                .collect();
+            format!(
+                "evidence verified by {} on {host}: {}",
+                by.as_deref().unwrap_or("unknown"),
+                if problems.is_empty() {
+                    "every pack whole".to_string()
+                } else {
+                    format!("NOT MATCHING: {}", problems.join("; "))
+                }
+            )
+        }
+        Event::Cleanup {
+            resource,
+            result,
+            detail,
+        } => format!("cleanup {resource}: {result} ({detail})"),
+        Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),
+    }
+}
+
+/// `runs approve`.
+async fn approve(
+    store: std::sync::Arc<dyn journal::JournalStore>,
+    settings: &Settings,
+    run: &str,
+    reason: &str,
+) -> Result<Exit, CliError> {
+    let (mut j, records) = journal::Journal::open_for_append(store, run)
+        .await
+        .map_err(CliError::invalid_input)?;
+    let pending: Vec<String> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Gate {
+                plan, gate, detail, ..
+            } if *gate == GateName::Approval && detail["emergency"] == serde_json::json!(true) => {
+                Some(plan.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    if pending.is_empty() {
+        return Err(CliError::invalid(format!(
+            "run {run} was not an emergency run: there is nothing to approve"
+        )));
+    }
+    // Ask STS in the run's target region: the region the run moved
+    // to is the one known to answer.
+    let region = records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::RunStarted { target, .. } => Some(target.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| drctl::cloud::aws::FALLBACK_REGION.to_string());
+    let clouds = drctl::cloud::connect(&settings.cloud).await?;
+    let who = clouds.identity.caller(&region).await?;
+    for plan in pending {
+        j.append(Event::Gate {
+            plan: plan.clone(),
+            gate: GateName::Approval,
+            decision: Decision::Retroactive,
+            detail: serde_json::json!({"approved_by": who.arn, "reason": reason}),
+        })
+        .await?;
+        outln!("approved run {run} for plan {plan} as {}", who.arn);
+    }
+    j.flush().await?;
+    Ok(Exit::Ok)
 }
 
 /// Every run's records (parsed leniently: `audit verify` is where chains are
@@ -315,7 +332,7 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> anyhow::Result<Exit> 
 /// (a bucket answers in milliseconds per request, not per byte).
 pub async fn read_all(
     store: &dyn drctl::journal::JournalStore,
-) -> anyhow::Result<Vec<(String, Vec<journal::event::Record>)>> {
+) -> Result<Vec<(String, Vec<journal::event::Record>)>, CliError> {
     let ids = store.list().await?;
     let texts: Vec<String> = futures::stream::iter(
         ids.iter()
@@ -338,11 +355,8 @@ pub async fn read_all(
 }
 
 /// `runs resume`: the engine (with the state) reads the journal itself.
-async fn resume(a: ResumeArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let loaded = match load_plans(settings, &[]) {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
+async fn resume(a: ResumeArgs, settings: &Settings) -> Result<Exit, CliError> {
+    let loaded = load_plans(settings, &[])?;
     let budget = loaded
         .plans
         .iter()
@@ -357,7 +371,7 @@ async fn resume(a: ResumeArgs, settings: &Settings) -> anyhow::Result<Exit> {
 }
 
 /// Runs an `audit` command.
-pub async fn audit(cmd: AuditCommand, settings: &Settings) -> anyhow::Result<Exit> {
+pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliError> {
     let AuditCommand::Verify {
         run,
         evidence,
@@ -380,13 +394,9 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> anyhow::Result<Exi
     let mut ok = true;
     let mut results = Vec::new();
     for id in ids {
-        let v = match journal::verify_stored(store.as_ref(), &id).await {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(Exit::Invalid);
-            }
-        };
+        let v = journal::verify_stored(store.as_ref(), &id)
+            .await
+            .map_err(CliError::invalid_input)?;
         ok &= v.ok;
         let mut line = match &v.first_broken {
             None => format!("ok      {} ({} records, chain intact)", v.run_id, v.records),
@@ -429,18 +439,24 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> anyhow::Result<Exi
         }
         results.push((line, value));
     }
+    print_verified(output, &results)?;
+    Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// Each run's verification: its text lines, or one JSON list of documents.
+fn print_verified(output: Output, results: &[(String, serde_json::Value)]) -> Result<(), CliError> {
     match output {
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&results.iter().map(|(_, v)| v).collect::<Vec<_>>())?
         ),
         Output::Text => {
-            for (line, _) in &results {
-                println!("{line}");
+            for (line, _) in results {
+                outln!("{line}");
             }
         }
     }
-    Ok(if ok { Exit::Ok } else { Exit::Failed })
+    Ok(())
 }
 
 /// The verifier's identity (STS, in `region`), bounded: a verification is
@@ -460,11 +476,14 @@ async fn verify_evidence(
     store: &dyn journal::JournalStore,
     settings: &Settings,
     id: &str,
-) -> anyhow::Result<(
-    Vec<drctl::journal::PlanCheck>,
-    Vec<journal::event::Record>,
-    String,
-)> {
+) -> Result<
+    (
+        Vec<drctl::journal::PlanCheck>,
+        Vec<journal::event::Record>,
+        String,
+    ),
+    CliError,
+> {
     let (text, _) = journal::snapshot(store, id).await?;
     // Leniently parsed: a broken chain is reported above; what its records
     // say was stored is still checked.

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{Exit, Output, load_plans};
+use super::{CliError, Exit, Output, load_plans, out, outln};
 use drctl::config::Settings;
 use drctl::engine::{Engine, EngineError, RunMode};
 use drctl::journal::event::{Event, Outcome, PlanRef};
@@ -59,7 +59,7 @@ pub enum ScheduleCommand {
 }
 
 /// Runs a `schedule` command.
-pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> anyhow::Result<Exit> {
+pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> Result<Exit, CliError> {
     let (plan, output) = match cmd {
         ScheduleCommand::List { plan, output } => (plan, output),
         ScheduleCommand::Run {
@@ -69,22 +69,19 @@ pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> anyhow::Result<Ex
             every,
         } => return run_passes(settings, plan.as_deref(), catch_up, looping, every).await,
     };
-    let loaded = match load_plans(settings, &[]) {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
-    let plans = match super::select(&loaded, plan.as_deref()) {
-        Ok(p) => p.into_iter().cloned().collect::<Vec<_>>(),
-        Err(code) => return Ok(code),
-    };
+    let loaded = load_plans(settings, &[])?;
+    let plans = super::select(&loaded, plan.as_deref())?
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
     let rows = cadence(settings, &plans, None, None).await?;
     let overdue = rows.iter().any(|r| r.overdue);
     match output {
-        Output::Json => println!(
+        Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({"plans": rows, "overdue": overdue}))?
         ),
-        Output::Text => print!("{}", render(&rows)),
+        Output::Text => out!("{}", render(&rows)),
     }
     Ok(if overdue { Exit::Failed } else { Exit::Ok })
 }
@@ -96,7 +93,7 @@ pub async fn cadence(
     plans: &[drctl::plan::Plan],
     via: Option<&str>,
     clouds: Option<&drctl::cloud::Clouds>,
-) -> anyhow::Result<Vec<Cadence>> {
+) -> Result<Vec<Cadence>, CliError> {
     let state = super::open_state(settings, via, clouds).await?;
     let targets = super::runs::targets(settings);
     let mut drills = Vec::new();
@@ -144,15 +141,12 @@ async fn run_passes(
     catch_up: Duration,
     looping: bool,
     every: Duration,
-) -> anyhow::Result<Exit> {
-    let loaded = match load_plans(settings, &[]) {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
-    let plans = match super::select(&loaded, plan) {
-        Ok(p) => p.into_iter().cloned().collect::<Vec<_>>(),
-        Err(code) => return Ok(code),
-    };
+) -> Result<Exit, CliError> {
+    let loaded = load_plans(settings, &[])?;
+    let plans = super::select(&loaded, plan)?
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
     let engine = super::failover::engine(settings, None, false, None, false).await?;
     // Ctrl-C or SIGTERM (cron's kill, systemd's stop, a pod's termination):
     // the running drill stops and cleans up before the process exits, and
@@ -172,8 +166,10 @@ async fn run_passes(
         return pass(&engine, &plans, catch_up, &stop).await;
     }
     loop {
-        if let Err(e) = pass(&engine, &plans, catch_up, &stop).await {
-            eprintln!("schedule pass failed: {e:#}");
+        match pass(&engine, &plans, catch_up, &stop).await {
+            Err(e) if e.closed_pipe => return Err(e),
+            Err(e) => eprintln!("schedule pass failed: {e}"),
+            Ok(_) => {}
         }
         if stop.stopping.load(Ordering::SeqCst) {
             return Ok(Exit::Ok);
@@ -200,7 +196,7 @@ async fn pass(
     plans: &[Plan],
     catch_up: Duration,
     stop: &Stop,
-) -> anyhow::Result<Exit> {
+) -> Result<Exit, CliError> {
     let now = Utc::now();
     let mut taken = BTreeMap::new();
     for (id, records) in super::runs::read_all(engine.store.as_ref()).await? {
@@ -219,13 +215,13 @@ async fn pass(
             continue;
         };
         match d.action {
-            SlotAction::Unscheduled { why } => println!("{}: not scheduled ({why})", d.plan),
+            SlotAction::Unscheduled { why } => outln!("{}: not scheduled ({why})", d.plan),
             SlotAction::Taken { slot, by } => {
-                println!("{}: slot {slot} already taken by run {by}", d.plan)
+                outln!("{}: slot {slot} already taken by run {by}", d.plan)
             }
             SlotAction::Blackout { slot, why } => {
                 let id = record(engine, plan, slot, format!("skipped: {why}")).await?;
-                println!(
+                outln!(
                     "{}: slot {slot} skipped ({why}); recorded as run {id}",
                     d.plan
                 );
@@ -241,76 +237,94 @@ async fn pass(
                     ),
                 )
                 .await?;
-                println!("{}: slot {slot} missed; recorded as run {id}", d.plan);
+                outln!("{}: slot {slot} missed; recorded as run {id}", d.plan);
             }
             SlotAction::Start { slot, catch_up } => {
-                if stop.stopping.load(Ordering::SeqCst) {
-                    println!("{}: slot {slot} not started (stopping)", d.plan);
-                    continue;
-                }
-                let Some(target) = plan.regions().get(1).cloned() else {
-                    println!("{}: no standby region to drill", d.plan);
-                    continue;
-                };
-                let mut opts = drctl::engine::RunOptions::failover(&target);
-                opts.kind = RunKind::Drill;
-                opts.mode = RunMode::Drill {
-                    depth: DrillDepth::Shadow,
-                };
-                opts.slot = Some(slot);
-                opts.interrupt = Some(stop.interrupt.clone());
-                println!(
-                    "{}: starting the drill of slot {slot}{} to {target}",
-                    d.plan,
-                    if catch_up { " (catch-up)" } else { "" }
-                );
-                match engine.run(std::slice::from_ref(plan), &opts).await {
-                    Ok(report) => {
-                        print!("{}", super::failover::render_report(&report));
-                        if !report.succeeded() {
-                            exit = Exit::Failed;
-                        }
-                    }
-                    Err(EngineError::Refused(why)) => {
-                        // Another scheduler took the slot (or is running
-                        // it); else another run holds the plan: skip.
-                        // The holder may be the other scheduler's drill of
-                        // this very slot, whose first record follows its
-                        // lock by moments: look for it a little while.
-                        let names = [plan.name()];
-                        let mut taken = engine.slot_taken(&names, slot).await?;
-                        for _ in 0..20 {
-                            if taken.is_some() {
-                                break;
-                            }
-                            tokio::time::sleep(Duration::from_millis(250)).await;
-                            taken = engine.slot_taken(&names, slot).await?;
-                        }
-                        match taken {
-                            Some(by) => println!(
-                                "{}: slot {slot} taken by run {by} (another scheduler)",
-                                d.plan
-                            ),
-                            None => {
-                                let first = why.lines().next().unwrap_or_default().to_string();
-                                let id =
-                                    record(engine, plan, slot, format!("skipped: {first}")).await?;
-                                println!(
-                                    "{}: slot {slot} skipped ({first}); recorded as run {id}",
-                                    d.plan
-                                );
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("{}: the drill of slot {slot} did not start: {e}", d.plan);
-                        exit = Exit::Failed;
-                    }
+                if start(engine, plan, slot, catch_up, stop).await? == Exit::Failed {
+                    exit = Exit::Failed;
                 }
             }
         }
     }
     Ok(exit)
+}
+
+/// Starts the drill of a due slot (unless stopping); a slot refused
+/// because another scheduler or run holds the plan is skipped, recorded.
+async fn start(
+    engine: &Engine,
+    plan: &Plan,
+    slot: DateTime<Utc>,
+    catch_up: bool,
+    stop: &Stop,
+) -> Result<Exit, CliError> {
+    if stop.stopping.load(Ordering::SeqCst) {
+        outln!("{}: slot {slot} not started (stopping)", plan.name());
+        return Ok(Exit::Ok);
+    }
+    let Some(target) = plan.regions().get(1).cloned() else {
+        outln!("{}: no standby region to drill", plan.name());
+        return Ok(Exit::Ok);
+    };
+    let mut opts = drctl::engine::RunOptions::failover(&target);
+    opts.kind = RunKind::Drill;
+    opts.mode = RunMode::Drill {
+        depth: DrillDepth::Shadow,
+    };
+    opts.slot = Some(slot);
+    opts.interrupt = Some(stop.interrupt.clone());
+    outln!(
+        "{}: starting the drill of slot {slot}{} to {target}",
+        plan.name(),
+        if catch_up { " (catch-up)" } else { "" }
+    );
+    match engine.run(std::slice::from_ref(plan), &opts).await {
+        Ok(report) => {
+            out!("{}", super::failover::render_report(&report));
+            if !report.succeeded() {
+                return Ok(Exit::Failed);
+            }
+        }
+        Err(EngineError::Refused(why)) => {
+            // Another scheduler took the slot (or is running
+            // it); else another run holds the plan: skip.
+            // The holder may be the other scheduler's drill of
+            // this very slot, whose first record follows its
+            // lock by moments: look for it a little while.
+            let names = [plan.name()];
+            let mut taken = engine.slot_taken(&names, slot).await?;
+            for _ in 0..20 {
+                if taken.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                taken = engine.slot_taken(&names, slot).await?;
+            }
+            match taken {
+                Some(by) => outln!(
+                    "{}: slot {slot} taken by run {by} (another scheduler)",
+                    plan.name()
+                ),
+                None => {
+                    let first = why.lines().next().unwrap_or_default().to_string();
+                    let id = record(engine, plan, slot, format!("skipped: {first}")).await?;
+                    outln!(
+                        "{}: slot {slot} skipped ({first}); recorded as run {id}",
+                        plan.name()
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "{}: the drill of slot {slot} did not start: {e}",
+                plan.name()
+            );
+            return Ok(Exit::Failed);
+        }
+    }
+
+    Ok(Exit::Ok)
 }
 
 /// Records a slot that did not run (skipped or missed) as a run of its
@@ -320,7 +334,7 @@ async fn record(
     plan: &Plan,
     slot: DateTime<Utc>,
     reason: String,
-) -> anyhow::Result<String> {
+) -> Result<String, CliError> {
     let run_id = drctl::journal::new_run_id(&format!("{}-slot", plan.name()));
     let mut j = Journal::create(engine.store.clone(), &run_id).await?;
     j.append(Event::RunStarted {

@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{Exit, Output, load_plans, select};
+use super::{CliError, Exit, Output, load_plans, out, outln, select};
 use drctl::config::Settings;
 use drctl::plan::duration::{format_duration, parse_duration};
-use drctl::status::{DEFAULT_LAG_WINDOW, StatusOptions, StatusReport, status};
+use drctl::status::{
+    DEFAULT_LAG_WINDOW, DbStatus, RegionStatus, StatusOptions, StatusReport, status,
+};
 
 /// `status`.
 #[derive(Debug, Args)]
@@ -29,15 +31,12 @@ pub struct StatusArgs {
 }
 
 /// Runs `status`.
-pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let loaded = match load_plans(settings, &[]) {
-        Ok(l) => l,
-        Err(code) => return Ok(code),
-    };
-    let plans: Vec<_> = match select(&loaded, args.plan.as_deref()) {
-        Ok(p) => p.into_iter().cloned().collect(),
-        Err(code) => return Ok(code),
-    };
+pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError> {
+    let loaded = load_plans(settings, &[])?;
+    let plans: Vec<_> = select(&loaded, args.plan.as_deref())?
+        .into_iter()
+        .cloned()
+        .collect();
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let window = if args.lag_window.is_zero() {
         DEFAULT_LAG_WINDOW
@@ -77,8 +76,8 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> anyhow::Result<Exit> 
         ),
     }
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Output::Text => print!("{}", render(&report)),
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Text => out!("{}", render(&report)),
     }
     Ok(if report.all_ready() {
         Exit::Ok
@@ -129,73 +128,7 @@ pub fn render(report: &StatusReport) -> String {
             );
         }
         for r in &p.regions {
-            let _ = writeln!(
-                o,
-                "  {} [{}]{}{}",
-                r.region,
-                r.role,
-                if r.unreachable.is_some() {
-                    " UNREACHABLE"
-                } else {
-                    ""
-                },
-                if r.role == "standby" {
-                    if r.ready { ": ready" } else { ": not ready" }
-                } else {
-                    ""
-                }
-            );
-            for db in &r.databases {
-                let lag = match (db.role.as_str(), db.lag_seconds) {
-                    ("replica", Some(l)) => format!(
-                        ", lag {} (max of {} datapoints over {}){}",
-                        format_duration(Duration::from_secs_f64(l.round())),
-                        db.lag_datapoints,
-                        format_duration(Duration::from_secs(db.lag_window_seconds)),
-                        match db.within_rpo {
-                            Some(true) => " within RPO",
-                            Some(false) => " ABOVE RPO",
-                            None => "",
-                        }
-                    ),
-                    ("replica", None) => ", lag unknown (no datapoints)".into(),
-                    _ => String::new(),
-                };
-                let _ = writeln!(
-                    o,
-                    "    database {} {}{}{}",
-                    db.instance,
-                    db.role,
-                    db.state
-                        .as_deref()
-                        .map(|s| format!(" ({s})"))
-                        .unwrap_or_default(),
-                    lag
-                );
-            }
-            for g in &r.compute {
-                match (g.capacity, g.in_service) {
-                    (Some(c), Some(n)) => {
-                        let _ = writeln!(
-                            o,
-                            "    compute  {} {} (min/desired/max), {} in service",
-                            g.group, c, n
-                        );
-                    }
-                    _ if r.unreachable.is_some() => {
-                        let _ = writeln!(o, "    compute  {} unreachable", g.group);
-                    }
-                    _ => {
-                        let _ = writeln!(o, "    compute  {} missing", g.group);
-                    }
-                }
-            }
-            for c in &r.checks {
-                let _ = writeln!(o, "    {:<8} {}", c.resource, c.state);
-            }
-            for why in &r.problems {
-                let _ = writeln!(o, "    ✗ {why}");
-            }
+            render_region(&mut o, r);
         }
         for e in &p.evidence {
             let state = match (e.reachable, &e.error) {
@@ -212,4 +145,80 @@ pub fn render(report: &StatusReport) -> String {
         o.push('\n');
     }
     o
+}
+
+/// One region of a plan: its role and readiness, then each resource.
+fn render_region(o: &mut String, r: &RegionStatus) {
+    let _ = writeln!(
+        o,
+        "  {} [{}]{}{}",
+        r.region,
+        r.role,
+        if r.unreachable.is_some() {
+            " UNREACHABLE"
+        } else {
+            ""
+        },
+        if r.role == "standby" {
+            if r.ready { ": ready" } else { ": not ready" }
+        } else {
+            ""
+        }
+    );
+    for db in &r.databases {
+        render_db(o, db);
+    }
+    for g in &r.compute {
+        match (g.capacity, g.in_service) {
+            (Some(c), Some(n)) => {
+                let _ = writeln!(
+                    o,
+                    "    compute  {} {} (min/desired/max), {} in service",
+                    g.group, c, n
+                );
+            }
+            _ if r.unreachable.is_some() => {
+                let _ = writeln!(o, "    compute  {} unreachable", g.group);
+            }
+            _ => {
+                let _ = writeln!(o, "    compute  {} missing", g.group);
+            }
+        }
+    }
+    for c in &r.checks {
+        let _ = writeln!(o, "    {:<8} {}", c.resource, c.state);
+    }
+    for why in &r.problems {
+        let _ = writeln!(o, "    ✗ {why}");
+    }
+}
+
+/// One database of a region, with its replica lag against the RPO.
+fn render_db(o: &mut String, db: &DbStatus) {
+    let lag = match (db.role.as_str(), db.lag_seconds) {
+        ("replica", Some(l)) => format!(
+            ", lag {} (max of {} datapoints over {}){}",
+            format_duration(Duration::from_secs_f64(l.round())),
+            db.lag_datapoints,
+            format_duration(Duration::from_secs(db.lag_window_seconds)),
+            match db.within_rpo {
+                Some(true) => " within RPO",
+                Some(false) => " ABOVE RPO",
+                None => "",
+            }
+        ),
+        ("replica", None) => ", lag unknown (no datapoints)".into(),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        o,
+        "    database {} {}{}{}",
+        db.instance,
+        db.role,
+        db.state
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default(),
+        lag
+    );
 }

@@ -75,6 +75,30 @@ impl ErrorKind {
     }
 }
 
+/// A transport failure (no answer from the provider) in a few words, from
+/// the texts of the error's sources: what the user reads instead of the
+/// SDK's dump (which stays in the logs, `-v`). `timed_out` when the SDK
+/// itself says so.
+pub fn transport_words(timed_out: bool, sources: &[String]) -> &'static str {
+    let text = sources.join(" | ").to_lowercase();
+    let has = |s: &str| text.contains(s);
+    if timed_out || has("timed out") || has("timeout") || has("deadline") {
+        "timed out before an answer"
+    } else if has("connection closed") || has("incompletemessage") || has("unexpected eof") {
+        "the connection closed before an answer"
+    } else if has("connection refused") {
+        "connection refused: nothing answers at the endpoint"
+    } else if has("connection reset") || has("broken pipe") {
+        "the connection was reset before an answer"
+    } else if has("dns") || has("lookup address") || has("name or service not known") {
+        "the endpoint's host name does not resolve"
+    } else if has("certificate") || has("tls") || has("handshake") {
+        "the TLS handshake with the endpoint failed"
+    } else {
+        "no answer: the connection to the endpoint failed"
+    }
+}
+
 /// A failed cloud call.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct CloudError {
@@ -94,18 +118,11 @@ pub struct CloudError {
     pub message: String,
 }
 
+/// The full text: the summary, then the hint on its own line (journals
+/// keep it with the step's error, so `runs show` can say what to do).
 impl fmt::Display for CloudError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} on `{}` in {} failed",
-            self.service, self.operation, self.resource, self.region
-        )?;
-        match &self.code {
-            Some(code) => write!(f, ": {code}: {}", self.message)?,
-            None => write!(f, ": {}", self.message)?,
-        }
-        write!(f, "\n  hint: {}", self.kind.hint())
+        write!(f, "{}\n  hint: {}", self.summary(), self.hint())
     }
 }
 
@@ -134,6 +151,25 @@ impl CloudError {
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(code.into());
         self
+    }
+
+    /// What failed, in one line: service, operation, resource, region and
+    /// what happened (the provider's code and message, or the transport
+    /// failure in words), without the hint.
+    pub fn summary(&self) -> String {
+        let what = format!(
+            "{} {} on `{}` in {} failed",
+            self.service, self.operation, self.resource, self.region
+        );
+        match &self.code {
+            Some(code) => format!("{what}: {code}: {}", self.message),
+            None => format!("{what}: {}", self.message),
+        }
+    }
+
+    /// What to do about it, from the error's classification.
+    pub fn hint(&self) -> &'static str {
+        self.kind.hint()
     }
 
     /// Whether retrying may help.
@@ -257,5 +293,58 @@ mod tests {
         assert!(text.contains("us-east-1"));
         assert!(text.contains("DBInstanceNotFound"));
         assert!(text.contains("hint:"));
+    }
+
+    /// The issue: a cloud error reached the user as the SDK's Debug dump
+    /// (`DispatchFailure(DispatchFailure { source: ConnectorError { ... } })`).
+    #[test]
+    fn transport_failures_are_said_in_words_not_debug_dumps() {
+        let closed = vec![
+            "dispatch failure".to_string(),
+            "io error".into(),
+            "connection closed before message completed".into(),
+        ];
+        let cases = [
+            (
+                transport_words(false, &closed),
+                "the connection closed before an answer",
+            ),
+            (transport_words(true, &[]), "timed out before an answer"),
+            (
+                transport_words(
+                    false,
+                    &["tcp connect error: Connection refused (os error 111)".into()],
+                ),
+                "connection refused: nothing answers at the endpoint",
+            ),
+        ];
+        for (words, want) in cases {
+            assert_eq!(words, want);
+        }
+        let throttled = CloudError::new(
+            "rds",
+            "DescribeDBInstances",
+            "payments-db",
+            "us-east-1",
+            ErrorKind::Throttled,
+            "Rate exceeded",
+        )
+        .with_code("Throttling");
+        let timeout = CloudError::new(
+            "route53",
+            "ChangeResourceRecordSets",
+            "api.example.com",
+            "global",
+            ErrorKind::Connection,
+            transport_words(true, &[]),
+        );
+        for e in [throttled, timeout] {
+            for text in [e.to_string(), e.summary()] {
+                for dump in ["DispatchFailure", "ConnectorError", "{"] {
+                    assert!(!text.contains(dump), "{text}");
+                }
+            }
+            assert!(!e.summary().contains("hint:"));
+        }
     }
 }

@@ -123,11 +123,14 @@ pub enum RpoDetail {
     },
     /// Each promoted database's lag against the tier's RPO.
     Checked {
-        /// The tier's RPO.
-        rpo_seconds: u64,
+        /// The tier's RPO (always written; absent only in hand-made records).
+        #[serde(default)]
+        rpo_seconds: Option<u64>,
         /// `--accept-data-loss`, when given.
+        #[serde(default)]
         accept_data_loss_seconds: Option<u64>,
         /// One reading per database the run promotes.
+        #[serde(default)]
         databases: Vec<LagReading>,
     },
 }
@@ -153,6 +156,7 @@ pub struct LagReading {
     /// The plan's database id.
     pub resource: String,
     /// The replica's instance id in the target region.
+    #[serde(default)]
     pub instance: String,
     /// The lag (the maximum over the window), when any datapoint was read.
     #[serde(default)]

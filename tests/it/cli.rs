@@ -241,35 +241,54 @@ fn an_unknown_run_id_exits_2_for_every_command() {
     }
 }
 
-/// Regression: `drctl plan graph ... | head -1` panicked with "failed
-/// printing to stdout: Broken pipe" and exited 101.
-#[test]
-fn a_closed_stdout_pipe_ends_quietly_with_success() {
+/// Runs drctl with a stdout whose reader has gone (`drctl ... | head -1`
+/// once `head` has its line).
+fn drctl_into_closed_pipe(args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_drctl"))
-        .args([
-            "--color",
-            "never",
-            "plan",
-            "graph",
-            "payments",
-            "--to",
-            "us-east-1",
-            "--format",
-            "dot",
-        ])
+        .args(["--color", "never"])
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("drctl runs");
     drop(child.stdout.take());
-    let o = child.wait_with_output().expect("drctl ends");
+    child.wait_with_output().expect("drctl ends")
+}
+
+/// Regression: `drctl plan graph ... | head -1` panicked with "failed
+/// printing to stdout: Broken pipe" and exited 101.
+#[test]
+fn a_closed_stdout_pipe_ends_quietly_with_success() {
+    let args: Vec<&str> = "plan graph payments --to us-east-1 --format dot"
+        .split(' ')
+        .collect();
+    let o = drctl_into_closed_pipe(&args);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(
         !err.contains("panicked") && !err.contains("Broken pipe"),
         "{err}"
     );
+}
+
+/// Regression (issue 16): `drctl completions bash | head -1` panicked (exit
+/// 101) and `drctl man | head -1` exited 1; every command ends with 0 and
+/// says nothing when its reader closes stdout.
+#[test]
+fn completions_and_man_panicked_or_failed_on_a_closed_pipe() {
+    for args in [
+        vec!["completions", "bash"],
+        vec!["man"],
+        vec!["plan", "show", "payments"],
+        vec!["plan", "validate"],
+        vec!["plan", "graph", "payments", "--to", "us-east-1"],
+    ] {
+        let o = drctl_into_closed_pipe(&args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
 }
 
 #[test]

@@ -267,15 +267,40 @@ where
         (SdkError::ServiceError(_), Some(m)) if !m.is_empty() => m.to_string(),
         (SdkError::ServiceError(_), _) => match status {
             Some(s) => format!("HTTP {s}"),
-            None => DisplayErrorContext(&err).to_string(),
+            None => "the provider's answer said nothing".to_string(),
         },
-        _ => DisplayErrorContext(&err).to_string(),
+        _ => transport_message(&err),
     };
     let mut out = call.error(kind, message);
     if let Some(code) = err.code() {
         out = out.with_code(code);
     }
     out
+}
+
+/// What went wrong with a request that got no (readable) answer, in words;
+/// the SDK's own account (a nest of Debug forms) is logged (`-v`) for
+/// whoever needs the detail.
+fn transport_message<E>(err: &SdkError<E>) -> String
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let words = match err {
+        SdkError::ResponseError(_) => "the answer could not be read",
+        SdkError::TimeoutError(_) => super::error::transport_words(true, &[]),
+        SdkError::DispatchFailure(d) => {
+            let mut sources = Vec::new();
+            let mut source = std::error::Error::source(err);
+            while let Some(s) = source {
+                sources.push(s.to_string());
+                source = s.source();
+            }
+            super::error::transport_words(d.is_timeout(), &sources)
+        }
+        _ => "the request could not be built",
+    };
+    tracing::info!(detail = %DisplayErrorContext(err), "{words}");
+    words.to_string()
 }
 
 /// Runs one SDK call under the retry policy, mapping its errors.

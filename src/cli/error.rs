@@ -1,0 +1,275 @@
+//! How a command fails: one error type that carries its exit code and its
+//! hint, so that `main` alone decides what is printed and how the process
+//! ends.
+//!
+//! Commands return `Result<Exit, CliError>`: `Ok` is an outcome (success,
+//! or "a run failed / not ready", exit 1, which is a result and not an
+//! error); `Err` says why the command could not do its job. The library's
+//! errors convert with `?` and are classified here, once: a gate's refusal
+//! is exit 3, invalid input exit 2, anything else exit 1. A write to a
+//! closed stdout (`drctl ... | head -1`) is no error at all: the reader has
+//! what it wanted, and the program ends with 0, as ripgrep does.
+
+use std::fmt;
+
+use drctl::engine::EngineError;
+use drctl::journal::JournalError;
+use drctl::state::StateError;
+
+use super::Exit;
+
+/// Why a command did not do its job, with the exit code it ends with.
+#[derive(Debug)]
+pub struct CliError {
+    /// The exit code.
+    pub code: Exit,
+    /// What happened, one sentence (empty when it was already reported,
+    /// e.g. a plan's diagnostics).
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+    /// Stdout was closed by its reader: end quietly with success.
+    pub closed_pipe: bool,
+}
+
+impl CliError {
+    /// An error with this code and message.
+    pub fn new(code: Exit, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            hint: None,
+            closed_pipe: false,
+        }
+    }
+
+    /// Invalid input (exit 2).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Exit::Invalid, message)
+    }
+
+    /// A library error that is invalid input here (an unknown run id, a
+    /// step graph that does not compile): its text, its hint apart.
+    pub fn invalid_input(e: impl fmt::Display) -> Self {
+        Self::from_text(Exit::Invalid, e.to_string())
+    }
+
+    /// A failure (exit 1).
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(Exit::Failed, message)
+    }
+
+    /// An error whose text is already on stderr (a plan's diagnostics):
+    /// only its code is left to give.
+    pub fn reported(code: Exit) -> Self {
+        Self::new(code, "")
+    }
+
+    /// Adds what to do about it.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// An error from its full text, whose hint (if any) follows the
+    /// message as `\n  hint: ...`, as the library's errors still write it.
+    fn from_text(code: Exit, text: String) -> Self {
+        match text.split_once("\n  hint: ") {
+            Some((message, hint)) => Self::new(code, message).hint(hint),
+            None => Self::new(code, text),
+        }
+    }
+
+    /// What the user sees on stderr (nothing for a closed pipe or an error
+    /// already reported).
+    pub fn render(&self) -> String {
+        if self.closed_pipe || self.message.is_empty() {
+            return String::new();
+        }
+        match &self.hint {
+            Some(h) => format!("error: {}\n  hint: {h}\n", self.message),
+            None => format!("error: {}\n", self.message),
+        }
+    }
+
+    /// The process's exit code: 0 for a closed pipe, else the error's.
+    pub fn exit(&self) -> Exit {
+        if self.closed_pipe {
+            Exit::Ok
+        } else {
+            self.code
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The exit code of an engine error: a gate's refusal is 3, an invalid
+/// request (or an unknown run id, as for `runs show`) 2, else 1.
+pub fn engine_code(e: &EngineError) -> Exit {
+    match e {
+        EngineError::Refused(_) => Exit::Refused,
+        EngineError::Invalid(_) | EngineError::Journal(JournalError::NotFound { .. }) => {
+            Exit::Invalid
+        }
+        _ => Exit::Failed,
+    }
+}
+
+/// The exit code of a state error: a location or store that cannot be
+/// used safely is invalid input (2); anything else is a failure (1).
+fn state_code(e: &StateError) -> Exit {
+    match e {
+        StateError::Location { .. } | StateError::Unsafe { .. } => Exit::Invalid,
+        _ => Exit::Failed,
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        let closed = e.kind() == std::io::ErrorKind::BrokenPipe;
+        Self {
+            closed_pipe: closed,
+            ..Self::from_text(Exit::Failed, e.to_string())
+        }
+    }
+}
+
+impl From<EngineError> for CliError {
+    fn from(e: EngineError) -> Self {
+        Self::from_text(engine_code(&e), e.to_string())
+    }
+}
+
+impl From<StateError> for CliError {
+    fn from(e: StateError) -> Self {
+        Self::from_text(state_code(&e), e.to_string())
+    }
+}
+
+impl From<drctl::cloud::CloudError> for CliError {
+    fn from(e: drctl::cloud::CloudError) -> Self {
+        let mut out = Self::failed(e.summary());
+        out.hint = Some(e.hint().to_string());
+        out
+    }
+}
+
+impl From<drctl::config::ConfigError> for CliError {
+    fn from(e: drctl::config::ConfigError) -> Self {
+        Self::from_text(Exit::Invalid, e.to_string())
+    }
+}
+
+/// Errors that are failures (exit 1) whatever they say.
+macro_rules! failures {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for CliError {
+            fn from(e: $t) -> Self {
+                Self::from_text(Exit::Failed, e.to_string())
+            }
+        }
+    )*};
+}
+failures!(
+    JournalError,
+    drctl::state::lock::LockError,
+    serde_json::Error
+);
+
+impl From<anyhow::Error> for CliError {
+    /// Classified by the typed error it carries (the first one in its
+    /// chain that decides a code); its text is the whole chain, as `{:#}`.
+    fn from(e: anyhow::Error) -> Self {
+        let code = e
+            .chain()
+            .find_map(|c| {
+                if let Some(s) = c.downcast_ref::<StateError>() {
+                    return Some(state_code(s));
+                }
+                c.downcast_ref::<EngineError>().map(engine_code)
+            })
+            .unwrap_or(Exit::Failed);
+        let closed = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        Self {
+            closed_pipe: closed,
+            ..Self::from_text(code, format!("{e:#}"))
+        }
+    }
+}
+
+/// Writes a line to stdout; a failed write (a closed pipe among them)
+/// ends the command through `?`.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// Writes to stdout; a failed write (a closed pipe among them) ends the
+/// command through `?`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+pub(crate) use {out, outln};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hint_is_a_field_rendered_once() {
+        let e = CliError::invalid("no plan named `x`").hint("plans in plans: a, b");
+        assert_eq!(
+            e.render(),
+            "error: no plan named `x`\n  hint: plans in plans: a, b\n"
+        );
+        let e = CliError::from(EngineError::Invalid("bad\n  hint: do this".into()));
+        assert_eq!(
+            (e.code, e.hint.as_deref()),
+            (Exit::Invalid, Some("do this"))
+        );
+        assert_eq!(e.message, "bad");
+    }
+
+    #[test]
+    fn codes_follow_the_error() {
+        assert_eq!(
+            CliError::from(EngineError::Refused("rpo".into())).exit(),
+            Exit::Refused
+        );
+        let state = StateError::Location {
+            location: "x:".into(),
+            detail: "no".into(),
+        };
+        assert_eq!(
+            CliError::from(anyhow::Error::from(state)).exit(),
+            Exit::Invalid
+        );
+    }
+
+    #[test]
+    fn closed_pipe_ends_quietly_with_success() {
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let e = CliError::from(anyhow::Error::from(io).context("printing"));
+        assert_eq!((e.exit(), e.render()), (Exit::Ok, String::new()));
+        let e = CliError::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert_eq!((e.exit(), e.render()), (Exit::Ok, String::new()));
+    }
+}
