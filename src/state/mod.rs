@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome};
 use crate::journal::{Fence, FileStore, JournalStore, LockError, LockInfo, RunKind};
 
+pub mod clock;
 pub mod lease;
 pub mod local;
 pub mod objects;

@@ -15,7 +15,7 @@ use aws_sdk_s3::types::{
 use drctl::cloud::ObjectUrl;
 
 use crate::adapters::create_s3_bucket;
-use crate::failover::Fixture;
+use crate::fixture::Fixture;
 use crate::world::{self, HOME, STANDBY};
 
 async fn version(name: &str) {

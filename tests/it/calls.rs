@@ -5,7 +5,7 @@
 //! and this test keeps it from growing again. What the last two are and
 //! what would remove them: docs/performance.md.
 
-use crate::failover::{Fixture, Proxied};
+use crate::fixture::{Fixture, Proxied};
 
 /// Requests of a failover's own (not its evidence writes: the S3 objects,
 /// the bucket lookup and the Object Lock read that precede them).

@@ -16,7 +16,7 @@ use std::time::Duration;
 use drctl::drill::RUN_TAG;
 use serde_json::Value;
 
-use crate::failover::{Fixture, Snapshot};
+use crate::fixture::{Fixture, Snapshot};
 use crate::world::{self, STANDBY};
 
 /// Production as a drill must leave it: the snapshot without moto's stale
@@ -91,7 +91,7 @@ async fn leftovers(f: &Fixture) -> Vec<String> {
     left
 }
 
-fn drill_of(ran: &crate::failover::Ran) -> Value {
+fn drill_of(ran: &crate::fixture::Ran) -> Value {
     let j = ran.json();
     assert!(j["drill"].is_object(), "a drill report: {}", ran.all());
     j

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use drctl::cloud::{ObjectUrl, PutMode};
 use serde_json::Value;
 
-use crate::failover::{Fixture, Ran};
+use crate::fixture::{Fixture, Ran};
 use crate::world::{self, STANDBY};
 
 /// The evidence prefixes of `run` (S3, GCS).

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use drctl::cloud::DbRole;
 use serde_json::Value;
 
-use crate::failover::{Fixture, Proxied};
+use crate::fixture::{Fixture, Proxied};
 use crate::proxy::{Fault, Match};
 use crate::world::{self, HOME, STANDBY};
 

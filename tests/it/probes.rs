@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use drctl::cloud::ErrorKind;
 
 use crate::adapters::fake_server;
-use crate::failover::Fixture;
+use crate::fixture::Fixture;
 use crate::proxy::{Fault, FaultProxy, Match};
 use crate::world::{self, STANDBY};
 

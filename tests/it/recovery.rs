@@ -14,7 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use drctl::cloud::DbRole;
 use serde_json::Value;
 
-use crate::failover::{Fixture, Ran, Snapshot, gates, outputs, records};
+use crate::fixture::{Fixture, Ran, Snapshot, gates, outputs, records};
 use crate::world::{self, HOME, STANDBY};
 
 /// A [`Fixture`] that also deletes the instances the test's runs created.

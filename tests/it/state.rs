@@ -16,7 +16,7 @@ use drctl::journal::{Event, Journal, JournalError, JournalStore};
 use drctl::state::objects::ObjectJournalStore;
 use serde_json::Value;
 
-use crate::failover::{Fixture, Proxied, Ran};
+use crate::fixture::{Fixture, Proxied, Ran};
 use crate::proxy::{Fault, Match};
 use crate::world::{self, STANDBY};
 
@@ -266,7 +266,7 @@ async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
     let run = wait_for_journal(&fx, "\"step_started\"").await;
     // The state bucket stops answering A (the evidence buckets still do).
     routed.proxy_for("AWS_ENDPOINT_URL_S3").inject(
-        Match::PathContains(format!("/{}/", crate::failover::IT_STATE_BUCKET)),
+        Match::PathContains(format!("/{}/", crate::fixture::IT_STATE_BUCKET)),
         Fault::Hang,
         usize::MAX,
     );
@@ -389,7 +389,7 @@ async fn lock_status_and_break_on_shared_state() {
 /// Writers racing on one journal: each appends until it has 10 records in,
 /// re-opening whenever another got there first.
 async fn concurrent_appenders(scheme: &str) {
-    let base = crate::failover::shared_state(&world::unique("appenders"), Some(scheme))
+    let base = crate::fixture::shared_state(&world::unique("appenders"), Some(scheme))
         .await
         .expect("a bucket");
     let store: Arc<dyn JournalStore> = Arc::new(ObjectJournalStore::new(
