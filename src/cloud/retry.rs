@@ -234,17 +234,25 @@ mod tests {
     async fn a_poll_returns_the_first_answer_and_stops_at_a_probe_error() {
         let start = Instant::now();
         let calls = AtomicUsize::new(0);
-        let out: Result<Option<usize>, ()> =
-            poll_until("test", (Duration::from_secs(2), Duration::from_secs(60)), start + Duration::from_secs(3600), || {
+        let out: Result<Option<usize>, ()> = poll_until(
+            "test",
+            (Duration::from_secs(2), Duration::from_secs(60)),
+            start + Duration::from_secs(3600),
+            || {
                 let n = calls.fetch_add(1, Ordering::SeqCst);
                 async move { Ok((n == 2).then_some(n)) }
-            })
-            .await;
+            },
+        )
+        .await;
         assert_eq!(out, Ok(Some(2)));
         assert_eq!(start.elapsed(), Duration::from_secs(6));
-        let out: Result<Option<()>, &str> =
-            poll_until("test", (Duration::from_secs(1), Duration::from_secs(1)), start + Duration::from_secs(3600), || async { Err("boom") })
-                .await;
+        let out: Result<Option<()>, &str> = poll_until(
+            "test",
+            (Duration::from_secs(1), Duration::from_secs(1)),
+            start + Duration::from_secs(3600),
+            || async { Err("boom") },
+        )
+        .await;
         assert_eq!(out, Err("boom"));
         assert_eq!(start.elapsed(), Duration::from_secs(6));
     }

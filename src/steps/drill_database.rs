@@ -220,7 +220,11 @@ impl DrillDatabase {
         let read = poll_until(&what, cx.poll, until, || {
             let (what, told) = (&what, &told);
             async move {
-                let r = cx.clouds.metrics.replica_lag(t, temp, cx.lag_window).await?;
+                let r = cx
+                    .clouds
+                    .metrics
+                    .replica_lag(t, temp, cx.lag_window)
+                    .await?;
                 if r.datapoints > 0 {
                     return Ok(Some(r));
                 }

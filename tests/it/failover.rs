@@ -15,14 +15,13 @@ use drctl::journal::{LockInfo, hostname};
 use futures::stream::StreamExt;
 use serde_json::{Value, json};
 
-use crate::fixture::{
-    Fixture, IT_STATE_BUCKET, Proxied, Ran, Snapshot, gates, outputs, records,
-};
+use crate::fixture::{Fixture, IT_STATE_BUCKET, Proxied, Ran, Snapshot, gates, outputs, records};
 use crate::proxy::{Fault, FaultProxy, Match};
 use crate::world::{self, HOME, STANDBY};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failover_payments_switches_dns_database_and_capacity() {
+    crate::needs_emulators!();
     let fx = Fixture::new("fo").await;
     let before = fx.snapshot().await;
     assert_eq!(
@@ -141,6 +140,7 @@ async fn failover_payments_switches_dns_database_and_capacity() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ledger_is_refused_by_the_rpo_gate_then_accepted_with_data_loss() {
+    crate::needs_emulators!();
     let fx = Fixture::new("rpo").await;
     let weights = |snap: &Snapshot| {
         let zone = fx.zone.trim_end_matches('.').to_string();
@@ -273,6 +273,7 @@ async fn ledger_is_refused_by_the_rpo_gate_then_accepted_with_data_loss() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn running_the_same_failover_twice_changes_nothing_the_second_time() {
+    crate::needs_emulators!();
     let fx = Fixture::new("twice").await;
     let first = fx.failover_payments(&["--output", "json"]).await;
     assert_eq!(first.code, Some(0), "{}", first.all());
@@ -338,6 +339,7 @@ async fn running_the_same_failover_twice_changes_nothing_the_second_time() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lock_held_by_a_live_run_refuses_a_second_run() {
+    crate::needs_emulators!();
     let fx = Fixture::new("lock").await;
     if fx.shared.is_some() {
         // Writes lock files by hand; leases are tested in state.rs.
@@ -591,6 +593,7 @@ async fn crash_and_resume(when: &str, local: &str) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crash_after_each_step_then_resume_ends_in_the_correct_state() {
+    crate::needs_emulators!();
     // The step ids of the graph, as the binary compiles it for a suffix world
     // (compiling needs the plans only, not the world).
     let suffix = world::unique("graph");
@@ -663,6 +666,7 @@ async fn crash_after_each_step_then_resume_ends_in_the_correct_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tampered_journal_fails_audit_verify() {
+    crate::needs_emulators!();
     let fx = Fixture::new("tamper").await;
     if fx.shared.is_some() {
         // Edits journal files in place; shared journals are checked in state.rs.
@@ -783,6 +787,7 @@ async fn a_tampered_journal_fails_audit_verify() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_changes_nothing() {
+    crate::needs_emulators!();
     let fx = Fixture::new("dry").await;
     let before = fx.snapshot().await;
 
@@ -903,6 +908,7 @@ async fn dry_run_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn approval_is_required_for_critical_without_a_terminal() {
+    crate::needs_emulators!();
     let fx = Fixture::new("appr").await;
     let before = fx.snapshot().await;
     let runs = fx.runs();
@@ -1003,6 +1009,7 @@ fn hold_modifying(rds: &FaultProxy, instance: &str, times: usize) {
 /// the promotion step waits, says on its progress line what for, and goes on.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_replica_held_in_a_transitional_state_is_waited_for() {
+    crate::needs_emulators!();
     let fx = Fixture::new("wait").await;
     let proxied = Proxied::start(false).await;
     let replica = fx.id("payments-db-use1");
@@ -1039,6 +1046,7 @@ async fn a_replica_held_in_a_transitional_state_is_waited_for() {
 /// ready finishes the failover.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_step_that_runs_out_of_time_fails_saying_what_it_waited_for() {
+    crate::needs_emulators!();
     let fx = Fixture::new("tmo").await;
     let proxied = Proxied::start(false).await;
     let replica = fx.id("payments-db-use1");

@@ -51,6 +51,31 @@ pub fn endpoints_file() -> PathBuf {
     repo_path("localstack/endpoints.env")
 }
 
+/// An endpoints file in `dir` shaped like `localstack/endpoints.env` whose
+/// endpoints are a closed local port: for commands that must give their
+/// answer before calling any cloud, without the emulators.
+pub fn offline_endpoints(dir: &Path) -> PathBuf {
+    let closed = "http://127.0.0.1:9";
+    let mut text = String::from(
+        "AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\nAWS_DEFAULT_REGION=us-west-2\nAWS_REGION=us-west-2\n",
+    );
+    for service in [
+        "ROUTE_53",
+        "S3",
+        "CLOUDWATCH",
+        "STS",
+        "RDS",
+        "AUTO_SCALING",
+        "EC2",
+    ] {
+        text.push_str(&format!("AWS_ENDPOINT_URL_{service}={closed}\n"));
+    }
+    text.push_str(&format!("DRCTL_GCS_ENDPOINT={closed}\n"));
+    let path = dir.join("offline-endpoints.env");
+    std::fs::write(&path, text).expect("write the offline endpoints file");
+    path
+}
+
 /// A retry policy for tests: quick, and still exercising retries.
 pub fn test_retry() -> RetryPolicy {
     RetryPolicy {
