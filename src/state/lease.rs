@@ -28,15 +28,22 @@
 //! journal's create-only records refuse a second writer of the same record.
 //! A process that slept through its lease therefore cannot write into a run
 //! that someone else now owns.
+//!
+//! **Time.** Wall time comes from an injected [`Clock`] and the holder's
+//! deadline from `tokio::time::Instant`, so tests check expiry and renewal on
+//! tokio's paused time ([`super::clock::TokioClock`]) instead of sleeping.
 
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::clock::{Clock, SystemClock};
 use super::{Acquired, HeldLock, Holder, LeaseTimes, LockStatus, LockStore, Takeover};
 use crate::cloud::{
     CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned,
@@ -106,10 +113,12 @@ pub struct LeaseLocks {
     via: String,
     base: ObjectUrl,
     times: LeaseTimes,
+    clock: Arc<dyn Clock>,
 }
 
 impl LeaseLocks {
-    /// Leases under `base` (`s3://bucket/prefix`), reached through `via`.
+    /// Leases under `base` (`s3://bucket/prefix`), reached through `via`,
+    /// on the machine's clock.
     pub fn new(
         objects: Arc<dyn ObjectStore>,
         via: &str,
@@ -121,7 +130,13 @@ impl LeaseLocks {
             via: via.to_string(),
             base,
             times,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same leases judged and stamped by `clock` (a test's paused clock).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
     }
 
     fn url(&self, plan: &str) -> ObjectUrl {
@@ -159,7 +174,7 @@ impl LeaseLocks {
                         },
                         hold_id: String::new(),
                         acquired: DateTime::<Utc>::UNIX_EPOCH,
-                        renewed: Utc::now(),
+                        renewed: self.clock.now(),
                         lease_seconds: MAX_LEASE_SECONDS,
                         token: 0,
                         released: false,
@@ -207,13 +222,118 @@ fn encode(lease: &Lease) -> Bytes {
     Bytes::from(serde_json::to_vec_pretty(lease).unwrap_or_default())
 }
 
-fn next_token(previous: Option<u64>) -> u64 {
-    let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+fn next_token(previous: Option<u64>, now: DateTime<Utc>) -> u64 {
+    let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
     previous.map_or(now_ms, |p| p.saturating_add(1).max(now_ms))
 }
 
 fn hold_id() -> String {
     crate::journal::new_run_id("hold")
+}
+
+impl LeaseLocks {
+    /// The holder that taking `current` over displaces, and whether its lease
+    /// was live; `None` when there is no lease or it was released. A lease
+    /// that may not be taken is [`LockError::Held`].
+    fn displaces(
+        &self,
+        plan: &str,
+        current: Option<&Lease>,
+        takeover: &Takeover<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Holder, bool)>, LockError> {
+        let Some(lease) = current.filter(|l| !l.released) else {
+            return Ok(None);
+        };
+        // A holder on this machine whose process is gone is known dead: no
+        // need to wait for its lease to run out.
+        let dead_here = lease.holder.info.host == crate::state::hostname()
+            && !crate::state::lock::holder_alive(&lease.holder.info);
+        let live = lease.is_live(self.times.skew, now) && !dead_here;
+        if !may_take(&lease.holder.info, takeover, live) {
+            return Err(LockError::Held {
+                plan: plan.to_string(),
+                holder: lease.holder.info.clone(),
+                alive: live,
+            });
+        }
+        Ok(Some((lease.holder.clone(), live)))
+    }
+
+    /// Writes `lease` over the lease object last read at `version` (create-only
+    /// when there was none) and returns the version written; `None` when
+    /// another writer won the race (read again).
+    async fn write_taken(
+        &self,
+        plan: &str,
+        lease: &Lease,
+        version: Option<&str>,
+    ) -> Result<Option<String>, LockError> {
+        let url = self.url(plan);
+        let body = encode(lease);
+        let written = match version {
+            None => match self
+                .objects
+                .put(&self.via, &url, body, PutMode::CreateOnly)
+                .await
+                .map_err(|e| self.cloud_error(plan, "create", e))?
+            {
+                PutOutcome::Written(v) => v,
+                // Lost the race, or our own write whose answer was lost.
+                PutOutcome::AlreadyExists => None,
+            },
+            Some(version) => match self
+                .objects
+                .replace_if(&self.via, &url, body, version)
+                .await
+                .map_err(|e| self.cloud_error(plan, "take", e))?
+            {
+                SwapOutcome::Swapped(v) => Some(v),
+                SwapOutcome::Stale => None,
+            },
+        };
+        match written {
+            Some(v) if !v.is_empty() => Ok(Some(v)),
+            // Not shown to be ours (a lost race, a lost answer, or a store
+            // that returns no version, which cannot be renewed safely): read
+            // the version back and keep it only if the lease is ours.
+            _ => Ok(match self.read(plan).await? {
+                Some((l, v)) if l == *lease => Some(v),
+                _ => None,
+            }),
+        }
+    }
+}
+
+/// Whether a taker with `takeover` may take the lease of `holder` (not
+/// released), given whether that lease is `live`.
+fn may_take(holder: &LockInfo, takeover: &Takeover<'_>, live: bool) -> bool {
+    let own_run = takeover.reclaim_run == Some(holder.run_id.as_str());
+    // This very process resuming its own run (its executor stopped, as at an
+    // injected crash point).
+    let this_process =
+        own_run && holder.pid == std::process::id() && holder.host == crate::state::hostname();
+    let preempted = takeover.preempt_run == Some(holder.run_id.as_str());
+    if this_process || preempted {
+        true
+    } else if live {
+        takeover.force && takeover.reason.is_some()
+    } else {
+        takeover.force || own_run
+    }
+}
+
+/// Why `displaced` was taken over, as the new lease records it.
+fn takeover_reason(takeover: &Takeover<'_>, displaced: &Holder) -> String {
+    takeover.reason.map(str::to_string).unwrap_or_else(|| {
+        if takeover.preempt_run == Some(displaced.info.run_id.as_str()) {
+            "preempted: a failover takes precedence over a drill".to_string()
+        } else if takeover.reclaim_run == Some(displaced.info.run_id.as_str()) {
+            "resumed after its lease expired".to_string()
+        } else {
+            "took over an expired lease (--force-unlock)".to_string()
+        }
+    })
 }
 
 #[async_trait]
@@ -224,47 +344,16 @@ impl LockStore for LeaseLocks {
         me: &Holder,
         takeover: Takeover<'_>,
     ) -> Result<Acquired, LockError> {
-        let url = self.url(plan);
         // Each round either wins, fails for good, or lost a race (the lease
         // changed between the read and the write): read again.
         for _ in 0..8 {
             let current = self.read(plan).await?;
-            let now = Utc::now();
-            let mut displaced = None;
-            let mut displaced_live = false;
-            let previous_token = current.as_ref().map(|(l, _)| l.token);
-            if let Some((lease, _)) = &current
-                && !lease.released
-            {
-                // A holder on this machine whose process is gone is known
-                // dead: no need to wait for its lease to run out.
-                let dead_here = lease.holder.info.host == crate::state::hostname()
-                    && !crate::state::lock::holder_alive(&lease.holder.info.clone());
-                let live = lease.is_live(self.times.skew, now) && !dead_here;
-                let own_run = takeover.reclaim_run == Some(lease.holder.info.run_id.as_str());
-                // This very process resuming its own run (its executor
-                // stopped, as at an injected crash point).
-                let this_process = own_run
-                    && lease.holder.info.pid == std::process::id()
-                    && lease.holder.info.host == crate::state::hostname();
-                let preempted = takeover.preempt_run == Some(lease.holder.info.run_id.as_str());
-                let may = if this_process || preempted {
-                    true
-                } else if live {
-                    takeover.force && takeover.reason.is_some()
-                } else {
-                    takeover.force || own_run
-                };
-                if !may {
-                    return Err(LockError::Held {
-                        plan: plan.to_string(),
-                        holder: lease.holder.info.clone(),
-                        alive: live,
-                    });
-                }
-                displaced = Some(lease.holder.clone());
-                displaced_live = live;
-            }
+            let now = self.clock.now();
+            let (lease_now, version_now) = match &current {
+                Some((l, v)) => (Some(l), Some(v.as_str())),
+                None => (None, None),
+            };
+            let displaced = self.displaces(plan, lease_now, &takeover, now)?;
             let lease = Lease {
                 plan: plan.to_string(),
                 holder: me.clone(),
@@ -272,71 +361,26 @@ impl LockStore for LeaseLocks {
                 acquired: now,
                 renewed: now,
                 lease_seconds: self.times.length.as_secs().max(1),
-                token: next_token(previous_token),
+                token: next_token(lease_now.map(|l| l.token), now),
                 released: false,
-                reason: displaced.as_ref().map(|d| {
-                    takeover.reason.map(str::to_string).unwrap_or_else(|| {
-                        if takeover.preempt_run == Some(d.info.run_id.as_str()) {
-                            "preempted: a failover takes precedence over a drill".to_string()
-                        } else if takeover.reclaim_run == Some(d.info.run_id.as_str()) {
-                            "resumed after its lease expired".to_string()
-                        } else {
-                            "took over an expired lease (--force-unlock)".to_string()
-                        }
-                    })
-                }),
-                displaced: displaced.clone(),
+                reason: displaced
+                    .as_ref()
+                    .map(|(d, _)| takeover_reason(&takeover, d)),
+                displaced: displaced.as_ref().map(|(d, _)| d.clone()),
             };
-            let body = encode(&lease);
             let sent = Instant::now();
-            let version = match &current {
-                None => match self
-                    .objects
-                    .put(&self.via, &url, body.clone(), PutMode::CreateOnly)
-                    .await
-                    .map_err(|e| self.cloud_error(plan, "create", e))?
-                {
-                    PutOutcome::Written(v) => v,
-                    PutOutcome::AlreadyExists => {
-                        // Lost the race, or our own write whose answer was lost.
-                        match self.read(plan).await? {
-                            Some((l, v)) if l == lease => Some(v),
-                            _ => continue,
-                        }
-                    }
-                },
-                Some((_, version)) => match self
-                    .objects
-                    .replace_if(&self.via, &url, body.clone(), version)
-                    .await
-                    .map_err(|e| self.cloud_error(plan, "take", e))?
-                {
-                    SwapOutcome::Swapped(v) => Some(v),
-                    SwapOutcome::Stale => match self.read(plan).await? {
-                        Some((l, v)) if l == lease => Some(v),
-                        _ => continue,
-                    },
-                },
+            let Some(version) = self.write_taken(plan, &lease, version_now).await? else {
+                continue;
             };
-            let version = match version {
-                Some(v) if !v.is_empty() => v,
-                // A store that returns no version cannot be renewed safely:
-                // read the version back.
-                _ => match self.read(plan).await? {
-                    Some((l, v)) if l == lease => v,
-                    _ => continue,
-                },
-            };
-            let held = HeldLease::start(self, lease, version, sent);
             return Ok(Acquired {
-                lock: held,
-                displaced: displaced.map(|d| d.info),
-                displaced_live,
+                lock: HeldLease::start(self, lease, version, sent),
+                displaced_live: displaced.as_ref().is_some_and(|(_, live)| *live),
+                displaced: displaced.map(|(d, _)| d.info),
             });
         }
         Err(LockError::Io {
             action: "take",
-            path: url.to_string().into(),
+            path: self.url(plan).to_string().into(),
             source: std::io::Error::other(
                 "the lease kept changing while being taken; another drctl is competing for it, try again",
             ),
@@ -364,7 +408,7 @@ impl LockStore for LeaseLocks {
         } else {
             plans.to_vec()
         };
-        let now = Utc::now();
+        let now = self.clock.now();
         let reads = futures::future::join_all(names.iter().map(|p| self.read(p))).await;
         let mut out = Vec::new();
         for (plan, read) in names.iter().zip(reads) {
@@ -396,21 +440,22 @@ impl LockStore for LeaseLocks {
             let Some((lease, version)) = self.read(plan).await? else {
                 return Ok(None);
             };
-            let before = self.status_of(&lease, Utc::now());
+            let now = self.clock.now();
+            let before = self.status_of(&lease, now);
             if lease.released {
                 return Ok(Some(before));
             }
             // Released, with a higher token: the broken holder's next append
             // is refused, and the next taker gets a higher token still.
             let broken = Lease {
-                token: next_token(Some(lease.token)),
+                token: next_token(Some(lease.token), now),
                 released: true,
                 reason: Some(format!(
                     "broken by {} on {}: {reason}",
                     by.info.run_id, by.info.host
                 )),
                 displaced: Some(lease.holder.clone()),
-                renewed: Utc::now(),
+                renewed: now,
                 ..lease
             };
             match self
@@ -453,6 +498,7 @@ pub struct HeldLease {
     plan: String,
     url: ObjectUrl,
     times: LeaseTimes,
+    clock: Arc<dyn Clock>,
     state: Mutex<HoldState>,
     renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -465,6 +511,7 @@ impl HeldLease {
             plan: lease.plan.clone(),
             url: locks.url(&lease.plan),
             times: locks.times,
+            clock: locks.clock.clone(),
             state: Mutex::new(HoldState {
                 deadline: deadline(sent, locks.times),
                 lease,
@@ -548,7 +595,7 @@ impl HeldLease {
                 return;
             }
             let mut lease = s.lease.clone();
-            lease.renewed = Utc::now();
+            lease.renewed = self.clock.now();
             (lease, s.version.clone())
         };
         let sent = Instant::now();
@@ -716,7 +763,7 @@ impl HeldLock for HeldLease {
         };
         let released = Lease {
             released: true,
-            renewed: Utc::now(),
+            renewed: self.clock.now(),
             ..lease.clone()
         };
         // Bounded: a store that does not answer must not keep a finished
@@ -748,7 +795,10 @@ impl Drop for HeldLease {
 mod tests {
     use super::*;
     use crate::cloud::fake::FakeCloud;
+    use crate::state::clock::TokioClock;
 
+    /// Leases on `fake`, on a clock that follows tokio's (paused in the tests
+    /// of expiry and renewal, so that no test waits for real time).
     fn locks(fake: &FakeCloud, length: u64, skew: u64) -> LeaseLocks {
         fake.state().buckets.push("s3://state".into());
         LeaseLocks::new(
@@ -760,6 +810,7 @@ mod tests {
                 skew: Duration::from_millis(skew),
             },
         )
+        .with_clock(Arc::new(TokioClock::default()))
     }
 
     fn me(run: &str) -> Holder {
@@ -831,13 +882,13 @@ mod tests {
         assert_eq!(st[0].holder.as_ref().unwrap().run_id, "b");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_expired_lease_is_resumed_by_its_own_run_and_forced_by_others() {
         let fake = FakeCloud::default();
         let l = locks(&fake, 1_000, 100);
         let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
         a.lock.abandon(); // as a killed process: no more renewals
-        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        tokio::time::advance(Duration::from_millis(1_200)).await;
         // Expired: a stranger still needs --force-unlock (a half-done run
         // waits for its resume); the run itself takes it back.
         match l.acquire("p", &me("b"), Takeover::default()).await {
@@ -858,11 +909,34 @@ mod tests {
         assert_eq!(again.displaced.unwrap().run_id, "a");
     }
 
-    #[tokio::test]
+    /// On the injected clock, expiry is exact: a lease not renewed is live
+    /// until `length + skew` after its last renewal, and expired just after.
+    #[tokio::test(start_paused = true)]
+    async fn an_unrenewed_lease_expires_after_its_length_and_skew() {
+        let fake = FakeCloud::default();
+        let l = locks(&fake, 1_000, 100);
+        let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
+        a.lock.abandon();
+        tokio::time::advance(Duration::from_millis(1_099)).await;
+        match l.acquire("p", &me("b"), Takeover::default()).await {
+            Err(LockError::Held { alive: true, .. }) => {}
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert_eq!(l.status(&[]).await.unwrap()[0].state, "held");
+        tokio::time::advance(Duration::from_millis(2)).await;
+        match l.acquire("p", &me("b"), Takeover::default()).await {
+            Err(LockError::Held { alive: false, .. }) => {}
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert_eq!(l.status(&[]).await.unwrap()[0].state, "expired");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn renewal_keeps_a_lease_alive_past_its_length() {
         let fake = FakeCloud::default();
         let l = locks(&fake, 600, 100);
         let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
+        // Paused time: the runtime jumps from one renewal timer to the next.
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         a.lock.check().await.unwrap();
         assert!(l.acquire("p", &me("b"), Takeover::default()).await.is_err());

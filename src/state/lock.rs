@@ -197,6 +197,67 @@ fn pid_alive(_pid: u32) -> bool {
     true
 }
 
+/// The holder named by a lock file's bytes, and whether it is alive.
+fn holder_of(seen: &[u8]) -> (LockInfo, bool) {
+    match serde_json::from_slice::<LockInfo>(seen) {
+        Ok(holder) => {
+            let alive = holder_alive(&holder);
+            (holder, alive)
+        }
+        // Unreadable (damaged, or written in place without hard links):
+        // nobody can be shown to own it; only --force-unlock takes it.
+        Err(_) => (
+            LockInfo {
+                run_id: "(unreadable lock file)".into(),
+                host: "(unknown)".into(),
+                pid: 0,
+                started: DateTime::<Utc>::UNIX_EPOCH,
+            },
+            false,
+        ),
+    }
+}
+
+/// Whether `me` may take over the lock of `holder`.
+fn may_take(
+    holder: &LockInfo,
+    alive: bool,
+    me: &LockInfo,
+    force: bool,
+    reclaim_run: Option<&str>,
+    preempt_run: Option<&str>,
+) -> bool {
+    // A resume of the run that holds it may take it when that run's process
+    // is dead, or when it is this very process (the run's executor stopped,
+    // as at an injected crash point, and this process now resumes it).
+    let own_run = reclaim_run == Some(holder.run_id.as_str());
+    let this_process =
+        holder.pid == std::process::id() && holder.host == hostname() && me.run_id == holder.run_id;
+    // A failover preempting a drill takes the drill's lock, live or not.
+    let preempt = preempt_run.is_some_and(|r| r == holder.run_id);
+    (!alive && (force || own_run)) || (own_run && this_process) || preempt
+}
+
+/// Moves the lock at `path`, judged from its bytes `seen`, aside and removes
+/// it. `false` when it was no longer there or no longer `seen` (someone
+/// replaced it meanwhile: theirs is put back), so the caller looks again.
+fn move_aside(dir: &Path, plan: &str, path: &Path, seen: &[u8]) -> Result<bool, LockError> {
+    let stale = temp_name(dir, plan, "stale");
+    match std::fs::rename(path, &stale) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io("move aside", path)(e)),
+    }
+    let moved = std::fs::read(&stale).map_err(io("read", &stale))?;
+    if moved != seen {
+        let _ = std::fs::hard_link(&stale, path);
+        let _ = std::fs::remove_file(&stale);
+        return Ok(false);
+    }
+    std::fs::remove_file(&stale).map_err(io("remove", &stale))?;
+    Ok(true)
+}
+
 impl PlanLock {
     /// Takes the lock of `plan` in `<state_dir>/locks/<plan>.lock` (contents =
     /// `me` as JSON, fsynced).
@@ -256,57 +317,17 @@ impl PlanLock {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io("read", &path)(e)),
             };
-            let (holder, alive) = match serde_json::from_slice::<LockInfo>(&seen) {
-                Ok(holder) => {
-                    let alive = holder_alive(&holder);
-                    (holder, alive)
-                }
-                // Unreadable (damaged, or written in place without hard links):
-                // nobody can be shown to own it; only --force-unlock takes it.
-                Err(_) => (
-                    LockInfo {
-                        run_id: "(unreadable lock file)".into(),
-                        host: "(unknown)".into(),
-                        pid: 0,
-                        started: DateTime::<Utc>::UNIX_EPOCH,
-                    },
-                    false,
-                ),
-            };
-            // A resume of the run that holds it may take it when that run's
-            // process is dead, or when it is this very process (the run's
-            // executor stopped, as at an injected crash point, and this
-            // process now resumes it).
-            let own_run = reclaim_run == Some(holder.run_id.as_str());
-            let this_process = holder.pid == std::process::id()
-                && holder.host == hostname()
-                && me.run_id == holder.run_id;
-            // A failover preempting a drill takes the drill's lock, live or not.
-            let preempt = preempt_run.is_some_and(|r| r == holder.run_id);
-            let may_take = (!alive && (force || own_run)) || (own_run && this_process) || preempt;
-            if !may_take {
+            let (holder, alive) = holder_of(&seen);
+            if !may_take(&holder, alive, &me, force, reclaim_run, preempt_run) {
                 return Err(LockError::Held {
                     plan: plan.to_string(),
                     holder,
                     alive,
                 });
             }
-            // Move the dead lock aside, then make sure it was the one judged dead.
-            let stale = temp_name(&dir, plan, "stale");
-            match std::fs::rename(&path, &stale) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io("move aside", &path)(e)),
+            if move_aside(&dir, plan, &path, &seen)? {
+                taken_over = Some(holder);
             }
-            let moved = std::fs::read(&stale).map_err(io("read", &stale))?;
-            if moved != seen {
-                // Someone replaced it meanwhile: put theirs back and look again.
-                let _ = std::fs::hard_link(&stale, &path);
-                let _ = std::fs::remove_file(&stale);
-                continue;
-            }
-            std::fs::remove_file(&stale).map_err(io("remove", &stale))?;
-            taken_over = Some(holder);
         }
         Err(LockError::Io {
             action: "take",

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome};
 use crate::journal::{Fence, JournalStore, RunKind};
 
+pub mod clock;
 pub mod files;
 pub mod lease;
 pub mod local;

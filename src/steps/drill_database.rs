@@ -14,6 +14,8 @@
 //! Cleanup ([`remove`]) deletes the instance only when it carries this
 //! drill's run tag, and proves it by reading until the instance is gone.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -23,6 +25,7 @@ use serde_json::{Value, json};
 
 use super::drill_names;
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DbRole, ReplicaPlacement};
 use crate::journal::{CleanupResult, Temp};
 use crate::plan::spec::DbStrategy;
@@ -213,46 +216,53 @@ impl DrillDatabase {
     async fn read_lag(&self, cx: &Cx<'_>, temp: &str, out: &mut Value) {
         let t = self.region.as_str();
         let until = (Instant::now() + LAG_WAIT).min(cx.deadline);
-        let mut delay = cx.poll.0;
-        let mut told = false;
-        loop {
-            match cx.clouds.metrics.replica_lag(t, temp, cx.lag_window).await {
-                Ok(r) if r.datapoints > 0 => {
-                    out["lag_seconds"] = json!(
-                        r.latest
-                            .map(|(d, _)| d.as_secs_f64())
-                            .or(r.max.map(|d| d.as_secs_f64()))
-                    );
-                    out["lag_max_seconds"] = json!(r.max.map(|d| d.as_secs_f64()));
-                    out["lag_datapoints"] = json!(r.datapoints);
-                    out["lag_read_at"] = json!(Utc::now());
-                    return;
+        let what = format!("a ReplicaLag datapoint of {temp} ({t})");
+        let told = AtomicBool::new(false);
+        let read = poll_until(&what, cx.poll, until, || {
+            let (what, told) = (&what, &told);
+            async move {
+                let r = cx
+                    .clouds
+                    .metrics
+                    .replica_lag(t, temp, cx.lag_window)
+                    .await?;
+                if r.datapoints > 0 {
+                    return Ok(Some(r));
                 }
-                Ok(_) if Instant::now() < until => {}
-                Ok(_) => {
-                    out["lag_datapoints"] = json!(0);
-                    out["lag_note"] = json!(format!(
-                        "no ReplicaLag datapoint of the temporary replica {temp} within {} of it being available",
-                        crate::plan::duration::format_duration(LAG_WAIT)
-                    ));
-                    return;
+                if Instant::now() < until
+                    && !told.swap(true, Ordering::Relaxed)
+                    && let Some(tell) = cx.waiting
+                {
+                    tell(what);
                 }
-                Err(e) => {
-                    out["lag_note"] = json!(format!(
-                        "ReplicaLag of {temp} could not be read: {}",
-                        e.message
-                    ));
-                    return;
-                }
+                Ok::<_, CloudError>(None)
             }
-            if !told {
-                told = true;
-                if let Some(tell) = cx.waiting {
-                    tell(&format!("a ReplicaLag datapoint of {temp} ({t})"));
-                }
+        })
+        .await;
+        match read {
+            Ok(Some(r)) => {
+                out["lag_seconds"] = json!(
+                    r.latest
+                        .map(|(d, _)| d.as_secs_f64())
+                        .or(r.max.map(|d| d.as_secs_f64()))
+                );
+                out["lag_max_seconds"] = json!(r.max.map(|d| d.as_secs_f64()));
+                out["lag_datapoints"] = json!(r.datapoints);
+                out["lag_read_at"] = json!(Utc::now());
             }
-            tokio::time::sleep(delay.min(until.saturating_duration_since(Instant::now()))).await;
-            delay = (delay * 2).min(cx.poll.1);
+            Ok(None) => {
+                out["lag_datapoints"] = json!(0);
+                out["lag_note"] = json!(format!(
+                    "no ReplicaLag datapoint of the temporary replica {temp} within {} of it being available",
+                    crate::plan::duration::format_duration(LAG_WAIT)
+                ));
+            }
+            Err(e) => {
+                out["lag_note"] = json!(format!(
+                    "ReplicaLag of {temp} could not be read: {}",
+                    e.message
+                ));
+            }
         }
     }
 }
@@ -421,27 +431,32 @@ pub async fn remove(
         _ => {}
     }
     clouds.database.delete_instance(region, id).await?;
-    let mut delay = poll.0;
-    loop {
-        match clouds.database.describe_instance(region, id).await? {
-            None => {
-                return Ok((
-                    CleanupResult::Removed,
-                    format!("deleted; DescribeDBInstances then found no {id} in {region}"),
-                ));
-            }
-            Some(i) if Instant::now() >= deadline => {
-                return Ok((
-                    CleanupResult::Failed,
-                    format!(
-                        "deletion requested, but {id} is still there ({}); it may finish on its own",
-                        i.status
-                    ),
-                ));
-            }
-            Some(_) => {}
+    // The status of the instance at the last look that still found it.
+    let last = Mutex::new(String::new());
+    let gone = poll_until(&format!("{id} to be deleted"), poll, deadline, || {
+        let last = &last;
+        async move {
+            Ok(match clouds.database.describe_instance(region, id).await? {
+                None => Some(()),
+                Some(i) => {
+                    *last.lock().unwrap_or_else(|p| p.into_inner()) = i.status;
+                    None
+                }
+            })
         }
-        tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
-        delay = (delay * 2).min(poll.1);
-    }
+    })
+    .await?;
+    Ok(match gone {
+        Some(()) => (
+            CleanupResult::Removed,
+            format!("deleted; DescribeDBInstances then found no {id} in {region}"),
+        ),
+        None => (
+            CleanupResult::Failed,
+            format!(
+                "deletion requested, but {id} is still there ({}); it may finish on its own",
+                last.into_inner().unwrap_or_else(|p| p.into_inner())
+            ),
+        ),
+    })
 }

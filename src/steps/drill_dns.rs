@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use super::drill_names;
 use super::switch_dns::{desired, matches, show, zone, zone_finding};
 use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DnsChange, DnsRecord};
 use crate::journal::{CleanupResult, Temp};
 use crate::plan::spec::DnsSpec;
@@ -271,13 +272,7 @@ pub async fn remove(
         .dns
         .apply_changes(&z, &changes, "drctl drill cleanup")
         .await?;
-    let mut delay = poll.0;
-    let mut in_sync = info.in_sync;
-    while !in_sync && Instant::now() < deadline {
-        tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
-        delay = (delay * 2).min(poll.1);
-        in_sync = clouds.dns.change_status(&info.id).await?.in_sync;
-    }
+    let in_sync = info.in_sync || wait_in_sync(clouds, &info.id, poll, deadline).await?;
     let left = clouds.dns.read_records(&z, name, rtype).await?;
     Ok(if left.is_empty() {
         (
@@ -298,4 +293,28 @@ pub async fn remove(
             format!("{name} {rtype} still reads {} after the delete", left.len()),
         )
     })
+}
+
+/// Waits for DNS change `id`, just applied and not yet in sync, to be
+/// INSYNC: the first look after one interval (the change's own answer was
+/// the look at once), then at doubling intervals until `deadline`.
+async fn wait_in_sync(
+    clouds: &Clouds,
+    id: &str,
+    (first, longest): (Duration, Duration),
+    deadline: Instant,
+) -> Result<bool, CloudError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Ok(false);
+    }
+    tokio::time::sleep(first.min(left)).await;
+    let in_sync = poll_until(
+        &format!("DNS change {id} to be in sync"),
+        (first.saturating_mul(2).min(longest), longest),
+        deadline,
+        || async { Ok(clouds.dns.change_status(id).await?.in_sync.then_some(())) },
+    )
+    .await?;
+    Ok(in_sync.is_some())
 }

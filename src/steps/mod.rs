@@ -568,38 +568,32 @@ pub fn settled(step: &Step, outputs: &Value) -> bool {
 }
 
 /// Polls `probe` with growing intervals until it yields `Some`, or the
-/// deadline passes (then [`StepFailure::Timeout`] naming `what`).
+/// deadline passes (then [`StepFailure::Timeout`] naming `what`). The first
+/// look that finds nothing tells the run's progress line what it waits for.
 pub async fn wait_for<T, F, Fut>(cx: &Cx<'_>, what: &str, mut probe: F) -> Result<T, StepFailure>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>, StepFailure>>,
 {
-    let started = Instant::now();
-    let mut delay = cx.poll.0;
-    let mut told = false;
-    loop {
-        if let Some(v) = probe().await? {
-            return Ok(v);
-        }
-        if !told {
-            told = true;
-            if let Some(tell) = cx.waiting {
+    let started = tokio::time::Instant::now();
+    let told = std::sync::atomic::AtomicBool::new(false);
+    let answer = crate::cloud::retry::poll_until(what, cx.poll, cx.deadline, || {
+        let look = probe();
+        let told = &told;
+        async move {
+            let answer = look.await?;
+            if answer.is_none()
+                && !told.swap(true, std::sync::atomic::Ordering::Relaxed)
+                && let Some(tell) = cx.waiting
+            {
                 tell(what);
             }
+            Ok::<_, StepFailure>(answer)
         }
-        let now = Instant::now();
-        if now >= cx.deadline {
-            return Err(StepFailure::Timeout {
-                what: what.to_string(),
-                waited: now - started,
-            });
-        }
-        tracing::info!(
-            waiting_for = what,
-            delay_ms = delay.as_millis() as u64,
-            "waiting"
-        );
-        tokio::time::sleep(delay.min(cx.deadline - now)).await;
-        delay = (delay * 2).min(cx.poll.1);
-    }
+    })
+    .await?;
+    answer.ok_or_else(|| StepFailure::Timeout {
+        what: what.to_string(),
+        waited: started.elapsed(),
+    })
 }

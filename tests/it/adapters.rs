@@ -248,6 +248,7 @@ pub(crate) async fn fake_server(handler: Handler) -> (String, Arc<AtomicUsize>) 
 
 #[tokio::test]
 async fn route53_finds_zones_by_exact_name() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let name = format!("{}.example.com", world::unique("z"));
     let zone = create_zone(&name).await;
@@ -277,6 +278,7 @@ async fn route53_finds_zones_by_exact_name() {
 
 #[tokio::test]
 async fn route53_reads_plain_weighted_and_wildcard_records() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let name = format!("{}.example.com", world::unique("r"));
     let zone = create_zone(&name).await;
@@ -386,6 +388,7 @@ async fn route53_reads_plain_weighted_and_wildcard_records() {
 
 #[tokio::test]
 async fn route53_applies_one_batch_and_reports_its_status() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let name = format!("{}.example.com", world::unique("c"));
     let zone = create_zone(&name).await;
@@ -501,6 +504,7 @@ async fn route53_applies_one_batch_and_reports_its_status() {
 /// the suffix, whatever its case and trailing dot.
 #[tokio::test]
 async fn route53_lists_records_by_suffix_across_pages() {
+    crate::needs_emulators!();
     let name = format!("{}.example.com", world::unique("l"));
     let zone = create_zone(&name).await;
     let drill = format!("drill-x.{name}.");
@@ -620,6 +624,7 @@ async fn route53_lists_records_by_suffix_across_pages() {
 /// LocalStack answers) fails instead of asking the same page forever.
 #[tokio::test]
 async fn route53_listing_that_does_not_advance_fails_instead_of_looping() {
+    crate::needs_emulators!();
     let (url, count) = fake_server(Arc::new(|_: &str| {
         Some((
             200,
@@ -657,6 +662,7 @@ async fn route53_listing_that_does_not_advance_fails_instead_of_looping() {
 
 #[tokio::test]
 async fn rds_describes_primaries_and_replicas_per_region() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let primary = world::unique("db");
     let arn = create_primary(HOME, &primary).await;
@@ -723,6 +729,7 @@ async fn rds_describes_primaries_and_replicas_per_region() {
 
 #[tokio::test]
 async fn rds_cross_region_replica_is_created_and_promoted() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let primary = world::unique("db");
     let arn = create_primary(HOME, &primary).await;
@@ -816,6 +823,7 @@ async fn rds_cross_region_replica_is_created_and_promoted() {
 
 #[tokio::test]
 async fn rds_restores_to_a_point_in_time_into_a_new_instance() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let source = world::unique("db");
     create_primary(HOME, &source).await;
@@ -872,6 +880,7 @@ async fn rds_restores_to_a_point_in_time_into_a_new_instance() {
 /// listing, deleted (safe to repeat) until a describe no longer sees it.
 #[tokio::test]
 async fn rds_tagged_replica_is_listed_and_deleted() {
+    crate::needs_emulators!();
     let primary = world::unique("db");
     let arn = create_primary(HOME, &primary).await;
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
@@ -1050,6 +1059,7 @@ async fn rds_tagged_replica_is_listed_and_deleted() {
 
 #[tokio::test]
 async fn autoscaling_describes_and_sets_capacity() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let name = world::unique("asg");
     create_group(HOME, &name, 0, 0, 2).await;
@@ -1110,6 +1120,7 @@ async fn autoscaling_describes_and_sets_capacity() {
 /// replaced, read back, removed (absent keys are fine; no keys, no call).
 #[tokio::test]
 async fn autoscaling_tags_and_untags_a_group() {
+    crate::needs_emulators!();
     let name = world::unique("asgt");
     create_group(HOME, &name, 0, 0, 2).await;
     let (proxy, clouds) = proxied(|s| &mut s.autoscaling_endpoint).await;
@@ -1193,6 +1204,7 @@ async fn autoscaling_tags_and_untags_a_group() {
 
 #[tokio::test]
 async fn cloudwatch_reads_replica_lag() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let db = world::unique("lagdb");
     let now = Utc::now();
@@ -1336,6 +1348,7 @@ async fn exercise_store(bucket: &str, scheme: &str) {
 
 #[tokio::test]
 async fn s3_puts_gets_and_refuses_to_overwrite() {
+    crate::needs_emulators!();
     let bucket = world::unique("ev");
     create_s3_bucket(&bucket).await;
     exercise_store(&bucket, "s3").await;
@@ -1343,6 +1356,7 @@ async fn s3_puts_gets_and_refuses_to_overwrite() {
 
 #[tokio::test]
 async fn gcs_puts_gets_and_refuses_to_overwrite() {
+    crate::needs_emulators!();
     let bucket = world::unique("ev");
     world::create_gcs_bucket(&bucket).await;
     exercise_store(&bucket, "gs").await;
@@ -1352,6 +1366,7 @@ async fn gcs_puts_gets_and_refuses_to_overwrite() {
 
 #[tokio::test]
 async fn sts_reports_the_caller() {
+    crate::needs_emulators!();
     let who = world::clouds()
         .await
         .identity
@@ -1367,6 +1382,7 @@ async fn sts_reports_the_caller() {
 
 #[tokio::test]
 async fn not_found_errors_name_the_resource_and_region() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let id = world::unique("nodb");
     let err = clouds
@@ -1404,6 +1420,7 @@ async fn not_found_errors_name_the_resource_and_region() {
 
 #[tokio::test]
 async fn closed_ports_fail_as_connection_errors_after_bounded_retries() {
+    crate::needs_emulators!();
     let settings = settings_at("http://127.0.0.1:1", 2);
     let clouds = drctl::cloud::connect(&settings).await.unwrap();
     let started = Instant::now();
@@ -1456,6 +1473,7 @@ async fn closed_ports_fail_as_connection_errors_after_bounded_retries() {
 
 #[tokio::test]
 async fn transient_failures_are_retried_a_bounded_number_of_times() {
+    crate::needs_emulators!();
     // Connections dropped without an answer: 1 attempt + 2 retries.
     let (url, count) = fault_server(Fault::Drop).await;
     let clouds = drctl::cloud::connect(&settings_at(&url, 2)).await.unwrap();
@@ -1503,6 +1521,7 @@ async fn transient_failures_are_retried_a_bounded_number_of_times() {
 
 #[tokio::test]
 async fn client_errors_are_not_retried() {
+    crate::needs_emulators!();
     let (url, count) = fault_server(Fault::Status(400, "InvalidParameterValue")).await;
     let clouds = drctl::cloud::connect(&settings_at(&url, 3)).await.unwrap();
     let err = clouds
@@ -1524,6 +1543,7 @@ async fn client_errors_are_not_retried() {
 
 #[tokio::test]
 async fn adapters_read_the_seeded_reference_world() {
+    crate::needs_emulators!();
     let suffix = world::unique("s");
     let seeded = tokio::task::spawn_blocking({
         let suffix = suffix.clone();
@@ -1626,6 +1646,7 @@ async fn adapters_read_the_seeded_reference_world() {
 
 #[tokio::test]
 async fn a_replica_is_described_while_its_source_region_is_down() {
+    crate::needs_emulators!();
     // us-east-1 answers with a replica of a us-west-2 source; every request
     // signed for us-west-2 has its connection dropped (the failing region).
     // Regression: describing the standby once asked the source's region,
@@ -1672,6 +1693,7 @@ async fn a_replica_is_described_while_its_source_region_is_down() {
 
 #[tokio::test]
 async fn rds_instance_is_renamed_and_keeps_its_data_and_role() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let old = world::unique("db");
     let arn = create_primary(HOME, &old).await;
@@ -1713,6 +1735,7 @@ async fn rds_instance_is_renamed_and_keeps_its_data_and_role() {
 /// else 1 s); one tagged `none` gets none, so its lag stays unknown.
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_created_at_run_time_get_replica_lag_from_the_world() {
+    crate::needs_emulators!();
     let clouds = world::clouds().await;
     let primary_id = world::unique("lagsrc");
     let primary = create_primary(HOME, &primary_id).await;

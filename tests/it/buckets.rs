@@ -15,7 +15,7 @@ use aws_sdk_s3::types::{
 use drctl::cloud::ObjectUrl;
 
 use crate::adapters::create_s3_bucket;
-use crate::failover::Fixture;
+use crate::fixture::Fixture;
 use crate::world::{self, HOME, STANDBY};
 
 async fn version(name: &str) {
@@ -76,6 +76,7 @@ async fn replicate(from: &str, to: &str, enabled: bool) {
 
 #[tokio::test]
 async fn s3_bucket_state_reads_versioning_and_replication_rules() {
+    crate::needs_emulators!();
     let objects = world::clouds().await.objects;
     let (src, dst, plain) = (
         world::unique("src"),
@@ -111,6 +112,7 @@ async fn s3_bucket_state_reads_versioning_and_replication_rules() {
 
 #[tokio::test]
 async fn gcs_bucket_state_reads_the_location() {
+    crate::needs_emulators!();
     let name = world::unique("gloc");
     world::create_gcs_bucket(&name).await;
     let s = world::clouds()
@@ -135,6 +137,7 @@ fn add_bucket(fx: &Fixture, home: &str, standby: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_replication_into_the_standby_bucket_and_a_failover_reads_it_back() {
+    crate::needs_emulators!();
     let fx = Fixture::new("bkt").await;
     let (src, dst) = (fx.id("receipts-usw2"), fx.id("receipts-use1"));
     create_s3_bucket(&src).await;
@@ -173,6 +176,7 @@ async fn status_shows_replication_into_the_standby_bucket_and_a_failover_reads_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_target_bucket_stops_the_failover_at_preflight() {
+    crate::needs_emulators!();
     let fx = Fixture::new("bktno").await;
     let src = fx.id("receipts-usw2");
     create_s3_bucket(&src).await;

@@ -5,7 +5,7 @@
 //! and this test keeps it from growing again. What the last two are and
 //! what would remove them: docs/performance.md.
 
-use crate::failover::{Fixture, Proxied};
+use crate::fixture::{Fixture, Proxied};
 
 /// Requests of a failover's own (not its evidence writes: the S3 objects,
 /// the bucket lookup and the Object Lock read that precede them).
@@ -20,6 +20,7 @@ fn own(log: &[String]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_plan_failover_makes_at_most_16_aws_requests_besides_evidence() {
+    crate::needs_emulators!();
     let fx = Fixture::new("calls").await;
     let proxied = Proxied::start(false).await;
     let ran = fx.failover_payments_via(&proxied.endpoints(), &[]).await;

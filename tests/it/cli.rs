@@ -134,6 +134,7 @@ fn plan_show_and_graph_describe_the_failover() {
 
 #[test]
 fn status_reports_seeded_lag_and_capacities() {
+    crate::needs_emulators!();
     world::settings();
     let suffix = world::unique("st");
     world::seed(&suffix);
@@ -224,7 +225,8 @@ fn status_reports_seeded_lag_and_capacities() {
 fn an_unknown_run_id_exits_2_for_every_command() {
     let state = tempfile::tempdir().unwrap();
     let s = state.path().to_str().unwrap();
-    let endpoints = world::endpoints_file();
+    // No emulator is needed: the run id is refused before any call.
+    let endpoints = world::offline_endpoints(state.path());
     let e = endpoints.to_str().unwrap();
     for cmd in [
         vec!["runs", "show", "NOPE"],

@@ -16,7 +16,7 @@ use std::time::Duration;
 use drctl::steps::drill_names::RUN_TAG;
 use serde_json::Value;
 
-use crate::failover::{Fixture, Snapshot};
+use crate::fixture::{Fixture, Snapshot};
 use crate::world::{self, STANDBY};
 
 /// Production as a drill must leave it: the snapshot without moto's stale
@@ -91,7 +91,7 @@ async fn leftovers(f: &Fixture) -> Vec<String> {
     left
 }
 
-fn drill_of(ran: &crate::failover::Ran) -> Value {
+fn drill_of(ran: &crate::fixture::Ran) -> Value {
     let j = ran.json();
     assert!(j["drill"].is_object(), "a drill report: {}", ran.all());
     j
@@ -99,6 +99,7 @@ fn drill_of(ran: &crate::failover::Ran) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_passes_is_measured_and_leaves_production_unchanged() {
+    crate::needs_emulators!();
     let f = Fixture::new("drpass").await;
     let before = production(f.snapshot().await);
     let ran = f
@@ -167,6 +168,7 @@ async fn a_drill_passes_is_measured_and_leaves_production_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_dry_run_shows_every_call_and_changes_nothing() {
+    crate::needs_emulators!();
     let f = Fixture::new("drilldry").await;
     let before = f.snapshot().await;
     let ran = f
@@ -188,6 +190,7 @@ async fn a_drill_dry_run_shows_every_call_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_check_fails_the_drill_and_cleanup_still_completes() {
+    crate::needs_emulators!();
     let f = Fixture::new("drillchk").await;
     // A check whose URL refuses connections.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -288,6 +291,7 @@ async fn crash_then_resume(point: &str) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_each_drill_step_is_cleaned_up_by_resume() {
+    crate::needs_emulators!();
     let points = ["before:DB", "after:DB", "after:SCALE", "after:DNS"];
     let results = futures::future::join_all(points.iter().map(|p| crash_then_resume(p))).await;
     let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
@@ -296,6 +300,7 @@ async fn a_crash_at_each_drill_step_is_cleaned_up_by_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drill_killed_mid_step_is_cleaned_up_by_resume() {
+    crate::needs_emulators!();
     let f = Fixture::new("drillkill").await;
     let before = production(f.snapshot().await);
     let runs = f.runs();
@@ -355,6 +360,7 @@ async fn a_drill_killed_mid_step_is_cleaned_up_by_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_removes_what_a_drill_left_after_its_journal_was_deleted() {
+    crate::needs_emulators!();
     let f = Fixture::new("drillsw").await;
     let before = production(f.snapshot().await);
     let runs = f.runs();
@@ -445,6 +451,7 @@ fn every_minute(f: &Fixture) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_schedulers_at_the_same_slot_start_exactly_one_drill() {
+    crate::needs_emulators!();
     let f = Fixture::new("drsched").await;
     every_minute(&f);
     let pass = ["schedule", "run", "--plan", "payments"];
@@ -557,6 +564,7 @@ async fn finished(child: tokio::process::Child) -> (Option<i32>, Value, String) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_a_drill_and_it_cleans_up_before_exiting() {
+    crate::needs_emulators!();
     let f = Fixture::new("drterm").await;
     let before = production(f.snapshot().await);
     let child = drill_until_replica(&f, &[]).await;
@@ -584,6 +592,7 @@ async fn sigterm_stops_a_drill_and_it_cleans_up_before_exiting() {
 /// temporary replica and the raised group behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_a_scheduled_drill_and_it_cleans_up_before_exiting() {
+    crate::needs_emulators!();
     let f = Fixture::new("drschterm").await;
     every_minute(&f);
     let before = production(f.snapshot().await);
@@ -627,6 +636,7 @@ fn send_signal(pid: i32, signal: i32) -> i32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_duration_aborts_a_drill_into_cleanup() {
+    crate::needs_emulators!();
     let f = Fixture::new("drmax").await;
     let before = production(f.snapshot().await);
     let ran = f
@@ -659,6 +669,7 @@ async fn max_duration_aborts_a_drill_into_cleanup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_during_a_drill_preempts_it_and_keeps_what_it_owns() {
+    crate::needs_emulators!();
     let f = Fixture::new("drpre").await;
     let child = drill_until_replica(&f, &[]).await;
     // No --force-unlock: a real failover takes a drill's lock over.
@@ -705,6 +716,7 @@ async fn a_failover_during_a_drill_preempts_it_and_keeps_what_it_owns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackout_window_refuses_a_drill_and_skips_its_slot() {
+    crate::needs_emulators!();
     let f = Fixture::new("drblack").await;
     let path = f.plans.path().join("payments.toml");
     let plan = std::fs::read_to_string(&path).expect("plan").replace(
@@ -742,6 +754,7 @@ async fn a_blackout_window_refuses_a_drill_and_skips_its_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_switchover_drill_fails_over_for_real_then_fails_back_home() {
+    crate::needs_emulators!();
     let f = Fixture::new("drswitch").await;
     let before = f.snapshot().await;
     // Disruptive: without approval it is refused.

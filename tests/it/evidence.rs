@@ -10,7 +10,7 @@ use bytes::Bytes;
 use drctl::cloud::{ObjectUrl, PutMode};
 use serde_json::Value;
 
-use crate::failover::{Fixture, Ran};
+use crate::fixture::{Fixture, Ran};
 use crate::world::{self, STANDBY};
 
 /// The evidence prefixes of `run` (S3, GCS).
@@ -45,6 +45,7 @@ async fn verifications(fx: &Fixture, run: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn audit_verify_evidence_proves_every_object_then_names_a_deleted_s3_object_and_an_altered_gcs_one()
  {
+    crate::needs_emulators!();
     let fx = Fixture::new("evid").await;
     let run = failover(&fx).await;
     let [s3, gcs] = packs(&fx, &run);
@@ -241,6 +242,7 @@ async fn audit_verify_evidence_proves_every_object_then_names_a_deleted_s3_objec
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forged_manifest_is_caught_by_the_digest_in_the_run_journal() {
+    crate::needs_emulators!();
     let fx = Fixture::new("evforge").await;
     let run = failover(&fx).await;
     let [_, gcs] = packs(&fx, &run);
@@ -344,6 +346,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
+    crate::needs_emulators!();
     let fx = Fixture::new("creds").await;
     // The world's endpoints with a recognisable secret key and session token
     // (temporary credentials): if either leaks, it is found verbatim.

@@ -119,6 +119,7 @@ const DESCRIBE_GROUPS: Match = Match::Action("DescribeAutoScalingGroups");
 
 #[tokio::test]
 async fn throttled_describe_is_retried_until_it_succeeds() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let id = world::unique("fault-thr");
     create_primary(&id).await;
@@ -138,6 +139,7 @@ async fn throttled_describe_is_retried_until_it_succeeds() {
 
 #[tokio::test]
 async fn unavailable_service_is_retried_until_it_succeeds() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.autoscaling_endpoint).await;
     let name = world::unique("fault-503");
     create_group(&name).await;
@@ -155,6 +157,7 @@ async fn unavailable_service_is_retried_until_it_succeeds() {
 
 #[tokio::test]
 async fn dropped_connection_is_retried() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.route53_endpoint).await;
     let name = format!("{}.example.com", world::unique("fault-drop"));
     create_zone(&name).await;
@@ -174,6 +177,7 @@ async fn dropped_connection_is_retried() {
 
 #[tokio::test]
 async fn throttling_beyond_the_retries_fails_naming_resource_and_region() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let id = world::unique("fault-thr-max");
     proxy.inject(DESCRIBE_DB, Fault::Throttle, 100);
@@ -200,6 +204,7 @@ async fn throttling_beyond_the_retries_fails_naming_resource_and_region() {
 
 #[tokio::test]
 async fn client_errors_are_not_retried() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.autoscaling_endpoint).await;
     let name = world::unique("fault-400");
     proxy.inject(
@@ -229,6 +234,7 @@ async fn client_errors_are_not_retried() {
 /// path that waits, and that a slow answer is still an answer.
 #[tokio::test]
 async fn delayed_answers_add_latency_and_still_succeed() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.autoscaling_endpoint).await;
     let name = world::unique("fault-slow");
     create_group(&name).await;
@@ -252,6 +258,7 @@ async fn delayed_answers_add_latency_and_still_succeed() {
 
 #[tokio::test]
 async fn rewrite_holds_an_instance_in_a_transitional_state() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let id = world::unique("fault-mod");
     create_primary(&id).await;
@@ -289,6 +296,7 @@ async fn rewrite_holds_an_instance_in_a_transitional_state() {
 /// attempts never got there.
 #[tokio::test]
 async fn throttled_promotion_reaches_the_database_once() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-rep");
@@ -322,6 +330,7 @@ async fn throttled_promotion_reaches_the_database_once() {
 /// have acted reads the instance first, finds it, and sends nothing more.
 #[tokio::test]
 async fn create_whose_answer_is_lost_is_not_sent_again() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-lost");
@@ -361,6 +370,7 @@ async fn create_whose_answer_is_lost_is_not_sent_again() {
 /// as a failure, for a create that its own first attempt had done.
 #[tokio::test]
 async fn create_retried_after_a_lost_answer_conflicting_with_itself_succeeds() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-lost");
@@ -417,6 +427,7 @@ async fn create_retried_after_a_lost_answer_conflicting_with_itself_succeeds() {
 /// before the promotion (the replica, then its source) pass untouched.
 #[tokio::test]
 async fn promotion_whose_answer_is_lost_is_not_sent_again() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-rep");
@@ -458,6 +469,7 @@ async fn promotion_whose_answer_is_lost_is_not_sent_again() {
 /// which moto does check, is shown by its refusal of one that does not exist.
 #[tokio::test]
 async fn replica_placement_is_sent_with_the_create() {
+    crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-placed");

@@ -1,6 +1,9 @@
 //! drctl's one integration-test binary (one binary keeps link time of the large
 //! AWS SDK crates down). Modules that need the emulators start them through
-//! `localstack/up` (or reuse a running world) via [`world`].
+//! `localstack/up` (or reuse a running world) via [`world`], and only when
+//! `DRCTL_IT=1` opts in (`scripts/test` sets it); without it those tests
+//! return early and plain `cargo test` stays fast. Their shared fixture (one
+//! seeded world per test) is [`fixture`].
 
 mod adapters;
 mod buckets;
@@ -10,6 +13,7 @@ mod drill;
 mod evidence;
 mod failover;
 mod faults;
+mod fixture;
 mod html;
 mod layers;
 mod outage;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use drctl::cloud::DbRole;
 use serde_json::Value;
 
-use crate::failover::{Fixture, Proxied};
+use crate::fixture::{Fixture, Proxied};
 use crate::proxy::{Fault, Match};
 use crate::world::{self, HOME, STANDBY};
 
@@ -181,6 +181,7 @@ fn config_file_naming(dir: &Path, region: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_succeeds_fast_when_the_home_region_refuses_connections() {
+    crate::needs_emulators!();
     let fx = Fixture::new("deadrst").await;
     let dead = DeadRegion::new(HOME, Fault::Reset, Some(STANDBY)).await;
     fails_over_without_home(&fx, &dead, &[]).await;
@@ -188,6 +189,7 @@ async fn failover_succeeds_fast_when_the_home_region_refuses_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_succeeds_fast_when_the_home_region_never_answers() {
+    crate::needs_emulators!();
     let fx = Fixture::new("deadhang").await;
     let dead = DeadRegion::new(HOME, Fault::Hang, Some(STANDBY)).await;
     fails_over_without_home(&fx, &dead, &[]).await;
@@ -198,6 +200,7 @@ async fn failover_succeeds_fast_when_the_home_region_never_answers() {
 /// there, retried for about 17 s, and the run failed at the evidence step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_does_not_call_the_default_region_when_it_is_the_dead_one() {
+    crate::needs_emulators!();
     let fx = Fixture::new("deaddef").await;
     let dead = DeadRegion::new(HOME, Fault::Reset, None).await;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -229,6 +232,7 @@ async fn failover_does_not_call_the_default_region_when_it_is_the_dead_one() {
 /// destination is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evidence_destination_down_is_a_warning_and_resume_completes_it() {
+    crate::needs_emulators!();
     let fx = Fixture::new("evgap").await;
     if fx.shared.as_deref().is_some_and(|s| s.starts_with("gs://")) {
         // This test takes GCS down, which would take a gs:// state with it.
@@ -292,6 +296,7 @@ async fn evidence_destination_down_is_a_warning_and_resume_completes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_the_dead_home_region_as_unreachable_and_the_standby_ready() {
+    crate::needs_emulators!();
     let fx = Fixture::new("deadst").await;
     let dead = DeadRegion::new(HOME, Fault::Hang, Some(HOME)).await;
     let t0 = Instant::now();
@@ -338,6 +343,7 @@ async fn status_shows_the_dead_home_region_as_unreachable_and_the_standby_ready(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reprotect_with_the_old_region_down_fails_fast_and_says_why() {
+    crate::needs_emulators!();
     let fx = Fixture::new("deadrep").await;
     // Fail over for real first (home alive), then take the home region down.
     let ran = fx.failover_payments(&[]).await;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use drctl::cloud::ErrorKind;
 
 use crate::adapters::fake_server;
-use crate::failover::Fixture;
+use crate::fixture::Fixture;
 use crate::proxy::{Fault, FaultProxy, Match};
 use crate::world::{self, STANDBY};
 
@@ -20,6 +20,7 @@ async fn server(status: u16, body: &'static str) -> String {
 
 #[tokio::test]
 async fn probe_reads_healthy_and_unhealthy_answers() {
+    crate::needs_emulators!();
     let probe = world::clouds().await.probe;
     let ok = server(200, "ok").await;
     let a = probe
@@ -40,6 +41,7 @@ async fn probe_reads_healthy_and_unhealthy_answers() {
 
 #[tokio::test]
 async fn a_slow_probe_fails_at_its_timeout_naming_url_and_region() {
+    crate::needs_emulators!();
     let probe = world::clouds().await.probe;
     let ok = server(200, "ok").await;
     let slow = FaultProxy::start(&ok).await;
@@ -64,6 +66,7 @@ async fn a_slow_probe_fails_at_its_timeout_naming_url_and_region() {
 
 #[tokio::test]
 async fn a_refusing_probe_is_a_connection_error() {
+    crate::needs_emulators!();
     let probe = world::clouds().await.probe;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -89,6 +92,7 @@ fn add_check(fx: &Fixture, home: &str, standby: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_check_halts_before_the_dns_switch_with_the_probe_answer() {
+    crate::needs_emulators!();
     let fx = Fixture::new("chkbad").await;
     let ok = server(200, "ok").await;
     let bad = server(503, "warming up").await;
@@ -127,6 +131,7 @@ async fn a_failing_check_halts_before_the_dns_switch_with_the_probe_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passing_check_lets_the_failover_through_and_shows_in_the_dry_run() {
+    crate::needs_emulators!();
     let fx = Fixture::new("chkok").await;
     let ok = server(200, "ok").await;
     add_check(&fx, &format!("{ok}/healthz"), &format!("{ok}/healthz"));
@@ -144,6 +149,7 @@ async fn a_passing_check_lets_the_failover_through_and_shows_in_the_dry_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_each_standby_check_as_preflight_would_find_it() {
+    crate::needs_emulators!();
     let fx = Fixture::new("chkst").await;
     let ok = server(200, "ok").await;
     let bad = server(503, "warming up").await;

@@ -14,7 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use drctl::cloud::DbRole;
 use serde_json::Value;
 
-use crate::failover::{Fixture, Ran, Snapshot, gates, outputs, records};
+use crate::fixture::{Fixture, Ran, Snapshot, gates, outputs, records};
 use crate::world::{self, HOME, STANDBY};
 
 /// A [`Fixture`] that also deletes the instances the test's runs created.
@@ -260,6 +260,7 @@ async fn assert_restored(w: &World, before: &Snapshot, show: &Value) -> (String,
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_to_a_time_makes_a_new_instance_and_repoints_dns() {
+    crate::needs_emulators!();
     let w = World::new("rst").await;
     let db = w.id("payments-db");
     let before = w.snapshot().await;
@@ -330,6 +331,7 @@ async fn restore_to_a_time_makes_a_new_instance_and_repoints_dns() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_latest() {
+    crate::needs_emulators!();
     let w = World::new("rstl").await;
     let db = w.id("payments-db");
     let before = w.snapshot().await;
@@ -419,6 +421,7 @@ fn marked(i: &aws_sdk_rds::types::DbInstance, marker: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reprotect_after_failover_recreates_replicas_in_the_old_home() {
+    crate::needs_emulators!();
     let w = World::new("rprt").await;
     let db = w.id("payments-db");
     let use1 = w.id("payments-db-use1");
@@ -575,6 +578,7 @@ async fn assert_payments_home(w: &World) -> Snapshot {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failback_returns_the_plan_home() {
+    crate::needs_emulators!();
     let w = World::new("fb").await;
     let db = w.id("payments-db");
     let use1 = w.id("payments-db-use1");
@@ -677,6 +681,7 @@ async fn failback_returns_the_plan_home() {
 /// `--accept-data-loss` (docs/failover.md).
 #[tokio::test(flavor = "multi_thread")]
 async fn failback_json_is_one_document_even_when_it_reprotects_first() {
+    crate::needs_emulators!();
     let w = World::new("fbr").await;
     let db = w.id("payments-db");
     let o = w.failover_payments(&[]).await;
@@ -727,6 +732,7 @@ async fn failback_json_is_one_document_even_when_it_reprotects_first() {
 /// reprotection; a third failback has nothing to do.
 #[tokio::test(flavor = "multi_thread")]
 async fn second_failback_reprotects_without_failing_over_again() {
+    crate::needs_emulators!();
     let w = World::new("fb2").await;
     let db = w.id("payments-db");
     let use1 = w.id("payments-db-use1");

@@ -16,7 +16,7 @@ use drctl::journal::{Event, Journal, JournalError, JournalStore};
 use drctl::state::objects::ObjectJournalStore;
 use serde_json::Value;
 
-use crate::failover::{Fixture, Proxied, Ran};
+use crate::fixture::{Fixture, Proxied, Ran};
 use crate::proxy::{Fault, Match};
 use crate::world::{self, STANDBY};
 
@@ -176,16 +176,19 @@ async fn racing_failovers_start_exactly_one(scheme: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_processes_racing_for_one_plan_on_s3_exactly_one_proceeds() {
+    crate::needs_emulators!();
     racing_failovers_start_exactly_one("s3").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_processes_racing_for_one_plan_on_gcs_exactly_one_proceeds() {
+    crate::needs_emulators!();
     racing_failovers_start_exactly_one("gs").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_holder_is_resumed_from_another_machine_after_its_lease_expires() {
+    crate::needs_emulators!();
     let fx = Fixture::with_state("killed", Some("s3")).await;
     // Machine A's promotion never gets an answer: it is mid-step when killed.
     let hang = Proxied::start(false).await;
@@ -252,6 +255,7 @@ async fn a_killed_holder_is_resumed_from_another_machine_after_its_lease_expires
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
+    crate::needs_emulators!();
     let fx = Fixture::with_state("cutoff", Some("s3")).await;
     let routed = Proxied::start(false).await;
     // Slow steps, so that A is inside one when its bucket goes away.
@@ -266,7 +270,7 @@ async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
     let run = wait_for_journal(&fx, "\"step_started\"").await;
     // The state bucket stops answering A (the evidence buckets still do).
     routed.proxy_for("AWS_ENDPOINT_URL_S3").inject(
-        Match::PathContains(format!("/{}/", crate::failover::IT_STATE_BUCKET)),
+        Match::PathContains(format!("/{}/", crate::fixture::IT_STATE_BUCKET)),
         Fault::Hang,
         usize::MAX,
     );
@@ -307,6 +311,7 @@ async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lock_status_and_break_on_shared_state() {
+    crate::needs_emulators!();
     let fx = Fixture::with_state("break", Some("s3")).await;
     let free = fx
         .drctl(&["lock", "status", "--plan", "payments", "--output", "json"])
@@ -389,7 +394,7 @@ async fn lock_status_and_break_on_shared_state() {
 /// Writers racing on one journal: each appends until it has 10 records in,
 /// re-opening whenever another got there first.
 async fn concurrent_appenders(scheme: &str) {
-    let base = crate::failover::shared_state(&world::unique("appenders"), Some(scheme))
+    let base = crate::fixture::shared_state(&world::unique("appenders"), Some(scheme))
         .await
         .expect("a bucket");
     let store: Arc<dyn JournalStore> = Arc::new(ObjectJournalStore::new(
@@ -461,16 +466,19 @@ async fn concurrent_appenders(scheme: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_appenders_never_fork_a_journal_on_s3() {
+    crate::needs_emulators!();
     concurrent_appenders("s3").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_appenders_never_fork_a_journal_on_gcs() {
+    crate::needs_emulators!();
     concurrent_appenders("gs").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bucket_that_ignores_conditional_writes_is_refused() {
+    crate::needs_emulators!();
     let fx = Fixture::with_state("liar", Some("s3")).await;
     let liar = Proxied::start(false).await;
     liar.proxy_for("AWS_ENDPOINT_URL_S3").inject(
@@ -497,6 +505,7 @@ async fn a_bucket_that_ignores_conditional_writes_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn force_unlock_with_a_reason_takes_a_live_lease_and_both_runs_record_it() {
+    crate::needs_emulators!();
     let fx = Fixture::with_state("force", Some("s3")).await;
     let hang = Proxied::start(false).await;
     hang.proxy_for("AWS_ENDPOINT_URL_RDS").inject(

@@ -15,6 +15,14 @@
 //!
 //! The emulators are shared by tests running in parallel and are never reset,
 //! so every test names its resources with [`unique`].
+//!
+//! **Opt-in.** The emulator tests run only when `DRCTL_IT=1` is set
+//! (`scripts/test` sets it), so that a plain `cargo test` stays fast and
+//! never starts containers. Each such test begins with
+//! [`needs_emulators!`](crate::needs_emulators), which returns early (with
+//! one line on stderr) when the variable is unset; and [`vars`], the one
+//! door to the emulators, refuses to start them without it, so a test that
+//! lacks the guard fails saying so instead of starting them.
 
 #![allow(dead_code)] // each test module uses its own part of the fixture
 
@@ -41,6 +49,31 @@ fn repo_path(relative: &str) -> PathBuf {
 /// `localstack/endpoints.env`, written by `localstack/up`.
 pub fn endpoints_file() -> PathBuf {
     repo_path("localstack/endpoints.env")
+}
+
+/// An endpoints file in `dir` shaped like `localstack/endpoints.env` whose
+/// endpoints are a closed local port: for commands that must give their
+/// answer before calling any cloud, without the emulators.
+pub fn offline_endpoints(dir: &Path) -> PathBuf {
+    let closed = "http://127.0.0.1:9";
+    let mut text = String::from(
+        "AWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\nAWS_DEFAULT_REGION=us-west-2\nAWS_REGION=us-west-2\n",
+    );
+    for service in [
+        "ROUTE_53",
+        "S3",
+        "CLOUDWATCH",
+        "STS",
+        "RDS",
+        "AUTO_SCALING",
+        "EC2",
+    ] {
+        text.push_str(&format!("AWS_ENDPOINT_URL_{service}={closed}\n"));
+    }
+    text.push_str(&format!("DRCTL_GCS_ENDPOINT={closed}\n"));
+    let path = dir.join("offline-endpoints.env");
+    std::fs::write(&path, text).expect("write the offline endpoints file");
+    path
 }
 
 /// A retry policy for tests: quick, and still exercising retries.
@@ -83,11 +116,36 @@ fn endpoints_answer(vars: &BTreeMap<String, String>) -> bool {
         })
 }
 
+/// The variable that opts in to the emulator tests.
+pub const OPT_IN: &str = "DRCTL_IT";
+
+/// Whether the emulator tests are opted in (`DRCTL_IT` set, not `0`).
+pub fn enabled() -> bool {
+    std::env::var(OPT_IN).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Returns from the calling test, saying so in one line, unless the emulator
+/// tests are opted in (see the module documentation).
+#[macro_export]
+macro_rules! needs_emulators {
+    () => {
+        if !$crate::world::enabled() {
+            eprintln!("skipped: set DRCTL_IT=1 (scripts/test does)");
+            return;
+        }
+    };
+}
+
 /// The variables of the running world (starting it if needed): what a child
 /// process (the drctl binary, the aws CLI) needs in its environment.
 pub fn vars() -> &'static BTreeMap<String, String> {
     static VARS: OnceLock<BTreeMap<String, String>> = OnceLock::new();
     VARS.get_or_init(|| {
+        assert!(
+            enabled(),
+            "this test uses the emulators but does not start with `needs_emulators!()`; \
+             the emulator tests are opt-in: set DRCTL_IT=1 (scripts/test does)"
+        );
         let file = endpoints_file();
         if let Some(vars) = read_env_file(&file).filter(endpoints_answer) {
             return vars;
