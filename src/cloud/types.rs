@@ -116,7 +116,7 @@ impl DbInstance {
 /// Where and how a new read replica is placed: what the provider would
 /// otherwise default (its default network, no encryption key of ours, a
 /// single zone). Empty fields are left to the provider.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaPlacement {
     /// Instance class.
     pub instance_class: Option<String>,

@@ -146,12 +146,7 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
         .unwrap_or_default();
     let ended_at = |id: &str| -> Option<DateTime<Utc>> {
         let (o, at) = outputs.get(id)?;
-        Some(
-            o["in_sync_at"]
-                .as_str()
-                .and_then(|t| t.parse().ok())
-                .unwrap_or(*at),
-        )
+        Some(crate::steps::InSync::of(o).unwrap_or(*at))
     };
 
     plans

@@ -20,11 +20,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::drill_names;
-use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use super::{
+    Action, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind, StepOutput,
+    Traits, wait_for,
+};
 use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DbRole, ReplicaPlacement};
 use crate::journal::{CleanupResult, Temp};
@@ -50,6 +53,50 @@ pub struct DrillDatabase {
     pub region: String,
 }
 
+/// What a drill's database step publishes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrillDatabaseOutput {
+    /// The temporary instance's id.
+    pub instance: String,
+    /// Target region.
+    pub region: String,
+    /// The home primary it replicated from.
+    pub source: String,
+    /// The home region.
+    pub source_region: String,
+    /// The real replica, not touched.
+    pub replica_untouched: String,
+    /// Set when an earlier attempt had promoted it already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub already_promoted: Option<bool>,
+    /// The temporary replica's lag at promotion (the drill's RPO), when read.
+    #[serde(flatten)]
+    pub lag: Option<LagAtPromotion>,
+    /// Datapoints of that reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_datapoints: Option<u64>,
+    /// Why there is no lag reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_note: Option<String>,
+    /// When the promotion was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<DateTime<Utc>>,
+    /// When it was seen a writable primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writable_at: Option<DateTime<Utc>>,
+    /// Its endpoint.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Its port.
+    #[serde(default)]
+    pub port: Option<i32>,
+}
+
+impl StepOutput for DrillDatabaseOutput {
+    const KIND: KindName = KindName::DrillDatabase;
+}
+
 /// Part of the drill's recovery, and where its RPO is read. Not
 /// irreversible: what it promotes is the drill's own copy.
 pub const TRAITS: Traits = Traits {
@@ -66,27 +113,27 @@ fn rpo(
     _origin: DateTime<Utc>,
     _origin_label: &str,
 ) -> (Option<f64>, String) {
-    let Some(out) = out else {
+    let Some(out) = out.map(|o| DrillDatabaseOutput::read(o).unwrap_or_default()) else {
         return (
             None,
             format!("{resource}: unknown (the drill's temporary replica was not promoted)"),
         );
     };
-    match out["lag_seconds"].as_f64() {
+    match out.lag.as_ref().and_then(|l| l.lag_seconds) {
         Some(l) => (
             Some(l),
             format!(
                 "{resource}: ReplicaLag of the drill's temporary replica {} at promotion ({} datapoints)",
-                out["instance"].as_str().unwrap_or_default(),
-                out["lag_datapoints"].as_u64().unwrap_or(0)
+                out.instance,
+                out.lag_datapoints.unwrap_or(0)
             ),
         ),
         None => (
             None,
             format!(
                 "{resource}: unknown ({})",
-                out["lag_note"]
-                    .as_str()
+                out.lag_note
+                    .as_deref()
                     .unwrap_or("no ReplicaLag datapoint of the temporary replica")
             ),
         ),
@@ -213,7 +260,7 @@ impl DrillDatabase {
 
     /// Waits (up to [`LAG_WAIT`], within the step's budget) for a first
     /// `ReplicaLag` datapoint of the temporary replica.
-    async fn read_lag(&self, cx: &Cx<'_>, temp: &str, out: &mut Value) {
+    async fn read_lag(&self, cx: &Cx<'_>, temp: &str, out: &mut DrillDatabaseOutput) {
         let t = self.region.as_str();
         let until = (Instant::now() + LAG_WAIT).min(cx.deadline);
         let what = format!("a ReplicaLag datapoint of {temp} ({t})");
@@ -241,24 +288,25 @@ impl DrillDatabase {
         .await;
         match read {
             Ok(Some(r)) => {
-                out["lag_seconds"] = json!(
-                    r.latest
+                out.lag = Some(LagAtPromotion {
+                    lag_seconds: r
+                        .latest
                         .map(|(d, _)| d.as_secs_f64())
-                        .or(r.max.map(|d| d.as_secs_f64()))
-                );
-                out["lag_max_seconds"] = json!(r.max.map(|d| d.as_secs_f64()));
-                out["lag_datapoints"] = json!(r.datapoints);
-                out["lag_read_at"] = json!(Utc::now());
+                        .or(r.max.map(|d| d.as_secs_f64())),
+                    lag_max_seconds: r.max.map(|d| d.as_secs_f64()),
+                    lag_read_at: Some(Utc::now()),
+                });
+                out.lag_datapoints = Some(r.datapoints as u64);
             }
             Ok(None) => {
-                out["lag_datapoints"] = json!(0);
-                out["lag_note"] = json!(format!(
+                out.lag_datapoints = Some(0);
+                out.lag_note = Some(format!(
                     "no ReplicaLag datapoint of the temporary replica {temp} within {} of it being available",
                     crate::plan::duration::format_duration(LAG_WAIT)
                 ));
             }
             Err(e) => {
-                out["lag_note"] = json!(format!(
+                out.lag_note = Some(format!(
                     "ReplicaLag of {temp} could not be read: {}",
                     e.message
                 ));
@@ -355,22 +403,23 @@ impl Action for DrillDatabase {
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
         let t = self.region.as_str();
         let temp = self.temp_id(cx.run_id);
-        let mut out = json!({
-            "instance": temp,
-            "region": t,
-            "source": self.source,
-            "source_region": self.source_region,
-            "replica_untouched": self.replica,
-        });
+        let mut out = DrillDatabaseOutput {
+            instance: temp.clone(),
+            region: t.to_string(),
+            source: self.source.clone(),
+            source_region: self.source_region.clone(),
+            replica_untouched: self.replica.clone(),
+            ..DrillDatabaseOutput::default()
+        };
         let promoted = self.ensure_replica(cx, &temp).await?;
         if promoted {
-            out["already_promoted"] = json!(true);
-            out["lag_note"] =
-                json!("promoted by an earlier attempt whose outputs were not journaled");
+            out.already_promoted = Some(true);
+            out.lag_note =
+                Some("promoted by an earlier attempt whose outputs were not journaled".into());
         } else {
             self.read_lag(cx, &temp, &mut out).await;
             cx.clouds.database.promote_replica(t, &temp).await?;
-            out["promoted_at"] = json!(Utc::now());
+            out.promoted_at = Some(Utc::now());
         }
         let done = wait_for(
             cx,
@@ -381,10 +430,10 @@ impl Action for DrillDatabase {
             },
         )
         .await?;
-        out["writable_at"] = json!(Utc::now());
-        out["endpoint"] = json!(done.endpoint);
-        out["port"] = json!(done.port);
-        Ok(out)
+        out.writable_at = Some(Utc::now());
+        out.endpoint = done.endpoint;
+        out.port = done.port;
+        out.to_output()
     }
 
     fn creates(&self, run_id: &str) -> Vec<Temp> {

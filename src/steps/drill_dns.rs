@@ -15,13 +15,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::Utc;
-use serde::Serialize;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::drill_names;
 use super::switch_dns::{desired, matches, show, zone, zone_finding};
-use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use super::{
+    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+};
 use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DnsChange, DnsRecord};
 use crate::journal::{CleanupResult, Temp};
@@ -117,6 +119,26 @@ impl DrillDns {
         }
         Ok(out)
     }
+}
+
+/// What a drill's DNS step publishes: when its records were INSYNC (the
+/// drill's RTO clock stops there).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrillDnsOutput {
+    /// The zone.
+    pub zone: String,
+    /// The change batch.
+    pub change_id: String,
+    /// When it was submitted.
+    pub submitted_at: DateTime<Utc>,
+    /// When it was INSYNC.
+    pub in_sync_at: DateTime<Utc>,
+    /// The drill records created.
+    pub records: Vec<DnsRecord>,
+}
+
+impl StepOutput for DrillDnsOutput {
+    const KIND: KindName = KindName::DrillDns;
 }
 
 #[async_trait]
@@ -216,13 +238,14 @@ impl Action for DrillDns {
                 "global",
             ));
         }
-        Ok(json!({
-            "zone": z.name,
-            "change_id": info.id,
-            "submitted_at": submitted_at,
-            "in_sync_at": in_sync_at,
-            "records": want,
-        }))
+        DrillDnsOutput {
+            zone: z.name,
+            change_id: info.id,
+            submitted_at,
+            in_sync_at,
+            records: want,
+        }
+        .to_output()
     }
 
     fn creates(&self, run_id: &str) -> Vec<Temp> {

@@ -24,12 +24,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::future::join_all;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits};
+use super::preflight::PreflightOutput;
+use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{ObjectScheme, ObjectUrl, PutOutcome, Retention};
 use crate::evidence::{JournalRef, MANIFEST, Manifest, ManifestObject, RetentionNote};
+use crate::journal::event::ErrorClass;
 use crate::steps::graph::{Builder, Phase};
 
 /// Capture evidence for one plan.
@@ -65,25 +67,77 @@ pub fn compile(b: &mut Builder<'_>) {
     );
 }
 
+/// What the evidence step publishes: the packs stored, the destinations
+/// that did not take theirs, and what the other regions looked like.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvidenceOutput {
+    /// One pack per destination that holds its manifest.
+    #[serde(default)]
+    pub stored: Vec<StoredPack>,
+    /// The destinations that did not (absent in journals written before
+    /// it existed: then a failure failed the step).
+    #[serde(default)]
+    pub missing: Vec<MissingPack>,
+    /// The other regions, read beside the run (`null` in a dry run).
+    #[serde(default)]
+    pub other_regions: Value,
+}
+
+impl StepOutput for EvidenceOutput {
+    const KIND: KindName = KindName::Evidence;
+}
+
+/// A pack stored on one destination.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredPack {
+    /// The destination (`s3://...`, `gs://...`).
+    pub destination: String,
+    /// The manifest's object URL.
+    pub manifest: String,
+    /// The manifest's SHA-256 as stored.
+    pub manifest_sha256: String,
+    /// Journal records the pack holds.
+    pub journal_records: usize,
+    /// The journal's chain head in the pack.
+    pub journal_head: String,
+    /// How the store keeps the objects.
+    pub retention: RetentionNote,
+    /// The pack's objects.
+    pub objects: Vec<ManifestObject>,
+}
+
+/// A destination that did not take its pack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MissingPack {
+    /// The destination.
+    pub destination: Option<String>,
+    /// Why.
+    pub error: Option<String>,
+    /// The error's class.
+    pub kind: Option<ErrorClass>,
+    /// The region involved, when known.
+    pub region: Option<String>,
+}
+
 impl Evidence {
     /// Whether a run of this step left nothing to do: every destination holds
     /// its manifest. Outputs without the `missing` list (journals written
     /// before it existed) were complete, since a failure then failed the step.
     pub fn complete(outputs: &Value) -> bool {
-        outputs["missing"].as_array().is_none_or(|m| m.is_empty())
+        EvidenceOutput::read(outputs).is_none_or(|o| o.missing.is_empty())
     }
 
     /// One sentence per destination `step`'s outputs say was not written.
     pub fn gaps(step: &str, outputs: &Value) -> Vec<String> {
-        outputs["missing"]
-            .as_array()
+        EvidenceOutput::read(outputs)
+            .map(|o| o.missing)
+            .unwrap_or_default()
             .into_iter()
-            .flatten()
             .map(|m| {
                 format!(
                     "{step}: evidence not stored on {}: {}",
-                    m["destination"].as_str().unwrap_or("?"),
-                    m["error"].as_str().unwrap_or("unknown error")
+                    m.destination.as_deref().unwrap_or("?"),
+                    m.error.as_deref().unwrap_or("unknown error")
                 )
             })
             .collect()
@@ -207,7 +261,11 @@ async fn put_one(
 }
 
 /// Writes the objects and then the manifest of the pack to one destination.
-async fn store(cx: &Cx<'_>, dest: &str, files: &[(&str, Vec<u8>)]) -> Result<Value, StepFailure> {
+async fn store(
+    cx: &Cx<'_>,
+    dest: &str,
+    files: &[(&str, Vec<u8>)],
+) -> Result<StoredPack, StepFailure> {
     let dest_url = ObjectUrl::parse(dest)
         .map_err(|e| StepFailure::state(e.to_string(), "fix [evidence] in the plan", dest, "-"))?;
     let base = dest_url.join(cx.run_id);
@@ -241,15 +299,15 @@ async fn store(cx: &Cx<'_>, dest: &str, files: &[(&str, Vec<u8>)]) -> Result<Val
     let (entry, stored) = put_one(cx, base.join(MANIFEST), MANIFEST, &body, retention).await?;
     // An earlier attempt's manifest is the one that counts.
     let manifest: Manifest = serde_json::from_slice(&stored).unwrap_or(manifest);
-    Ok(json!({
-        "destination": dest,
-        "manifest": entry.object,
-        "manifest_sha256": entry.sha256,
-        "journal_records": manifest.journal.records,
-        "journal_head": manifest.journal.head,
-        "retention": manifest.retention,
-        "objects": manifest.objects,
-    }))
+    Ok(StoredPack {
+        destination: dest.to_string(),
+        manifest: entry.object,
+        manifest_sha256: entry.sha256,
+        journal_records: manifest.journal.records,
+        journal_head: manifest.journal.head,
+        retention: manifest.retention,
+        objects: manifest.objects,
+    })
 }
 
 #[async_trait]
@@ -310,9 +368,9 @@ impl Action for Evidence {
         // each step read back once it had acted (a promoted instance, the
         // records INSYNC, the group in service), in its outputs. No new
         // reads: the pack records what the run saw, when it saw it.
-        let before = steps
-            .get(&format!("{prefix}preflight"))
-            .map(|p| json!({ "read_at": p["read_at"], "resources": p["checked"] }))
+        let before = cx
+            .output_of::<PreflightOutput>(None)
+            .map(|p| json!({ "read_at": p.read_at, "resources": p.checked }))
             .unwrap_or(Value::Null);
         let after: serde_json::Map<String, Value> = steps
             .iter()
@@ -355,11 +413,21 @@ impl Action for Evidence {
                 Err(e) => {
                     tracing::warn!(destination = %dest, "evidence not stored: {e}");
                     let rec = e.to_record();
-                    missing.push(json!({ "destination": dest, "error": rec.message, "kind": rec.kind, "region": rec.region }));
+                    missing.push(MissingPack {
+                        destination: Some(dest.clone()),
+                        error: Some(rec.message),
+                        kind: Some(rec.kind),
+                        region: rec.region,
+                    });
                 }
             }
         }
-        Ok(json!({ "stored": stored, "missing": missing, "other_regions": others }))
+        EvidenceOutput {
+            stored,
+            missing,
+            other_regions: others,
+        }
+        .to_output()
     }
 }
 

@@ -44,7 +44,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::cloud::{CloudError, Clouds};
@@ -52,8 +53,16 @@ use crate::journal::store::JournalStore;
 use crate::plan::Plan;
 use crate::steps::graph::{Builder, Step};
 
-pub use reprotect::parked_id;
-pub use restore::restored_id;
+pub use drill_database::DrillDatabaseOutput;
+pub use drill_dns::DrillDnsOutput;
+pub use evidence::{EvidenceOutput, MissingPack, StoredPack};
+pub use preflight::PreflightOutput;
+pub use promote::PromoteOutput;
+pub use reprotect::{ReprotectOutput, parked_id};
+pub use restore::{RestoreOutput, restored_id};
+pub use scale::ScaleOutput;
+pub use switch_dns::SwitchDnsOutput;
+pub use verify_dns::VerifyDnsOutput;
 
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
 /// order. Generates [`StepKind`], [`KindName`] and the dispatch.
@@ -244,7 +253,7 @@ impl<'de> serde::Deserialize<'de> for StepId {
 }
 
 /// One thing a step checks before a run changes anything (preflight).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// What was checked (`database payments-db-use1`, `check orders-health`).
     pub resource: String,
@@ -256,7 +265,7 @@ pub struct Finding {
     pub problem: Option<String>,
     /// What the read found, for the step to reuse while fresh (see
     /// [`Cx::preflight_facts`]); `null` when nothing is worth keeping.
-    #[serde(skip_serializing_if = "Value::is_null")]
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub facts: Value,
 }
 
@@ -272,9 +281,10 @@ impl Finding {
         }
     }
 
-    /// The same finding, carrying what the read found.
-    pub fn with_facts(mut self, facts: Value) -> Self {
-        self.facts = facts;
+    /// The same finding, carrying what the read found (read back by type
+    /// with [`Cx::preflight_facts`]).
+    pub fn with_facts(mut self, facts: &impl Serialize) -> Self {
+        self.facts = serde_json::to_value(facts).unwrap_or(Value::Null);
         self
     }
 
@@ -365,29 +375,88 @@ impl Cx<'_> {
     }
 
     /// What preflight found of `resource` (as its finding names it) in this
-    /// run, when that read is fresh (see [`FRESH`]).
-    pub fn preflight_facts(&self, resource: &str) -> Option<&Value> {
+    /// run, as the type the finding's kind stored, when that read is fresh
+    /// (see [`FRESH`]).
+    pub fn preflight_facts<F: DeserializeOwned>(&self, resource: &str) -> Option<F> {
         if self.attempt != 1 {
             return None;
         }
-        let id = StepId::new(self.plan.name(), KindName::Preflight, None);
-        let out = self.outputs.get(&id.to_string())?;
-        let at: chrono::DateTime<chrono::Utc> = out["read_at"].as_str()?.parse().ok()?;
-        if (chrono::Utc::now() - at).to_std().ok()? > FRESH {
+        let out: preflight::PreflightOutput = self.output_of(None)?;
+        if (chrono::Utc::now() - out.read_at).to_std().ok()? > FRESH {
             return None;
         }
-        out["checked"]
-            .as_array()?
-            .iter()
-            .find(|f| f["resource"] == resource)
-            .map(|f| &f["facts"])
-            .filter(|f| !f.is_null())
+        let found = out.checked.into_iter().find(|f| f.resource == resource)?;
+        if found.facts.is_null() {
+            return None;
+        }
+        serde_json::from_value(found.facts).ok()
     }
 
-    /// The outputs of this plan's step of `kind` on `subject`, once it succeeded.
-    pub fn output(&self, kind: KindName, subject: &str) -> Option<&Value> {
-        let id = StepId::new(self.plan.name(), kind, Some(subject.to_string()));
-        self.outputs.get(&id.to_string())
+    /// The outputs of this plan's step of `O`'s kind on `subject` (`None`:
+    /// the kind's one step), once it succeeded, read as the kind declared them.
+    pub fn output_of<O: StepOutput>(&self, subject: Option<&str>) -> Option<O> {
+        let id = StepId::new(self.plan.name(), O::KIND, subject.map(str::to_string));
+        O::read(self.outputs.get(&id.to_string())?)
+    }
+}
+
+/// What a kind's step publishes when it succeeds: journaled as JSON, read
+/// back by later steps, measurement and the CLI as this type, never by key.
+/// The outputs later steps and measurement read are `#[serde(default)]`
+/// as a whole: a journal written before a field existed (or a test's
+/// fixture journal, which keeps only what is measured) still reads, and
+/// what it lacks reads as absent, as it did when read by key.
+pub trait StepOutput: Serialize + DeserializeOwned {
+    /// The kind that publishes it.
+    const KIND: KindName;
+
+    /// Reads journaled outputs (`None`: not this kind's outputs).
+    fn read(outputs: &Value) -> Option<Self> {
+        Self::deserialize(outputs).ok()
+    }
+
+    /// The JSON the engine journals.
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    fn to_output(&self) -> Result<Value, StepFailure> {
+        serde_json::to_value(self).map_err(|e| {
+            StepFailure::state(
+                format!("cannot encode the outputs of a {} step: {e}", Self::KIND),
+                "this is a bug in drctl; report it",
+                Self::KIND.as_str(),
+                "-",
+            )
+        })
+    }
+}
+
+/// A replica lag read right before a promotion (the RPO achieved), as the
+/// promoting kinds journal it. Every field reads as absent from journals
+/// that lack it (a reader then finds no lag).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LagAtPromotion {
+    /// The latest lag, else the window's maximum (`null`: neither read).
+    pub lag_seconds: Option<f64>,
+    /// The window's maximum.
+    pub lag_max_seconds: Option<f64>,
+    /// When it was read (always written).
+    pub lag_read_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What a step that ends the RTO clock (DNS in effect, read back) says of
+/// when its records were in sync: kinds with [`Traits::ends_rto`] publish
+/// `in_sync_at` in their outputs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InSync {
+    /// When the change was seen INSYNC.
+    pub in_sync_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl InSync {
+    /// When the step's records were in sync, from its journaled outputs.
+    pub fn of(outputs: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+        Self::deserialize(outputs).ok().map(|s| s.in_sync_at)
     }
 }
 

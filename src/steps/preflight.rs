@@ -10,11 +10,12 @@
 //! the home region may be the one that is down.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::future::join_all;
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Action, Cx, Finding, KindName, Planned, StepFailure, Traits};
+use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepOutput, Traits};
 use crate::steps::graph::{Builder, Phase};
 
 /// The preflight step (one per plan and run).
@@ -22,6 +23,21 @@ use crate::steps::graph::{Builder, Phase};
 pub struct Preflight {
     /// Target region.
     pub region: String,
+}
+
+/// What preflight found: every step's findings, and when they were read
+/// (steps reuse a fresh read, see [`Cx::preflight_facts`]; the evidence
+/// pack's "before").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreflightOutput {
+    /// Every finding, none of them blocking.
+    pub checked: Vec<Finding>,
+    /// When the reads began.
+    pub read_at: DateTime<Utc>,
+}
+
+impl StepOutput for PreflightOutput {
+    const KIND: KindName = KindName::Preflight;
 }
 
 /// Bookkeeping, not recovery.
@@ -93,7 +109,7 @@ impl Action for Preflight {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let read_at = chrono::Utc::now();
+        let read_at = Utc::now();
         let found = findings(cx).await;
         let problems: Vec<&Finding> = found.iter().filter(|f| f.problem.is_some()).collect();
         if !problems.is_empty() {
@@ -115,6 +131,10 @@ impl Action for Preflight {
                 &self.region,
             ));
         }
-        Ok(json!({ "checked": found, "read_at": read_at }))
+        PreflightOutput {
+            checked: found,
+            read_at,
+        }
+        .to_output()
     }
 }

@@ -9,10 +9,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use super::{
+    Action, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind, StepOutput,
+    Traits, wait_for,
+};
 use crate::cloud::{DbInstance, DbRole};
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, Phase};
@@ -26,6 +29,50 @@ pub struct Promote {
     pub instance: String,
     /// Target region.
     pub region: String,
+}
+
+/// What a promotion publishes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PromoteOutput {
+    /// Instance id.
+    pub instance: String,
+    /// Region.
+    pub region: String,
+    /// Set when the instance was a primary already (nothing promoted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub already_primary: Option<bool>,
+    /// What it replicated from, when it was a replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The replica lag right before promotion (the RPO), when it was a replica.
+    #[serde(flatten)]
+    pub lag: Option<LagAtPromotion>,
+    /// Datapoints of that lag reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_datapoints: Option<u64>,
+    /// Who read the lag (`rpo gate` or `promote`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_read_by: Option<String>,
+    /// When the promotion was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<DateTime<Utc>>,
+    /// The primary's endpoint.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Its port.
+    #[serde(default)]
+    pub port: Option<i32>,
+}
+
+impl StepOutput for PromoteOutput {
+    const KIND: KindName = KindName::Promote;
+}
+
+/// What preflight keeps of the instance for the step (see [`Cx::preflight_facts`]).
+#[derive(Serialize, Deserialize)]
+struct InstanceFacts {
+    instance: DbInstance,
 }
 
 /// Part of the recovery, irreversible, and where the RPO is read.
@@ -45,12 +92,14 @@ fn rpo(
     _origin: DateTime<Utc>,
     _origin_label: &str,
 ) -> (Option<f64>, String) {
-    match out.and_then(|o| o["lag_seconds"].as_f64()) {
+    let out = out.map(|o| PromoteOutput::read(o).unwrap_or_default());
+    let lag = |o: &PromoteOutput| o.lag.as_ref().and_then(|l| l.lag_seconds);
+    match out.as_ref().and_then(lag) {
         Some(l) => (
             Some(l),
             format!(
                 "{resource}: ReplicaLag read just before promotion ({} datapoints)",
-                out.and_then(|o| o["lag_datapoints"].as_u64()).unwrap_or(0)
+                out.as_ref().and_then(|o| o.lag_datapoints).unwrap_or(0)
             ),
         ),
         None => match gate_lag {
@@ -118,21 +167,27 @@ impl Promote {
         if cx.attempt != 1 {
             return None;
         }
-        let d = cx.rpo_readings?["databases"]
-            .as_array()?
-            .iter()
-            .find(|d| d["resource"] == self.resource.as_str())?;
-        let at: DateTime<Utc> = d["read_at"].as_str()?.parse().ok()?;
-        if (Utc::now() - at).to_std().ok()? > super::FRESH || d["datapoints"].as_u64()? == 0 {
+        let g = gate_reading(cx.rpo_readings?, &self.resource)?;
+        if (Utc::now() - g.at).to_std().ok()? > super::FRESH || g.datapoints == 0 {
             return None;
         }
-        Some(GateLag {
-            latest: d["latest_lag_seconds"].as_f64(),
-            max: d["lag_seconds"].as_f64(),
-            datapoints: d["datapoints"].as_u64()?,
-            at,
-        })
+        Some(g)
     }
+}
+
+/// The RPO gate's reading of `resource`, from the gate's journaled detail
+/// (a gate detail, read by key until the gates publish a type).
+fn gate_reading(readings: &Value, resource: &str) -> Option<GateLag> {
+    let d = readings["databases"]
+        .as_array()?
+        .iter()
+        .find(|d| d["resource"] == resource)?;
+    Some(GateLag {
+        latest: d["latest_lag_seconds"].as_f64(),
+        max: d["lag_seconds"].as_f64(),
+        datapoints: d["datapoints"].as_u64()?,
+        at: d["read_at"].as_str()?.parse().ok()?,
+    })
 }
 
 #[async_trait]
@@ -157,7 +212,7 @@ impl Action for Promote {
                     &self.region,
                     format!("{} ({:?})", i.status, i.role).to_lowercase(),
                 )
-                .with_facts(json!({ "instance": i })),
+                .with_facts(&InstanceFacts { instance: i }),
             ],
             Err(e) => vec![Finding::unreadable(&what, &self.region, &e)],
         }
@@ -192,8 +247,8 @@ impl Action for Promote {
         // it is fresh (the provider refuses to promote a primary, so a state
         // that changed since fails the call, and a re-run reads again).
         let fresh = cx
-            .preflight_facts(&format!("database {id}"))
-            .and_then(|f| serde_json::from_value::<DbInstance>(f["instance"].clone()).ok());
+            .preflight_facts::<InstanceFacts>(&format!("database {id}"))
+            .map(|f| f.instance);
         let inst = match fresh {
             Some(i) => i,
             None => cx
@@ -210,7 +265,11 @@ impl Action for Promote {
                     )
                 })?,
         };
-        let mut out = json!({ "instance": id, "region": t });
+        let mut out = PromoteOutput {
+            instance: id.to_string(),
+            region: t.to_string(),
+            ..PromoteOutput::default()
+        };
         let done = match &inst.role {
             DbRole::Primary if inst.is_available() => {
                 tracing::info!(
@@ -218,7 +277,7 @@ impl Action for Promote {
                     region = t,
                     "already a primary; not promoting again"
                 );
-                out["already_primary"] = json!(true);
+                out.already_primary = Some(true);
                 inst.clone()
             }
             role => {
@@ -234,33 +293,36 @@ impl Action for Promote {
                         )
                         .await?;
                     }
-                    out["source"] = json!(source);
+                    out.source = Some(source.clone());
                     match self.gate_lag(cx) {
                         // The RPO gate read it moments ago, on this run's path.
                         Some(g) => {
-                            out["lag_seconds"] = json!(g.latest.or(g.max));
-                            out["lag_max_seconds"] = json!(g.max);
-                            out["lag_datapoints"] = json!(g.datapoints);
-                            out["lag_read_at"] = json!(g.at);
-                            out["lag_read_by"] = json!("rpo gate");
+                            out.lag = Some(LagAtPromotion {
+                                lag_seconds: g.latest.or(g.max),
+                                lag_max_seconds: g.max,
+                                lag_read_at: Some(g.at),
+                            });
+                            out.lag_datapoints = Some(g.datapoints);
+                            out.lag_read_by = Some("rpo gate".into());
                         }
                         None => {
                             let lag = cx.clouds.metrics.replica_lag(t, id, cx.lag_window).await?;
-                            out["lag_seconds"] = json!(
-                                lag.latest
+                            out.lag = Some(LagAtPromotion {
+                                lag_seconds: lag
+                                    .latest
                                     .map(|(d, _)| d.as_secs_f64())
-                                    .or(lag.max.map(|d| d.as_secs_f64()))
-                            );
-                            out["lag_max_seconds"] = json!(lag.max.map(|d| d.as_secs_f64()));
-                            out["lag_datapoints"] = json!(lag.datapoints);
-                            out["lag_read_at"] = json!(Utc::now());
-                            out["lag_read_by"] = json!("promote");
+                                    .or(lag.max.map(|d| d.as_secs_f64())),
+                                lag_max_seconds: lag.max.map(|d| d.as_secs_f64()),
+                                lag_read_at: Some(Utc::now()),
+                            });
+                            out.lag_datapoints = Some(lag.datapoints as u64);
+                            out.lag_read_by = Some("promote".into());
                         }
                     }
                     cx.clouds.database.promote_replica(t, id).await?;
-                    out["promoted_at"] = json!(Utc::now());
+                    out.promoted_at = Some(Utc::now());
                 } else {
-                    out["already_primary"] = json!(true);
+                    out.already_primary = Some(true);
                 }
                 wait_for(
                     cx,
@@ -273,8 +335,8 @@ impl Action for Promote {
                 .await?
             }
         };
-        out["endpoint"] = json!(done.endpoint);
-        out["port"] = json!(done.port);
-        Ok(out)
+        out.endpoint = done.endpoint;
+        out.port = done.port;
+        out.to_output()
     }
 }

@@ -10,10 +10,12 @@
 //! region it protects: that is what it writes to.
 
 use async_trait::async_trait;
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use super::{
+    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+};
 use crate::cloud::{DbInstance, DbRole, ReplicaPlacement};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
@@ -113,6 +115,34 @@ impl Reprotect {
     }
 }
 
+/// What a reprotect step publishes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReprotectOutput {
+    /// The replica's id.
+    pub instance: String,
+    /// Its region.
+    pub region: String,
+    /// The primary's ARN it replicates from.
+    pub source: String,
+    /// Set when it was a replica of the primary already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub already_protected: Option<bool>,
+    /// Where the new replica was placed, when one was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<ReplicaPlacement>,
+    /// The name the old primary was parked under, when it was renamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_primary_renamed_to: Option<String>,
+    /// The replica's endpoint.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+}
+
+impl StepOutput for ReprotectOutput {
+    const KIND: KindName = KindName::Reprotect;
+}
+
 #[async_trait]
 impl Action for Reprotect {
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
@@ -190,10 +220,15 @@ impl Action for Reprotect {
         let primary = self.primary(cx).await?;
         let (id, r) = (self.instance.as_str(), self.region.as_str());
         let db = &cx.clouds.database;
-        let mut out = json!({ "instance": id, "region": r, "source": primary.arn });
+        let mut out = ReprotectOutput {
+            instance: id.to_string(),
+            region: r.to_string(),
+            source: primary.arn.clone(),
+            ..ReprotectOutput::default()
+        };
         let cur = db.describe_instance(r, id).await?;
         if cur.as_ref().is_some_and(|i| replica_of(i, &primary)) {
-            out["already_protected"] = json!(true);
+            out.already_protected = Some(true);
         } else {
             let parked = parked_id(id, cx.run_id);
             // The new replica goes where the old primary was (network, key,
@@ -204,7 +239,7 @@ impl Action for Reprotect {
                 None => db.describe_instance(r, &parked).await?,
             };
             let placement = ReplicaPlacement::like(previous.as_ref(), &primary);
-            out["placement"] = json!(placement);
+            out.placement = Some(placement.clone());
             if let Some(old) = cur.filter(|i| i.role == DbRole::Primary) {
                 if db.describe_instance(r, &parked).await?.is_none() {
                     db.rename_instance(r, &old.id, &parked).await?;
@@ -222,7 +257,7 @@ impl Action for Reprotect {
                     },
                 )
                 .await?;
-                out["old_primary_renamed_to"] = json!(parked);
+                out.old_primary_renamed_to = Some(parked);
             }
             // At most once, even when an attempt's answer is lost: the
             // adapter reads the instance before it repeats a create.
@@ -239,7 +274,7 @@ impl Action for Reprotect {
             },
         )
         .await?;
-        out["endpoint"] = json!(inst.endpoint);
-        Ok(out)
+        out.endpoint = inst.endpoint;
+        out.to_output()
     }
 }

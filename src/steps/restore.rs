@@ -8,10 +8,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use super::{
+    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+};
 use crate::cloud::RestorePoint;
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, Phase, RunMode};
@@ -27,6 +29,34 @@ pub struct Restore {
     pub region: String,
     /// Restore point; `None` = the latest restorable time.
     pub to_time: Option<DateTime<Utc>>,
+}
+
+/// What a restore publishes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RestoreOutput {
+    /// The restored instance.
+    pub instance: String,
+    /// The instance restored from.
+    pub source: String,
+    /// Region.
+    pub region: String,
+    /// The point restored to (the RPO is measured from it), when known.
+    pub restore_point: Option<DateTime<Utc>>,
+    /// Where the restore point came from.
+    pub restore_point_source: String,
+    /// When the restore was asked for (or found done).
+    pub requested_at: DateTime<Utc>,
+    /// The restored instance's endpoint.
+    pub endpoint: Option<String>,
+    /// Its port.
+    pub port: Option<i32>,
+    /// Whether it existed already (a re-run).
+    pub already_existed: bool,
+}
+
+impl StepOutput for RestoreOutput {
+    const KIND: KindName = KindName::Restore;
 }
 
 /// Part of the recovery; where the RPO is read (the restore point).
@@ -46,8 +76,8 @@ fn rpo(
     origin_label: &str,
 ) -> (Option<f64>, String) {
     match out
-        .and_then(|o| o["restore_point"].as_str())
-        .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+        .and_then(RestoreOutput::read)
+        .and_then(|o| o.restore_point)
     {
         Some(point) => (
             Some(((origin - point).num_milliseconds() as f64 / 1000.0).max(0.0)),
@@ -252,16 +282,22 @@ impl Action for Restore {
             },
         )
         .await?;
-        Ok(json!({
-            "instance": target_id,
-            "source": source_id,
-            "region": t,
-            "restore_point": restore_point,
-            "restore_point_source": if restore_point.is_some() { basis } else { "unknown: the provider reported no LatestRestorableTime" },
-            "requested_at": Utc::now(),
-            "endpoint": done.endpoint,
-            "port": done.port,
-            "already_existed": existed,
-        }))
+        RestoreOutput {
+            instance: target_id,
+            source: source_id.to_string(),
+            region: t.to_string(),
+            restore_point,
+            restore_point_source: if restore_point.is_some() {
+                basis
+            } else {
+                "unknown: the provider reported no LatestRestorableTime"
+            }
+            .to_string(),
+            requested_at: Utc::now(),
+            endpoint: done.endpoint,
+            port: done.port,
+            already_existed: existed,
+        }
+        .to_output()
     }
 }

@@ -2,10 +2,14 @@
 //! wait until the desired number of instances is in service.
 
 use async_trait::async_trait;
-use serde::Serialize;
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+};
 use crate::cloud::Capacity;
 use crate::steps::graph::{Builder, Phase};
 
@@ -60,6 +64,38 @@ pub fn compile(b: &mut Builder<'_>) {
             description,
         );
     }
+}
+
+/// What a scale step publishes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleOutput {
+    /// Group name.
+    pub group: String,
+    /// Region.
+    pub region: String,
+    /// Capacity before.
+    pub before: Capacity,
+    /// Capacity after.
+    pub after: Capacity,
+    /// Instances in service after.
+    pub in_service: u32,
+    /// Whether the capacity was changed.
+    pub changed: bool,
+    /// A drill's tags removed from the group.
+    pub drill_tags_removed: Vec<String>,
+}
+
+impl StepOutput for ScaleOutput {
+    const KIND: KindName = KindName::Scale;
+}
+
+/// What preflight may keep of a group for the step (see
+/// [`Cx::preflight_facts`]): only facts that carry the group's tags will do.
+#[derive(Deserialize)]
+struct GroupFacts {
+    capacity: Capacity,
+    in_service: u64,
+    tags: BTreeMap<String, String>,
 }
 
 #[async_trait]
@@ -124,21 +160,15 @@ impl Action for Scale {
         // is fresh (setting a capacity is idempotent anyway), else read.
         // (Only facts that carry the group's tags will do: a drill's tags
         // must be seen to be removed.)
-        let fresh = cx
-            .preflight_facts(&format!("compute {name}"))
-            .and_then(|f| {
-                let capacity = serde_json::from_value::<Capacity>(f["capacity"].clone()).ok()?;
-                let tags = serde_json::from_value(f["tags"].clone()).ok()?;
-                Some((capacity, f["in_service"].as_u64()?, tags))
-            });
+        let fresh = cx.preflight_facts::<GroupFacts>(&format!("compute {name}"));
         let before = match fresh {
-            Some((capacity, in_service, tags)) => crate::cloud::ComputeGroup {
+            Some(f) => crate::cloud::ComputeGroup {
                 name: name.to_string(),
                 region: t.to_string(),
-                capacity,
-                in_service: in_service as u32,
-                instances: in_service as u32,
-                tags,
+                capacity: f.capacity,
+                in_service: f.in_service as u32,
+                instances: f.in_service as u32,
+                tags: f.tags,
             },
             None => cx
                 .clouds
@@ -191,14 +221,15 @@ impl Action for Scale {
                 "removed a drill's tags: the failover owns the group"
             );
         }
-        Ok(json!({
-            "group": name,
-            "region": t,
-            "before": before.capacity,
-            "after": after.capacity,
-            "in_service": after.in_service,
-            "changed": acted,
-            "drill_tags_removed": drill_tags,
-        }))
+        ScaleOutput {
+            group: name.to_string(),
+            region: t.to_string(),
+            before: before.capacity,
+            after: after.capacity,
+            in_service: after.in_service,
+            changed: acted,
+            drill_tags_removed: drill_tags,
+        }
+        .to_output()
     }
 }

@@ -9,11 +9,14 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::Utc;
-use serde::Serialize;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, Traits};
+use super::drill_database::DrillDatabaseOutput;
+use super::promote::PromoteOutput;
+use super::restore::RestoreOutput;
+use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{DnsChange, DnsRecord, HostedZone};
 use crate::plan::spec::{DnsSpec, SwitchMode};
 use crate::steps::graph::{Builder, Phase, RunMode};
@@ -117,14 +120,13 @@ fn same_values(a: &[String], b: &[String]) -> bool {
 /// promote/restore step's journaled outputs (a drill's: its temporary
 /// database), else read from the cloud.
 async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
-    for kind in [
-        KindName::Promote,
-        KindName::Restore,
-        KindName::DrillDatabase,
-    ] {
-        if let Some(ep) = cx.output(kind, db).and_then(|o| o["endpoint"].as_str()) {
-            return Ok(ep.to_string());
-        }
+    let journaled = cx
+        .output_of::<PromoteOutput>(Some(db))
+        .and_then(|o| o.endpoint)
+        .or_else(|| cx.output_of::<RestoreOutput>(Some(db))?.endpoint)
+        .or_else(|| cx.output_of::<DrillDatabaseOutput>(Some(db))?.endpoint);
+    if let Some(ep) = journaled {
+        return Ok(ep);
     }
     let Some(spec) = cx.plan.spec.database(db) else {
         return Err(StepFailure::state(
@@ -233,9 +235,7 @@ pub(super) async fn current(
 
 /// The zone as preflight found it moments ago, else read now.
 async fn zone_now(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFailure> {
-    if let Some(f) = cx.preflight_facts(&format!("zone {name}"))
-        && let Ok(z) = serde_json::from_value::<HostedZone>(f.clone())
-    {
+    if let Some(z) = cx.preflight_facts::<HostedZone>(&format!("zone {name}")) {
         return Ok(z);
     }
     zone(cx, name).await
@@ -265,10 +265,36 @@ pub(super) fn show(r: &Option<DnsRecord>) -> String {
 pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
     let what = format!("zone {name}");
     match cx.clouds.dns.find_zone(name).await {
-        Ok(Some(z)) => Finding::ok(&what, "global", format!("zone {}", z.id)).with_facts(json!(z)),
+        Ok(Some(z)) => Finding::ok(&what, "global", format!("zone {}", z.id)).with_facts(&z),
         Ok(None) => Finding::missing(&what, "global"),
         Err(e) => Finding::unreadable(&what, "global", &e),
     }
+}
+
+/// What a zone's switch publishes (verify-dns waits on its changes).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SwitchDnsOutput {
+    /// The zone's name.
+    pub zone: String,
+    /// The zone's id.
+    pub zone_id: String,
+    /// The change batches submitted (none: already switched).
+    pub change_ids: Vec<String>,
+    /// Whether every batch was INSYNC in its own answer.
+    pub in_sync: bool,
+    /// How many records were changed.
+    pub changed: usize,
+    /// The records as they were, in the order of `after`.
+    pub before: Vec<Option<DnsRecord>>,
+    /// The records as switched.
+    pub after: Vec<DnsRecord>,
+    /// When the batches were submitted.
+    pub submitted_at: DateTime<Utc>,
+}
+
+impl StepOutput for SwitchDnsOutput {
+    const KIND: KindName = KindName::SwitchDns;
 }
 
 #[async_trait]
@@ -341,16 +367,17 @@ impl Action for SwitchDns {
         if changes.is_empty() {
             tracing::info!(zone = %self.zone, "records already point at {}", cx.target);
         }
-        Ok(json!({
-            "zone": z.name,
-            "zone_id": z.id,
-            "change_ids": change_ids,
-            "in_sync": in_sync,
-            "changed": changes.len(),
-            "before": cur,
-            "after": want,
-            "submitted_at": Utc::now(),
-        }))
+        SwitchDnsOutput {
+            zone: z.name,
+            zone_id: z.id,
+            change_ids,
+            in_sync,
+            changed: changes.len(),
+            before: cur,
+            after: want,
+            submitted_at: Utc::now(),
+        }
+        .to_output()
     }
 }
 

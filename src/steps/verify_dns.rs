@@ -6,13 +6,15 @@
 //! not by submitting again, and the RTO clock stops at the read-back.
 
 use async_trait::async_trait;
-use chrono::Utc;
-use serde::Serialize;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::switch_dns::{current, desired, matches, show, zone};
-use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, Traits, wait_for};
-use crate::cloud::HostedZone;
+use super::switch_dns::{SwitchDnsOutput, current, desired, matches, show, zone};
+use super::{
+    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+};
+use crate::cloud::{DnsRecord, HostedZone};
 use crate::plan::spec::DnsSpec;
 use crate::steps::graph::{Builder, Phase};
 
@@ -61,6 +63,25 @@ pub fn compile(b: &mut Builder<'_>) {
     }
 }
 
+/// What a zone's verification publishes: when the change was INSYNC (the
+/// RTO clock stops there) and the records read back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VerifyDnsOutput {
+    /// The zone.
+    pub zone: String,
+    /// The changes waited for.
+    pub change_ids: Vec<String>,
+    /// When they were INSYNC.
+    pub in_sync_at: DateTime<Utc>,
+    /// The records read back.
+    pub records: Vec<Option<DnsRecord>>,
+}
+
+impl StepOutput for VerifyDnsOutput {
+    const KIND: KindName = KindName::VerifyDns;
+}
+
 #[async_trait]
 impl Action for VerifyDns {
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
@@ -85,20 +106,13 @@ impl Action for VerifyDns {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let switch = cx
-            .output(KindName::SwitchDns, &self.zone)
-            .cloned()
-            .unwrap_or(Value::Null);
-        let ids: Vec<String> = switch["change_ids"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
+        let switch = cx.output_of::<SwitchDnsOutput>(Some(&self.zone));
+        let ids: Vec<String> = switch
+            .as_ref()
+            .map(|s| s.change_ids.clone())
             .unwrap_or_default();
         // Already INSYNC in the change's own answer: nothing to poll.
-        let polled = if switch["in_sync"] == json!(true) {
+        let polled = if switch.as_ref().is_some_and(|s| s.in_sync) {
             &[][..]
         } else {
             &ids[..]
@@ -116,11 +130,12 @@ impl Action for VerifyDns {
         }
         let in_sync_at = Utc::now();
         // The zone the switch used (ids do not change), else read it.
-        let z = match serde_json::from_value::<HostedZone>(
-            json!({"id": switch["zone_id"], "name": switch["zone"]}),
-        ) {
-            Ok(z) => z,
-            Err(_) => zone(cx, &self.zone).await?,
+        let z = match switch.filter(|s| !s.zone_id.is_empty() && !s.zone.is_empty()) {
+            Some(s) => HostedZone {
+                id: s.zone_id,
+                name: s.zone,
+            },
+            None => zone(cx, &self.zone).await?,
         };
         let want = desired(cx, &self.records).await?;
         let cur = current(cx, &z, &want).await?;
@@ -149,8 +164,12 @@ impl Action for VerifyDns {
                 "global",
             ));
         }
-        Ok(
-            json!({ "zone": self.zone, "change_ids": ids, "in_sync_at": in_sync_at, "records": cur }),
-        )
+        VerifyDnsOutput {
+            zone: self.zone.clone(),
+            change_ids: ids,
+            in_sync_at,
+            records: cur,
+        }
+        .to_output()
     }
 }
