@@ -52,8 +52,10 @@ use crate::journal::store::JournalStore;
 use crate::plan::Plan;
 use crate::steps::graph::{Builder, Step};
 
+pub use promote::{CopyRead, Promote};
 pub use reprotect::parked_id;
-pub use restore::restored_id;
+pub use restore::{Restore, restored_id};
+pub use scale::Scale;
 
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
 /// order. Generates [`StepKind`], [`KindName`] and the dispatch.
@@ -507,7 +509,9 @@ pub trait Action: Send + Sync {
     /// What `status` shows of this step for a standby region (bounded by
     /// the caller; may read other regions, unlike preflight). Kinds whose
     /// resources `status` reads in detail itself (databases, compute, DNS)
-    /// return nothing here.
+    /// return nothing here; the database and compute kinds judge that read
+    /// with a pure `standby_problems` rule instead ([`Promote`], [`Restore`],
+    /// [`Scale`]).
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding>;
     /// Reads state and describes what `run` would do, without changing anything.
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure>;
