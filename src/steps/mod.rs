@@ -57,10 +57,10 @@ pub use drill_database::DrillDatabaseOutput;
 pub use drill_dns::DrillDnsOutput;
 pub use evidence::{EvidenceOutput, MissingPack, StoredPack};
 pub use preflight::PreflightOutput;
-pub use promote::PromoteOutput;
+pub use promote::{CopyRead, Promote, PromoteOutput};
 pub use reprotect::{ReprotectOutput, parked_id};
-pub use restore::{RestoreOutput, restored_id};
-pub use scale::ScaleOutput;
+pub use restore::{Restore, RestoreOutput, restored_id};
+pub use scale::{Scale, ScaleOutput};
 pub use switch_dns::SwitchDnsOutput;
 pub use verify_dns::VerifyDnsOutput;
 
@@ -576,7 +576,9 @@ pub trait Action: Send + Sync {
     /// What `status` shows of this step for a standby region (bounded by
     /// the caller; may read other regions, unlike preflight). Kinds whose
     /// resources `status` reads in detail itself (databases, compute, DNS)
-    /// return nothing here.
+    /// return nothing here; the database and compute kinds judge that read
+    /// with a pure `standby_problems` rule instead ([`Promote`], [`Restore`],
+    /// [`Scale`]).
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding>;
     /// Reads state and describes what `run` would do, without changing anything.
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure>;

@@ -190,10 +190,80 @@ fn gate_reading(readings: &Value, resource: &str) -> Option<GateLag> {
     })
 }
 
+/// A database copy in a standby region, as `status` read it: plain data,
+/// for the database kinds' readiness rules ([`Promote::standby_problems`],
+/// [`crate::steps::Restore::standby_problems`]) to judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyRead<'a> {
+    /// No such instance.
+    Missing,
+    /// The read was answered with an error (denied, bad request).
+    Unreadable,
+    /// The region did not answer (said once, for the whole region).
+    Unreachable,
+    /// The instance: whether it is a primary, and its provider status.
+    Found {
+        /// A primary (else a replica).
+        primary: bool,
+        /// Provider status (`available`, `modifying`...).
+        status: &'a str,
+    },
+}
+
+/// Why a database copy, whatever its strategy, cannot be failed over to:
+/// it is missing or unreadable (first), or not available (last, around the
+/// strategy's own problems).
+pub(super) fn copy_problems(
+    instance: &str,
+    region: &str,
+    copy: CopyRead<'_>,
+    strategy: Vec<String>,
+) -> Vec<String> {
+    let mut out = match copy {
+        CopyRead::Missing => vec![format!("database {instance} does not exist in {region}")],
+        CopyRead::Unreadable => vec![format!("database {instance} in {region} could not be read")],
+        CopyRead::Unreachable | CopyRead::Found { .. } => Vec::new(),
+    };
+    out.extend(strategy);
+    if let CopyRead::Found { status, .. } = copy
+        && status != "available"
+    {
+        out.push(format!(
+            "database {instance} in {region} is `{status}`, not available"
+        ));
+    }
+    out
+}
+
+impl Promote {
+    /// Why this replica, as `status` read it in a standby region, could not
+    /// be promoted now: this kind's readiness rule, pure. A primary there
+    /// needs reprotecting; a replica's lag is judged by the RPO rule the gate
+    /// uses (`lag_problem`, computed by the caller, which sits above this
+    /// layer).
+    pub fn standby_problems(
+        &self,
+        copy: CopyRead<'_>,
+        plan: &str,
+        lag_problem: Option<String>,
+    ) -> Vec<String> {
+        let (instance, region) = (&self.instance, &self.region);
+        let strategy = match copy {
+            CopyRead::Found { primary: true, .. } => vec![format!(
+                "database {instance} in {region} is a primary, not a replica of the active region: run `drctl reprotect --plan {plan}`"
+            )],
+            CopyRead::Found { primary: false, .. } => lag_problem.into_iter().collect(),
+            _ => Vec::new(),
+        };
+        copy_problems(instance, region, copy, strategy)
+    }
+}
+
 #[async_trait]
 impl Action for Promote {
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads this kind's resources itself, in more detail.
+        // `status` reads the instance and its lag itself (it shows them in
+        // detail) and asks [`Promote::standby_problems`] what they mean.
         Vec::new()
     }
 
@@ -338,5 +408,73 @@ impl Action for Promote {
         out.endpoint = done.endpoint;
         out.port = done.port;
         out.to_output()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::Restore;
+
+    fn promote() -> Promote {
+        Promote {
+            resource: "db".into(),
+            instance: "db-use1".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    #[test]
+    fn a_standby_primary_needs_reprotecting_and_a_replica_is_judged_by_its_lag() {
+        let primary = CopyRead::Found {
+            primary: true,
+            status: "available",
+        };
+        let p = promote().standby_problems(primary, "payments", Some("lag".into()));
+        assert_eq!(
+            p,
+            [
+                "database db-use1 in us-east-1 is a primary, not a replica of the active region: run `drctl reprotect --plan payments`"
+            ]
+        );
+        let replica = CopyRead::Found {
+            primary: false,
+            status: "modifying",
+        };
+        let p = promote().standby_problems(replica, "payments", Some("lag".into()));
+        assert_eq!(
+            p,
+            [
+                "lag",
+                "database db-use1 in us-east-1 is `modifying`, not available"
+            ]
+        );
+        assert!(
+            (promote().standby_problems(CopyRead::Unreachable, "payments", Some("lag".into())))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_restore_source_needs_only_to_exist_and_be_available() {
+        let restore = Restore {
+            resource: "db".into(),
+            instance: "db-use1".into(),
+            region: "us-east-1".into(),
+            to_time: None,
+        };
+        let primary = CopyRead::Found {
+            primary: true,
+            status: "available",
+        };
+        assert!(restore.standby_problems(primary).is_empty());
+        assert_eq!(
+            restore.standby_problems(CopyRead::Missing),
+            ["database db-use1 does not exist in us-east-1"]
+        );
+        assert_eq!(
+            restore.standby_problems(CopyRead::Unreadable),
+            ["database db-use1 in us-east-1 could not be read"]
+        );
     }
 }

@@ -152,6 +152,16 @@ pub fn restored_id(source: &str, run_id: &str) -> String {
     format!("{base}-r{tag}")
 }
 
+impl Restore {
+    /// Why the copy this restore starts from, as `status` read it in a
+    /// standby region, could not be used now (missing, unreadable, not
+    /// available); whether it can be restored at all (backups on) is
+    /// [`Action::readiness`]'s to say.
+    pub fn standby_problems(&self, copy: super::promote::CopyRead<'_>) -> Vec<String> {
+        super::promote::copy_problems(&self.instance, &self.region, copy, Vec::new())
+    }
+}
+
 #[async_trait]
 impl Action for Restore {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {

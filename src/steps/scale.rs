@@ -98,10 +98,35 @@ struct GroupFacts {
     tags: BTreeMap<String, String>,
 }
 
+impl Scale {
+    /// Whether a group of capacity `cap` cannot be raised to the active
+    /// capacity (its max is below it): the one rule preflight and `status`
+    /// share.
+    pub fn short_of(&self, cap: Capacity) -> bool {
+        cap.max < self.capacity.desired
+    }
+
+    /// Why this group, as `status` read it in a standby region (`None`: it
+    /// does not exist), could not take over: this kind's readiness rule,
+    /// pure, on the data `status` read.
+    pub fn standby_problems(&self, read: Option<Capacity>) -> Vec<String> {
+        let (group, region) = (&self.group, &self.region);
+        match read {
+            None => vec![format!("compute group {group} does not exist in {region}")],
+            Some(cap) if self.short_of(cap) => vec![format!(
+                "compute group {group} in {region} has max {} below the active capacity {}",
+                cap.max, self.capacity.desired
+            )],
+            Some(_) => Vec::new(),
+        }
+    }
+}
+
 #[async_trait]
 impl Action for Scale {
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads this kind's resources itself, in more detail.
+        // `status` reads the group itself (it shows it in detail) and asks
+        // [`Scale::standby_problems`] what the read means.
         Vec::new()
     }
 
@@ -114,7 +139,7 @@ impl Action for Scale {
             .await
         {
             Ok(None) => vec![Finding::missing(&what, &self.region)],
-            Ok(Some(g)) if g.capacity.max < self.capacity.desired => vec![Finding::blocks(
+            Ok(Some(g)) if self.short_of(g.capacity) => vec![Finding::blocks(
                 &what,
                 &self.region,
                 format!("capacity {}", g.capacity),

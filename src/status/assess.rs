@@ -1,0 +1,616 @@
+//! Decide: what the reads of one plan mean. Pure (data in, rows and
+//! problems out), so every rule is tested without a cloud.
+//!
+//! Which region is active is decided here, from all the reads together
+//! (where DNS points, then where the databases are primary); what each
+//! resource in a standby region needs to take over is its step kind's to
+//! say ([`Promote::standby_problems`], [`Restore::standby_problems`],
+//! [`Scale::standby_problems`], and the kinds' own readiness for checks and
+//! buckets), with the RPO rule the failover's gate uses ([`LagCheck`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::read::{BucketRead, DbRead, DnsRead, GroupRead, PlanReading};
+use super::{ComputeStatus, DbStatus, DnsStatus, EvidenceStatus, PlanStatus, RegionStatus};
+use crate::cloud::{CloudError, DbRole, DnsRecord};
+use crate::engine::gates::LagCheck;
+use crate::plan::Plan;
+use crate::plan::duration::format_duration;
+use crate::plan::spec::{DbStrategy, DnsSpec, SwitchMode};
+use crate::steps::{CopyRead, Finding, Promote, Restore, Scale};
+
+fn err_line(e: &CloudError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+/// What went wrong reading: plan-level problems (an answer that refused
+/// us), and the regions that did not answer (region → why, first read).
+#[derive(Debug, Default)]
+struct Faults {
+    problems: Vec<String>,
+    dead: BTreeMap<String, String>,
+}
+
+impl Faults {
+    /// Files a failed read of `region`: a region that did not answer (as
+    /// opposed to an answer that refused us) is dead.
+    fn note(&mut self, region: &str, e: &CloudError) {
+        if e.kind.is_transient() {
+            self.dead
+                .entry(region.to_string())
+                .or_insert_with(|| err_line(e));
+        } else {
+            self.problems.push(err_line(e));
+        }
+    }
+}
+
+/// The state of `plan`, from what was read of it.
+pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> PlanStatus {
+    let PlanReading {
+        dbs,
+        groups,
+        dns,
+        evidence,
+        checks,
+    } = reading;
+    let mut faults = Faults::default();
+    let dbs: Vec<(String, DbStatus)> = dbs
+        .into_iter()
+        .map(|r| db_row(plan, window, r, &mut faults))
+        .collect();
+    let mut dns_rows = Vec::new();
+    for (d, read) in plan.spec.dns.iter().zip(dns) {
+        match dns_row(plan, d, read, &dbs) {
+            Ok(s) => dns_rows.push(s),
+            Err(e) => faults.problems.push(e),
+        }
+    }
+    let active = active_region(plan, &dns_rows, &dbs);
+    let mut compute = compute_rows(plan, &groups, &mut faults);
+    let regions: Vec<RegionStatus> = plan
+        .regions()
+        .iter()
+        .map(|region| {
+            let mut row = RegionStatus {
+                region: region.clone(),
+                role: if *region == active {
+                    "active"
+                } else {
+                    "standby"
+                },
+                unreachable: faults.dead.get(region).cloned(),
+                databases: (dbs.iter().filter(|(r, _)| r == region))
+                    .map(|(_, s)| s.clone())
+                    .collect(),
+                compute: compute.remove(region).unwrap_or_default(),
+                checks: Vec::new(),
+                ready: true,
+                problems: Vec::new(),
+            };
+            if *region != active {
+                row.checks = checks.get(region).cloned().unwrap_or_default();
+                row.problems = standby_problems(plan, window, &row);
+                row.ready = row.problems.is_empty();
+            }
+            row
+        })
+        .collect();
+    let evidence: Vec<EvidenceStatus> = evidence.into_iter().map(evidence_row).collect();
+    let mut problems = faults.problems;
+    problems.extend(evidence.iter().filter_map(evidence_problem));
+    PlanStatus {
+        plan: plan.name().to_string(),
+        tier: plan.tier.name.clone(),
+        rto_seconds: plan.tier.rto.as_secs(),
+        rpo_seconds: plan.tier.rpo.as_secs(),
+        active_region: active,
+        dns: dns_rows,
+        ready: problems.is_empty() && regions.iter().all(|r| r.ready),
+        regions,
+        evidence,
+        problems,
+        drill: None,
+    }
+}
+
+/// One database row (with its region), from its reads.
+fn db_row(plan: &Plan, window: Duration, r: DbRead, faults: &mut Faults) -> (String, DbStatus) {
+    let mut st = DbStatus {
+        id: r.id,
+        instance: r.instance,
+        role: "unknown".into(),
+        source: None,
+        state: None,
+        endpoint: None,
+        lag_seconds: None,
+        lag_datapoints: 0,
+        lag_window_seconds: window.as_secs(),
+        within_rpo: None,
+    };
+    match r.described {
+        Ok(Some(i)) => {
+            st.role = match i.role {
+                DbRole::Primary => "primary".into(),
+                DbRole::Replica(src) => {
+                    st.source = Some(src);
+                    "replica".into()
+                }
+            };
+            st.state = Some(i.status);
+            st.endpoint = i.endpoint;
+        }
+        Ok(None) => st.role = "missing".into(),
+        Err(e) => {
+            if e.kind.is_transient() {
+                st.role = "unreachable".into();
+            }
+            faults.note(&r.region, &e);
+        }
+    }
+    match r.lag {
+        Some(Ok(lag)) => {
+            st.lag_seconds = lag.max.map(|m| m.as_secs_f64());
+            st.lag_datapoints = lag.datapoints;
+            st.within_rpo = lag.max.map(|m| m <= plan.tier.rpo);
+        }
+        Some(Err(e)) => faults.note(&r.region, &e),
+        None => {}
+    }
+    (r.region, st)
+}
+
+/// The compute rows of each region, in plan order.
+fn compute_rows(
+    plan: &Plan,
+    groups: &[GroupRead],
+    faults: &mut Faults,
+) -> BTreeMap<String, Vec<ComputeStatus>> {
+    let mut rows = BTreeMap::new();
+    for region in plan.regions() {
+        let mut here = Vec::new();
+        for g in groups.iter().filter(|g| g.region == *region) {
+            let group = plan
+                .spec
+                .compute
+                .iter()
+                .find(|c| c.id == g.id)
+                .map(|c| c.regions[region].clone())
+                .unwrap_or_default();
+            let found = match &g.group {
+                Ok(found) => found.as_ref(),
+                Err(e) => {
+                    faults.note(region, e);
+                    None
+                }
+            };
+            here.push(ComputeStatus {
+                id: g.id.clone(),
+                group,
+                exists: found.is_some(),
+                capacity: found.map(|f| f.capacity),
+                in_service: found.map(|f| f.in_service),
+            });
+        }
+        rows.insert(region.clone(), here);
+    }
+    rows
+}
+
+/// Where DNS points wins (after a failover both copies may be primaries);
+/// then where the databases are primary; then home.
+fn active_region(plan: &Plan, dns: &[DnsStatus], dbs: &[(String, DbStatus)]) -> String {
+    let primaries: Vec<&str> = dbs
+        .iter()
+        .filter(|(_, s)| s.role == "primary")
+        .map(|(r, _)| r.as_str())
+        .collect();
+    plan.regions()
+        .iter()
+        .max_by_key(|r| {
+            let votes = dns
+                .iter()
+                .filter(|d| d.points_to.as_deref() == Some(r.as_str()))
+                .count();
+            (
+                votes,
+                primaries.contains(&r.as_str()),
+                std::cmp::Reverse(plan.regions().iter().position(|x| x == *r)),
+            )
+        })
+        .cloned()
+        .unwrap_or_else(|| plan.home().to_string())
+}
+
+/// Why a standby region could not take over now: each resource's kind
+/// judges it, then the region itself (it does not answer).
+fn standby_problems(plan: &Plan, window: Duration, row: &RegionStatus) -> Vec<String> {
+    let region = row.region.as_str();
+    let mut out: Vec<String> = (row.databases.iter())
+        .flat_map(|db| db_problems(plan, window, region, db))
+        .collect();
+    out.extend(row.checks.iter().filter_map(|f: &Finding| {
+        (f.problem.as_ref()).map(|p| format!("{} in {region}: {p}", f.resource))
+    }));
+    if let Some(why) = &row.unreachable {
+        out.push(format!(
+            "{region} does not answer ({why}): it cannot take over now"
+        ));
+        return out;
+    }
+    for g in &row.compute {
+        let Some(spec) = plan.spec.compute.iter().find(|c| c.id == g.id) else {
+            continue;
+        };
+        let scale = Scale {
+            resource: g.id.clone(),
+            group: g.group.clone(),
+            region: region.to_string(),
+            capacity: spec.active.into(),
+        };
+        out.extend(scale.standby_problems(g.capacity.filter(|_| g.exists)));
+    }
+    out
+}
+
+/// What the database's kind (by its strategy) says of its copy in `region`.
+fn db_problems(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Vec<String> {
+    let Some(spec) = plan.spec.database(&db.id) else {
+        return Vec::new();
+    };
+    let copy = match (db.role.as_str(), db.state.as_deref()) {
+        ("missing", _) => CopyRead::Missing,
+        ("unreachable", _) => CopyRead::Unreachable,
+        ("primary", Some(status)) => CopyRead::Found {
+            primary: true,
+            status,
+        },
+        ("replica", Some(status)) => CopyRead::Found {
+            primary: false,
+            status,
+        },
+        _ => CopyRead::Unreadable,
+    };
+    let (resource, instance) = (db.id.clone(), db.instance.clone());
+    let region = region.to_string();
+    match spec.strategy {
+        DbStrategy::PromoteReplica => {
+            let lag = lag_problem(plan, window, &region, db);
+            let promote = Promote {
+                resource,
+                instance,
+                region,
+            };
+            promote.standby_problems(copy, plan.name(), lag)
+        }
+        DbStrategy::PointInTimeRestore => Restore {
+            resource,
+            instance,
+            region,
+            to_time: None,
+        }
+        .standby_problems(copy),
+    }
+}
+
+/// The RPO gate's judgement of a replica's lag, as `status` says it.
+fn lag_problem(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Option<String> {
+    let check = LagCheck {
+        instance: &db.instance,
+        region,
+        lag_seconds: db.lag_seconds,
+        window,
+        tier: &plan.tier.name,
+        rpo: plan.tier.rpo,
+        accepted: None,
+    };
+    let unknown = format!(
+        "no ReplicaLag datapoints in the last {}",
+        format_duration(window)
+    );
+    let problem = check.problem(&unknown)?;
+    Some(match db.lag_seconds {
+        None => format!("{problem}: a failover needs --accept-data-loss"),
+        Some(_) => problem,
+    })
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// One DNS row, or the problem that stands in for it.
+fn dns_row(
+    plan: &Plan,
+    d: &DnsSpec,
+    read: DnsRead,
+    dbs: &[(String, DbStatus)],
+) -> Result<DnsStatus, String> {
+    let records = read
+        .map_err(|e| err_line(&e))?
+        .ok_or_else(|| format!("hosted zone {} of record {} does not exist", d.zone, d.name))?;
+    if records.is_empty() {
+        return Err(format!(
+            "record {} {} does not exist in {}",
+            d.name, d.rtype, d.zone
+        ));
+    }
+    let (values, points_to) = points_to(plan, d, &records, dbs);
+    Ok(DnsStatus {
+        id: d.id.clone(),
+        name: d.name.clone(),
+        values,
+        points_to,
+    })
+}
+
+/// A record's values as shown, and the region they point to: the region of
+/// the database endpoint it follows, else of the plan target it names.
+fn points_to(
+    plan: &Plan,
+    d: &DnsSpec,
+    records: &[DnsRecord],
+    dbs: &[(String, DbStatus)],
+) -> (Vec<String>, Option<String>) {
+    let region_of = |value: &str| -> Option<String> {
+        match &d.follows {
+            Some(db) => (dbs.iter())
+                .find(|(_, s)| {
+                    s.id == *db && s.endpoint.as_deref().is_some_and(|ep| same_name(ep, value))
+                })
+                .map(|(r, _)| r.clone()),
+            None => (plan.regions().iter())
+                .find(|r| d.targets.get(*r).is_some_and(|t| same_name(t, value)))
+                .cloned(),
+        }
+    };
+    match d.switch {
+        SwitchMode::Weighted => {
+            let values = (records.iter())
+                .map(|r| {
+                    format!(
+                        "{}={}:{}",
+                        r.set_identifier.as_deref().unwrap_or("-"),
+                        r.weight.unwrap_or(0),
+                        r.values.join(",")
+                    )
+                })
+                .collect();
+            let top = (records.iter())
+                .filter(|r| r.weight.unwrap_or(0) > 0)
+                .max_by_key(|r| r.weight);
+            let points = top
+                .and_then(|r| r.values.first())
+                .and_then(|v| region_of(v));
+            (values, points)
+        }
+        SwitchMode::Upsert => {
+            let values: Vec<String> = records.iter().flat_map(|r| r.values.clone()).collect();
+            let points = values.first().and_then(|v| region_of(v));
+            (values, points)
+        }
+    }
+}
+
+/// One evidence row.
+fn evidence_row(b: BucketRead) -> EvidenceStatus {
+    let (reachable, error) = match b.exists {
+        Ok(Ok(exists)) => (Some(exists), None),
+        Ok(Err(e)) => (None, Some(err_line(&e))),
+        Err(bad_url) => (Some(false), Some(bad_url)),
+    };
+    EvidenceStatus {
+        destination: b.destination,
+        reachable,
+        error,
+    }
+}
+
+/// What an evidence row means for the plan.
+fn evidence_problem(e: &EvidenceStatus) -> Option<String> {
+    if e.reachable == Some(false) {
+        Some(format!(
+            "evidence bucket of {} does not exist",
+            e.destination
+        ))
+    } else {
+        e.error.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::{Capacity, ComputeGroup, DbInstance, ErrorKind, LagReading};
+
+    fn payments() -> Plan {
+        crate::plan::reference()
+            .into_iter()
+            .find(|p| p.name() == "payments")
+            .unwrap()
+    }
+
+    fn instance(id: &str, region: &str, role: DbRole) -> DbInstance {
+        DbInstance {
+            id: id.into(),
+            arn: format!("arn:aws:rds:{region}:1:db:{id}"),
+            region: region.into(),
+            engine: "postgres".into(),
+            instance_class: None,
+            status: "available".into(),
+            endpoint: Some(format!("{id}.fake.{region}.rds.amazonaws.com")),
+            port: Some(5432),
+            role,
+            replicas: Vec::new(),
+            backup_retention_days: 7,
+            latest_restorable_time: None,
+            storage_encrypted: false,
+            kms_key_id: None,
+            subnet_group: None,
+            security_groups: Vec::new(),
+            multi_az: false,
+            tags: Default::default(),
+        }
+    }
+
+    fn lag(seconds: Option<u64>) -> LagReading {
+        LagReading {
+            max: seconds.map(Duration::from_secs),
+            latest: None,
+            datapoints: usize::from(seconds.is_some()),
+            window: Duration::from_secs(900),
+        }
+    }
+
+    fn group(region: &str, name: &str, max: u32) -> GroupRead {
+        let capacity = Capacity {
+            min: 0,
+            desired: 0,
+            max,
+        };
+        GroupRead {
+            id: "payments-api".into(),
+            region: region.into(),
+            group: Ok(Some(ComputeGroup {
+                name: name.into(),
+                region: region.into(),
+                capacity,
+                in_service: 0,
+                instances: 0,
+                tags: Default::default(),
+            })),
+        }
+    }
+
+    fn cname(value: &str) -> Option<Vec<DnsRecord>> {
+        Some(vec![DnsRecord {
+            name: "x".into(),
+            rtype: "CNAME".into(),
+            ttl: Some(60),
+            values: vec![value.into()],
+            set_identifier: None,
+            weight: None,
+        }])
+    }
+
+    /// The payments plan as `localstack/seed` leaves it: home active, the
+    /// standby a replica `lag` seconds behind, its group able to take the
+    /// active capacity.
+    fn seeded(lag_seconds: Option<u64>) -> PlanReading {
+        let (w, e) = ("us-west-2", "us-east-1");
+        let db = |region: &str, instance: &str, role, lag| DbRead {
+            id: "payments-db".into(),
+            region: region.into(),
+            instance: instance.into(),
+            described: Ok(Some(super::tests::instance(instance, region, role))),
+            lag,
+        };
+        PlanReading {
+            dbs: vec![
+                db(w, "payments-db", DbRole::Primary, None),
+                db(
+                    e,
+                    "payments-db-use1",
+                    DbRole::Replica("payments-db".into()),
+                    Some(Ok(lag(lag_seconds))),
+                ),
+            ],
+            groups: vec![
+                group(w, "payments-api-usw2", 8),
+                group(e, "payments-api-use1", 8),
+            ],
+            dns: vec![
+                Ok(cname("api-usw2.example.com.")),
+                Ok(cname("payments-db.fake.us-west-2.rds.amazonaws.com")),
+            ],
+            evidence: Vec::new(),
+            checks: [(e.to_string(), Vec::new())].into(),
+        }
+    }
+
+    const WINDOW: Duration = Duration::from_secs(900);
+
+    #[test]
+    fn a_seeded_plan_is_ready_with_home_active() {
+        let s = assess(&payments(), WINDOW, seeded(Some(3)));
+        assert!(s.ready, "{s:#?}");
+        assert_eq!(s.active_region, "us-west-2");
+        assert_eq!(s.dns[1].points_to.as_deref(), Some("us-west-2"));
+        assert_eq!(s.regions[1].role, "standby");
+        assert_eq!(s.regions[1].databases[0].within_rpo, Some(true));
+    }
+
+    #[test]
+    fn a_lag_above_the_rpo_and_a_small_group_are_the_standby_s_problems() {
+        let mut r = seeded(Some(1200));
+        r.groups[1] = group("us-east-1", "payments-api-use1", 2);
+        let s = assess(&payments(), WINDOW, r);
+        assert!(!s.ready);
+        let p = &s.regions[1].problems;
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("20m") && p[0].contains("RPO"), "{p:?}");
+        assert_eq!(
+            p[1],
+            "compute group payments-api-use1 in us-east-1 has max 2 below the active capacity 4"
+        );
+    }
+
+    #[test]
+    fn an_unknown_lag_needs_accept_data_loss() {
+        let s = assess(&payments(), WINDOW, seeded(None));
+        let p = &s.regions[1].problems;
+        assert!(
+            p[0].ends_with(": a failover needs --accept-data-loss"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_region_that_does_not_answer_cannot_take_over_and_its_groups_are_not_judged() {
+        let mut r = seeded(Some(3));
+        let down = CloudError::new(
+            "autoscaling",
+            "DescribeAutoScalingGroups",
+            "payments-api-use1",
+            "us-east-1",
+            ErrorKind::Connection,
+            "connection refused",
+        );
+        r.groups[1].group = Err(down);
+        let s = assess(&payments(), WINDOW, r);
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        let east = &s.regions[1];
+        assert!(east.unreachable.is_some());
+        assert_eq!(east.problems.len(), 1, "{:?}", east.problems);
+        assert!(east.problems[0].contains("does not answer"));
+    }
+
+    #[test]
+    fn dns_pointing_at_the_standby_makes_it_active() {
+        let mut r = seeded(Some(3));
+        r.dns[0] = Ok(cname("api-use1.example.com."));
+        r.dns[1] = Ok(cname("payments-db-use1.fake.us-east-1.rds.amazonaws.com"));
+        let s = assess(&payments(), WINDOW, r);
+        assert_eq!(s.active_region, "us-east-1");
+        // The old home is a primary, not a replica: it needs reprotecting.
+        assert!(s.regions[0].problems[0].contains("reprotect"), "{s:#?}");
+    }
+
+    #[test]
+    fn a_missing_zone_or_record_is_a_plan_problem() {
+        let mut r = seeded(Some(3));
+        r.dns[0] = Ok(None);
+        r.dns[1] = Ok(Some(Vec::new()));
+        let s = assess(&payments(), WINDOW, r);
+        assert_eq!(
+            s.problems,
+            [
+                "hosted zone example.com. of record api.example.com. does not exist",
+                "record payments-db.example.com. CNAME does not exist in example.com."
+            ]
+        );
+        assert!(!s.ready);
+    }
+}

@@ -1,0 +1,362 @@
+//! Readiness: where each plan stands now, and whether each standby region
+//! could take over.
+//!
+//! Readiness is computed from live cloud state only (never from what drctl
+//! believes it did), through the same adapter traits the engine uses, so an
+//! SRE can run `drctl status` before deciding to fail over and trust it. All
+//! reads for all plans run concurrently: during an outage seconds matter.
+//!
+//! Reading (`read`: concurrent, each read bounded) and deciding (`assess`:
+//! pure) are apart, so the rules are tested on plain data, and each resource
+//! kind's readiness rule is the one its step kind owns.
+
+mod assess;
+mod read;
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::cloud::Clouds;
+use crate::plan::Plan;
+
+/// How far back replica lag is read.
+pub const DEFAULT_LAG_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// How long one read may take before its region counts as unreachable.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How `status` reads.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusOptions {
+    /// Window replica lag is read over.
+    pub lag_window: Duration,
+    /// Bound on each read, retries included: a region whose reads run past
+    /// it is shown as unreachable instead of holding the whole report up.
+    pub read_timeout: Duration,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        Self {
+            lag_window: DEFAULT_LAG_WINDOW,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+        }
+    }
+}
+
+/// Readiness of every plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// One entry per plan.
+    pub plans: Vec<PlanStatus>,
+}
+
+impl StatusReport {
+    /// Whether every plan is ready.
+    pub fn all_ready(&self) -> bool {
+        self.plans.iter().all(|p| p.ready)
+    }
+}
+
+/// One plan's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanStatus {
+    /// Plan name.
+    pub plan: String,
+    /// Tier name.
+    pub tier: String,
+    /// Tier RTO in seconds.
+    pub rto_seconds: u64,
+    /// Tier RPO in seconds.
+    pub rpo_seconds: u64,
+    /// Region that serves now (where the databases are primary, else where DNS points, else home).
+    pub active_region: String,
+    /// Where each DNS record points.
+    pub dns: Vec<DnsStatus>,
+    /// Per region: databases and compute.
+    pub regions: Vec<RegionStatus>,
+    /// Evidence destinations and whether their buckets exist.
+    pub evidence: Vec<EvidenceStatus>,
+    /// Whether every standby region is ready to take over.
+    pub ready: bool,
+    /// Why not, when not (plan-level problems; region problems are in `regions`).
+    pub problems: Vec<String>,
+    /// Drill cadence (last drill and verdict, overdue), from the journals;
+    /// filled in by the caller that has the state (`None`: not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<crate::runs::schedule::Cadence>,
+}
+
+/// A DNS record's current state.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsStatus {
+    /// Resource id.
+    pub id: String,
+    /// Record name.
+    pub name: String,
+    /// Current values (for weighted records: `set-id=weight:value`).
+    pub values: Vec<String>,
+    /// Region it points to, when recognisable.
+    pub points_to: Option<String>,
+}
+
+/// One region of a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionStatus {
+    /// Region.
+    pub region: String,
+    /// `active` or `standby`.
+    pub role: &'static str,
+    /// Why the region's APIs did not answer, when some read of it did not
+    /// (connection refused, timed out, 5xx after retries).
+    pub unreachable: Option<String>,
+    /// Databases in this region.
+    pub databases: Vec<DbStatus>,
+    /// Compute groups in this region.
+    pub compute: Vec<ComputeStatus>,
+    /// For a standby: what its health checks and buckets look like, as a
+    /// failover's preflight would find them (see `steps::readiness`).
+    pub checks: Vec<crate::steps::Finding>,
+    /// For a standby: ready to take over.
+    pub ready: bool,
+    /// For a standby: why not.
+    pub problems: Vec<String>,
+}
+
+/// A database instance's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct DbStatus {
+    /// Resource id.
+    pub id: String,
+    /// Instance id.
+    pub instance: String,
+    /// `primary`, `replica`, `missing`, `unreachable` or `unknown`.
+    pub role: String,
+    /// Replica source, for a replica.
+    pub source: Option<String>,
+    /// Provider status.
+    pub state: Option<String>,
+    /// Endpoint address.
+    pub endpoint: Option<String>,
+    /// Largest replica lag in the window, in seconds (`None` = unknown: no datapoints).
+    pub lag_seconds: Option<f64>,
+    /// Datapoints the lag was computed from.
+    pub lag_datapoints: usize,
+    /// Window the lag was read over, seconds.
+    pub lag_window_seconds: u64,
+    /// Whether the lag is within the tier's RPO (`None` when not a replica or unknown).
+    pub within_rpo: Option<bool>,
+}
+
+/// A compute group's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComputeStatus {
+    /// Resource id.
+    pub id: String,
+    /// Group name.
+    pub group: String,
+    /// Whether the group exists.
+    pub exists: bool,
+    /// min/desired/max.
+    pub capacity: Option<crate::cloud::Capacity>,
+    /// Instances in service.
+    pub in_service: Option<u32>,
+}
+
+/// An evidence destination.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceStatus {
+    /// Destination URL.
+    pub destination: String,
+    /// Whether the bucket exists (`None` when the check failed).
+    pub reachable: Option<bool>,
+    /// Error, when the check failed.
+    pub error: Option<String>,
+}
+
+/// Computes the readiness of `plans`: every plan is read concurrently
+/// (`read`), then judged (`assess`).
+pub async fn status(clouds: &Clouds, plans: &[Plan], opts: &StatusOptions) -> StatusReport {
+    let plans = join_all(plans.iter().map(|plan| async move {
+        let reading = read::read_plan(clouds, plan, opts).await;
+        assess::assess(plan, opts.lag_window, reading)
+    }))
+    .await;
+    StatusReport { plans }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::fake::FakeCloud;
+    use crate::cloud::{Capacity, DnsRecord};
+
+    fn plans() -> Vec<Plan> {
+        crate::plan::reference()
+    }
+
+    fn cname(name: &str, value: &str) -> DnsRecord {
+        DnsRecord {
+            name: name.into(),
+            rtype: "CNAME".into(),
+            ttl: Some(60),
+            values: vec![value.into()],
+            set_identifier: None,
+            weight: None,
+        }
+    }
+
+    /// The reference world of `localstack/seed`, in memory.
+    fn reference_world() -> FakeCloud {
+        let f = FakeCloud::new();
+        f.add_zone("example.com.");
+        for (db, lag) in [("payments-db", 3.0), ("ledger-db", 1200.0)] {
+            f.add_primary("us-west-2", db);
+            f.add_replica("us-east-1", &format!("{db}-use1"), ("us-west-2", db));
+            f.set_lag("us-east-1", &format!("{db}-use1"), &[lag / 2.0, lag]);
+        }
+        f.add_group(
+            "us-west-2",
+            "payments-api-usw2",
+            Capacity {
+                min: 2,
+                desired: 4,
+                max: 8,
+            },
+        );
+        f.add_group(
+            "us-east-1",
+            "payments-api-use1",
+            Capacity {
+                min: 0,
+                desired: 0,
+                max: 8,
+            },
+        );
+        f.add_group(
+            "us-west-2",
+            "ledger-workers-usw2",
+            Capacity {
+                min: 1,
+                desired: 2,
+                max: 4,
+            },
+        );
+        f.add_group(
+            "us-east-1",
+            "ledger-workers-use1",
+            Capacity {
+                min: 0,
+                desired: 0,
+                max: 4,
+            },
+        );
+        f.put_record(
+            "example.com.",
+            cname("api.example.com.", "api-usw2.example.com."),
+        );
+        f.put_record(
+            "example.com.",
+            cname(
+                "payments-db.example.com.",
+                "payments-db.fake.us-west-2.rds.amazonaws.com",
+            ),
+        );
+        for (set, weight, value) in [
+            ("us-west-2", 100, "ledger-usw2.example.com."),
+            ("us-east-1", 0, "ledger-use1.example.com."),
+        ] {
+            f.put_record(
+                "example.com.",
+                DnsRecord {
+                    set_identifier: Some(set.into()),
+                    weight: Some(weight),
+                    ..cname("ledger.example.com.", value)
+                },
+            );
+        }
+        f.state().buckets = vec![
+            "s3://drctl-evidence-use1".into(),
+            "gs://drctl-evidence".into(),
+        ];
+        f
+    }
+
+    #[tokio::test]
+    async fn payments_is_ready_and_ledger_is_not_because_of_lag() {
+        let world = reference_world();
+        let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
+        let payments = report.plans.iter().find(|p| p.plan == "payments").unwrap();
+        assert!(payments.ready, "{payments:#?}");
+        assert_eq!(payments.active_region, "us-west-2");
+        assert_eq!(payments.dns[0].points_to.as_deref(), Some("us-west-2"));
+        assert_eq!(payments.dns[1].points_to.as_deref(), Some("us-west-2"));
+        let use1 = &payments.regions[1];
+        assert_eq!(use1.databases[0].role, "replica");
+        assert_eq!(use1.databases[0].lag_seconds, Some(3.0));
+        assert_eq!(
+            use1.compute[0].capacity,
+            Some(Capacity {
+                min: 0,
+                desired: 0,
+                max: 8
+            })
+        );
+
+        let ledger = report.plans.iter().find(|p| p.plan == "ledger").unwrap();
+        assert!(!ledger.ready);
+        assert_eq!(ledger.dns[0].points_to.as_deref(), Some("us-west-2"));
+        let problems = &ledger.regions[1].problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("20m") && problems[0].contains("RPO of 15m"),
+            "{problems:?}"
+        );
+        assert!(!report.all_ready());
+    }
+
+    #[tokio::test]
+    async fn unknown_lag_and_missing_resources_are_reasons() {
+        let world = reference_world();
+        world.state().lag.clear();
+        world
+            .state()
+            .groups
+            .remove(&("us-east-1".into(), "payments-api-use1".into()));
+        world.state().buckets.clear();
+        let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
+        let p = report.plans.iter().find(|p| p.plan == "payments").unwrap();
+        assert!(!p.ready);
+        let why = p.regions[1].problems.join("\n");
+        assert!(why.contains("unknown"), "{why}");
+        assert!(why.contains("payments-api-use1 does not exist"), "{why}");
+        assert!(
+            p.problems.iter().any(|x| x.contains("evidence bucket")),
+            "{:?}",
+            p.problems
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_failover_the_old_home_is_the_standby() {
+        let world = reference_world();
+        world
+            .clouds()
+            .database
+            .promote_replica("us-east-1", "payments-db-use1")
+            .await
+            .unwrap();
+        let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
+        let p = report.plans.iter().find(|p| p.plan == "payments").unwrap();
+        // Both are primaries now: the home region is still listed first, so it is active,
+        // and the promoted copy is reported as needing reprotection.
+        assert!(!p.ready);
+        assert!(
+            p.regions[1].problems[0].contains("reprotect"),
+            "{:?}",
+            p.regions
+        );
+    }
+}
