@@ -13,9 +13,9 @@
 //!
 //! This module holds the engine's face (its collaborators, errors, the dry
 //! run) and [`Engine::run`], which reads as the run's phases in order:
-//! prepare, [`lock`], journal the start, [`gates`], then [`executor`]. A
-//! crashed run continues through [`resume`]; a shadow drill ends through
-//! [`drill`] whatever stops it.
+//! prepare, `lock`, journal the start, [`gates`], then `executor`. A
+//! crashed run continues through `resume`; a shadow drill ends through
+//! `drill` whatever stops it; `options` holds what a run is asked to do.
 
 mod drill;
 mod executor;
@@ -75,7 +75,7 @@ pub struct Engine {
     /// Cloud adapters.
     pub clouds: Clouds,
     /// The same adapters making one attempt per call (no retries), for the
-    /// optional, bounded reads of regions that may be down ([`side`]).
+    /// optional, bounded reads of regions that may be down ([`crate::steps::side`]).
     pub side_clouds: Clouds,
     /// Journal store.
     pub store: Arc<dyn JournalStore>,
