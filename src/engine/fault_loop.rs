@@ -16,7 +16,9 @@ use super::*;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::metered::{Effect, Injection, Metered};
 use crate::cloud::{Capacity, DnsRecord, ErrorKind};
+use crate::journal::event::RunKind;
 use crate::journal::store::MemoryStore;
+use crate::steps::Cx;
 
 struct Quiet;
 impl Reporter for Quiet {

@@ -1,15 +1,30 @@
-//! The gates' rules: what a replica's lag means against a tier's RPO, and
-//! the one sentence that says so.
+//! The gates a run passes before anything changes (approval, RPO), and
+//! the rules they judge by.
 //!
-//! The RPO gate (before a failover promotes anything) and `drctl status`
-//! (is a standby ready?) must judge a lag alike and say it in the same
-//! words, or an operator reads "ready" in one place and "refused" in the
-//! other. So the rule is here once, pure: it takes what was read and decides;
-//! the reads stay with their callers.
+//! The RPO rule ([`LagCheck`]) is pure and shared: the RPO gate (before a
+//! failover promotes anything) and `drctl status` (is a standby ready?)
+//! must judge a lag alike and say it in the same words, or an operator
+//! reads "ready" in one place and "refused" in the other. The engine's
+//! gates read (replica lag, the operator's confirmation), decide with those
+//! rules, and journal every decision, passed or refused, before the first
+//! step: a refused run's journal says why it changed nothing.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use chrono::Utc;
+use futures::stream::StreamExt;
+use serde_json::{Value, json};
+
+use crate::cloud::DbRole;
+use crate::journal::Journal;
+use crate::journal::event::{Decision, Event, GateName};
 use crate::plan::duration::format_duration;
+use crate::plan::spec::{DatabaseSpec, DbStrategy};
+use crate::plan::{Approval, Plan};
+use crate::steps::graph::RunMode;
+
+use super::{Engine, EngineError, Operator, RETROACTIVE_APPROVAL, RunOptions};
 
 /// One replica's lag as read, and what it is judged against.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +93,282 @@ impl LagCheck<'_> {
 
 /// The hint of an RPO refusal.
 pub const RPO_HINT: &str = "data written in that window would be lost; to accept it, re-run with --accept-data-loss DUR (at least the lag)";
+
+/// A gate's outcome: what it read and decided (journaled as its detail),
+/// and its refusal, when it refuses.
+type GateOutcome = (Value, Option<String>);
+
+/// What the gates left a run: the RPO readings per plan (steps reuse them
+/// while fresh) and the first refusal, if any gate refused.
+pub(super) type GatesPassed = (BTreeMap<String, Value>, Option<String>);
+
+impl Engine {
+    /// Runs every plan's gates and journals each decision: approvals one
+    /// plan at a time (they may ask a person), then the replica lag of every
+    /// approved plan read concurrently, journaled in plan order.
+    pub(super) async fn journal_gates(
+        &self,
+        plans: &[Plan],
+        opts: &RunOptions,
+        j: &mut Journal,
+        operator: &Operator,
+    ) -> Result<GatesPassed, EngineError> {
+        let mut refusal = None;
+        let approved = self
+            .journal_approvals(plans, opts, j, operator, &mut refusal)
+            .await?;
+        let rpo_readings = self.journal_rpo(&approved, opts, j, &mut refusal).await?;
+        Ok((rpo_readings, refusal))
+    }
+
+    /// The approval gate of each plan, journaled; returns the plans
+    /// approved, and keeps the first refusal in `refusal`.
+    async fn journal_approvals<'p>(
+        &self,
+        plans: &'p [Plan],
+        opts: &RunOptions,
+        j: &mut Journal,
+        operator: &Operator,
+        refusal: &mut Option<String>,
+    ) -> Result<Vec<&'p Plan>, EngineError> {
+        let mut approved = Vec::new();
+        for p in plans {
+            let (mut detail, refused) = self.approval_gate(p, opts, operator.arn.as_deref());
+            if let (Some(err), Some(d)) = (&operator.identity_error, detail.as_object_mut())
+                && d.get("required") == Some(&json!(true))
+            {
+                d.insert("identity_error".into(), json!(err));
+            }
+            j.append(Event::Gate {
+                plan: p.name().into(),
+                gate: GateName::Approval,
+                decision: decision(&refused, &detail),
+                detail,
+            })
+            .await?;
+            match refused {
+                Some(r) => {
+                    refusal.get_or_insert(r);
+                }
+                None => approved.push(p),
+            }
+        }
+        Ok(approved)
+    }
+
+    /// The RPO gate of each approved plan, journaled; returns what it read
+    /// per plan, and keeps the first refusal in `refusal`.
+    async fn journal_rpo(
+        &self,
+        approved: &[&Plan],
+        opts: &RunOptions,
+        j: &mut Journal,
+        refusal: &mut Option<String>,
+    ) -> Result<BTreeMap<String, Value>, EngineError> {
+        // Read concurrently, but no more at once than the run's parallelism:
+        // hundreds of unbounded reads swamp a rate-limited API (and the
+        // emulators) and delay every plan's first step.
+        let readings: Vec<_> = futures::stream::iter(approved.iter())
+            .map(|p| self.rpo_gate(p, opts))
+            .buffered(opts.parallelism.max(1))
+            .collect()
+            .await;
+        let mut rpo_readings = BTreeMap::new();
+        for (p, (detail, refused)) in approved.iter().zip(readings) {
+            rpo_readings.insert(p.name().to_string(), detail.clone());
+            j.append(Event::Gate {
+                plan: p.name().into(),
+                gate: GateName::Rpo,
+                decision: rpo_decision(&refused, &detail),
+                detail,
+            })
+            .await?;
+            if let Some(r) = refused {
+                refusal.get_or_insert(r);
+            }
+        }
+        Ok(rpo_readings)
+    }
+
+    /// Reads replica lag for the plan's promote-replica databases and decides.
+    /// Returns (gate detail, refusal message).
+    pub(super) async fn rpo_gate(&self, plan: &Plan, opts: &RunOptions) -> GateOutcome {
+        if !opts.mode.fails_over() {
+            return (
+                json!({"applies": false, "why": "no replica is promoted: the RPO achieved is measured instead"}),
+                None,
+            );
+        }
+        let mut dbs = Vec::new();
+        let mut refusals = Vec::new();
+        for d in plan
+            .spec
+            .database
+            .iter()
+            .filter(|d| d.strategy == DbStrategy::PromoteReplica)
+        {
+            let (db, problem) = self.rpo_database(plan, d, opts).await;
+            dbs.push(db);
+            refusals.extend(problem);
+        }
+        let detail = json!({"rpo_seconds": plan.tier.rpo.as_secs(), "accept_data_loss_seconds": opts.accept_data_loss.map(|a| a.as_secs()), "databases": dbs});
+        let refusal = (!refusals.is_empty()).then(|| {
+            format!(
+                "plan {}: {}\n  hint: {}",
+                plan.name(),
+                refusals.join("; "),
+                RPO_HINT
+            )
+        });
+        (detail, refusal)
+    }
+
+    /// Reads one replica's lag in the target region and judges it: its
+    /// reading (journaled) and what is wrong with it, when it refuses.
+    async fn rpo_database(&self, plan: &Plan, d: &DatabaseSpec, opts: &RunOptions) -> GateOutcome {
+        let id = &d.regions[&opts.target];
+        let lag = self
+            .clouds
+            .metrics
+            .replica_lag(&opts.target, id, opts.lag_window)
+            .await;
+        let read_at = Utc::now();
+        let (lag_s, note) = match &lag {
+            Ok(r) => (
+                r.max.map(|m| m.as_secs_f64()),
+                format!(
+                    "{} datapoints over {}",
+                    r.datapoints,
+                    format_duration(opts.lag_window)
+                ),
+            ),
+            Err(e) => (None, e.message.clone()),
+        };
+        let check = LagCheck {
+            instance: id,
+            region: &opts.target,
+            lag_seconds: lag_s,
+            window: opts.lag_window,
+            tier: &plan.tier.name,
+            rpo: plan.tier.rpo,
+            accepted: opts.accept_data_loss,
+        };
+        let ok_by_lag = check.passes();
+        // Already a primary (a re-run, a plan already served from the
+        // target): nothing is promoted, so this run loses nothing and the
+        // gate has nothing to guard. Asked only when the lag would refuse:
+        // one request fewer on every failover's path.
+        let already_primary = if ok_by_lag {
+            None
+        } else {
+            Some(matches!(
+                self.clouds.database.describe_instance(&opts.target, id).await,
+                Ok(Some(i)) if i.role == DbRole::Primary
+            ))
+        };
+        let ok = ok_by_lag || already_primary == Some(true);
+        let problem = if ok { None } else { check.problem(&note) };
+        let (latest, points) = match &lag {
+            Ok(r) => (r.latest.map(|(d, _)| d.as_secs_f64()), r.datapoints),
+            Err(_) => (None, 0),
+        };
+        let db = json!({"resource": d.id, "instance": id, "lag_seconds": lag_s, "latest_lag_seconds": latest, "datapoints": points, "read_at": read_at, "reading": note, "within_rpo": check.within_rpo(), "already_primary": already_primary, "accepted": ok});
+        (db, problem)
+    }
+
+    /// Whether `plan` may run without (more) approval: a shadow drill and a
+    /// tier that does not require it pass; otherwise `--emergency`,
+    /// `--approve`, or the operator's confirmation on a terminal.
+    fn approval_gate(
+        &self,
+        plan: &Plan,
+        opts: &RunOptions,
+        operator: Option<&str>,
+    ) -> (Value, Option<String>) {
+        if opts.mode.is_shadow_drill() {
+            return (
+                json!({"required": false, "why": "a shadow drill changes no production resource"}),
+                None,
+            );
+        }
+        // A switchover drill moves users: approval whatever the tier says.
+        let switchover = matches!(opts.mode, RunMode::Drill { .. });
+        if plan.tier.approval != Approval::Required && !switchover {
+            return (json!({"required": false}), None);
+        }
+        if opts.emergency {
+            let by =
+                Utc::now() + chrono::Duration::from_std(RETROACTIVE_APPROVAL).unwrap_or_default();
+            return (
+                json!({"required": true, "emergency": true, "approve_by": by, "operator": operator}),
+                None,
+            );
+        }
+        if let Some(reason) = &opts.approve {
+            return (
+                json!({"required": true, "approved_by": operator, "reason": reason, "how": "--approve"}),
+                None,
+            );
+        }
+        if let Some(confirm) = &self.confirm {
+            let q = format!(
+                "{} of plan {} ({} tier) to {}? Type the plan name to confirm",
+                opts.kind,
+                plan.name(),
+                plan.tier.name,
+                opts.target
+            );
+            if confirm(&q) {
+                return (
+                    json!({"required": true, "approved_by": operator, "how": "interactive confirmation"}),
+                    None,
+                );
+            }
+            return (
+                json!({"required": true, "how": "interactive confirmation", "confirmed": false}),
+                Some(format!(
+                    "plan {}: the operator did not confirm",
+                    plan.name()
+                )),
+            );
+        }
+        (
+            json!({"required": true, "approved": false}),
+            Some(format!(
+                "plan {} ({} tier) requires approval and there is no terminal to ask\n  hint: pass --approve \"REASON\" (recorded with your identity), or --emergency to approve retroactively within 4h",
+                plan.name(),
+                plan.tier.name
+            )),
+        )
+    }
+}
+
+/// How an approval gate's outcome is journaled: refused, passed by
+/// `--emergency` (an override, approved retroactively), or passed.
+pub(super) fn decision(refused: &Option<String>, detail: &Value) -> Decision {
+    if refused.is_some() {
+        Decision::Refuse
+    } else if detail["emergency"] == json!(true) {
+        Decision::Override
+    } else {
+        Decision::Pass
+    }
+}
+
+/// How an RPO gate's outcome is journaled: refused, passed only because
+/// the loss was accepted or nothing is promoted (an override), or passed.
+fn rpo_decision(refused: &Option<String>, detail: &Value) -> Decision {
+    if refused.is_some() {
+        Decision::Refuse
+    } else if detail["databases"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|x| x["within_rpo"] != json!(true)))
+    {
+        Decision::Override
+    } else {
+        Decision::Pass
+    }
+}
 
 #[cfg(test)]
 mod tests {

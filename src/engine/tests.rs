@@ -10,7 +10,9 @@ use serde_json::Value;
 use super::*;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::{Capacity, DbRole, DnsRecord};
+use crate::journal::event::{Decision, GateName, Record, RunKind};
 use crate::journal::store::MemoryStore;
+use crate::runs::replay::StepState;
 use crate::runs::report_from_records;
 
 #[derive(Default)]

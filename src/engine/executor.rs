@@ -1,0 +1,454 @@
+//! The executor: a bounded concurrent scheduler over the run's step graph.
+//!
+//! A step starts the moment its dependencies finish, at most `parallelism`
+//! at once, critical-tier plans first when the bound bites. Every event is
+//! journaled (and fsynced) before the step it announces starts, so a crash
+//! at any point leaves a journal that resume can replay. On a failed step no
+//! new step starts, running ones finish, and the run ends Failed.
+//!
+//! Everything a run's execution needs travels in one [`RunCx`], built once
+//! by `run` (fresh) or `resume` (rebuilt from the journal), so both enter
+//! the executor the same way.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde_json::{Value, json};
+
+use crate::journal::event::{Event, Outcome};
+use crate::journal::{self, Journal, JournalError, Temp};
+use crate::plan::Plan;
+use crate::runs::replay::StepState;
+use crate::runs::{RunReport, build_report};
+use crate::state::HeldLock;
+use crate::steps::graph::Step;
+use crate::steps::{self, Cx, SideReads, StepFailure, side};
+
+use super::{CrashPoint, Engine, EngineError, RunOptions};
+
+/// The share of the tier's RTO a step may still wait once the run's RTO
+/// budget is spent (a late `--declared-at`, a resume hours later): a quarter,
+/// so that a late recovery can still finish, late, instead of timing out at
+/// once.
+pub const LATE_STEP_BUDGET_DIVISOR: u32 = 4;
+
+/// How long a step started now may wait: `--step-timeout` when given, else
+/// what is left of the RTO budget that started at `clock_start` (declared or
+/// run start), never less than a quarter of the RTO.
+pub fn step_budget(
+    rto: Duration,
+    step_timeout: Option<Duration>,
+    clock_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Duration {
+    if let Some(t) = step_timeout {
+        return t;
+    }
+    let spent = (now - clock_start).to_std().unwrap_or(Duration::ZERO);
+    rto.saturating_sub(spent)
+        .max(rto / LATE_STEP_BUDGET_DIVISOR)
+}
+
+/// The steps of plan `plan` within a run's graph (each plan's steps are
+/// compiled one after the other, so they are contiguous).
+pub(super) fn plan_graph<'a>(steps: &'a [Step], plan: &str) -> &'a [Step] {
+    let start = steps
+        .iter()
+        .position(|s| s.plan == plan)
+        .unwrap_or(steps.len());
+    let len = steps[start..].iter().take_while(|s| s.plan == plan).count();
+    &steps[start..start + len]
+}
+
+/// Everything the executor needs for one run, built once by `run` (fresh)
+/// or `resume` (from the journal).
+pub(super) struct RunCx<'a> {
+    /// The run's plans.
+    pub(super) plans: &'a [Plan],
+    /// What the run was asked to do.
+    pub(super) opts: &'a RunOptions,
+    /// Every plan's steps, in one graph ([`super::compile_all`]).
+    pub(super) steps: &'a [Step],
+    /// The run's journal, open for appending.
+    pub(super) journal: Journal,
+    /// Outputs of the steps already done, by step id (a resume's replay).
+    pub(super) outputs: BTreeMap<String, Value>,
+    /// Attempts already made, by step id (a resume's replay).
+    pub(super) attempts: BTreeMap<String, u32>,
+    /// Where the RTO clock starts: the declared disaster, or the run's start.
+    pub(super) clock_start: DateTime<Utc>,
+    /// What the RPO gate read, by plan (steps reuse a fresh reading).
+    pub(super) rpo_readings: &'a BTreeMap<String, Value>,
+    /// The plans' locks, held for the run.
+    pub(super) locks: &'a [Arc<dyn HeldLock>],
+}
+
+/// The unchanging part of a run as its steps see it (copied into each).
+#[derive(Clone, Copy)]
+struct Env<'a> {
+    plans: &'a [Plan],
+    opts: &'a RunOptions,
+    steps: &'a [Step],
+    run_id: &'a str,
+    clock_start: DateTime<Utc>,
+    rpo_readings: &'a BTreeMap<String, Value>,
+    side: &'a SideReads,
+    drill_expires: Option<DateTime<Utc>>,
+}
+
+impl<'a> Env<'a> {
+    fn plan_of(&self, s: &Step) -> &'a Plan {
+        self.plans
+            .iter()
+            .find(|p| p.name() == s.plan)
+            .expect("steps come from plans")
+    }
+}
+
+/// A step that ended: its index, its result, how long it ran.
+type Ended = (usize, Result<Value, StepFailure>, Duration);
+
+/// The executor's bookkeeping over the graph.
+struct Schedule {
+    done: BTreeSet<usize>,
+    started: BTreeSet<usize>,
+    failed: Vec<(usize, StepFailure)>,
+    attempts: BTreeMap<usize, u32>,
+    /// What steps may create, journaled once each.
+    temps: BTreeSet<Temp>,
+    outputs: BTreeMap<String, Value>,
+}
+
+impl Schedule {
+    fn new(
+        steps: &[Step],
+        outputs: BTreeMap<String, Value>,
+        earlier: &BTreeMap<String, u32>,
+    ) -> Self {
+        // Finished steps are skipped; one that finished unsettled (evidence
+        // some destination did not take) runs again.
+        let done: BTreeSet<usize> = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                outputs
+                    .get(&s.id.to_string())
+                    .is_some_and(|o| steps::settled(s, o))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let attempts = steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| earlier.get(&s.id.to_string()).map(|n| (i, *n)))
+            .collect();
+        Self {
+            started: done.clone(),
+            done,
+            failed: Vec::new(),
+            attempts,
+            temps: BTreeSet::new(),
+            outputs,
+        }
+    }
+
+    /// The steps not started whose dependencies are done, critical tier
+    /// first, then in graph order.
+    fn ready(&self, env: Env<'_>) -> Vec<usize> {
+        let mut ready: Vec<usize> = (0..env.steps.len())
+            .filter(|i| {
+                !self.started.contains(i)
+                    && env.steps[*i].deps.iter().all(|d| self.done.contains(d))
+            })
+            .collect();
+        ready.sort_by_key(|i| (env.plan_of(&env.steps[*i]).tier.rank, *i));
+        ready
+    }
+
+    /// How the run ended once no step runs: failed (a step failed or never
+    /// ran), evidence incomplete (a step's evidence did not settle), or
+    /// succeeded.
+    fn outcome(&self, steps: &[Step]) -> Outcome {
+        let unsettled = steps.iter().any(|s| {
+            self.outputs
+                .get(&s.id.to_string())
+                .is_some_and(|o| !steps::settled(s, o))
+        });
+        if !self.failed.is_empty() || self.done.len() != steps.len() {
+            Outcome::Failed
+        } else if unsettled {
+            Outcome::EvidenceIncomplete
+        } else {
+            Outcome::Succeeded
+        }
+    }
+}
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn cx<'a>(
+        &'a self,
+        plan: &'a Plan,
+        graph: &'a [Step],
+        opts: &'a RunOptions,
+        run_id: &'a str,
+        outputs: &'a BTreeMap<String, Value>,
+        budget: Duration,
+        waiting: Option<&'a (dyn Fn(&str) + Send + Sync)>,
+    ) -> Cx<'a> {
+        Cx {
+            clouds: &self.clouds,
+            plan,
+            target: &opts.target,
+            run_id,
+            outputs,
+            deadline: Instant::now() + budget,
+            poll: opts.poll,
+            journal: self.store.clone(),
+            lag_window: opts.lag_window,
+            waiting,
+            side: None,
+            graph,
+            rpo_readings: None,
+            attempt: 1,
+            drill_expires: None,
+            render_report: Some(crate::report::running_json),
+        }
+    }
+
+    /// Runs the graph; a drill whose lock is taken over meanwhile (a
+    /// failover preempting it) still ends with its cleanup, journaled after
+    /// the takeover's record.
+    pub(super) async fn execute(&self, mut rc: RunCx<'_>) -> Result<RunReport, EngineError> {
+        let result = self.execute_graph(&mut rc).await;
+        match result {
+            Err(EngineError::Journal(JournalError::Fenced { detail, .. }))
+                if rc.opts.mode.is_shadow_drill() =>
+            {
+                let j = &mut rc.journal;
+                *j = self.reopen_after_preemption(j.run_id()).await?;
+                j.append(Event::Interrupted {
+                    reason: format!("preempted: {detail}"),
+                })
+                .await?;
+                self.finish_drill(rc.plans, rc.opts, j).await
+            }
+            other => other,
+        }
+    }
+
+    /// The scheduling loop: starts every ready step within the bound,
+    /// journals each as it ends, until none is running and none can start
+    /// (or a drill's stop signal fires); then ends the run.
+    async fn execute_graph(&self, rc: &mut RunCx<'_>) -> Result<RunReport, EngineError> {
+        let run_id = rc.journal.run_id().to_string();
+        let opts = rc.opts;
+        let side = side::other_regions(
+            self.side_clouds.clone(),
+            rc.plans,
+            &opts.target,
+            opts.side_read_timeout,
+        );
+        // Only a shadow drill stops on a signal and cleans up: a switchover
+        // drill is a real failover, resumable like one.
+        let is_drill = opts.mode.is_shadow_drill();
+        let max_duration = self.max_duration(rc.plans, opts);
+        let drill_expires = is_drill.then(|| {
+            rc.clock_start
+                + chrono::Duration::from_std(max_duration + crate::steps::drill_names::SWEEP_GRACE)
+                    .unwrap_or_default()
+        });
+        let env = Env {
+            plans: rc.plans,
+            opts,
+            steps: rc.steps,
+            run_id: &run_id,
+            clock_start: rc.clock_start,
+            rpo_readings: rc.rpo_readings,
+            side: &side,
+            drill_expires,
+        };
+        let mut sched = Schedule::new(rc.steps, std::mem::take(&mut rc.outputs), &rc.attempts);
+        let mut stop = self.stop_signal(opts, is_drill, rc.clock_start, max_duration, rc.locks);
+        let mut interrupted: Option<String> = None;
+        let mut running = FuturesUnordered::new();
+        let parallelism = opts.parallelism.max(1);
+        loop {
+            if sched.failed.is_empty() {
+                for i in sched.ready(env) {
+                    if running.len() >= parallelism {
+                        break;
+                    }
+                    let attempt = self.start_step(env, &mut rc.journal, &mut sched, i).await?;
+                    running.push(self.step_future(env, i, sched.outputs.clone(), attempt));
+                }
+            }
+            let next = tokio::select! {
+                n = running.next() => n,
+                reason = &mut stop, if interrupted.is_none() => {
+                    interrupted = Some(reason);
+                    None
+                }
+            };
+            let Some(ended) = next else {
+                break;
+            };
+            self.finish_step(env, &mut rc.journal, &mut sched, ended)
+                .await?;
+        }
+        if is_drill {
+            // Steps still in flight are dropped: what they may have created
+            // is journaled, and cleanup reads the cloud before it acts.
+            drop(running);
+            return self
+                .halt_drill(rc.plans, opts, &mut rc.journal, rc.locks, interrupted)
+                .await;
+        }
+        self.finish_run(env, &mut rc.journal, &sched).await
+    }
+
+    /// Journals step `i`'s start (and, before it, what it may create), and
+    /// stops there at an injected `before:` crash point. Returns its attempt.
+    async fn start_step(
+        &self,
+        env: Env<'_>,
+        j: &mut Journal,
+        sched: &mut Schedule,
+        i: usize,
+    ) -> Result<u32, EngineError> {
+        let step = &env.steps[i];
+        // What the step may create, journaled before it acts.
+        for t in step.kind.action().creates(env.run_id) {
+            if sched.temps.insert(t.clone()) {
+                j.append(Event::DrillResource {
+                    step: step.id.to_string(),
+                    resource: t,
+                })
+                .await?;
+            }
+        }
+        let attempt = sched.attempts.entry(i).or_insert(0);
+        *attempt += 1;
+        let attempt = *attempt;
+        // Journaled and fsynced before the step begins.
+        j.append(Event::StepStarted {
+            step: step.id.to_string(),
+            attempt,
+        })
+        .await?;
+        sched.started.insert(i);
+        if env.opts.inject_crash == Some(CrashPoint::Before(step.id.to_string())) {
+            return Err(EngineError::Crashed(
+                CrashPoint::Before(step.id.to_string()),
+                env.run_id.to_string(),
+            ));
+        }
+        self.reporter.started(step);
+        Ok(attempt)
+    }
+
+    /// Step `i` running, over a snapshot of the outputs so far, within what
+    /// is left of its RTO budget.
+    fn step_future<'a>(
+        &'a self,
+        env: Env<'a>,
+        i: usize,
+        snapshot: BTreeMap<String, Value>,
+        attempt: u32,
+    ) -> impl Future<Output = Ended> + 'a {
+        let plan = env.plan_of(&env.steps[i]);
+        let budget = step_budget(
+            plan.tier.rto,
+            env.opts.step_timeout,
+            env.clock_start,
+            Utc::now(),
+        );
+        let side = env.side.clone();
+        let graph = plan_graph(env.steps, plan.name());
+        async move {
+            let t0 = Instant::now();
+            let step = &env.steps[i];
+            let waiting = |what: &str| self.reporter.waiting(step, what);
+            let mut cx = self.cx(
+                plan,
+                graph,
+                env.opts,
+                env.run_id,
+                &snapshot,
+                budget,
+                Some(&waiting),
+            );
+            cx.side = Some(side);
+            cx.rpo_readings = env.rpo_readings.get(plan.name());
+            cx.attempt = attempt;
+            cx.drill_expires = env.drill_expires;
+            let action = step.kind.action();
+            let span = tracing::info_span!("step", step = %step.id);
+            let result = tracing::Instrument::instrument(action.run(&cx), span).await;
+            (i, result, t0.elapsed())
+        }
+    }
+
+    /// Journals how a step ended and keeps its outputs; stops there at an
+    /// injected `after:` crash point.
+    async fn finish_step(
+        &self,
+        env: Env<'_>,
+        j: &mut Journal,
+        sched: &mut Schedule,
+        (i, result, elapsed): Ended,
+    ) -> Result<(), EngineError> {
+        let step = &env.steps[i];
+        match result {
+            Ok(out) => {
+                self.reporter.finished(step, Ok(&out), elapsed);
+                j.append(Event::StepSucceeded {
+                    step: step.id.to_string(),
+                    outputs: out.clone(),
+                })
+                .await?;
+                sched.outputs.insert(step.id.to_string(), out);
+                sched.done.insert(i);
+                if env.opts.inject_crash == Some(CrashPoint::After(step.id.to_string())) {
+                    return Err(EngineError::Crashed(
+                        CrashPoint::After(step.id.to_string()),
+                        env.run_id.to_string(),
+                    ));
+                }
+            }
+            Err(e) => {
+                self.reporter.finished(step, Err(&e), elapsed);
+                j.append(Event::StepFailed {
+                    step: step.id.to_string(),
+                    error: e.to_record(),
+                })
+                .await?;
+                sched.failed.push((i, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a run whose steps have stopped: its outcome and measures,
+    /// journaled.
+    async fn finish_run(
+        &self,
+        env: Env<'_>,
+        j: &mut Journal,
+        sched: &Schedule,
+    ) -> Result<RunReport, EngineError> {
+        let records = journal::read(self.store.as_ref(), env.run_id).await?;
+        let outcome = sched.outcome(env.steps);
+        let report = build_report(env.run_id, &records, env.plans, outcome);
+        j.append(Event::RunFinished {
+            outcome,
+            summary: json!({ "measures": report.measures, "not_done": report.steps.iter().filter(|s| s.state != StepState::Succeeded).map(|s| &s.step).collect::<Vec<_>>() }),
+        })
+        .await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,154 @@
+//! What a run is asked to do: the options the CLI builds from its flags,
+//! and the fault-injection points.
+//!
+//! Kept apart from the engine's logic because every entry point (failover,
+//! drill, schedule, resume) builds a [`RunOptions`] and none of them needs
+//! to see how a run executes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::journal::event::RunKind;
+use crate::plan::Plan;
+use crate::steps::graph::RunMode;
+use crate::steps::side;
+
+/// How long an emergency run has to be approved retroactively.
+pub const RETROACTIVE_APPROVAL: Duration = Duration::from_secs(4 * 3600);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// What kind of run (journaled, shown).
+    pub kind: RunKind,
+    /// The graph to run.
+    pub mode: RunMode,
+    /// Target region.
+    pub target: String,
+    /// Bound on concurrently running steps.
+    pub parallelism: usize,
+    /// Show, change nothing.
+    pub dry_run: bool,
+    /// Data loss the operator accepts (covers lag above RPO, or unknown lag).
+    pub accept_data_loss: Option<Duration>,
+    /// When the disaster was declared (RTO is measured from here).
+    pub declared_at: Option<DateTime<Utc>>,
+    /// `--approve` with its reason.
+    pub approve: Option<String>,
+    /// Skip approval; record a deadline for retroactive approval.
+    pub emergency: bool,
+    /// Take over a lock whose holder is dead (or, with
+    /// [`RunOptions::force_reason`], a live shared lease).
+    pub force_unlock: bool,
+    /// Why a live lease is taken over (`--force-unlock REASON`).
+    pub force_reason: Option<String>,
+    /// Window replica lag is read over.
+    pub lag_window: Duration,
+    /// Poll interval bounds while waiting.
+    pub poll: (Duration, Duration),
+    /// Per-step time limit; `None` = the tier's RTO.
+    pub step_timeout: Option<Duration>,
+    /// Bound on each optional read of a region the run moves away from.
+    pub side_read_timeout: Duration,
+    /// Fault injection (as in saga engines): stop the executor at a point
+    /// as a crash would, to prove that resume works from there. Journaled in
+    /// the run's flags. See [`CrashPoint`].
+    pub inject_crash: Option<CrashPoint>,
+    /// A drill's longest run before it aborts into cleanup (`None`: the
+    /// tier's default, [`crate::steps::drill_names::default_max_duration`]).
+    pub max_duration: Option<Duration>,
+    /// Notified to stop a drill's steps and clean up (Ctrl-C, SIGTERM).
+    pub interrupt: Option<Arc<tokio::sync::Notify>>,
+    /// The schedule slot a scheduled drill runs for: part of the run's
+    /// identity (journaled); a slot another run took is refused under the
+    /// plan's lock, so a slot runs at most once.
+    pub slot: Option<DateTime<Utc>>,
+    /// Drill even inside a plan's `[drill] blackout` window.
+    pub ignore_blackout: bool,
+}
+
+/// Where to stop a run as a crash would (fault injection for crash/resume
+/// tests and game days): `before:STEP` stops once the step's start is
+/// journaled, before it acts; `after:STEP` once its success is journaled.
+/// The executor stops there: steps in flight are dropped, nothing more is
+/// journaled, and the plan locks stay taken, exactly what a dead process
+/// leaves. Passed explicitly (`RunOptions::inject_crash`, the hidden
+/// `--inject-crash` flag), never read from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Stop once the step's start is journaled, before it acts.
+    Before(String),
+    /// Stop once the step's success is journaled.
+    After(String),
+}
+
+impl std::fmt::Display for CrashPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Before(s) => write!(f, "before:{s}"),
+            Self::After(s) => write!(f, "after:{s}"),
+        }
+    }
+}
+
+impl CrashPoint {
+    /// Parses `before:STEP` or `after:STEP`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.split_once(':') {
+            Some(("before", step)) => Some(Self::Before(step.to_string())),
+            Some(("after", step)) => Some(Self::After(step.to_string())),
+            _ => None,
+        }
+    }
+}
+
+impl RunOptions {
+    /// Defaults for a failover to `target`.
+    pub fn failover(target: &str) -> Self {
+        Self {
+            kind: RunKind::Failover,
+            mode: RunMode::Failover,
+            target: target.into(),
+            parallelism: 8,
+            dry_run: false,
+            accept_data_loss: None,
+            declared_at: None,
+            approve: None,
+            emergency: false,
+            force_unlock: false,
+            force_reason: None,
+            lag_window: Duration::from_secs(15 * 60),
+            poll: (Duration::from_millis(200), Duration::from_secs(10)),
+            step_timeout: None,
+            side_read_timeout: side::SIDE_READ_TIMEOUT,
+            inject_crash: None,
+            max_duration: None,
+            interrupt: None,
+            slot: None,
+            ignore_blackout: false,
+        }
+    }
+
+    /// The flags that shaped the run, as its `run_started` record keeps
+    /// them (a resume reads its mode, parallelism and step timeout back).
+    pub(super) fn journaled_flags(&self, plans: &[Plan]) -> Value {
+        json!({
+            "parallelism": self.parallelism,
+            "mode": self.mode,
+            "accept_data_loss_seconds": self.accept_data_loss.map(|d| d.as_secs()),
+            "approve": self.approve,
+            "emergency": self.emergency,
+            "force_unlock": self.force_unlock,
+            "force_unlock_reason": self.force_reason,
+            "lag_window_seconds": self.lag_window.as_secs(),
+            "step_timeout_seconds": self.step_timeout.map(|d| d.as_secs()),
+            "inject_crash": self.inject_crash.as_ref().map(ToString::to_string),
+            "max_duration_seconds": self.max_duration.map(|d| d.as_secs()),
+            "schedule_slot": self.slot,
+            "not_drilled": self.mode.is_shadow_drill().then(|| crate::runs::drill::not_drilled(plans)),
+        })
+    }
+}

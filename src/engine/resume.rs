@@ -1,0 +1,396 @@
+//! Resume: continue a run from its journal after a crash, on this machine
+//! or another.
+//!
+//! The journal is the only truth: it names the plans (which must be
+//! unchanged, digest for digest), the gates passed, the flags, the step
+//! graph (which must compile the same again), and every step's outcome.
+//! Finished steps are skipped, started ones run again (they are
+//! idempotent), and the RTO clock keeps running from the first start. A
+//! shadow drill is not continued: it is cleaned up and ended.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::journal::Journal;
+use crate::journal::event::{Decision, Event, GateName, PlanRef, Record, RunKind, StepRef};
+use crate::plan::Plan;
+use crate::runs::RunReport;
+use crate::runs::replay::{Replay, StepState, replay};
+use crate::state::lock::{LockInfo, hostname};
+use crate::state::{HeldLock, LockSet, Takeover};
+use crate::steps::graph::{RunMode, Step};
+
+use super::executor::RunCx;
+use super::lock::end_locks;
+use super::{Engine, EngineError, RunOptions, compile_all};
+
+/// What a run's `run_started` record says it started as.
+struct Started {
+    kind: RunKind,
+    target: String,
+    plans: Vec<PlanRef>,
+    flags: Value,
+    declared_at: Option<DateTime<Utc>>,
+    steps: Vec<StepRef>,
+}
+
+impl Started {
+    /// A shadow drill (a switchover drill resumes like a failover).
+    fn is_shadow_drill(&self) -> bool {
+        self.kind == RunKind::Drill
+            && serde_json::from_value::<RunMode>(self.flags["mode"].clone())
+                .is_ok_and(|m| m.is_shadow_drill())
+    }
+}
+
+impl Engine {
+    /// Resumes run `run_id`: verifies the journal, skips finished steps,
+    /// re-checks steps that had started (they are idempotent), continues.
+    ///
+    /// The plans' locks are taken first (a resume of the run that held them
+    /// may take them back once their holder is gone or its lease expired),
+    /// and only then is the journal opened: what is replayed is everything
+    /// the previous holder wrote.
+    pub async fn resume(
+        &self,
+        run_id: &str,
+        plans_available: &[Plan],
+        opts_override: Option<RunOptions>,
+    ) -> Result<RunReport, EngineError> {
+        let (names, kind) = self.run_plans(run_id).await?;
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let me = LockInfo {
+            run_id: run_id.to_string(),
+            host: hostname(),
+            pid: std::process::id(),
+            started: Utc::now(),
+        };
+        let takeover = Takeover {
+            reclaim_run: Some(run_id),
+            ..Takeover::default()
+        };
+        let (locks, _) = self.lock_plans(&names, &me, kind, takeover).await?;
+        let report = self
+            .resume_locked(run_id, plans_available, opts_override, &locks, &me)
+            .await;
+        end_locks(&locks, &report).await;
+        report
+    }
+
+    /// The plans and kind of a run, from its first record (read leniently:
+    /// the chain is verified when the journal is opened for appending).
+    async fn run_plans(&self, run_id: &str) -> Result<(Vec<String>, RunKind), EngineError> {
+        let text = self.store.read(run_id).await?;
+        let first = text.lines().next().unwrap_or_default();
+        match serde_json::from_str::<Record>(first).map(|r| r.event) {
+            Ok(Event::RunStarted { plans, kind, .. }) => {
+                Ok((plans.into_iter().map(|p| p.name).collect(), kind))
+            }
+            _ => Err(EngineError::Invalid(format!(
+                "journal of {run_id} does not start with a run-started record\n  hint: `drctl audit verify {run_id}` checks its chain"
+            ))),
+        }
+    }
+
+    /// Resumes `run_id` under its plans' locks: reads its journal, checks
+    /// the plans and the graph are the ones it started with, rebuilds what
+    /// its steps did, and continues.
+    async fn resume_locked(
+        &self,
+        run_id: &str,
+        plans_available: &[Plan],
+        opts_override: Option<RunOptions>,
+        locks: &[Arc<dyn HeldLock>],
+        me: &LockInfo,
+    ) -> Result<RunReport, EngineError> {
+        let (mut j, records) = Journal::open_for_append(self.store.clone(), run_id).await?;
+        if self.locks.fenced() {
+            j.set_fence(Arc::new(LockSet(locks.to_vec())));
+        }
+        let replayed = replay(&records);
+        let started = resumable(run_id, &records, &replayed)?;
+        let plans = unchanged_plans(run_id, &started.plans, plans_available)?;
+        gates_passed(run_id, &records, &plans)?;
+        let opts = resumed_options(run_id, opts_override, &started)?;
+        self.journal_resumed(&mut j, me).await?;
+        if started.is_shadow_drill() {
+            // A drill is never continued after its process died (its
+            // figures would span the gap): it is cleaned up and ended.
+            if !all_ran(&started.steps, &replayed)
+                && crate::runs::drill::interrupted(&records).is_none()
+            {
+                j.append(Event::Interrupted {
+                    reason: format!(
+                        "the drill's process stopped before its steps ended; resumed on {} to clean up",
+                        me.host
+                    ),
+                })
+                .await?;
+            }
+            return self.finish_drill(&plans, &opts, &mut j).await;
+        }
+        let (outputs, attempts) = done_so_far(&replayed);
+        let rpo_readings = rpo_readings(&records);
+        let steps = compile_all(&plans, &started.target, &opts.mode)?;
+        graph_unchanged(run_id, &started.steps, &steps)?;
+        // The RTO clock started when the disaster was declared, or when the
+        // run first started: a resume does not get a fresh budget.
+        let clock_start = started
+            .declared_at
+            .or_else(|| records.first().map(|r| r.at))
+            .unwrap_or_else(Utc::now);
+        self.execute(RunCx {
+            plans: &plans,
+            opts: &opts,
+            steps: &steps,
+            journal: j,
+            outputs,
+            attempts,
+            clock_start,
+            rpo_readings: &rpo_readings,
+            locks,
+        })
+        .await
+    }
+
+    /// Journals the resume (host, pid), and the torn final line cut off
+    /// the journal, if the crash left one.
+    async fn journal_resumed(&self, j: &mut Journal, me: &LockInfo) -> Result<(), EngineError> {
+        let torn = j.torn_tail().cloned();
+        if let Some(t) = &torn {
+            self.reporter.note(&format!(
+                "cut off a torn final line of the journal (line {}, {} bytes: a write interrupted by the crash, never acknowledged); it is kept in the resumed record",
+                t.line, t.bytes
+            ));
+        }
+        j.append(Event::Resumed {
+            host: me.host.clone(),
+            pid: me.pid,
+            dropped_torn_line: torn.map(|t| t.text),
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// What the journal says the run started as, when it can be resumed: its
+/// records are legal, and it has not ended (a failover's end that is not
+/// resumable, or a drill's end with its cleanup complete).
+fn resumable(run_id: &str, records: &[Record], replayed: &Replay) -> Result<Started, EngineError> {
+    if let Some(bad) = &replayed.illegal {
+        return Err(EngineError::Invalid(format!(
+            "{bad}: run {run_id} cannot be resumed from this journal\n  hint: `drctl audit verify {run_id}` checks its chain; start a new run"
+        )));
+    }
+    let Some(started) = records.iter().find_map(|r| match &r.event {
+        Event::RunStarted {
+            kind,
+            target,
+            plans,
+            flags,
+            declared_at,
+            steps,
+            ..
+        } => Some(Started {
+            kind: *kind,
+            target: target.clone(),
+            plans: plans.clone(),
+            flags: flags.clone(),
+            declared_at: *declared_at,
+            steps: steps.clone(),
+        }),
+        _ => None,
+    }) else {
+        return Err(EngineError::Invalid(format!(
+            "journal of {run_id} has no run-started record"
+        )));
+    };
+    if started.is_shadow_drill()
+        && records
+            .iter()
+            .any(|r| matches!(r.event, Event::RunFinished { .. }))
+        && crate::runs::drill::cleanup_summary(records).complete
+    {
+        return Err(EngineError::Invalid(format!(
+            "drill {run_id} already ended and its cleanup is complete; nothing to resume\n  hint: start a new drill"
+        )));
+    }
+    if let Some(Event::RunFinished { outcome, .. }) = records
+        .iter()
+        .rev()
+        .map(|r| &r.event)
+        .find(|e| matches!(e, Event::RunFinished { .. }))
+        && !outcome.resumable()
+    {
+        return Err(EngineError::Invalid(format!(
+            "run {run_id} already finished ({outcome}); nothing to resume"
+        )));
+    }
+    Ok(started)
+}
+
+/// The run's plans from the plan directory, each as it was when the run
+/// started (same digest): a run continues with the plans it started with.
+fn unchanged_plans(
+    run_id: &str,
+    refs: &[PlanRef],
+    available: &[Plan],
+) -> Result<Vec<Plan>, EngineError> {
+    let mut plans = Vec::new();
+    for pr in refs {
+        let Some(p) = available.iter().find(|p| p.name() == pr.name) else {
+            return Err(EngineError::Invalid(format!(
+                "plan {} of run {run_id} is no longer in the plan directory",
+                pr.name
+            )));
+        };
+        if p.digest != pr.digest {
+            return Err(EngineError::Invalid(format!(
+                "plan {} changed since run {run_id} started (digest {} → {})\n  hint: restore the plan file as it was (git) to resume; a run continues with the plan it started with",
+                pr.name,
+                &pr.digest[..12.min(pr.digest.len())],
+                &p.digest[..12.min(p.digest.len())]
+            )));
+        }
+        plans.push(p.clone());
+    }
+    Ok(plans)
+}
+
+/// Refuses to resume a run that never passed every plan's approval and
+/// RPO gates.
+fn gates_passed(run_id: &str, records: &[Record], plans: &[Plan]) -> Result<(), EngineError> {
+    for p in plans {
+        for gate in [GateName::Approval, GateName::Rpo] {
+            let passed = records.iter().any(|r| matches!(&r.event, Event::Gate { plan, gate: g, decision, .. } if plan == p.name() && *g == gate && *decision != Decision::Refuse));
+            if !passed {
+                return Err(EngineError::Refused(format!(
+                    "run {run_id} never passed the {gate} gate for plan {}; start a new run instead",
+                    p.name()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The options the run continues with: the caller's (or a failover's
+/// defaults), with what the journal fixed at the start (kind, target,
+/// declared time, parallelism, mode, step timeout).
+fn resumed_options(
+    run_id: &str,
+    opts_override: Option<RunOptions>,
+    started: &Started,
+) -> Result<RunOptions, EngineError> {
+    let flags = &started.flags;
+    let mut opts = opts_override.unwrap_or_else(|| RunOptions::failover(&started.target));
+    opts.kind = started.kind;
+    opts.target = started.target.clone();
+    opts.declared_at = started.declared_at;
+    if let Some(n) = flags["parallelism"].as_u64() {
+        opts.parallelism = n as usize;
+    }
+    // The journaled mode decides what runs: one that cannot be read is
+    // an error, never a failover by default.
+    opts.mode = serde_json::from_value::<RunMode>(flags["mode"].clone()).map_err(|e| {
+        EngineError::Invalid(format!(
+            "run {run_id} journaled a mode this drctl cannot read ({e}): {}\n  hint: resume it with the drctl version that started it",
+            flags["mode"]
+        ))
+    })?;
+    if let Some(s) = flags["step_timeout_seconds"].as_u64() {
+        opts.step_timeout = Some(Duration::from_secs(s));
+    }
+    Ok(opts)
+}
+
+/// Whether every journaled step succeeded.
+fn all_ran(journaled: &[StepRef], replayed: &Replay) -> bool {
+    journaled.iter().all(|s| {
+        replayed
+            .steps
+            .get(&s.id)
+            .is_some_and(|x| x.state == StepState::Succeeded)
+    })
+}
+
+/// Outputs of succeeded steps and attempts of every step, by step id.
+type DoneSoFar = (BTreeMap<String, Value>, BTreeMap<String, u32>);
+
+/// What the replayed steps did: the outputs of those that succeeded, and
+/// every step's attempts so far.
+fn done_so_far(replayed: &Replay) -> DoneSoFar {
+    let outputs = replayed
+        .steps
+        .iter()
+        .filter(|(_, s)| s.state == StepState::Succeeded)
+        .filter_map(|(id, s)| Some((id.clone(), s.outputs.clone()?)))
+        .collect();
+    let attempts = replayed
+        .steps
+        .iter()
+        .map(|(id, s)| (id.clone(), s.attempt))
+        .collect();
+    (outputs, attempts)
+}
+
+/// What the RPO gate read at the start, by plan (steps reuse a reading
+/// only while it is fresh, so after a crash they read again).
+fn rpo_readings(records: &[Record]) -> BTreeMap<String, Value> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Gate {
+                plan,
+                gate: GateName::Rpo,
+                detail,
+                ..
+            } => Some((plan.clone(), detail.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Refuses to resume when the graph compiled now is not the one journaled
+/// at the start (a plan edited, or drctl upgraded, since the crash), saying
+/// what changed.
+pub(super) fn graph_unchanged(
+    run_id: &str,
+    journaled: &[StepRef],
+    now: &[Step],
+) -> Result<(), EngineError> {
+    let then: BTreeMap<&str, &StepRef> = journaled.iter().map(|s| (s.id.as_str(), s)).collect();
+    let ids: Vec<String> = now.iter().map(|s| s.id.to_string()).collect();
+    let mut changes = Vec::new();
+    for (s, id) in now.iter().zip(&ids) {
+        match then.get(id.as_str()) {
+            None => changes.push(format!("step {id} is new")),
+            Some(t) => {
+                let deps: Vec<String> = s.deps.iter().map(|d| ids[*d].clone()).collect();
+                if deps != t.deps {
+                    changes.push(format!(
+                        "step {id} now waits for [{}] (was [{}])",
+                        deps.join(", "),
+                        t.deps.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    for t in journaled {
+        if !ids.contains(&t.id) {
+            changes.push(format!("step {} is gone", t.id));
+        }
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    Err(EngineError::Invalid(format!(
+        "run {run_id} cannot be resumed: the step graph differs from the one it started with: {}\n  hint: the plan file or drctl changed since the run started; resume with the version that started it, or start a new run",
+        changes.join("; ")
+    )))
+}
