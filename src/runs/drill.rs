@@ -134,7 +134,7 @@ pub fn cleanup_summary(records: &[Record]) -> CleanupSummary {
             why: last
                 .get(t)
                 .map_or("not cleaned up yet".to_string(), |c| c.detail.clone()),
-            how: manual_removal(&t),
+            how: manual_removal(t),
         })
         .collect();
     CleanupSummary {

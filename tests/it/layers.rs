@@ -153,16 +153,15 @@ fn no_module_imports_one_above_it() {
             if *target == module {
                 // Inside a folder with floors of its own.
                 let inner = INNER.iter().find(|(m, _)| *m == module);
-                if let (Some((_, floors)), Some(sub)) = (inner, path.get(1)) {
-                    if let (Some(mine), Some(theirs)) =
+                if let (Some((_, floors)), Some(sub)) = (inner, path.get(1))
+                    && let (Some(mine), Some(theirs)) =
                         (floor_of(floors, &stem), floor_of(floors, sub))
-                        && theirs > mine
-                    {
-                        wrong
-                            .entry(name)
-                            .or_default()
-                            .push(format!("crate::{}", path.join("::")));
-                    }
+                    && theirs > mine
+                {
+                    wrong
+                        .entry(name)
+                        .or_default()
+                        .push(format!("crate::{}", path.join("::")));
                 }
                 continue;
             }
