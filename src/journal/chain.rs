@@ -152,94 +152,13 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>) -> Checked {
     };
 
     for (i, line) in lines.iter().enumerate() {
-        let number = i + 1;
-        if line.is_empty() {
-            let b = broken(number, None, "empty line".into());
-            return finish(records, last_hash, Some(b), HeadCheck::NotChecked);
-        }
-        let record: Record = match serde_json::from_str(line) {
+        let record = match check_line(&lines, i, &last_hash, &tokens) {
             Ok(record) => record,
-            Err(e) => {
-                let reason = if serde_json::from_str::<serde_json::Value>(line).is_ok() {
-                    format!("not a journal record: {e}")
-                } else {
-                    format!("not valid JSON: {e}")
-                };
-                return finish(
-                    records,
-                    last_hash,
-                    Some(broken(number, None, reason)),
-                    HeadCheck::NotChecked,
-                );
+            Err((seq, reason)) => {
+                let b = broken(i + 1, seq, reason);
+                return finish(records, last_hash, Some(b), HeadCheck::NotChecked);
             }
         };
-        let expected = i as u64;
-        if record.seq != expected {
-            let reason = if i == 0 {
-                format!(
-                    "the first record has seq {}, expected 0 (records were deleted or moved)",
-                    record.seq
-                )
-            } else if record.seq > expected {
-                let moved = lines[number..].iter().any(|l| {
-                    serde_json::from_str::<Record>(l)
-                        .is_ok_and(|r| (expected..record.seq).contains(&r.seq))
-                });
-                format!(
-                    "seq {} follows seq {} ({})",
-                    record.seq,
-                    expected - 1,
-                    if moved {
-                        "records are out of order"
-                    } else {
-                        "a record was deleted"
-                    }
-                )
-            } else {
-                format!(
-                    "seq {} follows seq {} (a record was inserted, duplicated or moved)",
-                    record.seq,
-                    expected - 1
-                )
-            };
-            return finish(
-                records,
-                last_hash,
-                Some(broken(number, Some(record.seq), reason)),
-                HeadCheck::NotChecked,
-            );
-        }
-        if record.prev != last_hash {
-            let reason = if i == 0 {
-                "the first record's prev is not the zero hash".to_string()
-            } else {
-                format!("prev hash does not match line {i} (that line or this one was changed)")
-            };
-            return finish(
-                records,
-                last_hash,
-                Some(broken(number, Some(record.seq), reason)),
-                HeadCheck::NotChecked,
-            );
-        }
-        // Fencing: a plan's token never goes down along a run (a lower one
-        // was written by a process that had lost its lease).
-        if let Some((plan, token, before)) = record.fence.iter().find_map(|(plan, token)| {
-            tokens
-                .get(plan)
-                .filter(|before| *before > token)
-                .map(|before| (plan, token, *before))
-        }) {
-            let reason = format!(
-                "fencing token {token} of plan {plan} is below the earlier {before}: written by a process that had lost its lease"
-            );
-            return finish(
-                records,
-                last_hash,
-                Some(broken(number, Some(record.seq), reason)),
-                HeadCheck::NotChecked,
-            );
-        }
         tokens.extend(record.fence.iter().map(|(p, t)| (p.clone(), *t)));
         last_hash = hash_line(line);
         records.push(record);
@@ -272,6 +191,82 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>) -> Checked {
         );
     }
     finish(records, last_hash, None, head_check)
+}
+
+/// Checks line `i` of `lines` against the chain so far (the hash of the
+/// line before, the fencing tokens seen): the record, or (its seq when
+/// known, why the chain breaks there).
+fn check_line(
+    lines: &[&str],
+    i: usize,
+    last_hash: &str,
+    tokens: &std::collections::BTreeMap<String, u64>,
+) -> Result<Record, (Option<u64>, String)> {
+    let line = lines[i];
+    if line.is_empty() {
+        return Err((None, "empty line".into()));
+    }
+    let record: Record = serde_json::from_str(line).map_err(|e| {
+        let reason = if serde_json::from_str::<serde_json::Value>(line).is_ok() {
+            format!("not a journal record: {e}")
+        } else {
+            format!("not valid JSON: {e}")
+        };
+        (None, reason)
+    })?;
+    let expected = i as u64;
+    if record.seq != expected {
+        return Err((Some(record.seq), seq_break(lines, i, record.seq)));
+    }
+    if record.prev != last_hash {
+        let reason = if i == 0 {
+            "the first record's prev is not the zero hash".to_string()
+        } else {
+            format!("prev hash does not match line {i} (that line or this one was changed)")
+        };
+        return Err((Some(record.seq), reason));
+    }
+    // Fencing: a plan's token never goes down along a run (a lower one was
+    // written by a process that had lost its lease).
+    if let Some((plan, token, before)) = record.fence.iter().find_map(|(plan, token)| {
+        tokens
+            .get(plan)
+            .filter(|before| *before > token)
+            .map(|before| (plan, token, *before))
+    }) {
+        let reason = format!(
+            "fencing token {token} of plan {plan} is below the earlier {before}: written by a process that had lost its lease"
+        );
+        return Err((Some(record.seq), reason));
+    }
+    Ok(record)
+}
+
+/// Why line `i` holding a record of sequence number `seq` (not `i`) breaks
+/// the chain: records deleted, moved, inserted or duplicated.
+fn seq_break(lines: &[&str], i: usize, seq: u64) -> String {
+    let expected = i as u64;
+    if i == 0 {
+        format!("the first record has seq {seq}, expected 0 (records were deleted or moved)")
+    } else if seq > expected {
+        let moved = lines[i + 1..].iter().any(|l| {
+            serde_json::from_str::<Record>(l).is_ok_and(|r| (expected..seq).contains(&r.seq))
+        });
+        format!(
+            "seq {seq} follows seq {} ({})",
+            expected - 1,
+            if moved {
+                "records are out of order"
+            } else {
+                "a record was deleted"
+            }
+        )
+    } else {
+        format!(
+            "seq {seq} follows seq {} (a record was inserted, duplicated or moved)",
+            expected - 1
+        )
+    }
 }
 
 /// Compares the head pointer with the complete lines; on failure returns

@@ -92,161 +92,190 @@ pub fn timings(records: &[Record]) -> Vec<StepTiming> {
         .collect()
 }
 
+/// What measurement needs of a run's journal, read once.
+struct RunFacts<'r> {
+    /// Where the RTO clock starts, and what that instant is.
+    origin: DateTime<Utc>,
+    origin_label: &'static str,
+    /// Each succeeded step's (latest) outputs and when it ended.
+    outputs: BTreeMap<&'r str, (&'r serde_json::Value, DateTime<Utc>)>,
+    /// The RPO gate's lag per (plan, database).
+    gate_lag: BTreeMap<(String, String), Option<f64>>,
+    /// The journaled graph, with each step's id parsed: what a step is
+    /// (ends the RTO clock, measures the RPO) is its kind's knowledge, not
+    /// a pattern in its id.
+    steps: Vec<(String, Option<StepId>)>,
+}
+
+impl<'r> RunFacts<'r> {
+    /// Reads the facts of a run; `None` without a start record. Also
+    /// returns the run's plans.
+    fn read(records: &'r [Record]) -> Option<(Self, Vec<crate::journal::PlanRef>)> {
+        let (start_at, declared, plans, steps) = records.iter().find_map(|r| match &r.event {
+            Event::RunStarted {
+                declared_at,
+                plans,
+                steps,
+                ..
+            } => Some((r.at, *declared_at, plans.clone(), steps)),
+            _ => None,
+        })?;
+        let outputs = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::StepSucceeded { step, outputs } => Some((step.as_str(), (outputs, r.at))),
+                _ => None,
+            })
+            .collect();
+        let mut gate_lag = BTreeMap::new();
+        for r in records {
+            if let Event::Gate {
+                plan, gate, detail, ..
+            } = &r.event
+                && *gate == crate::journal::GateName::Rpo
+                && let Some(rpo) = crate::journal::RpoDetail::of(detail)
+            {
+                for d in rpo.databases() {
+                    gate_lag.insert((plan.clone(), d.resource.clone()), d.lag_seconds);
+                }
+            }
+        }
+        let facts = Self {
+            origin: declared.unwrap_or(start_at),
+            origin_label: if declared.is_some() {
+                "--declared-at"
+            } else {
+                "run start"
+            },
+            outputs,
+            gate_lag,
+            steps: steps
+                .iter()
+                .map(|s| (s.id.clone(), s.id.parse::<StepId>().ok()))
+                .collect(),
+        };
+        Some((facts, plans))
+    }
+
+    /// The plan's steps: (journaled id, parsed id).
+    fn of_plan(&self, plan: &str) -> Vec<(&str, &StepId)> {
+        self.steps
+            .iter()
+            .filter_map(|(raw, id)| {
+                id.as_ref()
+                    .filter(|i| i.plan == plan)
+                    .map(|i| (raw.as_str(), i))
+            })
+            .collect()
+    }
+
+    /// When step `id` ended the clock: its INSYNC time, else its end.
+    fn ended_at(&self, id: &str) -> Option<DateTime<Utc>> {
+        let (o, at) = self.outputs.get(id)?;
+        Some(crate::steps::InSync::of(o).unwrap_or(*at))
+    }
+
+    /// The plan's RTO: to the last step that ends the clock (DNS in effect,
+    /// read back; checks precede it in the graph), else the last recovery
+    /// step; unknown until every recovery step has ended.
+    fn rto_of(&self, mine: &[(&str, &StepId)], target: Option<u64>) -> Measure {
+        let of = |pick: fn(&StepId) -> bool| -> Vec<&str> {
+            mine.iter()
+                .filter(|(_, i)| pick(i))
+                .map(|(r, _)| *r)
+                .collect()
+        };
+        let recovery = of(|i| i.kind.traits().recovery);
+        let clock = of(|i| i.kind.traits().ends_rto);
+        if !recovery.iter().all(|s| self.outputs.contains_key(s)) {
+            return Measure {
+                seconds: None,
+                target_seconds: target,
+                met: None,
+                basis: "unknown: the run has not completed its recovery steps".into(),
+            };
+        }
+        let (end, what) = if clock.is_empty() {
+            (
+                recovery
+                    .iter()
+                    .filter_map(|s| self.outputs.get(s).map(|(_, at)| *at))
+                    .max(),
+                "the last recovery step's end",
+            )
+        } else {
+            (
+                clock.iter().filter_map(|s| self.ended_at(s)).max(),
+                "the last DNS change INSYNC and read back",
+            )
+        };
+        let secs = end.map(|e| (e - self.origin).num_milliseconds() as f64 / 1000.0);
+        Measure {
+            seconds: secs,
+            target_seconds: target,
+            met: secs.zip(target).map(|(s, t)| s <= t as f64),
+            basis: format!(
+                "measured from {} ({}) to {what}",
+                self.origin_label, self.origin
+            ),
+        }
+    }
+
+    /// The plan's RPO: the worst data-loss window over its databases, each
+    /// read the way its step's kind says; not applicable without one.
+    fn rpo_of(&self, plan: &str, mine: &[(&str, &StepId)], target: Option<u64>) -> Measure {
+        let mut worst: Option<f64> = Some(0.0);
+        let mut bases = Vec::new();
+        for (raw, id) in mine {
+            let Some(read) = id.kind.traits().rpo else {
+                continue;
+            };
+            let res = id.subject.as_deref().unwrap_or_default();
+            let out = self.outputs.get(raw).map(|(o, _)| *o);
+            let lag = self
+                .gate_lag
+                .get(&(plan.to_string(), res.to_string()))
+                .copied()
+                .flatten();
+            let (value, basis) = read(res, out, lag, self.origin, self.origin_label);
+            bases.push(basis);
+            worst = match (worst, value) {
+                (Some(w), Some(v)) => Some(w.max(v)),
+                _ => None,
+            };
+        }
+        if bases.is_empty() {
+            return Measure {
+                seconds: None,
+                target_seconds: target,
+                met: None,
+                basis: "not applicable: this run promoted or restored no database".into(),
+            };
+        }
+        Measure {
+            seconds: worst,
+            target_seconds: target,
+            met: worst.zip(target).map(|(s, t)| s <= t as f64),
+            basis: bases.join("; "),
+        }
+    }
+}
+
 /// Measures each plan of a run from its journal.
 /// `targets` maps plan name → (RTO, RPO) targets in seconds.
 pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Vec<PlanMeasure> {
-    let Some((start_at, declared, plans)) = records.iter().find_map(|r| match &r.event {
-        Event::RunStarted {
-            declared_at, plans, ..
-        } => Some((r.at, *declared_at, plans.clone())),
-        _ => None,
-    }) else {
+    let Some((facts, plans)) = RunFacts::read(records) else {
         return Vec::new();
     };
-    let origin = declared.unwrap_or(start_at);
-    let origin_label = if declared.is_some() {
-        "--declared-at"
-    } else {
-        "run start"
-    };
-    let outputs: BTreeMap<&str, (&serde_json::Value, DateTime<Utc>)> = records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::StepSucceeded { step, outputs } => Some((step.as_str(), (outputs, r.at))),
-            _ => None,
-        })
-        .collect();
-    let mut gate_lag: BTreeMap<(String, String), Option<f64>> = BTreeMap::new();
-    for r in records {
-        if let Event::Gate {
-            plan, gate, detail, ..
-        } = &r.event
-            && *gate == crate::journal::GateName::Rpo
-            && let Some(rpo) = crate::journal::RpoDetail::of(detail)
-        {
-            for d in rpo.databases() {
-                gate_lag.insert((plan.clone(), d.resource.clone()), d.lag_seconds);
-            }
-        }
-    }
-    // The journaled graph, with each step's id parsed: what a step is (ends
-    // the RTO clock, measures the RPO) is its kind's knowledge, not a
-    // pattern in its id.
-    let steps: Vec<(String, Option<StepId>)> = records
-        .iter()
-        .find_map(|r| match &r.event {
-            Event::RunStarted { steps, .. } => Some(
-                steps
-                    .iter()
-                    .map(|s| (s.id.clone(), s.id.parse::<StepId>().ok()))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .unwrap_or_default();
-    let ended_at = |id: &str| -> Option<DateTime<Utc>> {
-        let (o, at) = outputs.get(id)?;
-        Some(crate::steps::InSync::of(o).unwrap_or(*at))
-    };
-
     plans
         .iter()
         .map(|p| {
             let (rto_t, rpo_t) = targets.get(&p.name).copied().unzip();
-            let mine: Vec<(&str, &StepId)> = steps
-                .iter()
-                .filter_map(|(raw, id)| {
-                    id.as_ref()
-                        .filter(|i| i.plan == p.name)
-                        .map(|i| (raw.as_str(), i))
-                })
-                .collect();
-            let recovery: Vec<&str> = mine
-                .iter()
-                .filter(|(_, i)| i.kind.traits().recovery)
-                .map(|(r, _)| *r)
-                .collect();
-            let all_done = recovery.iter().all(|s| outputs.contains_key(s));
-            // RTO: the last step that ends the clock (DNS in effect, read
-            // back; checks precede it in the graph), else the last recovery step.
-            let clock: Vec<&str> = mine
-                .iter()
-                .filter(|(_, i)| i.kind.traits().ends_rto)
-                .map(|(r, _)| *r)
-                .collect();
-            let rto = if !all_done {
-                Measure {
-                    seconds: None,
-                    target_seconds: rto_t,
-                    met: None,
-                    basis: "unknown: the run has not completed its recovery steps".into(),
-                }
-            } else {
-                let (end, what) = if clock.is_empty() {
-                    (
-                        recovery
-                            .iter()
-                            .filter_map(|s| outputs.get(s).map(|(_, at)| *at))
-                            .max(),
-                        "the last recovery step's end",
-                    )
-                } else {
-                    (
-                        clock.iter().filter_map(|s| ended_at(s)).max(),
-                        "the last DNS change INSYNC and read back",
-                    )
-                };
-                let secs = end.map(|e| (e - origin).num_milliseconds() as f64 / 1000.0);
-                Measure {
-                    seconds: secs,
-                    target_seconds: rto_t,
-                    met: secs.zip(rto_t).map(|(s, t)| s <= t as f64),
-                    basis: format!("measured from {origin_label} ({origin}) to {what}"),
-                }
-            };
-
-            // RPO: worst data-loss window over the plan's databases, each
-            // read the way its step's kind says.
-            let mut worst: Option<f64> = Some(0.0);
-            let mut bases = Vec::new();
-            let mut any_db = false;
-            for (raw, id) in &mine {
-                let Some(read) = id.kind.traits().rpo else {
-                    continue;
-                };
-                any_db = true;
-                let res = id.subject.as_deref().unwrap_or_default();
-                let out = outputs.get(raw).map(|(o, _)| *o);
-                let lag = gate_lag
-                    .get(&(p.name.clone(), res.to_string()))
-                    .copied()
-                    .flatten();
-                let (value, basis) = read(res, out, lag, origin, origin_label);
-                bases.push(basis);
-                worst = match (worst, value) {
-                    (Some(w), Some(v)) => Some(w.max(v)),
-                    _ => None,
-                };
-            }
-            let rpo = if any_db {
-                Measure {
-                    seconds: worst,
-                    target_seconds: rpo_t,
-                    met: worst.zip(rpo_t).map(|(s, t)| s <= t as f64),
-                    basis: bases.join("; "),
-                }
-            } else {
-                Measure {
-                    seconds: None,
-                    target_seconds: rpo_t,
-                    met: None,
-                    basis: "not applicable: this run promoted or restored no database".into(),
-                }
-            };
+            let mine = facts.of_plan(&p.name);
             PlanMeasure {
                 plan: p.name.clone(),
-                rto,
-                rpo,
+                rto: facts.rto_of(&mine, rto_t),
+                rpo: facts.rpo_of(&p.name, &mine, rpo_t),
             }
         })
         .collect()
