@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::journal::RunFlags;
 use crate::journal::event::{Event, Outcome, Record};
 use crate::journal::{self, Journal, JournalError};
 use crate::plan::Plan;
@@ -54,10 +55,7 @@ impl Engine {
             if let Event::RunStarted {
                 plans: ran, flags, ..
             } = &r.event
-                && flags["schedule_slot"]
-                    .as_str()
-                    .and_then(|t| t.parse::<DateTime<Utc>>().ok())
-                    == Some(slot)
+                && RunFlags::of(flags).is_ok_and(|f| f.schedule_slot == Some(slot))
                 && ran.iter().any(|p| plans.contains(&p.name.as_str()))
             {
                 return Ok(Some(id));

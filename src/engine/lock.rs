@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::journal::RunFlags;
 use crate::journal::event::{Decision, Event, GateName, Record, RunKind};
 use crate::journal::{self, Journal};
 use crate::plan::Plan;
 use crate::state::lock::{LockError, LockInfo};
 use crate::state::{Acquired, HeldLock, Holder, Takeover};
-use crate::steps::graph::RunMode;
 
 use super::{Engine, EngineError, RunOptions};
 
@@ -219,7 +219,7 @@ impl Engine {
             return false;
         };
         matches!(first.event, Event::RunStarted { kind: RunKind::Drill, ref flags, .. }
-            if serde_json::from_value::<RunMode>(flags["mode"].clone()).is_ok_and(|m| m.is_shadow_drill()))
+            if RunFlags::of(flags).is_ok_and(|f| f.mode.is_some_and(|m| m.is_shadow_drill())))
     }
 
     /// Writes into the displaced run's own journal that its lock was taken

@@ -333,7 +333,7 @@ impl Engine {
             operator: operator.arn.clone(),
             host: me.host.clone(),
             pid: me.pid,
-            flags: opts.journaled_flags(plans),
+            flags: json!(opts.journaled_flags(plans)),
             declared_at: opts.declared_at,
             steps: step_refs(steps),
         })

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 
+use crate::journal::RunFlags;
 use crate::journal::event::RunKind;
 use crate::plan::Plan;
 use crate::steps::graph::RunMode;
@@ -134,21 +134,24 @@ impl RunOptions {
 
     /// The flags that shaped the run, as its `run_started` record keeps
     /// them (a resume reads its mode, parallelism and step timeout back).
-    pub(super) fn journaled_flags(&self, plans: &[Plan]) -> Value {
-        json!({
-            "parallelism": self.parallelism,
-            "mode": self.mode,
-            "accept_data_loss_seconds": self.accept_data_loss.map(|d| d.as_secs()),
-            "approve": self.approve,
-            "emergency": self.emergency,
-            "force_unlock": self.force_unlock,
-            "force_unlock_reason": self.force_reason,
-            "lag_window_seconds": self.lag_window.as_secs(),
-            "step_timeout_seconds": self.step_timeout.map(|d| d.as_secs()),
-            "inject_crash": self.inject_crash.as_ref().map(ToString::to_string),
-            "max_duration_seconds": self.max_duration.map(|d| d.as_secs()),
-            "schedule_slot": self.slot,
-            "not_drilled": self.mode.is_shadow_drill().then(|| crate::runs::drill::not_drilled(plans)),
-        })
+    pub(super) fn journaled_flags(&self, plans: &[Plan]) -> RunFlags {
+        RunFlags {
+            parallelism: Some(self.parallelism),
+            mode: Some(self.mode.clone()),
+            accept_data_loss_seconds: self.accept_data_loss.map(|d| d.as_secs()),
+            approve: self.approve.clone(),
+            emergency: self.emergency,
+            force_unlock: self.force_unlock,
+            force_unlock_reason: self.force_reason.clone(),
+            lag_window_seconds: Some(self.lag_window.as_secs()),
+            step_timeout_seconds: self.step_timeout.map(|d| d.as_secs()),
+            inject_crash: self.inject_crash.as_ref().map(ToString::to_string),
+            max_duration_seconds: self.max_duration.map(|d| d.as_secs()),
+            schedule_slot: self.slot,
+            not_drilled: self
+                .mode
+                .is_shadow_drill()
+                .then(|| crate::runs::drill::not_drilled(plans)),
+        }
     }
 }

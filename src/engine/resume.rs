@@ -16,13 +16,14 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::journal::Journal;
+use crate::journal::RunFlags;
 use crate::journal::event::{Decision, Event, GateName, PlanRef, Record, RunKind, StepRef};
 use crate::plan::Plan;
 use crate::runs::RunReport;
 use crate::runs::replay::{Replay, StepState, replay};
 use crate::state::lock::{LockInfo, hostname};
 use crate::state::{HeldLock, LockSet, Takeover};
-use crate::steps::graph::{RunMode, Step};
+use crate::steps::graph::Step;
 
 use super::executor::RunCx;
 use super::lock::end_locks;
@@ -42,8 +43,7 @@ impl Started {
     /// A shadow drill (a switchover drill resumes like a failover).
     fn is_shadow_drill(&self) -> bool {
         self.kind == RunKind::Drill
-            && serde_json::from_value::<RunMode>(self.flags["mode"].clone())
-                .is_ok_and(|m| m.is_shadow_drill())
+            && RunFlags::of(&self.flags).is_ok_and(|f| f.mode.is_some_and(|m| m.is_shadow_drill()))
     }
 }
 
@@ -286,23 +286,24 @@ fn resumed_options(
     opts_override: Option<RunOptions>,
     started: &Started,
 ) -> Result<RunOptions, EngineError> {
-    let flags = &started.flags;
+    // The journaled mode decides what runs: one that cannot be read is
+    // an error, never a failover by default.
+    let unreadable = |why: String| {
+        EngineError::Invalid(format!(
+            "run {run_id} journaled a mode this drctl cannot read ({why}): {}\n  hint: resume it with the drctl version that started it",
+            started.flags
+        ))
+    };
+    let flags = RunFlags::of(&started.flags).map_err(unreadable)?;
     let mut opts = opts_override.unwrap_or_else(|| RunOptions::failover(&started.target));
     opts.kind = started.kind;
     opts.target = started.target.clone();
     opts.declared_at = started.declared_at;
-    if let Some(n) = flags["parallelism"].as_u64() {
-        opts.parallelism = n as usize;
+    if let Some(n) = flags.parallelism {
+        opts.parallelism = n;
     }
-    // The journaled mode decides what runs: one that cannot be read is
-    // an error, never a failover by default.
-    opts.mode = serde_json::from_value::<RunMode>(flags["mode"].clone()).map_err(|e| {
-        EngineError::Invalid(format!(
-            "run {run_id} journaled a mode this drctl cannot read ({e}): {}\n  hint: resume it with the drctl version that started it",
-            flags["mode"]
-        ))
-    })?;
-    if let Some(s) = flags["step_timeout_seconds"].as_u64() {
+    opts.mode = flags.mode.ok_or_else(|| unreadable("no mode".into()))?;
+    if let Some(s) = flags.step_timeout_seconds {
         opts.step_timeout = Some(Duration::from_secs(s));
     }
     Ok(opts)

@@ -62,11 +62,12 @@ pub use chain::{Broken, HeadCheck, Verification, ZERO_HASH, hash_line, verify, v
 pub use error::JournalError;
 pub use event::CleanupResult;
 pub use event::{
-    Decision, ErrorClass, Event, GateName, Outcome, PlanRef, Record, RunKind, StepError, StepRef,
+    Decision, DrillDepth, ErrorClass, Event, GateName, Outcome, PlanRef, Record, RunKind, RunMode,
+    StepError, StepRef,
 };
 pub use payload::{
     ApprovalDetail, Cleaned, DestinationCheck, LagReading, LockOverride, PlanCheck, Problem,
-    RpoDetail, Temp,
+    RpoDetail, RunFlags, Temp,
 };
 pub use store::{JournalStore, MemoryStore};
 

@@ -291,6 +291,70 @@ pub struct PreviousHolder {
     pub run_id: String,
 }
 
+/// The flags that shaped a run, as its `run_started` record keeps them:
+/// a resume reads its mode, parallelism and step timeout back; reports read
+/// a drill's depth and a scheduled run's slot. Typed, so that the engine
+/// writes and every reader reads the same fields. Every field has a default
+/// so that older (and hand-made) journals still read; the mode has none:
+/// a mode that cannot be read is an error, never a failover by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunFlags {
+    /// `--parallelism`.
+    #[serde(default)]
+    pub parallelism: Option<usize>,
+    /// Which graph the run executes (`None` only when absent).
+    #[serde(default)]
+    pub mode: Option<super::event::RunMode>,
+    /// `--accept-data-loss`, in seconds.
+    #[serde(default)]
+    pub accept_data_loss_seconds: Option<u64>,
+    /// `--approve`'s reason.
+    #[serde(default)]
+    pub approve: Option<String>,
+    /// `--emergency`.
+    #[serde(default)]
+    pub emergency: bool,
+    /// `--force-unlock`.
+    #[serde(default)]
+    pub force_unlock: bool,
+    /// `--force-unlock`'s reason.
+    #[serde(default)]
+    pub force_unlock_reason: Option<String>,
+    /// The window replica lag is read over, in seconds.
+    #[serde(default)]
+    pub lag_window_seconds: Option<u64>,
+    /// `--step-timeout`, in seconds.
+    #[serde(default)]
+    pub step_timeout_seconds: Option<u64>,
+    /// An injected crash point (tests).
+    #[serde(default)]
+    pub inject_crash: Option<String>,
+    /// `--max-duration`, in seconds.
+    #[serde(default)]
+    pub max_duration_seconds: Option<u64>,
+    /// The schedule slot a scheduled drill runs for.
+    #[serde(default)]
+    pub schedule_slot: Option<chrono::DateTime<chrono::Utc>>,
+    /// A shadow drill's databases it does not rehearse, per plan.
+    #[serde(default)]
+    pub not_drilled: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+impl RunFlags {
+    /// The flags of a `run_started` record, or why they cannot be read.
+    pub fn of(flags: &serde_json::Value) -> Result<Self, String> {
+        serde_json::from_value(flags.clone()).map_err(|e| e.to_string())
+    }
+
+    /// A drill's depth, when the run is a drill.
+    pub fn drill_depth(&self) -> Option<super::event::DrillDepth> {
+        match self.mode {
+            Some(super::event::RunMode::Drill { depth }) => Some(depth),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -615,12 +615,16 @@ fn row(
     let gates = Gates::of(records, plan, now);
     let mut warnings = report.warnings.clone();
     warnings.extend(gates.warnings);
-    let depth = flags["mode"]["depth"].as_str().map(str::to_string);
+    let flags = crate::journal::RunFlags::of(flags).ok();
+    let depth = flags
+        .as_ref()
+        .and_then(|f| f.drill_depth())
+        .map(|d| d.as_str().to_string());
     RunRow {
         run_id: r.journal.run_id.clone(),
         kind: *kind,
         depth: (*kind == RunKind::Drill).then(|| depth.clone()).flatten(),
-        schedule_slot: flags["schedule_slot"].as_str().and_then(|t| t.parse().ok()),
+        schedule_slot: flags.and_then(|f| f.schedule_slot),
         started: first.at,
         declared_at: *declared_at,
         ended,

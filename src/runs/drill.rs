@@ -170,13 +170,9 @@ pub fn not_drilled(plans: &[crate::plan::Plan]) -> BTreeMap<String, Vec<String>>
 /// What the drill's first record says it did not rehearse of `plan`.
 fn not_drilled_of(records: &[Record], plan: &str) -> Vec<String> {
     match records.first().map(|r| &r.event) {
-        Some(Event::RunStarted { flags, .. }) => flags["not_drilled"][plan]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
+        Some(Event::RunStarted { flags, .. }) => crate::journal::RunFlags::of(flags)
+            .ok()
+            .and_then(|f| f.not_drilled?.remove(plan))
             .unwrap_or_default(),
         _ => Vec::new(),
     }
@@ -258,9 +254,11 @@ pub fn summary(
         _ => None,
     })?;
     Some(DrillSummary {
-        depth: flags["mode"]["depth"]
+        depth: crate::journal::RunFlags::of(flags)
+            .ok()
+            .and_then(|f| f.drill_depth())
+            .unwrap_or_default()
             .as_str()
-            .unwrap_or("shadow")
             .to_string(),
         verdicts: plans
             .iter()

@@ -221,7 +221,7 @@ pub struct SlotDecision {
 /// The slot a drill run was started for, from its first record's flags.
 pub fn slot_of(records: &[Record]) -> Option<DateTime<Utc>> {
     records.iter().find_map(|r| match &r.event {
-        Event::RunStarted { flags, .. } => flags["schedule_slot"].as_str()?.parse().ok(),
+        Event::RunStarted { flags, .. } => crate::journal::RunFlags::of(flags).ok()?.schedule_slot,
         _ => None,
     })
 }

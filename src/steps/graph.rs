@@ -33,77 +33,7 @@ use serde::Serialize;
 use crate::plan::Plan;
 pub use crate::steps::{KindName, StepId, StepKind};
 
-/// Which graph a run executes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(tag = "mode", rename_all = "kebab-case")]
-pub enum RunMode {
-    /// Fail over to the target region (also used by failback).
-    Failover,
-    /// Point-in-time restore of one database in the target region.
-    Restore {
-        /// Database resource id.
-        database: String,
-        /// Restore point; `None` = latest restorable time.
-        to_time: Option<DateTime<Utc>>,
-    },
-    /// Re-create replicas in the other regions; the target is the active region.
-    Reprotect,
-    /// A drill: the plan's graph against drill copies in the target region
-    /// (see [`crate::steps::drill_names`]); production is never changed.
-    Drill {
-        /// How far the drill goes.
-        depth: DrillDepth,
-    },
-}
-
-impl RunMode {
-    /// Whether the run compiles a failover's graph: a failover (or
-    /// failback), and a switchover drill, which is a real failover.
-    pub fn fails_over(&self) -> bool {
-        matches!(
-            self,
-            Self::Failover
-                | Self::Drill {
-                    depth: DrillDepth::Switchover
-                }
-        )
-    }
-
-    /// Whether the run is a shadow drill (drill copies, cleaned up).
-    pub fn is_shadow_drill(&self) -> bool {
-        matches!(
-            self,
-            Self::Drill {
-                depth: DrillDepth::Shadow
-            }
-        )
-    }
-}
-
-/// How far a drill goes.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum DrillDepth {
-    /// A temporary replica promoted, the standby group raised and restored,
-    /// a drill DNS record: nothing production uses is changed.
-    #[default]
-    Shadow,
-    /// A real failover followed by a failback (REL13-style): disruptive,
-    /// needs approval; the failover is the drill's measured run.
-    Switchover,
-}
-
-impl DrillDepth {
-    /// The name journals and flags use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Shadow => "shadow",
-            Self::Switchover => "switchover",
-        }
-    }
-}
+pub use crate::journal::{DrillDepth, RunMode};
 
 /// Where a step sits in a run: a step waits for the nearest earlier phase
 /// of its plan that has steps.
