@@ -147,33 +147,60 @@ pub fn recorded(records: &[Record]) -> Vec<Recorded> {
     }
     by_plan
         .into_iter()
-        .map(|(plan, o)| Recorded {
-            plan,
-            stored: o["stored"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|s| {
-                    (
-                        s["destination"].as_str().unwrap_or_default().to_string(),
-                        s["manifest"].as_str().unwrap_or_default().to_string(),
-                        s["manifest_sha256"].as_str().map(str::to_string),
-                    )
-                })
-                .collect(),
-            missing: o["missing"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|m| {
-                    (
-                        m["destination"].as_str().unwrap_or_default().to_string(),
-                        m["error"].as_str().unwrap_or("unknown error").to_string(),
-                    )
-                })
-                .collect(),
+        .map(|(plan, o)| {
+            let o: StepRecord = serde_json::from_value(o).unwrap_or_default();
+            Recorded {
+                plan,
+                stored: o
+                    .stored
+                    .into_iter()
+                    .map(|s| {
+                        let (d, m) = (s.destination.unwrap_or_default(), s.manifest);
+                        (d, m.unwrap_or_default(), s.manifest_sha256)
+                    })
+                    .collect(),
+                missing: o
+                    .missing
+                    .into_iter()
+                    .map(|m| {
+                        let error = m.error.unwrap_or_else(|| "unknown error".into());
+                        (m.destination.unwrap_or_default(), error)
+                    })
+                    .collect(),
+            }
         })
         .collect()
+}
+
+/// What a verifier needs of an evidence step's journaled output (the step,
+/// `steps::evidence`, writes more): read leniently, since journals of every
+/// age must verify.
+#[derive(Debug, Default, Deserialize)]
+struct StepRecord {
+    #[serde(default)]
+    stored: Vec<StoredRecord>,
+    #[serde(default)]
+    missing: Vec<MissingRecord>,
+}
+
+/// One destination's pack as the step recorded it.
+#[derive(Debug, Deserialize)]
+struct StoredRecord {
+    #[serde(default)]
+    destination: Option<String>,
+    #[serde(default)]
+    manifest: Option<String>,
+    #[serde(default)]
+    manifest_sha256: Option<String>,
+}
+
+/// One destination the step could not write.
+#[derive(Debug, Deserialize)]
+struct MissingRecord {
+    #[serde(default)]
+    destination: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
 }
 
 /// Whether `checks`, a verification of the run whose records are

@@ -9,8 +9,9 @@ use clap::Args;
 
 use super::{CliError, Exit, Output, load_plans, out, outln, select};
 use drctl::config::Settings;
-use drctl::engine::{Confirm, Engine, EngineError, PreviewRow, Reporter, RunOptions};
+use drctl::engine::{Confirm, Engine, EngineError, PreviewGate, PreviewRow, Reporter, RunOptions};
 use drctl::journal::RunKind;
+use drctl::journal::{LagReading, RpoDetail};
 use drctl::plan::Plan;
 use drctl::plan::duration::{format_duration, parse_duration};
 use drctl::runs::RunReport;
@@ -406,48 +407,31 @@ fn render_drill(o: &mut String, d: &drctl::runs::drill::DrillSummary) {
 
 /// One dry-run gate as a sentence ("gate rpo (payments): would pass:
 /// replica lag of payments-db-use1 is 2s ...").
-fn gate_sentence(g: &serde_json::Value) -> String {
-    let plan = g["plan"].as_str().unwrap_or_default();
-    let d = &g["detail"];
-    match g["gate"].as_str().unwrap_or_default() {
-        "rpo" if d["applies"] == serde_json::json!(false) => {
-            format!(
-                "gate rpo ({plan}): does not apply: {}",
-                d["why"].as_str().unwrap_or_default()
-            )
-        }
-        "rpo" => {
-            let rpo = d["rpo_seconds"]
-                .as_u64()
-                .map(|s| format_duration(Duration::from_secs(s)));
-            let dbs: Vec<String> = d["databases"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|db| {
-                    let inst = db["instance"].as_str().unwrap_or_default();
-                    match db["lag_seconds"].as_f64() {
-                        Some(l) => format!(
-                            "replica lag of {inst} is {} ({}), {} the RPO of {}",
-                            secs(Some(l)),
-                            db["reading"].as_str().unwrap_or_default(),
-                            if db["within_rpo"] == serde_json::json!(true) {
-                                "within"
-                            } else {
-                                "above"
-                            },
-                            rpo.clone().unwrap_or_default()
-                        ),
-                        None => format!(
-                            "replica lag of {inst} is unknown ({})",
-                            db["reading"].as_str().unwrap_or_default()
-                        ),
-                    }
-                })
+fn gate_sentence(g: &PreviewGate) -> String {
+    match g {
+        PreviewGate::Rpo {
+            plan,
+            detail: RpoDetail::NotApplicable { why, .. },
+            ..
+        } => format!("gate rpo ({plan}): does not apply: {why}"),
+        PreviewGate::Rpo {
+            plan,
+            decision,
+            detail,
+        } => {
+            let rpo = match detail {
+                RpoDetail::Checked { rpo_seconds, .. } => {
+                    rpo_seconds.map(|s| format_duration(Duration::from_secs(s)))
+                }
+                RpoDetail::NotApplicable { .. } => None,
+            };
+            let dbs: Vec<String> = detail
+                .databases()
+                .iter()
+                .map(|db| lag_sentence(db, rpo.as_deref()))
                 .collect();
             format!(
-                "gate rpo ({plan}): {}{}",
-                g["decision"].as_str().unwrap_or_default(),
+                "gate rpo ({plan}): {decision}{}",
                 if dbs.is_empty() {
                     ": no replica to promote".to_string()
                 } else {
@@ -455,25 +439,38 @@ fn gate_sentence(g: &serde_json::Value) -> String {
                 }
             )
         }
-        "approval" => match (d["required"].as_bool(), d["given"].as_bool()) {
-            (Some(false), _) => format!("gate approval ({plan}): not required by the tier"),
-            (_, Some(true)) => {
+        PreviewGate::Approval { plan, detail } => match (detail.required, detail.given) {
+            (false, _) => format!("gate approval ({plan}): not required by the tier"),
+            (_, true) => {
                 format!("gate approval ({plan}): required; given (--approve or --emergency)")
             }
             _ => format!(
                 "gate approval ({plan}): required; not given: pass --approve REASON, or confirm on a terminal"
             ),
         },
-        other => format!("gate {other} ({plan}): {d}"),
     }
 }
 
-fn render_preview(
-    rows: &[PreviewRow],
-    gates: &[serde_json::Value],
-    kind: &str,
-    target: &str,
-) -> String {
+/// One database's lag as the dry run's RPO gate read it.
+fn lag_sentence(db: &LagReading, rpo: Option<&str>) -> String {
+    let inst = &db.instance;
+    match db.lag_seconds {
+        Some(l) => format!(
+            "replica lag of {inst} is {} ({}), {} the RPO of {}",
+            secs(Some(l)),
+            db.reading,
+            if db.within_rpo == Some(true) {
+                "within"
+            } else {
+                "above"
+            },
+            rpo.unwrap_or_default()
+        ),
+        None => format!("replica lag of {inst} is unknown ({})", db.reading),
+    }
+}
+
+fn render_preview(rows: &[PreviewRow], gates: &[PreviewGate], kind: &str, target: &str) -> String {
     use std::fmt::Write as _;
     let mut o = format!("dry run: {kind} to {target} (nothing will be changed)\n");
     for g in gates {

@@ -132,7 +132,14 @@ async fn list(
             Some((at, kind, target, plans)) => (Some(at), Some(kind), target, plans),
             None => (None, None, String::new(), String::new()),
         };
-        rows.push(serde_json::json!({"run": id, "started": at, "kind": kind, "target": target, "plans": plans, "outcome": outcome.unwrap_or(Outcome::Unfinished)}));
+        rows.push(ListRow {
+            run: id.clone(),
+            started: at,
+            kind,
+            target,
+            plans,
+            outcome: outcome.unwrap_or(Outcome::Unfinished),
+        });
     }
     match output {
         Output::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
@@ -143,17 +150,37 @@ async fn list(
             for r in rows {
                 outln!(
                     "{}  {}  {} to {}  [{}]  {}",
-                    r["run"].as_str().unwrap_or_default(),
-                    r["started"].as_str().unwrap_or_default(),
-                    r["kind"].as_str().unwrap_or_default(),
-                    r["target"].as_str().unwrap_or_default(),
-                    r["plans"].as_str().unwrap_or_default(),
-                    r["outcome"].as_str().unwrap_or_default()
+                    r.run,
+                    as_json_text(&r.started),
+                    as_json_text(&r.kind),
+                    r.target,
+                    r.plans,
+                    as_json_text(&r.outcome)
                 );
             }
         }
     }
     Ok(Exit::Ok)
+}
+
+/// One row of `runs list` (its `--output json` form).
+#[derive(serde::Serialize)]
+struct ListRow {
+    run: String,
+    started: Option<chrono::DateTime<chrono::Utc>>,
+    kind: Option<drctl::journal::RunKind>,
+    target: String,
+    plans: String,
+    outcome: Outcome,
+}
+
+/// A value as its JSON string spells it (`""` when it is not a string):
+/// the text listing says each field as the JSON one does.
+fn as_json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// `runs show`.
@@ -291,7 +318,10 @@ async fn approve(
         .filter_map(|r| match &r.event {
             Event::Gate {
                 plan, gate, detail, ..
-            } if *gate == GateName::Approval && detail["emergency"] == serde_json::json!(true) => {
+            } if *gate == GateName::Approval
+                && drctl::journal::ApprovalDetail::of(detail)
+                    .is_some_and(|d| d.emergency == Some(true)) =>
+            {
                 Some(plan.clone())
             }
             _ => None,

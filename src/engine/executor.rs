@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{Value, json};
 
+use crate::journal::RpoDetail;
 use crate::journal::event::{Event, Outcome};
 use crate::journal::{self, Journal, JournalError, Temp};
 use crate::plan::Plan;
@@ -82,7 +83,7 @@ pub(super) struct RunCx<'a> {
     /// Where the RTO clock starts: the declared disaster, or the run's start.
     pub(super) clock_start: DateTime<Utc>,
     /// What the RPO gate read, by plan (steps reuse a fresh reading).
-    pub(super) rpo_readings: &'a BTreeMap<String, Value>,
+    pub(super) rpo_readings: &'a BTreeMap<String, RpoDetail>,
     /// The plans' locks, held for the run.
     pub(super) locks: &'a [Arc<dyn HeldLock>],
 }
@@ -95,7 +96,7 @@ struct Env<'a> {
     steps: &'a [Step],
     run_id: &'a str,
     clock_start: DateTime<Utc>,
-    rpo_readings: &'a BTreeMap<String, Value>,
+    rpo_readings: &'a BTreeMap<String, RpoDetail>,
     side: &'a SideReads,
     drill_expires: Option<DateTime<Utc>>,
 }

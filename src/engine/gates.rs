@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::stream::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cloud::DbRole;
-use crate::journal::Journal;
 use crate::journal::event::{Decision, Event, GateName};
+use crate::journal::{ApprovalDetail, Journal, LagReading, RpoDetail};
 use crate::plan::duration::format_duration;
 use crate::plan::spec::{DatabaseSpec, DbStrategy};
 use crate::plan::{Approval, Plan};
@@ -94,13 +94,13 @@ impl LagCheck<'_> {
 /// The hint of an RPO refusal.
 pub const RPO_HINT: &str = "data written in that window would be lost; to accept it, re-run with --accept-data-loss DUR (at least the lag)";
 
-/// A gate's outcome: what it read and decided (journaled as its detail),
-/// and its refusal, when it refuses.
-type GateOutcome = (Value, Option<String>);
+/// A gate's outcome: what it read and decided (journaled as its detail,
+/// `D`), and its refusal, when it refuses.
+type GateOutcome<D> = (D, Option<String>);
 
 /// What the gates left a run: the RPO readings per plan (steps reuse them
 /// while fresh) and the first refusal, if any gate refused.
-pub(super) type GatesPassed = (BTreeMap<String, Value>, Option<String>);
+pub(super) type GatesPassed = (BTreeMap<String, RpoDetail>, Option<String>);
 
 impl Engine {
     /// Runs every plan's gates and journals each decision: approvals one
@@ -134,16 +134,14 @@ impl Engine {
         let mut approved = Vec::new();
         for p in plans {
             let (mut detail, refused) = self.approval_gate(p, opts, operator.arn.as_deref());
-            if let (Some(err), Some(d)) = (&operator.identity_error, detail.as_object_mut())
-                && d.get("required") == Some(&json!(true))
-            {
-                d.insert("identity_error".into(), json!(err));
+            if detail.required == Some(true) {
+                detail.identity_error = operator.identity_error.clone();
             }
             j.append(Event::Gate {
                 plan: p.name().into(),
                 gate: GateName::Approval,
                 decision: decision(&refused, &detail),
-                detail,
+                detail: json!(detail),
             })
             .await?;
             match refused {
@@ -164,7 +162,7 @@ impl Engine {
         opts: &RunOptions,
         j: &mut Journal,
         refusal: &mut Option<String>,
-    ) -> Result<BTreeMap<String, Value>, EngineError> {
+    ) -> Result<BTreeMap<String, RpoDetail>, EngineError> {
         // Read concurrently, but no more at once than the run's parallelism:
         // hundreds of unbounded reads swamp a rate-limited API (and the
         // emulators) and delay every plan's first step.
@@ -175,27 +173,31 @@ impl Engine {
             .await;
         let mut rpo_readings = BTreeMap::new();
         for (p, (detail, refused)) in approved.iter().zip(readings) {
-            rpo_readings.insert(p.name().to_string(), detail.clone());
             j.append(Event::Gate {
                 plan: p.name().into(),
                 gate: GateName::Rpo,
                 decision: rpo_decision(&refused, &detail),
-                detail,
+                detail: json!(detail),
             })
             .await?;
             if let Some(r) = refused {
                 refusal.get_or_insert(r);
             }
+            rpo_readings.insert(p.name().to_string(), detail);
         }
         Ok(rpo_readings)
     }
 
     /// Reads replica lag for the plan's promote-replica databases and decides.
     /// Returns (gate detail, refusal message).
-    pub(super) async fn rpo_gate(&self, plan: &Plan, opts: &RunOptions) -> GateOutcome {
+    pub(super) async fn rpo_gate(&self, plan: &Plan, opts: &RunOptions) -> GateOutcome<RpoDetail> {
         if !opts.mode.fails_over() {
+            let why = "no replica is promoted: the RPO achieved is measured instead";
             return (
-                json!({"applies": false, "why": "no replica is promoted: the RPO achieved is measured instead"}),
+                RpoDetail::NotApplicable {
+                    applies: false,
+                    why: why.into(),
+                },
                 None,
             );
         }
@@ -211,7 +213,11 @@ impl Engine {
             dbs.push(db);
             refusals.extend(problem);
         }
-        let detail = json!({"rpo_seconds": plan.tier.rpo.as_secs(), "accept_data_loss_seconds": opts.accept_data_loss.map(|a| a.as_secs()), "databases": dbs});
+        let detail = RpoDetail::Checked {
+            rpo_seconds: Some(plan.tier.rpo.as_secs()),
+            accept_data_loss_seconds: opts.accept_data_loss.map(|a| a.as_secs()),
+            databases: dbs,
+        };
         let refusal = (!refusals.is_empty()).then(|| {
             format!(
                 "plan {}: {}\n  hint: {}",
@@ -225,7 +231,12 @@ impl Engine {
 
     /// Reads one replica's lag in the target region and judges it: its
     /// reading (journaled) and what is wrong with it, when it refuses.
-    async fn rpo_database(&self, plan: &Plan, d: &DatabaseSpec, opts: &RunOptions) -> GateOutcome {
+    async fn rpo_database(
+        &self,
+        plan: &Plan,
+        d: &DatabaseSpec,
+        opts: &RunOptions,
+    ) -> GateOutcome<LagReading> {
         let id = &d.regions[&opts.target];
         let lag = self
             .clouds
@@ -272,7 +283,18 @@ impl Engine {
             Ok(r) => (r.latest.map(|(d, _)| d.as_secs_f64()), r.datapoints),
             Err(_) => (None, 0),
         };
-        let db = json!({"resource": d.id, "instance": id, "lag_seconds": lag_s, "latest_lag_seconds": latest, "datapoints": points, "read_at": read_at, "reading": note, "within_rpo": check.within_rpo(), "already_primary": already_primary, "accepted": ok});
+        let db = LagReading {
+            resource: d.id.clone(),
+            instance: id.clone(),
+            lag_seconds: lag_s,
+            latest_lag_seconds: latest,
+            datapoints: points as u64,
+            read_at: Some(read_at),
+            within_rpo: check.within_rpo(),
+            reading: note,
+            already_primary,
+            accepted: ok,
+        };
         (db, problem)
     }
 
@@ -284,56 +306,59 @@ impl Engine {
         plan: &Plan,
         opts: &RunOptions,
         operator: Option<&str>,
-    ) -> (Value, Option<String>) {
+    ) -> GateOutcome<ApprovalDetail> {
+        let required = |d: ApprovalDetail| ApprovalDetail {
+            required: Some(true),
+            ..d
+        };
+        let operator = operator.map(str::to_string);
         if opts.mode.is_shadow_drill() {
-            return (
-                json!({"required": false, "why": "a shadow drill changes no production resource"}),
-                None,
-            );
+            let why = "a shadow drill changes no production resource";
+            let d = ApprovalDetail {
+                required: Some(false),
+                why: Some(why.into()),
+                ..Default::default()
+            };
+            return (d, None);
         }
         // A switchover drill moves users: approval whatever the tier says.
         let switchover = matches!(opts.mode, RunMode::Drill { .. });
         if plan.tier.approval != Approval::Required && !switchover {
-            return (json!({"required": false}), None);
+            let d = ApprovalDetail {
+                required: Some(false),
+                ..Default::default()
+            };
+            return (d, None);
         }
         if opts.emergency {
             let by =
                 Utc::now() + chrono::Duration::from_std(RETROACTIVE_APPROVAL).unwrap_or_default();
-            return (
-                json!({"required": true, "emergency": true, "approve_by": by, "operator": operator}),
-                None,
-            );
+            let d = required(ApprovalDetail {
+                emergency: Some(true),
+                approve_by: Some(by),
+                operator: Some(operator),
+                ..Default::default()
+            });
+            return (d, None);
         }
         if let Some(reason) = &opts.approve {
-            return (
-                json!({"required": true, "approved_by": operator, "reason": reason, "how": "--approve"}),
-                None,
-            );
+            let d = required(ApprovalDetail {
+                approved_by: Some(operator),
+                reason: Some(reason.clone()),
+                how: Some("--approve".into()),
+                ..Default::default()
+            });
+            return (d, None);
         }
         if let Some(confirm) = &self.confirm {
-            let q = format!(
-                "{} of plan {} ({} tier) to {}? Type the plan name to confirm",
-                opts.kind,
-                plan.name(),
-                plan.tier.name,
-                opts.target
-            );
-            if confirm(&q) {
-                return (
-                    json!({"required": true, "approved_by": operator, "how": "interactive confirmation"}),
-                    None,
-                );
-            }
-            return (
-                json!({"required": true, "how": "interactive confirmation", "confirmed": false}),
-                Some(format!(
-                    "plan {}: the operator did not confirm",
-                    plan.name()
-                )),
-            );
+            return self.confirmed(confirm, plan, opts, operator);
         }
+        let d = required(ApprovalDetail {
+            approved: Some(false),
+            ..Default::default()
+        });
         (
-            json!({"required": true, "approved": false}),
+            d,
             Some(format!(
                 "plan {} ({} tier) requires approval and there is no terminal to ask\n  hint: pass --approve \"REASON\" (recorded with your identity), or --emergency to approve retroactively within 4h",
                 plan.name(),
@@ -341,14 +366,49 @@ impl Engine {
             )),
         )
     }
+
+    /// Asks the operator on the terminal to confirm the run of `plan`.
+    fn confirmed(
+        &self,
+        confirm: &super::Confirm,
+        plan: &Plan,
+        opts: &RunOptions,
+        operator: Option<String>,
+    ) -> GateOutcome<ApprovalDetail> {
+        let q = format!(
+            "{} of plan {} ({} tier) to {}? Type the plan name to confirm",
+            opts.kind,
+            plan.name(),
+            plan.tier.name,
+            opts.target
+        );
+        let how = Some("interactive confirmation".to_string());
+        if confirm(&q) {
+            let d = ApprovalDetail {
+                required: Some(true),
+                approved_by: Some(operator),
+                how,
+                ..Default::default()
+            };
+            return (d, None);
+        }
+        let d = ApprovalDetail {
+            required: Some(true),
+            how,
+            confirmed: Some(false),
+            ..Default::default()
+        };
+        let why = format!("plan {}: the operator did not confirm", plan.name());
+        (d, Some(why))
+    }
 }
 
 /// How an approval gate's outcome is journaled: refused, passed by
 /// `--emergency` (an override, approved retroactively), or passed.
-pub(super) fn decision(refused: &Option<String>, detail: &Value) -> Decision {
+pub(super) fn decision(refused: &Option<String>, detail: &ApprovalDetail) -> Decision {
     if refused.is_some() {
         Decision::Refuse
-    } else if detail["emergency"] == json!(true) {
+    } else if detail.emergency == Some(true) {
         Decision::Override
     } else {
         Decision::Pass
@@ -357,12 +417,13 @@ pub(super) fn decision(refused: &Option<String>, detail: &Value) -> Decision {
 
 /// How an RPO gate's outcome is journaled: refused, passed only because
 /// the loss was accepted or nothing is promoted (an override), or passed.
-fn rpo_decision(refused: &Option<String>, detail: &Value) -> Decision {
+fn rpo_decision(refused: &Option<String>, detail: &RpoDetail) -> Decision {
     if refused.is_some() {
         Decision::Refuse
-    } else if detail["databases"]
-        .as_array()
-        .is_some_and(|d| d.iter().any(|x| x["within_rpo"] != json!(true)))
+    } else if detail
+        .databases()
+        .iter()
+        .any(|x| x.within_rpo != Some(true))
     {
         Decision::Override
     } else {

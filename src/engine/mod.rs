@@ -33,6 +33,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::cloud::Clouds;
+use crate::journal::RpoDetail;
 use crate::journal::event::{Event, Outcome, PlanRef, StepRef};
 use crate::journal::store::JournalStore;
 use crate::journal::{self, Journal, JournalError};
@@ -110,6 +111,39 @@ pub enum EngineError {
     Crashed(CrashPoint, String),
 }
 
+/// One gate of a dry run: what it would decide, on what it read. Its JSON
+/// is `{"plan", "gate", "decision"?, "detail"}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "gate", rename_all = "snake_case")]
+pub enum PreviewGate {
+    /// The RPO gate: it reads the lag as a run would.
+    Rpo {
+        /// The plan.
+        plan: String,
+        /// `would pass` or `would refuse`.
+        decision: String,
+        /// What it read.
+        detail: RpoDetail,
+    },
+    /// The approval gate: whether the tier requires it, and whether the
+    /// flags give it.
+    Approval {
+        /// The plan.
+        plan: String,
+        /// Required and given.
+        detail: PreviewApproval,
+    },
+}
+
+/// The approval a dry run would need.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewApproval {
+    /// The tier requires approval.
+    pub required: bool,
+    /// `--approve` or `--emergency` gives it.
+    pub given: bool,
+}
+
 /// One row of a dry run.
 #[derive(Debug, Clone, Serialize)]
 pub struct PreviewRow {
@@ -181,7 +215,7 @@ impl Engine {
         &self,
         plans: &[Plan],
         opts: &RunOptions,
-    ) -> Result<(Vec<PreviewRow>, Vec<Value>), EngineError> {
+    ) -> Result<(Vec<PreviewRow>, Vec<PreviewGate>), EngineError> {
         let steps = compile_all(plans, &opts.target, &opts.mode)?;
         let outputs = BTreeMap::new();
         let mut rows = Vec::new();
@@ -208,9 +242,23 @@ impl Engine {
         let mut gates = Vec::new();
         for p in plans {
             let (rpo, refusal) = self.rpo_gate(p, opts).await;
-            gates.push(json!({"plan": p.name(), "gate": "rpo", "decision": if refusal.is_some() { "would refuse" } else { "would pass" }, "detail": rpo}));
-            let approval = json!({"required": p.tier.approval == Approval::Required, "given": opts.approve.is_some() || opts.emergency});
-            gates.push(json!({"plan": p.name(), "gate": "approval", "detail": approval}));
+            let would = if refusal.is_some() {
+                "would refuse"
+            } else {
+                "would pass"
+            };
+            gates.push(PreviewGate::Rpo {
+                plan: p.name().into(),
+                decision: would.into(),
+                detail: rpo,
+            });
+            gates.push(PreviewGate::Approval {
+                plan: p.name().into(),
+                detail: PreviewApproval {
+                    required: p.tier.approval == Approval::Required,
+                    given: opts.approve.is_some() || opts.emergency,
+                },
+            });
         }
         Ok((rows, gates))
     }

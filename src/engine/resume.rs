@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::journal::Journal;
+use crate::journal::RpoDetail;
 use crate::journal::RunFlags;
 use crate::journal::event::{Decision, Event, GateName, PlanRef, Record, RunKind, StepRef};
 use crate::plan::Plan;
@@ -341,7 +342,7 @@ fn done_so_far(replayed: &Replay) -> DoneSoFar {
 
 /// What the RPO gate read at the start, by plan (steps reuse a reading
 /// only while it is fresh, so after a crash they read again).
-fn rpo_readings(records: &[Record]) -> BTreeMap<String, Value> {
+fn rpo_readings(records: &[Record]) -> BTreeMap<String, RpoDetail> {
     records
         .iter()
         .filter_map(|r| match &r.event {
@@ -350,7 +351,7 @@ fn rpo_readings(records: &[Record]) -> BTreeMap<String, Value> {
                 gate: GateName::Rpo,
                 detail,
                 ..
-            } => Some((plan.clone(), detail.clone())),
+            } => Some((plan.clone(), RpoDetail::of(detail)?)),
             _ => None,
         })
         .collect()

@@ -341,7 +341,7 @@ pub struct Cx<'a> {
     pub graph: &'a [Step],
     /// What the RPO gate of this plan read at the start of the run (its
     /// journaled detail), when it ran.
-    pub rpo_readings: Option<&'a Value>,
+    pub rpo_readings: Option<&'a crate::journal::RpoDetail>,
     /// This attempt of the step, from 1. Earlier reads stand in for the
     /// step's own only on its first attempt: a step that ran before may
     /// have changed what they read.

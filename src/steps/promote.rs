@@ -17,6 +17,7 @@ use super::{
     Traits, wait_for,
 };
 use crate::cloud::{DbInstance, DbRole};
+use crate::journal::RpoDetail;
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, Phase};
 
@@ -175,18 +176,17 @@ impl Promote {
     }
 }
 
-/// The RPO gate's reading of `resource`, from the gate's journaled detail
-/// (a gate detail, read by key until the gates publish a type).
-fn gate_reading(readings: &Value, resource: &str) -> Option<GateLag> {
-    let d = readings["databases"]
-        .as_array()?
+/// The RPO gate's reading of `resource`, from the gate's detail.
+fn gate_reading(readings: &RpoDetail, resource: &str) -> Option<GateLag> {
+    let d = readings
+        .databases()
         .iter()
-        .find(|d| d["resource"] == resource)?;
+        .find(|d| d.resource == resource)?;
     Some(GateLag {
-        latest: d["latest_lag_seconds"].as_f64(),
-        max: d["lag_seconds"].as_f64(),
-        datapoints: d["datapoints"].as_u64()?,
-        at: d["read_at"].as_str()?.parse().ok()?,
+        latest: d.latest_lag_seconds,
+        max: d.lag_seconds,
+        datapoints: d.datapoints,
+        at: d.read_at?,
     })
 }
 
