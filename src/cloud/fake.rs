@@ -774,6 +774,59 @@ impl Identity for FakeCloud {
     }
 }
 
+/// The reference world of `localstack/seed` and `plans/`, in memory, served
+/// from us-west-2 with standbys in us-east-1: the one world the unit tests
+/// of the engine, the fault loop and status share. `lags` are the ReplicaLag
+/// datapoints of the payments and the ledger replica.
+#[cfg(test)]
+pub(crate) fn reference_world(lags: (&[f64], &[f64])) -> FakeCloud {
+    let cname = |name: &str, value: &str, set: Option<(&str, i64)>| DnsRecord {
+        name: name.into(),
+        rtype: "CNAME".into(),
+        ttl: Some(60),
+        values: vec![value.into()],
+        set_identifier: set.map(|(s, _)| s.into()),
+        weight: set.map(|(_, w)| w),
+    };
+    let f = FakeCloud::new();
+    f.add_zone("example.com.");
+    for (db, lag) in [("payments-db", lags.0), ("ledger-db", lags.1)] {
+        f.add_primary("us-west-2", db);
+        f.add_replica("us-east-1", &format!("{db}-use1"), ("us-west-2", db));
+        f.set_lag("us-east-1", &format!("{db}-use1"), lag);
+    }
+    for (region, name, min, desired, max) in [
+        ("us-west-2", "payments-api-usw2", 2, 4, 8),
+        ("us-east-1", "payments-api-use1", 0, 0, 8),
+        ("us-west-2", "ledger-workers-usw2", 1, 2, 4),
+        ("us-east-1", "ledger-workers-use1", 0, 0, 4),
+    ] {
+        f.add_group(region, name, Capacity { min, desired, max });
+    }
+    f.put_record(
+        "example.com.",
+        cname("api.example.com.", "api-usw2.example.com.", None),
+    );
+    f.put_record(
+        "example.com.",
+        cname(
+            "payments-db.example.com.",
+            "payments-db.fake.us-west-2.rds.amazonaws.com",
+            None,
+        ),
+    );
+    for (set, w, v) in [
+        ("us-west-2", 100, "ledger-usw2.example.com."),
+        ("us-east-1", 0, "ledger-use1.example.com."),
+    ] {
+        f.put_record(
+            "example.com.",
+            cname("ledger.example.com.", v, Some((set, w))),
+        );
+    }
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -376,6 +376,19 @@ impl Database for Metered {
         .await
     }
 
+    async fn promote_known(
+        &self,
+        region: &str,
+        known: &DbInstance,
+    ) -> Result<DbInstance, CloudError> {
+        self.meter(
+            "rds:PromoteReadReplica",
+            region,
+            self.inner.database.promote_known(region, known),
+        )
+        .await
+    }
+
     async fn create_replica(
         &self,
         region: &str,

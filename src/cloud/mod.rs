@@ -98,6 +98,32 @@ pub trait Database: Send + Sync {
     /// Promotes a read replica to a standalone, writable primary.
     async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError>;
 
+    /// Promotes the read replica `known`, as the caller has just read it:
+    /// no read of its own before the call, and the instance as the
+    /// promotion's answer describes it, so that the caller need not
+    /// describe it again. Its role is `Primary` only when the answer shows
+    /// the promotion done; otherwise the caller waits for it. The default
+    /// promotes, then reads.
+    async fn promote_known(
+        &self,
+        region: &str,
+        known: &DbInstance,
+    ) -> Result<DbInstance, CloudError> {
+        self.promote_replica(region, &known.id).await?;
+        self.describe_instance(region, &known.id)
+            .await?
+            .ok_or_else(|| {
+                CloudError::new(
+                    "rds",
+                    "DescribeDBInstances",
+                    &known.id,
+                    region,
+                    ErrorKind::NotFound,
+                    "the promoted instance is gone",
+                )
+            })
+    }
+
     /// Creates a read replica `id` in `region` of the instance `source_arn`
     /// (which may live in another region), placed as `placement` says.
     async fn create_replica(

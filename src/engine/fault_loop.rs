@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
+use crate::cloud::ErrorKind;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::metered::{Effect, Injection, Metered};
-use crate::cloud::{Capacity, DnsRecord, ErrorKind};
 use crate::journal::event::RunKind;
 use crate::journal::store::MemoryStore;
 use crate::steps::Cx;
@@ -31,56 +31,9 @@ fn plans() -> Vec<Plan> {
     crate::plan::reference()
 }
 
-fn record(name: &str, value: &str, set: Option<(&str, i64)>) -> DnsRecord {
-    DnsRecord {
-        name: name.into(),
-        rtype: "CNAME".into(),
-        ttl: Some(60),
-        values: vec![value.into()],
-        set_identifier: set.map(|(s, _)| s.into()),
-        weight: set.map(|(_, w)| w),
-    }
-}
-
 /// The reference world, served from us-west-2.
 fn world() -> FakeCloud {
-    let f = FakeCloud::new();
-    f.add_zone("example.com.");
-    for (db, lag) in [("payments-db", 3.0), ("ledger-db", 60.0)] {
-        f.add_primary("us-west-2", db);
-        f.add_replica("us-east-1", &format!("{db}-use1"), ("us-west-2", db));
-        f.set_lag("us-east-1", &format!("{db}-use1"), &[lag]);
-    }
-    for (region, name, min, desired, max) in [
-        ("us-west-2", "payments-api-usw2", 2, 4, 8),
-        ("us-east-1", "payments-api-use1", 0, 0, 8),
-        ("us-west-2", "ledger-workers-usw2", 1, 2, 4),
-        ("us-east-1", "ledger-workers-use1", 0, 0, 4),
-    ] {
-        f.add_group(region, name, Capacity { min, desired, max });
-    }
-    f.put_record(
-        "example.com.",
-        record("api.example.com.", "api-usw2.example.com.", None),
-    );
-    f.put_record(
-        "example.com.",
-        record(
-            "payments-db.example.com.",
-            "payments-db.fake.us-west-2.rds.amazonaws.com",
-            None,
-        ),
-    );
-    for (set, w, v) in [
-        ("us-west-2", 100, "ledger-usw2.example.com."),
-        ("us-east-1", 0, "ledger-use1.example.com."),
-    ] {
-        f.put_record(
-            "example.com.",
-            record("ledger.example.com.", v, Some((set, w))),
-        );
-    }
-    f
+    crate::cloud::fake::reference_world((&[3.0], &[60.0]))
 }
 
 /// One graph kind to put through the loop: how to prepare the world and

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::cloud::fake::FakeCloud;
-use crate::cloud::{Capacity, DbRole, DnsRecord};
+use crate::cloud::{Capacity, DbRole};
 use crate::journal::event::{Decision, GateName, Record, RunKind};
 use crate::journal::store::MemoryStore;
 use crate::runs::replay::StepState;
@@ -44,86 +44,8 @@ fn payments() -> Vec<Plan> {
         .collect()
 }
 
-fn cname(name: &str, value: &str) -> DnsRecord {
-    DnsRecord {
-        name: name.into(),
-        rtype: "CNAME".into(),
-        ttl: Some(60),
-        values: vec![value.into()],
-        set_identifier: None,
-        weight: None,
-    }
-}
-
 fn world() -> FakeCloud {
-    let f = FakeCloud::new();
-    f.add_zone("example.com.");
-    for (db, lag) in [("payments-db", 3.0), ("ledger-db", 1200.0)] {
-        f.add_primary("us-west-2", db);
-        f.add_replica("us-east-1", &format!("{db}-use1"), ("us-west-2", db));
-        f.set_lag("us-east-1", &format!("{db}-use1"), &[lag]);
-    }
-    f.add_group(
-        "us-west-2",
-        "payments-api-usw2",
-        Capacity {
-            min: 2,
-            desired: 4,
-            max: 8,
-        },
-    );
-    f.add_group(
-        "us-east-1",
-        "payments-api-use1",
-        Capacity {
-            min: 0,
-            desired: 0,
-            max: 8,
-        },
-    );
-    f.add_group(
-        "us-west-2",
-        "ledger-workers-usw2",
-        Capacity {
-            min: 1,
-            desired: 2,
-            max: 4,
-        },
-    );
-    f.add_group(
-        "us-east-1",
-        "ledger-workers-use1",
-        Capacity {
-            min: 0,
-            desired: 0,
-            max: 4,
-        },
-    );
-    f.put_record(
-        "example.com.",
-        cname("api.example.com.", "api-usw2.example.com."),
-    );
-    f.put_record(
-        "example.com.",
-        cname(
-            "payments-db.example.com.",
-            "payments-db.fake.us-west-2.rds.amazonaws.com",
-        ),
-    );
-    for (set, w, v) in [
-        ("us-west-2", 100, "ledger-usw2.example.com."),
-        ("us-east-1", 0, "ledger-use1.example.com."),
-    ] {
-        f.put_record(
-            "example.com.",
-            DnsRecord {
-                set_identifier: Some(set.into()),
-                weight: Some(w),
-                ..cname("ledger.example.com.", v)
-            },
-        );
-    }
-    f
+    crate::cloud::fake::reference_world((&[3.0], &[1200.0]))
 }
 
 fn engine(f: &FakeCloud, dir: &std::path::Path) -> (Engine, Arc<MemoryStore>, Arc<Recorder>) {

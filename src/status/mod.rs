@@ -190,93 +190,16 @@ pub async fn status(clouds: &Clouds, plans: &[Plan], opts: &StatusOptions) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::Capacity;
     use crate::cloud::fake::FakeCloud;
-    use crate::cloud::{Capacity, DnsRecord};
 
     fn plans() -> Vec<Plan> {
         crate::plan::reference()
     }
 
-    fn cname(name: &str, value: &str) -> DnsRecord {
-        DnsRecord {
-            name: name.into(),
-            rtype: "CNAME".into(),
-            ttl: Some(60),
-            values: vec![value.into()],
-            set_identifier: None,
-            weight: None,
-        }
-    }
-
     /// The reference world of `localstack/seed`, in memory.
     fn reference_world() -> FakeCloud {
-        let f = FakeCloud::new();
-        f.add_zone("example.com.");
-        for (db, lag) in [("payments-db", 3.0), ("ledger-db", 1200.0)] {
-            f.add_primary("us-west-2", db);
-            f.add_replica("us-east-1", &format!("{db}-use1"), ("us-west-2", db));
-            f.set_lag("us-east-1", &format!("{db}-use1"), &[lag / 2.0, lag]);
-        }
-        f.add_group(
-            "us-west-2",
-            "payments-api-usw2",
-            Capacity {
-                min: 2,
-                desired: 4,
-                max: 8,
-            },
-        );
-        f.add_group(
-            "us-east-1",
-            "payments-api-use1",
-            Capacity {
-                min: 0,
-                desired: 0,
-                max: 8,
-            },
-        );
-        f.add_group(
-            "us-west-2",
-            "ledger-workers-usw2",
-            Capacity {
-                min: 1,
-                desired: 2,
-                max: 4,
-            },
-        );
-        f.add_group(
-            "us-east-1",
-            "ledger-workers-use1",
-            Capacity {
-                min: 0,
-                desired: 0,
-                max: 4,
-            },
-        );
-        f.put_record(
-            "example.com.",
-            cname("api.example.com.", "api-usw2.example.com."),
-        );
-        f.put_record(
-            "example.com.",
-            cname(
-                "payments-db.example.com.",
-                "payments-db.fake.us-west-2.rds.amazonaws.com",
-            ),
-        );
-        for (set, weight, value) in [
-            ("us-west-2", 100, "ledger-usw2.example.com."),
-            ("us-east-1", 0, "ledger-use1.example.com."),
-        ] {
-            f.put_record(
-                "example.com.",
-                DnsRecord {
-                    set_identifier: Some(set.into()),
-                    weight: Some(weight),
-                    ..cname("ledger.example.com.", value)
-                },
-            );
-        }
+        let f = crate::cloud::fake::reference_world((&[1.5, 3.0], &[600.0, 1200.0]));
         f.state().buckets = vec![
             "s3://drctl-evidence-use1".into(),
             "gs://drctl-evidence".into(),

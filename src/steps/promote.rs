@@ -259,6 +259,75 @@ impl Promote {
     }
 }
 
+impl Promote {
+    /// The instance as it is now: preflight's read of moments ago while it
+    /// is fresh (the provider refuses to promote a primary, so a state that
+    /// changed since fails the call, and a re-run reads again), else a read.
+    async fn current(&self, cx: &Cx<'_>) -> Result<DbInstance, StepFailure> {
+        let (id, t) = (self.instance.as_str(), self.region.as_str());
+        let fresh = cx
+            .preflight_facts::<InstanceFacts>(&format!("database {id}"))
+            .map(|f| f.instance);
+        if let Some(i) = fresh {
+            return Ok(i);
+        }
+        cx.clouds
+            .database
+            .describe_instance(t, id)
+            .await?
+            .ok_or_else(|| {
+                StepFailure::state(
+                    format!("database {id} does not exist in {t}"),
+                    "create the replica (drctl reprotect) or fix the id in the plan",
+                    id,
+                    t,
+                )
+            })
+    }
+
+    /// The replica's lag at promotion: the RPO gate's reading of moments
+    /// ago on this run's path while it is fresh, else a read now.
+    async fn record_lag(&self, cx: &Cx<'_>, out: &mut PromoteOutput) -> Result<(), StepFailure> {
+        if let Some(g) = self.gate_lag(cx) {
+            out.lag = Some(LagAtPromotion {
+                lag_seconds: g.latest.or(g.max),
+                lag_max_seconds: g.max,
+                lag_read_at: Some(g.at),
+            });
+            out.lag_datapoints = Some(g.datapoints);
+            out.lag_read_by = Some("rpo gate".into());
+            return Ok(());
+        }
+        let (id, t) = (self.instance.as_str(), self.region.as_str());
+        let lag = cx.clouds.metrics.replica_lag(t, id, cx.lag_window).await?;
+        out.lag = Some(LagAtPromotion {
+            lag_seconds: lag
+                .latest
+                .map(|(d, _)| d.as_secs_f64())
+                .or(lag.max.map(|d| d.as_secs_f64())),
+            lag_max_seconds: lag.max.map(|d| d.as_secs_f64()),
+            lag_read_at: Some(Utc::now()),
+        });
+        out.lag_datapoints = Some(lag.datapoints as u64);
+        out.lag_read_by = Some("promote".into());
+        Ok(())
+    }
+
+    /// Waits until the instance is an available primary.
+    async fn until_primary(&self, cx: &Cx<'_>) -> Result<DbInstance, StepFailure> {
+        let (id, t) = (self.instance.as_str(), self.region.as_str());
+        wait_for(
+            cx,
+            &format!("{id} ({t}) to become an available primary"),
+            || async {
+                let i = cx.clouds.database.describe_instance(t, id).await?;
+                Ok(i.filter(|i| i.role == DbRole::Primary && i.is_available()))
+            },
+        )
+        .await
+    }
+}
+
 #[async_trait]
 impl Action for Promote {
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
@@ -313,28 +382,7 @@ impl Action for Promote {
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
         let (id, t) = (self.instance.as_str(), self.region.as_str());
-        // Preflight read the instance moments ago: decide on that read while
-        // it is fresh (the provider refuses to promote a primary, so a state
-        // that changed since fails the call, and a re-run reads again).
-        let fresh = cx
-            .preflight_facts::<InstanceFacts>(&format!("database {id}"))
-            .map(|f| f.instance);
-        let inst = match fresh {
-            Some(i) => i,
-            None => cx
-                .clouds
-                .database
-                .describe_instance(t, id)
-                .await?
-                .ok_or_else(|| {
-                    StepFailure::state(
-                        format!("database {id} does not exist in {t}"),
-                        "create the replica (drctl reprotect) or fix the id in the plan",
-                        id,
-                        t,
-                    )
-                })?,
-        };
+        let inst = self.current(cx).await?;
         let mut out = PromoteOutput {
             instance: id.to_string(),
             region: t.to_string(),
@@ -350,59 +398,34 @@ impl Action for Promote {
                 out.already_primary = Some(true);
                 inst.clone()
             }
-            role => {
-                if let DbRole::Replica(source) = role {
-                    if !inst.is_available() {
-                        wait_for(
-                            cx,
-                            &format!("replica {id} ({t}) to be available before promotion"),
-                            || async {
-                                let i = cx.clouds.database.describe_instance(t, id).await?;
-                                Ok(i.filter(|i| i.is_available()).map(|_| ()))
-                            },
-                        )
-                        .await?;
-                    }
-                    out.source = Some(source.clone());
-                    match self.gate_lag(cx) {
-                        // The RPO gate read it moments ago, on this run's path.
-                        Some(g) => {
-                            out.lag = Some(LagAtPromotion {
-                                lag_seconds: g.latest.or(g.max),
-                                lag_max_seconds: g.max,
-                                lag_read_at: Some(g.at),
-                            });
-                            out.lag_datapoints = Some(g.datapoints);
-                            out.lag_read_by = Some("rpo gate".into());
-                        }
-                        None => {
-                            let lag = cx.clouds.metrics.replica_lag(t, id, cx.lag_window).await?;
-                            out.lag = Some(LagAtPromotion {
-                                lag_seconds: lag
-                                    .latest
-                                    .map(|(d, _)| d.as_secs_f64())
-                                    .or(lag.max.map(|d| d.as_secs_f64())),
-                                lag_max_seconds: lag.max.map(|d| d.as_secs_f64()),
-                                lag_read_at: Some(Utc::now()),
-                            });
-                            out.lag_datapoints = Some(lag.datapoints as u64);
-                            out.lag_read_by = Some("promote".into());
-                        }
-                    }
-                    cx.clouds.database.promote_replica(t, id).await?;
-                    out.promoted_at = Some(Utc::now());
-                } else {
-                    out.already_primary = Some(true);
+            DbRole::Primary => {
+                out.already_primary = Some(true);
+                self.until_primary(cx).await?
+            }
+            DbRole::Replica(source) => {
+                if !inst.is_available() {
+                    wait_for(
+                        cx,
+                        &format!("replica {id} ({t}) to be available before promotion"),
+                        || async {
+                            let i = cx.clouds.database.describe_instance(t, id).await?;
+                            Ok(i.filter(|i| i.is_available()).map(|_| ()))
+                        },
+                    )
+                    .await?;
                 }
-                wait_for(
-                    cx,
-                    &format!("{id} ({t}) to become an available primary"),
-                    || async {
-                        let i = cx.clouds.database.describe_instance(t, id).await?;
-                        Ok(i.filter(|i| i.role == DbRole::Primary && i.is_available()))
-                    },
-                )
-                .await?
+                out.source = Some(source.clone());
+                self.record_lag(cx, &mut out).await?;
+                // The promotion's answer says whether it is done (an
+                // emulator promotes at once); RDS answers `modifying`, and
+                // then the step waits for an available primary.
+                let answered = cx.clouds.database.promote_known(t, &inst).await?;
+                out.promoted_at = Some(Utc::now());
+                if answered.role == DbRole::Primary && answered.is_available() {
+                    answered
+                } else {
+                    self.until_primary(cx).await?
+                }
             }
         };
         out.endpoint = done.endpoint;

@@ -177,7 +177,7 @@ impl RdsDatabase {
         already_exists: &str,
         op: F,
         settled: S,
-    ) -> Result<(), CloudError>
+    ) -> Result<Option<T>, CloudError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
@@ -197,14 +197,14 @@ impl RdsDatabase {
                         region = c.region,
                         "an earlier attempt whose answer was lost took effect; not sending it again"
                     );
-                    return Ok(());
+                    return Ok(None);
                 }
                 match op().await {
-                    Ok(_) => Ok(()),
+                    Ok(answer) => Ok(Some(answer)),
                     Err(e) => {
                         let e = c.sdk(e);
                         if repeat && e.code.as_deref() == Some(already_exists) {
-                            return Ok(());
+                            return Ok(None);
                         }
                         if may_have_acted(&e) {
                             maybe_acted.store(true, Ordering::SeqCst);
@@ -214,6 +214,35 @@ impl RdsDatabase {
                 }
             })
             .await
+    }
+
+    /// Records the promotion on the instance itself (see the module docs):
+    /// the tag [`PROMOTED_TAG`] naming the source it was promoted from.
+    async fn tag_promoted(
+        &self,
+        region: &str,
+        arn: &str,
+        source: &str,
+        c: Call<'_>,
+    ) -> Result<(), CloudError> {
+        if arn.is_empty() {
+            return Ok(());
+        }
+        let client = self.clients.get(region);
+        let tag = Tag::builder().key(PROMOTED_TAG).value(source).build();
+        let c = Call {
+            operation: "AddTagsToResource",
+            ..c
+        };
+        call(&self.retry, c, || {
+            client
+                .add_tags_to_resource()
+                .resource_name(arn)
+                .tags(tag.clone())
+                .send()
+        })
+        .await?;
+        Ok(())
     }
 
     /// Whether instance `id` exists (one attempt: the caller is a retry loop).
@@ -296,6 +325,30 @@ impl crate::cloud::Database for RdsDatabase {
     }
 
     async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        // Read first: a missing instance is a clean NotFound (moto answers
+        // PromoteReadReplica on an unknown id with an HTTP 500, which would
+        // otherwise be retried as a server failure), and promoting a primary
+        // is refused the way RDS refuses it (moto silently accepts it). A
+        // caller that has just read the instance calls `promote_known`.
+        match self.describe_instance(region, id).await? {
+            None => Err(Call {
+                service: SERVICE,
+                operation: "PromoteReadReplica",
+                resource: id,
+                region,
+            }
+            .error(ErrorKind::NotFound, format!("DB instance {id} not found"))
+            .with_code("DBInstanceNotFound")),
+            Some(known) => self.promote_known(region, &known).await.map(|_| ()),
+        }
+    }
+
+    async fn promote_known(
+        &self,
+        region: &str,
+        known: &DbInstance,
+    ) -> Result<DbInstance, CloudError> {
+        let id = known.id.as_str();
         let client = self.clients.get(region);
         let c = Call {
             service: SERVICE,
@@ -303,32 +356,13 @@ impl crate::cloud::Database for RdsDatabase {
             resource: id,
             region,
         };
-        // Read first: a missing instance is a clean NotFound (moto answers
-        // PromoteReadReplica on an unknown id with an HTTP 500, which would
-        // otherwise be retried as a server failure), and promoting a primary
-        // is refused the way RDS refuses it (moto silently accepts it).
-        let (source, arn) = match self.describe_instance(region, id).await? {
-            None => {
-                return Err(c
-                    .error(ErrorKind::NotFound, format!("DB instance {id} not found"))
-                    .with_code("DBInstanceNotFound"));
-            }
-            Some(DbInstance {
-                role: DbRole::Primary,
-                ..
-            }) => {
-                return Err(c
-                    .error(
-                        ErrorKind::Client,
-                        format!("DB instance {id} is not a read replica"),
-                    )
-                    .with_code("InvalidDBInstanceState"));
-            }
-            Some(DbInstance {
-                role: DbRole::Replica(source),
-                arn,
-                ..
-            }) => (source, arn),
+        let DbRole::Replica(source) = &known.role else {
+            return Err(c
+                .error(
+                    ErrorKind::Client,
+                    format!("DB instance {id} is not a read replica"),
+                )
+                .with_code("InvalidDBInstanceState"));
         };
         // Settled: the instance reports itself a primary, or has left
         // `available` (RDS shows a promotion under way as `modifying`).
@@ -342,36 +376,34 @@ impl crate::cloud::Database for RdsDatabase {
                 }
             })
         };
-        self.act_once(
-            c,
-            "InvalidDBInstanceState",
-            || {
-                client
-                    .promote_read_replica()
-                    .db_instance_identifier(id)
-                    .send()
-            },
-            settled,
-        )
-        .await?;
-        // Record the promotion on the instance itself (see the module docs).
-        if arn.is_empty() {
-            return Ok(());
+        let answer = self
+            .act_once(
+                c,
+                "InvalidDBInstanceState",
+                || {
+                    client
+                        .promote_read_replica()
+                        .db_instance_identifier(id)
+                        .send()
+                },
+                settled,
+            )
+            .await?;
+        self.tag_promoted(region, &known.arn, source, c).await?;
+        // The answer describes the instance: RDS answers a promotion under
+        // way as `modifying` (the caller then waits for it); an instance the
+        // answer shows `available` right after the call has been promoted
+        // (an emulator promotes at once). Only a lost answer costs a read.
+        match answer.and_then(|a| a.db_instance().cloned()) {
+            Some(inst) if inst.db_instance_status() == Some("available") => {
+                Ok(to_domain(region, &inst, DbRole::Primary))
+            }
+            Some(inst) => Ok(to_domain(region, &inst, DbRole::Replica(source.clone()))),
+            None => self.describe_instance(region, id).await?.ok_or_else(|| {
+                c.error(ErrorKind::NotFound, format!("DB instance {id} not found"))
+                    .with_code("DBInstanceNotFound")
+            }),
         }
-        let tag = Tag::builder().key(PROMOTED_TAG).value(source).build();
-        let c = Call {
-            operation: "AddTagsToResource",
-            ..c
-        };
-        call(&self.retry, c, || {
-            client
-                .add_tags_to_resource()
-                .resource_name(&arn)
-                .tags(tag.clone())
-                .send()
-        })
-        .await?;
-        Ok(())
     }
 
     async fn rename_instance(
@@ -401,6 +433,7 @@ impl crate::cloud::Database for RdsDatabase {
             || self.exists(region, new_id),
         )
         .await
+        .map(|_| ())
     }
 
     async fn create_replica(
@@ -450,6 +483,7 @@ impl crate::cloud::Database for RdsDatabase {
             || self.exists(region, id),
         )
         .await
+        .map(|_| ())
     }
 
     async fn delete_instance(&self, region: &str, id: &str) -> Result<(), CloudError> {
@@ -485,7 +519,7 @@ impl crate::cloud::Database for RdsDatabase {
             )
             .await;
         match out {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             // Already gone: `DBInstanceNotFound` (RDS and moto alike).
             Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
             // RDS refuses to delete an instance that is already being
@@ -574,6 +608,7 @@ impl crate::cloud::Database for RdsDatabase {
             || self.exists(region, target_id),
         )
         .await
+        .map(|_| ())
     }
 }
 
