@@ -91,7 +91,7 @@ impl StepOutput for ScaleOutput {
 
 /// What preflight may keep of a group for the step (see
 /// [`Cx::preflight_facts`]): only facts that carry the group's tags will do.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct GroupFacts {
     capacity: Capacity,
     in_service: u64,
@@ -148,11 +148,17 @@ impl Action for Scale {
                     g.capacity.max, self.capacity.desired
                 ),
             )],
-            Ok(Some(g)) => vec![Finding::ok(
-                &what,
-                &self.region,
-                format!("capacity {}", g.capacity),
-            )],
+            // The step acts on this read while it is fresh (one request
+            // fewer on every failover's path).
+            Ok(Some(g)) => vec![
+                Finding::ok(&what, &self.region, format!("capacity {}", g.capacity)).with_facts(
+                    &GroupFacts {
+                        capacity: g.capacity,
+                        in_service: u64::from(g.in_service),
+                        tags: g.tags,
+                    },
+                ),
+            ],
             Err(e) => vec![Finding::unreadable(&what, &self.region, &e)],
         }
     }

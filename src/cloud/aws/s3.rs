@@ -25,6 +25,38 @@ use crate::cloud::{
 
 const SERVICE: &str = "s3";
 
+/// What a bucket's Object Lock configuration (`None`: none) means for the
+/// objects written to it.
+fn lock_of(cfg: Option<aws_sdk_s3::types::ObjectLockConfiguration>) -> BucketLock {
+    let Some(cfg) = cfg else {
+        return BucketLock {
+            object_lock: Some(false),
+            default_retention: None,
+        };
+    };
+    let default_retention = cfg
+        .rule()
+        .and_then(|r| r.default_retention())
+        .and_then(|d| {
+            let mode = match d.mode()?.as_str() {
+                "COMPLIANCE" => LockMode::Compliance,
+                _ => LockMode::Governance,
+            };
+            let days = d
+                .days()
+                .map(|n| n.max(0) as u32)
+                .or_else(|| d.years().map(|y| y.max(0) as u32 * 365))?;
+            Some((mode, days))
+        });
+    BucketLock {
+        object_lock: Some(
+            cfg.object_lock_enabled()
+                .is_some_and(|e| e.as_str() == "Enabled"),
+        ),
+        default_retention,
+    }
+}
+
 /// The description of one S3 call (for errors and retries).
 fn s3_call<'a>(operation: &'static str, resource: &'a str, region: &'a str) -> Call<'a> {
     Call {
@@ -92,6 +124,40 @@ impl S3Store {
                 .insert(url.bucket.clone(), region.clone());
         }
         Ok(out)
+    }
+
+    /// The bucket's Object Lock configuration, asked in `region` (`None`:
+    /// the bucket has none).
+    async fn lock_configuration(
+        &self,
+        region: &str,
+        bucket: &ObjectUrl,
+        retry: &RetryPolicy,
+    ) -> Result<Option<aws_sdk_s3::types::ObjectLockConfiguration>, CloudError> {
+        let client = self.clients.get(region);
+        let resource = format!("s3://{}", bucket.bucket);
+        let c = s3_call("GetObjectLockConfiguration", &resource, region);
+        retry
+            .run(|| async {
+                match client
+                    .get_object_lock_configuration()
+                    .bucket(&bucket.bucket)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(out.object_lock_configuration().cloned()),
+                    Err(e) => {
+                        let e = sdk_error(c, e);
+                        // No configuration: the bucket has no Object Lock.
+                        if e.code.as_deref() == Some("ObjectLockConfigurationNotFoundError") {
+                            Ok(None)
+                        } else {
+                            Err(e)
+                        }
+                    }
+                }
+            })
+            .await
     }
 
     fn cached(&self, bucket: &str) -> Option<String> {
@@ -268,60 +334,30 @@ impl crate::cloud::ObjectStore for S3Store {
     }
 
     async fn bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
-        let (client, region) = self
+        // A bucket whose region is not known yet is asked through `via`
+        // first, once: most evidence buckets live in the region a run asks
+        // through, and a 200 there proves it (S3 redirects a request signed
+        // for another region). That saves the HeadBucket on every run's
+        // path; anything else (a redirect, no bucket, no answer) takes the
+        // located path below, which says exactly what is wrong.
+        if self.cached(&bucket.bucket).is_none()
+            && let Ok(cfg) = self
+                .lock_configuration(via, bucket, &RetryPolicy::none())
+                .await
+        {
+            self.bucket_regions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(bucket.bucket.clone(), via.to_string());
+            return Ok(lock_of(cfg));
+        }
+        let (_, region) = self
             .client_for(via, bucket, "GetObjectLockConfiguration")
             .await?;
-        let resource = format!("s3://{}", bucket.bucket);
-        let c = s3_call("GetObjectLockConfiguration", &resource, &region);
-        let out = self
-            .retry
-            .run(|| async {
-                match client
-                    .get_object_lock_configuration()
-                    .bucket(&bucket.bucket)
-                    .send()
-                    .await
-                {
-                    Ok(out) => Ok(out.object_lock_configuration().cloned()),
-                    Err(e) => {
-                        let e = sdk_error(c, e);
-                        // No configuration: the bucket has no Object Lock.
-                        if e.code.as_deref() == Some("ObjectLockConfigurationNotFoundError") {
-                            Ok(None)
-                        } else {
-                            Err(e)
-                        }
-                    }
-                }
-            })
+        let cfg = self
+            .lock_configuration(&region, bucket, &self.retry)
             .await?;
-        let Some(cfg) = out else {
-            return Ok(BucketLock {
-                object_lock: Some(false),
-                default_retention: None,
-            });
-        };
-        let default_retention = cfg
-            .rule()
-            .and_then(|r| r.default_retention())
-            .and_then(|d| {
-                let mode = match d.mode()?.as_str() {
-                    "COMPLIANCE" => LockMode::Compliance,
-                    _ => LockMode::Governance,
-                };
-                let days = d
-                    .days()
-                    .map(|n| n.max(0) as u32)
-                    .or_else(|| d.years().map(|y| y.max(0) as u32 * 365))?;
-                Some((mode, days))
-            });
-        Ok(BucketLock {
-            object_lock: Some(
-                cfg.object_lock_enabled()
-                    .is_some_and(|e| e.as_str() == "Enabled"),
-            ),
-            default_retention,
-        })
+        Ok(lock_of(cfg))
     }
 
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
