@@ -305,7 +305,63 @@ pub enum ResourceKind {
     Bucket,
 }
 
+/// Where a kind of resource stands in the order every failover follows:
+/// the target's data and capacity first, then the probes of what will
+/// serve, then traffic. The one statement of that order: validation derives
+/// the implicit dependencies from it (DNS waits for databases, compute and
+/// checks; checks wait for databases and compute), and the step graph puts
+/// each kind's steps in the phase of its stage (`steps::graph::Phase::of`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Data and capacity in the target (databases, compute).
+    Ready,
+    /// Probes of what will serve (checks).
+    Probe,
+    /// Traffic (DNS).
+    Traffic,
+}
+
 impl ResourceKind {
+    /// Every kind, in the order of a plan file's tables.
+    pub const ALL: [ResourceKind; 5] = [
+        Self::Database,
+        Self::Compute,
+        Self::Dns,
+        Self::Check,
+        Self::Bucket,
+    ];
+
+    /// The kind's stage in a failover (`None`: outside the order, as a
+    /// bucket's replication check is).
+    pub fn stage(self) -> Option<Stage> {
+        match self {
+            Self::Database | Self::Compute => Some(Stage::Ready),
+            Self::Check => Some(Stage::Probe),
+            Self::Dns => Some(Stage::Traffic),
+            Self::Bucket => None,
+        }
+    }
+
+    /// The kinds whose resources a resource of this kind waits for: every
+    /// kind of an earlier stage.
+    pub fn waits_for(self) -> Vec<ResourceKind> {
+        let Some(mine) = self.stage() else {
+            return Vec::new();
+        };
+        Self::ALL
+            .into_iter()
+            .filter(|k| k.stage().is_some_and(|s| s < mine))
+            .collect()
+    }
+
+    /// The kinds of stages up to `stage`, excluded.
+    pub fn before(stage: Stage) -> Vec<ResourceKind> {
+        Self::ALL
+            .into_iter()
+            .filter(|k| k.stage().is_some_and(|s| s < stage))
+            .collect()
+    }
+
     /// The table name in a plan file.
     pub fn table(self) -> &'static str {
         match self {

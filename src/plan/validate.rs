@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::cron::parse_cron;
 use super::duration::{format_duration, parse_duration};
 use super::source::{Diagnostic, Seg, SourceFile};
-use super::spec::{PlanSpec, ResourceKind, ResourceRef, SwitchMode};
+use super::spec::{PlanSpec, ResourceKind, ResourceRef, Stage, SwitchMode};
 use super::tiers::Tier;
 use crate::cloud::ObjectUrl;
 use crate::path;
@@ -675,15 +675,7 @@ pub fn edges(spec: &PlanSpec) -> Vec<(String, String, &'static str)> {
         for dep in r.after {
             out.push((r.id.to_string(), dep.clone(), "after"));
         }
-        let waits_for: &[ResourceKind] = match r.kind {
-            ResourceKind::Dns => &[
-                ResourceKind::Database,
-                ResourceKind::Compute,
-                ResourceKind::Check,
-            ],
-            ResourceKind::Check => &[ResourceKind::Database, ResourceKind::Compute],
-            _ => &[],
-        };
+        let waits_for = r.kind.waits_for();
         for other in resources.iter().filter(|o| waits_for.contains(&o.kind)) {
             out.push((r.id.to_string(), other.id.to_string(), "implicit"));
         }
@@ -758,9 +750,9 @@ impl<'s> CycleGraph<'s> {
             for dep in r.after {
                 explicit[a].push((dep.as_str(), "after"));
             }
-            level[a] = level[a].max(match r.kind {
-                ResourceKind::Dns => 2,
-                ResourceKind::Check => 1,
+            level[a] = level[a].max(match r.kind.stage() {
+                Some(Stage::Traffic) => 2,
+                Some(Stage::Probe) => 1,
                 _ => 0,
             });
         }
@@ -783,13 +775,10 @@ impl<'s> CycleGraph<'s> {
             v.dedup();
             v.into_iter().map(|id| index[id]).collect()
         };
+        // What a probe waits for, and what traffic waits for.
         let lists = [
-            sorted_ids(&[ResourceKind::Database, ResourceKind::Compute]),
-            sorted_ids(&[
-                ResourceKind::Database,
-                ResourceKind::Compute,
-                ResourceKind::Check,
-            ]),
+            sorted_ids(&ResourceKind::before(Stage::Probe)),
+            sorted_ids(&ResourceKind::before(Stage::Traffic)),
         ];
         Self {
             names,

@@ -69,7 +69,7 @@ pub fn compile(b: &mut Builder<'_>) {
         b.add(
             StepKind::VerifyBucket(v.clone()),
             Some(v.resource.clone()),
-            Phase::Verify,
+            Phase::of(crate::plan::spec::ResourceKind::Bucket),
             vec![v.resource],
             description,
         );

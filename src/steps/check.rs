@@ -62,7 +62,7 @@ pub fn compile(b: &mut Builder<'_>) {
         b.add(
             StepKind::Check(c.clone()),
             Some(c.resource.clone()),
-            Phase::Check,
+            Phase::of(crate::plan::spec::ResourceKind::Check),
             vec![c.resource],
             description,
         );

@@ -173,7 +173,7 @@ pub fn compile(b: &mut Builder<'_>) {
         b.add(
             StepKind::DrillDatabase(s.clone()),
             Some(s.resource.clone()),
-            Phase::Prepare,
+            Phase::of(crate::plan::spec::ResourceKind::Database),
             vec![s.resource],
             description,
         );

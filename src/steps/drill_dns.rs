@@ -88,7 +88,7 @@ pub fn compile(b: &mut Builder<'_>) {
                 records,
             }),
             Some(zone),
-            Phase::Switch,
+            Phase::of(crate::plan::spec::ResourceKind::Dns),
             resources,
             description,
         );

@@ -70,7 +70,7 @@ pub fn compile(b: &mut Builder<'_>) {
         b.add(
             StepKind::DrillScale(s.clone()),
             Some(s.resource.clone()),
-            Phase::Prepare,
+            Phase::of(crate::plan::spec::ResourceKind::Compute),
             vec![s.resource],
             description,
         );

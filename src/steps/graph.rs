@@ -54,6 +54,21 @@ pub enum Phase {
     Evidence,
 }
 
+impl Phase {
+    /// The phase of a resource's steps: its kind's stage in the order every
+    /// failover follows (`plan::spec::Stage`), so that the graph and the
+    /// plan's validation cannot disagree on it.
+    pub fn of(kind: crate::plan::spec::ResourceKind) -> Phase {
+        use crate::plan::spec::Stage;
+        match kind.stage() {
+            Some(Stage::Ready) => Phase::Prepare,
+            Some(Stage::Probe) => Phase::Check,
+            Some(Stage::Traffic) => Phase::Switch,
+            None => Phase::Verify,
+        }
+    }
+}
+
 /// One node of the graph.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {

@@ -147,7 +147,7 @@ pub fn compile(b: &mut Builder<'_>) {
         b.add(
             StepKind::Promote(p.clone()),
             Some(p.resource.clone()),
-            Phase::Prepare,
+            Phase::of(crate::plan::spec::ResourceKind::Database),
             vec![p.resource],
             description,
         );

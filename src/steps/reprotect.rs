@@ -67,7 +67,7 @@ pub fn compile(b: &mut Builder<'_>) {
         b.add(
             StepKind::Reprotect(r.clone()),
             Some(format!("{}@{}", r.resource, r.region)),
-            Phase::Prepare,
+            Phase::of(crate::plan::spec::ResourceKind::Database),
             vec![r.resource],
             description,
         );

@@ -132,7 +132,7 @@ pub fn compile(b: &mut Builder<'_>) {
         b.add(
             StepKind::Restore(r.clone()),
             Some(r.resource.clone()),
-            Phase::Prepare,
+            Phase::of(crate::plan::spec::ResourceKind::Database),
             vec![r.resource],
             description,
         );
