@@ -12,10 +12,10 @@
 //! evidence says what the data looked like once traffic had moved.
 
 use async_trait::async_trait;
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits};
+use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{BucketState, ObjectScheme, ObjectUrl};
 use crate::steps::graph::{Builder, Phase};
 
@@ -208,6 +208,25 @@ impl VerifyBucket {
     }
 }
 
+/// What a bucket check publishes: the replication state it read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketOutput {
+    /// The bucket.
+    pub bucket: String,
+    /// The region checked.
+    pub region: String,
+    /// The state, in words.
+    pub state: String,
+    /// What is wrong, when something is.
+    pub problem: Option<String>,
+    /// What was read.
+    pub read: Option<BucketState>,
+}
+
+impl StepOutput for BucketOutput {
+    const KIND: KindName = KindName::VerifyBucket;
+}
+
 #[async_trait]
 impl Action for VerifyBucket {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
@@ -246,9 +265,14 @@ impl Action for VerifyBucket {
                 &self.region,
             ));
         }
-        Ok(
-            json!({ "bucket": self.bucket, "region": self.region, "state": f.state, "problem": f.problem, "read": st }),
-        )
+        BucketOutput {
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            state: f.state,
+            problem: f.problem,
+            read: st,
+        }
+        .to_output()
     }
 }
 

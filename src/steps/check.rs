@@ -9,10 +9,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use super::{
+    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+};
 use crate::plan::duration::parse_duration;
 use crate::steps::graph::{Builder, Phase, RunMode};
 
@@ -87,6 +89,22 @@ impl Check {
     }
 }
 
+/// What a health check publishes: the answer that passed, and how many
+/// probes it took.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckOutput {
+    /// The URL probed.
+    pub url: String,
+    /// The HTTP status that passed.
+    pub status: u16,
+    /// Probes made.
+    pub attempts: u32,
+}
+
+impl StepOutput for CheckOutput {
+    const KIND: KindName = KindName::Check;
+}
+
 #[async_trait]
 impl Action for Check {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
@@ -154,10 +172,11 @@ impl Action for Check {
             },
             other => other,
         })?;
-        Ok(json!({
-            "url": self.url,
-            "status": status,
-            "attempts": attempts.into_inner(),
-        }))
+        CheckOutput {
+            url: self.url.clone(),
+            status,
+            attempts: attempts.into_inner(),
+        }
+        .to_output()
     }
 }

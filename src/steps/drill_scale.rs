@@ -11,11 +11,13 @@
 //! capacity. A group raised by another drill is left alone.
 
 use async_trait::async_trait;
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::drill_names;
-use super::{Action, Cx, Finding, Planned, StepFailure, StepKind, Traits, wait_for};
+use super::{
+    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+};
 use crate::cloud::{Capacity, CloudError, Clouds};
 use crate::journal::{CleanupResult, Temp};
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
@@ -96,6 +98,25 @@ fn parse_capacity(s: &str) -> Option<Capacity> {
         max: it.next()??,
     };
     it.next().is_none().then_some(c)
+}
+
+/// What a drill's scale step publishes: the group raised, from what.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrillScaleOutput {
+    /// Group name.
+    pub group: String,
+    /// Region.
+    pub region: String,
+    /// The capacity to restore after the drill.
+    pub before: Capacity,
+    /// The capacity raised to.
+    pub raised_to: Capacity,
+    /// Instances in service after.
+    pub in_service: u32,
+}
+
+impl StepOutput for DrillScaleOutput {
+    const KIND: KindName = KindName::DrillScale;
 }
 
 #[async_trait]
@@ -234,13 +255,14 @@ impl Action for DrillScale {
             },
         )
         .await?;
-        Ok(json!({
-            "group": name,
-            "region": r,
-            "before": before,
-            "raised_to": to,
-            "in_service": now.in_service,
-        }))
+        DrillScaleOutput {
+            group: name.to_string(),
+            region: r.to_string(),
+            before,
+            raised_to: to,
+            in_service: now.in_service,
+        }
+        .to_output()
     }
 
     fn creates(&self, _run_id: &str) -> Vec<Temp> {
