@@ -138,7 +138,7 @@ pub enum RpoDetail {
 impl RpoDetail {
     /// The detail of an RPO `gate` record (`None`: not an RPO detail).
     pub fn of(detail: &serde_json::Value) -> Option<Self> {
-        serde_json::from_value(detail.clone()).ok()
+        read(detail).ok()
     }
 
     /// The databases read (none when the gate does not apply).
@@ -235,13 +235,18 @@ pub struct ApprovalDetail {
 impl ApprovalDetail {
     /// The detail of an approval `gate` record (`None`: not one).
     pub fn of(detail: &serde_json::Value) -> Option<Self> {
-        serde_json::from_value(detail.clone()).ok()
+        read(detail).ok()
     }
 
     /// Who approved, when known.
     pub fn approver(&self) -> Option<&str> {
         self.approved_by.as_ref().and_then(|a| a.as_deref())
     }
+}
+
+/// Reads a journaled detail as `T`, without copying the JSON.
+fn read<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> serde_json::Result<T> {
+    T::deserialize(v)
 }
 
 /// A field that, when present, is `Some` even if `null`.
@@ -278,7 +283,7 @@ pub struct LockOverride {
 impl LockOverride {
     /// The detail of a lock `gate` record (`None`: not one).
     pub fn of(detail: &serde_json::Value) -> Option<Self> {
-        serde_json::from_value(detail.clone()).ok()
+        read(detail).ok()
     }
 }
 
@@ -343,7 +348,7 @@ pub struct RunFlags {
 impl RunFlags {
     /// The flags of a `run_started` record, or why they cannot be read.
     pub fn of(flags: &serde_json::Value) -> Result<Self, String> {
-        serde_json::from_value(flags.clone()).map_err(|e| e.to_string())
+        read(flags).map_err(|e| e.to_string())
     }
 
     /// A drill's depth, when the run is a drill.

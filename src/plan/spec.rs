@@ -345,13 +345,7 @@ impl ResourceKind {
     /// The kinds whose resources a resource of this kind waits for: every
     /// kind of an earlier stage.
     pub fn waits_for(self) -> Vec<ResourceKind> {
-        let Some(mine) = self.stage() else {
-            return Vec::new();
-        };
-        Self::ALL
-            .into_iter()
-            .filter(|k| k.stage().is_some_and(|s| s < mine))
-            .collect()
+        self.stage().map(Self::before).unwrap_or_default()
     }
 
     /// The kinds of stages up to `stage`, excluded.

@@ -288,14 +288,7 @@ impl DrillDatabase {
         .await;
         match read {
             Ok(Some(r)) => {
-                out.lag = Some(LagAtPromotion {
-                    lag_seconds: r
-                        .latest
-                        .map(|(d, _)| d.as_secs_f64())
-                        .or(r.max.map(|d| d.as_secs_f64())),
-                    lag_max_seconds: r.max.map(|d| d.as_secs_f64()),
-                    lag_read_at: Some(Utc::now()),
-                });
+                out.lag = Some(LagAtPromotion::read_now(&r));
                 out.lag_datapoints = Some(r.datapoints as u64);
             }
             Ok(None) => {

@@ -444,6 +444,20 @@ pub struct LagAtPromotion {
     pub lag_read_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+impl LagAtPromotion {
+    /// The lag a replica's `ReplicaLag` reading says, read now.
+    pub fn read_now(r: &crate::cloud::LagReading) -> Self {
+        Self {
+            lag_seconds: r
+                .latest
+                .map(|(d, _)| d.as_secs_f64())
+                .or(r.max.map(|d| d.as_secs_f64())),
+            lag_max_seconds: r.max.map(|d| d.as_secs_f64()),
+            lag_read_at: Some(chrono::Utc::now()),
+        }
+    }
+}
+
 /// What a step that ends the RTO clock (DNS in effect, read back) says of
 /// when its records were in sync: kinds with [`Traits::ends_rto`] publish
 /// `in_sync_at` in their outputs.

@@ -300,14 +300,7 @@ impl Promote {
         }
         let (id, t) = (self.instance.as_str(), self.region.as_str());
         let lag = cx.clouds.metrics.replica_lag(t, id, cx.lag_window).await?;
-        out.lag = Some(LagAtPromotion {
-            lag_seconds: lag
-                .latest
-                .map(|(d, _)| d.as_secs_f64())
-                .or(lag.max.map(|d| d.as_secs_f64())),
-            lag_max_seconds: lag.max.map(|d| d.as_secs_f64()),
-            lag_read_at: Some(Utc::now()),
-        });
+        out.lag = Some(LagAtPromotion::read_now(&lag));
         out.lag_datapoints = Some(lag.datapoints as u64);
         out.lag_read_by = Some("promote".into());
         Ok(())

@@ -254,6 +254,15 @@ impl RdsDatabase {
     }
 }
 
+/// The error of a call on an instance that does not exist (as RDS says it).
+fn instance_not_found(c: Call<'_>) -> CloudError {
+    c.error(
+        ErrorKind::NotFound,
+        format!("DB instance {} not found", c.resource),
+    )
+    .with_code("DBInstanceNotFound")
+}
+
 /// Region and id of a source given as an ARN
 /// (`arn:aws:rds:REGION:ACCOUNT:db:ID`) or as a bare id (same region).
 fn parse_source(source: &str, own_region: &str) -> (String, String) {
@@ -331,14 +340,12 @@ impl crate::cloud::Database for RdsDatabase {
         // is refused the way RDS refuses it (moto silently accepts it). A
         // caller that has just read the instance calls `promote_known`.
         match self.describe_instance(region, id).await? {
-            None => Err(Call {
+            None => Err(instance_not_found(Call {
                 service: SERVICE,
                 operation: "PromoteReadReplica",
                 resource: id,
                 region,
-            }
-            .error(ErrorKind::NotFound, format!("DB instance {id} not found"))
-            .with_code("DBInstanceNotFound")),
+            })),
             Some(known) => self.promote_known(region, &known).await.map(|_| ()),
         }
     }
@@ -399,10 +406,10 @@ impl crate::cloud::Database for RdsDatabase {
                 Ok(to_domain(region, &inst, DbRole::Primary))
             }
             Some(inst) => Ok(to_domain(region, &inst, DbRole::Replica(source.clone()))),
-            None => self.describe_instance(region, id).await?.ok_or_else(|| {
-                c.error(ErrorKind::NotFound, format!("DB instance {id} not found"))
-                    .with_code("DBInstanceNotFound")
-            }),
+            None => self
+                .describe_instance(region, id)
+                .await?
+                .ok_or_else(|| instance_not_found(c)),
         }
     }
 

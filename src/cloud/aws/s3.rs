@@ -118,10 +118,7 @@ impl S3Store {
             })
             .await?;
         if let Some(region) = &out {
-            self.bucket_regions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(url.bucket.clone(), region.clone());
+            self.remember(&url.bucket, region);
         }
         Ok(out)
     }
@@ -158,6 +155,14 @@ impl S3Store {
                 }
             })
             .await
+    }
+
+    /// Keeps the bucket's region for the rest of the process.
+    fn remember(&self, bucket: &str, region: &str) {
+        self.bucket_regions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(bucket.to_string(), region.to_string());
     }
 
     fn cached(&self, bucket: &str) -> Option<String> {
@@ -345,10 +350,7 @@ impl crate::cloud::ObjectStore for S3Store {
                 .lock_configuration(via, bucket, &RetryPolicy::none())
                 .await
         {
-            self.bucket_regions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(bucket.bucket.clone(), via.to_string());
+            self.remember(&bucket.bucket, via);
             return Ok(lock_of(cfg));
         }
         let (_, region) = self
