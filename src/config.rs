@@ -110,6 +110,10 @@ pub struct FileSettings {
     pub endpoints: Option<PathBuf>,
     /// GCS endpoint.
     pub gcs_endpoint: Option<String>,
+    /// DNS servers that verify a data-plane switch (`host:port`); empty:
+    /// the zone's NS servers.
+    #[serde(default)]
+    pub dns_servers: Vec<String>,
     /// Log format.
     pub log_format: Option<LogFormat>,
     /// Colour.
@@ -131,6 +135,8 @@ pub struct FlagSettings {
     pub endpoints: Option<PathBuf>,
     /// `--gcs-endpoint`.
     pub gcs_endpoint: Option<String>,
+    /// `--dns-server` (repeatable).
+    pub dns_servers: Vec<String>,
     /// `--log-format`.
     pub log_format: Option<LogFormat>,
     /// `--color`.
@@ -299,11 +305,17 @@ fn cloud_settings(
     if let Some(gcs) = file.gcs_endpoint.clone() {
         cloud.gcs_endpoint = Some(gcs);
     }
+    if cloud.dns_servers.is_empty() {
+        cloud.dns_servers = file.dns_servers.clone();
+    }
     if let Some(path) = flags.endpoints.clone().or(file.endpoints.clone()) {
         cloud = cloud.overlay(CloudSettings::from_vars(&read_env_file(&path)?));
     }
     if let Some(gcs) = flags.gcs_endpoint.clone() {
         cloud.gcs_endpoint = Some(gcs);
+    }
+    if !flags.dns_servers.is_empty() {
+        cloud.dns_servers = flags.dns_servers.clone();
     }
     Ok(cloud)
 }
@@ -444,6 +456,7 @@ mod tests {
             log_format: Some(LogFormat::Json),
             color: Some(ColorChoice::Auto),
             endpoints: None,
+            dns_servers: Vec::new(),
         };
         let s = Settings::resolve_with(&flags, &env).unwrap();
         assert_eq!(s.plans, PathBuf::from("/flag/plans"));

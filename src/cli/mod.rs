@@ -5,6 +5,7 @@
 //! returns an [`Exit`] outcome or a [`CliError`] that carries its code and
 //! hint, so `main` stays a thin map from errors to codes and text.
 
+pub mod dns;
 pub mod drill;
 pub mod error;
 pub mod failover;
@@ -105,6 +106,16 @@ pub struct Cli {
         value_name = "URL"
     )]
     pub gcs_endpoint: Option<String>,
+    /// DNS server that verifies a data-plane switch by resolution, HOST:PORT
+    /// (repeatable) [env: DRCTL_DNS_SERVERS, comma-separated; default: the
+    /// zone's NS servers].
+    #[arg(
+        long = "dns-server",
+        global = true,
+        help_heading = "Global options",
+        value_name = "HOST:PORT"
+    )]
+    pub dns_servers: Vec<String>,
     /// Log format on stderr [env: DRCTL_LOG_FORMAT].
     #[arg(long, global = true, help_heading = "Global options", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -129,6 +140,7 @@ impl Cli {
             state: self.state.clone(),
             endpoints: self.endpoints.clone(),
             gcs_endpoint: self.gcs_endpoint.clone(),
+            dns_servers: self.dns_servers.clone(),
             log_format: self.log_format,
             color: self.color,
         }
@@ -170,6 +182,9 @@ pub enum Command {
     /// Show or break plan locks (leases on shared state).
     #[command(subcommand)]
     Lock(lock::LockCommand),
+    /// Data-plane switch setup: `dns prepare` (calm days; Route 53's API).
+    #[command(subcommand)]
+    Dns(dns::DnsCommand),
     /// Print shell completions (bash, zsh, fish, powershell, elvish).
     Completions(generate::CompletionsArgs),
     /// Print the man page (or write one per command with --out DIR).
@@ -189,6 +204,7 @@ pub async fn run(cli: Cli, settings: drctl::config::Settings) -> Result<Exit, Cl
         Command::Runs(cmd) => runs::run(cmd, &settings).await,
         Command::Audit(cmd) => runs::audit(cmd, &settings).await,
         Command::Lock(cmd) => lock::run(cmd, &settings).await,
+        Command::Dns(cmd) => dns::run(cmd, &settings).await,
         Command::Schedule(cmd) => schedule::run(cmd, &settings).await,
         Command::Report(args) => report::run(args, &settings).await,
         Command::Completions(a) => generate::completions(a),

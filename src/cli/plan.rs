@@ -221,6 +221,11 @@ fn render_resources(o: &mut String, plan: &Plan) {
                 (None, SwitchMode::Weighted) => {
                     format!("{} (weighted, set id {region})", d.targets[region])
                 }
+                (None, SwitchMode::HealthCheck) => format!(
+                    "{} (health-check, control {})",
+                    d.targets[region],
+                    d.controls.get(region).map(String::as_str).unwrap_or("-")
+                ),
             };
             let _ = writeln!(
                 o,

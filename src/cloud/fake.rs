@@ -47,6 +47,11 @@ pub struct FakeState {
     pub locked_buckets: std::collections::BTreeSet<String>,
     /// The retention each retained object was written under, by URL.
     pub retained: BTreeMap<String, Retention>,
+    /// Route 53 health checks.
+    pub health_checks: Vec<HealthCheck>,
+    /// Regions whose endpoints do not answer: object calls through them
+    /// fail, and health checks of controls there fail closed.
+    pub dead_regions: std::collections::BTreeSet<String>,
     change_counter: u64,
     object_versions: BTreeMap<String, u64>,
 }
@@ -59,6 +64,128 @@ impl FakeState {
         self.objects.insert(key.to_string(), body);
         self.object_versions.insert(key.to_string(), v);
         v.to_string()
+    }
+}
+
+impl FakeState {
+    /// An error when `region` is dead (its endpoints do not answer).
+    #[allow(clippy::result_large_err)] // the adapters' own error type
+    fn reach(
+        &self,
+        service: &'static str,
+        op: &'static str,
+        res: &str,
+        region: &str,
+    ) -> Result<(), CloudError> {
+        if self.dead_regions.contains(region) {
+            return Err(CloudError::new(
+                service,
+                op,
+                res,
+                region,
+                ErrorKind::Connection,
+                "connection refused: the region is down in the fake cloud",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether Route 53 would find health check `id` healthy: its control
+    /// object, read from its own region, holds the search string.
+    fn healthy(&self, id: &str) -> bool {
+        let Some(h) = self.health_checks.iter().find(|h| h.id == id) else {
+            return false;
+        };
+        let Some((region, url)) = super::control::control_of(h) else {
+            return false;
+        };
+        !self.dead_regions.contains(&region)
+            && self
+                .objects
+                .get(&url.to_string())
+                .is_some_and(|b| String::from_utf8_lossy(b).contains(&h.search))
+    }
+
+    /// What Route 53 answers for `name` when some record set of it is
+    /// healthy; `None` when none is.
+    fn healthy_answer(
+        &self,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+        depth: u8,
+    ) -> Option<Vec<String>> {
+        let sets: Vec<&DnsRecord> = self
+            .records
+            .get(zone)?
+            .iter()
+            .filter(|r| {
+                fqdn(&r.name.to_ascii_lowercase()) == name && r.rtype.eq_ignore_ascii_case(rtype)
+            })
+            .collect();
+        let ok = |r: &DnsRecord| {
+            let route = r.routing.clone().unwrap_or_default();
+            route
+                .health_check_id
+                .as_deref()
+                .is_none_or(|h| self.healthy(h))
+                && match (&route.alias, route.evaluate_target_health) {
+                    (Some(t), true) if depth < 8 => {
+                        self.healthy_answer(zone, t, rtype, depth + 1).is_some()
+                    }
+                    _ => true,
+                }
+        };
+        let failover = |role| {
+            sets.iter()
+                .find(|r| r.routing.as_ref().and_then(|x| x.failover) == Some(role))
+                .copied()
+        };
+        if let Some(primary) = failover(FailoverRole::Primary) {
+            let pick = [Some(primary), failover(FailoverRole::Secondary)]
+                .into_iter()
+                .flatten()
+                .find(|r| ok(r))?;
+            return Some(self.values(zone, pick, rtype, depth));
+        }
+        let healthy: Vec<&&DnsRecord> = sets.iter().filter(|r| ok(r)).collect();
+        let best = healthy.iter().max_by_key(|r| r.weight.unwrap_or(0))?;
+        Some(self.values(zone, best, rtype, depth))
+    }
+
+    fn values(&self, zone: &str, r: &DnsRecord, rtype: &str, depth: u8) -> Vec<String> {
+        match r.routing.as_ref().and_then(|x| x.alias.clone()) {
+            Some(t) if depth < 8 => self
+                .healthy_answer(zone, &t, rtype, depth + 1)
+                .unwrap_or_else(|| self.any_answer(zone, &t, rtype, depth + 1)),
+            Some(_) => Vec::new(),
+            None => r.values.clone(),
+        }
+    }
+
+    /// Route 53's answer when no record set is healthy: the primary of a
+    /// failover pair, else every record set (all unhealthy counts as all
+    /// healthy).
+    fn any_answer(&self, zone: &str, name: &str, rtype: &str, depth: u8) -> Vec<String> {
+        let sets: Vec<&DnsRecord> = self
+            .records
+            .get(zone)
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                fqdn(&r.name.to_ascii_lowercase()) == name && r.rtype.eq_ignore_ascii_case(rtype)
+            })
+            .collect();
+        let primary = sets
+            .iter()
+            .find(|r| r.routing.as_ref().and_then(|x| x.failover) == Some(FailoverRole::Primary));
+        match primary {
+            Some(p) => self.values(zone, p, rtype, depth),
+            None => sets
+                .iter()
+                .flat_map(|r| self.values(zone, r, rtype, depth))
+                .collect(),
+        }
     }
 }
 
@@ -108,7 +235,8 @@ impl FakeCloud {
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
-            probe: me,
+            probe: me.clone(),
+            resolver: me,
         }
     }
 
@@ -285,6 +413,30 @@ impl Dns for FakeCloud {
             id: change_id.into(),
             in_sync: true,
         })
+    }
+
+    async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError> {
+        Ok(self.state().health_checks.clone())
+    }
+
+    async fn create_health_check(&self, want: &HealthCheck) -> Result<HealthCheck, CloudError> {
+        let mut s = self.state();
+        if let Some(h) = s
+            .health_checks
+            .iter()
+            .find(|h| h.caller_reference == want.caller_reference)
+        {
+            return Ok(h.clone());
+        }
+        s.change_counter += 1;
+        let made = HealthCheck {
+            id: format!("hc-fake-{}", s.change_counter),
+            ..want.clone()
+        };
+        s.health_checks.push(made.clone());
+        s.writes
+            .push(format!("CreateHealthCheck {}", want.caller_reference));
+        Ok(made)
     }
 
     async fn list_records(
@@ -581,12 +733,13 @@ impl ObjectStore for FakeCloud {
 
     async fn put(
         &self,
-        _via: &str,
+        via: &str,
         url: &ObjectUrl,
         body: Bytes,
         mode: PutMode,
     ) -> Result<PutOutcome, CloudError> {
         let mut s = self.state();
+        s.reach("s3", "PutObject", &url.to_string(), via)?;
         let key = url.to_string();
         if mode == PutMode::CreateOnly && s.objects.contains_key(&key) && !s.ignores_conditions {
             return Ok(PutOutcome::AlreadyExists);
@@ -630,10 +783,11 @@ impl ObjectStore for FakeCloud {
 
     async fn get_versioned(
         &self,
-        _via: &str,
+        via: &str,
         url: &ObjectUrl,
     ) -> Result<Option<Versioned>, CloudError> {
         let s = self.state();
+        s.reach("s3", "GetObject", &url.to_string(), via)?;
         let key = url.to_string();
         Ok(s.objects.get(&key).map(|body| Versioned {
             body: body.clone(),
@@ -648,12 +802,13 @@ impl ObjectStore for FakeCloud {
 
     async fn replace_if(
         &self,
-        _via: &str,
+        via: &str,
         url: &ObjectUrl,
         body: Bytes,
         version: &str,
     ) -> Result<SwapOutcome, CloudError> {
         let mut s = self.state();
+        s.reach("s3", "PutObject", &url.to_string(), via)?;
         let key = url.to_string();
         let current = s.objects.contains_key(&key).then(|| {
             s.object_versions
@@ -712,8 +867,10 @@ impl ObjectStore for FakeCloud {
         Ok(())
     }
 
-    async fn get(&self, _via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
-        Ok(self.state().objects.get(&url.to_string()).cloned())
+    async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+        let s = self.state();
+        s.reach("s3", "GetObject", &url.to_string(), via)?;
+        Ok(s.objects.get(&url.to_string()).cloned())
     }
 
     async fn bucket_state(
@@ -764,6 +921,28 @@ impl Probe for FakeCloud {
 }
 
 #[async_trait]
+impl Resolver for FakeCloud {
+    async fn resolve(
+        &self,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Vec<String>, CloudError> {
+        let s = self.state();
+        let Some(z) = s.zones.get(&fqdn(zone)) else {
+            return Ok(Vec::new());
+        };
+        let name = fqdn(&name.to_ascii_lowercase());
+        Ok(s.healthy_answer(&z.id, &name, rtype, 0)
+            .unwrap_or_else(|| s.any_answer(&z.id, &name, rtype, 0)))
+    }
+
+    fn servers(&self) -> String {
+        "the fake cloud's DNS".into()
+    }
+}
+
+#[async_trait]
 impl Identity for FakeCloud {
     async fn caller(&self, _region: &str) -> Result<CallerIdentity, CloudError> {
         Ok(CallerIdentity {
@@ -787,6 +966,7 @@ pub(crate) fn reference_world(lags: (&[f64], &[f64])) -> FakeCloud {
         values: vec![value.into()],
         set_identifier: set.map(|(s, _)| s.into()),
         weight: set.map(|(_, w)| w),
+        routing: None,
     };
     let f = FakeCloud::new();
     f.add_zone("example.com.");
@@ -1001,6 +1181,7 @@ mod tests {
             values: vec!["target.example.net".into()],
             set_identifier: None,
             weight: None,
+            routing: None,
         };
         for name in [
             "a.drill-1.example.com.",

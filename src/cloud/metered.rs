@@ -205,7 +205,8 @@ impl Metered {
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
-            probe: me,
+            probe: me.clone(),
+            resolver: me,
         };
         (wrapped, log)
     }
@@ -334,6 +335,24 @@ impl Dns for Metered {
             "route53:GetChange",
             "global",
             self.inner.dns.change_status(change_id),
+        )
+        .await
+    }
+
+    async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError> {
+        self.meter(
+            "route53:ListHealthChecks",
+            "global",
+            self.inner.dns.list_health_checks(),
+        )
+        .await
+    }
+
+    async fn create_health_check(&self, want: &HealthCheck) -> Result<HealthCheck, CloudError> {
+        self.meter(
+            "route53:CreateHealthCheck",
+            "global",
+            self.inner.dns.create_health_check(want),
         )
         .await
     }
@@ -626,6 +645,27 @@ impl ObjectStore for Metered {
         let label = object_label(url, "s3:DeleteObject", "gcs:objects.delete");
         self.meter(label, via, self.inner.objects.delete(via, url))
             .await
+    }
+}
+
+#[async_trait]
+impl Resolver for Metered {
+    async fn resolve(
+        &self,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Vec<String>, CloudError> {
+        self.meter(
+            "dns:query",
+            "global",
+            self.inner.resolver.resolve(zone, name, rtype),
+        )
+        .await
+    }
+
+    fn servers(&self) -> String {
+        self.inner.resolver.servers()
     }
 }
 

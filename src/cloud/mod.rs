@@ -16,11 +16,13 @@
 //! regions, and an error must always name the resource *and* the region.
 
 pub mod aws;
+pub mod control;
 pub mod error;
 pub mod fake;
 pub mod gcp;
 pub mod http;
 pub mod metered;
+pub mod resolve;
 pub mod retry;
 pub mod types;
 
@@ -74,6 +76,14 @@ pub trait Dns: Send + Sync {
 
     /// Reads the propagation status of a submitted change batch.
     async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError>;
+
+    /// Lists every health check of the account (a data-plane switch's setup
+    /// is checked against them). Control plane: hosted in us-east-1.
+    async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError>;
+
+    /// Creates a health check; the same `caller_reference` never creates a
+    /// second one. Control plane: for calm days (`drctl dns prepare`).
+    async fn create_health_check(&self, want: &HealthCheck) -> Result<HealthCheck, CloudError>;
 
     /// Lists every record set of the zone whose name ends with `suffix`
     /// (fully qualified; `""` lists the whole zone), following pagination.
@@ -288,6 +298,21 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, via: &str, url: &ObjectUrl) -> Result<(), CloudError>;
 }
 
+/// Asks DNS what a name resolves to, as clients see it: the zone's
+/// authoritative servers (or the configured ones), never a cache and never
+/// Route 53's API. A data-plane switch verifies itself with it.
+#[async_trait]
+pub trait Resolver: Send + Sync {
+    /// The values `name` (in hosted zone `zone`) resolves to for `rtype`,
+    /// as one fresh answer: CNAME targets or addresses, as written in the
+    /// zone. Empty when the name has no such record.
+    async fn resolve(&self, zone: &str, name: &str, rtype: &str)
+    -> Result<Vec<String>, CloudError>;
+
+    /// Who is asked, for messages ("127.0.0.1:8053", "the zone's NS servers").
+    fn servers(&self) -> String;
+}
+
 /// HTTP health probes (`[[check]]`): one GET, no retries (the caller
 /// decides whether and when to ask again), bounded by `timeout`. A probe
 /// that gets no answer (refused, reset, timed out) is a
@@ -330,6 +355,8 @@ pub struct Clouds {
     pub identity: Arc<dyn Identity>,
     /// HTTP health probes.
     pub probe: Arc<dyn Probe>,
+    /// DNS questions (a data-plane switch's verification).
+    pub resolver: Arc<dyn Resolver>,
 }
 
 impl std::fmt::Debug for Clouds {
@@ -368,6 +395,9 @@ pub struct CloudSettings {
     /// Google Cloud Storage endpoint (emulator); `None` = Google's.
     /// With an endpoint set, anonymous credentials are used.
     pub gcs_endpoint: Option<String>,
+    /// DNS servers asked to verify a switch by resolution (`host:port`);
+    /// empty: the zone's NS servers.
+    pub dns_servers: Vec<String>,
     /// Retry policy for transient failures.
     pub retry: retry::RetryPolicy,
 }
@@ -404,6 +434,16 @@ impl CloudSettings {
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             sts_endpoint: get("AWS_ENDPOINT_URL_STS").or_else(|| get("AWS_ENDPOINT_URL")),
             gcs_endpoint: get("DRCTL_GCS_ENDPOINT"),
+            dns_servers: get("DRCTL_DNS_SERVERS")
+                .or_else(|| get("DRCTL_DNS_SERVER"))
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
             retry: retry::RetryPolicy::default(),
         }
     }
@@ -436,6 +476,9 @@ impl CloudSettings {
             sts_endpoint,
             gcs_endpoint
         );
+        if !other.dns_servers.is_empty() {
+            self.dns_servers = other.dns_servers;
+        }
         self
     }
 }
@@ -457,6 +500,7 @@ impl std::fmt::Debug for CloudSettings {
             .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
             .field("sts_endpoint", &self.sts_endpoint)
             .field("gcs_endpoint", &self.gcs_endpoint)
+            .field("dns_servers", &self.dns_servers)
             .field("retry", &self.retry)
             .finish()
     }

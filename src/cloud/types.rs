@@ -33,6 +33,78 @@ pub struct DnsRecord {
     pub set_identifier: Option<String>,
     /// Weight of a weighted record.
     pub weight: Option<i64>,
+    /// Failover role, health check and alias target of a record set that
+    /// Route 53's data plane answers for by health (a data-plane switch's
+    /// records); `None` for plain and weighted records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+}
+
+/// How Route 53's data plane picks a record set by health.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    /// `PRIMARY` or `SECONDARY` of a failover pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverRole>,
+    /// The health check the record set follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_id: Option<String>,
+    /// The name in the same zone this record set is an alias of (its
+    /// `values` are then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// Whether the alias is healthy only while its target is.
+    #[serde(default)]
+    pub evaluate_target_health: bool,
+}
+
+/// The role of a record set in a Route 53 failover pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum FailoverRole {
+    /// Answered while its health check passes.
+    Primary,
+    /// Answered while the primary is unhealthy and this one is not.
+    Secondary,
+}
+
+impl FailoverRole {
+    /// Route 53's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Primary => "PRIMARY",
+            Self::Secondary => "SECONDARY",
+        }
+    }
+}
+
+/// A Route 53 health check that reads a data-plane control object over
+/// HTTP(S) and passes while the body holds `search` (`HTTP_STR_MATCH`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// Provider id (empty before creation).
+    #[serde(default)]
+    pub id: String,
+    /// Idempotency key: the same reference never creates a second check.
+    pub caller_reference: String,
+    /// `HTTP_STR_MATCH` or `HTTPS_STR_MATCH`.
+    pub check_type: String,
+    /// IP address to connect to (an endpoint override), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Host name: connected to when there is no IP, else sent as `Host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fqdn: Option<String>,
+    /// TCP port.
+    pub port: u16,
+    /// Path of the GET, from `/`.
+    pub path: String,
+    /// What the first 5,120 bytes of the body must contain.
+    pub search: String,
+    /// Seconds between checks (10 or 30).
+    pub interval: u16,
+    /// Consecutive results that flip the status.
+    pub failure_threshold: u16,
 }
 
 /// One change in a batch.
@@ -43,6 +115,15 @@ pub enum DnsChange {
     Upsert(DnsRecord),
     /// Delete the record (it must match exactly).
     Delete(DnsRecord),
+}
+
+impl DnsChange {
+    /// The record set the change is about.
+    pub fn record(&self) -> &DnsRecord {
+        match self {
+            Self::Upsert(r) | Self::Delete(r) => r,
+        }
+    }
 }
 
 /// Status of a submitted change batch.

@@ -214,6 +214,27 @@ pub enum SwitchMode {
     Upsert,
     /// One weighted record per region (set identifier = region): active 100, others 0.
     Weighted,
+    /// A data-plane switch: Route 53 failover records, each region's
+    /// following a health check that reads a control object in that region
+    /// (`controls`). Failing over writes the controls; no Route 53 API call.
+    HealthCheck,
+}
+
+impl SwitchMode {
+    /// The plan's spelling (`upsert`, `weighted`, `health-check`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upsert => "upsert",
+            Self::Weighted => "weighted",
+            Self::HealthCheck => "health-check",
+        }
+    }
+
+    /// Whether switching needs Route 53's API (its control plane, hosted in
+    /// us-east-1 alone).
+    pub fn needs_route53_api(self) -> bool {
+        !matches!(self, Self::HealthCheck)
+    }
 }
 
 /// A `[[dns]]` entry.
@@ -240,6 +261,10 @@ pub struct DnsSpec {
     /// Take the value from this database resource's primary endpoint instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follows: Option<String>,
+    /// `switch = "health-check"`: the control object per region
+    /// (`s3://bucket/key`, a bucket in that region).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub controls: PerRegion,
     /// Resources that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,

@@ -467,11 +467,63 @@ fn check_dns(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
                 );
             }
         }
+        check_controls(c, ix, i, d);
         if rtype == "CNAME" && name == zone {
             c.error(
                 path!["dns", i, "name"],
                 "a CNAME cannot be at the zone apex",
                 "use an A/AAAA record (or an alias) for the apex",
+            );
+        }
+    }
+}
+
+/// A data-plane switch needs fixed targets and one control object per
+/// region; other modes take no controls.
+fn check_controls(c: &mut Checker<'_>, ix: &PlanIndex<'_>, i: usize, d: &super::spec::DnsSpec) {
+    if d.switch != SwitchMode::HealthCheck {
+        if !d.controls.is_empty() {
+            c.error(
+                path!["dns", i, "controls"],
+                format!("dns `{}` has `controls` but switches by {}", d.id, d.switch.as_str()),
+                "controls belong to a data-plane switch: set switch = \"health-check\", or remove them",
+            );
+        }
+        return;
+    }
+    if d.follows.is_some() {
+        c.error(
+            path!["dns", i, "follows"],
+            format!("dns `{}` follows a database with a health-check switch", d.id),
+            "a data-plane switch's records are prepared ahead with a fixed target per region: use `targets`",
+        );
+    }
+    for region in &ix.regions {
+        match d.controls.get(*region) {
+            None => c.error(
+                path!["dns", i, "controls"],
+                format!("dns `{}` has no control for region `{region}`", d.id),
+                format!("add `{region} = \"s3://BUCKET-IN-{region}/KEY\"` to its controls: each region's health check reads its own control"),
+            ),
+            Some(url) => match crate::cloud::ObjectUrl::parse(url) {
+                Ok(u) if u.scheme == crate::cloud::ObjectScheme::S3 && !u.key.is_empty() => {}
+                _ => c.error(
+                    path!["dns", i, "controls", *region],
+                    format!("control `{url}` of dns `{}` is not an S3 object URL", d.id),
+                    "write s3://BUCKET/KEY with a bucket in that region (Route 53 health checks read it over HTTPS)",
+                ),
+            },
+        }
+    }
+    for region in d.controls.keys() {
+        if !ix.regions.contains(&region.as_str()) {
+            c.key_error(
+                path!["dns", i, "controls", region.as_str()],
+                format!(
+                    "dns `{}` has a control for `{region}`, which is not one of the plan's regions",
+                    d.id
+                ),
+                format!("the plan's regions are {}", known_list(&ix.regions)),
             );
         }
     }

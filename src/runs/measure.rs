@@ -204,9 +204,16 @@ impl<'r> RunFacts<'r> {
                 "the last recovery step's end",
             )
         } else {
+            let resolved = mine
+                .iter()
+                .any(|(_, i)| i.kind == crate::steps::KindName::VerifyResolution);
             (
                 clock.iter().filter_map(|s| self.ended_at(s)).max(),
-                "the last DNS change INSYNC and read back",
+                if resolved {
+                    "the names resolved to the target at the zone's DNS servers (the first of consecutive answers)"
+                } else {
+                    "the last DNS change INSYNC and read back"
+                },
             )
         };
         let secs = end.map(|e| (e - self.origin).num_milliseconds() as f64 / 1000.0);

@@ -386,7 +386,9 @@ fn points_to(
                 .and_then(|v| region_of(v));
             (values, points)
         }
-        SwitchMode::Upsert => {
+        // A data-plane record's state is what it resolves to (read by the
+        // resolver, not Route 53's API): one answer, like an upsert's.
+        SwitchMode::Upsert | SwitchMode::HealthCheck => {
             let values: Vec<String> = records.iter().flat_map(|r| r.values.clone()).collect();
             let points = values.first().and_then(|v| region_of(v));
             (values, points)
@@ -492,6 +494,7 @@ mod tests {
             values: vec![value.into()],
             set_identifier: None,
             weight: None,
+            routing: None,
         }])
     }
 

@@ -21,6 +21,7 @@
 
 mod bucket;
 mod check;
+pub mod dns_setup;
 pub mod drill_database;
 pub mod drill_dns;
 pub mod drill_names;
@@ -31,8 +32,10 @@ mod promote;
 mod reprotect;
 mod restore;
 mod scale;
+pub mod switch_control;
 mod switch_dns;
 mod verify_dns;
+pub mod verify_resolution;
 
 pub mod graph;
 pub mod side;
@@ -132,6 +135,10 @@ kinds! {
     SwitchDns(switch_dns::SwitchDns) = "switch-dns",
     /// Wait for the batch to be INSYNC and read the records back.
     VerifyDns(verify_dns::VerifyDns) = "verify-dns",
+    /// A data-plane switch: write each region's control (no Route 53 call).
+    SwitchControl(switch_control::SwitchControl) = "switch-control",
+    /// Resolve the names until they name the target N times in a row.
+    VerifyResolution(verify_resolution::VerifyResolution) = "verify-resolution",
     /// Read a bucket's replication state in the target region.
     VerifyBucket(bucket::VerifyBucket) = "verify-bucket",
     /// A drill: a temporary replica of the home primary, promoted.
@@ -390,6 +397,12 @@ impl Cx<'_> {
             return None;
         }
         serde_json::from_value(found.facts).ok()
+    }
+
+    /// The fencing token a data-plane control carries (interim: 0 until
+    /// the lease's token reaches the steps).
+    pub fn fencing_token(&self) -> u64 {
+        0
     }
 
     /// The outputs of this plan's step of `O`'s kind on `subject` (`None`:

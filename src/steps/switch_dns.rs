@@ -65,6 +65,7 @@ pub const TRAITS: Traits = Traits {
 /// follow the restored database in a restore, none in a reprotection.
 pub fn compile(b: &mut Builder<'_>) {
     let keep = |d: &DnsSpec| match b.mode {
+        _ if !d.switch.needs_route53_api() => false,
         m if m.fails_over() => true,
         RunMode::Restore { database, .. } => d.follows.as_deref() == Some(database.as_str()),
         RunMode::Failover | RunMode::Reprotect | RunMode::Drill { .. } => false,
@@ -82,7 +83,9 @@ pub fn compile(b: &mut Builder<'_>) {
             .iter()
             .map(|d| match (&d.follows, d.switch) {
                 (Some(db), _) => format!("{} → endpoint of {db} in {target}", d.name),
-                (None, SwitchMode::Upsert) => format!("{} → {}", d.name, d.targets[&target]),
+                (None, SwitchMode::Upsert | SwitchMode::HealthCheck) => {
+                    format!("{} → {}", d.name, d.targets[&target])
+                }
                 (None, SwitchMode::Weighted) => {
                     format!("{} weights: {target}=100, others 0", d.name)
                 }
@@ -168,14 +171,18 @@ pub(super) async fn desired(
                 values: vec![endpoint_of(cx, db).await?],
                 set_identifier: None,
                 weight: None,
+                routing: None,
             }),
-            (None, SwitchMode::Upsert) => out.push(DnsRecord {
+            // A data-plane record is switched by its controls; where a plain
+            // record of it is wanted (a drill's), it is the target's value.
+            (None, SwitchMode::Upsert | SwitchMode::HealthCheck) => out.push(DnsRecord {
                 name,
                 rtype: d.rtype.clone(),
                 ttl: Some(d.ttl),
                 values: vec![d.targets[cx.target].clone()],
                 set_identifier: None,
                 weight: None,
+                routing: None,
             }),
             (None, SwitchMode::Weighted) => {
                 for region in cx.plan.regions() {
@@ -186,6 +193,7 @@ pub(super) async fn desired(
                         values: vec![d.targets[region].clone()],
                         set_identifier: Some(region.clone()),
                         weight: Some(if region == cx.target { 100 } else { 0 }),
+                        routing: None,
                     });
                 }
             }
@@ -393,6 +401,7 @@ mod tests {
             values: vec!["x.example.com.".into()],
             set_identifier: None,
             weight: None,
+            routing: None,
         })
     }
 

@@ -55,6 +55,7 @@ fn record(name: &str, rtype: &str, value: &str, set: Option<(&str, i64)>) -> Dns
         values: vec![value.to_string()],
         set_identifier: set.map(|s| s.0.to_string()),
         weight: set.map(|s| s.1),
+        routing: None,
     }
 }
 

@@ -68,6 +68,11 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         probe: Arc::new(super::http::HttpProbe::new().map_err(|e| {
             CloudError::new("http", "client", "-", "-", ErrorKind::Client, e.to_string())
         })?),
+        resolver: Arc::new(
+            super::resolve::DnsResolver::new(&settings.dns_servers).map_err(|m| {
+                CloudError::new("dns", "settings", "dns_servers", "-", ErrorKind::Client, m)
+            })?,
+        ),
     })
 }
 

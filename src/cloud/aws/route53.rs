@@ -4,12 +4,16 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
+    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, HealthCheckConfig,
+    HealthCheckType, ResourceRecord, ResourceRecordSet, ResourceRecordSetFailover, RrType,
 };
 
 use super::{Call, ROUTE53_REGION, Sdk, call};
 use crate::cloud::retry::RetryPolicy;
-use crate::cloud::{ChangeInfo, CloudError, DnsChange, DnsRecord, ErrorKind, HostedZone};
+use crate::cloud::{
+    ChangeInfo, CloudError, DnsChange, DnsRecord, ErrorKind, FailoverRole, HealthCheck, HostedZone,
+    Routing,
+};
 
 const SERVICE: &str = "route53";
 /// Errors of a global service name this as their region.
@@ -80,17 +84,55 @@ fn to_record(set: &ResourceRecordSet) -> DnsRecord {
         values,
         set_identifier: set.set_identifier().map(str::to_string),
         weight: set.weight(),
+        routing: routing_of(set),
     }
 }
 
-fn to_record_set(r: &DnsRecord) -> Result<ResourceRecordSet, String> {
+/// The health-routing part of a record set, when it has one.
+fn routing_of(set: &ResourceRecordSet) -> Option<Routing> {
+    let failover = set.failover().map(|f| match f {
+        ResourceRecordSetFailover::Secondary => FailoverRole::Secondary,
+        _ => FailoverRole::Primary,
+    });
+    let alias = set.alias_target();
+    let r = Routing {
+        failover,
+        health_check_id: set.health_check_id().map(str::to_string),
+        alias: alias.map(|a| normalize_name(a.dns_name())),
+        evaluate_target_health: alias.is_some_and(|a| a.evaluate_target_health()),
+    };
+    (r != Routing::default()).then_some(r)
+}
+
+fn to_record_set(r: &DnsRecord, zone_id: &str) -> Result<ResourceRecordSet, String> {
     let mut b = ResourceRecordSet::builder()
         .name(normalize_name(&r.name))
         .r#type(RrType::from(r.rtype.as_str()));
-    if let Some(ttl) = r.ttl {
+    let routing = r.routing.clone().unwrap_or_default();
+    if let Some(target) = &routing.alias {
+        // An alias has no TTL and no values of its own.
+        let alias = AliasTarget::builder()
+            .hosted_zone_id(zone_id)
+            .dns_name(target)
+            .evaluate_target_health(routing.evaluate_target_health)
+            .build()
+            .map_err(|e| e.to_string())?;
+        b = b.alias_target(alias);
+    } else if let Some(ttl) = r.ttl {
         b = b.ttl(ttl);
     }
-    for v in &r.values {
+    if let Some(role) = routing.failover {
+        b = b.failover(ResourceRecordSetFailover::from(role.as_str()));
+    }
+    if let Some(hc) = &routing.health_check_id {
+        b = b.health_check_id(hc);
+    }
+    let values: &[String] = if routing.alias.is_some() {
+        &[]
+    } else {
+        &r.values
+    };
+    for v in values {
         b = b.resource_records(
             ResourceRecord::builder()
                 .value(v)
@@ -342,7 +384,7 @@ impl crate::cloud::Dns for Route53Dns {
                 DnsChange::Upsert(r) => (ChangeAction::Upsert, r),
                 DnsChange::Delete(r) => (ChangeAction::Delete, r),
             };
-            let set = to_record_set(record).map_err(&invalid)?;
+            let set = to_record_set(record, &zone.id).map_err(&invalid)?;
             batch = batch.changes(
                 Change::builder()
                     .action(action)
@@ -385,6 +427,89 @@ impl crate::cloud::Dns for Route53Dns {
             id: strip_prefix(info.id(), "/change/").to_string(),
             in_sync: *info.status() == ChangeStatus::Insync,
         })
+    }
+
+    async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError> {
+        let c = Call {
+            service: SERVICE,
+            operation: "ListHealthChecks",
+            resource: "health checks",
+            region: GLOBAL,
+        };
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = call(&self.retry, c, || {
+                self.client
+                    .list_health_checks()
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await?;
+            out.extend(page.health_checks().iter().filter_map(|h| {
+                let cfg = h.health_check_config()?;
+                Some(from_config(h.id(), h.caller_reference(), cfg))
+            }));
+            match page.next_marker().filter(|_| page.is_truncated()) {
+                Some(m) => marker = Some(m.to_string()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn create_health_check(&self, want: &HealthCheck) -> Result<HealthCheck, CloudError> {
+        let c = Call {
+            service: SERVICE,
+            operation: "CreateHealthCheck",
+            resource: &want.caller_reference,
+            region: GLOBAL,
+        };
+        let cfg = to_config(want).map_err(|m| c.error(ErrorKind::Client, m))?;
+        let out = call(&self.retry, c, || {
+            self.client
+                .create_health_check()
+                .caller_reference(&want.caller_reference)
+                .health_check_config(cfg.clone())
+                .send()
+        })
+        .await?;
+        let h = out
+            .health_check()
+            .ok_or_else(|| c.error(ErrorKind::Server, "response without HealthCheck"))?;
+        Ok(HealthCheck {
+            id: h.id().to_string(),
+            ..want.clone()
+        })
+    }
+}
+
+fn to_config(h: &HealthCheck) -> Result<HealthCheckConfig, String> {
+    HealthCheckConfig::builder()
+        .r#type(HealthCheckType::from(h.check_type.as_str()))
+        .set_ip_address(h.ip.clone())
+        .set_fully_qualified_domain_name(h.fqdn.clone())
+        .port(i32::from(h.port))
+        .resource_path(&h.path)
+        .search_string(&h.search)
+        .request_interval(i32::from(h.interval))
+        .failure_threshold(i32::from(h.failure_threshold))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn from_config(id: &str, reference: &str, cfg: &HealthCheckConfig) -> HealthCheck {
+    let small = |v: Option<i32>, d: u16| v.and_then(|v| u16::try_from(v).ok()).unwrap_or(d);
+    HealthCheck {
+        id: id.to_string(),
+        caller_reference: reference.to_string(),
+        check_type: cfg.r#type().as_str().to_string(),
+        ip: cfg.ip_address().map(str::to_string),
+        fqdn: cfg.fully_qualified_domain_name().map(str::to_string),
+        port: small(cfg.port(), 80),
+        path: cfg.resource_path().unwrap_or("/").to_string(),
+        search: cfg.search_string().unwrap_or_default().to_string(),
+        interval: small(cfg.request_interval(), 30),
+        failure_threshold: small(cfg.failure_threshold(), 3),
     }
 }
 

@@ -1,0 +1,76 @@
+//! `drctl dns prepare`: on a calm day, make the setup a data-plane switch
+//! needs (control objects, health checks, failover records). It uses Route
+//! 53's API (control plane, us-east-1), which is why it is a separate
+//! command and never part of a failover.
+
+use clap::{Args, Subcommand};
+
+use super::{CliError, Exit, Output, load_plans, outln, select};
+use drctl::config::Settings;
+use drctl::plan::spec::SwitchMode;
+
+/// `dns`.
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// Create the control objects, health checks and failover records of
+    /// every `switch = "health-check"` record (idempotent; control plane:
+    /// for calm days, never on the recovery path).
+    Prepare(PrepareArgs),
+}
+
+/// `dns prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// Only this plan.
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// Runs `dns`.
+pub async fn run(cmd: DnsCommand, settings: &Settings) -> Result<Exit, CliError> {
+    let DnsCommand::Prepare(args) = cmd;
+    let loaded = load_plans(settings, &[])?;
+    let plans: Vec<_> = select(&loaded, args.plan.as_deref())?
+        .into_iter()
+        .filter(|p| {
+            p.spec
+                .dns
+                .iter()
+                .any(|d| d.switch == SwitchMode::HealthCheck)
+        })
+        .cloned()
+        .collect();
+    if plans.is_empty() {
+        return Err(
+            CliError::invalid("no selected plan has a `switch = \"health-check\"` record")
+                .hint("a data-plane switch is set per [[dns]] record (docs/failover.md)"),
+        );
+    }
+    let clouds = drctl::cloud::connect(&settings.cloud).await?;
+    let mut all = Vec::new();
+    for p in &plans {
+        let done =
+            drctl::steps::dns_setup::prepare(&clouds, p, settings.cloud.s3_endpoint.as_deref())
+                .await
+                .map_err(|e| {
+                    CliError::from(e)
+                        .hint("Route 53's API (us-east-1) must answer: run this on a calm day")
+                })?;
+        all.push((p.name().to_string(), done));
+    }
+    match args.output {
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&all)?),
+        Output::Text => {
+            for (plan, done) in &all {
+                outln!("plan {plan}:");
+                for d in done {
+                    outln!("  {:<10} {:<12} {}", d.action, d.region, d.resource);
+                }
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
