@@ -275,9 +275,19 @@ pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
     match cx.clouds.dns.find_zone(name).await {
         Ok(Some(z)) => Finding::ok(&what, "global", format!("zone {}", z.id)).with_facts(&z),
         Ok(None) => Finding::missing(&what, "global"),
+        Err(e) if e.kind.is_transient() => Finding::blocks(
+            &what,
+            "global",
+            format!("unreachable ({})", e.kind.as_str()),
+            ROUTE53_API_DOWN,
+        ),
         Err(e) => Finding::unreadable(&what, "global", &e),
     }
 }
+
+/// Why records mode cannot move traffic when Route 53's API does not answer,
+/// and what does.
+pub const ROUTE53_API_DOWN: &str = "Route 53's API does not answer (its control plane, hosted in us-east-1 alone): records mode (switch = \"upsert\" or \"weighted\") cannot move traffic, so nothing was changed; a data-plane switch (switch = \"health-check\", docs/failover.md) moves traffic without that API";
 
 /// What a zone's switch publishes (verify-dns waits on its changes).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
