@@ -9,7 +9,8 @@
       probe until ready; exit 1 on timeout, 2 when PID dies first.
 
 KIND is one of: localstack (URL/_localstack/health lists SERVICES as available),
-moto (URL/moto-api/ answers 200), gcs (URL/storage/v1/b answers 200).
+moto (URL/moto-api/ answers 200), gcs (URL/storage/v1/b answers 200),
+dns (a DNS query over UDP to URL's host:port gets an answer, any rcode).
 """
 import json
 import os
@@ -27,8 +28,24 @@ def port_open(host, port):
         return False
 
 
+def dns_answers(url):
+    """One UDP query (root SOA) to URL's host:port; any well-formed reply counts."""
+    host, _, port = url.split("://")[-1].rstrip("/").rpartition(":")
+    query = b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00" + b"\x00\x00\x06\x00\x01"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(1)
+        try:
+            s.sendto(query, (host, int(port)))
+            data = s.recv(512)
+        except OSError as exc:
+            return False, f"no DNS answer: {exc}"
+    return (True, "ok") if data[:2] == b"\x12\x34" else (False, "not a DNS answer")
+
+
 def ready(kind, url):
     url = url.rstrip("/")
+    if kind == "dns":
+        return dns_answers(url)
     path = {
         "localstack": "/_localstack/health",
         "moto": "/moto-api/",

@@ -9,6 +9,7 @@ mod adapters;
 mod buckets;
 mod calls;
 mod cli;
+mod dnsplane;
 mod drill;
 mod evidence;
 mod failover;

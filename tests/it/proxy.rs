@@ -30,6 +30,14 @@
 //! how many reached the emulator ([`FaultProxy::forwarded`]): "the promotion
 //! was sent exactly once".
 //!
+//! The region of a request is that of its SigV4 credential scope. An unsigned
+//! request (Route 53's health checkers send anonymous GETs) has no scope: its
+//! region then comes from a `Host` header naming a regional S3 endpoint,
+//! `s3.<region>.amazonaws.com` or `<bucket>.s3.<region>.amazonaws.com` (with
+//! or without `:port`), which is what a health check with
+//! `FullyQualifiedDomainName=s3.<region>.amazonaws.com` sends. So
+//! [`Match::Region`] takes a region's health-check target down too.
+//!
 //! Error bodies are in the `<ErrorResponse><Error>..` shape that the AWS query
 //! protocol (RDS, Auto Scaling, CloudWatch, STS) and Route 53's REST-XML
 //! protocol parse; S3 (root `<Error>`) would not read the code from them.
@@ -68,8 +76,10 @@ pub enum Match {
     BodyContains(String),
     /// Requests signed for this region: the region of the SigV4 credential
     /// scope in the `Authorization` header (`Credential=KEY/DATE/REGION/
-    /// SERVICE/aws4_request`). This is how a test takes one region down
-    /// while every service of every region shares one emulator endpoint.
+    /// SERVICE/aws4_request`); for an unsigned request, the region of a
+    /// `Host: [<bucket>.]s3.<region>.amazonaws.com` header. This is how a
+    /// test takes one region down while every service of every region
+    /// shares one emulator endpoint.
     Region(&'static str),
 }
 
@@ -382,15 +392,18 @@ impl State {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
             .map(|(_, v)| String::from_utf8_lossy(v).to_string());
-        let region = req
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            .and_then(|(_, v)| {
-                let v = String::from_utf8_lossy(v);
+        let header = |name: &str| {
+            req.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| String::from_utf8_lossy(v).to_string())
+        };
+        let region = header("authorization")
+            .and_then(|v| {
                 let scope = v.split("Credential=").nth(1)?.split(',').next()?;
                 scope.split('/').nth(2).map(str::to_string)
-            });
+            })
+            .or_else(|| header("host").as_deref().and_then(s3_host_region));
         let mut seen = Seen {
             region,
             method: req.method.clone(),
@@ -510,6 +523,21 @@ fn error_answer(status: u16, code: &str, message: &str) -> Answer {
     }
 }
 
+/// The region of a regional S3 endpoint name, `s3.<region>.amazonaws.com`
+/// or `<bucket>.s3.<region>.amazonaws.com`, with or without `:port`.
+fn s3_host_region(host: &str) -> Option<String> {
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let labels: Vec<&str> = name
+        .trim_end_matches('.')
+        .strip_suffix(".amazonaws.com")?
+        .split('.')
+        .collect();
+    match labels.as_slice() {
+        [.., "s3", region] if !region.is_empty() => Some((*region).to_string()),
+        _ => None,
+    }
+}
+
 /// Reads one request (head, then a `Content-Length` body) from `sock`;
 /// `buf` keeps bytes read past it. `Ok(None)` when the client closed.
 async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Request>, String> {
@@ -597,4 +625,29 @@ async fn write_answer(
     }
     sock.write_all(&out).await?;
     sock.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::s3_host_region;
+
+    #[test]
+    fn unsigned_requests_take_their_region_from_an_s3_host() {
+        let region = |h| s3_host_region(h);
+        assert_eq!(
+            region("s3.us-east-1.amazonaws.com"),
+            Some("us-east-1".into())
+        );
+        assert_eq!(
+            region("s3.eu-west-1.amazonaws.com:4566"),
+            Some("eu-west-1".into())
+        );
+        assert_eq!(
+            region("b.x.s3.us-west-2.amazonaws.com"),
+            Some("us-west-2".into())
+        );
+        assert_eq!(region("127.0.0.1:4566"), None);
+        assert_eq!(region("s3.amazonaws.com"), None);
+        assert_eq!(region("rds.us-east-1.amazonaws.com"), None);
+    }
 }
