@@ -206,6 +206,50 @@ fn not_found(service: &'static str, op: &'static str, res: &str, region: &str) -
     )
 }
 
+/// A change batch applied to a zone's records, as Route 53 judges it: a
+/// DELETE must match a set exactly (values, TTL, weight), a CREATE must not
+/// find its set; the first refusal says why (the caller keeps nothing).
+fn apply_batch(mut recs: Vec<DnsRecord>, changes: &[DnsChange]) -> Result<Vec<DnsRecord>, String> {
+    let same = |a: &DnsRecord, b: &DnsRecord| {
+        a.name == b.name && a.rtype == b.rtype && a.set_identifier == b.set_identifier
+    };
+    for change in changes {
+        match change {
+            DnsChange::Upsert(r) => {
+                recs.retain(|x| !same(x, r));
+                recs.push(r.clone());
+            }
+            DnsChange::Delete(r) => match recs.iter().position(|x| same(x, r)) {
+                Some(i) if &recs[i] == r => {
+                    recs.remove(i);
+                }
+                Some(_) => {
+                    return Err(format!(
+                        "Tried to delete resource record set [name='{}', type='{}'] but the values provided do not match the current values",
+                        r.name, r.rtype
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "Tried to delete resource record set [name='{}', type='{}'] but it was not found",
+                        r.name, r.rtype
+                    ));
+                }
+            },
+            DnsChange::Create(r) => {
+                if recs.iter().any(|x| same(x, r)) {
+                    return Err(format!(
+                        "Tried to create resource record set [name='{}', type='{}'] but it already exists",
+                        r.name, r.rtype
+                    ));
+                }
+                recs.push(r.clone());
+            }
+        }
+    }
+    Ok(recs)
+}
+
 fn fqdn(name: &str) -> String {
     if name.ends_with('.') {
         name.to_string()
@@ -389,18 +433,20 @@ impl Dns for FakeCloud {
             ));
         }
         let recs = s.records.entry(zone.id.clone()).or_default();
-        let same = |a: &DnsRecord, b: &DnsRecord| {
-            a.name == b.name && a.rtype == b.rtype && a.set_identifier == b.set_identifier
-        };
-        for change in changes {
-            match change {
-                DnsChange::Upsert(r) => {
-                    recs.retain(|x| !same(x, r));
-                    recs.push(r.clone());
-                }
-                DnsChange::Delete(r) => recs.retain(|x| x != r),
-            }
-        }
+        // All or nothing, as Route 53: the batch applies to a copy, kept
+        // only when every change in it was accepted.
+        let applied = apply_batch(recs.clone(), changes).map_err(|message| {
+            CloudError::new(
+                "route53",
+                "ChangeResourceRecordSets",
+                &zone.name,
+                "global",
+                ErrorKind::Client,
+                message,
+            )
+            .with_code("InvalidChangeBatch")
+        })?;
+        *recs = applied;
         s.change_counter += 1;
         let id = format!("CFAKE{}", s.change_counter);
         s.writes

@@ -113,15 +113,44 @@ pub struct HealthCheck {
 pub enum DnsChange {
     /// Create or replace the record.
     Upsert(DnsRecord),
-    /// Delete the record (it must match exactly).
+    /// Delete the record (it must match exactly: values, TTL, weight).
     Delete(DnsRecord),
+    /// Create the record (refused when the set exists).
+    Create(DnsRecord),
 }
 
 impl DnsChange {
-    /// The record set the change is about.
+    /// A compare-and-swap of one record set: DELETE exactly what was read
+    /// and CREATE `want`, in the same batch (CREATE alone when nothing was
+    /// read). A batch is all-or-nothing, so when the set changed since the
+    /// read the provider refuses the whole batch instead of overwriting a
+    /// newer decision. A set read without a TTL (an alias) cannot be
+    /// deleted by value: it is replaced by an UPSERT, unguarded.
+    pub fn swap(read: Option<&DnsRecord>, want: &DnsRecord) -> Vec<DnsChange> {
+        match read {
+            None => vec![DnsChange::Create(want.clone())],
+            Some(r) if r.ttl.is_none() => vec![DnsChange::Upsert(want.clone())],
+            Some(r) => vec![
+                DnsChange::Delete(r.clone()),
+                DnsChange::Create(want.clone()),
+            ],
+        }
+    }
+
+    /// The record it changes.
     pub fn record(&self) -> &DnsRecord {
         match self {
-            Self::Upsert(r) | Self::Delete(r) => r,
+            DnsChange::Upsert(r) | DnsChange::Delete(r) | DnsChange::Create(r) => r,
+        }
+    }
+
+    /// What it counts toward Route 53's limit of 1,000 records per batch:
+    /// its values, twice for an UPSERT.
+    pub fn counted_records(&self) -> usize {
+        let values = self.record().values.len().max(1);
+        match self {
+            DnsChange::Upsert(_) => 2 * values,
+            DnsChange::Delete(_) | DnsChange::Create(_) => values,
         }
     }
 }

@@ -99,6 +99,8 @@ struct Env<'a> {
     rpo_readings: &'a BTreeMap<String, RpoDetail>,
     side: &'a SideReads,
     drill_expires: Option<DateTime<Utc>>,
+    /// The journal's fence, handed to every step's [`Cx::fenced`].
+    fence: Option<&'a Arc<dyn journal::Fence>>,
 }
 
 impl<'a> Env<'a> {
@@ -218,6 +220,7 @@ impl Engine {
             attempt: 1,
             drill_expires: None,
             render_report: Some(crate::report::running_json),
+            fence: None,
         }
     }
 
@@ -263,6 +266,7 @@ impl Engine {
                 + chrono::Duration::from_std(max_duration + crate::steps::drill_names::SWEEP_GRACE)
                     .unwrap_or_default()
         });
+        let fence = rc.journal.fence();
         let env = Env {
             plans: rc.plans,
             opts,
@@ -272,6 +276,7 @@ impl Engine {
             rpo_readings: rc.rpo_readings,
             side: &side,
             drill_expires,
+            fence: fence.as_ref(),
         };
         let mut sched = Schedule::new(rc.steps, std::mem::take(&mut rc.outputs), &rc.attempts);
         let mut stop = self.stop_signal(opts, is_drill, rc.clock_start, max_duration, rc.locks);
@@ -387,6 +392,7 @@ impl Engine {
             cx.rpo_readings = env.rpo_readings.get(plan.name());
             cx.attempt = attempt;
             cx.drill_expires = env.drill_expires;
+            cx.fence = env.fence.cloned();
             let action = step.kind.action();
             let span = tracing::info_span!("step", step = %step.id);
             let result = tracing::Instrument::instrument(action.run(&cx), span).await;
@@ -420,6 +426,17 @@ impl Engine {
                         env.run_id.to_string(),
                     ));
                 }
+            }
+            // A step refused by its fence changed nothing; the journal would
+            // refuse its record too: the run ends as a fenced append ends it.
+            Err(e) if matches!(e, StepFailure::Fenced { .. }) => {
+                self.reporter.finished(step, Err(&e), elapsed);
+                let detail = e.to_string();
+                let detail = detail.lines().next().unwrap_or_default().to_string();
+                return Err(EngineError::Journal(JournalError::Fenced {
+                    run_id: env.run_id.to_string(),
+                    detail,
+                }));
             }
             Err(e) => {
                 self.reporter.finished(step, Err(&e), elapsed);

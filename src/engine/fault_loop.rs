@@ -361,6 +361,7 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                 deadline: std::time::Instant::now() + Duration::from_secs(5),
                 drill_expires: None,
                 render_report: None,
+                fence: None,
                 poll: sc.opts.poll,
                 journal: twice.store.clone(),
                 lag_window: sc.opts.lag_window,

@@ -337,6 +337,12 @@ impl Journal {
         self.fence = Some(fence);
     }
 
+    /// The fence this journal asks before each append, if any: the engine
+    /// hands the same one to the steps, which ask it before each cloud write.
+    pub fn fence(&self) -> Option<Arc<dyn Fence>> {
+        self.fence.clone()
+    }
+
     /// The run id.
     pub fn run_id(&self) -> &str {
         &self.run_id

@@ -240,6 +240,8 @@ impl DrillDatabase {
                 let mut placement = ReplicaPlacement::like(real.as_ref(), &source);
                 placement.multi_az = Some(false);
                 placement.tags = drill_names::tags(cx.run_id, &drill_names::owner(), cx.expires());
+                cx.fenced(&format!("rds:CreateDBInstanceReadReplica {temp}"), t)
+                    .await?;
                 cx.clouds
                     .database
                     .create_replica(t, temp, &source.arn, &placement)
@@ -411,6 +413,8 @@ impl Action for DrillDatabase {
                 Some("promoted by an earlier attempt whose outputs were not journaled".into());
         } else {
             self.read_lag(cx, &temp, &mut out).await;
+            cx.fenced(&format!("rds:PromoteReadReplica of {temp}"), t)
+                .await?;
             cx.clouds.database.promote_replica(t, &temp).await?;
             out.promoted_at = Some(Utc::now());
         }

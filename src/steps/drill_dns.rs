@@ -179,6 +179,11 @@ impl Action for DrillDns {
         let z = zone(cx, &self.zone).await?;
         let want = self.wanted(cx).await?;
         let changes: Vec<DnsChange> = want.iter().cloned().map(DnsChange::Upsert).collect();
+        cx.fenced(
+            &format!("route53:ChangeResourceRecordSets in {}", self.zone),
+            "global",
+        )
+        .await?;
         let info = cx
             .clouds
             .dns

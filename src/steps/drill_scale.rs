@@ -237,12 +237,16 @@ impl Action for DrillScale {
                         g.capacity.min, g.capacity.desired, g.capacity.max
                     ),
                 );
+                cx.fenced(&format!("autoscaling:CreateOrUpdateTags of {name}"), r)
+                    .await?;
                 cx.clouds.compute.tag_group(r, name, &tags).await?;
                 g.capacity
             }
         };
         let to = raised(before, self.capacity);
         if g.capacity != to {
+            cx.fenced(&format!("autoscaling:UpdateAutoScalingGroup of {name}"), r)
+                .await?;
             cx.clouds.compute.set_capacity(r, name, to).await?;
         }
         let want = to.desired;

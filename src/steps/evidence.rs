@@ -271,6 +271,11 @@ async fn store(
     let base = dest_url.join(cx.run_id);
     let now = Utc::now();
     let (retention, note) = retention_for(cx, &dest_url, now).await;
+    // Once before the pack's objects (written at once), once before the
+    // manifest: each write is create-only, so a stale writer adds nothing
+    // that a newer run wrote.
+    cx.fenced(&format!("s3:PutObject of the pack under {base}"), cx.target)
+        .await?;
     let writes = files
         .iter()
         .map(|(name, body)| put_one(cx, base.join(name), name, body, retention));
@@ -296,6 +301,8 @@ async fn store(
     };
     // The manifest last: present means every object it lists is stored.
     let body = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    cx.fenced(&format!("s3:PutObject {}", base.join(MANIFEST)), cx.target)
+        .await?;
     let (entry, stored) = put_one(cx, base.join(MANIFEST), MANIFEST, &body, retention).await?;
     // An earlier attempt's manifest is the one that counts.
     let manifest: Manifest = serde_json::from_slice(&stored).unwrap_or(manifest);
@@ -410,6 +417,8 @@ impl Action for Evidence {
         for (dest, r) in dests.iter().zip(results) {
             match r {
                 Ok(v) => stored.push(v),
+                // A lost lease is no missing destination: the run ends here.
+                Err(e @ StepFailure::Fenced { .. }) => return Err(e),
                 Err(e) => {
                     tracing::warn!(destination = %dest, "evidence not stored: {e}");
                     let rec = e.to_record();
@@ -484,6 +493,7 @@ mod tests {
             attempt: 1,
             drill_expires: None,
             render_report: Some(report_of),
+            fence: None,
         };
         let step = Evidence {
             destinations: plan

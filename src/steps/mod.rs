@@ -40,6 +40,9 @@ pub mod verify_resolution;
 pub mod graph;
 pub mod side;
 
+#[cfg(test)]
+mod fencing_tests;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
@@ -360,6 +363,11 @@ pub struct Cx<'a> {
     /// engine hands the report module's renderer down; `None`: the pack
     /// holds no report).
     pub render_report: Option<RenderReport>,
+    /// The run's leases, as its journal asks them before each append (the
+    /// engine hands the journal's fence down): [`Cx::fenced`] asks it again
+    /// right before each cloud write. `None`: nothing to fence (local state
+    /// without leases, `status`, unit tests).
+    pub fence: Option<Arc<dyn crate::journal::Fence>>,
 }
 
 /// Renders a run's report as it stands from the plan, the run id and the
@@ -375,6 +383,34 @@ pub type RenderReport = fn(&Plan, &str, String) -> String;
 pub const FRESH: Duration = Duration::from_secs(10);
 
 impl Cx<'_> {
+    /// Confirms with the state store, right before a cloud write, that this
+    /// run still holds its plan's lease; returns the plan's fencing token
+    /// (`None`: no leases, nothing to fence), which conditional writes (a
+    /// data-plane control) can carry. A lease lost, taken over or past its
+    /// deadline refuses with [`StepFailure::Fenced`]: the step stops before
+    /// `what` (in `region`) and changes nothing, and the engine ends the run
+    /// as it does when the journal refuses an append. Reads are not fenced.
+    ///
+    /// What this cannot do: a pause *between* this check and the call it
+    /// guards still sends a stale call. Record changes are compare-and-swap
+    /// batches and control writes conditional for that reason.
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    pub async fn fenced(&self, what: &str, region: &str) -> Result<Option<u64>, StepFailure> {
+        let Some(fence) = &self.fence else {
+            return Ok(None);
+        };
+        let plan = self.plan.name();
+        match fence.check(Some(plan)).await {
+            Ok(tokens) => Ok(tokens.get(plan).copied()),
+            Err(detail) => Err(StepFailure::Fenced {
+                what: what.to_string(),
+                region: region.to_string(),
+                detail,
+            }),
+        }
+    }
+
     /// When what a drill creates expires (tagged on it for a sweep).
     pub fn expires(&self) -> chrono::DateTime<chrono::Utc> {
         self.drill_expires
@@ -397,12 +433,6 @@ impl Cx<'_> {
             return None;
         }
         serde_json::from_value(found.facts).ok()
-    }
-
-    /// The fencing token a data-plane control carries (interim: 0 until
-    /// the lease's token reaches the steps).
-    pub fn fencing_token(&self) -> u64 {
-        0
     }
 
     /// The outputs of this plan's step of `O`'s kind on `subject` (`None`:
@@ -526,6 +556,19 @@ pub enum StepFailure {
         /// Region.
         region: String,
     },
+    /// The run's lease was lost before a cloud write ([`Cx::fenced`]):
+    /// nothing was changed, and the run ends as a fenced journal ends it.
+    #[error(
+        "lease lost: {what} ({region}) was not sent, and this process made no change: {detail}\n  hint: another process took the plan over; `drctl lock status` shows who holds it, and `drctl runs show` who continued the run"
+    )]
+    Fenced {
+        /// The write that was not made (`promote payments-db-usw2`).
+        what: String,
+        /// Where it would have gone.
+        region: String,
+        /// Why the lease is not ours (taken over, expired, unreadable).
+        detail: String,
+    },
 }
 
 impl StepFailure {
@@ -561,6 +604,12 @@ impl StepFailure {
                 ErrorClass::State,
                 false,
                 Some(resource.clone()),
+                Some(region.clone()),
+            ),
+            Self::Fenced { what, region, .. } => (
+                ErrorClass::State,
+                false,
+                Some(what.clone()),
                 Some(region.clone()),
             ),
         };
@@ -652,6 +701,7 @@ pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Findin
         attempt: 1,
         drill_expires: None,
         render_report: None,
+        fence: None,
     };
     futures::future::join_all(g.steps.iter().map(|s| s.kind.action().readiness(&cx)))
         .await

@@ -412,6 +412,8 @@ impl Action for Promote {
                 // The promotion's answer says whether it is done (an
                 // emulator promotes at once); RDS answers `modifying`, and
                 // then the step waits for an available primary.
+                cx.fenced(&format!("rds:PromoteReadReplica of {id}"), t)
+                    .await?;
                 let answered = cx.clouds.database.promote_known(t, &inst).await?;
                 out.promoted_at = Some(Utc::now());
                 if answered.role == DbRole::Primary && answered.is_available() {

@@ -242,6 +242,11 @@ impl Action for Reprotect {
             out.placement = Some(placement.clone());
             if let Some(old) = cur.filter(|i| i.role == DbRole::Primary) {
                 if db.describe_instance(r, &parked).await?.is_none() {
+                    cx.fenced(
+                        &format!("rds:ModifyDBInstance renaming {} to {parked}", old.id),
+                        r,
+                    )
+                    .await?;
                     db.rename_instance(r, &old.id, &parked).await?;
                 }
                 wait_for(
@@ -261,6 +266,8 @@ impl Action for Reprotect {
             }
             // At most once, even when an attempt's answer is lost: the
             // adapter reads the instance before it repeats a create.
+            cx.fenced(&format!("rds:CreateDBInstanceReadReplica {id}"), r)
+                .await?;
             db.create_replica(r, id, &primary.arn, &placement).await?;
         }
         let inst = wait_for(

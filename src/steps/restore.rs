@@ -274,6 +274,11 @@ impl Action for Restore {
             .await?
             .is_some();
         if !existed {
+            cx.fenced(
+                &format!("rds:RestoreDBInstanceToPointInTime into {target_id}"),
+                t,
+            )
+            .await?;
             cx.clouds
                 .database
                 .restore_to_point_in_time(t, source_id, &target_id, point)

@@ -217,6 +217,8 @@ impl Action for Scale {
         };
         let acted = before.capacity != want;
         if acted {
+            cx.fenced(&format!("autoscaling:UpdateAutoScalingGroup of {name}"), t)
+                .await?;
             cx.clouds.compute.set_capacity(t, name, want).await?;
         } else {
             tracing::info!(group = name, region = t, "already at active capacity");
@@ -245,6 +247,8 @@ impl Action for Scale {
             .map(|k| k.to_string())
             .collect();
         if !drill_tags.is_empty() {
+            cx.fenced(&format!("autoscaling:DeleteTags of {name}"), t)
+                .await?;
             cx.clouds.compute.untag_group(t, name, &drill_tags).await?;
             tracing::info!(
                 group = name,

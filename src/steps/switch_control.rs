@@ -407,7 +407,16 @@ impl Action for SwitchControl {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let token = cx.fencing_token();
+        // One check of the lease before the concurrent writes; each write is
+        // then conditional and carries the token, so a writer that paused
+        // after this check cannot overwrite a newer run's control. Without
+        // shared state there is no lease: the token is then the time in
+        // ms, which is how lease tokens grow too, so that a later run's
+        // control is never refused for an earlier run's.
+        let token = match cx.fenced("s3:PutObject of the controls", cx.target).await? {
+            Some(t) => t,
+            None => u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0),
+        };
         let writes = futures::future::join_all(
             wanted(&self.records, cx.target)
                 .iter()

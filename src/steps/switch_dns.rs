@@ -5,6 +5,14 @@
 //! One batch per zone means clients never see half a switch (the API record
 //! moved, the database record not). Route 53 counts an UPSERT twice toward its
 //! 1,000-record batch limit, so batches are split at 500 changes.
+//!
+//! In `upsert` and `weighted` mode each record change is a compare-and-swap:
+//! the batch DELETEs exactly the set the step read (values, TTL, weight) and
+//! CREATEs the new one. A batch is all-or-nothing, so a writer whose read is
+//! stale (a process that slept through its lease, then woke) is refused by
+//! Route 53 instead of overwriting a newer run's decision (see
+//! [`swap_refused`]). The pair counts two records, like an UPSERT, and is
+//! never split across batches.
 
 use std::collections::BTreeMap;
 
@@ -24,10 +32,47 @@ use crate::steps::graph::{Builder, Phase, RunMode};
 /// Most UPSERTs in one Route 53 change batch (each counts twice toward 1,000).
 pub const MAX_UPSERTS_PER_BATCH: usize = 500;
 
+/// Most records one Route 53 change batch may count.
+pub const MAX_RECORDS_PER_BATCH: usize = 2 * MAX_UPSERTS_PER_BATCH;
+
 /// Splits changes into Route 53 change batches: as few as the 1,000-record
-/// limit allows (one, for any plan of fewer than 500 records).
-pub(super) fn batches(changes: &[DnsChange]) -> std::slice::Chunks<'_, DnsChange> {
-    changes.chunks(MAX_UPSERTS_PER_BATCH)
+/// limit allows (one, for any plan of fewer than 500 records), never
+/// between a DELETE and the CREATE of the same set that follows it (a
+/// compare-and-swap split in two would no longer be one).
+pub(super) fn batches(changes: &[DnsChange]) -> impl Iterator<Item = &[DnsChange]> {
+    let mut cuts = vec![0];
+    let (mut counted, mut i) = (0, 0);
+    while i < changes.len() {
+        let unit = if swap_pair(&changes[i..]) { 2 } else { 1 };
+        let size: usize = changes[i..i + unit]
+            .iter()
+            .map(DnsChange::counted_records)
+            .sum();
+        if counted > 0 && counted + size > MAX_RECORDS_PER_BATCH {
+            cuts.push(i);
+            counted = 0;
+        }
+        counted += size;
+        i += unit;
+    }
+    cuts.push(changes.len());
+    let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    ranges
+        .into_iter()
+        .filter(|(a, b)| b > a)
+        .map(move |(a, b)| &changes[a..b])
+}
+
+/// Whether `changes` starts with a DELETE and the CREATE of the same set.
+fn swap_pair(changes: &[DnsChange]) -> bool {
+    match changes {
+        [DnsChange::Delete(d), DnsChange::Create(c), ..] => {
+            norm(&d.name) == norm(&c.name)
+                && d.rtype.eq_ignore_ascii_case(&c.rtype)
+                && d.set_identifier == c.set_identifier
+        }
+        _ => false,
+    }
 }
 
 /// Switch every record of the plan in one zone.
@@ -289,6 +334,95 @@ pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
 /// and what does.
 pub const ROUTE53_API_DOWN: &str = "Route 53's API does not answer (its control plane, hosted in us-east-1 alone): records mode (switch = \"upsert\" or \"weighted\") cannot move traffic, so nothing was changed; a data-plane switch (switch = \"health-check\", docs/failover.md) moves traffic without that API";
 
+/// The compare-and-swap changes that bring the records `cur` (as read, in
+/// the order of `want`) to `want`: nothing for a record already right.
+pub(super) fn swaps(want: &[DnsRecord], cur: &[Option<DnsRecord>]) -> Vec<DnsChange> {
+    want.iter()
+        .zip(cur)
+        .filter(|(w, c)| !matches(c, w))
+        .flat_map(|(w, c)| DnsChange::swap(c.as_ref(), w))
+        .collect()
+}
+
+/// Submits the swaps in as few batches as the limit allows, each after a
+/// check of the run's lease; returns the change ids and whether every batch
+/// was INSYNC in its answer. A batch refused because a record changed since
+/// it was read fails the step saying so ([`swap_refused`]).
+pub(super) async fn submit_swaps(
+    cx: &Cx<'_>,
+    z: &HostedZone,
+    changes: &[DnsChange],
+) -> Result<(Vec<String>, bool), StepFailure> {
+    let comment = format!(
+        "drctl run {}: {} to {}",
+        cx.run_id,
+        cx.plan.name(),
+        cx.target
+    );
+    let mut change_ids = Vec::new();
+    let mut in_sync = true;
+    for batch in batches(changes) {
+        cx.fenced(
+            &format!("route53:ChangeResourceRecordSets in {}", z.name),
+            "global",
+        )
+        .await?;
+        let info = match cx.clouds.dns.apply_changes(z, batch, &comment).await {
+            Ok(info) => info,
+            Err(e) => return Err(swap_refused(cx, z, batch, e).await),
+        };
+        in_sync &= info.in_sync;
+        change_ids.push(info.id);
+    }
+    Ok((change_ids, in_sync))
+}
+
+/// Why a swap batch was refused: when a record it swaps is no longer what
+/// was read (read again, only now that the batch failed), another run
+/// changed it and the step says so; otherwise the provider's own error.
+async fn swap_refused(
+    cx: &Cx<'_>,
+    z: &HostedZone,
+    batch: &[DnsChange],
+    e: crate::cloud::CloudError,
+) -> StepFailure {
+    if e.kind != crate::cloud::ErrorKind::Client {
+        return e.into();
+    }
+    // What each swapped set was when read: the DELETE's record, or absent
+    // before a lone CREATE.
+    let mut read: Vec<(DnsRecord, Option<DnsRecord>)> = Vec::new();
+    for (i, c) in batch.iter().enumerate() {
+        match c {
+            DnsChange::Create(w) if i > 0 && swap_pair(&batch[i - 1..]) => {
+                if let DnsChange::Delete(d) = &batch[i - 1] {
+                    read.push((w.clone(), Some(d.clone())));
+                }
+            }
+            DnsChange::Create(w) => read.push((w.clone(), None)),
+            _ => {}
+        }
+    }
+    let wants: Vec<DnsRecord> = read.iter().map(|(w, _)| w.clone()).collect();
+    let Ok(now) = current(cx, z, &wants).await else {
+        return e.into();
+    };
+    match read.iter().zip(&now).find(|((_, was), now)| *was != **now) {
+        Some(((w, _), now)) => StepFailure::state(
+            format!(
+                "record {} {} changed since it was read (now {}): another run switched it; re-read with drctl status",
+                w.name,
+                w.rtype,
+                show(now)
+            ),
+            "nothing was changed by this batch (Route 53 applies a batch whole or not at all); check who holds the plan (drctl lock status) before running again",
+            &w.name,
+            "global",
+        ),
+        None => e.into(),
+    }
+}
+
 /// What a zone's switch publishes (verify-dns waits on its changes).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -334,7 +468,7 @@ impl Action for SwitchDns {
             .iter()
             .zip(&cur)
             .map(|(w, c)| Planned {
-                call: "route53:ChangeResourceRecordSets UPSERT (one batch for the zone)".into(),
+                call: "route53:ChangeResourceRecordSets DELETE+CREATE (compare-and-swap, one batch for the zone)".into(),
                 resource: format!(
                     "{} {}{}",
                     w.name,
@@ -356,41 +490,22 @@ impl Action for SwitchDns {
         let z = zone_now(cx, &self.zone).await?;
         let want = desired(cx, &self.records).await?;
         let cur = current(cx, &z, &want).await?;
-        let changes: Vec<DnsChange> = want
-            .iter()
-            .zip(&cur)
-            .filter(|(w, c)| !matches(c, w))
-            .map(|(w, _)| DnsChange::Upsert(w.clone()))
-            .collect();
-        let mut change_ids = Vec::new();
-        let mut in_sync = true;
-        for batch in batches(&changes) {
-            let info = cx
-                .clouds
-                .dns
-                .apply_changes(
-                    &z,
-                    batch,
-                    &format!(
-                        "drctl run {}: {} to {}",
-                        cx.run_id,
-                        cx.plan.name(),
-                        cx.target
-                    ),
-                )
-                .await?;
-            in_sync &= info.in_sync;
-            change_ids.push(info.id);
-        }
+        let changes = swaps(&want, &cur);
+        let (change_ids, in_sync) = submit_swaps(cx, &z, &changes).await?;
         if changes.is_empty() {
             tracing::info!(zone = %self.zone, "records already point at {}", cx.target);
         }
+        let changed = want
+            .iter()
+            .zip(&cur)
+            .filter(|(w, c)| !matches(c, w))
+            .count();
         SwitchDnsOutput {
             zone: z.name,
             zone_id: z.id,
             change_ids,
             in_sync,
-            changed: changes.len(),
+            changed,
             before: cur,
             after: want,
             submitted_at: Utc::now(),

@@ -383,6 +383,7 @@ impl crate::cloud::Dns for Route53Dns {
             let (action, record) = match change {
                 DnsChange::Upsert(r) => (ChangeAction::Upsert, r),
                 DnsChange::Delete(r) => (ChangeAction::Delete, r),
+                DnsChange::Create(r) => (ChangeAction::Create, r),
             };
             let set = to_record_set(record, &zone.id).map_err(&invalid)?;
             batch = batch.changes(

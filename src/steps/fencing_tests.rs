@@ -1,0 +1,285 @@
+//! Stale actors cannot write: the fence a step asks before each cloud write
+//! ([`Cx::fenced`]), and the compare-and-swap record changes of `switch-dns`,
+//! on the in-memory fake (paused time: leases expire without waiting).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::switch_dns::{batches, submit_swaps, swaps};
+use super::*;
+use crate::cloud::fake::FakeCloud;
+use crate::cloud::{DnsChange, DnsRecord, ObjectUrl};
+use crate::journal::{MemoryStore, RunKind};
+use crate::state::clock::TokioClock;
+use crate::state::lease::LeaseLocks;
+use crate::state::{Holder, LeaseTimes, LockSet, LockStore, Takeover};
+
+fn payments() -> Plan {
+    crate::plan::reference()
+        .into_iter()
+        .find(|p| p.name() == "payments")
+        .expect("payments")
+}
+
+/// Leases of 1 s (skew 100 ms) on the fake's bucket, on tokio's clock.
+fn leases(fake: &FakeCloud) -> LeaseLocks {
+    fake.state().buckets.push("s3://state".into());
+    LeaseLocks::new(
+        Arc::new(fake.clone()),
+        "us-east-1",
+        ObjectUrl::parse("s3://state/team").expect("url"),
+        LeaseTimes {
+            length: Duration::from_millis(1_000),
+            skew: Duration::from_millis(100),
+        },
+    )
+    .with_clock(Arc::new(TokioClock::default()))
+}
+
+/// Runs `f` with a step context of the payments plan failing over to
+/// us-east-1, fenced by `fence`.
+async fn with_cx<T>(
+    fake: &FakeCloud,
+    fence: Option<Arc<dyn crate::journal::Fence>>,
+    f: impl AsyncFnOnce(&Cx<'_>) -> T,
+) -> T {
+    let clouds = fake.clouds();
+    let plan = payments();
+    let outputs = BTreeMap::new();
+    let g = crate::steps::graph::compile(&plan, "us-east-1").expect("graph");
+    let cx = Cx {
+        clouds: &clouds,
+        plan: &plan,
+        target: "us-east-1",
+        run_id: "20261123T100000Z-payments-fe01",
+        outputs: &outputs,
+        deadline: Instant::now() + Duration::from_secs(30),
+        poll: (Duration::from_millis(1), Duration::from_millis(5)),
+        journal: Arc::new(MemoryStore::new()),
+        lag_window: Duration::from_secs(900),
+        waiting: None,
+        side: None,
+        graph: &g.steps,
+        rpo_readings: None,
+        attempt: 2,
+        drill_expires: None,
+        render_report: None,
+        fence,
+    };
+    f(&cx).await
+}
+
+fn step_of(plan: &Plan, kind: KindName) -> graph::Step {
+    crate::steps::graph::compile(plan, "us-east-1")
+        .expect("graph")
+        .steps
+        .into_iter()
+        .find(|s| s.kind.name() == kind)
+        .expect("a step of the kind")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_whose_lease_was_taken_over_while_it_slept_makes_no_cloud_write() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let l = leases(&fake);
+    let a = l
+        .acquire(
+            "payments",
+            &Holder::current("run-a", RunKind::Failover),
+            Takeover::default(),
+        )
+        .await
+        .expect("A takes the lease");
+    let fence: Arc<dyn crate::journal::Fence> = Arc::new(LockSet(vec![a.lock.clone()]));
+    // While the lease is ours, the helper gives the plan's token.
+    let token = with_cx(&fake, Some(fence.clone()), async |cx| {
+        cx.fenced("a write", "us-east-1").await
+    })
+    .await
+    .expect("held");
+    assert_eq!(token, a.lock.token());
+
+    // A sleeps (no renewal) past its lease; B takes the plan over.
+    a.lock.abandon();
+    tokio::time::advance(Duration::from_millis(1_200)).await;
+    let b = l
+        .acquire(
+            "payments",
+            &Holder::current("run-a", RunKind::Failover),
+            Takeover {
+                reclaim_run: Some("run-a"),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("B resumes the run");
+    assert!(b.lock.token() > a.lock.token());
+
+    // A wakes inside its scale step: the group needs scaling, but the
+    // fence refuses before the write.
+    let writes = fake.state().writes.len();
+    let scale = step_of(&payments(), KindName::Scale);
+    let err = with_cx(&fake, Some(fence), async |cx| {
+        scale.kind.action().run(cx).await
+    })
+    .await
+    .expect_err("fenced");
+    assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("lease lost: autoscaling:UpdateAutoScalingGroup of payments-api-use1 (us-east-1) was not sent, and this process made no change"),
+        "{text}"
+    );
+    assert_eq!(
+        fake.state().writes.len(),
+        writes,
+        "{:?}",
+        fake.state().writes
+    );
+}
+
+#[tokio::test]
+async fn without_leases_the_helper_lets_every_write_through_with_no_token() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let token = with_cx(&fake, None, async |cx| {
+        cx.fenced("a write", "us-east-1").await
+    })
+    .await
+    .expect("nothing to fence");
+    assert_eq!(token, None);
+}
+
+fn cname(name: &str, value: &str) -> DnsRecord {
+    DnsRecord {
+        name: name.into(),
+        rtype: "CNAME".into(),
+        ttl: Some(60),
+        values: vec![value.into()],
+        set_identifier: None,
+        weight: None,
+        routing: None,
+    }
+}
+
+#[tokio::test]
+async fn a_stale_swap_is_refused_whole_and_names_the_newer_value() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let clouds = fake.clouds();
+    let z = clouds
+        .dns
+        .find_zone("example.com.")
+        .await
+        .expect("zone")
+        .expect("zone");
+    let home = cname("api.example.com.", "api-usw2.example.com.");
+    let target = cname("api.example.com.", "api-use1.example.com.");
+    // Writer 1 read the record at home; meanwhile another run moved it.
+    let stale = swaps(std::slice::from_ref(&target), &[Some(home.clone())]);
+    assert_eq!(
+        stale,
+        [
+            DnsChange::Delete(home.clone()),
+            DnsChange::Create(target.clone())
+        ]
+    );
+    let newer = cname("api.example.com.", "api-elsewhere.example.com.");
+    clouds
+        .dns
+        .apply_changes(&z, &DnsChange::swap(Some(&home), &newer), "newer run")
+        .await
+        .expect("the newer run's swap");
+    let err = with_cx(&fake, None, async |cx| submit_swaps(cx, &z, &stale).await)
+        .await
+        .expect_err("stale");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("record api.example.com. CNAME changed since it was read (now api-elsewhere.example.com. ttl 60): another run switched it; re-read with drctl status"),
+        "{text}"
+    );
+    // Nothing of the stale batch was applied.
+    let now = clouds
+        .dns
+        .read_records(&z, "api.example.com.", "CNAME")
+        .await
+        .expect("read");
+    assert_eq!(now, [newer]);
+}
+
+#[tokio::test]
+async fn the_fake_refuses_a_delete_that_does_not_match_and_a_create_of_an_existing_set() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let dns = fake.clouds().dns;
+    let z = dns.find_zone("example.com.").await.unwrap().unwrap();
+    let api = cname("api.example.com.", "api-usw2.example.com.");
+    let mut wrong_ttl = api.clone();
+    wrong_ttl.ttl = Some(300);
+    let fresh = cname("new.example.com.", "x.example.com.");
+    // A good CREATE first, then a DELETE that does not match: neither lands.
+    let e = dns
+        .apply_changes(
+            &z,
+            &[
+                DnsChange::Create(fresh.clone()),
+                DnsChange::Delete(wrong_ttl),
+            ],
+            "",
+        )
+        .await
+        .expect_err("values differ");
+    assert_eq!(e.code.as_deref(), Some("InvalidChangeBatch"));
+    assert!(e.message.contains("do not match"), "{e}");
+    assert!(
+        dns.read_records(&z, "new.example.com.", "CNAME")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let e = dns
+        .apply_changes(&z, &[DnsChange::Create(api.clone())], "")
+        .await
+        .expect_err("exists");
+    assert!(e.message.contains("already exists"), "{e}");
+    // The exact DELETE and its CREATE go through together.
+    let moved = cname("api.example.com.", "api-use1.example.com.");
+    dns.apply_changes(&z, &DnsChange::swap(Some(&api), &moved), "")
+        .await
+        .expect("an exact swap");
+    let now = dns
+        .read_records(&z, "api.example.com.", "CNAME")
+        .await
+        .unwrap();
+    assert_eq!(now, [moved]);
+}
+
+#[test]
+fn a_delete_and_create_pair_is_never_split_across_batches() {
+    let upsert = |i: usize| DnsChange::Upsert(cname(&format!("r{i}.example.com."), "x."));
+    let sizes = |changes: &[DnsChange]| -> Vec<usize> {
+        batches(changes).map(<[DnsChange]>::len).collect()
+    };
+    // 499 UPSERTs (998 records) and a pair (2): exactly 1,000, one batch.
+    let mut changes: Vec<DnsChange> = (0..499).map(upsert).collect();
+    changes.extend(DnsChange::swap(
+        Some(&cname("a.example.com.", "old.")),
+        &cname("a.example.com.", "new."),
+    ));
+    assert_eq!(sizes(&changes), [501]);
+    // A lone CREATE first (999): the pair would make 1,001, so it opens
+    // the next batch whole.
+    let mut changes: Vec<DnsChange> = (0..499).map(upsert).collect();
+    changes.push(DnsChange::Create(cname("b.example.com.", "new.")));
+    changes.extend(DnsChange::swap(
+        Some(&cname("a.example.com.", "old.")),
+        &cname("a.example.com.", "new."),
+    ));
+    assert_eq!(sizes(&changes), [500, 2]);
+    // 1,000 pairs: 500 per batch.
+    let pairs: Vec<DnsChange> = (0..1_000)
+        .flat_map(|i| {
+            let n = format!("p{i}.example.com.");
+            DnsChange::swap(Some(&cname(&n, "old.")), &cname(&n, "new."))
+        })
+        .collect();
+    assert_eq!(sizes(&pairs), [1_000, 1_000]);
+}
