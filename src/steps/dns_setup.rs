@@ -39,7 +39,7 @@ use crate::plan::Plan;
 use crate::plan::spec::{DnsSpec, SwitchMode};
 
 /// How long the setup check may wait for Route 53's API.
-pub const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What a finding says when Route 53's API does not answer.
 pub const NOT_VERIFIABLE: &str =

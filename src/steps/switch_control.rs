@@ -21,6 +21,7 @@
 //! the target at the zone's authoritative servers.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,6 +39,10 @@ use crate::steps::graph::{Builder, Phase};
 /// How long one control's read and write may take before its region is
 /// recorded as not answering.
 pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the other regions' drains may go on once the target's controls
+/// are written.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// Write every health-check record's controls: the target serves, the
 /// others drain.
@@ -246,6 +251,57 @@ impl SwitchControl {
         }
     }
 
+    /// Writes every control concurrently. The target's are awaited (each
+    /// bounded); the others get [`DRAIN_GRACE`] more once the target's are
+    /// done, and one still without an answer then is recorded as not
+    /// waited for: a region that does not answer is drained closed anyway.
+    async fn write_all(
+        cx: &Cx<'_>,
+        wanted: &[(ControlRef, ControlState)],
+        token: u64,
+    ) -> Vec<ControlWrite> {
+        let slots: Vec<Mutex<Option<ControlWrite>>> =
+            wanted.iter().map(|_| Mutex::new(None)).collect();
+        let write = |i: usize| {
+            let (c, want) = &wanted[i];
+            let slot = &slots[i];
+            async move {
+                let w = Self::write_one(cx, c, *want, token).await;
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
+            }
+        };
+        let (targets, others): (Vec<usize>, Vec<usize>) =
+            (0..wanted.len()).partition(|i| wanted[*i].0.region == cx.target);
+        {
+            let mut drains =
+                std::pin::pin!(futures::future::join_all(others.into_iter().map(write)));
+            let mut serves =
+                std::pin::pin!(futures::future::join_all(targets.into_iter().map(write)));
+            let drained = tokio::select! {
+                _ = &mut serves => false,
+                _ = &mut drains => { serves.await; true }
+            };
+            if !drained {
+                let _ = tokio::time::timeout(DRAIN_GRACE, drains).await;
+            }
+        }
+        (wanted.iter())
+            .zip(&slots)
+            .map(|((c, want), slot)| {
+                (slot.lock().unwrap_or_else(|p| p.into_inner()).take())
+                    .unwrap_or_else(|| ControlWrite {
+                        control: c.clone(),
+                        state: *want,
+                        before: None,
+                        outcome: ControlOutcome::Unreachable(format!(
+                            "no answer {} s after the target's controls were written; not waited for",
+                            DRAIN_GRACE.as_secs()
+                        )),
+                    })
+            })
+            .collect()
+    }
+
     async fn swap(
         cx: &Cx<'_>,
         c: &ControlRef,
@@ -327,8 +383,14 @@ pub async fn read_controls(cx: &Cx<'_>, records: &[DnsSpec]) -> Vec<Finding> {
             let Ok(url) = ObjectUrl::parse(&c.url) else {
                 return Finding::blocks(&what, &c.region, "invalid", "not an S3 object URL");
             };
-            let read =
-                tokio::time::timeout(CONTROL_TIMEOUT, cx.clouds.objects.get(&c.region, &url)).await;
+            // Another region's control is only shown: a region that does
+            // not answer must not hold preflight up (it drains closed anyway).
+            let bound = if c.region == cx.target {
+                CONTROL_TIMEOUT
+            } else {
+                DRAIN_GRACE
+            };
+            let read = tokio::time::timeout(bound, cx.clouds.objects.get(&c.region, &url)).await;
             match read {
                 Ok(Ok(Some(body))) => match Control::parse(&body) {
                     Some(ctl) => Finding::ok(
@@ -417,12 +479,7 @@ impl Action for SwitchControl {
             Some(t) => t,
             None => u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0),
         };
-        let writes = futures::future::join_all(
-            wanted(&self.records, cx.target)
-                .iter()
-                .map(|(c, want)| Self::write_one(cx, c, *want, token)),
-        )
-        .await;
+        let writes = Self::write_all(cx, &wanted(&self.records, cx.target), token).await;
         let problems = target_problems(&writes, cx.target);
         if !problems.is_empty() {
             return Err(StepFailure::state(

@@ -52,13 +52,13 @@ fn dns_server() -> SocketAddr {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Proto {
+pub(crate) enum Proto {
     Udp,
     Tcp,
 }
 
 /// A resolver that asks only the service, over one protocol, caching nothing.
-fn resolver(proto: Proto) -> TokioResolver {
+pub(crate) fn resolver(proto: Proto) -> TokioResolver {
     let server = dns_server();
     let ip: IpAddr = server.ip();
     let mut ns = match proto {
@@ -80,7 +80,7 @@ fn resolver(proto: Proto) -> TokioResolver {
 
 /// What the service answered, in a form tests compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Reply {
+pub(crate) enum Reply {
     /// Answer records (data as text, in answer order), and the AA bit.
     Records(Vec<String>, bool),
     /// NXDOMAIN, with the SOA's MNAME if the authority section had one.
@@ -91,7 +91,7 @@ enum Reply {
     Failed(String),
 }
 
-async fn ask(r: &TokioResolver, name: &str, rtype: RecordType) -> Reply {
+pub(crate) async fn ask(r: &TokioResolver, name: &str, rtype: RecordType) -> Reply {
     match r.lookup(name, rtype).await {
         Ok(lookup) => Reply::Records(
             lookup

@@ -369,3 +369,184 @@ async fn reprotect_with_the_old_region_down_fails_fast_and_says_why() {
     );
     assert_eq!(fx.runs(), before, "no run was started");
 }
+
+// ------------------------------------------------- Route 53's API down too
+
+/// What the emulator world's DNS data plane answers for `name` (CNAME), over
+/// UDP, asked directly (not through drctl's code).
+async fn cname_of(name: &str) -> Vec<String> {
+    use crate::dnsplane::{Proto, Reply, ask, resolver};
+    match ask(
+        &resolver(Proto::Udp),
+        name,
+        hickory_resolver::proto::rr::RecordType::CNAME,
+    )
+    .await
+    {
+        Reply::Records(r, _) => r,
+        other => vec![format!("{other:?}")],
+    }
+}
+
+/// Polls the CNAME of `name` until it names `want`, or panics after 30 s.
+async fn resolves_to(name: &str, want: &str) {
+    let t0 = Instant::now();
+    loop {
+        let got = cname_of(name).await;
+        if got.len() == 1 && got[0].eq_ignore_ascii_case(want) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{name} resolves to {got:?}, not {want} (localstack/.run/dnsplane.log says why)"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A checkout world through proxies, set up by `drctl dns prepare` with the
+/// health checks reading the controls *through the proxy* (so a region the
+/// proxy drops is a region the health checkers cannot reach), serving from
+/// its home (us-east-1) before anything breaks.
+async fn prepared_checkout(prefix: &str) -> (Fixture, Proxied, PathBuf) {
+    let fx = Fixture::new(prefix).await;
+    let proxied = Proxied::start(false).await;
+    let endpoints = proxied.endpoints_with(|_, v| Some(v.to_string()));
+    let prep = fx
+        .drctl_with(&["dns", "prepare", "--plan", "checkout"], &[], &endpoints)
+        .await;
+    assert_eq!(prep.code, Some(0), "{}", prep.all());
+    resolves_to(&fx.host("checkout"), &fx.host("checkout-use1")).await;
+    (fx, proxied, endpoints)
+}
+
+/// Drops every request of `m` at every proxy.
+fn drop_all(proxied: &Proxied, m: Match) {
+    for p in &proxied.proxies {
+        p.inject(m.clone(), Fault::Reset, usize::MAX);
+    }
+}
+
+/// Runs `failover --plan checkout --to target` and checks that it exits 0
+/// and that the names resolve to the target; returns the run's report.
+async fn checkout_fails_over(fx: &Fixture, endpoints: &Path, target: &str, host: &str) -> Value {
+    let ran = fx
+        .drctl_with(
+            &[
+                "failover", "--plan", "checkout", "--to", target, "--output", "json",
+            ],
+            &[],
+            endpoints,
+        )
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let report = ran.json();
+    assert_eq!(report["outcome"], "succeeded", "{}", ran.all());
+    resolves_to(&fx.host("checkout"), &fx.host(host)).await;
+    report
+}
+
+/// Route 53's API requests (its REST paths), whatever their region.
+fn route53_calls(proxied: &Proxied) -> Vec<String> {
+    proxied
+        .log()
+        .into_iter()
+        .filter(|l| l.contains(" /2013-04-01/"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_fails_over_when_us_east_1_is_down_and_route53s_api_with_it() {
+    crate::needs_emulators!();
+    let (fx, proxied, endpoints) = prepared_checkout("dpdown").await;
+    let before = proxied.log().len();
+    // Every request signed for us-east-1 (Route 53's API included, as on
+    // AWS), and the health checkers' reads of us-east-1's control.
+    drop_all(&proxied, Match::Region("us-east-1"));
+    let t0 = Instant::now();
+    let report = checkout_fails_over(&fx, &endpoints, "us-west-2", "checkout-usw2").await;
+    let took = t0.elapsed();
+    let run: Vec<String> = proxied.log().split_off(before);
+    // Route 53's API: only preflight's optional setup check (bounded reads,
+    // "setup not verifiable" when they fail); no change, no GetChange.
+    let r53: Vec<&String> = run
+        .iter()
+        .filter(|l| l.contains(" /2013-04-01/"))
+        .filter(|l| !(l.starts_with("GET ") && !l.contains("/change/")))
+        .collect();
+    assert!(r53.is_empty(), "Route 53 API calls on the path: {r53:?}");
+    // What went to us-east-1: the bounded side reads of its state, the drain
+    // of its control (recorded unreachable) and the health checkers' reads.
+    let east: Vec<&String> = run
+        .iter()
+        .filter(|l| l.contains("[us-east-1]"))
+        .filter(|l| !(l.starts_with("GET ") && l.contains("/checkout/checkout")))
+        .filter(|l| !l.contains("DescribeDBInstances") && !l.contains("DescribeAutoScalingGroups"))
+        .filter(|l| !l.contains("drctl-control-use1"))
+        .collect();
+    assert!(
+        east.is_empty(),
+        "the run's own path went to us-east-1: {east:?}"
+    );
+    let rto = &report["plans"][0]["rto"];
+    assert!(
+        rto["basis"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("resolved"),
+        "the RTO is measured to the resolved answers: {rto}"
+    );
+    eprintln!(
+        "checkout failover with us-east-1 and Route 53's API down: {took:?}, {} requests",
+        run.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route53s_api_down_alone_moves_checkout_and_refuses_payments_before_promoting() {
+    crate::needs_emulators!();
+    let (fx, proxied, endpoints) = prepared_checkout("r53down").await;
+    drop_all(&proxied, Match::PathContains("/2013-04-01/".into()));
+    checkout_fails_over(&fx, &endpoints, "us-west-2", "checkout-usw2").await;
+
+    // Records mode cannot: it refuses at preflight, before the promotion.
+    let ran = fx
+        .drctl_with(
+            &[
+                "failover",
+                "--plan",
+                "payments",
+                "--to",
+                STANDBY,
+                "--approve",
+                "r53 down",
+            ],
+            &[],
+            &endpoints,
+        )
+        .await;
+    assert_ne!(ran.code, Some(0), "{}", ran.all());
+    assert!(
+        ran.all().contains("Route 53's API does not answer") && ran.all().contains("health-check"),
+        "the refusal names the cause and the data-plane mode: {}",
+        ran.all()
+    );
+    let promoted = proxied
+        .log()
+        .into_iter()
+        .filter(|l| l.contains("PromoteReadReplica"))
+        .count();
+    assert_eq!(promoted, 0, "nothing was promoted");
+    assert!(
+        !route53_calls(&proxied).is_empty(),
+        "the proxy saw the API calls it dropped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_fails_over_to_eu_west_1_while_us_west_2_is_down() {
+    crate::needs_emulators!();
+    let (fx, proxied, endpoints) = prepared_checkout("euw1").await;
+    drop_all(&proxied, Match::Region("us-west-2"));
+    checkout_fails_over(&fx, &endpoints, "eu-west-1", "checkout-euw1").await;
+}
