@@ -14,6 +14,7 @@ mod drill;
 mod evidence;
 mod failover;
 mod faults;
+mod fencing;
 mod fixture;
 mod html;
 mod layers;

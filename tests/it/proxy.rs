@@ -107,6 +107,10 @@ pub enum Fault {
     DropAfterForward,
     /// Wait this long, then forward.
     Delay(Duration),
+    /// Forward at once (the upstream answers as of now), then hold the
+    /// answer this long: a client that read state, then paused before it
+    /// acted on it.
+    DelayAnswer(Duration),
     /// Read the request, then reset the connection (TCP RST, no answer):
     /// what a client sees from a region whose endpoints refuse it.
     Reset,
@@ -360,6 +364,11 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) {
             Some(Fault::Delay(delay)) => {
                 tokio::time::sleep(*delay).await;
                 state.forward(index, &req).await
+            }
+            Some(Fault::DelayAnswer(delay)) => {
+                let answer = state.forward(index, &req).await;
+                tokio::time::sleep(*delay).await;
+                answer
             }
             Some(Fault::StripHeaders(names)) => {
                 let mut stripped = req.clone();
