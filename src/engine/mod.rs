@@ -202,8 +202,8 @@ fn step_refs(steps: &[Step]) -> Vec<StepRef> {
     steps
         .iter()
         .map(|s| StepRef {
-            id: s.id.to_string(),
-            deps: s.deps.iter().map(|d| steps[*d].id.to_string()).collect(),
+            id: (&s.id).into(),
+            deps: s.deps.iter().map(|d| (&steps[*d].id).into()).collect(),
             description: s.description.clone(),
         })
         .collect()

@@ -242,7 +242,7 @@ fn actions(o: &mut String, d: &Draft<'_>) {
             .rows
             .iter()
             .flat_map(|x| x.steps.iter())
-            .find(|t| t.step == s.id);
+            .find(|t| s.id == t.step.as_str());
         let _ = writeln!(
             o,
             "{}. `{}`: {}. {}",

@@ -859,11 +859,8 @@ fn lock_override(detail: &serde_json::Value) -> String {
 /// `records` without the evidence steps: their records, and their nodes in
 /// the journaled graph (see [`of_running`]).
 fn before_evidence(records: &[Record]) -> Vec<Record> {
-    use crate::steps::{KindName, StepId};
-    let evidence = |id: &str| {
-        id.parse::<StepId>()
-            .is_ok_and(|s| s.kind == KindName::Evidence)
-    };
+    use crate::steps::KindName;
+    let evidence = |id: &crate::journal::StepName| id.kind() == KindName::Evidence.as_str();
     records
         .iter()
         .filter(|r| match &r.event {

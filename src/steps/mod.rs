@@ -239,6 +239,27 @@ impl std::str::FromStr for StepId {
     }
 }
 
+impl From<&StepId> for crate::journal::StepName {
+    fn from(id: &StepId) -> Self {
+        Self::from_parts(&id.plan, id.kind.as_str(), id.subject.as_deref())
+    }
+}
+
+impl TryFrom<&crate::journal::StepName> for StepId {
+    type Error = String;
+    /// A journaled step name as an id: fails on a kind this drctl does not know.
+    fn try_from(n: &crate::journal::StepName) -> Result<Self, String> {
+        Ok(Self {
+            plan: n.plan().to_string(),
+            kind: n
+                .kind()
+                .parse()
+                .map_err(|e| format!("step id `{n}`: {e}"))?,
+            subject: n.subject().map(str::to_string),
+        })
+    }
+}
+
 impl Serialize for StepId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
