@@ -375,6 +375,31 @@ pub struct StepError {
     pub region: Option<String>,
 }
 
+impl StepError {
+    /// The message without its hint: a journaled message is the failure's
+    /// one-line summary followed by `\n  hint: ...` (what to do), as
+    /// journals have always held it; this is the one place that splits it.
+    pub fn summary(&self) -> &str {
+        split_hint(&self.message).0
+    }
+
+    /// What to do about it, when the message says.
+    pub fn hint(&self) -> Option<&str> {
+        split_hint(&self.message).1
+    }
+}
+
+/// A journaled text as (message, hint): texts written before hints were a
+/// field carry the hint after `\n  hint: `; other lines after the first are
+/// detail, left out of the one-line message.
+pub fn split_hint(text: &str) -> (&str, Option<&str>) {
+    let (message, hint) = match text.split_once("\n  hint: ") {
+        Some((m, h)) => (m, Some(h)),
+        None => (text, None),
+    };
+    (message.lines().next().unwrap_or_default(), hint)
+}
+
 /// Which graph a run executes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "mode", rename_all = "kebab-case")]

@@ -514,7 +514,7 @@ pub enum StepFailure {
     Cloud(#[from] CloudError),
     /// Waiting ran out of time.
     #[error(
-        "timed out after {} waiting for {what}\n  hint: a step may wait for what is left of the tier's RTO budget (at least a quarter of the RTO), or --step-timeout; check the resource in the console, then resume the run", crate::plan::duration::format_duration(*waited)
+        "timed out after {} waiting for {what}", crate::plan::duration::format_duration(*waited)
     )]
     Timeout {
         /// What was awaited.
@@ -523,7 +523,7 @@ pub enum StepFailure {
         waited: Duration,
     },
     /// The world is not in a state the step can work from.
-    #[error("{message}\n  hint: {hint}")]
+    #[error("{message}")]
     State {
         /// What is wrong.
         message: String,
@@ -552,7 +552,27 @@ impl StepFailure {
         }
     }
 
-    /// The journal's serializable form.
+    /// What to do about it.
+    pub fn hint(&self) -> &str {
+        match self {
+            Self::Cloud(e) => e.hint(),
+            Self::Timeout { .. } => {
+                "a step may wait for what is left of the tier's RTO budget (at least a quarter of the RTO), or --step-timeout; check the resource in the console, then resume the run"
+            }
+            Self::State { hint, .. } => hint,
+        }
+    }
+
+    /// What happened, one line, without the hint.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Cloud(e) => e.summary(),
+            _ => self.to_string(),
+        }
+    }
+
+    /// The journal's serializable form (its message followed by the hint,
+    /// as journals have always held it: see [`crate::journal::StepError::summary`]).
     pub fn to_record(&self) -> crate::journal::event::StepError {
         use crate::journal::event::ErrorClass;
         let (kind, transient, resource, region) = match self {
@@ -573,7 +593,7 @@ impl StepFailure {
             ),
         };
         crate::journal::event::StepError {
-            message: self.to_string(),
+            message: format!("{}\n  hint: {}", self.summary(), self.hint()),
             kind,
             transient,
             resource,
