@@ -373,7 +373,7 @@ async fn graph_of(store: &dyn JournalStore, run_id: &str) -> Result<Vec<Node>, B
     Ok(steps
         .iter()
         .map(|s| Node {
-            id: s.id.clone(),
+            id: s.id.to_string(),
             deps: s
                 .deps
                 .iter()

@@ -52,7 +52,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn event(plan: &str, i: usize) -> Event {
     Event::StepStarted {
-        step: format!("{plan}/step-{i}"),
+        step: drctl::journal::StepName::of(plan, &format!("step-{i}"), None).expect("a step name"),
         attempt: 1,
     }
 }

@@ -40,19 +40,13 @@ pub enum ColorChoice {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The settings file or environment could not be read or had bad values.
-    #[error(
-        "invalid settings: {0}\n  hint: check drctl.toml and the DRCTL_* environment variables (see README)"
-    )]
+    #[error("invalid settings: {0}")]
     Invalid(#[from] config::ConfigError),
     /// A setting has a value drctl cannot use.
-    #[error(
-        "invalid setting: {0}\n  hint: check drctl.toml, the DRCTL_* environment variables and the flags (see README)"
-    )]
+    #[error("invalid setting: {0}")]
     Value(String),
     /// The endpoints file could not be read.
-    #[error(
-        "cannot read endpoints file {path}: {source}\n  hint: run localstack/up to create it, or drop --endpoints"
-    )]
+    #[error("cannot read endpoints file {path}: {source}")]
     Endpoints {
         /// The file.
         path: PathBuf,
@@ -60,9 +54,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A line of the endpoints file is not `KEY=value`.
-    #[error(
-        "{path}:{line}: expected KEY=value, found `{text}`\n  hint: the file holds lines like AWS_ENDPOINT_URL_S3=http://127.0.0.1:4566"
-    )]
+    #[error("{path}:{line}: expected KEY=value, found `{text}`")]
     EndpointsSyntax {
         /// The file.
         path: PathBuf,
@@ -71,6 +63,25 @@ pub enum ConfigError {
         /// The line.
         text: String,
     },
+}
+
+impl ConfigError {
+    /// What to do about it (the message is one line; the CLI renders the
+    /// hint apart).
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => {
+                "check drctl.toml and the DRCTL_* environment variables (see README)"
+            }
+            Self::Value(_) => {
+                "check drctl.toml, the DRCTL_* environment variables and the flags (see README)"
+            }
+            Self::Endpoints { .. } => "run localstack/up to create it, or drop --endpoints",
+            Self::EndpointsSyntax { .. } => {
+                "the file holds lines like AWS_ENDPOINT_URL_S3=http://127.0.0.1:4566"
+            }
+        }
+    }
 }
 
 /// The `DRCTL_*` variables that are settings. Other `DRCTL_*` variables belong

@@ -140,7 +140,7 @@ pub fn recorded(records: &[Record]) -> Vec<Recorded> {
     let mut by_plan: std::collections::BTreeMap<String, Value> = Default::default();
     for r in records {
         if let Event::StepSucceeded { step, outputs } = &r.event
-            && let Some(plan) = step.strip_suffix("/evidence")
+            && let Some(plan) = step.as_str().strip_suffix("/evidence")
         {
             by_plan.insert(plan.to_string(), outputs.clone());
         }

@@ -322,10 +322,8 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> Result<Exit, CliError> 
     }
     for e in &errors {
         eprintln!(
-            "warning: could not search {} ({}) for drill resources: {}",
-            e.resource,
-            e.region,
-            e.message.lines().next().unwrap_or_default()
+            "warning: could not search for drill resources: {}",
+            e.summary()
         );
     }
     if a.dry_run {

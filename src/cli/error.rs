@@ -71,8 +71,17 @@ impl CliError {
         self
     }
 
+    /// An error with its hint apart, as the library's typed errors give it.
+    fn said(code: Exit, message: String, hint: Option<String>) -> Self {
+        Self {
+            hint,
+            ..Self::new(code, message)
+        }
+    }
+
     /// An error from its full text, whose hint (if any) follows the
-    /// message as `\n  hint: ...`, as the library's errors still write it.
+    /// message as `\n  hint: ...`: the errors whose text still carries it
+    /// (lock errors, the engine's refusals, a cloud error's Display).
     fn from_text(code: Exit, text: String) -> Self {
         match text.split_once("\n  hint: ") {
             Some((message, hint)) => Self::new(code, message).hint(hint),
@@ -145,14 +154,44 @@ impl From<std::io::Error> for CliError {
 
 impl From<EngineError> for CliError {
     fn from(e: EngineError) -> Self {
-        Self::from_text(engine_code(&e), e.to_string())
+        let code = engine_code(&e);
+        match e {
+            EngineError::Journal(j) => Self::said(code, j.to_string(), j.hint()),
+            e => Self::from_text(code, e.to_string()),
+        }
     }
 }
 
 impl From<StateError> for CliError {
     fn from(e: StateError) -> Self {
-        Self::from_text(state_code(&e), e.to_string())
+        Self::said(state_code(&e), e.to_string(), Some(e.hint()))
     }
+}
+
+impl From<JournalError> for CliError {
+    fn from(e: JournalError) -> Self {
+        Self::said(Exit::Failed, e.to_string(), e.hint())
+    }
+}
+
+/// The hint of the first error in `e`'s chain that carries one as a field.
+fn typed_hint(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(|c| {
+        if let Some(j) = c.downcast_ref::<JournalError>() {
+            return j.hint();
+        }
+        if let Some(s) = c.downcast_ref::<StateError>() {
+            return Some(s.hint());
+        }
+        if let Some(s) = c.downcast_ref::<drctl::config::ConfigError>() {
+            return Some(s.hint().to_string());
+        }
+        if let Some(EngineError::Journal(j)) = c.downcast_ref::<EngineError>() {
+            return j.hint();
+        }
+        c.downcast_ref::<drctl::steps::StepFailure>()
+            .map(|f| f.hint().to_string())
+    })
 }
 
 impl From<drctl::cloud::CloudError> for CliError {
@@ -165,7 +204,7 @@ impl From<drctl::cloud::CloudError> for CliError {
 
 impl From<drctl::config::ConfigError> for CliError {
     fn from(e: drctl::config::ConfigError) -> Self {
-        Self::from_text(Exit::Invalid, e.to_string())
+        Self::said(Exit::Invalid, e.to_string(), Some(e.hint().to_string()))
     }
 }
 
@@ -179,11 +218,7 @@ macro_rules! failures {
         }
     )*};
 }
-failures!(
-    JournalError,
-    drctl::state::lock::LockError,
-    serde_json::Error
-);
+failures!(drctl::state::lock::LockError, serde_json::Error);
 
 impl From<anyhow::Error> for CliError {
     /// Classified by the typed error it carries (the first one in its
@@ -202,9 +237,13 @@ impl From<anyhow::Error> for CliError {
             c.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
         });
+        let mut out = Self::from_text(code, format!("{e:#}"));
+        if out.hint.is_none() {
+            out.hint = typed_hint(&e);
+        }
         Self {
             closed_pipe: closed,
-            ..Self::from_text(code, format!("{e:#}"))
+            ..out
         }
     }
 }

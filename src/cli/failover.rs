@@ -495,11 +495,7 @@ fn render_preview(rows: &[PreviewRow], gates: &[PreviewGate], kind: &str, target
                 }
             }
             Err(e) => {
-                let _ = writeln!(
-                    o,
-                    "       cannot read current state: {}",
-                    e.lines().next().unwrap_or_default()
-                );
+                let _ = writeln!(o, "       cannot read current state: {e}");
             }
         }
     }

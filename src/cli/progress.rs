@@ -38,7 +38,7 @@ impl Lines {
 }
 
 fn first_line(e: &StepFailure) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
+    e.summary()
 }
 
 impl Reporter for Lines {

@@ -256,10 +256,7 @@ fn event_line(event: &Event) -> String {
         Event::StepSucceeded { step, outputs } => {
             format!("step {step} succeeded: {outputs}")
         }
-        Event::StepFailed { step, error } => format!(
-            "step {step} FAILED: {}",
-            error.message.lines().next().unwrap_or_default()
-        ),
+        Event::StepFailed { step, error } => format!("step {step} FAILED: {}", error.summary()),
         Event::Resumed { host, pid, .. } => {
             format!("resumed on {host} (pid {pid})")
         }

@@ -331,7 +331,7 @@ impl Engine {
         for t in step.kind.action().creates(env.run_id) {
             if sched.temps.insert(t.clone()) {
                 j.append(Event::DrillResource {
-                    step: step.id.to_string(),
+                    step: (&step.id).into(),
                     resource: t,
                 })
                 .await?;
@@ -342,7 +342,7 @@ impl Engine {
         let attempt = *attempt;
         // Journaled and fsynced before the step begins.
         j.append(Event::StepStarted {
-            step: step.id.to_string(),
+            step: (&step.id).into(),
             attempt,
         })
         .await?;
@@ -414,7 +414,7 @@ impl Engine {
             Ok(out) => {
                 self.reporter.finished(step, Ok(&out), elapsed);
                 j.append(Event::StepSucceeded {
-                    step: step.id.to_string(),
+                    step: (&step.id).into(),
                     outputs: out.clone(),
                 })
                 .await?;
@@ -441,7 +441,7 @@ impl Engine {
             Err(e) => {
                 self.reporter.finished(step, Err(&e), elapsed);
                 j.append(Event::StepFailed {
-                    step: step.id.to_string(),
+                    step: (&step.id).into(),
                     error: e.to_record(),
                 })
                 .await?;

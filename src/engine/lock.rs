@@ -255,8 +255,7 @@ impl Engine {
         if let Err(e) = journal::append_to(self.store.clone(), &t.holder.run_id, event).await {
             self.reporter.note(&format!(
                 "could not record the takeover in the journal of run {}: {}",
-                t.holder.run_id,
-                e.to_string().lines().next().unwrap_or_default()
+                t.holder.run_id, e
             ));
         }
     }

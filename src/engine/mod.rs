@@ -202,8 +202,8 @@ fn step_refs(steps: &[Step]) -> Vec<StepRef> {
     steps
         .iter()
         .map(|s| StepRef {
-            id: s.id.to_string(),
-            deps: s.deps.iter().map(|d| steps[*d].id.to_string()).collect(),
+            id: (&s.id).into(),
+            deps: s.deps.iter().map(|d| (&steps[*d].id).into()).collect(),
             description: s.description.clone(),
         })
         .collect()
@@ -227,12 +227,7 @@ impl Engine {
             let budget = opts.step_timeout.unwrap_or(plan.tier.rto);
             let graph = plan_graph(&steps, plan.name());
             let cx = self.cx(plan, graph, opts, "dry-run", &outputs, budget, None);
-            let calls = s
-                .kind
-                .action()
-                .preview(&cx)
-                .await
-                .map_err(|e| e.to_string());
+            let calls = s.kind.action().preview(&cx).await.map_err(|e| e.summary());
             rows.push(PreviewRow {
                 step: s.id.to_string(),
                 description: s.description.clone(),
@@ -346,7 +341,7 @@ impl Engine {
                 tracing::warn!("cannot read the operator identity (STS GetCallerIdentity): {e}");
                 self.reporter.note(&format!(
                     "operator identity unknown (STS GetCallerIdentity failed: {}); approvals are recorded without it",
-                    e.to_string().lines().next().unwrap_or_default()
+                    e.summary()
                 ));
                 Operator {
                     arn: None,

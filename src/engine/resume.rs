@@ -315,7 +315,7 @@ fn all_ran(journaled: &[StepRef], replayed: &Replay) -> bool {
     journaled.iter().all(|s| {
         replayed
             .steps
-            .get(&s.id)
+            .get(s.id.as_str())
             .is_some_and(|x| x.state == StepState::Succeeded)
     })
 }
@@ -373,18 +373,22 @@ pub(super) fn graph_unchanged(
             None => changes.push(format!("step {id} is new")),
             Some(t) => {
                 let deps: Vec<String> = s.deps.iter().map(|d| ids[*d].clone()).collect();
-                if deps != t.deps {
+                if deps.iter().ne(t.deps.iter().map(|d| d.as_str())) {
                     changes.push(format!(
                         "step {id} now waits for [{}] (was [{}])",
                         deps.join(", "),
-                        t.deps.join(", ")
+                        t.deps
+                            .iter()
+                            .map(|d| d.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
             }
         }
     }
     for t in journaled {
-        if !ids.contains(&t.id) {
+        if !ids.iter().any(|i| t.id == i.as_str()) {
             changes.push(format!("step {} is gone", t.id));
         }
     }

@@ -409,7 +409,7 @@ fn max_concurrent(events: &[String]) -> usize {
     max
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failed_step_lets_its_running_sibling_finish_and_starts_nothing_new() {
     let f = world();
     let dir = tempfile::tempdir().unwrap();
@@ -453,7 +453,7 @@ async fn a_failed_step_lets_its_running_sibling_finish_and_starts_nothing_new() 
     assert!(r.resume.is_some());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn parallelism_bounds_the_steps_running_at_once() {
     // (bound, fewest steps that must overlap, most that may)
     for (parallelism, least, most) in [(1, 1, 1), (2, 2, 2), (8, 3, 4)] {
@@ -847,7 +847,7 @@ async fn resume_refuses_a_graph_that_changed_since_the_run_started() {
     assert_eq!(r.outcome, Outcome::Failed);
     rewrite_start(&store, &r.run_id, |ev| {
         if let Event::RunStarted { steps, .. } = ev {
-            steps.retain(|s| !s.id.contains("/scale:"));
+            steps.retain(|s| !s.id.as_str().contains("/scale:"));
         }
     })
     .await;
@@ -1020,7 +1020,7 @@ async fn a_failing_drill_step_still_cleans_up_and_fails_the_verdict() {
     let _ = before;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_failover_preempts_a_running_drill_and_keeps_the_capacity_it_owns() {
     let f = world();
     let dir = tempfile::tempdir().unwrap();
@@ -1080,7 +1080,7 @@ async fn a_failover_preempts_a_running_drill_and_keeps_the_capacity_it_owns() {
 /// Regression: any lost lock (a `lock break`, a forced takeover) made a
 /// drill leave the group it raised at active capacity, as if a failover
 /// owned it; only a failover's preemption does.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_drill_whose_lock_is_broken_restores_the_capacity_it_raised() {
     let f = world();
     let before = production(&f);

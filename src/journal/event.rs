@@ -10,6 +10,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::step_name::StepName;
+
 /// One journal record as stored: one JSON object per line (JSON Lines).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Record {
@@ -71,21 +73,21 @@ pub enum Event {
     /// A step is about to act (written before the action).
     StepStarted {
         /// Step id.
-        step: String,
+        step: StepName,
         /// Attempt number, from 1.
         attempt: u32,
     },
     /// A step reached its desired state.
     StepSucceeded {
         /// Step id.
-        step: String,
+        step: StepName,
         /// Outputs later steps read (endpoints, measured lag...).
         outputs: serde_json::Value,
     },
     /// A step failed.
     StepFailed {
         /// Step id.
-        step: String,
+        step: StepName,
         /// Why.
         error: StepError,
     },
@@ -124,7 +126,7 @@ pub enum Event {
     /// when the answer is lost or the process dies (see [`crate::steps::drill_names`]).
     DrillResource {
         /// The step that creates it.
-        step: String,
+        step: StepName,
         /// The resource.
         resource: crate::journal::Temp,
     },
@@ -351,9 +353,9 @@ pub struct PlanRef {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StepRef {
     /// Step id.
-    pub id: String,
+    pub id: StepName,
     /// Ids of the steps it waits for.
-    pub deps: Vec<String>,
+    pub deps: Vec<StepName>,
     /// What it does, for people.
     pub description: String,
 }
@@ -371,6 +373,31 @@ pub struct StepError {
     pub resource: Option<String>,
     /// The region involved, when known.
     pub region: Option<String>,
+}
+
+impl StepError {
+    /// The message without its hint: a journaled message is the failure's
+    /// one-line summary followed by `\n  hint: ...` (what to do), as
+    /// journals have always held it; this is the one place that splits it.
+    pub fn summary(&self) -> &str {
+        split_hint(&self.message).0
+    }
+
+    /// What to do about it, when the message says.
+    pub fn hint(&self) -> Option<&str> {
+        split_hint(&self.message).1
+    }
+}
+
+/// A journaled text as (message, hint): texts written before hints were a
+/// field carry the hint after `\n  hint: `; other lines after the first are
+/// detail, left out of the one-line message.
+pub fn split_hint(text: &str) -> (&str, Option<&str>) {
+    let (message, hint) = match text.split_once("\n  hint: ") {
+        Some((m, h)) => (m, Some(h)),
+        None => (text, None),
+    };
+    (message.lines().next().unwrap_or_default(), hint)
 }
 
 /// Which graph a run executes.
@@ -452,13 +479,13 @@ mod tests {
     #[test]
     fn events_serialize_with_a_snake_case_type_tag() {
         let event = Event::StepStarted {
-            step: "promote-db".into(),
+            step: "payments/promote-db".into(),
             attempt: 1,
         };
         let json = serde_json::to_string(&event).unwrap();
         assert_eq!(
             json,
-            r#"{"type":"step_started","step":"promote-db","attempt":1}"#
+            r#"{"type":"step_started","step":"payments/promote-db","attempt":1}"#
         );
         let back: Event = serde_json::from_str(&json).unwrap();
         assert_eq!(back, event);
@@ -471,7 +498,7 @@ mod tests {
             at: Utc::now(),
             prev: "ab".repeat(32),
             event: Event::StepFailed {
-                step: "switch-dns".into(),
+                step: "payments/switch-dns:example.com.".into(),
                 error: StepError {
                     message: "throttled".into(),
                     kind: ErrorClass::Throttled,

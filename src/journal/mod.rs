@@ -48,6 +48,7 @@ pub mod chain;
 pub mod error;
 pub mod event;
 pub mod payload;
+pub mod step_name;
 pub mod store;
 
 use std::collections::hash_map::RandomState;
@@ -69,6 +70,7 @@ pub use payload::{
     ApprovalDetail, Cleaned, DestinationCheck, LagReading, LockOverride, PlanCheck, Problem,
     RpoDetail, RunFlags, Temp,
 };
+pub use step_name::{BadStepName, StepName};
 pub use store::{JournalStore, MemoryStore};
 
 /// A torn final line that [`Journal::open_for_append`] removed.
@@ -111,7 +113,7 @@ fn plan_of(event: &Event) -> Option<&str> {
         Event::StepStarted { step, .. }
         | Event::StepSucceeded { step, .. }
         | Event::StepFailed { step, .. }
-        | Event::DrillResource { step, .. } => step.split('/').next(),
+        | Event::DrillResource { step, .. } => Some(step.plan()),
         Event::Gate { plan, .. } => Some(plan),
         _ => None,
     }

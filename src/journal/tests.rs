@@ -25,8 +25,8 @@ fn started() -> Event {
         flags: json!({"dry_run": false, "parallelism": 4}),
         declared_at: None,
         steps: vec![StepRef {
-            id: "promote-db".into(),
-            deps: vec!["preflight".into()],
+            id: "payments/promote-db".into(),
+            deps: vec!["payments/preflight".into()],
             description: "promote the replica — café ✓".into(),
         }],
     }
@@ -43,11 +43,11 @@ fn events() -> Vec<Event> {
             detail: json!({"lag_seconds": 2}),
         },
         Event::StepStarted {
-            step: "promote-db".into(),
+            step: "payments/promote-db".into(),
             attempt: 1,
         },
         Event::StepFailed {
-            step: "promote-db".into(),
+            step: "payments/promote-db".into(),
             error: StepError {
                 message: "Throttling".into(),
                 kind: ErrorClass::Throttled,
@@ -57,7 +57,7 @@ fn events() -> Vec<Event> {
             },
         },
         Event::StepSucceeded {
-            step: "promote-db".into(),
+            step: "payments/promote-db".into(),
             outputs: json!({"endpoint": "db.us-east-1.example"}),
         },
         Event::RunFinished {
@@ -218,7 +218,7 @@ async fn inserted_lines_are_detected() {
         at: Utc::now(),
         prev: hash_line(&l[1]),
         event: Event::StepSucceeded {
-            step: "promote-db".into(),
+            step: "payments/promote-db".into(),
             outputs: json!({}),
         },
         fence: Default::default(),
@@ -469,7 +469,7 @@ async fn a_failed_write_poisons_the_handle_until_reopened() {
     journal.append(started()).await.unwrap();
     store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
     let step = Event::StepStarted {
-        step: "s".into(),
+        step: "p/s".into(),
         attempt: 1,
     };
     assert!(matches!(
@@ -682,4 +682,33 @@ async fn records_without_leases_carry_no_fence_field() {
     let store = Arc::new(MemoryStore::new());
     written(&store).await;
     assert!(!store.text(RUN).unwrap().contains("\"fence\""));
+}
+
+/// Regression: a step id that is not `plan/kind[:subject]` in a journal on
+/// disk (here one whose chain is intact: a buggy writer) used to be read as
+/// any string and dropped later where it did not parse; reading it is now an
+/// error naming the run, the line and the id.
+#[tokio::test]
+async fn a_malformed_step_id_in_a_journal_on_disk_is_an_error_naming_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn JournalStore> = Arc::new(crate::state::FileStore::new(dir.path()));
+    let mut journal = Journal::create(store.clone(), RUN).await.unwrap();
+    journal.append(started()).await.unwrap();
+    journal
+        .append(Event::StepStarted {
+            step: StepName::from_parts("", "promote-db", None),
+            attempt: 1,
+        })
+        .await
+        .unwrap();
+    drop(journal);
+    let e = read(store.as_ref(), RUN).await.unwrap_err();
+    let Err(JournalError::Broken(b)) = read(store.as_ref(), RUN).await else {
+        panic!("expected Broken, got {e:?}");
+    };
+    assert_eq!(b.line, 2, "{b:?}");
+    let message = e.to_string();
+    for part in [RUN, "line 2", "`/promote-db` is not a step id", "no plan"] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
 }

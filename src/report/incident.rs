@@ -178,10 +178,7 @@ fn event_line(e: &Event) -> Option<String> {
             decision,
             ..
         } => format!("{plan}: gate {gate}: {decision}"),
-        Event::StepFailed { step, error } => format!(
-            "{step} FAILED: {}",
-            error.message.lines().next().unwrap_or_default()
-        ),
+        Event::StepFailed { step, error } => format!("{step} FAILED: {}", error.summary()),
         Event::Resumed { host, .. } => format!("resumed on {host}"),
         Event::LockLost { by_run, reason, .. } => {
             format!("lock taken over by {by_run}: {reason}")
@@ -242,7 +239,7 @@ fn actions(o: &mut String, d: &Draft<'_>) {
             .rows
             .iter()
             .flat_map(|x| x.steps.iter())
-            .find(|t| t.step == s.id);
+            .find(|t| s.id == t.step.as_str());
         let _ = writeln!(
             o,
             "{}. `{}`: {}. {}",

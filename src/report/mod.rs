@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::journal::event::{Decision, Event, GateName, Outcome, Record, RunKind};
+use crate::journal::event::{Decision, Event, GateName, Outcome, Record, RunKind, split_hint};
 use crate::journal::{ApprovalDetail, LockOverride, RpoDetail};
 use crate::plan::Plan;
 use crate::runs::drill::Verdict;
@@ -730,7 +730,7 @@ fn step_errors(steps: &[StepTiming]) -> Vec<String> {
         .filter_map(|s| {
             s.error
                 .as_ref()
-                .map(|e| format!("{}: {}", s.step, e.lines().next().unwrap_or_default()))
+                .map(|e| format!("{}: {}", s.step, split_hint(e).0))
         })
         .collect()
 }
@@ -859,11 +859,8 @@ fn lock_override(detail: &serde_json::Value) -> String {
 /// `records` without the evidence steps: their records, and their nodes in
 /// the journaled graph (see [`of_running`]).
 fn before_evidence(records: &[Record]) -> Vec<Record> {
-    use crate::steps::{KindName, StepId};
-    let evidence = |id: &str| {
-        id.parse::<StepId>()
-            .is_ok_and(|s| s.kind == KindName::Evidence)
-    };
+    use crate::steps::KindName;
+    let evidence = |id: &crate::journal::StepName| id.kind() == KindName::Evidence.as_str();
     records
         .iter()
         .filter(|r| match &r.event {
@@ -901,7 +898,7 @@ fn refusal(records: &[Record], plan: &str) -> String {
     let reason = records.iter().rev().find_map(|r| match &r.event {
         Event::RunFinished { summary, .. } => summary["reason"]
             .as_str()
-            .map(|s| s.lines().next().unwrap_or(s).to_string()),
+            .map(|s| split_hint(s).0.to_string()),
         _ => None,
     });
     match (gate, reason) {
@@ -956,11 +953,7 @@ pub fn verdict(
         .find(|s| s.state == crate::runs::replay::StepState::Failed)
     {
         let why = f.error.as_deref().unwrap_or("failed");
-        return Verdict::Fail(format!(
-            "step {} failed: {}",
-            f.step,
-            why.lines().next().unwrap_or(why)
-        ));
+        return Verdict::Fail(format!("step {} failed: {}", f.step, split_hint(why).0));
     }
     if outcome == Outcome::Failed {
         return Verdict::Fail("the run halted".into());

@@ -203,7 +203,7 @@ pub fn verdict(
         return Verdict::Fail(format!(
             "step {} failed: {}",
             f.step,
-            why.lines().next().unwrap_or(why)
+            crate::journal::event::split_hint(why).0
         ));
     }
     if timings

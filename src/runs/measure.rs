@@ -73,7 +73,9 @@ pub fn timings(records: &[Record]) -> Vec<StepTiming> {
     let order: Vec<String> = records
         .iter()
         .find_map(|r| match &r.event {
-            Event::RunStarted { steps, .. } => Some(steps.iter().map(|s| s.id.clone()).collect()),
+            Event::RunStarted { steps, .. } => {
+                Some(steps.iter().map(|s| s.id.to_string()).collect())
+            }
             _ => None,
         })
         .unwrap_or_default();
@@ -104,22 +106,26 @@ struct RunFacts<'r> {
     /// The journaled graph, with each step's id parsed: what a step is
     /// (ends the RTO clock, measures the RPO) is its kind's knowledge, not
     /// a pattern in its id.
-    steps: Vec<(String, Option<StepId>)>,
+    steps: Vec<(String, StepId)>,
+    /// Per plan, why its journaled graph cannot be read (a step of a kind
+    /// this drctl does not know), naming the record: its figures are unknown.
+    unreadable: BTreeMap<String, String>,
 }
 
 impl<'r> RunFacts<'r> {
     /// Reads the facts of a run; `None` without a start record. Also
     /// returns the run's plans.
     fn read(records: &'r [Record]) -> Option<(Self, Vec<crate::journal::PlanRef>)> {
-        let (start_at, declared, plans, steps) = records.iter().find_map(|r| match &r.event {
+        let (start, declared, plans, steps) = records.iter().find_map(|r| match &r.event {
             Event::RunStarted {
                 declared_at,
                 plans,
                 steps,
                 ..
-            } => Some((r.at, *declared_at, plans.clone(), steps)),
+            } => Some((r, *declared_at, plans.clone(), steps)),
             _ => None,
         })?;
+        let (steps, unreadable) = parse_graph(start.seq, steps);
         let outputs = records
             .iter()
             .filter_map(|r| match &r.event {
@@ -141,7 +147,7 @@ impl<'r> RunFacts<'r> {
             }
         }
         let facts = Self {
-            origin: declared.unwrap_or(start_at),
+            origin: declared.unwrap_or(start.at),
             origin_label: if declared.is_some() {
                 "--declared-at"
             } else {
@@ -149,10 +155,8 @@ impl<'r> RunFacts<'r> {
             },
             outputs,
             gate_lag,
-            steps: steps
-                .iter()
-                .map(|s| (s.id.clone(), s.id.parse::<StepId>().ok()))
-                .collect(),
+            steps,
+            unreadable,
         };
         Some((facts, plans))
     }
@@ -161,11 +165,8 @@ impl<'r> RunFacts<'r> {
     fn of_plan(&self, plan: &str) -> Vec<(&str, &StepId)> {
         self.steps
             .iter()
-            .filter_map(|(raw, id)| {
-                id.as_ref()
-                    .filter(|i| i.plan == plan)
-                    .map(|i| (raw.as_str(), i))
-            })
+            .filter(|(_, id)| id.plan == plan)
+            .map(|(raw, id)| (raw.as_str(), id))
             .collect()
     }
 
@@ -268,6 +269,28 @@ impl<'r> RunFacts<'r> {
     }
 }
 
+/// The journaled graph (record `seq`) with each step's id read as a
+/// [`StepId`]; a step of a kind this drctl does not know makes its plan's
+/// graph unreadable, with a reason naming the record.
+fn parse_graph(
+    seq: u64,
+    steps: &[crate::journal::StepRef],
+) -> (Vec<(String, StepId)>, BTreeMap<String, String>) {
+    let mut parsed = Vec::new();
+    let mut unreadable = BTreeMap::new();
+    for s in steps {
+        match StepId::try_from(&s.id) {
+            Ok(id) => parsed.push((s.id.to_string(), id)),
+            Err(e) => {
+                unreadable
+                    .entry(s.id.plan().to_string())
+                    .or_insert_with(|| format!("journal record #{seq} (run_started): {e}"));
+            }
+        }
+    }
+    (parsed, unreadable)
+}
+
 /// Measures each plan of a run from its journal.
 /// `targets` maps plan name → (RTO, RPO) targets in seconds.
 pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Vec<PlanMeasure> {
@@ -279,6 +302,19 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
         .map(|p| {
             let (rto_t, rpo_t) = targets.get(&p.name).copied().unzip();
             let mine = facts.of_plan(&p.name);
+            if let Some(why) = facts.unreadable.get(&p.name) {
+                let unknown = |target_seconds| Measure {
+                    seconds: None,
+                    target_seconds,
+                    met: None,
+                    basis: format!("unknown: {why}"),
+                };
+                return PlanMeasure {
+                    plan: p.name.clone(),
+                    rto: unknown(rto_t),
+                    rpo: unknown(rpo_t),
+                };
+            }
             PlanMeasure {
                 plan: p.name.clone(),
                 rto: facts.rto_of(&mine, rto_t),
@@ -286,4 +322,53 @@ pub fn measure(records: &[Record], targets: &BTreeMap<String, (u64, u64)>) -> Ve
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::event::{PlanRef, RunKind, StepRef};
+
+    /// Regression: a journaled step of a kind this drctl does not know was
+    /// parsed with `.ok()` and silently left out of the measurement; its
+    /// plan's figures are now unknown, saying which record and id.
+    #[test]
+    fn a_step_of_an_unknown_kind_makes_its_plan_unknown_naming_the_record() {
+        let step = |id: &str| StepRef {
+            id: id.into(),
+            deps: Vec::new(),
+            description: String::new(),
+        };
+        let start = Record {
+            seq: 0,
+            at: Utc::now(),
+            prev: String::new(),
+            event: Event::RunStarted {
+                run_id: "r".into(),
+                kind: RunKind::Failover,
+                target: "us-west-2".into(),
+                plans: vec![PlanRef {
+                    name: "p".into(),
+                    digest: String::new(),
+                }],
+                operator: None,
+                host: "h".into(),
+                pid: 1,
+                flags: serde_json::Value::Null,
+                declared_at: None,
+                steps: vec![step("p/preflight"), step("p/teleport:db")],
+            },
+            fence: Default::default(),
+        };
+        let m = measure(&[start], &BTreeMap::from([("p".to_string(), (60, 5))]));
+        assert_eq!(m.len(), 1);
+        for x in [&m[0].rto, &m[0].rpo] {
+            assert_eq!((x.seconds, x.met), (None, None));
+            assert!(
+                x.basis.contains("record #0") && x.basis.contains("unknown step kind `teleport`"),
+                "{}",
+                x.basis
+            );
+        }
+    }
 }

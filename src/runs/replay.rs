@@ -109,11 +109,11 @@ pub fn replay(records: &[Record]) -> Replay {
             Event::StepFailed { step, error } => (step, Transition::Fail(error)),
             _ => continue,
         };
-        let s = out.steps.entry(step.clone()).or_default();
+        let s = out.steps.entry(step.to_string()).or_default();
         if let Err(what) = apply(s, next, r.at) {
             out.illegal = Some(IllegalRecord {
                 seq: r.seq,
-                step: step.clone(),
+                step: step.to_string(),
                 what,
                 state: s.state.as_str(),
             });

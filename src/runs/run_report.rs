@@ -134,7 +134,7 @@ pub fn report_from_records(
     let mut latest: BTreeMap<&str, &Value> = BTreeMap::new();
     for r in records {
         if let Event::StepSucceeded { step, outputs } = &r.event {
-            latest.insert(step, outputs);
+            latest.insert(step.as_str(), outputs);
         }
     }
     let warnings = latest

@@ -118,9 +118,7 @@ impl Default for LeaseTimes {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The location does not parse.
-    #[error(
-        "`{location}` is not a state location: {detail}\n  hint: use a directory, s3://bucket/prefix or gs://bucket/prefix (--state, DRCTL_STATE, `state` in drctl.toml)"
-    )]
+    #[error("`{location}` is not a state location: {detail}")]
     Location {
         /// The input.
         location: String,
@@ -128,9 +126,7 @@ pub enum StateError {
         detail: String,
     },
     /// The bucket does not honour conditional writes.
-    #[error(
-        "refusing the state bucket {location}: {detail}\n  hint: drctl's locks and journals need create-only writes and compare-and-swap (S3 If-None-Match/If-Match, GCS ifGenerationMatch); use AWS S3 or Google Cloud Storage, or a local --state directory"
-    )]
+    #[error("refusing the state bucket {location}: {detail}")]
     Unsafe {
         /// The bucket.
         location: String,
@@ -138,7 +134,7 @@ pub enum StateError {
         detail: String,
     },
     /// The store failed.
-    #[error("cannot use the state bucket {location}: {source}")]
+    #[error("cannot use the state bucket {location}: {}", source.summary())]
     Cloud {
         /// The bucket.
         location: String,
@@ -146,6 +142,18 @@ pub enum StateError {
         #[source]
         source: Box<CloudError>,
     },
+}
+
+impl StateError {
+    /// What to do about it (the message is one line; the CLI renders the
+    /// hint apart).
+    pub fn hint(&self) -> String {
+        match self {
+            Self::Location { .. } => "use a directory, s3://bucket/prefix or gs://bucket/prefix (--state, DRCTL_STATE, `state` in drctl.toml)".into(),
+            Self::Unsafe { .. } => "drctl's locks and journals need create-only writes and compare-and-swap (S3 If-None-Match/If-Match, GCS ifGenerationMatch); use AWS S3 or Google Cloud Storage, or a local --state directory".into(),
+            Self::Cloud { source, .. } => source.hint().into(),
+        }
+    }
 }
 
 /// The state of one command: journals and locks.

@@ -21,7 +21,7 @@ use crate::plan::spec::{DbStrategy, DnsSpec, SwitchMode};
 use crate::steps::{CopyRead, Finding, Promote, Restore, Scale};
 
 fn err_line(e: &CloudError) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
+    e.summary()
 }
 
 /// What went wrong reading: plan-level problems (an answer that refused

@@ -249,6 +249,27 @@ impl std::str::FromStr for StepId {
     }
 }
 
+impl From<&StepId> for crate::journal::StepName {
+    fn from(id: &StepId) -> Self {
+        Self::from_parts(&id.plan, id.kind.as_str(), id.subject.as_deref())
+    }
+}
+
+impl TryFrom<&crate::journal::StepName> for StepId {
+    type Error = String;
+    /// A journaled step name as an id: fails on a kind this drctl does not know.
+    fn try_from(n: &crate::journal::StepName) -> Result<Self, String> {
+        Ok(Self {
+            plan: n.plan().to_string(),
+            kind: n
+                .kind()
+                .parse()
+                .map_err(|e| format!("step id `{n}`: {e}"))?,
+            subject: n.subject().map(str::to_string),
+        })
+    }
+}
+
 impl Serialize for StepId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -536,7 +557,7 @@ pub enum StepFailure {
     Cloud(#[from] CloudError),
     /// Waiting ran out of time.
     #[error(
-        "timed out after {} waiting for {what}\n  hint: a step may wait for what is left of the tier's RTO budget (at least a quarter of the RTO), or --step-timeout; check the resource in the console, then resume the run", crate::plan::duration::format_duration(*waited)
+        "timed out after {} waiting for {what}", crate::plan::duration::format_duration(*waited)
     )]
     Timeout {
         /// What was awaited.
@@ -545,7 +566,7 @@ pub enum StepFailure {
         waited: Duration,
     },
     /// The world is not in a state the step can work from.
-    #[error("{message}\n  hint: {hint}")]
+    #[error("{message}")]
     State {
         /// What is wrong.
         message: String,
@@ -587,7 +608,27 @@ impl StepFailure {
         }
     }
 
-    /// The journal's serializable form.
+    /// What to do about it.
+    pub fn hint(&self) -> &str {
+        match self {
+            Self::Cloud(e) => e.hint(),
+            Self::Timeout { .. } => {
+                "a step may wait for what is left of the tier's RTO budget (at least a quarter of the RTO), or --step-timeout; check the resource in the console, then resume the run"
+            }
+            Self::State { hint, .. } => hint,
+        }
+    }
+
+    /// What happened, one line, without the hint.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Cloud(e) => e.summary(),
+            _ => self.to_string(),
+        }
+    }
+
+    /// The journal's serializable form (its message followed by the hint,
+    /// as journals have always held it: see [`crate::journal::StepError::summary`]).
     pub fn to_record(&self) -> crate::journal::event::StepError {
         use crate::journal::event::ErrorClass;
         let (kind, transient, resource, region) = match self {
@@ -614,7 +655,7 @@ impl StepFailure {
             ),
         };
         crate::journal::event::StepError {
-            message: self.to_string(),
+            message: format!("{}\n  hint: {}", self.summary(), self.hint()),
             kind,
             transient,
             resource,
