@@ -320,10 +320,7 @@ pub async fn setup_findings(cx: &Cx<'_>, records: &[DnsSpec]) -> Vec<Finding> {
         Ok(Err(e)) => vec![Finding::ok(
             "data-plane switch setup",
             "global",
-            format!(
-                "setup not verifiable: {}",
-                e.to_string().lines().next().unwrap_or_default()
-            ),
+            format!("setup not verifiable: {}", e.summary()),
         )],
         Err(_) => vec![Finding::ok(
             "data-plane switch setup",

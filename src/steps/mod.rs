@@ -580,7 +580,7 @@ pub enum StepFailure {
     /// The run's lease was lost before a cloud write ([`Cx::fenced`]):
     /// nothing was changed, and the run ends as a fenced journal ends it.
     #[error(
-        "lease lost: {what} ({region}) was not sent, and this process made no change: {detail}\n  hint: another process took the plan over; `drctl lock status` shows who holds it, and `drctl runs show` who continued the run"
+        "lease lost: {what} ({region}) was not sent, and this process made no change: {detail}"
     )]
     Fenced {
         /// The write that was not made (`promote payments-db-usw2`).
@@ -616,6 +616,9 @@ impl StepFailure {
                 "a step may wait for what is left of the tier's RTO budget (at least a quarter of the RTO), or --step-timeout; check the resource in the console, then resume the run"
             }
             Self::State { hint, .. } => hint,
+            Self::Fenced { .. } => {
+                "another process took the plan over; `drctl lock status` shows who holds it, and `drctl runs show` who continued the run"
+            }
         }
     }
 

@@ -187,6 +187,7 @@ fn cname(name: &str, value: &str) -> DnsRecord {
         values: vec![value.into()],
         set_identifier: None,
         weight: None,
+        routing: None,
     }
 }
 
