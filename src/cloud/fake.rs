@@ -999,8 +999,10 @@ impl Identity for FakeCloud {
     }
 }
 
-/// The reference world of `localstack/seed` and `plans/`, in memory, served
-/// from us-west-2 with standbys in us-east-1: the one world the unit tests
+/// The reference world of `localstack/seed` and `plans/`, in memory
+/// (payments and ledger served from us-west-2 with standbys in us-east-1,
+/// and eu-west-1 for payments; checkout served from us-east-1 with
+/// standbys in us-west-2 and eu-west-1): the one world the unit tests
 /// of the engine, the fault loop and status share. `lags` are the ReplicaLag
 /// datapoints of the payments and the ledger replica.
 #[cfg(test)]
@@ -1021,11 +1023,33 @@ pub(crate) fn reference_world(lags: (&[f64], &[f64])) -> FakeCloud {
         f.add_replica("us-east-1", &format!("{db}-use1"), ("us-west-2", db));
         f.set_lag("us-east-1", &format!("{db}-use1"), lag);
     }
+    // The third region: a payments replica at standby.
+    f.add_replica(
+        "eu-west-1",
+        "payments-db-euw1",
+        ("us-west-2", "payments-db"),
+    );
+    f.set_lag("eu-west-1", "payments-db-euw1", lags.0);
+    // checkout: home us-east-1, standbys us-west-2 then eu-west-1. Its
+    // data-plane setup (controls, health checks, failover records) is made
+    // by the tests that need it, through `dns prepare`.
+    f.add_primary("us-east-1", "checkout-db");
+    for (region, id) in [
+        ("us-west-2", "checkout-db-usw2"),
+        ("eu-west-1", "checkout-db-euw1"),
+    ] {
+        f.add_replica(region, id, ("us-east-1", "checkout-db"));
+        f.set_lag(region, id, &[2.0]);
+    }
     for (region, name, min, desired, max) in [
         ("us-west-2", "payments-api-usw2", 2, 4, 8),
         ("us-east-1", "payments-api-use1", 0, 0, 8),
+        ("eu-west-1", "payments-api-euw1", 0, 0, 8),
         ("us-west-2", "ledger-workers-usw2", 1, 2, 4),
         ("us-east-1", "ledger-workers-use1", 0, 0, 4),
+        ("us-east-1", "checkout-web-use1", 2, 3, 6),
+        ("us-west-2", "checkout-web-usw2", 0, 1, 6),
+        ("eu-west-1", "checkout-web-euw1", 0, 1, 6),
     ] {
         f.add_group(region, name, Capacity { min, desired, max });
     }

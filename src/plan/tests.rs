@@ -185,7 +185,11 @@ fn reference_plans_load_cleanly() {
     let rendered = render(&loaded);
     assert!(loaded.diagnostics.is_empty(), "{rendered}");
     let names: Vec<&str> = loaded.plans.iter().map(|p| p.name()).collect();
-    assert_eq!(names, ["payments", "ledger"], "sorted by tier, then name");
+    assert_eq!(
+        names,
+        ["payments", "checkout", "ledger"],
+        "sorted by tier, then name"
+    );
     assert_eq!(loaded.plans[0].tier.rto.as_secs(), 15 * 60);
     assert_eq!(loaded.plans[0].tier.rpo.as_secs(), 5 * 60);
     assert_eq!(
@@ -899,7 +903,7 @@ fn regression_spaces_around_a_duration_are_accepted_everywhere() {
             "schedule = \"0 3 * * MON\"",
             "schedule = \"0 3 * * MON\"\nmax_duration = \" 30m \"\nblackout = [{ start = \"0 0 28 * *\", for = \"\\t4d \" }]",
         )
-        + "\n[[check]]\nid = \"api-health\"\nregions = { us-west-2 = \"https://a.example.com/\", us-east-1 = \"https://b.example.com/\" }\ntimeout = \" 5s \"\n";
+        + "\n[[check]]\nid = \"api-health\"\nregions = { us-west-2 = \"https://a.example.com/\", us-east-1 = \"https://b.example.com/\", eu-west-1 = \"https://c.example.com/\" }\ntimeout = \" 5s \"\n";
     let tiers = "[tiers.critical]\nrto = \" 10m \"\nrpo = \"2m \"\ndrill_interval = \" 7d\"\n";
     let dir = write_dir(&[("payments.toml", &plan), ("tiers.toml", tiers)]);
     let loaded = load(&[dir.path().to_path_buf()]);

@@ -3,7 +3,9 @@
 //!
 //! The old primary in that region still holds data (possibly writes that never
 //! replicated): it is renamed out of the way (`<id>-pre-<tag>`), never deleted,
-//! and a fresh replica takes the plan's id. Every stage re-reads state first,
+//! and a fresh replica takes the plan's id. So is a replica that still follows
+//! the old primary (a third region's): it holds nothing the new primary
+//! lacks, but renaming costs nothing and deletes nothing. Every stage re-reads state first,
 //! so a re-run after a crash picks up where the last one stopped; a create
 //! whose answer was lost is not repeated (the adapter reads the instance
 //! before it retries a create). Unlike a failover, a reprotection needs the
@@ -194,17 +196,20 @@ impl Action for Reprotect {
         let current = cur.as_ref().map_or("absent".to_string(), |i| {
             format!("{:?}", i.role).to_lowercase()
         });
-        if cur.as_ref().is_some_and(|i| i.role == DbRole::Primary) {
+        let done = cur.as_ref().is_some_and(|i| replica_of(i, &primary));
+        if let Some(old) = cur.as_ref().filter(|_| !done) {
             out.push(Planned {
                 call: "rds:ModifyDBInstance (NewDBInstanceIdentifier)".into(),
                 resource: format!("{id} → {}", parked_id(&id, cx.run_id)),
                 region: self.region.clone(),
-                current: "old primary".into(),
+                current: match old.role {
+                    DbRole::Primary => "old primary".into(),
+                    DbRole::Replica(_) => "replica of an old primary".into(),
+                },
                 desired: "renamed, data kept".into(),
                 change: true,
             });
         }
-        let done = cur.as_ref().is_some_and(|i| replica_of(i, &primary));
         out.push(Planned {
             call: "rds:CreateDBInstanceReadReplica".into(),
             resource: id,
@@ -240,7 +245,10 @@ impl Action for Reprotect {
             };
             let placement = ReplicaPlacement::like(previous.as_ref(), &primary);
             out.placement = Some(placement.clone());
-            if let Some(old) = cur.filter(|i| i.role == DbRole::Primary) {
+            // An old primary, or (three regions and more) a replica of the
+            // old primary: either way not a replica of the new one, and
+            // parked rather than deleted.
+            if let Some(old) = cur {
                 if db.describe_instance(r, &parked).await?.is_none() {
                     cx.fenced(
                         &format!("rds:ModifyDBInstance renaming {} to {parked}", old.id),
