@@ -266,6 +266,7 @@ def reset_databases(rds, n):
     `<id>-rxxxxxx` for a point-in-time restore)."""
     import re
     bases = [n(f"{app}-db{tail}") for app in ("payments", "ledger") for tail in ("", "-use1")]
+    bases += [n("payments-db-euw1")] + [n(f"checkout-db{tail}") for tail in ("", "-usw2", "-euw1")]
     derived = re.compile("^(" + "|".join(re.escape(b) for b in bases) + r")(-pre-[a-z0-9]{1,4}|-r[a-z0-9]{1,6})?$")
     # Replicas first. moto keeps a promoted replica's source and can fail (HTTP 500)
     # deleting an instance whose source is gone, so go round until nothing is left.
@@ -286,6 +287,91 @@ def reset_databases(rds, n):
             except Exception as e:  # noqa: BLE001 - retried next round
                 say("rds", f"{region} {ident}", f"delete failed, retrying: {type(e).__name__}")
     sys.exit("seed: could not delete every instance of this world; restart the emulators (localstack/down && localstack/up)")
+
+
+# ---------------------------------------------------------------- a third region, and checkout
+THIRD = "eu-west-1"
+
+
+def ensure_replica_in(rds, region, replica_id, primary, source_region):
+    db = find_db(rds, replica_id)
+    if db:
+        say("rds", f"{replica_id} ({region})", "already present")
+        return db
+    rds.create_db_instance_read_replica(
+        DBInstanceIdentifier=replica_id, SourceDBInstanceIdentifier=primary["DBInstanceArn"],
+        DBInstanceClass="db.t3.micro", SourceRegion=source_region)
+    say("rds", f"{replica_id} ({region})", "created (replica of " + primary["DBInstanceIdentifier"] + ")")
+    return find_db(rds, replica_id)
+
+
+def tag_lag(rds, cw, replica, lag):
+    put_lag(cw, replica["DBInstanceIdentifier"], lag)
+    rds.add_tags_to_resource(ResourceName=replica["DBInstanceArn"],
+                             Tags=[{"Key": "drctl:replica-lag", "Value": f"{lag:g}"}])
+
+
+def ensure_regional_bucket(s3, name, region, lock=False):
+    try:
+        s3.head_bucket(Bucket=name)
+        say("s3", f"{name} ({region})", "already present")
+    except ClientError as e:
+        if code(e) not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        if lock:
+            extra["ObjectLockEnabledForBucket"] = True
+        s3.create_bucket(Bucket=name, **extra)
+        say("s3", f"{name} ({region})", "created")
+    if lock and s3.get_bucket_versioning(Bucket=name).get("Status") != "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def seed_third_region(n, d, zone_id, r53, rds, primaries, lag):
+    """eu-west-1 for payments (a replica, a standby group, a target record) and the checkout world
+    (home us-east-1, standbys us-west-2 then eu-west-1; its data-plane switch's control buckets).
+    The health checks and failover records are `drctl dns prepare --plan checkout`'s to make."""
+    regions = (HOME, STANDBY, THIRD)
+    rdsc = dict(rds)
+    rdsc[THIRD] = client("rds", THIRD, "AWS_ENDPOINT_URL_RDS")
+    cw = {r: client("cloudwatch", r, "AWS_ENDPOINT_URL_CLOUDWATCH") for r in regions}
+    ec2 = {r: client("ec2", r, "AWS_ENDPOINT_URL_EC2") for r in regions}
+    asg = {r: client("autoscaling", r, "AWS_ENDPOINT_URL_AUTO_SCALING") for r in regions}
+    s3 = {r: client("s3", r, "AWS_ENDPOINT_URL_S3") for r in regions}
+    pay = find_db(rdsc[HOME], primaries["payments"]["id"])
+    rep = ensure_replica_in(rdsc[THIRD], THIRD, n("payments-db-euw1"), pay, HOME)
+    tag_lag(rdsc[THIRD], cw[THIRD], rep, lag)
+    co = find_db(rdsc[STANDBY], n("checkout-db"))
+    if not co:
+        rdsc[STANDBY].create_db_instance(
+            DBInstanceIdentifier=n("checkout-db"), Engine="postgres", DBInstanceClass="db.t3.micro",
+            AllocatedStorage=20, MasterUsername="drctl", MasterUserPassword="drctl-seed-password",
+            BackupRetentionPeriod=7, DBName="checkout", Tags=[{"Key": "app", "Value": "drctl-reference"}])
+        say("rds", f"{n('checkout-db')} ({STANDBY})", "created")
+        co = find_db(rdsc[STANDBY], n("checkout-db"))
+    for region, tag in ((HOME, "usw2"), (THIRD, "euw1")):
+        r = ensure_replica_in(rdsc[region], region, n(f"checkout-db-{tag}"), co, STANDBY)
+        tag_lag(rdsc[region], cw[region], r, lag)
+    groups = {}
+    for region, az, tag in ((HOME, "us-west-2a", "usw2"), (STANDBY, "us-east-1a", "use1"), (THIRD, "eu-west-1a", "euw1")):
+        tmpl = ensure_template(ec2[region], n(f"drctl-reference-{tag}"))
+        caps = {"checkout-web": (2, 3, 6) if region == STANDBY else (0, 1, 6)}
+        if region == THIRD:
+            caps["payments-api"] = (0, 0, 8)
+        for base, (mn, des, mx) in caps.items():
+            name = n(f"{base}-{tag}")
+            ensure_asg(asg[region], name, tmpl, az, mn, des, mx)
+            groups[name] = {"region": region, "min": mn, "desired": des, "max": mx}
+    upsert_records(r53, zone_id, [
+        a_rec(d("api-euw1"), "192.0.2.50"),
+        a_rec(d("checkout-use1"), "192.0.2.60"),
+        a_rec(d("checkout-usw2"), "192.0.2.61"),
+        a_rec(d("checkout-euw1"), "192.0.2.62"),
+    ])
+    for region, tag in ((STANDBY, "use1"), (HOME, "usw2"), (THIRD, "euw1")):
+        ensure_regional_bucket(s3[region], n(f"drctl-control-{tag}"), region)
+    ensure_regional_bucket(s3[THIRD], n("drctl-evidence-euw1"), THIRD, lock=True)
+    return {"region": THIRD, "auto_scaling_groups": groups}
 
 
 def main():
@@ -312,6 +398,7 @@ def main():
     s3 = client("s3", STANDBY, "AWS_ENDPOINT_URL_S3")
     cw = client("cloudwatch", STANDBY, "AWS_ENDPOINT_URL_CLOUDWATCH")
     rds = {r: client("rds", r, "AWS_ENDPOINT_URL_RDS") for r in (HOME, STANDBY)}
+    rds_all = dict(rds, **{"eu-west-1": client("rds", "eu-west-1", "AWS_ENDPOINT_URL_RDS")})
     ec2 = {r: client("ec2", r, "AWS_ENDPOINT_URL_EC2") for r in (HOME, STANDBY)}
     asg = {r: client("autoscaling", r, "AWS_ENDPOINT_URL_AUTO_SCALING") for r in (HOME, STANDBY)}
     gcs_url = endpoint("DRCTL_GCS_ENDPOINT")
@@ -319,7 +406,7 @@ def main():
     zone_id = ensure_zone(r53, zone_name)
 
     if args.reset_databases:
-        reset_databases(rds, n)
+        reset_databases(rds_all, n)
 
     dbs = {}
     for app, lag in (("payments", args.lag_payments), ("ledger", args.lag_ledger)):
@@ -362,6 +449,9 @@ def main():
     ]
     upsert_records(r53, zone_id, records)
 
+    third = seed_third_region(n, d, zone_id, r53, rds, primaries={k: v["primary"] for k, v in dbs.items()},
+                              lag=args.lag_payments)
+
     s3_bucket = n("drctl-evidence-use1")
     lock = ensure_s3_bucket(s3, s3_bucket)
     gcs_bucket = n("drctl-evidence")
@@ -374,6 +464,7 @@ def main():
             "records": [{k: r[k] for k in ("Name", "Type", "SetIdentifier", "Weight") if k in r}
                         | {"value": r["ResourceRecords"][0]["Value"]} for r in records],
             "databases": dbs,
+            "third_region": third,
             "auto_scaling_groups": groups,
             "buckets": {"s3": {"name": s3_bucket, "region": STANDBY, "versioning": True, "object_lock": lock},
                         "gcs": {"name": gcs_bucket}},

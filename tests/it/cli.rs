@@ -27,7 +27,12 @@ fn text(o: &Output) -> (String, String) {
 pub fn suffixed_plans(suffix: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
-    for name in ["payments.toml", "ledger.toml", "tiers.toml"] {
+    for name in [
+        "payments.toml",
+        "ledger.toml",
+        "checkout.toml",
+        "tiers.toml",
+    ] {
         let mut t = std::fs::read_to_string(plans.join(name)).expect("reference plan");
         for id in [
             "payments-db-use1",
@@ -37,12 +42,24 @@ pub fn suffixed_plans(suffix: &str) -> tempfile::TempDir {
             "ledger-workers-usw2",
             "ledger-workers-use1",
             "drctl-evidence-use1",
+            "payments-db-euw1",
+            "payments-api-euw1",
+            "checkout-db-usw2",
+            "checkout-db-euw1",
+            "checkout-web-use1",
+            "checkout-web-usw2",
+            "checkout-web-euw1",
+            "drctl-evidence-euw1",
+            "drctl-control-use1",
+            "drctl-control-usw2",
+            "drctl-control-euw1",
         ] {
             t = t.replace(&format!("\"{id}\""), &format!("\"{id}-{suffix}\""));
             t = t.replace(&format!("//{id}/"), &format!("//{id}-{suffix}/"));
         }
         t = t.replace("\"payments-db\"", &format!("\"payments-db-{suffix}\""));
         t = t.replace("\"ledger-db\"", &format!("\"ledger-db-{suffix}\""));
+        t = t.replace("\"checkout-db\"", &format!("\"checkout-db-{suffix}\""));
         t = t.replace(
             "gs://drctl-evidence/",
             &format!("gs://drctl-evidence-{suffix}/"),
