@@ -39,6 +39,12 @@ use crate::steps::graph::{Builder, Phase};
 /// recorded as not answering.
 pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a read of another region's control may take when only looked
+/// at (readiness, preflight, `status`): one that does not answer fails
+/// closed and blocks nothing, so it is not worth waiting for as long as a
+/// write, and must not hold up the readiness of the region asked about.
+pub const OTHER_CONTROL_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Write every health-check record's controls: the target serves, the
 /// others drain.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -327,8 +333,12 @@ pub async fn read_controls(cx: &Cx<'_>, records: &[DnsSpec]) -> Vec<Finding> {
             let Ok(url) = ObjectUrl::parse(&c.url) else {
                 return Finding::blocks(&what, &c.region, "invalid", "not an S3 object URL");
             };
-            let read =
-                tokio::time::timeout(CONTROL_TIMEOUT, cx.clouds.objects.get(&c.region, &url)).await;
+            let limit = if c.region == cx.target {
+                CONTROL_TIMEOUT
+            } else {
+                OTHER_CONTROL_READ_TIMEOUT
+            };
+            let read = tokio::time::timeout(limit, cx.clouds.objects.get(&c.region, &url)).await;
             match read {
                 Ok(Ok(Some(body))) => match Control::parse(&body) {
                     Some(ctl) => Finding::ok(
