@@ -100,18 +100,22 @@ async fn checkout_fails_over_to_its_second_standby() {
     assert_eq!(control(&fx, THIRD, "euw1").await, Some(ControlState::Drain));
 
     let before = fx.runs();
-    let ran = fx
-        .drctl(&[
-            "failover",
-            "--plan",
-            "checkout",
-            "--to",
-            THIRD,
-            "--approve",
-            "integration test",
-        ])
-        .await;
     let server = dns_server();
+    let mut args = vec![
+        "failover",
+        "--plan",
+        "checkout",
+        "--to",
+        THIRD,
+        "--approve",
+        "integration test",
+    ];
+    if server.is_none() {
+        // verify-resolution would ask the zone's own (unreachable) servers
+        // for the rest of the RTO budget: bound it.
+        args.extend(["--step-timeout", "15s"]);
+    }
+    let ran = fx.drctl(&args).await;
     match &server {
         Some(_) => assert_eq!(ran.code, Some(0), "{}", ran.all()),
         None => eprintln!(
