@@ -18,7 +18,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-HOME, STANDBY = "us-west-2", "us-east-1"
+HOME, STANDBY, THIRD = "us-west-2", "us-east-1", "eu-west-1"
+REGIONS = (HOME, STANDBY, THIRD)
+TAGS = {HOME: "usw2", STANDBY: "use1", THIRD: "euw1"}
 TTL = 60
 # moto loads the same 44 canned AMIs into every region; this one is an Ubuntu image among them.
 PREFERRED_AMI = "ami-1e749f67"
@@ -124,27 +126,29 @@ def find_db(rds, db_id):
 
 
 def ensure_primary(rds, db_id):
+    region = rds.meta.region_name
     db = find_db(rds, db_id)
     if db:
-        say("rds", f"{db_id} ({HOME})", "already present")
+        say("rds", f"{db_id} ({region})", "already present")
         return db
     rds.create_db_instance(
         DBInstanceIdentifier=db_id, Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
         MasterUsername="drctl", MasterUserPassword="drctl-seed-password", BackupRetentionPeriod=7,
         DBName=db_id.split("-")[0], Tags=[{"Key": "app", "Value": "drctl-reference"}])
-    say("rds", f"{db_id} ({HOME})", "created")
+    say("rds", f"{db_id} ({region})", "created")
     return find_db(rds, db_id)
 
 
-def ensure_replica(rds_standby, replica_id, primary):
+def ensure_replica(rds_standby, replica_id, primary, source_region):
+    region = rds_standby.meta.region_name
     db = find_db(rds_standby, replica_id)
     if db:
-        say("rds", f"{replica_id} ({STANDBY})", "already present")
+        say("rds", f"{replica_id} ({region})", "already present")
         return db
     rds_standby.create_db_instance_read_replica(
         DBInstanceIdentifier=replica_id, SourceDBInstanceIdentifier=primary["DBInstanceArn"],
-        DBInstanceClass="db.t3.micro", SourceRegion=HOME)
-    say("rds", f"{replica_id} ({STANDBY})", "created (replica of " + primary["DBInstanceIdentifier"] + ")")
+        DBInstanceClass="db.t3.micro", SourceRegion=source_region)
+    say("rds", f"{replica_id} ({region})", "created (replica of " + primary["DBInstanceIdentifier"] + ")")
     return find_db(rds_standby, replica_id)
 
 
@@ -219,20 +223,24 @@ def ensure_asg(asg, name, template, az, mn, desired, mx):
 
 
 # ---------------------------------------------------------------- buckets
-def ensure_s3_bucket(s3, name):
+def ensure_s3_bucket(s3, name, object_lock=True):
+    """Creates `name` in the client's region (versioning on; object lock when asked)."""
+    region = s3.meta.region_name
     try:
         s3.head_bucket(Bucket=name)
-        say("s3", name, "already present")
+        say("s3", f"{name} ({region})", "already present")
     except ClientError as e:
         if code(e) not in ("404", "NoSuchBucket", "NotFound"):
             raise
-        lock = True
-        try:  # us-east-1: no CreateBucketConfiguration (LocationConstraint us-east-1 is invalid)
-            s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+        # us-east-1: no CreateBucketConfiguration (LocationConstraint us-east-1 is invalid)
+        where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        lock = object_lock
+        try:
+            s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=object_lock, **where)
         except ClientError:
             lock = False
-            s3.create_bucket(Bucket=name)
-        say("s3", name, "created" + (" (object lock enabled)" if lock else ""))
+            s3.create_bucket(Bucket=name, **where)
+        say("s3", f"{name} ({region})", "created" + (" (object lock enabled)" if lock else ""))
     if s3.get_bucket_versioning(Bucket=name).get("Status") != "Enabled":
         s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     try:
@@ -289,97 +297,13 @@ def reset_databases(rds, n):
     sys.exit("seed: could not delete every instance of this world; restart the emulators (localstack/down && localstack/up)")
 
 
-# ---------------------------------------------------------------- a third region, and checkout
-THIRD = "eu-west-1"
-
-
-def ensure_replica_in(rds, region, replica_id, primary, source_region):
-    db = find_db(rds, replica_id)
-    if db:
-        say("rds", f"{replica_id} ({region})", "already present")
-        return db
-    rds.create_db_instance_read_replica(
-        DBInstanceIdentifier=replica_id, SourceDBInstanceIdentifier=primary["DBInstanceArn"],
-        DBInstanceClass="db.t3.micro", SourceRegion=source_region)
-    say("rds", f"{replica_id} ({region})", "created (replica of " + primary["DBInstanceIdentifier"] + ")")
-    return find_db(rds, replica_id)
-
-
-def tag_lag(rds, cw, replica, lag):
-    put_lag(cw, replica["DBInstanceIdentifier"], lag)
-    rds.add_tags_to_resource(ResourceName=replica["DBInstanceArn"],
-                             Tags=[{"Key": "drctl:replica-lag", "Value": f"{lag:g}"}])
-
-
-def ensure_regional_bucket(s3, name, region, lock=False):
-    try:
-        s3.head_bucket(Bucket=name)
-        say("s3", f"{name} ({region})", "already present")
-    except ClientError as e:
-        if code(e) not in ("404", "NoSuchBucket", "NotFound"):
-            raise
-        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-        if lock:
-            extra["ObjectLockEnabledForBucket"] = True
-        s3.create_bucket(Bucket=name, **extra)
-        say("s3", f"{name} ({region})", "created")
-    if lock and s3.get_bucket_versioning(Bucket=name).get("Status") != "Enabled":
-        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-
-
-def seed_third_region(n, d, zone_id, r53, rds, primaries, lag):
-    """eu-west-1 for payments (a replica, a standby group, a target record) and the checkout world
-    (home us-east-1, standbys us-west-2 then eu-west-1; its data-plane switch's control buckets).
-    The health checks and failover records are `drctl dns prepare --plan checkout`'s to make."""
-    regions = (HOME, STANDBY, THIRD)
-    rdsc = dict(rds)
-    rdsc[THIRD] = client("rds", THIRD, "AWS_ENDPOINT_URL_RDS")
-    cw = {r: client("cloudwatch", r, "AWS_ENDPOINT_URL_CLOUDWATCH") for r in regions}
-    ec2 = {r: client("ec2", r, "AWS_ENDPOINT_URL_EC2") for r in regions}
-    asg = {r: client("autoscaling", r, "AWS_ENDPOINT_URL_AUTO_SCALING") for r in regions}
-    s3 = {r: client("s3", r, "AWS_ENDPOINT_URL_S3") for r in regions}
-    pay = find_db(rdsc[HOME], primaries["payments"]["id"])
-    rep = ensure_replica_in(rdsc[THIRD], THIRD, n("payments-db-euw1"), pay, HOME)
-    tag_lag(rdsc[THIRD], cw[THIRD], rep, lag)
-    co = find_db(rdsc[STANDBY], n("checkout-db"))
-    if not co:
-        rdsc[STANDBY].create_db_instance(
-            DBInstanceIdentifier=n("checkout-db"), Engine="postgres", DBInstanceClass="db.t3.micro",
-            AllocatedStorage=20, MasterUsername="drctl", MasterUserPassword="drctl-seed-password",
-            BackupRetentionPeriod=7, DBName="checkout", Tags=[{"Key": "app", "Value": "drctl-reference"}])
-        say("rds", f"{n('checkout-db')} ({STANDBY})", "created")
-        co = find_db(rdsc[STANDBY], n("checkout-db"))
-    for region, tag in ((HOME, "usw2"), (THIRD, "euw1")):
-        r = ensure_replica_in(rdsc[region], region, n(f"checkout-db-{tag}"), co, STANDBY)
-        tag_lag(rdsc[region], cw[region], r, lag)
-    groups = {}
-    for region, az, tag in ((HOME, "us-west-2a", "usw2"), (STANDBY, "us-east-1a", "use1"), (THIRD, "eu-west-1a", "euw1")):
-        tmpl = ensure_template(ec2[region], n(f"drctl-reference-{tag}"))
-        caps = {"checkout-web": (2, 3, 6) if region == STANDBY else (0, 1, 6)}
-        if region == THIRD:
-            caps["payments-api"] = (0, 0, 8)
-        for base, (mn, des, mx) in caps.items():
-            name = n(f"{base}-{tag}")
-            ensure_asg(asg[region], name, tmpl, az, mn, des, mx)
-            groups[name] = {"region": region, "min": mn, "desired": des, "max": mx}
-    upsert_records(r53, zone_id, [
-        a_rec(d("api-euw1"), "192.0.2.50"),
-        a_rec(d("checkout-use1"), "192.0.2.60"),
-        a_rec(d("checkout-usw2"), "192.0.2.61"),
-        a_rec(d("checkout-euw1"), "192.0.2.62"),
-    ])
-    for region, tag in ((STANDBY, "use1"), (HOME, "usw2"), (THIRD, "euw1")):
-        ensure_regional_bucket(s3[region], n(f"drctl-control-{tag}"), region)
-    ensure_regional_bucket(s3[THIRD], n("drctl-evidence-euw1"), THIRD, lock=True)
-    return {"region": THIRD, "auto_scaling_groups": groups}
-
-
 def main():
     global QUIET
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suffix", default="", help="append -S to every id/bucket; zone becomes S.example.com.")
     ap.add_argument("--lag-payments", type=float, default=3, help="ReplicaLag seconds for payments (default 3)")
     ap.add_argument("--lag-ledger", type=float, default=1200, help="ReplicaLag seconds for ledger (default 1200)")
+    ap.add_argument("--lag-checkout", type=float, default=2, help="ReplicaLag seconds for checkout (default 2)")
     ap.add_argument("--json", action="store_true", help="print a JSON description of the world on stdout")
     ap.add_argument("--quiet", action="store_true", help="no per-resource lines")
     ap.add_argument("--reset-databases", action="store_true",
@@ -395,45 +319,58 @@ def main():
     d = lambda host: f"{host}.{zone_name}"  # noqa: E731
 
     r53 = client("route53", HOME, "AWS_ENDPOINT_URL_ROUTE_53")
-    s3 = client("s3", STANDBY, "AWS_ENDPOINT_URL_S3")
-    cw = client("cloudwatch", STANDBY, "AWS_ENDPOINT_URL_CLOUDWATCH")
-    rds = {r: client("rds", r, "AWS_ENDPOINT_URL_RDS") for r in (HOME, STANDBY)}
-    rds_all = dict(rds, **{"eu-west-1": client("rds", "eu-west-1", "AWS_ENDPOINT_URL_RDS")})
-    ec2 = {r: client("ec2", r, "AWS_ENDPOINT_URL_EC2") for r in (HOME, STANDBY)}
-    asg = {r: client("autoscaling", r, "AWS_ENDPOINT_URL_AUTO_SCALING") for r in (HOME, STANDBY)}
+    s3r = {r: client("s3", r, "AWS_ENDPOINT_URL_S3") for r in REGIONS}
+    cw = {r: client("cloudwatch", r, "AWS_ENDPOINT_URL_CLOUDWATCH") for r in REGIONS}
+    rds = {r: client("rds", r, "AWS_ENDPOINT_URL_RDS") for r in REGIONS}
+    ec2 = {r: client("ec2", r, "AWS_ENDPOINT_URL_EC2") for r in REGIONS}
+    asg = {r: client("autoscaling", r, "AWS_ENDPOINT_URL_AUTO_SCALING") for r in REGIONS}
     gcs_url = endpoint("DRCTL_GCS_ENDPOINT")
 
     zone_id = ensure_zone(r53, zone_name)
 
     if args.reset_databases:
-        reset_databases(rds_all, n)
+        reset_databases(rds, n)
 
     dbs = {}
-    for app, lag in (("payments", args.lag_payments), ("ledger", args.lag_ledger)):
-        primary = ensure_primary(rds[HOME], n(f"{app}-db"))
-        replica = ensure_replica(rds[STANDBY], n(f"{app}-db-use1"), primary)
-        put_lag(cw, replica["DBInstanceIdentifier"], lag)
-        # The lag publisher (lag_publisher.py) goes on with the same value.
-        rds[STANDBY].add_tags_to_resource(
-            ResourceName=replica["DBInstanceArn"],
-            Tags=[{"Key": "drctl:replica-lag", "Value": f"{lag:g}"}])
+    # (app, home, {replica region: replica id}, lag)
+    worlds = (("payments", HOME, {STANDBY: n("payments-db-use1"), THIRD: n("payments-db-euw1")}, args.lag_payments),
+              ("ledger", HOME, {STANDBY: n("ledger-db-use1")}, args.lag_ledger),
+              ("checkout", STANDBY, {HOME: n("checkout-db-usw2"), THIRD: n("checkout-db-euw1")}, args.lag_checkout))
+    for app, home, replica_ids, lag in worlds:
+        primary = ensure_primary(rds[home], n(f"{app}-db"))
+        replicas = {}
+        for region, replica_id in replica_ids.items():
+            replica = ensure_replica(rds[region], replica_id, primary, home)
+            put_lag(cw[region], replica["DBInstanceIdentifier"], lag)
+            # The lag publisher (lag_publisher.py) goes on with the same value.
+            rds[region].add_tags_to_resource(
+                ResourceName=replica["DBInstanceArn"],
+                Tags=[{"Key": "drctl:replica-lag", "Value": f"{lag:g}"}])
+            replicas[region] = {"id": replica["DBInstanceIdentifier"], "region": region, "arn": replica["DBInstanceArn"],
+                                "endpoint": replica["Endpoint"]["Address"], "port": replica["Endpoint"]["Port"],
+                                "source": replica.get("ReadReplicaSourceDBInstanceIdentifier")}
         dbs[app] = {
-            "primary": {"id": primary["DBInstanceIdentifier"], "region": HOME, "arn": primary["DBInstanceArn"],
+            "primary": {"id": primary["DBInstanceIdentifier"], "region": home, "arn": primary["DBInstanceArn"],
                         "endpoint": primary["Endpoint"]["Address"], "port": primary["Endpoint"]["Port"]},
-            "replica": {"id": replica["DBInstanceIdentifier"], "region": STANDBY, "arn": replica["DBInstanceArn"],
-                        "endpoint": replica["Endpoint"]["Address"], "port": replica["Endpoint"]["Port"],
-                        "source": replica.get("ReadReplicaSourceDBInstanceIdentifier")},
+            "replicas": replicas,
             "replica_lag_seconds": lag,
         }
+        if STANDBY in replicas:  # the shape of the two-region world, kept for its readers
+            dbs[app]["replica"] = replicas[STANDBY]
 
     groups = {}
-    for region, az, tag in ((HOME, "us-west-2a", "usw2"), (STANDBY, "us-east-1a", "use1")):
+    # (min, desired, max) by group base name, per region
+    caps = {
+        HOME: {"payments-api": (2, 4, 8), "ledger-workers": (1, 2, 4), "checkout-web": (0, 1, 6)},
+        STANDBY: {"payments-api": (0, 0, 8), "ledger-workers": (0, 0, 4), "checkout-web": (2, 3, 6)},
+        THIRD: {"payments-api": (0, 0, 8), "checkout-web": (0, 1, 6)},
+    }
+    for region in REGIONS:
+        tag = TAGS[region]
         tmpl = ensure_template(ec2[region], n(f"drctl-reference-{tag}"))
-        caps = {"payments-api": (2, 4, 8), "ledger-workers": (1, 2, 4)} if region == HOME else \
-               {"payments-api": (0, 0, 8), "ledger-workers": (0, 0, 4)}
-        for base, (mn, des, mx) in caps.items():
+        for base, (mn, des, mx) in caps[region].items():
             name = n(f"{base}-{tag}")
-            ensure_asg(asg[region], name, tmpl, az, mn, des, mx)
+            ensure_asg(asg[region], name, tmpl, f"{region}a", mn, des, mx)
             groups[name] = {"region": region, "min": mn, "desired": des, "max": mx, "launch_template": tmpl}
 
     pay_ep = dbs["payments"]["primary"]["endpoint"]
@@ -442,6 +379,10 @@ def main():
         a_rec(d("api-use1"), "192.0.2.20"),
         a_rec(d("ledger-usw2"), "192.0.2.30"),
         a_rec(d("ledger-use1"), "192.0.2.40"),
+        a_rec(d("api-euw1"), "192.0.2.50"),
+        a_rec(d("checkout-use1"), "192.0.2.60"),
+        a_rec(d("checkout-usw2"), "192.0.2.70"),
+        a_rec(d("checkout-euw1"), "192.0.2.80"),
         cname(d("api"), d("api-usw2")),
         cname(d("payments-db"), pay_ep),
         cname(d("ledger"), d("ledger-usw2"), SetIdentifier=HOME, Weight=100),
@@ -449,11 +390,17 @@ def main():
     ]
     upsert_records(r53, zone_id, records)
 
-    third = seed_third_region(n, d, zone_id, r53, rds, primaries={k: v["primary"] for k, v in dbs.items()},
-                              lag=args.lag_payments)
-
     s3_bucket = n("drctl-evidence-use1")
-    lock = ensure_s3_bucket(s3, s3_bucket)
+    lock = ensure_s3_bucket(s3r[STANDBY], s3_bucket)
+    euw1_bucket = n("drctl-evidence-euw1")
+    euw1_lock = ensure_s3_bucket(s3r[THIRD], euw1_bucket)
+    # checkout's data-plane controls: one bucket per region, in that region.
+    # The objects, health checks and failover records are `drctl dns prepare
+    # --plan checkout`'s to make (the one place that knows their shape).
+    controls = {}
+    for region in REGIONS:
+        controls[region] = n(f"drctl-control-{TAGS[region]}")
+        ensure_s3_bucket(s3r[region], controls[region], object_lock=False)
     gcs_bucket = n("drctl-evidence")
     ensure_gcs_bucket(gcs_url, gcs_bucket)
 
@@ -464,9 +411,10 @@ def main():
             "records": [{k: r[k] for k in ("Name", "Type", "SetIdentifier", "Weight") if k in r}
                         | {"value": r["ResourceRecords"][0]["Value"]} for r in records],
             "databases": dbs,
-            "third_region": third,
             "auto_scaling_groups": groups,
             "buckets": {"s3": {"name": s3_bucket, "region": STANDBY, "versioning": True, "object_lock": lock},
+                        "s3_euw1": {"name": euw1_bucket, "region": THIRD, "versioning": True, "object_lock": euw1_lock},
+                        "controls": controls,
                         "gcs": {"name": gcs_bucket}},
             "endpoints": {k: os.environ[k] for k in sorted(os.environ)
                           if k.startswith("AWS_ENDPOINT_URL_") or k == "DRCTL_GCS_ENDPOINT"},

@@ -49,8 +49,9 @@ pub struct FakeState {
     pub retained: BTreeMap<String, Retention>,
     /// Route 53 health checks.
     pub health_checks: Vec<HealthCheck>,
-    /// Regions whose endpoints do not answer: object calls through them
-    /// fail, and health checks of controls there fail closed.
+    /// Regions whose endpoints do not answer: object, database, group and
+    /// metric calls there fail, and health checks of controls there fail
+    /// closed.
     pub dead_regions: std::collections::BTreeSet<String>,
     change_counter: u64,
     object_versions: BTreeMap<String, u64>,
@@ -514,15 +515,14 @@ impl Database for FakeCloud {
         region: &str,
         id: &str,
     ) -> Result<Option<DbInstance>, CloudError> {
-        Ok(self
-            .state()
-            .databases
-            .get(&(region.into(), id.into()))
-            .cloned())
+        let s = self.state();
+        s.reach("rds", "DescribeDBInstances", id, region)?;
+        Ok(s.databases.get(&(region.into(), id.into())).cloned())
     }
 
     async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError> {
         let mut s = self.state();
+        s.reach("rds", "PromoteReadReplica", id, region)?;
         let inst = s
             .databases
             .get_mut(&(region.into(), id.into()))
@@ -662,9 +662,9 @@ impl Database for FakeCloud {
     }
 
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
-        Ok(self
-            .state()
-            .databases
+        let s = self.state();
+        s.reach("rds", "DescribeDBInstances", "*", region)?;
+        Ok(s.databases
             .values()
             .filter(|d| d.region == region)
             .cloned()
@@ -679,11 +679,9 @@ impl Compute for FakeCloud {
         region: &str,
         name: &str,
     ) -> Result<Option<ComputeGroup>, CloudError> {
-        Ok(self
-            .state()
-            .groups
-            .get(&(region.into(), name.into()))
-            .cloned())
+        let s = self.state();
+        s.reach("autoscaling", "DescribeAutoScalingGroups", name, region)?;
+        Ok(s.groups.get(&(region.into(), name.into())).cloned())
     }
 
     async fn set_capacity(
@@ -693,6 +691,7 @@ impl Compute for FakeCloud {
         capacity: Capacity,
     ) -> Result<(), CloudError> {
         let mut s = self.state();
+        s.reach("autoscaling", "UpdateAutoScalingGroup", name, region)?;
         let g = s
             .groups
             .get_mut(&(region.into(), name.into()))
@@ -746,6 +745,7 @@ impl Metrics for FakeCloud {
         window: Duration,
     ) -> Result<LagReading, CloudError> {
         let s = self.state();
+        s.reach("cloudwatch", "GetMetricData", db_id, region)?;
         let points = s
             .lag
             .get(&(region.into(), db_id.into()))

@@ -1327,3 +1327,187 @@ async fn the_pack_holds_the_runs_report() {
     assert_eq!(report["schema"], crate::report::SCHEMA);
     assert_eq!(report["scope"], serde_json::json!(["payments"]));
 }
+
+/// The reference `checkout` plan (home us-east-1, standbys us-west-2 then
+/// eu-west-1, a data-plane switch).
+fn checkout() -> Vec<Plan> {
+    plans_named("checkout")
+}
+
+fn plans_named(name: &str) -> Vec<Plan> {
+    crate::plan::reference()
+        .into_iter()
+        .filter(|p| p.name() == name)
+        .collect()
+}
+
+/// The reference world with checkout's data-plane setup made the one way
+/// it is made: `drctl dns prepare` (controls: home serves, the standbys
+/// drain; a health check per control; the failover chain).
+async fn prepared_world() -> FakeCloud {
+    let f = world();
+    let made = crate::steps::dns_setup::prepare(&f.clouds(), &checkout()[0], None)
+        .await
+        .expect("dns prepare");
+    assert!(
+        made.iter().any(|p| p.resource.starts_with("record")),
+        "{made:?}"
+    );
+    assert_eq!(f.state().health_checks.len(), 3);
+    f
+}
+
+fn control_in(f: &FakeCloud, bucket: &str) -> crate::cloud::control::ControlState {
+    let key = format!("s3://{bucket}/checkout/checkout");
+    let body = f.state().objects[&key].clone();
+    crate::cloud::control::Control::parse(&body)
+        .unwrap_or_else(|| panic!("{key} is not a control"))
+        .state
+}
+
+/// The outputs of the last success of the step whose id starts with `step`.
+async fn step_outputs(store: &MemoryStore, run: &str, step: &str) -> Value {
+    let text = store.read(run).await.unwrap();
+    text.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| {
+            r["event"]["type"] == "step_succeeded"
+                && r["event"]["step"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(step))
+        })
+        .map(|r| r["event"]["outputs"].clone())
+        .unwrap_or_else(|| panic!("no success of {step} in {text}"))
+}
+
+/// Fails checkout over to `to` with us-east-1 (its home) dead, after `dns
+/// prepare`: the run's report, the store and the world.
+async fn checkout_with_home_dead(to: &str) -> (RunReport, Arc<MemoryStore>, FakeCloud) {
+    let f = prepared_world().await;
+    assert_eq!(
+        f.clouds()
+            .resolver
+            .resolve("example.com.", "checkout.example.com.", "CNAME")
+            .await
+            .unwrap(),
+        ["checkout-use1.example.com."],
+        "prepared: home serves"
+    );
+    f.state().dead_regions.insert("us-east-1".into());
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let o = RunOptions {
+        approve: Some("test".into()),
+        poll: (Duration::from_millis(1), Duration::from_millis(5)),
+        ..RunOptions::failover(to)
+    };
+    let report = e.run(&checkout(), &o).await.unwrap();
+    (report, store, f)
+}
+
+/// Asserts checkout moved to `to` and not to `other` (each `(region,
+/// tag)`): the controls, what the name resolves to, the databases.
+async fn assert_checkout_in(f: &FakeCloud, to: (&str, &str), other: (&str, &str)) {
+    use crate::cloud::control::ControlState;
+    let bucket = |tag: &str| format!("drctl-control-{tag}");
+    assert_eq!(control_in(f, &bucket(to.1)), ControlState::Serve);
+    assert_eq!(control_in(f, &bucket(other.1)), ControlState::Drain);
+    // The dead home's control was not written: its health check fails closed.
+    assert_eq!(control_in(f, "drctl-control-use1"), ControlState::Serve);
+    let answer = f
+        .clouds()
+        .resolver
+        .resolve("example.com.", "checkout.example.com.", "CNAME")
+        .await
+        .unwrap();
+    assert_eq!(answer, [format!("checkout-{}.example.com.", to.1)]);
+    let s = f.state();
+    let role = |(region, tag): (&str, &str)| {
+        s.databases[&(region.to_string(), format!("checkout-db-{tag}"))]
+            .role
+            .clone()
+    };
+    assert_eq!(role(to), DbRole::Primary);
+    assert!(matches!(role(other), DbRole::Replica(_)));
+}
+
+#[tokio::test]
+async fn checkout_fails_over_to_its_second_standby_with_its_home_dead() {
+    let (report, store, f) = checkout_with_home_dead("eu-west-1").await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    assert_checkout_in(&f, ("eu-west-1", "euw1"), ("us-west-2", "usw2")).await;
+    let out = step_outputs(&store, &report.run_id, "checkout/switch-control").await;
+    let home = out["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["region"] == "us-east-1")
+        .cloned()
+        .expect("us-east-1's control is listed");
+    assert!(
+        home.to_string().contains("unreachable"),
+        "us-east-1's control is recorded unreachable: {home:#}"
+    );
+    let s = f.state();
+    let cap = |r: &str, n: &str| s.groups[&(r.to_string(), n.to_string())].capacity;
+    assert_eq!(cap("eu-west-1", "checkout-web-euw1").desired, 3);
+    assert_eq!(cap("us-west-2", "checkout-web-usw2").desired, 1);
+    drop(s);
+    let rto = &report.measures[0].rto;
+    assert!(rto.seconds.is_some(), "{rto:?}");
+    assert!(rto.basis.contains("resolved"), "{rto:?}");
+    // The side read found the dead home unreachable, and read the other
+    // standby too (the home did not answer, so it may not be the primary).
+    let key = format!(
+        "s3://drctl-evidence-euw1/checkout/{}/state.json",
+        report.run_id
+    );
+    let state: Value = serde_json::from_slice(&f.state().objects[&key]).expect("state.json");
+    let others = &state["other_regions"];
+    assert!(
+        others["us-east-1"]["databases"]["checkout-db"]["unreachable"].is_string(),
+        "{others:#}"
+    );
+    assert_eq!(
+        others["us-west-2"]["databases"]["checkout-db-usw2"]["role"]
+            .as_str()
+            .map(|r| r.starts_with("replica")),
+        Some(true),
+        "{others:#}"
+    );
+}
+
+#[tokio::test]
+async fn checkout_fails_over_to_its_first_standby_with_its_home_dead() {
+    let (report, _, f) = checkout_with_home_dead("us-west-2").await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:#?}");
+    assert_checkout_in(&f, ("us-west-2", "usw2"), ("eu-west-1", "euw1")).await;
+    assert!(report.measures[0].rto.basis.contains("resolved"));
+}
+
+/// A failover of payments to us-east-1 reads the old home beside the run
+/// and stops there: the third region's replica costs no request.
+#[tokio::test]
+async fn the_side_read_stops_at_the_region_failed_away_from() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let report = e.run(&payments(), &opts()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let key = format!(
+        "s3://drctl-evidence-use1/payments/{}/state.json",
+        report.run_id
+    );
+    let state: Value = serde_json::from_slice(&f.state().objects[&key]).expect("state.json");
+    let others = state["other_regions"].as_object().expect("other regions");
+    assert_eq!(
+        others.keys().collect::<Vec<_>>(),
+        ["us-west-2"],
+        "{others:#?}"
+    );
+    assert_eq!(
+        others["us-west-2"]["databases"]["payments-db"]["role"],
+        "primary"
+    );
+}

@@ -282,4 +282,68 @@ mod tests {
             p.regions
         );
     }
+
+    /// Three regions, one of them dead: the dead one is shown unreachable
+    /// (never missing), the two that answer are read as usual, and the plan
+    /// is not ready, since that standby could not take over now.
+    #[tokio::test]
+    async fn three_regions_with_one_dead_show_it_unreachable_and_read_the_others() {
+        let world = reference_world();
+        world.state().dead_regions.insert("eu-west-1".into());
+        let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
+        let p = report.plans.iter().find(|p| p.plan == "payments").unwrap();
+        let regions: Vec<&str> = p.regions.iter().map(|r| r.region.as_str()).collect();
+        assert_eq!(regions, ["us-west-2", "us-east-1", "eu-west-1"]);
+        assert_eq!(p.active_region, "us-west-2");
+        let (use1, euw1) = (&p.regions[1], &p.regions[2]);
+        assert!(use1.ready, "{use1:#?}");
+        assert_eq!(use1.databases[0].lag_seconds, Some(3.0));
+        assert!(euw1.unreachable.is_some(), "{euw1:#?}");
+        assert_eq!(euw1.role, "standby");
+        assert_eq!(euw1.databases[0].role, "unreachable");
+        assert!(
+            euw1.problems
+                .iter()
+                .any(|x| x.contains("eu-west-1 does not answer")),
+            "{:?}",
+            euw1.problems
+        );
+        assert!(!p.ready);
+        // ledger has no eu-west-1: untouched by its outage.
+        let ledger = report.plans.iter().find(|p| p.plan == "ledger").unwrap();
+        assert!(ledger.regions.iter().all(|r| r.unreachable.is_none()));
+    }
+
+    /// checkout (data-plane switch, home us-east-1) after `dns prepare`,
+    /// with its first standby dead: the names still resolve home, the dead
+    /// standby is unreachable and the other one ready.
+    #[tokio::test]
+    async fn checkout_with_a_dead_standby_resolves_home_and_shows_it_unreachable() {
+        let world = reference_world();
+        world
+            .state()
+            .buckets
+            .push("s3://drctl-evidence-euw1".into());
+        let checkout: Vec<Plan> = plans()
+            .into_iter()
+            .filter(|p| p.name() == "checkout")
+            .collect();
+        crate::steps::dns_setup::prepare(&world.clouds(), &checkout[0], None)
+            .await
+            .expect("dns prepare");
+        world.state().dead_regions.insert("us-west-2".into());
+        let report = status(&world.clouds(), &checkout, &StatusOptions::default()).await;
+        let p = &report.plans[0];
+        assert_eq!(p.active_region, "us-east-1", "{p:#?}");
+        assert_eq!(p.dns[0].values, ["checkout-use1.example.com."]);
+        assert_eq!(p.dns[0].points_to.as_deref(), Some("us-east-1"));
+        let usw2 = &p.regions[1];
+        assert_eq!(usw2.region, "us-west-2");
+        assert!(usw2.unreachable.is_some(), "{usw2:#?}");
+        let euw1 = &p.regions[2];
+        assert!(euw1.unreachable.is_none(), "{euw1:#?}");
+        assert_eq!(euw1.databases[0].role, "replica");
+        assert!(euw1.ready, "{:?}", euw1.problems);
+        assert!(!p.ready);
+    }
 }

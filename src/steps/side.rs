@@ -7,8 +7,11 @@
 //! answers, so it is read here: the databases a failover splits from (the
 //! old primary holds what never replicated; compute is cheap to put back
 //! and not worth a request on every run), each **once** (the single-attempt
-//! adapters, no retries), each read bounded by a short timeout, all of them
-//! concurrently and started with the run, so that they never delay a step.
+//! adapters, no retries), each read bounded by a short timeout, every
+//! database's reads concurrently with the others' and started with the run,
+//! so that they never delay a step. A database's regions are read in plan
+//! order up to its primary, the region failed away from: a third region's
+//! replica costs no request when the old home answers.
 //! The evidence step awaits the result, which by then is long settled or
 //! about to time out; a region that did not answer is recorded as
 //! `unreachable`, never as missing.
@@ -42,41 +45,45 @@ fn outcome<T>(
     }
 }
 
-/// Starts the reads of every region of `plans` but `target` and returns
-/// their shared result: `{plan: {region: {"databases": {..}}}}`.
+/// Starts the reads of the regions of `plans` a run moves away from and
+/// returns their shared result: `{plan: {region: {"databases": {..}}}}`.
 /// `clouds` should be the single-attempt adapters.
+///
+/// Which region a database is failed away from is not known before the
+/// run reads anything, and a third region's replica is not worth a request
+/// on every run: each database's other regions are read one after the
+/// other in plan order, and the reads stop at the first primary (the
+/// region failed away from). One that does not answer is recorded and the
+/// next one read, so an outage of the old home costs its timeout, off the
+/// critical path.
 pub fn other_regions(clouds: Clouds, plans: &[Plan], target: &str, timeout: Duration) -> SideReads {
     let mut reads = Vec::new();
     for p in plans {
-        for region in p.regions().iter().filter(|r| *r != target) {
-            for d in &p.spec.database {
-                let (c, plan, region, id) = (
-                    clouds.clone(),
-                    p.name().to_string(),
-                    region.clone(),
-                    d.regions[region].clone(),
-                );
-                reads.push(
-                    async move {
-                        let r = tokio::time::timeout(timeout, c.database.describe_instance(&region, &id)).await;
-                        let v = outcome(r, timeout, |i| match i {
-                            None => json!({ "exists": false }),
-                            Some(i) => json!({
-                                "role": match &i.role { DbRole::Primary => "primary".to_string(), DbRole::Replica(s) => format!("replica of {s}") },
-                                "status": i.status,
-                                "endpoint": i.endpoint,
-                            }),
-                        });
-                        (plan, region, "databases", id, v)
+        for d in &p.spec.database {
+            let order: Vec<(String, String)> = (p.regions().iter())
+                .filter(|r| *r != target)
+                .filter_map(|r| Some((r.clone(), d.regions.get(r)?.clone())))
+                .collect();
+            let (c, plan) = (clouds.clone(), p.name().to_string());
+            reads.push(
+                async move {
+                    let mut found = Vec::new();
+                    for (region, id) in order {
+                        let (v, primary) = read_one(&c, &region, &id, timeout).await;
+                        found.push((plan.clone(), region, "databases", id, v));
+                        if primary {
+                            break;
+                        }
                     }
-                    .boxed(),
-                );
-            }
+                    found
+                }
+                .boxed(),
+            );
         }
     }
     let all = async move {
         let mut out = Map::new();
-        for (plan, region, kind, id, v) in join_all(reads).await {
+        for (plan, region, kind, id, v) in join_all(reads).await.into_iter().flatten() {
             let p = out.entry(plan).or_insert_with(|| json!({}));
             p[&region][kind][&id] = v;
         }
@@ -87,4 +94,19 @@ pub fn other_regions(clouds: Clouds, plans: &[Plan], target: &str, timeout: Dura
     async move { task.await.unwrap_or(Value::Null) }
         .boxed()
         .shared()
+}
+
+/// One bounded read of a database instance, and whether it is a primary.
+async fn read_one(c: &Clouds, region: &str, id: &str, timeout: Duration) -> (Value, bool) {
+    let r = tokio::time::timeout(timeout, c.database.describe_instance(region, id)).await;
+    let primary = matches!(&r, Ok(Ok(Some(i))) if i.role == DbRole::Primary);
+    let v = outcome(r, timeout, |i| match i {
+        None => json!({ "exists": false }),
+        Some(i) => json!({
+            "role": match &i.role { DbRole::Primary => "primary".to_string(), DbRole::Replica(s) => format!("replica of {s}") },
+            "status": i.status,
+            "endpoint": i.endpoint,
+        }),
+    });
+    (v, primary)
 }

@@ -126,11 +126,13 @@ async fn gcs_bucket_state_reads_the_location() {
 }
 
 /// Appends a `[[bucket]]` to the fixture's payments plan.
+/// Its eu-west-1 bucket does not exist: only that standby is not ready.
 fn add_bucket(fx: &Fixture, home: &str, standby: &str) {
     let path = fx.plans.path().join("payments.toml");
     let mut text = std::fs::read_to_string(&path).unwrap();
+    let third = fx.id("receipts-euw1");
     text.push_str(&format!(
-        "\n[[bucket]]\nid = \"receipts\"\nregions = {{ us-west-2 = \"s3://{home}\", us-east-1 = \"s3://{standby}\" }}\n"
+        "\n[[bucket]]\nid = \"receipts\"\nregions = {{ us-west-2 = \"s3://{home}\", us-east-1 = \"s3://{standby}\", eu-west-1 = \"s3://{third}\" }}\n"
     ));
     std::fs::write(path, text).unwrap();
 }

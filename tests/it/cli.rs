@@ -26,49 +26,50 @@ fn text(o: &Output) -> (String, String) {
 /// every quoted id gets `-S`, the zone becomes `S.example.com.`.
 pub fn suffixed_plans(suffix: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
-    for name in [
-        "payments.toml",
-        "ledger.toml",
-        "checkout.toml",
-        "tiers.toml",
-    ] {
-        let mut t = std::fs::read_to_string(plans.join(name)).expect("reference plan");
-        for id in [
-            "payments-db-use1",
-            "payments-api-usw2",
-            "payments-api-use1",
-            "ledger-db-use1",
-            "ledger-workers-usw2",
-            "ledger-workers-use1",
-            "drctl-evidence-use1",
-            "payments-db-euw1",
-            "payments-api-euw1",
-            "checkout-db-usw2",
-            "checkout-db-euw1",
-            "checkout-web-use1",
-            "checkout-web-usw2",
-            "checkout-web-euw1",
-            "drctl-evidence-euw1",
-            "drctl-control-use1",
-            "drctl-control-usw2",
-            "drctl-control-euw1",
-        ] {
-            t = t.replace(&format!("\"{id}\""), &format!("\"{id}-{suffix}\""));
-            t = t.replace(&format!("//{id}/"), &format!("//{id}-{suffix}/"));
-        }
-        t = t.replace("\"payments-db\"", &format!("\"payments-db-{suffix}\""));
-        t = t.replace("\"ledger-db\"", &format!("\"ledger-db-{suffix}\""));
-        t = t.replace("\"checkout-db\"", &format!("\"checkout-db-{suffix}\""));
-        t = t.replace(
-            "gs://drctl-evidence/",
-            &format!("gs://drctl-evidence-{suffix}/"),
-        );
-        t = t.replace(".example.com.\"", &format!(".{suffix}.example.com.\""));
-        t = t.replace("\"example.com.\"", &format!("\"{suffix}.example.com.\""));
-        std::fs::write(dir.path().join(name), t).expect("write plan");
+    for name in ["payments.toml", "ledger.toml", "tiers.toml"] {
+        add_suffixed_plan(dir.path(), name, suffix);
     }
     dir
+}
+
+/// Writes the reference plan file `name` into `dir`, renamed for the world
+/// seeded with `--suffix suffix`.
+pub fn add_suffixed_plan(dir: &Path, name: &str, suffix: &str) {
+    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+    let mut t = std::fs::read_to_string(plans.join(name)).expect("reference plan");
+    for id in [
+        "payments-db-use1",
+        "payments-db-euw1",
+        "payments-api-usw2",
+        "payments-api-use1",
+        "payments-api-euw1",
+        "ledger-db-use1",
+        "ledger-workers-usw2",
+        "ledger-workers-use1",
+        "checkout-db-usw2",
+        "checkout-db-euw1",
+        "checkout-web-use1",
+        "checkout-web-usw2",
+        "checkout-web-euw1",
+        "drctl-evidence-use1",
+        "drctl-evidence-euw1",
+        "drctl-control-use1",
+        "drctl-control-usw2",
+        "drctl-control-euw1",
+    ] {
+        t = t.replace(&format!("\"{id}\""), &format!("\"{id}-{suffix}\""));
+        t = t.replace(&format!("//{id}/"), &format!("//{id}-{suffix}/"));
+    }
+    for db in ["payments-db", "ledger-db", "checkout-db"] {
+        t = t.replace(&format!("\"{db}\""), &format!("\"{db}-{suffix}\""));
+    }
+    t = t.replace(
+        "gs://drctl-evidence/",
+        &format!("gs://drctl-evidence-{suffix}/"),
+    );
+    t = t.replace(".example.com.\"", &format!(".{suffix}.example.com.\""));
+    t = t.replace("\"example.com.\"", &format!("\"{suffix}.example.com.\""));
+    std::fs::write(dir.join(name), t).expect("write plan");
 }
 
 #[test]

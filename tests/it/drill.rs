@@ -199,7 +199,7 @@ async fn a_failing_check_fails_the_drill_and_cleanup_still_completes() {
     let path = f.plans.path().join("payments.toml");
     let mut plan = std::fs::read_to_string(&path).expect("plan");
     plan.push_str(&format!(
-        "\n[[check]]\nid = \"api-health\"\nregions = {{ us-west-2 = \"http://127.0.0.1:{port}/health\", us-east-1 = \"http://127.0.0.1:{port}/health\" }}\nexpect_status = 200\ntimeout = \"1s\"\n"
+        "\n[[check]]\nid = \"api-health\"\nregions = {{ us-west-2 = \"http://127.0.0.1:{port}/health\", us-east-1 = \"http://127.0.0.1:{port}/health\", eu-west-1 = \"http://127.0.0.1:{port}/health\" }}\nexpect_status = 200\ntimeout = \"1s\"\n"
     ));
     std::fs::write(&path, plan).expect("write plan");
     let before = production(f.snapshot().await);

@@ -549,9 +549,13 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         let ids = [
             (STANDBY, self.id("payments-db-use1")),
+            (world::THIRD, self.id("payments-db-euw1")),
             (STANDBY, self.id("ledger-db-use1")),
+            (HOME, self.id("checkout-db-usw2")),
+            (world::THIRD, self.id("checkout-db-euw1")),
             (HOME, self.id("payments-db")),
             (HOME, self.id("ledger-db")),
+            (STANDBY, self.id("checkout-db")),
         ];
         world::run_cleanup(async move {
             let sdk = world::sdk().await;

@@ -22,6 +22,7 @@ mod outage;
 mod probes;
 mod proxy;
 mod recovery;
+mod regions;
 mod report;
 mod schema;
 mod state;

@@ -85,7 +85,7 @@ fn add_check(fx: &Fixture, home: &str, standby: &str) {
     let path = fx.plans.path().join("payments.toml");
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!(
-        "\n[[check]]\nid = \"api-health\"\nregions = {{ us-west-2 = \"{home}\", us-east-1 = \"{standby}\" }}\nexpect_status = 200\ntimeout = \"1s\"\n"
+        "\n[[check]]\nid = \"api-health\"\nregions = {{ us-west-2 = \"{home}\", us-east-1 = \"{standby}\", eu-west-1 = \"{standby}\" }}\nexpect_status = 200\ntimeout = \"1s\"\n"
     ));
     std::fs::write(path, text).unwrap();
 }

@@ -41,6 +41,8 @@ use drctl::cloud::{CloudSettings, Clouds};
 pub const HOME: &str = "us-west-2";
 /// The standby region of the reference plans.
 pub const STANDBY: &str = "us-east-1";
+/// The reference world's third region (a payments standby; checkout's second standby).
+pub const THIRD: &str = "eu-west-1";
 
 fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
