@@ -20,6 +20,16 @@ variable "subnet_ids_use1" {
   type        = list(string)
 }
 
+variable "vpc_id_euw1" {
+  description = "VPC in eu-west-1 that holds the third region's replicas and standby groups."
+  type        = string
+}
+
+variable "subnet_ids_euw1" {
+  description = "Private subnets in eu-west-1 (at least two AZs) for databases and instances."
+  type        = list(string)
+}
+
 # --- DNS ----------------------------------------------------------------------
 
 variable "api_usw2_addresses" {

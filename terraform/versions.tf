@@ -36,6 +36,19 @@ provider "aws" {
   }
 }
 
+# Third region: payments' second standby, checkout's last standby, and the
+# evidence bucket of checkout (whose home is us-east-1).
+provider "aws" {
+  alias  = "euw1"
+  region = "eu-west-1"
+
+  default_tags {
+    tags = {
+      "managed-by" = "terraform"
+    }
+  }
+}
+
 provider "google" {
   project = var.gcp_project
 }
