@@ -173,11 +173,11 @@ data "aws_ssm_parameter" "ami_euw1" {
 }
 
 locals {
-  # Group name => (region alias, plan, min, desired, max). Home groups keep
+  # Group name => (plan, min, desired, max). Home groups keep
   # their sizes under terraform; standby groups are sized by drctl.
   third_region_groups = {
-    "payments-api-euw1"  = { plan = "payments", min = 0, desired = 0, max = 8 }
-    "checkout-web-euw1"  = { plan = "checkout", min = 0, desired = 1, max = 6 }
+    "payments-api-euw1" = { plan = "payments", min = 0, desired = 0, max = 8 }
+    "checkout-web-euw1" = { plan = "checkout", min = 0, desired = 1, max = 6 }
   }
 }
 
@@ -377,4 +377,122 @@ resource "aws_s3_bucket_versioning" "control_euw1" {
   versioning_configuration {
     status = "Enabled"
   }
+}
+
+# --- checkout's data-plane switch (plans/checkout.toml, switch = "health-check")
+# The shape `drctl dns prepare --plan checkout` makes (src/steps/dns_setup.rs):
+# one HTTPS string-match health check per region, reading that region's
+# control object, and failover records that follow them. drctl finds these
+# checks by the control they read, so checks made here or by `dns prepare`
+# are the same to it. The control objects themselves are not terraform's:
+# their content is the switch (`dns prepare` creates them, failovers flip them).
+
+locals {
+  checkout_regions = {
+    use1 = { region = "us-east-1", bucket = "drctl-control-use1" }
+    usw2 = { region = "us-west-2", bucket = "drctl-control-usw2" }
+    euw1 = { region = "eu-west-1", bucket = "drctl-control-euw1" }
+  }
+}
+
+resource "aws_route53_health_check" "checkout" {
+  for_each = local.checkout_regions
+
+  type              = "HTTPS_STR_MATCH"
+  fqdn              = "${each.value.bucket}.s3.${each.value.region}.amazonaws.com"
+  port              = 443
+  resource_path     = "/checkout/checkout"
+  search_string     = "state=serve"
+  request_interval  = 10
+  failure_threshold = 3
+
+  tags = {
+    "Name"       = "drctl checkout ${each.value.region}"
+    "drctl:plan" = "checkout"
+  }
+}
+
+resource "aws_route53_record" "checkout_use1" {
+  zone_id = aws_route53_zone.example.zone_id
+  name    = "checkout-use1.example.com"
+  type    = "A"
+  ttl     = 300
+  records = var.checkout_use1_addresses
+}
+
+resource "aws_route53_record" "checkout_usw2" {
+  zone_id = aws_route53_zone.example.zone_id
+  name    = "checkout-usw2.example.com"
+  type    = "A"
+  ttl     = 300
+  records = var.checkout_usw2_addresses
+}
+
+resource "aws_route53_record" "checkout_euw1" {
+  zone_id = aws_route53_zone.example.zone_id
+  name    = "checkout-euw1.example.com"
+  type    = "A"
+  ttl     = 300
+  records = var.checkout_euw1_addresses
+}
+
+# Level 0: us-east-1 first, else the chain's next level.
+resource "aws_route53_record" "checkout_primary" {
+  zone_id         = aws_route53_zone.example.zone_id
+  name            = "checkout.example.com"
+  type            = "CNAME"
+  ttl             = 60
+  records         = [aws_route53_record.checkout_use1.fqdn]
+  set_identifier  = "us-east-1"
+  health_check_id = aws_route53_health_check.checkout["use1"].id
+
+  failover_routing_policy {
+    type = "PRIMARY"
+  }
+}
+
+resource "aws_route53_record" "checkout_next" {
+  zone_id        = aws_route53_zone.example.zone_id
+  name           = "checkout.example.com"
+  type           = "CNAME"
+  set_identifier = "drctl-failover-1"
+
+  alias {
+    name                   = "drctl-failover-1.checkout.example.com"
+    zone_id                = aws_route53_zone.example.zone_id
+    evaluate_target_health = true
+  }
+
+  failover_routing_policy {
+    type = "SECONDARY"
+  }
+}
+
+# Level 1: us-west-2, else eu-west-1.
+resource "aws_route53_record" "checkout_level1" {
+  for_each = {
+    usw2 = { role = "PRIMARY", target = aws_route53_record.checkout_usw2.fqdn }
+    euw1 = { role = "SECONDARY", target = aws_route53_record.checkout_euw1.fqdn }
+  }
+
+  zone_id         = aws_route53_zone.example.zone_id
+  name            = "drctl-failover-1.checkout.example.com"
+  type            = "CNAME"
+  ttl             = 60
+  records         = [each.value.target]
+  set_identifier  = local.checkout_regions[each.key].region
+  health_check_id = aws_route53_health_check.checkout[each.key].id
+
+  failover_routing_policy {
+    type = each.value.role
+  }
+}
+
+# Plan "payments" in eu-west-1: its entry point (the api record's target there).
+resource "aws_route53_record" "api_euw1" {
+  zone_id = aws_route53_zone.example.zone_id
+  name    = "api-euw1.example.com"
+  type    = "A"
+  ttl     = 300
+  records = var.api_euw1_addresses
 }

@@ -37,6 +37,26 @@ variable "api_usw2_addresses" {
   type        = list(string)
 }
 
+variable "checkout_use1_addresses" {
+  description = "Addresses of the checkout entry point in us-east-1."
+  type        = list(string)
+}
+
+variable "checkout_usw2_addresses" {
+  description = "Addresses of the checkout entry point in us-west-2."
+  type        = list(string)
+}
+
+variable "checkout_euw1_addresses" {
+  description = "Addresses of the checkout entry point in eu-west-1."
+  type        = list(string)
+}
+
+variable "api_euw1_addresses" {
+  description = "Addresses of the payments API entry point in eu-west-1."
+  type        = list(string)
+}
+
 variable "api_use1_addresses" {
   description = "Addresses of the payments API entry point in us-east-1 (A record api-use1)."
   type        = list(string)

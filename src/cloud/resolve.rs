@@ -35,6 +35,9 @@ const QUESTION_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct DnsResolver {
     /// Servers from the settings; empty: the zone's NS servers.
     servers: Vec<SocketAddr>,
+    /// The client for `servers`, built once (a verification asks many
+    /// times); `None` when the servers are the zone's, found per question.
+    fixed: Option<TokioResolver>,
 }
 
 impl DnsResolver {
@@ -45,7 +48,12 @@ impl DnsResolver {
             .iter()
             .map(|s| parse_server(s))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { servers })
+        let fixed = if servers.is_empty() {
+            None
+        } else {
+            Some(Self::client(&servers)?)
+        };
+        Ok(Self { servers, fixed })
     }
 
     fn client(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
@@ -139,12 +147,14 @@ impl Resolver for DnsResolver {
             .to_ascii_uppercase()
             .parse()
             .map_err(|_| fail(ErrorKind::Client, format!("unknown record type {rtype}")))?;
-        let servers = if self.servers.is_empty() {
-            Self::zone_servers(zone, &|m| fail(ErrorKind::Connection, m)).await?
-        } else {
-            self.servers.clone()
+        let (servers, client) = match &self.fixed {
+            Some(client) => (self.servers.clone(), client.clone()),
+            None => {
+                let servers = Self::zone_servers(zone, &|m| fail(ErrorKind::Connection, m)).await?;
+                let client = Self::client(&servers).map_err(|m| fail(ErrorKind::Client, m))?;
+                (servers, client)
+            }
         };
-        let client = Self::client(&servers).map_err(|m| fail(ErrorKind::Client, m))?;
         let fqdn = if name.ends_with('.') {
             name.to_string()
         } else {

@@ -57,6 +57,18 @@ pub fn reference(plan: &str, d: &DnsSpec, region: &str) -> String {
     format!("{r}-{}", &digest[..8])
 }
 
+/// The health check that follows `d`'s control in `region`, whoever made
+/// it (`dns prepare`, terraform): one that reads that object and looks for
+/// [`control::SERVE_MARKER`]. Found by what it checks, not by its caller
+/// reference, which terraform cannot set.
+fn reading<'a>(checks: &'a [HealthCheck], d: &DnsSpec, region: &str) -> Option<&'a HealthCheck> {
+    let url = ObjectUrl::parse(d.controls.get(region)?).ok()?;
+    checks.iter().find(|h| {
+        h.search == control::SERVE_MARKER
+            && control::control_of(h).is_some_and(|(r, u)| r == region && u == url)
+    })
+}
+
 /// The name of level `k` of a record's failover chain (level 0 is the name).
 pub fn level_name(name: &str, k: usize) -> String {
     let name = fqdn(name);
@@ -128,20 +140,12 @@ pub fn failover_records(
 /// Whether a record read from Route 53 is the one wanted (ids aside from the
 /// health check, which must match).
 fn same_record(a: &DnsRecord, b: &DnsRecord) -> bool {
-    let norm = |v: &[String]| {
-        let mut v: Vec<String> = v
-            .iter()
-            .map(|x| x.trim_end_matches('.').to_ascii_lowercase())
-            .collect();
-        v.sort();
-        v
-    };
     let ra = a.routing.clone().unwrap_or_default();
     let rb = b.routing.clone().unwrap_or_default();
     ra.failover == rb.failover
         && ra.health_check_id == rb.health_check_id
         && ra.alias.as_deref().map(fqdn) == rb.alias.as_deref().map(fqdn)
-        && (ra.alias.is_some() || norm(&a.values) == norm(&b.values))
+        && (ra.alias.is_some() || super::switch_dns::same_values(&a.values, &b.values))
 }
 
 /// One thing `dns prepare` did or found.
@@ -223,10 +227,7 @@ pub async fn prepare(
                 &url,
                 s3_endpoint,
             );
-            let (hc, action) = match existing
-                .iter()
-                .find(|h| h.caller_reference == want.caller_reference)
-            {
+            let (hc, action) = match reading(&existing, d, region) {
                 Some(h) => (h.clone(), "exists"),
                 None => (clouds.dns.create_health_check(&want).await?, "created"),
             };
@@ -345,8 +346,7 @@ async fn check_setup(
             let mut ids = BTreeMap::new();
             let mut missing = Vec::new();
             for region in &regions {
-                let r = reference(plan.name(), d, region);
-                match checks.iter().find(|h| h.caller_reference == r) {
+                match reading(&checks, d, region) {
                     Some(h) => {
                         ids.insert(region.clone(), h.id.clone());
                     }
@@ -383,14 +383,6 @@ async fn check_setup(
         }
     }
     Ok(out)
-}
-
-/// Health checks that follow a control, for callers that show them.
-pub fn control_checks(checks: &[HealthCheck]) -> Vec<(&HealthCheck, String, ObjectUrl)> {
-    checks
-        .iter()
-        .filter_map(|h| control::control_of(h).map(|(r, u)| (h, r, u)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -152,11 +152,13 @@ pub fn compile(b: &mut Builder<'_>) {
     }
 }
 
-fn norm(v: &str) -> String {
+/// A DNS value as compared: no trailing dot, lower case.
+pub(super) fn norm(v: &str) -> String {
     v.trim_end_matches('.').to_ascii_lowercase()
 }
 
-fn same_values(a: &[String], b: &[String]) -> bool {
+/// Whether two record sets hold the same values, in any order and spelling.
+pub(super) fn same_values(a: &[String], b: &[String]) -> bool {
     let mut a: Vec<String> = a.iter().map(|v| norm(v)).collect();
     let mut b: Vec<String> = b.iter().map(|v| norm(v)).collect();
     a.sort();

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::switch_control::data_plane_records;
+use super::switch_dns::norm;
 use super::{
     Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
 };
@@ -102,10 +103,6 @@ pub struct VerifyResolutionOutput {
 
 impl StepOutput for VerifyResolutionOutput {
     const KIND: KindName = KindName::VerifyResolution;
-}
-
-fn norm(v: &str) -> String {
-    v.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Whether an answer names exactly the target (pure).
