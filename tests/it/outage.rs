@@ -410,6 +410,7 @@ async fn resolves_to(name: &str, want: &str) {
 /// its home (us-east-1) before anything breaks.
 async fn prepared_checkout(prefix: &str) -> (Fixture, Proxied, PathBuf) {
     let fx = Fixture::new(prefix).await;
+    crate::cli::add_suffixed_plan(fx.plans.path(), "checkout.toml", &fx.suffix);
     let proxied = Proxied::start(false).await;
     let endpoints = proxied.endpoints_with(|_, v| Some(v.to_string()));
     let prep = fx
