@@ -309,7 +309,7 @@ async fn status_shows_the_dead_home_region_as_unreachable_and_the_standby_ready(
                 "--output",
                 "json",
                 "--read-timeout",
-                "1s",
+                "2s",
             ],
             &[],
             &dead.endpoints,
@@ -409,7 +409,11 @@ async fn resolves_to(name: &str, want: &str) {
 /// proxy drops is a region the health checkers cannot reach), serving from
 /// its home (us-east-1) before anything breaks.
 async fn prepared_checkout(prefix: &str) -> (Fixture, Proxied, PathBuf) {
-    let fx = Fixture::new(prefix).await;
+    let mut fx = Fixture::new(prefix).await;
+    // The suite's shared-state bucket lives in us-east-1, a region these
+    // tests take down: a team keeps its state outside the regions it fails
+    // away from (docs/state.md), so these runs keep theirs on local disk.
+    fx.shared = None;
     crate::cli::add_suffixed_plan(fx.plans.path(), "checkout.toml", &fx.suffix);
     let proxied = Proxied::start(false).await;
     let endpoints = proxied.endpoints_with(|_, v| Some(v.to_string()));
