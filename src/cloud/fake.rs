@@ -1244,14 +1244,13 @@ mod tests {
     async fn records_are_listed_by_name_suffix() {
         let fake = FakeCloud::new();
         let zone = fake.add_zone("example.com");
-        let rec = |name: &str| DnsRecord {
-            name: name.into(),
-            rtype: "CNAME".into(),
-            ttl: Some(60),
-            values: vec!["target.example.net".into()],
-            set_identifier: None,
-            weight: None,
-            routing: None,
+        let rec = |name: &str| {
+            DnsRecord::simple(
+                name.into(),
+                "CNAME",
+                Some(60),
+                vec!["target.example.net".into()],
+            )
         };
         for name in [
             "a.drill-1.example.com.",

@@ -40,6 +40,21 @@ pub struct DnsRecord {
     pub routing: Option<Routing>,
 }
 
+impl DnsRecord {
+    /// A plain record set: no set identifier, weight or routing.
+    pub fn simple(name: String, rtype: &str, ttl: Option<i64>, values: Vec<String>) -> Self {
+        Self {
+            name,
+            rtype: rtype.to_string(),
+            ttl,
+            values,
+            set_identifier: None,
+            weight: None,
+            routing: None,
+        }
+    }
+}
+
 /// How Route 53's data plane picks a record set by health.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Routing {

@@ -487,15 +487,12 @@ mod tests {
     }
 
     fn cname(value: &str) -> Option<Vec<DnsRecord>> {
-        Some(vec![DnsRecord {
-            name: "x".into(),
-            rtype: "CNAME".into(),
-            ttl: Some(60),
-            values: vec![value.into()],
-            set_identifier: None,
-            weight: None,
-            routing: None,
-        }])
+        Some(vec![DnsRecord::simple(
+            "x".into(),
+            "CNAME",
+            Some(60),
+            vec![value.into()],
+        )])
     }
 
     /// The payments plan as `localstack/seed` leaves it: home active, the

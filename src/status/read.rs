@@ -204,15 +204,12 @@ async fn read_dns(clouds: &Clouds, limit: Duration, d: &DnsSpec) -> DnsRead {
             clouds.resolver.resolve(&d.zone, &d.name, &d.rtype),
         )
         .await?;
-        return Ok(Some(vec![DnsRecord {
-            name: d.name.clone(),
-            rtype: d.rtype.clone(),
-            ttl: None,
+        return Ok(Some(vec![DnsRecord::simple(
+            d.name.clone(),
+            &d.rtype,
+            None,
             values,
-            set_identifier: None,
-            weight: None,
-            routing: None,
-        }]));
+        )]));
     }
     let find = (
         "route53",

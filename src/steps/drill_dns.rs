@@ -38,12 +38,8 @@ pub struct DrillDns {
     /// Target region.
     pub region: String,
     /// The plan's records in the zone.
-    #[serde(serialize_with = "names")]
+    #[serde(serialize_with = "super::switch_dns::record_names")]
     pub records: Vec<DnsSpec>,
-}
-
-fn names<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(r.iter().map(|d| &d.name))
 }
 
 /// Ends the drill's RTO clock: the drill records INSYNC and read back.
@@ -74,11 +70,7 @@ pub fn compile(b: &mut Builder<'_>) {
         let resources = records.iter().map(|d| d.id.clone()).collect();
         let description = format!(
             "create drill records drill-<id>.<name> in {zone} for {} pointing where a failover to {} would, wait for INSYNC, read back (production records untouched)",
-            records
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            super::switch_dns::joined_names(&records),
             b.target
         );
         b.add(

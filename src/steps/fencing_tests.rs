@@ -151,15 +151,7 @@ async fn without_leases_the_helper_lets_every_write_through_with_no_token() {
 }
 
 fn cname(name: &str, value: &str) -> DnsRecord {
-    DnsRecord {
-        name: name.into(),
-        rtype: "CNAME".into(),
-        ttl: Some(60),
-        values: vec![value.into()],
-        set_identifier: None,
-        weight: None,
-        routing: None,
-    }
+    DnsRecord::simple(name.into(), "CNAME", Some(60), vec![value.into()])
 }
 
 #[tokio::test]

@@ -91,11 +91,7 @@ pub fn compile(b: &mut Builder<'_>) {
         .collect();
     let description = format!(
         "controls of {}: {target} serve, {} drain (each through its own region; no Route 53 API call)",
-        records
-            .iter()
-            .map(|d| d.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        super::switch_dns::joined_names(&records),
         others.join(", ")
     );
     let resources = records.iter().map(|d| d.id.clone()).collect();

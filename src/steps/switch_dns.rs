@@ -87,8 +87,18 @@ pub struct SwitchDns {
     pub records: Vec<DnsSpec>,
 }
 
-fn record_names<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Error> {
+/// Serializes DNS records as their names (how the steps of the DNS kind
+/// show their records in a graph's JSON).
+pub(super) fn record_names<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(r.iter().map(|d| &d.name))
+}
+
+/// The records' names, joined for a step's description.
+pub(super) fn joined_names(r: &[DnsSpec]) -> String {
+    r.iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl SwitchDns {
@@ -211,26 +221,20 @@ pub(super) async fn desired(
             format!("{}.", d.name)
         };
         match (&d.follows, d.switch) {
-            (Some(db), _) => out.push(DnsRecord {
+            (Some(db), _) => out.push(DnsRecord::simple(
                 name,
-                rtype: d.rtype.clone(),
-                ttl: Some(d.ttl),
-                values: vec![endpoint_of(cx, db).await?],
-                set_identifier: None,
-                weight: None,
-                routing: None,
-            }),
+                &d.rtype,
+                Some(d.ttl),
+                vec![endpoint_of(cx, db).await?],
+            )),
             // A data-plane record is switched by its controls; where a plain
             // record of it is wanted (a drill's), it is the target's value.
-            (None, SwitchMode::Upsert | SwitchMode::HealthCheck) => out.push(DnsRecord {
+            (None, SwitchMode::Upsert | SwitchMode::HealthCheck) => out.push(DnsRecord::simple(
                 name,
-                rtype: d.rtype.clone(),
-                ttl: Some(d.ttl),
-                values: vec![d.targets[cx.target].clone()],
-                set_identifier: None,
-                weight: None,
-                routing: None,
-            }),
+                &d.rtype,
+                Some(d.ttl),
+                vec![d.targets[cx.target].clone()],
+            )),
             (None, SwitchMode::Weighted) => {
                 for region in cx.plan.regions() {
                     out.push(DnsRecord {
@@ -521,15 +525,12 @@ mod tests {
     use super::*;
 
     fn upsert(i: usize) -> DnsChange {
-        DnsChange::Upsert(DnsRecord {
-            name: format!("r{i}.example.com."),
-            rtype: "CNAME".into(),
-            ttl: Some(60),
-            values: vec!["x.example.com.".into()],
-            set_identifier: None,
-            weight: None,
-            routing: None,
-        })
+        DnsChange::Upsert(DnsRecord::simple(
+            format!("r{i}.example.com."),
+            "CNAME",
+            Some(60),
+            vec!["x.example.com.".into()],
+        ))
     }
 
     #[test]

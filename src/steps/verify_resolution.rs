@@ -30,12 +30,8 @@ pub const CONSECUTIVE_ANSWERS: u32 = 3;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerifyResolution {
     /// The records.
-    #[serde(serialize_with = "record_names")]
+    #[serde(serialize_with = "super::switch_dns::record_names")]
     pub records: Vec<DnsSpec>,
-}
-
-fn record_names<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(r.iter().map(|d| &d.name))
 }
 
 /// Stops the RTO clock: clients are sent to the target once this holds.
@@ -54,11 +50,7 @@ pub fn compile(b: &mut Builder<'_>) {
     }
     let description = format!(
         "resolve {} at the zone's authoritative servers until they name {} {CONSECUTIVE_ANSWERS} times in a row",
-        records
-            .iter()
-            .map(|d| d.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        super::switch_dns::joined_names(&records),
         b.target
     );
     let resources = records.iter().map(|d| d.id.clone()).collect();

@@ -533,21 +533,7 @@ async fn route53s_api_down_alone_moves_checkout_and_refuses_payments_before_prom
 
     // Records mode cannot: it refuses at preflight, before the promotion.
     let marks = marks(&proxied);
-    let ran = fx
-        .drctl_with(
-            &[
-                "failover",
-                "--plan",
-                "payments",
-                "--to",
-                STANDBY,
-                "--approve",
-                "r53 down",
-            ],
-            &[],
-            &endpoints,
-        )
-        .await;
+    let ran = fx.failover_payments_via(&endpoints, &[]).await;
     assert_ne!(ran.code, Some(0), "{}", ran.all());
     assert!(
         ran.all().contains("Route 53's API does not answer") && ran.all().contains("health-check"),

@@ -88,6 +88,24 @@ fn records(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Every record from the (last) `resumed` on carries the resumer's fencing
+/// token of `payments`: the machine that lost its lease wrote nothing after
+/// the takeover.
+pub(crate) fn only_the_resumer_wrote_after_its_resume(text: &str) {
+    let recs = records(text);
+    let at = recs
+        .iter()
+        .position(|r| r["event"]["type"] == "resumed")
+        .expect("B's resumed record");
+    let b_token = recs[at]["fence"]["payments"].as_u64().expect("B's token");
+    assert!(
+        recs[at..]
+            .iter()
+            .all(|r| r["fence"]["payments"].as_u64() == Some(b_token)),
+        "{text}"
+    );
+}
+
 /// No step succeeded twice in a journal.
 fn no_step_done_twice(text: &str) {
     let mut seen = std::collections::BTreeSet::new();
@@ -294,18 +312,7 @@ async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
     let text = finish_on_machine_b(&fx, &run).await;
     // A wrote nothing after B took over: every record after B's `resumed`
     // is B's (its token).
-    let recs = records(&text);
-    let at = recs
-        .iter()
-        .position(|r| r["event"]["type"] == "resumed")
-        .expect("B's resumed record");
-    let b_token = recs[at]["fence"]["payments"].as_u64().expect("B's token");
-    assert!(
-        recs[at..]
-            .iter()
-            .all(|r| r["fence"]["payments"].as_u64() == Some(b_token)),
-        "{text}"
-    );
+    only_the_resumer_wrote_after_its_resume(&text);
     drop(routed);
 }
 
