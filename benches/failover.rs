@@ -493,6 +493,7 @@ async fn measure(
         locks: state.locks.clone(),
         reporter: timings.clone(),
         confirm: None,
+        notify: None,
     };
     let mut opts = RunOptions::failover(TARGET);
     opts.parallelism = parallelism;

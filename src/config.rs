@@ -129,6 +129,9 @@ pub struct FileSettings {
     pub log_format: Option<LogFormat>,
     /// Colour.
     pub color: Option<ColorChoice>,
+    /// Notification sinks (`[[notify]]`, docs/notify.md).
+    #[serde(default)]
+    pub notify: Vec<crate::plan::notify::NotifySpec>,
 }
 
 /// Flags that override settings (from the command line).
@@ -176,6 +179,8 @@ pub struct Settings {
     pub cloud: CloudSettings,
     /// Problems worth a warning (a misspelt `DRCTL_*` variable).
     pub warnings: Vec<String>,
+    /// The team's notification sinks (plans may add their own).
+    pub notify: Vec<crate::plan::notify::NotifySpec>,
 }
 
 impl Settings {
@@ -217,6 +222,17 @@ impl Settings {
         };
         let lease = lease_times(&file)?;
         let cloud = cloud_settings(flags, env, &file)?;
+        for (i, n) in file.notify.iter().enumerate() {
+            if let Some((message, hint)) = n.problems(false).into_iter().next() {
+                return Err(ConfigError::Value(format!("{message} (hint: {hint})")));
+            }
+            if file.notify[..i].iter().any(|o| o.name == n.name) {
+                return Err(ConfigError::Value(format!(
+                    "two [[notify]] sinks are named `{}`",
+                    n.name
+                )));
+            }
+        }
         Ok(Self {
             plans,
             state_dir,
@@ -227,6 +243,7 @@ impl Settings {
             color: flags.color.or(file.color).unwrap_or_default(),
             cloud,
             warnings,
+            notify: file.notify.clone(),
         })
     }
 

@@ -28,6 +28,7 @@ pub mod config;
 pub mod engine;
 pub mod evidence;
 pub mod journal;
+pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod runs;

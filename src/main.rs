@@ -58,5 +58,10 @@ fn start(cli: Cli, verbose: u8) -> Result<Exit, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(cli::run(cli, settings))
+    let flags = cli.flag_settings();
+    let outcome = runtime.block_on(cli::run(cli, settings));
+    // What the command's runs could not yet tell people is journaled and
+    // handed to a background flush: never the command's outcome.
+    runtime.block_on(cli::notify::settle(&flags));
+    outcome
 }

@@ -143,6 +143,7 @@ pub async fn engine(
         });
         f
     });
+    let notify = super::notify::hub(settings, Some(&clouds), &state.journals);
     Ok(Engine {
         clouds,
         side_clouds,
@@ -150,6 +151,7 @@ pub async fn engine(
         locks: state.locks,
         reporter,
         confirm,
+        notify,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod failover;
 pub mod generate;
 pub mod lock;
+pub mod notify;
 pub mod plan;
 pub mod progress;
 pub mod recover;
@@ -185,6 +186,9 @@ pub enum Command {
     /// Data-plane switch setup: `dns prepare` (calm days; Route 53's API).
     #[command(subcommand)]
     Dns(dns::DnsCommand),
+    /// Notifications: `notify test` a sink, list `pending` events, `flush` them.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// Print shell completions (bash, zsh, fish, powershell, elvish).
     Completions(generate::CompletionsArgs),
     /// Print the man page (or write one per command with --out DIR).
@@ -205,6 +209,7 @@ pub async fn run(cli: Cli, settings: drctl::config::Settings) -> Result<Exit, Cl
         Command::Audit(cmd) => runs::audit(cmd, &settings).await,
         Command::Lock(cmd) => lock::run(cmd, &settings).await,
         Command::Dns(cmd) => dns::run(cmd, &settings).await,
+        Command::Notify(cmd) => notify::run(cmd, &settings).await,
         Command::Schedule(cmd) => schedule::run(cmd, &settings).await,
         Command::Report(args) => report::run(args, &settings).await,
         Command::Completions(a) => generate::completions(a),

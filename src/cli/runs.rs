@@ -297,6 +297,27 @@ fn event_line(event: &Event) -> String {
             detail,
         } => format!("cleanup {resource}: {result} ({detail})"),
         Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),
+        Event::Notification { event, sinks } => format!(
+            "notification {} ({}) for {}: {}",
+            event.id,
+            event.kind,
+            sinks.join(", "),
+            event.data.summary
+        ),
+        Event::Delivery {
+            id,
+            sink,
+            attempt,
+            result,
+            detail,
+            retry_at,
+            ..
+        } => format!(
+            "delivery of {id} to {sink}, attempt {attempt}: {result} ({detail}){}",
+            retry_at
+                .map(|at| format!("; next attempt at {}", at.to_rfc3339()))
+                .unwrap_or_default()
+        ),
     }
 }
 

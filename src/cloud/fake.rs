@@ -18,6 +18,8 @@ use super::*;
 /// Mutable state of the fake world; tests seed and inspect it directly.
 #[derive(Debug, Default, Clone)]
 pub struct FakeState {
+    /// Messages published (SNS topic ARN or EventBridge bus, region, body).
+    pub published: Vec<(String, String, String)>,
     /// Hosted zones by name (with trailing dot).
     pub zones: BTreeMap<String, HostedZone>,
     /// Records by zone id.
@@ -281,7 +283,8 @@ impl FakeCloud {
             objects: me.clone(),
             identity: me.clone(),
             probe: me.clone(),
-            resolver: me,
+            resolver: me.clone(),
+            publisher: me,
         }
     }
 
@@ -996,6 +999,34 @@ impl Identity for FakeCloud {
             arn: "arn:aws:iam::123456789012:user/fake-operator".into(),
             user_id: "AIDAFAKE".into(),
         })
+    }
+}
+
+#[async_trait]
+impl crate::cloud::Publisher for FakeCloud {
+    async fn sns(
+        &self,
+        region: &str,
+        topic: &str,
+        _: &str,
+        message: &str,
+    ) -> Result<String, CloudError> {
+        let mut s = self.state();
+        s.published
+            .push((topic.into(), region.into(), message.into()));
+        Ok(format!("fake-msg-{}", s.published.len()))
+    }
+
+    async fn eventbridge(
+        &self,
+        region: &str,
+        bus: &str,
+        _: &str,
+        detail: &str,
+    ) -> Result<String, CloudError> {
+        let mut s = self.state();
+        s.published.push((bus.into(), region.into(), detail.into()));
+        Ok(format!("fake-evt-{}", s.published.len()))
     }
 }
 

@@ -206,7 +206,8 @@ impl Metered {
             objects: me.clone(),
             identity: me.clone(),
             probe: me.clone(),
-            resolver: me,
+            resolver: me.clone(),
+            publisher: me,
         };
         (wrapped, log)
     }
@@ -695,6 +696,34 @@ impl Identity for Metered {
             self.inner.identity.caller(region),
         )
         .await
+    }
+}
+
+#[async_trait]
+impl crate::cloud::Publisher for Metered {
+    async fn sns(
+        &self,
+        region: &str,
+        topic: &str,
+        subject: &str,
+        message: &str,
+    ) -> Result<String, CloudError> {
+        let call = self.inner.publisher.sns(region, topic, subject, message);
+        self.meter("sns:Publish", region, call).await
+    }
+
+    async fn eventbridge(
+        &self,
+        region: &str,
+        bus: &str,
+        detail_type: &str,
+        detail: &str,
+    ) -> Result<String, CloudError> {
+        let call = self
+            .inner
+            .publisher
+            .eventbridge(region, bus, detail_type, detail);
+        self.meter("events:PutEvents", region, call).await
     }
 }
 

@@ -357,6 +357,30 @@ pub struct Clouds {
     pub probe: Arc<dyn Probe>,
     /// DNS questions (a data-plane switch's verification).
     pub resolver: Arc<dyn Resolver>,
+    /// Notification publishing (SNS, EventBridge).
+    pub publisher: Arc<dyn Publisher>,
+}
+
+/// Publishes notification events to AWS services in a given region, so a
+/// run tells people through its target region when its home is gone.
+#[async_trait::async_trait]
+pub trait Publisher: Send + Sync {
+    /// SNS Publish to `topic_arn` in `region`; the message id.
+    async fn sns(
+        &self,
+        region: &str,
+        topic_arn: &str,
+        subject: &str,
+        message: &str,
+    ) -> Result<String, CloudError>;
+    /// EventBridge PutEvents of one entry on `bus` in `region`; the event id.
+    async fn eventbridge(
+        &self,
+        region: &str,
+        bus: &str,
+        detail_type: &str,
+        detail: &str,
+    ) -> Result<String, CloudError>;
 }
 
 impl std::fmt::Debug for Clouds {
@@ -392,6 +416,10 @@ pub struct CloudSettings {
     pub cloudwatch_endpoint: Option<String>,
     /// Endpoint override for STS.
     pub sts_endpoint: Option<String>,
+    /// Endpoint override for SNS.
+    pub sns_endpoint: Option<String>,
+    /// Endpoint override for EventBridge.
+    pub events_endpoint: Option<String>,
     /// Google Cloud Storage endpoint (emulator); `None` = Google's.
     /// With an endpoint set, anonymous credentials are used.
     pub gcs_endpoint: Option<String>,
@@ -433,6 +461,9 @@ impl CloudSettings {
             cloudwatch_endpoint: get("AWS_ENDPOINT_URL_CLOUDWATCH")
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             sts_endpoint: get("AWS_ENDPOINT_URL_STS").or_else(|| get("AWS_ENDPOINT_URL")),
+            sns_endpoint: get("AWS_ENDPOINT_URL_SNS").or_else(|| get("AWS_ENDPOINT_URL")),
+            events_endpoint: get("AWS_ENDPOINT_URL_EVENTBRIDGE")
+                .or_else(|| get("AWS_ENDPOINT_URL")),
             gcs_endpoint: get("DRCTL_GCS_ENDPOINT"),
             dns_servers: get("DRCTL_DNS_SERVERS")
                 .or_else(|| get("DRCTL_DNS_SERVER"))
@@ -474,6 +505,8 @@ impl CloudSettings {
             autoscaling_endpoint,
             cloudwatch_endpoint,
             sts_endpoint,
+            sns_endpoint,
+            events_endpoint,
             gcs_endpoint
         );
         if !other.dns_servers.is_empty() {
@@ -499,6 +532,8 @@ impl std::fmt::Debug for CloudSettings {
             .field("autoscaling_endpoint", &self.autoscaling_endpoint)
             .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
             .field("sts_endpoint", &self.sts_endpoint)
+            .field("sns_endpoint", &self.sns_endpoint)
+            .field("events_endpoint", &self.events_endpoint)
             .field("gcs_endpoint", &self.gcs_endpoint)
             .field("dns_servers", &self.dns_servers)
             .field("retry", &self.retry)

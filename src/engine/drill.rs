@@ -243,6 +243,7 @@ impl Engine {
             }),
         })
         .await?;
+        j.append_outbox_results().await?;
         Ok(report)
     }
 }

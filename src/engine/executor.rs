@@ -467,6 +467,7 @@ impl Engine {
             summary: json!({ "measures": report.measures, "not_done": report.steps.iter().filter(|s| s.state != StepState::Succeeded).map(|s| &s.step).collect::<Vec<_>>() }),
         })
         .await?;
+        j.append_outbox_results().await?;
         Ok(report)
     }
 }

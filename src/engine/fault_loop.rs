@@ -193,6 +193,7 @@ async fn bench(sc: &Scenario, faults: Vec<Injection>) -> (Bench, crate::cloud::m
         )),
         reporter: Arc::new(Quiet),
         confirm: None,
+        notify: None,
     };
     let plans: Vec<Plan> = all
         .iter()

@@ -86,6 +86,8 @@ pub struct Engine {
     pub reporter: Arc<dyn Reporter>,
     /// Interactive confirmation, when on a terminal.
     pub confirm: Option<Confirm>,
+    /// Notifications (`None`: nobody is told; nothing is journaled).
+    pub notify: Option<Arc<crate::notify::Hub>>,
 }
 
 /// Why a run did not complete normally.
@@ -294,6 +296,7 @@ impl Engine {
         if self.locks.fenced() || opts.mode.is_shadow_drill() {
             j.set_fence(Arc::new(LockSet(locks.clone())));
         }
+        self.attach_outbox(&mut j, plans, &opts.target);
         self.journal_start(plans, opts, &steps, &mut j, &me, &operator)
             .await?;
         self.journal_takeovers(&mut j, &taken_over, opts.force_reason.as_deref())
@@ -326,6 +329,19 @@ impl Engine {
             .await;
         end_locks(&locks, &report).await;
         report
+    }
+
+    /// Installs the run's notifier on its journal, when sinks are
+    /// configured; returns it.
+    fn attach_outbox(
+        &self,
+        j: &mut Journal,
+        plans: &[Plan],
+        target: &str,
+    ) -> Option<Arc<crate::notify::Notifier>> {
+        let n = self.notify.as_ref()?.notifier(j.run_id(), plans, target)?;
+        j.set_outbox(n.clone());
+        Some(n)
     }
 
     /// Who runs this, for the journal and the approval record. Without it
@@ -387,5 +403,7 @@ impl Engine {
 
 #[cfg(test)]
 mod fault_loop;
+#[cfg(test)]
+mod notify_tests;
 #[cfg(test)]
 mod tests;

@@ -97,6 +97,26 @@ impl Engine {
         }
     }
 
+    /// Takes a resumed run's notifications up: journals those a crash kept
+    /// from being written, and sends everything still owed (same ids).
+    async fn resume_outbox(
+        &self,
+        j: &mut Journal,
+        records: &[crate::journal::Record],
+        plans: &[Plan],
+        target: &str,
+    ) -> Result<(), EngineError> {
+        let Some(n) = self.attach_outbox(j, plans, target) else {
+            return Ok(());
+        };
+        for e in n.prime(records, j.last_hash()) {
+            let written = j.append(e).await?;
+            crate::journal::Outbox::send(n.as_ref(), &written);
+        }
+        n.resend(records);
+        Ok(())
+    }
+
     /// Resumes `run_id` under its plans' locks: reads its journal, checks
     /// the plans and the graph are the ones it started with, rebuilds what
     /// its steps did, and continues.
@@ -115,6 +135,8 @@ impl Engine {
         let replayed = replay(&records);
         let started = resumable(run_id, &records, &replayed)?;
         let plans = unchanged_plans(run_id, &started.plans, plans_available)?;
+        self.resume_outbox(&mut j, &records, &plans, &started.target)
+            .await?;
         gates_passed(run_id, &records, &plans)?;
         let opts = resumed_options(run_id, opts_override, &started)?;
         self.journal_resumed(&mut j, me).await?;

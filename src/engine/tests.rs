@@ -63,6 +63,7 @@ fn engine(f: &FakeCloud, dir: &std::path::Path) -> (Engine, Arc<MemoryStore>, Ar
         locks: std::sync::Arc::new(crate::state::local::LocalLocks::new(dir.to_path_buf())),
         reporter: rec.clone(),
         confirm: None,
+        notify: None,
     };
     (e, store, rec)
 }

@@ -158,6 +158,35 @@ pub enum Event {
         /// Per plan and destination: objects proven, and what is wrong.
         plans: Vec<crate::journal::PlanCheck>,
     },
+    /// A notification event, journaled before it is sent: the outbox
+    /// (see [`crate::journal::notice`]).
+    Notification {
+        /// The event, exactly as every sink receives it.
+        event: Box<crate::journal::notice::CloudEvent>,
+        /// The sinks it is owed to, by name.
+        sinks: Vec<String>,
+    },
+    /// One delivery attempt of a journaled notification, and its result.
+    Delivery {
+        /// The event's id.
+        id: String,
+        /// The sink's name.
+        sink: String,
+        /// Attempt number, from 1.
+        attempt: u32,
+        /// What happened.
+        result: crate::journal::notice::DeliveryResult,
+        /// The HTTP status the sink answered, when it answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        /// What the sink said, or why the attempt failed.
+        detail: String,
+        /// When the next attempt is due (a failed attempt).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_at: Option<DateTime<Utc>>,
+        /// Where the attempt was made.
+        host: String,
+    },
     /// The run ended.
     RunFinished {
         /// How it ended.

@@ -47,6 +47,7 @@
 pub mod chain;
 pub mod error;
 pub mod event;
+pub mod notice;
 pub mod payload;
 pub mod step_name;
 pub mod store;
@@ -119,6 +120,20 @@ fn plan_of(event: &Event) -> Option<&str> {
     }
 }
 
+/// The journal's outbox (see [`notice`]): told of every record appended,
+/// it names the notification events to journal right after it, is handed
+/// each one once journaled (to send it, never waiting), and gives back the
+/// delivery results to journal. Implemented by `notify::Notifier`; the
+/// journal only keeps the order: an event is on disk before it is sent.
+pub trait Outbox: Send + Sync {
+    /// The notification records owed for `record` (whose line hash is `hash`).
+    fn observe(&self, record: &Record, hash: &str) -> Vec<Event>;
+    /// A notification record was journaled: start delivering it.
+    fn send(&self, record: &Record);
+    /// Delivery results not yet journaled (taken).
+    fn drain(&self) -> Vec<Event>;
+}
+
 /// An open journal to which records are appended, in order.
 ///
 /// One writer per run (the plan lock guarantees it). Cheap to hold; every
@@ -135,6 +150,7 @@ pub struct Journal {
     fence: Option<Arc<dyn Fence>>,
     /// The head write of the last record, when the store pipelines it.
     pending_head: Option<tokio::task::JoinHandle<Result<(), JournalError>>>,
+    outbox: Option<Arc<dyn Outbox>>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -164,6 +180,7 @@ impl Journal {
             torn_tail: None,
             fence: None,
             pending_head: None,
+            outbox: None,
         })
     }
 
@@ -210,15 +227,45 @@ impl Journal {
             torn_tail,
             fence: None,
             pending_head: None,
+            outbox: None,
         };
         Ok((journal, records))
     }
 
-    /// Appends an event; returns the record. Durable on return.
+    /// Appends an event; returns the record. Durable on return. With an
+    /// outbox, the notifications it owes are journaled right after it.
     ///
     /// If the store fails, this handle refuses further appends
     /// ([`JournalError::Poisoned`]): re-open the journal to go on.
     pub async fn append(&mut self, event: Event) -> Result<Record, JournalError> {
+        let record = self.append_one(event).await?;
+        if let Some(outbox) = self.outbox.clone() {
+            let notes = outbox.observe(&record, &self.last_hash);
+            let results = outbox.drain();
+            for note in notes {
+                let written = self.append_one(note).await?;
+                outbox.send(&written);
+            }
+            for result in results {
+                self.append_one(result).await?;
+            }
+        }
+        Ok(record)
+    }
+
+    /// Journals the delivery results the outbox holds (at a run's end,
+    /// before its locks are released).
+    pub async fn append_outbox_results(&mut self) -> Result<(), JournalError> {
+        if let Some(outbox) = self.outbox.clone() {
+            for result in outbox.drain() {
+                self.append_one(result).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one record, fenced, without the outbox.
+    async fn append_one(&mut self, event: Event) -> Result<Record, JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned {
                 run_id: self.run_id.clone(),
@@ -331,6 +378,11 @@ impl Journal {
                 })
             }),
         }
+    }
+
+    /// From now on, tells `outbox` of every record appended (notifications).
+    pub fn set_outbox(&mut self, outbox: Arc<dyn Outbox>) {
+        self.outbox = Some(outbox);
     }
 
     /// From now on, asks `fence` before every append and writes its tokens

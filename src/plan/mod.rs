@@ -11,6 +11,7 @@
 pub mod cron;
 pub mod duration;
 pub mod limits;
+pub mod notify;
 pub mod source;
 pub mod spec;
 pub mod tiers;
@@ -519,7 +520,22 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         .collect();
     match keys.as_slice() {
         [_] => &[
-            "plan", "evidence", "drill", "database", "compute", "dns", "check", "bucket",
+            "plan", "evidence", "drill", "database", "compute", "dns", "check", "bucket", "notify",
+        ],
+        ["notify", _] => &[
+            "name",
+            "kind",
+            "url_env",
+            "url_file",
+            "secret_env",
+            "secret_file",
+            "topic_arn",
+            "bus",
+            "region",
+            "events",
+            "min_severity",
+            "retry",
+            "timeout",
         ],
         ["plan", _] => &["name", "description", "owner", "tier", "regions"],
         ["evidence", _] => &["destinations", "retention"],

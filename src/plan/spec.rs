@@ -36,6 +36,9 @@ pub struct PlanSpec {
     /// Buckets whose replication is checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bucket: Vec<BucketSpec>,
+    /// Who is told of the plan's runs (besides `drctl.toml`'s sinks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<crate::plan::notify::NotifySpec>,
 }
 
 /// The `[plan]` table.

@@ -228,6 +228,7 @@ pub fn check_plan(
     check_buckets(c, spec, &ix);
     check_evidence(c, spec);
     check_drill(c, spec);
+    check_notify(c, spec);
     check_after(c, &ix);
     check_cycle(c, spec, &ix);
     (c.diagnostics.len() == before).then_some(tier).flatten()
@@ -662,6 +663,23 @@ fn check_drill(c: &mut Checker<'_>, spec: &PlanSpec) {
 }
 
 /// `after` names other resources of the plan.
+/// `[[notify]]` entries: each sink's own problems (a URL written in the
+/// plan among them), and names unique within the plan.
+fn check_notify(c: &mut Checker<'_>, spec: &PlanSpec) {
+    for (i, n) in spec.notify.iter().enumerate() {
+        for (message, hint) in n.problems(true) {
+            c.error(path!["notify", i, "name"], message, hint);
+        }
+        if spec.notify[..i].iter().any(|o| o.name == n.name) {
+            c.error(
+                path!["notify", i, "name"],
+                format!("duplicate notify sink `{}`", n.name),
+                "sink names are unique within a plan",
+            );
+        }
+    }
+}
+
 fn check_after(c: &mut Checker<'_>, ix: &PlanIndex<'_>) {
     for r in &ix.resources {
         for (j, dep) in r.after.iter().enumerate() {

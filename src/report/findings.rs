@@ -53,6 +53,8 @@ pub enum Kind {
     EvidenceMismatch,
     /// No passing drill within the tier's interval.
     DrillOverdue,
+    /// A notification of the run did not reach a sink.
+    NotificationUndelivered,
 }
 
 /// One finding.
@@ -152,7 +154,7 @@ type Check = fn(&PlanSection, &RunRow, DateTime<Utc>) -> Vec<Draft>;
 
 /// The rules over a run whose journal verifies, in the order their
 /// findings are listed (before sorting by severity and kind).
-const CHECKS: [Check; 7] = [
+const CHECKS: [Check; 8] = [
     failed_or_unfinished,
     missed_targets,
     unknown_figures,
@@ -160,7 +162,29 @@ const CHECKS: [Check; 7] = [
     cleanup,
     evidence_mismatch,
     evidence_incomplete,
+    notification_undelivered,
 ];
+
+/// Someone was not told: a notification still owed, or given up.
+fn notification_undelivered(_: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft> {
+    if r.notifications_undelivered.is_empty() {
+        return Vec::new();
+    }
+    vec![Draft::new(
+        Severity::Medium,
+        Kind::NotificationUndelivered,
+        format!(
+            "{} notification(s) of {} not delivered: {}",
+            r.notifications_undelivered.len(),
+            r.run_id,
+            r.notifications_undelivered.join("; ")
+        ),
+        format!(
+            "check the sink (`drctl notify test`), then `drctl notify flush --run {}`",
+            r.run_id
+        ),
+    )]
+}
 
 fn of_run(s: &PlanSection, r: &RunRow, now: DateTime<Utc>, out: &mut Vec<Finding>) {
     let owner = s.owner.clone().or_else(|| r.operator.clone());

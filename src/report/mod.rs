@@ -169,6 +169,10 @@ pub struct RunRow {
     pub errors: Vec<String>,
     /// What it left undone without failing, and gates overridden.
     pub warnings: Vec<String>,
+    /// Notifications not delivered (still owed, or given up), one line each
+    /// (absent when every one was delivered).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications_undelivered: Vec<String>,
     /// A drill's cleanup.
     pub cleanup: Option<crate::runs::drill::CleanupSummary>,
     /// Whether its journal's hash chain verified.
@@ -640,6 +644,7 @@ fn row(
         verdict,
         errors: step_errors(&steps),
         warnings,
+        notifications_undelivered: undelivered(records),
         cleanup: report.drill.as_ref().map(|d| d.cleanup.clone()),
         chain: r.chain.clone(),
         steps,
@@ -650,6 +655,35 @@ fn row(
         as_of,
         evidence_check: EvidenceCheck::last(records, plan),
     }
+}
+
+/// Each notification of the run not delivered to a sink: still owed, or
+/// given up after its retry schedule.
+fn undelivered(records: &[Record]) -> Vec<String> {
+    use crate::journal::notice::DeliveryResult as R;
+    crate::runs::deliveries::deliveries(records)
+        .into_iter()
+        .filter(|d| d.result != Some(R::Delivered))
+        .map(|d| {
+            format!(
+                "{} ({}) to {}: {} after {} attempt(s){}",
+                d.kind,
+                d.id,
+                d.sink,
+                if d.result == Some(R::GaveUp) {
+                    "given up"
+                } else {
+                    "still owed"
+                },
+                d.attempts,
+                if d.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("; last: {}", d.detail)
+                }
+            )
+        })
+        .collect()
 }
 
 /// How the run of `records` ended, and for the report a run makes of

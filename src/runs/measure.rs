@@ -13,18 +13,7 @@ use crate::journal::event::{Event, Record};
 use crate::runs::replay::{StepState, replay};
 use crate::steps::StepId;
 
-/// One measured figure against its target.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Measure {
-    /// Seconds achieved; `None` = unknown.
-    pub seconds: Option<f64>,
-    /// Tier target in seconds.
-    pub target_seconds: Option<u64>,
-    /// Whether the target was met; `None` when unknown.
-    pub met: Option<bool>,
-    /// What the figure was measured from.
-    pub basis: String,
-}
+pub use crate::journal::notice::Measure;
 
 /// Each plan's RTO and RPO targets in seconds, by name: what
 /// [`measure`] judges a run against.

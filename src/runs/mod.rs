@@ -7,6 +7,7 @@
 //! writes runs; `runs show`, `status`, `schedule`, `report` and resume read
 //! them through this module, so every reader agrees on what a journal says.
 
+pub mod deliveries;
 pub mod drill;
 pub mod measure;
 pub mod replay;

@@ -149,6 +149,8 @@ fn settings_at(url: &str, max_retries: usize) -> CloudSettings {
         autoscaling_endpoint: Some(url.into()),
         cloudwatch_endpoint: Some(url.into()),
         sts_endpoint: Some(url.into()),
+        sns_endpoint: Some(url.into()),
+        events_endpoint: Some(url.into()),
         gcs_endpoint: Some(url.into()),
         retry: RetryPolicy {
             max_retries,

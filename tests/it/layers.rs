@@ -20,7 +20,7 @@ const FLOORS: &[&[&str]] = &[
     &["evidence"],
     &["steps"],
     &["runs"],
-    &["report", "cleanup"],
+    &["report", "cleanup", "notify"],
     &["engine"],
     &["status", "config"],
 ];
@@ -32,7 +32,7 @@ const INNER: &[(&str, &[&[&str]])] = &[
     (
         "runs",
         &[
-            &["replay"],
+            &["replay", "deliveries"],
             &["measure"],
             &["drill"],
             &["run_report", "schedule"],
@@ -42,7 +42,7 @@ const INNER: &[(&str, &[&[&str]])] = &[
     (
         "journal",
         &[
-            &["error", "payload"],
+            &["error", "payload", "notice"],
             &["event"],
             &["chain", "store"],
             &["mod"],

@@ -18,6 +18,7 @@ mod fencing;
 mod fixture;
 mod html;
 mod layers;
+mod notify;
 mod outage;
 mod probes;
 mod proxy;

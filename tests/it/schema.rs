@@ -188,3 +188,148 @@ fn schema_rejects_what_a_v1_report_never_holds() {
         &format!("/plans/{p}/runs/{r}/rto/seconds"),
     );
 }
+
+/// `docs/notify-event.schema.json` against one event of every type, built
+/// from drctl's own types, and against an event broken on purpose.
+#[test]
+fn every_notification_event_type_matches_its_published_schema() {
+    use drctl::journal::notice::{
+        CloudEvent, EventData, EventDetail, EventType, Measure, PlanFigures, PlanVerdict,
+        RecordRef, SPEC_VERSION, Severity,
+    };
+    let v = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&read_json("docs/notify-event.schema.json"))
+        .expect("the notification schema is a valid draft 2020-12 schema");
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-24T06:00:00Z")
+        .unwrap()
+        .to_utc();
+    let unknown = Measure {
+        seconds: None,
+        target_seconds: Some(900),
+        met: None,
+        basis: "unknown: the journal has no end".into(),
+    };
+    let details = [
+        (
+            EventType::RunStarted,
+            EventDetail::Started {
+                mode: "failover".into(),
+                declared_at: Some(at),
+                steps: 9,
+                host: "h".into(),
+            },
+        ),
+        (
+            EventType::ApprovalNeeded,
+            EventDetail::ApprovalNeeded {
+                plan: "p".into(),
+                why: "critical tier".into(),
+                command: "drctl runs approve r --reason x".into(),
+                approve_by: Some(at),
+            },
+        ),
+        (
+            EventType::StepFailed,
+            EventDetail::StepFailed {
+                step: "p/promote:db".into(),
+                error: "throttled".into(),
+                class: "throttled".into(),
+                hint: Some("wait".into()),
+                command: "drctl runs resume r".into(),
+            },
+        ),
+        (
+            EventType::RunFinished,
+            EventDetail::Finished {
+                outcome: "succeeded".into(),
+                plans: vec![PlanFigures {
+                    plan: "p".into(),
+                    rto: Measure {
+                        seconds: Some(12.5),
+                        target_seconds: Some(900),
+                        met: Some(true),
+                        basis: "declared → verify-dns".into(),
+                    },
+                    rpo: unknown.clone(),
+                }],
+            },
+        ),
+        (
+            EventType::DrillVerdict,
+            EventDetail::DrillVerdict {
+                passed: false,
+                plans: vec![PlanVerdict {
+                    plan: "p".into(),
+                    verdict: "fail".into(),
+                    reasons: vec!["RTO above target".into()],
+                }],
+            },
+        ),
+        (
+            EventType::ScheduleOverdue,
+            EventDetail::Overdue {
+                plan: "p".into(),
+                last_drill: None,
+                due: at,
+            },
+        ),
+        (
+            EventType::EvidenceMismatch,
+            EventDetail::EvidenceMismatch {
+                problems: vec!["digest differs".into()],
+            },
+        ),
+        (
+            EventType::LockBroken,
+            EventDetail::LockBroken {
+                plan: "p".into(),
+                by_run: "r2".into(),
+                by_host: "h2".into(),
+                reason: "lease expired".into(),
+            },
+        ),
+        (
+            EventType::Test,
+            EventDetail::Test {
+                message: "hello".into(),
+            },
+        ),
+    ];
+    assert_eq!(details.len(), EventType::ALL.len(), "one event per type");
+    for (kind, detail) in details {
+        let e = CloudEvent {
+            specversion: SPEC_VERSION.into(),
+            id: format!("evt_r_1_{}", kind.short()),
+            source: "/drctl/runs/r".into(),
+            kind,
+            time: at,
+            subject: "p".into(),
+            datacontenttype: "application/json".into(),
+            data: EventData {
+                run_id: Some("r".into()),
+                run_kind: Some("failover".into()),
+                plans: vec!["p".into()],
+                tier: Some("critical".into()),
+                target: Some("us-east-1".into()),
+                operator: None,
+                severity: Severity::Critical,
+                summary: "something happened".into(),
+                record: Some(RecordRef {
+                    seq: 1,
+                    hash: "a".repeat(64),
+                }),
+                detail,
+            },
+        };
+        let doc = serde_json::to_value(&e).unwrap();
+        let errs = errors(&v, &doc);
+        assert!(errs.is_empty(), "{kind}: {errs:#?}\n{doc:#}");
+        let mut broken = doc.clone();
+        broken["data"]["severity"] = json!("loud");
+        assert!(
+            !errors(&v, &broken).is_empty(),
+            "{kind}: a bad severity must fail"
+        );
+    }
+}

@@ -18,6 +18,7 @@
 
 mod autoscaling;
 mod cloudwatch;
+mod publish;
 mod rds;
 mod route53;
 mod s3;
@@ -35,6 +36,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 
 pub use autoscaling::AutoScalingCompute;
 pub use cloudwatch::CloudWatchMetrics;
+pub use publish::AwsPublisher;
 pub use rds::RdsDatabase;
 pub use route53::Route53Dns;
 pub use s3::S3Store;
@@ -65,6 +67,7 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         metrics: Arc::new(CloudWatchMetrics::new(sdk.clone(), retry)),
         objects: Arc::new(ObjectRouter { s3, gcs }),
         identity: Arc::new(StsIdentity::new(&sdk, retry)),
+        publisher: Arc::new(AwsPublisher::new(&sdk, retry)),
         probe: Arc::new(super::http::HttpProbe::new().map_err(|e| {
             CloudError::new("http", "client", "-", "-", ErrorKind::Client, e.to_string())
         })?),
@@ -175,6 +178,26 @@ impl Sdk {
             b = b.endpoint_url(url).force_path_style(true);
         }
         aws_sdk_s3::Client::from_conf(b.build())
+    }
+
+    /// An SNS client for `region`.
+    pub fn sns(&self, region: &str) -> aws_sdk_sns::Client {
+        let mut b =
+            aws_sdk_sns::config::Builder::from(&self.base).region(Region::new(region.to_string()));
+        if let Some(url) = &self.settings.sns_endpoint {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_sns::Client::from_conf(b.build())
+    }
+
+    /// An EventBridge client for `region`.
+    pub fn eventbridge(&self, region: &str) -> aws_sdk_eventbridge::Client {
+        let mut b = aws_sdk_eventbridge::config::Builder::from(&self.base)
+            .region(Region::new(region.to_string()));
+        if let Some(url) = &self.settings.events_endpoint {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_eventbridge::Client::from_conf(b.build())
     }
 
     /// An STS client for `region` (its regional endpoint, not the global

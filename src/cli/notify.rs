@@ -1,0 +1,400 @@
+//! `drctl notify test|pending|flush`, the process's notification hub, and
+//! the hand-off before the process exits.
+//!
+//! A command that wrote runs journals what its notifiers still hold before
+//! it exits (waiting at most [`EXIT_GRACE`] for attempts under way), and
+//! when something is still owed (a sink down, slow or hanging) it starts a
+//! detached `drctl notify flush --run RUN --follow` that goes on with the
+//! retry schedule: the command's outcome, exit code and wall time do not
+//! wait for any sink. Nothing depends on that child living: what it does
+//! not deliver stays owed in the journal, for `notify flush` or the next
+//! `runs resume`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Subcommand;
+use drctl::config::{FlagSettings, Settings};
+use drctl::journal::notice::{
+    CloudEvent, EventData, EventDetail, EventType, SPEC_VERSION, Severity,
+};
+use drctl::journal::{Event, JournalStore};
+use drctl::notify::{Hub, Notifier, PlanInfo, Sink, owed};
+
+use super::{CliError, Exit, Output, outln};
+
+/// How long a command waits, before it exits, for notification attempts
+/// under way (a hanging sink costs at most this, once).
+pub const EXIT_GRACE: Duration = Duration::from_millis(300);
+
+/// How long the hand-off child follows the retry schedule by default.
+pub const FOLLOW: &str = "15m";
+
+/// `drctl notify ...`.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a signed test event to every sink (or one) and show each answer.
+    Test {
+        /// Only this sink (`NAME`, or `PLAN.NAME` for a plan's own).
+        #[arg(long)]
+        sink: Option<String>,
+        /// Region SNS and EventBridge sinks publish in.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// List events not yet delivered, per sink (exit 1 when any).
+    Pending {
+        /// Only this run.
+        #[arg(long)]
+        run: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Send what is owed now (exit 1 when something is still undelivered).
+    Flush {
+        /// Only this run.
+        #[arg(long)]
+        run: Option<String>,
+        /// Follow the retry schedule for this long instead of one attempt
+        /// each (`15m`).
+        #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = FOLLOW)]
+        follow: Option<String>,
+    },
+}
+
+/// The hub of this process and the journal store its runs write.
+type Process = (Arc<Hub>, Arc<dyn JournalStore>);
+
+static PROCESS: Mutex<Option<Process>> = Mutex::new(None);
+
+/// The process's hub (`None` when no `[[notify]]` sink is configured in
+/// `drctl.toml` nor in any plan: nothing is journaled then); `store` is
+/// where the runs it notifies of are journaled.
+pub fn hub(
+    settings: &Settings,
+    clouds: Option<&drctl::cloud::Clouds>,
+    store: &Arc<dyn JournalStore>,
+) -> Option<Arc<Hub>> {
+    let mut process = PROCESS.lock().expect("hub");
+    if let Some((hub, _)) = process.as_ref() {
+        return Some(hub.clone());
+    }
+    let publish = clouds.map(|c| c.publisher.clone());
+    let hub = Arc::new(Hub::new(
+        settings.notify.clone(),
+        drctl::notify::sink::process_env(),
+        publish,
+        &drctl::state::lock::hostname(),
+    ));
+    *process = Some((hub.clone(), store.clone()));
+    Some(hub)
+}
+
+/// Before the process exits: journals what its notifiers hold and hands
+/// what is still owed to a detached `notify flush --follow`.
+pub async fn settle(flags: &FlagSettings) {
+    let Some((hub, store)) = PROCESS.lock().expect("hub").take() else {
+        return;
+    };
+    for run in hub.settle(&store, EXIT_GRACE).await {
+        hand_off(flags, &run);
+    }
+}
+
+/// Starts `drctl notify flush --run RUN --follow` detached from this
+/// process (its own process group, no terminal), with this process's
+/// settings flags.
+fn hand_off(flags: &FlagSettings, run: &str) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(exe);
+    let mut arg = |name: &str, value: Option<String>| {
+        if let Some(v) = value {
+            cmd.arg(name).arg(v);
+        }
+    };
+    arg(
+        "--config",
+        flags.config.as_ref().map(|p| p.display().to_string()),
+    );
+    arg(
+        "--plans",
+        flags.plans.as_ref().map(|p| p.display().to_string()),
+    );
+    arg(
+        "--state-dir",
+        flags.state_dir.as_ref().map(|p| p.display().to_string()),
+    );
+    arg("--state", flags.state.clone());
+    arg(
+        "--endpoints",
+        flags.endpoints.as_ref().map(|p| p.display().to_string()),
+    );
+    arg("--gcs-endpoint", flags.gcs_endpoint.clone());
+    cmd.args(["notify", "flush", "--run", run, "--follow"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        cmd.process_group(0);
+    }
+    match cmd.spawn() {
+        Ok(_) => eprintln!(
+            "warning: some notifications of run {run} are not delivered yet; `drctl notify flush --follow` goes on in the background (`drctl notify pending` lists them)"
+        ),
+        Err(e) => eprintln!(
+            "warning: some notifications of run {run} are not delivered yet, and the background flush did not start ({e}); run `drctl notify flush`"
+        ),
+    }
+}
+
+/// Runs `notify ...`.
+pub async fn run(cmd: NotifyCommand, settings: &Settings) -> Result<Exit, CliError> {
+    match cmd {
+        NotifyCommand::Test {
+            sink,
+            region,
+            output,
+        } => test(settings, sink.as_deref(), &region, output).await,
+        NotifyCommand::Pending { run, output } => pending(settings, run.as_deref(), output).await,
+        NotifyCommand::Flush { run, follow } => flush(settings, run.as_deref(), follow).await,
+    }
+}
+
+/// Every sink: `drctl.toml`'s and each plan's.
+fn all_sinks(
+    settings: &Settings,
+) -> Result<(Vec<drctl::plan::notify::NotifySpec>, Vec<drctl::plan::Plan>), CliError> {
+    let loaded = super::load_plans(settings, &[])?;
+    let plans = loaded.plans.clone();
+    Ok((
+        drctl::notify::outbox::sinks_of(&settings.notify, &plans),
+        plans,
+    ))
+}
+
+async fn test(
+    settings: &Settings,
+    only: Option<&str>,
+    region: &str,
+    output: Output,
+) -> Result<Exit, CliError> {
+    let (sinks, _) = all_sinks(settings)?;
+    let sinks: Vec<_> = sinks
+        .into_iter()
+        .filter(|s| only.is_none_or(|o| o == s.name))
+        .collect();
+    if sinks.is_empty() {
+        return Err(match only {
+            Some(o) => CliError::invalid(format!("no notify sink is named `{o}`")),
+            None => CliError::invalid("no notify sink is configured"),
+        }
+        .hint("add a [[notify]] entry to drctl.toml (docs/notify.md)"));
+    }
+    let clouds = drctl::cloud::connect(&settings.cloud.single_attempt())
+        .await
+        .ok();
+    let sender = drctl::notify::Sender::new(clouds.as_ref().map(|c| c.publisher.clone()));
+    let env = drctl::notify::sink::process_env();
+    let now = chrono::Utc::now();
+    let event = CloudEvent {
+        specversion: SPEC_VERSION.into(),
+        id: format!("evt_test_{}", now.format("%Y%m%dT%H%M%S%.3fZ")),
+        source: "/drctl/notify".into(),
+        kind: EventType::Test,
+        time: now,
+        subject: "test".into(),
+        datacontenttype: "application/json".into(),
+        data: EventData {
+            run_id: None,
+            run_kind: None,
+            plans: Vec::new(),
+            tier: None,
+            target: Some(region.to_string()),
+            operator: None,
+            severity: Severity::Info,
+            summary: format!("drctl notify test from {}", drctl::state::lock::hostname()),
+            record: None,
+            detail: EventDetail::Test {
+                message: "a test event: no run, nothing to do".into(),
+            },
+        },
+    };
+    let mut rows = Vec::new();
+    let mut all_ok = true;
+    for spec in &sinks {
+        let answer = match Sink::resolve(spec, &env) {
+            Ok(sink) => sender.send(&sink, &event, region).await,
+            Err(e) => drctl::notify::Answer {
+                delivered: false,
+                status: None,
+                detail: e,
+                retry_after: None,
+            },
+        };
+        all_ok &= answer.delivered;
+        rows.push(serde_json::json!({
+            "sink": spec.name,
+            "kind": spec.kind.as_str(),
+            "delivered": answer.delivered,
+            "status": answer.status,
+            "detail": answer.detail,
+        }));
+    }
+    match output {
+        Output::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"id": event.id, "sinks": rows}))?
+        ),
+        Output::Text => {
+            outln!("test event {}", event.id);
+            for r in &rows {
+                outln!(
+                    "  {:<20} {:<12} {}  {}",
+                    r["sink"].as_str().unwrap_or_default(),
+                    r["kind"].as_str().unwrap_or_default(),
+                    if r["delivered"] == true {
+                        "delivered"
+                    } else {
+                        "FAILED   "
+                    },
+                    r["detail"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(if all_ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// The runs to look at: one, or every run in the store.
+async fn runs_of(
+    store: &dyn JournalStore,
+    only: Option<&str>,
+) -> Result<Vec<(String, Vec<drctl::journal::Record>)>, CliError> {
+    match only {
+        Some(run) => Ok(vec![(
+            run.to_string(),
+            drctl::journal::read(store, run).await?,
+        )]),
+        None => super::runs::read_all(store).await,
+    }
+}
+
+async fn pending(
+    settings: &Settings,
+    only: Option<&str>,
+    output: Output,
+) -> Result<Exit, CliError> {
+    let state = super::open_state(settings, None, None).await?;
+    let mut rows = Vec::new();
+    for (run, records) in runs_of(state.journals.as_ref(), only).await? {
+        for o in owed(&records) {
+            rows.push(serde_json::json!({
+                "run": run,
+                "id": o.event.id,
+                "type": o.event.kind.as_str(),
+                "sink": o.sink,
+                "attempts": o.attempts,
+                "last": o.last,
+                "retry_at": o.retry_at,
+            }));
+        }
+    }
+    match output {
+        Output::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
+        Output::Text if rows.is_empty() => outln!("no undelivered notification"),
+        Output::Text => {
+            for r in &rows {
+                outln!(
+                    "{}  {}  → {}  attempts {}  next {}  {}",
+                    r["id"].as_str().unwrap_or_default(),
+                    r["type"].as_str().unwrap_or_default(),
+                    r["sink"].as_str().unwrap_or_default(),
+                    r["attempts"],
+                    r["retry_at"].as_str().unwrap_or("now"),
+                    r["last"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(if rows.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
+}
+
+async fn flush(
+    settings: &Settings,
+    only: Option<&str>,
+    follow: Option<String>,
+) -> Result<Exit, CliError> {
+    let follow = match &follow {
+        Some(f) => drctl::plan::duration::parse_duration(f)
+            .map_err(|e| CliError::invalid(format!("--follow: {e}")))?,
+        None => Duration::ZERO,
+    };
+    let (sinks, plans) = all_sinks(settings)?;
+    let clouds = drctl::cloud::connect(&settings.cloud).await.ok();
+    let state = super::open_state(settings, None, clouds.as_ref()).await?;
+    let store = state.journals.clone();
+    let sender = Arc::new(drctl::notify::Sender::new(
+        clouds.as_ref().map(|c| c.publisher.clone()),
+    ));
+    let env = drctl::notify::sink::process_env();
+    let mut left = 0;
+    let mut delivered = 0;
+    for (run, records) in runs_of(store.as_ref(), only).await? {
+        let Some(target) = records.iter().find_map(|r| match &r.event {
+            Event::RunStarted { target, .. } => Some(target.clone()),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let notifier = Notifier::new(
+            sinks.clone(),
+            PlanInfo::of(&plans),
+            &target,
+            &drctl::state::lock::hostname(),
+            sender.clone(),
+            &env,
+        );
+        // Journal what a crash kept from being written, then send.
+        let (mut j, mut all) =
+            drctl::journal::Journal::open_for_append(store.clone(), &run).await?;
+        for e in notifier.prime(&all, j.last_hash()) {
+            all.push(j.append(e).await?);
+        }
+        j.flush().await?;
+        drop(j);
+        if owed(&all).is_empty() {
+            continue;
+        }
+        notifier.flush(&all, follow.is_zero(), follow).await;
+        let results = notifier.take_results();
+        delivered += results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    Event::Delivery {
+                        result: drctl::journal::notice::DeliveryResult::Delivered,
+                        ..
+                    }
+                )
+            })
+            .count();
+        drctl::notify::journal_results(&store, &run, results).await?;
+        let records = drctl::journal::read(store.as_ref(), &run).await?;
+        left += owed(&records).len();
+    }
+    outln!("{delivered} delivered, {left} still owed");
+    Ok(if left == 0 { Exit::Ok } else { Exit::Failed })
+}

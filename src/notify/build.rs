@@ -1,0 +1,391 @@
+//! Which events a run's journal owes to people: a pure function of its
+//! records.
+//!
+//! Each journal record that people must hear of (a run started, a step
+//! failed, an approval is needed, the run ended, a lock was taken over,
+//! evidence no longer matches) maps to one or two [`CloudEvent`]s whose id
+//! is derived from the run and the record's position. Being pure and
+//! derived, the mapping is used twice: when the engine appends a record
+//! (the event is journaled right after it), and when a run is opened again
+//! after a crash that fell between the two writes, so that no event is
+//! ever lost and none gets a second id.
+
+use std::collections::BTreeMap;
+
+use crate::journal::notice::{
+    CloudEvent, EventData, EventDetail, EventType, PlanFigures, PlanVerdict, RecordRef,
+    SPEC_VERSION, Severity, event_id,
+};
+use crate::journal::{
+    ApprovalDetail, Decision, Event, GateName, Outcome, Record, RunFlags, RunKind,
+};
+
+/// What the plans say that a journal does not: each plan's tier and its
+/// RTO/RPO targets in seconds (from the loaded plans; a plan not loaded
+/// here is reported without them).
+#[derive(Debug, Clone, Default)]
+pub struct PlanInfo {
+    /// Plan → (tier name, RTO target s, RPO target s).
+    pub plans: BTreeMap<String, (String, u64, u64)>,
+}
+
+impl PlanInfo {
+    /// From loaded plans.
+    pub fn of(plans: &[crate::plan::Plan]) -> Self {
+        Self {
+            plans: plans
+                .iter()
+                .map(|p| {
+                    (
+                        p.name().to_string(),
+                        (
+                            p.tier.name.clone(),
+                            p.tier.rto.as_secs(),
+                            p.tier.rpo.as_secs(),
+                        ),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn targets(&self) -> BTreeMap<String, (u64, u64)> {
+        (self.plans.iter())
+            .map(|(n, (_, rto, rpo))| (n.clone(), (*rto, *rpo)))
+            .collect()
+    }
+
+    /// The most demanding tier among these plans (the smallest RTO).
+    fn tier_of(&self, names: &[String]) -> Option<String> {
+        names
+            .iter()
+            .filter_map(|n| self.plans.get(n))
+            .min_by_key(|(_, rto, _)| *rto)
+            .map(|(t, _, _)| t.clone())
+    }
+}
+
+/// The facts of a run's first record that every event repeats.
+struct Run<'r> {
+    run_id: &'r str,
+    kind: RunKind,
+    target: &'r str,
+    plans: Vec<String>,
+    operator: Option<&'r str>,
+    host: &'r str,
+    flags: Option<RunFlags>,
+    steps: usize,
+    declared_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl<'r> Run<'r> {
+    fn read(records: &'r [Record]) -> Option<Self> {
+        records.iter().find_map(|r| match &r.event {
+            Event::RunStarted {
+                run_id,
+                kind,
+                target,
+                plans,
+                operator,
+                host,
+                flags,
+                steps,
+                declared_at,
+                ..
+            } => Some(Run {
+                run_id,
+                kind: *kind,
+                target,
+                plans: plans.iter().map(|p| p.name.clone()).collect(),
+                operator: operator.as_deref(),
+                host,
+                flags: RunFlags::of(flags).ok(),
+                steps: steps.len(),
+                declared_at: *declared_at,
+            }),
+            _ => None,
+        })
+    }
+
+    /// A real move of production traffic (a failover or failback, not a
+    /// drill, restore or reprotection).
+    fn moves_traffic(&self) -> bool {
+        matches!(self.kind, RunKind::Failover | RunKind::Failback)
+    }
+
+    fn mode(&self) -> String {
+        match (self.flags.as_ref().and_then(|f| f.mode.as_ref()), self.kind) {
+            (Some(crate::journal::RunMode::Drill { depth }), _) => {
+                format!("{} drill", depth.as_str())
+            }
+            (_, kind) => kind.as_str().to_string(),
+        }
+    }
+}
+
+/// The events record `i` of a run's journal owes (none for most records).
+/// `hash` is that record's line hash (the next record's `prev`).
+pub fn for_record(records: &[Record], i: usize, hash: &str, info: &PlanInfo) -> Vec<CloudEvent> {
+    let (Some(record), Some(run)) = (records.get(i), Run::read(records)) else {
+        return Vec::new();
+    };
+    let at = RecordRef {
+        seq: record.seq,
+        hash: hash.to_string(),
+    };
+    let make =
+        |kind: EventType, severity: Severity, summary: String, detail: EventDetail| CloudEvent {
+            specversion: SPEC_VERSION.into(),
+            id: event_id(run.run_id, record.seq, kind),
+            source: format!("/drctl/runs/{}", run.run_id),
+            kind,
+            time: record.at,
+            subject: run.plans.join(","),
+            datacontenttype: "application/json".into(),
+            data: EventData {
+                run_id: Some(run.run_id.to_string()),
+                run_kind: Some(run.kind.as_str().to_string()),
+                plans: run.plans.clone(),
+                tier: info.tier_of(&run.plans),
+                target: Some(run.target.to_string()),
+                operator: run.operator.map(str::to_string),
+                severity,
+                summary,
+                record: Some(at.clone()),
+                detail,
+            },
+        };
+    let loud = if run.moves_traffic() {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let plans = run.plans.join(", ");
+    match &record.event {
+        Event::RunStarted { .. } => vec![make(
+            EventType::RunStarted,
+            if run.moves_traffic() {
+                Severity::Critical
+            } else {
+                Severity::Info
+            },
+            format!("{} of {plans} to {} started", run.mode(), run.target),
+            EventDetail::Started {
+                mode: run.mode(),
+                declared_at: run.declared_at,
+                steps: run.steps,
+                host: run.host.to_string(),
+            },
+        )],
+        Event::Gate {
+            plan,
+            gate: GateName::Approval,
+            decision,
+            detail,
+        } => approval(&run, plan, *decision, detail)
+            .map(|(why, command, approve_by)| {
+                make(
+                    EventType::ApprovalNeeded,
+                    loud,
+                    format!("{} of {plan} needs approval: {why}", run.mode()),
+                    EventDetail::ApprovalNeeded {
+                        plan: plan.clone(),
+                        why,
+                        command,
+                        approve_by,
+                    },
+                )
+            })
+            .into_iter()
+            .collect(),
+        Event::StepFailed { step, error } => vec![make(
+            EventType::StepFailed,
+            loud,
+            format!("step {step} failed: {}", error.summary()),
+            EventDetail::StepFailed {
+                step: step.to_string(),
+                error: error.summary().to_string(),
+                class: error.kind.as_str().to_string(),
+                hint: error.hint().map(str::to_string),
+                command: format!("drctl runs resume {}", run.run_id),
+            },
+        )],
+        Event::RunFinished { outcome, .. } => finished(&run, &records[..=i], *outcome, info)
+            .into_iter()
+            .map(|(kind, severity, summary, detail)| make(kind, severity, summary, detail))
+            .collect(),
+        Event::LockLost {
+            plan,
+            by_run,
+            by_host,
+            reason,
+            ..
+        } => vec![make(
+            EventType::LockBroken,
+            Severity::Warning,
+            format!("the lock of {plan} was taken over by run {by_run} on {by_host}: {reason}"),
+            EventDetail::LockBroken {
+                plan: plan.clone(),
+                by_run: by_run.clone(),
+                by_host: by_host.clone(),
+                reason: reason.clone(),
+            },
+        )],
+        Event::EvidenceVerified { plans: checks, .. } if checks.iter().any(|c| !c.ok()) => {
+            let problems: Vec<String> = checks
+                .iter()
+                .flat_map(|c| {
+                    c.destinations.iter().flat_map(move |d| {
+                        d.problems.iter().map(move |p| {
+                            format!("{} {}: {} ({})", c.plan, d.destination, p.problem, p.object)
+                        })
+                    })
+                })
+                .collect();
+            vec![make(
+                EventType::EvidenceMismatch,
+                Severity::Critical,
+                format!(
+                    "the evidence of run {} no longer matches its journal: {} problem(s)",
+                    run.run_id,
+                    problems.len()
+                ),
+                EventDetail::EvidenceMismatch { problems },
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// An approval gate's record that asks for an approval: why, the exact
+/// command that gives it, and the deadline of a retroactive approval.
+fn approval(
+    run: &Run<'_>,
+    plan: &str,
+    decision: Decision,
+    detail: &serde_json::Value,
+) -> Option<(String, String, Option<chrono::DateTime<chrono::Utc>>)> {
+    let d = ApprovalDetail::of(detail)?;
+    if d.emergency == Some(true) && decision == Decision::Override {
+        return Some((
+            "an emergency run goes on now and must be approved afterwards".into(),
+            format!(
+                "drctl runs approve {} --reason \"<why this failover was right>\"",
+                run.run_id
+            ),
+            d.approve_by,
+        ));
+    }
+    if decision == Decision::Refuse && d.approved == Some(false) {
+        let verb = match run.kind {
+            RunKind::Failback => "failback",
+            RunKind::Drill => "drill run",
+            _ => "failover",
+        };
+        return Some((
+            d.why
+                .unwrap_or_else(|| format!("the {} tier requires approval", run.kind)),
+            format!(
+                "drctl {verb} --to {} --plan {plan} --approve \"<reason>\"",
+                run.target
+            ),
+            None,
+        ));
+    }
+    None
+}
+
+type Built = (EventType, Severity, String, EventDetail);
+
+/// A finished run's events: `run.finished` with the figures achieved, and
+/// a drill's `drill.verdict`.
+fn finished(run: &Run<'_>, records: &[Record], outcome: Outcome, info: &PlanInfo) -> Vec<Built> {
+    let measures = crate::runs::measure::measure(records, &info.targets());
+    let severity = match outcome {
+        o if o.succeeded() => Severity::Info,
+        Outcome::Refused => Severity::Warning,
+        _ if run.moves_traffic() => Severity::Critical,
+        _ => Severity::Warning,
+    };
+    let figures: Vec<PlanFigures> = measures
+        .iter()
+        .map(|m| PlanFigures {
+            plan: m.plan.clone(),
+            rto: m.rto.clone(),
+            rpo: m.rpo.clone(),
+        })
+        .collect();
+    let rto_text = figures
+        .iter()
+        .map(|f| match f.rto.seconds {
+            Some(s) => format!("{} RTO {s:.1}s", f.plan),
+            None => format!("{} RTO unknown", f.plan),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out = vec![(
+        EventType::RunFinished,
+        severity,
+        format!(
+            "{} of {} to {} {outcome}{}",
+            run.mode(),
+            run.plans.join(", "),
+            run.target,
+            if rto_text.is_empty() {
+                String::new()
+            } else {
+                format!(" ({rto_text})")
+            }
+        ),
+        EventDetail::Finished {
+            outcome: outcome.as_str().to_string(),
+            plans: figures,
+        },
+    )];
+    if let Some(drill) = crate::runs::drill::summary(records, &measures, outcome) {
+        let plans: Vec<PlanVerdict> = drill
+            .verdicts
+            .iter()
+            .map(|v| {
+                let text = v.verdict.to_string();
+                let (verdict, reason) = match text.split_once(" (") {
+                    Some((v, r)) => (v.to_string(), vec![r.trim_end_matches(')').to_string()]),
+                    None => (text, Vec::new()),
+                };
+                PlanVerdict {
+                    plan: v.plan.clone(),
+                    verdict: verdict.to_ascii_lowercase(),
+                    reasons: reason,
+                }
+            })
+            .collect();
+        let passed = drill.verdicts.iter().all(|v| v.verdict.passed());
+        out.push((
+            EventType::DrillVerdict,
+            if passed {
+                Severity::Info
+            } else {
+                Severity::Warning
+            },
+            format!(
+                "{} drill of {}: {}",
+                drill.depth,
+                run.plans.join(", "),
+                if passed { "PASS" } else { "FAIL" }
+            ),
+            EventDetail::DrillVerdict { passed, plans },
+        ));
+    }
+    out
+}
+
+/// Every event a journal owes, in record order (`last_hash`: the hash of
+/// the last record, which no later record names).
+pub fn expected(records: &[Record], last_hash: &str, info: &PlanInfo) -> Vec<CloudEvent> {
+    (0..records.len())
+        .flat_map(|i| {
+            let hash = records.get(i + 1).map_or(last_hash, |r| r.prev.as_str());
+            for_record(records, i, hash, info)
+        })
+        .collect()
+}

@@ -1,0 +1,159 @@
+//! Notifications: telling people of runs, drills and schedules, from the
+//! journal (documented in `docs/notify.md`).
+//!
+//! The journal is the outbox. A record that people must hear of is followed
+//! in the journal by a notification record holding the CloudEvent exactly as
+//! sent ([`build`] derives it, purely, from the records), then each attempt's
+//! result ([`outbox`]). Sending never holds a step up: attempts run in
+//! detached, bounded tasks, and a sink that is down, slow or hanging shows as
+//! a warning and a report finding (`notification_undelivered`), never as a
+//! changed outcome or exit code. Whatever a process could not deliver before
+//! it exits stays owed in the journal and is sent by the next process that
+//! opens the run (`runs resume`, `notify flush`, or the detached
+//! `notify flush --follow` a command hands off to), with the same id.
+//!
+//! This module stands beside the report: it reads runs through the read
+//! model and is used by the engine, which only installs a [`Notifier`] on
+//! each journal it writes.
+
+pub mod build;
+pub mod outbox;
+pub mod sink;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use build::PlanInfo;
+pub use outbox::{DeliveryState, Notifier, Owed, deliveries, owed};
+pub use sink::{Answer, Env, Publish, Sender, Sink};
+
+use crate::journal::{JournalError, JournalStore};
+use crate::plan::notify::NotifySpec;
+
+/// The process's notification setup: the team's sinks, where secrets come
+/// from, one sender, and the notifiers of the runs this process wrote (so
+/// that their last results are journaled before it exits).
+pub struct Hub {
+    team: Vec<NotifySpec>,
+    env: Env,
+    sender: Arc<Sender>,
+    host: String,
+    active: Mutex<Vec<(String, Arc<Notifier>)>>,
+}
+
+impl Hub {
+    /// A hub for `team` sinks, reading secrets from `env`.
+    pub fn new(team: Vec<NotifySpec>, env: Env, publish: Option<Publish>, host: &str) -> Self {
+        Self {
+            team,
+            env,
+            sender: Arc::new(Sender::new(publish)),
+            host: host.to_string(),
+            active: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The team's sinks.
+    pub fn team(&self) -> &[NotifySpec] {
+        &self.team
+    }
+
+    /// The sender (for `notify test`).
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// Where secrets come from.
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// A notifier for run `run_id` of `plans` in `region` (`None`: no sink
+    /// is configured, and nothing is journaled).
+    pub fn notifier(
+        &self,
+        run_id: &str,
+        plans: &[crate::plan::Plan],
+        region: &str,
+    ) -> Option<Arc<Notifier>> {
+        let specs = outbox::sinks_of(&self.team, plans);
+        if specs.is_empty() {
+            return None;
+        }
+        let n = Arc::new(Notifier::new(
+            specs,
+            PlanInfo::of(plans),
+            region,
+            &self.host,
+            self.sender.clone(),
+            &self.env,
+        ));
+        (self.active.lock().expect("active")).push((run_id.to_string(), n.clone()));
+        Some(n)
+    }
+
+    /// Before the process exits: journals the results its notifiers hold
+    /// (waiting at most `grace` for attempts under way, so a hanging sink
+    /// costs at most that) and any notification a record owes that was
+    /// never written, and returns the runs that still owe something, for a
+    /// hand-off to `notify flush --follow`.
+    pub async fn settle(&self, store: &Arc<dyn JournalStore>, grace: Duration) -> Vec<String> {
+        let active: Vec<(String, Arc<Notifier>)> =
+            std::mem::take(&mut *self.active.lock().expect("active"));
+        let deadline = tokio::time::Instant::now() + grace;
+        while active.iter().any(|(_, n)| n.busy()) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut still_owed = Vec::new();
+        for (run, n) in active {
+            let busy = n.busy();
+            n.abandon();
+            match settle_run(store, &run, &n).await {
+                Ok(owes) if !owes && !busy => {}
+                Ok(_) => still_owed.push(run),
+                Err(e) => {
+                    tracing::warn!("cannot journal the notifications of run {run}: {e}");
+                    still_owed.push(run);
+                }
+            }
+        }
+        still_owed
+    }
+}
+
+/// Journals a notifier's results and the notifications never written;
+/// whether the run still owes any event.
+async fn settle_run(
+    store: &Arc<dyn JournalStore>,
+    run_id: &str,
+    n: &Notifier,
+) -> Result<bool, JournalError> {
+    let (mut j, records) = crate::journal::Journal::open_for_append(store.clone(), run_id).await?;
+    let mut all = records;
+    for e in n
+        .prime(&all, j.last_hash())
+        .into_iter()
+        .chain(n.take_results())
+    {
+        all.push(j.append(e).await?);
+    }
+    j.flush().await?;
+    Ok(!owed(&all).is_empty())
+}
+
+/// Appends delivery results to a run's journal (after its end, or from
+/// `notify flush`).
+pub async fn journal_results(
+    store: &Arc<dyn JournalStore>,
+    run_id: &str,
+    results: Vec<crate::journal::Event>,
+) -> Result<(), JournalError> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    let (mut j, _) = crate::journal::Journal::open_for_append(store.clone(), run_id).await?;
+    for r in results {
+        j.append(r).await?;
+    }
+    j.flush().await
+}

@@ -1,0 +1,343 @@
+//! Delivering from the journal: what is owed (a pure reading of records),
+//! and the [`Notifier`] that sends while a run goes on without ever making
+//! it wait.
+//!
+//! A run's notifications are journaled before they are sent, and each
+//! attempt's result is journaled too, so the journal alone says what is
+//! still owed to whom: [`owed`] reads it, and any process that opens the
+//! run (`runs resume`, `notify flush`, the hand-off after a command) sends
+//! what is owed with the same event id. Attempts run in detached tasks
+//! bounded by the sink's timeout; a failed attempt is retried in process
+//! only while the next wait is short ([`IN_PROCESS_RETRY`]); later retries
+//! are left to `notify flush`, which follows the schedule.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use crate::runs::deliveries::{DeliveryState, Owed, deliveries, owed};
+
+use super::build::{PlanInfo, for_record};
+use super::sink::{Answer, Env, Sender, Sink};
+use crate::journal::notice::{CloudEvent, DeliveryResult};
+use crate::journal::{Event, Record};
+use crate::plan::notify::NotifySpec;
+
+/// The longest wait before a retry that a process sleeps through itself;
+/// longer ones are left to `notify flush`.
+pub const IN_PROCESS_RETRY: Duration = Duration::from_secs(30);
+
+/// The notification records a journal should hold and does not: events
+/// its records owe (to sinks that want them) whose notification was never
+/// written (the process died between the two writes).
+pub fn missing(
+    records: &[Record],
+    last_hash: &str,
+    info: &PlanInfo,
+    sinks: &[NotifySpec],
+) -> Vec<Event> {
+    let have: std::collections::BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Notification { event, .. } => Some(event.id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mains: Vec<Record> = records
+        .iter()
+        .filter(|r| !matches!(r.event, Event::Notification { .. } | Event::Delivery { .. }))
+        .cloned()
+        .collect();
+    let hash_of = |seq: u64| {
+        records
+            .iter()
+            .find(|r| r.seq == seq + 1)
+            .map_or(last_hash.to_string(), |r| r.prev.clone())
+    };
+    (0..mains.len())
+        .flat_map(|i| for_record(&mains, i, &hash_of(mains[i].seq), info))
+        .filter(|e| !have.contains(e.id.as_str()))
+        .filter_map(|event| notification(event, sinks))
+        .collect()
+}
+
+/// The notification record of `event` for the sinks that want it (`None`:
+/// no sink does, and nothing is journaled).
+pub fn notification(event: CloudEvent, sinks: &[NotifySpec]) -> Option<Event> {
+    let names: Vec<String> = sinks
+        .iter()
+        .filter(|s| s.wants(event.kind, event.data.severity))
+        .map(|s| s.name.clone())
+        .collect();
+    (!names.is_empty()).then(|| Event::Notification {
+        event: Box::new(event),
+        sinks: names,
+    })
+}
+
+/// The result record of one attempt, and the wait before the next one
+/// (`None`: no retry: delivered, or the schedule is spent). Pure.
+pub fn judge(
+    id: &str,
+    sink: &Sink,
+    attempt: u32,
+    answer: &Answer,
+    now: DateTime<Utc>,
+    host: &str,
+) -> (Event, Option<Duration>) {
+    let wait = (!answer.delivered)
+        .then(|| sink.retry.get(attempt as usize - 1).copied())
+        .flatten()
+        .map(|w| w.max(answer.retry_after.unwrap_or_default()));
+    let result = match (answer.delivered, wait) {
+        (true, _) => DeliveryResult::Delivered,
+        (false, Some(_)) => DeliveryResult::Failed,
+        (false, None) => DeliveryResult::GaveUp,
+    };
+    let event = Event::Delivery {
+        id: id.to_string(),
+        sink: sink.spec.name.clone(),
+        attempt,
+        result,
+        status: answer.status,
+        detail: answer.detail.clone(),
+        retry_at: wait.map(|w| now + chrono::Duration::from_std(w).unwrap_or_default()),
+        host: host.to_string(),
+    };
+    (event, wait)
+}
+
+/// The sinks of a run: the team's (`drctl.toml`) and each of its plans'
+/// own, a plan's named `<plan>.<name>`.
+pub fn sinks_of(team: &[NotifySpec], plans: &[crate::plan::Plan]) -> Vec<NotifySpec> {
+    let mut out = team.to_vec();
+    for p in plans {
+        for s in &p.spec.notify {
+            out.push(NotifySpec {
+                name: format!("{}.{}", p.name(), s.name),
+                ..s.clone()
+            });
+        }
+    }
+    out
+}
+
+/// Sends events and collects the results; the journal's [`Outbox`] for one
+/// run.
+///
+/// [`Outbox`]: crate::journal::Outbox
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    specs: Vec<NotifySpec>,
+    sinks: BTreeMap<String, Result<Arc<Sink>, String>>,
+    info: PlanInfo,
+    region: String,
+    host: String,
+    sender: Arc<Sender>,
+    records: Mutex<Vec<Record>>,
+    results: Mutex<Vec<Event>>,
+    running: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Notifier {
+    /// A notifier for a run in `region` (SNS and EventBridge publish there)
+    /// with these sinks; secrets are read now, and a sink whose secret is
+    /// missing fails each attempt with the reason.
+    pub fn new(
+        specs: Vec<NotifySpec>,
+        info: PlanInfo,
+        region: &str,
+        host: &str,
+        sender: Arc<Sender>,
+        env: &Env,
+    ) -> Self {
+        let sinks = specs
+            .iter()
+            .map(|s| (s.name.clone(), Sink::resolve(s, env).map(Arc::new)))
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                specs,
+                sinks,
+                info,
+                region: region.to_string(),
+                host: host.to_string(),
+                sender,
+                records: Mutex::new(Vec::new()),
+                results: Mutex::new(Vec::new()),
+                running: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The sinks' entries.
+    pub fn specs(&self) -> &[NotifySpec] {
+        &self.inner.specs
+    }
+
+    /// Every secret value of the sinks (for the credential scan).
+    pub fn secret_values(&self) -> Vec<String> {
+        (self.inner.sinks.values())
+            .filter_map(|s| s.as_ref().ok())
+            .flat_map(|s| s.secret_values())
+            .collect()
+    }
+
+    /// Takes up a run opened again: remembers its records and returns what
+    /// to journal now (notifications that were never written) and what is
+    /// owed to send (the caller journals the first, then calls
+    /// [`Notifier::resend`]).
+    pub fn prime(&self, records: &[Record], last_hash: &str) -> Vec<Event> {
+        let mains: Vec<Record> = records
+            .iter()
+            .filter(|r| !matches!(r.event, Event::Notification { .. } | Event::Delivery { .. }))
+            .cloned()
+            .collect();
+        *self.inner.records.lock().expect("records") = mains;
+        missing(records, last_hash, &self.inner.info, &self.inner.specs)
+    }
+
+    /// Sends what `records` still owe, now (each from its next attempt).
+    pub fn resend(&self, records: &[Record]) {
+        for o in owed(records) {
+            self.spawn(o.event, o.sink, o.attempts + 1, false);
+        }
+    }
+
+    /// Sends what `records` owe and waits for every attempt (following the
+    /// retry schedule while the next wait is within `follow`), journaling
+    /// nothing itself: results are [`Notifier::take_results`].
+    pub async fn flush(&self, records: &[Record], now_only: bool, follow: Duration) {
+        let mut tasks = Vec::new();
+        for o in owed(records) {
+            let wait = match (now_only, o.retry_at) {
+                (false, Some(at)) => (at - Utc::now()).to_std().unwrap_or_default(),
+                _ => Duration::ZERO,
+            };
+            if wait > follow {
+                continue;
+            }
+            let inner = self.inner.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                deliver(inner, o.event, o.sink, o.attempts + 1, follow).await;
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Delivery results not yet journaled.
+    pub fn take_results(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.inner.results.lock().expect("results"))
+    }
+
+    /// Whether some attempt is still going on.
+    pub fn busy(&self) -> bool {
+        let mut running = self.inner.running.lock().expect("running");
+        running.retain(|t| !t.is_finished());
+        !running.is_empty()
+    }
+
+    /// Stops every attempt still going on (the process is about to exit;
+    /// what they owed is still owed in the journal).
+    pub fn abandon(&self) {
+        for t in self.inner.running.lock().expect("running").drain(..) {
+            t.abort();
+        }
+    }
+
+    fn spawn(&self, event: CloudEvent, sink: String, attempt: u32, _first: bool) {
+        let inner = self.inner.clone();
+        let task = tokio::spawn(deliver(inner, event, sink, attempt, IN_PROCESS_RETRY));
+        self.inner.running.lock().expect("running").push(task);
+    }
+}
+
+/// Attempts one event at one sink from `attempt` on, sleeping through the
+/// retries whose wait is within `follow`; each result is kept for the
+/// journal.
+async fn deliver(
+    inner: Arc<Inner>,
+    event: CloudEvent,
+    sink: String,
+    mut attempt: u32,
+    follow: Duration,
+) {
+    loop {
+        let (record, wait) = match inner.sinks.get(&sink) {
+            Some(Ok(s)) => {
+                let answer = inner.sender.send(s, &event, &inner.region).await;
+                judge(&event.id, s, attempt, &answer, Utc::now(), &inner.host)
+            }
+            other => {
+                let why = match other {
+                    Some(Err(e)) => e.clone(),
+                    _ => format!("sink {sink} is not configured on {}", inner.host),
+                };
+                let record = Event::Delivery {
+                    id: event.id.clone(),
+                    sink: sink.clone(),
+                    attempt,
+                    result: DeliveryResult::Failed,
+                    status: None,
+                    detail: why,
+                    retry_at: None,
+                    host: inner.host.clone(),
+                };
+                (record, None)
+            }
+        };
+        if let Event::Delivery { result, detail, .. } = &record
+            && *result != DeliveryResult::Delivered
+        {
+            tracing::warn!(
+                "notification {} to sink {sink}: attempt {attempt} {result}: {detail}",
+                event.id
+            );
+        }
+        inner.results.lock().expect("results").push(record);
+        match wait {
+            Some(w) if w <= follow => {
+                tokio::time::sleep(w).await;
+                attempt += 1;
+            }
+            _ => return,
+        }
+    }
+}
+
+impl crate::journal::Outbox for Notifier {
+    fn observe(&self, record: &Record, hash: &str) -> Vec<Event> {
+        if matches!(
+            record.event,
+            Event::Notification { .. } | Event::Delivery { .. }
+        ) {
+            return Vec::new();
+        }
+        let mut records = self.inner.records.lock().expect("records");
+        records.push(record.clone());
+        for_record(&records, records.len() - 1, hash, &self.inner.info)
+            .into_iter()
+            .filter_map(|e| notification(e, &self.inner.specs))
+            .collect()
+    }
+
+    fn send(&self, record: &Record) {
+        if let Event::Notification { event, sinks } = &record.event {
+            for s in sinks {
+                self.spawn(CloudEvent::clone(event), s.clone(), 1, true);
+            }
+        }
+    }
+
+    fn drain(&self) -> Vec<Event> {
+        self.take_results()
+    }
+}

@@ -1,0 +1,564 @@
+//! Sending one event to one sink, once: the request each kind of sink
+//! expects, and what its answer means.
+//!
+//! A webhook is signed per Standard Webhooks 1.0 (`webhook-id`,
+//! `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
+//! id.timestamp.body>`, one signature per active secret so keys can
+//! rotate). Slack gets Block Kit laid out for a person, at most one message
+//! a second per webhook, `Retry-After` honoured. PagerDuty gets Events API
+//! v2: a failover (or a failed drill) triggers an incident whose
+//! `dedup_key` is the run id, its success resolves it, and everything else
+//! is a change event that pages nobody. SNS and EventBridge are published
+//! in the run's target region through the cloud layer.
+//!
+//! Secrets are read here, when an event is sent, and kept in memory only:
+//! they are never journaled, logged or rendered (a sink's `Debug` shows its
+//! name and kind).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use serde_json::json;
+
+use crate::journal::notice::{CloudEvent, EventType, Severity};
+use crate::plan::duration::parse_duration;
+use crate::plan::notify::{NotifySpec, STANDARD_RETRY, SinkKind};
+
+/// Where secrets come from (the process environment, or a test's map).
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment.
+pub fn process_env() -> Env {
+    Arc::new(|k| std::env::var(k).ok())
+}
+
+/// PagerDuty's Events API v2 endpoint (the default `url` of a PagerDuty sink).
+pub const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com/v2/enqueue";
+
+/// Default bound on one attempt.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A sink ready to send: its entry with its secrets read.
+pub struct Sink {
+    /// The entry.
+    pub spec: NotifySpec,
+    url: Option<String>,
+    /// Standard Webhooks keys (decoded), or PagerDuty's routing key as bytes.
+    secrets: Vec<Vec<u8>>,
+    /// Waits before each retry.
+    pub retry: Vec<Duration>,
+    /// Bound on one attempt.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("name", &self.spec.name)
+            .field("kind", &self.spec.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one attempt did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// Whether the sink took the event.
+    pub delivered: bool,
+    /// The HTTP status, when there was an answer.
+    pub status: Option<u16>,
+    /// What the sink said (its body's start, or the service's message id),
+    /// or why the attempt failed.
+    pub detail: String,
+    /// The sink asked to wait this long before the next attempt (429).
+    pub retry_after: Option<Duration>,
+}
+
+impl Answer {
+    fn failed(detail: impl Into<String>) -> Self {
+        Self {
+            delivered: false,
+            status: None,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// Reads a secret value from `env` or `file` (one of them, or none).
+fn secret(
+    name: &str,
+    what: &str,
+    env_var: &Option<String>,
+    file: &Option<String>,
+    env: &Env,
+) -> Result<Option<String>, String> {
+    if let Some(var) = env_var {
+        return env(var).map(|v| Some(v.trim().to_string())).ok_or_else(|| {
+            format!("sink {name}: the environment variable {var} ({what}) is not set")
+        });
+    }
+    if let Some(path) = file {
+        return std::fs::read_to_string(path)
+            .map(|v| Some(v.trim().to_string()))
+            .map_err(|e| format!("sink {name}: cannot read {what} from {path}: {e}"));
+    }
+    Ok(None)
+}
+
+/// A Standard Webhooks secret (`whsec_<base64>`) as key bytes.
+pub fn decode_secret(s: &str) -> Result<Vec<u8>, String> {
+    let b64 = s.strip_prefix("whsec_").unwrap_or(s);
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("a signing secret is not whsec_<base64>: {e}"))
+}
+
+impl Sink {
+    /// Reads the sink's URL and secrets (an error names the sink and the
+    /// variable or file, never a value).
+    pub fn resolve(spec: &NotifySpec, env: &Env) -> Result<Self, String> {
+        let name = &spec.name;
+        let url = match &spec.url {
+            Some(u) => Some(u.clone()),
+            None => secret(name, "its URL", &spec.url_env, &spec.url_file, env)?,
+        };
+        let url = match (spec.kind, url) {
+            (SinkKind::Pagerduty, None) => Some(PAGERDUTY_EVENTS.to_string()),
+            (k, None) if k.needs_url() => return Err(format!("sink {name}: no URL")),
+            (_, u) => u,
+        };
+        let raw = secret(name, "its secret", &spec.secret_env, &spec.secret_file, env)?;
+        let secrets = match (spec.kind, raw) {
+            (SinkKind::Webhook, Some(s)) => s
+                .split_whitespace()
+                .map(decode_secret)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("sink {name}: {e}"))?,
+            (_, Some(s)) => vec![s.into_bytes()],
+            (_, None) => Vec::new(),
+        };
+        let durations = |texts: &[String]| -> Result<Vec<Duration>, String> {
+            texts
+                .iter()
+                .map(|t| parse_duration(t).map_err(|e| format!("sink {name}: {e}")))
+                .collect()
+        };
+        let retry = match &spec.retry {
+            Some(r) => durations(r)?,
+            None => durations(&STANDARD_RETRY.map(String::from))?,
+        };
+        let timeout = match &spec.timeout {
+            Some(t) => parse_duration(t).map_err(|e| format!("sink {name}: {e}"))?,
+            None => ATTEMPT_TIMEOUT,
+        };
+        Ok(Self {
+            spec: spec.clone(),
+            url,
+            secrets,
+            retry,
+            timeout,
+        })
+    }
+
+    /// Every secret value, for the credential scan of journals, evidence
+    /// and reports.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .secrets
+            .iter()
+            .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
+            .collect();
+        if self.spec.kind != SinkKind::Webhook {
+            out.extend(
+                self.secrets
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into()),
+            );
+        }
+        if self.spec.url.is_none() {
+            out.extend(self.url.clone());
+        }
+        out
+    }
+}
+
+/// The `webhook-signature` header: `v1,<base64>` per key, space-separated.
+pub fn sign(keys: &[Vec<u8>], id: &str, timestamp: i64, body: &str) -> String {
+    keys.iter()
+        .map(|k| {
+            let mut mac = hmac::Hmac::<sha2_11::Sha256>::new_from_slice(k)
+                .expect("HMAC takes a key of any length");
+            mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+            format!(
+                "v1,{}",
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A Slack message laid out for a person: a header, the summary, the
+/// facts as fields, the run id in a context line.
+pub fn slack_body(e: &CloudEvent) -> serde_json::Value {
+    let icon = match e.data.severity {
+        Severity::Critical => ":rotating_light:",
+        Severity::Warning => ":warning:",
+        Severity::Info => ":information_source:",
+    };
+    let mut fields = vec![
+        json!({"type": "mrkdwn", "text": format!("*Plans*\n{}", e.data.plans.join(", "))}),
+        json!({"type": "mrkdwn", "text": format!("*Severity*\n{}", e.data.severity)}),
+    ];
+    if let Some(t) = &e.data.target {
+        fields.push(json!({"type": "mrkdwn", "text": format!("*Target*\n{t}")}));
+    }
+    if let Some(t) = &e.data.tier {
+        fields.push(json!({"type": "mrkdwn", "text": format!("*Tier*\n{t}")}));
+    }
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": format!("drctl: {}", e.kind.short().replace('_', " "))}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{icon} {}", e.data.summary)}}),
+        json!({"type": "section", "fields": fields}),
+    ];
+    if let Some(cmd) = command_of(e) {
+        blocks.push(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("`{cmd}`")}}),
+        );
+    }
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · {} · {}", e.kind, e.data.run_id.as_deref().unwrap_or("-"), e.time.to_rfc3339())}]}));
+    json!({"text": format!("{icon} {}", e.data.summary), "blocks": blocks})
+}
+
+fn command_of(e: &CloudEvent) -> Option<&str> {
+    use crate::journal::notice::EventDetail as D;
+    match &e.data.detail {
+        D::ApprovalNeeded { command, .. } | D::StepFailed { command, .. } => Some(command),
+        _ => None,
+    }
+}
+
+/// What PagerDuty is sent for an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PagerDutyAction {
+    /// Open (or add to) the run's incident.
+    Trigger,
+    /// Close the run's incident.
+    Resolve,
+    /// A change event: on the service's timeline, pages nobody.
+    Change,
+}
+
+/// A failover (or failback) and a failed drill page; a traffic move's
+/// success resolves its incident; drills, planned switchovers and the rest
+/// are change events.
+pub fn pagerduty_action(e: &CloudEvent) -> PagerDutyAction {
+    use crate::journal::notice::EventDetail as D;
+    let moves = matches!(e.data.run_kind.as_deref(), Some("failover" | "failback"));
+    match (&e.data.detail, e.kind) {
+        (_, EventType::Test) => PagerDutyAction::Change,
+        (D::DrillVerdict { passed: false, .. }, _) => PagerDutyAction::Trigger,
+        (D::Finished { outcome, .. }, _) if moves => match outcome.as_str() {
+            "succeeded" | "evidence_incomplete" => PagerDutyAction::Resolve,
+            _ => PagerDutyAction::Trigger,
+        },
+        (_, EventType::RunStarted | EventType::StepFailed | EventType::ApprovalNeeded) if moves => {
+            PagerDutyAction::Trigger
+        }
+        (_, EventType::EvidenceMismatch | EventType::ScheduleOverdue | EventType::LockBroken) => {
+            PagerDutyAction::Trigger
+        }
+        (_, EventType::StepFailed) if e.data.run_kind.as_deref() != Some("drill") => {
+            PagerDutyAction::Trigger
+        }
+        _ => PagerDutyAction::Change,
+    }
+}
+
+/// The incident key: the run id (one incident per run), else the event's
+/// subject (a plan's overdue schedule).
+pub fn dedup_key(e: &CloudEvent) -> String {
+    e.data
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", e.kind.short(), e.subject))
+}
+
+/// The PagerDuty request: its URL and body.
+pub fn pagerduty_request(
+    e: &CloudEvent,
+    url: &str,
+    routing_key: &str,
+) -> (String, serde_json::Value) {
+    let severity = match e.data.severity {
+        Severity::Critical => "critical",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    };
+    let source = e.data.target.clone().unwrap_or_else(|| "drctl".into());
+    let data = serde_json::to_value(&e.data).unwrap_or_default();
+    match pagerduty_action(e) {
+        PagerDutyAction::Change => (
+            url.replace("/v2/enqueue", "/v2/change/enqueue"),
+            json!({
+                "routing_key": routing_key,
+                "payload": {
+                    "summary": truncate(&e.data.summary, 1024),
+                    "timestamp": e.time.to_rfc3339(),
+                    "source": source,
+                    "custom_details": data,
+                },
+            }),
+        ),
+        PagerDutyAction::Resolve => (
+            url.to_string(),
+            json!({"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key(e)}),
+        ),
+        PagerDutyAction::Trigger => (
+            url.to_string(),
+            json!({
+                "routing_key": routing_key,
+                "event_action": "trigger",
+                "dedup_key": dedup_key(e),
+                "payload": {
+                    "summary": truncate(&e.data.summary, 1024),
+                    "source": source,
+                    "severity": severity,
+                    "timestamp": e.time.to_rfc3339(),
+                    "component": e.data.plans.join(","),
+                    "group": e.data.tier.clone().unwrap_or_default(),
+                    "class": e.kind.as_str(),
+                    "custom_details": data,
+                },
+            }),
+        ),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+/// The cloud layer's SNS and EventBridge adapter.
+pub type Publish = Arc<dyn crate::cloud::Publisher>;
+
+/// Sends events over HTTP (one client for the process) and through the
+/// cloud's publishers; paces Slack per webhook.
+pub struct Sender {
+    client: reqwest::Client,
+    publish: Option<Publish>,
+    slack_last: tokio::sync::Mutex<HashMap<String, Instant>>,
+}
+
+impl Sender {
+    /// A sender (`publish`: the SNS/EventBridge adapter, when the process
+    /// has cloud clients).
+    pub fn new(publish: Option<Publish>) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Self {
+            client,
+            publish,
+            slack_last: Default::default(),
+        }
+    }
+
+    /// One attempt, bounded by the sink's timeout. `region`: where SNS and
+    /// EventBridge are published (the run's target region).
+    pub async fn send(&self, sink: &Sink, event: &CloudEvent, region: &str) -> Answer {
+        match tokio::time::timeout(sink.timeout, self.send_unbounded(sink, event, region)).await {
+            Ok(a) => a,
+            Err(_) => Answer::failed(format!(
+                "no answer within {:.0} s",
+                sink.timeout.as_secs_f64()
+            )),
+        }
+    }
+
+    async fn send_unbounded(&self, sink: &Sink, event: &CloudEvent, region: &str) -> Answer {
+        let body = match serde_json::to_string(event) {
+            Ok(b) => b,
+            Err(e) => return Answer::failed(format!("cannot encode the event: {e}")),
+        };
+        let url = sink.url.clone().unwrap_or_default();
+        match sink.spec.kind {
+            SinkKind::Webhook => {
+                let ts = chrono::Utc::now().timestamp();
+                let mut req = self
+                    .client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("webhook-id", &event.id)
+                    .header("webhook-timestamp", ts.to_string());
+                if !sink.secrets.is_empty() {
+                    req = req.header(
+                        "webhook-signature",
+                        sign(&sink.secrets, &event.id, ts, &body),
+                    );
+                }
+                http_answer(req.body(body).send().await).await
+            }
+            SinkKind::Slack => {
+                self.pace_slack(&url).await;
+                let req = self
+                    .client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(slack_body(event).to_string());
+                http_answer(req.send().await).await
+            }
+            SinkKind::Pagerduty => {
+                let key = sink
+                    .secrets
+                    .first()
+                    .map(|k| String::from_utf8_lossy(k).to_string())
+                    .unwrap_or_default();
+                let (url, payload) = pagerduty_request(event, &url, &key);
+                let req = self
+                    .client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(payload.to_string());
+                http_answer(req.send().await).await
+            }
+            SinkKind::Sns | SinkKind::Eventbridge => {
+                let Some(publish) = &self.publish else {
+                    return Answer::failed("no cloud clients in this process to publish with");
+                };
+                let region = sink
+                    .spec
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| region.to_string());
+                let published = match sink.spec.kind {
+                    SinkKind::Sns => {
+                        let arn = (sink.spec.topic_arn.as_deref().unwrap_or_default())
+                            .replace("{region}", &region);
+                        let subject = format!("drctl: {}", event.data.summary);
+                        publish.sns(&region, &arn, &subject, &body).await
+                    }
+                    _ => {
+                        let bus = sink.spec.bus.as_deref().unwrap_or("default");
+                        publish
+                            .eventbridge(&region, bus, event.kind.as_str(), &body)
+                            .await
+                    }
+                };
+                match published {
+                    Ok(id) => Answer {
+                        delivered: true,
+                        status: None,
+                        detail: format!("message id {id} ({region})"),
+                        retry_after: None,
+                    },
+                    Err(e) => Answer::failed(e.summary()),
+                }
+            }
+        }
+    }
+
+    /// At most one message a second per Slack webhook.
+    async fn pace_slack(&self, url: &str) {
+        let mut last = self.slack_last.lock().await;
+        if let Some(at) = last.get(url) {
+            let wait = Duration::from_secs(1).saturating_sub(at.elapsed());
+            tokio::time::sleep(wait).await;
+        }
+        last.insert(url.to_string(), Instant::now());
+    }
+}
+
+/// What an HTTP answer means: 2xx delivered; anything else (or no answer)
+/// failed, with the sink's words and its `Retry-After`.
+async fn http_answer(r: Result<reqwest::Response, reqwest::Error>) -> Answer {
+    let resp = match r {
+        Ok(r) => r,
+        Err(e) => {
+            let why = if e.is_connect() {
+                "connection refused or unreachable"
+            } else if e.is_timeout() {
+                "timed out"
+            } else {
+                "the connection closed before an answer"
+            };
+            return Answer::failed(why);
+        }
+    };
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let text = resp.text().await.unwrap_or_default();
+    Answer {
+        delivered: status.is_success(),
+        status: Some(status.as_u16()),
+        detail: format!("{} {}", status.as_u16(), truncate(text.trim(), 200))
+            .trim()
+            .to_string(),
+        retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Standard Webhooks specification's own example: this secret, id,
+    /// timestamp and body sign to this signature.
+    #[test]
+    fn signatures_match_the_standard_webhooks_example() {
+        let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let sig = sign(
+            &[key],
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn rotating_keys_sign_once_each() {
+        let a = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let b = b"another key".to_vec();
+        let sig = sign(&[a, b], "id", 1, "{}");
+        assert_eq!(sig.split(' ').count(), 2);
+        assert!(sig.split(' ').all(|s| s.starts_with("v1,")));
+    }
+
+    #[test]
+    fn a_sinks_debug_shows_no_secret() {
+        let spec: NotifySpec = toml::from_str(
+            "name = \"ops\"\nkind = \"webhook\"\nurl_env = \"U\"\nsecret_env = \"S\"",
+        )
+        .unwrap();
+        let env: Env = Arc::new(|k| match k {
+            "U" => Some("https://hooks.example/secret-path".into()),
+            "S" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+            _ => None,
+        });
+        let s = Sink::resolve(&spec, &env).unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("secret-path") && !shown.contains("MfKQ"),
+            "{shown}"
+        );
+        assert!(s.secret_values().iter().any(|v| v.contains("secret-path")));
+        let missing: Env = Arc::new(|_| None);
+        let e = Sink::resolve(&spec, &missing).unwrap_err();
+        assert!(e.contains("U") && e.contains("not set"), "{e}");
+    }
+}
