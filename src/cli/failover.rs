@@ -143,7 +143,7 @@ pub async fn engine(
         });
         f
     });
-    let notify = super::notify::hub(settings, Some(&clouds), &state.journals);
+    let notify = super::notify::hub(settings, Some(&clouds));
     Ok(Engine {
         clouds,
         side_clouds,

@@ -74,6 +74,13 @@ pub async fn run(cmd: LockCommand, settings: &Settings) -> Result<Exit, CliError
                         "warning: could not record the break in run {}: {e}",
                         h.run_id
                     );
+                } else if let Some(hub) = super::notify::hub(settings, None) {
+                    // The broken run owes a `lock.broken`: journaled and
+                    // handed to a flush when this process settles.
+                    let plans: Vec<drctl::plan::Plan> = super::load_plans(settings, &[])
+                        .map(|l| l.plans.into_iter().filter(|p| p.name() == plan).collect())
+                        .unwrap_or_default();
+                    hub.notifier(&state.journals, &h.run_id, &plans, "");
                 }
                 outln!(
                     "broke the lock of plan {plan}, held by run {} on {} (pid {}): {reason}\n  `drctl runs resume {}` continues that run",

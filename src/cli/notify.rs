@@ -24,7 +24,8 @@ use drctl::notify::{Hub, Notifier, PlanInfo, Sink, owed};
 use super::{CliError, Exit, Output, outln};
 
 /// How long a command waits, before it exits, for notification attempts
-/// under way (a hanging sink costs at most this, once).
+/// under way at sinks that have answered before (a sink that never answered
+/// costs nothing; one that starts hanging on the last event, this once).
 pub const EXIT_GRACE: Duration = Duration::from_millis(300);
 
 /// How long the hand-off child follows the retry schedule by default.
@@ -66,21 +67,13 @@ pub enum NotifyCommand {
     },
 }
 
-/// The hub of this process and the journal store its runs write.
-type Process = (Arc<Hub>, Arc<dyn JournalStore>);
+static PROCESS: Mutex<Option<Arc<Hub>>> = Mutex::new(None);
 
-static PROCESS: Mutex<Option<Process>> = Mutex::new(None);
-
-/// The process's hub (`None` when no `[[notify]]` sink is configured in
-/// `drctl.toml` nor in any plan: nothing is journaled then); `store` is
-/// where the runs it notifies of are journaled.
-pub fn hub(
-    settings: &Settings,
-    clouds: Option<&drctl::cloud::Clouds>,
-    store: &Arc<dyn JournalStore>,
-) -> Option<Arc<Hub>> {
+/// The process's hub (its notifiers journal nothing when no `[[notify]]`
+/// sink is configured in `drctl.toml` nor in a run's plans).
+pub fn hub(settings: &Settings, clouds: Option<&drctl::cloud::Clouds>) -> Option<Arc<Hub>> {
     let mut process = PROCESS.lock().expect("hub");
-    if let Some((hub, _)) = process.as_ref() {
+    if let Some(hub) = process.as_ref() {
         return Some(hub.clone());
     }
     let publish = clouds.map(|c| c.publisher.clone());
@@ -90,17 +83,17 @@ pub fn hub(
         publish,
         &drctl::state::lock::hostname(),
     ));
-    *process = Some((hub.clone(), store.clone()));
+    *process = Some(hub.clone());
     Some(hub)
 }
 
 /// Before the process exits: journals what its notifiers hold and hands
 /// what is still owed to a detached `notify flush --follow`.
 pub async fn settle(flags: &FlagSettings) {
-    let Some((hub, store)) = PROCESS.lock().expect("hub").take() else {
+    let Some(hub) = PROCESS.lock().expect("hub").take() else {
         return;
     };
-    for run in hub.settle(&store, EXIT_GRACE).await {
+    for run in hub.settle(EXIT_GRACE).await {
         hand_off(flags, &run);
     }
 }
@@ -153,6 +146,66 @@ fn hand_off(flags: &FlagSettings, run: &str) {
             "warning: some notifications of run {run} are not delivered yet, and the background flush did not start ({e}); run `drctl notify flush`"
         ),
     }
+}
+
+/// Tells the sinks of each overdue plan, once per plan and due time: the
+/// event is journaled in its own notice journal (created only once, even
+/// by several machines) before it is sent, and delivered like a run's.
+pub async fn overdue(
+    settings: &Settings,
+    plans: &[drctl::plan::Plan],
+    rows: &[drctl::runs::schedule::Cadence],
+) -> Result<(), CliError> {
+    let owed: Vec<_> = rows.iter().filter(|r| r.overdue).collect();
+    let sinks_wanted = |p: &drctl::plan::Plan| {
+        drctl::notify::outbox::sinks_of(&settings.notify, std::slice::from_ref(p))
+            .iter()
+            .any(|s| s.wants(EventType::ScheduleOverdue, Severity::Warning))
+    };
+    if owed.is_empty() || !plans.iter().any(sinks_wanted) {
+        return Ok(());
+    }
+    let clouds = drctl::cloud::connect(&settings.cloud.single_attempt())
+        .await
+        .ok();
+    let state = super::open_state(settings, None, clouds.as_ref()).await?;
+    let Some(hub) = hub(settings, clouds.as_ref()) else {
+        return Ok(());
+    };
+    let now = chrono::Utc::now();
+    for row in owed {
+        let Some(plan) = plans.iter().find(|p| p.name() == row.plan) else {
+            continue;
+        };
+        let last = row.last_passing.as_ref().map(|d| d.started);
+        let why = row
+            .note
+            .clone()
+            .unwrap_or_else(|| "no passing drill within its tier's interval".into());
+        let event = drctl::notify::build::overdue(plan, last, row.due_by, now, &why);
+        let id = drctl::notify::build::overdue_journal(plan.name(), row.due_by);
+        let region = event.data.target.clone().unwrap_or_default();
+        let Some(n) = hub.notifier(&state.notices, &id, std::slice::from_ref(plan), &region) else {
+            continue;
+        };
+        let Some(note) = drctl::notify::outbox::notification(event, n.specs()) else {
+            continue;
+        };
+        // Created once: a second machine (or the next pass) finds it there,
+        // and what it still owes is delivered from it.
+        match drctl::journal::Journal::create(state.notices.clone(), &id).await {
+            Ok(mut j) => {
+                let written = j.append(note).await?;
+                j.flush().await?;
+                drctl::journal::Outbox::send(n.as_ref(), &written);
+            }
+            Err(_) => {
+                let records = drctl::journal::read(state.notices.as_ref(), &id).await?;
+                n.resend(&records);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs `notify ...`.
@@ -273,18 +326,36 @@ async fn test(
     Ok(if all_ok { Exit::Ok } else { Exit::Failed })
 }
 
-/// The runs to look at: one, or every run in the store.
-async fn runs_of(
-    store: &dyn JournalStore,
-    only: Option<&str>,
-) -> Result<Vec<(String, Vec<drctl::journal::Record>)>, CliError> {
-    match only {
-        Some(run) => Ok(vec![(
-            run.to_string(),
-            drctl::journal::read(store, run).await?,
-        )]),
-        None => super::runs::read_all(store).await,
+/// A journal to look at, with the store that holds it.
+type Found = (Arc<dyn JournalStore>, String, Vec<drctl::journal::Record>);
+
+/// The journals to look at: one (a run, or a notice), or every run and
+/// notice.
+async fn runs_of(state: &drctl::state::State, only: Option<&str>) -> Result<Vec<Found>, CliError> {
+    let mut out = Vec::new();
+    for store in [state.journals.clone(), state.notices.clone()] {
+        match only {
+            Some(run) => {
+                if let Ok(records) = drctl::journal::read(store.as_ref(), run).await
+                    && !records.is_empty()
+                {
+                    out.push((store.clone(), run.to_string(), records));
+                }
+            }
+            None => {
+                for (id, records) in super::runs::read_all(store.as_ref()).await? {
+                    out.push((store.clone(), id, records));
+                }
+            }
+        }
     }
+    if let (Some(run), true) = (only, out.is_empty()) {
+        return Err(
+            CliError::invalid(format!("no run or notice `{run}` in the state"))
+                .hint("`drctl runs list` lists the runs"),
+        );
+    }
+    Ok(out)
 }
 
 async fn pending(
@@ -294,7 +365,7 @@ async fn pending(
 ) -> Result<Exit, CliError> {
     let state = super::open_state(settings, None, None).await?;
     let mut rows = Vec::new();
-    for (run, records) in runs_of(state.journals.as_ref(), only).await? {
+    for (_, run, records) in runs_of(&state, only).await? {
         for o in owed(&records) {
             rows.push(serde_json::json!({
                 "run": run,
@@ -344,16 +415,17 @@ async fn flush(
     let (sinks, plans) = all_sinks(settings)?;
     let clouds = drctl::cloud::connect(&settings.cloud).await.ok();
     let state = super::open_state(settings, None, clouds.as_ref()).await?;
-    let store = state.journals.clone();
     let sender = Arc::new(drctl::notify::Sender::new(
         clouds.as_ref().map(|c| c.publisher.clone()),
     ));
     let env = drctl::notify::sink::process_env();
     let mut left = 0;
     let mut delivered = 0;
-    for (run, records) in runs_of(store.as_ref(), only).await? {
+    for (store, run, records) in runs_of(&state, only).await? {
+        // A run publishes in its target region; a notice where its event says.
         let Some(target) = records.iter().find_map(|r| match &r.event {
             Event::RunStarted { target, .. } => Some(target.clone()),
+            Event::Notification { event, .. } => event.data.target.clone(),
             _ => None,
         }) else {
             continue;

@@ -76,6 +76,9 @@ pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> Result<Exit, CliE
         .collect::<Vec<_>>();
     let rows = cadence(settings, &plans, None, None).await?;
     let overdue = rows.iter().any(|r| r.overdue);
+    if let Err(e) = super::notify::overdue(settings, &plans, &rows).await {
+        eprintln!("warning: cannot notify of overdue drills: {e}");
+    }
     match output {
         Output::Json => outln!(
             "{}",
@@ -163,9 +166,11 @@ async fn run_passes(
         });
     }
     if !looping {
+        tell_overdue(settings, &plans).await;
         return pass(&engine, &plans, catch_up, &stop).await;
     }
     loop {
+        tell_overdue(settings, &plans).await;
         match pass(&engine, &plans, catch_up, &stop).await {
             Err(e) if e.closed_pipe => return Err(e),
             Err(e) => eprintln!("schedule pass failed: {e}"),
@@ -178,6 +183,21 @@ async fn run_passes(
             _ = tokio::time::sleep(every) => {}
             _ = stop.between_passes.notified() => return Ok(Exit::Ok),
         }
+    }
+}
+
+/// Tells the sinks of every overdue plan (once per plan and due time);
+/// a failure to is a warning, never the pass's outcome.
+async fn tell_overdue(settings: &Settings, plans: &[Plan]) {
+    if settings.notify.is_empty() && plans.iter().all(|p| p.spec.notify.is_empty()) {
+        return;
+    }
+    let told = async {
+        let rows = cadence(settings, plans, None, None).await?;
+        super::notify::overdue(settings, plans, &rows).await
+    };
+    if let Err(e) = told.await {
+        eprintln!("warning: cannot notify of overdue drills: {e}");
     }
 }
 

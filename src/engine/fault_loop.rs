@@ -4,6 +4,9 @@
 //! check that the run converges to the end state of a clean run, that every
 //! change was made exactly once, and that the journal's chain verifies.
 //! Every action is also run twice in a row: the second run changes nothing.
+//! Every run notifies a sink (the fake's SNS): whatever the crash or the
+//! failure, every event the final journal owes was sent at least once, with
+//! its journaled id, and nothing is left owed.
 //!
 //! The cases come from the compiled graphs and the calls a clean run makes,
 //! so a new step kind is covered without editing this file.
@@ -195,6 +198,10 @@ async fn bench(sc: &Scenario, faults: Vec<Injection>) -> (Bench, crate::cloud::m
         confirm: None,
         notify: None,
     };
+    let sink: crate::plan::notify::NotifySpec = toml::from_str(
+        "name = \"ops\"\nkind = \"sns\"\ntopic_arn = \"arn:aws:sns:{region}:000000000000:drctl\"",
+    )
+    .unwrap();
     let plans: Vec<Plan> = all
         .iter()
         .filter(|p| sc.plans.contains(&p.name()))
@@ -212,6 +219,12 @@ async fn bench(sc: &Scenario, faults: Vec<Injection>) -> (Bench, crate::cloud::m
     f.state().writes.clear();
     let (clouds, log) = Metered::wrap_with_faults(f.clouds(), faults);
     engine.clouds = clouds;
+    engine.notify = Some(Arc::new(crate::notify::Hub::new(
+        vec![sink],
+        Arc::new(|_| None),
+        Some(f.clouds().publisher),
+        "fault-loop",
+    )));
     (
         Bench {
             f,
@@ -226,6 +239,52 @@ async fn bench(sc: &Scenario, faults: Vec<Injection>) -> (Bench, crate::cloud::m
 }
 
 impl Bench {
+    /// Every event the run's journal owes was sent at least once (with its
+    /// journaled id: exactly once at a receiver that deduplicates), and,
+    /// once the process has settled, nothing is left owed.
+    async fn told(&self, sc: &Scenario, run_id: &str, case: &str) {
+        let hub = self.engine.notify.clone().expect("a hub");
+        hub.settle(Duration::from_secs(5)).await;
+        let records = crate::journal::read(self.store.as_ref(), run_id)
+            .await
+            .unwrap();
+        let journaled: std::collections::BTreeSet<String> = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Notification { event, .. } => Some(event.id.clone()),
+                _ => None,
+            })
+            .collect();
+        let info = crate::notify::PlanInfo::of(&self.plans);
+        let text = self.store.read(run_id).await.unwrap();
+        let last = crate::journal::hash_line(text.lines().last().unwrap_or_default());
+        let owed_ids: std::collections::BTreeSet<String> =
+            crate::notify::build::expected(&records, &last, &info)
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+        assert!(
+            owed_ids.is_subset(&journaled),
+            "{}: {case}: every event owed is journaled: {owed_ids:?} vs {journaled:?}",
+            sc.name
+        );
+        let sent: std::collections::BTreeSet<String> = (self.f.state().published.iter())
+            .filter_map(|(_, _, body)| serde_json::from_str::<Value>(body).ok())
+            .filter_map(|e| e["id"].as_str().map(str::to_string))
+            .filter(|id| id.contains(run_id))
+            .collect();
+        assert_eq!(
+            sent, journaled,
+            "{}: {case}: every journaled event sent",
+            sc.name
+        );
+        assert!(
+            crate::notify::owed(&records).is_empty(),
+            "{}: {case}: nothing left owed",
+            sc.name
+        );
+    }
+
     /// Runs the scenario, then resumes (with clean clouds) until it succeeds.
     async fn run_and_resume(&mut self, sc: &Scenario, opts: &RunOptions, case: &str) -> String {
         let first = self.engine.run(&self.plans, opts).await;
@@ -317,8 +376,9 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                     inject_crash: Some(point),
                     ..sc.opts.clone()
                 };
-                b.run_and_resume(&sc, &o, &case).await;
+                let run_id = b.run_and_resume(&sc, &o, &case).await;
                 check(&b, &case);
+                b.told(&sc, &run_id, &case).await;
                 cases += 1;
             }
         }
@@ -332,8 +392,9 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                     kind: ErrorKind::Server,
                 };
                 let (mut b, _) = bench(&sc, vec![fault]).await;
-                b.run_and_resume(&sc, &sc.opts, &case).await;
+                let run_id = b.run_and_resume(&sc, &sc.opts, &case).await;
                 check(&b, &case);
+                b.told(&sc, &run_id, &case).await;
                 cases += 1;
             }
         }

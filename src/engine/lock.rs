@@ -59,6 +59,16 @@ impl Engine {
         for t in &taken_over {
             self.record_lock_lost(t, me, opts.force_reason.as_deref())
                 .await;
+            // Its `lock.broken` is owed by its journal: journaled (and
+            // handed to a flush) when this process settles.
+            let displaced: Vec<Plan> = plans
+                .iter()
+                .filter(|p| p.name() == t.plan)
+                .cloned()
+                .collect();
+            if let Some(hub) = &self.notify {
+                hub.notifier(&self.store, &t.holder.run_id, &displaced, &opts.target);
+            }
         }
         let Some(slot) = opts.slot else {
             return Ok((locks, taken_over));

@@ -339,7 +339,7 @@ impl Engine {
         plans: &[Plan],
         target: &str,
     ) -> Option<Arc<crate::notify::Notifier>> {
-        let n = self.notify.as_ref()?.notifier(j.run_id(), plans, target)?;
+        let n = (self.notify.as_ref()?).notifier(&self.store, j.run_id(), plans, target)?;
         j.set_outbox(n.clone());
         Some(n)
     }

@@ -93,12 +93,7 @@ async fn a_failover_journals_its_events_before_sending_them_in_the_target_region
     let (e, store) = engine_with(&f, dir.path(), sns_sink(&[]));
     let report = e.run(&payments(), &opts()).await.unwrap();
     let hub = e.notify.clone().unwrap();
-    let left = hub
-        .settle(
-            &(store.clone() as Arc<dyn JournalStore>),
-            Duration::from_secs(5),
-        )
-        .await;
+    let left = hub.settle(Duration::from_secs(5)).await;
     assert!(left.is_empty(), "{left:?}");
 
     let recs = records(&store, &report.run_id).await;
@@ -199,7 +194,14 @@ async fn regression_a_crash_between_a_record_and_its_notification_loses_no_event
         Some(f.clouds().publisher),
         "other-host",
     );
-    let n = hub.notifier(&run, &payments(), "us-east-1").unwrap();
+    let n = hub
+        .notifier(
+            &(store.clone() as Arc<dyn JournalStore>),
+            &run,
+            &payments(),
+            "us-east-1",
+        )
+        .unwrap();
     let (mut j, all) = crate::journal::Journal::open_for_append(store.clone(), &run)
         .await
         .unwrap();
@@ -250,4 +252,34 @@ async fn regression_a_crash_between_a_record_and_its_notification_loses_no_event
         .collect();
     assert!(sent.iter().all(|(_, e)| journaled.contains(&e.id)));
     assert!(crate::notify::owed(&records(&store, &run).await).is_empty());
+}
+
+#[tokio::test]
+async fn a_run_refused_for_want_of_approval_says_the_exact_command_that_approves() {
+    let f = crate::cloud::fake::reference_world((&[3.0], &[1200.0]));
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store) = engine_with(&f, dir.path(), sns_sink(&["dev.drctl.run.approval_needed"]));
+    let o = RunOptions {
+        approve: None,
+        ..opts()
+    };
+    let err = e.run(&payments(), &o).await.unwrap_err();
+    assert!(matches!(err, EngineError::Refused(_)), "{err}");
+    e.notify
+        .clone()
+        .unwrap()
+        .settle(Duration::from_secs(5))
+        .await;
+    let run = store.list().await.unwrap().pop().unwrap();
+    let sent = published(&f);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (region, event) = &sent[0];
+    assert_eq!(region, "us-east-1");
+    assert_eq!(event.kind, EventType::ApprovalNeeded);
+    let detail = serde_json::to_value(&event.data.detail).unwrap();
+    assert_eq!(
+        detail["command"],
+        "drctl failover --to us-east-1 --plan payments --approve \"<reason>\""
+    );
+    assert_eq!(event.data.run_id.as_deref(), Some(run.as_str()));
 }

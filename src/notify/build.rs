@@ -389,3 +389,52 @@ pub fn expected(records: &[Record], last_hash: &str, info: &PlanInfo) -> Vec<Clo
         })
         .collect()
 }
+
+/// The id of the notice journal of a plan's overdue drill: one per plan and
+/// due time, so the event is journaled (and sent) once however many
+/// machines run `schedule`.
+pub fn overdue_journal(plan: &str, due: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    match due {
+        Some(d) => format!("overdue-{plan}-{}", d.format("%Y%m%dT%H%M%SZ")),
+        None => format!("overdue-{plan}-never"),
+    }
+}
+
+/// `schedule.overdue`: a plan has no passing drill within its tier's
+/// interval (`last`: its last passing drill's start; `due`: when one was
+/// due; `target`: where SNS and EventBridge publish, its first standby).
+pub fn overdue(
+    plan: &crate::plan::Plan,
+    last: Option<chrono::DateTime<chrono::Utc>>,
+    due: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+    why: &str,
+) -> CloudEvent {
+    let journal = overdue_journal(plan.name(), due);
+    let target = plan.regions().get(1).cloned();
+    CloudEvent {
+        specversion: SPEC_VERSION.into(),
+        id: event_id(&journal, 0, EventType::ScheduleOverdue),
+        source: "/drctl/schedule".into(),
+        kind: EventType::ScheduleOverdue,
+        time: now,
+        subject: plan.name().to_string(),
+        datacontenttype: "application/json".into(),
+        data: EventData {
+            run_id: None,
+            run_kind: None,
+            plans: vec![plan.name().to_string()],
+            tier: Some(plan.tier.name.clone()),
+            target,
+            operator: None,
+            severity: Severity::Warning,
+            summary: format!("the drill of {} is overdue: {why}", plan.name()),
+            record: None,
+            detail: EventDetail::Overdue {
+                plan: plan.name().to_string(),
+                last_drill: last,
+                due: due.unwrap_or(now),
+            },
+        },
+    }
+}

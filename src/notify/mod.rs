@@ -30,6 +30,10 @@ pub use sink::{Answer, Env, Publish, Sender, Sink};
 use crate::journal::{JournalError, JournalStore};
 use crate::plan::notify::NotifySpec;
 
+/// A notifier of this process, the journal it notifies from and where
+/// that journal lives.
+type Active = (String, Arc<dyn JournalStore>, Arc<Notifier>);
+
 /// The process's notification setup: the team's sinks, where secrets come
 /// from, one sender, and the notifiers of the runs this process wrote (so
 /// that their last results are journaled before it exits).
@@ -38,7 +42,7 @@ pub struct Hub {
     env: Env,
     sender: Arc<Sender>,
     host: String,
-    active: Mutex<Vec<(String, Arc<Notifier>)>>,
+    active: Mutex<Vec<Active>>,
 }
 
 impl Hub {
@@ -68,10 +72,11 @@ impl Hub {
         &self.env
     }
 
-    /// A notifier for run `run_id` of `plans` in `region` (`None`: no sink
-    /// is configured, and nothing is journaled).
+    /// A notifier for the journal `run_id` in `store`, of `plans`, in
+    /// `region` (`None`: no sink is configured, and nothing is journaled).
     pub fn notifier(
         &self,
+        store: &Arc<dyn JournalStore>,
         run_id: &str,
         plans: &[crate::plan::Plan],
         region: &str,
@@ -88,27 +93,29 @@ impl Hub {
             self.sender.clone(),
             &self.env,
         ));
-        (self.active.lock().expect("active")).push((run_id.to_string(), n.clone()));
+        (self.active.lock().expect("active")).push((run_id.to_string(), store.clone(), n.clone()));
         Some(n)
     }
 
     /// Before the process exits: journals the results its notifiers hold
-    /// (waiting at most `grace` for attempts under way, so a hanging sink
-    /// costs at most that) and any notification a record owes that was
+    /// (waiting at most `grace` for attempts under way at sinks that have
+    /// answered within `grace` so far; a sink with an older attempt, one
+    /// hanging or retrying, is not waited for) and any notification a record owes that was
     /// never written, and returns the runs that still owe something, for a
     /// hand-off to `notify flush --follow`.
-    pub async fn settle(&self, store: &Arc<dyn JournalStore>, grace: Duration) -> Vec<String> {
-        let active: Vec<(String, Arc<Notifier>)> =
-            std::mem::take(&mut *self.active.lock().expect("active"));
+    pub async fn settle(&self, grace: Duration) -> Vec<String> {
+        let active: Vec<Active> = std::mem::take(&mut *self.active.lock().expect("active"));
         let deadline = tokio::time::Instant::now() + grace;
-        while active.iter().any(|(_, n)| n.busy()) && tokio::time::Instant::now() < deadline {
+        while active.iter().any(|(_, _, n)| n.worth_waiting(grace))
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let mut still_owed = Vec::new();
-        for (run, n) in active {
+        for (run, store, n) in active {
             let busy = n.busy();
             n.abandon();
-            match settle_run(store, &run, &n).await {
+            match settle_run(&store, &run, &n).await {
                 Ok(owes) if !owes && !busy => {}
                 Ok(_) => still_owed.push(run),
                 Err(e) => {

@@ -141,7 +141,10 @@ struct Inner {
     sender: Arc<Sender>,
     records: Mutex<Vec<Record>>,
     results: Mutex<Vec<Event>>,
-    running: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Sinks that have answered an attempt in this process (delivered or not).
+    answered: Mutex<std::collections::BTreeSet<String>>,
+    /// Attempts under way: the sink, when its delivery began, the task.
+    running: Mutex<Vec<(String, tokio::time::Instant, tokio::task::JoinHandle<()>)>>,
 }
 
 impl Notifier {
@@ -170,6 +173,7 @@ impl Notifier {
                 sender,
                 records: Mutex::new(Vec::new()),
                 results: Mutex::new(Vec::new()),
+                answered: Mutex::new(Default::default()),
                 running: Mutex::new(Vec::new()),
             }),
         }
@@ -205,7 +209,7 @@ impl Notifier {
     /// Sends what `records` still owe, now (each from its next attempt).
     pub fn resend(&self, records: &[Record]) {
         for o in owed(records) {
-            self.spawn(o.event, o.sink, o.attempts + 1, false);
+            self.spawn(o.event, o.sink, o.attempts + 1);
         }
     }
 
@@ -241,22 +245,40 @@ impl Notifier {
     /// Whether some attempt is still going on.
     pub fn busy(&self) -> bool {
         let mut running = self.inner.running.lock().expect("running");
-        running.retain(|t| !t.is_finished());
+        running.retain(|(_, _, t)| !t.is_finished());
         !running.is_empty()
+    }
+
+    /// Whether an attempt is going on at a sink that has answered every
+    /// delivery within `patience` so far: worth waiting for before the
+    /// process exits. A sink with a delivery older than that (hanging, or
+    /// retrying) is not waited for: it is handed off.
+    pub fn worth_waiting(&self, patience: Duration) -> bool {
+        let mut running = self.inner.running.lock().expect("running");
+        running.retain(|(_, _, t)| !t.is_finished());
+        let slow: std::collections::BTreeSet<&str> = (running.iter())
+            .filter(|(_, since, _)| since.elapsed() > patience)
+            .map(|(sink, _, _)| sink.as_str())
+            .collect();
+        running
+            .iter()
+            .any(|(sink, _, _)| !slow.contains(sink.as_str()))
     }
 
     /// Stops every attempt still going on (the process is about to exit;
     /// what they owed is still owed in the journal).
     pub fn abandon(&self) {
-        for t in self.inner.running.lock().expect("running").drain(..) {
+        for (_, _, t) in self.inner.running.lock().expect("running").drain(..) {
             t.abort();
         }
     }
 
-    fn spawn(&self, event: CloudEvent, sink: String, attempt: u32, _first: bool) {
+    fn spawn(&self, event: CloudEvent, sink: String, attempt: u32) {
         let inner = self.inner.clone();
+        let name = sink.clone();
         let task = tokio::spawn(deliver(inner, event, sink, attempt, IN_PROCESS_RETRY));
-        self.inner.running.lock().expect("running").push(task);
+        let since = tokio::time::Instant::now();
+        (self.inner.running.lock().expect("running")).push((name, since, task));
     }
 }
 
@@ -274,6 +296,9 @@ async fn deliver(
         let (record, wait) = match inner.sinks.get(&sink) {
             Some(Ok(s)) => {
                 let answer = inner.sender.send(s, &event, &inner.region).await;
+                if answer.delivered || answer.status.is_some() {
+                    (inner.answered.lock().expect("answered")).insert(sink.clone());
+                }
                 judge(&event.id, s, attempt, &answer, Utc::now(), &inner.host)
             }
             other => {
@@ -332,7 +357,7 @@ impl crate::journal::Outbox for Notifier {
     fn send(&self, record: &Record) {
         if let Event::Notification { event, sinks } = &record.event {
             for s in sinks {
-                self.spawn(CloudEvent::clone(event), s.clone(), 1, true);
+                self.spawn(CloudEvent::clone(event), s.clone(), 1);
             }
         }
     }

@@ -1045,3 +1045,28 @@ fn regression_a_symlink_loop_in_the_plans_folder_is_an_error_naming_it() {
         render(&loaded)
     );
 }
+
+#[test]
+fn a_plan_may_name_its_own_sinks_but_never_hold_a_url() {
+    let ok = format!(
+        "{}\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl_env = \"PAYMENTS_HOOK\"\nevents = [\"dev.drctl.run.*\"]\n",
+        payments()
+    );
+    let (loaded, _) = load_text("payments.toml", ok.as_bytes());
+    assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded));
+    assert_eq!(loaded.plans[0].spec.notify[0].name, "owner");
+
+    let secret = format!(
+        "{}\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl = \"https://hooks.example/T0KEN\"\n",
+        payments()
+    );
+    let (loaded, _) = load_text("payments.toml", secret.as_bytes());
+    let shown = render(&loaded);
+    assert!(shown.contains("URL is a secret"), "{shown}");
+    let d = &loaded.diagnostics[0];
+    assert!(d.line > payments().lines().count(), "at the sink: {shown}");
+    assert!(
+        d.hint.as_deref().unwrap_or_default().contains("url_env"),
+        "{shown}"
+    );
+}

@@ -104,6 +104,7 @@ pub fn post_incident(
     };
     let mut o = String::new();
     summary(&mut o, &d);
+    milestones(&mut o, &d);
     timeline(&mut o, &d);
     actions(&mut o, &d);
     figures_and_blanks(&mut o, &d);
@@ -169,6 +170,79 @@ fn summary(o: &mut String, d: &Draft<'_>) {
     }
 }
 
+/// The five moments the runbooks ask for, each with its time or why it
+/// is not known: detected (the declaration), notified (the first event a
+/// sink took), initiated (the run's start), restored (the RTO point) and
+/// resolved (the run's successful end).
+fn milestones(o: &mut String, d: &Draft<'_>) {
+    let s = d.start();
+    let notified = crate::runs::deliveries::deliveries(&d.r.records)
+        .into_iter()
+        .filter_map(|x| x.delivered_at.map(|at| (at, x)))
+        .min_by_key(|(at, _)| *at);
+    let restored = d
+        .rows
+        .iter()
+        .filter_map(|x| x.rto.seconds)
+        .max_by(f64::total_cmp)
+        .map(|secs| s.origin() + chrono::Duration::milliseconds((secs * 1000.0) as i64));
+    let resolved = d
+        .rows
+        .first()
+        .filter(|x| x.outcome.succeeded())
+        .and_then(|x| x.ended);
+    let rows: [(&str, Option<DateTime<Utc>>, String); 5] = [
+        (
+            "Detected",
+            s.declared_at,
+            match s.declared_at {
+                Some(_) => "declared (`--declared-at`): the RTO clock starts".into(),
+                None => "not recorded: pass `--declared-at` with the failover".into(),
+            },
+        ),
+        (
+            "Notified",
+            notified.as_ref().map(|(at, _)| *at),
+            match &notified {
+                Some((_, x)) => format!("{} delivered to sink {}", x.kind, x.sink),
+                None => "no sink took an event of this run (docs/notify.md)".into(),
+            },
+        ),
+        ("Initiated", Some(s.started), "the run started".into()),
+        (
+            "Restored",
+            restored,
+            match restored {
+                Some(_) => "the RTO point (the slowest plan)".into(),
+                None => "unknown: no RTO was measured".into(),
+            },
+        ),
+        (
+            "Resolved",
+            resolved,
+            match resolved {
+                Some(_) => "the run ended successfully".into(),
+                None => format!(
+                    "not resolved: the run {}",
+                    d.rows
+                        .first()
+                        .map_or("has no plan".into(), |x| format!("ended {}", x.outcome))
+                ),
+            },
+        ),
+    ];
+    let _ = writeln!(o, "\n## Milestones (UTC)\n");
+    let _ = writeln!(o, "| Milestone | Time | |\n|---|---|---|");
+    for (name, at, what) in rows {
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {} |",
+            at.map_or("-".into(), minute),
+            what.replace('|', "\\|")
+        );
+    }
+}
+
 /// The timeline's entry of one journal record, if it is one.
 fn event_line(e: &Event) -> Option<String> {
     Some(match e {
@@ -184,6 +258,12 @@ fn event_line(e: &Event) -> Option<String> {
             format!("lock taken over by {by_run}: {reason}")
         }
         Event::Interrupted { reason } => format!("interrupted: {reason}"),
+        Event::Delivery {
+            id,
+            sink,
+            result: crate::journal::notice::DeliveryResult::Delivered,
+            ..
+        } => format!("notification {id} delivered to {sink}"),
         _ => return None,
     })
 }

@@ -644,7 +644,12 @@ fn row(
         verdict,
         errors: step_errors(&steps),
         warnings,
-        notifications_undelivered: undelivered(records),
+        // A run reporting on itself is still telling people: judged later.
+        notifications_undelivered: if running {
+            Vec::new()
+        } else {
+            undelivered(records)
+        },
         cleanup: report.drill.as_ref().map(|d| d.cleanup.clone()),
         chain: r.chain.clone(),
         steps,

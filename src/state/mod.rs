@@ -163,6 +163,10 @@ pub struct State {
     pub location: StateLocation,
     /// The journals.
     pub journals: Arc<dyn JournalStore>,
+    /// Notices that belong to no run (a plan's overdue drill): journals of
+    /// their own, beside the runs' (`notices/`), so that they are delivered
+    /// from an outbox like a run's events without showing as runs.
+    pub notices: Arc<dyn JournalStore>,
     /// The plan locks.
     pub locks: Arc<dyn LockStore>,
 }
@@ -181,6 +185,7 @@ impl State {
         Self {
             location: StateLocation::Dir(dir.clone()),
             journals: Arc::new(FileStore::new(&dir)),
+            notices: Arc::new(FileStore::new(dir.join("notices"))),
             locks: Arc::new(local::LocalLocks::new(dir)),
         }
     }
@@ -205,6 +210,11 @@ pub async fn open(
                     objects.clone(),
                     via,
                     base.clone(),
+                )),
+                notices: Arc::new(objects::ObjectJournalStore::new(
+                    objects.clone(),
+                    via,
+                    base.join("notices"),
                 )),
                 locks: Arc::new(lease::LeaseLocks::new(objects, via, base.clone(), times)),
             })

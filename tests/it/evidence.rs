@@ -352,7 +352,28 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
     // (temporary credentials): if either leaks, it is found verbatim.
     let secret = "drctlCanarySecretKey0123456789abcdefXYZW";
     let token = "drctlCanarySessionToken/IQoJb3JpZ2luX2VjEXAMPLE+token==";
-    let canaries = [secret, token];
+    // Notification secrets too (docs/notify.md): a webhook URL with a token
+    // in its path, a signing secret and a PagerDuty routing key, each from
+    // the environment; the sinks do not answer, so every attempt fails and
+    // is journaled, logged and reported.
+    let hook_path = "drctlCanaryWebhookPathToken0123456789";
+    let signing = "whsec_ZHJjdGxDYW5hcnlTaWduaW5nS2V5MDEyMzQ1Njc4OQ==";
+    let routing = "drctlCanaryRoutingKey0123456789abcdef";
+    let canaries = [secret, token, hook_path, &signing[6..], routing];
+    let cfg_dir = tempfile::tempdir().expect("config dir");
+    let cfg = cfg_dir.path().join("drctl.toml");
+    std::fs::write(
+        &cfg,
+        "[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"DRCTL_CANARY_URL\"\nsecret_env = \"DRCTL_CANARY_SECRET\"\nretry = [\"1s\"]\ntimeout = \"1s\"\n\n[[notify]]\nname = \"pager\"\nkind = \"pagerduty\"\nurl = \"http://127.0.0.1:9/v2/enqueue\"\nsecret_env = \"DRCTL_CANARY_ROUTING\"\nretry = [\"1s\"]\ntimeout = \"1s\"\n",
+    )
+    .expect("write drctl.toml");
+    let cfg = cfg.display().to_string();
+    let hook_url = format!("http://127.0.0.1:9/hooks/{hook_path}");
+    let env = [
+        ("DRCTL_CANARY_URL", hook_url.as_str()),
+        ("DRCTL_CANARY_SECRET", signing),
+        ("DRCTL_CANARY_ROUTING", routing),
+    ];
     let endpoints = std::fs::read_to_string(world::endpoints_file()).expect("endpoints");
     let endpoints = endpoints
         .lines()
@@ -381,9 +402,10 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
     let drill = fx
         .drctl_with(
             &[
-                "-vv", "drill", "--plan", "payments", "--to", STANDBY, "--output", "json",
+                "--config", &cfg, "-vv", "drill", "--plan", "payments", "--to", STANDBY,
+                "--output", "json",
             ],
-            &[],
+            &env,
             &file,
         )
         .await;
@@ -396,6 +418,8 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
     let ran = fx
         .drctl_with(
             &[
+                "--config",
+                &cfg,
                 "-vv",
                 "failover",
                 "--plan",
@@ -407,7 +431,7 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
                 "--output",
                 "json",
             ],
-            &[],
+            &env,
             &file,
         )
         .await;
@@ -425,8 +449,13 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
         vec!["-vv", "audit", "verify", "--evidence"],
         vec!["-vv", "runs", "show", &drill_run],
         vec!["-vv", "status", "--plan", "payments"],
+        vec!["-vv", "notify", "pending"],
+        vec!["-vv", "notify", "flush"],
+        vec!["-vv", "notify", "test"],
     ] {
-        let r = fx.drctl_with(&args, &[], &file).await;
+        let mut args = args;
+        args.splice(0..0, ["--config", cfg.as_str()]);
+        let r = fx.drctl_with(&args, &env, &file).await;
         keep(&args.join(" "), &r);
     }
     // Every file of the state (journals, heads, locks).
@@ -496,6 +525,13 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
         })
         .collect();
     assert!(leaks.is_empty(), "credentials found:\n{}", leaks.join("\n"));
+    // The notifications were journaled and failed: the scan saw them.
+    assert!(
+        texts
+            .iter()
+            .any(|(_, t)| t.contains("\"type\":\"delivery\"")),
+        "no delivery was journaled"
+    );
 }
 
 #[test]

@@ -298,6 +298,20 @@ secret_env = "DRCTL_TEST_ROUTING_KEY"
     );
     let show = drctl(&fx, &cfg, &["runs", "show", &run]).await;
     assert!(show.out.contains("delivery of evt_"), "{}", show.all());
+    // The post-incident report's milestones: notified is the first event a
+    // sink took, between the start and the end.
+    let incident = drctl(&fx, &cfg, &["report", "--run", &run]).await;
+    assert_eq!(incident.code, Some(0), "{}", incident.all());
+    let notified = incident
+        .out
+        .lines()
+        .find(|l| l.starts_with("| Notified |"))
+        .unwrap_or_else(|| panic!("no Notified milestone:\n{}", incident.out));
+    assert!(
+        notified.contains("delivered to sink") && !notified.contains("| - |"),
+        "{notified}"
+    );
+    assert!(incident.out.contains("| Resolved | 20"), "{}", incident.out);
     // No secret reached the journal.
     let text = fx.journal_text(&run).await;
     for secret in [SECRET, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ROUTING_KEY] {
@@ -309,28 +323,42 @@ secret_env = "DRCTL_TEST_ROUTING_KEY"
 async fn a_hanging_sink_changes_no_outcome_and_adds_no_wall_time() {
     crate::needs_emulators!();
     let rx = Receiver::start();
-    // The same failover without a sink, then with one that never answers.
-    let quiet = Fixture::new("ntq").await;
+    // The same failover without a sink and with one that never answers,
+    // three times each, interleaved: the medians are compared.
     let (_d0, none) = config("");
-    let (ran, baseline) = failover(&quiet, &none).await;
-    assert_eq!(ran.code, Some(0), "{}", ran.all());
-
-    let fx = Fixture::new("nth").await;
     let (_dir, cfg) = config(&format!(
         "[[notify]]\nname = \"stuck\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"DRCTL_TEST_WEBHOOK_SECRET\"\ntimeout = \"2s\"\nretry = [\"1h\"]\n",
         rx.url("/hook/hang")
     ));
-    let before = fx.runs();
-    let (ran, took) = failover(&fx, &cfg).await;
-    let run = fx.new_run(&before);
-    assert_eq!(ran.code, Some(0), "{}", ran.all());
-    assert!(ran.err.contains("not delivered yet"), "{}", ran.all());
-    // Measured in docs/performance.md; bounded here by the exit grace (0.3 s)
-    // plus the noise of two runs on a busy machine.
-    assert!(
-        took < baseline + Duration::from_secs(2),
-        "with a hanging sink {took:?}, without {baseline:?}"
+    let (mut quiet, mut stuck) = (Vec::new(), Vec::new());
+    let mut last = None;
+    for round in 0..3 {
+        let q = Fixture::new(&format!("ntq{round}")).await;
+        let (ran, took) = failover(&q, &none).await;
+        assert_eq!(ran.code, Some(0), "{}", ran.all());
+        quiet.push(took);
+        let fx = Fixture::new(&format!("nth{round}")).await;
+        let before = fx.runs();
+        let (ran, took) = failover(&fx, &cfg).await;
+        assert_eq!(ran.code, Some(0), "the outcome is the run's: {}", ran.all());
+        assert!(ran.err.contains("not delivered yet"), "{}", ran.all());
+        stuck.push(took);
+        let run = fx.new_run(&before);
+        last = Some((fx, run));
+    }
+    quiet.sort();
+    stuck.sort();
+    eprintln!(
+        "failover wall time: no sink {quiet:?}, a hanging sink {stuck:?} (medians {:?} / {:?})",
+        quiet[1], stuck[1]
     );
+    // Measured in docs/performance.md; bounded here by the noise of runs on
+    // a busy machine (the sink hung from the first event: no exit grace).
+    assert!(
+        stuck[1] < quiet[1] + Duration::from_millis(1000),
+        "with a hanging sink {stuck:?}, without {quiet:?}"
+    );
+    let (fx, run) = last.expect("three rounds");
     rx.wait_for("the hung attempts", |log| {
         log.iter().filter(|e| e["path"] == "/hook/hang").count() >= 2
     })
@@ -565,4 +593,98 @@ impl Sqs {
         }
         out
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_and_an_overdue_schedule_tell_the_webhook_once_each() {
+    crate::needs_emulators!();
+    let rx = Receiver::start();
+    let fx = Fixture::new("ntd").await;
+    let (_dir, cfg) = config(&format!(
+        "[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"DRCTL_TEST_WEBHOOK_SECRET\"\nevents = [\"dev.drctl.drill.*\", \"dev.drctl.schedule.*\", \"dev.drctl.run.finished\"]\n",
+        rx.url("/hook/ok")
+    ));
+    // Never drilled: overdue. Asking twice tells once (one notice per plan
+    // and due time).
+    for _ in 0..2 {
+        let s = drctl(&fx, &cfg, &["schedule", "list", "--plan", "payments"]).await;
+        assert_eq!(s.code, Some(1), "overdue exits 1: {}", s.all());
+    }
+    let log = rx
+        .wait_for("schedule.overdue", |log| {
+            accepted(log, "/hook/ok").contains_key("dev.drctl.schedule.overdue")
+        })
+        .await;
+    let overdue = &accepted(&log, "/hook/ok")["dev.drctl.schedule.overdue"];
+    assert_eq!(overdue.len(), 1, "{overdue:#?}");
+    assert_eq!(overdue[0]["body"]["data"]["detail"]["plan"], "payments");
+    assert_eq!(overdue[0]["body"]["source"], "/drctl/schedule");
+
+    // A drill: its verdict and its end, and nothing else (the filter).
+    let before = fx.runs();
+    let ran = drctl(&fx, &cfg, &["drill", "--plan", "payments", "--to", STANDBY]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let run = fx.new_run(&before);
+    let log = rx
+        .wait_for("drill.verdict", |log| {
+            accepted(log, "/hook/ok").contains_key("dev.drctl.drill.verdict")
+                && has_finished(log, "/hook/ok")
+        })
+        .await;
+    let got = accepted(&log, "/hook/ok");
+    assert!(!got.contains_key("dev.drctl.run.started"), "filtered out");
+    let verdict = &got["dev.drctl.drill.verdict"][0]["body"]["data"];
+    assert_eq!(verdict["run_id"], run.as_str());
+    assert_eq!(verdict["detail"]["passed"], true, "{verdict:#}");
+    assert_eq!(verdict["detail"]["plans"][0]["verdict"], "pass");
+    nothing_owed(&fx, &cfg, &run).await;
+    // The overdue notice is delivered too: nothing is owed anywhere.
+    let p = drctl(&fx, &cfg, &["notify", "pending"]).await;
+    assert_eq!(p.code, Some(0), "{}", p.all());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_test_shows_each_sinks_answer() {
+    crate::needs_emulators!();
+    let rx = Receiver::start();
+    let fx = Fixture::new("ntt").await;
+    let (_dir, cfg) = config(&format!(
+        "[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"DRCTL_TEST_WEBHOOK_SECRET\"\n\n[[notify]]\nname = \"gone\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\ntimeout = \"2s\"\n",
+        rx.url("/hook/ok")
+    ));
+    let t = drctl(&fx, &cfg, &["notify", "test", "--output", "json"]).await;
+    assert_eq!(t.code, Some(1), "one sink is down: {}", t.all());
+    let v = t.json();
+    let by = |name: &str| {
+        v["sinks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["sink"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("ops")["delivered"], true, "{v:#}");
+    assert_eq!(by("ops")["status"], 204);
+    assert_eq!(by("gone")["delivered"], false);
+    assert!(
+        by("gone")["detail"].as_str().unwrap().contains("refused"),
+        "{v:#}"
+    );
+    let one = drctl(&fx, &cfg, &["notify", "test", "--sink", "ops"]).await;
+    assert_eq!(one.code, Some(0), "{}", one.all());
+    let log = rx.log().await;
+    assert!(
+        log.iter()
+            .filter(|e| e["type"] == "dev.drctl.notify.test")
+            .all(|e| e["valid"] == true)
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|e| e["type"] == "dev.drctl.notify.test")
+            .count(),
+        2
+    );
+    let none = drctl(&fx, &cfg, &["notify", "test", "--sink", "nosuch"]).await;
+    assert_eq!(none.code, Some(2), "{}", none.all());
 }

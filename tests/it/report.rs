@@ -99,6 +99,7 @@ fn report_of_one_run_is_a_post_incident_draft() {
     assert_eq!(o.status.code(), Some(0), "{}", all(&o));
     let md = String::from_utf8_lossy(&o.stdout);
     for heading in [
+        "## Milestones (UTC)",
         "## Timeline (UTC)",
         "## Actions taken",
         "## RTO and RPO against targets",
