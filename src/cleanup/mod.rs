@@ -27,17 +27,61 @@ pub async fn remove(
     poll: (Duration, Duration),
     deadline: std::time::Instant,
 ) -> Cleaned {
+    dispatch(temp, clouds, Some(run_id), keep_capacity, poll, deadline).await
+}
+
+/// Removes every one of `temps` ([`remove`]), the records first and then
+/// the rest at once: a record follows a health check (which Route 53 will
+/// not delete while a record uses it) and may point at a database.
+pub async fn remove_all(
+    temps: &[Temp],
+    clouds: &Clouds,
+    run_id: &str,
+    keep_capacity: impl Fn(&Temp) -> bool,
+    poll: (Duration, Duration),
+    deadline: std::time::Instant,
+) -> Vec<Cleaned> {
+    let (records, rest): (Vec<&Temp>, Vec<&Temp>) =
+        temps.iter().partition(|t| matches!(t, Temp::Record { .. }));
+    let mut out = Vec::new();
+    for stage in [records, rest] {
+        out.extend(
+            futures::future::join_all(
+                stage
+                    .into_iter()
+                    .map(|t| remove(t, clouds, run_id, keep_capacity(t), poll, deadline)),
+            )
+            .await,
+        );
+    }
+    out
+}
+
+/// One removal by its kind's own function; `run` is the drill's when known
+/// (a sweep has none: it found the resource by its tags or name).
+async fn dispatch(
+    temp: &Temp,
+    clouds: &Clouds,
+    run: Option<&str>,
+    keep_capacity: bool,
+    poll: (Duration, Duration),
+    deadline: std::time::Instant,
+) -> Cleaned {
     let result = match temp {
         Temp::Database { region, id } => {
-            crate::steps::drill_database::remove(clouds, region, id, Some(run_id), poll, deadline)
-                .await
+            crate::steps::drill_database::remove(clouds, region, id, run, poll, deadline).await
         }
         Temp::Capacity { region, group } => {
-            crate::steps::drill_scale::restore(clouds, region, group, Some(run_id), keep_capacity)
-                .await
+            crate::steps::drill_scale::restore(clouds, region, group, run, keep_capacity).await
         }
         Temp::Record { zone, name, rtype } => {
             crate::steps::drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await
+        }
+        Temp::Control { region, url } => {
+            crate::steps::drill_control::remove_control(clouds, region, url).await
+        }
+        Temp::HealthCheck { region, control } => {
+            crate::steps::drill_control::remove_health_check(clouds, region, control).await
         }
     };
     match result {

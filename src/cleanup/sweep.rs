@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::cloud::{CloudError, Clouds};
+use crate::cloud::{CloudError, Clouds, ObjectUrl, control};
 use crate::journal::{Cleaned, Temp};
 use crate::plan::Plan;
 use crate::steps::drill_names::{
-    RECORD_PREFIX, RUN_TAG, SWEEP_GRACE, expiry, plan_max_duration, short_id,
-    started_from_short_id, temp_database_id,
+    CONTROL_INFIX, RECORD_PREFIX, RUN_TAG, SWEEP_GRACE, drill_of_control, expiry,
+    plan_max_duration, short_id, started_from_short_id, temp_database_id,
 };
 
 /// A drill resource a sweep found.
@@ -47,7 +47,8 @@ fn copies_a_plan_database(plans: &[Plan], region: &str, run: &str, id: &str) -> 
 
 /// Finds every drill resource of `plans` in every region of each plan:
 /// temporary databases and raised groups by their tags, drill records by
-/// their names. Regions that do not answer are reported, not fatal.
+/// their names, drill controls by their keys (beside production's) and
+/// drill health checks by the drill control they read. Regions that do not answer are reported, not fatal.
 pub async fn find(
     clouds: &Clouds,
     plans: &[Plan],
@@ -90,6 +91,7 @@ pub async fn find(
             Err(e) => errors.push(e),
         }
     }
+    let mut checks: Option<Vec<crate::cloud::HealthCheck>> = None;
     for p in plans {
         for c in &p.spec.compute {
             for (region, group) in c.regions.iter() {
@@ -147,40 +149,77 @@ pub async fn find(
                 let Some((short, under)) = rest.split_once('.') else {
                     continue;
                 };
-                // Only drill copies of this plan's own records.
+                // Only drill copies of this plan's own records (or of a
+                // level of a data-plane switch's failover chain).
+                let under = level_base(under);
                 let ours = p.spec.dns.iter().any(|d| {
                     d.name
                         .trim_end_matches('.')
                         .eq_ignore_ascii_case(under.trim_end_matches('.'))
                 });
-                let Some(started) = started_from_short_id(short) else {
-                    continue;
-                };
-                if !ours {
+                if !ours || started_from_short_id(short).is_none() {
                     continue;
                 }
-                let tagged = found
-                    .iter()
-                    .filter(|f| f.run.as_deref().is_some_and(|run| short_id(run) == short))
-                    .filter_map(|f| f.expires)
-                    .max();
-                let expires = tagged.or_else(|| {
-                    chrono::Duration::from_std(max + SWEEP_GRACE)
-                        .ok()
-                        .map(|d| started + d)
-                });
                 let t = Temp::Record {
                     zone: zone.name.clone(),
                     name: r.name.clone(),
                     rtype: r.rtype.clone(),
                 };
-                if !found.iter().any(|f| f.resource == t) {
-                    found.push(Found {
-                        resource: t,
-                        run: None,
-                        expires,
-                        expired: expired(expires),
-                    });
+                let expires = drill_expiry(&found, short, max);
+                untagged(&mut found, t, expires, now);
+            }
+        }
+        // A data-plane switch's drill copies: controls beside production's
+        // (by their keys) and the health checks that read them.
+        for d in p.spec.dns.iter().filter(|d| !d.controls.is_empty()) {
+            if checks.is_none() {
+                checks = Some(match clouds.dns.list_health_checks().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        errors.push(e);
+                        Vec::new()
+                    }
+                });
+            }
+            for (region, url) in &d.controls {
+                let Ok(u) = ObjectUrl::parse(url) else {
+                    continue;
+                };
+                let base = u.to_string();
+                let mut temps = Vec::new();
+                let beside = ObjectUrl {
+                    key: format!("{}{CONTROL_INFIX}", u.key),
+                    ..u.clone()
+                };
+                match clouds.objects.list(region, &beside, false).await {
+                    Ok(listing) => {
+                        temps.extend(listing.keys.into_iter().map(|key| Temp::Control {
+                            region: region.clone(),
+                            url: ObjectUrl { key, ..u.clone() }.to_string(),
+                        }))
+                    }
+                    Err(e) => errors.push(e),
+                }
+                temps.extend(
+                    (checks.iter().flatten())
+                        .filter(|h| h.search == control::SERVE_MARKER)
+                        .filter_map(control::control_of)
+                        .filter(|(r, _)| r == region)
+                        .map(|(_, c)| Temp::HealthCheck {
+                            region: region.clone(),
+                            control: c.to_string(),
+                        }),
+                );
+                for t in temps {
+                    let (Temp::Control { url: c, .. } | Temp::HealthCheck { control: c, .. }) = &t
+                    else {
+                        continue;
+                    };
+                    let Some(short) = drill_of_control(&base, c) else {
+                        continue;
+                    };
+                    let expires = drill_expiry(&found, short, max);
+                    untagged(&mut found, t, expires, now);
                 }
             }
         }
@@ -188,42 +227,55 @@ pub async fn find(
     (found, errors)
 }
 
-/// Removes every expired resource in `found` (records first, then
-/// databases, then capacity), each proven by a read; returns one
+/// Adds `t`, a resource found by its name (no tags, no run), once.
+fn untagged(found: &mut Vec<Found>, t: Temp, expires: Option<DateTime<Utc>>, now: DateTime<Utc>) {
+    if !found.iter().any(|f| f.resource == t) {
+        found.push(Found {
+            resource: t,
+            run: None,
+            expires,
+            expired: expires.is_some_and(|e| e <= now),
+        });
+    }
+}
+
+/// The name a level of a failover chain stands for: `drctl-failover-K.<name>`
+/// is `<name>`'s (a drill copies the whole chain).
+fn level_base(name: &str) -> &str {
+    match name.split_once('.') {
+        Some((label, rest)) if label.starts_with("drctl-failover-") => rest,
+        _ => name,
+    }
+}
+
+/// When a drill resource without tags expires: with the same drill's
+/// tagged resources when they are still there (they know a
+/// --max-duration), else the plan's own budget `max` from the short id's
+/// time.
+fn drill_expiry(found: &[Found], short: &str, max: Duration) -> Option<DateTime<Utc>> {
+    let tagged = found
+        .iter()
+        .filter(|f| f.run.as_deref().is_some_and(|run| short_id(run) == short))
+        .filter_map(|f| f.expires)
+        .max();
+    tagged.or_else(|| {
+        let started = started_from_short_id(short)?;
+        chrono::Duration::from_std(max + SWEEP_GRACE)
+            .ok()
+            .map(|d| started + d)
+    })
+}
+
+/// Removes every expired resource in `found` (in [`Temp::removal_rank`]
+/// order: records first), each proven by a read; returns one
 /// [`Cleaned`] per resource removed or tried.
 pub async fn sweep(clouds: &Clouds, found: &[Found], poll: (Duration, Duration)) -> Vec<Cleaned> {
     let mut todo: Vec<&Found> = found.iter().filter(|f| f.expired).collect();
-    todo.sort_by_key(|f| match f.resource {
-        Temp::Record { .. } => 0,
-        Temp::Database { .. } => 1,
-        Temp::Capacity { .. } => 2,
-    });
+    todo.sort_by_key(|f| f.resource.removal_rank());
     let deadline = Instant::now() + Duration::from_secs(10 * 60);
     let mut out = Vec::new();
     for f in todo {
-        let result = match &f.resource {
-            Temp::Database { region, id } => {
-                crate::steps::drill_database::remove(clouds, region, id, None, poll, deadline).await
-            }
-            Temp::Capacity { region, group } => {
-                crate::steps::drill_scale::restore(clouds, region, group, None, false).await
-            }
-            Temp::Record { zone, name, rtype } => {
-                crate::steps::drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await
-            }
-        };
-        out.push(match result {
-            Ok((result, detail)) => Cleaned {
-                resource: f.resource.clone(),
-                result,
-                detail,
-            },
-            Err(e) => Cleaned {
-                resource: f.resource.clone(),
-                result: super::CleanupResult::Failed,
-                detail: e.to_string(),
-            },
-        });
+        out.push(super::dispatch(&f.resource, clouds, None, false, poll, deadline).await);
     }
     out
 }

@@ -489,6 +489,13 @@ impl Dns for FakeCloud {
         Ok(made)
     }
 
+    async fn delete_health_check(&self, id: &str) -> Result<(), CloudError> {
+        let mut s = self.state();
+        s.health_checks.retain(|h| h.id != id);
+        s.writes.push(format!("DeleteHealthCheck {id}"));
+        Ok(())
+    }
+
     async fn list_records(
         &self,
         zone: &HostedZone,

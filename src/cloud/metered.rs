@@ -358,6 +358,15 @@ impl Dns for Metered {
         .await
     }
 
+    async fn delete_health_check(&self, id: &str) -> Result<(), CloudError> {
+        self.meter(
+            "route53:DeleteHealthCheck",
+            "global",
+            self.inner.dns.delete_health_check(id),
+        )
+        .await
+    }
+
     async fn list_records(
         &self,
         zone: &HostedZone,

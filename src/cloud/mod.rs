@@ -85,6 +85,10 @@ pub trait Dns: Send + Sync {
     /// second one. Control plane: for calm days (`drctl dns prepare`).
     async fn create_health_check(&self, want: &HealthCheck) -> Result<HealthCheck, CloudError>;
 
+    /// Deletes a health check; an absent one is not an error. Control
+    /// plane: a drill's cleanup removes its own checks with it.
+    async fn delete_health_check(&self, id: &str) -> Result<(), CloudError>;
+
     /// Lists every record set of the zone whose name ends with `suffix`
     /// (fully qualified; `""` lists the whole zone), following pagination.
     /// A drill sweep finds drill records by their names with it.

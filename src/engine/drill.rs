@@ -197,16 +197,14 @@ impl Engine {
             ));
         }
         let deadline = Instant::now() + CLEANUP_BUDGET;
-        let results = futures::future::join_all(temps.iter().map(|t| {
-            crate::cleanup::remove(
-                t,
-                &self.clouds,
-                &run_id,
-                preempted && !t.drill_only(),
-                opts.poll,
-                deadline,
-            )
-        }))
+        let results = crate::cleanup::remove_all(
+            &temps,
+            &self.clouds,
+            &run_id,
+            |t| preempted && !t.drill_only(),
+            opts.poll,
+            deadline,
+        )
         .await;
         for c in results {
             self.reporter.note(&format!(

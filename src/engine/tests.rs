@@ -1512,3 +1512,113 @@ async fn the_side_read_stops_at_the_region_failed_away_from() {
         "primary"
     );
 }
+
+/// Checkout's production data-plane setup in the fake world: its records,
+/// health checks and controls, as they are.
+fn checkout_setup(f: &FakeCloud) -> String {
+    let s = f.state();
+    let records: Vec<String> = (s.records.values().flatten())
+        .filter(|r| !r.name.starts_with("drill-"))
+        .map(|r| format!("{r:?}"))
+        .collect();
+    let checks: Vec<String> = (s.health_checks.iter())
+        .filter(|h| !h.path.contains(".drill-"))
+        .map(|h| format!("{h:?}"))
+        .collect();
+    let controls: Vec<String> = (s.objects.iter())
+        .filter(|(k, _)| k.contains("drctl-control-") && !k.contains(".drill-"))
+        .map(|(k, v)| format!("{k} {v:?}"))
+        .collect();
+    format!("{records:?}\n{checks:?}\n{controls:?}")
+}
+
+/// Every drill copy of checkout's setup still in the fake world.
+fn checkout_copies(f: &FakeCloud) -> Vec<String> {
+    let s = f.state();
+    let mut left: Vec<String> = (s.records.values().flatten())
+        .filter(|r| r.name.starts_with("drill-"))
+        .map(|r| format!("record {} {:?}", r.name, r.set_identifier))
+        .collect();
+    left.extend(
+        (s.health_checks.iter())
+            .filter(|h| h.path.contains(".drill-"))
+            .map(|h| format!("health check {}", h.path)),
+    );
+    left.extend(
+        (s.objects.keys())
+            .filter(|k| k.contains(".drill-"))
+            .map(|k| format!("control {k}")),
+    );
+    left
+}
+
+#[tokio::test]
+async fn a_checkout_drill_switches_drill_copies_and_leaves_the_data_plane_setup_as_it_was() {
+    let f = prepared_world().await;
+    let before = checkout_setup(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let o = RunOptions {
+        target: "us-west-2".into(),
+        step_timeout: Some(Duration::from_millis(300)),
+        ..drill_opts()
+    };
+    let report = e.run(&checkout(), &o).await.unwrap();
+    let step = |id: &str| report.steps.iter().find(|s| s.step == id).map(|s| s.state);
+    assert_eq!(
+        step("checkout/drill-control"),
+        Some(StepState::Succeeded),
+        "{report:#?}"
+    );
+    assert!(report.steps.iter().all(|s| !s.step.contains("drill-dns")));
+    let out = step_outputs(&store, &report.run_id, "checkout/drill-control").await;
+    let resolved = &out["resolved"][0];
+    assert_eq!(resolved["values"][0], "checkout-usw2.example.com.", "{out}");
+    let name = resolved["name"].as_str().unwrap_or_default();
+    assert!(
+        name.starts_with("drill-") && name.ends_with(".checkout.example.com."),
+        "{name}"
+    );
+    // Three controls, three health checks, a record name and its chain level.
+    let d = report.drill.as_ref().expect("a drill summary");
+    assert!(d.cleanup.complete, "{:?}", d.cleanup);
+    let copies = (d.cleanup.resources.iter())
+        .filter(|c| {
+            use crate::journal::Temp;
+            matches!(
+                c.resource,
+                Temp::Control { .. } | Temp::HealthCheck { .. } | Temp::Record { .. }
+            ) && c.result == crate::journal::CleanupResult::Removed
+        })
+        .count();
+    assert_eq!(copies, 8, "{:?}", d.cleanup.resources);
+    assert_eq!(checkout_copies(&f), Vec::<String>::new());
+    assert_eq!(checkout_setup(&f), before, "production's setup changed");
+    // Production still answers with home.
+    assert_eq!(
+        f.clouds()
+            .resolver
+            .resolve("example.com.", "checkout.example.com.", "CNAME")
+            .await
+            .unwrap(),
+        ["checkout-use1.example.com."]
+    );
+}
+
+#[tokio::test]
+async fn a_checkout_drill_without_its_data_plane_setup_fails_before_creating_anything() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let o = RunOptions {
+        target: "us-west-2".into(),
+        step_timeout: Some(Duration::from_millis(300)),
+        ..drill_opts()
+    };
+    let err = match e.run(&checkout(), &o).await {
+        Ok(r) => format!("{r:#?}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("drctl dns prepare"), "{err}");
+    assert_eq!(checkout_copies(&f), Vec::<String>::new());
+}

@@ -37,6 +37,22 @@ pub enum Temp {
         /// Record type.
         rtype: String,
     },
+    /// A drill's control object (a data-plane switch's drill copy, beside
+    /// production's: `<production key>.drill-<short id>`).
+    Control {
+        /// The region whose endpoint writes (and deletes) it.
+        region: String,
+        /// The object.
+        url: String,
+    },
+    /// The drill's health check(s) that read a drill control: found again
+    /// by the object they read, since Route 53 assigns the id.
+    HealthCheck {
+        /// The region of the control it reads.
+        region: String,
+        /// The drill control it reads.
+        control: String,
+    },
 }
 
 impl std::fmt::Display for Temp {
@@ -45,6 +61,10 @@ impl std::fmt::Display for Temp {
             Self::Database { region, id } => write!(f, "database {id} ({region})"),
             Self::Capacity { region, group } => write!(f, "capacity of group {group} ({region})"),
             Self::Record { zone, name, rtype } => write!(f, "record {name} {rtype} (zone {zone})"),
+            Self::Control { region, url } => write!(f, "control {url} ({region})"),
+            Self::HealthCheck { region, control } => {
+                write!(f, "health check reading {control} ({region})")
+            }
         }
     }
 }
@@ -55,6 +75,19 @@ impl Temp {
     /// only these.
     pub fn drill_only(&self) -> bool {
         !matches!(self, Self::Capacity { .. })
+    }
+
+    /// Where it comes in cleanup's order: records first (they follow health
+    /// checks and point at databases), then health checks (Route 53 refuses
+    /// to delete one a record uses), controls, databases, capacity.
+    pub fn removal_rank(&self) -> u8 {
+        match self {
+            Self::Record { .. } => 0,
+            Self::HealthCheck { .. } => 1,
+            Self::Control { .. } => 2,
+            Self::Database { .. } => 3,
+            Self::Capacity { .. } => 4,
+        }
     }
 }
 

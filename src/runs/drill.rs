@@ -13,8 +13,8 @@ use crate::journal::{Cleaned, Temp};
 use crate::steps::drill_names::manual_removal;
 
 /// Every temporary resource a drill's journal names, in the order cleanup
-/// removes them: records first (they point at the database), then
-/// databases, then capacity.
+/// removes them ([`Temp::removal_rank`]: records first, then health checks,
+/// controls, databases, capacity).
 pub fn journaled(records: &[Record]) -> Vec<Temp> {
     let mut out: Vec<Temp> = Vec::new();
     for r in records {
@@ -24,12 +24,7 @@ pub fn journaled(records: &[Record]) -> Vec<Temp> {
             out.push(resource.clone());
         }
     }
-    let rank = |t: &Temp| match t {
-        Temp::Record { .. } => 0,
-        Temp::Database { .. } => 1,
-        Temp::Capacity { .. } => 2,
-    };
-    out.sort_by_key(rank);
+    out.sort_by_key(Temp::removal_rank);
     out
 }
 

@@ -61,7 +61,11 @@ pub fn reference(plan: &str, d: &DnsSpec, region: &str) -> String {
 /// it (`dns prepare`, terraform): one that reads that object and looks for
 /// [`control::SERVE_MARKER`]. Found by what it checks, not by its caller
 /// reference, which terraform cannot set.
-fn reading<'a>(checks: &'a [HealthCheck], d: &DnsSpec, region: &str) -> Option<&'a HealthCheck> {
+pub(super) fn reading<'a>(
+    checks: &'a [HealthCheck],
+    d: &DnsSpec,
+    region: &str,
+) -> Option<&'a HealthCheck> {
     let url = ObjectUrl::parse(d.controls.get(region)?).ok()?;
     checks.iter().find(|h| {
         h.search == control::SERVE_MARKER
@@ -248,16 +252,7 @@ pub async fn prepare(
     }
     for (zone, changes) in by_zone_changes {
         let z = find_zone(clouds, &zone).await?;
-        let current = clouds.dns.list_records(&z, "").await?;
-        let todo: Vec<DnsChange> = changes
-            .into_iter()
-            .filter(|ch| {
-                let w = ch.record();
-                !current.iter().any(|c| {
-                    c.name == w.name && c.set_identifier == w.set_identifier && same_record(c, w)
-                })
-            })
-            .collect();
+        let todo = missing(clouds, &z, changes, "").await?;
         for c in &changes_desc(&todo) {
             out.push(Prepared {
                 resource: c.clone(),
@@ -277,6 +272,27 @@ pub async fn prepare(
         }
     }
     Ok(out)
+}
+
+/// The UPSERTs of `changes` whose record is not in the zone as wanted
+/// (read first: a re-run after a crash changes nothing already there).
+/// `suffix` bounds the listing (`""`: the whole zone).
+pub async fn missing(
+    clouds: &Clouds,
+    z: &HostedZone,
+    changes: Vec<DnsChange>,
+    suffix: &str,
+) -> Result<Vec<DnsChange>, CloudError> {
+    let current = clouds.dns.list_records(z, suffix).await?;
+    Ok(changes
+        .into_iter()
+        .filter(|ch| {
+            let w = ch.record();
+            !current.iter().any(|c| {
+                fqdn(&c.name) == w.name && c.set_identifier == w.set_identifier && same_record(c, w)
+            })
+        })
+        .collect())
 }
 
 fn changes_desc(changes: &[DnsChange]) -> Vec<String> {

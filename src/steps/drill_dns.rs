@@ -7,6 +7,9 @@
 //! propagation without moving a single user, and it is where the drill's
 //! RTO clock stops.
 //!
+//! A `switch = "health-check"` record is not this kind's: `drill-control`
+//! rehearses its data-plane switch instead.
+//!
 //! Drill records are found again by their names (the short id holds the
 //! drill's start; see [`crate::steps::drill_names`]), and removed by an exact DELETE
 //! followed by a read that finds nothing.
@@ -27,7 +30,7 @@ use super::{
 use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DnsChange, DnsRecord};
 use crate::journal::{CleanupResult, Temp};
-use crate::plan::spec::DnsSpec;
+use crate::plan::spec::{DnsSpec, SwitchMode};
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
 
 /// Create the drill records of every plan record in one zone.
@@ -60,7 +63,8 @@ pub fn compile(b: &mut Builder<'_>) {
         return;
     }
     let mut zones: BTreeMap<String, Vec<DnsSpec>> = BTreeMap::new();
-    for d in &b.plan.spec.dns {
+    // A data-plane switch's records are `drill-control`'s.
+    for d in (b.plan.spec.dns.iter()).filter(|d| d.switch != SwitchMode::HealthCheck) {
         zones
             .entry(d.zone.to_ascii_lowercase())
             .or_default()

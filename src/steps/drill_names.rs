@@ -29,6 +29,9 @@ pub const RESTORE_TAG: &str = "drctl:drill-restore";
 pub const TAGS: [&str; 4] = [RUN_TAG, OWNER_TAG, EXPIRES_TAG, RESTORE_TAG];
 /// Prefix of every drill DNS record's first label.
 pub const RECORD_PREFIX: &str = "drill-";
+/// What a drill control's key adds to production's control key
+/// (`<key>.drill-<short id>`).
+pub const CONTROL_INFIX: &str = ".drill-";
 
 /// How long after its expiry a drill resource is left alone by a sweep
 /// when the run that made it may still be cleaning up.
@@ -87,6 +90,40 @@ pub fn record_name(run_id: &str, name: &str) -> String {
     format!("{RECORD_PREFIX}{}.{name}", short_id(run_id))
 }
 
+/// The drill control beside production's control `control` (an object
+/// URL): `<control>.drill-<short id>`, in the same bucket, so the same
+/// region's endpoint writes it and the same bucket policy lets the health
+/// checkers read it.
+pub fn control_url(run_id: &str, control: &str) -> String {
+    format!("{control}{CONTROL_INFIX}{}", short_id(run_id))
+}
+
+/// The short id of the drill whose control `url` sits beside production's
+/// `control`, when it is one.
+pub fn drill_of_control<'a>(control: &str, url: &'a str) -> Option<&'a str> {
+    let short = url.strip_prefix(control)?.strip_prefix(CONTROL_INFIX)?;
+    started_from_short_id(short).map(|_| short)
+}
+
+/// The set identifier of a drill's failover record: the drill's own (never
+/// production's: a DELETE on LocalStack removes every record sharing a set
+/// identifier), from the record id and production's identifier `base`.
+pub fn set_identifier(run_id: &str, record: &str, base: &str) -> String {
+    let mut id = format!("{RECORD_PREFIX}{}-{record}-{base}", short_id(run_id));
+    id.truncate(128);
+    id
+}
+
+/// The caller reference of a drill's health check for `record` in
+/// `region` (Route 53: at most 64 characters; the record id as a digest).
+pub fn health_check_reference(run_id: &str, record: &str, region: &str) -> String {
+    use sha2::Digest as _;
+    let digest = hex::encode(&sha2::Sha256::digest(record.as_bytes())[..4]);
+    let mut r = format!("{RECORD_PREFIX}{}-{region}", short_id(run_id));
+    r.truncate(64 - digest.len() - 1);
+    format!("{r}-{digest}")
+}
+
 /// The tags every drill resource carries.
 pub fn tags(run_id: &str, owner: &str, expires: DateTime<Utc>) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -139,6 +176,10 @@ pub fn manual_removal(temp: &Temp) -> String {
         Temp::Record { zone, name, rtype } => format!(
             "delete the {rtype} record {name} in hosted zone {zone} (aws route53 change-resource-record-sets, action DELETE)"
         ),
+        Temp::Control { region, url } => format!("aws s3 rm --region {region} {url}"),
+        Temp::HealthCheck { control, .. } => format!(
+            "find the health check whose resource path reads {control} (aws route53 list-health-checks), then aws route53 delete-health-check --health-check-id ID"
+        ),
     }
 }
 
@@ -171,6 +212,27 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.len() <= 63 && b.len() <= 63);
         assert!(!temp_database_id(run, "a--b-").contains("--"));
+    }
+
+    #[test]
+    fn drill_controls_sit_beside_production_and_are_told_apart() {
+        let run = "20261122T192005Z-checkout-ab12";
+        let prod = "s3://drctl-control-usw2/checkout/checkout";
+        let url = control_url(run, prod);
+        assert_eq!(url, format!("{prod}.drill-20261122t192005z-ab12"));
+        assert_eq!(drill_of_control(prod, &url), Some("20261122t192005z-ab12"));
+        assert_eq!(drill_of_control(prod, prod), None);
+        assert_eq!(
+            drill_of_control(prod, &format!("{prod}.drill-nonsense")),
+            None
+        );
+        let r = health_check_reference(run, &"x".repeat(90), "ap-southeast-2");
+        assert!(r.len() <= 64 && r.starts_with(RECORD_PREFIX), "{r}");
+        assert_ne!(r, health_check_reference(run, "y", "ap-southeast-2"));
+        assert_eq!(
+            set_identifier(run, "checkout", "us-east-1"),
+            "drill-20261122t192005z-ab12-checkout-us-east-1"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@
 mod bucket;
 mod check;
 pub mod dns_setup;
+pub mod drill_control;
 pub mod drill_database;
 pub mod drill_dns;
 pub mod drill_names;
@@ -59,6 +60,7 @@ use crate::journal::store::JournalStore;
 use crate::plan::Plan;
 use crate::steps::graph::{Builder, Step};
 
+pub use drill_control::DrillControlOutput;
 pub use drill_database::DrillDatabaseOutput;
 pub use drill_dns::DrillDnsOutput;
 pub use evidence::{EvidenceOutput, MissingPack, StoredPack};
@@ -150,6 +152,9 @@ kinds! {
     DrillScale(drill_scale::DrillScale) = "drill-scale",
     /// A drill: drill DNS records created, INSYNC and read back.
     DrillDns(drill_dns::DrillDns) = "drill-dns",
+    /// A drill of a data-plane switch: drill controls, health checks and
+    /// failover records, switched to the target and resolved.
+    DrillControl(drill_control::DrillControl) = "drill-control",
     /// Capture before/after state, the journal and a manifest.
     Evidence(evidence::Evidence) = "evidence",
 }

@@ -251,7 +251,7 @@ impl SwitchControl {
     /// bounded); the others get [`DRAIN_GRACE`] more once the target's are
     /// done, and one still without an answer then is recorded as not
     /// waited for: a region that does not answer is drained closed anyway.
-    async fn write_all(
+    pub(super) async fn write_all(
         cx: &Cx<'_>,
         wanted: &[(ControlRef, ControlState)],
         token: u64,
@@ -355,8 +355,23 @@ impl SwitchControl {
     }
 }
 
+/// The token a run writes into controls. One check of the lease before the
+/// concurrent writes; each write is then conditional and carries the token,
+/// so a writer that paused after this check cannot overwrite a newer run's
+/// control. Without shared state there is no lease: the token is then the
+/// time in ms, which is how lease tokens grow too, so that a later run's
+/// control is never refused for an earlier run's.
+pub(super) async fn token(cx: &Cx<'_>) -> Result<u64, StepFailure> {
+    Ok(
+        match cx.fenced("s3:PutObject of the controls", cx.target).await? {
+            Some(t) => t,
+            None => u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0),
+        },
+    )
+}
+
 /// The target's controls that did not end in the wanted state.
-fn target_problems(writes: &[ControlWrite], target: &str) -> Vec<String> {
+pub(super) fn target_problems(writes: &[ControlWrite], target: &str) -> Vec<String> {
     writes
         .iter()
         .filter(|w| w.control.region == target)
@@ -465,16 +480,7 @@ impl Action for SwitchControl {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        // One check of the lease before the concurrent writes; each write is
-        // then conditional and carries the token, so a writer that paused
-        // after this check cannot overwrite a newer run's control. Without
-        // shared state there is no lease: the token is then the time in
-        // ms, which is how lease tokens grow too, so that a later run's
-        // control is never refused for an earlier run's.
-        let token = match cx.fenced("s3:PutObject of the controls", cx.target).await? {
-            Some(t) => t,
-            None => u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0),
-        };
+        let token = token(cx).await?;
         let writes = Self::write_all(cx, &wanted(&self.records, cx.target), token).await;
         let problems = target_problems(&writes, cx.target);
         if !problems.is_empty() {

@@ -135,7 +135,10 @@ impl Streak {
 }
 
 impl VerifyResolution {
-    async fn one(cx: &Cx<'_>, d: &DnsSpec) -> Result<Resolved, StepFailure> {
+    /// Resolves `d.name` until it names `d`'s target value N times in a
+    /// row (bounded by the step's wait); a drill resolves its drill names
+    /// with it.
+    pub(super) async fn one(cx: &Cx<'_>, d: &DnsSpec) -> Result<Resolved, StepFailure> {
         let target = d.targets.get(cx.target).cloned().unwrap_or_default();
         let streak = Mutex::new(Streak::default());
         let lock = || streak.lock().unwrap_or_else(|p| p.into_inner());

@@ -818,3 +818,237 @@ async fn a_switchover_drill_fails_over_for_real_then_fails_back_home() {
         "{after:?}"
     );
 }
+
+/// The checkout fixture's control objects: `(region, object)` per region.
+fn checkout_controls(f: &Fixture) -> Vec<(&'static str, drctl::cloud::ObjectUrl)> {
+    [
+        ("us-east-1", "use1"),
+        ("us-west-2", "usw2"),
+        ("eu-west-1", "euw1"),
+    ]
+    .into_iter()
+    .map(|(region, tag)| {
+        let bucket = f.id(&format!("drctl-control-{tag}"));
+        let url = drctl::cloud::ObjectUrl::parse(&format!("s3://{bucket}/checkout/checkout"))
+            .expect("url");
+        (region, url)
+    })
+    .collect()
+}
+
+/// Whether a health check reads one of the fixture's checkout controls
+/// (production's or a drill's), and whether it is a drill's.
+fn checkout_check(f: &Fixture, h: &drctl::cloud::HealthCheck) -> Option<bool> {
+    let (_, url) = drctl::cloud::control::control_of(h)?;
+    (url.bucket.ends_with(&f.suffix) && url.key.starts_with("checkout/checkout"))
+        .then(|| url.key.contains(".drill-"))
+}
+
+/// Checkout's data-plane setup, as read with the raw adapters: production's
+/// (every record of the zone that is not a drill's, every health check
+/// reading a production control, each control's bytes) and what drills left
+/// (drill records, drill health checks, drill controls).
+async fn checkout_state(f: &Fixture) -> (BTreeMap<String, String>, Vec<String>) {
+    let clouds = world::clouds().await;
+    let (mut production, mut left) = (BTreeMap::new(), Vec::new());
+    let zone = (clouds.dns.find_zone(&f.zone).await)
+        .expect("find zone")
+        .expect("zone");
+    for r in clouds.dns.list_records(&zone, "").await.expect("list") {
+        if r.name.starts_with("drill-") {
+            left.push(format!("record {} {:?}", r.name, r.set_identifier));
+        } else {
+            production.insert(
+                format!("record {} {} {:?}", r.name, r.rtype, r.set_identifier),
+                format!("{r:?}"),
+            );
+        }
+    }
+    for h in clouds.dns.list_health_checks().await.expect("checks") {
+        match checkout_check(f, &h) {
+            Some(false) => {
+                production.insert(format!("health check {}", h.id), format!("{h:?}"));
+            }
+            Some(true) => left.push(format!("health check {} ({})", h.id, h.path)),
+            None => {}
+        }
+    }
+    for (region, url) in checkout_controls(f) {
+        let body = clouds.objects.get(region, &url).await.expect("GetObject");
+        production.insert(
+            format!("control {url}"),
+            format!(
+                "{:?}",
+                body.map(|b| String::from_utf8_lossy(&b).to_string())
+            ),
+        );
+        let prefix = drctl::cloud::ObjectUrl {
+            key: format!("{}.drill-", url.key),
+            ..url.clone()
+        };
+        let listing = (clouds.objects.list(region, &prefix, false).await).expect("list controls");
+        left.extend(listing.keys.into_iter().map(|k| format!("control {k}")));
+    }
+    (production, left)
+}
+
+/// Checkout's production data-plane setup ([`checkout_state`]).
+async fn checkout_setup(f: &Fixture) -> BTreeMap<String, String> {
+    checkout_state(f).await.0
+}
+
+/// What drills of checkout left ([`checkout_state`]).
+async fn checkout_leftovers(f: &Fixture) -> Vec<String> {
+    checkout_state(f).await.1
+}
+
+/// Asserts that `cleaned` (cleanup or sweep results, as JSON) removed drill
+/// controls, health checks and records.
+fn removed_every_kind_of_copy(cleaned: &Value) {
+    let kinds: Vec<String> = (cleaned.as_array().into_iter().flatten())
+        .map(|r| format!("{} {}", r["resource"]["type"], r["result"]))
+        .collect();
+    for kind in ["control", "health_check", "record"] {
+        assert!(
+            kinds.contains(&format!("\"{kind}\" \"removed\"")),
+            "{kind} removed: {kinds:?}"
+        );
+    }
+}
+
+/// The drill of checkout to us-west-2, with `extra` arguments.
+async fn checkout_drill(f: &Fixture, extra: &[&str]) -> crate::fixture::Ran {
+    let mut args = vec!["drill", "--plan", "checkout", "--to", "us-west-2"];
+    args.extend_from_slice(extra);
+    f.drctl(&args).await
+}
+
+/// The CNAME the world's DNS data plane answers for `name`, asked
+/// directly (not through drctl's code).
+async fn cname(name: &str) -> Vec<String> {
+    use crate::dnsplane::{Proto, Reply, ask, resolver};
+    let cname = hickory_resolver::proto::rr::RecordType::CNAME;
+    match ask(&resolver(Proto::Udp), name, cname).await {
+        Reply::Records(v, _) => v.iter().map(|x| x.to_ascii_lowercase()).collect(),
+        other => vec![format!("{other:?}")],
+    }
+}
+
+/// The drill-control step's journaled outputs.
+fn drill_control_outputs(text: &str) -> Value {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| {
+            r["event"]["type"] == "step_succeeded" && r["event"]["step"] == "checkout/drill-control"
+        })
+        .map(|r| r["event"]["outputs"].clone())
+        .unwrap_or_else(|| panic!("drill-control succeeded: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_drill_switches_its_own_controls_and_leaves_production_byte_identical() {
+    crate::needs_emulators!();
+    let f = crate::regions::checkout_world("drdp").await;
+    let before = checkout_setup(&f).await;
+    let t0 = std::time::Instant::now();
+    let ran = checkout_drill(&f, &["--output", "json"]).await;
+    let took = t0.elapsed();
+    eprintln!("checkout drill (data-plane mode): {took:?}");
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let j = drill_of(&ran);
+    assert_eq!(j["outcome"], "succeeded", "{}", ran.all());
+    assert_eq!(
+        j["drill"]["verdicts"][0]["verdict"],
+        "PASS",
+        "{}",
+        ran.all()
+    );
+    assert_eq!(j["drill"]["cleanup"]["complete"], true, "{}", ran.all());
+    let m = &j["measures"][0];
+    assert!(m["rto"]["seconds"].as_f64().is_some_and(|s| s > 0.0), "{m}");
+    let steps = j["steps"].to_string();
+    assert!(
+        steps.contains("checkout/drill-control") && !steps.contains("drill-dns"),
+        "{steps}"
+    );
+
+    // The drill names resolved to the target at the world's DNS data plane.
+    let run = j["run_id"].as_str().expect("run id");
+    let out = drill_control_outputs(&f.journal_text(run).await);
+    let resolved = out["resolved"].as_array().expect("resolved");
+    assert!(!resolved.is_empty(), "{out}");
+    for r in resolved {
+        assert!(
+            r["name"].as_str().unwrap_or_default().starts_with("drill-"),
+            "{r}"
+        );
+        assert_eq!(
+            r["values"][0].as_str().map(str::to_ascii_lowercase),
+            Some(f.host("checkout-usw2").to_ascii_lowercase()),
+            "{r}"
+        );
+    }
+    let server = world::vars()
+        .iter()
+        .find(|(k, _)| k.as_str() == "DRCTL_DNS_SERVER")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        out["servers"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&server),
+        "{out} asked, not {server}"
+    );
+    // Every temporary was journaled and removed.
+    removed_every_kind_of_copy(&j["drill"]["cleanup"]["resources"]);
+    assert_eq!(checkout_leftovers(&f).await, Vec::<String>::new());
+    assert_eq!(checkout_setup(&f).await, before, "production changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_checkout_drill_answers_with_the_target_and_a_sweep_removes_its_copies() {
+    crate::needs_emulators!();
+    let f = crate::regions::checkout_world("drdpsw").await;
+    let before = checkout_setup(&f).await;
+    let runs = f.runs();
+    let ran = checkout_drill(&f, &["--inject-crash", "after:checkout/drill-control"]).await;
+    assert_eq!(ran.code, Some(1), "{}", ran.all());
+    let run = f.new_run(&runs);
+    let left = checkout_leftovers(&f).await;
+    assert!(
+        left.iter().any(|l| l.starts_with("control"))
+            && left.iter().any(|l| l.starts_with("health check"))
+            && left.iter().any(|l| l.starts_with("record")),
+        "the crash left the drill's copies: {left:?}"
+    );
+    // Asked directly (not through drctl's code): the drill name answers
+    // with the target, production's with home.
+    let name = drctl::steps::drill_names::record_name(&run, &f.host("checkout"));
+    assert_eq!(
+        cname(&name).await,
+        [f.host("checkout-usw2").to_ascii_lowercase()]
+    );
+    assert_eq!(
+        cname(&f.host("checkout")).await,
+        [f.host("checkout-use1").to_ascii_lowercase()],
+        "production"
+    );
+    // The laptop is lost: a sweep finds the copies by their names alone.
+    std::fs::remove_dir_all(f.state_dir()).expect("remove state");
+    let swept = f
+        .drctl(&[
+            "drill", "sweep", "--plan", "checkout", "--all", "--output", "json",
+        ])
+        .await;
+    assert_eq!(swept.code, Some(0), "{}", swept.all());
+    let cleaned = swept.json()["cleaned"].to_string();
+    for kind in ["control", "health_check", "record"] {
+        assert!(
+            cleaned.contains(&format!("\"{kind}\"")),
+            "{kind}: {cleaned}"
+        );
+    }
+    assert_eq!(checkout_leftovers(&f).await, Vec::<String>::new());
+    assert_eq!(checkout_setup(&f).await, before, "production changed");
+}

@@ -20,7 +20,7 @@ use crate::world::{self, HOME, STANDBY, THIRD};
 
 /// A seeded world with the checkout plan beside payments and ledger, and
 /// its data-plane setup made by `drctl dns prepare --plan checkout`.
-async fn checkout_world(prefix: &str) -> Fixture {
+pub(crate) async fn checkout_world(prefix: &str) -> Fixture {
     let fx = Fixture::new(prefix).await;
     crate::cli::add_suffixed_plan(fx.plans.path(), "checkout.toml", &fx.suffix);
     let ran = fx

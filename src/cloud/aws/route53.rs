@@ -482,6 +482,24 @@ impl crate::cloud::Dns for Route53Dns {
             ..want.clone()
         })
     }
+
+    async fn delete_health_check(&self, id: &str) -> Result<(), CloudError> {
+        let c = Call {
+            service: SERVICE,
+            operation: "DeleteHealthCheck",
+            resource: id,
+            region: GLOBAL,
+        };
+        match call(&self.retry, c, || {
+            self.client.delete_health_check().health_check_id(id).send()
+        })
+        .await
+        {
+            // Already gone (`NoSuchHealthCheck`): a repeated call is done.
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
 }
 
 fn to_config(h: &HealthCheck) -> Result<HealthCheckConfig, String> {
