@@ -24,8 +24,9 @@ use drctl::notify::{Hub, Notifier, PlanInfo, Sink, owed};
 use super::{CliError, Exit, Output, outln};
 
 /// How long a command waits, before it exits, for notification attempts
-/// under way at sinks that have answered before (a sink that never answered
-/// costs nothing; one that starts hanging on the last event, this once).
+/// under way (a third of it for a sink that has not answered yet; a sink
+/// already hanging costs nothing, one that starts hanging on the last
+/// event this once).
 pub const EXIT_GRACE: Duration = Duration::from_millis(300);
 
 /// How long the hand-off child follows the retry schedule by default.
@@ -343,7 +344,7 @@ async fn runs_of(state: &drctl::state::State, only: Option<&str>) -> Result<Vec<
                 }
             }
             None => {
-                for (id, records) in super::runs::read_all(store.as_ref()).await? {
+                for (id, records) in super::read_all(store.as_ref()).await? {
                     out.push((store.clone(), id, records));
                 }
             }

@@ -11,7 +11,6 @@ use drctl::engine::RunOptions;
 use drctl::journal;
 use drctl::journal::event::{Decision, Event, GateName, Outcome};
 use drctl::runs::report_from_records;
-use futures::StreamExt;
 
 /// `runs` subcommands.
 #[derive(Debug, Subcommand)]
@@ -105,7 +104,7 @@ async fn list(
     output: Output,
 ) -> Result<Exit, CliError> {
     let mut rows = Vec::new();
-    for (id, records) in read_all(store).await? {
+    for (id, records) in super::read_all(store).await? {
         let started = records.iter().find_map(|r| match &r.event {
             Event::RunStarted {
                 kind,
@@ -373,33 +372,6 @@ async fn approve(
     }
     j.flush().await?;
     Ok(Exit::Ok)
-}
-
-/// Every run's records (parsed leniently: `audit verify` is where chains are
-/// judged), oldest first: one listing, then the journals read concurrently
-/// (a bucket answers in milliseconds per request, not per byte).
-pub async fn read_all(
-    store: &dyn drctl::journal::JournalStore,
-) -> Result<Vec<(String, Vec<journal::event::Record>)>, CliError> {
-    let ids = store.list().await?;
-    let texts: Vec<String> = futures::stream::iter(
-        ids.iter()
-            .map(|id| async move { store.read(id).await.unwrap_or_default() }),
-    )
-    .buffered(16)
-    .collect()
-    .await;
-    Ok(ids
-        .into_iter()
-        .zip(texts)
-        .map(|(id, text)| {
-            let records = text
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            (id, records)
-        })
-        .collect())
 }
 
 /// `runs resume`: the engine (with the state) reads the journal itself.

@@ -98,10 +98,10 @@ impl Hub {
     }
 
     /// Before the process exits: journals the results its notifiers hold
-    /// (waiting at most `grace` for attempts under way at sinks that have
-    /// answered within `grace` so far; a sink with an older attempt, one
-    /// hanging or retrying, is not waited for) and any notification a record owes that was
-    /// never written, and returns the runs that still owe something, for a
+    /// (waiting at most `grace` for attempts under way, as
+    /// [`Notifier::worth_waiting`] says: a sink hanging or retrying is not
+    /// waited for) and any notification a record owes that was never
+    /// written, and returns the runs that still owe something, for a
     /// hand-off to `notify flush --follow`.
     pub async fn settle(&self, grace: Duration) -> Vec<String> {
         let active: Vec<Active> = std::mem::take(&mut *self.active.lock().expect("active"));

@@ -249,20 +249,27 @@ impl Notifier {
         !running.is_empty()
     }
 
-    /// Whether an attempt is going on at a sink that has answered every
-    /// delivery within `patience` so far: worth waiting for before the
-    /// process exits. A sink with a delivery older than that (hanging, or
-    /// retrying) is not waited for: it is handed off.
+    /// Whether an attempt is going on at a sink worth waiting for before
+    /// the process exits: one with no delivery under way for longer than
+    /// `patience` (a third of it for a sink that has not answered yet in
+    /// this process). A sink hanging or retrying is not waited for: what it
+    /// owes is handed off (and re-sent with the same id).
     pub fn worth_waiting(&self, patience: Duration) -> bool {
+        let answered = self.inner.answered.lock().expect("answered").clone();
         let mut running = self.inner.running.lock().expect("running");
         running.retain(|(_, _, t)| !t.is_finished());
+        let limit = |sink: &str| {
+            if answered.contains(sink) {
+                patience
+            } else {
+                patience / 3
+            }
+        };
         let slow: std::collections::BTreeSet<&str> = (running.iter())
-            .filter(|(_, since, _)| since.elapsed() > patience)
+            .filter(|(sink, since, _)| since.elapsed() > limit(sink))
             .map(|(sink, _, _)| sink.as_str())
             .collect();
-        running
-            .iter()
-            .any(|(sink, _, _)| !slow.contains(sink.as_str()))
+        (running.iter()).any(|(sink, _, _)| !slow.contains(sink.as_str()))
     }
 
     /// Stops every attempt still going on (the process is about to exit;
