@@ -396,7 +396,11 @@ async fn a_sink_that_fails_three_times_then_answers_gets_every_event_once() {
     let run = fx.new_run(&before);
     let log = rx
         .wait_for("every event past the failures", |log| {
-            has_finished(log, "/hook/flaky3") && has_finished(log, "/hook/throttle")
+            ["/hook/flaky3", "/hook/throttle"].iter().all(|path| {
+                let got = accepted(log, path);
+                got.contains_key("dev.drctl.run.started")
+                    && got.contains_key("dev.drctl.run.finished")
+            })
         })
         .await;
     for path in ["/hook/flaky3", "/hook/throttle"] {
