@@ -157,6 +157,9 @@ impl From<EngineError> for CliError {
         let code = engine_code(&e);
         match e {
             EngineError::Journal(j) => Self::said(code, j.to_string(), j.hint()),
+            EngineError::Refused(r) | EngineError::Invalid(r) => {
+                Self::said(code, r.message, r.hint)
+            }
             e => Self::from_text(code, e.to_string()),
         }
     }
@@ -285,6 +288,30 @@ mod tests {
             (Exit::Invalid, Some("do this"))
         );
         assert_eq!(e.message, "bad");
+    }
+
+    #[test]
+    fn a_refusals_hint_is_a_field_and_its_journal_text_is_unchanged() {
+        use drctl::engine::Refusal;
+        let r = Refusal::new("plan p: replica lag of 20m is above the RPO")
+            .hint("re-run with --accept-data-loss DUR");
+        assert_eq!(
+            r.to_string(),
+            "plan p: replica lag of 20m is above the RPO\n  hint: re-run with --accept-data-loss DUR",
+            "the text journals have always held"
+        );
+        assert_eq!(r.summary(), "plan p: replica lag of 20m is above the RPO");
+        let e = CliError::from(EngineError::Refused(r.clone()));
+        assert_eq!(e.code, Exit::Refused);
+        assert_eq!(
+            e.render(),
+            "error: plan p: replica lag of 20m is above the RPO\n  hint: re-run with --accept-data-loss DUR\n"
+        );
+        assert_eq!(
+            Refusal::from(r.to_string().as_str()),
+            r,
+            "read back from a journal"
+        );
     }
 
     #[test]

@@ -9,7 +9,6 @@ use super::{CliError, Exit, Output, load_plans, out, outln, print_diagnostics, s
 use drctl::config::Settings;
 use drctl::plan::Plan;
 use drctl::plan::duration::Human;
-use drctl::plan::spec::{DbStrategy, SwitchMode};
 use drctl::steps::graph::{self, StepKind};
 
 /// Plan commands.
@@ -186,62 +185,8 @@ fn render_resources(o: &mut String, plan: &Plan) {
     let _ = writeln!(o, "\nresources:");
     for region in plan.regions() {
         let _ = writeln!(o, "  {region}:");
-        for d in &s.database {
-            let _ = writeln!(
-                o,
-                "    database {:<22} {} ({}{})",
-                d.id,
-                d.regions[region],
-                match d.strategy {
-                    DbStrategy::PromoteReplica => "promote-replica",
-                    DbStrategy::PointInTimeRestore => "point-in-time-restore",
-                },
-                d.engine
-                    .as_deref()
-                    .map(|e| format!(", {e}"))
-                    .unwrap_or_default()
-            );
-        }
-        for c in &s.compute {
-            let cap = if region == plan.home() {
-                c.active
-            } else {
-                c.standby
-            };
-            let _ = writeln!(
-                o,
-                "    compute  {:<22} {} (normally {}/{}/{})",
-                c.id, c.regions[region], cap.min, cap.desired, cap.max
-            );
-        }
-        for d in &s.dns {
-            let target = match (&d.follows, d.switch) {
-                (Some(db), _) => format!("endpoint of {db} here"),
-                (None, SwitchMode::Upsert) => d.targets[region].clone(),
-                (None, SwitchMode::Weighted) => {
-                    format!("{} (weighted, set id {region})", d.targets[region])
-                }
-                (None, SwitchMode::HealthCheck) => format!(
-                    "{} (health-check, control {})",
-                    d.targets[region],
-                    d.controls.get(region).map(String::as_str).unwrap_or("-")
-                ),
-            };
-            let _ = writeln!(
-                o,
-                "    dns      {:<22} {} {} → {}",
-                d.id, d.name, d.rtype, target
-            );
-        }
-        for c in &s.check {
-            let _ = writeln!(
-                o,
-                "    check    {:<22} {} (expect {})",
-                c.id, c.regions[region], c.expect_status
-            );
-        }
-        for b in &s.bucket {
-            let _ = writeln!(o, "    bucket   {:<22} {}", b.id, b.regions[region]);
+        for r in drctl::plan::kinds::each(s) {
+            let _ = writeln!(o, "    {}", r.show(plan, region));
         }
     }
 }

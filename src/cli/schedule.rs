@@ -326,7 +326,7 @@ async fn start(
                     plan.name()
                 ),
                 None => {
-                    let first = drctl::journal::event::split_hint(&why).0.to_string();
+                    let first = why.summary().to_string();
                     let id = record(engine, plan, slot, format!("skipped: {first}")).await?;
                     outln!(
                         "{}: slot {slot} skipped ({first}); recorded as run {id}",

@@ -431,8 +431,9 @@ impl Engine {
             // refuse its record too: the run ends as a fenced append ends it.
             Err(e) if matches!(e, StepFailure::Fenced { .. }) => {
                 self.reporter.finished(step, Err(&e), elapsed);
-                let detail = e.to_string();
-                let detail = detail.lines().next().unwrap_or_default().to_string();
+                let detail = crate::journal::event::split_hint(&e.to_string())
+                    .0
+                    .to_string();
                 return Err(EngineError::Journal(JournalError::Fenced {
                     run_id: env.run_id.to_string(),
                     detail,

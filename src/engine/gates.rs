@@ -20,11 +20,11 @@ use crate::cloud::DbRole;
 use crate::journal::event::{Decision, Event, GateName};
 use crate::journal::{ApprovalDetail, Journal, LagReading, RpoDetail};
 use crate::plan::duration::format_duration;
-use crate::plan::spec::{DatabaseSpec, DbStrategy};
+use crate::plan::spec::DatabaseSpec;
 use crate::plan::{Approval, Plan};
 use crate::steps::graph::RunMode;
 
-use super::{Engine, EngineError, Operator, RETROACTIVE_APPROVAL, RunOptions};
+use super::{Engine, EngineError, Operator, RETROACTIVE_APPROVAL, Refusal, RunOptions};
 
 /// One replica's lag as read, and what it is judged against.
 #[derive(Debug, Clone, Copy)]
@@ -96,11 +96,11 @@ pub const RPO_HINT: &str = "data written in that window would be lost; to accept
 
 /// A gate's outcome: what it read and decided (journaled as its detail,
 /// `D`), and its refusal, when it refuses.
-type GateOutcome<D> = (D, Option<String>);
+type GateOutcome<D> = (D, Option<Refusal>);
 
 /// What the gates left a run: the RPO readings per plan (steps reuse them
 /// while fresh) and the first refusal, if any gate refused.
-pub(super) type GatesPassed = (BTreeMap<String, RpoDetail>, Option<String>);
+pub(super) type GatesPassed = (BTreeMap<String, RpoDetail>, Option<Refusal>);
 
 impl Engine {
     /// Runs every plan's gates and journals each decision: approvals one
@@ -129,7 +129,7 @@ impl Engine {
         opts: &RunOptions,
         j: &mut Journal,
         operator: &Operator,
-        refusal: &mut Option<String>,
+        refusal: &mut Option<Refusal>,
     ) -> Result<Vec<&'p Plan>, EngineError> {
         let mut approved = Vec::new();
         for p in plans {
@@ -161,7 +161,7 @@ impl Engine {
         approved: &[&Plan],
         opts: &RunOptions,
         j: &mut Journal,
-        refusal: &mut Option<String>,
+        refusal: &mut Option<Refusal>,
     ) -> Result<BTreeMap<String, RpoDetail>, EngineError> {
         // Read concurrently, but no more at once than the run's parallelism:
         // hundreds of unbounded reads swamp a rate-limited API (and the
@@ -203,11 +203,9 @@ impl Engine {
         }
         let mut dbs = Vec::new();
         let mut refusals = Vec::new();
-        for d in plan
-            .spec
-            .database
-            .iter()
-            .filter(|d| d.strategy == DbStrategy::PromoteReplica)
+        for d in crate::plan::kinds::each(&plan.spec)
+            .into_iter()
+            .filter_map(|r| r.lag_source())
         {
             let (db, problem) = self.rpo_database(plan, d, opts).await;
             dbs.push(db);
@@ -219,12 +217,7 @@ impl Engine {
             databases: dbs,
         };
         let refusal = (!refusals.is_empty()).then(|| {
-            format!(
-                "plan {}: {}\n  hint: {}",
-                plan.name(),
-                refusals.join("; "),
-                RPO_HINT
-            )
+            Refusal::new(format!("plan {}: {}", plan.name(), refusals.join("; "))).hint(RPO_HINT)
         });
         (detail, refusal)
     }
@@ -236,7 +229,7 @@ impl Engine {
         plan: &Plan,
         d: &DatabaseSpec,
         opts: &RunOptions,
-    ) -> GateOutcome<LagReading> {
+    ) -> (LagReading, Option<String>) {
         let id = &d.regions[&opts.target];
         let lag = self
             .clouds
@@ -359,11 +352,14 @@ impl Engine {
         });
         (
             d,
-            Some(format!(
-                "plan {} ({} tier) requires approval and there is no terminal to ask\n  hint: pass --approve \"REASON\" (recorded with your identity), or --emergency to approve retroactively within 4h",
-                plan.name(),
-                plan.tier.name
-            )),
+            Some(
+                Refusal::new(format!(
+                    "plan {} ({} tier) requires approval and there is no terminal to ask",
+                    plan.name(),
+                    plan.tier.name
+                ))
+                .hint("pass --approve \"REASON\" (recorded with your identity), or --emergency to approve retroactively within 4h"),
+            ),
         )
     }
 
@@ -399,13 +395,13 @@ impl Engine {
             ..Default::default()
         };
         let why = format!("plan {}: the operator did not confirm", plan.name());
-        (d, Some(why))
+        (d, Some(Refusal::new(why)))
     }
 }
 
 /// How an approval gate's outcome is journaled: refused, passed by
 /// `--emergency` (an override, approved retroactively), or passed.
-pub(super) fn decision(refused: &Option<String>, detail: &ApprovalDetail) -> Decision {
+pub(super) fn decision(refused: &Option<Refusal>, detail: &ApprovalDetail) -> Decision {
     if refused.is_some() {
         Decision::Refuse
     } else if detail.emergency == Some(true) {
@@ -417,7 +413,7 @@ pub(super) fn decision(refused: &Option<String>, detail: &ApprovalDetail) -> Dec
 
 /// How an RPO gate's outcome is journaled: refused, passed only because
 /// the loss was accepted or nothing is promoted (an override), or passed.
-fn rpo_decision(refused: &Option<String>, detail: &RpoDetail) -> Decision {
+fn rpo_decision(refused: &Option<Refusal>, detail: &RpoDetail) -> Decision {
     if refused.is_some() {
         Decision::Refuse
     } else if detail

@@ -17,7 +17,7 @@ use crate::plan::Plan;
 use crate::state::lock::{LockError, LockInfo};
 use crate::state::{Acquired, HeldLock, Holder, Takeover};
 
-use super::{Engine, EngineError, RunOptions};
+use super::{Engine, EngineError, Refusal, RunOptions};
 
 /// A lock this run took from another holder.
 pub(super) struct TakenOver {
@@ -77,10 +77,10 @@ impl Engine {
             Ok(None) => Ok((locks, taken_over)),
             Ok(Some(by)) => {
                 release_all(&locks).await;
-                Err(EngineError::Refused(format!(
+                Err(EngineError::Refused(Refusal::new(format!(
                     "the slot {slot} of {} was taken by run {by}; a slot runs once",
                     names.join(", ")
-                )))
+                ))))
             }
             Err(e) => {
                 release_all(&locks).await;
@@ -195,28 +195,38 @@ impl Engine {
         else {
             return e.into();
         };
-        let hint = match (alive, self.locks.fenced()) {
-            (true, false) => {
-                "\n  hint: one run per plan at a time; watch it with `drctl runs show RUN`"
-                    .to_string()
-            }
-            (true, true) => format!(
-                "; its lease is live\n  hint: one run per plan at a time; watch it with `drctl runs show {}`; if its machine is gone, wait for the lease to expire and `drctl runs resume {}`, or take it now with --force-unlock \"REASON\"",
-                holder.run_id, holder.run_id
+        let id = &holder.run_id;
+        let (state, hint) = match (alive, self.locks.fenced()) {
+            (true, false) => (
+                String::new(),
+                "one run per plan at a time; watch it with `drctl runs show RUN`".to_string(),
             ),
-            (false, false) => format!(
-                "; that process is gone\n  hint: resume it with `drctl runs resume {}`, or take the lock over with --force-unlock",
-                holder.run_id
+            (true, true) => (
+                "; its lease is live".to_string(),
+                format!(
+                    "one run per plan at a time; watch it with `drctl runs show {id}`; if its machine is gone, wait for the lease to expire and `drctl runs resume {id}`, or take it now with --force-unlock \"REASON\""
+                ),
             ),
-            (false, true) => format!(
-                "; its lease has expired\n  hint: resume it with `drctl runs resume {}` (from any machine), or take the lock over with --force-unlock",
-                holder.run_id
+            (false, false) => (
+                "; that process is gone".to_string(),
+                format!(
+                    "resume it with `drctl runs resume {id}`, or take the lock over with --force-unlock"
+                ),
+            ),
+            (false, true) => (
+                "; its lease has expired".to_string(),
+                format!(
+                    "resume it with `drctl runs resume {id}` (from any machine), or take the lock over with --force-unlock"
+                ),
             ),
         };
-        EngineError::Refused(format!(
-            "plan {plan} is locked by run {} (host {}, pid {}, started {}){hint}",
-            holder.run_id, holder.host, holder.pid, holder.started,
-        ))
+        EngineError::Refused(
+            Refusal::new(format!(
+                "plan {plan} is locked by run {} (host {}, pid {}, started {}){state}",
+                holder.run_id, holder.host, holder.pid, holder.started,
+            ))
+            .hint(hint),
+        )
     }
 
     /// Whether `run_id` is a shadow drill, from its journal's first record

@@ -95,10 +95,10 @@ pub struct Engine {
 pub enum EngineError {
     /// A gate refused (exit 3).
     #[error("{0}")]
-    Refused(String),
+    Refused(Refusal),
     /// Invalid request (exit 2).
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Refusal),
     /// The journal failed (exit 1): nothing more is done without a journal.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -111,6 +111,69 @@ pub enum EngineError {
         "stopped at the injected crash point {0}: the journal ends there, as after a crash; resume with `drctl runs resume {1}`"
     )]
     Crashed(CrashPoint, String),
+}
+
+/// Why the engine will not do what was asked: what is wrong, and what to
+/// do about it, as fields. The CLI renders the two apart (`error:` and
+/// `hint:` lines); its `Display` is the text journals have always held for
+/// a refusal (`message`, then `\n  hint: ` and the hint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl Refusal {
+    /// A refusal without a hint.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// With what to do about it.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// What is wrong, in one line (no hint, no detail).
+    pub fn summary(&self) -> &str {
+        self.message.lines().next().unwrap_or_default()
+    }
+
+    /// Whether the text (message and hint) says `pat`.
+    pub fn contains(&self, pat: &str) -> bool {
+        self.to_string().contains(pat)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.hint {
+            Some(h) => write!(f, "{}\n  hint: {h}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// A refusal from text as journals hold it (`message\n  hint: hint`).
+impl From<&str> for Refusal {
+    fn from(text: &str) -> Self {
+        match text.split_once("\n  hint: ") {
+            Some((m, h)) => Self::new(m).hint(h),
+            None => Self::new(text),
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(text: String) -> Self {
+        Self::from(text.as_str())
+    }
 }
 
 /// One gate of a dry run: what it would decide, on what it read. Its JSON
@@ -162,7 +225,7 @@ pub fn compile_all(plans: &[Plan], target: &str, mode: &RunMode) -> Result<Vec<S
     let mut all: Vec<Step> = Vec::new();
     for p in plans {
         let g = graph::compile_mode(p, target, mode)
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+            .map_err(|e| EngineError::Invalid(e.to_string().into()))?;
         let offset = all.len();
         all.extend(g.steps.into_iter().map(|mut s| {
             s.deps.iter_mut().for_each(|d| *d += offset);
@@ -191,9 +254,10 @@ fn refuse_in_blackout(plans: &[Plan], opts: &RunOptions) -> Result<(), EngineErr
         let why = p.spec.drill.as_ref()?.blackout_at(now)?;
         Some((p.name(), why))
     }) {
-        return Err(EngineError::Refused(format!(
-            "plan {plan} is in a {why}: no drill starts now\n  hint: wait for the window to close, or pass --ignore-blackout"
-        )));
+        return Err(EngineError::Refused(
+            Refusal::new(format!("plan {plan} is in a {why}: no drill starts now"))
+                .hint("wait for the window to close, or pass --ignore-blackout"),
+        ));
     }
     Ok(())
 }
@@ -305,14 +369,16 @@ impl Engine {
         if let Some(r) = refusal {
             j.append(Event::RunFinished {
                 outcome: Outcome::Refused,
-                summary: json!({"reason": r}),
+                summary: json!({"reason": r.to_string()}),
             })
             .await?;
             release_all(&locks).await;
-            return Err(EngineError::Refused(format!(
-                "{r}\n  (run {} journaled the decision)",
-                me.run_id
-            )));
+            let note = format!("\n  (run {} journaled the decision)", me.run_id);
+            let refused = match r.hint {
+                Some(h) => Refusal::new(r.message).hint(format!("{h}{note}")),
+                None => Refusal::new(format!("{}{note}", r.message)),
+            };
+            return Err(EngineError::Refused(refused));
         }
         let report = self
             .execute(RunCx {

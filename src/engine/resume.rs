@@ -28,7 +28,7 @@ use crate::steps::graph::Step;
 
 use super::executor::RunCx;
 use super::lock::end_locks;
-use super::{Engine, EngineError, RunOptions, compile_all};
+use super::{Engine, EngineError, Refusal, RunOptions, compile_all};
 
 /// What a run's `run_started` record says it started as.
 struct Started {
@@ -91,9 +91,12 @@ impl Engine {
             Ok(Event::RunStarted { plans, kind, .. }) => {
                 Ok((plans.into_iter().map(|p| p.name).collect(), kind))
             }
-            _ => Err(EngineError::Invalid(format!(
-                "journal of {run_id} does not start with a run-started record\n  hint: `drctl audit verify {run_id}` checks its chain"
-            ))),
+            _ => Err(EngineError::Invalid(
+                Refusal::new(format!(
+                    "journal of {run_id} does not start with a run-started record"
+                ))
+                .hint(format!("`drctl audit verify {run_id}` checks its chain")),
+            )),
         }
     }
 
@@ -205,9 +208,14 @@ impl Engine {
 /// resumable, or a drill's end with its cleanup complete).
 fn resumable(run_id: &str, records: &[Record], replayed: &Replay) -> Result<Started, EngineError> {
     if let Some(bad) = &replayed.illegal {
-        return Err(EngineError::Invalid(format!(
-            "{bad}: run {run_id} cannot be resumed from this journal\n  hint: `drctl audit verify {run_id}` checks its chain; start a new run"
-        )));
+        return Err(EngineError::Invalid(
+            Refusal::new(format!(
+                "{bad}: run {run_id} cannot be resumed from this journal"
+            ))
+            .hint(format!(
+                "`drctl audit verify {run_id}` checks its chain; start a new run"
+            )),
+        ));
     }
     let Some(started) = records.iter().find_map(|r| match &r.event {
         Event::RunStarted {
@@ -228,9 +236,9 @@ fn resumable(run_id: &str, records: &[Record], replayed: &Replay) -> Result<Star
         }),
         _ => None,
     }) else {
-        return Err(EngineError::Invalid(format!(
+        return Err(EngineError::Invalid(Refusal::new(format!(
             "journal of {run_id} has no run-started record"
-        )));
+        ))));
     };
     if started.is_shadow_drill()
         && records
@@ -238,9 +246,12 @@ fn resumable(run_id: &str, records: &[Record], replayed: &Replay) -> Result<Star
             .any(|r| matches!(r.event, Event::RunFinished { .. }))
         && crate::runs::drill::cleanup_summary(records).complete
     {
-        return Err(EngineError::Invalid(format!(
-            "drill {run_id} already ended and its cleanup is complete; nothing to resume\n  hint: start a new drill"
-        )));
+        return Err(EngineError::Invalid(
+            Refusal::new(format!(
+                "drill {run_id} already ended and its cleanup is complete; nothing to resume"
+            ))
+            .hint("start a new drill"),
+        ));
     }
     if let Some(Event::RunFinished { outcome, .. }) = records
         .iter()
@@ -249,9 +260,9 @@ fn resumable(run_id: &str, records: &[Record], replayed: &Replay) -> Result<Star
         .find(|e| matches!(e, Event::RunFinished { .. }))
         && !outcome.resumable()
     {
-        return Err(EngineError::Invalid(format!(
+        return Err(EngineError::Invalid(Refusal::new(format!(
             "run {run_id} already finished ({outcome}); nothing to resume"
-        )));
+        ))));
     }
     Ok(started)
 }
@@ -266,18 +277,21 @@ fn unchanged_plans(
     let mut plans = Vec::new();
     for pr in refs {
         let Some(p) = available.iter().find(|p| p.name() == pr.name) else {
-            return Err(EngineError::Invalid(format!(
+            return Err(EngineError::Invalid(Refusal::new(format!(
                 "plan {} of run {run_id} is no longer in the plan directory",
                 pr.name
-            )));
+            ))));
         };
         if p.digest != pr.digest {
-            return Err(EngineError::Invalid(format!(
-                "plan {} changed since run {run_id} started (digest {} → {})\n  hint: restore the plan file as it was (git) to resume; a run continues with the plan it started with",
-                pr.name,
-                &pr.digest[..12.min(pr.digest.len())],
-                &p.digest[..12.min(p.digest.len())]
-            )));
+            return Err(EngineError::Invalid(
+                Refusal::new(format!(
+                    "plan {} changed since run {run_id} started (digest {} → {})",
+                    pr.name,
+                    &pr.digest[..12.min(pr.digest.len())],
+                    &p.digest[..12.min(p.digest.len())]
+                ))
+                .hint("restore the plan file as it was (git) to resume; a run continues with the plan it started with"),
+            ));
         }
         plans.push(p.clone());
     }
@@ -291,10 +305,10 @@ fn gates_passed(run_id: &str, records: &[Record], plans: &[Plan]) -> Result<(), 
         for gate in [GateName::Approval, GateName::Rpo] {
             let passed = records.iter().any(|r| matches!(&r.event, Event::Gate { plan, gate: g, decision, .. } if plan == p.name() && *g == gate && *decision != Decision::Refuse));
             if !passed {
-                return Err(EngineError::Refused(format!(
+                return Err(EngineError::Refused(Refusal::new(format!(
                     "run {run_id} never passed the {gate} gate for plan {}; start a new run instead",
                     p.name()
-                )));
+                ))));
             }
         }
     }
@@ -312,10 +326,13 @@ fn resumed_options(
     // The journaled mode decides what runs: one that cannot be read is
     // an error, never a failover by default.
     let unreadable = |why: String| {
-        EngineError::Invalid(format!(
-            "run {run_id} journaled a mode this drctl cannot read ({why}): {}\n  hint: resume it with the drctl version that started it",
-            started.flags
-        ))
+        EngineError::Invalid(
+            Refusal::new(format!(
+                "run {run_id} journaled a mode this drctl cannot read ({why}): {}",
+                started.flags
+            ))
+            .hint("resume it with the drctl version that started it"),
+        )
     };
     let flags = RunFlags::of(&started.flags).map_err(unreadable)?;
     let mut opts = opts_override.unwrap_or_else(|| RunOptions::failover(&started.target));
@@ -417,8 +434,11 @@ pub(super) fn graph_unchanged(
     if changes.is_empty() {
         return Ok(());
     }
-    Err(EngineError::Invalid(format!(
-        "run {run_id} cannot be resumed: the step graph differs from the one it started with: {}\n  hint: the plan file or drctl changed since the run started; resume with the version that started it, or start a new run",
-        changes.join("; ")
-    )))
+    Err(EngineError::Invalid(
+        Refusal::new(format!(
+            "run {run_id} cannot be resumed: the step graph differs from the one it started with: {}",
+            changes.join("; ")
+        ))
+        .hint("the plan file or drctl changed since the run started; resume with the version that started it, or start a new run"),
+    ))
 }

@@ -10,6 +10,7 @@
 
 pub mod cron;
 pub mod duration;
+pub mod kinds;
 pub mod limits;
 pub mod notify;
 pub mod source;
@@ -522,6 +523,7 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         [_] => &[
             "plan", "evidence", "drill", "database", "compute", "dns", "check", "bucket", "notify",
         ],
+        [table, _] if kinds::TABLES.contains(table) => kinds::keys(table),
         ["notify", _] => &[
             "name",
             "kind",
@@ -541,14 +543,7 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         ["evidence", _] => &["destinations", "retention"],
         ["evidence", "retention", _] => &["mode", "days"],
         ["drill", _] => &["schedule", "max_duration", "blackout"],
-        ["database", _] => &["id", "engine", "strategy", "regions", "after"],
         ["compute", "active" | "standby", _] => &["min", "desired", "max"],
-        ["compute", _] => &["id", "active", "standby", "regions", "after"],
-        ["dns", _] => &[
-            "id", "zone", "name", "type", "ttl", "switch", "targets", "follows", "after",
-        ],
-        ["check", _] => &["id", "regions", "expect_status", "timeout", "after"],
-        ["bucket", _] => &["id", "regions", "after"],
         ["tiers", _, _] => &[
             "rto",
             "rpo",

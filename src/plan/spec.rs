@@ -412,56 +412,10 @@ pub struct ResourceRef<'a> {
 }
 
 impl PlanSpec {
-    /// Every resource, in file order per kind.
+    /// Every resource, in file order per kind (the kinds' one list is
+    /// [`crate::plan::kinds`]).
     pub fn resources(&self) -> Vec<ResourceRef<'_>> {
-        let mut out = Vec::new();
-        for (i, r) in self.database.iter().enumerate() {
-            out.push(ResourceRef {
-                kind: ResourceKind::Database,
-                index: i,
-                id: &r.id,
-                after: &r.after,
-                regions: Some(&r.regions),
-            });
-        }
-        for (i, r) in self.compute.iter().enumerate() {
-            out.push(ResourceRef {
-                kind: ResourceKind::Compute,
-                index: i,
-                id: &r.id,
-                after: &r.after,
-                regions: Some(&r.regions),
-            });
-        }
-        for (i, r) in self.dns.iter().enumerate() {
-            let regions = (r.follows.is_none()).then_some(&r.targets);
-            out.push(ResourceRef {
-                kind: ResourceKind::Dns,
-                index: i,
-                id: &r.id,
-                after: &r.after,
-                regions,
-            });
-        }
-        for (i, r) in self.check.iter().enumerate() {
-            out.push(ResourceRef {
-                kind: ResourceKind::Check,
-                index: i,
-                id: &r.id,
-                after: &r.after,
-                regions: Some(&r.regions),
-            });
-        }
-        for (i, r) in self.bucket.iter().enumerate() {
-            out.push(ResourceRef {
-                kind: ResourceKind::Bucket,
-                index: i,
-                id: &r.id,
-                after: &r.after,
-                regions: Some(&r.regions),
-            });
-        }
-        out
+        crate::plan::kinds::refs(self)
     }
 
     /// Home region (the first).

@@ -657,7 +657,7 @@ impl HeldLease {
             Err(e) => tracing::warn!(
                 plan = %lease.plan,
                 "cannot renew the lease (will retry): {}",
-                e.to_string().lines().next().unwrap_or_default()
+                e.summary()
             ),
         }
     }
@@ -745,7 +745,7 @@ impl HeldLock for HeldLease {
             }
             Err(e) => Err(format!(
                 "cannot read the lease of plan {plan} to check it is still ours: {}",
-                e.to_string().lines().next().unwrap_or_default()
+                e.summary()
             )),
         }
     }

@@ -59,10 +59,13 @@ fn outcome<T>(
 pub fn other_regions(clouds: Clouds, plans: &[Plan], target: &str, timeout: Duration) -> SideReads {
     let mut reads = Vec::new();
     for p in plans {
-        for d in &p.spec.database {
+        for d in crate::plan::kinds::each(&p.spec) {
+            let (Some(section), Some(ids)) = (d.side_read(), d.regions()) else {
+                continue;
+            };
             let order: Vec<(String, String)> = (p.regions().iter())
                 .filter(|r| *r != target)
-                .filter_map(|r| Some((r.clone(), d.regions.get(r)?.clone())))
+                .filter_map(|r| Some((r.clone(), ids.get(r)?.clone())))
                 .collect();
             let (c, plan) = (clouds.clone(), p.name().to_string());
             reads.push(
@@ -70,7 +73,7 @@ pub fn other_regions(clouds: Clouds, plans: &[Plan], target: &str, timeout: Dura
                     let mut found = Vec::new();
                     for (region, id) in order {
                         let (v, primary) = read_one(&c, &region, &id, timeout).await;
-                        found.push((plan.clone(), region, "databases", id, v));
+                        found.push((plan.clone(), region, section, id, v));
                         if primary {
                             break;
                         }
