@@ -54,48 +54,78 @@ pub async fn find(
     plans: &[Plan],
     now: DateTime<Utc>,
 ) -> (Vec<Found>, Vec<CloudError>) {
-    let mut found: Vec<Found> = Vec::new();
-    let mut errors = Vec::new();
     let mut regions: Vec<&str> = plans
         .iter()
         .flat_map(|p| p.regions().iter().map(String::as_str))
         .collect();
     regions.sort_unstable();
     regions.dedup();
-    let expired = |e: Option<DateTime<Utc>>| e.is_some_and(|e| e <= now);
+    let mut f = Finds {
+        clouds,
+        now,
+        found: Vec::new(),
+        errors: Vec::new(),
+        checks: None,
+    };
     for region in &regions {
-        match clouds.database.list_instances(region).await {
-            Ok(list) => {
-                for i in list {
-                    let Some(run) = i.tags.get(RUN_TAG) else {
-                        continue;
-                    };
-                    // Only a copy of one of these plans' databases: another
-                    // team's drill (or another plan's) is not ours to sweep,
-                    // even with --all.
-                    if !copies_a_plan_database(plans, region, run, &i.id) {
-                        continue;
-                    }
-                    let expires = expiry(&i.tags);
-                    found.push(Found {
-                        resource: Temp::Database {
-                            region: region.to_string(),
-                            id: i.id.clone(),
-                        },
-                        run: Some(run.clone()),
-                        expires,
-                        expired: expired(expires),
-                    });
-                }
+        f.databases(plans, region).await;
+    }
+    for p in plans {
+        f.groups(p).await;
+        f.records(p).await;
+        f.controls(p).await;
+    }
+    (f.found, f.errors)
+}
+
+/// What a sweep has found so far, and the regions that did not answer.
+struct Finds<'c> {
+    clouds: &'c Clouds,
+    now: DateTime<Utc>,
+    found: Vec<Found>,
+    errors: Vec<CloudError>,
+    /// Route 53's health checks, listed once (when a plan has controls).
+    checks: Option<Vec<crate::cloud::HealthCheck>>,
+}
+
+impl Finds<'_> {
+    fn expired(&self, e: Option<DateTime<Utc>>) -> bool {
+        e.is_some_and(|e| e <= self.now)
+    }
+
+    /// Temporary databases in `region`, by their drill tags: only copies of
+    /// these plans' databases (another team's drill is not ours to sweep,
+    /// even with --all).
+    async fn databases(&mut self, plans: &[Plan], region: &str) {
+        let list = match self.clouds.database.list_instances(region).await {
+            Ok(list) => list,
+            Err(e) => return self.errors.push(e),
+        };
+        for i in list {
+            let Some(run) = i.tags.get(RUN_TAG) else {
+                continue;
+            };
+            if !copies_a_plan_database(plans, region, run, &i.id) {
+                continue;
             }
-            Err(e) => errors.push(e),
+            let expires = expiry(&i.tags);
+            self.found.push(Found {
+                resource: Temp::Database {
+                    region: region.to_string(),
+                    id: i.id.clone(),
+                },
+                run: Some(run.clone()),
+                expires,
+                expired: self.expired(expires),
+            });
         }
     }
-    let mut checks: Option<Vec<crate::cloud::HealthCheck>> = None;
-    for p in plans {
+
+    /// Groups a drill raised, by their drill tags.
+    async fn groups(&mut self, p: &Plan) {
         for c in &p.spec.compute {
             for (region, group) in c.regions.iter() {
-                match clouds.compute.describe_group(region, group).await {
+                match self.clouds.compute.describe_group(region, group).await {
                     Ok(Some(g)) => {
                         let Some(run) = g.tags.get(RUN_TAG) else {
                             continue;
@@ -105,40 +135,45 @@ pub async fn find(
                             region: region.clone(),
                             group: group.clone(),
                         };
-                        if !found.iter().any(|f| f.resource == t) {
-                            found.push(Found {
+                        if !self.found.iter().any(|f| f.resource == t) {
+                            self.found.push(Found {
                                 resource: t,
                                 run: Some(run.clone()),
                                 expires,
-                                expired: expired(expires),
+                                expired: self.expired(expires),
                             });
                         }
                     }
                     Ok(None) => {}
-                    Err(e) => errors.push(e),
+                    Err(e) => self.errors.push(e),
                 }
             }
         }
-        // A record carries no tags: its drill's expiry is that of the same
-        // drill's tagged resources when they are still there (they know a
-        // --max-duration), else the plan's own budget from the name's time.
+    }
+
+    /// Drill records of the plan's own records (or of a level of a
+    /// data-plane switch's failover chain), by their names. A record carries
+    /// no tags: its drill's expiry is that of the same drill's tagged
+    /// resources when they are still there (they know a --max-duration),
+    /// else the plan's own budget from the name's time.
+    async fn records(&mut self, p: &Plan) {
         let max = plan_max_duration(p);
         let mut zones: Vec<&str> = p.spec.dns.iter().map(|d| d.zone.as_str()).collect();
         zones.sort_unstable();
         zones.dedup();
         for zone_name in zones {
-            let zone = match clouds.dns.find_zone(zone_name).await {
+            let zone = match self.clouds.dns.find_zone(zone_name).await {
                 Ok(Some(z)) => z,
                 Ok(None) => continue,
                 Err(e) => {
-                    errors.push(e);
+                    self.errors.push(e);
                     continue;
                 }
             };
-            let records = match clouds.dns.list_records(&zone, "").await {
+            let records = match self.clouds.dns.list_records(&zone, "").await {
                 Ok(r) => r,
                 Err(e) => {
-                    errors.push(e);
+                    self.errors.push(e);
                     continue;
                 }
             };
@@ -149,8 +184,6 @@ pub async fn find(
                 let Some((short, under)) = rest.split_once('.') else {
                     continue;
                 };
-                // Only drill copies of this plan's own records (or of a
-                // level of a data-plane switch's failover chain).
                 let under = level_base(under);
                 let ours = p.spec.dns.iter().any(|d| {
                     d.name
@@ -165,18 +198,22 @@ pub async fn find(
                     name: r.name.clone(),
                     rtype: r.rtype.clone(),
                 };
-                let expires = drill_expiry(&found, short, max);
-                untagged(&mut found, t, expires, now);
+                let expires = drill_expiry(&self.found, short, max);
+                untagged(&mut self.found, t, expires, self.now);
             }
         }
-        // A data-plane switch's drill copies: controls beside production's
-        // (by their keys) and the health checks that read them.
+    }
+
+    /// A data-plane switch's drill copies: controls beside production's (by
+    /// their keys) and the health checks that read them.
+    async fn controls(&mut self, p: &Plan) {
+        let max = plan_max_duration(p);
         for d in p.spec.dns.iter().filter(|d| !d.controls.is_empty()) {
-            if checks.is_none() {
-                checks = Some(match clouds.dns.list_health_checks().await {
+            if self.checks.is_none() {
+                self.checks = Some(match self.clouds.dns.list_health_checks().await {
                     Ok(c) => c,
                     Err(e) => {
-                        errors.push(e);
+                        self.errors.push(e);
                         Vec::new()
                     }
                 });
@@ -191,17 +228,17 @@ pub async fn find(
                     key: format!("{}{CONTROL_INFIX}", u.key),
                     ..u.clone()
                 };
-                match clouds.objects.list(region, &beside, false).await {
+                match self.clouds.objects.list(region, &beside, false).await {
                     Ok(listing) => {
                         temps.extend(listing.keys.into_iter().map(|key| Temp::Control {
                             region: region.clone(),
                             url: ObjectUrl { key, ..u.clone() }.to_string(),
                         }))
                     }
-                    Err(e) => errors.push(e),
+                    Err(e) => self.errors.push(e),
                 }
                 temps.extend(
-                    (checks.iter().flatten())
+                    (self.checks.iter().flatten())
                         .filter(|h| h.search == control::SERVE_MARKER)
                         .filter_map(control::control_of)
                         .filter(|(r, _)| r == region)
@@ -218,13 +255,12 @@ pub async fn find(
                     let Some(short) = drill_of_control(&base, c) else {
                         continue;
                     };
-                    let expires = drill_expiry(&found, short, max);
-                    untagged(&mut found, t, expires, now);
+                    let expires = drill_expiry(&self.found, short, max);
+                    untagged(&mut self.found, t, expires, self.now);
                 }
             }
         }
     }
-    (found, errors)
 }
 
 /// Adds `t`, a resource found by its name (no tags, no run), once.

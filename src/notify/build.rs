@@ -113,6 +113,16 @@ impl<'r> Run<'r> {
         matches!(self.kind, RunKind::Failover | RunKind::Failback)
     }
 
+    /// How loud a failure or a needed approval is: critical when traffic
+    /// moves, else a warning.
+    fn loud(&self) -> Severity {
+        if self.moves_traffic() {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        }
+    }
+
     fn mode(&self) -> String {
         match (self.flags.as_ref().and_then(|f| f.mode.as_ref()), self.kind) {
             (Some(crate::journal::RunMode::Drill { depth }), _) => {
@@ -129,12 +139,58 @@ pub fn for_record(records: &[Record], i: usize, hash: &str, info: &PlanInfo) -> 
     let (Some(record), Some(run)) = (records.get(i), Run::read(records)) else {
         return Vec::new();
     };
+    let built: Vec<Built> = match &record.event {
+        Event::RunStarted { .. } => vec![started(&run)],
+        Event::Gate {
+            plan,
+            gate: GateName::Approval,
+            decision,
+            detail,
+        } => approval(&run, plan, *decision, detail)
+            .into_iter()
+            .collect(),
+        Event::StepFailed { step, error } => vec![(
+            EventType::StepFailed,
+            run.loud(),
+            format!("step {step} failed: {}", error.summary()),
+            EventDetail::StepFailed {
+                step: step.to_string(),
+                error: error.summary().to_string(),
+                class: error.kind.as_str().to_string(),
+                hint: error.hint().map(str::to_string),
+                command: format!("drctl runs resume {}", run.run_id),
+            },
+        )],
+        Event::RunFinished { outcome, .. } => finished(&run, &records[..=i], *outcome, info),
+        Event::LockLost {
+            plan,
+            by_run,
+            by_host,
+            reason,
+            ..
+        } => vec![(
+            EventType::LockBroken,
+            Severity::Warning,
+            format!("the lock of {plan} was taken over by run {by_run} on {by_host}: {reason}"),
+            EventDetail::LockBroken {
+                plan: plan.clone(),
+                by_run: by_run.clone(),
+                by_host: by_host.clone(),
+                reason: reason.clone(),
+            },
+        )],
+        Event::EvidenceVerified { plans: checks, .. } => {
+            mismatch(&run, checks).into_iter().collect()
+        }
+        _ => Vec::new(),
+    };
     let at = RecordRef {
         seq: record.seq,
         hash: hash.to_string(),
     };
-    let make =
-        |kind: EventType, severity: Severity, summary: String, detail: EventDetail| CloudEvent {
+    built
+        .into_iter()
+        .map(|(kind, severity, summary, detail)| CloudEvent {
             specversion: SPEC_VERSION.into(),
             id: event_id(run.run_id, record.seq, kind),
             source: format!("/drctl/runs/{}", run.run_id),
@@ -154,107 +210,59 @@ pub fn for_record(records: &[Record], i: usize, hash: &str, info: &PlanInfo) -> 
                 record: Some(at.clone()),
                 detail,
             },
-        };
-    let loud = if run.moves_traffic() {
-        Severity::Critical
-    } else {
-        Severity::Warning
-    };
-    let plans = run.plans.join(", ");
-    match &record.event {
-        Event::RunStarted { .. } => vec![make(
-            EventType::RunStarted,
-            if run.moves_traffic() {
-                Severity::Critical
-            } else {
-                Severity::Info
-            },
-            format!("{} of {plans} to {} started", run.mode(), run.target),
-            EventDetail::Started {
-                mode: run.mode(),
-                declared_at: run.declared_at,
-                steps: run.steps,
-                host: run.host.to_string(),
-            },
-        )],
-        Event::Gate {
-            plan,
-            gate: GateName::Approval,
-            decision,
-            detail,
-        } => approval(&run, plan, *decision, detail)
-            .map(|(why, command, approve_by)| {
-                make(
-                    EventType::ApprovalNeeded,
-                    loud,
-                    format!("{} of {plan} needs approval: {why}", run.mode()),
-                    EventDetail::ApprovalNeeded {
-                        plan: plan.clone(),
-                        why,
-                        command,
-                        approve_by,
-                    },
-                )
-            })
-            .into_iter()
-            .collect(),
-        Event::StepFailed { step, error } => vec![make(
-            EventType::StepFailed,
-            loud,
-            format!("step {step} failed: {}", error.summary()),
-            EventDetail::StepFailed {
-                step: step.to_string(),
-                error: error.summary().to_string(),
-                class: error.kind.as_str().to_string(),
-                hint: error.hint().map(str::to_string),
-                command: format!("drctl runs resume {}", run.run_id),
-            },
-        )],
-        Event::RunFinished { outcome, .. } => finished(&run, &records[..=i], *outcome, info)
-            .into_iter()
-            .map(|(kind, severity, summary, detail)| make(kind, severity, summary, detail))
-            .collect(),
-        Event::LockLost {
-            plan,
-            by_run,
-            by_host,
-            reason,
-            ..
-        } => vec![make(
-            EventType::LockBroken,
-            Severity::Warning,
-            format!("the lock of {plan} was taken over by run {by_run} on {by_host}: {reason}"),
-            EventDetail::LockBroken {
-                plan: plan.clone(),
-                by_run: by_run.clone(),
-                by_host: by_host.clone(),
-                reason: reason.clone(),
-            },
-        )],
-        Event::EvidenceVerified { plans: checks, .. } if checks.iter().any(|c| !c.ok()) => {
-            let problems: Vec<String> = checks
-                .iter()
-                .flat_map(|c| {
-                    c.destinations.iter().flat_map(move |d| {
-                        d.problems.iter().map(move |p| {
-                            format!("{} {}: {} ({})", c.plan, d.destination, p.problem, p.object)
-                        })
-                    })
+        })
+        .collect()
+}
+
+/// `run.started`.
+fn started(run: &Run<'_>) -> Built {
+    (
+        EventType::RunStarted,
+        if run.moves_traffic() {
+            Severity::Critical
+        } else {
+            Severity::Info
+        },
+        format!(
+            "{} of {} to {} started",
+            run.mode(),
+            run.plans.join(", "),
+            run.target
+        ),
+        EventDetail::Started {
+            mode: run.mode(),
+            declared_at: run.declared_at,
+            steps: run.steps,
+            host: run.host.to_string(),
+        },
+    )
+}
+
+/// `evidence.mismatch`, when a verification found a pack that no longer
+/// matches.
+fn mismatch(run: &Run<'_>, checks: &[crate::journal::PlanCheck]) -> Option<Built> {
+    let problems: Vec<String> = checks
+        .iter()
+        .flat_map(|c| {
+            c.destinations.iter().flat_map(move |d| {
+                d.problems.iter().map(move |p| {
+                    format!("{} {}: {} ({})", c.plan, d.destination, p.problem, p.object)
                 })
-                .collect();
-            vec![make(
-                EventType::EvidenceMismatch,
-                Severity::Critical,
-                format!(
-                    "the evidence of run {} no longer matches its journal: {} problem(s)",
-                    run.run_id,
-                    problems.len()
-                ),
-                EventDetail::EvidenceMismatch { problems },
-            )]
-        }
-        _ => Vec::new(),
-    }
+            })
+        })
+        .collect();
+    (!problems.is_empty()).then(|| {
+        (
+            EventType::EvidenceMismatch,
+            Severity::Critical,
+            format!(
+                "the evidence of run {} no longer matches its journal: {} problem(s)",
+                run.run_id,
+                problems.len()
+            ),
+            EventDetail::EvidenceMismatch { problems },
+        )
+    })
 }
 
 /// An approval gate's record that asks for an approval: why, the exact
@@ -264,10 +272,23 @@ fn approval(
     plan: &str,
     decision: Decision,
     detail: &serde_json::Value,
-) -> Option<(String, String, Option<chrono::DateTime<chrono::Utc>>)> {
+) -> Option<Built> {
     let d = ApprovalDetail::of(detail)?;
+    let built = |why: String, command: String, approve_by| {
+        (
+            EventType::ApprovalNeeded,
+            run.loud(),
+            format!("{} of {plan} needs approval: {why}", run.mode()),
+            EventDetail::ApprovalNeeded {
+                plan: plan.to_string(),
+                why,
+                command,
+                approve_by,
+            },
+        )
+    };
     if d.emergency == Some(true) && decision == Decision::Override {
-        return Some((
+        return Some(built(
             "an emergency run goes on now and must be approved afterwards".into(),
             format!(
                 "drctl runs approve {} --reason \"<why this failover was right>\"",
@@ -279,10 +300,10 @@ fn approval(
     if decision == Decision::Refuse && d.approved == Some(false) {
         let verb = match run.kind {
             RunKind::Failback => "failback",
-            RunKind::Drill => "drill run",
+            RunKind::Drill => "drill",
             _ => "failover",
         };
-        return Some((
+        return Some(built(
             d.why
                 .unwrap_or_else(|| format!("the {} tier requires approval", run.kind)),
             format!(
