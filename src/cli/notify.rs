@@ -294,13 +294,13 @@ async fn test(
             },
         };
         all_ok &= answer.delivered;
-        rows.push(serde_json::json!({
-            "sink": spec.name,
-            "kind": spec.kind.as_str(),
-            "delivered": answer.delivered,
-            "status": answer.status,
-            "detail": answer.detail,
-        }));
+        rows.push(TestRow {
+            sink: spec.name.clone(),
+            kind: spec.kind.as_str(),
+            delivered: answer.delivered,
+            status: answer.status,
+            detail: answer.detail,
+        });
     }
     match output {
         Output::Json => outln!(
@@ -312,19 +312,42 @@ async fn test(
             for r in &rows {
                 outln!(
                     "  {:<20} {:<12} {}  {}",
-                    r["sink"].as_str().unwrap_or_default(),
-                    r["kind"].as_str().unwrap_or_default(),
-                    if r["delivered"] == true {
+                    r.sink,
+                    r.kind,
+                    if r.delivered {
                         "delivered"
                     } else {
                         "FAILED   "
                     },
-                    r["detail"].as_str().unwrap_or_default()
+                    r.detail
                 );
             }
         }
     }
     Ok(if all_ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// One sink's answer to `notify test`.
+#[derive(serde::Serialize)]
+struct TestRow {
+    sink: String,
+    kind: &'static str,
+    delivered: bool,
+    status: Option<u16>,
+    detail: String,
+}
+
+/// One event owed to one sink (`notify pending`).
+#[derive(serde::Serialize)]
+struct PendingRow {
+    run: String,
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    sink: String,
+    attempts: u32,
+    last: Option<String>,
+    retry_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A journal to look at, with the store that holds it.
@@ -368,15 +391,15 @@ async fn pending(
     let mut rows = Vec::new();
     for (_, run, records) in runs_of(&state, only).await? {
         for o in owed(&records) {
-            rows.push(serde_json::json!({
-                "run": run,
-                "id": o.event.id,
-                "type": o.event.kind.as_str(),
-                "sink": o.sink,
-                "attempts": o.attempts,
-                "last": o.last,
-                "retry_at": o.retry_at,
-            }));
+            rows.push(PendingRow {
+                run: run.clone(),
+                id: o.event.id.clone(),
+                kind: o.event.kind.as_str(),
+                sink: o.sink,
+                attempts: o.attempts,
+                last: o.last,
+                retry_at: o.retry_at,
+            });
         }
     }
     match output {
@@ -386,12 +409,12 @@ async fn pending(
             for r in &rows {
                 outln!(
                     "{}  {}  → {}  attempts {}  next {}  {}",
-                    r["id"].as_str().unwrap_or_default(),
-                    r["type"].as_str().unwrap_or_default(),
-                    r["sink"].as_str().unwrap_or_default(),
-                    r["attempts"],
-                    r["retry_at"].as_str().unwrap_or("now"),
-                    r["last"].as_str().unwrap_or_default()
+                    r.id,
+                    r.kind,
+                    r.sink,
+                    r.attempts,
+                    r.retry_at.map_or("now".into(), |t| t.to_rfc3339()),
+                    r.last.as_deref().unwrap_or_default()
                 );
             }
         }
