@@ -82,6 +82,13 @@ macro_rules! kinds {
     };
 }
 
+impl PlanSpec {
+    /// Every resource, in file order per kind.
+    pub fn resources(&self) -> Vec<ResourceRef<'_>> {
+        refs(self)
+    }
+}
+
 kinds! {
     "database" => Database, database: DatabaseSpec, keys ["id", "engine", "strategy", "regions", "after"];
     "compute" => Compute, compute: ComputeSpec, keys ["id", "active", "standby", "regions", "after"];

@@ -412,12 +412,6 @@ pub struct ResourceRef<'a> {
 }
 
 impl PlanSpec {
-    /// Every resource, in file order per kind (the kinds' one list is
-    /// [`crate::plan::kinds`]).
-    pub fn resources(&self) -> Vec<ResourceRef<'_>> {
-        crate::plan::kinds::refs(self)
-    }
-
     /// Home region (the first).
     pub fn home(&self) -> &str {
         self.plan

@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::switch_control::by_zone;
 use super::{Cx, Finding};
 use crate::cloud::control::{self, Control, ControlState};
 use crate::cloud::{
@@ -399,6 +398,18 @@ async fn check_setup(
         }
     }
     Ok(out)
+}
+
+/// The records of a plan by zone (lower case), for the setup checks.
+pub fn by_zone(records: &[DnsSpec]) -> BTreeMap<String, Vec<&DnsSpec>> {
+    let mut zones: BTreeMap<String, Vec<&DnsSpec>> = BTreeMap::new();
+    for d in records {
+        zones
+            .entry(d.zone.to_ascii_lowercase())
+            .or_default()
+            .push(d);
+    }
+    zones
 }
 
 #[cfg(test)]

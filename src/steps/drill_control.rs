@@ -40,8 +40,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::dns_setup::{self, failover_records, level_name, reading};
-use super::switch_control::{ControlWrite, SwitchControl, by_zone, target_problems, wanted};
+use super::dns_setup::{self, by_zone, failover_records, level_name, reading};
+use super::switch_control::{ControlWrite, SwitchControl, target_problems, wanted};
 use super::verify_resolution::{CONSECUTIVE_ANSWERS, Resolved, VerifyResolution};
 use super::{
     Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, drill_names,

@@ -20,7 +20,6 @@
 //! `verify-resolution` then stops the RTO clock when the names resolve to
 //! the target at the zone's authoritative servers.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -509,18 +508,6 @@ impl Action for SwitchControl {
         }
         .to_output()
     }
-}
-
-/// The records of a plan by zone (lower case), for the setup checks.
-pub fn by_zone(records: &[DnsSpec]) -> BTreeMap<String, Vec<&DnsSpec>> {
-    let mut zones: BTreeMap<String, Vec<&DnsSpec>> = BTreeMap::new();
-    for d in records {
-        zones
-            .entry(d.zone.to_ascii_lowercase())
-            .or_default()
-            .push(d);
-    }
-    zones
 }
 
 #[cfg(test)]
