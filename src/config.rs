@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -132,6 +133,66 @@ pub struct FileSettings {
     /// Notification sinks (`[[notify]]`, docs/notify.md).
     #[serde(default)]
     pub notify: Vec<crate::plan::notify::NotifySpec>,
+    /// `drctl watch` (`[watch]`, docs/watch.md).
+    #[serde(default)]
+    pub watch: WatchFileSettings,
+}
+
+/// `[watch]` in `drctl.toml`: what observers share, and the velocity cap.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchFileSettings {
+    /// The environment variable holding the observers' signing key
+    /// (default `DRCTL_WATCH_KEY`).
+    pub key_env: Option<String>,
+    /// A file holding the observers' signing key (instead of `key_env`).
+    pub key_file: Option<PathBuf>,
+    /// Failovers watch may start per `velocity_window`, across all plans (default 2).
+    pub max_failovers: Option<usize>,
+    /// The velocity cap's window (default `1h`).
+    pub velocity_window: Option<String>,
+    /// Bound on each read of an observation round (default `5s`; never more
+    /// than a plan's interval).
+    pub read_timeout: Option<String>,
+}
+
+/// `[watch]` resolved.
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
+    /// The environment variable holding the signing key.
+    pub key_env: String,
+    /// The file holding the signing key, when set (it wins over `key_env`).
+    pub key_file: Option<PathBuf>,
+    /// Failovers watch may start per `velocity_window`, across all plans.
+    pub max_failovers: usize,
+    /// The velocity cap's window.
+    pub velocity_window: Duration,
+    /// Bound on each read of a round.
+    pub read_timeout: Duration,
+}
+
+impl WatchSettings {
+    fn resolve(f: &WatchFileSettings) -> Result<Self, ConfigError> {
+        let dur = |key: &str, t: &Option<String>, d: Duration| match t {
+            None => Ok(d),
+            Some(t) => crate::plan::duration::parse_duration(t)
+                .map_err(|e| ConfigError::Value(format!("[watch] {key}: {e}"))),
+        };
+        Ok(Self {
+            key_env: f
+                .key_env
+                .clone()
+                .unwrap_or_else(|| "DRCTL_WATCH_KEY".into()),
+            key_file: f.key_file.clone(),
+            max_failovers: f.max_failovers.unwrap_or(2),
+            velocity_window: dur(
+                "velocity_window",
+                &f.velocity_window,
+                Duration::from_secs(3600),
+            )?,
+            read_timeout: dur("read_timeout", &f.read_timeout, Duration::from_secs(5))?,
+        })
+    }
 }
 
 /// Flags that override settings (from the command line).
@@ -181,6 +242,8 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// The team's notification sinks (plans may add their own).
     pub notify: Vec<crate::plan::notify::NotifySpec>,
+    /// `drctl watch`'s settings.
+    pub watch: WatchSettings,
 }
 
 impl Settings {
@@ -244,6 +307,7 @@ impl Settings {
             cloud,
             warnings,
             notify: file.notify.clone(),
+            watch: WatchSettings::resolve(&file.watch)?,
         })
     }
 

@@ -15,7 +15,8 @@
 //! * [`runs`]: the read model: replay, measurement, drill verdicts, cadence;
 //! * [`report`], [`cleanup`]: reports from journals; drill resource removal;
 //! * [`engine`]: runs a graph: lock, gates, executor, resume;
-//! * [`status`], [`config`]: readiness of each standby region; settings.
+//! * [`status`], [`config`]: readiness of each standby region; settings;
+//! * [`watch`]: observers that notice an outage and decide by quorum.
 //!
 //! The command line lives in the binary (`src/main.rs`, `src/cli/`), the only
 //! place where errors become `anyhow` reports and exit codes.
@@ -35,3 +36,4 @@ pub mod runs;
 pub mod state;
 pub mod status;
 pub mod steps;
+pub mod watch;

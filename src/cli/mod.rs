@@ -19,6 +19,7 @@ pub mod report;
 pub mod runs;
 pub mod schedule;
 pub mod status;
+pub mod watch;
 
 pub use error::CliError;
 pub(crate) use error::{out, outln};
@@ -189,6 +190,10 @@ pub enum Command {
     /// Notifications: `notify test` a sink, list `pending` events, `flush` them.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// Notice an outage: observe every plan's regions, decide by quorum
+    /// with the other observers, propose or fail over (`watch veto`,
+    /// `watch status`).
+    Watch(watch::WatchArgs),
     /// Print shell completions (bash, zsh, fish, powershell, elvish).
     Completions(generate::CompletionsArgs),
     /// Print the man page (or write one per command with --out DIR).
@@ -212,6 +217,7 @@ pub async fn run(cli: Cli, settings: drctl::config::Settings) -> Result<Exit, Cl
         Command::Notify(cmd) => notify::run(cmd, &settings).await,
         Command::Schedule(cmd) => schedule::run(cmd, &settings).await,
         Command::Report(args) => report::run(args, &settings).await,
+        Command::Watch(args) => watch::run(args, &settings).await,
         Command::Completions(a) => generate::completions(a),
         Command::Man(a) => generate::man(a),
     }

@@ -186,25 +186,17 @@ pub async fn overdue(
         let event = drctl::notify::build::overdue(plan, last, row.due_by, now, &why);
         let id = drctl::notify::build::overdue_journal(plan.name(), row.due_by);
         let region = event.data.target.clone().unwrap_or_default();
-        let Some(n) = hub.notifier(&state.notices, &id, std::slice::from_ref(plan), &region) else {
-            continue;
-        };
-        let Some(note) = drctl::notify::outbox::notification(event, n.specs()) else {
-            continue;
-        };
         // Created once: a second machine (or the next pass) finds it there,
         // and what it still owes is delivered from it.
-        match drctl::journal::Journal::create(state.notices.clone(), &id).await {
-            Ok(mut j) => {
-                let written = j.append(note).await?;
-                j.flush().await?;
-                drctl::journal::Outbox::send(n.as_ref(), &written);
-            }
-            Err(_) => {
-                let records = drctl::journal::read(state.notices.as_ref(), &id).await?;
-                n.resend(&records);
-            }
-        }
+        drctl::notify::tell_once(
+            &hub,
+            &state.notices,
+            &id,
+            std::slice::from_ref(plan),
+            &region,
+            event,
+        )
+        .await?;
     }
     Ok(())
 }

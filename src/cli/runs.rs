@@ -296,6 +296,11 @@ fn event_line(event: &Event) -> String {
             detail,
         } => format!("cleanup {resource}: {result} ({detail})"),
         Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),
+        Event::Watch {
+            observer,
+            plan,
+            fact,
+        } => format!("watch {observer} {plan}: {}", fact.summary()),
         Event::Notification { event, sinks } => format!(
             "notification {} ({}) for {}: {}",
             event.id,

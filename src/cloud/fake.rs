@@ -30,6 +30,11 @@ pub struct FakeState {
     pub groups: BTreeMap<(String, String), ComputeGroup>,
     /// Replica lag datapoints (seconds) by (region, db id).
     pub lag: BTreeMap<(String, String), Vec<f64>>,
+    /// CloudWatch alarms in ALARM, by (region, name); an alarm absent here
+    /// but in `alarms_ok` is OK; absent from both, missing.
+    pub alarms_firing: std::collections::BTreeSet<(String, String)>,
+    /// CloudWatch alarms that exist and are OK, by (region, name).
+    pub alarms_ok: std::collections::BTreeSet<(String, String)>,
     /// Objects by URL.
     pub objects: BTreeMap<String, Bytes>,
     /// Buckets by `scheme://bucket`.
@@ -773,6 +778,28 @@ impl Metrics for FakeCloud {
             datapoints: points.len(),
             window,
         })
+    }
+
+    async fn alarms_firing(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> Result<Vec<String>, CloudError> {
+        let s = self.state();
+        s.reach("cloudwatch", "DescribeAlarms", "alarms", region)?;
+        Ok(names
+            .iter()
+            .filter_map(|n| {
+                let key = (region.to_string(), n.clone());
+                if s.alarms_firing.contains(&key) {
+                    Some(n.clone())
+                } else if s.alarms_ok.contains(&key) {
+                    None
+                } else {
+                    Some(format!("{n} (missing)"))
+                }
+            })
+            .collect())
     }
 }
 

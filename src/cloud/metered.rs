@@ -558,6 +558,19 @@ impl Metrics for Metered {
         )
         .await
     }
+
+    async fn alarms_firing(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> Result<Vec<String>, CloudError> {
+        self.meter(
+            "cloudwatch:DescribeAlarms",
+            region,
+            self.inner.metrics.alarms_firing(region, names),
+        )
+        .await
+    }
 }
 
 #[async_trait]

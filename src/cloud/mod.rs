@@ -222,6 +222,15 @@ pub trait Metrics: Send + Sync {
         db_id: &str,
         window: std::time::Duration,
     ) -> Result<LagReading, CloudError>;
+
+    /// Which of the CloudWatch alarms `names` in `region` are in ALARM
+    /// (DescribeAlarms). An alarm that does not exist is reported as
+    /// `"NAME (missing)"`: a watch that names it expects it to be there.
+    async fn alarms_firing(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> Result<Vec<String>, CloudError>;
 }
 
 /// Object storage (S3 or GCS), addressed by [`ObjectUrl`].

@@ -341,7 +341,10 @@ impl Engine {
             "all".into()
         };
         let me = LockInfo {
-            run_id: journal::new_run_id(&label),
+            run_id: opts
+                .run_id
+                .clone()
+                .unwrap_or_else(|| journal::new_run_id(&label)),
             host: hostname(),
             pid: std::process::id(),
             started: Utc::now(),

@@ -68,6 +68,13 @@ pub struct RunOptions {
     pub slot: Option<DateTime<Utc>>,
     /// Drill even inside a plan's `[drill] blackout` window.
     pub ignore_blackout: bool,
+    /// Set when `drctl watch` starts the run: the decision it came from
+    /// (journaled in the run's flags; reports start the RTO waterfall at
+    /// its first failed observation).
+    pub watch: Option<crate::journal::watch::WatchOrigin>,
+    /// The run's id, when the caller chose it (`drctl watch` journals it
+    /// with its decision before the run starts); else a new one.
+    pub run_id: Option<String>,
 }
 
 /// Where to stop a run as a crash would (fault injection for crash/resume
@@ -129,6 +136,8 @@ impl RunOptions {
             interrupt: None,
             slot: None,
             ignore_blackout: false,
+            watch: None,
+            run_id: None,
         }
     }
 
@@ -152,6 +161,7 @@ impl RunOptions {
                 .mode
                 .is_shadow_drill()
                 .then(|| crate::runs::drill::not_drilled(plans)),
+            watch: self.watch.clone(),
         }
     }
 }

@@ -187,6 +187,15 @@ pub enum Event {
         /// Where the attempt was made.
         host: String,
     },
+    /// What `drctl watch` observed or decided (a watcher's journal).
+    Watch {
+        /// The observer.
+        observer: String,
+        /// The plan.
+        plan: String,
+        /// What.
+        fact: Box<crate::journal::watch::WatchFact>,
+    },
     /// The run ended.
     RunFinished {
         /// How it ended.
@@ -221,6 +230,7 @@ macro_rules! vocabulary {
         }
     };
 }
+pub(crate) use vocabulary;
 
 vocabulary! {
     /// What kind of run a journal records.

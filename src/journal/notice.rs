@@ -185,6 +185,29 @@ pub enum EventDetail {
         /// When a drill was due.
         due: DateTime<Utc>,
     },
+    /// `watch.*`: what `drctl watch` decided for a plan.
+    Watch {
+        /// The plan.
+        plan: String,
+        /// The decision (journal vocabulary: `proposed`, `started`, ...).
+        decision: String,
+        /// The outage episode.
+        episode: String,
+        /// Why, in a sentence.
+        why: String,
+        /// The region judged down (or home, for a failback).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+        /// The exact command a person would run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        /// Propose mode: when the failover starts unless vetoed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<DateTime<Utc>>,
+        /// The observers that judged the region down.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        votes: Vec<String>,
+    },
     /// `evidence.mismatch`.
     EvidenceMismatch {
         /// What is wrong, one line each.

@@ -376,6 +376,9 @@ pub struct RunFlags {
     /// A shadow drill's databases it does not rehearse, per plan.
     #[serde(default)]
     pub not_drilled: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// How `drctl watch` came to start the run (absent: a person started it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<super::watch::WatchOrigin>,
 }
 
 impl RunFlags {

@@ -128,6 +128,72 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// For a long-running process (`drctl watch`): journals the results of
+    /// the notifiers whose attempts have all ended and forgets them; the
+    /// others stay for the next call (or for [`Hub::settle`]).
+    pub async fn settle_done(&self) {
+        let done: Vec<Active> = {
+            let mut active = self.active.lock().expect("active");
+            let (done, busy): (Vec<Active>, Vec<Active>) = std::mem::take(&mut *active)
+                .into_iter()
+                .partition(|(_, _, n)| !n.busy());
+            *active = busy;
+            done
+        };
+        for (run, store, n) in done {
+            if let Err(e) = settle_run(&store, &run, &n).await {
+                tracing::warn!("cannot journal the notifications of {run}: {e}");
+            }
+        }
+    }
+
+    /// Notifications this process journaled whose delivery is still under way.
+    pub fn pending(&self) -> usize {
+        self.active
+            .lock()
+            .expect("active")
+            .iter()
+            .filter(|(_, _, n)| n.busy())
+            .count()
+    }
+}
+
+/// Tells `event` once, however many processes (or machines) try: it is
+/// journaled in a notice journal of its own, `id`, created only once, and
+/// delivered from there like a run's events; a second teller finds the
+/// journal and only sends what it still owes (same event id). `region`:
+/// where SNS and EventBridge publish. `Ok(false)`: told before (or no sink
+/// wants it).
+pub async fn tell_once(
+    hub: &Hub,
+    notices: &Arc<dyn JournalStore>,
+    id: &str,
+    plans: &[crate::plan::Plan],
+    region: &str,
+    event: crate::journal::notice::CloudEvent,
+) -> Result<bool, JournalError> {
+    let Some(n) = hub.notifier(notices, id, plans, region) else {
+        return Ok(false);
+    };
+    let Some(note) = outbox::notification(event, n.specs()) else {
+        return Ok(false);
+    };
+    match crate::journal::Journal::create(notices.clone(), id).await {
+        Ok(mut j) => {
+            let written = j.append(note).await?;
+            j.flush().await?;
+            crate::journal::Outbox::send(n.as_ref(), &written);
+            Ok(true)
+        }
+        Err(_) => {
+            let records = crate::journal::read(notices.as_ref(), id).await?;
+            n.resend(&records);
+            Ok(false)
+        }
+    }
+}
+
 /// Journals a notifier's results and the notifications never written;
 /// whether the run still owes any event.
 async fn settle_run(

@@ -272,6 +272,15 @@ pub fn pagerduty_action(e: &CloudEvent) -> PagerDutyAction {
         (_, EventType::EvidenceMismatch | EventType::ScheduleOverdue | EventType::LockBroken) => {
             PagerDutyAction::Trigger
         }
+        (
+            _,
+            EventType::WatchRegionDown
+            | EventType::WatchProposed
+            | EventType::WatchStarted
+            | EventType::WatchUnfit
+            | EventType::WatchCapped
+            | EventType::WatchVetoed,
+        ) => PagerDutyAction::Trigger,
         (_, EventType::StepFailed) if e.data.run_kind.as_deref() != Some("drill") => {
             PagerDutyAction::Trigger
         }

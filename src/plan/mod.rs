@@ -17,6 +17,7 @@ pub mod source;
 pub mod spec;
 pub mod tiers;
 pub mod validate;
+pub mod watch;
 
 #[cfg(test)]
 mod tests;
@@ -46,6 +47,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// How `drctl watch` treats the plan: its `[watch]` section, with the
+    /// tier's default mode and the built-in defaults.
+    pub fn watch_rules(&self) -> watch::WatchRules {
+        self.spec
+            .watch
+            .clone()
+            .unwrap_or_default()
+            .rules(self.tier.watch)
+    }
+
     /// The S3 Object Lock retention of this plan's evidence objects: the
     /// plan's `[evidence] retention`, else its tier's.
     pub fn evidence_retention(&self) -> Option<spec::RetentionSpec> {
@@ -522,6 +533,17 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
     match keys.as_slice() {
         [_] => &[
             "plan", "evidence", "drill", "database", "compute", "dns", "check", "bucket", "notify",
+            "watch",
+        ],
+        ["watch", _] => &[
+            "mode",
+            "interval",
+            "failures",
+            "quorum",
+            "veto_window",
+            "freshness",
+            "accept_data_loss",
+            "alarms",
         ],
         [table, _] if kinds::TABLES.contains(table) => kinds::keys(table),
         ["notify", _] => &[
@@ -550,6 +572,7 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
             "approval",
             "drill_interval",
             "evidence_retention",
+            "watch",
         ],
         ["tiers", _, "evidence_retention", _] => &["mode", "days"],
         _ => &[],

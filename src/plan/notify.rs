@@ -41,11 +41,35 @@ pub enum EventType {
     /// `drctl notify test`.
     #[serde(rename = "dev.drctl.notify.test")]
     Test,
+    /// Watch: a plan's active region is down by quorum (observe mode).
+    #[serde(rename = "dev.drctl.watch.region_down")]
+    WatchRegionDown,
+    /// Watch: a failover is proposed and starts after the veto window.
+    #[serde(rename = "dev.drctl.watch.proposed")]
+    WatchProposed,
+    /// Watch: a proposed failover was vetoed.
+    #[serde(rename = "dev.drctl.watch.vetoed")]
+    WatchVetoed,
+    /// Watch: it started a failover.
+    #[serde(rename = "dev.drctl.watch.failover_started")]
+    WatchStarted,
+    /// Watch: the region is down but no standby is fit.
+    #[serde(rename = "dev.drctl.watch.unfit")]
+    WatchUnfit,
+    /// Watch: the velocity cap turned a start into a proposal.
+    #[serde(rename = "dev.drctl.watch.capped")]
+    WatchCapped,
+    /// Watch: home has recovered; a failback is proposed (never started).
+    #[serde(rename = "dev.drctl.watch.failback_proposed")]
+    WatchFailbackProposed,
+    /// Watch: an observer alone sees a region down (its own network?).
+    #[serde(rename = "dev.drctl.watch.observer_suspect")]
+    WatchSuspect,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 17] = [
         Self::RunStarted,
         Self::ApprovalNeeded,
         Self::StepFailed,
@@ -55,6 +79,14 @@ impl EventType {
         Self::EvidenceMismatch,
         Self::LockBroken,
         Self::Test,
+        Self::WatchRegionDown,
+        Self::WatchProposed,
+        Self::WatchVetoed,
+        Self::WatchStarted,
+        Self::WatchUnfit,
+        Self::WatchCapped,
+        Self::WatchFailbackProposed,
+        Self::WatchSuspect,
     ];
 
     /// The CloudEvents `type` string.
@@ -69,6 +101,14 @@ impl EventType {
             Self::EvidenceMismatch => "dev.drctl.evidence.mismatch",
             Self::LockBroken => "dev.drctl.lock.broken",
             Self::Test => "dev.drctl.notify.test",
+            Self::WatchRegionDown => "dev.drctl.watch.region_down",
+            Self::WatchProposed => "dev.drctl.watch.proposed",
+            Self::WatchVetoed => "dev.drctl.watch.vetoed",
+            Self::WatchStarted => "dev.drctl.watch.failover_started",
+            Self::WatchUnfit => "dev.drctl.watch.unfit",
+            Self::WatchCapped => "dev.drctl.watch.capped",
+            Self::WatchFailbackProposed => "dev.drctl.watch.failback_proposed",
+            Self::WatchSuspect => "dev.drctl.watch.observer_suspect",
         }
     }
 

@@ -39,6 +39,9 @@ pub struct PlanSpec {
     /// Who is told of the plan's runs (besides `drctl.toml`'s sinks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::plan::notify::NotifySpec>,
+    /// What `drctl watch` may do about an outage of the plan's active region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<crate::plan::watch::WatchSpec>,
 }
 
 /// The `[plan]` table.

@@ -40,6 +40,10 @@ pub struct Tier {
     /// `[evidence] retention` overrides it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence_retention: Option<super::spec::RetentionSpec>,
+    /// What `drctl watch` may do for the tier's plans by default (a plan's
+    /// `[watch] mode` overrides it; `None`: observe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<super::watch::WatchMode>,
 }
 
 mod secs {
@@ -67,6 +71,9 @@ pub struct TierSpec {
     /// governance, 365 days.
     #[serde(default = "default_retention")]
     pub evidence_retention: Option<super::spec::RetentionSpec>,
+    /// `drctl watch`'s default mode for the tier's plans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<super::watch::WatchMode>,
 }
 
 fn default_approval() -> Approval {
@@ -115,6 +122,7 @@ pub fn builtin() -> BTreeMap<String, Tier> {
                 drill_interval: Duration::from_secs(interval_days * 86_400),
                 rank: rank_of(name),
                 evidence_retention: default_retention(),
+                watch: None,
             },
         )
     };

@@ -175,6 +175,7 @@ pub fn check_tier(
         drill_interval: interval,
         rank: super::tiers::rank_of(name),
         evidence_retention: spec.evidence_retention,
+        watch: spec.watch,
     })
 }
 
@@ -229,6 +230,7 @@ pub fn check_plan(
     check_evidence(c, spec);
     check_drill(c, spec);
     check_notify(c, spec);
+    check_watch(c, spec, tier.as_ref());
     check_after(c, &ix);
     check_cycle(c, spec, &ix);
     (c.diagnostics.len() == before).then_some(tier).flatten()
@@ -662,7 +664,15 @@ fn check_drill(c: &mut Checker<'_>, spec: &PlanSpec) {
     }
 }
 
-/// `after` names other resources of the plan.
+/// `[watch]`: its own problems (durations, an auto mode that one observer
+/// could trigger, alarms in regions the plan does not have).
+fn check_watch(c: &mut Checker<'_>, spec: &PlanSpec, tier: Option<&Tier>) {
+    let Some(w) = &spec.watch else { return };
+    for (key, message, hint) in w.problems(&spec.plan.regions, tier.and_then(|t| t.watch)) {
+        c.error(path!["watch", key.as_str()], message, hint);
+    }
+}
+
 /// `[[notify]]` entries: each sink's own problems (a URL written in the
 /// plan among them), and names unique within the plan.
 fn check_notify(c: &mut Checker<'_>, spec: &PlanSpec) {

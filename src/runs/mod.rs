@@ -13,6 +13,7 @@ pub mod measure;
 pub mod replay;
 pub mod run_report;
 pub mod schedule;
+pub mod watch;
 
 pub use replay::{StepState, replay};
 pub use run_report::{GateRecord, RunReport, build_report, report_from_records};

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome};
 use crate::journal::{Fence, JournalStore, RunKind};
 
+pub mod board;
 pub mod clock;
 pub mod files;
 pub mod lease;
@@ -167,6 +168,13 @@ pub struct State {
     /// their own, beside the runs' (`notices/`), so that they are delivered
     /// from an outbox like a run's events without showing as runs.
     pub notices: Arc<dyn JournalStore>,
+    /// The journals of `drctl watch` observers (`watch/`): their
+    /// observations as they change and their decisions.
+    pub watch: Arc<dyn JournalStore>,
+    /// Small shared objects beside the journals (`watch/board/`): each
+    /// observer's latest observations, each outage episode's proposal, veto
+    /// and start claim.
+    pub board: Arc<dyn board::Board>,
     /// The plan locks.
     pub locks: Arc<dyn LockStore>,
 }
@@ -186,6 +194,8 @@ impl State {
             location: StateLocation::Dir(dir.clone()),
             journals: Arc::new(FileStore::new(&dir)),
             notices: Arc::new(FileStore::new(dir.join("notices"))),
+            watch: Arc::new(FileStore::new(dir.join("watch"))),
+            board: Arc::new(board::DirBoard::new(dir.join("watch").join("board"))),
             locks: Arc::new(local::LocalLocks::new(dir)),
         }
     }
@@ -215,6 +225,16 @@ pub async fn open(
                     objects.clone(),
                     via,
                     base.join("notices"),
+                )),
+                watch: Arc::new(objects::ObjectJournalStore::new(
+                    objects.clone(),
+                    via,
+                    base.join("watch"),
+                )),
+                board: Arc::new(board::ObjectBoard::new(
+                    objects.clone(),
+                    via,
+                    base.join("watch/board"),
                 )),
                 locks: Arc::new(lease::LeaseLocks::new(objects, via, base.clone(), times)),
             })

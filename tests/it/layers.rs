@@ -22,7 +22,7 @@ const FLOORS: &[&[&str]] = &[
     &["runs"],
     &["report", "cleanup", "notify"],
     &["engine"],
-    &["status", "config"],
+    &["status", "config", "watch"],
 ];
 
 /// Floors inside a folder, from the ground up, where the folder has a

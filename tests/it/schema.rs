@@ -296,6 +296,34 @@ fn every_notification_event_type_matches_its_published_schema() {
             },
         ),
     ];
+    let watch = |kind: EventType, decision: &str| {
+        (
+            kind,
+            EventDetail::Watch {
+                plan: "p".into(),
+                decision: decision.into(),
+                episode: "p/us-west-2/start/0".into(),
+                why: "2 of 3 observers saw us-west-2 fail 3 times in a row".into(),
+                region: Some("us-west-2".into()),
+                command: Some("drctl failover --plan p --to us-east-1 --emergency".into()),
+                deadline: Some(at),
+                votes: vec!["a".into(), "b".into()],
+            },
+        )
+    };
+    let details: Vec<(EventType, EventDetail)> = details
+        .into_iter()
+        .chain([
+            watch(EventType::WatchRegionDown, "region_down"),
+            watch(EventType::WatchProposed, "proposed"),
+            watch(EventType::WatchVetoed, "vetoed"),
+            watch(EventType::WatchStarted, "started"),
+            watch(EventType::WatchUnfit, "unfit"),
+            watch(EventType::WatchCapped, "capped"),
+            watch(EventType::WatchFailbackProposed, "failback_proposed"),
+            watch(EventType::WatchSuspect, "suspect"),
+        ])
+        .collect();
     assert_eq!(details.len(), EventType::ALL.len(), "one event per type");
     for (kind, detail) in details {
         let e = CloudEvent {

@@ -1,4 +1,4 @@
-//! CloudWatch: the `ReplicaLag` metric of RDS replicas.
+//! CloudWatch: the `ReplicaLag` metric of RDS replicas, and the state of the alarms a plan's `[watch]` names.
 
 use std::time::Duration;
 
@@ -113,5 +113,42 @@ impl crate::cloud::Metrics for CloudWatchMetrics {
             datapoints: points.len(),
             window,
         })
+    }
+
+    async fn alarms_firing(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> Result<Vec<String>, CloudError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribeAlarms",
+            resource: &names.join(","),
+            region,
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .describe_alarms()
+                .set_alarm_names(Some(names.to_vec()))
+                .send()
+        })
+        .await?;
+        let states: std::collections::BTreeMap<&str, &str> = out
+            .metric_alarms()
+            .iter()
+            .filter_map(|a| Some((a.alarm_name()?, a.state_value()?.as_str())))
+            .collect();
+        Ok(names
+            .iter()
+            .filter_map(|n| match states.get(n.as_str()) {
+                Some(&"ALARM") => Some(n.clone()),
+                Some(_) => None,
+                None => Some(format!("{n} (missing)")),
+            })
+            .collect())
     }
 }

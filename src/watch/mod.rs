@@ -1,0 +1,826 @@
+//! `drctl watch`: notice an outage, decide by quorum, propose or fail
+//! over, and never fail over by mistake (docs/watch.md).
+//!
+//! # Why it is built this way
+//!
+//! Automatic failover is where DR tools do damage: a partition read as an
+//! outage, a flapping check, one vantage point whose own network broke. So
+//! a watcher is one of several *observers* (processes on different
+//! machines, ideally in different clouds) that each observe every plan's
+//! regions ([`observe`]) and publish a signed report to the shared state
+//! ([`shared`]); each then reads everyone's reports and decides alone, by
+//! the same pure rules ([`decide`]): a region is down only when a quorum
+//! of fresh observers has each seen it fail several times in a row. What
+//! only one may do is settled by create-only writes on the state's board:
+//! one proposal, one veto, one start claim per *episode* (the plan's active
+//! region since the run that made it active), and the failover itself is an
+//! ordinary run under the plan's lease. An observer that cannot reach the
+//! shared state cannot publish, count or claim, so it never acts.
+//!
+//! Every change of view, quorum and decision is journaled in the watcher's
+//! own journal (`watch/` in the state); a run watch starts carries the
+//! decision (`RunFlags::watch`), which is how a report's RTO starts at the
+//! first failed observation. A round is: read the runs (active region,
+//! episode, velocity), observe, publish, read the others, decide, act, and
+//! update the metrics.
+
+pub mod decide;
+pub mod metrics;
+pub mod observe;
+pub mod shared;
+pub mod tell;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use self::decide::{Next, Proposal, RegionView, Report, Situation, Verdict};
+use self::metrics::{ObservationLabels, ObserverLabels, WatchMetrics};
+use crate::cloud::Clouds;
+use crate::journal::event::{Event, Record};
+use crate::journal::watch::{WatchDecision, WatchFact, WatchOrigin};
+use crate::journal::{Journal, JournalError};
+use crate::notify::Hub;
+use crate::plan::Plan;
+use crate::runs::watch::{PlanHistory, Switch, history, started_by_watch, switches};
+use crate::state::State;
+
+/// Starts a failover that watch decided (the CLI builds the engine).
+#[async_trait]
+pub trait Starter: Send + Sync {
+    /// Starts failing `plan` over to `target` as an emergency run carrying
+    /// `origin`; returns when the run has begun (or could not), not when it
+    /// ends: a message for the watcher's journal.
+    async fn start(&self, plan: &Plan, target: &str, origin: WatchOrigin)
+    -> Result<String, String>;
+}
+
+/// How a watcher is set up.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// This observer's name (unique among observers).
+    pub observer: String,
+    /// The key observers sign their reports with.
+    pub key: Vec<u8>,
+    /// Failovers watch may start per `velocity_window`, across all plans.
+    pub max_failovers: usize,
+    /// The window of the velocity cap.
+    pub velocity_window: Duration,
+    /// Bound on each read of a round.
+    pub read_timeout: Duration,
+}
+
+/// What `/healthz` answers from.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    /// When the last round ended.
+    pub last_round: Option<DateTime<Utc>>,
+    /// Whether the shared state answered in it.
+    pub state_ok: bool,
+    /// The shortest interval among the watched plans.
+    pub interval: Duration,
+}
+
+impl Health {
+    /// Healthy: a round ended within three intervals, and the state answered.
+    pub fn ok(&self, now: DateTime<Utc>) -> bool {
+        self.state_ok
+            && self.last_round.is_some_and(|t| {
+                (now - t).to_std().unwrap_or_default() <= self.interval * 3 + Duration::from_secs(5)
+            })
+    }
+}
+
+/// One plan's outcome of a round (what `--once` and `watch status` print).
+#[derive(Debug, Clone)]
+pub struct PlanRound {
+    /// The plan.
+    pub plan: String,
+    /// Its active region by the journals.
+    pub active: String,
+    /// The episode.
+    pub episode: String,
+    /// Every observer's latest report.
+    pub reports: Vec<Report>,
+    /// Reports left out (bad signature, unreadable).
+    pub rejected: Vec<String>,
+    /// The decision (`None`: the shared state did not answer; nothing decided).
+    pub verdict: Option<Verdict>,
+    /// What acting on it did, when it did something.
+    pub acted: Option<String>,
+}
+
+/// A watcher: one observer's state across rounds.
+pub struct Watcher {
+    cfg: WatchConfig,
+    plans: Vec<Plan>,
+    clouds: Clouds,
+    state: State,
+    hub: Option<Arc<Hub>>,
+    starter: Arc<dyn Starter>,
+    /// What `/metrics` serves.
+    pub metrics: Arc<WatchMetrics>,
+    /// What `/healthz` serves.
+    pub health: Arc<Mutex<Health>>,
+    journal: Option<Journal>,
+    views: BTreeMap<(String, String), RegionView>,
+    said: BTreeMap<String, (WatchDecision, String)>,
+    quorum_said: BTreeMap<(String, String), bool>,
+    ended: BTreeMap<String, Vec<Record>>,
+    round: u64,
+    /// The time of the round under way.
+    now: DateTime<Utc>,
+}
+
+impl Watcher {
+    /// A watcher of `plans`.
+    pub fn new(
+        cfg: WatchConfig,
+        plans: Vec<Plan>,
+        clouds: Clouds,
+        state: State,
+        hub: Option<Arc<Hub>>,
+        starter: Arc<dyn Starter>,
+    ) -> Self {
+        let interval = plans
+            .iter()
+            .map(|p| p.watch_rules().interval)
+            .min()
+            .unwrap_or(crate::plan::watch::DEFAULT_INTERVAL);
+        Self {
+            cfg,
+            plans,
+            clouds,
+            state,
+            hub,
+            starter,
+            metrics: Arc::new(WatchMetrics::new()),
+            health: Arc::new(Mutex::new(Health {
+                interval,
+                ..Health::default()
+            })),
+            journal: None,
+            views: BTreeMap::new(),
+            said: BTreeMap::new(),
+            quorum_said: BTreeMap::new(),
+            ended: BTreeMap::new(),
+            round: 0,
+            now: Utc::now(),
+        }
+    }
+
+    /// The shortest interval among the plans (the loop's period).
+    pub fn interval(&self) -> Duration {
+        self.health.lock().map(|h| h.interval).unwrap_or_default()
+    }
+
+    /// This watcher's journal, once it has one.
+    pub fn journal_id(&self) -> Option<&str> {
+        self.journal.as_ref().map(Journal::run_id)
+    }
+
+    /// Every run's switches, reading only journals not known to have ended.
+    async fn switches(&mut self) -> Result<Vec<(Vec<String>, Switch)>, JournalError> {
+        let ids = self.state.journals.list().await?;
+        let mut runs = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.ended.get(&id) {
+                runs.push((id, r.clone()));
+                continue;
+            }
+            let text = self.state.journals.read(&id).await?;
+            let records: Vec<Record> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            let over = records
+                .iter()
+                .any(|r| matches!(r.event, Event::RunFinished { .. }));
+            // Only failovers and failbacks matter here; keep the others
+            // as empty so that they are never read again.
+            let kept = match records.first().map(|r| &r.event) {
+                Some(Event::RunStarted { .. }) => records,
+                _ => Vec::new(),
+            };
+            if over {
+                self.ended.insert(id.clone(), kept.clone());
+            }
+            runs.push((id, kept));
+        }
+        Ok(switches(&runs))
+    }
+
+    async fn journal(&mut self, plan: &str, fact: WatchFact) {
+        if self.journal.is_none() {
+            let id = crate::journal::new_run_id(&format!("watch-{}", self.cfg.observer));
+            match Journal::create(self.state.watch.clone(), &id).await {
+                Ok(mut j) => {
+                    let began = WatchFact::Began {
+                        plans: self.plans.iter().map(|p| p.name().to_string()).collect(),
+                        host: crate::state::hostname(),
+                    };
+                    let _ = j
+                        .append(Event::Watch {
+                            observer: self.cfg.observer.clone(),
+                            plan: String::new(),
+                            fact: Box::new(began),
+                        })
+                        .await;
+                    self.journal = Some(j);
+                }
+                Err(e) => {
+                    tracing::warn!("watch: cannot create this observer's journal: {e}");
+                    return;
+                }
+            }
+        }
+        if let Some(j) = self.journal.as_mut() {
+            let r = j
+                .append(Event::Watch {
+                    observer: self.cfg.observer.clone(),
+                    plan: plan.to_string(),
+                    fact: Box::new(fact),
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::warn!("watch: cannot journal: {e}");
+                // The journal's end is unknown: start a new one next time.
+                self.journal = None;
+            }
+        }
+    }
+
+    /// One round over every plan, now.
+    pub async fn round(&mut self) -> Vec<PlanRound> {
+        self.round_at(Utc::now()).await
+    }
+
+    /// One round over every plan, at `now` (tests drive the clock).
+    pub async fn round_at(&mut self, now: DateTime<Utc>) -> Vec<PlanRound> {
+        self.round += 1;
+        self.now = now;
+        let switches = match self.switches().await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(
+                    "watch: the shared state does not answer ({e}): this observer publishes, counts and acts on nothing until it does"
+                );
+                None
+            }
+        };
+        let observed = futures::future::join_all(self.plans.iter().map(|p| {
+            let rules = p.watch_rules();
+            let clouds = self.clouds.clone();
+            let timeout = self
+                .cfg
+                .read_timeout
+                .min(rules.interval.max(Duration::from_secs(1)));
+            async move { observe::observe(&clouds, p, &rules, timeout).await }
+        }))
+        .await;
+        let mut out = Vec::new();
+        let mut state_ok = switches.is_some();
+        for (i, signals) in observed.into_iter().enumerate() {
+            let plan = self.plans[i].clone();
+            let r = self
+                .plan_round(&plan, signals, switches.as_deref(), now)
+                .await;
+            state_ok &= r.verdict.is_some();
+            out.push(r);
+        }
+        if let Some(hub) = &self.hub {
+            hub.settle_done().await;
+            self.metrics
+                .notifications_pending
+                .set(i64::try_from(hub.pending()).unwrap_or(i64::MAX));
+        }
+        self.metrics.state_reachable.set(i64::from(state_ok));
+        self.metrics
+            .last_round
+            .set(now.timestamp_millis() as f64 / 1000.0);
+        if let Ok(mut h) = self.health.lock() {
+            h.last_round = Some(now);
+            h.state_ok = state_ok;
+        }
+        out
+    }
+
+    /// Updates this observer's views of `plan` from a round's signals,
+    /// journaling what changed; its report.
+    async fn own_report(
+        &mut self,
+        plan: &Plan,
+        signals: BTreeMap<String, decide::Signals>,
+        now: DateTime<Utc>,
+    ) -> Report {
+        let rules = plan.watch_rules();
+        let impaired = observe::impaired(&signals);
+        let mut regions = BTreeMap::new();
+        for (region, s) in signals {
+            let key = (plan.name().to_string(), region.clone());
+            let prev = self.views.get(&key);
+            let view = decide::update(prev, &s, rules.failures, now);
+            let changed = prev.is_none_or(|p| p.ok != view.ok)
+                || (!view.ok && view.failures == rules.failures);
+            if changed && (prev.is_some() || !view.ok) {
+                self.journal(
+                    plan.name(),
+                    WatchFact::Observed {
+                        region: region.clone(),
+                        ok: view.ok,
+                        failures: view.failures,
+                        detail: view.detail.clone(),
+                    },
+                )
+                .await;
+            }
+            let m = &self.metrics;
+            m.observations
+                .get_or_create(&ObservationLabels {
+                    plan: plan.name().to_string(),
+                    region: region.clone(),
+                    observer: self.cfg.observer.clone(),
+                    result: if view.ok { "ok" } else { "fail" }.into(),
+                })
+                .inc();
+            m.consecutive_failures
+                .get_or_create(&ObserverLabels {
+                    plan: plan.name().to_string(),
+                    region: region.clone(),
+                    observer: self.cfg.observer.clone(),
+                })
+                .set(i64::from(view.failures));
+            if let Some(lag) = view.lag_seconds {
+                m.replica_lag
+                    .get_or_create(&WatchMetrics::region(plan.name(), &region))
+                    .set(lag);
+            }
+            self.views.insert(key, view.clone());
+            regions.insert(region, view);
+        }
+        Report {
+            observer: self.cfg.observer.clone(),
+            plan: plan.name().to_string(),
+            at: now,
+            round: self.round,
+            impaired,
+            regions,
+        }
+    }
+
+    async fn plan_round(
+        &mut self,
+        plan: &Plan,
+        signals: BTreeMap<String, decide::Signals>,
+        switches: Option<&[(Vec<String>, Switch)]>,
+        now: DateTime<Utc>,
+    ) -> PlanRound {
+        let mine = self.own_report(plan, signals, now).await;
+        let hist = history(plan.name(), plan.home(), switches.unwrap_or_default());
+        let mut r = PlanRound {
+            plan: plan.name().to_string(),
+            active: hist.active.clone(),
+            episode: hist.episode(plan.name()),
+            reports: vec![mine.clone()],
+            rejected: Vec::new(),
+            verdict: None,
+            acted: None,
+        };
+        let Some(switches) = switches else {
+            return r;
+        };
+        // Publish, then read everyone's: a failure of either means this
+        // observer is cut off from the others, and it does nothing.
+        let board = self.state.board.clone();
+        let read = async {
+            shared::put_report(board.as_ref(), &self.cfg.key, &mine).await?;
+            read_shared(
+                board.as_ref(),
+                &self.cfg.key,
+                plan.name(),
+                &hist.episode(plan.name()),
+            )
+            .await
+        };
+        let seen = match read.await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("watch: {e}; this observer does not act on {}", plan.name());
+                return r;
+            }
+        };
+        let episode = seen.episode.clone();
+        r.episode = episode.clone();
+        let held_by = self.holder(plan.name()).await;
+        let since = now - chrono::Duration::from_std(self.cfg.velocity_window).unwrap_or_default();
+        let velocity = (started_by_watch(switches, since), self.cfg.max_failovers);
+        let rules = plan.watch_rules();
+        let verdict = verdict(plan, &hist, &seen, held_by, velocity, now);
+        self.record(plan, &hist, &episode, &verdict, &rules).await;
+        let (acted, changed) = self.act(plan, &hist, &episode, &verdict).await;
+        r.acted = acted;
+        let verdict = changed.unwrap_or(verdict);
+        // The region answers again (by quorum, nobody sees it down): an
+        // episode in which something was proposed, vetoed or told is over,
+        // and the next outage is judged afresh.
+        if seen.active
+            && verdict.decision == WatchDecision::Healthy
+            && decide::answers(&seen.reports, &hist.active, &rules, now)
+            && !seen.board.closed
+        {
+            match shared::close_episode(board.as_ref(), &episode, &self.cfg.observer).await {
+                Ok(true) => {
+                    r.acted = Some(format!(
+                        "closed the episode {episode}: {} answers again",
+                        hist.active
+                    ))
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!("watch: {e}"),
+            }
+        }
+        r.reports = seen.reports;
+        r.rejected = seen.rejected;
+        r.verdict = Some(verdict);
+        r
+    }
+
+    /// The run holding `plan`'s lock, when one does.
+    async fn holder(&self, plan: &str) -> Option<String> {
+        let status = self.state.locks.status(&[plan.to_string()]).await.ok()?;
+        status
+            .into_iter()
+            .find(|s| s.state == "held")
+            .and_then(|s| s.holder.map(|h| h.run_id))
+    }
+
+    /// Journals the quorum and the decision when they change; metrics.
+    async fn record(
+        &mut self,
+        plan: &Plan,
+        hist: &PlanHistory,
+        episode: &str,
+        v: &Verdict,
+        rules: &crate::plan::watch::WatchRules,
+    ) {
+        let name = plan.name().to_string();
+        let key = (name.clone(), hist.active.clone());
+        if self.quorum_said.get(&key) != Some(&v.tally.reached)
+            && (v.tally.reached || self.quorum_said.contains_key(&key))
+        {
+            self.journal(
+                &name,
+                WatchFact::Quorum {
+                    region: hist.active.clone(),
+                    down: v.tally.down.clone(),
+                    up: v.tally.up.clone(),
+                    ignored: v.tally.ignored.clone(),
+                    quorum: rules.quorum,
+                    reached: v.tally.reached,
+                },
+            )
+            .await;
+        }
+        self.quorum_said.insert(key, v.tally.reached);
+        let now_said = (v.decision, episode.to_string());
+        if self.said.get(&name) != Some(&now_said) {
+            self.journal(
+                &name,
+                WatchFact::Decided {
+                    episode: episode.to_string(),
+                    decision: v.decision,
+                    why: v.why.clone(),
+                    region: v.region.clone(),
+                    target: v.target.clone(),
+                    command: v.command.clone(),
+                    deadline: v.deadline,
+                    detected_at: v.tally.detected_at,
+                    run_id: None,
+                },
+            )
+            .await;
+            self.metrics
+                .decisions
+                .get_or_create(&metrics::DecisionLabels {
+                    plan: name.clone(),
+                    decision: v.decision.as_str().to_string(),
+                })
+                .inc();
+            self.said.insert(name.clone(), now_said);
+        }
+        let m = &self.metrics;
+        let region = WatchMetrics::region(&name, &hist.active);
+        m.down_votes
+            .get_or_create(&region)
+            .set(i64::try_from(v.tally.down.len()).unwrap_or(0));
+        m.quorum_reached
+            .get_or_create(&region)
+            .set(i64::from(v.tally.reached));
+        m.quorum
+            .get_or_create(&WatchMetrics::plan(&name))
+            .set(i64::from(rules.quorum));
+        m.observers_fresh
+            .get_or_create(&WatchMetrics::plan(&name))
+            .set(i64::try_from(v.tally.down.len() + v.tally.up.len()).unwrap_or(0));
+        m.rpo
+            .get_or_create(&WatchMetrics::plan(&name))
+            .set(plan.tier.rpo.as_secs_f64());
+    }
+
+    /// Tells people once, from a notice journal of the episode and decision.
+    async fn tell(&self, plan: &Plan, episode: &str, v: &Verdict, observer: Option<&str>) {
+        let marker = format!("told-{}", v.decision);
+        let _ = shared::create_once(self.state.board.as_ref(), episode, &marker, &self.now).await;
+        let Some(hub) = &self.hub else { return };
+        let id = tell::journal_id(episode, v.decision, observer);
+        let Some(event) = tell::event(plan, v, episode, &id, self.now) else {
+            return;
+        };
+        let region = v
+            .target
+            .clone()
+            .or_else(|| {
+                plan.regions()
+                    .iter()
+                    .find(|r| Some(*r) != v.region.as_ref())
+                    .cloned()
+            })
+            .unwrap_or_else(|| plan.home().to_string());
+        if let Err(e) = crate::notify::tell_once(
+            hub,
+            &self.state.notices,
+            &id,
+            std::slice::from_ref(plan),
+            &region,
+            event,
+        )
+        .await
+        {
+            tracing::warn!("watch: cannot journal the notification {id}: {e}");
+        }
+    }
+
+    /// Acts on a decision: what it did, in a line.
+    async fn act(
+        &mut self,
+        plan: &Plan,
+        hist: &PlanHistory,
+        episode: &str,
+        v: &Verdict,
+    ) -> (Option<String>, Option<Verdict>) {
+        let board = self.state.board.clone();
+        match &v.next {
+            Next::Nothing => (None, None),
+            Next::Tell(what) => {
+                let observer = (*what == "suspect").then(|| v.tally.down.join("+"));
+                self.tell(plan, episode, v, observer.as_deref()).await;
+                (Some(format!("told: {}", v.decision)), None)
+            }
+            Next::Propose(p) => {
+                let p = Proposal {
+                    observer: self.cfg.observer.clone(),
+                    ..p.clone()
+                };
+                match shared::create_once(board.as_ref(), episode, "proposal", &p).await {
+                    Ok(true) => {
+                        self.tell(plan, episode, v, None).await;
+                        let did = format!(
+                            "proposed the failover to {} (starts at {})",
+                            p.target, p.deadline
+                        );
+                        (Some(did), None)
+                    }
+                    Ok(false) => (None, None),
+                    Err(e) => {
+                        tracing::warn!("watch: {e}");
+                        (None, None)
+                    }
+                }
+            }
+            Next::Start(p) => self.start(plan, hist, episode, v, p).await,
+        }
+    }
+
+    async fn start(
+        &mut self,
+        plan: &Plan,
+        hist: &PlanHistory,
+        episode: &str,
+        v: &Verdict,
+        p: &Proposal,
+    ) -> (Option<String>, Option<Verdict>) {
+        let board = self.state.board.clone();
+        let now = self.now;
+        // The proposal stays the episode's record of the decision (auto
+        // mode writes one with a deadline of now).
+        let proposal = Proposal {
+            observer: self.cfg.observer.clone(),
+            ..p.clone()
+        };
+        let _ = shared::create_once(board.as_ref(), episode, "proposal", &proposal).await;
+        // The velocity cap, settled on the board: the journals' count (in
+        // `decide`) may not yet show a start another observer (or this one,
+        // for another plan, this round) just made.
+        match shared::claim_slot(
+            board.as_ref(),
+            self.cfg.velocity_window,
+            self.cfg.max_failovers,
+            episode,
+            now,
+        )
+        .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                let capped = Verdict {
+                    decision: WatchDecision::Capped,
+                    why: format!(
+                        "{}; but the velocity cap ({} failover(s) per {}) is reached: proposed, not started",
+                        v.why,
+                        self.cfg.max_failovers,
+                        crate::plan::duration::format_duration(self.cfg.velocity_window)
+                    ),
+                    next: Next::Nothing,
+                    ..v.clone()
+                };
+                self.journal(
+                    plan.name(),
+                    WatchFact::Decided {
+                        episode: episode.to_string(),
+                        decision: WatchDecision::Capped,
+                        why: capped.why.clone(),
+                        region: capped.region.clone(),
+                        target: capped.target.clone(),
+                        command: capped.command.clone(),
+                        deadline: None,
+                        detected_at: Some(p.detected_at),
+                        run_id: None,
+                    },
+                )
+                .await;
+                self.said.insert(
+                    plan.name().to_string(),
+                    (WatchDecision::Capped, episode.to_string()),
+                );
+                self.tell(plan, episode, &capped, None).await;
+                return (Some(capped.why.clone()), Some(capped));
+            }
+            Err(e) => {
+                tracing::warn!("watch: cannot claim a velocity slot for {episode}: {e}");
+                return (None, None);
+            }
+        }
+        let claim = shared::Claim {
+            observer: self.cfg.observer.clone(),
+            at: now,
+            target: p.target.clone(),
+        };
+        match shared::create_once(board.as_ref(), episode, "start", &claim).await {
+            Ok(true) => {}
+            Ok(false) => return (None, None),
+            Err(e) => {
+                tracing::warn!("watch: cannot claim the start of {episode}: {e}");
+                return (None, None);
+            }
+        }
+        let origin = WatchOrigin {
+            observer: self.cfg.observer.clone(),
+            journal: self.journal_id().unwrap_or_default().to_string(),
+            episode: episode.to_string(),
+            region: hist.active.clone(),
+            mode: plan.watch_rules().mode.as_str().to_string(),
+            detected_at: p.detected_at,
+            quorum_at: p.quorum_at,
+            decided_at: now,
+            votes: p.votes.clone(),
+        };
+        self.tell(plan, episode, v, None).await;
+        let result = self.starter.start(plan, &p.target, origin).await;
+        let (run_id, why) = match &result {
+            Ok(run) => (
+                Some(run.clone()),
+                format!("started the failover to {}: {run}", p.target),
+            ),
+            Err(e) => (
+                None,
+                format!("could not start the failover to {}: {e}", p.target),
+            ),
+        };
+        self.journal(
+            plan.name(),
+            WatchFact::Decided {
+                episode: episode.to_string(),
+                decision: WatchDecision::Started,
+                why: why.clone(),
+                region: Some(hist.active.clone()),
+                target: Some(p.target.clone()),
+                command: v.command.clone(),
+                deadline: None,
+                detected_at: Some(p.detected_at),
+                run_id,
+            },
+        )
+        .await;
+        (Some(why), None)
+    }
+
+    /// Journals what the hub still holds and ends the journal's writes.
+    pub async fn close(&mut self) {
+        if let Some(j) = self.journal.as_mut() {
+            let _ = j.flush().await;
+        }
+    }
+}
+
+/// What the shared state says of one plan: everyone's reports and the
+/// current episode's board (read by a watcher's round and by `watch status`).
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// Every observer's latest report that verifies.
+    pub reports: Vec<Report>,
+    /// Reports left out, with why.
+    pub rejected: Vec<String>,
+    /// The current episode.
+    pub episode: String,
+    /// What its board holds.
+    pub board: decide::Episode,
+    /// Whether anything was written for it (a proposal, a veto, a notice).
+    pub active: bool,
+}
+
+/// Reads what the shared state says of `plan` (`base`: its episode by the
+/// journals, before the board numbers it).
+pub async fn read_shared(
+    board: &dyn crate::state::board::Board,
+    key: &[u8],
+    plan: &str,
+    base: &str,
+) -> Result<Shared, crate::state::board::BoardError> {
+    let (reports, rejected) = shared::reports(board, key, plan).await?;
+    let episode = shared::current_episode(board, base).await?;
+    let ep = shared::episode(board, &episode).await?;
+    let active = !board
+        .list(&format!("episodes/{episode}/"))
+        .await?
+        .is_empty();
+    Ok(Shared {
+        reports,
+        rejected,
+        episode,
+        board: ep,
+        active,
+    })
+}
+
+/// Decides for `plan` from what the shared state says.
+pub fn verdict(
+    plan: &Plan,
+    hist: &PlanHistory,
+    seen: &Shared,
+    held_by: Option<String>,
+    velocity: (usize, usize),
+    now: DateTime<Utc>,
+) -> Verdict {
+    let rules = plan.watch_rules();
+    decide::decide(&Situation {
+        plan: plan.name(),
+        home: plan.home(),
+        regions: plan.regions(),
+        rules: &rules,
+        rpo: plan.tier.rpo,
+        checks_before_scaling: !plan.spec.compute.is_empty()
+            && plan.spec.compute.iter().all(|c| c.standby.desired > 0),
+        history: hist,
+        held_by,
+        reports: &seen.reports,
+        episode: &seen.board,
+        velocity,
+        now,
+    })
+}
+
+/// Vetoes `plan`'s current episode: `Ok(true)` when this call vetoed it,
+/// `Ok(false)` when it was vetoed already.
+pub async fn veto(
+    state: &State,
+    plan: &Plan,
+    by: &str,
+    reason: &str,
+    runs: &[(String, Vec<Record>)],
+) -> Result<(bool, String), crate::state::board::BoardError> {
+    let hist = history(plan.name(), plan.home(), &switches(runs));
+    let episode = shared::current_episode(state.board.as_ref(), &hist.episode(plan.name())).await?;
+    let v = shared::Veto {
+        by: by.to_string(),
+        reason: reason.to_string(),
+        at: Utc::now(),
+    };
+    let created = shared::create_once(state.board.as_ref(), &episode, "veto", &v).await?;
+    Ok((created, episode))
+}

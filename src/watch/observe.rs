@@ -1,0 +1,166 @@
+//! Observe: one round of reads of one plan, every region at once, each read
+//! bounded. Nothing is judged here (that is `decide.rs`); a read that does
+//! not answer in time is recorded as what it is, a failed signal.
+//!
+//! The signals, per region: whether its API answers at all (a describe of
+//! the plan's database, else its compute group, made once, without
+//! retries: a region that does not answer should cost the round its
+//! timeout and no more), the plan's `[[check]]` probes, the CloudWatch
+//! alarms `[watch] alarms` names, and for a region that holds a replica,
+//! the replica's current lag.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use super::decide::Signals;
+use crate::cloud::{CloudError, Clouds, DbRole, ErrorKind};
+use crate::plan::Plan;
+use crate::plan::duration::parse_duration;
+use crate::plan::watch::WatchRules;
+
+/// The window lag is read over: the latest datapoint within it is the lag.
+const LAG_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// Whether an error means the API did not answer (as opposed to an answer
+/// we did not like: a missing instance, a denied call).
+fn unanswered(e: &CloudError) -> bool {
+    matches!(
+        e.kind,
+        ErrorKind::Connection | ErrorKind::Server | ErrorKind::Throttled
+    )
+}
+
+async fn bounded<T>(
+    timeout: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, CloudError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if unanswered(&e) => Err(e.summary()),
+        Ok(Err(e)) => Err(format!("answered: {}", e.summary())),
+        Err(_) => Err(format!("{what}: no answer within {timeout:?}")),
+    }
+}
+
+/// Reads one region's signals.
+async fn region(
+    clouds: &Clouds,
+    plan: &Plan,
+    rules: &WatchRules,
+    region: &str,
+    timeout: Duration,
+) -> Signals {
+    let spec = &plan.spec;
+    let api = async {
+        if let Some(db) = spec.database.iter().find_map(|d| d.regions.get(region)) {
+            let r = bounded(
+                timeout,
+                "rds:DescribeDBInstances",
+                clouds.database.describe_instance(region, db),
+            )
+            .await;
+            return match r {
+                Ok(found) => Ok(found),
+                Err(e) if e.starts_with("answered: ") => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        if let Some(g) = spec.compute.iter().find_map(|c| c.regions.get(region)) {
+            let r = bounded(
+                timeout,
+                "autoscaling:DescribeAutoScalingGroups",
+                clouds.compute.describe_group(region, g),
+            )
+            .await;
+            return match r {
+                Err(e) if !e.starts_with("answered: ") => Err(e),
+                _ => Ok(None),
+            };
+        }
+        Ok(None)
+    };
+    let checks = join_all(spec.check.iter().filter_map(|c| {
+        let url = c.regions.get(region)?.clone();
+        let t = parse_duration(&c.timeout)
+            .unwrap_or(Duration::from_secs(5))
+            .min(timeout);
+        let expect = c.expect_status;
+        let id = c.id.clone();
+        Some(async move {
+            match clouds.probe.get(region, &url, t).await {
+                Ok(a) if a.status == expect => Ok(()),
+                Ok(a) => Err(format!("check {id}: HTTP {} (expected {expect})", a.status)),
+                Err(e) => Err(format!("check {id}: {}", e.summary())),
+            }
+        })
+    }));
+    let alarms = async {
+        let Some(names) = rules.alarms.get(region).filter(|n| !n.is_empty()) else {
+            return Vec::new();
+        };
+        match bounded(
+            timeout,
+            "cloudwatch:DescribeAlarms",
+            clouds.metrics.alarms_firing(region, names),
+        )
+        .await
+        {
+            Ok(firing) => firing,
+            Err(e) => vec![format!("alarms unreadable ({e})")],
+        }
+    };
+    let (api, checks, alarms) = tokio::join!(api, checks, alarms);
+    // The lag of a replica here, when the API said it is one.
+    let replica = match &api {
+        Ok(Some(db)) if matches!(db.role, DbRole::Replica { .. }) => Some(db.id.clone()),
+        _ => None,
+    };
+    let lag = match &replica {
+        Some(id) => bounded(
+            timeout,
+            "cloudwatch:GetMetricData",
+            clouds.metrics.replica_lag(region, id, LAG_WINDOW),
+        )
+        .await
+        .ok()
+        .and_then(|r| r.latest.map(|l| l.0).or(r.max)),
+        None => None,
+    };
+    Signals {
+        api: api.map(|_| ()),
+        checks,
+        alarms,
+        lag,
+        lag_expected: replica.is_some(),
+    }
+}
+
+/// One round: every region of `plan`, concurrently.
+pub async fn observe(
+    clouds: &Clouds,
+    plan: &Plan,
+    rules: &WatchRules,
+    timeout: Duration,
+) -> BTreeMap<String, Signals> {
+    let reads = plan
+        .regions()
+        .iter()
+        .map(|r| async move { (r.clone(), region(clouds, plan, rules, r, timeout).await) });
+    join_all(reads).await.into_iter().collect()
+}
+
+/// Why this observer should not trust its own round: it reached no
+/// region's API at all (its network, not three regions, is the likelier
+/// fault). `None` when at least one region answered.
+pub fn impaired(round: &BTreeMap<String, Signals>) -> Option<String> {
+    if round.len() < 2 || round.values().any(|s| s.api.is_ok()) {
+        return None;
+    }
+    Some(format!(
+        "no region's API answered this observer ({})",
+        round.keys().cloned().collect::<Vec<_>>().join(", ")
+    ))
+}

@@ -1,0 +1,558 @@
+//! The watch matrix on in-memory worlds under paused time: three real
+//! [`Watcher`]s (each with its own view of the cloud, as observers in
+//! three places have), one shared state, a clock that moves only when the
+//! test moves it. Each scenario runs minutes of virtual time in
+//! milliseconds, and the matrix counts false and missed failovers: both
+//! must be zero.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{PlanRound, Starter, WatchConfig, Watcher};
+use crate::cloud::fake::{FakeCloud, reference_world};
+use crate::journal::event::{Event, Outcome, PlanRef, Record, RunKind};
+use crate::journal::watch::{WatchDecision, WatchOrigin};
+use crate::journal::{JournalStore, MemoryStore};
+use crate::plan::Plan;
+use crate::plan::watch::{WatchMode, WatchSpec};
+use crate::state::State;
+use crate::state::board::MemoryBoard;
+
+const INTERVAL: Duration = Duration::from_secs(10);
+const HOME: &str = "us-west-2";
+
+/// The failovers started, as the fake starter saw them.
+#[derive(Default)]
+struct Starts {
+    runs: Mutex<Vec<(String, String, WatchOrigin)>>,
+}
+
+/// Starts a "failover" by journaling a succeeded one (60 s long) for the
+/// plan: what the read model then sees is what a real run leaves.
+struct FakeStarter {
+    starts: Arc<Starts>,
+    journals: Arc<MemoryStore>,
+}
+
+#[async_trait]
+impl Starter for FakeStarter {
+    async fn start(
+        &self,
+        plan: &Plan,
+        target: &str,
+        origin: WatchOrigin,
+    ) -> Result<String, String> {
+        let mut runs = self.starts.runs.lock().unwrap();
+        let id = format!("run-{}-{}", plan.name(), runs.len());
+        let at = origin.decided_at;
+        let flags = serde_json::json!({"mode": "failover", "emergency": true, "watch": origin});
+        let records = [
+            Record {
+                seq: 0,
+                at,
+                prev: String::new(),
+                event: Event::RunStarted {
+                    run_id: id.clone(),
+                    kind: RunKind::Failover,
+                    target: target.into(),
+                    plans: vec![PlanRef {
+                        name: plan.name().into(),
+                        digest: String::new(),
+                    }],
+                    operator: None,
+                    host: "test".into(),
+                    pid: 1,
+                    flags,
+                    declared_at: Some(origin.detected_at),
+                    steps: vec![],
+                },
+                fence: Default::default(),
+            },
+            Record {
+                seq: 1,
+                at: at + chrono::Duration::seconds(60),
+                prev: String::new(),
+                event: Event::RunFinished {
+                    outcome: Outcome::Succeeded,
+                    summary: serde_json::json!({}),
+                },
+                fence: Default::default(),
+            },
+        ];
+        let text: String = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect();
+        self.journals.set_text(&id, &text);
+        runs.push((plan.name().to_string(), target.to_string(), origin));
+        Ok(id)
+    }
+}
+
+/// Three observers (or `n`) over one shared state.
+struct Matrix {
+    worlds: Vec<FakeCloud>,
+    watchers: Vec<Watcher>,
+    starts: Arc<Starts>,
+    start: DateTime<Utc>,
+    t0: tokio::time::Instant,
+    /// Every round's decisions, by observer.
+    seen: Vec<(usize, PlanRound)>,
+}
+
+fn plan_with(name: &str, spec: WatchSpec) -> Plan {
+    let mut p = crate::plan::reference()
+        .into_iter()
+        .find(|p| p.name() == name)
+        .unwrap();
+    p.spec.watch = Some(spec);
+    p
+}
+
+fn spec(mode: WatchMode) -> WatchSpec {
+    WatchSpec {
+        mode: Some(mode),
+        interval: Some("10s".into()),
+        failures: Some(3),
+        quorum: Some(2),
+        veto_window: Some("2m".into()),
+        ..Default::default()
+    }
+}
+
+impl Matrix {
+    fn new(n: usize, plans: Vec<Plan>, lag: f64, max_failovers: usize) -> Self {
+        let journals = Arc::new(MemoryStore::new());
+        let dir = tempfile::tempdir().unwrap().keep();
+        let state = State {
+            location: crate::state::StateLocation::Dir(dir.clone()),
+            journals: journals.clone(),
+            notices: Arc::new(MemoryStore::new()),
+            watch: Arc::new(MemoryStore::new()),
+            board: Arc::new(MemoryBoard::default()),
+            locks: Arc::new(crate::state::local::LocalLocks::new(dir)),
+        };
+        let starts = Arc::new(Starts::default());
+        let mut worlds = Vec::new();
+        let mut watchers = Vec::new();
+        for i in 0..n {
+            let world = reference_world((&[lag], &[lag]));
+            let cfg = WatchConfig {
+                observer: format!("obs-{i}"),
+                key: b"team-key".to_vec(),
+                max_failovers,
+                velocity_window: Duration::from_secs(3600),
+                read_timeout: Duration::from_secs(2),
+            };
+            let starter = Arc::new(FakeStarter {
+                starts: starts.clone(),
+                journals: journals.clone(),
+            });
+            watchers.push(Watcher::new(
+                cfg,
+                plans.clone(),
+                world.clouds(),
+                state.clone(),
+                None,
+                starter,
+            ));
+            worlds.push(world);
+        }
+        Self {
+            worlds,
+            watchers,
+            starts,
+            start: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            t0: tokio::time::Instant::now(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.start + chrono::Duration::from_std(self.t0.elapsed()).unwrap()
+    }
+
+    /// Sets what observer `i` sees of `region`: answering or not.
+    fn reach(&self, i: usize, region: &str, up: bool) {
+        let mut s = self.worlds[i].state();
+        if up {
+            s.dead_regions.remove(region);
+        } else {
+            s.dead_regions.insert(region.to_string());
+        }
+    }
+
+    /// `region` answers (or not) for every observer.
+    fn all(&self, region: &str, up: bool) {
+        for i in 0..self.worlds.len() {
+            self.reach(i, region, up);
+        }
+    }
+
+    /// One round of every observer, then an interval of virtual time.
+    async fn tick(&mut self) {
+        let now = self.now();
+        for (i, w) in self.watchers.iter_mut().enumerate() {
+            for r in w.round_at(now).await {
+                self.seen.push((i, r));
+            }
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+
+    async fn ticks(&mut self, n: usize) {
+        for _ in 0..n {
+            self.tick().await;
+        }
+    }
+
+    fn started(&self) -> usize {
+        self.starts.runs.lock().unwrap().len()
+    }
+
+    fn decided(&self, d: WatchDecision) -> Vec<&PlanRound> {
+        self.seen
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.verdict.as_ref().is_some_and(|v| v.decision == d))
+            .collect()
+    }
+}
+
+/// What a scenario expects, and what happened.
+struct Outcome2 {
+    name: &'static str,
+    expected: usize,
+    started: usize,
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_matrix_has_no_false_and_no_missed_failover() {
+    let mut results = Vec::new();
+    let payments = || plan_with("payments", spec(WatchMode::Auto));
+
+    // 1. Home dies for everyone: exactly one failover, within
+    //    failures × interval of the death (plus one interval of phase).
+    let mut m = Matrix::new(3, vec![payments()], 2.0, 5);
+    m.ticks(3).await;
+    let died = m.now();
+    m.all(HOME, false);
+    m.ticks(8).await;
+    let runs = m.starts.runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 1, "one failover");
+    let (_, target, origin) = &runs[0];
+    assert_eq!(target, "us-east-1");
+    let took = (origin.decided_at - died).to_std().unwrap();
+    assert!(took <= INTERVAL * 3, "started {took:?} after the death");
+    assert!(
+        origin.detected_at >= died && origin.detected_at <= died + chrono::Duration::seconds(10)
+    );
+    assert!(origin.votes.len() >= 2, "a quorum of votes: {origin:?}");
+    results.push(Outcome2 {
+        name: "home dies",
+        expected: 1,
+        started: m.started(),
+    });
+
+    // 8. ...and home recovers: a failback is proposed only once home has
+    //    been healthy longer than the failover took (60 s from the fake
+    //    run's start, plus detection), and never started.
+    let failover_took =
+        Duration::from_secs(60) + (origin.decided_at - origin.detected_at).to_std().unwrap();
+    let healed = m.now();
+    m.all(HOME, true);
+    m.ticks(20).await;
+    let proposed = m.decided(WatchDecision::FailbackProposed);
+    assert!(!proposed.is_empty(), "a failback is proposed");
+    let first = m
+        .seen
+        .iter()
+        .position(|(_, r)| {
+            r.verdict
+                .as_ref()
+                .is_some_and(|v| v.decision == WatchDecision::FailbackProposed)
+        })
+        .unwrap();
+    // Rounds before the first proposal: none after healing proposed early.
+    let rounds_after_heal = m.seen[..first]
+        .iter()
+        .filter(|(_, r)| r.reports.iter().any(|rep| rep.at >= healed))
+        .count();
+    assert!(
+        rounds_after_heal as u64 * INTERVAL.as_secs() / 3
+            >= failover_took.as_secs() - INTERVAL.as_secs(),
+        "proposed after {rounds_after_heal} rounds"
+    );
+    assert_eq!(m.started(), 1, "watch never fails back by itself");
+    results.push(Outcome2 {
+        name: "home recovers",
+        expected: 1,
+        started: m.started(),
+    });
+
+    // 2. One observer partitioned (it alone sees home down): no failover,
+    //    and the warning names it.
+    let mut m = Matrix::new(3, vec![payments()], 2.0, 5);
+    m.reach(2, HOME, false);
+    m.ticks(10).await;
+    let suspect = m.decided(WatchDecision::Suspect);
+    assert!(!suspect.is_empty());
+    assert!(
+        suspect[0]
+            .verdict
+            .as_ref()
+            .unwrap()
+            .why
+            .starts_with("obs-2 sees us-west-2 down"),
+        "{}",
+        suspect[0].verdict.as_ref().unwrap().why
+    );
+    results.push(Outcome2 {
+        name: "one observer partitioned",
+        expected: 0,
+        started: m.started(),
+    });
+
+    // 2b. An observer that reaches no region at all is impaired: it is not
+    //     counted, even with a second one seeing home down.
+    let mut m = Matrix::new(3, vec![payments()], 2.0, 5);
+    for r in ["us-west-2", "us-east-1", "eu-west-1"] {
+        m.reach(2, r, false);
+    }
+    m.reach(1, HOME, false);
+    m.ticks(10).await;
+    let last = &m.seen.last().unwrap().1;
+    assert!(
+        last.verdict
+            .as_ref()
+            .unwrap()
+            .tally
+            .ignored
+            .iter()
+            .any(|i| i.contains("obs-2 (impaired")),
+        "{:?}",
+        last.verdict
+    );
+    results.push(Outcome2 {
+        name: "one observer cut off entirely",
+        expected: 0,
+        started: m.started(),
+    });
+
+    // 3. Flapping health (alternating answers): no failover.
+    let mut m = Matrix::new(3, vec![payments()], 2.0, 5);
+    for i in 0..20 {
+        m.all(HOME, i % 2 == 0);
+        m.tick().await;
+    }
+    results.push(Outcome2 {
+        name: "flapping health",
+        expected: 0,
+        started: m.started(),
+    });
+
+    // 4. Target unfit (lag above the RPO everywhere): no failover, and the
+    //    decision says why.
+    let mut m = Matrix::new(3, vec![payments()], 7200.0, 5);
+    m.all(HOME, false);
+    m.ticks(8).await;
+    let unfit = m.decided(WatchDecision::Unfit);
+    assert!(!unfit.is_empty());
+    let why = &unfit[0].verdict.as_ref().unwrap().why;
+    assert!(
+        why.contains("replica lag 2h") && why.contains("above the RPO 5m"),
+        "{why}"
+    );
+    results.push(Outcome2 {
+        name: "target unfit",
+        expected: 0,
+        started: m.started(),
+    });
+
+    // 5. Two watchers racing at the same moment: one run.
+    let mut m = Matrix::new(2, vec![payments()], 2.0, 5);
+    m.all(HOME, false);
+    m.ticks(8).await;
+    results.push(Outcome2 {
+        name: "two watchers racing",
+        expected: 1,
+        started: m.started(),
+    });
+
+    // 6. A veto inside the window: no run, ever, in that episode.
+    let mut m = Matrix::new(
+        3,
+        vec![plan_with("payments", spec(WatchMode::Propose))],
+        2.0,
+        5,
+    );
+    m.all(HOME, false);
+    m.ticks(5).await;
+    assert!(
+        !m.decided(WatchDecision::Proposed).is_empty(),
+        "proposed first"
+    );
+    let runs: Vec<(String, Vec<Record>)> = Vec::new();
+    let (vetoed, _) = super::veto(
+        &m.watchers[0].state,
+        &m.watchers[0].plans[0],
+        "oncall",
+        "known maintenance",
+        &runs,
+    )
+    .await
+    .unwrap();
+    assert!(vetoed);
+    m.ticks(20).await;
+    assert!(!m.decided(WatchDecision::Vetoed).is_empty());
+    results.push(Outcome2 {
+        name: "vetoed in the window",
+        expected: 0,
+        started: m.started(),
+    });
+
+    // 6b. No veto: the proposal starts once its window has passed, not before.
+    let mut m = Matrix::new(
+        3,
+        vec![plan_with("payments", spec(WatchMode::Propose))],
+        2.0,
+        5,
+    );
+    m.all(HOME, false);
+    m.ticks(6).await;
+    assert_eq!(m.started(), 0, "not within the veto window");
+    m.ticks(12).await;
+    results.push(Outcome2 {
+        name: "proposal not vetoed",
+        expected: 1,
+        started: m.started(),
+    });
+
+    // 7. Velocity cap reached: the rest are proposed, not started.
+    let ledger = plan_with("ledger", spec(WatchMode::Auto));
+    let mut m = Matrix::new(3, vec![payments(), ledger], 2.0, 1);
+    m.all(HOME, false);
+    m.ticks(8).await;
+    assert!(
+        !m.decided(WatchDecision::Capped).is_empty(),
+        "the second plan is capped: {:#?}",
+        m.seen
+            .iter()
+            .filter(|(_, r)| r.plan == "ledger")
+            .map(|(_, r)| r.verdict.as_ref().map(|v| v.why.clone()))
+            .collect::<Vec<_>>()
+    );
+    results.push(Outcome2 {
+        name: "velocity cap",
+        expected: 1,
+        started: m.started(),
+    });
+
+    // Observe mode tells and starts nothing.
+    let mut m = Matrix::new(
+        3,
+        vec![plan_with("payments", spec(WatchMode::Observe))],
+        2.0,
+        5,
+    );
+    m.all(HOME, false);
+    m.ticks(8).await;
+    assert!(!m.decided(WatchDecision::RegionDown).is_empty());
+    results.push(Outcome2 {
+        name: "observe mode",
+        expected: 0,
+        started: m.started(),
+    });
+
+    // Two observers silent (stale reports): the last one is blind.
+    let mut m = Matrix::new(3, vec![payments()], 2.0, 5);
+    m.all(HOME, false);
+    m.tick().await;
+    m.watchers.truncate(1);
+    m.ticks(10).await;
+    assert!(!m.decided(WatchDecision::Blind).is_empty());
+    results.push(Outcome2 {
+        name: "others silent",
+        expected: 0,
+        started: m.started(),
+    });
+
+    let false_failovers: usize = results
+        .iter()
+        .map(|r| r.started.saturating_sub(r.expected))
+        .sum();
+    let missed: usize = results
+        .iter()
+        .map(|r| r.expected.saturating_sub(r.started))
+        .sum();
+    let table: Vec<String> = results
+        .iter()
+        .map(|r| format!("{}: expected {}, started {}", r.name, r.expected, r.started))
+        .collect();
+    assert_eq!((false_failovers, missed), (0, 0), "{table:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_observer_that_cannot_reach_the_shared_state_never_acts() {
+    // A state whose journals cannot be listed: every round is blind.
+    struct Broken;
+    #[async_trait]
+    impl JournalStore for Broken {
+        async fn create(&self, run_id: &str) -> Result<(), crate::journal::JournalError> {
+            Err(crate::journal::JournalError::InvalidRunId {
+                run_id: run_id.into(),
+            })
+        }
+        async fn append(
+            &self,
+            run_id: &str,
+            _: u64,
+            _: &str,
+        ) -> Result<(), crate::journal::JournalError> {
+            Err(crate::journal::JournalError::InvalidRunId {
+                run_id: run_id.into(),
+            })
+        }
+        async fn read(&self, run_id: &str) -> Result<String, crate::journal::JournalError> {
+            Err(crate::journal::JournalError::InvalidRunId {
+                run_id: run_id.into(),
+            })
+        }
+        async fn list(&self) -> Result<Vec<String>, crate::journal::JournalError> {
+            Err(crate::journal::JournalError::InvalidRunId {
+                run_id: "list".into(),
+            })
+        }
+        async fn write_head(&self, _: &str, _: &str) -> Result<(), crate::journal::JournalError> {
+            Ok(())
+        }
+        async fn read_head(&self, _: &str) -> Result<Option<String>, crate::journal::JournalError> {
+            Ok(None)
+        }
+        async fn truncate_torn_tail(
+            &self,
+            _: &str,
+            _: u64,
+        ) -> Result<(), crate::journal::JournalError> {
+            Ok(())
+        }
+    }
+    let mut m = Matrix::new(
+        3,
+        vec![plan_with("payments", spec(WatchMode::Auto))],
+        2.0,
+        5,
+    );
+    for w in &mut m.watchers {
+        w.state.journals = Arc::new(Broken);
+    }
+    m.all(HOME, false);
+    m.ticks(8).await;
+    assert_eq!(m.started(), 0);
+    assert!(m.seen.iter().all(|(_, r)| r.verdict.is_none()));
+    let text = m.watchers[0].metrics.render();
+    assert!(text.contains("drctl_watch_state_reachable 0"), "{text}");
+}
