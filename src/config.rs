@@ -151,8 +151,8 @@ pub struct WatchFileSettings {
     pub max_failovers: Option<usize>,
     /// The velocity cap's window (default `1h`).
     pub velocity_window: Option<String>,
-    /// Bound on each read of an observation round (default `5s`; never more
-    /// than a plan's interval).
+    /// Bound on each read of an observation round (default `5s`): a read
+    /// that takes longer is a failed signal of its region.
     pub read_timeout: Option<String>,
 }
 

@@ -139,7 +139,14 @@ impl Starter for CliStarter {
         .await
         .map_err(|e| e.to_string())?;
         let run_id = drctl::journal::new_run_id(plan.name());
+        // What the plan's `[watch] accept_data_loss` allows above the RPO,
+        // as the engine's RPO gate takes it (absolute).
+        let accept = plan
+            .watch_rules()
+            .accept_data_loss
+            .map(|a| plan.tier.rpo + a);
         let opts = RunOptions {
+            accept_data_loss: accept,
             emergency: true,
             declared_at: Some(origin.detected_at),
             watch: Some(origin),

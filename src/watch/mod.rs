@@ -185,8 +185,8 @@ impl Watcher {
         self.journal.as_ref().map(Journal::run_id)
     }
 
-    /// Every run's switches, reading only journals not known to have ended.
-    async fn switches(&mut self) -> Result<Vec<(Vec<String>, Switch)>, JournalError> {
+    /// Every run's records, reading only journals not known to have ended.
+    async fn runs(&mut self) -> Result<Vec<(String, Vec<Record>)>, JournalError> {
         let ids = self.state.journals.list().await?;
         let mut runs = Vec::with_capacity(ids.len());
         for id in ids {
@@ -199,21 +199,35 @@ impl Watcher {
                 .lines()
                 .filter_map(|l| serde_json::from_str(l).ok())
                 .collect();
-            let over = records
+            if records
                 .iter()
-                .any(|r| matches!(r.event, Event::RunFinished { .. }));
-            // Only failovers and failbacks matter here; keep the others
-            // as empty so that they are never read again.
-            let kept = match records.first().map(|r| &r.event) {
-                Some(Event::RunStarted { .. }) => records,
-                _ => Vec::new(),
-            };
-            if over {
-                self.ended.insert(id.clone(), kept.clone());
+                .any(|r| matches!(r.event, Event::RunFinished { .. }))
+            {
+                self.ended.insert(id.clone(), records.clone());
             }
-            runs.push((id, kept));
+            runs.push((id, records));
         }
-        Ok(switches(&runs))
+        Ok(runs)
+    }
+
+    /// Drill age and overdue per plan, from the drill runs.
+    fn drill_metrics(&self, runs: &[(String, Vec<Record>)], now: DateTime<Utc>) {
+        let targets = crate::runs::measure::targets(&self.plans);
+        let drills: Vec<_> = runs
+            .iter()
+            .flat_map(|(id, r)| crate::runs::schedule::drill_runs(id, r, &targets))
+            .collect();
+        for c in crate::runs::schedule::cadence(&self.plans, &drills, now) {
+            let label = WatchMetrics::plan(&c.plan);
+            if let Some(last) = &c.last_passing {
+                let age = (now - last.started).num_milliseconds().max(0) as f64 / 1000.0;
+                self.metrics.drill_age.get_or_create(&label).set(age);
+            }
+            self.metrics
+                .drill_overdue
+                .get_or_create(&label)
+                .set(i64::from(c.overdue));
+        }
     }
 
     async fn journal(&mut self, plan: &str, fact: WatchFact) {
@@ -265,8 +279,11 @@ impl Watcher {
     pub async fn round_at(&mut self, now: DateTime<Utc>) -> Vec<PlanRound> {
         self.round += 1;
         self.now = now;
-        let switches = match self.switches().await {
-            Ok(s) => Some(s),
+        let switches = match self.runs().await {
+            Ok(runs) => {
+                self.drill_metrics(&runs, now);
+                Some(switches(&runs))
+            }
             Err(e) => {
                 tracing::warn!(
                     "watch: the shared state does not answer ({e}): this observer publishes, counts and acts on nothing until it does"
@@ -277,10 +294,9 @@ impl Watcher {
         let observed = futures::future::join_all(self.plans.iter().map(|p| {
             let rules = p.watch_rules();
             let clouds = self.clouds.clone();
-            let timeout = self
-                .cfg
-                .read_timeout
-                .min(rules.interval.max(Duration::from_secs(1)));
+            // A read that does not answer within this counts as a failed
+            // signal of its region; a round may then outlast the interval.
+            let timeout = self.cfg.read_timeout;
             async move { observe::observe(&clouds, p, &rules, timeout).await }
         }))
         .await;
@@ -422,6 +438,11 @@ impl Watcher {
         let velocity = (started_by_watch(switches, since), self.cfg.max_failovers);
         let rules = plan.watch_rules();
         let verdict = verdict(plan, &hist, &seen, held_by, velocity, now);
+        let fit = ready(plan, &hist, &seen, now);
+        self.metrics
+            .plan_ready
+            .get_or_create(&WatchMetrics::plan(plan.name()))
+            .set(i64::from(fit));
         self.record(plan, &hist, &episode, &verdict, &rules).await;
         let (acted, changed) = self.act(plan, &hist, &episode, &verdict).await;
         r.acted = acted;
@@ -778,6 +799,43 @@ pub async fn read_shared(
     })
 }
 
+/// Whether a standby of `plan` is fit to take over now (the readiness
+/// `/metrics` shows), by the same rule a failover decision uses.
+pub fn ready(plan: &Plan, hist: &PlanHistory, seen: &Shared, now: DateTime<Utc>) -> bool {
+    let rules = plan.watch_rules();
+    decide::fitness(
+        &situation(plan, hist, seen, &rules, None, (0, 1), now),
+        &hist.active,
+    )
+    .is_ok()
+}
+
+fn situation<'a>(
+    plan: &'a Plan,
+    hist: &'a PlanHistory,
+    seen: &'a Shared,
+    rules: &'a crate::plan::watch::WatchRules,
+    held_by: Option<String>,
+    velocity: (usize, usize),
+    now: DateTime<Utc>,
+) -> Situation<'a> {
+    Situation {
+        plan: plan.name(),
+        home: plan.home(),
+        regions: plan.regions(),
+        rules,
+        rpo: plan.tier.rpo,
+        checks_before_scaling: !plan.spec.compute.is_empty()
+            && plan.spec.compute.iter().all(|c| c.standby.desired > 0),
+        history: hist,
+        held_by,
+        reports: &seen.reports,
+        episode: &seen.board,
+        velocity,
+        now,
+    }
+}
+
 /// Decides for `plan` from what the shared state says.
 pub fn verdict(
     plan: &Plan,
@@ -788,21 +846,7 @@ pub fn verdict(
     now: DateTime<Utc>,
 ) -> Verdict {
     let rules = plan.watch_rules();
-    decide::decide(&Situation {
-        plan: plan.name(),
-        home: plan.home(),
-        regions: plan.regions(),
-        rules: &rules,
-        rpo: plan.tier.rpo,
-        checks_before_scaling: !plan.spec.compute.is_empty()
-            && plan.spec.compute.iter().all(|c| c.standby.desired > 0),
-        history: hist,
-        held_by,
-        reports: &seen.reports,
-        episode: &seen.board,
-        velocity,
-        now,
-    })
+    decide::decide(&situation(plan, hist, seen, &rules, held_by, velocity, now))
 }
 
 /// Vetoes `plan`'s current episode: `Ok(true)` when this call vetoed it,

@@ -28,4 +28,5 @@ mod report;
 mod schema;
 mod state;
 mod terraform;
+mod watch;
 mod world;

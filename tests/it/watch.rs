@@ -1,0 +1,703 @@
+//! `drctl watch` as three observers against the emulator world: the chaos
+//! matrix of docs/watch.md, scripted. Each observer is a real `drctl watch`
+//! process with its own copy of the plans (its checks probe servers the
+//! test controls, per observer, as observers in different places each have
+//! their own path to a region) and its own endpoints file (a region dies
+//! for an observer when the fault proxies in front of its endpoints reset
+//! every request signed for that region). They share one state directory.
+//!
+//! The matrix counts false failovers (a run started where none should be)
+//! and missed ones (none started where one should be): both must be zero.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::adapters::fake_server;
+use crate::fixture::{Fixture, Proxied};
+use crate::proxy::{Fault, FaultProxy, Match};
+use crate::world::{self, HOME};
+
+const KEY: &str = "watch-test-key-0123456789abcdef";
+const SINK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The interval of every scenario, and failed observations in a row.
+const INTERVAL: Duration = Duration::from_secs(1);
+const FAILURES: u32 = 3;
+/// What detection may take beyond `FAILURES × INTERVAL`: a round's reads
+/// (each bounded by the 3 s read timeout; a reset answers at once), the
+/// shared state's reads, a second observer's round to form the quorum, and
+/// a loaded 2-core machine running several scenarios at once.
+const DETECTION_BOUND: Duration = Duration::from_secs(12);
+
+/// How each observer's checks answer, per region: `true` healthy. A
+/// flapping region alternates per request, per observer.
+#[derive(Default)]
+struct Health {
+    down: Mutex<BTreeMap<String, bool>>,
+    flapping: AtomicBool,
+    count: Mutex<BTreeMap<String, usize>>,
+}
+
+impl Health {
+    fn set(&self, region: &str, up: bool) {
+        self.down.lock().unwrap().insert(region.into(), !up);
+    }
+
+    fn answer(&self, path: &str) -> u16 {
+        // `/REGION/OBSERVER`.
+        let region = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        if region == HOME && self.flapping.load(Ordering::SeqCst) {
+            let mut c = self.count.lock().unwrap();
+            let n = c.entry(path.to_string()).or_default();
+            *n += 1;
+            return if (*n).is_multiple_of(2) { 503 } else { 200 };
+        }
+        if self
+            .down
+            .lock()
+            .unwrap()
+            .get(region)
+            .copied()
+            .unwrap_or(false)
+        {
+            503
+        } else {
+            200
+        }
+    }
+}
+
+/// One scenario's world: a seeded fixture, the check server, the proxies
+/// that kill the home region, and the running observers.
+struct Scenario {
+    name: &'static str,
+    fx: Fixture,
+    health: Arc<Health>,
+    checks: String,
+    dead: Proxied,
+    dir: tempfile::TempDir,
+    observers: Vec<Observer>,
+    sink: Arc<Mutex<Vec<String>>>,
+}
+
+struct Observer {
+    name: String,
+    child: tokio::process::Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Observer {
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+}
+
+/// A watched plan: which one, its `[watch]` lines.
+struct Watched {
+    plan: &'static str,
+    watch: String,
+}
+
+fn watch_section(mode: &str, extra: &str) -> String {
+    format!(
+        "\n[watch]\nmode = \"{mode}\"\ninterval = \"1s\"\nfailures = {FAILURES}\nquorum = 2\nfreshness = \"10s\"\n{extra}\n"
+    )
+}
+
+impl Scenario {
+    async fn new(name: &'static str, max_failovers: usize) -> Self {
+        let fx = Fixture::new("watch").await;
+        let health = Arc::new(Health::default());
+        let h = health.clone();
+        let (checks, _) = fake_server(Arc::new(move |req: &str| {
+            let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let status = h.answer(&path);
+            Some((
+                status,
+                if status == 200 { "ok" } else { "down" }.to_string(),
+            ))
+        }))
+        .await;
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        let s = sink.clone();
+        let (sink_url, _) = fake_server(Arc::new(move |req: &str| {
+            s.lock().unwrap().push(req.to_string());
+            Some((200, "ok".to_string()))
+        }))
+        .await;
+        let dead = Proxied::start(false).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("drctl.toml"),
+            format!(
+                "[watch]\nmax_failovers = {max_failovers}\nvelocity_window = \"1h\"\nread_timeout = \"3s\"\n\n[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{sink_url}/hook\"\nsecret_env = \"DRCTL_IT_WATCH_SINK\"\nevents = [\"dev.drctl.watch.*\"]\n"
+            ),
+        )
+        .unwrap();
+        Self {
+            name,
+            fx,
+            health,
+            checks,
+            dead,
+            dir,
+            observers: Vec::new(),
+            sink,
+        }
+    }
+
+    /// Kills (or revives) `region` for the observers on the shared proxies.
+    fn region(&self, region: &'static str, up: bool) {
+        // The API signal of every watched plan is its database's describe.
+        let p = self.dead.proxy_for("AWS_ENDPOINT_URL_RDS");
+        if up {
+            p.clear();
+        } else {
+            p.inject(Match::Region(region), Fault::Reset, usize::MAX);
+        }
+        self.health.set(region, up);
+    }
+
+    /// A copy of the fixture's plans for `observer`: the watched plans get
+    /// `[watch]` and a `[[check]]` per region probing `base/REGION/OBSERVER`.
+    fn plans_for(&self, observer: &str, watched: &[Watched], base: &str) -> PathBuf {
+        let dir = self.dir.path().join(format!("plans-{observer}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(self.fx.plans.path()).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().to_string();
+            let mut text = std::fs::read_to_string(entry.path()).unwrap();
+            if let Some(w) = watched.iter().find(|w| format!("{}.toml", w.plan) == name) {
+                let regions: Vec<&str> = if w.plan == "payments" {
+                    vec!["us-west-2", "us-east-1", "eu-west-1"]
+                } else {
+                    vec!["us-west-2", "us-east-1"]
+                };
+                let urls: Vec<String> = regions
+                    .iter()
+                    .map(|r| format!("{r} = \"{base}/{r}/{observer}\""))
+                    .collect();
+                text.push_str(&w.watch);
+                text.push_str(&format!(
+                    "\n[[check]]\nid = \"{}-health\"\nregions = {{ {} }}\ntimeout = \"2s\"\n",
+                    w.plan,
+                    urls.join(", ")
+                ));
+            }
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    /// Starts `drctl watch` as `name`.
+    fn observe(
+        &mut self,
+        name: &str,
+        watched: &[Watched],
+        endpoints: &Path,
+        base: Option<&str>,
+        extra: &[&str],
+    ) {
+        let base = base.map_or_else(|| self.checks.clone(), str::to_string);
+        let plans = self.plans_for(name, watched, &base);
+        let out = self.dir.path().join(format!("{name}.out"));
+        let err = self.dir.path().join(format!("{name}.err"));
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
+        cmd.args(["--color", "never", "--config"])
+            .arg(self.dir.path().join("drctl.toml"))
+            .arg("--plans")
+            .arg(&plans)
+            .arg("--endpoints")
+            .arg(endpoints)
+            .arg("--state-dir")
+            .arg(self.fx.state_dir())
+            .args(["watch", "--observer", name])
+            .args(extra)
+            .env("DRCTL_WATCH_KEY", KEY)
+            .env("DRCTL_IT_WATCH_SINK", SINK_SECRET)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .kill_on_drop(true);
+        for w in watched {
+            cmd.args(["--plan", w.plan]);
+        }
+        let child = cmd.spawn().expect("drctl watch starts");
+        self.observers.push(Observer {
+            name: name.to_string(),
+            child,
+            out,
+            err,
+        });
+    }
+
+    /// Three observers on the shared proxies.
+    fn three(&mut self, watched: &[Watched]) {
+        let endpoints = self.dead.endpoints();
+        for i in 1..=3 {
+            self.observe(&format!("obs-{i}"), watched, &endpoints, None, &[]);
+        }
+    }
+
+    /// Failovers and failbacks in the state.
+    fn runs(&self) -> Vec<Run> {
+        let mut out = Vec::new();
+        let Ok(dir) = std::fs::read_dir(self.fx.state_dir().join("runs")) else {
+            return out;
+        };
+        for e in dir.flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let records: Vec<Value> = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            let Some(first) = records.first() else {
+                continue;
+            };
+            let kind = first["event"]["kind"].as_str().unwrap_or("").to_string();
+            if kind != "failover" && kind != "failback" {
+                continue;
+            }
+            let at = first["at"]
+                .as_str()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default();
+            let by_watch = !first["event"]["flags"]["watch"].is_null();
+            let end = records
+                .iter()
+                .rev()
+                .find(|r| r["event"]["type"] == "run_finished");
+            out.push(Run {
+                kind,
+                started: at,
+                by_watch,
+                outcome: end.and_then(|r| r["event"]["outcome"].as_str().map(str::to_string)),
+                ended: end
+                    .and_then(|r| r["at"].as_str())
+                    .and_then(|t| t.parse().ok()),
+            });
+        }
+        out
+    }
+
+    fn said(&self, text: &str) -> bool {
+        self.observers.iter().any(|o| o.stdout().contains(text))
+    }
+
+    fn told(&self, text: &str) -> bool {
+        self.sink.lock().unwrap().iter().any(|b| b.contains(text))
+    }
+
+    /// Waits until `f` holds (or `limit` passes); whether it held.
+    async fn until(&self, limit: Duration, f: impl Fn(&Self) -> bool) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if f(self) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        f(self)
+    }
+
+    /// Waits for every run to end, then stops the observers.
+    async fn stop(&mut self) -> String {
+        self.until(Duration::from_secs(60), |s| {
+            s.runs().iter().all(|r| r.outcome.is_some())
+        })
+        .await;
+        let mut log = String::new();
+        for o in &mut self.observers {
+            let _ = o.child.start_kill();
+            let _ = o.child.wait().await;
+            log.push_str(&format!(
+                "--- {} stdout\n{}--- {} stderr\n{}",
+                o.name,
+                o.stdout(),
+                o.name,
+                o.stderr()
+            ));
+        }
+        log
+    }
+}
+
+/// A failover or failback in the state.
+struct Run {
+    kind: String,
+    started: chrono::DateTime<chrono::Utc>,
+    by_watch: bool,
+    outcome: Option<String>,
+    ended: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What one scenario expected and saw.
+struct Tally {
+    name: &'static str,
+    expected: usize,
+    started: usize,
+}
+
+fn payments(mode: &str, extra: &str) -> Watched {
+    Watched {
+        plan: "payments",
+        watch: watch_section(mode, extra),
+    }
+}
+
+async fn home_dies_then_recovers() -> Vec<Tally> {
+    let mut s = Scenario::new("home dies for everyone", 5).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let endpoints = s.dead.endpoints();
+    s.observe(
+        "obs-1",
+        &[payments("auto", "")],
+        &endpoints,
+        None,
+        &["--metrics-addr", &metrics],
+    );
+    for i in 2..=3 {
+        s.observe(
+            &format!("obs-{i}"),
+            &[payments("auto", "")],
+            &endpoints,
+            None,
+            &[],
+        );
+    }
+    assert!(
+        s.until(Duration::from_secs(30), |s| s.said("payments] healthy"))
+            .await,
+        "the observers start"
+    );
+    let died = chrono::Utc::now();
+    s.region(HOME, false);
+    assert!(
+        s.until(Duration::from_secs(40), |s| !s.runs().is_empty())
+            .await,
+        "a failover starts"
+    );
+    let runs = s.runs();
+    let took = (runs[0].started - died).to_std().unwrap_or_default();
+    assert!(
+        took <= INTERVAL * FAILURES + DETECTION_BOUND,
+        "started {took:?} after the home region died"
+    );
+    assert!(runs[0].by_watch, "the run carries watch's decision");
+    assert!(
+        s.until(Duration::from_secs(60), |s| s.runs()[0].outcome.is_some())
+            .await,
+        "the failover ends"
+    );
+    let outcome = s.runs()[0].outcome.clone();
+    assert_eq!(outcome.as_deref(), Some("succeeded"), "{}", s.stop().await);
+    assert!(
+        s.told("dev.drctl.watch.failover_started"),
+        "people are told"
+    );
+
+    // /metrics scrapes cleanly with Prometheus's own parsers (OpenMetrics
+    // and the classic text format).
+    let body = scrape(&metrics, "/metrics").await;
+    parse_metrics(&body);
+    assert!(
+        body.contains("drctl_watch_quorum_reached{plan=\"payments\",region=\"us-west-2\"} 1"),
+        "{body}"
+    );
+    assert!(scrape(&metrics, "/healthz").await.starts_with("ok"));
+
+    // Home recovers: a failback is proposed once home has been healthy for
+    // longer than the failover took, and watch never starts one.
+    let failover_took = s.runs()[0]
+        .ended
+        .map(|e| (e - died).to_std().unwrap_or_default());
+    let healed = Instant::now();
+    s.region(HOME, true);
+    let proposed = s
+        .until(Duration::from_secs(90), |s| s.said("failback_proposed"))
+        .await;
+    let waited = healed.elapsed();
+    let log = s.stop().await;
+    assert!(proposed, "a failback is proposed: {log}");
+    if let Some(took) = failover_took {
+        assert!(
+            waited >= took.saturating_sub(INTERVAL * 2),
+            "proposed after {waited:?}, the failover took {took:?}"
+        );
+    }
+    let started = s.runs().iter().filter(|r| r.by_watch).count();
+    assert!(
+        s.runs().iter().all(|r| r.kind != "failback"),
+        "never failed back: {log}"
+    );
+    vec![
+        Tally {
+            name: s.name,
+            expected: 1,
+            started,
+        },
+        Tally {
+            name: "home recovers",
+            expected: 0,
+            started: s.runs().iter().filter(|r| r.kind == "failback").count(),
+        },
+    ]
+}
+
+async fn one_observer_partitioned() -> Vec<Tally> {
+    let mut s = Scenario::new("one observer partitioned", 5).await;
+    let endpoints = s.dead.endpoints();
+    for i in 1..=2 {
+        s.observe(
+            &format!("obs-{i}"),
+            &[payments("auto", "")],
+            &endpoints,
+            None,
+            &[],
+        );
+    }
+    // obs-3's path to the home region is broken: its API calls signed for
+    // us-west-2 are reset, and its probes go through a proxy that fails them.
+    let cut = Proxied::start(false).await;
+    cut.proxy_for("AWS_ENDPOINT_URL_RDS")
+        .inject(Match::Region(HOME), Fault::Reset, usize::MAX);
+    let probes = FaultProxy::start(&s.checks).await;
+    probes.inject(Match::Any, Fault::Reset, usize::MAX);
+    s.observe(
+        "obs-3",
+        &[payments("auto", "")],
+        &cut.endpoints(),
+        Some(&probes.url()),
+        &[],
+    );
+    let warned = s
+        .until(Duration::from_secs(40), |s| {
+            s.said("obs-3 sees us-west-2 down")
+        })
+        .await;
+    tokio::time::sleep(INTERVAL * 6).await;
+    let told = s.told("dev.drctl.watch.observer_suspect");
+    let log = s.stop().await;
+    assert!(warned, "a warning names the observer: {log}");
+    assert!(told, "and is told: {log}");
+    vec![Tally {
+        name: s.name,
+        expected: 0,
+        started: s.runs().len(),
+    }]
+}
+
+async fn flapping() -> Vec<Tally> {
+    let mut s = Scenario::new("flapping health", 5).await;
+    s.health.flapping.store(true, Ordering::SeqCst);
+    s.three(&[payments("auto", "")]);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let log = s.stop().await;
+    assert!(s.said("payments]"), "the observers ran: {log}");
+    vec![Tally {
+        name: s.name,
+        expected: 0,
+        started: s.runs().len(),
+    }]
+}
+
+async fn target_unfit() -> Vec<Tally> {
+    // ledger's replica lags 20m behind (the seeded world); its tier's RPO is 15m.
+    let mut s = Scenario::new("target unfit", 5).await;
+    let ledger = Watched {
+        plan: "ledger",
+        watch: watch_section("auto", ""),
+    };
+    s.three(&[ledger]);
+    s.region(HOME, false);
+    let unfit = s
+        .until(Duration::from_secs(40), |s| s.told("dev.drctl.watch.unfit"))
+        .await;
+    let log = s.stop().await;
+    assert!(unfit, "a notification says why: {log}");
+    assert!(s.told("above the RPO 15m"), "{log}");
+    vec![Tally {
+        name: s.name,
+        expected: 0,
+        started: s.runs().len(),
+    }]
+}
+
+async fn racing() -> Vec<Tally> {
+    // Two watchers, started at the same moment, on a home already dead.
+    let mut s = Scenario::new("two watchers racing", 5).await;
+    s.region(HOME, false);
+    let endpoints = s.dead.endpoints();
+    for i in 1..=2 {
+        s.observe(
+            &format!("obs-{i}"),
+            &[payments("auto", "")],
+            &endpoints,
+            None,
+            &[],
+        );
+    }
+    s.until(Duration::from_secs(40), |s| !s.runs().is_empty())
+        .await;
+    tokio::time::sleep(INTERVAL * 5).await;
+    let _ = s.stop().await;
+    vec![Tally {
+        name: s.name,
+        expected: 1,
+        started: s.runs().len(),
+    }]
+}
+
+async fn vetoed() -> Vec<Tally> {
+    let mut s = Scenario::new("a veto in the window", 5).await;
+    s.three(&[payments("propose", "veto_window = \"8s\"")]);
+    s.region(HOME, false);
+    let proposed = s
+        .until(Duration::from_secs(40), |s| s.said("payments] proposed"))
+        .await;
+    let o =
+        s.fx.drctl_with(
+            &[
+                "--config",
+                &s.dir.path().join("drctl.toml").display().to_string(),
+                "watch",
+                "veto",
+                "--plan",
+                "payments",
+                "--reason",
+                "known network maintenance",
+            ],
+            &[
+                ("DRCTL_WATCH_KEY", KEY),
+                ("DRCTL_IT_WATCH_SINK", SINK_SECRET),
+            ],
+            &world::endpoints_file(),
+        )
+        .await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let vetoed = s.said("payments] vetoed");
+    let log = s.stop().await;
+    assert!(proposed, "proposed first: {log}");
+    assert!(vetoed, "the observers see the veto: {log}");
+    assert!(s.told("dev.drctl.watch.vetoed"), "{log}");
+    vec![Tally {
+        name: s.name,
+        expected: 0,
+        started: s.runs().len(),
+    }]
+}
+
+async fn velocity_cap() -> Vec<Tally> {
+    let mut s = Scenario::new("velocity cap", 1).await;
+    let ledger = Watched {
+        plan: "ledger",
+        watch: watch_section("auto", "accept_data_loss = \"30m\""),
+    };
+    s.three(&[payments("auto", ""), ledger]);
+    s.region(HOME, false);
+    let capped = s
+        .until(Duration::from_secs(50), |s| s.said("] capped"))
+        .await;
+    tokio::time::sleep(INTERVAL * 4).await;
+    let log = s.stop().await;
+    assert!(capped, "the second plan is proposed, not started: {log}");
+    vec![Tally {
+        name: s.name,
+        expected: 1,
+        started: s.runs().len(),
+    }]
+}
+
+async fn scrape(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("metrics server");
+    sock.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = Vec::new();
+    sock.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// Parses the scrape with the Prometheus Python client's own parsers.
+fn parse_metrics(body: &str) {
+    let venv = std::env::var_os("DRCTL_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/.venv"));
+    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as om\nfrom prometheus_client.parser import text_string_to_metric_families as classic\nt = sys.stdin.read()\nfams = list(om(t))\nlist(classic(t.replace('# EOF\\n', '')))\nnames = {f.name for f in fams}\nneed = {'drctl_plan_ready', 'drctl_watch_observations', 'drctl_watch_quorum', 'drctl_watch_quorum_reached', 'drctl_replica_lag_seconds', 'drctl_watch_state_reachable'}\nmissing = need - names\nassert not missing, missing\nprint(len(fams))\n";
+    let mut child = std::process::Command::new(venv.join("bin/python"))
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python from the emulators' venv");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "the scrape parses: {}\n{body}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[tokio::test]
+async fn three_observers_pass_the_chaos_matrix_with_no_false_and_no_missed_failover() {
+    crate::needs_emulators!();
+    // Two waves, so that a loaded machine still answers every observer.
+    let (a, b, c) = tokio::join!(
+        home_dies_then_recovers(),
+        one_observer_partitioned(),
+        flapping()
+    );
+    let (d, e, f, g) = tokio::join!(target_unfit(), racing(), vetoed(), velocity_cap());
+    let all: Vec<Tally> = [a, b, c, d, e, f, g].into_iter().flatten().collect();
+    let false_failovers: usize = all
+        .iter()
+        .map(|t| t.started.saturating_sub(t.expected))
+        .sum();
+    let missed: usize = all
+        .iter()
+        .map(|t| t.expected.saturating_sub(t.started))
+        .sum();
+    let table: Vec<String> = all
+        .iter()
+        .map(|t| {
+            format!(
+                "{:<28} expected {} started {}",
+                t.name, t.expected, t.started
+            )
+        })
+        .collect();
+    eprintln!("watch matrix:\n{}", table.join("\n"));
+    assert_eq!((false_failovers, missed), (0, 0), "{table:#?}");
+}
