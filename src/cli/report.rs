@@ -76,7 +76,8 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
             .hint(format!("the plans are {}", names.join(", "))));
     }
     let now = Utc::now();
-    let store = super::open_state(settings, None, None).await?.journals;
+    let state = super::open_state(settings, None, None).await?;
+    let store = state.journals.clone();
     if let Some(run) = &a.run {
         return post_incident(&a, run, store.as_ref(), &loaded.plans, now).await;
     }
@@ -89,36 +90,15 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
             "--from {from} is after --to {to}"
         )));
     }
-    let ids = store.list().await?;
-    let journals: Vec<JournalText> = futures::stream::iter(ids.into_iter().map(|id| {
-        let store = store.clone();
-        async move {
-            // A journal that cannot be read at all is reported, empty: its
-            // absence from the figures shows as a finding, and here why.
-            let (text, head) = match drctl::journal::snapshot(store.as_ref(), &id).await {
-                Ok(x) => x,
-                Err(e) => {
-                    eprintln!("warning: cannot read the journal of {id}: {e}");
-                    Default::default()
-                }
-            };
-            JournalText {
-                run_id: id,
-                text,
-                head,
-            }
-        }
-    }))
-    .buffered(16)
-    .collect()
-    .await;
+    let journals = read_journals(store).await?;
     let req = Request {
         plans: &loaded.plans,
         only: a.only.clone(),
         window: Window { from, to },
         now,
     };
-    let r = report::build(&req, &journals);
+    let mut r = report::build(&req, &journals);
+    report::add_watch(&mut r, &read_journals(state.watch.clone()).await?);
     let text = match a.format {
         Format::Md => render::markdown(&r),
         Format::Json => render::json(&r),
@@ -190,4 +170,33 @@ fn write_out(out: Option<&Path>, text: &str) -> Result<Exit, CliError> {
     }
     eprintln!("wrote {}", path.display());
     Ok(Exit::Ok)
+}
+
+/// Every journal of `store`, with its head: one listing, then the journals
+/// read concurrently. A journal that cannot be read at all is reported,
+/// empty: its absence from the figures shows as a finding, and here why.
+async fn read_journals(
+    store: std::sync::Arc<dyn drctl::journal::JournalStore>,
+) -> Result<Vec<JournalText>, CliError> {
+    let ids = store.list().await?;
+    Ok(futures::stream::iter(ids.into_iter().map(|id| {
+        let store = store.clone();
+        async move {
+            let (text, head) = match drctl::journal::snapshot(store.as_ref(), &id).await {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("warning: cannot read the journal of {id}: {e}");
+                    Default::default()
+                }
+            };
+            JournalText {
+                run_id: id,
+                text,
+                head,
+            }
+        }
+    }))
+    .buffered(16)
+    .collect()
+    .await)
 }

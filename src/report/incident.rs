@@ -192,14 +192,25 @@ fn milestones(o: &mut String, d: &Draft<'_>) {
         .filter(|x| x.outcome.succeeded())
         .and_then(|x| x.ended);
     let rows: [(&str, Option<DateTime<Utc>>, String); 5] = [
-        (
-            "Detected",
-            s.declared_at,
-            match s.declared_at {
-                Some(_) => "declared (`--declared-at`): the RTO clock starts".into(),
-                None => "not recorded: pass `--declared-at` with the failover".into(),
-            },
-        ),
+        match d.rows.first().and_then(|x| x.watch.as_ref()) {
+            Some(w) => (
+                "Detected",
+                w.phases.first().and_then(|p| p.from),
+                format!(
+                    "the first failed observation (`drctl watch`, observer {}; quorum {}): the RTO clock starts",
+                    w.observer,
+                    w.votes.join(", ")
+                ),
+            ),
+            None => (
+                "Detected",
+                s.declared_at,
+                match s.declared_at {
+                    Some(_) => "declared (`--declared-at`): the RTO clock starts".into(),
+                    None => "not recorded: pass `--declared-at` with the failover".into(),
+                },
+            ),
+        },
         (
             "Notified",
             notified.as_ref().map(|(at, _)| *at),

@@ -75,6 +75,54 @@ pub struct Report {
     pub findings: Vec<findings::Finding>,
     /// Which run is evidence for which control, and what is missing.
     pub controls: Vec<controls::Control>,
+    /// What `drctl watch` decided in the window, from the watchers' own
+    /// journals ([`add_watch`]; absent when no watcher decided anything).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<WatchRow>,
+}
+
+/// One decision of `drctl watch` (journaled when it changed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchRow {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The observer.
+    pub observer: String,
+    /// The plan.
+    pub plan: String,
+    /// The decision (`suspect`, `proposed`, `vetoed`, `started`, ...).
+    pub decision: String,
+    /// Why, in a sentence.
+    pub why: String,
+    /// The run it started, if any.
+    pub run_id: Option<String>,
+}
+
+/// Adds the decisions of the watchers' journals (`journals`: the state's
+/// `watch/` store) to `r`, for its plans and window.
+pub fn add_watch(r: &mut Report, journals: &[JournalText]) {
+    let mut rows: Vec<WatchRow> = journals
+        .iter()
+        .flat_map(|j| {
+            let records: Vec<Record> = j
+                .text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            crate::runs::watch::decisions(&records)
+        })
+        .filter(|d| r.scope.contains(&d.plan) && d.at >= r.window.from && d.at <= r.window.to)
+        .map(|d| WatchRow {
+            at: d.at,
+            observer: d.observer,
+            plan: d.plan,
+            decision: d.decision.as_str().to_string(),
+            why: d.why,
+            run_id: d.run_id,
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.at, &a.plan, &a.observer).cmp(&(b.at, &b.plan, &b.observer)));
+    r.watch = rows;
 }
 
 /// Counts over the rows of a report.
@@ -188,6 +236,10 @@ pub struct RunRow {
     /// The last `drctl audit verify --evidence` of this plan's packs, as the
     /// journal records it; `None`: never verified (or not recorded).
     pub evidence_check: Option<EvidenceCheck>,
+    /// A failover `drctl watch` started: its RTO from the first failed
+    /// observation, detect → decide → act → converge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<crate::runs::watch::Waterfall>,
 }
 
 /// The last verification of a run's evidence packs for one plan, read from
@@ -399,6 +451,7 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
         plans: sections,
         findings,
         controls,
+        watch: Vec::new(),
     }
 }
 
@@ -620,6 +673,12 @@ fn row(
     let mut warnings = report.warnings.clone();
     warnings.extend(gates.warnings);
     let flags = crate::journal::RunFlags::of(flags).ok();
+    let watch = flags.as_ref().and_then(|f| f.watch.as_ref()).map(|origin| {
+        let restored = rto.seconds.map(|secs| {
+            declared_at.unwrap_or(first.at) + chrono::Duration::milliseconds((secs * 1000.0) as i64)
+        });
+        crate::runs::watch::waterfall(origin, &steps, restored)
+    });
     let depth = flags
         .as_ref()
         .and_then(|f| f.drill_depth())
@@ -659,6 +718,7 @@ fn row(
             .flatten(),
         as_of,
         evidence_check: EvidenceCheck::last(records, plan),
+        watch,
     }
 }
 

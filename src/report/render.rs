@@ -86,7 +86,32 @@ pub fn markdown(r: &Report) -> String {
         md_plan(&mut o, p);
     }
     md_controls(&mut o, r);
+    md_watch(&mut o, r);
     o
+}
+
+/// What `drctl watch` decided in the window.
+fn md_watch(o: &mut String, r: &Report) {
+    if r.watch.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n## Watch decisions\n");
+    let _ = writeln!(
+        o,
+        "| Time (UTC) | Plan | Observer | Decision | Why | Run |\n|---|---|---|---|---|---|"
+    );
+    for w in &r.watch {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            minute(w.at),
+            w.plan,
+            w.observer,
+            w.decision,
+            w.why.replace('|', "\\|"),
+            w.run_id.as_deref().unwrap_or("-")
+        );
+    }
 }
 
 /// The title, the counts and the table of plans.
@@ -360,6 +385,25 @@ fn run_details(o: &mut String, run: &RunRow) {
     );
     md_approvals(o, run);
     let _ = writeln!(o, "- RTO {}", measure_text(&run.rto));
+    if let Some(w) = &run.watch {
+        let phases: Vec<String> = w
+            .phases
+            .iter()
+            .map(|p| match p.seconds {
+                Some(s) => format!("{} {s:.1}s", p.name),
+                None => format!("{} unknown", p.name),
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "- Started by `drctl watch` ({} mode; observer {}, quorum {}; journal {}): {}",
+            w.mode,
+            w.observer,
+            w.votes.join(", "),
+            w.journal,
+            phases.join(" → ")
+        );
+    }
     let _ = writeln!(o, "- RPO {}", measure_text(&run.rpo));
     for e in &run.errors {
         let _ = writeln!(o, "- Error: {e}");

@@ -130,6 +130,102 @@ pub fn started_by_watch(switches: &[(Vec<String>, Switch)], since: DateTime<Utc>
         .count()
 }
 
+/// One phase of a watch-started failover's RTO.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Phase {
+    /// `detect`, `decide`, `act` or `converge`.
+    pub name: &'static str,
+    /// Its start, when known.
+    pub from: Option<DateTime<Utc>>,
+    /// Its end, when known.
+    pub to: Option<DateTime<Utc>>,
+    /// Its length (`None`: unknown, never zero for unknown).
+    pub seconds: Option<f64>,
+    /// What it is measured from and to.
+    pub basis: String,
+}
+
+/// The RTO of a failover watch started, from the first failed
+/// observation: detect → decide → act → converge, each measured.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Waterfall {
+    /// The observer that started it.
+    pub observer: String,
+    /// The observers whose votes made the quorum.
+    pub votes: Vec<String>,
+    /// `propose` or `auto`.
+    pub mode: String,
+    /// The watcher's journal, where its observations and decision are.
+    pub journal: String,
+    /// The four phases, in order.
+    pub phases: Vec<Phase>,
+}
+
+/// The waterfall of a run that `origin` started (`steps`: its timings;
+/// `restored`: its RTO point, when measured).
+pub fn waterfall(
+    origin: &WatchOrigin,
+    steps: &[crate::runs::measure::StepTiming],
+    restored: Option<DateTime<Utc>>,
+) -> Waterfall {
+    let phase = |name, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>, basis: &str| {
+        let seconds = match (from, to) {
+            (Some(f), Some(t)) if t >= f => Some((t - f).num_milliseconds() as f64 / 1000.0),
+            _ => None,
+        };
+        Phase {
+            name,
+            from,
+            to,
+            seconds,
+            basis: if seconds.is_some() {
+                basis.to_string()
+            } else {
+                format!("unknown: {basis}")
+            },
+        }
+    };
+    // Convergence: from the start of the step that verifies the switch
+    // (records read back, or names resolved) to the RTO point.
+    let verify = steps
+        .iter()
+        .filter(|s| s.step.contains("/verify-dns") || s.step.contains("/verify-resolution"))
+        .filter_map(|s| s.started)
+        .min();
+    Waterfall {
+        observer: origin.observer.clone(),
+        votes: origin.votes.clone(),
+        mode: origin.mode.clone(),
+        journal: origin.journal.clone(),
+        phases: vec![
+            phase(
+                "detect",
+                Some(origin.detected_at),
+                Some(origin.quorum_at),
+                "the first failed observation → a quorum of observers judged the region down",
+            ),
+            phase(
+                "decide",
+                Some(origin.quorum_at),
+                Some(origin.decided_at),
+                "the quorum → the decision to fail over (the veto window, in propose mode)",
+            ),
+            phase(
+                "act",
+                Some(origin.decided_at),
+                verify.or(restored),
+                "the decision → the traffic switch's verification began (the run: gates, promotion, scaling, switch)",
+            ),
+            phase(
+                "converge",
+                verify,
+                restored,
+                "the switch's verification → the RTO point (names answer with the target)",
+            ),
+        ],
+    }
+}
+
 /// One decision of a watcher, as its journal keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionRow {
@@ -258,6 +354,37 @@ mod tests {
         assert_eq!(h.last.unwrap().took(None), Some(Duration::from_secs(60)));
         let none = history("payments", "us-west-2", &[]);
         assert_eq!(none.episode("payments"), "payments/us-west-2/start");
+    }
+
+    #[test]
+    fn the_waterfall_measures_each_phase_and_marks_the_unknown() {
+        let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let origin = WatchOrigin {
+            observer: "a".into(),
+            journal: "j".into(),
+            episode: "e".into(),
+            region: "us-west-2".into(),
+            mode: "propose".into(),
+            detected_at: t(0),
+            quorum_at: t(3),
+            decided_at: t(123),
+            votes: vec!["a".into(), "b".into()],
+        };
+        let steps = vec![crate::runs::measure::StepTiming {
+            step: "payments/verify-dns:example.com.".into(),
+            state: crate::runs::replay::StepState::Succeeded,
+            started: Some(t(150)),
+            ended: Some(t(155)),
+            error: None,
+        }];
+        let w = waterfall(&origin, &steps, Some(t(155)));
+        let secs: Vec<Option<f64>> = w.phases.iter().map(|p| p.seconds).collect();
+        assert_eq!(secs, [Some(3.0), Some(120.0), Some(27.0), Some(5.0)]);
+        // No RTO measured: act and converge are unknown, not zero.
+        let w = waterfall(&origin, &[], None);
+        assert_eq!(w.phases[2].seconds, None);
+        assert_eq!(w.phases[3].seconds, None);
+        assert!(w.phases[3].basis.starts_with("unknown: "));
     }
 
     #[test]

@@ -21,7 +21,7 @@ fn read_json(rel: &str) -> Value {
 
 /// The schema, compiled as draft 2020-12 (checked against its meta-schema)
 /// with `format` asserted (`date-time`).
-fn validator() -> Validator {
+pub(crate) fn validator() -> Validator {
     jsonschema::draft202012::options()
         .should_validate_formats(true)
         .build(&read_json(SCHEMA))
@@ -43,7 +43,7 @@ fn errors(v: &Validator, doc: &Value) -> Vec<String> {
         .collect()
 }
 
-fn assert_valid(v: &Validator, what: &str, doc: &Value) {
+pub(crate) fn assert_valid(v: &Validator, what: &str, doc: &Value) {
     let errs = errors(v, doc);
     assert!(
         errs.is_empty(),

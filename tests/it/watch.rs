@@ -411,12 +411,58 @@ async fn home_dies_then_recovers() -> Vec<Tally> {
         "people are told"
     );
 
+    // The report reads it: the run's RTO waterfall from the first failed
+    // observation, each phase measured, and the watchers' decisions; the
+    // document holds to the published schema.
+    let o = s.fx.drctl(&["report", "--format", "json"]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let report = o.json();
+    crate::schema::assert_valid(
+        &crate::schema::validator(),
+        "a report with a watch run",
+        &report,
+    );
+    let row = report["plans"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["plan"] == "payments"))
+        .and_then(|p| p["runs"].as_array())
+        .and_then(|r| r.iter().find(|r| !r["watch"].is_null()))
+        .unwrap_or_else(|| panic!("a run row with its waterfall: {report}"));
+    let phases: Vec<&str> = row["watch"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["detect", "decide", "act", "converge"]);
+    for p in row["watch"]["phases"].as_array().unwrap() {
+        assert!(p["seconds"].is_number(), "{} is measured: {p}", p["name"]);
+    }
+    let decisions: Vec<&str> = report["watch"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the watchers' decisions: {report}"))
+        .iter()
+        .filter_map(|d| d["decision"].as_str())
+        .collect();
+    assert!(decisions.contains(&"started"), "{decisions:?}");
+    let md =
+        s.fx.drctl(&["report", "--run", row["run_id"].as_str().unwrap()])
+            .await;
+    assert!(
+        md.out
+            .contains("the first failed observation (`drctl watch`"),
+        "{}",
+        md.all()
+    );
+
     // /metrics scrapes cleanly with Prometheus's own parsers (OpenMetrics
     // and the classic text format).
     let body = scrape(&metrics, "/metrics").await;
     parse_metrics(&body);
     assert!(
-        body.contains("drctl_watch_quorum_reached{plan=\"payments\",region=\"us-west-2\"} 1"),
+        body.contains("drctl_watch_quorum_reached{plan=\"payments\",region=\"us-west-2\"}")
+            && body.contains("drctl_watch_down_votes{plan=\"payments\",region=\"us-west-2\"}")
+            && body.contains("drctl_watch_decisions_total{plan=\"payments\""),
         "{body}"
     );
     assert!(scrape(&metrics, "/healthz").await.starts_with("ok"));
@@ -592,6 +638,35 @@ async fn vetoed() -> Vec<Tally> {
     assert_eq!(o.code, Some(0), "{}", o.all());
     tokio::time::sleep(Duration::from_secs(14)).await;
     let vetoed = s.said("payments] vetoed");
+    // `watch status` shows each observer's last observation, the quorum and
+    // what watch would do now, from the shared state alone.
+    let config = s.dir.path().join("drctl.toml").display().to_string();
+    let env = [
+        ("DRCTL_WATCH_KEY", KEY),
+        ("DRCTL_IT_WATCH_SINK", SINK_SECRET),
+    ];
+    let st =
+        s.fx.drctl_with(
+            &["--config", &config, "watch", "status", "--output", "json"],
+            &env,
+            &world::endpoints_file(),
+        )
+        .await;
+    assert_eq!(st.code, Some(0), "{}", st.all());
+    let doc = st.json();
+    let p = &doc[0];
+    assert_eq!(p["plan"], "payments", "{doc}");
+    assert_eq!(p["decision"], "vetoed", "{doc}");
+    assert_eq!(p["observers"].as_array().map(Vec::len), Some(3), "{doc}");
+    assert!(p["down"].as_array().is_some_and(|d| d.len() >= 2), "{doc}");
+    let text =
+        s.fx.drctl_with(
+            &["--config", &config, "watch", "status"],
+            &env,
+            &world::endpoints_file(),
+        )
+        .await;
+    assert!(text.out.contains("watch would: vetoed"), "{}", text.all());
     let log = s.stop().await;
     assert!(proposed, "proposed first: {log}");
     assert!(vetoed, "the observers see the veto: {log}");
