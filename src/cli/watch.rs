@@ -499,8 +499,20 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
         outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return Ok(Exit::Ok);
     }
-    for r in &rounds {
-        let v = r.verdict.as_ref().expect("decided above");
+    print_status(&rounds, &plans, now)?;
+    Ok(Exit::Ok)
+}
+
+/// `watch status` for people.
+fn print_status(
+    rounds: &[PlanRound],
+    plans: &[Plan],
+    now: chrono::DateTime<Utc>,
+) -> Result<(), CliError> {
+    for r in rounds {
+        let Some(v) = r.verdict.as_ref() else {
+            continue;
+        };
         outln!("{} (active {}, episode {})", r.plan, r.active, r.episode);
         if r.reports.is_empty() {
             outln!("  no observer has reported (is `drctl watch` running with this --state?)");
@@ -530,9 +542,7 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
         outln!(
             "  quorum: {} of {} needed judge {} down",
             v.tally.down.len(),
-            r.reports
-                .first()
-                .map_or(0, |_| plan_quorum(&plans, &r.plan)),
+            plan_quorum(plans, &r.plan),
             r.active
         );
         outln!("  watch would: {} ({})", v.decision, v.why);
@@ -540,7 +550,7 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
             outln!("  command: {c}");
         }
     }
-    Ok(Exit::Ok)
+    Ok(())
 }
 
 fn plan_quorum(plans: &[Plan], name: &str) -> u32 {

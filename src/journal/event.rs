@@ -205,32 +205,7 @@ pub enum Event {
     },
 }
 
-/// Declares a journaled vocabulary: a `Copy` enum whose JSON names are
-/// fixed here (`"name"`, plus older spellings still read), with `as_str`
-/// and `Display` giving the same names.
-macro_rules! vocabulary {
-    ($(#[$m:meta])* $name:ident { $( $(#[$d:meta])* $v:ident = $s:literal $(| $alias:literal)*, )* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $name {
-            $( $(#[$d])* #[serde(rename = $s $(, alias = $alias)*)] $v, )*
-        }
-
-        impl $name {
-            /// The journal's name.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$v => $s,)* }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use vocabulary;
+use super::vocabulary::vocabulary;
 
 vocabulary! {
     /// What kind of run a journal records.

@@ -51,6 +51,7 @@ pub mod notice;
 pub mod payload;
 pub mod step_name;
 pub mod store;
+mod vocabulary;
 pub mod watch;
 
 use std::collections::hash_map::RandomState;

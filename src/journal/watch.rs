@@ -129,7 +129,7 @@ impl WatchFact {
     }
 }
 
-super::event::vocabulary! {
+super::vocabulary::vocabulary! {
     /// What watch decided for a plan.
     WatchDecision {
         /// The active region answers.

@@ -549,6 +549,19 @@ fn failback(s: &Situation<'_>, tally: Tally) -> Option<Verdict> {
     Some(v)
 }
 
+/// A verdict about the active region, with its target and the command
+/// a person would run.
+fn about(s: &Situation<'_>, active: &str, v: Verdict, target: Option<String>) -> Verdict {
+    Verdict {
+        region: Some(active.to_string()),
+        command: target.as_ref().map(|t| failover_command(s.plan, t)),
+        target,
+        ..v
+    }
+}
+
+/// The active region is down by quorum: the brakes (veto, another run, a
+/// start already claimed, the target's fitness), then the mode.
 fn down(s: &Situation<'_>, active: &str, tally: Tally) -> Verdict {
     let votes = format!(
         "{} of {} observers ({}) saw {active} fail {} times in a row",
@@ -557,169 +570,108 @@ fn down(s: &Situation<'_>, active: &str, tally: Tally) -> Verdict {
         tally.down.join(", "),
         s.rules.failures
     );
-    let with = |mut v: Verdict, target: Option<String>| {
-        v.region = Some(active.to_string());
-        v.command = target.as_ref().map(|t| failover_command(s.plan, t));
-        v.target = target;
-        v
-    };
+    let brake =
+        |d, why: String, target| about(s, active, Verdict::new(d, why, tally.clone()), target);
     if let Some(veto) = &s.episode.veto {
-        return with(
-            Verdict::new(
-                WatchDecision::Vetoed,
-                format!("{votes}; the failover was vetoed ({veto})"),
-                tally,
-            ),
-            None,
-        );
+        let why = format!("{votes}; the failover was vetoed ({veto})");
+        return brake(WatchDecision::Vetoed, why, None);
     }
-    if let Some(run) = s
-        .history
-        .running
-        .as_ref()
-        .map(|r| r.run_id.clone())
-        .or(s.held_by.clone())
-    {
-        return with(
-            Verdict::new(
-                WatchDecision::Busy,
-                format!("{votes}; run {run} holds the plan"),
-                tally,
-            ),
+    let running = s.history.running.as_ref().map(|r| r.run_id.clone());
+    if let Some(run) = running.or(s.held_by.clone()) {
+        return brake(
+            WatchDecision::Busy,
+            format!("{votes}; run {run} holds the plan"),
             None,
         );
     }
     if let Some(by) = &s.episode.claimed_by {
-        return with(
-            Verdict::new(
-                WatchDecision::Started,
-                format!("{votes}; {by} started the failover"),
-                tally,
-            ),
-            s.episode.proposal.as_ref().map(|p| p.target.clone()),
-        );
+        let target = s.episode.proposal.as_ref().map(|p| p.target.clone());
+        let why = format!("{votes}; {by} started the failover");
+        return brake(WatchDecision::Started, why, target);
     }
-    let target = match fitness(s, active) {
-        Ok(t) => t,
+    match fitness(s, active) {
+        Ok(target) => by_mode(s, active, tally, &votes, target),
         Err(why) => {
-            let mut v = with(
-                Verdict::new(
-                    WatchDecision::Unfit,
-                    format!("{votes}; no standby is fit: {why}"),
-                    tally,
-                ),
-                None,
-            );
+            let why = format!("{votes}; no standby is fit: {why}");
+            let mut v = brake(WatchDecision::Unfit, why, None);
             v.next = Next::Tell("unfit");
-            return v;
+            v
         }
+    }
+}
+
+/// Down by quorum, `target` fit: what the mode (and the velocity cap) allow.
+fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: String) -> Verdict {
+    let window = match s.rules.mode {
+        WatchMode::Propose => s.rules.veto_window,
+        _ => Duration::ZERO,
     };
     let proposal = Proposal {
         observer: String::new(),
         region: active.to_string(),
         target: target.clone(),
-        deadline: s.now
-            + chrono::Duration::from_std(match s.rules.mode {
-                WatchMode::Propose => s.rules.veto_window,
-                _ => Duration::ZERO,
-            })
-            .unwrap_or_default(),
+        deadline: s.now + chrono::Duration::from_std(window).unwrap_or_default(),
         detected_at: tally.detected_at.unwrap_or(s.now),
         quorum_at: tally.quorum_at.unwrap_or(s.now),
         votes: tally.down.clone(),
     };
-    let capped = s.velocity.0 >= s.velocity.1;
-    match s.rules.mode {
-        WatchMode::Observe => {
-            let mut v = with(
-                Verdict::new(
-                    WatchDecision::RegionDown,
-                    format!("{votes}; {target} is fit; mode observe: nobody is failed over"),
-                    tally,
-                ),
-                Some(target),
-            );
-            v.next = Next::Tell("down");
-            v
-        }
-        _ if capped => {
-            let mut v = with(
-                Verdict::new(
-                    WatchDecision::Capped,
-                    format!(
-                        "{votes}; {target} is fit, but watch started {} failover(s) within its velocity window (cap {}): proposed, not started",
-                        s.velocity.0, s.velocity.1
-                    ),
-                    tally,
-                ),
-                Some(target),
-            );
-            v.next = Next::Tell("capped");
-            v
-        }
-        WatchMode::Propose => match &s.episode.proposal {
-            None => {
-                let mut v = with(
-                    Verdict::new(
-                        WatchDecision::Proposed,
-                        format!(
-                            "{votes}; {target} is fit: the failover starts at {} unless vetoed",
-                            proposal.deadline.format("%H:%M:%S UTC")
-                        ),
-                        tally,
-                    ),
-                    Some(target),
-                );
-                v.deadline = Some(proposal.deadline);
-                v.next = Next::Propose(proposal);
-                v
-            }
-            Some(p) if s.now < p.deadline => {
-                let mut v = with(
-                    Verdict::new(
-                        WatchDecision::Proposed,
-                        format!(
-                            "{votes}; the failover to {target} starts at {} unless vetoed (`drctl watch veto --plan {} --reason ...`)",
-                            p.deadline.format("%H:%M:%S UTC"),
-                            s.plan
-                        ),
-                        tally,
-                    ),
-                    Some(target),
-                );
-                v.deadline = Some(p.deadline);
-                v
-            }
-            Some(p) => {
-                let mut v = with(
-                    Verdict::new(
-                        WatchDecision::Started,
-                        format!(
-                            "{votes}; the veto window ended at {} with no veto: failing over to {target}",
-                            p.deadline.format("%H:%M:%S UTC")
-                        ),
-                        tally,
-                    ),
-                    Some(target.clone()),
-                );
-                v.next = Next::Start(Proposal {
-                    target,
-                    ..p.clone()
-                });
-                v
-            }
-        },
-        WatchMode::Auto => {
-            let mut v = with(
-                Verdict::new(
-                    WatchDecision::Started,
-                    format!("{votes}; {target} is fit; mode auto: failing over"),
-                    tally,
-                ),
-                Some(target),
-            );
-            v.next = Next::Start(proposal);
-            v
-        }
-    }
+    let at = |t: DateTime<Utc>| t.format("%H:%M:%S UTC").to_string();
+    let (decision, why, next, deadline) = match (s.rules.mode, &s.episode.proposal) {
+        (WatchMode::Observe, _) => (
+            WatchDecision::RegionDown,
+            format!("{votes}; {target} is fit; mode observe: nobody is failed over"),
+            Next::Tell("down"),
+            None,
+        ),
+        _ if s.velocity.0 >= s.velocity.1 => (
+            WatchDecision::Capped,
+            format!(
+                "{votes}; {target} is fit, but watch started {} failover(s) within its velocity window (cap {}): proposed, not started",
+                s.velocity.0, s.velocity.1
+            ),
+            Next::Tell("capped"),
+            None,
+        ),
+        (WatchMode::Propose, None) => (
+            WatchDecision::Proposed,
+            format!(
+                "{votes}; {target} is fit: the failover starts at {} unless vetoed",
+                at(proposal.deadline)
+            ),
+            Next::Propose(proposal.clone()),
+            Some(proposal.deadline),
+        ),
+        (WatchMode::Propose, Some(p)) if s.now < p.deadline => (
+            WatchDecision::Proposed,
+            format!(
+                "{votes}; the failover to {target} starts at {} unless vetoed (`drctl watch veto --plan {} --reason ...`)",
+                at(p.deadline),
+                s.plan
+            ),
+            Next::Nothing,
+            Some(p.deadline),
+        ),
+        (WatchMode::Propose, Some(p)) => (
+            WatchDecision::Started,
+            format!(
+                "{votes}; the veto window ended at {} with no veto: failing over to {target}",
+                at(p.deadline)
+            ),
+            Next::Start(Proposal {
+                target: target.clone(),
+                ..p.clone()
+            }),
+            None,
+        ),
+        (WatchMode::Auto, _) => (
+            WatchDecision::Started,
+            format!("{votes}; {target} is fit; mode auto: failing over"),
+            Next::Start(proposal),
+            None,
+        ),
+    };
+    let mut v = about(s, active, Verdict::new(decision, why, tally), Some(target));
+    v.next = next;
+    v.deadline = deadline;
+    v
 }

@@ -659,37 +659,7 @@ impl Watcher {
         {
             Ok(true) => {}
             Ok(false) => {
-                let capped = Verdict {
-                    decision: WatchDecision::Capped,
-                    why: format!(
-                        "{}; but the velocity cap ({} failover(s) per {}) is reached: proposed, not started",
-                        v.why,
-                        self.cfg.max_failovers,
-                        crate::plan::duration::format_duration(self.cfg.velocity_window)
-                    ),
-                    next: Next::Nothing,
-                    ..v.clone()
-                };
-                self.journal(
-                    plan.name(),
-                    WatchFact::Decided {
-                        episode: episode.to_string(),
-                        decision: WatchDecision::Capped,
-                        why: capped.why.clone(),
-                        region: capped.region.clone(),
-                        target: capped.target.clone(),
-                        command: capped.command.clone(),
-                        deadline: None,
-                        detected_at: Some(p.detected_at),
-                        run_id: None,
-                    },
-                )
-                .await;
-                self.said.insert(
-                    plan.name().to_string(),
-                    (WatchDecision::Capped, episode.to_string()),
-                );
-                self.tell(plan, episode, &capped, None).await;
+                let capped = self.capped(plan, episode, v, p).await;
                 return (Some(capped.why.clone()), Some(capped));
             }
             Err(e) => {
@@ -749,6 +719,43 @@ impl Watcher {
         )
         .await;
         (Some(why), None)
+    }
+
+    /// The velocity cap's slots are taken: the start becomes a proposal
+    /// nobody starts by itself (journaled, told once).
+    async fn capped(&mut self, plan: &Plan, episode: &str, v: &Verdict, p: &Proposal) -> Verdict {
+        let capped = Verdict {
+            decision: WatchDecision::Capped,
+            why: format!(
+                "{}; but the velocity cap ({} failover(s) per {}) is reached: proposed, not started",
+                v.why,
+                self.cfg.max_failovers,
+                crate::plan::duration::format_duration(self.cfg.velocity_window)
+            ),
+            next: Next::Nothing,
+            ..v.clone()
+        };
+        self.journal(
+            plan.name(),
+            WatchFact::Decided {
+                episode: episode.to_string(),
+                decision: WatchDecision::Capped,
+                why: capped.why.clone(),
+                region: capped.region.clone(),
+                target: capped.target.clone(),
+                command: capped.command.clone(),
+                deadline: None,
+                detected_at: Some(p.detected_at),
+                run_id: None,
+            },
+        )
+        .await;
+        self.said.insert(
+            plan.name().to_string(),
+            (WatchDecision::Capped, episode.to_string()),
+        );
+        self.tell(plan, episode, &capped, None).await;
+        capped
     }
 
     /// Journals what the hub still holds and ends the journal's writes.

@@ -32,17 +32,51 @@ fn unanswered(e: &CloudError) -> bool {
     )
 }
 
+/// A read bounded by `timeout`: `Err(why)` when the API did not answer
+/// (refused, reset, 5xx, throttled, or nothing within the timeout), else
+/// its answer, which may be an error it answered with.
 async fn bounded<T>(
     timeout: Duration,
     what: &str,
     f: impl std::future::Future<Output = Result<T, CloudError>>,
-) -> Result<T, String> {
+) -> Result<Result<T, CloudError>, String> {
     match tokio::time::timeout(timeout, f).await {
-        Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) if unanswered(&e) => Err(e.summary()),
-        Ok(Err(e)) => Err(format!("answered: {}", e.summary())),
+        Ok(answer) => Ok(answer),
         Err(_) => Err(format!("{what}: no answer within {timeout:?}")),
     }
+}
+
+/// Whether the region's API answers: a describe of the plan's database
+/// there (the instance, when it is one), else of its compute group.
+async fn api(
+    clouds: &Clouds,
+    plan: &Plan,
+    region: &str,
+    timeout: Duration,
+) -> Result<Option<crate::cloud::DbInstance>, String> {
+    let spec = &plan.spec;
+    if let Some(db) = spec.database.iter().find_map(|d| d.regions.get(region)) {
+        let r = bounded(
+            timeout,
+            "rds:DescribeDBInstances",
+            clouds.database.describe_instance(region, db),
+        )
+        .await;
+        // Any answer, even an error (a missing instance, a denied call),
+        // means the API is there.
+        return r.map(|answer| answer.ok().flatten());
+    }
+    if let Some(g) = spec.compute.iter().find_map(|c| c.regions.get(region)) {
+        let r = bounded(
+            timeout,
+            "autoscaling:DescribeAutoScalingGroups",
+            clouds.compute.describe_group(region, g),
+        )
+        .await;
+        return r.map(|_| None);
+    }
+    Ok(None)
 }
 
 /// Reads one region's signals.
@@ -54,34 +88,7 @@ async fn region(
     timeout: Duration,
 ) -> Signals {
     let spec = &plan.spec;
-    let api = async {
-        if let Some(db) = spec.database.iter().find_map(|d| d.regions.get(region)) {
-            let r = bounded(
-                timeout,
-                "rds:DescribeDBInstances",
-                clouds.database.describe_instance(region, db),
-            )
-            .await;
-            return match r {
-                Ok(found) => Ok(found),
-                Err(e) if e.starts_with("answered: ") => Ok(None),
-                Err(e) => Err(e),
-            };
-        }
-        if let Some(g) = spec.compute.iter().find_map(|c| c.regions.get(region)) {
-            let r = bounded(
-                timeout,
-                "autoscaling:DescribeAutoScalingGroups",
-                clouds.compute.describe_group(region, g),
-            )
-            .await;
-            return match r {
-                Err(e) if !e.starts_with("answered: ") => Err(e),
-                _ => Ok(None),
-            };
-        }
-        Ok(None)
-    };
+    let api = api(clouds, plan, region, timeout);
     let checks = join_all(spec.check.iter().filter_map(|c| {
         let url = c.regions.get(region)?.clone();
         let t = parse_duration(&c.timeout)
@@ -108,7 +115,8 @@ async fn region(
         )
         .await
         {
-            Ok(firing) => firing,
+            Ok(Ok(firing)) => firing,
+            Ok(Err(e)) => vec![format!("alarms unreadable ({})", e.summary())],
             Err(e) => vec![format!("alarms unreadable ({e})")],
         }
     };
@@ -126,6 +134,7 @@ async fn region(
         )
         .await
         .ok()
+        .and_then(Result::ok)
         .and_then(|r| r.latest.map(|l| l.0).or(r.max)),
         None => None,
     };
