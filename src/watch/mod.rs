@@ -327,6 +327,37 @@ impl Watcher {
         out
     }
 
+    /// A process that starts (a restart, or each `--once` from cron) carries
+    /// on from its own last report on the board, while that is fresh: its
+    /// streaks of failed observations go on instead of starting again at
+    /// zero (a cron'd observer could otherwise never reach `failures`).
+    async fn carry_on(&mut self, plan: &Plan, now: DateTime<Utc>) {
+        let name = plan.name().to_string();
+        if self.views.keys().any(|(p, _)| *p == name) {
+            return;
+        }
+        let key = shared::report_key(plan.name(), &self.cfg.observer);
+        let Ok(Some(_)) = self.state.board.get(&key).await else {
+            return;
+        };
+        let Ok((reports, _)) =
+            shared::reports(self.state.board.as_ref(), &self.cfg.key, plan.name()).await
+        else {
+            return;
+        };
+        let freshness = plan.watch_rules().freshness;
+        let mine = reports.into_iter().find(|r| {
+            r.observer == self.cfg.observer
+                && (now - r.at).to_std().is_ok_and(|age| age <= freshness)
+        });
+        if let Some(r) = mine {
+            self.round = self.round.max(r.round);
+            for (region, view) in r.regions {
+                self.views.insert((name.clone(), region), view);
+            }
+        }
+    }
+
     /// Updates this observer's views of `plan` from a round's signals,
     /// journaling what changed; its report.
     async fn own_report(
@@ -397,6 +428,9 @@ impl Watcher {
         switches: Option<&[(Vec<String>, Switch)]>,
         now: DateTime<Utc>,
     ) -> PlanRound {
+        if switches.is_some() {
+            self.carry_on(plan, now).await;
+        }
         let mine = self.own_report(plan, signals, now).await;
         let hist = history(plan.name(), plan.home(), switches.unwrap_or_default());
         let mut r = PlanRound {

@@ -496,6 +496,38 @@ async fn the_matrix_has_no_false_and_no_missed_failover() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_restarted_observer_carries_on_its_streak_from_the_board() {
+    // Observers run as `--once` from cron: a new watcher per round, each
+    // reading its predecessor's report back. Home dies: the streaks grow
+    // across processes, and a failover starts as with long-running ones.
+    let plans = vec![plan_with("payments", spec(WatchMode::Auto))];
+    let mut m = Matrix::new(3, plans.clone(), 2.0, 5);
+    m.all(HOME, false);
+    for _ in 0..6 {
+        let state = m.watchers[0].state.clone();
+        for (i, w) in m.watchers.iter_mut().enumerate() {
+            let cfg = w.cfg.clone();
+            let starter = w.starter.clone();
+            *w = Watcher::new(
+                cfg,
+                plans.clone(),
+                m.worlds[i].clouds(),
+                state.clone(),
+                None,
+                starter,
+            );
+        }
+        m.tick().await;
+    }
+    assert_eq!(
+        m.started(),
+        1,
+        "{:?}",
+        m.seen.last().map(|(_, r)| r.verdict.clone())
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_observer_that_cannot_reach_the_shared_state_never_acts() {
     // A state whose journals cannot be listed: every round is blind.
     struct Broken;

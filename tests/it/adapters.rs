@@ -1206,6 +1206,55 @@ async fn autoscaling_tags_and_untags_a_group() {
 // ---------------------------------------------------------------- CloudWatch
 
 #[tokio::test]
+async fn cloudwatch_names_the_alarms_in_alarm_and_the_missing_ones() {
+    crate::needs_emulators!();
+    let clouds = world::clouds().await;
+    let cw = world::sdk().await.cloudwatch(STANDBY);
+    let firing = world::unique("alarm-5xx");
+    let calm = world::unique("alarm-latency");
+    for name in [&firing, &calm] {
+        cw.put_metric_alarm()
+            .alarm_name(name)
+            .namespace("drctl/test")
+            .metric_name("Errors")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(1.0)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanOrEqualToThreshold,
+            )
+            .send()
+            .await
+            .expect("put alarm");
+    }
+    for (name, state) in [
+        (&firing, aws_sdk_cloudwatch::types::StateValue::Alarm),
+        (&calm, aws_sdk_cloudwatch::types::StateValue::Ok),
+    ] {
+        cw.set_alarm_state()
+            .alarm_name(name)
+            .state_value(state)
+            .state_reason("test")
+            .send()
+            .await
+            .expect("set alarm state");
+    }
+    let missing = world::unique("alarm-gone");
+    let names = vec![firing.clone(), calm.clone(), missing.clone()];
+    let got = clouds.metrics.alarms_firing(STANDBY, &names).await.unwrap();
+    assert_eq!(got, [firing, format!("{missing} (missing)")]);
+    assert!(
+        clouds
+            .metrics
+            .alarms_firing(STANDBY, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn cloudwatch_reads_replica_lag() {
     crate::needs_emulators!();
     let clouds = world::clouds().await;

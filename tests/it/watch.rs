@@ -555,6 +555,42 @@ async fn flapping() -> Vec<Tally> {
     tokio::time::sleep(Duration::from_secs(15)).await;
     let log = s.stop().await;
     assert!(s.said("payments]"), "the observers ran: {log}");
+    // `--once` (cron): one round, one JSON document, exit 0.
+    let plans = s.plans_for("obs-cron", &[payments("auto", "")], &s.checks);
+    let once = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never", "--config"])
+        .arg(s.dir.path().join("drctl.toml"))
+        .arg("--plans")
+        .arg(&plans)
+        .arg("--endpoints")
+        .arg(s.dead.endpoints())
+        .arg("--state-dir")
+        .arg(s.fx.state_dir())
+        .args([
+            "watch",
+            "--once",
+            "--observer",
+            "obs-cron",
+            "--plan",
+            "payments",
+            "--output",
+            "json",
+        ])
+        .env("DRCTL_WATCH_KEY", KEY)
+        .env("DRCTL_IT_WATCH_SINK", SINK_SECRET)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("drctl watch --once");
+    let out = String::from_utf8_lossy(&once.stdout).to_string();
+    let err = String::from_utf8_lossy(&once.stderr).to_string();
+    assert_eq!(once.status.code(), Some(0), "{out}{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(doc[0]["plan"], "payments", "{doc}");
+    assert!(
+        doc[0]["observers"].as_array().is_some_and(|o| o.len() == 4),
+        "its report joins the three others: {doc}"
+    );
     vec![Tally {
         name: s.name,
         expected: 0,
