@@ -16,12 +16,14 @@
 //! regions, and an error must always name the resource *and* the region.
 
 pub mod aws;
+pub mod budget;
 pub mod control;
 pub mod error;
 pub mod fake;
 pub mod gcp;
 pub mod http;
 pub mod metered;
+pub mod model;
 pub mod resolve;
 pub mod retry;
 pub mod types;

@@ -21,6 +21,7 @@
 
 mod bucket;
 mod check;
+pub mod dns_batch;
 pub mod dns_setup;
 pub mod drill_control;
 pub mod drill_database;

@@ -1,0 +1,232 @@
+//! A model of AWS in time: the API rate limits AWS publishes and the
+//! durations of the slow operations of a failover, as data
+//! (`aws_model.toml`, every figure with its source, estimates marked).
+//!
+//! # Why
+//!
+//! On the emulators every call answers in milliseconds and nothing is
+//! ever throttled, so the engine's behaviour under AWS's real limits (a
+//! mass failover during a regional event) cannot be seen there. The
+//! in-memory cloud, the budgets ([`super::budget`]) and `drctl plan budget`
+//! read this one model, so that simulations under virtual time, the
+//! engine's defaults and the predictions agree, and a figure that changes
+//! is changed in one place.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::budget::Limit;
+
+/// The model as the file writes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Model {
+    /// Token buckets.
+    #[serde(rename = "limit")]
+    pub limits: Vec<LimitSpec>,
+    /// Route 53's change batches.
+    pub route53: Route53Batches,
+    /// Slow operations.
+    #[serde(rename = "duration")]
+    pub durations: Vec<DurationSpec>,
+}
+
+/// Whether a figure is published or estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    /// AWS publishes it (the source says so).
+    Published,
+    /// Our estimate (the note says from what).
+    Estimate,
+}
+
+/// One token bucket.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSpec {
+    /// The service (`route53`, `rds`, ...).
+    pub service: String,
+    /// The API operation; empty for the service-wide bucket.
+    #[serde(default)]
+    pub api: String,
+    /// `account` or `account-region`.
+    pub scope: String,
+    /// What a token is (`requests`, `changes`).
+    pub unit: String,
+    /// Bucket capacity.
+    pub burst: f64,
+    /// Refill per second.
+    pub rate: f64,
+    /// Published or estimated.
+    pub basis: Basis,
+    /// Where the figure comes from.
+    pub source: String,
+    /// What the source says.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Route 53's `ChangeResourceRecordSets` batches.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Route53Batches {
+    /// Records per batch at most.
+    pub max_records_per_batch: usize,
+    /// Characters of record values per batch at most.
+    pub max_chars_per_batch: usize,
+    /// How many records an UPSERT counts as.
+    pub upsert_weight: usize,
+    /// One change per hosted zone in flight (a second gets `PriorRequestNotComplete`).
+    pub one_change_in_flight_per_zone: bool,
+    /// Where the figures come from.
+    pub source: String,
+}
+
+/// How long an operation takes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DurationSpec {
+    /// What is timed (`rds:PromoteReadReplica`, ...).
+    pub operation: String,
+    /// `lognormal` (from p50 and p90) or `fixed` (p50).
+    pub distribution: String,
+    /// The median, in seconds.
+    pub p50_seconds: f64,
+    /// The 90th percentile, in seconds.
+    pub p90_seconds: f64,
+    /// Published or estimated.
+    pub basis: Basis,
+    /// Where the figure comes from.
+    pub source: String,
+    /// What it is based on.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The z-score of the 90th percentile of a standard normal distribution.
+const Z90: f64 = 1.281_551_565_545;
+
+impl DurationSpec {
+    /// The median.
+    pub fn p50(&self) -> Duration {
+        Duration::from_secs_f64(self.p50_seconds.max(0.0))
+    }
+
+    /// The 90th percentile.
+    pub fn p90(&self) -> Duration {
+        Duration::from_secs_f64(self.p90_seconds.max(self.p50_seconds).max(0.0))
+    }
+
+    /// One draw from the distribution.
+    pub fn sample(&self, rng: &mut impl rand::Rng) -> Duration {
+        use rand_distr::Distribution as _;
+        if self.distribution != "lognormal"
+            || self.p50_seconds <= 0.0
+            || self.p90_seconds <= self.p50_seconds
+        {
+            return self.p50();
+        }
+        let mu = self.p50_seconds.ln();
+        let sigma = (self.p90_seconds.ln() - mu) / Z90;
+        match rand_distr::LogNormal::new(mu, sigma) {
+            Ok(d) => Duration::from_secs_f64(d.sample(rng)),
+            Err(_) => self.p50(),
+        }
+    }
+}
+
+/// The text of the model.
+pub const TEXT: &str = include_str!("aws_model.toml");
+
+static MODEL: LazyLock<Result<Model, String>> =
+    LazyLock::new(|| toml::from_str(TEXT).map_err(|e| format!("src/cloud/aws_model.toml: {e}")));
+
+impl Model {
+    /// The model of AWS this build carries (`Err`: the file does not read,
+    /// which a unit test rules out).
+    pub fn aws() -> Result<&'static Model, String> {
+        MODEL.as_ref().map_err(Clone::clone)
+    }
+
+    /// The buckets, by (service, API; `None` service-wide), for [`super::budget::Budgets`].
+    pub fn bucket_limits(&self) -> BTreeMap<(String, Option<String>), Limit> {
+        self.limits
+            .iter()
+            .filter(|l| l.unit == "requests")
+            .map(|l| {
+                (
+                    (
+                        l.service.clone(),
+                        (!l.api.is_empty()).then(|| l.api.clone()),
+                    ),
+                    Limit {
+                        burst: l.burst,
+                        rate: l.rate,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// A bucket that counts something other than requests (Route 53's
+    /// record changes: `unit = "changes"`).
+    pub fn bucket_of(&self, service: &str, unit: &str) -> Option<&LimitSpec> {
+        self.limits
+            .iter()
+            .find(|l| l.service == service && l.unit == unit)
+    }
+
+    /// How long `operation` takes.
+    pub fn duration(&self, operation: &str) -> Option<&DurationSpec> {
+        self.durations.iter().find(|d| d.operation == operation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng as _;
+
+    #[test]
+    fn the_model_reads_and_every_figure_has_a_source() {
+        let m = Model::aws().unwrap();
+        for l in &m.limits {
+            assert!(l.source.starts_with("https://"), "{l:?}");
+            assert!(l.burst >= 1.0 && l.rate > 0.0, "{l:?}");
+        }
+        for d in &m.durations {
+            assert!(d.source.starts_with("https://"), "{d:?}");
+            assert!(d.p90_seconds >= d.p50_seconds, "{d:?}");
+        }
+        assert!(m.route53.max_records_per_batch > 0);
+        let route53 = m.bucket_limits()[&("route53".to_string(), None)];
+        assert_eq!((route53.burst, route53.rate), (50.0, 10.0));
+        assert!(m.duration("rds:PromoteReadReplica").is_some());
+    }
+
+    #[test]
+    fn a_lognormal_draw_has_its_median_and_its_90th_percentile() {
+        let d = DurationSpec {
+            operation: "x".into(),
+            distribution: "lognormal".into(),
+            p50_seconds: 300.0,
+            p90_seconds: 540.0,
+            basis: Basis::Estimate,
+            source: "https://example.com".into(),
+            note: String::new(),
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut draws: Vec<f64> = (0..20_000)
+            .map(|_| d.sample(&mut rng).as_secs_f64())
+            .collect();
+        draws.sort_by(f64::total_cmp);
+        let p50 = draws[10_000];
+        let p90 = draws[18_000];
+        assert!((p50 - 300.0).abs() < 10.0, "{p50}");
+        assert!((p90 - 540.0).abs() < 20.0, "{p90}");
+        // The same seed, the same draws.
+        let mut a = rand::rngs::StdRng::seed_from_u64(1);
+        let mut b = rand::rngs::StdRng::seed_from_u64(1);
+        assert_eq!(d.sample(&mut a), d.sample(&mut b));
+    }
+}
