@@ -494,6 +494,7 @@ async fn measure(
         reporter: timings.clone(),
         confirm: None,
         notify: None,
+        waits: None,
     };
     let mut opts = RunOptions::failover(TARGET);
     opts.parallelism = parallelism;

@@ -136,6 +136,25 @@ pub struct FileSettings {
     /// `drctl watch` (`[watch]`, docs/watch.md).
     #[serde(default)]
     pub watch: WatchFileSettings,
+    /// API budgets that replace the model's (`[[budget]]`: a raised quota).
+    #[serde(default, rename = "budget")]
+    pub budgets: Vec<BudgetFileSettings>,
+}
+
+/// `[[budget]]`: one token bucket of AWS's, as this account has it (a
+/// quota raised, or lowered to leave room for other clients).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetFileSettings {
+    /// The service (`route53`, `rds`, `cloudwatch`, ...).
+    pub service: String,
+    /// The API operation; absent: the service-wide bucket.
+    #[serde(default)]
+    pub api: Option<String>,
+    /// Bucket capacity.
+    pub burst: f64,
+    /// Refill per second.
+    pub rate: f64,
 }
 
 /// `[watch]` in `drctl.toml`: what observers share, and the velocity cap.
@@ -195,6 +214,35 @@ impl WatchSettings {
     }
 }
 
+/// The model's limits, with `[[budget]]` entries replacing them.
+fn budgets(
+    over: &[BudgetFileSettings],
+) -> Result<BTreeMap<(String, Option<String>), crate::cloud::budget::Limit>, ConfigError> {
+    let mut out = crate::cloud::model::Model::aws()
+        .map_err(ConfigError::Value)?
+        .bucket_limits();
+    for b in over {
+        if !(b.burst >= 1.0 && b.rate > 0.0 && b.burst.is_finite() && b.rate.is_finite()) {
+            return Err(ConfigError::Value(format!(
+                "[[budget]] {}{}: burst must be at least 1 and rate above 0 (hint: the figures of the account's Service Quotas)",
+                b.service,
+                b.api
+                    .as_deref()
+                    .map(|a| format!(":{a}"))
+                    .unwrap_or_default()
+            )));
+        }
+        out.insert(
+            (b.service.clone(), b.api.clone().filter(|a| !a.is_empty())),
+            crate::cloud::budget::Limit {
+                burst: b.burst,
+                rate: b.rate,
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// Flags that override settings (from the command line).
 #[derive(Debug, Clone, Default)]
 pub struct FlagSettings {
@@ -244,6 +292,9 @@ pub struct Settings {
     pub notify: Vec<crate::plan::notify::NotifySpec>,
     /// `drctl watch`'s settings.
     pub watch: WatchSettings,
+    /// The API budgets of a run: the model's published limits
+    /// (`src/cloud/aws_model.toml`), with `[[budget]]` entries replacing them.
+    pub budgets: BTreeMap<(String, Option<String>), crate::cloud::budget::Limit>,
 }
 
 impl Settings {
@@ -308,6 +359,7 @@ impl Settings {
             warnings,
             notify: file.notify.clone(),
             watch: WatchSettings::resolve(&file.watch)?,
+            budgets: budgets(&file.budgets)?,
         })
     }
 

@@ -111,7 +111,14 @@ pub async fn engine(
     budget: Option<Duration>,
     interactive: bool,
 ) -> Result<Engine, CliError> {
-    let clouds = drctl::cloud::connect(&settings.cloud).await?;
+    let raw = drctl::cloud::connect(&settings.cloud).await?;
+    // Every call of the run holds AWS's published limits on our side of the
+    // wire (docs/performance.md, "API budgets"): a wait, journaled, instead
+    // of a throttled call.
+    let (clouds, _, waits) = drctl::cloud::metered::Metered::wrap_with_budgets(
+        raw,
+        drctl::cloud::budget::Budgets::new(settings.budgets.clone()),
+    );
     let side_clouds = drctl::cloud::connect(&settings.cloud.single_attempt()).await?;
     let state = if dry_run {
         drctl::state::State::local(settings.state_dir.clone())
@@ -152,6 +159,7 @@ pub async fn engine(
         reporter,
         confirm,
         notify,
+        waits: Some(waits),
     })
 }
 

@@ -301,6 +301,22 @@ fn event_line(event: &Event) -> String {
             plan,
             fact,
         } => format!("watch {observer} {plan}: {}", fact.summary()),
+        Event::Waited {
+            step,
+            call,
+            region,
+            waited_ms,
+            cause,
+            throttled,
+        } => format!(
+            "{step}: {call} in {region} {} {:.1}s ({cause})",
+            if *throttled {
+                "throttled, sent again after"
+            } else {
+                "waited"
+            },
+            *waited_ms as f64 / 1000.0
+        ),
         Event::Notification { event, sinks } => format!(
             "notification {} ({}) for {}: {}",
             event.id,

@@ -25,6 +25,36 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// Who a call is made for: the tier rank of its plan (0, critical, first)
+/// and the step, set by the engine's executor around each step
+/// ([`Scope::run`]); calls made outside a step rank last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The plan's tier rank.
+    pub rank: u8,
+    /// The step's id.
+    pub step: Option<String>,
+}
+
+tokio::task_local! {
+    static SCOPE: Scope;
+}
+
+impl Scope {
+    /// The scope of the task this runs in.
+    pub fn current() -> Self {
+        SCOPE.try_with(Clone::clone).unwrap_or(Self {
+            rank: u8::MAX,
+            step: None,
+        })
+    }
+
+    /// Runs `f` in this scope.
+    pub async fn run<F: std::future::Future>(self, f: F) -> F::Output {
+        SCOPE.scope(self, f).await
+    }
+}
+
 /// A token bucket's size and refill.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limit {

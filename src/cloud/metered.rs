@@ -157,6 +157,28 @@ pub struct Injection {
     pub kind: ErrorKind,
 }
 
+/// A call that waited for its API's budget, or was throttled anyway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wait {
+    /// `service:Operation`.
+    pub label: &'static str,
+    /// The region it was made in.
+    pub region: String,
+    /// The step it was made for ([`super::budget::Scope`]), if any.
+    pub step: Option<String>,
+    /// How long it waited.
+    pub waited: Duration,
+    /// Why: the bucket and its limit, or the API's throttling answer.
+    pub cause: String,
+    /// The API throttled it (it was sent again after the wait).
+    pub throttled: bool,
+}
+
+/// Throttling answers in a row before a call gives up: each one halves
+/// the bucket and waits, so this many means minutes of waiting; the
+/// step's own time limit usually ends it first.
+const MAX_THROTTLES: usize = 20;
+
 /// The metering wrapper around a [`Clouds`] bundle.
 pub struct Metered {
     inner: Clouds,
@@ -164,6 +186,8 @@ pub struct Metered {
     context: Option<ContextHook>,
     faults: Vec<Injection>,
     seen: Mutex<BTreeMap<&'static str, usize>>,
+    budgets: Option<super::budget::Budgets>,
+    waits: Arc<Mutex<Vec<Wait>>>,
 }
 
 impl Metered {
@@ -185,6 +209,44 @@ impl Metered {
         Self::build(clouds, None, faults)
     }
 
+    /// Like [`Metered::wrap`], and holds every call to `budgets` (AWS's
+    /// published limits, on our side of the wire): a call waits for its
+    /// tokens, most critical tier first ([`super::budget::Scope`]), and a
+    /// throttling answer shrinks the bucket and is sent again after the
+    /// wait instead of failing. The waits are kept for the journal
+    /// ([`Waits::take`]).
+    pub fn wrap_with_budgets(
+        clouds: Clouds,
+        budgets: super::budget::Budgets,
+    ) -> (Clouds, MeterLog, Waits) {
+        let log = MeterLog::default();
+        let waits = Waits::default();
+        let me = Arc::new(Self {
+            inner: clouds,
+            log: log.clone(),
+            context: None,
+            faults: Vec::new(),
+            seen: Mutex::new(BTreeMap::new()),
+            budgets: Some(budgets),
+            waits: waits.0.clone(),
+        });
+        (Self::bundle(me), log, waits)
+    }
+
+    fn bundle(me: Arc<Self>) -> Clouds {
+        Clouds {
+            dns: me.clone(),
+            database: me.clone(),
+            compute: me.clone(),
+            metrics: me.clone(),
+            objects: me.clone(),
+            identity: me.clone(),
+            probe: me.clone(),
+            resolver: me.clone(),
+            publisher: me,
+        }
+    }
+
     fn build(
         clouds: Clouds,
         context: Option<ContextHook>,
@@ -197,37 +259,92 @@ impl Metered {
             context,
             faults,
             seen: Mutex::new(BTreeMap::new()),
+            budgets: None,
+            waits: Arc::default(),
         });
-        let wrapped = Clouds {
-            dns: me.clone(),
-            database: me.clone(),
-            compute: me.clone(),
-            metrics: me.clone(),
-            objects: me.clone(),
-            identity: me.clone(),
-            probe: me.clone(),
-            resolver: me.clone(),
-            publisher: me,
-        };
-        (wrapped, log)
+        (Self::bundle(me), log)
     }
 
-    async fn meter<T>(
+    async fn meter<T, F, Fut>(
         &self,
         label: &'static str,
         region: &str,
-        call: impl Future<Output = Result<T, CloudError>>,
-    ) -> Result<T, CloudError> {
+        mut call: F,
+    ) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, CloudError>>,
+    {
+        let Some(budgets) = &self.budgets else {
+            return self.once(label, region, &mut call).await;
+        };
+        let (service, api) = label.split_once(':').unwrap_or((label, ""));
+        let keys = budgets.keys("", region, service, api);
+        let scope = super::budget::Scope::current();
+        let mut throttles = 0;
+        loop {
+            let grant = budgets.acquire(&keys, scope.rank, 1.0).await;
+            if let Some(cause) = grant.cause.filter(|_| !grant.waited.is_zero()) {
+                self.wait(label, region, &scope, grant.waited, cause, false);
+            }
+            let result = self.once(label, region, &mut call).await;
+            match &result {
+                Err(e) if e.kind == ErrorKind::Throttled && throttles < MAX_THROTTLES => {
+                    throttles += 1;
+                    budgets.throttled(&keys);
+                    let cause = format!(
+                        "throttled by the API ({}): its bucket is halved",
+                        e.summary()
+                    );
+                    self.wait(label, region, &scope, Duration::ZERO, cause, true);
+                }
+                _ => return result,
+            }
+        }
+    }
+
+    fn wait(
+        &self,
+        label: &'static str,
+        region: &str,
+        scope: &super::budget::Scope,
+        waited: Duration,
+        cause: String,
+        throttled: bool,
+    ) {
+        if let Ok(mut w) = self.waits.lock() {
+            w.push(Wait {
+                label,
+                region: region.to_string(),
+                step: scope.step.clone(),
+                waited,
+                cause,
+                throttled,
+            });
+        }
+    }
+
+    /// One call, metered, with its injected fault if any.
+    async fn once<T, F, Fut>(
+        &self,
+        label: &'static str,
+        region: &str,
+        call: &mut F,
+    ) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, CloudError>>,
+    {
         let context = self.context.as_ref().and_then(|h| h());
         let fault = self.fault_for(label);
         let start = Instant::now();
         let result = match fault {
             Some(f) if f.effect == Effect::Refused => Err(injected(f, region)),
-            Some(f) => match call.await {
+            Some(f) => match call().await {
                 Ok(_) => Err(injected(f, region)),
                 Err(e) => Err(e),
             },
-            None => call.await,
+            None => call().await,
         };
         let end = Instant::now();
         self.log.push(Call {
@@ -239,6 +356,24 @@ impl Metered {
             context,
         });
         result
+    }
+}
+
+/// The waits of a budgeted bundle, not yet journaled.
+#[derive(Debug, Clone, Default)]
+pub struct Waits(Arc<Mutex<Vec<Wait>>>);
+
+impl Waits {
+    /// Takes the waits made for `step` (every wait with `None`).
+    pub fn take(&self, step: Option<&str>) -> Vec<Wait> {
+        let Ok(mut w) = self.0.lock() else {
+            return Vec::new();
+        };
+        let (mine, rest): (Vec<Wait>, Vec<Wait>) = std::mem::take(&mut *w)
+            .into_iter()
+            .partition(|x| step.is_none() || x.step.as_deref() == step);
+        *w = rest;
+        mine
     }
 }
 
@@ -282,11 +417,9 @@ fn object_label(url: &ObjectUrl, s3: &'static str, gcs: &'static str) -> &'stati
 #[async_trait]
 impl Dns for Metered {
     async fn find_zone(&self, zone_name: &str) -> Result<Option<HostedZone>, CloudError> {
-        self.meter(
-            "route53:ListHostedZonesByName",
-            "global",
-            self.inner.dns.find_zone(zone_name),
-        )
+        self.meter("route53:ListHostedZonesByName", "global", || {
+            self.inner.dns.find_zone(zone_name)
+        })
         .await
     }
 
@@ -296,11 +429,9 @@ impl Dns for Metered {
         name: &str,
         rtype: &str,
     ) -> Result<Vec<DnsRecord>, CloudError> {
-        self.meter(
-            "route53:ListResourceRecordSets",
-            "global",
-            self.inner.dns.read_records(zone, name, rtype),
-        )
+        self.meter("route53:ListResourceRecordSets", "global", || {
+            self.inner.dns.read_records(zone, name, rtype)
+        })
         .await
     }
 
@@ -309,11 +440,9 @@ impl Dns for Metered {
         zone: &HostedZone,
         wanted: &[(String, String)],
     ) -> Result<Vec<DnsRecord>, CloudError> {
-        self.meter(
-            "route53:ListResourceRecordSets",
-            "global",
-            self.inner.dns.read_many(zone, wanted),
-        )
+        self.meter("route53:ListResourceRecordSets", "global", || {
+            self.inner.dns.read_many(zone, wanted)
+        })
         .await
     }
 
@@ -323,47 +452,37 @@ impl Dns for Metered {
         changes: &[DnsChange],
         comment: &str,
     ) -> Result<ChangeInfo, CloudError> {
-        self.meter(
-            "route53:ChangeResourceRecordSets",
-            "global",
-            self.inner.dns.apply_changes(zone, changes, comment),
-        )
+        self.meter("route53:ChangeResourceRecordSets", "global", || {
+            self.inner.dns.apply_changes(zone, changes, comment)
+        })
         .await
     }
 
     async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
-        self.meter(
-            "route53:GetChange",
-            "global",
-            self.inner.dns.change_status(change_id),
-        )
+        self.meter("route53:GetChange", "global", || {
+            self.inner.dns.change_status(change_id)
+        })
         .await
     }
 
     async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError> {
-        self.meter(
-            "route53:ListHealthChecks",
-            "global",
-            self.inner.dns.list_health_checks(),
-        )
+        self.meter("route53:ListHealthChecks", "global", || {
+            self.inner.dns.list_health_checks()
+        })
         .await
     }
 
     async fn create_health_check(&self, want: &HealthCheck) -> Result<HealthCheck, CloudError> {
-        self.meter(
-            "route53:CreateHealthCheck",
-            "global",
-            self.inner.dns.create_health_check(want),
-        )
+        self.meter("route53:CreateHealthCheck", "global", || {
+            self.inner.dns.create_health_check(want)
+        })
         .await
     }
 
     async fn delete_health_check(&self, id: &str) -> Result<(), CloudError> {
-        self.meter(
-            "route53:DeleteHealthCheck",
-            "global",
-            self.inner.dns.delete_health_check(id),
-        )
+        self.meter("route53:DeleteHealthCheck", "global", || {
+            self.inner.dns.delete_health_check(id)
+        })
         .await
     }
 
@@ -372,11 +491,9 @@ impl Dns for Metered {
         zone: &HostedZone,
         suffix: &str,
     ) -> Result<Vec<DnsRecord>, CloudError> {
-        self.meter(
-            "route53:ListResourceRecordSets",
-            "global",
-            self.inner.dns.list_records(zone, suffix),
-        )
+        self.meter("route53:ListResourceRecordSets", "global", || {
+            self.inner.dns.list_records(zone, suffix)
+        })
         .await
     }
 }
@@ -388,20 +505,16 @@ impl Database for Metered {
         region: &str,
         id: &str,
     ) -> Result<Option<DbInstance>, CloudError> {
-        self.meter(
-            "rds:DescribeDBInstances",
-            region,
-            self.inner.database.describe_instance(region, id),
-        )
+        self.meter("rds:DescribeDBInstances", region, || {
+            self.inner.database.describe_instance(region, id)
+        })
         .await
     }
 
     async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError> {
-        self.meter(
-            "rds:PromoteReadReplica",
-            region,
-            self.inner.database.promote_replica(region, id),
-        )
+        self.meter("rds:PromoteReadReplica", region, || {
+            self.inner.database.promote_replica(region, id)
+        })
         .await
     }
 
@@ -410,11 +523,9 @@ impl Database for Metered {
         region: &str,
         known: &DbInstance,
     ) -> Result<DbInstance, CloudError> {
-        self.meter(
-            "rds:PromoteReadReplica",
-            region,
-            self.inner.database.promote_known(region, known),
-        )
+        self.meter("rds:PromoteReadReplica", region, || {
+            self.inner.database.promote_known(region, known)
+        })
         .await
     }
 
@@ -425,13 +536,11 @@ impl Database for Metered {
         source_arn: &str,
         placement: &ReplicaPlacement,
     ) -> Result<(), CloudError> {
-        self.meter(
-            "rds:CreateDBInstanceReadReplica",
-            region,
+        self.meter("rds:CreateDBInstanceReadReplica", region, || {
             self.inner
                 .database
-                .create_replica(region, id, source_arn, placement),
-        )
+                .create_replica(region, id, source_arn, placement)
+        })
         .await
     }
 
@@ -441,11 +550,9 @@ impl Database for Metered {
         id: &str,
         new_id: &str,
     ) -> Result<(), CloudError> {
-        self.meter(
-            "rds:ModifyDBInstance",
-            region,
-            self.inner.database.rename_instance(region, id, new_id),
-        )
+        self.meter("rds:ModifyDBInstance", region, || {
+            self.inner.database.rename_instance(region, id, new_id)
+        })
         .await
     }
 
@@ -456,31 +563,25 @@ impl Database for Metered {
         target_id: &str,
         point: RestorePoint,
     ) -> Result<(), CloudError> {
-        self.meter(
-            "rds:RestoreDBInstanceToPointInTime",
-            region,
+        self.meter("rds:RestoreDBInstanceToPointInTime", region, || {
             self.inner
                 .database
-                .restore_to_point_in_time(region, source_id, target_id, point),
-        )
+                .restore_to_point_in_time(region, source_id, target_id, point)
+        })
         .await
     }
 
     async fn delete_instance(&self, region: &str, id: &str) -> Result<(), CloudError> {
-        self.meter(
-            "rds:DeleteDBInstance",
-            region,
-            self.inner.database.delete_instance(region, id),
-        )
+        self.meter("rds:DeleteDBInstance", region, || {
+            self.inner.database.delete_instance(region, id)
+        })
         .await
     }
 
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
-        self.meter(
-            "rds:DescribeDBInstances",
-            region,
-            self.inner.database.list_instances(region),
-        )
+        self.meter("rds:DescribeDBInstances", region, || {
+            self.inner.database.list_instances(region)
+        })
         .await
     }
 }
@@ -492,11 +593,9 @@ impl Compute for Metered {
         region: &str,
         name: &str,
     ) -> Result<Option<ComputeGroup>, CloudError> {
-        self.meter(
-            "autoscaling:DescribeAutoScalingGroups",
-            region,
-            self.inner.compute.describe_group(region, name),
-        )
+        self.meter("autoscaling:DescribeAutoScalingGroups", region, || {
+            self.inner.compute.describe_group(region, name)
+        })
         .await
     }
 
@@ -506,11 +605,9 @@ impl Compute for Metered {
         name: &str,
         capacity: Capacity,
     ) -> Result<(), CloudError> {
-        self.meter(
-            "autoscaling:UpdateAutoScalingGroup",
-            region,
-            self.inner.compute.set_capacity(region, name, capacity),
-        )
+        self.meter("autoscaling:UpdateAutoScalingGroup", region, || {
+            self.inner.compute.set_capacity(region, name, capacity)
+        })
         .await
     }
 
@@ -520,11 +617,9 @@ impl Compute for Metered {
         name: &str,
         tags: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), CloudError> {
-        self.meter(
-            "autoscaling:CreateOrUpdateTags",
-            region,
-            self.inner.compute.tag_group(region, name, tags),
-        )
+        self.meter("autoscaling:CreateOrUpdateTags", region, || {
+            self.inner.compute.tag_group(region, name, tags)
+        })
         .await
     }
 
@@ -534,11 +629,9 @@ impl Compute for Metered {
         name: &str,
         keys: &[String],
     ) -> Result<(), CloudError> {
-        self.meter(
-            "autoscaling:DeleteTags",
-            region,
-            self.inner.compute.untag_group(region, name, keys),
-        )
+        self.meter("autoscaling:DeleteTags", region, || {
+            self.inner.compute.untag_group(region, name, keys)
+        })
         .await
     }
 }
@@ -551,11 +644,9 @@ impl Metrics for Metered {
         db_id: &str,
         window: Duration,
     ) -> Result<LagReading, CloudError> {
-        self.meter(
-            "cloudwatch:GetMetricData",
-            region,
-            self.inner.metrics.replica_lag(region, db_id, window),
-        )
+        self.meter("cloudwatch:GetMetricData", region, || {
+            self.inner.metrics.replica_lag(region, db_id, window)
+        })
         .await
     }
 
@@ -564,11 +655,9 @@ impl Metrics for Metered {
         region: &str,
         names: &[String],
     ) -> Result<Vec<String>, CloudError> {
-        self.meter(
-            "cloudwatch:DescribeAlarms",
-            region,
-            self.inner.metrics.alarms_firing(region, names),
-        )
+        self.meter("cloudwatch:DescribeAlarms", region, || {
+            self.inner.metrics.alarms_firing(region, names)
+        })
         .await
     }
 }
@@ -577,7 +666,7 @@ impl Metrics for Metered {
 impl ObjectStore for Metered {
     async fn bucket_exists(&self, via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
         let label = object_label(bucket, "s3:HeadBucket", "gcs:buckets.get");
-        self.meter(label, via, self.inner.objects.bucket_exists(via, bucket))
+        self.meter(label, via, || self.inner.objects.bucket_exists(via, bucket))
             .await
     }
 
@@ -589,8 +678,10 @@ impl ObjectStore for Metered {
         mode: PutMode,
     ) -> Result<PutOutcome, CloudError> {
         let label = object_label(url, "s3:PutObject", "gcs:objects.insert");
-        self.meter(label, via, self.inner.objects.put(via, url, body, mode))
-            .await
+        self.meter(label, via, || {
+            self.inner.objects.put(via, url, body.clone(), mode)
+        })
+        .await
     }
 
     async fn put_retained(
@@ -601,29 +692,29 @@ impl ObjectStore for Metered {
         retention: Option<Retention>,
     ) -> Result<Kept, CloudError> {
         let label = object_label(url, "s3:PutObject", "gcs:objects.insert");
-        self.meter(
-            label,
-            via,
-            self.inner.objects.put_retained(via, url, body, retention),
-        )
+        self.meter(label, via, || {
+            self.inner
+                .objects
+                .put_retained(via, url, body.clone(), retention)
+        })
         .await
     }
 
     async fn bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
         let label = object_label(bucket, "s3:GetObjectLockConfiguration", "gcs:buckets.get");
-        self.meter(label, via, self.inner.objects.bucket_lock(via, bucket))
+        self.meter(label, via, || self.inner.objects.bucket_lock(via, bucket))
             .await
     }
 
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         let label = object_label(url, "s3:GetObject", "gcs:objects.get");
-        self.meter(label, via, self.inner.objects.get(via, url))
+        self.meter(label, via, || self.inner.objects.get(via, url))
             .await
     }
 
     async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError> {
         let label = object_label(bucket, "s3:GetBucketReplication", "gcs:buckets.get");
-        self.meter(label, via, self.inner.objects.bucket_state(via, bucket))
+        self.meter(label, via, || self.inner.objects.bucket_state(via, bucket))
             .await
     }
 
@@ -633,7 +724,7 @@ impl ObjectStore for Metered {
         url: &ObjectUrl,
     ) -> Result<Option<Versioned>, CloudError> {
         let label = object_label(url, "s3:GetObject", "gcs:objects.get");
-        self.meter(label, via, self.inner.objects.get_versioned(via, url))
+        self.meter(label, via, || self.inner.objects.get_versioned(via, url))
             .await
     }
 
@@ -645,11 +736,11 @@ impl ObjectStore for Metered {
         version: &str,
     ) -> Result<SwapOutcome, CloudError> {
         let label = object_label(url, "s3:PutObject", "gcs:objects.insert");
-        self.meter(
-            label,
-            via,
-            self.inner.objects.replace_if(via, url, body, version),
-        )
+        self.meter(label, via, || {
+            self.inner
+                .objects
+                .replace_if(via, url, body.clone(), version)
+        })
         .await
     }
 
@@ -660,13 +751,15 @@ impl ObjectStore for Metered {
         delimited: bool,
     ) -> Result<Listing, CloudError> {
         let label = object_label(prefix, "s3:ListObjectsV2", "gcs:objects.list");
-        self.meter(label, via, self.inner.objects.list(via, prefix, delimited))
-            .await
+        self.meter(label, via, || {
+            self.inner.objects.list(via, prefix, delimited)
+        })
+        .await
     }
 
     async fn delete(&self, via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
         let label = object_label(url, "s3:DeleteObject", "gcs:objects.delete");
-        self.meter(label, via, self.inner.objects.delete(via, url))
+        self.meter(label, via, || self.inner.objects.delete(via, url))
             .await
     }
 }
@@ -679,11 +772,9 @@ impl Resolver for Metered {
         name: &str,
         rtype: &str,
     ) -> Result<Vec<String>, CloudError> {
-        self.meter(
-            "dns:query",
-            "global",
-            self.inner.resolver.resolve(zone, name, rtype),
-        )
+        self.meter("dns:query", "global", || {
+            self.inner.resolver.resolve(zone, name, rtype)
+        })
         .await
     }
 
@@ -700,11 +791,9 @@ impl Probe for Metered {
         url: &str,
         timeout: Duration,
     ) -> Result<ProbeAnswer, CloudError> {
-        self.meter(
-            "http:GET",
-            region,
-            self.inner.probe.get(region, url, timeout),
-        )
+        self.meter("http:GET", region, || {
+            self.inner.probe.get(region, url, timeout)
+        })
         .await
     }
 }
@@ -712,11 +801,9 @@ impl Probe for Metered {
 #[async_trait]
 impl Identity for Metered {
     async fn caller(&self, region: &str) -> Result<CallerIdentity, CloudError> {
-        self.meter(
-            "sts:GetCallerIdentity",
-            region,
-            self.inner.identity.caller(region),
-        )
+        self.meter("sts:GetCallerIdentity", region, || {
+            self.inner.identity.caller(region)
+        })
         .await
     }
 }
@@ -730,8 +817,10 @@ impl crate::cloud::Publisher for Metered {
         subject: &str,
         message: &str,
     ) -> Result<String, CloudError> {
-        let call = self.inner.publisher.sns(region, topic, subject, message);
-        self.meter("sns:Publish", region, call).await
+        self.meter("sns:Publish", region, || {
+            self.inner.publisher.sns(region, topic, subject, message)
+        })
+        .await
     }
 
     async fn eventbridge(
@@ -741,11 +830,12 @@ impl crate::cloud::Publisher for Metered {
         detail_type: &str,
         detail: &str,
     ) -> Result<String, CloudError> {
-        let call = self
-            .inner
-            .publisher
-            .eventbridge(region, bus, detail_type, detail);
-        self.meter("events:PutEvents", region, call).await
+        self.meter("events:PutEvents", region, || {
+            self.inner
+                .publisher
+                .eventbridge(region, bus, detail_type, detail)
+        })
+        .await
     }
 }
 

@@ -395,9 +395,35 @@ impl Engine {
             cx.fence = env.fence.cloned();
             let action = step.kind.action();
             let span = tracing::info_span!("step", step = %step.id);
-            let result = tracing::Instrument::instrument(action.run(&cx), span).await;
+            // Its calls take their API budget in its plan's tier order.
+            let scope = crate::cloud::budget::Scope {
+                rank: plan.tier.rank,
+                step: Some(step.id.to_string()),
+            };
+            let result = scope
+                .run(tracing::Instrument::instrument(action.run(&cx), span))
+                .await;
             (i, result, t0.elapsed())
         }
+    }
+
+    /// Journals the waits for API budgets the step's calls made.
+    async fn journal_waits(&self, j: &mut Journal, step: &Step) -> Result<(), EngineError> {
+        let Some(waits) = &self.waits else {
+            return Ok(());
+        };
+        for w in waits.take(Some(&step.id.to_string())) {
+            j.append(Event::Waited {
+                step: (&step.id).into(),
+                call: w.label.to_string(),
+                region: w.region,
+                waited_ms: u64::try_from(w.waited.as_millis()).unwrap_or(u64::MAX),
+                cause: w.cause,
+                throttled: w.throttled,
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Journals how a step ended and keeps its outputs; stops there at an
@@ -410,6 +436,7 @@ impl Engine {
         (i, result, elapsed): Ended,
     ) -> Result<(), EngineError> {
         let step = &env.steps[i];
+        self.journal_waits(j, step).await?;
         match result {
             Ok(out) => {
                 self.reporter.finished(step, Ok(&out), elapsed);

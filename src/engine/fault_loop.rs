@@ -197,6 +197,7 @@ async fn bench(sc: &Scenario, faults: Vec<Injection>) -> (Bench, crate::cloud::m
         reporter: Arc::new(Quiet),
         confirm: None,
         notify: None,
+        waits: None,
     };
     let sink: crate::plan::notify::NotifySpec = toml::from_str(
         "name = \"ops\"\nkind = \"sns\"\ntopic_arn = \"arn:aws:sns:{region}:000000000000:drctl\"",

@@ -88,6 +88,10 @@ pub struct Engine {
     pub confirm: Option<Confirm>,
     /// Notifications (`None`: nobody is told; nothing is journaled).
     pub notify: Option<Arc<crate::notify::Hub>>,
+    /// The waits of the budgeted clouds (`clouds` wrapped by
+    /// [`crate::cloud::metered::Metered::wrap_with_budgets`]), journaled
+    /// per step; `None`: the clouds are not budgeted.
+    pub waits: Option<crate::cloud::metered::Waits>,
 }
 
 /// Why a run did not complete normally.

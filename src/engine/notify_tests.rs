@@ -46,6 +46,7 @@ fn engine_with(
         reporter: Arc::new(NoReport),
         confirm: None,
         notify: Some(Arc::new(hub)),
+        waits: None,
     };
     (e, store)
 }

@@ -64,6 +64,7 @@ fn engine(f: &FakeCloud, dir: &std::path::Path) -> (Engine, Arc<MemoryStore>, Ar
         reporter: rec.clone(),
         confirm: None,
         notify: None,
+        waits: None,
     };
     (e, store, rec)
 }
@@ -1621,4 +1622,75 @@ async fn a_checkout_drill_without_its_data_plane_setup_fails_before_creating_any
     };
     assert!(err.contains("drctl dns prepare"), "{err}");
     assert_eq!(checkout_copies(&f), Vec::<String>::new());
+}
+
+/// A failover whose clouds hold a tight RDS budget (and whose first
+/// promotion is throttled by the API anyway): the run succeeds, and each
+/// wait is journaled before its step's end, with its cause.
+#[tokio::test]
+async fn throttling_is_a_journaled_wait_never_a_failed_step() {
+    use crate::cloud::budget::{Budgets, Limit};
+    use crate::cloud::metered::{Effect, Injection, Metered};
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, store, _) = engine(&f, dir.path());
+    let (throttling, _) = Metered::wrap_with_faults(
+        f.clouds(),
+        vec![Injection {
+            label: "rds:PromoteReadReplica",
+            nth: 1,
+            effect: Effect::Refused,
+            kind: crate::cloud::ErrorKind::Throttled,
+        }],
+    );
+    let budgets = Budgets::new([(
+        ("rds".to_string(), None),
+        Limit {
+            burst: 2.0,
+            rate: 20.0,
+        },
+    )]);
+    let (clouds, _, waits) = Metered::wrap_with_budgets(throttling, budgets);
+    e.clouds = clouds;
+    e.waits = Some(waits);
+    let report = e.run(&payments(), &opts()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let records = crate::journal::read(store.as_ref(), &report.run_id)
+        .await
+        .unwrap();
+    let waited: Vec<(String, bool)> = records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Waited {
+                call, throttled, ..
+            } => Some((call.clone(), *throttled)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        waited.contains(&("rds:PromoteReadReplica".to_string(), true)),
+        "the throttled promotion is journaled as a wait: {waited:?}"
+    );
+    assert!(
+        waited.iter().any(|(c, t)| c.starts_with("rds:") && !t),
+        "calls waited for the RDS budget: {waited:?}"
+    );
+    // Each wait comes before its step's end record.
+    let promote_end = records
+        .iter()
+        .position(|r| matches!(&r.event, Event::StepSucceeded { step, .. } if step.to_string().contains("promote")))
+        .unwrap();
+    let throttled_at = records
+        .iter()
+        .position(|r| {
+            matches!(
+                &r.event,
+                Event::Waited {
+                    throttled: true,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(throttled_at < promote_end);
 }

@@ -187,6 +187,25 @@ pub enum Event {
         /// Where the attempt was made.
         host: String,
     },
+    /// A call of a step waited for its API's budget (AWS's published
+    /// limits, held on our side), or the API throttled it and it was sent
+    /// again after a wait: throttling is a wait, never a failed step.
+    /// Journaled when the step ends, before its end record.
+    Waited {
+        /// The step.
+        step: StepName,
+        /// `service:Operation`.
+        call: String,
+        /// The region it was made in.
+        region: String,
+        /// How long it waited, in milliseconds.
+        waited_ms: u64,
+        /// Why (the bucket and its limit, or the API's answer).
+        cause: String,
+        /// The API throttled it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        throttled: bool,
+    },
     /// What `drctl watch` observed or decided (a watcher's journal).
     Watch {
         /// The observer.
