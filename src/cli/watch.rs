@@ -54,6 +54,10 @@ pub enum WatchCommand {
         /// Why (journaled, told to the plan's sinks).
         #[arg(long)]
         reason: String,
+        /// How long the veto holds (a veto made before an outage, for
+        /// maintenance, should not outlive it).
+        #[arg(long = "for", value_name = "DUR", value_parser = drctl::plan::duration::parse_duration, default_value = "24h")]
+        hold: Duration,
     },
     /// Each observer's last observation per plan and region, the quorum,
     /// and what watch would do now.
@@ -70,7 +74,9 @@ pub enum WatchCommand {
 /// Runs `watch ...`.
 pub async fn run(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
     match a.command {
-        Some(WatchCommand::Veto { plan, reason }) => veto(settings, &plan, &reason).await,
+        Some(WatchCommand::Veto { plan, reason, hold }) => {
+            veto(settings, &plan, &reason, hold).await
+        }
         Some(WatchCommand::Status { plan, output }) => status(settings, &plan, output).await,
         None => watch(a, settings).await,
     }
@@ -156,7 +162,10 @@ impl Starter for CliStarter {
         let plans = vec![plan.clone()];
         let name = plan.name().to_string();
         // A thread of its own, with its own runtime: the watch goes on
-        // observing (and serving /healthz) while the failover runs.
+        // observing (and serving /healthz) while the failover runs. What the
+        // engine refuses at once (a lock held, a gate) comes back within
+        // `EARLY` and is the start's answer; a run still going then has begun.
+        let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let handle = std::thread::spawn(move || {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -165,22 +174,36 @@ impl Starter for CliStarter {
             {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!("watch: the failover of {name} did not run: no runtime: {e}");
+                    let _ = tx.send(Err(format!("no runtime: {e}")));
                     return;
                 }
             };
             match rt.block_on(engine.run(&plans, &opts)) {
-                Ok(report) => eprintln!(
-                    "watch: the failover of {name} (run {}) ended: {}",
-                    report.run_id, report.outcome
-                ),
-                Err(e) => eprintln!("watch: the failover of {name} did not run: {e}"),
+                Ok(report) => {
+                    eprintln!(
+                        "watch: the failover of {name} (run {}) ended: {}",
+                        report.run_id, report.outcome
+                    );
+                    let _ = tx.send(Ok(()));
+                }
+                Err(e) => {
+                    eprintln!("watch: the failover of {name} did not run: {e}");
+                    let _ = tx.send(Err(e.to_string()));
+                }
             }
         });
+        const EARLY: Duration = Duration::from_secs(5);
+        let early = tokio::task::spawn_blocking(move || rx.recv_timeout(EARLY))
+            .await
+            .ok()
+            .and_then(Result::ok);
+        if let Some(Err(e)) = early {
+            return Err(e);
+        }
         if let Ok(mut runs) = self.runs.lock() {
             runs.push(handle);
         }
-        Ok(format!("run {run_id}"))
+        Ok(run_id)
     }
 }
 
@@ -408,7 +431,12 @@ async fn serve(
 }
 
 /// `watch veto`.
-async fn veto(settings: &Settings, name: &str, reason: &str) -> Result<Exit, CliError> {
+async fn veto(
+    settings: &Settings,
+    name: &str,
+    reason: &str,
+    hold: Duration,
+) -> Result<Exit, CliError> {
     let plans = plans_of(settings, &[name.to_string()])?;
     let plan = &plans[0];
     let clouds = drctl::cloud::connect(&settings.cloud.single_attempt())
@@ -421,18 +449,32 @@ async fn veto(settings: &Settings, name: &str, reason: &str) -> Result<Exit, Cli
         std::env::var("USER").unwrap_or_else(|_| "someone".into()),
         drctl::state::hostname()
     );
-    let (created, episode) = drctl::watch::veto(&state, plan, &by, reason, &runs)
+    let until = Utc::now() + chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::days(1));
+    let episode = match drctl::watch::veto(&state, plan, &by, reason, Some(until), &runs)
         .await
-        .map_err(|e| CliError::failed(e.to_string()))?;
-    if !created {
-        outln!(
-            "{name}: the episode {episode} was vetoed already; watch will not start its failover"
-        );
-        return Ok(Exit::Ok);
-    }
-    outln!(
-        "{name}: vetoed ({episode}): watch will not start its failover; a person still can (`drctl failover --plan {name} --to REGION`)"
-    );
+        .map_err(|e| CliError::failed(e.to_string()))?
+    {
+        drctl::watch::Vetoed::Now(episode) => {
+            outln!(
+                "{name}: vetoed ({episode}) until {}: watch will not start its failover; a person still can (`drctl failover --plan {name} --to REGION`)",
+                until.format("%Y-%m-%d %H:%M UTC")
+            );
+            episode
+        }
+        drctl::watch::Vetoed::Already(episode) => {
+            outln!(
+                "{name}: the episode {episode} was vetoed already; watch will not start its failover"
+            );
+            return Ok(Exit::Ok);
+        }
+        drctl::watch::Vetoed::TooLate(episode, by) => {
+            return Err(CliError::new(
+                Exit::Refused,
+                format!("too late to veto {episode}: {by} has started the failover"),
+            )
+            .hint("follow it with `drctl runs list`; stop it by hand if it must not go on"));
+        }
+    };
     if let Some(hub) = super::notify::hub(settings, clouds.as_ref()) {
         let event = drctl::watch::tell::veto_event(plan, &episode, &by, reason, Utc::now());
         let id = drctl::watch::tell::journal_id(&episode, WatchDecision::Vetoed, None);
@@ -475,6 +517,7 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
             &key,
             plan.name(),
             &hist.episode(plan.name()),
+            now,
         )
         .await
         .map_err(|e| CliError::failed(e.to_string()))?;

@@ -144,6 +144,9 @@ super::vocabulary::vocabulary! {
         Vetoed = "vetoed",
         /// Watch started the failover.
         Started = "started",
+        /// The failover watch started did not run (the engine refused it,
+        /// or it could not begin): a person decides.
+        StartFailed = "start_failed",
         /// Down by quorum, but no standby is fit to take over.
         Unfit = "unfit",
         /// Down by quorum and fit, but the velocity cap is reached: proposed only.

@@ -277,6 +277,7 @@ pub fn pagerduty_action(e: &CloudEvent) -> PagerDutyAction {
             EventType::WatchRegionDown
             | EventType::WatchProposed
             | EventType::WatchStarted
+            | EventType::WatchStartFailed
             | EventType::WatchUnfit
             | EventType::WatchCapped
             | EventType::WatchVetoed,

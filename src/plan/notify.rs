@@ -53,6 +53,9 @@ pub enum EventType {
     /// Watch: it started a failover.
     #[serde(rename = "dev.drctl.watch.failover_started")]
     WatchStarted,
+    /// Watch: the failover it started did not run.
+    #[serde(rename = "dev.drctl.watch.start_failed")]
+    WatchStartFailed,
     /// Watch: the region is down but no standby is fit.
     #[serde(rename = "dev.drctl.watch.unfit")]
     WatchUnfit,
@@ -69,7 +72,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 18] = [
         Self::RunStarted,
         Self::ApprovalNeeded,
         Self::StepFailed,
@@ -83,6 +86,7 @@ impl EventType {
         Self::WatchProposed,
         Self::WatchVetoed,
         Self::WatchStarted,
+        Self::WatchStartFailed,
         Self::WatchUnfit,
         Self::WatchCapped,
         Self::WatchFailbackProposed,
@@ -105,6 +109,7 @@ impl EventType {
             Self::WatchProposed => "dev.drctl.watch.proposed",
             Self::WatchVetoed => "dev.drctl.watch.vetoed",
             Self::WatchStarted => "dev.drctl.watch.failover_started",
+            Self::WatchStartFailed => "dev.drctl.watch.start_failed",
             Self::WatchUnfit => "dev.drctl.watch.unfit",
             Self::WatchCapped => "dev.drctl.watch.capped",
             Self::WatchFailbackProposed => "dev.drctl.watch.failback_proposed",

@@ -6,9 +6,9 @@
 //! here is a brake with a safe default: watch only observes unless the plan
 //! (or its tier) says otherwise, a region is judged down only after
 //! `failures` failed observations in a row by each of `quorum` observers,
-//! and a proposal waits `veto_window` before it starts. `mode = "auto"`
-//! with a quorum of one is refused: one vantage point may never start a
-//! failover by itself.
+//! and a proposal waits `veto_window` before it starts. `propose` or
+//! `auto` with a quorum of one is refused: one vantage point may never
+//! start a failover by itself.
 
 use std::time::Duration;
 
@@ -176,11 +176,14 @@ impl WatchSpec {
                 "use 2 (the default) or more".into(),
             ));
         }
-        if rules.mode == WatchMode::Auto && rules.quorum < 2 {
+        if rules.mode != WatchMode::Observe && rules.quorum < 2 {
             out.push((
                 "quorum".into(),
-                "`mode = \"auto\"` with a quorum of one lets one observer start a failover by itself (a partition of its own network would look like an outage)".into(),
-                "set quorum = 2 or more (and run that many observers in different places), or use mode = \"propose\"".into(),
+                format!(
+                    "`mode = \"{}\"` with a quorum of one lets one observer start a failover by itself (a partition of its own network would look like an outage)",
+                    rules.mode.as_str()
+                ),
+                "set quorum = 2 or more (and run that many observers in different places), or use mode = \"observe\"".into(),
             ));
         }
         if rules.freshness < rules.interval {

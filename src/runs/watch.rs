@@ -112,7 +112,13 @@ pub fn history(plan: &str, home: &str, switches: &[(Vec<String>, Switch)]) -> Pl
             .map(|(_, s)| s)
     };
     let last = mine().rfind(|s| s.outcome.succeeded()).cloned();
-    let running = mine().rfind(|s| s.outcome == Outcome::Unfinished).cloned();
+    // Only a run started after the last one that moved the plan: an older
+    // one left unfinished (a crash long ago) holds nothing now.
+    let after_last = |s: &&Switch| last.as_ref().is_none_or(|l| s.started > l.started);
+    let running = mine()
+        .filter(after_last)
+        .rfind(|s| s.outcome == Outcome::Unfinished)
+        .cloned();
     PlanHistory {
         active: last
             .as_ref()

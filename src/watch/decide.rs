@@ -58,6 +58,9 @@ pub struct RegionView {
     /// The region holds a replica whose lag should have been read.
     #[serde(default)]
     pub lag_expected: bool,
+    /// Whether the plan's databases there are replicas (`None`: none read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<bool>,
     /// What the observation found, in a line.
     pub detail: String,
 }
@@ -69,12 +72,17 @@ pub struct Signals {
     pub api: Result<(), String>,
     /// Each check: `Err` with its answer when it failed.
     pub checks: Vec<Result<(), String>>,
-    /// Alarms in ALARM (or that could not be read).
+    /// Alarms in ALARM.
     pub alarms: Vec<String>,
+    /// What is wrong with the setup, not the region: named alarms missing
+    /// or unreadable. Reported beside the observation; never fails it.
+    pub setup: Vec<String>,
     /// The replica's lag, when read.
     pub lag: Option<Duration>,
     /// The region holds a replica whose lag was asked for.
     pub lag_expected: bool,
+    /// Whether the plan's databases there are replicas (`None`: none read).
+    pub replica: Option<bool>,
 }
 
 impl Signals {
@@ -91,10 +99,15 @@ impl Signals {
         }
         why.extend(self.checks.iter().filter_map(|c| c.clone().err()));
         why.extend(self.alarms.iter().map(|a| format!("alarm {a}")));
-        if why.is_empty() {
-            "healthy".into()
+        let setup = if self.setup.is_empty() {
+            String::new()
         } else {
-            why.join("; ")
+            format!(" (setup: {})", self.setup.join("; "))
+        };
+        if why.is_empty() {
+            format!("healthy{setup}")
+        } else {
+            format!("{}{setup}", why.join("; "))
         }
     }
 }
@@ -124,6 +137,7 @@ pub fn update(
             healthy_since: Some(healthy_since),
             lag_seconds,
             lag_expected: s.lag_expected,
+            replica: s.replica,
             detail: s.detail(),
         };
     }
@@ -143,6 +157,7 @@ pub fn update(
         healthy_since: None,
         lag_seconds,
         lag_expected: s.lag_expected,
+        replica: s.replica,
         detail: s.detail(),
     }
 }
@@ -184,6 +199,17 @@ pub struct Tally {
 }
 
 fn usable<'a>(r: &'a Report, rules: &WatchRules, now: DateTime<Utc>) -> Result<&'a Report, String> {
+    // A report from more than an interval ahead was stamped by a clock that
+    // runs fast: it would never go stale, so it does not count.
+    if (r.at - now)
+        .to_std()
+        .is_ok_and(|ahead| ahead > rules.interval)
+    {
+        return Err(format!(
+            "{} (its clock is ahead: report stamped {})",
+            r.observer, r.at
+        ));
+    }
     let age = (now - r.at).to_std().unwrap_or_default();
     if age > rules.freshness {
         return Err(format!(
@@ -239,10 +265,17 @@ pub struct Episode {
     pub veto: Option<String>,
     /// The observer that claimed the start, when one did.
     pub claimed_by: Option<String>,
+    /// Why the failover watch claimed did not start, when it did not.
+    pub start_failed: Option<String>,
     /// Whether a failback was proposed already.
     pub failback_proposed: bool,
+    /// Whether the velocity cap turned its start into a proposal: it is
+    /// never started by watch afterwards (a person decides).
+    pub capped: bool,
     /// Whether the episode was closed (its region recovered).
     pub closed: bool,
+    /// Whether anything was proposed, started or told for it.
+    pub active: bool,
 }
 
 /// A proposed failover (the board's `proposal.json`).
@@ -343,15 +376,19 @@ impl Verdict {
     }
 }
 
-/// Whether every fresh, unimpaired observer saw `region` pass its last
-/// observation (and at least `quorum` did).
-pub fn answers(reports: &[Report], region: &str, rules: &WatchRules, now: DateTime<Utc>) -> bool {
-    let views: Vec<bool> = reports
+/// How many fresh, unimpaired observers saw `region` pass their last
+/// observation.
+pub fn answering(
+    reports: &[Report],
+    region: &str,
+    rules: &WatchRules,
+    now: DateTime<Utc>,
+) -> usize {
+    reports
         .iter()
         .filter_map(|r| usable(r, rules, now).ok())
-        .filter_map(|r| r.regions.get(region).map(|v| v.ok))
-        .collect();
-    views.len() >= rules.quorum as usize && views.iter().all(|ok| *ok)
+        .filter(|r| r.regions.get(region).is_some_and(|v| v.ok))
+        .count()
 }
 
 /// Observers fresh and unimpaired.
@@ -367,58 +404,71 @@ pub fn fresh(reports: &[Report], rules: &WatchRules, now: DateTime<Utc>) -> Vec<
 pub fn fitness(s: &Situation<'_>, down: &str) -> Result<String, String> {
     let mut why = Vec::new();
     for region in s.regions.iter().filter(|r| *r != down) {
-        let views: Vec<&RegionView> = s
-            .reports
-            .iter()
-            .filter_map(|r| usable(r, s.rules, s.now).ok())
-            .filter_map(|r| r.regions.get(region))
-            .collect();
-        if views.is_empty() {
-            why.push(format!("{region}: no fresh observation"));
-            continue;
+        match fit(s, region) {
+            Ok(()) => return Ok(region.clone()),
+            Err(w) => why.push(format!("{region}: {w}")),
         }
-        let answering = views.iter().filter(|v| v.api_ok).count();
-        if answering * 2 <= views.len() {
-            why.push(format!(
-                "{region}: its API does not answer ({answering} of {} observers reach it)",
-                views.len()
-            ));
-            continue;
-        }
-        // The highest lag any observer read: the conservative one.
-        let lag = views
-            .iter()
-            .filter_map(|v| v.lag_seconds)
-            .fold(None::<f64>, |m, l| Some(m.map_or(l, |m| m.max(l))));
-        let allowed = s.rpo + s.rules.accept_data_loss.unwrap_or_default();
-        match lag {
-            Some(l) if Duration::from_secs_f64(l.max(0.0)) > allowed => {
-                why.push(format!(
-                    "{region}: replica lag {} is above the RPO {}{}",
-                    format_duration(Duration::from_secs_f64(l.max(0.0))),
-                    format_duration(s.rpo),
-                    s.rules
-                        .accept_data_loss
-                        .map(|a| format!(" plus the accepted {}", format_duration(a)))
-                        .unwrap_or_default()
-                ));
-                continue;
-            }
-            None if s.rules.accept_data_loss.is_none() && views.iter().any(|v| v.lag_expected) => {
-                why.push(format!(
-                    "{region}: replica lag unknown (the tier's RPO cannot be checked; set [watch] accept_data_loss to allow it)"
-                ));
-                continue;
-            }
-            _ => {}
-        }
-        if s.checks_before_scaling && views.iter().all(|v| v.checks_ok == Some(false)) {
-            why.push(format!("{region}: its checks fail ({})", views[0].detail));
-            continue;
-        }
-        return Ok(region.clone());
     }
     Err(why.join("; "))
+}
+
+/// Whether `region` is fit to take over, or why not.
+pub fn fit(s: &Situation<'_>, region: &str) -> Result<(), String> {
+    let views: Vec<&RegionView> = s
+        .reports
+        .iter()
+        .filter_map(|r| usable(r, s.rules, s.now).ok())
+        .filter_map(|r| r.regions.get(region))
+        .collect();
+    if views.is_empty() {
+        return Err("no fresh observation".into());
+    }
+    let answering = views.iter().filter(|v| v.api_ok).count();
+    if answering * 2 <= views.len() {
+        return Err(format!(
+            "its API does not answer ({answering} of {} observers reach it)",
+            views.len()
+        ));
+    }
+    // A standby whose database is not a replica (the old primary of a
+    // region failed away from, before `drctl reprotect`) holds old data:
+    // failing over to it would lose every write since.
+    if views.iter().any(|v| v.replica == Some(false)) {
+        return Err(format!(
+            "its database is not a replica of the active one (reprotect it first: `drctl reprotect --plan {}`)",
+            s.plan
+        ));
+    }
+    // The highest lag any observer read: the conservative one.
+    let lag = views
+        .iter()
+        .filter_map(|v| v.lag_seconds)
+        .fold(None::<f64>, |m, l| Some(m.map_or(l, |m| m.max(l))));
+    let allowed = s.rpo + s.rules.accept_data_loss.unwrap_or_default();
+    match lag {
+        Some(l) if Duration::from_secs_f64(l.max(0.0)) > allowed => {
+            return Err(format!(
+                "replica lag {} is above the RPO {}{}",
+                format_duration(Duration::from_secs_f64(l.max(0.0))),
+                format_duration(s.rpo),
+                s.rules
+                    .accept_data_loss
+                    .map(|a| format!(" plus the accepted {}", format_duration(a)))
+                    .unwrap_or_default()
+            ));
+        }
+        None if s.rules.accept_data_loss.is_none() && views.iter().any(|v| v.lag_expected) => {
+            return Err(
+                "replica lag unknown (the tier's RPO cannot be checked; set [watch] accept_data_loss to allow it)"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    if s.checks_before_scaling && views.iter().all(|v| v.checks_ok == Some(false)) {
+        return Err(format!("its checks fail ({})", views[0].detail));
+    }
+    Ok(())
 }
 
 /// The command a person runs to fail the plan over.
@@ -586,8 +636,22 @@ fn down(s: &Situation<'_>, active: &str, tally: Tally) -> Verdict {
     }
     if let Some(by) = &s.episode.claimed_by {
         let target = s.episode.proposal.as_ref().map(|p| p.target.clone());
+        if let Some(err) = &s.episode.start_failed {
+            let why =
+                format!("{votes}; the failover {by} started did not run ({err}): a person decides");
+            let mut v = brake(WatchDecision::StartFailed, why, target);
+            v.next = Next::Tell("start_failed");
+            return v;
+        }
         let why = format!("{votes}; {by} started the failover");
         return brake(WatchDecision::Started, why, target);
+    }
+    if s.episode.capped {
+        let target = s.episode.proposal.as_ref().map(|p| p.target.clone());
+        let why = format!(
+            "{votes}; the velocity cap turned this episode's failover into a proposal: watch does not start it, a person decides"
+        );
+        return brake(WatchDecision::Capped, why, target);
     }
     match fitness(s, active) {
         Ok(target) => by_mode(s, active, tally, &votes, target),
@@ -651,16 +715,24 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
             Next::Nothing,
             Some(p.deadline),
         ),
+        (WatchMode::Propose, Some(p)) if p.target != target && fit(s, &p.target).is_err() => (
+            WatchDecision::Unfit,
+            format!(
+                "{votes}; the proposed target {} is no longer fit ({}); {target} is: watch does not start a failover nobody was told of, a person decides",
+                p.target,
+                fit(s, &p.target).err().unwrap_or_default()
+            ),
+            Next::Tell("unfit"),
+            None,
+        ),
         (WatchMode::Propose, Some(p)) => (
             WatchDecision::Started,
             format!(
-                "{votes}; the veto window ended at {} with no veto: failing over to {target}",
-                at(p.deadline)
+                "{votes}; the veto window ended at {} with no veto: failing over to {}",
+                at(p.deadline),
+                p.target
             ),
-            Next::Start(Proposal {
-                target: target.clone(),
-                ..p.clone()
-            }),
+            Next::Start(p.clone()),
             None,
         ),
         (WatchMode::Auto, _) => (
@@ -669,6 +741,11 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
             Next::Start(proposal),
             None,
         ),
+    };
+    // A proposal starts to the target people were told of.
+    let target = match &next {
+        Next::Start(p) => p.target.clone(),
+        _ => target,
     };
     let mut v = about(s, active, Verdict::new(decision, why, tally), Some(target));
     v.next = next;

@@ -403,10 +403,15 @@ impl Watcher {
                     observer: self.cfg.observer.clone(),
                 })
                 .set(i64::from(view.failures));
-            if let Some(lag) = view.lag_seconds {
-                m.replica_lag
-                    .get_or_create(&WatchMetrics::region(plan.name(), &region))
-                    .set(lag);
+            let label = WatchMetrics::region(plan.name(), &region);
+            match view.lag_seconds {
+                Some(lag) => {
+                    m.replica_lag.get_or_create(&label).set(lag);
+                }
+                // No replica there (any more): no lag to show.
+                None => {
+                    m.replica_lag.remove(&label);
+                }
             }
             self.views.insert(key, view.clone());
             regions.insert(region, view);
@@ -455,6 +460,7 @@ impl Watcher {
                 &self.cfg.key,
                 plan.name(),
                 &hist.episode(plan.name()),
+                now,
             )
             .await
         };
@@ -481,12 +487,14 @@ impl Watcher {
         let (acted, changed) = self.act(plan, &hist, &episode, &verdict).await;
         r.acted = acted;
         let verdict = changed.unwrap_or(verdict);
-        // The region answers again (by quorum, nobody sees it down): an
-        // episode in which something was proposed, vetoed or told is over,
-        // and the next outage is judged afresh.
-        if seen.active
-            && verdict.decision == WatchDecision::Healthy
-            && decide::answers(&seen.reports, &hist.active, &rules, now)
+        // The region answers again (not down by quorum, and at least a
+        // quorum of fresh observers sees it pass): an episode in which
+        // something was proposed, started or told is over, and the next
+        // outage is judged afresh (a veto alone, made before any outage,
+        // stays until its `until`).
+        if seen.board.active
+            && !verdict.tally.reached
+            && decide::answering(&seen.reports, &hist.active, &rules, now) >= rules.quorum as usize
             && !seen.board.closed
         {
             match shared::close_episode(board.as_ref(), &episode, &self.cfg.observer).await {
@@ -544,7 +552,9 @@ impl Watcher {
         }
         self.quorum_said.insert(key, v.tally.reached);
         let now_said = (v.decision, episode.to_string());
-        if self.said.get(&name) != Some(&now_said) {
+        // A start is journaled by the observer that wins its claim (`start`).
+        let starting = matches!(v.next, Next::Start(_));
+        if self.said.get(&name) != Some(&now_said) && !starting {
             self.journal(
                 &name,
                 WatchFact::Decided {
@@ -570,6 +580,13 @@ impl Watcher {
             self.said.insert(name.clone(), now_said);
         }
         let m = &self.metrics;
+        // Only the active region is judged: the others' gauges read 0, so
+        // that a failover leaves no stale "quorum reached" behind.
+        for other in plan.regions().iter().filter(|r| **r != hist.active) {
+            let l = WatchMetrics::region(&name, other);
+            m.down_votes.get_or_create(&l).set(0);
+            m.quorum_reached.get_or_create(&l).set(0);
+        }
         let region = WatchMetrics::region(&name, &hist.active);
         m.down_votes
             .get_or_create(&region)
@@ -590,8 +607,22 @@ impl Watcher {
 
     /// Tells people once, from a notice journal of the episode and decision.
     async fn tell(&self, plan: &Plan, episode: &str, v: &Verdict, observer: Option<&str>) {
-        let marker = format!("told-{}", v.decision);
-        let _ = shared::create_once(self.state.board.as_ref(), episode, &marker, &self.now).await;
+        // Told once per episode (and suspect observer): the marker goes
+        // first, so that the observers reaching the same decision every
+        // round do not each send it again; the notice journal then keeps
+        // it until delivered (`drctl notify flush`).
+        let marker = match observer {
+            Some(o) => format!("told-{}-{o}", v.decision),
+            None => format!("told-{}", v.decision),
+        };
+        match shared::create_once(self.state.board.as_ref(), episode, &marker, &self.now).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!("watch: {e}");
+                return;
+            }
+        }
         let Some(hub) = &self.hub else { return };
         let id = tell::journal_id(episode, v.decision, observer);
         let Some(event) = tell::event(plan, v, episode, &id, self.now) else {
@@ -633,6 +664,9 @@ impl Watcher {
         match &v.next {
             Next::Nothing => (None, None),
             Next::Tell(what) => {
+                if *what == "capped" {
+                    let _ = shared::create_once(board.as_ref(), episode, "capped", &self.now).await;
+                }
                 let observer = (*what == "suspect").then(|| v.tally.down.join("+"));
                 self.tell(plan, episode, v, observer.as_deref()).await;
                 (Some(format!("told: {}", v.decision)), None)
@@ -714,6 +748,15 @@ impl Watcher {
                 return (None, None);
             }
         }
+        // A veto that came in between this round's read and the claim
+        // still wins: the claim stays, marked as not started.
+        if let Ok(ep) = shared::episode(board.as_ref(), episode, now).await
+            && let Some(veto) = ep.veto
+        {
+            let why = format!("vetoed just before it started ({veto})");
+            let _ = shared::create_once(board.as_ref(), episode, "start-failed", &why).await;
+            return (Some(why), None);
+        }
         let origin = WatchOrigin {
             observer: self.cfg.observer.clone(),
             journal: self.journal_id().unwrap_or_default().to_string(),
@@ -727,6 +770,11 @@ impl Watcher {
         };
         self.tell(plan, episode, v, None).await;
         let result = self.starter.start(plan, &p.target, origin).await;
+        if let Err(e) = &result {
+            // Recorded on the board: every observer then says so (and tells
+            // people once) instead of showing the episode as started.
+            let _ = shared::create_once(board.as_ref(), episode, "start-failed", e).await;
+        }
         let (run_id, why) = match &result {
             Ok(run) => (
                 Some(run.clone()),
@@ -788,6 +836,8 @@ impl Watcher {
             plan.name().to_string(),
             (WatchDecision::Capped, episode.to_string()),
         );
+        let board = self.state.board.clone();
+        let _ = shared::create_once(board.as_ref(), episode, "capped", &self.now).await;
         self.tell(plan, episode, &capped, None).await;
         capped
     }
@@ -812,8 +862,6 @@ pub struct Shared {
     pub episode: String,
     /// What its board holds.
     pub board: decide::Episode,
-    /// Whether anything was written for it (a proposal, a veto, a notice).
-    pub active: bool,
 }
 
 /// Reads what the shared state says of `plan` (`base`: its episode by the
@@ -823,20 +871,16 @@ pub async fn read_shared(
     key: &[u8],
     plan: &str,
     base: &str,
+    now: DateTime<Utc>,
 ) -> Result<Shared, crate::state::board::BoardError> {
     let (reports, rejected) = shared::reports(board, key, plan).await?;
     let episode = shared::current_episode(board, base).await?;
-    let ep = shared::episode(board, &episode).await?;
-    let active = !board
-        .list(&format!("episodes/{episode}/"))
-        .await?
-        .is_empty();
+    let ep = shared::episode(board, &episode, now).await?;
     Ok(Shared {
         reports,
         rejected,
         episode,
         board: ep,
-        active,
     })
 }
 
@@ -890,22 +934,44 @@ pub fn verdict(
     decide::decide(&situation(plan, hist, seen, &rules, held_by, velocity, now))
 }
 
-/// Vetoes `plan`'s current episode: `Ok(true)` when this call vetoed it,
-/// `Ok(false)` when it was vetoed already.
+/// What a veto did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Vetoed {
+    /// This call vetoed the episode.
+    Now(String),
+    /// It was vetoed already.
+    Already(String),
+    /// Too late: an observer claimed the failover's start (who, when).
+    TooLate(String, String),
+}
+
+/// Vetoes `plan`'s current episode until `until` (`None`: until the
+/// episode ends), unless an observer has claimed its start already.
 pub async fn veto(
     state: &State,
     plan: &Plan,
     by: &str,
     reason: &str,
+    until: Option<DateTime<Utc>>,
     runs: &[(String, Vec<Record>)],
-) -> Result<(bool, String), crate::state::board::BoardError> {
+) -> Result<Vetoed, crate::state::board::BoardError> {
     let hist = history(plan.name(), plan.home(), &switches(runs));
     let episode = shared::current_episode(state.board.as_ref(), &hist.episode(plan.name())).await?;
+    let now = Utc::now();
+    let board = shared::episode(state.board.as_ref(), &episode, now).await?;
+    if let Some(by) = board.claimed_by {
+        return Ok(Vetoed::TooLate(episode, by));
+    }
     let v = shared::Veto {
         by: by.to_string(),
         reason: reason.to_string(),
-        at: Utc::now(),
+        at: now,
+        until,
     };
     let created = shared::create_once(state.board.as_ref(), &episode, "veto", &v).await?;
-    Ok((created, episode))
+    Ok(if created {
+        Vetoed::Now(episode)
+    } else {
+        Vetoed::Already(episode)
+    })
 }

@@ -20,16 +20,17 @@ use crate::plan::Plan;
 use crate::plan::duration::parse_duration;
 use crate::plan::watch::WatchRules;
 
-/// The window lag is read over: the latest datapoint within it is the lag.
-const LAG_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// The window lag is read over, and the highest datapoint in it is the
+/// lag: as `drctl status` and the RPO gate read it, so that watch never
+/// judges a target fit that the gate would then refuse.
+const LAG_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// Whether an error means the API did not answer (as opposed to an answer
-/// we did not like: a missing instance, a denied call).
+/// we did not like: a missing instance, a denied call). Throttling is an
+/// answer: it is account-wide, every observer would see it at once (the
+/// application's own load can cause it), and it says the API is there.
 fn unanswered(e: &CloudError) -> bool {
-    matches!(
-        e.kind,
-        ErrorKind::Connection | ErrorKind::Server | ErrorKind::Throttled
-    )
+    matches!(e.kind, ErrorKind::Connection | ErrorKind::Server)
 }
 
 /// A read bounded by `timeout`: `Err(why)` when the API did not answer
@@ -79,6 +80,57 @@ async fn api(
     Ok(None)
 }
 
+/// The plan's databases in `region`: the highest lag of its replicas
+/// there, and whether they are replicas (`Some(false)`: a database there
+/// is not a replica, e.g. the old primary of a region failed away from,
+/// not yet reprotected; `None`: none was read).
+async fn databases(
+    clouds: &Clouds,
+    plan: &Plan,
+    region: &str,
+    timeout: Duration,
+) -> (Option<Duration>, Option<bool>) {
+    let ids: Vec<&String> = plan
+        .spec
+        .database
+        .iter()
+        .filter_map(|d| d.regions.get(region))
+        .collect();
+    let reads = join_all(ids.iter().map(|id| async move {
+        let db = bounded(
+            timeout,
+            "rds:DescribeDBInstances",
+            clouds.database.describe_instance(region, id),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()?;
+        let replica = matches!(db.role, DbRole::Replica { .. });
+        let lag = if replica {
+            bounded(
+                timeout,
+                "cloudwatch:GetMetricData",
+                clouds.metrics.replica_lag(region, id, LAG_WINDOW),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|r| r.max.or(r.latest.map(|l| l.0)))
+        } else {
+            None
+        };
+        Some((replica, lag))
+    }))
+    .await;
+    let read: Vec<(bool, Option<Duration>)> = reads.into_iter().flatten().collect();
+    if read.is_empty() {
+        return (None, None);
+    }
+    let lag = read.iter().filter_map(|r| r.1).max();
+    (lag, Some(read.iter().all(|r| r.0)))
+}
+
 /// Reads one region's signals.
 async fn region(
     clouds: &Clouds,
@@ -106,8 +158,12 @@ async fn region(
     }));
     let alarms = async {
         let Some(names) = rules.alarms.get(region).filter(|n| !n.is_empty()) else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
+        // Only an alarm in ALARM fails the observation. One that is missing
+        // or cannot be read is the plan's setup, not the region's health:
+        // every observer would see it at once, and a typo must never look
+        // like an outage. It is reported beside the observation.
         match bounded(
             timeout,
             "cloudwatch:DescribeAlarms",
@@ -115,35 +171,28 @@ async fn region(
         )
         .await
         {
-            Ok(Ok(firing)) => firing,
-            Ok(Err(e)) => vec![format!("alarms unreadable ({})", e.summary())],
-            Err(e) => vec![format!("alarms unreadable ({e})")],
+            Ok(Ok(named)) => named
+                .into_iter()
+                .partition(|n: &String| !n.ends_with(" (missing)")),
+            Ok(Err(e)) => (
+                Vec::new(),
+                vec![format!("alarms unreadable ({})", e.summary())],
+            ),
+            Err(e) => (Vec::new(), vec![format!("alarms unreadable ({e})")]),
         }
     };
-    let (api, checks, alarms) = tokio::join!(api, checks, alarms);
-    // The lag of a replica here, when the API said it is one.
-    let replica = match &api {
-        Ok(Some(db)) if matches!(db.role, DbRole::Replica { .. }) => Some(db.id.clone()),
-        _ => None,
-    };
-    let lag = match &replica {
-        Some(id) => bounded(
-            timeout,
-            "cloudwatch:GetMetricData",
-            clouds.metrics.replica_lag(region, id, LAG_WINDOW),
-        )
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|r| r.latest.map(|l| l.0).or(r.max)),
-        None => None,
-    };
+    let (api, checks, (alarms, setup)) = tokio::join!(api, checks, alarms);
+    // Every database of the plan in this region: a replica's lag (the
+    // highest), and whether one that should be a replica is not.
+    let (lag, role) = databases(clouds, plan, region, timeout).await;
     Signals {
         api: api.map(|_| ()),
         checks,
         alarms,
+        setup,
         lag,
-        lag_expected: replica.is_some(),
+        lag_expected: role == Some(true),
+        replica: role,
     }
 }
 

@@ -186,6 +186,10 @@ pub struct Veto {
     pub reason: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// Until when it holds (a veto made before an outage, for maintenance,
+    /// should not outlive it); absent: until the episode ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// Who claimed an episode's start (the board's `start.json`).
@@ -223,19 +227,34 @@ async fn read<T: for<'de> Deserialize<'de>>(
         .and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
-/// What the board holds for `episode`.
-pub async fn episode(board: &dyn Board, episode: &str) -> Result<Episode, BoardError> {
+/// What the board holds for `episode` at `now` (a veto past its `until`
+/// no longer counts).
+pub async fn episode(
+    board: &dyn Board,
+    episode: &str,
+    now: DateTime<Utc>,
+) -> Result<Episode, BoardError> {
+    let keys = board.list(&format!("episodes/{episode}/")).await?;
+    let has = |name: &str| keys.contains(&episode_key(episode, name));
     let proposal: Option<Proposal> = read(board, episode, "proposal").await?;
     let veto: Option<Veto> = read(board, episode, "veto").await?;
     let claim: Option<Claim> = read(board, episode, "start").await?;
-    let failback = board.get(&episode_key(episode, "failback")).await?;
-    let closed = board.get(&episode_key(episode, "closed")).await?;
+    let failed: Option<String> = read(board, episode, "start-failed").await?;
     Ok(Episode {
         proposal,
-        veto: veto.map(|v| format!("by {}: {}", v.by, v.reason)),
+        veto: veto
+            .filter(|v| v.until.is_none_or(|u| now < u))
+            .map(|v| format!("by {}: {}", v.by, v.reason)),
         claimed_by: claim.map(|c| c.observer),
-        failback_proposed: failback.is_some(),
-        closed: closed.is_some(),
+        start_failed: failed,
+        failback_proposed: has("told-failback_proposed"),
+        capped: has("capped"),
+        closed: has("closed"),
+        // Something was proposed, started or told for it: what closing on
+        // recovery ends. A veto alone (made before any outage) is not.
+        active: keys
+            .iter()
+            .any(|k| !k.ends_with("/veto.json") && !k.ends_with("/closed.json")),
     })
 }
 
@@ -282,6 +301,7 @@ mod tests {
             by: "me".into(),
             reason: "test".into(),
             at: Utc::now(),
+            until: None,
         };
         create_once(&b, &format!("{base}/0"), "veto", &v)
             .await
@@ -296,7 +316,7 @@ mod tests {
             format!("{base}/1")
         );
         assert!(
-            episode(&b, &format!("{base}/1"))
+            episode(&b, &format!("{base}/1"), Utc::now())
                 .await
                 .unwrap()
                 .veto

@@ -18,6 +18,7 @@ pub fn kind_of(d: WatchDecision) -> Option<(EventType, Severity)> {
         WatchDecision::Proposed => (EventType::WatchProposed, Severity::Critical),
         WatchDecision::Vetoed => (EventType::WatchVetoed, Severity::Warning),
         WatchDecision::Started => (EventType::WatchStarted, Severity::Critical),
+        WatchDecision::StartFailed => (EventType::WatchStartFailed, Severity::Critical),
         WatchDecision::Unfit => (EventType::WatchUnfit, Severity::Critical),
         WatchDecision::Capped => (EventType::WatchCapped, Severity::Critical),
         WatchDecision::FailbackProposed => (EventType::WatchFailbackProposed, Severity::Info),

@@ -35,6 +35,8 @@ struct Starts {
 struct FakeStarter {
     starts: Arc<Starts>,
     journals: Arc<MemoryStore>,
+    /// Refuse every start (as the engine refuses a run whose lock is held).
+    refuse: bool,
 }
 
 #[async_trait]
@@ -45,6 +47,9 @@ impl Starter for FakeStarter {
         target: &str,
         origin: WatchOrigin,
     ) -> Result<String, String> {
+        if self.refuse {
+            return Err("the plan's lock is held by run r-other".into());
+        }
         let mut runs = self.starts.runs.lock().unwrap();
         let id = format!("run-{}-{}", plan.name(), runs.len());
         let at = origin.decided_at;
@@ -150,6 +155,7 @@ impl Matrix {
             let starter = Arc::new(FakeStarter {
                 starts: starts.clone(),
                 journals: journals.clone(),
+                refuse: false,
             });
             watchers.push(Watcher::new(
                 cfg,
@@ -396,16 +402,17 @@ async fn the_matrix_has_no_false_and_no_missed_failover() {
         "proposed first"
     );
     let runs: Vec<(String, Vec<Record>)> = Vec::new();
-    let (vetoed, _) = super::veto(
+    let vetoed = super::veto(
         &m.watchers[0].state,
         &m.watchers[0].plans[0],
         "oncall",
         "known maintenance",
+        None,
         &runs,
     )
     .await
     .unwrap();
-    assert!(vetoed);
+    assert!(matches!(vetoed, super::Vetoed::Now(_)), "{vetoed:?}");
     m.ticks(20).await;
     assert!(!m.decided(WatchDecision::Vetoed).is_empty());
     results.push(Outcome2 {
@@ -493,6 +500,88 @@ async fn the_matrix_has_no_false_and_no_missed_failover() {
         .map(|r| format!("{}: expected {}, started {}", r.name, r.expected, r.started))
         .collect();
     assert_eq!((false_failovers, missed), (0, 0), "{table:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_the_engine_refuses_is_told_and_never_shown_as_started() {
+    let plans = vec![plan_with("payments", spec(WatchMode::Auto))];
+    let mut m = Matrix::new(3, plans, 2.0, 5);
+    for w in &mut m.watchers {
+        w.starter = Arc::new(FakeStarter {
+            starts: m.starts.clone(),
+            journals: Arc::new(MemoryStore::new()),
+            refuse: true,
+        });
+    }
+    m.all(HOME, false);
+    m.ticks(8).await;
+    assert_eq!(m.started(), 0);
+    let failed = m.decided(WatchDecision::StartFailed);
+    assert!(!failed.is_empty());
+    assert!(
+        failed[0]
+            .verdict
+            .as_ref()
+            .unwrap()
+            .why
+            .contains("lock is held"),
+        "{:?}",
+        failed[0].verdict
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_failover_the_old_primary_is_never_a_target() {
+    // Home dies and payments fails over to us-east-1 (the fake starter
+    // journals it; the world keeps us-west-2's database a primary, as a
+    // real failover leaves it until reprotect). Then us-east-1 dies: the
+    // next target is eu-west-1's replica, never us-west-2's old primary.
+    let plans = vec![plan_with("payments", spec(WatchMode::Auto))];
+    let mut m = Matrix::new(3, plans, 2.0, 5);
+    m.all(HOME, false);
+    m.ticks(8).await;
+    assert_eq!(m.started(), 1);
+    m.all(HOME, true);
+    m.ticks(3).await;
+    m.all("us-east-1", false);
+    m.ticks(8).await;
+    let runs = m.starts.runs.lock().unwrap().clone();
+    assert_eq!(
+        runs.len(),
+        2,
+        "{:?}",
+        m.seen.last().map(|(_, r)| r.verdict.clone())
+    );
+    assert_eq!(runs[1].1, "eu-west-1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_from_a_clock_running_ahead_does_not_vote() {
+    let plans = vec![plan_with("payments", spec(WatchMode::Auto))];
+    let mut m = Matrix::new(3, plans, 2.0, 5);
+    m.reach(2, HOME, false);
+    m.ticks(5).await;
+    // obs-2's report, restamped an hour ahead: it would never go stale.
+    let state = m.watchers[0].state.clone();
+    let (reports, _) = super::shared::reports(state.board.as_ref(), b"team-key", "payments")
+        .await
+        .unwrap();
+    let mut ahead = reports.into_iter().find(|r| r.observer == "obs-2").unwrap();
+    ahead.at += chrono::Duration::hours(1);
+    super::shared::put_report(state.board.as_ref(), b"team-key", &ahead)
+        .await
+        .unwrap();
+    m.watchers.truncate(2);
+    m.tick().await;
+    let last = &m.seen.last().unwrap().1;
+    let v = last.verdict.as_ref().unwrap();
+    assert!(
+        v.tally
+            .ignored
+            .iter()
+            .any(|i| i.contains("obs-2 (its clock is ahead")),
+        "{v:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

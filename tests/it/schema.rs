@@ -318,6 +318,7 @@ fn every_notification_event_type_matches_its_published_schema() {
             watch(EventType::WatchProposed, "proposed"),
             watch(EventType::WatchVetoed, "vetoed"),
             watch(EventType::WatchStarted, "started"),
+            watch(EventType::WatchStartFailed, "start_failed"),
             watch(EventType::WatchUnfit, "unfit"),
             watch(EventType::WatchCapped, "capped"),
             watch(EventType::WatchFailbackProposed, "failback_proposed"),
