@@ -503,11 +503,11 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
     let runs = super::read_all(state.journals.as_ref()).await?;
     let switches = drctl::runs::watch::switches(&runs);
     let now = Utc::now();
-    let since =
-        now - chrono::Duration::from_std(settings.watch.velocity_window).unwrap_or_default();
-    let velocity = (
-        drctl::runs::watch::started_by_watch(&switches, since),
+    let velocity = drctl::watch::velocity(
+        &switches,
+        settings.watch.velocity_window,
         settings.watch.max_failovers,
+        now,
     );
     let mut rounds = Vec::new();
     for plan in &plans {
@@ -521,11 +521,7 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
         )
         .await
         .map_err(|e| CliError::failed(e.to_string()))?;
-        let locks = state.locks.status(&[plan.name().to_string()]).await?;
-        let held = locks
-            .into_iter()
-            .find(|l| l.state == "held")
-            .and_then(|l| l.holder.map(|h| h.run_id));
+        let held = drctl::watch::holder(state.locks.as_ref(), plan.name()).await;
         let v = drctl::watch::verdict(plan, &hist, &seen, held, velocity, now);
         rounds.push(PlanRound {
             plan: plan.name().to_string(),

@@ -421,6 +421,57 @@ pub fn overdue_journal(plan: &str, due: Option<chrono::DateTime<chrono::Utc>>) -
     }
 }
 
+/// A notice about one plan that belongs to no run (an overdue drill, a
+/// decision of `drctl watch`): the CloudEvent every sink receives, its id
+/// from the notice journal that carries it (so a re-send keeps it).
+#[derive(Debug, Clone)]
+pub struct PlanNotice<'a> {
+    /// The plan.
+    pub plan: &'a crate::plan::Plan,
+    /// The notice journal.
+    pub journal: &'a str,
+    /// `/drctl/schedule`, `/drctl/watch`.
+    pub source: &'static str,
+    /// The event type.
+    pub kind: EventType,
+    /// How loud.
+    pub severity: Severity,
+    /// Where SNS and EventBridge publish.
+    pub target: Option<String>,
+    /// A line for people.
+    pub summary: String,
+    /// The type's details.
+    pub detail: EventDetail,
+}
+
+impl PlanNotice<'_> {
+    /// The CloudEvent, at `now`.
+    pub fn event(self, now: chrono::DateTime<chrono::Utc>) -> CloudEvent {
+        let plan = self.plan.name().to_string();
+        CloudEvent {
+            specversion: SPEC_VERSION.into(),
+            id: event_id(self.journal, 0, self.kind),
+            source: self.source.into(),
+            kind: self.kind,
+            time: now,
+            subject: plan.clone(),
+            datacontenttype: "application/json".into(),
+            data: EventData {
+                run_id: None,
+                run_kind: None,
+                plans: vec![plan],
+                tier: Some(self.plan.tier.name.clone()),
+                target: self.target,
+                operator: None,
+                severity: self.severity,
+                summary: self.summary,
+                record: None,
+                detail: self.detail,
+            },
+        }
+    }
+}
+
 /// `schedule.overdue`: a plan has no passing drill within its tier's
 /// interval (`last`: its last passing drill's start; `due`: when one was
 /// due; `target`: where SNS and EventBridge publish, its first standby).
@@ -431,31 +482,19 @@ pub fn overdue(
     now: chrono::DateTime<chrono::Utc>,
     why: &str,
 ) -> CloudEvent {
-    let journal = overdue_journal(plan.name(), due);
-    let target = plan.regions().get(1).cloned();
-    CloudEvent {
-        specversion: SPEC_VERSION.into(),
-        id: event_id(&journal, 0, EventType::ScheduleOverdue),
-        source: "/drctl/schedule".into(),
+    PlanNotice {
+        plan,
+        journal: &overdue_journal(plan.name(), due),
+        source: "/drctl/schedule",
         kind: EventType::ScheduleOverdue,
-        time: now,
-        subject: plan.name().to_string(),
-        datacontenttype: "application/json".into(),
-        data: EventData {
-            run_id: None,
-            run_kind: None,
-            plans: vec![plan.name().to_string()],
-            tier: Some(plan.tier.name.clone()),
-            target,
-            operator: None,
-            severity: Severity::Warning,
-            summary: format!("the drill of {} is overdue: {why}", plan.name()),
-            record: None,
-            detail: EventDetail::Overdue {
-                plan: plan.name().to_string(),
-                last_drill: last,
-                due: due.unwrap_or(now),
-            },
+        severity: Severity::Warning,
+        target: plan.regions().get(1).cloned(),
+        summary: format!("the drill of {} is overdue: {why}", plan.name()),
+        detail: EventDetail::Overdue {
+            plan: plan.name().to_string(),
+            last_drill: last,
+            due: due.unwrap_or(now),
         },
     }
+    .event(now)
 }

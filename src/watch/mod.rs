@@ -473,9 +473,13 @@ impl Watcher {
         };
         let episode = seen.episode.clone();
         r.episode = episode.clone();
-        let held_by = self.holder(plan.name()).await;
-        let since = now - chrono::Duration::from_std(self.cfg.velocity_window).unwrap_or_default();
-        let velocity = (started_by_watch(switches, since), self.cfg.max_failovers);
+        let held_by = holder(self.state.locks.as_ref(), plan.name()).await;
+        let velocity = velocity(
+            switches,
+            self.cfg.velocity_window,
+            self.cfg.max_failovers,
+            now,
+        );
         let rules = plan.watch_rules();
         let verdict = verdict(plan, &hist, &seen, held_by, velocity, now);
         let fit = ready(plan, &hist, &seen, now);
@@ -515,14 +519,6 @@ impl Watcher {
     }
 
     /// The run holding `plan`'s lock, when one does.
-    async fn holder(&self, plan: &str) -> Option<String> {
-        let status = self.state.locks.status(&[plan.to_string()]).await.ok()?;
-        status
-            .into_iter()
-            .find(|s| s.state == "held")
-            .and_then(|s| s.holder.map(|h| h.run_id))
-    }
-
     /// Journals the quorum and the decision when they change; metrics.
     async fn record(
         &mut self,
@@ -555,21 +551,8 @@ impl Watcher {
         // A start is journaled by the observer that wins its claim (`start`).
         let starting = matches!(v.next, Next::Start(_));
         if self.said.get(&name) != Some(&now_said) && !starting {
-            self.journal(
-                &name,
-                WatchFact::Decided {
-                    episode: episode.to_string(),
-                    decision: v.decision,
-                    why: v.why.clone(),
-                    region: v.region.clone(),
-                    target: v.target.clone(),
-                    command: v.command.clone(),
-                    deadline: v.deadline,
-                    detected_at: v.tally.detected_at,
-                    run_id: None,
-                },
-            )
-            .await;
+            self.journal(&name, decided(episode, v, v.tally.detected_at, None))
+                .await;
             self.metrics
                 .decisions
                 .get_or_create(&metrics::DecisionLabels {
@@ -787,17 +770,19 @@ impl Watcher {
         };
         self.journal(
             plan.name(),
-            WatchFact::Decided {
-                episode: episode.to_string(),
-                decision: WatchDecision::Started,
-                why: why.clone(),
-                region: Some(hist.active.clone()),
-                target: Some(p.target.clone()),
-                command: v.command.clone(),
-                deadline: None,
-                detected_at: Some(p.detected_at),
+            decided(
+                episode,
+                &Verdict {
+                    decision: WatchDecision::Started,
+                    why: why.clone(),
+                    region: Some(hist.active.clone()),
+                    target: Some(p.target.clone()),
+                    deadline: None,
+                    ..v.clone()
+                },
+                Some(p.detected_at),
                 run_id,
-            },
+            ),
         )
         .await;
         (Some(why), None)
@@ -819,17 +804,15 @@ impl Watcher {
         };
         self.journal(
             plan.name(),
-            WatchFact::Decided {
-                episode: episode.to_string(),
-                decision: WatchDecision::Capped,
-                why: capped.why.clone(),
-                region: capped.region.clone(),
-                target: capped.target.clone(),
-                command: capped.command.clone(),
-                deadline: None,
-                detected_at: Some(p.detected_at),
-                run_id: None,
-            },
+            decided(
+                episode,
+                &Verdict {
+                    deadline: None,
+                    ..capped.clone()
+                },
+                Some(p.detected_at),
+                None,
+            ),
         )
         .await;
         self.said.insert(
@@ -848,6 +831,47 @@ impl Watcher {
             let _ = j.flush().await;
         }
     }
+}
+
+/// The journal fact of a decision (`detected_at`: the episode's first
+/// failed observation; `run_id`: the run watch started).
+fn decided(
+    episode: &str,
+    v: &Verdict,
+    detected_at: Option<DateTime<Utc>>,
+    run_id: Option<String>,
+) -> WatchFact {
+    WatchFact::Decided {
+        episode: episode.to_string(),
+        decision: v.decision,
+        why: v.why.clone(),
+        region: v.region.clone(),
+        target: v.target.clone(),
+        command: v.command.clone(),
+        deadline: v.deadline,
+        detected_at,
+        run_id,
+    }
+}
+
+/// The run holding `plan`'s lock, when one does.
+pub async fn holder(locks: &dyn crate::state::LockStore, plan: &str) -> Option<String> {
+    let status = locks.status(&[plan.to_string()]).await.ok()?;
+    status
+        .into_iter()
+        .find(|s| s.state == "held")
+        .and_then(|s| s.holder.map(|h| h.run_id))
+}
+
+/// Failovers watch started within `window` before `now`, and the cap.
+pub fn velocity(
+    switches: &[(Vec<String>, Switch)],
+    window: Duration,
+    max: usize,
+    now: DateTime<Utc>,
+) -> (usize, usize) {
+    let since = now - chrono::Duration::from_std(window).unwrap_or_default();
+    (started_by_watch(switches, since), max)
 }
 
 /// What the shared state says of one plan: everyone's reports and the
@@ -874,8 +898,7 @@ pub async fn read_shared(
     now: DateTime<Utc>,
 ) -> Result<Shared, crate::state::board::BoardError> {
     let (reports, rejected) = shared::reports(board, key, plan).await?;
-    let episode = shared::current_episode(board, base).await?;
-    let ep = shared::episode(board, &episode, now).await?;
+    let (episode, ep) = shared::current(board, base, now).await?;
     Ok(Shared {
         reports,
         rejected,
@@ -956,9 +979,9 @@ pub async fn veto(
     runs: &[(String, Vec<Record>)],
 ) -> Result<Vetoed, crate::state::board::BoardError> {
     let hist = history(plan.name(), plan.home(), &switches(runs));
-    let episode = shared::current_episode(state.board.as_ref(), &hist.episode(plan.name())).await?;
     let now = Utc::now();
-    let board = shared::episode(state.board.as_ref(), &episode, now).await?;
+    let (episode, board) =
+        shared::current(state.board.as_ref(), &hist.episode(plan.name()), now).await?;
     if let Some(by) = board.claimed_by {
         return Ok(Vetoed::TooLate(episode, by));
     }

@@ -48,64 +48,56 @@ async fn bounded<T>(
     }
 }
 
-/// Whether the region's API answers: a describe of the plan's database
-/// there (the instance, when it is one), else of its compute group.
-async fn api(
-    clouds: &Clouds,
-    plan: &Plan,
-    region: &str,
-    timeout: Duration,
-) -> Result<Option<crate::cloud::DbInstance>, String> {
-    let spec = &plan.spec;
-    if let Some(db) = spec.database.iter().find_map(|d| d.regions.get(region)) {
-        let r = bounded(
-            timeout,
-            "rds:DescribeDBInstances",
-            clouds.database.describe_instance(region, db),
-        )
-        .await;
-        // Any answer, even an error (a missing instance, a denied call),
-        // means the API is there.
-        return r.map(|answer| answer.ok().flatten());
-    }
-    if let Some(g) = spec.compute.iter().find_map(|c| c.regions.get(region)) {
-        let r = bounded(
-            timeout,
-            "autoscaling:DescribeAutoScalingGroups",
-            clouds.compute.describe_group(region, g),
-        )
-        .await;
-        return r.map(|_| None);
-    }
-    Ok(None)
+/// What the plan's databases in a region said.
+struct Databases {
+    /// Whether the region's API answered (any answer, even an error such
+    /// as a missing instance, means it is there); `Ok` with no database.
+    api: Result<(), String>,
+    /// The highest lag of its replicas there.
+    lag: Option<Duration>,
+    /// Whether they are replicas (`Some(false)`: one is not, e.g. the old
+    /// primary of a region failed away from, not yet reprotected; `None`:
+    /// none was read).
+    replica: Option<bool>,
 }
 
-/// The plan's databases in `region`: the highest lag of its replicas
-/// there, and whether they are replicas (`Some(false)`: a database there
-/// is not a replica, e.g. the old primary of a region failed away from,
-/// not yet reprotected; `None`: none was read).
-async fn databases(
-    clouds: &Clouds,
-    plan: &Plan,
-    region: &str,
-    timeout: Duration,
-) -> (Option<Duration>, Option<bool>) {
-    let ids: Vec<&String> = plan
-        .spec
+/// The plan's databases in `region`, each described once: the API signal,
+/// their roles, and their replicas' lag. A plan without a database there
+/// asks its compute group whether the API answers.
+async fn databases(clouds: &Clouds, plan: &Plan, region: &str, timeout: Duration) -> Databases {
+    let spec = &plan.spec;
+    let ids: Vec<&String> = spec
         .database
         .iter()
         .filter_map(|d| d.regions.get(region))
         .collect();
+    if ids.is_empty() {
+        let api = match spec.compute.iter().find_map(|c| c.regions.get(region)) {
+            Some(g) => bounded(
+                timeout,
+                "autoscaling:DescribeAutoScalingGroups",
+                clouds.compute.describe_group(region, g),
+            )
+            .await
+            .map(|_| ()),
+            None => Ok(()),
+        };
+        return Databases {
+            api,
+            lag: None,
+            replica: None,
+        };
+    }
     let reads = join_all(ids.iter().map(|id| async move {
-        let db = bounded(
+        let answer = bounded(
             timeout,
             "rds:DescribeDBInstances",
             clouds.database.describe_instance(region, id),
         )
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten()?;
+        .await?;
+        let Ok(Some(db)) = answer else {
+            return Ok(None);
+        };
         let replica = matches!(db.role, DbRole::Replica { .. });
         let lag = if replica {
             bounded(
@@ -120,15 +112,19 @@ async fn databases(
         } else {
             None
         };
-        Some((replica, lag))
+        Ok::<_, String>(Some((replica, lag)))
     }))
     .await;
-    let read: Vec<(bool, Option<Duration>)> = reads.into_iter().flatten().collect();
-    if read.is_empty() {
-        return (None, None);
+    let api = match reads.iter().find_map(|r| r.as_ref().err()) {
+        Some(why) if reads.iter().all(Result::is_err) => Err(why.clone()),
+        _ => Ok(()),
+    };
+    let read: Vec<(bool, Option<Duration>)> = reads.into_iter().flatten().flatten().collect();
+    Databases {
+        api,
+        lag: read.iter().filter_map(|r| r.1).max(),
+        replica: (!read.is_empty()).then(|| read.iter().all(|r| r.0)),
     }
-    let lag = read.iter().filter_map(|r| r.1).max();
-    (lag, Some(read.iter().all(|r| r.0)))
 }
 
 /// Reads one region's signals.
@@ -140,7 +136,6 @@ async fn region(
     timeout: Duration,
 ) -> Signals {
     let spec = &plan.spec;
-    let api = api(clouds, plan, region, timeout);
     let checks = join_all(spec.check.iter().filter_map(|c| {
         let url = c.regions.get(region)?.clone();
         let t = parse_duration(&c.timeout)
@@ -181,18 +176,16 @@ async fn region(
             Err(e) => (Vec::new(), vec![format!("alarms unreadable ({e})")]),
         }
     };
-    let (api, checks, (alarms, setup)) = tokio::join!(api, checks, alarms);
-    // Every database of the plan in this region: a replica's lag (the
-    // highest), and whether one that should be a replica is not.
-    let (lag, role) = databases(clouds, plan, region, timeout).await;
+    let (dbs, checks, (alarms, setup)) =
+        tokio::join!(databases(clouds, plan, region, timeout), checks, alarms);
     Signals {
-        api: api.map(|_| ()),
+        api: dbs.api,
         checks,
         alarms,
         setup,
-        lag,
-        lag_expected: role == Some(true),
-        replica: role,
+        lag: dbs.lag,
+        lag_expected: dbs.replica == Some(true),
+        replica: dbs.replica,
     }
 }
 

@@ -97,12 +97,17 @@ pub async fn reports(
 }
 
 /// The current episode of `base` (a plan's active region since the run
-/// that made it active): `base/N`, where N counts the episodes that were
-/// closed because the region recovered. A veto or a spent proposal belongs
-/// to its episode, so the next outage of the same region is judged afresh.
-pub async fn current_episode(board: &dyn Board, base: &str) -> Result<String, BoardError> {
-    let keys = board.list(&format!("episodes/{base}/")).await?;
+/// that made it active), and what the board holds for it, from one listing:
+/// `base/N`, where N counts the episodes that were closed because the
+/// region recovered. A veto or a spent proposal belongs to its episode, so
+/// the next outage of the same region is judged afresh.
+pub async fn current(
+    board: &dyn Board,
+    base: &str,
+    now: DateTime<Utc>,
+) -> Result<(String, Episode), BoardError> {
     let prefix = format!("episodes/{base}/");
+    let keys = board.list(&prefix).await?;
     let mut highest: Option<u64> = None;
     let mut closed = std::collections::BTreeSet::new();
     for k in &keys {
@@ -112,7 +117,9 @@ pub async fn current_episode(board: &dyn Board, base: &str) -> Result<String, Bo
         let Some((n, file)) = rest.split_once('/') else {
             continue;
         };
-        let Ok(n) = n.parse::<u64>() else { continue };
+        let Ok(n) = n.parse::<u64>() else {
+            continue;
+        };
         highest = Some(highest.map_or(n, |h| h.max(n)));
         if file == "closed.json" {
             closed.insert(n);
@@ -123,7 +130,11 @@ pub async fn current_episode(board: &dyn Board, base: &str) -> Result<String, Bo
         Some(h) if closed.contains(&h) => h + 1,
         Some(h) => h,
     };
-    Ok(format!("{base}/{n}"))
+    let episode = format!("{base}/{n}");
+    let mine = format!("episodes/{episode}/");
+    let keys: Vec<String> = keys.into_iter().filter(|k| k.starts_with(&mine)).collect();
+    let held = episode_in(board, &episode, &keys, now).await?;
+    Ok((episode, held))
 }
 
 /// Closes `episode` (its region recovered): the next outage opens another.
@@ -235,6 +246,16 @@ pub async fn episode(
     now: DateTime<Utc>,
 ) -> Result<Episode, BoardError> {
     let keys = board.list(&format!("episodes/{episode}/")).await?;
+    episode_in(board, episode, &keys, now).await
+}
+
+/// [`episode`] from its listing (`keys`).
+async fn episode_in(
+    board: &dyn Board,
+    episode: &str,
+    keys: &[String],
+    now: DateTime<Utc>,
+) -> Result<Episode, BoardError> {
     let has = |name: &str| keys.contains(&episode_key(episode, name));
     let proposal: Option<Proposal> = read(board, episode, "proposal").await?;
     let veto: Option<Veto> = read(board, episode, "veto").await?;
@@ -294,7 +315,7 @@ mod tests {
         let b = crate::state::board::MemoryBoard::default();
         let base = "payments/us-west-2/start";
         assert_eq!(
-            current_episode(&b, base).await.unwrap(),
+            current(&b, base, Utc::now()).await.unwrap().0,
             format!("{base}/0")
         );
         let v = Veto {
@@ -307,12 +328,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            current_episode(&b, base).await.unwrap(),
+            current(&b, base, Utc::now()).await.unwrap().0,
             format!("{base}/0")
         );
         assert!(close_episode(&b, &format!("{base}/0"), "a").await.unwrap());
         assert_eq!(
-            current_episode(&b, base).await.unwrap(),
+            current(&b, base, Utc::now()).await.unwrap().0,
             format!("{base}/1")
         );
         assert!(

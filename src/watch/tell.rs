@@ -6,8 +6,9 @@
 use chrono::{DateTime, Utc};
 
 use super::decide::Verdict;
-use crate::journal::notice::{CloudEvent, EventData, EventDetail, SPEC_VERSION, event_id};
+use crate::journal::notice::{CloudEvent, EventDetail};
 use crate::journal::watch::WatchDecision;
+use crate::notify::build::PlanNotice;
 use crate::plan::Plan;
 use crate::plan::notify::{EventType, Severity};
 
@@ -83,36 +84,26 @@ fn build(
     now: DateTime<Utc>,
     (kind, severity): (EventType, Severity),
 ) -> CloudEvent {
-    CloudEvent {
-        specversion: SPEC_VERSION.into(),
-        id: event_id(journal, 0, kind),
-        source: "/drctl/watch".into(),
+    PlanNotice {
+        plan,
+        journal,
+        source: "/drctl/watch",
         kind,
-        time: now,
-        subject: plan.name().to_string(),
-        datacontenttype: "application/json".into(),
-        data: EventData {
-            run_id: None,
-            run_kind: None,
-            plans: vec![plan.name().to_string()],
-            tier: Some(plan.tier.name.clone()),
-            target: v.target.clone(),
-            operator: None,
-            severity,
-            summary: format!("{}: {}", plan.name(), v.why),
-            record: None,
-            detail: EventDetail::Watch {
-                plan: plan.name().to_string(),
-                decision: v.decision.as_str().to_string(),
-                episode: episode.to_string(),
-                why: v.why.clone(),
-                region: v.region.clone(),
-                command: v.command.clone(),
-                deadline: v.deadline,
-                votes: v.tally.down.clone(),
-            },
+        severity,
+        target: v.target.clone(),
+        summary: format!("{}: {}", plan.name(), v.why),
+        detail: EventDetail::Watch {
+            plan: plan.name().to_string(),
+            decision: v.decision.as_str().to_string(),
+            episode: episode.to_string(),
+            why: v.why.clone(),
+            region: v.region.clone(),
+            command: v.command.clone(),
+            deadline: v.deadline,
+            votes: v.tally.down.clone(),
         },
     }
+    .event(now)
 }
 
 /// The CloudEvent of a veto (`drctl watch veto`).

@@ -198,6 +198,51 @@ impl Scenario {
         dir
     }
 
+    /// `drctl` on this scenario's settings, state and key, with `plans`
+    /// (an observer's own copy) and `endpoints`.
+    fn command(&self, plans: &Path, endpoints: &Path) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
+        cmd.args(["--color", "never", "--config"])
+            .arg(self.dir.path().join("drctl.toml"))
+            .arg("--plans")
+            .arg(plans)
+            .arg("--endpoints")
+            .arg(endpoints)
+            .arg("--state-dir")
+            .arg(self.fx.state_dir())
+            .env("DRCTL_WATCH_KEY", KEY)
+            .env("DRCTL_IT_WATCH_SINK", SINK_SECRET)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `drctl ARGS` with the fixture's plans and this scenario's settings.
+    async fn cli(&self, args: &[&str]) -> crate::fixture::Ran {
+        let config = self.dir.path().join("drctl.toml").display().to_string();
+        let mut all = vec!["--config", config.as_str()];
+        all.extend_from_slice(args);
+        self.fx
+            .drctl_with(
+                &all,
+                &[
+                    ("DRCTL_WATCH_KEY", KEY),
+                    ("DRCTL_IT_WATCH_SINK", SINK_SECRET),
+                ],
+                &world::endpoints_file(),
+            )
+            .await
+    }
+
+    /// The scenario's line of the matrix: `expected` failovers, and those started.
+    fn tally(&self, expected: usize) -> Vec<Tally> {
+        vec![Tally {
+            name: self.name,
+            expected,
+            started: self.runs().len(),
+        }]
+    }
+
     /// Starts `drctl watch` as `name`.
     fn observe(
         &mut self,
@@ -211,21 +256,9 @@ impl Scenario {
         let plans = self.plans_for(name, watched, &base);
         let out = self.dir.path().join(format!("{name}.out"));
         let err = self.dir.path().join(format!("{name}.err"));
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
-        cmd.args(["--color", "never", "--config"])
-            .arg(self.dir.path().join("drctl.toml"))
-            .arg("--plans")
-            .arg(&plans)
-            .arg("--endpoints")
-            .arg(endpoints)
-            .arg("--state-dir")
-            .arg(self.fx.state_dir())
-            .args(["watch", "--observer", name])
+        let mut cmd = self.command(&plans, endpoints);
+        cmd.args(["watch", "--observer", name])
             .args(extra)
-            .env("DRCTL_WATCH_KEY", KEY)
-            .env("DRCTL_IT_WATCH_SINK", SINK_SECRET)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
             .kill_on_drop(true);
@@ -541,11 +574,7 @@ async fn one_observer_partitioned() -> Vec<Tally> {
     let log = s.stop().await;
     assert!(warned, "a warning names the observer: {log}");
     assert!(told, "and is told: {log}");
-    vec![Tally {
-        name: s.name,
-        expected: 0,
-        started: s.runs().len(),
-    }]
+    s.tally(0)
 }
 
 async fn flapping() -> Vec<Tally> {
@@ -557,15 +586,8 @@ async fn flapping() -> Vec<Tally> {
     assert!(s.said("payments]"), "the observers ran: {log}");
     // `--once` (cron): one round, one JSON document, exit 0.
     let plans = s.plans_for("obs-cron", &[payments("auto", "")], &s.checks);
-    let once = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
-        .args(["--color", "never", "--config"])
-        .arg(s.dir.path().join("drctl.toml"))
-        .arg("--plans")
-        .arg(&plans)
-        .arg("--endpoints")
-        .arg(s.dead.endpoints())
-        .arg("--state-dir")
-        .arg(s.fx.state_dir())
+    let once = s
+        .command(&plans, &s.dead.endpoints())
         .args([
             "watch",
             "--once",
@@ -576,9 +598,6 @@ async fn flapping() -> Vec<Tally> {
             "--output",
             "json",
         ])
-        .env("DRCTL_WATCH_KEY", KEY)
-        .env("DRCTL_IT_WATCH_SINK", SINK_SECRET)
-        .stdin(Stdio::null())
         .output()
         .await
         .expect("drctl watch --once");
@@ -591,11 +610,7 @@ async fn flapping() -> Vec<Tally> {
         doc[0]["observers"].as_array().is_some_and(|o| o.len() == 4),
         "its report joins the three others: {doc}"
     );
-    vec![Tally {
-        name: s.name,
-        expected: 0,
-        started: s.runs().len(),
-    }]
+    s.tally(0)
 }
 
 async fn target_unfit() -> Vec<Tally> {
@@ -613,11 +628,7 @@ async fn target_unfit() -> Vec<Tally> {
     let log = s.stop().await;
     assert!(unfit, "a notification says why: {log}");
     assert!(s.told("above the RPO 15m"), "{log}");
-    vec![Tally {
-        name: s.name,
-        expected: 0,
-        started: s.runs().len(),
-    }]
+    s.tally(0)
 }
 
 async fn racing() -> Vec<Tally> {
@@ -638,11 +649,7 @@ async fn racing() -> Vec<Tally> {
         .await;
     tokio::time::sleep(INTERVAL * 5).await;
     let _ = s.stop().await;
-    vec![Tally {
-        name: s.name,
-        expected: 1,
-        started: s.runs().len(),
-    }]
+    s.tally(1)
 }
 
 async fn vetoed() -> Vec<Tally> {
@@ -652,42 +659,22 @@ async fn vetoed() -> Vec<Tally> {
     let proposed = s
         .until(Duration::from_secs(40), |s| s.said("payments] proposed"))
         .await;
-    let o =
-        s.fx.drctl_with(
-            &[
-                "--config",
-                &s.dir.path().join("drctl.toml").display().to_string(),
-                "watch",
-                "veto",
-                "--plan",
-                "payments",
-                "--reason",
-                "known network maintenance",
-            ],
-            &[
-                ("DRCTL_WATCH_KEY", KEY),
-                ("DRCTL_IT_WATCH_SINK", SINK_SECRET),
-            ],
-            &world::endpoints_file(),
-        )
+    let o = s
+        .cli(&[
+            "watch",
+            "veto",
+            "--plan",
+            "payments",
+            "--reason",
+            "known network maintenance",
+        ])
         .await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     tokio::time::sleep(Duration::from_secs(14)).await;
     let vetoed = s.said("payments] vetoed");
     // `watch status` shows each observer's last observation, the quorum and
     // what watch would do now, from the shared state alone.
-    let config = s.dir.path().join("drctl.toml").display().to_string();
-    let env = [
-        ("DRCTL_WATCH_KEY", KEY),
-        ("DRCTL_IT_WATCH_SINK", SINK_SECRET),
-    ];
-    let st =
-        s.fx.drctl_with(
-            &["--config", &config, "watch", "status", "--output", "json"],
-            &env,
-            &world::endpoints_file(),
-        )
-        .await;
+    let st = s.cli(&["watch", "status", "--output", "json"]).await;
     assert_eq!(st.code, Some(0), "{}", st.all());
     let doc = st.json();
     let p = &doc[0];
@@ -695,23 +682,13 @@ async fn vetoed() -> Vec<Tally> {
     assert_eq!(p["decision"], "vetoed", "{doc}");
     assert_eq!(p["observers"].as_array().map(Vec::len), Some(3), "{doc}");
     assert!(p["down"].as_array().is_some_and(|d| d.len() >= 2), "{doc}");
-    let text =
-        s.fx.drctl_with(
-            &["--config", &config, "watch", "status"],
-            &env,
-            &world::endpoints_file(),
-        )
-        .await;
+    let text = s.cli(&["watch", "status"]).await;
     assert!(text.out.contains("watch would: vetoed"), "{}", text.all());
     let log = s.stop().await;
     assert!(proposed, "proposed first: {log}");
     assert!(vetoed, "the observers see the veto: {log}");
     assert!(s.told("dev.drctl.watch.vetoed"), "{log}");
-    vec![Tally {
-        name: s.name,
-        expected: 0,
-        started: s.runs().len(),
-    }]
+    s.tally(0)
 }
 
 async fn velocity_cap() -> Vec<Tally> {
@@ -728,11 +705,7 @@ async fn velocity_cap() -> Vec<Tally> {
     tokio::time::sleep(INTERVAL * 4).await;
     let log = s.stop().await;
     assert!(capped, "the second plan is proposed, not started: {log}");
-    vec![Tally {
-        name: s.name,
-        expected: 1,
-        started: s.runs().len(),
-    }]
+    s.tally(1)
 }
 
 async fn scrape(addr: &str, path: &str) -> String {
