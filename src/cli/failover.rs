@@ -39,8 +39,9 @@ pub struct RunArgs {
     /// REASON, also a live lease on shared state (journaled in both runs).
     #[arg(long, value_name = "REASON", num_args = 0..=1, default_missing_value = "")]
     pub force_unlock: Option<String>,
-    /// Most steps running at once.
-    #[arg(long, default_value_t = 8)]
+    /// Most steps running at once (0: no bound; the API budgets hold the
+    /// calls, and a step that waits on AWS costs nothing).
+    #[arg(long, default_value_t = 0)]
     pub parallelism: usize,
     /// Per-step time limit (default: what is left of the tier's RTO budget, at least a quarter of the RTO).
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]

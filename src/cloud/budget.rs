@@ -286,14 +286,65 @@ impl Budgets {
                     guard.done = true;
                     return (now.saturating_duration_since(start), cause);
                 }
-                cause = Some(b.describe(key, now));
-                // The first waits for its tokens; the others recheck once a
-                // token's worth of time has passed.
-                let missing = if first { need - b.tokens } else { need };
+                if cause.is_none() {
+                    cause = Some(b.describe(key, now));
+                }
+                // The first waits for its tokens; the others for their place
+                // in the queue's worth of tokens, then look again (an earlier
+                // tier arriving meanwhile moves them back). Waking each
+                // waiter once a token would cost hundreds of waiters a
+                // wake-up per token.
+                let ahead = b.queue.range(..entry).count() as f64;
+                let missing = if first {
+                    need - b.tokens
+                } else {
+                    (ahead + 1.0) * need - b.tokens
+                };
                 Duration::from_secs_f64((missing / b.rate(now)).max(0.001))
             };
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// The bucket of `key`, made on first use and refilled to `now`;
+    /// `None` when the key has no limit.
+    fn refilled<'s>(&self, s: &'s mut State, key: &Key, now: Instant) -> Option<&'s mut Bucket> {
+        let limit = self
+            .limits
+            .get(&(key.service.clone(), key.api.clone()))
+            .copied()?;
+        let b = s
+            .buckets
+            .entry(key.clone())
+            .or_insert_with(|| Bucket::new(limit, now));
+        b.refill(now);
+        Some(b)
+    }
+
+    /// Takes `cost` tokens from each bucket of `keys` now, or none when one
+    /// of them is short: what AWS's side of a limit does (the timed fake
+    /// cloud throttles a call this refuses). `Err` names the bucket.
+    pub fn try_take(&self, keys: &[Key], cost: f64) -> Result<(), String> {
+        let now = Instant::now();
+        let Ok(mut s) = self.state.lock() else {
+            return Ok(());
+        };
+        let mut held = Vec::new();
+        for key in keys {
+            let Some(b) = self.refilled(&mut s, key, now) else {
+                continue;
+            };
+            if b.tokens + 1e-9 < cost.min(b.limit.burst) {
+                return Err(b.describe(key, now));
+            }
+            held.push(key.clone());
+        }
+        for key in held {
+            if let Some(b) = s.buckets.get_mut(&key) {
+                b.tokens -= cost.min(b.limit.burst);
+            }
+        }
+        Ok(())
     }
 
     /// The API throttled a call of `keys` anyway (another client shares the
@@ -305,18 +356,9 @@ impl Budgets {
             return;
         };
         for key in keys {
-            let Some(limit) = self
-                .limits
-                .get(&(key.service.clone(), key.api.clone()))
-                .copied()
-            else {
+            let Some(b) = self.refilled(&mut s, key, now) else {
                 continue;
             };
-            let b = s
-                .buckets
-                .entry(key.clone())
-                .or_insert_with(|| Bucket::new(limit, now));
-            b.refill(now);
             b.factor = (b.factor(now) * 0.5).max(FLOOR);
             b.cut_at = Some(now);
             b.tokens = 0.0;

@@ -201,6 +201,9 @@ impl FakeState {
 #[derive(Debug, Default, Clone)]
 pub struct FakeCloud {
     state: Arc<Mutex<FakeState>>,
+    /// Time as AWS takes it (`None`: every call answers at once and
+    /// nothing is ever throttled or slow).
+    timing: Option<Arc<super::timing::Timing>>,
 }
 
 fn not_found(service: &'static str, op: &'static str, res: &str, region: &str) -> CloudError {
@@ -267,6 +270,60 @@ fn fqdn(name: &str) -> String {
 }
 
 impl FakeCloud {
+    /// An empty world in which AWS takes time: every call its latency,
+    /// AWS's rate limits (a call over them is throttled), and the slow
+    /// operations of a failover their draws, all from `model` and `seed`
+    /// under tokio's clock ([`super::timing`]). Run it under
+    /// `tokio::time::pause`.
+    pub fn timed(model: &'static super::model::Model, seed: u64) -> Self {
+        Self {
+            timing: Some(Arc::new(super::timing::Timing::new(model, seed))),
+            ..Self::default()
+        }
+    }
+
+    /// The timing of a timed world.
+    pub fn timing(&self) -> Option<&super::timing::Timing> {
+        self.timing.as_deref()
+    }
+
+    /// A call arrives (see [`FakeCloud::tick_cost`]).
+    async fn tick(&self, label: &'static str, region: &str, res: &str) -> Result<(), CloudError> {
+        self.tick_cost(label, region, res, 1.0).await
+    }
+
+    /// In a timed world, a call of `label` takes its latency and spends
+    /// `cost` from AWS's buckets (or is throttled), and what completed
+    /// meanwhile shows (promotions, instances in service).
+    async fn tick_cost(
+        &self,
+        label: &'static str,
+        region: &str,
+        res: &str,
+        cost: f64,
+    ) -> Result<(), CloudError> {
+        let Some(t) = &self.timing else {
+            return Ok(());
+        };
+        t.call(label, region, res, cost).await?;
+        let mut s = self.state();
+        for key in t.completed("db:") {
+            if let Some((r, id)) = key["db:".len()..].split_once('/')
+                && let Some(i) = s.databases.get_mut(&(r.to_string(), id.to_string()))
+            {
+                i.status = "available".into();
+            }
+        }
+        for key in t.completed("group:") {
+            if let Some((r, name)) = key["group:".len()..].split_once('/')
+                && let Some(g) = s.groups.get_mut(&(r.to_string(), name.to_string()))
+            {
+                g.in_service = g.capacity.desired;
+            }
+        }
+        Ok(())
+    }
+
     /// An empty world.
     pub fn new() -> Self {
         Self::default()
@@ -404,6 +461,8 @@ impl FakeCloud {
 #[async_trait]
 impl Dns for FakeCloud {
     async fn find_zone(&self, zone_name: &str) -> Result<Option<HostedZone>, CloudError> {
+        self.tick("route53:ListHostedZonesByName", "global", zone_name)
+            .await?;
         Ok(self.state().zones.get(&fqdn(zone_name)).cloned())
     }
 
@@ -413,6 +472,8 @@ impl Dns for FakeCloud {
         name: &str,
         rtype: &str,
     ) -> Result<Vec<DnsRecord>, CloudError> {
+        self.tick("route53:ListResourceRecordSets", "global", &zone.name)
+            .await?;
         let s = self.state();
         let name = fqdn(name);
         Ok(s.records
@@ -432,6 +493,26 @@ impl Dns for FakeCloud {
         changes: &[DnsChange],
         _comment: &str,
     ) -> Result<ChangeInfo, CloudError> {
+        self.tick_cost(
+            "route53:ChangeResourceRecordSets",
+            "global",
+            &zone.name,
+            1.0,
+        )
+        .await?;
+        if let Some(t) = &self.timing
+            && t.busy(&format!("zone:{}", zone.id))
+        {
+            return Err(CloudError::new(
+                "route53",
+                "ChangeResourceRecordSets",
+                &zone.name,
+                "global",
+                ErrorKind::Throttled,
+                "The request was rejected because Route 53 was still processing a prior request.",
+            )
+            .with_code("PriorRequestNotComplete"));
+        }
         let mut s = self.state();
         if !s.zones.values().any(|z| z.id == zone.id) {
             return Err(not_found(
@@ -460,21 +541,36 @@ impl Dns for FakeCloud {
         let id = format!("CFAKE{}", s.change_counter);
         s.writes
             .push(format!("ChangeResourceRecordSets {}", zone.name));
-        Ok(ChangeInfo { id, in_sync: true })
+        let in_sync = match &self.timing {
+            None => true,
+            Some(t) => {
+                t.start(format!("zone:{}", zone.id), "route53:ChangeProcessing");
+                t.start(format!("change:{id}"), "route53:ChangeResourceRecordSets");
+                false
+            }
+        };
+        Ok(ChangeInfo { id, in_sync })
     }
 
     async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
+        self.tick("route53:GetChange", "global", change_id).await?;
         Ok(ChangeInfo {
             id: change_id.into(),
-            in_sync: true,
+            in_sync: !self
+                .timing
+                .as_ref()
+                .is_some_and(|t| t.busy(&format!("change:{change_id}"))),
         })
     }
 
     async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError> {
+        self.tick("route53:ListHealthChecks", "global", "*").await?;
         Ok(self.state().health_checks.clone())
     }
 
     async fn create_health_check(&self, want: &HealthCheck) -> Result<HealthCheck, CloudError> {
+        self.tick("route53:CreateHealthCheck", "global", &want.id)
+            .await?;
         let mut s = self.state();
         if let Some(h) = s
             .health_checks
@@ -495,6 +591,7 @@ impl Dns for FakeCloud {
     }
 
     async fn delete_health_check(&self, id: &str) -> Result<(), CloudError> {
+        self.tick("route53:DeleteHealthCheck", "global", id).await?;
         let mut s = self.state();
         s.health_checks.retain(|h| h.id != id);
         s.writes.push(format!("DeleteHealthCheck {id}"));
@@ -506,6 +603,8 @@ impl Dns for FakeCloud {
         zone: &HostedZone,
         suffix: &str,
     ) -> Result<Vec<DnsRecord>, CloudError> {
+        self.tick("route53:ListResourceRecordSets", "global", &zone.name)
+            .await?;
         // Fully qualified and case-insensitive, like Route 53's names.
         let suffix = match suffix {
             "" => String::new(),
@@ -530,12 +629,14 @@ impl Database for FakeCloud {
         region: &str,
         id: &str,
     ) -> Result<Option<DbInstance>, CloudError> {
+        self.tick("rds:DescribeDBInstances", region, id).await?;
         let s = self.state();
         s.reach("rds", "DescribeDBInstances", id, region)?;
         Ok(s.databases.get(&(region.into(), id.into())).cloned())
     }
 
     async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        self.tick("rds:PromoteReadReplica", region, id).await?;
         let mut s = self.state();
         s.reach("rds", "PromoteReadReplica", id, region)?;
         let inst = s
@@ -555,12 +656,32 @@ impl Database for FakeCloud {
         }
         inst.role = DbRole::Primary;
         inst.backup_retention_days = 1;
+        if let Some(t) = &self.timing {
+            inst.status = "modifying".into();
+            t.start(format!("db:{region}/{id}"), "rds:PromoteReadReplica");
+        }
         let arn = inst.arn.clone();
         for other in s.databases.values_mut() {
             other.replicas.retain(|r| r != &arn);
         }
         s.writes.push(format!("PromoteReadReplica {id}"));
         Ok(())
+    }
+
+    /// One call, as RDS makes it: the promotion's answer carries the
+    /// instance (a second call after it could be throttled on its own, and
+    /// a resend of both would promote twice).
+    async fn promote_known(
+        &self,
+        region: &str,
+        known: &DbInstance,
+    ) -> Result<DbInstance, CloudError> {
+        self.promote_replica(region, &known.id).await?;
+        self.state()
+            .databases
+            .get(&(region.to_string(), known.id.clone()))
+            .cloned()
+            .ok_or_else(|| not_found("rds", "PromoteReadReplica", &known.id, region))
     }
 
     async fn create_replica(
@@ -570,6 +691,8 @@ impl Database for FakeCloud {
         source_arn: &str,
         placement: &ReplicaPlacement,
     ) -> Result<(), CloudError> {
+        self.tick("rds:CreateDBInstanceReadReplica", region, id)
+            .await?;
         let source = {
             let s = self.state();
             if s.databases.contains_key(&(region.into(), id.into())) {
@@ -605,6 +728,13 @@ impl Database for FakeCloud {
             inst.security_groups = placement.security_groups.clone();
             inst.multi_az = placement.multi_az.unwrap_or(false);
             inst.tags = placement.tags.clone();
+            if let Some(t) = &self.timing {
+                inst.status = "creating".into();
+                t.start(
+                    format!("db:{region}/{id}"),
+                    "rds:CreateDBInstanceReadReplica",
+                );
+            }
         }
         self.state()
             .writes
@@ -618,6 +748,7 @@ impl Database for FakeCloud {
         id: &str,
         new_id: &str,
     ) -> Result<(), CloudError> {
+        self.tick("rds:ModifyDBInstance", region, id).await?;
         let mut s = self.state();
         let mut inst = s
             .databases
@@ -645,6 +776,8 @@ impl Database for FakeCloud {
         target_id: &str,
         _point: RestorePoint,
     ) -> Result<(), CloudError> {
+        self.tick("rds:RestoreDBInstanceToPointInTime", region, target_id)
+            .await?;
         let exists = self
             .state()
             .databases
@@ -658,6 +791,18 @@ impl Database for FakeCloud {
             ));
         }
         self.add_primary(region, target_id);
+        if let Some(t) = &self.timing
+            && let Some(i) = self
+                .state()
+                .databases
+                .get_mut(&(region.to_string(), target_id.to_string()))
+        {
+            i.status = "creating".into();
+            t.start(
+                format!("db:{region}/{target_id}"),
+                "rds:RestoreDBInstanceToPointInTime",
+            );
+        }
         self.state()
             .writes
             .push(format!("RestoreDBInstanceToPointInTime {target_id}"));
@@ -665,6 +810,7 @@ impl Database for FakeCloud {
     }
 
     async fn delete_instance(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        self.tick("rds:DeleteDBInstance", region, id).await?;
         let mut s = self.state();
         let Some(inst) = s.databases.remove(&(region.into(), id.into())) else {
             return Ok(());
@@ -677,6 +823,7 @@ impl Database for FakeCloud {
     }
 
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
+        self.tick("rds:DescribeDBInstances", region, "*").await?;
         let s = self.state();
         s.reach("rds", "DescribeDBInstances", "*", region)?;
         Ok(s.databases
@@ -694,6 +841,8 @@ impl Compute for FakeCloud {
         region: &str,
         name: &str,
     ) -> Result<Option<ComputeGroup>, CloudError> {
+        self.tick("autoscaling:DescribeAutoScalingGroups", region, name)
+            .await?;
         let s = self.state();
         s.reach("autoscaling", "DescribeAutoScalingGroups", name, region)?;
         Ok(s.groups.get(&(region.into(), name.into())).cloned())
@@ -705,6 +854,8 @@ impl Compute for FakeCloud {
         name: &str,
         capacity: Capacity,
     ) -> Result<(), CloudError> {
+        self.tick("autoscaling:UpdateAutoScalingGroup", region, name)
+            .await?;
         let mut s = self.state();
         s.reach("autoscaling", "UpdateAutoScalingGroup", name, region)?;
         let g = s
@@ -712,8 +863,15 @@ impl Compute for FakeCloud {
             .get_mut(&(region.into(), name.into()))
             .ok_or_else(|| not_found("autoscaling", "UpdateAutoScalingGroup", name, region))?;
         g.capacity = capacity;
-        g.in_service = capacity.desired;
         g.instances = capacity.desired;
+        match &self.timing {
+            // New instances take their time to come into service; fewer
+            // are in service at once.
+            Some(t) if capacity.desired > g.in_service => {
+                t.start(format!("group:{region}/{name}"), "autoscaling:InService");
+            }
+            _ => g.in_service = capacity.desired,
+        }
         s.writes.push(format!("UpdateAutoScalingGroup {name}"));
         Ok(())
     }
@@ -724,6 +882,8 @@ impl Compute for FakeCloud {
         name: &str,
         tags: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), CloudError> {
+        self.tick("autoscaling:CreateOrUpdateTags", region, name)
+            .await?;
         let mut s = self.state();
         let g = s
             .groups
@@ -740,6 +900,7 @@ impl Compute for FakeCloud {
         name: &str,
         keys: &[String],
     ) -> Result<(), CloudError> {
+        self.tick("autoscaling:DeleteTags", region, name).await?;
         let mut s = self.state();
         let g = s
             .groups
@@ -759,6 +920,8 @@ impl Metrics for FakeCloud {
         db_id: &str,
         window: Duration,
     ) -> Result<LagReading, CloudError> {
+        self.tick("cloudwatch:GetMetricData", region, "ReplicaLag")
+            .await?;
         let s = self.state();
         s.reach("cloudwatch", "GetMetricData", db_id, region)?;
         let points = s
@@ -785,6 +948,7 @@ impl Metrics for FakeCloud {
         region: &str,
         names: &[String],
     ) -> Result<Vec<String>, CloudError> {
+        self.tick("cloudwatch:DescribeAlarms", region, "*").await?;
         let s = self.state();
         s.reach("cloudwatch", "DescribeAlarms", "alarms", region)?;
         Ok(names
@@ -805,7 +969,8 @@ impl Metrics for FakeCloud {
 
 #[async_trait]
 impl ObjectStore for FakeCloud {
-    async fn bucket_exists(&self, _via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+    async fn bucket_exists(&self, via: &str, bucket: &ObjectUrl) -> Result<bool, CloudError> {
+        self.tick("s3:HeadBucket", via, &bucket.bucket).await?;
         let key = ObjectUrl {
             key: String::new(),
             ..bucket.clone()
@@ -821,6 +986,7 @@ impl ObjectStore for FakeCloud {
         body: Bytes,
         mode: PutMode,
     ) -> Result<PutOutcome, CloudError> {
+        self.tick("s3:PutObject", via, &url.key).await?;
         let mut s = self.state();
         s.reach("s3", "PutObject", &url.to_string(), via)?;
         let key = url.to_string();
@@ -839,6 +1005,7 @@ impl ObjectStore for FakeCloud {
         body: Bytes,
         retention: Option<Retention>,
     ) -> Result<Kept, CloudError> {
+        self.tick("s3:PutObject", via, &url.key).await?;
         let outcome = self.put(via, url, body, PutMode::CreateOnly).await?;
         if let (Some(r), PutOutcome::Written(_)) = (retention, &outcome) {
             self.state().retained.insert(url.to_string(), r);
@@ -849,7 +1016,9 @@ impl ObjectStore for FakeCloud {
         })
     }
 
-    async fn bucket_lock(&self, _via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
+    async fn bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
+        self.tick("s3:GetObjectLockConfiguration", via, &bucket.bucket)
+            .await?;
         let key = ObjectUrl {
             key: String::new(),
             ..bucket.clone()
@@ -869,6 +1038,7 @@ impl ObjectStore for FakeCloud {
         via: &str,
         url: &ObjectUrl,
     ) -> Result<Option<Versioned>, CloudError> {
+        self.tick("s3:GetObject", via, &url.key).await?;
         let s = self.state();
         s.reach("s3", "GetObject", &url.to_string(), via)?;
         let key = url.to_string();
@@ -890,6 +1060,7 @@ impl ObjectStore for FakeCloud {
         body: Bytes,
         version: &str,
     ) -> Result<SwapOutcome, CloudError> {
+        self.tick("s3:PutObject", via, &url.key).await?;
         let mut s = self.state();
         s.reach("s3", "PutObject", &url.to_string(), via)?;
         let key = url.to_string();
@@ -910,10 +1081,11 @@ impl ObjectStore for FakeCloud {
 
     async fn list(
         &self,
-        _via: &str,
+        via: &str,
         prefix: &ObjectUrl,
         delimited: bool,
     ) -> Result<Listing, CloudError> {
+        self.tick("s3:ListObjectsV2", via, "*").await?;
         let s = self.state();
         let base = ObjectUrl {
             key: String::new(),
@@ -941,7 +1113,8 @@ impl ObjectStore for FakeCloud {
         Ok(out)
     }
 
-    async fn delete(&self, _via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
+    async fn delete(&self, via: &str, url: &ObjectUrl) -> Result<(), CloudError> {
+        self.tick("s3:DeleteObject", via, &url.key).await?;
         let mut s = self.state();
         let key = url.to_string();
         s.objects.remove(&key);
@@ -951,16 +1124,15 @@ impl ObjectStore for FakeCloud {
     }
 
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
+        self.tick("s3:GetObject", via, &url.key).await?;
         let s = self.state();
         s.reach("s3", "GetObject", &url.to_string(), via)?;
         Ok(s.objects.get(&url.to_string()).cloned())
     }
 
-    async fn bucket_state(
-        &self,
-        _via: &str,
-        bucket: &ObjectUrl,
-    ) -> Result<BucketState, CloudError> {
+    async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError> {
+        self.tick("s3:GetBucketVersioning", via, &bucket.bucket)
+            .await?;
         let key = ObjectUrl {
             key: String::new(),
             ..bucket.clone()
@@ -985,6 +1157,7 @@ impl Probe for FakeCloud {
         url: &str,
         _timeout: Duration,
     ) -> Result<ProbeAnswer, CloudError> {
+        self.tick("http:GET", region, url).await?;
         match self.state().probes.get(url).copied().flatten() {
             Some(status) => Ok(ProbeAnswer {
                 status,
@@ -1011,6 +1184,7 @@ impl Resolver for FakeCloud {
         name: &str,
         rtype: &str,
     ) -> Result<Vec<String>, CloudError> {
+        self.tick("dns:query", "global", name).await?;
         let s = self.state();
         let Some(z) = s.zones.get(&fqdn(zone)) else {
             return Ok(Vec::new());
@@ -1027,7 +1201,8 @@ impl Resolver for FakeCloud {
 
 #[async_trait]
 impl Identity for FakeCloud {
-    async fn caller(&self, _region: &str) -> Result<CallerIdentity, CloudError> {
+    async fn caller(&self, region: &str) -> Result<CallerIdentity, CloudError> {
+        self.tick("sts:GetCallerIdentity", region, "caller").await?;
         Ok(CallerIdentity {
             account: "123456789012".into(),
             arn: "arn:aws:iam::123456789012:user/fake-operator".into(),
@@ -1045,6 +1220,7 @@ impl crate::cloud::Publisher for FakeCloud {
         _: &str,
         message: &str,
     ) -> Result<String, CloudError> {
+        self.tick("sns:Publish", region, topic).await?;
         let mut s = self.state();
         s.published
             .push((topic.into(), region.into(), message.into()));
@@ -1058,6 +1234,7 @@ impl crate::cloud::Publisher for FakeCloud {
         _: &str,
         detail: &str,
     ) -> Result<String, CloudError> {
+        self.tick("events:PutEvents", region, bus).await?;
         let mut s = self.state();
         s.published.push((bus.into(), region.into(), detail.into()));
         Ok(format!("fake-evt-{}", s.published.len()))

@@ -187,7 +187,7 @@ pub struct Metered {
     faults: Vec<Injection>,
     seen: Mutex<BTreeMap<&'static str, usize>>,
     budgets: Option<super::budget::Budgets>,
-    waits: Arc<Mutex<Vec<Wait>>>,
+    waits: Arc<Mutex<WaitsByStep>>,
 }
 
 impl Metered {
@@ -289,7 +289,14 @@ impl Metered {
             }
             let result = self.once(label, region, &mut call).await;
             match &result {
-                Err(e) if e.kind == ErrorKind::Throttled && throttles < MAX_THROTTLES => {
+                // A zone still busy with an earlier change is no sign of
+                // the rate: its caller waits for the zone (the run's
+                // Route 53 queue), the bucket stays as it is.
+                Err(e)
+                    if e.kind == ErrorKind::Throttled
+                        && e.code.as_deref() != Some("PriorRequestNotComplete")
+                        && throttles < MAX_THROTTLES =>
+                {
                     throttles += 1;
                     budgets.throttled(&keys);
                     let cause = format!(
@@ -313,7 +320,7 @@ impl Metered {
         throttled: bool,
     ) {
         if let Ok(mut w) = self.waits.lock() {
-            w.push(Wait {
+            w.entry(scope.step.clone()).or_default().push(Wait {
                 label,
                 region: region.to_string(),
                 step: scope.step.clone(),
@@ -361,7 +368,11 @@ impl Metered {
 
 /// The waits of a budgeted bundle, not yet journaled.
 #[derive(Debug, Clone, Default)]
-pub struct Waits(Arc<Mutex<Vec<Wait>>>);
+pub struct Waits(Arc<Mutex<WaitsByStep>>);
+
+/// Waits by the step that made them (`None`: outside any step), so that a
+/// step's end takes its own without going through everyone's.
+type WaitsByStep = BTreeMap<Option<String>, Vec<Wait>>;
 
 impl Waits {
     /// Takes the waits made for `step` (every wait with `None`).
@@ -369,11 +380,10 @@ impl Waits {
         let Ok(mut w) = self.0.lock() else {
             return Vec::new();
         };
-        let (mine, rest): (Vec<Wait>, Vec<Wait>) = std::mem::take(&mut *w)
-            .into_iter()
-            .partition(|x| step.is_none() || x.step.as_deref() == step);
-        *w = rest;
-        mine
+        match step {
+            Some(step) => w.remove(&Some(step.to_string())).unwrap_or_default(),
+            None => std::mem::take(&mut *w).into_values().flatten().collect(),
+        }
     }
 }
 

@@ -26,6 +26,7 @@ pub mod metered;
 pub mod model;
 pub mod resolve;
 pub mod retry;
+pub mod timing;
 pub mod types;
 
 use std::sync::Arc;

@@ -101,6 +101,8 @@ struct Env<'a> {
     drill_expires: Option<DateTime<Utc>>,
     /// The journal's fence, handed to every step's [`Cx::fenced`].
     fence: Option<&'a Arc<dyn journal::Fence>>,
+    /// The run's Route 53 queues, handed to every step.
+    zone_batches: Option<&'a Arc<crate::steps::dns_batch::Coalescer>>,
 }
 
 impl<'a> Env<'a> {
@@ -110,6 +112,17 @@ impl<'a> Env<'a> {
             .find(|p| p.name() == s.plan)
             .expect("steps come from plans")
     }
+}
+
+/// The outputs a step of `plan` reads: its own plan's (step ids start with
+/// the plan's name and `/`), not every plan's, so that starting a step
+/// costs the size of its plan, not of the run.
+fn outputs_of(all: &BTreeMap<String, Value>, plan: &str) -> BTreeMap<String, Value> {
+    let prefix = format!("{plan}/");
+    all.range(prefix.clone()..)
+        .take_while(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// A step that ended: its index, its result, how long it ran.
@@ -221,6 +234,7 @@ impl Engine {
             drill_expires: None,
             render_report: Some(crate::report::running_json),
             fence: None,
+            zone_batches: None,
         }
     }
 
@@ -267,6 +281,14 @@ impl Engine {
                     .unwrap_or_default()
         });
         let fence = rc.journal.fence();
+        // One Route 53 queue per zone for every plan of the run.
+        let zone_batches = crate::cloud::model::Model::aws().ok().map(|m| {
+            Arc::new(crate::steps::dns_batch::Coalescer::new(
+                m.route53.clone(),
+                &run_id,
+                &opts.target,
+            ))
+        });
         let env = Env {
             plans: rc.plans,
             opts,
@@ -277,12 +299,13 @@ impl Engine {
             side: &side,
             drill_expires,
             fence: fence.as_ref(),
+            zone_batches: zone_batches.as_ref(),
         };
         let mut sched = Schedule::new(rc.steps, std::mem::take(&mut rc.outputs), &rc.attempts);
         let mut stop = self.stop_signal(opts, is_drill, rc.clock_start, max_duration, rc.locks);
         let mut interrupted: Option<String> = None;
         let mut running = FuturesUnordered::new();
-        let parallelism = opts.parallelism.max(1);
+        let parallelism = opts.slots();
         loop {
             if sched.failed.is_empty() {
                 for i in sched.ready(env) {
@@ -290,7 +313,8 @@ impl Engine {
                         break;
                     }
                     let attempt = self.start_step(env, &mut rc.journal, &mut sched, i).await?;
-                    running.push(self.step_future(env, i, sched.outputs.clone(), attempt));
+                    let snapshot = outputs_of(&sched.outputs, &env.steps[i].plan);
+                    running.push(self.step_future(env, i, snapshot, attempt));
                 }
             }
             let next = tokio::select! {
@@ -393,6 +417,7 @@ impl Engine {
             cx.attempt = attempt;
             cx.drill_expires = env.drill_expires;
             cx.fence = env.fence.cloned();
+            cx.zone_batches = env.zone_batches.cloned();
             let action = step.kind.action();
             let span = tracing::info_span!("step", step = %step.id);
             // Its calls take their API budget in its plan's tier order.

@@ -425,6 +425,7 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                 drill_expires: None,
                 render_report: None,
                 fence: None,
+                zone_batches: None,
                 poll: sc.opts.poll,
                 journal: twice.store.clone(),
                 lag_window: sc.opts.lag_window,

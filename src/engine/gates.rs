@@ -168,7 +168,7 @@ impl Engine {
         // emulators) and delay every plan's first step.
         let readings: Vec<_> = futures::stream::iter(approved.iter())
             .map(|p| self.rpo_gate(p, opts))
-            .buffered(opts.parallelism.max(1))
+            .buffered(opts.slots())
             .collect()
             .await;
         let mut rpo_readings = BTreeMap::new();

@@ -28,7 +28,8 @@ pub struct RunOptions {
     pub mode: RunMode,
     /// Target region.
     pub target: String,
-    /// Bound on concurrently running steps.
+    /// Bound on concurrently running steps; 0: none of the engine's own
+    /// (see [`RunOptions::slots`]).
     pub parallelism: usize,
     /// Show, change nothing.
     pub dry_run: bool,
@@ -113,6 +114,16 @@ impl CrashPoint {
 }
 
 impl RunOptions {
+    /// How many steps (and gate reads) may run at once: `parallelism`, or
+    /// no bound of the engine's own when it is 0 (the API budgets then
+    /// hold the calls).
+    pub fn slots(&self) -> usize {
+        match self.parallelism {
+            0 => usize::MAX,
+            n => n,
+        }
+    }
+
     /// Defaults for a failover to `target`.
     pub fn failover(target: &str) -> Self {
         Self {

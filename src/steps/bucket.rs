@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
+use super::{
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+};
 use crate::cloud::{BucketState, ObjectScheme, ObjectUrl};
 use crate::steps::graph::{Builder, Phase};
 
@@ -39,6 +41,11 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &["s3:GetBucketReplication", "s3:HeadBucket"],
+        waits: &[],
+        polls: None,
+    },
 };
 
 /// A failover verifies every bucket of the plan in the target.

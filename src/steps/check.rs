@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::plan::duration::parse_duration;
 use crate::steps::graph::{Builder, Phase, RunMode};
@@ -39,6 +40,11 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &["http:GET"],
+        waits: &[],
+        polls: None,
+    },
 };
 
 /// A failover (and a drill) probes every check of the plan in the target.

@@ -18,8 +18,62 @@
 //! wanted, and both must be in the same batch to be atomic). Groups are
 //! packed in the order given (the caller's tier order), first fit.
 
-use crate::cloud::DnsChange;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
 use crate::cloud::model::Route53Batches;
+use crate::cloud::{CloudError, DnsChange, ErrorKind, HostedZone};
+
+/// Most UPSERTs in one Route 53 change batch (each counts twice toward 1,000).
+pub const MAX_UPSERTS_PER_BATCH: usize = 500;
+
+/// Most records one Route 53 change batch may count.
+pub const MAX_RECORDS_PER_BATCH: usize = 2 * MAX_UPSERTS_PER_BATCH;
+
+/// Splits changes into Route 53 change batches: as few as the 1,000-record
+/// limit allows (one, for any plan of fewer than 500 records), never
+/// between a DELETE and the CREATE of the same set that follows it (a
+/// compare-and-swap split in two would no longer be one).
+pub(super) fn batches(changes: &[DnsChange]) -> impl Iterator<Item = &[DnsChange]> {
+    let mut cuts = vec![0];
+    let (mut counted, mut i) = (0, 0);
+    while i < changes.len() {
+        let unit = if swap_pair(&changes[i..]) { 2 } else { 1 };
+        let size: usize = changes[i..i + unit]
+            .iter()
+            .map(DnsChange::counted_records)
+            .sum();
+        if counted > 0 && counted + size > MAX_RECORDS_PER_BATCH {
+            cuts.push(i);
+            counted = 0;
+        }
+        counted += size;
+        i += unit;
+    }
+    cuts.push(changes.len());
+    let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    ranges
+        .into_iter()
+        .filter(|(a, b)| b > a)
+        .map(move |(a, b)| &changes[a..b])
+}
+
+/// Whether `changes` starts with a DELETE and the CREATE of the same set.
+pub(super) fn swap_pair(changes: &[DnsChange]) -> bool {
+    match changes {
+        [DnsChange::Delete(d), DnsChange::Create(c), ..] => {
+            d.name
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(c.name.trim_end_matches('.'))
+                && d.rtype.eq_ignore_ascii_case(&c.rtype)
+                && d.set_identifier == c.set_identifier
+        }
+        _ => false,
+    }
+}
 
 /// One plan's changes to one record set: never split across batches.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +182,248 @@ pub fn cut(groups: Vec<Group>, limits: &Route53Batches) -> Result<Vec<Batch>, To
     Ok(out)
 }
 
+/// What carried a plan's changes to Route 53.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Carried {
+    /// The change's id.
+    pub change_id: String,
+    /// Whether Route 53 answered it INSYNC already.
+    pub in_sync: bool,
+    /// The plans whose changes went in the same batch (this one included).
+    pub plans: Vec<String>,
+}
+
+/// A group waiting for its zone's turn.
+struct Pending {
+    group: Group,
+    comment: String,
+    done: oneshot::Sender<Result<Carried, CloudError>>,
+}
+
+/// One zone's queue: groups waiting, and whose turn it is to send.
+#[derive(Default)]
+struct ZoneQueue {
+    pending: Mutex<Vec<Pending>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+/// The first wait after `PriorRequestNotComplete`; doubled up to [`PRIOR_MAX`].
+const PRIOR_FIRST: Duration = Duration::from_millis(500);
+/// The longest wait between two tries of a zone still busy.
+const PRIOR_MAX: Duration = Duration::from_secs(8);
+/// Most tries of one batch while the zone stays busy (about five minutes).
+const PRIOR_TRIES: u32 = 40;
+
+/// The Route 53 changes of one run, per hosted zone: every plan's switch
+/// of a zone joins its queue; one change per zone is in flight at a time,
+/// and what queued meanwhile goes out together, as few batches as the
+/// limits allow ([`cut`]).
+///
+/// Whoever holds the zone's turn sends everything queued (its own group
+/// among it) and hands every group its result; a group that finds its
+/// result ready when its turn comes returns it. A zone still processing
+/// an earlier change (`PriorRequestNotComplete`, from this run or another
+/// client) is waited on and tried again, with whatever joined meanwhile.
+/// A batch that Route 53 refuses whole (a record one plan swaps changed
+/// since it was read) is sent again one group at a time, so one plan's
+/// conflict fails that plan alone.
+pub struct Coalescer {
+    limits: Route53Batches,
+    /// Run id and target, for the comment of a batch of several plans.
+    run: (String, String),
+    zones: Mutex<BTreeMap<String, Arc<ZoneQueue>>>,
+}
+
+impl Coalescer {
+    /// The queues of run `run_id` failing over to `target`.
+    pub fn new(limits: Route53Batches, run_id: &str, target: &str) -> Self {
+        Self {
+            limits,
+            run: (run_id.to_string(), target.to_string()),
+            zones: Mutex::default(),
+        }
+    }
+
+    fn queue(&self, zone: &HostedZone) -> Arc<ZoneQueue> {
+        let mut z = self.zones.lock().unwrap_or_else(|e| e.into_inner());
+        z.entry(zone.id.clone()).or_default().clone()
+    }
+
+    /// Sends `group` to `zone` with the run's other plans' changes there;
+    /// returns the change that carried it. `comment`: the change's comment
+    /// when it goes alone.
+    pub async fn submit(
+        &self,
+        dns: &dyn crate::cloud::Dns,
+        zone: &HostedZone,
+        group: Group,
+        comment: &str,
+    ) -> Result<Carried, CloudError> {
+        let q = self.queue(zone);
+        let (tx, mut rx) = oneshot::channel();
+        q.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Pending {
+                group,
+                comment: comment.to_string(),
+                done: tx,
+            });
+        loop {
+            let _turn = q.turn.lock().await;
+            match rx.try_recv() {
+                Ok(r) => return r,
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    return Err(lost(zone));
+                }
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            self.send_queued(dns, zone, &q).await;
+        }
+    }
+
+    /// Takes what is queued for the zone (a group whose step is gone is
+    /// dropped, never sent).
+    fn take(q: &ZoneQueue) -> Vec<Pending> {
+        let mut p = q.pending.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *p)
+            .into_iter()
+            .filter(|x| !x.done.is_closed())
+            .collect()
+    }
+
+    /// Sends everything queued for the zone, batch after batch, taking in
+    /// what joins while the zone is busy.
+    async fn send_queued(&self, dns: &dyn crate::cloud::Dns, zone: &HostedZone, q: &ZoneQueue) {
+        let mut waiting = Self::take(q);
+        let mut pause = PRIOR_FIRST;
+        let mut tries = 0;
+        while !waiting.is_empty() {
+            let batches = match cut(
+                waiting.iter().map(|p| p.group.clone()).collect(),
+                &self.limits,
+            ) {
+                Ok(b) => b,
+                Err(too_big) => {
+                    // One plan's switch is bigger than a batch: each of its
+                    // record sets goes in batches of its own, as before.
+                    let (big, rest): (Vec<Pending>, Vec<Pending>) = waiting
+                        .into_iter()
+                        .partition(|p| p.group.plan == too_big.plan);
+                    for p in big {
+                        let r = self.send_alone(dns, zone, &p).await;
+                        let _ = p.done.send(r);
+                    }
+                    waiting = rest;
+                    continue;
+                }
+            };
+            let Some(first) = batches.into_iter().next() else {
+                break;
+            };
+            let (mut these, others): (Vec<Pending>, Vec<Pending>) = waiting
+                .into_iter()
+                .partition(|p| first.groups.contains(&p.group));
+            let comment = match these.as_slice() {
+                [one] => one.comment.clone(),
+                _ => format!(
+                    "drctl run {}: {} plans to {}",
+                    self.run.0,
+                    first.plans().len(),
+                    self.run.1
+                ),
+            };
+            match dns.apply_changes(zone, &first.changes(), &comment).await {
+                Ok(info) => {
+                    let carried = Carried {
+                        change_id: info.id,
+                        in_sync: info.in_sync,
+                        plans: first.plans(),
+                    };
+                    for p in these {
+                        let _ = p.done.send(Ok(carried.clone()));
+                    }
+                    pause = PRIOR_FIRST;
+                    tries = 0;
+                    waiting = others;
+                }
+                Err(e) if prior_not_complete(&e) && tries < PRIOR_TRIES => {
+                    tries += 1;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(PRIOR_MAX);
+                    these.extend(others);
+                    waiting = these;
+                }
+                Err(e) if e.kind == ErrorKind::Client && these.len() > 1 => {
+                    for p in these {
+                        let r = self.send_alone(dns, zone, &p).await;
+                        let _ = p.done.send(r);
+                    }
+                    waiting = others;
+                }
+                Err(e) => {
+                    for p in these {
+                        let _ = p.done.send(Err(e.clone()));
+                    }
+                    waiting = others;
+                }
+            }
+            waiting.extend(Self::take(q));
+        }
+    }
+
+    /// Sends one group alone (in as many batches as its size needs, each
+    /// a whole record set), waiting out a busy zone; the last change carries it.
+    async fn send_alone(
+        &self,
+        dns: &dyn crate::cloud::Dns,
+        zone: &HostedZone,
+        p: &Pending,
+    ) -> Result<Carried, CloudError> {
+        let mut last = None;
+        for chunk in batches(&p.group.changes) {
+            let mut pause = PRIOR_FIRST;
+            let mut tries = 0;
+            loop {
+                match dns.apply_changes(zone, chunk, &p.comment).await {
+                    Ok(info) => {
+                        last = Some(Carried {
+                            change_id: info.id,
+                            in_sync: info.in_sync,
+                            plans: vec![p.group.plan.clone()],
+                        });
+                        break;
+                    }
+                    Err(e) if prior_not_complete(&e) && tries < PRIOR_TRIES => {
+                        tries += 1;
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(PRIOR_MAX);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        last.ok_or_else(|| lost(zone))
+    }
+}
+
+/// Route 53 is still processing an earlier change to the zone.
+fn prior_not_complete(e: &CloudError) -> bool {
+    e.code.as_deref() == Some("PriorRequestNotComplete")
+}
+
+/// A queued group whose answer never came (its sender was dropped).
+fn lost(zone: &HostedZone) -> CloudError {
+    CloudError::new(
+        "route53",
+        "ChangeResourceRecordSets",
+        &zone.name,
+        "global",
+        ErrorKind::Connection,
+        "the batch carrying this plan's changes was abandoned before Route 53 answered; the step reads the records again when it runs again",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +525,116 @@ mod tests {
         let e = cut(vec![huge], &limits()).unwrap_err();
         assert_eq!(e.plan, "big");
         assert!(e.to_string().contains("1001 records"), "{e}");
+    }
+
+    /// A timed world with one zone and `n` records, each at its home value.
+    fn zone_world(n: usize) -> (crate::cloud::fake::FakeCloud, HostedZone) {
+        let f = crate::cloud::fake::FakeCloud::timed(crate::cloud::model::Model::aws().unwrap(), 9);
+        let z = f.add_zone("example.com.");
+        for i in 0..n {
+            let name = format!("api{i}.example.com.");
+            f.put_record("example.com.", record(&name, "api-usw2.example.com."));
+        }
+        (f, z)
+    }
+
+    fn coalescer() -> Coalescer {
+        Coalescer::new(limits(), "20261124T100000Z-p-0001", "us-east-1")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fifty_plans_ready_at_once_go_in_two_batches_and_each_knows_its_change() {
+        let (f, z) = zone_world(50);
+        let clouds = f.clouds();
+        let q = coalescer();
+        let results = futures::future::join_all((0..50).map(|i| {
+            let g = swap(&format!("p{i}"), i);
+            q.submit(clouds.dns.as_ref(), &z, g, "alone")
+        }))
+        .await;
+        let carried: Vec<Carried> = results.into_iter().map(Result::unwrap).collect();
+        // The first plan's change goes as soon as it asks; the other 49
+        // queue behind it and go together once the zone is free.
+        let ids: std::collections::BTreeSet<&String> =
+            carried.iter().map(|c| &c.change_id).collect();
+        assert_eq!(ids.len(), 2, "{carried:?}");
+        assert_eq!(carried[0].plans, ["p0"]);
+        assert_eq!(carried[1].plans.len(), 49);
+        assert!(carried[1].plans.contains(&"p49".to_string()));
+        let writes = f.state().writes.clone();
+        assert_eq!(writes.len(), 2, "{writes:?}");
+        // Every record switched.
+        let recs = &f.state().records[&z.id];
+        assert!(
+            recs.iter().all(|r| r.values == ["api-use1.example.com."]),
+            "{recs:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_plans_conflict_fails_that_plan_alone() {
+        let (f, z) = zone_world(3);
+        // Another run moved api1 since it was read.
+        f.put_record(
+            "example.com.",
+            record("api1.example.com.", "elsewhere.example.com."),
+        );
+        let clouds = f.clouds();
+        let q = coalescer();
+        // Hold the zone so that all three queue and go in one batch.
+        let first = q.submit(clouds.dns.as_ref(), &z, swap("p0", 0), "alone");
+        let rest = futures::future::join_all(
+            (1..3).map(|i| q.submit(clouds.dns.as_ref(), &z, swap(&format!("p{i}"), i), "alone")),
+        );
+        let (a, rest) = tokio::join!(first, rest);
+        assert!(a.is_ok());
+        let e = rest[0].as_ref().unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("InvalidChangeBatch"), "{e}");
+        let ok = rest[1].as_ref().unwrap();
+        assert_eq!(
+            ok.plans,
+            ["p2"],
+            "sent again alone after the whole batch was refused"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zone_busy_with_another_clients_change_is_waited_on() {
+        let (f, z) = zone_world(2);
+        let clouds = f.clouds();
+        // Another client's change: the zone is processing it for a while.
+        clouds
+            .dns
+            .apply_changes(
+                &z,
+                &[DnsChange::Upsert(record("other.example.com.", "x."))],
+                "other",
+            )
+            .await
+            .unwrap();
+        let q = coalescer();
+        let c = q
+            .submit(clouds.dns.as_ref(), &z, swap("p0", 0), "alone")
+            .await
+            .unwrap();
+        assert_eq!(c.plans, ["p0"]);
+        assert_eq!(f.state().writes.len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_group_whose_step_is_gone_is_never_sent() {
+        let (f, z) = zone_world(2);
+        let clouds = f.clouds();
+        let q = coalescer();
+        let mut first = Box::pin(q.submit(clouds.dns.as_ref(), &z, swap("p0", 0), "alone"));
+        let mut dropped = Box::pin(q.submit(clouds.dns.as_ref(), &z, swap("p1", 1), "alone"));
+        // Both queue; the second is then dropped before its turn.
+        let _ = futures::poll!(&mut first);
+        let _ = futures::poll!(&mut dropped);
+        drop(dropped);
+        first.await.unwrap();
+        let recs = &f.state().records[&z.id];
+        let api1 = recs.iter().find(|r| r.name == "api1.example.com.").unwrap();
+        assert_eq!(api1.values, ["api-usw2.example.com."]);
     }
 }

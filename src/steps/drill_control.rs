@@ -44,7 +44,8 @@ use super::dns_setup::{self, by_zone, failover_records, level_name, reading};
 use super::switch_control::{ControlWrite, SwitchControl, target_problems, wanted};
 use super::verify_resolution::{CONSECUTIVE_ANSWERS, Resolved, VerifyResolution};
 use super::{
-    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, drill_names,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    drill_names,
 };
 use crate::cloud::control::{self, SERVE_MARKER};
 use crate::cloud::{CloudError, Clouds, DnsChange, DnsRecord, HealthCheck, ObjectUrl};
@@ -70,6 +71,19 @@ pub const TRAITS: Traits = Traits {
     ends_rto: true,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &[
+            "route53:ListHostedZonesByName",
+            "route53:ChangeResourceRecordSets",
+            "s3:PutObject",
+            "s3:PutObject",
+        ],
+        waits: &[
+            "route53:ChangeResourceRecordSets",
+            "route53:HealthCheckFailover",
+        ],
+        polls: Some("dns:query"),
+    },
 };
 
 /// A shadow drill of a plan with `health-check` records: one step over

@@ -25,8 +25,8 @@ use serde_json::Value;
 
 use super::drill_names;
 use super::{
-    Action, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind, StepOutput,
-    Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
+    StepOutput, Traits, wait_for,
 };
 use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DbRole, ReplicaPlacement};
@@ -104,6 +104,15 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: Some(rpo),
+    time: Cost {
+        calls: &[
+            "rds:DescribeDBInstances",
+            "rds:CreateDBInstanceReadReplica",
+            "rds:PromoteReadReplica",
+        ],
+        waits: &["rds:CreateDBInstanceReadReplica", "rds:PromoteReadReplica"],
+        polls: Some("rds:DescribeDBInstances"),
+    },
 };
 
 fn rpo(

@@ -25,7 +25,8 @@ use serde_json::Value;
 use super::drill_names;
 use super::switch_dns::{desired, matches, show, zone, zone_finding};
 use super::{
-    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DnsChange, DnsRecord};
@@ -51,6 +52,15 @@ pub const TRAITS: Traits = Traits {
     ends_rto: true,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &[
+            "route53:ListHostedZonesByName",
+            "route53:ChangeResourceRecordSets",
+            "route53:ListResourceRecordSets",
+        ],
+        waits: &["route53:ChangeResourceRecordSets"],
+        polls: Some("route53:GetChange"),
+    },
 };
 
 /// A shadow drill creates drill records in each zone of the plan.

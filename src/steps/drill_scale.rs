@@ -41,6 +41,8 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    // The same calls and wait as a failover's scaling.
+    time: super::scale::TRAITS.time,
 };
 
 /// A shadow drill raises every group of the plan in the target.

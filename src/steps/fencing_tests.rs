@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::switch_dns::{batches, submit_swaps, swaps};
+use super::dns_batch::batches;
+use super::switch_dns::{submit_swaps, swaps};
 use super::*;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::{DnsChange, DnsRecord, ObjectUrl};
@@ -66,6 +67,7 @@ async fn with_cx<T>(
         drill_expires: None,
         render_report: None,
         fence,
+        zone_batches: None,
     };
     f(&cx).await
 }

@@ -201,6 +201,22 @@ pub struct Traits {
     pub irreversible: bool,
     /// Where the RPO achieved is read, for kinds that measure it.
     pub rpo: Option<RpoReader>,
+    /// What it costs in time and API calls, in the model's terms (the
+    /// forecast of `drctl plan budget` reads it).
+    pub time: Cost,
+}
+
+/// What a step costs in time and API calls, named as the model of AWS
+/// names them (`src/cloud/aws_model.toml`): the forecast of a failover's
+/// RTO ([`crate::forecast`]) adds these up along the graph.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    /// The API calls it makes once (`service:Operation`).
+    pub calls: &'static [&'static str],
+    /// The model's slow operations it waits through, one after another.
+    pub waits: &'static [&'static str],
+    /// The call it repeats while it waits, at the run's poll interval.
+    pub polls: Option<&'static str>,
 }
 
 /// A step's id: `<plan>/<kind>` or `<plan>/<kind>:<subject>`. Stable across
@@ -395,6 +411,10 @@ pub struct Cx<'a> {
     /// right before each cloud write. `None`: nothing to fence (local state
     /// without leases, `status`, unit tests).
     pub fence: Option<Arc<dyn crate::journal::Fence>>,
+    /// The run's Route 53 queues, one per hosted zone, shared by every
+    /// plan's switch ([`dns_batch::Coalescer`]); `None`: each switch sends
+    /// its own batches (`status`, unit tests).
+    pub zone_batches: Option<Arc<dns_batch::Coalescer>>,
 }
 
 /// Renders a run's report as it stands from the plan, the run id and the
@@ -752,6 +772,7 @@ pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Findin
         drill_expires: None,
         render_report: None,
         fence: None,
+        zone_batches: None,
     };
     futures::future::join_all(g.steps.iter().map(|s| s.kind.action().readiness(&cx)))
         .await

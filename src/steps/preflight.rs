@@ -15,7 +15,7 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepOutput, Traits};
+use super::{Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepOutput, Traits};
 use crate::steps::graph::{Builder, Phase};
 
 /// The preflight step (one per plan and run).
@@ -46,6 +46,16 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &[
+            "sts:GetCallerIdentity",
+            "route53:ListHostedZonesByName",
+            "rds:DescribeDBInstances",
+            "autoscaling:DescribeAutoScalingGroups",
+        ],
+        waits: &[],
+        polls: None,
+    },
 };
 
 /// One preflight per plan, in every mode.

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Action, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind, StepOutput,
-    Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
+    StepOutput, Traits, wait_for,
 };
 use crate::cloud::{DbInstance, DbRole};
 use crate::journal::RpoDetail;
@@ -82,6 +82,15 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: true,
     rpo: Some(rpo),
+    time: Cost {
+        calls: &[
+            "rds:DescribeDBInstances",
+            "cloudwatch:GetMetricData",
+            "rds:PromoteReadReplica",
+        ],
+        waits: &["rds:PromoteReadReplica"],
+        polls: Some("rds:DescribeDBInstances"),
+    },
 };
 
 /// The RPO of a promotion: the replica lag read just before it, else the

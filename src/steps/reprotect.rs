@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::cloud::{DbInstance, DbRole, ReplicaPlacement};
 use crate::steps::graph::{Builder, Phase, RunMode};
@@ -42,6 +43,11 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &["rds:DescribeDBInstances", "rds:CreateDBInstanceReadReplica"],
+        waits: &["rds:CreateDBInstanceReadReplica"],
+        polls: Some("rds:DescribeDBInstances"),
+    },
 };
 
 /// A reprotection protects every database in every other region.

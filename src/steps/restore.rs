@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::cloud::RestorePoint;
 use crate::plan::spec::DbStrategy;
@@ -65,6 +66,14 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: Some(rpo),
+    time: Cost {
+        calls: &[
+            "rds:DescribeDBInstances",
+            "rds:RestoreDBInstanceToPointInTime",
+        ],
+        waits: &["rds:RestoreDBInstanceToPointInTime"],
+        polls: Some("rds:DescribeDBInstances"),
+    },
 };
 
 /// The RPO of a restore: from the restore point to the RTO origin.

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::cloud::Capacity;
 use crate::steps::graph::{Builder, Phase};
@@ -32,6 +33,14 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &[
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:UpdateAutoScalingGroup",
+        ],
+        waits: &["autoscaling:InService"],
+        polls: Some("autoscaling:DescribeAutoScalingGroups"),
+    },
 };
 
 /// A failover scales every group of the plan in the target.

@@ -29,7 +29,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
+use super::{
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+};
 use crate::cloud::control::{Control, ControlState};
 use crate::cloud::{CloudError, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned};
 use crate::plan::spec::{DnsSpec, ResourceKind, SwitchMode};
@@ -64,6 +66,11 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &["s3:PutObject", "s3:PutObject"],
+        waits: &[],
+        polls: None,
+    },
 };
 
 /// The plan's data-plane records, in a run that moves traffic.

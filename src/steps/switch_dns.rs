@@ -21,59 +21,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::dns_batch::{batches, swap_pair};
 use super::drill_database::DrillDatabaseOutput;
 use super::promote::PromoteOutput;
 use super::restore::RestoreOutput;
-use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
+use super::{
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+};
 use crate::cloud::{DnsChange, DnsRecord, HostedZone};
 use crate::plan::spec::{DnsSpec, SwitchMode};
 use crate::steps::graph::{Builder, Phase, RunMode};
-
-/// Most UPSERTs in one Route 53 change batch (each counts twice toward 1,000).
-pub const MAX_UPSERTS_PER_BATCH: usize = 500;
-
-/// Most records one Route 53 change batch may count.
-pub const MAX_RECORDS_PER_BATCH: usize = 2 * MAX_UPSERTS_PER_BATCH;
-
-/// Splits changes into Route 53 change batches: as few as the 1,000-record
-/// limit allows (one, for any plan of fewer than 500 records), never
-/// between a DELETE and the CREATE of the same set that follows it (a
-/// compare-and-swap split in two would no longer be one).
-pub(super) fn batches(changes: &[DnsChange]) -> impl Iterator<Item = &[DnsChange]> {
-    let mut cuts = vec![0];
-    let (mut counted, mut i) = (0, 0);
-    while i < changes.len() {
-        let unit = if swap_pair(&changes[i..]) { 2 } else { 1 };
-        let size: usize = changes[i..i + unit]
-            .iter()
-            .map(DnsChange::counted_records)
-            .sum();
-        if counted > 0 && counted + size > MAX_RECORDS_PER_BATCH {
-            cuts.push(i);
-            counted = 0;
-        }
-        counted += size;
-        i += unit;
-    }
-    cuts.push(changes.len());
-    let ranges: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-    ranges
-        .into_iter()
-        .filter(|(a, b)| b > a)
-        .map(move |(a, b)| &changes[a..b])
-}
-
-/// Whether `changes` starts with a DELETE and the CREATE of the same set.
-fn swap_pair(changes: &[DnsChange]) -> bool {
-    match changes {
-        [DnsChange::Delete(d), DnsChange::Create(c), ..] => {
-            norm(&d.name) == norm(&c.name)
-                && d.rtype.eq_ignore_ascii_case(&c.rtype)
-                && d.set_identifier == c.set_identifier
-        }
-        _ => false,
-    }
-}
 
 /// Switch every record of the plan in one zone.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -114,6 +71,15 @@ pub const TRAITS: Traits = Traits {
     ends_rto: false,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &[
+            "route53:ListHostedZonesByName",
+            "route53:ListResourceRecordSets",
+            "route53:ChangeResourceRecordSets",
+        ],
+        waits: &[],
+        polls: None,
+    },
 };
 
 /// One switch per hosted zone: every record in a failover, the records that
@@ -367,6 +333,34 @@ pub(super) async fn submit_swaps(
     );
     let mut change_ids = Vec::new();
     let mut in_sync = true;
+    if let Some(queues) = cx.zone_batches.as_ref().filter(|_| !changes.is_empty()) {
+        cx.fenced(
+            &format!("route53:ChangeResourceRecordSets in {}", z.name),
+            "global",
+        )
+        .await?;
+        let group = super::dns_batch::Group {
+            plan: cx.plan.name().to_string(),
+            changes: changes.to_vec(),
+        };
+        let carried = match queues
+            .submit(cx.clouds.dns.as_ref(), z, group, &comment)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return Err(swap_refused(cx, z, changes, e).await),
+        };
+        if carried.plans.len() > 1 {
+            tracing::info!(
+                zone = %z.name,
+                change = %carried.change_id,
+                "one batch for {} plans: {}",
+                carried.plans.len(),
+                carried.plans.join(", ")
+            );
+        }
+        return Ok((vec![carried.change_id], carried.in_sync));
+    }
     for batch in batches(changes) {
         cx.fenced(
             &format!("route53:ChangeResourceRecordSets in {}", z.name),

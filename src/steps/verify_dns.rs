@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use super::switch_dns::{SwitchDnsOutput, current, desired, matches, show, zone};
 use super::{
-    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::cloud::{DnsRecord, HostedZone};
 use crate::plan::spec::DnsSpec;
@@ -34,6 +35,11 @@ pub const TRAITS: Traits = Traits {
     ends_rto: true,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &["route53:ListResourceRecordSets"],
+        waits: &["route53:ChangeResourceRecordSets"],
+        polls: Some("route53:GetChange"),
+    },
 };
 
 /// One verification per switch.

@@ -18,7 +18,8 @@ use serde_json::Value;
 use super::switch_control::data_plane_records;
 use super::switch_dns::norm;
 use super::{
-    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::plan::spec::DnsSpec;
 use crate::steps::graph::{Builder, Phase};
@@ -40,6 +41,11 @@ pub const TRAITS: Traits = Traits {
     ends_rto: true,
     irreversible: false,
     rpo: None,
+    time: Cost {
+        calls: &[],
+        waits: &["route53:HealthCheckFailover"],
+        polls: Some("dns:query"),
+    },
 };
 
 /// One verification per data-plane switch.

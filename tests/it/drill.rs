@@ -16,7 +16,8 @@ use std::time::Duration;
 use drctl::steps::drill_names::RUN_TAG;
 use serde_json::Value;
 
-use crate::fixture::{Fixture, Snapshot};
+use crate::fixture::{Fixture, Proxied, Snapshot};
+use crate::proxy::{Fault, Match};
 use crate::world::{self, STANDBY};
 
 /// Production as a drill must leave it: the snapshot without moto's stale
@@ -639,18 +640,32 @@ async fn max_duration_aborts_a_drill_into_cleanup() {
     crate::needs_emulators!();
     let f = Fixture::new("drmax").await;
     let before = production(f.snapshot().await);
+    // The emulators create a replica in well under a second, so the drill
+    // could end before its limit: the replica's creation answers 3 s late
+    // (it is made at once), which holds the drill past its 1 s maximum and
+    // leaves cleanup a replica whose answer it never saw.
+    let proxied = Proxied::start(false).await;
+    proxied.proxy_for("AWS_ENDPOINT_URL_RDS").inject(
+        Match::Action("CreateDBInstanceReadReplica"),
+        Fault::DelayAnswer(Duration::from_secs(3)),
+        1,
+    );
     let ran = f
-        .drctl(&[
-            "drill",
-            "--plan",
-            "payments",
-            "--to",
-            STANDBY,
-            "--max-duration",
-            "1s",
-            "--output",
-            "json",
-        ])
+        .drctl_with(
+            &[
+                "drill",
+                "--plan",
+                "payments",
+                "--to",
+                STANDBY,
+                "--max-duration",
+                "1s",
+                "--output",
+                "json",
+            ],
+            &[],
+            &proxied.endpoints(),
+        )
         .await;
     assert_eq!(ran.code, Some(1), "{}", ran.all());
     let d = &ran.json()["drill"];

@@ -19,10 +19,10 @@ const FLOORS: &[&[&str]] = &[
     &["state"],
     &["evidence"],
     &["steps"],
-    &["runs"],
+    &["runs", "forecast"],
     &["report", "cleanup", "notify"],
     &["engine"],
-    &["status", "config", "watch"],
+    &["status", "config", "watch", "sim"],
 ];
 
 /// Floors inside a folder, from the ground up, where the folder has a

@@ -1,0 +1,436 @@
+//! A failover simulated: the engine itself, with its budgets and its
+//! Route 53 queues, run against the timed fake cloud
+//! ([`crate::cloud::fake::FakeCloud::timed`]) under virtual time.
+//!
+//! # Why
+//!
+//! The forecast ([`crate::forecast`]) adds up the model along the graph;
+//! this runs the real thing against a world that takes the model's time
+//! and throttles as AWS does, so the two can be checked against each other
+//! (`benches/budget.rs`) and the engine's behaviour under AWS's limits
+//! (no throttling error reaching a step, critical plans first, batches
+//! per zone) can be tested without AWS. Under `tokio::time::pause` a run
+//! of 200 plans with promotions of many minutes takes seconds of wall
+//! time, and the same seed gives the same run.
+//!
+//! The world is built from the plans: each plan's home primary and its
+//! replicas, its groups, zones, records, checks and evidence buckets, as a
+//! plan expects to find them before a failover.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::cloud::budget::{Budgets, Limit};
+use crate::cloud::fake::FakeCloud;
+use crate::cloud::model::Model;
+use crate::cloud::{Capacity, DnsRecord};
+use crate::engine::{Engine, Reporter, RunOptions};
+use crate::journal::event::Outcome;
+use crate::journal::store::MemoryStore;
+use crate::plan::Plan;
+use crate::plan::spec::{DbStrategy, SwitchMode};
+use crate::steps::StepFailure;
+use crate::steps::graph::Step;
+
+/// How to simulate.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// The seed of the world's draws.
+    pub seed: u64,
+    /// The engine's step bound (0: none).
+    pub parallelism: usize,
+    /// The client-side budgets (`None`: the engine holds no budget, and
+    /// only AWS's side throttles).
+    pub budgets: Option<BTreeMap<(String, Option<String>), Limit>>,
+    /// One engine per plan, each running its plan's steps one at a time,
+    /// all at once against the same account: N runbooks, a script each.
+    pub runbooks: bool,
+}
+
+impl SimOptions {
+    /// drctl as it runs: the model's budgets, no step bound.
+    pub fn drctl(model: &Model, seed: u64) -> Self {
+        Self {
+            seed,
+            parallelism: 0,
+            budgets: Some(model.bucket_limits()),
+            runbooks: false,
+        }
+    }
+}
+
+/// What a simulated failover did, in virtual time.
+#[derive(Debug, Clone, Default)]
+pub struct SimOutcome {
+    /// Each plan's RTO: from the run's start to the end of the step that
+    /// stops its clock.
+    pub rto: BTreeMap<String, Duration>,
+    /// Whether every run succeeded.
+    pub succeeded: bool,
+    /// The steps that failed, with why.
+    pub failed: Vec<(String, String)>,
+    /// Calls AWS's side throttled, by label.
+    pub throttled: BTreeMap<String, u64>,
+    /// Route 53 change batches sent.
+    pub changes: usize,
+    /// The whole run, virtual time.
+    pub wall: Duration,
+}
+
+impl SimOutcome {
+    /// The slowest plan's RTO.
+    pub fn slowest(&self) -> Duration {
+        self.rto.values().copied().max().unwrap_or_default()
+    }
+}
+
+/// Runs `f` on a runtime whose clock is paused: sleeps take no wall time.
+pub fn paused<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime builds")
+        .block_on(f)
+}
+
+/// The world `plans` expect before a failover, timed from `model` and `seed`.
+pub async fn world_for(model: &'static Model, plans: &[Plan], seed: u64) -> FakeCloud {
+    let f = FakeCloud::timed(model, seed);
+    let mut prepare = Vec::new();
+    for p in plans {
+        let regions = p.regions();
+        let Some(home) = regions.first().cloned() else {
+            continue;
+        };
+        for d in &p.spec.database {
+            let Some(home_id) = d.regions.get(&home) else {
+                continue;
+            };
+            if f.state()
+                .databases
+                .contains_key(&(home.clone(), home_id.clone()))
+            {
+                continue;
+            }
+            f.add_primary(&home, home_id);
+            for (region, id) in d.regions.iter().filter(|(r, _)| **r != home) {
+                if d.strategy == DbStrategy::PromoteReplica {
+                    f.add_replica(region, id, (&home, home_id));
+                    f.set_lag(region, id, &[1.0]);
+                } else {
+                    // What a restore starts from in its region.
+                    f.add_primary(region, id);
+                }
+            }
+            f.set_lag(&home, home_id, &[1.0]);
+        }
+        for c in &p.spec.compute {
+            for (region, name) in &c.regions {
+                let cap = if *region == home {
+                    &c.active
+                } else {
+                    &c.standby
+                };
+                f.add_group(
+                    region,
+                    name,
+                    Capacity {
+                        min: cap.min,
+                        desired: cap.desired,
+                        max: cap.max,
+                    },
+                );
+            }
+        }
+        for d in &p.spec.dns {
+            if !f.state().zones.contains_key(&fqdn(&d.zone)) {
+                f.add_zone(&d.zone);
+            }
+            let value = match (&d.follows, d.targets.get(&home)) {
+                (_, Some(t)) => t.clone(),
+                (Some(db), None) => format!(
+                    "{}.fake.{home}.rds.amazonaws.com",
+                    p.spec
+                        .database
+                        .iter()
+                        .find(|x| &x.id == db)
+                        .and_then(|x| x.regions.get(&home))
+                        .cloned()
+                        .unwrap_or_default()
+                ),
+                (None, None) => continue,
+            };
+            match d.switch {
+                SwitchMode::Weighted => {
+                    for (region, target) in &d.targets {
+                        f.put_record(
+                            &d.zone,
+                            DnsRecord {
+                                name: d.name.clone(),
+                                rtype: d.rtype.clone(),
+                                ttl: Some(d.ttl),
+                                values: vec![target.clone()],
+                                set_identifier: Some(region.clone()),
+                                weight: Some(if *region == home { 100 } else { 0 }),
+                                routing: None,
+                            },
+                        );
+                    }
+                }
+                SwitchMode::HealthCheck => prepare.push(p.clone()),
+                _ => f.put_record(
+                    &d.zone,
+                    DnsRecord::simple(d.name.clone(), &d.rtype, Some(d.ttl), vec![value]),
+                ),
+            }
+        }
+        for c in &p.spec.check {
+            for url in c.regions.values() {
+                f.state().probes.insert(url.clone(), Some(c.expect_status));
+            }
+        }
+        if let Some(e) = &p.spec.evidence {
+            for dest in &e.destinations {
+                if let Ok(u) = crate::cloud::ObjectUrl::parse(dest) {
+                    let bucket = crate::cloud::ObjectUrl {
+                        key: String::new(),
+                        ..u
+                    }
+                    .to_string();
+                    if !f.state().buckets.contains(&bucket) {
+                        f.state().buckets.push(bucket);
+                    }
+                }
+            }
+        }
+    }
+    prepare.dedup_by(|a, b| a.name() == b.name());
+    for p in &prepare {
+        // The data-plane setup, made as `drctl dns prepare` makes it.
+        let _ = crate::steps::dns_setup::prepare(&f.clouds(), p, None).await;
+    }
+    f
+}
+
+fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+/// When each step ended, in virtual time.
+#[derive(Default)]
+struct Clock {
+    ended: Mutex<Vec<(Step, Instant, Option<String>)>>,
+}
+
+impl Reporter for Clock {
+    fn started(&self, _step: &Step) {}
+    fn finished(&self, step: &Step, result: Result<&Value, &StepFailure>, _elapsed: Duration) {
+        if let Ok(mut e) = self.ended.lock() {
+            e.push((
+                step.clone(),
+                Instant::now(),
+                result.err().map(|f| f.to_string()),
+            ));
+        }
+    }
+    fn note(&self, _text: &str) {}
+}
+
+/// Fails `plans` over to `target` in a timed world (call it under
+/// [`paused`]).
+pub async fn simulate(
+    model: &'static Model,
+    plans: &[Plan],
+    target: &str,
+    opts: &SimOptions,
+) -> Result<SimOutcome, String> {
+    let world = world_for(model, plans, opts.seed).await;
+    // The evidence step runs after every RTO clock has stopped and takes
+    // none of AWS's slow operations: the simulation leaves its uploads out.
+    let plans: Vec<Plan> = plans
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            p.spec.evidence = None;
+            p
+        })
+        .collect();
+    let plans = &plans[..];
+    // Lock files of the simulated runs, in a directory of their own.
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("drctl-sim-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let out = simulate_in(model, world, &dir, plans, target, opts).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+async fn simulate_in(
+    _model: &'static Model,
+    world: FakeCloud,
+    dir: &std::path::Path,
+    plans: &[Plan],
+    target: &str,
+    opts: &SimOptions,
+) -> Result<SimOutcome, String> {
+    let engine = |reporter: Arc<Clock>| {
+        let (clouds, waits) = match &opts.budgets {
+            Some(limits) => {
+                let (c, _, w) = crate::cloud::metered::Metered::wrap_with_budgets(
+                    world.clouds(),
+                    Budgets::new(limits.clone()),
+                );
+                (c, Some(w))
+            }
+            None => (world.clouds(), None),
+        };
+        Engine {
+            side_clouds: clouds.clone(),
+            clouds,
+            store: Arc::new(MemoryStore::new()),
+            locks: Arc::new(crate::state::local::LocalLocks::new(dir.to_path_buf())),
+            reporter,
+            confirm: None,
+            notify: None,
+            waits,
+        }
+    };
+    let run_opts = RunOptions {
+        approve: Some("simulation".into()),
+        accept_data_loss: Some(Duration::from_secs(3600)),
+        parallelism: opts.parallelism,
+        step_timeout: Some(Duration::from_secs(6 * 3600)),
+        ..RunOptions::failover(target)
+    };
+    let start = Instant::now();
+    let clock = Arc::new(Clock::default());
+    let mut out = SimOutcome {
+        succeeded: true,
+        ..SimOutcome::default()
+    };
+    if opts.runbooks {
+        // One script per plan: its own engine and queues, one step at a time.
+        let one = RunOptions {
+            parallelism: 1,
+            ..run_opts.clone()
+        };
+        let runs = plans.iter().map(|p| {
+            let e = engine(clock.clone());
+            let one = one.clone();
+            async move { e.run(std::slice::from_ref(p), &one).await }
+        });
+        for r in futures::future::join_all(runs).await {
+            match r {
+                Ok(report) => out.succeeded &= report.outcome == Outcome::Succeeded,
+                Err(e) => {
+                    out.succeeded = false;
+                    out.failed.push(("(run)".into(), e.to_string()));
+                }
+            }
+        }
+    } else {
+        let e = engine(clock.clone());
+        match e.run(plans, &run_opts).await {
+            Ok(report) => out.succeeded = report.outcome == Outcome::Succeeded,
+            Err(e) => {
+                out.succeeded = false;
+                out.failed.push(("(run)".into(), e.to_string()));
+            }
+        }
+    }
+    out.wall = start.elapsed();
+    let ended = clock.ended.lock().map(|e| e.clone()).unwrap_or_default();
+    for (step, at, failed) in &ended {
+        if let Some(why) = failed {
+            out.failed.push((step.id.to_string(), why.clone()));
+        }
+        let traits = step.kind.name().traits();
+        if traits.ends_rto || traits.recovery {
+            let e = out.rto.entry(step.plan.clone()).or_default();
+            let t = at.duration_since(start);
+            // The clock stops at the step that ends it; a plan without one
+            // stops at its last recovery step.
+            if traits.ends_rto || !has_end(&ended, &step.plan) {
+                *e = (*e).max(t);
+            }
+        }
+    }
+    if let Some(t) = world.timing() {
+        out.throttled = t.throttled();
+    }
+    out.changes = world
+        .state()
+        .writes
+        .iter()
+        .filter(|w| w.starts_with("ChangeResourceRecordSets"))
+        .count();
+    Ok(out)
+}
+
+/// Whether `plan` has a step that stops its RTO clock.
+fn has_end(ended: &[(Step, Instant, Option<String>)], plan: &str) -> bool {
+    ended
+        .iter()
+        .any(|(s, _, _)| s.plan == plan && s.kind.name().traits().ends_rto)
+}
+
+/// `n` copies of `plan`, each with its own names (`payments-3`, its
+/// resources suffixed the same way), in `zones` zones: the plans of a
+/// large account, for benchmarks and tests.
+pub fn copies(plan: &Plan, n: usize, zones: usize) -> Vec<Plan> {
+    (0..n)
+        .map(|i| {
+            let mut p = plan.clone();
+            let tag = format!("-{i}");
+            p.spec.plan.name = format!("{}{tag}", plan.name());
+            for d in &mut p.spec.database {
+                for v in d.regions.values_mut() {
+                    v.push_str(&tag);
+                }
+            }
+            for c in &mut p.spec.compute {
+                for v in c.regions.values_mut() {
+                    v.push_str(&tag);
+                }
+            }
+            let zone = format!("z{}.example.com.", i % zones.max(1));
+            for d in &mut p.spec.dns {
+                d.zone = zone.clone();
+                d.name = format!(
+                    "{}{tag}.{zone}",
+                    d.name
+                        .trim_end_matches('.')
+                        .split('.')
+                        .next()
+                        .unwrap_or("n")
+                );
+                for v in d.targets.values_mut() {
+                    *v = format!(
+                        "{}{tag}.{zone}",
+                        v.trim_end_matches('.').split('.').next().unwrap_or("t")
+                    );
+                }
+            }
+            for c in &mut p.spec.check {
+                for v in c.regions.values_mut() {
+                    v.push_str(&tag);
+                }
+            }
+            p
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+use super::*;
+
+fn model() -> &'static Model {
+    Model::aws().unwrap()
+}
+
+fn payments() -> Plan {
+    crate::plan::reference()
+        .into_iter()
+        .find(|p| p.name() == "payments")
+        .unwrap()
+}
+
+#[test]
+fn one_plan_fails_over_in_minutes_of_virtual_time_and_seconds_of_wall() {
+    let wall = std::time::Instant::now();
+    let out = paused(simulate(
+        model(),
+        &[payments()],
+        "us-east-1",
+        &SimOptions::drctl(model(), 3),
+    ))
+    .unwrap();
+    assert!(out.succeeded, "{out:?}");
+    let rto = out.rto["payments"];
+    // A promotion of minutes, then a change reaching INSYNC.
+    assert!(rto > Duration::from_secs(60), "{rto:?}");
+    assert!(
+        wall.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        wall.elapsed()
+    );
+    assert_eq!(out.changes, 1, "{out:?}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let run = |seed| {
+        paused(simulate(
+            model(),
+            &[payments()],
+            "us-east-1",
+            &SimOptions::drctl(model(), seed),
+        ))
+        .unwrap()
+        .rto
+    };
+    assert_eq!(run(5), run(5));
+    assert_ne!(run(5), run(6));
+}
+
+/// Fifty plans in one zone: every plan's switch goes through the zone's
+/// queue (their promotions end minutes apart, so most go alone, each after
+/// the zone is free).
+#[test]
+fn fifty_plans_in_one_zone_all_switch() {
+    let plans = copies(&payments(), 50, 1);
+    let out = paused(simulate(
+        model(),
+        &plans,
+        "us-east-1",
+        &SimOptions::drctl(model(), 1),
+    ))
+    .unwrap();
+    assert!(out.succeeded, "{:?}", out.failed);
+    assert_eq!(out.rto.len(), 50);
+    assert!(out.changes <= 50, "{} batches for 50 plans", out.changes);
+}
+
+/// 200 plans at once against AWS's limits: budgets make every throttle a
+/// wait, so no step fails (the regression this pins: a throttling answer
+/// failing a step of a mass failover).
+#[test]
+fn two_hundred_plans_make_no_throttling_error_visible() {
+    let plans = copies(&payments(), 200, 5);
+    let out = paused(simulate(
+        model(),
+        &plans,
+        "us-east-1",
+        &SimOptions::drctl(model(), 2),
+    ))
+    .unwrap();
+    assert!(
+        out.succeeded,
+        "{:?}",
+        &out.failed[..out.failed.len().min(3)]
+    );
+    assert!(out.failed.is_empty());
+    assert_eq!(out.rto.len(), 200);
+}
