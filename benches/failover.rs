@@ -61,22 +61,11 @@ struct Args {
     state: Option<String>,
 }
 
-fn parse_list(s: &str) -> Result<Vec<usize>, BoxError> {
-    s.split(',')
-        .filter(|x| !x.trim().is_empty())
-        .map(|x| {
-            x.trim()
-                .parse::<usize>()
-                .map_err(|e| format!("{x:?}: {e}").into())
-        })
-        .collect()
-}
-
 fn args() -> Result<Args, BoxError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let mut a = Args {
         sizes: env("DRCTL_BENCH_SIZES")
-            .map(|s| parse_list(&s))
+            .map(|s| support::parse_list(&s))
             .transpose()?
             .unwrap_or(vec![1, 10, 50]),
         reps: env("DRCTL_BENCH_REPS")
@@ -91,7 +80,7 @@ fn args() -> Result<Args, BoxError> {
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
-            "--sizes" => a.sizes = parse_list(&value()?)?,
+            "--sizes" => a.sizes = support::parse_list(&value()?)?,
             "--reps" => a.reps = value()?.parse()?,
             "--parallelism" => a.parallelism = value()?.parse()?,
             "--seed-jobs" => a.seed_jobs = value()?.parse()?,

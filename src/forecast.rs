@@ -43,7 +43,7 @@ use serde::Serialize;
 use crate::cloud::budget::Limit;
 use crate::cloud::model::Model;
 use crate::plan::Plan;
-use crate::steps::graph::{Step, compile};
+use crate::steps::graph::{RunMode, Step, compile_mode};
 use crate::steps::{Cost, KindName};
 
 /// The engine's polling while it waits, as [`crate::engine::RunOptions`]
@@ -57,6 +57,8 @@ pub struct Request<'a> {
     pub plans: &'a [Plan],
     /// The region they fail over to.
     pub target: &'a str,
+    /// What kind of run (a failover; a drill's graph differs).
+    pub mode: RunMode,
     /// How many plans fail over at once in the account (the limits are
     /// shared by all of them); at least the plans given. More than given:
     /// the given plans stand for the rest, in turn.
@@ -80,6 +82,7 @@ impl<'a> Request<'a> {
         Self {
             plans,
             target,
+            mode: RunMode::Failover,
             plans_at_once: plans.len(),
             parallelism: 0,
             poll: POLL,
@@ -169,8 +172,9 @@ struct Walk {
 }
 
 impl Walk {
-    fn new(plan: &Plan, target: &str) -> Result<Self, ForecastError> {
-        let g = compile(plan, target).map_err(|e| ForecastError::Graph(e.to_string()))?;
+    fn new(plan: &Plan, target: &str, mode: &RunMode) -> Result<Self, ForecastError> {
+        let g =
+            compile_mode(plan, target, mode).map_err(|e| ForecastError::Graph(e.to_string()))?;
         let kind = |s: &Step| s.kind.name();
         let mut ends: Vec<usize> = (0..g.steps.len())
             .filter(|&i| kind(&g.steps[i]).traits().ends_rto)
@@ -188,6 +192,40 @@ impl Walk {
             steps: g.steps,
             ends,
         })
+    }
+
+    /// Per step, the widest spread (p90 − p50, seconds, by `spread`) of a
+    /// slow operation some step before it waits through; 0 for a step
+    /// that nothing slow precedes (it starts with the run).
+    fn after_waits(&self, spread: &dyn Fn(&str) -> f64) -> Vec<f64> {
+        let n = self.steps.len();
+        let mut out = vec![0.0_f64; n];
+        for _ in 0..n.max(1) {
+            let mut changed = false;
+            for i in 0..n {
+                let v = self.steps[i]
+                    .deps
+                    .iter()
+                    .map(|&d| {
+                        let own = self
+                            .cost(d)
+                            .waits
+                            .iter()
+                            .map(|op| spread(op))
+                            .fold(0.0, f64::max);
+                        own.max(out[d])
+                    })
+                    .fold(0.0, f64::max);
+                if v > out[i] {
+                    out[i] = v;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        out
     }
 
     fn cost(&self, i: usize) -> Cost {
@@ -319,7 +357,7 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
     let walks: Vec<Walk> = req
         .plans
         .iter()
-        .map(|p| Walk::new(p, req.target))
+        .map(|p| Walk::new(p, req.target, &req.mode))
         .collect::<Result<_, _>>()?;
     let at_once = req.plans_at_once.max(walks.len());
     // The plans that share the limits: the given ones, in turn, up to `at_once`.
@@ -332,20 +370,39 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
     // once, served in tier order against each bucket's burst and rate.
     let mut demand: BTreeMap<(String, String), Vec<(u8, f64)>> = BTreeMap::new();
     let mut poll_rate: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let spread_of = |op: &str| {
+        model
+            .duration(op)
+            .map_or(0.0, |d| (d.p90_seconds - d.p50_seconds).max(0.0))
+    };
     for w in &all {
-        for i in 0..w.steps.len() {
+        let after = w.after_waits(&spread_of);
+        for (i, &spread) in after.iter().enumerate() {
             let cost = w.cost(i);
-            for c in cost.calls {
-                demand
-                    .entry(bucket_of(c, req.target))
-                    .or_default()
-                    .push((w.rank, 1.0));
+            // A step after a slow operation starts when that operation
+            // ends, and those ends spread over the operation's spread: its
+            // calls do not come all at once, and only some of its polls
+            // run at the same time as the other plans'.
+            let at_once = if spread <= 0.0 {
+                1.0
+            } else {
+                let own: f64 = cost.waits.iter().map(|op| p50(op)).sum();
+                (own / spread).min(1.0)
+            };
+            if at_once >= 1.0 {
+                for c in cost.calls {
+                    demand
+                        .entry(bucket_of(c, req.target))
+                        .or_default()
+                        .push((w.rank, 1.0));
+                }
             }
             if let Some(poll) = cost.polls {
                 let wait: f64 = cost.waits.iter().map(|op| p50(op)).sum();
                 let n = polls_during(wait, req.poll);
                 if wait > 0.0 {
-                    *poll_rate.entry(bucket_of(poll, req.target)).or_default() += n / wait;
+                    *poll_rate.entry(bucket_of(poll, req.target)).or_default() +=
+                        at_once * n / wait;
                 }
             }
         }
@@ -536,7 +593,7 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
         .collect();
     terms.sort_by(|a, b| b.adds_seconds.total_cmp(&a.adds_seconds));
     let run = spread(run);
-    let binding = binding(model, &walks, &plans, &terms, at_once);
+    let binding = binding(model, &walks, &plans, &terms, at_once, run.p50_seconds);
     Ok(Forecast {
         plans,
         run,
@@ -595,6 +652,7 @@ fn binding(
     plans: &[PlanForecast],
     terms: &[Term],
     at_once: usize,
+    run_p50: f64,
 ) -> String {
     let slowest = plans
         .iter()
@@ -619,9 +677,13 @@ fn binding(
             }
         )
     });
+    // A limit binds when it adds more than half of what AWS's own time
+    // takes on the slowest chain; otherwise AWS's own time does.
+    let added: f64 = terms.iter().map(|t| t.adds_seconds).sum();
+    let own = (run_p50 - added).max(0.0);
     let top = terms.first().filter(|t| t.adds_seconds >= 1.0);
     match (top, wait) {
-        (Some(t), Some(w)) if t.adds_seconds * 4.0 >= chain_op.map_or(0.0, |d| d.p50_seconds) => {
+        (Some(t), Some(w)) if t.adds_seconds * 2.0 >= own => {
             format!(
                 "{} (with {at_once} plans at once); then the slowest wait, {w}",
                 t.detail

@@ -80,6 +80,11 @@ pub struct SimOutcome {
     pub changes: usize,
     /// The whole run, virtual time.
     pub wall: Duration,
+    /// What no tool could beat in this very world: the slowest plan's own
+    /// slow operations as drawn (its promotion or its instances coming
+    /// into service, whichever is longer), then the quickest change to
+    /// reach INSYNC; every call answered at once, every end seen at once.
+    pub floor: Duration,
 }
 
 impl SimOutcome {
@@ -368,6 +373,7 @@ async fn simulate_in(
     }
     if let Some(t) = world.timing() {
         out.throttled = t.throttled();
+        out.floor = floor(plans, target, &t.drawn());
     }
     out.changes = world
         .state()
@@ -376,6 +382,44 @@ async fn simulate_in(
         .filter(|w| w.starts_with("ChangeResourceRecordSets"))
         .count();
     Ok(out)
+}
+
+/// The floor of a run in its world ([`SimOutcome::floor`]) from the slow
+/// operations the world drew.
+fn floor(plans: &[Plan], target: &str, drawn: &[(String, Duration)]) -> Duration {
+    let took = |key: String| {
+        drawn
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, d)| *d)
+            .max()
+            .unwrap_or_default()
+    };
+    let insync = drawn
+        .iter()
+        .filter(|(k, _)| k.starts_with("change:"))
+        .map(|(_, d)| *d)
+        .min()
+        .unwrap_or_default();
+    plans
+        .iter()
+        .map(|p| {
+            let dbs = p
+                .spec
+                .database
+                .iter()
+                .filter_map(|d| d.regions.get(target))
+                .map(|id| took(format!("db:{target}/{id}")));
+            let groups = p
+                .spec
+                .compute
+                .iter()
+                .filter_map(|c| c.regions.get(target))
+                .map(|n| took(format!("group:{target}/{n}")));
+            dbs.chain(groups).max().unwrap_or_default() + insync
+        })
+        .max()
+        .unwrap_or_default()
 }
 
 /// Whether `plan` has a step that stops its RTO clock.

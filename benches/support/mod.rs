@@ -1,5 +1,8 @@
-//! What the benchmarks that use shared state have in common (included with
+//! What the benchmarks have in common (included with
 //! `#[path]`: a directory is not a bench target of its own).
+
+// Each bench that includes this uses a part of it.
+#![allow(dead_code)]
 
 use drctl::cloud::{ObjectStore, ObjectUrl};
 
@@ -36,4 +39,16 @@ pub async fn ensure_state_bucket(
             .await?;
     }
     Ok(())
+}
+
+/// `1,10,50` as numbers (empty items skipped).
+pub fn parse_list(s: &str) -> Result<Vec<usize>, BoxError> {
+    s.split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| {
+            x.trim()
+                .parse::<usize>()
+                .map_err(|e| format!("{x:?}: {e}").into())
+        })
+        .collect()
 }

@@ -181,6 +181,12 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> Result<Exit, CliError>
         .options(RunKind::Failover, drctl::engine::RunMode::Failover, &a.to);
     let budget = plans.iter().map(|p| p.tier.rto).min();
     let engine = engine(settings, Some(&a.to), a.run.dry_run, budget, true).await?;
+    if opts.dry_run {
+        // A dry run also says how long the failover should take.
+        let forecast =
+            super::budget::forecast_for(settings, &plans, &a.to, plans.len(), opts.parallelism)?;
+        return preview(&engine, &plans, &opts, a.run.output, Some(&forecast)).await;
+    }
     execute(&engine, &plans, &opts, a.run.output).await
 }
 
@@ -191,27 +197,48 @@ pub async fn execute(
     opts: &RunOptions,
     output: Output,
 ) -> Result<Exit, CliError> {
-    let a_to = &opts.target;
     if opts.dry_run {
-        let (rows, gates) = match engine.preview(plans, opts).await {
-            Ok(r) => r,
-            Err(e) => return Err(engine_error(e, output)?),
-        };
-        match output {
-            Output::Json => outln!(
-                "{}",
-                serde_json::to_string_pretty(
-                    &serde_json::json!({"dry_run": true, "kind": opts.kind, "target": a_to, "steps": rows, "gates": gates})
-                )?
-            ),
-            Output::Text => out!(
-                "{}",
-                render_preview(&rows, &gates, opts.kind.as_str(), a_to)
-            ),
-        }
-        return Ok(Exit::Ok);
+        return preview(engine, plans, opts, output, None).await;
     }
     finish(engine.run(plans, opts).await, output)
+}
+
+/// Prints what a run would do (and, for a failover, its RTO forecast).
+async fn preview(
+    engine: &Engine,
+    plans: &[Plan],
+    opts: &RunOptions,
+    output: Output,
+    forecast: Option<&drctl::forecast::Forecast>,
+) -> Result<Exit, CliError> {
+    let a_to = &opts.target;
+    let (rows, gates) = match engine.preview(plans, opts).await {
+        Ok(r) => r,
+        Err(e) => return Err(engine_error(e, output)?),
+    };
+    match output {
+        Output::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "dry_run": true,
+                "kind": opts.kind,
+                "target": a_to,
+                "steps": rows,
+                "gates": gates,
+                "forecast": forecast,
+            }))?
+        ),
+        Output::Text => {
+            out!(
+                "{}",
+                render_preview(&rows, &gates, opts.kind.as_str(), a_to)
+            );
+            if let Some(f) = forecast {
+                out!("{}", super::budget::render(f, a_to));
+            }
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 /// Prints a run's outcome and maps it to an exit code.

@@ -5,6 +5,7 @@
 //! returns an [`Exit`] outcome or a [`CliError`] that carries its code and
 //! hint, so `main` stays a thin map from errors to codes and text.
 
+pub mod budget;
 pub mod dns;
 pub mod drill;
 pub mod error;

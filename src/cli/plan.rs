@@ -1,4 +1,4 @@
-//! `drctl plan validate | show | graph`.
+//! `drctl plan validate | show | graph` (and `budget`, in `budget.rs`).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -20,6 +20,9 @@ pub enum PlanCommand {
     Show(ShowArgs),
     /// Print the step graph of a failover as DOT or Mermaid.
     Graph(GraphArgs),
+    /// Forecast a failover's RTO per plan (p50, p90) under AWS's API limits,
+    /// name the binding constraint, and give the lower bound.
+    Budget(super::budget::BudgetArgs),
 }
 
 /// `plan validate`.
@@ -71,6 +74,7 @@ pub struct GraphArgs {
 pub fn run(cmd: PlanCommand, settings: &Settings) -> Result<Exit, CliError> {
     match cmd {
         PlanCommand::Validate(a) => validate(a, settings),
+        PlanCommand::Budget(a) => super::budget::run(a, settings),
         PlanCommand::Show(a) => {
             let loaded = load_plans(settings, &[])?;
             let plan = select(&loaded, Some(&a.plan))?[0];

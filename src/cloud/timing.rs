@@ -45,6 +45,8 @@ pub struct Timing {
     until: Mutex<BTreeMap<String, Instant>>,
     /// Calls throttled so far, by label.
     throttled: Mutex<BTreeMap<String, u64>>,
+    /// Every slow operation started, with its draw, in order.
+    drawn: Mutex<Vec<(String, Duration)>>,
 }
 
 impl Timing {
@@ -56,6 +58,7 @@ impl Timing {
             server: Budgets::new(model.bucket_limits()),
             until: Mutex::default(),
             throttled: Mutex::default(),
+            drawn: Mutex::default(),
         }
     }
 
@@ -110,11 +113,21 @@ impl Timing {
     /// Starts a slow operation under `key`: it completes after a draw of
     /// `operation`. Returns when.
     pub fn start(&self, key: String, operation: &str) -> Instant {
-        let at = Instant::now() + self.draw(operation);
+        let took = self.draw(operation);
+        let at = Instant::now() + took;
+        if let Ok(mut d) = self.drawn.lock() {
+            d.push((key.clone(), took));
+        }
         if let Ok(mut u) = self.until.lock() {
             u.insert(key, at);
         }
         at
+    }
+
+    /// Every slow operation started so far, by key (`db:REGION/ID`,
+    /// `group:REGION/NAME`, `change:ID`, `zone:ID`), with how long it took.
+    pub fn drawn(&self) -> Vec<(String, Duration)> {
+        self.drawn.lock().map(|d| d.clone()).unwrap_or_default()
     }
 
     /// Whether the operation under `key` is still under way.

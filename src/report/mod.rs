@@ -175,6 +175,48 @@ pub struct PlanSection {
     pub runs: Vec<RunRow>,
 }
 
+/// A forecast RTO ([`crate::forecast`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Predicted {
+    /// Its median, seconds.
+    pub p50_seconds: f64,
+    /// Its 90th percentile, seconds.
+    pub p90_seconds: f64,
+    /// What it is made from.
+    pub basis: String,
+}
+
+/// The forecast RTO of `plan` in a run of `n` plans of this kind to `target`.
+fn predicted(
+    plans: &[&Plan],
+    plan: &str,
+    target: &str,
+    mode: &crate::journal::RunMode,
+    n: usize,
+) -> Option<Predicted> {
+    let model = crate::cloud::model::Model::aws().ok()?;
+    let p = plans.iter().find(|p| p.name() == plan)?;
+    let one = [(*p).clone()];
+    let req = crate::forecast::Request {
+        mode: mode.clone(),
+        plans_at_once: n.max(1),
+        samples: 200,
+        ..crate::forecast::Request::new(model, &one, target)
+    };
+    let f = crate::forecast::forecast(model, &req).ok()?;
+    let r = f.plans.first()?.rto;
+    let tenth = |x: f64| (x * 10.0).round() / 10.0;
+    Some(Predicted {
+        p50_seconds: tenth(r.p50_seconds),
+        p90_seconds: tenth(r.p90_seconds),
+        basis: format!(
+            "forecast, not measured: the model of AWS in time over the plan's graph as it stands now, {} plan{} at once",
+            n.max(1),
+            if n > 1 { "s" } else { "" }
+        ),
+    })
+}
+
 /// One run of one plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {
@@ -209,6 +251,11 @@ pub struct RunRow {
     pub outcome: Outcome,
     /// RTO achieved against the target, with what it was measured from.
     pub rto: Measure,
+    /// The RTO the model forecast for a run like it (its plans, its
+    /// target, its kind), beside the one achieved: an estimate, never a
+    /// measurement; `None` when its graph could not be forecast (a plan
+    /// no longer loaded, or changed so it no longer has the region).
+    pub predicted_rto: Option<Predicted>,
     /// RPO achieved against the target, with what it was measured from.
     pub rpo: Measure,
     /// PASS, FAIL, UNKNOWN or REFUSED, with the reason.
@@ -504,13 +551,22 @@ fn rows_in_window<'a>(
         for p in ran {
             if plans.iter().any(|q| q.name() == p.name) {
                 with_rows.insert(r.journal.run_id.as_str());
-                rows.entry(p.name.clone()).or_default().push(row(
+                let mut row = row(
                     r,
                     &p.name,
                     targets,
                     req.now,
                     running == Some(r.journal.run_id.as_str()),
-                ));
+                );
+                let mode = match &start.event {
+                    Event::RunStarted { flags, .. } => crate::journal::RunFlags::of(flags)
+                        .ok()
+                        .and_then(|f| f.mode),
+                    _ => None,
+                }
+                .unwrap_or(crate::journal::RunMode::Failover);
+                row.predicted_rto = predicted(plans, &p.name, &row.target, &mode, ran.len());
+                rows.entry(p.name.clone()).or_default().push(row);
             }
         }
     }
@@ -719,6 +775,7 @@ fn row(
         as_of,
         evidence_check: EvidenceCheck::last(records, plan),
         watch,
+        predicted_rto: None,
     }
 }
 

@@ -385,6 +385,15 @@ fn run_details(o: &mut String, run: &RunRow) {
     );
     md_approvals(o, run);
     let _ = writeln!(o, "- RTO {}", measure_text(&run.rto));
+    if let Some(p) = &run.predicted_rto {
+        let _ = writeln!(
+            o,
+            "- RTO predicted: p50 {}, p90 {} ({})",
+            crate::forecast::show(p.p50_seconds),
+            crate::forecast::show(p.p90_seconds),
+            p.basis
+        );
+    }
     if let Some(w) = &run.watch {
         let phases: Vec<String> = w
             .phases

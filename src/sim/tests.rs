@@ -23,6 +23,9 @@ fn one_plan_fails_over_in_minutes_of_virtual_time_and_seconds_of_wall() {
     .unwrap();
     assert!(out.succeeded, "{out:?}");
     let rto = out.rto["payments"];
+    // Never below what the world's own draws allow.
+    assert!(rto >= out.floor, "{rto:?} < {:?}", out.floor);
+    assert!(out.floor > Duration::from_secs(30), "{:?}", out.floor);
     // A promotion of minutes, then a change reaching INSYNC.
     assert!(rto > Duration::from_secs(60), "{rto:?}");
     assert!(

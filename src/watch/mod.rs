@@ -748,7 +748,11 @@ impl Watcher {
             mode: plan.watch_rules().mode.as_str().to_string(),
             detected_at: p.detected_at,
             quorum_at: p.quorum_at,
-            decided_at: now,
+            // The round's time was taken before the reports were read: the
+            // last vote of the quorum may be stamped after it (another
+            // observer wrote it meanwhile). A decision never precedes its
+            // quorum (the waterfall's "decide" phase would be negative).
+            decided_at: now.max(p.quorum_at),
             votes: p.votes.clone(),
         };
         self.tell(plan, episode, v, None).await;

@@ -120,6 +120,81 @@ fn plan_validate_reports_every_error_with_position_and_exits_2() {
 }
 
 #[test]
+fn plan_budget_forecasts_each_plan_and_names_the_binding_constraint() {
+    let o = drctl(&["plan", "budget", "--to", "us-east-1"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    for plan in ["payments", "ledger", "checkout"] {
+        assert!(out.contains(plan), "{out}");
+    }
+    assert!(
+        out.contains("binding constraint: AWS's own time: rds:PromoteReadReplica"),
+        "{out}"
+    );
+    assert!(out.contains("lower bound"), "{out}");
+    assert!(out.contains("basis: estimated from the model"), "{out}");
+
+    // Two hundred plans at once: the shared limits show, in sentences.
+    let o = drctl(&[
+        "plan",
+        "budget",
+        "--to",
+        "us-east-1",
+        "--plan",
+        "payments",
+        "--plans-at-once",
+        "200",
+        "--output",
+        "json",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let f: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(f["plans_at_once"], 200);
+    assert_eq!(f["plans"].as_array().map(Vec::len), Some(1));
+    let p50 = f["plans"][0]["rto"]["p50_seconds"].as_f64().unwrap();
+    let p90 = f["plans"][0]["rto"]["p90_seconds"].as_f64().unwrap();
+    assert!(p50 > 60.0 && p90 > p50, "{f}");
+    let terms: Vec<&str> = f["terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["detail"].as_str())
+        .collect();
+    assert!(
+        terms
+            .iter()
+            .any(|t| t.contains("rds in us-east-1") && t.contains("burst of 300")),
+        "{terms:?}"
+    );
+    assert!(
+        f["lower_bound_seconds"].as_f64().unwrap() <= f["run"]["p50_seconds"].as_f64().unwrap()
+    );
+
+    // The engine's own bound, when set, is named.
+    let o = drctl(&[
+        "plan",
+        "budget",
+        "--to",
+        "us-east-1",
+        "--plan",
+        "payments",
+        "--plans-at-once",
+        "50",
+        "--parallelism",
+        "8",
+    ]);
+    let (out, _) = text(&o);
+    assert!(out.contains("binding constraint: --parallelism 8"), "{out}");
+
+    // A region the plan does not have: invalid input, exit 2.
+    let o = drctl(&["plan", "budget", "--to", "ap-south-1", "--plan", "payments"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("ap-south-1"), "{err}");
+}
+
+#[test]
 fn plan_show_and_graph_describe_the_failover() {
     let o = drctl(&["plan", "show", "payments"]);
     let (out, err) = text(&o);

@@ -812,6 +812,22 @@ async fn dry_run_changes_nothing() {
     assert_eq!(o.code, Some(0), "{}", o.all());
     let preview = o.json();
     assert_eq!(preview["dry_run"], true);
+    // It also says how long the failover should take, and that it is a
+    // forecast (docs/failover.md, `plan budget`).
+    let forecast = &preview["forecast"];
+    assert_eq!(forecast["plans"][0]["plan"], "payments", "{preview:#}");
+    assert!(
+        forecast["plans"][0]["rto"]["p50_seconds"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 0.0
+    );
+    assert!(
+        forecast["basis"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not measured")
+    );
     let steps = preview["steps"].as_array().expect("steps");
     let ids: Vec<&str> = steps.iter().filter_map(|s| s["step"].as_str()).collect();
     assert_eq!(
