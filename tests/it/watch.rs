@@ -31,8 +31,11 @@ const FAILURES: u32 = 3;
 /// What detection may take beyond `FAILURES × INTERVAL`: a round's reads
 /// (each bounded by the 3 s read timeout; a reset answers at once), the
 /// shared state's reads, a second observer's round to form the quorum, and
-/// a loaded 2-core machine running several scenarios at once.
-const DETECTION_BOUND: Duration = Duration::from_secs(12);
+/// a loaded 2-core machine running several scenarios at once (and, in CI,
+/// the rest of the suite beside them: 17.5 s was seen there once). A bound
+/// that says "within seconds, not minutes", not a speed target: those live
+/// in `benches/`.
+const DETECTION_BOUND: Duration = Duration::from_secs(25);
 
 /// How each observer's checks answer, per region: `true` healthy. A
 /// flapping region alternates per request, per observer.
