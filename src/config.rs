@@ -139,6 +139,48 @@ pub struct FileSettings {
     /// API budgets that replace the model's (`[[budget]]`: a raised quota).
     #[serde(default, rename = "budget")]
     pub budgets: Vec<BudgetFileSettings>,
+    /// How often a run looks again at what it waits for (`[pace]`).
+    #[serde(default)]
+    pub pace: PaceFileSettings,
+}
+
+/// `[pace]`: the waits between two looks at something not done yet, in
+/// milliseconds (docs/performance.md, "Pace").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaceFileSettings {
+    /// First wait between two polls of a slow operation (default 200).
+    pub poll_first_ms: Option<u64>,
+    /// Longest wait between two polls (default 10000).
+    pub poll_max_ms: Option<u64>,
+    /// First wait on a Route 53 zone still busy with an earlier change (default 500).
+    pub busy_first_ms: Option<u64>,
+    /// Longest wait on a busy zone (default 8000).
+    pub busy_max_ms: Option<u64>,
+}
+
+impl PaceFileSettings {
+    fn resolve(&self) -> Result<crate::engine::Pace, ConfigError> {
+        let d = crate::engine::Pace::default();
+        let pair = |name: &str,
+                    (first, max): (Option<u64>, Option<u64>),
+                    (d0, d1): (Duration, Duration)| {
+            let first = first.map_or(d0, Duration::from_millis);
+            let max = max.map_or(d1, Duration::from_millis);
+            if first.is_zero() || max < first {
+                return Err(ConfigError::Value(format!(
+                    "[pace] {name}_first_ms = {} and {name}_max_ms = {}: the first wait must be above 0 and at most the longest",
+                    first.as_millis(),
+                    max.as_millis()
+                )));
+            }
+            Ok((first, max))
+        };
+        Ok(crate::engine::Pace {
+            poll: pair("poll", (self.poll_first_ms, self.poll_max_ms), d.poll)?,
+            busy_zone: pair("busy", (self.busy_first_ms, self.busy_max_ms), d.busy_zone)?,
+        })
+    }
 }
 
 /// `[[budget]]`: one token bucket of AWS's, as this account has it (a
@@ -295,6 +337,8 @@ pub struct Settings {
     /// The API budgets of a run: the model's published limits
     /// (`src/cloud/aws_model.toml`), with `[[budget]]` entries replacing them.
     pub budgets: BTreeMap<(String, Option<String>), crate::cloud::budget::Limit>,
+    /// How often runs look again at what they wait for (`[pace]`).
+    pub pace: crate::engine::Pace,
 }
 
 impl Settings {
@@ -360,6 +404,7 @@ impl Settings {
             notify: file.notify.clone(),
             watch: WatchSettings::resolve(&file.watch)?,
             budgets: budgets(&file.budgets)?,
+            pace: file.pace.resolve()?,
         })
     }
 
@@ -665,6 +710,39 @@ mod tests {
             ..Default::default()
         };
         assert!(Settings::resolve_with(&flags, &BTreeMap::new()).is_err());
+    }
+
+    #[test]
+    fn pace_is_read_from_the_settings_file_and_a_backwards_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("drctl.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&f, text).unwrap();
+            let flags = FlagSettings {
+                config: Some(f.clone()),
+                ..Default::default()
+            };
+            Settings::resolve_with(&flags, &BTreeMap::new())
+        };
+        let s = resolve("").unwrap();
+        assert_eq!(s.pace, crate::engine::Pace::default());
+        let s =
+            resolve("[pace]\npoll_first_ms = 3\npoll_max_ms = 160\nbusy_first_ms = 8\n").unwrap();
+        assert_eq!(
+            s.pace.poll,
+            (Duration::from_millis(3), Duration::from_millis(160))
+        );
+        assert_eq!(
+            s.pace.busy_zone,
+            (Duration::from_millis(8), Duration::from_secs(8))
+        );
+        for bad in [
+            "[pace]\npoll_first_ms = 0\n",
+            "[pace]\nbusy_first_ms = 900\nbusy_max_ms = 100\n",
+        ] {
+            let e = resolve(bad).unwrap_err().to_string();
+            assert!(e.contains("[pace]"), "{e}");
+        }
     }
 
     #[test]

@@ -100,9 +100,12 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> Result<Exit, CliError> {
             plan.regions()[1..].join(", ")
         )));
     }
-    let mut opts = a
-        .run
-        .options(RunKind::Drill, RunMode::Drill { depth: a.depth }, to);
+    let mut opts = a.run.options(
+        RunKind::Drill,
+        RunMode::Drill { depth: a.depth },
+        to,
+        &settings.pace,
+    );
     opts.max_duration = a.max_duration;
     opts.ignore_blackout = a.ignore_blackout;
     let interrupt = Arc::new(tokio::sync::Notify::new());

@@ -59,8 +59,14 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// Run options for `kind`/`mode` to `target`.
-    pub fn options(&self, kind: RunKind, mode: drctl::engine::RunMode, target: &str) -> RunOptions {
+    /// Run options for `kind`/`mode` to `target`, at the settings' `pace`.
+    pub fn options(
+        &self,
+        kind: RunKind,
+        mode: drctl::engine::RunMode,
+        target: &str,
+        pace: &drctl::engine::Pace,
+    ) -> RunOptions {
         RunOptions {
             kind,
             mode,
@@ -76,7 +82,7 @@ impl RunArgs {
             lag_window: self.lag_window,
             step_timeout: self.step_timeout,
             inject_crash: self.inject_crash.clone(),
-            ..RunOptions::failover(target)
+            ..RunOptions::failover(target).with_pace(pace)
         }
     }
 }
@@ -176,9 +182,12 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> Result<Exit, CliError>
         return Err(CliError::invalid(format!("no plan has region {}", a.to))
             .hint("`drctl plan validate` lists the plans; `drctl plan show PLAN` their regions"));
     }
-    let opts = a
-        .run
-        .options(RunKind::Failover, drctl::engine::RunMode::Failover, &a.to);
+    let opts = a.run.options(
+        RunKind::Failover,
+        drctl::engine::RunMode::Failover,
+        &a.to,
+        &settings.pace,
+    );
     let budget = plans.iter().map(|p| p.tier.rto).min();
     let engine = engine(settings, Some(&a.to), a.run.dry_run, budget, true).await?;
     if opts.dry_run {

@@ -128,7 +128,9 @@ pub async fn restore(a: RestoreArgs, settings: &Settings) -> Result<Exit, CliErr
         database: a.database.clone(),
         to_time: a.to_time,
     };
-    let opts = a.run.options(RunKind::Restore, mode, &region);
+    let opts = a
+        .run
+        .options(RunKind::Restore, mode, &region, &settings.pace);
     let engine = engine(
         settings,
         Some(&region),
@@ -145,9 +147,12 @@ pub async fn reprotect(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliE
     let plan = one_plan(settings, &a.plan).await?;
     let w = where_now(settings, &plan).await?;
     needs_every_region("reprotect", &plan, &w)?;
-    let opts = a
-        .run
-        .options(RunKind::Reprotect, RunMode::Reprotect, &w.active);
+    let opts = a.run.options(
+        RunKind::Reprotect,
+        RunMode::Reprotect,
+        &w.active,
+        &settings.pace,
+    );
     let engine = engine(
         settings,
         Some(&w.active),
@@ -196,9 +201,12 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliEr
             "plan {} is not protected in every region: reprotecting from {active} first",
             plan.name()
         );
-        let opts = a
-            .run
-            .options(RunKind::Reprotect, RunMode::Reprotect, &active);
+        let opts = a.run.options(
+            RunKind::Reprotect,
+            RunMode::Reprotect,
+            &active,
+            &settings.pace,
+        );
         // Already home: the reprotection is all there is to do.
         let only = a.run.dry_run || active == home;
         let code = if only || a.run.output == Output::Text {
@@ -223,6 +231,8 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliEr
             return Ok(code);
         }
     }
-    let opts = a.run.options(RunKind::Failback, RunMode::Failover, &home);
+    let opts = a
+        .run
+        .options(RunKind::Failback, RunMode::Failover, &home, &settings.pace);
     execute(&engine, &[plan], &opts, a.run.output).await
 }

@@ -167,11 +167,11 @@ async fn run_passes(
     }
     if !looping {
         tell_overdue(settings, &plans).await;
-        return pass(&engine, &plans, catch_up, &stop).await;
+        return pass(&engine, &plans, catch_up, &stop, &settings.pace).await;
     }
     loop {
         tell_overdue(settings, &plans).await;
-        match pass(&engine, &plans, catch_up, &stop).await {
+        match pass(&engine, &plans, catch_up, &stop, &settings.pace).await {
             Err(e) if e.closed_pipe => return Err(e),
             Err(e) => eprintln!("schedule pass failed: {e}"),
             Ok(_) => {}
@@ -216,6 +216,7 @@ async fn pass(
     plans: &[Plan],
     catch_up: Duration,
     stop: &Stop,
+    pace: &drctl::engine::Pace,
 ) -> Result<Exit, CliError> {
     let now = Utc::now();
     let mut taken = BTreeMap::new();
@@ -260,7 +261,7 @@ async fn pass(
                 outln!("{}: slot {slot} missed; recorded as run {id}", d.plan);
             }
             SlotAction::Start { slot, catch_up } => {
-                if start(engine, plan, slot, catch_up, stop).await? == Exit::Failed {
+                if start(engine, plan, slot, catch_up, stop, pace).await? == Exit::Failed {
                     exit = Exit::Failed;
                 }
             }
@@ -277,6 +278,7 @@ async fn start(
     slot: DateTime<Utc>,
     catch_up: bool,
     stop: &Stop,
+    pace: &drctl::engine::Pace,
 ) -> Result<Exit, CliError> {
     if stop.stopping.load(Ordering::SeqCst) {
         outln!("{}: slot {slot} not started (stopping)", plan.name());
@@ -286,7 +288,7 @@ async fn start(
         outln!("{}: no standby region to drill", plan.name());
         return Ok(Exit::Ok);
     };
-    let mut opts = drctl::engine::RunOptions::failover(&target);
+    let mut opts = drctl::engine::RunOptions::failover(&target).with_pace(pace);
     opts.kind = RunKind::Drill;
     opts.mode = RunMode::Drill {
         depth: DrillDepth::Shadow,

@@ -157,7 +157,7 @@ impl Starter for CliStarter {
             declared_at: Some(origin.detected_at),
             watch: Some(origin),
             run_id: Some(run_id.clone()),
-            ..RunOptions::failover(target)
+            ..RunOptions::failover(target).with_pace(&self.settings.pace)
         };
         let plans = vec![plan.clone()];
         let name = plan.name().to_string();

@@ -180,6 +180,30 @@ impl Model {
     pub fn duration(&self, operation: &str) -> Option<&DurationSpec> {
         self.durations.iter().find(|d| d.operation == operation)
     }
+
+    /// The same world with time running `1 / scale` times faster
+    /// (`scale = 1.0 / 60.0`: a five-minute promotion takes five seconds):
+    /// every duration multiplied by `scale`, every bucket's refill divided
+    /// by it, its capacity kept (a burst is a count of calls, not a time).
+    /// So a run against the scaled world meets the same waits and the same
+    /// throttling, in the same order, as against AWS, only sooner; this is
+    /// how the fault proxy shows the model on the emulators at 1/60.
+    pub fn at_scale(&self, scale: f64) -> Model {
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
+        let mut m = self.clone();
+        for l in &mut m.limits {
+            l.rate /= scale;
+        }
+        for d in &mut m.durations {
+            d.p50_seconds *= scale;
+            d.p90_seconds *= scale;
+        }
+        m
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +226,21 @@ mod tests {
         let route53 = m.bucket_limits()[&("route53".to_string(), None)];
         assert_eq!((route53.burst, route53.rate), (50.0, 10.0));
         assert!(m.duration("rds:PromoteReadReplica").is_some());
+    }
+
+    #[test]
+    fn a_scaled_model_is_faster_by_its_scale_and_keeps_its_bursts() {
+        let m = Model::aws().unwrap();
+        let fast = m.at_scale(1.0 / 60.0);
+        let promote = |m: &Model| m.duration("rds:PromoteReadReplica").unwrap().p50_seconds;
+        assert!((promote(&fast) - promote(m) / 60.0).abs() < 1e-9);
+        let route53 = |m: &Model| m.bucket_limits()[&("route53".to_string(), None)];
+        assert_eq!(route53(&fast).burst, route53(m).burst);
+        assert!((route53(&fast).rate - route53(m).rate * 60.0).abs() < 1e-9);
+        // A scale that means nothing leaves the model as it is.
+        for bad in [0.0, -1.0, f64::NAN] {
+            assert_eq!(promote(&m.at_scale(bad)), promote(m));
+        }
     }
 
     #[test]

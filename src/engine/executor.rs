@@ -283,11 +283,10 @@ impl Engine {
         let fence = rc.journal.fence();
         // One Route 53 queue per zone for every plan of the run.
         let zone_batches = crate::cloud::model::Model::aws().ok().map(|m| {
-            Arc::new(crate::steps::dns_batch::Coalescer::new(
-                m.route53.clone(),
-                &run_id,
-                &opts.target,
-            ))
+            Arc::new(
+                crate::steps::dns_batch::Coalescer::new(m.route53.clone(), &run_id, &opts.target)
+                    .with_busy_waits(opts.busy_zone),
+            )
         });
         let env = Env {
             plans: rc.plans,

@@ -47,7 +47,7 @@ use crate::steps::{Planned, StepFailure};
 pub use crate::steps::graph::RunMode;
 pub use drill::CLEANUP_BUDGET;
 pub use executor::{LATE_STEP_BUDGET_DIVISOR, step_budget};
-pub use options::{CrashPoint, RETROACTIVE_APPROVAL, RunOptions};
+pub use options::{CrashPoint, Pace, RETROACTIVE_APPROVAL, RunOptions};
 
 use executor::{RunCx, plan_graph};
 use lock::{end_locks, release_all};

@@ -48,8 +48,11 @@ pub struct RunOptions {
     pub force_reason: Option<String>,
     /// Window replica lag is read over.
     pub lag_window: Duration,
-    /// Poll interval bounds while waiting.
+    /// Poll interval bounds while waiting (first, longest).
     pub poll: (Duration, Duration),
+    /// Waits on a Route 53 zone still busy with an earlier change
+    /// (`PriorRequestNotComplete`): first, longest.
+    pub busy_zone: (Duration, Duration),
     /// Per-step time limit; `None` = the tier's RTO.
     pub step_timeout: Option<Duration>,
     /// Bound on each optional read of a region the run moves away from.
@@ -113,7 +116,42 @@ impl CrashPoint {
     }
 }
 
+/// How often a run looks again at what it waits for (`[pace]` in
+/// `drctl.toml`).
+///
+/// The defaults suit AWS. They are settings, not constants, because the
+/// right pace is the world's: a team with many zones may poll less often to
+/// spare its Route 53 budget, and a game day against a time-compressed world
+/// (the emulators behind the fault proxy's model at 1/60) must poll that
+/// much faster, or its figures would measure drctl's polling, not the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// Poll interval bounds while waiting: the first, doubled up to the longest.
+    pub poll: (Duration, Duration),
+    /// Waits on a zone still busy with an earlier change: the first,
+    /// doubled up to the longest.
+    pub busy_zone: (Duration, Duration),
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            poll: (Duration::from_millis(200), Duration::from_secs(10)),
+            busy_zone: crate::steps::dns_batch::BUSY_ZONE_WAITS,
+        }
+    }
+}
+
 impl RunOptions {
+    /// These options at `pace`.
+    pub fn with_pace(self, pace: &Pace) -> Self {
+        Self {
+            poll: pace.poll,
+            busy_zone: pace.busy_zone,
+            ..self
+        }
+    }
+
     /// How many steps (and gate reads) may run at once: `parallelism`, or
     /// no bound of the engine's own when it is 0 (the API budgets then
     /// hold the calls).
@@ -139,7 +177,8 @@ impl RunOptions {
             force_unlock: false,
             force_reason: None,
             lag_window: Duration::from_secs(15 * 60),
-            poll: (Duration::from_millis(200), Duration::from_secs(10)),
+            poll: Pace::default().poll,
+            busy_zone: Pace::default().busy_zone,
             step_timeout: None,
             side_read_timeout: side::SIDE_READ_TIMEOUT,
             inject_crash: None,

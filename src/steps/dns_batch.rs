@@ -207,10 +207,11 @@ struct ZoneQueue {
     turn: tokio::sync::Mutex<()>,
 }
 
-/// The first wait after `PriorRequestNotComplete`; doubled up to [`PRIOR_MAX`].
-const PRIOR_FIRST: Duration = Duration::from_millis(500);
-/// The longest wait between two tries of a zone still busy.
-const PRIOR_MAX: Duration = Duration::from_secs(8);
+/// The waits on a zone still busy with an earlier change
+/// (`PriorRequestNotComplete`): the first, doubled up to the longest;
+/// the default of a run's `[pace]` ([`Coalescer::with_busy_waits`]).
+pub const BUSY_ZONE_WAITS: (Duration, Duration) =
+    (Duration::from_millis(500), Duration::from_secs(8));
 /// Most tries of one batch while the zone stays busy (about five minutes).
 const PRIOR_TRIES: u32 = 40;
 
@@ -232,6 +233,8 @@ pub struct Coalescer {
     /// Run id and target, for the comment of a batch of several plans.
     run: (String, String),
     zones: Mutex<BTreeMap<String, Arc<ZoneQueue>>>,
+    /// Waits on a busy zone: the first, doubled up to the longest.
+    busy: (Duration, Duration),
 }
 
 impl Coalescer {
@@ -241,6 +244,16 @@ impl Coalescer {
             limits,
             run: (run_id.to_string(), target.to_string()),
             zones: Mutex::default(),
+            busy: BUSY_ZONE_WAITS,
+        }
+    }
+
+    /// The same queues waiting `first`, doubled up to `longest`, on a
+    /// zone still busy (the run's `[pace]`).
+    pub fn with_busy_waits(self, (first, longest): (Duration, Duration)) -> Self {
+        Self {
+            busy: (first, longest.max(first)),
+            ..self
         }
     }
 
@@ -296,7 +309,7 @@ impl Coalescer {
     /// what joins while the zone is busy.
     async fn send_queued(&self, dns: &dyn crate::cloud::Dns, zone: &HostedZone, q: &ZoneQueue) {
         let mut waiting = Self::take(q);
-        let mut pause = PRIOR_FIRST;
+        let mut pause = self.busy.0;
         let mut tries = 0;
         while !waiting.is_empty() {
             let batches = match cut(
@@ -343,14 +356,14 @@ impl Coalescer {
                     for p in these {
                         let _ = p.done.send(Ok(carried.clone()));
                     }
-                    pause = PRIOR_FIRST;
+                    pause = self.busy.0;
                     tries = 0;
                     waiting = others;
                 }
                 Err(e) if prior_not_complete(&e) && tries < PRIOR_TRIES => {
                     tries += 1;
                     tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(PRIOR_MAX);
+                    pause = (pause * 2).min(self.busy.1);
                     these.extend(others);
                     waiting = these;
                 }
@@ -382,7 +395,7 @@ impl Coalescer {
     ) -> Result<Carried, CloudError> {
         let mut last = None;
         for chunk in batches(&p.group.changes) {
-            let mut pause = PRIOR_FIRST;
+            let mut pause = self.busy.0;
             let mut tries = 0;
             loop {
                 match dns.apply_changes(zone, chunk, &p.comment).await {
@@ -397,7 +410,7 @@ impl Coalescer {
                     Err(e) if prior_not_complete(&e) && tries < PRIOR_TRIES => {
                         tries += 1;
                         tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(PRIOR_MAX);
+                        pause = (pause * 2).min(self.busy.1);
                     }
                     Err(e) => return Err(e),
                 }
