@@ -154,7 +154,7 @@ pub async fn world_for(model: &'static Model, plans: &[Plan], seed: u64) -> Fake
             }
         }
         for d in &p.spec.dns {
-            if !f.state().zones.contains_key(&fqdn(&d.zone)) {
+            if !f.has_zone(&d.zone) {
                 f.add_zone(&d.zone);
             }
             let value = match (&d.follows, d.targets.get(&home)) {
@@ -223,14 +223,6 @@ pub async fn world_for(model: &'static Model, plans: &[Plan], seed: u64) -> Fake
     f
 }
 
-fn fqdn(name: &str) -> String {
-    if name.ends_with('.') {
-        name.to_string()
-    } else {
-        format!("{name}.")
-    }
-}
-
 /// When each step ended, in virtual time.
 #[derive(Default)]
 struct Clock {
@@ -276,13 +268,12 @@ pub async fn simulate(
     let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("drctl-sim-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let out = simulate_in(model, world, &dir, plans, target, opts).await;
+    let out = simulate_in(world, &dir, plans, target, opts).await;
     let _ = std::fs::remove_dir_all(&dir);
     out
 }
 
 async fn simulate_in(
-    _model: &'static Model,
     world: FakeCloud,
     dir: &std::path::Path,
     plans: &[Plan],

@@ -350,6 +350,11 @@ impl FakeCloud {
         }
     }
 
+    /// Whether a hosted zone named `name` (with or without its trailing dot) exists.
+    pub fn has_zone(&self, name: &str) -> bool {
+        self.state().zones.contains_key(&fqdn(name))
+    }
+
     /// Adds a hosted zone and returns it.
     pub fn add_zone(&self, name: &str) -> HostedZone {
         let mut s = self.state();

@@ -59,28 +59,6 @@ fn record(name: &str, rtype: &str, value: &str, set: Option<(&str, i64)>) -> Dns
     }
 }
 
-/// Creates a postgres primary with backups on; returns its ARN.
-async fn create_primary(region: &str, id: &str) -> String {
-    let out = world::sdk()
-        .await
-        .rds(region)
-        .create_db_instance()
-        .db_instance_identifier(id)
-        .engine("postgres")
-        .db_instance_class("db.t3.micro")
-        .master_username("drctl")
-        .master_user_password("not-a-secret-1")
-        .allocated_storage(20)
-        .backup_retention_period(7)
-        .send()
-        .await
-        .expect("create db instance");
-    out.db_instance()
-        .and_then(|d| d.db_instance_arn())
-        .expect("arn")
-        .to_string()
-}
-
 async fn create_group(region: &str, name: &str, min: i32, desired: i32, max: i32) {
     let asg = world::sdk().await.autoscaling(region);
     let lc = format!("{name}-lc");
@@ -668,7 +646,7 @@ async fn rds_describes_primaries_and_replicas_per_region() {
     crate::needs_emulators!();
     let clouds = world::clouds().await;
     let primary = world::unique("db");
-    let arn = create_primary(HOME, &primary).await;
+    let arn = world::create_primary(HOME, &primary).await;
 
     let p = clouds
         .database
@@ -735,7 +713,7 @@ async fn rds_cross_region_replica_is_created_and_promoted() {
     crate::needs_emulators!();
     let clouds = world::clouds().await;
     let primary = world::unique("db");
-    let arn = create_primary(HOME, &primary).await;
+    let arn = world::create_primary(HOME, &primary).await;
     let replica = world::unique("dbx");
 
     clouds
@@ -829,7 +807,7 @@ async fn rds_restores_to_a_point_in_time_into_a_new_instance() {
     crate::needs_emulators!();
     let clouds = world::clouds().await;
     let source = world::unique("db");
-    create_primary(HOME, &source).await;
+    world::create_primary(HOME, &source).await;
 
     let latest = world::unique("dbl");
     clouds
@@ -885,7 +863,7 @@ async fn rds_restores_to_a_point_in_time_into_a_new_instance() {
 async fn rds_tagged_replica_is_listed_and_deleted() {
     crate::needs_emulators!();
     let primary = world::unique("db");
-    let arn = create_primary(HOME, &primary).await;
+    let arn = world::create_primary(HOME, &primary).await;
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let run = world::unique("run");
     let want = tags(&[("drctl:drill", &run), ("drctl:owner", "adapters-test")]);
@@ -1748,7 +1726,7 @@ async fn rds_instance_is_renamed_and_keeps_its_data_and_role() {
     crate::needs_emulators!();
     let clouds = world::clouds().await;
     let old = world::unique("db");
-    let arn = create_primary(HOME, &old).await;
+    let arn = world::create_primary(HOME, &old).await;
     let new = world::unique("dbpre");
 
     clouds
@@ -1790,7 +1768,7 @@ async fn replicas_created_at_run_time_get_replica_lag_from_the_world() {
     crate::needs_emulators!();
     let clouds = world::clouds().await;
     let primary_id = world::unique("lagsrc");
-    let primary = create_primary(HOME, &primary_id).await;
+    let primary = world::create_primary(HOME, &primary_id).await;
     let rds = world::sdk().await.rds(STANDBY);
     let tagged = world::unique("lagtag");
     let untagged = world::unique("lagdef");

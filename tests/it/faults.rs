@@ -43,28 +43,6 @@ async fn proxied(slot: fn(&mut CloudSettings) -> &mut Option<String>) -> (FaultP
 // ---------------------------------------------------------------- fixtures
 // (the minimum of adapters.rs' fixtures, created straight at the emulator)
 
-/// Creates a postgres primary; returns its ARN.
-async fn create_primary(id: &str) -> String {
-    let out = world::sdk()
-        .await
-        .rds(HOME)
-        .create_db_instance()
-        .db_instance_identifier(id)
-        .engine("postgres")
-        .db_instance_class("db.t3.micro")
-        .master_username("drctl")
-        .master_user_password("not-a-secret-1")
-        .allocated_storage(20)
-        .backup_retention_period(7)
-        .send()
-        .await
-        .expect("create db instance");
-    out.db_instance()
-        .and_then(|d| d.db_instance_arn())
-        .expect("arn")
-        .to_string()
-}
-
 /// Creates a same-region read replica of `source_id`.
 async fn create_replica(id: &str, source_id: &str) {
     world::sdk()
@@ -122,7 +100,7 @@ async fn throttled_describe_is_retried_until_it_succeeds() {
     crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let id = world::unique("fault-thr");
-    create_primary(&id).await;
+    world::create_primary(HOME, &id).await;
     proxy.inject(DESCRIBE_DB, Fault::Throttle, 2);
 
     let inst = clouds
@@ -261,7 +239,7 @@ async fn rewrite_holds_an_instance_in_a_transitional_state() {
     crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let id = world::unique("fault-mod");
-    create_primary(&id).await;
+    world::create_primary(HOME, &id).await;
     proxy.inject(
         DESCRIBE_DB,
         Fault::Rewrite {
@@ -300,7 +278,7 @@ async fn throttled_promotion_reaches_the_database_once() {
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-rep");
-    create_primary(&primary).await;
+    world::create_primary(HOME, &primary).await;
     create_replica(&replica, &primary).await;
     let promote = Match::Action("PromoteReadReplica");
     proxy.inject(DESCRIBE_DB, Fault::Throttle, 1);
@@ -334,7 +312,7 @@ async fn create_whose_answer_is_lost_is_not_sent_again() {
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-lost");
-    let source_arn = create_primary(&primary).await;
+    let source_arn = world::create_primary(HOME, &primary).await;
     let create = Match::Action("CreateDBInstanceReadReplica");
     proxy.inject(create.clone(), Fault::DropAfterForward, 1);
 
@@ -374,7 +352,7 @@ async fn create_retried_after_a_lost_answer_conflicting_with_itself_succeeds() {
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-lost");
-    let source_arn = create_primary(&primary).await;
+    let source_arn = world::create_primary(HOME, &primary).await;
     let create = Match::Action("CreateDBInstanceReadReplica");
     proxy.inject(create.clone(), Fault::DropAfterForward, 1);
     proxy.inject(
@@ -431,7 +409,7 @@ async fn promotion_whose_answer_is_lost_is_not_sent_again() {
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-rep");
-    create_primary(&primary).await;
+    world::create_primary(HOME, &primary).await;
     create_replica(&replica, &primary).await;
     let promote = Match::Action("PromoteReadReplica");
     proxy.inject(promote.clone(), Fault::DropAfterForward, 1);
@@ -473,7 +451,7 @@ async fn replica_placement_is_sent_with_the_create() {
     let (proxy, clouds) = proxied(|s| &mut s.rds_endpoint).await;
     let primary = world::unique("fault-src");
     let replica = world::unique("fault-placed");
-    let source_arn = create_primary(&primary).await;
+    let source_arn = world::create_primary(HOME, &primary).await;
     let placement = ReplicaPlacement {
         instance_class: Some("db.t3.small".into()),
         kms_key_id: Some("alias/drctl-rds".into()),

@@ -635,6 +635,19 @@ pub(crate) struct Proxied {
 
 impl Proxied {
     pub(crate) async fn start(gcs: bool) -> Self {
+        Self::start_with(gcs, None).await
+    }
+
+    /// Every AWS emulator behind a proxy carrying `world`: AWS's behaviour
+    /// in time at its scale ([`crate::timed`]).
+    pub(crate) async fn timed(world: std::sync::Arc<crate::timed::TimedWorld>) -> Self {
+        Self::start_with(false, Some(world)).await
+    }
+
+    async fn start_with(
+        gcs: bool,
+        world: Option<std::sync::Arc<crate::timed::TimedWorld>>,
+    ) -> Self {
         let vars = world::vars();
         let upstreams: BTreeSet<&String> = vars
             .iter()
@@ -646,7 +659,10 @@ impl Proxied {
         let mut by_upstream: BTreeMap<String, String> = BTreeMap::new();
         let mut proxies = Vec::new();
         for up in &upstreams {
-            let proxy = FaultProxy::start(up).await;
+            let proxy = match &world {
+                Some(w) => FaultProxy::start_timed(up, w.clone()).await,
+                None => FaultProxy::start(up).await,
+            };
             by_upstream.insert(up.to_string(), proxy.url());
             proxies.push(proxy);
         }

@@ -59,6 +59,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::timed::{Admitted, TimedWorld};
+
 /// Which requests a rule (or a count) applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Match {
@@ -72,6 +74,9 @@ pub enum Match {
     /// Requests whose path and query contain this text
     /// (`/2013-04-01/hostedzonesbyname`, an id...).
     PathContains(String),
+    /// Requests of this method whose path and query contain this text
+    /// (`POST` and `/rrset`: Route 53 changes).
+    MethodPath(&'static str, String),
     /// Requests whose body contains this text (an instance id...).
     BodyContains(String),
     /// Requests signed for this region: the region of the SigV4 credential
@@ -159,6 +164,9 @@ struct Seen {
 struct State {
     /// `host:port` of the upstream.
     upstream: String,
+    /// AWS's behaviour in time, when the proxy carries the model
+    /// ([`FaultProxy::start_timed`]).
+    timed: Option<Arc<TimedWorld>>,
     rules: Mutex<Vec<Rule>>,
     seen: Mutex<Vec<Seen>>,
 }
@@ -171,6 +179,17 @@ impl FaultProxy {
     /// Starts a proxy on `127.0.0.1:<random port>` in front of `upstream`
     /// (`http://127.0.0.1:5000`), with no faults.
     pub async fn start(upstream: &str) -> FaultProxy {
+        Self::start_with(upstream, None).await
+    }
+
+    /// Starts a proxy in front of `upstream` that carries the model of AWS
+    /// in time at `world`'s scale (latency, AWS's buckets, operations that
+    /// take time); rules injected still come first.
+    pub async fn start_timed(upstream: &str, world: Arc<TimedWorld>) -> FaultProxy {
+        Self::start_with(upstream, Some(world)).await
+    }
+
+    async fn start_with(upstream: &str, timed: Option<Arc<TimedWorld>>) -> FaultProxy {
         let authority = upstream
             .trim_start_matches("http://")
             .split('/')
@@ -187,6 +206,7 @@ impl FaultProxy {
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let state = Arc::new(State {
             upstream: authority,
+            timed,
             rules: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
         });
@@ -281,6 +301,9 @@ impl Match {
             Match::Any => true,
             Match::Action(name) => action_of(s).as_deref() == Some(*name),
             Match::PathContains(text) => s.target.contains(text.as_str()),
+            Match::MethodPath(method, text) => {
+                s.method == *method && s.target.contains(text.as_str())
+            }
             Match::BodyContains(text) => s.body.contains(text.as_str()),
             Match::Region(region) => s.region.as_deref() == Some(*region),
         }
@@ -383,7 +406,10 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) {
                 answer.body = Bytes::from(text);
                 answer
             }
-            None => state.forward(index, &req).await,
+            None => match &state.timed {
+                None => state.forward(index, &req).await,
+                Some(world) => state.pass_timed(world, index, &req).await,
+            },
         };
         let head_only = req.method == "HEAD";
         if write_answer(&mut sock, &answer, head_only).await.is_err() || req.close {
@@ -408,10 +434,9 @@ impl State {
                 .map(|(_, v)| String::from_utf8_lossy(v).to_string())
         };
         let region = header("authorization")
-            .and_then(|v| {
-                let scope = v.split("Credential=").nth(1)?.split(',').next()?;
-                scope.split('/').nth(2).map(str::to_string)
-            })
+            .as_deref()
+            .and_then(credential_scope)
+            .map(|(region, _)| region)
             .or_else(|| header("host").as_deref().and_then(s3_host_region));
         let mut seen = Seen {
             region,
@@ -447,6 +472,49 @@ impl State {
         let mut log = lock(&self.seen);
         log.push(seen);
         (log.len() - 1, fault)
+    }
+
+    /// Passes `req` through the model: its latency and AWS's buckets first
+    /// (a refusal is answered here, not forwarded), then the upstream, then
+    /// the answer as AWS would give it now.
+    async fn pass_timed(&self, world: &TimedWorld, index: usize, req: &Request) -> Answer {
+        let header = |name: &str| {
+            req.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| String::from_utf8_lossy(v).to_string())
+        };
+        let body = String::from_utf8_lossy(&req.body).to_string();
+        let action = {
+            let seen = lock(&self.seen);
+            seen.get(index).and_then(action_of)
+        };
+        let scope = header("authorization")
+            .as_deref()
+            .and_then(credential_scope);
+        match world
+            .admit(scope, &req.method, &req.target, action, &body)
+            .await
+        {
+            Admitted::Refuse {
+                status,
+                code,
+                message,
+            } => {
+                if let Some(s) = lock(&self.seen).get_mut(index) {
+                    s.forwarded = false;
+                }
+                error_answer(status, code, &message)
+            }
+            Admitted::Pass(call) => {
+                let mut answer = self.forward(index, req).await;
+                let text = String::from_utf8_lossy(&answer.body).to_string();
+                if let Some(now) = world.after(&call, answer.status, &text, &body) {
+                    answer.body = Bytes::from(now);
+                }
+                answer
+            }
+        }
     }
 
     /// Forwards `req` upstream; an unreachable upstream is a 502 (and the
@@ -530,6 +598,18 @@ fn error_answer(status: u16, code: &str, message: &str) -> Answer {
         headers: vec![("content-type".into(), b"text/xml".to_vec())],
         body: Bytes::from(body),
     }
+}
+
+/// The region and service of a SigV4 `Authorization` header's credential
+/// scope (`Credential=KEY/DATE/REGION/SERVICE/aws4_request`).
+fn credential_scope(authorization: &str) -> Option<(String, String)> {
+    let scope = authorization
+        .split("Credential=")
+        .nth(1)?
+        .split(',')
+        .next()?;
+    let mut parts = scope.split('/').skip(2);
+    Some((parts.next()?.to_string(), parts.next()?.to_string()))
 }
 
 /// The region of a regional S3 endpoint name, `s3.<region>.amazonaws.com`

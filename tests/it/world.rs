@@ -249,6 +249,40 @@ pub fn seed(suffix: &str) -> serde_json::Value {
     })
 }
 
+/// Creates a postgres primary with backups on in `region`, straight at
+/// the emulator; returns its ARN. Tried three times: moto now and then
+/// answers a burst of concurrent creations with an HTTP 500.
+pub async fn create_primary(region: &str, id: &str) -> String {
+    let rds = sdk().await.rds(region);
+    let mut tries = 0;
+    let out = loop {
+        tries += 1;
+        let sent = rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .engine("postgres")
+            .db_instance_class("db.t3.micro")
+            .master_username("drctl")
+            .master_user_password("not-a-secret-1")
+            .allocated_storage(20)
+            .backup_retention_period(7)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => break out,
+            Err(e) if tries < 3 => {
+                eprintln!("creating {id} failed (try {tries}), again: {e:?}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("create db instance {id}: {e:?}"),
+        }
+    };
+    out.db_instance()
+        .and_then(|d| d.db_instance_arn())
+        .expect("arn")
+        .to_string()
+}
+
 /// The real adapters, pointed at the emulators.
 pub async fn clouds() -> Clouds {
     drctl::cloud::connect(&settings())
