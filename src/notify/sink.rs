@@ -371,13 +371,22 @@ impl Sender {
     /// A sender (`publish`: the SNS/EventBridge adapter, when the process
     /// has cloud clients).
     pub fn new(publish: Option<Publish>) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        // One client for the process: building one reads and parses the
+        // system's root certificates, which a process that makes a sender
+        // per run (a schedule loop, a test of every crash point) would
+        // otherwise pay each time. No idle connection is kept: runs started
+        // by `watch` each have a runtime of their own, and a pooled
+        // connection does not outlive the runtime that opened it.
+        static CLIENT: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(|| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(5))
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap_or_default()
+        });
         Self {
-            client,
+            client: CLIENT.clone(),
             publish,
             slack_last: Default::default(),
         }

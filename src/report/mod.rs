@@ -196,7 +196,34 @@ fn predicted(
 ) -> Option<Predicted> {
     let model = crate::cloud::model::Model::aws().ok()?;
     let p = plans.iter().find(|p| p.name() == plan)?;
-    let one = [(*p).clone()];
+    // The forecast is a pure function of these (its draws are seeded): a
+    // report over many runs of one plan, or a process that renders one per
+    // run (the evidence step), makes each once. Bounded, for long-lived
+    // processes (`schedule --loop`, `watch`).
+    static MADE: std::sync::LazyLock<std::sync::Mutex<BTreeMap<String, Option<Predicted>>>> =
+        std::sync::LazyLock::new(Default::default);
+    let key = serde_json::to_string(&(&p.spec, &p.tier, target, mode, n)).ok()?;
+    if let Some(made) = MADE.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return made;
+    }
+    let made = forecast_one(model, p, target, mode, n);
+    if let Ok(mut m) = MADE.lock() {
+        if m.len() >= 1024 {
+            m.clear();
+        }
+        m.insert(key, made.clone());
+    }
+    made
+}
+
+fn forecast_one(
+    model: &'static crate::cloud::model::Model,
+    p: &Plan,
+    target: &str,
+    mode: &crate::journal::RunMode,
+    n: usize,
+) -> Option<Predicted> {
+    let one = [p.clone()];
     let req = crate::forecast::Request {
         mode: mode.clone(),
         plans_at_once: n.max(1),

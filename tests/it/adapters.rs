@@ -30,23 +30,6 @@ use crate::world::{self, HOME, STANDBY};
 
 // ---------------------------------------------------------------- fixtures
 
-async fn create_zone(name: &str) -> HostedZone {
-    let out = world::sdk()
-        .await
-        .route53()
-        .create_hosted_zone()
-        .name(name)
-        .caller_reference(world::unique("ref"))
-        .send()
-        .await
-        .expect("create hosted zone");
-    let id = out.hosted_zone().expect("zone").id();
-    HostedZone {
-        id: id.trim_start_matches("/hostedzone/").to_string(),
-        name: format!("{}.", name.trim_end_matches('.')),
-    }
-}
-
 fn record(name: &str, rtype: &str, value: &str, set: Option<(&str, i64)>) -> DnsRecord {
     DnsRecord {
         name: name.to_string(),
@@ -232,7 +215,7 @@ async fn route53_finds_zones_by_exact_name() {
     crate::needs_emulators!();
     let clouds = world::clouds().await;
     let name = format!("{}.example.com", world::unique("z"));
-    let zone = create_zone(&name).await;
+    let zone = world::create_zone(&name).await;
 
     let found = clouds
         .dns
@@ -262,7 +245,7 @@ async fn route53_reads_plain_weighted_and_wildcard_records() {
     crate::needs_emulators!();
     let clouds = world::clouds().await;
     let name = format!("{}.example.com", world::unique("r"));
-    let zone = create_zone(&name).await;
+    let zone = world::create_zone(&name).await;
     let set = |n: &str, v: &str, id: Option<(&str, i64)>| {
         let mut b = ResourceRecordSet::builder()
             .name(n)
@@ -372,7 +355,7 @@ async fn route53_applies_one_batch_and_reports_its_status() {
     crate::needs_emulators!();
     let clouds = world::clouds().await;
     let name = format!("{}.example.com", world::unique("c"));
-    let zone = create_zone(&name).await;
+    let zone = world::create_zone(&name).await;
     let api = record(
         &format!("api.{name}."),
         "CNAME",
@@ -487,7 +470,7 @@ async fn route53_applies_one_batch_and_reports_its_status() {
 async fn route53_lists_records_by_suffix_across_pages() {
     crate::needs_emulators!();
     let name = format!("{}.example.com", world::unique("l"));
-    let zone = create_zone(&name).await;
+    let zone = world::create_zone(&name).await;
     let drill = format!("drill-x.{name}.");
     let change = |n: String, t: RrType, v: &str, set: Option<(&str, i64)>| {
         let mut b = ResourceRecordSet::builder()

@@ -78,18 +78,6 @@ async fn create_group(name: &str) {
         .expect("create auto scaling group");
 }
 
-async fn create_zone(name: &str) {
-    world::sdk()
-        .await
-        .route53()
-        .create_hosted_zone()
-        .name(name)
-        .caller_reference(world::unique("ref"))
-        .send()
-        .await
-        .expect("create hosted zone");
-}
-
 const DESCRIBE_DB: Match = Match::Action("DescribeDBInstances");
 const DESCRIBE_GROUPS: Match = Match::Action("DescribeAutoScalingGroups");
 
@@ -138,7 +126,7 @@ async fn dropped_connection_is_retried() {
     crate::needs_emulators!();
     let (proxy, clouds) = proxied(|s| &mut s.route53_endpoint).await;
     let name = format!("{}.example.com", world::unique("fault-drop"));
-    create_zone(&name).await;
+    world::create_zone(&name).await;
     let by_name = Match::PathContains("/2013-04-01/hostedzonesbyname".into());
     proxy.inject(by_name.clone(), Fault::Drop, 1);
 

@@ -41,13 +41,7 @@ async fn seed(n: usize, zones: usize, suffix: &str) -> (tempfile::TempDir, Vec<S
         .map(|z| format!("z{z}.{suffix}.example.com."))
         .collect();
     for name in &zone_names {
-        sdk.route53()
-            .create_hosted_zone()
-            .name(name)
-            .caller_reference(world::unique("ref"))
-            .send()
-            .await
-            .expect("create hosted zone");
+        world::create_zone(name).await;
     }
     for region in [HOME, STANDBY] {
         sdk.autoscaling(region)

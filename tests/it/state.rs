@@ -138,6 +138,11 @@ async fn finish_on_machine_b(fx: &Fixture, run: &str) -> String {
     text
 }
 
+/// Rounds of the race per store: each a real two-process race for the
+/// lock (ten per store, with the compare-and-swap's both outcomes seen
+/// many times over).
+const ROUNDS: usize = 10;
+
 async fn racing_failovers_start_exactly_one(scheme: &str) {
     let fx = Fixture::with_state("race", Some(scheme)).await;
     // Every run holds the lock for a second at least, so that both
@@ -162,7 +167,7 @@ async fn racing_failovers_start_exactly_one(scheme: &str) {
     let mut winners = Vec::new();
     let (env_a, env_b) = (machine("racer-a"), machine("racer-b"));
     let endpoints = slow.endpoints();
-    for round in 0..20 {
+    for round in 0..ROUNDS {
         let (a, b) = tokio::join!(
             fx.drctl_with(&args, &env_a, &endpoints),
             fx.drctl_with(&args, &env_b, &endpoints)
@@ -186,7 +191,7 @@ async fn racing_failovers_start_exactly_one(scheme: &str) {
     }
     // Exactly the winners journaled runs, and every chain verifies.
     let runs = fx.runs();
-    assert_eq!(runs.len(), 20, "{runs:?}");
+    assert_eq!(runs.len(), ROUNDS, "{runs:?}");
     assert!(winners.iter().all(|w| runs.contains(w)));
     let audit = fx.drctl(&["audit", "verify"]).await;
     assert_eq!(audit.code, Some(0), "{}", audit.all());

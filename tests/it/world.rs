@@ -283,6 +283,24 @@ pub async fn create_primary(region: &str, id: &str) -> String {
         .to_string()
 }
 
+/// Creates a hosted zone named `name`, straight at the emulator.
+pub async fn create_zone(name: &str) -> drctl::cloud::HostedZone {
+    let out = sdk()
+        .await
+        .route53()
+        .create_hosted_zone()
+        .name(name)
+        .caller_reference(unique("ref"))
+        .send()
+        .await
+        .expect("create hosted zone");
+    let id = out.hosted_zone().expect("zone").id();
+    drctl::cloud::HostedZone {
+        id: id.trim_start_matches("/hostedzone/").to_string(),
+        name: format!("{}.", name.trim_end_matches('.')),
+    }
+}
+
 /// The real adapters, pointed at the emulators.
 pub async fn clouds() -> Clouds {
     drctl::cloud::connect(&settings())
