@@ -4,9 +4,17 @@ RDS publishes `AWS/RDS ReplicaLag` about once a minute for every read replica,
 for as long as it lives; moto has replicas but no lag and publishes nothing.
 This process lists every instance moto knows, in every region below, every
 PERIOD seconds, and puts one ReplicaLag data point "now" into LocalStack's
-CloudWatch for each read replica, so that a replica created at run time (a
-drill's temporary replica, a re-protect replica) is measured on the real API
-path like any other.
+CloudWatch for each read replica it has not seen yet, and then once every
+EVERY seconds (a minute, as RDS does), so that a replica created at run time
+(a drill's temporary replica, a re-protect replica) is measured on the real
+API path like any other within PERIOD of its creation.
+
+Why not every replica every PERIOD: LocalStack's CloudWatch keeps every
+point in one SQLite table indexed by metric name and namespace only, and
+every GetMetricData of ReplicaLag scans all ReplicaLag rows under one lock.
+A test suite seeds hundreds of replicas; at one point each per 10 s the
+table grew by tens of thousands of rows in a run, and every read of lag
+(each failover's RPO gate, each status) slowed with it.
 
 The value comes from the instance's tag `drctl:replica-lag` (seconds), else
 DRCTL_EMULATED_LAG (default 1). A tag value of `none` publishes nothing: the
@@ -25,6 +33,7 @@ MOTO = os.environ.get("DRCTL_LAG_MOTO", "http://127.0.0.1:5000")
 CLOUDWATCH = os.environ.get("DRCTL_LAG_CLOUDWATCH", "http://127.0.0.1:4566")
 REGIONS = os.environ.get("DRCTL_LAG_REGIONS", "us-west-2,us-east-1,eu-west-1").split(",")
 PERIOD = float(os.environ.get("DRCTL_LAG_PERIOD", "10"))
+EVERY = float(os.environ.get("DRCTL_LAG_EVERY", "60"))
 DEFAULT_LAG = float(os.environ.get("DRCTL_EMULATED_LAG", "1"))
 CFG = Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5)
 CREDS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -47,12 +56,17 @@ def lag_of(db):
         return DEFAULT_LAG
 
 
-def publish_once():
+def publish_once(last):
+    """Publishes what is due; `last` maps (region, id) to when it was last
+    published (updated here). An instance that is no longer a replica is
+    forgotten, so that a replica made again under its name (a re-protect)
+    is new again."""
+    now = time.monotonic()
     count = 0
     for region in REGIONS:
         rds = client("rds", region, MOTO)
         cw = client("cloudwatch", region, CLOUDWATCH)
-        data = []
+        data, due, replicas = [], [], set()
         for page in rds.get_paginator("describe_db_instances").paginate():
             for db in page["DBInstances"]:
                 if not db.get("ReadReplicaSourceDBInstanceIdentifier"):
@@ -60,6 +74,11 @@ def publish_once():
                 lag = lag_of(db)
                 if lag is None:
                     continue
+                key = (region, db["DBInstanceIdentifier"])
+                replicas.add(key)
+                if key in last and now - last[key] < EVERY:
+                    continue
+                due.append(key)
                 data.append({
                     "MetricName": "ReplicaLag", "Unit": "Seconds", "Value": lag,
                     "Dimensions": [{"Name": "DBInstanceIdentifier",
@@ -67,17 +86,22 @@ def publish_once():
                 })
         for i in range(0, len(data), 500):
             cw.put_metric_data(Namespace="AWS/RDS", MetricData=data[i:i + 500])
+        for key in [k for k in last if k[0] == region and k not in replicas]:
+            del last[key]
+        for key in due:
+            last[key] = now
         count += len(data)
     return count
 
 
 def main():
-    print(f"lag publisher: every {PERIOD:g} s, regions {','.join(REGIONS)}, "
+    print(f"lag publisher: new replicas within {PERIOD:g} s, then every {EVERY:g} s, regions {','.join(REGIONS)}, "
           f"default lag {DEFAULT_LAG:g} s", flush=True)
     last_error = None
+    last = {}
     while True:
         try:
-            n = publish_once()
+            n = publish_once(last)
             if last_error is not None:
                 print(f"lag publisher: recovered, {n} replicas", flush=True)
                 last_error = None
