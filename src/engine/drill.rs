@@ -202,7 +202,7 @@ impl Engine {
             &self.clouds,
             &run_id,
             |t| preempted && !t.drill_only(),
-            opts.poll,
+            opts.pace.poll,
             deadline,
         )
         .await;

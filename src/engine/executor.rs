@@ -223,7 +223,7 @@ impl Engine {
             run_id,
             outputs,
             deadline: Instant::now() + budget,
-            poll: opts.poll,
+            poll: opts.pace.poll,
             journal: self.store.clone(),
             lag_window: opts.lag_window,
             waiting,
@@ -285,7 +285,7 @@ impl Engine {
         let zone_batches = crate::cloud::model::Model::aws().ok().map(|m| {
             Arc::new(
                 crate::steps::dns_batch::Coalescer::new(m.route53.clone(), &run_id, &opts.target)
-                    .with_busy_waits(opts.busy_zone),
+                    .with_busy_waits(opts.pace.busy_zone),
             )
         });
         let env = Env {

@@ -55,7 +55,10 @@ fn opts(kind: RunKind, mode: RunMode, target: &str) -> RunOptions {
         mode,
         approve: Some("fault loop".into()),
         accept_data_loss: Some(Duration::from_secs(3600)),
-        poll: (Duration::from_millis(1), Duration::from_millis(2)),
+        pace: crate::engine::Pace {
+            poll: (Duration::from_millis(1), Duration::from_millis(2)),
+            ..Default::default()
+        },
         step_timeout: Some(Duration::from_secs(5)),
         side_read_timeout: Duration::from_millis(200),
         ..RunOptions::failover(target)
@@ -426,7 +429,7 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                 render_report: None,
                 fence: None,
                 zone_batches: None,
-                poll: sc.opts.poll,
+                poll: sc.opts.pace.poll,
                 journal: twice.store.clone(),
                 lag_window: sc.opts.lag_window,
                 waiting: None,

@@ -68,7 +68,10 @@ fn payments() -> Vec<Plan> {
 fn opts() -> RunOptions {
     RunOptions {
         approve: Some("test".into()),
-        poll: (Duration::from_millis(1), Duration::from_millis(5)),
+        pace: crate::engine::Pace {
+            poll: (Duration::from_millis(1), Duration::from_millis(5)),
+            ..Default::default()
+        },
         ..RunOptions::failover("us-east-1")
     }
 }

@@ -48,11 +48,9 @@ pub struct RunOptions {
     pub force_reason: Option<String>,
     /// Window replica lag is read over.
     pub lag_window: Duration,
-    /// Poll interval bounds while waiting (first, longest).
-    pub poll: (Duration, Duration),
-    /// Waits on a Route 53 zone still busy with an earlier change
-    /// (`PriorRequestNotComplete`): first, longest.
-    pub busy_zone: (Duration, Duration),
+    /// How often the run looks again at what it waits for: polls, and a
+    /// Route 53 zone still busy with an earlier change.
+    pub pace: Pace,
     /// Per-step time limit; `None` = the tier's RTO.
     pub step_timeout: Option<Duration>,
     /// Bound on each optional read of a region the run moves away from.
@@ -146,8 +144,7 @@ impl RunOptions {
     /// These options at `pace`.
     pub fn with_pace(self, pace: &Pace) -> Self {
         Self {
-            poll: pace.poll,
-            busy_zone: pace.busy_zone,
+            pace: *pace,
             ..self
         }
     }
@@ -177,8 +174,7 @@ impl RunOptions {
             force_unlock: false,
             force_reason: None,
             lag_window: Duration::from_secs(15 * 60),
-            poll: Pace::default().poll,
-            busy_zone: Pace::default().busy_zone,
+            pace: Pace::default(),
             step_timeout: None,
             side_read_timeout: side::SIDE_READ_TIMEOUT,
             inject_crash: None,

@@ -72,7 +72,10 @@ fn engine(f: &FakeCloud, dir: &std::path::Path) -> (Engine, Arc<MemoryStore>, Ar
 fn opts() -> RunOptions {
     RunOptions {
         approve: Some("test".into()),
-        poll: (Duration::from_millis(1), Duration::from_millis(5)),
+        pace: crate::engine::Pace {
+            poll: (Duration::from_millis(1), Duration::from_millis(5)),
+            ..Default::default()
+        },
         ..RunOptions::failover("us-east-1")
     }
 }
@@ -1179,7 +1182,7 @@ async fn a_failover_takes_a_group_a_dead_drill_raised_and_a_sweep_leaves_it() {
     let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, Utc::now()).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert!(found.is_empty(), "{found:?}");
-    let cleaned = crate::cleanup::sweep::sweep(&f.clouds(), &found, opts().poll).await;
+    let cleaned = crate::cleanup::sweep::sweep(&f.clouds(), &found, opts().pace.poll).await;
     assert!(cleaned.is_empty());
     assert_eq!(f.state().groups[&key].capacity, active);
 }
@@ -1401,7 +1404,10 @@ async fn checkout_with_home_dead(to: &str) -> (RunReport, Arc<MemoryStore>, Fake
     let (e, store, _) = engine(&f, dir.path());
     let o = RunOptions {
         approve: Some("test".into()),
-        poll: (Duration::from_millis(1), Duration::from_millis(5)),
+        pace: crate::engine::Pace {
+            poll: (Duration::from_millis(1), Duration::from_millis(5)),
+            ..Default::default()
+        },
         ..RunOptions::failover(to)
     };
     let report = e.run(&checkout(), &o).await.unwrap();

@@ -30,6 +30,16 @@ pub(crate) struct Ran {
 }
 
 impl Ran {
+    /// What a finished process said.
+    pub(crate) fn from_output(o: std::process::Output) -> Self {
+        Self {
+            code: o.status.code(),
+            signal: o.status.signal(),
+            out: String::from_utf8_lossy(&o.stdout).into_owned(),
+            err: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
     /// Both streams, for assertion messages.
     pub(crate) fn all(&self) -> String {
         format!(
@@ -241,13 +251,7 @@ impl Fixture {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let o = cmd.output().await.expect("drctl runs");
-        Ran {
-            code: o.status.code(),
-            signal: o.status.signal(),
-            out: String::from_utf8_lossy(&o.stdout).into_owned(),
-            err: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        Ran::from_output(cmd.output().await.expect("drctl runs"))
     }
 
     /// `failover --plan payments --to us-east-1 --approve ... EXTRA`.

@@ -75,46 +75,26 @@ async fn seed(n: usize, zones: usize, suffix: &str) -> (tempfile::TempDir, Vec<S
     (dir, seeded)
 }
 
-/// Tries a seeding call up to three times: moto now and then answers a
-/// burst of concurrent creations with an HTTP 500.
-macro_rules! again {
-    ($what:expr, $call:expr) => {{
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match $call.await {
-                Ok(v) => break v,
-                Err(e) if tries < 3 => {
-                    eprintln!("{} failed (try {tries}), again: {e:?}", $what);
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                }
-                Err(e) => panic!("{}: {e:?}", $what),
-            }
-        }
-    }};
-}
-
 async fn seed_one(sdk: &drctl::cloud::aws::Sdk, i: usize, suffix: &str, zone: String) -> Seeded {
     let plan = format!("mass-{i}");
     let primary = format!("{suffix}-db-{i}");
     let replica = format!("{suffix}-db-{i}-use1");
     let arn = world::create_primary(HOME, &primary).await;
-    again!(
-        format!("replica {replica}"),
-        sdk.rds(STANDBY)
-            .create_db_instance_read_replica()
+    let rds = sdk.rds(STANDBY);
+    world::tried(&format!("replica {replica}"), || {
+        rds.create_db_instance_read_replica()
             .db_instance_identifier(&replica)
             .source_db_instance_identifier(&arn)
             .send()
-    );
+    })
+    .await;
     for (region, name, desired) in [
         (HOME, format!("{suffix}-api-{i}-usw2"), 2),
         (STANDBY, format!("{suffix}-api-{i}-use1"), 0),
     ] {
-        again!(
-            format!("group {name}"),
-            sdk.autoscaling(region)
-                .create_auto_scaling_group()
+        let asg = sdk.autoscaling(region);
+        world::tried(&format!("group {name}"), || {
+            asg.create_auto_scaling_group()
                 .auto_scaling_group_name(&name)
                 .launch_configuration_name(format!("{suffix}-lc"))
                 .min_size(desired)
@@ -122,7 +102,8 @@ async fn seed_one(sdk: &drctl::cloud::aws::Sdk, i: usize, suffix: &str, zone: St
                 .max_size(4)
                 .availability_zones(format!("{region}a"))
                 .send()
-        );
+        })
+        .await;
     }
     Seeded {
         plan,
@@ -267,13 +248,7 @@ async fn drctl(args: &[&str]) -> Ran {
         .output()
         .await
         .expect("drctl runs");
-    use std::os::unix::process::ExitStatusExt as _;
-    Ran {
-        code: o.status.code(),
-        signal: o.status.signal(),
-        out: String::from_utf8_lossy(&o.stdout).into_owned(),
-        err: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    Ran::from_output(o)
 }
 
 /// Seeds `n` plans over `zones` zones, fails them over in one run through

@@ -42,6 +42,8 @@ use std::time::Duration;
 use drctl::cloud::model::Model;
 use drctl::cloud::timing::Timing;
 
+use crate::proxy::lock;
+
 /// How a call fares before it reaches the emulator.
 pub enum Admitted {
     /// Pass it on; then [`TimedWorld::after`] with this.
@@ -91,13 +93,16 @@ pub struct TimedWorld {
     timing: Timing,
     prior: Mutex<u64>,
     held: Mutex<u64>,
+    /// What each database under way shows meanwhile (`modifying`,
+    /// `creating`), by its key.
+    showing: Mutex<BTreeMap<String, &'static str>>,
 }
 
 /// One scaled model per scale and process: [`Timing`] borrows its model
 /// for the life of the process.
 fn scaled(scale: f64) -> &'static Model {
     static MODELS: LazyLock<Mutex<BTreeMap<u64, &'static Model>>> = LazyLock::new(Mutex::default);
-    let mut models = MODELS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut models = lock(&MODELS);
     models.entry(scale.to_bits()).or_insert_with(|| {
         let m = Model::aws().expect("the model reads").at_scale(scale);
         Box::leak(Box::new(m))
@@ -108,7 +113,7 @@ fn scaled(scale: f64) -> &'static Model {
 fn label(service: &str, api: &str) -> &'static str {
     static LABELS: LazyLock<Mutex<BTreeSet<&'static str>>> = LazyLock::new(Mutex::default);
     let text = format!("{service}:{api}");
-    let mut labels = LABELS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut labels = lock(&LABELS);
     if let Some(l) = labels.get(text.as_str()) {
         return l;
     }
@@ -127,6 +132,7 @@ impl TimedWorld {
             timing: Timing::new(model, seed),
             prior: Mutex::new(0),
             held: Mutex::new(0),
+            showing: Mutex::default(),
         })
     }
 
@@ -170,8 +176,8 @@ impl TimedWorld {
     pub fn tally(&self) -> Tally {
         Tally {
             throttled: self.timing.throttled(),
-            prior_not_complete: *self.prior.lock().unwrap_or_else(|p| p.into_inner()),
-            held: *self.held.lock().unwrap_or_else(|p| p.into_inner()),
+            prior_not_complete: *lock(&self.prior),
+            held: *lock(&self.held),
             drawn: self.timing.drawn(),
         }
     }
@@ -207,7 +213,7 @@ impl TimedWorld {
             && call.api == "ChangeResourceRecordSets"
             && self.timing.busy(&format!("zone:{}", call.resource))
         {
-            *self.prior.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            *lock(&self.prior) += 1;
             return Admitted::Refuse {
                 status: 400,
                 code: "PriorRequestNotComplete",
@@ -254,27 +260,27 @@ impl TimedWorld {
             ) => {
                 let id = form_value(request, target_id_field(op))?;
                 self.timing.start(db(&id), &format!("rds:{op}"));
-                let busy = status_while(op);
+                let showing = status_while(op);
+                lock(&self.showing).insert(db(&id), showing);
                 Some(rewrite_items(
                     body,
                     "DBInstance",
                     "DBInstanceIdentifier",
                     |_| true,
-                    |item| replace_status(item, busy),
+                    |item| replace_status(item, showing),
                 ))
             }
             ("rds", "DescribeDBInstances") => {
-                let busy = |id: &str| self.timing.busy(&db(id));
-                if !body_names_busy(body, "DBInstanceIdentifier", busy) {
-                    return None;
-                }
-                Some(rewrite_items(
-                    body,
-                    "DBInstance",
-                    "DBInstanceIdentifier",
-                    busy,
-                    |item| replace_status(item, "modifying"),
-                ))
+                let showing = |id: &str| {
+                    let key = db(id);
+                    self.timing
+                        .busy(&key)
+                        .then(|| lock(&self.showing).get(&key).copied())
+                        .flatten()
+                };
+                hold(body, "DBInstance", "DBInstanceIdentifier", |id| {
+                    showing(id).map(|s| move |item: &str| replace_status(item, s))
+                })
             }
             ("autoscaling", "UpdateAutoScalingGroup" | "SetDesiredCapacity") => {
                 let name = form_value(request, "AutoScalingGroupName")?;
@@ -288,30 +294,46 @@ impl TimedWorld {
                 return None;
             }
             ("autoscaling", "DescribeAutoScalingGroups") => {
-                let busy = |name: &str| self.timing.busy(&group(name));
-                if !body_names_busy(body, "AutoScalingGroupName", busy) {
-                    return None;
-                }
-                Some(rewrite_items(
-                    body,
-                    "member",
-                    "AutoScalingGroupName",
-                    busy,
-                    |item| {
+                hold(body, "member", "AutoScalingGroupName", |name| {
+                    self.timing.busy(&group(name)).then_some(|item: &str| {
                         item.replace(
                             "<LifecycleState>InService</LifecycleState>",
                             "<LifecycleState>Pending</LifecycleState>",
                         )
-                    },
-                ))
+                    })
+                })
             }
             _ => None,
         };
         if rewritten.as_deref().is_some_and(|r| r != body) {
-            *self.held.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            *lock(&self.held) += 1;
         }
         rewritten
     }
+}
+
+/// A listing's answer with each outermost `<item>` whose `<name_tag>` is
+/// under way edited as `under_way` says (`None`: not under way); `None`
+/// when nothing in it is.
+fn hold<E: Fn(&str) -> String>(
+    xml: &str,
+    item: &str,
+    name_tag: &str,
+    under_way: impl Fn(&str) -> Option<E>,
+) -> Option<String> {
+    if !body_names_busy(xml, name_tag, |n| under_way(n).is_some()) {
+        return None;
+    }
+    Some(rewrite_items(
+        xml,
+        item,
+        name_tag,
+        |n| under_way(n).is_some(),
+        |element| {
+            let name = tag_value(element, name_tag).unwrap_or_default();
+            under_way(&name).map_or_else(|| element.to_string(), |edit| edit(element))
+        },
+    ))
 }
 
 /// The field of a creating call that names the new instance.

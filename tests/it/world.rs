@@ -249,16 +249,35 @@ pub fn seed(suffix: &str) -> serde_json::Value {
     })
 }
 
+/// Makes a fixture with `call`, up to three times (moto now and then
+/// answers a burst of concurrent creations with an HTTP 500); panics
+/// naming `what` when the third fails.
+pub async fn tried<T, E, F>(what: &str, mut call: impl FnMut() -> F) -> T
+where
+    E: std::fmt::Debug,
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match call().await {
+            Ok(v) => return v,
+            Err(e) if tries < 3 => {
+                eprintln!("{what} failed (try {tries}), again: {e:?}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("{what}: {e:?}"),
+        }
+    }
+}
+
 /// Creates a postgres primary with backups on in `region`, straight at
 /// the emulator; returns its ARN. Tried three times: moto now and then
 /// answers a burst of concurrent creations with an HTTP 500.
 pub async fn create_primary(region: &str, id: &str) -> String {
     let rds = sdk().await.rds(region);
-    let mut tries = 0;
-    let out = loop {
-        tries += 1;
-        let sent = rds
-            .create_db_instance()
+    let out = tried(&format!("create db instance {id}"), || {
+        rds.create_db_instance()
             .db_instance_identifier(id)
             .engine("postgres")
             .db_instance_class("db.t3.micro")
@@ -267,16 +286,8 @@ pub async fn create_primary(region: &str, id: &str) -> String {
             .allocated_storage(20)
             .backup_retention_period(7)
             .send()
-            .await;
-        match sent {
-            Ok(out) => break out,
-            Err(e) if tries < 3 => {
-                eprintln!("creating {id} failed (try {tries}), again: {e:?}");
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            Err(e) => panic!("create db instance {id}: {e:?}"),
-        }
-    };
+    })
+    .await;
     out.db_instance()
         .and_then(|d| d.db_instance_arn())
         .expect("arn")
