@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Precondition,
     /// The request was invalid or the resource is in the wrong state. Not retried.
     Client,
+    /// Not sent: the lease the call was made under is no longer certainly
+    /// ours ([`super::wire`]). Never retried.
+    Fenced,
 }
 
 impl ErrorKind {
@@ -40,6 +43,7 @@ impl ErrorKind {
             Self::Auth => "auth",
             Self::Precondition => "precondition",
             Self::Client => "client",
+            Self::Fenced => "fenced",
         }
     }
 
@@ -70,6 +74,9 @@ impl ErrorKind {
             }
             Self::Client => {
                 "the request was refused as invalid for this resource's current state; read the message and the resource's state"
+            }
+            Self::Fenced => {
+                "this process's lease on the plan ended before the call could be sent, so nothing was sent; another run may own the plan now (drctl lock status, drctl runs list)"
             }
         }
     }

@@ -302,6 +302,19 @@ impl FakeCloud {
         res: &str,
         cost: f64,
     ) -> Result<(), CloudError> {
+        // The fence at the wire, as the real adapters have it: a write made
+        // under a lease no longer certainly ours is never "sent".
+        let (service, operation) = label.split_once(':').unwrap_or(("", label));
+        if let Err(f) = super::wire::check_before_transmit(operation) {
+            return Err(CloudError::new(
+                service,
+                operation,
+                res,
+                region,
+                ErrorKind::Fenced,
+                f.detail,
+            ));
+        }
         let Some(t) = &self.timing else {
             return Ok(());
         };

@@ -67,6 +67,15 @@ fn err(
     CloudError::new(SERVICE, operation, url.to_string(), REGION, kind, message)
 }
 
+/// The fence at the wire ([`super::wire`]) for a write to `url`, asked
+/// right before each transmission attempt: the storage crate has no hook
+/// between its attempts, so a fenced write is sent by drctl's own retry
+/// loop only (the crate's retries are turned off for it).
+fn on_wire(operation: &'static str, url: &ObjectUrl) -> Result<(), CloudError> {
+    super::wire::check_before_transmit(operation)
+        .map_err(|f| err(operation, url, ErrorKind::Fenced, f.detail))
+}
+
 /// Maps an error of the storage crate.
 fn map_gax(
     operation: &'static str,
@@ -216,6 +225,9 @@ impl GcsStore {
         let inner = self.inner(op, &bucket).await?;
         self.retry
             .run(|| async {
+                if method != reqwest::Method::GET {
+                    on_wire(op, &bucket)?;
+                }
                 let headers = match inner.credentials.headers(Default::default()).await {
                     Ok(CacheableResource::New { data, .. }) => data,
                     Ok(CacheableResource::NotModified) => Default::default(),
@@ -323,10 +335,15 @@ impl GcsStore {
             .storage
             .write_object(bucket_path(url), url.key.clone(), body);
         let req = match mode {
-            // Writing the same bytes again is harmless: let the crate retry.
-            PutMode::Overwrite => req.with_idempotency(true),
+            // Writing the same bytes again is harmless: let the crate retry,
+            // unless the write is fenced (a retry inside the crate would be
+            // sent without asking the fence again).
+            PutMode::Overwrite => {
+                req.with_idempotency(super::wire::WireFence::current().is_none())
+            }
             PutMode::CreateOnly => req.set_if_generation_match(0),
         };
+        on_wire(OP, url)?;
         match req.send_buffered().await {
             Ok(obj) => Ok(Kept {
                 outcome: PutOutcome::Written(Some(obj.generation.to_string())),
@@ -461,6 +478,7 @@ impl crate::cloud::ObjectStore for GcsStore {
             )
         })?;
         let inner = self.inner(OP, url).await?;
+        on_wire(OP, url)?;
         // `send_buffered` is a multipart upload, the path on which
         // fake-gcs-server honours `ifGenerationMatch` (a media upload ignores it).
         match inner

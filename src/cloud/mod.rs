@@ -28,6 +28,7 @@ pub mod resolve;
 pub mod retry;
 pub mod timing;
 pub mod types;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{Value, json};
 
+use crate::cloud::wire::WireFence;
 use crate::journal::RpoDetail;
 use crate::journal::event::{Event, Outcome};
 use crate::journal::{self, Journal, JournalError, Temp};
@@ -424,9 +425,18 @@ impl Engine {
                 rank: plan.tier.rank,
                 step: Some(step.id.to_string()),
             };
-            let result = scope
-                .run(tracing::Instrument::instrument(action.run(&cx), span))
-                .await;
+            let run = scope.run(tracing::Instrument::instrument(action.run(&cx), span));
+            // Every mutating call it makes is fenced at the wire by its
+            // plan's lease, right before each transmission attempt.
+            let result = match env.fence {
+                Some(fence) => {
+                    let (fence, name) = (fence.clone(), plan.name().to_string());
+                    WireFence::new(move || fence.check_plan_local(&name))
+                        .guard(run)
+                        .await
+                }
+                None => run.await,
+            };
             (i, result, t0.elapsed())
         }
     }

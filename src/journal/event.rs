@@ -369,6 +369,8 @@ impl From<crate::cloud::ErrorKind> for ErrorClass {
             K::Auth => Self::Auth,
             K::Precondition => Self::Precondition,
             K::Client => Self::Client,
+            // Not sent: the lease was lost (as a fenced step records it).
+            K::Fenced => Self::State,
         }
     }
 }

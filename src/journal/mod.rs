@@ -104,6 +104,14 @@ pub trait Fence: Send + Sync {
     /// renewal, or past its deadline).
     fn check_local(&self) -> Result<(), String>;
 
+    /// The same for one plan's lease only: what the fence at the wire asks
+    /// right before each transmission of a call made for `plan`
+    /// ([`crate::cloud::wire`]). By default, every lease.
+    fn check_plan_local(&self, plan: &str) -> Result<(), String> {
+        let _ = plan;
+        self.check_local()
+    }
+
     /// How long the leases are certainly ours; an append that has not
     /// finished by then is abandoned. `None`: no limit.
     fn time_left(&self) -> Option<std::time::Duration>;

@@ -720,7 +720,12 @@ impl HeldLock for HeldLease {
         // The store's word, not only our memory: someone may have forced it.
         match self.objects.get_versioned(&self.via, &self.url).await {
             Ok(Some(Versioned { body, .. })) => match serde_json::from_slice::<Lease>(&body) {
-                Ok(l) if l.hold_id == hold_id && l.token == token && !l.released => Ok(()),
+                // The read itself took time: a process paused while it
+                // waited for the answer may have outlived its lease since
+                // the first check, whatever the store said back then.
+                Ok(l) if l.hold_id == hold_id && l.token == token && !l.released => {
+                    self.check_local()
+                }
                 Ok(l) => {
                     let why = if l.released {
                         format!(

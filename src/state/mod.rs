@@ -464,6 +464,13 @@ impl Fence for LockSet {
         self.0.iter().try_for_each(|l| l.check_local())
     }
 
+    fn check_plan_local(&self, plan: &str) -> Result<(), String> {
+        self.0
+            .iter()
+            .filter(|l| l.plan() == plan)
+            .try_for_each(|l| l.check_local())
+    }
+
     fn time_left(&self) -> Option<std::time::Duration> {
         self.0.iter().filter_map(|l| l.time_left()).min()
     }

@@ -25,6 +25,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::cloud::model::Route53Batches;
+use crate::cloud::wire::WireFence;
 use crate::cloud::{CloudError, DnsChange, ErrorKind, HostedZone};
 
 /// Most UPSERTs in one Route 53 change batch (each counts twice toward 1,000).
@@ -197,6 +198,9 @@ pub struct Carried {
 struct Pending {
     group: Group,
     comment: String,
+    /// The lease its plan's step runs under (the submitter's wire fence):
+    /// asked again right before each send of a batch that carries it.
+    fence: Option<WireFence>,
     done: oneshot::Sender<Result<Carried, CloudError>>,
 }
 
@@ -280,6 +284,7 @@ impl Coalescer {
             .push(Pending {
                 group,
                 comment: comment.to_string(),
+                fence: WireFence::current(),
                 done: tx,
             });
         loop {
@@ -305,13 +310,39 @@ impl Coalescer {
             .collect()
     }
 
+    /// Answers every group whose plan's lease is no longer certainly ours
+    /// with its refusal, and keeps the others: asked right before each send
+    /// and each resend, so a batch never carries a stale plan's changes.
+    fn drop_fenced(zone: &HostedZone, waiting: Vec<Pending>) -> Vec<Pending> {
+        let mut kept = Vec::with_capacity(waiting.len());
+        for p in waiting {
+            match p.fence.as_ref().map(WireFence::check) {
+                Some(Err(f)) => {
+                    let _ = p.done.send(Err(fenced(zone, &p.group.plan, f)));
+                }
+                _ => kept.push(p),
+            }
+        }
+        kept
+    }
+
+    /// The fence of a batch: every plan it carries must still hold its lease
+    /// at the moment of each transmission.
+    fn fence_of(these: &[Pending]) -> WireFence {
+        WireFence::all(these.iter().filter_map(|p| p.fence.as_ref()))
+    }
+
     /// Sends everything queued for the zone, batch after batch, taking in
     /// what joins while the zone is busy.
     async fn send_queued(&self, dns: &dyn crate::cloud::Dns, zone: &HostedZone, q: &ZoneQueue) {
         let mut waiting = Self::take(q);
         let mut pause = self.busy.0;
         let mut tries = 0;
-        while !waiting.is_empty() {
+        loop {
+            waiting = Self::drop_fenced(zone, waiting);
+            if waiting.is_empty() {
+                break;
+            }
             let batches = match cut(
                 waiting.iter().map(|p| p.group.clone()).collect(),
                 &self.limits,
@@ -346,7 +377,10 @@ impl Coalescer {
                     self.run.1
                 ),
             };
-            match dns.apply_changes(zone, &first.changes(), &comment).await {
+            let sent = Self::fence_of(&these)
+                .guard(dns.apply_changes(zone, &first.changes(), &comment))
+                .await;
+            match sent {
                 Ok(info) => {
                     let carried = Carried {
                         change_id: info.id,
@@ -364,6 +398,13 @@ impl Coalescer {
                     tries += 1;
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(self.busy.1);
+                    these.extend(others);
+                    waiting = these;
+                }
+                // One of its plans lost its lease between the check and the
+                // send: nothing was sent; the next round drops that plan
+                // (each such round drops at least one) and sends the rest.
+                Err(e) if e.kind == ErrorKind::Fenced => {
                     these.extend(others);
                     waiting = these;
                 }
@@ -394,11 +435,19 @@ impl Coalescer {
         p: &Pending,
     ) -> Result<Carried, CloudError> {
         let mut last = None;
+        let fence = Self::fence_of(std::slice::from_ref(p));
         for chunk in batches(&p.group.changes) {
             let mut pause = self.busy.0;
             let mut tries = 0;
             loop {
-                match dns.apply_changes(zone, chunk, &p.comment).await {
+                fence
+                    .check()
+                    .map_err(|f| fenced(zone, &p.group.plan, f))?;
+                let sent = fence
+                    .clone()
+                    .guard(dns.apply_changes(zone, chunk, &p.comment))
+                    .await;
+                match sent {
                     Ok(info) => {
                         last = Some(Carried {
                             change_id: info.id,
@@ -423,6 +472,19 @@ impl Coalescer {
 /// Route 53 is still processing an earlier change to the zone.
 fn prior_not_complete(e: &CloudError) -> bool {
     e.code.as_deref() == Some("PriorRequestNotComplete")
+}
+
+/// A queued group dropped from its batch because its plan's lease is no
+/// longer certainly ours: nothing of it was sent.
+fn fenced(zone: &HostedZone, plan: &str, f: crate::cloud::wire::Fenced) -> CloudError {
+    CloudError::new(
+        "route53",
+        "ChangeResourceRecordSets",
+        format!("{} (plan {plan})", zone.name),
+        "global",
+        ErrorKind::Fenced,
+        f.detail,
+    )
 }
 
 /// A queued group whose answer never came (its sender was dropped).
@@ -582,6 +644,48 @@ mod tests {
             recs.iter().all(|r| r.values == ["api-use1.example.com."]),
             "{recs:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_plan_fenced_while_queued_is_dropped_from_the_batch_and_the_rest_go() {
+        use crate::cloud::wire::WireFence;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (f, z) = zone_world(3);
+        let clouds = f.clouds();
+        let q = coalescer();
+        let lost = Arc::new(AtomicBool::new(false));
+        let fence_of = |plan: &'static str| {
+            let lost = lost.clone();
+            WireFence::new(move || {
+                if plan == "p1" && lost.load(Ordering::SeqCst) {
+                    Err("the lock of plan p1 was taken over".to_string())
+                } else {
+                    Ok(())
+                }
+            })
+        };
+        // p0's change holds the zone; p1 and p2 queue behind it, and p1's
+        // lease is lost while it waits.
+        let first = fence_of("p0").guard(q.submit(clouds.dns.as_ref(), &z, swap("p0", 0), "a"));
+        let p1 = fence_of("p1").guard(q.submit(clouds.dns.as_ref(), &z, swap("p1", 1), "b"));
+        let p2 = fence_of("p2").guard(q.submit(clouds.dns.as_ref(), &z, swap("p2", 2), "c"));
+        let lose = async {
+            tokio::task::yield_now().await;
+            lost.store(true, Ordering::SeqCst);
+        };
+        let (a, b, c, ()) = tokio::join!(first, p1, p2, lose);
+        assert!(a.is_ok(), "{a:?}");
+        assert_eq!(b.unwrap_err().kind, ErrorKind::Fenced);
+        assert_eq!(c.unwrap().plans, ["p2"]);
+        let recs = &f.state().records[&z.id];
+        let value = |n: &str| {
+            recs.iter()
+                .find(|r| r.name == n)
+                .map(|r| r.values.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(value("api1.example.com."), ["api-usw2.example.com."]);
+        assert_eq!(value("api2.example.com."), ["api-use1.example.com."]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -277,3 +277,65 @@ fn a_delete_and_create_pair_is_never_split_across_batches() {
         .collect();
     assert_eq!(sizes(&pairs), [1_000, 1_000]);
 }
+
+/// A fence whose store read says "ours", after which the local deadline has
+/// passed: a process paused between its step's check and the call.
+struct PausedAfterCheck {
+    checked: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl crate::journal::Fence for PausedAfterCheck {
+    async fn check(&self, _plan: Option<&str>) -> Result<BTreeMap<String, u64>, String> {
+        self.checked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(BTreeMap::from([("payments".to_string(), 7)]))
+    }
+
+    fn check_local(&self) -> Result<(), String> {
+        if self.checked.load(std::sync::atomic::Ordering::SeqCst) {
+            Err("the lease of plan payments passed its local deadline".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn time_left(&self) -> Option<Duration> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn regression_a_pause_between_the_fence_check_and_the_call_still_sent_it() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let fence: Arc<dyn crate::journal::Fence> = Arc::new(PausedAfterCheck {
+        checked: Default::default(),
+    });
+    let writes = fake.state().writes.len();
+    let scale = step_of(&payments(), KindName::Scale);
+    // As the executor runs every step: inside its plan's wire fence.
+    let wire = {
+        let fence = fence.clone();
+        crate::cloud::wire::WireFence::new(move || fence.check_plan_local("payments"))
+    };
+    let err = wire
+        .guard(with_cx(&fake, Some(fence), async |cx| {
+            scale.kind.action().run(cx).await
+        }))
+        .await
+        .expect_err("refused at the wire");
+    // The step's own check passed; the call was refused right before it
+    // would have been sent.
+    assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("autoscaling:UpdateAutoScalingGroup of payments-api-use1"),
+        "{err}"
+    );
+    assert_eq!(
+        fake.state().writes.len(),
+        writes,
+        "{:?}",
+        fake.state().writes
+    );
+}

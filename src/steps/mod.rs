@@ -578,9 +578,11 @@ pub fn evidence_gaps(step: &str, outputs: &Value) -> Vec<String> {
 /// Why a step failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StepFailure {
-    /// A cloud call failed (after retries, when transient).
+    /// A cloud call failed (after retries, when transient). A call refused
+    /// at the wire by its lease ([`crate::cloud::wire`]) becomes
+    /// [`Self::Fenced`] instead (see the `From` below).
     #[error(transparent)]
-    Cloud(#[from] CloudError),
+    Cloud(CloudError),
     /// Waiting ran out of time.
     #[error(
         "timed out after {} waiting for {what}", crate::plan::duration::format_duration(*waited)
@@ -616,6 +618,23 @@ pub enum StepFailure {
         /// Why the lease is not ours (taken over, expired, unreadable).
         detail: String,
     },
+}
+
+impl From<CloudError> for StepFailure {
+    /// A cloud error as a step's failure: a call the wire fence refused is
+    /// the run's lease lost ([`Self::Fenced`]), as a refused journal append
+    /// is; anything else is [`Self::Cloud`].
+    fn from(e: CloudError) -> Self {
+        if e.kind == crate::cloud::ErrorKind::Fenced {
+            Self::Fenced {
+                what: format!("{}:{} of {}", e.service, e.operation, e.resource),
+                region: e.region.clone(),
+                detail: e.message,
+            }
+        } else {
+            Self::Cloud(e)
+        }
+    }
 }
 
 impl StepFailure {

@@ -31,6 +31,12 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::Credentials;
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
@@ -132,7 +138,8 @@ impl Sdk {
     /// A Route 53 client (global).
     pub fn route53(&self) -> aws_sdk_route53::Client {
         let mut b =
-            aws_sdk_route53::config::Builder::from(&self.base).region(Region::new(ROUTE53_REGION));
+            aws_sdk_route53::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor).region(Region::new(ROUTE53_REGION));
         if let Some(url) = &self.settings.route53_endpoint {
             b = b.endpoint_url(url);
         }
@@ -142,7 +149,8 @@ impl Sdk {
     /// An RDS client for `region`.
     pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
         let mut b =
-            aws_sdk_rds::config::Builder::from(&self.base).region(Region::new(region.to_string()));
+            aws_sdk_rds::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor).region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.rds_endpoint {
             b = b.endpoint_url(url);
         }
@@ -152,6 +160,7 @@ impl Sdk {
     /// An Auto Scaling client for `region`.
     pub fn autoscaling(&self, region: &str) -> aws_sdk_autoscaling::Client {
         let mut b = aws_sdk_autoscaling::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor)
             .region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.autoscaling_endpoint {
             b = b.endpoint_url(url);
@@ -162,6 +171,7 @@ impl Sdk {
     /// A CloudWatch client for `region`.
     pub fn cloudwatch(&self, region: &str) -> aws_sdk_cloudwatch::Client {
         let mut b = aws_sdk_cloudwatch::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor)
             .region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.cloudwatch_endpoint {
             b = b.endpoint_url(url);
@@ -173,7 +183,8 @@ impl Sdk {
     /// set: emulators on an IP or `localhost` cannot serve virtual hosts).
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
         let mut b =
-            aws_sdk_s3::config::Builder::from(&self.base).region(Region::new(region.to_string()));
+            aws_sdk_s3::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor).region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.s3_endpoint {
             b = b.endpoint_url(url).force_path_style(true);
         }
@@ -183,7 +194,8 @@ impl Sdk {
     /// An SNS client for `region`.
     pub fn sns(&self, region: &str) -> aws_sdk_sns::Client {
         let mut b =
-            aws_sdk_sns::config::Builder::from(&self.base).region(Region::new(region.to_string()));
+            aws_sdk_sns::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor).region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.sns_endpoint {
             b = b.endpoint_url(url);
         }
@@ -193,6 +205,7 @@ impl Sdk {
     /// An EventBridge client for `region`.
     pub fn eventbridge(&self, region: &str) -> aws_sdk_eventbridge::Client {
         let mut b = aws_sdk_eventbridge::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor)
             .region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.events_endpoint {
             b = b.endpoint_url(url);
@@ -204,11 +217,35 @@ impl Sdk {
     /// one in us-east-1, nor the default region's).
     pub fn sts(&self, region: &str) -> aws_sdk_sts::Client {
         let mut b =
-            aws_sdk_sts::config::Builder::from(&self.base).region(Region::new(region.to_string()));
+            aws_sdk_sts::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor).region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.sts_endpoint {
             b = b.endpoint_url(url);
         }
         aws_sdk_sts::Client::from_conf(b.build())
+    }
+}
+
+/// The fence at the wire ([`super::wire`]): right before each transmission
+/// attempt of a mutating operation, the lease it is made under must still
+/// be certainly ours, or nothing is sent. Installed on every client.
+#[derive(Debug)]
+struct WireInterceptor;
+
+impl Intercept for WireInterceptor {
+    fn name(&self) -> &'static str {
+        "drctl-wire-fence"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // Fail closed: a call whose operation is not named is a write.
+        let operation = cfg.load::<Metadata>().map(Metadata::name).unwrap_or("");
+        super::wire::check_before_transmit(operation).map_err(BoxError::from)
     }
 }
 
@@ -280,6 +317,9 @@ pub(crate) fn sdk_error<E>(call: Call<'_>, err: SdkError<E>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if let Some(fenced) = super::wire::fenced_in(&err) {
+        return call.error(ErrorKind::Fenced, fenced.detail.clone());
+    }
     let (kind, status) = match &err {
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();

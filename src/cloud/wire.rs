@@ -1,0 +1,214 @@
+//! Fencing at the wire: a mutating call is sent only while the lease of the
+//! plan it is made for is still certainly ours.
+//!
+//! Why here and not (only) in the steps: a step that checks its lease and
+//! then calls the cloud leaves a window between the check and the bytes on
+//! the wire. A process paused in that window (SIGSTOP, a VM migration, a
+//! long GC of the host) wakes up after another machine took its lease over
+//! and still sends its stale call. The check therefore belongs immediately
+//! before each *transmission attempt* of every mutating call, retries
+//! included: the AWS adapters install [`check_before_transmit`] as an SDK
+//! interceptor (`read_before_transmit`) on every client, and the GCS adapter
+//! calls it right before each upload or delete.
+//!
+//! What a call is made for is a [`WireFence`] in scope: the engine's executor
+//! runs each step inside its plan's fence ([`WireFence::guard`]), and the
+//! Route 53 queue sends a batch of several plans inside the fence of all of
+//! them ([`WireFence::all`]), after dropping any plan already fenced. The
+//! check itself is local and synchronous (a monotonic deadline, and whether
+//! a renewal found the lease taken): it costs nothing and cannot hang.
+//!
+//! Outside any fence (a command that holds no lease, a drill's cleanup of
+//! its own temporary resources, notifications) calls go out unchecked.
+//! Reads are never fenced; any operation not known to be a read is treated
+//! as a write (fail closed).
+
+use std::sync::Arc;
+
+/// Why a call was not sent: the lease it was made under is not certainly
+/// ours any more.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not sent: {detail}")]
+pub struct Fenced {
+    /// Why the lease is not ours (lost at a renewal, taken over, past the
+    /// local deadline).
+    pub detail: String,
+}
+
+/// One check of the leases a call is made under: `Err(why)` when any of
+/// them is not certainly ours.
+type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// The leases a task's mutating calls are made under.
+#[derive(Clone)]
+pub struct WireFence {
+    checks: Vec<Check>,
+}
+
+impl std::fmt::Debug for WireFence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireFence")
+            .field("checks", &self.checks.len())
+            .finish()
+    }
+}
+
+tokio::task_local! {
+    static FENCE: WireFence;
+}
+
+impl WireFence {
+    /// A fence that asks `check` before each transmission.
+    pub fn new(check: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
+        Self {
+            checks: vec![Arc::new(check)],
+        }
+    }
+
+    /// A fence that holds when every one of `fences` holds (a batch carrying
+    /// several plans' changes).
+    pub fn all<'a>(fences: impl IntoIterator<Item = &'a WireFence>) -> Self {
+        Self {
+            checks: fences
+                .into_iter()
+                .flat_map(|f| f.checks.iter().cloned())
+                .collect(),
+        }
+    }
+
+    /// The fence of the task this runs in, if any.
+    pub fn current() -> Option<Self> {
+        FENCE.try_with(Clone::clone).ok()
+    }
+
+    /// Checks it now.
+    pub fn check(&self) -> Result<(), Fenced> {
+        self.checks
+            .iter()
+            .try_for_each(|c| c())
+            .map_err(|detail| Fenced { detail })
+    }
+
+    /// Runs `f` with its mutating calls fenced by this fence.
+    pub async fn guard<F: std::future::Future>(self, f: F) -> F::Output {
+        FENCE.scope(self, f).await
+    }
+}
+
+/// Whether `operation` (the API's name, `DescribeDBInstances`) only reads.
+/// Every name not known to read is a write: an unknown operation is fenced.
+pub fn is_read(operation: &str) -> bool {
+    const READS: [&str; 6] = ["Describe", "List", "Get", "Head", "Test", "Lookup"];
+    READS.iter().any(|p| {
+        operation
+            .strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_uppercase()))
+    })
+}
+
+/// The check made right before a transmission of `operation`: `Ok` for a
+/// read or outside any fence; otherwise the fence in scope decides.
+pub fn check_before_transmit(operation: &str) -> Result<(), Fenced> {
+    if is_read(operation) {
+        return Ok(());
+    }
+    match WireFence::current() {
+        Some(fence) => fence.check(),
+        None => Ok(()),
+    }
+}
+
+/// Finds a [`Fenced`] refusal among the sources of `err` (the SDK wraps an
+/// interceptor's error in its dispatch failure).
+pub fn fenced_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Fenced> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(f) = e.downcast_ref::<Fenced>() {
+            return Some(f);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn reads_are_known_by_name_and_everything_else_is_a_write() {
+        for read in [
+            "DescribeDBInstances",
+            "ListResourceRecordSets",
+            "GetObject",
+            "HeadObject",
+            "GetMetricData",
+            "TestDNSAnswer",
+        ] {
+            assert!(is_read(read), "{read}");
+        }
+        for write in [
+            "PromoteReadReplica",
+            "UpdateAutoScalingGroup",
+            "ChangeResourceRecordSets",
+            "PutObject",
+            "AddTagsToResource",
+            "CreateOrUpdateTags",
+            "DeleteTags",
+            "Listen", // not List + a word
+            "Getaway",
+            "",
+        ] {
+            assert!(!is_read(write), "{write}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_is_refused_once_the_fence_fails_and_reads_still_go() {
+        let lost = Arc::new(AtomicBool::new(false));
+        let l = lost.clone();
+        let fence = WireFence::new(move || {
+            if l.load(Ordering::SeqCst) {
+                Err("taken over".into())
+            } else {
+                Ok(())
+            }
+        });
+        fence
+            .guard(async {
+                assert!(check_before_transmit("PromoteReadReplica").is_ok());
+                lost.store(true, Ordering::SeqCst);
+                let e = check_before_transmit("PromoteReadReplica").unwrap_err();
+                assert_eq!(e.detail, "taken over");
+                assert!(check_before_transmit("DescribeDBInstances").is_ok());
+            })
+            .await;
+        // Outside the fence nothing is checked.
+        assert!(check_before_transmit("PromoteReadReplica").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_several_plans_holds_only_while_each_holds() {
+        let ok = WireFence::new(|| Ok(()));
+        let gone = WireFence::new(|| Err("plan b lost".into()));
+        assert!(WireFence::all([&ok, &ok]).check().is_ok());
+        assert_eq!(
+            WireFence::all([&ok, &gone]).check().unwrap_err().detail,
+            "plan b lost"
+        );
+        assert!(WireFence::all([]).check().is_ok());
+    }
+
+    #[test]
+    fn a_refusal_is_found_under_the_sdks_wrapping() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("dispatch failure")]
+        struct Wrap(#[source] Fenced);
+        let e = Wrap(Fenced {
+            detail: "x".into(),
+        });
+        assert_eq!(fenced_in(&e).map(|f| f.detail.as_str()), Some("x"));
+        assert!(fenced_in(&std::io::Error::other("no")).is_none());
+    }
+}
