@@ -71,6 +71,8 @@ fn err(
 /// right before each transmission attempt: the storage crate has no hook
 /// between its attempts, so a fenced write is sent by drctl's own retry
 /// loop only (the crate's retries are turned off for it).
+// Its callers return `CloudError` too.
+#[allow(clippy::result_large_err)]
 fn on_wire(operation: &'static str, url: &ObjectUrl) -> Result<(), CloudError> {
     super::wire::check_before_transmit(operation)
         .map_err(|f| err(operation, url, ErrorKind::Fenced, f.detail))
@@ -338,9 +340,7 @@ impl GcsStore {
             // Writing the same bytes again is harmless: let the crate retry,
             // unless the write is fenced (a retry inside the crate would be
             // sent without asking the fence again).
-            PutMode::Overwrite => {
-                req.with_idempotency(super::wire::WireFence::current().is_none())
-            }
+            PutMode::Overwrite => req.with_idempotency(super::wire::WireFence::current().is_none()),
             PutMode::CreateOnly => req.set_if_generation_match(0),
         };
         on_wire(OP, url)?;

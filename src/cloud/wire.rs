@@ -205,9 +205,7 @@ mod tests {
         #[derive(Debug, thiserror::Error)]
         #[error("dispatch failure")]
         struct Wrap(#[source] Fenced);
-        let e = Wrap(Fenced {
-            detail: "x".into(),
-        });
+        let e = Wrap(Fenced { detail: "x".into() });
         assert_eq!(fenced_in(&e).map(|f| f.detail.as_str()), Some("x"));
         assert!(fenced_in(&std::io::Error::other("no")).is_none());
     }

@@ -695,7 +695,7 @@ impl HeldLock for HeldLease {
         }
         if Instant::now() >= s.deadline {
             return Err(format!(
-                "the lease of plan {} could not be renewed for {} s (the state bucket does not answer); it may expire before the next step ends, so nothing more is started",
+                "the lease of plan {} was last confirmed more than {} s ago (a renewal got no answer from the state bucket, or this process was paused); it may be someone else's now, so nothing more is started or sent",
                 s.lease.plan,
                 self.times.length.saturating_sub(self.times.skew).as_secs()
             ));

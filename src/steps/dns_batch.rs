@@ -440,9 +440,7 @@ impl Coalescer {
             let mut pause = self.busy.0;
             let mut tries = 0;
             loop {
-                fence
-                    .check()
-                    .map_err(|f| fenced(zone, &p.group.plan, f))?;
+                fence.check().map_err(|f| fenced(zone, &p.group.plan, f))?;
                 let sent = fence
                     .clone()
                     .guard(dns.apply_changes(zone, chunk, &p.comment))

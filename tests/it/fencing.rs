@@ -1,16 +1,18 @@
-//! Stale actors cannot write (issue 17, section 3), against the emulators.
+//! Stale actors cannot write (issue 17, section 3; issue 28, fence at the
+//! wire), against the emulators.
 //!
 //! Machine A is a drctl process on shared state (S3) whose every request
-//! goes through its own counting proxies. It is stopped (SIGSTOP) inside
-//! `switch-dns`, after promotion, between its read of the records and its
-//! change batch: the read reached Route 53 (LocalStack) and its answer is
-//! held at A's proxy, so A wakes up with a stale view. While it sleeps its
-//! lease expires and machine B, through other proxies, resumes the run and
-//! finishes it. Then A gets SIGCONT. Its fence check refuses the change
-//! batch: A exits non-zero saying the lease was lost, and its proxies see
-//! no cloud write after B took over. (Promotion itself cannot be the pause
-//! point: on its first attempt it acts on preflight's read of moments ago,
-//! so no request lies between its fence check and its call.)
+//! goes through its own counting proxies. It is stopped (SIGSTOP) while it
+//! waits for the answer of its last request before a cloud write: the
+//! records read of `switch-dns`; or the fence's own read of the plan's
+//! lease right before a promotion (and its tag), a scaling or a record
+//! change, whose answer says "ours"; or the answer of a first Route 53
+//! change while another plan's change waits in the run's queue behind it.
+//! While it sleeps its lease expires and machine B, through other proxies,
+//! resumes the run and finishes it. Then A gets SIGCONT. Whatever A checked
+//! before it slept, each write is asked again right before it is sent
+//! (`drctl::cloud::wire`): A exits 1 saying the lease was lost, and its
+//! proxies see no cloud write after B took over.
 //!
 //! Leases are short here, as in `state.rs`: `DRCTL_LEASE=3s`,
 //! `DRCTL_LEASE_SKEW=1s`.
@@ -65,30 +67,7 @@ async fn a_machine_paused_past_its_lease_makes_no_cloud_write_after_the_takeover
     let route53 = a_proxies.proxy_for("AWS_ENDPOINT_URL_ROUTE_53");
     let read = Match::PathContains("/rrset?".into());
     route53.inject(read.clone(), Fault::DelayAnswer(Duration::from_secs(2)), 1);
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
-    cmd.args(["--color", "never", "--plans"])
-        .arg(fx.plans.path())
-        .arg("--endpoints")
-        .arg(a_proxies.endpoints())
-        .arg("--state")
-        .arg(fx.shared.as_deref().expect("shared state"))
-        .args([
-            "failover",
-            "--plan",
-            "payments",
-            "--to",
-            STANDBY,
-            "--approve",
-            "fence test",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in machine("machine-a") {
-        cmd.env(k, v);
-    }
-    let a = cmd.spawn().expect("spawn machine A");
+    let a = spawn_a(&fx, &a_proxies, &["payments"], STANDBY, &[]);
     let pid = a.id().expect("A's pid");
     let t0 = Instant::now();
     while route53.requests(read.clone()) == 0 {
@@ -110,58 +89,13 @@ async fn a_machine_paused_past_its_lease_makes_no_cloud_write_after_the_takeover
         "A was not stopped inside switch-dns, after promotion:\n{before}"
     );
 
-    // A sleeps through its lease; B takes the run over and finishes it.
-    tokio::time::sleep(LEASE + SKEW + Duration::from_millis(500)).await;
-    // Where each of A's proxies' logs stood at the takeover.
-    let takeover: Vec<usize> = a_proxies.proxies.iter().map(|p| p.log().len()).collect();
-    let b_proxies = Proxied::start(false).await;
-    let b = fx
-        .drctl_with(
-            &["runs", "resume", &run],
-            &machine("machine-b"),
-            &b_proxies.endpoints(),
-        )
-        .await;
-    assert_eq!(b.code, Some(0), "{}", b.all());
-    let b_writes = cloud_writes(&b_proxies.log());
-    assert!(
-        b_writes.iter().any(|l| l.contains("/rrset")),
-        "B switched the records: {b_writes:#?}"
-    );
-
+    // A sleeps through its lease; B takes the run over and finishes it;
     // A wakes up with its stale read of the records.
-    signal(pid, "CONT");
-    let out = tokio::time::timeout(Duration::from_secs(60), a.wait_with_output())
-        .await
-        .expect("A ends by itself")
-        .expect("A's output");
-    let err = String::from_utf8_lossy(&out.stderr);
-    eprintln!("machine A said:\n{err}");
-    assert_ne!(out.status.code(), Some(0), "{err}");
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("lease lost"), "{err}");
-    assert!(err.contains("made no change"), "{err}");
-    let after: Vec<String> = a_proxies
-        .proxies
-        .iter()
-        .zip(&takeover)
-        .flat_map(|(p, at)| p.log().into_iter().skip(*at))
-        .collect();
-    let writes = cloud_writes(&after);
-    assert!(
-        writes.is_empty(),
-        "A wrote after B took over: {writes:#?}\nall of A's requests since:\n{}",
-        after.join("\n")
-    );
+    takeover_while_stopped(&fx, a, pid, &a_proxies, &["/rrset"]).await;
 
-    // The world is B's: failed over, and every record after B's `resumed`
-    // carries B's token.
+    // The world is B's: failed over.
     let snap = fx.snapshot().await;
     fx.assert_payments_failed_over(&snap).await.unwrap();
-    let text = fx.journal_text(&run).await;
-    crate::state::only_the_resumer_wrote_after_its_resume(&text);
-    let audit = fx.audit(&run).await;
-    assert_eq!(audit.code, Some(0), "{}", audit.all());
 }
 
 fn cname(name: &str, value: &str) -> DnsRecord {
@@ -268,4 +202,328 @@ async fn localstack_refuses_a_delete_of_values_never_held_but_accepts_a_stale_sw
         "LocalStack now refuses a stale swap ({stale:?}): make this test assert the refusal, and update localstack/README.md"
     );
     assert_eq!(read().await.as_ref(), Some(&second));
+}
+
+/// Machine A: `drctl failover --to target [--plan P] --approve FLAGS` on
+/// the fixture's shared state, through `proxies`, with short leases.
+fn spawn_a(
+    fx: &Fixture,
+    proxies: &Proxied,
+    plans: &[&str],
+    target: &str,
+    flags: &[&str],
+) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
+    cmd.args(["--color", "never", "--plans"])
+        .arg(fx.plans.path())
+        .arg("--endpoints")
+        .arg(proxies.endpoints())
+        .arg("--state")
+        .arg(fx.shared.as_deref().expect("shared state"))
+        .args(["failover", "--to", target]);
+    for p in plans {
+        cmd.args(["--plan", p]);
+    }
+    cmd.args(["--approve", "fence test"])
+        .args(flags)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in machine("machine-a") {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn machine A")
+}
+
+/// Waits (polling, at most 90 s) until `proxy` has seen `n` requests of `m`.
+async fn seen(proxy: &crate::proxy::FaultProxy, m: &Match, n: usize, what: &str) {
+    let t0 = Instant::now();
+    while proxy.requests(m.clone()) < n {
+        assert!(t0.elapsed() < Duration::from_secs(90), "A never {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// A is stopped (`pid`) and has not sent any of `writes`: it sleeps through
+/// its lease, machine B resumes the run through other proxies and finishes
+/// it (sending each of `writes`), then A is continued. Asserts that A ends
+/// saying its lease was lost and that none of its requests after the
+/// takeover was a cloud write; the journal is B's after its resume and
+/// verifies.
+async fn takeover_while_stopped(
+    fx: &Fixture,
+    a: tokio::process::Child,
+    pid: u32,
+    a_proxies: &Proxied,
+    writes: &[&str],
+) {
+    let sent = cloud_writes(&a_proxies.log());
+    for w in writes {
+        assert!(
+            !sent.iter().any(|l| l.contains(w)),
+            "A had already sent {w} when stopped:\n{}",
+            sent.join("\n")
+        );
+    }
+    tokio::time::sleep(LEASE + SKEW + Duration::from_millis(500)).await;
+    let takeover: Vec<usize> = a_proxies.proxies.iter().map(|p| p.log().len()).collect();
+    let run = fx.runs().into_iter().next().expect("A's run");
+    let b_proxies = Proxied::start(false).await;
+    let b = fx
+        .drctl_with(
+            &["runs", "resume", &run],
+            &machine("machine-b"),
+            &b_proxies.endpoints(),
+        )
+        .await;
+    assert_eq!(b.code, Some(0), "{}", b.all());
+    let b_writes = cloud_writes(&b_proxies.log());
+    for w in writes {
+        assert!(
+            b_writes.iter().any(|l| l.contains(w)),
+            "B sent {w}: {b_writes:#?}"
+        );
+    }
+
+    signal(pid, "CONT");
+    let out = tokio::time::timeout(Duration::from_secs(90), a.wait_with_output())
+        .await
+        .expect("A ends by itself")
+        .expect("A's output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("machine A said:\n{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("lease lost"), "{err}");
+    assert!(err.contains("made no change"), "{err}");
+    let after: Vec<String> = a_proxies
+        .proxies
+        .iter()
+        .zip(&takeover)
+        .flat_map(|(p, at)| p.log().into_iter().skip(*at))
+        .collect();
+    let late = cloud_writes(&after);
+    assert!(
+        late.is_empty(),
+        "A wrote after B took over: {late:#?}\nall of A's requests since:\n{}",
+        after.join("\n")
+    );
+    let text = fx.journal_text(&run).await;
+    crate::state::only_the_resumer_wrote_after_its_resume(&text);
+    let audit = fx.audit(&run).await;
+    assert_eq!(audit.code, Some(0), "{}", audit.all());
+}
+
+/// A fails over payments one step at a time and is stopped inside `step`
+/// while the fence's own read of the plan's lease, right before the step's
+/// first write, waits for its answer: whatever that read then says, the
+/// write is asked again right before it is sent (and refused).
+async fn paused_at_the_fence_of(fx: &Fixture, step: &str, writes: &[&str]) {
+    let a_proxies = Proxied::start(false).await;
+    let s3 = a_proxies.proxy_for("AWS_ENDPOINT_URL_S3");
+    // The journal append that starts the step is answered late, so that
+    // the test can hold the next read of the lease.
+    let started = Match::BodyContains(format!("\"step_started\",\"step\":\"{step}\""));
+    s3.inject(
+        started.clone(),
+        Fault::DelayAnswer(Duration::from_secs(1)),
+        1,
+    );
+    let a = spawn_a(
+        fx,
+        &a_proxies,
+        &["payments"],
+        STANDBY,
+        &["--parallelism", "1"],
+    );
+    let pid = a.id().expect("A's pid");
+    seen(s3, &started, 1, &format!("started {step}")).await;
+    let lease = Match::MethodPath("GET", "locks/payments.json".into());
+    let before = s3.requests(lease.clone());
+    s3.inject(lease.clone(), Fault::DelayAnswer(Duration::from_secs(2)), 1);
+    seen(s3, &lease, before + 1, "read its lease").await;
+    signal(pid, "STOP");
+    takeover_while_stopped(fx, a, pid, &a_proxies, writes).await;
+    fx.assert_payments_failed_over(&fx.snapshot().await)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_between_its_lease_check_and_a_promotion_a_machine_promotes_and_tags_nothing() {
+    crate::needs_emulators!();
+    let fx = Fixture::with_state("fencepr", Some("s3")).await;
+    let step = fx.step("promote");
+    paused_at_the_fence_of(&fx, &step, &["PromoteReadReplica", "AddTagsToResource"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_between_its_lease_check_and_a_scaling_a_machine_scales_nothing() {
+    crate::needs_emulators!();
+    let fx = Fixture::with_state("fencesc", Some("s3")).await;
+    let step = fx.step("scale:payments-api");
+    paused_at_the_fence_of(&fx, &step, &["UpdateAutoScalingGroup"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_between_its_lease_check_and_a_record_change_a_machine_changes_no_record() {
+    crate::needs_emulators!();
+    let fx = Fixture::with_state("fencerc", Some("s3")).await;
+    let step = fx.step("switch-dns");
+    paused_at_the_fence_of(&fx, &step, &["/rrset"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_with_a_queued_route53_batch_a_machine_sends_none_of_it() {
+    crate::needs_emulators!();
+    let fx = Fixture::with_state("fenceqb", Some("s3")).await;
+    // payments and ledger switch records in the same zone, in one run. The
+    // first change's answer is held: it is in flight (sent before any
+    // takeover), and the other plan's change queues behind it in the run's
+    // Route 53 queue. A is stopped then. When A wakes and gets the first
+    // answer, the queue asks the other plan's lease again before sending
+    // its batch: nothing more goes.
+    let a_proxies = Proxied::start(false).await;
+    let route53 = a_proxies.proxy_for("AWS_ENDPOINT_URL_ROUTE_53");
+    let change = Match::MethodPath("POST", "/rrset".into());
+    route53.inject(
+        change.clone(),
+        Fault::DelayAnswer(Duration::from_secs(4)),
+        1,
+    );
+    // No --plan: every plan that has the target region (payments, ledger).
+    // (ledger's replica is seeded 20 minutes behind, above its RPO.)
+    let mut a = spawn_a(
+        &fx,
+        &a_proxies,
+        &[],
+        STANDBY,
+        &["--accept-data-loss", "30m"],
+    );
+    let pid = a.id().expect("A's pid");
+    let t0 = Instant::now();
+    while route53.requests(change.clone()) == 0 {
+        if a.try_wait().expect("A's state").is_some() {
+            let out = a.wait_with_output().await.expect("A's output");
+            panic!(
+                "A ended before its first change:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "A never sent its first change"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Both plans' switches have started: the second one reads its records
+    // and its lease (milliseconds on loopback) and joins the queue.
+    let run = fx.runs().into_iter().next().expect("A's run");
+    let t0 = Instant::now();
+    loop {
+        let text = fx.journal_text(&run).await;
+        let both = ["payments", "ledger"].iter().all(|p| {
+            text.contains(&format!(
+                "\"step_started\",\"step\":\"{p}/switch-dns:{}\"",
+                fx.zone
+            ))
+        });
+        if both {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "one switch never started:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    signal(pid, "STOP");
+    assert_eq!(
+        route53.requests(change.clone()),
+        1,
+        "the second change waited in the queue"
+    );
+    takeover_while_stopped(&fx, a, pid, &a_proxies, &[]).await;
+    let snap = fx.snapshot().await;
+    let db = |id: &str| snap.databases[&fx.id(id)].clone();
+    assert!(db("payments-db-use1").starts_with("primary"), "{snap:?}");
+    assert!(db("ledger-db-use1").starts_with("primary"), "{snap:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdk_interceptor_refuses_writes_whose_lease_is_gone_and_lets_reads_through() {
+    use drctl::cloud::wire::WireFence;
+    use drctl::cloud::{Capacity, ObjectUrl, PutMode};
+    crate::needs_emulators!();
+    let fx = Fixture::with_state("wire", Some("s3")).await;
+    let clouds = world::clouds().await;
+    let group = fx.id("payments-api-use1");
+    let gone = || WireFence::new(|| Err("the lock of plan payments was taken over".to_string()));
+    // A read goes through the SDK (and its interceptor) untouched.
+    let before = gone()
+        .guard(clouds.compute.describe_group(STANDBY, &group))
+        .await
+        .expect("a read is not fenced")
+        .expect("the group exists");
+    // A write is refused before it is sent: the emulator never sees it.
+    let e = gone()
+        .guard(clouds.compute.set_capacity(
+            STANDBY,
+            &group,
+            Capacity {
+                min: 7,
+                desired: 7,
+                max: 9,
+            },
+        ))
+        .await
+        .expect_err("fenced at the wire");
+    assert_eq!(e.kind, ErrorKind::Fenced, "{e}");
+    assert!(e.to_string().contains("taken over"), "{e}");
+    let after = clouds
+        .compute
+        .describe_group(STANDBY, &group)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.capacity, before.capacity);
+    let e = gone()
+        .guard(
+            clouds
+                .database
+                .promote_replica(STANDBY, &fx.id("payments-db-use1")),
+        )
+        .await
+        .expect_err("fenced at the wire");
+    assert_eq!(e.kind, ErrorKind::Fenced, "{e}");
+    let url = ObjectUrl::parse(&format!(
+        "{}/wire-{}.json",
+        fx.shared.as_deref().expect("state"),
+        fx.suffix
+    ))
+    .unwrap();
+    let e = gone()
+        .guard(
+            clouds
+                .objects
+                .put(STANDBY, &url, "{}".into(), PutMode::Overwrite),
+        )
+        .await
+        .expect_err("fenced at the wire");
+    assert_eq!(e.kind, ErrorKind::Fenced, "{e}");
+    assert!(clouds.objects.get(STANDBY, &url).await.unwrap().is_none());
+    // Outside a fence (or under one that holds) the same write goes.
+    WireFence::new(|| Ok(()))
+        .guard(
+            clouds
+                .objects
+                .put(STANDBY, &url, "{}".into(), PutMode::Overwrite),
+        )
+        .await
+        .expect("sent");
+    assert!(clouds.objects.get(STANDBY, &url).await.unwrap().is_some());
+    let snap = fx.snapshot().await;
+    assert!(snap.databases[&fx.id("payments-db-use1")].starts_with("replica"));
 }

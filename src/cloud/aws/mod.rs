@@ -137,9 +137,9 @@ impl Sdk {
 
     /// A Route 53 client (global).
     pub fn route53(&self) -> aws_sdk_route53::Client {
-        let mut b =
-            aws_sdk_route53::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor).region(Region::new(ROUTE53_REGION));
+        let mut b = aws_sdk_route53::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor)
+            .region(Region::new(ROUTE53_REGION));
         if let Some(url) = &self.settings.route53_endpoint {
             b = b.endpoint_url(url);
         }
@@ -148,9 +148,9 @@ impl Sdk {
 
     /// An RDS client for `region`.
     pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
-        let mut b =
-            aws_sdk_rds::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor).region(Region::new(region.to_string()));
+        let mut b = aws_sdk_rds::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor)
+            .region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.rds_endpoint {
             b = b.endpoint_url(url);
         }
@@ -182,9 +182,9 @@ impl Sdk {
     /// An S3 client for `region` (path-style addressing when an endpoint is
     /// set: emulators on an IP or `localhost` cannot serve virtual hosts).
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
-        let mut b =
-            aws_sdk_s3::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor).region(Region::new(region.to_string()));
+        let mut b = aws_sdk_s3::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor)
+            .region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.s3_endpoint {
             b = b.endpoint_url(url).force_path_style(true);
         }
@@ -193,9 +193,9 @@ impl Sdk {
 
     /// An SNS client for `region`.
     pub fn sns(&self, region: &str) -> aws_sdk_sns::Client {
-        let mut b =
-            aws_sdk_sns::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor).region(Region::new(region.to_string()));
+        let mut b = aws_sdk_sns::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor)
+            .region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.sns_endpoint {
             b = b.endpoint_url(url);
         }
@@ -216,9 +216,9 @@ impl Sdk {
     /// An STS client for `region` (its regional endpoint, not the global
     /// one in us-east-1, nor the default region's).
     pub fn sts(&self, region: &str) -> aws_sdk_sts::Client {
-        let mut b =
-            aws_sdk_sts::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor).region(Region::new(region.to_string()));
+        let mut b = aws_sdk_sts::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor)
+            .region(Region::new(region.to_string()));
         if let Some(url) = &self.settings.sts_endpoint {
             b = b.endpoint_url(url);
         }
