@@ -314,11 +314,17 @@ async fn takeover_while_stopped(
     assert_eq!(audit.code, Some(0), "{}", audit.all());
 }
 
-/// A fails over payments one step at a time and is stopped inside `step`
-/// while the fence's own read of the plan's lease, right before the step's
-/// first write, waits for its answer: whatever that read then says, the
-/// write is asked again right before it is sent (and refused).
-async fn paused_at_the_fence_of(fx: &Fixture, step: &str, writes: &[&str]) {
+/// A fails over `plan` to `target` one step at a time and is stopped
+/// inside `step` while the fence's own read of the plan's lease, right
+/// before the step's first write, waits for its answer: whatever that read
+/// then says, the write is asked again right before it is sent (and
+/// refused).
+async fn paused_at_the_fence_of(
+    fx: &Fixture,
+    (plan, target): (&str, &str),
+    step: &str,
+    writes: &[&str],
+) {
     let a_proxies = Proxied::start(false).await;
     let s3 = a_proxies.proxy_for("AWS_ENDPOINT_URL_S3");
     // The journal append that starts the step is answered late, so that
@@ -329,21 +335,20 @@ async fn paused_at_the_fence_of(fx: &Fixture, step: &str, writes: &[&str]) {
         Fault::DelayAnswer(Duration::from_secs(1)),
         1,
     );
-    let a = spawn_a(
-        fx,
-        &a_proxies,
-        &["payments"],
-        STANDBY,
-        &["--parallelism", "1"],
-    );
+    let a = spawn_a(fx, &a_proxies, &[plan], target, &["--parallelism", "1"]);
     let pid = a.id().expect("A's pid");
     seen(s3, &started, 1, &format!("started {step}")).await;
-    let lease = Match::MethodPath("GET", "locks/payments.json".into());
+    let lease = Match::MethodPath("GET", format!("locks/{plan}.json"));
     let before = s3.requests(lease.clone());
     s3.inject(lease.clone(), Fault::DelayAnswer(Duration::from_secs(2)), 1);
     seen(s3, &lease, before + 1, "read its lease").await;
     signal(pid, "STOP");
     takeover_while_stopped(fx, a, pid, &a_proxies, writes).await;
+}
+
+/// [`paused_at_the_fence_of`] a step of payments failing over to us-east-1.
+async fn payments_paused_at_the_fence_of(fx: &Fixture, step: &str, writes: &[&str]) {
+    paused_at_the_fence_of(fx, ("payments", STANDBY), step, writes).await;
     fx.assert_payments_failed_over(&fx.snapshot().await)
         .await
         .unwrap();
@@ -354,7 +359,7 @@ async fn paused_between_its_lease_check_and_a_promotion_a_machine_promotes_and_t
     crate::needs_emulators!();
     let fx = Fixture::with_state("fencepr", Some("s3")).await;
     let step = fx.step("promote");
-    paused_at_the_fence_of(&fx, &step, &["PromoteReadReplica", "AddTagsToResource"]).await;
+    payments_paused_at_the_fence_of(&fx, &step, &["PromoteReadReplica", "AddTagsToResource"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -362,7 +367,7 @@ async fn paused_between_its_lease_check_and_a_scaling_a_machine_scales_nothing()
     crate::needs_emulators!();
     let fx = Fixture::with_state("fencesc", Some("s3")).await;
     let step = fx.step("scale:payments-api");
-    paused_at_the_fence_of(&fx, &step, &["UpdateAutoScalingGroup"]).await;
+    payments_paused_at_the_fence_of(&fx, &step, &["UpdateAutoScalingGroup"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -370,7 +375,7 @@ async fn paused_between_its_lease_check_and_a_record_change_a_machine_changes_no
     crate::needs_emulators!();
     let fx = Fixture::with_state("fencerc", Some("s3")).await;
     let step = fx.step("switch-dns");
-    paused_at_the_fence_of(&fx, &step, &["/rrset"]).await;
+    payments_paused_at_the_fence_of(&fx, &step, &["/rrset"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -526,4 +531,23 @@ async fn the_sdk_interceptor_refuses_writes_whose_lease_is_gone_and_lets_reads_t
     assert!(clouds.objects.get(STANDBY, &url).await.unwrap().is_some());
     let snap = fx.snapshot().await;
     assert!(snap.databases[&fx.id("payments-db-use1")].starts_with("replica"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_between_its_lease_check_and_a_control_write_a_machine_writes_no_control() {
+    crate::needs_emulators!();
+    let fx = Fixture::with_state("fencecw", Some("s3")).await;
+    crate::cli::add_suffixed_plan(fx.plans.path(), "checkout.toml", &fx.suffix);
+    let prep = fx.drctl(&["dns", "prepare", "--plan", "checkout"]).await;
+    assert_eq!(prep.code, Some(0), "{}", prep.all());
+    // checkout's data-plane switch writes each region's control object
+    // (S3, conditional on the version read); A is stopped at the fence's
+    // read of the lease right before those writes.
+    paused_at_the_fence_of(
+        &fx,
+        ("checkout", world::HOME),
+        "checkout/switch-control",
+        &["PUT /drctl-control-"],
+    )
+    .await;
 }

@@ -89,21 +89,26 @@ fn records(text: &str) -> Vec<Value> {
 }
 
 /// Every record from the (last) `resumed` on carries the resumer's fencing
-/// token of `payments`: the machine that lost its lease wrote nothing after
-/// the takeover.
+/// token of each plan of the run: the machine that lost its lease wrote
+/// nothing after the takeover.
 pub(crate) fn only_the_resumer_wrote_after_its_resume(text: &str) {
     let recs = records(text);
     let at = recs
         .iter()
         .position(|r| r["event"]["type"] == "resumed")
         .expect("B's resumed record");
-    let b_token = recs[at]["fence"]["payments"].as_u64().expect("B's token");
+    let tokens = recs[at]["fence"].as_object().expect("B's tokens").clone();
     assert!(
-        recs[at..]
-            .iter()
-            .all(|r| r["fence"]["payments"].as_u64() == Some(b_token)),
-        "{text}"
+        !tokens.is_empty(),
+        "B's resumed record has no token:\n{text}"
     );
+    for (plan, b_token) in &tokens {
+        assert!(b_token.as_u64().is_some(), "{plan}: {b_token}");
+        assert!(
+            recs[at..].iter().all(|r| &r["fence"][plan] == b_token),
+            "a record after B's resume without B's token of {plan}:\n{text}"
+        );
+    }
 }
 
 /// No step succeeded twice in a journal.
