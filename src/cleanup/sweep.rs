@@ -296,9 +296,10 @@ fn drill_expiry(found: &[Found], short: &str, max: Duration) -> Option<DateTime<
         .max();
     tagged.or_else(|| {
         let started = started_from_short_id(short)?;
-        chrono::Duration::from_std(max + SWEEP_GRACE)
-            .ok()
-            .map(|d| started + d)
+        Some(crate::plan::duration::after(
+            started,
+            max.saturating_add(SWEEP_GRACE),
+        ))
     })
 }
 

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::cloud::DbRole;
 use crate::journal::event::{Decision, Event, GateName};
 use crate::journal::{ApprovalDetail, Journal, LagReading, RpoDetail};
-use crate::plan::duration::format_duration;
+use crate::plan::duration::{format_duration, from_secs_f64};
 use crate::plan::spec::DatabaseSpec;
 use crate::plan::{Approval, Plan};
 use crate::steps::graph::RunMode;
@@ -48,8 +48,7 @@ pub struct LagCheck<'a> {
 impl LagCheck<'_> {
     /// Whether the lag is within the RPO (`None`: unknown).
     pub fn within_rpo(&self) -> Option<bool> {
-        self.lag_seconds
-            .map(|l| Duration::from_secs_f64(l) <= self.rpo)
+        self.lag_seconds.map(|l| from_secs_f64(l) <= self.rpo)
     }
 
     /// Whether a failover may promote this replica on its lag alone: within
@@ -57,8 +56,8 @@ impl LagCheck<'_> {
     /// unknown lag).
     pub fn passes(&self) -> bool {
         match (self.lag_seconds, self.accepted) {
-            (Some(l), _) if Duration::from_secs_f64(l) <= self.rpo => true,
-            (Some(l), Some(a)) => Duration::from_secs_f64(l) <= a,
+            (Some(l), _) if from_secs_f64(l) <= self.rpo => true,
+            (Some(l), Some(a)) => from_secs_f64(l) <= a,
             (None, Some(_)) => true,
             (_, None) => false,
         }
@@ -75,7 +74,7 @@ impl LagCheck<'_> {
                 "replica lag of {} in {} is {} (max over the last {}), above the {} tier's RPO of {}{}",
                 self.instance,
                 self.region,
-                format_duration(Duration::from_secs_f64(l.round())),
+                format_duration(from_secs_f64(l.round())),
                 format_duration(self.window),
                 self.tier,
                 format_duration(self.rpo),

@@ -90,7 +90,10 @@ impl RetentionSpec {
     pub fn from(&self, at: chrono::DateTime<chrono::Utc>) -> crate::cloud::Retention {
         crate::cloud::Retention {
             mode: self.mode,
-            until: at + chrono::Duration::days(i64::from(self.days)),
+            until: super::duration::after(
+                at,
+                std::time::Duration::from_secs(u64::from(self.days) * 86_400),
+            ),
         }
     }
 }
@@ -135,7 +138,7 @@ impl DrillSpec {
             let cron = super::cron::parse_cron(&b.start).ok()?;
             let length = super::duration::parse_duration(&b.length).ok()?;
             let opened = cron.find_previous_occurrence(&at, true).ok()?;
-            let closes = opened + chrono::Duration::from_std(length).ok()?;
+            let closes = super::duration::after(opened, length);
             (at < closes).then(|| {
                 format!(
                     "blackout window `{}` for {} ({}) until {closes}",

@@ -150,7 +150,7 @@ pub fn expiry(tags: &BTreeMap<String, String>) -> Option<DateTime<Utc>> {
 /// cleanup, unless `--max-duration` says otherwise: twice the RTO, at least
 /// 15 minutes (the temporary replica alone takes minutes on RDS).
 pub fn default_max_duration(rto: Duration) -> Duration {
-    (rto * 2).max(Duration::from_secs(15 * 60))
+    rto.saturating_mul(2).max(Duration::from_secs(15 * 60))
 }
 
 /// A plan's drill budget without `--max-duration`: its `[drill]
