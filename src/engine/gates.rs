@@ -442,6 +442,19 @@ mod tests {
         }
     }
 
+    /// A lag too large for a `Duration` (a metric's answer) panicked the
+    /// gate in `Duration::from_secs_f64`: it is the largest lag, refused.
+    #[test]
+    fn regression_a_huge_lag_panicked_the_gate() {
+        for lag in [1e300, f64::MAX, f64::INFINITY, f64::NAN] {
+            let c = check(Some(lag), Some(3600));
+            assert_eq!(c.within_rpo(), Some(false));
+            assert!(!c.passes());
+            assert!(c.problem("x").is_some_and(|p| p.contains("above")));
+        }
+        assert!(check(Some(-5.0), None).passes());
+    }
+
     #[test]
     fn a_lag_within_the_rpo_passes_and_says_nothing() {
         assert!(check(Some(3.0), None).passes());

@@ -432,3 +432,37 @@ impl PlanSpec {
         self.database.iter().find(|d| d.id == id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    /// A blackout `for` or a retention near the end of time overflowed
+    /// `DateTime` addition (a panic in every scheduler): both saturate.
+    #[test]
+    fn regression_blackout_and_retention_times_saturate() {
+        let drill = DrillSpec {
+            schedule: "0 3 * * MON".into(),
+            max_duration: None,
+            blackout: vec![BlackoutSpec {
+                start: "0 0 28 * *".into(),
+                length: "3650d".into(),
+                reason: None,
+            }],
+        };
+        let now = Utc::now();
+        assert!(drill.blackout_at(now).is_some());
+        let end = DateTime::<Utc>::MAX_UTC - chrono::Duration::days(1);
+        let _ = drill.blackout_at(end);
+        let kept = RetentionSpec {
+            mode: crate::cloud::LockMode::Governance,
+            days: u32::MAX,
+        };
+        assert_eq!(kept.from(end).until, DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            RetentionSpec { days: 1, ..kept }.from(now).until,
+            now + chrono::Duration::days(1)
+        );
+    }
+}

@@ -187,6 +187,16 @@ pub fn manual_removal(temp: &Temp) -> String {
 mod tests {
     use super::*;
 
+    /// `rto * 2` overflowed for an RTO near `Duration::MAX`.
+    #[test]
+    fn regression_default_max_duration_of_a_huge_rto_saturates() {
+        assert_eq!(default_max_duration(Duration::MAX), Duration::MAX);
+        assert_eq!(
+            default_max_duration(Duration::from_secs(3600)),
+            Duration::from_secs(7200)
+        );
+    }
+
     #[test]
     fn short_ids_carry_the_start_time_back() {
         let run = "20261122T192005Z-payments-ab12";
