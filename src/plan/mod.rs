@@ -347,6 +347,9 @@ fn load_plan(
     let mut checker = validate::Checker::new(&file);
     let Some((spec, clean)) = deserialize::<PlanSpec>(&file, &mut checker.diagnostics) else {
         out.diagnostics.extend(checker.diagnostics);
+        if let Some(name) = declared_name(&file) {
+            out.names.insert(f.to_path_buf(), name);
+        }
         return;
     };
     out.names.insert(f.to_path_buf(), spec.plan.name.clone());
@@ -382,6 +385,30 @@ fn load_plan(
             path: f.to_path_buf(),
         });
     }
+}
+
+/// The `[plan] name` of a file that did not read as a plan (a type error
+/// elsewhere in it), when it can be read alone: a broken file that declares
+/// the name of a plan a command works on must stop that command
+/// ([`Loaded::others_invalid`]), however it is broken. Never tried on a
+/// file too deep to parse safely.
+fn declared_name(file: &SourceFile) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct NameOnly {
+        plan: Header,
+    }
+    if !file.structural_errors().is_empty() {
+        return None;
+    }
+    let named: NameOnly = match file.format {
+        Format::Toml => toml::from_str(&file.text).ok()?,
+        Format::Yaml => serde_yaml_ng::from_str(&file.text).ok()?,
+    };
+    Some(named.plan.name)
 }
 
 /// A plan naming a tier whose definition has errors is told so (and where),

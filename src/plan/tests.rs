@@ -421,6 +421,10 @@ fn plan_like() -> impl Strategy<Value = String> {
             Just("name = ".to_string()),
             Just("regions = [\"a\", \"b\"]\n".to_string()),
             Just("{ x = 1 }".to_string()),
+            Just("[watch]\n".to_string()),
+            Just("interval = \"50000000000000d\"\n".to_string()),
+            Just("failures = 4294967295\n".to_string()),
+            Just("max_duration = \"18446744073709551615s\"\n".to_string()),
             Just("\"".to_string()),
             Just("\n".to_string()),
             "[a-z=:{}\\[\\],\"'#\\- \n\t.0-9]{0,12}",
@@ -1384,6 +1388,24 @@ fn other_invalid_plans_leave_a_named_plan_usable() {
     let dir = write_dir(&[("payments.toml", &payments()), ("payments-v2.toml", &copy)]);
     let loaded = load(&[dir.path().to_path_buf()]);
     assert!(loaded.has_errors());
+    assert!(loaded.others_invalid(&only(&["payments"])).is_none());
+
+    // Its broken copy with a type error (so that it does not read as a
+    // plan at all) still declares the name: not usable.
+    let typed = payments().replace("max = 8", "max = -8");
+    let dir = write_dir(&[
+        ("payments.toml", &typed),
+        ("payments-old.toml", &payments()),
+    ]);
+    let loaded = load(&[dir.path().to_path_buf()]);
+    assert!(loaded.plan("payments").is_some());
+    assert_eq!(
+        loaded
+            .names
+            .get(&dir.path().join("payments.toml"))
+            .map(String::as_str),
+        Some("payments")
+    );
     assert!(loaded.others_invalid(&only(&["payments"])).is_none());
 
     // A tiers file with an error changes policy for every plan: not usable.
