@@ -167,6 +167,15 @@ impl PaceFileSettings {
                     (d0, d1): (Duration, Duration)| {
             let first = first.map_or(d0, Duration::from_millis);
             let max = max.map_or(d1, Duration::from_millis);
+            let cap = crate::plan::duration::MAX_DURATION;
+            if first > cap || max > cap {
+                return Err(ConfigError::Value(format!(
+                    "[pace] {name}_first_ms = {} and {name}_max_ms = {}: a wait is at most {} ms (3650 days, the longest duration drctl accepts)",
+                    first.as_millis(),
+                    max.as_millis(),
+                    cap.as_millis()
+                )));
+            }
             if first.is_zero() || max < first {
                 return Err(ConfigError::Value(format!(
                     "[pace] {name}_first_ms = {} and {name}_max_ms = {}: the first wait must be above 0 and at most the longest",
@@ -743,6 +752,68 @@ mod tests {
             let e = resolve(bad).unwrap_err().to_string();
             assert!(e.contains("[pace]"), "{e}");
         }
+    }
+
+    /// Settings are input like plans: a huge duration or wait is refused
+    /// with the setting's name, never a panic later in time arithmetic.
+    #[test]
+    fn regression_huge_setting_durations_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("drctl.toml");
+        let resolve = |text: &str, env: &[(&str, &str)]| {
+            std::fs::write(&f, text).unwrap();
+            let flags = FlagSettings {
+                config: Some(f.clone()),
+                ..Default::default()
+            };
+            let env = env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Settings::resolve_with(&flags, &env)
+        };
+        for (text, env, named) in [
+            ("lease = \"50000000000000d\"\n", &[][..], "lease"),
+            (
+                "",
+                &[("DRCTL_LEASE_SKEW", "18446744073709551615s")][..],
+                "lease_skew",
+            ),
+            (
+                "[watch]\nvelocity_window = \"3651d\"\n",
+                &[][..],
+                "velocity_window",
+            ),
+            (
+                "[watch]\nread_timeout = \"99999999999999999999h\"\n",
+                &[][..],
+                "read_timeout",
+            ),
+            (
+                "[pace]\npoll_max_ms = 9223372036854775807\n",
+                &[][..],
+                "poll",
+            ),
+            (
+                "[pace]\nbusy_first_ms = 400000000000\nbusy_max_ms = 400000000000\n",
+                &[][..],
+                "busy",
+            ),
+        ] {
+            let e = resolve(text, env).unwrap_err();
+            let shown = e.to_string();
+            assert!(shown.contains(named), "{text}: {shown}");
+            assert!(shown.contains("3650"), "{text}: {shown}");
+            assert!(matches!(e, ConfigError::Value(_)), "{text}: {shown}");
+        }
+        // A team sink's retry schedule, as in a plan.
+        let e = resolve(
+            "[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"https://x.example/\"\nretry = [\"50000000000000d\"]\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("ten years"), "{e}");
     }
 
     #[test]

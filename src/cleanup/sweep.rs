@@ -296,9 +296,10 @@ fn drill_expiry(found: &[Found], short: &str, max: Duration) -> Option<DateTime<
         .max();
     tagged.or_else(|| {
         let started = started_from_short_id(short)?;
-        chrono::Duration::from_std(max + SWEEP_GRACE)
-            .ok()
-            .map(|d| started + d)
+        Some(crate::plan::duration::after(
+            started,
+            max.saturating_add(SWEEP_GRACE),
+        ))
     })
 }
 
@@ -322,6 +323,24 @@ mod tests {
 
     fn plans() -> Vec<Plan> {
         crate::plan::reference()
+    }
+
+    /// A huge `max_duration` (a flag's or a plan's) overflowed `max +
+    /// SWEEP_GRACE` and then the drill's start plus it: an untagged drill
+    /// resource now expires at the end of time, never a panic.
+    #[test]
+    fn regression_a_huge_max_duration_overflowed_the_expiry() {
+        let short = "99991231t235959z-ab12";
+        assert_eq!(
+            drill_expiry(&[], short, Duration::MAX),
+            Some(DateTime::<Utc>::MAX_UTC)
+        );
+        let started = crate::steps::drill_names::started_from_short_id(short).unwrap();
+        let cap = crate::plan::duration::MAX_DURATION;
+        assert_eq!(
+            drill_expiry(&[], short, cap),
+            Some(started + chrono::Duration::from_std(cap + SWEEP_GRACE).unwrap())
+        );
     }
 
     /// Regression: `drill sweep --plan payments --all` deleted the temporary

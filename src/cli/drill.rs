@@ -85,7 +85,7 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> Result<Exit, CliError> {
             ),
         );
     };
-    let loaded = load_plans(settings, &[])?;
+    let loaded = load_plans(settings, &[plan_name.to_string()])?;
     let plans: Vec<Plan> = select(&loaded, Some(plan_name))?
         .into_iter()
         .cloned()

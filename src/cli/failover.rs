@@ -172,7 +172,7 @@ pub async fn engine(
 
 /// Runs `failover`.
 pub async fn run(a: FailoverArgs, settings: &Settings) -> Result<Exit, CliError> {
-    let loaded = load_plans(settings, &[])?;
+    let loaded = load_plans(settings, a.plan.as_slice())?;
     let plans: Vec<Plan> = select(&loaded, a.plan.as_deref())?
         .into_iter()
         .filter(|p| a.plan.is_some() || p.regions().contains(&a.to))
@@ -293,7 +293,7 @@ fn secs(s: Option<f64>) -> String {
         if v < 60.0 {
             format!("{v:.1}s")
         } else {
-            format_duration(Duration::from_secs_f64(v.round()))
+            format_duration(drctl::plan::duration::from_secs_f64(v.round()))
         }
     })
 }

@@ -249,23 +249,69 @@ pub async fn open_state(
     }
 }
 
-/// Loads the plans of the settings' directory; prints diagnostics and fails
-/// with exit 2 when any plan is invalid.
+/// Loads the plans of the settings' directory for a command on the plans
+/// named in `only` (empty: on every plan). Invalid plans fail it, their
+/// diagnostics printed, with exit 2, except that a command naming its plans
+/// goes on when only *other* plan files are invalid
+/// ([`drctl::plan::Loaded::others_invalid`]), with a warning naming each
+/// and its first error: during an outage, a typo in an unrelated plan must
+/// not block a failover. `plan validate` stays strict (it loads apart).
 pub fn load_plans(
     settings: &drctl::config::Settings,
-    paths: &[PathBuf],
+    only: &[String],
 ) -> Result<drctl::plan::Loaded, CliError> {
-    let paths = if paths.is_empty() {
-        vec![settings.plans.clone()]
-    } else {
-        paths.to_vec()
-    };
-    let loaded = drctl::plan::load(&paths);
-    if loaded.has_errors() {
-        print_diagnostics(settings, &loaded);
-        return Err(CliError::reported(Exit::Invalid));
+    let loaded = drctl::plan::load(&[plans_dir(settings)?]);
+    if !loaded.has_errors() {
+        return Ok(loaded);
     }
-    Ok(loaded)
+    if let Some(others) = loaded.others_invalid(only) {
+        eprint!("{}", others_warning(&others));
+        return Ok(loaded);
+    }
+    print_diagnostics(settings, &loaded);
+    Err(CliError::reported(Exit::Invalid))
+}
+
+/// The warning of a load that goes on past invalid plan files: each file
+/// with its first error.
+fn others_warning(others: &[&drctl::plan::source::Diagnostic]) -> String {
+    let mut out = format!(
+        "warning: {} invalid plan file{} skipped (not the plan{} this command works on); `drctl plan validate` shows every error:\n",
+        others.len(),
+        if others.len() == 1 { "" } else { "s" },
+        if others.len() == 1 { "" } else { "s" },
+    );
+    for d in others {
+        out.push_str(&format!(
+            "  {}:{}:{}: {}\n",
+            d.file.display(),
+            d.line,
+            d.column,
+            d.message
+        ));
+    }
+    out
+}
+
+/// The plans directory of the settings (`--plans`, `plans` in drctl.toml,
+/// `DRCTL_PLANS`, else `./plans`), when it is there: a directory that is
+/// not is named as such, with the ways to choose one (exit 2), rather
+/// than read as a plan file of an unknown type.
+pub fn plans_dir(settings: &drctl::config::Settings) -> Result<PathBuf, CliError> {
+    let dir = &settings.plans;
+    // A link that cannot be followed is reported by the load, with where
+    // it points.
+    if dir.exists() || std::fs::symlink_metadata(dir).is_ok() {
+        return Ok(dir.clone());
+    }
+    let shown = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+    Err(CliError::invalid(format!(
+        "the plans directory {} was not found",
+        shown.display()
+    ))
+    .hint(
+        "run drctl where `plans/` is, or choose the directory with --plans DIR, `plans = \"DIR\"` in drctl.toml or DRCTL_PLANS=DIR",
+    ))
 }
 
 /// Prints every diagnostic on stderr, with a summary line.

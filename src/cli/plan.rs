@@ -108,7 +108,7 @@ pub fn run(cmd: PlanCommand, settings: &Settings) -> Result<Exit, CliError> {
 
 fn validate(a: ValidateArgs, settings: &Settings) -> Result<Exit, CliError> {
     let paths = if a.paths.is_empty() {
-        vec![settings.plans.clone()]
+        vec![super::plans_dir(settings)?]
     } else {
         a.paths
     };

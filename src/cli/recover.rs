@@ -57,7 +57,7 @@ pub struct PlanRunArgs {
 }
 
 async fn one_plan(settings: &Settings, name: &str) -> Result<Plan, CliError> {
-    let loaded = load_plans(settings, &[])?;
+    let loaded = load_plans(settings, &[name.to_string()])?;
     Ok(select(&loaded, Some(name))?[0].clone())
 }
 

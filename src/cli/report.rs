@@ -82,9 +82,9 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
         return post_incident(&a, run, store.as_ref(), &loaded.plans, now).await;
     }
     let to = a.to.unwrap_or(now);
-    let from = a.from.unwrap_or_else(|| {
-        to - chrono::Duration::from_std(a.since).unwrap_or(chrono::Duration::days(90))
-    });
+    let from = a
+        .from
+        .unwrap_or_else(|| drctl::plan::duration::before(to, a.since));
     if from > to {
         return Err(CliError::invalid(format!(
             "--from {from} is after --to {to}"

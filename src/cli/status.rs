@@ -32,7 +32,7 @@ pub struct StatusArgs {
 
 /// Runs `status`.
 pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError> {
-    let loaded = load_plans(settings, &[])?;
+    let loaded = load_plans(settings, args.plan.as_slice())?;
     let plans: Vec<_> = select(&loaded, args.plan.as_deref())?
         .into_iter()
         .cloned()
@@ -198,7 +198,7 @@ fn render_db(o: &mut String, db: &DbStatus) {
     let lag = match (db.role.as_str(), db.lag_seconds) {
         ("replica", Some(l)) => format!(
             ", lag {} (max of {} datapoints over {}){}",
-            format_duration(Duration::from_secs_f64(l.round())),
+            format_duration(drctl::plan::duration::from_secs_f64(l.round())),
             db.lag_datapoints,
             format_duration(Duration::from_secs(db.lag_window_seconds)),
             match db.within_rpo {

@@ -83,7 +83,7 @@ pub async fn run(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
 }
 
 fn plans_of(settings: &Settings, names: &[String]) -> Result<Vec<Plan>, CliError> {
-    let loaded = load_plans(settings, &[])?;
+    let loaded = load_plans(settings, names)?;
     if names.is_empty() {
         return Ok(loaded.plans.clone());
     }
@@ -449,7 +449,7 @@ async fn veto(
         std::env::var("USER").unwrap_or_else(|_| "someone".into()),
         drctl::state::hostname()
     );
-    let until = Utc::now() + chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::days(1));
+    let until = drctl::plan::duration::after(Utc::now(), hold);
     let episode = match drctl::watch::veto(&state, plan, &by, reason, Some(until), &runs)
         .await
         .map_err(|e| CliError::failed(e.to_string()))?

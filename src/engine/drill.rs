@@ -91,7 +91,7 @@ impl Engine {
         if !is_drill {
             return std::future::pending().boxed();
         }
-        let left = (clock_start + chrono::Duration::from_std(max).unwrap_or_default() - Utc::now())
+        let left = (crate::plan::duration::after(clock_start, max) - Utc::now())
             .to_std()
             .unwrap_or(Duration::ZERO);
         let interrupt = opts.interrupt.clone();

@@ -223,7 +223,7 @@ impl Engine {
             target: &opts.target,
             run_id,
             outputs,
-            deadline: Instant::now() + budget,
+            deadline: crate::plan::duration::instant_after(Instant::now(), budget),
             poll: opts.pace.poll,
             journal: self.store.clone(),
             lag_window: opts.lag_window,
@@ -277,9 +277,10 @@ impl Engine {
         let is_drill = opts.mode.is_shadow_drill();
         let max_duration = self.max_duration(rc.plans, opts);
         let drill_expires = is_drill.then(|| {
-            rc.clock_start
-                + chrono::Duration::from_std(max_duration + crate::steps::drill_names::SWEEP_GRACE)
-                    .unwrap_or_default()
+            crate::plan::duration::after(
+                rc.clock_start,
+                max_duration.saturating_add(crate::steps::drill_names::SWEEP_GRACE),
+            )
         });
         let fence = rc.journal.fence();
         // One Route 53 queue per zone for every plan of the run.

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::cloud::DbRole;
 use crate::journal::event::{Decision, Event, GateName};
 use crate::journal::{ApprovalDetail, Journal, LagReading, RpoDetail};
-use crate::plan::duration::format_duration;
+use crate::plan::duration::{format_duration, from_secs_f64};
 use crate::plan::spec::DatabaseSpec;
 use crate::plan::{Approval, Plan};
 use crate::steps::graph::RunMode;
@@ -48,8 +48,7 @@ pub struct LagCheck<'a> {
 impl LagCheck<'_> {
     /// Whether the lag is within the RPO (`None`: unknown).
     pub fn within_rpo(&self) -> Option<bool> {
-        self.lag_seconds
-            .map(|l| Duration::from_secs_f64(l) <= self.rpo)
+        self.lag_seconds.map(|l| from_secs_f64(l) <= self.rpo)
     }
 
     /// Whether a failover may promote this replica on its lag alone: within
@@ -57,8 +56,8 @@ impl LagCheck<'_> {
     /// unknown lag).
     pub fn passes(&self) -> bool {
         match (self.lag_seconds, self.accepted) {
-            (Some(l), _) if Duration::from_secs_f64(l) <= self.rpo => true,
-            (Some(l), Some(a)) => Duration::from_secs_f64(l) <= a,
+            (Some(l), _) if from_secs_f64(l) <= self.rpo => true,
+            (Some(l), Some(a)) => from_secs_f64(l) <= a,
             (None, Some(_)) => true,
             (_, None) => false,
         }
@@ -75,7 +74,7 @@ impl LagCheck<'_> {
                 "replica lag of {} in {} is {} (max over the last {}), above the {} tier's RPO of {}{}",
                 self.instance,
                 self.region,
-                format_duration(Duration::from_secs_f64(l.round())),
+                format_duration(from_secs_f64(l.round())),
                 format_duration(self.window),
                 self.tier,
                 format_duration(self.rpo),
@@ -441,6 +440,19 @@ mod tests {
             rpo: Duration::from_secs(300),
             accepted: accepted.map(Duration::from_secs),
         }
+    }
+
+    /// A lag too large for a `Duration` (a metric's answer) panicked the
+    /// gate in `Duration::from_secs_f64`: it is the largest lag, refused.
+    #[test]
+    fn regression_a_huge_lag_panicked_the_gate() {
+        for lag in [1e300, f64::MAX, f64::INFINITY, f64::NAN] {
+            let c = check(Some(lag), Some(3600));
+            assert_eq!(c.within_rpo(), Some(false));
+            assert!(!c.passes());
+            assert!(c.problem("x").is_some_and(|p| p.contains("above")));
+        }
+        assert!(check(Some(-5.0), None).passes());
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub fn judge(
         result,
         status: answer.status,
         detail: answer.detail.clone(),
-        retry_at: wait.map(|w| now + chrono::Duration::from_std(w).unwrap_or_default()),
+        retry_at: wait.map(|w| crate::plan::duration::after(now, w)),
         host: host.to_string(),
     };
     (event, wait)
@@ -371,5 +371,53 @@ impl crate::journal::Outbox for Notifier {
 
     fn drain(&self) -> Vec<Event> {
         self.take_results()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(retry_after: Option<Duration>) -> Answer {
+        Answer {
+            delivered: false,
+            status: Some(429),
+            detail: "429 slow down".into(),
+            retry_after,
+        }
+    }
+
+    /// A sink answering `Retry-After: 18446744073709551615` made the next
+    /// attempt's time overflow (a `DateTime` plus a wait past its end): the
+    /// wait is capped where the header is read, and the time saturates.
+    #[test]
+    fn regression_retry_after_overflow_panicked() {
+        let spec: NotifySpec = toml::from_str(
+            "name = \"ops\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\nretry = [\"1s\", \"5s\"]\n",
+        )
+        .expect("spec");
+        let env: super::super::sink::Env = Arc::new(|_| None);
+        let sink = Sink::resolve(&spec, &env).expect("sink");
+        let now = Utc::now();
+        let header = super::super::sink::retry_after("18446744073709551615");
+        assert_eq!(header, Some(crate::plan::duration::MAX_DURATION));
+        let (event, wait) = judge("e1", &sink, 1, &answer(header), now, "h");
+        assert_eq!(wait, header);
+        let Event::Delivery { retry_at, .. } = event else {
+            panic!("a delivery record")
+        };
+        assert_eq!(
+            retry_at,
+            Some(crate::plan::duration::after(now, wait.unwrap()))
+        );
+        // Whatever an answer holds, the time saturates.
+        let (event, _) = judge("e1", &sink, 2, &answer(Some(Duration::MAX)), now, "h");
+        let Event::Delivery { retry_at, .. } = event else {
+            panic!("a delivery record")
+        };
+        assert_eq!(retry_at, Some(DateTime::<Utc>::MAX_UTC));
+        // A short one leaves the schedule's own wait.
+        let (_, wait) = judge("e1", &sink, 1, &answer(Some(Duration::ZERO)), now, "h");
+        assert_eq!(wait, Some(Duration::from_secs(1)));
     }
 }

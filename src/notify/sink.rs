@@ -24,7 +24,7 @@ use hmac::{KeyInit, Mac};
 use serde_json::json;
 
 use crate::journal::notice::{CloudEvent, EventType, Severity};
-use crate::plan::duration::parse_duration;
+use crate::plan::duration::{MAX_DURATION, parse_duration};
 use crate::plan::notify::{NotifySpec, STANDARD_RETRY, SinkKind};
 
 /// Where secrets come from (the process environment, or a test's map).
@@ -497,6 +497,22 @@ impl Sender {
     }
 }
 
+/// A `Retry-After` header's wait, in seconds as the sink writes it (an
+/// HTTP date is not read: the sink's retry schedule applies). A sink's
+/// answer is input like any other: a wait beyond [`MAX_DURATION`] (or
+/// beyond any number) is that, never an overflow further on.
+pub fn retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        v.parse::<u64>()
+            .map_or(MAX_DURATION, Duration::from_secs)
+            .min(MAX_DURATION),
+    )
+}
+
 /// What an HTTP answer means: 2xx delivered; anything else (or no answer)
 /// failed, with the sink's words and its `Retry-After`.
 async fn http_answer(r: Result<reqwest::Response, reqwest::Error>) -> Answer {
@@ -518,8 +534,7 @@ async fn http_answer(r: Result<reqwest::Response, reqwest::Error>) -> Answer {
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(retry_after);
     let text = resp.text().await.unwrap_or_default();
     Answer {
         delivered: status.is_success(),
@@ -534,6 +549,23 @@ async fn http_answer(r: Result<reqwest::Response, reqwest::Error>) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_caps_them() {
+        assert_eq!(retry_after(" 30 "), Some(Duration::from_secs(30)));
+        assert_eq!(retry_after("0"), Some(Duration::ZERO));
+        for huge in [
+            "315360001",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999999999",
+        ] {
+            assert_eq!(retry_after(huge), Some(MAX_DURATION), "{huge}");
+        }
+        for other in ["", "-5", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", "+3"] {
+            assert_eq!(retry_after(other), None, "{other}");
+        }
+    }
 
     /// The Standard Webhooks specification's own example: this secret, id,
     /// timestamp and body sign to this signature.

@@ -8,27 +8,76 @@
 //! clap's `value_parser`) go through it, so a duration means the same
 //! wherever it is written. Spaces around one are ignored everywhere alike
 //! (`" 5m "` is `5m`); spaces inside one are refused (`2h 30m`).
+//!
+//! Every duration is at most [`MAX_DURATION`] (3650 days, ten years): no
+//! recovery objective, drill, watch or retry lasts longer, and the bound
+//! keeps every later sum or product of durations, and every
+//! `Instant`/`DateTime` they are added to, far from overflow. A longer one
+//! is a typo (`50000000000000d`) and is refused here, where its position is
+//! still known. The time arithmetic fed by input ([`after`], [`before`],
+//! [`instant_after`], [`from_secs_f64`]) saturates instead of panicking, so
+//! that a value from elsewhere (a server's answer, a journal) cannot crash a
+//! process either.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+/// The longest duration accepted anywhere: 3650 days (ten years).
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
 
 /// Why a duration did not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not a duration: {reason}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurationError {
     /// The input.
     pub input: String,
     /// What is wrong.
     pub reason: String,
+    /// Whether it parsed but is longer than [`MAX_DURATION`].
+    pub too_long: bool,
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.too_long {
+            write!(f, "`{}` is {}", self.input, self.reason)
+        } else {
+            write!(f, "`{}` is not a duration: {}", self.input, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+impl DurationError {
+    /// What to do about it: the notation, or the bound.
+    pub fn hint(&self) -> &'static str {
+        if self.too_long {
+            "durations are at most 3650d (ten years); is a digit or the unit wrong?"
+        } else {
+            "durations are written like 90s, 15m, 1h, 2h30m or 7d"
+        }
+    }
 }
 
 /// Parses a duration made of `<integer><unit>` parts, units `d`, `h`, `m`, `s`
 /// in decreasing order, each at most once: `90s`, `15m`, `2h30m`, `1d12h`.
-/// Whitespace around it is ignored; inside it, it is an error.
+/// Whitespace around it is ignored; inside it, it is an error. At most
+/// [`MAX_DURATION`].
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let err = |reason: &str| DurationError {
         input: input.to_string(),
         reason: reason.to_string(),
+        too_long: false,
+    };
+    let too_long = || DurationError {
+        input: input.to_string(),
+        reason: format!(
+            "longer than {} (ten years), the longest duration drctl accepts",
+            format_duration(MAX_DURATION)
+        ),
+        too_long: true,
     };
     let s = input.trim();
     if s.is_empty() {
@@ -56,11 +105,13 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
                 "units must appear once each, largest first (e.g. 1h30m)",
             ));
         }
-        let n: u64 = digits.parse().map_err(|_| err("the number is too large"))?;
+        // Only digits: a parse error is a number beyond u64.
+        let n: u64 = digits.parse().map_err(|_| too_long())?;
         total = n
             .checked_mul(units[idx].1)
             .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| err("the duration is too large"))?;
+            .filter(|t| *t <= MAX_DURATION.as_secs())
+            .ok_or_else(too_long)?;
         digits.clear();
         last_unit = Some(idx);
     }
@@ -70,6 +121,40 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         )));
     }
     Ok(Duration::from_secs(total))
+}
+
+/// `at + d`, or the latest time there is when that is beyond it.
+pub fn after(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| at.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `at - d`, or the earliest time there is when that is before it.
+pub fn before(at: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| at.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// `at + d` on the monotonic clock; a `d` the clock cannot hold counts
+/// as [`MAX_DURATION`] (a deadline ten years away is never reached).
+pub fn instant_after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(d.min(MAX_DURATION)))
+        .unwrap_or(at)
+}
+
+/// Seconds as a duration, for a number read from elsewhere (a metric, a
+/// server's answer): negative is zero; too large, infinite or not a number
+/// is [`Duration::MAX`] (a gate comparing it refuses, as it should).
+pub fn from_secs_f64(secs: f64) -> Duration {
+    if secs <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }
 
 /// Formats a duration in the same notation (`2h30m`, `90s` → `1m30s`, `0s`).
@@ -139,6 +224,63 @@ mod tests {
         assert!(parse_duration("15").unwrap_err().reason.contains("15m"));
     }
 
+    /// `50000000000000d` parsed (it fits a u64 of seconds) and panicked
+    /// `plan validate` where it was multiplied; every unit is capped here.
+    #[test]
+    fn regression_huge_durations_are_refused_at_the_cap() {
+        assert_eq!(parse_duration("3650d"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("87600h"), Ok(MAX_DURATION));
+        for bad in [
+            "50000000000000d",
+            "3650d1s",
+            "3651d",
+            "87601h",
+            "5256001m",
+            "315360001s",
+            "18446744073709551615s",
+            "18446744073709551616s",
+            "213503982334601d",
+            "99999999999999999999999999d",
+            "1d99999999999999999999h",
+        ] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.too_long, "{bad}: {e}");
+            assert!(e.reason.contains("3650d"), "{bad}: {e}");
+            assert!(e.hint().contains("ten years"), "{bad}");
+        }
+        assert!(!parse_duration("soon").unwrap_err().too_long);
+    }
+
+    #[test]
+    fn time_arithmetic_saturates() {
+        let now = Utc::now();
+        assert_eq!(after(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(before(now, Duration::MAX), DateTime::<Utc>::MIN_UTC);
+        assert_eq!(
+            after(DateTime::<Utc>::MAX_UTC, Duration::from_secs(1)),
+            DateTime::<Utc>::MAX_UTC
+        );
+        assert_eq!(
+            after(now, Duration::from_secs(60)),
+            now + chrono::Duration::seconds(60)
+        );
+        assert_eq!(
+            before(now, Duration::from_secs(60)),
+            now - chrono::Duration::seconds(60)
+        );
+        let i = Instant::now();
+        assert!(instant_after(i, Duration::MAX) >= i + MAX_DURATION);
+        assert_eq!(
+            instant_after(i, Duration::from_secs(5)),
+            i + Duration::from_secs(5)
+        );
+        assert_eq!(from_secs_f64(f64::NAN), Duration::MAX);
+        assert_eq!(from_secs_f64(-3.0), Duration::ZERO);
+        assert_eq!(from_secs_f64(f64::INFINITY), Duration::MAX);
+        assert_eq!(from_secs_f64(1e300), Duration::MAX);
+        assert_eq!(from_secs_f64(1.5), Duration::from_millis(1500));
+    }
+
     #[test]
     fn formats_compactly() {
         assert_eq!(format_duration(Duration::from_secs(9000)), "2h30m");
@@ -157,6 +299,21 @@ mod tests {
         #[test]
         fn never_panics(s in "\\PC{0,20}") {
             let _ = parse_duration(&s);
+        }
+
+        /// Any number with any unit, up to u64::MAX and beyond: a duration
+        /// within the cap, or a refusal that says so.
+        #[test]
+        fn huge_numbers_are_capped_never_a_panic(
+            n in prop_oneof![any::<u64>(), u64::MAX - 1000..=u64::MAX, 0u64..400_000_000],
+            unit in prop::sample::select(vec!["d", "h", "m", "s"]),
+            extra in proptest::option::of("[0-9]{1,30}"),
+        ) {
+            let text = format!("{n}{}{unit}", extra.unwrap_or_default());
+            match parse_duration(&text) {
+                Ok(d) => prop_assert!(d <= MAX_DURATION, "{text}"),
+                Err(e) => prop_assert!(e.too_long, "{text}: {e}"),
+            }
         }
     }
 }

@@ -94,6 +94,9 @@ pub struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
     /// Files that were read.
     pub files: Vec<PathBuf>,
+    /// The plan name each plan file declares, valid or not, when the file
+    /// could be read that far.
+    pub names: BTreeMap<PathBuf, String>,
 }
 
 impl Loaded {
@@ -107,6 +110,36 @@ impl Loaded {
     /// Finds a plan by name.
     pub fn plan(&self, name: &str) -> Option<&Plan> {
         self.plans.iter().find(|p| p.name() == name)
+    }
+
+    /// Whether the plans named in `only` may be used although the load has
+    /// errors, because every error is in *another* plan's file: each named
+    /// plan loaded, no file with an error declares one of their names (a
+    /// duplicate, or the plan's own broken copy), and no tiers file has an
+    /// error (a tier's typo may change any plan's policy). Returns the first
+    /// error of each invalid file, for a warning that names them; `None`
+    /// when the named plans cannot be used (or `only` is empty: a command
+    /// on every plan needs every plan valid). An error-free load gives
+    /// `Some` of nothing.
+    pub fn others_invalid(&self, only: &[String]) -> Option<Vec<&Diagnostic>> {
+        let mut first: BTreeMap<&Path, &Diagnostic> = BTreeMap::new();
+        for d in &self.diagnostics {
+            if d.severity == Severity::Error {
+                first.entry(d.file.as_path()).or_insert(d);
+            }
+        }
+        if first.is_empty() {
+            return Some(Vec::new());
+        }
+        let named = |f: &Path| {
+            self.names
+                .get(f)
+                .is_some_and(|n| only.iter().any(|o| o == n))
+        };
+        let usable = !only.is_empty()
+            && only.iter().all(|n| self.plan(n).is_some())
+            && first.keys().all(|f| !is_tiers_file(f) && !named(f));
+        usable.then(|| first.into_values().collect())
     }
 }
 
@@ -149,10 +182,12 @@ fn find_inputs(paths: &[PathBuf], diags: &mut Vec<Diagnostic>) -> Inputs {
     for p in paths {
         if p.is_dir() {
             scan_dir(p, &mut inputs, diags);
-        } else if let Err(e) = std::fs::metadata(p)
-            && is_symlink(p)
-        {
-            diags.push(broken_link(p, &e));
+        } else if let Err(e) = std::fs::metadata(p) {
+            diags.push(if is_symlink(p) {
+                broken_link(p, &e)
+            } else {
+                not_found(p, &e)
+            });
         } else if is_tiers_file(p) {
             inputs.tiers.push(p.clone());
         } else {
@@ -218,6 +253,19 @@ fn scan_dir(dir: &Path, inputs: &mut Inputs, diags: &mut Vec<Diagnostic>) {
             .hint("point --plans (or DRCTL_PLANS) at the directory that holds the plans"),
         );
     }
+}
+
+/// A path given to load that is not there (or cannot be looked at): named
+/// as such, not as a file of an unknown type.
+fn not_found(path: &Path, e: &std::io::Error) -> Diagnostic {
+    let message = if e.kind() == ErrorKind::NotFound {
+        format!("{} does not exist", path.display())
+    } else {
+        format!("cannot read {}: {e}", path.display())
+    };
+    Diagnostic::file_error(path, message).hint(
+        "give the plan files or their directory; commands read the plans directory of --plans, `plans` in drctl.toml or DRCTL_PLANS (default: ./plans)",
+    )
 }
 
 fn is_symlink(path: &Path) -> bool {
@@ -299,8 +347,12 @@ fn load_plan(
     let mut checker = validate::Checker::new(&file);
     let Some((spec, clean)) = deserialize::<PlanSpec>(&file, &mut checker.diagnostics) else {
         out.diagnostics.extend(checker.diagnostics);
+        if let Some(name) = declared_name(&file) {
+            out.names.insert(f.to_path_buf(), name);
+        }
         return;
     };
+    out.names.insert(f.to_path_buf(), spec.plan.name.clone());
     let tier = validate::check_plan(&mut checker, &spec, &out.tiers);
     if let Some(tf) = broken_tiers.get(&spec.plan.tier) {
         blame_broken_tier(&mut checker.diagnostics, &spec.plan.tier, tf);
@@ -333,6 +385,30 @@ fn load_plan(
             path: f.to_path_buf(),
         });
     }
+}
+
+/// The `[plan] name` of a file that did not read as a plan (a type error
+/// elsewhere in it), when it can be read alone: a broken file that declares
+/// the name of a plan a command works on must stop that command
+/// ([`Loaded::others_invalid`]), however it is broken. Never tried on a
+/// file too deep to parse safely.
+fn declared_name(file: &SourceFile) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct NameOnly {
+        plan: Header,
+    }
+    if !file.structural_errors().is_empty() {
+        return None;
+    }
+    let named: NameOnly = match file.format {
+        Format::Toml => toml::from_str(&file.text).ok()?,
+        Format::Yaml => serde_yaml_ng::from_str(&file.text).ok()?,
+    };
+    Some(named.plan.name)
 }
 
 /// A plan naming a tier whose definition has errors is told so (and where),

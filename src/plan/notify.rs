@@ -351,11 +351,8 @@ impl NotifySpec {
             }
         }
         for d in self.retry.iter().flatten().chain(&self.timeout) {
-            if crate::plan::duration::parse_duration(d).is_err() {
-                say(
-                    format!("notify sink `{name}`: `{d}` is not a duration"),
-                    "durations look like 5s, 5m, 2h",
-                );
+            if let Err(e) = crate::plan::duration::parse_duration(d) {
+                say(format!("notify sink `{name}`: {e}"), e.hint());
             }
         }
         out

@@ -90,7 +90,10 @@ impl RetentionSpec {
     pub fn from(&self, at: chrono::DateTime<chrono::Utc>) -> crate::cloud::Retention {
         crate::cloud::Retention {
             mode: self.mode,
-            until: at + chrono::Duration::days(i64::from(self.days)),
+            until: super::duration::after(
+                at,
+                std::time::Duration::from_secs(u64::from(self.days) * 86_400),
+            ),
         }
     }
 }
@@ -135,7 +138,7 @@ impl DrillSpec {
             let cron = super::cron::parse_cron(&b.start).ok()?;
             let length = super::duration::parse_duration(&b.length).ok()?;
             let opened = cron.find_previous_occurrence(&at, true).ok()?;
-            let closes = opened + chrono::Duration::from_std(length).ok()?;
+            let closes = super::duration::after(opened, length);
             (at < closes).then(|| {
                 format!(
                     "blackout window `{}` for {} ({}) until {closes}",
@@ -427,5 +430,39 @@ impl PlanSpec {
     /// The database resource with this id.
     pub fn database(&self, id: &str) -> Option<&DatabaseSpec> {
         self.database.iter().find(|d| d.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    /// A blackout `for` or a retention near the end of time overflowed
+    /// `DateTime` addition (a panic in every scheduler): both saturate.
+    #[test]
+    fn regression_blackout_and_retention_times_saturate() {
+        let drill = DrillSpec {
+            schedule: "0 3 * * MON".into(),
+            max_duration: None,
+            blackout: vec![BlackoutSpec {
+                start: "0 0 28 * *".into(),
+                length: "3650d".into(),
+                reason: None,
+            }],
+        };
+        let now = Utc::now();
+        assert!(drill.blackout_at(now).is_some());
+        let end = DateTime::<Utc>::MAX_UTC - chrono::Duration::days(1);
+        let _ = drill.blackout_at(end);
+        let kept = RetentionSpec {
+            mode: crate::cloud::LockMode::Governance,
+            days: u32::MAX,
+        };
+        assert_eq!(kept.from(end).until, DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            RetentionSpec { days: 1, ..kept }.from(now).until,
+            now + chrono::Duration::days(1)
+        );
     }
 }

@@ -263,9 +263,26 @@ fn an_empty_directory_and_a_missing_file_are_errors() {
     assert!(loaded.has_errors());
     let loaded = load(&[dir.path().join("nope.toml")]);
     assert!(loaded.has_errors());
-    assert!(loaded.diagnostics[0].message.contains("cannot read file"));
+    assert!(loaded.diagnostics[0].message.contains("does not exist"));
+    std::fs::write(dir.path().join("plan.json"), "{}").expect("write");
     let loaded = load(&[dir.path().join("plan.json")]);
     assert!(loaded.diagnostics[0].message.contains("unknown file type"));
+}
+
+/// Outside a directory with `plans/`, every command said `unknown file
+/// type --> plans:1:1`: a path that is not there is named as missing.
+#[test]
+fn regression_a_missing_plans_directory_was_an_unknown_file_type() {
+    let dir = write_dir(&[]);
+    let loaded = load(&[dir.path().join("plans")]);
+    assert_eq!(loaded.diagnostics.len(), 1, "{}", render(&loaded));
+    let d = &loaded.diagnostics[0];
+    assert!(d.message.ends_with("plans does not exist"), "{}", d.message);
+    assert!(!d.message.contains("unknown file type"));
+    let hint = d.hint.as_deref().unwrap_or_default();
+    for way in ["--plans", "drctl.toml", "DRCTL_PLANS"] {
+        assert!(hint.contains(way), "{hint}");
+    }
 }
 
 /// The fenced blocks of `lang` in `docs/plans.md`, in order.
@@ -404,6 +421,10 @@ fn plan_like() -> impl Strategy<Value = String> {
             Just("name = ".to_string()),
             Just("regions = [\"a\", \"b\"]\n".to_string()),
             Just("{ x = 1 }".to_string()),
+            Just("[watch]\n".to_string()),
+            Just("interval = \"50000000000000d\"\n".to_string()),
+            Just("failures = 4294967295\n".to_string()),
+            Just("max_duration = \"18446744073709551615s\"\n".to_string()),
             Just("\"".to_string()),
             Just("\n".to_string()),
             "[a-z=:{}\\[\\],\"'#\\- \n\t.0-9]{0,12}",
@@ -1069,4 +1090,337 @@ fn a_plan_may_name_its_own_sinks_but_never_hold_a_url() {
         d.hint.as_deref().unwrap_or_default().contains("url_env"),
         "{shown}"
     );
+}
+
+// ---- Hostile durations and counts: an error at the value, never a panic --
+//
+// `[watch] interval = "50000000000000d"` panicked `plan validate` (a
+// duration multiplied past its end), `failures = 4294967295` with an add
+// overflow, and a huge `veto_window`, `max_duration`, tier `rto` or
+// blackout `for` passed validation and overflowed later, in `Instant` or
+// `DateTime` arithmetic, in every observer that loads the plans.
+
+/// `payments` with `value` (TOML, quoted for a duration) written at `key`:
+/// a `[watch]` key, `max_duration`, a blackout's `for`, a check's
+/// `timeout` or a sink's `retry`.
+fn with_value(key: &str, value: &str) -> String {
+    let drill = |extra: &str| {
+        payments().replace(
+            "schedule = \"0 3 * * MON\"",
+            &format!("schedule = \"0 3 * * MON\"\n{extra}"),
+        )
+    };
+    match key {
+        "max_duration" => drill(&format!("max_duration = {value}")),
+        "for" => drill(&format!(
+            "blackout = [\n  {{ start = \"0 0 28 * *\", for = {value} }},\n]"
+        )),
+        "timeout" => {
+            payments()
+                + &format!(
+                    "\n[[check]]\nid = \"api-health\"\nregions = {{ us-west-2 = \"https://a.example.com/\", us-east-1 = \"https://b.example.com/\", eu-west-1 = \"https://c.example.com/\" }}\ntimeout = {value}\n"
+                )
+        }
+        "retry" => {
+            payments()
+                + &format!(
+                    "\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl_env = \"PAYMENTS_HOOK\"\nretry = [\"1s\", {value}]\n"
+                )
+        }
+        watch => payments() + &format!("\n[watch]\n{watch} = {value}\n"),
+    }
+}
+
+/// Every key of a plan that takes a duration.
+const DURATION_KEYS: [&str; 8] = [
+    "interval",
+    "veto_window",
+    "freshness",
+    "accept_data_loss",
+    "max_duration",
+    "for",
+    "timeout",
+    "retry",
+];
+
+/// Every key of a plan that takes a count, and its bound.
+const COUNT_KEYS: [(&str, u64); 2] = [("failures", 1000), ("quorum", 100)];
+
+/// The line and column an error about `key` = `value` is placed at: the
+/// value (a sink's problems are placed at its name).
+fn value_place(text: &str, key: &str, value: &str) -> (usize, Option<usize>) {
+    let (needle, at_value) = if key == "retry" {
+        ("name = \"owner\"".to_string(), false)
+    } else {
+        (format!("{key} = {value}"), true)
+    };
+    let (i, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(&needle))
+        .expect("the value is in the text");
+    let col = line.find(&needle).map(|c| c + key.len() + 4);
+    (i + 1, col.filter(|_| at_value))
+}
+
+/// Asserts that loading `text` fails with an error placed at `key`'s
+/// value, with a hint, and returns it rendered.
+fn assert_refused_at(text: &str, key: &str, value: &str) -> String {
+    let (loaded, _) = load_text("payments.toml", text.as_bytes());
+    let shown = render(&loaded);
+    assert!(loaded.has_errors(), "{key} = {value}: accepted\n{shown}");
+    assert!(loaded.plans.is_empty(), "{key} = {value}: {shown}");
+    let (line, col) = value_place(text, key, value);
+    let here = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.line == line && col.is_none_or(|c| d.column == c));
+    let Some(d) = here else {
+        panic!("{key} = {value}: no error at {line}:{col:?}\n{shown}");
+    };
+    assert!(d.hint.as_deref().is_some_and(|h| !h.is_empty()), "{shown}");
+    d.render(false)
+}
+
+#[test]
+fn regression_watch_interval_overflow_panicked() {
+    let shown = assert_refused_at(
+        &with_value("interval", "\"50000000000000d\""),
+        "interval",
+        "\"50000000000000d\"",
+    );
+    assert!(
+        shown.contains("`50000000000000d` is longer than 3650d (ten years)"),
+        "{shown}"
+    );
+    assert!(shown.contains("payments.toml:"), "{shown}");
+}
+
+#[test]
+fn regression_huge_durations_are_refused_at_their_value() {
+    for key in DURATION_KEYS {
+        for value in [
+            "\"50000000000000d\"",
+            "\"3651d\"",
+            "\"3650d1s\"",
+            "\"87601h\"",
+            "\"18446744073709551615s\"",
+            "\"99999999999999999999999h\"",
+        ] {
+            let shown = assert_refused_at(&with_value(key, value), key, value);
+            assert!(shown.contains("3650d"), "{key} = {value}: {shown}");
+        }
+        // The cap itself is accepted.
+        let (loaded, _) = load_text("payments.toml", with_value(key, "\"3650d\"").as_bytes());
+        assert!(
+            !render(&loaded).contains("longer than"),
+            "{key}: {}",
+            render(&loaded)
+        );
+    }
+}
+
+#[test]
+fn regression_watch_failures_overflow_panicked() {
+    for (key, bound) in COUNT_KEYS {
+        for value in [
+            "4294967295".to_string(),
+            "4294967296".to_string(),
+            "9223372036854775807".to_string(),
+            "-1".to_string(),
+            (bound + 1).to_string(),
+            "0".to_string(),
+        ] {
+            assert_refused_at(&with_value(key, &value), key, &value);
+        }
+        let (loaded, _) = load_text(
+            "payments.toml",
+            with_value(key, &bound.to_string()).as_bytes(),
+        );
+        assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded));
+    }
+    // Above i64: the TOML reader's own error, at the value.
+    let text = with_value("failures", "99999999999999999999");
+    let (loaded, _) = load_text("payments.toml", text.as_bytes());
+    let line = text.lines().count();
+    assert!(
+        loaded.diagnostics.iter().any(|d| d.line == line),
+        "{}",
+        render(&loaded)
+    );
+}
+
+/// A tier's `rto`, `rpo` or `drill_interval` beyond the cap: an error in
+/// the tiers file at the value, and the plans on the tier told so.
+#[test]
+fn regression_huge_tier_durations_are_refused_at_their_value() {
+    for key in ["rto", "rpo", "drill_interval"] {
+        let mut tier = vec![
+            ("rto", "\"30m\""),
+            ("rpo", "\"5m\""),
+            ("drill_interval", "\"30d\""),
+        ];
+        for (k, v) in &mut tier {
+            if *k == key {
+                *v = "\"50000000000000d\"";
+            }
+        }
+        let body: String = tier.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+        let tiers = format!("[tiers.slow]\n{body}");
+        let plan = payments().replace("tier = \"critical\"", "tier = \"slow\"");
+        let dir = write_dir(&[("payments.toml", &plan), ("tiers.toml", &tiers)]);
+        let loaded = load(&[dir.path().to_path_buf()]);
+        let shown = render(&loaded);
+        let line = tiers.lines().position(|l| l.starts_with(key)).expect("key") + 1;
+        assert!(
+            loaded
+                .diagnostics
+                .iter()
+                .any(|d| d.file.ends_with("tiers.toml")
+                    && d.line == line
+                    && d.column == key.len() + 4
+                    && d.message.contains("3650d")),
+            "{key}: {shown}"
+        );
+        assert!(shown.contains("tier `slow` cannot be used"), "{shown}");
+        assert!(loaded.plans.is_empty());
+    }
+}
+
+/// Numbers of every size, with every unit, at every duration key; numbers
+/// of every size at every count key.
+fn hostile_value() -> impl Strategy<Value = (String, String, bool)> {
+    let number = prop_oneof![
+        any::<u64>(),
+        u64::MAX - 1_000..=u64::MAX,
+        0u64..1_000,
+        315_000_000u64..316_000_000,
+        3_640u64..3_660,
+    ];
+    let duration = (
+        prop::sample::select(DURATION_KEYS.to_vec()),
+        number.clone(),
+        prop::sample::select(vec![("d", 86_400u128), ("h", 3_600), ("m", 60), ("s", 1)]),
+        proptest::option::of("[0-9]{1,25}"),
+    )
+        .prop_map(|(key, n, (unit, size), more)| {
+            let digits = format!("{n}{}", more.unwrap_or_default());
+            let secs = digits
+                .parse::<u128>()
+                .ok()
+                .and_then(|n| n.checked_mul(size));
+            let over = secs.is_none_or(|s| s > u128::from(super::duration::MAX_DURATION.as_secs()));
+            (key.to_string(), format!("\"{digits}{unit}\""), over)
+        });
+    let count = (prop::sample::select(COUNT_KEYS.to_vec()), number)
+        .prop_map(|((key, bound), n)| (key.to_string(), n.to_string(), n == 0 || n > bound));
+    prop_oneof![duration, count]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The fuzz target of hostile durations and counts: never a panic;
+    /// every error placed in the file; a value beyond its bound refused
+    /// at the value.
+    #[test]
+    fn hostile_durations_and_counts_never_panic((key, value, over) in hostile_value()) {
+        let text = with_value(&key, &value);
+        let (loaded, lines) = load_text("payments.toml", text.as_bytes());
+        assert_places(&loaded, lines)?;
+        if over {
+            let (line, col) = value_place(&text, &key, &value);
+            prop_assert!(
+                loaded.diagnostics.iter().any(|d| d.line == line && col.is_none_or(|c| d.column == c)),
+                "{key} = {value}: no error at {line}:{col:?}\n{}", render(&loaded)
+            );
+        }
+        for p in &loaded.plans {
+            let r = p.watch_rules();
+            prop_assert!(r.interval <= super::duration::MAX_DURATION);
+            prop_assert!(r.freshness <= super::duration::MAX_DURATION);
+            prop_assert!(r.failures <= super::watch::MAX_FAILURES);
+        }
+    }
+}
+
+/// A command on one plan goes on when only other plan files are invalid;
+/// not when the plan itself, a file declaring its name, or a tiers file is.
+#[test]
+fn other_invalid_plans_leave_a_named_plan_usable() {
+    let ledger = std::fs::read_to_string(root().join("plans/ledger.toml")).expect("ledger");
+    let broken_ledger = format!("{ledger}\n[watch]\ninterval = \"50000000000000d\"\n");
+    let dir = write_dir(&[
+        ("payments.toml", &payments()),
+        ("ledger.toml", &broken_ledger),
+        ("typo.toml", "[plan\nname = "),
+    ]);
+    let loaded = load(&[dir.path().to_path_buf()]);
+    assert!(loaded.has_errors());
+    let only = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let others = loaded
+        .others_invalid(&only(&["payments"]))
+        .expect("payments is usable");
+    let files: Vec<&Path> = others.iter().map(|d| d.file.as_path()).collect();
+    assert_eq!(
+        files,
+        [dir.path().join("ledger.toml"), dir.path().join("typo.toml")]
+    );
+    assert!(
+        others[0].message.contains("50000000000000d"),
+        "{}",
+        others[0].message
+    );
+    assert!(others[0].line > 1);
+    // The plan itself, or every plan: not usable.
+    assert!(loaded.others_invalid(&only(&["ledger"])).is_none());
+    assert!(
+        loaded
+            .others_invalid(&only(&["payments", "ledger"]))
+            .is_none()
+    );
+    assert!(loaded.others_invalid(&[]).is_none());
+    assert!(loaded.others_invalid(&only(&["nope"])).is_none());
+
+    // A broken file that declares the plan's name: a duplicate, or its
+    // own broken copy. Not usable.
+    let copy = payments().replace("schedule = \"0 3 * * MON\"", "schedule = \"soon\"");
+    let dir = write_dir(&[("payments.toml", &payments()), ("payments-v2.toml", &copy)]);
+    let loaded = load(&[dir.path().to_path_buf()]);
+    assert!(loaded.has_errors());
+    assert!(loaded.others_invalid(&only(&["payments"])).is_none());
+
+    // Its broken copy with a type error (so that it does not read as a
+    // plan at all) still declares the name: not usable.
+    let typed = payments().replace("max = 8", "max = -8");
+    let dir = write_dir(&[
+        ("payments.toml", &typed),
+        ("payments-old.toml", &payments()),
+    ]);
+    let loaded = load(&[dir.path().to_path_buf()]);
+    assert!(loaded.plan("payments").is_some());
+    assert_eq!(
+        loaded
+            .names
+            .get(&dir.path().join("payments.toml"))
+            .map(String::as_str),
+        Some("payments")
+    );
+    assert!(loaded.others_invalid(&only(&["payments"])).is_none());
+
+    // A tiers file with an error changes policy for every plan: not usable.
+    let dir = write_dir(&[
+        ("payments.toml", &payments()),
+        (
+            "tiers.toml",
+            "[tiers.batch]\nrto = \"1h\"\nrpo = \"soon\"\n",
+        ),
+    ]);
+    let loaded = load(&[dir.path().to_path_buf()]);
+    assert!(loaded.plan("payments").is_some());
+    assert!(loaded.others_invalid(&only(&["payments"])).is_none());
+
+    // No error: usable, nothing to warn of.
+    let loaded = load(&[root().join("plans")]);
+    assert_eq!(loaded.others_invalid(&[]).map(|o| o.len()), Some(0));
 }

@@ -120,11 +120,7 @@ pub fn check_tier(
         match parse_duration(text) {
             Ok(d) => Some(d),
             Err(e) => {
-                c.error(
-                    p,
-                    e.to_string(),
-                    "durations are written like 90s, 15m, 1h, 2h30m or 7d",
-                );
+                c.error(p, e.to_string(), e.hint());
                 None
             }
         }
@@ -552,11 +548,7 @@ fn check_checks(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
             );
         }
         if let Err(e) = parse_duration(&ch.timeout) {
-            c.error(
-                path!["check", i, "timeout"],
-                e.to_string(),
-                "durations are written like 5s or 1m",
-            );
+            c.error(path!["check", i, "timeout"], e.to_string(), e.hint());
         }
     }
 }
@@ -621,7 +613,6 @@ fn check_drill(c: &mut Checker<'_>, spec: &PlanSpec) {
     };
     let cron_hint =
         "use 5 fields, minute hour day-of-month month day-of-week, in UTC: e.g. \"0 3 * * MON\"";
-    let dur_hint = "durations are written like 90s, 15m, 1h, 2h30m or 7d";
     if let Err(e) = parse_cron(&drill.schedule) {
         c.error(
             path!["drill", "schedule"],
@@ -631,7 +622,7 @@ fn check_drill(c: &mut Checker<'_>, spec: &PlanSpec) {
     }
     if let Some(m) = &drill.max_duration {
         match parse_duration(m) {
-            Err(e) => c.error(path!["drill", "max_duration"], e.to_string(), dur_hint),
+            Err(e) => c.error(path!["drill", "max_duration"], e.to_string(), e.hint()),
             Ok(d) if d.is_zero() => c.error(
                 path!["drill", "max_duration"],
                 "a drill's maximum duration cannot be zero",
@@ -652,7 +643,7 @@ fn check_drill(c: &mut Checker<'_>, spec: &PlanSpec) {
             Err(e) => c.error(
                 path!["drill", "blackout", i, "for"],
                 e.to_string(),
-                dur_hint,
+                e.hint(),
             ),
             Ok(d) if d.is_zero() => c.error(
                 path!["drill", "blackout", i, "for"],

@@ -15,7 +15,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::duration::parse_duration;
+use super::duration::{MAX_DURATION, parse_duration};
 
 /// What watch may do when a plan's active region is judged down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -52,10 +52,11 @@ pub struct WatchSpec {
     /// Time between observations (`10s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
-    /// Failed observations in a row, per observer, before it judges a region down.
+    /// Failed observations in a row, per observer, before it judges a
+    /// region down (1 to [`MAX_FAILURES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<u32>,
-    /// Observers that must agree.
+    /// Observers that must agree (1 to [`MAX_QUORUM`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<u32>,
     /// Propose mode: time between the proposal and the failover's start.
@@ -103,6 +104,11 @@ pub const DEFAULT_FAILURES: u32 = 3;
 pub const DEFAULT_QUORUM: u32 = 2;
 /// The default veto window.
 pub const DEFAULT_VETO_WINDOW: Duration = Duration::from_secs(120);
+/// The most failed observations in a row `failures` may ask for: 1000 (at
+/// the default interval, near three hours before a region is judged down).
+pub const MAX_FAILURES: u32 = 1000;
+/// The largest quorum: 100 observers.
+pub const MAX_QUORUM: u32 = 100;
 
 impl WatchSpec {
     /// The rules, with defaults (`tier`: the tier's default mode). A value
@@ -116,13 +122,18 @@ impl WatchSpec {
         };
         let interval = dur(&self.interval, DEFAULT_INTERVAL);
         let failures = self.failures.unwrap_or(DEFAULT_FAILURES);
+        // Saturating: `problems` refuses the values that would overflow,
+        // and the rules of a refused section must not panic either.
+        let derived = interval
+            .saturating_mul(failures.saturating_add(1))
+            .min(MAX_DURATION);
         WatchRules {
             mode: self.mode.or(tier).unwrap_or_default(),
             interval,
             failures,
             quorum: self.quorum.unwrap_or(DEFAULT_QUORUM),
             veto_window: dur(&self.veto_window, DEFAULT_VETO_WINDOW),
-            freshness: dur(&self.freshness, interval * (failures + 1)),
+            freshness: dur(&self.freshness, derived),
             accept_data_loss: self
                 .accept_data_loss
                 .as_deref()
@@ -143,11 +154,7 @@ impl WatchSpec {
             if let Some(t) = text
                 && let Err(e) = parse_duration(t)
             {
-                out.push((
-                    key.to_string(),
-                    e.to_string(),
-                    "durations are written like 10s, 2m or 1h".to_string(),
-                ));
+                out.push((key.to_string(), e.to_string(), e.hint().to_string()));
             }
         };
         dur("interval", &self.interval);
@@ -169,11 +176,31 @@ impl WatchSpec {
                 "use 3 (the default) or more".into(),
             ));
         }
+        if rules.failures > MAX_FAILURES {
+            out.push((
+                "failures".into(),
+                format!(
+                    "`failures = {}` is more than {MAX_FAILURES} failed observations in a row",
+                    rules.failures
+                ),
+                format!("use 1 to {MAX_FAILURES} (3 is the default); a slower judgement wants a longer interval"),
+            ));
+        }
         if rules.quorum == 0 {
             out.push((
                 "quorum".into(),
                 "`quorum = 0` would judge a region down with no observer agreeing".into(),
                 "use 2 (the default) or more".into(),
+            ));
+        }
+        if rules.quorum > MAX_QUORUM {
+            out.push((
+                "quorum".into(),
+                format!(
+                    "`quorum = {}` asks more than {MAX_QUORUM} observers to agree",
+                    rules.quorum
+                ),
+                format!("use 1 to {MAX_QUORUM} (2 is the default), at most the observers you run"),
             ));
         }
         if rules.mode != WatchMode::Observe && rules.quorum < 2 {
@@ -231,6 +258,56 @@ mod tests {
         let p = spec.problems(&["us-west-2".into()], None);
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].0, "quorum");
+    }
+
+    /// `failures = 4294967295` panicked `plan validate` with an add
+    /// overflow (the default freshness is `interval × (failures + 1)`).
+    #[test]
+    fn regression_watch_failures_overflow_panicked() {
+        let spec = WatchSpec {
+            failures: Some(u32::MAX),
+            quorum: Some(u32::MAX),
+            interval: Some("3650d".into()),
+            ..Default::default()
+        };
+        let r = spec.rules(None);
+        assert_eq!(r.freshness, MAX_DURATION);
+        let p = spec.problems(&["us-west-2".into()], None);
+        let keys: Vec<_> = p.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(keys, ["failures", "quorum"], "{p:?}");
+        assert!(p[0].1.contains("4294967295"), "{p:?}");
+        assert!(p[0].2.contains("1 to 1000"), "{p:?}");
+        // At the bounds, accepted.
+        let spec = WatchSpec {
+            failures: Some(MAX_FAILURES),
+            quorum: Some(MAX_QUORUM),
+            ..Default::default()
+        };
+        assert!(spec.problems(&[], None).is_empty());
+    }
+
+    /// `interval = "50000000000000d"` panicked `plan validate` (a duration
+    /// multiplied past its end); it is refused where it is written, and the
+    /// rules of the refused section fall back to the default.
+    #[test]
+    fn regression_watch_interval_overflow_panicked() {
+        for key in ["interval", "veto_window", "freshness", "accept_data_loss"] {
+            let mut spec = WatchSpec::default();
+            let huge = Some("50000000000000d".to_string());
+            match key {
+                "interval" => spec.interval = huge,
+                "veto_window" => spec.veto_window = huge,
+                "freshness" => spec.freshness = huge,
+                _ => spec.accept_data_loss = huge,
+            }
+            let p = spec.problems(&[], None);
+            assert_eq!(p.len(), 1, "{key}: {p:?}");
+            assert_eq!(p[0].0, key);
+            assert!(p[0].1.contains("3650d"), "{p:?}");
+            assert!(p[0].2.contains("ten years"), "{p:?}");
+            let r = spec.rules(None);
+            assert!(r.interval <= MAX_DURATION && r.veto_window <= MAX_DURATION);
+        }
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub fn expiry(tags: &BTreeMap<String, String>) -> Option<DateTime<Utc>> {
 /// cleanup, unless `--max-duration` says otherwise: twice the RTO, at least
 /// 15 minutes (the temporary replica alone takes minutes on RDS).
 pub fn default_max_duration(rto: Duration) -> Duration {
-    (rto * 2).max(Duration::from_secs(15 * 60))
+    rto.saturating_mul(2).max(Duration::from_secs(15 * 60))
 }
 
 /// A plan's drill budget without `--max-duration`: its `[drill]
@@ -186,6 +186,16 @@ pub fn manual_removal(temp: &Temp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `rto * 2` overflowed for an RTO near `Duration::MAX`.
+    #[test]
+    fn regression_default_max_duration_of_a_huge_rto_saturates() {
+        assert_eq!(default_max_duration(Duration::MAX), Duration::MAX);
+        assert_eq!(
+            default_max_duration(Duration::from_secs(3600)),
+            Duration::from_secs(7200)
+        );
+    }
 
     #[test]
     fn short_ids_carry_the_start_time_back() {

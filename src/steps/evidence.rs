@@ -205,7 +205,11 @@ async fn retention_for(
                     None,
                     note(
                         Some(mode),
-                        Some(now + chrono::Duration::days(i64::from(days))),
+                        // The bucket's answer: saturating, whatever it says.
+                        Some(crate::plan::duration::after(
+                            now,
+                            std::time::Duration::from_secs(u64::from(days) * 86_400),
+                        )),
                         format!("the bucket's default Object Lock retention ({days} days)"),
                     ),
                 ),

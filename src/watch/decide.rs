@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::journal::watch::WatchDecision;
-use crate::plan::duration::format_duration;
+use crate::plan::duration::{after, format_duration, from_secs_f64};
 use crate::plan::watch::{WatchMode, WatchRules};
 use crate::runs::watch::PlanHistory;
 
@@ -444,12 +444,14 @@ pub fn fit(s: &Situation<'_>, region: &str) -> Result<(), String> {
         .iter()
         .filter_map(|v| v.lag_seconds)
         .fold(None::<f64>, |m, l| Some(m.map_or(l, |m| m.max(l))));
-    let allowed = s.rpo + s.rules.accept_data_loss.unwrap_or_default();
+    let allowed = s
+        .rpo
+        .saturating_add(s.rules.accept_data_loss.unwrap_or_default());
     match lag {
-        Some(l) if Duration::from_secs_f64(l.max(0.0)) > allowed => {
+        Some(l) if from_secs_f64(l) > allowed => {
             return Err(format!(
                 "replica lag {} is above the RPO {}{}",
-                format_duration(Duration::from_secs_f64(l.max(0.0))),
+                format_duration(from_secs_f64(l)),
                 format_duration(s.rpo),
                 s.rules
                     .accept_data_loss
@@ -674,7 +676,7 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
         observer: String::new(),
         region: active.to_string(),
         target: target.clone(),
-        deadline: s.now + chrono::Duration::from_std(window).unwrap_or_default(),
+        deadline: after(s.now, window),
         detected_at: tally.detected_at.unwrap_or(s.now),
         quorum_at: tally.quorum_at.unwrap_or(s.now),
         votes: tally.down.clone(),

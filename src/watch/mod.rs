@@ -92,7 +92,11 @@ impl Health {
     pub fn ok(&self, now: DateTime<Utc>) -> bool {
         self.state_ok
             && self.last_round.is_some_and(|t| {
-                (now - t).to_std().unwrap_or_default() <= self.interval * 3 + Duration::from_secs(5)
+                (now - t).to_std().unwrap_or_default()
+                    <= self
+                        .interval
+                        .saturating_mul(3)
+                        .saturating_add(Duration::from_secs(5))
             })
     }
 }
@@ -874,7 +878,7 @@ pub fn velocity(
     max: usize,
     now: DateTime<Utc>,
 ) -> (usize, usize) {
-    let since = now - chrono::Duration::from_std(window).unwrap_or_default();
+    let since = crate::plan::duration::before(now, window);
     (started_by_watch(switches, since), max)
 }
 

@@ -471,3 +471,303 @@ async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
         "{out}"
     );
 }
+
+// ---- Hostile input and a clear first error (issue 28) --------------------
+
+/// Runs drctl in `dir` with no `DRCTL_*` setting from this environment.
+fn drctl_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never"])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DRCTL_PLANS")
+        .env_remove("DRCTL_STATE")
+        .env_remove("DRCTL_STATE_DIR")
+        .env_remove("DRCTL_ENDPOINTS")
+        .output()
+        .expect("drctl runs")
+}
+
+/// The reference plans in `dir/plans`, ledger's with `[watch]` `extra`.
+fn plans_with_ledger_watch(dir: &Path, extra: &str) -> (PathBuf, String) {
+    let plans = dir.join("plans");
+    std::fs::create_dir(&plans).unwrap();
+    for name in ["payments.toml", "checkout.toml", "tiers.toml"] {
+        std::fs::copy(Path::new("plans").join(name), plans.join(name)).unwrap();
+    }
+    let ledger = std::fs::read_to_string("plans/ledger.toml").unwrap() + "\n[watch]\n" + extra;
+    std::fs::write(plans.join("ledger.toml"), &ledger).unwrap();
+    (plans, ledger)
+}
+
+/// `[watch] interval = "50000000000000d"` panicked `plan validate`, and
+/// `failures = 4294967295` too: exit 2, each at its file:line:col.
+#[test]
+fn regression_watch_interval_overflow_panicked_plan_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plans, ledger) = plans_with_ledger_watch(
+        dir.path(),
+        "interval = \"50000000000000d\"\nfailures = 4294967295\n",
+    );
+    let o = drctl_in(dir.path(), &["plan", "validate"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let line_of = |needle: &str| ledger.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    let file = plans.join("ledger.toml");
+    let file = file.strip_prefix(dir.path()).unwrap().display().to_string();
+    assert!(
+        err.contains(&format!("{file}:{}:12", line_of("interval ="))),
+        "{err}"
+    );
+    assert!(err.contains("longer than 3650d (ten years)"), "{err}");
+    assert!(
+        err.contains(&format!("{file}:{}:12", line_of("failures ="))),
+        "{err}"
+    );
+    assert!(err.contains("more than 1000 failed observations"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert!(err.contains("2 errors in 4 files"), "{err}");
+}
+
+/// Every duration flag refuses a duration beyond ten years: exit 2, the
+/// flag named, never a panic further on.
+#[test]
+fn regression_huge_duration_flags_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    plans_with_ledger_watch(dir.path(), "");
+    let endpoints = world::offline_endpoints(dir.path());
+    let e = endpoints.to_str().unwrap();
+    let huge = "50000000000000d";
+    for cmd in [
+        vec![
+            "drill",
+            "--plan",
+            "payments",
+            "--to",
+            "us-east-1",
+            "--max-duration",
+            huge,
+        ],
+        vec![
+            "failover",
+            "--plan",
+            "payments",
+            "--to",
+            "us-east-1",
+            "--step-timeout",
+            huge,
+        ],
+        vec![
+            "failover",
+            "--plan",
+            "payments",
+            "--to",
+            "us-east-1",
+            "--accept-data-loss",
+            huge,
+        ],
+        vec!["status", "--lag-window", huge],
+        vec!["status", "--read-timeout", "18446744073709551615s"],
+        vec!["report", "--since", "3651d"],
+        vec![
+            "watch", "veto", "--plan", "payments", "--reason", "x", "--for", huge,
+        ],
+        vec!["schedule", "run", "--catch-up", "87601h"],
+    ] {
+        let mut args = vec!["--endpoints", e];
+        args.extend(&cmd);
+        let o = drctl_in(dir.path(), &args);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {out}{err}");
+        assert!(!err.contains("panicked"), "{cmd:?}: {err}");
+        assert!(err.contains("longer than 3650d"), "{cmd:?}: {err}");
+    }
+}
+
+/// One invalid plan made `status --plan X` (and failover, drill, watch)
+/// exit 2 for every other plan: the named plan goes on, with a warning
+/// that names the invalid file and its first error. The invalid plan
+/// itself, and `plan validate`, still exit 2.
+#[test]
+fn regression_an_unrelated_invalid_plan_blocked_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plans, ledger) = plans_with_ledger_watch(dir.path(), "interval = \"50000000000000d\"\n");
+    let endpoints = world::offline_endpoints(dir.path());
+    let e = endpoints.to_str().unwrap();
+    let line = ledger
+        .lines()
+        .position(|l| l.starts_with("interval ="))
+        .unwrap()
+        + 1;
+    let file = plans.join("ledger.toml");
+    let place = format!(
+        "{}:{line}:12",
+        file.strip_prefix(dir.path()).unwrap().display()
+    );
+
+    let o = drctl_in(
+        dir.path(),
+        &[
+            "--endpoints",
+            e,
+            "status",
+            "--plan",
+            "payments",
+            "--read-timeout",
+            "1s",
+            "--output",
+            "json",
+        ],
+    );
+    let (out, err) = text(&o);
+    assert_ne!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        err.contains("warning: 1 invalid plan file skipped"),
+        "{err}"
+    );
+    assert!(err.contains(&place), "{err}");
+    assert!(err.contains("50000000000000d"), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("a status report");
+    let names: Vec<&str> = report["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["plan"].as_str())
+        .collect();
+    assert_eq!(names, ["payments"], "{report:#}");
+
+    // The invalid plan itself, every plan, and `plan validate`: exit 2,
+    // with the diagnostics.
+    for cmd in [
+        vec!["status", "--plan", "ledger", "--read-timeout", "1s"],
+        vec!["status", "--read-timeout", "1s"],
+        vec!["plan", "validate"],
+        vec![
+            "failover",
+            "--plan",
+            "ledger",
+            "--to",
+            "us-east-1",
+            "--dry-run",
+        ],
+    ] {
+        let mut args = vec!["--endpoints", e];
+        args.extend(&cmd);
+        let o = drctl_in(dir.path(), &args);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {out}{err}");
+        assert!(err.contains(&place), "{cmd:?}: {err}");
+        assert!(!err.contains("skipped"), "{cmd:?}: {err}");
+    }
+}
+
+/// Outside a directory with `plans/`, every command said `error: unknown
+/// file type --> plans:1:1`: it names the missing directory and the ways
+/// to choose one.
+#[test]
+fn regression_a_missing_plans_directory_was_an_unknown_file_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = world::offline_endpoints(dir.path());
+    let e = endpoints.to_str().unwrap();
+    for cmd in [
+        vec!["status"],
+        vec!["plan", "validate"],
+        vec!["plan", "show", "payments"],
+        vec![
+            "failover",
+            "--plan",
+            "payments",
+            "--to",
+            "us-east-1",
+            "--dry-run",
+        ],
+        vec!["drill", "--plan", "payments", "--to", "us-east-1"],
+        vec!["schedule", "list"],
+        vec!["report"],
+    ] {
+        let mut args = vec!["--endpoints", e];
+        args.extend(&cmd);
+        let o = drctl_in(dir.path(), &args);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {out}{err}");
+        assert!(!err.contains("unknown file type"), "{cmd:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "the plans directory {} was not found",
+                dir.path().join("plans").display()
+            )),
+            "{cmd:?}: {err}"
+        );
+        for way in ["--plans DIR", "drctl.toml", "DRCTL_PLANS"] {
+            assert!(err.contains(way), "{cmd:?}: {err}");
+        }
+    }
+    // Named by the flag, the same.
+    let o = drctl_in(dir.path(), &["--plans", "elsewhere", "status"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("elsewhere was not found"), "{err}");
+}
+
+/// A webhook that answers one request with 204, in a thread; its URL.
+fn one_answer_webhook() -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The headers, then the body their Content-Length announces.
+        loop {
+            let n = conn.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + len || n == 0 {
+                    break;
+                }
+            } else if n == 0 {
+                break;
+            }
+        }
+        conn.write_all(
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        String::from_utf8_lossy(&got).into_owned()
+    });
+    (url, handle)
+}
+
+/// `notify test` loaded the plans for their sinks, so it failed without a
+/// plans directory even when every sink is in drctl.toml.
+#[test]
+fn regression_notify_test_needed_a_plans_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoints = world::offline_endpoints(dir.path());
+    let (url, answered) = one_answer_webhook();
+    std::fs::write(
+        dir.path().join("drctl.toml"),
+        format!("[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    let o = drctl_in(
+        dir.path(),
+        &["--endpoints", endpoints.to_str().unwrap(), "notify", "test"],
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("ops") && out.contains("delivered"), "{out}");
+    let request = answered.join().unwrap();
+    assert!(request.contains("dev.drctl.notify.test"), "{request}");
+}

@@ -46,7 +46,12 @@ impl crate::cloud::Metrics for CloudWatchMetrics {
             region,
         };
         let end = Utc::now();
-        let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::hours(1));
+        // `window` is a flag's (at most ten years, as every duration): the
+        // subtraction is checked all the same.
+        let start = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|w| end.checked_sub_signed(w))
+            .unwrap_or(end - chrono::Duration::hours(1));
         let query = MetricDataQuery::builder()
             .id("lag")
             .metric_stat(
@@ -101,7 +106,9 @@ impl crate::cloud::Metrics for CloudWatchMetrics {
                 _ => break,
             }
         }
-        let secs = |v: f64| Duration::from_secs_f64(v.max(0.0));
+        // The service's numbers: a lag too large for a Duration is the
+        // largest one, never a panic.
+        let secs = |v: f64| Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX);
         let max = points
             .iter()
             .map(|p| p.0)

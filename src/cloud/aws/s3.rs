@@ -45,7 +45,8 @@ fn lock_of(cfg: Option<aws_sdk_s3::types::ObjectLockConfiguration>) -> BucketLoc
             let days = d
                 .days()
                 .map(|n| n.max(0) as u32)
-                .or_else(|| d.years().map(|y| y.max(0) as u32 * 365))?;
+                // The bucket's answer: years beyond u32 days saturate.
+                .or_else(|| d.years().map(|y| (y.max(0) as u32).saturating_mul(365)))?;
             Some((mode, days))
         });
     BucketLock {
