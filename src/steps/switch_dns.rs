@@ -482,20 +482,18 @@ pub(super) fn judge_refusal(
     }
 }
 
-/// After Route 53 refused `batch` with `e`: reads the swapped sets again
-/// (only now that the batch failed) and judges ([`judge_refusal`]). `Ok`
-/// when they already are as wanted (this run's own send whose answer was
-/// lost: said in the log, counted in the step's output); otherwise the
-/// step's failure: another run switched a set, or the provider's own error.
+/// After Route 53 refused `batch` with `e` (or no answer came, every try):
+/// reads the swapped sets again (only now that the batch failed) and
+/// judges ([`judge_refusal`]). `Ok` when they already are as wanted (this
+/// run's own send whose answer was lost: said in the log, counted in the
+/// step's output); otherwise the step's failure: another run switched a
+/// set (a refusal), or the provider's own error.
 pub(super) async fn after_refusal(
     dns: &dyn Dns,
     z: &HostedZone,
     batch: &[DnsChange],
     e: CloudError,
 ) -> Result<(), StepFailure> {
-    if e.kind != ErrorKind::Client {
-        return Err(e.into());
-    }
     let sets = swapped(batch);
     let wants: Vec<DnsRecord> = sets.iter().map(|(w, _)| w.clone()).collect();
     let Ok(now) = current_in(dns, z, &wants).await else {
@@ -505,12 +503,15 @@ pub(super) async fn after_refusal(
         Refusal::AlreadyAsWanted => {
             tracing::warn!(
                 zone = %z.name,
-                "a change batch of {} record set(s) was refused when sent again ({}), but every set already is as wanted: this run's own first send took effect and its answer was lost; the switch is done",
+                "a change batch of {} record set(s) failed ({}), but every set already is as wanted: this run's own send took effect and its answer was lost (a resend is refused); the switch is done",
                 sets.len(),
                 e.message
             );
             Ok(())
         }
+        // Without a refusal (no answer, a busy zone), nothing says that
+        // the batch was judged against a newer value.
+        Refusal::Changed { .. } | Refusal::Provider if e.kind != ErrorKind::Client => Err(e.into()),
         Refusal::Changed { want, now } => Err(StepFailure::state(
             format!(
                 "record {} {} changed since it was read (now {}): another run switched it; re-read with drctl status",
@@ -776,7 +777,7 @@ mod tests {
     /// "another run switched it".
     #[tokio::test(start_paused = true)]
     async fn regression_lost_change_answer_read_as_another_run() {
-        let (f, dns, z) = losing_world(crate::cloud::fake::FakeCloud::new(), 1, &[0]);
+        let (f, dns, z) = losing_world(crate::cloud::fake::FakeCloud::new(), 2, &[0]);
         let batch = swap_of(0);
         let e = dns
             .apply_changes(&z, &batch, "run")
@@ -788,13 +789,37 @@ mod tests {
             .expect("the records read back as wanted: this run's own change");
         assert_eq!(
             f.state().records[&z.id],
-            [cname("api0.example.com.", "target.")]
+            [
+                cname("api1.example.com.", "home."),
+                cname("api0.example.com.", "target.")
+            ]
         );
         assert_eq!(
             f.state().writes.len(),
             1,
             "the first send took effect, once"
         );
+
+        // No answer at all (every try's answer lost): read back the same way.
+        let dropped = || {
+            CloudError::new(
+                "route53",
+                "ChangeResourceRecordSets",
+                "example.com.",
+                "global",
+                ErrorKind::Connection,
+                "the connection closed before an answer",
+            )
+        };
+        after_refusal(&dns, &z, &batch, dropped())
+            .await
+            .expect("in effect");
+        // A batch that never took effect keeps its own error, and says
+        // nothing of another run.
+        let e = after_refusal(&dns, &z, &swap_of(1), dropped())
+            .await
+            .expect_err("not in effect");
+        assert!(e.to_string().contains("connection closed"), "{e}");
     }
 
     #[tokio::test(start_paused = true)]

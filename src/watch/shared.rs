@@ -234,11 +234,13 @@ pub struct Claim {
 /// Creates `name` on the episode once: `true` when this call created it.
 ///
 /// A create-only write whose answer was lost (the connection dropped after
-/// the store took it) is sent again by the adapter and finds the object:
-/// the store says "already exists" of our own write. So, as the journal's
-/// append does, the object is then read back and compared with our bytes:
-/// the same bytes are ours ([`is_ours`]). Every body written here names
-/// its writer and a time, so another writer's never has the same bytes.
+/// the store took it) either fails (a watcher's calls are tried once) or,
+/// sent again, finds the object: the store says "already exists" of our
+/// own write. So, as the journal's append does, the object is then read
+/// back and compared with our bytes: the same bytes are ours ([`is_ours`]);
+/// other bytes are another writer's. Every body written here names its
+/// writer and a time, so another writer's never has the same bytes. A
+/// failed write whose object cannot be read, or is absent, stays failed.
 pub async fn create_once<T: Serialize>(
     board: &dyn Board,
     episode: &str,
@@ -247,11 +249,18 @@ pub async fn create_once<T: Serialize>(
 ) -> Result<bool, BoardError> {
     let body = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
     let key = episode_key(episode, name);
-    if board.create(&key, body.clone()).await? {
-        return Ok(true);
+    match board.create(&key, body.clone()).await {
+        Ok(true) => Ok(true),
+        Ok(false) => {
+            let there = board.get(&key).await?;
+            Ok(is_ours(&body, there.as_deref()))
+        }
+        // It may have reached the store before its answer was lost.
+        Err(e) => match board.get(&key).await {
+            Ok(Some(there)) => Ok(is_ours(&body, Some(&there))),
+            _ => Err(e),
+        },
     }
-    let there = board.get(&key).await?;
-    Ok(is_ours(&body, there.as_deref()))
 }
 
 /// Whether the object found where a create-only write was refused is the

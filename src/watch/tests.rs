@@ -679,12 +679,14 @@ async fn an_observer_that_cannot_reach_the_shared_state_never_acts() {
 }
 
 /// A board whose create-only writes of keys ending in `suffix` lose their
-/// answer: the object is written, then the adapter's retry finds it and
-/// the store answers "already exists" (what an object store does when the
-/// connection drops after it took the write).
+/// answer: the object is written, then the write fails (the connection
+/// dropped after the store took it: `retried` false, a watcher's single
+/// attempt) or its retry finds the object and the store answers "already
+/// exists" (`retried`).
 struct LosingBoard {
     inner: Arc<dyn crate::state::board::Board>,
     suffix: &'static str,
+    retried: bool,
     lost: Mutex<usize>,
 }
 
@@ -705,6 +707,14 @@ impl crate::state::board::Board for LosingBoard {
         let created = self.inner.create(key, body).await?;
         if created && key.ends_with(self.suffix) {
             *self.lost.lock().unwrap() += 1;
+            if !self.retried {
+                return Err(crate::state::board::BoardError {
+                    op: "write",
+                    key: key.to_string(),
+                    location: "memory".into(),
+                    detail: "the connection closed before an answer".into(),
+                });
+            }
             return Ok(false);
         }
         Ok(created)
@@ -728,29 +738,32 @@ impl crate::state::board::Board for LosingBoard {
 /// the claim is read back and compared: the same bytes are its own.
 #[tokio::test(start_paused = true)]
 async fn regression_lost_claim_answer_read_as_another_observers_claim() {
-    let plans = vec![plan_with("payments", spec(WatchMode::Auto))];
-    let mut m = Matrix::new(3, plans, 2.0, 5);
-    let board = Arc::new(LosingBoard {
-        inner: m.watchers[0].state.board.clone(),
-        suffix: "/start.json",
-        lost: Mutex::new(0),
-    });
-    for w in &mut m.watchers {
-        w.state.board = board.clone();
+    for retried in [false, true] {
+        let plans = vec![plan_with("payments", spec(WatchMode::Auto))];
+        let mut m = Matrix::new(3, plans, 2.0, 5);
+        let board = Arc::new(LosingBoard {
+            inner: m.watchers[0].state.board.clone(),
+            suffix: "/start.json",
+            retried,
+            lost: Mutex::new(0),
+        });
+        for w in &mut m.watchers {
+            w.state.board = board.clone();
+        }
+        m.all(HOME, false);
+        m.ticks(12).await;
+        assert_eq!(
+            *board.lost.lock().unwrap(),
+            1,
+            "the claim's answer was lost"
+        );
+        assert_eq!(
+            m.started(),
+            1,
+            "the claimer recognized its claim and started (retried: {retried})"
+        );
+        assert!(m.decided(WatchDecision::StartFailed).is_empty());
     }
-    m.all(HOME, false);
-    m.ticks(12).await;
-    assert_eq!(
-        *board.lost.lock().unwrap(),
-        1,
-        "the claim's answer was lost"
-    );
-    assert_eq!(
-        m.started(),
-        1,
-        "the claimer recognized its claim and started"
-    );
-    assert!(m.decided(WatchDecision::StartFailed).is_empty());
 }
 
 /// Starts nothing and says it did: a run whose process died before it
