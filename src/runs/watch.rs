@@ -128,7 +128,7 @@ pub fn history(plan: &str, home: &str, switches: &[(Vec<String>, Switch)]) -> Pl
             .map_or_else(|| home.to_string(), |s| s.target.clone()),
         last,
         running,
-        latest: mine().last().cloned(),
+        latest: mine().next_back().cloned(),
     }
 }
 

@@ -450,13 +450,9 @@ pub(super) enum Refusal {
     /// send, whose answer was lost (the adapter sent it again, and the
     /// resend's DELETE no longer matched).
     AlreadyAsWanted,
-    /// This set is neither as read nor as wanted: another writer moved it.
-    Changed {
-        /// The set as wanted.
-        want: DnsRecord,
-        /// The set now.
-        now: Option<DnsRecord>,
-    },
+    /// The set at this index is neither as read nor as wanted: another
+    /// writer moved it.
+    Changed(usize),
     /// Nothing moved since the read: the provider refused for a reason of
     /// its own (its error stands).
     Provider,
@@ -473,11 +469,8 @@ pub(super) fn judge_refusal(
     {
         return Refusal::AlreadyAsWanted;
     }
-    match swapped.iter().zip(now).find(|((_, was), n)| was != *n) {
-        Some(((w, _), n)) => Refusal::Changed {
-            want: w.clone(),
-            now: n.clone(),
-        },
+    match swapped.iter().zip(now).position(|((_, was), n)| was != n) {
+        Some(i) => Refusal::Changed(i),
         None => Refusal::Provider,
     }
 }
@@ -511,16 +504,16 @@ pub(super) async fn after_refusal(
         }
         // Without a refusal (no answer, a busy zone), nothing says that
         // the batch was judged against a newer value.
-        Refusal::Changed { .. } | Refusal::Provider if e.kind != ErrorKind::Client => Err(e.into()),
-        Refusal::Changed { want, now } => Err(StepFailure::state(
+        Refusal::Changed(_) | Refusal::Provider if e.kind != ErrorKind::Client => Err(e.into()),
+        Refusal::Changed(i) => Err(StepFailure::state(
             format!(
                 "record {} {} changed since it was read (now {}): another run switched it; re-read with drctl status",
-                want.name,
-                want.rtype,
-                show(&now)
+                sets[i].0.name,
+                sets[i].0.rtype,
+                show(&now[i])
             ),
             "nothing was changed by this batch (Route 53 applies a batch whole or not at all); check who holds the plan (drctl lock status) before running again",
-            &want.name,
+            &sets[i].0.name,
             "global",
         )),
         Refusal::Provider => Err(e.into()),
@@ -746,18 +739,16 @@ mod tests {
         assert_eq!(judge_refusal(&sets, &[wanted]), Refusal::AlreadyAsWanted);
         // Elsewhere: another writer.
         let elsewhere = Some(cname("api0.example.com.", "elsewhere."));
-        assert_eq!(
-            judge_refusal(&sets, std::slice::from_ref(&elsewhere)),
-            Refusal::Changed {
-                want: cname("api0.example.com.", "target."),
-                now: elsewhere
-            }
-        );
+        assert_eq!(judge_refusal(&sets, &[elsewhere]), Refusal::Changed(0));
         // Gone since the read: another writer too.
-        assert!(matches!(
-            judge_refusal(&sets, &[None]),
-            Refusal::Changed { now: None, .. }
-        ));
+        assert_eq!(judge_refusal(&sets, &[None]), Refusal::Changed(0));
+        // Of two sets, the second moved elsewhere.
+        let two = [swap_of(0), swap_of(1)].concat();
+        let moved = [
+            Some(cname("api0.example.com.", "home.")),
+            Some(cname("api1.example.com.", "elsewhere.")),
+        ];
+        assert_eq!(judge_refusal(&swapped(&two), &moved), Refusal::Changed(1));
         // As read: the provider's own reason.
         let read = Some(cname("api0.example.com.", "home."));
         assert_eq!(judge_refusal(&sets, &[read]), Refusal::Provider);
