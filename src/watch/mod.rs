@@ -679,17 +679,20 @@ impl Watcher {
             }
             Next::Start(p) => self.start(plan, hist, episode, v, p).await,
             Next::Release(why) => {
-                // Every observer that finds the claim orphaned writes the
-                // same reason: the first write stands, and the told-once
-                // marker keeps the notification single.
-                if let Err(e) =
-                    shared::create_once(board.as_ref(), episode, "start-failed", why).await
-                {
-                    tracing::warn!("watch: cannot release the start claim of {episode}: {e}");
-                    return (None, None);
+                // Every observer that finds the claim orphaned writes its
+                // reason: the first write stands, and the told-once marker
+                // keeps the notification single.
+                match shared::create_once(board.as_ref(), episode, "start-failed", why).await {
+                    Ok(released) => {
+                        self.tell(plan, episode, v, None).await;
+                        let did = format!("released the start claim: {why}");
+                        (released.then_some(did), None)
+                    }
+                    Err(e) => {
+                        tracing::warn!("watch: cannot release the start claim of {episode}: {e}");
+                        (None, None)
+                    }
                 }
-                self.tell(plan, episode, v, None).await;
-                (Some(format!("released the start claim: {why}")), None)
             }
         }
     }
