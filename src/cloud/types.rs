@@ -71,6 +71,11 @@ pub struct Routing {
     /// Whether the alias is healthy only while its target is.
     #[serde(default)]
     pub evaluate_target_health: bool,
+    /// The hosted zone of the alias target, as read (an alias of a load
+    /// balancer or a distribution names that service's zone); `None`: the
+    /// record's own zone. A DELETE must name it exactly as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_zone: Option<String>,
 }
 
 /// The role of a record set in a Route 53 failover pair.
@@ -139,12 +144,12 @@ impl DnsChange {
     /// and CREATE `want`, in the same batch (CREATE alone when nothing was
     /// read). A batch is all-or-nothing, so when the set changed since the
     /// read the provider refuses the whole batch instead of overwriting a
-    /// newer decision. A set read without a TTL (an alias) cannot be
-    /// deleted by value: it is replaced by an UPSERT, unguarded.
+    /// newer decision. An alias set (read without a TTL) is swapped the
+    /// same way: its DELETE names the alias target as read (zone, name,
+    /// target health), which is what Route 53 matches it by.
     pub fn swap(read: Option<&DnsRecord>, want: &DnsRecord) -> Vec<DnsChange> {
         match read {
             None => vec![DnsChange::Create(want.clone())],
-            Some(r) if r.ttl.is_none() => vec![DnsChange::Upsert(want.clone())],
             Some(r) => vec![
                 DnsChange::Delete(r.clone()),
                 DnsChange::Create(want.clone()),

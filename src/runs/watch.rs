@@ -50,6 +50,9 @@ pub struct PlanHistory {
     pub last: Option<Switch>,
     /// A failover or failback of the plan that has not ended.
     pub running: Option<Switch>,
+    /// The plan's most recent failover or failback, however it ended (a
+    /// start watch claimed is followed by one: its journal).
+    pub latest: Option<Switch>,
 }
 
 impl PlanHistory {
@@ -125,6 +128,7 @@ pub fn history(plan: &str, home: &str, switches: &[(Vec<String>, Switch)]) -> Pl
             .map_or_else(|| home.to_string(), |s| s.target.clone()),
         last,
         running,
+        latest: mine().next_back().cloned(),
     }
 }
 
@@ -356,6 +360,11 @@ mod tests {
         let h = history("payments", "us-west-2", &switches(&runs));
         assert_eq!(h.active, "us-east-1");
         assert_eq!(h.last.as_ref().unwrap().run_id, "a");
+        assert_eq!(
+            h.latest.as_ref().unwrap().run_id,
+            "b",
+            "failed, yet the latest"
+        );
         assert_eq!(h.episode("payments"), "payments/us-east-1/a");
         assert_eq!(h.last.unwrap().took(None), Some(Duration::from_secs(60)));
         let none = history("payments", "us-west-2", &[]);

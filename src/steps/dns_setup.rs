@@ -106,6 +106,7 @@ pub fn failover_records(
             health_check_id: checks.get(region).cloned(),
             alias: None,
             evaluate_target_health: false,
+            alias_zone: None,
         }),
     };
     let n = regions.len();
@@ -133,6 +134,7 @@ pub fn failover_records(
                     health_check_id: None,
                     alias: Some(level_name(&d.name, k + 1)),
                     evaluate_target_health: true,
+                    alias_zone: None,
                 }),
             });
         }

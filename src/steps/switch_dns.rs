@@ -10,9 +10,17 @@
 //! the batch DELETEs exactly the set the step read (values, TTL, weight) and
 //! CREATEs the new one. A batch is all-or-nothing, so a writer whose read is
 //! stale (a process that slept through its lease, then woke) is refused by
-//! Route 53 instead of overwriting a newer run's decision (see
-//! [`swap_refused`]). The pair counts two records, like an UPSERT, and is
-//! never split across batches.
+//! Route 53 instead of overwriting a newer run's decision. An alias record
+//! is swapped the same way (its DELETE names the alias target as read). The
+//! pair counts two records, like an UPSERT, and is never split across
+//! batches.
+//!
+//! A refusal is judged from the records read again ([`judge_refusal`]):
+//! a record that moved elsewhere is another run's doing and fails the step;
+//! records that all already are as wanted are this run's own change, whose
+//! answer was lost on the way back (the adapter sent the batch again, and
+//! the resend no longer matched what its first send had replaced), and the
+//! switch is done.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +36,7 @@ use super::restore::RestoreOutput;
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
 };
-use crate::cloud::{DnsChange, DnsRecord, HostedZone};
+use crate::cloud::{CloudError, Dns, DnsChange, DnsRecord, ErrorKind, HostedZone};
 use crate::plan::spec::{DnsSpec, SwitchMode};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
@@ -237,12 +245,21 @@ pub(super) async fn current(
     z: &HostedZone,
     want: &[DnsRecord],
 ) -> Result<Vec<Option<DnsRecord>>, StepFailure> {
+    Ok(current_in(cx.clouds.dns.as_ref(), z, want).await?)
+}
+
+/// [`current`] from `dns`.
+async fn current_in(
+    dns: &dyn Dns,
+    z: &HostedZone,
+    want: &[DnsRecord],
+) -> Result<Vec<Option<DnsRecord>>, CloudError> {
     let mut keys: Vec<(String, String)> = want
         .iter()
         .map(|w| (w.name.clone(), w.rtype.clone()))
         .collect();
     keys.dedup();
-    let found = cx.clouds.dns.read_many(z, &keys).await?;
+    let found = dns.read_many(z, &keys).await?;
     Ok(want
         .iter()
         .map(|w| {
@@ -316,23 +333,39 @@ pub(super) fn swaps(want: &[DnsRecord], cur: &[Option<DnsRecord>]) -> Vec<DnsCha
         .collect()
 }
 
+/// What the change batches of one switch did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Submitted {
+    /// The changes Route 53 answered with.
+    pub change_ids: Vec<String>,
+    /// Whether every batch was INSYNC in its answer (false when an
+    /// answer was lost: its change cannot be polled).
+    pub in_sync: bool,
+    /// Batches whose answer was lost: sent again, refused because the
+    /// first send had taken effect, and read back as wanted.
+    pub answers_lost: usize,
+}
+
 /// Submits the swaps in as few batches as the limit allows, each after a
-/// check of the run's lease; returns the change ids and whether every batch
-/// was INSYNC in its answer. A batch refused because a record changed since
-/// it was read fails the step saying so ([`swap_refused`]).
+/// check of the run's lease. A batch refused because a record changed
+/// since it was read fails the step saying so; one refused because its own
+/// first send took effect (the answer was lost, the adapter sent it again)
+/// reads back as wanted and counts as done ([`after_refusal`]).
 pub(super) async fn submit_swaps(
     cx: &Cx<'_>,
     z: &HostedZone,
     changes: &[DnsChange],
-) -> Result<(Vec<String>, bool), StepFailure> {
+) -> Result<Submitted, StepFailure> {
     let comment = format!(
         "drctl run {}: {} to {}",
         cx.run_id,
         cx.plan.name(),
         cx.target
     );
-    let mut change_ids = Vec::new();
-    let mut in_sync = true;
+    let mut out = Submitted {
+        in_sync: true,
+        ..Submitted::default()
+    };
     if let Some(queues) = cx.zone_batches.as_ref().filter(|_| !changes.is_empty()) {
         cx.fenced(
             &format!("route53:ChangeResourceRecordSets in {}", z.name),
@@ -343,23 +376,30 @@ pub(super) async fn submit_swaps(
             plan: cx.plan.name().to_string(),
             changes: changes.to_vec(),
         };
-        let carried = match queues
+        match queues
             .submit(cx.clouds.dns.as_ref(), z, group, &comment)
             .await
         {
-            Ok(c) => c,
-            Err(e) => return Err(swap_refused(cx, z, changes, e).await),
-        };
-        if carried.plans.len() > 1 {
-            tracing::info!(
-                zone = %z.name,
-                change = %carried.change_id,
-                "one batch for {} plans: {}",
-                carried.plans.len(),
-                carried.plans.join(", ")
-            );
+            Ok(carried) => {
+                if carried.plans.len() > 1 {
+                    tracing::info!(
+                        zone = %z.name,
+                        change = %carried.change_id,
+                        "one batch for {} plans: {}",
+                        carried.plans.len(),
+                        carried.plans.join(", ")
+                    );
+                }
+                out.change_ids.push(carried.change_id);
+                out.in_sync = carried.in_sync;
+            }
+            Err(e) => {
+                after_refusal(cx.clouds.dns.as_ref(), z, changes, e).await?;
+                out.answers_lost += 1;
+                out.in_sync = false;
+            }
         }
-        return Ok((vec![carried.change_id], carried.in_sync));
+        return Ok(out);
     }
     for batch in batches(changes) {
         cx.fenced(
@@ -367,60 +407,121 @@ pub(super) async fn submit_swaps(
             "global",
         )
         .await?;
-        let info = match cx.clouds.dns.apply_changes(z, batch, &comment).await {
-            Ok(info) => info,
-            Err(e) => return Err(swap_refused(cx, z, batch, e).await),
-        };
-        in_sync &= info.in_sync;
-        change_ids.push(info.id);
+        match cx.clouds.dns.apply_changes(z, batch, &comment).await {
+            Ok(info) => {
+                out.in_sync &= info.in_sync;
+                out.change_ids.push(info.id);
+            }
+            Err(e) => {
+                after_refusal(cx.clouds.dns.as_ref(), z, batch, e).await?;
+                out.answers_lost += 1;
+                out.in_sync = false;
+            }
+        }
     }
-    Ok((change_ids, in_sync))
+    Ok(out)
 }
 
-/// Why a swap batch was refused: when a record it swaps is no longer what
-/// was read (read again, only now that the batch failed), another run
-/// changed it and the step says so; otherwise the provider's own error.
-async fn swap_refused(
-    cx: &Cx<'_>,
-    z: &HostedZone,
-    batch: &[DnsChange],
-    e: crate::cloud::CloudError,
-) -> StepFailure {
-    if e.kind != crate::cloud::ErrorKind::Client {
-        return e.into();
-    }
-    // What each swapped set was when read: the DELETE's record, or absent
-    // before a lone CREATE.
-    let mut read: Vec<(DnsRecord, Option<DnsRecord>)> = Vec::new();
+/// The record sets a batch swaps: each wanted set (a CREATE) with the set
+/// as it was read (the DELETE before it), or `None` for a set that was
+/// absent.
+pub(super) fn swapped(batch: &[DnsChange]) -> Vec<(DnsRecord, Option<DnsRecord>)> {
+    let mut out = Vec::new();
     for (i, c) in batch.iter().enumerate() {
         match c {
             DnsChange::Create(w) if i > 0 && swap_pair(&batch[i - 1..]) => {
                 if let DnsChange::Delete(d) = &batch[i - 1] {
-                    read.push((w.clone(), Some(d.clone())));
+                    out.push((w.clone(), Some(d.clone())));
                 }
             }
-            DnsChange::Create(w) => read.push((w.clone(), None)),
+            DnsChange::Create(w) => out.push((w.clone(), None)),
             _ => {}
         }
     }
-    let wants: Vec<DnsRecord> = read.iter().map(|(w, _)| w.clone()).collect();
-    let Ok(now) = current(cx, z, &wants).await else {
-        return e.into();
+    out
+}
+
+/// What a refused swap batch was, judged from the sets it swaps (wanted,
+/// as read) and the same sets read again after the refusal.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Refusal {
+    /// Every set already is as wanted: the batch's change is in effect.
+    /// Route 53 applies a batch whole, so this is this run's own earlier
+    /// send, whose answer was lost (the adapter sent it again, and the
+    /// resend's DELETE no longer matched).
+    AlreadyAsWanted,
+    /// The set at this index is neither as read nor as wanted: another
+    /// writer moved it.
+    Changed(usize),
+    /// Nothing moved since the read: the provider refused for a reason of
+    /// its own (its error stands).
+    Provider,
+}
+
+/// Judges a refusal (pure: the reads are the caller's).
+pub(super) fn judge_refusal(
+    swapped: &[(DnsRecord, Option<DnsRecord>)],
+    now: &[Option<DnsRecord>],
+) -> Refusal {
+    if !swapped.is_empty()
+        && swapped.len() == now.len()
+        && swapped.iter().zip(now).all(|((w, _), n)| matches(n, w))
+    {
+        return Refusal::AlreadyAsWanted;
+    }
+    match swapped.iter().zip(now).position(|((_, was), n)| was != n) {
+        Some(i) => Refusal::Changed(i),
+        None => Refusal::Provider,
+    }
+}
+
+/// After Route 53 refused `batch` with `e` (or no answer came, every try):
+/// reads the swapped sets again (only now that the batch failed) and
+/// judges ([`judge_refusal`]). `Ok` when they already are as wanted (this
+/// run's own send whose answer was lost: said in the log, counted in the
+/// step's output); otherwise the step's failure: another run switched a
+/// set (a refusal), or the provider's own error.
+pub(super) async fn after_refusal(
+    dns: &dyn Dns,
+    z: &HostedZone,
+    batch: &[DnsChange],
+    e: CloudError,
+) -> Result<(), StepFailure> {
+    let sets = swapped(batch);
+    let wants: Vec<DnsRecord> = sets.iter().map(|(w, _)| w.clone()).collect();
+    let Ok(now) = current_in(dns, z, &wants).await else {
+        return Err(e.into());
     };
-    match read.iter().zip(&now).find(|((_, was), now)| *was != **now) {
-        Some(((w, _), now)) => StepFailure::state(
+    match judge_refusal(&sets, &now) {
+        Refusal::AlreadyAsWanted => {
+            tracing::warn!(
+                zone = %z.name,
+                "a change batch of {} record set(s) failed ({}), but every set already is as wanted: this run's own send took effect and its answer was lost (a resend is refused); the switch is done",
+                sets.len(),
+                e.message
+            );
+            Ok(())
+        }
+        // Without a refusal (no answer, a busy zone), nothing says that
+        // the batch was judged against a newer value.
+        Refusal::Changed(_) | Refusal::Provider if e.kind != ErrorKind::Client => Err(e.into()),
+        Refusal::Changed(i) => Err(StepFailure::state(
             format!(
                 "record {} {} changed since it was read (now {}): another run switched it; re-read with drctl status",
-                w.name,
-                w.rtype,
-                show(now)
+                sets[i].0.name,
+                sets[i].0.rtype,
+                show(&now[i])
             ),
             "nothing was changed by this batch (Route 53 applies a batch whole or not at all); check who holds the plan (drctl lock status) before running again",
-            &w.name,
+            &sets[i].0.name,
             "global",
-        ),
-        None => e.into(),
+        )),
+        Refusal::Provider => Err(e.into()),
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// What a zone's switch publishes (verify-dns waits on its changes).
@@ -435,6 +536,11 @@ pub struct SwitchDnsOutput {
     pub change_ids: Vec<String>,
     /// Whether every batch was INSYNC in its own answer.
     pub in_sync: bool,
+    /// Batches whose answer was lost on the way back: Route 53 refused
+    /// their resend because the first send had taken effect, and the
+    /// records read back as switched (no change id to wait on for these).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub answers_lost: usize,
     /// How many records were changed.
     pub changed: usize,
     /// The records as they were, in the order of `after`.
@@ -491,7 +597,11 @@ impl Action for SwitchDns {
         let want = desired(cx, &self.records).await?;
         let cur = current(cx, &z, &want).await?;
         let changes = swaps(&want, &cur);
-        let (change_ids, in_sync) = submit_swaps(cx, &z, &changes).await?;
+        let Submitted {
+            change_ids,
+            in_sync,
+            answers_lost,
+        } = submit_swaps(cx, &z, &changes).await?;
         if changes.is_empty() {
             tracing::info!(zone = %self.zone, "records already point at {}", cx.target);
         }
@@ -505,6 +615,7 @@ impl Action for SwitchDns {
             zone_id: z.id,
             change_ids,
             in_sync,
+            answers_lost,
             changed,
             before: cur,
             after: want,
@@ -517,6 +628,270 @@ impl Action for SwitchDns {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::{ChangeInfo, HealthCheck};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn cname(name: &str, value: &str) -> DnsRecord {
+        DnsRecord::simple(name.into(), "CNAME", Some(60), vec![value.into()])
+    }
+
+    /// Route 53 that loses the answers of the change batches numbered in
+    /// `lose` (0: the first that takes effect) on the way back: each is
+    /// sent again (as the adapter's retry does after a dropped
+    /// connection) and the caller gets the resend's answer.
+    struct LosingDns {
+        inner: Arc<dyn Dns>,
+        applied: AtomicUsize,
+        lose: Vec<usize>,
+    }
+
+    #[async_trait]
+    impl Dns for LosingDns {
+        async fn find_zone(&self, n: &str) -> Result<Option<HostedZone>, CloudError> {
+            self.inner.find_zone(n).await
+        }
+        async fn read_records(
+            &self,
+            z: &HostedZone,
+            n: &str,
+            t: &str,
+        ) -> Result<Vec<DnsRecord>, CloudError> {
+            self.inner.read_records(z, n, t).await
+        }
+        async fn apply_changes(
+            &self,
+            z: &HostedZone,
+            c: &[DnsChange],
+            comment: &str,
+        ) -> Result<ChangeInfo, CloudError> {
+            let first = self.inner.apply_changes(z, c, comment).await;
+            if first.is_ok()
+                && self
+                    .lose
+                    .contains(&self.applied.fetch_add(1, Ordering::SeqCst))
+            {
+                return self.inner.apply_changes(z, c, comment).await;
+            }
+            first
+        }
+        async fn change_status(&self, id: &str) -> Result<ChangeInfo, CloudError> {
+            self.inner.change_status(id).await
+        }
+        async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError> {
+            self.inner.list_health_checks().await
+        }
+        async fn create_health_check(&self, w: &HealthCheck) -> Result<HealthCheck, CloudError> {
+            self.inner.create_health_check(w).await
+        }
+        async fn delete_health_check(&self, id: &str) -> Result<(), CloudError> {
+            self.inner.delete_health_check(id).await
+        }
+        async fn list_records(
+            &self,
+            z: &HostedZone,
+            suffix: &str,
+        ) -> Result<Vec<DnsRecord>, CloudError> {
+            self.inner.list_records(z, suffix).await
+        }
+    }
+
+    /// `f` with a zone holding `api0..apiN` at home, behind Route 53 that
+    /// loses the answers of the batches numbered in `lose`.
+    fn losing_world(
+        f: crate::cloud::fake::FakeCloud,
+        n: usize,
+        lose: &[usize],
+    ) -> (crate::cloud::fake::FakeCloud, LosingDns, HostedZone) {
+        let z = f.add_zone("example.com.");
+        for i in 0..n {
+            f.put_record(
+                "example.com.",
+                cname(&format!("api{i}.example.com."), "home."),
+            );
+        }
+        let dns = LosingDns {
+            inner: f.clouds().dns,
+            applied: AtomicUsize::new(0),
+            lose: lose.to_vec(),
+        };
+        (f, dns, z)
+    }
+
+    fn swap_of(i: usize) -> Vec<DnsChange> {
+        let name = format!("api{i}.example.com.");
+        DnsChange::swap(Some(&cname(&name, "home.")), &cname(&name, "target."))
+    }
+
+    #[test]
+    fn a_refusal_is_judged_from_the_records_read_again() {
+        let batch = swap_of(0);
+        let sets = swapped(&batch);
+        assert_eq!(
+            sets,
+            [(
+                cname("api0.example.com.", "target."),
+                Some(cname("api0.example.com.", "home."))
+            )]
+        );
+        // As wanted: the batch's own change is in effect.
+        let wanted = Some(cname("api0.example.com.", "TARGET"));
+        assert_eq!(judge_refusal(&sets, &[wanted]), Refusal::AlreadyAsWanted);
+        // Elsewhere: another writer.
+        let elsewhere = Some(cname("api0.example.com.", "elsewhere."));
+        assert_eq!(judge_refusal(&sets, &[elsewhere]), Refusal::Changed(0));
+        // Gone since the read: another writer too.
+        assert_eq!(judge_refusal(&sets, &[None]), Refusal::Changed(0));
+        // Of two sets, the second moved elsewhere.
+        let two = [swap_of(0), swap_of(1)].concat();
+        let moved = [
+            Some(cname("api0.example.com.", "home.")),
+            Some(cname("api1.example.com.", "elsewhere.")),
+        ];
+        assert_eq!(judge_refusal(&swapped(&two), &moved), Refusal::Changed(1));
+        // As read: the provider's own reason.
+        let read = Some(cname("api0.example.com.", "home."));
+        assert_eq!(judge_refusal(&sets, &[read]), Refusal::Provider);
+        // A lone CREATE of a set that was absent, now present as wanted.
+        let create = [DnsChange::Create(cname("new.example.com.", "x."))];
+        assert_eq!(
+            judge_refusal(&swapped(&create), &[Some(cname("new.example.com.", "x."))]),
+            Refusal::AlreadyAsWanted
+        );
+        // Nothing swapped: nothing to judge by.
+        assert_eq!(judge_refusal(&[], &[]), Refusal::Provider);
+    }
+
+    /// Regression (`lost_change_answer_read_as_another_run`): a batch whose
+    /// answer was lost was sent again, refused (its DELETE no longer
+    /// matched: the first send had replaced that value), and reported as
+    /// "another run switched it".
+    #[tokio::test(start_paused = true)]
+    async fn regression_lost_change_answer_read_as_another_run() {
+        let (f, dns, z) = losing_world(crate::cloud::fake::FakeCloud::new(), 2, &[0]);
+        let batch = swap_of(0);
+        let e = dns
+            .apply_changes(&z, &batch, "run")
+            .await
+            .expect_err("the resend is refused");
+        assert_eq!(e.kind, ErrorKind::Client, "{e}");
+        after_refusal(&dns, &z, &batch, e)
+            .await
+            .expect("the records read back as wanted: this run's own change");
+        assert_eq!(
+            f.state().records[&z.id],
+            [
+                cname("api1.example.com.", "home."),
+                cname("api0.example.com.", "target.")
+            ]
+        );
+        assert_eq!(
+            f.state().writes.len(),
+            1,
+            "the first send took effect, once"
+        );
+
+        // No answer at all (every try's answer lost): read back the same way.
+        let dropped = || {
+            CloudError::new(
+                "route53",
+                "ChangeResourceRecordSets",
+                "example.com.",
+                "global",
+                ErrorKind::Connection,
+                "the connection closed before an answer",
+            )
+        };
+        after_refusal(&dns, &z, &batch, dropped())
+            .await
+            .expect("in effect");
+        // A batch that never took effect keeps its own error, and says
+        // nothing of another run.
+        let e = after_refusal(&dns, &z, &swap_of(1), dropped())
+            .await
+            .expect_err("not in effect");
+        assert!(e.to_string().contains("connection closed"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_of_a_batch_of_several_plans_is_each_plans_own_change() {
+        // In a world where changes take time, p0's change goes first and
+        // alone; p1's and p2's queue behind it and go in one batch, whose
+        // answer is lost. The coalescer's resend is refused whole, then
+        // each plan's alone; each plan's step reads its records back as
+        // wanted.
+        let model = crate::cloud::model::Model::aws().unwrap();
+        let timed = crate::cloud::fake::FakeCloud::timed(model, 9);
+        let (f, dns, z) = losing_world(timed, 3, &[1]);
+        let q = super::super::dns_batch::Coalescer::new(
+            model.route53.clone(),
+            "20261124T100000Z-p-0001",
+            "us-east-1",
+        );
+        let group = |i: usize| super::super::dns_batch::Group {
+            plan: format!("p{i}"),
+            changes: swap_of(i),
+        };
+        let (a, b, c) = tokio::join!(
+            q.submit(&dns, &z, group(0), "p0"),
+            q.submit(&dns, &z, group(1), "p1"),
+            q.submit(&dns, &z, group(2), "p2"),
+        );
+        assert_eq!(a.expect("p0's answer came").plans, ["p0"]);
+        for (i, r) in [(1, b), (2, c)] {
+            let e = r.expect_err("the resend of a lost batch is refused");
+            after_refusal(&dns, &z, &swap_of(i), e)
+                .await
+                .unwrap_or_else(|e| panic!("p{i} is done: {e}"));
+        }
+        let recs = &f.state().records[&z.id];
+        assert!(recs.iter().all(|r| r.values == ["target."]), "{recs:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_alias_is_swapped_by_its_target_as_read_never_upserted() {
+        let f = crate::cloud::fake::FakeCloud::new();
+        let z = f.add_zone("example.com.");
+        let alias = DnsRecord {
+            ttl: None,
+            values: Vec::new(),
+            routing: Some(crate::cloud::Routing {
+                alias: Some("lb.example.com.".into()),
+                evaluate_target_health: true,
+                alias_zone: Some("ZLB".into()),
+                ..Default::default()
+            }),
+            ..cname("api.example.com.", "")
+        };
+        f.put_record("example.com.", alias.clone());
+        let want = cname("api.example.com.", "api-use1.example.com.");
+        let changes = swaps(std::slice::from_ref(&want), &[Some(alias.clone())]);
+        assert_eq!(
+            changes,
+            [
+                DnsChange::Delete(alias.clone()),
+                DnsChange::Create(want.clone())
+            ]
+        );
+        // A stale read of the alias (another target) is refused whole.
+        let stale = DnsRecord {
+            routing: Some(crate::cloud::Routing {
+                alias: Some("old-lb.example.com.".into()),
+                ..alias.routing.clone().unwrap()
+            }),
+            ..alias.clone()
+        };
+        let dns = f.clouds().dns;
+        let refused = dns
+            .apply_changes(&z, &DnsChange::swap(Some(&stale), &want), "stale")
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(f.state().records[&z.id], [alias]);
+        dns.apply_changes(&z, &changes, "run")
+            .await
+            .expect("swapped");
+        assert_eq!(f.state().records[&z.id], [want]);
+    }
 
     fn upsert(i: usize) -> DnsChange {
         DnsChange::Upsert(DnsRecord::simple(

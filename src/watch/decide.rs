@@ -265,6 +265,8 @@ pub struct Episode {
     pub veto: Option<String>,
     /// The observer that claimed the start, when one did.
     pub claimed_by: Option<String>,
+    /// When it claimed it.
+    pub claimed_at: Option<DateTime<Utc>>,
     /// Why the failover watch claimed did not start, when it did not.
     pub start_failed: Option<String>,
     /// Whether a failback was proposed already.
@@ -338,6 +340,10 @@ pub enum Next {
     Start(Proposal),
     /// Tell people once (create-only marker `name` on the episode).
     Tell(&'static str),
+    /// Release a start claim that no run followed ([`orphaned`]): mark the
+    /// episode's start failed (create-only `start-failed`, with this
+    /// reason), then tell people once (`start_failed`).
+    Release(String),
 }
 
 /// A decision.
@@ -645,6 +651,13 @@ fn down(s: &Situation<'_>, active: &str, tally: Tally) -> Verdict {
             v.next = Next::Tell("start_failed");
             return v;
         }
+        if let Some(err) = orphaned(s) {
+            let why =
+                format!("{votes}; the failover {by} started did not run ({err}): a person decides");
+            let mut v = brake(WatchDecision::StartFailed, why, target);
+            v.next = Next::Release(err);
+            return v;
+        }
         let why = format!("{votes}; {by} started the failover");
         return brake(WatchDecision::Started, why, target);
     }
@@ -664,6 +677,40 @@ fn down(s: &Situation<'_>, active: &str, tally: Tally) -> Verdict {
             v
         }
     }
+}
+
+/// The least time a start claim waits for its run's journal before it is
+/// released ([`start_bound`]): a run journals its start seconds after it
+/// begins (the store's probe, the plan's lease, the operator's identity).
+pub const MIN_START_BOUND: Duration = Duration::from_secs(60);
+
+/// How long a start claim may go without a run journal following it: the
+/// plan's `freshness` (how long an observation counts; default
+/// `interval × (failures + 1)`), at least [`MIN_START_BOUND`]. By then the
+/// claimer has reported again, or is known silent, and a run it started
+/// has journaled its start.
+pub fn start_bound(rules: &WatchRules) -> Duration {
+    rules.freshness.max(MIN_START_BOUND)
+}
+
+/// Why the episode's start claim is orphaned, when it is: no failover or
+/// failback of the plan has started since the claim, and [`start_bound`]
+/// has passed (its claimer died between its claim and its run, or its run
+/// never began). `None` while the claim may still be followed.
+pub fn orphaned(s: &Situation<'_>) -> Option<String> {
+    let at = s.episode.claimed_at?;
+    if s.history.latest.as_ref().is_some_and(|r| r.started >= at) {
+        return None;
+    }
+    let bound = start_bound(s.rules);
+    let waited = (s.now - at).to_std().ok()?;
+    (waited > bound).then(|| {
+        format!(
+            "no run journal followed its start claim within {} (claimed {} ago): the claim is released",
+            format_duration(bound),
+            format_duration(Duration::from_secs(waited.as_secs()))
+        )
+    })
 }
 
 /// Down by quorum, `target` fit: what the mode (and the velocity cap) allow.

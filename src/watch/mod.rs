@@ -602,7 +602,8 @@ impl Watcher {
             Some(o) => format!("told-{}-{o}", v.decision),
             None => format!("told-{}", v.decision),
         };
-        match shared::create_once(self.state.board.as_ref(), episode, &marker, &self.now).await {
+        let mark = shared::Marker::new(&self.cfg.observer, self.now);
+        match shared::create_once(self.state.board.as_ref(), episode, &marker, &mark).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
@@ -652,7 +653,8 @@ impl Watcher {
             Next::Nothing => (None, None),
             Next::Tell(what) => {
                 if *what == "capped" {
-                    let _ = shared::create_once(board.as_ref(), episode, "capped", &self.now).await;
+                    let mark = shared::Marker::new(&self.cfg.observer, self.now);
+                    let _ = shared::create_once(board.as_ref(), episode, "capped", &mark).await;
                 }
                 let observer = (*what == "suspect").then(|| v.tally.down.join("+"));
                 self.tell(plan, episode, v, observer.as_deref()).await;
@@ -680,6 +682,22 @@ impl Watcher {
                 }
             }
             Next::Start(p) => self.start(plan, hist, episode, v, p).await,
+            Next::Release(why) => {
+                // Every observer that finds the claim orphaned writes its
+                // reason: the first write stands, and the told-once marker
+                // keeps the notification single.
+                match shared::create_once(board.as_ref(), episode, "start-failed", why).await {
+                    Ok(released) => {
+                        self.tell(plan, episode, v, None).await;
+                        let did = format!("released the start claim: {why}");
+                        (released.then_some(did), None)
+                    }
+                    Err(e) => {
+                        tracing::warn!("watch: cannot release the start claim of {episode}: {e}");
+                        (None, None)
+                    }
+                }
+            }
         }
     }
 
@@ -828,7 +846,8 @@ impl Watcher {
             (WatchDecision::Capped, episode.to_string()),
         );
         let board = self.state.board.clone();
-        let _ = shared::create_once(board.as_ref(), episode, "capped", &self.now).await;
+        let mark = shared::Marker::new(&self.cfg.observer, self.now);
+        let _ = shared::create_once(board.as_ref(), episode, "capped", &mark).await;
         self.tell(plan, episode, &capped, None).await;
         capped
     }
@@ -990,7 +1009,8 @@ pub async fn veto(
     let now = Utc::now();
     let (episode, board) =
         shared::current(state.board.as_ref(), &hist.episode(plan.name()), now).await?;
-    if let Some(by) = board.claimed_by {
+    // A claim released (its start failed) no longer stands in the way.
+    if let Some(by) = board.claimed_by.filter(|_| board.start_failed.is_none()) {
         return Ok(Vetoed::TooLate(episode, by));
     }
     let v = shared::Veto {

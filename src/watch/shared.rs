@@ -139,12 +139,29 @@ pub async fn current(
 
 /// Closes `episode` (its region recovered): the next outage opens another.
 pub async fn close_episode(board: &dyn Board, episode: &str, by: &str) -> Result<bool, BoardError> {
-    #[derive(Serialize)]
-    struct Closed<'a> {
-        by: &'a str,
-        at: DateTime<Utc>,
+    create_once(board, episode, "closed", &Marker::new(by, Utc::now())).await
+}
+
+/// The body of a marker (`closed`, `capped`, `told-…`): who wrote it and
+/// when. Naming the writer makes the bytes its own, which is how a
+/// create-only write whose answer was lost recognizes itself
+/// ([`create_once`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Marker {
+    /// The observer (or person) that wrote it.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl Marker {
+    /// `by`'s marker at `at`.
+    pub fn new(by: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            by: by.to_string(),
+            at,
+        }
     }
-    create_once(board, episode, "closed", &Closed { by, at: Utc::now() }).await
 }
 
 /// Claims one of the `max` failover slots of the velocity window that
@@ -215,16 +232,42 @@ pub struct Claim {
 }
 
 /// Creates `name` on the episode once: `true` when this call created it.
+///
+/// A create-only write whose answer was lost (the connection dropped after
+/// the store took it) either fails (a watcher's calls are tried once) or,
+/// sent again, finds the object: the store says "already exists" of our
+/// own write. So, as the journal's append does, the object is then read
+/// back and compared with our bytes: the same bytes are ours ([`is_ours`]);
+/// other bytes are another writer's. Every body written here names its
+/// writer and a time, so another writer's never has the same bytes. A
+/// failed write whose object cannot be read, or is absent, stays failed.
 pub async fn create_once<T: Serialize>(
     board: &dyn Board,
     episode: &str,
     name: &str,
     value: &T,
 ) -> Result<bool, BoardError> {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    board
-        .create(&episode_key(episode, name), Bytes::from(body))
-        .await
+    let body = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+    let key = episode_key(episode, name);
+    match board.create(&key, body.clone()).await {
+        Ok(true) => Ok(true),
+        Ok(false) => {
+            let there = board.get(&key).await?;
+            Ok(is_ours(&body, there.as_deref()))
+        }
+        // It may have reached the store before its answer was lost.
+        Err(e) => match board.get(&key).await {
+            Ok(Some(there)) => Ok(is_ours(&body, Some(&there))),
+            _ => Err(e),
+        },
+    }
+}
+
+/// Whether the object found where a create-only write was refused is the
+/// writer's own (its earlier attempt, whose answer was lost): the very
+/// bytes it wrote.
+pub fn is_ours(written: &[u8], found: Option<&[u8]>) -> bool {
+    found == Some(written)
 }
 
 async fn read<T: for<'de> Deserialize<'de>>(
@@ -266,6 +309,7 @@ async fn episode_in(
         veto: veto
             .filter(|v| v.until.is_none_or(|u| now < u))
             .map(|v| format!("by {}: {}", v.by, v.reason)),
+        claimed_at: claim.as_ref().map(|c| c.at),
         claimed_by: claim.map(|c| c.observer),
         start_failed: failed,
         failback_proposed: has("told-failback_proposed"),

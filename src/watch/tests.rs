@@ -677,3 +677,258 @@ async fn an_observer_that_cannot_reach_the_shared_state_never_acts() {
     let text = m.watchers[0].metrics.render();
     assert!(text.contains("drctl_watch_state_reachable 0"), "{text}");
 }
+
+/// A board whose create-only writes of keys ending in `suffix` lose their
+/// answer: the object is written, then the write fails (the connection
+/// dropped after the store took it: `retried` false, a watcher's single
+/// attempt) or its retry finds the object and the store answers "already
+/// exists" (`retried`).
+struct LosingBoard {
+    inner: Arc<dyn crate::state::board::Board>,
+    suffix: &'static str,
+    retried: bool,
+    lost: Mutex<usize>,
+}
+
+#[async_trait]
+impl crate::state::board::Board for LosingBoard {
+    async fn put(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+    ) -> Result<(), crate::state::board::BoardError> {
+        self.inner.put(key, body).await
+    }
+    async fn create(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+    ) -> Result<bool, crate::state::board::BoardError> {
+        let created = self.inner.create(key, body).await?;
+        if created && key.ends_with(self.suffix) {
+            *self.lost.lock().unwrap() += 1;
+            if !self.retried {
+                return Err(crate::state::board::BoardError {
+                    op: "write",
+                    key: key.to_string(),
+                    location: "memory".into(),
+                    detail: "the connection closed before an answer".into(),
+                });
+            }
+            return Ok(false);
+        }
+        Ok(created)
+    }
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<bytes::Bytes>, crate::state::board::BoardError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, crate::state::board::BoardError> {
+        self.inner.list(prefix).await
+    }
+}
+
+/// Regression (`lost_claim_answer_read_as_another_observers_claim`): the
+/// answer to an observer's create-only start claim was lost, and the retry
+/// found the claim: the observer read its own claim as another's and
+/// started nothing, while every observer (and `watch status`) said the
+/// failover had started. Claims never expired, so nothing ever ran. Now
+/// the claim is read back and compared: the same bytes are its own.
+#[tokio::test(start_paused = true)]
+async fn regression_lost_claim_answer_read_as_another_observers_claim() {
+    for retried in [false, true] {
+        let plans = vec![plan_with("payments", spec(WatchMode::Auto))];
+        let mut m = Matrix::new(3, plans, 2.0, 5);
+        let board = Arc::new(LosingBoard {
+            inner: m.watchers[0].state.board.clone(),
+            suffix: "/start.json",
+            retried,
+            lost: Mutex::new(0),
+        });
+        for w in &mut m.watchers {
+            w.state.board = board.clone();
+        }
+        m.all(HOME, false);
+        m.ticks(12).await;
+        assert_eq!(
+            *board.lost.lock().unwrap(),
+            1,
+            "the claim's answer was lost"
+        );
+        assert_eq!(
+            m.started(),
+            1,
+            "the claimer recognized its claim and started (retried: {retried})"
+        );
+        assert!(m.decided(WatchDecision::StartFailed).is_empty());
+    }
+}
+
+/// Starts nothing and says it did: a run whose process died before it
+/// journaled its start (or a claimer that died right after its claim).
+struct SilentStarter {
+    calls: Arc<Mutex<usize>>,
+}
+
+#[async_trait]
+impl Starter for SilentStarter {
+    async fn start(&self, _: &Plan, _: &str, _: WatchOrigin) -> Result<String, String> {
+        *self.calls.lock().unwrap() += 1;
+        Ok("run-never-journaled".into())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_claim_no_run_follows_is_released_after_its_bound_and_told_once() {
+    let plans = vec![plan_with("payments", spec(WatchMode::Auto))];
+    let rules = plans[0].watch_rules();
+    let bound = super::decide::start_bound(&rules);
+    assert_eq!(
+        bound,
+        Duration::from_secs(60),
+        "freshness 40 s, at least 1 minute"
+    );
+    let mut m = Matrix::new(3, plans, 2.0, 5);
+    let calls = Arc::new(Mutex::new(0));
+    for w in &mut m.watchers {
+        w.starter = Arc::new(SilentStarter {
+            calls: calls.clone(),
+        });
+    }
+    m.all(HOME, false);
+    // Detection, the claim, then rounds within the bound: shown as started.
+    m.ticks(4).await;
+    assert_eq!(*calls.lock().unwrap(), 1, "claimed and started once");
+    let claimed = m.now();
+    m.ticks(5).await;
+    assert!(m.decided(WatchDecision::StartFailed).is_empty());
+    assert!(!m.decided(WatchDecision::Started).is_empty());
+    // Past the bound with no run journal: released, marked failed, told.
+    m.ticks(3).await;
+    assert!(m.now() - claimed > chrono::Duration::from_std(bound).unwrap());
+    let failed = m.decided(WatchDecision::StartFailed);
+    assert!(!failed.is_empty(), "released after the bound");
+    let why = &failed[0].verdict.as_ref().unwrap().why;
+    assert!(
+        why.contains("no run journal followed its start claim within 1m"),
+        "{why}"
+    );
+    let released = m
+        .seen
+        .iter()
+        .filter(|(_, r)| {
+            r.acted
+                .as_deref()
+                .is_some_and(|a| a.starts_with("released the start claim"))
+        })
+        .count();
+    assert!(released >= 1, "an observer released it");
+    let board = m.watchers[0].state.board.clone();
+    let episode = failed[0].episode.clone();
+    let keys = board.list(&format!("episodes/{episode}/")).await.unwrap();
+    for file in ["start.json", "start-failed.json", "told-start_failed.json"] {
+        assert!(
+            keys.contains(&format!("episodes/{episode}/{file}")),
+            "{file}: {keys:?}"
+        );
+    }
+    // It stays released, and watch starts nothing again: a person decides.
+    m.ticks(5).await;
+    assert_eq!(*calls.lock().unwrap(), 1);
+    let last = m.seen.last().unwrap().1.verdict.as_ref().unwrap();
+    assert_eq!(last.decision, WatchDecision::StartFailed, "{}", last.why);
+    // A veto is no longer "too late" for a released claim.
+    let runs = Vec::new();
+    let v = super::veto(
+        &m.watchers[0].state,
+        &m.watchers[0].plans[0],
+        "me",
+        "decided by hand",
+        None,
+        &runs,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(v, super::Vetoed::Now(_)), "{v:?}");
+}
+
+/// The situation of `plan` at `now` with this history and episode board
+/// (no reports: [`super::decide::orphaned`] does not read them).
+fn situation_at<'a>(
+    plan: &'a Plan,
+    rules: &'a crate::plan::watch::WatchRules,
+    history: &'a crate::runs::watch::PlanHistory,
+    episode: &'a super::decide::Episode,
+    now: DateTime<Utc>,
+) -> super::decide::Situation<'a> {
+    super::decide::Situation {
+        plan: plan.name(),
+        home: plan.home(),
+        regions: plan.regions(),
+        rules,
+        rpo: plan.tier.rpo,
+        checks_before_scaling: false,
+        history,
+        held_by: None,
+        reports: &[],
+        episode,
+        velocity: (0, 5),
+        now,
+    }
+}
+
+#[test]
+fn a_claim_is_orphaned_only_past_its_bound_and_while_no_run_started_since() {
+    use super::decide::{Episode, orphaned};
+    use crate::runs::watch::{PlanHistory, Switch};
+    let plan = plan_with("payments", spec(WatchMode::Auto));
+    let rules = plan.watch_rules();
+    let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let after = |secs: i64| at + chrono::Duration::seconds(secs);
+    let claimed = Episode {
+        claimed_by: Some("obs-0".into()),
+        claimed_at: Some(at),
+        ..Episode::default()
+    };
+    let quiet = PlanHistory {
+        active: HOME.into(),
+        last: None,
+        running: None,
+        latest: None,
+    };
+    let judge = |h: &PlanHistory, e: &Episode, secs| {
+        orphaned(&situation_at(&plan, &rules, h, e, after(secs)))
+    };
+    assert_eq!(judge(&quiet, &claimed, 59), None);
+    assert_eq!(judge(&quiet, &claimed, 60), None, "the bound itself");
+    assert!(judge(&quiet, &claimed, 61).is_some());
+    // A run started since the claim (it failed, or a person started it):
+    // the claim was followed.
+    let failed = Switch {
+        run_id: "r".into(),
+        kind: RunKind::Failover,
+        target: "us-east-1".into(),
+        started: after(2),
+        ended: Some(after(30)),
+        outcome: Outcome::Failed,
+        watch: None,
+    };
+    let followed = PlanHistory {
+        latest: Some(failed.clone()),
+        ..quiet.clone()
+    };
+    assert_eq!(judge(&followed, &claimed, 600), None);
+    // One that started before the claim does not follow it.
+    let before = PlanHistory {
+        latest: Some(Switch {
+            started: after(-5),
+            ..failed
+        }),
+        ..quiet.clone()
+    };
+    assert!(judge(&before, &claimed, 61).is_some());
+    // No claim, nothing orphaned.
+    assert_eq!(judge(&quiet, &Episode::default(), 600), None);
+}

@@ -491,3 +491,48 @@ async fn replica_placement_is_sent_with_the_create() {
         "{err}"
     );
 }
+
+/// Regression (`lost_change_answer_read_as_another_run`): a failover whose
+/// `ChangeResourceRecordSets` reached Route 53 and took effect, but whose
+/// answer was lost on the way back. The adapter sends the batch again;
+/// Route 53 refuses the resend (its DELETE names the value the first send
+/// replaced; LocalStack refuses its CREATE of a set that exists), and the
+/// step used to read that refusal as "another run switched it" and fail
+/// the run. Now the step reads the records back, finds them as wanted, and
+/// the run succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_lost_change_answer_read_as_another_run() {
+    crate::needs_emulators!();
+    let fx = crate::fixture::Fixture::new("lostans").await;
+    let proxied = crate::fixture::Proxied::start(false).await;
+    let route53 = proxied.proxy_for("AWS_ENDPOINT_URL_ROUTE_53");
+    let change = Match::MethodPath("POST", "/rrset".into());
+    route53.inject(change.clone(), Fault::DropAfterForward, 1);
+
+    let o = fx
+        .failover_payments_via(&proxied.endpoints(), &["--output", "json"])
+        .await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let report = o.json();
+    assert_eq!(report["outcome"], "succeeded", "{report:#}");
+    assert!(!o.all().contains("another run switched it"), "{}", o.all());
+    assert_eq!(
+        route53.requests(change.clone()),
+        2,
+        "sent, its answer lost, sent again: {:#?}",
+        route53.log()
+    );
+    assert_eq!(route53.unspent(), 0);
+    fx.assert_payments_failed_over(&fx.snapshot().await)
+        .await
+        .unwrap();
+
+    // The step's output says that its answer was lost and read back.
+    let run = report["run_id"].as_str().expect("run id");
+    let show = fx.show(run).await;
+    let out = crate::fixture::outputs(&show, &fx.step("switch-dns"));
+    assert_eq!(out["answers_lost"], 1, "{out:#}");
+    assert_eq!(out["changed"], 2, "{out:#}");
+    let v = fx.audit(run).await;
+    assert_eq!(v.code, Some(0), "{}", v.all());
+}

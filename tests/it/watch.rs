@@ -86,6 +86,9 @@ struct Scenario {
     dir: tempfile::TempDir,
     observers: Vec<Observer>,
     sink: Arc<Mutex<Vec<String>>>,
+    /// The shared state the observers use instead of the fixture's state
+    /// directory (`s3://...`), when the scenario is about the store.
+    shared: Option<String>,
 }
 
 struct Observer {
@@ -118,7 +121,24 @@ fn watch_section(mode: &str, extra: &str) -> String {
 
 impl Scenario {
     async fn new(name: &'static str, max_failovers: usize) -> Self {
-        let fx = Fixture::new("watch").await;
+        Self::on(name, max_failovers, Fixture::new("watch").await, None).await
+    }
+
+    /// A scenario whose observers share `fx`'s state in a bucket (S3 on
+    /// LocalStack), reached through the scenario's proxies.
+    async fn on_s3(name: &'static str, max_failovers: usize) -> Self {
+        let fx = Fixture::with_state("watch", Some("s3")).await;
+        let shared = fx.shared.clone();
+        assert!(shared.is_some(), "an s3 state");
+        Self::on(name, max_failovers, fx, shared).await
+    }
+
+    async fn on(
+        name: &'static str,
+        max_failovers: usize,
+        fx: Fixture,
+        shared: Option<String>,
+    ) -> Self {
         let health = Arc::new(Health::default());
         let h = health.clone();
         let (checks, _) = fake_server(Arc::new(move |req: &str| {
@@ -155,6 +175,7 @@ impl Scenario {
             dir,
             observers: Vec::new(),
             sink,
+            shared,
         }
     }
 
@@ -210,10 +231,12 @@ impl Scenario {
             .arg("--plans")
             .arg(plans)
             .arg("--endpoints")
-            .arg(endpoints)
-            .arg("--state-dir")
-            .arg(self.fx.state_dir())
-            .env("DRCTL_WATCH_KEY", KEY)
+            .arg(endpoints);
+        match &self.shared {
+            Some(url) => cmd.arg("--state").arg(url),
+            None => cmd.arg("--state-dir").arg(self.fx.state_dir()),
+        };
+        cmd.env("DRCTL_WATCH_KEY", KEY)
             .env("DRCTL_IT_WATCH_SINK", SINK_SECRET)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::null());
@@ -804,4 +827,52 @@ async fn three_observers_pass_the_chaos_matrix_with_no_false_and_no_missed_failo
         .collect();
     eprintln!("watch matrix:\n{}", table.join("\n"));
     assert_eq!((false_failovers, missed), (0, 0), "{table:#?}");
+}
+
+/// The runs journaled in the scenario's shared state (read straight from
+/// the emulator, not through the proxies).
+async fn shared_runs(url: &str) -> Vec<String> {
+    use drctl::journal::JournalStore;
+    let store = drctl::state::objects::ObjectJournalStore::new(
+        world::clouds().await.objects,
+        crate::world::STANDBY,
+        drctl::cloud::ObjectUrl::parse(url).expect("state url"),
+    );
+    store.list().await.unwrap_or_default()
+}
+
+/// Regression (`lost_claim_answer_read_as_another_observers_claim`): three
+/// observers on a state in S3; the answer to the winning observer's
+/// create-only start claim (`start.json`) is lost after S3 took it (a
+/// watcher tries each call once: the write fails; retried, it would find
+/// the claim, 412). The observer used to give up, and every observer then
+/// read the claim as started while nothing ran. Now it reads the claim
+/// back, finds its own bytes, and the failover starts exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_lost_claim_answer_read_as_another_observers_claim() {
+    crate::needs_emulators!();
+    let mut s = Scenario::on_s3("a start claim whose answer is lost", 5).await;
+    let url = s.shared.clone().expect("shared state");
+    let claim = Match::MethodPath("PUT", "/start.json".into());
+    let store = s.dead.proxy_for("AWS_ENDPOINT_URL_S3");
+    store.inject(claim.clone(), Fault::DropAfterForward, 1);
+    s.three(&[payments("auto", LAG_SLACK)]);
+    s.region(HOME, false);
+    let t0 = Instant::now();
+    let mut started = Vec::new();
+    while t0.elapsed() < Duration::from_secs(60) && started.is_empty() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        started = shared_runs(&url).await;
+    }
+    // Rounds enough for a second start, had the claim been misread.
+    tokio::time::sleep(INTERVAL * 8).await;
+    let runs = shared_runs(&url).await;
+    let store = s.dead.proxy_for("AWS_ENDPOINT_URL_S3");
+    let dropped = store.unspent() == 0;
+    let claims = store.requests(claim);
+    let log = s.stop().await;
+    assert!(dropped, "the claim's answer was lost: {log}");
+    assert!(claims >= 1, "{claims}\n{log}");
+    assert_eq!(runs.len(), 1, "one failover: {runs:?}\n{log}");
+    assert!(!s.said("start_failed"), "{log}");
 }

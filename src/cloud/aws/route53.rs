@@ -100,6 +100,7 @@ fn routing_of(set: &ResourceRecordSet) -> Option<Routing> {
         health_check_id: set.health_check_id().map(str::to_string),
         alias: alias.map(|a| normalize_name(a.dns_name())),
         evaluate_target_health: alias.is_some_and(|a| a.evaluate_target_health()),
+        alias_zone: alias.map(|a| strip_prefix(a.hosted_zone_id(), "/hostedzone/").to_string()),
     };
     (r != Routing::default()).then_some(r)
 }
@@ -112,7 +113,7 @@ fn to_record_set(r: &DnsRecord, zone_id: &str) -> Result<ResourceRecordSet, Stri
     if let Some(target) = &routing.alias {
         // An alias has no TTL and no values of its own.
         let alias = AliasTarget::builder()
-            .hosted_zone_id(zone_id)
+            .hosted_zone_id(routing.alias_zone.as_deref().unwrap_or(zone_id))
             .dns_name(target)
             .evaluate_target_health(routing.evaluate_target_health)
             .build()
