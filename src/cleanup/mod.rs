@@ -6,7 +6,9 @@
 //! Removal is each drill kind's own function (`steps::drill_*`); this module
 //! only dispatches to them, proves each removal with a read, and journals
 //! what it found. The engine calls it on every ending of
-//! a drill, and [`sweep`] for what no journal names.
+//! a drill, and [`sweep`] for what no journal names. A raised group is
+//! lowered only when [`owner`] shows it is still the drill's: a drill
+//! never fights a failover for capacity.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

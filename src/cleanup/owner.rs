@@ -54,7 +54,7 @@ pub enum LockSeen {
         since_start: bool,
     },
     /// Not this drill's any more: the lock as its store records it now.
-    Lost(LockStatus),
+    Lost(Box<LockStatus>),
     /// It could not be read.
     Unreadable(String),
 }
@@ -197,6 +197,19 @@ pub fn drill_capacity(
             }
         )),
     }
+}
+
+/// The owner of a group several of a drill's plans share, from each
+/// plan's decision: a failover's if any plan's failover took it, in doubt
+/// if any is, the drill's only when it is the drill's for every plan;
+/// `None` without a decision.
+pub fn of_every_plan(decided: Vec<CapacityOwner>) -> Option<CapacityOwner> {
+    let rank = |o: &CapacityOwner| match o {
+        CapacityOwner::Failover(_) => 0,
+        CapacityOwner::Unknown(_) => 1,
+        CapacityOwner::Drill(_) => 2,
+    };
+    decided.into_iter().min_by_key(rank)
 }
 
 /// Who owns the capacity of `group` in `region`, whose drill tags name run
@@ -420,7 +433,7 @@ mod tests {
     /// The lock as its store shows it: held by `holder` (of `kind`), taken
     /// from `displaced`; `holder = None`: released.
     fn status(holder: Option<&str>, kind: RunKind, displaced: Option<&str>) -> LockSeen {
-        LockSeen::Lost(LockStatus {
+        LockSeen::Lost(Box::new(LockStatus {
             plan: "payments".into(),
             holder: holder.map(info),
             kind: Some(kind),
@@ -431,7 +444,7 @@ mod tests {
             state: if holder.is_some() { "held" } else { "released" }.into(),
             displaced: displaced.map(info),
             reason: displaced.map(|_| "preempted: a failover takes precedence over a drill".into()),
-        })
+        }))
     }
 
     fn scaler_of(run: &str, started: DateTime<Utc>, scaled: Option<DateTime<Utc>>) -> Scaler {
@@ -524,17 +537,17 @@ mod tests {
     #[test]
     fn when_the_lock_cannot_tell_the_journals_decide_and_in_doubt_keep() {
         let own = drill_journal();
-        let free = LockSeen::Lost(LockStatus {
+        let free = LockSeen::Lost(Box::new(LockStatus {
             state: "free".into(),
             holder: None,
             kind: None,
             displaced: None,
             reason: None,
             ..match status(None, RunKind::Drill, None) {
-                LockSeen::Lost(s) => s,
+                LockSeen::Lost(s) => *s,
                 _ => unreachable!(),
             }
-        });
+        }));
         let resumed = LockSeen::Held { since_start: false };
         for lock in [&free, &resumed] {
             assert!(needs_journals(DRILL, "payments", lock, &own));
@@ -561,6 +574,20 @@ mod tests {
         // its journal, in doubt.
         let other = status(Some(FAILOVER), RunKind::Failover, Some("someone"));
         assert!(is_unknown(&decide(&other, &own, &Later::Read(Vec::new()))));
+    }
+
+    #[test]
+    fn a_group_plans_share_is_the_drills_only_when_it_is_for_every_plan() {
+        let drill = || CapacityOwner::Drill("d".into());
+        let failover = || CapacityOwner::Failover("f".into());
+        let unknown = || CapacityOwner::Unknown("u".into());
+        assert_eq!(of_every_plan(Vec::new()), None);
+        assert_eq!(of_every_plan(vec![drill(), drill()]), Some(drill()));
+        assert_eq!(of_every_plan(vec![drill(), unknown()]), Some(unknown()));
+        assert_eq!(
+            of_every_plan(vec![unknown(), failover(), drill()]),
+            Some(failover())
+        );
     }
 
     #[test]

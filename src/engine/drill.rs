@@ -189,12 +189,6 @@ impl Engine {
         Ok(j)
     }
 
-    /// A drill's ending, whatever ended it: cleans up every resource its
-    /// journal names (each removal proven and journaled), then journals how
-    /// the run ended. A group it raised is lowered only when the drill
-    /// still owns it: decided right before, from the plan's lock (`held`)
-    /// and the journals ([`crate::cleanup::owner`]); a failover's keeps
-    /// its capacity, and in doubt it is kept too.
     /// Who owns each group in `groups` (all raised by drill `run_id`),
     /// read now: the drill's journal (`at_start`, or as it is now), each
     /// owning plan's lock and, when those do not tell, the journals of the
@@ -220,25 +214,17 @@ impl Engine {
             let Temp::Capacity { region, group } = &t else {
                 continue;
             };
-            let owning: Vec<&Plan> = plans
-                .iter()
-                .filter(|p| {
-                    p.spec
-                        .compute
-                        .iter()
-                        .any(|c| c.regions.get(region).is_some_and(|g| g == group))
-                })
-                .collect();
+            let steps = crate::runs::drill::scale_steps(plans, region, group);
+            let mut owning: Vec<&str> = steps.iter().map(|s| s.plan()).collect();
+            owning.dedup();
             let mut decided = Vec::new();
-            for p in &owning {
-                let plan = p.name();
+            for plan in owning {
                 if !locks.contains_key(plan) {
                     let seen = self.lock_seen(plan, held).await;
                     locks.insert(plan.to_string(), seen);
                 }
                 let lock = &locks[plan];
                 let later = if owner::needs_journals(run_id, plan, lock, &own) {
-                    let steps = crate::runs::drill::scale_steps(plans, region, group);
                     owner::scalers_since(self.store.as_ref(), since, &steps, region, run_id).await
                 } else {
                     Later::NotRead
@@ -247,21 +233,11 @@ impl Engine {
                     run_id, plan, lock, &own, &later, since,
                 ));
             }
-            let owner = decided
-                .iter()
-                .find(|o| matches!(o, CapacityOwner::Failover(_)))
-                .or_else(|| {
-                    decided
-                        .iter()
-                        .find(|o| matches!(o, CapacityOwner::Unknown(_)))
-                })
-                .or_else(|| decided.first())
-                .cloned()
-                .unwrap_or_else(|| {
-                    CapacityOwner::Unknown(format!(
-                        "{group} in {region} is the group of none of the drill's plans"
-                    ))
-                });
+            let owner = owner::of_every_plan(decided).unwrap_or_else(|| {
+                CapacityOwner::Unknown(format!(
+                    "{group} in {region} is the group of none of the drill's plans"
+                ))
+            });
             self.reporter.note(&format!(
                 "drill cleanup: {t}: {} ({})",
                 match owner {
@@ -294,12 +270,18 @@ impl Engine {
         match self.locks.status(&[plan.to_string()]).await {
             Ok(mut s) => s.pop().map_or_else(
                 || LockSeen::Unreadable("the store returned no status".into()),
-                LockSeen::Lost,
+                |st| LockSeen::Lost(Box::new(st)),
             ),
             Err(e) => LockSeen::Unreadable(e.to_string()),
         }
     }
 
+    /// A drill's ending, whatever ended it: cleans up every resource its
+    /// journal names (each removal proven and journaled), then journals how
+    /// the run ended. A group it raised is lowered only when the drill
+    /// still owns it: decided right before, from the plan's lock (`held`)
+    /// and the journals ([`crate::cleanup::owner`]); a failover's keeps
+    /// its capacity, and in doubt it is kept too.
     pub(super) async fn finish_drill(
         &self,
         plans: &[Plan],

@@ -8,6 +8,10 @@
 //! is what the journal must record, so [`PlanLock::acquire`] returns the dead
 //! holder it displaced.
 //!
+//! The file holds its holder, the holder's kind of run and, for a lock
+//! taken over, whom it displaced and why ([`LockFile`]), as a lease does:
+//! a preempted drill reads from the lock itself who took it.
+//!
 //! Creation is atomic: the lock's contents are written and fsynced in a
 //! temporary file that is then hard-linked to the lock name (which fails if
 //! the lock exists), so nobody ever sees a lock without its holder's details.
