@@ -6,54 +6,80 @@
 //! Removal is each drill kind's own function (`steps::drill_*`); this module
 //! only dispatches to them, proves each removal with a read, and journals
 //! what it found. The engine calls it on every ending of
-//! a drill, and [`sweep`] for what no journal names.
+//! a drill, and [`sweep`] for what no journal names. A raised group is
+//! lowered only when [`owner`] shows it is still the drill's: a drill
+//! never fights a failover for capacity.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::cloud::Clouds;
 use crate::journal::{Cleaned, CleanupResult, Temp};
+pub use crate::steps::drill_scale::CapacityOwner;
 
+pub mod owner;
 pub mod sweep;
 
 /// Removes (or restores) `temp` and proves it with a read afterwards.
 /// `run_id` is the drill's: a resource tagged by another run is never
-/// touched. `keep_capacity` leaves a raised group as it is (a failover
-/// preempted the drill and owns it now) and only removes the drill's tags.
+/// touched. `owner` says who owns a raised group's capacity (only the
+/// drill's own is lowered; see [`owner`]); other resources are the drill's.
 pub async fn remove(
     temp: &Temp,
     clouds: &Clouds,
     run_id: &str,
-    keep_capacity: bool,
+    owner: &CapacityOwner,
     poll: (Duration, Duration),
     deadline: std::time::Instant,
 ) -> Cleaned {
-    dispatch(temp, clouds, Some(run_id), keep_capacity, poll, deadline).await
+    dispatch(temp, clouds, Some(run_id), owner, poll, deadline).await
 }
 
 /// Removes every one of `temps` ([`remove`]), the records first and then
 /// the rest at once: a record follows a health check (which Route 53 will
 /// not delete while a record uses it) and may point at a database.
+/// `owners` decides who owns each raised group's capacity, called once the
+/// records are gone, right before the groups are returned (so that the
+/// decision is as fresh as it can be); a group it leaves out is kept.
 pub async fn remove_all(
     temps: &[Temp],
     clouds: &Clouds,
     run_id: &str,
-    keep_capacity: impl Fn(&Temp) -> bool,
+    owners: impl AsyncFnOnce(Vec<Temp>) -> BTreeMap<Temp, CapacityOwner>,
     poll: (Duration, Duration),
     deadline: std::time::Instant,
 ) -> Vec<Cleaned> {
     let (records, rest): (Vec<&Temp>, Vec<&Temp>) =
         temps.iter().partition(|t| matches!(t, Temp::Record { .. }));
-    let mut out = Vec::new();
-    for stage in [records, rest] {
-        out.extend(
-            futures::future::join_all(
-                stage
-                    .into_iter()
-                    .map(|t| remove(t, clouds, run_id, keep_capacity(t), poll, deadline)),
-            )
-            .await,
-        );
-    }
+    let drill = CapacityOwner::Drill("the drill's own resource".into());
+    let mut out = futures::future::join_all(
+        records
+            .into_iter()
+            .map(|t| remove(t, clouds, run_id, &drill, poll, deadline)),
+    )
+    .await;
+    let groups: Vec<Temp> = rest
+        .iter()
+        .filter(|t| !t.drill_only())
+        .map(|t| (*t).clone())
+        .collect();
+    let decided = if groups.is_empty() {
+        BTreeMap::new()
+    } else {
+        owners(groups).await
+    };
+    let undecided = CapacityOwner::Unknown("no owner was decided for it".into());
+    out.extend(
+        futures::future::join_all(rest.into_iter().map(|t| {
+            let owner = if t.drill_only() {
+                &drill
+            } else {
+                decided.get(t).unwrap_or(&undecided)
+            };
+            remove(t, clouds, run_id, owner, poll, deadline)
+        }))
+        .await,
+    );
     out
 }
 
@@ -63,7 +89,7 @@ async fn dispatch(
     temp: &Temp,
     clouds: &Clouds,
     run: Option<&str>,
-    keep_capacity: bool,
+    owner: &CapacityOwner,
     poll: (Duration, Duration),
     deadline: std::time::Instant,
 ) -> Cleaned {
@@ -72,7 +98,7 @@ async fn dispatch(
             crate::steps::drill_database::remove(clouds, region, id, run, poll, deadline).await
         }
         Temp::Capacity { region, group } => {
-            crate::steps::drill_scale::restore(clouds, region, group, run, keep_capacity).await
+            crate::steps::drill_scale::restore(clouds, region, group, run, owner).await
         }
         Temp::Record { zone, name, rtype } => {
             crate::steps::drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await

@@ -4,7 +4,9 @@
 //!
 //! Only expired resources are touched: a drill still running has not
 //! reached its expiry (its start plus its maximum duration plus
-//! [`super::SWEEP_GRACE`]), so a sweep never races a live drill. The sweep
+//! [`SWEEP_GRACE`]), so a sweep never races a live drill. A raised group
+//! is lowered only on its drill's journal, and never after a failover
+//! scaled it ([`super::owner`]). The sweep
 //! is journaled as a run of its own (`kind = sweep`): what it found, then
 //! each removal with its proof, like a drill's cleanup.
 
@@ -13,8 +15,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::CapacityOwner;
+use super::owner::{DrillJournal, Later};
 use crate::cloud::{CloudError, Clouds, ObjectUrl, control};
-use crate::journal::{Cleaned, Temp};
+use crate::journal::{Cleaned, JournalError, JournalStore, Record, Temp};
 use crate::plan::Plan;
 use crate::steps::drill_names::{
     CONTROL_INFIX, RECORD_PREFIX, RUN_TAG, SWEEP_GRACE, drill_of_control, expiry,
@@ -306,15 +310,78 @@ fn drill_expiry(found: &[Found], short: &str, max: Duration) -> Option<DateTime<
 /// Removes every expired resource in `found` (in [`Temp::removal_rank`]
 /// order: records first), each proven by a read; returns one
 /// [`Cleaned`] per resource removed or tried.
-pub async fn sweep(clouds: &Clouds, found: &[Found], poll: (Duration, Duration)) -> Vec<Cleaned> {
+///
+/// A raised group is lowered only when the journal of the drill its tags
+/// name (in `journals`, the state's) is there and names it, and no
+/// failover of `plans` scaled it since that drill started (read right
+/// before the group is touched, [`super::owner::swept_capacity`]); after
+/// such a failover its tags are stale and come off, the capacity stays;
+/// without the journal it is left as it is, and said so.
+pub async fn sweep(
+    clouds: &Clouds,
+    found: &[Found],
+    plans: &[Plan],
+    journals: &dyn JournalStore,
+    poll: (Duration, Duration),
+) -> Vec<Cleaned> {
     let mut todo: Vec<&Found> = found.iter().filter(|f| f.expired).collect();
     todo.sort_by_key(|f| f.resource.removal_rank());
     let deadline = Instant::now() + Duration::from_secs(10 * 60);
     let mut out = Vec::new();
     for f in todo {
-        out.push(super::dispatch(&f.resource, clouds, None, false, poll, deadline).await);
+        let owner = match (&f.resource, f.run.as_deref()) {
+            (Temp::Capacity { region, group }, Some(run)) => {
+                capacity_owner(plans, journals, run, region, group).await
+            }
+            (Temp::Capacity { .. }, None) => {
+                CapacityOwner::Unknown("no drill tag names the run that raised it".into())
+            }
+            _ => CapacityOwner::Drill("a drill's own resource".into()),
+        };
+        out.push(
+            super::dispatch(
+                &f.resource,
+                clouds,
+                f.run.as_deref(),
+                &owner,
+                poll,
+                deadline,
+            )
+            .await,
+        );
     }
     out
+}
+
+/// Reads what decides who owns `group` in `region`, raised by drill `run`:
+/// that drill's journal, then the runs started since it.
+async fn capacity_owner(
+    plans: &[Plan],
+    journals: &dyn JournalStore,
+    run: &str,
+    region: &str,
+    group: &str,
+) -> CapacityOwner {
+    let drill = match journals.read(run).await {
+        Ok(text) => DrillJournal::Read(
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+                .collect(),
+        ),
+        Err(JournalError::NotFound { .. }) => DrillJournal::Missing,
+        Err(e) => DrillJournal::Unreadable(e.to_string()),
+    };
+    let later = match &drill {
+        DrillJournal::Read(records) => match records.first() {
+            Some(first) => {
+                let steps = crate::runs::drill::scale_steps(plans, region, group);
+                super::owner::scalers_since(journals, first.at, &steps, region, run).await
+            }
+            None => Later::NotRead,
+        },
+        _ => Later::NotRead,
+    };
+    super::owner::swept_capacity(run, region, group, &drill, &later)
 }
 
 #[cfg(test)]

@@ -408,6 +408,8 @@ async fn swept(
     let cleaned = sweep::sweep(
         clouds,
         found,
+        plans,
+        state.journals.as_ref(),
         (Duration::from_millis(200), Duration::from_secs(10)),
     )
     .await;

@@ -127,6 +127,17 @@ fn render(locks: &[LockStatus], location: &str) -> String {
         if let Some(t) = l.token {
             let _ = write!(o, ", token {t}");
         }
+        if let Some(d) = &l.displaced {
+            let _ = write!(
+                o,
+                ", taken from run {}{}",
+                d.run_id,
+                l.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            );
+        }
         o.push('\n');
     }
     o

@@ -7,15 +7,17 @@
 //! journal names is removed, each removal proven and journaled. Schedule
 //! slots live here too: a scheduled drill's slot runs at most once.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use crate::cleanup::CapacityOwner;
 use crate::journal::RunFlags;
 use crate::journal::event::{Event, Outcome, Record};
-use crate::journal::{self, Journal, JournalError};
+use crate::journal::{self, Journal, JournalError, Temp};
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
 use crate::runs::replay::StepState;
@@ -26,6 +28,25 @@ use super::{Engine, EngineError, RunOptions};
 
 /// How long a drill's cleanup may wait for deletions to be proven.
 pub const CLEANUP_BUDGET: Duration = Duration::from_secs(10 * 60);
+
+/// The plan locks a drill's cleanup reads to decide who owns what it raised.
+pub(super) struct DrillLocks<'a> {
+    /// The locks this process holds (or held) for the drill's plans.
+    pub(super) locks: &'a [Arc<dyn HeldLock>],
+    /// The plans whose lock this drill has held without a gap since it
+    /// started: no other run can have held them meanwhile.
+    pub(super) since_start: Vec<String>,
+}
+
+impl<'a> DrillLocks<'a> {
+    /// The locks of the drill's own process, taken when it started.
+    pub(super) fn since_start(locks: &'a [Arc<dyn HeldLock>]) -> Self {
+        Self {
+            locks,
+            since_start: locks.iter().map(|l| l.plan().to_string()).collect(),
+        }
+    }
+}
 
 impl Engine {
     /// The run that took schedule slot `slot` of one of `plans`, if any:
@@ -124,13 +145,11 @@ impl Engine {
         .boxed()
     }
 
-    /// A drill's ending, whatever ended it: cleans up every resource its
-    /// journal names (each removal proven and journaled), then journals how
-    /// the run ended. A preempted drill (its lock taken over) leaves the
-    /// capacity it raised to the run that owns the plan now.
     /// A drill's steps have stopped (all ran, one failed, or `interrupted`
     /// says what stopped them): journals the interruption, reopening the
-    /// journal first when a failover took the lock meanwhile, then cleans up.
+    /// journal first when a failover took the lock meanwhile, then cleans up
+    /// ([`Engine::finish_drill`]; this process has held `locks` since the
+    /// drill started).
     pub(super) async fn halt_drill(
         &self,
         plans: &[Plan],
@@ -147,7 +166,8 @@ impl Engine {
             }
             j.append(Event::Interrupted { reason }).await?;
         }
-        self.finish_drill(plans, opts, j).await
+        let held = DrillLocks::since_start(locks);
+        self.finish_drill(plans, opts, j, &held).await
     }
 
     /// The journal of a drill whose lock was taken over, opened again at its
@@ -169,26 +189,108 @@ impl Engine {
         Ok(j)
     }
 
+    /// Who owns each group in `groups` (all raised by drill `run_id`),
+    /// read now: the drill's journal (`at_start`, or as it is now), each
+    /// owning plan's lock and, when those do not tell, the journals of the
+    /// runs started since the drill. A group several plans share is the
+    /// drill's only when it is the drill's for each.
+    async fn capacity_owners(
+        &self,
+        plans: &[Plan],
+        run_id: &str,
+        at_start: &[Record],
+        held: &DrillLocks<'_>,
+        groups: Vec<Temp>,
+    ) -> BTreeMap<Temp, CapacityOwner> {
+        use crate::cleanup::owner::{self, Later};
+        // A taker's `lock_lost` may have come since cleanup began.
+        let own = journal::read(self.store.as_ref(), run_id)
+            .await
+            .unwrap_or_else(|_| at_start.to_vec());
+        let since = own.first().map_or_else(Utc::now, |r| r.at);
+        let mut locks: BTreeMap<String, owner::LockSeen> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for t in groups {
+            let Temp::Capacity { region, group } = &t else {
+                continue;
+            };
+            let steps = crate::runs::drill::scale_steps(plans, region, group);
+            let mut owning: Vec<&str> = steps.iter().map(|s| s.plan()).collect();
+            owning.dedup();
+            let mut decided = Vec::new();
+            for plan in owning {
+                if !locks.contains_key(plan) {
+                    let seen = self.lock_seen(plan, held).await;
+                    locks.insert(plan.to_string(), seen);
+                }
+                let lock = &locks[plan];
+                let later = if owner::needs_journals(run_id, plan, lock, &own) {
+                    owner::scalers_since(self.store.as_ref(), since, &steps, region, run_id).await
+                } else {
+                    Later::NotRead
+                };
+                decided.push(owner::drill_capacity(
+                    run_id, plan, lock, &own, &later, since,
+                ));
+            }
+            let owner = owner::of_every_plan(decided).unwrap_or_else(|| {
+                CapacityOwner::Unknown(format!(
+                    "{group} in {region} is the group of none of the drill's plans"
+                ))
+            });
+            self.reporter.note(&format!(
+                "drill cleanup: {t}: {} ({})",
+                match owner {
+                    CapacityOwner::Drill(_) => "the drill's to restore",
+                    CapacityOwner::Failover(_) => "a failover's: kept",
+                    CapacityOwner::Unknown(_) => "owner in doubt: kept",
+                },
+                owner.why()
+            ));
+            out.insert(t, owner);
+        }
+        out
+    }
+
+    /// What `plan`'s lock says to the drill's cleanup: still held by this
+    /// drill (confirmed with the store), or as its store records it now.
+    async fn lock_seen(
+        &self,
+        plan: &str,
+        held: &DrillLocks<'_>,
+    ) -> crate::cleanup::owner::LockSeen {
+        use crate::cleanup::owner::LockSeen;
+        if let Some(l) = held.locks.iter().find(|l| l.plan() == plan)
+            && l.check().await.is_ok()
+        {
+            return LockSeen::Held {
+                since_start: held.since_start.iter().any(|p| p == plan),
+            };
+        }
+        match self.locks.status(&[plan.to_string()]).await {
+            Ok(mut s) => s.pop().map_or_else(
+                || LockSeen::Unreadable("the store returned no status".into()),
+                |st| LockSeen::Lost(Box::new(st)),
+            ),
+            Err(e) => LockSeen::Unreadable(e.to_string()),
+        }
+    }
+
+    /// A drill's ending, whatever ended it: cleans up every resource its
+    /// journal names (each removal proven and journaled), then journals how
+    /// the run ended. A group it raised is lowered only when the drill
+    /// still owns it: decided right before, from the plan's lock (`held`)
+    /// and the journals ([`crate::cleanup::owner`]); a failover's keeps
+    /// its capacity, and in doubt it is kept too.
     pub(super) async fn finish_drill(
         &self,
         plans: &[Plan],
         opts: &RunOptions,
         j: &mut Journal,
+        held: &DrillLocks<'_>,
     ) -> Result<RunReport, EngineError> {
         let run_id = j.run_id().to_string();
         let records = journal::read(self.store.as_ref(), &run_id).await?;
-        // Only a failover's preemption takes the raised capacity over; a
-        // lock broken or forced by anyone else leaves the group the drill's
-        // to restore.
-        let preempted = records.iter().any(|r| {
-            matches!(
-                r.event,
-                Event::LockLost {
-                    preempted: true,
-                    ..
-                }
-            )
-        });
         let temps = crate::runs::drill::journaled(&records);
         if !temps.is_empty() {
             self.reporter.note(&format!(
@@ -201,7 +303,10 @@ impl Engine {
             &temps,
             &self.clouds,
             &run_id,
-            |t| preempted && !t.drill_only(),
+            async |groups: Vec<Temp>| {
+                self.capacity_owners(plans, &run_id, &records, held, groups)
+                    .await
+            },
             opts.pace.poll,
             deadline,
         )

@@ -254,7 +254,8 @@ impl Engine {
                     reason: format!("preempted: {detail}"),
                 })
                 .await?;
-                self.finish_drill(rc.plans, rc.opts, j).await
+                let held = super::drill::DrillLocks::since_start(rc.locks);
+                self.finish_drill(rc.plans, rc.opts, j, &held).await
             }
             other => other,
         }

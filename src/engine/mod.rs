@@ -475,6 +475,8 @@ impl Engine {
 }
 
 #[cfg(test)]
+mod drill_tests;
+#[cfg(test)]
 mod fault_loop;
 #[cfg(test)]
 mod notify_tests;

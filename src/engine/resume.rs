@@ -23,9 +23,10 @@ use crate::plan::Plan;
 use crate::runs::RunReport;
 use crate::runs::replay::{Replay, StepState, replay};
 use crate::state::lock::{LockInfo, hostname};
-use crate::state::{HeldLock, LockSet, Takeover};
+use crate::state::{LockSet, Takeover};
 use crate::steps::graph::Step;
 
+use super::drill::DrillLocks;
 use super::executor::RunCx;
 use super::lock::end_locks;
 use super::{Engine, EngineError, Refusal, RunOptions, compile_all};
@@ -74,9 +75,19 @@ impl Engine {
             reclaim_run: Some(run_id),
             ..Takeover::default()
         };
-        let (locks, _) = self.lock_plans(&names, &me, kind, takeover).await?;
+        let (locks, taken) = self.lock_plans(&names, &me, kind, takeover).await?;
+        // A lock taken straight from this run's own earlier hold has been
+        // this run's throughout (what a drill's cleanup needs to know).
+        let held = DrillLocks {
+            locks: &locks,
+            since_start: taken
+                .iter()
+                .filter(|t| t.holder.run_id == run_id)
+                .map(|t| t.plan.clone())
+                .collect(),
+        };
         let report = self
-            .resume_locked(run_id, plans_available, opts_override, &locks, &me)
+            .resume_locked(run_id, plans_available, opts_override, &held, &me)
             .await;
         end_locks(&locks, &report).await;
         report
@@ -128,9 +139,10 @@ impl Engine {
         run_id: &str,
         plans_available: &[Plan],
         opts_override: Option<RunOptions>,
-        locks: &[Arc<dyn HeldLock>],
+        held: &DrillLocks<'_>,
         me: &LockInfo,
     ) -> Result<RunReport, EngineError> {
+        let locks = held.locks;
         let (mut j, records) = Journal::open_for_append(self.store.clone(), run_id).await?;
         if self.locks.fenced() {
             j.set_fence(Arc::new(LockSet(locks.to_vec())));
@@ -157,7 +169,7 @@ impl Engine {
                 })
                 .await?;
             }
-            return self.finish_drill(&plans, &opts, &mut j).await;
+            return self.finish_drill(&plans, &opts, &mut j, held).await;
         }
         let (outputs, attempts) = done_so_far(&replayed);
         let rpo_readings = rpo_readings(&records);

@@ -16,7 +16,7 @@ use crate::runs::replay::StepState;
 use crate::runs::report_from_records;
 
 #[derive(Default)]
-struct Recorder(Mutex<Vec<String>>);
+pub(super) struct Recorder(Mutex<Vec<String>>);
 
 impl Reporter for Recorder {
     fn started(&self, step: &Step) {
@@ -42,18 +42,21 @@ fn plans() -> Vec<Plan> {
 }
 
 /// The reference `payments` plan alone.
-fn payments() -> Vec<Plan> {
+pub(super) fn payments() -> Vec<Plan> {
     plans()
         .into_iter()
         .filter(|p| p.name() == "payments")
         .collect()
 }
 
-fn world() -> FakeCloud {
+pub(super) fn world() -> FakeCloud {
     crate::cloud::fake::reference_world((&[3.0], &[1200.0]))
 }
 
-fn engine(f: &FakeCloud, dir: &std::path::Path) -> (Engine, Arc<MemoryStore>, Arc<Recorder>) {
+pub(super) fn engine(
+    f: &FakeCloud,
+    dir: &std::path::Path,
+) -> (Engine, Arc<MemoryStore>, Arc<Recorder>) {
     let store = Arc::new(MemoryStore::new());
     let rec = Arc::new(Recorder::default());
     let e = Engine {
@@ -69,7 +72,7 @@ fn engine(f: &FakeCloud, dir: &std::path::Path) -> (Engine, Arc<MemoryStore>, Ar
     (e, store, rec)
 }
 
-fn opts() -> RunOptions {
+pub(super) fn opts() -> RunOptions {
     RunOptions {
         approve: Some("test".into()),
         pace: crate::engine::Pace {
@@ -932,7 +935,7 @@ async fn resume_refuses_a_journal_whose_step_records_break_the_grammar() {
     );
 }
 
-fn drill_opts() -> RunOptions {
+pub(super) fn drill_opts() -> RunOptions {
     RunOptions {
         kind: RunKind::Drill,
         mode: RunMode::Drill {
@@ -1182,7 +1185,14 @@ async fn a_failover_takes_a_group_a_dead_drill_raised_and_a_sweep_leaves_it() {
     let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, Utc::now()).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert!(found.is_empty(), "{found:?}");
-    let cleaned = crate::cleanup::sweep::sweep(&f.clouds(), &found, opts().pace.poll).await;
+    let cleaned = crate::cleanup::sweep::sweep(
+        &f.clouds(),
+        &found,
+        &plans,
+        &MemoryStore::new(),
+        opts().pace.poll,
+    )
+    .await;
     assert!(cleaned.is_empty());
     assert_eq!(f.state().groups[&key].capacity, active);
 }

@@ -327,6 +327,107 @@ impl Verdict {
     }
 }
 
+/// A run that scales a group a drill raised: a failover, failback or
+/// switchover whose graph has that group's `scale` step, read from its
+/// journal. Such a run owns the group's capacity from the moment it starts
+/// (it took the plan's lock); from `scaled` on it may have written it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scaler {
+    /// The run.
+    pub run_id: String,
+    /// Its kind.
+    pub kind: crate::journal::RunKind,
+    /// When it started (its first record).
+    pub started: chrono::DateTime<chrono::Utc>,
+    /// When its scale step of the group first started, if it did.
+    pub scaled: Option<chrono::DateTime<chrono::Utc>>,
+    /// It was refused at a gate: it changed nothing.
+    pub refused: bool,
+}
+
+/// The `scale` steps that set `group` in `region`: one per plan of `plans`
+/// with a compute resource whose group there is `group`.
+pub fn scale_steps(
+    plans: &[crate::plan::Plan],
+    region: &str,
+    group: &str,
+) -> Vec<crate::journal::StepName> {
+    plans
+        .iter()
+        .flat_map(|p| {
+            p.spec
+                .compute
+                .iter()
+                .filter(|c| c.regions.get(region).is_some_and(|g| g == group))
+                .map(|c| {
+                    crate::steps::StepId::new(
+                        p.name(),
+                        crate::steps::KindName::Scale,
+                        Some(c.id.clone()),
+                    )
+                })
+        })
+        .map(|id| crate::journal::StepName::from(&id))
+        .collect()
+}
+
+/// One run's journal as a [`Scaler`] of the group whose steps are `steps`
+/// (see [`scale_steps`]) in `region`; `None` when the run does not scale
+/// it there (another target, another plan, a drill's copies).
+pub fn scaler(
+    records: &[Record],
+    steps: &[crate::journal::StepName],
+    region: &str,
+) -> Option<Scaler> {
+    let first = records.first()?;
+    let Event::RunStarted {
+        run_id,
+        kind,
+        target,
+        steps: graph,
+        ..
+    } = &first.event
+    else {
+        return None;
+    };
+    if target != region || !graph.iter().any(|s| steps.contains(&s.id)) {
+        return None;
+    }
+    Some(Scaler {
+        run_id: run_id.clone(),
+        kind: *kind,
+        started: first.at,
+        scaled: records.iter().find_map(|r| match &r.event {
+            Event::StepStarted { step, .. } if steps.contains(step) => Some(r.at),
+            _ => None,
+        }),
+        refused: records.iter().any(|r| {
+            matches!(
+                r.event,
+                Event::RunFinished {
+                    outcome: crate::journal::Outcome::Refused,
+                    ..
+                }
+            )
+        }),
+    })
+}
+
+/// The failover run that preempted this drill on `plan`, as the drill's
+/// own journal says (the taker's `lock_lost` record, written best effort:
+/// its absence proves nothing).
+pub fn preempted_by(records: &[Record], plan: &str) -> Option<String> {
+    records.iter().find_map(|r| match &r.event {
+        Event::LockLost {
+            plan: p,
+            by_run,
+            preempted: true,
+            ..
+        } if p == plan => Some(by_run.clone()),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

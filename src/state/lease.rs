@@ -205,6 +205,8 @@ impl LeaseLocks {
                 "expired"
             }
             .into(),
+            displaced: lease.displaced.as_ref().map(|d| d.info.clone()),
+            reason: lease.reason.clone(),
         }
     }
 }
@@ -323,19 +325,6 @@ fn may_take(holder: &LockInfo, takeover: &Takeover<'_>, live: bool) -> bool {
     }
 }
 
-/// Why `displaced` was taken over, as the new lease records it.
-fn takeover_reason(takeover: &Takeover<'_>, displaced: &Holder) -> String {
-    takeover.reason.map(str::to_string).unwrap_or_else(|| {
-        if takeover.preempt_run == Some(displaced.info.run_id.as_str()) {
-            "preempted: a failover takes precedence over a drill".to_string()
-        } else if takeover.reclaim_run == Some(displaced.info.run_id.as_str()) {
-            "resumed after its lease expired".to_string()
-        } else {
-            "took over an expired lease (--force-unlock)".to_string()
-        }
-    })
-}
-
 #[async_trait]
 impl LockStore for LeaseLocks {
     async fn acquire(
@@ -365,7 +354,7 @@ impl LockStore for LeaseLocks {
                 released: false,
                 reason: displaced
                     .as_ref()
-                    .map(|(d, _)| takeover_reason(&takeover, d)),
+                    .map(|(d, _)| super::takeover_reason(&takeover, &d.info.run_id)),
                 displaced: displaced.as_ref().map(|(d, _)| d.clone()),
             };
             let sent = Instant::now();
@@ -423,6 +412,8 @@ impl LockStore for LeaseLocks {
                     lease_left_seconds: None,
                     token: None,
                     state: "free".into(),
+                    displaced: None,
+                    reason: None,
                 },
             });
         }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use super::{Acquired, HeldLock, Holder, LockStatus, LockStore, Takeover};
 use crate::state::lock::holder_alive;
-use crate::state::lock::{LockError, LockInfo, PlanLock};
+use crate::state::lock::{LockError, LockFile, PlanLock};
 
 /// [`LockStore`] of lock files in `<state_dir>/locks/`.
 pub struct LocalLocks {
@@ -28,7 +28,9 @@ impl LocalLocks {
         self.dir.join("locks").join(format!("{plan}.lock"))
     }
 
-    fn read(&self, plan: &str) -> Result<Option<LockInfo>, LockError> {
+    /// The lock file of `plan`: `None` when there is none, or when it
+    /// cannot be parsed (then nobody can be shown to hold it).
+    fn read(&self, plan: &str) -> Result<Option<LockFile>, LockError> {
         let path = self.lock_path(plan);
         match std::fs::read(&path) {
             Ok(b) => Ok(serde_json::from_slice(&b).ok()),
@@ -91,14 +93,8 @@ impl LockStore for LocalLocks {
         me: &Holder,
         takeover: Takeover<'_>,
     ) -> Result<Acquired, LockError> {
-        let (lock, dead) = PlanLock::acquire(
-            &self.dir,
-            plan,
-            me.info.clone(),
-            takeover.force,
-            takeover.reclaim_run,
-            takeover.preempt_run,
-        )?;
+        let (lock, dead) =
+            PlanLock::acquire_as(&self.dir, plan, me.info.clone(), Some(me.kind), takeover)?;
         Ok(Acquired {
             lock: Arc::new(HeldFile {
                 plan: plan.to_string(),
@@ -139,21 +135,27 @@ impl LockStore for LocalLocks {
         names
             .into_iter()
             .map(|plan| {
-                let holder = self.read(&plan)?;
-                let state = match &holder {
+                let file = self.read(&plan)?;
+                let state = match &file {
                     None => "free",
-                    Some(h) if holder_alive(h) => "held",
+                    Some(f) if holder_alive(&f.info) => "held",
                     Some(_) => "dead",
+                };
+                let (holder, kind, displaced, reason) = match file {
+                    Some(f) => (Some(f.info), f.kind, f.displaced, f.reason),
+                    None => (None, None, None, None),
                 };
                 Ok(LockStatus {
                     plan,
                     acquired: holder.as_ref().map(|h| h.started),
                     holder,
-                    kind: None,
+                    kind,
                     renewed: None,
                     lease_left_seconds: None,
                     token: None,
                     state: state.into(),
+                    displaced,
+                    reason,
                 })
             })
             .collect()

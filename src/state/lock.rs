@@ -8,6 +8,10 @@
 //! is what the journal must record, so [`PlanLock::acquire`] returns the dead
 //! holder it displaced.
 //!
+//! The file holds its holder, the holder's kind of run and, for a lock
+//! taken over, whom it displaced and why ([`LockFile`]), as a lease does:
+//! a preempted drill reads from the lock itself who took it.
+//!
 //! Creation is atomic: the lock's contents are written and fsynced in a
 //! temporary file that is then hard-linked to the lock name (which fails if
 //! the lock exists), so nobody ever sees a lock without its holder's details.
@@ -28,7 +32,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::Takeover;
 use super::files::sync_dir;
+use crate::journal::RunKind;
 
 /// Who holds a plan lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +58,35 @@ impl LockInfo {
             pid: std::process::id(),
             started: Utc::now(),
         }
+    }
+}
+
+/// What a lock file holds: its holder and, when it took the lock over from
+/// another run, whom it displaced and why (so that a preempted drill can
+/// read who took its lock from the lock itself). Files written before these
+/// fields existed hold the holder only, and read as such.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockFile {
+    /// The holder.
+    #[serde(flatten)]
+    pub info: LockInfo,
+    /// What kind of run holds it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<RunKind>,
+    /// The holder it took the lock from, if it took it over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub displaced: Option<LockInfo>,
+    /// Why it took the lock over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl LockFile {
+    /// The file's bytes: JSON and a newline.
+    fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut bytes = serde_json::to_vec(self)?;
+        bytes.push(b'\n');
+        Ok(bytes)
     }
 }
 
@@ -276,6 +311,24 @@ impl PlanLock {
         reclaim_run: Option<&str>,
         preempt_run: Option<&str>,
     ) -> Result<(PlanLock, Option<LockInfo>), LockError> {
+        let takeover = Takeover {
+            force,
+            reason: None,
+            reclaim_run,
+            preempt_run,
+        };
+        Self::acquire_as(state_dir, plan, me, None, takeover)
+    }
+
+    /// [`PlanLock::acquire`] for a run of `kind`, under `takeover`: a lock
+    /// taken over records whom it displaced and why ([`LockFile`]).
+    pub fn acquire_as(
+        state_dir: &Path,
+        plan: &str,
+        me: LockInfo,
+        kind: Option<RunKind>,
+        takeover: Takeover<'_>,
+    ) -> Result<(PlanLock, Option<LockInfo>), LockError> {
         let dir = state_dir.join("locks");
         let path = dir.join(format!("{plan}.lock"));
         if !valid_plan(plan) {
@@ -289,22 +342,27 @@ impl PlanLock {
             });
         }
         std::fs::create_dir_all(&dir).map_err(io("create the directory of", &path))?;
-        let mut contents = serde_json::to_vec(&me).map_err(|e| LockError::Io {
-            action: "encode",
-            path: path.clone(),
-            source: e.into(),
-        })?;
-        contents.push(b'\n');
+        let mut file = LockFile {
+            info: me,
+            kind,
+            displaced: None,
+            reason: None,
+        };
         let mut taken_over = None;
         // Each round either succeeds, fails for good, or saw the lock change
         // under it (released, replaced); a few rounds settle any real race.
         for _ in 0..8 {
+            let contents = file.encode().map_err(|e| LockError::Io {
+                action: "encode",
+                path: path.clone(),
+                source: e.into(),
+            })?;
             match create_lock(&dir, plan, &path, &contents) {
                 Ok(()) => {
                     let lock = PlanLock {
                         path,
                         contents,
-                        info: me,
+                        info: file.info,
                         released: false,
                     };
                     return Ok((lock, taken_over));
@@ -318,7 +376,14 @@ impl PlanLock {
                 Err(e) => return Err(io("read", &path)(e)),
             };
             let (holder, alive) = holder_of(&seen);
-            if !may_take(&holder, alive, &me, force, reclaim_run, preempt_run) {
+            if !may_take(
+                &holder,
+                alive,
+                &file.info,
+                takeover.force,
+                takeover.reclaim_run,
+                takeover.preempt_run,
+            ) {
                 return Err(LockError::Held {
                     plan: plan.to_string(),
                     holder,
@@ -326,6 +391,8 @@ impl PlanLock {
                 });
             }
             if move_aside(&dir, plan, &path, &seen)? {
+                file.reason = Some(super::takeover_reason(&takeover, &holder.run_id));
+                file.displaced = Some(holder.clone());
                 taken_over = Some(holder);
             }
         }
@@ -630,6 +697,50 @@ mod tests {
                 Err(LockError::Io { .. })
             ));
         }
+    }
+
+    /// A lock taken over says whom it displaced and why, so that the
+    /// displaced run can read it from the lock itself (a preempted drill
+    /// deciding who owns the capacity it raised).
+    #[test]
+    fn a_lock_taken_over_records_whom_it_displaced_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let drill = dead_holder("drill-1");
+        write_lock(dir.path(), "payments", &drill);
+        let takeover = Takeover {
+            preempt_run: Some("drill-1"),
+            ..Takeover::default()
+        };
+        let (lock, taken) = PlanLock::acquire_as(
+            dir.path(),
+            "payments",
+            me("failover-1"),
+            Some(RunKind::Failover),
+            takeover,
+        )
+        .unwrap();
+        assert_eq!(taken.as_ref(), Some(&drill));
+        let file: LockFile = serde_json::from_slice(&std::fs::read(lock.path()).unwrap()).unwrap();
+        assert_eq!(file.info.run_id, "failover-1");
+        assert_eq!(file.kind, Some(RunKind::Failover));
+        assert_eq!(file.displaced, Some(drill));
+        assert!(file.reason.unwrap().contains("preempted"));
+        assert!(lock.still_ours());
+        // A lock taken fresh displaced nobody; an older file (holder only)
+        // still reads, as a holder of unknown kind.
+        let (other, _) = PlanLock::acquire_as(
+            dir.path(),
+            "orders",
+            me("r2"),
+            Some(RunKind::Drill),
+            Takeover::default(),
+        )
+        .unwrap();
+        let file: LockFile = serde_json::from_slice(&std::fs::read(other.path()).unwrap()).unwrap();
+        assert_eq!((file.displaced, file.reason), (None, None));
+        let old: LockFile =
+            serde_json::from_slice(&serde_json::to_vec(&me("r3")).unwrap()).unwrap();
+        assert_eq!((old.info.run_id.as_str(), old.kind), ("r3", None));
     }
 
     #[test]

@@ -364,7 +364,7 @@ pub struct Acquired {
 }
 
 /// What `drctl lock status` shows of one plan's lock.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LockStatus {
     /// The plan.
     pub plan: String,
@@ -382,6 +382,28 @@ pub struct LockStatus {
     pub token: Option<u64>,
     /// `held`, `expired`, `released`, `dead` (local: holder process gone).
     pub state: String,
+    /// The holder this lock was taken from, when it was taken over (a
+    /// failover preempting a drill, `--force-unlock`, a resume) or broken:
+    /// what a displaced run reads to learn who took its lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub displaced: Option<LockInfo>,
+    /// Why it was taken over or broken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Why a lock was taken from the run `displaced` under `takeover`, as the
+/// lock records it (a lease's `reason`, a local lock file's).
+pub(crate) fn takeover_reason(takeover: &Takeover<'_>, displaced: &str) -> String {
+    takeover.reason.map(str::to_string).unwrap_or_else(|| {
+        if takeover.preempt_run == Some(displaced) {
+            "preempted: a failover takes precedence over a drill".to_string()
+        } else if takeover.reclaim_run == Some(displaced) {
+            "resumed after its lease expired".to_string()
+        } else {
+            "took over an expired lease (--force-unlock)".to_string()
+        }
+    })
 }
 
 /// Per-plan locks: one active run per plan.

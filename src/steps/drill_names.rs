@@ -170,7 +170,7 @@ pub fn manual_removal(temp: &Temp) -> String {
             "aws rds delete-db-instance --region {region} --db-instance-identifier {id} --skip-final-snapshot"
         ),
         Temp::Capacity { region, group } => format!(
-            "read the tag {} of group {group} (aws autoscaling describe-tags --region {region}), then aws autoscaling update-auto-scaling-group --region {region} --auto-scaling-group-name {group} --min-size MIN --desired-capacity DESIRED --max-size MAX",
+            "unless a failover owns the group now (`drctl runs list`), read the tag {} of group {group} (aws autoscaling describe-tags --region {region}), then aws autoscaling update-auto-scaling-group --region {region} --auto-scaling-group-name {group} --min-size MIN --desired-capacity DESIRED --max-size MAX; then remove its drctl:drill-* tags (aws autoscaling delete-tags)",
             RESTORE_TAG
         ),
         Temp::Record { zone, name, rtype } => format!(

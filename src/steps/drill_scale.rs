@@ -279,17 +279,42 @@ impl Action for DrillScale {
     }
 }
 
+/// Who owns the capacity of a group a drill raised, as decided (from the
+/// plan's lock and the journals, `crate::cleanup::owner`) right before the
+/// drill's cleanup or a sweep returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CapacityOwner {
+    /// The drill: the group goes back to its restore tag.
+    Drill(String),
+    /// A failover owns it now (or will): the capacity stays, the drill's
+    /// tags come off so that no later cleanup or sweep lowers it.
+    Failover(String),
+    /// Neither can be shown: the capacity stays and so do the drill's tags
+    /// (the restore point), for a later cleanup, a sweep or an operator.
+    Unknown(String),
+}
+
+impl CapacityOwner {
+    /// Why it was decided so.
+    pub fn why(&self) -> &str {
+        match self {
+            Self::Drill(w) | Self::Failover(w) | Self::Unknown(w) => w,
+        }
+    }
+}
+
 /// Returns a group a drill raised to the capacity in its restore tag, then
 /// removes the drill's tags, and reads it back to prove both.
 /// `expected_run`: the drill that must have raised it (`None`: any, for a
-/// sweep). `keep_capacity` leaves the capacity as it is (a failover
-/// preempted the drill and owns the group now) and only removes the tags.
+/// sweep). `owner` says whether the drill may lower it: a failover's group
+/// keeps its capacity and loses the drill's tags ([`CleanupResult::Kept`]);
+/// an owner in doubt leaves both ([`CleanupResult::Failed`], saying why).
 pub async fn restore(
     clouds: &Clouds,
     region: &str,
     group: &str,
     expected_run: Option<&str>,
-    keep_capacity: bool,
+    owner: &CapacityOwner,
 ) -> Result<(CleanupResult, String), CloudError> {
     let Some(g) = clouds.compute.describe_group(region, group).await? else {
         return Ok((
@@ -313,15 +338,24 @@ pub async fn restore(
         ));
     }
     let keys: Vec<String> = drill_names::TAGS.iter().map(|k| k.to_string()).collect();
-    if keep_capacity {
-        clouds.compute.untag_group(region, group, &keys).await?;
-        return Ok((
-            CleanupResult::Kept,
-            format!(
-                "left at {} (a failover owns it now); drill tags removed",
-                g.capacity
-            ),
-        ));
+    match owner {
+        CapacityOwner::Drill(_) => {}
+        CapacityOwner::Failover(why) => {
+            clouds.compute.untag_group(region, group, &keys).await?;
+            return Ok((
+                CleanupResult::Kept,
+                format!("left at {} ({why}); drill tags removed", g.capacity),
+            ));
+        }
+        CapacityOwner::Unknown(why) => {
+            return Ok((
+                CleanupResult::Failed,
+                format!(
+                    "not lowered, drill tags kept: {why}; a failover may own the group, so its capacity {} stays until that is known",
+                    g.capacity
+                ),
+            ));
+        }
     }
     let Some(before) = g
         .tags

@@ -107,6 +107,15 @@ struct GroupFacts {
     tags: BTreeMap<String, String>,
 }
 
+/// The drill tags (`drctl:drill-*`) among a group's `tags`.
+fn drill_tags_on(tags: &BTreeMap<String, String>) -> Vec<String> {
+    crate::steps::drill_names::TAGS
+        .iter()
+        .filter(|k| tags.contains_key(**k))
+        .map(|k| k.to_string())
+        .collect()
+}
+
 impl Scale {
     /// Whether a group of capacity `cap` cannot be raised to the active
     /// capacity (its max is below it): the one rule preflight and `status`
@@ -232,6 +241,22 @@ impl Action for Scale {
         } else {
             tracing::info!(group = name, region = t, "already at active capacity");
         }
+        // A drill that raised this group (and was preempted, or died) left
+        // its tags, with the capacity to "restore": the group is the
+        // failover's from the capacity write on, so the tags come off at
+        // once, before the wait (which may fail, or the run die in it),
+        // and no later cleanup or sweep finds them and scales it back down.
+        let drill_tags = drill_tags_on(&before.tags);
+        if !drill_tags.is_empty() {
+            cx.fenced(&format!("autoscaling:DeleteTags of {name}"), t)
+                .await?;
+            cx.clouds.compute.untag_group(t, name, &drill_tags).await?;
+            tracing::info!(
+                group = name,
+                region = t,
+                "removed a drill's tags: the failover owns the group"
+            );
+        }
         // Already there and in service: the read above is the answer.
         let after = if !acted && before.in_service >= want.desired {
             before.clone()
@@ -246,25 +271,6 @@ impl Action for Scale {
             )
             .await?
         };
-        // A drill that raised this group (and was preempted, or died) left
-        // its tags, with the capacity to "restore": the group is the
-        // failover's now, so a later cleanup or sweep must not find them
-        // and scale it back down.
-        let drill_tags: Vec<String> = crate::steps::drill_names::TAGS
-            .iter()
-            .filter(|k| before.tags.contains_key(**k) || after.tags.contains_key(**k))
-            .map(|k| k.to_string())
-            .collect();
-        if !drill_tags.is_empty() {
-            cx.fenced(&format!("autoscaling:DeleteTags of {name}"), t)
-                .await?;
-            cx.clouds.compute.untag_group(t, name, &drill_tags).await?;
-            tracing::info!(
-                group = name,
-                region = t,
-                "removed a drill's tags: the failover owns the group"
-            );
-        }
         ScaleOutput {
             group: name.to_string(),
             region: t.to_string(),
@@ -275,5 +281,137 @@ impl Action for Scale {
             drill_tags_removed: drill_tags,
         }
         .to_output()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::cloud::fake::{FakeCloud, reference_world};
+    use crate::cloud::{CloudError, Compute, ComputeGroup};
+    use crate::steps::drill_names;
+
+    /// The fake's groups, whose instances never come into service.
+    struct NeverInService(Arc<dyn Compute>);
+
+    #[async_trait]
+    impl Compute for NeverInService {
+        async fn describe_group(
+            &self,
+            region: &str,
+            name: &str,
+        ) -> Result<Option<ComputeGroup>, CloudError> {
+            let g = self.0.describe_group(region, name).await?;
+            Ok(g.map(|g| ComputeGroup { in_service: 0, ..g }))
+        }
+        async fn set_capacity(
+            &self,
+            region: &str,
+            name: &str,
+            capacity: Capacity,
+        ) -> Result<(), CloudError> {
+            self.0.set_capacity(region, name, capacity).await
+        }
+        async fn tag_group(
+            &self,
+            region: &str,
+            name: &str,
+            tags: &BTreeMap<String, String>,
+        ) -> Result<(), CloudError> {
+            self.0.tag_group(region, name, tags).await
+        }
+        async fn untag_group(
+            &self,
+            region: &str,
+            name: &str,
+            keys: &[String],
+        ) -> Result<(), CloudError> {
+            self.0.untag_group(region, name, keys).await
+        }
+    }
+
+    /// Regression: the failover's scale step removed a dead drill's tags
+    /// only after its wait for instances in service; when the wait failed
+    /// (or the run died in it) the tags stayed, with the capacity to
+    /// "restore", and a later `drctl drill sweep` set the failover's group
+    /// back to its pre-drill size. The tags come off right after the
+    /// capacity is set.
+    #[tokio::test(start_paused = true)]
+    async fn regression_a_failed_wait_left_the_drill_tags_for_a_sweep_to_lower_the_group() {
+        let fake: FakeCloud = reference_world((&[3.0], &[1200.0]));
+        let key = ("us-east-1".to_string(), "payments-api-use1".to_string());
+        let before = fake.state().groups[&key].capacity;
+        {
+            let mut s = fake.state();
+            let g = s.groups.get_mut(&key).unwrap();
+            g.tags = drill_names::tags(
+                "20261122T010000Z-payments-dead",
+                "gone/pid 1",
+                chrono::Utc::now(),
+            );
+            g.tags
+                .insert(drill_names::RESTORE_TAG.into(), before.to_string());
+        }
+        let mut clouds = fake.clouds();
+        clouds.compute = Arc::new(NeverInService(clouds.compute.clone()));
+        let plan = crate::plan::reference()
+            .into_iter()
+            .find(|p| p.name() == "payments")
+            .unwrap();
+        let g = crate::steps::graph::compile(&plan, "us-east-1").unwrap();
+        let step = g
+            .steps
+            .iter()
+            .find(|s| matches!(s.kind, StepKind::Scale(_)))
+            .unwrap();
+        let StepKind::Scale(scale) = &step.kind else {
+            unreachable!()
+        };
+        let outputs = BTreeMap::new();
+        let cx = Cx {
+            clouds: &clouds,
+            plan: &plan,
+            target: "us-east-1",
+            run_id: "20261122T020000Z-payments-f1",
+            outputs: &outputs,
+            deadline: Instant::now() + Duration::from_millis(300),
+            poll: (Duration::from_millis(10), Duration::from_millis(50)),
+            journal: Arc::new(crate::journal::MemoryStore::new()),
+            lag_window: Duration::from_secs(900),
+            waiting: None,
+            side: None,
+            graph: &g.steps,
+            rpo_readings: None,
+            attempt: 1,
+            drill_expires: None,
+            render_report: None,
+            fence: None,
+            zone_batches: None,
+        };
+        let failed = scale.run(&cx).await;
+        assert!(
+            matches!(failed, Err(StepFailure::Timeout { .. })),
+            "the wait fails: {failed:?}"
+        );
+        let s = fake.state();
+        let group = &s.groups[&key];
+        assert_eq!(group.capacity, scale.capacity, "the capacity was set");
+        assert!(
+            !group.tags.keys().any(|k| k.starts_with("drctl:drill")),
+            "the drill's tags are gone before the wait: {:?}",
+            group.tags
+        );
+        let writes: Vec<&String> = s
+            .writes
+            .iter()
+            .filter(|w| w.contains("payments-api-use1"))
+            .collect();
+        assert!(
+            writes[0].starts_with("UpdateAutoScalingGroup"),
+            "the capacity first, then the tags: {writes:?}"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! measured and leaves production as it was (read back with the raw SDKs);
 //! a failing check fails it and it still cleans up; a crash at each point
 //! of a drill (in process, and a kill -9) is cleaned up by a resume; a
-//! sweep removes what a drill left after its journal was lost.
+//! sweep removes what a drill left after its journal was lost (but lowers
+//! a raised group only on its drill's journal); a drill never fights a
+//! failover for the capacity it raised.
 //!
 //! On moto, a promoted replica stays listed among its source's replicas,
 //! also after it is deleted (real RDS drops it at promotion), so the home
@@ -413,12 +415,16 @@ async fn sweep_removes_what_a_drill_left_after_its_journal_was_deleted() {
     );
     assert!(ours.iter().all(|x| x["expired"] == false), "{ours:?}");
 
+    let raised = standby_group(&f).await;
     let swept = f
         .drctl(&[
             "drill", "sweep", "--plan", "payments", "--all", "--output", "json",
         ])
         .await;
-    assert_eq!(swept.code, Some(0), "{}", swept.all());
+    // Without the drill's journal nothing shows that no failover raised
+    // the group since: the sweep leaves it raised and tagged, says why,
+    // and exits 1; everything else is removed.
+    assert_eq!(swept.code, Some(1), "{}", swept.all());
     let cleaned = swept.json()["cleaned"]
         .as_array()
         .cloned()
@@ -429,6 +435,50 @@ async fn sweep_removes_what_a_drill_left_after_its_journal_was_deleted() {
             .any(|c| c["resource"]["type"] == "database" && c["result"] == "removed"),
         "{cleaned:?}"
     );
+    assert!(
+        cleaned.iter().any(|c| c["resource"]["type"] == "capacity"
+            && c["result"] == "failed"
+            && c["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("no journal"))),
+        "{cleaned:?}"
+    );
+    let left = standby_group(&f).await;
+    assert_eq!((left.capacity, &left.tags), (raised.capacity, &raised.tags));
+    let group_only: Vec<String> = leftovers(&f).await;
+    assert_eq!(group_only.len(), 1, "{group_only:?}");
+    assert!(group_only[0].starts_with("group "), "{group_only:?}");
+    // The operator, knowing no failover ran, restores it as the sweep's
+    // hint says: production is as it was.
+    let clouds = world::clouds().await;
+    let restore = drctl::steps::drill_names::RESTORE_TAG;
+    let back: Vec<u32> = left.tags[restore]
+        .split('/')
+        .map(|v| v.parse().expect("a number"))
+        .collect();
+    let group = f.id("payments-api-use1");
+    clouds
+        .compute
+        .set_capacity(
+            STANDBY,
+            &group,
+            drctl::cloud::Capacity {
+                min: back[0],
+                desired: back[1],
+                max: back[2],
+            },
+        )
+        .await
+        .expect("set capacity");
+    let keys: Vec<String> = drctl::steps::drill_names::TAGS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    clouds
+        .compute
+        .untag_group(STANDBY, &group, &keys)
+        .await
+        .expect("untag");
     assert_eq!(leftovers(&f).await, Vec::<String>::new());
     assert_eq!(production(f.snapshot().await), before);
     // The sweep is journaled as a run of its own.
@@ -506,22 +556,35 @@ async fn drill_until_replica(f: &Fixture, extra: &[&str]) -> tokio::process::Chi
     until_replica(f, &args).await
 }
 
-/// Starts drctl with `args` in the background and waits until a temporary
-/// replica of the fixture's exists.
-async fn until_replica(f: &Fixture, args: &[&str]) -> tokio::process::Child {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
-        .args(["--color", "never", "--plans"])
+/// Starts drctl with `args` in the background, on the fixture's state,
+/// through `endpoints`, with `env`.
+fn spawn(
+    f: &Fixture,
+    args: &[&str],
+    env: &[(&str, &str)],
+    endpoints: &std::path::Path,
+) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
+    cmd.args(["--color", "never", "--plans"])
         .arg(f.plans.path())
         .arg("--endpoints")
-        .arg(world::endpoints_file())
-        .arg("--state-dir")
-        .arg(f.state_dir())
+        .arg(endpoints)
+        .args(f.state_args())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn drctl");
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn drctl")
+}
+
+/// Starts drctl with `args` in the background and waits until a temporary
+/// replica of the fixture's exists.
+async fn until_replica(f: &Fixture, args: &[&str]) -> tokio::process::Child {
+    let mut child = spawn(f, args, &[], &world::endpoints_file());
     let clouds = world::clouds().await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -1050,13 +1113,24 @@ async fn a_crashed_checkout_drill_answers_with_the_target_and_a_sweep_removes_it
         "production"
     );
     // The laptop is lost: a sweep finds the copies by their names alone.
+    // (The group the drill raised stays raised: without the drill's
+    // journal nothing shows that no failover raised it since.)
     std::fs::remove_dir_all(f.state_dir()).expect("remove state");
     let swept = f
         .drctl(&[
             "drill", "sweep", "--plan", "checkout", "--all", "--output", "json",
         ])
         .await;
-    assert_eq!(swept.code, Some(0), "{}", swept.all());
+    assert_eq!(swept.code, Some(1), "{}", swept.all());
+    let json = swept.json();
+    let capacity: Vec<&Value> = (json["cleaned"].as_array().into_iter().flatten())
+        .filter(|c| c["resource"]["type"] == "capacity")
+        .collect();
+    assert!(
+        !capacity.is_empty() && capacity.iter().all(|c| c["result"] == "failed"),
+        "{}",
+        swept.all()
+    );
     let cleaned = swept.json()["cleaned"].to_string();
     for kind in ["control", "health_check", "record"] {
         assert!(
@@ -1066,4 +1140,270 @@ async fn a_crashed_checkout_drill_answers_with_the_target_and_a_sweep_removes_it
     }
     assert_eq!(checkout_leftovers(&f).await, Vec::<String>::new());
     assert_eq!(checkout_setup(&f).await, before, "production changed");
+}
+
+/// The standby group of the fixture's payments plan, as read now.
+async fn standby_group(f: &Fixture) -> drctl::cloud::ComputeGroup {
+    world::clouds()
+        .await
+        .compute
+        .describe_group(STANDBY, &f.id("payments-api-use1"))
+        .await
+        .expect("describe group")
+        .expect("group exists")
+}
+
+/// Waits (up to 60 s) until `ready` holds of the standby group; fails
+/// naming `what` if `child` ends first.
+async fn until_group(
+    f: &Fixture,
+    child: &mut tokio::process::Child,
+    what: &str,
+    ready: impl Fn(&drctl::cloud::ComputeGroup) -> bool,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if ready(&standby_group(f).await) {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the drill ended ({status}) before {what}");
+        }
+        assert!(std::time::Instant::now() < deadline, "never {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn has_drill_tags(g: &drctl::cloud::ComputeGroup) -> bool {
+    g.tags.keys().any(|k| k.starts_with("drctl:drill"))
+}
+
+/// Regression: a preempted drill decided from the failover's best-effort
+/// `lock_lost` record alone whether the group it raised was the
+/// failover's. When that record was lost (here: the state bucket refuses
+/// the failover's writes into the drill's journal), the drill's cleanup
+/// set the group back to its pre-drill size: the failover's standby group
+/// lost the instances the drill had started (raised again by the failover
+/// if it scaled after, left scaled down if it had found it already at
+/// active capacity before and was still removing the drill's tags). The
+/// lease says who took the drill's lock: the capacity stays. Shared state
+/// (S3), short leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_preempted_drill_cleanup_lowered_the_failovers_group() {
+    crate::needs_emulators!();
+    let f = Fixture::with_state("drlost", Some("s3")).await;
+    let leases = [("DRCTL_LEASE", "3s"), ("DRCTL_LEASE_SKEW", "1s")];
+    let runs = f.runs();
+    let mut drill = spawn(
+        &f,
+        &[
+            "drill", "--plan", "payments", "--to", STANDBY, "--output", "json",
+        ],
+        &leases,
+        &world::endpoints_file(),
+    );
+    until_group(&f, &mut drill, "the drill raised the group", |g| {
+        has_drill_tags(g) && g.capacity.desired == 4
+    })
+    .await;
+    let drill_run = f.new_run(&runs);
+    // The failover's writes into the drill's journal are refused (its
+    // `lock_lost` record is lost), and its removal of the drill's tags is
+    // held, so that the drill's cleanup finds them whichever of the two
+    // runs gets there first.
+    let proxied = Proxied::start(false).await;
+    proxied.proxy_for("AWS_ENDPOINT_URL_S3").inject(
+        Match::MethodPath("PUT", format!("/runs/{drill_run}/")),
+        Fault::Status(500),
+        usize::MAX,
+    );
+    proxied.proxy_for("AWS_ENDPOINT_URL_AUTO_SCALING").inject(
+        Match::Action("DeleteTags"),
+        Fault::Delay(Duration::from_secs(30)),
+        1,
+    );
+    let failover = f
+        .drctl_with(
+            &[
+                "failover",
+                "--plan",
+                "payments",
+                "--to",
+                STANDBY,
+                "--approve",
+                "integration test",
+            ],
+            &leases,
+            &proxied.endpoints(),
+        )
+        .await;
+    let (code, j, all) = finished(drill).await;
+    assert_eq!(failover.code, Some(0), "{}", failover.all());
+    assert_eq!(code, Some(1), "{all}");
+    let text = f.journal_text(&drill_run).await;
+    assert!(
+        !text.contains("\"lock_lost\""),
+        "the failover's record was lost: {text}"
+    );
+    let d = &j["drill"];
+    assert!(
+        d["interrupted"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("preempted"),
+        "{all}"
+    );
+    let capacity = d["cleanup"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["resource"]["type"] == "capacity")
+        .unwrap_or_else(|| panic!("the capacity was cleaned up: {all}"))
+        .clone();
+    assert_eq!(capacity["result"], "kept", "{capacity}\n{all}");
+    assert_eq!(d["cleanup"]["complete"], true, "{all}");
+    let g = standby_group(&f).await;
+    assert_eq!(
+        (g.capacity.min, g.capacity.desired, g.capacity.max),
+        (2, 4, 8),
+        "the failover's capacity stays: {g:?}"
+    );
+    assert!(!has_drill_tags(&g), "{g:?}");
+    // Never lowered meanwhile: the failover found the group at its capacity
+    // (whether it scaled before or after the drill's cleanup).
+    assert_eq!(
+        proxied.forwarded("UpdateAutoScalingGroup"),
+        0,
+        "{}",
+        failover.all()
+    );
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
+}
+
+/// Regression: the failover's scale step removed a drill's tags only after
+/// its wait for instances in service. A failover whose wait failed (here:
+/// no instance ever reads InService, and `--step-timeout 8s`) left the
+/// tags of the dead drill that had tagged the group, with the capacity to
+/// "restore", and a later `drctl drill sweep` set the failover's group back
+/// to its pre-drill size. Now the tags are gone as soon as the capacity is
+/// set; and tags left anyway (put back here, as a failover that could not
+/// remove them leaves them) are stale to the sweep, which reads in the
+/// journals that a failover scaled the group after the drill started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_failed_failover_wait_left_drill_tags_and_a_sweep_lowered_the_group() {
+    crate::needs_emulators!();
+    let f = Fixture::new("drwait").await;
+    let before = standby_group(&f).await;
+    let runs = f.runs();
+    // A drill that dies after tagging the group, while its capacity change
+    // is in flight (never answered).
+    let hang = Proxied::start(false).await;
+    hang.proxy_for("AWS_ENDPOINT_URL_AUTO_SCALING").inject(
+        Match::Action("UpdateAutoScalingGroup"),
+        Fault::Hang,
+        usize::MAX,
+    );
+    let mut drill = spawn(
+        &f,
+        &["drill", "--plan", "payments", "--to", STANDBY],
+        &[],
+        &hang.endpoints(),
+    );
+    until_group(&f, &mut drill, "the drill tagged the group", has_drill_tags).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !hang
+        .log()
+        .iter()
+        .any(|l| l.contains("UpdateAutoScalingGroup"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drill never sent its capacity change"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drill.start_kill().expect("kill -9");
+    drill.wait().await.expect("wait");
+    let drill_run = f.new_run(&runs);
+    let tags = standby_group(&f).await.tags;
+    assert_eq!(tags[RUN_TAG], drill_run);
+
+    // The failover sets the capacity; no instance ever reads InService.
+    let pending = Proxied::start(false).await;
+    pending.proxy_for("AWS_ENDPOINT_URL_AUTO_SCALING").inject(
+        Match::Action("DescribeAutoScalingGroups"),
+        Fault::Rewrite {
+            from: "<LifecycleState>InService</LifecycleState>".into(),
+            to: "<LifecycleState>Pending</LifecycleState>".into(),
+        },
+        usize::MAX,
+    );
+    let runs = f.runs();
+    let failover = f
+        .failover_payments_via(&pending.endpoints(), &["--step-timeout", "8s"])
+        .await;
+    assert_eq!(failover.code, Some(1), "{}", failover.all());
+    assert!(
+        failover.all().contains("in service"),
+        "the wait failed: {}",
+        failover.all()
+    );
+    let failover_run = f.new_run(&runs);
+    let g = standby_group(&f).await;
+    assert_eq!(
+        (g.capacity.min, g.capacity.desired, g.capacity.max),
+        (2, 4, 8),
+        "{g:?}"
+    );
+    assert!(
+        !has_drill_tags(&g),
+        "the drill's tags came off with the capacity write: {g:?}"
+    );
+
+    // A sweep finds no raised group to lower.
+    let sweep = || {
+        f.drctl(&[
+            "drill", "sweep", "--plan", "payments", "--all", "--output", "json",
+        ])
+    };
+    let swept = sweep().await;
+    assert_eq!(swept.code, Some(0), "{}", swept.all());
+    assert_eq!(standby_group(&f).await.capacity, g.capacity);
+
+    // The tags back, as a failover that could not remove them leaves them:
+    // the sweep reads that the failover scaled the group after the drill
+    // started, removes the stale tags and keeps the capacity.
+    world::clouds()
+        .await
+        .compute
+        .tag_group(STANDBY, &f.id("payments-api-use1"), &tags)
+        .await
+        .expect("tag");
+    let swept = sweep().await;
+    assert_eq!(swept.code, Some(0), "{}", swept.all());
+    let cleaned = swept.json()["cleaned"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let capacity = cleaned
+        .iter()
+        .find(|c| c["resource"]["type"] == "capacity")
+        .unwrap_or_else(|| panic!("the group was found: {}", swept.all()))
+        .clone();
+    assert_eq!(capacity["result"], "kept", "{}", swept.all());
+    let detail = capacity["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&failover_run) && detail.contains("stale"),
+        "{}",
+        swept.all()
+    );
+    let g = standby_group(&f).await;
+    assert_eq!(
+        (g.capacity.min, g.capacity.desired, g.capacity.max),
+        (2, 4, 8),
+        "the sweep did not lower the failover's group: {g:?}"
+    );
+    assert!(!has_drill_tags(&g), "{g:?}");
+    assert_ne!(g.capacity, before.capacity);
+    assert_eq!(leftovers(&f).await, Vec::<String>::new());
 }

@@ -170,7 +170,7 @@ impl Fixture {
     }
 
     /// The `--state` / `--state-dir` arguments of this fixture.
-    fn state_args(&self) -> Vec<std::ffi::OsString> {
+    pub(crate) fn state_args(&self) -> Vec<std::ffi::OsString> {
         match &self.shared {
             Some(url) => vec!["--state".into(), url.into()],
             None => vec!["--state-dir".into(), self.state.path().into()],

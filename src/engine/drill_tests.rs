@@ -1,0 +1,303 @@
+//! Drills never fight a failover for capacity, against the in-memory cloud
+//! (the emulator tests in `tests/it/drill.rs` run the same through the
+//! CLI): a preempted drill decides from the plan's lock, not from the
+//! taker's best-effort `lock_lost` record, that the group it raised is the
+//! failover's; a sweep lowers a group only on its drill's journal, never
+//! after a failover scaled it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::tests::{Recorder, drill_opts, engine, opts, payments, world};
+use super::*;
+use crate::cloud::fake::FakeCloud;
+use crate::cloud::{Capacity, CloudError, Compute, ComputeGroup, ObjectUrl};
+use crate::journal::store::MemoryStore;
+use crate::journal::{CleanupResult, JournalError, JournalStore, Temp};
+use crate::state::LockStore;
+
+/// Journals in memory whose appends of a `lock_lost` record fail: the
+/// taker's best-effort write into the displaced drill's journal is lost.
+struct NoLockLost(Arc<MemoryStore>);
+
+#[async_trait]
+impl JournalStore for NoLockLost {
+    async fn create(&self, run_id: &str) -> Result<(), JournalError> {
+        self.0.create(run_id).await
+    }
+    async fn append(&self, run_id: &str, seq: u64, line: &str) -> Result<(), JournalError> {
+        if line.contains("\"type\":\"lock_lost\"") {
+            return Err(JournalError::Io {
+                action: "append to",
+                path: run_id.into(),
+                source: std::io::Error::other("the store refused the write"),
+            });
+        }
+        self.0.append(run_id, seq, line).await
+    }
+    async fn read(&self, run_id: &str) -> Result<String, JournalError> {
+        self.0.read(run_id).await
+    }
+    async fn list(&self) -> Result<Vec<String>, JournalError> {
+        self.0.list().await
+    }
+    async fn write_head(&self, run_id: &str, head: &str) -> Result<(), JournalError> {
+        self.0.write_head(run_id, head).await
+    }
+    async fn read_head(&self, run_id: &str) -> Result<Option<String>, JournalError> {
+        self.0.read_head(run_id).await
+    }
+    async fn truncate_torn_tail(&self, run_id: &str, keep: u64) -> Result<(), JournalError> {
+        self.0.truncate_torn_tail(run_id, keep).await
+    }
+}
+
+/// The fake's groups, whose first tag removal (the failover's scale step
+/// taking a drill's tags off) is held for `hold` before it is sent: the
+/// drill's cleanup runs meanwhile, while the group still carries its tags.
+struct HeldUntag {
+    inner: Arc<dyn Compute>,
+    first: AtomicBool,
+    hold: Duration,
+}
+
+#[async_trait]
+impl Compute for HeldUntag {
+    async fn describe_group(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        self.inner.describe_group(region, name).await
+    }
+    async fn set_capacity(
+        &self,
+        region: &str,
+        name: &str,
+        capacity: Capacity,
+    ) -> Result<(), CloudError> {
+        self.inner.set_capacity(region, name, capacity).await
+    }
+    async fn tag_group(
+        &self,
+        region: &str,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.inner.tag_group(region, name, tags).await
+    }
+    async fn untag_group(
+        &self,
+        region: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        if self.first.swap(false, Ordering::SeqCst) {
+            tokio::time::sleep(self.hold).await;
+        }
+        self.inner.untag_group(region, name, keys).await
+    }
+}
+
+fn standby_group() -> (String, String) {
+    ("us-east-1".to_string(), "payments-api-use1".to_string())
+}
+
+/// Whether the standby group carries a drill's tags (it was raised).
+fn raised_by_drill(f: &FakeCloud) -> bool {
+    f.state().groups[&standby_group()]
+        .tags
+        .contains_key(crate::steps::drill_names::RUN_TAG)
+}
+
+/// A drill preempted by a failover whose `lock_lost` record never reaches
+/// the drill's journal, with the failover's removal of the drill's tags
+/// held until after the drill's cleanup: the drill must leave the group at
+/// the failover's capacity. `locks` makes the plan locks on the fake.
+async fn preempted_without_lock_lost(
+    locks: impl Fn(&FakeCloud, &std::path::Path) -> Arc<dyn LockStore>,
+) {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let memory = Arc::new(MemoryStore::new());
+    let mut clouds = f.clouds();
+    clouds.compute = Arc::new(HeldUntag {
+        inner: clouds.compute.clone(),
+        first: AtomicBool::new(true),
+        hold: Duration::from_secs(120),
+    });
+    let e = Engine {
+        clouds,
+        store: Arc::new(NoLockLost(memory.clone())),
+        locks: locks(&f, dir.path()),
+        reporter: Arc::new(Recorder::default()),
+        ..e
+    };
+    // Waits for a lag datapoint that never comes: long enough to be preempted.
+    let drill_opts = RunOptions {
+        step_timeout: Some(Duration::from_secs(20)),
+        ..drill_opts()
+    };
+    let plans = payments();
+    let drill = tokio::time::timeout(Duration::from_secs(600), e.run(&plans, &drill_opts));
+    let failover = async {
+        // Once the drill has raised the group, fail over for real.
+        for _ in 0..5_000 {
+            if raised_by_drill(&f) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(raised_by_drill(&f), "the drill raised the group");
+        e.run(&plans, &opts()).await
+    };
+    let (drill, failover) = tokio::join!(drill, failover);
+    let failover = failover.unwrap();
+    assert_eq!(failover.outcome, Outcome::Succeeded, "{failover:?}");
+    let drill = drill.expect("the drill stops").unwrap();
+    let d = drill.drill.as_ref().unwrap();
+    assert!(
+        d.interrupted
+            .as_deref()
+            .is_some_and(|w| w.contains("preempted")),
+        "{d:?}"
+    );
+    let text = memory.text(&drill.run_id).unwrap();
+    assert!(
+        !text.contains("\"lock_lost\""),
+        "the taker's record was lost: {text}"
+    );
+    let capacity = d
+        .cleanup
+        .resources
+        .iter()
+        .find(|c| matches!(c.resource, Temp::Capacity { .. }))
+        .expect("the capacity was cleaned up");
+    assert_eq!(capacity.result, CleanupResult::Kept, "{capacity:?}");
+    assert!(capacity.detail.contains(&failover.run_id), "{capacity:?}");
+    assert!(d.cleanup.complete, "{:?}", d.cleanup);
+    let s = f.state();
+    let g = &s.groups[&standby_group()];
+    assert_eq!(
+        g.capacity.desired, 4,
+        "the failover's capacity stays: {g:?}"
+    );
+    assert!(
+        !g.tags.keys().any(|k| k.starts_with("drctl:drill")),
+        "{g:?}"
+    );
+}
+
+/// Regression: a preempted drill decided from the failover's best-effort
+/// `lock_lost` record alone; when that record was lost, its cleanup set
+/// the group the failover owned back to its pre-drill size (the failover,
+/// finding it already raised, did not set it again). Local lock files.
+#[tokio::test(start_paused = true)]
+async fn regression_preempted_drill_cleanup_lowered_the_failovers_group() {
+    preempted_without_lock_lost(|_, dir| {
+        Arc::new(crate::state::local::LocalLocks::new(dir.to_path_buf()))
+    })
+    .await;
+}
+
+/// The same on shared state: the lease records who displaced the drill.
+#[tokio::test(start_paused = true)]
+async fn regression_preempted_drill_cleanup_lowered_the_failovers_group_on_leases() {
+    preempted_without_lock_lost(|f, _| {
+        f.state().buckets.push("s3://state".into());
+        Arc::new(
+            crate::state::lease::LeaseLocks::new(
+                Arc::new(f.clone()),
+                "us-east-1",
+                ObjectUrl::parse("s3://state/team").unwrap(),
+                crate::state::LeaseTimes::default(),
+            )
+            .with_clock(Arc::new(crate::state::clock::TokioClock::default())),
+        )
+    })
+    .await;
+}
+
+/// Regression: a failover that scaled a group a dead drill had raised, but
+/// could not remove the drill's tags, left them for `drctl drill sweep`,
+/// which set the group back to its pre-drill size. The sweep reads the
+/// journals: a failover scaled it after the drill started, so the tags are
+/// stale and come off, and the capacity stays. Without the drill's journal
+/// the group is not lowered either; with it and no failover, it is.
+#[tokio::test]
+async fn regression_a_sweep_set_a_failovers_group_back_to_its_pre_drill_size() {
+    let f = world();
+    let key = standby_group();
+    let before = f.state().groups[&key].capacity;
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let plans = payments();
+    // A drill that dies right after raising the group.
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After(
+            "payments/drill-scale:payments-api".into(),
+        )),
+        ..drill_opts()
+    };
+    let crashed = e.run(&plans, &crash).await;
+    assert!(
+        matches!(crashed, Err(EngineError::Crashed(..))),
+        "{crashed:?}"
+    );
+    let tags = f.state().groups[&key].tags.clone();
+    let drill_run = tags[crate::steps::drill_names::RUN_TAG].clone();
+    let drill_journal = store.text(&drill_run).unwrap();
+    // Expired (as a sweep --all would see it), nothing else touched yet.
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let sweep = async |journals: &dyn JournalStore| {
+        let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, later).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        let groups: Vec<_> = found
+            .into_iter()
+            .filter(|x| matches!(x.resource, Temp::Capacity { .. }))
+            .collect();
+        crate::cleanup::sweep::sweep(&f.clouds(), &groups, &plans, journals, opts().pace.poll).await
+    };
+    // No journal of that drill (another state): not lowered, tags kept.
+    let cleaned = sweep(&MemoryStore::new()).await;
+    assert_eq!(cleaned.len(), 1, "{cleaned:?}");
+    assert_eq!(cleaned[0].result, CleanupResult::Failed, "{cleaned:?}");
+    assert!(cleaned[0].detail.contains("no journal"), "{cleaned:?}");
+    assert_eq!(f.state().groups[&key].tags, tags);
+    let raised = f.state().groups[&key].capacity;
+    assert_ne!(raised, before);
+    // A failover takes the plan (preempting the dead drill) and scales the
+    // group; its removal of the drill's tags is then undone, as when it
+    // could not remove them.
+    let failover = e.run(&plans, &opts()).await.unwrap();
+    assert_eq!(failover.outcome, Outcome::Succeeded, "{failover:?}");
+    assert!(
+        !raised_by_drill(&f),
+        "the failover removed the drill's tags"
+    );
+    f.state().groups.get_mut(&key).unwrap().tags = tags.clone();
+    let cleaned = sweep(store.as_ref()).await;
+    assert_eq!(cleaned.len(), 1, "{cleaned:?}");
+    assert_eq!(cleaned[0].result, CleanupResult::Kept, "{cleaned:?}");
+    assert!(cleaned[0].detail.contains(&failover.run_id), "{cleaned:?}");
+    assert!(cleaned[0].detail.contains("stale"), "{cleaned:?}");
+    let g = f.state().groups[&key].clone();
+    assert_eq!(g.capacity, raised, "not lowered: {g:?}");
+    assert!(
+        !g.tags.keys().any(|k| k.starts_with("drctl:drill")),
+        "{g:?}"
+    );
+
+    // Control: the same drill's tags with its journal as the drill left
+    // it and no failover since are the drill's: lowered.
+    let only_drill = MemoryStore::new();
+    only_drill.set_text(&drill_run, &drill_journal);
+    f.state().groups.get_mut(&key).unwrap().tags = tags;
+    let cleaned = sweep(&only_drill).await;
+    assert_eq!(cleaned[0].result, CleanupResult::Restored, "{cleaned:?}");
+    assert_eq!(f.state().groups[&key].capacity, before);
+}
