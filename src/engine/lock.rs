@@ -272,14 +272,27 @@ impl Engine {
             token: t.token.unwrap_or(0),
             preempted: t.preempted,
         };
-        if let Err(e) = journal::append_to(self.store.clone(), &t.holder.run_id, event).await {
-            self.reporter.note(&format!(
+        // Bounded: this is on the taker's (a failover's) recovery path, and
+        // the displaced run learns of the takeover from the lease anyway.
+        let append = journal::append_to(self.store.clone(), &t.holder.run_id, event);
+        match tokio::time::timeout(LOCK_LOST_WAIT, append).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => self.reporter.note(&format!(
                 "could not record the takeover in the journal of run {}: {}",
                 t.holder.run_id, e
-            ));
+            )),
+            Err(_) => self.reporter.note(&format!(
+                "gave up recording the takeover in the journal of run {} after {} s (the lease says it anyway)",
+                t.holder.run_id,
+                LOCK_LOST_WAIT.as_secs()
+            )),
         }
     }
 }
+
+/// How long a taker waits to record the takeover in the displaced run's
+/// journal before it goes on without.
+const LOCK_LOST_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Releases every lock (a failure is a warning: the run has ended anyway).
 pub(super) async fn release_all(locks: &[Arc<dyn HeldLock>]) {
