@@ -30,6 +30,12 @@ pub struct Record {
     /// lost its lease, and breaks the chain.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub fence: std::collections::BTreeMap<String, u64>,
+    /// Set only in a run's merged view (`runs::late::merge`), never in a
+    /// journal line: this record is a late fact stored beside the journal
+    /// ([`crate::journal::late`]); its `seq` is the number of records its
+    /// writer had seen, and its `prev` the hash of the last of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<crate::journal::late::LateMark>,
 }
 
 /// A fact about a run.
@@ -541,6 +547,7 @@ mod tests {
                 },
             },
             fence: Default::default(),
+            late: None,
         };
         let line = serde_json::to_string(&record).unwrap();
         assert!(!line.contains('\n'));

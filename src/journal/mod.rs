@@ -47,6 +47,7 @@
 pub mod chain;
 pub mod error;
 pub mod event;
+pub mod late;
 pub mod notice;
 pub mod payload;
 pub mod step_name;
@@ -340,6 +341,7 @@ impl Journal {
             prev: self.last_hash.clone(),
             event,
             fence,
+            late: None,
         };
         let line = serde_json::to_string(&record).map_err(|source| JournalError::Encode {
             run_id: self.run_id.clone(),

@@ -46,6 +46,15 @@ pub trait JournalStore: Send + Sync {
     /// newline or when the removed bytes contain one (a complete record).
     async fn truncate_torn_tail(&self, run_id: &str, keep: u64) -> Result<(), JournalError>;
 
+    /// Stores one late fact beside a journal ([`crate::journal::late`]),
+    /// create-only, as `id`: durable when it returns. A second write of the
+    /// same id with the same bytes succeeds (a retry whose answer was lost);
+    /// with other bytes it is refused ([`late_exists`]).
+    async fn put_late(&self, run_id: &str, id: &str, body: &str) -> Result<(), JournalError>;
+    /// The late facts stored beside a journal, (id, body) in id order; none
+    /// when there are none.
+    async fn read_late(&self, run_id: &str) -> Result<Vec<(String, String)>, JournalError>;
+
     /// Whether the journal may write a record's head pointer in the
     /// background, finished before the next append (stores where a write is
     /// a network round trip). Default: no, the head is written at once.
@@ -110,6 +119,14 @@ pub(crate) fn check_line(run_id: &str, line: &str) -> Result<(), JournalError> {
     Ok(())
 }
 
+/// A late fact's id taken by other bytes (ids are random: never by chance).
+pub fn late_exists(run_id: &str, id: &str) -> JournalError {
+    JournalError::Corrupt {
+        run_id: run_id.to_string(),
+        detail: format!("its late fact `{id}` already exists with other content"),
+    }
+}
+
 pub(crate) fn torn_tail_error(run_id: &str) -> JournalError {
     JournalError::Corrupt {
         run_id: run_id.to_string(),
@@ -122,6 +139,7 @@ pub(crate) fn torn_tail_error(run_id: &str) -> JournalError {
 struct MemJournal {
     text: String,
     head: Option<String>,
+    late: BTreeMap<String, String>,
 }
 
 /// Journals in memory, for unit tests. Offers direct access to the text so
@@ -187,11 +205,19 @@ impl JournalStore for MemoryStore {
         Ok(())
     }
 
-    async fn append(&self, run_id: &str, _seq: u64, line: &str) -> Result<(), JournalError> {
+    async fn append(&self, run_id: &str, seq: u64, line: &str) -> Result<(), JournalError> {
         check_line(run_id, line)?;
         self.with(run_id, |j| {
             if !j.text.is_empty() && !j.text.ends_with('\n') {
                 return Err(torn_tail_error(run_id));
+            }
+            // Record N is the journal's N+1st line: a writer that is not
+            // at the end is refused, as the other stores refuse it.
+            if j.text.lines().count() as u64 != seq {
+                return Err(JournalError::Conflict {
+                    run_id: run_id.to_string(),
+                    seq,
+                });
             }
             j.text.push_str(line);
             j.text.push('\n');
@@ -223,6 +249,24 @@ impl JournalStore for MemoryStore {
             let keep = check_torn_cut(run_id, j.text.as_bytes(), keep)?;
             j.text.truncate(keep);
             Ok(())
+        })
+    }
+
+    async fn put_late(&self, run_id: &str, id: &str, body: &str) -> Result<(), JournalError> {
+        validate_run_id(id)?;
+        self.with(run_id, |j| match j.late.get(id) {
+            Some(there) if there == body => Ok(()),
+            Some(_) => Err(late_exists(run_id, id)),
+            None => {
+                j.late.insert(id.to_string(), body.to_string());
+                Ok(())
+            }
+        })
+    }
+
+    async fn read_late(&self, run_id: &str) -> Result<Vec<(String, String)>, JournalError> {
+        self.with(run_id, |j| {
+            Ok(j.late.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         })
     }
 }

@@ -80,6 +80,7 @@ impl J {
                 prev: prev.clone(),
                 event: event.clone(),
                 fence: Default::default(),
+                late: None,
             };
             let line = serde_json::to_string(&record).unwrap();
             prev = hash_line(&line);
