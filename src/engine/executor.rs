@@ -511,7 +511,12 @@ impl Engine {
         j: &mut Journal,
         sched: &Schedule,
     ) -> Result<RunReport, EngineError> {
-        let records = journal::read(self.store.as_ref(), env.run_id).await?;
+        // With what others recorded beside the journal meanwhile (a
+        // retroactive approval given while the run went on): the run's own
+        // report then says it is approved.
+        let records = crate::runs::late::read(self.store.as_ref(), env.run_id)
+            .await?
+            .records;
         let outcome = sched.outcome(env.steps);
         let report = build_report(env.run_id, &records, env.plans, outcome);
         j.append(Event::RunFinished {

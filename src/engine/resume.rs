@@ -112,11 +112,15 @@ impl Engine {
         let Some(n) = self.attach_outbox(j, plans, target) else {
             return Ok(());
         };
-        for e in n.prime(records, j.last_hash()) {
+        // Deliveries (and notifications) recorded beside the journal by
+        // other processes count: what they delivered is not sent again.
+        let facts = crate::journal::late::read(self.store.as_ref(), j.run_id()).await?;
+        let records = crate::runs::late::merge(records, &facts.facts);
+        for e in n.prime(&records, j.last_hash()) {
             let written = j.append(e).await?;
             crate::journal::Outbox::send(n.as_ref(), &written);
         }
-        n.resend(records);
+        n.resend(&records);
         Ok(())
     }
 

@@ -153,9 +153,11 @@ pub enum Event {
         detail: String,
     },
     /// `drctl audit verify --evidence` read the run's evidence packs back
-    /// from every destination. Written into an ended run's journal by the
-    /// verifier, only when the result differs from the last one recorded;
-    /// reports take the last one (an altered or missing object is a finding).
+    /// from every destination. Recorded beside an ended run's journal by
+    /// the verifier (a late fact, [`crate::journal::late`]; older journals
+    /// hold it as a record), only when the result differs from the last one
+    /// recorded; reports take the last one (an altered or missing object is
+    /// a finding).
     EvidenceVerified {
         /// Who verified (STS identity), when known.
         by: Option<String>,
@@ -172,7 +174,9 @@ pub enum Event {
         /// The sinks it is owed to, by name.
         sinks: Vec<String>,
     },
-    /// One delivery attempt of a journaled notification, and its result.
+    /// One delivery attempt of a journaled notification, and its result:
+    /// journaled by the run while it runs, recorded beside its journal (a
+    /// late fact) by any other process that delivers (`notify flush`).
     Delivery {
         /// The event's id.
         id: String,
@@ -272,7 +276,9 @@ vocabulary! {
         /// The run goes on against the gate's advice, on the operator's word
         /// (`--accept-data-loss`, `--emergency`, `--force-unlock`).
         Override = "override",
-        /// An emergency run was approved afterwards (`drctl runs approve`).
+        /// An emergency run was approved afterwards (`drctl runs approve`):
+        /// recorded beside the run's journal, as a late fact
+        /// ([`crate::journal::late`]).
         Retroactive = "retroactive",
     }
 }

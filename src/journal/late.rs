@@ -163,6 +163,12 @@ pub async fn record(
         return Ok(Vec::new());
     }
     let seen = seen(store, run_id).await?;
+    if seen.records == 0 {
+        return Err(JournalError::Corrupt {
+            run_id: run_id.to_string(),
+            detail: "the run has no record yet: nothing can be recorded beside it".into(),
+        });
+    }
     let mut out = Vec::new();
     for event in events {
         let at = Utc::now();
@@ -256,10 +262,7 @@ pub struct LateProblem {
 /// the facts, so that every honest fact's anchor is in it): each must
 /// parse, and name a point of the chain, by record count and hash.
 pub fn verify(run_id: &str, text: &str, facts: &Facts) -> Vec<LateProblem> {
-    // Complete lines only: a torn final line is no point of the chain.
-    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-    let mut hashes = vec![ZERO_HASH.to_string()];
-    hashes.extend(complete.lines().map(hash_line));
+    let hashes = chain_hashes(text);
     let mut out: Vec<LateProblem> = facts
         .unreadable
         .iter()
@@ -269,27 +272,53 @@ pub fn verify(run_id: &str, text: &str, facts: &Facts) -> Vec<LateProblem> {
         })
         .collect();
     for f in &facts.facts {
-        let at = usize::try_from(f.seen.records).unwrap_or(usize::MAX);
-        let reason = match hashes.get(at) {
-            None => format!(
-                "it follows record {} of the journal, which has only {} records",
-                f.seen.records,
-                hashes.len() - 1
-            ),
-            Some(h) if *h != f.seen.hash => format!(
-                "the journal's record {} is not the one it followed (hash {} there, {} in the fact)",
-                f.seen.records,
-                short(h),
-                short(&f.seen.hash)
-            ),
-            Some(_) => continue,
-        };
-        out.push(LateProblem {
-            id: f.id.clone(),
-            reason: format!("run {run_id}: {reason}"),
-        });
+        if let Some(reason) = unanchored(&hashes, f) {
+            out.push(LateProblem {
+                id: f.id.clone(),
+                reason: format!("run {run_id}: {reason}"),
+            });
+        }
     }
     out
+}
+
+/// The facts of `facts` anchored in the chain of `text` (see [`verify`]):
+/// the ones a report may count.
+pub fn anchored(text: &str, facts: &[Late]) -> Vec<Late> {
+    let hashes = chain_hashes(text);
+    facts
+        .iter()
+        .filter(|f| unanchored(&hashes, f).is_none())
+        .cloned()
+        .collect()
+}
+
+/// The hash of the journal's end after each complete line: [`ZERO_HASH`],
+/// then each line's hash (a torn final line is no point of the chain).
+fn chain_hashes(text: &str) -> Vec<String> {
+    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    let mut hashes = vec![ZERO_HASH.to_string()];
+    hashes.extend(complete.lines().map(hash_line));
+    hashes
+}
+
+/// Why fact `f` names no point of the chain whose ends are `hashes`.
+fn unanchored(hashes: &[String], f: &Late) -> Option<String> {
+    let at = usize::try_from(f.seen.records).unwrap_or(usize::MAX);
+    match hashes.get(at) {
+        None => Some(format!(
+            "it follows record {} of the journal, which has only {} records",
+            f.seen.records,
+            hashes.len() - 1
+        )),
+        Some(h) if *h != f.seen.hash => Some(format!(
+            "the journal's record {} is not the one it followed (hash {} there, {} in the fact)",
+            f.seen.records,
+            short(h),
+            short(&f.seen.hash)
+        )),
+        Some(_) => None,
+    }
 }
 
 fn short(hash: &str) -> &str {
@@ -359,6 +388,7 @@ mod tests {
         );
         let text = store.text("r").unwrap();
         assert_eq!(verify("r", &text, &facts), []);
+        assert_eq!(anchored(&text, &facts.facts), facts.facts);
         assert_eq!(
             crate::journal::read(store.as_ref(), "r")
                 .await
@@ -381,6 +411,7 @@ mod tests {
         facts.facts[0].seen.hash = "ab".repeat(32);
         let problems = verify("r", &text, &facts);
         assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(anchored(&text, &facts.facts), []);
         assert!(
             problems[0].reason.contains("not the one it followed"),
             "{problems:?}"
@@ -428,7 +459,14 @@ mod tests {
     #[tokio::test]
     async fn a_stored_object_that_is_not_a_fact_of_the_run_is_unreadable_not_merged() {
         let store = Arc::new(MemoryStore::new());
-        Journal::create(store.clone(), "r").await.unwrap();
+        let mut j = Journal::create(store.clone(), "r").await.unwrap();
+        // Nothing is late before the run's first record.
+        assert!(
+            record(store.as_ref(), "r", "h", vec![approval()])
+                .await
+                .is_err()
+        );
+        j.append(resumed()).await.unwrap();
         store.put_late("r", "x", "{not json").await.unwrap();
         let mut other = record(store.as_ref(), "r", "h", vec![approval()])
             .await
@@ -444,6 +482,6 @@ mod tests {
         let ids: Vec<&str> = facts.unreadable.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["x", "y"]);
         assert!(facts.unreadable[1].1.contains("about run `another`"));
-        assert_eq!(verify("r", "", &facts).len(), 2);
+        assert_eq!(verify("r", &store.text("r").unwrap(), &facts).len(), 2);
     }
 }

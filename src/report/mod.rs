@@ -44,6 +44,11 @@ pub struct JournalText {
     pub text: String,
     /// The head pointer's text, if any.
     pub head: Option<String>,
+    /// The late facts stored beside the journal (a retroactive approval,
+    /// deliveries made by `notify flush`): counted when anchored in the
+    /// chain ([`crate::journal::late::anchored`]), merged with the records
+    /// by [`crate::runs::late::merge`].
+    pub late: Vec<crate::journal::late::Late>,
 }
 
 /// The period a report covers: runs that started within it.
@@ -429,6 +434,11 @@ fn read(journal: &JournalText) -> ReadRun<'_> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
+    let count = records.len();
+    // What was recorded beside the journal counts as the journal does
+    // (a retroactive approval, a delivery), when it names a point of it.
+    let late = crate::journal::late::anchored(&journal.text, &journal.late);
+    let records = crate::runs::late::merge(&records, &late);
     let problem = v.first_broken.as_ref().map(|b| {
         format!(
             "line {}{}: {}",
@@ -441,7 +451,7 @@ fn read(journal: &JournalText) -> ReadRun<'_> {
         journal,
         chain: Chain {
             ok: v.ok,
-            records: records.len(),
+            records: count,
             problem,
         },
         records,
@@ -473,6 +483,7 @@ pub fn running_json(plan: &Plan, run_id: &str, text: String) -> String {
         run_id: run_id.to_string(),
         text,
         head: None,
+        late: Vec::new(),
     };
     render::json(&of_running(plan, &journal, Utc::now()))
 }

@@ -8,9 +8,35 @@
 //! retroactive approval or a delivery made by another process counts the
 //! same everywhere. The merged list is read-only: it is never written back
 //! and never hash-checked as a chain (the chain is the journal's alone).
+//! [`merge`] is pure; [`read`] is the one read of both that readers share.
 
 use crate::journal::late::{Late, LateMark};
-use crate::journal::{Event, Record};
+use crate::journal::{Event, JournalError, JournalStore, Record};
+
+/// A run as every reader sees it.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    /// Its records and late facts, merged ([`merge`]).
+    pub records: Vec<Record>,
+    /// The hash of the journal's last record (where its chain ends).
+    pub last_hash: String,
+}
+
+/// Reads run `run_id` as every reader sees it: its journal (verified: a
+/// broken chain is [`JournalError::Broken`]) and the late facts beside it,
+/// merged. Stored objects that are not facts of the run are left out here
+/// (`drctl audit verify` names them).
+pub async fn read(store: &dyn JournalStore, run_id: &str) -> Result<Merged, JournalError> {
+    let (records, last_hash) = crate::journal::read_with_tip(store, run_id).await?;
+    let facts = crate::journal::late::read(store, run_id).await?;
+    for (id, why) in &facts.unreadable {
+        tracing::warn!("run {run_id}: late fact {id} is left out: {why}");
+    }
+    Ok(Merged {
+        records: merge(&records, &facts.facts),
+        last_hash,
+    })
+}
 
 /// The run's records with its late facts among them: each fact right after
 /// the last record its writer had seen (facts seen at the same point in
