@@ -2,12 +2,13 @@
 //! in-memory one for tests.
 //!
 //! The trait is deliberately small (create, append a line, read, list, plus
-//! the head pointer and torn-tail repair) so that an object-store backend
-//! (S3, GCS) can be added later without touching the engine; everything about
-//! records and hashes lives above it in [`crate::journal`]. The store's one
-//! hard promise is durability: when `append` returns, the line survives a
-//! crash, because the engine acts on the cloud only after the journal says it
-//! is about to.
+//! the head pointer, torn-tail repair and the late facts beside a journal)
+//! so that an object-store backend (S3, GCS) can be added later without
+//! touching the engine; everything about records and hashes lives above it
+//! in [`crate::journal`]. The store's hard promises are durability (when
+//! `append` returns, the line survives a crash, because the engine acts on
+//! the cloud only after the journal says it is about to) and one writer per
+//! record (record N is written once, whoever tries).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -27,9 +28,10 @@ pub trait JournalStore: Send + Sync {
     /// Appends one line, record number `seq` (the newline is added by the
     /// store). Must be durable (flushed + fsynced) when it returns. Refuses a
     /// line containing a newline, and refuses to append after a torn
-    /// (newline-less) final line. A store shared between machines must also
-    /// refuse a `seq` that another writer already wrote
-    /// ([`JournalError::Conflict`]): two writers never both write record N.
+    /// (newline-less) final line. Every store also refuses a `seq` that is
+    /// not the next record's, atomically with the write (one written by
+    /// another writer meanwhile: [`JournalError::Conflict`]): two writers
+    /// never both write record N, on one machine or several.
     async fn append(&self, run_id: &str, seq: u64, line: &str) -> Result<(), JournalError>;
     /// Reads the whole journal text (bytes that are not UTF-8 are replaced,
     /// which the hash chain then reports as a change).
