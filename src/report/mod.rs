@@ -1,8 +1,8 @@
 //! `drctl report`: what an auditor asks for, computed from journals only.
 //!
 //! A report is a pure function of the plans (for targets, tiers and
-//! schedules), the journals' texts (local or shared state) and the time it
-//! is made. It never reads the cloud and never trusts memory: a run that is
+//! schedules), the journals' texts with the late facts stored beside them
+//! (local or shared state; `crate::journal::late`) and the time it is made. It never reads the cloud and never trusts memory: a run that is
 //! not in a journal did not happen, and a journal whose hash chain does not
 //! verify yields no figure at all (its numbers could have been edited), only
 //! a finding. That keeps the report reproducible: the same journals give the

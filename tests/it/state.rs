@@ -618,9 +618,10 @@ async fn force_unlock_with_a_reason_takes_a_live_lease_and_both_runs_record_it()
     assert_eq!(fx.audit(&new_run).await.code, Some(0));
 }
 
-/// A webhook that accepts every request (204) and keeps each body: the
-/// sink of the runs below, so that a run has notifications to deliver and
-/// `notify flush` something to flush.
+/// A webhook that refuses the first attempt of each event (503) and accepts
+/// the next ones (204), keeping each body: the sink of the runs below. The
+/// run's own first attempts fail, so while it runs its events are owed,
+/// and `notify flush` has something to deliver.
 struct Hook {
     url: String,
     bodies: Arc<std::sync::Mutex<Vec<String>>>,
@@ -663,13 +664,28 @@ impl Hook {
                             })
                             .unwrap_or(0);
                         if buf.len() >= end + 4 + length {
-                            let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length]);
-                            crate::proxy::lock(&kept).push(body.into_owned());
-                            let _ = conn
-                                .write_all(
-                                    b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                                )
-                                .await;
+                            let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length])
+                                .into_owned();
+                            let id = serde_json::from_str::<Value>(&body)
+                                .ok()
+                                .and_then(|e| e["id"].as_str().map(str::to_string));
+                            let first = {
+                                let mut kept = crate::proxy::lock(&kept);
+                                let first = !kept.iter().any(|b| {
+                                    serde_json::from_str::<Value>(b)
+                                        .ok()
+                                        .and_then(|e| e["id"].as_str().map(str::to_string))
+                                        == id
+                                });
+                                kept.push(body);
+                                first
+                            };
+                            let answer: &[u8] = if first {
+                                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            } else {
+                                b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            };
+                            let _ = conn.write_all(answer).await;
                             return;
                         }
                     }
