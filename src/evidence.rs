@@ -15,7 +15,8 @@
 //! - the pack's journal is the run's journal up to the evidence step: its
 //!   hash chain verifies, and its head (the hash of its last line) is the
 //!   hash of the same line of the run's journal. Later records (the run's
-//!   end, a retroactive approval) extend the chain, they do not change it.
+//!   end) extend the chain, they do not change it; late facts (a
+//!   retroactive approval) are stored beside it and change nothing of it.
 //!
 //! The step that writes a pack is [`crate::steps::evidence`]; `drctl audit
 //! verify --evidence` calls [`verify_run`].
@@ -204,9 +205,10 @@ struct MissingRecord {
 }
 
 /// Whether `checks`, a verification of the run whose records are
-/// `records`, is worth journaling: the run has ended, it recorded evidence,
-/// and the result differs from the last one its journal holds (a journal
-/// verified weekly for years grows by what changed, not by a record a week).
+/// `records` (with its late facts merged), is worth recording: the run has
+/// ended, it recorded evidence, and the result differs from the last one
+/// recorded (a run verified weekly for years grows by what changed, not by
+/// a fact a week).
 pub fn worth_recording(records: &[Record], checks: &[PlanCheck]) -> bool {
     let ended = records
         .iter()

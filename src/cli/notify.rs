@@ -347,26 +347,27 @@ struct PendingRow {
     retry_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// A journal to look at, with the store that holds it.
-type Found = (Arc<dyn JournalStore>, String, Vec<drctl::journal::Record>);
+/// A journal to look at, with the store that holds it, read with the late
+/// facts beside it (`drctl::runs::late`).
+type Found = (Arc<dyn JournalStore>, String, drctl::runs::late::Merged);
 
 /// The journals to look at: one (a run, or a notice), or every run and
-/// notice.
+/// notice (a journal that cannot be read is named in a warning and left
+/// out: one broken journal does not hold up every other's notifications).
 async fn runs_of(state: &drctl::state::State, only: Option<&str>) -> Result<Vec<Found>, CliError> {
     let mut out = Vec::new();
     for store in [state.journals.clone(), state.notices.clone()] {
-        match only {
-            Some(run) => {
-                if let Ok(records) = drctl::journal::read(store.as_ref(), run).await
-                    && !records.is_empty()
-                {
-                    out.push((store.clone(), run.to_string(), records));
-                }
-            }
-            None => {
-                for (id, records) in super::read_all(store.as_ref()).await? {
-                    out.push((store.clone(), id, records));
-                }
+        let ids = match only {
+            Some(run) => vec![run.to_string()],
+            None => store.list().await?,
+        };
+        for id in ids {
+            match drctl::runs::late::read(store.as_ref(), &id).await {
+                Ok(run) if !run.records.is_empty() => out.push((store.clone(), id, run)),
+                Ok(_) => {}
+                Err(drctl::journal::JournalError::NotFound { .. }) if only.is_some() => {}
+                Err(e) if only.is_some() => return Err(CliError::invalid_input(e)),
+                Err(e) => eprintln!("warning: {id} is left out: {e}"),
             }
         }
     }
@@ -386,8 +387,8 @@ async fn pending(
 ) -> Result<Exit, CliError> {
     let state = super::open_state(settings, None, None).await?;
     let mut rows = Vec::new();
-    for (_, run, records) in runs_of(&state, only).await? {
-        for o in owed(&records) {
+    for (_, run, found) in runs_of(&state, only).await? {
+        for o in owed(&found.records) {
             rows.push(PendingRow {
                 run: run.clone(),
                 id: o.event.id.clone(),
@@ -442,9 +443,10 @@ async fn flush(
     let env = drctl::notify::sink::process_env();
     let mut left = 0;
     let mut delivered = 0;
-    for (store, run, records) in runs_of(&state, only).await? {
+    let host = drctl::state::lock::hostname();
+    for (store, run, found) in runs_of(&state, only).await? {
         // A run publishes in its target region; a notice where its event says.
-        let Some(target) = records.iter().find_map(|r| match &r.event {
+        let Some(target) = found.records.iter().find_map(|r| match &r.event {
             Event::RunStarted { target, .. } => Some(target.clone()),
             Event::Notification { event, .. } => event.data.target.clone(),
             _ => None,
@@ -455,18 +457,16 @@ async fn flush(
             sinks.clone(),
             PlanInfo::of(&plans),
             &target,
-            &drctl::state::lock::hostname(),
+            &host,
             sender.clone(),
             &env,
         );
-        // Journal what a crash kept from being written, then send.
-        let (mut j, mut all) =
-            drctl::journal::Journal::open_for_append(store.clone(), &run).await?;
-        for e in notifier.prime(&all, j.last_hash()) {
-            all.push(j.append(e).await?);
-        }
-        j.flush().await?;
-        drop(j);
+        // What a crash kept from being journaled, then what is sent, is
+        // recorded beside the journal, never in it: the run may still be
+        // going on, and its journal is its own (docs/notify.md).
+        let primed = notifier.prime(&found.records, &found.last_hash);
+        let written = drctl::journal::late::record(store.as_ref(), &run, &host, primed).await?;
+        let all = drctl::runs::late::merge(&found.records, &written);
         if owed(&all).is_empty() {
             continue;
         }
@@ -484,9 +484,9 @@ async fn flush(
                 )
             })
             .count();
-        drctl::notify::journal_results(&store, &run, results).await?;
-        let records = drctl::journal::read(store.as_ref(), &run).await?;
-        left += owed(&records).len();
+        drctl::journal::late::record(store.as_ref(), &run, &host, results).await?;
+        let after = drctl::runs::late::read(store.as_ref(), &run).await?;
+        left += owed(&after.records).len();
     }
     outln!("{delivered} delivered, {left} still owed");
     Ok(if left == 0 { Exit::Ok } else { Exit::Failed })

@@ -124,6 +124,8 @@ async fn post_incident(
             )),
         );
     }
+    // The facts first: every one anchored in the journal read after.
+    let late = late_facts(store, run).await;
     let (text, head) = drctl::journal::snapshot(store, run).await.map_err(|e| {
         // The journal error's own hint, when it has one, says it better.
         let e = CliError::invalid_input(e);
@@ -136,6 +138,7 @@ async fn post_incident(
         run_id: run.to_string(),
         text,
         head,
+        late,
     };
     let md =
         report::incident::post_incident(&journal, plans, now).map_err(CliError::invalid_input)?;
@@ -182,6 +185,8 @@ async fn read_journals(
     Ok(futures::stream::iter(ids.into_iter().map(|id| {
         let store = store.clone();
         async move {
+            // The facts first: every one anchored in the journal read after.
+            let late = late_facts(store.as_ref(), &id).await;
             let (text, head) = match drctl::journal::snapshot(store.as_ref(), &id).await {
                 Ok(x) => x,
                 Err(e) => {
@@ -193,10 +198,31 @@ async fn read_journals(
                 run_id: id,
                 text,
                 head,
+                late,
             }
         }
     }))
     .buffered(16)
     .collect()
     .await)
+}
+
+/// The late facts beside run `id`'s journal (a retroactive approval,
+/// deliveries): none, with a warning, when they cannot be read.
+async fn late_facts(
+    store: &dyn drctl::journal::JournalStore,
+    id: &str,
+) -> Vec<drctl::journal::late::Late> {
+    match drctl::journal::late::read(store, id).await {
+        Ok(f) => {
+            for (fact, why) in &f.unreadable {
+                eprintln!("warning: run {id}: late fact {fact} is left out: {why}");
+            }
+            f.facts
+        }
+        Err(e) => {
+            eprintln!("warning: cannot read the late facts of {id}: {e}");
+            Vec::new()
+        }
+    }
 }

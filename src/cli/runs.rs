@@ -189,9 +189,12 @@ async fn show(
     run: &str,
     output: Output,
 ) -> Result<Exit, CliError> {
-    let records = journal::read(store, run)
+    // The journal with what was recorded beside it (a retroactive
+    // approval, deliveries), merged.
+    let records = drctl::runs::late::read(store, run)
         .await
-        .map_err(CliError::invalid_input)?;
+        .map_err(CliError::invalid_input)?
+        .records;
     let outcome = records.iter().rev().find_map(|r| match &r.event {
         Event::RunFinished { outcome, .. } => Some(*outcome),
         _ => None,
@@ -213,11 +216,14 @@ async fn show(
             outln!("run {run}");
             for r in &records {
                 let line = event_line(&r.event);
-                outln!(
-                    "  {} #{:<3} {line}",
-                    r.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                    r.seq
-                );
+                let at = r.at.format("%Y-%m-%dT%H:%M:%S%.3fZ");
+                match &r.late {
+                    None => outln!("  {at} #{:<3} {line}", r.seq),
+                    Some(l) => outln!(
+                        "  {at} late {line} (recorded beside the journal on {})",
+                        l.host
+                    ),
+                }
             }
             out!("{}", super::failover::render_report(&report));
         }
@@ -341,16 +347,19 @@ fn event_line(event: &Event) -> String {
     }
 }
 
-/// `runs approve`.
+/// `runs approve`: the approval is recorded beside the run's journal, as a
+/// late fact (`drctl::journal::late`), never appended to it: the run may
+/// still be going on, and only the run writes its journal.
 async fn approve(
     store: std::sync::Arc<dyn journal::JournalStore>,
     settings: &Settings,
     run: &str,
     reason: &str,
 ) -> Result<Exit, CliError> {
-    let (mut j, records) = journal::Journal::open_for_append(store, run)
+    let records = drctl::runs::late::read(store.as_ref(), run)
         .await
-        .map_err(CliError::invalid_input)?;
+        .map_err(CliError::invalid_input)?
+        .records;
     let pending: Vec<String> = records
         .iter()
         .filter_map(|r| match &r.event {
@@ -381,17 +390,26 @@ async fn approve(
         .unwrap_or_else(|| drctl::cloud::aws::FALLBACK_REGION.to_string());
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let who = clouds.identity.caller(&region).await?;
-    for plan in pending {
-        j.append(Event::Gate {
+    let approvals = pending
+        .iter()
+        .map(|plan| Event::Gate {
             plan: plan.clone(),
             gate: GateName::Approval,
             decision: Decision::Retroactive,
             detail: serde_json::json!({"approved_by": who.arn, "reason": reason}),
         })
-        .await?;
+        .collect();
+    journal::late::record(
+        store.as_ref(),
+        run,
+        &drctl::state::lock::hostname(),
+        approvals,
+    )
+    .await
+    .map_err(CliError::invalid_input)?;
+    for plan in pending {
         outln!("approved run {run} for plan {plan} as {}", who.arn);
     }
-    j.flush().await?;
     Ok(Exit::Ok)
 }
 
@@ -435,37 +453,62 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
     let mut ok = true;
     let mut results = Vec::new();
     for id in ids {
-        let v = journal::verify_stored(store.as_ref(), &id)
+        // The late facts first, then the journal: every fact written
+        // honestly meanwhile names a point of the journal as read.
+        let facts = journal::late::read(store.as_ref(), &id)
             .await
             .map_err(CliError::invalid_input)?;
-        ok &= v.ok;
+        let (text, head) = journal::snapshot(store.as_ref(), &id)
+            .await
+            .map_err(CliError::invalid_input)?;
+        let v = journal::verify_with_head(&id, &text, head.as_deref());
+        let late = journal::late::verify(&id, &text, &facts);
+        ok &= v.ok && late.is_empty();
+        let beside = match facts.facts.len() {
+            0 => String::new(),
+            1 => ", 1 late fact beside it".to_string(),
+            n => format!(", {n} late facts beside it"),
+        };
         let mut line = match &v.first_broken {
-            None => format!("ok      {} ({} records, chain intact)", v.run_id, v.records),
+            None => format!(
+                "ok      {} ({} records, chain intact{beside})",
+                v.run_id, v.records
+            ),
             Some(b) => format!("BROKEN  {}: line {}: {}", v.run_id, b.line, b.reason),
         };
+        for p in &late {
+            line.push_str(&format!("\n  BROKEN  late fact {}: {}", p.id, p.reason));
+        }
         let mut value = serde_json::to_value(&v)?;
+        value["late_facts"] = facts.facts.len().into();
+        value["late_problems"] = serde_json::to_value(&late)?;
         if let Some(clouds) = &clouds {
             let (checks, records, via) =
-                verify_evidence(clouds.objects.as_ref(), store.as_ref(), settings, &id).await?;
+                verify_evidence(clouds.objects.as_ref(), settings, &id, &text).await?;
+            // The last verification may be a late fact, as this one will be.
+            let records = drctl::runs::late::merge(&records, &facts.facts);
             ok &= checks.iter().all(|c| c.ok());
             line.push_str(&evidence_lines(&checks));
             value["evidence"] = serde_json::to_value(&checks)?;
-            // Journaled, so that reports (journals only) can name a pack
-            // that stopped matching. Not into a journal that does not
-            // verify: nothing appended to it could be trusted either.
+            // Recorded, so that reports (journals only) can name a pack
+            // that stopped matching: beside the journal (a late fact: the
+            // run may be resumed meanwhile, and only the run appends to
+            // it). Not beside a journal that does not verify: nothing
+            // recorded with it could be trusted either.
             if !no_record && v.ok && drctl::evidence::worth_recording(&records, &checks) {
                 if verifier.is_none() {
                     verifier = Some(caller(clouds, &via).await);
                 }
+                let host = drctl::state::hostname();
                 let event = journal::event::Event::EvidenceVerified {
                     by: verifier.clone().flatten(),
-                    host: drctl::state::hostname(),
+                    host: host.clone(),
                     plans: checks,
                 };
-                match journal::append_to(store.clone(), &id, event).await {
+                match journal::late::record(store.as_ref(), &id, &host, vec![event]).await {
                     Ok(_) => {
                         line.push_str(
-                            "\n        recorded in the run's journal (evidence_verified)",
+                            "\n        recorded beside the run's journal (evidence_verified)",
                         );
                         value["recorded"] = true.into();
                     }
@@ -510,13 +553,14 @@ async fn caller(clouds: &drctl::cloud::Clouds, region: &str) -> Option<String> {
     }
 }
 
-/// Verifies the evidence packs of run `id` (see [`drctl::evidence`]);
-/// also returns the run's records and the region its reads went through.
+/// Verifies the evidence packs of run `id`, whose journal text is `text`
+/// (see [`drctl::evidence`]); also returns the run's records and the region
+/// its reads went through.
 async fn verify_evidence(
     objects: &dyn drctl::cloud::ObjectStore,
-    store: &dyn journal::JournalStore,
     settings: &Settings,
     id: &str,
+    text: &str,
 ) -> Result<
     (
         Vec<drctl::journal::PlanCheck>,
@@ -525,7 +569,6 @@ async fn verify_evidence(
     ),
     CliError,
 > {
-    let (text, _) = journal::snapshot(store, id).await?;
     // Leniently parsed: a broken chain is reported above; what its records
     // say was stored is still checked.
     let records: Vec<journal::event::Record> = text
@@ -540,7 +583,7 @@ async fn verify_evidence(
         })
         .or_else(|| settings.cloud.default_region.clone())
         .unwrap_or_else(|| "us-east-1".into());
-    let checks = drctl::evidence::verify_run(objects, &via, id, &text, &records).await;
+    let checks = drctl::evidence::verify_run(objects, &via, id, text, &records).await;
     Ok((checks, records, via))
 }
 

@@ -524,6 +524,17 @@ impl Engine {
         sched: &Schedule,
     ) -> Result<RunReport, EngineError> {
         let records = journal::read(self.store.as_ref(), env.run_id).await?;
+        // With what others recorded beside the journal meanwhile (a
+        // retroactive approval given while the run went on), so that the
+        // run's own report says it is approved; without it when it cannot
+        // be read (the run's end does not depend on it).
+        let records = match journal::late::read(self.store.as_ref(), env.run_id).await {
+            Ok(late) => crate::runs::late::merge(&records, &late.facts),
+            Err(e) => {
+                tracing::warn!("the late facts of run {} are not read: {e}", env.run_id);
+                records
+            }
+        };
         let outcome = sched.outcome(env.steps);
         let report = build_report(env.run_id, &records, env.plans, outcome);
         j.append(Event::RunFinished {

@@ -249,9 +249,12 @@ impl Bench {
     async fn told(&self, sc: &Scenario, run_id: &str, case: &str) {
         let hub = self.engine.notify.clone().expect("a hub");
         hub.settle(Duration::from_secs(5)).await;
-        let records = crate::journal::read(self.store.as_ref(), run_id)
+        // What other processes recorded beside the journal (the settle's
+        // results) counts as the journal itself does.
+        let merged = crate::runs::late::read(self.store.as_ref(), run_id)
             .await
             .unwrap();
+        let records = merged.records;
         let journaled: std::collections::BTreeSet<String> = records
             .iter()
             .filter_map(|r| match &r.event {
@@ -260,8 +263,7 @@ impl Bench {
             })
             .collect();
         let info = crate::notify::PlanInfo::of(&self.plans);
-        let text = self.store.read(run_id).await.unwrap();
-        let last = crate::journal::hash_line(text.lines().last().unwrap_or_default());
+        let last = merged.last_hash;
         let owed_ids: std::collections::BTreeSet<String> =
             crate::notify::build::expected(&records, &last, &info)
                 .into_iter()

@@ -86,8 +86,10 @@ fn published(f: &FakeCloud) -> Vec<(String, CloudEvent)> {
         .collect()
 }
 
+/// The run's records, with the late facts beside its journal (results
+/// journaled after the run, by the hub's settle) merged in.
 async fn records(store: &MemoryStore, run: &str) -> Vec<crate::journal::Record> {
-    crate::journal::read(store, run).await.unwrap()
+    crate::runs::late::read(store, run).await.unwrap().records
 }
 
 #[tokio::test]
@@ -235,13 +237,9 @@ async fn regression_a_crash_between_a_record_and_its_notification_loses_no_event
     drop(j);
     let recs = records(&store, &run).await;
     n.flush(&recs, true, Duration::ZERO).await;
-    crate::notify::journal_results(
-        &(store.clone() as Arc<dyn JournalStore>),
-        &run,
-        n.take_results(),
-    )
-    .await
-    .unwrap();
+    crate::journal::late::record(store.as_ref(), &run, "other-host", n.take_results())
+        .await
+        .unwrap();
     // Whatever the cut took (the lost notification, and any delivery result
     // journaled after it) is sent again with its journaled id: at least once.
     let sent = published(&f);

@@ -123,11 +123,22 @@ impl Engine {
         let Some(n) = self.attach_outbox(j, plans, target) else {
             return Ok(());
         };
-        for e in n.prime(records, j.last_hash()) {
+        // Deliveries (and notifications) recorded beside the journal by
+        // other processes count: what they delivered is not sent again
+        // (unless they cannot be read: then at least once, same ids).
+        let facts = match crate::journal::late::read(self.store.as_ref(), j.run_id()).await {
+            Ok(f) => f.facts,
+            Err(e) => {
+                tracing::warn!("the late facts of run {} are not read: {e}", j.run_id());
+                Vec::new()
+            }
+        };
+        let records = crate::runs::late::merge(records, &facts);
+        for e in n.prime(&records, j.last_hash()) {
             let written = j.append(e).await?;
             crate::journal::Outbox::send(n.as_ref(), &written);
         }
-        n.resend(records);
+        n.resend(&records);
         Ok(())
     }
 

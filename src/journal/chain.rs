@@ -214,6 +214,13 @@ fn check_line(
         };
         (None, reason)
     })?;
+    if record.late.is_some() {
+        return Err((
+            Some(record.seq),
+            "a late fact inside the chain (late facts are stored beside the journal, never in it)"
+                .into(),
+        ));
+    }
     let expected = i as u64;
     if record.seq != expected {
         return Err((Some(record.seq), seq_break(lines, i, record.seq)));

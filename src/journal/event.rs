@@ -30,6 +30,12 @@ pub struct Record {
     /// lost its lease, and breaks the chain.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub fence: std::collections::BTreeMap<String, u64>,
+    /// Set only in a run's merged view (`runs::late::merge`), never in a
+    /// journal line: this record is a late fact stored beside the journal
+    /// ([`crate::journal::late`]); its `seq` is the number of records its
+    /// writer had seen, and its `prev` the hash of the last of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<crate::journal::late::LateMark>,
 }
 
 /// A fact about a run.
@@ -147,9 +153,11 @@ pub enum Event {
         detail: String,
     },
     /// `drctl audit verify --evidence` read the run's evidence packs back
-    /// from every destination. Written into an ended run's journal by the
-    /// verifier, only when the result differs from the last one recorded;
-    /// reports take the last one (an altered or missing object is a finding).
+    /// from every destination. Recorded beside an ended run's journal by
+    /// the verifier (a late fact, [`crate::journal::late`]; older journals
+    /// hold it as a record), only when the result differs from the last one
+    /// recorded; reports take the last one (an altered or missing object is
+    /// a finding).
     EvidenceVerified {
         /// Who verified (STS identity), when known.
         by: Option<String>,
@@ -166,7 +174,9 @@ pub enum Event {
         /// The sinks it is owed to, by name.
         sinks: Vec<String>,
     },
-    /// One delivery attempt of a journaled notification, and its result.
+    /// One delivery attempt of a journaled notification, and its result:
+    /// journaled by the run while it runs, recorded beside its journal (a
+    /// late fact) by any other process that delivers (`notify flush`).
     Delivery {
         /// The event's id.
         id: String,
@@ -266,7 +276,9 @@ vocabulary! {
         /// The run goes on against the gate's advice, on the operator's word
         /// (`--accept-data-loss`, `--emergency`, `--force-unlock`).
         Override = "override",
-        /// An emergency run was approved afterwards (`drctl runs approve`).
+        /// An emergency run was approved afterwards (`drctl runs approve`):
+        /// recorded beside the run's journal, as a late fact
+        /// ([`crate::journal::late`]).
         Retroactive = "retroactive",
     }
 }
@@ -543,6 +555,7 @@ mod tests {
                 },
             },
             fence: Default::default(),
+            late: None,
         };
         let line = serde_json::to_string(&record).unwrap();
         assert!(!line.contains('\n'));

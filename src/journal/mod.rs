@@ -35,8 +35,18 @@
 //! ([`Journal::torn_tail`]). Dropping it is safe: its append never returned,
 //! so the engine never acted on it.
 //!
+//! # One writer
+//!
+//! Only the run that holds its plans appends to its journal (the plan lock
+//! guarantees one such process; the stores refuse a second writer of the
+//! same record). What other processes learn about a run while or after it
+//! runs (a retroactive approval, a notification's delivery, an evidence
+//! verification) is written beside the journal as late facts ([`late`]),
+//! which readers merge with the records (`runs::late`).
+//!
 //! # Layout
 //! * [`event`] defines the records and events;
+//! * [`late`] holds the facts stored beside a journal;
 //! * [`store`] holds the storage trait, files ([`FileStore`]) and memory ([`MemoryStore`]);
 //! * [`chain`] verifies the chain and the head;
 //! * [`error`] has [`JournalError`];
@@ -47,6 +57,7 @@
 pub mod chain;
 pub mod error;
 pub mod event;
+pub mod late;
 pub mod notice;
 pub mod payload;
 pub mod step_name;
@@ -146,8 +157,9 @@ pub trait Outbox: Send + Sync {
 
 /// An open journal to which records are appended, in order.
 ///
-/// One writer per run (the plan lock guarantees it). Cheap to hold; every
-/// append goes straight to the store.
+/// One writer per run (the plan lock guarantees it; every store refuses a
+/// second writer of the same record with [`JournalError::Conflict`]).
+/// Cheap to hold; every append goes straight to the store.
 pub struct Journal {
     store: Arc<dyn JournalStore>,
     run_id: String,
@@ -348,6 +360,7 @@ impl Journal {
             prev: self.last_hash.clone(),
             event,
             fence,
+            late: None,
         };
         let line = serde_json::to_string(&record).map_err(|source| JournalError::Encode {
             run_id: self.run_id.clone(),
@@ -458,11 +471,20 @@ pub async fn append_to(
 /// Reads and verifies a journal's chain (and head); returns its records, or
 /// [`JournalError::Broken`] at the first problem, a torn final line included.
 pub async fn read(store: &dyn JournalStore, run_id: &str) -> Result<Vec<Record>, JournalError> {
+    Ok(read_with_tip(store, run_id).await?.0)
+}
+
+/// [`read`], and the hash of the last record ([`ZERO_HASH`] when there is
+/// none): where the chain ends, which the notifications a record owes name.
+pub async fn read_with_tip(
+    store: &dyn JournalStore,
+    run_id: &str,
+) -> Result<(Vec<Record>, String), JournalError> {
     let (text, head) = snapshot(store, run_id).await?;
     let checked = chain::check(run_id, &text, head.as_deref());
     match checked.verification.first_broken {
         Some(broken) => Err(JournalError::Broken(broken)),
-        None => Ok(checked.records),
+        None => Ok((checked.records, checked.last_hash)),
     }
 }
 

@@ -2,12 +2,13 @@
 //! in-memory one for tests.
 //!
 //! The trait is deliberately small (create, append a line, read, list, plus
-//! the head pointer and torn-tail repair) so that an object-store backend
-//! (S3, GCS) can be added later without touching the engine; everything about
-//! records and hashes lives above it in [`crate::journal`]. The store's one
-//! hard promise is durability: when `append` returns, the line survives a
-//! crash, because the engine acts on the cloud only after the journal says it
-//! is about to.
+//! the head pointer, torn-tail repair and the late facts beside a journal)
+//! so that an object-store backend (S3, GCS) can be added later without
+//! touching the engine; everything about records and hashes lives above it
+//! in [`crate::journal`]. The store's hard promises are durability (when
+//! `append` returns, the line survives a crash, because the engine acts on
+//! the cloud only after the journal says it is about to) and one writer per
+//! record (record N is written once, whoever tries).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -27,9 +28,10 @@ pub trait JournalStore: Send + Sync {
     /// Appends one line, record number `seq` (the newline is added by the
     /// store). Must be durable (flushed + fsynced) when it returns. Refuses a
     /// line containing a newline, and refuses to append after a torn
-    /// (newline-less) final line. A store shared between machines must also
-    /// refuse a `seq` that another writer already wrote
-    /// ([`JournalError::Conflict`]): two writers never both write record N.
+    /// (newline-less) final line. Every store also refuses a `seq` that is
+    /// not the next record's, atomically with the write (one written by
+    /// another writer meanwhile: [`JournalError::Conflict`]): two writers
+    /// never both write record N, on one machine or several.
     async fn append(&self, run_id: &str, seq: u64, line: &str) -> Result<(), JournalError>;
     /// Reads the whole journal text (bytes that are not UTF-8 are replaced,
     /// which the hash chain then reports as a change).
@@ -45,6 +47,15 @@ pub trait JournalStore: Send + Sync {
     /// line may be removed: the store refuses when byte `keep - 1` is not a
     /// newline or when the removed bytes contain one (a complete record).
     async fn truncate_torn_tail(&self, run_id: &str, keep: u64) -> Result<(), JournalError>;
+
+    /// Stores one late fact beside a journal ([`crate::journal::late`]),
+    /// create-only, as `id`: durable when it returns. A second write of the
+    /// same id with the same bytes succeeds (a retry whose answer was lost);
+    /// with other bytes it is refused ([`late_exists`]).
+    async fn put_late(&self, run_id: &str, id: &str, body: &str) -> Result<(), JournalError>;
+    /// The late facts stored beside a journal, (id, body) in id order; none
+    /// when there are none.
+    async fn read_late(&self, run_id: &str) -> Result<Vec<(String, String)>, JournalError>;
 
     /// Whether the journal may write a record's head pointer in the
     /// background, finished before the next append (stores where a write is
@@ -110,6 +121,14 @@ pub(crate) fn check_line(run_id: &str, line: &str) -> Result<(), JournalError> {
     Ok(())
 }
 
+/// A late fact's id taken by other bytes (ids are random: never by chance).
+pub fn late_exists(run_id: &str, id: &str) -> JournalError {
+    JournalError::Corrupt {
+        run_id: run_id.to_string(),
+        detail: format!("its late fact `{id}` already exists with other content"),
+    }
+}
+
 pub(crate) fn torn_tail_error(run_id: &str) -> JournalError {
     JournalError::Corrupt {
         run_id: run_id.to_string(),
@@ -122,6 +141,7 @@ pub(crate) fn torn_tail_error(run_id: &str) -> JournalError {
 struct MemJournal {
     text: String,
     head: Option<String>,
+    late: BTreeMap<String, String>,
 }
 
 /// Journals in memory, for unit tests. Offers direct access to the text so
@@ -187,11 +207,19 @@ impl JournalStore for MemoryStore {
         Ok(())
     }
 
-    async fn append(&self, run_id: &str, _seq: u64, line: &str) -> Result<(), JournalError> {
+    async fn append(&self, run_id: &str, seq: u64, line: &str) -> Result<(), JournalError> {
         check_line(run_id, line)?;
         self.with(run_id, |j| {
             if !j.text.is_empty() && !j.text.ends_with('\n') {
                 return Err(torn_tail_error(run_id));
+            }
+            // Record N is the journal's N+1st line: a writer that is not
+            // at the end is refused, as the other stores refuse it.
+            if j.text.lines().count() as u64 != seq {
+                return Err(JournalError::Conflict {
+                    run_id: run_id.to_string(),
+                    seq,
+                });
             }
             j.text.push_str(line);
             j.text.push('\n');
@@ -223,6 +251,24 @@ impl JournalStore for MemoryStore {
             let keep = check_torn_cut(run_id, j.text.as_bytes(), keep)?;
             j.text.truncate(keep);
             Ok(())
+        })
+    }
+
+    async fn put_late(&self, run_id: &str, id: &str, body: &str) -> Result<(), JournalError> {
+        validate_run_id(id)?;
+        self.with(run_id, |j| match j.late.get(id) {
+            Some(there) if there == body => Ok(()),
+            Some(_) => Err(late_exists(run_id, id)),
+            None => {
+                j.late.insert(id.to_string(), body.to_string());
+                Ok(())
+            }
+        })
+    }
+
+    async fn read_late(&self, run_id: &str) -> Result<Vec<(String, String)>, JournalError> {
+        self.with(run_id, |j| {
+            Ok(j.late.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         })
     }
 }

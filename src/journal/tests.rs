@@ -222,6 +222,7 @@ async fn inserted_lines_are_detected() {
             outputs: json!({}),
         },
         fence: Default::default(),
+        late: None,
     };
     let forged_line = serde_json::to_string(&forged).unwrap();
     // Even with a correct prev and seq, the line after it no longer follows.
@@ -456,6 +457,12 @@ impl JournalStore for FailingHead {
     }
     async fn truncate_torn_tail(&self, run_id: &str, keep: u64) -> Result<(), JournalError> {
         self.inner.truncate_torn_tail(run_id, keep).await
+    }
+    async fn put_late(&self, run_id: &str, id: &str, body: &str) -> Result<(), JournalError> {
+        self.inner.put_late(run_id, id, body).await
+    }
+    async fn read_late(&self, run_id: &str) -> Result<Vec<(String, String)>, JournalError> {
+        self.inner.read_late(run_id).await
     }
 }
 

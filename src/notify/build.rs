@@ -184,9 +184,15 @@ pub fn for_record(records: &[Record], i: usize, hash: &str, info: &PlanInfo) -> 
         }
         _ => Vec::new(),
     };
+    // A late fact (merged from beside the journal) is named by its own
+    // hash; its seq is where it stands in the chain, which keeps its id stable.
     let at = RecordRef {
         seq: record.seq,
-        hash: hash.to_string(),
+        hash: record
+            .late
+            .as_ref()
+            .map_or(hash, |l| l.hash.as_str())
+            .to_string(),
     };
     built
         .into_iter()

@@ -11,6 +11,10 @@
 //! it exits stays owed in the journal and is sent by the next process that
 //! opens the run (`runs resume`, `notify flush`, or the detached
 //! `notify flush --follow` a command hands off to), with the same id.
+//! Only the run itself journals into its journal; what anyone else learns
+//! (a delivery's result, a notification a crash kept from being written) is
+//! recorded beside it as late facts (`crate::journal::late`), which the
+//! read model merges, so a flush from cron never races a live run.
 //!
 //! This module stands beside the report: it reads runs through the read
 //! model and is used by the engine, which only installs a [`Notifier`] on
@@ -115,7 +119,7 @@ impl Hub {
         for (run, store, n) in active {
             let busy = n.busy();
             n.abandon();
-            match settle_run(&store, &run, &n).await {
+            match settle_run(&store, &run, &n, &self.host).await {
                 Ok(owes) if !owes && !busy => {}
                 Ok(_) => still_owed.push(run),
                 Err(e) => {
@@ -142,7 +146,7 @@ impl Hub {
             done
         };
         for (run, store, n) in done {
-            if let Err(e) = settle_run(&store, &run, &n).await {
+            if let Err(e) = settle_run(&store, &run, &n, &self.host).await {
                 tracing::warn!("cannot journal the notifications of {run}: {e}");
             }
         }
@@ -187,46 +191,30 @@ pub async fn tell_once(
             Ok(true)
         }
         Err(_) => {
-            let records = crate::journal::read(notices.as_ref(), id).await?;
-            n.resend(&records);
+            let told = crate::runs::late::read(notices.as_ref(), id).await?;
+            n.resend(&told.records);
             Ok(false)
         }
     }
 }
 
-/// Journals a notifier's results and the notifications never written;
-/// whether the run still owes any event.
+/// Journals a notifier's results and the notifications never written, as
+/// late facts beside the run's journal (the run has ended, or is not this
+/// process's to append to: `crate::journal::late`); whether the run still
+/// owes any event.
 async fn settle_run(
     store: &Arc<dyn JournalStore>,
     run_id: &str,
     n: &Notifier,
+    host: &str,
 ) -> Result<bool, JournalError> {
-    let (mut j, records) = crate::journal::Journal::open_for_append(store.clone(), run_id).await?;
-    let mut all = records;
-    for e in n
-        .prime(&all, j.last_hash())
+    let run = crate::runs::late::read(store.as_ref(), run_id).await?;
+    let facts: Vec<crate::journal::Event> = n
+        .prime(&run.records, &run.last_hash)
         .into_iter()
         .chain(n.take_results())
-    {
-        all.push(j.append(e).await?);
-    }
-    j.flush().await?;
+        .collect();
+    let written = crate::journal::late::record(store.as_ref(), run_id, host, facts).await?;
+    let all = crate::runs::late::merge(&run.records, &written);
     Ok(!owed(&all).is_empty())
-}
-
-/// Appends delivery results to a run's journal (after its end, or from
-/// `notify flush`).
-pub async fn journal_results(
-    store: &Arc<dyn JournalStore>,
-    run_id: &str,
-    results: Vec<crate::journal::Event>,
-) -> Result<(), JournalError> {
-    if results.is_empty() {
-        return Ok(());
-    }
-    let (mut j, _) = crate::journal::Journal::open_for_append(store.clone(), run_id).await?;
-    for r in results {
-        j.append(r).await?;
-    }
-    j.flush().await
 }

@@ -1,8 +1,8 @@
 //! `drctl report`: what an auditor asks for, computed from journals only.
 //!
 //! A report is a pure function of the plans (for targets, tiers and
-//! schedules), the journals' texts (local or shared state) and the time it
-//! is made. It never reads the cloud and never trusts memory: a run that is
+//! schedules), the journals' texts with the late facts stored beside them
+//! (local or shared state; `crate::journal::late`) and the time it is made. It never reads the cloud and never trusts memory: a run that is
 //! not in a journal did not happen, and a journal whose hash chain does not
 //! verify yields no figure at all (its numbers could have been edited), only
 //! a finding. That keeps the report reproducible: the same journals give the
@@ -44,6 +44,11 @@ pub struct JournalText {
     pub text: String,
     /// The head pointer's text, if any.
     pub head: Option<String>,
+    /// The late facts stored beside the journal (a retroactive approval,
+    /// deliveries made by `notify flush`): counted when anchored in the
+    /// chain ([`crate::journal::late::anchored`]), merged with the records
+    /// by [`crate::runs::late::merge`].
+    pub late: Vec<crate::journal::late::Late>,
 }
 
 /// The period a report covers: runs that started within it.
@@ -429,6 +434,11 @@ fn read(journal: &JournalText) -> ReadRun<'_> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
+    let count = records.len();
+    // What was recorded beside the journal counts as the journal does
+    // (a retroactive approval, a delivery), when it names a point of it.
+    let late = crate::journal::late::anchored(&journal.text, &journal.late);
+    let records = crate::runs::late::merge(&records, &late);
     let problem = v.first_broken.as_ref().map(|b| {
         format!(
             "line {}{}: {}",
@@ -441,7 +451,7 @@ fn read(journal: &JournalText) -> ReadRun<'_> {
         journal,
         chain: Chain {
             ok: v.ok,
-            records: records.len(),
+            records: count,
             problem,
         },
         records,
@@ -473,6 +483,7 @@ pub fn running_json(plan: &Plan, run_id: &str, text: String) -> String {
         run_id: run_id.to_string(),
         text,
         head: None,
+        late: Vec::new(),
     };
     render::json(&of_running(plan, &journal, Utc::now()))
 }

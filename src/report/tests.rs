@@ -80,6 +80,7 @@ impl J {
                 prev: prev.clone(),
                 event: event.clone(),
                 fence: Default::default(),
+                late: None,
             };
             let line = serde_json::to_string(&record).unwrap();
             prev = hash_line(&line);
@@ -90,6 +91,7 @@ impl J {
             run_id: self.run_id.clone(),
             head: Some(head_text(&self.run_id, self.events.len() as u64, &prev)),
             text,
+            late: Vec::new(),
         }
     }
 }
@@ -838,6 +840,7 @@ fn regression_an_unreadable_or_redated_journal_is_a_finding_not_an_omission() {
         run_id: "20261101T000000Z-payments-0bad".into(),
         text: String::new(),
         head: None,
+        late: Vec::new(),
     });
     // Its start moved out of the window by an edit (the chain breaks).
     let honest = failover(
@@ -955,6 +958,7 @@ fn refused_run_is_refused_in_every_format_not_unknown_failover() {
         run_id: "20261122T150638Z-ledger-4758".into(),
         text: include_str!("../journal/testdata/golden/failover-refused.jsonl").into(),
         head: None,
+        late: Vec::new(),
     };
     let at = serde_json::from_str::<Record>(engine.text.lines().next().unwrap())
         .unwrap()
@@ -1056,4 +1060,73 @@ fn refused_run_is_refused_in_every_format_not_unknown_failover() {
         "{incident}"
     );
     assert!(!incident.contains("UNKNOWN"), "{incident}");
+}
+
+/// The emergency run's approval, given while the run still appended
+/// (recorded beside its journal, as `drctl runs approve` does): the report
+/// counts it, so the run is no longer `approval_overdue` and its row names
+/// the approver. A fact that names no point of the chain is not counted.
+#[test]
+fn a_retroactive_approval_recorded_beside_the_journal_is_counted() {
+    use crate::journal::late::{Late, Seen};
+    let plans = plans();
+    let id = "20261110T220000Z-payments-e005";
+    let overdue = |js: &[JournalText]| {
+        let r = build(&request(&plans), js);
+        let row = r
+            .plans
+            .iter()
+            .flat_map(|p| &p.runs)
+            .find(|x| x.run_id == id)
+            .cloned()
+            .unwrap();
+        let found = r
+            .findings
+            .iter()
+            .any(|f| f.kind == findings::Kind::ApprovalOverdue && f.run.as_deref() == Some(id));
+        (found, row.emergency.unwrap())
+    };
+    let mut js = journals();
+    let (found, e) = overdue(&js);
+    assert!(found, "the fixed journal is overdue: {e:?}");
+
+    let j = js.iter_mut().find(|j| j.run_id == id).unwrap();
+    let lines: Vec<&str> = j.text.lines().collect();
+    let approval = Late {
+        id: "20261111T100000.000000Z-approval-00000001".into(),
+        run_id: id.into(),
+        at: t("2026-11-11T10:00:00Z"),
+        host: "laptop".into(),
+        pid: 7,
+        seen: Seen {
+            records: lines.len() as u64,
+            hash: hash_line(lines.last().unwrap()),
+        },
+        event: gate(
+            "payments",
+            GateName::Approval,
+            Decision::Retroactive,
+            json!({"approved_by": "arn:aws:iam::123456789012:user/carol", "reason": "right call"}),
+        ),
+        hash: "a".repeat(64),
+    };
+    let mut forged = approval.clone();
+    forged.id = "20261111T100000.000000Z-approval-00000002".into();
+    forged.seen.hash = "b".repeat(64);
+    j.late = vec![forged];
+    let (found, _) = overdue(&js);
+    assert!(
+        found,
+        "a fact anchored nowhere in the chain counts for nothing"
+    );
+
+    js.iter_mut().find(|j| j.run_id == id).unwrap().late = vec![approval];
+    let (found, e) = overdue(&js);
+    assert!(!found, "approved before its deadline: {e:?}");
+    assert_eq!(e.approved_at, Some(t("2026-11-11T10:00:00Z")));
+    assert_eq!(
+        e.approved_by.as_deref(),
+        Some("arn:aws:iam::123456789012:user/carol")
+    );
+    assert!(!e.overdue);
 }

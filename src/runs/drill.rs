@@ -455,6 +455,7 @@ mod tests {
                 steps: Vec::new(),
             },
             fence: Default::default(),
+            late: None,
         };
         let measure = |basis: &str| Measure {
             seconds: None,

@@ -348,6 +348,7 @@ mod tests {
                 steps: vec![step("p/preflight"), step("p/teleport:db")],
             },
             fence: Default::default(),
+            late: None,
         };
         let m = measure(&[start], &BTreeMap::from([("p".to_string(), (60, 5))]));
         assert_eq!(m.len(), 1);

@@ -6,9 +6,13 @@
 //! live here, below the engine and above the journal. The engine only
 //! writes runs; `runs show`, `status`, `schedule`, `report` and resume read
 //! them through this module, so every reader agrees on what a journal says.
+//! What other processes learned about a run later (an approval, a delivery)
+//! is stored beside its journal and merged with its records in one place,
+//! [`late::merge`].
 
 pub mod deliveries;
 pub mod drill;
+pub mod late;
 pub mod measure;
 pub mod replay;
 pub mod run_report;

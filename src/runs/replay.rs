@@ -175,6 +175,7 @@ mod tests {
             prev: String::new(),
             event,
             fence: Default::default(),
+            late: None,
         }
     }
     fn start(seq: u64, attempt: u32) -> Record {

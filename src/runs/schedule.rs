@@ -473,6 +473,7 @@ mod tests {
                 steps: vec![],
             },
             fence: Default::default(),
+            late: None,
         };
         assert!(drill_runs("r", std::slice::from_ref(&rec), &BTreeMap::new()).is_empty());
         let mut drill = rec;

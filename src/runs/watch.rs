@@ -316,6 +316,7 @@ mod tests {
                 steps: vec![],
             },
             fence: Default::default(),
+            late: None,
         }];
         if let Some(o) = outcome {
             records.push(Record {
@@ -327,6 +328,7 @@ mod tests {
                     summary: serde_json::json!({}),
                 },
                 fence: Default::default(),
+                late: None,
             });
         }
         (id.into(), records)

@@ -6,7 +6,10 @@
 //!   never both write record N, so a journal cannot fork;
 //! * `runs/<run>/head`: the head pointer, moved forward after each append
 //!   by compare-and-swap (it detects a deleted last record, as the file
-//!   store's head does).
+//!   store's head does);
+//! * `runs/<run>/late/<id>.json`: the run's late facts
+//!   ([`crate::journal::late`]), one create-only object each, written by
+//!   processes that do not hold the run (so never racing its records).
 //!
 //! An object is written whole or not at all, so there is never a torn line.
 //! A create-only write whose answer was lost and whose retry finds the object
@@ -23,7 +26,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome};
-use crate::journal::store::validate_run_id;
+use crate::journal::store::{late_exists, validate_run_id};
 use crate::journal::{JournalError, JournalStore};
 
 /// How many record reads are in flight at once when reading a run.
@@ -88,6 +91,12 @@ impl ObjectJournalStore {
 
     fn head_url(&self, run_id: &str) -> ObjectUrl {
         self.base.join(&format!("runs/{run_id}/head"))
+    }
+
+    fn late_prefix(&self, run_id: &str) -> ObjectUrl {
+        let mut u = self.base.join(&format!("runs/{run_id}/late"));
+        u.key.push('/');
+        u
     }
 
     /// The record keys of a run, in order, with their seq.
@@ -325,6 +334,70 @@ impl JournalStore for ObjectJournalStore {
         true
     }
 
+    async fn put_late(&self, run_id: &str, id: &str, body: &str) -> Result<(), JournalError> {
+        validate_run_id(run_id)?;
+        validate_run_id(id)?;
+        let mut url = self.late_prefix(run_id);
+        url.key.push_str(&format!("{id}.json"));
+        let body = Bytes::from(body.to_string());
+        match self
+            .objects
+            .put(&self.via, &url, body.clone(), PutMode::CreateOnly)
+            .await
+            .map_err(cloud)?
+        {
+            PutOutcome::Written(_) => Ok(()),
+            PutOutcome::AlreadyExists => {
+                // Our own earlier attempt (its answer lost), or not?
+                let there = self.objects.get(&self.via, &url).await.map_err(cloud)?;
+                if there.as_deref() == Some(&body[..]) {
+                    Ok(())
+                } else {
+                    Err(late_exists(run_id, id))
+                }
+            }
+        }
+    }
+
+    async fn read_late(&self, run_id: &str) -> Result<Vec<(String, String)>, JournalError> {
+        validate_run_id(run_id)?;
+        let prefix = self.late_prefix(run_id);
+        let listing = self
+            .objects
+            .list(&self.via, &prefix, true)
+            .await
+            .map_err(cloud)?;
+        let ids: Vec<(String, String)> = listing
+            .keys
+            .into_iter()
+            .filter_map(|k| {
+                let id = k.strip_prefix(&prefix.key)?.strip_suffix(".json")?;
+                Some((id.to_string(), k.clone()))
+            })
+            .collect();
+        let objects = &self.objects;
+        let via = self.via.as_str();
+        let base = &self.base;
+        let mut out: Vec<(String, String)> =
+            futures::stream::iter(ids.into_iter().map(|(id, key)| async move {
+                let url = ObjectUrl {
+                    key,
+                    ..base.clone()
+                };
+                match objects.get(via, &url).await {
+                    Ok(Some(b)) => Ok(Some((id, String::from_utf8_lossy(&b).into_owned()))),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(cloud(e)),
+                }
+            }))
+            .buffered(READ_CONCURRENCY)
+            .try_filter_map(|x| async move { Ok(x) })
+            .try_collect()
+            .await?;
+        out.sort();
+        Ok(out)
+    }
+
     async fn truncate_torn_tail(&self, run_id: &str, keep: u64) -> Result<(), JournalError> {
         // Objects are never torn: the only cut allowed is none at all.
         let text = self.read(run_id).await?;
@@ -423,6 +496,39 @@ mod tests {
             s.append("r3", 0, "{\"x\":2}").await,
             Err(JournalError::Conflict { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn late_facts_are_objects_beside_the_records_and_never_records() {
+        let fake = FakeCloud::default();
+        let s = store(&fake);
+        let mut j = Journal::create(s.clone(), "r5").await.unwrap();
+        j.append(resumed()).await.unwrap();
+        s.put_late("r5", "b", "two").await.unwrap();
+        s.put_late("r5", "a", "one").await.unwrap();
+        s.put_late("r5", "a", "one").await.unwrap();
+        assert!(s.put_late("r5", "a", "other").await.is_err());
+        assert!(
+            fake.state()
+                .objects
+                .contains_key("s3://state/team/runs/r5/late/a.json")
+        );
+        assert_eq!(
+            s.read_late("r5").await.unwrap(),
+            [
+                ("a".to_string(), "one".to_string()),
+                ("b".into(), "two".into())
+            ]
+        );
+        // The run's records and its next append are untouched by them.
+        j.append(resumed()).await.unwrap();
+        j.flush().await.unwrap();
+        assert_eq!(
+            crate::journal::read(s.as_ref(), "r5").await.unwrap().len(),
+            2
+        );
+        assert_eq!(s.list().await.unwrap(), ["r5"]);
+        assert_eq!(s.read_late("r4").await.unwrap(), []);
     }
 
     #[tokio::test]

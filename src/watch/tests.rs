@@ -75,6 +75,7 @@ impl Starter for FakeStarter {
                     steps: vec![],
                 },
                 fence: Default::default(),
+                late: None,
             },
             Record {
                 seq: 1,
@@ -85,6 +86,7 @@ impl Starter for FakeStarter {
                     summary: serde_json::json!({}),
                 },
                 fence: Default::default(),
+                late: None,
             },
         ];
         let text: String = records
@@ -659,6 +661,24 @@ async fn an_observer_that_cannot_reach_the_shared_state_never_acts() {
             _: u64,
         ) -> Result<(), crate::journal::JournalError> {
             Ok(())
+        }
+        async fn put_late(
+            &self,
+            run_id: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<(), crate::journal::JournalError> {
+            Err(crate::journal::JournalError::InvalidRunId {
+                run_id: run_id.into(),
+            })
+        }
+        async fn read_late(
+            &self,
+            run_id: &str,
+        ) -> Result<Vec<(String, String)>, crate::journal::JournalError> {
+            Err(crate::journal::JournalError::InvalidRunId {
+                run_id: run_id.into(),
+            })
         }
     }
     let mut m = Matrix::new(

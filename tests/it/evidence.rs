@@ -31,12 +31,11 @@ async fn verify(fx: &Fixture, run: &str) -> Ran {
     fx.drctl(&["audit", "verify", "--evidence", run]).await
 }
 
-/// The `evidence_verified` records of `run`'s journal.
+/// The `evidence_verified` facts of `run`: recorded beside its journal
+/// (late facts), as `runs show` merges them with its records.
 async fn verifications(fx: &Fixture, run: &str) -> Vec<Value> {
-    fx.journal_text(run)
-        .await
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    crate::fixture::records(&fx.show(run).await)
+        .into_iter()
         .filter(|r| r["event"]["type"] == "evidence_verified")
         .map(|r| r["event"].clone())
         .collect()

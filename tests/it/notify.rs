@@ -156,13 +156,11 @@ fn has_finished(log: &[Value], path: &str) -> bool {
     accepted(log, path).contains_key("dev.drctl.run.finished")
 }
 
-/// The journal's notification and delivery records of `run`.
+/// The notification and delivery records of `run`: its journal's and
+/// those recorded beside it (late facts: the hand-off's, a flush's), as
+/// `runs show` merges them.
 async fn outbox(fx: &Fixture, run: &str) -> (Vec<Value>, Vec<Value>) {
-    let text = fx.journal_text(run).await;
-    let records: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("record"))
-        .collect();
+    let records = crate::fixture::records(&fx.show(run).await);
     let of = |t: &str| {
         records
             .iter()
@@ -319,8 +317,12 @@ secret_env = "DRCTL_TEST_ROUTING_KEY"
         "{notified}"
     );
     assert!(incident.out.contains("| Resolved | 20"), "{}", incident.out);
-    // No secret reached the journal.
-    let text = fx.journal_text(&run).await;
+    // No secret reached the journal, nor what was recorded beside it.
+    let text = format!(
+        "{}{}",
+        fx.journal_text(&run).await,
+        serde_json::to_string(&fx.show(&run).await).unwrap()
+    );
     for secret in [SECRET, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ROUTING_KEY] {
         assert!(!text.contains(secret), "the journal holds a secret");
     }
@@ -424,10 +426,8 @@ async fn a_sink_that_fails_three_times_then_answers_gets_every_event_once() {
     // answered it (same machine, same clock). (At the receiver, an attempt
     // whose answer an exiting process never read is sent again at once by
     // the hand-off: at least once, same id.)
-    let text = fx.journal_text(&run).await;
-    let throttled: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("record"))
+    let throttled: Vec<Value> = crate::fixture::records(&fx.show(&run).await)
+        .into_iter()
         .filter(|r| r["event"]["type"] == "delivery" && r["event"]["status"] == 429)
         .collect();
     assert!(!throttled.is_empty(), "no 429 was journaled");

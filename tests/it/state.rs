@@ -622,3 +622,273 @@ async fn force_unlock_with_a_reason_takes_a_live_lease_and_both_runs_record_it()
     assert_eq!(fx.audit(&stuck).await.code, Some(0));
     assert_eq!(fx.audit(&new_run).await.code, Some(0));
 }
+
+/// A webhook that refuses the first attempt of each event (503) and accepts
+/// the next ones (204), keeping each body: the sink of the runs below. The
+/// run's own first attempts fail, so while it runs its events are owed,
+/// and `notify flush` has something to deliver.
+struct Hook {
+    url: String,
+    bodies: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hook {
+    async fn start() -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let bodies: Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let kept = bodies.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let kept = kept.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Ok(n) = conn.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).into_owned();
+                        let Some(end) = text.find("\r\n\r\n") else {
+                            continue;
+                        };
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + length])
+                                .into_owned();
+                            let id = serde_json::from_str::<Value>(&body)
+                                .ok()
+                                .and_then(|e| e["id"].as_str().map(str::to_string));
+                            let first = {
+                                let mut kept = crate::proxy::lock(&kept);
+                                let first = !kept.iter().any(|b| {
+                                    serde_json::from_str::<Value>(b)
+                                        .ok()
+                                        .and_then(|e| e["id"].as_str().map(str::to_string))
+                                        == id
+                                });
+                                kept.push(body);
+                                first
+                            };
+                            let answer: &[u8] = if first {
+                                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            } else {
+                                b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            };
+                            let _ = conn.write_all(answer).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { url, bodies, task }
+    }
+
+    /// The event types received.
+    fn types(&self) -> Vec<String> {
+        crate::proxy::lock(&self.bodies)
+            .iter()
+            .filter_map(|b| serde_json::from_str::<Value>(b).ok())
+            .filter_map(|e| e["type"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The bug this pins: `drctl failover --emergency`, and while it ran,
+/// `drctl runs approve RUN` (the command its own `approval_needed`
+/// notification suggests) and `drctl notify flush` (from cron, as the docs
+/// suggest). Both appended to the live run's journal: every step succeeded,
+/// then the failover exited 1 with "the journal ... is broken at line 9:
+/// seq 7 follows seq 7" (a directory), or its own next record was refused
+/// (a bucket); `audit verify` said BROKEN and `runs show` failed. Now both
+/// record beside the journal: the run exits 0, its chain verifies, and the
+/// approval shows and counts (the run's own report no longer asks for it).
+async fn retroactive_approval_during_a_live_failover(scheme: &str) {
+    let fx = Fixture::with_state(&format!("late{scheme}"), Some(scheme)).await;
+    let hook = Hook::start().await;
+    let cfg_dir = tempfile::tempdir().expect("config dir");
+    let cfg = cfg_dir.path().join("drctl.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+            hook.url
+        ),
+    )
+    .expect("write drctl.toml");
+    let cfg = cfg.display().to_string();
+    let state: Vec<String> = match &fx.shared {
+        Some(url) => vec!["--state".into(), url.clone()],
+        None => vec!["--state-dir".into(), fx.state_dir().display().to_string()],
+    };
+    // The promotion is answered late: the run is live, inside a step,
+    // while the two commands run.
+    let held = Proxied::start(false).await;
+    held.proxy_for("AWS_ENDPOINT_URL_RDS").inject(
+        Match::Action("PromoteReadReplica"),
+        Fault::Delay(Duration::from_secs(12)),
+        1,
+    );
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
+    cmd.args(["--color", "never", "--config", &cfg, "--plans"])
+        .arg(fx.plans.path())
+        .arg("--endpoints")
+        .arg(held.endpoints())
+        .args(&state)
+        .args([
+            "failover",
+            "--plan",
+            "payments",
+            "--to",
+            STANDBY,
+            "--emergency",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let failover = cmd.spawn().expect("spawn the failover");
+    let promote = fx.step("promote");
+    let run = wait_for_journal(&fx, &format!("\"step_started\",\"step\":\"{promote}\"")).await;
+
+    let approved = fx
+        .drctl(&[
+            "--config",
+            &cfg,
+            "runs",
+            "approve",
+            &run,
+            "--reason",
+            "the region was down",
+        ])
+        .await;
+    assert_eq!(approved.code, Some(0), "{}", approved.all());
+    assert!(
+        approved.out.contains("approved run") && approved.out.contains("for plan payments"),
+        "{}",
+        approved.all()
+    );
+    let flushed = fx.drctl(&["--config", &cfg, "notify", "flush"]).await;
+    assert_eq!(flushed.code, Some(0), "{}", flushed.all());
+    // Both ran while the run was live (inside its promotion).
+    let text = fx.journal_text(&run).await;
+    assert!(
+        !text.contains("\"run_finished\""),
+        "the run ended before the commands were done: the test proved nothing\n{text}"
+    );
+
+    let out = tokio::time::timeout(Duration::from_secs(120), failover.wait_with_output())
+        .await
+        .expect("the failover ends")
+        .expect("its output");
+    let ran = Ran::from_output(out);
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    assert!(
+        !ran.out.contains("approve it retroactively by"),
+        "the run's own report counts the approval given while it ran:\n{}",
+        ran.all()
+    );
+    fx.assert_payments_failed_over(&fx.snapshot().await)
+        .await
+        .unwrap();
+
+    // The chain verifies, with the facts recorded beside it.
+    let audit = fx.audit(&run).await;
+    assert_eq!(audit.code, Some(0), "{}", audit.all());
+    assert!(audit.out.contains("chain intact"), "{}", audit.all());
+    assert!(audit.out.contains("late fact"), "{}", audit.all());
+    let text = fx.journal_text(&run).await;
+    assert!(
+        !text.contains("\"retroactive\""),
+        "only the run appends to its journal:\n{text}"
+    );
+    no_step_done_twice(&text);
+    if fx.shared.is_none() {
+        let beside = fx.state_dir().join(format!("runs/{run}.late"));
+        assert!(
+            std::fs::read_dir(&beside).map_or(0, |d| d.count()) >= 2,
+            "the approval and the deliveries are files beside the journal"
+        );
+    }
+
+    // The approval shows, and counts.
+    let show = fx.show(&run).await;
+    let approvals = crate::fixture::gates(&show, "approval");
+    let decisions: Vec<&str> = approvals
+        .iter()
+        .filter_map(|g| g["decision"].as_str())
+        .collect();
+    assert_eq!(decisions, ["override", "retroactive"], "{show:#}");
+    assert!(
+        approvals[1]["detail"]["approved_by"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("arn:")),
+        "{show:#}"
+    );
+    assert_eq!(approvals[1]["detail"]["reason"], "the region was down");
+    assert_eq!(show["report"]["approve_by"], Value::Null, "{show:#}");
+    let records = crate::fixture::records(&show);
+    let late: Vec<&Value> = records
+        .iter()
+        .filter(|r| !r["late"].is_null())
+        .map(|r| &r["event"]["type"])
+        .collect();
+    assert!(late.iter().any(|t| *t == "gate"), "{show:#}");
+    assert!(
+        late.iter().any(|t| *t == "delivery"),
+        "notify flush's deliveries, recorded beside the journal: {show:#}"
+    );
+    let text_show = fx.drctl(&["runs", "show", &run]).await;
+    assert_eq!(text_show.code, Some(0), "{}", text_show.all());
+    assert!(
+        text_show
+            .out
+            .contains("late gate approval for payments: retroactive"),
+        "{}",
+        text_show.all()
+    );
+    // The sink heard of the approval needed, with the command that gives it.
+    assert!(
+        hook.types()
+            .iter()
+            .any(|t| t == "dev.drctl.run.approval_needed"),
+        "{:?}",
+        hook.types()
+    );
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_retroactive_approval_broke_the_live_journal() {
+    crate::needs_emulators!();
+    retroactive_approval_during_a_live_failover("dir").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_retroactive_approval_broke_the_live_journal_on_s3() {
+    crate::needs_emulators!();
+    retroactive_approval_during_a_live_failover("s3").await;
+}
