@@ -351,6 +351,7 @@ mod tests {
             prev: "0".repeat(64),
             event,
             fence: Default::default(),
+            late: None,
         }
     }
 

@@ -53,6 +53,12 @@ impl JournalStore for NoLockLost {
     async fn truncate_torn_tail(&self, run_id: &str, keep: u64) -> Result<(), JournalError> {
         self.0.truncate_torn_tail(run_id, keep).await
     }
+    async fn put_late(&self, run_id: &str, id: &str, body: &str) -> Result<(), JournalError> {
+        self.0.put_late(run_id, id, body).await
+    }
+    async fn read_late(&self, run_id: &str) -> Result<Vec<(String, String)>, JournalError> {
+        self.0.read_late(run_id).await
+    }
 }
 
 /// The fake's groups, whose first tag removal (the failover's scale step
