@@ -35,7 +35,19 @@ pub struct Record {
     /// ([`crate::journal::late`]); its `seq` is the number of records its
     /// writer had seen, and its `prev` the hash of the last of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub late: Option<crate::journal::late::LateMark>,
+    pub late: Option<LateMark>,
+}
+
+/// How a merged view marks a record that is a late fact, not a line of
+/// the journal ([`Record::late`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateMark {
+    /// The fact's id.
+    pub id: String,
+    /// The host that wrote it.
+    pub host: String,
+    /// The SHA-256 of the fact as stored.
+    pub hash: String,
 }
 
 /// A fact about a run.

@@ -81,17 +81,7 @@ pub struct Late {
     pub hash: String,
 }
 
-/// How a merged view marks a record that is a late fact, not a line of
-/// the journal ([`crate::journal::Record::late`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LateMark {
-    /// The fact's id.
-    pub id: String,
-    /// The host that wrote it.
-    pub host: String,
-    /// The SHA-256 of the fact as stored.
-    pub hash: String,
-}
+pub use super::event::LateMark;
 
 /// Whether `event` may be written as a late fact: it changes no step of
 /// the run, so the run's own writer never needs to have seen it.
