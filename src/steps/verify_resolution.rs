@@ -15,10 +15,12 @@
 //! began and how often it came, is kept in the step's output ([`Seen`]).
 //! When the answer **stays wrong** ([`stays_wrong_after`]: longer than the
 //! health checks' failure threshold × request interval, the time they take
-//! to see a drained control, plus the record's TTL), the step says so with
-//! what it can read beside the wait, bounded and off the critical path: the
-//! controls (data plane) and, where Route 53's API answers, the records and
-//! health checks ([`dns_setup::gaps`]). When those show that the name cannot
+//! to see a drained control, plus the record's TTL; `dns prepare`'s pace
+//! until the checks are read, which happens only then, so that a switch that
+//! shows in time makes no Route 53 call), the step says so with what it can
+//! read beside the wait, bounded and off the critical path: the controls
+//! (data plane) and, where Route 53's API answers, the records and health
+//! checks ([`dns_setup::gaps`]). When those show that the name cannot
 //! resolve to the target (its record, its health check or a link of the
 //! chain above it is missing), the step fails then, naming the gap and
 //! `drctl dns prepare` as the fix, instead of waiting out the RTO budget;
@@ -326,20 +328,14 @@ impl VerifyResolution {
     ) -> StepFailure {
         let lock = || streak.lock().unwrap_or_else(|p| p.into_inner());
         let records = std::slice::from_ref(d);
-        // The health checks' own pace, where readable (else `dns prepare`'s).
-        let followers: Vec<HealthCheck> =
-            match dns_setup::read_setup_bounded(cx.clouds, records).await {
-                Ok(read) => (read.followers(cx.plan, d).into_iter())
-                    .map(|(_, h)| h)
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-        let period = stays_wrong_after(&followers, d.ttl);
+        // `dns prepare`'s pace until the health checks are read: no Route
+        // 53 call before the answer has been wrong that long.
+        let mut period = stays_wrong_after(&[], d.ttl);
         let mut at = started + period;
         loop {
             tokio::time::sleep_until(at).await;
-            at += period;
             if names_target(&lock().last, target) {
+                at = tokio::time::Instant::now() + period;
                 continue; // a run of right answers is under way
             }
             let (setup, controls) = futures::join!(
@@ -347,6 +343,24 @@ impl VerifyResolution {
                 read_controls(cx, records)
             );
             let gaps = setup.as_ref().map(|r| r.gaps(cx.plan, d, cx.target));
+            let needed: Vec<String> = (gaps.iter().flatten())
+                .filter(|g| g.needed)
+                .map(Gap::to_string)
+                .collect();
+            if let Ok(read) = &setup {
+                // The health checks' own pace: slower ones get their time
+                // before the answer is said to stay wrong (a missing piece
+                // is said at once: no pace makes up for it).
+                let followers: Vec<HealthCheck> = (read.followers(cx.plan, d).into_iter())
+                    .map(|(_, h)| h)
+                    .collect();
+                period = stays_wrong_after(&followers, d.ttl);
+                if needed.is_empty() && started + period > tokio::time::Instant::now() {
+                    at = started + period;
+                    continue;
+                }
+            }
+            at = tokio::time::Instant::now() + period;
             let note = stays_wrong_note(
                 d,
                 target,
@@ -361,17 +375,13 @@ impl VerifyResolution {
                 tell(&note);
             }
             lock().said.push(note.clone());
-            let needed: Vec<String> = (gaps.iter().flatten())
-                .filter(|g| g.needed)
-                .map(Gap::to_string)
-                .collect();
             if !needed.is_empty() {
                 return StepFailure::state(
                     format!(
                         "{note}. Without {}, it cannot resolve to {target}",
                         needed.join("; ")
                     ),
-                    &format!(
+                    format!(
                         "run `drctl dns prepare --plan {}` (it restores the records and health checks and leaves the controls as this run set them), then `drctl runs resume`",
                         cx.plan.name()
                     ),
@@ -681,6 +691,26 @@ mod tests {
         );
         assert!(e.contains("it answered checkout-use1.example.com."), "{e}");
         assert!(e.contains("last said:"), "{e}");
+    }
+
+    /// Health checks slower than `dns prepare`'s (read where Route 53's
+    /// API answers) get their own time before the answer is said to stay
+    /// wrong: 3 × 30 s + the 60 s TTL.
+    #[tokio::test(start_paused = true)]
+    async fn slower_health_checks_get_their_time_before_the_answer_is_said_wrong() {
+        let f = prepared("us-east-1").await;
+        for h in &mut f.state().health_checks {
+            h.interval = 30;
+        }
+        let (got, told, _) = verify(&f, "us-west-2").await;
+        assert!(got.is_err());
+        let said: Vec<&String> = told
+            .iter()
+            .filter(|t| t.contains("still does not"))
+            .collect();
+        assert!(said[0].contains("after 150 s"), "{said:#?}");
+        assert!(said[0].contains("within 150 s"), "{said:#?}");
+        assert!(said[1].contains("after 300 s"), "{said:#?}");
     }
 
     #[test]
