@@ -78,16 +78,12 @@ pub(super) fn reading<'a>(
     d: &DnsSpec,
     region: &str,
 ) -> Option<&'a HealthCheck> {
-    let url = ObjectUrl::parse(d.controls.get(region)?).ok()?;
-    checks.iter().find(|h| {
-        h.search == control::SERVE_MARKER
-            && control::control_of(h).is_some_and(|(r, u)| r == region && u == url)
-    })
+    readers(checks, d, region).into_iter().next()
 }
 
-/// Every health check that follows `d`'s control in `region` (as
-/// [`reading`] finds the first): a record may follow any of them (one made
-/// by `dns prepare`, one by terraform).
+/// Every health check that follows `d`'s control in `region` ([`reading`]
+/// is the first): a record may follow any of them (one made by `dns
+/// prepare`, one by terraform).
 fn readers<'a>(checks: &'a [HealthCheck], d: &DnsSpec, region: &str) -> Vec<&'a HealthCheck> {
     let Some(url) = d
         .controls
