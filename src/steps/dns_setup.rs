@@ -16,7 +16,20 @@
 //! one region serve, so the order matters only if a control could not be
 //! drained (a dead region fails closed anyway).
 //!
-//! # Why the setup check never blocks
+//! # The setup check, record by record
+//!
+//! Where Route 53's API answers, preflight and `status` compare the zone
+//! with what [`prepare`] makes ([`gaps`], pure): each region's failover
+//! record present (name, type, set identifier) and following a health check
+//! that reads that region's control, each link of the chain present. A gap
+//! is named, with `drctl dns prepare --plan P` as the fix. It blocks a
+//! failover to a region only when that region's answer depends on it (its
+//! own record or health check, or a link of the chain above it): without it
+//! the name cannot resolve to the target, and the run would only wait.
+//! Other gaps are shown and do not block (an absent record of a drained
+//! region takes nothing away from the target).
+//!
+//! # Why the setup check never blocks when the API does not answer
 //!
 //! Reading records and health checks is Route 53's control plane, in
 //! us-east-1 alone. When it does not answer, the setup is "not verifiable",
@@ -65,11 +78,27 @@ pub(super) fn reading<'a>(
     d: &DnsSpec,
     region: &str,
 ) -> Option<&'a HealthCheck> {
-    let url = ObjectUrl::parse(d.controls.get(region)?).ok()?;
-    checks.iter().find(|h| {
-        h.search == control::SERVE_MARKER
-            && control::control_of(h).is_some_and(|(r, u)| r == region && u == url)
-    })
+    readers(checks, d, region).into_iter().next()
+}
+
+/// Every health check that follows `d`'s control in `region` ([`reading`]
+/// is the first): a record may follow any of them (one made by `dns
+/// prepare`, one by terraform).
+fn readers<'a>(checks: &'a [HealthCheck], d: &DnsSpec, region: &str) -> Vec<&'a HealthCheck> {
+    let Some(url) = d
+        .controls
+        .get(region)
+        .and_then(|u| ObjectUrl::parse(u).ok())
+    else {
+        return Vec::new();
+    };
+    checks
+        .iter()
+        .filter(|h| {
+            h.search == control::SERVE_MARKER
+                && control::control_of(h).is_some_and(|(r, u)| r == region && u == url)
+        })
+        .collect()
 }
 
 /// The name of level `k` of a record's failover chain (level 0 is the name).
@@ -290,7 +319,10 @@ pub async fn missing(
         .filter(|ch| {
             let w = ch.record();
             !current.iter().any(|c| {
-                fqdn(&c.name) == w.name && c.set_identifier == w.set_identifier && same_record(c, w)
+                fqdn(&c.name) == w.name
+                    && c.rtype.eq_ignore_ascii_case(&w.rtype)
+                    && c.set_identifier == w.set_identifier
+                    && same_record(c, w)
             })
         })
         .collect())
@@ -324,82 +356,259 @@ async fn find_zone(clouds: &Clouds, zone: &str) -> Result<HostedZone, CloudError
     })
 }
 
-/// Checks the setup (control plane, bounded): records and health checks as
-/// [`prepare`] makes them. Never blocks: a missing piece is a problem, an
-/// API that does not answer is [`NOT_VERIFIABLE`].
-pub async fn setup_findings(cx: &Cx<'_>, records: &[DnsSpec]) -> Vec<Finding> {
-    match tokio::time::timeout(SETUP_TIMEOUT, check_setup(cx.clouds, cx.plan, records)).await {
-        Ok(Ok(found)) => found,
-        Ok(Err(e)) if e.kind.is_transient() => vec![Finding::ok(
-            "data-plane switch setup",
-            "global",
-            NOT_VERIFIABLE,
-        )],
-        Ok(Err(e)) => vec![Finding::ok(
-            "data-plane switch setup",
-            "global",
-            format!("setup not verifiable: {}", e.summary()),
-        )],
-        Err(_) => vec![Finding::ok(
-            "data-plane switch setup",
-            "global",
-            NOT_VERIFIABLE,
-        )],
+/// One piece of a record's data-plane setup that is not as [`prepare`]
+/// makes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    /// What (`record checkout.example.com. CNAME [us-west-2]`, `health
+    /// check of us-west-2`).
+    pub what: String,
+    /// How it differs (`missing`, `follows health check X, not one that
+    /// reads s3://...`).
+    pub how: String,
+    /// Whether the target's answer depends on it: its own record and
+    /// health check, and the links of the chain above it.
+    pub needed: bool,
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.what, self.how)
     }
 }
 
-async fn check_setup(
-    clouds: &Clouds,
-    plan: &Plan,
-    records: &[DnsSpec],
-) -> Result<Vec<Finding>, CloudError> {
-    let checks = clouds.dns.list_health_checks().await?;
-    let regions = plan.regions().to_vec();
+/// The level of an alias link of the chain, from its set identifier
+/// (`drctl-failover-K` links level K-1 to level K).
+fn link_level(set_identifier: Option<&str>) -> Option<usize> {
+    let k: usize = set_identifier?
+        .strip_prefix("drctl-failover-")?
+        .parse()
+        .ok()?;
+    k.checked_sub(1)
+}
+
+/// How a record read from the zone differs from the one wanted (`None`:
+/// it is as wanted). `followers`: the health checks that read the
+/// record's region's control, any of which it may follow.
+fn differs(have: &DnsRecord, want: &DnsRecord, followers: &[&HealthCheck]) -> Option<String> {
+    let rh = have.routing.clone().unwrap_or_default();
+    let rw = want.routing.clone().unwrap_or_default();
+    if rh.failover != rw.failover {
+        return Some(format!(
+            "is {}, not {}",
+            rh.failover
+                .map_or("not a failover record".into(), |r| format!("{r:?}")
+                    .to_uppercase()),
+            rw.failover
+                .map_or("-".into(), |r| format!("{r:?}").to_uppercase())
+        ));
+    }
+    if let Some(alias) = &rw.alias {
+        if rh.alias.as_deref().map(fqdn) != Some(fqdn(alias)) {
+            return Some(format!(
+                "aliases {}, not {}",
+                rh.alias.as_deref().unwrap_or("nothing"),
+                fqdn(alias)
+            ));
+        }
+        if !rh.evaluate_target_health {
+            return Some("does not evaluate its target's health".into());
+        }
+        return None;
+    }
+    if !super::switch_dns::same_values(&have.values, &want.values) {
+        return Some(format!(
+            "answers {}, not {}",
+            have.values.join(", "),
+            want.values.join(", ")
+        ));
+    }
+    match &rh.health_check_id {
+        None => Some("follows no health check (always healthy)".into()),
+        Some(id) if followers.iter().any(|h| &h.id == id) => None,
+        Some(id) => Some(format!(
+            "follows health check {id}, which does not read its region's control"
+        )),
+    }
+}
+
+/// The gaps of `d`'s setup over `regions` (home first) for a failover to
+/// `target`, given every health check of the account and every record of
+/// the zone (pure; see the module documentation).
+pub fn gaps(
+    d: &DnsSpec,
+    regions: &[String],
+    target: &str,
+    checks: &[HealthCheck],
+    current: &[DnsRecord],
+) -> Vec<Gap> {
+    let n = regions.len();
+    // The level whose records answer with the target: its PRIMARY, or the
+    // last level's SECONDARY for the last region.
+    let target_level = regions
+        .iter()
+        .position(|r| r == target)
+        .map(|t| t.min(n.saturating_sub(2)));
     let mut out = Vec::new();
-    for (zone, ds) in by_zone(records) {
-        let z = find_zone(clouds, &zone).await?;
-        let current = clouds.dns.list_records(&z, "").await?;
-        for d in ds {
-            let mut ids = BTreeMap::new();
-            let mut missing = Vec::new();
-            for region in &regions {
-                match reading(&checks, d, region) {
-                    Some(h) => {
-                        ids.insert(region.clone(), h.id.clone());
-                    }
-                    None => missing.push(format!("health check of {region}")),
-                }
+    let mut ids = BTreeMap::new();
+    let mut followers: BTreeMap<&str, Vec<&HealthCheck>> = BTreeMap::new();
+    for region in regions {
+        let found = readers(checks, d, region);
+        match found.first() {
+            Some(h) => {
+                ids.insert(region.clone(), h.id.clone());
             }
-            for w in failover_records(d, &regions, &ids) {
-                if !current.iter().any(|c| {
-                    fqdn(&c.name) == w.name
-                        && c.set_identifier == w.set_identifier
-                        && same_record(c, &w)
-                }) {
-                    missing.push(format!(
-                        "record {} [{}]",
-                        w.name,
-                        w.set_identifier.as_deref().unwrap_or("-")
-                    ));
-                }
-            }
-            let what = format!("data-plane switch setup of {}", d.name);
-            out.push(if missing.is_empty() {
-                Finding::ok(&what, "global", "records and health checks in place")
-            } else {
-                Finding::ok(
-                    &what,
-                    "global",
-                    format!(
-                        "incomplete: {} missing or different; run `drctl dns prepare --plan {}`",
-                        missing.join(", "),
-                        plan.name()
-                    ),
-                )
+            None => out.push(Gap {
+                what: format!("health check of {region}"),
+                how: format!(
+                    "missing (none reads {})",
+                    d.controls.get(region).map_or("its control", String::as_str)
+                ),
+                needed: region == target,
+            }),
+        }
+        followers.insert(region.as_str(), found);
+    }
+    for w in failover_records(d, regions, &ids) {
+        let set = w.set_identifier.as_deref();
+        let needed = set == Some(target)
+            || link_level(set)
+                .zip(target_level)
+                .is_some_and(|(k, t)| k < t);
+        let have = current.iter().find(|c| {
+            fqdn(&c.name) == w.name
+                && c.rtype.eq_ignore_ascii_case(&w.rtype)
+                && c.set_identifier.as_deref() == set
+        });
+        let how = match have {
+            None => Some("missing".to_string()),
+            Some(c) => differs(
+                c,
+                &w,
+                followers
+                    .get(set.unwrap_or_default())
+                    .map_or(&[][..], Vec::as_slice),
+            ),
+        };
+        if let Some(how) = how {
+            out.push(Gap {
+                what: format!("record {} {} [{}]", w.name, w.rtype, set.unwrap_or("-")),
+                how,
+                needed,
             });
         }
     }
-    Ok(out)
+    out
+}
+
+/// What the setup check says of one record, from its gaps (pure).
+pub fn finding(plan: &str, d: &DnsSpec, target: &str, found: &[Gap]) -> Finding {
+    let what = format!("data-plane switch setup of {}", d.name);
+    if found.is_empty() {
+        return Finding::ok(&what, "global", "records and health checks in place");
+    }
+    let all: Vec<String> = found.iter().map(Gap::to_string).collect();
+    let fix = format!("run `drctl dns prepare --plan {plan}`");
+    let needed: Vec<String> = (found.iter().filter(|g| g.needed))
+        .map(Gap::to_string)
+        .collect();
+    if needed.is_empty() {
+        Finding::ok(
+            &what,
+            "global",
+            format!(
+                "incomplete: {} (a failover to {target} does not depend on it); {fix}",
+                all.join("; ")
+            ),
+        )
+    } else {
+        Finding::blocks(
+            &what,
+            "global",
+            format!("incomplete: {}", all.join("; ")),
+            format!(
+                "{}: {} cannot resolve to {target} without it; {fix} (Route 53's API answers)",
+                needed.join("; "),
+                d.name
+            ),
+        )
+    }
+}
+
+/// What Route 53's API shows of a setup: every health check, and the
+/// records of each zone (lower case).
+#[derive(Debug, Clone, Default)]
+pub struct SetupRead {
+    /// Every health check of the account.
+    pub checks: Vec<HealthCheck>,
+    /// Every record of each zone.
+    pub zones: BTreeMap<String, Vec<DnsRecord>>,
+}
+
+impl SetupRead {
+    /// The gaps of `d`'s setup for a failover of `plan` to `target`.
+    pub fn gaps(&self, plan: &Plan, d: &DnsSpec, target: &str) -> Vec<Gap> {
+        let current = self
+            .zones
+            .get(&d.zone.to_ascii_lowercase())
+            .map_or(&[][..], Vec::as_slice);
+        gaps(d, plan.regions(), target, &self.checks, current)
+    }
+
+    /// The health checks that read `d`'s controls, per region.
+    pub fn followers(&self, plan: &Plan, d: &DnsSpec) -> Vec<(String, HealthCheck)> {
+        (plan.regions().iter())
+            .flat_map(|r| {
+                readers(&self.checks, d, r)
+                    .into_iter()
+                    .map(|h| (r.clone(), h.clone()))
+            })
+            .collect()
+    }
+}
+
+/// Reads the setup of `records` from Route 53's API (control plane; the
+/// caller bounds it).
+pub async fn read_setup(clouds: &Clouds, records: &[DnsSpec]) -> Result<SetupRead, CloudError> {
+    let checks = clouds.dns.list_health_checks().await?;
+    let mut zones = BTreeMap::new();
+    for zone in by_zone(records).into_keys() {
+        let z = find_zone(clouds, &zone).await?;
+        zones.insert(zone, clouds.dns.list_records(&z, "").await?);
+    }
+    Ok(SetupRead { checks, zones })
+}
+
+/// [`read_setup`] bounded by [`SETUP_TIMEOUT`]; `Err` says why the setup
+/// is not verifiable.
+pub async fn read_setup_bounded(clouds: &Clouds, records: &[DnsSpec]) -> Result<SetupRead, String> {
+    match tokio::time::timeout(SETUP_TIMEOUT, read_setup(clouds, records)).await {
+        Ok(Ok(read)) => Ok(read),
+        Ok(Err(e)) if e.kind.is_transient() => Err(NOT_VERIFIABLE.into()),
+        Ok(Err(e)) => Err(format!("setup not verifiable: {}", e.summary())),
+        Err(_) => Err(NOT_VERIFIABLE.into()),
+    }
+}
+
+/// Checks the setup (control plane, bounded) record by record, for a
+/// failover to `cx.target`: a gap the target's answer depends on blocks
+/// (the run could only wait), others are shown. An API that does not
+/// answer is [`NOT_VERIFIABLE`], never a block.
+pub async fn setup_findings(cx: &Cx<'_>, records: &[DnsSpec]) -> Vec<Finding> {
+    match read_setup_bounded(cx.clouds, records).await {
+        Ok(read) => records
+            .iter()
+            .map(|d| {
+                finding(
+                    cx.plan.name(),
+                    d,
+                    cx.target,
+                    &read.gaps(cx.plan, d, cx.target),
+                )
+            })
+            .collect(),
+        Err(why) => vec![Finding::ok("data-plane switch setup", "global", why)],
+    }
 }
 
 /// The records of a plan by zone (lower case), for the setup checks.
@@ -486,6 +695,170 @@ mod tests {
                     == Some(format!("hc-{r}"))
             ));
         }
+    }
+
+    /// Each region's health check (reading its control, as `dns prepare`
+    /// makes it) and the failover records that follow them.
+    fn made(regions: &[String]) -> (DnsSpec, Vec<HealthCheck>, Vec<DnsRecord>) {
+        let d = spec(&regions.iter().map(String::as_str).collect::<Vec<_>>());
+        let checks: Vec<HealthCheck> = regions
+            .iter()
+            .map(|r| {
+                let url = ObjectUrl::parse(&d.controls[r]).expect("url");
+                HealthCheck {
+                    id: format!("hc-{r}"),
+                    ..control::health_check(&reference("web", &d, r), r, &url, None)
+                }
+            })
+            .collect();
+        let ids = checks
+            .iter()
+            .zip(regions)
+            .map(|(h, r)| (r.clone(), h.id.clone()))
+            .collect();
+        let records = failover_records(&d, regions, &ids);
+        (d, checks, records)
+    }
+
+    fn three() -> Vec<String> {
+        ["us-east-1", "us-west-2", "eu-west-1"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[test]
+    fn a_setup_as_prepare_makes_it_has_no_gap_for_any_target() {
+        let regions = three();
+        let (d, checks, records) = made(&regions);
+        for target in &regions {
+            assert_eq!(gaps(&d, &regions, target, &checks, &records), []);
+        }
+        let f = finding("web", &d, "us-west-2", &[]);
+        assert_eq!(f.problem, None);
+        assert_eq!(f.state, "records and health checks in place");
+    }
+
+    /// Regression (issue 28): the emulator's Route 53 deleted every set with
+    /// the identifiers of ledger's weighted switch (`us-east-1`,
+    /// `us-west-2`), checkout's PRIMARY records among them. The check names
+    /// each missing record; a failover to us-west-2 (whose record is gone)
+    /// is blocked with `dns prepare` as the fix, one to eu-west-1 (whose
+    /// record and chain link remain) is not.
+    #[test]
+    fn deleted_primaries_are_named_and_block_only_the_targets_that_need_them() {
+        let regions = three();
+        let (d, checks, mut records) = made(&regions);
+        records.retain(|r| !matches!(r.set_identifier.as_deref(), Some("us-east-1" | "us-west-2")));
+        let to_west = gaps(&d, &regions, "us-west-2", &checks, &records);
+        assert_eq!(
+            to_west,
+            [
+                Gap {
+                    what: "record web.example.com. CNAME [us-east-1]".into(),
+                    how: "missing".into(),
+                    needed: false,
+                },
+                Gap {
+                    what: "record drctl-failover-1.web.example.com. CNAME [us-west-2]".into(),
+                    how: "missing".into(),
+                    needed: true,
+                },
+            ]
+        );
+        let f = finding("checkout", &d, "us-west-2", &to_west);
+        let problem = f.problem.expect("blocks");
+        assert!(
+            problem
+                .starts_with("record drctl-failover-1.web.example.com. CNAME [us-west-2] missing:"),
+            "{problem}"
+        );
+        assert!(
+            problem.contains("drctl dns prepare --plan checkout"),
+            "{problem}"
+        );
+        assert!(f.state.contains("[us-east-1] missing"), "{}", f.state);
+
+        let to_eu = gaps(&d, &regions, "eu-west-1", &checks, &records);
+        assert!(to_eu.iter().all(|g| !g.needed), "{to_eu:?}");
+        let f = finding("checkout", &d, "eu-west-1", &to_eu);
+        assert_eq!(f.problem, None);
+        assert!(
+            f.state
+                .starts_with("incomplete: record web.example.com. CNAME [us-east-1] missing")
+        );
+        assert!(
+            f.state.contains("drctl dns prepare --plan checkout"),
+            "{}",
+            f.state
+        );
+        // A failback home needs its own PRIMARY.
+        assert!(gaps(&d, &regions, "us-east-1", &checks, &records)[0].needed);
+    }
+
+    #[test]
+    fn the_chain_above_the_target_and_its_health_check_are_needed() {
+        let regions = three();
+        let (d, checks, records) = made(&regions);
+        // The link from level 0 to level 1 is gone: us-west-2 and
+        // eu-west-1 depend on it, us-east-1 does not.
+        let unlinked: Vec<DnsRecord> = (records.iter())
+            .filter(|r| r.set_identifier.as_deref() != Some("drctl-failover-1"))
+            .cloned()
+            .collect();
+        for (target, needed) in [
+            ("us-east-1", false),
+            ("us-west-2", true),
+            ("eu-west-1", true),
+        ] {
+            let g = gaps(&d, &regions, target, &checks, &unlinked);
+            assert_eq!(g.len(), 1, "{g:?}");
+            assert_eq!(g[0].needed, needed, "{target}: {g:?}");
+        }
+        // eu-west-1's health check is gone: its record follows a check that
+        // no longer reads its control.
+        let fewer: Vec<HealthCheck> = (checks.iter())
+            .filter(|h| h.id != "hc-eu-west-1")
+            .cloned()
+            .collect();
+        let g = gaps(&d, &regions, "eu-west-1", &fewer, &records);
+        assert!(g.iter().all(|g| g.needed), "{g:?}");
+        assert_eq!(g[0].what, "health check of eu-west-1");
+        assert!(
+            g[1].how.contains("does not read its region's control"),
+            "{g:?}"
+        );
+        assert!(
+            gaps(&d, &regions, "us-west-2", &fewer, &records)
+                .iter()
+                .all(|g| !g.needed)
+        );
+    }
+
+    #[test]
+    fn a_record_may_follow_any_check_that_reads_its_control() {
+        let regions = three();
+        let (d, mut checks, mut records) = made(&regions);
+        // terraform's check of us-west-2's control, beside prepare's.
+        let mut tf = checks[1].clone();
+        tf.id = "hc-terraform".into();
+        checks.push(tf);
+        for r in &mut records {
+            if r.set_identifier.as_deref() == Some("us-west-2")
+                && let Some(routing) = &mut r.routing
+            {
+                routing.health_check_id = Some("hc-terraform".into());
+            }
+        }
+        assert_eq!(gaps(&d, &regions, "us-west-2", &checks, &records), []);
+        // A record that follows no health check is always healthy.
+        for r in &mut records {
+            if let Some(routing) = &mut r.routing {
+                routing.health_check_id = None;
+            }
+        }
+        let g = gaps(&d, &regions, "us-west-2", &checks, &records);
+        assert_eq!(g.len(), 3, "{g:?}");
+        assert!(g.iter().all(|g| g.how.contains("always healthy")), "{g:?}");
     }
 
     #[test]

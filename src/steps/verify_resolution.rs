@@ -7,25 +7,50 @@
 //! record's health only after consecutive results; one lucky answer while
 //! they disagree is not a switch. The RTO clock stops at the *first* of the N
 //! consecutive answers, which is when clients began to get the target.
+//!
+//! # Saying what it sees
+//!
+//! The wait is never silent: each new answer is told on the run's progress
+//! line ("now: checkout-euw1..."), and every distinct answer, with when it
+//! began and how often it came, is kept in the step's output ([`Seen`]).
+//! When the answer **stays wrong** ([`stays_wrong_after`]: longer than the
+//! health checks' failure threshold × request interval, the time they take
+//! to see a drained control, plus the record's TTL; `dns prepare`'s pace
+//! until the checks are read, which happens only then, so that a switch that
+//! shows in time makes no Route 53 call), the step says so with what it can
+//! read beside the wait, bounded and off the critical path: the controls
+//! (data plane) and, where Route 53's API answers, the records and health
+//! checks ([`dns_setup::gaps`]). When those show that the name cannot
+//! resolve to the target (its record, its health check or a link of the
+//! chain above it is missing), the step fails then, naming the gap and
+//! `drctl dns prepare` as the fix, instead of waiting out the RTO budget;
+//! otherwise it says so again every such period and goes on waiting.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::switch_control::data_plane_records;
+use super::dns_setup::{self, Gap};
+use super::switch_control::{data_plane_records, read_controls};
 use super::switch_dns::norm;
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
-    wait_for,
 };
+use crate::cloud::HealthCheck;
+use crate::cloud::control::{CHECK_FAILURES, CHECK_INTERVAL};
 use crate::plan::spec::DnsSpec;
 use crate::steps::graph::{Builder, Phase};
 
 /// Consecutive answers that must all name the target.
 pub const CONSECUTIVE_ANSWERS: u32 = 3;
+
+/// Distinct answers kept per name in the step's output (the first ones
+/// and the latest are the ones that tell).
+pub const SEEN_KEPT: usize = 20;
 
 /// Resolve every data-plane record until it names the target N times in a row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,6 +96,7 @@ pub fn compile(b: &mut Builder<'_>) {
 
 /// One name's verified answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Resolved {
     /// The name asked.
     pub name: String,
@@ -80,6 +106,43 @@ pub struct Resolved {
     pub first_at: Option<DateTime<Utc>>,
     /// How many questions it took.
     pub asked: u32,
+    /// Every distinct answer in the order they came (at most
+    /// [`SEEN_KEPT`]): what the name resolved to while the step waited.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<Seen>,
+    /// What the step said when the answer stayed wrong (see the module
+    /// documentation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub said: Vec<String>,
+}
+
+/// A run of the same answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// The answer (empty: none).
+    pub values: Vec<String>,
+    /// When it first came.
+    pub from: DateTime<Utc>,
+    /// How many answers in a row were this one.
+    pub answers: u32,
+}
+
+/// The pause between the answers of a run of right ones: a second (within
+/// the run's poll bounds), so that N answers in a row take N seconds, not
+/// the growing pauses of the wait before them.
+pub fn confirm_every(poll: (Duration, Duration)) -> Duration {
+    Duration::from_secs(1).clamp(poll.0, poll.1.max(poll.0))
+}
+
+/// How long an answer that is not the target may last before the step says
+/// so (pure): the slowest of the record's health checks to see a drained
+/// control (failure threshold × request interval; `dns prepare`'s own
+/// when none could be read) plus the record's TTL.
+pub fn stays_wrong_after(checks: &[HealthCheck], ttl: i64) -> Duration {
+    let flip = |h: &HealthCheck| u64::from(h.failure_threshold) * u64::from(h.interval);
+    let slowest = (checks.iter().map(flip).max())
+        .unwrap_or(u64::from(CHECK_FAILURES) * u64::from(CHECK_INTERVAL));
+    Duration::from_secs(slowest.saturating_add(u64::try_from(ttl).unwrap_or(0)))
 }
 
 /// What the verification publishes. `in_sync_at` is the RTO clock's end.
@@ -108,13 +171,16 @@ pub fn names_target(answer: &[String], target: &str) -> bool {
     !answer.is_empty() && answer.iter().all(|v| norm(v) == norm(target))
 }
 
-/// A streak of answers: `(first_at, count)`, reset by any other answer.
+/// A streak of answers: `(first_at, count)`, reset by any other answer;
+/// and every distinct answer seen.
 #[derive(Debug, Default)]
 struct Streak {
     first: Option<DateTime<Utc>>,
     count: u32,
     asked: u32,
     last: Vec<String>,
+    seen: Vec<Seen>,
+    said: Vec<String>,
 }
 
 impl Streak {
@@ -126,6 +192,20 @@ impl Streak {
         target: &str,
     ) -> Option<DateTime<Utc>> {
         self.asked += 1;
+        match self.seen.last_mut() {
+            Some(s) if s.values == answer => s.answers += 1,
+            _ => {
+                if self.seen.len() == SEEN_KEPT {
+                    // Keep the first answer: it is what the switch changed.
+                    self.seen.remove(1);
+                }
+                self.seen.push(Seen {
+                    values: answer.clone(),
+                    from: at,
+                    answers: 1,
+                });
+            }
+        }
         if names_target(&answer, target) {
             self.count += 1;
             let first = *self.first.get_or_insert(at);
@@ -142,10 +222,12 @@ impl Streak {
 
 impl VerifyResolution {
     /// Resolves `d.name` until it names `d`'s target value N times in a
-    /// row (bounded by the step's wait); a drill resolves its drill names
-    /// with it.
+    /// row (bounded by the step's wait), telling each new answer, and
+    /// saying so when the answer stays wrong ([`Self::watch`]); a drill
+    /// resolves its drill names with it.
     pub(super) async fn one(cx: &Cx<'_>, d: &DnsSpec) -> Result<Resolved, StepFailure> {
         let target = d.targets.get(cx.target).cloned().unwrap_or_default();
+        let started = tokio::time::Instant::now();
         let streak = Mutex::new(Streak::default());
         let lock = || streak.lock().unwrap_or_else(|p| p.into_inner());
         let what = format!(
@@ -153,7 +235,8 @@ impl VerifyResolution {
             d.name,
             cx.clouds.resolver.servers()
         );
-        let first = wait_for(cx, &what, || async {
+        // One look: resolve, count, and tell a new answer.
+        let look = || async {
             let at = Utc::now();
             let answer = match cx.clouds.resolver.resolve(&d.zone, &d.name, &d.rtype).await {
                 Ok(a) => a,
@@ -162,29 +245,213 @@ impl VerifyResolution {
                     Vec::new()
                 }
             };
-            Ok(lock().push(at, answer, &target))
-        })
-        .await
-        .map_err(|e| match e {
-            StepFailure::Timeout { .. } => StepFailure::state(
-                format!(
-                    "{} did not resolve to {target} {CONSECUTIVE_ANSWERS} times in a row (last answer: {})",
-                    d.name,
-                    show(&lock().last)
-                ),
-                "see the controls and health checks (drctl status); a control that could not be drained keeps its region answering",
-                &d.id,
-                "global",
-            ),
-            other => other,
-        })?;
+            let (first, new) = {
+                let mut s = lock();
+                let before = s.seen.last().map(|x| x.from);
+                let first = s.push(at, answer.clone(), &target);
+                (first, s.seen.last().map(|x| x.from) != before)
+            };
+            if new && let Some(tell) = cx.waiting {
+                tell(&format!("{what}; now: {}", show(&answer)));
+            }
+            first
+        };
+        // Polled here, not through `wait_for`: a wrong answer is asked
+        // again after growing pauses (the run's poll bounds), a run of
+        // right answers is confirmed at a steady [`confirm_every`].
+        let wait = async {
+            let deadline = tokio::time::Instant::from_std(cx.deadline);
+            let mut pause = cx.poll.0;
+            loop {
+                if let Some(first) = look().await {
+                    return Ok(Some(first));
+                }
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    return Ok::<_, StepFailure>(None);
+                }
+                let next = if lock().count > 0 {
+                    confirm_every(cx.poll)
+                } else {
+                    let p = pause;
+                    pause = (pause * 2).min(cx.poll.1);
+                    p
+                };
+                tokio::time::sleep(next.min(deadline - now)).await;
+            }
+        };
+        let found = tokio::select! {
+            found = wait => found,
+            failed = Self::watch(cx, d, &target, &streak, started) => Err(failed),
+        };
+        let first = match found {
+            Ok(Some(first)) => first,
+            Ok(None) => {
+                let s = lock();
+                return Err(StepFailure::state(
+                    format!(
+                        "{} did not resolve to {target} {CONSECUTIVE_ANSWERS} times in a row within {} s; it answered {}{}",
+                        d.name,
+                        started.elapsed().as_secs(),
+                        history(&s.seen),
+                        said(&s.said),
+                    ),
+                    "see the controls and health checks (drctl status); a control that could not be drained keeps its region answering",
+                    &d.id,
+                    "global",
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         let s = lock();
         Ok(Resolved {
             name: d.name.clone(),
             values: s.last.clone(),
             first_at: Some(first),
             asked: s.asked,
+            seen: s.seen.clone(),
+            said: s.said.clone(),
         })
+    }
+
+    /// Beside the wait (it never delays it): once the answer has not named
+    /// the target for [`stays_wrong_after`], reads the controls and, where
+    /// Route 53's API answers, the setup (each bounded), and says what they
+    /// show; returns (ending the wait) only when they show that the name
+    /// cannot resolve to the target.
+    async fn watch(
+        cx: &Cx<'_>,
+        d: &DnsSpec,
+        target: &str,
+        streak: &Mutex<Streak>,
+        started: tokio::time::Instant,
+    ) -> StepFailure {
+        let lock = || streak.lock().unwrap_or_else(|p| p.into_inner());
+        let records = std::slice::from_ref(d);
+        // `dns prepare`'s pace until the health checks are read: no Route
+        // 53 call before the answer has been wrong that long.
+        let mut period = stays_wrong_after(&[], d.ttl);
+        let mut at = started + period;
+        loop {
+            tokio::time::sleep_until(at).await;
+            if names_target(&lock().last, target) {
+                at = tokio::time::Instant::now() + period;
+                continue; // a run of right answers is under way
+            }
+            let (setup, controls) = futures::join!(
+                dns_setup::read_setup_bounded(cx.clouds, records),
+                read_controls(cx, records)
+            );
+            let gaps = setup.as_ref().map(|r| r.gaps(cx.plan, d, cx.target));
+            let needed: Vec<String> = (gaps.iter().flatten())
+                .filter(|g| g.needed)
+                .map(Gap::to_string)
+                .collect();
+            if let Ok(read) = &setup {
+                // The health checks' own pace: slower ones get their time
+                // before the answer is said to stay wrong (a missing piece
+                // is said at once: no pace makes up for it).
+                let followers: Vec<HealthCheck> = (read.followers(cx.plan, d).into_iter())
+                    .map(|(_, h)| h)
+                    .collect();
+                period = stays_wrong_after(&followers, d.ttl);
+                if needed.is_empty() && started + period > tokio::time::Instant::now() {
+                    at = started + period;
+                    continue;
+                }
+            }
+            at = tokio::time::Instant::now() + period;
+            let note = stays_wrong_note(
+                d,
+                target,
+                started.elapsed(),
+                period,
+                &lock().seen,
+                &controls,
+                gaps.as_ref().map(Vec::as_slice).map_err(|e| e.as_str()),
+            );
+            tracing::warn!(name = %d.name, "{note}");
+            if let Some(tell) = cx.waiting {
+                tell(&note);
+            }
+            lock().said.push(note.clone());
+            if !needed.is_empty() {
+                return StepFailure::state(
+                    format!(
+                        "{note}. Without {}, it cannot resolve to {target}",
+                        needed.join("; ")
+                    ),
+                    format!(
+                        "run `drctl dns prepare --plan {}` (it restores the records and health checks and leaves the controls as this run set them), then `drctl runs resume`",
+                        cx.plan.name()
+                    ),
+                    &d.id,
+                    "global",
+                );
+            }
+        }
+    }
+}
+
+/// What the step says when the answer stays wrong (pure).
+fn stays_wrong_note(
+    d: &DnsSpec,
+    target: &str,
+    waited: Duration,
+    period: Duration,
+    seen: &[Seen],
+    controls: &[Finding],
+    gaps: Result<&[Gap], &str>,
+) -> String {
+    let controls: Vec<String> = controls
+        .iter()
+        .map(|f| format!("{} {}", f.region, f.state))
+        .collect();
+    let setup = match gaps {
+        Ok([]) => "records and health checks in place".to_string(),
+        Ok(gaps) => format!(
+            "setup incomplete: {}",
+            gaps.iter()
+                .map(Gap::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        Err(why) => why.to_string(),
+    };
+    format!(
+        "{} still does not resolve to {target} after {} s (health checks flip and the TTL passes within {} s): it answered {}; controls: {}; {setup}",
+        d.name,
+        waited.as_secs(),
+        period.as_secs(),
+        history(seen),
+        controls.join(", ")
+    )
+}
+
+/// The answers seen, in order: `a (since 12:00:01, 7 answers), b (...)`.
+fn history(seen: &[Seen]) -> String {
+    if seen.is_empty() {
+        return "nothing yet".into();
+    }
+    seen.iter()
+        .map(|s| {
+            format!(
+                "{} (from {}, {} answer{})",
+                show(&s.values),
+                s.from.format("%H:%M:%S"),
+                s.answers,
+                if s.answers == 1 { "" } else { "s" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", then ")
+}
+
+/// What the step said while waiting, for a failure's message.
+fn said(notes: &[String]) -> String {
+    match notes.last() {
+        Some(n) => format!(" (last said: {n})"),
+        None => String::new(),
     }
 }
 
@@ -253,7 +520,227 @@ impl Action for VerifyResolution {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
     use super::*;
+    use crate::cloud::control::{Control, ControlState};
+    use crate::cloud::fake::FakeCloud;
+    use crate::cloud::{ObjectUrl, PutMode};
+    use crate::plan::Plan;
+
+    fn checkout() -> Plan {
+        (crate::plan::reference().into_iter())
+            .find(|p| p.name() == "checkout")
+            .expect("checkout")
+    }
+
+    /// The reference world with checkout's setup made by `dns prepare`,
+    /// and its controls switched to `serving`.
+    async fn prepared(serving: &str) -> FakeCloud {
+        let f = crate::cloud::fake::reference_world((&[3.0], &[1200.0]));
+        let plan = checkout();
+        dns_setup::prepare(&f.clouds(), &plan, None)
+            .await
+            .expect("dns prepare");
+        for (region, url) in &plan.spec.dns[0].controls {
+            let state = if region == serving {
+                ControlState::Serve
+            } else {
+                ControlState::Drain
+            };
+            let body = Control {
+                state,
+                token: 1,
+                run: "test".into(),
+                at: Utc::now(),
+            }
+            .body();
+            f.clouds()
+                .objects
+                .put(
+                    region,
+                    &ObjectUrl::parse(url).expect("url"),
+                    body.into(),
+                    PutMode::Overwrite,
+                )
+                .await
+                .expect("put control");
+        }
+        f
+    }
+
+    /// Resolves checkout's name for a failover to `target` (RTO budget 30
+    /// min) on paused time: the result, what the progress line was told,
+    /// and how long (on tokio's clock) it took.
+    async fn verify(
+        f: &FakeCloud,
+        target: &str,
+    ) -> (Result<Resolved, StepFailure>, Vec<String>, Duration) {
+        let clouds = f.clouds();
+        let plan = checkout();
+        let outputs = BTreeMap::new();
+        let g = crate::steps::graph::compile(&plan, target).expect("graph");
+        let told = Mutex::new(Vec::new());
+        let tell = |what: &str| told.lock().unwrap().push(what.to_string());
+        let cx = Cx {
+            clouds: &clouds,
+            plan: &plan,
+            target,
+            run_id: "20261123T100000Z-checkout-ab01",
+            outputs: &outputs,
+            deadline: std::time::Instant::now() + Duration::from_secs(30 * 60),
+            poll: (Duration::from_secs(1), Duration::from_secs(2)),
+            journal: Arc::new(crate::journal::MemoryStore::new()),
+            lag_window: Duration::from_secs(900),
+            waiting: Some(&tell),
+            side: None,
+            graph: &g.steps,
+            rpo_readings: None,
+            attempt: 1,
+            drill_expires: None,
+            render_report: None,
+            fence: None,
+            zone_batches: None,
+        };
+        let t0 = tokio::time::Instant::now();
+        let got = VerifyResolution::one(&cx, &plan.spec.dns[0]).await;
+        let took = t0.elapsed();
+        (got, told.into_inner().unwrap(), took)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_switch_that_resolves_keeps_what_it_saw() {
+        let f = prepared("us-west-2").await;
+        let (got, told, took) = verify(&f, "us-west-2").await;
+        let got = got.expect("resolves");
+        assert_eq!(got.values, ["checkout-usw2.example.com."]);
+        assert_eq!(got.seen.len(), 1, "{got:?}");
+        assert_eq!(got.seen[0].answers, CONSECUTIVE_ANSWERS);
+        assert!(got.said.is_empty());
+        assert_eq!(told.len(), 1, "one answer, told once: {told:?}");
+        assert!(
+            told[0].ends_with("now: checkout-usw2.example.com."),
+            "{told:?}"
+        );
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+
+    /// Regression (issue 28, the demo's wait): the target's failover record
+    /// was deleted (by the emulator's Route 53, deleting every set with its
+    /// identifier) and the name answered the last region left. The step
+    /// tells what the name resolves to at once, and fails once the answer
+    /// has stayed wrong for the health checks' flip time plus the TTL,
+    /// naming the missing record and the fix, instead of waiting out the
+    /// 30-minute RTO budget.
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_target_record_is_said_and_fails_early_not_after_the_rto_budget() {
+        let f = prepared("us-west-2").await;
+        {
+            let mut s = f.state();
+            for recs in s.records.values_mut() {
+                recs.retain(|r| r.set_identifier.as_deref() != Some("us-west-2"));
+            }
+        }
+        let (got, told, took) = verify(&f, "us-west-2").await;
+        let e = got.expect_err("cannot resolve");
+        let e = format!("{e} ({})", e.hint());
+        let period = stays_wrong_after(&[], 60);
+        assert!(took >= period && took < period * 2, "{took:?}");
+        assert!(
+            told.iter()
+                .any(|t| t.contains("now: checkout-use1.example.com.")),
+            "{told:?}"
+        );
+        for want in [
+            "still does not resolve to checkout-usw2.example.com.",
+            "it answered checkout-use1.example.com.",
+            "us-east-1 drain",
+            "us-west-2 serve",
+            "record drctl-failover-1.checkout.example.com. CNAME [us-west-2] missing",
+            "drctl dns prepare --plan checkout",
+        ] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+    }
+
+    /// A setup in place whose health checks never move the answer (here the
+    /// target's control was left drained): said every period with the
+    /// controls, and the wait goes on to its own end, which repeats what was
+    /// seen and said.
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_stays_wrong_with_the_setup_in_place_is_said_and_waited_for() {
+        let f = prepared("us-east-1").await;
+        let (got, told, took) = verify(&f, "us-west-2").await;
+        let e = got.expect_err("never resolves").to_string();
+        let period = stays_wrong_after(&[], 60);
+        assert!(took >= Duration::from_secs(30 * 60), "{took:?}");
+        let said: Vec<&String> = told
+            .iter()
+            .filter(|t| t.contains("still does not"))
+            .collect();
+        assert!(
+            said.len() as u64 >= (30 * 60) / period.as_secs() - 1,
+            "said every {period:?}: {told:#?}"
+        );
+        assert!(said[0].contains("us-west-2 drain"), "{}", said[0]);
+        assert!(
+            said[0].contains("records and health checks in place"),
+            "{}",
+            said[0]
+        );
+        assert!(e.contains("it answered checkout-use1.example.com."), "{e}");
+        assert!(e.contains("last said:"), "{e}");
+    }
+
+    /// Health checks slower than `dns prepare`'s (read where Route 53's
+    /// API answers) get their own time before the answer is said to stay
+    /// wrong: 3 × 30 s + the 60 s TTL.
+    #[tokio::test(start_paused = true)]
+    async fn slower_health_checks_get_their_time_before_the_answer_is_said_wrong() {
+        let f = prepared("us-east-1").await;
+        for h in &mut f.state().health_checks {
+            h.interval = 30;
+        }
+        let (got, told, _) = verify(&f, "us-west-2").await;
+        assert!(got.is_err());
+        let said: Vec<&String> = told
+            .iter()
+            .filter(|t| t.contains("still does not"))
+            .collect();
+        assert!(said[0].contains("after 150 s"), "{said:#?}");
+        assert!(said[0].contains("within 150 s"), "{said:#?}");
+        assert!(said[1].contains("after 300 s"), "{said:#?}");
+    }
+
+    #[test]
+    fn an_answer_stays_wrong_after_the_slowest_checks_flip_plus_the_ttl() {
+        let check = |interval, failure_threshold| HealthCheck {
+            id: "hc".into(),
+            caller_reference: String::new(),
+            check_type: "HTTP_STR_MATCH".into(),
+            ip: None,
+            fqdn: None,
+            port: 80,
+            path: "/".into(),
+            search: String::new(),
+            interval,
+            failure_threshold,
+        };
+        assert_eq!(stays_wrong_after(&[], 60), Duration::from_secs(3 * 10 + 60));
+        assert_eq!(
+            stays_wrong_after(&[check(10, 3), check(30, 3)], 300),
+            Duration::from_secs(90 + 300)
+        );
+        assert_eq!(
+            stays_wrong_after(&[check(10, 1)], -5),
+            Duration::from_secs(10)
+        );
+        let ms = Duration::from_millis;
+        assert_eq!(confirm_every((ms(200), ms(10_000))), ms(1_000));
+        assert_eq!(confirm_every((ms(1), ms(5))), ms(5));
+        assert_eq!(confirm_every((ms(2_000), ms(1))), ms(2_000));
+    }
 
     #[test]
     fn the_clock_stops_at_the_first_of_n_answers_in_a_row_and_a_miss_resets_it() {

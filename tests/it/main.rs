@@ -9,6 +9,7 @@ mod adapters;
 mod buckets;
 mod calls;
 mod cli;
+mod demo;
 mod dnsplane;
 mod drill;
 mod evidence;
