@@ -327,41 +327,71 @@ fn bucket_path(url: &ObjectUrl) -> String {
 }
 
 impl GcsStore {
+    /// One upload of `body` to `url`, with `ifGenerationMatch` when
+    /// `generation` is given (0: create-only). `send_buffered` is a
+    /// multipart upload, the path on which fake-gcs-server honours the
+    /// precondition (a media upload ignores it).
+    ///
+    /// The crate retries an idempotent write (an overwrite, or any write
+    /// with a precondition) by itself, without asking the fence again. A
+    /// fenced write is therefore sent by drctl's own retry loop, which asks
+    /// the fence right before each attempt ([`on_wire`]).
+    async fn upload(
+        &self,
+        op: &'static str,
+        url: &ObjectUrl,
+        body: Bytes,
+        generation: Option<i64>,
+    ) -> Result<google_cloud_storage::model::Object, CloudError> {
+        let inner = self.inner(op, url).await?;
+        let fenced = super::wire::WireFence::current().is_some();
+        let attempt = || async {
+            on_wire(op, url)?;
+            let req = inner
+                .storage
+                .write_object(bucket_path(url), url.key.clone(), body.clone());
+            let req = match generation {
+                Some(g) => req.set_if_generation_match(g),
+                None => req,
+            };
+            req.with_idempotency(!fenced)
+                .send_buffered()
+                .await
+                .map_err(|e| map_gax(op, url, &e))
+        };
+        if fenced {
+            self.retry.run(attempt).await
+        } else {
+            attempt().await
+        }
+    }
+
     /// The one object write: create-only (`ifGenerationMatch=0`) or an
     /// overwrite the crate may retry; says until when the bucket's retention
     /// policy keeps what was written, when GCS reports it.
     async fn write(&self, url: &ObjectUrl, body: Bytes, mode: PutMode) -> Result<Kept, CloudError> {
         const OP: &str = "WriteObject";
-        let inner = self.inner(OP, url).await?;
-        let req = inner
-            .storage
-            .write_object(bucket_path(url), url.key.clone(), body);
-        let req = match mode {
-            // Writing the same bytes again is harmless: let the crate retry,
-            // unless the write is fenced (a retry inside the crate would be
-            // sent without asking the fence again).
-            PutMode::Overwrite => req.with_idempotency(super::wire::WireFence::current().is_none()),
-            PutMode::CreateOnly => req.set_if_generation_match(0),
+        let precondition = match mode {
+            PutMode::Overwrite => None,
+            PutMode::CreateOnly => Some(0),
         };
-        on_wire(OP, url)?;
-        match req.send_buffered().await {
+        let sent = self.upload(OP, url, body, precondition).await;
+        match sent {
             Ok(obj) => Ok(Kept {
                 outcome: PutOutcome::Written(Some(obj.generation.to_string())),
                 retained_until: obj
                     .retention_expire_time
                     .and_then(|t| chrono::DateTime::from_timestamp(t.seconds(), 0)),
             }),
-            Err(e) => {
-                let e = map_gax(OP, url, &e);
-                if mode == PutMode::CreateOnly && e.kind == ErrorKind::Precondition {
-                    Ok(Kept {
-                        outcome: PutOutcome::AlreadyExists,
-                        retained_until: None,
-                    })
-                } else {
-                    Err(e)
-                }
+            // Exists already: someone's, or our own attempt whose answer
+            // was lost (callers that care read it back).
+            Err(e) if mode == PutMode::CreateOnly && e.kind == ErrorKind::Precondition => {
+                Ok(Kept {
+                    outcome: PutOutcome::AlreadyExists,
+                    retained_until: None,
+                })
             }
+            Err(e) => Err(e),
         }
     }
 }
@@ -477,20 +507,10 @@ impl crate::cloud::ObjectStore for GcsStore {
                 format!("`{version}` is not a GCS generation"),
             )
         })?;
-        let inner = self.inner(OP, url).await?;
-        on_wire(OP, url)?;
-        // `send_buffered` is a multipart upload, the path on which
-        // fake-gcs-server honours `ifGenerationMatch` (a media upload ignores it).
-        match inner
-            .storage
-            .write_object(bucket_path(url), url.key.clone(), body)
-            .set_if_generation_match(generation)
-            .send_buffered()
-            .await
-        {
+        let sent = self.upload(OP, url, body, Some(generation)).await;
+        match sent {
             Ok(obj) => Ok(SwapOutcome::Swapped(obj.generation.to_string())),
             Err(e) => {
-                let e = map_gax(OP, url, &e);
                 if matches!(e.kind, ErrorKind::Precondition | ErrorKind::NotFound) {
                     Ok(SwapOutcome::Stale)
                 } else {

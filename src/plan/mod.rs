@@ -341,13 +341,22 @@ fn load_plan(
     out: &mut Loaded,
 ) {
     out.files.push(f.to_path_buf());
+    let stem = || f.file_stem().and_then(|s| s.to_str()).map(str::to_string);
     let Some(file) = read_source(f, &mut out.diagnostics) else {
+        // Unreadable: the plan its file name says is taken as broken.
+        if let Some(name) = stem() {
+            out.names.insert(f.to_path_buf(), name);
+        }
         return;
     };
     let mut checker = validate::Checker::new(&file);
     let Some((spec, clean)) = deserialize::<PlanSpec>(&file, &mut checker.diagnostics) else {
         out.diagnostics.extend(checker.diagnostics);
-        if let Some(name) = declared_name(&file) {
+        // A file too broken to say its name is taken to be the plan its
+        // file name says (`payments.toml`): a stale valid copy of that plan
+        // elsewhere must not be run in its place.
+        let name = declared_name(&file).or_else(stem);
+        if let Some(name) = name {
             out.names.insert(f.to_path_buf(), name);
         }
         return;

@@ -1408,6 +1408,17 @@ fn other_invalid_plans_leave_a_named_plan_usable() {
     );
     assert!(loaded.others_invalid(&only(&["payments"])).is_none());
 
+    // Its own file broken beyond reading its name (a syntax error), with a
+    // valid stale copy elsewhere: the file name stands for the name, and
+    // the stale copy is not run in its place.
+    let dir = write_dir(&[
+        ("payments.toml", "[plan\nname = \"payments\""),
+        ("payments-old.toml", &payments()),
+    ]);
+    let loaded = load(&[dir.path().to_path_buf()]);
+    assert!(loaded.plan("payments").is_some());
+    assert!(loaded.others_invalid(&only(&["payments"])).is_none());
+
     // A tiers file with an error changes policy for every plan: not usable.
     let dir = write_dir(&[
         ("payments.toml", &payments()),

@@ -684,7 +684,14 @@ impl HeldLock for HeldLease {
         if let Some(lost) = &s.lost {
             return Err(lost.clone());
         }
-        if Instant::now() >= s.deadline {
+        // The monotonic clock stands still while the host sleeps (suspend,
+        // some frozen VMs); the wall clock does not. Either one past the
+        // deadline ends it.
+        let wall_deadline = crate::plan::duration::after(
+            s.lease.renewed,
+            self.times.length.saturating_sub(self.times.skew),
+        );
+        if Instant::now() >= s.deadline || self.clock.now() >= wall_deadline {
             return Err(format!(
                 "the lease of plan {} was last confirmed more than {} s ago (a renewal got no answer from the state bucket, or this process was paused); it may be someone else's now, so nothing more is started or sent",
                 s.lease.plan,
@@ -903,6 +910,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.displaced.unwrap().run_id, "a");
+    }
+
+    /// A wall clock that moves only when told (the host's clock across a
+    /// suspend, while the monotonic clock stood still).
+    #[derive(Debug)]
+    struct Jumping(Mutex<DateTime<Utc>>);
+
+    impl Clock for Jumping {
+        fn now(&self) -> DateTime<Utc> {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn regression_a_host_suspended_past_its_lease_still_believed_it_held_it() {
+        let fake = FakeCloud::default();
+        let wall = Arc::new(Jumping(Mutex::new(Utc::now())));
+        let l = locks(&fake, 1_000, 100).with_clock(wall.clone());
+        let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
+        assert!(a.lock.check_local().is_ok());
+        // The host sleeps 5 s: wall time moves, the monotonic clock (and so
+        // tokio's) does not, and no renewal ran.
+        *wall.0.lock().unwrap() += chrono::Duration::seconds(5);
+        let why = a
+            .lock
+            .check_local()
+            .expect_err("past its deadline by the wall clock");
+        assert!(why.contains("paused"), "{why}");
+        assert!(a.lock.check().await.is_err());
     }
 
     /// On the injected clock, expiry is exact: a lease not renewed is live

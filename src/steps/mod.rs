@@ -438,9 +438,10 @@ impl Cx<'_> {
     /// `what` (in `region`) and changes nothing, and the engine ends the run
     /// as it does when the journal refuses an append. Reads are not fenced.
     ///
-    /// What this cannot do: a pause *between* this check and the call it
-    /// guards still sends a stale call. Record changes are compare-and-swap
-    /// batches and control writes conditional for that reason.
+    /// A pause *between* this check and the call it guards is caught at the
+    /// wire: the executor runs every step inside its plan's
+    /// [`crate::cloud::wire::WireFence`], asked again right before each
+    /// transmission attempt (docs/state.md says what window remains).
     // The error of `Action::run`, which returns what this gives.
     #[allow(clippy::result_large_err)]
     pub async fn fenced(&self, what: &str, region: &str) -> Result<Option<u64>, StepFailure> {

@@ -487,6 +487,11 @@ pub(super) async fn after_refusal(
     batch: &[DnsChange],
     e: CloudError,
 ) -> Result<(), StepFailure> {
+    // Not sent at all: the lease is lost, whatever the records say now
+    // (the taker may have switched them already).
+    if e.kind == ErrorKind::Fenced {
+        return Err(e.into());
+    }
     let sets = swapped(batch);
     let wants: Vec<DnsRecord> = sets.iter().map(|(w, _)| w.clone()).collect();
     let Ok(now) = current_in(dns, z, &wants).await else {

@@ -686,7 +686,14 @@ impl Watcher {
                 // Every observer that finds the claim orphaned writes its
                 // reason: the first write stands, and the told-once marker
                 // keeps the notification single.
-                match shared::create_once(board.as_ref(), episode, "start-failed", why).await {
+                // Named and stamped, so that two observers releasing it at
+                // once never both read the marker back as their own.
+                let mark = format!(
+                    "{why} (released by observer {} at {})",
+                    self.cfg.observer,
+                    self.now.to_rfc3339()
+                );
+                match shared::create_once(board.as_ref(), episode, "start-failed", &mark).await {
                     Ok(released) => {
                         self.tell(plan, episode, v, None).await;
                         let did = format!("released the start claim: {why}");

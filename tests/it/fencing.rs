@@ -257,7 +257,7 @@ async fn takeover_while_stopped(
     pid: u32,
     a_proxies: &Proxied,
     writes: &[&str],
-) {
+) -> Vec<String> {
     let sent = cloud_writes(&a_proxies.log());
     for w in writes {
         assert!(
@@ -317,6 +317,7 @@ async fn takeover_while_stopped(
     crate::state::only_the_resumer_wrote_after_its_resume(&text);
     let audit = fx.audit(&run).await;
     assert_eq!(audit.code, Some(0), "{}", audit.all());
+    b_writes
 }
 
 /// A fails over `plan` to `target` one step at a time and is stopped
@@ -455,7 +456,15 @@ async fn paused_with_a_queued_route53_batch_a_machine_sends_none_of_it() {
         1,
         "the second change waited in the queue"
     );
-    takeover_while_stopped(&fx, a, pid, &a_proxies, &[]).await;
+    // (A sent the first change before it was stopped: it is not among the
+    // writes A must not have made; the queued one is B's to send.)
+    let b_writes = takeover_while_stopped(&fx, a, pid, &a_proxies, &[]).await;
+    assert!(
+        b_writes
+            .iter()
+            .any(|l| l.starts_with("POST ") && l.contains("/rrset")),
+        "B sent the change A had queued: {b_writes:#?}"
+    );
     let snap = fx.snapshot().await;
     let db = |id: &str| snap.databases[&fx.id(id)].clone();
     assert!(db("payments-db-use1").starts_with("primary"), "{snap:?}");
