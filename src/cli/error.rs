@@ -126,9 +126,9 @@ impl fmt::Display for CliError {
 pub fn engine_code(e: &EngineError) -> Exit {
     match e {
         EngineError::Refused(_) => Exit::Refused,
-        EngineError::Invalid(_) | EngineError::Journal(JournalError::NotFound { .. }) => {
-            Exit::Invalid
-        }
+        EngineError::Invalid(_)
+        | EngineError::Journal(JournalError::NotFound { .. })
+        | EngineError::Lock(drctl::state::lock::LockError::BadName { .. }) => Exit::Invalid,
         _ => Exit::Failed,
     }
 }
@@ -221,7 +221,19 @@ macro_rules! failures {
         }
     )*};
 }
-failures!(drctl::state::lock::LockError, serde_json::Error);
+failures!(serde_json::Error);
+
+impl From<drctl::state::lock::LockError> for CliError {
+    /// A name that is no plan's is invalid input (exit 2); any other lock
+    /// error is a failure (a held lock is refused by the engine, exit 3).
+    fn from(e: drctl::state::lock::LockError) -> Self {
+        let code = match e {
+            drctl::state::lock::LockError::BadName { .. } => Exit::Invalid,
+            _ => Exit::Failed,
+        };
+        Self::from_text(code, e.to_string())
+    }
+}
 
 impl From<anyhow::Error> for CliError {
     /// Classified by the typed error it carries (the first one in its

@@ -156,16 +156,33 @@ fn write_out(out: Option<&Path>, text: &str) -> Result<Exit, CliError> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    // A name nobody can guess, created exclusively (`O_EXCL`: an existing
+    // file or symlink there is an error, never followed), written, synced
+    // to disk, then renamed over the target (which replaces a symlink at
+    // the target, never writes through it).
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}.{:016x}.tmp",
         path.file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("report"),
-        std::process::id()
+        std::process::id(),
+        rand::random::<u64>()
     ));
-    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp);
+    let written = created.and_then(|mut f| {
+        let done = std::io::Write::write_all(&mut f, text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if done.is_err() {
+            // Ours (created exclusively above): safe to remove.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        done
+    });
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
         return Err(
             CliError::invalid(format!("cannot write {}: {e}", path.display()))
                 .hint("check the directory exists and is writable"),
@@ -224,5 +241,40 @@ async fn late_facts(
             eprintln!("warning: cannot read the late facts of {id}: {e}");
             Vec::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `report --out` wrote through `.<name>.<pid>.tmp`, a name anyone could
+    /// guess and plant a symlink at, and `std::fs::write` follows it.
+    #[cfg(unix)]
+    #[test]
+    fn regression_report_out_wrote_through_a_planted_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let out = dir.path().join("report.md");
+        // The old temporary name, and the target itself, point at the victim.
+        let old_tmp = dir
+            .path()
+            .join(format!(".report.md.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &old_tmp).unwrap();
+        std::os::unix::fs::symlink(&victim, &out).unwrap();
+        write_out(Some(&out), "# report\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        // The target is now the report itself, not a link to the victim.
+        let meta = std::fs::symlink_metadata(&out).unwrap();
+        assert!(meta.file_type().is_file(), "{meta:?}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "# report\n");
+        // Nothing else was left behind but the planted link.
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert_eq!(left, [old_tmp.file_name().unwrap().to_string_lossy()]);
     }
 }

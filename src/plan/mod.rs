@@ -147,6 +147,13 @@ fn is_tiers_file(path: &Path) -> bool {
     path.file_stem().and_then(|s| s.to_str()) == Some("tiers") && Format::from_path(path).is_some()
 }
 
+/// Whether `s` is a valid plan name (lowercase letters, digits and
+/// hyphens, at most 63): what every plan declares, and so the only names
+/// a lock, a journal path or an object key may be made from.
+pub fn is_plan_name(s: &str) -> bool {
+    validate::name_ok(s)
+}
+
 /// Loads plans from files and directories (a directory contributes its
 /// `*.toml`, `*.yaml` and `*.yml` files; `tiers.*` in the directory of any
 /// plan is read as the tiers file).

@@ -93,7 +93,7 @@ fn known_list(items: &[&str]) -> String {
     }
 }
 
-fn name_ok(s: &str) -> bool {
+pub(crate) fn name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.chars()

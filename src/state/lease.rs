@@ -49,7 +49,7 @@ use crate::cloud::{
     CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned,
 };
 use crate::journal::RunKind;
-use crate::state::lock::{LockError, LockInfo};
+use crate::state::lock::{LockError, LockInfo, check_plan_name};
 
 /// How long a release may wait for the store.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -333,6 +333,7 @@ impl LockStore for LeaseLocks {
         me: &Holder,
         takeover: Takeover<'_>,
     ) -> Result<Acquired, LockError> {
+        check_plan_name(plan)?;
         // Each round either wins, fails for good, or lost a race (the lease
         // changed between the read and the write): read again.
         for _ in 0..8 {
@@ -377,6 +378,7 @@ impl LockStore for LeaseLocks {
     }
 
     async fn status(&self, plans: &[String]) -> Result<Vec<LockStatus>, LockError> {
+        plans.iter().try_for_each(|p| check_plan_name(p))?;
         let names: Vec<String> = if plans.is_empty() {
             let mut prefix = self.base.join("locks");
             prefix.key.push('/');
@@ -426,6 +428,7 @@ impl LockStore for LeaseLocks {
         by: &Holder,
         reason: &str,
     ) -> Result<Option<LockStatus>, LockError> {
+        check_plan_name(plan)?;
         let url = self.url(plan);
         for _ in 0..8 {
             let Some((lease, version)) = self.read(plan).await? else {
@@ -910,6 +913,26 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.displaced.unwrap().run_id, "a");
+    }
+
+    #[tokio::test]
+    async fn a_name_that_is_no_plans_reaches_no_lease_object() {
+        let fake = FakeCloud::default();
+        let l = locks(&fake, 1_000, 100);
+        let bad = "../runs/x";
+        assert!(matches!(
+            l.acquire(bad, &me("a"), Takeover::default()).await,
+            Err(LockError::BadName { .. })
+        ));
+        assert!(matches!(
+            l.break_lock(bad, &me("a"), "test").await,
+            Err(LockError::BadName { .. })
+        ));
+        assert!(matches!(
+            l.status(&[bad.to_string()]).await,
+            Err(LockError::BadName { .. })
+        ));
+        assert!(fake.state().writes.is_empty(), "{:?}", fake.state().writes);
     }
 
     /// A wall clock that moves only when told (the host's clock across a

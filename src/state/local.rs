@@ -106,6 +106,9 @@ impl LockStore for LocalLocks {
     }
 
     async fn status(&self, plans: &[String]) -> Result<Vec<LockStatus>, LockError> {
+        plans
+            .iter()
+            .try_for_each(|p| crate::state::lock::check_plan_name(p))?;
         let names: Vec<String> = if plans.is_empty() {
             let dir = self.dir.join("locks");
             let mut names: Vec<String> = match std::fs::read_dir(&dir) {

@@ -103,6 +103,15 @@ pub enum LockError {
         /// false = the holder process is dead: use `--force-unlock`.
         alive: bool,
     },
+    /// Not a plan name (a path, `..`, an upper-case letter...): refused
+    /// before any lock file or object is touched.
+    #[error(
+        "`{plan}` is not a plan name\n  hint: plan names are lowercase letters, digits and hyphens (at most 63), as each plan's `name` says; `drctl plan show` lists them"
+    )]
+    BadName {
+        /// What was given.
+        plan: String,
+    },
     /// A file operation failed (or the plan name cannot name a file).
     #[error(
         "cannot {action} the lock file {path}: {source}\n  hint: check that the state directory exists and is writable (--state-dir / DRCTL_STATE_DIR)"
@@ -115,6 +124,18 @@ pub enum LockError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+/// Refuses a name that is not a plan's: every lock path and object key is
+/// made from it, so `../x` must never reach one.
+pub fn check_plan_name(plan: &str) -> Result<(), LockError> {
+    if crate::plan::is_plan_name(plan) {
+        Ok(())
+    } else {
+        Err(LockError::BadName {
+            plan: plan.to_string(),
+        })
+    }
 }
 
 fn held_message(plan: &str, holder: &LockInfo, alive: bool) -> String {
@@ -173,15 +194,6 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LockE
         path,
         source,
     }
-}
-
-fn valid_plan(plan: &str) -> bool {
-    !plan.is_empty()
-        && plan.len() <= 128
-        && !plan.starts_with(['.', '-'])
-        && plan
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Creates `path` with `contents` atomically; `AlreadyExists` when it exists.
@@ -329,18 +341,9 @@ impl PlanLock {
         kind: Option<RunKind>,
         takeover: Takeover<'_>,
     ) -> Result<(PlanLock, Option<LockInfo>), LockError> {
+        check_plan_name(plan)?;
         let dir = state_dir.join("locks");
         let path = dir.join(format!("{plan}.lock"));
-        if !valid_plan(plan) {
-            return Err(LockError::Io {
-                action: "name",
-                path,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "the plan name is not a safe file name",
-                ),
-            });
-        }
         std::fs::create_dir_all(&dir).map_err(io("create the directory of", &path))?;
         let mut file = LockFile {
             info: me,
@@ -691,12 +694,14 @@ mod tests {
     #[test]
     fn unsafe_plan_names_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        for plan in ["", "../x", "a/b", ".x"] {
+        for plan in ["", "../x", "a/b", ".x", "X", "a..b", "-a"] {
             assert!(matches!(
                 PlanLock::acquire(dir.path(), plan, me("r1"), false, None, None),
-                Err(LockError::Io { .. })
+                Err(LockError::BadName { .. })
             ));
         }
+        // Nothing was created for any of them.
+        assert!(!dir.path().join("locks").exists());
     }
 
     /// A lock taken over says whom it displaced and why, so that the

@@ -771,3 +771,39 @@ fn regression_notify_test_needed_a_plans_directory() {
     let request = answered.join().unwrap();
     assert!(request.contains("dev.drctl.notify.test"), "{request}");
 }
+
+/// `lock break --plan ../../x` on local state reached a file outside the
+/// state directory (`<state>/locks/../../x.lock`); `lock status` read one.
+/// A name that is no plan's is refused (exit 2) before any file is touched.
+#[test]
+fn regression_lock_break_reached_outside_the_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("a").join("state");
+    std::fs::create_dir_all(state.join("locks")).unwrap();
+    let victim = dir.path().join("a").join("x.lock");
+    std::fs::write(&victim, "not a lock of drctl's").unwrap();
+    let endpoints = world::offline_endpoints(dir.path());
+    let base = [
+        "--endpoints",
+        endpoints.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    for cmd in [
+        vec!["lock", "break", "--plan", "../x", "--reason", "test"],
+        vec!["lock", "break", "--plan", "../../x", "--reason", "test"],
+        vec!["lock", "status", "--plan", "../x"],
+        vec!["lock", "status", "--plan", "Payments"],
+    ] {
+        let mut args = base.to_vec();
+        args.extend(&cmd);
+        let o = drctl_in(dir.path(), &args);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {out}{err}");
+        assert!(err.contains("is not a plan name"), "{cmd:?}: {err}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "not a lock of drctl's"
+    );
+}
