@@ -35,7 +35,10 @@ pub enum LockCommand {
 
 /// Runs a `lock` command.
 pub async fn run(cmd: LockCommand, settings: &Settings) -> Result<Exit, CliError> {
-    let state = super::open_state(settings, None, None).await?;
+    let state = match cmd {
+        LockCommand::Status { .. } => super::open_state_to_read(settings, None).await?,
+        LockCommand::Break { .. } => super::open_state(settings, None, None).await?,
+    };
     match cmd {
         LockCommand::Status { plan, output } => {
             let plans: Vec<String> = plan.into_iter().collect();

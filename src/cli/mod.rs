@@ -233,6 +233,24 @@ pub async fn open_state(
     via: Option<&str>,
     clouds: Option<&drctl::cloud::Clouds>,
 ) -> Result<drctl::state::State, CliError> {
+    open_state_as(settings, via, clouds, true).await
+}
+
+/// [`open_state`] for a command that only reads the state: nothing is
+/// written, not even the bucket's probe ([`drctl::state::open_for_reading`]).
+pub async fn open_state_to_read(
+    settings: &drctl::config::Settings,
+    clouds: Option<&drctl::cloud::Clouds>,
+) -> Result<drctl::state::State, CliError> {
+    open_state_as(settings, None, clouds, false).await
+}
+
+async fn open_state_as(
+    settings: &drctl::config::Settings,
+    via: Option<&str>,
+    clouds: Option<&drctl::cloud::Clouds>,
+    writes: bool,
+) -> Result<drctl::state::State, CliError> {
     use drctl::state::StateLocation;
     match &settings.state {
         StateLocation::Dir(d) => Ok(drctl::state::State::local(d.clone())),
@@ -244,7 +262,11 @@ pub async fn open_state(
             let via = via
                 .or(settings.cloud.default_region.as_deref())
                 .unwrap_or("us-east-1");
-            Ok(drctl::state::open(location, objects, via, settings.lease).await?)
+            Ok(if writes {
+                drctl::state::open(location, objects, via, settings.lease).await?
+            } else {
+                drctl::state::open_for_reading(location, objects, via, settings.lease)
+            })
         }
     }
 }

@@ -385,7 +385,7 @@ async fn pending(
     only: Option<&str>,
     output: Output,
 ) -> Result<Exit, CliError> {
-    let state = super::open_state(settings, None, None).await?;
+    let state = super::open_state_to_read(settings, None).await?;
     let mut rows = Vec::new();
     for (_, run, found) in runs_of(&state, only).await? {
         for o in owed(&found.records) {

@@ -76,7 +76,7 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
             .hint(format!("the plans are {}", names.join(", "))));
     }
     let now = Utc::now();
-    let state = super::open_state(settings, None, None).await?;
+    let state = super::open_state_to_read(settings, None).await?;
     let store = state.journals.clone();
     if let Some(run) = &a.run {
         return post_incident(&a, run, store.as_ref(), &loaded.plans, now).await;

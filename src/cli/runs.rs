@@ -87,7 +87,12 @@ pub async fn run(cmd: RunsCommand, settings: &Settings) -> Result<Exit, CliError
     if let RunsCommand::Resume(a) = cmd {
         return resume(a, settings).await;
     }
-    let state = super::open_state(settings, None, None).await?;
+    let state = match cmd {
+        RunsCommand::List { .. } | RunsCommand::Show { .. } => {
+            super::open_state_to_read(settings, None).await?
+        }
+        _ => super::open_state(settings, None, None).await?,
+    };
     let store = state.journals.clone();
     match cmd {
         RunsCommand::List { output } => list(store.as_ref(), settings, output).await,
@@ -437,7 +442,12 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
         no_record,
         output,
     } = cmd;
-    let store = super::open_state(settings, None, None).await?.journals;
+    // Only recording evidence results writes (beside the journals).
+    let store = if evidence && !no_record {
+        super::open_state(settings, None, None).await?.journals
+    } else {
+        super::open_state_to_read(settings, None).await?.journals
+    };
     let ids = match run {
         Some(r) => vec![r],
         None => store.list().await?,

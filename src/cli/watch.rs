@@ -499,7 +499,7 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
     let clouds = drctl::cloud::connect(&settings.cloud.single_attempt())
         .await
         .ok();
-    let state = super::open_state(settings, None, clouds.as_ref()).await?;
+    let state = super::open_state_to_read(settings, clouds.as_ref()).await?;
     let runs = super::read_all(state.journals.as_ref()).await?;
     let switches = drctl::runs::watch::switches(&runs);
     let now = Utc::now();

@@ -226,13 +226,28 @@ pub fn waterfall(
                 verify.or(restored),
                 "the decision → the traffic switch's verification began (the run: gates, promotion, scaling, switch)",
             ),
-            phase(
+            converge(phase(
                 "converge",
                 verify,
                 restored,
                 "the switch's verification → the RTO point (names answer with the target)",
-            ),
+            )),
         ],
+    }
+}
+
+/// The convergence phase when the RTO point came before the verification
+/// step began (Route 53 answered INSYNC at once, or the names already
+/// answered with the target): measured, and it took no time, rather than
+/// unknown.
+fn converge(p: Phase) -> Phase {
+    match (p.from, p.to) {
+        (Some(f), Some(t)) if t < f => Phase {
+            seconds: Some(0.0),
+            basis: "the switch's verification → the RTO point: the names already answered with the target when the verification began".to_string(),
+            ..p
+        },
+        _ => p,
     }
 }
 
@@ -402,6 +417,11 @@ mod tests {
         assert_eq!(w.phases[2].seconds, None);
         assert_eq!(w.phases[3].seconds, None);
         assert!(w.phases[3].basis.starts_with("unknown: "));
+        // The RTO point before the verification began (INSYNC at once):
+        // convergence took no time, measured, not unknown.
+        let w = waterfall(&origin, &steps, Some(t(149)));
+        assert_eq!(w.phases[3].seconds, Some(0.0));
+        assert!(w.phases[3].basis.contains("already answered"));
     }
 
     #[test]

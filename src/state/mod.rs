@@ -210,35 +210,50 @@ pub async fn open(
     via: &str,
     times: LeaseTimes,
 ) -> Result<State, StateError> {
+    if let StateLocation::Bucket(base) = location {
+        probe(objects.as_ref(), via, base).await?;
+    }
+    Ok(open_for_reading(location, objects, via, times))
+}
+
+/// Opens the state at `location` for a command that only reads it
+/// (`runs list|show`, `audit verify` without recording, `report`, `lock
+/// status`, `notify pending`, `watch status`): the bucket is not probed,
+/// since the probe writes and a reader's safety does not rest on
+/// conditional writes. So these commands write nothing, and run with
+/// read-only credentials (an auditor's).
+pub fn open_for_reading(
+    location: &StateLocation,
+    objects: Arc<dyn ObjectStore>,
+    via: &str,
+    times: LeaseTimes,
+) -> State {
     match location {
-        StateLocation::Dir(dir) => Ok(State::local(dir.clone())),
-        StateLocation::Bucket(base) => {
-            probe(objects.as_ref(), via, base).await?;
-            Ok(State {
-                location: location.clone(),
-                journals: Arc::new(objects::ObjectJournalStore::new(
-                    objects.clone(),
-                    via,
-                    base.clone(),
-                )),
-                notices: Arc::new(objects::ObjectJournalStore::new(
-                    objects.clone(),
-                    via,
-                    base.join("notices"),
-                )),
-                watch: Arc::new(objects::ObjectJournalStore::new(
-                    objects.clone(),
-                    via,
-                    base.join("watch"),
-                )),
-                board: Arc::new(board::ObjectBoard::new(
-                    objects.clone(),
-                    via,
-                    base.join("watch/board"),
-                )),
-                locks: Arc::new(lease::LeaseLocks::new(objects, via, base.clone(), times)),
-            })
-        }
+        StateLocation::Dir(dir) => State::local(dir.clone()),
+        StateLocation::Bucket(base) => State {
+            location: location.clone(),
+            journals: Arc::new(objects::ObjectJournalStore::new(
+                objects.clone(),
+                via,
+                base.clone(),
+            )),
+            notices: Arc::new(objects::ObjectJournalStore::new(
+                objects.clone(),
+                via,
+                base.join("notices"),
+            )),
+            watch: Arc::new(objects::ObjectJournalStore::new(
+                objects.clone(),
+                via,
+                base.join("watch"),
+            )),
+            board: Arc::new(board::ObjectBoard::new(
+                objects.clone(),
+                via,
+                base.join("watch/board"),
+            )),
+            locks: Arc::new(lease::LeaseLocks::new(objects, via, base.clone(), times)),
+        },
     }
 }
 

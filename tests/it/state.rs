@@ -503,8 +503,13 @@ async fn a_bucket_that_ignores_conditional_writes_is_refused() {
         Fault::StripHeaders(vec!["if-none-match", "if-match"]),
         usize::MAX,
     );
+    // A command that writes is refused before it writes anything...
     let o = fx
-        .drctl_with(&["runs", "list"], &[], &liar.endpoints())
+        .drctl_with(
+            &["lock", "break", "--plan", "payments", "--reason", "test"],
+            &[],
+            &liar.endpoints(),
+        )
         .await;
     assert_eq!(o.code, Some(2), "{}", o.all());
     assert!(
@@ -512,6 +517,12 @@ async fn a_bucket_that_ignores_conditional_writes_is_refused() {
         "{}",
         o.all()
     );
+    // ...one that only reads writes nothing, so it needs no conditional
+    // writes and is not refused.
+    let o = fx
+        .drctl_with(&["runs", "list"], &[], &liar.endpoints())
+        .await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
     let o = fx.failover_payments_via(&liar.endpoints(), &[]).await;
     assert_eq!(o.code, Some(2), "{}", o.all());
     assert!(fx.runs().is_empty(), "a run started on an unsafe store");
@@ -891,4 +902,40 @@ async fn regression_retroactive_approval_broke_the_live_journal() {
 async fn regression_retroactive_approval_broke_the_live_journal_on_s3() {
     crate::needs_emulators!();
     retroactive_approval_during_a_live_failover("s3").await;
+}
+
+/// Every command on bucket state wrote a probe object (and deleted it), so
+/// an auditor with read-only credentials could not run `audit verify`.
+/// Commands that only read write nothing now, counted at a proxy.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_read_only_commands_wrote_a_probe_object() {
+    crate::needs_emulators!();
+    let fx = Fixture::with_state("readonly", Some("s3")).await;
+    let done = fx.failover_payments(&[]).await;
+    assert_eq!(done.code, Some(0), "{}", done.all());
+    let run = fx.runs().into_iter().next().expect("the failover's run");
+    let proxied = Proxied::start(false).await;
+    for cmd in [
+        vec!["runs", "list"],
+        vec!["runs", "show", run.as_str()],
+        vec!["audit", "verify", run.as_str()],
+        vec!["audit", "verify"],
+        vec!["report", "--since", "1d", "--format", "json"],
+        vec!["lock", "status"],
+        vec!["notify", "pending"],
+    ] {
+        let o = fx.drctl_with(&cmd, &[], &proxied.endpoints()).await;
+        assert_eq!(o.code, Some(0), "{cmd:?}: {}", o.all());
+        let writes = proxied.writes();
+        assert!(writes.is_empty(), "{cmd:?} wrote: {writes:#?}");
+    }
+    // It read the bucket (this was not a command that never reached it).
+    assert!(
+        proxied
+            .log()
+            .iter()
+            .any(|l| l.starts_with("GET ") && l.contains(&run)),
+        "{:#?}",
+        proxied.log()
+    );
 }
