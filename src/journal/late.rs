@@ -36,10 +36,6 @@
 //! The approvals and deliveries they hold are records of what was decided
 //! and sent, not of what the run did; what the run did stays in the chain.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -111,17 +107,7 @@ fn kind_of(event: &Event) -> &'static str {
 /// A new fact id: sortable by time, unique (a random 32-bit suffix, never
 /// repeated within a process for 2^32 calls).
 fn new_id(at: DateTime<Utc>, event: &Event) -> String {
-    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let seed = *SEED.get_or_init(|| {
-        let mut hasher = RandomState::new().build_hasher();
-        std::time::SystemTime::now().hash(&mut hasher);
-        std::process::id().hash(&mut hasher);
-        hasher.finish()
-    });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // An odd multiplier permutes the residues mod 2^32.
-    let suffix = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9)) & 0xffff_ffff;
+    let suffix = super::unique_suffix(0x9e37_79b9, 0xffff_ffff);
     format!(
         "{}-{}-{suffix:08x}",
         at.format("%Y%m%dT%H%M%S%.6fZ"),

@@ -551,6 +551,16 @@ pub async fn snapshot(
 /// [`Journal::create`] reports [`JournalError::Exists`] and a retry gets a new id.
 /// Ids made in the same second sort by label and suffix, not by creation order.
 pub fn new_run_id(label: &str) -> String {
+    // No repeat within 65,536 calls of a process.
+    let suffix = unique_suffix(0x9e37, 0xffff);
+    run_id_at(Utc::now(), label, suffix as u16)
+}
+
+/// A random suffix for an id, `mask` wide: a per-process random seed plus
+/// the process's call count times `odd` (an odd multiplier permutes the
+/// residues mod a power of two, so no suffix repeats within `mask + 1`
+/// calls of a process).
+pub(crate) fn unique_suffix(odd: u64, mask: u64) -> u64 {
     static SEED: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let seed = *SEED.get_or_init(|| {
@@ -562,9 +572,7 @@ pub fn new_run_id(label: &str) -> String {
         hasher.finish()
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // An odd multiplier permutes the residues mod 2^16: no repeat within 65,536 calls.
-    let suffix = (seed.wrapping_add(n.wrapping_mul(0x9e37))) & 0xffff;
-    run_id_at(Utc::now(), label, suffix as u16)
+    seed.wrapping_add(n.wrapping_mul(odd)) & mask
 }
 
 fn run_id_at(at: DateTime<Utc>, label: &str, suffix: u16) -> String {

@@ -46,6 +46,25 @@ pub struct ObjectJournalStore {
 }
 
 impl ObjectJournalStore {
+    /// Writes `body` at `url` create-only: `true` when it is there as ours
+    /// (written now, or by our own earlier attempt whose answer was lost:
+    /// the same bytes), `false` when another writer's object holds the key.
+    async fn create_once(&self, url: &ObjectUrl, body: &str) -> Result<bool, JournalError> {
+        let body = Bytes::from(body.to_string());
+        match self
+            .objects
+            .put(&self.via, url, body.clone(), PutMode::CreateOnly)
+            .await
+            .map_err(cloud)?
+        {
+            PutOutcome::Written(_) => Ok(true),
+            PutOutcome::AlreadyExists => {
+                let there = self.objects.get(&self.via, url).await.map_err(cloud)?;
+                Ok(there.as_deref() == Some(body.as_ref()))
+            }
+        }
+    }
+
     /// A store under `base` (`s3://bucket/prefix`), reached through `via`.
     pub fn new(objects: Arc<dyn ObjectStore>, via: &str, base: ObjectUrl) -> Self {
         Self {
@@ -164,26 +183,13 @@ impl JournalStore for ObjectJournalStore {
             });
         }
         let url = self.record_url(run_id, seq);
-        let body = Bytes::from(line.to_string());
-        match self
-            .objects
-            .put(&self.via, &url, body.clone(), PutMode::CreateOnly)
-            .await
-            .map_err(cloud)?
-        {
-            PutOutcome::Written(_) => Ok(()),
-            PutOutcome::AlreadyExists => {
-                // Our own earlier attempt (its answer lost), or another writer?
-                let there = self.objects.get(&self.via, &url).await.map_err(cloud)?;
-                if there.as_deref() == Some(&body[..]) {
-                    Ok(())
-                } else {
-                    Err(JournalError::Conflict {
-                        run_id: run_id.to_string(),
-                        seq,
-                    })
-                }
-            }
+        if self.create_once(&url, line).await? {
+            Ok(())
+        } else {
+            Err(JournalError::Conflict {
+                run_id: run_id.to_string(),
+                seq,
+            })
         }
     }
 
@@ -339,23 +345,10 @@ impl JournalStore for ObjectJournalStore {
         validate_run_id(id)?;
         let mut url = self.late_prefix(run_id);
         url.key.push_str(&format!("{id}.json"));
-        let body = Bytes::from(body.to_string());
-        match self
-            .objects
-            .put(&self.via, &url, body.clone(), PutMode::CreateOnly)
-            .await
-            .map_err(cloud)?
-        {
-            PutOutcome::Written(_) => Ok(()),
-            PutOutcome::AlreadyExists => {
-                // Our own earlier attempt (its answer lost), or not?
-                let there = self.objects.get(&self.via, &url).await.map_err(cloud)?;
-                if there.as_deref() == Some(&body[..]) {
-                    Ok(())
-                } else {
-                    Err(late_exists(run_id, id))
-                }
-            }
+        if self.create_once(&url, body).await? {
+            Ok(())
+        } else {
+            Err(late_exists(run_id, id))
         }
     }
 
