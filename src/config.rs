@@ -142,6 +142,75 @@ pub struct FileSettings {
     /// How often a run looks again at what it waits for (`[pace]`).
     #[serde(default)]
     pub pace: PaceFileSettings,
+    /// Who may sign journal heads and evidence manifests (`[keys]`, docs/state.md).
+    #[serde(default)]
+    pub keys: KeysFileSettings,
+}
+
+/// `[keys]` in `drctl.toml`: the operators' run key (docs/state.md, "Who can
+/// forge what").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysFileSettings {
+    /// The environment variable holding the run key's secret half (default
+    /// `DRCTL_RUN_KEY`): whoever starts, resumes or records runs holds it.
+    pub run_key_env: Option<String>,
+    /// A file holding the run key's secret half (instead of `run_key_env`).
+    pub run_key_file: Option<PathBuf>,
+    /// The public halves that journal heads and evidence manifests may be
+    /// signed by (several during a rotation). Empty: nothing is checked
+    /// (and readers say so).
+    #[serde(default)]
+    pub run_public: Vec<String>,
+}
+
+/// `[keys]` resolved.
+#[derive(Debug, Clone, Default)]
+pub struct KeySettings {
+    /// The run key's secret half, when this process holds it.
+    pub run_secret: Option<crate::sign::SecretKey>,
+    /// The public halves that may sign heads and manifests.
+    pub run_public: Vec<crate::sign::PublicKey>,
+}
+
+impl KeySettings {
+    fn resolve(f: &KeysFileSettings, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let bad = |e: crate::sign::KeyError| ConfigError::Value(format!("[keys] {e}"));
+        let run_public = crate::sign::parse_publics(&f.run_public, "run_public").map_err(bad)?;
+        let var = f
+            .run_key_env
+            .clone()
+            .unwrap_or_else(|| "DRCTL_RUN_KEY".into());
+        let run_secret = match &f.run_key_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::Value(format!(
+                        "[keys] run_key_file: cannot read {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                Some(crate::sign::SecretKey::parse(&text, "[keys] run_key_file").map_err(bad)?)
+            }
+            None => match env.get(&var).filter(|t| !t.trim().is_empty()) {
+                Some(t) => Some(crate::sign::SecretKey::parse(t, &format!("${var}")).map_err(bad)?),
+                None => None,
+            },
+        };
+        if let Some(k) = &run_secret
+            && !run_public.is_empty()
+            && !run_public.contains(&k.public())
+        {
+            return Err(ConfigError::Value(format!(
+                "[keys] the run key held here ({}) is not in run_public: what it signs would not verify (hint: add {} to run_public)",
+                k.public().id(),
+                k.public()
+            )));
+        }
+        Ok(Self {
+            run_secret,
+            run_public,
+        })
+    }
 }
 
 /// `[pace]`: the waits between two looks at something not done yet, in
@@ -348,6 +417,8 @@ pub struct Settings {
     pub budgets: BTreeMap<(String, Option<String>), crate::cloud::budget::Limit>,
     /// How often runs look again at what they wait for (`[pace]`).
     pub pace: crate::engine::Pace,
+    /// The run key: who signs journal heads and evidence manifests.
+    pub keys: KeySettings,
 }
 
 impl Settings {
@@ -414,6 +485,7 @@ impl Settings {
             watch: WatchSettings::resolve(&file.watch)?,
             budgets: budgets(&file.budgets)?,
             pace: file.pace.resolve()?,
+            keys: KeySettings::resolve(&file.keys, env)?,
         })
     }
 

@@ -34,6 +34,7 @@ pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod runs;
+pub mod sign;
 pub mod sim;
 pub mod state;
 pub mod status;
