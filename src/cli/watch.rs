@@ -361,72 +361,53 @@ fn round_json(r: &PlanRound) -> serde_json::Value {
     })
 }
 
-/// Serves `/metrics` and `/healthz` on `addr`, in the background.
+/// Serves `/metrics` and `/healthz` on `addr`, in the background, under
+/// the server's limits (`drctl::watch::serve`).
 async fn serve(
     addr: SocketAddr,
     metrics: Arc<WatchMetrics>,
     health: Arc<Mutex<Health>>,
 ) -> Result<(), CliError> {
-    use http_body_util::Full;
-    use hyper::body::Bytes;
-    use hyper::service::service_fn;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         CliError::invalid(format!("cannot serve metrics on {addr}: {e}"))
             .hint("choose a free address with --metrics-addr HOST:PORT")
     })?;
     eprintln!("watch: serving /metrics and /healthz on http://{addr}");
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                continue;
-            };
-            let metrics = metrics.clone();
-            let health = health.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (status, kind, body) = match req.uri().path() {
-                        "/metrics" => (
-                            200,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            metrics.render(),
-                        ),
-                        "/healthz" => {
-                            let h = health.lock().map(|h| h.clone()).unwrap_or_default();
-                            if h.ok(Utc::now()) {
-                                (200, "text/plain; charset=utf-8", "ok\n".to_string())
-                            } else if !h.state_ok && h.last_round.is_some() {
-                                (
-                                    503,
-                                    "text/plain; charset=utf-8",
-                                    "the shared state does not answer\n".to_string(),
-                                )
-                            } else {
-                                (
-                                    503,
-                                    "text/plain; charset=utf-8",
-                                    "no recent observation round\n".to_string(),
-                                )
-                            }
-                        }
-                        _ => (
-                            404,
-                            "text/plain; charset=utf-8",
-                            "not found: /metrics, /healthz\n".to_string(),
-                        ),
-                    };
-                    let resp = hyper::Response::builder()
-                        .status(status)
-                        .header("content-type", kind)
-                        .body(Full::new(Bytes::from(body)));
-                    async move { resp }
-                });
-                let io = hyper_util::rt::TokioIo::new(sock);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, service)
-                    .await;
-            });
+    let respond: drctl::watch::serve::Respond = Arc::new(move |path: &str| match path {
+        "/metrics" => (
+            200,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.render(),
+        ),
+        "/healthz" => {
+            let h = health.lock().map(|h| h.clone()).unwrap_or_default();
+            if h.ok(Utc::now()) {
+                (200, "text/plain; charset=utf-8", "ok\n".to_string())
+            } else if !h.state_ok && h.last_round.is_some() {
+                (
+                    503,
+                    "text/plain; charset=utf-8",
+                    "the shared state does not answer\n".to_string(),
+                )
+            } else {
+                (
+                    503,
+                    "text/plain; charset=utf-8",
+                    "no recent observation round\n".to_string(),
+                )
+            }
         }
+        _ => (
+            404,
+            "text/plain; charset=utf-8",
+            "not found: /metrics, /healthz\n".to_string(),
+        ),
     });
+    tokio::spawn(drctl::watch::serve::serve(
+        listener,
+        drctl::watch::serve::Limits::default(),
+        respond,
+    ));
     Ok(())
 }
 

@@ -27,6 +27,7 @@
 pub mod decide;
 pub mod metrics;
 pub mod observe;
+pub mod serve;
 pub mod shared;
 pub mod tell;
 
