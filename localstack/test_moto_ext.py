@@ -1,0 +1,167 @@
+"""Tests of moto_ext.py with boto3 (not drctl's client), against a moto
+server started on a free port with the extension, as `up` runs it.
+
+    localstack/.venv/moto/bin/python localstack/test_moto_ext.py
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+import boto3
+from botocore.exceptions import ClientError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class GlobalClusterMoves(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.port = free_port()
+        env = dict(os.environ, DRCTL_MOTO_GLOBAL_SWITCH_SECONDS="1")
+        cls.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "moto_ext.py"), "-H", "127.0.0.1", "-p", str(cls.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", cls.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.terminate()
+        cls.proc.wait(10)
+
+    def rds(self, region):
+        return boto3.client(
+            "rds",
+            region_name=region,
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    def world(self, name):
+        """A global cluster with a writer in us-west-2 and a secondary in us-east-1."""
+        west, east = self.rds("us-west-2"), self.rds("us-east-1")
+        w = west.create_db_cluster(
+            DBClusterIdentifier=f"{name}-west",
+            Engine="aurora-postgresql",
+            MasterUsername="admin",
+            MasterUserPassword="password123",
+        )["DBCluster"]
+        west.create_global_cluster(
+            GlobalClusterIdentifier=name, SourceDBClusterIdentifier=w["DBClusterArn"]
+        )
+        e = east.create_db_cluster(
+            DBClusterIdentifier=f"{name}-east",
+            Engine="aurora-postgresql",
+            GlobalClusterIdentifier=name,
+        )["DBCluster"]
+        return west, east, w["DBClusterArn"], e["DBClusterArn"]
+
+    def members(self, client, name):
+        gc = client.describe_global_clusters(GlobalClusterIdentifier=name)["GlobalClusters"][0]
+        return gc, {m["DBClusterArn"]: m["IsWriter"] for m in gc["GlobalClusterMembers"]}
+
+    def wait_available(self, client, name):
+        for _ in range(50):
+            gc, writers = self.members(client, name)
+            if gc["Status"] == "available" and not gc.get("FailoverState"):
+                return writers
+            time.sleep(0.1)
+        self.fail(f"{name} never settled: {gc}")
+
+    def test_switchover_takes_time_then_swaps_the_writer(self):
+        west, east, w, e = self.world("gsw")
+        gc = east.switchover_global_cluster(GlobalClusterIdentifier="gsw", TargetDbClusterIdentifier=e)[
+            "GlobalCluster"
+        ]
+        self.assertEqual(gc["Status"], "switching-over")
+        self.assertEqual(gc["FailoverState"]["FromDbClusterArn"], w)
+        self.assertEqual(gc["FailoverState"]["ToDbClusterArn"], e)
+        self.assertFalse(gc["FailoverState"]["IsDataLossAllowed"])
+        # Under way: the writer has not moved yet, and a second move is refused.
+        _, writers = self.members(east, "gsw")
+        self.assertEqual(writers, {w: True, e: False})
+        with self.assertRaises(ClientError) as c:
+            east.switchover_global_cluster(GlobalClusterIdentifier="gsw", TargetDbClusterIdentifier=e)
+        self.assertEqual(c.exception.response["Error"]["Code"], "InvalidGlobalClusterStateFault")
+        writers = self.wait_available(east, "gsw")
+        self.assertEqual(writers, {w: False, e: True})
+        # No snapshot of a planned move.
+        snaps = west.describe_db_cluster_snapshots(DBClusterIdentifier="gsw-west")["DBClusterSnapshots"]
+        self.assertFalse([s for s in snaps if "unplanned-global-failover" in s["DBClusterSnapshotIdentifier"]])
+
+    def test_unplanned_failover_keeps_a_snapshot_of_the_old_writer(self):
+        west, east, w, e = self.world("gfo")
+        gc = east.failover_global_cluster(
+            GlobalClusterIdentifier="gfo", TargetDbClusterIdentifier=e, AllowDataLoss=True
+        )["GlobalCluster"]
+        self.assertEqual(gc["Status"], "failing-over")
+        self.assertTrue(gc["FailoverState"]["IsDataLossAllowed"])
+        self.assertEqual(self.wait_available(east, "gfo"), {w: False, e: True})
+        snaps = west.describe_db_cluster_snapshots(DBClusterIdentifier="gfo-west")["DBClusterSnapshots"]
+        names = [s["DBClusterSnapshotIdentifier"] for s in snaps]
+        self.assertTrue(
+            any(n.startswith("rds:unplanned-global-failover-gfo-west-") for n in names), names
+        )
+
+    def test_failover_with_switchover_true_is_a_switchover(self):
+        _, east, w, e = self.world("gfs")
+        gc = east.failover_global_cluster(
+            GlobalClusterIdentifier="gfs", TargetDbClusterIdentifier=e, Switchover=True
+        )["GlobalCluster"]
+        self.assertEqual(gc["Status"], "switching-over")
+        self.assertEqual(self.wait_available(east, "gfs"), {w: False, e: True})
+
+    def test_errors_as_aws_sends_them(self):
+        west, east, w, e = self.world("gerr")
+        cases = [
+            (lambda: east.failover_global_cluster(GlobalClusterIdentifier="gerr", TargetDbClusterIdentifier=e),
+             "InvalidParameterCombination"),
+            (lambda: east.failover_global_cluster(
+                GlobalClusterIdentifier="gerr", TargetDbClusterIdentifier=e, AllowDataLoss=True, Switchover=True),
+             "InvalidParameterCombination"),
+            (lambda: east.switchover_global_cluster(GlobalClusterIdentifier="nope", TargetDbClusterIdentifier=e),
+             "GlobalClusterNotFoundFault"),
+            (lambda: east.switchover_global_cluster(GlobalClusterIdentifier="gerr", TargetDbClusterIdentifier=w),
+             "InvalidParameterValue"),
+            (lambda: east.switchover_global_cluster(
+                GlobalClusterIdentifier="gerr", TargetDbClusterIdentifier="arn:aws:rds:us-east-1:123456789012:cluster:other"),
+             "InvalidParameterValue"),
+        ]
+        for call, code in cases:
+            with self.assertRaises(ClientError) as c:
+                call()
+            self.assertEqual(c.exception.response["Error"]["Code"], code)
+        with self.assertRaises(ClientError) as c:
+            east.switchover_global_cluster(GlobalClusterIdentifier="nope", TargetDbClusterIdentifier=e)
+        self.assertEqual(c.exception.response["ResponseMetadata"]["HTTPStatusCode"], 404)
+
+    def test_detach_from_another_region_makes_a_standalone_writer(self):
+        west, east, w, e = self.world("gdt")
+        gc = east.remove_from_global_cluster(GlobalClusterIdentifier="gdt", DbClusterIdentifier=e)[
+            "GlobalCluster"
+        ]
+        self.assertEqual([m["DBClusterArn"] for m in gc["GlobalClusterMembers"]], [w])
+        c = east.describe_db_clusters(DBClusterIdentifier="gdt-east")["DBClusters"][0]
+        self.assertFalse(c.get("GlobalClusterIdentifier"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
