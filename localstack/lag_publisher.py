@@ -20,6 +20,13 @@ The value comes from the instance's tag `drctl:replica-lag` (seconds), else
 DRCTL_EMULATED_LAG (default 1). A tag value of `none` publishes nothing: the
 way to show a replica whose lag is unknown.
 
+Aurora Global Database secondaries too: for every DB cluster that is a
+secondary member of a global cluster (IsWriter false), in its region,
+`AuroraGlobalDBRPOLag` and `AuroraGlobalDBReplicationLag` (milliseconds,
+dimension DBClusterIdentifier), as Aurora publishes them in each secondary
+region; the value is the cluster's `drctl:replica-lag` tag in seconds, the
+same rule as above.
+
 Started by `localstack/up`, stopped by `localstack/down`; logs to the world dir.
 """
 import os
@@ -56,6 +63,20 @@ def lag_of(db):
         return DEFAULT_LAG
 
 
+def secondary_clusters(rds):
+    """The clusters of this region that are secondary members of a global cluster."""
+    writers = {}
+    for gc in rds.describe_global_clusters().get("GlobalClusters", []):
+        for m in gc.get("GlobalClusterMembers", []):
+            writers[m["DBClusterArn"]] = m.get("IsWriter", False)
+    out = []
+    for page in rds.get_paginator("describe_db_clusters").paginate():
+        for c in page["DBClusters"]:
+            if writers.get(c["DBClusterArn"]) is False:
+                out.append(c)
+    return out
+
+
 def publish_once(last):
     """Publishes what is due; `last` maps (region, id) to when it was last
     published (updated here). An instance that is no longer a replica is
@@ -83,6 +104,20 @@ def publish_once(last):
                     "MetricName": "ReplicaLag", "Unit": "Seconds", "Value": lag,
                     "Dimensions": [{"Name": "DBInstanceIdentifier",
                                     "Value": db["DBInstanceIdentifier"]}],
+                })
+        for c in secondary_clusters(rds):
+            lag = lag_of({"TagList": c.get("TagList", [])})
+            if lag is None:
+                continue
+            key = (region, "cluster:" + c["DBClusterIdentifier"])
+            replicas.add(key)
+            if key in last and now - last[key] < EVERY:
+                continue
+            due.append(key)
+            for metric in ("AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"):
+                data.append({
+                    "MetricName": metric, "Unit": "Milliseconds", "Value": lag * 1000.0,
+                    "Dimensions": [{"Name": "DBClusterIdentifier", "Value": c["DBClusterIdentifier"]}],
                 })
         for i in range(0, len(data), 500):
             cw.put_metric_data(Namespace="AWS/RDS", MetricData=data[i:i + 500])

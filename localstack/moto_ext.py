@@ -263,6 +263,30 @@ def describe_global_clusters(self):
     return rds_models_action({"GlobalClusters": gcs})
 
 
+_delete_db_cluster = RDSResponse.delete_db_cluster
+
+
+def delete_db_cluster(self):
+    """DeleteDBCluster that also deletes the cluster's automated backups, as
+    AWS does unless DeleteAutomatedBackups=false. moto kept them, so a
+    cluster made again under its name within the same minute (the reference
+    world reset, a drill copy made again) failed on its first automated
+    snapshot's name (DBClusterSnapshotAlreadyExistsFault)."""
+    ident = self.params.get("DBClusterIdentifier")
+    result = _delete_db_cluster(self)
+    if str(self.params.get("DeleteAutomatedBackups", "true")).lower() != "false":
+        snaps = self.backend.cluster_snapshots
+        for sid in [
+            sid
+            for sid, snap in snaps.items()
+            if snap.snapshot_type == "automated"
+            and snap.cluster.db_cluster_identifier == ident
+            and not sid.startswith("rds:unplanned-global-failover-")
+        ]:
+            del snaps[sid]
+    return result
+
+
 def rds_models_action(result):
     from moto.core.responses import ActionResult
 
@@ -292,6 +316,7 @@ def install():
     RDSResponse.remove_from_global_cluster = remove_from_global_cluster
     RDSResponse.create_global_cluster = create_global_cluster
     RDSResponse.describe_global_clusters = describe_global_clusters
+    RDSResponse.delete_db_cluster = delete_db_cluster
     for name in (
         "describe_db_clusters",
         "delete_global_cluster",

@@ -2,7 +2,7 @@
 """Seed drctl's reference world into the emulators (idempotent; see localstack/README.md).
 
 Endpoints come from the environment (localstack/seed sources localstack/endpoints.env first):
-AWS_ENDPOINT_URL_{ROUTE_53,S3,CLOUDWATCH,RDS,AUTO_SCALING,EC2}, DRCTL_GCS_ENDPOINT.
+AWS_ENDPOINT_URL_{ROUTE_53,S3,CLOUDWATCH,RDS,AUTO_SCALING,EC2,EKS}, DRCTL_GCS_ENDPOINT.
 Every client gets an explicit endpoint_url and region, so nothing can reach real AWS.
 """
 import argparse
@@ -297,12 +297,119 @@ def reset_databases(rds, n):
     sys.exit("seed: could not delete every instance of this world; restart the emulators (localstack/down && localstack/up)")
 
 
+# ------------------------------------------------- Aurora Global Database
+def find_cluster(rds, cluster_id):
+    try:
+        return rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"][0]
+    except ClientError as e:
+        if code(e) == "DBClusterNotFoundFault":
+            return None
+        raise
+
+
+def ensure_global_cluster(rds, global_id, members, lag):
+    """A global cluster `global_id` whose writer is members[0] = (region, id)
+    and whose secondaries are the rest, each tagged with its lag for the lag
+    publisher. Idempotent: present members are left as they are (a failover
+    may have moved the writer; --reset-databases puts it back)."""
+    home, writer_id = members[0]
+    w = find_cluster(rds[home], writer_id)
+    if w is None:
+        w = rds[home].create_db_cluster(
+            DBClusterIdentifier=writer_id, Engine="aurora-postgresql", EngineVersion="15.4",
+            MasterUsername="drctl", MasterUserPassword="reference-only-1")["DBCluster"]
+        say("aurora", f"{writer_id} ({home})", "created")
+    else:
+        say("aurora", f"{writer_id} ({home})", "already present")
+    try:
+        rds[home].describe_global_clusters(GlobalClusterIdentifier=global_id)
+        say("global", global_id, "already present")
+    except ClientError as e:
+        if code(e) != "GlobalClusterNotFoundFault":
+            raise
+        rds[home].create_global_cluster(GlobalClusterIdentifier=global_id,
+                                        SourceDBClusterIdentifier=w["DBClusterArn"])
+        say("global", global_id, f"created (writer {writer_id} in {home})")
+    out = {"id": global_id, "members": {}}
+    for i, (region, cid) in enumerate(members):
+        c = find_cluster(rds[region], cid)
+        if c is None:
+            c = rds[region].create_db_cluster(
+                DBClusterIdentifier=cid, Engine="aurora-postgresql", EngineVersion="15.4",
+                GlobalClusterIdentifier=global_id)["DBCluster"]
+            say("aurora", f"{cid} ({region})", f"created (secondary of {global_id})")
+        if i > 0:
+            rds[region].add_tags_to_resource(ResourceName=c["DBClusterArn"],
+                                             Tags=[{"Key": "drctl:replica-lag", "Value": f"{lag:g}"}])
+        out["members"][region] = {"id": cid, "arn": c["DBClusterArn"], "writer_endpoint": c.get("Endpoint"),
+                                  "reader_endpoint": c.get("ReaderEndpoint")}
+    return out
+
+
+def reset_global_cluster(rds, global_id, members):
+    """Deletes the global cluster `global_id` and its reference members
+    (--reset-databases): the roles come back on the next seed."""
+    try:
+        gc = rds[HOME].describe_global_clusters(GlobalClusterIdentifier=global_id)["GlobalClusters"][0]
+    except ClientError as e:
+        if code(e) != "GlobalClusterNotFoundFault":
+            raise
+        gc = None
+    if gc is not None:
+        for m in gc.get("GlobalClusterMembers", []):
+            region = m["DBClusterArn"].split(":")[3]
+            rds[region].remove_from_global_cluster(GlobalClusterIdentifier=global_id,
+                                                   DbClusterIdentifier=m["DBClusterArn"])
+        rds[HOME].delete_global_cluster(GlobalClusterIdentifier=global_id)
+        say("global", global_id, "deleted (reset)")
+    for region, cid in members:
+        if find_cluster(rds[region], cid) is not None:
+            rds[region].delete_db_cluster(DBClusterIdentifier=cid, SkipFinalSnapshot=True)
+            say("aurora", f"{region} {cid}", "deleted (reset)")
+
+
+# ------------------------------------------------------ EKS node groups
+def ensure_node_group(eks, cluster, group, mn, desired, mx):
+    """An EKS cluster and one managed node group at (min, desired, max); a
+    present group is put back to these sizes (as ensure_asg does)."""
+    region = eks.meta.region_name
+    try:
+        eks.describe_cluster(name=cluster)
+    except ClientError as e:
+        if code(e) != "ResourceNotFoundException":
+            raise
+        eks.create_cluster(name=cluster, roleArn="arn:aws:iam::123456789012:role/drctl-reference-eks",
+                           resourcesVpcConfig={"subnetIds": [f"subnet-{TAGS[region]}a", f"subnet-{TAGS[region]}b"]})
+        say("eks", f"{cluster} ({region})", "created")
+    try:
+        ng = eks.describe_nodegroup(clusterName=cluster, nodegroupName=group)["nodegroup"]
+        sc = ng["scalingConfig"]
+        have = (sc.get("minSize"), sc.get("desiredSize"), sc.get("maxSize"))
+        if have != (mn, desired, mx):
+            eks.update_nodegroup_config(clusterName=cluster, nodegroupName=group,
+                                        scalingConfig={"minSize": mn, "desiredSize": desired, "maxSize": mx})
+            say("nodegroup", f"{group} ({region})", f"restored to reference ({mn}/{desired}/{mx}, was {have})")
+        else:
+            say("nodegroup", f"{group} ({region})", f"already present ({mn}/{desired}/{mx})")
+    except ClientError as e:
+        if code(e) != "ResourceNotFoundException":
+            raise
+        eks.create_nodegroup(clusterName=cluster, nodegroupName=group,
+                             nodeRole="arn:aws:iam::123456789012:role/drctl-reference-nodes",
+                             subnets=[f"subnet-{TAGS[region]}a"],
+                             scalingConfig={"minSize": mn, "desiredSize": desired, "maxSize": mx})
+        say("nodegroup", f"{group} ({region})", f"created ({mn}/{desired}/{mx})")
+    return {"region": region, "cluster": cluster, "nodegroup": group, "min": mn, "desired": desired, "max": mx}
+
+
 def main():
     global QUIET
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suffix", default="", help="append -S to every id/bucket; zone becomes S.example.com.")
     ap.add_argument("--lag-payments", type=float, default=3, help="ReplicaLag seconds for payments (default 3)")
     ap.add_argument("--lag-ledger", type=float, default=1200, help="ReplicaLag seconds for ledger (default 1200)")
+    ap.add_argument("--lag-orders", type=float, default=2,
+                    help="Aurora global lag seconds for orders' secondaries (default 2)")
     ap.add_argument("--lag-checkout", type=float, default=2, help="ReplicaLag seconds for checkout (default 2)")
     ap.add_argument("--json", action="store_true", help="print a JSON description of the world on stdout")
     ap.add_argument("--quiet", action="store_true", help="no per-resource lines")
@@ -324,12 +431,17 @@ def main():
     rds = {r: client("rds", r, "AWS_ENDPOINT_URL_RDS") for r in REGIONS}
     ec2 = {r: client("ec2", r, "AWS_ENDPOINT_URL_EC2") for r in REGIONS}
     asg = {r: client("autoscaling", r, "AWS_ENDPOINT_URL_AUTO_SCALING") for r in REGIONS}
+    eks = {r: client("eks", r, "AWS_ENDPOINT_URL_EKS") for r in REGIONS}
     gcs_url = endpoint("DRCTL_GCS_ENDPOINT")
 
     zone_id = ensure_zone(r53, zone_name)
 
+    # orders: an Aurora global cluster (writer in HOME, secondaries in the
+    # other two regions) and an EKS managed node group per region.
+    orders_members = [(HOME, n("orders-usw2")), (STANDBY, n("orders-use1")), (THIRD, n("orders-euw1"))]
     if args.reset_databases:
         reset_databases(rds, n)
+        reset_global_cluster(rds, n("orders-global"), orders_members)
 
     dbs = {}
     # (app, home, {replica region: replica id}, lag)
@@ -366,6 +478,14 @@ def main():
         }
         if STANDBY in replicas:  # the shape of the two-region world, kept for its readers
             dbs[app]["replica"] = replicas[STANDBY]
+
+    aurora = {"orders": ensure_global_cluster(rds, n("orders-global"), orders_members, args.lag_orders)}
+    aurora["orders"]["lag_seconds"] = args.lag_orders
+    node_groups = {}
+    for region, (mn, des, mx) in ((HOME, (2, 3, 6)), (STANDBY, (0, 0, 6)), (THIRD, (0, 0, 6))):
+        tag = TAGS[region]
+        node_groups[n(f"orders-nodes-{tag}")] = ensure_node_group(
+            eks[region], n(f"orders-eks-{tag}"), n(f"orders-nodes-{tag}"), mn, des, mx)
 
     groups = {}
     # (min, desired, max) by group base name, per region
@@ -421,6 +541,8 @@ def main():
                         | {"value": r["ResourceRecords"][0]["Value"]} for r in records],
             "databases": dbs,
             "auto_scaling_groups": groups,
+            "aurora_global": aurora,
+            "eks_node_groups": node_groups,
             "buckets": {"s3": {"name": s3_bucket, "region": STANDBY, "versioning": True, "object_lock": lock},
                         "s3_euw1": {"name": euw1_bucket, "region": THIRD, "versioning": True, "object_lock": euw1_lock},
                         "controls": controls,

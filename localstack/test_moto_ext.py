@@ -162,6 +162,13 @@ class GlobalClusterMoves(unittest.TestCase):
         c = east.describe_db_clusters(DBClusterIdentifier="gdt-east")["DBClusters"][0]
         self.assertFalse(c.get("GlobalClusterIdentifier"))
 
+    def test_a_cluster_made_again_at_once_under_its_name(self):
+        west = self.rds("us-west-2")
+        for _ in range(2):
+            west.create_db_cluster(DBClusterIdentifier="again", Engine="aurora-postgresql",
+                                   MasterUsername="admin", MasterUserPassword="password123")
+            west.delete_db_cluster(DBClusterIdentifier="again", SkipFinalSnapshot=True)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
