@@ -1047,7 +1047,7 @@ pub fn judged_verdict(
     let rules = plan.watch_rules();
     let tally = decide::tally(&seen.reports, &hist.active, &rules, now);
     active::verdict(judged, &hist.active, tally)
-        .unwrap_or_else(|| verdict(plan, &hist, seen, held_by, velocity, now))
+        .unwrap_or_else(|| verdict(plan, hist, seen, held_by, velocity, now))
 }
 
 /// What a veto did.

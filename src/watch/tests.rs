@@ -1036,7 +1036,7 @@ async fn a_forged_failover_journal_moves_nothing_and_is_named() {
             v.why
         );
         let judged = r.judged.as_ref().unwrap();
-        assert_eq!(judged.distrusted(), [run.clone()]);
+        assert_eq!(judged.distrusted(), std::slice::from_ref(&run));
     }
     let board = m.watchers[0].state.board.clone();
     let episodes = board.list("episodes/").await.unwrap();
