@@ -352,6 +352,9 @@ fn round_json(r: &PlanRound) -> serde_json::Value {
         "ignored": r.verdict.as_ref().map(|v| v.tally.ignored.clone()).unwrap_or_default(),
         "rejected": r.rejected,
         "acted": r.acted,
+        "placement": r.judged,
+        "distrusted": r.judged.as_ref().map(|j| j.distrusted().to_vec()).unwrap_or_default(),
+        "cloud": r.world,
         "observers": r.reports.iter().map(|rep| serde_json::json!({
             "observer": rep.observer,
             "at": rep.at,
@@ -490,8 +493,21 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
         settings.watch.max_failovers,
         now,
     );
+    // Where each plan serves, read from the cloud as an observer reads it.
+    let timeout = settings.watch.read_timeout;
+    let worlds = futures::future::join_all(plans.iter().map(|plan| {
+        let journals = drctl::runs::watch::history(plan.name(), plan.home(), &switches).active;
+        let clouds = clouds.as_ref();
+        async move {
+            match clouds {
+                Some(c) => Some(drctl::watch::active::read(c, plan, &journals, timeout).await),
+                None => None,
+            }
+        }
+    }))
+    .await;
     let mut rounds = Vec::new();
-    for plan in &plans {
+    for (plan, world) in plans.iter().zip(worlds) {
         let hist = drctl::runs::watch::history(plan.name(), plan.home(), &switches);
         let seen = drctl::watch::read_shared(
             state.board.as_ref(),
@@ -503,7 +519,17 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
         .await
         .map_err(|e| CliError::failed(e.to_string()))?;
         let held = drctl::watch::holder(state.locks.as_ref(), plan.name()).await;
-        let v = drctl::watch::verdict(plan, &hist, &seen, held, velocity, now);
+        let (judged, v) = match &world {
+            Some(w) => {
+                let j = drctl::watch::placed(plan, &hist, &switches, w, held.as_deref());
+                let v = drctl::watch::judged_verdict(plan, &hist, &seen, &j, held, velocity, now);
+                (Some(j), v)
+            }
+            None => (
+                None,
+                drctl::watch::verdict(plan, &hist, &seen, held, velocity, now),
+            ),
+        };
         rounds.push(PlanRound {
             plan: plan.name().to_string(),
             active: hist.active.clone(),
@@ -512,6 +538,8 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
             rejected: seen.rejected.clone(),
             verdict: Some(v),
             acted: None,
+            judged,
+            world,
         });
     }
     if output == Output::Json {
@@ -533,7 +561,19 @@ fn print_status(
         let Some(v) = r.verdict.as_ref() else {
             continue;
         };
-        outln!("{} (active {}, episode {})", r.plan, r.active, r.episode);
+        outln!(
+            "{} (active {} by the journals, episode {})",
+            r.plan,
+            r.active,
+            r.episode
+        );
+        match &r.judged {
+            Some(j) => outln!("  where it serves: {}", j.line()),
+            None => outln!("  where it serves: the cloud was not read"),
+        }
+        for run in r.judged.iter().flat_map(|j| j.distrusted()) {
+            outln!("  distrusted journal: {run}");
+        }
         if r.reports.is_empty() {
             outln!("  no observer has reported (is `drctl watch` running with this --state?)");
         }

@@ -17,7 +17,8 @@ use crate::cloud::{CloudError, DbRole, DnsRecord};
 use crate::engine::gates::LagCheck;
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
-use crate::plan::spec::{DbStrategy, DnsSpec, SwitchMode};
+use crate::plan::spec::{DbStrategy, DnsSpec};
+use crate::steps::placement;
 use crate::steps::{CopyRead, Finding, Promote, Restore, Scale};
 
 fn err_line(e: &CloudError) -> String {
@@ -316,11 +317,6 @@ fn lag_problem(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Op
     })
 }
 
-fn same_name(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.')
-        .eq_ignore_ascii_case(b.trim_end_matches('.'))
-}
-
 /// One DNS row, or the problem that stands in for it.
 fn dns_row(
     plan: &Plan,
@@ -346,54 +342,25 @@ fn dns_row(
     })
 }
 
-/// A record's values as shown, and the region they point to: the region of
-/// the database endpoint it follows, else of the plan target it names.
+/// A record's values as shown, and the region they point to (the rule
+/// `watch` uses too: [`placement::points_to`]), endpoints from the rows.
 fn points_to(
     plan: &Plan,
     d: &DnsSpec,
     records: &[DnsRecord],
     dbs: &[(String, DbStatus)],
 ) -> (Vec<String>, Option<String>) {
-    let region_of = |value: &str| -> Option<String> {
-        match &d.follows {
-            Some(db) => (dbs.iter())
-                .find(|(_, s)| {
-                    s.id == *db && s.endpoint.as_deref().is_some_and(|ep| same_name(ep, value))
-                })
-                .map(|(r, _)| r.clone()),
-            None => (plan.regions().iter())
-                .find(|r| d.targets.get(*r).is_some_and(|t| same_name(t, value)))
-                .cloned(),
-        }
+    let endpoint = |db: &str, value: &str| {
+        (dbs.iter())
+            .find(|(_, s)| {
+                s.id == db
+                    && s.endpoint
+                        .as_deref()
+                        .is_some_and(|ep| placement::same_name(ep, value))
+            })
+            .map(|(r, _)| r.clone())
     };
-    match d.switch {
-        SwitchMode::Weighted => {
-            let values = (records.iter())
-                .map(|r| {
-                    format!(
-                        "{}={}:{}",
-                        r.set_identifier.as_deref().unwrap_or("-"),
-                        r.weight.unwrap_or(0),
-                        r.values.join(",")
-                    )
-                })
-                .collect();
-            let top = (records.iter())
-                .filter(|r| r.weight.unwrap_or(0) > 0)
-                .max_by_key(|r| r.weight);
-            let points = top
-                .and_then(|r| r.values.first())
-                .and_then(|v| region_of(v));
-            (values, points)
-        }
-        // A data-plane record's state is what it resolves to (read by the
-        // resolver, not Route 53's API): one answer, like an upsert's.
-        SwitchMode::Upsert | SwitchMode::HealthCheck => {
-            let values: Vec<String> = records.iter().flat_map(|r| r.values.clone()).collect();
-            let points = values.first().and_then(|v| region_of(v));
-            (values, points)
-        }
-    }
+    placement::points_to(plan, d, records, &endpoint)
 }
 
 /// One evidence row.

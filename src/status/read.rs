@@ -7,20 +7,19 @@
 //! for [`super::assess`] to judge.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::time::Duration;
 
 use futures::future::join_all;
 
 use super::StatusOptions;
 use crate::cloud::{
-    CloudError, Clouds, ComputeGroup, DbInstance, DbRole, DnsRecord, ErrorKind, LagReading,
-    ObjectUrl,
+    CloudError, Clouds, ComputeGroup, DbInstance, DbRole, DnsRecord, LagReading, ObjectUrl,
 };
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
 use crate::plan::spec::DnsSpec;
 use crate::steps::Finding;
+use crate::steps::placement::{self, bounded};
 
 /// What was read of one plan, as it came back.
 #[derive(Debug)]
@@ -76,27 +75,6 @@ pub(super) struct BucketRead {
     /// Whether its bucket exists; `Err(why)` when the URL does not parse
     /// (then nothing was asked).
     pub exists: Result<Result<bool, CloudError>, String>,
-}
-
-/// Runs one read under `limit`; running past it is a connection failure of
-/// that read (so the region counts as unreachable).
-async fn bounded<T>(
-    limit: Duration,
-    what: (&'static str, &'static str, &str, &str),
-    read: impl Future<Output = Result<T, CloudError>>,
-) -> Result<T, CloudError> {
-    let (service, operation, resource, region) = what;
-    match tokio::time::timeout(limit, read).await {
-        Ok(result) => result,
-        Err(_) => Err(CloudError::new(
-            service,
-            operation,
-            resource,
-            region,
-            ErrorKind::Connection,
-            format!("no answer within {}", format_duration(limit)),
-        )),
-    }
 }
 
 /// Reads everything `status` shows of `plan`, concurrently.
@@ -163,12 +141,7 @@ async fn read_db(
     instance: &str,
 ) -> DbRead {
     let limit = opts.read_timeout;
-    let described = bounded(
-        limit,
-        ("rds", "DescribeDBInstances", instance, region),
-        clouds.database.describe_instance(region, instance),
-    )
-    .await;
+    let described = placement::read_instance(clouds, limit, region, instance).await;
     let lag = match &described {
         Ok(Some(i)) if matches!(i.role, DbRole::Replica(_)) => Some(
             bounded(
@@ -191,48 +164,9 @@ async fn read_db(
     }
 }
 
-/// One DNS record's sets (Route 53 is global: read even when a region is
-/// down).
+/// One DNS record's sets (through [`placement`], as `watch` reads them).
 async fn read_dns(clouds: &Clouds, limit: Duration, d: &DnsSpec) -> DnsRead {
-    if !d.switch.needs_route53_api() {
-        // A data-plane record: what clients get, asked of DNS (no Route 53
-        // API call, which may be the thing that is down).
-        let ask = ("dns", "query", d.name.as_str(), "global");
-        let values = bounded(
-            limit,
-            ask,
-            clouds.resolver.resolve(&d.zone, &d.name, &d.rtype),
-        )
-        .await?;
-        return Ok(Some(vec![DnsRecord::simple(
-            d.name.clone(),
-            &d.rtype,
-            None,
-            values,
-        )]));
-    }
-    let find = (
-        "route53",
-        "ListHostedZonesByName",
-        d.zone.as_str(),
-        "global",
-    );
-    let Some(zone) = bounded(limit, find, clouds.dns.find_zone(&d.zone)).await? else {
-        return Ok(None);
-    };
-    let list = (
-        "route53",
-        "ListResourceRecordSets",
-        d.name.as_str(),
-        "global",
-    );
-    bounded(
-        limit,
-        list,
-        clouds.dns.read_records(&zone, &d.name, &d.rtype),
-    )
-    .await
-    .map(Some)
+    placement::read_records(clouds, limit, d).await
 }
 
 /// Whether one evidence destination's bucket exists, asked through `via`.

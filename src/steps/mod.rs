@@ -40,6 +40,7 @@ mod verify_dns;
 pub mod verify_resolution;
 
 pub mod graph;
+pub mod placement;
 pub mod side;
 
 #[cfg(test)]

@@ -21,9 +21,11 @@
 //! own journal (`watch/` in the state); a run watch starts carries the
 //! decision (`RunFlags::watch`), which is how a report's RTO starts at the
 //! first failed observation. A round is: read the runs (active region,
-//! episode, velocity), observe, publish, read the others, decide, act, and
-//! update the metrics.
+//! episode, velocity), observe, and read where the cloud says each plan
+//! serves ([`active`]: watch acts only where the cloud and the journals
+//! agree), publish, read the others, decide, act, and update the metrics.
 
+pub mod active;
 pub mod decide;
 pub mod metrics;
 pub mod observe;
@@ -119,6 +121,11 @@ pub struct PlanRound {
     pub verdict: Option<Verdict>,
     /// What acting on it did, when it did something.
     pub acted: Option<String>,
+    /// Where the plan serves: the cloud held against the journals (`None`:
+    /// not judged, the shared state did not answer).
+    pub judged: Option<active::Judged>,
+    /// What the cloud said of it (`None`: not read).
+    pub world: Option<active::World>,
 }
 
 /// A watcher: one observer's state across rounds.
@@ -302,15 +309,26 @@ impl Watcher {
             // A read that does not answer within this counts as a failed
             // signal of its region; a round may then outlast the interval.
             let timeout = self.cfg.read_timeout;
-            async move { observe::observe(&clouds, p, &rules, timeout).await }
+            // Where the plan serves, read beside the observation (not when
+            // the shared state did not answer: nothing is decided then).
+            let journals = (switches.as_deref()).map(|s| history(p.name(), p.home(), s).active);
+            async move {
+                let world = async {
+                    match &journals {
+                        Some(j) => Some(active::read(&clouds, p, j, timeout).await),
+                        None => None,
+                    }
+                };
+                tokio::join!(observe::observe(&clouds, p, &rules, timeout), world)
+            }
         }))
         .await;
         let mut out = Vec::new();
         let mut state_ok = switches.is_some();
-        for (i, signals) in observed.into_iter().enumerate() {
+        for (i, (signals, world)) in observed.into_iter().enumerate() {
             let plan = self.plans[i].clone();
             let r = self
-                .plan_round(&plan, signals, switches.as_deref(), now)
+                .plan_round(&plan, signals, world, switches.as_deref(), now)
                 .await;
             state_ok &= r.verdict.is_some();
             out.push(r);
@@ -435,6 +453,7 @@ impl Watcher {
         &mut self,
         plan: &Plan,
         signals: BTreeMap<String, decide::Signals>,
+        world: Option<active::World>,
         switches: Option<&[(Vec<String>, Switch)]>,
         now: DateTime<Utc>,
     ) -> PlanRound {
@@ -451,8 +470,10 @@ impl Watcher {
             rejected: Vec::new(),
             verdict: None,
             acted: None,
+            judged: None,
+            world: None,
         };
-        let Some(switches) = switches else {
+        let (Some(switches), Some(world)) = (switches, world) else {
             return r;
         };
         // Publish, then read everyone's: a failure of either means this
@@ -486,8 +507,10 @@ impl Watcher {
             now,
         );
         let rules = plan.watch_rules();
-        let verdict = verdict(plan, &hist, &seen, held_by, velocity, now);
-        let fit = ready(plan, &hist, &seen, now);
+        let judged = placed(plan, &hist, switches, &world, held_by.as_deref());
+        let acts = judged.acts();
+        let verdict = judged_verdict(plan, &hist, &seen, &judged, held_by, velocity, now);
+        let fit = acts && ready(plan, &hist, &seen, now);
         self.metrics
             .plan_ready
             .get_or_create(&WatchMetrics::plan(plan.name()))
@@ -501,7 +524,8 @@ impl Watcher {
         // something was proposed, started or told is over, and the next
         // outage is judged afresh (a veto alone, made before any outage,
         // stays until its `until`).
-        if seen.board.active
+        if acts
+            && seen.board.active
             && !verdict.tally.reached
             && decide::answering(&seen.reports, &hist.active, &rules, now) >= rules.quorum as usize
             && !seen.board.closed
@@ -520,6 +544,8 @@ impl Watcher {
         r.reports = seen.reports;
         r.rejected = seen.rejected;
         r.verdict = Some(verdict);
+        r.judged = Some(judged);
+        r.world = Some(world);
         r
     }
 
@@ -990,6 +1016,39 @@ pub fn verdict(
 ) -> Verdict {
     let rules = plan.watch_rules();
     decide::decide(&situation(plan, hist, seen, &rules, held_by, velocity, now))
+}
+
+/// Where `plan` serves: what the cloud said (`world`) held against the
+/// journals (`hist`, from `switches`); `held_by`: a live holder of the
+/// plan's lock (a run moving it).
+pub fn placed(
+    plan: &Plan,
+    hist: &PlanHistory,
+    switches: &[(Vec<String>, Switch)],
+    world: &active::World,
+    held_by: Option<&str>,
+) -> active::Judged {
+    let moving = (hist.running.as_ref().map(|s| s.run_id.as_str())).or(held_by);
+    let placement = active::place(plan.regions(), world);
+    active::judge(plan.name(), &placement, hist, switches, moving)
+}
+
+/// Decides for `plan` once the cloud was held against the journals
+/// (`judged`): as [`verdict`] where they agree, else the refusal (or the
+/// wait for a run moving the plan) that stands in for it.
+pub fn judged_verdict(
+    plan: &Plan,
+    hist: &PlanHistory,
+    seen: &Shared,
+    judged: &active::Judged,
+    held_by: Option<String>,
+    velocity: (usize, usize),
+    now: DateTime<Utc>,
+) -> Verdict {
+    let rules = plan.watch_rules();
+    let tally = decide::tally(&seen.reports, &hist.active, &rules, now);
+    active::verdict(judged, &hist.active, tally)
+        .unwrap_or_else(|| verdict(plan, hist, seen, held_by, velocity, now))
 }
 
 /// What a veto did.

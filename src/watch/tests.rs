@@ -31,10 +31,14 @@ struct Starts {
 }
 
 /// Starts a "failover" by journaling a succeeded one (60 s long) for the
-/// plan: what the read model then sees is what a real run leaves.
+/// plan, and leaving in every observer's world what a real run leaves
+/// there ([`fail_over`]): the read model and the cloud then agree, as
+/// after a real run.
 struct FakeStarter {
     starts: Arc<Starts>,
     journals: Arc<MemoryStore>,
+    /// Every observer's view of the cloud.
+    worlds: Vec<FakeCloud>,
     /// Refuse every start (as the engine refuses a run whose lock is held).
     refuse: bool,
 }
@@ -94,14 +98,51 @@ impl Starter for FakeStarter {
             .map(|r| serde_json::to_string(r).unwrap() + "\n")
             .collect();
         self.journals.set_text(&id, &text);
+        for w in &self.worlds {
+            fail_over(w, plan, target);
+        }
         runs.push((plan.name().to_string(), target.to_string(), origin));
         Ok(id)
+    }
+}
+
+/// What a failover of `plan` to `target` leaves in `world`: the target's
+/// copies promoted (the old primary stays one, as until `drctl
+/// reprotect`), the plan's records pointing there.
+fn fail_over(world: &FakeCloud, plan: &Plan, target: &str) {
+    use crate::cloud::DbRole;
+    let mut s = world.state();
+    let mut endpoints = std::collections::BTreeMap::new();
+    for d in &plan.spec.database {
+        let Some(id) = d.regions.get(target) else {
+            continue;
+        };
+        if let Some(db) = s.databases.get_mut(&(target.to_string(), id.clone())) {
+            db.role = DbRole::Primary;
+            endpoints.insert(d.id.clone(), db.endpoint.clone().unwrap_or_default());
+        }
+    }
+    for d in &plan.spec.dns {
+        let value = match &d.follows {
+            Some(db) => endpoints.get(db).cloned().unwrap_or_default(),
+            None => d.targets.get(target).cloned().unwrap_or_default(),
+        };
+        for records in s.records.values_mut() {
+            for r in records
+                .iter_mut()
+                .filter(|r| r.name == d.name && r.rtype == d.rtype)
+            {
+                r.values = vec![value.clone()];
+            }
+        }
     }
 }
 
 /// Three observers (or `n`) over one shared state.
 struct Matrix {
     worlds: Vec<FakeCloud>,
+    /// The shared run journals.
+    journals: Arc<MemoryStore>,
     watchers: Vec<Watcher>,
     starts: Arc<Starts>,
     start: DateTime<Utc>,
@@ -143,10 +184,9 @@ impl Matrix {
             locks: Arc::new(crate::state::local::LocalLocks::new(dir)),
         };
         let starts = Arc::new(Starts::default());
-        let mut worlds = Vec::new();
+        let worlds: Vec<FakeCloud> = (0..n).map(|_| reference_world((&[lag], &[lag]))).collect();
         let mut watchers = Vec::new();
-        for i in 0..n {
-            let world = reference_world((&[lag], &[lag]));
+        for (i, world) in worlds.iter().enumerate() {
             let cfg = WatchConfig {
                 observer: format!("obs-{i}"),
                 key: b"team-key".to_vec(),
@@ -157,6 +197,7 @@ impl Matrix {
             let starter = Arc::new(FakeStarter {
                 starts: starts.clone(),
                 journals: journals.clone(),
+                worlds: worlds.clone(),
                 refuse: false,
             });
             watchers.push(Watcher::new(
@@ -167,10 +208,10 @@ impl Matrix {
                 None,
                 starter,
             ));
-            worlds.push(world);
         }
         Self {
             worlds,
+            journals,
             watchers,
             starts,
             start: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
@@ -512,6 +553,7 @@ async fn a_start_the_engine_refuses_is_told_and_never_shown_as_started() {
         w.starter = Arc::new(FakeStarter {
             starts: m.starts.clone(),
             journals: Arc::new(MemoryStore::new()),
+            worlds: Vec::new(),
             refuse: true,
         });
     }
@@ -951,4 +993,55 @@ fn a_claim_is_orphaned_only_past_its_bound_and_while_no_run_started_since() {
     assert!(judge(&before, &claimed, 61).is_some());
     // No claim, nothing orphaned.
     assert_eq!(judge(&quiet, &Episode::default(), 600), None);
+}
+
+/// Issue 29, the forged journal: a bucket writer adds a "succeeded
+/// failover to us-east-1" journal while payments serves from us-west-2,
+/// and us-east-1 (an idle standby) does not answer. By the journals alone
+/// us-east-1 would be down by quorum and payments failed over to
+/// eu-west-1, beside its healthy primary. The cloud says us-west-2: every
+/// observer refuses, names the journal, and nothing moves.
+#[tokio::test(start_paused = true)]
+async fn a_forged_failover_journal_moves_nothing_and_is_named() {
+    let plans = vec![plan_with("payments", spec(WatchMode::Auto))];
+    let mut m = Matrix::new(3, plans, 2.0, 5);
+    let forged = FakeStarter {
+        starts: Arc::new(Starts::default()),
+        journals: m.journals.clone(),
+        worlds: Vec::new(),
+        refuse: false,
+    };
+    let origin = WatchOrigin {
+        observer: "nobody".into(),
+        journal: String::new(),
+        episode: String::new(),
+        region: HOME.into(),
+        mode: "auto".into(),
+        detected_at: m.now() - chrono::Duration::minutes(10),
+        quorum_at: m.now() - chrono::Duration::minutes(10),
+        decided_at: m.now() - chrono::Duration::minutes(10),
+        votes: Vec::new(),
+    };
+    let plan = m.watchers[0].plans[0].clone();
+    let run = forged.start(&plan, "us-east-1", origin).await.unwrap();
+    m.all("us-east-1", false);
+    m.ticks(8).await;
+    assert_eq!(m.started(), 0, "nothing started");
+    for (i, r) in &m.seen {
+        let v = r.verdict.as_ref().unwrap();
+        assert_eq!(v.decision, WatchDecision::Blind, "obs-{i}: {}", v.why);
+        assert!(
+            v.why.contains(&run) && v.why.contains("the cloud says us-west-2"),
+            "{}",
+            v.why
+        );
+        let judged = r.judged.as_ref().unwrap();
+        assert_eq!(judged.distrusted(), std::slice::from_ref(&run));
+    }
+    let board = m.watchers[0].state.board.clone();
+    let episodes = board.list("episodes/").await.unwrap();
+    assert!(
+        episodes.is_empty(),
+        "nothing proposed, claimed or told: {episodes:?}"
+    );
 }

@@ -876,3 +876,164 @@ async fn regression_lost_claim_answer_read_as_another_observers_claim() {
     assert_eq!(runs.len(), 1, "one failover: {runs:?}\n{log}");
     assert!(!s.said("start_failed"), "{log}");
 }
+
+/// A "succeeded failover of payments to `target`" journal, as anyone who
+/// can write to the state bucket can add one without any key: its records
+/// written straight into the store (not through drctl, under no lease),
+/// dated half an hour ago. Its id.
+async fn forge_failover(url: &str, target: &str) -> String {
+    use drctl::journal::JournalStore;
+    use drctl::journal::event::{Event, Outcome, PlanRef, Record, RunKind};
+    let store = drctl::state::objects::ObjectJournalStore::new(
+        world::clouds().await.objects,
+        crate::world::STANDBY,
+        drctl::cloud::ObjectUrl::parse(url).expect("state url"),
+    );
+    let id = drctl::journal::new_run_id("payments");
+    let at = chrono::Utc::now() - chrono::Duration::minutes(30);
+    let records = [
+        Record {
+            seq: 0,
+            at,
+            prev: String::new(),
+            event: Event::RunStarted {
+                run_id: id.clone(),
+                kind: RunKind::Failover,
+                target: target.into(),
+                plans: vec![PlanRef {
+                    name: "payments".into(),
+                    digest: String::new(),
+                }],
+                operator: Some("arn:aws:iam::000000000000:user/oncall".into()),
+                host: "bastion".into(),
+                pid: 4242,
+                flags: serde_json::json!({"mode": "failover", "emergency": true}),
+                declared_at: Some(at),
+                steps: Vec::new(),
+            },
+            fence: Default::default(),
+            late: None,
+        },
+        Record {
+            seq: 1,
+            at: at + chrono::Duration::minutes(4),
+            prev: String::new(),
+            event: Event::RunFinished {
+                outcome: Outcome::Succeeded,
+                summary: serde_json::json!({}),
+            },
+            fence: Default::default(),
+            late: None,
+        },
+    ];
+    store.create(&id).await.expect("forge: create");
+    for (seq, r) in records.iter().enumerate() {
+        let line = serde_json::to_string(r).expect("a record");
+        store
+            .append(&id, seq as u64, &line)
+            .await
+            .expect("forge: append");
+    }
+    id
+}
+
+/// Issue 29, the forged journal: a bucket writer adds a "succeeded failover
+/// to us-east-1" journal to the shared state (S3) while payments' primary
+/// in us-west-2 is healthy; us-east-1, an idle standby, fails its checks.
+/// By the journals alone three observers would judge us-east-1 down by
+/// quorum and fail payments over to eu-west-1, beside its healthy primary.
+/// They read the cloud instead (the primary database and the records are in
+/// us-west-2): rounds of `watch --once` from three observers move nothing
+/// (no run, no proposal, no start claim), and `watch status`, text and
+/// JSON, names the journal it distrusts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_failover_journal_moves_nothing_and_watch_status_names_it() {
+    crate::needs_emulators!();
+    let s = Scenario::on_s3("a forged failover journal", 5).await;
+    let url = s.shared.clone().expect("shared state");
+    let forged = forge_failover(&url, world::STANDBY).await;
+    s.health.set(world::STANDBY, false);
+    let watched = [payments("auto", LAG_SLACK)];
+    let endpoints = world::endpoints_file();
+    let mut log = String::new();
+    // Enough rounds for a quorum to see us-east-1 fail `FAILURES` times
+    // in a row, and more; each observer carries its streak on from its
+    // last report (fresh for 10 s), as from cron.
+    for round in 0..FAILURES + 2 {
+        let runs = (1..=3).map(|i| {
+            let name = format!("obs-{i}");
+            let plans = s.plans_for(&name, &watched, &s.checks);
+            let mut cmd = s.command(&plans, &endpoints);
+            cmd.args(["watch", "--once", "--observer", &name, "--plan", "payments"]);
+            async move { (name, cmd.output().await.expect("drctl watch --once")) }
+        });
+        for (name, o) in futures::future::join_all(runs).await {
+            let out = String::from_utf8_lossy(&o.stdout);
+            let err = String::from_utf8_lossy(&o.stderr);
+            log.push_str(&format!("--- round {round}, {name}\n{out}{err}"));
+            assert_eq!(o.status.code(), Some(0), "{log}");
+        }
+        tokio::time::sleep(INTERVAL).await;
+    }
+    // Nothing moved: the forged journal is the only run, the board holds
+    // no proposal and no start claim, and the standby is still a replica.
+    let runs = shared_runs(&url).await;
+    assert_eq!(runs, std::slice::from_ref(&forged), "no run started: {log}");
+    let board = drctl::state::board::ObjectBoard::new(
+        world::clouds().await.objects,
+        world::STANDBY,
+        drctl::cloud::ObjectUrl::parse(&url)
+            .expect("state url")
+            .join("watch/board"),
+    );
+    use drctl::state::board::Board;
+    let episodes = board.list("episodes/").await.expect("the board lists");
+    assert!(
+        !episodes
+            .iter()
+            .any(|k| k.ends_with("/proposal.json") || k.ends_with("/start.json")),
+        "{episodes:?}\n{log}"
+    );
+    let db = world::clouds()
+        .await
+        .database
+        .describe_instance(world::STANDBY, &s.fx.id("payments-db-use1"))
+        .await
+        .expect("describe")
+        .expect("the standby exists");
+    assert!(
+        matches!(db.role, drctl::cloud::DbRole::Replica(_)),
+        "{db:?}"
+    );
+    // Each observer said why, naming the journal.
+    assert!(
+        log.contains("refused") && log.contains(&forged),
+        "the observers name the forged journal: {log}"
+    );
+    // `watch status` names it too, text and JSON.
+    let text = s.cli(&["watch", "status", "--plan", "payments"]).await;
+    assert_eq!(text.code, Some(0), "{}", text.all());
+    assert!(
+        text.out.contains(&format!("distrusted journal: {forged}"))
+            && text.out.contains("the cloud says us-west-2"),
+        "{}",
+        text.all()
+    );
+    let json = s
+        .cli(&["watch", "status", "--plan", "payments", "--output", "json"])
+        .await;
+    assert_eq!(json.code, Some(0), "{}", json.all());
+    let doc = json.json();
+    let p = &doc[0];
+    assert_eq!(p["distrusted"], serde_json::json!([forged]), "{doc}");
+    assert_eq!(p["placement"]["state"], "refused", "{doc}");
+    assert_eq!(p["decision"], "blind", "{doc}");
+    assert!(p["command"].is_null(), "{doc}");
+    // The threat was real: by the journals alone, us-east-1 is down by a
+    // quorum of the observers.
+    assert_eq!(p["active"], world::STANDBY, "{doc}");
+    assert!(
+        p["down"].as_array().is_some_and(|d| d.len() >= 2),
+        "a quorum votes the journals' region down: {doc}"
+    );
+}

@@ -1,0 +1,238 @@
+//! Where a plan serves, as the cloud says it: the reads of what a failover
+//! changes (a database copy's role, a record's values, a data-plane
+//! control), each bounded, and the one rule that maps a record's values to
+//! a region of the plan.
+//!
+//! `drctl status` and `drctl watch` both name a plan's active region from
+//! the cloud; both read through here (this floor is under both), so that
+//! they read the same things the same way and recognise the same targets.
+//! Nothing here judges: a read comes back as it came, errors included
+//! (a read that ran past its bound is a connection failure of its region).
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::cloud::control::Control;
+use crate::cloud::{CloudError, Clouds, DbInstance, DnsRecord, ErrorKind, ObjectUrl};
+use crate::plan::Plan;
+use crate::plan::duration::format_duration;
+use crate::plan::spec::{DnsSpec, SwitchMode};
+
+/// Runs one read under `limit`; running past it is a connection failure of
+/// that read (so its region counts as unreachable). `what`: the service,
+/// the operation, the resource and the region, for the error.
+pub async fn bounded<T>(
+    limit: Duration,
+    what: (&'static str, &'static str, &str, &str),
+    read: impl Future<Output = Result<T, CloudError>>,
+) -> Result<T, CloudError> {
+    let (service, operation, resource, region) = what;
+    match tokio::time::timeout(limit, read).await {
+        Ok(result) => result,
+        Err(_) => Err(CloudError::new(
+            service,
+            operation,
+            resource,
+            region,
+            ErrorKind::Connection,
+            format!("no answer within {}", format_duration(limit)),
+        )),
+    }
+}
+
+/// One database copy (`None`: it does not exist), read once under `limit`.
+pub async fn read_instance(
+    clouds: &Clouds,
+    limit: Duration,
+    region: &str,
+    instance: &str,
+) -> Result<Option<DbInstance>, CloudError> {
+    bounded(
+        limit,
+        ("rds", "DescribeDBInstances", instance, region),
+        clouds.database.describe_instance(region, instance),
+    )
+    .await
+}
+
+/// One DNS record's sets, `None` when its zone does not exist. A data-plane
+/// record (`switch = "health-check"`) is what clients get, asked of DNS: no
+/// Route 53 API call, which may be the thing that is down. Other records
+/// are read through Route 53's API (global: read even when a region is
+/// down).
+pub async fn read_records(
+    clouds: &Clouds,
+    limit: Duration,
+    d: &DnsSpec,
+) -> Result<Option<Vec<DnsRecord>>, CloudError> {
+    if !d.switch.needs_route53_api() {
+        let ask = ("dns", "query", d.name.as_str(), "global");
+        let values = bounded(
+            limit,
+            ask,
+            clouds.resolver.resolve(&d.zone, &d.name, &d.rtype),
+        )
+        .await?;
+        return Ok(Some(vec![DnsRecord::simple(
+            d.name.clone(),
+            &d.rtype,
+            None,
+            values,
+        )]));
+    }
+    let find = (
+        "route53",
+        "ListHostedZonesByName",
+        d.zone.as_str(),
+        "global",
+    );
+    let Some(zone) = bounded(limit, find, clouds.dns.find_zone(&d.zone)).await? else {
+        return Ok(None);
+    };
+    let list = (
+        "route53",
+        "ListResourceRecordSets",
+        d.name.as_str(),
+        "global",
+    );
+    bounded(
+        limit,
+        list,
+        clouds.dns.read_records(&zone, &d.name, &d.rtype),
+    )
+    .await
+    .map(Some)
+}
+
+/// A data-plane control as read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ControlRead {
+    /// The control.
+    Found(Control),
+    /// No object there (`drctl dns prepare` was never run).
+    Missing,
+    /// An object that is not a drctl control, or a URL that is not an
+    /// object's.
+    Invalid(String),
+}
+
+/// The control at `url` (an object in `region`), through that region's
+/// own endpoint, under `limit`.
+pub async fn read_control(
+    clouds: &Clouds,
+    limit: Duration,
+    region: &str,
+    url: &str,
+) -> Result<ControlRead, CloudError> {
+    let Ok(object) = ObjectUrl::parse(url) else {
+        return Ok(ControlRead::Invalid(format!("{url} is not an object URL")));
+    };
+    let body = bounded(
+        limit,
+        ("s3", "GetObject", url, region),
+        clouds.objects.get(region, &object),
+    )
+    .await?;
+    Ok(match body {
+        None => ControlRead::Missing,
+        Some(b) => match Control::parse(&b) {
+            Some(c) => ControlRead::Found(c),
+            None => ControlRead::Invalid(format!("{url} is not a drctl control object")),
+        },
+    })
+}
+
+/// Whether two DNS names are the same (case and the trailing dot aside).
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// A record's values as shown, and the region they point to: for a record
+/// that `follows` a database, the region whose copy's endpoint it names
+/// (`endpoint`: the region of database `id` whose endpoint is `value`, from
+/// what was read); otherwise the region whose plan target it names. A
+/// weighted record points where its heaviest set with a weight points.
+pub fn points_to(
+    plan: &Plan,
+    d: &DnsSpec,
+    records: &[DnsRecord],
+    endpoint: &dyn Fn(&str, &str) -> Option<String>,
+) -> (Vec<String>, Option<String>) {
+    let region_of = |value: &str| -> Option<String> {
+        match &d.follows {
+            Some(db) => endpoint(db, value),
+            None => (plan.regions().iter())
+                .find(|r| d.targets.get(*r).is_some_and(|t| same_name(t, value)))
+                .cloned(),
+        }
+    };
+    match d.switch {
+        SwitchMode::Weighted => {
+            let values = (records.iter())
+                .map(|r| {
+                    format!(
+                        "{}={}:{}",
+                        r.set_identifier.as_deref().unwrap_or("-"),
+                        r.weight.unwrap_or(0),
+                        r.values.join(",")
+                    )
+                })
+                .collect();
+            let top = (records.iter())
+                .filter(|r| r.weight.unwrap_or(0) > 0)
+                .max_by_key(|r| r.weight);
+            let points = top
+                .and_then(|r| r.values.first())
+                .and_then(|v| region_of(v));
+            (values, points)
+        }
+        // A data-plane record's state is what it resolves to (read by the
+        // resolver, not Route 53's API): one answer, like an upsert's.
+        SwitchMode::Upsert | SwitchMode::HealthCheck => {
+            let values: Vec<String> = records.iter().flat_map(|r| r.values.clone()).collect();
+            let points = values.first().and_then(|v| region_of(v));
+            (values, points)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payments() -> Plan {
+        crate::plan::reference()
+            .into_iter()
+            .find(|p| p.name() == "payments")
+            .unwrap()
+    }
+
+    fn cname(value: &str) -> Vec<DnsRecord> {
+        vec![DnsRecord::simple(
+            "x".into(),
+            "CNAME",
+            Some(60),
+            vec![value.into()],
+        )]
+    }
+
+    #[test]
+    fn a_record_points_to_the_region_whose_target_or_endpoint_it_names() {
+        let plan = payments();
+        let api = &plan.spec.dns[0];
+        let none = |_: &str, _: &str| None;
+        let (_, r) = points_to(&plan, api, &cname("API-USE1.example.com"), &none);
+        assert_eq!(r.as_deref(), Some("us-east-1"));
+        let (_, r) = points_to(&plan, api, &cname("elsewhere.example.com."), &none);
+        assert_eq!(r, None);
+        let db = &plan.spec.dns[1];
+        let endpoint = |id: &str, value: &str| {
+            (id == "payments-db" && same_name(value, "db.euw1.example"))
+                .then(|| "eu-west-1".to_string())
+        };
+        let (values, r) = points_to(&plan, db, &cname("db.euw1.example."), &endpoint);
+        assert_eq!(values, ["db.euw1.example."]);
+        assert_eq!(r.as_deref(), Some("eu-west-1"));
+    }
+}
