@@ -282,7 +282,7 @@ pub fn load_plans(
     settings: &drctl::config::Settings,
     only: &[String],
 ) -> Result<drctl::plan::Loaded, CliError> {
-    let loaded = drctl::plan::load(&[plans_dir(settings)?]);
+    let loaded = drctl::plan::load_with(&[plans_dir(settings)?], &settings.sink_rules);
     if !loaded.has_errors() {
         return Ok(loaded);
     }

@@ -78,12 +78,15 @@ pub fn hub(settings: &Settings, clouds: Option<&drctl::cloud::Clouds>) -> Option
         return Some(hub.clone());
     }
     let publish = clouds.map(|c| c.publisher.clone());
-    let hub = Arc::new(Hub::new(
-        settings.notify.clone(),
-        drctl::notify::sink::process_env(),
-        publish,
-        &drctl::state::lock::hostname(),
-    ));
+    let hub = Arc::new(
+        Hub::new(
+            settings.notify.clone(),
+            drctl::notify::sink::process_env(),
+            publish,
+            &drctl::state::lock::hostname(),
+        )
+        .with_rules(settings.sink_rules.clone()),
+    );
     *process = Some(hub.clone());
     Some(hub)
 }
@@ -281,7 +284,7 @@ async fn test(
     let mut rows = Vec::new();
     let mut all_ok = true;
     for spec in &sinks {
-        let answer = match Sink::resolve(spec, &env) {
+        let answer = match Sink::resolve(spec, &env, &settings.sink_rules) {
             Ok(sink) => sender.send(&sink, &event, region).await,
             Err(e) => drctl::notify::Answer {
                 delivered: false,
@@ -293,7 +296,7 @@ async fn test(
         all_ok &= answer.delivered;
         rows.push(TestRow {
             sink: spec.name.clone(),
-            kind: spec.kind.as_str(),
+            kind: spec.kind.map_or("-", |k| k.as_str()),
             delivered: answer.delivered,
             status: answer.status,
             detail: answer.detail,
@@ -459,7 +462,7 @@ async fn flush(
             &target,
             &host,
             sender.clone(),
-            &env,
+            (&env, &settings.sink_rules),
         );
         // What a crash kept from being journaled, then what is sent, is
         // recorded beside the journal, never in it: the run may still be

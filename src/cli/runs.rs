@@ -78,7 +78,8 @@ pub enum AuditCommand {
 }
 
 pub fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
-    let loaded = drctl::plan::load(std::slice::from_ref(&settings.plans));
+    let loaded =
+        drctl::plan::load_with(std::slice::from_ref(&settings.plans), &settings.sink_rules);
     drctl::runs::measure::targets(&loaded.plans)
 }
 

@@ -13,7 +13,10 @@
 //!
 //! Secrets are read here, when an event is sent, and kept in memory only:
 //! they are never journaled, logged or rendered (a sink's `Debug` shows its
-//! name and kind).
+//! name and kind). A plan's own sink is held here, again, to the operators'
+//! rules (`crate::plan::notify::SinkRules`): what validation found when the
+//! plan was checked may have changed since (a variable set, a file
+//! replaced by a link).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,18 +28,8 @@ use serde_json::json;
 
 use crate::journal::notice::{CloudEvent, EventType, Severity};
 use crate::plan::duration::{MAX_DURATION, parse_duration};
-use crate::plan::notify::{NotifySpec, STANDARD_RETRY, SinkKind};
-
-/// Where secrets come from (the process environment, or a test's map).
-pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
-/// The process environment.
-pub fn process_env() -> Env {
-    Arc::new(|k| std::env::var(k).ok())
-}
-
-/// PagerDuty's Events API v2 endpoint (the default `url` of a PagerDuty sink).
-pub const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com/v2/enqueue";
+pub use crate::plan::notify::{Env, PAGERDUTY_EVENTS, process_env};
+use crate::plan::notify::{NotifySpec, Origin, STANDARD_RETRY, SinkKind, SinkRules};
 
 /// Default bound on one attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,6 +38,8 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Sink {
     /// The entry.
     pub spec: NotifySpec,
+    /// Its kind.
+    pub kind: SinkKind,
     url: Option<String>,
     /// Standard Webhooks keys (decoded), or PagerDuty's routing key as bytes.
     secrets: Vec<Vec<u8>>,
@@ -58,7 +53,7 @@ impl std::fmt::Debug for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sink")
             .field("name", &self.spec.name)
-            .field("kind", &self.spec.kind)
+            .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
 }
@@ -88,23 +83,33 @@ impl Answer {
     }
 }
 
-/// Reads a secret value from `env` or `file` (one of them, or none).
+/// Reads a secret value from `env` or `file` (one of them, or none); a
+/// plan's sink (`rules`) only from a `DRCTL_NOTIFY_*` variable or a file
+/// inside the secrets directory.
 fn secret(
     name: &str,
     what: &str,
-    env_var: &Option<String>,
-    file: &Option<String>,
+    (env_var, file): (&Option<String>, &Option<String>),
     env: &Env,
+    rules: Option<&SinkRules>,
 ) -> Result<Option<String>, String> {
+    let refused = |(m, h): (String, String)| format!("{m} (hint: {h})");
     if let Some(var) = env_var {
+        if let Some(p) = rules.and_then(|r| r.env_problem(name, var)) {
+            return Err(refused(p));
+        }
         return env(var).map(|v| Some(v.trim().to_string())).ok_or_else(|| {
             format!("sink {name}: the environment variable {var} ({what}) is not set")
         });
     }
-    if let Some(path) = file {
+    if let Some(given) = file {
+        let path = match rules {
+            Some(r) => r.plan_file(name, given).map_err(refused)?,
+            None => std::path::PathBuf::from(given),
+        };
         return std::fs::read_to_string(path)
             .map(|v| Some(v.trim().to_string()))
-            .map_err(|e| format!("sink {name}: cannot read {what} from {path}: {e}"));
+            .map_err(|e| format!("sink {name}: cannot read {what} from {given}: {e}"));
     }
     Ok(None)
 }
@@ -119,20 +124,40 @@ pub fn decode_secret(s: &str) -> Result<Vec<u8>, String> {
 
 impl Sink {
     /// Reads the sink's URL and secrets (an error names the sink and the
-    /// variable or file, never a value).
-    pub fn resolve(spec: &NotifySpec, env: &Env) -> Result<Self, String> {
+    /// variable or file, never a value). A plan's own sink
+    /// ([`Origin::Plan`]) is held to `rules`: it reads only what they
+    /// allow, and sends only to a URL they allow.
+    pub fn resolve(spec: &NotifySpec, env: &Env, rules: &SinkRules) -> Result<Self, String> {
         let name = &spec.name;
+        let Some(kind) = spec.kind else {
+            return Err(format!("sink {name}: no kind"));
+        };
+        let rules = (spec.origin == Origin::Plan).then_some(rules);
+        if rules.is_some() && spec.url.is_some() {
+            return Err(format!("sink {name}: a plan's sink writes no URL"));
+        }
         let url = match &spec.url {
             Some(u) => Some(u.clone()),
-            None => secret(name, "its URL", &spec.url_env, &spec.url_file, env)?,
+            None => secret(name, "its URL", (&spec.url_env, &spec.url_file), env, rules)?,
         };
-        let url = match (spec.kind, url) {
+        let url = match (kind, url) {
             (SinkKind::Pagerduty, None) => Some(PAGERDUTY_EVENTS.to_string()),
             (k, None) if k.needs_url() => return Err(format!("sink {name}: no URL")),
             (_, u) => u,
         };
-        let raw = secret(name, "its secret", &spec.secret_env, &spec.secret_file, env)?;
-        let secrets = match (spec.kind, raw) {
+        if let (Some(r), Some(u)) = (rules, &url)
+            && let Some((m, h)) = r.url_problem(name, u)
+        {
+            return Err(format!("{m} (hint: {h})"));
+        }
+        let raw = secret(
+            name,
+            "its secret",
+            (&spec.secret_env, &spec.secret_file),
+            env,
+            rules,
+        )?;
+        let secrets = match (kind, raw) {
             (SinkKind::Webhook, Some(s)) => s
                 .split_whitespace()
                 .map(decode_secret)
@@ -157,6 +182,7 @@ impl Sink {
         };
         Ok(Self {
             spec: spec.clone(),
+            kind,
             url,
             secrets,
             retry,
@@ -172,7 +198,7 @@ impl Sink {
             .iter()
             .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
             .collect();
-        if self.spec.kind != SinkKind::Webhook {
+        if self.kind != SinkKind::Webhook {
             out.extend(
                 self.secrets
                     .iter()
@@ -410,7 +436,7 @@ impl Sender {
             Err(e) => return Answer::failed(format!("cannot encode the event: {e}")),
         };
         let url = sink.url.clone().unwrap_or_default();
-        match sink.spec.kind {
+        match sink.kind {
             SinkKind::Webhook => {
                 let ts = chrono::Utc::now().timestamp();
                 let mut req = self
@@ -459,7 +485,7 @@ impl Sender {
                     .region
                     .clone()
                     .unwrap_or_else(|| region.to_string());
-                let published = match sink.spec.kind {
+                let published = match sink.kind {
                     SinkKind::Sns => {
                         let arn = (sink.spec.topic_arn.as_deref().unwrap_or_default())
                             .replace("{region}", &region);
@@ -601,7 +627,7 @@ mod tests {
             "S" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
             _ => None,
         });
-        let s = Sink::resolve(&spec, &env).unwrap();
+        let s = Sink::resolve(&spec, &env, &SinkRules::default()).unwrap();
         let shown = format!("{s:?}");
         assert!(
             !shown.contains("secret-path") && !shown.contains("MfKQ"),
@@ -609,7 +635,40 @@ mod tests {
         );
         assert!(s.secret_values().iter().any(|v| v.contains("secret-path")));
         let missing: Env = Arc::new(|_| None);
-        let e = Sink::resolve(&spec, &missing).unwrap_err();
+        let e = Sink::resolve(&spec, &missing, &SinkRules::default()).unwrap_err();
         assert!(e.contains("U") && e.contains("not set"), "{e}");
+    }
+
+    /// A plan's sink is held to the operators' rules again when it is
+    /// resolved to send: whatever changed since the plan was validated.
+    #[test]
+    fn regression_a_plans_sink_is_refused_host_secrets_when_it_sends() {
+        let env: Env = Arc::new(|k| match k {
+            "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEM".into()),
+            "DRCTL_NOTIFY_URL" => Some("https://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_PLAIN" => Some("http://hooks.example.com/x".into()),
+            _ => None,
+        });
+        let rules = SinkRules::default();
+        let spec = |text: &str, origin: Origin| NotifySpec {
+            origin,
+            ..toml::from_str(text).unwrap()
+        };
+        let stealing = "name = \"p.owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_URL\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"";
+        let e = Sink::resolve(&spec(stealing, Origin::Plan), &env, &rules).unwrap_err();
+        assert!(
+            e.contains("AWS_SECRET_ACCESS_KEY") && !e.contains("wJalr"),
+            "{e}"
+        );
+        assert!(
+            Sink::resolve(&spec(stealing, Origin::Operators), &env, &rules).is_ok(),
+            "the operators' own sinks keep their freedom"
+        );
+        let plain = "name = \"p.owner\"\nkind = \"slack\"\nurl_env = \"DRCTL_NOTIFY_PLAIN\"";
+        let e = Sink::resolve(&spec(plain, Origin::Plan), &env, &rules).unwrap_err();
+        assert!(e.contains("https"), "{e}");
+        let file = "name = \"p.owner\"\nkind = \"slack\"\nurl_file = \"/etc/hostname\"";
+        let e = Sink::resolve(&spec(file, Origin::Plan), &env, &rules).unwrap_err();
+        assert!(e.contains("secrets directory"), "{e}");
     }
 }
