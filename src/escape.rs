@@ -125,20 +125,30 @@ pub fn markdown(s: &str) -> String {
     let line = one_line(s);
     let line = line.trim_start();
     let mut out = String::with_capacity(line.len() + 8);
-    let starts_numbered = line.bytes().take_while(u8::is_ascii_digit).count();
+    // What makes a block at the start of a line: a list item (`- `, `+ `,
+    // `1. `, `1) `) or a thematic break or setext underline (`---`, `===`).
+    let spaced = |i: usize| line[i..].chars().next().is_none_or(char::is_whitespace);
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    let rule = !line.is_empty() && line.chars().all(|c| matches!(c, '-' | '=' | ' '));
     for (i, c) in line.char_indices() {
         let special = matches!(
             c,
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '#' | '!'
         );
-        let at_start = i == 0 && matches!(c, '-' | '+' | '=');
-        let numbered = starts_numbered > 0 && i == starts_numbered && matches!(c, '.' | ')');
-        if special || at_start || numbered {
+        let marker = i == 0 && matches!(c, '-' | '+' | '=') && (rule || spaced(1));
+        let numbered = digits > 0 && i == digits && matches!(c, '.' | ')') && spaced(i + 1);
+        if special || marker || numbered {
             out.push('\\');
         }
         out.push(c);
     }
     out
+}
+
+/// Text for inside a Markdown code span (`` `run-1` ``): one line, and no
+/// backtick (which would end the span); nothing else is read there.
+pub fn markdown_code(s: &str) -> String {
+    one_line(s).replace('`', "'")
 }
 
 /// Text for Slack's mrkdwn: one line, `&`, `<` and `>` as the entities
@@ -246,6 +256,10 @@ mod tests {
         assert_eq!(markdown("back\\slash"), "back\\\\slash");
         assert_eq!(markdown("\x1b[31mred"), "red");
         assert_eq!(markdown("a - b 1. c"), "a - b 1. c", "only at the start");
+        assert_eq!(markdown("301.0s --approve -x"), "301.0s --approve -x");
+        assert_eq!(markdown("==="), "\\===");
+        assert_eq!(markdown("1) item"), "1\\) item");
+        assert_eq!(markdown_code("run`x`\n1"), "run'x' 1");
     }
 
     #[test]
