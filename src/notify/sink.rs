@@ -229,35 +229,45 @@ pub fn sign(keys: &[Vec<u8>], id: &str, timestamp: i64, body: &str) -> String {
 }
 
 /// A Slack message laid out for a person: a header, the summary, the
-/// facts as fields, the run id in a context line.
+/// facts as fields, the run id in a context line. Every text is mrkdwn
+/// with what came from elsewhere (plan names, a summary that quotes a
+/// cloud's error, a command) escaped for it (`crate::escape::slack`): no
+/// mention, link or formatting can be made by it.
 pub fn slack_body(e: &CloudEvent) -> serde_json::Value {
+    use crate::escape::{slack, slack_code};
     let icon = match e.data.severity {
         Severity::Critical => ":rotating_light:",
         Severity::Warning => ":warning:",
         Severity::Info => ":information_source:",
     };
+    let text = |t: String| json!({"type": "mrkdwn", "text": t, "verbatim": true});
+    let plans: Vec<String> = e.data.plans.iter().map(|p| slack(p)).collect();
     let mut fields = vec![
-        json!({"type": "mrkdwn", "text": format!("*Plans*\n{}", e.data.plans.join(", "))}),
-        json!({"type": "mrkdwn", "text": format!("*Severity*\n{}", e.data.severity)}),
+        text(format!("*Plans*\n{}", plans.join(", "))),
+        text(format!("*Severity*\n{}", e.data.severity)),
     ];
     if let Some(t) = &e.data.target {
-        fields.push(json!({"type": "mrkdwn", "text": format!("*Target*\n{t}")}));
+        fields.push(text(format!("*Target*\n{}", slack(t))));
     }
     if let Some(t) = &e.data.tier {
-        fields.push(json!({"type": "mrkdwn", "text": format!("*Tier*\n{t}")}));
+        fields.push(text(format!("*Tier*\n{}", slack(t))));
     }
+    let summary = format!("{icon} {}", slack(&e.data.summary));
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": format!("drctl: {}", e.kind.short().replace('_', " "))}}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{icon} {}", e.data.summary)}}),
+        json!({"type": "section", "text": text(summary.clone())}),
         json!({"type": "section", "fields": fields}),
     ];
     if let Some(cmd) = command_of(e) {
-        blocks.push(
-            json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("`{cmd}`")}}),
-        );
+        blocks.push(json!({"type": "section", "text": text(format!("`{}`", slack_code(cmd)))}));
     }
-    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · {} · {}", e.kind, e.data.run_id.as_deref().unwrap_or("-"), e.time.to_rfc3339())}]}));
-    json!({"text": format!("{icon} {}", e.data.summary), "blocks": blocks})
+    blocks.push(json!({"type": "context", "elements": [text(format!(
+        "{} · {} · {}",
+        e.kind,
+        slack(e.data.run_id.as_deref().unwrap_or("-")),
+        e.time.to_rfc3339()
+    ))]}));
+    json!({"text": summary, "blocks": blocks})
 }
 
 fn command_of(e: &CloudEvent) -> Option<&str> {
@@ -670,5 +680,58 @@ mod tests {
         let file = "name = \"p.owner\"\nkind = \"slack\"\nurl_file = \"/etc/hostname\"";
         let e = Sink::resolve(&spec(file, Origin::Plan), &env, &rules).unwrap_err();
         assert!(e.contains("secrets directory"), "{e}");
+    }
+
+    /// Regression: a Slack message carried what came from elsewhere as
+    /// mrkdwn: a summary quoting `<!channel>` paged a whole channel, and a
+    /// plan or error could make links and formatting.
+    #[test]
+    fn regression_slack_text_from_elsewhere_is_escaped() {
+        use crate::journal::notice::{EventData, EventDetail};
+        let e = CloudEvent {
+            specversion: "1.0".into(),
+            id: "evt".into(),
+            source: "/drctl".into(),
+            kind: EventType::StepFailed,
+            time: chrono::Utc::now(),
+            subject: "s".into(),
+            datacontenttype: "application/json".into(),
+            data: EventData {
+                run_id: Some("run-1".into()),
+                run_kind: Some("failover".into()),
+                plans: vec!["pay*ments".into()],
+                tier: Some("<@U1>".into()),
+                target: Some("us-east-1".into()),
+                operator: None,
+                severity: Severity::Critical,
+                summary: "step failed: <!channel> *urgent* <https://evil.test|click> & \x1b[2Jmore"
+                    .into(),
+                record: None,
+                detail: EventDetail::StepFailed {
+                    step: "payments/check:api".into(),
+                    error: "e".into(),
+                    class: "client".into(),
+                    hint: None,
+                    command: "drctl runs resume `run-1` <x>".into(),
+                },
+            },
+        };
+        let body = slack_body(&e).to_string();
+        for raw in [
+            "<!channel>",
+            "<@U1>",
+            "<https://evil.test",
+            "`run-1`",
+            "<x>",
+            "\\u001b",
+        ] {
+            assert!(!body.contains(raw), "{raw} in {body}");
+        }
+        assert!(
+            body.contains("&lt;!channel&gt;") && body.contains("&amp;"),
+            "{body}"
+        );
+        assert!(body.contains("\u{200B}*urgent\u{200B}*"), "{body}");
+        assert!(body.contains("\"verbatim\":true"), "{body}");
     }
 }
