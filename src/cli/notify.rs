@@ -143,10 +143,10 @@ fn hand_off(flags: &FlagSettings, run: &str) {
         cmd.process_group(0);
     }
     match cmd.spawn() {
-        Ok(_) => eprintln!(
+        Ok(_) => super::errln!(
             "warning: some notifications of run {run} are not delivered yet; `drctl notify flush --follow` goes on in the background (`drctl notify pending` lists them)"
         ),
-        Err(e) => eprintln!(
+        Err(e) => super::errln!(
             "warning: some notifications of run {run} are not delivered yet, and the background flush did not start ({e}); run `drctl notify flush`"
         ),
     }
@@ -370,7 +370,7 @@ async fn runs_of(state: &drctl::state::State, only: Option<&str>) -> Result<Vec<
                 Ok(_) => {}
                 Err(drctl::journal::JournalError::NotFound { .. }) if only.is_some() => {}
                 Err(e) if only.is_some() => return Err(CliError::invalid_input(e)),
-                Err(e) => eprintln!("warning: {id} is left out: {e}"),
+                Err(e) => super::errln!("warning: {id} is left out: {e}"),
             }
         }
     }

@@ -524,7 +524,7 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
                         value["recorded"] = true.into();
                     }
                     Err(e) => {
-                        eprintln!(
+                        super::errln!(
                             "warning: the evidence result of {id} is not recorded in its journal: {e}\n  hint: with read-only access to the state, pass --no-record"
                         );
                         value["recorded"] = false.into();

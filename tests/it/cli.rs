@@ -576,6 +576,49 @@ fn regression_a_plans_sink_could_read_host_secrets_plan_validate_exits_2() {
     assert!(!err.contains("T0KEN"), "a sink's URL is a secret: {err}");
 }
 
+/// Regression: what a plan says reached the terminal as written: a tier
+/// named with an escape sequence cleared the screen or set the window's
+/// title when `plan validate` quoted it. Every escape sequence and control
+/// character is gone; with `--color always`, the only sequences left are
+/// drctl's own colours.
+#[test]
+fn regression_plan_text_drove_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plans, _) = plans_with_ledger_watch(dir.path(), "mode = \"observe\"\n");
+    let payments = std::fs::read_to_string(plans.join("payments.toml")).unwrap();
+    let hostile = payments.replacen(
+        "tier = \"critical\"",
+        "tier = \"crit\\u001b]0;owned\\u0007\\u001b[2J\\u009b31m\"",
+        1,
+    );
+    assert_ne!(hostile, payments);
+    std::fs::write(plans.join("payments.toml"), hostile).unwrap();
+    for color in ["never", "always"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .args(["--color", color, "plan", "validate"])
+            .current_dir(dir.path())
+            .env_remove("DRCTL_PLANS")
+            .output()
+            .unwrap();
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{out}{err}");
+        assert!(err.contains("unknown tier `crit"), "{err}");
+        let all = out + &err;
+        assert!(!all.contains('\u{7}') && !all.contains('\u{9b}'), "{all:?}");
+        for (at, _) in all.match_indices('\u{1b}') {
+            let rest = &all[at + 1..];
+            let sgr = rest.strip_prefix('[').is_some_and(|r| {
+                let params = r.find(|c: char| !c.is_ascii_digit() && c != ';');
+                params.is_some_and(|i| r[i..].starts_with('m'))
+            });
+            assert!(
+                color == "always" && sgr,
+                "{color}: a sequence not ours: {all:?}"
+            );
+        }
+    }
+}
+
 /// Every duration flag refuses a duration beyond ten years: exit 2, the
 /// flag named, never a panic further on.
 #[test]
