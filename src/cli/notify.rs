@@ -235,12 +235,19 @@ async fn test(
     region: &str,
     output: Output,
 ) -> Result<Exit, CliError> {
-    let sinks = match super::plans_dir(settings) {
+    let mut sinks = match super::plans_dir(settings) {
         Ok(_) => all_sinks(settings)?.0,
         // No plans directory: drctl.toml's sinks are all there are, and a
         // test of them needs no plan.
         Err(_) => settings.notify.clone(),
     };
+    // The operators' sinks that only plans naming them hear from are
+    // tested under their own names too.
+    for s in &settings.notify {
+        if !sinks.iter().any(|o| o.name == s.name) {
+            sinks.push(s.clone());
+        }
+    }
     let sinks: Vec<_> = sinks
         .into_iter()
         .filter(|s| only.is_none_or(|o| o == s.name))

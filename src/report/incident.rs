@@ -345,7 +345,7 @@ fn actions(o: &mut String, d: &Draft<'_>) {
             o,
             "{}. `{}`: {}. {}",
             i + 1,
-            crate::escape::markdown_code(&s.id.to_string()),
+            crate::escape::markdown_code(s.id.as_ref()),
             md(s.description.trim_end_matches('.')),
             match timing {
                 Some(t) => match (t.started, t.ended) {

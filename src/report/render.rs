@@ -417,8 +417,8 @@ fn run_details(o: &mut String, run: &RunRow) {
             .phases
             .iter()
             .map(|p| match p.seconds {
-                Some(s) => format!("{} {s:.1}s", md(&p.name)),
-                None => format!("{} unknown", md(&p.name)),
+                Some(s) => format!("{} {s:.1}s", md(p.name)),
+                None => format!("{} unknown", md(p.name)),
             })
             .collect();
         let _ = writeln!(

@@ -194,8 +194,7 @@ fn all_files(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, String)>)
 /// the length are. Under `-v` the body's start is shown on the terminal,
 /// its escape sequences removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn regression_a_failed_checks_body_reached_journals_reports_notifications_and_the_terminal()
-{
+async fn regression_a_failed_checks_body_reached_journals_reports_notifications_and_the_terminal() {
     crate::needs_emulators!();
     let fx = Fixture::new("chkbody").await;
     let marker = format!("SECRET-MARKER-{}", fx.suffix);
@@ -272,7 +271,9 @@ async fn regression_a_failed_checks_body_reached_journals_reports_notifications_
     }
     let payloads = seen.lock().unwrap().clone();
     assert!(
-        payloads.iter().any(|p| p.contains("step_failed") && p.contains("HTTP 500")),
+        payloads
+            .iter()
+            .any(|p| p.contains("step_failed") && p.contains("HTTP 500")),
         "a step_failed event names the status: {payloads:#?}"
     );
     assert!(payloads.iter().any(|p| p.starts_with("POST /slack")));
@@ -306,14 +307,20 @@ async fn regression_a_failed_checks_body_reached_journals_reports_notifications_
     terminal.push(("status".into(), status.out + &status.err));
     for (what, text) in &terminal {
         assert!(!text.contains(&marker), "{what} shows the body:\n{text}");
-        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{what}: {text:?}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{what}: {text:?}"
+        );
     }
 
     // Under -v the body's start is on the terminal, cleaned.
     let verbose = drctl(&["-v", "status", "--plan", "payments"]).await;
     let shown = verbose.out + &verbose.err;
     assert!(shown.contains(&marker), "-v shows the body: {shown}");
-    assert!(!shown.contains('\u{1b}') && !shown.contains('\u{7}'), "{shown:?}");
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown:?}"
+    );
 }
 
 /// A check against the instance metadata address is refused at once (it
