@@ -133,6 +133,13 @@ pub struct FileSettings {
     /// Notification sinks (`[[notify]]`, docs/notify.md).
     #[serde(default)]
     pub notify: Vec<crate::plan::notify::NotifySpec>,
+    /// What plans' own `[[notify]]` sinks may use (`[plan_notify]`,
+    /// docs/notify.md).
+    #[serde(default)]
+    pub plan_notify: PlanNotifyFileSettings,
+    /// What `[[check]]` probes may reach (`[checks]`, docs/plans.md).
+    #[serde(default)]
+    pub checks: ChecksFileSettings,
     /// `drctl watch` (`[watch]`, docs/watch.md).
     #[serde(default)]
     pub watch: WatchFileSettings,
@@ -145,6 +152,30 @@ pub struct FileSettings {
     /// Who may sign journal heads and evidence manifests (`[keys]`, docs/state.md).
     #[serde(default)]
     pub keys: KeysFileSettings,
+}
+
+/// `[plan_notify]` in `drctl.toml`: what a plan's own sinks may use.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanNotifyFileSettings {
+    /// The directory a plan's `url_file` and `secret_file` must be under;
+    /// absent: plans name no file.
+    pub secrets_dir: Option<PathBuf>,
+    /// The hosts a plan's sink may send to (`*.example.com` for
+    /// subdomains); empty: any host over https.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+/// `[checks]` in `drctl.toml`: what `[[check]]` probes may reach.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksFileSettings {
+    /// Let checks reach link-local and cloud metadata addresses
+    /// (169.254.0.0/16, fe80::/10, fd00:ec2::254,
+    /// metadata.google.internal); refused by default.
+    #[serde(default)]
+    pub allow_link_local: bool,
 }
 
 /// `[keys]` in `drctl.toml`: the operators' run key (docs/state.md, "Who can
@@ -410,6 +441,9 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// The team's notification sinks (plans may add their own).
     pub notify: Vec<crate::plan::notify::NotifySpec>,
+    /// What plans' own sinks may use, and the operators' sinks they may
+    /// name (`[plan_notify]` and the `[[notify]]` names).
+    pub sink_rules: crate::plan::notify::SinkRules,
     /// `drctl watch`'s settings.
     pub watch: WatchSettings,
     /// The API budgets of a run: the model's published limits
@@ -461,8 +495,11 @@ impl Settings {
         let lease = lease_times(&file)?;
         let cloud = cloud_settings(flags, env, &file)?;
         for (i, n) in file.notify.iter().enumerate() {
-            if let Some((message, hint)) = n.problems(false).into_iter().next() {
-                return Err(ConfigError::Value(format!("{message} (hint: {hint})")));
+            if let Some(p) = n.problems(false).into_iter().next() {
+                return Err(ConfigError::Value(format!(
+                    "{} (hint: {})",
+                    p.message, p.hint
+                )));
             }
             if file.notify[..i].iter().any(|o| o.name == n.name) {
                 return Err(ConfigError::Value(format!(
@@ -482,6 +519,7 @@ impl Settings {
             cloud,
             warnings,
             notify: file.notify.clone(),
+            sink_rules: plan_sink_rules(&file)?,
             watch: WatchSettings::resolve(&file.watch)?,
             budgets: budgets(&file.budgets)?,
             pace: file.pace.resolve()?,
@@ -533,6 +571,31 @@ fn read_file_and_env(
     ));
     let file: FileSettings = builder.add_source(env_source).build()?.try_deserialize()?;
     Ok((file, warnings))
+}
+
+/// What plans' own sinks may use: `[plan_notify]`, and the names and
+/// scopes of the operators' sinks.
+fn plan_sink_rules(file: &FileSettings) -> Result<crate::plan::notify::SinkRules, ConfigError> {
+    let p = &file.plan_notify;
+    for h in &p.allowed_hosts {
+        let bare = h.strip_prefix("*.").unwrap_or(h);
+        if bare.is_empty()
+            || !bare
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            return Err(ConfigError::Value(format!(
+                "[plan_notify] allowed_hosts: `{h}` is not a host name (hint: hooks.slack.com, or *.example.com for its subdomains)"
+            )));
+        }
+    }
+    Ok(crate::plan::notify::SinkRules {
+        secrets_dir: p.secrets_dir.clone(),
+        allowed_hosts: p.allowed_hosts.clone(),
+        operators: (file.notify.iter())
+            .map(|n| (n.name.clone(), n.scope.unwrap_or_default()))
+            .collect(),
+    })
 }
 
 /// The lease length and clock skew allowance (`lease`, `lease_skew`).
@@ -587,6 +650,7 @@ fn cloud_settings(
     if !flags.dns_servers.is_empty() {
         cloud.dns_servers = flags.dns_servers.clone();
     }
+    cloud.checks_allow_link_local = file.checks.allow_link_local;
     Ok(cloud)
 }
 

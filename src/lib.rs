@@ -6,6 +6,8 @@
 //!
 //! Layout, from the ground floor up (a module uses only those below it;
 //! `tests/it/layers.rs` checks it, `docs/architecture.md` draws it):
+//! * [`escape`], [`sign`]: text made safe for a terminal, Markdown, Slack,
+//!   CSV; signatures;
 //! * [`cloud`]: narrow cloud traits, their AWS/GCS implementations and a fake;
 //! * [`plan`]: the plan format, loading with positions, validation;
 //! * [`journal`]: the events of a run and their payloads, the hash chain;
@@ -27,6 +29,7 @@ pub mod cleanup;
 pub mod cloud;
 pub mod config;
 pub mod engine;
+pub mod escape;
 pub mod evidence;
 pub mod forecast;
 pub mod journal;

@@ -19,7 +19,13 @@ fn init_tracing(format: LogFormat, verbose: u8) {
         _ => "debug,aws=info,hyper=info,h2=info,rustls=info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Logs quote what came from elsewhere (a check's answer under -v, a
+    // cloud's error): written through the terminal's cleaner, without
+    // colours of their own (which the cleaner would take out).
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(|| cli::error::CleanStderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_target(false).compact().init(),
@@ -36,7 +42,7 @@ fn main() -> ExitCode {
     let code = match outcome.and_then(|code| flushed.map(|()| code)) {
         Ok(code) => code,
         Err(e) => {
-            eprint!("{}", e.render());
+            cli::err!("{}", e.render());
             e.exit()
         }
     };
@@ -52,7 +58,7 @@ fn start(cli: Cli, verbose: u8) -> Result<Exit, CliError> {
         drctl::state::lock::set_hostname(h);
     }
     for w in &settings.warnings {
-        eprintln!("warning: {w}");
+        cli::errln!("warning: {w}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -118,12 +118,12 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> Result<Exit, CliError> {
                 if depth == DrillDepth::Switchover {
                     // A real failover is not abandoned halfway on a signal:
                     // it goes on (a crash would leave it resumable anyway).
-                    eprintln!(
+                    super::errln!(
                         "drctl: a switchover drill is a real failover and does not stop on a signal; it goes on (if this process is killed, `drctl runs resume` continues it)"
                     );
                     continue;
                 }
-                eprintln!("drctl: stopping the drill and cleaning up (this takes a moment)...");
+                super::errln!("drctl: stopping the drill and cleaning up (this takes a moment)...");
                 interrupt.notify_one();
                 return;
             }
@@ -155,7 +155,7 @@ async fn wait_for_lag(engine: &drctl::engine::Engine, plan: &Plan, region: &str,
                 _ => {}
             }
             if !told {
-                eprintln!(
+                super::errln!(
                     "switchover drill: waiting for the first ReplicaLag of {id} ({region}) before failing back"
                 );
                 told = true;
@@ -177,7 +177,7 @@ async fn switchover(
     output: Output,
 ) -> Result<Exit, CliError> {
     let (to, home) = (opts.target.as_str(), plan.home());
-    eprintln!(
+    super::errln!(
         "warning: a switchover drill is DISRUPTIVE: a real failover of plan {} to {to}, then a reprotection and a failback to {home}; users move twice",
         plan.name()
     );
@@ -324,7 +324,7 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> Result<Exit, CliError> 
         found.iter_mut().for_each(|f| f.expired = true);
     }
     for e in &errors {
-        eprintln!(
+        super::errln!(
             "warning: could not search for drill resources: {}",
             e.summary()
         );

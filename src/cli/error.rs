@@ -263,25 +263,82 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
-/// Writes a line to stdout; a failed write (a closed pipe among them)
-/// ends the command through `?`.
+// Every line drctl prints reaches the terminal through the macros below
+// (and `write_styled`, the log writer and the progress view, which clean
+// the same way): the one place where text that came from elsewhere (a
+// cloud's error message, a plan's names, a journal's text) is stripped of
+// escape sequences and control characters (`drctl::escape::terminal`)
+// before a terminal can act on them. `src/cli/error.rs`'s test checks that
+// no other printing macro is used in the binary.
+
+/// Writes a line to stdout, cleaned for the terminal; a failed write (a
+/// closed pipe among them) ends the command through `?`.
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($arg)*)?
+        let text = format!($($arg)*);
+        writeln!(std::io::stdout().lock(), "{}", drctl::escape::terminal(&text))?
     }};
 }
 
-/// Writes to stdout; a failed write (a closed pipe among them) ends the
-/// command through `?`.
+/// Writes to stdout, cleaned for the terminal; a failed write (a closed
+/// pipe among them) ends the command through `?`.
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        write!(std::io::stdout().lock(), $($arg)*)?
+        let text = format!($($arg)*);
+        write!(std::io::stdout().lock(), "{}", drctl::escape::terminal(&text))?
     }};
 }
 
-pub(crate) use {out, outln};
+/// Writes a line to stderr, cleaned for the terminal (a failed write to
+/// stderr has nowhere to be told, and is not an error of the command).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let text = format!($($arg)*);
+        let _ = writeln!(std::io::stderr().lock(), "{}", drctl::escape::terminal(&text));
+    }};
+}
+
+/// Writes to stderr, cleaned for the terminal.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let text = format!($($arg)*);
+        let _ = write!(std::io::stderr().lock(), "{}", drctl::escape::terminal(&text));
+        let _ = std::io::stderr().flush();
+    }};
+}
+
+/// Writes text that carries drctl's own colours to stderr: only text whose
+/// renderer cleaned every part that came from elsewhere
+/// (`drctl::plan::source::Diagnostic::render`), so that its colour
+/// sequences are the only ones in it.
+pub(crate) fn write_styled(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// A writer for the logs on stderr: each write cleaned for the terminal
+/// (the log formatter writes one event per write).
+pub(crate) struct CleanStderr;
+
+impl std::io::Write for CleanStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr()
+            .lock()
+            .write_all(drctl::escape::terminal(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+pub(crate) use {err, errln, out, outln};
 
 #[cfg(test)]
 mod tests {
@@ -349,5 +406,29 @@ mod tests {
         assert_eq!((e.exit(), e.render()), (Exit::Ok, String::new()));
         let e = CliError::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
         assert_eq!((e.exit(), e.render()), (Exit::Ok, String::new()));
+    }
+
+    /// Every printing in the binary goes through the cleaning macros: no
+    /// `print!`, `println!`, `eprint!` or `eprintln!` of its own.
+    #[test]
+    fn every_line_to_the_terminal_is_cleaned() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![root.join("main.rs")];
+        for e in std::fs::read_dir(root.join("cli")).unwrap() {
+            files.push(e.unwrap().path());
+        }
+        let banned = ["println", "print", "eprintln", "eprint"].map(|m| format!("{m}!("));
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                for b in &banned {
+                    let raw = code.match_indices(b.as_str()).any(|(at, _)| {
+                        !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                    });
+                    assert!(!raw, "{}:{}: {b} prints uncleaned text", f.display(), i + 1);
+                }
+            }
+        }
     }
 }

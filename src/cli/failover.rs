@@ -142,7 +142,7 @@ pub async fn engine(
     let confirm: Option<Confirm> = (interactive && std::io::stdin().is_terminal()).then(|| {
         let f: Confirm = Arc::new(move |question: &str| {
             let ask = || {
-                eprint!("{question}: ");
+                super::err!("{question}: ");
                 let _ = std::io::stderr().flush();
                 let mut line = String::new();
                 let ok = std::io::stdin().lock().read_line(&mut line).is_ok();

@@ -45,7 +45,7 @@ pub fn man(a: ManArgs) -> Result<Exit, CliError> {
         Some(dir) => {
             std::fs::create_dir_all(&dir)?;
             clap_mangen::generate_to(cmd, &dir)?;
-            eprintln!("man pages written to {}", dir.display());
+            super::errln!("man pages written to {}", dir.display());
         }
         None => {
             let mut buf = Vec::new();

@@ -73,7 +73,7 @@ pub async fn run(cmd: LockCommand, settings: &Settings) -> Result<Exit, CliError
                 if let Err(e) =
                     drctl::journal::append_to(state.journals.clone(), &h.run_id, event).await
                 {
-                    eprintln!(
+                    super::errln!(
                         "warning: could not record the break in run {}: {e}",
                         h.run_id
                     );

@@ -23,7 +23,7 @@ pub mod status;
 pub mod watch;
 
 pub use error::CliError;
-pub(crate) use error::{out, outln};
+pub(crate) use error::{err, errln, out, outln};
 
 use std::path::PathBuf;
 
@@ -282,12 +282,12 @@ pub fn load_plans(
     settings: &drctl::config::Settings,
     only: &[String],
 ) -> Result<drctl::plan::Loaded, CliError> {
-    let loaded = drctl::plan::load(&[plans_dir(settings)?]);
+    let loaded = drctl::plan::load_with(&[plans_dir(settings)?], &settings.sink_rules);
     if !loaded.has_errors() {
         return Ok(loaded);
     }
     if let Some(others) = loaded.others_invalid(only) {
-        eprint!("{}", others_warning(&others));
+        err!("{}", others_warning(&others));
         return Ok(loaded);
     }
     print_diagnostics(settings, &loaded);
@@ -336,7 +336,8 @@ pub fn plans_dir(settings: &drctl::config::Settings) -> Result<PathBuf, CliError
     ))
 }
 
-/// Prints every diagnostic on stderr, with a summary line.
+/// Prints every diagnostic on stderr, with a summary line (coloured when
+/// the settings say so; `Diagnostic::render` cleans what the file says).
 pub fn print_diagnostics(settings: &drctl::config::Settings, loaded: &drctl::plan::Loaded) {
     use std::io::IsTerminal;
     let color = settings.use_color(std::io::stderr().is_terminal());
@@ -358,7 +359,8 @@ pub fn print_diagnostics(settings: &drctl::config::Settings, loaded: &drctl::pla
             if loaded.files.len() == 1 { "" } else { "s" }
         ));
     }
-    eprint!("{out}");
+    // Coloured by `render`, which cleaned what came from the files.
+    error::write_styled(&out);
 }
 
 /// Selects plans by name (all when `name` is `None`); an unknown name is invalid input.

@@ -78,12 +78,15 @@ pub fn hub(settings: &Settings, clouds: Option<&drctl::cloud::Clouds>) -> Option
         return Some(hub.clone());
     }
     let publish = clouds.map(|c| c.publisher.clone());
-    let hub = Arc::new(Hub::new(
-        settings.notify.clone(),
-        drctl::notify::sink::process_env(),
-        publish,
-        &drctl::state::lock::hostname(),
-    ));
+    let hub = Arc::new(
+        Hub::new(
+            settings.notify.clone(),
+            drctl::notify::sink::process_env(),
+            publish,
+            &drctl::state::lock::hostname(),
+        )
+        .with_rules(settings.sink_rules.clone()),
+    );
     *process = Some(hub.clone());
     Some(hub)
 }
@@ -140,10 +143,10 @@ fn hand_off(flags: &FlagSettings, run: &str) {
         cmd.process_group(0);
     }
     match cmd.spawn() {
-        Ok(_) => eprintln!(
+        Ok(_) => super::errln!(
             "warning: some notifications of run {run} are not delivered yet; `drctl notify flush --follow` goes on in the background (`drctl notify pending` lists them)"
         ),
-        Err(e) => eprintln!(
+        Err(e) => super::errln!(
             "warning: some notifications of run {run} are not delivered yet, and the background flush did not start ({e}); run `drctl notify flush`"
         ),
     }
@@ -232,12 +235,19 @@ async fn test(
     region: &str,
     output: Output,
 ) -> Result<Exit, CliError> {
-    let sinks = match super::plans_dir(settings) {
+    let mut sinks = match super::plans_dir(settings) {
         Ok(_) => all_sinks(settings)?.0,
         // No plans directory: drctl.toml's sinks are all there are, and a
         // test of them needs no plan.
         Err(_) => settings.notify.clone(),
     };
+    // The operators' sinks that only plans naming them hear from are
+    // tested under their own names too.
+    for s in &settings.notify {
+        if !sinks.iter().any(|o| o.name == s.name) {
+            sinks.push(s.clone());
+        }
+    }
     let sinks: Vec<_> = sinks
         .into_iter()
         .filter(|s| only.is_none_or(|o| o == s.name))
@@ -281,7 +291,7 @@ async fn test(
     let mut rows = Vec::new();
     let mut all_ok = true;
     for spec in &sinks {
-        let answer = match Sink::resolve(spec, &env) {
+        let answer = match Sink::resolve(spec, &env, &settings.sink_rules) {
             Ok(sink) => sender.send(&sink, &event, region).await,
             Err(e) => drctl::notify::Answer {
                 delivered: false,
@@ -293,7 +303,7 @@ async fn test(
         all_ok &= answer.delivered;
         rows.push(TestRow {
             sink: spec.name.clone(),
-            kind: spec.kind.as_str(),
+            kind: spec.kind.map_or("-", |k| k.as_str()),
             delivered: answer.delivered,
             status: answer.status,
             detail: answer.detail,
@@ -367,7 +377,7 @@ async fn runs_of(state: &drctl::state::State, only: Option<&str>) -> Result<Vec<
                 Ok(_) => {}
                 Err(drctl::journal::JournalError::NotFound { .. }) if only.is_some() => {}
                 Err(e) if only.is_some() => return Err(CliError::invalid_input(e)),
-                Err(e) => eprintln!("warning: {id} is left out: {e}"),
+                Err(e) => super::errln!("warning: {id} is left out: {e}"),
             }
         }
     }
@@ -459,7 +469,7 @@ async fn flush(
             &target,
             &host,
             sender.clone(),
-            &env,
+            (&env, &settings.sink_rules),
         );
         // What a crash kept from being journaled, then what is sent, is
         // recorded beside the journal, never in it: the run may still be

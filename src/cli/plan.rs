@@ -112,7 +112,7 @@ fn validate(a: ValidateArgs, settings: &Settings) -> Result<Exit, CliError> {
     } else {
         a.paths
     };
-    let loaded = drctl::plan::load(&paths);
+    let loaded = drctl::plan::load_with(&paths, &settings.sink_rules);
     match a.output {
         Output::Json => {
             let doc = serde_json::json!({

@@ -1,5 +1,8 @@
 //! Progress output: a live view of the steps on a terminal (indicatif), one
-//! plain line per event otherwise (logs, CI, pipes).
+//! plain line per event otherwise (logs, CI, pipes). Step descriptions
+//! quote the plans and errors quote the clouds: both views clean what they
+//! show for the terminal (`errln!`, [`clean`]), while indicatif draws with
+//! its own sequences.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -41,19 +44,24 @@ fn first_line(e: &StepFailure) -> String {
     e.summary()
 }
 
+/// Text for the live view, cleaned as every printed line is.
+fn clean(text: String) -> String {
+    drctl::escape::terminal(&text).into_owned()
+}
+
 impl Reporter for Lines {
     fn started(&self, step: &Step) {
-        eprintln!("{} start  {}: {}", self.stamp(), step.id, step.description);
+        super::errln!("{} start  {}: {}", self.stamp(), step.id, step.description);
     }
     fn finished(&self, step: &Step, result: Result<&Value, &StepFailure>, elapsed: Duration) {
         match result {
-            Ok(_) => eprintln!(
+            Ok(_) => super::errln!(
                 "{} done   {} ({:.1}s)",
                 self.stamp(),
                 step.id,
                 elapsed.as_secs_f64()
             ),
-            Err(e) => eprintln!(
+            Err(e) => super::errln!(
                 "{} FAILED {} ({:.1}s): {}",
                 self.stamp(),
                 step.id,
@@ -63,10 +71,10 @@ impl Reporter for Lines {
         }
     }
     fn note(&self, text: &str) {
-        eprintln!("{} note   {text}", self.stamp());
+        super::errln!("{} note   {text}", self.stamp());
     }
     fn waiting(&self, step: &Step, what: &str) {
-        eprintln!("{} wait   {}: waiting for {what}", self.stamp(), step.id);
+        super::errln!("{} wait   {}: waiting for {what}", self.stamp(), step.id);
     }
 }
 
@@ -116,7 +124,7 @@ impl Reporter for Live {
             ProgressStyle::with_template("  {spinner} {elapsed:>4} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        bar.set_message(format!("{}: {}", step.id, step.description));
+        bar.set_message(clean(format!("{}: {}", step.id, step.description)));
         bar.enable_steady_tick(Duration::from_millis(120));
         if let Ok(mut bars) = self.bars.lock() {
             bars.insert(step.id.clone(), bar);
@@ -137,14 +145,14 @@ impl Reporter for Live {
             bar.finish_and_clear();
             self.multi.remove(&bar);
         }
-        let _ = self.multi.println(line);
+        let _ = self.multi.println(clean(line));
     }
     fn note(&self, text: &str) {
-        let _ = self.multi.println(format!("  • {text}"));
+        let _ = self.multi.println(clean(format!("  • {text}")));
     }
     fn waiting(&self, step: &Step, what: &str) {
         if let Some(bar) = self.bars.lock().ok().and_then(|b| b.get(&step.id).cloned()) {
-            bar.set_message(format!("{}: waiting for {what}", step.id));
+            bar.set_message(clean(format!("{}: waiting for {what}", step.id)));
         }
     }
 }

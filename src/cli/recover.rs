@@ -197,7 +197,7 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliEr
     )
     .await?;
     if !protected {
-        eprintln!(
+        super::errln!(
             "plan {} is not protected in every region: reprotecting from {active} first",
             plan.name()
         );
@@ -215,7 +215,7 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliEr
             // stdout's one document will be the failback's: this summary goes to stderr.
             match engine.run(std::slice::from_ref(&plan), &opts).await {
                 Ok(report) if report.succeeded() => {
-                    eprint!("{}", render_report(&report));
+                    super::err!("{}", render_report(&report));
                     Exit::Ok
                 }
                 other => return finish(other, a.run.output),
@@ -223,7 +223,7 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliEr
         };
         if code != Exit::Ok || only {
             if code == Exit::Ok && !a.run.dry_run {
-                eprintln!(
+                super::errln!(
                     "plan {} already serves from its home region {home}: nothing to fail over",
                     plan.name()
                 );

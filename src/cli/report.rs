@@ -188,7 +188,7 @@ fn write_out(out: Option<&Path>, text: &str) -> Result<Exit, CliError> {
                 .hint("check the directory exists and is writable"),
         );
     }
-    eprintln!("wrote {}", path.display());
+    super::errln!("wrote {}", path.display());
     Ok(Exit::Ok)
 }
 
@@ -207,7 +207,7 @@ async fn read_journals(
             let (text, head) = match drctl::journal::snapshot(store.as_ref(), &id).await {
                 Ok(x) => x,
                 Err(e) => {
-                    eprintln!("warning: cannot read the journal of {id}: {e}");
+                    super::errln!("warning: cannot read the journal of {id}: {e}");
                     Default::default()
                 }
             };
@@ -233,12 +233,12 @@ async fn late_facts(
     match drctl::journal::late::read(store, id).await {
         Ok(f) => {
             for (fact, why) in &f.unreadable {
-                eprintln!("warning: run {id}: late fact {fact} is left out: {why}");
+                super::errln!("warning: run {id}: late fact {fact} is left out: {why}");
             }
             f.facts
         }
         Err(e) => {
-            eprintln!("warning: cannot read the late facts of {id}: {e}");
+            super::errln!("warning: cannot read the late facts of {id}: {e}");
             Vec::new()
         }
     }

@@ -78,7 +78,8 @@ pub enum AuditCommand {
 }
 
 pub fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
-    let loaded = drctl::plan::load(std::slice::from_ref(&settings.plans));
+    let loaded =
+        drctl::plan::load_with(std::slice::from_ref(&settings.plans), &settings.sink_rules);
     drctl::runs::measure::targets(&loaded.plans)
 }
 
@@ -523,7 +524,7 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
                         value["recorded"] = true.into();
                     }
                     Err(e) => {
-                        eprintln!(
+                        super::errln!(
                             "warning: the evidence result of {id} is not recorded in its journal: {e}\n  hint: with read-only access to the state, pass --no-record"
                         );
                         value["recorded"] = false.into();

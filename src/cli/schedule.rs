@@ -77,7 +77,7 @@ pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> Result<Exit, CliE
     let rows = cadence(settings, &plans, None, None).await?;
     let overdue = rows.iter().any(|r| r.overdue);
     if let Err(e) = super::notify::overdue(settings, &plans, &rows).await {
-        eprintln!("warning: cannot notify of overdue drills: {e}");
+        super::errln!("warning: cannot notify of overdue drills: {e}");
     }
     match output {
         Output::Json => outln!(
@@ -159,7 +159,9 @@ async fn run_passes(
         let stop = stop.clone();
         tokio::spawn(async move {
             super::drill::wait_for_stop_signal().await;
-            eprintln!("drctl: stopping; a running drill cleans up first (this takes a moment)...");
+            super::errln!(
+                "drctl: stopping; a running drill cleans up first (this takes a moment)..."
+            );
             stop.stopping.store(true, Ordering::SeqCst);
             stop.interrupt.notify_one();
             stop.between_passes.notify_one();
@@ -173,7 +175,7 @@ async fn run_passes(
         tell_overdue(settings, &plans).await;
         match pass(&engine, &plans, catch_up, &stop, &settings.pace).await {
             Err(e) if e.closed_pipe => return Err(e),
-            Err(e) => eprintln!("schedule pass failed: {e}"),
+            Err(e) => super::errln!("schedule pass failed: {e}"),
             Ok(_) => {}
         }
         if stop.stopping.load(Ordering::SeqCst) {
@@ -197,7 +199,7 @@ async fn tell_overdue(settings: &Settings, plans: &[Plan]) {
         super::notify::overdue(settings, plans, &rows).await
     };
     if let Err(e) = told.await {
-        eprintln!("warning: cannot notify of overdue drills: {e}");
+        super::errln!("warning: cannot notify of overdue drills: {e}");
     }
 }
 
@@ -338,7 +340,7 @@ async fn start(
             }
         }
         Err(e) => {
-            eprintln!(
+            super::errln!(
                 "{}: the drill of slot {slot} did not start: {e}",
                 plan.name()
             );

@@ -68,8 +68,8 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError
                 p.drill = rows.iter().find(|r| r.plan == p.plan).cloned();
             }
         }
-        Ok(Err(e)) => eprintln!("warning: cannot read the drill history: {e:#}"),
-        Err(_) => eprintln!(
+        Ok(Err(e)) => super::errln!("warning: cannot read the drill history: {e:#}"),
+        Err(_) => super::errln!(
             "warning: the drill history ({}) did not answer within {}s; shown without it",
             settings.state,
             args.read_timeout.as_secs_f64()

@@ -180,14 +180,15 @@ impl Starter for CliStarter {
             };
             match rt.block_on(engine.run(&plans, &opts)) {
                 Ok(report) => {
-                    eprintln!(
+                    super::errln!(
                         "watch: the failover of {name} (run {}) ended: {}",
-                        report.run_id, report.outcome
+                        report.run_id,
+                        report.outcome
                     );
                     let _ = tx.send(Ok(()));
                 }
                 Err(e) => {
-                    eprintln!("watch: the failover of {name} did not run: {e}");
+                    super::errln!("watch: the failover of {name} did not run: {e}");
                     let _ = tx.send(Err(e.to_string()));
                 }
             }
@@ -260,7 +261,7 @@ async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
         .map(|mut r| std::mem::take(&mut *r))
         .unwrap_or_default();
     if !runs.is_empty() {
-        eprintln!("watch: waiting for the failover(s) it started to end...");
+        super::errln!("watch: waiting for the failover(s) it started to end...");
         let _ = tokio::task::spawn_blocking(move || {
             for r in runs {
                 let _ = r.join();
@@ -307,7 +308,7 @@ fn show(
     }
     for r in rounds {
         let Some(v) = &r.verdict else {
-            eprintln!(
+            super::errln!(
                 "warning: {}: the shared state did not answer; this observer decides nothing",
                 r.plan
             );
@@ -329,7 +330,7 @@ fn show(
                 outln!("  did: {a}");
             }
             for bad in &r.rejected {
-                eprintln!("warning: {}: report left out: {bad}", r.plan);
+                super::errln!("warning: {}: report left out: {bad}", r.plan);
             }
         }
         said.insert(r.plan.clone(), now);
@@ -375,7 +376,7 @@ async fn serve(
         CliError::invalid(format!("cannot serve metrics on {addr}: {e}"))
             .hint("choose a free address with --metrics-addr HOST:PORT")
     })?;
-    eprintln!("watch: serving /metrics and /healthz on http://{addr}");
+    super::errln!("watch: serving /metrics and /healthz on http://{addr}");
     let respond: drctl::watch::serve::Respond = Arc::new(move |path: &str| match path {
         "/metrics" => (
             200,

@@ -1180,7 +1180,7 @@ impl Probe for FakeCloud {
             Some(status) => Ok(ProbeAnswer {
                 status,
                 elapsed_ms: 0,
-                body_excerpt: String::new(),
+                body_bytes: 0,
             }),
             None => Err(CloudError::new(
                 "http",

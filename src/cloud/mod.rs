@@ -445,6 +445,10 @@ pub struct CloudSettings {
     pub dns_servers: Vec<String>,
     /// Retry policy for transient failures.
     pub retry: retry::RetryPolicy,
+    /// Whether `[[check]]` probes may reach link-local and cloud metadata
+    /// addresses (`[checks] allow_link_local` in `drctl.toml`; refused by
+    /// default: `http::refused_address`).
+    pub checks_allow_link_local: bool,
 }
 
 impl CloudSettings {
@@ -493,6 +497,7 @@ impl CloudSettings {
                 })
                 .unwrap_or_default(),
             retry: retry::RetryPolicy::default(),
+            checks_allow_link_local: false,
         }
     }
 
@@ -554,6 +559,7 @@ impl std::fmt::Debug for CloudSettings {
             .field("gcs_endpoint", &self.gcs_endpoint)
             .field("dns_servers", &self.dns_servers)
             .field("retry", &self.retry)
+            .field("checks_allow_link_local", &self.checks_allow_link_local)
             .finish()
     }
 }

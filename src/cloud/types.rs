@@ -589,8 +589,10 @@ pub struct ProbeAnswer {
     pub status: u16,
     /// How long the answer took.
     pub elapsed_ms: u64,
-    /// The start of the body (at most 200 characters), for messages.
-    pub body_excerpt: String,
+    /// The body's length in bytes. The body itself is never kept: it is
+    /// whatever the service chose to say, and an answer goes into errors,
+    /// journals, reports and notifications (`cloud::http`).
+    pub body_bytes: u64,
 }
 
 /// The identity our credentials resolve to.

@@ -32,33 +32,48 @@ pub use outbox::{DeliveryState, Notifier, Owed, deliveries, owed};
 pub use sink::{Answer, Env, Publish, Sender, Sink};
 
 use crate::journal::{JournalError, JournalStore};
-use crate::plan::notify::NotifySpec;
+use crate::plan::notify::{NotifySpec, SinkRules};
 
 /// A notifier of this process, the journal it notifies from and where
 /// that journal lives.
 type Active = (String, Arc<dyn JournalStore>, Arc<Notifier>);
 
 /// The process's notification setup: the team's sinks, where secrets come
-/// from, one sender, and the notifiers of the runs this process wrote (so
-/// that their last results are journaled before it exits).
+/// from, what plans' own sinks may use, one sender, and the notifiers of
+/// the runs this process wrote (so that their last results are journaled
+/// before it exits).
 pub struct Hub {
     team: Vec<NotifySpec>,
     env: Env,
+    rules: SinkRules,
     sender: Arc<Sender>,
     host: String,
     active: Mutex<Vec<Active>>,
 }
 
 impl Hub {
-    /// A hub for `team` sinks, reading secrets from `env`.
+    /// A hub for `team` sinks, reading secrets from `env`, plans' own
+    /// sinks under the strictest rules (see [`Hub::with_rules`]).
     pub fn new(team: Vec<NotifySpec>, env: Env, publish: Option<Publish>, host: &str) -> Self {
         Self {
             team,
             env,
+            rules: SinkRules::default(),
             sender: Arc::new(Sender::new(publish)),
             host: host.to_string(),
             active: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same hub with the operators' rules for plans' own sinks.
+    pub fn with_rules(mut self, rules: SinkRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// What plans' own sinks may use.
+    pub fn rules(&self) -> &SinkRules {
+        &self.rules
     }
 
     /// The team's sinks.
@@ -95,7 +110,7 @@ impl Hub {
             region,
             &self.host,
             self.sender.clone(),
-            &self.env,
+            (&self.env, &self.rules),
         ));
         (self.active.lock().expect("active")).push((run_id.to_string(), store.clone(), n.clone()));
         Some(n)

@@ -23,7 +23,7 @@ use super::build::{PlanInfo, for_record};
 use super::sink::{Answer, Env, Sender, Sink};
 use crate::journal::notice::{CloudEvent, DeliveryResult};
 use crate::journal::{Event, Record};
-use crate::plan::notify::NotifySpec;
+use crate::plan::notify::{NotifySpec, Origin, Scope, SinkRules};
 
 /// The longest wait before a retry that a process sleeps through itself;
 /// longer ones are left to `notify flush`.
@@ -109,16 +109,48 @@ pub fn judge(
     (event, wait)
 }
 
-/// The sinks of a run: the team's (`drctl.toml`) and each of its plans'
-/// own, a plan's named `<plan>.<name>`.
+/// The sinks of a run: the team's (`drctl.toml`, those of scope `all`) and
+/// each of its plans' own, a plan's named `<plan>.<name>`. A plan's
+/// reference to an operators' sink (`sink = NAME`) is that sink, with the
+/// plan's filters when it gives any; a plan's own sink is marked
+/// [`Origin::Plan`], so that it is held to the operators' rules when it is
+/// resolved. A reference to no `named` sink is left out (validation
+/// refuses it).
 pub fn sinks_of(team: &[NotifySpec], plans: &[crate::plan::Plan]) -> Vec<NotifySpec> {
-    let mut out = team.to_vec();
+    let mut out: Vec<NotifySpec> = (team.iter())
+        .filter(|s| s.scope.unwrap_or_default() == Scope::All)
+        .cloned()
+        .collect();
     for p in plans {
         for s in &p.spec.notify {
-            out.push(NotifySpec {
-                name: format!("{}.{}", p.name(), s.name),
-                ..s.clone()
-            });
+            let name = format!("{}.{}", p.name(), s.name);
+            match &s.sink {
+                Some(target) => {
+                    let Some(op) = team
+                        .iter()
+                        .find(|t| &t.name == target && t.scope == Some(Scope::Named))
+                    else {
+                        continue;
+                    };
+                    out.push(NotifySpec {
+                        name,
+                        events: if s.events.is_empty() {
+                            op.events.clone()
+                        } else {
+                            s.events.clone()
+                        },
+                        min_severity: s.min_severity.or(op.min_severity),
+                        origin: Origin::Operators,
+                        scope: None,
+                        ..op.clone()
+                    });
+                }
+                None => out.push(NotifySpec {
+                    name,
+                    origin: Origin::Plan,
+                    ..s.clone()
+                }),
+            }
         }
     }
     out
@@ -149,19 +181,20 @@ struct Inner {
 
 impl Notifier {
     /// A notifier for a run in `region` (SNS and EventBridge publish there)
-    /// with these sinks; secrets are read now, and a sink whose secret is
-    /// missing fails each attempt with the reason.
+    /// with these sinks; secrets are read now (a plan's sink's under
+    /// `rules`), and a sink whose secret is missing, or which the rules
+    /// refuse, fails each attempt with the reason.
     pub fn new(
         specs: Vec<NotifySpec>,
         info: PlanInfo,
         region: &str,
         host: &str,
         sender: Arc<Sender>,
-        env: &Env,
+        (env, rules): (&Env, &SinkRules),
     ) -> Self {
         let sinks = specs
             .iter()
-            .map(|s| (s.name.clone(), Sink::resolve(s, env).map(Arc::new)))
+            .map(|s| (s.name.clone(), Sink::resolve(s, env, rules).map(Arc::new)))
             .collect();
         Self {
             inner: Arc::new(Inner {
@@ -397,7 +430,7 @@ mod tests {
         )
         .expect("spec");
         let env: super::super::sink::Env = Arc::new(|_| None);
-        let sink = Sink::resolve(&spec, &env).expect("sink");
+        let sink = Sink::resolve(&spec, &env, &SinkRules::default()).expect("sink");
         let now = Utc::now();
         let header = super::super::sink::retry_after("18446744073709551615");
         assert_eq!(header, Some(crate::plan::duration::MAX_DURATION));
@@ -419,5 +452,45 @@ mod tests {
         // A short one leaves the schedule's own wait.
         let (_, wait) = judge("e1", &sink, 1, &answer(Some(Duration::ZERO)), now, "h");
         assert_eq!(wait, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_plans_reference_is_the_operators_sink_with_the_plans_filters() {
+        let team: Vec<NotifySpec> = [
+            "name = \"ops\"\nkind = \"webhook\"\nurl_env = \"OPS\"",
+            "name = \"payments-slack\"\nkind = \"slack\"\nurl_env = \"PAY\"\nscope = \"named\"\nmin_severity = \"warning\"",
+        ]
+        .iter()
+        .map(|t| toml::from_str(t).unwrap())
+        .collect();
+        let mut plan = crate::plan::reference()
+            .into_iter()
+            .find(|p| p.name() == "payments")
+            .expect("payments");
+        plan.spec.notify = [
+            "name = \"owner\"\nsink = \"payments-slack\"\nevents = [\"dev.drctl.run.*\"]",
+            "name = \"own\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_OWN\"",
+            "name = \"gone\"\nsink = \"ops\"",
+        ]
+        .iter()
+        .map(|t| toml::from_str(t).unwrap())
+        .collect();
+        let sinks = sinks_of(&team, std::slice::from_ref(&plan));
+        let names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["ops", "payments.owner", "payments.own"],
+            "a named sink hears only of the plans naming it"
+        );
+        let owner = &sinks[1];
+        assert_eq!(owner.kind, Some(crate::plan::notify::SinkKind::Slack));
+        assert_eq!(owner.url_env.as_deref(), Some("PAY"));
+        assert_eq!(owner.events, ["dev.drctl.run.*"]);
+        assert_eq!(
+            owner.min_severity,
+            Some(crate::plan::notify::Severity::Warning)
+        );
+        assert_eq!(owner.origin, Origin::Operators);
+        assert_eq!(sinks[2].origin, Origin::Plan);
     }
 }

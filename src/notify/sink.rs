@@ -13,7 +13,10 @@
 //!
 //! Secrets are read here, when an event is sent, and kept in memory only:
 //! they are never journaled, logged or rendered (a sink's `Debug` shows its
-//! name and kind).
+//! name and kind). A plan's own sink is held here, again, to the operators'
+//! rules (`crate::plan::notify::SinkRules`): what validation found when the
+//! plan was checked may have changed since (a variable set, a file
+//! replaced by a link).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,18 +28,8 @@ use serde_json::json;
 
 use crate::journal::notice::{CloudEvent, EventType, Severity};
 use crate::plan::duration::{MAX_DURATION, parse_duration};
-use crate::plan::notify::{NotifySpec, STANDARD_RETRY, SinkKind};
-
-/// Where secrets come from (the process environment, or a test's map).
-pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
-/// The process environment.
-pub fn process_env() -> Env {
-    Arc::new(|k| std::env::var(k).ok())
-}
-
-/// PagerDuty's Events API v2 endpoint (the default `url` of a PagerDuty sink).
-pub const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com/v2/enqueue";
+pub use crate::plan::notify::{Env, PAGERDUTY_EVENTS, process_env};
+use crate::plan::notify::{NotifySpec, Origin, STANDARD_RETRY, SinkKind, SinkRules};
 
 /// Default bound on one attempt.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,6 +38,8 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Sink {
     /// The entry.
     pub spec: NotifySpec,
+    /// Its kind.
+    pub kind: SinkKind,
     url: Option<String>,
     /// Standard Webhooks keys (decoded), or PagerDuty's routing key as bytes.
     secrets: Vec<Vec<u8>>,
@@ -58,7 +53,7 @@ impl std::fmt::Debug for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sink")
             .field("name", &self.spec.name)
-            .field("kind", &self.spec.kind)
+            .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
 }
@@ -88,23 +83,33 @@ impl Answer {
     }
 }
 
-/// Reads a secret value from `env` or `file` (one of them, or none).
+/// Reads a secret value from `env` or `file` (one of them, or none); a
+/// plan's sink (`rules`) only from a `DRCTL_NOTIFY_*` variable or a file
+/// inside the secrets directory.
 fn secret(
     name: &str,
     what: &str,
-    env_var: &Option<String>,
-    file: &Option<String>,
+    (env_var, file): (&Option<String>, &Option<String>),
     env: &Env,
+    rules: Option<&SinkRules>,
 ) -> Result<Option<String>, String> {
+    let refused = |(m, h): (String, String)| format!("{m} (hint: {h})");
     if let Some(var) = env_var {
+        if let Some(p) = rules.and_then(|r| r.env_problem(name, var)) {
+            return Err(refused(p));
+        }
         return env(var).map(|v| Some(v.trim().to_string())).ok_or_else(|| {
             format!("sink {name}: the environment variable {var} ({what}) is not set")
         });
     }
-    if let Some(path) = file {
+    if let Some(given) = file {
+        let path = match rules {
+            Some(r) => r.plan_file(name, given).map_err(refused)?,
+            None => std::path::PathBuf::from(given),
+        };
         return std::fs::read_to_string(path)
             .map(|v| Some(v.trim().to_string()))
-            .map_err(|e| format!("sink {name}: cannot read {what} from {path}: {e}"));
+            .map_err(|e| format!("sink {name}: cannot read {what} from {given}: {e}"));
     }
     Ok(None)
 }
@@ -119,20 +124,40 @@ pub fn decode_secret(s: &str) -> Result<Vec<u8>, String> {
 
 impl Sink {
     /// Reads the sink's URL and secrets (an error names the sink and the
-    /// variable or file, never a value).
-    pub fn resolve(spec: &NotifySpec, env: &Env) -> Result<Self, String> {
+    /// variable or file, never a value). A plan's own sink
+    /// ([`Origin::Plan`]) is held to `rules`: it reads only what they
+    /// allow, and sends only to a URL they allow.
+    pub fn resolve(spec: &NotifySpec, env: &Env, rules: &SinkRules) -> Result<Self, String> {
         let name = &spec.name;
+        let Some(kind) = spec.kind else {
+            return Err(format!("sink {name}: no kind"));
+        };
+        let rules = (spec.origin == Origin::Plan).then_some(rules);
+        if rules.is_some() && spec.url.is_some() {
+            return Err(format!("sink {name}: a plan's sink writes no URL"));
+        }
         let url = match &spec.url {
             Some(u) => Some(u.clone()),
-            None => secret(name, "its URL", &spec.url_env, &spec.url_file, env)?,
+            None => secret(name, "its URL", (&spec.url_env, &spec.url_file), env, rules)?,
         };
-        let url = match (spec.kind, url) {
+        let url = match (kind, url) {
             (SinkKind::Pagerduty, None) => Some(PAGERDUTY_EVENTS.to_string()),
             (k, None) if k.needs_url() => return Err(format!("sink {name}: no URL")),
             (_, u) => u,
         };
-        let raw = secret(name, "its secret", &spec.secret_env, &spec.secret_file, env)?;
-        let secrets = match (spec.kind, raw) {
+        if let (Some(r), Some(u)) = (rules, &url)
+            && let Some((m, h)) = r.url_problem(name, u)
+        {
+            return Err(format!("{m} (hint: {h})"));
+        }
+        let raw = secret(
+            name,
+            "its secret",
+            (&spec.secret_env, &spec.secret_file),
+            env,
+            rules,
+        )?;
+        let secrets = match (kind, raw) {
             (SinkKind::Webhook, Some(s)) => s
                 .split_whitespace()
                 .map(decode_secret)
@@ -157,6 +182,7 @@ impl Sink {
         };
         Ok(Self {
             spec: spec.clone(),
+            kind,
             url,
             secrets,
             retry,
@@ -172,7 +198,7 @@ impl Sink {
             .iter()
             .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
             .collect();
-        if self.spec.kind != SinkKind::Webhook {
+        if self.kind != SinkKind::Webhook {
             out.extend(
                 self.secrets
                     .iter()
@@ -203,35 +229,45 @@ pub fn sign(keys: &[Vec<u8>], id: &str, timestamp: i64, body: &str) -> String {
 }
 
 /// A Slack message laid out for a person: a header, the summary, the
-/// facts as fields, the run id in a context line.
+/// facts as fields, the run id in a context line. Every text is mrkdwn
+/// with what came from elsewhere (plan names, a summary that quotes a
+/// cloud's error, a command) escaped for it (`crate::escape::slack`): no
+/// mention, link or formatting can be made by it.
 pub fn slack_body(e: &CloudEvent) -> serde_json::Value {
+    use crate::escape::{slack, slack_code};
     let icon = match e.data.severity {
         Severity::Critical => ":rotating_light:",
         Severity::Warning => ":warning:",
         Severity::Info => ":information_source:",
     };
+    let text = |t: String| json!({"type": "mrkdwn", "text": t, "verbatim": true});
+    let plans: Vec<String> = e.data.plans.iter().map(|p| slack(p)).collect();
     let mut fields = vec![
-        json!({"type": "mrkdwn", "text": format!("*Plans*\n{}", e.data.plans.join(", "))}),
-        json!({"type": "mrkdwn", "text": format!("*Severity*\n{}", e.data.severity)}),
+        text(format!("*Plans*\n{}", plans.join(", "))),
+        text(format!("*Severity*\n{}", e.data.severity)),
     ];
     if let Some(t) = &e.data.target {
-        fields.push(json!({"type": "mrkdwn", "text": format!("*Target*\n{t}")}));
+        fields.push(text(format!("*Target*\n{}", slack(t))));
     }
     if let Some(t) = &e.data.tier {
-        fields.push(json!({"type": "mrkdwn", "text": format!("*Tier*\n{t}")}));
+        fields.push(text(format!("*Tier*\n{}", slack(t))));
     }
+    let summary = format!("{icon} {}", slack(&e.data.summary));
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": format!("drctl: {}", e.kind.short().replace('_', " "))}}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{icon} {}", e.data.summary)}}),
+        json!({"type": "section", "text": text(summary.clone())}),
         json!({"type": "section", "fields": fields}),
     ];
     if let Some(cmd) = command_of(e) {
-        blocks.push(
-            json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("`{cmd}`")}}),
-        );
+        blocks.push(json!({"type": "section", "text": text(format!("`{}`", slack_code(cmd)))}));
     }
-    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("{} · {} · {}", e.kind, e.data.run_id.as_deref().unwrap_or("-"), e.time.to_rfc3339())}]}));
-    json!({"text": format!("{icon} {}", e.data.summary), "blocks": blocks})
+    blocks.push(json!({"type": "context", "elements": [text(format!(
+        "{} · {} · {}",
+        e.kind,
+        slack(e.data.run_id.as_deref().unwrap_or("-")),
+        e.time.to_rfc3339()
+    ))]}));
+    json!({"text": summary, "blocks": blocks})
 }
 
 fn command_of(e: &CloudEvent) -> Option<&str> {
@@ -410,7 +446,7 @@ impl Sender {
             Err(e) => return Answer::failed(format!("cannot encode the event: {e}")),
         };
         let url = sink.url.clone().unwrap_or_default();
-        match sink.spec.kind {
+        match sink.kind {
             SinkKind::Webhook => {
                 let ts = chrono::Utc::now().timestamp();
                 let mut req = self
@@ -459,7 +495,7 @@ impl Sender {
                     .region
                     .clone()
                     .unwrap_or_else(|| region.to_string());
-                let published = match sink.spec.kind {
+                let published = match sink.kind {
                     SinkKind::Sns => {
                         let arn = (sink.spec.topic_arn.as_deref().unwrap_or_default())
                             .replace("{region}", &region);
@@ -601,7 +637,7 @@ mod tests {
             "S" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
             _ => None,
         });
-        let s = Sink::resolve(&spec, &env).unwrap();
+        let s = Sink::resolve(&spec, &env, &SinkRules::default()).unwrap();
         let shown = format!("{s:?}");
         assert!(
             !shown.contains("secret-path") && !shown.contains("MfKQ"),
@@ -609,7 +645,93 @@ mod tests {
         );
         assert!(s.secret_values().iter().any(|v| v.contains("secret-path")));
         let missing: Env = Arc::new(|_| None);
-        let e = Sink::resolve(&spec, &missing).unwrap_err();
+        let e = Sink::resolve(&spec, &missing, &SinkRules::default()).unwrap_err();
         assert!(e.contains("U") && e.contains("not set"), "{e}");
+    }
+
+    /// A plan's sink is held to the operators' rules again when it is
+    /// resolved to send: whatever changed since the plan was validated.
+    #[test]
+    fn regression_a_plans_sink_is_refused_host_secrets_when_it_sends() {
+        let env: Env = Arc::new(|k| match k {
+            "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEM".into()),
+            "DRCTL_NOTIFY_URL" => Some("https://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_PLAIN" => Some("http://hooks.example.com/x".into()),
+            _ => None,
+        });
+        let rules = SinkRules::default();
+        let spec = |text: &str, origin: Origin| NotifySpec {
+            origin,
+            ..toml::from_str(text).unwrap()
+        };
+        let stealing = "name = \"p.owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_URL\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"";
+        let e = Sink::resolve(&spec(stealing, Origin::Plan), &env, &rules).unwrap_err();
+        assert!(
+            e.contains("AWS_SECRET_ACCESS_KEY") && !e.contains("wJalr"),
+            "{e}"
+        );
+        assert!(
+            Sink::resolve(&spec(stealing, Origin::Operators), &env, &rules).is_ok(),
+            "the operators' own sinks keep their freedom"
+        );
+        let plain = "name = \"p.owner\"\nkind = \"slack\"\nurl_env = \"DRCTL_NOTIFY_PLAIN\"";
+        let e = Sink::resolve(&spec(plain, Origin::Plan), &env, &rules).unwrap_err();
+        assert!(e.contains("https"), "{e}");
+        let file = "name = \"p.owner\"\nkind = \"slack\"\nurl_file = \"/etc/hostname\"";
+        let e = Sink::resolve(&spec(file, Origin::Plan), &env, &rules).unwrap_err();
+        assert!(e.contains("secrets directory"), "{e}");
+    }
+
+    /// Regression: a Slack message carried what came from elsewhere as
+    /// mrkdwn: a summary quoting `<!channel>` paged a whole channel, and a
+    /// plan or error could make links and formatting.
+    #[test]
+    fn regression_slack_text_from_elsewhere_is_escaped() {
+        use crate::journal::notice::{EventData, EventDetail};
+        let e = CloudEvent {
+            specversion: "1.0".into(),
+            id: "evt".into(),
+            source: "/drctl".into(),
+            kind: EventType::StepFailed,
+            time: chrono::Utc::now(),
+            subject: "s".into(),
+            datacontenttype: "application/json".into(),
+            data: EventData {
+                run_id: Some("run-1".into()),
+                run_kind: Some("failover".into()),
+                plans: vec!["pay*ments".into()],
+                tier: Some("<@U1>".into()),
+                target: Some("us-east-1".into()),
+                operator: None,
+                severity: Severity::Critical,
+                summary: "step failed: <!channel> *urgent* <https://evil.test|click> & \x1b[2Jmore"
+                    .into(),
+                record: None,
+                detail: EventDetail::StepFailed {
+                    step: "payments/check:api".into(),
+                    error: "e".into(),
+                    class: "client".into(),
+                    hint: None,
+                    command: "drctl runs resume `run-1` <x>".into(),
+                },
+            },
+        };
+        let body = slack_body(&e).to_string();
+        for raw in [
+            "<!channel>",
+            "<@U1>",
+            "<https://evil.test",
+            "`run-1`",
+            "<x>",
+            "\\u001b",
+        ] {
+            assert!(!body.contains(raw), "{raw} in {body}");
+        }
+        assert!(
+            body.contains("&lt;!channel&gt;") && body.contains("&amp;"),
+            "{body}"
+        );
+        assert!(body.contains("\u{200B}*urgent\u{200B}*"), "{body}");
+        assert!(body.contains("\"verbatim\":true"), "{body}");
     }
 }

@@ -158,6 +158,13 @@ pub fn is_plan_name(s: &str) -> bool {
 /// `*.toml`, `*.yaml` and `*.yml` files; `tiers.*` in the directory of any
 /// plan is read as the tiers file).
 pub fn load(paths: &[PathBuf]) -> Loaded {
+    load_with(paths, &notify::SinkRules::default())
+}
+
+/// [`load`] under the operators' rules for plans' own `[[notify]]` sinks
+/// (what they may read and where they may send; the operators' sinks they
+/// may name).
+pub fn load_with(paths: &[PathBuf], sink_rules: &notify::SinkRules) -> Loaded {
     let mut out = Loaded {
         tiers: tiers::builtin(),
         ..Loaded::default()
@@ -166,7 +173,7 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
     let broken_tiers = load_tiers(&inputs.tiers, &mut out);
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     for f in &inputs.plans {
-        load_plan(f, &broken_tiers, &mut names, &mut out);
+        load_plan(f, (&broken_tiers, sink_rules), &mut names, &mut out);
     }
     out.plans
         .sort_by(|a, b| (a.tier.rank, a.name()).cmp(&(b.tier.rank, b.name())));
@@ -343,7 +350,7 @@ fn load_tiers(files: &[PathBuf], out: &mut Loaded) -> BTreeMap<String, PathBuf> 
 /// holds the plan names seen so far, and the file of each.
 fn load_plan(
     f: &Path,
-    broken_tiers: &BTreeMap<String, PathBuf>,
+    (broken_tiers, sink_rules): (&BTreeMap<String, PathBuf>, &notify::SinkRules),
     names: &mut BTreeMap<String, PathBuf>,
     out: &mut Loaded,
 ) {
@@ -369,7 +376,7 @@ fn load_plan(
         return;
     };
     out.names.insert(f.to_path_buf(), spec.plan.name.clone());
-    let tier = validate::check_plan(&mut checker, &spec, &out.tiers);
+    let tier = validate::check_plan_with(&mut checker, &spec, &out.tiers, sink_rules);
     if let Some(tf) = broken_tiers.get(&spec.plan.tier) {
         blame_broken_tier(&mut checker.diagnostics, &spec.plan.tier, tf);
     }
@@ -641,6 +648,7 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         ["notify", _] => &[
             "name",
             "kind",
+            "sink",
             "url_env",
             "url_file",
             "secret_env",

@@ -7,6 +7,21 @@
 //! names the environment variable or file that holds them, and validation
 //! refuses a literal `url` there. The values themselves are read only when
 //! an event is sent, never journaled, logged or put in evidence.
+//!
+//! Whoever can merge a plan is not whoever runs drctl: a plan's sinks must
+//! not be a way to read the host's secrets and send them away. So a plan's
+//! own sink reads only environment variables named `DRCTL_NOTIFY_*` and
+//! files under the directory the operators name (`[plan_notify]
+//! secrets_dir` in `drctl.toml`; none named: no file at all), sends only
+//! over https (loopback excepted) and, when the operators list hosts, only
+//! to them ([`SinkRules`]); or it refers by name to a sink the operators
+//! configured (`sink = "NAME"`, a `scope = "named"` sink of `drctl.toml`).
+//! The operators' own sinks keep every freedom. The rules are checked when
+//! a plan is validated (at the offending line) and again when a plan's sink
+//! is resolved to send.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -166,8 +181,17 @@ pub const STANDARD_RETRY: [&str; 7] = ["5s", "5m", "30m", "2h", "5h", "10h", "10
 pub struct NotifySpec {
     /// The sink's name (unique; `notify test --sink NAME`, journal records).
     pub name: String,
-    /// What kind of sink.
-    pub kind: SinkKind,
+    /// What kind of sink (required, except in a plan's reference to an
+    /// operators' sink, which takes the kind of the sink it names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SinkKind>,
+    /// A plan only: the operators' sink (a `scope = "named"` sink of
+    /// `drctl.toml`) this entry sends the plan's events to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<String>,
+    /// `drctl.toml` only: which runs the sink hears of (default `all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
     /// The URL (webhook, Slack incoming webhook, PagerDuty Events API
     /// endpoint). `drctl.toml` only: a plan must use `url_env`/`url_file`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -211,6 +235,248 @@ pub struct NotifySpec {
     /// How long one attempt may take (default `10s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    /// Who wrote the sink: a plan's own sink is held to [`SinkRules`] when
+    /// it is resolved to send. Not read from a file: set by whoever makes
+    /// the run's list of sinks (`notify::outbox::sinks_of`).
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Who wrote a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// The operators (`drctl.toml`): every freedom.
+    #[default]
+    Operators,
+    /// A plan: its secrets and URL held to [`SinkRules`].
+    Plan,
+}
+
+/// Which runs an operators' sink hears of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Every run's events (the team's sinks).
+    #[default]
+    All,
+    /// Only the events of plans whose `[[notify]]` names it (`sink = NAME`).
+    Named,
+}
+
+/// The prefix of every environment variable a plan's own sink may read.
+pub const PLAN_ENV_PREFIX: &str = "DRCTL_NOTIFY_";
+
+/// Where secrets come from (the process environment, or a test's map).
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment.
+pub fn process_env() -> Env {
+    Arc::new(|k| std::env::var(k).ok())
+}
+
+/// What a plan's own sinks may use, as the operators set it in
+/// `drctl.toml` (`[plan_notify]`), and the operators' sinks a plan may
+/// name. The default is the strictest: no file, any https host, no sink
+/// to name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SinkRules {
+    /// The directory a plan's `url_file` and `secret_file` must be under
+    /// (a relative name is taken inside it); `None`: plans name no file.
+    pub secrets_dir: Option<PathBuf>,
+    /// The hosts a plan's sink may send to (`hooks.slack.com`, or
+    /// `*.example.com` for its subdomains); empty: any host over https.
+    pub allowed_hosts: Vec<String>,
+    /// The operators' sinks by name, with their scope: what a plan's
+    /// `sink = NAME` may refer to (those of scope `named`).
+    pub operators: Vec<(String, Scope)>,
+}
+
+/// One problem of a `[[notify]]` entry: the key it is at, what is wrong,
+/// what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The entry's key the problem is at (`secret_env`, `name`, ...).
+    pub key: &'static str,
+    /// What is wrong, one sentence.
+    pub message: String,
+    /// What to do.
+    pub hint: String,
+}
+
+impl SinkRules {
+    /// Why a plan's sink may not read the environment variable `var`
+    /// (`None`: it may).
+    pub fn env_problem(&self, sink: &str, var: &str) -> Option<(String, String)> {
+        let ok = var.len() > PLAN_ENV_PREFIX.len()
+            && var.starts_with(PLAN_ENV_PREFIX)
+            && var
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        (!ok).then(|| {
+            (
+                format!(
+                    "notify sink `{sink}` reads the environment variable {var}; a plan's sink may read only {PLAN_ENV_PREFIX}* variables (the host's other variables hold its credentials)"
+                ),
+                format!(
+                    "have the operators set {PLAN_ENV_PREFIX}<NAME> for this sink and name that, or refer to one of their sinks: sink = \"NAME\" (drctl.toml, scope = \"named\")"
+                ),
+            )
+        })
+    }
+
+    /// The file a plan's sink names, inside the secrets directory:
+    /// canonical when it exists (a symbolic link that leads out of the
+    /// directory is refused); `Err` with the reason and a hint when the
+    /// rules do not allow it.
+    pub fn plan_file(&self, sink: &str, given: &str) -> Result<PathBuf, (String, String)> {
+        let Some(dir) = &self.secrets_dir else {
+            return Err((
+                format!(
+                    "notify sink `{sink}` reads the file {given}; plans may name files only under the operators' secrets directory, and drctl.toml names none"
+                ),
+                format!(
+                    "use an environment variable ({PLAN_ENV_PREFIX}<NAME>), or ask the operators for [plan_notify] secrets_dir in drctl.toml"
+                ),
+            ));
+        };
+        let outside = |why: &str| {
+            (
+                format!(
+                    "notify sink `{sink}` reads the file {given}, {why} the secrets directory {}",
+                    dir.display()
+                ),
+                format!(
+                    "name a file inside {} (a name relative to it, without `..`)",
+                    dir.display()
+                ),
+            )
+        };
+        let path = Path::new(given);
+        if given.is_empty() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(outside("whose name climbs out of"));
+        }
+        let canon_dir = dir.canonicalize().map_err(|e| {
+            (
+                format!(
+                    "notify sink `{sink}` reads the file {given}, but the secrets directory {} cannot be read: {e}",
+                    dir.display()
+                ),
+                "create the directory named by [plan_notify] secrets_dir in drctl.toml".into(),
+            )
+        })?;
+        let joined = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            canon_dir.join(path)
+        };
+        if !(joined.starts_with(&canon_dir) || joined.starts_with(dir)) {
+            return Err(outside("outside"));
+        }
+        if std::fs::symlink_metadata(&joined).is_err() {
+            // Not there (yet): inside by its name; read, and checked
+            // again, when an event is sent.
+            return Ok(joined);
+        }
+        match joined.canonicalize() {
+            Ok(real) if real.starts_with(&canon_dir) => Ok(real),
+            Ok(_) => Err(outside("through a symbolic link, outside")),
+            Err(e) => Err((
+                format!(
+                    "notify sink `{sink}` reads the file {given}, which cannot be followed: {e}"
+                ),
+                format!("name a readable file inside {}", dir.display()),
+            )),
+        }
+    }
+
+    /// Why a plan's sink may not send to `url` (`None`: it may): https
+    /// (plain http only to a loopback address), and a host on the
+    /// operators' list when they keep one. The message names the scheme
+    /// and host only: a URL's path may hold a token.
+    pub fn url_problem(&self, sink: &str, url: &str) -> Option<(String, String)> {
+        let Ok(u) = reqwest::Url::parse(url.trim()) else {
+            return Some((
+                format!("notify sink `{sink}`: its URL is not a URL"),
+                "a sink's URL looks like https://hooks.example.com/path".into(),
+            ));
+        };
+        let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+        let loopback = is_loopback_host(&host);
+        match u.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            scheme => {
+                return Some((
+                    format!(
+                        "notify sink `{sink}` sends to {scheme}://{host}/...; a plan's sink sends only over https (plain http only to this machine)"
+                    ),
+                    "give the sink an https URL".into(),
+                ));
+            }
+        }
+        if !self.allowed_hosts.is_empty()
+            && !self.allowed_hosts.iter().any(|a| host_matches(a, &host))
+        {
+            return Some((
+                format!(
+                    "notify sink `{sink}` sends to {host}, which is not among the hosts the operators allow for plans' sinks"
+                ),
+                format!(
+                    "allowed: {} ([plan_notify] allowed_hosts in drctl.toml)",
+                    self.allowed_hosts.join(", ")
+                ),
+            ));
+        }
+        None
+    }
+
+    /// Why a plan's `sink = NAME` cannot refer to `name` (`None`: it can).
+    pub fn reference_problem(&self, sink: &str, name: &str) -> Option<(String, String)> {
+        let named: Vec<&str> = (self.operators.iter())
+            .filter(|(_, s)| *s == Scope::Named)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        match self.operators.iter().find(|(n, _)| n == name) {
+            Some((_, Scope::Named)) => None,
+            Some((_, Scope::All)) => Some((
+                format!(
+                    "notify sink `{sink}` refers to the operators' sink `{name}`, which already hears of every run"
+                ),
+                "drop this entry, or have the operators set scope = \"named\" on that sink".into(),
+            )),
+            None => Some((
+                format!("notify sink `{sink}` refers to `{name}`, which is no operators' sink"),
+                if named.is_empty() {
+                    "drctl.toml has no sink of scope = \"named\" for plans to name".into()
+                } else {
+                    format!("sinks plans may name: {}", named.join(", "))
+                },
+            )),
+        }
+    }
+}
+
+/// Whether `host` (lowercase, IPv6 in brackets) is this machine.
+pub fn is_loopback_host(host: &str) -> bool {
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `host` is allowed by the entry `allowed` (`*.example.com`: any
+/// subdomain of example.com, not example.com itself).
+fn host_matches(allowed: &str, host: &str) -> bool {
+    let allowed = allowed.trim().trim_end_matches('.').to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    match allowed.strip_prefix("*.") {
+        Some(parent) => host
+            .strip_suffix(parent)
+            .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+        None => host == allowed,
+    }
 }
 
 /// The kinds of sink.
@@ -269,73 +535,151 @@ impl NotifySpec {
             })
     }
 
-    /// What is wrong with the entry, one sentence and a hint each
-    /// (`in_plan`: read from a plan file, where secrets may not be written).
-    pub fn problems(&self, in_plan: bool) -> Vec<(String, String)> {
+    /// What is wrong with the entry, each at its key with a hint
+    /// (`in_plan`: read from a plan file, where secrets may not be written
+    /// and a sink may refer to an operators' one).
+    pub fn problems(&self, in_plan: bool) -> Vec<Problem> {
         let mut out = Vec::new();
         let name = &self.name;
-        let mut say = |m: String, h: &str| out.push((m, h.to_string()));
+        let mut say = |key: &'static str, message: String, hint: &str| {
+            out.push(Problem {
+                key,
+                message,
+                hint: hint.to_string(),
+            })
+        };
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             say(
+                "name",
                 format!("notify sink name `{name}` must be letters, digits, `-` or `_`"),
                 "name = \"ops\"",
             );
         }
+        if !in_plan && self.sink.is_some() {
+            say(
+                "sink",
+                format!(
+                    "notify sink `{name}`: `sink` refers to an operators' sink, and only a plan's entry does that"
+                ),
+                "drctl.toml configures the sink itself: kind, url, ...",
+            );
+        }
+        if in_plan && self.scope.is_some() {
+            say(
+                "scope",
+                format!("notify sink `{name}`: `scope` is the operators' to set, in drctl.toml"),
+                "remove it",
+            );
+        }
         if in_plan && self.url.is_some() {
             say(
+                "url",
                 format!(
                     "notify sink `{name}` writes its URL in the plan; a URL is a secret and plans are not"
                 ),
-                "use url_env = \"NAME\" or url_file = \"PATH\" (or move the sink to drctl.toml)",
+                "use url_env = \"DRCTL_NOTIFY_NAME\" or url_file = \"PATH\" (or move the sink to drctl.toml)",
             );
         }
+        if self.sink.is_some() {
+            let own = [
+                ("kind", self.kind.is_some()),
+                ("url", self.url.is_some()),
+                ("url_env", self.url_env.is_some()),
+                ("url_file", self.url_file.is_some()),
+                ("secret_env", self.secret_env.is_some()),
+                ("secret_file", self.secret_file.is_some()),
+                ("topic_arn", self.topic_arn.is_some()),
+                ("bus", self.bus.is_some()),
+                ("region", self.region.is_some()),
+                ("retry", self.retry.is_some()),
+                ("timeout", self.timeout.is_some()),
+            ];
+            for (key, _) in own.iter().filter(|(_, set)| *set) {
+                say(
+                    key,
+                    format!(
+                        "notify sink `{name}` refers to an operators' sink, which has its own `{key}`"
+                    ),
+                    "a reference takes name, sink, events and min_severity only",
+                );
+            }
+            self.event_problems(&mut say);
+            return out;
+        }
+        let Some(kind) = self.kind else {
+            say(
+                "name",
+                format!("notify sink `{name}` has no kind"),
+                if in_plan {
+                    "kind = \"webhook\" (or slack, pagerduty, sns, eventbridge), or sink = \"NAME\" for an operators' sink"
+                } else {
+                    "kind = \"webhook\" (or slack, pagerduty, sns, eventbridge)"
+                },
+            );
+            return out;
+        };
         let sources = [&self.url, &self.url_env, &self.url_file]
             .iter()
             .filter(|s| s.is_some())
             .count();
-        if self.kind.needs_url() && sources != 1 {
+        if kind.needs_url() && sources != 1 {
             say(
+                "kind",
                 format!(
                     "notify sink `{name}` ({}) needs exactly one of url, url_env, url_file",
-                    self.kind.as_str()
+                    kind.as_str()
                 ),
-                "url_env = \"DRCTL_OPS_WEBHOOK_URL\"",
+                "url_env = \"DRCTL_NOTIFY_OPS_WEBHOOK_URL\"",
             );
         }
-        if (!self.kind.takes_url() && sources != 0) || sources > 1 {
+        if (!kind.takes_url() && sources != 0) || sources > 1 {
             say(
+                "kind",
                 format!(
                     "notify sink `{name}` ({}) takes at most one of url, url_env, url_file, and SNS and EventBridge none",
-                    self.kind.as_str()
+                    kind.as_str()
                 ),
                 "SNS takes topic_arn, EventBridge takes bus",
             );
         }
         if self.secret_env.is_some() && self.secret_file.is_some() {
             say(
+                "secret_file",
                 format!("notify sink `{name}` has both secret_env and secret_file"),
                 "keep one",
             );
         }
-        if self.kind == SinkKind::Pagerduty
-            && self.secret_env.is_none()
-            && self.secret_file.is_none()
-        {
+        if kind == SinkKind::Pagerduty && self.secret_env.is_none() && self.secret_file.is_none() {
             say(
+                "kind",
                 format!("notify sink `{name}` (pagerduty) needs its routing key"),
-                "secret_env = \"DRCTL_PAGERDUTY_ROUTING_KEY\"",
+                "secret_env = \"DRCTL_NOTIFY_PAGERDUTY_ROUTING_KEY\"",
             );
         }
-        if self.kind == SinkKind::Sns && self.topic_arn.is_none() {
+        if kind == SinkKind::Sns && self.topic_arn.is_none() {
             say(
+                "kind",
                 format!("notify sink `{name}` (sns) needs topic_arn"),
                 "topic_arn = \"arn:aws:sns:{region}:123456789012:drctl-events\"",
             );
         }
+        self.event_problems(&mut say);
+        for (key, d) in (self.retry.iter().flatten().map(|d| ("retry", d)))
+            .chain(self.timeout.iter().map(|d| ("timeout", d)))
+        {
+            if let Err(e) = crate::plan::duration::parse_duration(d) {
+                say(key, format!("notify sink `{name}`: {e}"), e.hint());
+            }
+        }
+        out
+    }
+
+    /// Event types that match no type.
+    fn event_problems(&self, say: &mut impl FnMut(&'static str, String, &str)) {
         for e in &self.events {
             let known = match e.strip_suffix('*') {
                 Some(prefix) => EventType::ALL
@@ -345,19 +689,71 @@ impl NotifySpec {
             };
             if !known {
                 say(
-                    format!("notify sink `{name}`: no event type matches `{e}`"),
-                    "types are dev.drctl.run.started, .run.approval_needed, .run.step_failed, .run.finished, .drill.verdict, .schedule.overdue, .evidence.mismatch, .lock.broken; `dev.drctl.run.*` takes a prefix",
+                    "events",
+                    format!("notify sink `{}`: no event type matches `{e}`", self.name),
+                    "types are dev.drctl.run.started, .run.approval_needed, .run.step_failed, .run.finished, .drill.verdict, .schedule.overdue, .evidence.mismatch, .lock.broken, .watch.*; `dev.drctl.run.*` takes a prefix",
                 );
             }
         }
-        for d in self.retry.iter().flatten().chain(&self.timeout) {
-            if let Err(e) = crate::plan::duration::parse_duration(d) {
-                say(format!("notify sink `{name}`: {e}"), e.hint());
+    }
+
+    /// A plan's sink against the operators' rules: the variables and
+    /// files it reads, the URL it would send to (read here when this host
+    /// has it: from a `DRCTL_NOTIFY_*` variable of `env` or a file inside
+    /// the secrets directory), the operators' sink it names.
+    pub fn rule_problems(&self, rules: &SinkRules, env: &Env) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let name = &self.name;
+        let mut say = |key: &'static str, (message, hint): (String, String)| {
+            out.push(Problem { key, message, hint })
+        };
+        if let Some(target) = &self.sink {
+            if let Some(p) = rules.reference_problem(name, target) {
+                say("sink", p);
             }
+            return out;
+        }
+        let mut url = None;
+        for (key, var) in [("url_env", &self.url_env), ("secret_env", &self.secret_env)] {
+            if let Some(var) = var {
+                match rules.env_problem(name, var) {
+                    Some(p) => say(key, p),
+                    None if key == "url_env" => url = env(var).map(|u| (key, u)),
+                    None => {}
+                }
+            }
+        }
+        for (key, file) in [
+            ("url_file", &self.url_file),
+            ("secret_file", &self.secret_file),
+        ] {
+            if let Some(file) = file {
+                match rules.plan_file(name, file) {
+                    Err(p) => say(key, p),
+                    Ok(path) if key == "url_file" => {
+                        url = std::fs::read_to_string(path).ok().map(|u| (key, u));
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        if self.kind == Some(SinkKind::Pagerduty)
+            && self.url_env.is_none()
+            && self.url_file.is_none()
+        {
+            url = Some(("kind", PAGERDUTY_EVENTS.to_string()));
+        }
+        if let Some((key, u)) = url
+            && let Some(p) = rules.url_problem(name, &u)
+        {
+            say(key, p);
         }
         out
     }
 }
+
+/// PagerDuty's Events API v2 endpoint (the default `url` of a PagerDuty sink).
+pub const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com/v2/enqueue";
 
 #[cfg(test)]
 mod tests {
@@ -409,11 +805,12 @@ min_severity = "warning""#,
         assert!(s.problems(false).is_empty());
         let p = s.problems(true);
         assert_eq!(p.len(), 1);
-        assert!(p[0].0.contains("URL is a secret"), "{p:?}");
+        assert!(p[0].message.contains("URL is a secret"), "{p:?}");
+        assert_eq!(p[0].key, "url");
         let bad = sink(
             "name = \"a b\"\nkind = \"slack\"\nevents = [\"dev.drctl.nope\"]\nretry = [\"soon\"]",
         );
-        let p: Vec<String> = bad.problems(false).into_iter().map(|p| p.0).collect();
+        let p: Vec<String> = bad.problems(false).into_iter().map(|p| p.message).collect();
         assert!(p.iter().any(|m| m.contains("must be letters")), "{p:?}");
         assert!(p.iter().any(|m| m.contains("exactly one of url")), "{p:?}");
         assert!(
@@ -422,6 +819,180 @@ min_severity = "warning""#,
         );
         assert!(p.iter().any(|m| m.contains("not a duration")), "{p:?}");
         let pd = sink("name = \"pd\"\nkind = \"pagerduty\"");
-        assert!(pd.problems(false)[0].0.contains("routing key"));
+        assert!(pd.problems(false)[0].message.contains("routing key"));
+    }
+
+    fn no_env() -> Env {
+        Arc::new(|_| None)
+    }
+
+    /// Regression: a plan's `[[notify]]` could name any variable
+    /// (`secret_env = "AWS_SECRET_ACCESS_KEY"`) or file and send it away.
+    #[test]
+    fn regression_a_plans_sink_reads_only_drctl_notify_variables() {
+        let rules = SinkRules::default();
+        for (var, ok) in [
+            ("AWS_SECRET_ACCESS_KEY", false),
+            ("DRCTL_RUN_KEY", false),
+            ("DRCTL_NOTIFY_", false),
+            ("DRCTL_NOTIFY_x", false),
+            ("DRCTL_NOTIFY_PAYMENTS_HOOK", true),
+        ] {
+            let s = sink(&format!(
+                "name = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_U\"\nsecret_env = \"{var}\""
+            ));
+            let p = s.rule_problems(&rules, &no_env());
+            assert_eq!(p.is_empty(), ok, "{var}: {p:?}");
+            if !ok {
+                assert_eq!(p[0].key, "secret_env");
+                assert!(p[0].message.contains(var), "{p:?}");
+            }
+        }
+        let team = sink(
+            "name = \"ops\"\nkind = \"webhook\"\nurl_env = \"ANY\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"",
+        );
+        assert!(
+            team.problems(false).is_empty(),
+            "operators keep their freedom"
+        );
+    }
+
+    #[test]
+    fn a_plans_files_stay_inside_the_secrets_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = dir.path().join("secrets");
+        std::fs::create_dir(&secrets).unwrap();
+        std::fs::write(secrets.join("hook"), "https://hooks.example.com/x").unwrap();
+        std::fs::write(dir.path().join("outside"), "nope").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside"), secrets.join("link")).unwrap();
+        let none = SinkRules::default();
+        let e = none.plan_file("owner", "hook").unwrap_err();
+        assert!(e.0.contains("names none"), "{e:?}");
+        let rules = SinkRules {
+            secrets_dir: Some(secrets.clone()),
+            ..SinkRules::default()
+        };
+        let real = secrets.canonicalize().unwrap();
+        assert_eq!(rules.plan_file("o", "hook").unwrap(), real.join("hook"));
+        assert_eq!(
+            rules
+                .plan_file("o", &secrets.join("hook").display().to_string())
+                .unwrap(),
+            real.join("hook")
+        );
+        assert_eq!(
+            rules.plan_file("o", "not-yet").unwrap(),
+            real.join("not-yet"),
+            "inside by its name; read when sent"
+        );
+        for bad in [
+            "../outside".to_string(),
+            "sub/../../outside".to_string(),
+            dir.path().join("outside").display().to_string(),
+            "/etc/passwd".to_string(),
+            "link".to_string(),
+            "".to_string(),
+        ] {
+            let e = rules.plan_file("o", &bad).unwrap_err();
+            assert!(e.0.contains("secrets directory"), "{bad}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_plans_sink_sends_over_https_to_allowed_hosts() {
+        let open = SinkRules::default();
+        assert_eq!(
+            open.url_problem("o", "https://hooks.example.com/T0KEN"),
+            None
+        );
+        assert_eq!(open.url_problem("o", "http://127.0.0.1:8080/hook"), None);
+        assert_eq!(open.url_problem("o", "http://localhost/hook"), None);
+        assert_eq!(open.url_problem("o", "http://[::1]:9/hook"), None);
+        let (m, _) = open
+            .url_problem("o", "http://hooks.example.com/T0KEN")
+            .unwrap();
+        assert!(m.contains("https") && !m.contains("T0KEN"), "{m}");
+        assert!(open.url_problem("o", "file:///etc/passwd").is_some());
+        assert!(open.url_problem("o", "not a url").is_some());
+        let listed = SinkRules {
+            allowed_hosts: vec!["hooks.slack.com".into(), "*.example.com".into()],
+            ..SinkRules::default()
+        };
+        assert_eq!(
+            listed.url_problem("o", "https://hooks.slack.com/services/x"),
+            None
+        );
+        assert_eq!(listed.url_problem("o", "https://a.b.example.com/x"), None);
+        for bad in [
+            "https://example.com/x",
+            "https://evil.com/x",
+            "https://hooks.slack.com.evil.com/x",
+            "https://evilexample.com/x",
+            "http://127.0.0.1:9/x",
+        ] {
+            let (m, h) = listed.url_problem("o", bad).unwrap();
+            assert!(m.contains("not among"), "{bad}: {m}");
+            assert!(h.contains("hooks.slack.com"), "{h}");
+        }
+    }
+
+    #[test]
+    fn a_plan_refers_to_the_operators_named_sinks_only() {
+        let rules = SinkRules {
+            operators: vec![
+                ("ops".into(), Scope::All),
+                ("payments-slack".into(), Scope::Named),
+            ],
+            ..SinkRules::default()
+        };
+        let r = sink("name = \"owner\"\nsink = \"payments-slack\"\nevents = [\"dev.drctl.run.*\"]");
+        assert!(r.problems(true).is_empty(), "{:?}", r.problems(true));
+        assert!(r.rule_problems(&rules, &no_env()).is_empty());
+        let all = sink("name = \"owner\"\nsink = \"ops\"");
+        assert!(
+            all.rule_problems(&rules, &no_env())[0]
+                .message
+                .contains("every run")
+        );
+        let none = sink("name = \"owner\"\nsink = \"nope\"");
+        let p = none.rule_problems(&rules, &no_env());
+        assert_eq!(p[0].key, "sink");
+        assert!(p[0].hint.contains("payments-slack"), "{p:?}");
+        let mixed = sink(
+            "name = \"owner\"\nsink = \"payments-slack\"\nkind = \"webhook\"\nsecret_env = \"X\"",
+        );
+        let keys: Vec<&str> = mixed.problems(true).iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["kind", "secret_env"]);
+        let in_toml = sink("name = \"owner\"\nsink = \"x\"");
+        assert_eq!(in_toml.problems(false)[0].key, "sink");
+    }
+
+    #[test]
+    fn the_url_a_plans_sink_would_use_is_checked_when_this_host_has_it() {
+        let env: Env = Arc::new(|k| match k {
+            "DRCTL_NOTIFY_PLAIN" => Some("http://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_GOOD" => Some("https://hooks.example.com/x".into()),
+            _ => None,
+        });
+        let rules = SinkRules::default();
+        let with = |var: &str| {
+            sink(&format!(
+                "name = \"o\"\nkind = \"slack\"\nurl_env = \"{var}\""
+            ))
+            .rule_problems(&rules, &env)
+        };
+        assert_eq!(with("DRCTL_NOTIFY_PLAIN")[0].key, "url_env");
+        assert!(with("DRCTL_NOTIFY_GOOD").is_empty());
+        assert!(with("DRCTL_NOTIFY_UNSET").is_empty(), "checked when sent");
+        let pd = sink("name = \"pd\"\nkind = \"pagerduty\"\nsecret_env = \"DRCTL_NOTIFY_PD\"");
+        let listed = SinkRules {
+            allowed_hosts: vec!["hooks.example.com".into()],
+            ..SinkRules::default()
+        };
+        let p = pd.rule_problems(&listed, &env);
+        assert_eq!(
+            p[0].key, "kind",
+            "PagerDuty's own endpoint is not on the list"
+        );
     }
 }

@@ -656,8 +656,13 @@ impl Diagnostic {
         self
     }
 
-    /// Renders the diagnostic like a compiler does (`color` adds ANSI colours).
+    /// Renders the diagnostic like a compiler does (`color` adds ANSI
+    /// colours). What came from the file (the message quotes it, the
+    /// source line is it, and the file's name) is cleaned for a terminal
+    /// (`crate::escape::terminal`), so that the colours are the only
+    /// escape sequences in the text.
     pub fn render(&self, color: bool) -> String {
+        let clean = |s: &str| crate::escape::terminal(s).into_owned();
         let (red, yellow, blue, bold, reset) = if color {
             (
                 "\x1b[31;1m",
@@ -673,25 +678,30 @@ impl Diagnostic {
             Severity::Error => ("error", red),
             Severity::Warning => ("warning", yellow),
         };
-        let mut out = format!("{c}{label}{reset}{bold}: {}{reset}\n", self.message);
+        let mut out = format!("{c}{label}{reset}{bold}: {}{reset}\n", clean(&self.message));
         let gutter = self.line.to_string().len();
         let pad = " ".repeat(gutter);
         let _ = writeln!(
             out,
             "{pad}{blue}-->{reset} {}:{}:{}",
-            self.file.display(),
+            clean(&self.file.display().to_string()),
             self.line,
             self.column
         );
         if let Some(src) = &self.source_line {
             let _ = writeln!(out, "{pad} {blue}|{reset}");
-            let _ = writeln!(out, "{blue}{}{reset} {blue}|{reset} {src}", self.line);
+            let _ = writeln!(
+                out,
+                "{blue}{}{reset} {blue}|{reset} {}",
+                self.line,
+                clean(src)
+            );
             let under = " ".repeat(self.column.saturating_sub(1));
             let carets = "^".repeat(self.len.max(1));
             let _ = writeln!(out, "{pad} {blue}|{reset} {under}{c}{carets}{reset}");
         }
         if let Some(h) = &self.hint {
-            let _ = writeln!(out, "{pad} {blue}={reset} {bold}hint{reset}: {h}");
+            let _ = writeln!(out, "{pad} {blue}={reset} {bold}hint{reset}: {}", clean(h));
         }
         out
     }

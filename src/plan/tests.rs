@@ -1070,7 +1070,7 @@ fn regression_a_symlink_loop_in_the_plans_folder_is_an_error_naming_it() {
 #[test]
 fn a_plan_may_name_its_own_sinks_but_never_hold_a_url() {
     let ok = format!(
-        "{}\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl_env = \"PAYMENTS_HOOK\"\nevents = [\"dev.drctl.run.*\"]\n",
+        "{}\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nevents = [\"dev.drctl.run.*\"]\n",
         payments()
     );
     let (loaded, _) = load_text("payments.toml", ok.as_bytes());
@@ -1089,6 +1089,117 @@ fn a_plan_may_name_its_own_sinks_but_never_hold_a_url() {
     assert!(
         d.hint.as_deref().unwrap_or_default().contains("url_env"),
         "{shown}"
+    );
+}
+
+/// The line (1-based) of the first line of `text` that contains `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("in the text")
+        + 1
+}
+
+/// Regression: a plan's sink could read any variable or file of the host
+/// (`secret_env = "AWS_SECRET_ACCESS_KEY"`, a file beside the plan) and
+/// send it to a URL of its choosing. Each is now an error at its line.
+#[test]
+fn regression_a_plans_sink_cannot_reach_host_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(
+        secrets.join("plain-hook"),
+        "http://hooks.example.com/T0KEN\n",
+    )
+    .unwrap();
+    std::fs::write(
+        secrets.join("good-hook"),
+        "https://hooks.example.com/T0KEN\n",
+    )
+    .unwrap();
+    std::fs::write(
+        secrets.join("other-hook"),
+        "https://evil.example.net/T0KEN\n",
+    )
+    .unwrap();
+    let rules = super::notify::SinkRules {
+        secrets_dir: Some(secrets.clone()),
+        allowed_hosts: vec!["hooks.example.com".into()],
+        operators: vec![("team-slack".into(), super::notify::Scope::Named)],
+    };
+    let sink = |body: &str| format!("{}\n[[notify]]\nname = \"owner\"\n{body}\n", payments());
+    let outside = dir.path().join("aws-credentials");
+    std::fs::write(&outside, "[default]\n").unwrap();
+    let cases = [
+        (
+            "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_HOOK\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"",
+            "secret_env",
+            "DRCTL_NOTIFY_*",
+        ),
+        (
+            &format!(
+                "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_HOOK\"\nsecret_file = \"{}\"",
+                outside.display()
+            ),
+            "secret_file",
+            "secrets directory",
+        ),
+        (
+            "kind = \"webhook\"\nurl_file = \"../aws-credentials\"",
+            "url_file",
+            "secrets directory",
+        ),
+        (
+            "kind = \"slack\"\nurl_file = \"plain-hook\"",
+            "url_file",
+            "https",
+        ),
+        (
+            "kind = \"slack\"\nurl_file = \"other-hook\"",
+            "url_file",
+            "not among the hosts",
+        ),
+        ("sink = \"nobody\"", "sink", "no operators' sink"),
+    ];
+    for (body, key, says) in cases {
+        let text = sink(body);
+        let path = dir.path().join("payments.toml");
+        std::fs::write(&path, &text).unwrap();
+        let loaded = super::load_with(std::slice::from_ref(&path), &rules);
+        let shown = render(&loaded);
+        assert_eq!(loaded.diagnostics.len(), 1, "{body}: {shown}");
+        let d = &loaded.diagnostics[0];
+        let at =
+            text.lines().count() - text.lines().rev().position(|l| l.starts_with(key)).unwrap();
+        assert_eq!(d.line, at, "{body}: at its line: {shown}");
+        assert!(d.message.contains(says), "{body}: {shown}");
+        assert!(d.hint.is_some(), "{shown}");
+        assert!(
+            !shown.contains("T0KEN"),
+            "a URL's path is a secret: {shown}"
+        );
+        assert!(loaded.plans.is_empty());
+    }
+    for body in [
+        "kind = \"slack\"\nurl_file = \"good-hook\"",
+        "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_HOOK\"\nsecret_file = \"whsec\"",
+        "sink = \"team-slack\"\nevents = [\"dev.drctl.run.*\"]",
+    ] {
+        let text = sink(body);
+        let path = dir.path().join("payments.toml");
+        std::fs::write(&path, &text).unwrap();
+        let loaded = super::load_with(std::slice::from_ref(&path), &rules);
+        assert!(loaded.diagnostics.is_empty(), "{body}: {}", render(&loaded));
+    }
+    // No secrets directory: no file at all.
+    let text = sink("kind = \"slack\"\nurl_file = \"good-hook\"");
+    let (loaded, _) = load_text("payments.toml", text.as_bytes());
+    assert_eq!(loaded.diagnostics[0].line, line_of(&text, "url_file ="));
+    assert!(
+        render(&loaded).contains("names none"),
+        "{}",
+        render(&loaded)
     );
 }
 
@@ -1124,7 +1235,7 @@ fn with_value(key: &str, value: &str) -> String {
         "retry" => {
             payments()
                 + &format!(
-                    "\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl_env = \"PAYMENTS_HOOK\"\nretry = [\"1s\", {value}]\n"
+                    "\n[[notify]]\nname = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nretry = [\"1s\", {value}]\n"
                 )
         }
         watch => payments() + &format!("\n[watch]\n{watch} = {value}\n"),
@@ -1147,10 +1258,10 @@ const DURATION_KEYS: [&str; 8] = [
 const COUNT_KEYS: [(&str, u64); 2] = [("failures", 1000), ("quorum", 100)];
 
 /// The line and column an error about `key` = `value` is placed at: the
-/// value (a sink's problems are placed at its name).
+/// value (a sink's retry list as a whole).
 fn value_place(text: &str, key: &str, value: &str) -> (usize, Option<usize>) {
     let (needle, at_value) = if key == "retry" {
-        ("name = \"owner\"".to_string(), false)
+        ("retry = [".to_string(), true)
     } else {
         (format!("{key} = {value}"), true)
     };

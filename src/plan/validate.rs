@@ -204,6 +204,17 @@ pub fn check_plan(
     spec: &PlanSpec,
     tiers: &BTreeMap<String, Tier>,
 ) -> Option<Tier> {
+    check_plan_with(c, spec, tiers, &super::notify::SinkRules::default())
+}
+
+/// [`check_plan`] under the operators' rules for the plan's own sinks
+/// (`[plan_notify]` in `drctl.toml`, and the sinks a plan may name).
+pub fn check_plan_with(
+    c: &mut Checker<'_>,
+    spec: &PlanSpec,
+    tiers: &BTreeMap<String, Tier>,
+    sink_rules: &super::notify::SinkRules,
+) -> Option<Tier> {
     let before = c.diagnostics.len();
     check_plan_name(c, spec);
     let tier = check_tier_name(c, spec, tiers);
@@ -225,7 +236,7 @@ pub fn check_plan(
     check_buckets(c, spec, &ix);
     check_evidence(c, spec);
     check_drill(c, spec);
-    check_notify(c, spec);
+    check_notify(c, spec, sink_rules);
     check_watch(c, spec, tier.as_ref());
     check_after(c, &ix);
     check_cycle(c, spec, &ix);
@@ -665,11 +676,18 @@ fn check_watch(c: &mut Checker<'_>, spec: &PlanSpec, tier: Option<&Tier>) {
 }
 
 /// `[[notify]]` entries: each sink's own problems (a URL written in the
-/// plan among them), and names unique within the plan.
-fn check_notify(c: &mut Checker<'_>, spec: &PlanSpec) {
+/// plan among them), what the operators' rules refuse (a variable or a
+/// file the plan may not read, a URL it may not send to, a sink it may not
+/// name), each at its key; and names unique within the plan.
+fn check_notify(c: &mut Checker<'_>, spec: &PlanSpec, rules: &super::notify::SinkRules) {
+    let env = super::notify::process_env();
     for (i, n) in spec.notify.iter().enumerate() {
-        for (message, hint) in n.problems(true) {
-            c.error(path!["notify", i, "name"], message, hint);
+        for p in n
+            .problems(true)
+            .into_iter()
+            .chain(n.rule_problems(rules, &env))
+        {
+            c.error(path!["notify", i, p.key], p.message, p.hint);
         }
         if spec.notify[..i].iter().any(|o| o.name == n.name) {
             c.error(

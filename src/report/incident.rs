@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
+use super::render::{md, md_join};
 use super::{JournalText, ReadRun, RunRow, read, row};
 use crate::journal::event::{Event, StepRef};
 use crate::plan::Plan;
@@ -116,21 +117,21 @@ fn summary(o: &mut String, d: &Draft<'_>) {
     let _ = writeln!(
         o,
         "# Post-incident report: {} of {} to {}\n",
-        s.kind,
-        d.names.join(", "),
-        s.target
+        md(&s.kind),
+        md_join(&d.names, ", "),
+        md(s.target)
     );
     let _ = writeln!(
         o,
         "Run `{}`, drafted by drctl from its journal ({} records, hash chain {}). The facts below are the journal's; the sections marked *to be completed* are for the people who handled the incident.\n",
-        d.journal.run_id,
+        crate::escape::markdown_code(&d.journal.run_id),
         d.r.chain.records,
         if d.r.chain.ok {
             "verified".to_string()
         } else {
             format!(
                 "BROKEN: {}; do not rely on the figures",
-                d.r.chain.problem.as_deref().unwrap_or("?")
+                md(d.r.chain.problem.as_deref().unwrap_or("?"))
             )
         }
     );
@@ -139,8 +140,8 @@ fn summary(o: &mut String, d: &Draft<'_>) {
     let _ = writeln!(
         o,
         "| Operator | {} on {} |",
-        s.operator.unwrap_or("unknown"),
-        s.host
+        md(s.operator.unwrap_or("unknown")),
+        md(s.host)
     );
     let _ = writeln!(
         o,
@@ -161,11 +162,12 @@ fn summary(o: &mut String, d: &Draft<'_>) {
     for (plan, x) in d.names.iter().zip(&d.rows) {
         let _ = writeln!(
             o,
-            "| {plan} | outcome {}; verdict {}; RTO {}; RPO {} |",
+            "| {} | outcome {}; verdict {}; RTO {}; RPO {} |",
+            md(plan),
             x.outcome,
-            x.verdict,
-            super::render::measure_text(&x.rto),
-            super::render::measure_text(&x.rpo)
+            md(&x.verdict.to_string()),
+            md(&super::render::measure_text(&x.rto)),
+            md(&super::render::measure_text(&x.rpo))
         );
     }
 }
@@ -198,8 +200,8 @@ fn milestones(o: &mut String, d: &Draft<'_>) {
                 w.phases.first().and_then(|p| p.from),
                 format!(
                     "the first failed observation (`drctl watch`, observer {}; quorum {}): the RTO clock starts",
-                    w.observer,
-                    w.votes.join(", ")
+                    md(&w.observer),
+                    md_join(&w.votes, ", ")
                 ),
             ),
             None => (
@@ -215,7 +217,11 @@ fn milestones(o: &mut String, d: &Draft<'_>) {
             "Notified",
             notified.as_ref().map(|(at, _)| *at),
             match &notified {
-                Some((_, x)) => format!("{} delivered to sink {}", x.kind, x.sink),
+                Some((_, x)) => format!(
+                    "{} delivered to sink {}",
+                    md(&x.kind.to_string()),
+                    md(&x.sink)
+                ),
                 None => "no sink took an event of this run (docs/notify.md)".into(),
             },
         ),
@@ -249,32 +255,36 @@ fn milestones(o: &mut String, d: &Draft<'_>) {
             o,
             "| {name} | {} | {} |",
             at.map_or("-".into(), minute),
-            what.replace('|', "\\|")
+            what
         );
     }
 }
 
-/// The timeline's entry of one journal record, if it is one.
+/// The timeline's entry of one journal record, if it is one (Markdown:
+/// what the journal says is escaped).
 fn event_line(e: &Event) -> Option<String> {
+    let m = |s: &dyn std::fmt::Display| md(&s.to_string());
     Some(match e {
         Event::Gate {
             plan,
             gate,
             decision,
             ..
-        } => format!("{plan}: gate {gate}: {decision}"),
-        Event::StepFailed { step, error } => format!("{step} FAILED: {}", error.summary()),
-        Event::Resumed { host, .. } => format!("resumed on {host}"),
-        Event::LockLost { by_run, reason, .. } => {
-            format!("lock taken over by {by_run}: {reason}")
+        } => format!("{}: gate {}: {}", m(plan), m(gate), m(decision)),
+        Event::StepFailed { step, error } => {
+            format!("{} FAILED: {}", m(step), m(&error.summary()))
         }
-        Event::Interrupted { reason } => format!("interrupted: {reason}"),
+        Event::Resumed { host, .. } => format!("resumed on {}", m(host)),
+        Event::LockLost { by_run, reason, .. } => {
+            format!("lock taken over by {}: {}", m(by_run), m(reason))
+        }
+        Event::Interrupted { reason } => format!("interrupted: {}", m(reason)),
         Event::Delivery {
             id,
             sink,
             result: crate::journal::notice::DeliveryResult::Delivered,
             ..
-        } => format!("notification {id} delivered to {sink}"),
+        } => format!("notification {} delivered to {}", m(id), m(sink)),
         _ => return None,
     })
 }
@@ -294,7 +304,7 @@ fn timeline(o: &mut String, d: &Draft<'_>) {
         s.started,
         format!(
             "run started by {}",
-            s.operator.unwrap_or("an unknown operator")
+            md(s.operator.unwrap_or("an unknown operator"))
         ),
     ));
     timeline.extend(
@@ -309,7 +319,7 @@ fn timeline(o: &mut String, d: &Draft<'_>) {
                 at,
                 format!(
                     "service restored (the RTO point, {secs:.1}s; {})",
-                    x.rto.basis
+                    md(&x.rto.basis)
                 ),
             ));
         }
@@ -319,7 +329,7 @@ fn timeline(o: &mut String, d: &Draft<'_>) {
     }
     timeline.sort_by_key(|(t, _)| *t);
     for (t, what) in timeline {
-        let _ = writeln!(o, "| {} | {} |", minute(t), what.replace('|', "\\|"));
+        let _ = writeln!(o, "| {} | {} |", minute(t), what);
     }
 }
 
@@ -335,8 +345,8 @@ fn actions(o: &mut String, d: &Draft<'_>) {
             o,
             "{}. `{}`: {}. {}",
             i + 1,
-            s.id,
-            s.description.trim_end_matches('.'),
+            crate::escape::markdown_code(s.id.as_ref()),
+            md(s.description.trim_end_matches('.')),
             match timing {
                 Some(t) => match (t.started, t.ended) {
                     (Some(a), Some(b)) => format!(
@@ -357,8 +367,9 @@ fn actions(o: &mut String, d: &Draft<'_>) {
 fn figures_and_blanks(o: &mut String, d: &Draft<'_>) {
     let _ = writeln!(o, "\n## RTO and RPO against targets\n");
     for (p, x) in d.names.iter().zip(&d.rows) {
-        let _ = writeln!(o, "- {p} RTO: {}", super::render::measure_text(&x.rto));
-        let _ = writeln!(o, "- {p} RPO: {}", super::render::measure_text(&x.rpo));
+        let p = md(p);
+        let _ = writeln!(o, "- {p} RTO: {}", md(&super::render::measure_text(&x.rto)));
+        let _ = writeln!(o, "- {p} RPO: {}", md(&super::render::measure_text(&x.rpo)));
     }
     let _ = writeln!(o, "\n## Rollback scope\n");
     let _ = writeln!(
@@ -366,12 +377,12 @@ fn figures_and_blanks(o: &mut String, d: &Draft<'_>) {
         "{}",
         d.rows
             .first()
-            .and_then(|x| x.rollback_scope.clone())
+            .and_then(|x| x.rollback_scope.as_deref().map(md))
             .unwrap_or_else(|| "Nothing this run did needs undoing by hand.".into())
     );
     for x in &d.rows {
         for w in &x.warnings {
-            let _ = writeln!(o, "\n- {w}");
+            let _ = writeln!(o, "\n- {}", md(w));
         }
     }
     let _ = writeln!(o, "\n## Root cause\n\n*To be completed.*");

@@ -64,9 +64,16 @@ pub(crate) fn verdict_reason(v: &Verdict) -> &str {
     }
 }
 
-/// A Markdown table cell: no line breaks, no bare pipes.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+/// Text from the report's model (names, messages, journal text) for
+/// Markdown, anywhere: a table cell, a list item, a line of its own
+/// (`crate::escape::markdown`).
+pub(crate) fn md(s: &str) -> String {
+    crate::escape::markdown(s)
+}
+
+/// [`md`] of each, joined by `sep`.
+pub(crate) fn md_join(items: &[String], sep: &str) -> String {
+    items.iter().map(|i| md(i)).collect::<Vec<_>>().join(sep)
 }
 
 /// The report as JSON (`drctl.report/v1`).
@@ -105,11 +112,11 @@ fn md_watch(o: &mut String, r: &Report) {
             o,
             "| {} | {} | {} | {} | {} | {} |",
             minute(w.at),
-            w.plan,
-            w.observer,
-            w.decision,
-            w.why.replace('|', "\\|"),
-            w.run_id.as_deref().unwrap_or("-")
+            md(&w.plan),
+            md(&w.observer),
+            md(&w.decision.to_string()),
+            md(&w.why),
+            md(w.run_id.as_deref().unwrap_or("-"))
         );
     }
 }
@@ -125,7 +132,7 @@ fn md_summary(o: &mut String, r: &Report) {
         if r.scope.is_empty() {
             "none".into()
         } else {
-            r.scope.join(", ")
+            md_join(&r.scope, ", ")
         },
         minute(r.generated_at),
         r.schema
@@ -154,15 +161,15 @@ fn md_summary(o: &mut String, r: &Report) {
         let _ = writeln!(
             o,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            p.plan,
-            p.tier,
+            md(&p.plan),
+            md(&p.tier),
             target(p.rto_target_seconds),
             target(p.rpo_target_seconds),
             p.runs.len(),
             c.last_passing.as_ref().map_or("never".into(), |d| format!(
                 "{} ({})",
                 day(d.started),
-                d.run_id
+                md(&d.run_id)
             )),
             c.next_slot.map_or("no schedule".into(), minute),
             if c.overdue {
@@ -183,6 +190,7 @@ fn md_findings(o: &mut String, r: &Report) {
         let about = [f.plan.as_deref(), f.run.as_deref()]
             .into_iter()
             .flatten()
+            .map(md)
             .collect::<Vec<_>>()
             .join(", run ");
         let _ = writeln!(
@@ -196,8 +204,10 @@ fn md_findings(o: &mut String, r: &Report) {
             } else {
                 format!(" ({about})")
             },
-            f.message,
-            f.owner.as_deref().unwrap_or("unassigned"),
+            md(&f.message),
+            md(f.owner.as_deref().unwrap_or("unassigned")),
+            // Markdown drctl writes (commands in code spans); the names in
+            // it are run ids and plan names, whose characters are checked.
             f.action
         );
     }
@@ -205,15 +215,17 @@ fn md_findings(o: &mut String, r: &Report) {
 
 /// One plan: its facts, the table of its runs, then each run.
 fn md_plan(o: &mut String, p: &super::PlanSection) {
-    let _ = writeln!(o, "\n### {} ({})\n", p.plan, p.tier);
+    let _ = writeln!(o, "\n### {} ({})\n", md(&p.plan), md(&p.tier));
     if !p.description.is_empty() {
-        let _ = writeln!(o, "{}\n", p.description);
+        let _ = writeln!(o, "{}\n", md(&p.description));
     }
     let _ = writeln!(
         o,
         "- Owner: {}\n- Regions: {} (home first)\n- Targets: RTO {}, RPO {}; approval {}\n- Drill cadence: {}{}",
-        p.owner.as_deref().unwrap_or("not set (`[plan] owner`)"),
-        p.regions.join(", "),
+        p.owner
+            .as_deref()
+            .map_or("not set (`[plan] owner`)".into(), md),
+        md_join(&p.regions, ", "),
         target(p.rto_target_seconds),
         target(p.rpo_target_seconds),
         if p.approval_required {
@@ -228,7 +240,7 @@ fn md_plan(o: &mut String, p: &super::PlanSection) {
         p.cadence
             .note
             .as_ref()
-            .map(|n| format!("; {n}"))
+            .map(|n| format!("; {}", md(n)))
             .unwrap_or_default()
     );
     if p.runs.is_empty() {
@@ -244,11 +256,11 @@ fn md_plan(o: &mut String, p: &super::PlanSection) {
         let _ = writeln!(
             o,
             "| {} | {} | {} | {} | {} | {} ({}) | {} ({}) | {} |",
-            run.run_id,
-            kind_label(run),
+            md(&run.run_id),
+            md(&kind_label(run)),
             minute(run.started),
-            run.target,
-            cell(run.operator.as_deref().unwrap_or("unknown")),
+            md(&run.target),
+            md(run.operator.as_deref().unwrap_or("unknown")),
             achieved(run.rto.seconds),
             run.rto.target_seconds.map_or("none".into(), target),
             achieved(run.rpo.seconds),
@@ -278,9 +290,9 @@ fn md_controls(o: &mut String, r: &Report) {
             if c.evidence.is_empty() {
                 "none".into()
             } else {
-                c.evidence.join(", ")
+                md_join(&c.evidence, ", ")
             },
-            cell(&c.missing.join("; "))
+            md(&c.missing.join("; "))
         );
     }
     let _ = writeln!(o);
@@ -303,6 +315,12 @@ pub(crate) fn finding_code(f: &super::findings::Finding) -> String {
 
 /// What the last `audit verify --evidence` of a run found, in one line.
 pub(crate) fn evidence_text(run: &RunRow) -> String {
+    evidence_text_with(run, str::to_string)
+}
+
+/// [`evidence_text`] with what the journal says (objects, problems, who,
+/// where) passed through `esc`, and drctl's own words left as they are.
+fn evidence_text_with(run: &RunRow, esc: fn(&str) -> String) -> String {
     match &run.evidence_check {
         None => "not verified yet (`drctl audit verify --evidence` records its result)".into(),
         Some(c) => format!(
@@ -317,16 +335,16 @@ pub(crate) fn evidence_text(run: &RunRow) -> String {
                     "NOT MATCHING: {}",
                     c.problems
                         .iter()
-                        .map(|p| format!("{}: {}", p.object, p.problem))
+                        .map(|p| format!("{}: {}", esc(&p.object), esc(&p.problem.to_string())))
                         .collect::<Vec<_>>()
                         .join("; ")
                 )
             },
             minute(c.at),
             c.by.as_ref()
-                .map(|b| format!(" by {b}"))
+                .map(|b| format!(" by {}", esc(b)))
                 .unwrap_or_default(),
-            format_args!(" on {}", c.host)
+            format_args!(" on {}", esc(&c.host))
         ),
     }
 }
@@ -350,14 +368,14 @@ pub(crate) fn kind_label(run: &RunRow) -> String {
 }
 
 fn run_details(o: &mut String, run: &RunRow) {
-    let _ = writeln!(o, "\n#### {} — {}\n", run.run_id, kind_label(run));
+    let _ = writeln!(o, "\n#### {} — {}\n", md(&run.run_id), md(&kind_label(run)));
     let _ = writeln!(
         o,
         "- Verdict: **{}**{}",
         verdict_word(&run.verdict),
         match verdict_reason(&run.verdict) {
             "" => String::new(),
-            why => format!(" ({why})"),
+            why => format!(" ({})", md(why)),
         }
     );
     let _ = writeln!(
@@ -379,19 +397,19 @@ fn run_details(o: &mut String, run: &RunRow) {
     let _ = writeln!(
         o,
         "- Target region {}; operator {} on {}",
-        run.target,
-        run.operator.as_deref().unwrap_or("unknown"),
-        run.host
+        md(&run.target),
+        md(run.operator.as_deref().unwrap_or("unknown")),
+        md(&run.host)
     );
     md_approvals(o, run);
-    let _ = writeln!(o, "- RTO {}", measure_text(&run.rto));
+    let _ = writeln!(o, "- RTO {}", md(&measure_text(&run.rto)));
     if let Some(p) = &run.predicted_rto {
         let _ = writeln!(
             o,
             "- RTO predicted: p50 {}, p90 {} ({})",
             crate::forecast::show(p.p50_seconds),
             crate::forecast::show(p.p90_seconds),
-            p.basis
+            md(&p.basis)
         );
     }
     if let Some(w) = &run.watch {
@@ -399,26 +417,26 @@ fn run_details(o: &mut String, run: &RunRow) {
             .phases
             .iter()
             .map(|p| match p.seconds {
-                Some(s) => format!("{} {s:.1}s", p.name),
-                None => format!("{} unknown", p.name),
+                Some(s) => format!("{} {s:.1}s", md(p.name)),
+                None => format!("{} unknown", md(p.name)),
             })
             .collect();
         let _ = writeln!(
             o,
             "- Started by `drctl watch` ({} mode; observer {}, quorum {}; journal {}): {}",
-            w.mode,
-            w.observer,
-            w.votes.join(", "),
-            w.journal,
+            md(&w.mode.to_string()),
+            md(&w.observer),
+            md_join(&w.votes, ", "),
+            md(&w.journal),
             phases.join(" → ")
         );
     }
-    let _ = writeln!(o, "- RPO {}", measure_text(&run.rpo));
+    let _ = writeln!(o, "- RPO {}", md(&measure_text(&run.rpo)));
     for e in &run.errors {
-        let _ = writeln!(o, "- Error: {e}");
+        let _ = writeln!(o, "- Error: {}", md(e));
     }
     for w in &run.warnings {
-        let _ = writeln!(o, "- Warning: {w}");
+        let _ = writeln!(o, "- Warning: {}", md(w));
     }
     md_record(o, run);
 }
@@ -429,18 +447,18 @@ fn md_approvals(o: &mut String, run: &RunRow) {
         let _ = writeln!(
             o,
             "- Approval {} at {}{}{}{}",
-            a.decision,
+            md(&a.decision.to_string()),
             minute(a.at),
             a.by.as_ref()
-                .map(|b| format!(" by {b}"))
+                .map(|b| format!(" by {}", md(b)))
                 .unwrap_or_default(),
             a.reason
                 .as_ref()
-                .map(|r| format!(": \"{r}\""))
+                .map(|r| format!(": \"{}\"", md(r)))
                 .unwrap_or_default(),
             a.how
                 .as_ref()
-                .map(|h| format!(" ({h})"))
+                .map(|h| format!(" ({})", md(h)))
                 .unwrap_or_default()
         );
     }
@@ -472,10 +490,10 @@ fn md_record(o: &mut String, run: &RunRow) {
                 .unwrap_or_default()
         );
         for l in &c.left {
-            let _ = writeln!(o, "  - left: {l}");
+            let _ = writeln!(o, "  - left: {}", md(&l.to_string()));
         }
     }
-    let _ = writeln!(o, "- Evidence: {}", evidence_text(run));
+    let _ = writeln!(o, "- Evidence: {}", evidence_text_with(run, md));
     let _ = writeln!(
         o,
         "- Journal: {} records, hash chain {}",
@@ -485,17 +503,18 @@ fn md_record(o: &mut String, run: &RunRow) {
         } else {
             format!(
                 "BROKEN ({})",
-                run.chain.problem.as_deref().unwrap_or("unknown")
+                md(run.chain.problem.as_deref().unwrap_or("unknown"))
             )
         }
     );
     if let Some(scope) = &run.rollback_scope {
-        let _ = writeln!(o, "- Cannot be undone: {scope}");
+        let _ = writeln!(o, "- Cannot be undone: {}", md(scope));
     }
 }
 
 /// The report as CSV: one row per run and plan; an unknown figure is an
-/// empty cell.
+/// empty cell. A cell a spreadsheet would read as a formula (`=`, `+`,
+/// `-`, `@` first) starts with `'` (`crate::escape::csv_cell`).
 pub fn csv(r: &Report) -> String {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     let _ = w.write_record([
@@ -529,7 +548,7 @@ pub fn csv(r: &Report) -> String {
     let opt = |v: Option<String>| v.unwrap_or_default();
     for p in &r.plans {
         for run in &p.runs {
-            let _ = w.write_record([
+            let cells = [
                 run.run_id.clone(),
                 p.plan.clone(),
                 p.tier.clone(),
@@ -559,15 +578,21 @@ pub fn csv(r: &Report) -> String {
                     .map(|c| c.problems.is_empty().to_string())),
                 run.errors.join("; "),
                 run.warnings.join("; "),
-            ]);
+            ];
+            let _ = w.write_record(
+                cells
+                    .iter()
+                    .map(|c| crate::escape::csv_cell(c).into_owned()),
+            );
         }
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-/// Text escaped for XML and HTML (text and attribute values alike).
+/// Text escaped for XML and HTML (text and attribute values alike), its
+/// control characters removed (XML 1.0 has no place for them).
 pub(crate) fn x(s: &str) -> String {
-    quick_xml::escape::escape(s).into_owned()
+    quick_xml::escape::escape(crate::escape::terminal(s).as_ref()).into_owned()
 }
 
 /// The report as JUnit XML: one testsuite per plan, one testcase per run

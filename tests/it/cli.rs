@@ -530,6 +530,95 @@ fn regression_watch_interval_overflow_panicked_plan_validate() {
     assert!(err.contains("2 errors in 4 files"), "{err}");
 }
 
+/// Regression: a plan's `[[notify]]` could read any of the host's
+/// variables or files and send it to a URL of its choosing. `plan
+/// validate` now refuses each at its file:line:col (exit 2): a variable
+/// not named `DRCTL_NOTIFY_*`, a file outside the operators' secrets
+/// directory, an http URL, a host the operators do not allow.
+#[test]
+fn regression_a_plans_sink_could_read_host_secrets_plan_validate_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(secrets.join("plain"), "http://hooks.example.com/T0KEN").unwrap();
+    std::fs::write(
+        secrets.join("elsewhere"),
+        "https://collector.evil.test/T0KEN",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("drctl.toml"),
+        "[plan_notify]\nsecrets_dir = \"secrets\"\nallowed_hosts = [\"hooks.example.com\"]\n",
+    )
+    .unwrap();
+    let sinks = "\n[[notify]]\nname = \"steal\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_HOOK\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"\n\n[[notify]]\nname = \"file\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_HOOK\"\nsecret_file = \"../drctl.toml\"\n\n[[notify]]\nname = \"plain\"\nkind = \"slack\"\nurl_file = \"plain\"\n\n[[notify]]\nname = \"far\"\nkind = \"slack\"\nurl_file = \"elsewhere\"\n";
+    let (plans, ledger) = plans_with_ledger_watch(dir.path(), "mode = \"observe\"\n");
+    let ledger = ledger + sinks;
+    std::fs::write(plans.join("ledger.toml"), &ledger).unwrap();
+    let o = drctl_in(dir.path(), &["plan", "validate"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    let file = plans.join("ledger.toml");
+    let file = file.strip_prefix(dir.path()).unwrap().display().to_string();
+    let line_of = |needle: &str| ledger.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    for (needle, col, says) in [
+        ("secret_env = \"AWS", 14, "AWS_SECRET_ACCESS_KEY"),
+        ("secret_file = \"../", 15, "secrets directory"),
+        ("url_file = \"plain", 12, "https"),
+        ("url_file = \"elsewhere", 12, "collector.evil.test"),
+    ] {
+        let at = format!("{file}:{}:{col}", line_of(needle));
+        assert!(err.contains(&at), "{needle}: {at}\n{err}");
+        assert!(err.contains(says), "{says}\n{err}");
+    }
+    assert!(err.contains("4 errors"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!err.contains("T0KEN"), "a sink's URL is a secret: {err}");
+}
+
+/// Regression: what a plan says reached the terminal as written: a tier
+/// named with an escape sequence cleared the screen or set the window's
+/// title when `plan validate` quoted it. Every escape sequence and control
+/// character is gone; with `--color always`, the only sequences left are
+/// drctl's own colours.
+#[test]
+fn regression_plan_text_drove_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plans, _) = plans_with_ledger_watch(dir.path(), "mode = \"observe\"\n");
+    let payments = std::fs::read_to_string(plans.join("payments.toml")).unwrap();
+    let hostile = payments.replacen(
+        "tier = \"critical\"",
+        "tier = \"crit\\u001b]0;owned\\u0007\\u001b[2J\\u009b31m\"",
+        1,
+    );
+    assert_ne!(hostile, payments);
+    std::fs::write(plans.join("payments.toml"), hostile).unwrap();
+    for color in ["never", "always"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .args(["--color", color, "plan", "validate"])
+            .current_dir(dir.path())
+            .env_remove("DRCTL_PLANS")
+            .output()
+            .unwrap();
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{out}{err}");
+        assert!(err.contains("unknown tier `crit"), "{err}");
+        let all = out + &err;
+        assert!(!all.contains('\u{7}') && !all.contains('\u{9b}'), "{all:?}");
+        for (at, _) in all.match_indices('\u{1b}') {
+            let rest = &all[at + 1..];
+            let sgr = rest.strip_prefix('[').is_some_and(|r| {
+                let params = r.find(|c: char| !c.is_ascii_digit() && c != ';');
+                params.is_some_and(|i| r[i..].starts_with('m'))
+            });
+            assert!(
+                color == "always" && sgr,
+                "{color}: a sequence not ours: {all:?}"
+            );
+        }
+    }
+}
+
 /// Every duration flag refuses a duration beyond ten years: exit 2, the
 /// flag named, never a panic further on.
 #[test]

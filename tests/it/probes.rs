@@ -1,6 +1,7 @@
 //! `[[check]]` against real HTTP servers on loopback: the probe adapter
-//! (healthy, unhealthy, slow, refusing) and a failover whose check fails,
-//! which must halt before the DNS switch with the probe's answer.
+//! (healthy, unhealthy, slow, refusing, a metadata address) and a failover
+//! whose check fails, which must halt before the DNS switch with the
+//! probe's answer (its status and length, never its body).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ async fn probe_reads_healthy_and_unhealthy_answers() {
         .get(STANDBY, &format!("{ok}/healthz"), Duration::from_secs(2))
         .await
         .unwrap();
-    assert_eq!((a.status, a.body_excerpt.as_str()), (200, "ok"));
+    assert_eq!((a.status, a.body_bytes), (200, 2));
     for status in [500, 503] {
         let bad = server(status, "down for maintenance").await;
         let a = probe
@@ -35,7 +36,7 @@ async fn probe_reads_healthy_and_unhealthy_answers() {
             .await
             .unwrap();
         assert_eq!(a.status, status);
-        assert_eq!(a.body_excerpt, "down for maintenance");
+        assert_eq!(a.body_bytes, "down for maintenance".len() as u64);
     }
 }
 
@@ -122,8 +123,8 @@ async fn a_failing_check_halts_before_the_dns_switch_with_the_probe_answer() {
         .find_map(|s| s["error"].as_str())
         .unwrap_or_default();
     assert!(
-        err.contains("HTTP 503") && err.contains("warming up"),
-        "the probe's answer: {err}"
+        err.contains("HTTP 503, 10 bytes") && !err.contains("warming up"),
+        "the probe's answer, not its body: {err}"
     );
     let after = fx.snapshot().await;
     assert_eq!(after.records, before.records, "no record changed");
@@ -170,4 +171,187 @@ async fn status_shows_each_standby_check_as_preflight_would_find_it() {
             .is_some_and(|s| s.contains("HTTP 503")),
         "{standby:#}"
     );
+}
+
+/// Every file under `dir`, with its text (journals, late facts, locks).
+fn all_files(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, String)>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            all_files(&p, out);
+        } else {
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            out.push((p, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+}
+
+/// Regression: a failed `[[check]]` copied its response body into the
+/// step's error, and from there into the journal, every report, every
+/// notification and the terminal (a check against the instance metadata
+/// address reflected the host's credentials). A check answering 500 with
+/// a marker in its body: the marker is in none of them; the status and
+/// the length are. Under `-v` the body's start is shown on the terminal,
+/// its escape sequences removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_failed_checks_body_reached_journals_reports_notifications_and_the_terminal() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("chkbody").await;
+    let marker = format!("SECRET-MARKER-{}", fx.suffix);
+    let body: &'static str = Box::leak(
+        format!("{{\"AccessKeyId\":\"{marker}\"}}\u{1b}]0;owned\u{7}\u{1b}[2J").into_boxed_str(),
+    );
+    let ok = server(200, "ok").await;
+    let bad = server(500, body).await;
+    add_check(&fx, &format!("{ok}/healthz"), &format!("{bad}/healthz"));
+
+    // A webhook and a Slack sink, both to a local receiver that keeps
+    // every request it is sent.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let keep = seen.clone();
+    let (sink, _) = fake_server(Arc::new(move |req: &str| {
+        keep.lock().unwrap().push(req.to_string());
+        Some((200, "ok".to_string()))
+    }))
+    .await;
+    let cfg = tempfile::tempdir().unwrap();
+    let config = cfg.path().join("drctl.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[notify]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{sink}/hook\"\n\n[[notify]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"{sink}/slack\"\n"
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let drctl = |args: &[&str]| {
+        let mut all = vec!["--config", config.as_str()];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        let fx = &fx;
+        async move {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            fx.drctl_with(&args, &[], &crate::world::endpoints_file())
+                .await
+        }
+    };
+
+    let before = fx.runs();
+    let ran = drctl(&[
+        "failover",
+        "--plan",
+        "payments",
+        "--to",
+        STANDBY,
+        "--approve",
+        "integration test",
+        "--step-timeout",
+        "2s",
+    ])
+    .await;
+    assert_eq!(ran.code, Some(1), "{}", ran.all());
+    let run = fx.new_run(&before);
+    let mut terminal = vec![("failover".to_string(), ran.out.clone() + &ran.err)];
+    assert!(
+        ran.err.contains("HTTP 500, ") || ran.out.contains("HTTP 500, "),
+        "the status and length are told: {}",
+        ran.all()
+    );
+
+    // Every notification the run owed is delivered (one attempt each).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.contains("dev.drctl.run.finished"))
+    {
+        assert!(Instant::now() < deadline, "no run.finished event was sent");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let payloads = seen.lock().unwrap().clone();
+    assert!(
+        payloads
+            .iter()
+            .any(|p| p.contains("step_failed") && p.contains("HTTP 500")),
+        "a step_failed event names the status: {payloads:#?}"
+    );
+    assert!(payloads.iter().any(|p| p.starts_with("POST /slack")));
+    for p in &payloads {
+        assert!(!p.contains(&marker), "a notification carries the body: {p}");
+    }
+
+    // The journal and everything beside it in the state.
+    assert!(!fx.journal_text(&run).await.contains(&marker), "journal");
+    let mut files = Vec::new();
+    all_files(fx.state_dir(), &mut files);
+    for (path, text) in &files {
+        assert!(!text.contains(&marker), "{} holds the body", path.display());
+    }
+
+    // Every report format, the post-incident report, runs show.
+    for format in ["md", "json", "csv", "junit", "html"] {
+        let r = drctl(&["report", "--format", format]).await;
+        assert_eq!(r.code, Some(0), "{format}: {}", r.all());
+        assert!(r.out.contains(&run), "{format}: the run is in the report");
+        terminal.push((format!("report {format}"), r.out + &r.err));
+    }
+    let incident = drctl(&["report", "--run", &run]).await;
+    assert!(incident.out.contains("HTTP 500"), "{}", incident.all());
+    terminal.push(("report --run".into(), incident.out + &incident.err));
+    for output in ["text", "json"] {
+        let show = drctl(&["runs", "show", &run, "--output", output]).await;
+        terminal.push((format!("runs show {output}"), show.out + &show.err));
+    }
+    let status = drctl(&["status", "--plan", "payments"]).await;
+    terminal.push(("status".into(), status.out + &status.err));
+    for (what, text) in &terminal {
+        assert!(!text.contains(&marker), "{what} shows the body:\n{text}");
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{what}: {text:?}"
+        );
+    }
+
+    // Under -v the body's start is on the terminal, cleaned.
+    let verbose = drctl(&["-v", "status", "--plan", "payments"]).await;
+    let shown = verbose.out + &verbose.err;
+    assert!(shown.contains(&marker), "-v shows the body: {shown}");
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+        "{shown:?}"
+    );
+}
+
+/// A check against the instance metadata address is refused at once (it
+/// would never pass), naming why, before traffic moves; nothing is sent
+/// there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_check_against_the_metadata_address_is_refused() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("chkmeta").await;
+    let ok = server(200, "ok").await;
+    add_check(
+        &fx,
+        &format!("{ok}/healthz"),
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+    );
+    let before = fx.snapshot().await;
+    let t0 = Instant::now();
+    let ran = fx
+        .failover_payments(&["--step-timeout", "60s", "--output", "json"])
+        .await;
+    assert_ne!(ran.code, Some(0), "{}", ran.all());
+    assert!(
+        t0.elapsed() < Duration::from_secs(45),
+        "refused at once, not retried for the step's budget: {:?}",
+        t0.elapsed()
+    );
+    let all = ran.all();
+    assert!(
+        all.contains("169.254.169.254") && all.contains("allow_link_local"),
+        "{all}"
+    );
+    let after = fx.snapshot().await;
+    assert_eq!(after.records, before.records, "traffic did not move");
 }

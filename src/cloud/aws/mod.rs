@@ -74,9 +74,11 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         objects: Arc::new(ObjectRouter { s3, gcs }),
         identity: Arc::new(StsIdentity::new(&sdk, retry)),
         publisher: Arc::new(AwsPublisher::new(&sdk, retry)),
-        probe: Arc::new(super::http::HttpProbe::new().map_err(|e| {
-            CloudError::new("http", "client", "-", "-", ErrorKind::Client, e.to_string())
-        })?),
+        probe: Arc::new(
+            super::http::HttpProbe::new(settings.checks_allow_link_local).map_err(|e| {
+                CloudError::new("http", "client", "-", "-", ErrorKind::Client, e.to_string())
+            })?,
+        ),
         resolver: Arc::new(
             super::resolve::DnsResolver::new(&settings.dns_servers).map_err(|m| {
                 CloudError::new("dns", "settings", "dns_servers", "-", ErrorKind::Client, m)
