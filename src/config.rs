@@ -1014,7 +1014,7 @@ mod tests {
         assert_eq!(s.watch.key_env, "DRCTL_OBSERVER_KEY");
         assert_eq!(s.watch.observers.len(), 2);
         assert_eq!(s.watch.observers[0].place.as_deref(), Some("eu-west-1"));
-        assert_eq!(s.watch.observers[1].keys, [b.clone()]);
+        assert_eq!(s.watch.observers[1].keys, std::slice::from_ref(&b));
         for (text, says) in [
             (
                 obs("obs-a", "", &[&a]) + &obs("obs-a", "", &[&b]),

@@ -33,6 +33,10 @@ pub struct WatchArgs {
     /// This observer's name, unique among observers (default: the host name).
     #[arg(long)]
     pub observer: Option<String>,
+    /// The file holding this observer's secret key (instead of `[watch]
+    /// key_file` or `key_env`; e.g. one file per pod of a StatefulSet).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<std::path::PathBuf>,
     /// One round, then exit (cron, tests); waits for a failover it started.
     #[arg(long)]
     pub once: bool,
@@ -104,11 +108,15 @@ fn plans_of(settings: &Settings, names: &[String]) -> Result<Vec<Plan>, CliError
         .collect()
 }
 
-/// This process's observer key (`[watch] key_file`, else `key_env`), when
-/// it holds one.
-fn observer_key(settings: &Settings) -> Result<Option<SecretKey>, CliError> {
+/// This process's observer key (`file`, else `[watch] key_file`, else
+/// `key_env`), when it holds one.
+fn observer_key(
+    settings: &Settings,
+    file: Option<&std::path::Path>,
+) -> Result<Option<SecretKey>, CliError> {
     let w = &settings.watch;
-    drctl::sign::load_secret(&w.key_env, w.key_file.as_deref()).map_err(|e| {
+    let file = file.or(w.key_file.as_deref());
+    drctl::sign::load_secret(&w.key_env, file).map_err(|e| {
         CliError::invalid(e.to_string()).hint(format!(
             "set {} (or `[watch] key_file` in drctl.toml) to the observer's own secret (`drctl watch keygen`)",
             w.key_env
@@ -136,8 +144,13 @@ fn trust(settings: &Settings) -> Trust {
 
 /// This observer's key, when `observer` is listed with it; otherwise why
 /// `drctl watch` refuses to start (exit 2, with what to change).
-fn own_key(settings: &Settings, trust: &Trust, observer: &str) -> Result<SecretKey, CliError> {
-    let key = observer_key(settings)?.ok_or_else(|| {
+fn own_key(
+    settings: &Settings,
+    file: Option<&std::path::Path>,
+    trust: &Trust,
+    observer: &str,
+) -> Result<SecretKey, CliError> {
+    let key = observer_key(settings, file)?.ok_or_else(|| {
         CliError::invalid(format!(
             "no observer key: {observer} signs what it writes on the board with its own key"
         ))
@@ -331,7 +344,7 @@ async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
         );
     }
     let trust = trust(settings);
-    let key = own_key(settings, &trust, &observer)?;
+    let key = own_key(settings, a.key_file.as_deref(), &trust, &observer)?;
     let clouds = drctl::cloud::connect(&settings.cloud.single_attempt()).await?;
     let state = super::open_state(settings, None, Some(&clouds)).await?;
     let hub = super::notify::hub(settings, Some(&clouds));
@@ -441,7 +454,7 @@ fn show(
                 outln!("  did: {a}");
             }
             for bad in &r.rejected {
-                eprintln!("warning: {}: report left out: {bad}", r.plan);
+                eprintln!("warning: {}: ignored on the board: {bad}", r.plan);
             }
         }
         said.insert(r.plan.clone(), now);
@@ -565,11 +578,15 @@ async fn veto(
     let until = drctl::plan::duration::after(Utc::now(), hold);
     // Signed with the operators' run key, else this host's observer key;
     // without either, unsigned: a veto only stops, so observers honour it
-    // all the same (and show it unverified).
+    // all the same (and show it unverified). A key that cannot be read
+    // never keeps a person from vetoing.
     let trust = trust(settings);
     let key = match settings.keys.run_secret.clone() {
         Some(k) => Some(k),
-        None => observer_key(settings)?,
+        None => observer_key(settings, None).unwrap_or_else(|e| {
+            eprintln!("warning: {e}");
+            None
+        }),
     };
     match &key {
         Some(k) if trust.keys_for_vetoes().contains(&k.public()) => {}

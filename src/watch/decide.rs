@@ -896,8 +896,9 @@ pub fn orphaned(s: &Situation<'_>) -> Option<String> {
 
 /// Why a proposal on the board may not start a failover, if it may not:
 /// made in the future (beyond one `interval` of clock skew), with a
-/// deadline less than the plan's veto window after it (a proposal made
-/// with its deadline already past skips the window, and nobody was told),
+/// deadline less than the plan's veto window after it (in propose mode;
+/// otherwise before it: a proposal made with its deadline already past
+/// skips the window, and nobody was told),
 /// or made before the outage it is about began by a quorum's word
 /// (`onset`, less one `interval`: made in advance, back-dated).
 pub fn proposal_problem(
@@ -913,11 +914,16 @@ pub fn proposal_problem(
             p.created, p.observer
         ));
     }
-    if p.deadline < after(p.created, rules.veto_window) {
+    let window = match rules.mode {
+        WatchMode::Propose => rules.veto_window,
+        // Auto mode records its start as a proposal due at once.
+        _ => Duration::ZERO,
+    };
+    if p.deadline < after(p.created, window) {
         return Some(format!(
             "its deadline {} is less than the veto window ({}) after it was made ({}), by {}: a proposal made to skip the window",
             p.deadline,
-            format_duration(rules.veto_window),
+            format_duration(window),
             p.created,
             p.observer
         ));

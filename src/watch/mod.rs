@@ -963,7 +963,6 @@ pub async fn read_shared(
     // A proposal signed by its observer may still be one no failover may
     // start from (made with its deadline past): named here too.
     if let Some(p) = &ep.proposal
-        && plan.watch_rules().mode == crate::plan::watch::WatchMode::Propose
         && let Some(why) = decide::proposal_problem(p, &plan.watch_rules(), now, None)
     {
         let key = shared::episode_key(&episode, "proposal");
