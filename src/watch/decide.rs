@@ -207,7 +207,8 @@ pub struct Tally {
     pub ignored: Vec<String>,
     /// Whether the quorum is reached.
     pub reached: bool,
-    /// The earliest first failure among the down votes.
+    /// The earliest first failure among the down votes, no earlier than
+    /// `freshness` before the [`Tally::onset`].
     pub detected_at: Option<DateTime<Utc>>,
     /// When the quorum-th vote came in.
     pub quorum_at: Option<DateTime<Utc>>,
@@ -353,10 +354,20 @@ pub fn tally(
     let quorum = rules.quorum as usize;
     t.places = distinct(places, &t.down);
     t.reached = !t.down.is_empty() && t.places.len() >= quorum;
-    t.detected_at = downs.iter().map(|d| d.0).min();
     let mut since: Vec<DateTime<Utc>> = downs.iter().map(|d| d.0).collect();
     since.sort();
     t.onset = since.get(quorum.saturating_sub(1)).copied();
+    // The first failure, but not more than a `freshness` before the onset:
+    // honest observers of one outage see it fail within a round of each
+    // other, so an earlier one is another fault (an observer's own, long
+    // partitioned) or a lie, and would start the run's RTO clock early.
+    t.detected_at = since.first().map(|first| match t.onset {
+        Some(onset) => {
+            let slack = chrono::Duration::from_std(rules.freshness).unwrap_or_default();
+            (*first).max(onset - slack)
+        }
+        None => *first,
+    });
     // When the quorum-th distinct place voted.
     let mut at: Vec<(DateTime<Utc>, &str)> = downs.iter().map(|d| (d.1, d.2.as_str())).collect();
     at.sort();
@@ -1350,5 +1361,14 @@ mod tests {
         let v = judge(&r, &reports, &abc(), &Episode::default(), now);
         assert_eq!(v.tally.onset, Some(t(900)));
         assert_eq!(v.tally.quorum_at, Some(t(920)));
+        // The liar's day-old first failure does not start the RTO clock:
+        // at most a freshness (40 s) before the onset.
+        assert_eq!(v.tally.detected_at, Some(t(860)));
+        let honest = [
+            report("b", true, t(895), now),
+            report("c", true, t(900), now),
+        ];
+        let v = judge(&r, &honest, &abc(), &Episode::default(), now);
+        assert_eq!(v.tally.detected_at, Some(t(895)));
     }
 }
