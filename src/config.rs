@@ -308,14 +308,15 @@ pub struct BudgetFileSettings {
     pub rate: f64,
 }
 
-/// `[watch]` in `drctl.toml`: what observers share, and the velocity cap.
+/// `[watch]` in `drctl.toml`: who the observers are, this observer's
+/// key, and the velocity cap (docs/watch.md).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WatchFileSettings {
-    /// The environment variable holding the observers' signing key
-    /// (default `DRCTL_WATCH_KEY`).
+    /// The environment variable holding this observer's secret key
+    /// (default `DRCTL_OBSERVER_KEY`).
     pub key_env: Option<String>,
-    /// A file holding the observers' signing key (instead of `key_env`).
+    /// A file holding this observer's secret key (instead of `key_env`).
     pub key_file: Option<PathBuf>,
     /// Failovers watch may start per `velocity_window`, across all plans (default 2).
     pub max_failovers: Option<usize>,
@@ -324,14 +325,42 @@ pub struct WatchFileSettings {
     /// Bound on each read of an observation round (default `5s`): a read
     /// that takes longer is a failed signal of its region.
     pub read_timeout: Option<String>,
+    /// The observers whose reports count (`[[watch.observers]]`).
+    #[serde(default)]
+    pub observers: Vec<ObserverFileSettings>,
+}
+
+/// One `[[watch.observers]]`: an observer the operators trust.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserverFileSettings {
+    /// Its name (`drctl watch --observer NAME`).
+    pub name: String,
+    /// Where it runs (a cloud region, a data centre): the quorum must span
+    /// `quorum` distinct places. Absent: a place of its own.
+    pub place: Option<String>,
+    /// Its public keys (`ed25519:...`; two during a rotation).
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+/// A listed observer, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObserverSettings {
+    /// Its name.
+    pub name: String,
+    /// Its place, when given.
+    pub place: Option<String>,
+    /// The keys its reports, proposals and claims may be signed with.
+    pub keys: Vec<crate::sign::PublicKey>,
 }
 
 /// `[watch]` resolved.
 #[derive(Debug, Clone)]
 pub struct WatchSettings {
-    /// The environment variable holding the signing key.
+    /// The environment variable holding this observer's secret key.
     pub key_env: String,
-    /// The file holding the signing key, when set (it wins over `key_env`).
+    /// The file holding this observer's secret key, when set (it wins over `key_env`).
     pub key_file: Option<PathBuf>,
     /// Failovers watch may start per `velocity_window`, across all plans.
     pub max_failovers: usize,
@@ -339,6 +368,8 @@ pub struct WatchSettings {
     pub velocity_window: Duration,
     /// Bound on each read of a round.
     pub read_timeout: Duration,
+    /// The observers whose reports count, each once.
+    pub observers: Vec<ObserverSettings>,
 }
 
 impl WatchSettings {
@@ -352,7 +383,7 @@ impl WatchSettings {
             key_env: f
                 .key_env
                 .clone()
-                .unwrap_or_else(|| "DRCTL_WATCH_KEY".into()),
+                .unwrap_or_else(|| "DRCTL_OBSERVER_KEY".into()),
             key_file: f.key_file.clone(),
             max_failovers: f.max_failovers.unwrap_or(2),
             velocity_window: dur(
@@ -361,8 +392,66 @@ impl WatchSettings {
                 Duration::from_secs(3600),
             )?,
             read_timeout: dur("read_timeout", &f.read_timeout, Duration::from_secs(5))?,
+            observers: observers(&f.observers)?,
         })
     }
+}
+
+/// `[[watch.observers]]` checked: names valid and unique, each with at
+/// least one key, and no key under two names (whoever holds it could speak
+/// for both, and count twice).
+fn observers(list: &[ObserverFileSettings]) -> Result<Vec<ObserverSettings>, ConfigError> {
+    const HINT: &str =
+        "hint: each observer is listed once, with its own keys (`drctl watch keygen`)";
+    let mut out: Vec<ObserverSettings> = Vec::with_capacity(list.len());
+    for (i, o) in list.iter().enumerate() {
+        let at = format!("[[watch.observers]] #{} (`{}`)", i + 1, o.name);
+        if crate::journal::store::validate_run_id(&o.name).is_err() {
+            return Err(ConfigError::Value(format!(
+                "{at}: `{}` is not an observer name (hint: letters, digits, `.`, `_` and `-`)",
+                o.name
+            )));
+        }
+        if out.iter().any(|p| p.name == o.name) {
+            return Err(ConfigError::Value(format!(
+                "{at}: the observer `{}` is listed twice ({HINT})",
+                o.name
+            )));
+        }
+        if o.place.as_deref().is_some_and(|p| p.trim().is_empty()) {
+            return Err(ConfigError::Value(format!(
+                "{at}: `place` is empty (hint: name where it runs, or leave `place` out)"
+            )));
+        }
+        if o.keys.is_empty() {
+            return Err(ConfigError::Value(format!(
+                "{at}: `keys` is empty: nothing it signs could count ({HINT})"
+            )));
+        }
+        let keys = crate::sign::parse_publics(&o.keys, &format!("{at} keys"))
+            .map_err(|e| ConfigError::Value(e.to_string()))?;
+        for (j, k) in keys.iter().enumerate() {
+            if keys[..j].contains(k) {
+                return Err(ConfigError::Value(format!(
+                    "{at}: the key {} is listed twice ({HINT})",
+                    k.id()
+                )));
+            }
+            if let Some(other) = out.iter().find(|p| p.keys.contains(k)) {
+                return Err(ConfigError::Value(format!(
+                    "{at}: the key {} is listed under `{}` too: whoever holds it would speak for both ({HINT})",
+                    k.id(),
+                    other.name
+                )));
+            }
+        }
+        out.push(ObserverSettings {
+            name: o.name.clone(),
+            place: o.place.as_ref().map(|p| p.trim().to_string()),
+            keys,
+        });
+    }
+    Ok(out)
 }
 
 /// The model's limits, with `[[budget]]` entries replacing them.
@@ -950,6 +1039,66 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("ten years"), "{e}");
+    }
+
+    #[test]
+    fn watch_observers_are_listed_once_each_with_keys_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("drctl.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&f, text).unwrap();
+            let flags = FlagSettings {
+                config: Some(f.clone()),
+                ..Default::default()
+            };
+            Settings::resolve_with(&flags, &BTreeMap::new())
+        };
+        let (a, b) = (
+            crate::sign::SecretKey::generate().public(),
+            crate::sign::SecretKey::generate().public(),
+        );
+        let obs = |name: &str, place: &str, keys: &[&crate::sign::PublicKey]| {
+            let keys: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
+            format!(
+                "[[watch.observers]]\nname = \"{name}\"\n{place}keys = [{}]\n",
+                keys.join(", ")
+            )
+        };
+        let s =
+            resolve(&(obs("obs-a", "place = \"eu-west-1\"\n", &[&a, &b]) + &obs("obs-b", "", &[])))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            s.contains("`obs-b`") && s.contains("`keys` is empty"),
+            "{s}"
+        );
+        let s =
+            resolve(&(obs("obs-a", "place = \"eu-west-1\"\n", &[&a]) + &obs("obs-b", "", &[&b])))
+                .unwrap();
+        assert_eq!(s.watch.key_env, "DRCTL_OBSERVER_KEY");
+        assert_eq!(s.watch.observers.len(), 2);
+        assert_eq!(s.watch.observers[0].place.as_deref(), Some("eu-west-1"));
+        assert_eq!(s.watch.observers[1].keys, std::slice::from_ref(&b));
+        for (text, says) in [
+            (
+                obs("obs-a", "", &[&a]) + &obs("obs-a", "", &[&b]),
+                "listed twice",
+            ),
+            (
+                obs("obs-a", "", &[&a]) + &obs("obs-b", "", &[&b, &a]),
+                "is listed under `obs-a` too",
+            ),
+            (obs("obs a", "", &[&a]), "not an observer name"),
+            (obs("obs-a", "place = \" \"\n", &[&a]), "`place` is empty"),
+            (
+                "[[watch.observers]]\nname = \"obs-a\"\nkeys = [\"ed25519:AAAA\"]\n".into(),
+                "32 bytes",
+            ),
+        ] {
+            let e = resolve(&text).unwrap_err();
+            assert!(matches!(e, ConfigError::Value(_)), "{text}: {e}");
+            assert!(e.to_string().contains(says), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `drctl watch`: observe every plan's regions, decide by quorum with the
-//! other observers, propose or fail over (docs/watch.md); `watch veto` and
-//! `watch status`.
+//! other observers, propose or fail over (docs/watch.md); `watch veto`,
+//! `watch status` and `watch keygen`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,7 +15,9 @@ use drctl::config::Settings;
 use drctl::engine::RunOptions;
 use drctl::journal::watch::{WatchDecision, WatchOrigin};
 use drctl::plan::Plan;
+use drctl::sign::SecretKey;
 use drctl::watch::metrics::WatchMetrics;
+use drctl::watch::shared::{Listed, Trust};
 use drctl::watch::{Health, PlanRound, Starter, WatchConfig, Watcher};
 
 /// `watch`.
@@ -31,6 +33,10 @@ pub struct WatchArgs {
     /// This observer's name, unique among observers (default: the host name).
     #[arg(long)]
     pub observer: Option<String>,
+    /// The file holding this observer's secret key (instead of `[watch]
+    /// key_file` or `key_env`; e.g. one file per pod of a StatefulSet).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<std::path::PathBuf>,
     /// One round, then exit (cron, tests); waits for a failover it started.
     #[arg(long)]
     pub once: bool,
@@ -42,9 +48,17 @@ pub struct WatchArgs {
     pub output: Output,
 }
 
-/// `watch veto|status`.
+/// `watch veto|status|keygen`.
 #[derive(Debug, Subcommand)]
 pub enum WatchCommand {
+    /// Make an observer's key pair: the secret (for the observer only) and
+    /// the public key to list under its name in `[[watch.observers]]`.
+    Keygen {
+        /// Write the secret to this file (created, never replaced; mode
+        /// 0600) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
     /// Veto the failover watch proposed for a plan (or the next one, for
     /// the plan's active region): watch never starts it by itself.
     Veto {
@@ -78,6 +92,7 @@ pub async fn run(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
             veto(settings, &plan, &reason, hold).await
         }
         Some(WatchCommand::Status { plan, output }) => status(settings, &plan, output).await,
+        Some(WatchCommand::Keygen { out }) => keygen(out.as_deref()),
         None => watch(a, settings).await,
     }
 }
@@ -93,30 +108,138 @@ fn plans_of(settings: &Settings, names: &[String]) -> Result<Vec<Plan>, CliError
         .collect()
 }
 
-/// The observers' signing key: `[watch] key_file`, else `key_env`.
-fn key(settings: &Settings) -> Result<Vec<u8>, CliError> {
+/// This process's observer key (`file`, else `[watch] key_file`, else
+/// `key_env`), when it holds one.
+fn observer_key(
+    settings: &Settings,
+    file: Option<&std::path::Path>,
+) -> Result<Option<SecretKey>, CliError> {
     let w = &settings.watch;
-    let key = match &w.key_file {
-        Some(f) => std::fs::read(f).map_err(|e| {
-            CliError::invalid(format!(
-                "cannot read the watch key file {}: {e}",
-                f.display()
-            ))
-        })?,
-        None => std::env::var(&w.key_env).unwrap_or_default().into_bytes(),
-    };
-    let trimmed: Vec<u8> = key.trim_ascii().to_vec();
-    if trimmed.len() < 16 {
-        return Err(CliError::invalid(format!(
-            "no watch key: observers sign their reports with a key they share ({} bytes given; 16 or more needed)",
-            trimmed.len()
+    let file = file.or(w.key_file.as_deref());
+    drctl::sign::load_secret(&w.key_env, file).map_err(|e| {
+        CliError::invalid(e.to_string()).hint(format!(
+            "set {} (or `[watch] key_file` in drctl.toml) to the observer's own secret (`drctl watch keygen`)",
+            w.key_env
+        ))
+    })
+}
+
+/// Whose signatures count on the board: the listed observers and the
+/// operators' run keys.
+fn trust(settings: &Settings) -> Trust {
+    Trust {
+        observers: settings
+            .watch
+            .observers
+            .iter()
+            .map(|o| Listed {
+                name: o.name.clone(),
+                place: o.place.clone(),
+                keys: o.keys.clone(),
+            })
+            .collect(),
+        people: settings.keys.run_public.clone(),
+    }
+}
+
+/// This observer's key, when `observer` is listed with it; otherwise why
+/// `drctl watch` refuses to start (exit 2, with what to change).
+fn own_key(
+    settings: &Settings,
+    file: Option<&std::path::Path>,
+    trust: &Trust,
+    observer: &str,
+) -> Result<SecretKey, CliError> {
+    let key = observer_key(settings, file)?.ok_or_else(|| {
+        CliError::invalid(format!(
+            "no observer key: {observer} signs what it writes on the board with its own key"
         ))
         .hint(format!(
-            "set {} (or `[watch] key_file` in drctl.toml) to the same secret on every observer, e.g. `openssl rand -base64 32`",
-            w.key_env
+            "make one with `drctl watch keygen --out FILE`, set `[watch] key_file = \"FILE\"` (or {}), and list its public key under `[[watch.observers]] name = \"{observer}\"` in the operators' drctl.toml",
+            settings.watch.key_env
+        ))
+    })?;
+    let public = key.public();
+    let Some(me) = trust.listed(observer) else {
+        let known: Vec<&str> = trust.observers.iter().map(|o| o.name.as_str()).collect();
+        return Err(CliError::invalid(format!(
+            "{observer} is not a listed observer: its reports would not count ({})",
+            if known.is_empty() {
+                "no observer is listed".to_string()
+            } else {
+                format!("listed: {}", known.join(", "))
+            }
+        ))
+        .hint(format!(
+            "add to drctl.toml:\n  [[watch.observers]]\n  name = \"{observer}\"\n  keys = [\"{public}\"]\nor run with --observer NAME as listed"
+        )));
+    };
+    if !me.keys.contains(&public) {
+        let owner = trust
+            .observers
+            .iter()
+            .find(|o| o.keys.contains(&public))
+            .map(|o| format!(" (it is listed under {})", o.name))
+            .unwrap_or_default();
+        return Err(CliError::invalid(format!(
+            "the key this observer holds ({}) is not listed under {observer}{owner}: what it signs would not count",
+            public.id()
+        ))
+        .hint(format!(
+            "add \"{public}\" to the keys of [[watch.observers]] name = \"{observer}\" in drctl.toml (keep the old key listed until every observer uses the new one)"
         )));
     }
-    Ok(trimmed)
+    Ok(key)
+}
+
+/// `watch keygen`: a new observer key pair.
+fn keygen(out: Option<&std::path::Path>) -> Result<Exit, CliError> {
+    let key = SecretKey::generate();
+    let public = key.public();
+    match out {
+        Some(path) => {
+            write_secret(path, &key.to_text()).map_err(|e| {
+                CliError::invalid(format!(
+                    "cannot write the secret to {}: {e}",
+                    path.display()
+                ))
+                .hint("name a file that does not exist yet (keygen never replaces one)")
+            })?;
+            eprintln!(
+                "wrote the secret to {} (mode 0600): give it to the observer only (`[watch] key_file`)",
+                path.display()
+            );
+        }
+        None => {
+            outln!(
+                "# the observer's secret: for it only ([watch] key_env, default DRCTL_OBSERVER_KEY, or key_file)"
+            );
+            outln!("{}", key.to_text());
+        }
+    }
+    outln!(
+        "# its public key, to list in the operators' drctl.toml (key id {}):",
+        public.id()
+    );
+    outln!("keys = [\"{public}\"]");
+    Ok(Exit::Ok)
+}
+
+/// Creates `path` with `text`, readable by its owner only; never replaces
+/// a file (or follows a link planted there).
+fn write_secret(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
 }
 
 /// Starts the failovers watch decides: each an ordinary run, emergency
@@ -210,7 +333,6 @@ impl Starter for CliStarter {
 
 async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
     let plans = plans_of(settings, &a.plan)?;
-    let key = key(settings)?;
     let observer = a
         .observer
         .clone()
@@ -222,6 +344,8 @@ async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
                 .hint("use letters, digits, `.`, `_` and `-` (--observer NAME)"),
         );
     }
+    let trust = trust(settings);
+    let key = own_key(settings, a.key_file.as_deref(), &trust, &observer)?;
     let clouds = drctl::cloud::connect(&settings.cloud.single_attempt()).await?;
     let state = super::open_state(settings, None, Some(&clouds)).await?;
     let hub = super::notify::hub(settings, Some(&clouds));
@@ -232,6 +356,7 @@ async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
     let cfg = WatchConfig {
         observer: observer.clone(),
         key,
+        trust,
         max_failovers: settings.watch.max_failovers,
         velocity_window: settings.watch.velocity_window,
         read_timeout: settings.watch.read_timeout,
@@ -330,7 +455,7 @@ fn show(
                 outln!("  did: {a}");
             }
             for bad in &r.rejected {
-                super::errln!("warning: {}: report left out: {bad}", r.plan);
+                super::errln!("warning: {}: ignored on the board: {bad}", r.plan);
             }
         }
         said.insert(r.plan.clone(), now);
@@ -351,6 +476,7 @@ fn round_json(r: &PlanRound) -> serde_json::Value {
         "down": r.verdict.as_ref().map(|v| v.tally.down.clone()).unwrap_or_default(),
         "up": r.verdict.as_ref().map(|v| v.tally.up.clone()).unwrap_or_default(),
         "ignored": r.verdict.as_ref().map(|v| v.tally.ignored.clone()).unwrap_or_default(),
+        "places": r.verdict.as_ref().map(|v| v.tally.places.clone()).unwrap_or_default(),
         "rejected": r.rejected,
         "acted": r.acted,
         "placement": r.judged,
@@ -435,10 +561,41 @@ async fn veto(
         drctl::state::hostname()
     );
     let until = drctl::plan::duration::after(Utc::now(), hold);
-    let episode = match drctl::watch::veto(&state, plan, &by, reason, Some(until), &runs)
-        .await
-        .map_err(|e| CliError::failed(e.to_string()))?
-    {
+    // Signed with the operators' run key, else this host's observer key;
+    // without either, unsigned: a veto only stops, so observers honour it
+    // all the same (and show it unverified). A key that cannot be read
+    // never keeps a person from vetoing.
+    let trust = trust(settings);
+    let key = match settings.keys.run_secret.clone() {
+        Some(k) => Some(k),
+        None => observer_key(settings, None).unwrap_or_else(|e| {
+            eprintln!("warning: {e}");
+            None
+        }),
+    };
+    match &key {
+        Some(k) if trust.keys_for_vetoes().contains(&k.public()) => {}
+        Some(k) => eprintln!(
+            "warning: the key signing this veto ({}) is neither a run key ([keys] run_public) nor a listed observer's: observers will show the veto as unverified (it stops watch all the same)",
+            k.public().id()
+        ),
+        None => eprintln!(
+            "warning: no key to sign this veto with (DRCTL_RUN_KEY, or an observer's key): it is written unsigned; observers honour it all the same, and show it as unverified"
+        ),
+    }
+    let vetoed = drctl::watch::veto(
+        &state,
+        plan,
+        &by,
+        reason,
+        Some(until),
+        &runs,
+        key.as_ref(),
+        &trust,
+    )
+    .await
+    .map_err(|e| CliError::failed(e.to_string()))?;
+    let episode = match vetoed {
         drctl::watch::Vetoed::Now(episode) => {
             outln!(
                 "{name}: vetoed ({episode}) until {}: watch will not start its failover; a person still can (`drctl failover --plan {name} --to REGION`)",
@@ -480,7 +637,7 @@ async fn veto(
 /// `watch status`.
 async fn status(settings: &Settings, names: &[String], output: Output) -> Result<Exit, CliError> {
     let plans = plans_of(settings, names)?;
-    let key = key(settings)?;
+    let trust = trust(settings);
     let clouds = drctl::cloud::connect(&settings.cloud.single_attempt())
         .await
         .ok();
@@ -512,8 +669,8 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
         let hist = drctl::runs::watch::history(plan.name(), plan.home(), &switches);
         let seen = drctl::watch::read_shared(
             state.board.as_ref(),
-            &key,
-            plan.name(),
+            &trust,
+            plan,
             &hist.episode(plan.name()),
             now,
         )
@@ -601,11 +758,18 @@ fn print_status(
             }
         }
         outln!(
-            "  quorum: {} of {} needed judge {} down",
+            "  quorum: {} of {} needed judge {} down (from {} place(s))",
             v.tally.down.len(),
             plan_quorum(plans, &r.plan),
-            r.active
+            r.active,
+            v.tally.places.len()
         );
+        for why in &v.tally.ignored {
+            outln!("  not counted: {why}");
+        }
+        for bad in &r.rejected {
+            outln!("  ignored on the board: {bad}");
+        }
         outln!("  watch would: {} ({})", v.decision, v.why);
         if let Some(c) = &v.command {
             outln!("  command: {c}");

@@ -4,14 +4,23 @@
 //! matrix of outages they must survive) are tested without a cloud or a
 //! clock (`tests.rs`).
 //!
+//! Only listed observers count, each once (`places`: the operators' list;
+//! the reports come verified from `shared.rs`), and what each says of
+//! itself is bounded: a report stamped ahead of the clock, or whose times
+//! contradict each other, does not count.
+//!
 //! The brakes, in the order they apply:
-//! 1. **Enough eyes.** Fewer fresh, unimpaired observers than the quorum:
-//!    watch is blind and does nothing (`blind`).
-//! 2. **Quorum.** A region is down only when `quorum` observers have each
-//!    seen it fail `failures` times in a row, each report fresh. One
-//!    observer alone that sees it down is named in a warning (`suspect`):
-//!    its own network is the likelier culprit.
-//! 3. **Veto** of the episode, and **another run** holding the plan.
+//! 1. **Enough eyes.** Fresh, unimpaired observers in fewer distinct places
+//!    than the quorum: watch is blind and does nothing (`blind`).
+//! 2. **Quorum.** A region is down only when observers in `quorum` distinct
+//!    places have each seen it fail `failures` times in a row, each report
+//!    fresh (an observer whose place is not given is a place of its own).
+//!    One observer alone that sees it down is named in a warning
+//!    (`suspect`): its own network is the likelier culprit.
+//! 3. **Veto** of the episode, and **another run** holding the plan; a
+//!    proposal or start claim on the board that does not verify, or a
+//!    proposal whose veto window is shorter than the plan's (made before
+//!    the outage, or with its deadline already past): a person decides.
 //! 4. **Fitness** of the target: its API answers, its lag is within the RPO
 //!    (or within `accept_data_loss`), its checks pass where they can.
 //! 5. **Mode**: observe tells, propose waits out the veto window, auto
@@ -184,6 +193,12 @@ pub struct Report {
 /// Whether observers agree a region is down.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Tally {
+    /// The distinct places of the observers that judge it down.
+    pub places: Vec<String>,
+    /// The quorum-th earliest first failure among the down votes: when the
+    /// outage began by the word of a quorum (fewer than `quorum` observers
+    /// cannot move it earlier, whatever they say).
+    pub onset: Option<DateTime<Utc>>,
     /// Observers that judge it down.
     pub down: Vec<String>,
     /// Fresh observers that do not.
@@ -192,10 +207,48 @@ pub struct Tally {
     pub ignored: Vec<String>,
     /// Whether the quorum is reached.
     pub reached: bool,
-    /// The earliest first failure among the down votes.
+    /// The earliest first failure among the down votes, no earlier than
+    /// `freshness` before the [`Tally::onset`].
     pub detected_at: Option<DateTime<Utc>>,
     /// When the quorum-th vote came in.
     pub quorum_at: Option<DateTime<Utc>>,
+}
+
+/// Why a report's own times contradict each other, if they do: each
+/// region's `failing_since`, `down_since` and `healthy_since` are taken by
+/// the same clock as the report's `at`, before it; a passing view has no
+/// failures and a failing one at least one.
+pub fn incoherent(r: &Report) -> Option<String> {
+    for (region, v) in &r.regions {
+        let times = [
+            ("failing_since", v.failing_since),
+            ("down_since", v.down_since),
+            ("healthy_since", v.healthy_since),
+        ];
+        if let Some((name, t)) = times
+            .iter()
+            .find_map(|(n, t)| t.filter(|t| *t > r.at).map(|t| (n, t)))
+        {
+            return Some(format!(
+                "{region}: its {name} {t} is after the report's own time {}",
+                r.at
+            ));
+        }
+        if let (Some(f), Some(d)) = (v.failing_since, v.down_since)
+            && d < f
+        {
+            return Some(format!(
+                "{region}: judged down ({d}) before it began failing ({f})"
+            ));
+        }
+        if v.ok && (v.failures > 0 || v.failing_since.is_some() || v.down_since.is_some()) {
+            return Some(format!("{region}: passing, with failures"));
+        }
+        if !v.ok && (v.failures == 0 || v.failing_since.is_none()) {
+            return Some(format!("{region}: failing, with no failure counted"));
+        }
+    }
+    None
 }
 
 fn usable<'a>(r: &'a Report, rules: &WatchRules, now: DateTime<Utc>) -> Result<&'a Report, String> {
@@ -221,13 +274,62 @@ fn usable<'a>(r: &'a Report, rules: &WatchRules, now: DateTime<Utc>) -> Result<&
     if let Some(why) = &r.impaired {
         return Err(format!("{} (impaired: {why})", r.observer));
     }
+    if let Some(why) = incoherent(r) {
+        return Err(format!(
+            "{} (its report contradicts itself: {why})",
+            r.observer
+        ));
+    }
     Ok(r)
 }
 
-/// Counts the votes on `region`.
-pub fn tally(reports: &[Report], region: &str, rules: &WatchRules, now: DateTime<Utc>) -> Tally {
+/// The place of `observer` (its own name when not listed with one).
+fn place_of<'a>(places: &'a BTreeMap<String, String>, observer: &'a str) -> &'a str {
+    places.get(observer).map_or(observer, String::as_str)
+}
+
+/// The distinct places of `observers`.
+fn distinct<'a>(places: &'a BTreeMap<String, String>, observers: &'a [String]) -> Vec<String> {
+    let mut out: Vec<String> = observers
+        .iter()
+        .map(|o| place_of(places, o).to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The reports that count: those of listed observers (`places`), each
+/// once; and why the others do not.
+pub fn listed_once(
+    reports: &[Report],
+    places: &BTreeMap<String, String>,
+) -> (Vec<Report>, Vec<String>) {
+    let mut out: Vec<Report> = Vec::new();
+    let mut ignored = Vec::new();
+    for r in reports {
+        if !places.contains_key(&r.observer) {
+            ignored.push(format!("{} (not a listed observer)", r.observer));
+        } else if out.iter().any(|o| o.observer == r.observer) {
+            ignored.push(format!("{} (a second report: counted once)", r.observer));
+        } else {
+            out.push(r.clone());
+        }
+    }
+    (out, ignored)
+}
+
+/// Counts the votes on `region`: reached when observers in `quorum`
+/// distinct places (`places`) vote it down.
+pub fn tally(
+    reports: &[Report],
+    places: &BTreeMap<String, String>,
+    region: &str,
+    rules: &WatchRules,
+    now: DateTime<Utc>,
+) -> Tally {
     let mut t = Tally::default();
-    let mut downs: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    let mut downs: Vec<(DateTime<Utc>, DateTime<Utc>, String)> = Vec::new();
     for r in reports {
         let r = match usable(r, rules, now) {
             Ok(r) => r,
@@ -243,24 +345,61 @@ pub fn tally(reports: &[Report], region: &str, rules: &WatchRules, now: DateTime
             Some(v) if !v.ok && v.failures >= rules.failures => {
                 t.down.push(r.observer.clone());
                 let since = v.failing_since.unwrap_or(r.at);
-                downs.push((since, v.down_since.unwrap_or(r.at)));
+                let place = place_of(places, &r.observer).to_string();
+                downs.push((since, v.down_since.unwrap_or(r.at), place));
             }
             Some(_) => t.up.push(r.observer.clone()),
         }
     }
-    t.reached = !t.down.is_empty() && t.down.len() >= rules.quorum as usize;
-    t.detected_at = downs.iter().map(|d| d.0).min();
-    let mut at: Vec<DateTime<Utc>> = downs.iter().map(|d| d.1).collect();
+    let quorum = rules.quorum as usize;
+    t.places = distinct(places, &t.down);
+    t.reached = !t.down.is_empty() && t.places.len() >= quorum;
+    let mut since: Vec<DateTime<Utc>> = downs.iter().map(|d| d.0).collect();
+    since.sort();
+    t.onset = since.get(quorum.saturating_sub(1)).copied();
+    // The first failure, but not more than a `freshness` before the onset:
+    // honest observers of one outage see it fail within a round of each
+    // other, so an earlier one is another fault (an observer's own, long
+    // partitioned) or a lie, and would start the run's RTO clock early.
+    t.detected_at = since.first().map(|first| match t.onset {
+        Some(onset) => {
+            let slack = chrono::Duration::from_std(rules.freshness).unwrap_or_default();
+            (*first).max(onset - slack)
+        }
+        None => *first,
+    });
+    // When the quorum-th distinct place voted.
+    let mut at: Vec<(DateTime<Utc>, &str)> = downs.iter().map(|d| (d.1, d.2.as_str())).collect();
     at.sort();
-    t.quorum_at = at.get(rules.quorum.saturating_sub(1) as usize).copied();
+    let mut seen: Vec<&str> = Vec::new();
+    for (when, place) in at {
+        if !seen.contains(&place) {
+            seen.push(place);
+        }
+        if seen.len() == quorum.max(1) {
+            t.quorum_at = Some(when);
+            break;
+        }
+    }
     t
 }
 
-/// What the board holds for the current episode.
+/// What the board holds for the current episode (`shared.rs` reads it and
+/// checks who signed each object).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Episode {
-    /// The proposal, when one was made: its deadline and target.
+    /// The proposal, when one was made and signed by the listed observer
+    /// it names: its deadline and target.
     pub proposal: Option<Proposal>,
+    /// Why the object in the proposal's place is not one that counts
+    /// (unsigned, an unlisted key, another observer's name...): it holds
+    /// the place, so watch starts nothing in this episode.
+    pub false_proposal: Option<String>,
+    /// Why the object in the start claim's place is not one that counts.
+    pub false_claim: Option<String>,
+    /// Every object of the episode that did not verify, with why and what
+    /// was done with it (`<board key>: <why>; <ignored or honoured>`).
+    pub unverified: Vec<String>,
     /// The veto, when someone vetoed: who and why.
     pub veto: Option<String>,
     /// The observer that claimed the start, when one did.
@@ -285,6 +424,9 @@ pub struct Episode {
 pub struct Proposal {
     /// Who proposed.
     pub observer: String,
+    /// When it was made (its deadline is at least the plan's veto window
+    /// after it, [`proposal_problem`]).
+    pub created: DateTime<Utc>,
     /// The region judged down.
     pub region: String,
     /// The target.
@@ -321,6 +463,9 @@ pub struct Situation<'a> {
     pub held_by: Option<String>,
     /// Every observer's latest report.
     pub reports: &'a [Report],
+    /// Each listed observer's place (its own name when not given): only
+    /// their reports count, each once.
+    pub places: &'a BTreeMap<String, String>,
     /// The episode's board.
     pub episode: &'a Episode,
     /// Failovers watch started within the velocity window, and the cap.
@@ -486,20 +631,29 @@ pub fn failover_command(plan: &str, target: &str) -> String {
 
 /// Decides.
 pub fn decide(s: &Situation<'_>) -> Verdict {
+    // Only listed observers, each once, from here on.
+    let (reports, unlisted) = listed_once(s.reports, s.places);
+    let s = &Situation {
+        reports: &reports,
+        ..s.clone()
+    };
     let active = s.history.active.as_str();
-    let tally = tally(s.reports, active, s.rules, s.now);
+    let mut tally = tally(s.reports, s.places, active, s.rules, s.now);
+    tally.ignored.extend(unlisted);
     let eyes = fresh(s.reports, s.rules, s.now);
-    if eyes.len() < s.rules.quorum as usize {
+    let seen_from = distinct(s.places, &eyes);
+    if seen_from.len() < s.rules.quorum as usize {
         return Verdict::new(
             WatchDecision::Blind,
             format!(
-                "only {} fresh observer(s) ({}) for a quorum of {}: watch cannot judge {active} and does nothing",
+                "only {} fresh observer(s) ({}) in {} place(s) for a quorum of {}: watch cannot judge {active} and does nothing",
                 eyes.len(),
                 if eyes.is_empty() {
                     "none".into()
                 } else {
                     eyes.join(", ")
                 },
+                seen_from.len(),
                 s.rules.quorum
             ),
             tally,
@@ -512,6 +666,20 @@ pub fn decide(s: &Situation<'_>) -> Verdict {
 }
 
 fn not_down(s: &Situation<'_>, active: &str, tally: Tally) -> Verdict {
+    if tally.down.len() >= s.rules.quorum as usize {
+        // Enough observers, too few places: they may share the fault.
+        let why = format!(
+            "{} see {active} down, but from {} place(s) ({}); the quorum needs {} distinct places: no failover",
+            tally.down.join(", "),
+            tally.places.len(),
+            tally.places.join(", "),
+            s.rules.quorum
+        );
+        let mut v = Verdict::new(WatchDecision::Suspect, why, tally);
+        v.region = Some(active.to_string());
+        v.next = Next::Tell("suspect");
+        return v;
+    }
     if !tally.down.is_empty() {
         let why = format!(
             "{} sees {active} down, {} do not (quorum {}): no failover; {} network may be at fault",
@@ -668,6 +836,30 @@ fn down(s: &Situation<'_>, active: &str, tally: Tally) -> Verdict {
         );
         return brake(WatchDecision::Capped, why, target);
     }
+    // What holds the place of the episode's start claim, or (propose mode)
+    // of its proposal, and does not count: watch cannot settle a start with
+    // the other observers, nor start what people were not told of.
+    let proposal = match s.rules.mode {
+        WatchMode::Propose => s.episode.false_proposal.clone().or_else(|| {
+            let p = s.episode.proposal.as_ref()?;
+            proposal_problem(p, s.rules, s.now, tally.onset)
+        }),
+        _ => None,
+    };
+    let refused = s
+        .episode
+        .false_claim
+        .as_ref()
+        .map(|why| format!("the episode's start claim is not one ({why})"))
+        .or(proposal.map(|why| format!("the episode's proposal is ignored ({why})")));
+    if let Some(refused) = refused {
+        let target = fitness(s, active).ok();
+        let why =
+            format!("{votes}; {refused}: watch starts nothing in this episode, a person decides");
+        let mut v = brake(WatchDecision::StartFailed, why, target);
+        v.next = Next::Tell("start_failed");
+        return v;
+    }
     match fitness(s, active) {
         Ok(target) => by_mode(s, active, tally, &votes, target),
         Err(why) => {
@@ -713,6 +905,51 @@ pub fn orphaned(s: &Situation<'_>) -> Option<String> {
     })
 }
 
+/// Why a proposal on the board may not start a failover, if it may not:
+/// made in the future (beyond one `interval` of clock skew), with a
+/// deadline less than the plan's veto window after it (in propose mode;
+/// otherwise before it: a proposal made with its deadline already past
+/// skips the window, and nobody was told),
+/// or made before the outage it is about began by a quorum's word
+/// (`onset`, less one `interval`: made in advance, back-dated).
+pub fn proposal_problem(
+    p: &Proposal,
+    rules: &WatchRules,
+    now: DateTime<Utc>,
+    onset: Option<DateTime<Utc>>,
+) -> Option<String> {
+    let skew = chrono::Duration::from_std(rules.interval).unwrap_or_default();
+    if p.created > now + skew {
+        return Some(format!(
+            "made in the future ({}), by {}",
+            p.created, p.observer
+        ));
+    }
+    let window = match rules.mode {
+        WatchMode::Propose => rules.veto_window,
+        // Auto mode records its start as a proposal due at once.
+        _ => Duration::ZERO,
+    };
+    if p.deadline < after(p.created, window) {
+        return Some(format!(
+            "its deadline {} is less than the veto window ({}) after it was made ({}), by {}: a proposal made to skip the window",
+            p.deadline,
+            format_duration(window),
+            p.created,
+            p.observer
+        ));
+    }
+    if let Some(onset) = onset
+        && p.created + skew < onset
+    {
+        return Some(format!(
+            "made {} by {}, before the outage began ({} by a quorum's first failures): made in advance",
+            p.created, p.observer, onset
+        ));
+    }
+    None
+}
+
 /// Down by quorum, `target` fit: what the mode (and the velocity cap) allow.
 fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: String) -> Verdict {
     let window = match s.rules.mode {
@@ -721,6 +958,7 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
     };
     let proposal = Proposal {
         observer: String::new(),
+        created: s.now,
         region: active.to_string(),
         target: target.clone(),
         deadline: after(s.now, window),
@@ -754,6 +992,8 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
             Next::Propose(proposal.clone()),
             Some(proposal.deadline),
         ),
+        // Told once per episode: by its proposer, or, when that one died
+        // before telling, by the next observer to see it.
         (WatchMode::Propose, Some(p)) if s.now < p.deadline => (
             WatchDecision::Proposed,
             format!(
@@ -761,7 +1001,7 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
                 at(p.deadline),
                 s.plan
             ),
-            Next::Nothing,
+            Next::Tell("proposed"),
             Some(p.deadline),
         ),
         (WatchMode::Propose, Some(p)) if p.target != target && fit(s, &p.target).is_err() => (
@@ -800,4 +1040,335 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
     v.next = next;
     v.deadline = deadline;
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs::watch::PlanHistory;
+
+    const HOME: &str = "us-west-2";
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn rules(mode: WatchMode, quorum: u32) -> WatchRules {
+        WatchRules {
+            mode,
+            interval: Duration::from_secs(10),
+            failures: 3,
+            quorum,
+            veto_window: Duration::from_secs(120),
+            freshness: Duration::from_secs(40),
+            accept_data_loss: None,
+            alarms: Default::default(),
+        }
+    }
+
+    fn view(ok: bool, since: DateTime<Utc>) -> RegionView {
+        RegionView {
+            ok,
+            api_ok: ok,
+            checks_ok: None,
+            failures: if ok { 0 } else { 3 },
+            failing_since: (!ok).then_some(since),
+            down_since: (!ok).then(|| since + chrono::Duration::seconds(20)),
+            healthy_since: ok.then_some(since),
+            lag_seconds: Some(1.0),
+            lag_expected: true,
+            replica: Some(true),
+            detail: if ok { "healthy" } else { "API: reset" }.into(),
+        }
+    }
+
+    /// `observer`'s report at `at`: home down since `since` (or up), the
+    /// standby up.
+    fn report(observer: &str, home_down: bool, since: DateTime<Utc>, at: DateTime<Utc>) -> Report {
+        Report {
+            observer: observer.into(),
+            plan: "payments".into(),
+            at,
+            round: 5,
+            impaired: None,
+            regions: BTreeMap::from([
+                (HOME.to_string(), view(!home_down, since)),
+                ("us-east-1".to_string(), view(true, t(0))),
+            ]),
+        }
+    }
+
+    fn places(list: &[(&str, &str)]) -> BTreeMap<String, String> {
+        list.iter()
+            .map(|(o, p)| (o.to_string(), p.to_string()))
+            .collect()
+    }
+
+    fn history() -> PlanHistory {
+        PlanHistory {
+            active: HOME.into(),
+            last: None,
+            running: None,
+            latest: None,
+        }
+    }
+
+    const REGIONS: &[&str] = &[HOME, "us-east-1"];
+
+    fn judge(
+        rules: &WatchRules,
+        reports: &[Report],
+        places: &BTreeMap<String, String>,
+        episode: &Episode,
+        now: DateTime<Utc>,
+    ) -> Verdict {
+        let regions: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
+        let history = history();
+        decide(&Situation {
+            plan: "payments",
+            home: HOME,
+            regions: &regions,
+            rules,
+            rpo: Duration::from_secs(300),
+            checks_before_scaling: false,
+            history: &history,
+            held_by: None,
+            reports,
+            places,
+            episode,
+            velocity: (0, 5),
+            now,
+        })
+    }
+
+    fn abc() -> BTreeMap<String, String> {
+        places(&[("a", "a"), ("b", "b"), ("c", "c")])
+    }
+
+    #[test]
+    fn a_quorum_must_span_distinct_places() {
+        let r = rules(WatchMode::Auto, 2);
+        let now = t(100);
+        let reports = [
+            report("a", true, t(0), now),
+            report("b", true, t(0), now),
+            report("c", false, t(0), now),
+        ];
+        // a and b share a place: their two votes are one place's.
+        let shared = places(&[("a", "k8s-eu"), ("b", "k8s-eu"), ("c", "bastion")]);
+        let v = judge(&r, &reports, &shared, &Episode::default(), now);
+        assert!(!v.tally.reached, "{v:?}");
+        assert_eq!(v.decision, WatchDecision::Suspect);
+        assert!(v.why.contains("from 1 place(s) (k8s-eu)"), "{}", v.why);
+        assert!(!matches!(v.next, Next::Start(_)));
+        // In two places: down by quorum, and the failover starts.
+        let apart = places(&[("a", "k8s-eu"), ("b", "bastion"), ("c", "bastion")]);
+        let v = judge(&r, &reports, &apart, &Episode::default(), now);
+        assert!(v.tally.reached, "{v:?}");
+        assert_eq!(v.tally.places, ["bastion", "k8s-eu"]);
+        assert!(matches!(v.next, Next::Start(_)), "{v:?}");
+        // Three observers in one place cannot even judge: blind.
+        let one = places(&[("a", "x"), ("b", "x"), ("c", "x")]);
+        let v = judge(&r, &reports, &one, &Episode::default(), now);
+        assert_eq!(v.decision, WatchDecision::Blind, "{}", v.why);
+    }
+
+    #[test]
+    fn one_observer_writing_reports_under_many_new_names_cannot_reach_quorum_alone() {
+        let r = rules(WatchMode::Auto, 2);
+        let now = t(100);
+        let mut reports = vec![
+            report("a", false, t(0), now),
+            report("b", false, t(0), now),
+            report("c", true, t(0), now),
+        ];
+        for name in ["c-2", "c-3", "c-4"] {
+            reports.push(report(name, true, t(0), now));
+        }
+        reports.push(report("c", true, t(0), now));
+        let v = judge(&r, &reports, &abc(), &Episode::default(), now);
+        assert_eq!(v.tally.down, ["c"], "{v:?}");
+        assert!(!v.tally.reached);
+        assert!(
+            v.tally
+                .ignored
+                .contains(&"c-2 (not a listed observer)".to_string())
+        );
+        assert!(
+            v.tally
+                .ignored
+                .contains(&"c (a second report: counted once)".to_string()),
+            "{:?}",
+            v.tally.ignored
+        );
+        assert!(!matches!(v.next, Next::Start(_) | Next::Propose(_)));
+    }
+
+    #[test]
+    fn a_report_whose_times_contradict_themselves_does_not_vote() {
+        let r = rules(WatchMode::Auto, 2);
+        let now = t(100);
+        let honest = report("a", true, t(0), now);
+        // Failing since after its own time: a streak it cannot have seen.
+        let mut future = report("b", true, t(0), now);
+        if let Some(v) = future.regions.get_mut(HOME) {
+            v.failing_since = Some(now + chrono::Duration::seconds(5));
+        }
+        // Failures claimed on a passing view.
+        let mut passing = report("c", false, t(0), now);
+        if let Some(v) = passing.regions.get_mut(HOME) {
+            v.failures = 50;
+        }
+        let v = judge(
+            &r,
+            &[honest, future, passing],
+            &abc(),
+            &Episode::default(),
+            now,
+        );
+        assert_eq!(v.tally.down, ["a"]);
+        assert!(!v.tally.reached);
+        let shown = v.tally.ignored.join("; ");
+        assert!(
+            shown.contains("b (its report contradicts itself"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("c (its report contradicts itself: us-west-2: passing, with failures"),
+            "{shown}"
+        );
+    }
+
+    fn proposal(created: DateTime<Utc>, deadline: DateTime<Utc>) -> Proposal {
+        Proposal {
+            observer: "a".into(),
+            created,
+            region: HOME.into(),
+            target: "us-east-1".into(),
+            deadline,
+            detected_at: t(0),
+            quorum_at: t(20),
+            votes: vec!["a".into(), "b".into()],
+        }
+    }
+
+    #[test]
+    fn a_pre_made_proposal_with_a_past_deadline_is_ignored_and_a_person_decides() {
+        let r = rules(WatchMode::Propose, 2);
+        let now = t(100);
+        let reports = [report("a", true, t(0), now), report("b", true, t(0), now)];
+        // Made "now", its deadline already past: it skips the veto window.
+        let forged = Episode {
+            proposal: Some(proposal(t(30), t(31))),
+            active: true,
+            ..Episode::default()
+        };
+        let v = judge(&r, &reports, &abc(), &forged, now);
+        assert_eq!(v.decision, WatchDecision::StartFailed, "{}", v.why);
+        assert!(
+            v.why.contains("less than the veto window (2m)"),
+            "{}",
+            v.why
+        );
+        assert!(v.why.contains("a person decides"), "{}", v.why);
+        assert_eq!(v.next, Next::Tell("start_failed"), "people are told");
+        assert_eq!(
+            v.command.as_deref(),
+            Some("drctl failover --plan payments --to us-east-1 --emergency")
+        );
+        // The same proposal made properly starts once its window has passed.
+        let fair = Episode {
+            proposal: Some(proposal(t(30), t(150))),
+            active: true,
+            ..Episode::default()
+        };
+        let v = judge(&r, &reports, &abc(), &fair, now);
+        assert_eq!(v.decision, WatchDecision::Proposed, "{}", v.why);
+        assert_eq!(v.next, Next::Tell("proposed"));
+        let later = [
+            report("a", true, t(0), t(151)),
+            report("b", true, t(0), t(151)),
+        ];
+        let v = judge(&r, &later, &abc(), &fair, t(151));
+        assert!(matches!(v.next, Next::Start(_)), "{v:?}");
+    }
+
+    #[test]
+    fn a_proposal_made_before_the_outage_or_in_the_future_is_ignored() {
+        let r = rules(WatchMode::Propose, 2);
+        let now = t(1000);
+        let reports = [
+            report("a", true, t(900), now),
+            report("b", true, t(900), now),
+        ];
+        // Back-dated: made an hour before the quorum's first failures.
+        let early = Episode {
+            proposal: Some(proposal(t(-3600), t(-3480))),
+            active: true,
+            ..Episode::default()
+        };
+        let v = judge(&r, &reports, &abc(), &early, now);
+        assert_eq!(v.decision, WatchDecision::StartFailed, "{}", v.why);
+        assert!(v.why.contains("before the outage began"), "{}", v.why);
+        // Stamped ahead of the clock beyond an interval.
+        let ahead = proposal(
+            now + chrono::Duration::seconds(60),
+            now + chrono::Duration::seconds(180),
+        );
+        assert!(
+            proposal_problem(&ahead, &r, now, None)
+                .is_some_and(|w| w.starts_with("made in the future")),
+        );
+    }
+
+    #[test]
+    fn an_object_holding_the_proposals_or_claims_place_that_does_not_verify_stops_watch() {
+        let now = t(100);
+        let reports = [report("a", true, t(0), now), report("b", true, t(0), now)];
+        let ep = Episode {
+            false_proposal: Some("signed by key 0123456789abcdef, which is not listed".into()),
+            ..Episode::default()
+        };
+        let v = judge(&rules(WatchMode::Propose, 2), &reports, &abc(), &ep, now);
+        assert_eq!(v.decision, WatchDecision::StartFailed);
+        assert!(v.why.contains("0123456789abcdef"), "{}", v.why);
+        // In auto mode the proposal is only a record: the start goes on...
+        let v = judge(&rules(WatchMode::Auto, 2), &reports, &abc(), &ep, now);
+        assert!(matches!(v.next, Next::Start(_)), "{v:?}");
+        // ...unless the start claim's place holds a forgery.
+        let ep = Episode {
+            false_claim: Some("not signed".into()),
+            ..Episode::default()
+        };
+        let v = judge(&rules(WatchMode::Auto, 2), &reports, &abc(), &ep, now);
+        assert_eq!(v.decision, WatchDecision::StartFailed, "{}", v.why);
+        assert!(
+            v.why.contains("start claim is not one (not signed)"),
+            "{}",
+            v.why
+        );
+    }
+
+    #[test]
+    fn the_onset_is_the_quorum_th_first_failure_so_one_liar_cannot_move_it() {
+        let r = rules(WatchMode::Auto, 2);
+        let now = t(1000);
+        let reports = [
+            report("a", true, t(-86_400), now),
+            report("b", true, t(900), now),
+            report("c", true, t(910), now),
+        ];
+        let v = judge(&r, &reports, &abc(), &Episode::default(), now);
+        assert_eq!(v.tally.onset, Some(t(900)));
+        assert_eq!(v.tally.quorum_at, Some(t(920)));
+        // The liar's day-old first failure does not start the RTO clock:
+        // at most a freshness (40 s) before the onset.
+        assert_eq!(v.tally.detected_at, Some(t(860)));
+        let honest = [
+            report("b", true, t(895), now),
+            report("c", true, t(900), now),
+        ];
+        let v = judge(&r, &honest, &abc(), &Episode::default(), now);
+        assert_eq!(v.tally.detected_at, Some(t(895)));
+    }
 }

@@ -7,8 +7,9 @@
 //! outage, a flapping check, one vantage point whose own network broke. So
 //! a watcher is one of several *observers* (processes on different
 //! machines, ideally in different clouds) that each observe every plan's
-//! regions ([`observe`]) and publish a signed report to the shared state
-//! ([`shared`]); each then reads everyone's reports and decides alone, by
+//! regions ([`observe`]) and publish a report signed with its own key to
+//! the shared state ([`shared`]: only the observers the operators listed
+//! count, each once); each then reads everyone's reports and decides alone, by
 //! the same pure rules ([`decide`]): a region is down only when a quorum
 //! of fresh observers has each seen it fail several times in a row. What
 //! only one may do is settled by create-only writes on the state's board:
@@ -69,8 +70,10 @@ pub trait Starter: Send + Sync {
 pub struct WatchConfig {
     /// This observer's name (unique among observers).
     pub observer: String,
-    /// The key observers sign their reports with.
-    pub key: Vec<u8>,
+    /// This observer's own key: it signs what it writes on the board.
+    pub key: crate::sign::SecretKey,
+    /// Whose signatures count: the listed observers, the people's keys.
+    pub trust: shared::Trust,
     /// Failovers watch may start per `velocity_window`, across all plans.
     pub max_failovers: usize,
     /// The window of the velocity cap.
@@ -145,6 +148,8 @@ pub struct Watcher {
     said: BTreeMap<String, (WatchDecision, String)>,
     quorum_said: BTreeMap<(String, String), bool>,
     ended: BTreeMap<String, Vec<Record>>,
+    /// What the board held that does not count, warned of once.
+    warned: std::collections::BTreeSet<String>,
     round: u64,
     /// The time of the round under way.
     now: DateTime<Utc>,
@@ -182,6 +187,7 @@ impl Watcher {
             said: BTreeMap::new(),
             quorum_said: BTreeMap::new(),
             ended: BTreeMap::new(),
+            warned: Default::default(),
             round: 0,
             now: Utc::now(),
         }
@@ -364,7 +370,7 @@ impl Watcher {
             return;
         };
         let Ok((reports, _)) =
-            shared::reports(self.state.board.as_ref(), &self.cfg.key, plan.name()).await
+            shared::reports(self.state.board.as_ref(), &self.cfg.trust, plan.name()).await
         else {
             return;
         };
@@ -483,8 +489,8 @@ impl Watcher {
             shared::put_report(board.as_ref(), &self.cfg.key, &mine).await?;
             read_shared(
                 board.as_ref(),
-                &self.cfg.key,
-                plan.name(),
+                &self.cfg.trust,
+                plan,
                 &hist.episode(plan.name()),
                 now,
             )
@@ -499,6 +505,11 @@ impl Watcher {
         };
         let episode = seen.episode.clone();
         r.episode = episode.clone();
+        for bad in &seen.rejected {
+            if self.warned.insert(bad.clone()) {
+                tracing::warn!("watch: {}: ignored on the board: {bad}", plan.name());
+            }
+        }
         let held_by = holder(self.state.locks.as_ref(), plan.name()).await;
         let velocity = velocity(
             switches,
@@ -530,7 +541,9 @@ impl Watcher {
             && decide::answering(&seen.reports, &hist.active, &rules, now) >= rules.quorum as usize
             && !seen.board.closed
         {
-            match shared::close_episode(board.as_ref(), &episode, &self.cfg.observer).await {
+            let closed =
+                shared::close_episode(board.as_ref(), &self.cfg.key, &episode, &self.cfg.observer);
+            match closed.await {
                 Ok(true) => {
                     r.acted = Some(format!(
                         "closed the episode {episode}: {} answers again",
@@ -630,7 +643,8 @@ impl Watcher {
             None => format!("told-{}", v.decision),
         };
         let mark = shared::Marker::new(&self.cfg.observer, self.now);
-        match shared::create_once(self.state.board.as_ref(), episode, &marker, &mark).await {
+        let board = self.state.board.as_ref();
+        match shared::create_once(board, &self.cfg.key, episode, &marker, &mark).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
@@ -681,7 +695,9 @@ impl Watcher {
             Next::Tell(what) => {
                 if *what == "capped" {
                     let mark = shared::Marker::new(&self.cfg.observer, self.now);
-                    let _ = shared::create_once(board.as_ref(), episode, "capped", &mark).await;
+                    let key = &self.cfg.key;
+                    let _ =
+                        shared::create_once(board.as_ref(), key, episode, "capped", &mark).await;
                 }
                 let observer = (*what == "suspect").then(|| v.tally.down.join("+"));
                 self.tell(plan, episode, v, observer.as_deref()).await;
@@ -692,7 +708,9 @@ impl Watcher {
                     observer: self.cfg.observer.clone(),
                     ..p.clone()
                 };
-                match shared::create_once(board.as_ref(), episode, "proposal", &p).await {
+                match shared::create_once(board.as_ref(), &self.cfg.key, episode, "proposal", &p)
+                    .await
+                {
                     Ok(true) => {
                         self.tell(plan, episode, v, None).await;
                         let did = format!(
@@ -720,7 +738,9 @@ impl Watcher {
                     self.cfg.observer,
                     self.now.to_rfc3339()
                 );
-                match shared::create_once(board.as_ref(), episode, "start-failed", &mark).await {
+                let key = &self.cfg.key;
+                match shared::create_once(board.as_ref(), key, episode, "start-failed", &mark).await
+                {
                     Ok(released) => {
                         self.tell(plan, episode, v, None).await;
                         let did = format!("released the start claim: {why}");
@@ -751,12 +771,15 @@ impl Watcher {
             observer: self.cfg.observer.clone(),
             ..p.clone()
         };
-        let _ = shared::create_once(board.as_ref(), episode, "proposal", &proposal).await;
+        let key = &self.cfg.key.clone();
+        let _ = shared::create_once(board.as_ref(), key, episode, "proposal", &proposal).await;
         // The velocity cap, settled on the board: the journals' count (in
         // `decide`) may not yet show a start another observer (or this one,
         // for another plan, this round) just made.
         match shared::claim_slot(
             board.as_ref(),
+            key,
+            &self.cfg.trust,
             self.cfg.velocity_window,
             self.cfg.max_failovers,
             episode,
@@ -779,7 +802,7 @@ impl Watcher {
             at: now,
             target: p.target.clone(),
         };
-        match shared::create_once(board.as_ref(), episode, "start", &claim).await {
+        match shared::create_once(board.as_ref(), key, episode, "start", &claim).await {
             Ok(true) => {}
             Ok(false) => return (None, None),
             Err(e) => {
@@ -789,11 +812,11 @@ impl Watcher {
         }
         // A veto that came in between this round's read and the claim
         // still wins: the claim stays, marked as not started.
-        if let Ok(ep) = shared::episode(board.as_ref(), episode, now).await
+        if let Ok(ep) = shared::episode(board.as_ref(), &self.cfg.trust, episode, now).await
             && let Some(veto) = ep.veto
         {
             let why = format!("vetoed just before it started ({veto})");
-            let _ = shared::create_once(board.as_ref(), episode, "start-failed", &why).await;
+            let _ = shared::create_once(board.as_ref(), key, episode, "start-failed", &why).await;
             return (Some(why), None);
         }
         let origin = WatchOrigin {
@@ -816,7 +839,7 @@ impl Watcher {
         if let Err(e) = &result {
             // Recorded on the board: every observer then says so (and tells
             // people once) instead of showing the episode as started.
-            let _ = shared::create_once(board.as_ref(), episode, "start-failed", e).await;
+            let _ = shared::create_once(board.as_ref(), key, episode, "start-failed", e).await;
         }
         let (run_id, why) = match &result {
             Ok(run) => (
@@ -881,7 +904,8 @@ impl Watcher {
         );
         let board = self.state.board.clone();
         let mark = shared::Marker::new(&self.cfg.observer, self.now);
-        let _ = shared::create_once(board.as_ref(), episode, "capped", &mark).await;
+        let key = &self.cfg.key;
+        let _ = shared::create_once(board.as_ref(), key, episode, "capped", &mark).await;
         self.tell(plan, episode, &capped, None).await;
         capped
     }
@@ -939,10 +963,13 @@ pub fn velocity(
 /// current episode's board (read by a watcher's round and by `watch status`).
 #[derive(Debug, Clone)]
 pub struct Shared {
-    /// Every observer's latest report that verifies.
+    /// Every listed observer's latest report that verifies.
     pub reports: Vec<Report>,
-    /// Reports left out, with why.
+    /// What was left out or questioned, with why: reports, and the
+    /// episode's objects that do not verify (`<board key>: <why>`).
     pub rejected: Vec<String>,
+    /// Each listed observer's place.
+    pub places: BTreeMap<String, String>,
     /// The current episode.
     pub episode: String,
     /// What its board holds.
@@ -950,19 +977,31 @@ pub struct Shared {
 }
 
 /// Reads what the shared state says of `plan` (`base`: its episode by the
-/// journals, before the board numbers it).
+/// journals, before the board numbers it), trusting `trust`'s keys.
 pub async fn read_shared(
     board: &dyn crate::state::board::Board,
-    key: &[u8],
-    plan: &str,
+    trust: &shared::Trust,
+    plan: &Plan,
     base: &str,
     now: DateTime<Utc>,
 ) -> Result<Shared, crate::state::board::BoardError> {
-    let (reports, rejected) = shared::reports(board, key, plan).await?;
-    let (episode, ep) = shared::current(board, base, now).await?;
+    let (reports, mut rejected) = shared::reports(board, trust, plan.name()).await?;
+    let (episode, mut ep) = shared::current(board, trust, base, now).await?;
+    // A proposal signed by its observer may still be one no failover may
+    // start from (made with its deadline past): named here too.
+    if let Some(p) = &ep.proposal
+        && let Some(why) = decide::proposal_problem(p, &plan.watch_rules(), now, None)
+    {
+        let key = shared::episode_key(&episode, "proposal");
+        ep.unverified.push(format!(
+            "{key}: {why}; ignored, so watch starts nothing in this episode (a person decides)"
+        ));
+    }
+    rejected.extend(ep.unverified.iter().cloned());
     Ok(Shared {
         reports,
         rejected,
+        places: trust.places(),
         episode,
         board: ep,
     })
@@ -999,6 +1038,7 @@ fn situation<'a>(
         history: hist,
         held_by,
         reports: &seen.reports,
+        places: &seen.places,
         episode: &seen.board,
         velocity,
         now,
@@ -1046,7 +1086,7 @@ pub fn judged_verdict(
     now: DateTime<Utc>,
 ) -> Verdict {
     let rules = plan.watch_rules();
-    let tally = decide::tally(&seen.reports, &hist.active, &rules, now);
+    let tally = decide::tally(&seen.reports, &seen.places, &hist.active, &rules, now);
     active::verdict(judged, &hist.active, tally)
         .unwrap_or_else(|| verdict(plan, hist, seen, held_by, velocity, now))
 }
@@ -1063,7 +1103,10 @@ pub enum Vetoed {
 }
 
 /// Vetoes `plan`'s current episode until `until` (`None`: until the
-/// episode ends), unless an observer has claimed its start already.
+/// episode ends), unless an observer has claimed its start already; signed
+/// with `key` (the operators' run key, or an observer's), or unsigned
+/// without one (observers honour it all the same, and show it unverified).
+#[allow(clippy::too_many_arguments)]
 pub async fn veto(
     state: &State,
     plan: &Plan,
@@ -1071,11 +1114,13 @@ pub async fn veto(
     reason: &str,
     until: Option<DateTime<Utc>>,
     runs: &[(String, Vec<Record>)],
+    key: Option<&crate::sign::SecretKey>,
+    trust: &shared::Trust,
 ) -> Result<Vetoed, crate::state::board::BoardError> {
     let hist = history(plan.name(), plan.home(), &switches(runs));
     let now = Utc::now();
-    let (episode, board) =
-        shared::current(state.board.as_ref(), &hist.episode(plan.name()), now).await?;
+    let base = hist.episode(plan.name());
+    let (episode, board) = shared::current(state.board.as_ref(), trust, &base, now).await?;
     // A claim released (its start failed) no longer stands in the way.
     if let Some(by) = board.claimed_by.filter(|_| board.start_failed.is_none()) {
         return Ok(Vetoed::TooLate(episode, by));
@@ -1086,7 +1131,7 @@ pub async fn veto(
         at: now,
         until,
     };
-    let created = shared::create_once(state.board.as_ref(), &episode, "veto", &v).await?;
+    let created = shared::create_veto(state.board.as_ref(), key, &episode, &v).await?;
     Ok(if created {
         Vetoed::Now(episode)
     } else {

@@ -1,40 +1,264 @@
 //! What observers share on the state's board: each observer's latest
-//! report per plan, signed, and each outage episode's proposal, veto,
-//! start claim and told-once markers, each created at most once.
+//! report per plan, each outage episode's proposal, veto, start claim and
+//! markers, each created at most once, and the velocity cap's slots.
 //!
-//! Reports are signed with HMAC-SHA256 under a key every observer of a
-//! team holds (`DRCTL_WATCH_KEY`), over the exact bytes of the report, so
-//! that someone who can write to the bucket but does not hold the key
-//! cannot vote a region down. A report whose signature does not verify is
-//! left out of the count and named in the quorum's `ignored` list.
+//! # Who may write what
+//!
+//! Anyone who can write to the state's bucket can write any bytes on the
+//! board, so every object carries its writer's signature: each observer
+//! signs with its own Ed25519 key ([`crate::sign`]), a person's veto with
+//! the operators' run key (or an observer's key). The signature covers the
+//! object's board key and its bytes, for a purpose per kind of object
+//! (`watch-report`, `watch-proposal`, ...): a signed object copied to
+//! another key (another observer's report, another episode's proposal,
+//! another window's velocity slot) does not verify. The operators list the
+//! observers, with their places and public keys (`[[watch.observers]]`),
+//! and the people's keys (`[keys] run_public`): [`Trust`]. An observer
+//! counts only under its listed name, signed by one of its own keys, once.
+//!
+//! What a reader does with an object that does not verify depends on what
+//! the object could do:
+//! - what could start a failover or count towards one (a report, a
+//!   proposal, a start claim, a velocity slot naming the episode, a
+//!   `closed` marker, which would open a fresh episode without its veto)
+//!   is ignored;
+//! - what only stops watch (a veto, a released claim, `capped`) is honoured
+//!   all the same: forging one keeps watch from acting, which a bucket
+//!   writer can do anyway (deleting reports leaves watch blind).
+//!
+//! Either way it is named, with why, in the episode's `unverified` list
+//! and the reports' rejections (`drctl watch status`). An object that does
+//! not verify still holds its create-once slot: watch then starts nothing
+//! more in that episode and says so (a person decides).
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use hmac::{KeyInit, Mac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::decide::{Episode, Proposal, Report};
+use crate::sign::{PublicKey, SecretKey, VerifyError};
 use crate::state::board::{Board, BoardError};
 
-/// A signed report as stored: the report's JSON text and its signature.
+/// An observer the operators listed (`[[watch.observers]]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// Its name: what its reports, proposals and claims must name.
+    pub name: String,
+    /// Where it runs, when given (a quorum spans distinct places).
+    pub place: Option<String>,
+    /// The keys it may sign with (several during a rotation).
+    pub keys: Vec<PublicKey>,
+}
+
+/// Whose signatures count on the board.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// The listed observers.
+    pub observers: Vec<Listed>,
+    /// The people's keys (the operators' run keys): they may sign vetoes.
+    pub people: Vec<PublicKey>,
+}
+
+impl Trust {
+    /// The listed observer named `name`.
+    pub fn listed(&self, name: &str) -> Option<&Listed> {
+        self.observers.iter().find(|o| o.name == name)
+    }
+
+    /// Each listed observer's place: its `place`, or its own name (an
+    /// observer whose place is not given is a place of its own).
+    pub fn places(&self) -> BTreeMap<String, String> {
+        self.observers
+            .iter()
+            .map(|o| {
+                let place = o.place.clone().unwrap_or_else(|| o.name.clone());
+                (o.name.clone(), place)
+            })
+            .collect()
+    }
+
+    /// The keys a veto may be signed with: the people's and the observers'.
+    pub fn keys_for_vetoes(&self) -> Vec<PublicKey> {
+        self.keys(Kind::Veto)
+    }
+
+    /// The listed observer holding the key named `id`.
+    fn owner(&self, id: &str) -> Option<&Listed> {
+        self.observers
+            .iter()
+            .find(|o| o.keys.iter().any(|k| k.id() == id))
+    }
+
+    /// The keys that may sign an object of `kind`.
+    fn keys(&self, kind: Kind) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> = self
+            .observers
+            .iter()
+            .flat_map(|o| o.keys.iter().cloned())
+            .collect();
+        if kind == Kind::Veto {
+            keys.extend(self.people.iter().cloned());
+        }
+        keys
+    }
+}
+
+/// Who signed an object that verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    /// A listed observer.
+    Observer(String),
+    /// A person, with the operators' run key (its id).
+    Person(String),
+}
+
+impl std::fmt::Display for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Observer(n) => write!(f, "observer {n}"),
+            Self::Person(id) => write!(f, "the run key {id}"),
+        }
+    }
+}
+
+/// The kinds of board objects: each signed for a purpose of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Report,
+    Proposal,
+    Veto,
+    Start,
+    Velocity,
+    Marker,
+}
+
+impl Kind {
+    /// The kind of the object at board key `key`.
+    fn of(key: &str) -> Self {
+        let file = key.rsplit('/').next().unwrap_or(key);
+        if key.starts_with("reports/") {
+            Self::Report
+        } else if key.starts_with("velocity/") {
+            Self::Velocity
+        } else if file == "proposal.json" {
+            Self::Proposal
+        } else if file == "veto.json" {
+            Self::Veto
+        } else if file == "start.json" {
+            Self::Start
+        } else {
+            Self::Marker
+        }
+    }
+
+    /// The signature's purpose (`crate::sign`'s framing).
+    fn purpose(self) -> &'static str {
+        match self {
+            Self::Report => "watch-report",
+            Self::Proposal => "watch-proposal",
+            Self::Veto => "watch-veto",
+            Self::Start => "watch-start",
+            Self::Velocity => "watch-velocity",
+            Self::Marker => "watch-marker",
+        }
+    }
+}
+
+/// A signed object as stored: the object's JSON text and its signature.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Envelope {
-    /// The report, as JSON text (the exact bytes that were signed).
+    /// The object, as JSON text.
     payload: String,
-    /// `v1,<base64 HMAC-SHA256 of payload>`.
+    /// `ed25519:<key id>:<signature>` over the board key and the payload;
+    /// empty: unsigned (a veto by a person without a key).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     signature: String,
 }
 
-fn mac(key: &[u8], payload: &str) -> String {
-    use base64::Engine as _;
-    let Ok(mut m) = hmac::Hmac::<sha2_11::Sha256>::new_from_slice(key) else {
-        return String::new();
+/// What is signed: the board key, a newline, the payload.
+fn message(key: &str, payload: &str) -> Vec<u8> {
+    let mut m = Vec::with_capacity(key.len() + 1 + payload.len());
+    m.extend_from_slice(key.as_bytes());
+    m.push(b'\n');
+    m.extend_from_slice(payload.as_bytes());
+    m
+}
+
+/// The bytes stored at board key `key` for `value`, signed with `signer`
+/// (unsigned without one). Deterministic: the same writer's same object
+/// has the same bytes, which is how a create-only write recognizes its
+/// own ([`create_once`]).
+pub fn seal<T: Serialize>(signer: Option<&SecretKey>, key: &str, value: &T) -> Bytes {
+    let payload = serde_json::to_string(value).unwrap_or_default();
+    let signature = signer
+        .map(|k| k.sign(Kind::of(key).purpose(), &message(key, &payload)))
+        .unwrap_or_default();
+    Bytes::from(serde_json::to_vec(&Envelope { payload, signature }).unwrap_or_default())
+}
+
+/// An object read back from the board.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Opened<T> {
+    /// The object, when its bytes are one.
+    pub value: Option<T>,
+    /// Who signed it, or why that is not known.
+    pub signer: Result<Signer, String>,
+}
+
+/// Reads the object stored at `key`: its value and who signed it.
+pub fn open<T: DeserializeOwned>(trust: &Trust, key: &str, body: &[u8]) -> Opened<T> {
+    let kind = Kind::of(key);
+    let Ok(env) = serde_json::from_slice::<Envelope>(body) else {
+        // Not an envelope: unsigned (as an older drctl wrote it), or junk.
+        return Opened {
+            value: serde_json::from_slice(body).ok(),
+            signer: Err("not signed".into()),
+        };
     };
-    m.update(payload.as_bytes());
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes())
-    )
+    let value = serde_json::from_str(&env.payload).ok();
+    let keys = trust.keys(kind);
+    let signer = match crate::sign::verify(
+        &keys,
+        kind.purpose(),
+        &message(key, &env.payload),
+        Some(&env.signature),
+    ) {
+        Ok(k) => Ok(match trust.owner(&k.id()) {
+            Some(o) => Signer::Observer(o.name.clone()),
+            None => Signer::Person(k.id()),
+        }),
+        Err(VerifyError::Unsigned) => Err("not signed".into()),
+        Err(VerifyError::Malformed) => Err("its signature is malformed".into()),
+        Err(VerifyError::UnlistedKey(id)) if trust.people.iter().any(|k| k.id() == id) => Err(
+            format!("signed by the run key {id}, which may sign vetoes only"),
+        ),
+        Err(VerifyError::UnlistedKey(id)) => {
+            Err(format!("signed by key {id}, which is not listed"))
+        }
+        Err(VerifyError::Mismatch(id)) => {
+            let who = trust.owner(&id).map_or_else(
+                || "the run key".to_string(),
+                |o| format!("{}'s key", o.name),
+            );
+            Err(format!(
+                "bad signature: {who} {id} did not sign these bytes here (changed, or copied from another object)"
+            ))
+        }
+    };
+    Opened { value, signer }
+}
+
+/// Whether `signer` is the listed observer `name`, or why not.
+fn by_observer(signer: &Result<Signer, String>, name: &str) -> Result<(), String> {
+    match signer {
+        Ok(Signer::Observer(n)) if n == name => Ok(()),
+        Ok(Signer::Observer(n)) => Err(format!("signed by {n}'s key over another name ({name})")),
+        Ok(Signer::Person(id)) => Err(format!("signed by the run key {id}, not an observer's")),
+        Err(why) => Err(why.clone()),
+    }
 }
 
 /// The board key of `observer`'s report on `plan`.
@@ -47,24 +271,50 @@ pub fn episode_key(episode: &str, name: &str) -> String {
     format!("episodes/{episode}/{name}.json")
 }
 
-/// Writes this observer's report, signed.
-pub async fn put_report(board: &dyn Board, key: &[u8], r: &Report) -> Result<(), BoardError> {
-    let payload = serde_json::to_string(r).unwrap_or_default();
-    let env = Envelope {
-        signature: mac(key, &payload),
-        payload,
-    };
-    let body = serde_json::to_vec(&env).unwrap_or_default();
-    board
-        .put(&report_key(&r.plan, &r.observer), Bytes::from(body))
-        .await
+/// Writes this observer's report, signed with its key.
+pub async fn put_report(board: &dyn Board, key: &SecretKey, r: &Report) -> Result<(), BoardError> {
+    let at = report_key(&r.plan, &r.observer);
+    board.put(&at, seal(Some(key), &at, r)).await
 }
 
-/// Every observer's report on `plan`: those that verify, and the names
-/// (with why) of those that do not.
+/// The report stored at board key `key` on `plan`, when it counts: its file
+/// names a listed observer, the report names the same one and the plan,
+/// and it is signed by one of that observer's keys. Otherwise why not.
+pub fn admit_report(trust: &Trust, plan: &str, key: &str, body: &[u8]) -> Result<Report, String> {
+    let name = key
+        .rsplit('/')
+        .next()
+        .unwrap_or(key)
+        .trim_end_matches(".json");
+    let opened: Opened<Report> = open(trust, key, body);
+    let Some(r) = opened.value else {
+        return Err("unreadable: not a report".into());
+    };
+    let signed = match &opened.signer {
+        Ok(s) => format!("signed by {s}"),
+        Err(why) => why.clone(),
+    };
+    if r.observer != name {
+        return Err(format!(
+            "names {0}: a copy of {0}'s report under another observer's name ({signed})",
+            r.observer
+        ));
+    }
+    if r.plan != plan {
+        return Err(format!("is about the plan {}, not {plan}", r.plan));
+    }
+    if trust.listed(name).is_none() {
+        return Err(format!("{name} is not a listed observer ({signed})"));
+    }
+    by_observer(&opened.signer, name)?;
+    Ok(r)
+}
+
+/// Every listed observer's report on `plan` that verifies, and the others
+/// (`<board key>: <why>`).
 pub async fn reports(
     board: &dyn Board,
-    key: &[u8],
+    trust: &Trust,
     plan: &str,
 ) -> Result<(Vec<Report>, Vec<String>), BoardError> {
     let keys = board.list(&format!("reports/{plan}/")).await?;
@@ -74,72 +324,73 @@ pub async fn reports(
         let Some(body) = board.get(&k).await? else {
             continue;
         };
-        let name = k
-            .rsplit('/')
-            .next()
-            .unwrap_or(&k)
-            .trim_end_matches(".json")
-            .to_string();
-        let Ok(env) = serde_json::from_slice::<Envelope>(&body) else {
-            bad.push(format!("{name} (unreadable report)"));
-            continue;
-        };
-        if mac(key, &env.payload) != env.signature {
-            bad.push(format!("{name} (signature does not verify: another key?)"));
-            continue;
-        }
-        match serde_json::from_str::<Report>(&env.payload) {
-            Ok(r) if r.plan == plan && r.observer == name => good.push(r),
-            _ => bad.push(format!("{name} (report does not match its key)")),
+        match admit_report(trust, plan, &k, &body) {
+            Ok(r) => good.push(r),
+            Err(why) => bad.push(format!("{k}: {why}")),
         }
     }
     Ok((good, bad))
 }
 
 /// The current episode of `base` (a plan's active region since the run
-/// that made it active), and what the board holds for it, from one listing:
-/// `base/N`, where N counts the episodes that were closed because the
-/// region recovered. A veto or a spent proposal belongs to its episode, so
-/// the next outage of the same region is judged afresh.
+/// that made it active), and what the board holds for it: `base/N`, where
+/// N counts the episodes closed because the region recovered, each closed
+/// by a `closed` marker a listed observer signed. A veto or a spent
+/// proposal belongs to its episode, so the next outage of the same region
+/// is judged afresh; a `closed` marker that does not verify is ignored (it
+/// would drop the episode's veto), and so is anything written under an
+/// episode that is not open yet.
 pub async fn current(
     board: &dyn Board,
+    trust: &Trust,
     base: &str,
     now: DateTime<Utc>,
 ) -> Result<(String, Episode), BoardError> {
     let prefix = format!("episodes/{base}/");
     let keys = board.list(&prefix).await?;
-    let mut highest: Option<u64> = None;
-    let mut closed = std::collections::BTreeSet::new();
-    for k in &keys {
-        let Some(rest) = k.strip_prefix(&prefix) else {
-            continue;
+    let mut n: u64 = 0;
+    loop {
+        let closed = episode_key(&format!("{base}/{n}"), "closed");
+        if !keys.contains(&closed) {
+            break;
+        }
+        let Some(body) = board.get(&closed).await? else {
+            break;
         };
-        let Some((n, file)) = rest.split_once('/') else {
-            continue;
-        };
-        let Ok(n) = n.parse::<u64>() else {
-            continue;
-        };
-        highest = Some(highest.map_or(n, |h| h.max(n)));
-        if file == "closed.json" {
-            closed.insert(n);
+        let o: Opened<Marker> = open(trust, &closed, &body);
+        match o.value {
+            Some(m) if by_observer(&o.signer, &m.by).is_ok() => n += 1,
+            // Noted by `episode_in`, which reads the same marker.
+            _ => break,
         }
     }
-    let n = match highest {
-        None => 0,
-        Some(h) if closed.contains(&h) => h + 1,
-        Some(h) => h,
-    };
     let episode = format!("{base}/{n}");
     let mine = format!("episodes/{episode}/");
-    let keys: Vec<String> = keys.into_iter().filter(|k| k.starts_with(&mine)).collect();
-    let held = episode_in(board, &episode, &keys, now).await?;
-    Ok((episode, held))
+    let (held, later): (Vec<String>, Vec<String>) =
+        keys.into_iter().partition(|k| k.starts_with(&mine));
+    let mut ep = episode_in(board, trust, &episode, &held, now).await?;
+    for k in later {
+        let number = k
+            .strip_prefix(&prefix)
+            .and_then(|r| r.split('/').next())
+            .and_then(|n| n.parse::<u64>().ok());
+        if number.is_none_or(|x| x > n) {
+            ep.unverified.push(format!(
+                "{k}: under an episode that is not open (the one before it is not closed); ignored"
+            ));
+        }
+    }
+    Ok((episode, ep))
 }
 
 /// Closes `episode` (its region recovered): the next outage opens another.
-pub async fn close_episode(board: &dyn Board, episode: &str, by: &str) -> Result<bool, BoardError> {
-    create_once(board, episode, "closed", &Marker::new(by, Utc::now())).await
+pub async fn close_episode(
+    board: &dyn Board,
+    key: &SecretKey,
+    episode: &str,
+    by: &str,
+) -> Result<bool, BoardError> {
+    create_once(board, key, episode, "closed", &Marker::new(by, Utc::now())).await
 }
 
 /// The body of a marker (`closed`, `capped`, `told-…`): who wrote it and
@@ -164,14 +415,25 @@ impl Marker {
     }
 }
 
+/// One slot of the velocity cap: the episode that holds it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Slot {
+    episode: String,
+    at: DateTime<Utc>,
+}
+
 /// Claims one of the `max` failover slots of the velocity window that
 /// holds `now` (windows are fixed: `velocity/<window number>/<slot>.json`,
-/// each created once, naming the episode). `true` when the episode holds a
-/// slot (claimed now, or by another observer before): observers racing on
-/// one episode share its slot, and two episodes can never both take the
-/// last one.
+/// each created once, naming the episode, signed). `true` when the episode
+/// holds a slot (claimed now, or by another listed observer before):
+/// observers racing on one episode share its slot, and two episodes can
+/// never both take the last one. A slot that does not verify counts as
+/// taken, never as the episode's.
+#[allow(clippy::too_many_arguments)]
 pub async fn claim_slot(
     board: &dyn Board,
+    key: &SecretKey,
+    trust: &Trust,
     window: std::time::Duration,
     max: usize,
     episode: &str,
@@ -179,27 +441,25 @@ pub async fn claim_slot(
 ) -> Result<bool, BoardError> {
     let secs = window.as_secs().max(1) as i64;
     let bucket = now.timestamp().div_euclid(secs);
-    #[derive(Serialize, Deserialize)]
-    struct Slot {
-        episode: String,
-        at: DateTime<Utc>,
-    }
     for i in 0..max {
-        let key = format!("velocity/{bucket}/{i}.json");
+        let at = format!("velocity/{bucket}/{i}.json");
         let mine = Slot {
             episode: episode.to_string(),
             at: now,
         };
-        let body = serde_json::to_vec(&mine).unwrap_or_default();
-        if board.create(&key, Bytes::from(body)).await? {
+        if board.create(&at, seal(Some(key), &at, &mine)).await? {
             return Ok(true);
         }
-        let held: Option<Slot> = board
-            .get(&key)
-            .await?
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        if held.is_some_and(|h| h.episode == episode) {
-            return Ok(true);
+        let Some(body) = board.get(&at).await? else {
+            continue;
+        };
+        let held: Opened<Slot> = open(trust, &at, &body);
+        match (held.value, held.signer) {
+            (Some(h), Ok(Signer::Observer(_))) if h.episode == episode => return Ok(true),
+            (_, Ok(_)) => {}
+            (_, Err(why)) => {
+                tracing::warn!("watch: velocity slot {at}: {why}; counted as taken")
+            }
         }
     }
     Ok(false)
@@ -231,7 +491,8 @@ pub struct Claim {
     pub target: String,
 }
 
-/// Creates `name` on the episode once: `true` when this call created it.
+/// Creates `name` on the episode once, signed with `key`: `true` when this
+/// call created it.
 ///
 /// A create-only write whose answer was lost (the connection dropped after
 /// the store took it) either fails (a watcher's calls are tried once) or,
@@ -239,24 +500,42 @@ pub struct Claim {
 /// own write. So, as the journal's append does, the object is then read
 /// back and compared with our bytes: the same bytes are ours ([`is_ours`]);
 /// other bytes are another writer's. Every body written here names its
-/// writer and a time, so another writer's never has the same bytes. A
-/// failed write whose object cannot be read, or is absent, stays failed.
+/// writer and a time, and signatures are deterministic, so another
+/// writer's never has the same bytes. A failed write whose object cannot
+/// be read, or is absent, stays failed.
 pub async fn create_once<T: Serialize>(
     board: &dyn Board,
+    key: &SecretKey,
     episode: &str,
     name: &str,
     value: &T,
 ) -> Result<bool, BoardError> {
-    let body = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
-    let key = episode_key(episode, name);
-    match board.create(&key, body.clone()).await {
+    let at = episode_key(episode, name);
+    create_sealed(board, &at, seal(Some(key), &at, value)).await
+}
+
+/// Creates the episode's veto once, signed with `key` (a person's run key
+/// or an observer's), or unsigned without one: `true` when this call
+/// created it.
+pub async fn create_veto(
+    board: &dyn Board,
+    key: Option<&SecretKey>,
+    episode: &str,
+    veto: &Veto,
+) -> Result<bool, BoardError> {
+    let at = episode_key(episode, "veto");
+    create_sealed(board, &at, seal(key, &at, veto)).await
+}
+
+async fn create_sealed(board: &dyn Board, key: &str, body: Bytes) -> Result<bool, BoardError> {
+    match board.create(key, body.clone()).await {
         Ok(true) => Ok(true),
         Ok(false) => {
-            let there = board.get(&key).await?;
+            let there = board.get(key).await?;
             Ok(is_ours(&body, there.as_deref()))
         }
         // It may have reached the store before its answer was lost.
-        Err(e) => match board.get(&key).await {
+        Err(e) => match board.get(key).await {
             Ok(Some(there)) => Ok(is_ours(&body, Some(&there))),
             _ => Err(e),
         },
@@ -270,63 +549,248 @@ pub fn is_ours(written: &[u8], found: Option<&[u8]>) -> bool {
     found == Some(written)
 }
 
-async fn read<T: for<'de> Deserialize<'de>>(
-    board: &dyn Board,
-    episode: &str,
-    name: &str,
-) -> Result<Option<T>, BoardError> {
-    Ok(board
-        .get(&episode_key(episode, name))
-        .await?
-        .and_then(|b| serde_json::from_slice(&b).ok()))
-}
-
 /// What the board holds for `episode` at `now` (a veto past its `until`
 /// no longer counts).
 pub async fn episode(
     board: &dyn Board,
+    trust: &Trust,
     episode: &str,
     now: DateTime<Utc>,
 ) -> Result<Episode, BoardError> {
     let keys = board.list(&format!("episodes/{episode}/")).await?;
-    episode_in(board, episode, &keys, now).await
+    episode_in(board, trust, episode, &keys, now).await
 }
 
-/// [`episode`] from its listing (`keys`).
+/// The files an episode may hold (besides `told-…` markers).
+const EPISODE_FILES: &[&str] = &[
+    "proposal",
+    "veto",
+    "start",
+    "start-failed",
+    "capped",
+    "closed",
+];
+
+/// [`episode`] from its listing (`keys`): each object read only when
+/// listed, and judged by who signed it (the module's rules).
 async fn episode_in(
     board: &dyn Board,
+    trust: &Trust,
     episode: &str,
     keys: &[String],
     now: DateTime<Utc>,
 ) -> Result<Episode, BoardError> {
-    let has = |name: &str| keys.contains(&episode_key(episode, name));
-    let proposal: Option<Proposal> = read(board, episode, "proposal").await?;
-    let veto: Option<Veto> = read(board, episode, "veto").await?;
-    let claim: Option<Claim> = read(board, episode, "start").await?;
-    let failed: Option<String> = read(board, episode, "start-failed").await?;
-    Ok(Episode {
+    let mut bodies: BTreeMap<String, Bytes> = BTreeMap::new();
+    let mut unverified = Vec::new();
+    for k in keys {
+        let name = k
+            .strip_prefix(&format!("episodes/{episode}/"))
+            .and_then(|n| n.strip_suffix(".json"))
+            .unwrap_or("");
+        if !EPISODE_FILES.contains(&name) && !name.starts_with("told-") {
+            unverified.push(format!("{k}: not an object of the board; ignored"));
+            continue;
+        }
+        if let Some(body) = board.get(k).await? {
+            bodies.insert(name.to_string(), body);
+        }
+    }
+    Ok(judge_episode(trust, episode, &bodies, now, unverified))
+}
+
+/// Names `episode`'s object `name` in `list`: why it does not verify, and
+/// what was done with it.
+fn note(list: &mut Vec<String>, episode: &str, name: &str, why: &str, done: &str) {
+    list.push(format!("{}: {why}; {done}", episode_key(episode, name)));
+}
+
+/// Whether the episode's marker `name` was signed by a listed observer
+/// under its own name (noted in `list` when it is there and was not).
+fn signed_marker(
+    trust: &Trust,
+    episode: &str,
+    bodies: &BTreeMap<String, Bytes>,
+    name: &str,
+    done: &str,
+    list: &mut Vec<String>,
+) -> bool {
+    let Some(body) = bodies.get(name) else {
+        return false;
+    };
+    let o: Opened<Marker> = open(trust, &episode_key(episode, name), body);
+    let verdict = match o.value {
+        Some(m) => by_observer(&o.signer, &m.by),
+        None => Err("unreadable: not a marker".to_string()),
+    };
+    match verdict {
+        Ok(()) => true,
+        Err(why) => {
+            note(list, episode, name, &why, done);
+            false
+        }
+    }
+}
+
+/// The episode from the objects it holds (`bodies`, by name; `unverified`:
+/// what was noted already): pure.
+fn judge_episode(
+    trust: &Trust,
+    episode: &str,
+    bodies: &BTreeMap<String, Bytes>,
+    now: DateTime<Utc>,
+    mut unverified: Vec<String>,
+) -> Episode {
+    let list = &mut unverified;
+    let key = |name: &str| episode_key(episode, name);
+    let mut active = false;
+
+    let mut proposal = None;
+    let mut false_proposal = None;
+    if let Some(body) = bodies.get("proposal") {
+        let o: Opened<Proposal> = open(trust, &key("proposal"), body);
+        let verdict = match o.value {
+            Some(p) => by_observer(&o.signer, &p.observer).map(|()| p),
+            None => Err("unreadable: not a proposal".to_string()),
+        };
+        match verdict {
+            Ok(p) => {
+                active = true;
+                proposal = Some(p);
+            }
+            Err(why) => {
+                note(
+                    list,
+                    episode,
+                    "proposal",
+                    &why,
+                    "ignored; it holds the episode's proposal, so watch starts nothing in this episode (a person decides)",
+                );
+                false_proposal = Some(why);
+            }
+        }
+    }
+
+    let mut veto = None;
+    if let Some(body) = bodies.get("veto") {
+        let o: Opened<Veto> = open(trust, &key("veto"), body);
+        let honoured = "honoured all the same: a veto only stops";
+        match (o.value, o.signer) {
+            (Some(v), _) if v.until.is_some_and(|u| now >= u) => {}
+            (Some(v), Ok(s)) => veto = Some(format!("by {}: {} (signed by {s})", v.by, v.reason)),
+            (Some(v), Err(why)) => {
+                note(list, episode, "veto", &why, honoured);
+                veto = Some(format!("by {}: {} (unverified: {why})", v.by, v.reason));
+            }
+            (None, _) => {
+                note(list, episode, "veto", "unreadable: not a veto", honoured);
+                veto = Some("an unreadable object in the veto's place".into());
+            }
+        }
+    }
+
+    let mut claim = None;
+    let mut false_claim = None;
+    if let Some(body) = bodies.get("start") {
+        let o: Opened<Claim> = open(trust, &key("start"), body);
+        let verdict = match o.value {
+            Some(c) => by_observer(&o.signer, &c.observer).map(|()| c),
+            None => Err("unreadable: not a start claim".to_string()),
+        };
+        match verdict {
+            Ok(c) => {
+                active = true;
+                claim = Some(c);
+            }
+            Err(why) => {
+                note(
+                    list,
+                    episode,
+                    "start",
+                    &why,
+                    "ignored; it holds the episode's start claim, so watch starts nothing in this episode (a person decides)",
+                );
+                false_claim = Some(why);
+            }
+        }
+    }
+
+    let mut start_failed = None;
+    if let Some(body) = bodies.get("start-failed") {
+        let o: Opened<String> = open(trust, &key("start-failed"), body);
+        let why = match (&o.value, &o.signer) {
+            (Some(_), Ok(Signer::Observer(_))) => None,
+            (Some(_), Ok(s)) => Some(format!("signed by {s}, not an observer")),
+            (Some(_), Err(why)) => Some(why.clone()),
+            (None, _) => Some("unreadable".to_string()),
+        };
+        active |= why.is_none();
+        if let Some(why) = &why {
+            note(
+                list,
+                episode,
+                "start-failed",
+                why,
+                "honoured all the same: it only stops",
+            );
+        }
+        start_failed = Some(
+            o.value
+                .unwrap_or_else(|| "an unreadable start-failed marker".into()),
+        );
+    }
+
+    // A marker counts for closing an episode (`active`, `closed`) only
+    // when a listed observer signed it under its own name.
+    let capped_signed = signed_marker(
+        trust,
+        episode,
+        bodies,
+        "capped",
+        "honoured all the same: it only stops",
+        list,
+    );
+    let closed = signed_marker(
+        trust,
+        episode,
+        bodies,
+        "closed",
+        "ignored: a closed marker opens a new episode, without this one's veto",
+        list,
+    );
+    let mut told = false;
+    for name in bodies.keys().filter(|n| n.starts_with("told-")) {
+        told |= signed_marker(
+            trust,
+            episode,
+            bodies,
+            name,
+            "ignored (people may not have been told of this decision)",
+            list,
+        );
+    }
+    Episode {
         proposal,
-        veto: veto
-            .filter(|v| v.until.is_none_or(|u| now < u))
-            .map(|v| format!("by {}: {}", v.by, v.reason)),
+        false_proposal,
+        veto,
         claimed_at: claim.as_ref().map(|c| c.at),
         claimed_by: claim.map(|c| c.observer),
-        start_failed: failed,
-        failback_proposed: has("told-failback_proposed"),
-        capped: has("capped"),
-        closed: has("closed"),
-        // Something was proposed, started or told for it: what closing on
-        // recovery ends. A veto alone (made before any outage) is not.
-        active: keys
-            .iter()
-            .any(|k| !k.ends_with("/veto.json") && !k.ends_with("/closed.json")),
-    })
+        false_claim,
+        start_failed,
+        failback_proposed: bodies.contains_key("told-failback_proposed"),
+        capped: bodies.contains_key("capped"),
+        closed,
+        // Something was proposed, started or told for it, signed by a
+        // listed observer: what closing on recovery ends. A veto alone
+        // (made before any outage) is not, nor what does not verify.
+        active: active || capped_signed || told,
+        unverified,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::board::DirBoard;
+    use crate::state::board::{DirBoard, MemoryBoard};
 
     fn report(observer: &str) -> Report {
         Report {
@@ -339,81 +803,340 @@ mod tests {
         }
     }
 
+    /// Observers `names`, each with a key of its own; the trust listing them.
+    fn team(names: &[&str]) -> (Vec<SecretKey>, Trust) {
+        let keys: Vec<SecretKey> = names.iter().map(|_| SecretKey::generate()).collect();
+        let trust = Trust {
+            observers: names
+                .iter()
+                .zip(&keys)
+                .map(|(n, k)| Listed {
+                    name: n.to_string(),
+                    place: None,
+                    keys: vec![k.public()],
+                })
+                .collect(),
+            people: Vec::new(),
+        };
+        (keys, trust)
+    }
+
+    fn veto(by: &str) -> Veto {
+        Veto {
+            by: by.into(),
+            reason: "maintenance".into(),
+            at: Utc::now(),
+            until: None,
+        }
+    }
+
     #[tokio::test]
-    async fn a_report_signed_with_another_key_is_left_out() {
+    async fn a_report_copied_under_another_observers_name_is_ignored_and_named() {
         let dir = tempfile::tempdir().unwrap();
         let b = DirBoard::new(dir.path().to_path_buf());
-        put_report(&b, b"team-key", &report("a")).await.unwrap();
-        put_report(&b, b"stolen-bucket-key", &report("b"))
-            .await
-            .unwrap();
-        let (good, bad) = reports(&b, b"team-key", "payments").await.unwrap();
+        let (keys, trust) = team(&["a", "c"]);
+        put_report(&b, &keys[0], &report("a")).await.unwrap();
+        let body = b.get(&report_key("payments", "a")).await.unwrap().unwrap();
+        b.put(&report_key("payments", "c"), body).await.unwrap();
+        let (good, bad) = reports(&b, &trust, "payments").await.unwrap();
         assert_eq!(good.len(), 1);
         assert_eq!(good[0].observer, "a");
-        assert_eq!(bad.len(), 1);
-        assert!(bad[0].starts_with("b (signature"), "{bad:?}");
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(
+            bad[0].starts_with("reports/payments/c.json: names a: a copy of a's report"),
+            "{bad:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_report_signed_by_an_unlisted_key_is_ignored_and_named() {
+        let b = MemoryBoard::default();
+        let (keys, trust) = team(&["a", "b"]);
+        put_report(&b, &keys[0], &report("a")).await.unwrap();
+        // Under a listed name, and under a name of its own.
+        let stranger = SecretKey::generate();
+        put_report(&b, &stranger, &report("b")).await.unwrap();
+        put_report(&b, &stranger, &report("ghost")).await.unwrap();
+        let (good, bad) = reports(&b, &trust, "payments").await.unwrap();
+        assert_eq!(good.iter().map(|r| &r.observer).collect::<Vec<_>>(), ["a"]);
+        let id = stranger.public().id();
+        assert!(
+            bad.contains(&format!(
+                "reports/payments/b.json: signed by key {id}, which is not listed"
+            )),
+            "{bad:?}"
+        );
+        assert!(
+            bad.iter().any(|b| b
+                .starts_with("reports/payments/ghost.json: ghost is not a listed observer")
+                && b.contains(&id)),
+            "{bad:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_observer_writing_reports_under_new_names_counts_once() {
+        let b = MemoryBoard::default();
+        let (keys, trust) = team(&["a", "b", "c"]);
+        put_report(&b, &keys[2], &report("c")).await.unwrap();
+        for name in ["c2", "c3", "c4", "b"] {
+            put_report(&b, &keys[2], &report(name)).await.unwrap();
+        }
+        let (good, bad) = reports(&b, &trust, "payments").await.unwrap();
+        assert_eq!(good.iter().map(|r| &r.observer).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(bad.len(), 4, "{bad:?}");
+        assert!(
+            bad.contains(
+                &"reports/payments/b.json: signed by c's key over another name (b)".to_string()
+            ),
+            "{bad:?}"
+        );
+        assert!(
+            bad.iter()
+                .filter(|b| b.contains("is not a listed observer (signed by observer c)"))
+                .count()
+                == 3,
+            "{bad:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn rotation_old_and_new_keys_both_count_while_both_listed() {
+        let b = MemoryBoard::default();
+        let old = SecretKey::generate();
+        let new = SecretKey::generate();
+        let listed = |keys: Vec<PublicKey>| Trust {
+            observers: vec![Listed {
+                name: "a".into(),
+                place: None,
+                keys,
+            }],
+            people: Vec::new(),
+        };
+        let both = listed(vec![old.public(), new.public()]);
+        for k in [&old, &new] {
+            put_report(&b, k, &report("a")).await.unwrap();
+            let (good, bad) = reports(&b, &both, "payments").await.unwrap();
+            assert_eq!((good.len(), bad.len()), (1, 0), "{bad:?}");
+        }
+        // The rotation is over: the old key is no longer listed.
+        let only_new = listed(vec![new.public()]);
+        put_report(&b, &old, &report("a")).await.unwrap();
+        let (good, bad) = reports(&b, &only_new, "payments").await.unwrap();
+        assert!(good.is_empty());
+        assert!(bad[0].contains(&old.public().id()), "{bad:?}");
     }
 
     #[tokio::test]
     async fn an_episode_closed_on_recovery_opens_the_next() {
-        let b = crate::state::board::MemoryBoard::default();
+        let b = MemoryBoard::default();
+        let (keys, trust) = team(&["a"]);
         let base = "payments/us-west-2/start";
+        let now = Utc::now();
         assert_eq!(
-            current(&b, base, Utc::now()).await.unwrap().0,
+            current(&b, &trust, base, now).await.unwrap().0,
             format!("{base}/0")
         );
-        let v = Veto {
-            by: "me".into(),
-            reason: "test".into(),
-            at: Utc::now(),
-            until: None,
-        };
-        create_once(&b, &format!("{base}/0"), "veto", &v)
+        create_veto(&b, Some(&keys[0]), &format!("{base}/0"), &veto("me"))
             .await
             .unwrap();
         assert_eq!(
-            current(&b, base, Utc::now()).await.unwrap().0,
+            current(&b, &trust, base, now).await.unwrap().0,
             format!("{base}/0")
         );
-        assert!(close_episode(&b, &format!("{base}/0"), "a").await.unwrap());
-        assert_eq!(
-            current(&b, base, Utc::now()).await.unwrap().0,
-            format!("{base}/1")
+        let ep0 = format!("{base}/0");
+        assert!(close_episode(&b, &keys[0], &ep0, "a").await.unwrap());
+        let (next, ep) = current(&b, &trust, base, now).await.unwrap();
+        assert_eq!(next, format!("{base}/1"));
+        assert!(ep.veto.is_none());
+        assert!(ep.unverified.is_empty(), "{:?}", ep.unverified);
+    }
+
+    /// A bucket writer cannot drop a veto by closing its episode, nor by
+    /// writing under a later one.
+    #[tokio::test]
+    async fn a_forged_closed_marker_does_not_open_a_new_episode_without_the_veto() {
+        let b = MemoryBoard::default();
+        let (keys, trust) = team(&["a"]);
+        let base = "payments/us-west-2/start";
+        let ep0 = format!("{base}/0");
+        create_veto(&b, Some(&keys[0]), &ep0, &veto("oncall"))
+            .await
+            .unwrap();
+        let stranger = SecretKey::generate();
+        create_once(&b, &stranger, &ep0, "closed", &Marker::new("a", Utc::now()))
+            .await
+            .unwrap();
+        b.put(
+            &episode_key(&format!("{base}/7"), "proposal"),
+            Bytes::from("{}"),
+        )
+        .await
+        .unwrap();
+        let (episode, ep) = current(&b, &trust, base, Utc::now()).await.unwrap();
+        assert_eq!(episode, ep0);
+        assert!(
+            ep.veto
+                .as_deref()
+                .is_some_and(|v| v.contains("signed by observer a")),
+            "{ep:?}"
+        );
+        assert!(!ep.closed);
+        let shown = ep.unverified.join("\n");
+        assert!(
+            shown.contains(&format!("{ep0}/closed.json: signed by key")),
+            "{shown}"
         );
         assert!(
-            episode(&b, &format!("{base}/1"), Utc::now())
-                .await
-                .unwrap()
-                .veto
-                .is_none()
+            shown.contains(&format!(
+                "{base}/7/proposal.json: under an episode that is not open"
+            )),
+            "{shown}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_signed_proposal_copied_to_another_episode_does_not_verify() {
+        let b = MemoryBoard::default();
+        let (keys, trust) = team(&["a"]);
+        let now = Utc::now();
+        let p = Proposal {
+            observer: "a".into(),
+            created: now,
+            region: "us-west-2".into(),
+            target: "us-east-1".into(),
+            deadline: now,
+            detected_at: now,
+            quorum_at: now,
+            votes: vec!["a".into()],
+        };
+        create_once(&b, &keys[0], "p/r/start/0", "proposal", &p)
+            .await
+            .unwrap();
+        let ep = episode(&b, &trust, "p/r/start/0", now).await.unwrap();
+        assert_eq!(ep.proposal.as_ref(), Some(&p));
+        let body = b
+            .get(&episode_key("p/r/start/0", "proposal"))
+            .await
+            .unwrap()
+            .unwrap();
+        b.put(&episode_key("p/r/start/1", "proposal"), body)
+            .await
+            .unwrap();
+        let ep = episode(&b, &trust, "p/r/start/1", now).await.unwrap();
+        assert!(ep.proposal.is_none());
+        assert!(
+            ep.false_proposal
+                .as_deref()
+                .is_some_and(|w| w.starts_with("bad signature: a's key")),
+            "{ep:?}"
+        );
+        assert!(
+            !ep.active,
+            "what does not verify does not make an episode to close"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_veto_counts_signed_or_not_and_says_which() {
+        let b = MemoryBoard::default();
+        let (_, mut trust) = team(&["a"]);
+        let run_key = SecretKey::generate();
+        trust.people = vec![run_key.public()];
+        let now = Utc::now();
+        create_veto(&b, Some(&run_key), "p/r/start/0", &veto("alice@ops"))
+            .await
+            .unwrap();
+        let ep = episode(&b, &trust, "p/r/start/0", now).await.unwrap();
+        let v = ep.veto.unwrap();
+        assert!(
+            v.contains(&format!("signed by the run key {}", run_key.public().id())),
+            "{v}"
+        );
+        assert!(ep.unverified.is_empty());
+        // Unsigned (a person with no key): honoured, and shown unverified.
+        create_veto(&b, None, "p/r/start/1", &veto("bob@laptop"))
+            .await
+            .unwrap();
+        let ep = episode(&b, &trust, "p/r/start/1", now).await.unwrap();
+        assert!(ep.veto.unwrap().contains("unverified: not signed"));
+        assert_eq!(
+            ep.unverified,
+            [
+                "episodes/p/r/start/1/veto.json: not signed; honoured all the same: a veto only stops"
+            ]
+        );
+        // The run key signs vetoes only.
+        let claim = Claim {
+            observer: "a".into(),
+            at: now,
+            target: "us-east-1".into(),
+        };
+        create_once(&b, &run_key, "p/r/start/2", "start", &claim)
+            .await
+            .unwrap();
+        let ep = episode(&b, &trust, "p/r/start/2", now).await.unwrap();
+        assert!(ep.claimed_by.is_none());
+        assert!(ep.false_claim.unwrap().contains("may sign vetoes only"));
     }
 
     #[tokio::test]
     async fn velocity_slots_are_shared_by_an_episode_and_run_out() {
-        let b = crate::state::board::MemoryBoard::default();
+        let b = MemoryBoard::default();
+        let (keys, trust) = team(&["a", "b"]);
         let w = std::time::Duration::from_secs(3600);
         let now = Utc::now();
-        assert!(claim_slot(&b, w, 1, "p/a/start/0", now).await.unwrap());
+        let claim =
+            |k: usize, max, ep: &'static str| claim_slot(&b, &keys[k], &trust, w, max, ep, now);
+        assert!(claim(0, 1, "p/a/start/0").await.unwrap());
         assert!(
-            claim_slot(&b, w, 1, "p/a/start/0", now).await.unwrap(),
+            claim(1, 1, "p/a/start/0").await.unwrap(),
             "the same episode shares its slot"
         );
         assert!(
-            !claim_slot(&b, w, 1, "q/a/start/0", now).await.unwrap(),
+            !claim(1, 1, "q/a/start/0").await.unwrap(),
             "the cap is reached"
         );
-        assert!(!claim_slot(&b, w, 0, "r/a/start/0", now).await.unwrap());
+        assert!(!claim(0, 0, "r/a/start/0").await.unwrap());
     }
 
     #[tokio::test]
-    async fn a_report_under_another_observers_name_is_left_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = DirBoard::new(dir.path().to_path_buf());
-        put_report(&b, b"k", &report("a")).await.unwrap();
-        let body = b.get(&report_key("payments", "a")).await.unwrap().unwrap();
-        b.put(&report_key("payments", "c"), body).await.unwrap();
-        let (good, bad) = reports(&b, b"k", "payments").await.unwrap();
-        assert_eq!((good.len(), bad.len()), (1, 1), "{bad:?}");
+    async fn a_forged_velocity_slot_naming_the_episode_is_not_its_slot() {
+        let b = MemoryBoard::default();
+        let (keys, trust) = team(&["a"]);
+        let w = std::time::Duration::from_secs(3600);
+        let now = Utc::now();
+        let bucket = now.timestamp().div_euclid(3600);
+        let at = format!("velocity/{bucket}/0.json");
+        let forged = Slot {
+            episode: "p/a/start/0".into(),
+            at: now,
+        };
+        b.put(&at, seal(Some(&SecretKey::generate()), &at, &forged))
+            .await
+            .unwrap();
+        assert!(
+            !claim_slot(&b, &keys[0], &trust, w, 1, "p/a/start/0", now)
+                .await
+                .unwrap(),
+            "the forged slot is taken, and not the episode's"
+        );
+    }
+
+    #[test]
+    fn each_kind_of_object_is_signed_for_a_purpose_of_its_own() {
+        let kinds = [
+            "reports/p/a.json",
+            "episodes/p/r/s/0/proposal.json",
+            "episodes/p/r/s/0/veto.json",
+            "episodes/p/r/s/0/start.json",
+            "velocity/1/0.json",
+            "episodes/p/r/s/0/closed.json",
+        ]
+        .map(|k| Kind::of(k).purpose());
+        let mut distinct = kinds.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), kinds.len(), "{kinds:?}");
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::shared::{Listed, Trust};
 use super::{PlanRound, Starter, WatchConfig, Watcher};
 use crate::cloud::fake::{FakeCloud, reference_world};
 use crate::journal::event::{Event, Outcome, PlanRef, Record, RunKind};
@@ -18,6 +19,7 @@ use crate::journal::watch::{WatchDecision, WatchOrigin};
 use crate::journal::{JournalStore, MemoryStore};
 use crate::plan::Plan;
 use crate::plan::watch::{WatchMode, WatchSpec};
+use crate::sign::SecretKey;
 use crate::state::State;
 use crate::state::board::MemoryBoard;
 
@@ -186,10 +188,25 @@ impl Matrix {
         let starts = Arc::new(Starts::default());
         let worlds: Vec<FakeCloud> = (0..n).map(|_| reference_world((&[lag], &[lag]))).collect();
         let mut watchers = Vec::new();
-        for (i, world) in worlds.iter().enumerate() {
+        // Each observer its own key, every one listed.
+        let keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::generate()).collect();
+        let trust = Trust {
+            observers: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Listed {
+                    name: format!("obs-{i}"),
+                    place: None,
+                    keys: vec![k.public()],
+                })
+                .collect(),
+            people: Vec::new(),
+        };
+        for (i, (key, world)) in keys.into_iter().zip(worlds.iter()).enumerate() {
             let cfg = WatchConfig {
                 observer: format!("obs-{i}"),
-                key: b"team-key".to_vec(),
+                key,
+                trust: trust.clone(),
                 max_failovers,
                 velocity_window: Duration::from_secs(3600),
                 read_timeout: Duration::from_secs(2),
@@ -452,6 +469,8 @@ async fn the_matrix_has_no_false_and_no_missed_failover() {
         "known maintenance",
         None,
         &runs,
+        None,
+        &m.watchers[0].cfg.trust,
     )
     .await
     .unwrap();
@@ -607,12 +626,14 @@ async fn a_report_from_a_clock_running_ahead_does_not_vote() {
     m.ticks(5).await;
     // obs-2's report, restamped an hour ahead: it would never go stale.
     let state = m.watchers[0].state.clone();
-    let (reports, _) = super::shared::reports(state.board.as_ref(), b"team-key", "payments")
+    let trust = m.watchers[0].cfg.trust.clone();
+    let (reports, _) = super::shared::reports(state.board.as_ref(), &trust, "payments")
         .await
         .unwrap();
     let mut ahead = reports.into_iter().find(|r| r.observer == "obs-2").unwrap();
     ahead.at += chrono::Duration::hours(1);
-    super::shared::put_report(state.board.as_ref(), b"team-key", &ahead)
+    // Signed by obs-2's own key: a listed observer whose clock runs fast.
+    super::shared::put_report(state.board.as_ref(), &m.watchers[2].cfg.key, &ahead)
         .await
         .unwrap();
     m.watchers.truncate(2);
@@ -910,11 +931,15 @@ async fn a_start_claim_no_run_follows_is_released_after_its_bound_and_told_once(
         "decided by hand",
         None,
         &runs,
+        Some(&m.watchers[1].cfg.key),
+        &m.watchers[0].cfg.trust,
     )
     .await
     .unwrap();
     assert!(matches!(v, super::Vetoed::Now(_)), "{v:?}");
 }
+
+static NO_PLACES: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
 
 /// The situation of `plan` at `now` with this history and episode board
 /// (no reports: [`super::decide::orphaned`] does not read them).
@@ -935,6 +960,7 @@ fn situation_at<'a>(
         history,
         held_by: None,
         reports: &[],
+        places: &NO_PLACES,
         episode,
         velocity: (0, 5),
         now,

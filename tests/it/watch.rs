@@ -8,6 +8,10 @@
 //!
 //! The matrix counts false failovers (a run started where none should be)
 //! and missed ones (none started where one should be): both must be zero.
+//!
+//! Each observer signs with a key of its own, listed under its name in the
+//! scenario's `drctl.toml` (`[[watch.observers]]`); people veto with the
+//! operators' run key (`[keys]`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +27,8 @@ use crate::fixture::{Fixture, Proxied};
 use crate::proxy::{Fault, FaultProxy, Match};
 use crate::world::{self, HOME};
 
-const KEY: &str = "watch-test-key-0123456789abcdef";
+/// The observers a scenario lists (each with a key of its own).
+const OBSERVERS: &[&str] = &["obs-1", "obs-2", "obs-3", "obs-cron"];
 const SINK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// The interval of every scenario, and failed observations in a row.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -89,6 +94,10 @@ struct Scenario {
     /// The shared state the observers use instead of the fixture's state
     /// directory (`s3://...`), when the scenario is about the store.
     shared: Option<String>,
+    /// Each listed observer's secret key.
+    keys: BTreeMap<String, drctl::sign::SecretKey>,
+    /// The operators' run key (it signs vetoes).
+    run_key: drctl::sign::SecretKey,
 }
 
 struct Observer {
@@ -159,10 +168,25 @@ impl Scenario {
         .await;
         let dead = Proxied::start(false).await;
         let dir = tempfile::tempdir().unwrap();
+        let keys: BTreeMap<String, drctl::sign::SecretKey> = OBSERVERS
+            .iter()
+            .map(|o| (o.to_string(), drctl::sign::SecretKey::generate()))
+            .collect();
+        let listed: String = keys
+            .iter()
+            .map(|(name, k)| {
+                format!(
+                    "[[watch.observers]]\nname = \"{name}\"\nkeys = [\"{}\"]\n\n",
+                    k.public()
+                )
+            })
+            .collect();
+        let run_key = drctl::sign::SecretKey::generate();
         std::fs::write(
             dir.path().join("drctl.toml"),
             format!(
-                "[watch]\nmax_failovers = {max_failovers}\nvelocity_window = \"1h\"\nread_timeout = \"3s\"\n\n[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{sink_url}/hook\"\nsecret_env = \"DRCTL_IT_WATCH_SINK\"\nevents = [\"dev.drctl.watch.*\"]\n"
+                "[keys]\nrun_public = [\"{}\"]\n\n[watch]\nmax_failovers = {max_failovers}\nvelocity_window = \"1h\"\nread_timeout = \"3s\"\n\n{listed}[[notify]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{sink_url}/hook\"\nsecret_env = \"DRCTL_IT_WATCH_SINK\"\nevents = [\"dev.drctl.watch.*\"]\n",
+                run_key.public()
             ),
         )
         .unwrap();
@@ -176,6 +200,8 @@ impl Scenario {
             observers: Vec::new(),
             sink,
             shared,
+            keys,
+            run_key,
         }
     }
 
@@ -222,9 +248,9 @@ impl Scenario {
         dir
     }
 
-    /// `drctl` on this scenario's settings, state and key, with `plans`
-    /// (an observer's own copy) and `endpoints`.
-    fn command(&self, plans: &Path, endpoints: &Path) -> tokio::process::Command {
+    /// `drctl` as `observer` (with its key) on this scenario's settings and
+    /// state, with `plans` (the observer's own copy) and `endpoints`.
+    fn command(&self, observer: &str, plans: &Path, endpoints: &Path) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
         cmd.args(["--color", "never", "--config"])
             .arg(self.dir.path().join("drctl.toml"))
@@ -236,7 +262,10 @@ impl Scenario {
             Some(url) => cmd.arg("--state").arg(url),
             None => cmd.arg("--state-dir").arg(self.fx.state_dir()),
         };
-        cmd.env("DRCTL_WATCH_KEY", KEY)
+        let key = self.keys.get(observer).map(|k| k.to_text());
+        // The run key too: an observer may start a failover run.
+        cmd.env("DRCTL_OBSERVER_KEY", key.unwrap_or_default())
+            .env("DRCTL_RUN_KEY", self.run_key.to_text())
             .env("DRCTL_IT_WATCH_SINK", SINK_SECRET)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::null());
@@ -248,11 +277,12 @@ impl Scenario {
         let config = self.dir.path().join("drctl.toml").display().to_string();
         let mut all = vec!["--config", config.as_str()];
         all.extend_from_slice(args);
+        let run_key = self.run_key.to_text();
         self.fx
             .drctl_with(
                 &all,
                 &[
-                    ("DRCTL_WATCH_KEY", KEY),
+                    ("DRCTL_RUN_KEY", run_key.as_str()),
                     ("DRCTL_IT_WATCH_SINK", SINK_SECRET),
                 ],
                 &world::endpoints_file(),
@@ -282,7 +312,7 @@ impl Scenario {
         let plans = self.plans_for(name, watched, &base);
         let out = self.dir.path().join(format!("{name}.out"));
         let err = self.dir.path().join(format!("{name}.err"));
-        let mut cmd = self.command(&plans, endpoints);
+        let mut cmd = self.command(name, &plans, endpoints);
         cmd.args(["watch", "--observer", name])
             .args(extra)
             .stdout(std::fs::File::create(&out).unwrap())
@@ -621,7 +651,7 @@ async fn flapping() -> Vec<Tally> {
     // `--once` (cron): one round, one JSON document, exit 0.
     let plans = s.plans_for("obs-cron", &[payments("auto", "")], &s.checks);
     let once = s
-        .command(&plans, &s.dead.endpoints())
+        .command("obs-cron", &plans, &s.dead.endpoints())
         .args([
             "watch",
             "--once",
@@ -725,6 +755,14 @@ async fn vetoed() -> Vec<Tally> {
     assert_eq!(p["decision"], "vetoed", "{doc}");
     assert_eq!(p["observers"].as_array().map(Vec::len), Some(3), "{doc}");
     assert!(p["down"].as_array().is_some_and(|d| d.len() >= 2), "{doc}");
+    // Signed with the operators' run key, and shown so.
+    let id = s.run_key.public().id();
+    assert!(
+        p["why"]
+            .as_str()
+            .is_some_and(|w| w.contains(&format!("signed by the run key {id}"))),
+        "{doc}"
+    );
     let text = s.cli(&["watch", "status"]).await;
     assert!(text.out.contains("watch would: vetoed"), "{}", text.all());
     let log = s.stop().await;
@@ -963,7 +1001,7 @@ async fn a_forged_failover_journal_moves_nothing_and_watch_status_names_it() {
         let runs = (1..=3).map(|i| {
             let name = format!("obs-{i}");
             let plans = s.plans_for(&name, &watched, &s.checks);
-            let mut cmd = s.command(&plans, &endpoints);
+            let mut cmd = s.command(&name, &plans, &endpoints);
             cmd.args(["watch", "--once", "--observer", &name, "--plan", "payments"]);
             async move { (name, cmd.output().await.expect("drctl watch --once")) }
         });
@@ -1036,4 +1074,344 @@ async fn a_forged_failover_journal_moves_nothing_and_watch_status_names_it() {
         p["down"].as_array().is_some_and(|d| d.len() >= 2),
         "a quorum votes the journals' region down: {doc}"
     );
+}
+
+/// The scenario's board in S3, read and written straight at the emulator
+/// (as a bucket writer without any observer's key would).
+async fn board_at(url: &str) -> drctl::state::board::ObjectBoard {
+    let base = drctl::cloud::ObjectUrl::parse(url).expect("state url");
+    drctl::state::board::ObjectBoard::new(
+        world::clouds().await.objects,
+        crate::world::STANDBY,
+        base.join("watch/board"),
+    )
+}
+
+/// `watch --once --output json` as `observer`: its round's document.
+async fn once(s: &Scenario, observer: &str, plans: &Path, endpoints: &Path) -> Value {
+    let o = s
+        .command(observer, plans, endpoints)
+        .args([
+            "watch",
+            "--once",
+            "--observer",
+            observer,
+            "--plan",
+            "payments",
+            "--output",
+            "json",
+        ])
+        .output()
+        .await
+        .expect("drctl watch --once");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"))
+}
+
+/// Forgeries on the board in S3, against two listed observers (obs-1 sees
+/// home down: its path there is cut; obs-2 sees it up): a copy of obs-1's
+/// report under another listed observer's name, a report signed by an
+/// unlisted key, reports under new names signed by obs-1's own key (one
+/// observer trying to make a quorum alone), and a proposal made with its
+/// deadline already past, signed by obs-1's key. Had any counted, home
+/// would be down by quorum and the proposal would start a failover at once.
+/// None moves anything; `watch --once` and `watch status` name each, with
+/// why.
+#[tokio::test(flavor = "multi_thread")]
+async fn forgeries_on_the_board_are_ignored_and_named_by_watch_once_and_status() {
+    crate::needs_emulators!();
+    let s = Scenario::on_s3("forgeries on the board", 5).await;
+    let url = s.shared.clone().expect("shared state");
+    let watched = [payments("propose", LAG_SLACK)];
+    // obs-1's path to home is cut (its API calls signed for home reset, its
+    // probes reset); obs-2's is not.
+    let cut = Proxied::start(false).await;
+    cut.proxy_for("AWS_ENDPOINT_URL_RDS")
+        .inject(Match::Region(HOME), Fault::Reset, usize::MAX);
+    let probes = FaultProxy::start(&s.checks).await;
+    probes.inject(Match::Any, Fault::Reset, usize::MAX);
+    let plans1 = s.plans_for("obs-1", &watched, &probes.url());
+    let plans2 = s.plans_for("obs-2", &watched, &s.checks);
+    let mut doc = Value::Null;
+    for _ in 0..FAILURES {
+        doc = once(&s, "obs-1", &plans1, &cut.endpoints()).await;
+        tokio::time::sleep(INTERVAL).await;
+    }
+    assert_eq!(doc[0]["down"], serde_json::json!(["obs-1"]), "{doc}");
+    let episode = doc[0]["episode"].as_str().expect("an episode").to_string();
+
+    // The forgeries.
+    use drctl::state::board::Board as _;
+    use drctl::watch::shared::{episode_key, report_key, seal};
+    let board = board_at(&url).await;
+    let mine = board
+        .get(&report_key("payments", "obs-1"))
+        .await
+        .unwrap()
+        .expect("obs-1's report");
+    board
+        .put(&report_key("payments", "obs-cron"), mine.clone())
+        .await
+        .unwrap();
+    let envelope: Value = serde_json::from_slice(&mine).unwrap();
+    let report: drctl::watch::decide::Report =
+        serde_json::from_str(envelope["payload"].as_str().unwrap()).unwrap();
+    let renamed = |name: &str| drctl::watch::decide::Report {
+        observer: name.to_string(),
+        ..report.clone()
+    };
+    let stranger = drctl::sign::SecretKey::generate();
+    let at = report_key("payments", "obs-3");
+    board
+        .put(&at, seal(Some(&stranger), &at, &renamed("obs-3")))
+        .await
+        .unwrap();
+    let obs1 = &s.keys["obs-1"];
+    for name in ["obs-x1", "obs-x2", "obs-x3"] {
+        let at = report_key("payments", name);
+        board
+            .put(&at, seal(Some(obs1), &at, &renamed(name)))
+            .await
+            .unwrap();
+    }
+    let now = chrono::Utc::now();
+    let past = now - chrono::Duration::minutes(5);
+    let proposal = drctl::watch::decide::Proposal {
+        observer: "obs-1".into(),
+        created: now,
+        region: HOME.into(),
+        target: "us-east-1".into(),
+        deadline: past,
+        detected_at: past,
+        quorum_at: past,
+        votes: vec!["obs-1".into(), "obs-x1".into()],
+    };
+    let at = episode_key(&episode, "proposal");
+    assert!(
+        board
+            .create(&at, seal(Some(obs1), &at, &proposal))
+            .await
+            .unwrap()
+    );
+
+    // obs-2 reports home up; obs-1 goes on seeing it down.
+    let two = once(&s, "obs-2", &plans2, &s.dead.endpoints()).await;
+    let one = once(&s, "obs-1", &plans1, &cut.endpoints()).await;
+    // `watch status` with the observers' plans (propose mode), and no
+    // observer key: it only reads.
+    let status_of = |json: bool| {
+        let mut cmd = s.command("nobody", &plans2, &s.dead.endpoints());
+        cmd.args(["watch", "status", "--plan", "payments"]);
+        if json {
+            cmd.args(["--output", "json"]);
+        }
+        cmd.output()
+    };
+    let st = crate::fixture::Ran::from_output(status_of(true).await.unwrap());
+    assert_eq!(st.code, Some(0), "{}", st.all());
+    let status = st.json();
+    let text = crate::fixture::Ran::from_output(status_of(false).await.unwrap());
+    assert_eq!(text.code, Some(0), "{}", text.all());
+    tokio::time::sleep(INTERVAL * 2).await;
+    let runs = shared_runs(&url).await;
+
+    assert!(runs.is_empty(), "nothing started: {runs:?}\n{one}");
+    for doc in [&one, &status] {
+        let p = &doc[0];
+        assert_eq!(p["down"], serde_json::json!(["obs-1"]), "{doc}");
+        assert_ne!(p["decision"], "started", "{doc}");
+        assert_ne!(p["decision"], "proposed", "{doc}");
+        let counted: Vec<&str> = p["observers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["observer"].as_str())
+            .collect();
+        assert_eq!(counted, ["obs-1", "obs-2"], "{doc}");
+        let rejected: Vec<&str> = p["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let names = |needle: &str| rejected.iter().any(|r| r.contains(needle));
+        let id = stranger.public().id();
+        for expected in [
+            "reports/payments/obs-cron.json: names obs-1: a copy of obs-1's report".to_string(),
+            format!("reports/payments/obs-3.json: signed by key {id}, which is not listed"),
+            "reports/payments/obs-x1.json: obs-x1 is not a listed observer (signed by observer obs-1)".to_string(),
+            "reports/payments/obs-x3.json: obs-x3 is not a listed observer".to_string(),
+            format!("episodes/{episode}/proposal.json: its deadline"),
+            "less than the veto window (2m)".to_string(),
+        ] {
+            assert!(names(&expected), "{expected} in {rejected:#?}");
+        }
+    }
+    assert_eq!(two[0]["down"], serde_json::json!(["obs-1"]), "{two}");
+    assert!(
+        text.out
+            .contains("ignored on the board: reports/payments/obs-cron.json: names obs-1"),
+        "{}",
+        text.all()
+    );
+    assert!(
+        text.out.contains(&format!(
+            "ignored on the board: episodes/{episode}/proposal.json: its deadline"
+        )),
+        "{}",
+        text.all()
+    );
+}
+
+/// `drctl ARGS` with no emulator, in `dir`, with `env`.
+fn drctl_plain(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> crate::fixture::Ran {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
+    cmd.args(["--color", "never"])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DRCTL_OBSERVER_KEY")
+        .env_remove("DRCTL_RUN_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    crate::fixture::Ran::from_output(cmd.output().expect("drctl runs"))
+}
+
+#[test]
+fn keygen_writes_the_secret_once_with_mode_0600_and_prints_the_line_to_list() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("obs.key");
+    let o = drctl_plain(
+        dir.path(),
+        &["watch", "keygen", "--out", out.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let secret = std::fs::read_to_string(&out).unwrap();
+    assert!(!o.out.contains(secret.trim()), "the secret is not printed");
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let key = drctl::sign::SecretKey::parse(&secret, "file").unwrap();
+    assert!(
+        o.out.contains(&format!("keys = [\"{}\"]", key.public())),
+        "{}",
+        o.all()
+    );
+    // Never replaces a file.
+    let again = drctl_plain(
+        dir.path(),
+        &["watch", "keygen", "--out", out.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(again.code, Some(2), "{}", again.all());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), secret);
+    // Without --out: the secret on stdout, in the form DRCTL_OBSERVER_KEY takes.
+    let printed = drctl_plain(dir.path(), &["watch", "keygen"], &[]);
+    assert_eq!(printed.code, Some(0), "{}", printed.all());
+    assert!(
+        printed.out.contains("\ned25519-secret:"),
+        "{}",
+        printed.all()
+    );
+}
+
+/// The operators' drctl.toml listing `listed` observers (name, key), in `dir`.
+fn config_listing(dir: &Path, listed: &[(&str, &drctl::sign::PublicKey)]) -> PathBuf {
+    let text: String = listed
+        .iter()
+        .map(|(n, k)| format!("[[watch.observers]]\nname = \"{n}\"\nkeys = [\"{k}\"]\n\n"))
+        .collect();
+    let path = dir.join("drctl.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn watch_refuses_to_start_unless_its_own_key_is_listed_under_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+    let (mine, other) = (
+        drctl::sign::SecretKey::generate(),
+        drctl::sign::SecretKey::generate(),
+    );
+    let config = config_listing(
+        dir.path(),
+        &[("obs-a", &other.public()), ("obs-b", &mine.public())],
+    );
+    let run = |observer: &str, key: &str| {
+        drctl_plain(
+            dir.path(),
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--plans",
+                plans.to_str().unwrap(),
+                "--state-dir",
+                dir.path().join("state").to_str().unwrap(),
+                "watch",
+                "--once",
+                "--observer",
+                observer,
+            ],
+            &[("DRCTL_OBSERVER_KEY", key)],
+        )
+    };
+    let secret = mine.to_text();
+    // Its key is listed under another observer's name.
+    let o = run("obs-a", &secret);
+    assert_eq!(o.code, Some(2), "{}", o.all());
+    assert!(
+        o.err
+            .contains("is not listed under obs-a (it is listed under obs-b)"),
+        "{}",
+        o.all()
+    );
+    assert!(
+        o.err.contains(&mine.public().to_text()),
+        "the hint names the key: {}",
+        o.all()
+    );
+    // Not listed at all.
+    let o = run("obs-c", &secret);
+    assert_eq!(o.code, Some(2), "{}", o.all());
+    assert!(
+        o.err.contains("obs-c is not a listed observer"),
+        "{}",
+        o.all()
+    );
+    assert!(o.err.contains("[[watch.observers]]"), "{}", o.all());
+    // No key.
+    let o = run("obs-b", "");
+    assert_eq!(o.code, Some(2), "{}", o.all());
+    assert!(o.err.contains("drctl watch keygen"), "{}", o.all());
+    // The shared-key scheme is gone: a shared secret is not a key.
+    let o = run("obs-b", "watch-test-key-0123456789abcdef");
+    assert_eq!(o.code, Some(2), "{}", o.all());
+    assert!(o.err.contains("ed25519-secret:"), "{}", o.all());
+}
+
+#[test]
+fn an_observer_listed_twice_or_a_key_under_two_observers_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = drctl::sign::SecretKey::generate().public();
+    let l = drctl::sign::SecretKey::generate().public();
+    for (listed, says) in [
+        (vec![("obs-a", &k), ("obs-a", &l)], "listed twice"),
+        (
+            vec![("obs-a", &k), ("obs-b", &k)],
+            "is listed under `obs-a` too",
+        ),
+    ] {
+        let config = config_listing(dir.path(), &listed);
+        let o = drctl_plain(
+            dir.path(),
+            &["--config", config.to_str().unwrap(), "watch", "status"],
+            &[],
+        );
+        assert_eq!(o.code, Some(2), "{}", o.all());
+        assert!(o.err.contains(says), "{}", o.all());
+    }
 }
