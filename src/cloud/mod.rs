@@ -17,6 +17,7 @@
 
 pub mod aws;
 pub mod budget;
+pub mod clock;
 pub mod control;
 pub mod error;
 pub mod fake;
@@ -556,6 +557,14 @@ impl std::fmt::Debug for CloudSettings {
             .field("retry", &self.retry)
             .finish()
     }
+}
+
+/// An HTTP date (`Date`, `Last-Modified`: `Wed, 25 Nov 2026 02:10:01 GMT`),
+/// when it is one.
+pub(crate) fn http_date(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc2822(text.trim())
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// Routes each [`ObjectUrl`] to the store of its scheme (`s3://` or `gs://`).
