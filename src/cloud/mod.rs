@@ -446,6 +446,9 @@ pub struct CloudSettings {
     pub dns_servers: Vec<String>,
     /// Retry policy for transient failures.
     pub retry: retry::RetryPolicy,
+    /// A file every cloud call is appended to (`call_log`,
+    /// [`metered::MeterLog::appending_to`]); `None`: no log.
+    pub call_log: Option<std::path::PathBuf>,
 }
 
 impl CloudSettings {
@@ -494,6 +497,9 @@ impl CloudSettings {
                 })
                 .unwrap_or_default(),
             retry: retry::RetryPolicy::default(),
+            // A drctl setting (drctl.toml, DRCTL_CALL_LOG), not an
+            // endpoints-file variable.
+            call_log: None,
         }
     }
 
@@ -555,6 +561,7 @@ impl std::fmt::Debug for CloudSettings {
             .field("gcs_endpoint", &self.gcs_endpoint)
             .field("dns_servers", &self.dns_servers)
             .field("retry", &self.retry)
+            .field("call_log", &self.call_log)
             .finish()
     }
 }
@@ -647,8 +654,24 @@ impl ObjectStore for ObjectRouter {
 
 /// Builds every adapter (AWS for DNS, databases, compute, metrics, identity
 /// and `s3://`; GCS for `gs://`) from `settings`; see [`aws::clouds`].
+/// With a `call_log`, every call is also appended to it
+/// ([`metered::MeterLog::appending_to`]).
 pub async fn connect(settings: &CloudSettings) -> Result<Clouds, CloudError> {
-    aws::clouds(settings).await
+    let clouds = aws::clouds(settings).await?;
+    let Some(path) = &settings.call_log else {
+        return Ok(clouds);
+    };
+    let log = metered::MeterLog::appending_to(path).map_err(|e| {
+        CloudError::new(
+            "drctl",
+            "call_log",
+            path.display().to_string(),
+            "-",
+            ErrorKind::Client,
+            format!("cannot open the call log: {e}"),
+        )
+    })?;
+    Ok(metered::Metered::wrap_into(clouds, log))
 }
 
 #[cfg(test)]
