@@ -99,6 +99,59 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// `v` as block YAML, the shape people write: `key: value` lines,
+/// sequences as `- ` items, every string double-quoted (a JSON string is a
+/// YAML double-quoted scalar), empty collections in flow style.
+fn to_yaml(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    fn inline(v: &Value) -> Option<String> {
+        match v {
+            Value::Object(m) if m.is_empty() => Some("{}".into()),
+            Value::Array(a) if a.is_empty() => Some("[]".into()),
+            Value::Object(_) | Value::Array(_) => None,
+            // serde_json writes a string as JSON: a valid double-quoted scalar.
+            other => Some(other.to_string()),
+        }
+    }
+    fn block(out: &mut String, v: &Value, indent: usize) {
+        let pad = " ".repeat(indent);
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match inline(x) {
+                        Some(s) => {
+                            let _ = writeln!(out, "{pad}{k}: {s}");
+                        }
+                        None => {
+                            let _ = writeln!(out, "{pad}{k}:");
+                            block(out, x, indent + 2);
+                        }
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for x in a {
+                    match inline(x) {
+                        Some(s) => {
+                            let _ = writeln!(out, "{pad}- {s}");
+                        }
+                        None => {
+                            let _ = writeln!(out, "{pad}-");
+                            block(out, x, indent + 2);
+                        }
+                    }
+                }
+            }
+            other => {
+                let _ = writeln!(out, "{pad}{}", inline(other).unwrap_or_default());
+            }
+        }
+    }
+    let mut out = String::new();
+    block(&mut out, v, 0);
+    out
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
@@ -125,7 +178,7 @@ fn main() -> Result<(), BoxError> {
     for &n in &sizes {
         let toml_text = plan_toml(n);
         let spec: PlanSpec = toml::from_str(&toml_text)?;
-        let yaml_text = serde_yaml_ng::to_string(&spec)?;
+        let yaml_text = to_yaml(&serde_json::to_value(&spec)?);
         for (format, text) in [(Format::Toml, &toml_text), (Format::Yaml, &yaml_text)] {
             let ext = if format == Format::Toml {
                 "toml"

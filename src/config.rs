@@ -98,6 +98,7 @@ const SETTING_VARS: &[&str] = &[
     "DRCTL_HOST",
     "DRCTL_ENDPOINTS",
     "DRCTL_GCS_ENDPOINT",
+    "DRCTL_CALL_LOG",
     "DRCTL_LOG_FORMAT",
     "DRCTL_COLOR",
 ];
@@ -122,6 +123,9 @@ pub struct FileSettings {
     pub endpoints: Option<PathBuf>,
     /// GCS endpoint.
     pub gcs_endpoint: Option<String>,
+    /// A file each cloud call is appended to (`service:Operation`, region,
+    /// outcome): which API operations a command needs.
+    pub call_log: Option<PathBuf>,
     /// DNS servers that verify a data-plane switch (`host:port`); empty:
     /// the zone's NS servers.
     #[serde(default)]
@@ -736,6 +740,7 @@ fn cloud_settings(
     if let Some(gcs) = flags.gcs_endpoint.clone() {
         cloud.gcs_endpoint = Some(gcs);
     }
+    cloud.call_log = file.call_log.clone();
     if !flags.dns_servers.is_empty() {
         cloud.dns_servers = flags.dns_servers.clone();
     }

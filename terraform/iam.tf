@@ -1,6 +1,10 @@
 # The identity drctl runs as. Least privilege: exactly the API calls drctl
 # makes, on the resources of the plans in plans/. README.md explains each
-# statement, and why some of them must use "*".
+# statement, and why some of them must use "*". tests/it/iam.rs checks it
+# against the calls themselves: a failover, drills, `dns prepare`, `notify
+# test` and `watch --once` run against the emulators with a call log, and
+# every AWS action they need must be allowed here; the record names drills
+# and failover chains write must pass the Route 53 condition.
 
 data "aws_caller_identity" "current" {}
 
@@ -10,21 +14,61 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
-  # Instances drctl may act on: the four plan instances, and any instance it
+  db_regions = ["us-west-2", "us-east-1", "eu-west-1"]
+
+  # Instances drctl may act on: the plan instances, and any instance it
   # creates (point-in-time restores, re-protect replicas) named after them.
   rds_db_arns = flatten([
-    for region in ["us-west-2", "us-east-1"] : [
-      for prefix in ["payments-db", "ledger-db"] :
+    for region in local.db_regions : [
+      for prefix in ["payments-db", "ledger-db", "checkout-db"] :
       "arn:${local.partition}:rds:${region}:${local.account_id}:db:${prefix}*"
     ]
   ])
+
+  # A drill's temporary instances: `drill-<drill id>-<instance>`
+  # (src/steps/drill_names.rs). The only instances drctl deletes.
+  rds_drill_arns = [
+    for region in local.db_regions :
+    "arn:${local.partition}:rds:${region}:${local.account_id}:db:drill-*"
+  ]
 
   # Other resources RDS authorises when drctl creates an instance.
   rds_create_arns = [
     aws_db_subnet_group.usw2.arn,
     aws_db_subnet_group.use1.arn,
+    aws_db_subnet_group.euw1.arn,
     "arn:${local.partition}:rds:*:${local.account_id}:og:default:postgres-*",
     "arn:${local.partition}:rds:*:${local.account_id}:pg:default.postgres*",
+  ]
+
+  # The plans' Auto Scaling groups, in every region.
+  plan_group_arns = concat(
+    [
+      aws_autoscaling_group.payments_api_usw2.arn,
+      aws_autoscaling_group.payments_api_use1.arn,
+      aws_autoscaling_group.ledger_workers_usw2.arn,
+      aws_autoscaling_group.ledger_workers_use1.arn,
+      aws_autoscaling_group.checkout_web_use1.arn,
+      aws_autoscaling_group.checkout_web_usw2.arn,
+    ],
+    [for g in aws_autoscaling_group.euw1 : g.arn],
+  )
+
+  evidence_bucket_arns = [aws_s3_bucket.evidence.arn, aws_s3_bucket.evidence_euw1.arn]
+  control_bucket_arns = [
+    aws_s3_bucket.control_use1.arn,
+    aws_s3_bucket.control_usw2.arn,
+    aws_s3_bucket.control_euw1.arn,
+  ]
+
+  # Where [[notify]] sinks publish (drctl.toml, docs/notify.md): the topics
+  # and buses given, else topics named drctl-* and the default bus of every
+  # region (`{region}` in a sink is the run's target region).
+  notify_topic_arns = length(var.notify_sns_topic_arns) > 0 ? var.notify_sns_topic_arns : [
+    "arn:${local.partition}:sns:*:${local.account_id}:drctl-*",
+  ]
+  notify_bus_arns = length(var.notify_event_bus_arns) > 0 ? var.notify_event_bus_arns : [
+    "arn:${local.partition}:events:*:${local.account_id}:event-bus/default",
   ]
 }
 
@@ -50,7 +94,11 @@ resource "aws_iam_role" "drctl" {
 
 data "aws_iam_policy_document" "drctl" {
   # Route 53: read and switch records in the one zone, and only the records
-  # the plans name.
+  # the plans name: each record, the levels of a data-plane record's
+  # failover chain (`drctl-failover-K.<name>`, src/steps/dns_setup.rs), and
+  # a drill's copies of both (`drill-<drill id>.<name>`,
+  # src/steps/drill_names.rs). Route 53 normalises the names (lower case,
+  # no trailing dot); `*` matches dots too.
   statement {
     sid       = "Route53ReadZone"
     actions   = ["route53:GetHostedZone", "route53:ListResourceRecordSets"]
@@ -63,10 +111,36 @@ data "aws_iam_policy_document" "drctl" {
     resources = [aws_route53_zone.example.arn]
 
     condition {
-      test     = "ForAllValues:StringEquals"
+      test     = "ForAllValues:StringLike"
       variable = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
-      values   = ["api.example.com", "payments-db.example.com", "ledger.example.com"]
+      values = [
+        "api.example.com",
+        "payments-db.example.com",
+        "ledger.example.com",
+        "checkout.example.com",
+        "drctl-failover-*.checkout.example.com",
+        "drill-*.api.example.com",
+        "drill-*.payments-db.example.com",
+        "drill-*.ledger.example.com",
+        "drill-*.checkout.example.com",
+      ]
     }
+  }
+
+  # The data-plane switch's health checks: `dns prepare` lists and creates
+  # them, a drill of the switch creates copies and deletes them again.
+  # ListHealthChecks and CreateHealthCheck have no resource-level
+  # permissions; health check ids are random.
+  statement {
+    sid       = "Route53HealthChecks"
+    actions   = ["route53:ListHealthChecks", "route53:CreateHealthCheck"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "Route53DeleteDrillHealthChecks"
+    actions   = ["route53:DeleteHealthCheck"]
+    resources = ["arn:${local.partition}:route53:::healthcheck/*"]
   }
 
   statement {
@@ -85,7 +159,7 @@ data "aws_iam_policy_document" "drctl" {
   statement {
     sid       = "RdsDescribeInstances"
     actions   = ["rds:DescribeDBInstances"]
-    resources = local.rds_db_arns
+    resources = concat(local.rds_db_arns, local.rds_drill_arns)
   }
 
   statement {
@@ -94,6 +168,8 @@ data "aws_iam_policy_document" "drctl" {
     resources = ["*"]
   }
 
+  # Promotion (tagged with its source), renames, and a drill's temporary
+  # replica (created with the drill's tags, promoted by the drill).
   statement {
     sid = "RdsRecover"
     actions = [
@@ -101,7 +177,7 @@ data "aws_iam_policy_document" "drctl" {
       "rds:ModifyDBInstance",
       "rds:AddTagsToResource",
     ]
-    resources = local.rds_db_arns
+    resources = concat(local.rds_db_arns, local.rds_drill_arns)
   }
 
   statement {
@@ -110,15 +186,23 @@ data "aws_iam_policy_document" "drctl" {
       "rds:CreateDBInstanceReadReplica",
       "rds:RestoreDBInstanceToPointInTime",
     ]
-    resources = concat(local.rds_db_arns, local.rds_create_arns)
+    resources = concat(local.rds_db_arns, local.rds_drill_arns, local.rds_create_arns)
   }
 
-  # The replicas in us-east-1 are encrypted with a customer-managed key;
-  # RDS uses it on drctl's behalf when drctl creates a replica there.
+  # A drill's cleanup deletes its temporary instances, and nothing else.
+  statement {
+    sid       = "RdsDeleteDrillInstances"
+    actions   = ["rds:DeleteDBInstance"]
+    resources = local.rds_drill_arns
+  }
+
+  # The replicas in us-east-1 and eu-west-1 are encrypted with
+  # customer-managed keys; RDS uses them on drctl's behalf when drctl
+  # creates a replica there.
   statement {
     sid       = "KmsForRdsReplicas"
     actions   = ["kms:DescribeKey", "kms:CreateGrant"]
-    resources = [aws_kms_key.rds_use1.arn]
+    resources = [aws_kms_key.rds_use1.arn, aws_kms_key.rds_euw1.arn]
 
     condition {
       test     = "StringLike"
@@ -140,12 +224,22 @@ data "aws_iam_policy_document" "drctl" {
       "autoscaling:UpdateAutoScalingGroup",
       "autoscaling:SetDesiredCapacity",
     ]
-    resources = [
-      aws_autoscaling_group.payments_api_usw2.arn,
-      aws_autoscaling_group.payments_api_use1.arn,
-      aws_autoscaling_group.ledger_workers_usw2.arn,
-      aws_autoscaling_group.ledger_workers_use1.arn,
-    ]
+    resources = local.plan_group_arns
+  }
+
+  # A drill marks a group it raises with its tags (run, owner, expiry, the
+  # capacity to restore) and removes them when it lowers the group; a
+  # failover taking a raised group over removes them too. Only those tags.
+  statement {
+    sid       = "AutoScalingDrillTags"
+    actions   = ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"]
+    resources = local.plan_group_arns
+
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "aws:TagKeys"
+      values   = ["drctl:drill-*"]
+    }
   }
 
   # CloudWatch metric reads (ReplicaLag) have no resource-level permissions.
@@ -153,6 +247,26 @@ data "aws_iam_policy_document" "drctl" {
     sid       = "CloudWatchReadMetrics"
     actions   = ["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics"]
     resources = ["*"]
+  }
+
+  # `drctl watch`: the alarms a plan's [watch] names.
+  statement {
+    sid       = "CloudWatchReadAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = ["arn:${local.partition}:cloudwatch:*:${local.account_id}:alarm:*"]
+  }
+
+  # Notifications (docs/notify.md): SNS and EventBridge sinks.
+  statement {
+    sid       = "NotifySns"
+    actions   = ["sns:Publish"]
+    resources = local.notify_topic_arns
+  }
+
+  statement {
+    sid       = "NotifyEventBridge"
+    actions   = ["events:PutEvents"]
+    resources = local.notify_bus_arns
   }
 
   # Operator identity for approvals.
@@ -167,19 +281,43 @@ data "aws_iam_policy_document" "drctl" {
   statement {
     sid       = "EvidenceList"
     actions   = ["s3:ListBucket", "s3:GetBucketObjectLockConfiguration"]
-    resources = [aws_s3_bucket.evidence.arn]
+    resources = local.evidence_bucket_arns
   }
 
   statement {
     sid       = "EvidenceWriteRead"
     actions   = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"]
-    resources = ["${aws_s3_bucket.evidence.arn}/*"]
+    resources = [for b in local.evidence_bucket_arns : "${b}/*"]
+  }
+
+  # Data-plane controls (docs/failover.md): `dns prepare` and failovers
+  # write them (conditionally), every run reads them; a drill writes its
+  # own beside production's (`<control>.drill-<drill id>`) and deletes
+  # those, and only those, when it ends.
+  statement {
+    sid       = "ControlList"
+    actions   = ["s3:ListBucket"]
+    resources = local.control_bucket_arns
+  }
+
+  statement {
+    sid       = "ControlWriteRead"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = [for b in local.control_bucket_arns : "${b}/*"]
+  }
+
+  statement {
+    sid       = "ControlDeleteDrillControls"
+    actions   = ["s3:DeleteObject"]
+    resources = [for b in local.control_bucket_arns : "${b}/*.drill-*"]
   }
 
   # Shared state (terraform/state.tf, docs/state.md): journals are created
   # object by object (PutObject with If-None-Match), leases replaced by
-  # compare-and-swap (PutObject with If-Match), runs and locks listed. No
-  # delete: drctl never deletes state (probe objects expire by lifecycle).
+  # compare-and-swap (PutObject with If-Match), runs and locks listed.
+  # drctl deletes no journal or lease: only the object its store probe
+  # writes (under the `team` prefix's probe/, which the lifecycle also
+  # expires should the delete fail).
   statement {
     sid       = "StateList"
     actions   = ["s3:ListBucket"]
@@ -190,6 +328,12 @@ data "aws_iam_policy_document" "drctl" {
     sid       = "StateReadWrite"
     actions   = ["s3:PutObject", "s3:GetObject"]
     resources = ["${aws_s3_bucket.state.arn}/*"]
+  }
+
+  statement {
+    sid       = "StateDeleteProbes"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.state.arn}/team/probe/*"]
   }
 }
 

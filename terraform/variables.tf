@@ -141,3 +141,17 @@ variable "state_region" {
   type        = string
   default     = "us-east-2"
 }
+
+# --- Notifications ---------------------------------------------------------------
+
+variable "notify_sns_topic_arns" {
+  description = "SNS topics drctl's [[notify]] sinks publish to (docs/notify.md); empty: topics named drctl-* in this account, in any region."
+  type        = list(string)
+  default     = []
+}
+
+variable "notify_event_bus_arns" {
+  description = "EventBridge buses drctl's [[notify]] sinks put events on; empty: the default bus of every region."
+  type        = list(string)
+  default     = []
+}

@@ -445,6 +445,7 @@ mod tests {
             state: if holder.is_some() { "held" } else { "released" }.into(),
             displaced: displaced.map(info),
             reason: displaced.map(|_| "preempted: a failover takes precedence over a drill".into()),
+            clocks: None,
         }))
     }
 

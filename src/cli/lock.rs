@@ -12,7 +12,8 @@ use drctl::state::{Holder, LockStatus};
 /// `lock` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum LockCommand {
-    /// Holder, age, lease left and fencing token of each plan lock.
+    /// Holder, age, lease left and fencing token of each plan lock, and how
+    /// this host's clock and the holder's compare with the state store's.
     Status {
         /// Only this plan (default: every lock there is).
         #[arg(long)]
@@ -130,6 +131,19 @@ fn render(locks: &[LockStatus], location: &str) -> String {
         if let Some(t) = l.token {
             let _ = write!(o, ", token {t}");
         }
+        if let Some(c) = &l.clocks {
+            let secs = |ms: i64| format!("{:+.1}s", ms as f64 / 1000.0);
+            let _ = write!(o, ", this host {} off the store", secs(c.host_skew_ms));
+            if let Some(w) = c.writer_skew_ms {
+                let _ = write!(o, ", its last writer {}", secs(w));
+            }
+            if !c.judged_by_store {
+                let _ = write!(
+                    o,
+                    " (expiry judged by this host's clock: the store did not say when it wrote the lease)"
+                );
+            }
+        }
         if let Some(d) = &l.displaced {
             let _ = write!(
                 o,
@@ -142,6 +156,13 @@ fn render(locks: &[LockStatus], location: &str) -> String {
             );
         }
         o.push('\n');
+    }
+    if let Some(c) = locks.iter().filter_map(|l| l.clocks).find(|c| c.host_off) {
+        let _ = writeln!(
+            o,
+            "warning: this host's clock is {:.1}s off the state store's, more than lease_skew: leases are judged by the store's clock, but synchronise this host's clock (NTP)",
+            c.host_skew_ms as f64 / 1000.0
+        );
     }
     o
 }

@@ -62,15 +62,28 @@ pub struct FakeState {
     pub dead_regions: std::collections::BTreeSet<String>,
     change_counter: u64,
     object_versions: BTreeMap<String, u64>,
+    /// When each object was last written, by the store's clock (only with
+    /// [`FakeCloud::with_store_clock`]).
+    object_modified: BTreeMap<String, chrono::DateTime<Utc>>,
 }
 
 impl FakeState {
-    /// Stores an object and gives it a new version.
-    fn write_object(&mut self, key: &str, body: Bytes) -> String {
+    /// Stores an object, written `at` by the store's clock (when it has
+    /// one), and gives it a new version.
+    fn write_object(
+        &mut self,
+        key: &str,
+        body: Bytes,
+        at: Option<chrono::DateTime<Utc>>,
+    ) -> String {
         self.change_counter += 1;
         let v = self.change_counter;
         self.objects.insert(key.to_string(), body);
         self.object_versions.insert(key.to_string(), v);
+        match at {
+            Some(at) => self.object_modified.insert(key.to_string(), at),
+            None => self.object_modified.remove(key),
+        };
         v.to_string()
     }
 }
@@ -204,6 +217,9 @@ pub struct FakeCloud {
     /// Time as AWS takes it (`None`: every call answers at once and
     /// nothing is ever throttled or slow).
     timing: Option<Arc<super::timing::Timing>>,
+    /// The object store's clock (`None`: its answers say nothing of time,
+    /// as a store without `Date` or `Last-Modified` would).
+    store_clock: Option<Arc<dyn super::clock::Clock>>,
 }
 
 fn not_found(service: &'static str, op: &'static str, res: &str, region: &str) -> CloudError {
@@ -280,6 +296,22 @@ impl FakeCloud {
             timing: Some(Arc::new(super::timing::Timing::new(model, seed))),
             ..Self::default()
         }
+    }
+
+    /// The same world whose object store keeps time by `clock`: each
+    /// object's last write and each read's answer carry it
+    /// ([`StoreTimes`], at full resolution), as S3's and GCS's
+    /// `Last-Modified` and `Date` do.
+    pub fn with_store_clock(self, clock: Arc<dyn super::clock::Clock>) -> Self {
+        Self {
+            store_clock: Some(clock),
+            ..self
+        }
+    }
+
+    /// The store's clock now, when it keeps one.
+    fn store_now(&self) -> Option<chrono::DateTime<Utc>> {
+        self.store_clock.as_ref().map(|c| c.now())
     }
 
     /// The timing of a timed world.
@@ -1011,7 +1043,7 @@ impl ObjectStore for FakeCloud {
         if mode == PutMode::CreateOnly && s.objects.contains_key(&key) && !s.ignores_conditions {
             return Ok(PutOutcome::AlreadyExists);
         }
-        let version = s.write_object(&key, body);
+        let version = s.write_object(&key, body, self.store_now());
         s.writes.push(format!("PutObject {key}"));
         Ok(PutOutcome::Written(Some(version)))
     }
@@ -1068,6 +1100,11 @@ impl ObjectStore for FakeCloud {
                 .copied()
                 .unwrap_or(0)
                 .to_string(),
+            times: StoreTimes {
+                modified: s.object_modified.get(&key).copied(),
+                answered: self.store_now(),
+                resolution: Duration::ZERO,
+            },
         }))
     }
 
@@ -1092,7 +1129,7 @@ impl ObjectStore for FakeCloud {
         if current.as_deref() != Some(version) && !s.ignores_conditions {
             return Ok(SwapOutcome::Stale);
         }
-        let version = s.write_object(&key, body);
+        let version = s.write_object(&key, body, self.store_now());
         s.writes.push(format!("PutObject(if-match) {key}"));
         Ok(SwapOutcome::Swapped(version))
     }
@@ -1137,6 +1174,7 @@ impl ObjectStore for FakeCloud {
         let key = url.to_string();
         s.objects.remove(&key);
         s.object_versions.remove(&key);
+        s.object_modified.remove(&key);
         s.writes.push(format!("DeleteObject {key}"));
         Ok(())
     }

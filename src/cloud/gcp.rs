@@ -11,6 +11,10 @@
 //! * Writes use `send_buffered()`: `send_unbuffered()` fails a CRC32C check on
 //!   fake-gcs-server. Create-only writes use `ifGenerationMatch=0` (412 when an
 //!   object exists).
+//! * Reads are the JSON API's media download (`GET …/o/O?alt=media`), not
+//!   the crate's `read_object`: its answer carries the generation
+//!   (`x-goog-generation`) and the store's clock (`Last-Modified`, `Date`),
+//!   by which leases are judged; the crate's reads expose neither time.
 //! * Bucket administration (StorageControl) is gRPC, which no emulator speaks:
 //!   [`bucket_exists`](crate::cloud::ObjectStore::bucket_exists) lists at most
 //!   one object through the JSON API instead (`GET /storage/v1/b/B/o`), which
@@ -34,7 +38,7 @@ use tokio::sync::OnceCell;
 use super::retry::RetryPolicy;
 use super::{
     BucketLock, BucketState, CloudError, CloudSettings, ErrorKind, Kept, Listing, ObjectUrl,
-    PutMode, PutOutcome, Retention, SwapOutcome, Versioned,
+    PutMode, PutOutcome, Retention, StoreTimes, SwapOutcome, Versioned, http_date,
 };
 
 const SERVICE: &str = "gcs";
@@ -230,22 +234,10 @@ impl GcsStore {
                 if method != reqwest::Method::GET {
                     on_wire(op, &bucket)?;
                 }
-                let headers = match inner.credentials.headers(Default::default()).await {
-                    Ok(CacheableResource::New { data, .. }) => data,
-                    Ok(CacheableResource::NotModified) => Default::default(),
-                    Err(e) => {
-                        let kind = if e.is_transient() {
-                            ErrorKind::Connection
-                        } else {
-                            ErrorKind::Auth
-                        };
-                        return Err(err(op, &bucket, kind, e.to_string()));
-                    }
-                };
                 let resp = inner
                     .http
                     .request(method.clone(), url)
-                    .headers(headers)
+                    .headers(auth_headers(inner, op, &bucket).await?)
                     .send()
                     .await
                     .map_err(|e| err(op, &bucket, ErrorKind::Connection, format!("{e}")))?;
@@ -253,16 +245,7 @@ impl GcsStore {
                 match status {
                     200..=299 => Ok(Some(resp.json().await.unwrap_or_default())),
                     404 => Ok(None),
-                    _ => {
-                        let body = resp.text().await.unwrap_or_default();
-                        Err(err(
-                            op,
-                            &bucket,
-                            CloudError::classify(Some(status), None),
-                            body.chars().take(300).collect::<String>(),
-                        )
-                        .with_code(format!("HTTP {status}")))
-                    }
+                    _ => Err(refused(op, &bucket, status, resp).await),
                 }
             })
             .await
@@ -280,46 +263,127 @@ impl GcsStore {
         Ok(u)
     }
 
-    /// Reads an object and its generation through the storage crate.
-    async fn read_with_generation(
-        &self,
-        url: &ObjectUrl,
-    ) -> Result<Option<(Bytes, i64)>, CloudError> {
+    /// Reads an object through the JSON API's media download
+    /// (`GET storage/v1/b/B/o/O?alt=media`): its bytes, its generation
+    /// (`x-goog-generation`) and what the answer says of the store's clock
+    /// (`Last-Modified`, the object's `updated`, and `Date`), which the
+    /// storage crate's reads do not expose. `Ok(None)` when the object does
+    /// not exist.
+    async fn read_versioned(&self, url: &ObjectUrl) -> Result<Option<Versioned>, CloudError> {
         const OP: &str = "ReadObject";
+        let mut u = self
+            .api_url(&[&url.bucket, "o", &url.key])
+            .map_err(|e| err(OP, url, ErrorKind::Client, e))?;
+        u.query_pairs_mut().append_pair("alt", "media");
         let inner = self.inner(OP, url).await?;
-        let mut resp = match inner
-            .storage
-            .read_object(bucket_path(url), url.key.clone())
-            .send()
-            .await
-        {
-            Ok(resp) => resp,
-            Err(e) => {
-                let e = map_gax(OP, url, &e);
-                if e.kind != ErrorKind::NotFound {
-                    return Err(e);
+        let read = self
+            .retry
+            .run(|| async {
+                let resp = inner
+                    .http
+                    .get(u.clone())
+                    .headers(auth_headers(inner, OP, url).await?)
+                    .send()
+                    .await
+                    .map_err(|e| err(OP, url, ErrorKind::Connection, format!("{e}")))?;
+                let status = resp.status().as_u16();
+                match status {
+                    200..=299 => {
+                        let header = |name: &str| {
+                            resp.headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_string)
+                        };
+                        let Some(generation) =
+                            header("x-goog-generation").and_then(|g| g.parse::<i64>().ok())
+                        else {
+                            return Err(err(
+                                OP,
+                                url,
+                                ErrorKind::Client,
+                                "the answer names no generation (x-goog-generation)",
+                            ));
+                        };
+                        let times = StoreTimes {
+                            modified: header("last-modified").as_deref().and_then(http_date),
+                            answered: header("date").as_deref().and_then(http_date),
+                            resolution: Duration::from_secs(1),
+                        };
+                        let body = resp.bytes().await.map_err(|e| {
+                            err(
+                                OP,
+                                url,
+                                ErrorKind::Connection,
+                                format!("reading the body: {e}"),
+                            )
+                        })?;
+                        Ok(Some(Versioned {
+                            body,
+                            version: generation.to_string(),
+                            times,
+                        }))
+                    }
+                    404 => Ok(None),
+                    _ => Err(refused(OP, url, status, resp).await),
                 }
-                // fake-gcs-server answers a bare 404 whether the object or
-                // the bucket is missing: tell them apart (once per bucket).
-                if self.known(&url.bucket)
-                    || crate::cloud::ObjectStore::bucket_exists(self, "-", url).await?
-                {
-                    return Ok(None);
-                }
-                return Err(
-                    err(OP, url, ErrorKind::NotFound, "the bucket does not exist")
-                        .with_code("NoSuchBucket"),
-                );
-            }
-        };
-        let generation = resp.object().generation;
-        let mut out = Vec::new();
-        while let Some(chunk) = resp.next().await {
-            let chunk = chunk.map_err(|e| map_gax(OP, url, &e))?;
-            out.extend_from_slice(&chunk);
+            })
+            .await?;
+        if read.is_some() {
+            self.remember(&url.bucket);
+            return Ok(read);
         }
-        Ok(Some((Bytes::from(out), generation)))
+        // fake-gcs-server answers a bare 404 whether the object or the
+        // bucket is missing: tell them apart (once per bucket).
+        if self.known(&url.bucket)
+            || crate::cloud::ObjectStore::bucket_exists(self, "-", url).await?
+        {
+            return Ok(None);
+        }
+        Err(
+            err(OP, url, ErrorKind::NotFound, "the bucket does not exist")
+                .with_code("NoSuchBucket"),
+        )
     }
+}
+
+/// The credentials' headers for one JSON API request.
+// Its callers return `CloudError` too.
+#[allow(clippy::result_large_err)]
+async fn auth_headers(
+    inner: &Inner,
+    op: &'static str,
+    url: &ObjectUrl,
+) -> Result<reqwest::header::HeaderMap, CloudError> {
+    match inner.credentials.headers(Default::default()).await {
+        Ok(CacheableResource::New { data, .. }) => Ok(data),
+        Ok(CacheableResource::NotModified) => Ok(Default::default()),
+        Err(e) => {
+            let kind = if e.is_transient() {
+                ErrorKind::Connection
+            } else {
+                ErrorKind::Auth
+            };
+            Err(err(op, url, kind, e.to_string()))
+        }
+    }
+}
+
+/// A JSON API answer of `status` (not 2xx, not 404), as an error.
+async fn refused(
+    op: &'static str,
+    url: &ObjectUrl,
+    status: u16,
+    resp: reqwest::Response,
+) -> CloudError {
+    let body = resp.text().await.unwrap_or_default();
+    err(
+        op,
+        url,
+        CloudError::classify(Some(status), None),
+        body.chars().take(300).collect::<String>(),
+    )
+    .with_code(format!("HTTP {status}"))
 }
 
 fn bucket_path(url: &ObjectUrl) -> String {
@@ -453,7 +517,7 @@ impl crate::cloud::ObjectStore for GcsStore {
     }
 
     async fn get(&self, _via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
-        Ok(self.read_with_generation(url).await?.map(|(body, _)| body))
+        Ok(self.read_versioned(url).await?.map(|v| v.body))
     }
 
     /// GCS keeps objects by the bucket's retention policy, which applies to
@@ -482,13 +546,7 @@ impl crate::cloud::ObjectStore for GcsStore {
         _via: &str,
         url: &ObjectUrl,
     ) -> Result<Option<Versioned>, CloudError> {
-        Ok(self
-            .read_with_generation(url)
-            .await?
-            .map(|(body, generation)| Versioned {
-                body,
-                version: generation.to_string(),
-            }))
+        self.read_versioned(url).await
     }
 
     async fn replace_if(

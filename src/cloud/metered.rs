@@ -12,6 +12,12 @@
 //! injection part of their API so that tests can loop it over every step;
 //! this is drctl's version, and it needs no test-only branch in an adapter.
 //!
+//! The log can also be a file instead of memory ([`MeterLog::appending_to`]):
+//! `call_log` in `drctl.toml` (`DRCTL_CALL_LOG`) has every command append
+//! one line per cloud call to it, which is how an operator (and
+//! `tests/it/iam.rs`) learns which API operations a command needs, to
+//! compare them with an IAM policy.
+//!
 //! One recorded call is one adapter call: it includes the adapter's own
 //! retries, and a few adapter methods make more than one HTTP request (for
 //! example a paginated listing). The counts therefore measure what the engine
@@ -74,6 +80,8 @@ pub type ContextHook = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct MeterLog {
     calls: Arc<Mutex<Vec<Call>>>,
+    /// Where each call is appended instead ([`MeterLog::appending_to`]).
+    file: Option<Arc<Mutex<std::fs::File>>>,
 }
 
 impl std::fmt::Debug for MeterLog {
@@ -89,8 +97,37 @@ impl MeterLog {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A log that appends each call to the file at `path` (created when
+    /// missing) as one line, `service:Operation<TAB>region<TAB>ok|failed`,
+    /// and keeps nothing in memory (a long `drctl watch` makes calls without
+    /// end). Each line is one write to a file opened for appending, so
+    /// several processes may share the file.
+    pub fn appending_to(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            calls: Arc::default(),
+            file: Some(Arc::new(Mutex::new(file))),
+        })
+    }
+
     fn push(&self, call: Call) {
-        self.lock().push(call);
+        let Some(file) = &self.file else {
+            self.lock().push(call);
+            return;
+        };
+        let line = format!(
+            "{}\t{}\t{}\n",
+            call.label,
+            call.region,
+            if call.ok { "ok" } else { "failed" }
+        );
+        let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = std::io::Write::write_all(&mut *f, line.as_bytes()) {
+            tracing::warn!("cannot append to the call log: {e}");
+        }
     }
 
     /// Every call so far, in the order they returned.
@@ -195,6 +232,20 @@ impl Metered {
     /// and records it in the returned log.
     pub fn wrap(clouds: Clouds) -> (Clouds, MeterLog) {
         Self::build(clouds, None, Vec::new())
+    }
+
+    /// Like [`Metered::wrap`], recording into `log` (a file's:
+    /// [`MeterLog::appending_to`]).
+    pub fn wrap_into(clouds: Clouds, log: MeterLog) -> Clouds {
+        Self::bundle(Arc::new(Self {
+            inner: clouds,
+            log,
+            context: None,
+            faults: Vec::new(),
+            seen: Mutex::new(BTreeMap::new()),
+            budgets: None,
+            waits: Arc::default(),
+        }))
     }
 
     /// Like [`Metered::wrap`], and asks `hook` at each call what the caller
@@ -853,6 +904,32 @@ impl crate::cloud::Publisher for Metered {
 mod tests {
     use super::*;
     use crate::cloud::fake::FakeCloud;
+
+    /// A call log is a file of one line per call, appended to (two
+    /// processes, or two commands in a row, share it); nothing is kept in
+    /// memory.
+    #[tokio::test]
+    async fn a_call_log_appends_one_line_per_call_and_keeps_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.log");
+        std::fs::write(&path, "earlier\tus-east-1\tok\n").unwrap();
+        let fake = FakeCloud::new();
+        fake.add_primary("us-west-2", "db");
+        let log = MeterLog::appending_to(&path).unwrap();
+        let c = Metered::wrap_into(fake.clouds(), log.clone());
+        c.database
+            .describe_instance("us-west-2", "db")
+            .await
+            .unwrap();
+        assert!(c.database.promote_replica("us-west-2", "db").await.is_err());
+        assert!(log.is_empty(), "nothing in memory");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "earlier\tus-east-1\tok\n\
+             rds:DescribeDBInstances\tus-west-2\tok\n\
+             rds:PromoteReadReplica\tus-west-2\tfailed\n"
+        );
+    }
 
     #[tokio::test]
     async fn every_call_is_forwarded_and_recorded() {

@@ -17,6 +17,7 @@
 
 pub mod aws;
 pub mod budget;
+pub mod clock;
 pub mod control;
 pub mod error;
 pub mod fake;
@@ -449,6 +450,9 @@ pub struct CloudSettings {
     /// addresses (`[checks] allow_link_local` in `drctl.toml`; refused by
     /// default: `http::refused_address`).
     pub checks_allow_link_local: bool,
+    /// A file every cloud call is appended to (`call_log`,
+    /// [`metered::MeterLog::appending_to`]); `None`: no log.
+    pub call_log: Option<std::path::PathBuf>,
 }
 
 impl CloudSettings {
@@ -498,6 +502,9 @@ impl CloudSettings {
                 .unwrap_or_default(),
             retry: retry::RetryPolicy::default(),
             checks_allow_link_local: false,
+            // A drctl setting (drctl.toml, DRCTL_CALL_LOG), not an
+            // endpoints-file variable.
+            call_log: None,
         }
     }
 
@@ -560,8 +567,17 @@ impl std::fmt::Debug for CloudSettings {
             .field("dns_servers", &self.dns_servers)
             .field("retry", &self.retry)
             .field("checks_allow_link_local", &self.checks_allow_link_local)
+            .field("call_log", &self.call_log)
             .finish()
     }
+}
+
+/// An HTTP date (`Date`, `Last-Modified`: `Wed, 25 Nov 2026 02:10:01 GMT`),
+/// when it is one.
+pub(crate) fn http_date(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc2822(text.trim())
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// Routes each [`ObjectUrl`] to the store of its scheme (`s3://` or `gs://`).
@@ -644,8 +660,24 @@ impl ObjectStore for ObjectRouter {
 
 /// Builds every adapter (AWS for DNS, databases, compute, metrics, identity
 /// and `s3://`; GCS for `gs://`) from `settings`; see [`aws::clouds`].
+/// With a `call_log`, every call is also appended to it
+/// ([`metered::MeterLog::appending_to`]).
 pub async fn connect(settings: &CloudSettings) -> Result<Clouds, CloudError> {
-    aws::clouds(settings).await
+    let clouds = aws::clouds(settings).await?;
+    let Some(path) = &settings.call_log else {
+        return Ok(clouds);
+    };
+    let log = metered::MeterLog::appending_to(path).map_err(|e| {
+        CloudError::new(
+            "drctl",
+            "call_log",
+            path.display().to_string(),
+            "-",
+            ErrorKind::Client,
+            format!("cannot open the call log: {e}"),
+        )
+    })?;
+    Ok(metered::Metered::wrap_into(clouds, log))
 }
 
 #[cfg(test)]

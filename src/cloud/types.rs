@@ -525,6 +525,25 @@ pub struct Versioned {
     /// Its version: S3's ETag (quotes included, as `If-Match` wants it) or
     /// GCS's generation (decimal).
     pub version: String,
+    /// What the answer said of the store's clock.
+    pub times: StoreTimes,
+}
+
+/// The store's clock, as one answer showed it. Leases are judged by it
+/// (another's lease expires by the store's time, never by its holder's
+/// clock or ours: docs/state.md, "Whose clock").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreTimes {
+    /// When the store last wrote the object, by its own clock (S3's
+    /// `Last-Modified`, GCS's, the object's `updated`); `None` when it
+    /// did not say.
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
+    /// The store's clock when it answered (the HTTP `Date` header); `None`
+    /// when it did not say.
+    pub answered: Option<chrono::DateTime<chrono::Utc>>,
+    /// How finely both are given, cut down to it: one second for HTTP
+    /// dates (the true time lies within a second after the one given).
+    pub resolution: std::time::Duration,
 }
 
 /// What a swap ([`crate::cloud::ObjectStore::replace_if`]) did.

@@ -6,28 +6,28 @@
 //! hang or an out-of-memory kill. The parsers on the path differ:
 //!
 //! - `toml` stops at 80 levels by itself, in linear time;
-//! - libyaml (under `serde_yaml_ng`) has no nesting limit while *reading*
-//!   (its deserializer stops at 128 levels, but only after the whole document
-//!   is read): its scanner does work proportional to the flow nesting for
-//!   every token, so `[[[[...` of 100,000 levels takes minutes;
-//! - `saphyr-parser` (our position tree) stops at 255 *flow* levels but has
-//!   no limit on *block* nesting (`- - - - ...`), and the tree we build from
-//!   its events must not recurse either.
+//! - `saphyr-parser` (YAML: the position tree, and the values through
+//!   [`super::yaml`]) stops at some depth of *flow* nesting (its scanner
+//!   looks ahead for keys) but has no limit on *block* nesting (`- - - -
+//!   ...`), and neither the tree we build from its events nor the
+//!   deserializer may recurse without a bound.
 //!
 //! So every file goes through cheap, bounded checks first: a size limit
 //! ([`MAX_FILE_BYTES`], checked before reading), and a nesting limit
-//! ([`MAX_DEPTH`]), checked before any recursive parser sees the text. For
+//! ([`MAX_DEPTH`]), checked before any recursive reader sees the text. For
 //! YAML the nesting is counted on saphyr's event stream (exact, block and
 //! flow; it stops at the first level too deep), with the lexical scan
-//! [`yaml_flow_depth`] as a second line when saphyr rejects the file before
-//! its end (libyaml reads further than saphyr in some broken files). For
-//! TOML, [`toml_depth`] counts `[`/`{` outside strings, comments and table
+//! [`yaml_flow_depth`] placing the error where saphyr's scanner gives up
+//! on deep flow nesting before the events reach the limit. For TOML,
+//! [`toml_depth`] counts `[`/`{` outside strings, comments and table
 //! headers, which is exact for TOML.
 //!
-//! YAML aliases ("billion laughs") need no limit of ours: the position tree
-//! does not expand them, `serde_yaml_ng` bounds alias expansion (100 jumps per
-//! event of the document), and no field of a plan accepts a nested value, so
-//! an alias to a big sequence fails at its first element.
+//! YAML aliases ("billion laughs") are bounded by the deserializer: the
+//! position tree does not expand them, a value nobody reads (an unknown
+//! key's) is skipped without following them, and the events replayed
+//! through aliases are counted against [`MAX_ALIAS_EVENTS`]; an alias inside
+//! the node it names, and nesting deeper than [`MAX_DEPTH`] through aliases,
+//! are errors too.
 
 /// The largest plan or tiers file read: 10 MiB. A plan of 10,000 resources is
 /// about 2 MiB; a bigger file is not a plan (a log, a dump), and refusing it
@@ -36,10 +36,17 @@ pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 
 /// The deepest nesting of tables, arrays, mappings and sequences accepted: 64
 /// levels. A plan is at most 5 deep (`database` → `[0]` → `regions` → value);
-/// 64 is below the limits of every parser on the path (toml 80,
-/// `serde_yaml_ng` 128, saphyr 255 flow levels), so a deep file is reported by
-/// this check, with one message, before any of them runs.
+/// 64 is below the limits of every parser on the path (toml 80, saphyr's
+/// flow nesting), so a deep file is reported by this check, with one
+/// message, before any of them gives up in its own words.
 pub const MAX_DEPTH: usize = 64;
+
+/// The most YAML events that aliases may replay in one file, all aliases
+/// together: 100,000. A plan's anchors (a list of regions used by every
+/// resource) replay a few events each, a few thousand in a plan of 10,000
+/// resources; nine aliases of nine aliases of ... nine strings ("billion
+/// laughs") would replay hundreds of millions.
+pub const MAX_ALIAS_EVENTS: usize = 100_000;
 
 /// The hint of the "nested too deeply" diagnostic.
 pub const DEPTH_HINT: &str = "a plan is at most 5 levels deep (database → [0] → regions → value); this is generated or corrupted input. drctl stops reading at 64 levels so that no file can exhaust its stack";
@@ -147,8 +154,8 @@ fn skip_toml_string(b: &[u8], i: usize) -> usize {
 /// a node starts or inside a flow collection, quoted scalars are skipped where
 /// a node starts, block scalars (`|`, `>`) and comments are skipped. This is
 /// an approximation of the YAML grammar, used only when saphyr rejected the
-/// file (so there is no exact count) to keep libyaml off deeply nested flow
-/// collections. Linear, no allocation.
+/// file (so there is no exact count), to report deeply nested flow
+/// collections at the level that crosses the limit. Linear, no allocation.
 pub fn yaml_flow_depth(text: &str) -> Option<TooDeep> {
     let b = text.as_bytes();
     let ws = |i: usize| matches!(b.get(i), None | Some(b' ' | b'\t' | b'\r' | b'\n'));

@@ -18,6 +18,7 @@ pub mod spec;
 pub mod tiers;
 pub mod validate;
 pub mod watch;
+pub mod yaml;
 
 #[cfg(test)]
 mod tests;
@@ -429,7 +430,7 @@ fn declared_name(file: &SourceFile) -> Option<String> {
     }
     let named: NameOnly = match file.format {
         Format::Toml => toml::from_str(&file.text).ok()?,
-        Format::Yaml => serde_yaml_ng::from_str(&file.text).ok()?,
+        Format::Yaml => yaml::from_str(&file.text).ok()?,
     };
     Some(named.plan.name)
 }
@@ -573,8 +574,8 @@ fn deserialize<T: DeserializeOwned>(
             Err(e) => Err(toml_err(file, &e)),
         },
         Format::Yaml => {
-            let de = serde_yaml_ng::Deserializer::from_str(&file.text);
-            serde_ignored::deserialize(de, record).map_err(|e| yaml_err(&e))
+            yaml::with_deserializer(&file.text, |de| serde_ignored::deserialize(de, record))
+                .map_err(|e| yaml_err(&e))
         }
     };
     let mut placed: Vec<(source::Pos, &Vec<Seg>)> =
@@ -688,36 +689,15 @@ pub(crate) fn reference() -> Vec<Plan> {
     loaded.plans
 }
 
-/// Splits a YAML error into a place and a message. libyaml's text reads
-/// `problem at line L column C[, context at line L2 column C2]`; when it names
-/// a context (an unclosed quote, a key without `:`), the context's start is
-/// where the mistake is, so point there and keep both parts in the message.
-fn yaml_err(e: &serde_yaml_ng::Error) -> (source::Pos, String) {
-    let at = |line: usize, col: usize| source::Pos {
-        line: line.max(1),
-        col: col.max(1),
+/// A YAML error as a place and a message (the message names the path of
+/// the value, `dns[0].ttl: ...`).
+fn yaml_err(e: &yaml::Error) -> (source::Pos, String) {
+    let pos = e.pos().unwrap_or(source::Pos {
+        line: 1,
+        col: 1,
         len: 1,
-    };
-    let msg = e.to_string();
-    let Some(loc) = e.location() else {
-        let problem = msg.split(" at position ").next().unwrap_or(&msg);
-        return (at(1, 1), problem.to_string());
-    };
-    let here = at(loc.line(), loc.column());
-    let mark = format!(" at line {} column {}", loc.line(), loc.column());
-    let Some((problem, rest)) = msg.split_once(&mark) else {
-        return (here, msg);
-    };
-    let Some(context) = rest.strip_prefix(", ") else {
-        return (here, problem.to_string());
-    };
-    if let Some((what, ctx)) = context.rsplit_once(" at line ")
-        && let Some((l, c)) = ctx.split_once(" column ")
-        && let (Ok(l), Ok(c)) = (l.parse(), c.parse())
-    {
-        return (at(l, c), format!("{problem}{mark}, {what}"));
-    }
-    (here, format!("{problem}, {context}"))
+    });
+    (pos, e.to_string())
 }
 
 fn toml_err(file: &SourceFile, e: &toml::de::Error) -> (source::Pos, String) {

@@ -449,7 +449,9 @@ fn yaml_tree(text: &str, lines: &LineIndex, findings: &mut Vec<Finding>) -> Opti
     tree.root
 }
 
-fn yaml_pos(span: &saphyr_parser::Span) -> Pos {
+/// The position of a YAML span's start (columns from 1, in characters),
+/// underlining the span.
+pub(crate) fn yaml_pos(span: &saphyr_parser::Span) -> Pos {
     let len = span.end.index().saturating_sub(span.start.index());
     Pos {
         line: span.start.line(),
@@ -458,9 +460,10 @@ fn yaml_pos(span: &saphyr_parser::Span) -> Pos {
     }
 }
 
-/// What a YAML file that saphyr rejects tells: too deep, or nothing (serde
-/// reports its syntax error). libyaml may read further than saphyr did, so it
-/// must not be fed deep flow collections either.
+/// What a YAML file that saphyr rejects tells: too deep, or nothing (the
+/// deserializer, on the same parser, reports the syntax error). A file whose
+/// scanner gives up on deep flow nesting (it looks ahead for keys) is told
+/// too deep at the level that crosses the limit, not at the scanner's stop.
 fn yaml_syntax_finding(
     text: &str,
     lines: &LineIndex,

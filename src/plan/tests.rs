@@ -741,6 +741,45 @@ fn yaml_alias_bomb_neither_hangs_nor_eats_memory() {
     }
 }
 
+/// Hostile YAML is one clear error at its place, at once. A "billion
+/// laughs" read where the plan takes strings stops at its first element (a
+/// list is not a string), named by its path; under keys nobody reads it is
+/// skipped, never expanded; nesting past the limit is named where it
+/// crosses it. (The deserializer's budget for values that do take nested
+/// lists, and aliases inside their own node: `plan::yaml`'s tests.)
+#[test]
+fn hostile_yaml_is_a_clear_error_at_its_place() {
+    let t0 = std::time::Instant::now();
+    let mut bomb = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+        bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    let header = "plan:\n  name: p\n  tier: critical\n";
+    let errors = errors_of("x.yaml", &format!("{bomb}{header}  regions: *a9\n"));
+    let d = errors
+        .iter()
+        .find(|d| d.message.starts_with("plan.regions"))
+        .unwrap_or_else(|| panic!("{errors:?}"));
+    assert_eq!(
+        d.message,
+        "plan.regions[0]: invalid type: sequence, expected a string"
+    );
+    // At the first alias of a9's list, where the list that is no string is.
+    assert_eq!((d.line, d.column), (10, 10), "{}", d.render(false));
+    // Under unknown keys: each is named, and nothing is expanded.
+    let errors = errors_of("x.yaml", &format!("{header}  regions: [a-1, b-1]\n{bomb}"));
+    assert_eq!(errors.len(), 10, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|d| d.message.starts_with("unknown key `a"))
+    );
+    // Deep nesting: named at the level over the limit.
+    assert_too_deep("x.yaml", &format!("{}1\n", "- ".repeat(1_000)), 1, 129);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+}
+
 #[test]
 fn oversize_file_is_refused_before_reading() {
     let limit = usize::try_from(super::limits::MAX_FILE_BYTES).unwrap();

@@ -7,9 +7,9 @@
 //!
 //! * **acquire**: create-only when there is no lease object; otherwise a
 //!   compare-and-swap on the version read, allowed when the lease is released,
-//!   expired (`renewed + length + skew` has passed, by this machine's clock),
-//!   or forced. Of two takers only one swap succeeds; the other reads again
-//!   and sees the winner.
+//!   expired (its last write + length + skew has passed, by the store's
+//!   clock), or forced. Of two takers only one swap succeeds; the other
+//!   reads again and sees the winner.
 //! * **renew**: every third of the lease, a compare-and-swap on the version
 //!   this holder last wrote. A renewal that cannot get through leaves the
 //!   holder's local deadline (`sent + length - skew`, on the monotonic clock)
@@ -29,10 +29,24 @@
 //! A process that slept through its lease therefore cannot write into a run
 //! that someone else now owns.
 //!
+//! **Whose clock.** Another's lease is judged by the store's clock, never by
+//! its holder's (who stamped `renewed`) nor by ours: the store says when it
+//! last wrote the lease object (S3's and GCS's `Last-Modified`) and what time
+//! it is (the answer's `Date`), and the lease has expired when the second is
+//! past the first + length + skew ([`Lease::judge`]). A holder whose clock
+//! runs slow therefore does not see its live lease broken early, and a taker
+//! whose clock runs fast does not break it either. Each read also measures
+//! this host's clock against the store's ([`ClockSkew`], shown by `drctl
+//! lock status`); a host more than `lease_skew` off is warned. A store whose
+//! answers say nothing of time leaves the judgement to the lease's
+//! `renewed` and this host's clock, as before. The holder itself needs no
+//! other clock: its own deadline is on its own clocks (below).
+//!
 //! **Time.** Wall time comes from an injected [`Clock`] and the holder's
 //! deadline from `tokio::time::Instant`, so tests check expiry and renewal on
 //! tokio's paused time ([`super::clock::TokioClock`]) instead of sleeping.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -44,11 +58,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::clock::{Clock, SystemClock};
-use super::{Acquired, HeldLock, Holder, LeaseTimes, LockStatus, LockStore, Takeover};
+use super::{Acquired, ClockSkew, HeldLock, Holder, LeaseTimes, LockStatus, LockStore, Takeover};
 use crate::cloud::{
-    CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned,
+    CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, StoreTimes, SwapOutcome, Versioned,
 };
 use crate::journal::RunKind;
+use crate::plan::duration::after;
 use crate::state::lock::{LockError, LockInfo, check_plan_name};
 
 /// How long a release may wait for the store.
@@ -87,24 +102,113 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// When others may take it over (without force): last renewal + length + skew.
-    pub fn expires(&self, skew: Duration) -> DateTime<Utc> {
-        self.ends()
-            .checked_add_signed(chrono::Duration::from_std(skew).unwrap_or_default())
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    /// Its length (a hostile length is clamped, never a panic).
+    fn length(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds.min(MAX_LEASE_SECONDS))
     }
 
-    /// Last renewal + length (a hostile length is clamped, never a panic).
-    fn ends(&self) -> DateTime<Utc> {
-        let secs = i64::try_from(self.lease_seconds.min(MAX_LEASE_SECONDS)).unwrap_or(0);
-        self.renewed
-            .checked_add_signed(chrono::Duration::seconds(secs))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    /// This lease judged on one clock, as `reading` saw it. The store's,
+    /// when its answer said both when it last wrote the lease and what time
+    /// it is: the write's time is taken at the end of its resolution and
+    /// the answer's at its start, so that a lease is never judged to end
+    /// early. Otherwise the holder's `renewed` against this host's clock.
+    pub fn judge(&self, reading: &Reading) -> Judged {
+        match (reading.store.modified, reading.store.answered) {
+            (Some(written), Some(answered)) => Judged {
+                now: answered,
+                ends: after(after(written, reading.store.resolution), self.length()),
+                by_store: true,
+            },
+            _ => Judged {
+                now: reading.local,
+                ends: after(self.renewed, self.length()),
+                by_store: false,
+            },
+        }
+    }
+}
+
+/// What one read of a lease showed of the clocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    /// This host's clock when the answer had arrived.
+    pub local: DateTime<Utc>,
+    /// The store's: when it last wrote the lease, when it answered.
+    pub store: StoreTimes,
+}
+
+impl Reading {
+    /// This host's clock minus the store's (positive: this host runs
+    /// ahead), the store's time taken mid-way through its resolution; `None`
+    /// when the answer did not say what time it was.
+    pub fn host_skew(&self) -> Option<chrono::Duration> {
+        let answered = self.store.answered?;
+        Some(self.local - after(answered, self.store.resolution / 2))
     }
 
-    fn is_live(&self, skew: Duration, now: DateTime<Utc>) -> bool {
-        !self.released && now < self.expires(skew)
+    /// Whether this host's clock is off the store's by more than `margin`
+    /// beyond what the measurement can tell (the store's resolution).
+    pub fn host_off(&self, margin: Duration) -> bool {
+        let limit = chrono::Duration::from_std(margin + self.store.resolution)
+            .unwrap_or(chrono::Duration::MAX);
+        self.host_skew().is_some_and(|d| d.abs() > limit)
     }
+
+    /// The clocks this read compared, for `lock status`.
+    fn skew(&self, lease: &Lease, judged: &Judged, margin: Duration) -> Option<ClockSkew> {
+        let store_time = self.store.answered?;
+        let host = self.host_skew()?;
+        let half = self.store.resolution / 2;
+        Some(ClockSkew {
+            store_time,
+            host_skew_ms: host.num_milliseconds(),
+            writer_skew_ms: self
+                .store
+                .modified
+                .map(|m| (lease.renewed - after(m, half)).num_milliseconds()),
+            host_off: self.host_off(margin),
+            judged_by_store: judged.by_store,
+        })
+    }
+}
+
+/// A lease's end and the time it is judged at, on one clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judged {
+    /// Now, on that clock.
+    pub now: DateTime<Utc>,
+    /// When its length runs out, on that clock (its last write + length).
+    pub ends: DateTime<Utc>,
+    /// Whether that clock is the store's.
+    pub by_store: bool,
+}
+
+impl Judged {
+    /// Whether `lease` (judged here) is live: not released, and `skew` of
+    /// margin after its end not yet reached.
+    pub fn live(&self, lease: &Lease, skew: Duration) -> bool {
+        !lease.released && self.now < after(self.ends, skew)
+    }
+}
+
+/// Warns, once per `warned`, that this host's clock is more than
+/// `margin` off the store's.
+fn warn_if_off(warned: &AtomicBool, reading: &Reading, margin: Duration) {
+    if !reading.host_off(margin) || warned.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let skew = reading.host_skew().unwrap_or_default();
+    tracing::warn!(
+        host_skew_ms = skew.num_milliseconds(),
+        "this host's clock is {:.1} s {} the state store's, more than lease_skew ({} s): leases are judged by the store's clock, but this host's times (in journals and reports) are off; synchronise its clock (NTP)",
+        skew.num_milliseconds().unsigned_abs() as f64 / 1000.0,
+        if skew > chrono::Duration::zero() {
+            "ahead of"
+        } else {
+            "behind"
+        },
+        margin.as_secs()
+    );
 }
 
 /// [`LockStore`] of leases on an object store.
@@ -114,6 +218,8 @@ pub struct LeaseLocks {
     base: ObjectUrl,
     times: LeaseTimes,
     clock: Arc<dyn Clock>,
+    /// Whether this host was warned of its clock already.
+    warned: Arc<AtomicBool>,
 }
 
 impl LeaseLocks {
@@ -131,6 +237,7 @@ impl LeaseLocks {
             base,
             times,
             clock: Arc::new(SystemClock),
+            warned: Arc::default(),
         }
     }
 
@@ -147,48 +254,62 @@ impl LeaseLocks {
         store_error(&self.url(plan), action, e)
     }
 
-    async fn read(&self, plan: &str) -> Result<Option<(Lease, String)>, LockError> {
+    /// The lease of `plan`, its version and what the read showed of the
+    /// clocks (this host warned when its clock is off the store's).
+    async fn read(&self, plan: &str) -> Result<Option<(Lease, String, Reading)>, LockError> {
         let url = self.url(plan);
-        match self
+        let read = self
             .objects
             .get_versioned(&self.via, &url)
             .await
-            .map_err(|e| self.cloud_error(plan, "read", e))?
-        {
+            .map_err(|e| self.cloud_error(plan, "read", e))?;
+        let local = self.clock.now();
+        match read {
             None => Ok(None),
-            Some(Versioned { body, version }) => match serde_json::from_slice::<Lease>(&body) {
-                Ok(lease) => Ok(Some((lease, version))),
-                // Unreadable: nobody can be shown to own it. Treated as a live
-                // lease of an unknown holder (only --force-unlock takes it).
-                Err(e) => Ok(Some((
-                    Lease {
-                        plan: plan.to_string(),
-                        holder: Holder {
-                            info: LockInfo {
-                                run_id: format!("(unreadable lease: {e})"),
-                                host: "(unknown)".into(),
-                                pid: 0,
-                                started: DateTime::<Utc>::UNIX_EPOCH,
-                            },
-                            kind: RunKind::Failover,
-                        },
-                        hold_id: String::new(),
-                        acquired: DateTime::<Utc>::UNIX_EPOCH,
-                        renewed: self.clock.now(),
-                        lease_seconds: MAX_LEASE_SECONDS,
-                        token: 0,
-                        released: false,
-                        reason: None,
-                        displaced: None,
-                    },
-                    version,
-                ))),
-            },
+            Some(Versioned {
+                body,
+                version,
+                times,
+            }) => {
+                let reading = Reading {
+                    local,
+                    store: times,
+                };
+                warn_if_off(&self.warned, &reading, self.times.skew);
+                Ok(Some((self.parse(plan, &body), version, reading)))
+            }
         }
     }
 
-    fn status_of(&self, lease: &Lease, now: DateTime<Utc>) -> LockStatus {
-        let left = lease.ends() - now;
+    /// A lease object's bytes as a lease.
+    fn parse(&self, plan: &str, body: &[u8]) -> Lease {
+        // Unreadable: nobody can be shown to own it. Treated as a live lease
+        // of an unknown holder (only --force-unlock takes it).
+        serde_json::from_slice::<Lease>(body).unwrap_or_else(|e| Lease {
+            plan: plan.to_string(),
+            holder: Holder {
+                info: LockInfo {
+                    run_id: format!("(unreadable lease: {e})"),
+                    host: "(unknown)".into(),
+                    pid: 0,
+                    started: DateTime::<Utc>::UNIX_EPOCH,
+                },
+                kind: RunKind::Failover,
+            },
+            hold_id: String::new(),
+            acquired: DateTime::<Utc>::UNIX_EPOCH,
+            renewed: self.clock.now(),
+            lease_seconds: MAX_LEASE_SECONDS,
+            token: 0,
+            released: false,
+            reason: None,
+            displaced: None,
+        })
+    }
+
+    fn status_of(&self, lease: &Lease, reading: &Reading) -> LockStatus {
+        let judged = lease.judge(reading);
+        let left = judged.ends - judged.now;
         LockStatus {
             plan: lease.plan.clone(),
             holder: (!lease.released).then(|| lease.holder.info.clone()),
@@ -199,7 +320,7 @@ impl LeaseLocks {
             token: Some(lease.token),
             state: if lease.released {
                 "released"
-            } else if lease.is_live(self.times.skew, now) {
+            } else if judged.live(lease, self.times.skew) {
                 "held"
             } else {
                 "expired"
@@ -207,6 +328,7 @@ impl LeaseLocks {
             .into(),
             displaced: lease.displaced.as_ref().map(|d| d.info.clone()),
             reason: lease.reason.clone(),
+            clocks: reading.skew(lease, &judged, self.times.skew),
         }
     }
 }
@@ -240,18 +362,17 @@ impl LeaseLocks {
     fn displaces(
         &self,
         plan: &str,
-        current: Option<&Lease>,
+        current: Option<(&Lease, &Reading)>,
         takeover: &Takeover<'_>,
-        now: DateTime<Utc>,
     ) -> Result<Option<(Holder, bool)>, LockError> {
-        let Some(lease) = current.filter(|l| !l.released) else {
+        let Some((lease, reading)) = current.filter(|(l, _)| !l.released) else {
             return Ok(None);
         };
         // A holder on this machine whose process is gone is known dead: no
         // need to wait for its lease to run out.
         let dead_here = lease.holder.info.host == crate::state::hostname()
             && !crate::state::lock::holder_alive(&lease.holder.info);
-        let live = lease.is_live(self.times.skew, now) && !dead_here;
+        let live = lease.judge(reading).live(lease, self.times.skew) && !dead_here;
         if !may_take(&lease.holder.info, takeover, live) {
             return Err(LockError::Held {
                 plan: plan.to_string(),
@@ -300,7 +421,7 @@ impl LeaseLocks {
             // that returns no version, which cannot be renewed safely): read
             // the version back and keep it only if the lease is ours.
             _ => Ok(match self.read(plan).await? {
-                Some((l, v)) if l == *lease => Some(v),
+                Some((l, v, _)) if l == *lease => Some(v),
                 _ => None,
             }),
         }
@@ -338,12 +459,15 @@ impl LockStore for LeaseLocks {
         // changed between the read and the write): read again.
         for _ in 0..8 {
             let current = self.read(plan).await?;
+            // The new lease is stamped by this host's clock (its holder's);
+            // the old one was judged by the store's.
             let now = self.clock.now();
             let (lease_now, version_now) = match &current {
-                Some((l, v)) => (Some(l), Some(v.as_str())),
+                Some((l, v, _)) => (Some(l), Some(v.as_str())),
                 None => (None, None),
             };
-            let displaced = self.displaces(plan, lease_now, &takeover, now)?;
+            let displaced =
+                self.displaces(plan, current.as_ref().map(|(l, _, r)| (l, r)), &takeover)?;
             let lease = Lease {
                 plan: plan.to_string(),
                 holder: me.clone(),
@@ -399,12 +523,11 @@ impl LockStore for LeaseLocks {
         } else {
             plans.to_vec()
         };
-        let now = self.clock.now();
         let reads = futures::future::join_all(names.iter().map(|p| self.read(p))).await;
         let mut out = Vec::new();
         for (plan, read) in names.iter().zip(reads) {
             out.push(match read? {
-                Some((lease, _)) => self.status_of(&lease, now),
+                Some((lease, _, reading)) => self.status_of(&lease, &reading),
                 None => LockStatus {
                     plan: plan.clone(),
                     holder: None,
@@ -416,6 +539,7 @@ impl LockStore for LeaseLocks {
                     state: "free".into(),
                     displaced: None,
                     reason: None,
+                    clocks: None,
                 },
             });
         }
@@ -431,11 +555,11 @@ impl LockStore for LeaseLocks {
         check_plan_name(plan)?;
         let url = self.url(plan);
         for _ in 0..8 {
-            let Some((lease, version)) = self.read(plan).await? else {
+            let Some((lease, version, reading)) = self.read(plan).await? else {
                 return Ok(None);
             };
             let now = self.clock.now();
-            let before = self.status_of(&lease, now);
+            let before = self.status_of(&lease, &reading);
             if lease.released {
                 return Ok(Some(before));
             }
@@ -493,6 +617,7 @@ pub struct HeldLease {
     url: ObjectUrl,
     times: LeaseTimes,
     clock: Arc<dyn Clock>,
+    warned: Arc<AtomicBool>,
     state: Mutex<HoldState>,
     renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -506,6 +631,7 @@ impl HeldLease {
             url: locks.url(&lease.plan),
             times: locks.times,
             clock: locks.clock.clone(),
+            warned: locks.warned.clone(),
             state: Mutex::new(HoldState {
                 deadline: deadline(sent, locks.times),
                 lease,
@@ -564,10 +690,11 @@ impl HeldLease {
                         .await
                         .map_err(|e| store_error(&self.url, "release", e))?;
                     match now {
-                        Some(Versioned { body, version: v })
-                            if serde_json::from_slice::<Lease>(&body).is_ok_and(|l| {
-                                l.hold_id == lease.hold_id && l.token == lease.token && !l.released
-                            }) =>
+                        Some(Versioned {
+                            body, version: v, ..
+                        }) if serde_json::from_slice::<Lease>(&body).is_ok_and(|l| {
+                            l.hold_id == lease.hold_id && l.token == lease.token && !l.released
+                        }) =>
                         {
                             version = v;
                         }
@@ -602,7 +729,7 @@ impl HeldLease {
             Ok(SwapOutcome::Stale) => {
                 match self.objects.get_versioned(&self.via, &self.url).await {
                     // Our own renewal whose answer was lost (or a 409 race we won).
-                    Ok(Some(Versioned { body, version }))
+                    Ok(Some(Versioned { body, version, .. }))
                         if serde_json::from_slice::<Lease>(&body).is_ok_and(|l| l == lease) =>
                     {
                         Ok(version)
@@ -719,7 +846,15 @@ impl HeldLock for HeldLease {
             (s.lease.hold_id.clone(), s.lease.token, s.lease.plan.clone())
         };
         // The store's word, not only our memory: someone may have forced it.
-        match self.objects.get_versioned(&self.via, &self.url).await {
+        let read = self.objects.get_versioned(&self.via, &self.url).await;
+        if let Ok(Some(v)) = &read {
+            let reading = Reading {
+                local: self.clock.now(),
+                store: v.times,
+            };
+            warn_if_off(&self.warned, &reading, self.times.skew);
+        }
+        match read {
             Ok(Some(Versioned { body, .. })) => match serde_json::from_slice::<Lease>(&body) {
                 // The read itself took time: a process paused while it
                 // waited for the answer may have outlived its lease since
@@ -803,10 +938,30 @@ mod tests {
     use crate::cloud::fake::FakeCloud;
     use crate::state::clock::TokioClock;
 
-    /// Leases on `fake`, on a clock that follows tokio's (paused in the tests
-    /// of expiry and renewal, so that no test waits for real time).
+    /// A fake store whose clock reads the machine's time plus `store_ms`
+    /// and follows tokio's (paused in the tests of expiry and renewal, so
+    /// that no test waits for real time).
+    fn store_at(store_ms: i64) -> FakeCloud {
+        FakeCloud::default().with_store_clock(shifted(store_ms))
+    }
+
+    fn shifted(ms: i64) -> Arc<TokioClock> {
+        Arc::new(TokioClock::starting_at(
+            Utc::now() + chrono::Duration::milliseconds(ms),
+        ))
+    }
+
+    /// Leases on `fake`, on a clock that follows tokio's.
     fn locks(fake: &FakeCloud, length: u64, skew: u64) -> LeaseLocks {
-        fake.state().buckets.push("s3://state".into());
+        locks_at(fake, length, skew, 0)
+    }
+
+    /// Leases on `fake` from a host whose clock reads the machine's time
+    /// plus `host_ms`.
+    fn locks_at(fake: &FakeCloud, length: u64, skew: u64, host_ms: i64) -> LeaseLocks {
+        if !fake.state().buckets.iter().any(|b| b == "s3://state") {
+            fake.state().buckets.push("s3://state".into());
+        }
         LeaseLocks::new(
             Arc::new(fake.clone()),
             "us-east-1",
@@ -816,7 +971,7 @@ mod tests {
                 skew: Duration::from_millis(skew),
             },
         )
-        .with_clock(Arc::new(TokioClock::default()))
+        .with_clock(shifted(host_ms))
     }
 
     fn me(run: &str) -> Holder {
@@ -825,7 +980,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_live_lease_refuses_a_second_taker_and_naming_the_holder() {
-        let fake = FakeCloud::default();
+        let fake = store_at(0);
         let l = locks(&fake, 60_000, 1_000);
         let a = l
             .acquire("payments", &me("run-a"), Takeover::default())
@@ -874,7 +1029,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_released_lease_is_taken_with_a_higher_token() {
-        let fake = FakeCloud::default();
+        let fake = store_at(0);
         let l = locks(&fake, 60_000, 1_000);
         let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
         let t1 = a.lock.token().unwrap();
@@ -890,7 +1045,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_expired_lease_is_resumed_by_its_own_run_and_forced_by_others() {
-        let fake = FakeCloud::default();
+        let fake = store_at(0);
         let l = locks(&fake, 1_000, 100);
         let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
         a.lock.abandon(); // as a killed process: no more renewals
@@ -917,7 +1072,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_name_that_is_no_plans_reaches_no_lease_object() {
-        let fake = FakeCloud::default();
+        let fake = store_at(0);
         let l = locks(&fake, 1_000, 100);
         let bad = "../runs/x";
         assert!(matches!(
@@ -948,7 +1103,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn regression_a_host_suspended_past_its_lease_still_believed_it_held_it() {
-        let fake = FakeCloud::default();
+        let fake = store_at(0);
         let wall = Arc::new(Jumping(Mutex::new(Utc::now())));
         let l = locks(&fake, 1_000, 100).with_clock(wall.clone());
         let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
@@ -968,7 +1123,7 @@ mod tests {
     /// until `length + skew` after its last renewal, and expired just after.
     #[tokio::test(start_paused = true)]
     async fn an_unrenewed_lease_expires_after_its_length_and_skew() {
-        let fake = FakeCloud::default();
+        let fake = store_at(0);
         let l = locks(&fake, 1_000, 100);
         let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
         a.lock.abandon();
@@ -988,7 +1143,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn renewal_keeps_a_lease_alive_past_its_length() {
-        let fake = FakeCloud::default();
+        let fake = store_at(0);
         let l = locks(&fake, 600, 100);
         let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
         // Paused time: the runtime jumps from one renewal timer to the next.
@@ -999,7 +1154,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_broken_lock_fences_its_holder() {
-        let fake = FakeCloud::default();
+        let fake = store_at(0);
         let l = locks(&fake, 60_000, 1_000);
         let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
         let before = l
@@ -1018,13 +1173,13 @@ mod tests {
     /// held until it expired (the next run was refused: "locked by run").
     #[tokio::test]
     async fn release_after_a_renewal_that_landed_unseen_still_releases() {
-        let fake = FakeCloud::default();
+        let fake = store_at(0);
         let l = locks(&fake, 60_000, 1_000);
         let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
         // The renewal's write lands; its answer never reaches the holder.
         let url = l.url("p");
         let store: Arc<dyn ObjectStore> = Arc::new(fake.clone());
-        let Versioned { body, version } = store
+        let Versioned { body, version, .. } = store
             .get_versioned("us-east-1", &url)
             .await
             .unwrap()
@@ -1041,5 +1196,197 @@ mod tests {
         assert_eq!(st[0].state, "released", "{st:?}");
         let b = l.acquire("p", &me("b"), Takeover::default()).await.unwrap();
         assert!(b.displaced.is_none());
+    }
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    /// Regression: a holder whose clock ran an hour slow stamped `renewed`
+    /// an hour in the past, and every other host judged its live lease
+    /// expired at once (`--force-unlock` without a reason took it). Judged
+    /// by the store's clock, it is live until its last write + length +
+    /// skew, whatever the holder's clock says.
+    #[tokio::test(start_paused = true)]
+    async fn regression_a_holder_whose_clock_ran_slow_had_its_live_lease_taken_early() {
+        let fake = store_at(0);
+        let slow = locks_at(&fake, 60_000, 1_000, -HOUR_MS);
+        let a = slow
+            .acquire("p", &me("a"), Takeover::default())
+            .await
+            .unwrap();
+        a.lock.abandon(); // no renewals: the lease must still last its length
+        let other = locks(&fake, 60_000, 1_000);
+        let forced = Takeover {
+            force: true,
+            ..Default::default()
+        };
+        match other.acquire("p", &me("b"), forced).await {
+            Err(LockError::Held {
+                alive: true,
+                holder,
+                ..
+            }) => assert_eq!(holder.run_id, "a"),
+            x => panic!("{:?}", x.map(|_| ())),
+        }
+        let st = &other.status(&[]).await.unwrap()[0];
+        assert_eq!(st.state, "held");
+        let c = st.clocks.expect("the store said its time");
+        assert!(c.judged_by_store);
+        assert!(!c.host_off, "{c:?}");
+        assert!(c.host_skew_ms.abs() < 1_000, "{c:?}");
+        let writer = c.writer_skew_ms.expect("the store said when it wrote");
+        assert!((writer + HOUR_MS).abs() < 1_000, "{c:?}");
+        assert_eq!(st.lease_left_seconds, Some(60));
+        // By the store's clock it ends after length + skew, not before.
+        tokio::time::advance(Duration::from_millis(60_999)).await;
+        assert!(other.acquire("p", &me("b"), forced).await.is_err());
+        tokio::time::advance(Duration::from_millis(2)).await;
+        let b = other.acquire("p", &me("b"), forced).await.unwrap();
+        assert!(!b.displaced_live);
+        assert_eq!(b.displaced.unwrap().run_id, "a");
+    }
+
+    /// A host whose clock runs an hour fast neither breaks a live lease
+    /// early nor misses it: the store's clock judges; it is warned, and
+    /// `lock status` shows by how much it is off.
+    #[tokio::test(start_paused = true)]
+    async fn a_host_whose_clock_runs_fast_is_warned_and_breaks_no_live_lease() {
+        let fake = store_at(0);
+        let holder = locks(&fake, 60_000, 1_000);
+        let a = holder
+            .acquire("p", &me("a"), Takeover::default())
+            .await
+            .unwrap();
+        let fast = locks_at(&fake, 60_000, 1_000, HOUR_MS);
+        let forced = Takeover {
+            force: true,
+            ..Default::default()
+        };
+        match fast.acquire("p", &me("b"), forced).await {
+            Err(LockError::Held { alive: true, .. }) => {}
+            x => panic!("{:?}", x.map(|_| ())),
+        }
+        assert!(fast.warned.load(Ordering::Relaxed), "warned of its clock");
+        assert!(!holder.warned.load(Ordering::Relaxed));
+        let st = &fast.status(&[]).await.unwrap()[0];
+        assert_eq!(st.state, "held");
+        let c = st.clocks.unwrap();
+        assert!(c.host_off);
+        assert!((c.host_skew_ms - HOUR_MS).abs() < 1_000, "{c:?}");
+        assert!(c.writer_skew_ms.unwrap().abs() < 1_000, "{c:?}");
+        // The holder renews meanwhile and keeps it for as long as it runs.
+        tokio::time::sleep(Duration::from_secs(180)).await;
+        a.lock.check().await.unwrap();
+        assert!(fast.acquire("p", &me("b"), forced).await.is_err());
+    }
+
+    /// A store whose clock is off from every host's: the lease still lasts
+    /// its length by the store's own clock (both ends are read from it).
+    #[tokio::test(start_paused = true)]
+    async fn a_store_whose_clock_is_off_still_gives_every_lease_its_length() {
+        let fake = store_at(-HOUR_MS);
+        let l = locks(&fake, 1_000, 100);
+        let a = l.acquire("p", &me("a"), Takeover::default()).await.unwrap();
+        a.lock.abandon();
+        tokio::time::advance(Duration::from_millis(1_099)).await;
+        assert_eq!(l.status(&[]).await.unwrap()[0].state, "held");
+        tokio::time::advance(Duration::from_millis(2)).await;
+        let st = &l.status(&[]).await.unwrap()[0];
+        assert_eq!(st.state, "expired");
+        assert!(st.clocks.unwrap().host_off);
+    }
+
+    fn reading(written: Option<i64>, answered: Option<i64>, local: i64, res_ms: u64) -> Reading {
+        let t = |ms| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::milliseconds(ms);
+        Reading {
+            local: t(local),
+            store: StoreTimes {
+                modified: written.map(t),
+                answered: answered.map(t),
+                resolution: Duration::from_millis(res_ms),
+            },
+        }
+    }
+
+    fn lease_renewed_at(ms: i64) -> Lease {
+        Lease {
+            plan: "p".into(),
+            holder: me("a"),
+            hold_id: "h".into(),
+            acquired: DateTime::<Utc>::UNIX_EPOCH,
+            renewed: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::milliseconds(ms),
+            lease_seconds: 60,
+            token: 1,
+            released: false,
+            reason: None,
+            displaced: None,
+        }
+    }
+
+    /// HTTP dates are whole seconds, cut down: the write may have been up
+    /// to a second after the one given, so a lease is judged to end a
+    /// second later, never earlier; the answer's time is taken as given.
+    #[test]
+    fn a_store_time_given_to_the_second_never_ends_a_lease_early() {
+        let lease = lease_renewed_at(0);
+        let skew = Duration::from_secs(10);
+        // Written in second 100 (100.000..100.999), length 60, skew 10.
+        let live_at = |answered_s: i64| {
+            let r = reading(Some(100_000), Some(answered_s * 1000), 0, 1000);
+            lease.judge(&r).live(&lease, skew)
+        };
+        assert!(live_at(170), "100.999 + 70 is not past at 170.x");
+        assert!(!live_at(171));
+        let j = lease.judge(&reading(Some(100_000), Some(170_000), 0, 1000));
+        assert!(j.by_store);
+        assert_eq!(j.ends - j.now, chrono::Duration::seconds(-9));
+        // The store said nothing of time: the lease's own `renewed` and this
+        // host's clock judge, as before.
+        for r in [
+            reading(None, None, 69_999, 0),
+            reading(Some(100_000), None, 69_999, 1000),
+            reading(None, Some(170_000), 69_999, 1000),
+        ] {
+            let j = lease.judge(&r);
+            assert!(!j.by_store);
+            assert!(j.live(&lease, skew), "{r:?}");
+            assert!(
+                !lease
+                    .judge(&Reading {
+                        local: r.local + chrono::Duration::seconds(1),
+                        ..r
+                    })
+                    .live(&lease, skew)
+            );
+        }
+        // Released: never live.
+        let released = Lease {
+            released: true,
+            ..lease.clone()
+        };
+        assert!(
+            !released
+                .judge(&reading(Some(100_000), Some(100_000), 0, 0))
+                .live(&released, skew)
+        );
+    }
+
+    /// This host is "off" only beyond `lease_skew` plus what the
+    /// measurement can tell (the store's resolution).
+    #[test]
+    fn a_host_is_off_only_beyond_the_margin_and_the_resolution() {
+        let margin = Duration::from_secs(10);
+        // Resolution 1 s: the store's time is taken at answered + 0.5 s.
+        assert_eq!(
+            reading(None, Some(0), 500, 1000).host_skew(),
+            Some(chrono::Duration::zero())
+        );
+        assert!(!reading(None, Some(0), 11_500, 1000).host_off(margin));
+        assert!(reading(None, Some(0), 11_501, 1000).host_off(margin));
+        assert!(!reading(None, Some(10_000), 0, 1000).host_off(margin));
+        assert!(reading(None, Some(12_000), 0, 1000).host_off(margin));
+        assert!(
+            !reading(None, None, HOUR_MS, 1000).host_off(margin),
+            "no Date: unknown"
+        );
     }
 }

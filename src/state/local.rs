@@ -159,6 +159,7 @@ impl LockStore for LocalLocks {
                     state: state.into(),
                     displaced,
                     reason,
+                    clocks: None,
                 })
             })
             .collect()

@@ -41,7 +41,9 @@ use crate::cloud::{CloudError, ObjectStore, ObjectUrl, PutMode, PutOutcome, Swap
 use crate::journal::{Fence, JournalStore, RunKind};
 
 pub mod board;
-pub mod clock;
+/// The wall clock, injectable (it stands on the cloud floor, where the
+/// fake store keeps one too).
+pub use crate::cloud::clock;
 pub mod files;
 pub mod lease;
 pub mod local;
@@ -95,14 +97,16 @@ impl fmt::Display for StateLocation {
     }
 }
 
-/// How long a lease lasts and how much clock skew between machines to allow.
+/// How long a lease lasts and how much margin for clocks to leave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseTimes {
     /// Lease length; renewed every third of it.
     pub length: Duration,
-    /// Allowed clock difference between machines: a lease is taken over only
-    /// `length + skew` after its last renewal, and its holder stops starting
-    /// steps `skew` before `length` has passed since its last renewal.
+    /// Margin for clocks and delays between machines: a lease is taken over
+    /// only `length + skew` after its last write by the store's clock, and
+    /// its holder stops starting steps `skew` before `length` has passed
+    /// since its last renewal by its own. A host whose clock is off the
+    /// store's by more than this is warned.
     pub skew: Duration,
 }
 
@@ -405,6 +409,36 @@ pub struct LockStatus {
     /// Why it was taken over or broken.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How this host's clock and the lease writer's compared with the
+    /// store's at this read; `None` for local locks, free plans and stores
+    /// whose answers say nothing of time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clocks: Option<ClockSkew>,
+}
+
+/// The clocks a read of a lease compared (`drctl lock status`): the
+/// store's, this host's and the clock of whoever last wrote the lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClockSkew {
+    /// The store's clock when it answered (its HTTP `Date`).
+    pub store_time: DateTime<Utc>,
+    /// This host's clock minus the store's, in milliseconds (positive: this
+    /// host runs ahead). Good to about the store's resolution (one second
+    /// for HTTP dates) plus the request's latency.
+    pub host_skew_ms: i64,
+    /// The clock of the lease's last writer (its holder, or whoever
+    /// released or broke it) minus the store's at that write, in
+    /// milliseconds; `None` when the store did not say when it wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer_skew_ms: Option<i64>,
+    /// This host's clock is off the store's by more than `lease_skew`
+    /// (beyond the measurement's resolution): it is warned, and leases are
+    /// still judged by the store's clock.
+    pub host_off: bool,
+    /// Whether expiry was judged by the store's clock; `false` when the
+    /// store did not say when it last wrote the lease (then by the lease's
+    /// `renewed` against this host's clock).
+    pub judged_by_store: bool,
 }
 
 /// Why a lock was taken from the run `displaced` under `takeover`, as the

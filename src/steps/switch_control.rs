@@ -533,6 +533,7 @@ mod tests {
                 .body(),
             ),
             version: "v1".into(),
+            times: Default::default(),
         }
     }
 
@@ -554,6 +555,7 @@ mod tests {
         let junk = Versioned {
             body: Bytes::from_static(b"hello"),
             version: "v7".into(),
+            times: Default::default(),
         };
         assert_eq!(
             decide(Some(&junk), Drain, 1),

@@ -18,6 +18,7 @@ mod faults;
 mod fencing;
 mod fixture;
 mod html;
+mod iam;
 mod layers;
 mod mass;
 mod notify;

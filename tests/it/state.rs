@@ -12,8 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drctl::cloud::ObjectUrl;
-use drctl::journal::{Event, Journal, JournalError, JournalStore};
+use drctl::journal::{Event, Journal, JournalError, JournalStore, RunKind};
+use drctl::state::clock::TokioClock;
+use drctl::state::lease::LeaseLocks;
 use drctl::state::objects::ObjectJournalStore;
+use drctl::state::{Holder, LeaseTimes, LockError, LockStore, Takeover};
 use serde_json::Value;
 
 use crate::fixture::{Fixture, Proxied, Ran};
@@ -938,4 +941,122 @@ async fn regression_read_only_commands_wrote_a_probe_object() {
         "{:#?}",
         proxied.log()
     );
+}
+
+/// `drctl lock status` on `base`, from this host (whose clock is right).
+async fn lock_status(base: &str, output: &str) -> Ran {
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never", "--endpoints"])
+        .arg(world::endpoints_file())
+        .args(["--state", base, "lock", "status", "--plan", "payments"])
+        .args(["--output", output])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("drctl runs");
+    Ran::from_output(o)
+}
+
+/// Leases on `base` through the real adapters, from a host whose clock
+/// reads the machine's time plus `offset`.
+async fn leases_from(base: &str, offset: chrono::Duration) -> LeaseLocks {
+    LeaseLocks::new(
+        world::clouds().await.objects,
+        STANDBY,
+        ObjectUrl::parse(base).expect("url"),
+        LeaseTimes {
+            length: Duration::from_secs(60),
+            skew: Duration::from_secs(10),
+        },
+    )
+    .with_clock(Arc::new(TokioClock::starting_at(
+        chrono::Utc::now() + offset,
+    )))
+}
+
+/// Leases are judged by the store's clock, which the real adapters read
+/// from the answers (`Last-Modified`, `Date`): a holder whose clock runs an
+/// hour slow keeps its live lease, a host an hour fast is told it is off,
+/// and `lock status` shows both against the store.
+async fn lock_status_shows_the_clocks_against_the_store(scheme: &str) {
+    let base = crate::fixture::shared_state(&world::unique("skew"), Some(scheme))
+        .await
+        .expect("a bucket");
+    let hour = chrono::Duration::hours(1);
+    let slow = leases_from(&base, -hour).await;
+    let run = "20261125T000000Z-skew-0001";
+    let held = slow
+        .acquire(
+            "payments",
+            &Holder::current(run, RunKind::Failover),
+            Takeover::default(),
+        )
+        .await
+        .expect("the slow host takes the free lease");
+
+    let st = lock_status(&base, "json").await;
+    assert_eq!(st.code, Some(0), "{}", st.all());
+    let lease = &st.json()[0];
+    assert_eq!(lease["state"], "held", "not an hour expired: {lease}");
+    let clocks = &lease["clocks"];
+    assert_eq!(clocks["judged_by_store"], true, "{lease}");
+    assert_eq!(clocks["host_off"], false, "{lease}");
+    // Same machine as the emulator: within the HTTP date's second (and
+    // the request's latency).
+    let host = clocks["host_skew_ms"].as_i64().expect("host skew");
+    assert!(host.abs() <= 2_000, "{lease}");
+    let writer = clocks["writer_skew_ms"].as_i64().expect("writer skew");
+    assert!((writer + 3_600_000).abs() <= 2_000, "{lease}");
+    assert!(clocks["store_time"].is_string(), "{lease}");
+    let text = lock_status(&base, "text").await;
+    assert!(text.out.contains("off the store"), "{}", text.all());
+    assert!(text.out.contains("its last writer -3"), "{}", text.all());
+    assert!(!text.out.contains("warning"), "{}", text.all());
+
+    // A host whose clock is right, forcing without a reason, finds it live.
+    let right = leases_from(&base, chrono::Duration::zero()).await;
+    let forced = Takeover {
+        force: true,
+        ..Default::default()
+    };
+    match right
+        .acquire(
+            "payments",
+            &Holder::current("other", RunKind::Failover),
+            forced,
+        )
+        .await
+    {
+        Err(LockError::Held { alive: true, .. }) => {}
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    // A host an hour fast: measured off, and it breaks nothing either.
+    let fast = leases_from(&base, hour).await;
+    let seen = &fast.status(&["payments".into()]).await.expect("status")[0];
+    assert_eq!(seen.state, "held");
+    let c = seen.clocks.expect("the store said its time");
+    assert!(c.host_off, "{c:?}");
+    assert!((c.host_skew_ms - 3_600_000).abs() <= 2_000, "{c:?}");
+    assert!(
+        fast.acquire(
+            "payments",
+            &Holder::current("other", RunKind::Failover),
+            forced
+        )
+        .await
+        .is_err()
+    );
+    held.lock.release().await.expect("release");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_status_shows_the_clocks_against_the_store_on_s3() {
+    crate::needs_emulators!();
+    lock_status_shows_the_clocks_against_the_store("s3").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_status_shows_the_clocks_against_the_store_on_gcs() {
+    crate::needs_emulators!();
+    lock_status_shows_the_clocks_against_the_store("gs").await;
 }

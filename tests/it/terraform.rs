@@ -40,7 +40,7 @@ fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
 }
 
 /// Parses every `terraform/*.tf`; fails listing every file that does not parse.
-fn parse_terraform() -> Vec<Body> {
+pub(crate) fn parse_terraform() -> Vec<Body> {
     let mut parsed = Vec::new();
     let mut errors = Vec::new();
     for path in files_with_ext(&repo_path("terraform"), "tf") {
@@ -75,7 +75,7 @@ fn collect_body_strings(body: &Body, out: &mut BTreeSet<String>) {
     }
 }
 
-fn collect_expr_strings(expr: &Expression, out: &mut BTreeSet<String>) {
+pub(crate) fn collect_expr_strings(expr: &Expression, out: &mut BTreeSet<String>) {
     let mut walk = |e: &Expression| collect_expr_strings(e, out);
     match expr {
         Expression::String(s) => {
@@ -223,7 +223,7 @@ fn plan_ids(plans: &[(String, toml::Table)]) -> Vec<PlanId> {
 }
 
 /// `resource "TYPE" ...` (or `data "TYPE" ...` with `kind = "data"`) blocks.
-fn blocks_of<'a>(files: &'a [Body], kind: &str, ty: &str) -> Vec<&'a Block> {
+pub(crate) fn blocks_of<'a>(files: &'a [Body], kind: &str, ty: &str) -> Vec<&'a Block> {
     files
         .iter()
         .flat_map(Body::blocks)
@@ -233,22 +233,22 @@ fn blocks_of<'a>(files: &'a [Body], kind: &str, ty: &str) -> Vec<&'a Block> {
         .collect()
 }
 
-fn label(block: &Block) -> &str {
+pub(crate) fn label(block: &Block) -> &str {
     block.labels().get(1).map(BlockLabel::as_str).unwrap_or("?")
 }
 
-fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
+pub(crate) fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
     body.attributes().find(|a| a.key() == key).map(|a| a.expr())
 }
 
-fn str_attr<'a>(body: &'a Body, key: &str) -> Option<&'a str> {
+pub(crate) fn str_attr<'a>(body: &'a Body, key: &str) -> Option<&'a str> {
     match attr(body, key)? {
         Expression::String(s) => Some(s),
         _ => None,
     }
 }
 
-fn child<'a>(body: &'a Body, name: &str) -> Option<&'a Body> {
+pub(crate) fn child<'a>(body: &'a Body, name: &str) -> Option<&'a Body> {
     body.blocks()
         .find(|b| b.identifier() == name)
         .map(Block::body)
@@ -387,13 +387,23 @@ fn databases_have_backups_and_replicas() {
 
 /// Actions an Allow statement must never grant.
 fn forbidden_action(action: &str) -> bool {
-    action == "*"
-        || action.ends_with(":*")
-        || action.to_ascii_lowercase().starts_with("s3:deleteobject")
+    let a = action.to_ascii_lowercase();
+    a == "*"
+        || a.ends_with(":*")
+        || a.starts_with("s3:deleteobjectversion")
+        || a == "s3:bypassgovernanceretention"
+}
+
+/// What drctl may delete in S3: the object its state-store probe writes
+/// (`.../probe/*`) and a drill's own controls (`<control>.drill-<id>`);
+/// never evidence, a journal or a lease.
+fn deletable(resource: &str) -> bool {
+    !resource.contains("evidence")
+        && (resource.ends_with("/probe/*") || resource.ends_with("/*.drill-*"))
 }
 
 #[test]
-fn iam_policies_grant_no_wildcard_actions_or_deletes() {
+fn iam_policies_grant_no_wildcard_actions_or_deletes_beyond_probes_and_drill_controls() {
     let files = parse_terraform();
     let documents = blocks_of(&files, "data", "aws_iam_policy_document");
     assert!(
@@ -420,6 +430,21 @@ fn iam_policies_grant_no_wildcard_actions_or_deletes() {
             }
             for action in actions.iter().filter(|a| forbidden_action(a)) {
                 problems.push(format!("{}: allows {action:?}", label(document)));
+            }
+            if actions
+                .iter()
+                .any(|a| a.to_ascii_lowercase().starts_with("s3:delete"))
+            {
+                let mut resources = BTreeSet::new();
+                if let Some(expr) = attr(statement.body(), "resources") {
+                    collect_expr_strings(expr, &mut resources);
+                }
+                if resources.is_empty() || !resources.iter().all(|r| deletable(r)) {
+                    problems.push(format!(
+                        "{}: allows deletes on {resources:?} (only probe objects and drill controls)",
+                        label(document)
+                    ));
+                }
             }
         }
     }

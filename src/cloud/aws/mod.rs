@@ -33,7 +33,9 @@ use aws_sdk_sts::config::Credentials;
 use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -248,6 +250,42 @@ impl Intercept for WireInterceptor {
         // Fail closed: a call whose operation is not named is a write.
         let operation = cfg.load::<Metadata>().map(Metadata::name).unwrap_or("");
         super::wire::check_before_transmit(operation).map_err(BoxError::from)
+    }
+}
+
+/// The `Date` of a request's answer: the provider's clock when it answered,
+/// which the SDK's outputs do not carry. Installed on one request
+/// (`customize().interceptor(..)`) and read after it; with retries, the
+/// last attempt's answer's. Leases are judged by the store's clock
+/// ([`crate::cloud::StoreTimes`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AnswerDate(Arc<Mutex<Option<chrono::DateTime<chrono::Utc>>>>);
+
+impl AnswerDate {
+    /// The `Date` of the last answer, when it had a readable one.
+    pub(crate) fn get(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Intercept for AnswerDate {
+    fn name(&self) -> &'static str {
+        "drctl-answer-date"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let date = context
+            .response()
+            .headers()
+            .get("date")
+            .and_then(super::http_date);
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = date;
+        Ok(())
     }
 }
 

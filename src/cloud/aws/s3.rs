@@ -16,14 +16,17 @@ use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::ObjectLockMode;
 use bytes::Bytes;
 
-use super::{Call, Regional, Sdk, call, sdk_error};
+use super::{AnswerDate, Call, Regional, Sdk, call, sdk_error, to_chrono};
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
     BucketLock, BucketState, CloudError, ErrorKind, Kept, Listing, LockMode, ObjectUrl, PutMode,
-    PutOutcome, ReplicationRule, Retention, SwapOutcome, Versioned,
+    PutOutcome, ReplicationRule, Retention, StoreTimes, SwapOutcome, Versioned,
 };
 
 const SERVICE: &str = "s3";
+
+/// S3's `Last-Modified` and `Date` are HTTP dates: whole seconds.
+const HTTP_DATE_RESOLUTION: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a bucket's Object Lock configuration (`None`: none) means for the
 /// objects written to it.
@@ -406,21 +409,32 @@ impl crate::cloud::ObjectStore for S3Store {
         let c = s3_call("GetObject", &resource, &region);
         self.retry
             .run(|| async {
+                // The store's clock: `Last-Modified` is in the output, the
+                // answer's `Date` only in its headers.
+                let date = AnswerDate::default();
                 match client
                     .get_object()
                     .bucket(&url.bucket)
                     .key(&url.key)
+                    .customize()
+                    .interceptor(date.clone())
                     .send()
                     .await
                 {
                     Ok(out) => {
                         let version = out.e_tag().unwrap_or_default().to_string();
+                        let times = StoreTimes {
+                            modified: out.last_modified().and_then(to_chrono),
+                            answered: date.get(),
+                            resolution: HTTP_DATE_RESOLUTION,
+                        };
                         let body = out.body.collect().await.map_err(|e| {
                             c.error(ErrorKind::Connection, format!("reading the body: {e}"))
                         })?;
                         Ok(Some(Versioned {
                             body: body.into_bytes(),
                             version,
+                            times,
                         }))
                     }
                     Err(e) => {

@@ -1,11 +1,16 @@
 //! The wall clock, injectable.
 //!
-//! Leases are judged by wall time (`renewed + length + skew` against this
-//! machine's clock) and by the monotonic clock (the holder's own deadline).
-//! The monotonic side uses `tokio::time::Instant`, which tokio's paused time
+//! Leases are judged by wall time (another's lease against the state
+//! store's clock, a holder's own against its own: docs/state.md, "Whose
+//! clock") and by the monotonic clock (the holder's own deadline). The
+//! monotonic side uses `tokio::time::Instant`, which tokio's paused time
 //! already controls; the wall side goes through a [`Clock`], so that a test
 //! can make both move together ([`TokioClock`]) and check lease expiry
 //! without waiting for real time to pass. Production uses [`SystemClock`].
+//!
+//! It stands on the cloud floor because a store has a clock of its own:
+//! the in-memory fake keeps one ([`super::fake::FakeCloud::with_store_clock`]),
+//! so that a test can set the store's clock apart from the host's.
 
 use std::fmt;
 
