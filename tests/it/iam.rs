@@ -364,6 +364,8 @@ struct Logged<'a> {
     fx: &'a Fixture,
     config: PathBuf,
     log: PathBuf,
+    /// The observer `iam`'s secret key (`watch --once` signs its report).
+    observer_key: String,
 }
 
 impl Logged<'_> {
@@ -378,7 +380,10 @@ impl Logged<'_> {
             .fx
             .drctl_with(
                 &all,
-                &[("DRCTL_CALL_LOG", log.as_str()), ("DRCTL_WATCH_KEY", KEY)],
+                &[
+                    ("DRCTL_CALL_LOG", log.as_str()),
+                    ("DRCTL_OBSERVER_KEY", self.observer_key.as_str()),
+                ],
                 &world::endpoints_file(),
             )
             .await;
@@ -399,9 +404,6 @@ impl Logged<'_> {
         (ran, labels)
     }
 }
-
-/// The observers' shared key (`watch --once` signs its report).
-const KEY: &str = "iam-test-watch-key-0123456789abcdef0123456789";
 
 /// Appends `text` to the plan file `name` in `dir`.
 fn append(dir: &Path, name: &str, text: &str) {
@@ -443,11 +445,14 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
     let topic_arn = topic.topic_arn().expect("topic arn").to_string();
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("drctl.toml");
+    // The one observer, listed with its own key.
+    let observer = drctl::sign::SecretKey::generate();
     std::fs::write(
         &config,
         format!(
-            "[[notify]]\nname = \"topic\"\nkind = \"sns\"\ntopic_arn = \"{}\"\n\n[[notify]]\nname = \"bus\"\nkind = \"eventbridge\"\n",
-            topic_arn.replace(STANDBY, "{region}")
+            "[[notify]]\nname = \"topic\"\nkind = \"sns\"\ntopic_arn = \"{}\"\n\n[[notify]]\nname = \"bus\"\nkind = \"eventbridge\"\n\n[[watch.observers]]\nname = \"iam\"\nkeys = [\"{}\"]\n",
+            topic_arn.replace(STANDBY, "{region}"),
+            observer.public()
         ),
     )
     .expect("drctl.toml");
@@ -455,6 +460,7 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
         fx: &fx,
         config,
         log: dir.path().join("calls.log"),
+        observer_key: observer.to_text(),
     };
 
     let mut by_command: Vec<(String, BTreeSet<String>)> = Vec::new();
