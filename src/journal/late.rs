@@ -35,12 +35,20 @@
 //! caught only by the store's versioning, and a deleted one is not caught.
 //! The approvals and deliveries they hold are records of what was decided
 //! and sent, not of what the run did; what the run did stays in the chain.
+//!
+//! A writer that holds the run key signs each fact as it signs records
+//! ([`super::trust`]); with public run keys listed, a fact that is not
+//! signed by one of them is not read as a fact (it is listed among the
+//! unreadable, which `drctl audit verify` reports): a forged retroactive
+//! approval counts for nothing. A writer without the key is refused where
+//! keys are listed, as a run's writer is.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::chain::{self, ZERO_HASH, hash_line};
 use super::event::{Decision, Event, GateName};
+use super::trust;
 use super::{JournalError, JournalStore};
 
 /// The journal as a late fact's writer saw it: where the fact stands in
@@ -138,6 +146,8 @@ pub async fn record(
     if events.is_empty() {
         return Ok(Vec::new());
     }
+    store.keys().may_write(run_id)?;
+    let signer = store.keys().signer.as_ref();
     let seen = seen(store, run_id).await?;
     if seen.records == 0 {
         return Err(JournalError::Corrupt {
@@ -162,6 +172,10 @@ pub async fn record(
             run_id: run_id.to_string(),
             source,
         })?;
+        let body = match signer {
+            Some(key) => trust::sign_line(&body, trust::LATE, run_id, key),
+            None => body,
+        };
         store.put_late(run_id, &fact.id, &body).await?;
         fact.hash = hash_line(&body);
         out.push(fact);
@@ -174,7 +188,7 @@ pub async fn record(
 async fn seen(store: &dyn JournalStore, run_id: &str) -> Result<Seen, JournalError> {
     let (text, head) = super::snapshot(store, run_id).await?;
     let keep = text.rfind('\n').map_or(0, |i| i + 1);
-    let checked = chain::check(run_id, &text[..keep], head.as_deref());
+    let checked = chain::check(run_id, &text[..keep], head.as_deref(), &[]);
     if let Some(broken) = checked.verification.first_broken {
         return Err(JournalError::Broken(broken));
     }
@@ -194,11 +208,20 @@ pub struct Facts {
 }
 
 /// Reads the late facts beside run `run_id`'s journal (none when there are
-/// none).
+/// none). With public run keys listed (the store's), a fact not signed by
+/// one of them is unreadable, not a fact.
 pub async fn read(store: &dyn JournalStore, run_id: &str) -> Result<Facts, JournalError> {
     let mut out = Facts::default();
+    let keys = &store.keys().listed;
     for (id, body) in store.read_late(run_id).await? {
-        match parse(run_id, &id, &body) {
+        let signed = if keys.is_empty() {
+            Ok(())
+        } else {
+            trust::verify_line(keys, trust::LATE, run_id, &body)
+                .map(|_| ())
+                .map_err(|e| trust::refusal("it", &e))
+        };
+        match signed.and_then(|()| parse(run_id, &id, &body)) {
             Ok(fact) => out.facts.push(fact),
             Err(why) => out.unreadable.push((id, why)),
         }
