@@ -461,7 +461,7 @@ impl Engine {
     }
 
     /// Journals the run's start: who runs it and where, the flags that
-    /// shaped it, and its step graph.
+    /// shaped it, its step graph, and the nonce its evidence carries.
     async fn journal_start(
         &self,
         plans: &[Plan],
@@ -488,6 +488,7 @@ impl Engine {
             flags: json!(opts.journaled_flags(plans)),
             declared_at: opts.declared_at,
             steps: step_refs(steps),
+            nonce: Some(journal::new_nonce()),
         })
         .await?;
         Ok(())

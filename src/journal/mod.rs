@@ -632,6 +632,26 @@ pub async fn snapshot(
     Ok((text, before))
 }
 
+/// A fresh nonce: 128 random bits from the operating system's generator,
+/// as 32 hex digits (a run's `run_started` carries one; its evidence
+/// manifests repeat it).
+pub fn new_nonce() -> String {
+    use rand::{RngCore as _, TryRngCore as _};
+    let mut b = [0u8; 16];
+    if rand::rngs::OsRng.try_fill_bytes(&mut b).is_err() {
+        rand::rng().fill_bytes(&mut b);
+    }
+    hex::encode(b)
+}
+
+/// The nonce a journal's `run_started` record carries, if any.
+pub fn nonce_of(records: &[Record]) -> Option<&str> {
+    records.iter().find_map(|r| match &r.event {
+        Event::RunStarted { nonce, .. } => nonce.as_deref(),
+        _ => None,
+    })
+}
+
 /// New run id: sortable by time and unique, e.g.
 /// `20261122T041530Z-payments-3f9a` (UTC start time to the second, the label
 /// reduced to `a-z 0-9 -`, and 4 hex digits).

@@ -24,6 +24,7 @@ fn started() -> Event {
         pid: 4242,
         flags: json!({"dry_run": false, "parallelism": 4}),
         declared_at: None,
+        nonce: None,
         steps: vec![StepRef {
             id: "payments/promote-db".into(),
             deps: vec!["payments/preflight".into()],
