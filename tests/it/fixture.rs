@@ -213,6 +213,7 @@ impl Fixture {
             .arg(world::endpoints_file())
             .args(self.state_args())
             .args(args)
+            .envs(world::run_key_env())
             .stdin(Stdio::null())
             .output()
             .expect("drctl runs");
@@ -247,7 +248,10 @@ impl Fixture {
             .args(self.state_args())
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            // Every fixture command holds the suite's run key (the test's
+            // own `env` may take it away).
+            .envs(world::run_key_env());
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -31,5 +31,6 @@ mod schema;
 mod state;
 mod terraform;
 mod timed;
+mod trust;
 mod watch;
 mod world;
