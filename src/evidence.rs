@@ -496,6 +496,9 @@ async fn verify_destination(
         };
         (*o, got)
     });
+    // The objects found whole: their retention is asked (a missing or
+    // altered one is named already).
+    let mut whole: Vec<&ManifestObject> = Vec::new();
     for (o, got) in futures::future::join_all(reads).await {
         match got {
             Ok(None) => check.problems.push(problem(&o.object, "missing".into())),
@@ -517,6 +520,7 @@ async fn verify_destination(
                     continue;
                 }
                 check.verified += 1;
+                whole.push(o);
                 if o.name == JOURNAL {
                     let text = String::from_utf8_lossy(&b);
                     if let Some(p) = journal_mismatch(run_id, &text, &manifest.journal, &run.lines)
@@ -532,7 +536,7 @@ async fn verify_destination(
             .problems
             .push(problem(manifest_url, "lists no journal".into()));
     }
-    let (summary, problems) = retention_check(objects, via, dest, &url, &manifest, &inside).await;
+    let (summary, problems) = retention_check(objects, via, dest, &url, &manifest, &whole).await;
     check.retention = Some(summary);
     check.problems.extend(problems);
     check
@@ -578,15 +582,16 @@ const RETENTION_SLACK: chrono::Duration = chrono::Duration::minutes(10);
 
 /// What the store says of the pack's retention now, in words, and the
 /// problems: on an S3 bucket with Object Lock, every object of the pack
-/// (the manifest included) is asked its retention, which must not end
-/// before, or be weaker than, what the manifest says it was written under.
+/// found whole (`whole`) and the manifest are asked their retention, which
+/// must not end before, or be weaker than, what the manifest says they were
+/// written under.
 async fn retention_check(
     objects: &dyn ObjectStore,
     via: &str,
     dest: &str,
     manifest_url: &ObjectUrl,
     manifest: &Manifest,
-    inside: &[&ManifestObject],
+    whole: &[&ManifestObject],
 ) -> (String, Vec<Problem>) {
     let Ok(dest_url) = ObjectUrl::parse(dest) else {
         return (
@@ -618,7 +623,7 @@ async fn retention_check(
             );
         }
     }
-    let mut urls: Vec<ObjectUrl> = inside
+    let mut urls: Vec<ObjectUrl> = whole
         .iter()
         .filter_map(|o| ObjectUrl::parse(&o.object).ok())
         .collect();

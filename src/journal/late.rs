@@ -148,7 +148,15 @@ pub async fn record(
     }
     store.keys().may_write(run_id)?;
     let signer = store.keys().signer.as_ref();
-    let seen = seen(store, run_id).await?;
+    let (seen, head_signer) = seen(store, run_id).await?;
+    if let (None, Some(id)) = (signer, head_signer) {
+        return Err(JournalError::Unkeyed {
+            run_id: run_id.to_string(),
+            detail: format!(
+                "its journal is signed with the run key {id}, which this process does not hold: a fact it wrote beside it could not be verified"
+            ),
+        });
+    }
     if seen.records == 0 {
         return Err(JournalError::Corrupt {
             run_id: run_id.to_string(),
@@ -184,18 +192,26 @@ pub async fn record(
 }
 
 /// The journal as it stands: its complete records (a torn final line, an
-/// append in flight, is not part of it yet) and the hash of the last.
-async fn seen(store: &dyn JournalStore, run_id: &str) -> Result<Seen, JournalError> {
+/// append in flight, is not part of it yet) and the hash of the last; and
+/// the key its head names, if it is signed.
+async fn seen(
+    store: &dyn JournalStore,
+    run_id: &str,
+) -> Result<(Seen, Option<String>), JournalError> {
     let (text, head) = super::snapshot(store, run_id).await?;
     let keep = text.rfind('\n').map_or(0, |i| i + 1);
     let checked = chain::check(run_id, &text[..keep], head.as_deref(), &[]);
     if let Some(broken) = checked.verification.first_broken {
         return Err(JournalError::Broken(broken));
     }
-    Ok(Seen {
-        records: checked.records.len() as u64,
-        hash: checked.last_hash,
-    })
+    let signer = head.as_deref().and_then(chain::head_signer);
+    Ok((
+        Seen {
+            records: checked.records.len() as u64,
+            hash: checked.last_hash,
+        },
+        signer,
+    ))
 }
 
 /// The late facts of one run, as read.

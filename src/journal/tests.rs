@@ -834,7 +834,18 @@ async fn a_writer_without_the_run_key_writes_nothing_where_keys_are_listed_or_th
     ));
     written_to(&signing).await;
     let bare: Arc<dyn JournalStore> = mem.clone();
-    let err = Journal::open_for_append(bare, RUN).await.unwrap_err();
+    let err = Journal::open_for_append(bare.clone(), RUN)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&k.public().id()), "{err}");
+    let fact = Event::EvidenceVerified {
+        by: None,
+        host: "h".into(),
+        plans: vec![],
+    };
+    let err = late::record(bare.as_ref(), RUN, "h", vec![fact])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains(&k.public().id()), "{err}");
     let err = late::record(
         unkeyed.as_ref(),
@@ -861,14 +872,17 @@ async fn late_facts_are_signed_and_an_unsigned_one_is_not_read_as_a_fact_where_k
         host: "h".into(),
         plans: vec![],
     };
-    late::record(store.as_ref(), RUN, "h", vec![fact.clone()])
+    let written = late::record(store.as_ref(), RUN, "h", vec![fact])
         .await
         .unwrap();
-    // A forger without the key adds one beside it.
+    // A forger without the key puts an unsigned copy beside it, under an
+    // id of its own (drctl itself refuses to write one: see above).
+    let (id, body) = mem.read_late(RUN).await.unwrap().remove(0);
+    assert_eq!(id, written[0].id);
+    let forged_id = format!("{id}0");
+    let unsigned = trust::split_signed(&body).0.replace(&id, &forged_id);
+    mem.put_late(RUN, &forged_id, &unsigned).await.unwrap();
     let bare: Arc<dyn JournalStore> = mem.clone();
-    late::record(bare.as_ref(), RUN, "h", vec![fact])
-        .await
-        .unwrap();
     let facts = late::read(store.as_ref(), RUN).await.unwrap();
     assert_eq!(facts.facts.len(), 1);
     assert_eq!(facts.unreadable.len(), 1);
