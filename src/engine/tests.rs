@@ -1780,7 +1780,7 @@ async fn regression_a_resume_points_records_at_the_endpoint_read_again_not_the_j
         .into_iter()
         .find(|d| d.name == "payments-db.example.com.")
         .expect("the database's record");
-    assert_eq!(record.values, [real.clone()]);
+    assert_eq!(record.values, std::slice::from_ref(&real));
     let notes = notes.0.lock().unwrap().clone();
     assert!(
         notes.iter().any(|n| n.contains("attacker.example.net")
