@@ -3,8 +3,10 @@
 //! the S3 state bucket rewritten by a writer of the bucket without the run
 //! key (records and head recomputed) fails `audit verify` and is refused by
 //! `runs resume`; a missing head fails `audit verify`; a manifest placed at
-//! the run's evidence path before the run wrote it is not adopted; and a
-//! resume of a journal edited to name another endpoint acts on the cloud's.
+//! the run's evidence path before the run wrote it is not adopted; a
+//! resume of a journal edited to name another endpoint acts on the cloud's;
+//! and the S3 adapter reads back the Object Lock retention an object is
+//! kept under (what `audit verify --evidence` compares with the manifest).
 
 use bytes::Bytes;
 use drctl::cloud::{ObjectUrl, PutMode};
@@ -303,4 +305,87 @@ async fn regression_a_resume_points_the_database_record_at_the_endpoint_read_aga
     fx.assert_payments_failed_over(&snap)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", o.all()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_retention_reads_what_s3_object_lock_keeps() {
+    crate::needs_emulators!();
+    use drctl::cloud::{LockMode, Retention};
+    let sdk = world::sdk().await.s3(STANDBY);
+    let locked = world::unique("retained");
+    let plain = world::unique("unretained");
+    sdk.create_bucket()
+        .bucket(&locked)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .expect("a locked bucket");
+    sdk.create_bucket()
+        .bucket(&plain)
+        .send()
+        .await
+        .expect("a bucket");
+    let objects = world::clouds().await.objects;
+    let url = |b: &str, k: &str| ObjectUrl::parse(&format!("s3://{b}/{k}")).expect("url");
+    let until = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() + 86_400, 0)
+        .expect("a time");
+    let kept = Retention {
+        mode: LockMode::Governance,
+        until,
+    };
+    objects
+        .put_retained(
+            STANDBY,
+            &url(&locked, "kept"),
+            Bytes::from_static(b"x"),
+            Some(kept),
+        )
+        .await
+        .expect("put retained");
+    objects
+        .put_retained(
+            STANDBY,
+            &url(&locked, "bare"),
+            Bytes::from_static(b"x"),
+            None,
+        )
+        .await
+        .expect("put");
+    objects
+        .put(
+            STANDBY,
+            &url(&plain, "bare"),
+            Bytes::from_static(b"x"),
+            PutMode::CreateOnly,
+        )
+        .await
+        .expect("put");
+    assert_eq!(
+        objects
+            .object_retention(STANDBY, &url(&locked, "kept"))
+            .await
+            .expect("asked"),
+        Some(kept)
+    );
+    for (b, k) in [(&locked, "bare"), (&plain, "bare"), (&locked, "absent")] {
+        assert_eq!(
+            objects
+                .object_retention(STANDBY, &url(b, k))
+                .await
+                .unwrap_or_else(|e| panic!("s3://{b}/{k}: {e}")),
+            None,
+            "s3://{b}/{k}"
+        );
+    }
+    // GCS keeps by the bucket's policy: nothing per object.
+    assert_eq!(
+        objects
+            .object_retention(
+                STANDBY,
+                &ObjectUrl::parse("gs://any-bucket/k").expect("url")
+            )
+            .await
+            .expect("asked"),
+        None
+    );
 }
