@@ -85,6 +85,10 @@ impl ConfigError {
     }
 }
 
+/// The `DRCTL_*` variables read apart from the file's settings: the run
+/// key's secret and public halves (`[keys]`).
+const KEY_VARS: &[&str] = &["DRCTL_RUN_KEY", "DRCTL_RUN_PUBLIC"];
+
 /// The `DRCTL_*` variables that are settings. Other `DRCTL_*` variables belong
 /// to other tools (the emulator scripts' `DRCTL_MOTO_PORT`,
 /// `DRCTL_ENDPOINTS_FILE`, ...) and are left alone, except that one
@@ -211,7 +215,19 @@ pub struct KeySettings {
 impl KeySettings {
     fn resolve(f: &KeysFileSettings, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let bad = |e: crate::sign::KeyError| ConfigError::Value(format!("[keys] {e}"));
-        let run_public = crate::sign::parse_publics(&f.run_public, "run_public").map_err(bad)?;
+        // DRCTL_RUN_PUBLIC (keys separated by commas or spaces) replaces
+        // the file's list, as every variable does its setting.
+        let run_public = match env.get("DRCTL_RUN_PUBLIC").filter(|t| !t.trim().is_empty()) {
+            Some(t) => {
+                let listed: Vec<String> = t
+                    .split([',', ' ', '\n'])
+                    .filter(|k| !k.trim().is_empty())
+                    .map(str::to_string)
+                    .collect();
+                crate::sign::parse_publics(&listed, "$DRCTL_RUN_PUBLIC").map_err(bad)?
+            }
+            None => crate::sign::parse_publics(&f.run_public, "run_public").map_err(bad)?,
+        };
         let var = f
             .run_key_env
             .clone()
@@ -646,10 +662,11 @@ fn read_file_and_env(
         ),
     };
     let mut warnings = Vec::new();
-    for k in env
-        .keys()
-        .filter(|k| k.starts_with("DRCTL_") && !SETTING_VARS.contains(&k.as_str()))
-    {
+    for k in env.keys().filter(|k| {
+        k.starts_with("DRCTL_")
+            && !SETTING_VARS.contains(&k.as_str())
+            && !KEY_VARS.contains(&k.as_str())
+    }) {
         if let Some(near) = crate::plan::validate::did_you_mean(k, SETTING_VARS.iter().copied()) {
             warnings.push(format!(
                 "ignoring {k}: not a drctl setting (did you mean {near}?)"
@@ -811,6 +828,26 @@ mod tests {
         let s = Settings::resolve_with(&flags, &env).unwrap();
         assert_eq!(s.plans, PathBuf::from("/other/plans"));
         assert_eq!(s.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn the_run_key_and_its_public_halves_come_from_the_environment_without_a_warning() {
+        let k = crate::sign::SecretKey::generate();
+        let other = crate::sign::SecretKey::generate();
+        let env = BTreeMap::from([
+            ("DRCTL_RUN_KEY".to_string(), k.to_text()),
+            (
+                "DRCTL_RUN_PUBLIC".to_string(),
+                format!("{}, {}", other.public(), k.public()),
+            ),
+        ]);
+        let s = Settings::resolve_with(&FlagSettings::default(), &env).unwrap();
+        assert_eq!(s.keys.run_public, [other.public(), k.public()]);
+        assert_eq!(s.keys.run_secret.map(|k| k.public()), Some(k.public()));
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        let env = BTreeMap::from([("DRCTL_RUN_PUBLIC".to_string(), "ed25519:AAAA".to_string())]);
+        let e = Settings::resolve_with(&FlagSettings::default(), &env).unwrap_err();
+        assert!(e.to_string().contains("DRCTL_RUN_PUBLIC"), "{e}");
     }
 
     #[test]

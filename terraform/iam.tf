@@ -286,7 +286,7 @@ data "aws_iam_policy_document" "drctl" {
 
   statement {
     sid       = "EvidenceWriteRead"
-    actions   = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject"]
+    actions   = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetObject", "s3:GetObjectRetention"]
     resources = [for b in local.evidence_bucket_arns : "${b}/*"]
   }
 

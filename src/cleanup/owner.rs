@@ -373,6 +373,7 @@ mod tests {
                 pid: 1,
                 flags: serde_json::json!({}),
                 declared_at: None,
+                nonce: None,
                 steps: steps
                     .iter()
                     .map(|s| StepRef {

@@ -402,6 +402,7 @@ async fn swept(
         pid: std::process::id(),
         flags: json!({"all": all, "found": found}),
         declared_at: None,
+        nonce: Some(drctl::journal::new_nonce()),
         steps: Vec::new(),
     })
     .await?;

@@ -251,6 +251,24 @@ async fn open_state_as(
     clouds: Option<&drctl::cloud::Clouds>,
     writes: bool,
 ) -> Result<drctl::state::State, CliError> {
+    let mut state = open_store(settings, via, clouds, writes).await?;
+    // Every run journal written through the state is signed with the run
+    // key this process holds, and every verification checks the listed
+    // public keys (docs/state.md, "Who can forge what").
+    let keys = drctl::journal::RunKeys::new(
+        settings.keys.run_secret.clone(),
+        settings.keys.run_public.clone(),
+    );
+    state.journals = std::sync::Arc::new(drctl::journal::Keyed::new(state.journals, keys));
+    Ok(state)
+}
+
+async fn open_store(
+    settings: &drctl::config::Settings,
+    via: Option<&str>,
+    clouds: Option<&drctl::cloud::Clouds>,
+    writes: bool,
+) -> Result<drctl::state::State, CliError> {
     use drctl::state::StateLocation;
     match &settings.state {
         StateLocation::Dir(d) => Ok(drctl::state::State::local(d.clone())),

@@ -54,11 +54,19 @@ pub struct ResumeArgs {
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check journal hash chains (the first broken record); with
-    /// `--evidence`, also every evidence pack on every destination.
+    /// Check journal hash chains (the first broken record), heads and,
+    /// with `[keys] run_public`, signatures; with `--evidence`, also every
+    /// evidence pack on every destination. A missing head, a head one
+    /// record behind, and anything not signed by a listed key fail (exit 1).
     Verify {
         /// Only this run (default: all).
         run: Option<String>,
+        /// Refuse to verify without the operators' public run keys
+        /// (`[keys] run_public`, `DRCTL_RUN_PUBLIC`): without them journals
+        /// and manifests are not authenticated, since a writer of the state
+        /// can recompute every hash. With this flag success means signed.
+        #[arg(long)]
+        require_signed: bool,
         /// Also read each run's evidence manifests back from every
         /// destination and check every object's digest and that the pack's
         /// journal is the run's journal; a missing or altered object fails
@@ -439,16 +447,24 @@ async fn resume(a: ResumeArgs, settings: &Settings) -> Result<Exit, CliError> {
 pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliError> {
     let AuditCommand::Verify {
         run,
+        require_signed,
         evidence,
         no_record,
         output,
     } = cmd;
+    if require_signed && settings.keys.run_public.is_empty() {
+        return Err(CliError::invalid(
+            "--require-signed: no public run keys are listed, so nothing could be authenticated",
+        )
+        .hint("list the operators' public run keys in drctl.toml ([keys] run_public) or DRCTL_RUN_PUBLIC (docs/state.md, \"Who can forge what\")"));
+    }
     // Only recording evidence results writes (beside the journals).
     let store = if evidence && !no_record {
         super::open_state(settings, None, None).await?.journals
     } else {
         super::open_state_to_read(settings, None).await?.journals
     };
+    let keys = store.keys().listed.clone();
     let ids = match run {
         Some(r) => vec![r],
         None => store.list().await?,
@@ -472,34 +488,41 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
         let (text, head) = journal::snapshot(store.as_ref(), &id)
             .await
             .map_err(CliError::invalid_input)?;
-        let v = journal::verify_with_head(&id, &text, head.as_deref());
+        let v = journal::verify_with_keys(&id, &text, head.as_deref(), &keys);
         let late = journal::late::verify(&id, &text, &facts);
-        ok &= v.ok && late.is_empty();
+        let problem = v.audit_problem();
+        ok &= problem.is_none() && late.is_empty();
         let beside = match facts.facts.len() {
             0 => String::new(),
             1 => ", 1 late fact beside it".to_string(),
             n => format!(", {n} late facts beside it"),
         };
-        let mut line = match &v.first_broken {
+        let signed = match (&v.signer, v.authenticated) {
+            (Some(k), true) => format!(", signed by key {k}"),
+            (Some(k), false) => format!(", head names key {k} (not checked)"),
+            (None, _) => ", not signed".to_string(),
+        };
+        let mut line = match &problem {
             None => format!(
-                "ok      {} ({} records, chain intact{beside})",
+                "ok      {} ({} records, chain intact{signed}{beside})",
                 v.run_id, v.records
             ),
-            Some(b) => format!("BROKEN  {}: line {}: {}", v.run_id, b.line, b.reason),
+            Some(p) => format!("BROKEN  {}: {p}", v.run_id),
         };
         for p in &late {
             line.push_str(&format!("\n  BROKEN  late fact {}: {}", p.id, p.reason));
         }
         let mut value = serde_json::to_value(&v)?;
+        value["problem"] = problem.clone().into();
         value["late_facts"] = facts.facts.len().into();
         value["late_problems"] = serde_json::to_value(&late)?;
         if let Some(clouds) = &clouds {
             let (checks, records, via) =
-                verify_evidence(clouds.objects.as_ref(), settings, &id, &text).await?;
+                verify_evidence(clouds.objects.as_ref(), settings, &id, &text, &keys).await?;
             // The last verification may be a late fact, as this one will be.
             let records = drctl::runs::late::merge(&records, &facts.facts);
             ok &= checks.iter().all(|c| c.ok());
-            line.push_str(&evidence_lines(&checks));
+            line.push_str(&evidence_lines(&checks, !keys.is_empty()));
             value["evidence"] = serde_json::to_value(&checks)?;
             // Recorded, so that reports (journals only) can name a pack
             // that stopped matching: beside the journal (a late fact: the
@@ -535,6 +558,13 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
         results.push((line, value));
     }
     print_verified(output, &results)?;
+    if keys.is_empty() && output == Output::Text {
+        // Said plainly, once: the chain proves nothing against a writer
+        // of the state, who can recompute every hash.
+        outln!(
+            "note: not authenticated: no public run keys are listed ([keys] run_public), so the chains and heads above prove nothing against anyone who can write the state; --require-signed refuses to verify without them"
+        );
+    }
     Ok(if ok { Exit::Ok } else { Exit::Failed })
 }
 
@@ -572,6 +602,7 @@ async fn verify_evidence(
     settings: &Settings,
     id: &str,
     text: &str,
+    keys: &[drctl::sign::PublicKey],
 ) -> Result<
     (
         Vec<drctl::journal::PlanCheck>,
@@ -594,12 +625,13 @@ async fn verify_evidence(
         })
         .or_else(|| settings.cloud.default_region.clone())
         .unwrap_or_else(|| "us-east-1".into());
-    let checks = drctl::evidence::verify_run(objects, &via, id, text, &records).await;
+    let checks = drctl::evidence::verify_run(objects, &via, id, text, &records, keys).await;
     Ok((checks, records, via))
 }
 
-/// The text lines of a run's evidence checks, each on its own line.
-fn evidence_lines(checks: &[drctl::journal::PlanCheck]) -> String {
+/// The text lines of a run's evidence checks, each on its own line
+/// (`checked`: manifests' signatures were checked against listed keys).
+fn evidence_lines(checks: &[drctl::journal::PlanCheck], checked: bool) -> String {
     let mut out = String::new();
     if checks.is_empty() {
         out.push_str("\n        evidence: none recorded (the run did not reach its evidence step)");
@@ -608,8 +640,21 @@ fn evidence_lines(checks: &[drctl::journal::PlanCheck]) -> String {
         for d in &c.destinations {
             if d.problems.is_empty() {
                 out.push_str(&format!(
-                    "\n        evidence {} {}: {} objects verified",
-                    c.plan, d.destination, d.verified
+                    "\n        evidence {} {}: {} objects verified{}",
+                    c.plan,
+                    d.destination,
+                    d.verified,
+                    match (&d.signed_by, checked) {
+                        (Some(k), true) => format!(", manifest signed by key {k}"),
+                        (Some(k), false) => format!(", manifest names key {k} (not checked)"),
+                        (None, _) => ", manifest not signed".into(),
+                    }
+                ));
+            }
+            if let Some(r) = &d.retention {
+                out.push_str(&format!(
+                    "\n        retention {} {}: {r}",
+                    c.plan, d.destination
                 ));
             }
             for p in &d.problems {

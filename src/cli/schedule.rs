@@ -374,6 +374,7 @@ async fn record(
         pid: std::process::id(),
         flags: json!({"schedule_slot": slot, "mode": {"mode": "drill", "depth": "shadow"}}),
         declared_at: None,
+        nonce: Some(drctl::journal::new_nonce()),
         steps: Vec::new(),
     })
     .await?;

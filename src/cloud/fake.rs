@@ -1066,6 +1066,18 @@ impl ObjectStore for FakeCloud {
         })
     }
 
+    async fn object_retention(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Retention>, CloudError> {
+        if url.scheme == ObjectScheme::Gcs {
+            return Ok(None);
+        }
+        self.tick("s3:GetObjectRetention", via, &url.key).await?;
+        Ok(self.state().retained.get(&url.to_string()).copied())
+    }
+
     async fn bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
         self.tick("s3:GetObjectLockConfiguration", via, &bucket.bucket)
             .await?;

@@ -541,6 +541,16 @@ impl crate::cloud::ObjectStore for GcsStore {
         Ok(BucketLock::default())
     }
 
+    /// None per object: a GCS bucket's retention policy holds every object
+    /// by itself (what each write reported is in the pack's manifest).
+    async fn object_retention(
+        &self,
+        _via: &str,
+        _url: &ObjectUrl,
+    ) -> Result<Option<Retention>, CloudError> {
+        Ok(None)
+    }
+
     async fn get_versioned(
         &self,
         _via: &str,

@@ -767,6 +767,16 @@ impl ObjectStore for Metered {
             .await
     }
 
+    async fn object_retention(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Retention>, CloudError> {
+        let label = object_label(url, "s3:GetObjectRetention", "gcs:objects.get");
+        self.meter(label, via, || self.inner.objects.object_retention(via, url))
+            .await
+    }
+
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         let label = object_label(url, "s3:GetObject", "gcs:objects.get");
         self.meter(label, via, || self.inner.objects.get(via, url))

@@ -279,6 +279,16 @@ pub trait ObjectStore: Send + Sync {
     /// policy shows on each written object, see [`Kept`]).
     async fn bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError>;
 
+    /// The Object Lock retention an object is kept under now (S3
+    /// `GetObjectRetention`): `Ok(None)` when it has none, its bucket has
+    /// no Object Lock, or it does not exist. GCS answers `Ok(None)` (a
+    /// bucket's retention policy is not kept per object).
+    async fn object_retention(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Retention>, CloudError>;
+
     /// Reads what `[[bucket]]` checks: existence, location, versioning and
     /// replication rules.
     async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError>;
@@ -625,6 +635,13 @@ impl ObjectStore for ObjectRouter {
     }
     async fn bucket_lock(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketLock, CloudError> {
         self.pick(bucket).bucket_lock(via, bucket).await
+    }
+    async fn object_retention(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Retention>, CloudError> {
+        self.pick(url).object_retention(via, url).await
     }
     async fn bucket_state(&self, via: &str, bucket: &ObjectUrl) -> Result<BucketState, CloudError> {
         self.pick(bucket).bucket_state(via, bucket).await

@@ -163,14 +163,30 @@ fn state(f: &FakeCloud, run_ids: &[String]) -> String {
 }
 
 /// The changes the fake saw, sorted (concurrent steps may interleave).
+/// The cloud's writes, normalized and sorted. A rerun of the evidence step
+/// writes a pack of its own under `<run>/attempt-<n>/` and never adopts
+/// what an interrupted attempt left (docs/evidence.md), so a pack's objects
+/// are written at least once, and counted once here; every other change
+/// exactly once.
 fn changes(f: &FakeCloud, run_ids: &[String]) -> Vec<String> {
     let mut w: Vec<String> = f
         .state()
         .writes
         .iter()
-        .map(|w| normalize(w, run_ids))
+        .map(|w| {
+            let w = normalize(w, run_ids);
+            match (w.starts_with("PutObject "), w.find("/<run>/attempt-")) {
+                (true, Some(at)) => {
+                    let rest = &w[at + "/<run>/attempt-".len()..];
+                    let name = rest.split_once('/').map_or(rest, |(_, n)| n);
+                    format!("{}/<run>/{name}", &w[..at])
+                }
+                _ => w,
+            }
+        })
         .collect();
     w.sort();
+    w.dedup_by(|a, b| a == b && a.starts_with("PutObject ") && a.contains("/<run>/"));
     w
 }
 

@@ -224,6 +224,14 @@ pub struct PreviewRow {
     pub calls: Result<Vec<Planned>, String>,
 }
 
+/// The refusal of a journal error, its hint apart.
+fn unkeyed(e: &JournalError) -> Refusal {
+    match e.hint() {
+        Some(h) => Refusal::new(e.to_string()).hint(h),
+        None => Refusal::new(e.to_string()),
+    }
+}
+
 /// Compiles every plan's graph into one (step ids are prefixed by plan).
 pub fn compile_all(plans: &[Plan], target: &str, mode: &RunMode) -> Result<Vec<Step>, EngineError> {
     let mut all: Vec<Step> = Vec::new();
@@ -353,6 +361,9 @@ impl Engine {
             pid: std::process::id(),
             started: Utc::now(),
         };
+        // A run that could not sign its journal where keys are listed
+        // would leave one nobody can verify: refused before any lock.
+        self.may_write(&me.run_id)?;
         // Locks first: two runs must never both pass the gates.
         let (locks, taken_over) = self.lock_run(plans, opts, &me).await?;
         let operator = self.operator(&opts.target).await;
@@ -404,6 +415,15 @@ impl Engine {
         report
     }
 
+    /// Refuses to write run `run_id`'s journal without the run key where
+    /// public run keys are listed (invalid: a configuration to fix, exit 2).
+    fn may_write(&self, run_id: &str) -> Result<(), EngineError> {
+        self.store
+            .keys()
+            .may_write(run_id)
+            .map_err(|e| EngineError::Invalid(unkeyed(&e)))
+    }
+
     /// Installs the run's notifier on its journal, when sinks are
     /// configured; returns it.
     fn attach_outbox(
@@ -441,7 +461,7 @@ impl Engine {
     }
 
     /// Journals the run's start: who runs it and where, the flags that
-    /// shaped it, and its step graph.
+    /// shaped it, its step graph, and the nonce its evidence carries.
     async fn journal_start(
         &self,
         plans: &[Plan],
@@ -468,6 +488,7 @@ impl Engine {
             flags: json!(opts.journaled_flags(plans)),
             declared_at: opts.declared_at,
             steps: step_refs(steps),
+            nonce: Some(journal::new_nonce()),
         })
         .await?;
         Ok(())

@@ -1,12 +1,21 @@
 //! Resume: continue a run from its journal after a crash, on this machine
 //! or another.
 //!
-//! The journal is the only truth: it names the plans (which must be
-//! unchanged, digest for digest), the gates passed, the flags, the step
-//! graph (which must compile the same again), and every step's outcome.
-//! Finished steps are skipped, started ones run again (they are
-//! idempotent), and the RTO clock keeps running from the first start. A
+//! The journal is the only truth about what the run did: it names the
+//! plans (which must be unchanged, digest for digest), the gates passed,
+//! the flags, the step graph (which must compile the same again), and every
+//! step's outcome. Finished steps are skipped, started ones run again (they
+//! are idempotent), and the RTO clock keeps running from the first start. A
 //! shadow drill is not continued: it is cleaned up and ended.
+//!
+//! It is not the truth about the world. A resume verifies the journal
+//! first (its chain, and with public run keys listed every signature and
+//! the head) and refuses one that does not verify (exit 3): a journal a
+//! writer of the state rewrote is not acted on. And what later steps act on
+//! that an earlier step read from the cloud (the promoted or restored
+//! database's endpoint, which `switch-dns` points records at) is read again
+//! before the run goes on ([`Engine::reread_endpoints`]); the journal's
+//! value is only a cross-check, and a disagreement is said.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,15 +24,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::journal::Journal;
 use crate::journal::RpoDetail;
 use crate::journal::RunFlags;
 use crate::journal::event::{Decision, Event, GateName, PlanRef, Record, RunKind, StepRef};
+use crate::journal::{HeadCheck, Journal, JournalError, Verification};
 use crate::plan::Plan;
 use crate::runs::RunReport;
 use crate::runs::replay::{Replay, StepState, replay};
 use crate::state::lock::{LockInfo, hostname};
 use crate::state::{LockSet, Takeover};
+use crate::steps::StepKind;
 use crate::steps::graph::Step;
 
 use super::drill::DrillLocks;
@@ -63,6 +73,10 @@ impl Engine {
         plans_available: &[Plan],
         opts_override: Option<RunOptions>,
     ) -> Result<RunReport, EngineError> {
+        // Before anything is locked or read for action: the journal
+        // verifies, signatures included where keys are listed.
+        self.may_write(run_id)?;
+        self.verify_for_resume(run_id).await?;
         let (names, kind) = self.run_plans(run_id).await?;
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let me = LockInfo {
@@ -91,6 +105,85 @@ impl Engine {
             .await;
         end_locks(&locks, &report).await;
         report
+    }
+
+    /// Refuses to resume a journal that does not verify: its chain, and
+    /// with public run keys listed every signature and the head
+    /// ([`resume_refusal`]). A torn final line is not a break here: the
+    /// resume cuts it off.
+    async fn verify_for_resume(&self, run_id: &str) -> Result<(), EngineError> {
+        let keys = self.store.keys();
+        let (text, head) = crate::journal::snapshot(self.store.as_ref(), run_id).await?;
+        let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        let v = crate::journal::verify_with_keys(run_id, complete, head.as_deref(), &keys.listed);
+        if let Some(r) = resume_refusal(&v, keys.checks()) {
+            return Err(EngineError::Refused(r));
+        }
+        if !keys.checks() {
+            self.reporter.note(&format!(
+                "the journal of {run_id} is not authenticated (no [keys] run_public): its chain verifies, and what the run acts on is read again from the cloud"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads again, from the cloud, the endpoint of each database a
+    /// replayed promote or restore step made the primary (later steps point
+    /// records at it), and puts it in the outputs in place of the
+    /// journal's; a disagreement is said. An instance that cannot be read
+    /// now loses its journaled endpoint: the step that needs it reads it
+    /// itself (and fails saying why). The instance is the plan's (or, for
+    /// a restore, named from the plan and the run id), never the journal's.
+    async fn reread_endpoints(
+        &self,
+        run_id: &str,
+        steps: &[Step],
+        outputs: &mut BTreeMap<String, Value>,
+    ) {
+        for step in steps {
+            let (instance, region) = match &step.kind {
+                StepKind::Promote(p) => (p.instance.clone(), p.region.clone()),
+                StepKind::Restore(r) => (
+                    crate::steps::restored_id(&r.instance, run_id),
+                    r.region.clone(),
+                ),
+                _ => continue,
+            };
+            let id = step.id.to_string();
+            let Some(out) = outputs.get_mut(&id) else {
+                continue;
+            };
+            let read = tokio::time::timeout(
+                ENDPOINT_READ,
+                self.clouds.database.describe_instance(&region, &instance),
+            )
+            .await;
+            let fresh = match read {
+                Ok(Ok(inst)) => Ok(inst.and_then(|i| Some((i.endpoint?, i.port)))),
+                Ok(Err(e)) => Err(e.summary()),
+                Err(_) => Err(format!("no answer within {} s", ENDPOINT_READ.as_secs())),
+            };
+            let journaled = out["endpoint"].as_str().map(str::to_string);
+            let (endpoint, note) = cross_check(&instance, &region, journaled.as_deref(), fresh);
+            match endpoint {
+                Some((ep, port)) => {
+                    out["endpoint"] = ep.into();
+                    if let Some(p) = port {
+                        out["port"] = p.into();
+                    }
+                }
+                None => {
+                    if let Some(o) = out.as_object_mut() {
+                        o.remove("endpoint");
+                        o.remove("port");
+                    }
+                }
+            }
+            if let Some(note) = note {
+                tracing::warn!(step = %id, "{note}");
+                self.reporter.note(&format!("{id}: {note}"));
+            }
+        }
     }
 
     /// The plans and kind of a run, from its first record (read leniently:
@@ -154,7 +247,18 @@ impl Engine {
         me: &LockInfo,
     ) -> Result<RunReport, EngineError> {
         let locks = held.locks;
-        let (mut j, records) = Journal::open_for_append(self.store.clone(), run_id).await?;
+        // Verified again under the locks: what is replayed is what was
+        // verified (the previous holder may have written meanwhile).
+        let (mut j, records) = Journal::open_for_append(self.store.clone(), run_id)
+            .await
+            .map_err(|e| match e {
+                JournalError::Broken(b) => EngineError::Refused(broken_refusal(
+                    run_id,
+                    &format!("line {}: {}", b.line, b.reason),
+                )),
+                JournalError::Unkeyed { .. } => EngineError::Invalid(super::unkeyed(&e)),
+                e => e.into(),
+            })?;
         if self.locks.fenced() {
             j.set_fence(Arc::new(LockSet(locks.to_vec())));
         }
@@ -182,10 +286,11 @@ impl Engine {
             }
             return self.finish_drill(&plans, &opts, &mut j, held).await;
         }
-        let (outputs, attempts) = done_so_far(&replayed);
+        let (mut outputs, attempts) = done_so_far(&replayed);
         let rpo_readings = rpo_readings(&records);
         let steps = compile_all(&plans, &started.target, &opts.mode)?;
         graph_unchanged(run_id, &started.steps, &steps)?;
+        self.reread_endpoints(run_id, &steps, &mut outputs).await;
         // The RTO clock started when the disaster was declared, or when the
         // run first started: a resume does not get a fresh budget.
         let clock_start = started
@@ -223,6 +328,79 @@ impl Engine {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// How long a resume waits for the re-read of one database's endpoint
+/// before it leaves the read to the step that needs it.
+const ENDPOINT_READ: Duration = Duration::from_secs(30);
+
+/// Why a journal that verified as `v` may not be resumed (`keyed`: public
+/// run keys are listed): it does not verify (a signature included), or,
+/// with keys, its head is missing (records removed from the end would not
+/// show). A head one record behind is what a crash leaves: resumed.
+fn resume_refusal(v: &Verification, keyed: bool) -> Option<Refusal> {
+    if let Some(b) = &v.first_broken {
+        return Some(broken_refusal(
+            &v.run_id,
+            &format!("line {}: {}", b.line, b.reason),
+        ));
+    }
+    if keyed && v.head == HeadCheck::Absent {
+        return Some(broken_refusal(
+            &v.run_id,
+            "its head pointer is missing, so records removed from its end would not show",
+        ));
+    }
+    None
+}
+
+/// The refusal to resume run `run_id`, whose journal does not verify for
+/// `why`.
+fn broken_refusal(run_id: &str, why: &str) -> Refusal {
+    Refusal::new(format!(
+        "refusing to resume run {run_id}: its journal does not verify ({why}); it may have been rewritten, and nothing in it is acted on"
+    ))
+    .hint(format!(
+        "`drctl audit verify {run_id}` shows what is wrong; compare the journal with its evidence copy (docs/evidence.md); start a new run, which reads the world afresh"
+    ))
+}
+
+/// What to do with a replayed step's endpoint of `instance` in `region`:
+/// the journal says `journaled`, the cloud just said `fresh` (endpoint and
+/// port; `Ok(None)`: no endpoint now; `Err`: it could not be read). Acts
+/// on the cloud's: (the endpoint and port to put in the outputs, `None` to
+/// take the journal's out), and a note when they disagree or the read
+/// failed.
+#[allow(clippy::type_complexity)]
+fn cross_check(
+    instance: &str,
+    region: &str,
+    journaled: Option<&str>,
+    fresh: Result<Option<(String, Option<i32>)>, String>,
+) -> (Option<(String, Option<i32>)>, Option<String>) {
+    let said = journaled.unwrap_or("nothing");
+    match fresh {
+        Ok(Some((ep, port))) => {
+            let note = (journaled != Some(ep.as_str())).then(|| {
+                format!(
+                    "the journal says the endpoint of {instance} ({region}) is {said}, the cloud says {ep}: acting on the cloud's"
+                )
+            });
+            (Some((ep, port)), note)
+        }
+        Ok(None) => (
+            None,
+            Some(format!(
+                "{instance} ({region}) has no endpoint now (the journal says {said}): the step that needs it reads it again"
+            )),
+        ),
+        Err(e) => (
+            None,
+            Some(format!(
+                "the endpoint of {instance} ({region}) could not be read again ({e}); the journal's ({said}) is not used: the step that needs it reads it itself"
+            )),
+        ),
     }
 }
 

@@ -1710,3 +1710,139 @@ async fn throttling_is_a_journaled_wait_never_a_failed_step() {
         .unwrap();
     assert!(throttled_at < promote_end);
 }
+
+/// A reporter that keeps the notes (what a run says beside its steps).
+#[derive(Default)]
+struct Notes(Mutex<Vec<String>>);
+
+impl Reporter for Notes {
+    fn started(&self, _: &Step) {}
+    fn finished(&self, _: &Step, _: Result<&Value, &StepFailure>, _: Duration) {}
+    fn note(&self, text: &str) {
+        self.0.lock().unwrap().push(text.to_string());
+    }
+}
+
+/// Regression: a resume took the promoted database's endpoint from the
+/// journal, so an edited journal of a crashed run pointed the database's
+/// record wherever its editor liked. It reads the endpoint again and acts
+/// on the cloud's, saying that the two disagree.
+#[tokio::test]
+async fn regression_a_resume_points_records_at_the_endpoint_read_again_not_the_journals() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, store, _) = engine(&f, dir.path());
+    let notes = Arc::new(Notes::default());
+    e.reporter = notes.clone();
+    let promote = "payments/promote:payments-db";
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After(promote.into())),
+        ..opts()
+    };
+    let Err(EngineError::Crashed(_, run)) = e.run(&payments(), &crash).await else {
+        panic!("the run stops after the promotion");
+    };
+    // The editor rewrites the promote step's endpoint and re-chains the
+    // journal (no run keys here: the chain alone cannot tell).
+    let records = crate::journal::read(store.as_ref(), &run).await.unwrap();
+    let fresh = Arc::new(MemoryStore::new());
+    let mut j = Journal::create(fresh.clone(), &run).await.unwrap();
+    for mut r in records {
+        if let Event::StepSucceeded { step, outputs } = &mut r.event
+            && step.as_str() == promote
+        {
+            outputs["endpoint"] = "attacker.example.net".into();
+        }
+        j.append(r.event).await.unwrap();
+    }
+    store.set_text(&run, &fresh.text(&run).unwrap());
+    store.set_head(&run, fresh.read_head(&run).await.unwrap().as_deref());
+
+    let r = e.resume(&run, &payments(), Some(opts())).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Succeeded);
+    let real = f.state().databases[&("us-east-1".to_string(), "payments-db-use1".to_string())]
+        .endpoint
+        .clone()
+        .expect("an endpoint");
+    let zone = f
+        .clouds()
+        .dns
+        .find_zone("example.com.")
+        .await
+        .unwrap()
+        .expect("the zone");
+    let record = f
+        .clouds()
+        .dns
+        .list_records(&zone, "")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == "payments-db.example.com.")
+        .expect("the database's record");
+    assert_eq!(record.values, std::slice::from_ref(&real));
+    let notes = notes.0.lock().unwrap().clone();
+    assert!(
+        notes.iter().any(|n| n.contains("attacker.example.net")
+            && n.contains(&real)
+            && n.contains("acting on the cloud's")),
+        "{notes:#?}"
+    );
+}
+
+#[tokio::test]
+async fn with_keys_listed_a_run_without_the_run_key_is_refused_before_any_lock() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, mem, _) = engine(&f, dir.path());
+    let k = crate::sign::SecretKey::generate();
+    e.store = Arc::new(crate::journal::Keyed::new(
+        mem.clone(),
+        crate::journal::RunKeys::new(None, vec![k.public()]),
+    ));
+    let err = e.run(&payments(), &opts()).await.unwrap_err();
+    assert!(matches!(err, EngineError::Invalid(_)), "{err}");
+    assert!(
+        err.to_string().contains("does not hold the run key"),
+        "{err}"
+    );
+    assert!(mem.list().await.unwrap().is_empty(), "no journal");
+    assert!(!dir.path().join("locks/payments.lock").exists(), "no lock");
+}
+
+/// A run signed with the run key; its journal rewritten without the key
+/// (records and head recomputed): resume refuses it, exit 3, before taking
+/// a lock or acting.
+#[tokio::test]
+async fn regression_a_journal_rewritten_without_the_run_key_is_refused_by_resume() {
+    let f = world();
+    f.state()
+        .groups
+        .remove(&("us-east-1".into(), "payments-api-use1".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, mem, _) = engine(&f, dir.path());
+    let k = crate::sign::SecretKey::generate();
+    e.store = Arc::new(crate::journal::Keyed::new(
+        mem.clone(),
+        crate::journal::RunKeys::new(Some(k.clone()), vec![k.public()]),
+    ));
+    let r = e.run(&payments(), &opts()).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(
+        crate::journal::verify_stored(e.store.as_ref(), &r.run_id)
+            .await
+            .unwrap()
+            .authenticated
+    );
+    rewrite_start(&mem, &r.run_id, |_| {}).await;
+    let err = e
+        .resume(&r.run_id, &payments(), Some(opts()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Refused(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("refusing to resume") && text.contains("not signed"),
+        "{text}"
+    );
+}

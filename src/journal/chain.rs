@@ -1,4 +1,4 @@
-//! Verifying a journal's hash chain and head pointer.
+//! Verifying a journal's hash chain, its head pointer and their signatures.
 //!
 //! Every record names the SHA-256 of the previous record's exact line bytes,
 //! so changing, deleting, inserting or reordering any line breaks the link of
@@ -6,11 +6,21 @@
 //! head pointer (record count + hash of the last line, kept beside the
 //! journal) covers it. Verification reports the *first* broken line so an
 //! auditor knows where to start comparing with the evidence copy.
+//!
+//! Hashes have no key: whoever can write the state can recompute them. So
+//! with the operators' public run keys listed, verification also checks
+//! that every record and the head are signed by one of them
+//! ([`super::trust`]); a record or head written without the run key breaks
+//! the journal there. Without listed keys, signatures are not checked and
+//! [`Verification::authenticated`] says so. This module is pure: the keys
+//! are handed in.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::event::Record;
+use super::trust;
+use crate::sign::{PublicKey, SecretKey, VerifyError};
 
 /// The `prev` of the first record: 64 zeros.
 pub const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -20,24 +30,47 @@ pub fn hash_line(line: &str) -> String {
     hex::encode(Sha256::digest(line.as_bytes()))
 }
 
-/// The head pointer as stored: which run, how many records, the hash of the last.
+/// The head pointer as stored: which run, how many records, the hash of
+/// the last, and the run key's signature of the three.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Head {
     run_id: String,
     records: u64,
     last: String,
+    /// `ed25519:<key id>:<signature>` of [`head_message`], for
+    /// [`trust::HEAD`]; absent when written without the run key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sig: Option<String>,
 }
 
-/// The text of a head pointer for a journal of `records` records whose last
-/// line hashes to `last` ([`ZERO_HASH`] when empty).
-pub(crate) fn head_text(run_id: &str, records: u64, last: &str) -> String {
+/// What a head's signature covers.
+fn head_message(run_id: &str, records: u64, last: &str) -> Vec<u8> {
+    format!("{run_id}\0{records}\0{last}").into_bytes()
+}
+
+/// The text of an unsigned head pointer for a journal of `records` records
+/// whose last line hashes to `last` ([`ZERO_HASH`] when empty).
+pub fn head_text(run_id: &str, records: u64, last: &str) -> String {
+    signed_head_text(run_id, records, last, None)
+}
+
+/// [`head_text`], signed with `key` when given.
+pub fn signed_head_text(run_id: &str, records: u64, last: &str, key: Option<&SecretKey>) -> String {
     serde_json::to_string(&Head {
         run_id: run_id.to_string(),
         records,
         last: last.to_string(),
+        sig: key.map(|k| k.sign(trust::HEAD, &head_message(run_id, records, last))),
     })
     .expect("a head of strings and a number always serializes")
+}
+
+/// The key id a head's signature names, unchecked (`None`: unsigned or
+/// unreadable).
+pub fn head_signer(head: &str) -> Option<String> {
+    let head: Head = serde_json::from_str(head.trim_end()).ok()?;
+    crate::sign::signer_id(head.sig.as_deref()?).map(str::to_string)
 }
 
 /// Where a chain first fails to verify.
@@ -76,6 +109,26 @@ pub enum HeadCheck {
     Behind,
     /// The head contradicts the journal (see `first_broken`).
     Mismatch,
+    /// Keys are listed and the head is not signed (see `first_broken`):
+    /// written without the run key.
+    Unsigned,
+    /// Keys are listed and the head is signed by a key that is not among
+    /// them (see `first_broken`).
+    UnlistedKey,
+    /// Keys are listed and the head's signature does not verify: it was
+    /// changed after it was signed (see `first_broken`).
+    BadSignature,
+}
+
+impl HeadCheck {
+    /// The head's outcome when its signature was refused for `e`.
+    fn refused(e: &VerifyError) -> Self {
+        match e {
+            VerifyError::Unsigned => Self::Unsigned,
+            VerifyError::UnlistedKey(_) => Self::UnlistedKey,
+            VerifyError::Malformed | VerifyError::Mismatch(_) => Self::BadSignature,
+        }
+    }
 }
 
 /// Result of verifying a chain.
@@ -91,6 +144,38 @@ pub struct Verification {
     pub first_broken: Option<Broken>,
     /// What the head pointer said.
     pub head: HeadCheck,
+    /// The key id the head is signed by (checked when `authenticated`;
+    /// without listed keys, only what the head names).
+    #[serde(default)]
+    pub signer: Option<String>,
+    /// Whether signatures were checked against listed keys and every
+    /// record and the head verified: only then can a writer of the state
+    /// without the run key not have rewritten the journal.
+    #[serde(default)]
+    pub authenticated: bool,
+}
+
+impl Verification {
+    /// Why `drctl audit verify` does not accept this journal (`None`: it
+    /// does): a break (signatures included), no head, or a head one record
+    /// behind (the last record is covered by nothing).
+    pub fn audit_problem(&self) -> Option<String> {
+        if let Some(b) = &self.first_broken {
+            return Some(format!("line {}: {}", b.line, b.reason));
+        }
+        match self.head {
+            HeadCheck::Absent => Some(
+                "no head pointer: records removed from the end could not be seen (it was deleted, or the journal was made by hand)"
+                    .into(),
+            ),
+            HeadCheck::Behind => Some(format!(
+                "the head is one record behind: record {} is covered by nothing (the run is still writing, or its process stopped between a record and its head: `drctl runs resume {}` rewrites it)",
+                self.records.saturating_sub(1),
+                self.run_id
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Verification plus what it found, for the journal's own use.
@@ -109,16 +194,28 @@ pub(crate) struct Checked {
 /// or deletion of the *last* record: use [`verify_with_head`] (or
 /// [`crate::journal::verify_stored`]) for that.
 pub fn verify(run_id: &str, text: &str) -> Verification {
-    check(run_id, text, None).verification
+    check(run_id, text, None, &[]).verification
 }
 
 /// Verifies a journal's text and checks its end against the head pointer
 /// (the text of the `.head` file; `None` when there is none).
 pub fn verify_with_head(run_id: &str, text: &str, head: Option<&str>) -> Verification {
-    check(run_id, text, head).verification
+    check(run_id, text, head, &[]).verification
 }
 
-pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>) -> Checked {
+/// [`verify_with_head`], and with `keys` listed, every record's and the
+/// head's signature against them: a record or head not signed by one of
+/// them breaks the journal there. Empty `keys`: signatures are not checked.
+pub fn verify_with_keys(
+    run_id: &str,
+    text: &str,
+    head: Option<&str>,
+    keys: &[PublicKey],
+) -> Verification {
+    check(run_id, text, head, keys).verification
+}
+
+pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &[PublicKey]) -> Checked {
     let mut records: Vec<Record> = Vec::new();
     let mut last_hash = ZERO_HASH.to_string();
     let mut tokens: std::collections::BTreeMap<String, u64> = Default::default();
@@ -128,14 +225,19 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>) -> Checked {
         seq,
         reason,
     };
+    let signer = head.and_then(head_signer);
     let finish =
         |records: Vec<Record>, last_hash: String, first_broken: Option<Broken>, head| Checked {
             verification: Verification {
                 run_id: run_id.to_string(),
                 records: records.len(),
                 ok: first_broken.is_none(),
+                authenticated: !keys.is_empty()
+                    && first_broken.is_none()
+                    && matches!(head, HeadCheck::Matched | HeadCheck::Behind),
                 first_broken,
                 head,
+                signer: signer.clone(),
             },
             records,
             last_hash,
@@ -152,7 +254,9 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>) -> Checked {
     };
 
     for (i, line) in lines.iter().enumerate() {
-        let record = match check_line(&lines, i, &last_hash, &tokens) {
+        let record = match check_line(&lines, i, &last_hash, &tokens)
+            .and_then(|r| check_signature(run_id, line, keys).map(|()| r))
+        {
             Ok(record) => record,
             Err((seq, reason)) => {
                 let b = broken(i + 1, seq, reason);
@@ -167,9 +271,9 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>) -> Checked {
     let n = lines.len();
     let (head_check, head_broken) = match head {
         None => (HeadCheck::Absent, None),
-        Some(head) => match check_head(run_id, head, &lines) {
+        Some(head) => match check_head(run_id, head, &lines, keys) {
             Ok(check) => (check, None),
-            Err((line, seq, reason)) => (HeadCheck::Mismatch, Some(broken(line, seq, reason))),
+            Err((check, line, seq, reason)) => (check, Some(broken(line, seq, reason))),
         },
     };
     if let Some(b) = &head_broken {
@@ -191,6 +295,24 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>) -> Checked {
         );
     }
     finish(records, last_hash, None, head_check)
+}
+
+/// With `keys` listed, checks that `line` of run `run_id` is signed by one
+/// of them; (seq unknown, why) when it is not.
+fn check_signature(
+    run_id: &str,
+    line: &str,
+    keys: &[PublicKey],
+) -> Result<(), (Option<u64>, String)> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    trust::verify_line(keys, trust::RECORD, run_id, line)
+        .map(|_| ())
+        .map_err(|e| {
+            let seq = serde_json::from_str::<Record>(line).ok().map(|r| r.seq);
+            (seq, trust::refusal("the record", &e))
+        })
 }
 
 /// Checks line `i` of `lines` against the chain so far (the hash of the
@@ -276,9 +398,45 @@ fn seq_break(lines: &[&str], i: usize, seq: u64) -> String {
     }
 }
 
-/// Compares the head pointer with the complete lines; on failure returns
+/// What a head check found wrong: the outcome, and (line, seq, reason).
+type HeadBroken = (HeadCheck, usize, Option<u64>, String);
+
+/// Compares the head pointer with the complete lines and, with `keys`
+/// listed, checks its signature; on failure returns the outcome and
 /// (line, seq, reason).
 fn check_head(
+    run_id: &str,
+    head: &str,
+    lines: &[&str],
+    keys: &[PublicKey],
+) -> Result<HeadCheck, HeadBroken> {
+    let placed = check_head_place(run_id, head, lines)
+        .map_err(|(line, seq, reason)| (HeadCheck::Mismatch, line, seq, reason))?;
+    if keys.is_empty() {
+        return Ok(placed);
+    }
+    // The head parsed, or its place would not have been checked.
+    let Ok(parsed) = serde_json::from_str::<Head>(head.trim_end()) else {
+        return Ok(placed);
+    };
+    let message = head_message(&parsed.run_id, parsed.records, &parsed.last);
+    match crate::sign::verify(keys, trust::HEAD, &message, parsed.sig.as_deref()) {
+        Ok(_) => Ok(placed),
+        Err(e) => {
+            let n = lines.len();
+            Err((
+                HeadCheck::refused(&e),
+                n.max(1),
+                n.checked_sub(1).map(|s| s as u64),
+                trust::refusal("the head", &e),
+            ))
+        }
+    }
+}
+
+/// Compares the head pointer with the complete lines; on failure returns
+/// (line, seq, reason).
+fn check_head_place(
     run_id: &str,
     head: &str,
     lines: &[&str],
@@ -338,5 +496,170 @@ fn check_head(
                 "{extra} records follow the one the head names; an interrupted write leaves at most one (records were appended by something other than drctl)"
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::SecretKey;
+
+    const RUN: &str = "20261125T020000Z-payments-0001";
+
+    /// The line of record `seq` after `prev`, signed with `key` when given.
+    fn line(seq: u64, prev: &str, reason: &str, key: Option<&SecretKey>) -> String {
+        let l = format!(
+            r#"{{"seq":{seq},"at":"2026-11-25T02:00:0{}Z","prev":"{prev}","event":{{"type":"interrupted","reason":"{reason}"}}}}"#,
+            seq % 10
+        );
+        match key {
+            Some(k) => trust::sign_line(&l, trust::RECORD, RUN, k),
+            None => l,
+        }
+    }
+
+    /// A journal of `reasons.len()` records and its head, each signed with
+    /// `key` when given (what the journal writer leaves).
+    fn journal(reasons: &[&str], key: Option<&SecretKey>) -> (String, String) {
+        let mut text = String::new();
+        let mut prev = ZERO_HASH.to_string();
+        for (seq, r) in reasons.iter().enumerate() {
+            let l = line(seq as u64, &prev, r, key);
+            prev = hash_line(&l);
+            text.push_str(&l);
+            text.push('\n');
+        }
+        let head = signed_head_text(RUN, reasons.len() as u64, &prev, key);
+        (text, head)
+    }
+
+    #[test]
+    fn a_journal_signed_by_a_listed_key_verifies_and_is_authenticated() {
+        let k = SecretKey::generate();
+        let (text, head) = journal(&["a", "b", "c"], Some(&k));
+        let v = verify_with_keys(RUN, &text, Some(&head), &[k.public()]);
+        assert!(v.ok && v.authenticated, "{v:?}");
+        assert_eq!(v.head, HeadCheck::Matched);
+        assert_eq!(v.signer, Some(k.public().id()));
+        assert_eq!(v.audit_problem(), None);
+        // The records read as records: the signature is a field serde skips.
+        assert_eq!(check(RUN, &text, Some(&head), &[]).records.len(), 3);
+    }
+
+    #[test]
+    fn regression_a_journal_rewritten_without_the_key_does_not_verify() {
+        // A writer of the state rewrites a record and recomputes every hash
+        // and the head: the chain alone cannot tell; the signatures can.
+        let k = SecretKey::generate();
+        let (forged, head) = journal(&["a", "promoted elsewhere", "c"], None);
+        assert!(verify_with_head(RUN, &forged, Some(&head)).ok);
+        let v = verify_with_keys(RUN, &forged, Some(&head), &[k.public()]);
+        assert!(!v.ok && !v.authenticated, "{v:?}");
+        let b = v.first_broken.clone().expect("broken");
+        assert_eq!((b.line, b.seq), (1, Some(0)));
+        assert!(b.reason.contains("not signed"), "{b:?}");
+        assert!(v.audit_problem().is_some());
+        // Re-signed with a key that is not listed: refused, naming it.
+        let other = SecretKey::generate();
+        let (forged, head) = journal(&["a", "b"], Some(&other));
+        let v = verify_with_keys(RUN, &forged, Some(&head), &[k.public()]);
+        let b = v.first_broken.expect("broken");
+        assert!(b.reason.contains(&other.public().id()), "{b:?}");
+        assert!(b.reason.contains("not in [keys] run_public"), "{b:?}");
+    }
+
+    #[test]
+    fn a_record_appended_past_a_signed_head_without_the_key_is_refused() {
+        // One record past the head is what a crash leaves; without the key
+        // it is also what a forger would add: the record's own signature
+        // tells the two apart.
+        let k = SecretKey::generate();
+        let (mut text, head) = journal(&["a", "b"], Some(&k));
+        let last = text.lines().last().map(hash_line).expect("a line");
+        let crashed = format!("{text}{}\n", line(2, &last, "c", Some(&k)));
+        let v = verify_with_keys(RUN, &crashed, Some(&head), &[k.public()]);
+        assert!(v.ok && v.head == HeadCheck::Behind, "{v:?}");
+        assert!(
+            v.audit_problem()
+                .is_some_and(|p| p.contains("one record behind"))
+        );
+        text.push_str(&line(2, &last, "succeeded", None));
+        text.push('\n');
+        let v = verify_with_keys(RUN, &text, Some(&head), &[k.public()]);
+        let b = v.first_broken.expect("broken");
+        assert_eq!(b.line, 3);
+        assert!(b.reason.contains("not signed"), "{b:?}");
+    }
+
+    #[test]
+    fn a_head_unsigned_signed_by_another_key_or_altered_is_refused() {
+        let k = SecretKey::generate();
+        let keys = [k.public()];
+        let (text, _) = journal(&["a", "b"], Some(&k));
+        let last = text.lines().last().map(hash_line).expect("a line");
+        let unsigned = head_text(RUN, 2, &last);
+        let v = verify_with_keys(RUN, &text, Some(&unsigned), &keys);
+        assert_eq!(v.head, HeadCheck::Unsigned);
+        assert!(!v.ok, "{v:?}");
+        let other = SecretKey::generate();
+        let foreign = signed_head_text(RUN, 2, &last, Some(&other));
+        let v = verify_with_keys(RUN, &text, Some(&foreign), &keys);
+        assert_eq!(v.head, HeadCheck::UnlistedKey);
+        assert_eq!(v.signer, Some(other.public().id()));
+        // A signed head of 2 records edited to say 1 (the last record
+        // "removed"): its place is checked first, then its signature.
+        let signed = signed_head_text(RUN, 2, &last, Some(&k));
+        let first = hash_line(text.lines().next().expect("a line"));
+        let edited = signed
+            .replace("\"records\":2", "\"records\":1")
+            .replace(&last, &first);
+        let v = verify_with_keys(RUN, &text, Some(&edited), &keys);
+        assert_eq!(v.head, HeadCheck::BadSignature, "{v:?}");
+        assert!(
+            v.first_broken
+                .expect("broken")
+                .reason
+                .contains("does not verify")
+        );
+        // Without listed keys the same head is only placed: one behind.
+        assert_eq!(
+            verify_with_head(RUN, &text, Some(&edited)).head,
+            HeadCheck::Behind
+        );
+    }
+
+    #[test]
+    fn without_listed_keys_signatures_are_not_checked_and_the_journal_not_authenticated() {
+        let k = SecretKey::generate();
+        let (text, head) = journal(&["a"], Some(&k));
+        let v = verify_with_keys(RUN, &text, Some(&head), &[]);
+        assert!(v.ok && !v.authenticated, "{v:?}");
+        assert_eq!(v.signer, Some(k.public().id()), "named, not checked");
+        let (text, head) = journal(&["a"], None);
+        let v = verify_with_keys(RUN, &text, Some(&head), &[]);
+        assert!(v.ok && !v.authenticated && v.signer.is_none(), "{v:?}");
+    }
+
+    #[test]
+    fn during_a_rotation_records_signed_by_either_listed_key_verify() {
+        let old = SecretKey::generate();
+        let new = SecretKey::generate();
+        let mut text = String::new();
+        let l0 = line(0, ZERO_HASH, "a", Some(&old));
+        let l1 = line(1, &hash_line(&l0), "b", Some(&new));
+        text.push_str(&format!("{l0}\n{l1}\n"));
+        let head = signed_head_text(RUN, 2, &hash_line(&l1), Some(&new));
+        let v = verify_with_keys(RUN, &text, Some(&head), &[old.public(), new.public()]);
+        assert!(v.ok && v.authenticated, "{v:?}");
+        let v = verify_with_keys(RUN, &text, Some(&head), &[new.public()]);
+        assert_eq!(v.first_broken.expect("broken").line, 1);
+    }
+
+    #[test]
+    fn a_missing_head_is_an_audit_problem_even_when_the_chain_holds() {
+        let (text, _) = journal(&["a", "b"], None);
+        let v = verify_with_head(RUN, &text, None);
+        assert!(v.ok && v.head == HeadCheck::Absent);
+        assert!(v.audit_problem().is_some_and(|p| p.contains("no head")));
     }
 }

@@ -84,6 +84,16 @@ pub enum JournalError {
         /// Why the lease is not ours (taken over, expired, unreadable).
         detail: String,
     },
+    /// This process may not write the journal: it would leave it
+    /// unverifiable (public run keys are listed, or the journal is signed,
+    /// and this process does not hold the run key).
+    #[error("refusing to write the journal of run `{run_id}`: {detail}")]
+    Unkeyed {
+        /// The run id.
+        run_id: String,
+        /// Why.
+        detail: String,
+    },
     /// The shared state (object store) failed.
     #[error("{}", source.summary())]
     Cloud {
@@ -114,6 +124,7 @@ impl JournalError {
             Self::Poisoned { run_id } => format!("fix the cause above, then `drctl runs resume {run_id}` re-opens and checks the journal"),
             Self::Conflict { run_id, .. } => format!("`drctl runs show {run_id}` shows who continued it; `drctl lock status` shows who holds the plan"),
             Self::Fenced { run_id, .. } => format!("no new step was started; `drctl lock status` shows who holds the plan, and `drctl runs resume {run_id}` continues the run once the lock is free"),
+            Self::Unkeyed { .. } => "give this process the run key (DRCTL_RUN_KEY, or [keys] run_key_file in drctl.toml; docs/state.md, \"Who can forge what\")".into(),
             Self::Cloud { source } => format!("{}; check the state location (--state / DRCTL_STATE) and its permissions", source.hint()),
             Self::Encode { .. } => "this is a bug in drctl; please report it".into(),
         })

@@ -76,6 +76,11 @@ pub enum Event {
         declared_at: Option<DateTime<Utc>>,
         /// The compiled step graph.
         steps: Vec<StepRef>,
+        /// A random value drawn at the start (32 hex digits): every
+        /// evidence manifest of the run carries it, which ties the manifest
+        /// to this journal (absent in journals written before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nonce: Option<String>,
     },
     /// A gate decided whether the run may go on.
     Gate {

@@ -35,12 +35,20 @@
 //! caught only by the store's versioning, and a deleted one is not caught.
 //! The approvals and deliveries they hold are records of what was decided
 //! and sent, not of what the run did; what the run did stays in the chain.
+//!
+//! A writer that holds the run key signs each fact as it signs records
+//! ([`super::trust`]); with public run keys listed, a fact that is not
+//! signed by one of them is not read as a fact (it is listed among the
+//! unreadable, which `drctl audit verify` reports): a forged retroactive
+//! approval counts for nothing. A writer without the key is refused where
+//! keys are listed, as a run's writer is.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::chain::{self, ZERO_HASH, hash_line};
 use super::event::{Decision, Event, GateName};
+use super::trust;
 use super::{JournalError, JournalStore};
 
 /// The journal as a late fact's writer saw it: where the fact stands in
@@ -138,7 +146,17 @@ pub async fn record(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let seen = seen(store, run_id).await?;
+    store.keys().may_write(run_id)?;
+    let signer = store.keys().signer.as_ref();
+    let (seen, head_signer) = seen(store, run_id).await?;
+    if let (None, Some(id)) = (signer, head_signer) {
+        return Err(JournalError::Unkeyed {
+            run_id: run_id.to_string(),
+            detail: format!(
+                "its journal is signed with the run key {id}, which this process does not hold: a fact it wrote beside it could not be verified"
+            ),
+        });
+    }
     if seen.records == 0 {
         return Err(JournalError::Corrupt {
             run_id: run_id.to_string(),
@@ -162,6 +180,10 @@ pub async fn record(
             run_id: run_id.to_string(),
             source,
         })?;
+        let body = match signer {
+            Some(key) => trust::sign_line(&body, trust::LATE, run_id, key),
+            None => body,
+        };
         store.put_late(run_id, &fact.id, &body).await?;
         fact.hash = hash_line(&body);
         out.push(fact);
@@ -170,18 +192,26 @@ pub async fn record(
 }
 
 /// The journal as it stands: its complete records (a torn final line, an
-/// append in flight, is not part of it yet) and the hash of the last.
-async fn seen(store: &dyn JournalStore, run_id: &str) -> Result<Seen, JournalError> {
+/// append in flight, is not part of it yet) and the hash of the last; and
+/// the key its head names, if it is signed.
+async fn seen(
+    store: &dyn JournalStore,
+    run_id: &str,
+) -> Result<(Seen, Option<String>), JournalError> {
     let (text, head) = super::snapshot(store, run_id).await?;
     let keep = text.rfind('\n').map_or(0, |i| i + 1);
-    let checked = chain::check(run_id, &text[..keep], head.as_deref());
+    let checked = chain::check(run_id, &text[..keep], head.as_deref(), &[]);
     if let Some(broken) = checked.verification.first_broken {
         return Err(JournalError::Broken(broken));
     }
-    Ok(Seen {
-        records: checked.records.len() as u64,
-        hash: checked.last_hash,
-    })
+    let signer = head.as_deref().and_then(chain::head_signer);
+    Ok((
+        Seen {
+            records: checked.records.len() as u64,
+            hash: checked.last_hash,
+        },
+        signer,
+    ))
 }
 
 /// The late facts of one run, as read.
@@ -194,11 +224,20 @@ pub struct Facts {
 }
 
 /// Reads the late facts beside run `run_id`'s journal (none when there are
-/// none).
+/// none). With public run keys listed (the store's), a fact not signed by
+/// one of them is unreadable, not a fact.
 pub async fn read(store: &dyn JournalStore, run_id: &str) -> Result<Facts, JournalError> {
     let mut out = Facts::default();
+    let keys = &store.keys().listed;
     for (id, body) in store.read_late(run_id).await? {
-        match parse(run_id, &id, &body) {
+        let signed = if keys.is_empty() {
+            Ok(())
+        } else {
+            trust::verify_line(keys, trust::LATE, run_id, &body)
+                .map(|_| ())
+                .map_err(|e| trust::refusal("it", &e))
+        };
+        match signed.and_then(|()| parse(run_id, &id, &body)) {
             Ok(fact) => out.facts.push(fact),
             Err(why) => out.unreadable.push((id, why)),
         }

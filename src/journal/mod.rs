@@ -17,14 +17,17 @@
 //! append. Together they detect any edited, deleted, inserted or reordered
 //! record, and a truncated journal, **made by anyone who does not recompute
 //! the hashes**: a text editor, a careless script, disk corruption. Someone
-//! who can write the state directory *and* recomputes every hash (and the
-//! head) can forge a consistent journal; the chain cannot stop that. What
-//! defends against such a writer is the evidence copy of the journal on
-//! object-lock (WORM) storage, made by the evidence step: compare the two.
-//! Also by design: deleting the head file downgrades the last record to
-//! "unprotected" ([`HeadCheck::Absent`], shown by `drctl audit verify`), and
-//! one record past the head is accepted ([`HeadCheck::Behind`]) because a
-//! crash between the append and the head update leaves exactly that.
+//! who can write the state *and* recomputes every hash (and the head) could
+//! forge a consistent journal; so the writer also signs every record and
+//! every head with the run key ([`trust`]), and verification with the
+//! operators' public keys listed refuses what the key did not sign. Without
+//! listed keys only the chain is checked, and `drctl audit verify` says the
+//! journals are not authenticated. Also by design: a missing head
+//! ([`HeadCheck::Absent`]) and a head one record behind
+//! ([`HeadCheck::Behind`]) fail `drctl audit verify`, while a resume
+//! accepts one record past the head (a crash between the append and the
+//! head update leaves exactly that; with keys listed that record is signed
+//! itself) and rewrites the head.
 //!
 //! # Crashes
 //!
@@ -49,6 +52,7 @@
 //! * [`late`] holds the facts stored beside a journal;
 //! * [`store`] holds the storage trait, files ([`FileStore`]) and memory ([`MemoryStore`]);
 //! * [`chain`] verifies the chain and the head;
+//! * [`trust`] holds the run keys, signs and checks records and heads;
 //! * [`error`] has [`JournalError`];
 //! * [`lock`] keeps one active run per plan ([`PlanLock`]).
 
@@ -62,6 +66,7 @@ pub mod notice;
 pub mod payload;
 pub mod step_name;
 pub mod store;
+pub mod trust;
 mod vocabulary;
 pub mod watch;
 
@@ -73,7 +78,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
-pub use chain::{Broken, HeadCheck, Verification, ZERO_HASH, hash_line, verify, verify_with_head};
+pub use chain::{
+    Broken, HeadCheck, Verification, ZERO_HASH, hash_line, verify, verify_with_head,
+    verify_with_keys,
+};
 pub use error::JournalError;
 pub use event::CleanupResult;
 pub use event::{
@@ -86,6 +94,7 @@ pub use payload::{
 };
 pub use step_name::{BadStepName, StepName};
 pub use store::{JournalStore, MemoryStore};
+pub use trust::{Keyed, RunKeys};
 
 /// A torn final line that [`Journal::open_for_append`] removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +182,9 @@ pub struct Journal {
     /// The head write of the last record, when the store pipelines it.
     pending_head: Option<tokio::task::JoinHandle<Result<(), JournalError>>>,
     outbox: Option<Arc<dyn Outbox>>,
+    /// The run key, when this process holds it: every record and head is
+    /// signed with it ([`trust`]).
+    signer: Option<crate::sign::SecretKey>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -188,10 +200,17 @@ impl std::fmt::Debug for Journal {
 
 impl Journal {
     /// Creates the journal of a new run (error if it exists).
+    /// Refused, before anything is written, when public run keys are
+    /// listed and this process does not hold the run key.
     pub async fn create(store: Arc<dyn JournalStore>, run_id: &str) -> Result<Self, JournalError> {
+        store.keys().may_write(run_id)?;
+        let signer = store.keys().signer.clone();
         store.create(run_id).await?;
         store
-            .write_head(run_id, &chain::head_text(run_id, 0, ZERO_HASH))
+            .write_head(
+                run_id,
+                &chain::signed_head_text(run_id, 0, ZERO_HASH, signer.as_ref()),
+            )
             .await?;
         Ok(Self {
             store,
@@ -203,23 +222,51 @@ impl Journal {
             fence: None,
             pending_head: None,
             outbox: None,
+            signer,
         })
     }
 
     /// Re-opens an existing journal for appending (resume): verifies the whole
-    /// chain first and refuses a broken one. A torn final line is cut off
-    /// (see [`Journal::torn_tail`]); a missing or one-behind head is rewritten.
+    /// chain first and refuses a broken one; with public run keys listed
+    /// (the store's [`JournalStore::keys`]), also every record's and the
+    /// head's signature, and a missing head (records could have been removed
+    /// from the end). A torn final line is cut off (see
+    /// [`Journal::torn_tail`]); a missing (without keys) or one-behind head
+    /// is rewritten. Refused when this process does not hold the run key
+    /// while keys are listed or the journal's head is signed.
     /// Returns the journal and its records.
     pub async fn open_for_append(
         store: Arc<dyn JournalStore>,
         run_id: &str,
     ) -> Result<(Self, Vec<Record>), JournalError> {
+        let keys = store.keys();
+        keys.may_write(run_id)?;
+        let signer = keys.signer.clone();
         let (text, head) = snapshot(store.as_ref(), run_id).await?;
+        if signer.is_none()
+            && let Some(id) = head.as_deref().and_then(chain::head_signer)
+        {
+            return Err(JournalError::Unkeyed {
+                run_id: run_id.to_string(),
+                detail: format!(
+                    "its records are signed with the run key {id}, which this process does not hold: what it appended could not be verified"
+                ),
+            });
+        }
         let keep = text.rfind('\n').map_or(0, |i| i + 1);
         let (complete, torn) = text.split_at(keep);
-        let checked = chain::check(run_id, complete, head.as_deref());
+        let checked = chain::check(run_id, complete, head.as_deref(), &keys.listed);
         if let Some(broken) = checked.verification.first_broken {
             return Err(JournalError::Broken(broken));
+        }
+        if keys.checks() && checked.verification.head == HeadCheck::Absent {
+            let n = checked.records.len();
+            return Err(JournalError::Broken(Broken {
+                run_id: run_id.to_string(),
+                line: n + 1,
+                seq: None,
+                reason: "the head pointer is missing: records removed from the end could not be seen, so the journal cannot be trusted".into(),
+            }));
         }
         let records = checked.records;
         let torn_tail = if torn.is_empty() {
@@ -236,7 +283,12 @@ impl Journal {
             store
                 .write_head(
                     run_id,
-                    &chain::head_text(run_id, records.len() as u64, &checked.last_hash),
+                    &chain::signed_head_text(
+                        run_id,
+                        records.len() as u64,
+                        &checked.last_hash,
+                        signer.as_ref(),
+                    ),
                 )
                 .await?;
         }
@@ -250,6 +302,7 @@ impl Journal {
             fence: None,
             pending_head: None,
             outbox: None,
+            signer,
         };
         Ok((journal, records))
     }
@@ -366,12 +419,17 @@ impl Journal {
             run_id: self.run_id.clone(),
             source,
         })?;
+        let line = match &self.signer {
+            Some(key) => trust::sign_line(&line, trust::RECORD, &self.run_id, key),
+            None => line,
+        };
         self.poisoned = true;
         self.store
             .append(&self.run_id, self.next_seq, &line)
             .await?;
         let hash = hash_line(&line);
-        let head = chain::head_text(&self.run_id, self.next_seq + 1, &hash);
+        let head =
+            chain::signed_head_text(&self.run_id, self.next_seq + 1, &hash, self.signer.as_ref());
         if self.store.pipelined_head() && !ends_run {
             // Off the critical path: the next append waits for it. Until
             // then the head is one record behind, which verification accepts
@@ -481,21 +539,54 @@ pub async fn read_with_tip(
     run_id: &str,
 ) -> Result<(Vec<Record>, String), JournalError> {
     let (text, head) = snapshot(store, run_id).await?;
-    let checked = chain::check(run_id, &text, head.as_deref());
+    let checked = chain::check(run_id, &text, head.as_deref(), &[]);
     match checked.verification.first_broken {
         Some(broken) => Err(JournalError::Broken(broken)),
         None => Ok((checked.records, checked.last_hash)),
     }
 }
 
-/// Verifies a stored journal, chain and head (for `drctl audit verify`).
-/// Errors only when the journal cannot be read; a broken chain is a result.
+/// Verifies a stored journal, chain and head, and with public run keys
+/// listed (the store's [`JournalStore::keys`]) every signature (for `drctl
+/// audit verify`, and for readers that must not believe a journal a writer
+/// of the state could have forged). Errors only when the journal cannot be
+/// read; a broken chain is a result.
 pub async fn verify_stored(
     store: &dyn JournalStore,
     run_id: &str,
 ) -> Result<Verification, JournalError> {
     let (text, head) = snapshot(store, run_id).await?;
-    Ok(verify_with_head(run_id, &text, head.as_deref()))
+    Ok(verify_with_keys(
+        run_id,
+        &text,
+        head.as_deref(),
+        &store.keys().listed,
+    ))
+}
+
+/// [`read`], authenticated: with public run keys listed (the store's), the
+/// records only when every record and the head are signed by one of them,
+/// and the head is there and names the last record or the one before.
+/// Without listed keys, what [`read`] gives.
+pub async fn read_authenticated(
+    store: &dyn JournalStore,
+    run_id: &str,
+) -> Result<Vec<Record>, JournalError> {
+    let keys = &store.keys().listed;
+    let (text, head) = snapshot(store, run_id).await?;
+    let checked = chain::check(run_id, &text, head.as_deref(), keys);
+    if let Some(broken) = checked.verification.first_broken {
+        return Err(JournalError::Broken(broken));
+    }
+    if !keys.is_empty() && checked.verification.head == HeadCheck::Absent {
+        return Err(JournalError::Broken(Broken {
+            run_id: run_id.to_string(),
+            line: checked.records.len() + 1,
+            seq: None,
+            reason: "the head pointer is missing".into(),
+        }));
+    }
+    Ok(checked.records)
 }
 
 /// A journal's text and head as of one moment, while another process may be
@@ -539,6 +630,26 @@ pub async fn snapshot(
         None => text,
     };
     Ok((text, before))
+}
+
+/// A fresh nonce: 128 random bits from the operating system's generator,
+/// as 32 hex digits (a run's `run_started` carries one; its evidence
+/// manifests repeat it).
+pub fn new_nonce() -> String {
+    use rand::{RngCore as _, TryRngCore as _};
+    let mut b = [0u8; 16];
+    if rand::rngs::OsRng.try_fill_bytes(&mut b).is_err() {
+        rand::rng().fill_bytes(&mut b);
+    }
+    hex::encode(b)
+}
+
+/// The nonce a journal's `run_started` record carries, if any.
+pub fn nonce_of(records: &[Record]) -> Option<&str> {
+    records.iter().find_map(|r| match &r.event {
+        Event::RunStarted { nonce, .. } => nonce.as_deref(),
+        _ => None,
+    })
 }
 
 /// New run id: sortable by time and unique, e.g.

@@ -109,6 +109,14 @@ pub struct DestinationCheck {
     pub verified: usize,
     /// What is wrong; empty when the pack is whole.
     pub problems: Vec<Problem>,
+    /// The run key that signed the manifest (checked when public run keys
+    /// are listed; otherwise only what the manifest names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
+    /// How the store keeps the pack now, as it said when asked (S3 Object
+    /// Lock retention of each object), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<String>,
 }
 
 /// One plan's evidence of one run, verified (also what an

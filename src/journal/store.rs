@@ -63,6 +63,13 @@ pub trait JournalStore: Send + Sync {
     fn pipelined_head(&self) -> bool {
         false
     }
+
+    /// The run keys journals are signed with and checked against
+    /// ([`crate::journal::trust`]). Default: none (nothing signed, nothing
+    /// checked); the commands wrap their store in [`crate::journal::trust::Keyed`].
+    fn keys(&self) -> &crate::journal::trust::RunKeys {
+        &crate::journal::trust::NO_KEYS
+    }
 }
 
 /// Checks that `run_id` can safely name a file: 1-128 characters from

@@ -24,6 +24,7 @@ fn started() -> Event {
         pid: 4242,
         flags: json!({"dry_run": false, "parallelism": 4}),
         declared_at: None,
+        nonce: None,
         steps: vec![StepRef {
             id: "payments/promote-db".into(),
             deps: vec!["payments/preflight".into()],
@@ -718,4 +719,174 @@ async fn a_malformed_step_id_in_a_journal_on_disk_is_an_error_naming_the_record(
     for part in [RUN, "line 2", "`/promote-db` is not a step id", "no plan"] {
         assert!(message.contains(part), "{part}: {message}");
     }
+}
+
+/// A memory store holding `keys`, and the memory store itself (to tamper).
+fn keyed(keys: RunKeys) -> (Arc<MemoryStore>, Arc<dyn JournalStore>) {
+    let mem = Arc::new(MemoryStore::new());
+    let store: Arc<dyn JournalStore> = Arc::new(Keyed::new(mem.clone(), keys));
+    (mem, store)
+}
+
+/// Writes the sample run through `store`.
+async fn written_to(store: &Arc<dyn JournalStore>) {
+    let mut j = Journal::create(store.clone(), RUN).await.unwrap();
+    for event in events().into_iter().take(5) {
+        j.append(event).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_journal_written_with_the_run_key_verifies_against_it_and_resumes() {
+    let k = crate::sign::SecretKey::generate();
+    let (mem, store) = keyed(RunKeys::new(Some(k.clone()), vec![k.public()]));
+    written_to(&store).await;
+    let v = verify_stored(store.as_ref(), RUN).await.unwrap();
+    assert!(v.ok && v.authenticated, "{v:?}");
+    assert_eq!(v.signer, Some(k.public().id()));
+    assert!(
+        mem.text(RUN)
+            .unwrap()
+            .lines()
+            .all(|l| l.contains("\"sig\":\"ed25519:"))
+    );
+    let (mut j, records) = Journal::open_for_append(store.clone(), RUN).await.unwrap();
+    assert_eq!(records.len(), 5);
+    j.append(events().pop().unwrap()).await.unwrap();
+    assert_eq!(
+        read_authenticated(store.as_ref(), RUN).await.unwrap().len(),
+        6
+    );
+}
+
+#[tokio::test]
+async fn regression_a_journal_rewritten_without_the_key_is_refused_by_resume_and_verify() {
+    let k = crate::sign::SecretKey::generate();
+    let (mem, store) = keyed(RunKeys::new(Some(k.clone()), vec![k.public()]));
+    written_to(&store).await;
+    // The forger rewrites the promoted endpoint and recomputes every hash
+    // and the head, as a bucket writer can; it has no key.
+    let forged = Arc::new(MemoryStore::new());
+    let mut j = Journal::create(forged.clone(), RUN).await.unwrap();
+    for mut event in events().into_iter().take(5) {
+        if let Event::StepSucceeded { outputs, .. } = &mut event {
+            *outputs = json!({"endpoint": "evil.example"});
+        }
+        j.append(event).await.unwrap();
+    }
+    mem.set_text(RUN, &forged.text(RUN).unwrap());
+    mem.set_head(RUN, forged.read_head(RUN).await.unwrap().as_deref());
+    // The chain alone says ok: that is the attack.
+    assert!(verify_stored(forged.as_ref(), RUN).await.unwrap().ok);
+    let v = verify_stored(store.as_ref(), RUN).await.unwrap();
+    assert!(!v.ok && !v.authenticated, "{v:?}");
+    assert!(first_broken(&v).reason.contains("not signed"), "{v:?}");
+    let err = Journal::open_for_append(store.clone(), RUN)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JournalError::Broken(_)), "{err}");
+    assert!(read_authenticated(store.as_ref(), RUN).await.is_err());
+}
+
+#[tokio::test]
+async fn with_keys_listed_a_missing_head_is_refused_by_resume() {
+    let k = crate::sign::SecretKey::generate();
+    let (mem, store) = keyed(RunKeys::new(Some(k.clone()), vec![k.public()]));
+    written_to(&store).await;
+    mem.set_head(RUN, None);
+    let err = Journal::open_for_append(store.clone(), RUN)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("head pointer is missing"), "{err}");
+    // A crash between a record and its head (one behind) still resumes:
+    // that record carries its own signature.
+    let text = mem.text(RUN).unwrap();
+    let l = lines(&text);
+    mem.set_head(
+        RUN,
+        Some(&chain::signed_head_text(
+            RUN,
+            4,
+            &hash_line(&l[3]),
+            Some(&k),
+        )),
+    );
+    let (_, records) = Journal::open_for_append(store.clone(), RUN).await.unwrap();
+    assert_eq!(records.len(), 5);
+    assert_eq!(
+        verify_stored(store.as_ref(), RUN).await.unwrap().head,
+        HeadCheck::Matched
+    );
+}
+
+#[tokio::test]
+async fn a_writer_without_the_run_key_writes_nothing_where_keys_are_listed_or_the_journal_is_signed()
+ {
+    let k = crate::sign::SecretKey::generate();
+    let (mem, unkeyed) = keyed(RunKeys::new(None, vec![k.public()]));
+    let err = Journal::create(unkeyed.clone(), RUN).await.unwrap_err();
+    assert!(matches!(err, JournalError::Unkeyed { .. }), "{err}");
+    assert!(mem.text(RUN).is_none(), "nothing written");
+    // A signed journal, then a process with no keys at all resumes it.
+    let signing: Arc<dyn JournalStore> = Arc::new(Keyed::new(
+        mem.clone(),
+        RunKeys::new(Some(k.clone()), vec![]),
+    ));
+    written_to(&signing).await;
+    let bare: Arc<dyn JournalStore> = mem.clone();
+    let err = Journal::open_for_append(bare.clone(), RUN)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&k.public().id()), "{err}");
+    let fact = Event::EvidenceVerified {
+        by: None,
+        host: "h".into(),
+        plans: vec![],
+    };
+    let err = late::record(bare.as_ref(), RUN, "h", vec![fact])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&k.public().id()), "{err}");
+    let err = late::record(
+        unkeyed.as_ref(),
+        RUN,
+        "h",
+        vec![Event::EvidenceVerified {
+            by: None,
+            host: "h".into(),
+            plans: vec![],
+        }],
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, JournalError::Unkeyed { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn late_facts_are_signed_and_an_unsigned_one_is_not_read_as_a_fact_where_keys_are_listed() {
+    let k = crate::sign::SecretKey::generate();
+    let (mem, store) = keyed(RunKeys::new(Some(k.clone()), vec![k.public()]));
+    written_to(&store).await;
+    let fact = Event::EvidenceVerified {
+        by: None,
+        host: "h".into(),
+        plans: vec![],
+    };
+    let written = late::record(store.as_ref(), RUN, "h", vec![fact])
+        .await
+        .unwrap();
+    // A forger without the key puts an unsigned copy beside it, under an
+    // id of its own (drctl itself refuses to write one: see above).
+    let (id, body) = mem.read_late(RUN).await.unwrap().remove(0);
+    assert_eq!(id, written[0].id);
+    let forged_id = format!("{id}0");
+    let unsigned = trust::split_signed(&body).0.replace(&id, &forged_id);
+    mem.put_late(RUN, &forged_id, &unsigned).await.unwrap();
+    let bare: Arc<dyn JournalStore> = mem.clone();
+    let facts = late::read(store.as_ref(), RUN).await.unwrap();
+    assert_eq!(facts.facts.len(), 1);
+    assert_eq!(facts.unreadable.len(), 1);
+    assert!(facts.unreadable[0].1.contains("not signed"), "{facts:?}");
+    // Without listed keys both read.
+    assert_eq!(late::read(bare.as_ref(), RUN).await.unwrap().facts.len(), 2);
 }

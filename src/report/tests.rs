@@ -117,6 +117,7 @@ fn started(
         pid: 4242,
         flags,
         declared_at,
+        nonce: None,
         steps: steps
             .iter()
             .map(|(id, d)| StepRef {
@@ -253,11 +254,15 @@ fn verified(id: &str, problems: &[(&str, &str)]) -> Event {
             plan: "payments".into(),
             destinations: vec![
                 DestinationCheck {
+                    signed_by: None,
+                    retention: None,
                     destination: "s3://drctl-evidence-use1/payments".into(),
                     verified: 4,
                     problems: vec![],
                 },
                 DestinationCheck {
+                    signed_by: None,
+                    retention: None,
                     destination: "gs://drctl-evidence/payments".into(),
                     verified: 4 - problems.len(),
                     problems: problems

@@ -452,6 +452,7 @@ mod tests {
                 pid: 1,
                 flags,
                 declared_at: None,
+                nonce: None,
                 steps: Vec::new(),
             },
             fence: Default::default(),

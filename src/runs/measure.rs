@@ -345,6 +345,7 @@ mod tests {
                 pid: 1,
                 flags: serde_json::Value::Null,
                 declared_at: None,
+                nonce: None,
                 steps: vec![step("p/preflight"), step("p/teleport:db")],
             },
             fence: Default::default(),

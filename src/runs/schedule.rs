@@ -470,6 +470,7 @@ mod tests {
                 pid: 1,
                 flags: serde_json::json!({}),
                 declared_at: None,
+                nonce: None,
                 steps: vec![],
             },
             fence: Default::default(),

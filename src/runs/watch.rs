@@ -328,6 +328,7 @@ mod tests {
                 pid: 1,
                 flags: serde_json::json!({"mode": "failover"}),
                 declared_at: None,
+                nonce: None,
                 steps: vec![],
             },
             fence: Default::default(),

@@ -32,17 +32,20 @@ use crate::journal::{JournalError, JournalStore};
 /// How many record reads are in flight at once when reading a run.
 const READ_CONCURRENCY: usize = 32;
 
+/// A head as this process last saw it: version, record count, bytes.
+type CachedHead = (String, u64, Bytes);
+
 /// [`JournalStore`] over S3 or GCS.
 pub struct ObjectJournalStore {
     objects: Arc<dyn ObjectStore>,
     via: String,
     base: ObjectUrl,
-    /// The version and record count of each head this process last wrote
-    /// or read: the next head write swaps on it directly (one request).
-    /// Only a hint: a stale version fails the swap and the head is read
-    /// again; and since heads only move forward, a count at or below the
-    /// cached one needs no write at all.
-    head_versions: std::sync::Mutex<std::collections::HashMap<String, (String, u64)>>,
+    /// The version, record count and bytes of each head this process last
+    /// wrote or read: the next head write swaps on it directly (one
+    /// request). Only a hint: a stale version fails the swap and the head is
+    /// read again; and since heads only move forward, a count below the
+    /// cached one (or the same head again) needs no write at all.
+    head_versions: std::sync::Mutex<std::collections::HashMap<String, CachedHead>>,
 }
 
 impl ObjectJournalStore {
@@ -75,7 +78,7 @@ impl ObjectJournalStore {
         }
     }
 
-    fn head_version(&self, run_id: &str) -> Option<(String, u64)> {
+    fn head_version(&self, run_id: &str) -> Option<CachedHead> {
         self.head_versions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -83,13 +86,19 @@ impl ObjectJournalStore {
             .cloned()
     }
 
-    fn remember_head(&self, run_id: &str, version: Option<String>, count: Option<u64>) {
+    fn remember_head(
+        &self,
+        run_id: &str,
+        version: Option<String>,
+        count: Option<u64>,
+        body: &Bytes,
+    ) {
         let mut m = self.head_versions.lock().unwrap_or_else(|p| p.into_inner());
         match (version, count) {
             (Some(v), Some(c)) if !v.is_empty() => {
                 // Never remember an older head than one already known.
-                if m.get(run_id).is_none_or(|(_, known)| *known <= c) {
-                    m.insert(run_id.to_string(), (v, c));
+                if m.get(run_id).is_none_or(|(_, known, _)| *known <= c) {
+                    m.insert(run_id.to_string(), (v, c, body.clone()));
                 }
             }
             _ => {
@@ -152,20 +161,26 @@ impl JournalStore for ObjectJournalStore {
         validate_run_id(run_id)?;
         // The head is the journal's existence marker: create-only, so two
         // processes that drew the same run id cannot share a journal.
-        let head = crate::journal::chain::head_text(run_id, 0, crate::journal::ZERO_HASH);
+        // Unsigned: the journal replaces it with its own (signed) head of
+        // the same count right after.
+        let head = Bytes::from(crate::journal::chain::head_text(
+            run_id,
+            0,
+            crate::journal::ZERO_HASH,
+        ));
         match self
             .objects
             .put(
                 &self.via,
                 &self.head_url(run_id),
-                Bytes::from(head),
+                head.clone(),
                 PutMode::CreateOnly,
             )
             .await
             .map_err(cloud)?
         {
             PutOutcome::Written(v) => {
-                self.remember_head(run_id, v, Some(0));
+                self.remember_head(run_id, v, Some(0), &head);
                 Ok(())
             }
             PutOutcome::AlreadyExists => Err(JournalError::Exists {
@@ -250,9 +265,11 @@ impl JournalStore for ObjectJournalStore {
     }
 
     /// The head only moves forward: it is replaced by compare-and-swap, and
-    /// not at all when the stored one already names as many records (a
-    /// writer re-opening the journal while another's head write is in flight
-    /// must not set it back).
+    /// not at all when the stored one already names more records (a writer
+    /// re-opening the journal while another's head write is in flight must
+    /// not set it back), or is the same head. A head of the same count with
+    /// other bytes (signed where the stored one is not: the one `create`
+    /// wrote) replaces it.
     async fn write_head(&self, run_id: &str, head: &str) -> Result<(), JournalError> {
         validate_run_id(run_id)?;
         let url = self.head_url(run_id);
@@ -264,8 +281,8 @@ impl JournalStore for ObjectJournalStore {
         let new = count(head.as_bytes());
         let body = Bytes::from(head.to_string());
         // The common case: this process wrote the head last.
-        if let (Some((version, known)), Some(n)) = (self.head_version(run_id), new) {
-            if n <= known {
+        if let (Some((version, known, known_body)), Some(n)) = (self.head_version(run_id), new) {
+            if n < known || (n == known && known_body == body) {
                 return Ok(());
             }
             if let SwapOutcome::Swapped(v) = self
@@ -274,7 +291,7 @@ impl JournalStore for ObjectJournalStore {
                 .await
                 .map_err(cloud)?
             {
-                self.remember_head(run_id, Some(v), new);
+                self.remember_head(run_id, Some(v), new, &body);
                 return Ok(());
             }
         }
@@ -292,16 +309,21 @@ impl JournalStore for ObjectJournalStore {
                     .map_err(cloud)?
                 {
                     PutOutcome::Written(v) => {
-                        self.remember_head(run_id, v, new);
+                        self.remember_head(run_id, v, new, &body);
                         return Ok(());
                     }
                     PutOutcome::AlreadyExists => continue,
                 },
                 Some(current) => {
                     if current.body == body
-                        || matches!((count(&current.body), new), (Some(c), Some(n)) if c >= n)
+                        || matches!((count(&current.body), new), (Some(c), Some(n)) if c > n)
                     {
-                        self.remember_head(run_id, Some(current.version), count(&current.body));
+                        self.remember_head(
+                            run_id,
+                            Some(current.version),
+                            count(&current.body),
+                            &current.body,
+                        );
                         return Ok(());
                     }
                     match self
@@ -311,7 +333,7 @@ impl JournalStore for ObjectJournalStore {
                         .map_err(cloud)?
                     {
                         SwapOutcome::Swapped(v) => {
-                            self.remember_head(run_id, Some(v), new);
+                            self.remember_head(run_id, Some(v), new, &body);
                             return Ok(());
                         }
                         SwapOutcome::Stale => continue,

@@ -11,6 +11,17 @@
 //! bucket has Object Lock. The step runs after the RTO clock has stopped
 //! (it depends on the verify phase), so none of this delays a recovery.
 //!
+//! Nothing found is adopted. Each attempt of the step writes at a place of
+//! its own ([`crate::evidence::pack_base`]: `<destination>/<run id>/`, then
+//! `.../attempt-<n>/` for a rerun), so an object already at one of its
+//! places was not written by it, unless it holds exactly the bytes it
+//! writes (its own write whose answer was lost): anything else, a manifest
+//! or an object placed there before the run wrote it, is refused, named,
+//! and the destination is recorded as missing. The manifest carries the
+//! run's nonce (from its `run_started` record) and is signed with the run
+//! key when the run holds it (the key comes with the journal store:
+//! [`crate::journal::JournalStore::keys`]).
+//!
 //! Why a destination that does not answer does not fail the step: evidence is
 //! kept *about* a failover, after traffic has moved; during a regional outage
 //! the bucket in the dead region cannot answer, and turning a successful
@@ -33,7 +44,7 @@ use super::{
 };
 use crate::cloud::{ObjectScheme, ObjectUrl, PutOutcome, Retention};
 use crate::evidence::{JournalRef, MANIFEST, Manifest, ManifestObject, RetentionNote};
-use crate::journal::event::ErrorClass;
+use crate::journal::event::{ErrorClass, Event, Record};
 use crate::steps::graph::{Builder, Phase};
 
 /// Capture evidence for one plan.
@@ -238,42 +249,60 @@ async fn retention_for(
     }
 }
 
-/// Writes one object of a pack create-only; when an earlier attempt of the
-/// step stored it already, the entry describes what is stored (read back),
-/// never what this attempt would have written.
+/// Writes one object of a pack create-only. An object already there is
+/// this attempt's own only when it holds exactly `body` (a write whose
+/// answer was lost, sent again); anything else was not written by this
+/// run and is refused, named: it is never adopted.
 async fn put_one(
     cx: &Cx<'_>,
     url: ObjectUrl,
     name: &str,
     body: &[u8],
     retention: Option<Retention>,
-) -> Result<(ManifestObject, Bytes), StepFailure> {
+) -> Result<ManifestObject, StepFailure> {
     let url = &url;
     let kept = cx
         .clouds
         .objects
         .put_retained(cx.target, url, Bytes::copy_from_slice(body), retention)
         .await?;
-    let stored = match kept.outcome {
-        PutOutcome::Written(_) => Bytes::copy_from_slice(body),
-        PutOutcome::AlreadyExists => cx
-            .clouds
-            .objects
-            .get(cx.target, url)
-            .await?
-            .unwrap_or_else(|| Bytes::copy_from_slice(body)),
+    let already_present = match kept.outcome {
+        PutOutcome::Written(_) => false,
+        PutOutcome::AlreadyExists => {
+            let there = cx.clouds.objects.get(cx.target, url).await?;
+            if there.as_deref() != Some(body) {
+                return Err(StepFailure::state(
+                    format!(
+                        "refusing to adopt {url}: it was already there and this run did not write it (placed before the run, or by another writer)"
+                    ),
+                    format!(
+                        "evidence is written create-only and never adopted; find out who wrote it (the bucket's access logs), then `drctl runs resume {}` writes the pack under attempt-N/",
+                        cx.run_id
+                    ),
+                    &url.to_string(),
+                    cx.target,
+                ));
+            }
+            true
+        }
     };
-    Ok((
-        ManifestObject {
-            name: name.to_string(),
-            object: url.to_string(),
-            sha256: crate::evidence::sha256(&stored),
-            bytes: stored.len(),
-            already_present: kept.outcome == PutOutcome::AlreadyExists,
-            retained_until: kept.retained_until,
-        },
-        stored,
-    ))
+    Ok(ManifestObject {
+        name: name.to_string(),
+        object: url.to_string(),
+        sha256: crate::evidence::sha256(body),
+        bytes: body.len(),
+        already_present,
+        retained_until: kept.retained_until,
+    })
+}
+
+/// The nonce of the run whose journal is `journal` (its first record's).
+fn nonce_in(journal: &str) -> Option<String> {
+    let first: Record = serde_json::from_str(journal.lines().next()?).ok()?;
+    match first.event {
+        Event::RunStarted { nonce, .. } => nonce,
+        _ => None,
+    }
 }
 
 /// Writes the objects and then the manifest of the pack to one destination.
@@ -281,10 +310,11 @@ async fn store(
     cx: &Cx<'_>,
     dest: &str,
     files: &[(&str, Vec<u8>)],
+    nonce: Option<&str>,
 ) -> Result<StoredPack, StepFailure> {
     let dest_url = ObjectUrl::parse(dest)
         .map_err(|e| StepFailure::state(e.to_string(), "fix [evidence] in the plan", dest, "-"))?;
-    let base = dest_url.join(cx.run_id);
+    let base = crate::evidence::pack_base(&dest_url, cx.run_id, cx.attempt);
     let now = Utc::now();
     let (retention, note) = retention_for(cx, &dest_url, now).await;
     // Once before the pack's objects (written at once), once before the
@@ -295,13 +325,13 @@ async fn store(
     let writes = files
         .iter()
         .map(|(name, body)| put_one(cx, base.join(name), name, body, retention));
-    let written: Vec<(ManifestObject, Bytes)> = join_all(writes)
+    let written: Vec<ManifestObject> = join_all(writes)
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let journal = written
+    let journal = files
         .iter()
-        .find(|(o, _)| o.name == crate::evidence::JOURNAL)
+        .find(|(name, _)| *name == crate::evidence::JOURNAL)
         .map(|(_, b)| JournalRef::of(&String::from_utf8_lossy(b)))
         .unwrap_or_else(|| JournalRef::of(""));
     let manifest = Manifest {
@@ -313,15 +343,19 @@ async fn store(
         destination: dest.to_string(),
         journal,
         retention: note,
-        objects: written.into_iter().map(|(o, _)| o).collect(),
+        objects: written,
+        nonce: nonce.map(str::to_string),
+        signature: None,
+    };
+    let manifest = match &cx.journal.keys().signer {
+        Some(key) => manifest.signed(key),
+        None => manifest,
     };
     // The manifest last: present means every object it lists is stored.
     let body = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
     cx.fenced(&format!("s3:PutObject {}", base.join(MANIFEST)), cx.target)
         .await?;
-    let (entry, stored) = put_one(cx, base.join(MANIFEST), MANIFEST, &body, retention).await?;
-    // An earlier attempt's manifest is the one that counts.
-    let manifest: Manifest = serde_json::from_slice(&stored).unwrap_or(manifest);
+    let entry = put_one(cx, base.join(MANIFEST), MANIFEST, &body, retention).await?;
     Ok(StoredPack {
         destination: dest.to_string(),
         manifest: entry.object,
@@ -386,6 +420,34 @@ impl Action for Evidence {
             }
             .to_output();
         }
+        // A rerun (a destination that did not take its pack last time)
+        // writes only what is missing: the packs stored stay as recorded.
+        let earlier = cx.output_of::<EvidenceOutput>(None);
+        let kept: Vec<StoredPack> = earlier
+            .as_ref()
+            .map(|o| {
+                o.stored
+                    .iter()
+                    .filter(|p| self.destinations.contains(&p.destination))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let dests: Vec<&String> = self
+            .destinations
+            .iter()
+            .filter(|d| !kept.iter().any(|p| &p.destination == *d))
+            .collect();
+        if dests.is_empty()
+            && let Some(earlier) = earlier
+        {
+            return EvidenceOutput {
+                stored: kept,
+                missing: Vec::new(),
+                other_regions: earlier.other_regions,
+            }
+            .to_output();
+        }
         let journal = cx.journal.read(cx.run_id).await.map_err(|e| {
             StepFailure::state(
                 format!("cannot read the journal: {e}"),
@@ -441,9 +503,11 @@ impl Action for Evidence {
         if let Some(report) = report {
             files.push((crate::evidence::REPORT, report.into_bytes()));
         }
-        let dests = &self.destinations;
-        let results = join_all(dests.iter().map(|d| store(cx, d, &files))).await;
-        let mut stored = Vec::new();
+        let nonce = files
+            .first()
+            .and_then(|(_, j)| nonce_in(&String::from_utf8_lossy(j)));
+        let results = join_all(dests.iter().map(|d| store(cx, d, &files, nonce.as_deref()))).await;
+        let mut stored = kept;
         let mut missing = Vec::new();
         for (dest, r) in dests.iter().zip(results) {
             match r {
@@ -454,7 +518,7 @@ impl Action for Evidence {
                     tracing::warn!(destination = %dest, "evidence not stored: {e}");
                     let rec = e.to_record();
                     missing.push(MissingPack {
-                        destination: Some(dest.clone()),
+                        destination: Some((*dest).clone()),
                         error: Some(rec.message),
                         kind: Some(rec.kind),
                         region: rec.region,
@@ -502,10 +566,32 @@ mod tests {
 
     /// Runs the evidence step of `plan` against `f` with journal `text`.
     async fn run(f: &FakeCloud, plan: &Plan, text: &str) -> Value {
-        let clouds = f.clouds();
         let store = Arc::new(MemoryStore::new());
         store.set_text(RUN, text);
-        let outputs = BTreeMap::new();
+        run_at(f, plan, store, 1).await
+    }
+
+    /// Runs attempt `attempt` of the evidence step of `plan` against `f`,
+    /// reading the run's journal from `store` (which holds the run keys).
+    async fn run_at(
+        f: &FakeCloud,
+        plan: &Plan,
+        store: Arc<dyn crate::journal::JournalStore>,
+        attempt: u32,
+    ) -> Value {
+        run_after(f, plan, store, attempt, BTreeMap::new()).await
+    }
+
+    /// [`run_at`] with the outputs of the steps that succeeded before
+    /// (the step's own, when it runs again).
+    async fn run_after(
+        f: &FakeCloud,
+        plan: &Plan,
+        store: Arc<dyn crate::journal::JournalStore>,
+        attempt: u32,
+        outputs: BTreeMap<String, Value>,
+    ) -> Value {
+        let clouds = f.clouds();
         let g = crate::steps::graph::compile(plan, "us-east-1").expect("graph");
         let cx = Cx {
             clouds: &clouds,
@@ -521,7 +607,7 @@ mod tests {
             side: None,
             graph: &g.steps,
             rpo_readings: None,
-            attempt: 1,
+            attempt,
             drill_expires: None,
             render_report: Some(report_of),
             fence: None,
@@ -589,47 +675,290 @@ mod tests {
         assert!(f.state().retained.is_empty());
     }
 
-    #[tokio::test]
-    async fn regression_a_rerun_describes_the_journal_already_stored_not_its_own() {
-        // An earlier attempt stored the journal as it was then (2 records)
-        // and died before the manifest; the rerun's journal is longer. The
-        // manifest must describe what is stored, or verification would call
-        // the pack altered.
-        let f = FakeCloud::new();
-        let plan = payments();
-        let earlier = journal(2);
-        let url = ObjectUrl::parse(&format!(
-            "s3://drctl-evidence-use1/payments/{RUN}/journal.jsonl"
-        ))
-        .expect("url");
+    /// Puts `body` at `<dest>/<RUN>/<name>`, as a writer of the bucket can.
+    async fn pre_place(f: &FakeCloud, dest: &str, name: &str, body: &str) {
+        let url = ObjectUrl::parse(&format!("{dest}/{RUN}/{name}")).expect("url");
         f.clouds()
             .objects
             .put(
                 "us-east-1",
                 &url,
-                Bytes::from(earlier.clone()),
+                Bytes::from(body.to_string()),
                 crate::cloud::PutMode::CreateOnly,
             )
             .await
             .expect("put");
-        let out = run(&f, &plan, &journal(4)).await;
-        let m = manifest(&f, "s3://drctl-evidence-use1/payments");
-        let j = &m.objects[0];
-        assert_eq!(j.name, "journal.jsonl");
-        assert!(j.already_present);
-        assert_eq!(j.sha256, crate::evidence::sha256(earlier.as_bytes()));
-        assert_eq!(m.journal, JournalRef::of(&earlier));
-        assert_eq!(m.journal.records, 2);
-        // The other destination had nothing: it holds the longer journal.
-        assert_eq!(
-            manifest(&f, "gs://drctl-evidence/payments").journal.records,
-            4
-        );
-        // The journal records each manifest's digest, for `audit verify`.
-        let stored = out["stored"].as_array().expect("stored");
+    }
+
+    #[tokio::test]
+    async fn regression_a_pre_placed_manifest_at_the_runs_path_is_refused_not_adopted() {
+        // A writer of the bucket puts a manifest of its own where the run's
+        // goes, before the run writes it: it used to be read back and
+        // described as the run's own.
+        let f = FakeCloud::new();
+        let plan = payments();
+        let s3 = "s3://drctl-evidence-use1/payments";
+        let forged = r#"{"schema":"drctl.evidence/v1","run_id":"x"}"#;
+        pre_place(&f, s3, MANIFEST, forged).await;
+        let out = run(&f, &plan, &journal(3)).await;
+        let missing = out["missing"].as_array().expect("missing");
+        assert_eq!(missing.len(), 1, "{out:#}");
+        assert_eq!(missing[0]["destination"], s3);
+        let error = missing[0]["error"].as_str().expect("an error");
         assert!(
-            stored.iter().all(|s| s["manifest_sha256"].is_string()),
+            error.contains("refusing to adopt")
+                && error.contains(&format!("{s3}/{RUN}/manifest.json")),
+            "{error}"
+        );
+        // Untouched, and the other destination has its pack.
+        assert_eq!(
+            f.state().objects[&format!("{s3}/{RUN}/manifest.json")],
+            forged.as_bytes()
+        );
+        assert_eq!(out["stored"].as_array().map(Vec::len), Some(1), "{out:#}");
+        // So is a pre-placed object of the pack.
+        let f = FakeCloud::new();
+        pre_place(&f, s3, crate::evidence::STATE, "{}").await;
+        let out = run(&f, &plan, &journal(3)).await;
+        assert!(
+            out["missing"][0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("state.json")),
             "{out:#}"
         );
+    }
+
+    #[tokio::test]
+    async fn regression_a_rerun_writes_its_own_pack_and_never_adopts_an_earlier_one() {
+        // An earlier attempt stored the journal as it was then and died
+        // before the manifest; the rerun (attempt 2) writes a pack of its
+        // own beside it, describing what it wrote.
+        let f = FakeCloud::new();
+        let plan = payments();
+        let s3 = "s3://drctl-evidence-use1/payments";
+        let earlier = journal(2);
+        pre_place(&f, s3, crate::evidence::JOURNAL, &earlier).await;
+        let store = Arc::new(MemoryStore::new());
+        store.set_text(RUN, &journal(4));
+        let out = run_at(&f, &plan, store, 2).await;
+        assert_eq!(out["missing"], json!([]), "{out:#}");
+        let key = format!("{s3}/{RUN}/attempt-2/manifest.json");
+        let m: Manifest = serde_json::from_slice(&f.state().objects[&key]).expect("a manifest");
+        assert_eq!(m.journal.records, 4);
+        assert!(
+            m.objects
+                .iter()
+                .all(|o| !o.already_present
+                    && o.object.starts_with(&format!("{s3}/{RUN}/attempt-2/")))
+        );
+        assert_eq!(
+            f.state().objects[&format!("{s3}/{RUN}/journal.jsonl")],
+            earlier.as_bytes(),
+            "the earlier object is left as it was"
+        );
+        let stored = out["stored"].as_array().expect("stored");
+        assert!(
+            stored.iter().all(|s| s["manifest_sha256"].is_string()
+                && s["manifest"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("/attempt-2/"))),
+            "{out:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rerun_writes_only_the_destinations_still_missing() {
+        let f = FakeCloud::new();
+        let plan = payments();
+        let store = Arc::new(MemoryStore::new());
+        store.set_text(RUN, &journal(3));
+        let mut first = run_at(&f, &plan, store.clone(), 1).await;
+        // Say the GCS destination did not take its pack.
+        let gcs = first["stored"]
+            .as_array_mut()
+            .expect("stored")
+            .iter()
+            .position(|p| {
+                p["destination"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("gs://"))
+            })
+            .expect("a gcs pack");
+        let gone = first["stored"].as_array_mut().expect("stored").remove(gcs);
+        first["missing"] = json!([{"destination": gone["destination"], "error": "down"}]);
+        let before = f.state().writes.len();
+        let outputs = BTreeMap::from([("payments/evidence".to_string(), first.clone())]);
+        let again = run_after(&f, &plan, store.clone(), 2, outputs).await;
+        let written = f.state().writes[before..].to_vec();
+        assert!(
+            !written.is_empty()
+                && written
+                    .iter()
+                    .all(|w| w.contains("gs://") && w.contains("/attempt-2/")),
+            "{written:?}"
+        );
+        assert_eq!(again["missing"], json!([]));
+        assert_eq!(
+            again["stored"][0], first["stored"][0],
+            "the S3 pack as recorded"
+        );
+        // Complete: running it again writes nothing.
+        let before = f.state().writes.len();
+        let outputs = BTreeMap::from([("payments/evidence".to_string(), again.clone())]);
+        run_after(&f, &plan, store, 3, outputs).await;
+        assert_eq!(f.state().writes.len(), before);
+    }
+
+    /// A signed run's journal (run_started with its nonce, one more
+    /// record) in a keyed memory store.
+    async fn signed_run(
+        key: &crate::sign::SecretKey,
+    ) -> (
+        Arc<MemoryStore>,
+        Arc<dyn crate::journal::JournalStore>,
+        String,
+    ) {
+        use crate::journal::{Journal, Keyed, RunKeys};
+        let mem = Arc::new(MemoryStore::new());
+        let store: Arc<dyn crate::journal::JournalStore> = Arc::new(Keyed::new(
+            mem.clone(),
+            RunKeys::new(Some(key.clone()), vec![key.public()]),
+        ));
+        let nonce = crate::journal::new_nonce();
+        let mut j = Journal::create(store.clone(), RUN).await.expect("journal");
+        j.append(Event::RunStarted {
+            run_id: RUN.into(),
+            kind: crate::journal::RunKind::Failover,
+            target: "us-east-1".into(),
+            plans: vec![],
+            operator: None,
+            host: "h".into(),
+            pid: 1,
+            flags: json!({}),
+            declared_at: None,
+            steps: vec![],
+            nonce: Some(nonce.clone()),
+        })
+        .await
+        .expect("append");
+        j.append(Event::Interrupted { reason: "x".into() })
+            .await
+            .expect("append");
+        (mem, store, nonce)
+    }
+
+    /// Journals the evidence step's success with `out`; the run's text and
+    /// records.
+    async fn journal_success(
+        store: &Arc<dyn crate::journal::JournalStore>,
+        out: &Value,
+    ) -> (String, Vec<Record>) {
+        let (mut j, _) = crate::journal::Journal::open_for_append(store.clone(), RUN)
+            .await
+            .expect("open");
+        j.append(Event::StepSucceeded {
+            step: "payments/evidence".into(),
+            outputs: out.clone(),
+        })
+        .await
+        .expect("append");
+        let text = store.read(RUN).await.expect("text");
+        let records = crate::journal::read(store.as_ref(), RUN)
+            .await
+            .expect("records");
+        (text, records)
+    }
+
+    #[tokio::test]
+    async fn a_pack_carries_the_runs_nonce_and_signature_and_verifies_pinned_signed_and_retained() {
+        let f = FakeCloud::new();
+        f.state()
+            .locked_buckets
+            .insert("s3://drctl-evidence-use1".into());
+        let plan = payments();
+        let key = crate::sign::SecretKey::generate();
+        let (_, store, nonce) = signed_run(&key).await;
+        let out = run_at(&f, &plan, store.clone(), 1).await;
+        assert_eq!(out["missing"], json!([]), "{out:#}");
+        let m = manifest(&f, "s3://drctl-evidence-use1/payments");
+        assert_eq!(m.nonce.as_deref(), Some(nonce.as_str()));
+        assert_eq!(m.check_signature(&[key.public()]), Ok(key.public().id()));
+        let (text, records) = journal_success(&store, &out).await;
+        let keys = [key.public()];
+        let checks =
+            crate::evidence::verify_run(&f, "us-east-1", RUN, &text, &records, &keys).await;
+        let dests = &checks[0].destinations;
+        assert!(checks[0].ok(), "{checks:#?}");
+        assert!(dests.iter().all(|d| d.signed_by == Some(key.public().id())));
+        let s3 = dests
+            .iter()
+            .find(|d| d.destination.starts_with("s3://"))
+            .expect("s3");
+        assert!(
+            s3.retention
+                .as_deref()
+                .is_some_and(|r| r.starts_with("Object Lock: 4 of 4 objects kept")),
+            "{s3:?}"
+        );
+
+        // Another key is not listed: every manifest is refused, named.
+        let other = crate::sign::SecretKey::generate();
+        let checks =
+            crate::evidence::verify_run(&f, "us-east-1", RUN, &text, &records, &[other.public()])
+                .await;
+        assert!(
+            checks[0].destinations.iter().all(|d| d
+                .problems
+                .iter()
+                .any(|p| p.problem.contains("not in [keys] run_public"))),
+            "{checks:#?}"
+        );
+
+        // A retention shortened behind the run's back is named.
+        let journal_url = format!("s3://drctl-evidence-use1/payments/{RUN}/journal.jsonl");
+        f.state()
+            .retained
+            .get_mut(&journal_url)
+            .expect("retained")
+            .until = Utc::now();
+        let checks =
+            crate::evidence::verify_run(&f, "us-east-1", RUN, &text, &records, &keys).await;
+        let p = &checks[0].destinations[0].problems;
+        assert!(
+            p.iter()
+                .any(|p| p.object == journal_url && p.problem.contains("retention was shortened")),
+            "{p:?}"
+        );
+        f.state().retained.remove(&journal_url);
+        let checks =
+            crate::evidence::verify_run(&f, "us-east-1", RUN, &text, &records, &keys).await;
+        assert!(
+            checks[0].destinations[0]
+                .problems
+                .iter()
+                .any(|p| p.problem.contains("retention was removed")),
+            "{checks:#?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_manifest_the_journal_names_outside_its_pin_or_of_another_nonce_is_refused() {
+        let f = FakeCloud::new();
+        let plan = payments();
+        let key = crate::sign::SecretKey::generate();
+        let (_, store, _) = signed_run(&key).await;
+        let mut out = run_at(&f, &plan, store.clone(), 1).await;
+        // The journal's manifest URL edited to lead elsewhere (a writer
+        // who could sign the journal, or a journal without keys).
+        let elsewhere = "s3://attacker-bucket/payments/manifest.json";
+        out["stored"][0]["manifest"] = elsewhere.into();
+        let (text, records) = journal_success(&store, &out).await;
+        let checks =
+            crate::evidence::verify_run(&f, "us-east-1", RUN, &text, &records, &[key.public()])
+                .await;
+        let d = &checks[0].destinations[0];
+        assert_eq!(d.verified, 0, "nothing read: {d:?}");
+        assert!(d.problems[0].problem.contains("is not under"), "{d:?}");
+        assert!(f.state().writes.iter().all(|w| !w.contains("attacker")));
     }
 }

@@ -78,6 +78,7 @@ impl Starter for FakeStarter {
                     pid: 1,
                     flags,
                     declared_at: Some(origin.detected_at),
+                    nonce: None,
                     steps: vec![],
                 },
                 fence: Default::default(),

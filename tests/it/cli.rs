@@ -437,6 +437,7 @@ async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
         pid: 1,
         flags: serde_json::json!({}),
         declared_at: None,
+        nonce: None,
         steps: vec![],
     })
     .await

@@ -298,6 +298,15 @@ async fn the_demo_sequence_passes_and_checkouts_failover_resolves_within_seconds
         took < Duration::from_secs(90),
         "checkout's failover took {took:?}"
     );
+    // Every journal and pack, signed with the run key (the fixture's, as
+    // the demo makes its own) and required to be.
+    let audit = demo_step(
+        &fx,
+        &["audit", "verify", "--evidence", "--require-signed"],
+        0,
+    )
+    .await;
+    assert!(!audit.out.contains("not authenticated"), "{}", audit.all());
 }
 
 /// A failover record deleted behind drctl's back (as the emulator's Route

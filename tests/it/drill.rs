@@ -316,6 +316,7 @@ async fn a_drill_killed_mid_step_is_cleaned_up_by_resume() {
         .arg(f.state_dir())
         .args(["drill", "--plan", "payments", "--to", STANDBY])
         .stdin(Stdio::null())
+        .envs(world::run_key_env())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -572,6 +573,7 @@ fn spawn(
         .args(f.state_args())
         .args(args)
         .stdin(Stdio::null())
+        .envs(world::run_key_env())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);

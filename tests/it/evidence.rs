@@ -358,7 +358,10 @@ async fn no_credential_in_journals_logs_reports_or_evidence_after_a_run() {
     let hook_path = "drctlCanaryWebhookPathToken0123456789";
     let signing = "whsec_ZHJjdGxDYW5hcnlTaWduaW5nS2V5MDEyMzQ1Njc4OQ==";
     let routing = "drctlCanaryRoutingKey0123456789abcdef";
-    let canaries = [secret, token, hook_path, &signing[6..], routing];
+    // And the run key's secret half, which signs journals and manifests.
+    let run_key = world::run_key().to_text();
+    let run_seed = &run_key["ed25519-secret:".len()..];
+    let canaries = [secret, token, hook_path, &signing[6..], routing, run_seed];
     let cfg_dir = tempfile::tempdir().expect("config dir");
     let cfg = cfg_dir.path().join("drctl.toml");
     std::fs::write(

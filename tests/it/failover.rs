@@ -502,8 +502,12 @@ async fn crash_and_resume(when: &str, local: &str) -> Result<(), String> {
     if !fx.lock_taken("payments") {
         return Err(format!("{point}: the crashed run's lock is gone"));
     }
+    // On a bucket the head follows each record in the background: a crash
+    // may leave it one record behind, which audit verify names (and the
+    // resume rewrites).
     let v = fx.audit(&run).await;
-    if v.code != Some(0) {
+    let behind = fx.shared.is_some() && v.out.contains("one record behind");
+    if v.code != Some(0) && !behind {
         return fail("audit verify after the crash", &v);
     }
 
@@ -664,6 +668,10 @@ async fn crash_after_each_step_then_resume_ends_in_the_correct_state() {
     );
 }
 
+/// The environment of a verifier without the run keys (the suite's
+/// fixture gives every command the keys).
+const UNKEYED: &[(&str, &str)] = &[("DRCTL_RUN_KEY", ""), ("DRCTL_RUN_PUBLIC", "")];
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tampered_journal_fails_audit_verify() {
     crate::needs_emulators!();
@@ -684,9 +692,22 @@ async fn a_tampered_journal_fails_audit_verify() {
 
     let verify_json = || async {
         let o = fx
-            .drctl(&["audit", "verify", &run, "--output", "json"])
+            .drctl_with(
+                &["audit", "verify", &run, "--output", "json"],
+                UNKEYED,
+                &world::endpoints_file(),
+            )
             .await;
         (o.code, o.json())
+    };
+    // The chain alone, as a verifier without the public run keys sees it.
+    let audit_chain = || async {
+        fx.drctl_with(
+            &["audit", "verify", &run],
+            UNKEYED,
+            &world::endpoints_file(),
+        )
+        .await
     };
 
     // One byte of a middle record: the step name of the scale step's start.
@@ -714,7 +735,16 @@ async fn a_tampered_journal_fails_audit_verify() {
         "one byte changed"
     );
     std::fs::write(&path, tampered.join("\n") + "\n").unwrap();
+    // With the run keys listed, the edited record's own signature fails.
     let v = fx.audit(&run).await;
+    assert_eq!(v.code, Some(1), "{}", v.all());
+    assert!(
+        v.out.contains(&format!("BROKEN  {run}: line {k}:")) && v.out.contains("does not verify"),
+        "{}",
+        v.all()
+    );
+    // By the chain alone, the next record's link does.
+    let v = audit_chain().await;
     assert_eq!(v.code, Some(1), "{}", v.all());
     assert!(
         v.out.contains(&format!("BROKEN  {run}: line {}:", k + 1)),

@@ -220,6 +220,7 @@ fn spawn_a(
         .arg(proxies.endpoints())
         .arg("--state")
         .arg(fx.shared.as_deref().expect("shared state"))
+        .envs(crate::world::run_key_env())
         .args(["failover", "--to", target]);
     for p in plans {
         cmd.args(["--plan", p]);

@@ -213,6 +213,7 @@ impl Fixture {
             .arg(world::endpoints_file())
             .args(self.state_args())
             .args(args)
+            .envs(world::run_key_env())
             .stdin(Stdio::null())
             .output()
             .expect("drctl runs");
@@ -247,7 +248,10 @@ impl Fixture {
             .args(self.state_args())
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            // Every fixture command holds the suite's run key (the test's
+            // own `env` may take it away).
+            .envs(world::run_key_env());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -499,11 +503,37 @@ impl Fixture {
         }
     }
 
-    /// Reads the manifest of `run` at `dest` (`s3://b/payments`) and checks
-    /// the digest of the journal copy it lists.
+    /// The manifest of `run` at `dest` as the run's journal records it (its
+    /// evidence step's last success): `<dest>/<run>/manifest.json`, or under
+    /// `attempt-<n>/` when the step ran again.
+    pub(crate) async fn manifest_url(&self, dest: &str, run: &str) -> Result<String, String> {
+        let show = self.show(run).await;
+        let url = records(&show)
+            .iter()
+            .rev()
+            .filter(|r| {
+                r["event"]["type"] == "step_succeeded" && r["event"]["step"] == "payments/evidence"
+            })
+            .find_map(|r| {
+                r["event"]["outputs"]["stored"]
+                    .as_array()?
+                    .iter()
+                    .find(|p| p["destination"] == dest)?["manifest"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .ok_or_else(|| format!("the journal of {run} records no pack on {dest}"))?;
+        if !url.starts_with(&format!("{dest}/{run}/")) {
+            return Err(format!("{url} is not under {dest}/{run}/"));
+        }
+        Ok(url)
+    }
+
+    /// Reads the manifest of `run` at `dest` (`s3://b/payments`), where its
+    /// journal says it is, and checks the digest of the journal copy it lists.
     pub(crate) async fn assert_evidence(&self, dest: &str, run: &str) -> Result<Value, String> {
         let clouds = world::clouds().await;
-        let url = ObjectUrl::parse(&format!("{dest}/{run}/manifest.json")).expect("url");
+        let url = ObjectUrl::parse(&self.manifest_url(dest, run).await?).expect("url");
         let body = clouds
             .objects
             .get(STANDBY, &url)

@@ -32,5 +32,6 @@ mod schema;
 mod state;
 mod terraform;
 mod timed;
+mod trust;
 mod watch;
 mod world;

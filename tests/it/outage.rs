@@ -282,11 +282,14 @@ async fn evidence_destination_down_is_a_warning_and_resume_completes_it() {
         .await;
     assert_eq!(resumed.code, Some(0), "{}", resumed.all());
     assert_eq!(resumed.json()["outcome"], "succeeded", "{}", resumed.all());
-    let url = drctl::cloud::ObjectUrl::parse(&format!(
-        "gs://drctl-evidence-{}/payments/{run}/manifest.json",
-        fx.suffix
-    ))
+    // Written by the step's second attempt, in a pack of its own.
+    let url = drctl::cloud::ObjectUrl::parse(
+        &fx.manifest_url(&format!("gs://drctl-evidence-{}/payments", fx.suffix), &run)
+            .await
+            .expect("the journal records the GCS pack"),
+    )
     .expect("url");
+    assert!(url.key.contains("/attempt-2/"), "{url}");
     let manifest = world::clouds()
         .await
         .objects

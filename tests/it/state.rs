@@ -47,6 +47,7 @@ fn failover_command(
         .arg(endpoints)
         .arg("--state")
         .arg(fx.shared.as_deref().expect("a shared-state fixture"))
+        .envs(world::run_key_env())
         .args([
             "failover",
             "--plan",
@@ -768,6 +769,7 @@ async fn retroactive_approval_during_a_live_failover(scheme: &str) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
     cmd.args(["--color", "never", "--config", &cfg, "--plans"])
         .arg(fx.plans.path())
+        .envs(world::run_key_env())
         .arg("--endpoints")
         .arg(held.endpoints())
         .args(&state)

@@ -948,6 +948,7 @@ async fn forge_failover(url: &str, target: &str) -> String {
                 flags: serde_json::json!({"mode": "failover", "emergency": true}),
                 declared_at: Some(at),
                 steps: Vec::new(),
+                nonce: None,
             },
             fence: Default::default(),
             late: None,

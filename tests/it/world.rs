@@ -177,6 +177,24 @@ pub fn vars() -> &'static BTreeMap<String, String> {
     })
 }
 
+/// The run key of this test process, made once: every drctl the suite
+/// starts against a fixture signs its journals and evidence manifests with
+/// it and lists its public half ([`run_key_env`]), so the signed path
+/// (docs/state.md, "Who can forge what") is the one the suite exercises.
+pub fn run_key() -> &'static drctl::sign::SecretKey {
+    static KEY: OnceLock<drctl::sign::SecretKey> = OnceLock::new();
+    KEY.get_or_init(drctl::sign::SecretKey::generate)
+}
+
+/// The environment that gives a drctl process [`run_key`]: its secret
+/// half (`DRCTL_RUN_KEY`) and its public half listed (`DRCTL_RUN_PUBLIC`).
+pub fn run_key_env() -> [(&'static str, String); 2] {
+    [
+        ("DRCTL_RUN_KEY", run_key().to_text()),
+        ("DRCTL_RUN_PUBLIC", run_key().public().to_text()),
+    ]
+}
+
 /// Settings that point every adapter at the emulators (with [`test_retry`]).
 pub fn settings() -> CloudSettings {
     static SETTINGS: OnceLock<CloudSettings> = OnceLock::new();

@@ -366,6 +366,52 @@ impl crate::cloud::ObjectStore for S3Store {
         Ok(lock_of(cfg))
     }
 
+    async fn object_retention(
+        &self,
+        via: &str,
+        url: &ObjectUrl,
+    ) -> Result<Option<Retention>, CloudError> {
+        let (client, region) = self.client_for(via, url, "GetObjectRetention").await?;
+        let resource = url.to_string();
+        let c = s3_call("GetObjectRetention", &resource, &region);
+        self.retry
+            .run(|| async {
+                match client
+                    .get_object_retention()
+                    .bucket(&url.bucket)
+                    .key(&url.key)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(out.retention().and_then(|r| {
+                        let mode = match r.mode()?.as_str() {
+                            "COMPLIANCE" => LockMode::Compliance,
+                            _ => LockMode::Governance,
+                        };
+                        let until = r.retain_until_date()?;
+                        let until = chrono::DateTime::from_timestamp(until.secs(), 0)?;
+                        Some(Retention { mode, until })
+                    })),
+                    Err(e) => {
+                        let e = sdk_error(c, e);
+                        // No retention on the object, no Object Lock on the
+                        // bucket (S3 and LocalStack say `InvalidRequest`),
+                        // or no object: nothing keeps it.
+                        match e.code.as_deref() {
+                            Some(
+                                "NoSuchObjectLockConfiguration"
+                                | "ObjectLockConfigurationNotFoundError"
+                                | "InvalidRequest"
+                                | "NoSuchKey",
+                            ) => Ok(None),
+                            _ => Err(e),
+                        }
+                    }
+                }
+            })
+            .await
+    }
+
     async fn get(&self, via: &str, url: &ObjectUrl) -> Result<Option<Bytes>, CloudError> {
         let (client, region) = self.client_for(via, url, "GetObject").await?;
         let resource = url.to_string();
