@@ -1,9 +1,10 @@
 //! The gates a run passes before anything changes (approval, RPO), and
 //! the rules they judge by.
 //!
-//! The RPO rule ([`LagCheck`]) is pure and shared: the RPO gate (before a
-//! failover promotes anything) and `drctl status` (is a standby ready?)
-//! must judge a lag alike and say it in the same words, or an operator
+//! The RPO rule is [`crate::plan::rpo`]'s, shared with `drctl watch`;
+//! [`LagCheck`] applies it to one reading and says it in a sentence, shared
+//! by the RPO gate (before a failover promotes anything) and `drctl status`
+//! (is a standby ready?): they must judge a lag alike and say it in the same words, or an operator
 //! reads "ready" in one place and "refused" in the other. The engine's
 //! gates read (replica lag, the operator's confirmation), decide with those
 //! rules, and journal every decision, passed or refused, before the first
@@ -48,19 +49,19 @@ pub struct LagCheck<'a> {
 impl LagCheck<'_> {
     /// Whether the lag is within the RPO (`None`: unknown).
     pub fn within_rpo(&self) -> Option<bool> {
-        self.lag_seconds.map(|l| from_secs_f64(l) <= self.rpo)
+        crate::plan::rpo::within(self.lag(), self.rpo)
+    }
+
+    /// The lag as a duration (a huge or odd reading saturates).
+    fn lag(&self) -> Option<Duration> {
+        self.lag_seconds.map(from_secs_f64)
     }
 
     /// Whether a failover may promote this replica on its lag alone: within
     /// the RPO, or covered by `--accept-data-loss` (which also covers an
     /// unknown lag).
     pub fn passes(&self) -> bool {
-        match (self.lag_seconds, self.accepted) {
-            (Some(l), _) if from_secs_f64(l) <= self.rpo => true,
-            (Some(l), Some(a)) => from_secs_f64(l) <= a,
-            (None, Some(_)) => true,
-            (_, None) => false,
-        }
+        crate::plan::rpo::allows(self.lag(), self.rpo, self.accepted)
     }
 
     /// What is wrong with the lag, in one sentence, or `None` when it

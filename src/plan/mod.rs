@@ -13,6 +13,7 @@ pub mod duration;
 pub mod kinds;
 pub mod limits;
 pub mod notify;
+pub mod rpo;
 pub mod source;
 pub mod spec;
 pub mod tiers;
