@@ -278,7 +278,8 @@ impl Walk {
 /// `lag`) the poll delay after each wait.
 fn draw_step(model: &Model, cost: &Cost, rng: &mut StdRng, lag: Option<f64>) -> f64 {
     let call = |label: &str, rng: &mut StdRng| {
-        latency_of(model, label)
+        model
+            .latency(label)
             .map(|d| d.sample(rng).as_secs_f64())
             .unwrap_or(0.0)
     };
@@ -294,15 +295,6 @@ fn draw_step(model: &Model, cost: &Cost, rng: &mut StdRng, lag: Option<f64>) -> 
         }
     }
     t
-}
-
-/// How long a call of `label` takes to answer: its own latency in the
-/// model, else any call's.
-fn latency_of<'m>(model: &'m Model, label: &str) -> Option<&'m crate::cloud::model::DurationSpec> {
-    use crate::cloud::timing::{CALL, LATENCY};
-    model
-        .duration(&format!("{LATENCY}{label}"))
-        .or_else(|| model.duration(CALL))
 }
 
 /// The p50 and p90 of `xs`.
@@ -577,7 +569,7 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
                 .map(|i| {
                     let c = w.cost(i);
                     c.waits.iter().map(|op| p50(op)).sum::<f64>()
-                        + c.calls.len() as f64 * p50(crate::cloud::timing::CALL)
+                        + c.calls.len() as f64 * p50(crate::cloud::model::CALL)
                 })
                 .collect();
             let (_, chain) = w.longest(&medians);
@@ -628,7 +620,7 @@ fn draw_waits_only(model: &Model, cost: &Cost, rng: &mut StdRng) -> f64 {
     // Skip the calls' draws as `draw_step` makes them, so that the waits
     // draw the same numbers.
     for c in cost.calls {
-        if let Some(d) = latency_of(model, c) {
+        if let Some(d) = model.latency(c) {
             let _ = d.sample(rng);
         }
     }

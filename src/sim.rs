@@ -13,6 +13,11 @@
 //! of 200 plans with promotions of many minutes takes seconds of wall
 //! time, and the same seed gives the same run.
 //!
+//! A test and benchmark tool: compiled for unit tests and with the
+//! `testkit` feature (the integration tests and `benches/budget.rs` turn it
+//! on), never by a plain `cargo build`; `drctl plan budget` needs only the
+//! forecast.
+//!
 //! The world is built from the plans: each plan's home primary and its
 //! replicas, its groups, zones, records, checks and evidence buckets, as a
 //! plan expects to find them before a failover.

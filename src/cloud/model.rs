@@ -135,6 +135,13 @@ impl DurationSpec {
     }
 }
 
+/// The duration every call takes to answer, unless its operation has one
+/// of its own (`latency:` and its label).
+pub const CALL: &str = "api:call";
+
+/// The prefix of a call's own latency in the model (`latency:s3:PutObject`).
+pub const LATENCY: &str = "latency:";
+
 /// The text of the model.
 pub const TEXT: &str = include_str!("aws_model.toml");
 
@@ -179,6 +186,13 @@ impl Model {
     /// How long `operation` takes.
     pub fn duration(&self, operation: &str) -> Option<&DurationSpec> {
         self.durations.iter().find(|d| d.operation == operation)
+    }
+
+    /// How long a call of `label` (`service:Operation`) takes to answer:
+    /// its own latency ([`LATENCY`]), else any call's ([`CALL`]).
+    pub fn latency(&self, label: &str) -> Option<&DurationSpec> {
+        self.duration(&format!("{LATENCY}{label}"))
+            .or_else(|| self.duration(CALL))
     }
 
     /// The same world with time running `1 / scale` times faster
