@@ -457,6 +457,16 @@ impl FakeCloud {
         );
     }
 
+    /// The endpoint of the copy `id` in `region` (a database instance), as
+    /// the world names it.
+    pub fn endpoint_of(&self, region: &str, id: &str) -> Option<String> {
+        let s = self.state();
+        s.databases
+            .get(&(region.to_string(), id.to_string()))?
+            .endpoint
+            .clone()
+    }
+
     /// Adds a compute group with all desired instances in service.
     pub fn add_group(&self, region: &str, name: &str, capacity: Capacity) {
         self.state().groups.insert(

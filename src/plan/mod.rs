@@ -615,6 +615,15 @@ fn parent_name(path: &[Seg]) -> String {
 
 /// The keys the table holding the last segment of `path` takes (plan and
 /// tiers files), for "did you mean" hints on unknown keys.
+/// A plan file's top-level keys: its own tables around the resource
+/// kinds' (`kinds::TABLES`), in the order of a file.
+static TOP_LEVEL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut keys = vec!["plan", "evidence", "drill"];
+    keys.extend(kinds::TABLES);
+    keys.extend(["notify", "watch"]);
+    keys
+});
+
 fn known_keys(path: &[Seg]) -> &'static [&'static str] {
     let keys: Vec<&str> = path
         .iter()
@@ -623,11 +632,11 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
             Seg::Index(_) => None,
         })
         .collect();
+    if let Some(k) = kinds::keys(&keys) {
+        return k;
+    }
     match keys.as_slice() {
-        [_] => &[
-            "plan", "evidence", "drill", "database", "compute", "dns", "check", "bucket", "notify",
-            "watch",
-        ],
+        [_] => &TOP_LEVEL,
         ["watch", _] => &[
             "mode",
             "interval",
@@ -638,7 +647,6 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
             "accept_data_loss",
             "alarms",
         ],
-        [table, _] if kinds::TABLES.contains(table) => kinds::keys(table),
         ["notify", _] => &[
             "name",
             "kind",
@@ -658,7 +666,6 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         ["evidence", _] => &["destinations", "retention"],
         ["evidence", "retention", _] => &["mode", "days"],
         ["drill", _] => &["schedule", "max_duration", "blackout"],
-        ["compute", "active" | "standby", _] => &["min", "desired", "max"],
         ["tiers", _, _] => &[
             "rto",
             "rpo",
