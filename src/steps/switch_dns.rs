@@ -637,6 +637,36 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Which step outputs carry the endpoint a record follows is each step
+    /// kind's to say (`Traits::endpoint`), not a list here.
+    #[test]
+    fn the_kinds_whose_outputs_carry_an_endpoint_say_so() {
+        let carrying: Vec<KindName> = (KindName::ALL.iter().copied())
+            .filter(|k| k.traits().endpoint.is_some())
+            .collect();
+        assert_eq!(
+            carrying,
+            [
+                KindName::Promote,
+                KindName::Restore,
+                KindName::DrillDatabase
+            ]
+        );
+        for k in carrying {
+            let read = k.traits().endpoint.expect("declared");
+            let out = serde_json::json!({ "endpoint": "db.example.rds.amazonaws.com" });
+            assert_eq!(read(&out).as_deref(), Some("db.example.rds.amazonaws.com"));
+            assert_eq!(read(&serde_json::json!({})), None, "{k}");
+        }
+        // Only a promotion cannot be undone, and it says how to go back.
+        let irreversible: Vec<KindName> = (KindName::ALL.iter().copied())
+            .filter(|k| k.traits().irreversible.is_some())
+            .collect();
+        assert_eq!(irreversible, [KindName::Promote]);
+        let why = KindName::Promote.traits().irreversible.unwrap_or_default();
+        assert!(why.contains("drctl reprotect"), "{why}");
+    }
+
     fn cname(name: &str, value: &str) -> DnsRecord {
         DnsRecord::simple(name.into(), "CNAME", Some(60), vec![value.into()])
     }
