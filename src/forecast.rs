@@ -124,10 +124,26 @@ pub struct PlanForecast {
 pub struct Term {
     /// What (`rds in us-east-1`, `Route 53 zone example.com.`, `parallelism`).
     pub name: String,
+    /// What kind of limit adds it.
+    #[serde(skip)]
+    pub of: TermOf,
     /// What it adds to the slowest plan, seconds.
     pub adds_seconds: f64,
     /// Why, in a sentence.
     pub detail: String,
+}
+
+/// What kind of limit a [`Term`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TermOf {
+    /// An API bucket, at the start of the run (every plan's first calls).
+    Bucket,
+    /// An API bucket, while the plans poll.
+    Polls,
+    /// Route 53's one change per zone at a time.
+    Zones,
+    /// The engine's step bound (`--parallelism`).
+    Parallelism,
 }
 
 /// The forecast of a failover.
@@ -278,7 +294,8 @@ impl Walk {
 /// `lag`) the poll delay after each wait.
 fn draw_step(model: &Model, cost: &Cost, rng: &mut StdRng, lag: Option<f64>) -> f64 {
     let call = |label: &str, rng: &mut StdRng| {
-        latency_of(model, label)
+        model
+            .latency(label)
             .map(|d| d.sample(rng).as_secs_f64())
             .unwrap_or(0.0)
     };
@@ -294,15 +311,6 @@ fn draw_step(model: &Model, cost: &Cost, rng: &mut StdRng, lag: Option<f64>) -> 
         }
     }
     t
-}
-
-/// How long a call of `label` takes to answer: its own latency in the
-/// model, else any call's.
-fn latency_of<'m>(model: &'m Model, label: &str) -> Option<&'m crate::cloud::model::DurationSpec> {
-    use crate::cloud::timing::{CALL, LATENCY};
-    model
-        .duration(&format!("{LATENCY}{label}"))
-        .or_else(|| model.duration(CALL))
 }
 
 /// The p50 and p90 of `xs`.
@@ -349,70 +357,180 @@ fn polls_during(wait: f64, poll: (Duration, Duration)) -> f64 {
     n
 }
 
-/// Forecasts the RTO of a failover of `req.plans` to `req.target`.
+/// Forecasts the RTO of a failover of `req.plans` to `req.target`: read
+/// what the plans ask (their graphs, and what those ask of the shared
+/// limits), then decide what the limits and the engine add, draw, and say
+/// which constraint binds. Every phase is pure.
 pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastError> {
-    if req.plans.is_empty() {
-        return Err(ForecastError::Empty);
-    }
-    let walks: Vec<Walk> = req
-        .plans
-        .iter()
-        .map(|p| Walk::new(p, req.target, &req.mode))
-        .collect::<Result<_, _>>()?;
+    let walks = read_walks(req)?;
     let at_once = req.plans_at_once.max(walks.len());
     // The plans that share the limits: the given ones, in turn, up to `at_once`.
     let all: Vec<&Walk> = (0..at_once).map(|i| &walks[i % walks.len()]).collect();
-    let p50 = |op: &str| model.duration(op).map_or(0.0, |d| d.p50().as_secs_f64());
-    let poll_last = req.poll.1.as_secs_f64();
+    let demand = Demand::read(model, req, &all);
+    let added = Added::decide(model, req, &demand, at_once);
+    let drawn = draw_all(model, req, &walks, &all, &added);
+    Ok(decide(model, req, &walks, added, drawn, at_once))
+}
 
-    // What the limits force at the start: every plan's first calls (its
-    // preflight, and the calls each step makes before its first wait) at
-    // once, served in tier order against each bucket's burst and rate.
-    let mut demand: BTreeMap<(String, String), Vec<(u8, f64)>> = BTreeMap::new();
-    let mut poll_rate: BTreeMap<(String, String), f64> = BTreeMap::new();
-    let spread_of = |op: &str| {
-        model
-            .duration(op)
-            .map_or(0.0, |d| (d.p90_seconds - d.p50_seconds).max(0.0))
-    };
-    for w in &all {
-        let after = w.after_waits(&spread_of);
-        for (i, &spread) in after.iter().enumerate() {
-            let cost = w.cost(i);
-            // A step after a slow operation starts when that operation
-            // ends, and those ends spread over the operation's spread: its
-            // calls do not come all at once, and only some of its polls
-            // run at the same time as the other plans'.
-            let at_once = if spread <= 0.0 {
-                1.0
-            } else {
-                let own: f64 = cost.waits.iter().map(|op| p50(op)).sum();
-                (own / spread).min(1.0)
-            };
-            if at_once >= 1.0 {
-                for c in cost.calls {
-                    demand
-                        .entry(bucket_of(c, req.target))
-                        .or_default()
-                        .push((w.rank, 1.0));
+/// Each plan's graph to the target, as the forecast walks it.
+fn read_walks(req: &Request<'_>) -> Result<Vec<Walk>, ForecastError> {
+    if req.plans.is_empty() {
+        return Err(ForecastError::Empty);
+    }
+    req.plans
+        .iter()
+        .map(|p| Walk::new(p, req.target, &req.mode))
+        .collect()
+}
+
+/// The median of `op` in the model, seconds (0 for one it does not time).
+fn p50(model: &Model, op: &str) -> f64 {
+    model.duration(op).map_or(0.0, |d| d.p50().as_secs_f64())
+}
+
+/// What every plan of the run asks of the shared limits.
+struct Demand {
+    /// The calls that come at the start, per bucket (service, region): the
+    /// rank of the plan that makes each, and its weight.
+    calls: BTreeMap<(String, String), Vec<(u8, f64)>>,
+    /// The polls per second while the slow operations run, per bucket.
+    poll_rate: BTreeMap<(String, String), f64>,
+    /// Per hosted zone: the plans that switch records in it, and the
+    /// records a batch must carry (a DELETE and a CREATE per record).
+    zones: BTreeMap<String, (BTreeSet<String>, usize)>,
+    /// The steps that wait on AWS, each with its waits' medians (seconds).
+    long: Vec<f64>,
+}
+
+impl Demand {
+    /// What `all` ask: every plan's first calls (its preflight, and the
+    /// calls each step makes before its first wait) at once, its polls
+    /// while it waits, its Route 53 records per zone.
+    fn read(model: &Model, req: &Request<'_>, all: &[&Walk]) -> Self {
+        let mut calls: BTreeMap<(String, String), Vec<(u8, f64)>> = BTreeMap::new();
+        let mut poll_rate: BTreeMap<(String, String), f64> = BTreeMap::new();
+        let spread_of = |op: &str| {
+            model
+                .duration(op)
+                .map_or(0.0, |d| (d.p90_seconds - d.p50_seconds).max(0.0))
+        };
+        for w in all {
+            let after = w.after_waits(&spread_of);
+            for (i, &spread) in after.iter().enumerate() {
+                let cost = w.cost(i);
+                // A step after a slow operation starts when that operation
+                // ends, and those ends spread over the operation's spread:
+                // its calls do not come all at once, and only some of its
+                // polls run at the same time as the other plans'.
+                let at_once = if spread <= 0.0 {
+                    1.0
+                } else {
+                    let own: f64 = cost.waits.iter().map(|op| p50(model, op)).sum();
+                    (own / spread).min(1.0)
+                };
+                if at_once >= 1.0 {
+                    for c in cost.calls {
+                        calls
+                            .entry(bucket_of(c, req.target))
+                            .or_default()
+                            .push((w.rank, 1.0));
+                    }
                 }
-            }
-            if let Some(poll) = cost.polls {
-                let wait: f64 = cost.waits.iter().map(|op| p50(op)).sum();
-                let n = polls_during(wait, req.poll);
-                if wait > 0.0 {
-                    *poll_rate.entry(bucket_of(poll, req.target)).or_default() +=
-                        at_once * n / wait;
+                if let Some(poll) = cost.polls {
+                    let wait: f64 = cost.waits.iter().map(|op| p50(model, op)).sum();
+                    let n = polls_during(wait, req.poll);
+                    if wait > 0.0 {
+                        *poll_rate.entry(bucket_of(poll, req.target)).or_default() +=
+                            at_once * n / wait;
+                    }
                 }
             }
         }
+        let mut zones: BTreeMap<String, (BTreeSet<String>, usize)> = BTreeMap::new();
+        for (n, w) in all.iter().enumerate() {
+            for s in &w.steps {
+                if s.kind.name() == KindName::SwitchDns {
+                    let zone = s.id.subject.clone().unwrap_or_default();
+                    let e = zones.entry(zone).or_default();
+                    e.0.insert(format!("{}#{n}", w.plan));
+                    // A compare-and-swap per record: a DELETE and a CREATE.
+                    e.1 += 2 * s.resources.len().max(1);
+                }
+            }
+        }
+        let long = all
+            .iter()
+            .flat_map(|w| (0..w.steps.len()).map(|i| w.cost(i)))
+            .map(|c| c.waits.iter().map(|op| p50(model, op)).sum::<f64>())
+            .filter(|&t| t > 0.0)
+            .collect();
+        Self {
+            calls,
+            poll_rate,
+            zones,
+            long,
+        }
     }
-    let limit_of = |service: &str| req.limits.get(&(service.to_string(), None)).copied();
-    let mut terms: Vec<Term> = Vec::new();
-    // Per plan rank, the start delay the buckets force on it.
+}
+
+/// What the shared limits and the engine add to the run, decided from
+/// its [`Demand`].
+struct Added {
+    /// Each term, in the order decided.
+    terms: Vec<Term>,
+    /// Per plan rank, the start delay the buckets force on it.
+    start_delay: BTreeMap<u8, f64>,
+    /// How much later than the poll interval an end is noticed (polls
+    /// that outrun their bucket).
+    lag_factor: f64,
+    /// What the Route 53 queue adds to the last plan of a shared zone.
+    zone_extra: f64,
+    /// What the engine's step bound adds.
+    bound_extra: f64,
+}
+
+impl Added {
+    fn decide(model: &Model, req: &Request<'_>, demand: &Demand, at_once: usize) -> Self {
+        let mut terms = Vec::new();
+        let start_delay = bucket_terms(req, demand, at_once, &mut terms);
+        let lag_factor = poll_terms(req, demand, &mut terms);
+        let zone_extra = zone_term(model, demand, &mut terms);
+        let bound_extra = bound_term(req, demand, &mut terms);
+        Self {
+            terms,
+            start_delay,
+            lag_factor,
+            zone_extra,
+            bound_extra,
+        }
+    }
+
+    /// The longest start delay the rate limits force (the buckets' terms).
+    fn max_forced(&self) -> f64 {
+        (self.terms.iter())
+            .filter(|t| t.of == TermOf::Bucket)
+            .map(|t| t.adds_seconds)
+            .fold(0.0, f64::max)
+    }
+}
+
+/// The bucket a limit has for `service` (service-wide).
+fn limit_of(req: &Request<'_>, service: &str) -> Option<Limit> {
+    req.limits.get(&(service.to_string(), None)).copied()
+}
+
+/// What the buckets force at the start: every plan's first calls at once,
+/// served in tier order against each bucket's burst and rate. Returns the
+/// start delay per plan rank.
+fn bucket_terms(
+    req: &Request<'_>,
+    demand: &Demand,
+    at_once: usize,
+    terms: &mut Vec<Term>,
+) -> BTreeMap<u8, f64> {
     let mut start_delay: BTreeMap<u8, f64> = BTreeMap::new();
-    for ((service, region), calls) in &demand {
-        let Some(limit) = limit_of(service) else {
+    for ((service, region), calls) in &demand.calls {
+        let Some(limit) = limit_of(req, service) else {
             continue;
         };
         let total: f64 = calls.iter().map(|c| c.1).sum();
@@ -427,6 +545,7 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
         if forced > 0.0 {
             terms.push(Term {
                 name: format!("{service} in {region}"),
+                of: TermOf::Bucket,
                 adds_seconds: forced,
                 detail: format!(
                     "{service} in {region}: {total:.0} calls of {at_once} plans against a burst of {:.0} and {:.0}/s: the last waits {}",
@@ -437,16 +556,23 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
             });
         }
     }
-    // Polls that outrun their bucket notice an end later.
+    start_delay
+}
+
+/// Polls that outrun their bucket notice an end later. Returns by how
+/// much the poll interval stretches.
+fn poll_terms(req: &Request<'_>, demand: &Demand, terms: &mut Vec<Term>) -> f64 {
+    let poll_last = req.poll.1.as_secs_f64();
     let mut lag_factor: f64 = 1.0;
-    for ((service, region), rate) in &poll_rate {
-        if let Some(limit) = limit_of(service)
+    for ((service, region), rate) in &demand.poll_rate {
+        if let Some(limit) = limit_of(req, service)
             && *rate > limit.rate
         {
             let f = rate / limit.rate;
             lag_factor = lag_factor.max(f);
             terms.push(Term {
                 name: format!("{service} polls in {region}"),
+                of: TermOf::Polls,
                 adds_seconds: poll_last * (f - 1.0) / 2.0,
                 detail: format!(
                     "{service} in {region}: the plans' polls ask {rate:.1}/s of a bucket of {:.0}/s, so each end is noticed about {} later",
@@ -456,21 +582,15 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
             });
         }
     }
-    // Route 53: one change per zone at a time; what queued meanwhile goes
-    // together, in as few batches as the limits allow.
-    let mut zones: BTreeMap<String, (BTreeSet<String>, usize)> = BTreeMap::new();
-    for (n, w) in all.iter().enumerate() {
-        for s in &w.steps {
-            if s.kind.name() == KindName::SwitchDns {
-                let zone = s.id.subject.clone().unwrap_or_default();
-                let e = zones.entry(zone).or_default();
-                e.0.insert(format!("{}#{n}", w.plan));
-                // A compare-and-swap per record: a DELETE and a CREATE.
-                e.1 += 2 * s.resources.len().max(1);
-            }
-        }
-    }
-    let processing = p50("route53:ChangeProcessing");
+    lag_factor
+}
+
+/// Route 53: one change per zone at a time; what queued meanwhile goes
+/// together, in as few batches as the limits allow. Returns what the
+/// queue adds to the last plan of a shared zone.
+fn zone_term(model: &Model, demand: &Demand, terms: &mut Vec<Term>) -> f64 {
+    let zones = &demand.zones;
+    let processing = p50(model, "route53:ChangeProcessing");
     let mut zone_extra: f64 = 0.0;
     let mut batches_total = 0;
     for (plans, records) in zones.values() {
@@ -489,6 +609,7 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
         let plans: BTreeSet<&String> = zones.values().flat_map(|z| &z.0).collect();
         terms.push(Term {
             name: "route53 change batches".into(),
+            of: TermOf::Zones,
             adds_seconds: zone_extra,
             detail: format!(
                 "Route 53 change rate: {} plan{} share{} {} zone{}; {} batch{} at least (one change per zone at a time, {} records a batch); +{}",
@@ -504,40 +625,59 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
             ),
         });
     }
-    // The engine's step bound: steps that wait on AWS hold their slot.
-    let mut bound_extra = 0.0;
-    if req.parallelism > 0 {
-        let long: Vec<f64> = all
-            .iter()
-            .flat_map(|w| (0..w.steps.len()).map(|i| w.cost(i)))
-            .map(|c| c.waits.iter().map(|op| p50(op)).sum::<f64>())
-            .filter(|&t| t > 0.0)
-            .collect();
-        if long.len() > req.parallelism {
-            let rounds = long.len().div_ceil(req.parallelism) as f64;
-            let mean = long.iter().sum::<f64>() / long.len() as f64;
-            bound_extra = (rounds - 1.0) * mean;
-            terms.push(Term {
-                name: "parallelism".into(),
-                adds_seconds: bound_extra,
-                detail: format!(
-                    "--parallelism {}: {} steps that wait on AWS run {} at a time, in {} rounds; +{} (0, the default, sets no bound)",
-                    req.parallelism,
-                    long.len(),
-                    req.parallelism,
-                    rounds,
-                    show(bound_extra)
-                ),
-            });
-        }
-    }
+    zone_extra
+}
 
-    // The draws: every plan at once, `samples` times.
+/// The engine's step bound: steps that wait on AWS hold their slot.
+/// Returns what the bound adds.
+fn bound_term(req: &Request<'_>, demand: &Demand, terms: &mut Vec<Term>) -> f64 {
+    let long = &demand.long;
+    if req.parallelism == 0 || long.len() <= req.parallelism {
+        return 0.0;
+    }
+    let rounds = long.len().div_ceil(req.parallelism) as f64;
+    let mean = long.iter().sum::<f64>() / long.len() as f64;
+    let bound_extra = (rounds - 1.0) * mean;
+    terms.push(Term {
+        name: "parallelism".into(),
+        of: TermOf::Parallelism,
+        adds_seconds: bound_extra,
+        detail: format!(
+            "--parallelism {}: {} steps that wait on AWS run {} at a time, in {} rounds; +{} (0, the default, sets no bound)",
+            req.parallelism,
+            long.len(),
+            req.parallelism,
+            rounds,
+            show(bound_extra)
+        ),
+    });
+    bound_extra
+}
+
+/// The draws: every plan at once, `samples` times.
+struct Drawn {
+    /// Per given plan, its RTO in each draw.
+    per_plan: Vec<Vec<f64>>,
+    /// The run's RTO (its slowest plan's) in each draw.
+    run: Vec<f64>,
+    /// The same draws with every call answered and every end seen at once.
+    bound: Vec<f64>,
+}
+
+fn draw_all(
+    model: &Model,
+    req: &Request<'_>,
+    walks: &[Walk],
+    all: &[&Walk],
+    added: &Added,
+) -> Drawn {
     let mut rng = StdRng::seed_from_u64(req.seed);
-    let lag = poll_last * lag_factor;
-    let mut per_plan: Vec<Vec<f64>> = vec![Vec::new(); walks.len()];
-    let mut run: Vec<f64> = Vec::new();
-    let mut bound: Vec<f64> = Vec::new();
+    let lag = req.poll.1.as_secs_f64() * added.lag_factor;
+    let mut out = Drawn {
+        per_plan: vec![Vec::new(); walks.len()],
+        run: Vec::new(),
+        bound: Vec::new(),
+    };
     for _ in 0..req.samples.max(1) {
         let mut slowest: f64 = 0.0;
         let mut slowest_bound: f64 = 0.0;
@@ -551,33 +691,44 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
                 fast.push(draw_waits_only(model, &cost, &mut r1));
                 real.push(draw_step(model, &cost, &mut rng, Some(lag)));
             }
-            let delay = start_delay.get(&w.rank).copied().unwrap_or(0.0);
+            let delay = added.start_delay.get(&w.rank).copied().unwrap_or(0.0);
             let (t, _) = w.longest(&real);
-            let t = t + delay + zone_extra + bound_extra;
+            let t = t + delay + added.zone_extra + added.bound_extra;
             let (b, _) = w.longest(&fast);
             slowest = slowest.max(t);
             slowest_bound = slowest_bound.max(b);
             if n < walks.len() {
-                per_plan[n].push(t);
+                out.per_plan[n].push(t);
             }
         }
-        run.push(slowest);
-        bound.push(slowest_bound);
+        out.run.push(slowest);
+        out.bound.push(slowest_bound);
     }
-    // What the limits force at the least (every call at once, no polls).
-    let forced: f64 = max_forced(&terms);
-    let lower_bound = spread(bound).p50_seconds + forced;
+    out
+}
 
+/// The forecast from the draws and the terms: each plan's spread and its
+/// chain at the medians, the lower bound, the binding constraint.
+fn decide(
+    model: &Model,
+    req: &Request<'_>,
+    walks: &[Walk],
+    added: Added,
+    drawn: Drawn,
+    at_once: usize,
+) -> Forecast {
+    // What the limits force at the least (every call at once, no polls).
+    let lower_bound = spread(drawn.bound).p50_seconds + added.max_forced();
     let plans: Vec<PlanForecast> = walks
         .iter()
-        .zip(per_plan)
+        .zip(drawn.per_plan)
         .map(|(w, xs)| {
             let rto = spread(xs);
             let medians: Vec<f64> = (0..w.steps.len())
                 .map(|i| {
                     let c = w.cost(i);
-                    c.waits.iter().map(|op| p50(op)).sum::<f64>()
-                        + c.calls.len() as f64 * p50(crate::cloud::timing::CALL)
+                    c.waits.iter().map(|op| p50(model, op)).sum::<f64>()
+                        + c.calls.len() as f64 * p50(model, crate::cloud::model::CALL)
                 })
                 .collect();
             let (_, chain) = w.longest(&medians);
@@ -591,10 +742,11 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
             }
         })
         .collect();
+    let mut terms = added.terms;
     terms.sort_by(|a, b| b.adds_seconds.total_cmp(&a.adds_seconds));
-    let run = spread(run);
-    let binding = binding(model, &walks, &plans, &terms, at_once, run.p50_seconds);
-    Ok(Forecast {
+    let run = spread(drawn.run);
+    let binding = binding(model, walks, &plans, &terms, at_once, run.p50_seconds);
+    Forecast {
         plans,
         run,
         lower_bound_seconds: lower_bound,
@@ -606,20 +758,7 @@ pub fn forecast(model: &Model, req: &Request<'_>) -> Result<Forecast, ForecastEr
             req.samples.max(1),
             req.seed
         ),
-    })
-}
-
-/// The longest start delay the rate limits force (the buckets' terms).
-fn max_forced(terms: &[Term]) -> f64 {
-    terms
-        .iter()
-        .filter(|t| {
-            !t.name.contains("polls")
-                && t.name != "parallelism"
-                && !t.name.starts_with("route53 change")
-        })
-        .map(|t| t.adds_seconds)
-        .fold(0.0, f64::max)
+    }
 }
 
 /// A step's waits alone: what it takes with every call answered at once
@@ -628,7 +767,7 @@ fn draw_waits_only(model: &Model, cost: &Cost, rng: &mut StdRng) -> f64 {
     // Skip the calls' draws as `draw_step` makes them, so that the waits
     // draw the same numbers.
     for c in cost.calls {
-        if let Some(d) = latency_of(model, c) {
+        if let Some(d) = model.latency(c) {
             let _ = d.sample(rng);
         }
     }

@@ -38,6 +38,8 @@ pub mod plan;
 pub mod report;
 pub mod runs;
 pub mod sign;
+/// The simulator: a test and benchmark tool (the `testkit` feature).
+#[cfg(any(test, feature = "testkit"))]
 pub mod sim;
 pub mod state;
 pub mod status;

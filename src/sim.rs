@@ -13,6 +13,11 @@
 //! of 200 plans with promotions of many minutes takes seconds of wall
 //! time, and the same seed gives the same run.
 //!
+//! A test and benchmark tool: compiled for unit tests and with the
+//! `testkit` feature (the integration tests and `benches/budget.rs` turn it
+//! on), never by a plain `cargo build`; `drctl plan budget` needs only the
+//! forecast.
+//!
 //! The world is built from the plans: each plan's home primary and its
 //! replicas, its groups, zones, records, checks and evidence buckets, as a
 //! plan expects to find them before a failover.
@@ -28,12 +33,11 @@ use tokio::time::Instant;
 use crate::cloud::budget::{Budgets, Limit};
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::model::Model;
-use crate::cloud::{Capacity, DnsRecord};
 use crate::engine::{Engine, Reporter, RunOptions};
 use crate::journal::event::Outcome;
 use crate::journal::store::MemoryStore;
 use crate::plan::Plan;
-use crate::plan::spec::{DbStrategy, SwitchMode};
+use crate::plan::kinds::{self, World};
 use crate::steps::StepFailure;
 use crate::steps::graph::Step;
 
@@ -104,101 +108,28 @@ pub fn paused<F: Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// The world `plans` expect before a failover, timed from `model` and `seed`.
+/// The world `plans` expect before a failover, timed from `model` and
+/// `seed`: each resource seeded by its kind (`Resource::seed`), each
+/// plan's evidence buckets, and the data-plane setup of the plans that
+/// switch on the data plane.
 pub async fn world_for(model: &'static Model, plans: &[Plan], seed: u64) -> FakeCloud {
     let f = FakeCloud::timed(model, seed);
     let mut prepare = Vec::new();
     for p in plans {
-        let regions = p.regions();
-        let Some(home) = regions.first().cloned() else {
+        let Some(home) = p.regions().first() else {
             continue;
         };
-        for d in &p.spec.database {
-            let Some(home_id) = d.regions.get(&home) else {
-                continue;
-            };
-            if f.state()
-                .databases
-                .contains_key(&(home.clone(), home_id.clone()))
-            {
-                continue;
-            }
-            f.add_primary(&home, home_id);
-            for (region, id) in d.regions.iter().filter(|(r, _)| **r != home) {
-                if d.strategy == DbStrategy::PromoteReplica {
-                    f.add_replica(region, id, (&home, home_id));
-                    f.set_lag(region, id, &[1.0]);
-                } else {
-                    // What a restore starts from in its region.
-                    f.add_primary(region, id);
-                }
-            }
-            f.set_lag(&home, home_id, &[1.0]);
+        let world = World {
+            fake: &f,
+            plan: &p.spec,
+            home,
+            data_plane: std::cell::Cell::new(false),
+        };
+        for r in kinds::each(&p.spec) {
+            r.seed(&world);
         }
-        for c in &p.spec.compute {
-            for (region, name) in &c.regions {
-                let cap = if *region == home {
-                    &c.active
-                } else {
-                    &c.standby
-                };
-                f.add_group(
-                    region,
-                    name,
-                    Capacity {
-                        min: cap.min,
-                        desired: cap.desired,
-                        max: cap.max,
-                    },
-                );
-            }
-        }
-        for d in &p.spec.dns {
-            if !f.has_zone(&d.zone) {
-                f.add_zone(&d.zone);
-            }
-            let value = match (&d.follows, d.targets.get(&home)) {
-                (_, Some(t)) => t.clone(),
-                (Some(db), None) => format!(
-                    "{}.fake.{home}.rds.amazonaws.com",
-                    p.spec
-                        .database
-                        .iter()
-                        .find(|x| &x.id == db)
-                        .and_then(|x| x.regions.get(&home))
-                        .cloned()
-                        .unwrap_or_default()
-                ),
-                (None, None) => continue,
-            };
-            match d.switch {
-                SwitchMode::Weighted => {
-                    for (region, target) in &d.targets {
-                        f.put_record(
-                            &d.zone,
-                            DnsRecord {
-                                name: d.name.clone(),
-                                rtype: d.rtype.clone(),
-                                ttl: Some(d.ttl),
-                                values: vec![target.clone()],
-                                set_identifier: Some(region.clone()),
-                                weight: Some(if *region == home { 100 } else { 0 }),
-                                routing: None,
-                            },
-                        );
-                    }
-                }
-                SwitchMode::HealthCheck => prepare.push(p.clone()),
-                _ => f.put_record(
-                    &d.zone,
-                    DnsRecord::simple(d.name.clone(), &d.rtype, Some(d.ttl), vec![value]),
-                ),
-            }
-        }
-        for c in &p.spec.check {
-            for url in c.regions.values() {
-                f.state().probes.insert(url.clone(), Some(c.expect_status));
-            }
+        if world.data_plane.get() {
+            prepare.push(p.clone());
         }
         if let Some(e) = &p.spec.evidence {
             for dest in &e.destinations {
@@ -395,19 +326,12 @@ fn floor(plans: &[Plan], target: &str, drawn: &[(String, Duration)]) -> Duration
     plans
         .iter()
         .map(|p| {
-            let dbs = p
-                .spec
-                .database
-                .iter()
-                .filter_map(|d| d.regions.get(target))
-                .map(|id| took(format!("db:{target}/{id}")));
-            let groups = p
-                .spec
-                .compute
-                .iter()
-                .filter_map(|c| c.regions.get(target))
-                .map(|n| took(format!("group:{target}/{n}")));
-            dbs.chain(groups).max().unwrap_or_default() + insync
+            (kinds::each(&p.spec).into_iter())
+                .flat_map(|r| r.slow_ops(target))
+                .map(took)
+                .max()
+                .unwrap_or_default()
+                + insync
         })
         .max()
         .unwrap_or_default()
@@ -429,38 +353,9 @@ pub fn copies(plan: &Plan, n: usize, zones: usize) -> Vec<Plan> {
             let mut p = plan.clone();
             let tag = format!("-{i}");
             p.spec.plan.name = format!("{}{tag}", plan.name());
-            for d in &mut p.spec.database {
-                for v in d.regions.values_mut() {
-                    v.push_str(&tag);
-                }
-            }
-            for c in &mut p.spec.compute {
-                for v in c.regions.values_mut() {
-                    v.push_str(&tag);
-                }
-            }
             let zone = format!("z{}.example.com.", i % zones.max(1));
-            for d in &mut p.spec.dns {
-                d.zone = zone.clone();
-                d.name = format!(
-                    "{}{tag}.{zone}",
-                    d.name
-                        .trim_end_matches('.')
-                        .split('.')
-                        .next()
-                        .unwrap_or("n")
-                );
-                for v in d.targets.values_mut() {
-                    *v = format!(
-                        "{}{tag}.{zone}",
-                        v.trim_end_matches('.').split('.').next().unwrap_or("t")
-                    );
-                }
-            }
-            for c in &mut p.spec.check {
-                for v in c.regions.values_mut() {
-                    v.push_str(&tag);
-                }
+            for r in kinds::each_mut(&mut p.spec) {
+                r.rename(&tag, &zone);
             }
             p
         })

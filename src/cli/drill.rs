@@ -137,26 +137,25 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> Result<Exit, CliError> {
     execute(&engine, &plans, &opts, a.run.output).await
 }
 
-/// Waits up to three minutes for a first `ReplicaLag` datapoint of every
-/// promote-replica database of `plan` in `region`.
+/// Waits up to three minutes for a first lag datapoint of every RPO
+/// source of `plan` (a promoted replica's `ReplicaLag`) in `region`.
 async fn wait_for_lag(engine: &drctl::engine::Engine, plan: &Plan, region: &str, window: Duration) {
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    for d in plan
-        .spec
-        .database
-        .iter()
-        .filter(|d| d.strategy == drctl::plan::spec::DbStrategy::PromoteReplica)
-    {
-        let id = &d.regions[region];
+    let sources = drctl::plan::kinds::each(&plan.spec)
+        .into_iter()
+        .filter_map(|r| r.rpo_source());
+    for source in sources {
+        let id = source.copy(region).unwrap_or_default();
         let mut told = false;
         while std::time::Instant::now() < deadline {
-            match engine.clouds.metrics.replica_lag(region, id, window).await {
+            match source.lag(&engine.clouds, region, window).await {
                 Ok(r) if r.datapoints > 0 => break,
                 _ => {}
             }
             if !told {
                 super::errln!(
-                    "switchover drill: waiting for the first ReplicaLag of {id} ({region}) before failing back"
+                    "switchover drill: waiting for the first {} of {id} ({region}) before failing back",
+                    source.metric()
                 );
                 told = true;
             }

@@ -317,7 +317,7 @@ pub fn render_report(r: &RunReport) -> String {
     let irreversible = |s: &drctl::runs::measure::StepTiming| {
         s.step
             .parse::<drctl::steps::graph::StepId>()
-            .is_ok_and(|id| id.kind.traits().irreversible)
+            .is_ok_and(|id| id.kind.traits().irreversible.is_some())
     };
     if r.steps
         .iter()

@@ -9,7 +9,7 @@ use super::{CliError, Exit, Output, load_plans, out, outln, print_diagnostics, s
 use drctl::config::Settings;
 use drctl::plan::Plan;
 use drctl::plan::duration::Human;
-use drctl::steps::graph::{self, StepKind};
+use drctl::steps::graph;
 
 /// Plan commands.
 #[derive(Debug, Subcommand)]
@@ -208,11 +208,8 @@ fn render_failovers(o: &mut String, plan: &Plan) {
                     format!(" [after {}]", deps.join(", "))
                 };
                 let _ = writeln!(o, "  {:>2}. {}{after}", i + 1, step.description);
-                if matches!(step.kind, StepKind::Promote { .. }) {
-                    let _ = writeln!(
-                        o,
-                        "      ! a promotion cannot be undone: failing back means re-creating replicas (drctl reprotect)"
-                    );
+                if let Some(why) = step.kind.name().traits().irreversible {
+                    let _ = writeln!(o, "      ! {why}");
                 }
             }
         }

@@ -273,7 +273,7 @@ impl Starter for CliStarter {
         let accept = plan
             .watch_rules()
             .accept_data_loss
-            .map(|a| plan.tier.rpo + a);
+            .map(|a| drctl::plan::rpo::accepted_beyond(plan.tier.rpo, a));
         let opts = RunOptions {
             accept_data_loss: accept,
             emergency: true,

@@ -4,6 +4,10 @@
 //! records, conditional writes) to exercise readiness and the engine without
 //! a network. It is *not* a substitute for the emulator tests in `tests/it`,
 //! which run the real adapters against real emulators.
+//!
+//! A test tool, not part of the shipped library: it is compiled for unit
+//! tests and with the `testkit` feature (integration tests, benches, the
+//! simulator), never by a plain `cargo build`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -483,6 +487,16 @@ impl FakeCloud {
                 tags: Default::default(),
             },
         );
+    }
+
+    /// The endpoint of the copy `id` in `region` (a database instance), as
+    /// the world names it.
+    pub fn endpoint_of(&self, region: &str, id: &str) -> Option<String> {
+        let s = self.state();
+        s.databases
+            .get(&(region.to_string(), id.to_string()))?
+            .endpoint
+            .clone()
     }
 
     /// Adds a compute group with all desired instances in service.

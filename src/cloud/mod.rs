@@ -8,7 +8,8 @@
 //! * one implementation per provider ([`aws`] for Route 53, RDS, Auto Scaling,
 //!   S3, CloudWatch and STS; [`gcp`] for Google Cloud Storage) that is tested
 //!   against real emulators on loopback;
-//! * an in-memory [`fake`] for fast unit tests of the logic above the cloud;
+//! * an in-memory `fake` (the `testkit` feature) for fast unit tests of the
+//!   logic above the cloud;
 //! * one place ([`retry`]) where transient failures are retried with jittered
 //!   backoff and permanent ones are not, so every caller behaves the same.
 //!
@@ -20,6 +21,7 @@ pub mod budget;
 pub mod clock;
 pub mod control;
 pub mod error;
+#[cfg(any(test, feature = "testkit"))]
 pub mod fake;
 pub mod gcp;
 pub mod http;
@@ -27,6 +29,7 @@ pub mod metered;
 pub mod model;
 pub mod resolve;
 pub mod retry;
+#[cfg(any(test, feature = "testkit"))]
 pub mod timing;
 pub mod types;
 pub mod wire;

@@ -31,6 +31,17 @@ pub struct Model {
     /// Slow operations.
     #[serde(rename = "duration")]
     pub durations: Vec<DurationSpec>,
+    /// The services of calls that are not AWS API calls.
+    #[serde(default)]
+    pub outside_aws: OutsideAws,
+}
+
+/// Services steps call that are not AWS APIs (DNS queries, HTTP probes):
+/// no bucket, the latency of any call.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OutsideAws {
+    /// Their names (`dns`, `http`).
+    pub services: Vec<String>,
 }
 
 /// Whether a figure is published or estimated.
@@ -135,6 +146,13 @@ impl DurationSpec {
     }
 }
 
+/// The duration every call takes to answer, unless its operation has one
+/// of its own (`latency:` and its label).
+pub const CALL: &str = "api:call";
+
+/// The prefix of a call's own latency in the model (`latency:s3:PutObject`).
+pub const LATENCY: &str = "latency:";
+
 /// The text of the model.
 pub const TEXT: &str = include_str!("aws_model.toml");
 
@@ -179,6 +197,27 @@ impl Model {
     /// How long `operation` takes.
     pub fn duration(&self, operation: &str) -> Option<&DurationSpec> {
         self.durations.iter().find(|d| d.operation == operation)
+    }
+
+    /// How long a call of `label` (`service:Operation`) takes to answer:
+    /// its own latency ([`LATENCY`]), else any call's ([`CALL`]).
+    pub fn latency(&self, label: &str) -> Option<&DurationSpec> {
+        self.duration(&format!("{LATENCY}{label}"))
+            .or_else(|| self.duration(CALL))
+    }
+
+    /// Whether the model knows a call of `label` (`service:Operation`):
+    /// its service has a bucket, the call has a latency of its own, or the
+    /// service is one outside AWS. A step whose cost names a call the model
+    /// does not know is forecast without its bucket.
+    pub fn knows_call(&self, label: &str) -> bool {
+        let Some((service, operation)) = label.split_once(':') else {
+            return false;
+        };
+        !operation.is_empty()
+            && (self.limits.iter().any(|l| l.service == service)
+                || self.duration(&format!("{LATENCY}{label}")).is_some()
+                || self.outside_aws.services.iter().any(|s| s == service))
     }
 
     /// The same world with time running `1 / scale` times faster

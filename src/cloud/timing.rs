@@ -26,13 +26,6 @@ use super::budget::Budgets;
 use super::model::Model;
 use super::{CloudError, ErrorKind};
 
-/// The duration every call takes to answer, unless its operation has one
-/// of its own (`latency:` and its label).
-pub const CALL: &str = "api:call";
-
-/// The prefix of a call's own latency in the model (`latency:s3:PutObject`).
-pub const LATENCY: &str = "latency:";
-
 /// The clock, the draws and AWS's side of the limits of one timed world.
 #[derive(Debug)]
 pub struct Timing {
@@ -73,11 +66,9 @@ impl Timing {
 
     /// One draw of how long a call of `label` takes to answer.
     pub fn latency(&self, label: &str) -> Duration {
-        let own = format!("{LATENCY}{label}");
-        if self.model.duration(&own).is_some() {
-            self.draw(&own)
-        } else {
-            self.draw(CALL)
+        match (self.model.latency(label), self.rng.lock()) {
+            (Some(d), Ok(mut rng)) => d.sample(&mut *rng),
+            _ => Duration::ZERO,
         }
     }
 

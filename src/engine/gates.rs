@@ -1,9 +1,10 @@
 //! The gates a run passes before anything changes (approval, RPO), and
 //! the rules they judge by.
 //!
-//! The RPO rule ([`LagCheck`]) is pure and shared: the RPO gate (before a
-//! failover promotes anything) and `drctl status` (is a standby ready?)
-//! must judge a lag alike and say it in the same words, or an operator
+//! The RPO rule is [`crate::plan::rpo`]'s, shared with `drctl watch`;
+//! [`LagCheck`] applies it to one reading and says it in a sentence, shared
+//! by the RPO gate (before a failover promotes anything) and `drctl status`
+//! (is a standby ready?): they must judge a lag alike and say it in the same words, or an operator
 //! reads "ready" in one place and "refused" in the other. The engine's
 //! gates read (replica lag, the operator's confirmation), decide with those
 //! rules, and journal every decision, passed or refused, before the first
@@ -20,7 +21,7 @@ use crate::cloud::DbRole;
 use crate::journal::event::{Decision, Event, GateName};
 use crate::journal::{ApprovalDetail, Journal, LagReading, RpoDetail};
 use crate::plan::duration::{format_duration, from_secs_f64};
-use crate::plan::spec::DatabaseSpec;
+use crate::plan::kinds::RpoSource;
 use crate::plan::{Approval, Plan};
 use crate::steps::graph::RunMode;
 
@@ -48,19 +49,19 @@ pub struct LagCheck<'a> {
 impl LagCheck<'_> {
     /// Whether the lag is within the RPO (`None`: unknown).
     pub fn within_rpo(&self) -> Option<bool> {
-        self.lag_seconds.map(|l| from_secs_f64(l) <= self.rpo)
+        crate::plan::rpo::within(self.lag(), self.rpo)
+    }
+
+    /// The lag as a duration (a huge or odd reading saturates).
+    fn lag(&self) -> Option<Duration> {
+        self.lag_seconds.map(from_secs_f64)
     }
 
     /// Whether a failover may promote this replica on its lag alone: within
     /// the RPO, or covered by `--accept-data-loss` (which also covers an
     /// unknown lag).
     pub fn passes(&self) -> bool {
-        match (self.lag_seconds, self.accepted) {
-            (Some(l), _) if from_secs_f64(l) <= self.rpo => true,
-            (Some(l), Some(a)) => from_secs_f64(l) <= a,
-            (None, Some(_)) => true,
-            (_, None) => false,
-        }
+        crate::plan::rpo::allows(self.lag(), self.rpo, self.accepted)
     }
 
     /// What is wrong with the lag, in one sentence, or `None` when it
@@ -187,7 +188,7 @@ impl Engine {
         Ok(rpo_readings)
     }
 
-    /// Reads replica lag for the plan's promote-replica databases and decides.
+    /// Reads the lag of the plan's RPO sources (promoted replicas) and decides.
     /// Returns (gate detail, refusal message).
     pub(super) async fn rpo_gate(&self, plan: &Plan, opts: &RunOptions) -> GateOutcome<RpoDetail> {
         if !opts.mode.fails_over() {
@@ -202,11 +203,11 @@ impl Engine {
         }
         let mut dbs = Vec::new();
         let mut refusals = Vec::new();
-        for d in crate::plan::kinds::each(&plan.spec)
+        for source in crate::plan::kinds::each(&plan.spec)
             .into_iter()
-            .filter_map(|r| r.lag_source())
+            .filter_map(|r| r.rpo_source())
         {
-            let (db, problem) = self.rpo_database(plan, d, opts).await;
+            let (db, problem) = self.rpo_source(plan, source, opts).await;
             dbs.push(db);
             refusals.extend(problem);
         }
@@ -221,19 +222,18 @@ impl Engine {
         (detail, refusal)
     }
 
-    /// Reads one replica's lag in the target region and judges it: its
-    /// reading (journaled) and what is wrong with it, when it refuses.
-    async fn rpo_database(
+    /// Reads one RPO source's lag in the target region (whatever its
+    /// kind: the kind reads its own metric) and judges it: its reading
+    /// (journaled) and what is wrong with it, when it refuses.
+    async fn rpo_source(
         &self,
         plan: &Plan,
-        d: &DatabaseSpec,
+        source: &dyn RpoSource,
         opts: &RunOptions,
     ) -> (LagReading, Option<String>) {
-        let id = &d.regions[&opts.target];
-        let lag = self
-            .clouds
-            .metrics
-            .replica_lag(&opts.target, id, opts.lag_window)
+        let id = source.copy(&opts.target).unwrap_or_default().to_string();
+        let lag = source
+            .lag(&self.clouds, &opts.target, opts.lag_window)
             .await;
         let read_at = Utc::now();
         let (lag_s, note) = match &lag {
@@ -248,7 +248,7 @@ impl Engine {
             Err(e) => (None, e.message.clone()),
         };
         let check = LagCheck {
-            instance: id,
+            instance: &id,
             region: &opts.target,
             lag_seconds: lag_s,
             window: opts.lag_window,
@@ -265,8 +265,8 @@ impl Engine {
             None
         } else {
             Some(matches!(
-                self.clouds.database.describe_instance(&opts.target, id).await,
-                Ok(Some(i)) if i.role == DbRole::Primary
+                source.describe(&self.clouds, &opts.target).await,
+                Ok(Some(c)) if c.role == DbRole::Primary
             ))
         };
         let ok = ok_by_lag || already_primary == Some(true);
@@ -276,7 +276,7 @@ impl Engine {
             Err(_) => (None, 0),
         };
         let db = LagReading {
-            resource: d.id.clone(),
+            resource: source.resource().to_string(),
             instance: id.clone(),
             lag_seconds: lag_s,
             latest_lag_seconds: latest,

@@ -117,3 +117,32 @@ fn polls_double_then_stay_at_the_last_interval() {
     assert_eq!(show(38.0), "38 s");
     assert_eq!(show(312.0), "5m 12s");
 }
+
+/// A wait the model does not time was forecast as 0 s, silently (and a
+/// call of a service it does not know spent from no bucket): every label a
+/// step kind declares in its `Traits::time` is in `aws_model.toml`.
+#[test]
+fn every_cost_label_a_step_declares_is_in_the_model() {
+    let m = model();
+    let mut missing = Vec::new();
+    for k in KindName::ALL {
+        let cost = k.traits().time;
+        for w in cost.waits {
+            if m.duration(w).is_none() {
+                missing.push(format!("{k}: wait `{w}` has no [[duration]]"));
+            }
+        }
+        for c in cost.calls.iter().chain(cost.polls.iter()) {
+            if !m.knows_call(c) {
+                missing.push(format!("{k}: call `{c}` names no service of the model"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+    // What the check refuses: a misspelt service, a label without one.
+    assert!(m.knows_call("rds:PromoteReadReplica"));
+    assert!(m.knows_call("http:GET"));
+    assert!(!m.knows_call("rsd:PromoteReadReplica"));
+    assert!(!m.knows_call("PromoteReadReplica"));
+    assert!(!m.knows_call("rds:"));
+}

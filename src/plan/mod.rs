@@ -13,6 +13,7 @@ pub mod duration;
 pub mod kinds;
 pub mod limits;
 pub mod notify;
+pub mod rpo;
 pub mod source;
 pub mod spec;
 pub mod tiers;
@@ -622,6 +623,15 @@ fn parent_name(path: &[Seg]) -> String {
 
 /// The keys the table holding the last segment of `path` takes (plan and
 /// tiers files), for "did you mean" hints on unknown keys.
+/// A plan file's top-level keys: its own tables around the resource
+/// kinds' (`kinds::TABLES`), in the order of a file.
+static TOP_LEVEL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut keys = vec!["plan", "evidence", "drill"];
+    keys.extend(kinds::TABLES);
+    keys.extend(["notify", "watch"]);
+    keys
+});
+
 fn known_keys(path: &[Seg]) -> &'static [&'static str] {
     let keys: Vec<&str> = path
         .iter()
@@ -630,11 +640,11 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
             Seg::Index(_) => None,
         })
         .collect();
+    if let Some(k) = kinds::keys(&keys) {
+        return k;
+    }
     match keys.as_slice() {
-        [_] => &[
-            "plan", "evidence", "drill", "database", "compute", "dns", "check", "bucket", "notify",
-            "watch",
-        ],
+        [_] => &TOP_LEVEL,
         ["watch", _] => &[
             "mode",
             "interval",
@@ -645,7 +655,6 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
             "accept_data_loss",
             "alarms",
         ],
-        [table, _] if kinds::TABLES.contains(table) => kinds::keys(table),
         ["notify", _] => &[
             "name",
             "kind",
@@ -666,7 +675,6 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
         ["evidence", _] => &["destinations", "retention"],
         ["evidence", "retention", _] => &["mode", "days"],
         ["drill", _] => &["schedule", "max_duration", "blackout"],
-        ["compute", "active" | "standby", _] => &["min", "desired", "max"],
         ["tiers", _, _] => &[
             "rto",
             "rpo",

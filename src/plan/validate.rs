@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::cron::parse_cron;
 use super::duration::{format_duration, parse_duration};
 use super::source::{Diagnostic, Seg, SourceFile};
-use super::spec::{PlanSpec, ResourceKind, ResourceRef, Stage, SwitchMode};
+use super::spec::{PlanSpec, ResourceKind, ResourceRef, Stage};
 use super::tiers::Tier;
 use crate::cloud::ObjectUrl;
 use crate::path;
@@ -76,7 +76,7 @@ pub fn did_you_mean<'c>(
 /// would otherwise print all of them in every hint.
 const LIST_MAX: usize = 20;
 
-fn known_list(items: &[&str]) -> String {
+pub(crate) fn known_list(items: &[&str]) -> String {
     if items.is_empty() {
         return "none are defined".into();
     }
@@ -102,7 +102,7 @@ pub(crate) fn name_ok(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-fn fqdn(s: &str) -> String {
+pub(crate) fn fqdn(s: &str) -> String {
     let s = s.to_ascii_lowercase();
     if s.ends_with('.') { s } else { format!("{s}.") }
 }
@@ -187,10 +187,61 @@ struct PlanIndex<'s> {
     ids: HashMap<&'s str, (ResourceKind, usize)>,
     /// Every resource id, in the order of `resources`.
     all_ids: Vec<&'s str>,
-    /// Database ids, in file order.
-    databases: Vec<&'s str>,
-    /// Database ids.
-    database_set: HashSet<&'s str>,
+    /// The ids a record may `follow` (resources with an endpoint), in
+    /// file order.
+    followable: Vec<&'s str>,
+    /// The same, as a set.
+    followable_set: HashSet<&'s str>,
+}
+
+/// What one resource's own checks see ([`super::kinds::Resource::check`]):
+/// the checker, the resource's place in the file, and the plan around it.
+pub struct Scope<'a, 'f, 's> {
+    c: &'a mut Checker<'f>,
+    ix: &'a PlanIndex<'s>,
+    /// The resource's table and index in it.
+    at: (&'static str, usize),
+}
+
+impl Scope<'_, '_, '_> {
+    fn path(&self, rel: Vec<Seg>) -> Vec<Seg> {
+        let mut p = path![self.at.0, self.at.1];
+        p.extend(rel);
+        p
+    }
+
+    /// Reports an error at the value `rel` (keys and indexes under the
+    /// resource's table: `path!["active", "desired"]`).
+    pub fn error(&mut self, rel: Vec<Seg>, message: impl Into<String>, hint: impl Into<String>) {
+        let p = self.path(rel);
+        self.c.error(p, message, hint);
+    }
+
+    /// Reports an error at the key ending `rel`.
+    pub fn key_error(
+        &mut self,
+        rel: Vec<Seg>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let p = self.path(rel);
+        self.c.key_error(p, message, hint);
+    }
+
+    /// The plan's regions, in order.
+    pub fn regions(&self) -> &[&str] {
+        &self.ix.regions
+    }
+
+    /// The ids a record may `follow`, in file order.
+    pub fn followable(&self) -> &[&str] {
+        &self.ix.followable
+    }
+
+    /// Whether a record may `follow` resource `id`.
+    pub fn can_follow(&self, id: &str) -> bool {
+        self.ix.followable_set.contains(id)
+    }
 }
 
 /// Checks one plan. Returns the resolved tier when the plan is valid.
@@ -221,19 +272,19 @@ pub fn check_plan_with(
     check_regions(c, spec);
     let resources = spec.resources();
     let ids = check_ids(c, &resources);
+    let followable: Vec<&str> = (resources.iter())
+        .filter(|r| r.resource.endpoint().is_some())
+        .map(|r| r.id)
+        .collect();
     let ix = PlanIndex {
         regions: spec.plan.regions.iter().map(String::as_str).collect(),
         all_ids: resources.iter().map(|r| r.id).collect(),
-        databases: spec.database.iter().map(|d| d.id.as_str()).collect(),
-        database_set: spec.database.iter().map(|d| d.id.as_str()).collect(),
+        followable: followable.clone(),
+        followable_set: followable.into_iter().collect(),
         resources,
         ids,
     };
-    check_databases(c, &ix);
-    check_compute(c, spec, &ix);
-    check_dns(c, spec, &ix);
-    check_checks(c, spec, &ix);
-    check_buckets(c, spec, &ix);
+    check_resources(c, &ix);
     check_evidence(c, spec);
     check_drill(c, spec);
     check_notify(c, spec, sink_rules);
@@ -328,24 +379,28 @@ fn check_ids<'s>(
     ids
 }
 
-/// The per-region map of each resource of `kind`: every plan region, no other.
-fn check_region_maps(c: &mut Checker<'_>, ix: &PlanIndex<'_>, kind: ResourceKind) {
-    for r in ix.resources.iter().filter(|r| r.kind == kind) {
-        check_region_map(c, r, &ix.regions);
+/// Each kind's resources in turn: their region maps (every plan region,
+/// no other), then each resource's own checks ([`Scope`]).
+fn check_resources(c: &mut Checker<'_>, ix: &PlanIndex<'_>) {
+    for &kind in ResourceKind::ALL {
+        let of_kind = || ix.resources.iter().filter(move |r| r.kind == kind);
+        for r in of_kind() {
+            check_region_map(c, r, &ix.regions);
+        }
+        for r in of_kind() {
+            let mut scope = Scope {
+                c: &mut *c,
+                ix,
+                at: (kind.table(), r.index),
+            };
+            r.resource.check(&mut scope);
+        }
     }
 }
 
 fn check_region_map(c: &mut Checker<'_>, r: &ResourceRef<'_>, region_set: &[&str]) {
     let Some(map) = r.regions else { return };
-    if r.kind == ResourceKind::Dns && map.is_empty() {
-        // Reported once by `check_dns` as "neither `targets` nor `follows`".
-        return;
-    }
-    let field = if r.kind == ResourceKind::Dns {
-        "targets"
-    } else {
-        "regions"
-    };
+    let field = r.kind.regions_key();
     for (region, value) in map {
         if !region_set.contains(&region.as_str()) {
             let hint = match did_you_mean(region, region_set.iter().copied()) {
@@ -383,198 +438,6 @@ fn check_region_map(c: &mut Checker<'_>, r: &ResourceRef<'_>, region_set: &[&str
     for region in region_set {
         if !map.contains_key(*region) {
             c.error(path![r.kind.table(), r.index, field], format!("{} `{}` has no {} for region `{region}`", r.kind.table(), r.id, if field == "targets" { "target" } else { "id" }), format!("add `{region} = \"...\"` to its {field}: every resource needs a counterpart in every region of the plan"));
-        }
-    }
-}
-
-fn check_databases(c: &mut Checker<'_>, ix: &PlanIndex<'_>) {
-    check_region_maps(c, ix, ResourceKind::Database);
-}
-
-fn check_compute(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
-    check_region_maps(c, ix, ResourceKind::Compute);
-    for (i, g) in spec.compute.iter().enumerate() {
-        for (key, cap) in [("active", g.active), ("standby", g.standby)] {
-            if !(cap.min <= cap.desired && cap.desired <= cap.max) {
-                c.error(
-                    path!["compute", i, key],
-                    format!(
-                        "compute `{}` {key} capacity {}/{}/{} is not min <= desired <= max",
-                        g.id, cap.min, cap.desired, cap.max
-                    ),
-                    "Auto Scaling refuses a desired capacity outside [min, max]",
-                );
-            }
-        }
-        if g.active.desired == 0 {
-            c.error(path!["compute", i, "active", "desired"], format!("compute `{}` has an active desired capacity of 0", g.id), "a failover would scale the target region to nothing; give the capacity that serves production");
-        }
-    }
-}
-
-fn check_dns(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
-    check_region_maps(c, ix, ResourceKind::Dns);
-    for (i, d) in spec.dns.iter().enumerate() {
-        let zone = fqdn(&d.zone);
-        let name = fqdn(&d.name);
-        if name != zone && !name.ends_with(&format!(".{zone}")) {
-            c.error(
-                path!["dns", i, "name"],
-                format!("record `{}` is not inside zone `{}`", d.name, d.zone),
-                "the record name must end with the zone name",
-            );
-        }
-        let rtype = d.rtype.as_str();
-        if !matches!(rtype, "A" | "AAAA" | "CNAME") {
-            c.error(
-                path!["dns", i, "type"],
-                format!("record type `{rtype}` is not supported"),
-                "use A, AAAA or CNAME (upper case)",
-            );
-        }
-        if !(0..=604_800).contains(&d.ttl) {
-            c.error(
-                path!["dns", i, "ttl"],
-                format!("TTL {} is out of range", d.ttl),
-                "use 0 to 604800 seconds; failover records usually use 60 or less",
-            );
-        }
-        match (&d.follows, d.targets.is_empty()) {
-            (Some(_), false) => c.error(path!["dns", i, "follows"], format!("dns `{}` has both `follows` and `targets`", d.id), "use `targets` for fixed values per region, or `follows` to track a database's primary endpoint, not both"),
-            (None, true) => c.error(path!["dns", i], format!("dns `{}` has neither `targets` nor `follows`", d.id), "add `targets = { region = \"value\", ... }` or `follows = \"<database id>\"`"),
-            _ => {}
-        }
-        if let Some(f) = &d.follows {
-            if !ix.database_set.contains(f.as_str()) {
-                let dbs = &ix.databases;
-                let hint = match did_you_mean(f, dbs.iter().copied()) {
-                    Some(s) => format!(
-                        "did you mean `{s}`? databases in this plan: {}",
-                        known_list(dbs)
-                    ),
-                    None => format!(
-                        "`follows` names a [[database]] of this plan; databases: {}",
-                        known_list(dbs)
-                    ),
-                };
-                c.error(
-                    path!["dns", i, "follows"],
-                    format!("dns `{}` follows unknown database `{f}`", d.id),
-                    hint,
-                );
-            } else if rtype != "CNAME" {
-                c.error(
-                    path!["dns", i, "type"],
-                    format!("dns `{}` follows a database but is of type {rtype}", d.id),
-                    "a database endpoint is a host name: use type = \"CNAME\"",
-                );
-            }
-            if d.switch == SwitchMode::Weighted {
-                c.error(
-                    path!["dns", i, "switch"],
-                    format!("dns `{}` follows a database with weighted switching", d.id),
-                    "a record that follows a database is switched by upsert",
-                );
-            }
-        }
-        check_controls(c, ix, i, d);
-        if rtype == "CNAME" && name == zone {
-            c.error(
-                path!["dns", i, "name"],
-                "a CNAME cannot be at the zone apex",
-                "use an A/AAAA record (or an alias) for the apex",
-            );
-        }
-    }
-}
-
-/// A data-plane switch needs fixed targets and one control object per
-/// region; other modes take no controls.
-fn check_controls(c: &mut Checker<'_>, ix: &PlanIndex<'_>, i: usize, d: &super::spec::DnsSpec) {
-    if d.switch != SwitchMode::HealthCheck {
-        if !d.controls.is_empty() {
-            c.error(
-                path!["dns", i, "controls"],
-                format!("dns `{}` has `controls` but switches by {}", d.id, d.switch.as_str()),
-                "controls belong to a data-plane switch: set switch = \"health-check\", or remove them",
-            );
-        }
-        return;
-    }
-    if d.follows.is_some() {
-        c.error(
-            path!["dns", i, "follows"],
-            format!("dns `{}` follows a database with a health-check switch", d.id),
-            "a data-plane switch's records are prepared ahead with a fixed target per region: use `targets`",
-        );
-    }
-    for region in &ix.regions {
-        match d.controls.get(*region) {
-            None => c.error(
-                path!["dns", i, "controls"],
-                format!("dns `{}` has no control for region `{region}`", d.id),
-                format!("add `{region} = \"s3://BUCKET-IN-{region}/KEY\"` to its controls: each region's health check reads its own control"),
-            ),
-            Some(url) => match crate::cloud::ObjectUrl::parse(url) {
-                Ok(u) if u.scheme == crate::cloud::ObjectScheme::S3 && !u.key.is_empty() => {}
-                _ => c.error(
-                    path!["dns", i, "controls", *region],
-                    format!("control `{url}` of dns `{}` is not an S3 object URL", d.id),
-                    "write s3://BUCKET/KEY with a bucket in that region (Route 53 health checks read it over HTTPS)",
-                ),
-            },
-        }
-    }
-    for region in d.controls.keys() {
-        if !ix.regions.contains(&region.as_str()) {
-            c.key_error(
-                path!["dns", i, "controls", region.as_str()],
-                format!(
-                    "dns `{}` has a control for `{region}`, which is not one of the plan's regions",
-                    d.id
-                ),
-                format!("the plan's regions are {}", known_list(&ix.regions)),
-            );
-        }
-    }
-}
-
-fn check_checks(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
-    check_region_maps(c, ix, ResourceKind::Check);
-    for (i, ch) in spec.check.iter().enumerate() {
-        for (region, url) in &ch.regions {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                c.error(
-                    path!["check", i, "regions", region.as_str()],
-                    format!("check `{}` URL `{url}` is not http(s)", ch.id),
-                    "probes are HTTP GETs: give a full http:// or https:// URL",
-                );
-            }
-        }
-        if !(100..=599).contains(&ch.expect_status) {
-            c.error(
-                path!["check", i, "expect_status"],
-                format!("`{}` is not an HTTP status", ch.expect_status),
-                "use e.g. 200",
-            );
-        }
-        if let Err(e) = parse_duration(&ch.timeout) {
-            c.error(path!["check", i, "timeout"], e.to_string(), e.hint());
-        }
-    }
-}
-
-fn check_buckets(c: &mut Checker<'_>, spec: &PlanSpec, ix: &PlanIndex<'_>) {
-    check_region_maps(c, ix, ResourceKind::Bucket);
-    for (i, b) in spec.bucket.iter().enumerate() {
-        for (region, url) in &b.regions {
-            if let Err(e) = ObjectUrl::parse(url) {
-                c.error(
-                    path!["bucket", i, "regions", region.as_str()],
-                    e.to_string(),
-                    "write s3://bucket-name or gs://bucket-name",
-                );
-            }
         }
     }
 }
@@ -769,9 +632,9 @@ pub fn edges(spec: &PlanSpec) -> Vec<(String, String, &'static str)> {
             out.push((r.id.to_string(), other.id.to_string(), "implicit"));
         }
     }
-    for d in &spec.dns {
-        if let Some(f) = &d.follows {
-            out.push((d.id.clone(), f.clone(), "follows"));
+    for r in &resources {
+        if let Some(f) = r.follows {
+            out.push((r.id.to_string(), f.to_string(), "follows"));
         }
     }
     out.sort();
@@ -791,7 +654,7 @@ pub fn edges(spec: &PlanSpec) -> Vec<(String, String, &'static str)> {
 /// linear in the number of resources and `after` entries.
 pub fn find_cycle(spec: &PlanSpec) -> Option<Vec<(String, &'static str)>> {
     let resources = spec.resources();
-    let graph = CycleGraph::new(spec, &resources);
+    let graph = CycleGraph::new(&resources);
     let mut open = OpenLists::new(&graph);
     let mut mark = vec![Mark::New; graph.names.len()];
     for r in &resources {
@@ -822,7 +685,7 @@ struct CycleGraph<'s> {
 }
 
 impl<'s> CycleGraph<'s> {
-    fn new(spec: &'s PlanSpec, resources: &[ResourceRef<'s>]) -> Self {
+    fn new(resources: &[ResourceRef<'s>]) -> Self {
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut names: Vec<&str> = Vec::new();
         for r in resources {
@@ -845,9 +708,9 @@ impl<'s> CycleGraph<'s> {
                 _ => 0,
             });
         }
-        for d in &spec.dns {
-            if let Some(f) = &d.follows {
-                explicit[index[d.id.as_str()]].push((f.as_str(), "follows"));
+        for r in resources {
+            if let Some(f) = r.follows {
+                explicit[index[r.id]].push((f, "follows"));
             }
         }
         for e in &mut explicit {

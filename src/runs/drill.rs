@@ -143,19 +143,20 @@ pub fn cleanup_summary(records: &[Record]) -> CleanupSummary {
     }
 }
 
-/// The databases of each plan a shadow drill does not rehearse (it copies
-/// only promote-replica databases), journaled with the run so that its
-/// verdict can say so without the plan file.
+/// The resources holding data of each plan a shadow drill does not
+/// rehearse (it copies the RPO sources only: promoted replicas), journaled
+/// with the run so that its verdict can say so without the plan file.
 pub fn not_drilled(plans: &[crate::plan::Plan]) -> BTreeMap<String, Vec<String>> {
+    use crate::plan::kinds::{self, Shown};
     plans
         .iter()
         .filter_map(|p| {
-            let ids: Vec<String> = p
-                .spec
-                .database
-                .iter()
-                .filter(|d| d.strategy != crate::plan::spec::DbStrategy::PromoteReplica)
-                .map(|d| d.id.clone())
+            let ids: Vec<String> = (kinds::each(&p.spec).into_iter())
+                .filter(|r| match r.shown() {
+                    Shown::Data(_) => r.rpo_source().is_none(),
+                    Shown::Capacity(_) | Shown::Traffic(_) | Shown::Steps => false,
+                })
+                .map(|r| r.id().to_string())
                 .collect();
             (!ids.is_empty()).then(|| (p.name().to_string(), ids))
         })

@@ -91,3 +91,56 @@ fn two_hundred_plans_make_no_throttling_error_visible() {
     assert!(out.failed.is_empty());
     assert_eq!(out.rto.len(), 200);
 }
+
+/// The simulator seeded databases, groups, records and checks by hand and
+/// never `[[bucket]]`: a plan with one failed its preflight in the
+/// simulated world. Each kind now seeds itself (`Resource::seed`).
+#[test]
+fn regression_a_plan_with_a_bucket_was_not_seeded() {
+    let mut p = payments();
+    let regions = p.regions().to_vec();
+    p.spec.bucket.push(crate::plan::spec::BucketSpec {
+        id: "assets".into(),
+        regions: (regions.iter())
+            .map(|r| (r.clone(), format!("s3://assets-{r}")))
+            .collect(),
+        after: Vec::new(),
+    });
+    let world = paused(world_for(model(), std::slice::from_ref(&p), 1));
+    let target = "us-east-1";
+    let findings = paused(crate::steps::readiness(&world.clouds(), &p, target));
+    let bucket: Vec<_> = (findings.iter())
+        .filter(|f| f.resource.contains("assets"))
+        .collect();
+    assert!(!bucket.is_empty(), "{findings:?}");
+    assert!(bucket.iter().all(|f| f.problem.is_none()), "{bucket:?}");
+    let out = paused(simulate(
+        model(),
+        &[p],
+        target,
+        &SimOptions::drctl(model(), 3),
+    ))
+    .unwrap();
+    assert!(out.succeeded, "{out:?}");
+}
+
+/// Copies of a plan name their own resources (each kind renames what it
+/// names in the cloud) and share nothing a failover changes.
+#[test]
+fn copies_of_a_plan_rename_every_kind() {
+    let plans = copies(&payments(), 2, 1);
+    let ids = |p: &Plan| -> Vec<String> {
+        (crate::plan::kinds::each(&p.spec).into_iter())
+            .filter_map(|r| r.regions().cloned())
+            .flat_map(|m| m.into_values())
+            .collect()
+    };
+    let (a, b) = (ids(&plans[0]), ids(&plans[1]));
+    assert!(!a.is_empty());
+    assert!(a.iter().all(|v| !b.contains(v)), "{a:?} / {b:?}");
+    assert!(
+        plans
+            .iter()
+            .all(|p| p.spec.dns.iter().all(|d| d.zone == "z0.example.com."))
+    );
+}

@@ -17,7 +17,8 @@ use crate::cloud::{CloudError, DbRole, DnsRecord};
 use crate::engine::gates::LagCheck;
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
-use crate::plan::spec::{DbStrategy, DnsSpec};
+use crate::plan::kinds::Shown;
+use crate::plan::spec::DnsSpec;
 use crate::steps::placement;
 use crate::steps::{CopyRead, Finding, Promote, Restore, Scale};
 
@@ -62,7 +63,7 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
         .map(|r| db_row(plan, window, r, &mut faults))
         .collect();
     let mut dns_rows = Vec::new();
-    for (d, read) in plan.spec.dns.iter().zip(dns) {
+    for (d, read) in super::read::traffic(plan).zip(dns) {
         match dns_row(plan, d, read, &dbs) {
             Ok(s) => dns_rows.push(s),
             Err(e) => faults.problems.push(e),
@@ -172,13 +173,7 @@ fn compute_rows(
     for region in plan.regions() {
         let mut here = Vec::new();
         for g in groups.iter().filter(|g| g.region == *region) {
-            let group = plan
-                .spec
-                .compute
-                .iter()
-                .find(|c| c.id == g.id)
-                .map(|c| c.regions[region].clone())
-                .unwrap_or_default();
+            let group = g.name.clone();
             let found = match &g.group {
                 Ok(found) => found.as_ref(),
                 Err(e) => {
@@ -241,23 +236,29 @@ fn standby_problems(plan: &Plan, window: Duration, row: &RegionStatus) -> Vec<St
         return out;
     }
     for g in &row.compute {
-        let Some(spec) = plan.spec.compute.iter().find(|c| c.id == g.id) else {
+        let active = plan.spec.resource(&g.id).and_then(|r| match r.shown() {
+            Shown::Capacity(groups) => Some(groups.active()),
+            Shown::Data(_) | Shown::Traffic(_) | Shown::Steps => None,
+        });
+        let Some(capacity) = active else {
             continue;
         };
         let scale = Scale {
             resource: g.id.clone(),
             group: g.group.clone(),
             region: region.to_string(),
-            capacity: spec.active.into(),
+            capacity,
         };
         out.extend(scale.standby_problems(g.capacity.filter(|_| g.exists)));
     }
     out
 }
 
-/// What the database's kind (by its strategy) says of its copy in `region`.
+/// What the step that would move the resource says of its copy in
+/// `region`: a copy promoted (the resource is an RPO source) must be a
+/// replica within the RPO; one restored must be usable.
 fn db_problems(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Vec<String> {
-    let Some(spec) = plan.spec.database(&db.id) else {
+    let Some(spec) = plan.spec.resource(&db.id) else {
         return Vec::new();
     };
     let copy = match (db.role.as_str(), db.state.as_deref()) {
@@ -275,9 +276,9 @@ fn db_problems(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Ve
     };
     let (resource, instance) = (db.id.clone(), db.instance.clone());
     let region = region.to_string();
-    match spec.strategy {
-        DbStrategy::PromoteReplica => {
-            let lag = lag_problem(plan, window, &region, db);
+    match spec.rpo_source() {
+        Some(source) => {
+            let lag = lag_problem(plan, window, &region, db, source.metric());
             let promote = Promote {
                 resource,
                 instance,
@@ -285,7 +286,7 @@ fn db_problems(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Ve
             };
             promote.standby_problems(copy, plan.name(), lag)
         }
-        DbStrategy::PointInTimeRestore => Restore {
+        None => Restore {
             resource,
             instance,
             region,
@@ -296,7 +297,13 @@ fn db_problems(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Ve
 }
 
 /// The RPO gate's judgement of a replica's lag, as `status` says it.
-fn lag_problem(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Option<String> {
+fn lag_problem(
+    plan: &Plan,
+    window: Duration,
+    region: &str,
+    db: &DbStatus,
+    metric: &str,
+) -> Option<String> {
     let check = LagCheck {
         instance: &db.instance,
         region,
@@ -307,7 +314,7 @@ fn lag_problem(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Op
         accepted: None,
     };
     let unknown = format!(
-        "no ReplicaLag datapoints in the last {}",
+        "no {metric} datapoints in the last {}",
         format_duration(window)
     );
     let problem = check.problem(&unknown)?;
@@ -392,7 +399,8 @@ fn evidence_problem(e: &EvidenceStatus) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::{Capacity, ComputeGroup, DbInstance, ErrorKind, LagReading};
+    use crate::cloud::{Capacity, ComputeGroup, ErrorKind, LagReading};
+    use crate::plan::kinds::CopyState;
 
     fn payments() -> Plan {
         crate::plan::reference()
@@ -401,26 +409,11 @@ mod tests {
             .unwrap()
     }
 
-    fn instance(id: &str, region: &str, role: DbRole) -> DbInstance {
-        DbInstance {
-            id: id.into(),
-            arn: format!("arn:aws:rds:{region}:1:db:{id}"),
-            region: region.into(),
-            engine: "postgres".into(),
-            instance_class: None,
+    fn copy(id: &str, region: &str, role: DbRole) -> CopyState {
+        CopyState {
+            role,
             status: "available".into(),
             endpoint: Some(format!("{id}.fake.{region}.rds.amazonaws.com")),
-            port: Some(5432),
-            role,
-            replicas: Vec::new(),
-            backup_retention_days: 7,
-            latest_restorable_time: None,
-            storage_encrypted: false,
-            kms_key_id: None,
-            subnet_group: None,
-            security_groups: Vec::new(),
-            multi_az: false,
-            tags: Default::default(),
         }
     }
 
@@ -442,6 +435,7 @@ mod tests {
         GroupRead {
             id: "payments-api".into(),
             region: region.into(),
+            name: name.into(),
             group: Ok(Some(ComputeGroup {
                 name: name.into(),
                 region: region.into(),
@@ -471,7 +465,7 @@ mod tests {
             id: "payments-db".into(),
             region: region.into(),
             instance: instance.into(),
-            described: Ok(Some(super::tests::instance(instance, region, role))),
+            described: Ok(Some(copy(instance, region, role))),
             lag,
         };
         PlanReading {

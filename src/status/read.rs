@@ -12,11 +12,10 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use super::StatusOptions;
-use crate::cloud::{
-    CloudError, Clouds, ComputeGroup, DbInstance, DbRole, DnsRecord, LagReading, ObjectUrl,
-};
+use crate::cloud::{CloudError, Clouds, ComputeGroup, DbRole, DnsRecord, LagReading, ObjectUrl};
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
+use crate::plan::kinds::{self, Copies, CopyState, Groups, RpoSource, Shown};
 use crate::plan::spec::DnsSpec;
 use crate::steps::Finding;
 use crate::steps::placement::{self, bounded};
@@ -24,11 +23,13 @@ use crate::steps::placement::{self, bounded};
 /// What was read of one plan, as it came back.
 #[derive(Debug)]
 pub(super) struct PlanReading {
-    /// Each database in each region, database-major, in plan order.
+    /// Each copy of data ([`Shown::Data`]) in each region,
+    /// resource-major, in plan order.
     pub dbs: Vec<DbRead>,
-    /// Each compute group in each region, group-major, in plan order.
+    /// Each group ([`Shown::Capacity`]) in each region, resource-major,
+    /// in plan order.
     pub groups: Vec<GroupRead>,
-    /// Each DNS record of the plan, in plan order.
+    /// Each record ([`Shown::Traffic`]), in plan order ([`traffic`]).
     pub dns: Vec<DnsRead>,
     /// Each evidence destination, in plan order.
     pub evidence: Vec<BucketRead>,
@@ -37,28 +38,31 @@ pub(super) struct PlanReading {
     pub checks: BTreeMap<String, Vec<Finding>>,
 }
 
-/// One database instance in one region.
+/// One copy of a resource's data in one region (a database instance),
+/// read through its kind.
 #[derive(Debug)]
 pub(super) struct DbRead {
     /// Plan resource id.
     pub id: String,
     /// Region.
     pub region: String,
-    /// Instance id in that region.
+    /// The copy's id in that region.
     pub instance: String,
-    /// The instance (`None`: it does not exist).
-    pub described: Result<Option<DbInstance>, CloudError>,
-    /// Its replica lag, read only when it is a replica.
+    /// The copy (`None`: it does not exist).
+    pub described: Result<Option<CopyState>, CloudError>,
+    /// Its lag, read only when it is a replica of an RPO source.
     pub lag: Option<Result<LagReading, CloudError>>,
 }
 
-/// One compute group in one region.
+/// One group of a resource with capacity in one region.
 #[derive(Debug)]
 pub(super) struct GroupRead {
     /// Plan resource id.
     pub id: String,
     /// Region.
     pub region: String,
+    /// The group's name there.
+    pub name: String,
     /// The group (`None`: it does not exist).
     pub group: Result<Option<ComputeGroup>, CloudError>,
 }
@@ -77,37 +81,38 @@ pub(super) struct BucketRead {
     pub exists: Result<Result<bool, CloudError>, String>,
 }
 
-/// Reads everything `status` shows of `plan`, concurrently.
-pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions) -> PlanReading {
-    let spec = &plan.spec;
-    let limit = opts.read_timeout;
-    let dbs = spec.database.iter().flat_map(|d| {
-        plan.regions()
-            .iter()
-            .map(move |region| read_db(clouds, opts, &d.id, region, &d.regions[region]))
-    });
-    let groups = spec.compute.iter().flat_map(|g| {
-        plan.regions().iter().map(move |region| async move {
-            let name = g.regions[region].as_str();
-            let what = (
-                "autoscaling",
-                "DescribeAutoScalingGroups",
-                name,
-                region.as_str(),
-            );
-            GroupRead {
-                id: g.id.clone(),
-                region: region.clone(),
-                group: bounded(limit, what, clouds.compute.describe_group(region, name)).await,
-            }
+/// The plan's records, in plan order: what [`PlanReading::dns`] holds a
+/// read of, each in turn.
+pub(super) fn traffic(plan: &Plan) -> impl Iterator<Item = &DnsSpec> {
+    kinds::each(&plan.spec)
+        .into_iter()
+        .filter_map(|r| match r.shown() {
+            Shown::Traffic(d) => Some(d),
+            Shown::Data(_) | Shown::Capacity(_) | Shown::Steps => None,
         })
-    });
-    let dns = spec.dns.iter().map(|d| read_dns(clouds, limit, d));
+}
+
+/// Reads everything `status` shows of `plan`, concurrently: each
+/// resource as its kind says it is shown ([`Shown`]).
+pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions) -> PlanReading {
+    let limit = opts.read_timeout;
+    let mut dbs = Vec::new();
+    let mut groups = Vec::new();
+    for r in kinds::each(&plan.spec) {
+        match r.shown() {
+            Shown::Data(copies) => dbs.extend(
+                (plan.regions().iter())
+                    .map(|region| read_db(clouds, opts, copies, r.rpo_source(), region)),
+            ),
+            Shown::Capacity(g) => groups
+                .extend((plan.regions().iter()).map(|region| read_group(clouds, limit, g, region))),
+            Shown::Traffic(_) | Shown::Steps => {}
+        }
+    }
+    let dns = traffic(plan).map(|d| read_dns(clouds, limit, d));
     // Asked through a standby region: the home one may be down.
     let via = plan.regions().get(1).unwrap_or(&plan.regions()[0]).as_str();
-    let evidence = spec
-        .evidence
-        .iter()
+    let evidence = (plan.spec.evidence.iter())
         .flat_map(|e| e.destinations.iter())
         .map(|dest| read_bucket(clouds, limit, via, dest));
     let checks = plan.regions().iter().skip(1).map(|region| async move {
@@ -132,31 +137,53 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
     }
 }
 
-/// One database instance, and its lag when it is a replica.
+/// One group in one region.
+async fn read_group(clouds: &Clouds, limit: Duration, g: &dyn Groups, region: &str) -> GroupRead {
+    let name = g.group(region).unwrap_or_default();
+    let (service, operation) = kinds::call_parts(g.read_call());
+    let what = (service, operation, name, region);
+    GroupRead {
+        id: g.resource().to_string(),
+        region: region.to_string(),
+        name: name.to_string(),
+        group: bounded(limit, what, g.describe(clouds, region)).await,
+    }
+}
+
+/// One copy in one region, and its lag when it is a replica of an RPO
+/// source.
 async fn read_db(
     clouds: &Clouds,
     opts: &StatusOptions,
-    id: &str,
+    copies: &dyn Copies,
+    rpo: Option<&dyn RpoSource>,
     region: &str,
-    instance: &str,
 ) -> DbRead {
     let limit = opts.read_timeout;
-    let described = placement::read_instance(clouds, limit, region, instance).await;
-    let lag = match &described {
-        Ok(Some(i)) if matches!(i.role, DbRole::Replica(_)) => Some(
-            bounded(
-                limit,
-                ("cloudwatch", "GetMetricData", instance, region),
-                clouds
-                    .metrics
-                    .replica_lag(region, instance, opts.lag_window),
+    let instance = copies.copy(region).unwrap_or_default();
+    let (service, operation) = kinds::call_parts(copies.read_call());
+    let described = bounded(
+        limit,
+        (service, operation, instance, region),
+        copies.describe(clouds, region),
+    )
+    .await;
+    let lag = match (&described, rpo) {
+        (Ok(Some(c)), Some(source)) if matches!(c.role, DbRole::Replica(_)) => {
+            let (service, operation) = kinds::call_parts(source.lag_call());
+            Some(
+                bounded(
+                    limit,
+                    (service, operation, instance, region),
+                    source.lag(clouds, region, opts.lag_window),
+                )
+                .await,
             )
-            .await,
-        ),
+        }
         _ => None,
     };
     DbRead {
-        id: id.to_string(),
+        id: copies.resource().to_string(),
         region: region.to_string(),
         instance: instance.to_string(),
         described,

@@ -39,7 +39,8 @@ pub struct VerifyBucket {
 pub const TRAITS: Traits = Traits {
     recovery: false,
     ends_rto: false,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     time: Cost {
         calls: &["s3:GetBucketReplication", "s3:HeadBucket"],

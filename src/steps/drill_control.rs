@@ -69,7 +69,8 @@ pub struct DrillControl {
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: true,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     time: Cost {
         calls: &[

@@ -102,7 +102,8 @@ impl StepOutput for DrillDatabaseOutput {
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: false,
-    irreversible: false,
+    irreversible: None,
+    endpoint: Some(|v| DrillDatabaseOutput::read(v)?.endpoint),
     rpo: Some(rpo),
     time: Cost {
         calls: &[

@@ -50,7 +50,8 @@ pub struct DrillDns {
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: true,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     time: Cost {
         calls: &[

@@ -39,7 +39,8 @@ pub struct DrillScale {
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: false,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     // The same calls and wait as a failover's scaling.
     time: super::scale::TRAITS.time,

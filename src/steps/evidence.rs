@@ -58,7 +58,8 @@ pub struct Evidence {
 pub const TRAITS: Traits = Traits {
     recovery: false,
     ends_rto: false,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     time: Cost {
         calls: &[

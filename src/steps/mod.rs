@@ -190,6 +190,10 @@ pub type RpoReader = fn(
     origin_label: &str,
 ) -> (Option<f64>, String);
 
+/// How a kind's journaled outputs name the endpoint of the resource its
+/// step acts on (`None`: they do not, or the step has not got one yet).
+pub type EndpointReader = fn(outputs: &Value) -> Option<String>;
+
 /// What a kind is, for measurement and display.
 #[derive(Clone, Copy)]
 pub struct Traits {
@@ -198,8 +202,13 @@ pub struct Traits {
     pub recovery: bool,
     /// Stops the RTO clock when it ends (DNS in effect and read back).
     pub ends_rto: bool,
-    /// Cannot be undone (promotion): the rollback scope.
-    pub irreversible: bool,
+    /// Cannot be undone (promotion): the rollback scope; why, and how to
+    /// go back, in a sentence (`plan show` says it under the step).
+    pub irreversible: Option<&'static str>,
+    /// Where its journaled outputs name the endpoint of the resource it
+    /// acts on (its subject) in the target: what a DNS record that
+    /// `follows` the resource points at after this step.
+    pub endpoint: Option<EndpointReader>,
     /// Where the RPO achieved is read, for kinds that measure it.
     pub rpo: Option<RpoReader>,
     /// What it costs in time and API calls, in the model's terms (the

@@ -44,7 +44,8 @@ impl StepOutput for PreflightOutput {
 pub const TRAITS: Traits = Traits {
     recovery: false,
     ends_rto: false,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     time: Cost {
         calls: &[

@@ -80,7 +80,10 @@ struct InstanceFacts {
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: false,
-    irreversible: true,
+    irreversible: Some(
+        "a promotion cannot be undone: failing back means re-creating replicas (drctl reprotect)",
+    ),
+    endpoint: Some(|v| PromoteOutput::read(v)?.endpoint),
     rpo: Some(rpo),
     time: Cost {
         calls: &[

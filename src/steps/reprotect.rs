@@ -41,7 +41,8 @@ pub struct Reprotect {
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: false,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     time: Cost {
         calls: &["rds:DescribeDBInstances", "rds:CreateDBInstanceReadReplica"],

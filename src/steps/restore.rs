@@ -64,7 +64,8 @@ impl StepOutput for RestoreOutput {
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: false,
-    irreversible: false,
+    irreversible: None,
+    endpoint: Some(|v| RestoreOutput::read(v)?.endpoint),
     rpo: Some(rpo),
     time: Cost {
         calls: &[

@@ -16,6 +16,7 @@
 //! about to time out; a region that did not answer is recorded as
 //! `unreachable`, never as missing.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -24,6 +25,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cloud::{CloudError, Clouds, DbRole};
 use crate::plan::Plan;
+use crate::plan::kinds::Copies;
 use crate::steps::SideReads;
 
 /// Default bound on one side read.
@@ -59,20 +61,28 @@ fn outcome<T>(
 pub fn other_regions(clouds: Clouds, plans: &[Plan], target: &str, timeout: Duration) -> SideReads {
     let mut reads = Vec::new();
     for p in plans {
-        for d in crate::plan::kinds::each(&p.spec) {
-            let (Some(section), Some(ids)) = (d.side_read(), d.regions()) else {
+        // The reads outlive the call (a task of their own): each holds the
+        // plan's resources, shared, and finds its own again by position.
+        let spec = Arc::new(p.spec.clone());
+        for (n, r) in crate::plan::kinds::each(&p.spec).into_iter().enumerate() {
+            let Some(side) = r.side_read() else {
                 continue;
             };
             let order: Vec<(String, String)> = (p.regions().iter())
                 .filter(|r| *r != target)
-                .filter_map(|r| Some((r.clone(), ids.get(r)?.clone())))
+                .filter_map(|r| Some((r.clone(), side.copies.copy(r)?.to_string())))
                 .collect();
-            let (c, plan) = (clouds.clone(), p.name().to_string());
+            let (c, plan, spec) = (clouds.clone(), p.name().to_string(), spec.clone());
+            let section = side.section;
             reads.push(
                 async move {
                     let mut found = Vec::new();
+                    let resources = crate::plan::kinds::each(&spec);
+                    let Some(side) = resources.get(n).and_then(|r| r.side_read()) else {
+                        return found;
+                    };
                     for (region, id) in order {
-                        let (v, primary) = read_one(&c, &region, &id, timeout).await;
+                        let (v, primary) = read_one(&c, side.copies, &region, timeout).await;
                         found.push((plan.clone(), region, section, id, v));
                         if primary {
                             break;
@@ -99,9 +109,15 @@ pub fn other_regions(clouds: Clouds, plans: &[Plan], target: &str, timeout: Dura
         .shared()
 }
 
-/// One bounded read of a database instance, and whether it is a primary.
-async fn read_one(c: &Clouds, region: &str, id: &str, timeout: Duration) -> (Value, bool) {
-    let r = tokio::time::timeout(timeout, c.database.describe_instance(region, id)).await;
+/// One bounded read of a resource's copy in `region` (its kind reads
+/// it), and whether that copy is the primary.
+async fn read_one(
+    c: &Clouds,
+    copies: &dyn Copies,
+    region: &str,
+    timeout: Duration,
+) -> (Value, bool) {
+    let r = tokio::time::timeout(timeout, copies.describe(c, region)).await;
     let primary = matches!(&r, Ok(Ok(Some(i))) if i.role == DbRole::Primary);
     let v = outcome(r, timeout, |i| match i {
         None => json!({ "exists": false }),

@@ -64,7 +64,8 @@ fn record_ids<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Err
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: false,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     time: Cost {
         calls: &["s3:PutObject", "s3:PutObject"],

@@ -30,11 +30,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::dns_batch::{batches, swap_pair};
-use super::drill_database::DrillDatabaseOutput;
-use super::promote::PromoteOutput;
-use super::restore::RestoreOutput;
 use super::{
-    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepId, StepKind, StepOutput, Traits,
 };
 use crate::cloud::{CloudError, Dns, DnsChange, DnsRecord, ErrorKind, HostedZone};
 use crate::plan::spec::{DnsSpec, SwitchMode};
@@ -77,7 +74,8 @@ impl SwitchDns {
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: false,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     time: Cost {
         calls: &[
@@ -150,19 +148,21 @@ pub(super) fn same_values(a: &[String], b: &[String]) -> bool {
     a == b
 }
 
-/// The endpoint of database resource `db` in the target region: from the
-/// promote/restore step's journaled outputs (a drill's: its temporary
-/// database), else read from the cloud.
+/// The endpoint of resource `db` in the target region: from the journaled
+/// outputs of a step on it whose kind names one ([`Traits::endpoint`]:
+/// a promotion's, a restore's, a drill's temporary copy), else read from
+/// the cloud through the resource's kind
+/// ([`crate::plan::kinds::Resource::endpoint`]).
 async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
-    let journaled = cx
-        .output_of::<PromoteOutput>(Some(db))
-        .and_then(|o| o.endpoint)
-        .or_else(|| cx.output_of::<RestoreOutput>(Some(db))?.endpoint)
-        .or_else(|| cx.output_of::<DrillDatabaseOutput>(Some(db))?.endpoint);
+    let journaled = KindName::ALL.iter().find_map(|&kind| {
+        let read = kind.traits().endpoint?;
+        let id = StepId::new(cx.plan.name(), kind, Some(db.to_string()));
+        read(cx.outputs.get(&id.to_string())?)
+    });
     if let Some(ep) = journaled {
         return Ok(ep);
     }
-    let Some(spec) = cx.plan.spec.database(db) else {
+    let Some(copies) = cx.plan.spec.resource(db).and_then(|r| r.endpoint()) else {
         return Err(StepFailure::state(
             format!("record follows database {db}, which the plan does not have"),
             "fix `follows` in the plan (drctl plan validate)",
@@ -170,9 +170,9 @@ async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
             cx.target,
         ));
     };
-    let id = &spec.regions[cx.target];
-    let inst = cx.clouds.database.describe_instance(cx.target, id).await?;
-    inst.and_then(|i| i.endpoint).ok_or_else(|| {
+    let id = copies.copy(cx.target).unwrap_or(db);
+    let copy = copies.describe(cx.clouds, cx.target).await?;
+    copy.and_then(|c| c.endpoint).ok_or_else(|| {
         StepFailure::state(
             format!("database {id} in {} has no endpoint yet", cx.target),
             "wait until it is available, then `drctl runs resume`",
@@ -636,6 +636,36 @@ mod tests {
     use crate::cloud::{ChangeInfo, HealthCheck};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Which step outputs carry the endpoint a record follows is each step
+    /// kind's to say (`Traits::endpoint`), not a list here.
+    #[test]
+    fn the_kinds_whose_outputs_carry_an_endpoint_say_so() {
+        let carrying: Vec<KindName> = (KindName::ALL.iter().copied())
+            .filter(|k| k.traits().endpoint.is_some())
+            .collect();
+        assert_eq!(
+            carrying,
+            [
+                KindName::Promote,
+                KindName::Restore,
+                KindName::DrillDatabase
+            ]
+        );
+        for k in carrying {
+            let read = k.traits().endpoint.expect("declared");
+            let out = serde_json::json!({ "endpoint": "db.example.rds.amazonaws.com" });
+            assert_eq!(read(&out).as_deref(), Some("db.example.rds.amazonaws.com"));
+            assert_eq!(read(&serde_json::json!({})), None, "{k}");
+        }
+        // Only a promotion cannot be undone, and it says how to go back.
+        let irreversible: Vec<KindName> = (KindName::ALL.iter().copied())
+            .filter(|k| k.traits().irreversible.is_some())
+            .collect();
+        assert_eq!(irreversible, [KindName::Promote]);
+        let why = KindName::Promote.traits().irreversible.unwrap_or_default();
+        assert!(why.contains("drctl reprotect"), "{why}");
+    }
 
     fn cname(name: &str, value: &str) -> DnsRecord {
         DnsRecord::simple(name.into(), "CNAME", Some(60), vec![value.into()])

@@ -33,7 +33,8 @@ pub struct VerifyDns {
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: true,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     time: Cost {
         calls: &["route53:ListResourceRecordSets"],

@@ -64,7 +64,8 @@ pub struct VerifyResolution {
 pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: true,
-    irreversible: false,
+    irreversible: None,
+    endpoint: None,
     rpo: None,
     time: Cost {
         calls: &[],

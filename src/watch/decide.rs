@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::watch::WatchDecision;
 use crate::plan::duration::{after, format_duration, from_secs_f64};
+use crate::plan::rpo;
 use crate::plan::watch::{WatchMode, WatchRules};
 use crate::runs::watch::PlanHistory;
 
@@ -595,28 +596,26 @@ pub fn fit(s: &Situation<'_>, region: &str) -> Result<(), String> {
         .iter()
         .filter_map(|v| v.lag_seconds)
         .fold(None::<f64>, |m, l| Some(m.map_or(l, |m| m.max(l))));
-    let allowed = s
-        .rpo
-        .saturating_add(s.rules.accept_data_loss.unwrap_or_default());
-    match lag {
-        Some(l) if from_secs_f64(l) > allowed => {
-            return Err(format!(
+    // The RPO gate's rule (`plan::rpo`), so that watch never judges fit a
+    // target the gate would then refuse; an unknown lag is judged only
+    // where a replica's lag was asked for.
+    let lag = lag.map(from_secs_f64);
+    let accepted = (s.rules.accept_data_loss).map(|a| rpo::accepted_beyond(s.rpo, a));
+    let judged = lag.is_some() || views.iter().any(|v| v.lag_expected);
+    if judged && !rpo::allows(lag, s.rpo, accepted) {
+        return Err(match lag {
+            Some(l) => format!(
                 "replica lag {} is above the RPO {}{}",
-                format_duration(from_secs_f64(l)),
+                format_duration(l),
                 format_duration(s.rpo),
                 s.rules
                     .accept_data_loss
                     .map(|a| format!(" plus the accepted {}", format_duration(a)))
                     .unwrap_or_default()
-            ));
-        }
-        None if s.rules.accept_data_loss.is_none() && views.iter().any(|v| v.lag_expected) => {
-            return Err(
-                "replica lag unknown (the tier's RPO cannot be checked; set [watch] accept_data_loss to allow it)"
-                    .into(),
-            );
-        }
-        _ => {}
+            ),
+            None => "replica lag unknown (the tier's RPO cannot be checked; set [watch] accept_data_loss to allow it)"
+                .into(),
+        });
     }
     if s.checks_before_scaling && views.iter().all(|v| v.checks_ok == Some(false)) {
         return Err(format!("its checks fail ({})", views[0].detail));

@@ -18,6 +18,7 @@ use super::decide::Signals;
 use crate::cloud::{CloudError, Clouds, DbRole, ErrorKind};
 use crate::plan::Plan;
 use crate::plan::duration::parse_duration;
+use crate::plan::kinds::{self, Copies, RpoSource, Shown};
 use crate::plan::watch::WatchRules;
 
 /// The window lag is read over, and the highest datapoint in it is the
@@ -66,10 +67,13 @@ struct Databases {
 /// asks its compute group whether the API answers.
 async fn databases(clouds: &Clouds, plan: &Plan, region: &str, timeout: Duration) -> Databases {
     let spec = &plan.spec;
-    let ids: Vec<&String> = spec
-        .database
-        .iter()
-        .filter_map(|d| d.regions.get(region))
+    // Each resource's copy here, read through its kind; the lag through
+    // its RPO source, as the gate reads it.
+    let ids: Vec<(&str, &dyn Copies, Option<&dyn RpoSource>)> = (kinds::each(spec).into_iter())
+        .filter_map(|r| match r.shown() {
+            Shown::Data(c) => Some((c.copy(region)?, c, r.rpo_source())),
+            Shown::Capacity(_) | Shown::Traffic(_) | Shown::Steps => None,
+        })
         .collect();
     if ids.is_empty() {
         let api = match spec.compute.iter().find_map(|c| c.regions.get(region)) {
@@ -88,29 +92,19 @@ async fn databases(clouds: &Clouds, plan: &Plan, region: &str, timeout: Duration
             replica: None,
         };
     }
-    let reads = join_all(ids.iter().map(|id| async move {
-        let answer = bounded(
-            timeout,
-            "rds:DescribeDBInstances",
-            clouds.database.describe_instance(region, id),
-        )
-        .await?;
+    let reads = join_all(ids.iter().map(|&(_, copies, source)| async move {
+        let answer = bounded(timeout, copies.read_call(), copies.describe(clouds, region)).await?;
         let Ok(Some(db)) = answer else {
             return Ok(None);
         };
         let replica = matches!(db.role, DbRole::Replica { .. });
-        let lag = if replica {
-            bounded(
-                timeout,
-                "cloudwatch:GetMetricData",
-                clouds.metrics.replica_lag(region, id, LAG_WINDOW),
-            )
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .and_then(|r| r.max.or(r.latest.map(|l| l.0)))
-        } else {
-            None
+        let lag = match source {
+            Some(s) if replica => bounded(timeout, s.lag_call(), s.lag(clouds, region, LAG_WINDOW))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .and_then(|r| r.max.or(r.latest.map(|l| l.0))),
+            _ => None,
         };
         Ok::<_, String>(Some((replica, lag)))
     }))

@@ -1,0 +1,177 @@
+//! `[[compute]]`: an Auto Scaling group per region, raised to its active
+//! capacity in the target by a failover.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
+use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup};
+use crate::path;
+use crate::plan::Plan;
+use crate::plan::spec::{PerRegion, Stage};
+use crate::plan::validate::Scope;
+
+/// Min/desired/max capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacitySpec {
+    /// Minimum.
+    pub min: u32,
+    /// Desired.
+    pub desired: u32,
+    /// Maximum.
+    pub max: u32,
+}
+
+impl From<CapacitySpec> for Capacity {
+    fn from(c: CapacitySpec) -> Self {
+        Self {
+            min: c.min,
+            desired: c.desired,
+            max: c.max,
+        }
+    }
+}
+
+/// A `[[compute]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComputeSpec {
+    /// Resource id.
+    pub id: String,
+    /// Capacity in the active region.
+    pub active: CapacitySpec,
+    /// Capacity in standby regions.
+    pub standby: CapacitySpec,
+    /// Auto Scaling group name per region.
+    pub regions: PerRegion,
+    /// Resources that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+/// The keys of a capacity table.
+const CAPACITY: &[&str] = &["min", "desired", "max"];
+
+impl Kind for ComputeSpec {
+    const KEYS: &'static [&'static str] = &["id", "active", "standby", "regions", "after"];
+    const NESTED: &'static [(&'static str, &'static [&'static str])] =
+        &[("active", CAPACITY), ("standby", CAPACITY)];
+    const STAGE: Option<Stage> = Some(Stage::Ready);
+    const REGIONS_KEY: &'static str = "regions";
+}
+
+impl Resource for ComputeSpec {
+    fn regions(&self) -> Option<&PerRegion> {
+        Some(&self.regions)
+    }
+
+    fn follows(&self) -> Option<&str> {
+        None
+    }
+
+    fn show(&self, plan: &Plan, region: &str) -> String {
+        let cap = if region == plan.home() {
+            self.active
+        } else {
+            self.standby
+        };
+        format!(
+            "compute  {:<22} {} (normally {}/{}/{})",
+            self.id, self.regions[region], cap.min, cap.desired, cap.max
+        )
+    }
+
+    fn check(&self, s: &mut Scope<'_, '_, '_>) {
+        for (key, cap) in [("active", self.active), ("standby", self.standby)] {
+            if !(cap.min <= cap.desired && cap.desired <= cap.max) {
+                s.error(
+                    path![key],
+                    format!(
+                        "compute `{}` {key} capacity {}/{}/{} is not min <= desired <= max",
+                        self.id, cap.min, cap.desired, cap.max
+                    ),
+                    "Auto Scaling refuses a desired capacity outside [min, max]",
+                );
+            }
+        }
+        if self.active.desired == 0 {
+            s.error(
+                path!["active", "desired"],
+                format!("compute `{}` has an active desired capacity of 0", self.id),
+                "a failover would scale the target region to nothing; give the capacity that serves production",
+            );
+        }
+    }
+
+    fn shown(&self) -> Shown<'_> {
+        Shown::Capacity(self)
+    }
+
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        None
+    }
+
+    fn side_read(&self) -> Option<SideRead<'_>> {
+        // Cheap to put back, and not worth a request on every run.
+        None
+    }
+
+    fn endpoint(&self) -> Option<&dyn Copies> {
+        None
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn seed(&self, w: &super::World<'_>) {
+        for (region, name) in &self.regions {
+            let cap = if region == w.home {
+                self.active
+            } else {
+                self.standby
+            };
+            w.fake.add_group(region, name, cap.into());
+        }
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn slow_ops(&self, region: &str) -> Vec<String> {
+        (self.regions.get(region).into_iter())
+            .map(|name| format!("group:{region}/{name}"))
+            .collect()
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn rename(&mut self, tag: &str, _zone: &str) {
+        for v in self.regions.values_mut() {
+            v.push_str(tag);
+        }
+    }
+}
+
+#[async_trait]
+impl Groups for ComputeSpec {
+    fn resource(&self) -> &str {
+        &self.id
+    }
+
+    fn group(&self, region: &str) -> Option<&str> {
+        self.regions.get(region).map(String::as_str)
+    }
+
+    fn active(&self) -> Capacity {
+        self.active.into()
+    }
+
+    fn read_call(&self) -> &'static str {
+        "autoscaling:DescribeAutoScalingGroups"
+    }
+
+    async fn describe(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        match self.group(region) {
+            Some(name) => clouds.compute.describe_group(region, name).await,
+            None => Ok(None),
+        }
+    }
+}

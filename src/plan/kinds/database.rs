@@ -1,0 +1,202 @@
+//! `[[database]]`: an RDS instance per region, failed over by promoting the
+//! target's cross-region read replica, or by restoring the target's
+//! instance to a point in time.
+//!
+//! Its copies are the instances; a promoted replica is where the RPO is
+//! read (`ReplicaLag`), what a failover reads of the regions it leaves, and
+//! what a record that `follows` it points at (the primary's endpoint).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown, SideRead};
+use crate::cloud::{CloudError, Clouds, ErrorKind, LagReading};
+use crate::plan::Plan;
+use crate::plan::spec::{PerRegion, Stage};
+use crate::plan::validate::Scope;
+
+/// How a database moves to another region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DbStrategy {
+    /// Promote the cross-region read replica in the target region.
+    PromoteReplica,
+    /// Restore the target region's instance to a point in time, into a new instance.
+    PointInTimeRestore,
+}
+
+/// A `[[database]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseSpec {
+    /// Resource id, unique in the plan.
+    pub id: String,
+    /// Engine, for people (`postgres`, `mysql`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Failover strategy.
+    pub strategy: DbStrategy,
+    /// Instance identifier per region.
+    pub regions: PerRegion,
+    /// Resources that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+impl Kind for DatabaseSpec {
+    const KEYS: &'static [&'static str] = &["id", "engine", "strategy", "regions", "after"];
+    const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
+    const STAGE: Option<Stage> = Some(Stage::Ready);
+    const REGIONS_KEY: &'static str = "regions";
+}
+
+impl Resource for DatabaseSpec {
+    fn regions(&self) -> Option<&PerRegion> {
+        Some(&self.regions)
+    }
+
+    fn follows(&self) -> Option<&str> {
+        None
+    }
+
+    fn show(&self, _: &Plan, region: &str) -> String {
+        format!(
+            "database {:<22} {} ({}{})",
+            self.id,
+            self.regions[region],
+            match self.strategy {
+                DbStrategy::PromoteReplica => "promote-replica",
+                DbStrategy::PointInTimeRestore => "point-in-time-restore",
+            },
+            self.engine
+                .as_deref()
+                .map(|e| format!(", {e}"))
+                .unwrap_or_default()
+        )
+    }
+
+    fn check(&self, _: &mut Scope<'_, '_, '_>) {
+        // Nothing beyond its region map: the strategy is typed, and
+        // whether a replica or its backups exist is preflight's to read.
+    }
+
+    fn shown(&self) -> Shown<'_> {
+        Shown::Data(self)
+    }
+
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        (self.strategy == DbStrategy::PromoteReplica).then_some(self as &dyn RpoSource)
+    }
+
+    fn side_read(&self) -> Option<SideRead<'_>> {
+        Some(SideRead {
+            section: "databases",
+            copies: self,
+        })
+    }
+
+    fn endpoint(&self) -> Option<&dyn Copies> {
+        Some(self)
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn seed(&self, w: &super::World<'_>) {
+        let home = w.home;
+        let Some(home_id) = self.regions.get(home) else {
+            return;
+        };
+        let key = (home.to_string(), home_id.clone());
+        if w.fake.state().databases.contains_key(&key) {
+            return;
+        }
+        w.fake.add_primary(home, home_id);
+        for (region, id) in self.regions.iter().filter(|(r, _)| *r != home) {
+            match self.strategy {
+                DbStrategy::PromoteReplica => {
+                    w.fake.add_replica(region, id, (home, home_id));
+                    w.fake.set_lag(region, id, &[1.0]);
+                }
+                // What a restore starts from in its region.
+                DbStrategy::PointInTimeRestore => w.fake.add_primary(region, id),
+            }
+        }
+        w.fake.set_lag(home, home_id, &[1.0]);
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn slow_ops(&self, region: &str) -> Vec<String> {
+        (self.regions.get(region).into_iter())
+            .map(|id| format!("db:{region}/{id}"))
+            .collect()
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn rename(&mut self, tag: &str, _zone: &str) {
+        for v in self.regions.values_mut() {
+            v.push_str(tag);
+        }
+    }
+}
+
+#[async_trait]
+impl Copies for DatabaseSpec {
+    fn resource(&self) -> &str {
+        &self.id
+    }
+
+    fn copy(&self, region: &str) -> Option<&str> {
+        self.regions.get(region).map(String::as_str)
+    }
+
+    fn read_call(&self) -> &'static str {
+        "rds:DescribeDBInstances"
+    }
+
+    async fn describe(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+    ) -> Result<Option<CopyState>, CloudError> {
+        let Some(id) = self.copy(region) else {
+            return Ok(None);
+        };
+        let found = clouds.database.describe_instance(region, id).await?;
+        Ok(found.map(|i| CopyState {
+            role: i.role,
+            status: i.status,
+            endpoint: i.endpoint,
+        }))
+    }
+}
+
+#[async_trait]
+impl RpoSource for DatabaseSpec {
+    fn metric(&self) -> &'static str {
+        "ReplicaLag"
+    }
+
+    fn lag_call(&self) -> &'static str {
+        "cloudwatch:GetMetricData"
+    }
+
+    async fn lag(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        let Some(id) = self.copy(region) else {
+            let (service, operation) = super::call_parts(self.lag_call());
+            return Err(CloudError::new(
+                service,
+                operation,
+                &self.id,
+                region,
+                ErrorKind::NotFound,
+                format!("database {} has no instance in {region}", self.id),
+            ));
+        };
+        clouds.metrics.replica_lag(region, id, window).await
+    }
+}
