@@ -16,6 +16,7 @@
 //! localstack/up
 //! cargo bench --profile dev --bench state
 //! cargo bench --profile dev --bench state -- --records 300 --runs 20 --stores dir,s3,gs
+//! cargo bench --profile dev --bench state -- --stores dir,dir+key,s3,s3+key   # signed journals
 //! ```
 
 use std::sync::Arc;
@@ -88,7 +89,8 @@ async fn measure(name: &str, state: State, records: usize, runs: usize) -> Resul
     times.sort();
 
     let t = Instant::now();
-    let read = drctl::journal::read(state.journals.as_ref(), &stamp).await?;
+    // With run keys listed, the authenticated read (every signature).
+    let read = drctl::journal::read_authenticated(state.journals.as_ref(), &stamp).await?;
     let read_time = t.elapsed();
     assert_eq!(read.len(), records);
 
@@ -142,7 +144,13 @@ fn main() -> Result<(), BoxError> {
         for store in stores.split(',') {
             let dir = tempfile::tempdir()?;
             let prefix = drctl::journal::new_run_id("bench");
-            let state = match store {
+            // `dir+key`, `s3+key`, `gs+key`: the same store, every record and
+            // head signed with a run key and checked against it on reading.
+            let (kind, keyed) = match store.strip_suffix("+key") {
+                Some(k) => (k, true),
+                None => (store, false),
+            };
+            let mut state = match kind {
                 "dir" => State::local(dir.path().to_path_buf()),
                 scheme @ ("s3" | "gs") => {
                     let url = format!("{scheme}://{BUCKET}/{prefix}");
@@ -166,6 +174,11 @@ fn main() -> Result<(), BoxError> {
                 }
                 other => return Err(format!("unknown store {other}").into()),
             };
+            if keyed {
+                let key = drctl::sign::SecretKey::generate();
+                let keys = drctl::journal::RunKeys::new(Some(key.clone()), vec![key.public()]);
+                state.journals = Arc::new(drctl::journal::Keyed::new(state.journals.clone(), keys));
+            }
             eprintln!("bench: {store}: {records} appends, then {runs} runs listed");
             rows.push(measure(store, state, records, runs).await?);
         }

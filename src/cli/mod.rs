@@ -408,6 +408,34 @@ pub fn select<'a>(
 /// Every run's records (parsed leniently: `audit verify` is where chains are
 /// judged), oldest first: one listing, then the journals read concurrently
 /// (a bucket answers in milliseconds per request, not per byte).
+/// [`read_all`], and with run keys listed only the journals that verify
+/// against them (the others, by id and why, apart): for readers that act
+/// on what journals say (`watch`).
+pub async fn read_all_verified(
+    store: &dyn drctl::journal::JournalStore,
+) -> Result<RunsAndUnverified, CliError> {
+    if !store.keys().checks() {
+        return Ok((read_all(store).await?, Vec::new()));
+    }
+    let ids = store.list().await?;
+    let mut runs = Vec::with_capacity(ids.len());
+    let mut unverified = Vec::new();
+    for id in ids {
+        match drctl::journal::read_authenticated(store, &id).await {
+            Ok(records) => runs.push((id, records)),
+            Err(drctl::journal::JournalError::Broken(b)) => unverified.push((id, b.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((runs, unverified))
+}
+
+/// Every verified run's records, and the journals left out (id, why).
+pub type RunsAndUnverified = (
+    Vec<(String, Vec<drctl::journal::event::Record>)>,
+    Vec<(String, String)>,
+);
+
 pub async fn read_all(
     store: &dyn drctl::journal::JournalStore,
 ) -> Result<Vec<(String, Vec<drctl::journal::event::Record>)>, CliError> {

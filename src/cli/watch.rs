@@ -205,7 +205,7 @@ fn keygen(out: Option<&std::path::Path>) -> Result<Exit, CliError> {
                 ))
                 .hint("name a file that does not exist yet (keygen never replaces one)")
             })?;
-            eprintln!(
+            super::errln!(
                 "wrote the secret to {} (mode 0600): give it to the observer only (`[watch] key_file`)",
                 path.display()
             );
@@ -554,7 +554,7 @@ async fn veto(
         .await
         .ok();
     let state = super::open_state(settings, None, clouds.as_ref()).await?;
-    let runs = super::read_all(state.journals.as_ref()).await?;
+    let (runs, _) = super::read_all_verified(state.journals.as_ref()).await?;
     let by = format!(
         "{}@{}",
         std::env::var("USER").unwrap_or_else(|_| "someone".into()),
@@ -569,17 +569,17 @@ async fn veto(
     let key = match settings.keys.run_secret.clone() {
         Some(k) => Some(k),
         None => observer_key(settings, None).unwrap_or_else(|e| {
-            eprintln!("warning: {e}");
+            super::errln!("warning: {e}");
             None
         }),
     };
     match &key {
         Some(k) if trust.keys_for_vetoes().contains(&k.public()) => {}
-        Some(k) => eprintln!(
+        Some(k) => super::errln!(
             "warning: the key signing this veto ({}) is neither a run key ([keys] run_public) nor a listed observer's: observers will show the veto as unverified (it stops watch all the same)",
             k.public().id()
         ),
-        None => eprintln!(
+        None => super::errln!(
             "warning: no key to sign this veto with (DRCTL_RUN_KEY, or an observer's key): it is written unsigned; observers honour it all the same, and show it as unverified"
         ),
     }
@@ -642,7 +642,7 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
         .await
         .ok();
     let state = super::open_state_to_read(settings, clouds.as_ref()).await?;
-    let runs = super::read_all(state.journals.as_ref()).await?;
+    let (runs, unverified) = super::read_all_verified(state.journals.as_ref()).await?;
     let switches = drctl::runs::watch::switches(&runs);
     let now = Utc::now();
     let velocity = drctl::watch::velocity(
@@ -693,7 +693,9 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
             active: hist.active.clone(),
             episode: seen.episode.clone(),
             reports: seen.reports.clone(),
-            rejected: seen.rejected.clone(),
+            rejected: (drctl::watch::unverified_lines(&unverified).into_iter())
+                .chain(seen.rejected.clone())
+                .collect(),
             verdict: Some(v),
             acted: None,
             judged,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::event::Record;
-use super::trust;
+use super::keys;
 use crate::sign::{PublicKey, SecretKey, VerifyError};
 
 /// The `prev` of the first record: 64 zeros.
@@ -39,7 +39,7 @@ struct Head {
     records: u64,
     last: String,
     /// `ed25519:<key id>:<signature>` of [`head_message`], for
-    /// [`trust::HEAD`]; absent when written without the run key.
+    /// [`keys::HEAD`]; absent when written without the run key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sig: Option<String>,
 }
@@ -61,7 +61,7 @@ pub fn signed_head_text(run_id: &str, records: u64, last: &str, key: Option<&Sec
         run_id: run_id.to_string(),
         records,
         last: last.to_string(),
-        sig: key.map(|k| k.sign(trust::HEAD, &head_message(run_id, records, last))),
+        sig: key.map(|k| k.sign(keys::HEAD, &head_message(run_id, records, last))),
     })
     .expect("a head of strings and a number always serializes")
 }
@@ -73,24 +73,7 @@ pub fn head_signer(head: &str) -> Option<String> {
     crate::sign::signer_id(head.sig.as_deref()?).map(str::to_string)
 }
 
-/// Where a chain first fails to verify.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Broken {
-    /// The run whose journal it is.
-    pub run_id: String,
-    /// Line number, from 1 (one past the last line when records are missing at the end).
-    pub line: usize,
-    /// The seq the line claims (or, for missing records, the first missing seq), when known.
-    pub seq: Option<u64>,
-    /// What is wrong, e.g. "prev hash does not match line 3".
-    pub reason: String,
-}
-
-impl std::fmt::Display for Broken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
-    }
-}
+pub use super::error::Broken;
 
 /// What the head pointer said about the end of the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,11 +290,11 @@ fn check_signature(
     if keys.is_empty() {
         return Ok(());
     }
-    trust::verify_line(keys, trust::RECORD, run_id, line)
+    keys::verify_line(keys, keys::RECORD, run_id, line)
         .map(|_| ())
         .map_err(|e| {
             let seq = serde_json::from_str::<Record>(line).ok().map(|r| r.seq);
-            (seq, trust::refusal("the record", &e))
+            (seq, keys::refusal("the record", &e))
         })
 }
 
@@ -420,7 +403,7 @@ fn check_head(
         return Ok(placed);
     };
     let message = head_message(&parsed.run_id, parsed.records, &parsed.last);
-    match crate::sign::verify(keys, trust::HEAD, &message, parsed.sig.as_deref()) {
+    match crate::sign::verify(keys, keys::HEAD, &message, parsed.sig.as_deref()) {
         Ok(_) => Ok(placed),
         Err(e) => {
             let n = lines.len();
@@ -428,7 +411,7 @@ fn check_head(
                 HeadCheck::refused(&e),
                 n.max(1),
                 n.checked_sub(1).map(|s| s as u64),
-                trust::refusal("the head", &e),
+                keys::refusal("the head", &e),
             ))
         }
     }
@@ -513,7 +496,7 @@ mod tests {
             seq % 10
         );
         match key {
-            Some(k) => trust::sign_line(&l, trust::RECORD, RUN, k),
+            Some(k) => keys::sign_line(&l, keys::RECORD, RUN, k),
             None => l,
         }
     }

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use super::chain::Broken;
+use serde::{Deserialize, Serialize};
 
 /// Something went wrong reading or writing a journal.
 #[derive(Debug, thiserror::Error)]
@@ -128,5 +128,24 @@ impl JournalError {
             Self::Cloud { source } => format!("{}; check the state location (--state / DRCTL_STATE) and its permissions", source.hint()),
             Self::Encode { .. } => "this is a bug in drctl; please report it".into(),
         })
+    }
+}
+
+/// Where a chain first fails to verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Broken {
+    /// The run whose journal it is.
+    pub run_id: String,
+    /// Line number, from 1 (one past the last line when records are missing at the end).
+    pub line: usize,
+    /// The seq the line claims (or, for missing records, the first missing seq), when known.
+    pub seq: Option<u64>,
+    /// What is wrong, e.g. "prev hash does not match line 3".
+    pub reason: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
     }
 }

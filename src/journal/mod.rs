@@ -61,6 +61,7 @@
 pub mod chain;
 pub mod error;
 pub mod event;
+pub mod keys;
 pub mod late;
 pub mod notice;
 pub mod payload;

@@ -67,8 +67,8 @@ pub trait JournalStore: Send + Sync {
     /// The run keys journals are signed with and checked against
     /// ([`crate::journal::trust`]). Default: none (nothing signed, nothing
     /// checked); the commands wrap their store in [`crate::journal::trust::Keyed`].
-    fn keys(&self) -> &crate::journal::trust::RunKeys {
-        &crate::journal::trust::NO_KEYS
+    fn keys(&self) -> &crate::journal::keys::RunKeys {
+        &crate::journal::keys::NO_KEYS
     }
 }
 

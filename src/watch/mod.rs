@@ -148,6 +148,10 @@ pub struct Watcher {
     said: BTreeMap<String, (WatchDecision, String)>,
     quorum_said: BTreeMap<(String, String), bool>,
     ended: BTreeMap<String, Vec<Record>>,
+    /// Journals left out of the last read because, with run keys listed,
+    /// they do not verify (a writer of the state forged or rewrote them):
+    /// id and why.
+    unverified: Vec<(String, String)>,
     /// What the board held that does not count, warned of once.
     warned: std::collections::BTreeSet<String>,
     round: u64,
@@ -188,6 +192,7 @@ impl Watcher {
             quorum_said: BTreeMap::new(),
             ended: BTreeMap::new(),
             warned: Default::default(),
+            unverified: Vec::new(),
             round: 0,
             now: Utc::now(),
         }
@@ -204,19 +209,39 @@ impl Watcher {
     }
 
     /// Every run's records, reading only journals not known to have ended.
+    /// With run keys listed, only journals whose records and head are
+    /// signed by one of them ([`crate::journal::read_authenticated`]): a
+    /// journal a writer of the state forged or rewrote is left out and
+    /// named ([`Watcher::unverified`]), so it can neither move watch nor
+    /// stop it.
     async fn runs(&mut self) -> Result<Vec<(String, Vec<Record>)>, JournalError> {
         let ids = self.state.journals.list().await?;
+        let checks = self.state.journals.keys().checks();
         let mut runs = Vec::with_capacity(ids.len());
+        let mut unverified = Vec::new();
         for id in ids {
             if let Some(r) = self.ended.get(&id) {
                 runs.push((id, r.clone()));
                 continue;
             }
-            let text = self.state.journals.read(&id).await?;
-            let records: Vec<Record> = text
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
+            let records: Vec<Record> = if checks {
+                match crate::journal::read_authenticated(self.state.journals.as_ref(), &id).await {
+                    Ok(records) => records,
+                    Err(JournalError::Broken(b)) => {
+                        if self.warned.insert(format!("journal {id}")) {
+                            tracing::warn!(run = %id, "watch: journal left out: it does not verify ({b})");
+                        }
+                        unverified.push((id, b.to_string()));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            } else {
+                let text = self.state.journals.read(&id).await?;
+                text.lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect()
+            };
             if records
                 .iter()
                 .any(|r| matches!(r.event, Event::RunFinished { .. }))
@@ -225,7 +250,14 @@ impl Watcher {
             }
             runs.push((id, records));
         }
+        self.unverified = unverified;
         Ok(runs)
+    }
+
+    /// The journals the last round left out because they do not verify
+    /// against the listed run keys: id and why.
+    pub fn unverified(&self) -> &[(String, String)] {
+        &self.unverified
     }
 
     /// Drill age and overdue per plan, from the drill runs.
@@ -473,7 +505,7 @@ impl Watcher {
             active: hist.active.clone(),
             episode: hist.episode(plan.name()),
             reports: vec![mine.clone()],
-            rejected: Vec::new(),
+            rejected: unverified_lines(&self.unverified),
             verdict: None,
             acted: None,
             judged: None,
@@ -555,7 +587,7 @@ impl Watcher {
             }
         }
         r.reports = seen.reports;
-        r.rejected = seen.rejected;
+        r.rejected.extend(seen.rejected);
         r.verdict = Some(verdict);
         r.judged = Some(judged);
         r.world = Some(world);
@@ -1089,6 +1121,17 @@ pub fn judged_verdict(
     let tally = decide::tally(&seen.reports, &seen.places, &hist.active, &rules, now);
     active::verdict(judged, &hist.active, tally)
         .unwrap_or_else(|| verdict(plan, hist, seen, held_by, velocity, now))
+}
+
+/// How a journal left out for not verifying is named among what a round
+/// did not count.
+pub fn unverified_lines(unverified: &[(String, String)]) -> Vec<String> {
+    unverified
+        .iter()
+        .map(|(id, why)| {
+            format!("journal {id}: does not verify against the run keys ({why}); left out")
+        })
+        .collect()
 }
 
 /// What a veto did.

@@ -44,8 +44,9 @@ const INNER: &[(&str, &[&[&str]])] = &[
         "journal",
         &[
             &["error", "payload", "notice"],
-            &["event"],
+            &["event", "keys"],
             &["chain", "store"],
+            &["trust"],
             &["mod"],
         ],
     ),

@@ -181,7 +181,7 @@ impl Scenario {
                 )
             })
             .collect();
-        let run_key = drctl::sign::SecretKey::generate();
+        let run_key = world::run_key().clone();
         std::fs::write(
             dir.path().join("drctl.toml"),
             format!(
@@ -981,10 +981,13 @@ async fn forge_failover(url: &str, target: &str) -> String {
 /// in us-west-2 is healthy; us-east-1, an idle standby, fails its checks.
 /// By the journals alone three observers would judge us-east-1 down by
 /// quorum and fail payments over to eu-west-1, beside its healthy primary.
-/// They read the cloud instead (the primary database and the records are in
-/// us-west-2): rounds of `watch --once` from three observers move nothing
-/// (no run, no proposal, no start claim), and `watch status`, text and
-/// JSON, names the journal it distrusts.
+/// The journal is not signed by the run key the operators list, so every
+/// observer leaves it out: rounds of `watch --once` from three observers
+/// move nothing (no run, no proposal, no start claim), and `watch status`,
+/// text and JSON, names the journal left out. (A journal that verifies but
+/// that the cloud contradicts, one a holder of the run key wrote, makes
+/// watch refuse: `src/watch/tests.rs`,
+/// `a_forged_failover_journal_moves_nothing_and_is_named`.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forged_failover_journal_moves_nothing_and_watch_status_names_it() {
     crate::needs_emulators!();
@@ -1044,17 +1047,22 @@ async fn a_forged_failover_journal_moves_nothing_and_watch_status_names_it() {
         matches!(db.role, drctl::cloud::DbRole::Replica(_)),
         "{db:?}"
     );
-    // Each observer said why, naming the journal.
+    // Each observer said why, naming the journal: it is not signed by the
+    // run key the scenario lists, so it is left out of every count.
     assert!(
-        log.contains("refused") && log.contains(&forged),
+        log.contains(&format!(
+            "ignored on the board: journal {forged}: does not verify"
+        )),
         "the observers name the forged journal: {log}"
     );
-    // `watch status` names it too, text and JSON.
+    // `watch status` names it too, text and JSON, and by the journals it
+    // counts payments still serves from us-west-2.
     let text = s.cli(&["watch", "status", "--plan", "payments"]).await;
     assert_eq!(text.code, Some(0), "{}", text.all());
     assert!(
-        text.out.contains(&format!("distrusted journal: {forged}"))
-            && text.out.contains("the cloud says us-west-2"),
+        text.out.contains(&format!(
+            "ignored on the board: journal {forged}: does not verify"
+        )),
         "{}",
         text.all()
     );
@@ -1064,17 +1072,14 @@ async fn a_forged_failover_journal_moves_nothing_and_watch_status_names_it() {
     assert_eq!(json.code, Some(0), "{}", json.all());
     let doc = json.json();
     let p = &doc[0];
-    assert_eq!(p["distrusted"], serde_json::json!([forged]), "{doc}");
-    assert_eq!(p["placement"]["state"], "refused", "{doc}");
-    assert_eq!(p["decision"], "blind", "{doc}");
-    assert!(p["command"].is_null(), "{doc}");
-    // The threat was real: by the journals alone, us-east-1 is down by a
-    // quorum of the observers.
-    assert_eq!(p["active"], world::STANDBY, "{doc}");
     assert!(
-        p["down"].as_array().is_some_and(|d| d.len() >= 2),
-        "a quorum votes the journals' region down: {doc}"
+        p["rejected"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|x| x.as_str().is_some_and(|x| x.contains(&forged)))),
+        "{doc}"
     );
+    assert_eq!(p["active"], world::HOME, "{doc}");
+    assert!(p["command"].is_null(), "{doc}");
 }
 
 /// The scenario's board in S3, read and written straight at the emulator
