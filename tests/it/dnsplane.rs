@@ -554,17 +554,43 @@ async fn an_alarm_health_check_follows_the_alarm_state() {
         .send()
         .await
         .expect("create the alarm");
+    // Sets the alarm's state and reads it back until it holds: LocalStack
+    // evaluates a new alarm once, in the background, and under load that
+    // first evaluation (INSUFFICIENT_DATA) can land after the state set
+    // here (regression: the CI run of issue 29 saw the health check read
+    // INSUFFICIENT_DATA right after the test had set OK).
     let set_state = |state: StateValue| {
         let (cloudwatch, alarm) = (cloudwatch.clone(), alarm.clone());
         async move {
-            cloudwatch
-                .set_alarm_state()
-                .alarm_name(alarm)
-                .state_value(state)
-                .state_reason("dnsplane test")
-                .send()
-                .await
-                .expect("set the alarm state");
+            let read = || async {
+                cloudwatch
+                    .describe_alarms()
+                    .alarm_names(&alarm)
+                    .send()
+                    .await
+                    .expect("describe the alarm")
+                    .metric_alarms()
+                    .first()
+                    .and_then(|a| a.state_value().cloned())
+            };
+            for _ in 0..20 {
+                cloudwatch
+                    .set_alarm_state()
+                    .alarm_name(&alarm)
+                    .state_value(state.clone())
+                    .state_reason("dnsplane test")
+                    .send()
+                    .await
+                    .expect("set the alarm state");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if read().await.as_ref() == Some(&state) {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if read().await.as_ref() == Some(&state) {
+                        return;
+                    }
+                }
+            }
+            panic!("the alarm {alarm} does not stay {state:?}");
         }
     };
     set_state(StateValue::Ok).await;
