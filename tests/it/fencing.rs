@@ -28,6 +28,15 @@ use crate::world::{self, STANDBY};
 
 const LEASE: Duration = Duration::from_secs(3);
 const SKEW: Duration = Duration::from_secs(1);
+/// How long after a holder's last renewal its lease is certainly expired
+/// for another machine: the lease and the skew, plus the store's times
+/// (`Last-Modified`, `Date`), whole seconds each and rounded so that a
+/// lease never ends early (up to 2 s later than the holder's own clock
+/// says), plus a margin. A takeover 0.5 s after lease + skew failed now and
+/// then once expiry was judged by the store's clock.
+const EXPIRED: Duration = LEASE
+    .saturating_add(SKEW)
+    .saturating_add(Duration::from_millis(2_500));
 
 fn machine(name: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
@@ -267,7 +276,7 @@ async fn takeover_while_stopped(
             sent.join("\n")
         );
     }
-    tokio::time::sleep(LEASE + SKEW + Duration::from_millis(500)).await;
+    tokio::time::sleep(EXPIRED).await;
     let takeover: Vec<usize> = a_proxies.proxies.iter().map(|p| p.log().len()).collect();
     let run = fx.runs().into_iter().next().expect("A's run");
     let b_proxies = Proxied::start(false).await;

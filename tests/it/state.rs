@@ -25,6 +25,15 @@ use crate::world::{self, STANDBY};
 
 const LEASE: Duration = Duration::from_secs(3);
 const SKEW: Duration = Duration::from_secs(1);
+/// How long after a holder's last renewal its lease is certainly expired
+/// for another machine: the lease and the skew, plus the store's times
+/// (`Last-Modified`, `Date`), whole seconds each and rounded so that a
+/// lease never ends early (up to 2 s later than the holder's own clock
+/// says), plus a margin. A takeover 0.5 s after lease + skew failed now and
+/// then once expiry was judged by the store's clock.
+const EXPIRED: Duration = LEASE
+    .saturating_add(SKEW)
+    .saturating_add(Duration::from_millis(2_500));
 
 fn machine(name: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
@@ -255,10 +264,7 @@ async fn a_killed_holder_is_resumed_from_another_machine_after_its_lease_expires
     );
 
     // Once it has expired, B resumes the run to the end.
-    tokio::time::sleep(
-        (LEASE + SKEW + Duration::from_millis(500)).saturating_sub(killed_at.elapsed()),
-    )
-    .await;
+    tokio::time::sleep(EXPIRED.saturating_sub(killed_at.elapsed())).await;
     let text = finish_on_machine_b(&fx, &run).await;
     // B's records carry a higher fencing token than A's.
     let recs = records(&text);
@@ -322,7 +328,7 @@ async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
     );
 
     // B takes over once A's lease has expired, and finishes.
-    tokio::time::sleep(LEASE + SKEW).await;
+    tokio::time::sleep(EXPIRED).await;
     let text = finish_on_machine_b(&fx, &run).await;
     // A wrote nothing after B took over: every record after B's `resumed`
     // is B's (its token).
