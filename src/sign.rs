@@ -91,11 +91,7 @@ impl PublicKey {
                 .map(Self)
                 .map_err(|e| bad(&format!("not an Ed25519 public key PEM ({e})")));
         }
-        let Some(b) = text.strip_prefix("ed25519:") else {
-            return Err(bad("does not start with `ed25519:`"));
-        };
-        let bytes = B64.decode(b).map_err(|_| bad("not base64"))?;
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| bad("not 32 bytes long"))?;
+        let arr = bytes32(text, "ed25519:").map_err(bad)?;
         ed25519_dalek::VerifyingKey::from_bytes(&arr)
             .map(Self)
             .map_err(|_| bad("not a point of the curve"))
@@ -158,11 +154,7 @@ impl SecretKey {
                 .map(Self)
                 .map_err(|e| bad(&format!("not an Ed25519 private key PEM ({e})")));
         }
-        let Some(b) = text.strip_prefix("ed25519-secret:") else {
-            return Err(bad("does not start with `ed25519-secret:`"));
-        };
-        let bytes = B64.decode(b).map_err(|_| bad("not base64"))?;
-        let arr: [u8; 32] = bytes.try_into().map_err(|_| bad("not 32 bytes long"))?;
+        let arr = bytes32(text, "ed25519-secret:").map_err(bad)?;
         Ok(Self(ed25519_dalek::SigningKey::from_bytes(&arr)))
     }
 
@@ -191,6 +183,17 @@ impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SecretKey(public {})", self.public().id())
     }
+}
+
+/// The 32 bytes of a one-line key text `<prefix><base64>`, or why not.
+fn bytes32(text: &str, prefix: &str) -> Result<[u8; 32], &'static str> {
+    let b64 = text.strip_prefix(prefix).ok_or(if prefix == "ed25519:" {
+        "does not start with `ed25519:`"
+    } else {
+        "does not start with `ed25519-secret:`"
+    })?;
+    let bytes = B64.decode(b64).map_err(|_| "not base64")?;
+    bytes.try_into().map_err(|_| "not 32 bytes long")
 }
 
 /// The bytes actually signed: the purpose, a NUL, the message.
