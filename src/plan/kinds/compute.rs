@@ -152,6 +152,10 @@ impl Groups for ComputeSpec {
         &self.id
     }
 
+    fn label(&self) -> &'static str {
+        "compute"
+    }
+
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(region).map(String::as_str)
     }
