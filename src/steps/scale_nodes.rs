@@ -399,7 +399,174 @@ impl Action for ScaleNodes {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
     use super::*;
+    use crate::cloud::fake::FakeCloud;
+    use crate::cloud::metered::Metered;
+    use crate::cloud::{CloudError, Clouds, NodeGroups};
+
+    fn orders_nodes() -> crate::plan::Plan {
+        crate::plan::reference()
+            .into_iter()
+            .find(|p| p.name() == "orders-nodes")
+            .expect("the reference orders-nodes plan")
+    }
+
+    /// The failover's scale-nodes step to us-east-1, run against `clouds`.
+    async fn run_step(clouds: &Clouds) -> Result<Value, StepFailure> {
+        let plan = orders_nodes();
+        let g = crate::steps::graph::compile(&plan, "us-east-1").unwrap();
+        let step = g
+            .steps
+            .iter()
+            .find(|s| matches!(s.kind, StepKind::ScaleNodes(_)))
+            .expect("a scale-nodes step");
+        let StepKind::ScaleNodes(scale) = &step.kind else {
+            unreachable!()
+        };
+        let outputs = BTreeMap::new();
+        let cx = Cx {
+            clouds,
+            plan: &plan,
+            target: "us-east-1",
+            run_id: "20261125T040000Z-orders-nodes-f1",
+            outputs: &outputs,
+            deadline: Instant::now() + Duration::from_secs(3600),
+            poll: (Duration::from_secs(5), Duration::from_secs(30)),
+            journal: Arc::new(crate::journal::MemoryStore::new()),
+            lag_window: Duration::from_secs(900),
+            waiting: None,
+            side: None,
+            graph: &g.steps,
+            rpo_readings: None,
+            attempt: 1,
+            drill_expires: None,
+            render_report: None,
+            fence: None,
+            zone_batches: None,
+        };
+        scale.run(&cx).await
+    }
+
+    fn seeded(fake: &FakeCloud) {
+        fake.add_node_group(
+            "us-east-1",
+            "orders-eks-use1",
+            "orders-nodes-use1",
+            Capacity {
+                min: 0,
+                desired: 0,
+                max: 6,
+            },
+        );
+    }
+
+    /// Where updates take time (the fake's timed world: EKS answers
+    /// `InProgress`, the node group is `UPDATING`), the step follows the
+    /// update through `DescribeUpdate`, then waits for the node group
+    /// `ACTIVE` at the size; the update is sent once.
+    #[tokio::test(start_paused = true)]
+    async fn an_update_in_progress_is_followed_until_the_node_group_is_active() {
+        let fake = FakeCloud::timed(crate::cloud::model::Model::aws().unwrap(), 7);
+        seeded(&fake);
+        let (clouds, log) = Metered::wrap(fake.clouds());
+        let out = run_step(&clouds).await.expect("the step succeeds");
+        let out: ScaleNodesOutput = serde_json::from_value(out).unwrap();
+        assert_eq!(
+            (out.after, out.status.as_str(), out.changed),
+            (WANT, "ACTIVE", true)
+        );
+        assert!(out.update.is_some());
+        let labels: Vec<&str> = log.calls().iter().map(|c| c.label).collect();
+        let n = |l: &str| labels.iter().filter(|x| **x == l).count();
+        assert_eq!(n("eks:UpdateNodegroupConfig"), 1, "{labels:?}");
+        assert!(n("eks:DescribeUpdate") >= 1, "{labels:?}");
+        let g = fake.state().node_groups.values().next().cloned().unwrap();
+        assert_eq!((g.capacity, g.status.as_str()), (WANT, "ACTIVE"));
+
+        // Run again: already ACTIVE at the size, nothing is sent.
+        let again: ScaleNodesOutput =
+            serde_json::from_value(run_step(&clouds).await.unwrap()).unwrap();
+        assert!(!again.changed && again.update.is_none());
+        let labels: Vec<&str> = log.calls().iter().map(|c| c.label).collect();
+        assert_eq!(
+            labels
+                .iter()
+                .filter(|x| **x == "eks:UpdateNodegroupConfig")
+                .count(),
+            1
+        );
+    }
+
+    /// EKS whose updates fail.
+    struct Failing(Arc<dyn NodeGroups>);
+
+    #[async_trait]
+    impl NodeGroups for Failing {
+        async fn describe_node_group(
+            &self,
+            region: &str,
+            cluster: &str,
+            name: &str,
+        ) -> Result<Option<NodeGroup>, CloudError> {
+            self.0.describe_node_group(region, cluster, name).await
+        }
+        async fn scale_node_group(
+            &self,
+            _region: &str,
+            _cluster: &str,
+            _name: &str,
+            _capacity: Capacity,
+        ) -> Result<NodeGroupUpdate, CloudError> {
+            Ok(NodeGroupUpdate {
+                id: "upd-7".into(),
+                status: UpdateStatus::InProgress,
+                errors: vec![],
+            })
+        }
+        async fn describe_update(
+            &self,
+            _region: &str,
+            _cluster: &str,
+            _name: &str,
+            id: &str,
+        ) -> Result<NodeGroupUpdate, CloudError> {
+            Ok(NodeGroupUpdate {
+                id: id.into(),
+                status: UpdateStatus::Failed,
+                errors: vec!["InsufficientFreeAddresses: subnet has no free IPs (subnet-1)".into()],
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_update_fails_the_step_with_its_id_and_errors() {
+        let fake = FakeCloud::new();
+        seeded(&fake);
+        let mut clouds = fake.clouds();
+        clouds.node_groups = Arc::new(Failing(clouds.node_groups.clone()));
+        let e = run_step(&clouds).await.expect_err("the update failed");
+        let text = e.to_string();
+        assert!(
+            matches!(e, StepFailure::State { .. })
+                && text.contains("upd-7")
+                && text.contains("no free IPs"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_node_group_is_a_state_failure_naming_it() {
+        let fake = FakeCloud::new();
+        let e = run_step(&fake.clouds()).await.expect_err("no node group");
+        assert!(
+            e.to_string().contains("orders-eks-use1/orders-nodes-use1"),
+            "{e}"
+        );
+    }
 
     fn read(status: &str, min: u32, desired: u32, max: u32) -> NodeGroup {
         NodeGroup {

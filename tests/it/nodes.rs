@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use drctl::cloud::{Capacity, NodeGroups, UpdateStatus};
+use drctl::cloud::{Capacity, UpdateStatus};
 use serde_json::Value;
 
 use crate::fixture::{Fixture, Proxied, outputs, records};

@@ -156,6 +156,11 @@ impl Groups for ComputeSpec {
         "compute"
     }
 
+    fn drilled(&self) -> bool {
+        // `drill-scale` raises the standby's group and restores it.
+        true
+    }
+
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(region).map(String::as_str)
     }
