@@ -242,6 +242,23 @@ data "aws_iam_policy_document" "drctl" {
     }
   }
 
+  # EKS managed node groups (`[[node_group]]`, plans/orders-nodes.toml):
+  # read and resize only the orders node groups, and follow their updates.
+  # DescribeUpdate is authorised on the node group (its resource when the
+  # update is a node group's). The clusters are not in this Terraform: the
+  # names are the reference world's (localstack/seed).
+  statement {
+    sid = "EksNodeGroups"
+    actions = [
+      "eks:DescribeNodegroup",
+      "eks:UpdateNodegroupConfig",
+      "eks:DescribeUpdate",
+    ]
+    resources = [
+      "arn:${local.partition}:eks:*:${local.account_id}:nodegroup/orders-eks-*/orders-nodes-*/*",
+    ]
+  }
+
   # CloudWatch metric reads (ReplicaLag) have no resource-level permissions.
   statement {
     sid       = "CloudWatchReadMetrics"

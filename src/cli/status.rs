@@ -169,19 +169,26 @@ fn render_region(o: &mut String, r: &RegionStatus) {
         render_db(o, db);
     }
     for g in &r.compute {
-        match (g.capacity, g.in_service) {
-            (Some(c), Some(n)) => {
+        match (g.capacity, g.in_service, &g.status) {
+            (Some(c), _, Some(status)) => {
                 let _ = writeln!(
                     o,
-                    "    compute  {} {} (min/desired/max), {} in service",
-                    g.group, c, n
+                    "    {:<8} {} {} (min/desired/max), {}",
+                    g.label, g.group, c, status
+                );
+            }
+            (Some(c), Some(n), None) => {
+                let _ = writeln!(
+                    o,
+                    "    {:<8} {} {} (min/desired/max), {} in service",
+                    g.label, g.group, c, n
                 );
             }
             _ if r.unreachable.is_some() => {
-                let _ = writeln!(o, "    compute  {} unreachable", g.group);
+                let _ = writeln!(o, "    {:<8} {} unreachable", g.label, g.group);
             }
             _ => {
-                let _ = writeln!(o, "    compute  {} missing", g.group);
+                let _ = writeln!(o, "    {:<8} {} missing", g.label, g.group);
             }
         }
     }

@@ -32,6 +32,10 @@ pub struct FakeState {
     pub databases: BTreeMap<(String, String), DbInstance>,
     /// Compute groups by (region, name).
     pub groups: BTreeMap<(String, String), ComputeGroup>,
+    /// EKS managed node groups by (region, cluster, name).
+    pub node_groups: BTreeMap<(String, String, String), NodeGroup>,
+    /// EKS updates by id: the node group's key, and the update.
+    pub node_group_updates: BTreeMap<String, ((String, String, String), NodeGroupUpdate)>,
     /// Replica lag datapoints (seconds) by (region, db id).
     pub lag: BTreeMap<(String, String), Vec<f64>>,
     /// CloudWatch alarms in ALARM, by (region, name); an alarm absent here
@@ -363,6 +367,20 @@ impl FakeCloud {
                 i.status = "available".into();
             }
         }
+        for key in t.completed("nodes:") {
+            let mut parts = key["nodes:".len()..].splitn(3, '/');
+            if let (Some(r), Some(c), Some(n)) = (parts.next(), parts.next(), parts.next()) {
+                let k = (r.to_string(), c.to_string(), n.to_string());
+                if let Some(g) = s.node_groups.get_mut(&k) {
+                    g.status = "ACTIVE".into();
+                }
+                for (_, (of, u)) in s.node_group_updates.iter_mut() {
+                    if *of == k && u.status == UpdateStatus::InProgress {
+                        u.status = UpdateStatus::Successful;
+                    }
+                }
+            }
+        }
         for key in t.completed("group:") {
             if let Some((r, name)) = key["group:".len()..].split_once('/')
                 && let Some(g) = s.groups.get_mut(&(r.to_string(), name.to_string()))
@@ -390,6 +408,7 @@ impl FakeCloud {
             dns: me.clone(),
             database: me.clone(),
             compute: me.clone(),
+            node_groups: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
@@ -509,6 +528,22 @@ impl FakeCloud {
                 capacity,
                 in_service: capacity.desired,
                 instances: capacity.desired,
+                tags: Default::default(),
+                status: None,
+            },
+        );
+    }
+
+    /// Adds an EKS managed node group, `ACTIVE` at `capacity`.
+    pub fn add_node_group(&self, region: &str, cluster: &str, name: &str, capacity: Capacity) {
+        self.state().node_groups.insert(
+            (region.into(), cluster.into(), name.into()),
+            NodeGroup {
+                cluster: cluster.into(),
+                name: name.into(),
+                region: region.into(),
+                capacity,
+                status: "ACTIVE".into(),
                 tags: Default::default(),
             },
         );
@@ -973,6 +1008,82 @@ impl Compute for FakeCloud {
         g.tags.retain(|k, _| !keys.contains(k));
         s.writes.push(format!("DeleteTags {name}"));
         Ok(())
+    }
+}
+
+/// The fake's EKS: an update applies at once (its answer `Successful`, the
+/// node group `ACTIVE`) unless the world is timed, where the node group is
+/// `UPDATING` and the update `InProgress` until the model's draw for
+/// `eks:NodegroupActive` completes.
+#[async_trait]
+impl NodeGroups for FakeCloud {
+    async fn describe_node_group(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<NodeGroup>, CloudError> {
+        self.tick("eks:DescribeNodegroup", region, name).await?;
+        let s = self.state();
+        s.reach("eks", "DescribeNodegroup", name, region)?;
+        Ok(s.node_groups
+            .get(&(region.into(), cluster.into(), name.into()))
+            .cloned())
+    }
+
+    async fn scale_node_group(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        capacity: Capacity,
+    ) -> Result<NodeGroupUpdate, CloudError> {
+        self.tick("eks:UpdateNodegroupConfig", region, name).await?;
+        let mut s = self.state();
+        s.reach("eks", "UpdateNodegroupConfig", name, region)?;
+        let key = (region.to_string(), cluster.to_string(), name.to_string());
+        let g = s
+            .node_groups
+            .get_mut(&key)
+            .ok_or_else(|| not_found("eks", "UpdateNodegroupConfig", name, region))?;
+        g.capacity = capacity;
+        let status = match &self.timing {
+            Some(t) => {
+                g.status = "UPDATING".into();
+                t.start(
+                    format!("nodes:{region}/{cluster}/{name}"),
+                    "eks:NodegroupActive",
+                );
+                UpdateStatus::InProgress
+            }
+            None => UpdateStatus::Successful,
+        };
+        s.change_counter += 1;
+        let update = NodeGroupUpdate {
+            id: format!("fake-update-{}", s.change_counter),
+            status,
+            errors: Vec::new(),
+        };
+        s.node_group_updates
+            .insert(update.id.clone(), (key, update.clone()));
+        s.writes.push(format!("UpdateNodegroupConfig {name}"));
+        Ok(update)
+    }
+
+    async fn describe_update(
+        &self,
+        region: &str,
+        _cluster: &str,
+        name: &str,
+        id: &str,
+    ) -> Result<NodeGroupUpdate, CloudError> {
+        self.tick("eks:DescribeUpdate", region, name).await?;
+        let s = self.state();
+        s.reach("eks", "DescribeUpdate", name, region)?;
+        s.node_group_updates
+            .get(id)
+            .map(|(_, u)| u.clone())
+            .ok_or_else(|| not_found("eks", "DescribeUpdate", id, region))
     }
 }
 

@@ -289,6 +289,7 @@ impl Metered {
             dns: me.clone(),
             database: me.clone(),
             compute: me.clone(),
+            node_groups: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
@@ -642,6 +643,53 @@ impl Database for Metered {
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
         self.meter("rds:DescribeDBInstances", region, || {
             self.inner.database.list_instances(region)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl NodeGroups for Metered {
+    async fn describe_node_group(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<NodeGroup>, CloudError> {
+        self.meter("eks:DescribeNodegroup", region, || {
+            self.inner
+                .node_groups
+                .describe_node_group(region, cluster, name)
+        })
+        .await
+    }
+
+    async fn scale_node_group(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        capacity: Capacity,
+    ) -> Result<NodeGroupUpdate, CloudError> {
+        self.meter("eks:UpdateNodegroupConfig", region, || {
+            self.inner
+                .node_groups
+                .scale_node_group(region, cluster, name, capacity)
+        })
+        .await
+    }
+
+    async fn describe_update(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        id: &str,
+    ) -> Result<NodeGroupUpdate, CloudError> {
+        self.meter("eks:DescribeUpdate", region, || {
+            self.inner
+                .node_groups
+                .describe_update(region, cluster, name, id)
         })
         .await
     }

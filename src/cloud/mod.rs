@@ -219,6 +219,39 @@ pub trait Compute: Send + Sync {
     ) -> Result<(), CloudError>;
 }
 
+/// EKS managed node groups: their scaling configuration and its updates.
+#[async_trait]
+pub trait NodeGroups: Send + Sync {
+    /// Describes node group `name` of `cluster`; `Ok(None)` when it (or its
+    /// cluster) does not exist in `region`.
+    async fn describe_node_group(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<NodeGroup>, CloudError>;
+
+    /// Sets the node group's min, desired and max size in one update
+    /// (`UpdateNodegroupConfig` with `scalingConfig`); the update as EKS
+    /// answered it.
+    async fn scale_node_group(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        capacity: Capacity,
+    ) -> Result<NodeGroupUpdate, CloudError>;
+
+    /// Reads update `id` of the node group (`DescribeUpdate`).
+    async fn describe_update(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        id: &str,
+    ) -> Result<NodeGroupUpdate, CloudError>;
+}
+
 /// CloudWatch-style metrics, read only.
 #[async_trait]
 pub trait Metrics: Send + Sync {
@@ -378,6 +411,8 @@ pub struct Clouds {
     pub database: Arc<dyn Database>,
     /// Compute groups (Auto Scaling).
     pub compute: Arc<dyn Compute>,
+    /// EKS managed node groups.
+    pub node_groups: Arc<dyn NodeGroups>,
     /// Metrics (CloudWatch).
     pub metrics: Arc<dyn Metrics>,
     /// Object storage (S3 and GCS, chosen by URL scheme).
@@ -443,6 +478,8 @@ pub struct CloudSettings {
     pub rds_endpoint: Option<String>,
     /// Endpoint override for Auto Scaling.
     pub autoscaling_endpoint: Option<String>,
+    /// Endpoint override for EKS.
+    pub eks_endpoint: Option<String>,
     /// Endpoint override for CloudWatch.
     pub cloudwatch_endpoint: Option<String>,
     /// Endpoint override for STS.
@@ -496,6 +533,7 @@ impl CloudSettings {
             rds_endpoint: get("AWS_ENDPOINT_URL_RDS").or_else(|| get("AWS_ENDPOINT_URL")),
             autoscaling_endpoint: get("AWS_ENDPOINT_URL_AUTO_SCALING")
                 .or_else(|| get("AWS_ENDPOINT_URL")),
+            eks_endpoint: get("AWS_ENDPOINT_URL_EKS").or_else(|| get("AWS_ENDPOINT_URL")),
             cloudwatch_endpoint: get("AWS_ENDPOINT_URL_CLOUDWATCH")
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             sts_endpoint: get("AWS_ENDPOINT_URL_STS").or_else(|| get("AWS_ENDPOINT_URL")),
@@ -545,6 +583,7 @@ impl CloudSettings {
             s3_endpoint,
             rds_endpoint,
             autoscaling_endpoint,
+            eks_endpoint,
             cloudwatch_endpoint,
             sts_endpoint,
             sns_endpoint,
@@ -572,6 +611,7 @@ impl std::fmt::Debug for CloudSettings {
             .field("s3_endpoint", &self.s3_endpoint)
             .field("rds_endpoint", &self.rds_endpoint)
             .field("autoscaling_endpoint", &self.autoscaling_endpoint)
+            .field("eks_endpoint", &self.eks_endpoint)
             .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
             .field("sts_endpoint", &self.sts_endpoint)
             .field("sns_endpoint", &self.sns_endpoint)

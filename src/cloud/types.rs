@@ -335,6 +335,60 @@ pub struct ComputeGroup {
     /// The group's tags (a drill keeps the capacity to restore in them).
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// The provider's status of the group, when it has one (an EKS node
+    /// group's `ACTIVE`, `UPDATING`; `None` for an Auto Scaling group,
+    /// whose instances in service say it instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// An EKS managed node group as read (`DescribeNodegroup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeGroup {
+    /// The EKS cluster it belongs to.
+    pub cluster: String,
+    /// Node group name.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Its scaling configuration (min/desired/max nodes).
+    pub capacity: Capacity,
+    /// EKS's status (`ACTIVE`, `UPDATING`, `DEGRADED`, ...).
+    pub status: String,
+    /// The node group's tags.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl NodeGroup {
+    /// Whether EKS reports it `ACTIVE` (no update in flight, healthy).
+    pub fn active(&self) -> bool {
+        self.status.eq_ignore_ascii_case("ACTIVE")
+    }
+}
+
+/// Where an EKS update stands (`DescribeUpdate`'s `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpdateStatus {
+    /// Still being applied.
+    InProgress,
+    /// Applied.
+    Successful,
+    /// Refused or failed; its errors say why.
+    Failed,
+    /// Cancelled before it applied.
+    Cancelled,
+}
+
+/// An EKS update (`UpdateNodegroupConfig`'s answer, `DescribeUpdate`'s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeGroupUpdate {
+    /// The update's id.
+    pub id: String,
+    /// Where it stands.
+    pub status: UpdateStatus,
+    /// Its errors, as `code: message (resources)` (empty unless failed).
+    pub errors: Vec<String>,
 }
 
 /// A replica-lag reading over a time window.

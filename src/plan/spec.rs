@@ -27,6 +27,9 @@ pub struct PlanSpec {
     /// Compute groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compute: Vec<ComputeSpec>,
+    /// EKS managed node groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_group: Vec<NodeGroupSpec>,
     /// DNS records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<DnsSpec>,
@@ -155,7 +158,7 @@ impl DrillSpec {
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
     BucketSpec, CapacitySpec, CheckSpec, ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec,
-    ResourceKind, ResourceRef, SwitchMode,
+    NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

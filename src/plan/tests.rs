@@ -187,7 +187,7 @@ fn reference_plans_load_cleanly() {
     let names: Vec<&str> = loaded.plans.iter().map(|p| p.name()).collect();
     assert_eq!(
         names,
-        ["payments", "checkout", "ledger"],
+        ["payments", "checkout", "ledger", "orders-nodes"],
         "sorted by tier, then name"
     );
     assert_eq!(loaded.plans[0].tier.rto.as_secs(), 15 * 60);
@@ -1584,4 +1584,67 @@ fn other_invalid_plans_leave_a_named_plan_usable() {
     // No error: usable, nothing to warn of.
     let loaded = load(&[root().join("plans")]);
     assert_eq!(loaded.others_invalid(&[]).map(|o| o.len()), Some(0));
+}
+
+fn orders_nodes() -> String {
+    std::fs::read_to_string(root().join("plans/orders-nodes.toml")).expect("orders-nodes.toml")
+}
+
+/// A node group names its EKS cluster and managed node group per region
+/// (`cluster/nodegroup`); anything else is an error at that region's value,
+/// with a hint, as is an active size of 0 or a size out of order.
+#[test]
+fn a_node_group_names_its_cluster_and_sizes_in_order() {
+    let text = orders_nodes().replace(
+        "us-east-1 = \"orders-eks-use1/orders-nodes-use1\"",
+        "us-east-1 = \"orders-nodes-use1\"",
+    );
+    let errors = errors_of("orders-nodes.toml", &text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert!(
+        e.message.contains("not `cluster/nodegroup`"),
+        "{}",
+        e.render(false)
+    );
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("regions = {"))
+        .map(|i| i + 1);
+    assert_eq!(Some(e.line), line);
+    assert!(
+        e.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("orders-eks/orders-nodes"))
+    );
+
+    let text = orders_nodes().replace(
+        "active = { min = 2, desired = 3, max = 6 }",
+        "active = { min = 0, desired = 0, max = 6 }",
+    );
+    let errors = errors_of("orders-nodes.toml", &text);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("active desired size of 0")),
+        "{errors:?}"
+    );
+    let text = orders_nodes().replace(
+        "standby = { min = 0, desired = 0, max = 6 }",
+        "standby = { min = 3, desired = 1, max = 6 }",
+    );
+    let errors = errors_of("orders-nodes.toml", &text);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("standby size 3/1/6")),
+        "{errors:?}"
+    );
+    // Keys are checked as for every kind.
+    let text = orders_nodes().replace("standby = {", "standy = {");
+    let errors = errors_of("orders-nodes.toml", &text);
+    assert!(
+        errors.iter().any(|e| e.message.contains("standy")),
+        "{errors:?}"
+    );
 }

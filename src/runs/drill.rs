@@ -143,8 +143,9 @@ pub fn cleanup_summary(records: &[Record]) -> CleanupSummary {
     }
 }
 
-/// The resources holding data of each plan a shadow drill does not
-/// rehearse (it copies the RPO sources only: promoted replicas), journaled
+/// The resources of each plan a shadow drill does not rehearse (it copies
+/// the RPO sources only, promoted replicas, and raises only the groups
+/// whose kind has a drill step: [`crate::plan::kinds::Groups::drilled`]), journaled
 /// with the run so that its verdict can say so without the plan file.
 pub fn not_drilled(plans: &[crate::plan::Plan]) -> BTreeMap<String, Vec<String>> {
     use crate::plan::kinds::{self, Shown};
@@ -154,7 +155,8 @@ pub fn not_drilled(plans: &[crate::plan::Plan]) -> BTreeMap<String, Vec<String>>
             let ids: Vec<String> = (kinds::each(&p.spec).into_iter())
                 .filter(|r| match r.shown() {
                     Shown::Data(_) => r.rpo_source().is_none(),
-                    Shown::Capacity(_) | Shown::Traffic(_) | Shown::Steps => false,
+                    Shown::Capacity(g) => !g.drilled(),
+                    Shown::Traffic(_) | Shown::Steps => false,
                 })
                 .map(|r| r.id().to_string())
                 .collect();
@@ -224,10 +226,10 @@ pub fn verdict(
     };
     let skipped = not_drilled_of(records, plan);
     let verdict = Verdict::of_measures(m);
-    // A pass says nothing of databases the drill did not touch.
+    // A pass says nothing of what the drill did not touch.
     match verdict {
         Verdict::Pass if !skipped.is_empty() => Verdict::Unknown(format!(
-            "{} restored point-in-time, which a shadow drill does not rehearse: its recovery is not measured",
+            "{}: a shadow drill does not rehearse it (a database restored point-in-time, a node group it does not raise), so its recovery is not measured",
             skipped.join(", ")
         )),
         v => v,
@@ -493,5 +495,22 @@ mod tests {
             }
             v => panic!("{v}"),
         }
+    }
+
+    /// Until a drill step raises a standby node group, a drill's verdict
+    /// must say it did not rehearse it (never a silent PASS).
+    #[test]
+    fn a_drill_names_the_node_groups_it_does_not_rehearse() {
+        let plans = crate::plan::reference();
+        let skipped = not_drilled(&plans);
+        assert_eq!(
+            skipped.get("orders-nodes"),
+            Some(&vec!["orders-nodes".to_string()])
+        );
+        assert!(
+            !(skipped.values().flatten())
+                .any(|id| id.ends_with("-api") || id.ends_with("-workers")),
+            "compute groups are drilled: {skipped:?}"
+        );
     }
 }

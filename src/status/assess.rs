@@ -183,10 +183,12 @@ fn compute_rows(
             };
             here.push(ComputeStatus {
                 id: g.id.clone(),
+                label: g.label,
                 group,
                 exists: found.is_some(),
                 capacity: found.map(|f| f.capacity),
-                in_service: found.map(|f| f.in_service),
+                in_service: found.filter(|f| f.status.is_none()).map(|f| f.in_service),
+                status: found.and_then(|f| f.status.clone()),
             });
         }
         rows.insert(region.clone(), here);
@@ -250,6 +252,14 @@ fn standby_problems(plan: &Plan, window: Duration, row: &RegionStatus) -> Vec<St
             capacity,
         };
         out.extend(scale.standby_problems(g.capacity.filter(|_| g.exists)));
+        // A group with a status of its own (an EKS node group) serves, and
+        // takes a scaling update, only when ACTIVE.
+        if let Some(status) = g.status.as_deref().filter(|s| *s != "ACTIVE") {
+            out.push(format!(
+                "{} group {} in {region} is {status}, not ACTIVE",
+                g.label, g.group
+            ));
+        }
     }
     out
 }
@@ -436,6 +446,7 @@ mod tests {
             id: "payments-api".into(),
             region: region.into(),
             name: name.into(),
+            label: "compute",
             group: Ok(Some(ComputeGroup {
                 name: name.into(),
                 region: region.into(),
@@ -443,6 +454,7 @@ mod tests {
                 in_service: 0,
                 instances: 0,
                 tags: Default::default(),
+                status: None,
             })),
         }
     }

@@ -155,14 +155,22 @@ pub struct DbStatus {
 pub struct ComputeStatus {
     /// Resource id.
     pub id: String,
+    /// What it is called (`compute`: an Auto Scaling group; `nodes`: an
+    /// EKS managed node group, named `cluster/nodegroup`).
+    pub label: &'static str,
     /// Group name.
     pub group: String,
     /// Whether the group exists.
     pub exists: bool,
     /// min/desired/max.
     pub capacity: Option<crate::cloud::Capacity>,
-    /// Instances in service.
+    /// Instances in service (`None` for a group that reports a status
+    /// instead).
     pub in_service: Option<u32>,
+    /// The provider's status of the group, when it has one (an EKS node
+    /// group's `ACTIVE`, `UPDATING`, `DEGRADED`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// An evidence destination.

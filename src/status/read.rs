@@ -63,6 +63,8 @@ pub(super) struct GroupRead {
     pub region: String,
     /// The group's name there.
     pub name: String,
+    /// What `status` calls it (`compute`, `nodes`).
+    pub label: &'static str,
     /// The group (`None`: it does not exist).
     pub group: Result<Option<ComputeGroup>, CloudError>,
 }
@@ -146,6 +148,7 @@ async fn read_group(clouds: &Clouds, limit: Duration, g: &dyn Groups, region: &s
         id: g.resource().to_string(),
         region: region.to_string(),
         name: name.to_string(),
+        label: g.label(),
         group: bounded(limit, what, g.describe(clouds, region)).await,
     }
 }

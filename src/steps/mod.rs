@@ -34,6 +34,7 @@ mod promote;
 mod reprotect;
 mod restore;
 mod scale;
+pub mod scale_nodes;
 pub mod switch_control;
 mod switch_dns;
 mod verify_dns;
@@ -130,6 +131,8 @@ kinds! {
     Preflight(preflight::Preflight) = "preflight",
     /// Set a compute group to its active capacity.
     Scale(scale::Scale) = "scale",
+    /// Set an EKS managed node group to its active size.
+    ScaleNodes(scale_nodes::ScaleNodes) = "scale-nodes",
     /// Promote the target region's read replica.
     Promote(promote::Promote) = "promote",
     /// Restore an instance to a point in time, into a new instance.

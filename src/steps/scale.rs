@@ -219,6 +219,7 @@ impl Action for Scale {
                 in_service: f.in_service as u32,
                 instances: f.in_service as u32,
                 tags: f.tags,
+                status: None,
             },
             None => cx
                 .clouds

@@ -78,6 +78,9 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
         "autoscaling:UpdateAutoScalingGroup" => &["autoscaling:UpdateAutoScalingGroup"],
         "autoscaling:CreateOrUpdateTags" => &["autoscaling:CreateOrUpdateTags"],
         "autoscaling:DeleteTags" => &["autoscaling:DeleteTags"],
+        "eks:DescribeNodegroup" => &["eks:DescribeNodegroup"],
+        "eks:UpdateNodegroupConfig" => &["eks:UpdateNodegroupConfig"],
+        "eks:DescribeUpdate" => &["eks:DescribeUpdate"],
         "cloudwatch:GetMetricData" => &["cloudwatch:GetMetricData"],
         "cloudwatch:DescribeAlarms" => &["cloudwatch:DescribeAlarms"],
         // Every object call may first locate its bucket (HeadBucket, which

@@ -21,6 +21,7 @@ mod html;
 mod iam;
 mod layers;
 mod mass;
+mod nodes;
 mod notify;
 mod outage;
 mod probes;

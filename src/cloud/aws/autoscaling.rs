@@ -105,6 +105,7 @@ impl crate::cloud::Compute for AutoScalingCompute {
                     ))
                 })
                 .collect(),
+            status: None,
         }))
     }
 

@@ -1,4 +1,4 @@
-//! AWS adapters (Route 53, RDS, Auto Scaling, S3, CloudWatch, STS) over the
+//! AWS adapters (Route 53, RDS, Auto Scaling, EKS, S3, CloudWatch, STS) over the
 //! official AWS SDK for Rust.
 //!
 //! Shared pieces live here:
@@ -18,6 +18,7 @@
 
 mod autoscaling;
 mod cloudwatch;
+mod eks;
 mod publish;
 mod rds;
 mod route53;
@@ -44,6 +45,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 
 pub use autoscaling::AutoScalingCompute;
 pub use cloudwatch::CloudWatchMetrics;
+pub use eks::EksNodeGroups;
 pub use publish::AwsPublisher;
 pub use rds::RdsDatabase;
 pub use route53::Route53Dns;
@@ -72,6 +74,7 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         dns: Arc::new(Route53Dns::new(&sdk, retry)),
         database: Arc::new(RdsDatabase::new(sdk.clone(), retry)),
         compute: Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
+        node_groups: Arc::new(EksNodeGroups::new(sdk.clone(), retry)),
         metrics: Arc::new(CloudWatchMetrics::new(sdk.clone(), retry)),
         objects: Arc::new(ObjectRouter { s3, gcs }),
         identity: Arc::new(StsIdentity::new(&sdk, retry)),
@@ -137,6 +140,17 @@ impl Sdk {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| FALLBACK_REGION.to_string())
+    }
+
+    /// An EKS client for `region`.
+    pub fn eks(&self, region: &str) -> aws_sdk_eks::Client {
+        let mut b = aws_sdk_eks::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor)
+            .region(Region::new(region.to_string()));
+        if let Some(url) = &self.settings.eks_endpoint {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_eks::Client::from_conf(b.build())
     }
 
     /// A Route 53 client (global).

@@ -152,6 +152,15 @@ impl Groups for ComputeSpec {
         &self.id
     }
 
+    fn label(&self) -> &'static str {
+        "compute"
+    }
+
+    fn drilled(&self) -> bool {
+        // `drill-scale` raises the standby's group and restores it.
+        true
+    }
+
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(region).map(String::as_str)
     }

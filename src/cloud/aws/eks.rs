@@ -1,0 +1,211 @@
+//! EKS: managed node groups, their scaling configuration and its updates.
+//!
+//! A node group is scaled by `UpdateNodegroupConfig` with a `scalingConfig`;
+//! EKS answers with an update (id, status) that `DescribeUpdate` follows.
+//! EKS names an unknown cluster, node group or update with
+//! `ResourceNotFoundException`: that is [`ErrorKind::NotFound`].
+//! moto 5.2 applies the update at once (its answer is already
+//! `Successful`) and does not serve `DescribeUpdate` (an HTTP 404 page):
+//! see `localstack/README.md`.
+
+use async_trait::async_trait;
+use aws_sdk_eks::types::{NodegroupScalingConfig, Update, UpdateStatus as SdkStatus};
+
+use super::{Call, Regional, Sdk, call};
+use crate::cloud::retry::RetryPolicy;
+use crate::cloud::{Capacity, CloudError, ErrorKind, NodeGroup, NodeGroupUpdate, UpdateStatus};
+
+const SERVICE: &str = "eks";
+
+/// [`crate::cloud::NodeGroups`] over EKS.
+pub struct EksNodeGroups {
+    clients: Regional<aws_sdk_eks::Client>,
+    retry: RetryPolicy,
+}
+
+impl EksNodeGroups {
+    /// Builds the adapter; clients are created per region on first use.
+    pub fn new(sdk: Sdk, retry: RetryPolicy) -> Self {
+        Self {
+            clients: Regional::new(sdk, Sdk::eks),
+            retry,
+        }
+    }
+}
+
+/// EKS's `ResourceNotFoundException` is a [`ErrorKind::NotFound`].
+fn not_found(mut e: CloudError) -> CloudError {
+    if e.code.as_deref() == Some("ResourceNotFoundException") {
+        e.kind = ErrorKind::NotFound;
+    }
+    e
+}
+
+fn size(n: Option<i32>) -> u32 {
+    n.unwrap_or(0).max(0) as u32
+}
+
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// An SDK update as drctl reads it. A status this SDK does not know is
+/// read as still in progress (the wait's deadline bounds it).
+fn update_of(u: &Update) -> NodeGroupUpdate {
+    let status = match u.status() {
+        Some(SdkStatus::Successful) => UpdateStatus::Successful,
+        Some(SdkStatus::Failed) => UpdateStatus::Failed,
+        Some(SdkStatus::Cancelled) => UpdateStatus::Cancelled,
+        _ => UpdateStatus::InProgress,
+    };
+    let errors = u
+        .errors()
+        .iter()
+        .map(|e| {
+            let code = e.error_code().map(|c| c.as_str()).unwrap_or("error");
+            let msg = e.error_message().unwrap_or_default();
+            let ids = e.resource_ids().join(", ");
+            if ids.is_empty() {
+                format!("{code}: {msg}")
+            } else {
+                format!("{code}: {msg} ({ids})")
+            }
+        })
+        .collect();
+    NodeGroupUpdate {
+        id: u.id().unwrap_or_default().to_string(),
+        status,
+        errors,
+    }
+}
+
+#[async_trait]
+impl crate::cloud::NodeGroups for EksNodeGroups {
+    async fn describe_node_group(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<NodeGroup>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribeNodegroup",
+            resource: name,
+            region,
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .describe_nodegroup()
+                .cluster_name(cluster)
+                .nodegroup_name(name)
+                .send()
+        })
+        .await
+        .map_err(not_found);
+        let out = match out {
+            Ok(o) => o,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(ng) = out.nodegroup() else {
+            return Ok(None);
+        };
+        let sc = ng.scaling_config();
+        Ok(Some(NodeGroup {
+            cluster: cluster.to_string(),
+            name: name.to_string(),
+            region: region.to_string(),
+            capacity: Capacity {
+                min: size(sc.and_then(|s| s.min_size())),
+                desired: size(sc.and_then(|s| s.desired_size())),
+                max: size(sc.and_then(|s| s.max_size())),
+            },
+            status: ng
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            tags: ng
+                .tags()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn scale_node_group(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        capacity: Capacity,
+    ) -> Result<NodeGroupUpdate, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "UpdateNodegroupConfig",
+            resource: name,
+            region,
+        };
+        let scaling = NodegroupScalingConfig::builder()
+            .min_size(to_i32(capacity.min))
+            .desired_size(to_i32(capacity.desired))
+            .max_size(to_i32(capacity.max))
+            .build();
+        let out = call(&self.retry, c, || {
+            client
+                .update_nodegroup_config()
+                .cluster_name(cluster)
+                .nodegroup_name(name)
+                .scaling_config(scaling.clone())
+                .send()
+        })
+        .await
+        .map_err(not_found)?;
+        out.update().map(update_of).ok_or_else(|| {
+            CloudError::new(
+                SERVICE,
+                "UpdateNodegroupConfig",
+                name,
+                region,
+                ErrorKind::Server,
+                "the answer carries no update",
+            )
+        })
+    }
+
+    async fn describe_update(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        id: &str,
+    ) -> Result<NodeGroupUpdate, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribeUpdate",
+            resource: name,
+            region,
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .describe_update()
+                .name(cluster)
+                .nodegroup_name(name)
+                .update_id(id)
+                .send()
+        })
+        .await
+        .map_err(not_found)?;
+        out.update().map(update_of).ok_or_else(|| {
+            CloudError::new(
+                SERVICE,
+                "DescribeUpdate",
+                name,
+                region,
+                ErrorKind::Server,
+                "the answer carries no update",
+            )
+        })
+    }
+}
