@@ -36,7 +36,17 @@ pub struct FakeState {
     pub node_groups: BTreeMap<(String, String, String), NodeGroup>,
     /// EKS updates by id: the node group's key, and the update.
     pub node_group_updates: BTreeMap<String, ((String, String, String), NodeGroupUpdate)>,
-    /// Replica lag datapoints (seconds) by (region, db id).
+    /// Aurora DB clusters by (region, id).
+    pub clusters: BTreeMap<(String, String), DbCluster>,
+    /// Aurora global clusters by id.
+    pub globals: BTreeMap<String, GlobalCluster>,
+    /// DB cluster snapshots by region.
+    pub cluster_snapshots: Vec<(String, ClusterSnapshot)>,
+    /// Global cluster moves the fake refuses, by operation
+    /// (`FailoverGlobalCluster`): the error code it answers.
+    pub refuse_moves: BTreeMap<String, String>,
+    /// Replica lag datapoints (seconds) by (region, db id); an Aurora
+    /// secondary's by (region, cluster id).
     pub lag: BTreeMap<(String, String), Vec<f64>>,
     /// CloudWatch alarms in ALARM, by (region, name); an alarm absent here
     /// but in `alarms_ok` is OK; absent from both, missing.
@@ -381,6 +391,13 @@ impl FakeCloud {
                 }
             }
         }
+        for key in t.completed("global:") {
+            let id = &key["global:".len()..];
+            if let Some(g) = s.globals.get(id).cloned() {
+                let settled = settle_move(g);
+                s.after_move(settled);
+            }
+        }
         for key in t.completed("group:") {
             if let Some((r, name)) = key["group:".len()..].split_once('/')
                 && let Some(g) = s.groups.get_mut(&(r.to_string(), name.to_string()))
@@ -409,6 +426,7 @@ impl FakeCloud {
             database: me.clone(),
             compute: me.clone(),
             node_groups: me.clone(),
+            aurora: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
@@ -549,7 +567,33 @@ impl FakeCloud {
         );
     }
 
-    /// Records replica-lag datapoints (seconds) for a database.
+    /// Adds an Aurora global cluster `global` whose writer is the first
+    /// of `members` (region, cluster id) and whose secondaries are the rest.
+    pub fn add_global(&self, global: &str, members: &[(&str, &str)]) {
+        let mut s = self.state();
+        let mut gc = GlobalCluster {
+            id: global.into(),
+            arn: format!("arn:aws:rds::123456789012:global-cluster:{global}"),
+            status: "available".into(),
+            endpoint: Some(format!("{global}.global-fake.global.rds.amazonaws.com")),
+            members: Vec::new(),
+            moving: None,
+        };
+        for (i, (region, id)) in members.iter().enumerate() {
+            let c = fake_cluster(region, id, Some(global));
+            gc.members.push(GlobalMember {
+                arn: c.arn.clone(),
+                writer: i == 0,
+                region: region.to_string(),
+                id: id.to_string(),
+            });
+            s.clusters.insert((region.to_string(), id.to_string()), c);
+        }
+        s.globals.insert(global.into(), gc);
+    }
+
+    /// Records replica-lag datapoints (seconds) for a database (or an
+    /// Aurora secondary cluster).
     pub fn set_lag(&self, region: &str, db: &str, seconds: &[f64]) {
         self.state()
             .lag
@@ -1087,6 +1131,224 @@ impl NodeGroups for FakeCloud {
     }
 }
 
+/// A cluster of the fake world, as `add_global` makes it.
+fn fake_cluster(region: &str, id: &str, global: Option<&str>) -> DbCluster {
+    DbCluster {
+        id: id.into(),
+        arn: format!("arn:aws:rds:{region}:123456789012:cluster:{id}"),
+        region: region.into(),
+        engine: "aurora-postgresql".into(),
+        status: "available".into(),
+        endpoint: Some(format!("{id}.cluster-fake.{region}.rds.amazonaws.com")),
+        reader_endpoint: Some(format!("{id}.cluster-ro-fake.{region}.rds.amazonaws.com")),
+        global_cluster: global.map(str::to_string),
+        backup_retention_days: 7,
+        tags: BTreeMap::new(),
+    }
+}
+
+/// A global cluster whose move is done: the target writes, the old
+/// writer is a secondary (its snapshot kept when data loss was allowed).
+fn settle_move(mut g: GlobalCluster) -> (GlobalCluster, Option<(String, String)>) {
+    let Some(m) = g.moving.take() else {
+        return (g, None);
+    };
+    let mut snapshot = None;
+    for member in &mut g.members {
+        if Some(&member.arn) == m.to.as_ref() {
+            member.writer = true;
+        } else if member.writer {
+            member.writer = false;
+            if m.data_loss_allowed {
+                snapshot = Some((member.region.clone(), member.id.clone()));
+            }
+        }
+    }
+    g.status = "available".into();
+    (g, snapshot)
+}
+
+impl FakeState {
+    /// Keeps a settled move (and the unplanned failover's snapshot).
+    fn after_move(&mut self, (g, snapshot): (GlobalCluster, Option<(String, String)>)) {
+        if let Some((region, id)) = snapshot {
+            self.change_counter += 1;
+            let snap = ClusterSnapshot {
+                id: format!("rds:unplanned-global-failover-{id}-{}", self.change_counter),
+                cluster: id,
+                created: Some(Utc::now()),
+                kind: "automated".into(),
+            };
+            self.cluster_snapshots.push((region, snap));
+        }
+        self.globals.insert(g.id.clone(), g);
+    }
+}
+
+/// Global databases: a move is done at once, unless the world is timed,
+/// where the global cluster shows it under way until the model's draw
+/// for `rds:SwitchoverGlobalCluster` (or `rds:FailoverGlobalCluster`)
+/// completes. Moves named in `refuse_moves` are refused with their code.
+#[async_trait]
+impl GlobalDatabases for FakeCloud {
+    async fn describe_global(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<GlobalCluster>, CloudError> {
+        self.tick("rds:DescribeGlobalClusters", region, id).await?;
+        let s = self.state();
+        s.reach("rds", "DescribeGlobalClusters", id, region)?;
+        Ok(s.globals.get(id).cloned())
+    }
+
+    async fn describe_cluster(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<DbCluster>, CloudError> {
+        self.tick("rds:DescribeDBClusters", region, id).await?;
+        let s = self.state();
+        s.reach("rds", "DescribeDBClusters", id, region)?;
+        Ok(s.clusters.get(&(region.into(), id.into())).cloned())
+    }
+
+    async fn switchover_global(
+        &self,
+        region: &str,
+        global: &str,
+        target_arn: &str,
+    ) -> Result<(), CloudError> {
+        self.tick("rds:SwitchoverGlobalCluster", region, global)
+            .await?;
+        self.start_move("SwitchoverGlobalCluster", region, global, target_arn, false)
+    }
+
+    async fn failover_global(
+        &self,
+        region: &str,
+        global: &str,
+        target_arn: &str,
+    ) -> Result<(), CloudError> {
+        self.tick("rds:FailoverGlobalCluster", region, global)
+            .await?;
+        self.start_move("FailoverGlobalCluster", region, global, target_arn, true)
+    }
+
+    async fn detach_cluster(
+        &self,
+        region: &str,
+        global: &str,
+        cluster_arn: &str,
+    ) -> Result<(), CloudError> {
+        self.tick("rds:RemoveFromGlobalCluster", region, global)
+            .await?;
+        let mut s = self.state();
+        s.reach("rds", "RemoveFromGlobalCluster", cluster_arn, region)?;
+        let (_, id) = parse_cluster_arn(cluster_arn);
+        let c = s
+            .clusters
+            .get_mut(&(region.into(), id.clone()))
+            .ok_or_else(|| not_found("rds", "RemoveFromGlobalCluster", cluster_arn, region))?;
+        c.global_cluster = None;
+        if let Some(g) = s.globals.get_mut(global) {
+            g.members.retain(|m| m.arn != cluster_arn);
+        }
+        s.writes.push(format!("RemoveFromGlobalCluster {id}"));
+        Ok(())
+    }
+
+    async fn cluster_snapshots(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> Result<Vec<ClusterSnapshot>, CloudError> {
+        self.tick("rds:DescribeDBClusterSnapshots", region, cluster)
+            .await?;
+        let s = self.state();
+        s.reach("rds", "DescribeDBClusterSnapshots", cluster, region)?;
+        Ok(s.cluster_snapshots
+            .iter()
+            .filter(|(r, snap)| r == region && snap.cluster == cluster)
+            .map(|(_, snap)| snap.clone())
+            .collect())
+    }
+}
+
+impl FakeCloud {
+    /// Starts moving `global`'s writer to `target_arn` (see the impl).
+    #[allow(clippy::result_large_err)] // the adapters' own error type
+    fn start_move(
+        &self,
+        op: &'static str,
+        region: &str,
+        global: &str,
+        target_arn: &str,
+        data_loss: bool,
+    ) -> Result<(), CloudError> {
+        let mut s = self.state();
+        s.reach("rds", op, global, region)?;
+        if let Some(code) = s.refuse_moves.get(op) {
+            return Err(CloudError::new(
+                "rds",
+                op,
+                global,
+                region,
+                ErrorKind::Client,
+                format!("{code}: refused by the fake cloud"),
+            )
+            .with_code(code));
+        }
+        let mut g = s
+            .globals
+            .get(global)
+            .cloned()
+            .ok_or_else(|| not_found("rds", op, global, region))?;
+        if g.moving.is_some() {
+            return Err(CloudError::new(
+                "rds",
+                op,
+                global,
+                region,
+                ErrorKind::Client,
+                "the global cluster is already moving its writer",
+            )
+            .with_code("InvalidGlobalClusterStateFault"));
+        }
+        let target = g.members.iter().find(|m| m.arn == target_arn);
+        if target.is_none_or(|m| m.writer) {
+            return Err(CloudError::new(
+                "rds",
+                op,
+                global,
+                region,
+                ErrorKind::Client,
+                format!("{target_arn} is not a secondary of {global}"),
+            )
+            .with_code("InvalidParameterValue"));
+        }
+        g.moving = Some(GlobalMove {
+            status: if data_loss { "failing-over" } else { "switching-over" }.into(),
+            from: g.writer().map(|w| w.arn.clone()),
+            to: Some(target_arn.into()),
+            data_loss_allowed: data_loss,
+        });
+        g.status = g.moving.as_ref().map(|m| m.status.clone()).unwrap_or_default();
+        s.writes.push(format!("{op} {global}"));
+        match &self.timing {
+            Some(t) => {
+                t.start(format!("global:{global}"), &format!("rds:{op}"));
+                s.globals.insert(global.into(), g);
+            }
+            None => {
+                let settled = settle_move(g);
+                s.after_move(settled);
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Metrics for FakeCloud {
     async fn replica_lag(
@@ -1116,6 +1378,15 @@ impl Metrics for FakeCloud {
             datapoints: points.len(),
             window,
         })
+    }
+
+    async fn cluster_lag(
+        &self,
+        region: &str,
+        cluster: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        self.replica_lag(region, cluster, window).await
     }
 
     async fn alarms_firing(

@@ -290,6 +290,7 @@ impl Metered {
             database: me.clone(),
             compute: me.clone(),
             node_groups: me.clone(),
+            aurora: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
@@ -649,6 +650,78 @@ impl Database for Metered {
 }
 
 #[async_trait]
+impl GlobalDatabases for Metered {
+    async fn describe_global(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<GlobalCluster>, CloudError> {
+        self.meter("rds:DescribeGlobalClusters", region, || {
+            self.inner.aurora.describe_global(region, id)
+        })
+        .await
+    }
+
+    async fn describe_cluster(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<DbCluster>, CloudError> {
+        self.meter("rds:DescribeDBClusters", region, || {
+            self.inner.aurora.describe_cluster(region, id)
+        })
+        .await
+    }
+
+    async fn switchover_global(
+        &self,
+        region: &str,
+        global: &str,
+        target_arn: &str,
+    ) -> Result<(), CloudError> {
+        self.meter("rds:SwitchoverGlobalCluster", region, || {
+            self.inner.aurora.switchover_global(region, global, target_arn)
+        })
+        .await
+    }
+
+    async fn failover_global(
+        &self,
+        region: &str,
+        global: &str,
+        target_arn: &str,
+    ) -> Result<(), CloudError> {
+        self.meter("rds:FailoverGlobalCluster", region, || {
+            self.inner.aurora.failover_global(region, global, target_arn)
+        })
+        .await
+    }
+
+    async fn detach_cluster(
+        &self,
+        region: &str,
+        global: &str,
+        cluster_arn: &str,
+    ) -> Result<(), CloudError> {
+        self.meter("rds:RemoveFromGlobalCluster", region, || {
+            self.inner.aurora.detach_cluster(region, global, cluster_arn)
+        })
+        .await
+    }
+
+    async fn cluster_snapshots(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> Result<Vec<ClusterSnapshot>, CloudError> {
+        self.meter("rds:DescribeDBClusterSnapshots", region, || {
+            self.inner.aurora.cluster_snapshots(region, cluster)
+        })
+        .await
+    }
+}
+
+#[async_trait]
 impl NodeGroups for Metered {
     async fn describe_node_group(
         &self,
@@ -755,6 +828,18 @@ impl Metrics for Metered {
     ) -> Result<LagReading, CloudError> {
         self.meter("cloudwatch:GetMetricData", region, || {
             self.inner.metrics.replica_lag(region, db_id, window)
+        })
+        .await
+    }
+
+    async fn cluster_lag(
+        &self,
+        region: &str,
+        cluster: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        self.meter("cloudwatch:GetMetricData", region, || {
+            self.inner.metrics.cluster_lag(region, cluster, window)
         })
         .await
     }

@@ -252,6 +252,68 @@ pub trait NodeGroups: Send + Sync {
     ) -> Result<NodeGroupUpdate, CloudError>;
 }
 
+/// Aurora global databases: their member clusters and the three ways a
+/// failover moves the writer (a switchover, a managed failover, a detach).
+///
+/// A global cluster is described through any region's endpoint: a failover
+/// asks the target region's, never the home's that may be down.
+#[async_trait]
+pub trait GlobalDatabases: Send + Sync {
+    /// Describes global cluster `id`, asking `region`'s endpoint; `Ok(None)`
+    /// when it does not exist.
+    async fn describe_global(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<GlobalCluster>, CloudError>;
+
+    /// Describes DB cluster `id` in `region`; `Ok(None)` when it does not
+    /// exist.
+    async fn describe_cluster(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<DbCluster>, CloudError>;
+
+    /// A planned switchover of global cluster `global` to the member
+    /// `target_arn` (`SwitchoverGlobalCluster`, asked in `region`): the
+    /// secondaries catch up first, no data is lost.
+    async fn switchover_global(
+        &self,
+        region: &str,
+        global: &str,
+        target_arn: &str,
+    ) -> Result<(), CloudError>;
+
+    /// An unplanned failover of global cluster `global` to the member
+    /// `target_arn` (`FailoverGlobalCluster` with `AllowDataLoss`, asked
+    /// in `region`): the target writes at once with what it has.
+    async fn failover_global(
+        &self,
+        region: &str,
+        global: &str,
+        target_arn: &str,
+    ) -> Result<(), CloudError>;
+
+    /// Detaches the member `cluster_arn` from global cluster `global`
+    /// (`RemoveFromGlobalCluster`, asked in the member's `region`): it
+    /// becomes a standalone, writable cluster.
+    async fn detach_cluster(
+        &self,
+        region: &str,
+        global: &str,
+        cluster_arn: &str,
+    ) -> Result<(), CloudError>;
+
+    /// The snapshots of cluster `cluster` in `region`
+    /// (`DescribeDBClusterSnapshots`), automated and manual.
+    async fn cluster_snapshots(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> Result<Vec<ClusterSnapshot>, CloudError>;
+}
+
 /// CloudWatch-style metrics, read only.
 #[async_trait]
 pub trait Metrics: Send + Sync {
@@ -261,6 +323,17 @@ pub trait Metrics: Send + Sync {
         &self,
         region: &str,
         db_id: &str,
+        window: std::time::Duration,
+    ) -> Result<LagReading, CloudError>;
+
+    /// Reads the lag of Aurora cluster `cluster`, a global database's
+    /// secondary in `region`, behind its writer over the last `window`:
+    /// `AuroraGlobalDBRPOLag`, else `AuroraGlobalDBReplicationLag` where
+    /// that is what the engine publishes (milliseconds, read as seconds).
+    async fn cluster_lag(
+        &self,
+        region: &str,
+        cluster: &str,
         window: std::time::Duration,
     ) -> Result<LagReading, CloudError>;
 
@@ -413,6 +486,8 @@ pub struct Clouds {
     pub compute: Arc<dyn Compute>,
     /// EKS managed node groups.
     pub node_groups: Arc<dyn NodeGroups>,
+    /// Aurora global databases.
+    pub aurora: Arc<dyn GlobalDatabases>,
     /// Metrics (CloudWatch).
     pub metrics: Arc<dyn Metrics>,
     /// Object storage (S3 and GCS, chosen by URL scheme).

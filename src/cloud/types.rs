@@ -391,6 +391,122 @@ pub struct NodeGroupUpdate {
     pub errors: Vec<String>,
 }
 
+/// An Aurora DB cluster as read (`DescribeDBClusters`): a member of a
+/// global database in one region, or a standalone cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbCluster {
+    /// Cluster identifier.
+    pub id: String,
+    /// Provider ARN.
+    pub arn: String,
+    /// Region it lives in.
+    pub region: String,
+    /// Engine (`aurora-postgresql`, `aurora-mysql`).
+    pub engine: String,
+    /// Provider status (`available`, `failing-over`, ...).
+    pub status: String,
+    /// Its writer endpoint (the cluster endpoint), when it has one.
+    pub endpoint: Option<String>,
+    /// Its reader endpoint.
+    pub reader_endpoint: Option<String>,
+    /// The global cluster it belongs to, as it reports it (id or ARN),
+    /// `None` when standalone.
+    pub global_cluster: Option<String>,
+    /// Automated backup retention in days (how long an unplanned
+    /// failover's snapshot of it is kept).
+    pub backup_retention_days: i32,
+    /// The cluster's tags (drills find their copies by them).
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+impl DbCluster {
+    /// Whether the provider reports it `available`.
+    pub fn is_available(&self) -> bool {
+        self.status == "available"
+    }
+}
+
+/// One member cluster of a global database (`GlobalClusterMembers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalMember {
+    /// The member cluster's ARN.
+    pub arn: String,
+    /// Whether it is the global database's writer.
+    pub writer: bool,
+    /// Its region, read from its ARN.
+    pub region: String,
+    /// Its cluster identifier, read from its ARN.
+    pub id: String,
+}
+
+/// A writer move under way (`FailoverState`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalMove {
+    /// `pending`, `switching-over`, `failing-over`, `cancelling`.
+    pub status: String,
+    /// The writer it moves from (ARN).
+    pub from: Option<String>,
+    /// The member it moves to (ARN).
+    pub to: Option<String>,
+    /// Whether data loss was allowed (an unplanned failover).
+    pub data_loss_allowed: bool,
+}
+
+/// A member's region and id, read from its ARN
+/// (`arn:aws:rds:REGION:ACCOUNT:cluster:ID`).
+pub fn parse_cluster_arn(arn: &str) -> (String, String) {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        [_, _, _, region, _, _, id, ..] => (region.to_string(), id.to_string()),
+        _ => (String::new(), arn.to_string()),
+    }
+}
+
+/// An Aurora global database as read (`DescribeGlobalClusters`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalCluster {
+    /// Global cluster identifier.
+    pub id: String,
+    /// Provider ARN.
+    pub arn: String,
+    /// Provider status (`available`, `switching-over`, `failing-over`).
+    pub status: String,
+    /// Its global writer endpoint, when the provider gives one.
+    pub endpoint: Option<String>,
+    /// Its member clusters.
+    pub members: Vec<GlobalMember>,
+    /// The writer move under way, if any.
+    pub moving: Option<GlobalMove>,
+}
+
+impl GlobalCluster {
+    /// The member that writes.
+    pub fn writer(&self) -> Option<&GlobalMember> {
+        self.members.iter().find(|m| m.writer)
+    }
+
+    /// The member cluster `id` in `region`.
+    pub fn member(&self, region: &str, id: &str) -> Option<&GlobalMember> {
+        self.members
+            .iter()
+            .find(|m| m.region == region && m.id.eq_ignore_ascii_case(id))
+    }
+}
+
+/// A DB cluster snapshot as read (`DescribeDBClusterSnapshots`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSnapshot {
+    /// Snapshot identifier (`rds:unplanned-global-failover-...`).
+    pub id: String,
+    /// The cluster it is of.
+    pub cluster: String,
+    /// When it was taken.
+    pub created: Option<DateTime<Utc>>,
+    /// `automated` or `manual`.
+    pub kind: String,
+}
+
 /// A replica-lag reading over a time window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LagReading {

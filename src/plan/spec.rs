@@ -24,6 +24,9 @@ pub struct PlanSpec {
     /// Databases.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub database: Vec<DatabaseSpec>,
+    /// Aurora global databases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub global_database: Vec<GlobalDatabaseSpec>,
     /// Compute groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compute: Vec<ComputeSpec>,
@@ -157,7 +160,7 @@ impl DrillSpec {
 /// The resources' own types, each in its kind's file (`plan/kinds/`), and
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
-    BucketSpec, CapacitySpec, CheckSpec, ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec,
+    BucketSpec, CapacitySpec, CheckSpec, ComputeSpec, DatabaseSpec, DbStrategy, GlobalDatabaseSpec, DnsSpec,
     NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
 };
 

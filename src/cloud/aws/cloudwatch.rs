@@ -28,21 +28,23 @@ impl CloudWatchMetrics {
             retry,
         }
     }
-}
 
-#[async_trait]
-impl crate::cloud::Metrics for CloudWatchMetrics {
-    async fn replica_lag(
+    /// Reads `metric` (namespace `AWS/RDS`, dimension `dimension` =
+    /// `id`) over the last `window`, each value times `scale` in seconds.
+    async fn lag_metric(
         &self,
         region: &str,
-        db_id: &str,
+        metric: &str,
+        dimension: &str,
+        id: &str,
+        scale: f64,
         window: Duration,
     ) -> Result<LagReading, CloudError> {
         let client = self.clients.get(region);
         let c = Call {
             service: SERVICE,
             operation: "GetMetricData",
-            resource: db_id,
+            resource: id,
             region,
         };
         let end = Utc::now();
@@ -59,11 +61,11 @@ impl crate::cloud::Metrics for CloudWatchMetrics {
                     .metric(
                         Metric::builder()
                             .namespace("AWS/RDS")
-                            .metric_name("ReplicaLag")
+                            .metric_name(metric)
                             .dimensions(
                                 Dimension::builder()
-                                    .name("DBInstanceIdentifier")
-                                    .value(db_id)
+                                    .name(dimension)
+                                    .value(id)
                                     .build(),
                             )
                             .build(),
@@ -95,7 +97,7 @@ impl crate::cloud::Metrics for CloudWatchMetrics {
                         continue;
                     }
                     if let Some(t) = to_chrono(t) {
-                        points.push((*v, t));
+                        points.push((*v * scale, t));
                     }
                 }
             }
@@ -120,6 +122,47 @@ impl crate::cloud::Metrics for CloudWatchMetrics {
             datapoints: points.len(),
             window,
         })
+    }
+
+}
+
+#[async_trait]
+impl crate::cloud::Metrics for CloudWatchMetrics {
+    async fn replica_lag(
+        &self,
+        region: &str,
+        db_id: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        self.lag_metric(region, "ReplicaLag", "DBInstanceIdentifier", db_id, 1.0, window)
+            .await
+    }
+
+    async fn cluster_lag(
+        &self,
+        region: &str,
+        cluster: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        // Aurora publishes both in milliseconds on each secondary cluster;
+        // RPOLag (PostgreSQL) is the data a failover would lose, the
+        // replication lag (both engines) the fallback.
+        let mut last = None;
+        for metric in ["AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"] {
+            let r = self
+                .lag_metric(region, metric, "DBClusterIdentifier", cluster, 0.001, window)
+                .await?;
+            if r.datapoints > 0 {
+                return Ok(r);
+            }
+            last = Some(r);
+        }
+        Ok(last.unwrap_or(LagReading {
+            max: None,
+            latest: None,
+            datapoints: 0,
+            window,
+        }))
     }
 
     async fn alarms_firing(

@@ -1,4 +1,4 @@
-//! AWS adapters (Route 53, RDS, Auto Scaling, EKS, S3, CloudWatch, STS) over the
+//! AWS adapters (Route 53, RDS and Aurora, Auto Scaling, EKS, S3, CloudWatch, STS) over the
 //! official AWS SDK for Rust.
 //!
 //! Shared pieces live here:
@@ -16,6 +16,7 @@
 //! The same code runs against AWS and against the emulators: there is no
 //! emulator-specific branch anywhere in this module.
 
+mod aurora;
 mod autoscaling;
 mod cloudwatch;
 mod eks;
@@ -43,6 +44,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 
+pub use aurora::AuroraGlobal;
 pub use autoscaling::AutoScalingCompute;
 pub use cloudwatch::CloudWatchMetrics;
 pub use eks::EksNodeGroups;
@@ -75,6 +77,7 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         database: Arc::new(RdsDatabase::new(sdk.clone(), retry)),
         compute: Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
         node_groups: Arc::new(EksNodeGroups::new(sdk.clone(), retry)),
+        aurora: Arc::new(AuroraGlobal::new(sdk.clone(), retry)),
         metrics: Arc::new(CloudWatchMetrics::new(sdk.clone(), retry)),
         objects: Arc::new(ObjectRouter { s3, gcs }),
         identity: Arc::new(StsIdentity::new(&sdk, retry)),

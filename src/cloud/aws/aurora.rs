@@ -1,0 +1,396 @@
+//! Aurora Global Database: global clusters, their member clusters, and the
+//! three ways a failover moves the writer.
+//!
+//! Every call goes to the region it names. The global cluster is described
+//! through the *target* region's endpoint (any region's answers for it), so
+//! a failover never waits for the home region's API, which may be the one
+//! that is down. A move (`SwitchoverGlobalCluster`, `FailoverGlobalCluster`)
+//! is asked of the target region too; a detach (`RemoveFromGlobalCluster`)
+//! of the member's own region.
+//!
+//! The three writes are not idempotent on the provider (a second switchover
+//! while one runs is `InvalidGlobalClusterStateFault`), so each is sent at
+//! most once per attempt that may have acted: an answer lost after the call
+//! (a dropped connection, a 5xx) is followed by a read of the global
+//! cluster, and a move already under way or done is the call's effect.
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::{DbCluster as SdkCluster, Filter, GlobalCluster as SdkGlobal};
+
+use super::{Call, Regional, Sdk, call, to_chrono};
+use crate::cloud::GlobalDatabases;
+use crate::cloud::retry::RetryPolicy;
+use crate::cloud::{
+    ClusterSnapshot, CloudError, DbCluster, ErrorKind, GlobalCluster, GlobalMember, GlobalMove,
+    parse_cluster_arn,
+};
+
+const SERVICE: &str = "rds";
+
+/// [`crate::cloud::GlobalDatabases`] over RDS.
+pub struct AuroraGlobal {
+    clients: Regional<aws_sdk_rds::Client>,
+    retry: RetryPolicy,
+}
+
+impl AuroraGlobal {
+    /// Builds the adapter; clients are created per region on first use.
+    pub fn new(sdk: Sdk, retry: RetryPolicy) -> Self {
+        Self {
+            clients: Regional::new(sdk, Sdk::rds),
+            retry,
+        }
+    }
+
+    /// A move's call, sent once: when an attempt's answer is lost, the
+    /// global cluster is read, and a move toward `target_arn` (under way,
+    /// or done) is that attempt's effect.
+    async fn move_once<F, Fut, E>(
+        &self,
+        c: Call<'_>,
+        global: &str,
+        target_arn: &str,
+        op: F,
+    ) -> Result<(), CloudError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), aws_sdk_rds::error::SdkError<E>>>,
+        E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match call(&RetryPolicy::none(), c, &op).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind.is_transient() => {
+                let moved = self
+                    .describe_global(c.region, global)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|g| moving_to(&g, target_arn));
+                if moved {
+                    tracing::info!(
+                        operation = c.operation,
+                        global,
+                        "an attempt whose answer was lost took effect; not sending it again"
+                    );
+                    return Ok(());
+                }
+                // Nothing happened: the retry policy may send it again.
+                call(&self.retry, c, &op).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether `g` moves (or has moved) its writer to `target_arn`.
+fn moving_to(g: &GlobalCluster, target_arn: &str) -> bool {
+    g.moving
+        .as_ref()
+        .is_some_and(|m| m.to.as_deref() == Some(target_arn))
+        || g.writer().is_some_and(|w| w.arn == target_arn)
+}
+
+fn global_to_domain(g: &SdkGlobal) -> GlobalCluster {
+    GlobalCluster {
+        id: g.global_cluster_identifier().unwrap_or_default().to_string(),
+        arn: g.global_cluster_arn().unwrap_or_default().to_string(),
+        status: g.status().unwrap_or_default().to_string(),
+        endpoint: g.endpoint().map(str::to_string),
+        members: g
+            .global_cluster_members()
+            .iter()
+            .map(|m| {
+                let arn = m.db_cluster_arn().unwrap_or_default().to_string();
+                let (region, id) = parse_cluster_arn(&arn);
+                GlobalMember {
+                    writer: m.is_writer().unwrap_or(false),
+                    arn,
+                    region,
+                    id,
+                }
+            })
+            .collect(),
+        moving: g.failover_state().map(|f| GlobalMove {
+            status: f
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            from: f.from_db_cluster_arn().map(str::to_string),
+            to: f.to_db_cluster_arn().map(str::to_string),
+            data_loss_allowed: f.is_data_loss_allowed().unwrap_or(false),
+        }),
+    }
+}
+
+fn cluster_to_domain(region: &str, c: &SdkCluster) -> DbCluster {
+    DbCluster {
+        id: c.db_cluster_identifier().unwrap_or_default().to_string(),
+        arn: c.db_cluster_arn().unwrap_or_default().to_string(),
+        region: region.to_string(),
+        engine: c.engine().unwrap_or_default().to_string(),
+        status: c.status().unwrap_or_default().to_string(),
+        endpoint: c.endpoint().filter(|e| !e.is_empty()).map(str::to_string),
+        reader_endpoint: c
+            .reader_endpoint()
+            .filter(|e| !e.is_empty())
+            .map(str::to_string),
+        global_cluster: c
+            .global_cluster_identifier()
+            .filter(|g| !g.is_empty())
+            .map(str::to_string),
+        backup_retention_days: c.backup_retention_period().unwrap_or(0),
+        tags: c
+            .tag_list()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect(),
+    }
+}
+
+#[async_trait]
+impl GlobalDatabases for AuroraGlobal {
+    async fn describe_global(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<GlobalCluster>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribeGlobalClusters",
+            resource: id,
+            region,
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .describe_global_clusters()
+                .global_cluster_identifier(id)
+                .send()
+        })
+        .await;
+        match out {
+            Ok(out) => Ok(out
+                .global_clusters()
+                .iter()
+                .find(|g| {
+                    g.global_cluster_identifier()
+                        .is_some_and(|g| g.eq_ignore_ascii_case(id))
+                })
+                .map(global_to_domain)),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn describe_cluster(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> Result<Option<DbCluster>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribeDBClusters",
+            resource: id,
+            region,
+        };
+        let out = call(&self.retry, c, || {
+            client.describe_db_clusters().db_cluster_identifier(id).send()
+        })
+        .await;
+        match out {
+            Ok(out) => Ok(out
+                .db_clusters()
+                .first()
+                .map(|c| cluster_to_domain(region, c))),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn switchover_global(
+        &self,
+        region: &str,
+        global: &str,
+        target_arn: &str,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "SwitchoverGlobalCluster",
+            resource: global,
+            region,
+        };
+        self.move_once(c, global, target_arn, || async {
+            client
+                .switchover_global_cluster()
+                .global_cluster_identifier(global)
+                .target_db_cluster_identifier(target_arn)
+                .send()
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn failover_global(
+        &self,
+        region: &str,
+        global: &str,
+        target_arn: &str,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "FailoverGlobalCluster",
+            resource: global,
+            region,
+        };
+        self.move_once(c, global, target_arn, || async {
+            client
+                .failover_global_cluster()
+                .global_cluster_identifier(global)
+                .target_db_cluster_identifier(target_arn)
+                .allow_data_loss(true)
+                .send()
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn detach_cluster(
+        &self,
+        region: &str,
+        global: &str,
+        cluster_arn: &str,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "RemoveFromGlobalCluster",
+            resource: cluster_arn,
+            region,
+        };
+        let (_, id) = parse_cluster_arn(cluster_arn);
+        let detached = || async {
+            Ok::<bool, CloudError>(
+                self.describe_cluster(region, &id)
+                    .await?
+                    .is_some_and(|c| c.global_cluster.is_none()),
+            )
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .remove_from_global_cluster()
+                .global_cluster_identifier(global)
+                .db_cluster_identifier(cluster_arn)
+                .send()
+        })
+        .await;
+        match out {
+            Ok(_) => Ok(()),
+            // Already detached (a repeated call after a lost answer, or a
+            // global cluster gone): the member's own read says so.
+            Err(e) if detached().await.unwrap_or(false) => {
+                tracing::info!(cluster = cluster_arn, error = %e, "already detached");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn cluster_snapshots(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> Result<Vec<ClusterSnapshot>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribeDBClusterSnapshots",
+            resource: cluster,
+            region,
+        };
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = call(&self.retry, c, || {
+                client
+                    .describe_db_cluster_snapshots()
+                    .db_cluster_identifier(cluster)
+                    .set_filters(None::<Vec<Filter>>)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await;
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if e.kind == ErrorKind::NotFound => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            for s in page.db_cluster_snapshots() {
+                out.push(ClusterSnapshot {
+                    id: s.db_cluster_snapshot_identifier().unwrap_or_default().into(),
+                    cluster: s.db_cluster_identifier().unwrap_or_default().into(),
+                    created: s.snapshot_create_time().and_then(to_chrono),
+                    kind: s.snapshot_type().unwrap_or_default().into(),
+                });
+            }
+            match page.marker() {
+                Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => {
+                    marker = Some(m.to_string())
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_arn_names_its_region_and_cluster() {
+        assert_eq!(
+            parse_cluster_arn("arn:aws:rds:us-east-1:123456789012:cluster:orders-use1"),
+            ("us-east-1".to_string(), "orders-use1".to_string())
+        );
+        assert_eq!(
+            parse_cluster_arn("orders-use1"),
+            (String::new(), "orders-use1".to_string())
+        );
+    }
+
+    #[test]
+    fn a_move_under_way_or_done_toward_the_target_is_its_effect() {
+        let member = |arn: &str, writer| GlobalMember {
+            arn: arn.into(),
+            writer,
+            region: String::new(),
+            id: String::new(),
+        };
+        let mut g = GlobalCluster {
+            id: "g".into(),
+            arn: "g".into(),
+            status: "available".into(),
+            endpoint: None,
+            members: vec![member("a", true), member("b", false)],
+            moving: None,
+        };
+        assert!(!moving_to(&g, "b"));
+        g.moving = Some(GlobalMove {
+            status: "pending".into(),
+            from: Some("a".into()),
+            to: Some("b".into()),
+            data_loss_allowed: true,
+        });
+        assert!(moving_to(&g, "b"));
+        g.moving = None;
+        g.members = vec![member("a", false), member("b", true)];
+        assert!(moving_to(&g, "b"));
+        assert!(!moving_to(&g, "a"));
+    }
+}
