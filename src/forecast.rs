@@ -82,7 +82,7 @@ impl<'a> Request<'a> {
         Self {
             plans,
             target,
-            mode: RunMode::Failover,
+            mode: RunMode::Failover { planned: false },
             plans_at_once: plans.len(),
             parallelism: 0,
             poll: POLL,

@@ -246,7 +246,7 @@ async fn back_home(
     // replicas of home again, as before the drill.
     let back = [
         (RunKind::Reprotect, RunMode::Reprotect, to),
-        (RunKind::Failback, RunMode::Failover, home),
+        (RunKind::Failback, RunMode::Failover { planned: true }, home),
         (RunKind::Reprotect, RunMode::Reprotect, home),
     ];
     for (kind, mode, target) in back {

@@ -101,6 +101,11 @@ pub struct FailoverArgs {
     /// Only this plan (default: every plan that has the target region, critical tier first).
     #[arg(long)]
     pub plan: Option<String>,
+    /// A planned move: the home region answers, and no data may be lost
+    /// (an Aurora global database switches over instead of failing over
+    /// with data loss, and the run fails rather than lose data).
+    #[arg(long)]
+    pub planned: bool,
     /// Run flags.
     #[command(flatten)]
     pub run: RunArgs,
@@ -184,7 +189,7 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> Result<Exit, CliError>
     }
     let opts = a.run.options(
         RunKind::Failover,
-        drctl::engine::RunMode::Failover,
+        drctl::engine::RunMode::Failover { planned: a.planned },
         &a.to,
         &settings.pace,
     );

@@ -233,6 +233,11 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliEr
     }
     let opts = a
         .run
-        .options(RunKind::Failback, RunMode::Failover, &home, &settings.pace);
+        .options(
+            RunKind::Failback,
+            RunMode::Failover { planned: true },
+            &home,
+            &settings.pace,
+        );
     execute(&engine, &[plan], &opts, a.run.output).await
 }

@@ -66,7 +66,7 @@ fn opts(kind: RunKind, mode: RunMode, target: &str) -> RunOptions {
 }
 
 fn scenarios() -> Vec<Scenario> {
-    let failover = opts(RunKind::Failover, RunMode::Failover, "us-east-1");
+    let failover = opts(RunKind::Failover, RunMode::Failover { planned: false }, "us-east-1");
     let reprotect = opts(RunKind::Reprotect, RunMode::Reprotect, "us-east-1");
     vec![
         Scenario {
@@ -103,7 +103,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "failback payments",
             plans: vec!["payments"],
-            opts: opts(RunKind::Failback, RunMode::Failover, "us-west-2"),
+            opts: opts(RunKind::Failback, RunMode::Failover { planned: true }, "us-west-2"),
             before: vec![failover, reprotect],
         },
     ]

@@ -163,7 +163,7 @@ impl RunOptions {
     pub fn failover(target: &str) -> Self {
         Self {
             kind: RunKind::Failover,
-            mode: RunMode::Failover,
+            mode: RunMode::Failover { planned: false },
             target: target.into(),
             parallelism: 8,
             dry_run: false,

@@ -469,7 +469,15 @@ pub fn split_hint(text: &str) -> (&str, Option<&str>) {
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum RunMode {
     /// Fail over to the target region (also used by failback).
-    Failover,
+    Failover {
+        /// A planned move: the home region answers and nothing may be
+        /// lost (a failback, a switchover drill, `failover --planned`).
+        /// Kinds that can move without loss (an Aurora global database's
+        /// switchover) do; an unplanned failover may lose what the RPO
+        /// gate allowed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        planned: bool,
+    },
     /// Point-in-time restore of one database in the target region.
     Restore {
         /// Database resource id.
@@ -493,7 +501,7 @@ impl RunMode {
     pub fn fails_over(&self) -> bool {
         matches!(
             self,
-            Self::Failover
+            Self::Failover { .. }
                 | Self::Drill {
                     depth: DrillDepth::Switchover
                 }

@@ -602,7 +602,7 @@ fn rows_in_window<'a>(
                         .and_then(|f| f.mode),
                     _ => None,
                 }
-                .unwrap_or(crate::journal::RunMode::Failover);
+                .unwrap_or(crate::journal::RunMode::Failover { planned: false });
                 row.predicted_rto = predicted(plans, &p.name, &row.target, &mode, ran.len());
                 rows.entry(p.name.clone()).or_default().push(row);
             }

@@ -55,7 +55,7 @@ pub const TRAITS: Traits = Traits {
 
 /// A failover (and a drill) probes every check of the plan in the target.
 pub fn compile(b: &mut Builder<'_>) {
-    if !matches!(b.mode, RunMode::Failover | RunMode::Drill { .. }) {
+    if !matches!(b.mode, RunMode::Failover { .. } | RunMode::Drill { .. }) {
         return;
     }
     let steps: Vec<Check> = b

@@ -245,7 +245,7 @@ pub fn compile_mode(plan: &Plan, target: &str, mode: &RunMode) -> Result<Graph, 
 
 /// Compiles the failover of `plan` to `target`.
 pub fn compile(plan: &Plan, target: &str) -> Result<Graph, GraphError> {
-    compile_mode(plan, target, &RunMode::Failover)
+    compile_mode(plan, target, &RunMode::Failover { planned: false })
 }
 
 /// Compiles a point-in-time restore of database resource `database` in

@@ -35,6 +35,7 @@ mod reprotect;
 mod restore;
 mod scale;
 pub mod scale_nodes;
+pub mod switch_global;
 pub mod switch_control;
 mod switch_dns;
 mod verify_dns;
@@ -135,6 +136,8 @@ kinds! {
     ScaleNodes(scale_nodes::ScaleNodes) = "scale-nodes",
     /// Promote the target region's read replica.
     Promote(promote::Promote) = "promote",
+    /// Move an Aurora global database's writer to the target's member.
+    SwitchGlobal(switch_global::SwitchGlobal) = "switch-global",
     /// Restore an instance to a point in time, into a new instance.
     Restore(restore::Restore) = "restore",
     /// Make an instance in another region a replica of the primary again.

@@ -166,25 +166,35 @@ pub fn compile(b: &mut Builder<'_>) {
     }
 }
 
-/// A replica lag reading the RPO gate journaled.
-struct GateLag {
-    latest: Option<f64>,
-    max: Option<f64>,
-    datapoints: u64,
-    at: DateTime<Utc>,
+/// A lag reading the RPO gate journaled.
+pub(super) struct GateLag {
+    /// The latest datapoint.
+    pub latest: Option<f64>,
+    /// The window's maximum.
+    pub max: Option<f64>,
+    /// How many datapoints.
+    pub datapoints: u64,
+    /// When the gate read it.
+    pub at: DateTime<Utc>,
+}
+
+/// The lag the RPO gate read for `resource` on this run's path, while
+/// fresh (first attempt, read moments ago, with datapoints).
+pub(super) fn fresh_gate_lag(cx: &Cx<'_>, resource: &str) -> Option<GateLag> {
+    if cx.attempt != 1 {
+        return None;
+    }
+    let g = gate_reading(cx.rpo_readings?, resource)?;
+    if (Utc::now() - g.at).to_std().ok()? > super::FRESH || g.datapoints == 0 {
+        return None;
+    }
+    Some(g)
 }
 
 impl Promote {
     /// The lag the RPO gate read for this database, while fresh.
     fn gate_lag(&self, cx: &Cx<'_>) -> Option<GateLag> {
-        if cx.attempt != 1 {
-            return None;
-        }
-        let g = gate_reading(cx.rpo_readings?, &self.resource)?;
-        if (Utc::now() - g.at).to_std().ok()? > super::FRESH || g.datapoints == 0 {
-            return None;
-        }
-        Some(g)
+        fresh_gate_lag(cx, &self.resource)
     }
 }
 

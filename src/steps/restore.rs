@@ -119,7 +119,7 @@ pub fn compile(b: &mut Builder<'_>) {
             None,
         ),
         RunMode::Restore { database, to_time } => (vec![database.as_str()], *to_time),
-        RunMode::Failover | RunMode::Reprotect | RunMode::Drill { .. } => return,
+        RunMode::Failover { .. } | RunMode::Reprotect | RunMode::Drill { .. } => return,
     };
     let steps: Vec<Restore> = wanted
         .into_iter()

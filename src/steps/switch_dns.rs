@@ -95,7 +95,7 @@ pub fn compile(b: &mut Builder<'_>) {
         _ if !d.switch.needs_route53_api() => false,
         m if m.fails_over() => true,
         RunMode::Restore { database, .. } => d.follows.as_deref() == Some(database.as_str()),
-        RunMode::Failover | RunMode::Reprotect | RunMode::Drill { .. } => false,
+        RunMode::Failover { .. } | RunMode::Reprotect | RunMode::Drill { .. } => false,
     };
     let mut zones: BTreeMap<String, Vec<DnsSpec>> = BTreeMap::new();
     for d in b.plan.spec.dns.iter().filter(|d| keep(d)) {
@@ -648,6 +648,7 @@ mod tests {
             carrying,
             [
                 KindName::Promote,
+                KindName::SwitchGlobal,
                 KindName::Restore,
                 KindName::DrillDatabase
             ]
@@ -658,13 +659,16 @@ mod tests {
             assert_eq!(read(&out).as_deref(), Some("db.example.rds.amazonaws.com"));
             assert_eq!(read(&serde_json::json!({})), None, "{k}");
         }
-        // Only a promotion cannot be undone, and it says how to go back.
+        // Only a promotion and a global database's failover cannot be
+        // undone, and each says how to go back.
         let irreversible: Vec<KindName> = (KindName::ALL.iter().copied())
             .filter(|k| k.traits().irreversible.is_some())
             .collect();
-        assert_eq!(irreversible, [KindName::Promote]);
-        let why = KindName::Promote.traits().irreversible.unwrap_or_default();
-        assert!(why.contains("drctl reprotect"), "{why}");
+        assert_eq!(irreversible, [KindName::Promote, KindName::SwitchGlobal]);
+        for k in irreversible {
+            let why = k.traits().irreversible.unwrap_or_default();
+            assert!(why.contains("drctl reprotect"), "{why}");
+        }
     }
 
     fn cname(name: &str, value: &str) -> DnsRecord {
