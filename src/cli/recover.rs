@@ -231,13 +231,11 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliEr
             return Ok(code);
         }
     }
-    let opts = a
-        .run
-        .options(
-            RunKind::Failback,
-            RunMode::Failover { planned: true },
-            &home,
-            &settings.pace,
-        );
+    let opts = a.run.options(
+        RunKind::Failback,
+        RunMode::Failover { planned: true },
+        &home,
+        &settings.pace,
+    );
     execute(&engine, &[plan], &opts, a.run.output).await
 }

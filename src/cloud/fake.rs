@@ -1328,12 +1328,21 @@ impl FakeCloud {
             .with_code("InvalidParameterValue"));
         }
         g.moving = Some(GlobalMove {
-            status: if data_loss { "failing-over" } else { "switching-over" }.into(),
+            status: if data_loss {
+                "failing-over"
+            } else {
+                "switching-over"
+            }
+            .into(),
             from: g.writer().map(|w| w.arn.clone()),
             to: Some(target_arn.into()),
             data_loss_allowed: data_loss,
         });
-        g.status = g.moving.as_ref().map(|m| m.status.clone()).unwrap_or_default();
+        g.status = g
+            .moving
+            .as_ref()
+            .map(|m| m.status.clone())
+            .unwrap_or_default();
         s.writes.push(format!("{op} {global}"));
         match &self.timing {
             Some(t) => {
@@ -1705,12 +1714,23 @@ impl crate::cloud::Publisher for FakeCloud {
     }
 }
 
+/// The reference world's short name of a region (`use1`).
+#[cfg(test)]
+fn region_tag(region: &str) -> &'static str {
+    match region {
+        "us-west-2" => "usw2",
+        "us-east-1" => "use1",
+        _ => "euw1",
+    }
+}
+
 /// The reference world of `localstack/seed` and `plans/`, in memory
 /// (payments and ledger served from us-west-2 with standbys in us-east-1,
 /// and eu-west-1 for payments; checkout served from us-east-1 with
 /// standbys in us-west-2 and eu-west-1): the one world the unit tests
 /// of the engine, the fault loop and status share. `lags` are the ReplicaLag
-/// datapoints of the payments and the ledger replica.
+/// datapoints of the payments and the ledger replica (and of orders'
+/// Aurora secondaries).
 #[cfg(test)]
 pub(crate) fn reference_world(lags: (&[f64], &[f64])) -> FakeCloud {
     let cname = |name: &str, value: &str, set: Option<(&str, i64)>| DnsRecord {
@@ -1758,6 +1778,33 @@ pub(crate) fn reference_world(lags: (&[f64], &[f64])) -> FakeCloud {
         ("eu-west-1", "checkout-web-euw1", 0, 1, 6),
     ] {
         f.add_group(region, name, Capacity { min, desired, max });
+    }
+    // orders: an Aurora global database written in us-west-2, and an EKS
+    // node group per region.
+    f.add_global(
+        "orders-global",
+        &[
+            ("us-west-2", "orders-usw2"),
+            ("us-east-1", "orders-use1"),
+            ("eu-west-1", "orders-euw1"),
+        ],
+    );
+    for region in ["us-east-1", "eu-west-1"] {
+        let id = format!("orders-{}", region_tag(region));
+        f.set_lag(region, &id, lags.0);
+    }
+    for (region, min, desired, max) in [
+        ("us-west-2", 2, 3, 6),
+        ("us-east-1", 0, 0, 6),
+        ("eu-west-1", 0, 0, 6),
+    ] {
+        let tag = region_tag(region);
+        f.add_node_group(
+            region,
+            &format!("orders-eks-{tag}"),
+            &format!("orders-nodes-{tag}"),
+            Capacity { min, desired, max },
+        );
     }
     f.put_record(
         "example.com.",

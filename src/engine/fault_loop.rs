@@ -66,7 +66,11 @@ fn opts(kind: RunKind, mode: RunMode, target: &str) -> RunOptions {
 }
 
 fn scenarios() -> Vec<Scenario> {
-    let failover = opts(RunKind::Failover, RunMode::Failover { planned: false }, "us-east-1");
+    let failover = opts(
+        RunKind::Failover,
+        RunMode::Failover { planned: false },
+        "us-east-1",
+    );
     let reprotect = opts(RunKind::Reprotect, RunMode::Reprotect, "us-east-1");
     vec![
         Scenario {
@@ -101,9 +105,29 @@ fn scenarios() -> Vec<Scenario> {
             before: vec![failover.clone()],
         },
         Scenario {
+            name: "failover orders",
+            plans: vec!["orders"],
+            opts: failover.clone(),
+            before: vec![],
+        },
+        Scenario {
+            name: "failback orders (a switchover)",
+            plans: vec!["orders"],
+            opts: opts(
+                RunKind::Failback,
+                RunMode::Failover { planned: true },
+                "us-west-2",
+            ),
+            before: vec![failover.clone()],
+        },
+        Scenario {
             name: "failback payments",
             plans: vec!["payments"],
-            opts: opts(RunKind::Failback, RunMode::Failover { planned: true }, "us-west-2"),
+            opts: opts(
+                RunKind::Failback,
+                RunMode::Failover { planned: true },
+                "us-west-2",
+            ),
             before: vec![failover, reprotect],
         },
     ]
@@ -159,7 +183,34 @@ fn state(f: &FakeCloud, run_ids: &[String]) -> String {
             (z, rs)
         })
         .collect();
-    normalize(&format!("{dbs:#?}\n{groups:#?}\n{records:#?}"), run_ids)
+    let globals: BTreeMap<&String, String> = (s.globals.iter())
+        .map(|(id, g)| {
+            let members: Vec<String> = (g.members.iter())
+                .map(|m| format!("{}{}", m.id, if m.writer { " (writer)" } else { "" }))
+                .collect();
+            (id, format!("{} {:?} {members:?}", g.status, g.moving))
+        })
+        .collect();
+    let clusters: BTreeMap<String, String> = (s.clusters.iter())
+        .map(|((r, id), c)| {
+            (
+                format!("{r}/{id}"),
+                format!("{} {:?}", c.status, c.global_cluster),
+            )
+        })
+        .collect();
+    let nodes: BTreeMap<String, String> = (s.node_groups.iter())
+        .map(|((r, c, n), g)| {
+            (
+                format!("{r}/{c}/{n}"),
+                format!("{} {}", g.capacity, g.status),
+            )
+        })
+        .collect();
+    normalize(
+        &format!("{dbs:#?}\n{groups:#?}\n{records:#?}\n{globals:#?}\n{clusters:#?}\n{nodes:#?}"),
+        run_ids,
+    )
 }
 
 /// The changes the fake saw, sorted (concurrent steps may interleave).

@@ -35,9 +35,9 @@ mod reprotect;
 mod restore;
 mod scale;
 pub mod scale_nodes;
-pub mod switch_global;
 pub mod switch_control;
 mod switch_dns;
+pub mod switch_global;
 mod verify_dns;
 pub mod verify_resolution;
 

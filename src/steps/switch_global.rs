@@ -13,8 +13,10 @@
 //!   may lose is the lag the RPO gate read and allowed; AWS keeps a
 //!   snapshot of the old writer's volume when its region comes back.
 //! - **detach** (`RemoveFromGlobalCluster` of the target's member, asked
-//!   in the target region) when the global cluster's API cannot be used: it
-//!   does not answer, or the managed failover was refused. The target
+//!   in the target region) when the managed failover is refused (the
+//!   global cluster's state, an engine that does not support it). A call
+//!   that goes unanswered fails the step, to be tried again: an
+//!   irreversible detach is never made on a blip. The target
 //!   becomes a standalone, writable cluster, and the global cluster must be
 //!   rebuilt (`drctl reprotect`); the run and the report say so.
 //!
@@ -134,11 +136,7 @@ impl GlobalRead {
 }
 
 /// Decides what to do from the facts read: pure.
-pub fn decide(
-    step: &SwitchGlobal,
-    target: Option<&DbCluster>,
-    global: &GlobalRead,
-) -> Decision {
+pub fn decide(step: &SwitchGlobal, target: Option<&DbCluster>, global: &GlobalRead) -> Decision {
     let (g_id, c_id, r) = (&step.global, &step.cluster, &step.region);
     let Some(target) = target else {
         return Decision::Refuse {
@@ -174,9 +172,9 @@ pub fn decide(
         }
         GlobalRead::Unanswered(e) => {
             return Decision::Act {
-                path: GlobalPath::Detach,
+                path: GlobalPath::Failover,
                 why: format!(
-                    "the global cluster's API does not answer in {r} ({e}): detaching {c_id} to write on its own"
+                    "an unplanned failover: the global cluster's API did not answer a read in {r} ({e}); trying the managed failover of {g_id} to {c_id} (a detach if it is refused)"
                 ),
             };
         }
@@ -187,21 +185,12 @@ pub fn decide(
             path: GlobalPath::Detach,
             why: format!("{c_id} is standalone (detached from {g_id} before)"),
         },
-        (None, _) => {
-            if step.planned {
-                Decision::Refuse {
-                    message: format!("global cluster {g_id} does not exist (asked in {r})"),
-                    hint: "a planned switchover needs the global cluster; fix its id in the plan or fail over without --planned".into(),
-                }
-            } else {
-                Decision::Act {
-                    path: GlobalPath::Detach,
-                    why: format!(
-                        "global cluster {g_id} is not found in {r} while {c_id} names it: detaching {c_id}"
-                    ),
-                }
-            }
-        }
+        (None, _) => Decision::Refuse {
+            message: format!(
+                "global cluster {g_id} does not exist (asked in {r}), yet {c_id} names it"
+            ),
+            hint: "fix the global cluster's id in the plan; a cluster being detached names it for a moment: resume in a minute".into(),
+        },
         (Some(_), None) => Decision::Refuse {
             message: format!(
                 "cluster {c_id} in {r} is not a member of global cluster {g_id}, yet reports one ({})",
@@ -368,12 +357,16 @@ fn rpo(
         ),
         (_, Some(l)) => (
             Some(l),
-            format!("{resource}: AuroraGlobalDBRPOLag read when the step found the move done ({n} datapoints)"),
+            format!(
+                "{resource}: AuroraGlobalDBRPOLag read when the step found the move done ({n} datapoints)"
+            ),
         ),
         (_, None) => match gate_lag {
             Some(l) => (
                 Some(l),
-                format!("{resource}: AuroraGlobalDBRPOLag recorded by the RPO gate (no reading at the move)"),
+                format!(
+                    "{resource}: AuroraGlobalDBRPOLag recorded by the RPO gate (no reading at the move)"
+                ),
             ),
             None => (
                 None,
@@ -487,7 +480,11 @@ impl SwitchGlobal {
                     .await?;
                 match aurora.failover_global(t, g, arn).await {
                     Ok(()) => Ok(path),
-                    Err(e) if e.kind == crate::cloud::ErrorKind::Fenced => Err(e.into()),
+                    // Only a refusal (the global cluster's state, an
+                    // operation it does not support) detaches: a call that
+                    // went unanswered fails the step, to be tried again,
+                    // never an irreversible detach on a blip.
+                    Err(e) if e.kind != crate::cloud::ErrorKind::Client => Err(e.into()),
                     Err(e) => {
                         out.why.push(format!(
                             "the managed failover was refused ({}): detaching {} to write on its own",
@@ -544,9 +541,9 @@ impl SwitchGlobal {
                 return Ok(c.global_cluster.is_none().then_some((c, None)));
             }
             let g = cx.clouds.aurora.describe_global(t, &self.global).await?;
-            let writes = g.as_ref().is_some_and(|g| {
-                g.moving.is_none() && g.member(t, id).is_some_and(|m| m.writer)
-            });
+            let writes = g
+                .as_ref()
+                .is_some_and(|g| g.moving.is_none() && g.member(t, id).is_some_and(|m| m.writer));
             Ok(writes.then_some((c, g)))
         })
         .await
@@ -598,7 +595,11 @@ impl Action for SwitchGlobal {
                 ),
                 None => format!("not a member of {} ({})", g.id, c.status),
             },
-            (Some(c), _) => format!("{} ({})", c.global_cluster.as_deref().unwrap_or("standalone"), c.status),
+            (Some(c), _) => format!(
+                "{} ({})",
+                c.global_cluster.as_deref().unwrap_or("standalone"),
+                c.status
+            ),
         };
         let d = decide(self, target.as_ref(), &global);
         let (call, desired, change) = match &d {
@@ -647,7 +648,9 @@ impl Action for SwitchGlobal {
                 out.why.push(why);
                 self.record_lag(cx, &mut out).await;
                 match &global {
-                    GlobalRead::Read(Some(g)) if g.moving.as_ref().is_some_and(|m| !m.data_loss_allowed) => {
+                    GlobalRead::Read(Some(g))
+                        if g.moving.as_ref().is_some_and(|m| !m.data_loss_allowed) =>
+                    {
                         GlobalPath::Switchover
                     }
                     _ => GlobalPath::Failover,
