@@ -263,6 +263,23 @@ def describe_global_clusters(self):
     return rds_models_action({"GlobalClusters": gcs})
 
 
+def delete_global_cluster(self):
+    """DeleteGlobalCluster from any region: moto looks for the global cluster
+    only in the calling region's backend, so a delete asked in the region a
+    plan now serves from (drctl reprotect rebuilding a global cluster after
+    a detach) found nothing. As on AWS, one that still has members is
+    InvalidGlobalClusterStateFault."""
+    gc = _global_cluster(self.params["GlobalClusterIdentifier"])
+    settle(gc)
+    if gc.members:
+        raise rds_exc.InvalidGlobalClusterStateFault(gc.global_cluster_arn)
+    for account in rds_models.rds_backends.values():
+        for backend in account.values():
+            if backend.global_clusters.get(gc.global_cluster_identifier) is gc:
+                del backend.global_clusters[gc.global_cluster_identifier]
+    return rds_models_action({"GlobalCluster": gc})
+
+
 _delete_db_cluster = RDSResponse.delete_db_cluster
 
 
@@ -285,6 +302,22 @@ def delete_db_cluster(self):
         ]:
             del snaps[sid]
     return result
+
+
+def _save_automated_backup(self):
+    """A cluster's first automated snapshot, skipped when one of its name
+    exists: moto takes it at creation, named by cluster and minute, so a
+    cluster made under the name of one renamed a moment ago (drctl
+    reprotect parks an old member and makes a new secondary with its id)
+    failed with DBClusterSnapshotAlreadyExistsFault. AWS takes the first
+    automated snapshot in the backup window, not at creation."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d-%H-%M")
+    if f"rds:{self.db_cluster_identifier}-{stamp}" in self.backend.cluster_snapshots:
+        return
+    _original_save_automated_backup(self)
+
+
+_original_save_automated_backup = rds_models.DBCluster.save_automated_backup
 
 
 def rds_models_action(result):
@@ -317,9 +350,10 @@ def install():
     RDSResponse.create_global_cluster = create_global_cluster
     RDSResponse.describe_global_clusters = describe_global_clusters
     RDSResponse.delete_db_cluster = delete_db_cluster
+    RDSResponse.delete_global_cluster = delete_global_cluster
+    rds_models.DBCluster.save_automated_backup = _save_automated_backup
     for name in (
         "describe_db_clusters",
-        "delete_global_cluster",
         "create_db_cluster",
     ):
         setattr(RDSResponse, name, _settling(getattr(RDSResponse, name)))

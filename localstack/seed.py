@@ -175,6 +175,22 @@ def put_lag(cw, replica_id, seconds, ahead=LAG_AHEAD_MIN):
     say("metric", f"ReplicaLag {replica_id}", f"put {len(data)} points = {seconds:g} s")
 
 
+def put_cluster_lag(cw, cluster_id, seconds, ahead=LAG_AHEAD_MIN):
+    """The same for an Aurora global secondary: AuroraGlobalDBRPOLag and
+    AuroraGlobalDBReplicationLag (milliseconds) by DBClusterIdentifier, as
+    Aurora publishes them in the secondary's region."""
+    now = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+    data = [{
+        "MetricName": metric, "Unit": "Milliseconds", "Value": float(seconds) * 1000.0,
+        "Dimensions": [{"Name": "DBClusterIdentifier", "Value": cluster_id}],
+        "Timestamp": now - dt.timedelta(minutes=m),
+    } for m in range(LAG_PAST_MIN, -ahead - 1, -1)
+      for metric in ("AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag")]
+    for i in range(0, len(data), 500):
+        cw.put_metric_data(Namespace="AWS/RDS", MetricData=data[i:i + 500])
+    say("metric", f"AuroraGlobalDBRPOLag {cluster_id}", f"put {len(data)} points = {seconds:g} s")
+
+
 # ---------------------------------------------------------------- Auto Scaling
 def pick_ami(ec2):
     try:
@@ -307,7 +323,7 @@ def find_cluster(rds, cluster_id):
         raise
 
 
-def ensure_global_cluster(rds, global_id, members, lag):
+def ensure_global_cluster(rds, cw, global_id, members, lag, ahead=LAG_AHEAD_MIN):
     """A global cluster `global_id` whose writer is members[0] = (region, id)
     and whose secondaries are the rest, each tagged with its lag for the lag
     publisher. Idempotent: present members are left as they are (a failover
@@ -341,6 +357,7 @@ def ensure_global_cluster(rds, global_id, members, lag):
         if i > 0:
             rds[region].add_tags_to_resource(ResourceName=c["DBClusterArn"],
                                              Tags=[{"Key": "drctl:replica-lag", "Value": f"{lag:g}"}])
+            put_cluster_lag(cw[region], cid, lag, ahead)
         out["members"][region] = {"id": cid, "arn": c["DBClusterArn"], "writer_endpoint": c.get("Endpoint"),
                                   "reader_endpoint": c.get("ReaderEndpoint")}
     return out
@@ -479,7 +496,9 @@ def main():
         if STANDBY in replicas:  # the shape of the two-region world, kept for its readers
             dbs[app]["replica"] = replicas[STANDBY]
 
-    aurora = {"orders": ensure_global_cluster(rds, n("orders-global"), orders_members, args.lag_orders)}
+    aurora = {"orders": ensure_global_cluster(
+        rds, cw, n("orders-global"), orders_members, args.lag_orders,
+        0 if args.suffix else LAG_AHEAD_MIN)}
     aurora["orders"]["lag_seconds"] = args.lag_orders
     node_groups = {}
     for region, (mn, des, mx) in ((HOME, (2, 3, 6)), (STANDBY, (0, 0, 6)), (THIRD, (0, 0, 6))):

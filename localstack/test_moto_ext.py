@@ -162,6 +162,31 @@ class GlobalClusterMoves(unittest.TestCase):
         c = east.describe_db_clusters(DBClusterIdentifier="gdt-east")["DBClusters"][0]
         self.assertFalse(c.get("GlobalClusterIdentifier"))
 
+    def test_a_global_cluster_rebuilt_from_a_detached_member_in_another_region(self):
+        """What drctl reprotect does after a detach: the old members leave,
+        the empty global cluster is deleted (asked in us-east-1, not where it
+        was made), made again from the detached cluster, and a new secondary
+        joins it; the old writer is renamed, data kept."""
+        west, east, w, e = self.world("grb")
+        east.remove_from_global_cluster(GlobalClusterIdentifier="grb", DbClusterIdentifier=e)
+        with self.assertRaises(ClientError) as c:
+            east.delete_global_cluster(GlobalClusterIdentifier="grb")
+        self.assertEqual(c.exception.response["Error"]["Code"], "InvalidGlobalClusterStateFault")
+        west.remove_from_global_cluster(GlobalClusterIdentifier="grb", DbClusterIdentifier=w)
+        east.delete_global_cluster(GlobalClusterIdentifier="grb")
+        with self.assertRaises(ClientError) as c:
+            east.describe_global_clusters(GlobalClusterIdentifier="grb")
+        self.assertEqual(c.exception.response["Error"]["Code"], "GlobalClusterNotFoundFault")
+        west.modify_db_cluster(DBClusterIdentifier="grb-west", NewDBClusterIdentifier="grb-west-pre-x",
+                               ApplyImmediately=True)
+        east.create_global_cluster(GlobalClusterIdentifier="grb", SourceDBClusterIdentifier=e)
+        n = west.create_db_cluster(DBClusterIdentifier="grb-west", Engine="aurora-postgresql",
+                                   GlobalClusterIdentifier="grb")["DBCluster"]
+        _, writers = self.members(east, "grb")
+        self.assertEqual(writers, {e: True, n["DBClusterArn"]: False})
+        old = west.describe_db_clusters(DBClusterIdentifier="grb-west-pre-x")["DBClusters"][0]
+        self.assertFalse(old.get("GlobalClusterIdentifier"))
+
     def test_a_cluster_made_again_at_once_under_its_name(self):
         west = self.rds("us-west-2")
         for _ in range(2):

@@ -1273,6 +1273,130 @@ impl GlobalDatabases for FakeCloud {
             .map(|(_, snap)| snap.clone())
             .collect())
     }
+
+    async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        self.tick("rds:DeleteGlobalCluster", region, id).await?;
+        let mut s = self.state();
+        s.reach("rds", "DeleteGlobalCluster", id, region)?;
+        if s.globals.get(id).is_some_and(|g| !g.members.is_empty()) {
+            return Err(CloudError::new(
+                "rds",
+                "DeleteGlobalCluster",
+                id,
+                region,
+                ErrorKind::Client,
+                "the global cluster still has members",
+            )
+            .with_code("InvalidGlobalClusterStateFault"));
+        }
+        if s.globals.remove(id).is_some() {
+            s.writes.push(format!("DeleteGlobalCluster {id}"));
+        }
+        Ok(())
+    }
+
+    async fn create_global(
+        &self,
+        region: &str,
+        id: &str,
+        source_arn: &str,
+    ) -> Result<(), CloudError> {
+        self.tick("rds:CreateGlobalCluster", region, id).await?;
+        let mut s = self.state();
+        s.reach("rds", "CreateGlobalCluster", id, region)?;
+        if s.globals.contains_key(id) {
+            return Err(CloudError::new(
+                "rds",
+                "CreateGlobalCluster",
+                id,
+                region,
+                ErrorKind::Client,
+                "a global cluster of that id exists",
+            )
+            .with_code("GlobalClusterAlreadyExistsFault"));
+        }
+        let (r, cid) = parse_cluster_arn(source_arn);
+        let c = s
+            .clusters
+            .get_mut(&(r.clone(), cid.clone()))
+            .ok_or_else(|| not_found("rds", "CreateGlobalCluster", source_arn, region))?;
+        c.global_cluster = Some(id.to_string());
+        let g = GlobalCluster {
+            id: id.into(),
+            arn: format!("arn:aws:rds::123456789012:global-cluster:{id}"),
+            status: "available".into(),
+            endpoint: Some(format!("{id}.global-fake.global.rds.amazonaws.com")),
+            members: vec![GlobalMember {
+                arn: source_arn.into(),
+                writer: true,
+                region: r,
+                id: cid,
+            }],
+            moving: None,
+        };
+        s.globals.insert(id.into(), g);
+        s.writes.push(format!("CreateGlobalCluster {id}"));
+        Ok(())
+    }
+
+    async fn create_secondary(
+        &self,
+        region: &str,
+        id: &str,
+        global: &str,
+        _engine: &str,
+    ) -> Result<(), CloudError> {
+        self.tick("rds:CreateDBCluster", region, id).await?;
+        let mut s = self.state();
+        s.reach("rds", "CreateDBCluster", id, region)?;
+        if s.clusters.contains_key(&(region.into(), id.into())) {
+            return Err(CloudError::new(
+                "rds",
+                "CreateDBCluster",
+                id,
+                region,
+                ErrorKind::Client,
+                "a cluster of that id exists",
+            )
+            .with_code("DBClusterAlreadyExistsFault"));
+        }
+        let c = fake_cluster(region, id, Some(global));
+        let Some(g) = s.globals.get_mut(global) else {
+            return Err(not_found("rds", "CreateDBCluster", global, region));
+        };
+        g.members.push(GlobalMember {
+            arn: c.arn.clone(),
+            writer: false,
+            region: region.into(),
+            id: id.into(),
+        });
+        s.clusters.insert((region.into(), id.into()), c);
+        s.writes.push(format!("CreateDBCluster {id}"));
+        Ok(())
+    }
+
+    async fn rename_cluster(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError> {
+        self.tick("rds:ModifyDBCluster", region, id).await?;
+        let mut s = self.state();
+        s.reach("rds", "ModifyDBCluster", id, region)?;
+        let mut c = s
+            .clusters
+            .remove(&(region.into(), id.into()))
+            .ok_or_else(|| not_found("rds", "ModifyDBCluster", id, region))?;
+        let old_arn = c.arn.clone();
+        c.id = new_id.into();
+        c.arn = format!("arn:aws:rds:{region}:123456789012:cluster:{new_id}");
+        c.endpoint = Some(format!("{new_id}.cluster-fake.{region}.rds.amazonaws.com"));
+        for g in s.globals.values_mut() {
+            for m in g.members.iter_mut().filter(|m| m.arn == old_arn) {
+                m.arn = c.arn.clone();
+                m.id = new_id.into();
+            }
+        }
+        s.clusters.insert((region.into(), new_id.into()), c);
+        s.writes.push(format!("ModifyDBCluster {id} -> {new_id}"));
+        Ok(())
+    }
 }
 
 impl FakeCloud {

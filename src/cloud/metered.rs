@@ -725,6 +725,47 @@ impl GlobalDatabases for Metered {
         })
         .await
     }
+
+    async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        self.meter("rds:DeleteGlobalCluster", region, || {
+            self.inner.aurora.delete_global(region, id)
+        })
+        .await
+    }
+
+    async fn create_global(
+        &self,
+        region: &str,
+        id: &str,
+        source_arn: &str,
+    ) -> Result<(), CloudError> {
+        self.meter("rds:CreateGlobalCluster", region, || {
+            self.inner.aurora.create_global(region, id, source_arn)
+        })
+        .await
+    }
+
+    async fn create_secondary(
+        &self,
+        region: &str,
+        id: &str,
+        global: &str,
+        engine: &str,
+    ) -> Result<(), CloudError> {
+        self.meter("rds:CreateDBCluster", region, || {
+            self.inner
+                .aurora
+                .create_secondary(region, id, global, engine)
+        })
+        .await
+    }
+
+    async fn rename_cluster(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError> {
+        self.meter("rds:ModifyDBCluster", region, || {
+            self.inner.aurora.rename_cluster(region, id, new_id)
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -312,6 +312,36 @@ pub trait GlobalDatabases: Send + Sync {
         region: &str,
         cluster: &str,
     ) -> Result<Vec<ClusterSnapshot>, CloudError>;
+
+    /// Deletes global cluster `id`, which has no members left
+    /// (`DeleteGlobalCluster`, asked in `region`); gone is done.
+    async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError>;
+
+    /// Makes global cluster `id` with the cluster `source_arn` as its
+    /// writer (`CreateGlobalCluster` with `SourceDBClusterIdentifier`,
+    /// asked in the source's `region`); sent at most once.
+    async fn create_global(
+        &self,
+        region: &str,
+        id: &str,
+        source_arn: &str,
+    ) -> Result<(), CloudError>;
+
+    /// Makes cluster `id` in `region` a new, headless secondary of global
+    /// cluster `global` (`CreateDBCluster` with `GlobalClusterIdentifier`
+    /// and the writer's engine); sent at most once.
+    async fn create_secondary(
+        &self,
+        region: &str,
+        id: &str,
+        global: &str,
+        engine: &str,
+    ) -> Result<(), CloudError>;
+
+    /// Renames cluster `id` to `new_id` (`ModifyDBCluster` with
+    /// `NewDBClusterIdentifier`, applied at once): an old member, data
+    /// intact, out of the way of a new secondary with its id.
+    async fn rename_cluster(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError>;
 }
 
 /// CloudWatch-style metrics, read only.

@@ -139,7 +139,7 @@ pub fn report_from_records(
     }
     let warnings = latest
         .iter()
-        .flat_map(|(step, o)| crate::steps::evidence_gaps(step, o))
+        .flat_map(|(step, o)| crate::steps::step_warnings(step, o))
         .collect();
     let measures = measure::measure(records, targets);
     let drill = super::drill::summary(records, &measures, outcome);

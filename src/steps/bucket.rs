@@ -37,6 +37,7 @@ pub struct VerifyBucket {
 
 /// Read-only: records state after the switch, moves nothing.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: false,
     ends_rto: false,
     irreversible: None,

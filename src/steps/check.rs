@@ -41,6 +41,7 @@ pub struct Check {
 
 /// Part of the recovery (traffic moves after it).
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: None,

@@ -67,6 +67,7 @@ pub struct DrillControl {
 
 /// Ends the drill's RTO clock: the drill names resolve to the target.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: true,
     irreversible: None,

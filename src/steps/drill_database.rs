@@ -100,6 +100,7 @@ impl StepOutput for DrillDatabaseOutput {
 /// Part of the drill's recovery, and where its RPO is read. Not
 /// irreversible: what it promotes is the drill's own copy.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: None,

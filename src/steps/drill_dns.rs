@@ -48,6 +48,7 @@ pub struct DrillDns {
 
 /// Ends the drill's RTO clock: the drill records INSYNC and read back.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: true,
     irreversible: None,

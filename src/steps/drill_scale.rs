@@ -37,6 +37,7 @@ pub struct DrillScale {
 
 /// Part of the drill's recovery.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: None,

@@ -56,6 +56,7 @@ pub struct Evidence {
 
 /// Bookkeeping after the recovery: not part of the RTO.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: false,
     ends_rto: false,
     irreversible: None,

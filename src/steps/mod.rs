@@ -217,6 +217,10 @@ pub struct Traits {
     pub endpoint: Option<EndpointReader>,
     /// Where the RPO achieved is read, for kinds that measure it.
     pub rpo: Option<RpoReader>,
+    /// What its journaled outputs say people must know (a detached
+    /// global database to rebuild, a snapshot that expires): the run's
+    /// report and its notifications carry them.
+    pub warnings: Option<fn(&Value) -> Vec<String>>,
     /// What it costs in time and API calls, in the model's terms (the
     /// forecast of `drctl plan budget` reads it).
     pub time: Cost,
@@ -586,10 +590,16 @@ impl InSync {
 /// it without making the reads twice.
 pub type SideReads = futures::future::Shared<futures::future::BoxFuture<'static, Value>>;
 
-/// What an evidence step's outputs say it could not store, one sentence per
-/// destination (nothing for other steps' outputs).
-pub fn evidence_gaps(step: &str, outputs: &Value) -> Vec<String> {
-    evidence::Evidence::gaps(step, outputs)
+/// What a step's journaled outputs say people must know: an evidence
+/// step's destinations that did not take its pack, one sentence each, and
+/// what the step's kind warns of ([`Traits::warnings`]).
+pub fn step_warnings(step: &str, outputs: &Value) -> Vec<String> {
+    let mut out = evidence::Evidence::gaps(step, outputs);
+    let kind = step.parse::<StepId>().ok().map(|id| id.kind);
+    if let Some(read) = kind.and_then(|k| k.traits().warnings) {
+        out.extend(read(outputs));
+    }
+    out
 }
 
 /// Why a step failed.

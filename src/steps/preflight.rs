@@ -42,6 +42,7 @@ impl StepOutput for PreflightOutput {
 
 /// Bookkeeping, not recovery.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: false,
     ends_rto: false,
     irreversible: None,

@@ -78,6 +78,7 @@ struct InstanceFacts {
 
 /// Part of the recovery, irreversible, and where the RPO is read.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: Some(

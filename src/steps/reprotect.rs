@@ -39,6 +39,7 @@ pub struct Reprotect {
 
 /// Not part of a recovery (it follows one); reversible.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: None,

@@ -62,6 +62,7 @@ impl StepOutput for RestoreOutput {
 
 /// Part of the recovery; where the RPO is read (the restore point).
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: None,

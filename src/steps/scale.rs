@@ -29,6 +29,7 @@ pub struct Scale {
 
 /// Part of the recovery; reversible (scale back down).
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: None,

@@ -38,6 +38,7 @@ pub struct ScaleNodes {
 
 /// Part of the recovery; reversible (scale back down).
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: None,

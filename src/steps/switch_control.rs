@@ -62,6 +62,7 @@ fn record_ids<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Err
 
 /// Part of the recovery: traffic moves here.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: None,

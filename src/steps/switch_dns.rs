@@ -72,6 +72,7 @@ impl SwitchDns {
 
 /// Part of the recovery: traffic moves here.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: None,

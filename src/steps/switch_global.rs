@@ -299,6 +299,11 @@ impl StepOutput for SwitchGlobalOutput {
 
 /// Part of the recovery, irreversible, and where the RPO is read.
 pub const TRAITS: Traits = Traits {
+    warnings: Some(|v| {
+        SwitchGlobalOutput::read(v)
+            .map(|o| o.warnings)
+            .unwrap_or_default()
+    }),
     recovery: true,
     ends_rto: false,
     irreversible: Some(

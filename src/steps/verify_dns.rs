@@ -31,6 +31,7 @@ pub struct VerifyDns {
 
 /// Stops the RTO clock: traffic is in the target once this reads back.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: true,
     irreversible: None,

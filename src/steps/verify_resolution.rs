@@ -62,6 +62,7 @@ pub struct VerifyResolution {
 
 /// Stops the RTO clock: clients are sent to the target once this holds.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: true,
     irreversible: None,

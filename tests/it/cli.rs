@@ -56,9 +56,21 @@ pub fn add_suffixed_plan(dir: &Path, name: &str, suffix: &str) {
         "drctl-control-use1",
         "drctl-control-usw2",
         "drctl-control-euw1",
+        "orders-global",
+        "orders-usw2",
+        "orders-use1",
+        "orders-euw1",
     ] {
         t = t.replace(&format!("\"{id}\""), &format!("\"{id}-{suffix}\""));
         t = t.replace(&format!("//{id}/"), &format!("//{id}-{suffix}/"));
+    }
+    // EKS node groups are named `cluster/nodegroup`.
+    for tag in ["usw2", "use1", "euw1"] {
+        for base in ["orders-eks", "orders-nodes"] {
+            let name = format!("{base}-{tag}");
+            t = t.replace(&format!("\"{name}/"), &format!("\"{name}-{suffix}/"));
+            t = t.replace(&format!("/{name}\""), &format!("/{name}-{suffix}\""));
+        }
     }
     for db in ["payments-db", "ledger-db", "checkout-db"] {
         t = t.replace(&format!("\"{db}\""), &format!("\"{db}-{suffix}\""));

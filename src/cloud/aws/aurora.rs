@@ -355,6 +355,153 @@ impl GlobalDatabases for AuroraGlobal {
         }
         Ok(out)
     }
+
+    async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DeleteGlobalCluster",
+            resource: id,
+            region,
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .delete_global_cluster()
+                .global_cluster_identifier(id)
+                .send()
+        })
+        .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+            // A repeat after an answer lost: read it.
+            Err(e)
+                if self
+                    .describe_global(region, id)
+                    .await
+                    .is_ok_and(|g| g.is_none()) =>
+            {
+                tracing::info!(global = id, error = %e, "already deleted");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_global(
+        &self,
+        region: &str,
+        id: &str,
+        source_arn: &str,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "CreateGlobalCluster",
+            resource: id,
+            region,
+        };
+        let made = || async {
+            self.describe_global(region, id)
+                .await
+                .map(|g| g.is_some_and(|g| g.members.iter().any(|m| m.arn == source_arn)))
+        };
+        match call(&RetryPolicy::none(), c, || {
+            client
+                .create_global_cluster()
+                .global_cluster_identifier(id)
+                .source_db_cluster_identifier(source_arn)
+                .send()
+        })
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if made().await.unwrap_or(false) => {
+                tracing::info!(global = id, error = %e, "an earlier attempt made it");
+                Ok(())
+            }
+            Err(e) if e.kind.is_transient() => call(&self.retry, c, || {
+                client
+                    .create_global_cluster()
+                    .global_cluster_identifier(id)
+                    .source_db_cluster_identifier(source_arn)
+                    .send()
+            })
+            .await
+            .map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_secondary(
+        &self,
+        region: &str,
+        id: &str,
+        global: &str,
+        engine: &str,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "CreateDBCluster",
+            resource: id,
+            region,
+        };
+        let send = || {
+            client
+                .create_db_cluster()
+                .db_cluster_identifier(id)
+                .engine(engine)
+                .global_cluster_identifier(global)
+                .send()
+        };
+        match call(&RetryPolicy::none(), c, send).await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if self
+                    .describe_cluster(region, id)
+                    .await
+                    .is_ok_and(|c| c.is_some()) =>
+            {
+                tracing::info!(cluster = id, error = %e, "an earlier attempt made it");
+                Ok(())
+            }
+            Err(e) if e.kind.is_transient() => call(&self.retry, c, send).await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn rename_cluster(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "ModifyDBCluster",
+            resource: id,
+            region,
+        };
+        let send = || {
+            client
+                .modify_db_cluster()
+                .db_cluster_identifier(id)
+                .new_db_cluster_identifier(new_id)
+                .apply_immediately(true)
+                .send()
+        };
+        match call(&self.retry, c, send).await {
+            Ok(_) => Ok(()),
+            // Renamed already (an answer lost): the new name exists.
+            Err(e)
+                if e.kind == ErrorKind::NotFound
+                    && self
+                        .describe_cluster(region, new_id)
+                        .await
+                        .is_ok_and(|c| c.is_some()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -239,8 +239,8 @@ mod on_the_fake {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::cloud::Clouds;
     use crate::cloud::fake::FakeCloud;
-    use crate::cloud::{Clouds, GlobalDatabases};
 
     fn orders() -> crate::plan::Plan {
         crate::plan::reference()

@@ -1,0 +1,352 @@
+//! Aurora Global Database (`[[global_database]]`) against the world's moto
+//! (with its SwitchoverGlobalCluster and FailoverGlobalCluster,
+//! `localstack/moto_ext.py`): a planned failover (a switchover) and its
+//! failback, an unplanned failover with its measured RPO and the old
+//! writer's snapshot, the RPO gate refusing on the Aurora lag, the home
+//! region down (the managed failover asked of the target only), the detach
+//! when the managed failover is refused, and a crash around the move.
+
+use std::path::Path;
+
+use drctl::cloud::GlobalCluster;
+use serde_json::Value;
+
+use crate::fixture::{Fixture, Proxied, outputs, records};
+use crate::proxy::{Fault, Match};
+use crate::world::{self, HOME, STANDBY};
+
+const STEP: &str = "orders/switch-global:orders-db";
+
+async fn fixture(prefix: &str) -> Fixture {
+    let fx = Fixture::new(prefix).await;
+    crate::cli::add_suffixed_plan(fx.plans.path(), "orders.toml", &fx.suffix);
+    fx
+}
+
+/// The global cluster, read through the adapter in the standby region.
+async fn global(fx: &Fixture) -> GlobalCluster {
+    world::clouds()
+        .await
+        .aurora
+        .describe_global(STANDBY, &fx.id("orders-global"))
+        .await
+        .expect("DescribeGlobalClusters")
+        .expect("the global cluster exists")
+}
+
+async fn writer(fx: &Fixture) -> String {
+    let g = global(fx).await;
+    g.writer().map(|w| w.id.clone()).unwrap_or_default()
+}
+
+async fn failover(fx: &Fixture, to: &str, endpoints: &Path, extra: &[&str]) -> crate::fixture::Ran {
+    let mut args = vec![
+        "failover",
+        "--plan",
+        "orders",
+        "--to",
+        to,
+        "--approve",
+        "aurora test",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    fx.drctl_with(&args, &[], endpoints).await
+}
+
+/// The orders measure of a run's JSON report.
+fn measure(report: &Value) -> Value {
+    report["measures"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["plan"] == "orders"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no orders measure: {report:#}"))
+}
+
+/// `status --plan orders` as (region, cluster, role) of each member.
+async fn roles(fx: &Fixture) -> Vec<(String, String, String)> {
+    let st = fx
+        .drctl(&["status", "--plan", "orders", "--output", "json"])
+        .await;
+    let v = st.json();
+    let mut out = Vec::new();
+    for r in v["plans"][0]["regions"].as_array().into_iter().flatten() {
+        for d in r["databases"].as_array().into_iter().flatten() {
+            out.push((
+                r["region"].as_str().unwrap_or_default().to_string(),
+                d["instance"].as_str().unwrap_or_default().to_string(),
+                d["role"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// A planned failover switches the global cluster over (RPO 0 by design),
+/// `status` shows the new writer and the secondaries' lag, and a failback
+/// switches it back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_planned_failover_switches_over_and_the_failback_switches_back() {
+    crate::needs_emulators!();
+    let fx = fixture("agplan").await;
+    let proxied = Proxied::start(false).await;
+    assert_eq!(writer(&fx).await, fx.id("orders-usw2"));
+    let before = roles(&fx).await;
+    assert!(
+        before.contains(&(HOME.into(), fx.id("orders-usw2"), "primary".into()))
+            && before.contains(&(STANDBY.into(), fx.id("orders-use1"), "replica".into())),
+        "{before:?}"
+    );
+
+    let runs = fx.runs();
+    let o = failover(&fx, STANDBY, &proxied.endpoints(), &["--planned"]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(writer(&fx).await, fx.id("orders-use1"));
+    let run = fx.new_run(&runs);
+    let out = outputs(&fx.show(&run).await, STEP);
+    assert_eq!(out["path"], "switchover", "{out:#}");
+    assert!(
+        out["endpoint"].as_str().is_some_and(|e| !e.is_empty()),
+        "{out:#}"
+    );
+    let m = measure(&o.json());
+    assert_eq!(m["rpo"]["seconds"].as_f64(), Some(0.0), "{m:#}");
+    assert!(
+        m["rpo"]["basis"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("by design"),
+        "{m:#}"
+    );
+    assert_eq!(proxied.forwarded("SwitchoverGlobalCluster"), 1);
+    assert_eq!(proxied.forwarded("FailoverGlobalCluster"), 0);
+
+    let after = roles(&fx).await;
+    assert!(
+        after.contains(&(STANDBY.into(), fx.id("orders-use1"), "primary".into()))
+            && after.contains(&(HOME.into(), fx.id("orders-usw2"), "replica".into())),
+        "{after:?}"
+    );
+
+    let o = fx
+        .drctl_with(
+            &["failback", "--plan", "orders", "--approve", "aurora test"],
+            &[],
+            &proxied.endpoints(),
+        )
+        .await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(writer(&fx).await, fx.id("orders-usw2"));
+    assert_eq!(proxied.forwarded("SwitchoverGlobalCluster"), 2);
+    assert_eq!(proxied.forwarded("FailoverGlobalCluster"), 0);
+}
+
+/// An unplanned failover fails over with data loss allowed: the RPO is the
+/// AuroraGlobalDBRPOLag read before it (2 s in the seeded world), the run
+/// warns of the old writer's snapshot, and AWS's snapshot is there.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unplanned_failover_measures_its_rpo_from_the_aurora_lag() {
+    crate::needs_emulators!();
+    let fx = fixture("agfail").await;
+    let proxied = Proxied::start(false).await;
+    let runs = fx.runs();
+    let o = failover(&fx, STANDBY, &proxied.endpoints(), &[]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(writer(&fx).await, fx.id("orders-use1"));
+    let run = fx.new_run(&runs);
+    let out = outputs(&fx.show(&run).await, STEP);
+    assert_eq!(out["path"], "failover", "{out:#}");
+    assert_eq!(out["lag_seconds"].as_f64(), Some(2.0), "{out:#}");
+    assert!(
+        out["warnings"].as_array().into_iter().flatten().any(|w| w
+            .as_str()
+            .unwrap_or_default()
+            .contains("rds:unplanned-global-failover-")),
+        "{out:#}"
+    );
+    let m = measure(&o.json());
+    assert_eq!(m["rpo"]["seconds"].as_f64(), Some(2.0), "{m:#}");
+    assert_eq!(m["rpo"]["met"], true, "{m:#}");
+    assert!(
+        m["rpo"]["basis"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("AuroraGlobalDBRPOLag"),
+        "{m:#}"
+    );
+    assert_eq!(proxied.forwarded("FailoverGlobalCluster"), 1);
+    let snaps = world::clouds()
+        .await
+        .aurora
+        .cluster_snapshots(HOME, &fx.id("orders-usw2"))
+        .await
+        .expect("DescribeDBClusterSnapshots");
+    assert!(
+        snaps
+            .iter()
+            .any(|s| s.id.starts_with("rds:unplanned-global-failover-")),
+        "{snaps:?}"
+    );
+    assert_eq!(fx.audit(&run).await.code, Some(0));
+}
+
+/// The RPO gate reads the Aurora lag of the target member and refuses
+/// when it is above the tier's RPO; nothing moves.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rpo_gate_refuses_an_aurora_failover_on_its_lag() {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    crate::needs_emulators!();
+    let fx = fixture("aggate").await;
+    let cluster = fx.id("orders-use1");
+    let datum = MetricDatum::builder()
+        .metric_name("AuroraGlobalDBRPOLag")
+        .dimensions(
+            Dimension::builder()
+                .name("DBClusterIdentifier")
+                .value(&cluster)
+                .build(),
+        )
+        .timestamp(aws_smithy_types::DateTime::from_secs(
+            chrono::Utc::now().timestamp(),
+        ))
+        .value(3_600_000.0)
+        .unit(StandardUnit::Milliseconds)
+        .build();
+    world::sdk()
+        .await
+        .cloudwatch(STANDBY)
+        .put_metric_data()
+        .namespace("AWS/RDS")
+        .metric_data(datum)
+        .send()
+        .await
+        .expect("put metric data");
+    let o = fx
+        .drctl(&[
+            "failover",
+            "--plan",
+            "orders",
+            "--to",
+            STANDBY,
+            "--approve",
+            "gate",
+        ])
+        .await;
+    assert_eq!(o.code, Some(3), "{}", o.all());
+    assert!(o.err.contains(&cluster), "the member is named: {}", o.all());
+    assert!(o.err.contains("is 1h"), "the lag is named: {}", o.all());
+    assert!(o.err.contains("RPO of 15m"), "{}", o.all());
+    assert_eq!(writer(&fx).await, fx.id("orders-usw2"), "nothing moved");
+}
+
+/// The home region's endpoints gone: the managed failover is asked of the
+/// target region and nothing of the run's path goes to the home region;
+/// then, with the managed failover refused as well, the target is
+/// detached, and the run says the global cluster must be rebuilt.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_home_down_the_failover_asks_the_target_only_and_a_refusal_detaches() {
+    crate::needs_emulators!();
+    for refused in [false, true] {
+        let fx = fixture("aghome").await;
+        let proxied = Proxied::start(false).await;
+        for var in [
+            "AWS_ENDPOINT_URL_RDS",
+            "AWS_ENDPOINT_URL_CLOUDWATCH",
+            "AWS_ENDPOINT_URL_EKS",
+        ] {
+            proxied
+                .proxy_for(var)
+                .inject(Match::Region(HOME), Fault::Reset, usize::MAX);
+        }
+        if refused {
+            proxied.proxy_for("AWS_ENDPOINT_URL_RDS").inject(
+                Match::Action("FailoverGlobalCluster"),
+                Fault::Error {
+                    status: 400,
+                    code: "InvalidGlobalClusterStateFault",
+                },
+                usize::MAX,
+            );
+        }
+        let runs = fx.runs();
+        let o = failover(&fx, STANDBY, &proxied.endpoints(), &[]).await;
+        assert_eq!(o.code, Some(0), "refused={refused}: {}", o.all());
+        let run = fx.new_run(&runs);
+        let out = outputs(&fx.show(&run).await, STEP);
+        let c = world::clouds()
+            .await
+            .aurora
+            .describe_cluster(STANDBY, &fx.id("orders-use1"))
+            .await
+            .expect("read")
+            .expect("exists");
+        if refused {
+            assert_eq!(out["path"], "detach", "{out:#}");
+            assert_eq!(out["rebuild_needed"], true, "{out:#}");
+            assert_eq!(c.global_cluster, None, "standalone after the detach");
+            let text = o.all();
+            assert!(text.contains("must be rebuilt"), "{text}");
+        } else {
+            assert_eq!(out["path"], "failover", "{out:#}");
+            assert_eq!(writer(&fx).await, fx.id("orders-use1"));
+        }
+        assert!(
+            out["lag_seconds"].as_f64().is_some(),
+            "the RPO was read in the target: {out:#}"
+        );
+        // The move was asked of the target region only.
+        let home_moves: Vec<String> = proxied
+            .log()
+            .into_iter()
+            .filter(|l| l.contains(&format!("[{HOME}]")) && l.contains("GlobalCluster"))
+            .collect();
+        assert!(home_moves.is_empty(), "{home_moves:#?}");
+    }
+}
+
+/// A crash before and after the move: the resume finishes the run with the
+/// target writing and the managed failover sent once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_around_the_move_is_resumed_with_the_failover_sent_once() {
+    crate::needs_emulators!();
+    for when in ["before", "after"] {
+        let fx = fixture("agcrash").await;
+        let proxied = Proxied::start(false).await;
+        let point = format!("{when}:{STEP}");
+        let o = failover(
+            &fx,
+            STANDBY,
+            &proxied.endpoints(),
+            &["--inject-crash", &point],
+        )
+        .await;
+        assert_eq!(o.code, Some(1), "{point}: {}", o.all());
+        let runs = fx.runs();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        let run = runs.into_iter().next().unwrap_or_default();
+        let o = fx
+            .drctl_with(
+                &["runs", "resume", &run, "--output", "json"],
+                &[],
+                &proxied.endpoints(),
+            )
+            .await;
+        assert_eq!(o.code, Some(0), "{point}: {}", o.all());
+        assert_eq!(writer(&fx).await, fx.id("orders-use1"), "{point}");
+        let show = fx.show(&run).await;
+        assert_eq!(show["report"]["outcome"], "succeeded", "{point}");
+        let succeeded = records(&show)
+            .iter()
+            .filter(|r| r["event"]["type"] == "step_succeeded" && r["event"]["step"] == STEP)
+            .count();
+        assert_eq!(succeeded, 1, "{point}");
+        assert_eq!(
+            proxied.forwarded("FailoverGlobalCluster"),
+            1,
+            "{point}: {:#?}",
+            proxied.log()
+        );
+        assert_eq!(fx.audit(&run).await.code, Some(0), "{point}");
+    }
+}
