@@ -378,7 +378,7 @@ async fn a_node_group_drill_raises_the_standby_and_its_cleanup_returns_it() {
         .iter()
         .find_map(|r| match &r.event {
             crate::journal::event::Event::StepSucceeded { step, outputs }
-                if step.to_string() == "orders-nodes/drill-nodes:orders-nodes" =>
+                if *step == "orders-nodes/drill-nodes:orders-nodes" =>
             {
                 <crate::steps::drill_nodes::DrillNodesOutput as crate::steps::StepOutput>::read(
                     outputs,

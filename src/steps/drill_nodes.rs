@@ -455,13 +455,11 @@ impl Action for DrillNodes {
         );
         let by = Driver::Step(cx);
         let read = || async {
-            Ok::<_, StepFailure>(
-                cx.clouds
-                    .node_groups
-                    .describe_node_group(r, c, n)
-                    .await?
-                    .ok_or_else(|| self.missing())?,
-            )
+            cx.clouds
+                .node_groups
+                .describe_node_group(r, c, n)
+                .await?
+                .ok_or_else(|| self.missing())
         };
         let mut g = read().await?;
         let ours = self.ours(cx).await.map_err(|e| self.journal_failure(&e))?;
