@@ -825,7 +825,9 @@ pub trait Action: Send + Sync {
     }
     /// The temporary resources a run of this step may create (drill kinds
     /// only; see [`crate::steps::drill_names`]), named from the run id alone so that the
-    /// engine journals them *before* the step acts.
+    /// engine journals them *before* the step acts. A kind that can name
+    /// one only after a read (its restore point) journals it itself with
+    /// [`Cx::journal_temp`], before it changes it.
     fn creates(&self, run_id: &str) -> Vec<crate::journal::Temp> {
         let _ = run_id;
         Vec::new()
