@@ -100,6 +100,15 @@ async fn dispatch(
         Temp::Capacity { region, group } => {
             crate::steps::drill_scale::restore(clouds, region, group, run, owner).await
         }
+        Temp::NodeCapacity {
+            region,
+            cluster,
+            group,
+            restore,
+        } => {
+            let at = (region.as_str(), cluster.as_str(), group.as_str());
+            crate::steps::drill_nodes::restore(clouds, at, *restore, owner, poll, deadline).await
+        }
         Temp::Record { zone, name, rtype } => {
             crate::steps::drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await
         }

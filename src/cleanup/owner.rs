@@ -32,7 +32,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::journal::event::{Event, Record, RunKind};
-use crate::journal::{JournalError, JournalStore, StepName, Temp};
+use crate::journal::{JournalError, JournalStore, StepName};
 use crate::runs::drill::{Scaler, journaled, preempted_by, scaler};
 use crate::state::LockStatus;
 
@@ -212,8 +212,10 @@ pub fn of_every_plan(decided: Vec<CapacityOwner>) -> Option<CapacityOwner> {
     decided.into_iter().min_by_key(rank)
 }
 
-/// Who owns the capacity of `group` in `region`, whose drill tags name run
-/// `tag_run`, at a sweep: the drill (the sweep lowers it) only when that
+/// Who owns the capacity of `group` in `region` (a node group's
+/// `cluster/nodegroup`), whose drill tags (or, for a node group, whose
+/// drill's journal) name run `tag_run`, at a sweep: the drill (the sweep
+/// lowers it) only when that
 /// drill's journal is there and names the group, it was not preempted,
 /// and no failover scaled the group since it started (`later`). A failover
 /// that did makes the tags stale ([`CapacityOwner::Failover`]: removed,
@@ -243,10 +245,8 @@ pub fn swept_capacity(
     let is_the_drill = first.is_some_and(|r| {
         matches!(&r.event, Event::RunStarted { run_id, kind: RunKind::Drill, .. } if run_id == tag_run)
     });
-    let names_it = journaled(records).contains(&Temp::Capacity {
-        region: region.to_string(),
-        group: group.to_string(),
-    });
+    let names_it =
+        (journaled(records).iter()).any(|t| t.raised_group() == Some((region, group.to_string())));
     let (Some(first), true, true) = (first, is_the_drill, names_it) else {
         return CapacityOwner::Unknown(format!(
             "the journal of run {tag_run} is not that of a drill that raised {group} in {region}"
@@ -334,6 +334,7 @@ pub async fn scalers_since(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::Temp;
     use crate::journal::event::{Outcome, StepRef};
     use crate::state::LockInfo;
 

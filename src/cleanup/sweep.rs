@@ -1,6 +1,8 @@
 //! `drctl drill sweep`: finds what drills left behind without their
 //! journals (a laptop lost mid-drill, a journal deleted) by the tags and
-//! names every drill resource carries, and removes what has expired.
+//! names every drill resource carries, and removes what has expired. A
+//! raised EKS node group carries no tags: it is found only by its drill's
+//! journal, in the state the sweep reads.
 //!
 //! Only expired resources are touched: a drill still running has not
 //! reached its expiry (its start plus its maximum duration plus
@@ -17,7 +19,7 @@ use serde::Serialize;
 
 use super::CapacityOwner;
 use super::owner::{DrillJournal, Later};
-use crate::cloud::{CloudError, Clouds, ObjectUrl, control};
+use crate::cloud::{Capacity, CloudError, Clouds, ObjectUrl, control};
 use crate::journal::{Cleaned, JournalError, JournalStore, Record, Temp};
 use crate::plan::Plan;
 use crate::steps::drill_names::{
@@ -52,10 +54,14 @@ fn copies_a_plan_database(plans: &[Plan], region: &str, run: &str, id: &str) -> 
 /// Finds every drill resource of `plans` in every region of each plan:
 /// temporary databases and raised groups by their tags, drill records by
 /// their names, drill controls by their keys (beside production's) and
-/// drill health checks by the drill control they read. Regions that do not answer are reported, not fatal.
+/// drill health checks by the drill control they read; raised node groups
+/// (which carry no tags) by the journals in `journals` of the drills that
+/// raised them. Regions that do not answer are reported, not fatal; so are
+/// journals that cannot be read.
 pub async fn find(
     clouds: &Clouds,
     plans: &[Plan],
+    journals: &dyn JournalStore,
     now: DateTime<Utc>,
 ) -> (Vec<Found>, Vec<CloudError>) {
     let mut regions: Vec<&str> = plans
@@ -79,6 +85,7 @@ pub async fn find(
         f.records(p).await;
         f.controls(p).await;
     }
+    f.node_groups(plans, journals).await;
     (f.found, f.errors)
 }
 
@@ -151,6 +158,72 @@ impl Finds<'_> {
                     Ok(None) => {}
                     Err(e) => self.errors.push(e),
                 }
+            }
+        }
+    }
+
+    /// Standby node groups a drill raised and no cleanup returned. They
+    /// carry no drill tags: the journals of the drills that raised them
+    /// name them with their restore points (`steps::drill_nodes`). Those
+    /// are read only when a standby node group does not read at its
+    /// plan's standby size (nothing else can be a drill's raise still in
+    /// effect); without the drill's journal, nothing is found.
+    async fn node_groups(&mut self, plans: &[Plan], journals: &dyn JournalStore) {
+        let mut off = Vec::new();
+        for p in plans {
+            for ng in &p.spec.node_group {
+                for region in p.regions().iter().filter(|r| *r != p.home()) {
+                    let Some((cluster, group)) = ng.in_region(region) else {
+                        continue;
+                    };
+                    let read = self
+                        .clouds
+                        .node_groups
+                        .describe_node_group(region, cluster, group);
+                    match read.await {
+                        Ok(Some(g)) if g.capacity != Capacity::from(ng.standby) => {
+                            off.push((p, g.region, format!("{cluster}/{group}")));
+                        }
+                        Ok(_) => {}
+                        Err(e) => self.errors.push(e),
+                    }
+                }
+            }
+        }
+        if off.is_empty() {
+            return;
+        }
+        let left = match crate::steps::drill_nodes::left_raised(journals, "").await {
+            Ok(left) => left,
+            Err(e) => {
+                self.errors.push(CloudError::new(
+                    "state",
+                    "read journals",
+                    "drill journals",
+                    "state",
+                    crate::cloud::ErrorKind::Server,
+                    format!(
+                        "the drills' journals, which name raised node groups, cannot be read: {e}"
+                    ),
+                ));
+                return;
+            }
+        };
+        for l in left {
+            let Some((plan, _, _)) = off.iter().find(|(_, region, name)| {
+                l.temp.raised_group() == Some((region.as_str(), name.clone()))
+            }) else {
+                continue;
+            };
+            let max = l.max_duration.unwrap_or_else(|| plan_max_duration(plan));
+            let expires = crate::plan::duration::after(l.started, max.saturating_add(SWEEP_GRACE));
+            if !self.found.iter().any(|f| f.resource == l.temp) {
+                self.found.push(Found {
+                    resource: l.temp,
+                    run: Some(l.run),
+                    expires: Some(expires),
+                    expired: expires <= self.now,
+                });
             }
         }
     }
@@ -330,10 +403,10 @@ pub async fn sweep(
     let mut out = Vec::new();
     for f in todo {
         let owner = match (&f.resource, f.run.as_deref()) {
-            (Temp::Capacity { region, group }, Some(run)) => {
-                capacity_owner(plans, journals, run, region, group).await
+            (t @ (Temp::Capacity { .. } | Temp::NodeCapacity { .. }), Some(run)) => {
+                capacity_owner(plans, journals, run, t).await
             }
-            (Temp::Capacity { .. }, None) => {
+            (Temp::Capacity { .. } | Temp::NodeCapacity { .. }, None) => {
                 CapacityOwner::Unknown("no drill tag names the run that raised it".into())
             }
             _ => CapacityOwner::Drill("a drill's own resource".into()),
@@ -353,15 +426,17 @@ pub async fn sweep(
     out
 }
 
-/// Reads what decides who owns `group` in `region`, raised by drill `run`:
-/// that drill's journal, then the runs started since it.
+/// Reads what decides who owns the group `raised` names, raised by drill
+/// `run`: that drill's journal, then the runs started since it.
 async fn capacity_owner(
     plans: &[Plan],
     journals: &dyn JournalStore,
     run: &str,
-    region: &str,
-    group: &str,
+    raised: &Temp,
 ) -> CapacityOwner {
+    let Some((region, group)) = raised.raised_group() else {
+        return CapacityOwner::Unknown(format!("{raised} is no raised group"));
+    };
     let drill = match journals.read(run).await {
         Ok(text) => DrillJournal::Read(
             text.lines()
@@ -374,14 +449,14 @@ async fn capacity_owner(
     let later = match &drill {
         DrillJournal::Read(records) => match records.first() {
             Some(first) => {
-                let steps = crate::runs::drill::scale_steps(plans, region, group);
+                let steps = crate::runs::drill::scale_steps_of(plans, raised);
                 super::owner::scalers_since(journals, first.at, &steps, region, run).await
             }
             None => Later::NotRead,
         },
         _ => Later::NotRead,
     };
-    super::owner::swept_capacity(run, region, group, &drill, &later)
+    super::owner::swept_capacity(run, region, &group, &drill, &later)
 }
 
 #[cfg(test)]

@@ -51,7 +51,8 @@ pub struct DrillArgs {
 #[derive(Debug, Subcommand)]
 pub enum DrillCommand {
     /// Find expired drill resources in every region of every plan (by their
-    /// tags and names, no journal needed) and remove them.
+    /// tags and names, no journal needed; a raised EKS node group by its
+    /// drill's journal in the state) and remove them.
     Sweep(SweepArgs),
 }
 
@@ -318,7 +319,13 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> Result<Exit, CliError> 
         .collect();
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let now = chrono::Utc::now();
-    let (mut found, errors) = sweep::find(&clouds, &plans, now).await;
+    // The journals name what carries no tags (a raised node group).
+    let state = if a.dry_run {
+        super::open_state_to_read(settings, Some(&clouds)).await?
+    } else {
+        super::open_state(settings, None, Some(&clouds)).await?
+    };
+    let (mut found, errors) = sweep::find(&clouds, &plans, state.journals.as_ref(), now).await;
     if a.all {
         found.iter_mut().for_each(|f| f.expired = true);
     }
@@ -342,8 +349,7 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> Result<Exit, CliError> 
             Exit::Failed
         });
     }
-    let (run_id, cleaned, outcome) =
-        swept(settings, &clouds, &plans, a.all, &found, &errors).await?;
+    let (run_id, cleaned, outcome) = swept(&state, &clouds, &plans, a.all, &found, &errors).await?;
     match a.output {
         Output::Json => outln!(
             "{:#}",
@@ -374,7 +380,7 @@ async fn run_sweep(a: SweepArgs, settings: &Settings) -> Result<Exit, CliError> 
 /// Removes what `found` holds that expired, journaled as a run of its own
 /// (a sweep): its id, what was done to each resource, and the outcome.
 async fn swept(
-    settings: &Settings,
+    state: &drctl::state::State,
     clouds: &drctl::cloud::Clouds,
     plans: &[Plan],
     all: bool,
@@ -382,7 +388,6 @@ async fn swept(
     errors: &[drctl::cloud::CloudError],
 ) -> Result<(String, Vec<drctl::journal::Cleaned>, Outcome), CliError> {
     // Journaled as a run of its own.
-    let state = super::open_state(settings, None, Some(clouds)).await?;
     let run_id = drctl::journal::new_run_id("sweep");
     let mut j = Journal::create(state.journals.clone(), &run_id).await?;
     j.append(Event::RunStarted {

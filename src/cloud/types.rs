@@ -303,7 +303,7 @@ pub enum RestorePoint {
 }
 
 /// Capacity of a compute group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Capacity {
     /// Minimum size.
     pub min: u32,

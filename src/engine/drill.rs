@@ -211,10 +211,10 @@ impl Engine {
         let mut locks: BTreeMap<String, owner::LockSeen> = BTreeMap::new();
         let mut out = BTreeMap::new();
         for t in groups {
-            let Temp::Capacity { region, group } = &t else {
+            let Some((region, group)) = t.raised_group() else {
                 continue;
             };
-            let steps = crate::runs::drill::scale_steps(plans, region, group);
+            let steps = crate::runs::drill::scale_steps_of(plans, &t);
             let mut owning: Vec<&str> = steps.iter().map(|s| s.plan()).collect();
             owning.dedup();
             let mut decided = Vec::new();

@@ -260,7 +260,8 @@ async fn regression_a_sweep_set_a_failovers_group_back_to_its_pre_drill_size() {
     // Expired (as a sweep --all would see it), nothing else touched yet.
     let later = chrono::Utc::now() + chrono::Duration::days(1);
     let sweep = async |journals: &dyn JournalStore| {
-        let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, later).await;
+        let (found, errors) =
+            crate::cleanup::sweep::find(&f.clouds(), &plans, journals, later).await;
         assert!(errors.is_empty(), "{errors:?}");
         let groups: Vec<_> = found
             .into_iter()
@@ -306,4 +307,204 @@ async fn regression_a_sweep_set_a_failovers_group_back_to_its_pre_drill_size() {
     let cleaned = sweep(&only_drill).await;
     assert_eq!(cleaned[0].result, CleanupResult::Restored, "{cleaned:?}");
     assert_eq!(f.state().groups[&key].capacity, before);
+}
+
+/// The reference `orders-nodes` plan, its node groups seeded in the fake
+/// world: the home region's at its active size, the standbys' at theirs.
+fn orders_nodes(f: &FakeCloud) -> Vec<Plan> {
+    let plans: Vec<Plan> = crate::plan::reference()
+        .into_iter()
+        .filter(|p| p.name() == "orders-nodes")
+        .collect();
+    let p = &plans[0];
+    for ng in &p.spec.node_group {
+        for region in p.regions() {
+            let (cluster, group) = ng.in_region(region).expect("cluster/nodegroup");
+            let size = if region == p.home() {
+                ng.active
+            } else {
+                ng.standby
+            };
+            f.add_node_group(region, cluster, group, size.into());
+        }
+    }
+    plans
+}
+
+/// Each region's node group size.
+fn node_sizes(f: &FakeCloud) -> Vec<(String, Capacity)> {
+    (f.state().node_groups.values())
+        .map(|g| (g.region.clone(), g.capacity))
+        .collect()
+}
+
+const ORDERS_STANDBY: (&str, &str, &str) = ("us-east-1", "orders-eks-use1", "orders-nodes-use1");
+
+fn orders_standby(f: &FakeCloud) -> Capacity {
+    let (r, c, g) = ORDERS_STANDBY;
+    f.state().node_groups[&(r.to_string(), c.to_string(), g.to_string())].capacity
+}
+
+/// A shadow drill of a plan with a node group raises the standby's node
+/// group to the active size (its size before journaled before the update),
+/// its cleanup returns it to exactly that size, production's node group is
+/// never written, and the verdict no longer says the node group was not
+/// rehearsed.
+#[tokio::test]
+async fn a_node_group_drill_raises_the_standby_and_its_cleanup_returns_it() {
+    let f = world();
+    let plans = orders_nodes(&f);
+    let before = node_sizes(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let report = e.run(&plans, &drill_opts()).await.unwrap();
+    let d = report.drill.as_ref().expect("a drill summary");
+    assert!(d.cleanup.complete, "{:?}", d.cleanup);
+    let verdict = d.verdicts[0].verdict.to_string();
+    assert!(!verdict.contains("not rehearse"), "{verdict}");
+    assert_eq!(node_sizes(&f), before);
+    let text = store.text(&report.run_id).unwrap();
+    let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"));
+    let started =
+        at("\"type\":\"step_started\",\"step\":\"orders-nodes/drill-nodes:orders-nodes\"");
+    let point = at("\"type\":\"node_capacity\"");
+    let ended =
+        at("\"type\":\"step_succeeded\",\"step\":\"orders-nodes/drill-nodes:orders-nodes\"");
+    assert!(started < point && point < ended, "{text}");
+    let records = crate::journal::read(store.as_ref(), &report.run_id)
+        .await
+        .unwrap();
+    let out = records
+        .iter()
+        .find_map(|r| match &r.event {
+            crate::journal::event::Event::StepSucceeded { step, outputs }
+                if *step == "orders-nodes/drill-nodes:orders-nodes" =>
+            {
+                <crate::steps::drill_nodes::DrillNodesOutput as crate::steps::StepOutput>::read(
+                    outputs,
+                )
+            }
+            _ => None,
+        })
+        .expect("the drill-nodes step's outputs");
+    let active = Capacity {
+        min: 2,
+        desired: 3,
+        max: 6,
+    };
+    assert_eq!((out.raised_to, out.status.as_str()), (active, "ACTIVE"));
+    assert_eq!(out.before, orders_standby(&f));
+    let cleaned = &d.cleanup.resources;
+    assert!(
+        cleaned
+            .iter()
+            .any(|c| matches!(c.resource, Temp::NodeCapacity { .. })
+                && c.result == CleanupResult::Restored),
+        "{cleaned:?}"
+    );
+    let writes = f.state().writes.clone();
+    let scaled: Vec<&String> = (writes.iter())
+        .filter(|w| w.starts_with("UpdateNodegroupConfig"))
+        .collect();
+    assert_eq!(
+        scaled,
+        vec![
+            "UpdateNodegroupConfig orders-nodes-use1",
+            "UpdateNodegroupConfig orders-nodes-use1"
+        ],
+        "raised, then returned; production's never written"
+    );
+}
+
+/// A node group drill that dies right after raising the standby: `runs
+/// resume` cleans up from the journal's restore point (the node group back
+/// at its size, the verdict FAIL); a sweep with the drill's journal (the
+/// shared state, from another machine) finds it and returns it too, and
+/// one without the journal finds nothing to touch.
+#[tokio::test]
+async fn a_crashed_node_group_drill_is_returned_by_a_resume_or_a_sweep_with_its_journal() {
+    for how in ["resume", "sweep"] {
+        let f = world();
+        let plans = orders_nodes(&f);
+        let before = node_sizes(&f);
+        let dir = tempfile::tempdir().unwrap();
+        let (e, store, _) = engine(&f, dir.path());
+        let crash = RunOptions {
+            inject_crash: Some(CrashPoint::After(
+                "orders-nodes/drill-nodes:orders-nodes".into(),
+            )),
+            ..drill_opts()
+        };
+        let crashed = e.run(&plans, &crash).await;
+        let Err(EngineError::Crashed(_, run)) = crashed else {
+            panic!("{crashed:?}");
+        };
+        assert_eq!(orders_standby(&f).desired, 3, "{how}: raised");
+        if how == "resume" {
+            let report = e.resume(&run, &plans, Some(drill_opts())).await.unwrap();
+            let d = report.drill.as_ref().unwrap();
+            assert!(d.cleanup.complete, "{:?}", d.cleanup);
+            assert!(!d.verdicts[0].verdict.passed());
+        } else {
+            let later = chrono::Utc::now() + chrono::Duration::days(1);
+            let (found, errors) =
+                crate::cleanup::sweep::find(&f.clouds(), &plans, &MemoryStore::new(), later).await;
+            assert!(
+                errors.is_empty() && found.is_empty(),
+                "{found:?} {errors:?}"
+            );
+            let (found, errors) =
+                crate::cleanup::sweep::find(&f.clouds(), &plans, store.as_ref(), later).await;
+            assert!(errors.is_empty(), "{errors:?}");
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].run.as_deref(), Some(run.as_str()));
+            assert!(found[0].expired);
+            let cleaned = crate::cleanup::sweep::sweep(
+                &f.clouds(),
+                &found,
+                &plans,
+                store.as_ref(),
+                opts().pace.poll,
+            )
+            .await;
+            assert_eq!(cleaned.len(), 1);
+            assert_eq!(cleaned[0].result, CleanupResult::Restored, "{cleaned:?}");
+        }
+        assert_eq!(node_sizes(&f), before, "{how}");
+    }
+}
+
+/// A failover that scaled the standby node group after a drill raised it
+/// and died owns it: a sweep with the drill's journal leaves it at the
+/// failover's size.
+#[tokio::test]
+async fn a_sweep_leaves_a_node_group_a_failover_scaled_after_the_drill() {
+    let f = world();
+    let plans = orders_nodes(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After(
+            "orders-nodes/drill-nodes:orders-nodes".into(),
+        )),
+        ..drill_opts()
+    };
+    assert!(e.run(&plans, &crash).await.is_err());
+    // A failover takes the plan (preempting the dead drill) and scales
+    // the node group, already at its size.
+    let report = e.run(&plans, &opts()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let (found, _) = crate::cleanup::sweep::find(&f.clouds(), &plans, store.as_ref(), later).await;
+    let cleaned = crate::cleanup::sweep::sweep(
+        &f.clouds(),
+        &found,
+        &plans,
+        store.as_ref(),
+        opts().pace.poll,
+    )
+    .await;
+    assert_eq!(cleaned.len(), 1, "{cleaned:?}");
+    assert_eq!(cleaned[0].result, CleanupResult::Kept, "{cleaned:?}");
+    assert_eq!(orders_standby(&f).desired, 3);
 }

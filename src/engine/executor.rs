@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::cloud::wire::WireFence;
 use crate::journal::RpoDetail;
 use crate::journal::event::{Event, Outcome};
-use crate::journal::{self, Journal, JournalError, Temp};
+use crate::journal::{self, Journal, JournalError, StepName, Temp};
 use crate::plan::Plan;
 use crate::runs::replay::StepState;
 use crate::runs::{RunReport, build_report};
@@ -89,6 +89,36 @@ pub(super) struct RunCx<'a> {
     pub(super) locks: &'a [Arc<dyn HeldLock>],
 }
 
+/// A step's request to journal a drill resource it named after a read
+/// ([`steps::TempJournal`]): the step, the resource, and where to answer
+/// once the record is written (or why it is not).
+type TempRequest = (
+    StepName,
+    Temp,
+    tokio::sync::oneshot::Sender<Result<(), String>>,
+);
+
+/// One step's [`steps::TempJournal`]: its records go through the
+/// scheduling loop, the journal's one writer, which answers once each is
+/// written.
+struct StepTemps {
+    step: StepName,
+    to_loop: tokio::sync::mpsc::UnboundedSender<TempRequest>,
+}
+
+#[async_trait::async_trait]
+impl steps::TempJournal for StepTemps {
+    async fn journal(&self, temp: Temp) -> Result<(), String> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.to_loop
+            .send((self.step.clone(), temp, answer))
+            .map_err(|_| "the run's steps have stopped: its journal takes no more".to_string())?;
+        answered
+            .await
+            .map_err(|_| "the run's steps stopped before it was written".to_string())?
+    }
+}
+
 /// The unchanging part of a run as its steps see it (copied into each).
 #[derive(Clone, Copy)]
 struct Env<'a> {
@@ -104,6 +134,8 @@ struct Env<'a> {
     fence: Option<&'a Arc<dyn journal::Fence>>,
     /// The run's Route 53 queues, handed to every step.
     zone_batches: Option<&'a Arc<crate::steps::dns_batch::Coalescer>>,
+    /// Where steps send the drill resources they journal themselves.
+    temps: &'a tokio::sync::mpsc::UnboundedSender<TempRequest>,
 }
 
 impl<'a> Env<'a> {
@@ -128,6 +160,24 @@ fn outputs_of(all: &BTreeMap<String, Value>, plan: &str) -> BTreeMap<String, Val
 
 /// A step that ended: its index, its result, how long it ran.
 type Ended = (usize, Result<Value, StepFailure>, Duration);
+
+/// Journals a drill resource a running step named (once per resource,
+/// like those the engine journals before a step starts).
+async fn journal_temp(
+    j: &mut Journal,
+    sched: &mut Schedule,
+    step: StepName,
+    temp: Temp,
+) -> Result<(), EngineError> {
+    if sched.temps.insert(temp.clone()) {
+        j.append(Event::DrillResource {
+            step,
+            resource: temp,
+        })
+        .await?;
+    }
+    Ok(())
+}
 
 /// The executor's bookkeeping over the graph.
 struct Schedule {
@@ -236,6 +286,7 @@ impl Engine {
             render_report: Some(crate::report::running_json),
             fence: None,
             zone_batches: None,
+            temps: None,
         }
     }
 
@@ -291,7 +342,9 @@ impl Engine {
                     .with_busy_waits(opts.pace.busy_zone),
             )
         });
+        let (temps, mut temp_requests) = tokio::sync::mpsc::unbounded_channel();
         let env = Env {
+            temps: &temps,
             plans: rc.plans,
             opts,
             steps: rc.steps,
@@ -321,6 +374,12 @@ impl Engine {
             }
             let next = tokio::select! {
                 n = running.next() => n,
+                Some((step, temp, answer)) = temp_requests.recv() => {
+                    let written = journal_temp(&mut rc.journal, &mut sched, step, temp).await;
+                    let _ = answer.send(written.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                    written?;
+                    continue;
+                }
                 reason = &mut stop, if interrupted.is_none() => {
                     interrupted = Some(reason);
                     None
@@ -420,6 +479,10 @@ impl Engine {
             cx.drill_expires = env.drill_expires;
             cx.fence = env.fence.cloned();
             cx.zone_batches = env.zone_batches.cloned();
+            cx.temps = Some(Arc::new(StepTemps {
+                step: (&step.id).into(),
+                to_loop: env.temps.clone(),
+            }));
             let action = step.kind.action();
             let span = tracing::info_span!("step", step = %step.id);
             // Its calls take their API budget in its plan's tier order.

@@ -498,6 +498,7 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                 render_report: None,
                 fence: None,
                 zone_batches: None,
+                temps: None,
                 poll: sc.opts.pace.poll,
                 journal: twice.store.clone(),
                 lag_window: sc.opts.lag_window,

@@ -1182,7 +1182,8 @@ async fn a_failover_takes_a_group_a_dead_drill_raised_and_a_sweep_leaves_it() {
             .any(|k| k.starts_with("drctl:drill")),
         "the failover owns the group: the drill's tags are gone"
     );
-    let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, Utc::now()).await;
+    let (found, errors) =
+        crate::cleanup::sweep::find(&f.clouds(), &plans, &MemoryStore::new(), Utc::now()).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert!(found.is_empty(), "{found:?}");
     let cleaned = crate::cleanup::sweep::sweep(

@@ -28,6 +28,20 @@ pub enum Temp {
         /// Group name.
         group: String,
     },
+    /// An EKS managed node group a drill raised, with the size to return
+    /// it to: node groups carry no restore tag (EKS tags them, moto does
+    /// not), so the step journals this, read before it changes anything,
+    /// right before its update (see `steps::drill_nodes`).
+    NodeCapacity {
+        /// Region.
+        region: String,
+        /// EKS cluster.
+        cluster: String,
+        /// Managed node group.
+        group: String,
+        /// Its size before the drill (min/desired/max), to restore.
+        restore: crate::cloud::Capacity,
+    },
     /// A drill DNS record.
     Record {
         /// Hosted zone name.
@@ -60,6 +74,15 @@ impl std::fmt::Display for Temp {
         match self {
             Self::Database { region, id } => write!(f, "database {id} ({region})"),
             Self::Capacity { region, group } => write!(f, "capacity of group {group} ({region})"),
+            Self::NodeCapacity {
+                region,
+                cluster,
+                group,
+                restore,
+            } => write!(
+                f,
+                "size of node group {cluster}/{group} ({region}), to restore to {restore}"
+            ),
             Self::Record { zone, name, rtype } => write!(f, "record {name} {rtype} (zone {zone})"),
             Self::Control { region, url } => write!(f, "control {url} ({region})"),
             Self::HealthCheck { region, control } => {
@@ -74,7 +97,23 @@ impl Temp {
     /// resource a real failover may now own): a preempted drill removes
     /// only these.
     pub fn drill_only(&self) -> bool {
-        !matches!(self, Self::Capacity { .. })
+        !matches!(self, Self::Capacity { .. } | Self::NodeCapacity { .. })
+    }
+
+    /// The group it raised, when it is a raised group: its region and its
+    /// name (`cluster/nodegroup` for a node group), whatever the restore
+    /// point (two records of one group are one group).
+    pub fn raised_group(&self) -> Option<(&str, String)> {
+        match self {
+            Self::Capacity { region, group } => Some((region, group.clone())),
+            Self::NodeCapacity {
+                region,
+                cluster,
+                group,
+                ..
+            } => Some((region, format!("{cluster}/{group}"))),
+            _ => None,
+        }
     }
 
     /// Where it comes in cleanup's order: records first (they follow health
@@ -86,7 +125,7 @@ impl Temp {
             Self::HealthCheck { .. } => 1,
             Self::Control { .. } => 2,
             Self::Database { .. } => 3,
-            Self::Capacity { .. } => 4,
+            Self::Capacity { .. } | Self::NodeCapacity { .. } => 4,
         }
     }
 }

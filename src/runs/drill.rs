@@ -229,7 +229,7 @@ pub fn verdict(
     // A pass says nothing of what the drill did not touch.
     match verdict {
         Verdict::Pass if !skipped.is_empty() => Verdict::Unknown(format!(
-            "{}: a shadow drill does not rehearse it (a database restored point-in-time, a node group it does not raise), so its recovery is not measured",
+            "{}: a shadow drill does not rehearse it (a database restored point-in-time), so its recovery is not measured",
             skipped.join(", ")
         )),
         v => v,
@@ -374,6 +374,37 @@ pub fn scale_steps(
         .collect()
 }
 
+/// The failover steps that set the group `temp` names (a raised compute
+/// group's `scale` steps, a raised node group's `scale-nodes` steps), one
+/// per plan of `plans` whose resource there is that group; none for a
+/// resource that is no raised group.
+pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::journal::StepName> {
+    match temp {
+        Temp::Capacity { region, group } => scale_steps(plans, region, group),
+        Temp::NodeCapacity {
+            region,
+            cluster,
+            group,
+            ..
+        } => plans
+            .iter()
+            .flat_map(|p| {
+                (p.spec.node_group.iter())
+                    .filter(|g| g.in_region(region) == Some((cluster.as_str(), group.as_str())))
+                    .map(|g| {
+                        crate::steps::StepId::new(
+                            p.name(),
+                            crate::steps::KindName::ScaleNodes,
+                            Some(g.id.clone()),
+                        )
+                    })
+            })
+            .map(|id| crate::journal::StepName::from(&id))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// One run's journal as a [`Scaler`] of the group whose steps are `steps`
 /// (see [`scale_steps`]) in `region`; `None` when the run does not scale
 /// it there (another target, another plan, a drill's copies).
@@ -497,20 +528,19 @@ mod tests {
         }
     }
 
-    /// Until a drill step raises a standby node group, a drill's verdict
-    /// must say it did not rehearse it (never a silent PASS).
+    /// Node groups are drilled (`drill-nodes` raises the standby's): a
+    /// drill's verdict no longer names them as not rehearsed; compute
+    /// groups never were.
     #[test]
-    fn a_drill_names_the_node_groups_it_does_not_rehearse() {
+    fn a_drill_rehearses_node_groups_and_compute_groups() {
         let plans = crate::plan::reference();
         let skipped = not_drilled(&plans);
-        assert_eq!(
-            skipped.get("orders-nodes"),
-            Some(&vec!["orders-nodes".to_string()])
-        );
+        assert_eq!(skipped.get("orders-nodes"), None, "{skipped:?}");
         assert!(
-            !(skipped.values().flatten())
-                .any(|id| id.ends_with("-api") || id.ends_with("-workers")),
-            "compute groups are drilled: {skipped:?}"
+            !(skipped.values().flatten()).any(|id| id.ends_with("-api")
+                || id.ends_with("-workers")
+                || id.ends_with("-nodes")),
+            "groups are drilled: {skipped:?}"
         );
     }
 }

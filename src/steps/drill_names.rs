@@ -173,6 +173,15 @@ pub fn manual_removal(temp: &Temp) -> String {
             "unless a failover owns the group now (`drctl runs list`), read the tag {} of group {group} (aws autoscaling describe-tags --region {region}), then aws autoscaling update-auto-scaling-group --region {region} --auto-scaling-group-name {group} --min-size MIN --desired-capacity DESIRED --max-size MAX; then remove its drctl:drill-* tags (aws autoscaling delete-tags)",
             RESTORE_TAG
         ),
+        Temp::NodeCapacity {
+            region,
+            cluster,
+            group,
+            restore,
+        } => format!(
+            "unless a failover owns the node group now (`drctl runs list`), aws eks update-nodegroup-config --region {region} --cluster-name {cluster} --nodegroup-name {group} --scaling-config minSize={},desiredSize={},maxSize={} (its size before the drill, from the drill's journal)",
+            restore.min, restore.desired, restore.max
+        ),
         Temp::Record { zone, name, rtype } => format!(
             "delete the {rtype} record {name} in hosted zone {zone} (aws route53 change-resource-record-sets, action DELETE)"
         ),

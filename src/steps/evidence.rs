@@ -614,6 +614,7 @@ mod tests {
             render_report: Some(report_of),
             fence: None,
             zone_batches: None,
+            temps: None,
         };
         let step = Evidence {
             destinations: plan

@@ -68,6 +68,7 @@ async fn with_cx<T>(
         render_report: None,
         fence,
         zone_batches: None,
+        temps: None,
     };
     f(&cx).await
 }

@@ -27,6 +27,7 @@ pub mod drill_control;
 pub mod drill_database;
 pub mod drill_dns;
 pub mod drill_names;
+pub mod drill_nodes;
 pub mod drill_scale;
 mod evidence;
 mod preflight;
@@ -158,6 +159,8 @@ kinds! {
     DrillDatabase(drill_database::DrillDatabase) = "drill-database",
     /// A drill: the standby group raised to active capacity (restored at cleanup).
     DrillScale(drill_scale::DrillScale) = "drill-scale",
+    /// A drill: the standby EKS node group raised to its active size (restored at cleanup).
+    DrillNodes(drill_nodes::DrillNodes) = "drill-nodes",
     /// A drill: drill DNS records created, INSYNC and read back.
     DrillDns(drill_dns::DrillDns) = "drill-dns",
     /// A drill of a data-plane switch: drill controls, health checks and
@@ -435,6 +438,27 @@ pub struct Cx<'a> {
     /// plan's switch ([`dns_batch::Coalescer`]); `None`: each switch sends
     /// its own batches (`status`, unit tests).
     pub zone_batches: Option<Arc<dns_batch::Coalescer>>,
+    /// Where the step journals a drill resource it can name only after a
+    /// read (a node group's size before the drill), before it changes it
+    /// ([`Cx::journal_temp`]); the executor hands each step its own. `None`:
+    /// no journal (`status`, a dry run, unit tests).
+    pub temps: Option<Arc<dyn TempJournal>>,
+}
+
+/// Journals a drill's temporary resource for one step while the step runs.
+///
+/// Most drill kinds name what they create from the run id alone
+/// ([`Action::creates`]: journaled by the engine before the step starts).
+/// A resource changed in place whose restore point is only known from a
+/// read (an EKS node group, which carries no restore tag) is journaled by
+/// its step through this, after the read and before the change: the
+/// executor appends it as the step's `drill_resource` record and answers
+/// once the record is written.
+#[async_trait]
+pub trait TempJournal: Send + Sync {
+    /// Appends `temp` as the step's `drill_resource` record; `Err` (why):
+    /// it is not written, and the step must change nothing.
+    async fn journal(&self, temp: crate::journal::Temp) -> Result<(), String>;
 }
 
 /// Renders a run's report as it stands from the plan, the run id and the
@@ -477,6 +501,34 @@ impl Cx<'_> {
                 detail,
             }),
         }
+    }
+
+    /// Journals `temp` (this step's drill resource, named after a read:
+    /// see [`TempJournal`]) and returns once it is written. A step calls it
+    /// right before the change that `temp` records how to undo; without a
+    /// journal (or when the append fails) it refuses, and the step must
+    /// change nothing.
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    pub async fn journal_temp(
+        &self,
+        temp: crate::journal::Temp,
+        resource: &str,
+        region: &str,
+    ) -> Result<(), StepFailure> {
+        let why = match &self.temps {
+            Some(j) => match j.journal(temp).await {
+                Ok(()) => return Ok(()),
+                Err(why) => why,
+            },
+            None => "this run has no journal to keep it in".to_string(),
+        };
+        Err(StepFailure::state(
+            format!("the restore point of {resource} in {region} could not be journaled: {why}"),
+            "nothing was changed; run the drill again (`drctl drill`)",
+            resource,
+            region,
+        ))
     }
 
     /// When what a drill creates expires (tagged on it for a sweep).
@@ -786,7 +838,9 @@ pub trait Action: Send + Sync {
     }
     /// The temporary resources a run of this step may create (drill kinds
     /// only; see [`crate::steps::drill_names`]), named from the run id alone so that the
-    /// engine journals them *before* the step acts.
+    /// engine journals them *before* the step acts. A kind that can name
+    /// one only after a read (its restore point) journals it itself with
+    /// [`Cx::journal_temp`], before it changes it.
     fn creates(&self, run_id: &str) -> Vec<crate::journal::Temp> {
         let _ = run_id;
         Vec::new()
@@ -819,6 +873,7 @@ pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Findin
         render_report: None,
         fence: None,
         zone_batches: None,
+        temps: None,
     };
     futures::future::join_all(g.steps.iter().map(|s| s.kind.action().readiness(&cx)))
         .await

@@ -393,6 +393,7 @@ mod tests {
             render_report: None,
             fence: None,
             zone_batches: None,
+            temps: None,
         };
         let failed = scale.run(&cx).await;
         assert!(

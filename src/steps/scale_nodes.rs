@@ -18,7 +18,9 @@ use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
 };
-use crate::cloud::{Capacity, NodeGroup, NodeGroupUpdate, UpdateStatus};
+use std::time::Duration;
+
+use crate::cloud::{Capacity, Clouds, NodeGroup, NodeGroupUpdate, UpdateStatus};
 use crate::steps::graph::{Builder, Phase};
 
 /// Scale one node group in the target region.
@@ -102,7 +104,7 @@ pub enum NodesNext {
 }
 
 /// Whether EKS is still applying something to a node group in `status`.
-fn in_flight(status: &str) -> bool {
+pub(crate) fn in_flight(status: &str) -> bool {
     matches!(status, "UPDATING" | "CREATING")
 }
 
@@ -202,19 +204,76 @@ impl ScaleNodes {
     }
 }
 
+/// Who brings a node group to a size, and how it waits: a step (its
+/// context: each write fenced, its deadline, the live view told what it
+/// waits for), or a drill's cleanup or a sweep (their own polling and
+/// deadline; their writes are not fenced, as no cleanup write is).
+pub(crate) enum Driver<'a, 'c> {
+    /// A step's run.
+    Step(&'a Cx<'c>),
+    /// A drill's cleanup, or a sweep.
+    Cleanup {
+        /// Cloud adapters.
+        clouds: &'a Clouds,
+        /// Polling interval bounds while waiting.
+        poll: (Duration, Duration),
+        /// Give up waiting at this instant.
+        deadline: std::time::Instant,
+    },
+}
+
+impl Driver<'_, '_> {
+    fn clouds(&self) -> &Clouds {
+        match self {
+            Self::Step(cx) => cx.clouds,
+            Self::Cleanup { clouds, .. } => clouds,
+        }
+    }
+
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    async fn fenced(&self, what: &str, region: &str) -> Result<(), StepFailure> {
+        if let Self::Step(cx) = self {
+            cx.fenced(what, region).await?;
+        }
+        Ok(())
+    }
+
+    /// Polls `probe` until it yields `Some` (see [`wait_for`]).
+    pub(crate) async fn wait<T, F, Fut>(&self, what: &str, probe: F) -> Result<T, StepFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, StepFailure>>,
+    {
+        match self {
+            Self::Step(cx) => wait_for(cx, what, probe).await,
+            Self::Cleanup { poll, deadline, .. } => {
+                let started = tokio::time::Instant::now();
+                crate::cloud::retry::poll_until(what, *poll, *deadline, probe)
+                    .await?
+                    .ok_or_else(|| StepFailure::Timeout {
+                        what: what.to_string(),
+                        waited: started.elapsed(),
+                    })
+            }
+        }
+    }
+}
+
 /// Scales node group `cluster/group` in `region` to `want` and waits until
-/// the update succeeded and the node group is `ACTIVE` at `want`: the
-/// failover's step and the drill's share it. Returns the read before, the
+/// the update succeeded and the node group is `ACTIVE` at `want` (or, for
+/// a cleanup, at `want` in whatever health it had): the failover's step, the
+/// drill's and the drill's cleanup share it. Returns the read before, the
 /// read after and the update sent (if any).
 pub(crate) async fn bring_to(
-    cx: &Cx<'_>,
+    by: &Driver<'_, '_>,
     (region, cluster, group): (&str, &str, &str),
     want: Capacity,
     missing: impl Fn() -> StepFailure,
 ) -> Result<(NodeGroup, NodeGroup, Option<String>), StepFailure> {
     let read = || async {
         Ok::<_, StepFailure>(
-            cx.clouds
+            by.clouds()
                 .node_groups
                 .describe_node_group(region, cluster, group)
                 .await?,
@@ -235,12 +294,12 @@ pub(crate) async fn bring_to(
                 ));
             }
             NodesNext::Settle => {
-                now = wait_for(
-                    cx,
-                    &format!("node group {cluster}/{group} ({region}) to end its update"),
-                    || async { Ok(read().await?.filter(|g| !in_flight(&g.status))) },
-                )
-                .await?;
+                now = by
+                    .wait(
+                        &format!("node group {cluster}/{group} ({region}) to end its update"),
+                        || async { Ok(read().await?.filter(|g| !in_flight(&g.status))) },
+                    )
+                    .await?;
                 if sent.is_some() && now.capacity != want {
                     return Err(StepFailure::state(
                         format!(
@@ -268,10 +327,10 @@ pub(crate) async fn bring_to(
                 ));
             }
             NodesNext::Scale => {
-                cx.fenced(&format!("eks:UpdateNodegroupConfig of {group}"), region)
+                by.fenced(&format!("eks:UpdateNodegroupConfig of {group}"), region)
                     .await?;
-                let update = cx
-                    .clouds
+                let update = by
+                    .clouds()
                     .node_groups
                     .scale_node_group(region, cluster, group, want)
                     .await?;
@@ -279,29 +338,29 @@ pub(crate) async fn bring_to(
                 sent = Some(id.clone());
                 let mut u = update;
                 if !update_ended(&u).map_err(|e| failed(group, region, e))? {
-                    u = wait_for(
-                        cx,
-                        &format!("update {id} of node group {cluster}/{group} ({region})"),
-                        || async {
-                            let u = cx
-                                .clouds
-                                .node_groups
-                                .describe_update(region, cluster, group, &id)
-                                .await?;
-                            Ok(update_ended(&u)
-                                .map_err(|e| failed(group, region, e))?
-                                .then_some(u))
-                        },
-                    )
-                    .await?;
+                    u = by
+                        .wait(
+                            &format!("update {id} of node group {cluster}/{group} ({region})"),
+                            || async {
+                                let u = by
+                                    .clouds()
+                                    .node_groups
+                                    .describe_update(region, cluster, group, &id)
+                                    .await?;
+                                Ok(update_ended(&u)
+                                    .map_err(|e| failed(group, region, e))?
+                                    .then_some(u))
+                            },
+                        )
+                        .await?;
                 }
                 tracing::info!(cluster, group, region, update = %u.id, "scaling update applied");
-                now = wait_for(
-                    cx,
-                    &format!("node group {cluster}/{group} ({region}) ACTIVE at {want}"),
-                    || async { Ok(read().await?.filter(|g| !in_flight(&g.status))) },
-                )
-                .await?;
+                now = by
+                    .wait(
+                        &format!("node group {cluster}/{group} ({region}) ACTIVE at {want}"),
+                        || async { Ok(read().await?.filter(|g| !in_flight(&g.status))) },
+                    )
+                    .await?;
             }
         }
     }
@@ -376,7 +435,8 @@ impl Action for ScaleNodes {
             self.cluster.as_str(),
             self.group.as_str(),
         );
-        let (before, after, update) = bring_to(cx, at, self.capacity, || self.missing()).await?;
+        let (before, after, update) =
+            bring_to(&Driver::Step(cx), at, self.capacity, || self.missing()).await?;
         if update.is_none() {
             tracing::info!(
                 group = self.group,
@@ -448,6 +508,7 @@ mod tests {
             render_report: None,
             fence: None,
             zone_batches: None,
+            temps: None,
         };
         scale.run(&cx).await
     }

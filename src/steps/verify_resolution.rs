@@ -604,6 +604,7 @@ mod tests {
             render_report: None,
             fence: None,
             zone_batches: None,
+            temps: None,
         };
         let t0 = tokio::time::Instant::now();
         let got = VerifyResolution::one(&cx, &plan.spec.dns[0]).await;

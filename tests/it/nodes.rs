@@ -1,15 +1,21 @@
 //! EKS managed node groups (`[[node_group]]`) against moto's EKS: the
 //! adapter's reads and update, a failover that scales the target's node
 //! group up (and a failback that finds it already at size), `status`
-//! showing each node group's size and status, and a crash at the scaling
-//! step resumed with the update sent once.
+//! showing each node group's size and status, a crash at the scaling
+//! step resumed with the update sent once; a drill that raises the
+//! standby's node group and returns it to its exact size (production's
+//! never written), and a drill killed in its update whose node group a
+//! resume, or a sweep on its state, returns.
 
 use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
 
 use drctl::cloud::{Capacity, UpdateStatus};
 use serde_json::Value;
 
 use crate::fixture::{Fixture, Proxied, outputs, records};
+use crate::proxy::{Fault, Match};
 use crate::world::{self, HOME, STANDBY};
 
 /// Region tags of the reference world's names (`localstack/seed`).
@@ -300,5 +306,202 @@ async fn a_crash_at_the_scaling_step_is_resumed_with_the_update_sent_once() {
             .count();
         assert_eq!(sent, 1, "{point}: {:#?}", proxied.log());
         assert_eq!(fx.audit(&run).await.code, Some(0), "{point}");
+    }
+}
+
+/// Sets the fixture's node group in `region` to `size` (moto applies it at once).
+async fn set_size(fx: &Fixture, region: &str, size: Capacity) {
+    let (cluster, group) = names(fx, region);
+    world::clouds()
+        .await
+        .node_groups
+        .scale_node_group(region, &cluster, &group, size)
+        .await
+        .expect("UpdateNodegroupConfig");
+}
+
+/// The `update-config` calls the proxy saw for the fixture's node group
+/// in `region`.
+fn updates_of(fx: &Fixture, proxied: &Proxied, region: &str) -> usize {
+    let (_, group) = names(fx, region);
+    let path = format!("/node-groups/{group}/update-config");
+    proxied.log().iter().filter(|l| l.contains(&path)).count()
+}
+
+/// A drill of the plan raises the standby's node group to the active size
+/// (its size before journaled first), and its cleanup returns it to
+/// exactly the size it had (here not the plan's standby size); production's
+/// node group is never written; the verdict does not say the node group
+/// was not rehearsed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_raises_the_standby_node_group_and_cleanup_returns_its_exact_size() {
+    crate::needs_emulators!();
+    let fx = fixture("ngdrill").await;
+    let proxied = Proxied::start(false).await;
+    let odd = Capacity {
+        min: 1,
+        desired: 1,
+        max: 4,
+    };
+    set_size(&fx, STANDBY, odd).await;
+    let home = node_group(&fx, HOME).await;
+    let runs = fx.runs();
+    let o = fx
+        .drctl_with(
+            &[
+                "drill",
+                "--plan",
+                "orders-nodes",
+                "--to",
+                STANDBY,
+                "--output",
+                "json",
+            ],
+            &[],
+            &proxied.endpoints(),
+        )
+        .await;
+    let j = o.json();
+    assert_eq!(j["drill"]["cleanup"]["complete"], true, "{}", o.all());
+    let verdict = j["drill"]["verdicts"][0].to_string();
+    assert!(!verdict.contains("not rehearse"), "{verdict}");
+    let run = fx.new_run(&runs);
+    let show = fx.show(&run).await;
+    let out = outputs(&show, "orders-nodes/drill-nodes:orders-nodes");
+    assert_eq!(out["before"]["desired"], 1, "{out:#}");
+    assert_eq!(out["raised_to"]["min"], 2, "{out:#}");
+    assert_eq!(out["raised_to"]["desired"], 3, "{out:#}");
+    assert_eq!(out["raised_to"]["max"], 6, "{out:#}");
+    assert_eq!(out["status"], "ACTIVE", "{out:#}");
+    let recs = records(&show);
+    let point = recs
+        .iter()
+        .position(|r| r["event"]["resource"]["type"] == "node_capacity")
+        .expect("the restore point is journaled");
+    assert_eq!(recs[point]["event"]["type"], "drill_resource");
+    assert_eq!(recs[point]["event"]["resource"]["restore"]["max"], 4);
+    let cleaned: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["event"]["type"] == "cleanup")
+        .collect();
+    assert!(
+        cleaned
+            .iter()
+            .any(|r| r["event"]["resource"]["type"] == "node_capacity"
+                && r["event"]["result"] == "restored"),
+        "{cleaned:#?}"
+    );
+    assert_eq!(node_group(&fx, STANDBY).await, (odd, "ACTIVE".into()));
+    assert_eq!(node_group(&fx, HOME).await, home);
+    assert_eq!(
+        updates_of(&fx, &proxied, STANDBY),
+        2,
+        "raised, then returned"
+    );
+    assert_eq!(
+        updates_of(&fx, &proxied, HOME),
+        0,
+        "production is never written"
+    );
+    assert_eq!(fx.audit(&run).await.code, Some(0));
+}
+
+/// A drill killed (kill -9) inside its node group update: held by the
+/// proxy before it reached EKS (`Hang`), or after EKS applied it with its
+/// answer held (`DelayAnswer`). The restore point was journaled first, so
+/// `runs resume` (first case) and `drill sweep` on the drill's state
+/// (second case) return the node group to exactly its size before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_killed_in_its_node_group_update_is_returned_by_resume_or_sweep() {
+    crate::needs_emulators!();
+    for (fault, then) in [
+        (Fault::Hang, "resume"),
+        (Fault::DelayAnswer(Duration::from_secs(600)), "sweep"),
+    ] {
+        let fx = fixture("ngkill").await;
+        let proxied = Proxied::start(false).await;
+        let (_, group) = names(&fx, STANDBY);
+        let update = Match::PathContains(format!("/node-groups/{group}/update-config"));
+        proxied
+            .proxy_for("AWS_ENDPOINT_URL_EKS")
+            .inject(update.clone(), fault.clone(), 1);
+        let runs = fx.runs();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .args(["--color", "never", "--plans"])
+            .arg(fx.plans.path())
+            .arg("--endpoints")
+            .arg(proxied.endpoints())
+            .args(fx.state_args())
+            .args(["drill", "--plan", "orders-nodes", "--to", STANDBY])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .envs(world::run_key_env())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn drctl");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while proxied
+            .proxy_for("AWS_ENDPOINT_URL_EKS")
+            .requests(update.clone())
+            == 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{then}: the drill never sent its update"
+            );
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "{then}: the drill ended before its update"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        child.kill().await.expect("kill -9");
+        let run = fx.new_run(&runs);
+        let want = match fault {
+            Fault::Hang => STANDBY_SIZE,
+            _ => ACTIVE_SIZE,
+        };
+        assert_eq!(node_group(&fx, STANDBY).await.0, want, "{then}");
+
+        if then == "resume" {
+            let o = fx
+                .drctl(&["runs", "resume", &run, "--output", "json"])
+                .await;
+            let j = o.json();
+            assert_eq!(j["drill"]["cleanup"]["complete"], true, "{}", o.all());
+            assert_eq!(j["drill"]["verdicts"][0]["verdict"], "FAIL", "{}", o.all());
+        } else {
+            let o = fx
+                .drctl(&[
+                    "drill",
+                    "sweep",
+                    "--plan",
+                    "orders-nodes",
+                    "--all",
+                    "--output",
+                    "json",
+                ])
+                .await;
+            assert_eq!(o.code, Some(0), "{}", o.all());
+            let cleaned = o.json()["cleaned"].as_array().cloned().unwrap_or_default();
+            assert!(
+                cleaned
+                    .iter()
+                    .any(|c| c["resource"]["type"] == "node_capacity"
+                        && c["resource"]["restore"]["desired"] == 0
+                        && c["result"] == "restored"
+                        && c["detail"]
+                            .as_str()
+                            .is_some_and(|d| d.contains("read back"))),
+                "{cleaned:#?}"
+            );
+        }
+        assert_eq!(
+            node_group(&fx, STANDBY).await,
+            (STANDBY_SIZE, "ACTIVE".into()),
+            "{then}"
+        );
+        assert_eq!(node_group(&fx, HOME).await.0, ACTIVE_SIZE, "{then}");
     }
 }

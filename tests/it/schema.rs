@@ -141,6 +141,39 @@ fn schema_allows_as_of_on_a_run_row_only_as_a_string() {
     );
 }
 
+/// A drill's raised EKS node group (`drill-nodes`), as its cleanup
+/// journals it, with its restore point; one without it is no v1 resource.
+#[test]
+fn schema_takes_a_drills_node_group_with_its_restore_point() {
+    let v = validator();
+    let mut doc = read_json(GOLDEN);
+    let at = "/plans/0/runs/3/cleanup/resources/2/resource";
+    let node_group = serde_json::to_value(drctl::journal::Temp::NodeCapacity {
+        region: "us-east-1".into(),
+        cluster: "orders-eks-use1".into(),
+        group: "orders-nodes-use1".into(),
+        restore: drctl::cloud::Capacity {
+            min: 0,
+            desired: 0,
+            max: 6,
+        },
+    })
+    .expect("a Temp serializes");
+    *doc.pointer_mut(at).expect("the golden's raised group") = node_group;
+    assert_valid(&v, "the golden with a node group's cleanup", &doc);
+    doc.pointer_mut(at)
+        .and_then(|r| r.as_object_mut())
+        .expect("the resource")
+        .remove("restore");
+    // The cleanup may be absent (`oneOf`): the error is reported there.
+    assert_invalid(
+        &v,
+        "a node group without its restore point",
+        &doc,
+        "/plans/0/runs/3/cleanup",
+    );
+}
+
 #[test]
 fn schema_rejects_what_a_v1_report_never_holds() {
     let v = validator();

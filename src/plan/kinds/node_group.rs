@@ -197,9 +197,8 @@ impl Groups for NodeGroupSpec {
     }
 
     fn drilled(&self) -> bool {
-        // No drill step raises a standby node group yet: a drill's verdict
-        // says it did not rehearse it.
-        false
+        // `drill-nodes` raises the standby's node group and restores it.
+        true
     }
 
     fn group(&self, region: &str) -> Option<&str> {
