@@ -74,6 +74,7 @@ pub struct DrillNodes {
 
 /// Part of the drill's recovery.
 pub const TRAITS: Traits = Traits {
+    warnings: None,
     recovery: true,
     ends_rto: false,
     irreversible: None,

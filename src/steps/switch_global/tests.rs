@@ -295,6 +295,7 @@ mod on_the_fake {
             render_report: None,
             fence: None,
             zone_batches: None,
+            temps: None,
         };
         let v = step.run(&cx).await?;
         Ok(SwitchGlobalOutput::read(&v).expect("its outputs"))
