@@ -111,6 +111,12 @@ fn scenarios() -> Vec<Scenario> {
             before: vec![],
         },
         Scenario {
+            name: "reprotect orders",
+            plans: vec!["orders"],
+            opts: reprotect.clone(),
+            before: vec![failover.clone()],
+        },
+        Scenario {
             name: "failback orders (a switchover)",
             plans: vec!["orders"],
             opts: opts(

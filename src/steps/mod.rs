@@ -32,6 +32,7 @@ pub mod drill_scale;
 mod evidence;
 mod preflight;
 mod promote;
+mod rebuild_global;
 mod reprotect;
 mod restore;
 mod scale;
@@ -143,6 +144,9 @@ kinds! {
     Restore(restore::Restore) = "restore",
     /// Make an instance in another region a replica of the primary again.
     Reprotect(reprotect::Reprotect) = "reprotect",
+    /// Make every other member of a global database a secondary of its
+    /// writer again (rebuilt after a detach).
+    RebuildGlobal(rebuild_global::RebuildGlobal) = "rebuild-global",
     /// Probe an HTTP health check in the target region.
     Check(check::Check) = "check",
     /// Submit one change batch for a hosted zone.
