@@ -533,6 +533,7 @@ def main():
         a_rec(d("checkout-euw1"), "192.0.2.80"),
         cname(d("api"), d("api-usw2")),
         cname(d("payments-db"), pay_ep),
+        cname(d("orders-db"), aurora["orders"]["members"][HOME]["writer_endpoint"]),
         cname(d("ledger"), d("ledger-usw2"), SetIdentifier=HOME, Weight=100),
         cname(d("ledger"), d("ledger-use1"), SetIdentifier=STANDBY, Weight=0),
     ]

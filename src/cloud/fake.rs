@@ -530,10 +530,11 @@ impl FakeCloud {
     /// the world names it.
     pub fn endpoint_of(&self, region: &str, id: &str) -> Option<String> {
         let s = self.state();
-        s.databases
-            .get(&(region.to_string(), id.to_string()))?
-            .endpoint
-            .clone()
+        let key = (region.to_string(), id.to_string());
+        match s.databases.get(&key) {
+            Some(i) => i.endpoint.clone(),
+            None => s.clusters.get(&key)?.endpoint.clone(),
+        }
     }
 
     /// Adds a compute group with all desired instances in service.
@@ -1930,6 +1931,14 @@ pub(crate) fn reference_world(lags: (&[f64], &[f64])) -> FakeCloud {
             Capacity { min, desired, max },
         );
     }
+    f.put_record(
+        "example.com.",
+        cname(
+            "orders-db.example.com.",
+            "orders-usw2.cluster-fake.us-west-2.rds.amazonaws.com",
+            None,
+        ),
+    );
     f.put_record(
         "example.com.",
         cname("api.example.com.", "api-usw2.example.com.", None),

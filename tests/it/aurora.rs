@@ -55,6 +55,27 @@ async fn failover(fx: &Fixture, to: &str, endpoints: &Path, extra: &[&str]) -> c
     fx.drctl_with(&args, &[], endpoints).await
 }
 
+/// Waits (bounded) until the member in `region` publishes its Aurora lag:
+/// a new secondary (an old writer after a switchover) gets its first
+/// datapoint from the world's lag publisher within about 10 s, as Aurora
+/// publishes one for a secondary, and the failback's RPO gate needs it.
+async fn until_lag(fx: &Fixture, region: &str, base: &str) {
+    let clouds = world::clouds().await;
+    let id = fx.id(base);
+    for _ in 0..60 {
+        let lag = clouds
+            .metrics
+            .cluster_lag(region, &id, std::time::Duration::from_secs(900))
+            .await
+            .expect("GetMetricData");
+        if lag.datapoints > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    panic!("no AuroraGlobalDBRPOLag for {id} in {region} within 60 s");
+}
+
 /// The orders measure of a run's JSON report.
 fn measure(report: &Value) -> Value {
     report["measures"]
@@ -129,6 +150,7 @@ async fn a_planned_failover_switches_over_and_the_failback_switches_back() {
         "{after:?}"
     );
 
+    until_lag(&fx, HOME, "orders-usw2").await;
     let o = fx
         .drctl_with(
             &["failback", "--plan", "orders", "--approve", "aurora test"],
@@ -302,7 +324,62 @@ async fn with_home_down_the_failover_asks_the_target_only_and_a_refusal_detaches
             .filter(|l| l.contains(&format!("[{HOME}]")) && l.contains("GlobalCluster"))
             .collect();
         assert!(home_moves.is_empty(), "{home_moves:#?}");
+        if refused {
+            rebuilt_then_failed_back(&fx).await;
+        }
     }
+}
+
+/// After the detach, with the home region back: reprotect rebuilds the
+/// global cluster from the detached writer (the old members renamed, data
+/// kept; new secondaries under their ids), and a failback switches the
+/// writer home.
+async fn rebuilt_then_failed_back(fx: &Fixture) {
+    let runs = fx.runs();
+    let o = fx
+        .drctl(&["reprotect", "--plan", "orders", "--approve", "aurora test"])
+        .await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let run = fx.new_run(&runs);
+    let out = outputs(&fx.show(&run).await, "orders/rebuild-global:orders-db");
+    assert_eq!(out["rebuilt"], true, "{out:#}");
+    assert_eq!(out["parked"].as_array().map(Vec::len), Some(2), "{out:#}");
+    let g = global(fx).await;
+    let mut members: Vec<(String, bool)> =
+        g.members.iter().map(|m| (m.id.clone(), m.writer)).collect();
+    members.sort();
+    let mut want = vec![
+        (fx.id("orders-euw1"), false),
+        (fx.id("orders-use1"), true),
+        (fx.id("orders-usw2"), false),
+    ];
+    want.sort();
+    assert_eq!(members, want);
+    // The old writer, renamed, kept its data: it still exists, standalone.
+    let parked = out["parked"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str())
+        .find(|p| p.starts_with(&format!("{HOME}/")))
+        .and_then(|p| p.split(" -> ").nth(1))
+        .expect("the old writer parked")
+        .to_string();
+    let old = world::clouds()
+        .await
+        .aurora
+        .describe_cluster(HOME, &parked)
+        .await
+        .expect("read")
+        .expect("parked, not deleted");
+    assert_eq!(old.global_cluster, None);
+
+    until_lag(fx, HOME, "orders-usw2").await;
+    let o = fx
+        .drctl(&["failback", "--plan", "orders", "--approve", "aurora test"])
+        .await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(writer(fx).await, fx.id("orders-usw2"));
 }
 
 /// A crash before and after the move: the resume finishes the run with the
