@@ -1328,12 +1328,21 @@ impl FakeCloud {
             .with_code("InvalidParameterValue"));
         }
         g.moving = Some(GlobalMove {
-            status: if data_loss { "failing-over" } else { "switching-over" }.into(),
+            status: if data_loss {
+                "failing-over"
+            } else {
+                "switching-over"
+            }
+            .into(),
             from: g.writer().map(|w| w.arn.clone()),
             to: Some(target_arn.into()),
             data_loss_allowed: data_loss,
         });
-        g.status = g.moving.as_ref().map(|m| m.status.clone()).unwrap_or_default();
+        g.status = g
+            .moving
+            .as_ref()
+            .map(|m| m.status.clone())
+            .unwrap_or_default();
         s.writes.push(format!("{op} {global}"));
         match &self.timing {
             Some(t) => {

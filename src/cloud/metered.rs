@@ -680,7 +680,9 @@ impl GlobalDatabases for Metered {
         target_arn: &str,
     ) -> Result<(), CloudError> {
         self.meter("rds:SwitchoverGlobalCluster", region, || {
-            self.inner.aurora.switchover_global(region, global, target_arn)
+            self.inner
+                .aurora
+                .switchover_global(region, global, target_arn)
         })
         .await
     }
@@ -692,7 +694,9 @@ impl GlobalDatabases for Metered {
         target_arn: &str,
     ) -> Result<(), CloudError> {
         self.meter("rds:FailoverGlobalCluster", region, || {
-            self.inner.aurora.failover_global(region, global, target_arn)
+            self.inner
+                .aurora
+                .failover_global(region, global, target_arn)
         })
         .await
     }
@@ -704,7 +708,9 @@ impl GlobalDatabases for Metered {
         cluster_arn: &str,
     ) -> Result<(), CloudError> {
         self.meter("rds:RemoveFromGlobalCluster", region, || {
-            self.inner.aurora.detach_cluster(region, global, cluster_arn)
+            self.inner
+                .aurora
+                .detach_cluster(region, global, cluster_arn)
         })
         .await
     }

@@ -21,7 +21,7 @@ use super::{Call, Regional, Sdk, call, to_chrono};
 use crate::cloud::GlobalDatabases;
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
-    ClusterSnapshot, CloudError, DbCluster, ErrorKind, GlobalCluster, GlobalMember, GlobalMove,
+    CloudError, ClusterSnapshot, DbCluster, ErrorKind, GlobalCluster, GlobalMember, GlobalMove,
     parse_cluster_arn,
 };
 
@@ -92,7 +92,10 @@ fn moving_to(g: &GlobalCluster, target_arn: &str) -> bool {
 
 fn global_to_domain(g: &SdkGlobal) -> GlobalCluster {
     GlobalCluster {
-        id: g.global_cluster_identifier().unwrap_or_default().to_string(),
+        id: g
+            .global_cluster_identifier()
+            .unwrap_or_default()
+            .to_string(),
         arn: g.global_cluster_arn().unwrap_or_default().to_string(),
         status: g.status().unwrap_or_default().to_string(),
         endpoint: g.endpoint().map(str::to_string),
@@ -195,7 +198,10 @@ impl GlobalDatabases for AuroraGlobal {
             region,
         };
         let out = call(&self.retry, c, || {
-            client.describe_db_clusters().db_cluster_identifier(id).send()
+            client
+                .describe_db_clusters()
+                .db_cluster_identifier(id)
+                .send()
         })
         .await;
         match out {
@@ -331,7 +337,10 @@ impl GlobalDatabases for AuroraGlobal {
             };
             for s in page.db_cluster_snapshots() {
                 out.push(ClusterSnapshot {
-                    id: s.db_cluster_snapshot_identifier().unwrap_or_default().into(),
+                    id: s
+                        .db_cluster_snapshot_identifier()
+                        .unwrap_or_default()
+                        .into(),
                     cluster: s.db_cluster_identifier().unwrap_or_default().into(),
                     created: s.snapshot_create_time().and_then(to_chrono),
                     kind: s.snapshot_type().unwrap_or_default().into(),

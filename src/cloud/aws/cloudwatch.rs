@@ -62,12 +62,7 @@ impl CloudWatchMetrics {
                         Metric::builder()
                             .namespace("AWS/RDS")
                             .metric_name(metric)
-                            .dimensions(
-                                Dimension::builder()
-                                    .name(dimension)
-                                    .value(id)
-                                    .build(),
-                            )
+                            .dimensions(Dimension::builder().name(dimension).value(id).build())
                             .build(),
                     )
                     .period(PERIOD)
@@ -123,7 +118,6 @@ impl CloudWatchMetrics {
             window,
         })
     }
-
 }
 
 #[async_trait]
@@ -134,8 +128,15 @@ impl crate::cloud::Metrics for CloudWatchMetrics {
         db_id: &str,
         window: Duration,
     ) -> Result<LagReading, CloudError> {
-        self.lag_metric(region, "ReplicaLag", "DBInstanceIdentifier", db_id, 1.0, window)
-            .await
+        self.lag_metric(
+            region,
+            "ReplicaLag",
+            "DBInstanceIdentifier",
+            db_id,
+            1.0,
+            window,
+        )
+        .await
     }
 
     async fn cluster_lag(
@@ -150,7 +151,14 @@ impl crate::cloud::Metrics for CloudWatchMetrics {
         let mut last = None;
         for metric in ["AuroraGlobalDBRPOLag", "AuroraGlobalDBReplicationLag"] {
             let r = self
-                .lag_metric(region, metric, "DBClusterIdentifier", cluster, 0.001, window)
+                .lag_metric(
+                    region,
+                    metric,
+                    "DBClusterIdentifier",
+                    cluster,
+                    0.001,
+                    window,
+                )
                 .await?;
             if r.datapoints > 0 {
                 return Ok(r);

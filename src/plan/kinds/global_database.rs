@@ -82,7 +82,8 @@ impl Resource for GlobalDatabaseSpec {
     }
 
     fn check(&self, s: &mut Scope<'_, '_, '_>) {
-        let hint = "1 to 63 letters, digits or hyphens, starting with a letter (as RDS names clusters)";
+        let hint =
+            "1 to 63 letters, digits or hyphens, starting with a letter (as RDS names clusters)";
         if !valid_identifier(&self.global_cluster) {
             s.error(
                 path!["global_cluster"],
@@ -239,7 +240,10 @@ impl RpoSource for GlobalDatabaseSpec {
                 &self.id,
                 region,
                 ErrorKind::NotFound,
-                format!("global_database {} has no member cluster in {region}", self.id),
+                format!(
+                    "global_database {} has no member cluster in {region}",
+                    self.id
+                ),
             ));
         };
         clouds.metrics.cluster_lag(region, id, window).await
@@ -255,7 +259,14 @@ mod tests {
         for ok in ["orders-global", "a", "orders-use1", &"a".repeat(63)] {
             assert!(valid_identifier(ok), "{ok}");
         }
-        for bad in ["", "1orders", "orders--x", "orders-", "orders_x", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "1orders",
+            "orders--x",
+            "orders-",
+            "orders_x",
+            &"a".repeat(64),
+        ] {
             assert!(!valid_identifier(bad), "{bad}");
         }
     }
