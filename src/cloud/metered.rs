@@ -725,6 +725,52 @@ impl GlobalDatabases for Metered {
         })
         .await
     }
+
+    async fn clone_cluster(
+        &self,
+        region: &str,
+        source: &str,
+        target: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.meter("rds:RestoreDBClusterToPointInTime", region, || {
+            self.inner
+                .aurora
+                .clone_cluster(region, source, target, tags)
+        })
+        .await
+    }
+
+    async fn add_writer(
+        &self,
+        region: &str,
+        cluster: &str,
+        instance: &str,
+        engine: &str,
+        class: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.meter("rds:CreateDBInstance", region, || {
+            self.inner
+                .aurora
+                .add_writer(region, cluster, instance, engine, class, tags)
+        })
+        .await
+    }
+
+    async fn delete_cluster(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        self.meter("rds:DeleteDBCluster", region, || {
+            self.inner.aurora.delete_cluster(region, id)
+        })
+        .await
+    }
+
+    async fn list_clusters(&self, region: &str) -> Result<Vec<DbCluster>, CloudError> {
+        self.meter("rds:DescribeDBClusters", region, || {
+            self.inner.aurora.list_clusters(region)
+        })
+        .await
+    }
 }
 
 #[async_trait]
