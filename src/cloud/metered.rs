@@ -1240,6 +1240,8 @@ mod tests {
             .untag_group("us-east-1", "api", &["k".into()])
             .await
             .unwrap();
+        c.aurora.list_clusters("us-east-1").await.unwrap();
+        c.aurora.delete_cluster("us-east-1", "gone").await.unwrap();
         let labels: Vec<_> = log.calls().iter().map(|c| c.label).collect();
         assert_eq!(
             labels,
@@ -1248,7 +1250,9 @@ mod tests {
                 "rds:DescribeDBInstances",
                 "rds:DeleteDBInstance",
                 "autoscaling:CreateOrUpdateTags",
-                "autoscaling:DeleteTags"
+                "autoscaling:DeleteTags",
+                "rds:DescribeDBClusters",
+                "rds:DeleteDBCluster"
             ]
         );
         assert_eq!(log.errors(), 0);

@@ -649,7 +649,8 @@ mod tests {
             [
                 KindName::Promote,
                 KindName::Restore,
-                KindName::DrillDatabase
+                KindName::DrillDatabase,
+                KindName::DrillGlobal
             ]
         );
         for k in carrying {
