@@ -36,7 +36,8 @@ Also fixed: RestoreDBClusterToPointInTime (a drill clones a global
 secondary with it, RestoreType copy-on-write) copied every attribute of its
 source, so a clone of a secondary joined the global cluster as one more
 member and took the source's tags; the copy is now a standalone cluster with
-only the tags asked for, as on AWS.
+only the tags asked for, as on AWS, and a target that exists is
+DBClusterAlreadyExistsFault (moto replaced it).
 
 Not modelled: replication itself (no data moves; the lag a run reads is the
 lag publisher's AuroraGlobalDBRPOLag/AuroraGlobalDBReplicationLag, see
@@ -306,7 +307,11 @@ def restore_db_cluster_to_point_in_time(
     secondary (production's global cluster changed, and the lag publisher
     measured the copy), and a request without Tags got the source's tags.
     The copy takes the writer's master user (a secondary has none in moto,
-    and a standalone cluster needs one)."""
+    and a standalone cluster needs one). A target that exists is
+    DBClusterAlreadyExistsFault, as on AWS (moto replaced the cluster, then
+    failed on its automated snapshot's name)."""
+    if db_cluster_identifier.lower() in self.clusters:
+        raise rds_exc.RDSClientError("DBClusterAlreadyExistsFault", "DB Cluster already exists")
     source = self.describe_db_clusters(db_cluster_identifier=source_db_cluster_identifier)[0]
     overrides["global_cluster_identifier"] = None
     overrides["replication_source_identifier"] = None

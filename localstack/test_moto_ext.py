@@ -181,6 +181,15 @@ class GlobalClusterMoves(unittest.TestCase):
         _, after = self.members(east, "gcl")
         self.assertEqual(after, before)
         self.assertEqual(after, {w: True, e: False})
+        # The name is taken: refused, the copy left as it is.
+        with self.assertRaises(ClientError) as again:
+            east.restore_db_cluster_to_point_in_time(
+                DBClusterIdentifier="gcl-copy", SourceDBClusterIdentifier="gcl-east",
+                RestoreType="copy-on-write", UseLatestRestorableTime=True,
+            )
+        self.assertEqual(again.exception.response["Error"]["Code"], "DBClusterAlreadyExistsFault")
+        kept = east.describe_db_clusters(DBClusterIdentifier="gcl-copy")["DBClusters"][0]
+        self.assertEqual(kept["TagList"], [{"Key": "drctl:drill-run", "Value": "r1"}])
         # Without Tags, none of the source's.
         bare = east.restore_db_cluster_to_point_in_time(
             DBClusterIdentifier="gcl-bare", SourceDBClusterIdentifier="gcl-east",
