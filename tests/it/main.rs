@@ -6,6 +6,7 @@
 //! seeded world per test) is [`fixture`].
 
 mod adapters;
+mod aurora_drill;
 mod buckets;
 mod calls;
 mod cli;
