@@ -32,6 +32,13 @@ serializes with):
   (404); neither AllowDataLoss nor Switchover, or both, is
   InvalidParameterCombination.
 
+Also fixed: RestoreDBClusterToPointInTime (a drill clones a global
+secondary with it, RestoreType copy-on-write) copied every attribute of its
+source, so a clone of a secondary joined the global cluster as one more
+member and took the source's tags; the copy is now a standalone cluster with
+only the tags asked for, as on AWS, and a target that exists is
+DBClusterAlreadyExistsFault (moto replaced it).
+
 Not modelled: replication itself (no data moves; the lag a run reads is the
 lag publisher's AuroraGlobalDBRPOLag/AuroraGlobalDBReplicationLag, see
 lag_publisher.py), the old writer being unreachable (the fault proxy drops
@@ -320,6 +327,47 @@ def _save_automated_backup(self):
 _original_save_automated_backup = rds_models.DBCluster.save_automated_backup
 
 
+_restore_db_cluster_to_point_in_time = rds_models.RDSBackend.restore_db_cluster_to_point_in_time
+
+
+def restore_db_cluster_to_point_in_time(
+    self, db_cluster_identifier, source_db_cluster_identifier, *args, **overrides
+):
+    """RestoreDBClusterToPointInTime (and its copy-on-write clone) makes a
+    standalone cluster, as on AWS. moto copied every attribute of the
+    source: a clone of a global database's secondary kept its
+    GlobalClusterIdentifier and joined the global cluster as one more
+    secondary (production's global cluster changed, and the lag publisher
+    measured the copy), and a request without Tags got the source's tags.
+    The copy takes the writer's master user (a secondary has none in moto,
+    and a standalone cluster needs one). A target that exists is
+    DBClusterAlreadyExistsFault, as on AWS (moto replaced the cluster, then
+    failed on its automated snapshot's name)."""
+    if db_cluster_identifier.lower() in self.clusters:
+        raise rds_exc.RDSClientError("DBClusterAlreadyExistsFault", "DB Cluster already exists")
+    source = self.describe_db_clusters(db_cluster_identifier=source_db_cluster_identifier)[0]
+    overrides["global_cluster_identifier"] = None
+    overrides["replication_source_identifier"] = None
+    overrides["tags"] = overrides.get("tags") or []
+    if source.global_cluster_identifier and not source.master_username:
+        writers = []
+        try:
+            gc = _global_cluster(source.global_cluster_identifier)
+            writers = [m for m in gc.members if m.is_writer]
+        except rds_exc.RDSClientError:
+            pass
+        writer = writers[0] if writers else None
+        overrides["master_username"] = getattr(writer, "master_username", None) or "admin"
+        overrides["master_user_password"] = (
+            getattr(writer, "_master_user_password", None) or "restored-copy-1"
+        )
+    copy = _restore_db_cluster_to_point_in_time(
+        self, db_cluster_identifier, source_db_cluster_identifier, *args, **overrides
+    )
+    copy.is_writer = False
+    return copy
+
+
 def rds_models_action(result):
     from moto.core.responses import ActionResult
 
@@ -352,6 +400,7 @@ def install():
     RDSResponse.delete_db_cluster = delete_db_cluster
     RDSResponse.delete_global_cluster = delete_global_cluster
     rds_models.DBCluster.save_automated_backup = _save_automated_backup
+    rds_models.RDSBackend.restore_db_cluster_to_point_in_time = restore_db_cluster_to_point_in_time
     for name in (
         "describe_db_clusters",
         "create_db_cluster",

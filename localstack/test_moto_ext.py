@@ -187,6 +187,55 @@ class GlobalClusterMoves(unittest.TestCase):
         old = west.describe_db_clusters(DBClusterIdentifier="grb-west-pre-x")["DBClusters"][0]
         self.assertFalse(old.get("GlobalClusterIdentifier"))
 
+    def test_a_clone_of_a_secondary_is_a_standalone_cluster(self):
+        """A drill's copy: RestoreDBClusterToPointInTime (copy-on-write) of the
+        secondary leaves the global cluster's members as they were, carries
+        only the tags asked for, and takes a writer instance."""
+        west, east, w, e = self.world("gcl")
+        east.add_tags_to_resource(ResourceName=e, Tags=[{"Key": "drctl:replica-lag", "Value": "2"}])
+        _, before = self.members(east, "gcl")
+        c = east.restore_db_cluster_to_point_in_time(
+            DBClusterIdentifier="gcl-copy",
+            SourceDBClusterIdentifier="gcl-east",
+            RestoreType="copy-on-write",
+            UseLatestRestorableTime=True,
+            Tags=[{"Key": "drctl:drill-run", "Value": "r1"}],
+        )["DBCluster"]
+        self.assertFalse(c.get("GlobalClusterIdentifier"))
+        self.assertEqual(c["TagList"], [{"Key": "drctl:drill-run", "Value": "r1"}])
+        _, after = self.members(east, "gcl")
+        self.assertEqual(after, before)
+        self.assertEqual(after, {w: True, e: False})
+        # The name is taken: refused, the copy left as it is.
+        with self.assertRaises(ClientError) as again:
+            east.restore_db_cluster_to_point_in_time(
+                DBClusterIdentifier="gcl-copy", SourceDBClusterIdentifier="gcl-east",
+                RestoreType="copy-on-write", UseLatestRestorableTime=True,
+            )
+        self.assertEqual(again.exception.response["Error"]["Code"], "DBClusterAlreadyExistsFault")
+        kept = east.describe_db_clusters(DBClusterIdentifier="gcl-copy")["DBClusters"][0]
+        self.assertEqual(kept["TagList"], [{"Key": "drctl:drill-run", "Value": "r1"}])
+        # Without Tags, none of the source's.
+        bare = east.restore_db_cluster_to_point_in_time(
+            DBClusterIdentifier="gcl-bare", SourceDBClusterIdentifier="gcl-east",
+            RestoreType="copy-on-write", UseLatestRestorableTime=True,
+        )["DBCluster"]
+        self.assertEqual(bare.get("TagList", []), [])
+        self.assertFalse(bare.get("GlobalClusterIdentifier"))
+        # A writer instance; then the copy and its writer go, production stays.
+        east.create_db_instance(DBInstanceIdentifier="gcl-copy-w", DBClusterIdentifier="gcl-copy",
+                                Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+        got = east.describe_db_clusters(DBClusterIdentifier="gcl-copy")["DBClusters"][0]
+        self.assertEqual([(m["DBInstanceIdentifier"], m["IsClusterWriter"]) for m in got["DBClusterMembers"]],
+                         [("gcl-copy-w", True)])
+        east.delete_db_instance(DBInstanceIdentifier="gcl-copy-w", SkipFinalSnapshot=True)
+        for name in ("gcl-copy", "gcl-bare"):
+            east.delete_db_cluster(DBClusterIdentifier=name, SkipFinalSnapshot=True)
+        _, after = self.members(east, "gcl")
+        self.assertEqual(after, {w: True, e: False})
+        source = east.describe_db_clusters(DBClusterIdentifier="gcl-east")["DBClusters"][0]
+        self.assertEqual(source.get("GlobalClusterIdentifier"), "gcl")
+
     def test_a_cluster_made_again_at_once_under_its_name(self):
         west = self.rds("us-west-2")
         for _ in range(2):

@@ -97,6 +97,9 @@ async fn dispatch(
         Temp::Database { region, id } => {
             crate::steps::drill_database::remove(clouds, region, id, run, poll, deadline).await
         }
+        Temp::Cluster { region, id } => {
+            crate::steps::drill_global::remove(clouds, region, id, run, poll, deadline).await
+        }
         Temp::Capacity { region, group } => {
             crate::steps::drill_scale::restore(clouds, region, group, run, owner).await
         }

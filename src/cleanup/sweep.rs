@@ -24,7 +24,7 @@ use crate::journal::{Cleaned, JournalError, JournalStore, Record, Temp};
 use crate::plan::Plan;
 use crate::steps::drill_names::{
     CONTROL_INFIX, RECORD_PREFIX, RUN_TAG, SWEEP_GRACE, drill_of_control, expiry,
-    plan_max_duration, short_id, started_from_short_id, temp_database_id,
+    plan_max_duration, short_id, started_from_short_id, temp_cluster_id, temp_database_id,
 };
 
 /// A drill resource a sweep found.
@@ -51,8 +51,19 @@ fn copies_a_plan_database(plans: &[Plan], region: &str, run: &str, id: &str) -> 
         .any(|base| temp_database_id(run, base) == id)
 }
 
+/// Whether `id` in `region` is the copy drill `run` made of one of
+/// `plans`' Aurora global databases (named from the run and the member
+/// cluster it clones, so this needs no journal either).
+fn copies_a_plan_cluster(plans: &[Plan], region: &str, run: &str, id: &str) -> bool {
+    plans
+        .iter()
+        .flat_map(|p| p.spec.global_database.iter())
+        .filter_map(|g| g.regions.get(region))
+        .any(|member| temp_cluster_id(run, member) == id)
+}
+
 /// Finds every drill resource of `plans` in every region of each plan:
-/// temporary databases and raised groups by their tags, drill records by
+/// temporary databases, Aurora drill copies and raised groups by their tags, drill records by
 /// their names, drill controls by their keys (beside production's) and
 /// drill health checks by the drill control they read; raised node groups
 /// (which carry no tags) by the journals in `journals` of the drills that
@@ -79,6 +90,7 @@ pub async fn find(
     };
     for region in &regions {
         f.databases(plans, region).await;
+        f.clusters(plans, region).await;
     }
     for p in plans {
         f.groups(p).await;
@@ -124,6 +136,36 @@ impl Finds<'_> {
                 resource: Temp::Database {
                     region: region.to_string(),
                     id: i.id.clone(),
+                },
+                run: Some(run.clone()),
+                expires,
+                expired: self.expired(expires),
+            });
+        }
+    }
+
+    /// Aurora drill copies in `region`, by their drill tags: only copies of
+    /// these plans' global databases' members.
+    async fn clusters(&mut self, plans: &[Plan], region: &str) {
+        if !plans.iter().any(|p| !p.spec.global_database.is_empty()) {
+            return;
+        }
+        let list = match self.clouds.aurora.list_clusters(region).await {
+            Ok(list) => list,
+            Err(e) => return self.errors.push(e),
+        };
+        for c in list {
+            let Some(run) = c.tags.get(RUN_TAG) else {
+                continue;
+            };
+            if !copies_a_plan_cluster(plans, region, run, &c.id) {
+                continue;
+            }
+            let expires = expiry(&c.tags);
+            self.found.push(Found {
+                resource: Temp::Cluster {
+                    region: region.to_string(),
+                    id: c.id.clone(),
                 },
                 run: Some(run.clone()),
                 expires,
@@ -517,5 +559,36 @@ mod tests {
             &ledger
         ));
         assert!(copies_a_plan_database(&all, "us-east-1", run, &ledger));
+    }
+
+    /// A sweep removes an Aurora cluster only when its name is the copy a
+    /// drill (its run tag) makes of one of the plans' global database
+    /// members in that region: never a member itself, another run's name,
+    /// or a copy in another region.
+    #[test]
+    fn sweep_finds_only_the_drill_copies_of_the_plans_global_databases() {
+        let all = plans();
+        let run = "20261125T040000Z-orders-9d10";
+        let ours = temp_cluster_id(run, "orders-use1");
+        assert!(copies_a_plan_cluster(&all, "us-east-1", run, &ours));
+        assert!(!copies_a_plan_cluster(&all, "us-west-2", run, &ours));
+        assert!(!copies_a_plan_cluster(
+            &all,
+            "us-east-1",
+            "20261125T040000Z-orders-aaaa",
+            &ours
+        ));
+        assert!(!copies_a_plan_cluster(
+            &all,
+            "us-east-1",
+            run,
+            "orders-use1"
+        ));
+        let payments: Vec<Plan> = all
+            .iter()
+            .filter(|p| p.name() == "payments")
+            .cloned()
+            .collect();
+        assert!(!copies_a_plan_cluster(&payments, "us-east-1", run, &ours));
     }
 }

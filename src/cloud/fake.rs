@@ -40,6 +40,9 @@ pub struct FakeState {
     pub clusters: BTreeMap<(String, String), DbCluster>,
     /// Aurora global clusters by id.
     pub globals: BTreeMap<String, GlobalCluster>,
+    /// The cluster each Aurora instance (in `databases`) belongs to, by
+    /// (region, instance id).
+    pub cluster_instances: BTreeMap<(String, String), String>,
     /// DB cluster snapshots by region.
     pub cluster_snapshots: Vec<(String, ClusterSnapshot)>,
     /// Global cluster moves the fake refuses, by operation
@@ -389,6 +392,13 @@ impl FakeCloud {
                         u.status = UpdateStatus::Successful;
                     }
                 }
+            }
+        }
+        for key in t.completed("cluster:") {
+            if let Some((r, id)) = key["cluster:".len()..].split_once('/')
+                && let Some(c) = s.clusters.get_mut(&(r.to_string(), id.to_string()))
+            {
+                c.status = "available".into();
             }
         }
         for key in t.completed("global:") {
@@ -959,6 +969,7 @@ impl Database for FakeCloud {
         let Some(inst) = s.databases.remove(&(region.into(), id.into())) else {
             return Ok(());
         };
+        s.cluster_instances.remove(&(region.into(), id.into()));
         for other in s.databases.values_mut() {
             other.replicas.retain(|r| r != &inst.arn);
         }
@@ -1397,6 +1408,140 @@ impl GlobalDatabases for FakeCloud {
         s.clusters.insert((region.into(), new_id.into()), c);
         s.writes.push(format!("ModifyDBCluster {id} -> {new_id}"));
         Ok(())
+    }
+    async fn clone_cluster(
+        &self,
+        region: &str,
+        source: &str,
+        target: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        const OP: &str = "RestoreDBClusterToPointInTime";
+        self.tick("rds:RestoreDBClusterToPointInTime", region, target)
+            .await?;
+        let mut s = self.state();
+        s.reach("rds", OP, target, region)?;
+        if s.clusters.contains_key(&(region.into(), target.into())) {
+            return Err(CloudError::new(
+                "rds",
+                OP,
+                target,
+                region,
+                ErrorKind::Client,
+                "DB cluster already exists",
+            )
+            .with_code("DBClusterAlreadyExistsFault"));
+        }
+        let engine = s
+            .clusters
+            .get(&(region.into(), source.into()))
+            .map(|c| c.engine.clone())
+            .ok_or_else(|| not_found("rds", OP, source, region))?;
+        // A standalone cluster: a clone never joins its source's global
+        // cluster, and carries only the tags it is given.
+        let mut copy = fake_cluster(region, target, None);
+        copy.engine = engine;
+        copy.tags = tags.clone();
+        if let Some(t) = &self.timing {
+            copy.status = "creating".into();
+            t.start(
+                format!("cluster:{region}/{target}"),
+                "rds:RestoreDBClusterToPointInTime",
+            );
+        }
+        s.clusters.insert((region.into(), target.into()), copy);
+        s.writes.push(format!("{OP} {target}"));
+        Ok(())
+    }
+
+    async fn add_writer(
+        &self,
+        region: &str,
+        cluster: &str,
+        instance: &str,
+        engine: &str,
+        class: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        const OP: &str = "CreateDBInstance";
+        self.tick("rds:CreateDBInstance", region, instance).await?;
+        {
+            let s = self.state();
+            s.reach("rds", OP, instance, region)?;
+            match s.clusters.get(&(region.into(), cluster.into())) {
+                None => return Err(not_found("rds", OP, cluster, region)),
+                Some(c) if !c.is_available() => {
+                    return Err(CloudError::new(
+                        "rds",
+                        OP,
+                        instance,
+                        region,
+                        ErrorKind::Client,
+                        format!("DB cluster {cluster} is {}, not available", c.status),
+                    )
+                    .with_code("InvalidDBClusterStateFault"));
+                }
+                Some(_) => {}
+            }
+            if s.databases.contains_key(&(region.into(), instance.into())) {
+                return Err(CloudError::new(
+                    "rds",
+                    OP,
+                    instance,
+                    region,
+                    ErrorKind::Client,
+                    "instance already exists",
+                )
+                .with_code("DBInstanceAlreadyExists"));
+            }
+        }
+        self.add_primary(region, instance);
+        let mut s = self.state();
+        if let Some(i) = s.databases.get_mut(&(region.into(), instance.into())) {
+            i.engine = engine.into();
+            i.instance_class = Some(class.into());
+            i.tags = tags.clone();
+            i.backup_retention_days = 0;
+            if let Some(t) = &self.timing {
+                i.status = "creating".into();
+                t.start(format!("db:{region}/{instance}"), "rds:CreateDBInstance");
+            }
+        }
+        s.cluster_instances
+            .insert((region.into(), instance.into()), cluster.into());
+        s.writes.push(format!("{OP} {instance}"));
+        Ok(())
+    }
+
+    async fn delete_cluster(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        self.tick("rds:DeleteDBCluster", region, id).await?;
+        let mut s = self.state();
+        s.reach("rds", "DeleteDBCluster", id, region)?;
+        let members: Vec<(String, String)> = (s.cluster_instances.iter())
+            .filter(|(k, c)| k.0 == region && c.as_str() == id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in members {
+            s.cluster_instances.remove(&key);
+            if s.databases.remove(&key).is_some() {
+                s.writes.push(format!("DeleteDBInstance {}", key.1));
+            }
+        }
+        if s.clusters.remove(&(region.into(), id.into())).is_some() {
+            s.writes.push(format!("DeleteDBCluster {id}"));
+        }
+        Ok(())
+    }
+
+    async fn list_clusters(&self, region: &str) -> Result<Vec<DbCluster>, CloudError> {
+        self.tick("rds:DescribeDBClusters", region, "*").await?;
+        let s = self.state();
+        s.reach("rds", "DescribeDBClusters", "*", region)?;
+        Ok(s.clusters
+            .values()
+            .filter(|c| c.region == region)
+            .cloned()
+            .collect())
     }
 }
 

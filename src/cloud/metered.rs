@@ -726,6 +726,51 @@ impl GlobalDatabases for Metered {
         .await
     }
 
+    async fn clone_cluster(
+        &self,
+        region: &str,
+        source: &str,
+        target: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.meter("rds:RestoreDBClusterToPointInTime", region, || {
+            self.inner
+                .aurora
+                .clone_cluster(region, source, target, tags)
+        })
+        .await
+    }
+
+    async fn add_writer(
+        &self,
+        region: &str,
+        cluster: &str,
+        instance: &str,
+        engine: &str,
+        class: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.meter("rds:CreateDBInstance", region, || {
+            self.inner
+                .aurora
+                .add_writer(region, cluster, instance, engine, class, tags)
+        })
+        .await
+    }
+
+    async fn delete_cluster(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        self.meter("rds:DeleteDBCluster", region, || {
+            self.inner.aurora.delete_cluster(region, id)
+        })
+        .await
+    }
+
+    async fn list_clusters(&self, region: &str) -> Result<Vec<DbCluster>, CloudError> {
+        self.meter("rds:DescribeDBClusters", region, || {
+            self.inner.aurora.list_clusters(region)
+        })
+        .await
+    }
     async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError> {
         self.meter("rds:DeleteGlobalCluster", region, || {
             self.inner.aurora.delete_global(region, id)
@@ -1235,6 +1280,8 @@ mod tests {
             .untag_group("us-east-1", "api", &["k".into()])
             .await
             .unwrap();
+        c.aurora.list_clusters("us-east-1").await.unwrap();
+        c.aurora.delete_cluster("us-east-1", "gone").await.unwrap();
         let labels: Vec<_> = log.calls().iter().map(|c| c.label).collect();
         assert_eq!(
             labels,
@@ -1243,7 +1290,9 @@ mod tests {
                 "rds:DescribeDBInstances",
                 "rds:DeleteDBInstance",
                 "autoscaling:CreateOrUpdateTags",
-                "autoscaling:DeleteTags"
+                "autoscaling:DeleteTags",
+                "rds:DescribeDBClusters",
+                "rds:DeleteDBCluster"
             ]
         );
         assert_eq!(log.errors(), 0);

@@ -342,6 +342,48 @@ pub trait GlobalDatabases: Send + Sync {
     /// `NewDBClusterIdentifier`, applied at once): an old member, data
     /// intact, out of the way of a new secondary with its id.
     async fn rename_cluster(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError>;
+    /// Clones cluster `source` in `region` into the new, standalone cluster
+    /// `target`, tagged `tags` (`RestoreDBClusterToPointInTime` with
+    /// `RestoreType` copy-on-write and `UseLatestRestorableTime`): a drill's
+    /// copy of a global database's secondary, which the secondary itself
+    /// never notices. Sent at most once: after an answer lost on the way
+    /// back, a `target` that exists is the call's effect.
+    async fn clone_cluster(
+        &self,
+        region: &str,
+        source: &str,
+        target: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError>;
+
+    /// Adds the instance `instance` (engine `engine`, class `class`, tagged
+    /// `tags`) to cluster `cluster` in `region` (`CreateDBInstance` with
+    /// `DBClusterIdentifier`); the first instance of a cluster is its
+    /// writer. Aurora restores (and clones) a cluster's volume only, never
+    /// its instances, and refuses to create one before the cluster is
+    /// available: until then nothing serves behind the cluster's endpoint.
+    /// Sent at most once, as [`GlobalDatabases::clone_cluster`].
+    async fn add_writer(
+        &self,
+        region: &str,
+        cluster: &str,
+        instance: &str,
+        engine: &str,
+        class: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError>;
+
+    /// Deletes cluster `id` in `region` and every instance in it
+    /// (`DeleteDBInstance` of each member, then `DeleteDBCluster`, no final
+    /// snapshots): Aurora refuses to delete a cluster whose instances are
+    /// not being deleted. Idempotent: a cluster or instance already gone,
+    /// or already being deleted, is done. Returns once the deletions are
+    /// asked for; the caller reads until the cluster is gone.
+    async fn delete_cluster(&self, region: &str, id: &str) -> Result<(), CloudError>;
+
+    /// Every DB cluster in `region`, with its tags (`DescribeDBClusters`,
+    /// every page): how a sweep finds a drill's copies without a journal.
+    async fn list_clusters(&self, region: &str) -> Result<Vec<DbCluster>, CloudError>;
 }
 
 /// CloudWatch-style metrics, read only.

@@ -20,6 +20,14 @@ pub enum Temp {
         /// Instance id.
         id: String,
     },
+    /// A drill's copy of an Aurora cluster (a clone of a global database's
+    /// secondary) and the writer instance in it, removed together.
+    Cluster {
+        /// Region.
+        region: String,
+        /// Cluster id.
+        id: String,
+    },
     /// A compute group raised to its active capacity; restored from its
     /// restore tag (`drctl:drill-restore`).
     Capacity {
@@ -73,6 +81,7 @@ impl std::fmt::Display for Temp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Database { region, id } => write!(f, "database {id} ({region})"),
+            Self::Cluster { region, id } => write!(f, "cluster {id} ({region})"),
             Self::Capacity { region, group } => write!(f, "capacity of group {group} ({region})"),
             Self::NodeCapacity {
                 region,
@@ -118,13 +127,14 @@ impl Temp {
 
     /// Where it comes in cleanup's order: records first (they follow health
     /// checks and point at databases), then health checks (Route 53 refuses
-    /// to delete one a record uses), controls, databases, capacity.
+    /// to delete one a record uses), controls, databases (instances and
+    /// Aurora clusters), capacity.
     pub fn removal_rank(&self) -> u8 {
         match self {
             Self::Record { .. } => 0,
             Self::HealthCheck { .. } => 1,
             Self::Control { .. } => 2,
-            Self::Database { .. } => 3,
+            Self::Database { .. } | Self::Cluster { .. } => 3,
             Self::Capacity { .. } | Self::NodeCapacity { .. } => 4,
         }
     }

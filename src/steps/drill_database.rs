@@ -29,7 +29,7 @@ use super::{
     StepOutput, Traits, wait_for,
 };
 use crate::cloud::retry::poll_until;
-use crate::cloud::{CloudError, Clouds, DbRole, ReplicaPlacement};
+use crate::cloud::{CloudError, Clouds, DbRole, LagReading, ReplicaPlacement};
 use crate::journal::{CleanupResult, Temp};
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, Phase, RunMode};
@@ -275,28 +275,9 @@ impl DrillDatabase {
     /// `ReplicaLag` datapoint of the temporary replica.
     async fn read_lag(&self, cx: &Cx<'_>, temp: &str, out: &mut DrillDatabaseOutput) {
         let t = self.region.as_str();
-        let until = (Instant::now() + LAG_WAIT).min(cx.deadline);
         let what = format!("a ReplicaLag datapoint of {temp} ({t})");
-        let told = AtomicBool::new(false);
-        let read = poll_until(&what, cx.poll, until, || {
-            let (what, told) = (&what, &told);
-            async move {
-                let r = cx
-                    .clouds
-                    .metrics
-                    .replica_lag(t, temp, cx.lag_window)
-                    .await?;
-                if r.datapoints > 0 {
-                    return Ok(Some(r));
-                }
-                if Instant::now() < until
-                    && !told.swap(true, Ordering::Relaxed)
-                    && let Some(tell) = cx.waiting
-                {
-                    tell(what);
-                }
-                Ok::<_, CloudError>(None)
-            }
+        let read = first_datapoint(cx, &what, || {
+            cx.clouds.metrics.replica_lag(t, temp, cx.lag_window)
         })
         .await;
         match read {
@@ -319,6 +300,41 @@ impl DrillDatabase {
             }
         }
     }
+}
+
+/// Waits (up to [`LAG_WAIT`], within the step's budget) for a reading of
+/// a lag with at least one datapoint, read by `read`; `what` names it for
+/// the live view when the first look finds none. `Ok(None)`: none came.
+/// A drill's measured RPO is such a first reading: of its temporary
+/// replica here, of the secondary it clones in `drill-global`.
+pub(super) async fn first_datapoint<F, Fut>(
+    cx: &Cx<'_>,
+    what: &str,
+    read: F,
+) -> Result<Option<LagReading>, CloudError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<LagReading, CloudError>>,
+{
+    let until = (Instant::now() + LAG_WAIT).min(cx.deadline);
+    let told = AtomicBool::new(false);
+    poll_until(what, cx.poll, until, || {
+        let (read, told) = (&read, &told);
+        async move {
+            let r = read().await?;
+            if r.datapoints > 0 {
+                return Ok(Some(r));
+            }
+            if Instant::now() < until
+                && !told.swap(true, Ordering::Relaxed)
+                && let Some(tell) = cx.waiting
+            {
+                tell(what);
+            }
+            Ok::<_, CloudError>(None)
+        }
+    })
+    .await
 }
 
 #[async_trait]

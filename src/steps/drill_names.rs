@@ -80,6 +80,19 @@ pub fn temp_database_id(run_id: &str, base: &str) -> String {
     format!("{}-{digest}", head.trim_end_matches('-'))
 }
 
+/// The id of a drill's copy of Aurora cluster `member` (cluster ids follow
+/// the rules of instance ids, [`temp_database_id`]).
+pub fn temp_cluster_id(run_id: &str, member: &str) -> String {
+    temp_database_id(run_id, member)
+}
+
+/// The id of the writer instance in a drill's copy of Aurora cluster
+/// `member` (instances and clusters are named apart in RDS; the suffix
+/// says what it is in a listing of instances).
+pub fn temp_writer_id(run_id: &str, member: &str) -> String {
+    temp_database_id(run_id, &format!("{member}-writer"))
+}
+
 /// The name of a drill's DNS record for the plan's record `name`.
 pub fn record_name(run_id: &str, name: &str) -> String {
     let name = if name.ends_with('.') {
@@ -168,6 +181,9 @@ pub fn manual_removal(temp: &Temp) -> String {
     match temp {
         Temp::Database { region, id } => format!(
             "aws rds delete-db-instance --region {region} --db-instance-identifier {id} --skip-final-snapshot"
+        ),
+        Temp::Cluster { region, id } => format!(
+            "aws rds describe-db-clusters --region {region} --db-cluster-identifier {id} (its DBClusterMembers), then for each member aws rds delete-db-instance --region {region} --db-instance-identifier INSTANCE --skip-final-snapshot, then aws rds delete-db-cluster --region {region} --db-cluster-identifier {id} --skip-final-snapshot"
         ),
         Temp::Capacity { region, group } => format!(
             "unless a failover owns the group now (`drctl runs list`), read the tag {} of group {group} (aws autoscaling describe-tags --region {region}), then aws autoscaling update-auto-scaling-group --region {region} --auto-scaling-group-name {group} --min-size MIN --desired-capacity DESIRED --max-size MAX; then remove its drctl:drill-* tags (aws autoscaling delete-tags)",

@@ -26,6 +26,7 @@ pub mod dns_setup;
 pub mod drill_control;
 pub mod drill_database;
 pub mod drill_dns;
+pub mod drill_global;
 pub mod drill_names;
 pub mod drill_nodes;
 pub mod drill_scale;
@@ -69,6 +70,7 @@ use crate::steps::graph::{Builder, Step};
 pub use drill_control::DrillControlOutput;
 pub use drill_database::DrillDatabaseOutput;
 pub use drill_dns::DrillDnsOutput;
+pub use drill_global::DrillGlobalOutput;
 pub use evidence::{EvidenceOutput, MissingPack, StoredPack};
 pub use preflight::PreflightOutput;
 pub use promote::{CopyRead, Promote, PromoteOutput};
@@ -161,6 +163,8 @@ kinds! {
     VerifyBucket(bucket::VerifyBucket) = "verify-bucket",
     /// A drill: a temporary replica of the home primary, promoted.
     DrillDatabase(drill_database::DrillDatabase) = "drill-database",
+    /// A drill: a clone of an Aurora global database's secondary, made writable.
+    DrillGlobal(drill_global::DrillGlobal) = "drill-global",
     /// A drill: the standby group raised to active capacity (restored at cleanup).
     DrillScale(drill_scale::DrillScale) = "drill-scale",
     /// A drill: the standby EKS node group raised to its active size (restored at cleanup).

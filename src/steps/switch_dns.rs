@@ -651,7 +651,8 @@ mod tests {
                 KindName::Promote,
                 KindName::SwitchGlobal,
                 KindName::Restore,
-                KindName::DrillDatabase
+                KindName::DrillDatabase,
+                KindName::DrillGlobal
             ]
         );
         for k in carrying {

@@ -7,6 +7,7 @@
 
 mod adapters;
 mod aurora;
+mod aurora_drill;
 mod buckets;
 mod calls;
 mod cli;

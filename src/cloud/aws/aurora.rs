@@ -13,11 +13,19 @@
 //! most once per attempt that may have acted: an answer lost after the call
 //! (a dropped connection, a 5xx) is followed by a read of the global
 //! cluster, and a move already under way or done is the call's effect.
+//!
+//! A drill's copy (`drill-global`) is made here too: a clone of the
+//! target's secondary (`RestoreDBClusterToPointInTime`, copy-on-write) and
+//! its writer instance (`CreateDBInstance`), each sent at most once
+//! ([`super::act_once`]: a lost answer is followed by a read, and what exists
+//! is the call's effect), and deleted with its instances at cleanup.
 
 use async_trait::async_trait;
-use aws_sdk_rds::types::{DbCluster as SdkCluster, Filter, GlobalCluster as SdkGlobal};
+use std::collections::BTreeMap;
 
-use super::{Call, Regional, Sdk, call, to_chrono};
+use aws_sdk_rds::types::{DbCluster as SdkCluster, Filter, GlobalCluster as SdkGlobal, Tag};
+
+use super::{Call, Regional, Sdk, act_once, call, may_have_acted, to_chrono};
 use crate::cloud::GlobalDatabases;
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{
@@ -26,6 +34,18 @@ use crate::cloud::{
 };
 
 const SERVICE: &str = "rds";
+
+/// Clusters one DescribeDBClusters page asks for (RDS allows 20 to 100).
+const LIST_PAGE: i32 = 100;
+
+/// A drill's tags as RDS takes them.
+fn sdk_tags(tags: &BTreeMap<String, String>) -> Option<Vec<Tag>> {
+    (!tags.is_empty()).then(|| {
+        tags.iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect()
+    })
+}
 
 /// [`crate::cloud::GlobalDatabases`] over RDS.
 pub struct AuroraGlobal {
@@ -76,6 +96,98 @@ impl AuroraGlobal {
                 }
                 // Nothing happened: the retry policy may send it again.
                 call(&self.retry, c, &op).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl AuroraGlobal {
+    /// DescribeDBClusters of one cluster, as the SDK gives it (its members
+    /// included); `Ok(None)` when it does not exist.
+    async fn cluster_raw(
+        &self,
+        region: &str,
+        id: &str,
+        retry: &RetryPolicy,
+    ) -> Result<Option<SdkCluster>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribeDBClusters",
+            resource: id,
+            region,
+        };
+        match call(retry, c, || {
+            client
+                .describe_db_clusters()
+                .db_cluster_identifier(id)
+                .send()
+        })
+        .await
+        {
+            Ok(out) => Ok(out.db_clusters().first().cloned()),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The status of DB instance `id` in `region`, `None` when it does not
+    /// exist (one attempt: the callers are retry loops).
+    async fn instance_status(&self, region: &str, id: &str) -> Result<Option<String>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribeDBInstances",
+            resource: id,
+            region,
+        };
+        match call(&RetryPolicy::none(), c, || {
+            client
+                .describe_db_instances()
+                .db_instance_identifier(id)
+                .send()
+        })
+        .await
+        {
+            Ok(out) => Ok(out
+                .db_instances()
+                .first()
+                .map(|i| i.db_instance_status().unwrap_or_default().to_string())),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Asks for the deletion of instance `id` (no final snapshot); one
+    /// already gone or being deleted is done.
+    async fn delete_member(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DeleteDBInstance",
+            resource: id,
+            region,
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .delete_db_instance()
+                .db_instance_identifier(id)
+                .skip_final_snapshot(true)
+                .send()
+        })
+        .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+            // Already being deleted (a repeated call), or an attempt whose
+            // answer was lost: a read says whether it is on its way out.
+            Err(e) if e.code.as_deref() == Some("InvalidDBInstanceState") || may_have_acted(&e) => {
+                match self.instance_status(region, id).await {
+                    Ok(None) => Ok(()),
+                    Ok(Some(status)) if status == "deleting" => Ok(()),
+                    _ => Err(e),
+                }
             }
             Err(e) => Err(e),
         }
@@ -356,6 +468,161 @@ impl GlobalDatabases for AuroraGlobal {
         Ok(out)
     }
 
+    async fn clone_cluster(
+        &self,
+        region: &str,
+        source: &str,
+        target: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "RestoreDBClusterToPointInTime",
+            resource: target,
+            region,
+        };
+        act_once(
+            &self.retry,
+            c,
+            "DBClusterAlreadyExistsFault",
+            || {
+                client
+                    .restore_db_cluster_to_point_in_time()
+                    .db_cluster_identifier(target)
+                    .source_db_cluster_identifier(source)
+                    .restore_type("copy-on-write")
+                    .use_latest_restorable_time(true)
+                    .set_tags(sdk_tags(tags))
+                    .send()
+            },
+            || async {
+                Ok(self
+                    .cluster_raw(region, target, &RetryPolicy::none())
+                    .await?
+                    .is_some())
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn add_writer(
+        &self,
+        region: &str,
+        cluster: &str,
+        instance: &str,
+        engine: &str,
+        class: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "CreateDBInstance",
+            resource: instance,
+            region,
+        };
+        act_once(
+            &self.retry,
+            c,
+            "DBInstanceAlreadyExists",
+            || {
+                client
+                    .create_db_instance()
+                    .db_instance_identifier(instance)
+                    .db_cluster_identifier(cluster)
+                    .engine(engine)
+                    .db_instance_class(class)
+                    .set_tags(sdk_tags(tags))
+                    .send()
+            },
+            || async { Ok(self.instance_status(region, instance).await?.is_some()) },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_cluster(&self, region: &str, id: &str) -> Result<(), CloudError> {
+        let Some(cluster) = self.cluster_raw(region, id, &self.retry).await? else {
+            return Ok(());
+        };
+        for m in cluster.db_cluster_members() {
+            if let Some(instance) = m.db_instance_identifier() {
+                self.delete_member(region, instance).await?;
+            }
+        }
+        if cluster.status() == Some("deleting") {
+            return Ok(());
+        }
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DeleteDBCluster",
+            resource: id,
+            region,
+        };
+        let out = call(&self.retry, c, || {
+            client
+                .delete_db_cluster()
+                .db_cluster_identifier(id)
+                .skip_final_snapshot(true)
+                .send()
+        })
+        .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+            // Already being deleted (a repeated call), or an attempt whose
+            // answer was lost: the cluster's own read says.
+            Err(e)
+                if e.code.as_deref() == Some("InvalidDBClusterStateFault")
+                    || may_have_acted(&e) =>
+            {
+                match self.cluster_raw(region, id, &RetryPolicy::none()).await {
+                    Ok(None) => Ok(()),
+                    Ok(Some(c)) if c.status() == Some("deleting") => Ok(()),
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list_clusters(&self, region: &str) -> Result<Vec<DbCluster>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribeDBClusters",
+            resource: "*",
+            region,
+        };
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = call(&self.retry, c, || {
+                client
+                    .describe_db_clusters()
+                    .max_records(LIST_PAGE)
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await?;
+            out.extend(
+                page.db_clusters()
+                    .iter()
+                    .map(|c| cluster_to_domain(region, c)),
+            );
+            match page.marker() {
+                // A marker that does not move would loop forever.
+                Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => {
+                    marker = Some(m.to_string());
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
     async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError> {
         let client = self.clients.get(region);
         let c = Call {

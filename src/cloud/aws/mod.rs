@@ -447,6 +447,68 @@ where
         .await
 }
 
+/// Whether a failed attempt may have taken effect on the provider: its answer
+/// was lost (connection) or the provider failed after accepting it (5xx).
+/// Throttled and client errors were refused before anything happened.
+pub(crate) fn may_have_acted(e: &CloudError) -> bool {
+    matches!(e.kind, ErrorKind::Connection | ErrorKind::Server)
+}
+
+/// Runs a non-idempotent call (a create, a promotion, a restore) under
+/// `retry` so that it takes effect at most once; `Ok(None)` when an earlier
+/// attempt took effect and its answer was lost.
+///
+/// Before repeating an attempt that may have acted ([`may_have_acted`]),
+/// `settled` reads what the call makes: when the earlier attempt did take
+/// effect, the call is done and is not sent again. An `already_exists` error
+/// code after such an attempt is the same case, seen through a read that
+/// lagged behind the write.
+pub(crate) async fn act_once<T, E, F, Fut, S, SFut>(
+    retry: &RetryPolicy,
+    c: Call<'_>,
+    already_exists: &str,
+    op: F,
+    settled: S,
+) -> Result<Option<T>, CloudError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    S: Fn() -> SFut,
+    SFut: std::future::Future<Output = Result<bool, CloudError>>,
+{
+    let maybe_acted = std::sync::atomic::AtomicBool::new(false);
+    let (op, settled, maybe_acted) = (&op, &settled, &maybe_acted);
+    retry
+        .run(|| async move {
+            use std::sync::atomic::Ordering;
+            let repeat = maybe_acted.load(Ordering::SeqCst);
+            if repeat && settled().await? {
+                tracing::info!(
+                    operation = c.operation,
+                    resource = c.resource,
+                    region = c.region,
+                    "an earlier attempt whose answer was lost took effect; not sending it again"
+                );
+                return Ok(None);
+            }
+            match op().await {
+                Ok(answer) => Ok(Some(answer)),
+                Err(e) => {
+                    let e = c.sdk(e);
+                    if repeat && e.code.as_deref() == Some(already_exists) {
+                        return Ok(None);
+                    }
+                    if may_have_acted(&e) {
+                        maybe_acted.store(true, Ordering::SeqCst);
+                    }
+                    Err(e)
+                }
+            }
+        })
+        .await
+}
+
 /// Converts an SDK timestamp.
 pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())

@@ -41,13 +41,11 @@
 //! 500 like any answer lost after the call acted: it reads the instance, and
 //! an instance that is gone (or `deleting`) is deleted.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use async_trait::async_trait;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, Tag};
 
-use super::{Call, Regional, Sdk, call, from_chrono, to_chrono};
+use super::{Call, Regional, Sdk, act_once, call, from_chrono, may_have_acted, to_chrono};
 use crate::cloud::retry::RetryPolicy;
 use crate::cloud::{CloudError, DbInstance, DbRole, ErrorKind, ReplicaPlacement, RestorePoint};
 
@@ -153,24 +151,12 @@ impl RdsDatabase {
     }
 }
 
-/// Whether a failed attempt may have taken effect on the provider: its answer
-/// was lost (connection) or the provider failed after accepting it (5xx).
-/// Throttled and client errors were refused before anything happened.
-fn may_have_acted(e: &CloudError) -> bool {
-    matches!(e.kind, ErrorKind::Connection | ErrorKind::Server)
-}
-
 impl RdsDatabase {
     /// Runs a non-idempotent call (a create, a promotion) under the retry
-    /// policy so that it takes effect at most once.
-    ///
-    /// Before repeating an attempt that may have acted ([`may_have_acted`]),
-    /// `settled` reads the instance: when the earlier attempt did take effect,
-    /// the call is done and is not sent again. (moto accepts a repeated
-    /// `CreateDBInstanceReadReplica` and lists the replica twice on its source;
-    /// RDS answers `DBInstanceAlreadyExists` for a step that happened.) An
-    /// `already_exists` error code after such an attempt is the same case,
-    /// seen through a read that lagged behind the write.
+    /// policy so that it takes effect at most once ([`super::act_once`]). (moto
+    /// accepts a repeated `CreateDBInstanceReadReplica` and lists the
+    /// replica twice on its source; RDS answers `DBInstanceAlreadyExists`
+    /// for a step that happened.)
     async fn act_once<T, E, F, Fut, S, SFut>(
         &self,
         c: Call<'_>,
@@ -185,35 +171,7 @@ impl RdsDatabase {
         S: Fn() -> SFut,
         SFut: std::future::Future<Output = Result<bool, CloudError>>,
     {
-        let maybe_acted = AtomicBool::new(false);
-        let (op, settled, maybe_acted) = (&op, &settled, &maybe_acted);
-        self.retry
-            .run(|| async move {
-                let repeat = maybe_acted.load(Ordering::SeqCst);
-                if repeat && settled().await? {
-                    tracing::info!(
-                        operation = c.operation,
-                        resource = c.resource,
-                        region = c.region,
-                        "an earlier attempt whose answer was lost took effect; not sending it again"
-                    );
-                    return Ok(None);
-                }
-                match op().await {
-                    Ok(answer) => Ok(Some(answer)),
-                    Err(e) => {
-                        let e = c.sdk(e);
-                        if repeat && e.code.as_deref() == Some(already_exists) {
-                            return Ok(None);
-                        }
-                        if may_have_acted(&e) {
-                            maybe_acted.store(true, Ordering::SeqCst);
-                        }
-                        Err(e)
-                    }
-                }
-            })
-            .await
+        act_once(&self.retry, c, already_exists, op, settled).await
     }
 
     /// Records the promotion on the instance itself (see the module docs):
