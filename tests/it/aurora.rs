@@ -229,8 +229,10 @@ async fn the_rpo_gate_refuses_an_aurora_failover_on_its_lag() {
                 .value(&cluster)
                 .build(),
         )
+        // A few seconds back: CloudWatch's end time is exclusive, and a
+        // point stamped this very second may fall outside the gate's read.
         .timestamp(aws_smithy_types::DateTime::from_secs(
-            chrono::Utc::now().timestamp(),
+            chrono::Utc::now().timestamp() - 5,
         ))
         .value(3_600_000.0)
         .unit(StandardUnit::Milliseconds)
