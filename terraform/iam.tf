@@ -116,11 +116,13 @@ data "aws_iam_policy_document" "drctl" {
       values = [
         "api.example.com",
         "payments-db.example.com",
+        "orders-db.example.com",
         "ledger.example.com",
         "checkout.example.com",
         "drctl-failover-*.checkout.example.com",
         "drill-*.api.example.com",
         "drill-*.payments-db.example.com",
+        "drill-*.orders-db.example.com",
         "drill-*.ledger.example.com",
         "drill-*.checkout.example.com",
       ]
@@ -242,7 +244,67 @@ data "aws_iam_policy_document" "drctl" {
     }
   }
 
-  # EKS managed node groups (`[[node_group]]`, plans/orders-nodes.toml):
+  # Aurora global database (`[[global_database]]`, plans/orders.toml): read
+  # the global cluster and its members anywhere; move the writer, detach a
+  # member and rebuild the global cluster (reprotect after a detach) only
+  # for the orders global cluster and its members; a drill's copies are
+  # `drill-*` clusters with writer instances of their own.
+  statement {
+    sid = "AuroraGlobalRead"
+    actions = [
+      "rds:DescribeGlobalClusters",
+      "rds:DescribeDBClusters",
+      "rds:DescribeDBClusterSnapshots",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "AuroraGlobalMove"
+    actions = [
+      "rds:SwitchoverGlobalCluster",
+      "rds:FailoverGlobalCluster",
+      "rds:RemoveFromGlobalCluster",
+      "rds:CreateGlobalCluster",
+      "rds:DeleteGlobalCluster",
+      "rds:CreateDBCluster",
+      "rds:ModifyDBCluster",
+    ]
+    resources = [
+      "arn:${local.partition}:rds::${local.account_id}:global-cluster:orders-global",
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster:orders-*",
+    ]
+  }
+
+  # A drill clones a member into a `drill-*` copy (the source is read by
+  # the clone), adds its writer instance, tags both, and deletes them.
+  statement {
+    sid = "AuroraDrillClone"
+    actions = [
+      "rds:RestoreDBClusterToPointInTime",
+      "rds:AddTagsToResource",
+    ]
+    resources = [
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster:orders-*",
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster:drill-*",
+    ]
+  }
+
+  statement {
+    sid = "AuroraDrillCopies"
+    actions = [
+      "rds:CreateDBInstance",
+      "rds:AddTagsToResource",
+      "rds:DeleteDBCluster",
+      "rds:DeleteDBInstance",
+    ]
+    resources = [
+      "arn:${local.partition}:rds:*:${local.account_id}:cluster:drill-*",
+      "arn:${local.partition}:rds:*:${local.account_id}:db:drill-*",
+    ]
+  }
+
+  # EKS managed node groups (`[[node_group]]`, plans/orders.toml):
   # read and resize only the orders node groups, and follow their updates.
   # DescribeUpdate is authorised on the node group (its resource when the
   # update is a node group's). The clusters are not in this Terraform: the

@@ -155,3 +155,15 @@ variable "notify_event_bus_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "aurora_engine_version" {
+  description = "Aurora PostgreSQL engine version of the orders global database (one that supports managed global failover and switchover)."
+  type        = string
+  default     = "15.4"
+}
+
+variable "aurora_instance_class" {
+  description = "Instance class of each orders cluster's instance (Aurora global databases need a memory-optimized class)."
+  type        = string
+  default     = "db.r6g.large"
+}

@@ -78,6 +78,40 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
         "autoscaling:UpdateAutoScalingGroup" => &["autoscaling:UpdateAutoScalingGroup"],
         "autoscaling:CreateOrUpdateTags" => &["autoscaling:CreateOrUpdateTags"],
         "autoscaling:DeleteTags" => &["autoscaling:DeleteTags"],
+        // Aurora global databases (`src/cloud/aws/aurora.rs`): a move whose
+        // answer was lost is judged by a read of the global cluster; a
+        // create, rename or detach by a read of the cluster.
+        "rds:DescribeGlobalClusters" => &["rds:DescribeGlobalClusters"],
+        "rds:DescribeDBClusters" => &["rds:DescribeDBClusters"],
+        "rds:DescribeDBClusterSnapshots" => &["rds:DescribeDBClusterSnapshots"],
+        "rds:SwitchoverGlobalCluster" => {
+            &["rds:SwitchoverGlobalCluster", "rds:DescribeGlobalClusters"]
+        }
+        "rds:FailoverGlobalCluster" => &["rds:FailoverGlobalCluster", "rds:DescribeGlobalClusters"],
+        "rds:RemoveFromGlobalCluster" => &["rds:RemoveFromGlobalCluster", "rds:DescribeDBClusters"],
+        "rds:DeleteGlobalCluster" => &["rds:DeleteGlobalCluster", "rds:DescribeGlobalClusters"],
+        "rds:CreateGlobalCluster" => &["rds:CreateGlobalCluster", "rds:DescribeGlobalClusters"],
+        "rds:CreateDBCluster" => &["rds:CreateDBCluster", "rds:DescribeDBClusters"],
+        "rds:ModifyDBCluster" => &["rds:ModifyDBCluster", "rds:DescribeDBClusters"],
+        // A drill's copy: cloned with its tags (tags on create need
+        // AddTagsToResource), its writer added with them, and removed
+        // (its instances, then the cluster), each judged by a read.
+        "rds:RestoreDBClusterToPointInTime" => &[
+            "rds:RestoreDBClusterToPointInTime",
+            "rds:AddTagsToResource",
+            "rds:DescribeDBClusters",
+        ],
+        "rds:CreateDBInstance" => &[
+            "rds:CreateDBInstance",
+            "rds:AddTagsToResource",
+            "rds:DescribeDBInstances",
+        ],
+        "rds:DeleteDBCluster" => &[
+            "rds:DeleteDBCluster",
+            "rds:DeleteDBInstance",
+            "rds:DescribeDBClusters",
+            "rds:DescribeDBInstances",
+        ],
         "eks:DescribeNodegroup" => &["eks:DescribeNodegroup"],
         "eks:UpdateNodegroupConfig" => &["eks:UpdateNodegroupConfig"],
         "eks:DescribeUpdate" => &["eks:DescribeUpdate"],
@@ -423,6 +457,7 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
     crate::needs_emulators!();
     let fx = Fixture::with_state("iam", Some("s3")).await;
     crate::cli::add_suffixed_plan(fx.plans.path(), "checkout.toml", &fx.suffix);
+    crate::cli::add_suffixed_plan(fx.plans.path(), "orders.toml", &fx.suffix);
     append(
         fx.plans.path(),
         "ledger.toml",
@@ -471,6 +506,21 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
         (vec!["dns", "prepare", "--plan", "checkout"], 0),
         (vec!["drill", "--plan", "payments", "--to", STANDBY], 0),
         (vec!["drill", "--plan", "checkout", "--to", HOME], 0),
+        // An Aurora global database and EKS node groups: a drill (a clone,
+        // a raised node group), then a failover (a managed failover).
+        (vec!["drill", "--plan", "orders", "--to", STANDBY], 0),
+        (
+            vec![
+                "failover",
+                "--plan",
+                "orders",
+                "--to",
+                STANDBY,
+                "--approve",
+                "iam test",
+            ],
+            0,
+        ),
         (
             vec![
                 "failover",
@@ -512,6 +562,10 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
     for wanted in [
         "autoscaling:CreateOrUpdateTags",
         "autoscaling:DeleteTags",
+        "rds:FailoverGlobalCluster",
+        "rds:RestoreDBClusterToPointInTime",
+        "rds:DeleteDBCluster",
+        "eks:UpdateNodegroupConfig",
         "rds:DeleteDBInstance",
         "route53:CreateHealthCheck",
         "route53:DeleteHealthCheck",

@@ -175,6 +175,30 @@ fn schema_takes_a_drills_node_group_with_its_restore_point() {
 }
 
 #[test]
+fn schema_takes_a_drills_aurora_copy() {
+    let v = validator();
+    let mut doc = read_json(GOLDEN);
+    let at = "/plans/0/runs/3/cleanup/resources/2/resource";
+    let copy = serde_json::to_value(drctl::journal::Temp::Cluster {
+        region: "us-east-1".into(),
+        id: "drill-20261125t060000z-ab12-orders-use1".into(),
+    })
+    .expect("a Temp serializes");
+    *doc.pointer_mut(at).expect("the golden's raised group") = copy;
+    assert_valid(&v, "the golden with an Aurora drill copy's cleanup", &doc);
+    doc.pointer_mut(at)
+        .and_then(|r| r.as_object_mut())
+        .expect("the resource")
+        .remove("id");
+    assert_invalid(
+        &v,
+        "an Aurora drill copy without its id",
+        &doc,
+        "/plans/0/runs/3/cleanup",
+    );
+}
+
+#[test]
 fn schema_rejects_what_a_v1_report_never_holds() {
     let v = validator();
     let golden = read_json(GOLDEN);
