@@ -1272,6 +1272,59 @@ async fn cloudwatch_reads_replica_lag() {
     assert_eq!(elsewhere.max, None, "{elsewhere:?}");
 }
 
+/// Regression (issue 30): LocalStack's CloudWatch matched a dimension by
+/// substring (`LIKE '%Name=Value%'`), so the lag of `orders-use1` was also
+/// every `orders-use1-<suffix>`'s: a test's one-hour lag showed in the
+/// reference world's status and refused its failover.
+/// `localstack/patch_moto.py` ends each value at its separator.
+#[tokio::test]
+async fn regression_a_lag_read_included_every_id_that_extends_the_one_named() {
+    crate::needs_emulators!();
+    let clouds = world::clouds().await;
+    let cluster = world::unique("lagprefix");
+    let longer = format!("{cluster}-copy");
+    let datum = |id: &str, ms: f64| {
+        MetricDatum::builder()
+            .metric_name("AuroraGlobalDBRPOLag")
+            .dimensions(
+                Dimension::builder()
+                    .name("DBClusterIdentifier")
+                    .value(id)
+                    .build(),
+            )
+            .timestamp(aws_smithy_types::DateTime::from_secs(
+                (Utc::now() - chrono::Duration::minutes(1)).timestamp(),
+            ))
+            .value(ms)
+            .unit(StandardUnit::Milliseconds)
+            .build()
+    };
+    world::sdk()
+        .await
+        .cloudwatch(STANDBY)
+        .put_metric_data()
+        .namespace("AWS/RDS")
+        .metric_data(datum(&cluster, 2000.0))
+        .metric_data(datum(&longer, 3_600_000.0))
+        .send()
+        .await
+        .expect("put metric data");
+    let window = Duration::from_secs(15 * 60);
+    let lag = clouds
+        .metrics
+        .cluster_lag(STANDBY, &cluster, window)
+        .await
+        .unwrap();
+    assert_eq!(lag.max, Some(Duration::from_secs(2)), "{lag:?}");
+    assert_eq!(lag.datapoints, 1, "{lag:?}");
+    let other = clouds
+        .metrics
+        .cluster_lag(STANDBY, &longer, window)
+        .await
+        .unwrap();
+    assert_eq!(other.max, Some(Duration::from_secs(3600)), "{other:?}");
+}
+
 // ---------------------------------------------------------------- objects
 
 async fn exercise_store(bucket: &str, scheme: &str) {
