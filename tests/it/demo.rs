@@ -217,8 +217,10 @@ async fn the_demo_sequence_passes_and_checkouts_failover_resolves_within_seconds
         vars.contains_key("DRCTL_DNS_SERVER") || vars.contains_key("DRCTL_DNS_SERVERS"),
         "the endpoints file names no DNS server (DRCTL_DNS_SERVER): restart the world with localstack/up"
     );
+    crate::cli::add_suffixed_plan(fx.plans.path(), "orders.toml", &fx.suffix);
     demo_step(&fx, &["plan", "validate"], 0).await;
     demo_step(&fx, &["drill", "--plan", "payments", "--to", STANDBY], 0).await;
+    demo_step(&fx, &["drill", "--plan", "orders", "--to", STANDBY], 0).await;
     demo_step(&fx, &["failover", "--to", STANDBY, "--dry-run"], 0).await;
     demo_step(
         &fx,
@@ -244,6 +246,20 @@ async fn the_demo_sequence_passes_and_checkouts_failover_resolves_within_seconds
             "ledger",
             "--accept-data-loss",
             "30m",
+        ],
+        0,
+    )
+    .await;
+    demo_step(
+        &fx,
+        &[
+            "failover",
+            "--to",
+            STANDBY,
+            "--plan",
+            "orders",
+            "--approve",
+            "demo",
         ],
         0,
     )
