@@ -242,7 +242,7 @@ data "aws_iam_policy_document" "drctl" {
     }
   }
 
-  # EKS managed node groups (`[[node_group]]`, plans/orders-nodes.toml):
+  # EKS managed node groups (`[[node_group]]`, plans/orders.toml):
   # read and resize only the orders node groups, and follow their updates.
   # DescribeUpdate is authorised on the node group (its resource when the
   # update is a node group's). The clusters are not in this Terraform: the
