@@ -309,14 +309,22 @@ async fn regression_a_sweep_set_a_failovers_group_back_to_its_pre_drill_size() {
     assert_eq!(f.state().groups[&key].capacity, before);
 }
 
-/// The reference `orders-nodes` plan, its node groups seeded in the fake
-/// world: the home region's at its active size, the standbys' at theirs.
-fn orders_nodes(f: &FakeCloud) -> Vec<Plan> {
+/// The reference `orders` plan, its node groups seeded in the fake world:
+/// the home region's at its active size, the standbys' at theirs. The rest
+/// of what the plan names is the reference world's (`world()`): the
+/// `orders-global` Aurora global cluster written in us-west-2, its
+/// secondaries' lag, and the `orders-db.example.com.` record that follows
+/// the writer.
+fn orders(f: &FakeCloud) -> Vec<Plan> {
     let plans: Vec<Plan> = crate::plan::reference()
         .into_iter()
-        .filter(|p| p.name() == "orders-nodes")
+        .filter(|p| p.name() == "orders")
         .collect();
     let p = &plans[0];
+    assert!(
+        f.state().globals.contains_key("orders-global"),
+        "the world holds the plan's global cluster"
+    );
     for ng in &p.spec.node_group {
         for region in p.regions() {
             let (cluster, group) = ng.in_region(region).expect("cluster/nodegroup");
@@ -338,6 +346,41 @@ fn node_sizes(f: &FakeCloud) -> Vec<(String, Capacity)> {
         .collect()
 }
 
+/// The drill copies (of the orders global cluster's members, and their
+/// writer instances) still in the world, as `region/id`.
+fn drill_copies(f: &FakeCloud) -> Vec<String> {
+    let s = f.state();
+    (s.clusters.keys().chain(s.databases.keys()))
+        .filter(|(_, id)| id.starts_with("drill-"))
+        .map(|(r, id)| format!("{r}/{id}"))
+        .collect()
+}
+
+/// The Aurora copy drill `run` makes of the standby's member.
+fn copy_of(run: &str) -> String {
+    crate::steps::drill_names::temp_cluster_id(run, "orders-use1")
+}
+
+/// What a sweep found, by kind: `cluster ID` for a drill copy,
+/// `node_capacity` for a node group's restore point.
+fn kinds(found: &[crate::cleanup::sweep::Found]) -> Vec<String> {
+    (found.iter())
+        .map(|x| match &x.resource {
+            Temp::Cluster { id, .. } => format!("cluster {id}"),
+            Temp::NodeCapacity { .. } => "node_capacity".to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+/// The one cleanup record of the node group's restore point.
+fn node_cleanup(cleaned: &[crate::journal::Cleaned]) -> &crate::journal::Cleaned {
+    let mut nodes = (cleaned.iter()).filter(|c| matches!(c.resource, Temp::NodeCapacity { .. }));
+    let one = nodes.next().expect("the node group's cleanup record");
+    assert!(nodes.next().is_none(), "{cleaned:?}");
+    one
+}
+
 const ORDERS_STANDBY: (&str, &str, &str) = ("us-east-1", "orders-eks-use1", "orders-nodes-use1");
 
 fn orders_standby(f: &FakeCloud) -> Capacity {
@@ -353,7 +396,7 @@ fn orders_standby(f: &FakeCloud) -> Capacity {
 #[tokio::test]
 async fn a_node_group_drill_raises_the_standby_and_its_cleanup_returns_it() {
     let f = world();
-    let plans = orders_nodes(&f);
+    let plans = orders(&f);
     let before = node_sizes(&f);
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());
@@ -365,11 +408,9 @@ async fn a_node_group_drill_raises_the_standby_and_its_cleanup_returns_it() {
     assert_eq!(node_sizes(&f), before);
     let text = store.text(&report.run_id).unwrap();
     let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"));
-    let started =
-        at("\"type\":\"step_started\",\"step\":\"orders-nodes/drill-nodes:orders-nodes\"");
+    let started = at("\"type\":\"step_started\",\"step\":\"orders/drill-nodes:orders-nodes\"");
     let point = at("\"type\":\"node_capacity\"");
-    let ended =
-        at("\"type\":\"step_succeeded\",\"step\":\"orders-nodes/drill-nodes:orders-nodes\"");
+    let ended = at("\"type\":\"step_succeeded\",\"step\":\"orders/drill-nodes:orders-nodes\"");
     assert!(started < point && point < ended, "{text}");
     let records = crate::journal::read(store.as_ref(), &report.run_id)
         .await
@@ -378,7 +419,7 @@ async fn a_node_group_drill_raises_the_standby_and_its_cleanup_returns_it() {
         .iter()
         .find_map(|r| match &r.event {
             crate::journal::event::Event::StepSucceeded { step, outputs }
-                if *step == "orders-nodes/drill-nodes:orders-nodes" =>
+                if *step == "orders/drill-nodes:orders-nodes" =>
             {
                 <crate::steps::drill_nodes::DrillNodesOutput as crate::steps::StepOutput>::read(
                     outputs,
@@ -414,6 +455,17 @@ async fn a_node_group_drill_raises_the_standby_and_its_cleanup_returns_it() {
         ],
         "raised, then returned; production's never written"
     );
+    // Besides the standby's node group, only the drill's Aurora copy, its
+    // record and the evidence were written: never a member of the global
+    // cluster, never the home node group; the copy is gone.
+    assert!(
+        (writes.iter()).all(|w| w.contains(" drill-")
+            || w.starts_with("PutObject ")
+            || w == "ChangeResourceRecordSets example.com."
+            || w == "UpdateNodegroupConfig orders-nodes-use1"),
+        "{writes:?}"
+    );
+    assert!(drill_copies(&f).is_empty(), "{:?}", drill_copies(&f));
 }
 
 /// A node group drill that dies right after raising the standby: `runs
@@ -425,14 +477,12 @@ async fn a_node_group_drill_raises_the_standby_and_its_cleanup_returns_it() {
 async fn a_crashed_node_group_drill_is_returned_by_a_resume_or_a_sweep_with_its_journal() {
     for how in ["resume", "sweep"] {
         let f = world();
-        let plans = orders_nodes(&f);
+        let plans = orders(&f);
         let before = node_sizes(&f);
         let dir = tempfile::tempdir().unwrap();
         let (e, store, _) = engine(&f, dir.path());
         let crash = RunOptions {
-            inject_crash: Some(CrashPoint::After(
-                "orders-nodes/drill-nodes:orders-nodes".into(),
-            )),
+            inject_crash: Some(CrashPoint::After("orders/drill-nodes:orders-nodes".into())),
             ..drill_opts()
         };
         let crashed = e.run(&plans, &crash).await;
@@ -447,18 +497,36 @@ async fn a_crashed_node_group_drill_is_returned_by_a_resume_or_a_sweep_with_its_
             assert!(!d.verdicts[0].verdict.passed());
         } else {
             let later = chrono::Utc::now() + chrono::Duration::days(1);
+            // The drill had cloned its Aurora copy before it died (the
+            // copy is found by its tags, journal or not).
+            let copy = copy_of(&run);
+            assert!(
+                drill_copies(&f).contains(&format!("us-east-1/{copy}")),
+                "{:?}",
+                drill_copies(&f)
+            );
             let (found, errors) =
                 crate::cleanup::sweep::find(&f.clouds(), &plans, &MemoryStore::new(), later).await;
-            assert!(
-                errors.is_empty() && found.is_empty(),
-                "{found:?} {errors:?}"
+            assert!(errors.is_empty(), "{errors:?}");
+            assert_eq!(
+                kinds(&found),
+                [format!("cluster {copy}")],
+                "without the journal, nothing of the node group"
             );
             let (found, errors) =
                 crate::cleanup::sweep::find(&f.clouds(), &plans, store.as_ref(), later).await;
             assert!(errors.is_empty(), "{errors:?}");
-            assert_eq!(found.len(), 1, "{found:?}");
-            assert_eq!(found[0].run.as_deref(), Some(run.as_str()));
-            assert!(found[0].expired);
+            let mut got = kinds(&found);
+            got.sort();
+            assert_eq!(
+                got,
+                [format!("cluster {copy}"), "node_capacity".to_string()],
+                "{found:?}"
+            );
+            assert!(
+                (found.iter()).all(|x| x.run.as_deref() == Some(run.as_str()) && x.expired),
+                "{found:?}"
+            );
             let cleaned = crate::cleanup::sweep::sweep(
                 &f.clouds(),
                 &found,
@@ -467,10 +535,17 @@ async fn a_crashed_node_group_drill_is_returned_by_a_resume_or_a_sweep_with_its_
                 opts().pace.poll,
             )
             .await;
-            assert_eq!(cleaned.len(), 1);
-            assert_eq!(cleaned[0].result, CleanupResult::Restored, "{cleaned:?}");
+            assert_eq!(cleaned.len(), 2, "{cleaned:?}");
+            let nodes = node_cleanup(&cleaned);
+            assert_eq!(nodes.result, CleanupResult::Restored, "{cleaned:?}");
+            assert!(
+                (cleaned.iter()).any(|c| matches!(c.resource, Temp::Cluster { .. })
+                    && c.result == CleanupResult::Removed),
+                "{cleaned:?}"
+            );
         }
         assert_eq!(node_sizes(&f), before, "{how}");
+        assert!(drill_copies(&f).is_empty(), "{how}: {:?}", drill_copies(&f));
     }
 }
 
@@ -480,13 +555,11 @@ async fn a_crashed_node_group_drill_is_returned_by_a_resume_or_a_sweep_with_its_
 #[tokio::test]
 async fn a_sweep_leaves_a_node_group_a_failover_scaled_after_the_drill() {
     let f = world();
-    let plans = orders_nodes(&f);
+    let plans = orders(&f);
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());
     let crash = RunOptions {
-        inject_crash: Some(CrashPoint::After(
-            "orders-nodes/drill-nodes:orders-nodes".into(),
-        )),
+        inject_crash: Some(CrashPoint::After("orders/drill-nodes:orders-nodes".into())),
         ..drill_opts()
     };
     assert!(e.run(&plans, &crash).await.is_err());
@@ -504,7 +577,20 @@ async fn a_sweep_leaves_a_node_group_a_failover_scaled_after_the_drill() {
         opts().pace.poll,
     )
     .await;
-    assert_eq!(cleaned.len(), 1, "{cleaned:?}");
-    assert_eq!(cleaned[0].result, CleanupResult::Kept, "{cleaned:?}");
+    // The node group is the failover's, kept; the drill's Aurora copy
+    // (cloned before it died) is removed.
+    assert_eq!(cleaned.len(), 2, "{cleaned:?}");
+    assert_eq!(
+        node_cleanup(&cleaned).result,
+        CleanupResult::Kept,
+        "{cleaned:?}"
+    );
+    assert!(
+        (cleaned.iter())
+            .any(|c| matches!(c.resource, Temp::Cluster { .. })
+                && c.result == CleanupResult::Removed),
+        "{cleaned:?}"
+    );
+    assert!(drill_copies(&f).is_empty(), "{:?}", drill_copies(&f));
     assert_eq!(orders_standby(&f).desired, 3);
 }

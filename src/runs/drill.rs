@@ -535,7 +535,7 @@ mod tests {
     fn a_drill_rehearses_node_groups_and_compute_groups() {
         let plans = crate::plan::reference();
         let skipped = not_drilled(&plans);
-        assert_eq!(skipped.get("orders-nodes"), None, "{skipped:?}");
+        assert_eq!(skipped.get("orders"), None, "{skipped:?}");
         assert!(
             !(skipped.values().flatten()).any(|id| id.ends_with("-api")
                 || id.ends_with("-workers")

@@ -639,11 +639,13 @@ mod tests {
         max: 6,
     };
 
-    fn orders_nodes() -> crate::plan::Plan {
+    /// The reference `orders` plan (its node group beside an Aurora global
+    /// database and a record).
+    fn orders() -> crate::plan::Plan {
         crate::plan::reference()
             .into_iter()
-            .find(|p| p.name() == "orders-nodes")
-            .expect("the reference orders-nodes plan")
+            .find(|p| p.name() == "orders")
+            .expect("the reference orders plan")
     }
 
     /// The drill's step of the reference plan to us-east-1.
@@ -652,7 +654,7 @@ mod tests {
         Vec<crate::steps::graph::Step>,
         DrillNodes,
     ) {
-        let plan = orders_nodes();
+        let plan = orders();
         let mode = RunMode::Drill {
             depth: DrillDepth::Shadow,
         };
@@ -684,7 +686,7 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push(self.fake.state().writes.len());
-            let step = StepName::parse("orders-nodes/drill-nodes:orders-nodes").unwrap();
+            let step = StepName::parse("orders/drill-nodes:orders-nodes").unwrap();
             (self.journal.lock().await)
                 .append(Event::DrillResource {
                     step,
@@ -1067,7 +1069,7 @@ mod tests {
         record(
             "2026-11-25T03:00:01Z".parse().unwrap(),
             Event::DrillResource {
-                step: StepName::parse("orders-nodes/drill-nodes:orders-nodes").unwrap(),
+                step: StepName::parse("orders/drill-nodes:orders-nodes").unwrap(),
                 resource: Temp::NodeCapacity {
                     region: REGION.into(),
                     cluster: CLUSTER.into(),

@@ -469,16 +469,18 @@ mod tests {
     use crate::cloud::metered::Metered;
     use crate::cloud::{CloudError, Clouds, NodeGroups};
 
-    fn orders_nodes() -> crate::plan::Plan {
+    /// The reference `orders` plan (its node group beside an Aurora global
+    /// database and a record).
+    fn orders() -> crate::plan::Plan {
         crate::plan::reference()
             .into_iter()
-            .find(|p| p.name() == "orders-nodes")
-            .expect("the reference orders-nodes plan")
+            .find(|p| p.name() == "orders")
+            .expect("the reference orders plan")
     }
 
     /// The failover's scale-nodes step to us-east-1, run against `clouds`.
     async fn run_step(clouds: &Clouds) -> Result<Value, StepFailure> {
-        let plan = orders_nodes();
+        let plan = orders();
         let g = crate::steps::graph::compile(&plan, "us-east-1").unwrap();
         let step = g
             .steps

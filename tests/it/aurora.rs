@@ -59,7 +59,7 @@ async fn failover(fx: &Fixture, to: &str, endpoints: &Path, extra: &[&str]) -> c
 /// a new secondary (an old writer after a switchover) gets its first
 /// datapoint from the world's lag publisher within about 10 s, as Aurora
 /// publishes one for a secondary, and the failback's RPO gate needs it.
-async fn until_lag(fx: &Fixture, region: &str, base: &str) {
+pub async fn until_lag(fx: &Fixture, region: &str, base: &str) {
     let clouds = world::clouds().await;
     let id = fx.id(base);
     for _ in 0..60 {

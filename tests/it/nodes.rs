@@ -1,4 +1,6 @@
-//! EKS managed node groups (`[[node_group]]`) against moto's EKS: the
+//! EKS managed node groups (`[[node_group]]`) against moto's EKS, through
+//! the reference plan `orders` (its node group beside the Aurora global
+//! database its failovers and drills also move or copy): the
 //! adapter's reads and update, a failover that scales the target's node
 //! group up (and a failback that finds it already at size), `status`
 //! showing each node group's size and status, a crash at the scaling
@@ -25,28 +27,9 @@ const TAGS: [(&str, &str); 3] = [
     ("eu-west-1", "euw1"),
 ];
 
-/// Writes `plans/orders-nodes.toml` into the fixture's plans, renamed for
-/// its world.
-fn add_orders_nodes(dir: &Path, suffix: &str) {
-    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
-    let mut t = std::fs::read_to_string(plans.join("orders-nodes.toml")).expect("reference plan");
-    for (_, tag) in TAGS {
-        for base in ["orders-eks", "orders-nodes"] {
-            let name = format!("{base}-{tag}");
-            t = t.replace(&format!("{name}/"), &format!("{name}-{suffix}/"));
-            t = t.replace(&format!("{name}\""), &format!("{name}-{suffix}\""));
-        }
-    }
-    t = t.replace(
-        "//drctl-evidence-use1/",
-        &format!("//drctl-evidence-use1-{suffix}/"),
-    );
-    std::fs::write(dir.join("orders-nodes.toml"), t).expect("write plan");
-}
-
 async fn fixture(prefix: &str) -> Fixture {
     let fx = Fixture::new(prefix).await;
-    add_orders_nodes(fx.plans.path(), &fx.suffix);
+    crate::cli::add_suffixed_plan(fx.plans.path(), "orders.toml", &fx.suffix);
     fx
 }
 
@@ -94,7 +77,7 @@ async fn failover(fx: &Fixture, to: &str, endpoints: &Path, extra: &[&str]) -> c
     let mut args = vec![
         "failover",
         "--plan",
-        "orders-nodes",
+        "orders",
         "--to",
         to,
         "--approve",
@@ -152,7 +135,7 @@ async fn a_failover_scales_the_target_node_group_up_and_status_shows_the_sizes()
     let proxied = Proxied::start(false).await;
 
     let st = fx
-        .drctl(&["status", "--plan", "orders-nodes", "--output", "json"])
+        .drctl(&["status", "--plan", "orders", "--output", "json"])
         .await;
     let v = st.json();
     let rows = |v: &Value| -> Vec<(String, String, String)> {
@@ -189,7 +172,7 @@ async fn a_failover_scales_the_target_node_group_up_and_status_shows_the_sizes()
         "{before:?}\n{}",
         st.all()
     );
-    let text = fx.drctl(&["status", "--plan", "orders-nodes"]).await;
+    let text = fx.drctl(&["status", "--plan", "orders"]).await;
     let (cluster, group) = names(&fx, STANDBY);
     assert!(
         text.out.contains(&format!(
@@ -208,7 +191,7 @@ async fn a_failover_scales_the_target_node_group_up_and_status_shows_the_sizes()
     );
     let run = fx.new_run(&runs);
     let show = fx.show(&run).await;
-    let out = outputs(&show, "orders-nodes/scale-nodes:orders-nodes");
+    let out = outputs(&show, "orders/scale-nodes:orders-nodes");
     assert_eq!(out["changed"], true, "{out:#}");
     assert_eq!(out["status"], "ACTIVE");
     assert_eq!(out["after"]["desired"], 3);
@@ -225,7 +208,7 @@ async fn a_failover_scales_the_target_node_group_up_and_status_shows_the_sizes()
     assert_eq!(scaled(&proxied), 1, "{:#?}", proxied.log());
 
     let after = rows(
-        &fx.drctl(&["status", "--plan", "orders-nodes", "--output", "json"])
+        &fx.drctl(&["status", "--plan", "orders", "--output", "json"])
             .await
             .json(),
     );
@@ -234,15 +217,15 @@ async fn a_failover_scales_the_target_node_group_up_and_status_shows_the_sizes()
         "{after:?}"
     );
 
-    // Back home: its node group never went down, so nothing is sent.
+    // Back home: its node group never went down, so nothing is sent. The
+    // plan's failover also moved the Aurora writer: the old writer, now a
+    // secondary, must publish its lag before the RPO gate lets it back.
+    crate::aurora::until_lag(&fx, HOME, "orders-usw2").await;
     let runs = fx.runs();
     let o = failover(&fx, HOME, &proxied.endpoints(), &[]).await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     let back = fx.new_run(&runs);
-    let out = outputs(
-        &fx.show(&back).await,
-        "orders-nodes/scale-nodes:orders-nodes",
-    );
+    let out = outputs(&fx.show(&back).await, "orders/scale-nodes:orders-nodes");
     assert_eq!(out["changed"], false, "{out:#}");
     assert_eq!(scaled(&proxied), 1, "the failback sent no update");
     assert_eq!(node_group(&fx, HOME).await, (ACTIVE_SIZE, "ACTIVE".into()));
@@ -256,7 +239,7 @@ async fn a_crash_at_the_scaling_step_is_resumed_with_the_update_sent_once() {
     for when in ["before", "after"] {
         let fx = fixture("ngcrash").await;
         let proxied = Proxied::start(false).await;
-        let step = "orders-nodes/scale-nodes:orders-nodes";
+        let step = "orders/scale-nodes:orders-nodes";
         let point = format!("{when}:{step}");
         let o = failover(
             &fx,
@@ -349,13 +332,7 @@ async fn a_drill_raises_the_standby_node_group_and_cleanup_returns_its_exact_siz
     let o = fx
         .drctl_with(
             &[
-                "drill",
-                "--plan",
-                "orders-nodes",
-                "--to",
-                STANDBY,
-                "--output",
-                "json",
+                "drill", "--plan", "orders", "--to", STANDBY, "--output", "json",
             ],
             &[],
             &proxied.endpoints(),
@@ -367,7 +344,7 @@ async fn a_drill_raises_the_standby_node_group_and_cleanup_returns_its_exact_siz
     assert!(!verdict.contains("not rehearse"), "{verdict}");
     let run = fx.new_run(&runs);
     let show = fx.show(&run).await;
-    let out = outputs(&show, "orders-nodes/drill-nodes:orders-nodes");
+    let out = outputs(&show, "orders/drill-nodes:orders-nodes");
     assert_eq!(out["before"]["desired"], 1, "{out:#}");
     assert_eq!(out["raised_to"]["min"], 2, "{out:#}");
     assert_eq!(out["raised_to"]["desired"], 3, "{out:#}");
@@ -432,7 +409,7 @@ async fn a_drill_killed_in_its_node_group_update_is_returned_by_resume_or_sweep(
             .arg("--endpoints")
             .arg(proxied.endpoints())
             .args(fx.state_args())
-            .args(["drill", "--plan", "orders-nodes", "--to", STANDBY])
+            .args(["drill", "--plan", "orders", "--to", STANDBY])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -474,13 +451,7 @@ async fn a_drill_killed_in_its_node_group_update_is_returned_by_resume_or_sweep(
         } else {
             let o = fx
                 .drctl(&[
-                    "drill",
-                    "sweep",
-                    "--plan",
-                    "orders-nodes",
-                    "--all",
-                    "--output",
-                    "json",
+                    "drill", "sweep", "--plan", "orders", "--all", "--output", "json",
                 ])
                 .await;
             assert_eq!(o.code, Some(0), "{}", o.all());
