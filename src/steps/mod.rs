@@ -33,6 +33,7 @@ pub mod drill_scale;
 mod evidence;
 mod preflight;
 mod promote;
+pub mod promote_sql;
 mod rebuild_global;
 mod reprotect;
 mod restore;
@@ -140,6 +141,9 @@ kinds! {
     ScaleNodes(scale_nodes::ScaleNodes) = "scale-nodes",
     /// Promote the target region's read replica.
     Promote(promote::Promote) = "promote",
+    /// Make the target's Cloud SQL replica the primary (promote, DR
+    /// failover, or a planned switchover).
+    PromoteSql(promote_sql::PromoteSql) = "promote-sql",
     /// Move an Aurora global database's writer to the target's member.
     SwitchGlobal(switch_global::SwitchGlobal) = "switch-global",
     /// Restore an instance to a point in time, into a new instance.
