@@ -1335,7 +1335,9 @@ impl FakeCloud {
         let mut s = self.state();
         s.writes.push(format!("{call} {target}"));
         let n = s.sql_ops.len() + 1;
-        let error = s.sql_failures.remove(&(target.to_string(), kind.to_string()));
+        let error = s
+            .sql_failures
+            .remove(&(target.to_string(), kind.to_string()));
         let op = SqlOperation {
             name: format!("op-{n:04}-{target}"),
             kind: kind.into(),
@@ -1435,7 +1437,14 @@ impl CloudSql for FakeCloud {
         {
             let s = self.state();
             s.reach("sqladmin", "instances.promoteReplica", name, region)?;
-            Self::sql_replica(&s, region, project, name, "instances.promoteReplica", failover)?;
+            Self::sql_replica(
+                &s,
+                region,
+                project,
+                name,
+                "instances.promoteReplica",
+                failover,
+            )?;
         }
         Ok(self.sql_start(
             region,
@@ -1478,11 +1487,14 @@ impl CloudSql for FakeCloud {
         target: &str,
         _point_in_time: Option<chrono::DateTime<Utc>>,
     ) -> Result<SqlOperation, CloudError> {
-        self.tick("sqladmin:instances.clone", region, source).await?;
+        self.tick("sqladmin:instances.clone", region, source)
+            .await?;
         {
             let s = self.state();
             s.reach("sqladmin", "instances.clone", source, region)?;
-            if s.sql.contains_key(&(project.to_string(), target.to_string())) {
+            if s.sql
+                .contains_key(&(project.to_string(), target.to_string()))
+            {
                 return Err(CloudError::new(
                     "sqladmin",
                     "instances.clone",
@@ -1558,10 +1570,7 @@ impl CloudSql for FakeCloud {
         if next == SqlOpStatus::Done && !op.is_done() && op.error.is_none() {
             s.sql_effect(project, &op.target, &effect);
         }
-        let op = SqlOperation {
-            status: next,
-            ..op
-        };
+        let op = SqlOperation { status: next, ..op };
         s.sql_ops.insert(key, (op.clone(), effect));
         let shown = if op.is_done() {
             op
@@ -1604,7 +1613,8 @@ impl CloudSql for FakeCloud {
         name: &str,
         window: Duration,
     ) -> Result<LagReading, CloudError> {
-        self.tick("monitoring:timeSeries.list", region, name).await?;
+        self.tick("monitoring:timeSeries.list", region, name)
+            .await?;
         let replica = {
             let s = self.state();
             s.reach("monitoring", "timeSeries.list", name, region)?;

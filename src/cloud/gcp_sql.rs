@@ -101,8 +101,16 @@ fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
 // Its callers return `CloudError` too.
 #[allow(clippy::result_large_err)]
 fn on_wire(operation: &'static str, resource: &str, region: &str) -> Result<(), CloudError> {
-    super::wire::check_before_transmit(operation)
-        .map_err(|f| err(SERVICE, operation, resource, region, ErrorKind::Fenced, f.detail))
+    super::wire::check_before_transmit(operation).map_err(|f| {
+        err(
+            SERVICE,
+            operation,
+            resource,
+            region,
+            ErrorKind::Fenced,
+            f.detail,
+        )
+    })
 }
 
 fn to_time(t: &google_cloud_wkt::Timestamp) -> Option<DateTime<Utc>> {
@@ -180,9 +188,8 @@ pub fn operation_of(o: &model::Operation) -> SqlOperation {
 /// A lag reading from the points of the series Monitoring answered
 /// (seconds; newest first as Monitoring sends them, but not relied on).
 pub fn lag_of(points: &[(DateTime<Utc>, f64)], window: Duration) -> LagReading {
-    let max = (points.iter().map(|(_, v)| *v)).fold(None, |m: Option<f64>, v| {
-        Some(m.map_or(v, |m| m.max(v)))
-    });
+    let max = (points.iter().map(|(_, v)| *v))
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let latest = points.iter().max_by_key(|(t, _)| *t);
     LagReading {
         max: max.map(|v| Duration::from_secs_f64(v.max(0.0))),
@@ -208,9 +215,9 @@ impl GcpSql {
                 let fail = |kind, m: String| err(SERVICE, op, res, region, kind, m);
                 let credentials: Credentials = match &self.endpoint {
                     Some(_) => credentials::anonymous::Builder::new().build(),
-                    None => credentials::Builder::default()
-                        .build()
-                        .map_err(|e| fail(ErrorKind::Auth, format!("no Google credentials: {e}")))?,
+                    None => credentials::Builder::default().build().map_err(|e| {
+                        fail(ErrorKind::Auth, format!("no Google credentials: {e}"))
+                    })?,
                 };
                 let attempts = u32::try_from(self.retry.max_retries.saturating_add(1))
                     .unwrap_or(u32::MAX)

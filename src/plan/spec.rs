@@ -163,8 +163,8 @@ impl DrillSpec {
 /// The resources' own types, each in its kind's file (`plan/kinds/`), and
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
-    BucketSpec, CapacitySpec, CheckSpec, CloudSqlSpec, ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec,
-    GlobalDatabaseSpec, NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
+    BucketSpec, CapacitySpec, CheckSpec, CloudSqlSpec, ComputeSpec, DatabaseSpec, DbStrategy,
+    DnsSpec, GlobalDatabaseSpec, NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

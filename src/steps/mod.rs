@@ -37,6 +37,7 @@ pub mod promote_sql;
 mod rebuild_global;
 mod reprotect;
 mod restore;
+pub mod restore_sql;
 mod scale;
 pub mod scale_nodes;
 pub mod switch_control;
@@ -144,6 +145,9 @@ kinds! {
     /// Make the target's Cloud SQL replica the primary (promote, DR
     /// failover, or a planned switchover).
     PromoteSql(promote_sql::PromoteSql) = "promote-sql",
+    /// Restore the target's Cloud SQL instance at a point in time, as a
+    /// clone into a new instance.
+    RestoreSql(restore_sql::RestoreSql) = "restore-sql",
     /// Move an Aurora global database's writer to the target's member.
     SwitchGlobal(switch_global::SwitchGlobal) = "switch-global",
     /// Restore an instance to a point in time, into a new instance.

@@ -364,11 +364,7 @@ impl PromoteSql {
 
     /// The replica's lag before the call: the RPO gate's reading of moments
     /// ago on this run's path while fresh, else a read now.
-    async fn record_lag(
-        &self,
-        cx: &Cx<'_>,
-        out: &mut PromoteSqlOutput,
-    ) -> Result<(), StepFailure> {
+    async fn record_lag(&self, cx: &Cx<'_>, out: &mut PromoteSqlOutput) -> Result<(), StepFailure> {
         if let Some(g) = fresh_gate_lag(cx, &self.resource) {
             out.lag = Some(LagAtPromotion {
                 lag_seconds: g.latest.or(g.max),
@@ -536,10 +532,14 @@ impl Action for PromoteSql {
                 }
                 SqlDecision::WaitRunnable { why } => {
                     tracing::info!(instance = name, region = r, "{why}");
-                    wait_for(cx, &format!("replica {name} ({r}) to be RUNNABLE"), || async {
-                        let i = self.read(cx).await?;
-                        Ok(i.filter(|i| i.is_runnable()).map(|_| ()))
-                    })
+                    wait_for(
+                        cx,
+                        &format!("replica {name} ({r}) to be RUNNABLE"),
+                        || async {
+                            let i = self.read(cx).await?;
+                            Ok(i.filter(|i| i.is_runnable()).map(|_| ()))
+                        },
+                    )
                     .await?;
                 }
                 SqlDecision::Wait { operation, why } => {

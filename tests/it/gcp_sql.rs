@@ -159,7 +159,12 @@ async fn the_adapter_reads_instances_lag_and_refusals_through_googles_crates() {
         .expect("exists");
     assert_eq!(r.role, DbRole::Replica(pair.primary.clone()));
     assert!(r.dr_replica);
-    assert!(r.endpoint.as_deref().is_some_and(|e| e.ends_with(".sql.goog")), "{r:?}");
+    assert!(
+        r.endpoint
+            .as_deref()
+            .is_some_and(|e| e.ends_with(".sql.goog")),
+        "{r:?}"
+    );
 
     let lag = (sql.sql_replica_lag(TARGET, PROJECT, &pair.replica, Duration::from_secs(300)))
         .await
@@ -169,7 +174,11 @@ async fn the_adapter_reads_instances_lag_and_refusals_through_googles_crates() {
     let none = (sql.sql_replica_lag(HOME, PROJECT, &pair.primary, Duration::from_secs(300)))
         .await
         .expect("timeSeries.list");
-    assert_eq!((none.datapoints, none.max), (0, None), "unknown, never zero");
+    assert_eq!(
+        (none.datapoints, none.max),
+        (0, None),
+        "unknown, never zero"
+    );
 
     let e = sql
         .promote_sql(HOME, PROJECT, &pair.primary, false)
@@ -199,8 +208,14 @@ async fn a_failover_promotes_the_dr_replica_with_its_lag_as_the_rpo() {
     assert_eq!(out["lag_seconds"], 3.5, "{out:#}");
     assert!(out["operation"].as_str().is_some_and(|o| !o.is_empty()));
     assert_eq!(show["report"]["outcome"], "succeeded");
-    let rpo = &show["report"]["rpo_seconds"];
-    assert_eq!(rpo.as_f64(), Some(3.5), "{:#}", show["report"]);
+    let rpo = &show["report"]["measures"][0]["rpo"];
+    assert_eq!(rpo["seconds"].as_f64(), Some(3.5), "{:#}", show["report"]);
+    assert!(
+        rpo["basis"]
+            .as_str()
+            .is_some_and(|b| b.contains("replica_lag")),
+        "{rpo:#}"
+    );
     assert_eq!(calls(&pair.replica, "/promoteReplica").await, 1);
 }
 
@@ -212,7 +227,12 @@ async fn the_rpo_gate_refuses_a_large_lag() {
     let pair = seed(&fx, 7200.0).await;
     let o = failover(&fx, &world::endpoints_file(), &[]).await;
     assert_eq!(o.code, Some(3), "refused by the RPO gate: {}", o.all());
-    assert!(o.all().contains("replica_lag"), "{}", o.all());
+    assert!(
+        o.err
+            .contains(&format!("replica lag of {} in {TARGET}", pair.replica)),
+        "{}",
+        o.all()
+    );
     assert_eq!(calls(&pair.replica, "/promoteReplica").await, 0);
     assert!(matches!(role(&pair.replica).await, DbRole::Replica(_)));
 }
@@ -286,12 +306,7 @@ async fn a_crash_around_the_step_is_resumed_with_promote_replica_sent_once() {
             child.kill().await.expect("kill -9");
         } else {
             let point = format!("{when}:{STEP}");
-            let o = failover(
-                &fx,
-                &world::endpoints_file(),
-                &["--inject-crash", &point],
-            )
-            .await;
+            let o = failover(&fx, &world::endpoints_file(), &["--inject-crash", &point]).await;
             assert_eq!(o.code, Some(1), "{point}: {}", o.all());
             assert!(o.err.contains("injected crash point"), "{}", o.all());
         }

@@ -525,9 +525,9 @@ mod tests {
                 Shown::Steps => ("steps", r.id().to_string()),
             };
             let want = match r.kind() {
-                ResourceKind::Database
-                | ResourceKind::GlobalDatabase
-                | ResourceKind::CloudSql => "data",
+                ResourceKind::Database | ResourceKind::GlobalDatabase | ResourceKind::CloudSql => {
+                    "data"
+                }
                 ResourceKind::Compute | ResourceKind::NodeGroup => "capacity",
                 ResourceKind::Dns => "traffic",
                 ResourceKind::Check | ResourceKind::Bucket => "steps",

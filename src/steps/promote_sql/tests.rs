@@ -132,9 +132,21 @@ fn a_switchover_loses_nothing_and_an_unknown_lag_is_never_zero() {
         })
         .unwrap()
     };
-    let (v, _) = rpo("db", Some(&out(SqlPath::Switchover, Some(4.0))), None, origin, "x");
+    let (v, _) = rpo(
+        "db",
+        Some(&out(SqlPath::Switchover, Some(4.0))),
+        None,
+        origin,
+        "x",
+    );
     assert_eq!(v, Some(0.0));
-    let (v, basis) = rpo("db", Some(&out(SqlPath::DrFailover, Some(4.0))), None, origin, "x");
+    let (v, basis) = rpo(
+        "db",
+        Some(&out(SqlPath::DrFailover, Some(4.0))),
+        None,
+        origin,
+        "x",
+    );
     assert_eq!(v, Some(4.0), "{basis}");
     let (v, basis) = rpo("db", Some(&out(SqlPath::Promote, None)), None, origin, "x");
     assert_eq!(v, None, "unknown is never zero: {basis}");
@@ -143,7 +155,8 @@ fn a_switchover_loses_nothing_and_an_unknown_lag_is_never_zero() {
 }
 
 fn plan(dr: bool) -> crate::plan::Plan {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/orders-gcp.toml");
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/orders-gcp.toml");
     let loaded = crate::plan::load(&[path]);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     let mut p = loaded.plans.into_iter().next().expect("orders-gcp");
@@ -212,13 +225,21 @@ async fn role(f: &FakeCloud, name: &str) -> DbRole {
 #[tokio::test]
 async fn a_replica_is_promoted_and_its_lag_is_the_rpo() {
     let f = world(false);
-    let out = run_step(&f.clouds(), false, false, 1).await.expect("promoted");
+    let out = run_step(&f.clouds(), false, false, 1)
+        .await
+        .expect("promoted");
     assert_eq!(out.path, Some(SqlPath::Promote));
     assert_eq!(out.lag.and_then(|l| l.lag_seconds), Some(1.5));
     assert_eq!(out.operation.as_deref(), Some("op-0001-orders-sql-use4"));
-    assert_eq!(out.endpoint.as_deref(), Some("orders-sql-use4.us-east4.fake.sql.goog"));
+    assert_eq!(
+        out.endpoint.as_deref(),
+        Some("orders-sql-use4.us-east4.fake.sql.goog")
+    );
     assert_eq!(role(&f, "orders-sql-use4").await, DbRole::Primary);
-    assert_eq!(f.state().writes, ["instances.promoteReplica orders-sql-use4"]);
+    assert_eq!(
+        f.state().writes,
+        ["instances.promoteReplica orders-sql-use4"]
+    );
     // Run again (a second failover): a primary is not promoted again.
     let again = run_step(&f.clouds(), false, false, 1).await.expect("done");
     assert_eq!(again.path, Some(SqlPath::Already));
@@ -228,8 +249,16 @@ async fn a_replica_is_promoted_and_its_lag_is_the_rpo() {
 #[tokio::test]
 async fn a_dr_replica_fails_over_and_takes_its_primarys_replicas() {
     let f = world(true);
-    f.add_sql(P, "europe-west1", "orders-sql-euw1", Some("orders-sql"), false);
-    let out = run_step(&f.clouds(), true, false, 1).await.expect("failed over");
+    f.add_sql(
+        P,
+        "europe-west1",
+        "orders-sql-euw1",
+        Some("orders-sql"),
+        false,
+    );
+    let out = run_step(&f.clouds(), true, false, 1)
+        .await
+        .expect("failed over");
     assert_eq!(out.path, Some(SqlPath::DrFailover));
     assert_eq!(role(&f, "orders-sql-use4").await, DbRole::Primary);
     assert_eq!(
@@ -241,7 +270,9 @@ async fn a_dr_replica_fails_over_and_takes_its_primarys_replicas() {
 #[tokio::test]
 async fn a_planned_run_switches_a_dr_replica_over_and_loses_nothing() {
     let f = world(true);
-    let out = run_step(&f.clouds(), true, true, 1).await.expect("switched");
+    let out = run_step(&f.clouds(), true, true, 1)
+        .await
+        .expect("switched");
     assert_eq!(out.path, Some(SqlPath::Switchover));
     assert_eq!(f.state().writes, ["instances.switchover orders-sql-use4"]);
     assert_eq!(
@@ -262,14 +293,21 @@ async fn a_planned_run_switches_a_dr_replica_over_and_loses_nothing() {
 #[tokio::test]
 async fn an_operation_that_fails_is_named() {
     let f = world(false);
-    f.fail_sql("orders-sql-use4", "PROMOTE_REPLICA", "INTERNAL_ERROR: disk full");
+    f.fail_sql(
+        "orders-sql-use4",
+        "PROMOTE_REPLICA",
+        "INTERNAL_ERROR: disk full",
+    );
     let e = run_step(&f.clouds(), false, false, 1)
         .await
         .expect_err("the operation failed");
     let text = e.to_string();
     assert!(text.contains("op-0001-orders-sql-use4"), "{text}");
     assert!(text.contains("disk full"), "{text}");
-    assert!(matches!(role(&f, "orders-sql-use4").await, DbRole::Replica(_)));
+    assert!(matches!(
+        role(&f, "orders-sql-use4").await,
+        DbRole::Replica(_)
+    ));
 }
 
 #[tokio::test]
@@ -281,7 +319,9 @@ async fn a_resumed_run_waits_on_the_operation_under_way_and_sends_nothing_again(
         .await
         .expect("sent");
     assert_eq!(first.status, SqlOpStatus::Pending);
-    let out = run_step(&f.clouds(), false, false, 2).await.expect("resumed");
+    let out = run_step(&f.clouds(), false, false, 2)
+        .await
+        .expect("resumed");
     assert_eq!(out.operation.as_deref(), Some(first.name.as_str()));
     assert!(out.resumed_operation);
     assert_eq!(out.path, Some(SqlPath::Promote));
