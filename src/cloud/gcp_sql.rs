@@ -222,6 +222,9 @@ impl GcpSql {
                 let attempts = u32::try_from(self.retry.max_retries.saturating_add(1))
                     .unwrap_or(u32::MAX)
                     .max(1);
+                // A fresh policy for each client; its error is this
+                // adapter's, as every call's is.
+                #[allow(clippy::result_large_err)]
                 let backoff = || {
                     ExponentialBackoffBuilder::new()
                         .with_initial_delay(self.retry.min_delay)

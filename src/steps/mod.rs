@@ -145,13 +145,13 @@ kinds! {
     /// Make the target's Cloud SQL replica the primary (promote, DR
     /// failover, or a planned switchover).
     PromoteSql(promote_sql::PromoteSql) = "promote-sql",
-    /// Restore the target's Cloud SQL instance at a point in time, as a
-    /// clone into a new instance.
-    RestoreSql(restore_sql::RestoreSql) = "restore-sql",
     /// Move an Aurora global database's writer to the target's member.
     SwitchGlobal(switch_global::SwitchGlobal) = "switch-global",
     /// Restore an instance to a point in time, into a new instance.
     Restore(restore::Restore) = "restore",
+    /// Restore the target's Cloud SQL instance at a point in time, as a
+    /// clone into a new instance.
+    RestoreSql(restore_sql::RestoreSql) = "restore-sql",
     /// Make an instance in another region a replica of the primary again.
     Reprotect(reprotect::Reprotect) = "reprotect",
     /// Make every other member of a global database a secondary of its

@@ -245,7 +245,7 @@ pub const TRAITS: Traits = Traits {
     recovery: true,
     ends_rto: false,
     irreversible: Some(
-        "a promotion or a DR failover cannot be undone: failing back means new replicas (a planned switchover of a DR replica can be switched back)",
+        "a promotion or a DR failover cannot be undone: failing back means a new cross-region replica of the new primary (gcloud sql instances create --master-instance-name; drctl reprotect does not make Cloud SQL replicas yet), then a failover back; a planned switchover of a DR replica is switched back by another",
     ),
     endpoint: Some(|v| PromoteSqlOutput::read(v)?.endpoint),
     rpo: Some(rpo),

@@ -153,7 +153,7 @@ async fn the_adapter_reads_instances_lag_and_refusals_through_googles_crates() {
         (p.role, p.state.as_str(), p.region.as_str()),
         (DbRole::Primary, "RUNNABLE", HOME)
     );
-    assert_eq!(p.replicas, [pair.replica.clone()]);
+    assert_eq!(p.replicas, std::slice::from_ref(&pair.replica));
     let r = (sql.describe_sql(TARGET, PROJECT, &pair.replica).await)
         .expect("get")
         .expect("exists");
