@@ -187,6 +187,22 @@ async fn the_adapter_reads_instances_lag_and_refusals_through_googles_crates() {
     assert_eq!(e.code.as_deref(), Some("FAILED_PRECONDITION"), "{e:?}");
     let w = (sql.recovery_window(HOME, PROJECT, &pair.primary).await).expect("recovery time");
     assert!(w.earliest.is_some_and(|e| e < w.latest));
+
+    // The fence at the wire: under a lease no longer ours the write is not
+    // handed to the crate (nothing reaches the emulator); reads still go.
+    let fence = drctl::cloud::wire::WireFence::new(|| Err("lease lost".to_string()));
+    let (read, write) = fence
+        .guard(async {
+            (
+                sql.describe_sql(TARGET, PROJECT, &pair.replica).await,
+                sql.promote_sql(TARGET, PROJECT, &pair.replica, true).await,
+            )
+        })
+        .await;
+    assert!(read.is_ok_and(|r| r.is_some()));
+    let e = write.expect_err("fenced");
+    assert_eq!(e.kind, drctl::cloud::ErrorKind::Fenced, "{e:?}");
+    assert_eq!(calls(&pair.replica, "/promoteReplica").await, 0);
 }
 
 /// `drctl failover --to us-east4`: the DR replica fails over
