@@ -50,6 +50,7 @@ def ready(kind, url):
         "localstack": "/_localstack/health",
         "moto": "/moto-api/",
         "gcs": "/storage/v1/b",
+        "gcp": "/emu/health",
     }[kind]
     try:
         with urllib.request.urlopen(url + path, timeout=3) as resp:

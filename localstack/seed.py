@@ -2,7 +2,8 @@
 """Seed drctl's reference world into the emulators (idempotent; see localstack/README.md).
 
 Endpoints come from the environment (localstack/seed sources localstack/endpoints.env first):
-AWS_ENDPOINT_URL_{ROUTE_53,S3,CLOUDWATCH,RDS,AUTO_SCALING,EC2,EKS}, DRCTL_GCS_ENDPOINT.
+AWS_ENDPOINT_URL_{ROUTE_53,S3,CLOUDWATCH,RDS,AUTO_SCALING,EC2,EKS}, DRCTL_GCS_ENDPOINT,
+DRCTL_GCP_ENDPOINT (gcp_emu.py: Cloud SQL).
 Every client gets an explicit endpoint_url and region, so nothing can reach real AWS.
 """
 import argparse
@@ -283,6 +284,42 @@ def ensure_gcs_bucket(gcs_url, name):
     say("gcs", name, "created")
 
 
+GCP_PROJECT = "drctl-emu"
+GCP_HOME, GCP_STANDBY = "us-central1", "us-east4"
+
+
+def gcp_call(gcp_url, method, path, body=None):
+    req = urllib.request.Request(gcp_url.rstrip("/") + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def ensure_cloud_sql(gcp_url, primary, replica, lag):
+    """The orders Cloud SQL pair in gcp_emu.py: a primary in us-central1 and
+    its cross-region (Enterprise Plus DR) read replica in us-east4, whose
+    replica_lag is `lag` seconds."""
+    for name, extra in ((primary, {"region": GCP_HOME}),
+                        (replica, {"region": GCP_STANDBY, "masterInstanceName": primary,
+                                   "drReplica": True, "lag": lag})):
+        status, _ = gcp_call(gcp_url, "GET", f"/v1/projects/{GCP_PROJECT}/instances/{name}")
+        if status == 200:
+            say("cloud-sql", name, "already present")
+            continue
+        status, body = gcp_call(gcp_url, "POST", "/emu/instances",
+                                dict({"project": GCP_PROJECT, "name": name}, **extra))
+        if status != 200:
+            sys.exit(f"seed: cannot seed Cloud SQL {name}: {body}")
+        say("cloud-sql", name, "created")
+    gcp_call(gcp_url, "POST", "/emu/lag", {"project": GCP_PROJECT, "name": replica, "seconds": lag})
+    return {"project": GCP_PROJECT, "primary": {"name": primary, "region": GCP_HOME},
+            "replica": {"name": replica, "region": GCP_STANDBY, "lag": lag}}
+
+
 # ---------------------------------------------------------------- main
 def reset_databases(rds, n):
     """Deletes this world's instances (replicas first): the reference ids, and the
@@ -552,6 +589,13 @@ def main():
         ensure_s3_bucket(s3r[region], controls[region], object_lock=False)
     gcs_bucket = n("drctl-evidence")
     ensure_gcs_bucket(gcs_url, gcs_bucket)
+    # Cloud SQL in gcp_emu.py (an endpoints file from before it has no URL).
+    cloud_sql = None
+    if os.environ.get("DRCTL_GCP_ENDPOINT"):
+        cloud_sql = ensure_cloud_sql(os.environ["DRCTL_GCP_ENDPOINT"], n("orders-sql"),
+                                     n("orders-sql-use4"), 1.0)
+    else:
+        say("cloud-sql", "-", "skipped (DRCTL_GCP_ENDPOINT unset: rerun localstack/up)")
 
     if args.json:
         out = {
@@ -563,12 +607,13 @@ def main():
             "auto_scaling_groups": groups,
             "aurora_global": aurora,
             "eks_node_groups": node_groups,
+            "cloud_sql": cloud_sql,
             "buckets": {"s3": {"name": s3_bucket, "region": STANDBY, "versioning": True, "object_lock": lock},
                         "s3_euw1": {"name": euw1_bucket, "region": THIRD, "versioning": True, "object_lock": euw1_lock},
                         "controls": controls,
                         "gcs": {"name": gcs_bucket}},
             "endpoints": {k: os.environ[k] for k in sorted(os.environ)
-                          if k.startswith("AWS_ENDPOINT_URL_") or k == "DRCTL_GCS_ENDPOINT"},
+                          if k.startswith("AWS_ENDPOINT_URL_") or k in ("DRCTL_GCS_ENDPOINT", "DRCTL_GCP_ENDPOINT")},
         }
         json.dump(out, sys.stdout, indent=2)
         print()

@@ -127,6 +127,9 @@ pub struct FileSettings {
     pub endpoints: Option<PathBuf>,
     /// GCS endpoint.
     pub gcs_endpoint: Option<String>,
+    /// Google Cloud's other APIs' endpoint (Cloud SQL Admin, Monitoring):
+    /// an emulator serving them all.
+    pub gcp_endpoint: Option<String>,
     /// A file each cloud call is appended to (`service:Operation`, region,
     /// outcome): which API operations a command needs.
     pub call_log: Option<PathBuf>,
@@ -747,6 +750,9 @@ fn cloud_settings(
     let mut cloud = CloudSettings::from_vars(env);
     if let Some(gcs) = file.gcs_endpoint.clone() {
         cloud.gcs_endpoint = Some(gcs);
+    }
+    if let Some(gcp) = file.gcp_endpoint.clone() {
+        cloud.gcp_endpoint = Some(gcp);
     }
     if cloud.dns_servers.is_empty() {
         cloud.dns_servers = file.dns_servers.clone();

@@ -77,6 +77,15 @@ pub struct FakeState {
     pub retained: BTreeMap<String, Retention>,
     /// Route 53 health checks.
     pub health_checks: Vec<HealthCheck>,
+    /// Cloud SQL instances by (project, name).
+    pub sql: BTreeMap<(String, String), SqlInstance>,
+    /// Cloud SQL operations by (project, name), with the effect each has
+    /// when it is done: every `operations.get` moves one on a step
+    /// (`PENDING`, `RUNNING`, `DONE`).
+    pub sql_ops: BTreeMap<(String, String), (SqlOperation, SqlEffect)>,
+    /// Cloud SQL operations armed to fail, by (instance, operation type):
+    /// the error they end with.
+    pub sql_failures: BTreeMap<(String, String), String>,
     /// Regions whose endpoints do not answer: object, database, group and
     /// metric calls there fail, and health checks of controls there fail
     /// closed.
@@ -88,7 +97,83 @@ pub struct FakeState {
     object_modified: BTreeMap<String, chrono::DateTime<Utc>>,
 }
 
+/// What a fake Cloud SQL operation does when it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlEffect {
+    /// A replica becomes a primary (with `failover`, its primary's other
+    /// replicas follow it).
+    Promote {
+        /// A DR failover.
+        failover: bool,
+    },
+    /// The DR replica and its primary swap roles.
+    Switchover,
+    /// A new instance, cloned from the named source.
+    Clone(String),
+}
+
 impl FakeState {
+    /// Applies a done Cloud SQL operation's effect on instance `target`.
+    fn sql_effect(&mut self, project: &str, target: &str, effect: &SqlEffect) {
+        let key = |n: &str| (project.to_string(), n.to_string());
+        let Some(inst) = self.sql.get(&key(target)).cloned() else {
+            if let SqlEffect::Clone(source) = effect
+                && let Some(src) = self.sql.get(&key(source)).cloned()
+            {
+                let mut c = src;
+                c.name = target.to_string();
+                c.role = DbRole::Primary;
+                c.replicas.clear();
+                c.dr_replica = false;
+                c.endpoint = Some(format!("{target}.fake.sql.goog"));
+                self.sql.insert(key(target), c);
+            }
+            return;
+        };
+        let DbRole::Replica(master) = inst.role.clone() else {
+            return;
+        };
+        let detach = |s: &mut FakeState, name: &str, from: &str| {
+            if let Some(m) = s.sql.get_mut(&key(from)) {
+                m.replicas.retain(|r| r != name);
+            }
+        };
+        detach(self, target, &master);
+        let others: Vec<String> = (self.sql.get(&key(&master)))
+            .map(|m| m.replicas.clone())
+            .unwrap_or_default();
+        let new = self.sql.get_mut(&key(target)).expect("read above");
+        new.role = DbRole::Primary;
+        new.dr_replica = false;
+        match effect {
+            SqlEffect::Promote { failover: true } => {
+                new.replicas = others.clone();
+                for r in &others {
+                    if let Some(x) = self.sql.get_mut(&key(r)) {
+                        x.role = DbRole::Replica(target.to_string());
+                    }
+                }
+                if let Some(m) = self.sql.get_mut(&key(&master)) {
+                    m.replicas.clear();
+                }
+            }
+            SqlEffect::Switchover => {
+                new.replicas = others.iter().cloned().chain([master.clone()]).collect();
+                for r in &others {
+                    if let Some(x) = self.sql.get_mut(&key(r)) {
+                        x.role = DbRole::Replica(target.to_string());
+                    }
+                }
+                if let Some(m) = self.sql.get_mut(&key(&master)) {
+                    m.replicas.clear();
+                    m.role = DbRole::Replica(target.to_string());
+                    m.dr_replica = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Stores an object, written `at` by the store's clock (when it has
     /// one), and gives it a new version.
     fn write_object(
@@ -437,6 +522,7 @@ impl FakeCloud {
             compute: me.clone(),
             node_groups: me.clone(),
             aurora: me.clone(),
+            cloud_sql: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
@@ -601,6 +687,39 @@ impl FakeCloud {
             s.clusters.insert((region.to_string(), id.to_string()), c);
         }
         s.globals.insert(global.into(), gc);
+    }
+
+    /// Adds a Cloud SQL instance of `project` in `region`, `RUNNABLE`: a
+    /// primary, or a replica of `master` (its DR replica with `dr`).
+    pub fn add_sql(&self, project: &str, region: &str, name: &str, master: Option<&str>, dr: bool) {
+        let mut s = self.state();
+        if let Some(m) = master
+            && let Some(p) = s.sql.get_mut(&(project.to_string(), m.to_string()))
+            && !p.replicas.iter().any(|r| r == name)
+        {
+            p.replicas.push(name.to_string());
+        }
+        s.sql.insert(
+            (project.to_string(), name.to_string()),
+            SqlInstance {
+                name: name.into(),
+                region: region.into(),
+                state: "RUNNABLE".into(),
+                role: master.map_or(DbRole::Primary, |m| DbRole::Replica(m.into())),
+                replicas: Vec::new(),
+                dr_replica: dr && master.is_some(),
+                edition: Some("ENTERPRISE_PLUS".into()),
+                endpoint: Some(format!("{name}.{region}.fake.sql.goog")),
+            },
+        );
+    }
+
+    /// Arms the next Cloud SQL operation `kind` (`PROMOTE_REPLICA`) on
+    /// instance `name` to end done with `error`.
+    pub fn fail_sql(&self, name: &str, kind: &str, error: &str) {
+        self.state()
+            .sql_failures
+            .insert((name.into(), kind.into()), error.into());
     }
 
     /// Records replica-lag datapoints (seconds) for a database (or an
@@ -1201,6 +1320,320 @@ impl FakeState {
 /// where the global cluster shows it under way until the model's draw
 /// for `rds:SwitchoverGlobalCluster` (or `rds:FailoverGlobalCluster`)
 /// completes. Moves named in `refuse_moves` are refused with their code.
+impl FakeCloud {
+    /// Starts a Cloud SQL operation `kind` on `target`: recorded as a
+    /// write, `PENDING`, its effect applied when it is done.
+    fn sql_start(
+        &self,
+        region: &str,
+        project: &str,
+        target: &str,
+        call: &str,
+        kind: &str,
+        effect: SqlEffect,
+    ) -> SqlOperation {
+        let mut s = self.state();
+        s.writes.push(format!("{call} {target}"));
+        let n = s.sql_ops.len() + 1;
+        let error = s
+            .sql_failures
+            .remove(&(target.to_string(), kind.to_string()));
+        let op = SqlOperation {
+            name: format!("op-{n:04}-{target}"),
+            kind: kind.into(),
+            target: target.into(),
+            status: SqlOpStatus::Pending,
+            error: None,
+            inserted: Some(Utc::now()),
+        };
+        let _ = region;
+        s.sql_ops.insert(
+            (project.to_string(), op.name.clone()),
+            (
+                SqlOperation {
+                    error: error.clone(),
+                    ..op.clone()
+                },
+                effect,
+            ),
+        );
+        op
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn sql_replica(
+        s: &FakeState,
+        region: &str,
+        project: &str,
+        name: &str,
+        call: &'static str,
+        dr: bool,
+    ) -> Result<(), CloudError> {
+        let refuse = |m: &str| {
+            CloudError::new(
+                "sqladmin",
+                call,
+                name,
+                region,
+                ErrorKind::Client,
+                m.to_string(),
+            )
+            .with_code("FAILED_PRECONDITION")
+        };
+        let Some(i) = s.sql.get(&(project.to_string(), name.to_string())) else {
+            return Err(CloudError::new(
+                "sqladmin",
+                call,
+                name,
+                region,
+                ErrorKind::NotFound,
+                "The Cloud SQL instance does not exist.",
+            ));
+        };
+        if i.role == DbRole::Primary {
+            return Err(refuse("The instance is not a read replica."));
+        }
+        if dr && !i.dr_replica {
+            return Err(refuse("The replica is not its primary's DR replica."));
+        }
+        if (s.sql_ops.values()).any(|(o, _)| o.target == name && !o.is_done()) {
+            return Err(CloudError::new(
+                "sqladmin",
+                call,
+                name,
+                region,
+                ErrorKind::Client,
+                "Operation failed because another operation was already in progress.",
+            )
+            .with_code("ABORTED"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CloudSql for FakeCloud {
+    async fn describe_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<SqlInstance>, CloudError> {
+        self.tick("sqladmin:instances.get", region, name).await?;
+        let s = self.state();
+        s.reach("sqladmin", "instances.get", name, region)?;
+        Ok(s.sql.get(&(project.to_string(), name.to_string())).cloned())
+    }
+
+    async fn promote_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        failover: bool,
+    ) -> Result<SqlOperation, CloudError> {
+        self.tick("sqladmin:instances.promoteReplica", region, name)
+            .await?;
+        {
+            let s = self.state();
+            s.reach("sqladmin", "instances.promoteReplica", name, region)?;
+            Self::sql_replica(
+                &s,
+                region,
+                project,
+                name,
+                "instances.promoteReplica",
+                failover,
+            )?;
+        }
+        Ok(self.sql_start(
+            region,
+            project,
+            name,
+            "instances.promoteReplica",
+            "PROMOTE_REPLICA",
+            SqlEffect::Promote { failover },
+        ))
+    }
+
+    async fn switchover_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        self.tick("sqladmin:instances.switchover", region, name)
+            .await?;
+        {
+            let s = self.state();
+            s.reach("sqladmin", "instances.switchover", name, region)?;
+            Self::sql_replica(&s, region, project, name, "instances.switchover", true)?;
+        }
+        Ok(self.sql_start(
+            region,
+            project,
+            name,
+            "instances.switchover",
+            "SWITCHOVER",
+            SqlEffect::Switchover,
+        ))
+    }
+
+    async fn clone_sql(
+        &self,
+        region: &str,
+        project: &str,
+        source: &str,
+        target: &str,
+        _point_in_time: Option<chrono::DateTime<Utc>>,
+    ) -> Result<SqlOperation, CloudError> {
+        self.tick("sqladmin:instances.clone", region, source)
+            .await?;
+        {
+            let s = self.state();
+            s.reach("sqladmin", "instances.clone", source, region)?;
+            if s.sql
+                .contains_key(&(project.to_string(), target.to_string()))
+            {
+                return Err(CloudError::new(
+                    "sqladmin",
+                    "instances.clone",
+                    target,
+                    region,
+                    ErrorKind::Client,
+                    "The Cloud SQL instance already exists.",
+                ));
+            }
+        }
+        Ok(self.sql_start(
+            region,
+            project,
+            target,
+            "instances.clone",
+            "CLONE",
+            SqlEffect::Clone(source.to_string()),
+        ))
+    }
+
+    async fn recovery_window(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<RecoveryWindow, CloudError> {
+        self.tick("sqladmin:instances.getLatestRecoveryTime", region, name)
+            .await?;
+        let s = self.state();
+        s.reach("sqladmin", "instances.getLatestRecoveryTime", name, region)?;
+        if !s.sql.contains_key(&(project.to_string(), name.to_string())) {
+            return Err(CloudError::new(
+                "sqladmin",
+                "instances.getLatestRecoveryTime",
+                name,
+                region,
+                ErrorKind::NotFound,
+                "The Cloud SQL instance does not exist.",
+            ));
+        }
+        let now = Utc::now();
+        Ok(RecoveryWindow {
+            earliest: Some(now - chrono::Duration::days(7)),
+            latest: now - chrono::Duration::seconds(1),
+        })
+    }
+
+    async fn operation(
+        &self,
+        region: &str,
+        project: &str,
+        operation: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        self.tick("sqladmin:operations.get", region, operation)
+            .await?;
+        let mut s = self.state();
+        s.reach("sqladmin", "operations.get", operation, region)?;
+        let key = (project.to_string(), operation.to_string());
+        let Some((op, effect)) = s.sql_ops.get(&key).cloned() else {
+            return Err(CloudError::new(
+                "sqladmin",
+                "operations.get",
+                operation,
+                region,
+                ErrorKind::NotFound,
+                "The Cloud SQL operation does not exist.",
+            ));
+        };
+        let next = match op.status {
+            SqlOpStatus::Pending => SqlOpStatus::Running,
+            _ => SqlOpStatus::Done,
+        };
+        if next == SqlOpStatus::Done && !op.is_done() && op.error.is_none() {
+            s.sql_effect(project, &op.target, &effect);
+        }
+        let op = SqlOperation { status: next, ..op };
+        s.sql_ops.insert(key, (op.clone(), effect));
+        let shown = if op.is_done() {
+            op
+        } else {
+            SqlOperation { error: None, ..op }
+        };
+        Ok(shown)
+    }
+
+    async fn operations(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Vec<SqlOperation>, CloudError> {
+        self.tick("sqladmin:operations.list", region, name).await?;
+        let s = self.state();
+        s.reach("sqladmin", "operations.list", name, region)?;
+        let mut out: Vec<SqlOperation> = (s.sql_ops.iter())
+            .filter(|((p, _), (o, _))| p == project && o.target == name)
+            .map(|(_, (o, _))| {
+                if o.is_done() {
+                    o.clone()
+                } else {
+                    SqlOperation {
+                        error: None,
+                        ..o.clone()
+                    }
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.name.cmp(&a.name));
+        Ok(out)
+    }
+
+    async fn sql_replica_lag(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        self.tick("monitoring:timeSeries.list", region, name)
+            .await?;
+        let replica = {
+            let s = self.state();
+            s.reach("monitoring", "timeSeries.list", name, region)?;
+            (s.sql.get(&(project.to_string(), name.to_string())))
+                .is_some_and(|i| i.role != DbRole::Primary)
+        };
+        if !replica {
+            // A primary publishes no replica_lag: no points, never a zero.
+            return Ok(LagReading {
+                max: None,
+                latest: None,
+                datapoints: 0,
+                window,
+            });
+        }
+        self.replica_lag(region, name, window).await
+    }
+}
+
 #[async_trait]
 impl GlobalDatabases for FakeCloud {
     async fn describe_global(

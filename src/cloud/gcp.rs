@@ -88,6 +88,18 @@ fn map_gax(
     url: &ObjectUrl,
     e: &google_cloud_storage::Error,
 ) -> CloudError {
+    let (kind, code) = classify_gax(e);
+    let mut out = err(operation, url, kind, e.to_string());
+    if let Some(code) = code {
+        out = out.with_code(code);
+    }
+    out
+}
+
+/// How an error of a Google crate (every `google-cloud-*` client shares
+/// `gax`'s error) is classified, and the code it carries (the RPC status's
+/// name, else `HTTP nnn`): one place for GCS, Cloud SQL and Monitoring.
+pub(crate) fn classify_gax(e: &google_cloud_gax::error::Error) -> (ErrorKind, Option<String>) {
     let status = e.http_status_code().or_else(|| {
         use google_cloud_gax::error::rpc::Code;
         e.status().map(|s| match s.code {
@@ -110,13 +122,12 @@ fn map_gax(
     } else {
         ErrorKind::Client
     };
-    let mut out = err(operation, url, kind, e.to_string());
-    if let Some(s) = e.status() {
-        out = out.with_code(s.code.name());
-    } else if let Some(s) = status {
-        out = out.with_code(format!("HTTP {s}"));
-    }
-    out
+    let code = match (e.status(), status) {
+        (Some(s), _) => Some(s.code.name().to_string()),
+        (None, Some(s)) => Some(format!("HTTP {s}")),
+        (None, None) => None,
+    };
+    (kind, code)
 }
 
 impl GcsStore {

@@ -291,6 +291,7 @@ impl Metered {
             compute: me.clone(),
             node_groups: me.clone(),
             aurora: me.clone(),
+            cloud_sql: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
@@ -644,6 +645,115 @@ impl Database for Metered {
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
         self.meter("rds:DescribeDBInstances", region, || {
             self.inner.database.list_instances(region)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CloudSql for Metered {
+    async fn describe_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<SqlInstance>, CloudError> {
+        self.meter("sqladmin:instances.get", region, || {
+            self.inner.cloud_sql.describe_sql(region, project, name)
+        })
+        .await
+    }
+
+    async fn promote_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        failover: bool,
+    ) -> Result<SqlOperation, CloudError> {
+        self.meter("sqladmin:instances.promoteReplica", region, || {
+            self.inner
+                .cloud_sql
+                .promote_sql(region, project, name, failover)
+        })
+        .await
+    }
+
+    async fn switchover_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        self.meter("sqladmin:instances.switchover", region, || {
+            self.inner.cloud_sql.switchover_sql(region, project, name)
+        })
+        .await
+    }
+
+    async fn clone_sql(
+        &self,
+        region: &str,
+        project: &str,
+        source: &str,
+        target: &str,
+        point_in_time: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<SqlOperation, CloudError> {
+        self.meter("sqladmin:instances.clone", region, || {
+            self.inner
+                .cloud_sql
+                .clone_sql(region, project, source, target, point_in_time)
+        })
+        .await
+    }
+
+    async fn recovery_window(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<RecoveryWindow, CloudError> {
+        self.meter("sqladmin:instances.getLatestRecoveryTime", region, || {
+            self.inner.cloud_sql.recovery_window(region, project, name)
+        })
+        .await
+    }
+
+    async fn operation(
+        &self,
+        region: &str,
+        project: &str,
+        operation: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        self.meter("sqladmin:operations.get", region, || {
+            self.inner.cloud_sql.operation(region, project, operation)
+        })
+        .await
+    }
+
+    async fn operations(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Vec<SqlOperation>, CloudError> {
+        self.meter("sqladmin:operations.list", region, || {
+            self.inner.cloud_sql.operations(region, project, name)
+        })
+        .await
+    }
+
+    async fn sql_replica_lag(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        self.meter("monitoring:timeSeries.list", region, || {
+            self.inner
+                .cloud_sql
+                .sql_replica_lag(region, project, name, window)
         })
         .await
     }

@@ -6,8 +6,9 @@
 //! three things at once:
 //!
 //! * one implementation per provider ([`aws`] for Route 53, RDS, Auto Scaling,
-//!   S3, CloudWatch and STS; [`gcp`] for Google Cloud Storage) that is tested
-//!   against real emulators on loopback;
+//!   S3, CloudWatch and STS; [`gcp`] for Google Cloud Storage, [`gcp_sql`] for
+//!   Cloud SQL and its lag in Cloud Monitoring) that is tested against real
+//!   emulators on loopback;
 //! * an in-memory `fake` (the `testkit` feature) for fast unit tests of the
 //!   logic above the cloud;
 //! * one place ([`retry`]) where transient failures are retried with jittered
@@ -24,6 +25,7 @@ pub mod error;
 #[cfg(any(test, feature = "testkit"))]
 pub mod fake;
 pub mod gcp;
+pub mod gcp_sql;
 pub mod http;
 pub mod metered;
 pub mod model;
@@ -386,6 +388,97 @@ pub trait GlobalDatabases: Send + Sync {
     async fn list_clusters(&self, region: &str) -> Result<Vec<DbCluster>, CloudError>;
 }
 
+/// Cloud SQL (the Cloud SQL Admin API v1) and its replicas' lag (Cloud
+/// Monitoring): what a failover of a `[[cloud_sql]]` resource calls.
+///
+/// Cloud SQL's API is global (one endpoint for every region); every method
+/// still names the `region` of the instance it is about, which errors and
+/// the meter carry. Every write answers a [`SqlOperation`] that the caller
+/// polls with [`CloudSql::operation`] until it is done: the crate does not.
+/// Writes are sent once (no retry: a lost answer is found again with
+/// [`CloudSql::operations`]).
+#[async_trait]
+pub trait CloudSql: Send + Sync {
+    /// Describes instance `name` of `project` (`instances.get`);
+    /// `Ok(None)` when it does not exist.
+    async fn describe_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<SqlInstance>, CloudError>;
+
+    /// Promotes the read replica `name` to a standalone primary
+    /// (`instances.promoteReplica`); with `failover`, an Enterprise Plus
+    /// DR replica's failover: it takes over its primary's role and
+    /// replicas.
+    async fn promote_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        failover: bool,
+    ) -> Result<SqlOperation, CloudError>;
+
+    /// A planned switchover to the DR replica `name`
+    /// (`instances.switchover`): the roles swap, no data is lost.
+    async fn switchover_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<SqlOperation, CloudError>;
+
+    /// Clones instance `source` into the new instance `target`
+    /// (`instances.clone`), at `point_in_time` when given (else now).
+    async fn clone_sql(
+        &self,
+        region: &str,
+        project: &str,
+        source: &str,
+        target: &str,
+        point_in_time: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<SqlOperation, CloudError>;
+
+    /// How far back instance `name` can be restored
+    /// (`getLatestRecoveryTime`).
+    async fn recovery_window(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<RecoveryWindow, CloudError>;
+
+    /// Reads operation `operation` of `project` (`operations.get`).
+    async fn operation(
+        &self,
+        region: &str,
+        project: &str,
+        operation: &str,
+    ) -> Result<SqlOperation, CloudError>;
+
+    /// The operations on instance `name`, newest first (`operations.list`,
+    /// first page): how a resumed run finds the one it started.
+    async fn operations(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Vec<SqlOperation>, CloudError>;
+
+    /// Reads the `replica_lag` of replica `name` over the last `window`
+    /// (Cloud Monitoring's `cloudsql.googleapis.com/database/replication/replica_lag`
+    /// of `database_id = "project:name"`, seconds): the maximum, the latest
+    /// point and how many there were.
+    async fn sql_replica_lag(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        window: std::time::Duration,
+    ) -> Result<LagReading, CloudError>;
+}
+
 /// CloudWatch-style metrics, read only.
 #[async_trait]
 pub trait Metrics: Send + Sync {
@@ -560,6 +653,8 @@ pub struct Clouds {
     pub node_groups: Arc<dyn NodeGroups>,
     /// Aurora global databases.
     pub aurora: Arc<dyn GlobalDatabases>,
+    /// Cloud SQL (and its lag in Cloud Monitoring).
+    pub cloud_sql: Arc<dyn CloudSql>,
     /// Metrics (CloudWatch).
     pub metrics: Arc<dyn Metrics>,
     /// Object storage (S3 and GCS, chosen by URL scheme).
@@ -638,6 +733,11 @@ pub struct CloudSettings {
     /// Google Cloud Storage endpoint (emulator); `None` = Google's.
     /// With an endpoint set, anonymous credentials are used.
     pub gcs_endpoint: Option<String>,
+    /// One endpoint for Google Cloud's other APIs drctl calls (Cloud SQL
+    /// Admin, Cloud Monitoring: an emulator serving them all, as
+    /// `localstack/gcp_emu.py` does); `None` = each API's own Google
+    /// endpoint. With an endpoint set, anonymous credentials are used.
+    pub gcp_endpoint: Option<String>,
     /// DNS servers asked to verify a switch by resolution (`host:port`);
     /// empty: the zone's NS servers.
     pub dns_servers: Vec<String>,
@@ -688,6 +788,7 @@ impl CloudSettings {
             events_endpoint: get("AWS_ENDPOINT_URL_EVENTBRIDGE")
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             gcs_endpoint: get("DRCTL_GCS_ENDPOINT"),
+            gcp_endpoint: get("DRCTL_GCP_ENDPOINT"),
             dns_servers: get("DRCTL_DNS_SERVERS")
                 .or_else(|| get("DRCTL_DNS_SERVER"))
                 .map(|v| {
@@ -735,7 +836,8 @@ impl CloudSettings {
             sts_endpoint,
             sns_endpoint,
             events_endpoint,
-            gcs_endpoint
+            gcs_endpoint,
+            gcp_endpoint
         );
         if !other.dns_servers.is_empty() {
             self.dns_servers = other.dns_servers;
@@ -764,6 +866,7 @@ impl std::fmt::Debug for CloudSettings {
             .field("sns_endpoint", &self.sns_endpoint)
             .field("events_endpoint", &self.events_endpoint)
             .field("gcs_endpoint", &self.gcs_endpoint)
+            .field("gcp_endpoint", &self.gcp_endpoint)
             .field("dns_servers", &self.dns_servers)
             .field("retry", &self.retry)
             .field("checks_allow_link_local", &self.checks_allow_link_local)

@@ -876,3 +876,90 @@ mod tests {
         );
     }
 }
+
+/// A Cloud SQL instance, as the Cloud SQL Admin API describes it: what a
+/// failover needs of it (its role, its state, where it serves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlInstance {
+    /// The instance's name (unique in its project).
+    pub name: String,
+    /// Its GCP region (`us-central1`).
+    pub region: String,
+    /// Cloud SQL's state (`RUNNABLE`, `MAINTENANCE`, `FAILED`, ...).
+    pub state: String,
+    /// A primary, or a replica of the instance named (its bare name: Cloud
+    /// SQL answers `project:instance` after a switchover).
+    pub role: DbRole,
+    /// Its read replicas' names, for a primary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<String>,
+    /// Whether it is its primary's disaster-recovery replica (Enterprise
+    /// Plus `replicationCluster.drReplica`): one that can fail over
+    /// (`promoteReplica` with `failover`) and switch over.
+    #[serde(default)]
+    pub dr_replica: bool,
+    /// Its edition (`ENTERPRISE`, `ENTERPRISE_PLUS`), when reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edition: Option<String>,
+    /// Its DNS name, when Cloud SQL reports one, else its primary IP
+    /// address: what a record that follows it points at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+impl SqlInstance {
+    /// Whether it serves (`RUNNABLE`).
+    pub fn is_runnable(&self) -> bool {
+        self.state == "RUNNABLE"
+    }
+}
+
+/// Where a Cloud SQL operation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqlOpStatus {
+    /// Accepted, not started.
+    Pending,
+    /// Under way.
+    Running,
+    /// Over: done, or failed when it carries an error.
+    Done,
+    /// A status this version of drctl does not know: not done.
+    Unknown,
+}
+
+/// A Cloud SQL operation: every write of the Admin API answers one, which
+/// the caller polls (`operations.get`) until it is `DONE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlOperation {
+    /// Its name, unique in the project: what `operations.get` takes.
+    pub name: String,
+    /// What it does (`PROMOTE_REPLICA`, `SWITCHOVER`, `CLONE`, ...).
+    pub kind: String,
+    /// The instance it acts on.
+    pub target: String,
+    /// Where it stands.
+    pub status: SqlOpStatus,
+    /// Why it failed, when it is done and failed (Cloud SQL's messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When it was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inserted: Option<DateTime<Utc>>,
+}
+
+impl SqlOperation {
+    /// Whether it is over (done or failed).
+    pub fn is_done(&self) -> bool {
+        self.status == SqlOpStatus::Done
+    }
+}
+
+/// How far back an instance can be restored (`getLatestRecoveryTime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryWindow {
+    /// The earliest point in time, when reported.
+    pub earliest: Option<DateTime<Utc>>,
+    /// The latest point in time a clone can be made at.
+    pub latest: DateTime<Utc>,
+}

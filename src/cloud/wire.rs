@@ -103,11 +103,18 @@ pub fn is_read(operation: &str) -> bool {
         return true;
     }
     const READS: [&str; 6] = ["Describe", "List", "Get", "Head", "Test", "Lookup"];
-    READS.iter().any(|p| {
-        operation
-            .strip_prefix(p)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_uppercase()))
-    })
+    let reads = |op: &str, prefixes: &[&str]| {
+        prefixes.iter().any(|p| {
+            op.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_uppercase()))
+        })
+    };
+    // Google's REST methods, as labels name them: `instances.get`,
+    // `operations.list`, `instances.getLatestRecoveryTime`.
+    if let Some((_, method)) = operation.rsplit_once('.') {
+        return reads(method, &["get", "list"]);
+    }
+    reads(operation, &READS)
 }
 
 /// The check made right before a transmission of `operation`: `Ok` for a
@@ -139,6 +146,26 @@ pub fn fenced_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a F
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[test]
+    fn googles_methods_read_by_their_verb() {
+        for read in [
+            "instances.get",
+            "operations.list",
+            "timeSeries.list",
+            "instances.getLatestRecoveryTime",
+        ] {
+            assert!(is_read(read), "{read}");
+        }
+        for write in [
+            "instances.promoteReplica",
+            "instances.switchover",
+            "instances.clone",
+            "instances.getaway",
+        ] {
+            assert!(!is_read(write), "{write}");
+        }
+    }
 
     #[test]
     fn reads_are_known_by_name_and_everything_else_is_a_write() {

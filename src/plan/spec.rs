@@ -27,6 +27,9 @@ pub struct PlanSpec {
     /// Aurora global databases.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub global_database: Vec<GlobalDatabaseSpec>,
+    /// Cloud SQL instances (GCP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cloud_sql: Vec<CloudSqlSpec>,
     /// Compute groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compute: Vec<ComputeSpec>,
@@ -160,8 +163,8 @@ impl DrillSpec {
 /// The resources' own types, each in its kind's file (`plan/kinds/`), and
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
-    BucketSpec, CapacitySpec, CheckSpec, ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec,
-    GlobalDatabaseSpec, NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
+    BucketSpec, CapacitySpec, CheckSpec, CloudSqlSpec, ComputeSpec, DatabaseSpec, DbStrategy,
+    DnsSpec, GlobalDatabaseSpec, NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

@@ -1650,3 +1650,32 @@ fn a_node_group_names_its_cluster_and_sizes_in_order() {
         "{errors:?}"
     );
 }
+
+/// `[[cloud_sql]]` on GCP regions: a valid table loads; a bad project, a
+/// bad instance name and `dr_replica` with a restore are each named at
+/// their place in the file.
+#[test]
+fn cloud_sql_takes_gcp_regions_and_names_its_errors_where_they_are() {
+    let head =
+        "[plan]\nname = \"g\"\ntier = \"important\"\nregions = [\"us-central1\", \"us-east4\"]\n\n";
+    let good = format!(
+        "{head}[[cloud_sql]]\nid = \"db\"\nproject = \"acme-orders\"\nstrategy = \"promote-replica\"\ndr_replica = true\nregions = {{ us-central1 = \"orders-sql\", us-east4 = \"orders-sql-use4\" }}\n"
+    );
+    let (loaded, _) = load_text("g.toml", good.as_bytes());
+    assert!(!loaded.has_errors(), "{}", render(&loaded));
+    assert_eq!(loaded.plans[0].spec.cloud_sql[0].project, "acme-orders");
+    let bad = format!(
+        "{head}[[cloud_sql]]\nid = \"db\"\nproject = \"Acme\"\nstrategy = \"point-in-time-restore\"\ndr_replica = true\nregions = {{ us-central1 = \"Orders_SQL\", us-east4 = \"orders-sql-use4\" }}\n"
+    );
+    let errors = errors_of("g.toml", &bad);
+    let at = |what: &str| {
+        errors
+            .iter()
+            .find(|d| d.message.contains(what))
+            .map(|d| (d.line, d.column))
+            .unwrap_or_else(|| panic!("no error about {what}: {errors:#?}"))
+    };
+    assert_eq!(at("is not a GCP project id"), (8, 11));
+    assert_eq!(at("not a Cloud SQL instance name").0, 11);
+    assert_eq!(at("`dr_replica` needs").0, 10);
+}

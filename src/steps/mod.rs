@@ -33,9 +33,11 @@ pub mod drill_scale;
 mod evidence;
 mod preflight;
 mod promote;
+pub mod promote_sql;
 mod rebuild_global;
 mod reprotect;
 mod restore;
+pub mod restore_sql;
 mod scale;
 pub mod scale_nodes;
 pub mod switch_control;
@@ -140,10 +142,16 @@ kinds! {
     ScaleNodes(scale_nodes::ScaleNodes) = "scale-nodes",
     /// Promote the target region's read replica.
     Promote(promote::Promote) = "promote",
+    /// Make the target's Cloud SQL replica the primary (promote, DR
+    /// failover, or a planned switchover).
+    PromoteSql(promote_sql::PromoteSql) = "promote-sql",
     /// Move an Aurora global database's writer to the target's member.
     SwitchGlobal(switch_global::SwitchGlobal) = "switch-global",
     /// Restore an instance to a point in time, into a new instance.
     Restore(restore::Restore) = "restore",
+    /// Restore the target's Cloud SQL instance at a point in time, as a
+    /// clone into a new instance.
+    RestoreSql(restore_sql::RestoreSql) = "restore-sql",
     /// Make an instance in another region a replica of the primary again.
     Reprotect(reprotect::Reprotect) = "reprotect",
     /// Make every other member of a global database a secondary of its

@@ -649,8 +649,10 @@ mod tests {
             carrying,
             [
                 KindName::Promote,
+                KindName::PromoteSql,
                 KindName::SwitchGlobal,
                 KindName::Restore,
+                KindName::RestoreSql,
                 KindName::DrillDatabase,
                 KindName::DrillGlobal
             ]
@@ -661,15 +663,28 @@ mod tests {
             assert_eq!(read(&out).as_deref(), Some("db.example.rds.amazonaws.com"));
             assert_eq!(read(&serde_json::json!({})), None, "{k}");
         }
-        // Only a promotion and a global database's failover cannot be
+        // Only promotions and a global database's failover cannot be
         // undone, and each says how to go back.
         let irreversible: Vec<KindName> = (KindName::ALL.iter().copied())
             .filter(|k| k.traits().irreversible.is_some())
             .collect();
-        assert_eq!(irreversible, [KindName::Promote, KindName::SwitchGlobal]);
+        assert_eq!(
+            irreversible,
+            [
+                KindName::Promote,
+                KindName::PromoteSql,
+                KindName::SwitchGlobal
+            ]
+        );
         for k in irreversible {
             let why = k.traits().irreversible.unwrap_or_default();
-            assert!(why.contains("drctl reprotect"), "{why}");
+            // Cloud SQL's way back is Google's own until drctl reprotect
+            // makes its replicas.
+            let back = match k {
+                KindName::PromoteSql => "--master-instance-name",
+                _ => "drctl reprotect",
+            };
+            assert!(why.contains(back), "{why}");
         }
     }
 

@@ -656,7 +656,8 @@ pub(crate) fn read_only(line: &str) -> bool {
     }
 }
 
-/// Every emulator (with `gcs`, fake-gcs-server too) behind a counting
+/// Every emulator (Google Cloud's gcp_emu.py included; with `gcs`,
+/// fake-gcs-server too) behind a counting
 /// [`FaultProxy`], and an endpoints file that points drctl at the proxies.
 /// The proxy reads `Content-Length` bodies only, so runs that upload
 /// evidence to GCS (chunked) leave GCS out.
@@ -686,7 +687,9 @@ impl Proxied {
         let upstreams: BTreeSet<&String> = vars
             .iter()
             .filter(|(k, _)| {
-                k.starts_with("AWS_ENDPOINT_URL") || (gcs && k.as_str() == "DRCTL_GCS_ENDPOINT")
+                k.starts_with("AWS_ENDPOINT_URL")
+                    || k.as_str() == "DRCTL_GCP_ENDPOINT"
+                    || (gcs && k.as_str() == "DRCTL_GCS_ENDPOINT")
             })
             .map(|(_, v)| v)
             .collect();

@@ -62,7 +62,7 @@ pub const ROUTE53_REGION: &str = "us-east-1";
 /// Region used when neither the settings nor the environment name one.
 pub const FALLBACK_REGION: &str = "us-east-1";
 
-/// Builds every adapter (AWS and GCS) from `settings`.
+/// Builds every adapter (AWS, GCS and Cloud SQL) from `settings`.
 ///
 /// Nothing is called over the network here: credentials and clients are
 /// resolved lazily, so a command that never touches GCS does not need GCP
@@ -78,6 +78,7 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         compute: Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
         node_groups: Arc::new(EksNodeGroups::new(sdk.clone(), retry)),
         aurora: Arc::new(AuroraGlobal::new(sdk.clone(), retry)),
+        cloud_sql: Arc::new(super::gcp_sql::GcpSql::new(settings)),
         metrics: Arc::new(CloudWatchMetrics::new(sdk.clone(), retry)),
         objects: Arc::new(ObjectRouter { s3, gcs }),
         identity: Arc::new(StsIdentity::new(&sdk, retry)),

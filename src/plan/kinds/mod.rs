@@ -29,6 +29,7 @@
 
 mod bucket;
 mod check;
+mod cloud_sql;
 mod compute;
 mod database;
 mod dns;
@@ -46,6 +47,7 @@ use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, DbRole, LagReadin
 
 pub use bucket::BucketSpec;
 pub use check::CheckSpec;
+pub use cloud_sql::CloudSqlSpec;
 pub use compute::{CapacitySpec, ComputeSpec};
 pub use database::{DatabaseSpec, DbStrategy};
 pub use dns::{DnsSpec, SwitchMode};
@@ -369,6 +371,8 @@ kinds! {
     Database => database: DatabaseSpec;
     /// `[[global_database]]`: an Aurora global database, a member cluster per region.
     GlobalDatabase => global_database: GlobalDatabaseSpec;
+    /// `[[cloud_sql]]`: a Cloud SQL instance per GCP region.
+    CloudSql => cloud_sql: CloudSqlSpec;
     /// `[[compute]]`: an Auto Scaling group per region.
     Compute => compute: ComputeSpec;
     /// `[[node_group]]`: an EKS managed node group per region.
@@ -521,7 +525,9 @@ mod tests {
                 Shown::Steps => ("steps", r.id().to_string()),
             };
             let want = match r.kind() {
-                ResourceKind::Database | ResourceKind::GlobalDatabase => "data",
+                ResourceKind::Database | ResourceKind::GlobalDatabase | ResourceKind::CloudSql => {
+                    "data"
+                }
                 ResourceKind::Compute | ResourceKind::NodeGroup => "capacity",
                 ResourceKind::Dns => "traffic",
                 ResourceKind::Check | ResourceKind::Bucket => "steps",

@@ -1,0 +1,574 @@
+"""Google Cloud for the emulator world: the REST subset drctl calls.
+
+Google ships no emulator for the Cloud SQL Admin API or Cloud Monitoring, and
+drctl's GCP adapters (the official `google-cloud-*` crates) need something on
+loopback that answers as Google does. This process is that, kept small and
+honest (localstack/README.md, "Google Cloud (gcp_emu.py)", says what it models
+and what it does not):
+
+* Cloud SQL Admin v1 (`/v1/projects/{p}/...`): instances get and list,
+  `promoteReplica` (with `failover=true` for an Enterprise Plus DR replica),
+  `switchover`, `clone` (with `cloneContext.pointInTime`),
+  `getLatestRecoveryTime`, operations get and list. Every write answers an
+  Operation at once (`PENDING`), which turns `RUNNING` and then `DONE` after
+  DRCTL_GCP_OP_SECONDS (2 s); its effect on the instances lands when it is
+  `DONE`, or it ends `DONE` with `error` when a failure was armed for it.
+* Cloud Monitoring v3 `projects/{p}/timeSeries` list, for one metric:
+  `cloudsql.googleapis.com/database/replication/replica_lag` (a gauge, in
+  seconds) of each read replica, `resource.labels.database_id =
+  "{project}:{instance}"`. A replica's lag is sampled every 60 s from when it
+  was set; a primary publishes none.
+* Errors as Google sends them: the HTTP status and
+  `{"error": {"code", "message", "errors": [...], "status"}}`.
+* An admin API under `/emu/` for the world and the tests: seed instances,
+  set a lag, arm a failing operation, set the operations' duration, read the
+  calls made, reset.
+
+Response shapes follow recorded real traffic and the APIs' discovery
+documents (localstack/contract/, checked by localstack/test_gcp_emu.py).
+Python 3 standard library only. Started by `localstack/up`, stopped by
+`localstack/down`; DRCTL_GCP_HOST and DRCTL_GCP_PORT (127.0.0.1:4590).
+"""
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+HOST = os.environ.get("DRCTL_GCP_HOST", "127.0.0.1")
+PORT = int(os.environ.get("DRCTL_GCP_PORT", "4590"))
+LAG_METRIC = "cloudsql.googleapis.com/database/replication/replica_lag"
+SAMPLE_SECONDS = 60.0
+# How far behind now the latest recovery time is (transaction logs shipped).
+RECOVERY_DELAY = 1.0
+
+STATUS_OF = {
+    400: "FAILED_PRECONDITION",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+}
+
+
+def rfc3339(t):
+    return (
+        datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        + "Z"
+    )
+
+
+def parse_time(text):
+    text = text.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    # Python 3.11 takes up to 6 fraction digits; Google sends up to 9.
+    m = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    if m and m.group(2):
+        text = m.group(1) + m.group(2)[:7] + m.group(3)
+    return datetime.fromisoformat(text).timestamp()
+
+
+def bare(name):
+    """An instance's name from a reference to it (`project:instance` or
+    `instance`: Cloud SQL answers both in `masterInstanceName`)."""
+    return name.rsplit(":", 1)[-1] if name else name
+
+
+class ApiError(Exception):
+    def __init__(self, code, message, reason="invalid", status=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.status = status or STATUS_OF.get(code, "UNKNOWN")
+
+    def body(self):
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "errors": [
+                    {"domain": "global", "reason": self.reason, "message": self.message}
+                ],
+                "status": self.status,
+            }
+        }
+
+
+class World:
+    """Every instance, operation and lag of the emulator, under one lock."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.op_seconds = float(os.environ.get("DRCTL_GCP_OP_SECONDS", "2"))
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.instances = {}  # (project, name) -> dict
+            self.operations = {}  # (project, op name) -> dict
+            self.lags = {}  # (project, name) -> (set at, seconds)
+            self.failures = {}  # (project, name, operationType) -> message
+            self.calls = []
+
+    # ------------------------------------------------------------ instances
+    def seed(self, spec):
+        """Puts an instance in the world as it is (no operation)."""
+        with self.lock:
+            project, name = spec["project"], spec["name"]
+            region = spec.get("region", "us-central1")
+            master = spec.get("masterInstanceName")
+            now = time.time()
+            n = len(self.instances) + 1
+            inst = {
+                "kind": "sql#instance",
+                "name": name,
+                "project": project,
+                "region": region,
+                "databaseVersion": spec.get("databaseVersion", "POSTGRES_16"),
+                "backendType": "SECOND_GEN",
+                "state": spec.get("state", "RUNNABLE"),
+                "connectionName": f"{project}:{region}:{name}",
+                "createTime": rfc3339(now - 86400),
+                "etag": uuid.uuid4().hex[:12] + "A=",
+                "gceZone": f"{region}-a",
+                "instanceType": "READ_REPLICA_INSTANCE" if master else "CLOUD_SQL_INSTANCE",
+                "ipAddresses": [
+                    {"ipAddress": spec.get("ip", f"10.{n // 250}.{n % 250}.10"), "type": "PRIMARY"}
+                ],
+                "dnsName": f"{uuid.uuid5(uuid.NAMESPACE_DNS, project + name).hex[:12]}.{region}.sql.goog.",
+                "selfLink": f"https://sqladmin.googleapis.com/v1/projects/{project}/instances/{name}",
+                "settings": {
+                    "kind": "sql#settings",
+                    "tier": spec.get("tier", "db-perf-optimized-N-2"),
+                    "edition": spec.get("edition", "ENTERPRISE_PLUS"),
+                    "availabilityType": "REGIONAL",
+                    "activationPolicy": "ALWAYS",
+                    "settingsVersion": "1",
+                    "backupConfiguration": {
+                        "kind": "sql#backupConfiguration",
+                        "enabled": True,
+                        "pointInTimeRecoveryEnabled": bool(spec.get("pitr", True)),
+                        "transactionLogRetentionDays": 7,
+                    },
+                },
+            }
+            if master:
+                m = self.instances.get((project, master))
+                if m is None:
+                    raise ApiError(404, f"The Cloud SQL instance {master} does not exist.",
+                                   "instanceDoesNotExist")
+                inst["masterInstanceName"] = master
+                inst["replicaConfiguration"] = {
+                    "kind": "sql#replicaConfiguration",
+                    "failoverTarget": False,
+                }
+                names = m.setdefault("replicaNames", [])
+                if name not in names:
+                    names.append(name)
+                if spec.get("drReplica"):
+                    m["replicationCluster"] = {"failoverDrReplicaName": name, "drReplica": False}
+                    inst["replicationCluster"] = {"drReplica": True}
+                self.lags[(project, name)] = (now, float(spec.get("lag", 1.0)))
+            self.instances[(project, name)] = inst
+            return inst
+
+    def instance(self, project, name):
+        inst = self.instances.get((project, name))
+        if inst is None:
+            raise ApiError(404, "The Cloud SQL instance does not exist.", "instanceDoesNotExist")
+        return inst
+
+    def set_lag(self, project, name, seconds, at=None):
+        with self.lock:
+            self.instance(project, name)
+            self.lags[(project, name)] = (time.time() if at is None else at, float(seconds))
+
+    # ------------------------------------------------------------ operations
+    def start(self, project, target, op_type, effect):
+        """An operation on `target`: answered PENDING now, its effect applied
+        when it is DONE (or an error, when one was armed for it)."""
+        now = time.time()
+        name = str(uuid.uuid4())
+        op = {
+            "kind": "sql#operation",
+            "name": name,
+            "operationType": op_type,
+            "status": "PENDING",
+            "insertTime": rfc3339(now),
+            "targetId": target,
+            "targetProject": project,
+            "targetLink": f"https://sqladmin.googleapis.com/v1/projects/{project}/instances/{target}",
+            "selfLink": f"https://sqladmin.googleapis.com/v1/projects/{project}/operations/{name}",
+            "user": "drctl@emulator.iam.gserviceaccount.com",
+            "_t0": now,
+            "_effect": effect,
+            "_error": self.failures.pop((project, target, op_type), None),
+        }
+        self.operations[(project, name)] = op
+        return op
+
+    def advance(self):
+        """Moves every operation on by the clock; applies what is DONE."""
+        now = time.time()
+        for op in self.operations.values():
+            if op["status"] == "DONE":
+                continue
+            age = now - op["_t0"]
+            if age >= self.op_seconds:
+                op["status"] = "DONE"
+                op.setdefault("startTime", rfc3339(op["_t0"] + min(0.1, self.op_seconds / 4)))
+                op["endTime"] = rfc3339(op["_t0"] + self.op_seconds)
+                if op["_error"]:
+                    op["error"] = {
+                        "kind": "sql#operationErrors",
+                        "errors": [{"kind": "sql#operationError", "code": "INTERNAL_ERROR",
+                                    "message": op["_error"]}],
+                    }
+                else:
+                    op["_effect"]()
+            elif age >= self.op_seconds / 4:
+                op["status"] = "RUNNING"
+                op.setdefault("startTime", rfc3339(op["_t0"] + self.op_seconds / 4))
+
+    def busy(self, project, name):
+        for op in self.operations.values():
+            if op["targetProject"] == project and op["targetId"] == name and op["status"] != "DONE":
+                raise ApiError(409, "Operation failed because another operation was already in progress.",
+                               "operationInProgress", "ABORTED")
+
+    @staticmethod
+    def shown(op):
+        return {k: v for k, v in op.items() if not k.startswith("_")}
+
+    # ------------------------------------------------------------ the calls
+    def promote(self, project, name, failover):
+        inst = self.instance(project, name)
+        master = bare(inst.get("masterInstanceName"))
+        if not master:
+            raise ApiError(400, "The instance is not a read replica.", "notAReplica")
+        if failover and inst.get("replicationCluster", {}).get("drReplica") is not True:
+            raise ApiError(400, "The replica is not the primary's DR replica: failover needs one.",
+                           "notADrReplica")
+        self.busy(project, name)
+
+        def effect():
+            self._detach(project, name)
+            if failover:
+                # The DR pair moves with the write: the promoted replica now
+                # names no DR replica (the old primary is not one yet).
+                new = self.instances[(project, name)]
+                new["replicationCluster"] = {"drReplica": False}
+                old = self.instances.get((project, master))
+                if old is not None:
+                    old.pop("replicationCluster", None)
+                    for r in list(old.get("replicaNames", [])):
+                        self._move_replica(project, r, name)
+
+        return self.start(project, name, "PROMOTE_REPLICA", effect)
+
+    def _detach(self, project, name):
+        inst = self.instances[(project, name)]
+        master = bare(inst.pop("masterInstanceName", None))
+        inst.pop("replicaConfiguration", None)
+        inst["instanceType"] = "CLOUD_SQL_INSTANCE"
+        self.lags.pop((project, name), None)
+        if master and (project, master) in self.instances:
+            m = self.instances[(project, master)]
+            m["replicaNames"] = [r for r in m.get("replicaNames", []) if r != name]
+            if not m["replicaNames"]:
+                m.pop("replicaNames")
+
+    def _move_replica(self, project, replica, to):
+        r = self.instances.get((project, replica))
+        if r is None:
+            return
+        old = bare(r.get("masterInstanceName"))
+        if old and (project, old) in self.instances:
+            m = self.instances[(project, old)]
+            m["replicaNames"] = [x for x in m.get("replicaNames", []) if x != replica]
+            if not m["replicaNames"]:
+                m.pop("replicaNames")
+        r["masterInstanceName"] = to
+        names = self.instances[(project, to)].setdefault("replicaNames", [])
+        if replica not in names:
+            names.append(replica)
+
+    def switchover(self, project, name):
+        inst = self.instance(project, name)
+        master = bare(inst.get("masterInstanceName"))
+        if not master or inst.get("replicationCluster", {}).get("drReplica") is not True:
+            raise ApiError(400, "Switchover is only supported on the primary's DR replica.",
+                           "notADrReplica")
+        self.busy(project, name)
+
+        def effect():
+            # Roles swap with no data lost: the old primary becomes the new
+            # primary's DR replica, its other replicas follow the new one.
+            old = self.instances[(project, master)]
+            self._detach(project, name)
+            new = self.instances[(project, name)]
+            for r in list(old.get("replicaNames", [])):
+                self._move_replica(project, r, name)
+            # As recorded on Google Cloud: `project:instance` after a switchover.
+            old["masterInstanceName"] = f"{project}:{name}"
+            old["instanceType"] = "READ_REPLICA_INSTANCE"
+            old["replicaConfiguration"] = {"kind": "sql#replicaConfiguration", "failoverTarget": False}
+            old["replicationCluster"] = {"drReplica": True}
+            new["replicationCluster"] = {"failoverDrReplicaName": master, "drReplica": False}
+            new.setdefault("replicaNames", []).append(master)
+            self.lags[(project, master)] = (time.time(), 0.0)
+
+        return self.start(project, name, "SWITCHOVER", effect)
+
+    def recovery_window(self, project, name):
+        inst = self.instance(project, name)
+        if not inst["settings"]["backupConfiguration"].get("pointInTimeRecoveryEnabled"):
+            raise ApiError(400, "Point-in-time recovery is not enabled for the instance.",
+                           "pitrNotEnabled")
+        earliest = parse_time(inst["createTime"])
+        return earliest, time.time() - RECOVERY_DELAY
+
+    def clone(self, project, name, ctx):
+        src = self.instance(project, name)
+        dest = (ctx or {}).get("destinationInstanceName")
+        if not dest:
+            raise ApiError(400, "Invalid request: destinationInstanceName is required.", "invalid",
+                           "INVALID_ARGUMENT")
+        if (project, dest) in self.instances:
+            raise ApiError(409, f"The Cloud SQL instance {dest} already exists.",
+                           "instanceAlreadyExists")
+        pit = ctx.get("pointInTime")
+        if pit is not None:
+            earliest, latest = self.recovery_window(project, name)
+            at = parse_time(pit)
+            if at > latest or at < earliest:
+                raise ApiError(400, f"Invalid request: the point in time {pit} is outside the "
+                               f"instance's recovery window ({rfc3339(earliest)} to {rfc3339(latest)}).",
+                               "invalid", "INVALID_ARGUMENT")
+        # The name is taken at once (a second clone of it is refused).
+        self.instances[(project, dest)] = None
+
+        def effect():
+            self.instances.pop((project, dest), None)
+            self.seed({"project": project, "name": dest, "region": src["region"],
+                       "databaseVersion": src["databaseVersion"],
+                       "edition": src["settings"]["edition"], "tier": src["settings"]["tier"]})
+
+        return self.start(project, dest, "CLONE", effect)
+
+    def lag_series(self, project, query):
+        flt = query.get("filter", [""])[0]
+        m = re.search(r'metric\.type\s*=\s*"([^"]+)"', flt)
+        if not m:
+            raise ApiError(400, "Field filter had an invalid value: a metric.type is required.",
+                           "badRequest", "INVALID_ARGUMENT")
+        try:
+            start = parse_time(query["interval.startTime"][0]) if "interval.startTime" in query else None
+            end = parse_time(query["interval.endTime"][0])
+        except (KeyError, ValueError):
+            raise ApiError(400, "Field interval.endTime had an invalid value.", "badRequest",
+                           "INVALID_ARGUMENT")
+        if m.group(1) != LAG_METRIC:
+            return {}
+        want = re.search(r'resource\.labels\.database_id\s*=\s*"([^"]+)"', flt)
+        series = []
+        now = time.time()
+        for (p, name), (t0, value) in sorted(self.lags.items()):
+            if p != project or (want and want.group(1) != f"{p}:{name}"):
+                continue
+            inst = self.instances.get((p, name))
+            if not inst or not inst.get("masterInstanceName"):
+                continue
+            stamps = []
+            t = t0
+            while t <= min(now, end):
+                if start is None or t > start:
+                    stamps.append(t)
+                t += SAMPLE_SECONDS
+            if not stamps:
+                continue
+            series.append({
+                "metric": {"type": LAG_METRIC},
+                "resource": {"type": "cloudsql_database",
+                             "labels": {"project_id": p, "database_id": f"{p}:{name}",
+                                        "region": inst["region"]}},
+                "metricKind": "GAUGE",
+                "valueType": "DOUBLE",
+                "unit": "s",
+                "points": [{"interval": {"startTime": rfc3339(s), "endTime": rfc3339(s)},
+                            "value": {"doubleValue": value}} for s in reversed(stamps)],
+            })
+        return {"timeSeries": series, "unit": "s"} if series else {}
+
+
+WORLD = World()
+
+ROUTES = [
+    ("GET", r"^/v1/projects/([^/]+)/instances$", "list_instances"),
+    ("GET", r"^/v1/projects/([^/]+)/instances/([^/]+)$", "get_instance"),
+    ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/promoteReplica$", "promote"),
+    ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/switchover$", "switchover"),
+    ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/clone$", "clone"),
+    ("GET", r"^/v1/projects/([^/]+)/instances/([^/]+)/getLatestRecoveryTime$", "recovery"),
+    ("GET", r"^/v1/projects/([^/]+)/operations/([^/]+)$", "get_operation"),
+    ("GET", r"^/v1/projects/([^/]+)/operations$", "list_operations"),
+    ("GET", r"^/v3/projects/([^/]+)/timeSeries$", "time_series"),
+    ("GET", r"^/emu/health$", "health"),
+    ("GET", r"^/emu/calls$", "emu_calls"),
+    ("POST", r"^/emu/reset$", "emu_reset"),
+    ("POST", r"^/emu/instances$", "emu_seed"),
+    ("POST", r"^/emu/lag$", "emu_lag"),
+    ("POST", r"^/emu/fail$", "emu_fail"),
+    ("POST", r"^/emu/config$", "emu_config"),
+]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ESF"
+
+    def log_message(self, fmt, *args):  # one line per call on stdout
+        print("%s %s" % (self.address_string(), fmt % args), flush=True)
+
+    def _send(self, code, body):
+        data = json.dumps(body, indent=2).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if not n:
+            return {}
+        try:
+            return json.loads(self.rfile.read(n) or b"{}")
+        except json.JSONDecodeError:
+            raise ApiError(400, "Invalid JSON payload received.", "parseError", "INVALID_ARGUMENT")
+
+    def _dispatch(self, method):
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        for m, pattern, name in ROUTES:
+            match = re.match(pattern, url.path)
+            if m == method and match:
+                break
+        else:
+            return self._send(404, ApiError(404, f"The requested URL {url.path} was not found.",
+                                            "notFound").body())
+        try:
+            body = self._body() if method == "POST" else {}
+            with WORLD.lock:
+                if not url.path.startswith("/emu/"):
+                    WORLD.calls.append({"method": method, "path": url.path,
+                                        "query": {k: v[0] for k, v in query.items()}})
+                WORLD.advance()
+                code, out = getattr(self, name)(*match.groups(), query=query, body=body)
+        except ApiError as e:
+            return self._send(e.code, e.body())
+        except (KeyError, TypeError, ValueError) as e:
+            return self._send(400, ApiError(400, f"Invalid request: {e}", "invalid",
+                                            "INVALID_ARGUMENT").body())
+        self._send(code, out)
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    # ---------------------------------------------------------- Cloud SQL
+    def list_instances(self, project, query, body):
+        items = [i for (p, _), i in sorted(WORLD.instances.items()) if p == project and i]
+        return 200, ({"kind": "sql#instancesList", "items": items} if items
+                     else {"kind": "sql#instancesList"})
+
+    def get_instance(self, project, name, query, body):
+        inst = WORLD.instances.get((project, name))
+        if not inst:
+            raise ApiError(404, "The Cloud SQL instance does not exist.", "instanceDoesNotExist")
+        return 200, inst
+
+    def promote(self, project, name, query, body):
+        failover = query.get("failover", ["false"])[0].lower() == "true"
+        return 200, WORLD.shown(WORLD.promote(project, name, failover))
+
+    def switchover(self, project, name, query, body):
+        return 200, WORLD.shown(WORLD.switchover(project, name))
+
+    def clone(self, project, name, query, body):
+        return 200, WORLD.shown(WORLD.clone(project, name, body.get("cloneContext")))
+
+    def recovery(self, project, name, query, body):
+        earliest, latest = WORLD.recovery_window(project, name)
+        return 200, {"kind": "sql#getLatestRecoveryTime",
+                     "latestRecoveryTime": rfc3339(latest),
+                     "earliestRecoveryTime": rfc3339(earliest)}
+
+    def get_operation(self, project, op, query, body):
+        o = WORLD.operations.get((project, op))
+        if not o:
+            raise ApiError(404, f"The Cloud SQL operation {op} does not exist.",
+                           "operationDoesNotExist")
+        return 200, WORLD.shown(o)
+
+    def list_operations(self, project, query, body):
+        want = query.get("instance", [None])[0]
+        ops = [WORLD.shown(o) for (p, _), o in WORLD.operations.items()
+               if p == project and (want is None or o["targetId"] == want)]
+        ops.sort(key=lambda o: o["insertTime"], reverse=True)
+        return 200, ({"kind": "sql#operationsList", "items": ops} if ops
+                     else {"kind": "sql#operationsList"})
+
+    # ---------------------------------------------------------- Monitoring
+    def time_series(self, project, query, body):
+        return 200, WORLD.lag_series(project, query)
+
+    # ---------------------------------------------------------- admin
+    def health(self, query, body):
+        return 200, {"ok": True, "instances": sum(1 for i in WORLD.instances.values() if i)}
+
+    def emu_calls(self, query, body):
+        return 200, {"calls": WORLD.calls}
+
+    def emu_reset(self, query, body):
+        WORLD.reset()
+        return 200, {}
+
+    def emu_seed(self, query, body):
+        return 200, WORLD.seed(body)
+
+    def emu_lag(self, query, body):
+        at = time.time() - float(body.get("ago", 0))
+        WORLD.set_lag(body["project"], body["name"], body["seconds"], at)
+        return 200, {}
+
+    def emu_fail(self, query, body):
+        WORLD.failures[(body["project"], body["name"], body["operationType"])] = body.get(
+            "message", "An internal error has occurred.")
+        return 200, {}
+
+    def emu_config(self, query, body):
+        if "opSeconds" in body:
+            WORLD.op_seconds = float(body["opSeconds"])
+        return 200, {"opSeconds": WORLD.op_seconds}
+
+
+def main():
+    server = ThreadingHTTPServer((HOST, PORT), Handler)
+    server.daemon_threads = True
+    print(f"gcp_emu: Cloud SQL Admin v1 + Monitoring v3 on http://{HOST}:{PORT}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

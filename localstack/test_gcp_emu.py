@@ -1,0 +1,333 @@
+"""Tests of localstack/gcp_emu.py with a client that is not drctl's (urllib).
+
+Two kinds of checks:
+
+* behaviour: operations that take time, their effects when DONE, failures
+  armed on an operation, Google's errors, the replica lag series;
+* contract: the emulator's answers have the shape of real Cloud SQL answers
+  recorded on Google Cloud (localstack/contract/*_http.log, from Config
+  Connector's mockgcp golden logs) and of the APIs' discovery documents
+  (localstack/contract/*.discovery.json): every field drctl reads is there
+  with the recorded type, and every field the emulator sends is one the API
+  declares, with the declared type.
+
+Run: python3 localstack/test_gcp_emu.py (scripts/test runs it). It starts its
+own emulator on a free port and stops it.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONTRACT = os.path.join(HERE, "contract")
+P = "emu-test"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Emu:
+    def __init__(self):
+        self.port = free_port()
+        env = dict(os.environ, DRCTL_GCP_PORT=str(self.port), DRCTL_GCP_OP_SECONDS="0.4")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "gcp_emu.py")], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        for _ in range(100):
+            try:
+                self.call("GET", "/emu/health")
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("gcp_emu did not start")
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+def recorded(log):
+    """(method, path, status, response body) of each exchange of a golden log."""
+    out = []
+    with open(os.path.join(CONTRACT, log)) as f:
+        text = f.read()
+    for block in text.split("\n---\n"):
+        lines = block.strip("\n").split("\n")
+        if not lines or " " not in lines[0]:
+            continue
+        method, url = lines[0].split(" ", 1)
+        status_at = next(i for i, l in enumerate(lines) if l[:3].isdigit() and l[3:4] == " ")
+        status = int(lines[status_at][:3])
+        rest = "\n".join(lines[status_at + 1:])
+        body = rest[rest.find("\n\n") + 2:] if "\n\n" in rest else ""
+        path = url.split("googleapis.com", 1)[1].split("?")[0]
+        out.append((method, path, status, json.loads(body) if body.strip() else None))
+    return out
+
+
+def type_of(v):
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "object"}[type(v)]
+
+
+def same_shape(test, want, got, where, fields):
+    """Each of `fields` (dotted, `[]` for array items) in the recorded `want`
+    is in `got` with the same JSON type."""
+    for f in fields:
+        w, g = want, got
+        for part in f.split("."):
+            if part.endswith("[]"):
+                part = part[:-2]
+                w, g = w[part][0], g[part][0]
+            else:
+                test.assertIn(part, g, f"{where}: {f} missing")
+                w, g = w[part], g[part]
+        test.assertEqual(type_of(g), type_of(w), f"{where}: {f}")
+
+
+def conforms(test, doc, schema, value, where):
+    """`value` uses only the fields `schema` declares, with their types."""
+    if "$ref" in schema:
+        schema = doc["schemas"].get(schema["$ref"])
+        if schema is None:  # a schema outside the stored subset: not checked
+            return
+    t = schema.get("type")
+    if t == "object" and "properties" in schema:
+        test.assertIsInstance(value, dict, where)
+        for k, v in value.items():
+            test.assertIn(k, schema["properties"], f"{where}: `{k}` is not in the API")
+            conforms(test, doc, schema["properties"][k], v, f"{where}.{k}")
+    elif t == "object" and "additionalProperties" in schema:
+        for k, v in value.items():
+            conforms(test, doc, schema["additionalProperties"], v, f"{where}.{k}")
+    elif t == "array":
+        test.assertIsInstance(value, list, where)
+        for i, v in enumerate(value):
+            conforms(test, doc, schema["items"], v, f"{where}[{i}]")
+    elif t == "string":
+        test.assertIsInstance(value, str, where)
+    elif t == "boolean":
+        test.assertIsInstance(value, bool, where)
+    elif t in ("integer", "number"):
+        test.assertIsInstance(value, (int, float), where)
+
+
+def discovery(name):
+    with open(os.path.join(CONTRACT, name)) as f:
+        return json.load(f)
+
+
+SQL = discovery("sqladmin.v1.discovery.json")
+MON = discovery("monitoring.v3.discovery.json")
+INSTANCE_FIELDS = ["kind", "name", "project", "region", "state", "databaseVersion", "backendType",
+                   "connectionName", "createTime", "etag", "gceZone", "instanceType", "selfLink",
+                   "ipAddresses[].ipAddress", "ipAddresses[].type", "settings.tier",
+                   "settings.edition", "settings.availabilityType", "settings.kind"]
+OP_FIELDS = ["kind", "name", "operationType", "status", "insertTime", "targetId", "targetLink",
+             "targetProject", "selfLink", "user"]
+
+
+class GcpEmuTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emu()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+
+    def setUp(self):
+        self.emu.call("POST", "/emu/reset", {})
+        self.emu.call("POST", "/emu/config", {"opSeconds": 0.4})
+        self.seed("west", "us-central1")
+        self.seed("east", "us-east4", masterInstanceName="west", drReplica=True, lag=3.5)
+
+    def seed(self, name, region, **kw):
+        s, b = self.emu.call("POST", "/emu/instances",
+                             dict({"project": P, "name": name, "region": region}, **kw))
+        self.assertEqual(s, 200, b)
+        return b
+
+    def get(self, name):
+        return self.emu.call("GET", f"/v1/projects/{P}/instances/{name}")
+
+    def wait(self, op):
+        seen = [op["status"]]
+        for _ in range(100):
+            s, op = self.emu.call("GET", f"/v1/projects/{P}/operations/{op['name']}")
+            self.assertEqual(s, 200, op)
+            seen.append(op["status"])
+            if op["status"] == "DONE":
+                return op, seen
+            time.sleep(0.05)
+        self.fail(f"operation never DONE: {seen}")
+
+    # ------------------------------------------------------------ behaviour
+    def test_promote_takes_time_and_lands_when_done(self):
+        s, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
+        self.assertEqual((s, op["status"], op["operationType"]), (200, "PENDING", "PROMOTE_REPLICA"))
+        self.assertEqual(self.get("east")[1]["instanceType"], "READ_REPLICA_INSTANCE")
+        done, seen = self.wait(op)
+        self.assertIn("RUNNING", seen)
+        self.assertNotIn("error", done)
+        east = self.get("east")[1]
+        self.assertEqual(east["instanceType"], "CLOUD_SQL_INSTANCE")
+        self.assertNotIn("masterInstanceName", east)
+        self.assertNotIn("replicaNames", self.get("west")[1])
+        # Once DONE, a second promotion is refused as Google refuses it.
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
+        self.assertEqual((s, err["error"]["status"]), (400, "FAILED_PRECONDITION"))
+
+    def test_a_second_write_while_one_runs_is_refused(self):
+        s, _ = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
+        self.assertEqual((s, err["error"]["status"]), (409, "ABORTED"))
+
+    def test_dr_failover_needs_the_dr_replica(self):
+        self.seed("other", "europe-west1", masterInstanceName="west")
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/other/promoteReplica?failover=true")
+        self.assertEqual(s, 400, err)
+        s, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica?failover=true")
+        self.assertEqual(s, 200, op)
+        self.wait(op)
+        east = self.get("east")[1]
+        self.assertEqual(east["instanceType"], "CLOUD_SQL_INSTANCE")
+        # The old primary's other replica follows the new primary.
+        self.assertEqual(self.get("other")[1]["masterInstanceName"], "east")
+
+    def test_switchover_swaps_the_roles(self):
+        s, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/switchover")
+        self.assertEqual((s, op["operationType"]), (200, "SWITCHOVER"))
+        self.wait(op)
+        east, west = self.get("east")[1], self.get("west")[1]
+        self.assertEqual(east["instanceType"], "CLOUD_SQL_INSTANCE")
+        self.assertEqual(east["replicaNames"], ["west"])
+        self.assertEqual(east["replicationCluster"]["failoverDrReplicaName"], "west")
+        # As recorded on Google Cloud: after a switchover the old primary
+        # names its new primary as `project:instance`.
+        self.assertEqual((west["instanceType"], west["masterInstanceName"]),
+                         ("READ_REPLICA_INSTANCE", f"{P}:east"))
+
+    def test_an_armed_failure_ends_the_operation_with_its_error(self):
+        self.emu.call("POST", "/emu/fail", {"project": P, "name": "east",
+                                            "operationType": "PROMOTE_REPLICA", "message": "boom"})
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
+        done, _ = self.wait(op)
+        self.assertEqual(done["error"]["errors"][0]["message"], "boom")
+        conforms(self, SQL, {"$ref": "Operation"}, done, "failed operation")
+        self.assertEqual(self.get("east")[1]["instanceType"], "READ_REPLICA_INSTANCE")
+
+    def test_clone_at_a_point_in_time_within_the_window(self):
+        s, rt = self.emu.call("GET", f"/v1/projects/{P}/instances/west/getLatestRecoveryTime")
+        self.assertEqual(s, 200, rt)
+        conforms(self, SQL, {"$ref": "SqlInstancesGetLatestRecoveryTimeResponse"}, rt, "recovery")
+        ctx = {"cloneContext": {"destinationInstanceName": "west-pitr",
+                                "pointInTime": rt["latestRecoveryTime"]}}
+        s, op = self.emu.call("POST", f"/v1/projects/{P}/instances/west/clone", ctx)
+        self.assertEqual((s, op["operationType"], op["targetId"]), (200, "CLONE", "west-pitr"), op)
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/west/clone", ctx)
+        self.assertEqual((s, err["error"]["status"]), (409, "ALREADY_EXISTS"))
+        self.wait(op)
+        self.assertEqual(self.get("west-pitr")[0], 200)
+        late = {"cloneContext": {"destinationInstanceName": "x", "pointInTime": "2999-01-01T00:00:00Z"}}
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/west/clone", late)
+        self.assertEqual((s, err["error"]["status"]), (400, "INVALID_ARGUMENT"))
+
+    def test_operations_list_names_the_instances_operations(self):
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
+        s, ops = self.emu.call("GET", f"/v1/projects/{P}/operations?instance=east")
+        self.assertEqual([o["name"] for o in ops["items"]], [op["name"]])
+        conforms(self, SQL, {"$ref": "OperationsListResponse"}, ops, "operations.list")
+        s, ops = self.emu.call("GET", f"/v1/projects/{P}/operations?instance=west")
+        self.assertNotIn("items", ops)
+
+    def test_replica_lag_is_a_gauge_of_replicas_only(self):
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+        start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 300))
+        flt = ('metric.type = "cloudsql.googleapis.com/database/replication/replica_lag" AND '
+               f'resource.labels.database_id = "{P}:east"')
+        q = urllib.parse.urlencode({"filter": flt, "interval.startTime": start, "interval.endTime": now})
+        s, ts = self.emu.call("GET", f"/v3/projects/{P}/timeSeries?{q}")
+        self.assertEqual(s, 200, ts)
+        conforms(self, MON, {"$ref": "ListTimeSeriesResponse"}, ts, "timeSeries.list")
+        (series,) = ts["timeSeries"]
+        self.assertEqual(series["resource"]["labels"]["database_id"], f"{P}:east")
+        self.assertEqual(series["points"][0]["value"]["doubleValue"], 3.5)
+        # The primary publishes none: nothing, never a zero.
+        q = q.replace("east", "west")
+        self.assertEqual(self.emu.call("GET", f"/v3/projects/{P}/timeSeries?{q}"), (200, {}))
+
+    def test_errors_are_googles(self):
+        s, err = self.get("nope")
+        self.assertEqual(s, 404)
+        (_, _, status, want) = next(r for r in recorded("sql-clone_http.log") if r[2] == 404)
+        self.assertEqual(status, 404)
+        same_shape(self, want, err, "404", ["error.code", "error.message", "error.errors[].reason",
+                                            "error.errors[].domain", "error.errors[].message"])
+        self.assertEqual(err["error"]["errors"][0]["reason"], want["error"]["errors"][0]["reason"])
+        self.assertEqual(err["error"]["status"], "NOT_FOUND")
+
+    # ------------------------------------------------------------ contract
+    def test_instances_have_the_recorded_shape(self):
+        log = recorded("sql-switchover_http.log")
+        gets = [r for r in log if r[0] == "GET" and "/instances/" in r[1] and r[2] == 200]
+        primary = next(b for *_, b in gets if b["instanceType"] == "CLOUD_SQL_INSTANCE")
+        replica = next(b for *_, b in gets if b["instanceType"] == "READ_REPLICA_INSTANCE")
+        _, west = self.get("west")
+        _, east = self.get("east")
+        same_shape(self, primary, west, "primary", INSTANCE_FIELDS)
+        same_shape(self, replica, east, "replica", INSTANCE_FIELDS + ["masterInstanceName"])
+        for name, inst in (("west", west), ("east", east)):
+            conforms(self, SQL, {"$ref": "DatabaseInstance"}, inst, name)
+        _, listed = self.emu.call("GET", f"/v1/projects/{P}/instances")
+        conforms(self, SQL, {"$ref": "InstancesListResponse"}, listed, "instances.list")
+
+    def test_operations_have_the_recorded_shape(self):
+        log = recorded("sql-switchover_http.log")
+        posted = next(b for m, p, s, b in log if m == "POST" and p.endswith("/switchover"))
+        done = next(b for m, p, s, b in log if "/operations/" in p and b["operationType"] == "SWITCHOVER")
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/switchover")
+        same_shape(self, posted, op, "switchover", OP_FIELDS)
+        self.assertEqual((op["status"], op["operationType"]), (posted["status"], posted["operationType"]))
+        finished, _ = self.wait(op)
+        same_shape(self, done, finished, "switchover done", OP_FIELDS + ["startTime", "endTime"])
+        conforms(self, SQL, {"$ref": "Operation"}, finished, "operation")
+        clone_log = recorded("sql-clone_http.log")
+        cloned = next(b for m, p, s, b in clone_log if m == "POST" and p.endswith("/clone"))
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/west/clone",
+                              {"cloneContext": {"destinationInstanceName": "west-c"}})
+        same_shape(self, cloned, op, "clone", OP_FIELDS)
+        self.assertEqual(op["operationType"], cloned["operationType"])
+
+    def test_the_paths_are_the_apis(self):
+        for method in ("instances.get", "instances.promoteReplica", "instances.switchover",
+                       "instances.clone", "projects.instances.getLatestRecoveryTime",
+                       "operations.get", "operations.list"):
+            self.assertTrue(SQL["methods"][method]["flatPath"].startswith("v1/projects/{project}/"))
+        self.assertIn("failover", SQL["methods"]["instances.promoteReplica"]["parameters"])
+        self.assertEqual(MON["methods"]["projects.timeSeries.list"]["flatPath"],
+                         "v3/projects/{projectsId}/timeSeries")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1)

@@ -1,0 +1,478 @@
+//! Cloud SQL adapter ([`CloudSql`]) over Google's official crates:
+//! `google-cloud-sql-v1` (the Cloud SQL Admin API: instances, operations)
+//! and `google-cloud-monitoring-v3` (a replica's `replica_lag`).
+//!
+//! * Clients are built as the GCS adapter builds its own ([`super::gcp`]):
+//!   with [`CloudSettings::gcp_endpoint`] set (an emulator, such as
+//!   `localstack/gcp_emu.py`, serving both APIs) at that endpoint with
+//!   anonymous credentials; otherwise at Google's endpoints with Application
+//!   Default Credentials (workload identity federation included). They are
+//!   built on first use: a plan with no Cloud SQL never needs GCP
+//!   credentials.
+//! * Reads are retried by the crates, bounded to drctl's [`RetryPolicy`]
+//!   (its attempts, within [`super::gcp::RETRY_TIME_LIMIT`]). Writes
+//!   (`promoteReplica`, `switchover`, `clone`) are not idempotent, so the
+//!   crates never retry them, and neither does drctl: each is sent once,
+//!   and a run that lost its answer finds the operation again with
+//!   `operations.list` ([`CloudSql::operations`]).
+//! * The fence at the wire ([`super::wire`]): the crates have no hook
+//!   before a transmission, so the adapter asks the fence right before it
+//!   hands each write to the crate. The crate sends it at once (one
+//!   attempt); the window left is the crate's own connection set-up
+//!   (docs/state.md, fenced calls).
+//! * A Cloud SQL write answers an operation the crate does not poll: the
+//!   step polls [`CloudSql::operation`] with the run's pace.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use google_cloud_auth::credentials::{self, Credentials};
+use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
+use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
+use google_cloud_monitoring_v3::client::MetricService;
+use google_cloud_sql_v1::client::{SqlInstancesService, SqlOperationsService};
+use google_cloud_sql_v1::model;
+use tokio::sync::OnceCell;
+
+use super::retry::RetryPolicy;
+use super::{
+    CloudError, CloudSettings, CloudSql, DbRole, ErrorKind, LagReading, RecoveryWindow,
+    SqlInstance, SqlOpStatus, SqlOperation,
+};
+
+const SERVICE: &str = "sqladmin";
+/// The metric a Cloud SQL replica's lag is read from (seconds, a gauge).
+pub const LAG_METRIC: &str = "cloudsql.googleapis.com/database/replication/replica_lag";
+
+/// [`CloudSql`] over the Cloud SQL Admin API and Cloud Monitoring.
+pub struct GcpSql {
+    endpoint: Option<String>,
+    retry: RetryPolicy,
+    inner: OnceCell<Inner>,
+}
+
+struct Inner {
+    instances: SqlInstancesService,
+    operations: SqlOperationsService,
+    metrics: MetricService,
+}
+
+fn err(
+    service: &'static str,
+    operation: &'static str,
+    resource: &str,
+    region: &str,
+    kind: ErrorKind,
+    message: impl Into<String>,
+) -> CloudError {
+    CloudError::new(service, operation, resource, region, kind, message)
+}
+
+/// Maps an error of a Google crate, naming the call.
+fn map(
+    service: &'static str,
+    operation: &'static str,
+    resource: &str,
+    region: &str,
+    e: &google_cloud_gax::error::Error,
+) -> CloudError {
+    let (kind, code) = super::gcp::classify_gax(e);
+    let message = e
+        .status()
+        .map(|s| s.message.clone())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| e.to_string());
+    let out = err(service, operation, resource, region, kind, message);
+    match code {
+        Some(c) => out.with_code(c),
+        None => out,
+    }
+}
+
+fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
+    e.http_status_code() == Some(404)
+        || e.status()
+            .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
+}
+
+/// The fence at the wire for a write, asked right before it is handed to
+/// the crate (see the module's doc).
+// Its callers return `CloudError` too.
+#[allow(clippy::result_large_err)]
+fn on_wire(operation: &'static str, resource: &str, region: &str) -> Result<(), CloudError> {
+    super::wire::check_before_transmit(operation).map_err(|f| {
+        err(
+            SERVICE,
+            operation,
+            resource,
+            region,
+            ErrorKind::Fenced,
+            f.detail,
+        )
+    })
+}
+
+fn to_time(t: &google_cloud_wkt::Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.seconds(), u32::try_from(t.nanos()).unwrap_or(0))
+}
+
+fn from_time(t: DateTime<Utc>) -> google_cloud_wkt::Timestamp {
+    google_cloud_wkt::Timestamp::clamp(
+        t.timestamp(),
+        i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    )
+}
+
+/// An instance's name from a reference to it: Cloud SQL names a replica's
+/// primary `instance`, or `project:instance` (after a switchover, as
+/// recorded on Google Cloud: localstack/contract/sql-switchover_http.log).
+pub fn bare_name(reference: &str) -> &str {
+    reference.rsplit(':').next().unwrap_or(reference)
+}
+
+/// The domain's view of an instance the API described.
+pub fn instance_of(i: &model::DatabaseInstance) -> SqlInstance {
+    let role = if i.master_instance_name.is_empty() {
+        DbRole::Primary
+    } else {
+        DbRole::Replica(bare_name(&i.master_instance_name).to_string())
+    };
+    let ip = (i.ip_addresses.iter())
+        .find(|a| a.r#type.name() == Some("PRIMARY"))
+        .or(i.ip_addresses.first())
+        .map(|a| a.ip_address.clone());
+    let dns = i.dns_name.clone().filter(|d| !d.is_empty());
+    SqlInstance {
+        name: i.name.clone(),
+        region: i.region.clone(),
+        state: i.state.name().unwrap_or("UNKNOWN").to_string(),
+        role,
+        replicas: i.replica_names.clone(),
+        dr_replica: i.replication_cluster.as_ref().is_some_and(|c| c.dr_replica),
+        edition: (i.settings.as_ref())
+            .and_then(|s| s.edition.name())
+            .map(str::to_string),
+        endpoint: dns.map(|d| d.trim_end_matches('.').to_string()).or(ip),
+    }
+}
+
+/// The domain's view of an operation the API answered.
+pub fn operation_of(o: &model::Operation) -> SqlOperation {
+    let status = match o.status.name() {
+        Some("PENDING") => SqlOpStatus::Pending,
+        Some("RUNNING") => SqlOpStatus::Running,
+        Some("DONE") => SqlOpStatus::Done,
+        _ => SqlOpStatus::Unknown,
+    };
+    let error = o.error.as_ref().filter(|e| !e.errors.is_empty()).map(|e| {
+        (e.errors.iter())
+            .map(|x| match (x.code.is_empty(), x.message.is_empty()) {
+                (false, false) => format!("{}: {}", x.code, x.message),
+                (true, false) => x.message.clone(),
+                _ => x.code.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    SqlOperation {
+        name: o.name.clone(),
+        kind: o.operation_type.name().unwrap_or("UNKNOWN").to_string(),
+        target: o.target_id.clone(),
+        status,
+        error,
+        inserted: o.insert_time.as_ref().and_then(to_time),
+    }
+}
+
+/// A lag reading from the points of the series Monitoring answered
+/// (seconds; newest first as Monitoring sends them, but not relied on).
+pub fn lag_of(points: &[(DateTime<Utc>, f64)], window: Duration) -> LagReading {
+    let max = (points.iter().map(|(_, v)| *v))
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let latest = points.iter().max_by_key(|(t, _)| *t);
+    LagReading {
+        max: max.map(|v| Duration::from_secs_f64(v.max(0.0))),
+        latest: latest.map(|(t, v)| (Duration::from_secs_f64(v.max(0.0)), *t)),
+        datapoints: points.len(),
+        window,
+    }
+}
+
+impl GcpSql {
+    /// Builds the adapter; nothing is resolved until the first call.
+    pub fn new(settings: &CloudSettings) -> Self {
+        Self {
+            endpoint: settings.gcp_endpoint.clone(),
+            retry: settings.retry,
+            inner: OnceCell::new(),
+        }
+    }
+
+    async fn inner(&self, op: &'static str, res: &str, region: &str) -> Result<&Inner, CloudError> {
+        self.inner
+            .get_or_try_init(|| async {
+                let fail = |kind, m: String| err(SERVICE, op, res, region, kind, m);
+                let credentials: Credentials = match &self.endpoint {
+                    Some(_) => credentials::anonymous::Builder::new().build(),
+                    None => credentials::Builder::default().build().map_err(|e| {
+                        fail(ErrorKind::Auth, format!("no Google credentials: {e}"))
+                    })?,
+                };
+                let attempts = u32::try_from(self.retry.max_retries.saturating_add(1))
+                    .unwrap_or(u32::MAX)
+                    .max(1);
+                // A fresh policy for each client; its error is this
+                // adapter's, as every call's is.
+                #[allow(clippy::result_large_err)]
+                let backoff = || {
+                    ExponentialBackoffBuilder::new()
+                        .with_initial_delay(self.retry.min_delay)
+                        .with_maximum_delay(self.retry.max_delay.max(self.retry.min_delay))
+                        .build()
+                        .map_err(|e| fail(ErrorKind::Client, e.to_string()))
+                };
+                let retry = || {
+                    Aip194Strict
+                        .with_attempt_limit(attempts)
+                        .with_time_limit(super::gcp::RETRY_TIME_LIMIT)
+                };
+                macro_rules! build {
+                    ($client:ty) => {{
+                        let mut b = <$client>::builder()
+                            .with_credentials(credentials.clone())
+                            .with_retry_policy(retry())
+                            .with_backoff_policy(backoff()?);
+                        if let Some(e) = &self.endpoint {
+                            b = b.with_endpoint(e.trim_end_matches('/'));
+                        }
+                        b.build()
+                            .await
+                            .map_err(|e| fail(ErrorKind::Client, e.to_string()))?
+                    }};
+                }
+                Ok(Inner {
+                    instances: build!(SqlInstancesService),
+                    operations: build!(SqlOperationsService),
+                    metrics: build!(MetricService),
+                })
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl CloudSql for GcpSql {
+    async fn describe_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<SqlInstance>, CloudError> {
+        const OP: &str = "instances.get";
+        let inner = self.inner(OP, name, region).await?;
+        match (inner.instances.get())
+            .set_project(project)
+            .set_instance(name)
+            .send()
+            .await
+        {
+            Ok(i) => Ok(Some(instance_of(&i))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(map(SERVICE, OP, name, region, &e)),
+        }
+    }
+
+    async fn promote_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        failover: bool,
+    ) -> Result<SqlOperation, CloudError> {
+        const OP: &str = "instances.promoteReplica";
+        let inner = self.inner(OP, name, region).await?;
+        on_wire(OP, name, region)?;
+        (inner.instances.promote_replica())
+            .set_project(project)
+            .set_instance(name)
+            .set_failover(failover)
+            .send()
+            .await
+            .map(|o| operation_of(&o))
+            .map_err(|e| map(SERVICE, OP, name, region, &e))
+    }
+
+    async fn switchover_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        const OP: &str = "instances.switchover";
+        let inner = self.inner(OP, name, region).await?;
+        on_wire(OP, name, region)?;
+        (inner.instances.switchover())
+            .set_project(project)
+            .set_instance(name)
+            .send()
+            .await
+            .map(|o| operation_of(&o))
+            .map_err(|e| map(SERVICE, OP, name, region, &e))
+    }
+
+    async fn clone_sql(
+        &self,
+        region: &str,
+        project: &str,
+        source: &str,
+        target: &str,
+        point_in_time: Option<DateTime<Utc>>,
+    ) -> Result<SqlOperation, CloudError> {
+        const OP: &str = "instances.clone";
+        let inner = self.inner(OP, source, region).await?;
+        let mut ctx = model::CloneContext::new().set_destination_instance_name(target);
+        if let Some(t) = point_in_time {
+            ctx = ctx.set_point_in_time(from_time(t));
+        }
+        on_wire(OP, source, region)?;
+        (inner.instances.clone())
+            .set_project(project)
+            .set_instance(source)
+            .set_body(model::InstancesCloneRequest::new().set_clone_context(ctx))
+            .send()
+            .await
+            .map(|o| operation_of(&o))
+            .map_err(|e| map(SERVICE, OP, source, region, &e))
+    }
+
+    async fn recovery_window(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<RecoveryWindow, CloudError> {
+        const OP: &str = "instances.getLatestRecoveryTime";
+        let inner = self.inner(OP, name, region).await?;
+        let r = (inner.instances.get_latest_recovery_time())
+            .set_project(project)
+            .set_instance(name)
+            .send()
+            .await
+            .map_err(|e| map(SERVICE, OP, name, region, &e))?;
+        let latest = (r.latest_recovery_time.as_ref())
+            .and_then(to_time)
+            .ok_or_else(|| {
+                err(
+                    SERVICE,
+                    OP,
+                    name,
+                    region,
+                    ErrorKind::Client,
+                    "the answer names no latest recovery time",
+                )
+            })?;
+        Ok(RecoveryWindow {
+            earliest: r.earliest_recovery_time.as_ref().and_then(to_time),
+            latest,
+        })
+    }
+
+    async fn operation(
+        &self,
+        region: &str,
+        project: &str,
+        operation: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        const OP: &str = "operations.get";
+        let inner = self.inner(OP, operation, region).await?;
+        (inner.operations.get())
+            .set_project(project)
+            .set_operation(operation)
+            .send()
+            .await
+            .map(|o| operation_of(&o))
+            .map_err(|e| map(SERVICE, OP, operation, region, &e))
+    }
+
+    async fn operations(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Vec<SqlOperation>, CloudError> {
+        const OP: &str = "operations.list";
+        let inner = self.inner(OP, name, region).await?;
+        let r = (inner.operations.list())
+            .set_project(project)
+            .set_instance(name)
+            .send()
+            .await
+            .map_err(|e| map(SERVICE, OP, name, region, &e))?;
+        Ok(r.items.iter().map(operation_of).collect())
+    }
+
+    async fn sql_replica_lag(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        const OP: &str = "timeSeries.list";
+        let inner = self.inner(OP, name, region).await?;
+        let end = Utc::now();
+        let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::zero());
+        let filter = format!(
+            "metric.type = \"{LAG_METRIC}\" AND resource.labels.database_id = \"{project}:{name}\""
+        );
+        let r = (inner.metrics.list_time_series())
+            .set_name(format!("projects/{project}"))
+            .set_filter(filter)
+            .set_interval(
+                google_cloud_monitoring_v3::model::TimeInterval::new()
+                    .set_start_time(from_time(start))
+                    .set_end_time(from_time(end)),
+            )
+            .send()
+            .await
+            .map_err(|e| map("monitoring", OP, name, region, &e))?;
+        let points: Vec<(DateTime<Utc>, f64)> = (r.time_series.iter())
+            .flat_map(|s| s.points.iter())
+            .filter_map(|p| {
+                let v = p.value.as_ref()?;
+                let v = v
+                    .double_value()
+                    .copied()
+                    .or_else(|| v.int64_value().map(|i| *i as f64))?;
+                let t = p.interval.as_ref()?.end_time.as_ref().and_then(to_time)?;
+                Some((t, v))
+            })
+            .collect();
+        Ok(lag_of(&points, window))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_primary_named_with_its_project_is_named_bare() {
+        assert_eq!(bare_name("proj:orders-sql"), "orders-sql");
+        assert_eq!(bare_name("orders-sql"), "orders-sql");
+    }
+
+    #[test]
+    fn no_points_is_an_unknown_lag_never_zero() {
+        let r = lag_of(&[], Duration::from_secs(300));
+        assert_eq!((r.max, r.latest, r.datapoints), (None, None, 0));
+        let t0 = Utc::now();
+        let r = lag_of(
+            &[(t0, 2.0), (t0 - chrono::Duration::seconds(60), 9.0)],
+            Duration::from_secs(300),
+        );
+        assert_eq!(r.max, Some(Duration::from_secs(9)));
+        assert_eq!(r.latest, Some((Duration::from_secs(2), t0)));
+    }
+}

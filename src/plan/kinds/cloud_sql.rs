@@ -1,0 +1,316 @@
+//! `[[cloud_sql]]`: a Google Cloud SQL instance per GCP region, failed over
+//! by promoting the target's cross-region read replica (`promote-sql`), or,
+//! for an Enterprise Plus DR replica (`dr_replica = true`), by its replica
+//! failover (`promoteReplica` with `failover`), or a switchover when the run
+//! is planned; or restored as a clone at a point in time.
+//!
+//! Its copies are the instances, read with their role as Cloud SQL reports
+//! it (`masterInstanceName`, `replicaNames`). A replica's RPO is read from
+//! Cloud Monitoring's `replica_lag` by the same gate and the same rule as an
+//! RDS replica's `ReplicaLag` (no points: unknown, never zero); a record
+//! that `follows` it points at the target instance's DNS name as Cloud SQL
+//! reports it, else its primary IP address.
+//!
+//! Why its own kind rather than a `[[database]]` with a provider key: its
+//! instances are named by project and name (not region and id), its writes
+//! answer operations to poll, and its failover has three paths (promote,
+//! DR failover, switchover) that RDS has not; the kind-neutral answers
+//! ([`Copies`], [`RpoSource`]) are what let the gate, `status`, `watch` and
+//! DNS take it without knowing it is Google's.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Copies, CopyState, DbStrategy, Kind, Resource, RpoSource, Shown, SideRead};
+use crate::cloud::{CloudError, Clouds, ErrorKind, LagReading};
+use crate::path;
+use crate::plan::Plan;
+use crate::plan::spec::{PerRegion, Stage};
+use crate::plan::validate::Scope;
+
+/// A `[[cloud_sql]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudSqlSpec {
+    /// Resource id, unique in the plan.
+    pub id: String,
+    /// The GCP project that holds the instances.
+    pub project: String,
+    /// Engine, for people (`postgres`, `mysql`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// Failover strategy (`promote-replica`, `point-in-time-restore`).
+    pub strategy: DbStrategy,
+    /// Whether the target's replica is its primary's Enterprise Plus DR
+    /// replica: a failover is then the replica failover
+    /// (`promoteReplica` with `failover`), a planned run a switchover.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dr_replica: bool,
+    /// The instance's name per GCP region.
+    pub regions: PerRegion,
+    /// Resources that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+impl Kind for CloudSqlSpec {
+    const KEYS: &'static [&'static str] = &[
+        "id",
+        "project",
+        "engine",
+        "strategy",
+        "dr_replica",
+        "regions",
+        "after",
+    ];
+    const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
+    const STAGE: Option<Stage> = Some(Stage::Ready);
+    const REGIONS_KEY: &'static str = "regions";
+}
+
+/// Whether `name` is a Cloud SQL instance name: 1 to 98 lowercase letters,
+/// digits or hyphens, starting with a letter, not ending with a hyphen.
+pub fn valid_instance(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 98
+        && b[0].is_ascii_lowercase()
+        && (b.iter()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !name.ends_with('-')
+}
+
+/// Whether `project` is a GCP project id: 6 to 30 lowercase letters,
+/// digits or hyphens, starting with a letter, not ending with a hyphen
+/// (a domain-scoped `example.com:proj` is taken too).
+pub fn valid_project(project: &str) -> bool {
+    let id = project.rsplit(':').next().unwrap_or(project);
+    let b = id.as_bytes();
+    (6..=30).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && (b.iter()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !id.ends_with('-')
+}
+
+impl Resource for CloudSqlSpec {
+    fn regions(&self) -> Option<&PerRegion> {
+        Some(&self.regions)
+    }
+
+    fn follows(&self) -> Option<&str> {
+        None
+    }
+
+    fn show(&self, _: &Plan, region: &str) -> String {
+        format!(
+            "cloud_sql {:<21} {}/{} ({}{}{})",
+            self.id,
+            self.project,
+            self.regions[region],
+            match self.strategy {
+                DbStrategy::PromoteReplica => "promote-replica",
+                DbStrategy::PointInTimeRestore => "point-in-time-restore",
+            },
+            if self.dr_replica { ", DR replica" } else { "" },
+            self.engine
+                .as_deref()
+                .map(|e| format!(", {e}"))
+                .unwrap_or_default()
+        )
+    }
+
+    fn check(&self, s: &mut Scope<'_, '_, '_>) {
+        if !valid_project(&self.project) {
+            s.error(
+                path!["project"],
+                format!(
+                    "cloud_sql `{}`: `{}` is not a GCP project id",
+                    self.id, self.project
+                ),
+                "6 to 30 lowercase letters, digits or hyphens, starting with a letter",
+            );
+        }
+        for (region, name) in &self.regions {
+            if !valid_instance(name) {
+                s.error(
+                    path!["regions", region.as_str()],
+                    format!(
+                        "cloud_sql `{}` names `{name}` in {region}, not a Cloud SQL instance name",
+                        self.id
+                    ),
+                    "lowercase letters, digits and hyphens, starting with a letter (as Cloud SQL names instances)",
+                );
+            }
+        }
+        if self.dr_replica && self.strategy != DbStrategy::PromoteReplica {
+            s.error(
+                path!["dr_replica"],
+                format!(
+                    "cloud_sql `{}`: `dr_replica` needs `strategy = \"promote-replica\"`",
+                    self.id
+                ),
+                "a DR replica fails over by promotion; remove `dr_replica` for a point-in-time restore",
+            );
+        }
+    }
+
+    fn shown(&self) -> Shown<'_> {
+        Shown::Data(self)
+    }
+
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        (self.strategy == DbStrategy::PromoteReplica).then_some(self as &dyn RpoSource)
+    }
+
+    fn side_read(&self) -> Option<SideRead<'_>> {
+        Some(SideRead {
+            section: "cloud sql",
+            copies: self,
+        })
+    }
+
+    fn endpoint(&self) -> Option<&dyn Copies> {
+        Some(self)
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn seed(&self, w: &super::World<'_>) {
+        let home = w.home;
+        let Some(primary) = self.regions.get(home) else {
+            return;
+        };
+        let key = (self.project.clone(), primary.clone());
+        if w.fake.state().sql.contains_key(&key) {
+            return;
+        }
+        w.fake.add_sql(&self.project, home, primary, None, false);
+        for (region, name) in self.regions.iter().filter(|(r, _)| *r != home) {
+            match self.strategy {
+                DbStrategy::PromoteReplica => {
+                    w.fake
+                        .add_sql(&self.project, region, name, Some(primary), self.dr_replica);
+                    w.fake.set_lag(region, name, &[1.0]);
+                }
+                DbStrategy::PointInTimeRestore => {
+                    w.fake.add_sql(&self.project, region, name, None, false);
+                }
+            }
+        }
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn slow_ops(&self, _region: &str) -> Vec<String> {
+        // Its operations are polled to done, not timed by the model.
+        Vec::new()
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn rename(&mut self, tag: &str, _zone: &str) {
+        for v in self.regions.values_mut() {
+            v.push_str(&tag.to_lowercase());
+        }
+    }
+}
+
+/// Cloud SQL's state as the kind-neutral status: `RUNNABLE` is
+/// `available` (what readiness asks of any copy), any other state its
+/// name in lowercase.
+pub fn status_of(state: &str) -> String {
+    match state {
+        "RUNNABLE" => "available".into(),
+        other => other.to_lowercase(),
+    }
+}
+
+#[async_trait]
+impl Copies for CloudSqlSpec {
+    fn resource(&self) -> &str {
+        &self.id
+    }
+
+    fn copy(&self, region: &str) -> Option<&str> {
+        self.regions.get(region).map(String::as_str)
+    }
+
+    fn read_call(&self) -> &'static str {
+        "sqladmin:instances.get"
+    }
+
+    async fn describe(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+    ) -> Result<Option<CopyState>, CloudError> {
+        let Some(name) = self.copy(region) else {
+            return Ok(None);
+        };
+        let found = (clouds.cloud_sql)
+            .describe_sql(region, &self.project, name)
+            .await?;
+        Ok(found.map(|i| CopyState {
+            role: i.role,
+            status: status_of(&i.state),
+            endpoint: i.endpoint,
+        }))
+    }
+}
+
+#[async_trait]
+impl RpoSource for CloudSqlSpec {
+    fn metric(&self) -> &'static str {
+        "replica_lag"
+    }
+
+    fn lag_call(&self) -> &'static str {
+        "monitoring:timeSeries.list"
+    }
+
+    async fn lag(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        let Some(name) = self.copy(region) else {
+            let (service, operation) = super::call_parts(self.lag_call());
+            return Err(CloudError::new(
+                service,
+                operation,
+                &self.id,
+                region,
+                ErrorKind::NotFound,
+                format!("cloud_sql {} has no instance in {region}", self.id),
+            ));
+        };
+        (clouds.cloud_sql)
+            .sql_replica_lag(region, &self.project, name, window)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_cloud_sqls_rules() {
+        for ok in ["orders-sql", "a", "orders-sql-use4"] {
+            assert!(valid_instance(ok), "{ok}");
+        }
+        for bad in ["", "Orders", "1orders", "orders-", "orders_sql"] {
+            assert!(!valid_instance(bad), "{bad}");
+        }
+        for ok in ["drctl-emu", "my-project-123", "example.com:my-proj"] {
+            assert!(valid_project(ok), "{ok}");
+        }
+        for bad in ["short", "My-Project", "proj-", &"a".repeat(31)] {
+            assert!(!valid_project(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn runnable_is_available_and_other_states_are_named() {
+        assert_eq!(status_of("RUNNABLE"), "available");
+        assert_eq!(status_of("MAINTENANCE"), "maintenance");
+    }
+}

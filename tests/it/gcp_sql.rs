@@ -1,0 +1,349 @@
+//! Cloud SQL (`[[cloud_sql]]`) against the world's Google Cloud
+//! (`localstack/gcp_emu.py`), through Google's own crates: the adapter's
+//! reads, operations and lag; a failover of `plans/gcp/orders-gcp.toml`
+//! to us-east4 with its RPO measured from `replica_lag`; the RPO gate's
+//! refusal on a large lag; the home region (us-central1) dropped at the
+//! fault proxy; a crash around the step resumed with `promoteReplica` sent
+//! once.
+//!
+//! Each test seeds its own pair (`orders-sql-SUFFIX` in us-central1,
+//! `orders-sql-use4-SUFFIX` its DR replica in us-east4) through the
+//! emulator's admin API, and writes the plan renamed for it.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use drctl::cloud::DbRole;
+use serde_json::{Value, json};
+
+use crate::fixture::{Fixture, Proxied, outputs, records};
+use crate::proxy::{Fault, Match};
+use crate::world;
+
+const PROJECT: &str = "drctl-emu";
+const HOME: &str = "us-central1";
+const TARGET: &str = "us-east4";
+const STEP: &str = "orders-gcp/promote-sql:orders-sql";
+
+/// The world's Google Cloud endpoint; a world started before it existed
+/// has none (rerun `localstack/up`).
+fn gcp() -> String {
+    world::vars()
+        .get("DRCTL_GCP_ENDPOINT")
+        .cloned()
+        .expect("DRCTL_GCP_ENDPOINT is not in localstack/endpoints.env: rerun localstack/up")
+}
+
+async fn admin(path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", gcp()))
+        .json(&body)
+        .send()
+        .await
+        .expect("the GCP emulator answers");
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.expect("JSON")
+}
+
+/// The emulator's record of the calls made on `instance` with `suffix` in
+/// their path (`/promoteReplica`).
+async fn calls(instance: &str, suffix: &str) -> usize {
+    let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
+        .await
+        .expect("calls")
+        .json()
+        .await
+        .expect("JSON");
+    (v["calls"].as_array().into_iter().flatten())
+        .filter(|c| {
+            c["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(&format!("/instances/{instance}{suffix}")))
+        })
+        .count()
+}
+
+struct Pair {
+    primary: String,
+    replica: String,
+}
+
+/// Seeds the pair for `fx` (the replica's lag `lag` seconds, its points
+/// stamped 5 s back) and writes `orders-gcp.toml` renamed for it.
+async fn seed(fx: &Fixture, lag: f64) -> Pair {
+    let pair = Pair {
+        primary: fx.id("orders-sql"),
+        replica: fx.id("orders-sql-use4"),
+    };
+    admin(
+        "/emu/instances",
+        json!({"project": PROJECT, "name": pair.primary, "region": HOME}),
+    )
+    .await;
+    admin(
+        "/emu/instances",
+        json!({"project": PROJECT, "name": pair.replica, "region": TARGET,
+               "masterInstanceName": pair.primary, "drReplica": true, "lag": lag}),
+    )
+    .await;
+    admin(
+        "/emu/lag",
+        json!({"project": PROJECT, "name": pair.replica, "seconds": lag, "ago": 5}),
+    )
+    .await;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/orders-gcp.toml");
+    let t = std::fs::read_to_string(src).expect("the GCP plan");
+    let t = t
+        .replace(
+            "us-central1 = \"orders-sql\"",
+            &format!("us-central1 = \"{}\"", pair.primary),
+        )
+        .replace(
+            "us-east4 = \"orders-sql-use4\"",
+            &format!("us-east4 = \"{}\"", pair.replica),
+        );
+    std::fs::write(fx.plans.path().join("orders-gcp.toml"), t).expect("write plan");
+    pair
+}
+
+async fn role(name: &str) -> DbRole {
+    (world::clouds().await.cloud_sql)
+        .describe_sql(TARGET, PROJECT, name)
+        .await
+        .expect("instances.get")
+        .unwrap_or_else(|| panic!("{name} exists"))
+        .role
+}
+
+async fn failover(fx: &Fixture, endpoints: &Path, extra: &[&str]) -> crate::fixture::Ran {
+    let mut args = vec![
+        "failover",
+        "--plan",
+        "orders-gcp",
+        "--to",
+        TARGET,
+        "--approve",
+        "cloud sql test",
+    ];
+    args.extend_from_slice(extra);
+    fx.drctl_with(&args, &[], endpoints).await
+}
+
+/// The adapter through Google's crates: an unknown instance reads as
+/// absent, the pair with its roles, the replica's lag from Monitoring, a
+/// primary's lag unknown (no points, never zero), and a refused promotion
+/// as Google words it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_adapter_reads_instances_lag_and_refusals_through_googles_crates() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gsqladapt").await;
+    let pair = seed(&fx, 2.5).await;
+    let sql = world::clouds().await.cloud_sql;
+    assert_eq!(
+        sql.describe_sql(HOME, PROJECT, "no-such-instance")
+            .await
+            .expect("a missing instance is no error"),
+        None
+    );
+    let p = (sql.describe_sql(HOME, PROJECT, &pair.primary).await)
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        (p.role, p.state.as_str(), p.region.as_str()),
+        (DbRole::Primary, "RUNNABLE", HOME)
+    );
+    assert_eq!(p.replicas, std::slice::from_ref(&pair.replica));
+    let r = (sql.describe_sql(TARGET, PROJECT, &pair.replica).await)
+        .expect("get")
+        .expect("exists");
+    assert_eq!(r.role, DbRole::Replica(pair.primary.clone()));
+    assert!(r.dr_replica);
+    assert!(
+        r.endpoint
+            .as_deref()
+            .is_some_and(|e| e.ends_with(".sql.goog")),
+        "{r:?}"
+    );
+
+    let lag = (sql.sql_replica_lag(TARGET, PROJECT, &pair.replica, Duration::from_secs(300)))
+        .await
+        .expect("timeSeries.list");
+    assert!(lag.datapoints >= 1, "{lag:?}");
+    assert_eq!(lag.latest.map(|(d, _)| d.as_secs_f64()), Some(2.5));
+    let none = (sql.sql_replica_lag(HOME, PROJECT, &pair.primary, Duration::from_secs(300)))
+        .await
+        .expect("timeSeries.list");
+    assert_eq!(
+        (none.datapoints, none.max),
+        (0, None),
+        "unknown, never zero"
+    );
+
+    let e = sql
+        .promote_sql(HOME, PROJECT, &pair.primary, false)
+        .await
+        .expect_err("a primary is not promoted");
+    assert_eq!(e.code.as_deref(), Some("FAILED_PRECONDITION"), "{e:?}");
+    let w = (sql.recovery_window(HOME, PROJECT, &pair.primary).await).expect("recovery time");
+    assert!(w.earliest.is_some_and(|e| e < w.latest));
+
+    // The fence at the wire: under a lease no longer ours the write is not
+    // handed to the crate (nothing reaches the emulator); reads still go.
+    let fence = drctl::cloud::wire::WireFence::new(|| Err("lease lost".to_string()));
+    let (read, write) = fence
+        .guard(async {
+            (
+                sql.describe_sql(TARGET, PROJECT, &pair.replica).await,
+                sql.promote_sql(TARGET, PROJECT, &pair.replica, true).await,
+            )
+        })
+        .await;
+    assert!(read.is_ok_and(|r| r.is_some()));
+    let e = write.expect_err("fenced");
+    assert_eq!(e.kind, drctl::cloud::ErrorKind::Fenced, "{e:?}");
+    assert_eq!(calls(&pair.replica, "/promoteReplica").await, 0);
+}
+
+/// `drctl failover --to us-east4`: the DR replica fails over
+/// (`promoteReplica` with `failover=true`), the step waits on the
+/// operation until DONE, and the run's RPO is the replica_lag read before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_promotes_the_dr_replica_with_its_lag_as_the_rpo() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gsqlfo").await;
+    let pair = seed(&fx, 3.5).await;
+    let runs = fx.runs();
+    let o = failover(&fx, &world::endpoints_file(), &[]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(role(&pair.replica).await, DbRole::Primary);
+    let run = fx.new_run(&runs);
+    let show = fx.show(&run).await;
+    let out = outputs(&show, STEP);
+    assert_eq!(out["path"], "dr-failover", "{out:#}");
+    assert_eq!(out["lag_seconds"], 3.5, "{out:#}");
+    assert!(out["operation"].as_str().is_some_and(|o| !o.is_empty()));
+    assert_eq!(show["report"]["outcome"], "succeeded");
+    let rpo = &show["report"]["measures"][0]["rpo"];
+    assert_eq!(rpo["seconds"].as_f64(), Some(3.5), "{:#}", show["report"]);
+    assert!(
+        rpo["basis"]
+            .as_str()
+            .is_some_and(|b| b.contains("replica_lag")),
+        "{rpo:#}"
+    );
+    assert_eq!(calls(&pair.replica, "/promoteReplica").await, 1);
+}
+
+/// A lag beyond the tier's RPO: the gate refuses and nothing is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rpo_gate_refuses_a_large_lag() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gsqlgate").await;
+    let pair = seed(&fx, 7200.0).await;
+    let o = failover(&fx, &world::endpoints_file(), &[]).await;
+    assert_eq!(o.code, Some(3), "refused by the RPO gate: {}", o.all());
+    assert!(
+        o.err
+            .contains(&format!("replica lag of {} in {TARGET}", pair.replica)),
+        "{}",
+        o.all()
+    );
+    assert_eq!(calls(&pair.replica, "/promoteReplica").await, 0);
+    assert!(matches!(role(&pair.replica).await, DbRole::Replica(_)));
+}
+
+/// The home region down: Cloud SQL's API is one global endpoint, so the
+/// proxy drops every request about the home region's instance (its name in
+/// the path, `/instances/NAME` and `/instances/NAME/...`) rather than a
+/// region's endpoint. The failover reads and acts in us-east4 only and
+/// succeeds; the side read of the home instance fails bounded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_works_with_the_home_region_dropped_at_the_proxy() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gsqldown").await;
+    let pair = seed(&fx, 1.0).await;
+    let proxied = Proxied::start(false).await;
+    let gcp = proxied.proxy_for("DRCTL_GCP_ENDPOINT");
+    for tail in ["?", "/"] {
+        gcp.inject(
+            Match::PathContains(format!("/instances/{}{tail}", pair.primary)),
+            Fault::Drop,
+            usize::MAX,
+        );
+    }
+    let runs = fx.runs();
+    let o = failover(&fx, &proxied.endpoints(), &[]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(role(&pair.replica).await, DbRole::Primary);
+    let show = fx.show(&fx.new_run(&runs)).await;
+    assert_eq!(outputs(&show, STEP)["path"], "dr-failover");
+    let sent: Vec<String> = gcp.log();
+    assert!(
+        sent.iter()
+            .any(|l| l.contains(&format!("/instances/{}/promoteReplica", pair.replica))),
+        "{sent:#?}"
+    );
+}
+
+/// A crash before and after the step (`--inject-crash`), and a kill -9
+/// while the promotion's operation runs: `runs resume` finishes the run
+/// with the replica promoted and `promoteReplica` sent once (the resumed
+/// step finds the operation under way with `operations.list`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_around_the_step_is_resumed_with_promote_replica_sent_once() {
+    crate::needs_emulators!();
+    for when in ["before", "after", "kill"] {
+        let fx = Fixture::new("gsqlcrash").await;
+        let pair = seed(&fx, 1.0).await;
+        let runs = fx.runs();
+        if when == "kill" {
+            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+                .args(["--color", "never", "--plans"])
+                .arg(fx.plans.path())
+                .arg("--endpoints")
+                .arg(world::endpoints_file())
+                .args(fx.state_args())
+                .args(["failover", "--plan", "orders-gcp", "--to", TARGET])
+                .args(["--approve", "cloud sql test"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .envs(world::run_key_env())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("spawn drctl");
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while calls(&pair.replica, "/promoteReplica").await == 0 {
+                assert!(std::time::Instant::now() < deadline, "never promoted");
+                assert!(child.try_wait().expect("wait").is_none(), "ended early");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            child.kill().await.expect("kill -9");
+        } else {
+            let point = format!("{when}:{STEP}");
+            let o = failover(&fx, &world::endpoints_file(), &["--inject-crash", &point]).await;
+            assert_eq!(o.code, Some(1), "{point}: {}", o.all());
+            assert!(o.err.contains("injected crash point"), "{}", o.all());
+        }
+        let run = fx.new_run(&runs);
+        let o = fx
+            .drctl(&["runs", "resume", &run, "--output", "json"])
+            .await;
+        assert_eq!(o.code, Some(0), "{when}: {}", o.all());
+        assert_eq!(role(&pair.replica).await, DbRole::Primary, "{when}");
+        let show = fx.show(&run).await;
+        assert_eq!(show["report"]["outcome"], "succeeded", "{when}");
+        let recs = records(&show);
+        assert!(recs.iter().any(|r| r["event"]["type"] == "resumed"));
+        assert_eq!(
+            calls(&pair.replica, "/promoteReplica").await,
+            1,
+            "{when}: promoteReplica sent once"
+        );
+        if when == "kill" {
+            let out = outputs(&show, STEP);
+            assert_eq!(out["resumed_operation"], true, "{out:#}");
+        }
+    }
+}
