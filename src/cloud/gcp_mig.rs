@@ -408,6 +408,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_fence_knows_the_reads_from_the_writes_by_their_names() {
+        for read in [
+            "regionInstanceGroupManagers.get",
+            "regionInstanceGroupManagers.listManagedInstances",
+            "regionAutoscalers.get",
+            "regionOperations.get",
+        ] {
+            assert!(super::super::wire::is_read(read), "{read}");
+        }
+        for write in [
+            "regionInstanceGroupManagers.resize",
+            "regionAutoscalers.patch",
+        ] {
+            assert!(!super::super::wire::is_read(write), "{write}");
+        }
+    }
+
+    #[test]
     fn a_group_read_names_its_autoscaler_and_counts_its_instances() {
         let g = model::InstanceGroupManager::new()
             .set_name("orders-workers")
