@@ -20,6 +20,8 @@ and what it does not):
   was set; a primary publishes none.
 * Errors as Google sends them: the HTTP status and
   `{"error": {"code", "message", "errors": [...], "status"}}`.
+* Compute Engine v1's regional managed instance groups, autoscalers and
+  operations: its own module, localstack/gcp_emu_compute.py.
 * An admin API under `/emu/` for the world and the tests: seed instances,
   set a lag, arm a failing operation, set the operations' duration, read the
   calls made, reset.
@@ -38,6 +40,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+import gcp_emu_compute
 
 HOST = os.environ.get("DRCTL_GCP_HOST", "127.0.0.1")
 PORT = int(os.environ.get("DRCTL_GCP_PORT", "4590"))
@@ -466,7 +470,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, ApiError(404, f"The requested URL {url.path} was not found.",
                                             "notFound").body())
         try:
-            body = self._body() if method == "POST" else {}
+            body = self._body() if method in ("POST", "PATCH") else {}
             with WORLD.lock:
                 if not url.path.startswith("/emu/"):
                     WORLD.calls.append({"method": method, "path": url.path,
@@ -561,6 +565,10 @@ class Handler(BaseHTTPRequestHandler):
         if "opSeconds" in body:
             WORLD.op_seconds = float(body["opSeconds"])
         return 200, {"opSeconds": WORLD.op_seconds}
+
+
+# Compute Engine's regional managed instance groups (gcp_emu_compute.py).
+COMPUTE = gcp_emu_compute.register(WORLD, Handler, ROUTES, rfc3339, ApiError)
 
 
 def main():

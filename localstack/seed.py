@@ -320,6 +320,29 @@ def ensure_cloud_sql(gcp_url, primary, replica, lag):
             "replica": {"name": replica, "region": GCP_STANDBY, "lag": lag}}
 
 
+def ensure_instance_groups(gcp_url, home, standby):
+    """The orders workers' regional managed instance groups in gcp_emu.py
+    (plans/gcp/orders-gcp.toml): three instances in us-central1 behind an
+    autoscaler (minimum 3), one in us-east4 without one, which a failover
+    resizes."""
+    for name, region, size, scaler in ((home, GCP_HOME, 3, {"name": f"{home}-as", "min": 3, "max": 12}),
+                                       (standby, GCP_STANDBY, 1, None)):
+        path = f"/compute/v1/projects/{GCP_PROJECT}/regions/{region}/instanceGroupManagers/{name}"
+        status, _ = gcp_call(gcp_url, "GET", path)
+        if status == 200:
+            say("instance-group", name, "already present")
+            continue
+        spec = {"project": GCP_PROJECT, "region": region, "name": name, "size": size}
+        if scaler:
+            spec["autoscaler"] = scaler
+        status, body = gcp_call(gcp_url, "POST", "/emu/compute/groups", spec)
+        if status != 200:
+            sys.exit(f"seed: cannot seed instance group {name}: {body}")
+        say("instance-group", name, "created")
+    return {"project": GCP_PROJECT, "home": {"name": home, "region": GCP_HOME, "size": 3},
+            "standby": {"name": standby, "region": GCP_STANDBY, "size": 1}}
+
+
 # ---------------------------------------------------------------- main
 def reset_databases(rds, n):
     """Deletes this world's instances (replicas first): the reference ids, and the
@@ -596,6 +619,11 @@ def main():
                                      n("orders-sql-use4"), 1.0)
     else:
         say("cloud-sql", "-", "skipped (DRCTL_GCP_ENDPOINT unset: rerun localstack/up)")
+    # The orders workers' managed instance groups, in the same emulator.
+    instance_groups = None
+    if os.environ.get("DRCTL_GCP_ENDPOINT"):
+        instance_groups = ensure_instance_groups(os.environ["DRCTL_GCP_ENDPOINT"],
+                                                 n("orders-workers"), n("orders-workers-use4"))
 
     if args.json:
         out = {
@@ -608,6 +636,7 @@ def main():
             "aurora_global": aurora,
             "eks_node_groups": node_groups,
             "cloud_sql": cloud_sql,
+            "instance_groups": instance_groups,
             "buckets": {"s3": {"name": s3_bucket, "region": STANDBY, "versioning": True, "object_lock": lock},
                         "s3_euw1": {"name": euw1_bucket, "region": THIRD, "versioning": True, "object_lock": euw1_lock},
                         "controls": controls,

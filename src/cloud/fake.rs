@@ -86,6 +86,14 @@ pub struct FakeState {
     /// Cloud SQL operations armed to fail, by (instance, operation type):
     /// the error they end with.
     pub sql_failures: BTreeMap<(String, String), String>,
+    /// Regional managed instance groups by (project, region, name).
+    pub migs: BTreeMap<(String, String, String), FakeMig>,
+    /// Their regional operations by (project, region, name), with the
+    /// effect each has when done: every `regionOperations.get` moves one
+    /// on a step (not done, then done).
+    pub mig_ops: BTreeMap<(String, String, String), (MigOperation, MigEffect)>,
+    /// The operation each request id made (Compute's de-duplication).
+    pub mig_requests: BTreeMap<String, (String, String, String)>,
     /// Regions whose endpoints do not answer: object, database, group and
     /// metric calls there fail, and health checks of controls there fail
     /// closed.
@@ -110,6 +118,62 @@ pub enum SqlEffect {
     Switchover,
     /// A new instance, cloned from the named source.
     Clone(String),
+}
+
+/// A fake regional managed instance group: its target size, its instances
+/// (each the reads it still takes to run, or the errors that keep it from
+/// being created) and its autoscaler, when one is attached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeMig {
+    /// `targetSize`.
+    pub target_size: u32,
+    /// Instances: (name, reads of the group left before it runs, errors).
+    pub instances: Vec<(String, u32, Vec<String>)>,
+    /// The autoscaler (name, min, max).
+    pub autoscaler: Option<(String, u32, u32)>,
+    /// The errors new instances fail with (none: they are created).
+    pub failing: Vec<String>,
+    /// Instances made so far (for their names).
+    pub made: u32,
+}
+
+impl FakeMig {
+    /// Sets the target size: new instances take `reads` reads to run,
+    /// surplus ones go at once.
+    fn set_target(&mut self, size: u32, reads: u32) {
+        self.target_size = size;
+        while (self.instances.len() as u32) < size {
+            self.made += 1;
+            let failing = self.failing.clone();
+            self.instances
+                .push((format!("vm-{:03}", self.made), reads, failing));
+        }
+        self.instances.truncate(size as usize);
+    }
+
+    fn view(&self, region: &str, name: &str) -> MigGroup {
+        let running =
+            |(_, left, errors): &&(String, u32, Vec<String>)| *left == 0 && errors.is_empty();
+        let idle = self.instances.iter().filter(running).count() as u32;
+        MigGroup {
+            name: name.to_string(),
+            region: region.to_string(),
+            target_size: self.target_size,
+            stable: idle == self.target_size && self.instances.len() as u32 == self.target_size,
+            autoscaler: self.autoscaler.as_ref().map(|a| a.0.clone()),
+            idle,
+            creating: self.instances.len() as u32 - idle,
+        }
+    }
+}
+
+/// What a fake Compute operation does when it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigEffect {
+    /// The group's target size.
+    Resize(u32),
+    /// The autoscaler's minimum (the group is raised to it).
+    AutoscalerMin(u32),
 }
 
 impl FakeState {
@@ -528,7 +592,8 @@ impl FakeCloud {
             identity: me.clone(),
             probe: me.clone(),
             resolver: me.clone(),
-            publisher: me,
+            publisher: me.clone(),
+            instance_groups: me,
         }
     }
 
@@ -687,6 +752,39 @@ impl FakeCloud {
             s.clusters.insert((region.to_string(), id.to_string()), c);
         }
         s.globals.insert(global.into(), gc);
+    }
+
+    /// Adds a regional managed instance group of `project` in `region` with
+    /// `size` instances running, and an autoscaler `(name, min, max)`.
+    pub fn add_mig(
+        &self,
+        project: &str,
+        region: &str,
+        name: &str,
+        size: u32,
+        autoscaler: Option<(&str, u32, u32)>,
+    ) {
+        let mut g = FakeMig {
+            autoscaler: autoscaler.map(|(a, lo, hi)| (a.to_string(), lo, hi)),
+            ..FakeMig::default()
+        };
+        g.set_target(size, 0);
+        self.state().migs.insert(
+            (project.to_string(), region.to_string(), name.to_string()),
+            g,
+        );
+    }
+
+    /// New instances of group `name` cannot be created: they stay
+    /// `CREATING` with `errors` (as Compute's `lastAttempt.errors`).
+    pub fn fail_mig_instances(&self, project: &str, region: &str, name: &str, errors: &[&str]) {
+        if let Some(g) =
+            self.state()
+                .migs
+                .get_mut(&(project.to_string(), region.to_string(), name.to_string()))
+        {
+            g.failing = errors.iter().map(|e| e.to_string()).collect();
+        }
     }
 
     /// Adds a Cloud SQL instance of `project` in `region`, `RUNNABLE`: a
@@ -2539,6 +2637,255 @@ pub(crate) fn reference_world(lags: (&[f64], &[f64])) -> FakeCloud {
         );
     }
     f
+}
+
+/// How many reads of a fake group's instances a new instance takes to run.
+const MIG_READS_TO_RUN: u32 = 2;
+
+#[async_trait]
+impl InstanceGroups for FakeCloud {
+    async fn describe_mig(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<MigGroup>, CloudError> {
+        const OP: &str = "regionInstanceGroupManagers.get";
+        self.tick("compute:regionInstanceGroupManagers.get", region, name)
+            .await?;
+        let s = self.state();
+        s.reach("compute", OP, name, region)?;
+        let key = (project.to_string(), region.to_string(), name.to_string());
+        Ok(s.migs.get(&key).map(|g| g.view(region, name)))
+    }
+
+    async fn mig_instances(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Vec<MigInstance>, CloudError> {
+        const OP: &str = "regionInstanceGroupManagers.listManagedInstances";
+        self.tick(
+            "compute:regionInstanceGroupManagers.listManagedInstances",
+            region,
+            name,
+        )
+        .await?;
+        let mut s = self.state();
+        s.reach("compute", OP, name, region)?;
+        let key = (project.to_string(), region.to_string(), name.to_string());
+        let Some(g) = s.migs.get_mut(&key) else {
+            return Err(CloudError::new(
+                "compute",
+                OP,
+                name,
+                region,
+                ErrorKind::NotFound,
+                format!(
+                    "The resource 'projects/{project}/regions/{region}/instanceGroupManagers/{name}' was not found"
+                ),
+            ));
+        };
+        let out = (g.instances.iter())
+            .map(|(n, left, errors)| {
+                let (action, status) = match (errors.is_empty(), *left) {
+                    (false, _) => ("CREATING", None),
+                    (true, 0) => ("NONE", Some("RUNNING".to_string())),
+                    (true, 1) => ("VERIFYING", Some("RUNNING".to_string())),
+                    (true, _) => ("CREATING", None),
+                };
+                MigInstance {
+                    name: n.clone(),
+                    action: action.into(),
+                    status,
+                    errors: errors.clone(),
+                }
+            })
+            .collect();
+        for (_, left, errors) in g.instances.iter_mut() {
+            if errors.is_empty() {
+                *left = left.saturating_sub(1);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn resize_mig(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        size: u32,
+        request_id: &str,
+    ) -> Result<MigOperation, CloudError> {
+        self.tick("compute:regionInstanceGroupManagers.resize", region, name)
+            .await?;
+        self.mig_start(
+            (project, region, name),
+            "regionInstanceGroupManagers.resize",
+            MigEffect::Resize(size),
+            request_id,
+        )
+    }
+
+    async fn mig_autoscaler(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<MigAutoscaler>, CloudError> {
+        self.tick("compute:regionAutoscalers.get", region, name)
+            .await?;
+        let s = self.state();
+        s.reach("compute", "regionAutoscalers.get", name, region)?;
+        Ok((s.migs.iter())
+            .filter(|((p, r, _), _)| p == project && r == region)
+            .find_map(|(_, g)| g.autoscaler.clone().filter(|a| a.0 == name))
+            .map(|(name, min, max)| MigAutoscaler { name, min, max }))
+    }
+
+    async fn set_autoscaler_min(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        min: u32,
+        request_id: &str,
+    ) -> Result<MigOperation, CloudError> {
+        self.tick("compute:regionAutoscalers.patch", region, name)
+            .await?;
+        let group = {
+            let s = self.state();
+            (s.migs.iter())
+                .find(|((p, r, _), g)| {
+                    p == project
+                        && r == region
+                        && g.autoscaler.as_ref().is_some_and(|a| a.0 == name)
+                })
+                .map(|((_, _, g), _)| g.clone())
+        };
+        let Some(group) = group else {
+            return Err(CloudError::new(
+                "compute",
+                "regionAutoscalers.patch",
+                name,
+                region,
+                ErrorKind::NotFound,
+                format!(
+                    "The resource 'projects/{project}/regions/{region}/autoscalers/{name}' was not found"
+                ),
+            ));
+        };
+        self.mig_start(
+            (project, region, &group),
+            "regionAutoscalers.patch",
+            MigEffect::AutoscalerMin(min),
+            request_id,
+        )
+    }
+
+    async fn mig_operation(
+        &self,
+        region: &str,
+        project: &str,
+        operation: &str,
+    ) -> Result<MigOperation, CloudError> {
+        const OP: &str = "regionOperations.get";
+        self.tick("compute:regionOperations.get", region, operation)
+            .await?;
+        let mut s = self.state();
+        s.reach("compute", OP, operation, region)?;
+        let key = (
+            project.to_string(),
+            region.to_string(),
+            operation.to_string(),
+        );
+        let Some((op, effect)) = s.mig_ops.get(&key).cloned() else {
+            return Err(CloudError::new(
+                "compute",
+                OP,
+                operation,
+                region,
+                ErrorKind::NotFound,
+                format!(
+                    "The resource 'projects/{project}/regions/{region}/operations/{operation}' was not found"
+                ),
+            ));
+        };
+        if op.done {
+            return Ok(op);
+        }
+        // The group the operation acts on is named by the operation's kind
+        // and the key it was stored under (`op.kind` carries it).
+        let group = op.kind.rsplit(' ').next().unwrap_or_default().to_string();
+        if let Some(g) = s
+            .migs
+            .get_mut(&(project.to_string(), region.to_string(), group))
+        {
+            match effect {
+                MigEffect::Resize(n) => g.set_target(n, MIG_READS_TO_RUN),
+                MigEffect::AutoscalerMin(min) => {
+                    if let Some(a) = g.autoscaler.as_mut() {
+                        a.1 = min;
+                        let size = g.target_size.max(min).min(a.2);
+                        g.set_target(size, MIG_READS_TO_RUN);
+                    }
+                }
+            }
+        }
+        let done = MigOperation { done: true, ..op };
+        s.mig_ops.insert(key, (done.clone(), effect));
+        Ok(done)
+    }
+}
+
+impl FakeCloud {
+    /// Starts a Compute operation on group `(project, region, group)`:
+    /// recorded as a write, not done; a request id seen before answers the
+    /// operation it made.
+    // Its callers return `CloudError` too.
+    #[allow(clippy::result_large_err)]
+    fn mig_start(
+        &self,
+        (project, region, group): (&str, &str, &str),
+        call: &'static str,
+        effect: MigEffect,
+        request_id: &str,
+    ) -> Result<MigOperation, CloudError> {
+        let mut s = self.state();
+        s.reach("compute", call, group, region)?;
+        if let Some(key) = s.mig_requests.get(request_id).cloned()
+            && let Some((op, _)) = s.mig_ops.get(&key)
+        {
+            return Ok(op.clone());
+        }
+        let key = (project.to_string(), region.to_string(), group.to_string());
+        if !s.migs.contains_key(&key) {
+            return Err(CloudError::new(
+                "compute",
+                call,
+                group,
+                region,
+                ErrorKind::NotFound,
+                format!(
+                    "The resource 'projects/{project}/regions/{region}/instanceGroupManagers/{group}' was not found"
+                ),
+            ));
+        }
+        s.writes.push(format!("{call} {group}"));
+        let n = s.mig_ops.len() + 1;
+        let op = MigOperation {
+            name: format!("operation-{n:04}"),
+            kind: format!("compute.{call} {group}"),
+            done: false,
+            error: None,
+        };
+        let op_key = (project.to_string(), region.to_string(), op.name.clone());
+        s.mig_ops.insert(op_key.clone(), (op.clone(), effect));
+        s.mig_requests.insert(request_id.to_string(), op_key);
+        Ok(op)
+    }
 }
 
 #[cfg(test)]

@@ -297,7 +297,8 @@ impl Metered {
             identity: me.clone(),
             probe: me.clone(),
             resolver: me.clone(),
-            publisher: me,
+            publisher: me.clone(),
+            instance_groups: me,
         }
     }
 
@@ -1240,6 +1241,97 @@ impl crate::cloud::Publisher for Metered {
             self.inner
                 .publisher
                 .eventbridge(region, bus, detail_type, detail)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl InstanceGroups for Metered {
+    async fn describe_mig(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<MigGroup>, CloudError> {
+        self.meter("compute:regionInstanceGroupManagers.get", region, || {
+            self.inner
+                .instance_groups
+                .describe_mig(region, project, name)
+        })
+        .await
+    }
+
+    async fn mig_instances(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Vec<MigInstance>, CloudError> {
+        self.meter(
+            "compute:regionInstanceGroupManagers.listManagedInstances",
+            region,
+            || {
+                self.inner
+                    .instance_groups
+                    .mig_instances(region, project, name)
+            },
+        )
+        .await
+    }
+
+    async fn resize_mig(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        size: u32,
+        request_id: &str,
+    ) -> Result<MigOperation, CloudError> {
+        self.meter("compute:regionInstanceGroupManagers.resize", region, || {
+            (self.inner.instance_groups).resize_mig(region, project, name, size, request_id)
+        })
+        .await
+    }
+
+    async fn mig_autoscaler(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<MigAutoscaler>, CloudError> {
+        self.meter("compute:regionAutoscalers.get", region, || {
+            self.inner
+                .instance_groups
+                .mig_autoscaler(region, project, name)
+        })
+        .await
+    }
+
+    async fn set_autoscaler_min(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        min: u32,
+        request_id: &str,
+    ) -> Result<MigOperation, CloudError> {
+        self.meter("compute:regionAutoscalers.patch", region, || {
+            (self.inner.instance_groups).set_autoscaler_min(region, project, name, min, request_id)
+        })
+        .await
+    }
+
+    async fn mig_operation(
+        &self,
+        region: &str,
+        project: &str,
+        operation: &str,
+    ) -> Result<MigOperation, CloudError> {
+        self.meter("compute:regionOperations.get", region, || {
+            self.inner
+                .instance_groups
+                .mig_operation(region, project, operation)
         })
         .await
     }

@@ -963,3 +963,72 @@ pub struct RecoveryWindow {
     /// The latest point in time a clone can be made at.
     pub latest: DateTime<Utc>,
 }
+
+/// A regional managed instance group, as Compute Engine reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigGroup {
+    /// Its name.
+    pub name: String,
+    /// Its region.
+    pub region: String,
+    /// The number of instances it is asked to keep (`targetSize`).
+    pub target_size: u32,
+    /// Whether every instance is up to date and idle (`status.isStable`).
+    pub stable: bool,
+    /// The autoscaler attached to it, by name (`status.autoscaler`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<String>,
+    /// Instances with no action under way (`currentActions.none`).
+    pub idle: u32,
+    /// Instances being created (`currentActions.creating`, with and
+    /// without retries).
+    pub creating: u32,
+}
+
+/// One instance of a managed instance group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigInstance {
+    /// Its name.
+    pub name: String,
+    /// What the group is doing to it (`NONE`, `CREATING`, `VERIFYING`, ...).
+    pub action: String,
+    /// Its status (`RUNNING`, ...); `None` while it is being created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The errors of the group's last attempt at it (`code: message`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl MigInstance {
+    /// Whether it serves: running with nothing under way.
+    pub fn running(&self) -> bool {
+        self.action == "NONE" && self.status.as_deref() == Some("RUNNING")
+    }
+}
+
+/// A regional autoscaler's bounds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigAutoscaler {
+    /// Its name.
+    pub name: String,
+    /// `autoscalingPolicy.minNumReplicas`.
+    pub min: u32,
+    /// `autoscalingPolicy.maxNumReplicas`.
+    pub max: u32,
+}
+
+/// A Compute Engine regional operation (what `resize` and an autoscaler's
+/// `patch` answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigOperation {
+    /// Its name: what `regionOperations.get` takes.
+    pub name: String,
+    /// What it does (`compute.regionInstanceGroupManagers.resize`, ...).
+    pub kind: String,
+    /// Whether it is `DONE` (scheduled: not that the instances run).
+    pub done: bool,
+    /// Why it failed, when it is done and failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -45,6 +45,9 @@ pub struct PlanSpec {
     /// Buckets whose replication is checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bucket: Vec<BucketSpec>,
+    /// Regional managed instance groups (GCP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_group: Vec<InstanceGroupSpec>,
     /// Who is told of the plan's runs (besides `drctl.toml`'s sinks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::plan::notify::NotifySpec>,
@@ -164,7 +167,8 @@ impl DrillSpec {
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
     BucketSpec, CapacitySpec, CheckSpec, CloudSqlSpec, ComputeSpec, DatabaseSpec, DbStrategy,
-    DnsSpec, GlobalDatabaseSpec, NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
+    DnsSpec, GlobalDatabaseSpec, InstanceGroupSpec, NodeGroupSpec, ResourceKind, ResourceRef,
+    SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

@@ -39,6 +39,7 @@ mod reprotect;
 mod restore;
 pub mod restore_sql;
 mod scale;
+pub mod scale_mig;
 pub mod scale_nodes;
 pub mod switch_control;
 mod switch_dns;
@@ -184,6 +185,9 @@ kinds! {
     DrillControl(drill_control::DrillControl) = "drill-control",
     /// Capture before/after state, the journal and a manifest.
     Evidence(evidence::Evidence) = "evidence",
+    /// Raise a regional managed instance group to its active size (or its
+    /// autoscaler's minimum) and wait until its instances run.
+    ScaleMig(scale_mig::ScaleMig) = "scale-mig",
 }
 
 impl fmt::Display for KindName {

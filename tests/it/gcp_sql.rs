@@ -92,9 +92,26 @@ async fn seed(fx: &Fixture, lag: f64) -> Pair {
         json!({"project": PROJECT, "name": pair.replica, "seconds": lag, "ago": 5}),
     )
     .await;
+    // The plan's managed instance groups, this test's own (scale-mig).
+    let (home, target) = (fx.id("orders-workers"), fx.id("orders-workers-use4"));
+    for (name, region, size) in [(&home, HOME, 3), (&target, TARGET, 1)] {
+        admin(
+            "/emu/compute/groups",
+            json!({"project": PROJECT, "region": region, "name": name, "size": size}),
+        )
+        .await;
+    }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/orders-gcp.toml");
     let t = std::fs::read_to_string(src).expect("the GCP plan");
     let t = t
+        .replace(
+            "us-central1 = \"orders-workers\"",
+            &format!("us-central1 = \"{home}\""),
+        )
+        .replace(
+            "us-east4 = \"orders-workers-use4\"",
+            &format!("us-east4 = \"{target}\""),
+        )
         .replace(
             "us-central1 = \"orders-sql\"",
             &format!("us-central1 = \"{}\"", pair.primary),
