@@ -53,6 +53,36 @@ async fn calls(suffix: &str) -> usize {
         .count()
 }
 
+/// The writes (PATCH) the emulator saw of autoscaler `name` (named in the
+/// `autoscaler` query parameter of `regionAutoscalers.patch`).
+async fn autoscaler_writes(name: &str) -> usize {
+    let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
+        .await
+        .expect("calls")
+        .json()
+        .await
+        .expect("JSON");
+    (v["calls"].as_array().into_iter().flatten())
+        .filter(|c| c["method"] == "PATCH")
+        .filter(|c| {
+            c["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/autoscalers"))
+        })
+        .filter(|c| c["query"]["autoscaler"] == name)
+        .count()
+}
+
+/// A request id of this test world's own (Compute answers a repeated
+/// request id with the operation it made the first time, across the shared
+/// emulator: a fixed id would replay an earlier run's operation).
+fn request_id(fx: &Fixture, n: u32) -> String {
+    // The suffix's unique tail (its head is the test's fixed prefix).
+    let tail = &fx.suffix.as_bytes()[fx.suffix.len().saturating_sub(6)..];
+    let digits: String = tail.iter().map(|b| format!("{b:02x}")).collect();
+    format!("6f1c2a5e-0000-5000-8{n:03}-{digits:0>12}")
+}
+
 struct Groups {
     home: String,
     target: String,
@@ -163,15 +193,9 @@ async fn the_adapter_reads_resizes_and_is_fenced_through_googles_crate() {
         .expect("exists");
     assert_eq!((a.min, a.max), (3, 12));
 
-    let op = (ig.resize_mig(
-        TARGET,
-        PROJECT,
-        &g.target,
-        2,
-        "6f1c2a5e-0000-5000-8000-000000000001",
-    ))
-    .await
-    .expect("resize");
+    let op = (ig.resize_mig(TARGET, PROJECT, &g.target, 2, &request_id(&fx, 1)))
+        .await
+        .expect("resize");
     let done = loop {
         let o = (ig.mig_operation(TARGET, PROJECT, &op.name).await).expect("operations.get");
         if o.done {
@@ -194,15 +218,9 @@ async fn the_adapter_reads_resizes_and_is_fenced_through_googles_crate() {
         "{i:?}"
     );
 
-    let e = (ig.set_autoscaler_min(
-        HOME,
-        PROJECT,
-        &scaler,
-        20,
-        "6f1c2a5e-0000-5000-8000-000000000002",
-    ))
-    .await
-    .expect_err("a minimum above the maximum is refused");
+    let e = (ig.set_autoscaler_min(HOME, PROJECT, &scaler, 20, &request_id(&fx, 2)))
+        .await
+        .expect_err("a minimum above the maximum is refused");
     assert_eq!(e.kind, drctl::cloud::ErrorKind::Client, "{e:?}");
 
     let fence = drctl::cloud::wire::WireFence::new(|| Err("lease lost".to_string()));
@@ -210,14 +228,7 @@ async fn the_adapter_reads_resizes_and_is_fenced_through_googles_crate() {
         .guard(async {
             (
                 ig.describe_mig(TARGET, PROJECT, &g.target).await,
-                (ig.resize_mig(
-                    TARGET,
-                    PROJECT,
-                    &g.target,
-                    5,
-                    "6f1c2a5e-0000-5000-8000-000000000003",
-                ))
-                .await,
+                (ig.resize_mig(TARGET, PROJECT, &g.target, 5, &request_id(&fx, 3))).await,
             )
         })
         .await;
@@ -270,7 +281,13 @@ async fn a_failover_resizes_the_target_group_and_waits_for_running_instances() {
         calls(&format!("/instanceGroupManagers/{}/resize", g.home)).await,
         0
     );
-    assert_eq!(calls("/autoscalers").await, 0, "no autoscaler was written");
+    // No autoscaler of this world was written (other tests' worlds share the
+    // emulator and its call log: only this world's autoscaler is counted).
+    assert_eq!(
+        autoscaler_writes(&format!("{}-as", g.home)).await,
+        0,
+        "no autoscaler was written"
+    );
 }
 
 /// A target group behind an autoscaler: the failover raises the
