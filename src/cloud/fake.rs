@@ -1460,11 +1460,20 @@ impl CloudRun for FakeCloud {
         name: &str,
     ) -> Result<Option<RunService>, CloudError> {
         self.tick("run:services.get", region, name).await?;
-        let s = self.state();
+        let mut s = self.state();
         s.reach("run", "services.get", name, region)?;
-        Ok(s.run
-            .get(&(project.into(), region.into(), name.into()))
-            .cloned())
+        let key = (project.to_string(), region.to_string(), name.to_string());
+        // A rollout goes on whoever reads: the service's read counts too.
+        let rolling = (s.run.get(&key)).filter(|svc| svc.reconciling).map(|svc| {
+            format!(
+                "projects/{project}/locations/{region}/operations/op-{}-{name}",
+                svc.generation
+            )
+        });
+        if let Some(op) = rolling {
+            s.run_progress(&op);
+        }
+        Ok(s.run.get(&key).cloned())
     }
 
     async fn set_run_min_instances(
@@ -1526,8 +1535,8 @@ impl CloudRun for FakeCloud {
         self.tick("run:operations.get", region, operation).await?;
         let mut s = self.state();
         s.reach("run", "operations.get", operation, region)?;
-        let Some((key, reads)) = s.run_ops.get(operation).cloned() else {
-            return Err(CloudError::new(
+        s.run_progress(operation).ok_or_else(|| {
+            CloudError::new(
                 "run",
                 "operations.get",
                 operation,
@@ -1535,13 +1544,24 @@ impl CloudRun for FakeCloud {
                 ErrorKind::NotFound,
                 "operation not found",
             )
-            .with_code("NOT_FOUND"));
-        };
+            .with_code("NOT_FOUND")
+        })
+    }
+}
+
+impl FakeState {
+    /// Counts a read of Cloud Run operation `operation` (its operation
+    /// read, or its service's read while it rolls out: a rollout goes on
+    /// whoever looks) and ends its rollout at the second; `None`: no such
+    /// operation.
+    fn run_progress(&mut self, operation: &str) -> Option<RunOperation> {
+        let s = self;
+        let (key, reads) = s.run_ops.get(operation).cloned()?;
         s.run_ops
             .insert(operation.to_string(), (key.clone(), reads + 1));
         let svc = s.run.get(&key).cloned().expect("an operation's service");
         if reads == 0 {
-            return Ok(RunOperation {
+            return Some(RunOperation {
                 name: operation.into(),
                 done: false,
                 error: None,
@@ -1574,7 +1594,7 @@ impl CloudRun for FakeCloud {
         } else if svc.failed() {
             error = svc.ready_message.clone();
         }
-        Ok(RunOperation {
+        Some(RunOperation {
             name: operation.into(),
             done: true,
             error,
@@ -2984,7 +3004,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!op.done && mid.reconciling && !mid.serves() && mid.min_instances == 3);
-        assert!(!r.run_operation("us-east4", &op.name).await.unwrap().done);
+        // The service's read was the rollout's first; the operation's is
+        // its second.
         let done = r.run_operation("us-east4", &op.name).await.unwrap();
         assert!(done.done && done.error.is_none());
         let svc = r
