@@ -193,6 +193,16 @@ async fn a_failover_raises_the_target_service_and_waits_until_it_serves() {
     crate::gcp_sql::seed(&fx, 1.0).await;
     let name = fx.id("orders-api");
     let home_before = read(HOME, &name).await;
+    // `status` reads the standby service as a capacity: cold (0 min
+    // instances) but able to reach the floor (max 20), so ready.
+    let st = fx.drctl(&["status", "--plan", "orders-gcp"]).await;
+    assert!(
+        st.out.contains(&format!(
+            "cloud run {name} 0/0/20 (min/desired/max), ACTIVE"
+        )) && st.out.contains("[standby]: ready"),
+        "{}",
+        st.all()
+    );
     let runs = fx.runs();
     let o = failover(&fx, &[]).await;
     assert_eq!(o.code, Some(0), "{}", o.all());

@@ -5,9 +5,11 @@
 //! A standby region's service already serves (Cloud Run scales it from
 //! zero); what a failover changes is the floor it keeps warm,
 //! `template.scaling.minInstanceCount`, which Cloud Run applies by rolling
-//! out a new revision. Its status is a capacity (`Groups`): min, desired and
-//! max read as the service's minimum instances, `ACTIVE` when its latest
-//! revision serves, else what the service says (`RECONCILING`, `FAILED`).
+//! out a new revision. Its status is a capacity (`Groups`): min and desired
+//! read as the service's minimum instances, max as its maximum instances
+//! (a standby must be able to reach the active floor, not keep it warm),
+//! `ACTIVE` when its latest revision serves, else what the service says
+//! (`RECONCILING`, `FAILED`).
 //!
 //! Why its own kind rather than a `[[compute]]` with a provider key: it is
 //! named by project, region and service, sized by one number, and its
@@ -228,9 +230,13 @@ impl Resource for CloudRunSpec {
     }
 }
 
-/// A service read as a group of `status`: its minimum instances as min,
-/// desired and max (the floor a failover sets), its status by
-/// [`status_of`].
+/// Cloud Run's maximum instances when a service sets none.
+pub const DEFAULT_MAX_INSTANCES: u32 = 100;
+
+/// A service read as a group of `status`: its minimum instances as min and
+/// desired (the floor a failover sets), its maximum instances as max (what
+/// `status` asks of a standby: that it can reach the active floor, not that
+/// it keeps it warm already), its status by [`status_of`].
 fn as_group(s: RunService) -> ComputeGroup {
     let n = s.min_instances;
     ComputeGroup {
@@ -240,7 +246,7 @@ fn as_group(s: RunService) -> ComputeGroup {
         capacity: Capacity {
             min: n,
             desired: n,
-            max: n,
+            max: s.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES),
         },
         in_service: 0,
         instances: 0,
@@ -344,9 +350,12 @@ mod tests {
         let s = service();
         assert_eq!(status_of(&s), "ACTIVE");
         let g = as_group(s.clone());
+        let mut unset = s.clone();
+        unset.max_instances = None;
+        assert_eq!(as_group(unset).capacity.max, DEFAULT_MAX_INSTANCES);
         assert_eq!(
             (g.capacity.min, g.capacity.desired, g.capacity.max),
-            (3, 3, 3)
+            (3, 3, 20)
         );
         let mut r = s.clone();
         r.reconciling = true;
