@@ -42,6 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import gcp_emu_compute
+import gcp_emu_run  # Cloud Run Admin v2: its model and routes
 
 HOST = os.environ.get("DRCTL_GCP_HOST", "127.0.0.1")
 PORT = int(os.environ.get("DRCTL_GCP_PORT", "4590"))
@@ -432,6 +433,7 @@ ROUTES = [
     ("POST", r"^/emu/lag$", "emu_lag"),
     ("POST", r"^/emu/fail$", "emu_fail"),
     ("POST", r"^/emu/config$", "emu_config"),
+    *gcp_emu_run.ROUTES,
 ]
 
 
@@ -476,7 +478,8 @@ class Handler(BaseHTTPRequestHandler):
                     WORLD.calls.append({"method": method, "path": url.path,
                                         "query": {k: v[0] for k, v in query.items()}})
                 WORLD.advance()
-                code, out = getattr(self, name)(*match.groups(), query=query, body=body)
+                fn = name if callable(name) else getattr(self, name)
+                code, out = fn(*match.groups(), query=query, body=body)
         except ApiError as e:
             return self._send(e.code, e.body())
         except (KeyError, TypeError, ValueError) as e:
@@ -489,6 +492,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self._dispatch("POST")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
 
     # ---------------------------------------------------------- Cloud SQL
     def list_instances(self, project, query, body):
@@ -546,6 +552,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def emu_reset(self, query, body):
         WORLD.reset()
+        gcp_emu_run.RUN.reset()
         return 200, {}
 
     def emu_seed(self, query, body):

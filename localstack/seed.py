@@ -341,6 +341,25 @@ def ensure_instance_groups(gcp_url, home, standby):
         say("instance-group", name, "created")
     return {"project": GCP_PROJECT, "home": {"name": home, "region": GCP_HOME, "size": 3},
             "standby": {"name": standby, "region": GCP_STANDBY, "size": 1}}
+def ensure_cloud_run(gcp_url, name, active, standby):
+    """The orders API on Cloud Run in gcp_emu.py (its gcp_emu_run.py part):
+    the same service name in us-central1, serving at `active` minimum
+    instances, and in us-east4 at `standby` (plans/gcp/orders-gcp.toml)."""
+    out = {"project": GCP_PROJECT, "name": name, "regions": {}}
+    for region, floor in ((GCP_HOME, active), (GCP_STANDBY, standby)):
+        path = f"/v2/projects/{GCP_PROJECT}/locations/{region}/services/{name}"
+        status, _ = gcp_call(gcp_url, "GET", path)
+        if status == 200:
+            say("cloud-run", f"{region}/{name}", "already present")
+        else:
+            status, body = gcp_call(gcp_url, "POST", "/emu/run/services",
+                                    {"project": GCP_PROJECT, "location": region, "name": name,
+                                     "minInstanceCount": floor, "maxInstanceCount": 20})
+            if status != 200:
+                sys.exit(f"seed: cannot seed Cloud Run {region}/{name}: {body}")
+            say("cloud-run", f"{region}/{name}", "created")
+        out["regions"][region] = {"min_instances": floor}
+    return out
 
 
 # ---------------------------------------------------------------- main
@@ -612,11 +631,12 @@ def main():
         ensure_s3_bucket(s3r[region], controls[region], object_lock=False)
     gcs_bucket = n("drctl-evidence")
     ensure_gcs_bucket(gcs_url, gcs_bucket)
-    # Cloud SQL in gcp_emu.py (an endpoints file from before it has no URL).
-    cloud_sql = None
+    # Cloud SQL and Cloud Run in gcp_emu.py (an endpoints file from before it has no URL).
+    cloud_sql = cloud_run = None
     if os.environ.get("DRCTL_GCP_ENDPOINT"):
         cloud_sql = ensure_cloud_sql(os.environ["DRCTL_GCP_ENDPOINT"], n("orders-sql"),
                                      n("orders-sql-use4"), 1.0)
+        cloud_run = ensure_cloud_run(os.environ["DRCTL_GCP_ENDPOINT"], n("orders-api"), 3, 0)
     else:
         say("cloud-sql", "-", "skipped (DRCTL_GCP_ENDPOINT unset: rerun localstack/up)")
     # The orders workers' managed instance groups, in the same emulator.
@@ -637,6 +657,7 @@ def main():
             "eks_node_groups": node_groups,
             "cloud_sql": cloud_sql,
             "instance_groups": instance_groups,
+            "cloud_run": cloud_run,
             "buckets": {"s3": {"name": s3_bucket, "region": STANDBY, "versioning": True, "object_lock": lock},
                         "s3_euw1": {"name": euw1_bucket, "region": THIRD, "versioning": True, "object_lock": euw1_lock},
                         "controls": controls,

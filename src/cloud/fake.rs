@@ -94,6 +94,14 @@ pub struct FakeState {
     pub mig_ops: BTreeMap<(String, String, String), (MigOperation, MigEffect)>,
     /// The operation each request id made (Compute's de-duplication).
     pub mig_requests: BTreeMap<String, (String, String, String)>,
+    /// Cloud Run services by (project, region, name).
+    pub run: BTreeMap<(String, String, String), RunService>,
+    /// Cloud Run operations by full name: the service they roll out, and
+    /// how many reads they have had (done at the second).
+    pub run_ops: BTreeMap<String, ((String, String, String), u32)>,
+    /// Cloud Run rollouts armed to fail, by (project, region, name): the
+    /// message their `Ready` condition ends with.
+    pub run_failures: BTreeMap<(String, String, String), String>,
     /// Regions whose endpoints do not answer: object, database, group and
     /// metric calls there fail, and health checks of controls there fail
     /// closed.
@@ -587,6 +595,7 @@ impl FakeCloud {
             node_groups: me.clone(),
             aurora: me.clone(),
             cloud_sql: me.clone(),
+            cloud_run: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
@@ -1506,6 +1515,188 @@ impl FakeCloud {
             .with_code("ABORTED"));
         }
         Ok(())
+    }
+}
+
+impl FakeCloud {
+    /// Seeds Cloud Run service `name` in `region`, serving its first
+    /// revision at `min` minimum instances.
+    pub fn add_run_service(&self, project: &str, region: &str, name: &str, min: u32) {
+        self.state().run.insert(
+            (project.into(), region.into(), name.into()),
+            RunService {
+                name: name.into(),
+                region: region.into(),
+                min_instances: min,
+                max_instances: Some(100),
+                generation: 1,
+                observed_generation: 1,
+                latest_created: format!("{name}-00001-aaa"),
+                latest_ready: format!("{name}-00001-aaa"),
+                ready_state: "CONDITION_SUCCEEDED".into(),
+                ready_message: None,
+                reconciling: false,
+                etag: "e1".into(),
+            },
+        );
+    }
+
+    /// Arms the next rollout of service `name` to fail with `message`.
+    pub fn fail_run(&self, project: &str, region: &str, name: &str, message: &str) {
+        self.state()
+            .run_failures
+            .insert((project.into(), region.into(), name.into()), message.into());
+    }
+}
+
+#[async_trait]
+impl CloudRun for FakeCloud {
+    async fn describe_run(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<RunService>, CloudError> {
+        self.tick("run:services.get", region, name).await?;
+        let mut s = self.state();
+        s.reach("run", "services.get", name, region)?;
+        let key = (project.to_string(), region.to_string(), name.to_string());
+        // A rollout goes on whoever reads: the service's read counts too.
+        let rolling = (s.run.get(&key)).filter(|svc| svc.reconciling).map(|svc| {
+            format!(
+                "projects/{project}/locations/{region}/operations/op-{}-{name}",
+                svc.generation
+            )
+        });
+        if let Some(op) = rolling {
+            s.run_progress(&op);
+        }
+        Ok(s.run.get(&key).cloned())
+    }
+
+    async fn set_run_min_instances(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        min: u32,
+        etag: Option<&str>,
+    ) -> Result<RunOperation, CloudError> {
+        self.tick("run:services.patch", region, name).await?;
+        let mut s = self.state();
+        s.reach("run", "services.patch", name, region)?;
+        let key = (project.to_string(), region.to_string(), name.to_string());
+        let refuse = |kind, code: &str, m: &str| {
+            CloudError::new("run", "services.patch", name, region, kind, m).with_code(code)
+        };
+        let Some(svc) = s.run.get(&key).cloned() else {
+            return Err(refuse(
+                ErrorKind::NotFound,
+                "NOT_FOUND",
+                "service not found",
+            ));
+        };
+        if etag.is_some_and(|e| e != svc.etag) || svc.reconciling {
+            return Err(refuse(
+                ErrorKind::Client,
+                "ABORTED",
+                "the service changed since it was read, or is being reconciled",
+            ));
+        }
+        s.writes.push(format!("services.patch {name}"));
+        let generation = svc.generation + 1;
+        let updated = RunService {
+            min_instances: min,
+            generation,
+            latest_created: format!("{name}-{generation:05}-aaa"),
+            ready_state: "CONDITION_RECONCILING".into(),
+            ready_message: None,
+            reconciling: true,
+            etag: format!("e{generation}"),
+            ..svc
+        };
+        s.run.insert(key.clone(), updated);
+        let op = format!("projects/{project}/locations/{region}/operations/op-{generation}-{name}");
+        s.run_ops.insert(op.clone(), (key, 0));
+        Ok(RunOperation {
+            name: op,
+            done: false,
+            error: None,
+        })
+    }
+
+    async fn run_operation(
+        &self,
+        region: &str,
+        operation: &str,
+    ) -> Result<RunOperation, CloudError> {
+        self.tick("run:operations.get", region, operation).await?;
+        let mut s = self.state();
+        s.reach("run", "operations.get", operation, region)?;
+        s.run_progress(operation).ok_or_else(|| {
+            CloudError::new(
+                "run",
+                "operations.get",
+                operation,
+                region,
+                ErrorKind::NotFound,
+                "operation not found",
+            )
+            .with_code("NOT_FOUND")
+        })
+    }
+}
+
+impl FakeState {
+    /// Counts a read of Cloud Run operation `operation` (its operation
+    /// read, or its service's read while it rolls out: a rollout goes on
+    /// whoever looks) and ends its rollout at the second; `None`: no such
+    /// operation.
+    fn run_progress(&mut self, operation: &str) -> Option<RunOperation> {
+        let s = self;
+        let (key, reads) = s.run_ops.get(operation).cloned()?;
+        s.run_ops
+            .insert(operation.to_string(), (key.clone(), reads + 1));
+        let svc = s.run.get(&key).cloned().expect("an operation's service");
+        if reads == 0 {
+            return Some(RunOperation {
+                name: operation.into(),
+                done: false,
+                error: None,
+            });
+        }
+        let mut error = None;
+        if svc.reconciling {
+            let failure = s.run_failures.remove(&key);
+            let mut done = RunService {
+                reconciling: false,
+                observed_generation: svc.generation,
+                ..svc
+            };
+            match failure {
+                Some(m) => {
+                    let why = format!(
+                        "Revision '{}' is not ready and cannot serve traffic. {m}",
+                        done.latest_created
+                    );
+                    done.ready_state = "CONDITION_FAILED".into();
+                    done.ready_message = Some(why.clone());
+                    error = Some(why);
+                }
+                None => {
+                    done.ready_state = "CONDITION_SUCCEEDED".into();
+                    done.latest_ready = done.latest_created.clone();
+                }
+            }
+            s.run.insert(key, done);
+        } else if svc.failed() {
+            error = svc.ready_message.clone();
+        }
+        Some(RunOperation {
+            name: operation.into(),
+            done: true,
+            error,
+        })
     }
 }
 
@@ -3139,5 +3330,59 @@ mod tests {
             c.objects.get("us-east-1", &u).await.unwrap().unwrap(),
             Bytes::from_static(b"1")
         );
+    }
+
+    /// A min-instances patch rolls a revision out that serves when its
+    /// operation is done; a stale etag is refused; an armed failure leaves
+    /// the old revision serving and names the new one.
+    #[tokio::test]
+    async fn a_run_patch_rolls_a_revision_out_or_fails_naming_it() {
+        let fake = FakeCloud::new();
+        fake.add_run_service("p", "us-east4", "api", 0);
+        let c = fake.clouds();
+        let r = &c.cloud_run;
+        let op = r
+            .set_run_min_instances("us-east4", "p", "api", 3, Some("e1"))
+            .await
+            .unwrap();
+        let mid = r
+            .describe_run("us-east4", "p", "api")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!op.done && mid.reconciling && !mid.serves() && mid.min_instances == 3);
+        // The service's read was the rollout's first; the operation's is
+        // its second.
+        let done = r.run_operation("us-east4", &op.name).await.unwrap();
+        assert!(done.done && done.error.is_none());
+        let svc = r
+            .describe_run("us-east4", "p", "api")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(svc.serves() && svc.latest_ready == "api-00002-aaa");
+        let stale = r
+            .set_run_min_instances("us-east4", "p", "api", 4, Some("e1"))
+            .await;
+        assert_eq!(stale.unwrap_err().code.as_deref(), Some("ABORTED"));
+
+        fake.fail_run("p", "us-east4", "api", "Container failed to start.");
+        let op = r
+            .set_run_min_instances("us-east4", "p", "api", 5, None)
+            .await
+            .unwrap();
+        r.run_operation("us-east4", &op.name).await.unwrap();
+        let failed = r.run_operation("us-east4", &op.name).await.unwrap();
+        let why = failed.error.expect("the rollout failed");
+        assert!(
+            why.contains("api-00003-aaa") && why.contains("Container failed"),
+            "{why}"
+        );
+        let svc = r
+            .describe_run("us-east4", "p", "api")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(svc.failed() && svc.latest_ready == "api-00002-aaa");
     }
 }

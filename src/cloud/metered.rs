@@ -292,6 +292,7 @@ impl Metered {
             node_groups: me.clone(),
             aurora: me.clone(),
             cloud_sql: me.clone(),
+            cloud_run: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
@@ -646,6 +647,48 @@ impl Database for Metered {
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
         self.meter("rds:DescribeDBInstances", region, || {
             self.inner.database.list_instances(region)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CloudRun for Metered {
+    async fn describe_run(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<RunService>, CloudError> {
+        self.meter("run:services.get", region, || {
+            self.inner.cloud_run.describe_run(region, project, name)
+        })
+        .await
+    }
+
+    async fn set_run_min_instances(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        min: u32,
+        etag: Option<&str>,
+    ) -> Result<RunOperation, CloudError> {
+        self.meter("run:services.patch", region, || {
+            self.inner
+                .cloud_run
+                .set_run_min_instances(region, project, name, min, etag)
+        })
+        .await
+    }
+
+    async fn run_operation(
+        &self,
+        region: &str,
+        operation: &str,
+    ) -> Result<RunOperation, CloudError> {
+        self.meter("run:operations.get", region, || {
+            self.inner.cloud_run.run_operation(region, operation)
         })
         .await
     }

@@ -27,6 +27,7 @@ pub mod error;
 pub mod fake;
 pub mod gcp;
 pub mod gcp_mig;
+pub mod gcp_run;
 pub mod gcp_sql;
 pub mod http;
 pub mod metered;
@@ -549,6 +550,45 @@ pub trait InstanceGroups: Send + Sync {
     ) -> Result<MigOperation, CloudError>;
 }
 
+/// Cloud Run (the Cloud Run Admin API v2): a service's minimum instances
+/// and its rollout, what a failover of a `[[cloud_run]]` resource calls.
+///
+/// Every method names the `region` (the API's location) of the service.
+/// A patch answers a [`RunOperation`] the caller polls with
+/// [`CloudRun::run_operation`], then reads the service until its new
+/// revision serves; the patch is sent once (no retry: a run that lost its
+/// answer reads the service, whose generation says it was taken).
+#[async_trait]
+pub trait CloudRun: Send + Sync {
+    /// Reads service `name` of `project` in `region` (`services.get`);
+    /// `Ok(None)` when it does not exist.
+    async fn describe_run(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<RunService>, CloudError>;
+
+    /// Sets the service's `template.scaling.minInstanceCount` to `min`
+    /// (`services.patch` with that update mask, conditional on `etag` when
+    /// given): a new revision rolls out.
+    async fn set_run_min_instances(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        min: u32,
+        etag: Option<&str>,
+    ) -> Result<RunOperation, CloudError>;
+
+    /// Reads operation `operation` (its full name, `operations.get`).
+    async fn run_operation(
+        &self,
+        region: &str,
+        operation: &str,
+    ) -> Result<RunOperation, CloudError>;
+}
+
 /// CloudWatch-style metrics, read only.
 #[async_trait]
 pub trait Metrics: Send + Sync {
@@ -725,6 +765,8 @@ pub struct Clouds {
     pub aurora: Arc<dyn GlobalDatabases>,
     /// Cloud SQL (and its lag in Cloud Monitoring).
     pub cloud_sql: Arc<dyn CloudSql>,
+    /// Cloud Run services.
+    pub cloud_run: Arc<dyn CloudRun>,
     /// Metrics (CloudWatch).
     pub metrics: Arc<dyn Metrics>,
     /// Object storage (S3 and GCS, chosen by URL scheme).

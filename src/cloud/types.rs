@@ -1032,3 +1032,70 @@ pub struct MigOperation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// A Cloud Run service as read (`services.get`, Cloud Run Admin v2): what
+/// a failover sizes (its template's minimum instances) and whether its
+/// latest revision serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunService {
+    /// The service's short name.
+    pub name: String,
+    /// Its region (the API's location).
+    pub region: String,
+    /// `template.scaling.minInstanceCount` (0 when unset).
+    pub min_instances: u32,
+    /// `template.scaling.maxInstanceCount` (`None` when unset: Cloud Run's
+    /// default).
+    pub max_instances: Option<u32>,
+    /// The spec's generation.
+    pub generation: i64,
+    /// The generation Cloud Run last reconciled.
+    pub observed_generation: i64,
+    /// The short name of the revision the latest spec created.
+    pub latest_created: String,
+    /// The short name of the latest revision that serves.
+    pub latest_ready: String,
+    /// The `Ready` condition's state (`CONDITION_SUCCEEDED`,
+    /// `CONDITION_RECONCILING`, `CONDITION_FAILED`, ...; `""` when absent).
+    pub ready_state: String,
+    /// The `Ready` condition's message, when it has one (why it failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_message: Option<String>,
+    /// Whether Cloud Run is still rolling the spec out.
+    pub reconciling: bool,
+    /// The service's etag (a patch that carries it is refused if the
+    /// service changed since).
+    pub etag: String,
+}
+
+impl RunService {
+    /// Whether its latest spec serves: observed, not reconciling, `Ready`,
+    /// and the latest revision created is the one that serves.
+    pub fn serves(&self) -> bool {
+        !self.reconciling
+            && self.observed_generation >= self.generation
+            && self.ready_state == "CONDITION_SUCCEEDED"
+            && !self.latest_created.is_empty()
+            && self.latest_created == self.latest_ready
+    }
+
+    /// Whether its latest rollout failed (`Ready` is `CONDITION_FAILED` for
+    /// the generation asked for).
+    pub fn failed(&self) -> bool {
+        !self.reconciling
+            && self.observed_generation >= self.generation
+            && self.ready_state == "CONDITION_FAILED"
+    }
+}
+
+/// A Cloud Run long-running operation (a service patch answers one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOperation {
+    /// Its full name (`projects/P/locations/L/operations/O`).
+    pub name: String,
+    /// Whether it is over.
+    pub done: bool,
+    /// Why it failed, when it is over and failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -36,6 +36,9 @@ pub struct PlanSpec {
     /// EKS managed node groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_group: Vec<NodeGroupSpec>,
+    /// Cloud Run services (GCP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cloud_run: Vec<CloudRunSpec>,
     /// DNS records.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<DnsSpec>,
@@ -166,9 +169,9 @@ impl DrillSpec {
 /// The resources' own types, each in its kind's file (`plan/kinds/`), and
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
-    BucketSpec, CapacitySpec, CheckSpec, CloudSqlSpec, ComputeSpec, DatabaseSpec, DbStrategy,
-    DnsSpec, GlobalDatabaseSpec, InstanceGroupSpec, NodeGroupSpec, ResourceKind, ResourceRef,
-    SwitchMode,
+    BucketSpec, CapacitySpec, CheckSpec, CloudRunSpec, CloudSqlSpec, ComputeSpec, DatabaseSpec,
+    DbStrategy, DnsSpec, GlobalDatabaseSpec, InstanceGroupSpec, NodeGroupSpec, ResourceKind,
+    ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

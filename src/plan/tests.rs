@@ -1679,3 +1679,45 @@ fn cloud_sql_takes_gcp_regions_and_names_its_errors_where_they_are() {
     assert_eq!(at("not a Cloud SQL instance name").0, 11);
     assert_eq!(at("`dr_replica` needs").0, 10);
 }
+
+/// `[[cloud_run]]` on GCP regions: a valid table loads; an AWS region, a
+/// bad service name, an active floor of 0 and an unknown size key are each
+/// named at their place in the file.
+#[test]
+fn cloud_run_takes_gcp_regions_and_names_its_errors_where_they_are() {
+    let head =
+        "[plan]\nname = \"g\"\ntier = \"important\"\nregions = [\"us-central1\", \"us-east4\"]\n\n";
+    let good = format!(
+        "{head}[[cloud_run]]\nid = \"api\"\nproject = \"acme-orders\"\nregions = {{ us-central1 = \"orders-api\", us-east4 = \"orders-api\" }}\nactive = {{ min_instances = 3 }}\nstandby = {{ min_instances = 0 }}\n"
+    );
+    let (loaded, _) = load_text("g.toml", good.as_bytes());
+    assert!(!loaded.has_errors(), "{}", render(&loaded));
+    assert_eq!(loaded.plans[0].spec.cloud_run[0].active.min_instances, 3);
+    let bad = format!(
+        "{head}[[cloud_run]]\nid = \"api\"\nproject = \"acme-orders\"\nregions = {{ us-central1 = \"Orders_API\", us-east4 = \"orders-api\" }}\nactive = {{ min_instances = 0 }}\nstandby = {{ min_instances = 0 }}\n"
+    );
+    let errors = errors_of("g.toml", &bad);
+    let at = |what: &str| {
+        errors
+            .iter()
+            .find(|d| d.message.contains(what))
+            .map(|d| d.line)
+            .unwrap_or_else(|| panic!("no error about {what}: {errors:#?}"))
+    };
+    assert_eq!(at("not a Cloud Run service name"), 9);
+    assert_eq!(at("active min_instances of 0"), 10);
+    let typo = good.replace("standby = { min_instances", "standby = { min_instance");
+    let errors = errors_of("g.toml", &typo);
+    assert!(
+        errors.iter().any(|e| e.message.contains("min_instance")),
+        "{errors:?}"
+    );
+    let aws = good.replace("us-central1", "us-west-2");
+    let errors = errors_of("g.toml", &aws);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.message.contains("not a GCP region")),
+        "{errors:?}"
+    );
+}

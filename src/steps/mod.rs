@@ -41,6 +41,7 @@ pub mod restore_sql;
 mod scale;
 pub mod scale_mig;
 pub mod scale_nodes;
+pub mod scale_run;
 pub mod switch_control;
 mod switch_dns;
 pub mod switch_global;
@@ -141,6 +142,9 @@ kinds! {
     Scale(scale::Scale) = "scale",
     /// Set an EKS managed node group to its active size.
     ScaleNodes(scale_nodes::ScaleNodes) = "scale-nodes",
+    /// Raise a Cloud Run service's minimum instances and wait until its
+    /// revision serves.
+    ScaleRun(scale_run::ScaleRun) = "scale-run",
     /// Promote the target region's read replica.
     Promote(promote::Promote) = "promote",
     /// Make the target's Cloud SQL replica the primary (promote, DR

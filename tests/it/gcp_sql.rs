@@ -7,8 +7,9 @@
 //! once.
 //!
 //! Each test seeds its own pair (`orders-sql-SUFFIX` in us-central1,
-//! `orders-sql-use4-SUFFIX` its DR replica in us-east4) through the
-//! emulator's admin API, and writes the plan renamed for it.
+//! `orders-sql-use4-SUFFIX` its DR replica in us-east4) and the plan's
+//! Cloud Run services (`orders-api-SUFFIX`) through the emulator's admin
+//! API, and writes the plan renamed for them.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -64,14 +65,16 @@ async fn calls(instance: &str, suffix: &str) -> usize {
         .count()
 }
 
-struct Pair {
-    primary: String,
-    replica: String,
+pub(crate) struct Pair {
+    pub(crate) primary: String,
+    pub(crate) replica: String,
 }
 
 /// Seeds the pair for `fx` (the replica's lag `lag` seconds, its points
-/// stamped 5 s back) and writes `orders-gcp.toml` renamed for it.
-async fn seed(fx: &Fixture, lag: f64) -> Pair {
+/// stamped 5 s back) and the plan's Cloud Run services
+/// ([`crate::gcp_run::seed_api`]), and writes `orders-gcp.toml` renamed
+/// for them.
+pub(crate) async fn seed(fx: &Fixture, lag: f64) -> Pair {
     let pair = Pair {
         primary: fx.id("orders-sql"),
         replica: fx.id("orders-sql-use4"),
@@ -120,6 +123,7 @@ async fn seed(fx: &Fixture, lag: f64) -> Pair {
             "us-east4 = \"orders-sql-use4\"",
             &format!("us-east4 = \"{}\"", pair.replica),
         );
+    let t = crate::gcp_run::renamed(&t, &crate::gcp_run::seed_api(fx).await);
     std::fs::write(fx.plans.path().join("orders-gcp.toml"), t).expect("write plan");
     pair
 }

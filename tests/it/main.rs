@@ -20,6 +20,7 @@ mod faults;
 mod fencing;
 mod fixture;
 mod gcp_mig;
+mod gcp_run;
 mod gcp_sql;
 mod html;
 mod iam;

@@ -80,6 +80,7 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         aurora: Arc::new(AuroraGlobal::new(sdk.clone(), retry)),
         cloud_sql: Arc::new(super::gcp_sql::GcpSql::new(settings)),
         instance_groups: Arc::new(super::gcp_mig::GcpMig::new(settings)),
+        cloud_run: Arc::new(super::gcp_run::GcpRun::new(settings)),
         metrics: Arc::new(CloudWatchMetrics::new(sdk.clone(), retry)),
         objects: Arc::new(ObjectRouter { s3, gcs }),
         identity: Arc::new(StsIdentity::new(&sdk, retry)),

@@ -29,6 +29,7 @@
 
 mod bucket;
 mod check;
+mod cloud_run;
 mod cloud_sql;
 mod compute;
 mod database;
@@ -48,6 +49,7 @@ use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, DbRole, LagReadin
 
 pub use bucket::BucketSpec;
 pub use check::CheckSpec;
+pub use cloud_run::{CloudRunSpec, RunSize, status_of as cloud_run_status};
 pub use cloud_sql::CloudSqlSpec;
 pub use compute::{CapacitySpec, ComputeSpec};
 pub use database::{DatabaseSpec, DbStrategy};
@@ -379,6 +381,8 @@ kinds! {
     Compute => compute: ComputeSpec;
     /// `[[node_group]]`: an EKS managed node group per region.
     NodeGroup => node_group: NodeGroupSpec;
+    /// `[[cloud_run]]`: a Cloud Run service per GCP region.
+    CloudRun => cloud_run: CloudRunSpec;
     /// `[[dns]]`: a record switched to the target.
     Dns => dns: DnsSpec;
     /// `[[check]]`: an HTTP probe per region.
@@ -532,9 +536,10 @@ mod tests {
                 ResourceKind::Database | ResourceKind::GlobalDatabase | ResourceKind::CloudSql => {
                     "data"
                 }
-                ResourceKind::Compute | ResourceKind::NodeGroup | ResourceKind::InstanceGroup => {
-                    "capacity"
-                }
+                ResourceKind::Compute
+                | ResourceKind::NodeGroup
+                | ResourceKind::InstanceGroup
+                | ResourceKind::CloudRun => "capacity",
                 ResourceKind::Dns => "traffic",
                 ResourceKind::Check | ResourceKind::Bucket => "steps",
             };

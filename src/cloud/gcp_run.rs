@@ -1,0 +1,313 @@
+//! Cloud Run adapter ([`CloudRun`]) over Google's official
+//! `google-cloud-run-v2` (the Cloud Run Admin API v2's `Services` client:
+//! `services.get`, `services.patch`, `operations.get`).
+//!
+//! Why a minimum-instances patch and not traffic: a Cloud Run service in a
+//! standby region already serves (it scales to zero); what a failover must
+//! change is the floor it keeps warm, `template.scaling.minInstanceCount`,
+//! which Cloud Run applies by rolling out a new revision. So a write here is
+//! one patch with that update mask (conditional on the etag read), and its
+//! end is the new revision serving, which the step reads on the service.
+//!
+//! * The client is built as the Cloud SQL adapter builds its own
+//!   ([`super::gcp_sql`]): at [`CloudSettings::gcp_endpoint`] with anonymous
+//!   credentials when set (the emulator, `localstack/gcp_emu_run.py`),
+//!   else at Google's endpoint with Application Default Credentials; on
+//!   first use, so a plan with no Cloud Run needs no GCP credentials.
+//! * Reads are retried by the crate within drctl's [`RetryPolicy`]; the
+//!   patch is not idempotent in effect (each one makes a revision), so it
+//!   is sent once, after the fence at the wire ([`super::wire`]) is asked
+//!   right before it is handed to the crate (docs/state.md, fenced calls).
+//! * The crate's `poller()` is not used: the step polls
+//!   [`CloudRun::run_operation`] with the run's pace and budget.
+
+use async_trait::async_trait;
+use google_cloud_auth::credentials::{self, Credentials};
+use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
+use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
+use google_cloud_run_v2::client::Services;
+use google_cloud_run_v2::model;
+use tokio::sync::OnceCell;
+
+use super::retry::RetryPolicy;
+use super::{CloudError, CloudRun, CloudSettings, ErrorKind, RunOperation, RunService};
+
+const SERVICE: &str = "run";
+/// The update mask of a minimum-instances patch (the crate's field names;
+/// Google takes them in snake or camel case).
+pub const MIN_INSTANCES_MASK: &str = "template.scaling.min_instance_count";
+
+/// [`CloudRun`] over the Cloud Run Admin API v2.
+pub struct GcpRun {
+    endpoint: Option<String>,
+    retry: RetryPolicy,
+    inner: OnceCell<Services>,
+}
+
+fn err(
+    operation: &'static str,
+    resource: &str,
+    region: &str,
+    kind: ErrorKind,
+    message: impl Into<String>,
+) -> CloudError {
+    CloudError::new(SERVICE, operation, resource, region, kind, message)
+}
+
+/// Maps an error of the crate, naming the call.
+fn map(
+    operation: &'static str,
+    resource: &str,
+    region: &str,
+    e: &google_cloud_gax::error::Error,
+) -> CloudError {
+    let (kind, code) = super::gcp::classify_gax(e);
+    let message = (e.status())
+        .map(|s| s.message.clone())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| e.to_string());
+    let out = err(operation, resource, region, kind, message);
+    match code {
+        Some(c) => out.with_code(c),
+        None => out,
+    }
+}
+
+/// The last segment of a resource name (`…/services/api` -> `api`).
+pub fn short(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// `projects/{project}/locations/{region}/services/{name}`.
+pub fn service_name(project: &str, region: &str, name: &str) -> String {
+    format!("projects/{project}/locations/{region}/services/{name}")
+}
+
+/// The domain's view of a service the API described.
+pub fn service_of(s: &model::Service, region: &str) -> RunService {
+    let scaling = s.template.as_ref().and_then(|t| t.scaling.as_ref());
+    let ready = (s.terminal_condition.as_ref())
+        .filter(|c| c.r#type == "Ready")
+        .or_else(|| s.conditions.iter().find(|c| c.r#type == "Ready"));
+    RunService {
+        name: short(&s.name).to_string(),
+        region: region.to_string(),
+        min_instances: scaling.map_or(0, |x| u32::try_from(x.min_instance_count).unwrap_or(0)),
+        max_instances: scaling
+            .and_then(|x| u32::try_from(x.max_instance_count).ok())
+            .filter(|n| *n > 0),
+        generation: s.generation,
+        observed_generation: s.observed_generation,
+        latest_created: short(&s.latest_created_revision).to_string(),
+        latest_ready: short(&s.latest_ready_revision).to_string(),
+        ready_state: ready.and_then(|c| c.state.name()).unwrap_or("").to_string(),
+        ready_message: ready.map(|c| c.message.clone()).filter(|m| !m.is_empty()),
+        reconciling: s.reconciling,
+        etag: s.etag.clone(),
+    }
+}
+
+/// The domain's view of an operation the API answered.
+pub fn operation_of(o: &google_cloud_longrunning::model::Operation) -> RunOperation {
+    RunOperation {
+        name: o.name.clone(),
+        done: o.done,
+        error: o.error().map(|s| {
+            if s.message.is_empty() {
+                format!("code {}", s.code)
+            } else {
+                s.message.clone()
+            }
+        }),
+    }
+}
+
+impl GcpRun {
+    /// Builds the adapter; nothing is resolved until the first call.
+    pub fn new(settings: &CloudSettings) -> Self {
+        Self {
+            endpoint: settings.gcp_endpoint.clone(),
+            retry: settings.retry,
+            inner: OnceCell::new(),
+        }
+    }
+
+    async fn client(
+        &self,
+        op: &'static str,
+        res: &str,
+        region: &str,
+    ) -> Result<&Services, CloudError> {
+        self.inner
+            .get_or_try_init(|| async {
+                let fail = |kind, m: String| err(op, res, region, kind, m);
+                let credentials: Credentials = match &self.endpoint {
+                    Some(_) => credentials::anonymous::Builder::new().build(),
+                    None => credentials::Builder::default().build().map_err(|e| {
+                        fail(ErrorKind::Auth, format!("no Google credentials: {e}"))
+                    })?,
+                };
+                let attempts = u32::try_from(self.retry.max_retries.saturating_add(1))
+                    .unwrap_or(u32::MAX)
+                    .max(1);
+                let backoff = ExponentialBackoffBuilder::new()
+                    .with_initial_delay(self.retry.min_delay)
+                    .with_maximum_delay(self.retry.max_delay.max(self.retry.min_delay))
+                    .build()
+                    .map_err(|e| fail(ErrorKind::Client, e.to_string()))?;
+                let mut b = Services::builder()
+                    .with_credentials(credentials)
+                    .with_retry_policy(
+                        Aip194Strict
+                            .with_attempt_limit(attempts)
+                            .with_time_limit(super::gcp::RETRY_TIME_LIMIT),
+                    )
+                    .with_backoff_policy(backoff);
+                if let Some(e) = &self.endpoint {
+                    b = b.with_endpoint(e.trim_end_matches('/'));
+                }
+                b.build()
+                    .await
+                    .map_err(|e| fail(ErrorKind::Client, e.to_string()))
+            })
+            .await
+    }
+}
+
+fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
+    e.http_status_code() == Some(404)
+        || e.status()
+            .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
+}
+
+#[async_trait]
+impl CloudRun for GcpRun {
+    async fn describe_run(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<RunService>, CloudError> {
+        const OP: &str = "services.get";
+        let client = self.client(OP, name, region).await?;
+        match client
+            .get_service()
+            .set_name(service_name(project, region, name))
+            .send()
+            .await
+        {
+            Ok(s) => Ok(Some(service_of(&s, region))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(map(OP, name, region, &e)),
+        }
+    }
+
+    async fn set_run_min_instances(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        min: u32,
+        etag: Option<&str>,
+    ) -> Result<RunOperation, CloudError> {
+        const OP: &str = "services.patch";
+        let client = self.client(OP, name, region).await?;
+        let scaling = model::RevisionScaling::new()
+            .set_min_instance_count(i32::try_from(min).unwrap_or(i32::MAX));
+        let mut service = model::Service::new()
+            .set_name(service_name(project, region, name))
+            .set_template(model::RevisionTemplate::new().set_scaling(scaling));
+        if let Some(etag) = etag {
+            service = service.set_etag(etag);
+        }
+        super::wire::check_before_transmit(OP)
+            .map_err(|f| err(OP, name, region, ErrorKind::Fenced, f.detail))?;
+        client
+            .update_service()
+            .set_service(service)
+            .set_update_mask(google_cloud_wkt::FieldMask::default().set_paths([MIN_INSTANCES_MASK]))
+            .send()
+            .await
+            .map(|o| operation_of(&o))
+            .map_err(|e| map(OP, name, region, &e))
+    }
+
+    async fn run_operation(
+        &self,
+        region: &str,
+        operation: &str,
+    ) -> Result<RunOperation, CloudError> {
+        const OP: &str = "operations.get";
+        let client = self.client(OP, operation, region).await?;
+        client
+            .get_operation()
+            .set_name(operation)
+            .send()
+            .await
+            .map(|o| operation_of(&o))
+            .map_err(|e| map(OP, operation, region, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition(state: model::condition::State, message: &str) -> model::Condition {
+        model::Condition::new()
+            .set_type("Ready")
+            .set_state(state)
+            .set_message(message)
+    }
+
+    #[test]
+    fn a_service_read_names_its_revisions_short_and_says_whether_it_serves() {
+        let base = model::Service::new()
+            .set_name("projects/p/locations/us-east4/services/api")
+            .set_generation(2)
+            .set_observed_generation(2)
+            .set_latest_created_revision(
+                "projects/p/locations/us-east4/services/api/revisions/api-00002-abc",
+            )
+            .set_latest_ready_revision(
+                "projects/p/locations/us-east4/services/api/revisions/api-00002-abc",
+            )
+            .set_template(
+                model::RevisionTemplate::new()
+                    .set_scaling(model::RevisionScaling::new().set_min_instance_count(3)),
+            )
+            .set_terminal_condition(condition(model::condition::State::ConditionSucceeded, ""));
+        let s = service_of(&base, "us-east4");
+        assert_eq!(
+            (s.name.as_str(), s.min_instances, s.max_instances),
+            ("api", 3, None)
+        );
+        assert_eq!(s.latest_ready, "api-00002-abc");
+        assert!(s.serves() && !s.failed());
+
+        let failed = base
+            .clone()
+            .set_latest_ready_revision(
+                "projects/p/locations/us-east4/services/api/revisions/api-00001-xyz",
+            )
+            .set_terminal_condition(condition(
+                model::condition::State::ConditionFailed,
+                "Revision 'api-00002-abc' is not ready and cannot serve traffic.",
+            ));
+        let f = service_of(&failed, "us-east4");
+        assert!(!f.serves() && f.failed());
+        assert_eq!(f.ready_state, "CONDITION_FAILED");
+        assert!(f.ready_message.unwrap().contains("api-00002-abc"));
+
+        // A generation not yet observed neither serves nor failed.
+        let pending = service_of(&base.clone().set_generation(3), "us-east4");
+        assert!(!pending.serves() && !pending.failed());
+        // No Ready condition at all: not serving (unknown is never ready).
+        let bare = service_of(
+            &base.set_terminal_condition(model::Condition::new()),
+            "us-east4",
+        );
+        assert_eq!(bare.ready_state, "");
+        assert!(!bare.serves());
+    }
+}
