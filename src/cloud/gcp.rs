@@ -47,6 +47,57 @@ const GOOGLE_ENDPOINT: &str = "https://storage.googleapis.com";
 /// Upper bound of the storage crate's own retry loop.
 pub const RETRY_TIME_LIMIT: Duration = Duration::from_secs(10);
 
+/// What every Google client drctl builds starts from (GCS, Cloud SQL,
+/// Compute, Cloud Run): anonymous credentials when it talks to an emulator
+/// endpoint, else Application Default Credentials (workload identity
+/// federation included, so an AWS runner needs no GCP key); the run's
+/// retry policy as an attempt count and the same delays. One place, so
+/// the adapters cannot drift apart in how they authenticate or back off.
+pub(crate) struct ClientBasis {
+    /// The credentials.
+    pub(crate) credentials: Credentials,
+    /// Attempts in all (the policy's retries plus the first).
+    pub(crate) attempts: u32,
+    retry: RetryPolicy,
+}
+
+impl ClientBasis {
+    /// The basis for a client of `endpoint` (`None`: Google's own) under
+    /// `retry`: `Err((kind, why))` when no credentials can be made.
+    pub(crate) fn new(
+        endpoint: Option<&str>,
+        retry: &RetryPolicy,
+    ) -> Result<Self, (ErrorKind, String)> {
+        let credentials = match endpoint {
+            Some(_) => credentials::anonymous::Builder::new().build(),
+            None => credentials::Builder::default()
+                .build()
+                .map_err(|e| (ErrorKind::Auth, format!("no Google credentials: {e}")))?,
+        };
+        let attempts = u32::try_from(retry.max_retries.saturating_add(1))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        Ok(Self {
+            credentials,
+            attempts,
+            retry: *retry,
+        })
+    }
+
+    /// A fresh backoff policy (one per client: the crates take it by
+    /// value) with the run's delays.
+    pub(crate) fn backoff(
+        &self,
+    ) -> Result<google_cloud_gax::exponential_backoff::ExponentialBackoff, (ErrorKind, String)>
+    {
+        ExponentialBackoffBuilder::new()
+            .with_initial_delay(self.retry.min_delay)
+            .with_maximum_delay(self.retry.max_delay.max(self.retry.min_delay))
+            .build()
+            .map_err(|e| (ErrorKind::Client, e.to_string()))
+    }
+}
+
 /// [`crate::cloud::ObjectStore`] over Google Cloud Storage.
 pub struct GcsStore {
     endpoint: Option<String>,
@@ -165,21 +216,11 @@ impl GcsStore {
     async fn inner(&self, operation: &'static str, url: &ObjectUrl) -> Result<&Inner, CloudError> {
         self.inner
             .get_or_try_init(|| async {
-                let fail = |m: String| err(operation, url, ErrorKind::Auth, m);
-                let credentials = match &self.endpoint {
-                    Some(_) => credentials::anonymous::Builder::new().build(),
-                    None => credentials::Builder::default()
-                        .build()
-                        .map_err(|e| fail(format!("no Google credentials: {e}")))?,
-                };
-                let attempts = u32::try_from(self.retry.max_retries.saturating_add(1))
-                    .unwrap_or(u32::MAX)
-                    .max(1);
-                let backoff = ExponentialBackoffBuilder::new()
-                    .with_initial_delay(self.retry.min_delay)
-                    .with_maximum_delay(self.retry.max_delay.max(self.retry.min_delay))
-                    .build()
-                    .map_err(|e| err(operation, url, ErrorKind::Client, e.to_string()))?;
+                let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
+                    .map_err(|(kind, m)| err(operation, url, kind, m))?;
+                let backoff =
+                    (basis.backoff()).map_err(|(kind, m)| err(operation, url, kind, m))?;
+                let (credentials, attempts) = (basis.credentials, basis.attempts);
                 let mut builder = Storage::builder()
                     .with_credentials(credentials.clone())
                     .with_retry_policy(

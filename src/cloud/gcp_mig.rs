@@ -24,15 +24,14 @@
 //!   with the run's pace.
 
 use async_trait::async_trait;
-use google_cloud_auth::credentials::{self, Credentials};
 use google_cloud_compute_v1::client::{
     RegionAutoscalers, RegionInstanceGroupManagers, RegionOperations,
 };
 use google_cloud_compute_v1::model;
-use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use tokio::sync::OnceCell;
 
+use super::gcp::ClientBasis;
 use super::retry::RetryPolicy;
 use super::{
     CloudError, CloudSettings, ErrorKind, InstanceGroups, MigAutoscaler, MigGroup, MigInstance,
@@ -192,23 +191,11 @@ impl GcpMig {
         self.inner
             .get_or_try_init(|| async {
                 let fail = |kind, m: String| err(op, res, region, kind, m);
-                let credentials: Credentials = match &self.endpoint {
-                    Some(_) => credentials::anonymous::Builder::new().build(),
-                    None => credentials::Builder::default().build().map_err(|e| {
-                        fail(ErrorKind::Auth, format!("no Google credentials: {e}"))
-                    })?,
-                };
-                let attempts = u32::try_from(self.retry.max_retries.saturating_add(1))
-                    .unwrap_or(u32::MAX)
-                    .max(1);
+                let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
+                    .map_err(|(kind, m)| fail(kind, m))?;
+                let (credentials, attempts) = (&basis.credentials, basis.attempts);
                 #[allow(clippy::result_large_err)]
-                let backoff = || {
-                    ExponentialBackoffBuilder::new()
-                        .with_initial_delay(self.retry.min_delay)
-                        .with_maximum_delay(self.retry.max_delay.max(self.retry.min_delay))
-                        .build()
-                        .map_err(|e| fail(ErrorKind::Client, e.to_string()))
-                };
+                let backoff = || basis.backoff().map_err(|(kind, m)| fail(kind, m));
                 let retry = || {
                     Aip194Strict
                         .with_attempt_limit(attempts)

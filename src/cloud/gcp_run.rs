@@ -22,13 +22,12 @@
 //!   [`CloudRun::run_operation`] with the run's pace and budget.
 
 use async_trait::async_trait;
-use google_cloud_auth::credentials::{self, Credentials};
-use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_run_v2::client::Services;
 use google_cloud_run_v2::model;
 use tokio::sync::OnceCell;
 
+use super::gcp::ClientBasis;
 use super::retry::RetryPolicy;
 use super::{CloudError, CloudRun, CloudSettings, ErrorKind, RunOperation, RunService};
 
@@ -141,20 +140,10 @@ impl GcpRun {
         self.inner
             .get_or_try_init(|| async {
                 let fail = |kind, m: String| err(op, res, region, kind, m);
-                let credentials: Credentials = match &self.endpoint {
-                    Some(_) => credentials::anonymous::Builder::new().build(),
-                    None => credentials::Builder::default().build().map_err(|e| {
-                        fail(ErrorKind::Auth, format!("no Google credentials: {e}"))
-                    })?,
-                };
-                let attempts = u32::try_from(self.retry.max_retries.saturating_add(1))
-                    .unwrap_or(u32::MAX)
-                    .max(1);
-                let backoff = ExponentialBackoffBuilder::new()
-                    .with_initial_delay(self.retry.min_delay)
-                    .with_maximum_delay(self.retry.max_delay.max(self.retry.min_delay))
-                    .build()
-                    .map_err(|e| fail(ErrorKind::Client, e.to_string()))?;
+                let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
+                    .map_err(|(kind, m)| fail(kind, m))?;
+                let backoff = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
+                let (credentials, attempts) = (basis.credentials, basis.attempts);
                 let mut b = Services::builder()
                     .with_credentials(credentials)
                     .with_retry_policy(

@@ -27,14 +27,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use google_cloud_auth::credentials::{self, Credentials};
-use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_monitoring_v3::client::MetricService;
 use google_cloud_sql_v1::client::{SqlInstancesService, SqlOperationsService};
 use google_cloud_sql_v1::model;
 use tokio::sync::OnceCell;
 
+use super::gcp::ClientBasis;
 use super::retry::RetryPolicy;
 use super::{
     CloudError, CloudSettings, CloudSql, DbRole, ErrorKind, LagReading, RecoveryWindow,
@@ -213,25 +212,11 @@ impl GcpSql {
         self.inner
             .get_or_try_init(|| async {
                 let fail = |kind, m: String| err(SERVICE, op, res, region, kind, m);
-                let credentials: Credentials = match &self.endpoint {
-                    Some(_) => credentials::anonymous::Builder::new().build(),
-                    None => credentials::Builder::default().build().map_err(|e| {
-                        fail(ErrorKind::Auth, format!("no Google credentials: {e}"))
-                    })?,
-                };
-                let attempts = u32::try_from(self.retry.max_retries.saturating_add(1))
-                    .unwrap_or(u32::MAX)
-                    .max(1);
-                // A fresh policy for each client; its error is this
-                // adapter's, as every call's is.
+                let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
+                    .map_err(|(kind, m)| fail(kind, m))?;
+                let (credentials, attempts) = (&basis.credentials, basis.attempts);
                 #[allow(clippy::result_large_err)]
-                let backoff = || {
-                    ExponentialBackoffBuilder::new()
-                        .with_initial_delay(self.retry.min_delay)
-                        .with_maximum_delay(self.retry.max_delay.max(self.retry.min_delay))
-                        .build()
-                        .map_err(|e| fail(ErrorKind::Client, e.to_string()))
-                };
+                let backoff = || basis.backoff().map_err(|(kind, m)| fail(kind, m));
                 let retry = || {
                     Aip194Strict
                         .with_attempt_limit(attempts)

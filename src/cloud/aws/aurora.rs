@@ -77,28 +77,19 @@ impl AuroraGlobal {
         Fut: std::future::Future<Output = Result<(), aws_sdk_rds::error::SdkError<E>>>,
         E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        match call(&RetryPolicy::none(), c, &op).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind.is_transient() => {
-                let moved = self
-                    .describe_global(c.region, global)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|g| moving_to(&g, target_arn));
-                if moved {
-                    tracing::info!(
-                        operation = c.operation,
-                        global,
-                        "an attempt whose answer was lost took effect; not sending it again"
-                    );
-                    return Ok(());
-                }
-                // Nothing happened: the retry policy may send it again.
-                call(&self.retry, c, &op).await
-            }
-            Err(e) => Err(e),
-        }
+        // A repeat refused because a move is under way is that move.
+        act_once(
+            &self.retry,
+            c,
+            "InvalidGlobalClusterStateFault",
+            op,
+            || async {
+                let g = self.describe_global(c.region, global).await?;
+                Ok(g.is_some_and(|g| moving_to(&g, target_arn)))
+            },
+        )
+        .await
+        .map(|_| ())
     }
 }
 
@@ -302,28 +293,8 @@ impl GlobalDatabases for AuroraGlobal {
         region: &str,
         id: &str,
     ) -> Result<Option<DbCluster>, CloudError> {
-        let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeDBClusters",
-            resource: id,
-            region,
-        };
-        let out = call(&self.retry, c, || {
-            client
-                .describe_db_clusters()
-                .db_cluster_identifier(id)
-                .send()
-        })
-        .await;
-        match out {
-            Ok(out) => Ok(out
-                .db_clusters()
-                .first()
-                .map(|c| cluster_to_domain(region, c))),
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        let found = self.cluster_raw(region, id, &self.retry).await?;
+        Ok(found.map(|c| cluster_to_domain(region, &c)))
     }
 
     async fn switchover_global(
@@ -668,36 +639,24 @@ impl GlobalDatabases for AuroraGlobal {
             resource: id,
             region,
         };
-        let made = || async {
-            self.describe_global(region, id)
-                .await
-                .map(|g| g.is_some_and(|g| g.members.iter().any(|m| m.arn == source_arn)))
-        };
-        match call(&RetryPolicy::none(), c, || {
-            client
-                .create_global_cluster()
-                .global_cluster_identifier(id)
-                .source_db_cluster_identifier(source_arn)
-                .send()
-        })
-        .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if made().await.unwrap_or(false) => {
-                tracing::info!(global = id, error = %e, "an earlier attempt made it");
-                Ok(())
-            }
-            Err(e) if e.kind.is_transient() => call(&self.retry, c, || {
+        act_once(
+            &self.retry,
+            c,
+            "GlobalClusterAlreadyExistsFault",
+            || {
                 client
                     .create_global_cluster()
                     .global_cluster_identifier(id)
                     .source_db_cluster_identifier(source_arn)
                     .send()
-            })
-            .await
-            .map(|_| ()),
-            Err(e) => Err(e),
-        }
+            },
+            || async {
+                let g = self.describe_global(region, id).await?;
+                Ok(g.is_some_and(|g| g.members.iter().any(|m| m.arn == source_arn)))
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn create_secondary(
@@ -714,28 +673,27 @@ impl GlobalDatabases for AuroraGlobal {
             resource: id,
             region,
         };
-        let send = || {
-            client
-                .create_db_cluster()
-                .db_cluster_identifier(id)
-                .engine(engine)
-                .global_cluster_identifier(global)
-                .send()
-        };
-        match call(&RetryPolicy::none(), c, send).await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if self
-                    .describe_cluster(region, id)
-                    .await
-                    .is_ok_and(|c| c.is_some()) =>
-            {
-                tracing::info!(cluster = id, error = %e, "an earlier attempt made it");
-                Ok(())
-            }
-            Err(e) if e.kind.is_transient() => call(&self.retry, c, send).await.map(|_| ()),
-            Err(e) => Err(e),
-        }
+        act_once(
+            &self.retry,
+            c,
+            "DBClusterAlreadyExistsFault",
+            || {
+                client
+                    .create_db_cluster()
+                    .db_cluster_identifier(id)
+                    .engine(engine)
+                    .global_cluster_identifier(global)
+                    .send()
+            },
+            || async {
+                Ok(self
+                    .cluster_raw(region, id, &RetryPolicy::none())
+                    .await?
+                    .is_some())
+            },
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn rename_cluster(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError> {
