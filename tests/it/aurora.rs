@@ -429,3 +429,27 @@ async fn a_crash_around_the_move_is_resumed_with_the_failover_sent_once() {
         assert_eq!(fx.audit(&run).await.code, Some(0), "{point}");
     }
 }
+
+/// The managed failover's answer lost on the way back (moto acted, the
+/// connection closed): the adapter reads the global cluster, finds the
+/// move toward the target, and never sends it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_whose_answer_is_lost_is_read_back_and_not_sent_again() {
+    crate::needs_emulators!();
+    let fx = fixture("aglost").await;
+    let proxied = Proxied::start(false).await;
+    proxied.proxy_for("AWS_ENDPOINT_URL_RDS").inject(
+        Match::Action("FailoverGlobalCluster"),
+        Fault::DropAfterForward,
+        1,
+    );
+    let o = failover(&fx, STANDBY, &proxied.endpoints(), &[]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(writer(&fx).await, fx.id("orders-use1"));
+    assert_eq!(
+        proxied.forwarded("FailoverGlobalCluster"),
+        1,
+        "sent once: {:#?}",
+        proxied.log()
+    );
+}
