@@ -375,6 +375,7 @@ def reset_databases(rds, n):
     import re
     bases = [n(f"{app}-db{tail}") for app in ("payments", "ledger") for tail in ("", "-use1")]
     bases += [n("payments-db-euw1")] + [n(f"checkout-db{tail}") for tail in ("", "-usw2", "-euw1")]
+    bases += [n(f"storefront-db{tail}") for tail in ("", "-use1")]
     derived = re.compile("^(" + "|".join(re.escape(b) for b in bases) + r")(-pre-[a-z0-9]{1,4}|-r[a-z0-9]{1,6})?$")
     # Replicas first. moto keeps a promoted replica's source and can fail (HTTP 500)
     # deleting an instance whose source is gone, so go round until nothing is left.
@@ -512,6 +513,8 @@ def main():
     ap.add_argument("--lag-orders", type=float, default=2,
                     help="Aurora global lag seconds for orders' secondaries (default 2)")
     ap.add_argument("--lag-checkout", type=float, default=2, help="ReplicaLag seconds for checkout (default 2)")
+    ap.add_argument("--lag-storefront", type=float, default=2,
+                    help="ReplicaLag seconds for storefront's RDS replica (default 2)")
     ap.add_argument("--json", action="store_true", help="print a JSON description of the world on stdout")
     ap.add_argument("--quiet", action="store_true", help="no per-resource lines")
     ap.add_argument("--reset-databases", action="store_true",
@@ -548,7 +551,9 @@ def main():
     # (app, home, {replica region: replica id}, lag)
     worlds = (("payments", HOME, {STANDBY: n("payments-db-use1"), THIRD: n("payments-db-euw1")}, args.lag_payments),
               ("ledger", HOME, {STANDBY: n("ledger-db-use1")}, args.lag_ledger),
-              ("checkout", STANDBY, {HOME: n("checkout-db-usw2"), THIRD: n("checkout-db-euw1")}, args.lag_checkout))
+              ("checkout", STANDBY, {HOME: n("checkout-db-usw2"), THIRD: n("checkout-db-euw1")}, args.lag_checkout),
+              # storefront's AWS half (plans/gcp/storefront.toml, on both clouds).
+              ("storefront", HOME, {STANDBY: n("storefront-db-use1")}, args.lag_storefront))
     for app, home, replica_ids, lag in worlds:
         primary = ensure_primary(rds[home], n(f"{app}-db"))
         replicas = {}
@@ -593,8 +598,10 @@ def main():
     groups = {}
     # (min, desired, max) by group base name, per region
     caps = {
-        HOME: {"payments-api": (2, 4, 8), "ledger-workers": (1, 2, 4), "checkout-web": (0, 1, 6)},
-        STANDBY: {"payments-api": (0, 0, 8), "ledger-workers": (0, 0, 4), "checkout-web": (2, 3, 6)},
+        HOME: {"payments-api": (2, 4, 8), "ledger-workers": (1, 2, 4), "checkout-web": (0, 1, 6),
+               "storefront-web": (2, 2, 4)},
+        STANDBY: {"payments-api": (0, 0, 8), "ledger-workers": (0, 0, 4), "checkout-web": (2, 3, 6),
+                  "storefront-web": (0, 0, 4)},
         THIRD: {"payments-api": (0, 0, 8), "checkout-web": (0, 1, 6)},
     }
     for region in REGIONS:
@@ -615,6 +622,9 @@ def main():
         a_rec(d("checkout-use1"), "192.0.2.60"),
         a_rec(d("checkout-usw2"), "192.0.2.70"),
         a_rec(d("checkout-euw1"), "192.0.2.80"),
+        a_rec(d("storefront-usw2"), "192.0.2.90"),
+        a_rec(d("storefront-use1"), "192.0.2.91"),
+        cname(d("storefront"), d("storefront-usw2")),
         cname(d("api"), d("api-usw2")),
         cname(d("payments-db"), pay_ep),
         cname(d("orders-db"), aurora["orders"]["members"][HOME]["writer_endpoint"]),
@@ -642,6 +652,12 @@ def main():
         cloud_sql = ensure_cloud_sql(os.environ["DRCTL_GCP_ENDPOINT"], n("orders-sql"),
                                      n("orders-sql-use4"), 1.0)
         cloud_run = ensure_cloud_run(os.environ["DRCTL_GCP_ENDPOINT"], n("orders-api"), 3, 0)
+        # storefront's GCP half (plans/gcp/storefront.toml).
+        cloud_sql = {"orders": cloud_sql,
+                     "storefront": ensure_cloud_sql(os.environ["DRCTL_GCP_ENDPOINT"], n("catalogue-sql"),
+                                                    n("catalogue-sql-use4"), 1.5)}
+        cloud_run = {"orders": cloud_run,
+                     "storefront": ensure_cloud_run(os.environ["DRCTL_GCP_ENDPOINT"], n("storefront-api"), 2, 0)}
     else:
         say("cloud-sql", "-", "skipped (DRCTL_GCP_ENDPOINT unset: rerun localstack/up)")
     # The orders workers' managed instance groups, in the same emulator.

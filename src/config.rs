@@ -102,6 +102,7 @@ const SETTING_VARS: &[&str] = &[
     "DRCTL_HOST",
     "DRCTL_ENDPOINTS",
     "DRCTL_GCS_ENDPOINT",
+    "DRCTL_GCP_ENDPOINT",
     "DRCTL_CALL_LOG",
     "DRCTL_LOG_FORMAT",
     "DRCTL_COLOR",
@@ -979,6 +980,23 @@ mod tests {
             s.warnings[0].contains("did you mean DRCTL_PLANS?"),
             "{:?}",
             s.warnings
+        );
+    }
+
+    /// `DRCTL_GCP_ENDPOINT` (the Google APIs' emulator, in every endpoints
+    /// file) was warned about as a misspelt DRCTL_GCS_ENDPOINT on every
+    /// command, though it is a setting (`gcp_endpoint`) and is used.
+    #[test]
+    fn regression_the_gcp_endpoint_variable_is_a_setting_not_a_misspelling() {
+        let env = BTreeMap::from([(
+            "DRCTL_GCP_ENDPOINT".to_string(),
+            "http://127.0.0.1:4590".to_string(),
+        )]);
+        let s = Settings::resolve_with(&FlagSettings::default(), &env).unwrap();
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(
+            s.cloud.gcp_endpoint.as_deref(),
+            Some("http://127.0.0.1:4590")
         );
     }
 

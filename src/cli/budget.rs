@@ -40,7 +40,7 @@ pub fn run(a: BudgetArgs, settings: &Settings) -> Result<Exit, CliError> {
         plans.extend(
             select(&loaded, None)?
                 .into_iter()
-                .filter(|p| p.regions().contains(&a.to))
+                .filter(|p| p.site(&a.to).is_some())
                 .cloned(),
         );
     } else {
@@ -48,15 +48,12 @@ pub fn run(a: BudgetArgs, settings: &Settings) -> Result<Exit, CliError> {
             plans.extend(select(&loaded, Some(name))?.into_iter().cloned());
         }
     }
-    if plans.is_empty() {
-        return Err(CliError::invalid(format!("no plan has region {}", a.to))
-            .hint("`drctl plan validate` lists the plans; `drctl plan show PLAN` their regions"));
-    }
+    let to = super::target_site(&plans, &a.to)?;
     let at_once = a.plans_at_once.unwrap_or(plans.len());
-    let f = forecast_for(settings, &plans, &a.to, at_once, a.parallelism)?;
+    let f = forecast_for(settings, &plans, &to, at_once, a.parallelism)?;
     match a.output {
         Output::Json => outln!("{}", serde_json::to_string_pretty(&f)?),
-        Output::Text => out!("{}", render(&f, &a.to)),
+        Output::Text => out!("{}", render(&f, &to)),
     }
     Ok(Exit::Ok)
 }

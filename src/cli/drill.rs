@@ -92,6 +92,7 @@ pub async fn run(a: DrillArgs, settings: &Settings) -> Result<Exit, CliError> {
         .cloned()
         .collect();
     let plan = &plans[0];
+    let to = plan.site(to).unwrap_or(to);
     if plan.home() == to {
         return Err(CliError::invalid(format!(
             "{to} is the home region of plan {plan_name}: a drill rehearses a failover to a standby"

@@ -180,25 +180,22 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> Result<Exit, CliError>
     let loaded = load_plans(settings, a.plan.as_slice())?;
     let plans: Vec<Plan> = select(&loaded, a.plan.as_deref())?
         .into_iter()
-        .filter(|p| a.plan.is_some() || p.regions().contains(&a.to))
+        .filter(|p| a.plan.is_some() || p.site(&a.to).is_some())
         .cloned()
         .collect();
-    if plans.is_empty() {
-        return Err(CliError::invalid(format!("no plan has region {}", a.to))
-            .hint("`drctl plan validate` lists the plans; `drctl plan show PLAN` their regions"));
-    }
+    let to = super::target_site(&plans, &a.to)?;
     let opts = a.run.options(
         RunKind::Failover,
         drctl::engine::RunMode::Failover { planned: a.planned },
-        &a.to,
+        &to,
         &settings.pace,
     );
     let budget = plans.iter().map(|p| p.tier.rto).min();
-    let engine = engine(settings, Some(&a.to), a.run.dry_run, budget, true).await?;
+    let engine = engine(settings, Some(&to), a.run.dry_run, budget, true).await?;
     if opts.dry_run {
         // A dry run also says how long the failover should take.
         let forecast =
-            super::budget::forecast_for(settings, &plans, &a.to, plans.len(), opts.parallelism)?;
+            super::budget::forecast_for(settings, &plans, &to, plans.len(), opts.parallelism)?;
         return preview(&engine, &plans, &opts, a.run.output, Some(&forecast)).await;
     }
     execute(&engine, &plans, &opts, a.run.output).await

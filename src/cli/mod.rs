@@ -405,6 +405,28 @@ pub fn select<'a>(
     }
 }
 
+/// The plans' region that `--to` names: one of their regions, or the GCP
+/// region of one of their sites (`--to us-east4` fails a plan whose site
+/// us-east-1 is paired with us-east4 over to us-east-1). One run has one
+/// target: plans that take the name for different sites are refused.
+pub fn target_site(plans: &[drctl::plan::Plan], to: &str) -> Result<String, CliError> {
+    let mut sites: Vec<&str> = plans.iter().filter_map(|p| p.site(to)).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    match sites.as_slice() {
+        // A plan named on the command line reports its own regions.
+        [] if !plans.is_empty() => Ok(to.to_string()),
+        [] => Err(CliError::invalid(format!("no plan has region {to}"))
+            .hint("`drctl plan validate` lists the plans; `drctl plan show PLAN` their regions")),
+        [one] => Ok(one.to_string()),
+        many => Err(CliError::invalid(format!(
+            "region {to} stands for different regions of the plans ({})",
+            many.join(", ")
+        ))
+        .hint("run the plans one at a time with --plan, or name the region itself")),
+    }
+}
+
 /// Every run's records (parsed leniently: `audit verify` is where chains are
 /// judged), oldest first: one listing, then the journals read concurrently
 /// (a bucket answers in milliseconds per request, not per byte).

@@ -95,7 +95,8 @@ pub fn run(cmd: PlanCommand, settings: &Settings) -> Result<Exit, CliError> {
         PlanCommand::Graph(a) => {
             let loaded = load_plans(settings, &[])?;
             let plan = select(&loaded, Some(&a.plan))?[0];
-            let g = graph::compile(plan, &a.to).map_err(CliError::invalid_input)?;
+            let to = plan.site(&a.to).unwrap_or(&a.to);
+            let g = graph::compile(plan, to).map_err(CliError::invalid_input)?;
             match a.format {
                 GraphFormat::Dot => out!("{}", g.to_dot()),
                 GraphFormat::Mermaid => out!("{}", g.to_mermaid()),

@@ -14,6 +14,7 @@ pub mod kinds;
 pub mod limits;
 pub mod notify;
 pub mod rpo;
+pub mod sites;
 pub mod source;
 pub mod spec;
 pub mod tiers;
@@ -82,6 +83,23 @@ impl Plan {
     /// Home region.
     pub fn home(&self) -> &str {
         self.spec.home()
+    }
+
+    /// The plan's sites (its regions, each with its GCP region).
+    pub fn sites(&self) -> sites::Sites {
+        self.spec.sites()
+    }
+
+    /// The plan's region that `region` names: one of its regions, or the
+    /// GCP region of one of its sites (`--to us-east4` for a site named
+    /// us-east-1 paired with us-east4). `None`: neither.
+    pub fn site(&self, region: &str) -> Option<&str> {
+        let sites = self.sites();
+        let site = sites.site_of(region);
+        self.regions()
+            .iter()
+            .find(|r| r.as_str() == site)
+            .map(String::as_str)
     }
 }
 
@@ -403,6 +421,8 @@ fn load_plan(
             .all(|d| d.severity != Severity::Error);
     out.diagnostics.extend(checker.diagnostics);
     if let (true, Some(tier)) = (ok, tier) {
+        let mut spec = spec;
+        spec.attach_sites();
         out.plans.push(Plan {
             digest: hex::encode(Sha256::digest(file.text.as_bytes())),
             spec,
@@ -671,7 +691,14 @@ fn known_keys(path: &[Seg]) -> &'static [&'static str] {
             "retry",
             "timeout",
         ],
-        ["plan", _] => &["name", "description", "owner", "tier", "regions"],
+        ["plan", _] => &[
+            "name",
+            "description",
+            "owner",
+            "tier",
+            "regions",
+            "gcp_regions",
+        ],
         ["evidence", _] => &["destinations", "retention"],
         ["evidence", "retention", _] => &["mode", "days"],
         ["drill", _] => &["schedule", "max_duration", "blackout"],

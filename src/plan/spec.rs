@@ -73,8 +73,13 @@ pub struct PlanHeader {
     pub owner: Option<String>,
     /// Tier name: built-in `critical`, `important`, `standard`, or one from `tiers.toml`.
     pub tier: String,
-    /// Regions, home first, then standbys in order of preference.
+    /// Regions, home first, then standbys in order of preference: the
+    /// plan's sites (see `plan::sites`).
     pub regions: Vec<String>,
+    /// The GCP region of each site, in the order of `regions`, in a plan
+    /// that mixes AWS and GCP resources (empty: a plan on one cloud).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gcp_regions: Vec<String>,
 }
 
 /// The `[evidence]` table.
@@ -198,6 +203,27 @@ impl PlanSpec {
             .first()
             .map(String::as_str)
             .unwrap_or_default()
+    }
+
+    /// The plan's sites: its regions, each with the GCP region paired with
+    /// it.
+    pub fn sites(&self) -> super::sites::Sites {
+        super::sites::Sites::new(&self.plan.regions, &self.plan.gcp_regions)
+    }
+
+    /// Hands the plan's sites to its GCP resources, which name their
+    /// copies by GCP region (done once, when a plan is loaded).
+    pub fn attach_sites(&mut self) {
+        let sites = self.sites();
+        for r in &mut self.cloud_sql {
+            r.sites = sites.clone();
+        }
+        for r in &mut self.cloud_run {
+            r.sites = sites.clone();
+        }
+        for r in &mut self.instance_group {
+            r.sites = sites.clone();
+        }
     }
 
     /// The database resource with this id.

@@ -1721,3 +1721,96 @@ fn cloud_run_takes_gcp_regions_and_names_its_errors_where_they_are() {
         "{errors:?}"
     );
 }
+
+fn storefront() -> String {
+    std::fs::read_to_string(root().join("plans/gcp/storefront.toml")).expect("storefront.toml")
+}
+
+/// The plan on both clouds: a site is an AWS region and its GCP region;
+/// `--to` may name either; a GCP resource's copy in a site is the one in
+/// the site's GCP region, and its steps act there.
+#[test]
+fn a_plan_on_both_clouds_pairs_each_region_with_a_gcp_region() {
+    let (loaded, _) = load_text("storefront.toml", storefront().as_bytes());
+    assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded));
+    let p = &loaded.plans[0];
+    assert_eq!(p.site("us-east4"), Some("us-east-1"));
+    assert_eq!(p.site("us-east-1"), Some("us-east-1"));
+    assert_eq!(p.site("eu-west-1"), None);
+    let sql = &p.spec.cloud_sql[0];
+    use super::kinds::Copies;
+    assert_eq!(sql.copy("us-east-1"), Some("catalogue-sql-use4"));
+    assert_eq!(sql.copy("us-west-2"), Some("catalogue-sql"));
+    let g = crate::steps::graph::compile(p, "us-east-1").expect("compiles");
+    let regions: Vec<(String, String)> = (g.steps.iter())
+        .map(|s| {
+            (
+                s.id.to_string(),
+                serde_json::to_value(&s.kind).unwrap()["region"].to_string(),
+            )
+        })
+        .collect();
+    let of = |id: &str| {
+        regions
+            .iter()
+            .find(|(s, _)| s.contains(id))
+            .map(|(_, r)| r.clone())
+    };
+    assert_eq!(
+        of("promote-sql").as_deref(),
+        Some("\"us-east4\""),
+        "{regions:?}"
+    );
+    assert_eq!(
+        of("scale-run").as_deref(),
+        Some("\"us-east4\""),
+        "{regions:?}"
+    );
+    assert_eq!(
+        of("promote:").as_deref(),
+        Some("\"us-east-1\""),
+        "{regions:?}"
+    );
+}
+
+/// What a plan on both clouds gets wrong about its sites, each where it
+/// is written: a GCP region list of another length, an AWS name in it,
+/// a GCP resource named by an AWS region.
+#[test]
+fn a_plan_on_both_clouds_says_where_its_sites_are_wrong() {
+    let t = storefront().replace(
+        "gcp_regions = [\"us-central1\", \"us-east4\"]",
+        "gcp_regions = [\"us-central1\"]",
+    );
+    let e = errors_of("storefront.toml", &t);
+    assert!(
+        e.iter()
+            .any(|d| d.message.contains("2 region(s) and 1 GCP region(s)")),
+        "{e:?}"
+    );
+    let t = storefront().replace("\"us-east4\"]", "\"us-east-2\"]");
+    let e = errors_of("storefront.toml", &t);
+    assert!(
+        e.iter()
+            .any(|d| d.message.contains("`us-east-2` is not a GCP region name") && d.line == 23),
+        "{e:?}"
+    );
+    let t = storefront().replace(
+        "regions = { us-central1 = \"catalogue-sql\"",
+        "regions = { us-west-2 = \"catalogue-sql\"",
+    );
+    let e = errors_of("storefront.toml", &t);
+    let d = (e.iter())
+        .find(|d| d.message.contains("names region `us-west-2`"))
+        .unwrap_or_else(|| panic!("{e:?}"));
+    assert!(
+        d.hint.as_deref().is_some_and(|h| h.contains("gcp_regions")),
+        "{:?}",
+        d.hint
+    );
+    assert!(
+        e.iter()
+            .any(|d| d.message.contains("has no id for region `us-central1`")),
+        "{e:?}"
+    );
+}

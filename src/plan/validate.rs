@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::cron::parse_cron;
 use super::duration::{format_duration, parse_duration};
+use super::kinds::Cloud;
 use super::source::{Diagnostic, Seg, SourceFile};
 use super::spec::{PlanSpec, ResourceKind, ResourceRef, Stage};
 use super::tiers::Tier;
@@ -181,6 +182,9 @@ pub fn check_tier(
 struct PlanIndex<'s> {
     /// The plan's regions, in order.
     regions: Vec<&'s str>,
+    /// The GCP region of each, in order (the regions themselves in a plan
+    /// without `gcp_regions`).
+    gcp_regions: Vec<&'s str>,
     /// Every resource, in file order per kind.
     resources: Vec<ResourceRef<'s>>,
     /// Id → the first resource with that id.
@@ -270,6 +274,7 @@ pub fn check_plan_with(
     check_plan_name(c, spec);
     let tier = check_tier_name(c, spec, tiers);
     check_regions(c, spec);
+    check_gcp_regions(c, spec);
     let resources = spec.resources();
     let ids = check_ids(c, &resources);
     let followable: Vec<&str> = (resources.iter())
@@ -278,6 +283,10 @@ pub fn check_plan_with(
         .collect();
     let ix = PlanIndex {
         regions: spec.plan.regions.iter().map(String::as_str).collect(),
+        gcp_regions: match spec.plan.gcp_regions.is_empty() {
+            true => spec.plan.regions.iter().map(String::as_str).collect(),
+            false => spec.plan.gcp_regions.iter().map(String::as_str).collect(),
+        },
         all_ids: resources.iter().map(|r| r.id).collect(),
         followable: followable.clone(),
         followable_set: followable.into_iter().collect(),
@@ -328,6 +337,50 @@ fn check_tier_name(
         );
     }
     tier
+}
+
+/// `[plan] gcp_regions`: one GCP region per site, in the order of
+/// `regions`, each a GCP region name, none twice, none a site's name.
+fn check_gcp_regions(c: &mut Checker<'_>, spec: &PlanSpec) {
+    let header = &spec.plan;
+    let gcp = &header.gcp_regions;
+    if gcp.is_empty() {
+        return;
+    }
+    if gcp.len() != header.regions.len() {
+        c.error(
+            path!["plan", "gcp_regions"],
+            format!(
+                "plan `{}` has {} region(s) and {} GCP region(s)",
+                header.name,
+                header.regions.len(),
+                gcp.len()
+            ),
+            "give each region of the plan the GCP region that fails with it, in the same order: gcp_regions = [\"us-central1\", \"us-east4\"]",
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, g) in gcp.iter().enumerate() {
+        if !crate::plan::sites::gcp_region(g) {
+            c.error(
+                path!["plan", "gcp_regions", i],
+                format!("`{g}` is not a GCP region name"),
+                "GCP regions look like us-central1 or europe-west4 (AWS's like us-east-1 go in `regions`)",
+            );
+        } else if !seen.insert(g.as_str()) {
+            c.error(
+                path!["plan", "gcp_regions", i],
+                format!("GCP region `{g}` is listed twice"),
+                "each site of the plan has its own GCP region",
+            );
+        } else if header.regions.contains(g) {
+            c.error(
+                path!["plan", "gcp_regions", i],
+                format!("`{g}` is both a region and a GCP region of the plan"),
+                "list AWS regions in `regions` and the GCP region paired with each in `gcp_regions`; a plan on GCP alone lists its GCP regions in `regions` and has no `gcp_regions`",
+            );
+        }
+    }
 }
 
 fn check_regions(c: &mut Checker<'_>, spec: &PlanSpec) {
@@ -384,8 +437,12 @@ fn check_ids<'s>(
 fn check_resources(c: &mut Checker<'_>, ix: &PlanIndex<'_>) {
     for &kind in ResourceKind::ALL {
         let of_kind = || ix.resources.iter().filter(move |r| r.kind == kind);
+        let regions = match kind.cloud() {
+            Cloud::Aws => &ix.regions,
+            Cloud::Gcp => &ix.gcp_regions,
+        };
         for r in of_kind() {
-            check_region_map(c, r, &ix.regions);
+            check_region_map(c, r, regions);
         }
         for r in of_kind() {
             let mut scope = Scope {
@@ -401,11 +458,17 @@ fn check_resources(c: &mut Checker<'_>, ix: &PlanIndex<'_>) {
 fn check_region_map(c: &mut Checker<'_>, r: &ResourceRef<'_>, region_set: &[&str]) {
     let Some(map) = r.regions else { return };
     let field = r.kind.regions_key();
+    let whose = match r.kind.cloud() {
+        Cloud::Gcp => "the plan's GCP regions",
+        Cloud::Aws => "the plan's regions",
+    };
     for (region, value) in map {
         if !region_set.contains(&region.as_str()) {
             let hint = match did_you_mean(region, region_set.iter().copied()) {
-                Some(s) => format!(
-                    "did you mean `{s}`? the plan's regions are {}",
+                Some(s) => format!("did you mean `{s}`? {whose} are {}", known_list(region_set)),
+                None if r.kind.cloud() == Cloud::Gcp => format!(
+                    "a {} names its copies by GCP region; the plan's are {} (a plan that mixes clouds pairs a GCP region with each of its regions: [plan] gcp_regions)",
+                    r.kind.table(),
                     known_list(region_set)
                 ),
                 None => format!(
@@ -416,7 +479,7 @@ fn check_region_map(c: &mut Checker<'_>, r: &ResourceRef<'_>, region_set: &[&str
             c.key_error(
                 path![r.kind.table(), r.index, field, region.as_str()],
                 format!(
-                    "{} `{}` names region `{region}`, which is not one of the plan's regions",
+                    "{} `{}` names region `{region}`, which is not one of {whose}",
                     r.kind.table(),
                     r.id
                 ),

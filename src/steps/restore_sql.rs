@@ -125,8 +125,8 @@ pub fn compile(b: &mut Builder<'_>) {
             Some(RestoreSql {
                 resource: d.id.clone(),
                 project: d.project.clone(),
-                instance: d.regions.get(b.target)?.clone(),
-                region: b.target.to_string(),
+                instance: d.regions.get(d.sites.gcp(b.target))?.clone(),
+                region: d.sites.gcp(b.target).to_string(),
             })
         })
         .collect();

@@ -79,8 +79,8 @@ pub fn compile(b: &mut Builder<'_>) {
             Some(ScaleMig {
                 resource: g.id.clone(),
                 project: g.project.clone(),
-                group: g.regions.get(b.target)?.clone(),
-                region: b.target.to_string(),
+                group: g.regions.get(g.sites.gcp(b.target))?.clone(),
+                region: g.sites.gcp(b.target).to_string(),
                 size: g.active.size,
             })
         })

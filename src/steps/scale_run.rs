@@ -67,8 +67,8 @@ pub fn compile(b: &mut Builder<'_>) {
             Some(ScaleRun {
                 resource: r.id.clone(),
                 project: r.project.clone(),
-                service: r.regions.get(b.target)?.clone(),
-                region: b.target.to_string(),
+                service: r.regions.get(r.sites.gcp(b.target))?.clone(),
+                region: r.sites.gcp(b.target).to_string(),
                 min_instances: r.active.min_instances,
             })
         })

@@ -27,6 +27,7 @@ impl Kind for BucketSpec {
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
     const STAGE: Option<Stage> = None;
     const REGIONS_KEY: &'static str = "regions";
+    const CLOUD: super::Cloud = super::Cloud::Aws;
 }
 
 impl Resource for BucketSpec {

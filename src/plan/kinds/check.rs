@@ -39,6 +39,7 @@ impl Kind for CheckSpec {
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
     const STAGE: Option<Stage> = Some(Stage::Probe);
     const REGIONS_KEY: &'static str = "regions";
+    const CLOUD: super::Cloud = super::Cloud::Aws;
 }
 
 impl Resource for CheckSpec {

@@ -50,6 +50,10 @@ pub struct CloudRunSpec {
     /// Resources that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+    /// The plan's sites (set when the plan is loaded): which of its
+    /// copies, named by GCP region, a site of the plan means.
+    #[serde(skip)]
+    pub sites: crate::plan::sites::Sites,
 }
 
 const SIZE: &[&str] = &["min_instances"];
@@ -61,6 +65,7 @@ impl Kind for CloudRunSpec {
         &[("active", SIZE), ("standby", SIZE)];
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
+    const CLOUD: super::Cloud = super::Cloud::Gcp;
 }
 
 /// Whether `name` is a Cloud Run service name: 1 to 49 lowercase letters,
@@ -72,21 +77,6 @@ pub fn valid_service(name: &str) -> bool {
         && b[0].is_ascii_lowercase()
         && (b.iter()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && !name.ends_with('-')
-}
-
-/// Whether `region` is shaped like a GCP region (`us-central1`,
-/// `europe-west4`: two words, the second ending in its number), not an
-/// AWS one (`us-east-1`).
-pub fn gcp_region(region: &str) -> bool {
-    let Some((area, place)) = region.split_once('-') else {
-        return false;
-    };
-    let letters = place.trim_end_matches(|c: char| c.is_ascii_digit());
-    !area.is_empty()
-        && area.bytes().all(|c| c.is_ascii_lowercase())
-        && !letters.is_empty()
-        && letters.len() < place.len()
-        && letters.bytes().all(|c| c.is_ascii_lowercase())
 }
 
 /// A service's status as `status` shows a group's: `ACTIVE` when its latest
@@ -132,7 +122,7 @@ impl Resource for CloudRunSpec {
             "cloud_run {:<21} {}/{} (normally {} min instances)",
             self.id,
             self.project,
-            self.regions[region],
+            self.regions[self.sites.gcp(region)],
             self.size_in(plan, region).min_instances
         )
     }
@@ -149,7 +139,7 @@ impl Resource for CloudRunSpec {
             );
         }
         for (region, name) in &self.regions {
-            if !gcp_region(region) {
+            if !crate::plan::sites::gcp_region(region) {
                 s.error(
                     path!["regions", region.as_str()],
                     format!(
@@ -201,12 +191,13 @@ impl Resource for CloudRunSpec {
 
     #[cfg(any(test, feature = "testkit"))]
     fn seed(&self, w: &super::World<'_>) {
+        let home = self.sites.gcp(w.home);
         for (region, name) in &self.regions {
             let key = (self.project.clone(), region.clone(), name.clone());
             if w.fake.state().run.contains_key(&key) {
                 continue;
             }
-            let size = if region == w.home {
+            let size = if region == home {
                 self.active
             } else {
                 self.standby
@@ -270,7 +261,7 @@ impl Groups for CloudRunSpec {
     }
 
     fn group(&self, region: &str) -> Option<&str> {
-        self.regions.get(region).map(String::as_str)
+        self.regions.get(self.sites.gcp(region)).map(String::as_str)
     }
 
     fn active(&self) -> Capacity {
@@ -291,6 +282,7 @@ impl Groups for CloudRunSpec {
         clouds: &Clouds,
         region: &str,
     ) -> Result<Option<ComputeGroup>, CloudError> {
+        let region = self.sites.gcp(region);
         let Some(name) = self.regions.get(region) else {
             return Ok(None);
         };
@@ -314,7 +306,7 @@ mod tests {
             assert!(!valid_service(bad), "{bad}");
         }
         for ok in ["us-central1", "us-east4", "europe-west4", "asia-northeast1"] {
-            assert!(gcp_region(ok), "{ok}");
+            assert!(crate::plan::sites::gcp_region(ok), "{ok}");
         }
         for bad in [
             "us-east-1",
@@ -324,7 +316,7 @@ mod tests {
             "-east4",
             "",
         ] {
-            assert!(!gcp_region(bad), "{bad}");
+            assert!(!crate::plan::sites::gcp_region(bad), "{bad}");
         }
     }
 

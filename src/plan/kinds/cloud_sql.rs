@@ -52,6 +52,10 @@ pub struct CloudSqlSpec {
     /// Resources that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+    /// The plan's sites (set when the plan is loaded): which of its
+    /// copies, named by GCP region, a site of the plan means.
+    #[serde(skip)]
+    pub sites: crate::plan::sites::Sites,
 }
 
 impl Kind for CloudSqlSpec {
@@ -67,6 +71,7 @@ impl Kind for CloudSqlSpec {
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
+    const CLOUD: super::Cloud = super::Cloud::Gcp;
 }
 
 /// Whether `name` is a Cloud SQL instance name: 1 to 98 lowercase letters,
@@ -106,7 +111,7 @@ impl Resource for CloudSqlSpec {
             "cloud_sql {:<21} {}/{} ({}{}{})",
             self.id,
             self.project,
-            self.regions[region],
+            self.regions[self.sites.gcp(region)],
             match self.strategy {
                 DbStrategy::PromoteReplica => "promote-replica",
                 DbStrategy::PointInTimeRestore => "point-in-time-restore",
@@ -175,7 +180,7 @@ impl Resource for CloudSqlSpec {
 
     #[cfg(any(test, feature = "testkit"))]
     fn seed(&self, w: &super::World<'_>) {
-        let home = w.home;
+        let home = self.sites.gcp(w.home);
         let Some(primary) = self.regions.get(home) else {
             return;
         };
@@ -229,7 +234,7 @@ impl Copies for CloudSqlSpec {
     }
 
     fn copy(&self, region: &str) -> Option<&str> {
-        self.regions.get(region).map(String::as_str)
+        self.regions.get(self.sites.gcp(region)).map(String::as_str)
     }
 
     fn read_call(&self) -> &'static str {
@@ -245,7 +250,7 @@ impl Copies for CloudSqlSpec {
             return Ok(None);
         };
         let found = (clouds.cloud_sql)
-            .describe_sql(region, &self.project, name)
+            .describe_sql(self.sites.gcp(region), &self.project, name)
             .await?;
         Ok(found.map(|i| CopyState {
             role: i.role,
@@ -283,7 +288,7 @@ impl RpoSource for CloudSqlSpec {
             ));
         };
         (clouds.cloud_sql)
-            .sql_replica_lag(region, &self.project, name, window)
+            .sql_replica_lag(self.sites.gcp(region), &self.project, name, window)
             .await
     }
 }

@@ -57,6 +57,7 @@ impl Kind for ComputeSpec {
         &[("active", CAPACITY), ("standby", CAPACITY)];
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
+    const CLOUD: super::Cloud = super::Cloud::Aws;
 }
 
 impl Resource for ComputeSpec {

@@ -89,6 +89,7 @@ impl Kind for DnsSpec {
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
     const STAGE: Option<Stage> = Some(Stage::Traffic);
     const REGIONS_KEY: &'static str = "targets";
+    const CLOUD: super::Cloud = super::Cloud::Aws;
 }
 
 impl Resource for DnsSpec {

@@ -44,6 +44,7 @@ impl Kind for GlobalDatabaseSpec {
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
+    const CLOUD: super::Cloud = super::Cloud::Aws;
 }
 
 /// Whether `name` is an RDS cluster identifier: 1 to 63 letters, digits or

@@ -52,6 +52,10 @@ pub struct InstanceGroupSpec {
     /// Resources that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+    /// The plan's sites (set when the plan is loaded): which of its
+    /// copies, named by GCP region, a site of the plan means.
+    #[serde(skip)]
+    pub sites: crate::plan::sites::Sites,
 }
 
 const SIZE: &[&str] = &["size"];
@@ -63,6 +67,7 @@ impl Kind for InstanceGroupSpec {
         &[("active", SIZE), ("standby", SIZE)];
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
+    const CLOUD: super::Cloud = super::Cloud::Gcp;
 }
 
 /// Whether `name` is a Compute Engine resource name: 1 to 63 lowercase
@@ -94,7 +99,10 @@ impl Resource for InstanceGroupSpec {
         };
         format!(
             "instance_group {:<16} {}/{} (normally {} instances)",
-            self.id, self.project, self.regions[region], size.size
+            self.id,
+            self.project,
+            self.regions[self.sites.gcp(region)],
+            size.size
         )
     }
 
@@ -161,8 +169,9 @@ impl Resource for InstanceGroupSpec {
 
     #[cfg(any(test, feature = "testkit"))]
     fn seed(&self, w: &super::World<'_>) {
+        let home = self.sites.gcp(w.home);
         for (region, name) in &self.regions {
-            let size = if region == w.home {
+            let size = if region == home {
                 self.active
             } else {
                 self.standby
@@ -201,7 +210,7 @@ impl Groups for InstanceGroupSpec {
     }
 
     fn group(&self, region: &str) -> Option<&str> {
-        self.regions.get(region).map(String::as_str)
+        self.regions.get(self.sites.gcp(region)).map(String::as_str)
     }
 
     fn active(&self) -> Capacity {
@@ -225,6 +234,7 @@ impl Groups for InstanceGroupSpec {
         clouds: &Clouds,
         region: &str,
     ) -> Result<Option<ComputeGroup>, CloudError> {
+        let region = self.sites.gcp(region);
         let Some(name) = self.group(region) else {
             return Ok(None);
         };

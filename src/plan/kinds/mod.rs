@@ -119,6 +119,18 @@ pub trait Kind: Resource + Sized {
     const STAGE: Option<Stage>;
     /// The key of its per-region map (`regions`; `targets` for DNS).
     const REGIONS_KEY: &'static str;
+    /// The cloud its resources live on: a GCP kind names its copies by
+    /// GCP region (see `plan::sites`).
+    const CLOUD: Cloud;
+}
+
+/// The cloud a kind's resources live on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cloud {
+    /// Amazon Web Services (and its regions: `us-east-1`).
+    Aws,
+    /// Google Cloud (and its regions: `us-east4`).
+    Gcp,
 }
 
 /// One region's copy of a resource's data, as read, whatever the kind:
@@ -313,6 +325,11 @@ macro_rules! kinds {
             /// The key of its per-region map.
             pub fn regions_key(self) -> &'static str {
                 match self { $(Self::$kind => <$spec as Kind>::REGIONS_KEY,)* }
+            }
+
+            /// The cloud its resources live on.
+            pub fn cloud(self) -> Cloud {
+                match self { $(Self::$kind => <$spec as Kind>::CLOUD,)* }
             }
         }
 

@@ -60,6 +60,7 @@ impl Kind for NodeGroupSpec {
         &[("active", SIZE), ("standby", SIZE)];
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
+    const CLOUD: super::Cloud = super::Cloud::Aws;
 }
 
 impl Resource for NodeGroupSpec {
