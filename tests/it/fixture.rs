@@ -587,7 +587,9 @@ impl Drop for Fixture {
             (STANDBY, self.id("ledger-db-use1")),
             (HOME, self.id("checkout-db-usw2")),
             (world::THIRD, self.id("checkout-db-euw1")),
+            (STANDBY, self.id("storefront-db-use1")),
             (HOME, self.id("payments-db")),
+            (HOME, self.id("storefront-db")),
             (HOME, self.id("ledger-db")),
             (STANDBY, self.id("checkout-db")),
         ];

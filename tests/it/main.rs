@@ -26,6 +26,7 @@ mod html;
 mod iam;
 mod layers;
 mod mass;
+mod mixed;
 mod nodes;
 mod notify;
 mod outage;
