@@ -274,13 +274,16 @@ async fn the_rpo_gate_refuses_a_large_lag() {
     assert!(matches!(role(&pair.replica).await, DbRole::Replica(_)));
 }
 
-/// The home region down: Cloud SQL's API is one global endpoint, so the
-/// proxy drops every request about the home region's instance (its name in
-/// the path, `/instances/NAME` and `/instances/NAME/...`) rather than a
-/// region's endpoint. The failover reads and acts in us-east4 only and
-/// succeeds; the side read of the home instance fails bounded.
+/// The home region down: Google's APIs are global endpoints, so the proxy
+/// drops every request about us-central1: its Compute and Cloud Run paths
+/// (`/regions/us-central1/`, `/locations/us-central1/`) and the home
+/// instance's (its name in the path, `/instances/NAME` and
+/// `/instances/NAME/...`). `drctl failover --to us-east4` of the whole GCP
+/// plan reads and acts in us-east4 only and succeeds (the replica
+/// promoted, the group resized, the service's floor raised); the side read
+/// of the home instance fails bounded.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failover_works_with_the_home_region_dropped_at_the_proxy() {
+async fn the_gcp_plan_fails_over_with_us_central1_dropped_at_the_proxy() {
     crate::needs_emulators!();
     let fx = Fixture::new("gsqldown").await;
     let pair = seed(&fx, 1.0).await;
@@ -293,10 +296,30 @@ async fn a_failover_works_with_the_home_region_dropped_at_the_proxy() {
             usize::MAX,
         );
     }
+    for path in [format!("/regions/{HOME}/"), format!("/locations/{HOME}/")] {
+        gcp.inject(Match::PathContains(path), Fault::Drop, usize::MAX);
+    }
     let runs = fx.runs();
     let o = failover(&fx, &proxied.endpoints(), &[]).await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     assert_eq!(role(&pair.replica).await, DbRole::Primary);
+    let clouds = world::clouds().await;
+    let group = (clouds.instance_groups)
+        .describe_mig(TARGET, PROJECT, &fx.id("orders-workers-use4"))
+        .await
+        .expect("the target's group")
+        .expect("exists");
+    assert_eq!(group.target_size, 3, "{group:?}");
+    let api = (clouds.cloud_run)
+        .describe_run(TARGET, PROJECT, &fx.id("orders-api"))
+        .await
+        .expect("the target's service")
+        .expect("exists");
+    assert_eq!(api.min_instances, 3, "{api:?}");
+    let home_writes: Vec<String> = (proxied.writes().into_iter())
+        .filter(|l| l.contains(HOME) || l.contains(&format!("/instances/{}/", pair.primary)))
+        .collect();
+    assert!(home_writes.is_empty(), "{home_writes:#?}");
     let show = fx.show(&fx.new_run(&runs)).await;
     assert_eq!(outputs(&show, STEP)["path"], "dr-failover");
     let sent: Vec<String> = gcp.log();
