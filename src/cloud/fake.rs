@@ -1792,6 +1792,19 @@ impl CloudSql for FakeCloud {
         {
             let s = self.state();
             s.reach("sqladmin", "instances.clone", source, region)?;
+            if let Some(i) = s.sql.get(&(project.to_string(), source.to_string()))
+                && i.role != DbRole::Primary
+            {
+                // Replicas keep no backups, which a clone is made from.
+                return Err(CloudError::new(
+                    "sqladmin",
+                    "instances.clone",
+                    source,
+                    region,
+                    ErrorKind::Precondition,
+                    "The requested operation is not valid for a replica instance.",
+                ));
+            }
             if s.sql
                 .contains_key(&(project.to_string(), target.to_string()))
             {
