@@ -401,16 +401,14 @@ pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::jo
             })
             .map(|id| crate::journal::StepName::from(&id))
             .collect(),
-        Temp::MigSize { region, group, .. } => gcp_scale_steps(
-            plans,
-            crate::steps::KindName::ScaleMig,
-            |p| {
+        Temp::MigSize { region, group, .. } => {
+            gcp_scale_steps(plans, crate::steps::KindName::ScaleMig, |p| {
                 (p.spec.instance_group.iter())
                     .filter(|g| g.regions.get(region) == Some(group))
                     .map(|g| g.id.clone())
                     .collect()
-            },
-        ),
+            })
+        }
         Temp::RunFloor {
             region, service, ..
         } => gcp_scale_steps(plans, crate::steps::KindName::ScaleRun, |p| {

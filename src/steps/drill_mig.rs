@@ -212,16 +212,14 @@ impl Action for DrillMig {
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
         let scale = self.scale();
         let (group, autoscaler) = scale.read(cx).await?;
-        let ours = journaled_by_run(cx, |t| self.mine(t))
-            .await
-            .map_err(|e| {
-                StepFailure::state(
-                    format!("the drill's journal cannot be read: {e}"),
-                    "nothing was changed; check the state, then drill again",
-                    &self.group,
-                    &self.region,
-                )
-            })?;
+        let ours = journaled_by_run(cx, |t| self.mine(t)).await.map_err(|e| {
+            StepFailure::state(
+                format!("the drill's journal cannot be read: {e}"),
+                "nothing was changed; check the state, then drill again",
+                &self.group,
+                &self.region,
+            )
+        })?;
         let at = (self.region.as_str(), self.project.as_str());
         let temp = match decide_raise(at, &group, autoscaler.as_ref(), self.size, ours) {
             MigRaise::Refuse(why) => {
@@ -434,7 +432,14 @@ mod tests {
             panic!("journaled first");
         };
         assert!(
-            matches!(&t, Temp::MigSize { restore: 1, autoscaler: None, .. }),
+            matches!(
+                &t,
+                Temp::MigSize {
+                    restore: 1,
+                    autoscaler: None,
+                    ..
+                }
+            ),
             "{t:?}"
         );
         let a = MigAutoscaler {

@@ -162,16 +162,14 @@ impl Action for DrillRun {
             self.region.as_str(),
             self.service.as_str(),
         );
-        let ours = journaled_by_run(cx, |t| self.mine(t))
-            .await
-            .map_err(|e| {
-                StepFailure::state(
-                    format!("the drill's journal cannot be read: {e}"),
-                    "nothing was changed; check the state, then drill again",
-                    name,
-                    r,
-                )
-            })?;
+        let ours = journaled_by_run(cx, |t| self.mine(t)).await.map_err(|e| {
+            StepFailure::state(
+                format!("the drill's journal cannot be read: {e}"),
+                "nothing was changed; check the state, then drill again",
+                name,
+                r,
+            )
+        })?;
         let restore = match ours {
             Some(Temp::RunFloor { restore, .. }) => restore,
             _ => {
@@ -183,8 +181,8 @@ impl Action for DrillRun {
                         r,
                     )
                 };
-                let mut s = (cx.clouds.cloud_run.describe_run(r, p, name).await?)
-                    .ok_or_else(missing)?;
+                let mut s =
+                    (cx.clouds.cloud_run.describe_run(r, p, name).await?).ok_or_else(missing)?;
                 if rolling(&s) {
                     // The floor to return to is the one that rollout leaves.
                     s = self.scale(self.min_instances).settled(cx).await?;
@@ -240,14 +238,15 @@ pub async fn restore(
     }
     let what = format!("service {service} ({region}) to end its rollout");
     let settled = || {
-        poll_until(
-            &what,
-            poll,
-            deadline,
-            || async { Ok::<_, CloudError>(read().await?.filter(|s| !rolling(s))) },
-        )
+        poll_until(&what, poll, deadline, || async {
+            Ok::<_, CloudError>(read().await?.filter(|s| !rolling(s)))
+        })
     };
-    let Some(s) = (if rolling(&s) { settled().await? } else { Some(s) }) else {
+    let Some(s) = (if rolling(&s) {
+        settled().await?
+    } else {
+        Some(s)
+    }) else {
         return Ok((
             CleanupResult::Failed,
             format!("service {service} is still rolling out; run the cleanup again"),

@@ -46,8 +46,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
-    drill_names, wait_for,
+    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, drill_names,
+    wait_for,
 };
 use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DbRole, ErrorKind, SqlInstance, SqlOperation};
@@ -229,7 +229,8 @@ pub fn decide(
             message: format!(
                 "{source} in {r} is a replica of {of}, not the primary: a drill clones the home primary (a replica keeps no backups to clone from)"
             ),
-            hint: "fail back first (the plan's home must hold its primary), then drill again".into(),
+            hint: "fail back first (the plan's home must hold its primary), then drill again"
+                .into(),
         };
     }
     if !primary.is_runnable() {
@@ -290,9 +291,12 @@ impl Action for DrillSql {
             call: "sqladmin:instances.clone".into(),
             resource: format!("{} → {name}", self.source),
             region: self.source_region.clone(),
-            current: existing.as_ref().map_or("absent".into(), |i| i.state.clone()),
-            desired: "a drill copy cloned at the latest recovery time, RUNNABLE; deleted at cleanup"
-                .into(),
+            current: existing
+                .as_ref()
+                .map_or("absent".into(), |i| i.state.clone()),
+            desired:
+                "a drill copy cloned at the latest recovery time, RUNNABLE; deleted at cleanup"
+                    .into(),
             change: existing.is_none(),
         }])
     }
@@ -341,7 +345,11 @@ impl Action for DrillSql {
                 )
                 .await?;
                 out.requested_at = Some(Utc::now());
-                Some(sql.clone_sql(r, p, source, &name, Some(w.latest)).await?.name)
+                Some(
+                    sql.clone_sql(r, p, source, &name, Some(w.latest))
+                        .await?
+                        .name,
+                )
             }
         };
         if let Some(op) = op {
