@@ -268,10 +268,7 @@ impl Action for DrillSql {
             Err(e) => return vec![Finding::unreadable(&what, r, &e)],
         };
         match decide(self, None, &[], primary.as_ref()) {
-            CloneNext::Refuse { message, .. } if primary.is_none() => {
-                let _ = message;
-                vec![Finding::missing(&what, r)]
-            }
+            CloneNext::Refuse { .. } if primary.is_none() => vec![Finding::missing(&what, r)],
             CloneNext::Refuse { message, hint } => vec![Finding::blocks(
                 &what,
                 r,
