@@ -8,7 +8,9 @@ and what it does not):
 
 * Cloud SQL Admin v1 (`/v1/projects/{p}/...`): instances get and list,
   `promoteReplica` (with `failover=true` for an Enterprise Plus DR replica),
-  `switchover`, `clone` (with `cloneContext.pointInTime`),
+  `switchover`, `clone` (with `cloneContext.pointInTime`; a read replica
+  is refused: replicas keep no backups, which a clone is made from),
+  `delete`,
   `getLatestRecoveryTime`, operations get and list. Every write answers an
   Operation at once (`PENDING`), which turns `RUNNING` and then `DONE` after
   DRCTL_GCP_OP_SECONDS (2 s); its effect on the instances lands when it is
@@ -343,6 +345,12 @@ class World:
 
     def clone(self, project, name, ctx):
         src = self.instance(project, name)
+        if src.get("masterInstanceName"):
+            # Replicas keep no backups (backupConfiguration cannot be
+            # enabled on one), and a clone is made from the source's
+            # backup and logs: Cloud SQL refuses it.
+            raise ApiError(400, "The requested operation is not valid for a replica instance.",
+                           "operationNotSupportedForReplica")
         dest = (ctx or {}).get("destinationInstanceName")
         if not dest:
             raise ApiError(400, "Invalid request: destinationInstanceName is required.", "invalid",
@@ -368,6 +376,22 @@ class World:
                        "edition": src["settings"]["edition"], "tier": src["settings"]["tier"]})
 
         return self.start(project, dest, "CLONE", effect)
+
+    def delete(self, project, name):
+        inst = self.instance(project, name)
+        self.busy(project, name)
+
+        def effect():
+            self.instances.pop((project, name), None)
+            self.lags.pop((project, name), None)
+            master = bare(inst.get("masterInstanceName"))
+            m = self.instances.get((project, master)) if master else None
+            if m:
+                m["replicaNames"] = [r for r in m.get("replicaNames", []) if r != name]
+                if not m["replicaNames"]:
+                    m.pop("replicaNames")
+
+        return self.start(project, name, "DELETE", effect)
 
     def lag_series(self, project, query):
         flt = query.get("filter", [""])[0]
@@ -419,6 +443,7 @@ WORLD = World()
 ROUTES = [
     ("GET", r"^/v1/projects/([^/]+)/instances$", "list_instances"),
     ("GET", r"^/v1/projects/([^/]+)/instances/([^/]+)$", "get_instance"),
+    ("DELETE", r"^/v1/projects/([^/]+)/instances/([^/]+)$", "delete_instance"),
     ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/promoteReplica$", "promote"),
     ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/switchover$", "switchover"),
     ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/clone$", "clone"),
@@ -496,6 +521,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_PATCH(self):
         self._dispatch("PATCH")
 
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
     # ---------------------------------------------------------- Cloud SQL
     def list_instances(self, project, query, body):
         items = [i for (p, _), i in sorted(WORLD.instances.items()) if p == project and i]
@@ -507,6 +535,9 @@ class Handler(BaseHTTPRequestHandler):
         if not inst:
             raise ApiError(404, "The Cloud SQL instance does not exist.", "instanceDoesNotExist")
         return 200, inst
+
+    def delete_instance(self, project, name, query, body):
+        return 200, WORLD.shown(WORLD.delete(project, name))
 
     def promote(self, project, name, query, body):
         failover = query.get("failover", ["false"])[0].lower() == "true"

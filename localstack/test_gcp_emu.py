@@ -253,6 +253,30 @@ class GcpEmuTest(unittest.TestCase):
         s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/west/clone", late)
         self.assertEqual((s, err["error"]["status"]), (400, "INVALID_ARGUMENT"))
 
+    def test_a_replica_is_not_cloned_and_a_clone_is_deleted_through_an_operation(self):
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/east/clone",
+                               {"cloneContext": {"destinationInstanceName": "east-c"}})
+        self.assertEqual((s, err["error"]["status"]), (400, "FAILED_PRECONDITION"), err)
+        self.assertEqual(self.get("east-c")[0], 404)
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/west/clone",
+                              {"cloneContext": {"destinationInstanceName": "west-d"}})
+        self.wait(op)
+        s, op = self.emu.call("DELETE", f"/v1/projects/{P}/instances/west-d")
+        self.assertEqual((s, op["operationType"], op["targetId"]), (200, "DELETE", "west-d"), op)
+        conforms(self, SQL, {"$ref": "Operation"}, op, "delete")
+        # A second delete while the first runs is refused, as Cloud SQL does.
+        s, err = self.emu.call("DELETE", f"/v1/projects/{P}/instances/west-d")
+        self.assertEqual((s, err["error"]["status"]), (409, "ABORTED"), err)
+        self.assertEqual(self.get("west-d")[0], 200)
+        self.wait(op)
+        self.assertEqual(self.get("west-d")[0], 404)
+        s, err = self.emu.call("DELETE", f"/v1/projects/{P}/instances/west-d")
+        self.assertEqual((s, err["error"]["status"]), (404, "NOT_FOUND"), err)
+        # A replica deleted leaves its primary's replica list.
+        s, op = self.emu.call("DELETE", f"/v1/projects/{P}/instances/east")
+        self.wait(op)
+        self.assertNotIn("east", self.get("west")[1].get("replicaNames", []))
+
     def test_operations_list_names_the_instances_operations(self):
         _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
         s, ops = self.emu.call("GET", f"/v1/projects/{P}/operations?instance=east")
@@ -314,8 +338,10 @@ class GcpEmuTest(unittest.TestCase):
         conforms(self, SQL, {"$ref": "Operation"}, finished, "operation")
         clone_log = recorded("sql-clone_http.log")
         cloned = next(b for m, p, s, b in clone_log if m == "POST" and p.endswith("/clone"))
-        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/west/clone",
-                              {"cloneContext": {"destinationInstanceName": "west-c"}})
+        # After the switchover west is the replica (which is not cloned):
+        # east, the primary now, is.
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/clone",
+                              {"cloneContext": {"destinationInstanceName": "east-c"}})
         same_shape(self, cloned, op, "clone", OP_FIELDS)
         self.assertEqual(op["operationType"], cloned["operationType"])
 

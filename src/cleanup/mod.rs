@@ -112,6 +112,35 @@ async fn dispatch(
             let at = (region.as_str(), cluster.as_str(), group.as_str());
             crate::steps::drill_nodes::restore(clouds, at, *restore, owner, poll, deadline).await
         }
+        Temp::SqlClone {
+            region,
+            project,
+            name,
+        } => {
+            let at = (region.as_str(), project.as_str(), name.as_str());
+            crate::steps::drill_sql::remove(clouds, at, poll, deadline).await
+        }
+        Temp::MigSize {
+            region,
+            project,
+            group,
+            autoscaler,
+            restore,
+        } => {
+            let at = (region.as_str(), project.as_str(), group.as_str());
+            let a = autoscaler.as_deref();
+            crate::steps::drill_mig::restore(clouds, run, at, a, *restore, owner, poll, deadline)
+                .await
+        }
+        Temp::RunFloor {
+            region,
+            project,
+            service,
+            restore,
+        } => {
+            let at = (region.as_str(), project.as_str(), service.as_str());
+            crate::steps::drill_run::restore(clouds, at, *restore, owner, poll, deadline).await
+        }
         Temp::Record { zone, name, rtype } => {
             crate::steps::drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await
         }

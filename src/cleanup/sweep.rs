@@ -445,10 +445,8 @@ pub async fn sweep(
     let mut out = Vec::new();
     for f in todo {
         let owner = match (&f.resource, f.run.as_deref()) {
-            (t @ (Temp::Capacity { .. } | Temp::NodeCapacity { .. }), Some(run)) => {
-                capacity_owner(plans, journals, run, t).await
-            }
-            (Temp::Capacity { .. } | Temp::NodeCapacity { .. }, None) => {
+            (t, Some(run)) if !t.drill_only() => capacity_owner(plans, journals, run, t).await,
+            (t, None) if !t.drill_only() => {
                 CapacityOwner::Unknown("no drill tag names the run that raised it".into())
             }
             _ => CapacityOwner::Drill("a drill's own resource".into()),

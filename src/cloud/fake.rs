@@ -126,6 +126,8 @@ pub enum SqlEffect {
     Switchover,
     /// A new instance, cloned from the named source.
     Clone(String),
+    /// The instance is deleted.
+    Delete,
 }
 
 /// A fake regional managed instance group: its target size, its instances
@@ -188,6 +190,15 @@ impl FakeState {
     /// Applies a done Cloud SQL operation's effect on instance `target`.
     fn sql_effect(&mut self, project: &str, target: &str, effect: &SqlEffect) {
         let key = |n: &str| (project.to_string(), n.to_string());
+        if *effect == SqlEffect::Delete {
+            if let Some(gone) = self.sql.remove(&key(target))
+                && let DbRole::Replica(m) = gone.role
+                && let Some(m) = self.sql.get_mut(&key(&m))
+            {
+                m.replicas.retain(|r| r != target);
+            }
+            return;
+        }
         let Some(inst) = self.sql.get(&key(target)).cloned() else {
             if let SqlEffect::Clone(source) = effect
                 && let Some(src) = self.sql.get(&key(source)).cloned()
@@ -1781,6 +1792,19 @@ impl CloudSql for FakeCloud {
         {
             let s = self.state();
             s.reach("sqladmin", "instances.clone", source, region)?;
+            if let Some(i) = s.sql.get(&(project.to_string(), source.to_string()))
+                && i.role != DbRole::Primary
+            {
+                // Replicas keep no backups, which a clone is made from.
+                return Err(CloudError::new(
+                    "sqladmin",
+                    "instances.clone",
+                    source,
+                    region,
+                    ErrorKind::Precondition,
+                    "The requested operation is not valid for a replica instance.",
+                ));
+            }
             if s.sql
                 .contains_key(&(project.to_string(), target.to_string()))
             {
@@ -1801,6 +1825,47 @@ impl CloudSql for FakeCloud {
             "instances.clone",
             "CLONE",
             SqlEffect::Clone(source.to_string()),
+        ))
+    }
+
+    async fn delete_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        self.tick("sqladmin:instances.delete", region, name).await?;
+        {
+            let s = self.state();
+            s.reach("sqladmin", "instances.delete", name, region)?;
+            if !s.sql.contains_key(&(project.to_string(), name.to_string())) {
+                return Err(CloudError::new(
+                    "sqladmin",
+                    "instances.delete",
+                    name,
+                    region,
+                    ErrorKind::NotFound,
+                    "The Cloud SQL instance does not exist.",
+                ));
+            }
+            if (s.sql_ops.values()).any(|(o, _)| o.target == name && !o.is_done()) {
+                return Err(CloudError::new(
+                    "sqladmin",
+                    "instances.delete",
+                    name,
+                    region,
+                    ErrorKind::Precondition,
+                    "Operation failed because another operation was already in progress.",
+                ));
+            }
+        }
+        Ok(self.sql_start(
+            region,
+            project,
+            name,
+            "instances.delete",
+            "DELETE",
+            SqlEffect::Delete,
         ))
     }
 

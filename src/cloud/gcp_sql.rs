@@ -331,6 +331,24 @@ impl CloudSql for GcpSql {
             .map_err(|e| map(SERVICE, OP, source, region, &e))
     }
 
+    async fn delete_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        const OP: &str = "instances.delete";
+        let inner = self.inner(OP, name, region).await?;
+        on_wire(OP, name, region)?;
+        (inner.instances.delete())
+            .set_project(project)
+            .set_instance(name)
+            .send()
+            .await
+            .map(|o| operation_of(&o))
+            .map_err(|e| map(SERVICE, OP, name, region, &e))
+    }
+
     async fn recovery_window(
         &self,
         region: &str,

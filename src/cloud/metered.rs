@@ -751,6 +751,18 @@ impl CloudSql for Metered {
         .await
     }
 
+    async fn delete_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        self.meter("sqladmin:instances.delete", region, || {
+            self.inner.cloud_sql.delete_sql(region, project, name)
+        })
+        .await
+    }
+
     async fn recovery_window(
         &self,
         region: &str,

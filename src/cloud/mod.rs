@@ -443,6 +443,16 @@ pub trait CloudSql: Send + Sync {
         point_in_time: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<SqlOperation, CloudError>;
 
+    /// Deletes instance `name` (`instances.delete`): a drill's clone, at
+    /// its cleanup. Answers the delete's operation; Cloud SQL answers
+    /// not-found (an error of kind `NotFound`) when it is gone already.
+    async fn delete_sql(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<SqlOperation, CloudError>;
+
     /// How far back instance `name` can be restored
     /// (`getLatestRecoveryTime`).
     async fn recovery_window(

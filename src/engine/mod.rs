@@ -496,6 +496,8 @@ impl Engine {
 }
 
 #[cfg(test)]
+mod drill_gcp_tests;
+#[cfg(test)]
 mod drill_global_tests;
 #[cfg(test)]
 mod drill_tests;

@@ -50,6 +50,46 @@ pub enum Temp {
         /// Its size before the drill (min/desired/max), to restore.
         restore: crate::cloud::Capacity,
     },
+    /// A drill's clone of a Cloud SQL primary (`drill-sql`), named from
+    /// the run and the standby replica: deleted at cleanup.
+    SqlClone {
+        /// The region it was cloned in (its source's: Cloud SQL clones stay
+        /// in their source's region).
+        region: String,
+        /// The GCP project.
+        project: String,
+        /// The clone's instance name.
+        name: String,
+    },
+    /// A regional managed instance group a drill raised (`drill-mig`),
+    /// with what to return it to, read before it changed anything (Compute
+    /// groups carry no labels a drill could keep it in).
+    MigSize {
+        /// Region.
+        region: String,
+        /// The GCP project.
+        project: String,
+        /// The group.
+        group: String,
+        /// The autoscaler whose minimum was raised, when the group has one
+        /// (then `restore` is that minimum, else the group's target size).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        autoscaler: Option<String>,
+        /// The size (or autoscaler minimum) before the drill.
+        restore: u32,
+    },
+    /// A Cloud Run service whose minimum instances a drill raised
+    /// (`drill-run`), with the floor to return it to.
+    RunFloor {
+        /// Region.
+        region: String,
+        /// The GCP project.
+        project: String,
+        /// The service.
+        service: String,
+        /// Its minimum instances before the drill.
+        restore: u32,
+    },
     /// A drill DNS record.
     Record {
         /// Hosted zone name.
@@ -92,6 +132,36 @@ impl std::fmt::Display for Temp {
                 f,
                 "size of node group {cluster}/{group} ({region}), to restore to {restore}"
             ),
+            Self::SqlClone {
+                region,
+                project,
+                name,
+            } => write!(f, "Cloud SQL instance {project}/{name} ({region})"),
+            Self::MigSize {
+                region,
+                group,
+                autoscaler,
+                restore,
+                ..
+            } => match autoscaler {
+                Some(a) => write!(
+                    f,
+                    "minimum of autoscaler {a} of group {group} ({region}), to restore to {restore}"
+                ),
+                None => write!(
+                    f,
+                    "size of instance group {group} ({region}), to restore to {restore}"
+                ),
+            },
+            Self::RunFloor {
+                region,
+                service,
+                restore,
+                ..
+            } => write!(
+                f,
+                "min instances of Cloud Run service {service} ({region}), to restore to {restore}"
+            ),
             Self::Record { zone, name, rtype } => write!(f, "record {name} {rtype} (zone {zone})"),
             Self::Control { region, url } => write!(f, "control {url} ({region})"),
             Self::HealthCheck { region, control } => {
@@ -106,7 +176,13 @@ impl Temp {
     /// resource a real failover may now own): a preempted drill removes
     /// only these.
     pub fn drill_only(&self) -> bool {
-        !matches!(self, Self::Capacity { .. } | Self::NodeCapacity { .. })
+        !matches!(
+            self,
+            Self::Capacity { .. }
+                | Self::NodeCapacity { .. }
+                | Self::MigSize { .. }
+                | Self::RunFloor { .. }
+        )
     }
 
     /// The group it raised, when it is a raised group: its region and its
@@ -121,6 +197,10 @@ impl Temp {
                 group,
                 ..
             } => Some((region, format!("{cluster}/{group}"))),
+            Self::MigSize { region, group, .. } => Some((region, group.clone())),
+            Self::RunFloor {
+                region, service, ..
+            } => Some((region, service.clone())),
             _ => None,
         }
     }
@@ -134,8 +214,11 @@ impl Temp {
             Self::Record { .. } => 0,
             Self::HealthCheck { .. } => 1,
             Self::Control { .. } => 2,
-            Self::Database { .. } | Self::Cluster { .. } => 3,
-            Self::Capacity { .. } | Self::NodeCapacity { .. } => 4,
+            Self::Database { .. } | Self::Cluster { .. } | Self::SqlClone { .. } => 3,
+            Self::Capacity { .. }
+            | Self::NodeCapacity { .. }
+            | Self::MigSize { .. }
+            | Self::RunFloor { .. } => 4,
         }
     }
 }

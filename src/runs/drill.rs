@@ -401,8 +401,42 @@ pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::jo
             })
             .map(|id| crate::journal::StepName::from(&id))
             .collect(),
+        Temp::MigSize { region, group, .. } => {
+            gcp_scale_steps(plans, crate::steps::KindName::ScaleMig, |p| {
+                (p.spec.instance_group.iter())
+                    .filter(|g| g.regions.get(region) == Some(group))
+                    .map(|g| g.id.clone())
+                    .collect()
+            })
+        }
+        Temp::RunFloor {
+            region, service, ..
+        } => gcp_scale_steps(plans, crate::steps::KindName::ScaleRun, |p| {
+            (p.spec.cloud_run.iter())
+                .filter(|r| r.regions.get(region) == Some(service))
+                .map(|r| r.id.clone())
+                .collect()
+        }),
         _ => Vec::new(),
     }
+}
+
+/// The failover steps of `kind` that scale the resources `ids` picks in
+/// each of `plans` (a raised GCP group's or service's scalers).
+fn gcp_scale_steps(
+    plans: &[crate::plan::Plan],
+    kind: crate::steps::KindName,
+    ids: impl Fn(&crate::plan::Plan) -> Vec<String>,
+) -> Vec<crate::journal::StepName> {
+    plans
+        .iter()
+        .flat_map(|p| {
+            ids(p)
+                .into_iter()
+                .map(|id| crate::steps::StepId::new(p.name(), kind, Some(id)))
+        })
+        .map(|id| crate::journal::StepName::from(&id))
+        .collect()
 }
 
 /// One run's journal as a [`Scaler`] of the group whose steps are `steps`

@@ -198,6 +198,35 @@ pub fn manual_removal(temp: &Temp) -> String {
             "unless a failover owns the node group now (`drctl runs list`), aws eks update-nodegroup-config --region {region} --cluster-name {cluster} --nodegroup-name {group} --scaling-config minSize={},desiredSize={},maxSize={} (its size before the drill, from the drill's journal)",
             restore.min, restore.desired, restore.max
         ),
+        Temp::SqlClone { project, name, .. } => format!(
+            "gcloud sql instances delete {name} --project {project} (a drill's clone: its name starts with drill-)"
+        ),
+        Temp::MigSize {
+            region,
+            project,
+            group,
+            autoscaler: Some(a),
+            restore,
+        } => format!(
+            "unless a failover owns group {group} now (`drctl runs list`), gcloud compute instance-groups managed update-autoscaling {group} --region {region} --project {project} --min-num-replicas {restore} (autoscaler {a}'s minimum before the drill, from its journal)"
+        ),
+        Temp::MigSize {
+            region,
+            project,
+            group,
+            restore,
+            ..
+        } => format!(
+            "unless a failover owns the group now (`drctl runs list`), gcloud compute instance-groups managed resize {group} --region {region} --project {project} --size {restore} (its size before the drill, from its journal)"
+        ),
+        Temp::RunFloor {
+            region,
+            project,
+            service,
+            restore,
+        } => format!(
+            "unless a failover owns the service now (`drctl runs list`), gcloud run services update {service} --region {region} --project {project} --min-instances {restore} (its floor before the drill, from its journal)"
+        ),
         Temp::Record { zone, name, rtype } => format!(
             "delete the {rtype} record {name} in hosted zone {zone} (aws route53 change-resource-record-sets, action DELETE)"
         ),

@@ -27,9 +27,12 @@ pub mod drill_control;
 pub mod drill_database;
 pub mod drill_dns;
 pub mod drill_global;
+pub mod drill_mig;
 pub mod drill_names;
 pub mod drill_nodes;
+pub mod drill_run;
 pub mod drill_scale;
+pub mod drill_sql;
 mod evidence;
 mod preflight;
 mod promote;
@@ -182,6 +185,15 @@ kinds! {
     DrillScale(drill_scale::DrillScale) = "drill-scale",
     /// A drill: the standby EKS node group raised to its active size (restored at cleanup).
     DrillNodes(drill_nodes::DrillNodes) = "drill-nodes",
+    /// A drill: a clone of the Cloud SQL primary at its latest recovery
+    /// time, RUNNABLE (deleted at cleanup).
+    DrillSql(drill_sql::DrillSql) = "drill-sql",
+    /// A drill: the standby managed instance group raised to its active
+    /// size (restored at cleanup).
+    DrillMig(drill_mig::DrillMig) = "drill-mig",
+    /// A drill: the standby Cloud Run service's floor raised to active
+    /// (restored at cleanup).
+    DrillRun(drill_run::DrillRun) = "drill-run",
     /// A drill: drill DNS records created, INSYNC and read back.
     DrillDns(drill_dns::DrillDns) = "drill-dns",
     /// A drill of a data-plane switch: drill controls, health checks and

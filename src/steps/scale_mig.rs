@@ -209,7 +209,11 @@ impl ScaleMig {
         StepFailure::state(message, hint, &self.group, &self.region)
     }
 
-    async fn read(&self, cx: &Cx<'_>) -> Result<(MigGroup, Option<MigAutoscaler>), StepFailure> {
+    /// Reads the group and its autoscaler, when it has one.
+    pub(crate) async fn read(
+        &self,
+        cx: &Cx<'_>,
+    ) -> Result<(MigGroup, Option<MigAutoscaler>), StepFailure> {
         let ig = &cx.clouds.instance_groups;
         let group = ig
             .describe_mig(&self.region, &self.project, &self.group)

@@ -190,7 +190,7 @@ impl ScaleRun {
     }
 
     /// Waits until the service's rollout ended, and returns its read.
-    async fn settled(&self, cx: &Cx<'_>) -> Result<RunService, StepFailure> {
+    pub(crate) async fn settled(&self, cx: &Cx<'_>) -> Result<RunService, StepFailure> {
         wait_for(
             cx,
             &format!(

@@ -654,7 +654,8 @@ mod tests {
                 KindName::Restore,
                 KindName::RestoreSql,
                 KindName::DrillDatabase,
-                KindName::DrillGlobal
+                KindName::DrillGlobal,
+                KindName::DrillSql,
             ]
         );
         for k in carrying {

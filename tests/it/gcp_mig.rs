@@ -41,7 +41,7 @@ async fn admin(path: &str, body: Value) -> Value {
 }
 
 /// The calls the emulator saw whose path ends with `suffix`.
-async fn calls(suffix: &str) -> usize {
+pub(crate) async fn calls(suffix: &str) -> usize {
     let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
         .await
         .expect("calls")
@@ -83,15 +83,15 @@ fn request_id(fx: &Fixture, n: u32) -> String {
     format!("6f1c2a5e-0000-5000-8{n:03}-{digits:0>12}")
 }
 
-struct Groups {
-    home: String,
-    target: String,
+pub(crate) struct Groups {
+    pub(crate) home: String,
+    pub(crate) target: String,
 }
 
 /// Seeds `fx`'s groups (home: 3 instances behind an autoscaler; target: 1,
 /// with an autoscaler `(min, max)` when asked), Cloud SQL pair and Cloud
 /// Run services, and writes `orders-gcp.toml` renamed for them.
-async fn seed(fx: &Fixture, target_autoscaler: Option<(u32, u32)>) -> Groups {
+pub(crate) async fn seed(fx: &Fixture, target_autoscaler: Option<(u32, u32)>) -> Groups {
     let g = Groups {
         home: fx.id("orders-workers"),
         target: fx.id("orders-workers-use4"),
@@ -159,7 +159,7 @@ async fn failover(fx: &Fixture, extra: &[&str]) -> crate::fixture::Ran {
 }
 
 /// (target size, instances running) of `name` in `region`.
-async fn read(region: &str, name: &str) -> (u32, usize) {
+pub(crate) async fn read(region: &str, name: &str) -> (u32, usize) {
     let ig = world::clouds().await.instance_groups;
     let g = (ig.describe_mig(region, PROJECT, name).await)
         .expect("get")

@@ -150,7 +150,7 @@ pub fn vars() -> &'static BTreeMap<String, String> {
         );
         let file = endpoints_file();
         if let Some(vars) = read_env_file(&file).filter(endpoints_answer) {
-            return vars;
+            return gcp_override(vars);
         }
         let up = repo_path("localstack/up");
         eprintln!("world: starting the emulators with {}", up.display());
@@ -173,8 +173,41 @@ pub fn vars() -> &'static BTreeMap<String, String> {
             file.display(),
             up.display()
         );
-        vars
+        gcp_override(vars)
     })
+}
+
+/// The variables with `DRCTL_GCP_ENDPOINT` taken from this process's
+/// environment when it is set there: a test run against an emulator of
+/// its own (a changed `gcp_emu.py` started from a worktree) rather than the
+/// world's. Commands get the same through [`gcp_endpoints_file`].
+fn gcp_override(mut vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if let Ok(e) = std::env::var("DRCTL_GCP_ENDPOINT")
+        && !e.is_empty()
+    {
+        vars.insert("DRCTL_GCP_ENDPOINT".into(), e);
+    }
+    vars
+}
+
+/// An endpoints file for a drctl command: the world's, with the GCP
+/// endpoint of [`vars`] (an emulator of the test run's own, when
+/// `DRCTL_GCP_ENDPOINT` is set), written in `dir`.
+pub fn gcp_endpoints_file(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(endpoints_file()).unwrap_or_default();
+    let gcp = vars()
+        .get("DRCTL_GCP_ENDPOINT")
+        .cloned()
+        .unwrap_or_default();
+    let mut out: String = text
+        .lines()
+        .filter(|l| !l.starts_with("DRCTL_GCP_ENDPOINT="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    out.push_str(&format!("DRCTL_GCP_ENDPOINT={gcp}\n"));
+    let path = dir.join("endpoints.env");
+    std::fs::write(&path, out).expect("write the endpoints file");
+    path
 }
 
 /// The run key of this test process, made once: every drctl the suite

@@ -256,8 +256,8 @@ impl Groups for CloudRunSpec {
     }
 
     fn drilled(&self) -> bool {
-        // No drill raises a standby service yet.
-        false
+        // `drill-run` raises the standby service's floor (and returns it).
+        true
     }
 
     fn group(&self, region: &str) -> Option<&str> {

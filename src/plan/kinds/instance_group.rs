@@ -205,8 +205,8 @@ impl Groups for InstanceGroupSpec {
     }
 
     fn drilled(&self) -> bool {
-        // No drill step raises a standby managed instance group yet.
-        false
+        // `drill-mig` raises the standby group (and returns it).
+        true
     }
 
     fn group(&self, region: &str) -> Option<&str> {

@@ -1,0 +1,221 @@
+//! Shadow drills of the GCP kinds (`drill-sql`, `drill-mig`, `drill-run`)
+//! on the in-memory cloud, through the engine: a drill of
+//! `plans/gcp/orders-gcp.toml` leaves production as it was and nothing of
+//! its own behind; so does a drill that dies after any of its steps, once
+//! `runs resume` cleaned it up; and a cleanup run again changes nothing.
+//! (`tests/it/gcp_drill.rs` runs the same against the emulator.)
+
+use super::tests::{drill_opts, engine};
+use super::*;
+use crate::cloud::fake::FakeCloud;
+use crate::journal::{CleanupResult, Temp};
+
+const TARGET: &str = "us-east4";
+
+fn orders_gcp() -> Vec<Plan> {
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/orders-gcp.toml");
+    let loaded = crate::plan::load(&[path]);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    loaded.plans
+}
+
+/// The plan's world as its kinds seed it: the Cloud SQL primary in
+/// us-central1 and its DR replica in us-east4, each region's group and
+/// service at its size.
+fn world(plans: &[Plan]) -> FakeCloud {
+    let f = FakeCloud::new();
+    for p in plans {
+        let w = crate::plan::kinds::World {
+            fake: &f,
+            plan: &p.spec,
+            home: p.home(),
+            data_plane: std::cell::Cell::new(false),
+        };
+        for r in crate::plan::kinds::each(&p.spec) {
+            r.seed(&w);
+        }
+    }
+    f
+}
+
+fn gcp_drill() -> RunOptions {
+    RunOptions {
+        target: TARGET.into(),
+        ..drill_opts()
+    }
+}
+
+/// Production as a drill must leave it: every instance's role and
+/// replicas, every group's size, every service's floor.
+fn production(f: &FakeCloud) -> Vec<String> {
+    let s = f.state();
+    let sql = (s.sql.values()).map(|i| format!("sql {} {:?} {:?}", i.name, i.role, i.replicas));
+    let migs = (s.migs.iter()).map(|((_, r, n), g)| format!("mig {r}/{n} {}", g.target_size));
+    let run = (s.run.iter()).map(|((_, r, n), x)| format!("run {r}/{n} {}", x.min_instances));
+    sql.chain(migs).chain(run).collect()
+}
+
+fn clones(f: &FakeCloud) -> Vec<String> {
+    (f.state().sql.values())
+        .filter(|i| i.name.starts_with("drill-"))
+        .map(|i| i.name.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
+    let plans = orders_gcp();
+    let f = world(&plans);
+    let before = production(&f);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let report = e.run(&plans, &gcp_drill()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
+    let d = report.drill.as_ref().expect("a drill summary");
+    assert!(d.cleanup.complete, "{:?}", d.cleanup);
+    let kinds: Vec<&str> = (d.cleanup.resources.iter())
+        .map(|c| match c.resource {
+            Temp::SqlClone { .. } => "clone",
+            Temp::MigSize { .. } => "mig",
+            Temp::RunFloor { .. } => "run",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["clone", "mig", "run"], "{:?}", d.cleanup.resources);
+    assert!(
+        (d.cleanup.resources.iter())
+            .all(|c| matches!(c.result, CleanupResult::Removed | CleanupResult::Restored)),
+        "{:?}",
+        d.cleanup.resources
+    );
+    assert_eq!(production(&f), before);
+    assert!(clones(&f).is_empty(), "{:?}", clones(&f));
+    // The drill raised the standby, cloned the primary, and wrote nothing
+    // of production's else.
+    let writes = f.state().writes.clone();
+    for w in [
+        "instances.clone drill-",
+        "instances.delete drill-",
+        "resize orders-workers-use4",
+        "services.patch orders-api",
+    ] {
+        assert!(writes.iter().any(|x| x.contains(w)), "{w}: {writes:?}");
+    }
+    assert!(
+        !writes.iter().any(|x| x.contains("promoteReplica")
+            || x.contains("switchover")
+            || x.contains(" orders-workers ")),
+        "{writes:?}"
+    );
+    // The RPO was measured from the clone's point in time.
+    let text = store.text(&report.run_id).unwrap();
+    assert!(text.contains("\"type\":\"sql_clone\""), "{text}");
+    let verdict = d.verdicts[0].verdict.to_string();
+    assert!(!verdict.contains("not rehearse"), "{verdict}");
+    let m = &report.measures[0];
+    assert!(m.rpo.seconds.is_some(), "{m:?}");
+    assert!(m.rpo.basis.contains("point in time"), "{m:?}");
+}
+
+/// A drill that dies right after each of its steps, then `runs resume`:
+/// the cleanup removes the clone and returns the group and the service;
+/// a second resume (a cleanup run twice) changes nothing.
+#[tokio::test]
+async fn a_drill_crashed_after_each_step_is_cleaned_up_by_a_resume_and_again_is_a_no_op() {
+    for step in [
+        "orders-gcp/drill-sql:orders-sql",
+        "orders-gcp/drill-mig:orders-workers",
+        "orders-gcp/drill-run:orders-api",
+    ] {
+        let plans = orders_gcp();
+        let f = world(&plans);
+        let before = production(&f);
+        let dir = tempfile::tempdir().unwrap();
+        let (e, _, _) = engine(&f, dir.path());
+        let crash = RunOptions {
+            inject_crash: Some(CrashPoint::After(step.into())),
+            ..gcp_drill()
+        };
+        let crashed = e.run(&plans, &crash).await;
+        let Err(EngineError::Crashed(_, run)) = crashed else {
+            panic!("{step}: {crashed:?}");
+        };
+        assert_ne!(production(&f), before, "{step}: something was raised");
+        let report = e.resume(&run, &plans, Some(gcp_drill())).await.unwrap();
+        let d = report.drill.as_ref().unwrap();
+        assert!(d.cleanup.complete, "{step}: {:?}", d.cleanup);
+        assert!(!d.verdicts[0].verdict.passed(), "{step}");
+        assert_eq!(production(&f), before, "{step}");
+        assert!(clones(&f).is_empty(), "{step}: {:?}", clones(&f));
+        let writes = f.state().writes.len();
+        let again = e.resume(&run, &plans, Some(gcp_drill())).await;
+        if let Ok(again) = again {
+            let d = again.drill.as_ref().unwrap();
+            assert!(d.cleanup.complete, "{step}: {:?}", d.cleanup);
+        }
+        assert_eq!(
+            f.state().writes.len(),
+            writes,
+            "{step}: a second cleanup writes nothing"
+        );
+        assert_eq!(production(&f), before, "{step}");
+    }
+}
+
+/// The cleanup functions on their own, run twice: the second finds the
+/// clone absent and the group and service at their restore points, and
+/// sends nothing.
+#[tokio::test]
+async fn each_gcp_cleanup_run_twice_is_a_no_op() {
+    let plans = orders_gcp();
+    let f = world(&plans);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After("orders-gcp/drill-run:orders-api".into())),
+        ..gcp_drill()
+    };
+    let Err(EngineError::Crashed(_, run)) = e.run(&plans, &crash).await else {
+        panic!("crashed");
+    };
+    let records = crate::journal::read(store.as_ref(), &run).await.unwrap();
+    let temps = crate::runs::drill::journaled(&records);
+    assert_eq!(temps.len(), 3, "{temps:?}");
+    let poll = (Duration::from_millis(1), Duration::from_millis(5));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let owner = crate::cleanup::CapacityOwner::Drill("the test's".into());
+    let clouds = f.clouds();
+    let first: Vec<CleanupResult> = futures::future::join_all(
+        (temps.iter()).map(|t| crate::cleanup::remove(t, &clouds, &run, &owner, poll, deadline)),
+    )
+    .await
+    .into_iter()
+    .map(|c| c.result)
+    .collect();
+    assert_eq!(
+        first,
+        [
+            CleanupResult::Removed,
+            CleanupResult::Restored,
+            CleanupResult::Restored
+        ]
+    );
+    let writes = f.state().writes.len();
+    let second: Vec<CleanupResult> = futures::future::join_all(
+        (temps.iter()).map(|t| crate::cleanup::remove(t, &clouds, &run, &owner, poll, deadline)),
+    )
+    .await
+    .into_iter()
+    .map(|c| c.result)
+    .collect();
+    assert_eq!(
+        second,
+        [
+            CleanupResult::Absent,
+            CleanupResult::Restored,
+            CleanupResult::Restored
+        ]
+    );
+    assert_eq!(f.state().writes.len(), writes);
+}
