@@ -151,8 +151,12 @@ pub fn render(report: &StatusReport) -> String {
 fn render_region(o: &mut String, r: &RegionStatus) {
     let _ = writeln!(
         o,
-        "  {} [{}]{}{}",
+        "  {}{} [{}]{}{}",
         r.region,
+        r.gcp_region
+            .as_deref()
+            .map(|g| format!(" (GCP {g})"))
+            .unwrap_or_default(),
         r.role,
         if r.unreachable.is_some() {
             " UNREACHABLE"

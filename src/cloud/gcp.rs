@@ -47,6 +47,13 @@ const GOOGLE_ENDPOINT: &str = "https://storage.googleapis.com";
 /// Upper bound of the storage crate's own retry loop.
 pub const RETRY_TIME_LIMIT: Duration = Duration::from_secs(10);
 
+/// How long one attempt of a Google API call may take before it counts as
+/// lost and is retried (as the AWS clients' operation attempt timeout): an
+/// endpoint that goes silent mid-call must not hold a step beyond its
+/// budget. The crates set no such bound of their own (and the storage
+/// crate's builder takes none).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What every Google client drctl builds starts from (GCS, Cloud SQL,
 /// Compute, Cloud Run): anonymous credentials when it talks to an emulator
 /// endpoint, else Application Default Credentials (workload identity

@@ -151,7 +151,8 @@ impl GcpRun {
                             .with_attempt_limit(attempts)
                             .with_time_limit(super::gcp::RETRY_TIME_LIMIT),
                     )
-                    .with_backoff_policy(backoff);
+                    .with_backoff_policy(backoff)
+                    .with_attempt_timeout(super::gcp::ATTEMPT_TIMEOUT);
                 if let Some(e) = &self.endpoint {
                     b = b.with_endpoint(e.trim_end_matches('/'));
                 }

@@ -227,7 +227,8 @@ impl GcpSql {
                         let mut b = <$client>::builder()
                             .with_credentials(credentials.clone())
                             .with_retry_policy(retry())
-                            .with_backoff_policy(backoff()?);
+                            .with_backoff_policy(backoff()?)
+                            .with_attempt_timeout(super::gcp::ATTEMPT_TIMEOUT);
                         if let Some(e) = &self.endpoint {
                             b = b.with_endpoint(e.trim_end_matches('/'));
                         }

@@ -75,8 +75,10 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
         .regions()
         .iter()
         .map(|region| {
+            let sites = plan.sites();
             let mut row = RegionStatus {
                 region: region.clone(),
+                gcp_region: (sites.gcp(region) != region).then(|| sites.gcp(region).to_string()),
                 role: if *region == active {
                     "active"
                 } else {

@@ -107,6 +107,9 @@ pub struct DnsStatus {
 pub struct RegionStatus {
     /// Region.
     pub region: String,
+    /// The GCP region paired with it, in a plan on both clouds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gcp_region: Option<String>,
     /// `active` or `standby`.
     pub role: &'static str,
     /// Why the region's APIs did not answer, when some read of it did not

@@ -265,6 +265,36 @@ async fn the_demo_sequence_passes_and_checkouts_failover_resolves_within_seconds
     )
     .await;
 
+    // The plan on both clouds, from its own directory (as the demo runs
+    // it from plans/gcp): a shadow drill, then its failover, named by the
+    // GCP region of its site.
+    let gcp = tempfile::tempdir().expect("plans on GCP");
+    crate::mixed::write_plan_to(&fx, gcp.path());
+    for (args, what) in [
+        (
+            &["drill", "--plan", "storefront", "--to", "us-east4"][..],
+            "drill",
+        ),
+        (
+            &[
+                "failover",
+                "--plan",
+                "storefront",
+                "--to",
+                "us-east4",
+                "--approve",
+                "demo",
+            ][..],
+            "failover",
+        ),
+    ] {
+        let ran = fx
+            .drctl_in(gcp.path(), args, &[], &world::endpoints_file())
+            .await;
+        assert_eq!(ran.code, Some(0), "storefront {what}:\n{}", ran.all());
+        assert!(ran.out.contains("SUCCEEDED"), "{}", ran.all());
+    }
+
     // ledger's switch left checkout's setup whole: status checks it record
     // by record.
     let status = demo_step(

@@ -240,9 +240,21 @@ impl Fixture {
         env: &[(&str, &str)],
         endpoints: &Path,
     ) -> Ran {
+        self.drctl_in(self.plans.path(), args, env, endpoints).await
+    }
+
+    /// [`Self::drctl_with`] on the plans in `plans` (the plans on GCP,
+    /// kept apart from the reference plans).
+    pub(crate) async fn drctl_in(
+        &self,
+        plans: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        endpoints: &Path,
+    ) -> Ran {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"));
         cmd.args(["--color", "never", "--plans"])
-            .arg(self.plans.path())
+            .arg(plans)
             .arg("--endpoints")
             .arg(endpoints)
             .args(self.state_args())

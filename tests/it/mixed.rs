@@ -28,6 +28,11 @@ const GCP_TARGET: &str = "us-east4";
 
 /// Writes `storefront.toml` into `fx`'s plans, renamed for its world.
 fn write_plan(fx: &Fixture) {
+    write_plan_to(fx, fx.plans.path());
+}
+
+/// Writes `storefront.toml`, renamed for `fx`'s world, into `dir`.
+pub(crate) fn write_plan_to(fx: &Fixture, dir: &Path) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/storefront.toml");
     let mut t = std::fs::read_to_string(src).expect("the storefront plan");
     for id in [
@@ -43,7 +48,7 @@ fn write_plan(fx: &Fixture) {
     }
     t = t.replace(".example.com.\"", &format!(".{}\"", fx.zone));
     t = t.replace("\"example.com.\"", &format!("\"{}\"", fx.zone));
-    std::fs::write(fx.plans.path().join("storefront.toml"), t).expect("write plan");
+    std::fs::write(dir.join("storefront.toml"), t).expect("write plan");
 }
 
 async fn failover(fx: &Fixture, endpoints: &Path, extra: &[&str]) -> Ran {
@@ -171,11 +176,20 @@ async fn a_plan_on_both_clouds_fails_over_in_one_run_with_both_home_regions_drop
     let steps: Vec<&str> = (report["steps"].as_array().into_iter().flatten())
         .filter_map(|s| s["step"].as_str())
         .collect();
-    for kind in ["/promote:", "/promote-sql:", "/scale:", "/scale-run:", "/switch-dns:"] {
+    for kind in [
+        "/promote:",
+        "/promote-sql:",
+        "/scale:",
+        "/scale-run:",
+        "/switch-dns:",
+    ] {
         assert!(steps.iter().any(|s| s.contains(kind)), "{kind}: {steps:?}");
     }
     let m = &report["measures"][0];
-    assert!(m["rto"]["seconds"].as_f64().is_some_and(|s| s > 0.0), "{m:#}");
+    assert!(
+        m["rto"]["seconds"].as_f64().is_some_and(|s| s > 0.0),
+        "{m:#}"
+    );
     // The seed's lags: RDS 2 s (ReplicaLag), Cloud SQL 1.5 s (replica_lag).
     assert_eq!(m["rpo"]["seconds"].as_f64(), Some(2.0), "{m:#}");
     let text = m.to_string();
@@ -279,7 +293,9 @@ async fn crash_and_resume(when: &str, step: &str) -> Result<(), String> {
     if o.code != Some(0) {
         return fail("runs resume", &o);
     }
-    failed_over(&fx).await.map_err(|e| format!("{point}: {e}"))?;
+    failed_over(&fx)
+        .await
+        .map_err(|e| format!("{point}: {e}"))?;
     let show = fx.show(&run).await;
     if show["report"]["outcome"] != "succeeded" {
         return Err(format!("{point}: outcome {}", show["report"]["outcome"]));
@@ -290,7 +306,10 @@ async fn crash_and_resume(when: &str, step: &str) -> Result<(), String> {
             .filter(|r| r["event"]["type"] == "step_succeeded" && r["event"]["step"] == s)
             .count()
     };
-    let listed = show["report"]["steps"].as_array().cloned().unwrap_or_default();
+    let listed = show["report"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if listed.len() != 8 {
         return Err(format!("{point}: steps {listed:#?}"));
     }
