@@ -30,13 +30,38 @@ impl Reporter for Quiet {
     fn note(&self, _: &str) {}
 }
 
+/// The reference plans, and the plans on GCP (`plans/gcp`: orders-gcp on
+/// GCP alone, storefront on both clouds).
 fn plans() -> Vec<Plan> {
-    crate::plan::reference()
+    let mut all = crate::plan::reference();
+    let gcp = crate::plan::load(&[
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/gcp"),
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/tiers.toml"),
+    ]);
+    assert!(!gcp.has_errors(), "{:?}", gcp.diagnostics);
+    all.extend(gcp.plans);
+    all
 }
 
-/// The reference world, served from us-west-2.
+/// The reference world, served from us-west-2, with the plans on GCP
+/// seeded as the simulator seeds a plan (each kind its own way).
 fn world() -> FakeCloud {
-    crate::cloud::fake::reference_world((&[3.0], &[60.0]))
+    let f = crate::cloud::fake::reference_world((&[3.0], &[60.0]));
+    for p in plans()
+        .iter()
+        .filter(|p| matches!(p.name(), "orders-gcp" | "storefront"))
+    {
+        let world = crate::plan::kinds::World {
+            fake: &f,
+            plan: &p.spec,
+            home: p.home(),
+            data_plane: std::cell::Cell::new(false),
+        };
+        for r in crate::plan::kinds::each(&p.spec) {
+            r.seed(&world);
+        }
+    }
+    f
 }
 
 /// One graph kind to put through the loop: how to prepare the world and
@@ -127,6 +152,32 @@ fn scenarios() -> Vec<Scenario> {
             before: vec![failover.clone()],
         },
         Scenario {
+            name: "failover storefront (AWS and GCP in one run)",
+            plans: vec!["storefront"],
+            opts: failover.clone(),
+            before: vec![],
+        },
+        Scenario {
+            name: "failover orders-gcp (a Cloud SQL DR failover, a group and a service)",
+            plans: vec!["orders-gcp"],
+            opts: opts(
+                RunKind::Failover,
+                RunMode::Failover { planned: false },
+                "us-east4",
+            ),
+            before: vec![],
+        },
+        Scenario {
+            name: "planned failover orders-gcp (a Cloud SQL switchover)",
+            plans: vec!["orders-gcp"],
+            opts: opts(
+                RunKind::Failover,
+                RunMode::Failover { planned: true },
+                "us-east4",
+            ),
+            before: vec![],
+        },
+        Scenario {
             name: "failback payments",
             plans: vec!["payments"],
             opts: opts(
@@ -213,8 +264,34 @@ fn state(f: &FakeCloud, run_ids: &[String]) -> String {
             )
         })
         .collect();
+    let sql: BTreeMap<String, String> = (s.sql.iter())
+        .map(|((p, n), i)| {
+            (
+                format!("{p}/{n}"),
+                format!("{:?} {} {:?}", i.role, i.state, i.replicas),
+            )
+        })
+        .collect();
+    let migs: BTreeMap<String, String> = (s.migs.iter())
+        .map(|((p, r, n), g)| {
+            (
+                format!("{p}/{r}/{n}"),
+                format!("{} {} {:?}", g.target_size, g.instances.len(), g.autoscaler),
+            )
+        })
+        .collect();
+    let run: BTreeMap<String, String> = (s.run.iter())
+        .map(|((p, r, n), v)| {
+            (
+                format!("{p}/{r}/{n}"),
+                format!("{} {}", v.min_instances, v.ready_state),
+            )
+        })
+        .collect();
     normalize(
-        &format!("{dbs:#?}\n{groups:#?}\n{records:#?}\n{globals:#?}\n{clusters:#?}\n{nodes:#?}"),
+        &format!(
+            "{dbs:#?}\n{groups:#?}\n{records:#?}\n{globals:#?}\n{clusters:#?}\n{nodes:#?}\n{sql:#?}\n{migs:#?}\n{run:#?}"
+        ),
         run_ids,
     )
 }
