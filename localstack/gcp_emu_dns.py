@@ -20,7 +20,9 @@ exactly) and a change that is `pending` for a while before it is `done`.
 * changes.get and list.
 * Admin: `/emu/dns/zones` (seed a zone), `/emu/dns/records` (put a record
   set as it is, without a change: another writer, for the tests),
-  `/emu/dns/config`.
+  `/emu/dns/race` (arm another writer: the record set it puts right before
+  the zone's next change, so a change built on an earlier read no longer
+  matches), `/emu/dns/config`.
 
 Not modelled: DNS answers (records mode verifies by reading the record set),
 routing-policy answers, DNSSEC, private zones, paging (every list is one
@@ -63,6 +65,7 @@ class Dns:
         self.zones = {}  # (project, zone) -> zone dict
         self.rrsets = {}  # (project, zone) -> {(name, type): rrset}
         self.changes = {}  # (project, zone) -> [change dict with _at]
+        self.races = {}  # (project, zone) -> rrset another writer puts first
 
     def zone(self, p, z):
         got = self.zones.get((p, z))
@@ -115,6 +118,9 @@ class Dns:
 
     def create_change(self, p, z, body):
         zone = self.zone(p, z)
+        race = self.races.pop((p, z), None)
+        if race is not None:  # another writer, armed by /emu/dns/race
+            self.put_rrset(p, z, race)
         sets = dict(self.rrsets[(p, z)])
         deletions = [self.shown_rrset(dict(d, name=_fqdn(d.get("name")))) for d in
                      body.get("deletions") or []]
@@ -178,6 +184,7 @@ ROUTES = [
      "dns_get_change"),
     ("POST", r"^/emu/dns/zones$", "dns_emu_zone"),
     ("POST", r"^/emu/dns/records$", "dns_emu_record"),
+    ("POST", r"^/emu/dns/race$", "dns_emu_race"),
     ("POST", r"^/emu/dns/config$", "dns_emu_config"),
 ]
 
@@ -235,6 +242,11 @@ def register(world, handler, routes, rfc3339, error):
     def emu_record(self, query, body):
         return 200, state.put_rrset(body["project"], body["zone"], body)
 
+    def emu_race(self, query, body):
+        state.zone(body["project"], body["zone"])
+        state.races[(body["project"], body["zone"])] = body
+        return 200, {}
+
     def emu_config(self, query, body):
         if "changeSeconds" in body:
             state.change_seconds = float(body["changeSeconds"])
@@ -244,6 +256,7 @@ def register(world, handler, routes, rfc3339, error):
                      ("dns_list_rrsets", list_rrsets), ("dns_create_change", create_change),
                      ("dns_list_changes", list_changes), ("dns_get_change", get_change),
                      ("dns_emu_zone", emu_zone), ("dns_emu_record", emu_record),
+                     ("dns_emu_race", emu_race),
                      ("dns_emu_config", emu_config)):
         setattr(handler, name, fn)
     return state

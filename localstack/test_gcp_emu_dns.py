@@ -1,7 +1,8 @@
 """Tests of the Cloud DNS part of the GCP emulator (localstack/gcp_emu_dns.py)
 with a client that is not drctl's (urllib, through test_gcp_emu's helpers).
 
-* behaviour: a change is atomic (a deletion that does not match the record
+* behaviour: an armed writer (/emu/dns/race) moves the record right before
+  the next change; a change is atomic (a deletion that does not match the record
   set exactly is 412 conditionNotMet, FAILED_PRECONDITION, and nothing
   changes); an addition that exists is 409 alreadyExists; the record sets
   change at once and the change is `pending`, then `done`; list filters by
@@ -89,6 +90,20 @@ class GcpEmuDnsTest(unittest.TestCase):
         self.assertEqual([r["rrdatas"] for r in self.read()], [["api-usc1.example.com."]])
         s, log = self.emu.call("GET", f"{BASE}/changes")
         self.assertEqual(log["changes"], [])
+
+    def test_an_armed_writer_moves_the_record_right_before_the_next_change(self):
+        [have] = self.read()
+        s, b = self.emu.call("POST", "/emu/dns/race",
+                             dict(rrset("someone-else.example.com."), project=P, zone=Z))
+        self.assertEqual(s, 200, b)
+        self.assertEqual(self.read(), [have])
+        s, e = self.change([rrset("api-use4.example.com.")], [have])
+        self.assertEqual((s, e["error"]["status"]), (412, "FAILED_PRECONDITION"))
+        self.assertEqual([r["rrdatas"] for r in self.read()], [["someone-else.example.com."]])
+        # Spent: the next change built on a fresh read lands.
+        [now] = self.read()
+        s, c = self.change([rrset("api-use4.example.com.")], [now])
+        self.assertEqual(s, 200, c)
 
     def test_an_addition_that_exists_is_409_already_exists(self):
         s, e = self.change([rrset("api-use4.example.com.")])
