@@ -139,19 +139,22 @@ impl GcpDns {
                 let build = |e: google_cloud_gax::client_builder::Error| {
                     fail(ErrorKind::Client, e.to_string())
                 };
-                let backoff = || basis.backoff().map_err(|(kind, m)| fail(kind, m));
+                // One backoff policy per client (the crates take it by value).
+                let bz = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
+                let br = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
+                let bc = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
                 let mut z = ManagedZones::builder()
                     .with_credentials(basis.credentials.clone())
                     .with_retry_policy(policy())
-                    .with_backoff_policy(backoff()?);
+                    .with_backoff_policy(bz);
                 let mut r = ResourceRecordSets::builder()
                     .with_credentials(basis.credentials.clone())
                     .with_retry_policy(policy())
-                    .with_backoff_policy(backoff()?);
+                    .with_backoff_policy(br);
                 let mut c = Changes::builder()
                     .with_credentials(basis.credentials.clone())
                     .with_retry_policy(policy())
-                    .with_backoff_policy(backoff()?);
+                    .with_backoff_policy(bc);
                 if let Some(e) = endpoint {
                     z = z.with_endpoint(e);
                     r = r.with_endpoint(e);
