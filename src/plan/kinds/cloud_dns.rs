@@ -130,7 +130,7 @@ impl Resource for CloudDnsSpec {
 
     fn show(&self, _: &Plan, region: &str) -> String {
         format!(
-            "cloud_dns {:<20} {} {} → {} (zone {}, project {})",
+            "cloud_dns {:<21} {} {} → {} (zone {}, project {})",
             self.id,
             self.name,
             self.rtype,
