@@ -17,7 +17,7 @@ exactly) and a change that is `pending` for a while before it is `done`.
   is `pending` for DRCTL_GCP_DNS_CHANGE_SECONDS (1 s; `/emu/dns/config`),
   then `done` (Cloud DNS: "the request to update the authoritative servers
   has been sent").
-* changes.get and list.
+* changes.get and list (`sortOrder=descending`, `maxResults`).
 * Admin: `/emu/dns/zones` (seed a zone), `/emu/dns/records` (put a record
   set as it is, without a change: another writer, for the tests),
   `/emu/dns/race` (arm another writer: the record set it puts right before
@@ -230,8 +230,12 @@ def register(world, handler, routes, rfc3339, error):
 
     def list_changes(self, p, z, query, body):
         state.zone(p, z)
-        return 200, {"kind": "dns#changesListResponse",
-                     "changes": [state.shown_change(c) for c in state.changes[(p, z)]]}
+        changes = [state.shown_change(c) for c in state.changes[(p, z)]]
+        if q(query, "sortOrder") == "descending":
+            changes.reverse()
+        if q(query, "maxResults"):
+            changes = changes[:int(q(query, "maxResults"))]
+        return 200, {"kind": "dns#changesListResponse", "changes": changes}
 
     def get_change(self, p, z, cid, query, body):
         return 200, state.change(p, z, cid)

@@ -79,6 +79,10 @@ class GcpEmuDnsTest(unittest.TestCase):
         self.assertEqual(got["status"], "done")
         s, log = self.emu.call("GET", f"{BASE}/changes")
         self.assertEqual([x["id"] for x in log["changes"]], [c["id"]])
+        [now] = self.read()
+        s, c2 = self.change([rrset("api-usc1.example.com.")], [now])
+        s, log = self.emu.call("GET", f"{BASE}/changes?sortOrder=descending&maxResults=1")
+        self.assertEqual([(x["id"], x["status"]) for x in log["changes"]], [(c2["id"], "pending")])
 
     def test_a_deletion_that_does_not_match_exactly_is_refused_and_nothing_changes(self):
         for stale in (rrset("api-other.example.com."), rrset("api-usc1.example.com.", ttl=300),

@@ -1760,6 +1760,23 @@ impl CloudDns for FakeCloud {
             done: reads >= 1,
         })
     }
+
+    async fn pending_dns_changes(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudDnsChange>, CloudError> {
+        self.tick("clouddns:changes.list", "global", zone).await?;
+        let s = self.state();
+        s.reach("clouddns", "changes.list", zone, "global")?;
+        Ok((s.cloud_changes.iter())
+            .filter(|((p, z, _), reads)| p == project && z == zone && **reads < 1)
+            .map(|((_, _, id), _)| CloudDnsChange {
+                id: id.clone(),
+                done: false,
+            })
+            .collect())
+    }
 }
 
 #[async_trait]

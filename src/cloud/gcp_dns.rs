@@ -37,6 +37,8 @@ use super::{
 const SERVICE: &str = "clouddns";
 /// The region Cloud DNS errors name (the API is global).
 pub const REGION: &str = "global";
+/// How many of a zone's most recent changes are read for those pending.
+pub const RECENT_CHANGES: i32 = 20;
 
 /// [`CloudDns`] over the Cloud DNS API v1.
 pub struct GcpDns {
@@ -271,6 +273,30 @@ impl CloudDns for GcpDns {
             .await
             .map(|ch| change_of(&ch))
             .map_err(|e| map(OP, zone, &e))
+    }
+
+    async fn pending_dns_changes(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudDnsChange>, CloudError> {
+        const OP: &str = "changes.list";
+        let c = self.client(OP, zone).await?;
+        let page = c
+            .changes
+            .list()
+            .set_project(project)
+            .set_managed_zone(zone)
+            .set_sort_by(model::changes::list_request::SortBy::ChangeSequence)
+            .set_sort_order("descending")
+            .set_max_results(RECENT_CHANGES)
+            .send()
+            .await
+            .map_err(|e| map(OP, zone, &e))?;
+        Ok((page.changes.iter())
+            .map(change_of)
+            .filter(|ch| !ch.done)
+            .collect())
     }
 }
 

@@ -707,6 +707,17 @@ impl CloudDns for Metered {
         })
         .await
     }
+
+    async fn pending_dns_changes(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudDnsChange>, CloudError> {
+        self.meter("clouddns:changes.list", "global", || {
+            self.inner.cloud_dns.pending_dns_changes(project, zone)
+        })
+        .await
+    }
 }
 
 #[async_trait]

@@ -637,6 +637,16 @@ pub trait CloudDns: Send + Sync {
         zone: &str,
         id: &str,
     ) -> Result<CloudDnsChange, CloudError>;
+
+    /// The changes of `zone` still `pending`, among its most recent
+    /// ([`gcp_dns::RECENT_CHANGES`], `changes.list` by change sequence,
+    /// descending): what a resumed switch waits on when it finds its record
+    /// already switched.
+    async fn pending_dns_changes(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudDnsChange>, CloudError>;
 }
 
 /// CloudWatch-style metrics, read only.

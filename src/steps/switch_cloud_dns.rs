@@ -14,7 +14,10 @@
 //! again and, unless it already holds the target's value (this run's own
 //! change whose answer was lost), fails naming the record, zone and project.
 //! The change is then polled with `changes.get` at the run's pace until
-//! `done` ([`wait_for`]) and the record set read back.
+//! `done` ([`wait_for`]) and the record set read back. A step that finds
+//! the record already switched waits on the zone's pending changes
+//! (`changes.list`): after a crash, its own change may still be on its way
+//! to the name servers, and the RTO clock must not stop before it is done.
 //!
 //! Like Route 53's `verify-dns` after `switch-dns`, the step ends when the
 //! change is in effect and read back, so it ends the RTO clock.
@@ -171,6 +174,10 @@ pub struct SwitchCloudDnsOutput {
     /// answer was lost, or another run's identical switch).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub found_switched: bool,
+    /// The zone's changes found pending when the record was already
+    /// switched, waited on until done (a resumed run: its own change).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waited_changes: Vec<String>,
     /// Whether this step changed the record.
     pub changed: bool,
 }
@@ -210,6 +217,23 @@ impl SwitchCloudDns {
             .and_then(|v| self.targets.iter().find(|(_, t)| norm(t) == norm(v)))
             .map_or("no region of the plan", |(k, _)| k.as_str());
         format!("{} ({region}), TTL {}", r.rrdatas.join(" "), r.ttl)
+    }
+
+    /// Polls change `id` with the run's pace until Cloud DNS says `done`.
+    async fn done(&self, cx: &Cx<'_>, id: &str) -> Result<(), StepFailure> {
+        let (p, z) = (self.project.as_str(), self.zone.as_str());
+        wait_for(
+            cx,
+            &format!(
+                "Cloud DNS change {id} in zone {z} ({}) to be done",
+                self.name
+            ),
+            || async {
+                let c = (cx.clouds.cloud_dns).dns_change(p, z, id).await?;
+                Ok(c.done.then_some(()))
+            },
+        )
+        .await
     }
 
     fn refused(&self, why: &str) -> StepFailure {
@@ -317,6 +341,14 @@ impl Action for SwitchCloudDns {
         let deletion = match decide(before.as_ref(), &want) {
             DnsNext::Refuse(why) => return Err(self.refused(&why)),
             DnsNext::Done => {
+                // Already switched (a rerun, or a resume after a crash whose
+                // change had landed): its change may still be on its way to
+                // the name servers; wait for the zone's pending changes.
+                let pending = (cx.clouds.cloud_dns).pending_dns_changes(p, z).await?;
+                for c in &pending {
+                    self.done(cx, &c.id).await?;
+                }
+                out.waited_changes = pending.into_iter().map(|c| c.id).collect();
                 tracing::info!(
                     record = self.name,
                     zone = z,
@@ -362,18 +394,7 @@ impl Action for SwitchCloudDns {
         out.change = Some(change.id.clone());
         out.changed = true;
         if !change.done {
-            wait_for(
-                cx,
-                &format!(
-                    "Cloud DNS change {} in zone {z} ({}) to be done",
-                    change.id, self.name
-                ),
-                || async {
-                    let c = (cx.clouds.cloud_dns).dns_change(p, z, &change.id).await?;
-                    Ok(c.done.then_some(c))
-                },
-            )
-            .await?;
+            self.done(cx, &change.id).await?;
         }
         let after = self.read(cx).await?;
         if decide(after.as_ref(), &want) != DnsNext::Done {
@@ -517,6 +538,24 @@ mod tests {
         let again = run_step(&clouds).await.expect("already switched");
         assert!(!again.changed && again.change.is_none(), "{again:?}");
         assert_eq!(f.state().writes, [format!("changes.create {NAME}")]);
+    }
+
+    /// A resumed run (the change sent before a crash, still pending) finds
+    /// the record switched and waits on the change, sending none.
+    #[tokio::test]
+    async fn a_resumed_run_waits_on_its_pending_change_and_sends_none() {
+        let f = world();
+        let c = f.clouds();
+        let first = (c.cloud_dns)
+            .swap_record_set(P, Z, Some(&rs(HOME, 60)), &rs(TARGET, 60))
+            .await
+            .expect("the first run's change");
+        let out = run_step(&c).await.expect("waited");
+        assert!(!out.changed, "{out:?}");
+        assert_eq!(out.waited_changes, [first.id]);
+        assert_eq!(f.state().writes.len(), 1);
+        let again = run_step(&c).await.expect("nothing pending now");
+        assert!(again.waited_changes.is_empty(), "{again:?}");
     }
 
     /// Another writer between the read and the change: Cloud DNS refuses
