@@ -24,6 +24,8 @@ and what it does not):
   `{"error": {"code", "message", "errors": [...], "status"}}`.
 * Compute Engine v1's regional managed instance groups, autoscalers and
   operations: its own module, localstack/gcp_emu_compute.py.
+* Cloud DNS v1's managed zones, record sets and changes (a change's
+  deletions a compare-and-swap): its own module, localstack/gcp_emu_dns.py.
 * An admin API under `/emu/` for the world and the tests: seed instances,
   set a lag, arm a failing operation, set the operations' duration, read the
   calls made, reset.
@@ -44,6 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import gcp_emu_compute
+import gcp_emu_dns  # Cloud DNS v1: zones, record sets, changes
 import gcp_emu_run  # Cloud Run Admin v2: its model and routes
 
 HOST = os.environ.get("DRCTL_GCP_HOST", "127.0.0.1")
@@ -607,6 +610,8 @@ class Handler(BaseHTTPRequestHandler):
 
 # Compute Engine's regional managed instance groups (gcp_emu_compute.py).
 COMPUTE = gcp_emu_compute.register(WORLD, Handler, ROUTES, rfc3339, ApiError)
+# Cloud DNS v1's managed zones, record sets and changes (gcp_emu_dns.py).
+DNS = gcp_emu_dns.register(WORLD, Handler, ROUTES, rfc3339, ApiError)
 
 
 def main():

@@ -367,6 +367,40 @@ def ensure_cloud_run(gcp_url, name, active, standby):
     return out
 
 
+def ensure_cloud_dns(gcp_url, zone, name, value, ttl=60):
+    """The orders record in Cloud DNS in gcp_emu.py (its gcp_emu_dns.py
+    part): managed zone `zone` (gcp.example.com.) and CNAME `name` pointing
+    at us-central1's API, `value` (plans/gcp/orders-gcp.toml, [[cloud_dns]]).
+    A record already there is left as it is (a failover may have moved it)."""
+    base = f"/dns/v1/projects/{GCP_PROJECT}/managedZones/{zone}"
+    status, _ = gcp_call(gcp_url, "GET", base)
+    if status == 200:
+        say("cloud-dns", zone, "already present")
+    else:
+        status, body = gcp_call(gcp_url, "POST", "/emu/dns/zones",
+                                {"project": GCP_PROJECT, "name": zone,
+                                 "dnsName": "gcp.example.com."})
+        if status == 404:  # an emulator from before its Cloud DNS part
+            say("cloud-dns", zone, "skipped (gcp_emu.py has no Cloud DNS: rerun localstack/up)")
+            return None
+        if status != 200:
+            sys.exit(f"seed: cannot seed Cloud DNS zone {zone}: {body}")
+        say("cloud-dns", zone, "created")
+    status, body = gcp_call(gcp_url, "GET", f"{base}/rrsets?name={name}&type=CNAME")
+    have = (body or {}).get("rrsets") or []
+    if have:
+        say("cloud-dns", name, "already present")
+        value = have[0]["rrdatas"][0]
+    else:
+        status, body = gcp_call(gcp_url, "POST", "/emu/dns/records",
+                                {"project": GCP_PROJECT, "zone": zone, "name": name,
+                                 "type": "CNAME", "ttl": ttl, "rrdatas": [value]})
+        if status != 200:
+            sys.exit(f"seed: cannot seed Cloud DNS record {name}: {body}")
+        say("cloud-dns", name, "created")
+    return {"project": GCP_PROJECT, "zone": zone, "name": name, "value": value}
+
+
 # ---------------------------------------------------------------- main
 def reset_databases(rds, n):
     """Deletes this world's instances (replicas first): the reference ids, and the
@@ -647,11 +681,13 @@ def main():
     gcs_bucket = n("drctl-evidence")
     ensure_gcs_bucket(gcs_url, gcs_bucket)
     # Cloud SQL and Cloud Run in gcp_emu.py (an endpoints file from before it has no URL).
-    cloud_sql = cloud_run = None
+    cloud_sql = cloud_run = cloud_dns = None
     if os.environ.get("DRCTL_GCP_ENDPOINT"):
         cloud_sql = ensure_cloud_sql(os.environ["DRCTL_GCP_ENDPOINT"], n("orders-sql"),
                                      n("orders-sql-use4"), 1.0)
         cloud_run = ensure_cloud_run(os.environ["DRCTL_GCP_ENDPOINT"], n("orders-api"), 3, 0)
+        cloud_dns = ensure_cloud_dns(os.environ["DRCTL_GCP_ENDPOINT"], n("orders-zone"),
+                                     "orders.gcp.example.com.", "orders-api-usc1.example.com.")
         # storefront's GCP half (plans/gcp/storefront.toml).
         cloud_sql = {"orders": cloud_sql,
                      "storefront": ensure_cloud_sql(os.environ["DRCTL_GCP_ENDPOINT"], n("catalogue-sql"),
@@ -679,6 +715,7 @@ def main():
             "cloud_sql": cloud_sql,
             "instance_groups": instance_groups,
             "cloud_run": cloud_run,
+            "cloud_dns": cloud_dns,
             "buckets": {"s3": {"name": s3_bucket, "region": STANDBY, "versioning": True, "object_lock": lock},
                         "s3_euw1": {"name": euw1_bucket, "region": THIRD, "versioning": True, "object_lock": euw1_lock},
                         "controls": controls,

@@ -102,6 +102,18 @@ pub struct FakeState {
     /// Cloud Run rollouts armed to fail, by (project, region, name): the
     /// message their `Ready` condition ends with.
     pub run_failures: BTreeMap<(String, String, String), String>,
+    /// Cloud DNS managed zones by (project, zone): the DNS name each serves.
+    pub cloud_zones: BTreeMap<(String, String), String>,
+    /// Cloud DNS record sets by (project, zone, name, type), the name lower
+    /// case.
+    pub cloud_rrsets: BTreeMap<(String, String, String, String), CloudRecordSet>,
+    /// Cloud DNS changes by (project, zone, id): the reads each has had
+    /// (`done` at the second).
+    pub cloud_changes: BTreeMap<(String, String, String), u32>,
+    /// Another writer armed for the next Cloud DNS change of a zone, by
+    /// (project, zone): the record set it puts there first (a change made
+    /// between a switch's read and its own).
+    pub cloud_dns_races: BTreeMap<(String, String), CloudRecordSet>,
     /// Regions whose endpoints do not answer: object, database, group and
     /// metric calls there fail, and health checks of controls there fail
     /// closed.
@@ -607,6 +619,7 @@ impl FakeCloud {
             aurora: me.clone(),
             cloud_sql: me.clone(),
             cloud_run: me.clone(),
+            cloud_dns: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
@@ -1557,6 +1570,223 @@ impl FakeCloud {
         self.state()
             .run_failures
             .insert((project.into(), region.into(), name.into()), message.into());
+    }
+}
+
+/// A Cloud DNS record set's key in the fake.
+fn rrset_key(
+    project: &str,
+    zone: &str,
+    name: &str,
+    rtype: &str,
+) -> (String, String, String, String) {
+    (
+        project.to_string(),
+        zone.to_string(),
+        name.to_ascii_lowercase(),
+        rtype.to_string(),
+    )
+}
+
+impl FakeCloud {
+    /// Adds Cloud DNS managed zone `zone` of `project`, serving `dns_name`.
+    pub fn add_cloud_zone(&self, project: &str, zone: &str, dns_name: &str) {
+        self.state()
+            .cloud_zones
+            .insert((project.into(), zone.into()), dns_name.into());
+    }
+
+    /// Puts record set `r` in Cloud DNS zone `zone` as it is (no change).
+    pub fn put_cloud_record(&self, project: &str, zone: &str, r: CloudRecordSet) {
+        let key = rrset_key(project, zone, &r.name, &r.rtype);
+        self.state().cloud_rrsets.insert(key, r);
+    }
+
+    /// The record set `name`/`rtype` of Cloud DNS zone `zone`, as it is.
+    pub fn cloud_record(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Option<CloudRecordSet> {
+        let key = rrset_key(project, zone, name, rtype);
+        self.state().cloud_rrsets.get(&key).cloned()
+    }
+
+    /// Arms another writer: right before the next change of `zone`, record
+    /// set `r` is put there (so a change built on an earlier read no longer
+    /// matches).
+    pub fn race_cloud_record(&self, project: &str, zone: &str, r: CloudRecordSet) {
+        self.state()
+            .cloud_dns_races
+            .insert((project.into(), zone.into()), r);
+    }
+}
+
+#[async_trait]
+impl CloudDns for FakeCloud {
+    async fn describe_zone(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Option<CloudDnsZone>, CloudError> {
+        self.tick("clouddns:managedZones.get", "global", zone)
+            .await?;
+        let s = self.state();
+        s.reach("clouddns", "managedZones.get", zone, "global")?;
+        Ok(
+            (s.cloud_zones.get(&(project.to_string(), zone.to_string()))).map(|d| CloudDnsZone {
+                name: zone.to_string(),
+                dns_name: d.clone(),
+            }),
+        )
+    }
+
+    async fn read_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Option<CloudRecordSet>, CloudError> {
+        self.tick("clouddns:resourceRecordSets.list", "global", name)
+            .await?;
+        let s = self.state();
+        s.reach("clouddns", "resourceRecordSets.list", name, "global")?;
+        if !s
+            .cloud_zones
+            .contains_key(&(project.to_string(), zone.to_string()))
+        {
+            return Err(CloudError::new(
+                "clouddns",
+                "resourceRecordSets.list",
+                name,
+                "global",
+                ErrorKind::NotFound,
+                format!("The 'parameters.managedZone' resource named '{zone}' does not exist."),
+            )
+            .with_code("NOT_FOUND"));
+        }
+        Ok(s.cloud_rrsets
+            .get(&rrset_key(project, zone, name, rtype))
+            .cloned())
+    }
+
+    async fn swap_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        deletion: Option<&CloudRecordSet>,
+        addition: &CloudRecordSet,
+    ) -> Result<CloudDnsChange, CloudError> {
+        self.tick("clouddns:changes.create", "global", &addition.name)
+            .await?;
+        let mut s = self.state();
+        s.reach("clouddns", "changes.create", &addition.name, "global")?;
+        let refuse = |code: &str, m: String| {
+            CloudError::new(
+                "clouddns",
+                "changes.create",
+                &addition.name,
+                "global",
+                ErrorKind::Precondition,
+                m,
+            )
+            .with_code(code)
+        };
+        if let Some(r) = s
+            .cloud_dns_races
+            .remove(&(project.to_string(), zone.to_string()))
+        {
+            let key = rrset_key(project, zone, &r.name, &r.rtype);
+            s.cloud_rrsets.insert(key, r);
+        }
+        let same = |a: &CloudRecordSet, b: &CloudRecordSet| {
+            let mut x = a.rrdatas.clone();
+            let mut y = b.rrdatas.clone();
+            x.sort();
+            y.sort();
+            a.ttl == b.ttl && x == y && a.routed == b.routed
+        };
+        let key = rrset_key(project, zone, &addition.name, &addition.rtype);
+        let have = s.cloud_rrsets.get(&key).cloned();
+        match (deletion, &have) {
+            (Some(d), Some(h)) if same(d, h) => {}
+            (Some(_), _) => {
+                return Err(refuse(
+                    "FAILED_PRECONDITION",
+                    "Precondition not met for 'entity.change.deletions[0]'".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(refuse(
+                    "ALREADY_EXISTS",
+                    format!(
+                        "The resource 'entity.change.additions[0]' named '{} ({})' already exists",
+                        addition.name, addition.rtype
+                    ),
+                ));
+            }
+            (None, None) => {}
+        }
+        s.writes.push(format!("changes.create {}", addition.name));
+        s.cloud_rrsets.insert(key, addition.clone());
+        let id = (s.cloud_changes.keys())
+            .filter(|(p, z, _)| p == project && z == zone)
+            .count()
+            + 1;
+        s.cloud_changes
+            .insert((project.into(), zone.into(), id.to_string()), 0);
+        Ok(CloudDnsChange {
+            id: id.to_string(),
+            done: false,
+        })
+    }
+
+    async fn dns_change(
+        &self,
+        project: &str,
+        zone: &str,
+        id: &str,
+    ) -> Result<CloudDnsChange, CloudError> {
+        self.tick("clouddns:changes.get", "global", id).await?;
+        let mut s = self.state();
+        s.reach("clouddns", "changes.get", id, "global")?;
+        let key = (project.to_string(), zone.to_string(), id.to_string());
+        let Some(reads) = s.cloud_changes.get(&key).copied() else {
+            return Err(CloudError::new(
+                "clouddns",
+                "changes.get",
+                id,
+                "global",
+                ErrorKind::NotFound,
+                format!("The 'parameters.changeId' resource named '{id}' does not exist."),
+            )
+            .with_code("NOT_FOUND"));
+        };
+        s.cloud_changes.insert(key, reads + 1);
+        Ok(CloudDnsChange {
+            id: id.to_string(),
+            done: reads >= 1,
+        })
+    }
+
+    async fn pending_dns_changes(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudDnsChange>, CloudError> {
+        self.tick("clouddns:changes.list", "global", zone).await?;
+        let s = self.state();
+        s.reach("clouddns", "changes.list", zone, "global")?;
+        Ok((s.cloud_changes.iter())
+            .filter(|((p, z, _), reads)| p == project && z == zone && **reads < 1)
+            .map(|((_, _, id), _)| CloudDnsChange {
+                id: id.clone(),
+                done: false,
+            })
+            .collect())
     }
 }
 

@@ -293,6 +293,7 @@ impl Metered {
             aurora: me.clone(),
             cloud_sql: me.clone(),
             cloud_run: me.clone(),
+            cloud_dns: me.clone(),
             metrics: me.clone(),
             objects: me.clone(),
             identity: me.clone(),
@@ -647,6 +648,73 @@ impl Database for Metered {
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
         self.meter("rds:DescribeDBInstances", region, || {
             self.inner.database.list_instances(region)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CloudDns for Metered {
+    async fn describe_zone(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Option<CloudDnsZone>, CloudError> {
+        self.meter("clouddns:managedZones.get", "global", || {
+            self.inner.cloud_dns.describe_zone(project, zone)
+        })
+        .await
+    }
+
+    async fn read_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Option<CloudRecordSet>, CloudError> {
+        self.meter("clouddns:resourceRecordSets.list", "global", || {
+            self.inner
+                .cloud_dns
+                .read_record_set(project, zone, name, rtype)
+        })
+        .await
+    }
+
+    async fn swap_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        deletion: Option<&CloudRecordSet>,
+        addition: &CloudRecordSet,
+    ) -> Result<CloudDnsChange, CloudError> {
+        self.meter("clouddns:changes.create", "global", || {
+            self.inner
+                .cloud_dns
+                .swap_record_set(project, zone, deletion, addition)
+        })
+        .await
+    }
+
+    async fn dns_change(
+        &self,
+        project: &str,
+        zone: &str,
+        id: &str,
+    ) -> Result<CloudDnsChange, CloudError> {
+        self.meter("clouddns:changes.get", "global", || {
+            self.inner.cloud_dns.dns_change(project, zone, id)
+        })
+        .await
+    }
+
+    async fn pending_dns_changes(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudDnsChange>, CloudError> {
+        self.meter("clouddns:changes.list", "global", || {
+            self.inner.cloud_dns.pending_dns_changes(project, zone)
         })
         .await
     }

@@ -26,6 +26,7 @@ pub mod error;
 #[cfg(any(test, feature = "testkit"))]
 pub mod fake;
 pub mod gcp;
+pub mod gcp_dns;
 pub mod gcp_mig;
 pub mod gcp_run;
 pub mod gcp_sql;
@@ -599,6 +600,65 @@ pub trait CloudRun: Send + Sync {
     ) -> Result<RunOperation, CloudError>;
 }
 
+/// Cloud DNS (the Cloud DNS API v1): one record set of a managed zone,
+/// read and swapped, what a failover of a `[[cloud_dns]]` resource calls.
+///
+/// Cloud DNS is global: errors name the region `global`. A swap is one
+/// atomic change whose deletion is the record set exactly as read, so a
+/// record that changed since the read is refused (412 `conditionNotMet`)
+/// rather than overwritten; it is sent once (no retry: a run that lost its
+/// answer reads the record set, which says whether it was taken).
+#[async_trait]
+pub trait CloudDns: Send + Sync {
+    /// Reads managed zone `zone` of `project` (`managedZones.get`);
+    /// `Ok(None)` when it does not exist.
+    async fn describe_zone(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Option<CloudDnsZone>, CloudError>;
+
+    /// Reads the record set `name`/`rtype` of `zone`
+    /// (`resourceRecordSets.list` with that name and type); `Ok(None)`
+    /// when there is none.
+    async fn read_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Option<CloudRecordSet>, CloudError>;
+
+    /// One atomic change of `zone` (`changes.create`): deletes `deletion`
+    /// (exactly as read; `None`: the record set did not exist) and adds
+    /// `addition`. Refused whole when the deletion no longer matches.
+    async fn swap_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        deletion: Option<&CloudRecordSet>,
+        addition: &CloudRecordSet,
+    ) -> Result<CloudDnsChange, CloudError>;
+
+    /// Reads change `id` of `zone` (`changes.get`).
+    async fn dns_change(
+        &self,
+        project: &str,
+        zone: &str,
+        id: &str,
+    ) -> Result<CloudDnsChange, CloudError>;
+
+    /// The changes of `zone` still `pending`, among its most recent
+    /// ([`gcp_dns::RECENT_CHANGES`], `changes.list` by change sequence,
+    /// descending): what a resumed switch waits on when it finds its record
+    /// already switched.
+    async fn pending_dns_changes(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudDnsChange>, CloudError>;
+}
+
 /// CloudWatch-style metrics, read only.
 #[async_trait]
 pub trait Metrics: Send + Sync {
@@ -777,6 +837,8 @@ pub struct Clouds {
     pub cloud_sql: Arc<dyn CloudSql>,
     /// Cloud Run services.
     pub cloud_run: Arc<dyn CloudRun>,
+    /// Cloud DNS record sets.
+    pub cloud_dns: Arc<dyn CloudDns>,
     /// Metrics (CloudWatch).
     pub metrics: Arc<dyn Metrics>,
     /// Object storage (S3 and GCS, chosen by URL scheme).

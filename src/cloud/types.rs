@@ -1099,3 +1099,41 @@ pub struct RunOperation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// A Cloud DNS record set as read (`resourceRecordSets.list` filtered by
+/// name and type): what a `[[cloud_dns]]` switch swaps, and what its
+/// change deletes exactly as read (Cloud DNS's compare-and-swap).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudRecordSet {
+    /// Its fully qualified name (`orders.gcp.example.com.`).
+    pub name: String,
+    /// Its type (`CNAME`, `A`).
+    pub rtype: String,
+    /// Its TTL in seconds.
+    pub ttl: i64,
+    /// Its values, as Cloud DNS keeps them.
+    pub rrdatas: Vec<String>,
+    /// Whether it carries a routing policy (geo, weighted, primary/backup):
+    /// a records-mode switch refuses to swap such a record for a plain one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub routed: bool,
+}
+
+/// A Cloud DNS change (`changes.create`, `changes.get`): its id in its
+/// zone and whether Cloud DNS has sent it to its name servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudDnsChange {
+    /// Its id in the managed zone (a sequence number, as a string).
+    pub id: String,
+    /// `status` is `done` (else `pending`).
+    pub done: bool,
+}
+
+/// A Cloud DNS managed zone as read (`managedZones.get`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudDnsZone {
+    /// Its name (`orders-zone`).
+    pub name: String,
+    /// The DNS name it serves (`gcp.example.com.`).
+    pub dns_name: String,
+}

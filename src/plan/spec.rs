@@ -51,6 +51,9 @@ pub struct PlanSpec {
     /// Regional managed instance groups (GCP).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instance_group: Vec<InstanceGroupSpec>,
+    /// Cloud DNS record sets (GCP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cloud_dns: Vec<CloudDnsSpec>,
     /// Who is told of the plan's runs (besides `drctl.toml`'s sinks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::plan::notify::NotifySpec>,
@@ -174,9 +177,9 @@ impl DrillSpec {
 /// The resources' own types, each in its kind's file (`plan/kinds/`), and
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
-    BucketSpec, CapacitySpec, CheckSpec, CloudRunSpec, CloudSqlSpec, ComputeSpec, DatabaseSpec,
-    DbStrategy, DnsSpec, GlobalDatabaseSpec, InstanceGroupSpec, NodeGroupSpec, ResourceKind,
-    ResourceRef, SwitchMode,
+    BucketSpec, CapacitySpec, CheckSpec, CloudDnsSpec, CloudRunSpec, CloudSqlSpec, ComputeSpec,
+    DatabaseSpec, DbStrategy, DnsSpec, GlobalDatabaseSpec, InstanceGroupSpec, NodeGroupSpec,
+    ResourceKind, ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:
@@ -222,6 +225,9 @@ impl PlanSpec {
             r.sites = sites.clone();
         }
         for r in &mut self.instance_group {
+            r.sites = sites.clone();
+        }
+        for r in &mut self.cloud_dns {
             r.sites = sites.clone();
         }
     }

@@ -1814,3 +1814,69 @@ fn a_plan_on_both_clouds_says_where_its_sites_are_wrong() {
         "{e:?}"
     );
 }
+
+/// `[[cloud_dns]]`: a valid table loads; a managed zone given as a DNS
+/// name, a record name without its trailing dot, a CNAME value that is not
+/// a host name and targets keyed by a region not in the plan are each named
+/// at their place in the file (line and column), with a hint.
+#[test]
+fn cloud_dns_names_its_errors_where_they_are_with_hints() {
+    let head =
+        "[plan]\nname = \"g\"\ntier = \"important\"\nregions = [\"us-central1\", \"us-east4\"]\n\n";
+    let good = format!(
+        "{head}[[cloud_dns]]\nid = \"api-dns\"\nproject = \"acme-orders\"\nzone = \"orders-zone\"\nname = \"api.gcp.example.com.\"\ntype = \"CNAME\"\ntargets = {{ us-central1 = \"api-usc1.example.com.\", us-east4 = \"api-use4.example.com.\" }}\n"
+    );
+    let (loaded, _) = load_text("g.toml", good.as_bytes());
+    assert!(!loaded.has_errors(), "{}", render(&loaded));
+    let spec = &loaded.plans[0].spec.cloud_dns[0];
+    assert_eq!((spec.zone.as_str(), spec.ttl), ("orders-zone", 60));
+    let bad = good
+        .replace("zone = \"orders-zone\"", "zone = \"gcp.example.com.\"")
+        .replace(
+            "name = \"api.gcp.example.com.\"",
+            "name = \"api.gcp.example.com\"",
+        )
+        .replace(
+            "us-east4 = \"api-use4.example.com.\"",
+            "us-east4 = \"api use4\"",
+        );
+    let errors = errors_of("g.toml", &bad);
+    let at = |what: &str| {
+        errors
+            .iter()
+            .find(|d| d.message.contains(what))
+            .unwrap_or_else(|| panic!("no error about {what}: {errors:#?}"))
+    };
+    let zone = at("not a Cloud DNS managed zone name");
+    assert_eq!((zone.line, zone.column), (9, 8), "{zone:?}");
+    assert!(
+        zone.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("not its DNS name")),
+        "{zone:?}"
+    );
+    let name = at("not a fully qualified record name");
+    assert_eq!(name.line, 10);
+    assert!(
+        name.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("api.gcp.example.com.")),
+        "{name:?}"
+    );
+    assert_eq!(at("is not a value of a CNAME record").line, 12);
+    let elsewhere = good.replace("us-east4 = \"api-use4", "europe-west4 = \"api-euw4");
+    let errors = errors_of("g.toml", &elsewhere);
+    let e = (errors.iter())
+        .find(|d| {
+            d.message
+                .contains("`europe-west4`, which is not one of the plan's GCP regions")
+        })
+        .unwrap_or_else(|| panic!("{errors:#?}"));
+    assert_eq!(e.line, 12, "{e:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|d| d.message.contains("no target for region `us-east4`")),
+        "{errors:#?}"
+    );
+}

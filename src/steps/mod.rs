@@ -45,6 +45,7 @@ mod scale;
 pub mod scale_mig;
 pub mod scale_nodes;
 pub mod scale_run;
+pub mod switch_cloud_dns;
 pub mod switch_control;
 mod switch_dns;
 pub mod switch_global;
@@ -204,6 +205,9 @@ kinds! {
     /// Raise a regional managed instance group to its active size (or its
     /// autoscaler's minimum) and wait until its instances run.
     ScaleMig(scale_mig::ScaleMig) = "scale-mig",
+    /// Switch a Cloud DNS record set to the target's value in one atomic
+    /// change and wait until it is done.
+    SwitchCloudDns(switch_cloud_dns::SwitchCloudDns) = "switch-cloud-dns",
 }
 
 impl fmt::Display for KindName {

@@ -90,7 +90,8 @@ pub(crate) struct Groups {
 
 /// Seeds `fx`'s groups (home: 3 instances behind an autoscaler; target: 1,
 /// with an autoscaler `(min, max)` when asked), Cloud SQL pair and Cloud
-/// Run services, and writes `orders-gcp.toml` renamed for them.
+/// Run services and Cloud DNS zone, and writes `orders-gcp.toml` renamed
+/// for them.
 pub(crate) async fn seed(fx: &Fixture, target_autoscaler: Option<(u32, u32)>) -> Groups {
     let g = Groups {
         home: fx.id("orders-workers"),
@@ -140,6 +141,7 @@ pub(crate) async fn seed(fx: &Fixture, target_autoscaler: Option<(u32, u32)>) ->
         );
     // The plan's Cloud Run services too (its failover raises them).
     let t = crate::gcp_run::renamed(&t, &crate::gcp_run::seed_api(fx).await);
+    let t = crate::gcp_dns::renamed(&t, &crate::gcp_dns::seed_zone(fx).await);
     std::fs::write(fx.plans.path().join("orders-gcp.toml"), t).expect("write plan");
     g
 }

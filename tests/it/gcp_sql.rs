@@ -124,6 +124,8 @@ pub(crate) async fn seed(fx: &Fixture, lag: f64) -> Pair {
             &format!("us-east4 = \"{}\"", pair.replica),
         );
     let t = crate::gcp_run::renamed(&t, &crate::gcp_run::seed_api(fx).await);
+    // The plan's Cloud DNS record, in this test's own managed zone.
+    let t = crate::gcp_dns::renamed(&t, &crate::gcp_dns::seed_zone(fx).await);
     std::fs::write(fx.plans.path().join("orders-gcp.toml"), t).expect("write plan");
     pair
 }

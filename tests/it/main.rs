@@ -19,6 +19,7 @@ mod failover;
 mod faults;
 mod fencing;
 mod fixture;
+mod gcp_dns;
 mod gcp_drill;
 mod gcp_mig;
 mod gcp_run;

@@ -48,9 +48,41 @@ fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// `localstack/endpoints.env`, written by `localstack/up`.
+/// `localstack/endpoints.env`, written by `localstack/up`; with
+/// `DRCTL_GCP_ENDPOINT` in the test's environment naming another Google
+/// emulator (a developer's own `gcp_emu.py`, beside the shared world), a copy
+/// of it under `target/` whose `DRCTL_GCP_ENDPOINT` is that one, so the
+/// seed, drctl and the tests' own clients all call it.
 pub fn endpoints_file() -> PathBuf {
-    repo_path("localstack/endpoints.env")
+    let file = repo_path("localstack/endpoints.env");
+    let Some(gcp) = std::env::var("DRCTL_GCP_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        return file;
+    };
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return file;
+    };
+    let line = format!("DRCTL_GCP_ENDPOINT={gcp}");
+    if text.lines().any(|l| l.trim() == line) {
+        return file;
+    }
+    let mut out: Vec<&str> = (text.lines())
+        .filter(|l| {
+            !(l.trim_start().trim_start_matches("export ")).starts_with("DRCTL_GCP_ENDPOINT=")
+        })
+        .collect();
+    out.push(&line);
+    let tag: String = (gcp.chars())
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let derived = repo_path(&format!("target/it-endpoints-{tag}.env"));
+    // Written whole and renamed: tests in parallel each write the same.
+    let tmp = derived.with_extension(format!("{}.tmp", unique("e")));
+    std::fs::write(&tmp, out.join("\n") + "\n").expect("write the derived endpoints file");
+    std::fs::rename(&tmp, &derived).expect("rename the derived endpoints file");
+    derived
 }
 
 /// An endpoints file in `dir` shaped like `localstack/endpoints.env` whose

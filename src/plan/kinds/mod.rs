@@ -29,6 +29,7 @@
 
 mod bucket;
 mod check;
+mod cloud_dns;
 mod cloud_run;
 mod cloud_sql;
 mod compute;
@@ -49,6 +50,7 @@ use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, DbRole, LagReadin
 
 pub use bucket::BucketSpec;
 pub use check::CheckSpec;
+pub use cloud_dns::CloudDnsSpec;
 pub use cloud_run::{CloudRunSpec, RunSize, status_of as cloud_run_status};
 pub use cloud_sql::CloudSqlSpec;
 pub use compute::{CapacitySpec, ComputeSpec};
@@ -408,6 +410,8 @@ kinds! {
     Bucket => bucket: BucketSpec;
     /// `[[instance_group]]`: a regional managed instance group per GCP region.
     InstanceGroup => instance_group: InstanceGroupSpec;
+    /// `[[cloud_dns]]`: a Cloud DNS record set switched to the target.
+    CloudDns => cloud_dns: CloudDnsSpec;
 }
 
 impl ResourceKind {
@@ -558,7 +562,7 @@ mod tests {
                 | ResourceKind::InstanceGroup
                 | ResourceKind::CloudRun => "capacity",
                 ResourceKind::Dns => "traffic",
-                ResourceKind::Check | ResourceKind::Bucket => "steps",
+                ResourceKind::Check | ResourceKind::Bucket | ResourceKind::CloudDns => "steps",
             };
             assert_eq!(shape, (want, r.id().to_string()));
         }

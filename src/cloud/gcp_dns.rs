@@ -1,0 +1,350 @@
+//! Cloud DNS adapter ([`CloudDns`]) over Google's official
+//! `google-cloud-dns-v1` (the Cloud DNS API v1's `ManagedZones`,
+//! `ResourceRecordSets` and `Changes` clients: `managedZones.get`,
+//! `resourceRecordSets.list`, `changes.create`, `changes.get`).
+//!
+//! Why a change and not `resourceRecordSets.patch`: a patch replaces the
+//! record set whatever it holds, so a writer whose read is stale (a run
+//! that slept through its lease) would overwrite a newer decision. A change
+//! is atomic and its deletions must match the zone's data exactly (Cloud
+//! DNS answers 412 `conditionNotMet` otherwise), so deleting the record set
+//! as read and adding the target's is a compare-and-swap, as the Route 53
+//! switch's DELETE + CREATE is (`crate::steps` `switch-dns`).
+//!
+//! * The clients are built from [`ClientBasis`] as every Google client is
+//!   ([`super::gcp`]): at [`CloudSettings::gcp_endpoint`] with anonymous
+//!   credentials when set (the emulator, `localstack/gcp_emu_dns.py`),
+//!   else at Google's endpoint with Application Default Credentials; on
+//!   first use, so a plan with no Cloud DNS needs no GCP credentials.
+//! * Reads are retried by the crate within drctl's [`RetryPolicy`]; a
+//!   change is a POST, which the crate does not retry, and is sent once,
+//!   after the fence at the wire ([`super::wire`]) is asked right before it
+//!   is handed to the crate (docs/state.md, fenced calls).
+//! * Cloud DNS is global: errors name the region [`REGION`].
+
+use async_trait::async_trait;
+use google_cloud_dns_v1::client::{Changes, ManagedZones, ResourceRecordSets};
+use google_cloud_dns_v1::model;
+use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
+use tokio::sync::OnceCell;
+
+use super::gcp::ClientBasis;
+use super::retry::RetryPolicy;
+use super::{
+    CloudDns, CloudDnsChange, CloudDnsZone, CloudError, CloudRecordSet, CloudSettings, ErrorKind,
+};
+
+const SERVICE: &str = "clouddns";
+/// The region Cloud DNS errors name (the API is global).
+pub const REGION: &str = "global";
+/// How many of a zone's most recent changes are read for those pending.
+pub const RECENT_CHANGES: i32 = 20;
+
+/// [`CloudDns`] over the Cloud DNS API v1.
+pub struct GcpDns {
+    endpoint: Option<String>,
+    retry: RetryPolicy,
+    inner: OnceCell<Inner>,
+}
+
+struct Inner {
+    zones: ManagedZones,
+    rrsets: ResourceRecordSets,
+    changes: Changes,
+}
+
+fn err(
+    operation: &'static str,
+    resource: &str,
+    kind: ErrorKind,
+    message: impl Into<String>,
+) -> CloudError {
+    CloudError::new(SERVICE, operation, resource, REGION, kind, message)
+}
+
+/// Maps an error of the crate, naming the call.
+fn map(operation: &'static str, resource: &str, e: &google_cloud_gax::error::Error) -> CloudError {
+    let (kind, code) = super::gcp::classify_gax(e);
+    let message = (e.status())
+        .map(|s| s.message.clone())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| e.to_string());
+    let out = err(operation, resource, kind, message);
+    match code {
+        Some(c) => out.with_code(c),
+        None => out,
+    }
+}
+
+/// Whether `e` is Cloud DNS refusing a change because the zone is not as
+/// the change assumed: a deletion that no longer matches (412
+/// `conditionNotMet`, `FAILED_PRECONDITION`) or an addition that already
+/// exists (409 `alreadyExists`, `ALREADY_EXISTS`).
+pub fn is_conflict(e: &CloudError) -> bool {
+    matches!(
+        e.code.as_deref(),
+        Some("FAILED_PRECONDITION" | "ALREADY_EXISTS" | "ABORTED" | "HTTP 412" | "HTTP 409")
+    )
+}
+
+/// The domain's view of a record set the API listed.
+pub fn record_set_of(r: &model::ResourceRecordSet) -> CloudRecordSet {
+    CloudRecordSet {
+        name: r.name.clone().unwrap_or_default(),
+        rtype: r.r#type.clone().unwrap_or_default(),
+        ttl: i64::from(r.ttl.unwrap_or_default()),
+        rrdatas: r.rrdatas.clone(),
+        routed: r.routing_policy.is_some(),
+    }
+}
+
+/// The API's record set for the domain's (a routed record set is never
+/// written: the step refuses it before).
+pub fn api_record_set(r: &CloudRecordSet) -> model::ResourceRecordSet {
+    model::ResourceRecordSet::new()
+        .set_name(r.name.clone())
+        .set_type(r.rtype.clone())
+        .set_ttl(i32::try_from(r.ttl).unwrap_or(i32::MAX))
+        .set_rrdatas(r.rrdatas.clone())
+}
+
+/// The domain's view of a change the API answered.
+pub fn change_of(c: &model::Change) -> CloudDnsChange {
+    CloudDnsChange {
+        id: c.id.clone().unwrap_or_default(),
+        done: c.status.as_ref() == Some(&model::change::Status::Done),
+    }
+}
+
+impl GcpDns {
+    /// Builds the adapter; nothing is resolved until the first call.
+    pub fn new(settings: &CloudSettings) -> Self {
+        Self {
+            endpoint: settings.gcp_endpoint.clone(),
+            retry: settings.retry,
+            inner: OnceCell::new(),
+        }
+    }
+
+    async fn client(&self, op: &'static str, res: &str) -> Result<&Inner, CloudError> {
+        self.inner
+            .get_or_try_init(|| async {
+                let fail = |kind, m: String| err(op, res, kind, m);
+                let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
+                    .map_err(|(kind, m)| fail(kind, m))?;
+                let policy = || {
+                    Aip194Strict
+                        .with_attempt_limit(basis.attempts)
+                        .with_time_limit(super::gcp::RETRY_TIME_LIMIT)
+                };
+                let endpoint = self.endpoint.as_deref().map(|e| e.trim_end_matches('/'));
+                let build = |e: google_cloud_gax::client_builder::Error| {
+                    fail(ErrorKind::Client, e.to_string())
+                };
+                // One backoff policy per client (the crates take it by value).
+                let bz = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
+                let br = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
+                let bc = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
+                let mut z = ManagedZones::builder()
+                    .with_credentials(basis.credentials.clone())
+                    .with_retry_policy(policy())
+                    .with_backoff_policy(bz);
+                let mut r = ResourceRecordSets::builder()
+                    .with_credentials(basis.credentials.clone())
+                    .with_retry_policy(policy())
+                    .with_backoff_policy(br);
+                let mut c = Changes::builder()
+                    .with_credentials(basis.credentials.clone())
+                    .with_retry_policy(policy())
+                    .with_backoff_policy(bc);
+                if let Some(e) = endpoint {
+                    z = z.with_endpoint(e);
+                    r = r.with_endpoint(e);
+                    c = c.with_endpoint(e);
+                }
+                Ok(Inner {
+                    zones: z.build().await.map_err(build)?,
+                    rrsets: r.build().await.map_err(build)?,
+                    changes: c.build().await.map_err(build)?,
+                })
+            })
+            .await
+    }
+}
+
+fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
+    e.http_status_code() == Some(404)
+        || e.status()
+            .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
+}
+
+#[async_trait]
+impl CloudDns for GcpDns {
+    async fn describe_zone(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Option<CloudDnsZone>, CloudError> {
+        const OP: &str = "managedZones.get";
+        let c = self.client(OP, zone).await?;
+        match c
+            .zones
+            .get()
+            .set_project(project)
+            .set_managed_zone(zone)
+            .send()
+            .await
+        {
+            Ok(z) => Ok(Some(CloudDnsZone {
+                name: z.name.unwrap_or_default(),
+                dns_name: z.dns_name.unwrap_or_default(),
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(map(OP, zone, &e)),
+        }
+    }
+
+    async fn read_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Option<CloudRecordSet>, CloudError> {
+        const OP: &str = "resourceRecordSets.list";
+        let c = self.client(OP, name).await?;
+        let page = c
+            .rrsets
+            .list()
+            .set_project(project)
+            .set_managed_zone(zone)
+            .set_name(name)
+            .set_type(rtype)
+            .send()
+            .await
+            .map_err(|e| map(OP, name, &e))?;
+        // One name and type is one record set (Cloud DNS keeps no two).
+        Ok(page
+            .rrsets
+            .iter()
+            .find(|r| r.r#type.as_deref() == Some(rtype))
+            .map(record_set_of))
+    }
+
+    async fn swap_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        deletion: Option<&CloudRecordSet>,
+        addition: &CloudRecordSet,
+    ) -> Result<CloudDnsChange, CloudError> {
+        const OP: &str = "changes.create";
+        let c = self.client(OP, &addition.name).await?;
+        let body = model::Change::new()
+            .set_additions([api_record_set(addition)])
+            .set_deletions(deletion.map(api_record_set));
+        super::wire::check_before_transmit(OP)
+            .map_err(|f| err(OP, &addition.name, ErrorKind::Fenced, f.detail))?;
+        c.changes
+            .create()
+            .set_project(project)
+            .set_managed_zone(zone)
+            .set_body(body)
+            .send()
+            .await
+            .map(|ch| change_of(&ch))
+            .map_err(|e| map(OP, &addition.name, &e))
+    }
+
+    async fn dns_change(
+        &self,
+        project: &str,
+        zone: &str,
+        id: &str,
+    ) -> Result<CloudDnsChange, CloudError> {
+        const OP: &str = "changes.get";
+        let c = self.client(OP, zone).await?;
+        c.changes
+            .get()
+            .set_project(project)
+            .set_managed_zone(zone)
+            .set_change_id(id)
+            .send()
+            .await
+            .map(|ch| change_of(&ch))
+            .map_err(|e| map(OP, zone, &e))
+    }
+
+    async fn pending_dns_changes(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudDnsChange>, CloudError> {
+        const OP: &str = "changes.list";
+        let c = self.client(OP, zone).await?;
+        let page = c
+            .changes
+            .list()
+            .set_project(project)
+            .set_managed_zone(zone)
+            .set_sort_by(model::changes::list_request::SortBy::ChangeSequence)
+            .set_sort_order("descending")
+            .set_max_results(RECENT_CHANGES)
+            .send()
+            .await
+            .map_err(|e| map(OP, zone, &e))?;
+        Ok((page.changes.iter())
+            .map(change_of)
+            .filter(|ch| !ch.done)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_set_reads_and_writes_back_the_same_and_a_change_is_done_only_when_done() {
+        let api = model::ResourceRecordSet::new()
+            .set_name("orders.gcp.example.com.")
+            .set_type("CNAME")
+            .set_ttl(60)
+            .set_rrdatas(["api-usc1.example.com."]);
+        let r = record_set_of(&api);
+        assert_eq!(
+            (r.name.as_str(), r.rtype.as_str(), r.ttl, r.routed),
+            ("orders.gcp.example.com.", "CNAME", 60, false)
+        );
+        assert_eq!(api_record_set(&r), api);
+        let routed = api.set_routing_policy(model::RRSetRoutingPolicy::new());
+        assert!(record_set_of(&routed).routed);
+        let pending = model::Change::new()
+            .set_id("7")
+            .set_status(model::change::Status::Pending);
+        assert_eq!(
+            change_of(&pending),
+            CloudDnsChange {
+                id: "7".into(),
+                done: false
+            }
+        );
+        let done = pending.set_status(model::change::Status::Done);
+        assert!(change_of(&done).done);
+    }
+
+    #[test]
+    fn a_refused_change_is_a_conflict_and_other_errors_are_not() {
+        let e =
+            |code: &str| err("changes.create", "r", ErrorKind::Precondition, "x").with_code(code);
+        assert!(is_conflict(&e("FAILED_PRECONDITION")));
+        assert!(is_conflict(&e("ALREADY_EXISTS")));
+        assert!(!is_conflict(&e("NOT_FOUND")));
+        assert!(!is_conflict(&err(
+            "changes.create",
+            "r",
+            ErrorKind::Server,
+            "x"
+        )));
+    }
+}

@@ -1,0 +1,364 @@
+//! `[[cloud_dns]]`: a Google Cloud DNS record set in a managed zone,
+//! switched to the target's value by a failover (`switch-cloud-dns`).
+//!
+//! Records mode, as `[[dns]]`'s `upsert` is for Route 53: the record holds
+//! one value per region (`targets`), and a failover swaps the value it
+//! holds for the target's in one atomic Cloud DNS change whose deletion is
+//! the record set exactly as read (Cloud DNS's compare-and-swap), then
+//! waits until Cloud DNS says the change is `done`.
+//!
+//! Why its own kind rather than a `[[dns]]` with a provider key: it is
+//! named by project and managed zone (a zone's name, not its DNS name), its
+//! API is Google's, global and with other limits, and its step is one
+//! change polled to `done` rather than a Route 53 batch and `GetChange`.
+//! `status` shows it through its step's readiness ([`Shown::Steps`]): the
+//! record's value and whether it names a region of the plan.
+
+use serde::{Deserialize, Serialize};
+
+use super::cloud_sql::valid_project;
+use super::{Copies, Kind, Resource, RpoSource, Shown, SideRead};
+use crate::path;
+use crate::plan::Plan;
+use crate::plan::sites::gcp_region;
+use crate::plan::spec::{PerRegion, Stage};
+use crate::plan::validate::{Scope, fqdn};
+
+/// A `[[cloud_dns]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudDnsSpec {
+    /// Resource id, unique in the plan.
+    pub id: String,
+    /// The GCP project that holds the managed zone.
+    pub project: String,
+    /// The Cloud DNS managed zone's name (`orders-zone`, not its DNS name).
+    pub zone: String,
+    /// The record's fully qualified name (`orders.gcp.example.com.`).
+    pub name: String,
+    /// Record type (`CNAME`, `A`, `AAAA`).
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// TTL in seconds.
+    #[serde(default = "default_ttl")]
+    pub ttl: i64,
+    /// The record's value per GCP region.
+    pub targets: PerRegion,
+    /// Resources that must be done first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// The plan's sites (set when the plan is loaded): which of its
+    /// targets, keyed by GCP region, a site of the plan means.
+    #[serde(skip)]
+    pub sites: crate::plan::sites::Sites,
+}
+
+fn default_ttl() -> i64 {
+    60
+}
+
+impl Kind for CloudDnsSpec {
+    const KEYS: &'static [&'static str] = &[
+        "id", "project", "zone", "name", "type", "ttl", "targets", "after",
+    ];
+    const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
+    const STAGE: Option<Stage> = Some(Stage::Traffic);
+    const REGIONS_KEY: &'static str = "targets";
+    const CLOUD: super::Cloud = super::Cloud::Gcp;
+}
+
+/// Whether `zone` is a Cloud DNS managed zone name: 1 to 63 lowercase
+/// letters, digits or hyphens, starting with a letter, not ending with a
+/// hyphen.
+pub fn valid_zone(zone: &str) -> bool {
+    let b = zone.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_lowercase()
+        && (b.iter()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !zone.ends_with('-')
+}
+
+/// Whether `name` is a fully qualified DNS name with its trailing dot
+/// (`orders.gcp.example.com.`): labels of 1 to 63 letters, digits,
+/// hyphens or underscores, not starting or ending with a hyphen.
+pub fn valid_fqdn(name: &str) -> bool {
+    let Some(body) = name.strip_suffix('.') else {
+        return false;
+    };
+    !body.is_empty()
+        && body.len() <= 253
+        && body.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        })
+}
+
+/// Whether `value` is a record value of type `rtype` as Cloud DNS takes
+/// it: a fully qualified host name for a CNAME, an address for A/AAAA.
+pub fn valid_value(rtype: &str, value: &str) -> bool {
+    match rtype {
+        "CNAME" => valid_fqdn(value),
+        "A" => value.parse::<std::net::Ipv4Addr>().is_ok(),
+        "AAAA" => value.parse::<std::net::Ipv6Addr>().is_ok(),
+        _ => true,
+    }
+}
+
+impl CloudDnsSpec {
+    /// The record's value when `region` serves.
+    pub fn target(&self, region: &str) -> Option<&str> {
+        self.targets.get(self.sites.gcp(region)).map(String::as_str)
+    }
+
+    /// The region whose target a record set's values name, if one does.
+    pub fn region_of(&self, rrdatas: &[String]) -> Option<&str> {
+        let norm = |v: &str| v.trim_end_matches('.').to_ascii_lowercase();
+        let [value] = rrdatas else { return None };
+        (self.targets.iter())
+            .find(|(_, t)| norm(t) == norm(value))
+            .map(|(r, _)| r.as_str())
+    }
+}
+
+impl Resource for CloudDnsSpec {
+    fn regions(&self) -> Option<&PerRegion> {
+        Some(&self.targets)
+    }
+
+    fn follows(&self) -> Option<&str> {
+        None
+    }
+
+    fn show(&self, _: &Plan, region: &str) -> String {
+        format!(
+            "cloud_dns {:<21} {} {} → {} (zone {}, project {})",
+            self.id,
+            self.name,
+            self.rtype,
+            self.target(region).unwrap_or("-"),
+            self.zone,
+            self.project
+        )
+    }
+
+    fn check(&self, s: &mut Scope<'_, '_, '_>) {
+        if !valid_project(&self.project) {
+            s.error(
+                path!["project"],
+                format!(
+                    "cloud_dns `{}`: `{}` is not a GCP project id",
+                    self.id, self.project
+                ),
+                "6 to 30 lowercase letters, digits or hyphens, starting with a letter",
+            );
+        }
+        if !valid_zone(&self.zone) {
+            let hint = if self.zone.contains('.') {
+                "`zone` is the managed zone's name (`gcloud dns managed-zones list`), not its DNS name: up to 63 lowercase letters, digits and hyphens, starting with a letter"
+            } else {
+                "up to 63 lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen"
+            };
+            s.error(
+                path!["zone"],
+                format!(
+                    "cloud_dns `{}`: `{}` is not a Cloud DNS managed zone name",
+                    self.id, self.zone
+                ),
+                hint,
+            );
+        }
+        if !valid_fqdn(&self.name) {
+            s.error(
+                path!["name"],
+                format!(
+                    "cloud_dns `{}`: `{}` is not a fully qualified record name",
+                    self.id, self.name
+                ),
+                format!(
+                    "write the name with its trailing dot, as Cloud DNS keeps it: `{}`",
+                    fqdn(self.name.trim())
+                ),
+            );
+        }
+        let rtype = self.rtype.as_str();
+        if !matches!(rtype, "A" | "AAAA" | "CNAME") {
+            s.error(
+                path!["type"],
+                format!(
+                    "cloud_dns `{}`: record type `{rtype}` is not supported",
+                    self.id
+                ),
+                "use A, AAAA or CNAME (upper case)",
+            );
+        }
+        if !(0..=604_800).contains(&self.ttl) {
+            s.error(
+                path!["ttl"],
+                format!("cloud_dns `{}`: TTL {} is out of range", self.id, self.ttl),
+                "use 0 to 604800 seconds; failover records usually use 60 or less",
+            );
+        }
+        for (region, value) in &self.targets {
+            if !gcp_region(region) {
+                s.error(
+                    path!["targets", region.as_str()],
+                    format!(
+                        "cloud_dns `{}` has a target for {region}, not a GCP region",
+                        self.id
+                    ),
+                    "key targets by the plan's GCP regions (us-central1, us-east4)",
+                );
+            }
+            if !value.trim().is_empty() && !valid_value(rtype, value) {
+                let hint = match rtype {
+                    "CNAME" => format!(
+                        "a CNAME's value is a host name with its trailing dot: `{}`",
+                        fqdn(value.trim())
+                    ),
+                    _ => format!("an {rtype} record's value is an IP address"),
+                };
+                s.error(
+                    path!["targets", region.as_str()],
+                    format!(
+                        "cloud_dns `{}`: `{value}` in {region} is not a value of a {rtype} record",
+                        self.id
+                    ),
+                    hint,
+                );
+            }
+        }
+    }
+
+    fn shown(&self) -> Shown<'_> {
+        // `status` shows it through `switch-cloud-dns`'s readiness.
+        Shown::Steps
+    }
+
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        None
+    }
+
+    fn side_read(&self) -> Option<SideRead<'_>> {
+        None
+    }
+
+    fn endpoint(&self) -> Option<&dyn Copies> {
+        None
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn seed(&self, w: &super::World<'_>) {
+        let f = w.fake;
+        let zone_key = (self.project.clone(), self.zone.clone());
+        if !f.state().cloud_zones.contains_key(&zone_key) {
+            // The zone serves the record's parent name.
+            let parent = self.name.split_once('.').map_or(".", |(_, rest)| rest);
+            f.add_cloud_zone(&self.project, &self.zone, parent);
+        }
+        let Some(value) = self.target(w.home) else {
+            return;
+        };
+        if f.cloud_record(&self.project, &self.zone, &self.name, &self.rtype)
+            .is_none()
+        {
+            f.put_cloud_record(
+                &self.project,
+                &self.zone,
+                crate::cloud::CloudRecordSet {
+                    name: self.name.clone(),
+                    rtype: self.rtype.clone(),
+                    ttl: self.ttl,
+                    rrdatas: vec![value.to_string()],
+                    routed: false,
+                },
+            );
+        }
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn slow_ops(&self, _region: &str) -> Vec<String> {
+        // Its change is polled to done, not timed by the model.
+        Vec::new()
+    }
+
+    #[cfg(any(test, feature = "testkit"))]
+    fn rename(&mut self, tag: &str, _zone: &str) {
+        let tag = tag.to_lowercase();
+        self.zone.push_str(&tag);
+        self.name = match self.name.split_once('.') {
+            Some((first, rest)) => format!("{first}{tag}.{rest}"),
+            None => format!("{}{tag}", self.name),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_names_and_values_follow_cloud_dns_rules() {
+        for ok in ["orders-zone", "a", "z1-2"] {
+            assert!(valid_zone(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Orders",
+            "1zone",
+            "zone-",
+            "gcp.example.com.",
+            &"a".repeat(64),
+        ] {
+            assert!(!valid_zone(bad), "{bad}");
+        }
+        for ok in ["orders.gcp.example.com.", "a.", "_x.example.com."] {
+            assert!(valid_fqdn(ok), "{ok}");
+        }
+        for bad in [
+            "orders.gcp.example.com",
+            ".",
+            "a..b.",
+            "-a.example.com.",
+            "",
+        ] {
+            assert!(!valid_fqdn(bad), "{bad}");
+        }
+        assert!(valid_value("CNAME", "api-use4.example.com."));
+        assert!(!valid_value("CNAME", "api-use4.example.com"));
+        assert!(valid_value("A", "10.0.0.1") && !valid_value("A", "host."));
+        assert!(valid_value("AAAA", "2001:db8::1"));
+    }
+
+    #[test]
+    fn a_record_set_names_the_region_whose_target_it_holds() {
+        let spec = CloudDnsSpec {
+            id: "orders-dns".into(),
+            project: "drctl-emu".into(),
+            zone: "orders-zone".into(),
+            name: "orders.gcp.example.com.".into(),
+            rtype: "CNAME".into(),
+            ttl: 60,
+            targets: [
+                ("us-central1".to_string(), "a-usc1.example.com.".to_string()),
+                ("us-east4".to_string(), "a-use4.example.com.".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            after: vec![],
+            sites: Default::default(),
+        };
+        assert_eq!(
+            spec.region_of(&["A-USE4.example.com".into()]),
+            Some("us-east4")
+        );
+        assert_eq!(spec.region_of(&["other.example.com.".into()]), None);
+        assert_eq!(
+            spec.region_of(&["a-use4.example.com.".into(), "x.".into()]),
+            None
+        );
+    }
+}

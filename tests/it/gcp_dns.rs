@@ -1,0 +1,313 @@
+//! Cloud DNS (`[[cloud_dns]]`) against the world's Google Cloud
+//! (`localstack/gcp_emu.py`, its Cloud DNS part `gcp_emu_dns.py`), through
+//! Google's own crate (`google-cloud-dns-v1`): the adapter's read and
+//! compare-and-swap; a failover of `plans/gcp/orders-gcp.toml` to us-east4
+//! switching `orders.gcp.example.com.` from us-central1's API to us-east4's
+//! in one change; a second run sending none; a record changed between the
+//! read and the change refused and named, not overwritten; a kill -9 after
+//! the change was sent resumed without a second change.
+//!
+//! Each test has its own managed zone (`orders-zone-SUFFIX`, seeded through
+//! the emulator's admin API) and counts only the calls on it.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::fixture::{Fixture, outputs, records};
+use crate::world;
+
+const PROJECT: &str = "drctl-emu";
+const TARGET: &str = "us-east4";
+const NAME: &str = "orders.gcp.example.com.";
+const HOME_VALUE: &str = "orders-api-usc1.example.com.";
+const TARGET_VALUE: &str = "orders-api-use4.example.com.";
+const STEP: &str = "orders-gcp/switch-cloud-dns:orders-dns";
+
+fn gcp() -> String {
+    world::vars()
+        .get("DRCTL_GCP_ENDPOINT")
+        .cloned()
+        .expect("DRCTL_GCP_ENDPOINT is not in localstack/endpoints.env: rerun localstack/up")
+}
+
+async fn admin(path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", gcp()))
+        .json(&body)
+        .send()
+        .await
+        .expect("the GCP emulator answers");
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.expect("JSON")
+}
+
+/// Puts the orders record in `zone` as it is (another writer).
+async fn put_record(zone: &str, value: &str) {
+    admin(
+        "/emu/dns/records",
+        json!({"project": PROJECT, "zone": zone, "name": NAME, "type": "CNAME",
+               "ttl": 60, "rrdatas": [value]}),
+    )
+    .await;
+}
+
+/// Seeds `fx`'s managed zone (`orders-zone-SUFFIX`, gcp.example.com.) with
+/// the orders record at us-central1's value, and returns its name.
+pub(crate) async fn seed_zone(fx: &Fixture) -> String {
+    let zone = fx.id("orders-zone");
+    admin(
+        "/emu/dns/zones",
+        json!({"project": PROJECT, "name": zone, "dnsName": "gcp.example.com."}),
+    )
+    .await;
+    put_record(&zone, HOME_VALUE).await;
+    zone
+}
+
+/// The GCP plan's text with its Cloud DNS zone renamed to `zone`.
+pub(crate) fn renamed(plan: &str, zone: &str) -> String {
+    plan.replace("zone = \"orders-zone\"", &format!("zone = \"{zone}\""))
+}
+
+/// The emulator's record of the calls made with `method` on `zone`'s
+/// changes (`changes.create` is a POST there).
+async fn changes(zone: &str) -> usize {
+    let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
+        .await
+        .expect("calls")
+        .json()
+        .await
+        .expect("JSON");
+    (v["calls"].as_array().into_iter().flatten())
+        .filter(|c| {
+            c["method"] == "POST"
+                && c["path"].as_str().is_some_and(|p| {
+                    p == format!("/dns/v1/projects/{PROJECT}/managedZones/{zone}/changes")
+                })
+        })
+        .count()
+}
+
+async fn read(zone: &str) -> Option<drctl::cloud::CloudRecordSet> {
+    (world::clouds().await.cloud_dns)
+        .read_record_set(PROJECT, zone, NAME, "CNAME")
+        .await
+        .expect("resourceRecordSets.list")
+}
+
+fn value(r: Option<drctl::cloud::CloudRecordSet>) -> Vec<String> {
+    r.map(|r| r.rrdatas).unwrap_or_default()
+}
+
+async fn failover(fx: &Fixture, extra: &[&str]) -> crate::fixture::Ran {
+    let mut args = vec![
+        "failover",
+        "--plan",
+        "orders-gcp",
+        "--to",
+        TARGET,
+        "--approve",
+        "cloud dns test",
+    ];
+    args.extend_from_slice(extra);
+    fx.drctl_with(&args, &[], &world::endpoints_file()).await
+}
+
+/// The adapter through Google's crate: the zone and record read; a swap
+/// deleting the record as read lands and its change is followed to done; a
+/// swap built on a stale read is refused as Cloud DNS words it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_adapter_swaps_the_record_as_read_and_refuses_a_stale_one() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gdnsadapt").await;
+    let zone = seed_zone(&fx).await;
+    let dns = world::clouds().await.cloud_dns;
+    let z = (dns.describe_zone(PROJECT, &zone).await)
+        .expect("managedZones.get")
+        .expect("exists");
+    assert_eq!(z.dns_name, "gcp.example.com.");
+    assert_eq!(
+        dns.describe_zone(PROJECT, "no-such-zone")
+            .await
+            .expect("no error"),
+        None
+    );
+    let before = read(&zone).await.expect("seeded");
+    assert_eq!(before.rrdatas, [HOME_VALUE]);
+    let mut want = before.clone();
+    want.rrdatas = vec![TARGET_VALUE.into()];
+    let c = (dns
+        .swap_record_set(PROJECT, &zone, Some(&before), &want)
+        .await)
+        .expect("changes.create");
+    assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = dns
+            .dns_change(PROJECT, &zone, &c.id)
+            .await
+            .expect("changes.get");
+        if got.done {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never done: {got:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let e = (dns
+        .swap_record_set(PROJECT, &zone, Some(&before), &want)
+        .await)
+        .expect_err("a stale deletion is refused");
+    assert_eq!(e.code.as_deref(), Some("FAILED_PRECONDITION"), "{e:?}");
+    assert!(drctl::cloud::gcp_dns::is_conflict(&e));
+    assert_eq!(changes(&zone).await, 2);
+}
+
+/// `drctl failover --to us-east4` switches the record in one change and
+/// waits until it is done; a second failover sends no change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failover_switches_the_record_once_and_a_second_run_sends_nothing() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gdnsfo").await;
+    crate::gcp_sql::seed(&fx, 1.0).await;
+    let zone = fx.id("orders-zone");
+    assert_eq!(value(read(&zone).await), [HOME_VALUE]);
+    let runs = fx.runs();
+    let o = failover(&fx, &[]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
+    let show = fx.show(&fx.new_run(&runs)).await;
+    assert_eq!(show["report"]["outcome"], "succeeded");
+    let out = outputs(&show, STEP);
+    assert_eq!(out["changed"], true, "{out:#}");
+    assert_eq!(out["before"], json!([HOME_VALUE]), "{out:#}");
+    assert_eq!(out["after"], json!([TARGET_VALUE]), "{out:#}");
+    assert!(out["change"].is_string(), "{out:#}");
+    assert_eq!(changes(&zone).await, 1);
+
+    let runs = fx.runs();
+    let again = failover(&fx, &[]).await;
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    let show = fx.show(&fx.new_run(&runs)).await;
+    let out = outputs(&show, STEP);
+    assert_eq!(out["changed"], false, "{out:#}");
+    assert_eq!(changes(&zone).await, 1, "a second run sends no change");
+    assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
+}
+
+/// Someone moves the record after drctl read it and before its change
+/// (armed in the emulator: `/emu/dns/race` puts it right before the zone's
+/// next change): Cloud DNS refuses the change (its deletion no longer
+/// matches), the step reads the record again and fails naming record, zone
+/// and project; the other writer's value stands. The adapter alone refuses
+/// a swap built on a stale read the same way.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_changed_between_read_and_change_is_refused_and_named() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gdnscas").await;
+    crate::gcp_sql::seed(&fx, 1.0).await;
+    let zone = fx.id("orders-zone");
+    admin(
+        "/emu/dns/race",
+        json!({"project": PROJECT, "zone": zone, "name": NAME, "type": "CNAME",
+               "ttl": 60, "rrdatas": ["someone-else.example.com."]}),
+    )
+    .await;
+    let o = failover(&fx, &[]).await;
+    assert_ne!(o.code, Some(0), "{}", o.all());
+    let all = o.all();
+    assert!(
+        [
+            NAME,
+            zone.as_str(),
+            PROJECT,
+            "someone-else.example.com.",
+            "nothing was overwritten"
+        ]
+        .iter()
+        .all(|w| all.contains(w)),
+        "{all}"
+    );
+    assert_eq!(value(read(&zone).await), ["someone-else.example.com."]);
+    assert_eq!(
+        changes(&zone).await,
+        1,
+        "one change sent, refused, none after"
+    );
+
+    // The adapter: a swap from a read made before another writer's change.
+    let dns = world::clouds().await.cloud_dns;
+    put_record(&zone, HOME_VALUE).await;
+    let read_by_drctl = read(&zone).await.expect("seeded");
+    put_record(&zone, "someone-else.example.com.").await;
+    let mut want = read_by_drctl.clone();
+    want.rrdatas = vec![TARGET_VALUE.into()];
+    let e = (dns
+        .swap_record_set(PROJECT, &zone, Some(&read_by_drctl), &want)
+        .await)
+        .expect_err("refused");
+    assert!(drctl::cloud::gcp_dns::is_conflict(&e), "{e:?}");
+    assert_eq!(value(read(&zone).await), ["someone-else.example.com."]);
+}
+
+/// A kill -9 after the change was sent (while Cloud DNS still says it is
+/// pending): `runs resume` finishes the run with the record at us-east4's
+/// value and no second change (the resumed step reads the record first, and
+/// waits on the zone's change if it is still pending).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_after_the_change_was_sent_is_resumed_without_a_second_change() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gdnscrash").await;
+    crate::gcp_sql::seed(&fx, 1.0).await;
+    let zone = fx.id("orders-zone");
+    let runs = fx.runs();
+    // A slow change, so the kill lands while it is pending.
+    admin("/emu/dns/config", json!({"changeSeconds": 4})).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never", "--plans"])
+        .arg(fx.plans.path())
+        .arg("--endpoints")
+        .arg(world::endpoints_file())
+        .args(fx.state_args())
+        .args(["failover", "--plan", "orders-gcp", "--to", TARGET])
+        .args(["--approve", "cloud dns test"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .envs(world::run_key_env())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn drctl");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while changes(&zone).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "never changed");
+        assert!(child.try_wait().expect("wait").is_none(), "ended early");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().await.expect("kill -9");
+    admin("/emu/dns/config", json!({"changeSeconds": 1})).await;
+    assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
+    let run = fx.new_run(&runs);
+    let o = fx
+        .drctl(&["runs", "resume", &run, "--output", "json"])
+        .await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let show = fx.show(&run).await;
+    assert_eq!(show["report"]["outcome"], "succeeded");
+    assert!(
+        records(&show)
+            .iter()
+            .any(|r| r["event"]["type"] == "resumed")
+    );
+    let out = outputs(&show, STEP);
+    assert_eq!(out["changed"], false, "{out:#}");
+    // Resumed while the change may still be pending: waited on, if so.
+    let waited = out["waited_changes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(waited.len() <= 1, "{out:#}");
+    assert_eq!(changes(&zone).await, 1, "changes.create sent once");
+    assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
+}
