@@ -177,9 +177,9 @@ impl DrillSpec {
 /// The resources' own types, each in its kind's file (`plan/kinds/`), and
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
-    BucketSpec, CapacitySpec, CheckSpec, CloudDnsSpec, CloudRunSpec, CloudSqlSpec, ComputeSpec,
-    DatabaseSpec, DbStrategy, DnsSpec, GlobalDatabaseSpec, InstanceGroupSpec, NodeGroupSpec,
-    ResourceKind, ResourceRef, SwitchMode,
+    BucketSpec, CapacitySpec, CheckSpec, Cloud, CloudDnsSpec, CloudRunSpec, CloudSqlSpec,
+    ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec, GlobalDatabaseSpec, InstanceGroupSpec,
+    NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

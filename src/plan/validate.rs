@@ -8,9 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::cron::parse_cron;
 use super::duration::{format_duration, parse_duration};
-use super::kinds::Cloud;
 use super::source::{Diagnostic, Seg, SourceFile};
-use super::spec::{PlanSpec, ResourceKind, ResourceRef, Stage};
+use super::spec::{Cloud, PlanSpec, ResourceKind, ResourceRef, Stage};
 use super::tiers::Tier;
 use crate::cloud::ObjectUrl;
 use crate::path;
