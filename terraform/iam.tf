@@ -443,3 +443,53 @@ resource "google_storage_bucket_iam_member" "drctl_object_viewer" {
   role   = "roles/storage.objectViewer"
   member = "serviceAccount:${google_service_account.drctl.email}"
 }
+
+# --- drctl's recovery role on GCP ---------------------------------------------
+# What drctl calls on Google Cloud for the plans' GCP resources ([[cloud_sql]],
+# [[instance_group]], [[cloud_run]], [[cloud_dns]]), as one custom role in the
+# project that holds them, granted to the same service account (workload
+# identity federation from the AWS runner: no key). tests/it/iam.rs derives
+# the permissions a day's work needs from drctl's own call log (a drill and a
+# failover of orders-gcp and of storefront) and checks each is listed here;
+# nothing more is. Google documents no permission of its own for
+# `instances.switchover`; it is granted through `cloudsql.instances.failover`
+# and `cloudsql.instances.promoteReplica` (an assumption to check on a real
+# project: docs/security.md). Updating a Cloud Run service also needs
+# `iam.serviceAccounts.actAs` on the service's runtime identity, granted per
+# service account by its owners, not here.
+resource "google_project_iam_custom_role" "drctl_recovery" {
+  project     = var.gcp_project
+  role_id     = "drctlRecovery"
+  title       = "drctl recovery"
+  description = "Failover, drills and readiness of the plans' Cloud SQL, Compute, Cloud Run and Cloud DNS resources"
+  permissions = [
+    "cloudsql.instances.get",
+    "cloudsql.instances.list",
+    "cloudsql.instances.promoteReplica",
+    "cloudsql.instances.failover",
+    "cloudsql.instances.clone",
+    "cloudsql.instances.delete",
+    "monitoring.timeSeries.list",
+    "compute.instanceGroupManagers.get",
+    "compute.instanceGroupManagers.update",
+    "compute.autoscalers.get",
+    "compute.autoscalers.update",
+    "compute.regionOperations.get",
+    "run.services.get",
+    "run.services.update",
+    "run.operations.get",
+    "dns.managedZones.get",
+    "dns.resourceRecordSets.list",
+    "dns.resourceRecordSets.create",
+    "dns.resourceRecordSets.delete",
+    "dns.changes.create",
+    "dns.changes.get",
+    "dns.changes.list",
+  ]
+}
+
+resource "google_project_iam_member" "drctl_recovery" {
+  project = var.gcp_project
+  role    = google_project_iam_custom_role.drctl_recovery.id
+  member  = "serviceAccount:${google_service_account.drctl.email}"
+}

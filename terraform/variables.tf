@@ -126,7 +126,7 @@ variable "drctl_trusted_principal_arn" {
 }
 
 variable "gcp_project" {
-  description = "GCP project that holds the GCS evidence bucket."
+  description = "GCP project that holds the GCS evidence bucket and the plans' GCP resources (drctl's recovery role is granted in it)."
   type        = string
 }
 

@@ -138,6 +138,7 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
         "sns:Publish" => &["sns:Publish"],
         "events:PutEvents" => &["events:PutEvents"],
         l if l.starts_with("gcs:") || l == "http:GET" || l == "dns:query" => return None,
+        l if gcp_permissions(l).is_some() => return None,
         other => panic!(
             "the metered call {other} is not mapped to IAM actions: add it to iam_actions (tests/it/iam.rs) from what its adapter method sends"
         ),
@@ -161,6 +162,80 @@ fn gcs_permissions(label: &str) -> Option<&'static [&'static str]> {
         ),
         _ => return None,
     })
+}
+
+/// The Google Cloud permissions one metered call to a GCP API needs
+/// (`None`: not such a call), from Google's IAM permission reference for
+/// each API (Cloud SQL's table of gcloud commands to permissions: an
+/// operation read is `cloudsql.instances.get`, a listing
+/// `cloudsql.instances.list`). `instances.switchover` has no permission of
+/// its own in Google's list: it is taken as the pair's failover.
+fn gcp_permissions(label: &str) -> Option<&'static [&'static str]> {
+    Some(match label {
+        "sqladmin:instances.get"
+        | "sqladmin:instances.getLatestRecoveryTime"
+        | "sqladmin:operations.get" => &["cloudsql.instances.get"],
+        "sqladmin:operations.list" => &["cloudsql.instances.list"],
+        "sqladmin:instances.promoteReplica" => &["cloudsql.instances.promoteReplica"],
+        "sqladmin:instances.switchover" => &[
+            "cloudsql.instances.failover",
+            "cloudsql.instances.promoteReplica",
+        ],
+        "sqladmin:instances.clone" => &["cloudsql.instances.clone"],
+        "sqladmin:instances.delete" => &["cloudsql.instances.delete"],
+        "monitoring:timeSeries.list" => &["monitoring.timeSeries.list"],
+        "compute:regionInstanceGroupManagers.get"
+        | "compute:regionInstanceGroupManagers.listManagedInstances" => {
+            &["compute.instanceGroupManagers.get"]
+        }
+        "compute:regionInstanceGroupManagers.resize" => &["compute.instanceGroupManagers.update"],
+        "compute:regionAutoscalers.get" => &["compute.autoscalers.get"],
+        "compute:regionAutoscalers.patch" => &["compute.autoscalers.update"],
+        "compute:regionOperations.get" => &["compute.regionOperations.get"],
+        "run:services.get" => &["run.services.get"],
+        "run:services.patch" => &["run.services.update"],
+        "run:operations.get" => &["run.operations.get"],
+        "clouddns:managedZones.get" => &["dns.managedZones.get"],
+        "clouddns:resourceRecordSets.list" => &["dns.resourceRecordSets.list"],
+        "clouddns:changes.create" => &[
+            "dns.changes.create",
+            "dns.resourceRecordSets.create",
+            "dns.resourceRecordSets.delete",
+        ],
+        "clouddns:changes.get" => &["dns.changes.get"],
+        "clouddns:changes.list" => &["dns.changes.list"],
+        l if ["sqladmin:", "monitoring:", "compute:", "run:", "clouddns:"]
+            .iter()
+            .any(|p| l.starts_with(p)) =>
+        {
+            panic!(
+                "the metered call {l} is not mapped to GCP permissions: add it to gcp_permissions (tests/it/iam.rs)"
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// Every permission of the custom roles granted to the `drctl` service
+/// account in the project (`google_project_iam_member`).
+fn granted_gcp_permissions(files: &[Body]) -> BTreeSet<String> {
+    let roles: BTreeSet<String> = blocks_of(files, "resource", "google_project_iam_member")
+        .into_iter()
+        .filter(|b| {
+            attr(b.body(), "member")
+                .is_some_and(|m| m.to_string().contains("google_service_account.drctl."))
+        })
+        .filter_map(|b| attr(b.body(), "role").map(|r| r.to_string()))
+        .collect();
+    blocks_of(files, "resource", "google_project_iam_custom_role")
+        .into_iter()
+        .filter(|b| {
+            roles
+                .iter()
+                .any(|r| r.contains(&format!("google_project_iam_custom_role.{}.", label(b))))
+        })
+        .flat_map(|b| strings(b.body(), "permissions"))
+        .collect()
 }
 
 /// The Cloud Storage permissions of the predefined roles iam.tf grants
@@ -458,6 +533,10 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
     let fx = Fixture::with_state("iam", Some("s3")).await;
     crate::cli::add_suffixed_plan(fx.plans.path(), "checkout.toml", &fx.suffix);
     crate::cli::add_suffixed_plan(fx.plans.path(), "orders.toml", &fx.suffix);
+    // The plans on GCP: orders-gcp seeded for this world, storefront's
+    // resources by the fixture's seed.
+    crate::gcp_sql::seed(&fx, 1.0).await;
+    crate::mixed::write_plan_to(&fx, fx.plans.path());
     append(
         fx.plans.path(),
         "ledger.toml",
@@ -533,6 +612,35 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
             ],
             0,
         ),
+        // On GCP: orders-gcp (Cloud SQL, a managed instance group, Cloud
+        // Run, Cloud DNS) and storefront (both clouds), each drilled, then
+        // failed over.
+        (vec!["drill", "--plan", "orders-gcp", "--to", "us-east4"], 0),
+        (
+            vec![
+                "failover",
+                "--plan",
+                "orders-gcp",
+                "--to",
+                "us-east4",
+                "--approve",
+                "iam test",
+            ],
+            0,
+        ),
+        (vec!["drill", "--plan", "storefront", "--to", "us-east4"], 0),
+        (
+            vec![
+                "failover",
+                "--plan",
+                "storefront",
+                "--to",
+                "us-east4",
+                "--approve",
+                "iam test",
+            ],
+            0,
+        ),
         (vec!["notify", "test", "--region", STANDBY], 0),
         (
             vec![
@@ -577,6 +685,12 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
         "rds:PromoteReadReplica",
         "route53:ChangeResourceRecordSets",
         "gcs:objects.insert",
+        "sqladmin:instances.promoteReplica",
+        "sqladmin:instances.clone",
+        "sqladmin:instances.delete",
+        "compute:regionInstanceGroupManagers.resize",
+        "run:services.patch",
+        "clouddns:changes.create",
     ] {
         assert!(all.contains(wanted), "no command called {wanted}: {all:?}");
     }
@@ -584,13 +698,16 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
     let files = parse_terraform();
     let allowed = allowed_actions(&files);
     let granted = granted_gcs_permissions(&files);
+    let granted_gcp = granted_gcp_permissions(&files);
     let mut missing: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for (command, labels) in &by_command {
         for label in labels {
             let gcs = gcs_permissions(label).unwrap_or(&[]);
+            let gcp = gcp_permissions(label).unwrap_or(&[]);
             let lacking = not_allowed(&allowed, iam_actions(label).unwrap_or(&[]))
                 .into_iter()
-                .chain(gcs.iter().copied().filter(|p| !granted.contains(p)));
+                .chain(gcs.iter().copied().filter(|p| !granted.contains(p)))
+                .chain(gcp.iter().copied().filter(|p| !granted_gcp.contains(*p)));
             for action in lacking {
                 missing
                     .entry(action)
@@ -599,6 +716,29 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
             }
         }
     }
+    // And the GCP role holds nothing drctl does not call: the day's calls,
+    // and those of paths the day does not take (a switchover, a group with
+    // an autoscaler, a resumed Cloud DNS change).
+    let needed: BTreeSet<&str> = (by_command.iter())
+        .flat_map(|(_, l)| l.iter())
+        .map(String::as_str)
+        .chain([
+            "sqladmin:instances.switchover",
+            "compute:regionAutoscalers.get",
+            "compute:regionAutoscalers.patch",
+            "clouddns:changes.list",
+        ])
+        .filter_map(gcp_permissions)
+        .flatten()
+        .copied()
+        .collect();
+    let extra: Vec<&String> = (granted_gcp.iter())
+        .filter(|p| !needed.contains(p.as_str()))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "terraform/iam.tf's drctl_recovery role grants what drctl never calls: {extra:?}"
+    );
     assert!(
         missing.is_empty(),
         "terraform/iam.tf does not allow actions drctl calls:\n{}",
