@@ -804,6 +804,7 @@ fn binding(
             .filter_map(|op| model.duration(op))
             .max_by(|a, b| a.p50_seconds.total_cmp(&b.p50_seconds))
     });
+    let owner = chain_op.map_or("AWS", |d| crate::cloud::model::provider(&d.operation));
     let wait = chain_op.map(|d| {
         format!(
             "{} (median {}, p90 {}, {})",
@@ -830,12 +831,12 @@ fn binding(
         }
         (_, Some(w)) => match slowest {
             Some((p, _)) => format!(
-                "AWS's own time: {w} on {}'s chain ({}); the shared limits add {} at most",
+                "{owner}'s own time: {w} on {}'s chain ({}); the shared limits add {} at most",
                 p.plan,
                 p.chain.join(" → "),
                 show(terms.first().map_or(0.0, |t| t.adds_seconds))
             ),
-            None => format!("AWS's own time: {w}"),
+            None => format!("{owner}'s own time: {w}"),
         },
         (Some(t), None) => t.detail.clone(),
         (None, None) => "nothing in these plans waits on AWS".into(),

@@ -159,6 +159,28 @@ pub const TEXT: &str = include_str!("aws_model.toml");
 static MODEL: LazyLock<Result<Model, String>> =
     LazyLock::new(|| toml::from_str(TEXT).map_err(|e| format!("src/cloud/aws_model.toml: {e}")));
 
+/// The Google APIs among the model's services (an operation is
+/// `service:Method`); every other service is AWS's.
+const GOOGLE_SERVICES: &[&str] = &[
+    "sqladmin",
+    "monitoring",
+    "compute",
+    "run",
+    "clouddns",
+    "gcs",
+];
+
+/// Whose time an operation takes, as sentences name it: `Google Cloud`
+/// for a Google API's (`sqladmin:instances.promoteReplica`), else `AWS`.
+pub fn provider(operation: &str) -> &'static str {
+    let service = operation.split(':').next().unwrap_or_default();
+    if GOOGLE_SERVICES.contains(&service) {
+        "Google Cloud"
+    } else {
+        "AWS"
+    }
+}
+
 impl Model {
     /// The model of AWS this build carries (`Err`: the file does not read,
     /// which a unit test rules out).
@@ -249,6 +271,20 @@ impl Model {
 mod tests {
     use super::*;
     use rand::SeedableRng as _;
+
+    /// The forecast named a Cloud SQL promotion "AWS's own time": every
+    /// Google operation in the model is Google Cloud's, every other AWS's.
+    #[test]
+    fn regression_a_google_operation_was_called_aws_time() {
+        let m = Model::aws().unwrap();
+        for d in &m.durations {
+            let google = d.source.contains("cloud.google.com");
+            let want = if google { "Google Cloud" } else { "AWS" };
+            assert_eq!(provider(&d.operation), want, "{d:?}");
+        }
+        assert_eq!(provider("rds:PromoteReadReplica"), "AWS");
+        assert_eq!(provider("run:services.patch"), "Google Cloud");
+    }
 
     #[test]
     fn the_model_reads_and_every_figure_has_a_source() {
