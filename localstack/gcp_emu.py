@@ -124,6 +124,7 @@ class World:
         with self.lock:
             self.instances = {}  # (project, name) -> dict
             self.operations = {}  # (project, op name) -> dict
+            self.operations_page = 0  # operations.list's page size (0: one page)
             self.lags = {}  # (project, name) -> (set at, seconds)
             self.failures = {}  # (project, name, operationType) -> message
             self.calls = []
@@ -567,11 +568,23 @@ class Handler(BaseHTTPRequestHandler):
 
     def list_operations(self, project, query, body):
         want = query.get("instance", [None])[0]
-        ops = [WORLD.shown(o) for (p, _), o in WORLD.operations.items()
+        # Newest first; operations started within one second keep the
+        # order they were started in (the dict's).
+        ops = [(o["insertTime"], i, WORLD.shown(o))
+               for i, ((p, _), o) in enumerate(WORLD.operations.items())
                if p == project and (want is None or o["targetId"] == want)]
-        ops.sort(key=lambda o: o["insertTime"], reverse=True)
-        return 200, ({"kind": "sql#operationsList", "items": ops} if ops
-                     else {"kind": "sql#operationsList"})
+        ops = [o for _, _, o in sorted(ops, key=lambda t: (t[0], t[1]), reverse=True)]
+        # Pages as Cloud SQL sends them: `maxResults` per page (else the
+        # world's page size, 0 for all), `nextPageToken` while more remain.
+        size = int(query.get("maxResults", [0])[0] or WORLD.operations_page or 0)
+        start = int(query.get("pageToken", ["0"])[0] or 0)
+        page = ops[start:start + size] if size else ops[start:]
+        out = {"kind": "sql#operationsList"}
+        if page:
+            out["items"] = page
+        if size and start + size < len(ops):
+            out["nextPageToken"] = str(start + size)
+        return 200, out
 
     # ---------------------------------------------------------- Monitoring
     def time_series(self, project, query, body):
@@ -605,7 +618,9 @@ class Handler(BaseHTTPRequestHandler):
     def emu_config(self, query, body):
         if "opSeconds" in body:
             WORLD.op_seconds = float(body["opSeconds"])
-        return 200, {"opSeconds": WORLD.op_seconds}
+        if "operationsPage" in body:
+            WORLD.operations_page = int(body["operationsPage"])
+        return 200, {"opSeconds": WORLD.op_seconds, "operationsPage": WORLD.operations_page}
 
 
 # Compute Engine's regional managed instance groups (gcp_emu_compute.py).

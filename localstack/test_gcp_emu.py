@@ -285,6 +285,18 @@ class GcpEmuTest(unittest.TestCase):
         s, ops = self.emu.call("GET", f"/v1/projects/{P}/operations?instance=west")
         self.assertNotIn("items", ops)
 
+    def test_operations_list_pages_newest_first(self):
+        _, first = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
+        self.wait(first)
+        _, second = self.emu.call("DELETE", f"/v1/projects/{P}/instances/east")
+        self.wait(second)
+        s, page = self.emu.call("GET", f"/v1/projects/{P}/operations?instance=east&maxResults=1")
+        self.assertEqual([o["name"] for o in page["items"]], [second["name"]])
+        s, rest = self.emu.call(
+            "GET", f"/v1/projects/{P}/operations?instance=east&maxResults=1&pageToken={page['nextPageToken']}")
+        self.assertEqual([o["name"] for o in rest["items"]], [first["name"]])
+        self.assertNotIn("nextPageToken", rest)
+
     def test_replica_lag_is_a_gauge_of_replicas_only(self):
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
         start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 300))

@@ -40,6 +40,9 @@ use super::{
     SqlInstance, SqlOpStatus, SqlOperation,
 };
 
+/// The pages of an instance's operations a resumed run reads, newest first,
+/// looking for the one it started.
+const OPERATION_PAGES: usize = 5;
 const SERVICE: &str = "sqladmin";
 /// The metric a Cloud SQL replica's lag is read from (seconds, a gauge).
 pub const LAG_METRIC: &str = "cloudsql.googleapis.com/database/replication/replica_lag";
@@ -407,13 +410,26 @@ impl CloudSql for GcpSql {
     ) -> Result<Vec<SqlOperation>, CloudError> {
         const OP: &str = "operations.list";
         let inner = self.inner(OP, name, region).await?;
-        let r = (inner.operations.list())
-            .set_project(project)
-            .set_instance(name)
-            .send()
-            .await
-            .map_err(|e| map(SERVICE, OP, name, region, &e))?;
-        Ok(r.items.iter().map(operation_of).collect())
+        let mut out = Vec::new();
+        let mut token = String::new();
+        // Newest first: the operation a crashed run started is on the first
+        // page; the next few are read too, and no more (an instance's
+        // history is long, and older operations cannot be this run's).
+        for _ in 0..OPERATION_PAGES {
+            let r = (inner.operations.list())
+                .set_project(project)
+                .set_instance(name)
+                .set_page_token(token)
+                .send()
+                .await
+                .map_err(|e| map(SERVICE, OP, name, region, &e))?;
+            out.extend(r.items.iter().map(operation_of));
+            if r.next_page_token.is_empty() {
+                break;
+            }
+            token = r.next_page_token;
+        }
+        Ok(out)
     }
 
     async fn sql_replica_lag(

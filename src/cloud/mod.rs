@@ -472,7 +472,7 @@ pub trait CloudSql: Send + Sync {
     ) -> Result<SqlOperation, CloudError>;
 
     /// The operations on instance `name`, newest first (`operations.list`,
-    /// first page): how a resumed run finds the one it started.
+    /// its first pages): how a resumed run finds the one it started.
     async fn operations(
         &self,
         region: &str,
