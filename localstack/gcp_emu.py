@@ -127,6 +127,8 @@ class World:
             self.operations_page = 0  # operations.list's page size (0: one page)
             self.lags = {}  # (project, name) -> (set at, seconds)
             self.failures = {}  # (project, name, operationType) -> message
+            # Former primaries of DR failovers: (due, project, old, new).
+            self.rejoins = []
             self.calls = []
 
     # ------------------------------------------------------------ instances
@@ -229,6 +231,18 @@ class World:
     def advance(self):
         """Moves every operation on by the clock; applies what is DONE."""
         now = time.time()
+        for due in [r for r in self.rejoins if r[0] <= now]:
+            self.rejoins.remove(due)
+            _, project, old, new = due
+            o, n = self.instances.get((project, old)), self.instances.get((project, new))
+            if o is None or n is None or o.get("masterInstanceName"):
+                continue
+            o["masterInstanceName"] = new
+            o["instanceType"] = "READ_REPLICA_INSTANCE"
+            o["replicaConfiguration"] = {"kind": "sql#replicaConfiguration", "failoverTarget": False}
+            o["replicationCluster"] = {"drReplica": False}
+            n.setdefault("replicaNames", []).append(old)
+            self.lags[(project, old)] = (now, 0.0)
         for op in self.operations.values():
             if op["status"] == "DONE":
                 continue
@@ -282,6 +296,10 @@ class World:
                     old.pop("replicationCluster", None)
                     for r in list(old.get("replicaNames", [])):
                         self._move_replica(project, r, name)
+                    # Once its region answers, Cloud SQL makes the former
+                    # primary a read replica of the new one (not yet its
+                    # designated DR replica): here, an operation's time on.
+                    self.rejoins.append((time.time() + self.op_seconds, project, master, name))
 
         return self.start(project, name, "PROMOTE_REPLICA", effect)
 
@@ -311,6 +329,26 @@ class World:
         names = self.instances[(project, to)].setdefault("replicaNames", [])
         if replica not in names:
             names.append(replica)
+
+    def designate_dr(self, project, name, replica):
+        """`instances.patch` of `replicationCluster.failoverDrReplicaName`:
+        `replica`, a read replica of `name`, becomes its DR replica."""
+        self.instance(project, name)
+        r = self.instances.get((project, replica))
+        if r is None or bare(r.get("masterInstanceName")) != name:
+            raise ApiError(400, f"{replica} is not a read replica of {name}.", "invalid")
+        self.busy(project, name)
+
+        def effect():
+            p = self.instances[(project, name)]
+            p.setdefault("replicationCluster", {})["failoverDrReplicaName"] = replica
+            p["replicationCluster"]["drReplica"] = False
+            for x in p.get("replicaNames", []):
+                other = self.instances.get((project, x))
+                if other is not None:
+                    other.setdefault("replicationCluster", {})["drReplica"] = x == replica
+
+        return self.start(project, name, "UPDATE", effect)
 
     def switchover(self, project, name):
         inst = self.instance(project, name)
@@ -448,6 +486,7 @@ ROUTES = [
     ("GET", r"^/v1/projects/([^/]+)/instances$", "list_instances"),
     ("GET", r"^/v1/projects/([^/]+)/instances/([^/]+)$", "get_instance"),
     ("DELETE", r"^/v1/projects/([^/]+)/instances/([^/]+)$", "delete_instance"),
+    ("PATCH", r"^/v1/projects/([^/]+)/instances/([^/]+)$", "patch_instance"),
     ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/promoteReplica$", "promote"),
     ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/switchover$", "switchover"),
     ("POST", r"^/v1/projects/([^/]+)/instances/([^/]+)/clone$", "clone"),
@@ -546,6 +585,14 @@ class Handler(BaseHTTPRequestHandler):
     def promote(self, project, name, query, body):
         failover = query.get("failover", ["false"])[0].lower() == "true"
         return 200, WORLD.shown(WORLD.promote(project, name, failover))
+
+    def patch_instance(self, project, name, query, body):
+        # The one field drctl patches: the primary's DR replica.
+        replica = (body or {}).get("replicationCluster", {}).get("failoverDrReplicaName")
+        if not replica:
+            raise ApiError(400, "Only replicationCluster.failoverDrReplicaName can be patched here.",
+                           "invalid")
+        return 200, WORLD.shown(WORLD.designate_dr(project, name, bare(replica)))
 
     def switchover(self, project, name, query, body):
         return 200, WORLD.shown(WORLD.switchover(project, name))

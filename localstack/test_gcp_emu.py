@@ -215,6 +215,36 @@ class GcpEmuTest(unittest.TestCase):
         # The old primary's other replica follows the new primary.
         self.assertEqual(self.get("other")[1]["masterInstanceName"], "east")
 
+    def test_after_a_dr_failover_the_old_primary_rejoins_and_can_be_designated(self):
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica?failover=true")
+        self.wait(op)
+        self.assertNotIn("masterInstanceName", self.get("west")[1])
+        # Its region answers: an operation's time on, west follows east.
+        for _ in range(40):
+            west = self.get("west")[1]
+            if west.get("masterInstanceName"):
+                break
+            time.sleep(0.05)
+        self.assertEqual((west["masterInstanceName"], west["replicationCluster"]["drReplica"]),
+                         ("east", False))
+        self.assertIn("west", self.get("east")[1]["replicaNames"])
+        # Not the DR replica yet: a switchover back is refused until the
+        # primary designates it (instances.patch).
+        s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/west/switchover")
+        self.assertEqual(s, 400, err)
+        s, err = self.emu.call("PATCH", f"/v1/projects/{P}/instances/east",
+                               {"replicationCluster": {"failoverDrReplicaName": "nope"}})
+        self.assertEqual(s, 400, err)
+        s, op = self.emu.call("PATCH", f"/v1/projects/{P}/instances/east",
+                              {"replicationCluster": {"failoverDrReplicaName": "west"}})
+        self.assertEqual((s, op["operationType"]), (200, "UPDATE"))
+        self.wait(op)
+        self.assertEqual(self.get("east")[1]["replicationCluster"]["failoverDrReplicaName"], "west")
+        s, op = self.emu.call("POST", f"/v1/projects/{P}/instances/west/switchover")
+        self.assertEqual(s, 200, op)
+        self.wait(op)
+        self.assertEqual(self.get("west")[1]["instanceType"], "CLOUD_SQL_INSTANCE")
+
     def test_switchover_swaps_the_roles(self):
         s, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/switchover")
         self.assertEqual((s, op["operationType"]), (200, "SWITCHOVER"))

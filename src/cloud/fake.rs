@@ -79,6 +79,10 @@ pub struct FakeState {
     pub health_checks: Vec<HealthCheck>,
     /// Cloud SQL instances by (project, name).
     pub sql: BTreeMap<(String, String), SqlInstance>,
+    /// Former primaries of a DR replica failover, (project, old, new): each
+    /// rejoins as a read replica of the new primary once its region
+    /// answers, as Cloud SQL does (see [`FakeState::sql_rejoin`]).
+    pub sql_rejoins: Vec<(String, String, String)>,
     /// Cloud SQL operations by (project, name), with the effect each has
     /// when it is done: every `operations.get` moves one on a step
     /// (`PENDING`, `RUNNING`, `DONE`).
@@ -140,6 +144,8 @@ pub enum SqlEffect {
     Clone(String),
     /// The instance is deleted.
     Delete,
+    /// The named replica becomes the instance's DR replica.
+    DesignateDr(String),
 }
 
 /// A fake regional managed instance group: its target size, its instances
@@ -199,9 +205,44 @@ pub enum MigEffect {
 }
 
 impl FakeState {
+    /// The former primaries of DR failovers whose regions answer again
+    /// rejoin: each a read replica of the new primary (not yet designated
+    /// its DR replica: `drctl reprotect` does that).
+    pub(crate) fn sql_rejoin(&mut self) {
+        let pending = std::mem::take(&mut self.sql_rejoins);
+        for (project, old, new) in pending {
+            let key = |n: &str| (project.clone(), n.to_string());
+            let back = (self.sql.get(&key(&old))).is_some_and(|o| {
+                self.reach("sqladmin", "instances.get", &old, &o.region)
+                    .is_ok()
+            });
+            if !back {
+                self.sql_rejoins.push((project, old, new));
+                continue;
+            }
+            if let Some(o) = self.sql.get_mut(&key(&old)) {
+                o.role = DbRole::Replica(new.clone());
+                o.dr_replica = false;
+            }
+            if let Some(n) = self.sql.get_mut(&key(&new))
+                && !n.replicas.contains(&old)
+            {
+                n.replicas.push(old.clone());
+            }
+        }
+    }
+
     /// Applies a done Cloud SQL operation's effect on instance `target`.
     fn sql_effect(&mut self, project: &str, target: &str, effect: &SqlEffect) {
         let key = |n: &str| (project.to_string(), n.to_string());
+        if let SqlEffect::DesignateDr(replica) = effect {
+            if let Some(r) = self.sql.get_mut(&key(replica))
+                && r.role == DbRole::Replica(target.to_string())
+            {
+                r.dr_replica = true;
+            }
+            return;
+        }
         if *effect == SqlEffect::Delete {
             if let Some(gone) = self.sql.remove(&key(target))
                 && let DbRole::Replica(m) = gone.role
@@ -251,6 +292,8 @@ impl FakeState {
                 if let Some(m) = self.sql.get_mut(&key(&master)) {
                     m.replicas.clear();
                 }
+                self.sql_rejoins
+                    .push((project.to_string(), master.clone(), target.to_string()));
             }
             SqlEffect::Switchover => {
                 new.replicas = others.iter().cloned().chain([master.clone()]).collect();
@@ -1950,8 +1993,9 @@ impl CloudSql for FakeCloud {
         name: &str,
     ) -> Result<Option<SqlInstance>, CloudError> {
         self.tick("sqladmin:instances.get", region, name).await?;
-        let s = self.state();
+        let mut s = self.state();
         s.reach("sqladmin", "instances.get", name, region)?;
+        s.sql_rejoin();
         Ok(s.sql.get(&(project.to_string(), name.to_string())).cloned())
     }
 
@@ -2006,6 +2050,41 @@ impl CloudSql for FakeCloud {
             "instances.switchover",
             "SWITCHOVER",
             SqlEffect::Switchover,
+        ))
+    }
+
+    async fn designate_dr_sql(
+        &self,
+        region: &str,
+        project: &str,
+        primary: &str,
+        replica: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        self.tick("sqladmin:instances.patch", region, primary)
+            .await?;
+        {
+            let s = self.state();
+            s.reach("sqladmin", "instances.patch", primary, region)?;
+            let follows = (s.sql.get(&(project.to_string(), replica.to_string())))
+                .is_some_and(|r| r.role == DbRole::Replica(primary.to_string()));
+            if !follows {
+                return Err(CloudError::new(
+                    "sqladmin",
+                    "instances.patch",
+                    primary,
+                    region,
+                    ErrorKind::Client,
+                    format!("{replica} is not a read replica of {primary}"),
+                ));
+            }
+        }
+        Ok(self.sql_start(
+            region,
+            project,
+            primary,
+            "instances.patch",
+            "UPDATE",
+            SqlEffect::DesignateDr(replica.to_string()),
         ))
     }
 

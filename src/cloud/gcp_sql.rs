@@ -310,6 +310,30 @@ impl CloudSql for GcpSql {
             .map_err(|e| map(SERVICE, OP, name, region, &e))
     }
 
+    async fn designate_dr_sql(
+        &self,
+        region: &str,
+        project: &str,
+        primary: &str,
+        replica: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        const OP: &str = "instances.patch";
+        let inner = self.inner(OP, primary, region).await?;
+        on_wire(OP, primary, region)?;
+        let body = google_cloud_sql_v1::model::DatabaseInstance::new().set_replication_cluster(
+            google_cloud_sql_v1::model::ReplicationCluster::new()
+                .set_failover_dr_replica_name(replica),
+        );
+        (inner.instances.patch())
+            .set_project(project)
+            .set_instance(primary)
+            .set_body(body)
+            .send()
+            .await
+            .map(|o| operation_of(&o))
+            .map_err(|e| map(SERVICE, OP, primary, region, &e))
+    }
+
     async fn clone_sql(
         &self,
         region: &str,

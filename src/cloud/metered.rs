@@ -803,6 +803,19 @@ impl CloudSql for Metered {
         .await
     }
 
+    async fn designate_dr_sql(
+        &self,
+        region: &str,
+        project: &str,
+        primary: &str,
+        replica: &str,
+    ) -> Result<SqlOperation, CloudError> {
+        self.meter("sqladmin:instances.patch", region, || {
+            (self.inner.cloud_sql).designate_dr_sql(region, project, primary, replica)
+        })
+        .await
+    }
+
     async fn clone_sql(
         &self,
         region: &str,

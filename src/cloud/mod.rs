@@ -433,6 +433,19 @@ pub trait CloudSql: Send + Sync {
         name: &str,
     ) -> Result<SqlOperation, CloudError>;
 
+    /// Designates `replica` the DR replica of its primary `primary`
+    /// (`instances.patch` of the primary's
+    /// `replicationCluster.failoverDrReplicaName`): what a switchover and a
+    /// replica failover need, and what a reprotection after a failover
+    /// sets again.
+    async fn designate_dr_sql(
+        &self,
+        region: &str,
+        project: &str,
+        primary: &str,
+        replica: &str,
+    ) -> Result<SqlOperation, CloudError>;
+
     /// Clones instance `source` into the new instance `target`
     /// (`instances.clone`), at `point_in_time` when given (else now).
     async fn clone_sql(

@@ -39,6 +39,7 @@ mod promote;
 pub mod promote_sql;
 mod rebuild_global;
 mod reprotect;
+pub mod reprotect_sql;
 mod restore;
 pub mod restore_sql;
 mod scale;
@@ -166,6 +167,10 @@ kinds! {
     /// Make every other member of a global database a secondary of its
     /// writer again (rebuilt after a detach).
     RebuildGlobal(rebuild_global::RebuildGlobal) = "rebuild-global",
+    /// Make every other region's Cloud SQL instance a replica of the
+    /// primary again (waiting for a former primary to rejoin), the DR
+    /// replica designated.
+    ReprotectSql(reprotect_sql::ReprotectSql) = "reprotect-sql",
     /// Probe an HTTP health check in the target region.
     Check(check::Check) = "check",
     /// Submit one change batch for a hosted zone.

@@ -350,3 +350,104 @@ async fn crash_and_resume(when: &str, step: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The way back for a plan on both clouds: after an unplanned failover,
+/// `drctl failback` reprotects first (the RDS replica made again; the
+/// former Cloud SQL primary waited for until Cloud SQL rejoins it as a
+/// replica, then designated the DR replica through `instances.patch`),
+/// then fails both halves back home: RDS by promotion, Cloud SQL by a
+/// switchover (nothing lost), the record home.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_on_both_clouds_is_reprotected_and_failed_back_home() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("mixback").await;
+    write_plan(&fx);
+    let endpoints = world::endpoints_file();
+    let o = failover(&fx, &endpoints, &[]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    failed_over(&fx).await.unwrap_or_else(|e| panic!("{e}"));
+    let runs = fx.runs();
+    let o = fx
+        .drctl_with(
+            &[
+                "failback",
+                "--plan",
+                "storefront",
+                "--accept-data-loss",
+                "5m",
+                "--approve",
+                "both clouds test",
+                "--output",
+                "json",
+            ],
+            &[],
+            &endpoints,
+        )
+        .await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert!(
+        o.err.contains("reprotecting from us-east-1 first"),
+        "{}",
+        o.all()
+    );
+    let new: Vec<String> = fx.runs().difference(&runs).cloned().collect();
+    assert_eq!(new.len(), 2, "a reprotection, then the failback: {new:?}");
+    let reprotect = (new.iter())
+        .find(|r| r.as_str() != o.json()["run_id"])
+        .expect("the reprotection's run")
+        .clone();
+    let step = format!("storefront/reprotect-sql:{}", fx.id("catalogue-sql"));
+    let out = crate::fixture::outputs(&fx.show(&reprotect).await, &step);
+    assert_eq!(out["dr_replica"], fx.id("catalogue-sql"), "{out:#}");
+    assert!(
+        out["operation"].is_string(),
+        "designated by the step: {out:#}"
+    );
+
+    let clouds = world::clouds().await;
+    let sql = |name: String, region: &'static str| {
+        let clouds = clouds.clone();
+        async move {
+            (clouds.cloud_sql)
+                .describe_sql(region, PROJECT, &name)
+                .await
+                .expect("instances.get")
+                .expect("exists")
+        }
+    };
+    let home = sql(fx.id("catalogue-sql"), GCP_HOME).await;
+    let away = sql(fx.id("catalogue-sql-use4"), GCP_TARGET).await;
+    assert_eq!(home.role, DbRole::Primary, "{home:?}");
+    assert_eq!(
+        away.role,
+        DbRole::Replica(fx.id("catalogue-sql")),
+        "{away:?}"
+    );
+    assert!(
+        away.dr_replica,
+        "the switchover made it the DR replica: {away:?}"
+    );
+    let db = (clouds.database)
+        .describe_instance(HOME, &fx.id("storefront-db"))
+        .await
+        .expect("DescribeDBInstances")
+        .expect("the home primary");
+    assert_eq!(db.role, DbRole::Primary, "{db:?}");
+    let snap = fx.snapshot().await;
+    let record = fx.record(&snap, "storefront", "CNAME");
+    assert!(
+        record.starts_with(&format!(
+            "storefront-usw2.{}",
+            fx.zone.trim_end_matches('.')
+        )),
+        "{record}"
+    );
+    assert_eq!(
+        gcp_calls(
+            "POST",
+            &format!("/instances/{}/switchover", fx.id("catalogue-sql"))
+        )
+        .await,
+        1
+    );
+}
