@@ -519,12 +519,23 @@ impl Fixture {
     /// evidence step's last success): `<dest>/<run>/manifest.json`, or under
     /// `attempt-<n>/` when the step ran again.
     pub(crate) async fn manifest_url(&self, dest: &str, run: &str) -> Result<String, String> {
+        self.plan_manifest_url("payments", dest, run).await
+    }
+
+    /// [`Self::manifest_url`] of plan `plan`'s evidence.
+    pub(crate) async fn plan_manifest_url(
+        &self,
+        plan: &str,
+        dest: &str,
+        run: &str,
+    ) -> Result<String, String> {
         let show = self.show(run).await;
+        let step = format!("{plan}/evidence");
         let url = records(&show)
             .iter()
             .rev()
             .filter(|r| {
-                r["event"]["type"] == "step_succeeded" && r["event"]["step"] == "payments/evidence"
+                r["event"]["type"] == "step_succeeded" && r["event"]["step"] == step.as_str()
             })
             .find_map(|r| {
                 r["event"]["outputs"]["stored"]
@@ -544,8 +555,18 @@ impl Fixture {
     /// Reads the manifest of `run` at `dest` (`s3://b/payments`), where its
     /// journal says it is, and checks the digest of the journal copy it lists.
     pub(crate) async fn assert_evidence(&self, dest: &str, run: &str) -> Result<Value, String> {
+        self.assert_plan_evidence("payments", dest, run).await
+    }
+
+    /// [`Self::assert_evidence`] of plan `plan`'s run.
+    pub(crate) async fn assert_plan_evidence(
+        &self,
+        plan: &str,
+        dest: &str,
+        run: &str,
+    ) -> Result<Value, String> {
         let clouds = world::clouds().await;
-        let url = ObjectUrl::parse(&self.manifest_url(dest, run).await?).expect("url");
+        let url = ObjectUrl::parse(&self.plan_manifest_url(plan, dest, run).await?).expect("url");
         let body = clouds
             .objects
             .get(STANDBY, &url)
@@ -554,7 +575,7 @@ impl Fixture {
             .ok_or_else(|| format!("{url} does not exist"))?;
         let manifest: Value =
             serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))?;
-        if manifest["run_id"] != run || manifest["plan"] != "payments" {
+        if manifest["run_id"] != run || manifest["plan"] != plan {
             return Err(format!("{url} names another run: {manifest:#}"));
         }
         let objects = manifest["objects"].as_array().cloned().unwrap_or_default();

@@ -138,6 +138,10 @@ pub(crate) async fn seed(fx: &Fixture, target_autoscaler: Option<(u32, u32)>) ->
         .replace(
             "us-east4 = \"orders-workers-use4\"",
             &format!("us-east4 = \"{}\"", g.target),
+        )
+        .replace(
+            "gs://drctl-evidence/",
+            &format!("gs://{}/", fx.id("drctl-evidence")),
         );
     // The plan's Cloud Run services too (its failover raises them).
     let t = crate::gcp_run::renamed(&t, &crate::gcp_run::seed_api(fx).await);

@@ -122,6 +122,10 @@ pub(crate) async fn seed(fx: &Fixture, lag: f64) -> Pair {
         .replace(
             "us-east4 = \"orders-sql-use4\"",
             &format!("us-east4 = \"{}\"", pair.replica),
+        )
+        .replace(
+            "gs://drctl-evidence/",
+            &format!("gs://{}/", fx.id("drctl-evidence")),
         );
     let t = crate::gcp_run::renamed(&t, &crate::gcp_run::seed_api(fx).await);
     // The plan's Cloud DNS record, in this test's own managed zone.

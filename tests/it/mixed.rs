@@ -46,6 +46,14 @@ pub(crate) fn write_plan_to(fx: &Fixture, dir: &Path) {
     ] {
         t = t.replace(&format!("\"{id}\""), &format!("\"{}\"", fx.id(id)));
     }
+    t = t.replace(
+        "s3://drctl-evidence-use1/",
+        &format!("s3://{}/", fx.id("drctl-evidence-use1")),
+    );
+    t = t.replace(
+        "gs://drctl-evidence/",
+        &format!("gs://{}/", fx.id("drctl-evidence")),
+    );
     t = t.replace(".example.com.\"", &format!(".{}\"", fx.zone));
     t = t.replace("\"example.com.\"", &format!("\"{}\"", fx.zone));
     std::fs::write(dir.join("storefront.toml"), t).expect("write plan");
@@ -207,6 +215,20 @@ async fn a_plan_on_both_clouds_fails_over_in_one_run_with_both_home_regions_drop
         .collect();
     assert!(home_writes.is_empty(), "{home_writes:#?}");
     assert_eq!(fx.audit(&run).await.code, Some(0));
+    // Its evidence on both clouds' storage, verified.
+    for dest in [
+        format!("s3://{}/storefront", fx.id("drctl-evidence-use1")),
+        format!("gs://{}/storefront", fx.id("drctl-evidence")),
+    ] {
+        fx.assert_plan_evidence("storefront", &dest, &run)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{dest}: {e}\n{:#}",
+                    crate::fixture::outputs(&show, "storefront/evidence")
+                )
+            });
+    }
     assert!(
         records(&show).len() > steps.len(),
         "one journal holds both halves"
