@@ -50,7 +50,7 @@ pub async fn remove_all(
     deadline: std::time::Instant,
 ) -> Vec<Cleaned> {
     let (records, rest): (Vec<&Temp>, Vec<&Temp>) =
-        temps.iter().partition(|t| matches!(t, Temp::Record { .. }));
+        (temps.iter()).partition(|t| matches!(t, Temp::Record { .. } | Temp::CloudRecord { .. }));
     let drill = CapacityOwner::Drill("the drill's own resource".into());
     let mut out = futures::future::join_all(
         records
@@ -143,6 +143,20 @@ async fn dispatch(
         }
         Temp::Record { zone, name, rtype } => {
             crate::steps::drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await
+        }
+        Temp::CloudRecord {
+            project,
+            zone,
+            name,
+            rtype,
+        } => {
+            let at = (
+                project.as_str(),
+                zone.as_str(),
+                name.as_str(),
+                rtype.as_str(),
+            );
+            crate::steps::drill_cloud_dns::remove(clouds, at, poll, deadline).await
         }
         Temp::Control { region, url } => {
             crate::steps::drill_control::remove_control(clouds, region, url).await

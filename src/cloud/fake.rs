@@ -1716,6 +1716,42 @@ impl CloudDns for FakeCloud {
             .cloned())
     }
 
+    async fn delete_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        deletion: &CloudRecordSet,
+    ) -> Result<CloudDnsChange, CloudError> {
+        self.tick("clouddns:changes.create", "global", &deletion.name)
+            .await?;
+        let mut s = self.state();
+        s.reach("clouddns", "changes.create", &deletion.name, "global")?;
+        let key = rrset_key(project, zone, &deletion.name, &deletion.rtype);
+        if s.cloud_rrsets.get(&key) != Some(deletion) {
+            return Err(CloudError::new(
+                "clouddns",
+                "changes.create",
+                &deletion.name,
+                "global",
+                ErrorKind::Precondition,
+                "Precondition not met for 'entity.change.deletions[0]'",
+            )
+            .with_code("FAILED_PRECONDITION"));
+        }
+        s.writes.push(format!("changes.create -{}", deletion.name));
+        s.cloud_rrsets.remove(&key);
+        let id = (s.cloud_changes.keys())
+            .filter(|(p, z, _)| p == project && z == zone)
+            .count()
+            + 1;
+        s.cloud_changes
+            .insert((project.into(), zone.into(), id.to_string()), 0);
+        Ok(CloudDnsChange {
+            id: id.to_string(),
+            done: false,
+        })
+    }
+
     async fn swap_record_set(
         &self,
         project: &str,

@@ -256,6 +256,28 @@ impl CloudDns for GcpDns {
             .map_err(|e| map(OP, &addition.name, &e))
     }
 
+    async fn delete_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        deletion: &CloudRecordSet,
+    ) -> Result<CloudDnsChange, CloudError> {
+        const OP: &str = "changes.create";
+        let c = self.client(OP, &deletion.name).await?;
+        let body = model::Change::new().set_deletions([api_record_set(deletion)]);
+        super::wire::check_before_transmit(OP)
+            .map_err(|f| err(OP, &deletion.name, ErrorKind::Fenced, f.detail))?;
+        c.changes
+            .create()
+            .set_project(project)
+            .set_managed_zone(zone)
+            .set_body(body)
+            .send()
+            .await
+            .map(|ch| change_of(&ch))
+            .map_err(|e| map(OP, &deletion.name, &e))
+    }
+
     async fn dns_change(
         &self,
         project: &str,

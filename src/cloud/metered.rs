@@ -681,6 +681,20 @@ impl CloudDns for Metered {
         .await
     }
 
+    async fn delete_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        deletion: &CloudRecordSet,
+    ) -> Result<CloudDnsChange, CloudError> {
+        self.meter("clouddns:changes.create", "global", || {
+            self.inner
+                .cloud_dns
+                .delete_record_set(project, zone, deletion)
+        })
+        .await
+    }
+
     async fn swap_record_set(
         &self,
         project: &str,

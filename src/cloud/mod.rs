@@ -653,6 +653,16 @@ pub trait CloudDns: Send + Sync {
         addition: &CloudRecordSet,
     ) -> Result<CloudDnsChange, CloudError>;
 
+    /// One change of `zone` (`changes.create`) that deletes `deletion`
+    /// (exactly as read) and adds nothing: a drill record's removal.
+    /// Refused when the record set no longer matches.
+    async fn delete_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        deletion: &CloudRecordSet,
+    ) -> Result<CloudDnsChange, CloudError>;
+
     /// Reads change `id` of `zone` (`changes.get`).
     async fn dns_change(
         &self,

@@ -79,10 +79,16 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
             Temp::SqlClone { .. } => "clone",
             Temp::MigSize { .. } => "mig",
             Temp::RunFloor { .. } => "run",
+            Temp::CloudRecord { .. } => "record",
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, ["clone", "mig", "run"], "{:?}", d.cleanup.resources);
+    assert_eq!(
+        kinds,
+        ["record", "clone", "mig", "run"],
+        "{:?}",
+        d.cleanup.resources
+    );
     assert!(
         (d.cleanup.resources.iter())
             .all(|c| matches!(c.result, CleanupResult::Removed | CleanupResult::Restored)),

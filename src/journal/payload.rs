@@ -90,6 +90,18 @@ pub enum Temp {
         /// Its minimum instances before the drill.
         restore: u32,
     },
+    /// A drill's Cloud DNS record set (`drill-cloud-dns`), beside
+    /// production's in its managed zone.
+    CloudRecord {
+        /// The GCP project.
+        project: String,
+        /// The managed zone's name.
+        zone: String,
+        /// Fully qualified record name.
+        name: String,
+        /// Record type.
+        rtype: String,
+    },
     /// A drill DNS record.
     Record {
         /// Hosted zone name.
@@ -163,6 +175,12 @@ impl std::fmt::Display for Temp {
                 "min instances of Cloud Run service {service} ({region}), to restore to {restore}"
             ),
             Self::Record { zone, name, rtype } => write!(f, "record {name} {rtype} (zone {zone})"),
+            Self::CloudRecord {
+                project,
+                zone,
+                name,
+                rtype,
+            } => write!(f, "Cloud DNS record {name} {rtype} (zone {project}/{zone})"),
             Self::Control { region, url } => write!(f, "control {url} ({region})"),
             Self::HealthCheck { region, control } => {
                 write!(f, "health check reading {control} ({region})")
@@ -211,7 +229,7 @@ impl Temp {
     /// Aurora clusters), capacity.
     pub fn removal_rank(&self) -> u8 {
         match self {
-            Self::Record { .. } => 0,
+            Self::Record { .. } | Self::CloudRecord { .. } => 0,
             Self::HealthCheck { .. } => 1,
             Self::Control { .. } => 2,
             Self::Database { .. } | Self::Cluster { .. } | Self::SqlClone { .. } => 3,

@@ -230,6 +230,14 @@ pub fn manual_removal(temp: &Temp) -> String {
         Temp::Record { zone, name, rtype } => format!(
             "delete the {rtype} record {name} in hosted zone {zone} (aws route53 change-resource-record-sets, action DELETE)"
         ),
+        Temp::CloudRecord {
+            project,
+            zone,
+            name,
+            rtype,
+        } => format!(
+            "gcloud dns record-sets delete {name} --type {rtype} --zone {zone} --project {project}"
+        ),
         Temp::Control { region, url } => format!("aws s3 rm --region {region} {url}"),
         Temp::HealthCheck { control, .. } => format!(
             "find the health check whose resource path reads {control} (aws route53 list-health-checks), then aws route53 delete-health-check --health-check-id ID"

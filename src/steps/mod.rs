@@ -23,6 +23,7 @@ mod bucket;
 mod check;
 pub mod dns_batch;
 pub mod dns_setup;
+pub mod drill_cloud_dns;
 pub mod drill_control;
 pub mod drill_database;
 pub mod drill_dns;
@@ -202,6 +203,9 @@ kinds! {
     DrillRun(drill_run::DrillRun) = "drill-run",
     /// A drill: drill DNS records created, INSYNC and read back.
     DrillDns(drill_dns::DrillDns) = "drill-dns",
+    /// A drill: a drill record set in the Cloud DNS zone, done and read
+    /// back (deleted at cleanup).
+    DrillCloudDns(drill_cloud_dns::DrillCloudDns) = "drill-cloud-dns",
     /// A drill of a data-plane switch: drill controls, health checks and
     /// failover records, switched to the target and resolved.
     DrillControl(drill_control::DrillControl) = "drill-control",

@@ -124,6 +124,33 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_untouched_and_nothing_be
     let run_out = outputs(&show, "orders-gcp/drill-run:orders-api");
     assert_eq!(run_out["restore"], 0, "{run_out:#}");
     assert_eq!(run_out["raised"]["after"], 3, "{run_out:#}");
+    // The drill's Cloud DNS record: made, done, read back, then removed;
+    // production's record set untouched.
+    let dns = outputs(&show, "orders-gcp/drill-cloud-dns:orders-dns");
+    let record = dns["record"].as_str().expect("the drill record");
+    assert!(record.starts_with("drill-"), "{dns:#}");
+    let zone = fx.id("orders-zone");
+    let cloud_dns = world::clouds().await.cloud_dns;
+    let left = (cloud_dns.read_record_set(PROJECT, &zone, record, "CNAME"))
+        .await
+        .expect("resourceRecordSets.list");
+    assert_eq!(left, None, "the cleanup removed {record}");
+    let prod = (cloud_dns.read_record_set(PROJECT, &zone, "orders.gcp.example.com.", "CNAME"))
+        .await
+        .expect("resourceRecordSets.list")
+        .expect("production's record");
+    assert_eq!(prod.rrdatas, ["orders-api-usc1.example.com."], "{prod:?}");
+    // The report of it holds to the report's schema, GCP drill resources
+    // and all.
+    let rep = fx
+        .drctl_with(&["report", "--format", "json"], &[], &endpoints)
+        .await;
+    assert_eq!(rep.code, Some(0), "{}", rep.all());
+    crate::schema::assert_valid(
+        &crate::schema::validator(),
+        "the report of a GCP shadow drill",
+        &rep.json(),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
