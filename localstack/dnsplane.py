@@ -449,10 +449,11 @@ def gcp_sets(rs):
     primary = list((pb.get("primaryTargets") or {}).get("externalEndpoints") or [])
     out = [one(primary, Failover="PRIMARY", SetIdentifier="primary", GcpTargets=primary)]
     for i, item in enumerate((pb.get("backupGeoTargets") or {}).get("items") or []):
-        values = list(item.get("rrdatas") or [])
-        checked = (item.get("healthCheckedTargets") or {}).get("externalEndpoints") or values
+        checked = list((item.get("healthCheckedTargets") or {}).get("externalEndpoints") or [])
+        plain = list(item.get("rrdatas") or [])
+        values = plain + [v for v in checked if v not in plain]
         out.append(one(values, Failover="SECONDARY", SetIdentifier=f"backup-{i}",
-                       GcpTargets=list(checked)))
+                       GcpTargets=checked or plain))
     return out
 
 
