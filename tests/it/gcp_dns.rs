@@ -484,8 +484,8 @@ async fn a_health_check_failover_resolves_to_the_target_with_no_cloud_dns_call()
         .expect("read")
         .expect("the record set exists");
     let pb = rs.primary_backup.expect("a primaryBackup policy");
-    assert_eq!(pb.primary, [w.home_value.clone()]);
-    assert_eq!(pb.backups[0].rrdatas, [w.target_value.clone()]);
+    assert_eq!(pb.primary, std::slice::from_ref(&w.home_value));
+    assert_eq!(pb.backups[0].rrdatas, std::slice::from_ref(&w.target_value));
     let again = w
         .drctl(
             &fx,
@@ -503,7 +503,7 @@ async fn a_health_check_failover_resolves_to_the_target_with_no_cloud_dns_call()
     assert_eq!(prepared[1].0, "drain");
     // dnsplane answers the home's address while it serves.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while w.resolves().await != [w.home_value.clone()] {
+    while w.resolves().await != std::slice::from_ref(&w.home_value) {
         assert!(
             std::time::Instant::now() < deadline,
             "{:?}",
@@ -521,7 +521,7 @@ async fn a_health_check_failover_resolves_to_the_target_with_no_cloud_dns_call()
         calls,
         "no Cloud DNS API call in a failover"
     );
-    assert_eq!(w.resolves().await, [w.target_value.clone()]);
+    assert_eq!(w.resolves().await, std::slice::from_ref(&w.target_value));
     let show = fx.show(&fx.new_run(&runs)).await;
     assert_eq!(show["report"]["outcome"], "succeeded");
     let out = outputs(&show, HC_STEP);
@@ -581,5 +581,5 @@ async fn a_crash_after_the_control_write_is_resumed_without_a_second_write() {
     assert_eq!(show["report"]["outcome"], "succeeded");
     assert_eq!(w.controls().await, written, "no second write");
     assert_eq!(w.api_calls().await, calls, "no Cloud DNS API call");
-    assert_eq!(w.resolves().await, [w.target_value.clone()]);
+    assert_eq!(w.resolves().await, std::slice::from_ref(&w.target_value));
 }
