@@ -7,8 +7,19 @@
 //! read and the change refused and named, not overwritten; a kill -9 after
 //! the change was sent resumed without a second change.
 //!
+//! Health-check mode (`switch = "health-check"`): `dns prepare` then a
+//! failover of a plan of one such A record resolves to us-east4's address
+//! at the world's DNS (`dnsplane.py`, which answers the GCP emulator's
+//! zones and reads the targets' health from their controls) with no
+//! `/dns/v1` call; a second failover writes nothing; a crash after the
+//! control write resumes without a second write. These need a dnsplane that
+//! answers Cloud DNS zones (started by `localstack/up` with
+//! `DRCTL_DNS_GCP`); `DRCTL_DNS_SERVER` in the test's environment names
+//! one of the developer's own (tests/it/world.rs).
+//!
 //! Each test has its own managed zone (`orders-zone-SUFFIX`, seeded through
-//! the emulator's admin API) and counts only the calls on it.
+//! the emulator's admin API) and counts only the calls on it; the
+//! health-check tests also their own bucket and serving addresses.
 
 use std::process::Stdio;
 use std::time::Duration;
