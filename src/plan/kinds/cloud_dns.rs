@@ -300,8 +300,17 @@ impl Resource for CloudDnsSpec {
     }
 
     fn show(&self, _: &Plan, region: &str) -> String {
+        let mode = match self.switch {
+            CloudSwitch::Records => String::new(),
+            CloudSwitch::HealthCheck => format!(
+                ", health-check: control {}",
+                self.controls
+                    .get(self.sites.gcp(region))
+                    .map_or("-", String::as_str)
+            ),
+        };
         format!(
-            "cloud_dns {:<21} {} {} → {} (zone {}, project {})",
+            "cloud_dns {:<21} {} {} → {} (zone {}, project {}{mode})",
             self.id,
             self.name,
             self.rtype,
