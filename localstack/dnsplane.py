@@ -24,10 +24,22 @@ process is the piece of Route 53 that does that in the emulator world:
 * it logs one line per health status change (and per new health check) on
   stdout, which `up` sends to the world dir's dnsplane.log.
 
+* with DRCTL_DNS_GCP (the GCP emulator, gcp_emu.py), it answers for Cloud
+  DNS's managed zones too (read from the emulator's `/emu/dns/zones` and
+  `/emu/dns/rrsets`, never its `/dns/v1` API, refreshed as Route 53's): plain
+  record sets as they are; a `routingPolicy.primaryBackup` answers its
+  primary targets when one is healthy, else the first backup item with a
+  healthy target. A target's health is what its serving endpoint says: the
+  emulator's `/emu/dns/health` maps a serving address to the control object
+  it answers its health path from, read from fake-gcs-server
+  (DRCTL_DNS_GCS) at every answer: `state=serve` is healthy, anything else
+  (drain, missing, unreadable, no control mapped) unhealthy (fails closed).
+
 localstack/README.md ("Route 53's data plane") says what it does not emulate.
 Started by `localstack/up`, stopped by `localstack/down`.
 """
 import http.client
+import json
 import os
 import random
 import re
@@ -37,6 +49,8 @@ import ssl
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -60,6 +74,10 @@ STR_MATCH_BYTES = 5120
 TAG_ALARM_REGION = "drctl:alarm-region"
 TAG_ALARM_NAME = "drctl:alarm-name"
 TAG_INSUFFICIENT = "drctl:insufficient-data"
+# Cloud DNS's zones (the GCP emulator) and the control objects of its
+# health-checked targets (fake-gcs-server); empty: Route 53's zones only.
+GCP = os.environ.get("DRCTL_DNS_GCP", "").rstrip("/")
+GCS = os.environ.get("DRCTL_DNS_GCS", "").rstrip("/")
 ENDPOINT_TYPES = ("HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP")
 MAX_DEPTH = 8
 CFG = Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=4)
@@ -409,6 +427,81 @@ class Zone:
         self.sets, self.names, self.fetched = sets, names, time.monotonic()
 
 
+def http_json(url):
+    with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def gcp_sets(rs):
+    """A Cloud DNS record set as Route 53-shaped record sets: a plain one as
+    is; a primaryBackup as a PRIMARY (its primary targets) and a SECONDARY
+    per backup item, in order, each with the addresses whose health it
+    follows (`GcpTargets`), so that `choose` answers as Cloud DNS does."""
+    name, rtype, ttl = norm(rs["name"]), rs["type"], int(rs.get("ttl") or 300)
+
+    def one(values, **extra):
+        return dict({"Name": name, "Type": rtype, "TTL": ttl,
+                     "ResourceRecords": [{"Value": v} for v in values]}, **extra)
+
+    pb = (rs.get("routingPolicy") or {}).get("primaryBackup")
+    if not pb:
+        return [one(rs.get("rrdatas") or [])]
+    primary = list((pb.get("primaryTargets") or {}).get("externalEndpoints") or [])
+    out = [one(primary, Failover="PRIMARY", SetIdentifier="primary", GcpTargets=primary)]
+    for i, item in enumerate((pb.get("backupGeoTargets") or {}).get("items") or []):
+        checked = list((item.get("healthCheckedTargets") or {}).get("externalEndpoints") or [])
+        plain = list(item.get("rrdatas") or [])
+        values = plain + [v for v in checked if v not in plain]
+        out.append(one(values, Failover="SECONDARY", SetIdentifier=f"backup-{i}",
+                       GcpTargets=checked or plain))
+    return out
+
+
+@dataclass
+class GcpZone(Zone):
+    """One Cloud DNS managed zone of the GCP emulator."""
+    project: str = ""
+
+    def load(self, _route53):
+        page = http_json(f"{GCP}/emu/dns/rrsets?" + urllib.parse.urlencode(
+            {"project": self.project, "zone": self.zone_id}))
+        sets = {}
+        for rs in page.get("rrsets") or []:
+            for r53 in gcp_sets(rs):
+                sets.setdefault((r53["Name"], r53["Type"]), []).append(r53)
+        names = set()
+        for owner, _ in sets:
+            while owner.endswith(self.name) and owner not in names:
+                names.add(owner)
+                owner = owner.split(".", 1)[1] if owner != self.name else ""
+        self.sets, self.names, self.fetched = sets, names, time.monotonic()
+
+
+def control_healthy(url):
+    """Whether the control object at gs://bucket/key says serve: read from
+    fake-gcs-server; missing or unreadable fails closed."""
+    if not GCS or not url or not url.startswith("gs://"):
+        return False, f"no readable control ({url!r})"
+    bucket, _, key = url[len("gs://"):].partition("/")
+    where = (f"{GCS}/storage/v1/b/{urllib.parse.quote(bucket, safe='')}/o/"
+             f"{urllib.parse.quote(key, safe='')}?alt=media")
+    try:
+        with urllib.request.urlopen(where, timeout=HTTP_TIMEOUT) as resp:
+            body = resp.read(STR_MATCH_BYTES)
+    except Exception as e:  # noqa: BLE001 - unreadable: fails closed
+        return False, f"{url}: {type(e).__name__}: {e}"
+    return b"state=serve" in body, f"{url}: {'serve' if b'state=serve' in body else 'not serve'}"
+
+
+def gcp_target_healthy(address):
+    """A serving address's health: its control object, per the emulator's map."""
+    try:
+        health = http_json(f"{GCP}/emu/dns/health").get("health") or {}
+    except Exception:  # noqa: BLE001 - no map: fails closed
+        return False
+    return control_healthy(health.get(address.strip().lower().rstrip(".")))[0]
+
+
 class Zones:
     """The hosted zones, re-read from LocalStack when older than REFRESH.
     When LocalStack does not answer, the last data read keeps being served
@@ -451,8 +544,29 @@ class Zones:
                     continue
                 old = self.by_name.get(name)
                 by_name[name] = old if old and old.zone_id == zone_id else Zone(zone_id, name)
+            if GCP:
+                self.add_gcp(by_name)
             self.by_name, self.listed = by_name, time.monotonic()
             return by_name
+
+    def add_gcp(self, by_name):
+        """Cloud DNS's managed zones, beside Route 53's (a name both hold
+        is answered from Route 53's)."""
+        try:
+            zones = http_json(f"{GCP}/emu/dns/zones").get("zones") or []
+        except Exception as e:  # noqa: BLE001 - see stale()
+            self.stale("cloud dns zones", e, True)
+            zones = [z for z in self.by_name.values() if isinstance(z, GcpZone)]
+            for z in zones:
+                by_name.setdefault(z.name, z)
+            return
+        for z in zones:
+            name, key = norm(z["dnsName"]), z["name"]
+            if name in by_name:
+                continue
+            old = self.by_name.get(name)
+            same = isinstance(old, GcpZone) and old.zone_id == key and old.project == z["project"]
+            by_name[name] = old if same else GcpZone(key, name, project=z["project"])
 
     def list_zones(self):
         zones, marker = [], None
@@ -543,6 +657,8 @@ class Router:
         healthy = True
         if rs.get("HealthCheckId"):
             healthy = self.checker.healthy(rs["HealthCheckId"])
+        if "GcpTargets" in rs:  # a Cloud DNS primaryBackup item: any healthy target
+            healthy = any(gcp_target_healthy(t) for t in rs["GcpTargets"])
         alias = rs.get("AliasTarget")
         if alias and alias.get("EvaluateTargetHealth"):
             answer, _ = self.alias_target(zone, alias, rtype, memo, depth)
@@ -714,6 +830,7 @@ def main():
     for s in servers:
         s.start_thread()
     log(f"dnsplane: DNS on {HOST}:{PORT} (UDP, TCP); Route 53 {ROUTE53}, CloudWatch {CLOUDWATCH}; "
+        f"Cloud DNS {GCP or 'off'}, GCS {GCS or 'off'}; "
         f"health checks every {CHECK_INTERVAL:g} s (HTTP timeout {HTTP_TIMEOUT:g} s), "
         f"zones and health check list re-read after {REFRESH:g} s")
     checker.run()

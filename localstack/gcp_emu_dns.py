@@ -22,10 +22,19 @@ exactly) and a change that is `pending` for a while before it is `done`.
   set as it is, without a change: another writer, for the tests),
   `/emu/dns/race` (arm another writer: the record set it puts right before
   the zone's next change, so a change built on an earlier read no longer
-  matches), `/emu/dns/config`.
+  matches), `/emu/dns/config`, `GET /emu/dns/zones` (every zone of every
+  project, for dnsplane.py), `GET /emu/dns/rrsets?project=&zone=` (a
+  zone's record sets as the name servers hold them: dnsplane.py's read, kept
+  out of `/emu/calls`, so a test can assert a failover made no Cloud DNS API
+  call), `/emu/dns/health` (POST `{"address": ..., "control":
+  "gs://bucket/key"}`, GET the map): which control object a serving address
+  answers its health path from, for dnsplane.py's answers to a
+  `routingPolicy.primaryBackup` record set.
 
-Not modelled: DNS answers (records mode verifies by reading the record set),
-routing-policy answers, DNSSEC, private zones, paging (every list is one
+DNS answers (plain record sets and `primaryBackup` routing policies, the
+health of a target read from its control object) are dnsplane.py's.
+
+Not modelled here: DNSSEC, private zones, paging (every list is one
 page), clientOperationId de-duplication, IAM.
 """
 import os
@@ -66,6 +75,7 @@ class Dns:
         self.rrsets = {}  # (project, zone) -> {(name, type): rrset}
         self.changes = {}  # (project, zone) -> [change dict with _at]
         self.races = {}  # (project, zone) -> rrset another writer puts first
+        self.health = {}  # serving address -> control object URL (dnsplane.py reads it)
 
     def zone(self, p, z):
         got = self.zones.get((p, z))
@@ -101,7 +111,7 @@ class Dns:
         """A record set as it is (no change): another writer, for tests."""
         self.zone(p, z)
         r = self.shown_rrset(dict(r, name=_fqdn(r["name"])))
-        if not r["rrdatas"]:
+        if not r["rrdatas"] and not r.get("routingPolicy"):
             self.rrsets[(p, z)].pop((r["name"], r["type"]), None)
         else:
             self.rrsets[(p, z)][(r["name"], r["type"])] = r
@@ -186,6 +196,10 @@ ROUTES = [
     ("POST", r"^/emu/dns/records$", "dns_emu_record"),
     ("POST", r"^/emu/dns/race$", "dns_emu_race"),
     ("POST", r"^/emu/dns/config$", "dns_emu_config"),
+    ("GET", r"^/emu/dns/zones$", "dns_emu_all_zones"),
+    ("GET", r"^/emu/dns/rrsets$", "dns_emu_rrsets"),
+    ("POST", r"^/emu/dns/health$", "dns_emu_health_put"),
+    ("GET", r"^/emu/dns/health$", "dns_emu_health"),
 ]
 
 
@@ -256,7 +270,24 @@ def register(world, handler, routes, rfc3339, error):
             state.change_seconds = float(body["changeSeconds"])
         return 200, {"changeSeconds": state.change_seconds}
 
-    for name, fn in (("dns_list_zones", list_zones), ("dns_get_zone", get_zone),
+    def emu_all_zones(self, query, body):
+        return 200, {"zones": [dict(z, project=p) for (p, _), z in sorted(state.zones.items())]}
+
+    def emu_rrsets(self, query, body):
+        # The data plane's read (dnsplane.py): not an API call, not in /emu/calls.
+        return 200, {"rrsets": state.list_rrsets(q(query, "project"), q(query, "zone"), None, None)}
+
+    def emu_health_put(self, query, body):
+        address = str(body["address"]).strip().lower().rstrip(".")
+        state.health[address] = body["control"]
+        return 200, {"address": address, "control": body["control"]}
+
+    def emu_health(self, query, body):
+        return 200, {"health": dict(state.health)}
+
+    for name, fn in (("dns_emu_all_zones", emu_all_zones), ("dns_emu_rrsets", emu_rrsets),
+                     ("dns_emu_health_put", emu_health_put), ("dns_emu_health", emu_health),
+                     ("dns_list_zones", list_zones), ("dns_get_zone", get_zone),
                      ("dns_list_rrsets", list_rrsets), ("dns_create_change", create_change),
                      ("dns_list_changes", list_changes), ("dns_get_change", get_change),
                      ("dns_emu_zone", emu_zone), ("dns_emu_record", emu_record),

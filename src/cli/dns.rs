@@ -1,20 +1,24 @@
 //! `drctl dns prepare`: on a calm day, make the setup a data-plane switch
 //! needs (control objects, health checks, failover records). It uses Route
 //! 53's API (control plane, us-east-1), which is why it is a separate
-//! command and never part of a failover.
+//! command and never part of a failover. For a `[[cloud_dns]]` with
+//! `switch = "health-check"`: the control objects in Cloud Storage and the
+//! record set's `primaryBackup` routing policy (Cloud DNS's API).
 
 use clap::{Args, Subcommand};
 
 use super::{CliError, Exit, Output, load_plans, outln, select};
 use drctl::config::Settings;
+use drctl::plan::kinds::CloudSwitch;
 use drctl::plan::spec::SwitchMode;
 
 /// `dns`.
 #[derive(Debug, Subcommand)]
 pub enum DnsCommand {
     /// Create the control objects, health checks and failover records of
-    /// every `switch = "health-check"` record (idempotent; control plane:
-    /// for calm days, never on the recovery path).
+    /// every `switch = "health-check"` record, and for a `[[cloud_dns]]`
+    /// one its controls and `primaryBackup` routing policy (idempotent;
+    /// control plane: for calm days, never on the recovery path).
     Prepare(PrepareArgs),
 }
 
@@ -40,25 +44,39 @@ pub async fn run(cmd: DnsCommand, settings: &Settings) -> Result<Exit, CliError>
                 .dns
                 .iter()
                 .any(|d| d.switch == SwitchMode::HealthCheck)
+                || (p.spec.cloud_dns.iter()).any(|d| d.switch == CloudSwitch::HealthCheck)
         })
         .cloned()
         .collect();
     if plans.is_empty() {
         return Err(
-            CliError::invalid("no selected plan has a `switch = \"health-check\"` record")
-                .hint("a data-plane switch is set per [[dns]] record (docs/failover.md)"),
+            CliError::invalid("no selected plan has a `switch = \"health-check\"` record").hint(
+                "a data-plane switch is set per [[dns]] or [[cloud_dns]] record (docs/plans.md)",
+            ),
         );
     }
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
     let mut all = Vec::new();
     for p in &plans {
-        let done =
-            drctl::steps::dns_setup::prepare(&clouds, p, settings.cloud.s3_endpoint.as_deref())
+        let mut done = Vec::new();
+        if (p.spec.dns.iter()).any(|d| d.switch == SwitchMode::HealthCheck) {
+            done =
+                drctl::steps::dns_setup::prepare(&clouds, p, settings.cloud.s3_endpoint.as_deref())
+                    .await
+                    .map_err(|e| {
+                        CliError::from(e)
+                            .hint("Route 53's API (us-east-1) must answer: run this on a calm day")
+                    })?;
+        }
+        done.extend(
+            drctl::steps::switch_cloud_control::prepare(&clouds, p)
                 .await
                 .map_err(|e| {
-                    CliError::from(e)
-                        .hint("Route 53's API (us-east-1) must answer: run this on a calm day")
-                })?;
+                    CliError::from(e).hint(
+                        "Cloud DNS's API and the control objects' bucket must answer: run this on a calm day",
+                    )
+                })?,
+        );
         all.push((p.name().to_string(), done));
     }
     match args.output {

@@ -185,7 +185,7 @@ pub enum Command {
     /// Show or break plan locks (leases on shared state).
     #[command(subcommand)]
     Lock(lock::LockCommand),
-    /// Data-plane switch setup: `dns prepare` (calm days; Route 53's API).
+    /// Data-plane switch setup: `dns prepare` (calm days; Route 53's and Cloud DNS's APIs).
     #[command(subcommand)]
     Dns(dns::DnsCommand),
     /// Notifications: `notify test` a sink, list `pending` events, `flush` them.

@@ -1786,7 +1786,7 @@ impl CloudDns for FakeCloud {
             let mut y = b.rrdatas.clone();
             x.sort();
             y.sort();
-            a.ttl == b.ttl && x == y && a.routed == b.routed
+            a.ttl == b.ttl && x == y && a.routed == b.routed && a.primary_backup == b.primary_backup
         };
         let key = rrset_key(project, zone, &addition.name, &addition.rtype);
         let have = s.cloud_rrsets.get(&key).cloned();

@@ -31,7 +31,8 @@ use tokio::sync::OnceCell;
 use super::gcp::ClientBasis;
 use super::retry::RetryPolicy;
 use super::{
-    CloudDns, CloudDnsChange, CloudDnsZone, CloudError, CloudRecordSet, CloudSettings, ErrorKind,
+    BackupItem, CloudDns, CloudDnsChange, CloudDnsZone, CloudError, CloudRecordSet, CloudSettings,
+    ErrorKind, PrimaryBackup,
 };
 
 const SERVICE: &str = "clouddns";
@@ -95,17 +96,74 @@ pub fn record_set_of(r: &model::ResourceRecordSet) -> CloudRecordSet {
         ttl: i64::from(r.ttl.unwrap_or_default()),
         rrdatas: r.rrdatas.clone(),
         routed: r.routing_policy.is_some(),
+        primary_backup: (r.routing_policy.as_ref())
+            .and_then(|p| p.primary_backup.as_ref())
+            .map(|pb| PrimaryBackup {
+                primary: (pb.primary_targets.as_ref())
+                    .map(|t| t.external_endpoints.clone())
+                    .unwrap_or_default(),
+                backups: (pb.backup_geo_targets.as_ref())
+                    .map(|g| {
+                        (g.items.iter())
+                            .map(|i| BackupItem {
+                                location: i.location.clone().unwrap_or_default(),
+                                rrdatas: (i.rrdatas.iter())
+                                    .chain(
+                                        (i.health_checked_targets.iter())
+                                            .flat_map(|t| &t.external_endpoints),
+                                    )
+                                    .cloned()
+                                    .collect(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                health_check: (r.routing_policy.as_ref())
+                    .and_then(|p| p.health_check.clone())
+                    .filter(|h| !h.is_empty()),
+            }),
     }
 }
 
-/// The API's record set for the domain's (a routed record set is never
-/// written: the step refuses it before).
+/// The API's routing policy for a [`PrimaryBackup`]: every target
+/// health-checked as an external endpoint (a backup's values are its
+/// `healthCheckedTargets`, not plain rrdatas, so that an unhealthy one is
+/// not answered), no trickle traffic.
+pub fn api_primary_backup(pb: &PrimaryBackup) -> model::RRSetRoutingPolicy {
+    let items = pb.backups.iter().map(|b| {
+        model::RRSetRoutingPolicyGeoPolicyGeoPolicyItem::new()
+            .set_location(b.location.clone())
+            .set_health_checked_targets(
+                model::RRSetRoutingPolicyHealthCheckTargets::new()
+                    .set_external_endpoints(b.rrdatas.clone()),
+            )
+    });
+    let policy = model::RRSetRoutingPolicyPrimaryBackupPolicy::new()
+        .set_primary_targets(
+            model::RRSetRoutingPolicyHealthCheckTargets::new()
+                .set_external_endpoints(pb.primary.clone()),
+        )
+        .set_backup_geo_targets(model::RRSetRoutingPolicyGeoPolicy::new().set_items(items));
+    let out = model::RRSetRoutingPolicy::new().set_primary_backup(policy);
+    match &pb.health_check {
+        Some(h) => out.set_health_check(h.clone()),
+        None => out,
+    }
+}
+
+/// The API's record set for the domain's: its `primaryBackup` policy when
+/// it has one (a routed record set of another policy is never written:
+/// the steps refuse it before).
 pub fn api_record_set(r: &CloudRecordSet) -> model::ResourceRecordSet {
-    model::ResourceRecordSet::new()
+    let out = model::ResourceRecordSet::new()
         .set_name(r.name.clone())
         .set_type(r.rtype.clone())
         .set_ttl(i32::try_from(r.ttl).unwrap_or(i32::MAX))
-        .set_rrdatas(r.rrdatas.clone())
+        .set_rrdatas(r.rrdatas.clone());
+    match &r.primary_backup {
+        Some(pb) => out.set_routing_policy(api_primary_backup(pb)),
+        None => out,
+    }
 }
 
 /// The domain's view of a change the API answered.

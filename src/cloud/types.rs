@@ -1117,6 +1117,35 @@ pub struct CloudRecordSet {
     /// a records-mode switch refuses to swap such a record for a plain one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub routed: bool,
+    /// Its `primaryBackup` routing policy, when that is the policy it
+    /// carries (a health-check `[[cloud_dns]]`'s; `routed` is then set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_backup: Option<PrimaryBackup>,
+}
+
+/// A Cloud DNS `primaryBackup` routing policy as drctl writes and reads it:
+/// the primary's health-checked external endpoints, the backups (one geo
+/// item per region, its rrdatas health-checked), and the Compute health
+/// check that probes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrimaryBackup {
+    /// `primaryTargets.externalEndpoints`: the home region's value.
+    pub primary: Vec<String>,
+    /// `backupGeoTargets.items`, in order.
+    pub backups: Vec<BackupItem>,
+    /// `healthCheck`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
+}
+
+/// One backup of a [`PrimaryBackup`]: a region and its values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupItem {
+    /// The item's `location` (a GCP region).
+    pub location: String,
+    /// Its values: written as its health-checked external endpoints (read
+    /// back as those and any plain rrdatas).
+    pub rrdatas: Vec<String>,
 }
 
 /// A Cloud DNS change (`changes.create`, `changes.get`): its id in its

@@ -1880,3 +1880,51 @@ fn cloud_dns_names_its_errors_where_they_are_with_hints() {
         "{errors:#?}"
     );
 }
+
+/// `[[cloud_dns]]` with `switch = "health-check"`: a valid table loads; a
+/// missing region's control, a control that is not a `gs://` object, a
+/// CNAME (a health-checked target is an address) and a malformed health
+/// check are each named at their place with a hint; controls on a
+/// records-mode record are refused.
+#[test]
+fn a_health_check_cloud_dns_names_its_errors_where_they_are_with_hints() {
+    let head =
+        "[plan]\nname = \"g\"\ntier = \"important\"\nregions = [\"us-central1\", \"us-east4\"]\n\n";
+    let good = format!(
+        "{head}[[cloud_dns]]\nid = \"api-dns\"\nproject = \"acme-orders\"\nzone = \"orders-zone\"\nname = \"api.gcp.example.com.\"\ntype = \"A\"\ntargets = {{ us-central1 = \"10.0.1.1\", us-east4 = \"10.0.2.2\" }}\nswitch = \"health-check\"\ncontrols = {{ us-central1 = \"gs://ctl/api/usc1\", us-east4 = \"gs://ctl/api/use4\" }}\nhealth_check = \"projects/acme-orders/global/healthChecks/api\"\n"
+    );
+    let (loaded, _) = load_text("g.toml", good.as_bytes());
+    assert!(!loaded.has_errors(), "{}", render(&loaded));
+    let spec = &loaded.plans[0].spec.cloud_dns[0];
+    assert_eq!(spec.switch, crate::plan::kinds::CloudSwitch::HealthCheck);
+    let bad = good
+        .replace(", us-east4 = \"gs://ctl/api/use4\"", "")
+        .replace("gs://ctl/api/usc1", "s3://ctl/api/usc1")
+        .replace("type = \"A\"", "type = \"CNAME\"")
+        .replace("10.0.1.1", "a.example.com.")
+        .replace("10.0.2.2", "b.example.com.")
+        .replace("healthChecks/api", "checks/api");
+    let errors = errors_of("g.toml", &bad);
+    let at = |what: &str| {
+        errors
+            .iter()
+            .find(|d| d.message.contains(what))
+            .unwrap_or_else(|| panic!("no error about {what}: {errors:#?}"))
+    };
+    let missing = at("has no control for region `us-east4`");
+    assert!(
+        missing.hint.as_deref().is_some_and(|h| h.contains("gs://")),
+        "{missing:?}"
+    );
+    assert_eq!(at("is not a GCS object URL").line, 14);
+    assert_eq!(at("a health-check switch routes a CNAME record").line, 11);
+    assert_eq!(at("is not a Compute health check").line, 15);
+    let records = good.replace("switch = \"health-check\"\n", "");
+    let errors = errors_of("g.toml", &records);
+    assert!(
+        errors
+            .iter()
+            .any(|d| d.message.contains("has `controls` but switches by records")),
+        "{errors:#?}"
+    );
+}

@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::dns_setup::{self, by_zone, failover_records, level_name, reading};
-use super::switch_control::{ControlWrite, SwitchControl, target_problems, wanted};
+use super::switch_control::{ControlWrite, target_problems, wanted, write_controls};
 use super::verify_resolution::{CONSECUTIVE_ANSWERS, Resolved, VerifyResolution};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
@@ -426,7 +426,7 @@ impl Action for DrillControl {
             .map(|d| drill_spec(cx.run_id, d))
             .collect();
         let token = super::switch_control::token(cx).await?;
-        let controls = SwitchControl::write_all(cx, &wanted(&drills, cx.target), token).await;
+        let controls = write_controls(cx, &wanted(&drills, cx.target), token, cx.target).await;
         let problems = target_problems(&controls, cx.target);
         if !problems.is_empty() {
             return Err(StepFailure::state(

@@ -47,10 +47,12 @@ mod scale;
 pub mod scale_mig;
 pub mod scale_nodes;
 pub mod scale_run;
+pub mod switch_cloud_control;
 pub mod switch_cloud_dns;
 pub mod switch_control;
 mod switch_dns;
 pub mod switch_global;
+pub mod verify_cloud_resolution;
 mod verify_dns;
 pub mod verify_resolution;
 
@@ -217,6 +219,12 @@ kinds! {
     /// Switch a Cloud DNS record set to the target's value in one atomic
     /// change and wait until it is done.
     SwitchCloudDns(switch_cloud_dns::SwitchCloudDns) = "switch-cloud-dns",
+    /// A Cloud DNS data-plane switch: write each GCP region's control (no
+    /// Cloud DNS API call).
+    SwitchCloudControl(switch_cloud_control::SwitchCloudControl) = "switch-cloud-control",
+    /// Resolve the health-check Cloud DNS names until they answer the
+    /// target N times in a row.
+    VerifyCloudResolution(verify_cloud_resolution::VerifyCloudResolution) = "verify-cloud-resolution",
 }
 
 impl fmt::Display for KindName {

@@ -78,12 +78,15 @@ pub const TRAITS: Traits = Traits {
     },
 };
 
-/// A failover switches every Cloud DNS record of the plan to the target.
+/// A failover switches every records-mode Cloud DNS record of the plan to
+/// the target.
 pub fn compile(b: &mut Builder<'_>) {
     if !b.mode.fails_over() {
         return;
     }
     let steps: Vec<SwitchCloudDns> = (b.plan.spec.cloud_dns.iter())
+        // Health-check records are switch-cloud-control's (no Cloud DNS call).
+        .filter(|r| r.switch == crate::plan::kinds::CloudSwitch::Records)
         .filter_map(|r| {
             Some(SwitchCloudDns {
                 resource: r.id.clone(),
@@ -194,6 +197,7 @@ impl SwitchCloudDns {
             ttl: self.ttl,
             rrdatas: vec![self.value.clone()],
             routed: false,
+            primary_backup: None,
         }
     }
 
@@ -437,6 +441,7 @@ mod tests {
             ttl,
             rrdatas: vec![value.into()],
             routed: false,
+            primary_backup: None,
         }
     }
 

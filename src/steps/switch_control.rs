@@ -224,143 +224,142 @@ pub fn decide(read: Option<&Versioned>, want: ControlState, token: u64) -> Decis
     }
 }
 
-impl SwitchControl {
-    /// Reads, decides and writes one control, bounded.
-    async fn write_one(
-        cx: &Cx<'_>,
-        c: &ControlRef,
-        want: ControlState,
-        token: u64,
-    ) -> ControlWrite {
-        let (before, outcome) =
-            match tokio::time::timeout(CONTROL_TIMEOUT, Self::swap(cx, c, want, token)).await {
-                Ok(Ok(done)) => done,
-                Ok(Err(e)) if e.kind.is_transient() => {
-                    (None, ControlOutcome::Unreachable(e.to_string()))
-                }
-                Ok(Err(e)) => (None, ControlOutcome::Refused(e.to_string())),
-                Err(_) => (
-                    None,
-                    ControlOutcome::Unreachable(format!(
-                        "no answer within {} s",
-                        CONTROL_TIMEOUT.as_secs()
+/// Reads, decides and writes one control, bounded: the one control write
+/// of every data-plane switch (Route 53's `switch-control`, Cloud DNS's
+/// `switch-cloud-control`, the drills').
+async fn write_one(cx: &Cx<'_>, c: &ControlRef, want: ControlState, token: u64) -> ControlWrite {
+    let (before, outcome) = match tokio::time::timeout(CONTROL_TIMEOUT, swap(cx, c, want, token))
+        .await
+    {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) if e.kind.is_transient() => (None, ControlOutcome::Unreachable(e.to_string())),
+        Ok(Err(e)) => (None, ControlOutcome::Refused(e.to_string())),
+        Err(_) => (
+            None,
+            ControlOutcome::Unreachable(format!(
+                "no answer within {} s",
+                CONTROL_TIMEOUT.as_secs()
+            )),
+        ),
+    };
+    ControlWrite {
+        control: c.clone(),
+        state: want,
+        before,
+        outcome,
+    }
+}
+
+/// Writes every control concurrently. The target's (those whose region
+/// is `target`: the run's target site, or its GCP region for Cloud
+/// DNS's controls) are awaited (each bounded); the others get
+/// [`DRAIN_GRACE`] more once the target's are done, and one still
+/// without an answer then is recorded as not waited for: a region that
+/// does not answer is drained closed anyway.
+pub(super) async fn write_controls(
+    cx: &Cx<'_>,
+    wanted: &[(ControlRef, ControlState)],
+    token: u64,
+    target: &str,
+) -> Vec<ControlWrite> {
+    let slots: Vec<Mutex<Option<ControlWrite>>> = wanted.iter().map(|_| Mutex::new(None)).collect();
+    let write = |i: usize| {
+        let (c, want) = &wanted[i];
+        let slot = &slots[i];
+        async move {
+            let w = write_one(cx, c, *want, token).await;
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
+        }
+    };
+    let (targets, others): (Vec<usize>, Vec<usize>) =
+        (0..wanted.len()).partition(|i| wanted[*i].0.region == target);
+    {
+        let mut drains = std::pin::pin!(futures::future::join_all(others.into_iter().map(write)));
+        let mut serves = std::pin::pin!(futures::future::join_all(targets.into_iter().map(write)));
+        let drained = tokio::select! {
+            _ = &mut serves => false,
+            _ = &mut drains => { serves.await; true }
+        };
+        if !drained {
+            let _ = tokio::time::timeout(DRAIN_GRACE, drains).await;
+        }
+    }
+    (wanted.iter())
+        .zip(&slots)
+        .map(|((c, want), slot)| {
+            (slot.lock().unwrap_or_else(|p| p.into_inner()).take()).unwrap_or_else(|| {
+                ControlWrite {
+                    control: c.clone(),
+                    state: *want,
+                    before: None,
+                    outcome: ControlOutcome::Unreachable(format!(
+                        "no answer {} s after the target's controls were written; not waited for",
+                        DRAIN_GRACE.as_secs()
                     )),
-                ),
-            };
-        ControlWrite {
-            control: c.clone(),
-            state: want,
-            before,
-            outcome,
-        }
-    }
-
-    /// Writes every control concurrently. The target's are awaited (each
-    /// bounded); the others get [`DRAIN_GRACE`] more once the target's are
-    /// done, and one still without an answer then is recorded as not
-    /// waited for: a region that does not answer is drained closed anyway.
-    pub(super) async fn write_all(
-        cx: &Cx<'_>,
-        wanted: &[(ControlRef, ControlState)],
-        token: u64,
-    ) -> Vec<ControlWrite> {
-        let slots: Vec<Mutex<Option<ControlWrite>>> =
-            wanted.iter().map(|_| Mutex::new(None)).collect();
-        let write = |i: usize| {
-            let (c, want) = &wanted[i];
-            let slot = &slots[i];
-            async move {
-                let w = Self::write_one(cx, c, *want, token).await;
-                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
-            }
-        };
-        let (targets, others): (Vec<usize>, Vec<usize>) =
-            (0..wanted.len()).partition(|i| wanted[*i].0.region == cx.target);
-        {
-            let mut drains =
-                std::pin::pin!(futures::future::join_all(others.into_iter().map(write)));
-            let mut serves =
-                std::pin::pin!(futures::future::join_all(targets.into_iter().map(write)));
-            let drained = tokio::select! {
-                _ = &mut serves => false,
-                _ = &mut drains => { serves.await; true }
-            };
-            if !drained {
-                let _ = tokio::time::timeout(DRAIN_GRACE, drains).await;
-            }
-        }
-        (wanted.iter())
-            .zip(&slots)
-            .map(|((c, want), slot)| {
-                (slot.lock().unwrap_or_else(|p| p.into_inner()).take())
-                    .unwrap_or_else(|| ControlWrite {
-                        control: c.clone(),
-                        state: *want,
-                        before: None,
-                        outcome: ControlOutcome::Unreachable(format!(
-                            "no answer {} s after the target's controls were written; not waited for",
-                            DRAIN_GRACE.as_secs()
-                        )),
-                    })
+                }
             })
-            .collect()
-    }
+        })
+        .collect()
+}
 
-    async fn swap(
-        cx: &Cx<'_>,
-        c: &ControlRef,
-        want: ControlState,
-        token: u64,
-    ) -> Result<(Option<ControlState>, ControlOutcome), CloudError> {
-        let url = ObjectUrl::parse(&c.url).map_err(|e| {
-            CloudError::new(
-                "s3",
-                "PutObject",
-                &c.url,
-                &c.region,
-                crate::cloud::ErrorKind::Client,
-                e.to_string(),
-            )
-        })?;
-        let read = cx.clouds.objects.get_versioned(&c.region, &url).await?;
-        let before = (read.as_ref())
-            .and_then(|v| Control::parse(&v.body))
-            .map(|x| x.state);
-        let body = Bytes::from(
-            Control {
-                state: want,
-                token,
-                run: cx.run_id.to_string(),
-                at: Utc::now(),
-            }
-            .body(),
-        );
-        let outcome = match decide(read.as_ref(), want, token) {
-            Decision::Keep => ControlOutcome::AlreadySet,
-            Decision::Refuse(why) => ControlOutcome::Refused(why),
-            Decision::Create => match cx
-                .clouds
-                .objects
-                .put(&c.region, &url, body, PutMode::CreateOnly)
-                .await?
-            {
-                PutOutcome::Written(_) => ControlOutcome::Written,
-                PutOutcome::AlreadyExists => ControlOutcome::Refused(
-                    "created by someone else between the read and the write".into(),
-                ),
+async fn swap(
+    cx: &Cx<'_>,
+    c: &ControlRef,
+    want: ControlState,
+    token: u64,
+) -> Result<(Option<ControlState>, ControlOutcome), CloudError> {
+    let url = ObjectUrl::parse(&c.url).map_err(|e| {
+        CloudError::new(
+            if c.url.starts_with("gs://") {
+                "gcs"
+            } else {
+                "s3"
             },
-            Decision::Replace(version) => match cx
-                .clouds
-                .objects
-                .replace_if(&c.region, &url, body, &version)
-                .await?
-            {
-                SwapOutcome::Swapped(_) => ControlOutcome::Written,
-                _ => ControlOutcome::Refused("changed between the read and the write".into()),
-            },
-        };
-        Ok((before, outcome))
-    }
+            "PutObject",
+            &c.url,
+            &c.region,
+            crate::cloud::ErrorKind::Client,
+            e.to_string(),
+        )
+    })?;
+    let read = cx.clouds.objects.get_versioned(&c.region, &url).await?;
+    let before = (read.as_ref())
+        .and_then(|v| Control::parse(&v.body))
+        .map(|x| x.state);
+    let body = Bytes::from(
+        Control {
+            state: want,
+            token,
+            run: cx.run_id.to_string(),
+            at: Utc::now(),
+        }
+        .body(),
+    );
+    let outcome = match decide(read.as_ref(), want, token) {
+        Decision::Keep => ControlOutcome::AlreadySet,
+        Decision::Refuse(why) => ControlOutcome::Refused(why),
+        Decision::Create => match cx
+            .clouds
+            .objects
+            .put(&c.region, &url, body, PutMode::CreateOnly)
+            .await?
+        {
+            PutOutcome::Written(_) => ControlOutcome::Written,
+            PutOutcome::AlreadyExists => ControlOutcome::Refused(
+                "created by someone else between the read and the write".into(),
+            ),
+        },
+        Decision::Replace(version) => match cx
+            .clouds
+            .objects
+            .replace_if(&c.region, &url, body, &version)
+            .await?
+        {
+            SwapOutcome::Swapped(_) => ControlOutcome::Written,
+            _ => ControlOutcome::Refused("changed between the read and the write".into()),
+        },
+    };
+    Ok((before, outcome))
 }
 
 /// The token a run writes into controls. One check of the lease before the
@@ -489,7 +488,7 @@ impl Action for SwitchControl {
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
         let token = token(cx).await?;
-        let writes = Self::write_all(cx, &wanted(&self.records, cx.target), token).await;
+        let writes = write_controls(cx, &wanted(&self.records, cx.target), token, cx.target).await;
         let problems = target_problems(&writes, cx.target);
         if !problems.is_empty() {
             return Err(StepFailure::state(

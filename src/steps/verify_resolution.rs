@@ -176,7 +176,7 @@ pub fn names_target(answer: &[String], target: &str) -> bool {
 /// A streak of answers: `(first_at, count)`, reset by any other answer;
 /// and every distinct answer seen.
 #[derive(Debug, Default)]
-struct Streak {
+pub(super) struct Streak {
     first: Option<DateTime<Utc>>,
     count: u32,
     asked: u32,
@@ -231,91 +231,23 @@ impl VerifyResolution {
         let target = d.targets.get(cx.target).cloned().unwrap_or_default();
         let started = tokio::time::Instant::now();
         let streak = Mutex::new(Streak::default());
-        let lock = || streak.lock().unwrap_or_else(|p| p.into_inner());
-        let what = format!(
-            "{} to resolve to {target} at {} ({CONSECUTIVE_ANSWERS} answers in a row)",
-            d.name,
-            cx.clouds.resolver.servers()
-        );
-        // One look: resolve, count, and tell a new answer.
-        let look = || async {
-            let at = Utc::now();
-            let answer = match cx.clouds.resolver.resolve(&d.zone, &d.name, &d.rtype).await {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::debug!(name = %d.name, "no answer: {e}");
-                    Vec::new()
-                }
-            };
-            let (first, new) = {
-                let mut s = lock();
-                let before = s.seen.last().map(|x| x.from);
-                let first = s.push(at, answer.clone(), &target);
-                (first, s.seen.last().map(|x| x.from) != before)
-            };
-            if new && let Some(tell) = cx.waiting {
-                tell(&format!("{what}; now: {}", show(&answer)));
-            }
-            first
+        let asked = Asked {
+            id: &d.id,
+            zone: &d.zone,
+            name: &d.name,
+            rtype: &d.rtype,
+            target: &target,
+            hint: "see the controls and health checks (drctl status); a control that could not be drained keeps its region answering",
         };
-        // Polled here, not through `wait_for`: a wrong answer is asked
-        // again after growing pauses (the run's poll bounds), a run of
-        // right answers is confirmed at a steady [`confirm_every`].
-        let wait = async {
-            let deadline = tokio::time::Instant::from_std(cx.deadline);
-            let mut pause = cx.poll.0;
-            loop {
-                if let Some(first) = look().await {
-                    return Ok(Some(first));
-                }
-                let now = tokio::time::Instant::now();
-                if now >= deadline {
-                    return Ok::<_, StepFailure>(None);
-                }
-                let next = if lock().count > 0 {
-                    confirm_every(cx.poll)
-                } else {
-                    let p = pause;
-                    pause = (pause * 2).min(cx.poll.1);
-                    p
-                };
-                tokio::time::sleep(next.min(deadline - now)).await;
-            }
-        };
-        let found = tokio::select! {
-            found = wait => found,
-            failed = Self::watch(cx, d, &target, &streak, started) => Err(failed),
-        };
-        let first = match found {
-            Ok(Some(first)) => first,
-            Ok(None) => {
-                let s = lock();
-                return Err(StepFailure::state(
-                    format!(
-                        "{} did not resolve to {target} {CONSECUTIVE_ANSWERS} times in a row within {} s; it answered {}{}",
-                        d.name,
-                        started.elapsed().as_secs(),
-                        history(&s.seen),
-                        said(&s.said),
-                    ),
-                    "see the controls and health checks (drctl status); a control that could not be drained keeps its region answering",
-                    &d.id,
-                    "global",
-                ));
-            }
-            Err(e) => return Err(e),
-        };
-        let s = lock();
-        Ok(Resolved {
-            name: d.name.clone(),
-            values: s.last.clone(),
-            first_at: Some(first),
-            asked: s.asked,
-            seen: s.seen.clone(),
-            said: s.said.clone(),
-        })
+        resolve_until(
+            cx,
+            &asked,
+            &streak,
+            started,
+            Self::watch(cx, d, &target, &streak, started),
+        )
+        .await
     }
-
     /// Beside the wait (it never delays it): once the answer has not named
     /// the target for [`stays_wrong_after`], reads the controls and, where
     /// Route 53's API answers, the setup (each bounded), and says what they
@@ -393,6 +325,124 @@ impl VerifyResolution {
             }
         }
     }
+}
+
+/// What [`resolve_until`] asks, and how its failure is worded.
+pub(super) struct Asked<'a> {
+    /// The resource id errors name.
+    pub id: &'a str,
+    /// The zone (DNS name) the resolver finds the authoritative servers of
+    /// when no servers are configured.
+    pub zone: &'a str,
+    /// The name asked.
+    pub name: &'a str,
+    /// Its type.
+    pub rtype: &'a str,
+    /// The value it must answer.
+    pub target: &'a str,
+    /// The hint of the failure when it does not in time.
+    pub hint: &'a str,
+}
+
+/// Resolves `q.name` until it answers `q.target` [`CONSECUTIVE_ANSWERS`]
+/// times in a row (bounded by the step's deadline), telling each new
+/// answer; `watch` runs beside the wait and ends it with its failure when
+/// it returns. Shared by `verify-resolution` (Route 53) and
+/// `verify-cloud-resolution` (Cloud DNS): one resolver loop, one
+/// RTO-clock rule.
+pub(super) async fn resolve_until(
+    cx: &Cx<'_>,
+    q: &Asked<'_>,
+    streak: &Mutex<Streak>,
+    started: tokio::time::Instant,
+    watch: impl std::future::Future<Output = StepFailure>,
+) -> Result<Resolved, StepFailure> {
+    let lock = || streak.lock().unwrap_or_else(|p| p.into_inner());
+    let what = format!(
+        "{} to resolve to {} at {} ({CONSECUTIVE_ANSWERS} answers in a row)",
+        q.name,
+        q.target,
+        cx.clouds.resolver.servers()
+    );
+
+    // One look: resolve, count, and tell a new answer.
+    let look = || async {
+        let at = Utc::now();
+        let answer = match cx.clouds.resolver.resolve(q.zone, q.name, q.rtype).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(name = %q.name, "no answer: {e}");
+                Vec::new()
+            }
+        };
+        let (first, new) = {
+            let mut s = lock();
+            let before = s.seen.last().map(|x| x.from);
+            let first = s.push(at, answer.clone(), q.target);
+            (first, s.seen.last().map(|x| x.from) != before)
+        };
+        if new && let Some(tell) = cx.waiting {
+            tell(&format!("{what}; now: {}", show(&answer)));
+        }
+        first
+    };
+    // Polled here, not through `wait_for`: a wrong answer is asked
+    // again after growing pauses (the run's poll bounds), a run of
+    // right answers is confirmed at a steady [`confirm_every`].
+    let wait = async {
+        let deadline = tokio::time::Instant::from_std(cx.deadline);
+        let mut pause = cx.poll.0;
+        loop {
+            if let Some(first) = look().await {
+                return Ok(Some(first));
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok::<_, StepFailure>(None);
+            }
+            let next = if lock().count > 0 {
+                confirm_every(cx.poll)
+            } else {
+                let p = pause;
+                pause = (pause * 2).min(cx.poll.1);
+                p
+            };
+            tokio::time::sleep(next.min(deadline - now)).await;
+        }
+    };
+    let found = tokio::select! {
+        found = wait => found,
+        failed = watch => Err(failed),
+    };
+    let first = match found {
+        Ok(Some(first)) => first,
+        Ok(None) => {
+            let s = lock();
+            return Err(StepFailure::state(
+                format!(
+                    "{} did not resolve to {} {CONSECUTIVE_ANSWERS} times in a row within {} s; it answered {}{}",
+                    q.name,
+                    q.target,
+                    started.elapsed().as_secs(),
+                    history(&s.seen),
+                    said(&s.said),
+                ),
+                q.hint,
+                q.id,
+                "global",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let s = lock();
+    Ok(Resolved {
+        name: q.name.to_string(),
+        values: s.last.clone(),
+        first_at: Some(first),
+        asked: s.asked,
+        seen: s.seen.clone(),
+        said: s.said.clone(),
+    })
 }
 
 /// What the step says when the answer stays wrong (pure).

@@ -7,8 +7,19 @@
 //! read and the change refused and named, not overwritten; a kill -9 after
 //! the change was sent resumed without a second change.
 //!
+//! Health-check mode (`switch = "health-check"`): `dns prepare` then a
+//! failover of a plan of one such A record resolves to us-east4's address
+//! at the world's DNS (`dnsplane.py`, which answers the GCP emulator's
+//! zones and reads the targets' health from their controls) with no
+//! `/dns/v1` call; a second failover writes nothing; a crash after the
+//! control write resumes without a second write. These need a dnsplane that
+//! answers Cloud DNS zones (started by `localstack/up` with
+//! `DRCTL_DNS_GCP`); `DRCTL_DNS_SERVER` in the test's environment names
+//! one of the developer's own (tests/it/world.rs).
+//!
 //! Each test has its own managed zone (`orders-zone-SUFFIX`, seeded through
-//! the emulator's admin API) and counts only the calls on it.
+//! the emulator's admin API) and counts only the calls on it; the
+//! health-check tests also their own bucket and serving addresses.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -310,4 +321,276 @@ async fn a_crash_after_the_change_was_sent_is_resumed_without_a_second_change() 
     assert!(waited.len() <= 1, "{out:#}");
     assert_eq!(changes(&zone).await, 1, "changes.create sent once");
     assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
+}
+
+// ------------------------------------------------------------ health-check mode
+
+/// A plan of one health-check `[[cloud_dns]]` A record, in `fx`'s own zone,
+/// name, serving addresses and control objects (tests run in parallel on
+/// the same emulators and dnsplane, whose health map is keyed by address).
+struct HealthCheckWorld {
+    plans: tempfile::TempDir,
+    zone: String,
+    name: String,
+    home_value: String,
+    target_value: String,
+    controls: [(String, String); 2],
+}
+
+const HC_PLAN: &str = "orders-hc";
+const HC_STEP: &str = "orders-hc/switch-cloud-control";
+
+/// Seeds the zone (empty), the bucket and dnsplane's health map (each
+/// serving address → its region's control) and writes the plan.
+async fn health_check_world(fx: &Fixture) -> HealthCheckWorld {
+    let tag = fx.id("hc").to_ascii_lowercase();
+    let zone = fx.id("hc-zone").to_ascii_lowercase();
+    let dns_name = format!("{tag}.gcp.example.com.");
+    admin(
+        "/emu/dns/zones",
+        json!({"project": PROJECT, "name": zone, "dnsName": dns_name}),
+    )
+    .await;
+    let bucket = format!("drctl-it-{tag}");
+    world::create_gcs_bucket(&bucket).await;
+    // Addresses of this test alone: dnsplane's health map is global.
+    let n = fx
+        .suffix
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let (a, b) = ((n >> 8) % 250 + 1, n % 250 + 1);
+    let home_value = format!("10.{a}.{b}.1");
+    let target_value = format!("10.{a}.{b}.2");
+    let controls = [
+        (
+            "us-central1".to_string(),
+            format!("gs://{bucket}/orders/us-central1.json"),
+        ),
+        (
+            "us-east4".to_string(),
+            format!("gs://{bucket}/orders/us-east4.json"),
+        ),
+    ];
+    for (addr, (_, url)) in [&home_value, &target_value].into_iter().zip(&controls) {
+        admin("/emu/dns/health", json!({"address": addr, "control": url})).await;
+    }
+    let name = format!("orders.{dns_name}");
+    let plan = format!(
+        r#"[plan]
+name = "{HC_PLAN}"
+description = "Orders on GCP, its name switched by health (no Cloud DNS call)"
+owner = "orders-team@example.com"
+tier = "important"
+regions = ["us-central1", "us-east4"]
+
+[[cloud_dns]]
+id = "orders-dns"
+project = "{PROJECT}"
+zone = "{zone}"
+name = "{name}"
+type = "A"
+ttl = 0
+targets = {{ us-central1 = "{home_value}", us-east4 = "{target_value}" }}
+switch = "health-check"
+controls = {{ us-central1 = "{}", us-east4 = "{}" }}
+health_check = "projects/{PROJECT}/global/healthChecks/orders-api"
+"#,
+        controls[0].1, controls[1].1
+    );
+    let plans = tempfile::tempdir().expect("plans dir");
+    std::fs::write(plans.path().join("orders-hc.toml"), plan).expect("write the plan");
+    HealthCheckWorld {
+        plans,
+        zone,
+        name,
+        home_value,
+        target_value,
+        controls,
+    }
+}
+
+impl HealthCheckWorld {
+    async fn drctl(&self, fx: &Fixture, args: &[&str]) -> crate::fixture::Ran {
+        fx.drctl_in(self.plans.path(), args, &[], &world::endpoints_file())
+            .await
+    }
+
+    async fn failover(&self, fx: &Fixture, extra: &[&str]) -> crate::fixture::Ran {
+        let mut args = vec![
+            "failover",
+            "--plan",
+            HC_PLAN,
+            "--to",
+            TARGET,
+            "--approve",
+            "cloud dns health-check test",
+        ];
+        args.extend_from_slice(extra);
+        self.drctl(fx, &args).await
+    }
+
+    /// Every control's (state, generation).
+    async fn controls(&self) -> Vec<(String, String)> {
+        let objects = world::clouds().await.objects;
+        let mut out = Vec::new();
+        for (region, url) in &self.controls {
+            let u = drctl::cloud::ObjectUrl::parse(url).expect("url");
+            let v = (objects.get_versioned(region, &u).await)
+                .expect("read the control")
+                .expect("the control exists");
+            let c = drctl::cloud::control::Control::parse(&v.body).expect("a control");
+            out.push((c.state.to_string(), v.version));
+        }
+        out
+    }
+
+    /// Calls on this zone through Cloud DNS's API (`/dns/v1`).
+    async fn api_calls(&self) -> usize {
+        let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
+            .await
+            .expect("calls")
+            .json()
+            .await
+            .expect("JSON");
+        let prefix = format!("/dns/v1/projects/{PROJECT}/managedZones/{}", self.zone);
+        (v["calls"].as_array().into_iter().flatten())
+            .filter(|c| c["path"].as_str().is_some_and(|p| p.starts_with(&prefix)))
+            .count()
+    }
+
+    async fn resolves(&self) -> Vec<String> {
+        world::clouds()
+            .await
+            .resolver
+            .resolve("gcp.example.com.", &self.name, "A")
+            .await
+            .unwrap_or_default()
+    }
+}
+
+/// `dns prepare` makes the controls (home serve, us-east4 drain) and the
+/// routing policy, and a second prepare changes nothing; a failover to
+/// us-east4 then writes the controls and resolves to us-east4's address
+/// with no Cloud DNS API call; a second failover writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_health_check_failover_resolves_to_the_target_with_no_cloud_dns_call() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gdnshc").await;
+    let w = health_check_world(&fx).await;
+    let o = w
+        .drctl(
+            &fx,
+            &["dns", "prepare", "--plan", HC_PLAN, "--output", "json"],
+        )
+        .await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let all = o.all();
+    assert!(
+        all.contains("created (serve)") && all.contains("created (drain)"),
+        "{all}"
+    );
+    let rs = (world::clouds().await.cloud_dns)
+        .read_record_set(PROJECT, &w.zone, &w.name, "A")
+        .await
+        .expect("read")
+        .expect("the record set exists");
+    let pb = rs.primary_backup.expect("a primaryBackup policy");
+    assert_eq!(pb.primary, std::slice::from_ref(&w.home_value));
+    assert_eq!(pb.backups[0].rrdatas, std::slice::from_ref(&w.target_value));
+    let again = w
+        .drctl(
+            &fx,
+            &["dns", "prepare", "--plan", HC_PLAN, "--output", "json"],
+        )
+        .await;
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    let again_all = again.all();
+    assert!(
+        !again_all.contains("created") && !again_all.contains("updated"),
+        "{again_all}"
+    );
+    let prepared = w.controls().await;
+    assert_eq!(prepared[0].0, "serve");
+    assert_eq!(prepared[1].0, "drain");
+    // dnsplane answers the home's address while it serves.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while w.resolves().await != std::slice::from_ref(&w.home_value) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            w.resolves().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let calls = w.api_calls().await;
+    let runs = fx.runs();
+    let o = w.failover(&fx, &[]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(
+        w.api_calls().await,
+        calls,
+        "no Cloud DNS API call in a failover"
+    );
+    assert_eq!(w.resolves().await, std::slice::from_ref(&w.target_value));
+    let show = fx.show(&fx.new_run(&runs)).await;
+    assert_eq!(show["report"]["outcome"], "succeeded");
+    let out = outputs(&show, HC_STEP);
+    let outcomes: Vec<&str> = (out["controls"].as_array().into_iter().flatten())
+        .map(|c| c["outcome"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(outcomes, ["written", "written"], "{out:#}");
+    let switched = w.controls().await;
+    assert_eq!(switched[0].0, "drain");
+    assert_eq!(switched[1].0, "serve");
+
+    let runs = fx.runs();
+    let again = w.failover(&fx, &[]).await;
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    let show = fx.show(&fx.new_run(&runs)).await;
+    let out = outputs(&show, HC_STEP);
+    let outcomes: Vec<&str> = (out["controls"].as_array().into_iter().flatten())
+        .map(|c| c["outcome"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(outcomes, ["already_set", "already_set"], "{out:#}");
+    assert_eq!(
+        w.controls().await,
+        switched,
+        "a second failover writes nothing"
+    );
+    assert_eq!(w.api_calls().await, calls, "no Cloud DNS API call");
+}
+
+/// A crash right after the controls were written (journaled): `runs
+/// resume` finishes the run, resolving to us-east4, with no second write
+/// (the controls' generations unchanged) and no Cloud DNS API call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_after_the_control_write_is_resumed_without_a_second_write() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gdnshccrash").await;
+    let w = health_check_world(&fx).await;
+    let o = w.drctl(&fx, &["dns", "prepare", "--plan", HC_PLAN]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let calls = w.api_calls().await;
+    let runs = fx.runs();
+    let point = format!("after:{HC_STEP}");
+    let o = w.failover(&fx, &["--inject-crash", &point]).await;
+    assert_ne!(o.code, Some(0), "{}", o.all());
+    let written = w.controls().await;
+    assert_eq!(written[1].0, "serve");
+    let run = fx.new_run(&runs);
+    let o = fx
+        .drctl_in(
+            w.plans.path(),
+            &["runs", "resume", &run, "--output", "json"],
+            &[],
+            &world::endpoints_file(),
+        )
+        .await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let show = fx.show(&run).await;
+    assert_eq!(show["report"]["outcome"], "succeeded");
+    assert_eq!(w.controls().await, written, "no second write");
+    assert_eq!(w.api_calls().await, calls, "no Cloud DNS API call");
+    assert_eq!(w.resolves().await, std::slice::from_ref(&w.target_value));
 }

@@ -48,33 +48,51 @@ fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// The variables a test run may take from its own environment rather than
+/// the world's endpoints file: another Google emulator
+/// (`DRCTL_GCP_ENDPOINT`, a developer's own `gcp_emu.py` beside the shared
+/// world) and another DNS answerer (`DRCTL_DNS_SERVER`, a developer's own
+/// `dnsplane.py`).
+pub const OVERRIDES: &[&str] = &["DRCTL_GCP_ENDPOINT", "DRCTL_DNS_SERVER"];
+
+/// The [`OVERRIDES`] set in this process's environment.
+fn overridden() -> Vec<(&'static str, String)> {
+    (OVERRIDES.iter())
+        .filter_map(|k| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| (*k, v))
+        })
+        .collect()
+}
+
 /// `localstack/endpoints.env`, written by `localstack/up`; with
-/// `DRCTL_GCP_ENDPOINT` in the test's environment naming another Google
-/// emulator (a developer's own `gcp_emu.py`, beside the shared world), a copy
-/// of it under `target/` whose `DRCTL_GCP_ENDPOINT` is that one, so the
-/// seed, drctl and the tests' own clients all call it.
+/// `DRCTL_GCP_ENDPOINT` or `DRCTL_DNS_SERVER` in the test's environment
+/// naming another Google emulator or DNS answerer (a developer's own, beside
+/// the shared world), a copy of it under `target/` with those values, so
+/// the seed, drctl and the tests' own clients all call them.
 pub fn endpoints_file() -> PathBuf {
     let file = repo_path("localstack/endpoints.env");
-    let Some(gcp) = std::env::var("DRCTL_GCP_ENDPOINT")
-        .ok()
-        .filter(|v| !v.is_empty())
-    else {
+    let over = overridden();
+    if over.is_empty() {
         return file;
-    };
+    }
     let Ok(text) = std::fs::read_to_string(&file) else {
         return file;
     };
-    let line = format!("DRCTL_GCP_ENDPOINT={gcp}");
-    if text.lines().any(|l| l.trim() == line) {
+    let lines: Vec<String> = over.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if lines.iter().all(|l| text.lines().any(|t| t.trim() == l)) {
         return file;
     }
     let mut out: Vec<&str> = (text.lines())
         .filter(|l| {
-            !(l.trim_start().trim_start_matches("export ")).starts_with("DRCTL_GCP_ENDPOINT=")
+            let l = l.trim_start().trim_start_matches("export ");
+            !over.iter().any(|(k, _)| l.starts_with(&format!("{k}=")))
         })
         .collect();
-    out.push(&line);
-    let tag: String = (gcp.chars())
+    out.extend(lines.iter().map(String::as_str));
+    let tag: String = (lines.join("-").chars())
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     let derived = repo_path(&format!("target/it-endpoints-{tag}.env"));
@@ -209,15 +227,13 @@ pub fn vars() -> &'static BTreeMap<String, String> {
     })
 }
 
-/// The variables with `DRCTL_GCP_ENDPOINT` taken from this process's
-/// environment when it is set there: a test run against an emulator of
-/// its own (a changed `gcp_emu.py` started from a worktree) rather than the
-/// world's. Commands get the same through [`gcp_endpoints_file`].
+/// The variables with the [`OVERRIDES`] taken from this process's
+/// environment when set there: a test run against an emulator or DNS
+/// answerer of its own (a changed `gcp_emu.py` or `dnsplane.py` started
+/// from a worktree) rather than the world's. Commands get the same through [`gcp_endpoints_file`].
 fn gcp_override(mut vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    if let Ok(e) = std::env::var("DRCTL_GCP_ENDPOINT")
-        && !e.is_empty()
-    {
-        vars.insert("DRCTL_GCP_ENDPOINT".into(), e);
+    for (k, v) in overridden() {
+        vars.insert(k.into(), v);
     }
     vars
 }

@@ -7,6 +7,17 @@
 //! the record set exactly as read (Cloud DNS's compare-and-swap), then
 //! waits until Cloud DNS says the change is `done`.
 //!
+//! Health-check mode (`switch = "health-check"`), as `[[dns]]`'s is for
+//! Route 53: a data-plane switch. The record set carries a `primaryBackup`
+//! routing policy (primary: the home region's value; backups: the other
+//! regions'), whose targets are health-checked; each region's serving
+//! endpoint answers its health path from that region's control object
+//! (`controls`, one `gs://` object per region; drained fails closed). A
+//! failover writes the controls (`switch-cloud-control`) and resolves the
+//! name until it answers the target (`verify-cloud-resolution`), with no
+//! Cloud DNS API call: the control plane may be what is down. `drctl dns
+//! prepare` makes the controls and the routing policy on a calm day.
+//!
 //! Why its own kind rather than a `[[dns]]` with a provider key: it is
 //! named by project and managed zone (a zone's name, not its DNS name), its
 //! API is Google's, global and with other limits, and its step is one
@@ -43,6 +54,19 @@ pub struct CloudDnsSpec {
     pub ttl: i64,
     /// The record's value per GCP region.
     pub targets: PerRegion,
+    /// How a failover switches it: `records` (one Cloud DNS change) or
+    /// `health-check` (the controls; no Cloud DNS call).
+    #[serde(default)]
+    pub switch: CloudSwitch,
+    /// Health-check mode: the control object (`gs://bucket/key`) each GCP
+    /// region's serving endpoint answers its health path from.
+    #[serde(default, skip_serializing_if = "PerRegion::is_empty")]
+    pub controls: PerRegion,
+    /// Health-check mode: the Compute health check that probes the serving
+    /// addresses (`projects/P/global/healthChecks/NAME`), recorded on the
+    /// record set's routing policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
     /// Resources that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
@@ -56,9 +80,60 @@ fn default_ttl() -> i64 {
     60
 }
 
+/// How a `[[cloud_dns]]` record is switched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloudSwitch {
+    /// One atomic Cloud DNS change to the target's value (control plane).
+    #[default]
+    Records,
+    /// A data-plane switch: a `primaryBackup` routing policy whose targets'
+    /// health follows the control objects; a failover writes the controls.
+    HealthCheck,
+}
+
+impl CloudSwitch {
+    /// The plan's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Records => "records",
+            Self::HealthCheck => "health-check",
+        }
+    }
+}
+
+/// Whether `hc` names a Compute health check as a routing policy takes it
+/// (`projects/P/global/healthChecks/NAME` or `.../regions/R/healthChecks/NAME`,
+/// optionally as a full `https://` URL).
+pub fn valid_health_check(hc: &str) -> bool {
+    let path = hc
+        .strip_prefix("https://www.googleapis.com/compute/v1/")
+        .or_else(|| hc.strip_prefix("https://compute.googleapis.com/compute/v1/"))
+        .unwrap_or(hc);
+    let parts: Vec<&str> = path.split('/').collect();
+    let named = |p: &str| !p.is_empty() && valid_zone(p);
+    match parts.as_slice() {
+        ["projects", p, "global", "healthChecks", n] => valid_project(p) && named(n),
+        ["projects", p, "regions", r, "healthChecks", n] => {
+            valid_project(p) && gcp_region(r) && named(n)
+        }
+        _ => false,
+    }
+}
+
 impl Kind for CloudDnsSpec {
     const KEYS: &'static [&'static str] = &[
-        "id", "project", "zone", "name", "type", "ttl", "targets", "after",
+        "id",
+        "project",
+        "zone",
+        "name",
+        "type",
+        "ttl",
+        "targets",
+        "switch",
+        "controls",
+        "health_check",
+        "after",
     ];
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
     const STAGE: Option<Stage> = Some(Stage::Traffic);
@@ -109,6 +184,97 @@ pub fn valid_value(rtype: &str, value: &str) -> bool {
 }
 
 impl CloudDnsSpec {
+    /// Health-check mode's keys: controls for every region of `targets`,
+    /// each a `gs://` object; a valid health check; an address record (a
+    /// health-checked target is an IP address). Other modes take none.
+    fn check_controls(&self, s: &mut Scope<'_, '_, '_>) {
+        if self.switch != CloudSwitch::HealthCheck {
+            if !self.controls.is_empty() {
+                s.error(
+                    path!["controls"],
+                    format!(
+                        "cloud_dns `{}` has `controls` but switches by {}",
+                        self.id,
+                        self.switch.as_str()
+                    ),
+                    "controls belong to a data-plane switch: set switch = \"health-check\", or remove them",
+                );
+            }
+            if self.health_check.is_some() {
+                s.error(
+                    path!["health_check"],
+                    format!(
+                        "cloud_dns `{}` has `health_check` but switches by {}",
+                        self.id,
+                        self.switch.as_str()
+                    ),
+                    "a health check belongs to a data-plane switch: set switch = \"health-check\", or remove it",
+                );
+            }
+            return;
+        }
+        if !matches!(self.rtype.as_str(), "A" | "AAAA") {
+            s.error(
+                path!["type"],
+                format!(
+                    "cloud_dns `{}`: a health-check switch routes a {} record",
+                    self.id, self.rtype
+                ),
+                "Cloud DNS health-checks IP addresses (primaryBackup's external endpoints): use an A or AAAA record",
+            );
+        }
+        for region in self.targets.keys() {
+            match self.controls.get(region) {
+                None => s.error(
+                    path!["controls"],
+                    format!("cloud_dns `{}` has no control for region `{region}`", self.id),
+                    format!(
+                        "add `{region} = \"gs://BUCKET/KEY\"` to its controls: {region}'s serving endpoint answers its health path from it"
+                    ),
+                ),
+                Some(url) => match crate::cloud::ObjectUrl::parse(url) {
+                    Ok(u) if u.scheme == crate::cloud::ObjectScheme::Gcs && !u.key.is_empty() => {}
+                    _ => s.error(
+                        path!["controls", region.as_str()],
+                        format!(
+                            "control `{url}` of cloud_dns `{}` is not a GCS object URL",
+                            self.id
+                        ),
+                        "write gs://BUCKET/KEY (a Cloud Storage object the region's serving endpoint reads)",
+                    ),
+                },
+            }
+        }
+        for region in self.controls.keys() {
+            if !self.targets.contains_key(region) {
+                let known: Vec<&str> = self.targets.keys().map(String::as_str).collect();
+                s.key_error(
+                    path!["controls", region.as_str()],
+                    format!(
+                        "cloud_dns `{}` has a control for `{region}`, which has no target",
+                        self.id
+                    ),
+                    format!(
+                        "key controls as its targets: {}",
+                        crate::plan::validate::known_list(&known)
+                    ),
+                );
+            }
+        }
+        if let Some(hc) = &self.health_check
+            && !valid_health_check(hc)
+        {
+            s.error(
+                path!["health_check"],
+                format!(
+                    "cloud_dns `{}`: `{hc}` is not a Compute health check",
+                    self.id
+                ),
+                "write projects/PROJECT/global/healthChecks/NAME (the health check that probes the serving addresses)",
+            );
+        }
+    }
+
     /// The record's value when `region` serves.
     pub fn target(&self, region: &str) -> Option<&str> {
         self.targets.get(self.sites.gcp(region)).map(String::as_str)
@@ -134,8 +300,17 @@ impl Resource for CloudDnsSpec {
     }
 
     fn show(&self, _: &Plan, region: &str) -> String {
+        let mode = match self.switch {
+            CloudSwitch::Records => String::new(),
+            CloudSwitch::HealthCheck => format!(
+                ", health-check: control {}",
+                self.controls
+                    .get(self.sites.gcp(region))
+                    .map_or("-", String::as_str)
+            ),
+        };
         format!(
-            "cloud_dns {:<21} {} {} → {} (zone {}, project {})",
+            "cloud_dns {:<21} {} {} → {} (zone {}, project {}{mode})",
             self.id,
             self.name,
             self.rtype,
@@ -231,6 +406,7 @@ impl Resource for CloudDnsSpec {
                 );
             }
         }
+        self.check_controls(s);
     }
 
     fn shown(&self) -> Shown<'_> {
@@ -274,6 +450,7 @@ impl Resource for CloudDnsSpec {
                     ttl: self.ttl,
                     rrdatas: vec![value.to_string()],
                     routed: false,
+                    primary_backup: None,
                 },
             );
         }
@@ -348,6 +525,9 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            switch: CloudSwitch::Records,
+            controls: Default::default(),
+            health_check: None,
             after: vec![],
             sites: Default::default(),
         };

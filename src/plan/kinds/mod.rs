@@ -50,7 +50,7 @@ use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, DbRole, LagReadin
 
 pub use bucket::BucketSpec;
 pub use check::CheckSpec;
-pub use cloud_dns::CloudDnsSpec;
+pub use cloud_dns::{CloudDnsSpec, CloudSwitch};
 pub use cloud_run::{CloudRunSpec, RunSize, status_of as cloud_run_status};
 pub use cloud_sql::CloudSqlSpec;
 pub use compute::{CapacitySpec, ComputeSpec};

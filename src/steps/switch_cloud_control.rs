@@ -1,0 +1,510 @@
+//! `switch-cloud-control`: the data-plane switch of a `[[cloud_dns]]`
+//! record with `switch = "health-check"`, and the setup `drctl dns prepare`
+//! makes for it.
+//!
+//! Why no Cloud DNS call: Cloud DNS's API is the control plane, and the
+//! control plane may be what is down when a failover is needed. The record
+//! set carries a `primaryBackup` routing policy (primary: the home region's
+//! value; backups: the other regions'), whose targets Cloud DNS
+//! health-checks; each region's serving endpoint answers its health path
+//! from that region's control object in Cloud Storage (drained: unhealthy;
+//! unreadable: unhealthy, so it fails closed). Failing over to R writes R's
+//! control to `serve` and every other region's to `drain`, and Cloud DNS's
+//! answers follow the health of the targets.
+//!
+//! The writes are `switch-control`'s, through the same function
+//! ([`write_controls`]): each control read with its generation, decided
+//! (pure, `switch_control::decide`), written conditionally with the run's
+//! fencing token, bounded; the target's must succeed, the others are best
+//! effort (a region that does not answer is drained closed anyway).
+//! `verify-cloud-resolution` then resolves the name until it answers the
+//! target's value, and ends the RTO clock.
+//!
+//! [`prepare`] (calm days, `drctl dns prepare`) creates the controls that
+//! do not exist (home serve, the others drain; an existing control's state
+//! is never overwritten) and makes the record set carry the routing policy
+//! in one atomic Cloud DNS change whose deletion is the set as read
+//! ([`decide_policy`], pure).
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::dns_setup::Prepared;
+use super::switch_control::{
+    ControlOutcome, ControlRef, SwitchControlOutput, target_problems, token, write_controls,
+};
+use super::{
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+};
+use crate::cloud::control::{Control, ControlState};
+use crate::cloud::{
+    BackupItem, CloudError, CloudRecordSet, Clouds, ErrorKind, ObjectUrl, PrimaryBackup, PutMode,
+    PutOutcome, gcp_dns,
+};
+use crate::plan::Plan;
+use crate::plan::kinds::{CloudDnsSpec, CloudSwitch};
+use crate::plan::spec::ResourceKind;
+use crate::steps::graph::{Builder, Phase};
+
+/// Write every health-check `[[cloud_dns]]` record's controls: the
+/// target's GCP region serves, the others drain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SwitchCloudControl {
+    /// The target's GCP region.
+    pub region: String,
+    /// The records switched.
+    #[serde(serialize_with = "record_ids")]
+    pub records: Vec<CloudDnsSpec>,
+}
+
+fn record_ids<S: serde::Serializer>(r: &[CloudDnsSpec], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(r.iter().map(|d| &d.id))
+}
+
+/// Part of the recovery: traffic moves here (the RTO clock ends at
+/// `verify-cloud-resolution`).
+pub const TRAITS: Traits = Traits {
+    warnings: None,
+    recovery: true,
+    ends_rto: false,
+    irreversible: None,
+    endpoint: None,
+    rpo: None,
+    time: Cost {
+        calls: &["gcs:objects.get", "gcs:objects.insert"],
+        waits: &[],
+        polls: None,
+    },
+};
+
+/// The plan's health-check Cloud DNS records, in a run that moves traffic.
+pub(super) fn health_check_records(b: &Builder<'_>) -> Vec<CloudDnsSpec> {
+    if !b.mode.fails_over() {
+        return Vec::new();
+    }
+    (b.plan.spec.cloud_dns.iter())
+        .filter(|d| d.switch == CloudSwitch::HealthCheck)
+        .cloned()
+        .collect()
+}
+
+/// One switch per plan, over all its health-check Cloud DNS records.
+pub fn compile(b: &mut Builder<'_>) {
+    let records = health_check_records(b);
+    let Some(first) = records.first() else {
+        return;
+    };
+    // The target site's GCP region (plan::sites).
+    let region = first.sites.gcp(b.target).to_string();
+    let names: Vec<&str> = records.iter().map(|d| d.name.as_str()).collect();
+    let description = format!(
+        "controls of {}: {region} serve, the other regions drain (Cloud Storage writes; no Cloud DNS API call)",
+        names.join(", ")
+    );
+    let resources = records.iter().map(|d| d.id.clone()).collect();
+    b.add(
+        StepKind::SwitchCloudControl(SwitchCloudControl { region, records }),
+        None,
+        Phase::of(ResourceKind::CloudDns),
+        resources,
+        description,
+    );
+}
+
+/// Every control of `records`, with the state a switch to GCP region
+/// `target` wants.
+pub fn wanted(records: &[CloudDnsSpec], target: &str) -> Vec<(ControlRef, ControlState)> {
+    let mut out = Vec::new();
+    for d in records {
+        for (region, url) in &d.controls {
+            let state = if region == target {
+                ControlState::Serve
+            } else {
+                ControlState::Drain
+            };
+            out.push((
+                ControlRef {
+                    record: d.id.clone(),
+                    region: region.clone(),
+                    url: url.clone(),
+                },
+                state,
+            ));
+        }
+    }
+    out
+}
+
+/// Reads every control of `records` (bounded): what readiness and preview
+/// show.
+async fn read_controls(cx: &Cx<'_>, records: &[CloudDnsSpec], target: &str) -> Vec<Finding> {
+    let reads = wanted(records, target)
+        .into_iter()
+        .map(|(c, _)| async move {
+            let what = format!("control {} of {}", c.url, c.record);
+            let Ok(url) = ObjectUrl::parse(&c.url) else {
+                return Finding::blocks(&what, &c.region, "invalid", "not a gs:// object URL");
+            };
+            let bound = super::switch_control::CONTROL_TIMEOUT;
+            match tokio::time::timeout(bound, cx.clouds.objects.get(&c.region, &url)).await {
+                Ok(Ok(Some(body))) => match Control::parse(&body) {
+                    Some(ctl) => Finding::ok(
+                        &what,
+                        &c.region,
+                        format!("{} (token {}, run {})", ctl.state, ctl.token, ctl.run),
+                    ),
+                    None => Finding::blocks(
+                        &what,
+                        &c.region,
+                        "unreadable",
+                        "not a drctl control object; run `drctl dns prepare`",
+                    ),
+                },
+                Ok(Ok(None)) => Finding::blocks(
+                    &what,
+                    &c.region,
+                    "missing",
+                    "does not exist; run `drctl dns prepare` on a calm day",
+                ),
+                Ok(Err(e)) if c.region != target => Finding::ok(
+                    &what,
+                    &c.region,
+                    format!("unreachable ({}): its target fails closed", e.kind.as_str()),
+                ),
+                Ok(Err(e)) => Finding::unreadable(&what, &c.region, &e),
+                Err(_) if c.region != target => {
+                    Finding::ok(&what, &c.region, "no answer: its target fails closed")
+                }
+                Err(_) => Finding::blocks(
+                    &what,
+                    &c.region,
+                    "no answer",
+                    format!("no answer within {} s", bound.as_secs()),
+                ),
+            }
+        });
+    futures::future::join_all(reads).await
+}
+
+impl StepOutput for SwitchCloudControlOutput {
+    const KIND: KindName = KindName::SwitchCloudControl;
+}
+
+/// What `switch-cloud-control` publishes: `switch-control`'s output (every
+/// control, the token, when the target's were written).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SwitchCloudControlOutput(pub SwitchControlOutput);
+
+#[async_trait]
+impl Action for SwitchCloudControl {
+    async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        read_controls(cx, &self.records, &self.region).await
+    }
+
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        self.readiness(cx).await
+    }
+
+    async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
+        let found = read_controls(cx, &self.records, &self.region).await;
+        Ok(wanted(&self.records, &self.region)
+            .into_iter()
+            .zip(found)
+            .map(|((c, want), f)| Planned {
+                call: "gcs:objects.get + objects.insert ifGenerationMatch (no Cloud DNS call)"
+                    .into(),
+                resource: format!("control {} of {}", c.url, c.record),
+                region: c.region.clone(),
+                change: !f.state.starts_with(&want.to_string()),
+                current: f.state,
+                desired: want.to_string(),
+            })
+            .collect())
+    }
+
+    async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
+        let token = token(cx).await?;
+        let writes = write_controls(
+            cx,
+            &wanted(&self.records, &self.region),
+            token,
+            &self.region,
+        )
+        .await;
+        let problems = target_problems(&writes, &self.region);
+        if !problems.is_empty() {
+            return Err(StepFailure::state(
+                format!(
+                    "the controls of {} were not set to serve: {}",
+                    self.region,
+                    problems.join("; ")
+                ),
+                "check the control objects in Cloud Storage (drctl status), then `drctl runs resume`",
+                &self.region,
+                &self.region,
+            ));
+        }
+        for w in &writes {
+            if let ControlOutcome::Unreachable(why) = &w.outcome {
+                tracing::warn!(control = %w.control.url, region = %w.control.region,
+                    "control not written ({why}): its target fails closed, so {} is drained anyway",
+                    w.control.region);
+            }
+        }
+        SwitchCloudControlOutput(SwitchControlOutput {
+            controls: writes,
+            token,
+            written_at: Some(Utc::now()),
+        })
+        .to_output()
+    }
+}
+
+/// The record set a health-check record carries: no rrdatas, a
+/// `primaryBackup` policy whose primary is `home`'s value and whose backups
+/// are the other regions' values, in plan order (pure).
+pub fn want_record(d: &CloudDnsSpec, home: &str) -> CloudRecordSet {
+    let home = d.sites.gcp(home);
+    CloudRecordSet {
+        name: d.name.clone(),
+        rtype: d.rtype.clone(),
+        ttl: d.ttl,
+        rrdatas: Vec::new(),
+        routed: true,
+        primary_backup: Some(PrimaryBackup {
+            primary: d.targets.get(home).into_iter().cloned().collect(),
+            backups: (d.targets.iter())
+                .filter(|(r, _)| r.as_str() != home)
+                .map(|(r, v)| BackupItem {
+                    location: r.clone(),
+                    rrdatas: vec![v.clone()],
+                })
+                .collect(),
+            health_check: d.health_check.clone(),
+        }),
+    }
+}
+
+/// What `dns prepare` does with a health-check record's set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyNext {
+    /// It already carries the policy.
+    Done,
+    /// One change: delete the set as read (`None`: there is none), add the
+    /// wanted one.
+    Swap(Option<CloudRecordSet>),
+    /// It carries another routing policy, which cannot be deleted as read.
+    Refuse(String),
+}
+
+/// Decides what `dns prepare` does with `read` to make it `want` (pure).
+pub fn decide_policy(read: Option<&CloudRecordSet>, want: &CloudRecordSet) -> PolicyNext {
+    let norm = |v: &str| v.trim_end_matches('.').to_ascii_lowercase();
+    let same_values = |a: &[String], b: &[String]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| norm(x) == norm(y))
+    };
+    match read {
+        Some(r) if r.routed && r.primary_backup.is_none() => PolicyNext::Refuse(
+            "it carries a routing policy other than primaryBackup (geo or weighted); remove it or set switch = \"records\"".into(),
+        ),
+        Some(r) => match (&r.primary_backup, &want.primary_backup) {
+            (Some(have), Some(w))
+                if r.ttl == want.ttl
+                    && r.rrdatas.is_empty()
+                    && same_values(&have.primary, &w.primary)
+                    && have.health_check == w.health_check
+                    && have.backups.len() == w.backups.len()
+                    && (have.backups.iter().zip(&w.backups)).all(|(a, b)| {
+                        a.location == b.location && same_values(&a.rrdatas, &b.rrdatas)
+                    }) =>
+            {
+                PolicyNext::Done
+            }
+            _ => PolicyNext::Swap(Some(r.clone())),
+        },
+        None => PolicyNext::Swap(None),
+    }
+}
+
+/// `drctl dns prepare` for `plan`'s health-check `[[cloud_dns]]` records:
+/// the controls (created when absent: home serves, the others drain; an
+/// existing one is left as it is) and the routing policy (one atomic
+/// change, deleting the set as read; nothing when already right).
+/// Idempotent. Uses Cloud DNS's API: for calm days.
+pub async fn prepare(clouds: &Clouds, plan: &Plan) -> Result<Vec<Prepared>, CloudError> {
+    let mut out = Vec::new();
+    let home = plan.home();
+    for d in (plan.spec.cloud_dns.iter()).filter(|d| d.switch == CloudSwitch::HealthCheck) {
+        let home_gcp = d.sites.gcp(home);
+        for (region, url) in &d.controls {
+            let parsed = ObjectUrl::parse(url).map_err(|e| {
+                CloudError::new(
+                    "gcs",
+                    "objects.insert",
+                    url,
+                    region,
+                    ErrorKind::Client,
+                    e.to_string(),
+                )
+            })?;
+            let state = if region == home_gcp {
+                ControlState::Serve
+            } else {
+                ControlState::Drain
+            };
+            let body = Control {
+                state,
+                token: 0,
+                run: "prepare".into(),
+                at: Utc::now(),
+            }
+            .body();
+            let action = match (clouds.objects)
+                .put(region, &parsed, Bytes::from(body), PutMode::CreateOnly)
+                .await?
+            {
+                PutOutcome::Written(_) => format!("created ({state})"),
+                PutOutcome::AlreadyExists => "exists (left as it is)".into(),
+            };
+            out.push(Prepared {
+                resource: format!("control {url}"),
+                region: region.clone(),
+                action,
+            });
+        }
+        let want = want_record(d, home);
+        let read = (clouds.cloud_dns)
+            .read_record_set(&d.project, &d.zone, &d.name, &d.rtype)
+            .await?;
+        let resource = format!(
+            "record {} {} primaryBackup (zone {}, project {})",
+            d.name, d.rtype, d.zone, d.project
+        );
+        let action = match decide_policy(read.as_ref(), &want) {
+            PolicyNext::Done => "exists".to_string(),
+            PolicyNext::Refuse(why) => {
+                return Err(CloudError::new(
+                    "clouddns",
+                    "changes.create",
+                    &d.name,
+                    gcp_dns::REGION,
+                    ErrorKind::Precondition,
+                    format!("{resource}: {why}"),
+                ));
+            }
+            PolicyNext::Swap(deletion) => {
+                let change = (clouds.cloud_dns)
+                    .swap_record_set(&d.project, &d.zone, deletion.as_ref(), &want)
+                    .await?;
+                format!(
+                    "{} (change {})",
+                    if deletion.is_some() {
+                        "updated"
+                    } else {
+                        "created"
+                    },
+                    change.id
+                )
+            }
+        };
+        out.push(Prepared {
+            resource,
+            region: gcp_dns::REGION.into(),
+            action,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> CloudDnsSpec {
+        CloudDnsSpec {
+            id: "orders-dns".into(),
+            project: "drctl-emu".into(),
+            zone: "orders-zone".into(),
+            name: "orders.gcp.example.com.".into(),
+            rtype: "A".into(),
+            ttl: 30,
+            targets: [
+                ("us-central1".to_string(), "10.0.1.1".to_string()),
+                ("us-east4".to_string(), "10.0.2.2".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            switch: CloudSwitch::HealthCheck,
+            controls: [
+                ("us-central1".to_string(), "gs://c/o/usc1".to_string()),
+                ("us-east4".to_string(), "gs://c/o/use4".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            health_check: Some("projects/drctl-emu/global/healthChecks/orders".into()),
+            after: vec![],
+            sites: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_switch_serves_the_target_and_drains_every_other_region() {
+        let w = wanted(&[spec()], "us-east4");
+        let states: Vec<(&str, ControlState)> =
+            w.iter().map(|(c, s)| (c.region.as_str(), *s)).collect();
+        assert_eq!(
+            states,
+            vec![
+                ("us-central1", ControlState::Drain),
+                ("us-east4", ControlState::Serve)
+            ]
+        );
+        assert_eq!(w[1].0.url, "gs://c/o/use4");
+    }
+
+    #[test]
+    fn the_policy_is_primary_home_backups_the_others_and_prepare_swaps_only_when_wrong() {
+        let want = want_record(&spec(), "us-central1");
+        let pb = want.primary_backup.clone().expect("policy");
+        assert_eq!(pb.primary, vec!["10.0.1.1".to_string()]);
+        assert_eq!(
+            pb.backups,
+            vec![BackupItem {
+                location: "us-east4".into(),
+                rrdatas: vec!["10.0.2.2".into()]
+            }]
+        );
+        assert_eq!(decide_policy(None, &want), PolicyNext::Swap(None));
+        assert_eq!(decide_policy(Some(&want), &want), PolicyNext::Done);
+        let plain = CloudRecordSet {
+            rrdatas: vec!["10.0.1.1".into()],
+            routed: false,
+            primary_backup: None,
+            ..want.clone()
+        };
+        assert_eq!(
+            decide_policy(Some(&plain), &want),
+            PolicyNext::Swap(Some(plain.clone()))
+        );
+        let geo = CloudRecordSet {
+            routed: true,
+            ..plain
+        };
+        assert!(matches!(
+            decide_policy(Some(&geo), &want),
+            PolicyNext::Refuse(_)
+        ));
+        let mut other = want.clone();
+        if let Some(p) = other.primary_backup.as_mut() {
+            p.primary = vec!["10.0.9.9".into()];
+        }
+        assert_eq!(
+            decide_policy(Some(&other), &want),
+            PolicyNext::Swap(Some(other.clone()))
+        );
+    }
+}
