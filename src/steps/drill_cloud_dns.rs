@@ -88,7 +88,7 @@ pub const TRAITS: Traits = Traits {
 };
 
 /// A shadow drill makes a drill record for every records-mode Cloud DNS
-/// record of the plan.
+/// record of the plan (`switch = "records"`).
 pub fn compile(b: &mut Builder<'_>) {
     if *b.mode
         != (RunMode::Drill {
@@ -97,7 +97,10 @@ pub fn compile(b: &mut Builder<'_>) {
     {
         return;
     }
+    // A data-plane record moves by its controls, not by a change: its
+    // drill would rehearse those (not built yet), not Cloud DNS changes.
     let steps: Vec<DrillCloudDns> = (b.plan.spec.cloud_dns.iter())
+        .filter(|r| r.switch == crate::plan::kinds::CloudSwitch::Records)
         .filter_map(|r| {
             Some(DrillCloudDns {
                 resource: r.id.clone(),
@@ -134,6 +137,7 @@ impl DrillCloudDns {
             ttl: self.ttl,
             rrdatas: vec![self.value.clone()],
             routed: false,
+            primary_backup: None,
         }
     }
 
