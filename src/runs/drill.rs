@@ -156,7 +156,8 @@ pub fn not_drilled(plans: &[crate::plan::Plan]) -> BTreeMap<String, Vec<String>>
                 .filter(|r| match r.shown() {
                     Shown::Data(_) => r.rpo_source().is_none(),
                     Shown::Capacity(g) => !g.drilled(),
-                    Shown::Traffic(_) | Shown::Steps => false,
+                    Shown::Traffic(_) => false,
+                    Shown::Steps { drilled } => !drilled,
                 })
                 .map(|r| r.id().to_string())
                 .collect();
@@ -575,6 +576,34 @@ mod tests {
                 || id.ends_with("-workers")
                 || id.ends_with("-nodes")),
             "groups are drilled: {skipped:?}"
+        );
+    }
+
+    /// A Cloud DNS record in records mode has its drill record; one on
+    /// the data plane (`switch = "health-check"`) is not rehearsed yet, and
+    /// the verdict says so rather than passing it over.
+    #[test]
+    fn a_data_plane_cloud_dns_record_is_named_as_not_rehearsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = |switch: &str| {
+            let text = format!(
+                "[plan]\nname = \"g\"\ntier = \"important\"\nregions = [\"us-central1\", \"us-east4\"]\n\n\
+                 [[cloud_dns]]\nid = \"api-dns\"\nproject = \"acme-orders\"\nzone = \"orders-zone\"\n\
+                 name = \"api.gcp.example.com.\"\ntype = \"A\"\n{switch}\
+                 targets = {{ us-central1 = \"192.0.2.10\", us-east4 = \"192.0.2.20\" }}\n"
+            );
+            std::fs::write(dir.path().join("g.toml"), text).unwrap();
+            let loaded = crate::plan::load(&[dir.path().join("g.toml")]);
+            assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+            loaded.plans
+        };
+        assert_eq!(not_drilled(&plan("")).get("g"), None);
+        let data_plane = plan(
+            "switch = \"health-check\"\ncontrols = { us-central1 = \"gs://drctl-controls/usc1.json\", us-east4 = \"gs://drctl-controls/use4.json\" }\n",
+        );
+        assert_eq!(
+            not_drilled(&data_plane).get("g").map(Vec::as_slice),
+            Some(&["api-dns".to_string()][..])
         );
     }
 }

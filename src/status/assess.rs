@@ -242,7 +242,7 @@ fn standby_problems(plan: &Plan, window: Duration, row: &RegionStatus) -> Vec<St
     for g in &row.compute {
         let active = plan.spec.resource(&g.id).and_then(|r| match r.shown() {
             Shown::Capacity(groups) => Some(groups.active()),
-            Shown::Data(_) | Shown::Traffic(_) | Shown::Steps => None,
+            Shown::Data(_) | Shown::Traffic(_) | Shown::Steps { .. } => None,
         });
         let Some(capacity) = active else {
             continue;

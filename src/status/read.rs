@@ -90,7 +90,7 @@ pub(super) fn traffic(plan: &Plan) -> impl Iterator<Item = &DnsSpec> {
         .into_iter()
         .filter_map(|r| match r.shown() {
             Shown::Traffic(d) => Some(d),
-            Shown::Data(_) | Shown::Capacity(_) | Shown::Steps => None,
+            Shown::Data(_) | Shown::Capacity(_) | Shown::Steps { .. } => None,
         })
 }
 
@@ -108,7 +108,7 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
             ),
             Shown::Capacity(g) => groups
                 .extend((plan.regions().iter()).map(|region| read_group(clouds, limit, g, region))),
-            Shown::Traffic(_) | Shown::Steps => {}
+            Shown::Traffic(_) | Shown::Steps { .. } => {}
         }
     }
     let dns = traffic(plan).map(|d| read_dns(clouds, limit, d));

@@ -72,7 +72,7 @@ async fn databases(clouds: &Clouds, plan: &Plan, region: &str, timeout: Duration
     let ids: Vec<(&str, &dyn Copies, Option<&dyn RpoSource>)> = (kinds::each(spec).into_iter())
         .filter_map(|r| match r.shown() {
             Shown::Data(c) => Some((c.copy(region)?, c, r.rpo_source())),
-            Shown::Capacity(_) | Shown::Traffic(_) | Shown::Steps => None,
+            Shown::Capacity(_) | Shown::Traffic(_) | Shown::Steps { .. } => None,
         })
         .collect();
     if ids.is_empty() {

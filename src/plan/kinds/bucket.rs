@@ -57,7 +57,8 @@ impl Resource for BucketSpec {
 
     fn shown(&self) -> Shown<'_> {
         // Its replication is its step's readiness (`steps::readiness`).
-        Shown::Steps
+        // A drill's preflight checks its replication as a failover's does.
+        Shown::Steps { drilled: true }
     }
 
     fn rpo_source(&self) -> Option<&dyn RpoSource> {

@@ -82,7 +82,8 @@ impl Resource for CheckSpec {
 
     fn shown(&self) -> Shown<'_> {
         // Its probe is its step's readiness (`steps::readiness`).
-        Shown::Steps
+        // A drill probes it as a failover does.
+        Shown::Steps { drilled: true }
     }
 
     fn rpo_source(&self) -> Option<&dyn RpoSource> {

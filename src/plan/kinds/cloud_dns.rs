@@ -411,7 +411,11 @@ impl Resource for CloudDnsSpec {
 
     fn shown(&self) -> Shown<'_> {
         // `status` shows it through `switch-cloud-dns`'s readiness.
-        Shown::Steps
+        // A records-mode record has its drill record (`drill-cloud-dns`);
+        // a data-plane record's controls are not rehearsed yet.
+        Shown::Steps {
+            drilled: self.switch == CloudSwitch::Records,
+        }
     }
 
     fn rpo_source(&self) -> Option<&dyn RpoSource> {

@@ -219,8 +219,13 @@ pub enum Shown<'a> {
     Capacity(&'a dyn Groups),
     /// Where its record points (read once: DNS is global).
     Traffic(&'a DnsSpec),
-    /// Only through its steps' own readiness (health checks, buckets).
-    Steps,
+    /// Only through its steps' own readiness (health checks, buckets,
+    /// Cloud DNS records).
+    Steps {
+        /// Whether a shadow drill rehearses it (else the drill's verdict
+        /// names it as not rehearsed).
+        drilled: bool,
+    },
 }
 
 /// What a failover reads of a resource in the regions it leaves.
@@ -551,7 +556,7 @@ mod tests {
                 Shown::Data(c) => ("data", c.resource().to_string()),
                 Shown::Capacity(g) => ("capacity", g.resource().to_string()),
                 Shown::Traffic(d) => ("traffic", d.id.clone()),
-                Shown::Steps => ("steps", r.id().to_string()),
+                Shown::Steps { .. } => ("steps", r.id().to_string()),
             };
             let want = match r.kind() {
                 ResourceKind::Database | ResourceKind::GlobalDatabase | ResourceKind::CloudSql => {
