@@ -29,8 +29,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use google_cloud_auth::credentials::{self, CacheableResource, Credentials};
+use google_cloud_gax::client_builder::ClientBuilder;
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
-use google_cloud_gax::retry_policy::RetryPolicyExt;
+use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_storage::client::Storage;
 use google_cloud_storage::retry_policy::RetryableErrors;
 use tokio::sync::OnceCell;
@@ -55,7 +56,7 @@ pub const RETRY_TIME_LIMIT: Duration = Duration::from_secs(10);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every Google client drctl builds starts from (GCS, Cloud SQL,
-/// Compute, Cloud Run): anonymous credentials when it talks to an emulator
+/// Monitoring, Compute, Cloud Run, Cloud DNS): anonymous credentials when it talks to an emulator
 /// endpoint, else Application Default Credentials (workload identity
 /// federation included, so an AWS runner needs no GCP key); the run's
 /// retry policy as an attempt count and the same delays. One place, so
@@ -66,6 +67,8 @@ pub(crate) struct ClientBasis {
     /// Attempts in all (the policy's retries plus the first).
     pub(crate) attempts: u32,
     retry: RetryPolicy,
+    /// The emulator's endpoint, when one is set.
+    endpoint: Option<String>,
 }
 
 impl ClientBasis {
@@ -88,6 +91,31 @@ impl ClientBasis {
             credentials,
             attempts,
             retry: *retry,
+            endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
+        })
+    }
+
+    /// `builder`, any Google API client's but the storage crate's (whose
+    /// builder is its own), set up as every adapter's: these credentials,
+    /// AIP-194's retries within [`RETRY_TIME_LIMIT`] and the run's delays,
+    /// [`ATTEMPT_TIMEOUT`] per attempt, at the emulator's endpoint when one
+    /// is set.
+    pub(crate) fn configure<F>(
+        &self,
+        builder: ClientBuilder<F, Credentials>,
+    ) -> Result<ClientBuilder<F, Credentials>, (ErrorKind, String)> {
+        let b = builder
+            .with_credentials(self.credentials.clone())
+            .with_retry_policy(
+                Aip194Strict
+                    .with_attempt_limit(self.attempts)
+                    .with_time_limit(RETRY_TIME_LIMIT),
+            )
+            .with_backoff_policy(self.backoff()?)
+            .with_attempt_timeout(ATTEMPT_TIMEOUT);
+        Ok(match &self.endpoint {
+            Some(e) => b.with_endpoint(e.clone()),
+            None => b,
         })
     }
 

@@ -25,7 +25,6 @@
 use async_trait::async_trait;
 use google_cloud_dns_v1::client::{Changes, ManagedZones, ResourceRecordSets};
 use google_cloud_dns_v1::model;
-use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use tokio::sync::OnceCell;
 
 use super::gcp::ClientBasis;
@@ -190,36 +189,17 @@ impl GcpDns {
                 let fail = |kind, m: String| err(op, res, kind, m);
                 let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
                     .map_err(|(kind, m)| fail(kind, m))?;
-                let policy = || {
-                    Aip194Strict
-                        .with_attempt_limit(basis.attempts)
-                        .with_time_limit(super::gcp::RETRY_TIME_LIMIT)
-                };
-                let endpoint = self.endpoint.as_deref().map(|e| e.trim_end_matches('/'));
                 let build = |e: google_cloud_gax::client_builder::Error| {
                     fail(ErrorKind::Client, e.to_string())
                 };
-                // One backoff policy per client (the crates take it by value).
-                let bz = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
-                let br = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
-                let bc = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
-                let mut z = ManagedZones::builder()
-                    .with_credentials(basis.credentials.clone())
-                    .with_retry_policy(policy())
-                    .with_backoff_policy(bz);
-                let mut r = ResourceRecordSets::builder()
-                    .with_credentials(basis.credentials.clone())
-                    .with_retry_policy(policy())
-                    .with_backoff_policy(br);
-                let mut c = Changes::builder()
-                    .with_credentials(basis.credentials.clone())
-                    .with_retry_policy(policy())
-                    .with_backoff_policy(bc);
-                if let Some(e) = endpoint {
-                    z = z.with_endpoint(e);
-                    r = r.with_endpoint(e);
-                    c = c.with_endpoint(e);
-                }
+                let configured = |e: (ErrorKind, String)| fail(e.0, e.1);
+                let z = basis
+                    .configure(ManagedZones::builder())
+                    .map_err(configured)?;
+                let r = basis
+                    .configure(ResourceRecordSets::builder())
+                    .map_err(configured)?;
+                let c = basis.configure(Changes::builder()).map_err(configured)?;
                 Ok(Inner {
                     zones: z.build().await.map_err(build)?,
                     rrsets: r.build().await.map_err(build)?,

@@ -28,7 +28,6 @@ use google_cloud_compute_v1::client::{
     RegionAutoscalers, RegionInstanceGroupManagers, RegionOperations,
 };
 use google_cloud_compute_v1::model;
-use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use tokio::sync::OnceCell;
 
 use super::gcp::ClientBasis;
@@ -193,28 +192,14 @@ impl GcpMig {
                 let fail = |kind, m: String| err(op, res, region, kind, m);
                 let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
                     .map_err(|(kind, m)| fail(kind, m))?;
-                let (credentials, attempts) = (&basis.credentials, basis.attempts);
-                #[allow(clippy::result_large_err)]
-                let backoff = || basis.backoff().map_err(|(kind, m)| fail(kind, m));
-                let retry = || {
-                    Aip194Strict
-                        .with_attempt_limit(attempts)
-                        .with_time_limit(super::gcp::RETRY_TIME_LIMIT)
-                };
                 macro_rules! build {
-                    ($client:ty) => {{
-                        let mut b = <$client>::builder()
-                            .with_credentials(credentials.clone())
-                            .with_retry_policy(retry())
-                            .with_backoff_policy(backoff()?)
-                            .with_attempt_timeout(super::gcp::ATTEMPT_TIMEOUT);
-                        if let Some(e) = &self.endpoint {
-                            b = b.with_endpoint(e.trim_end_matches('/'));
-                        }
-                        b.build()
+                    ($client:ty) => {
+                        (basis.configure(<$client>::builder()))
+                            .map_err(|(kind, m)| fail(kind, m))?
+                            .build()
                             .await
                             .map_err(|e| fail(ErrorKind::Client, e.to_string()))?
-                    }};
+                    };
                 }
                 Ok(Inner {
                     groups: build!(RegionInstanceGroupManagers),

@@ -22,7 +22,6 @@
 //!   [`CloudRun::run_operation`] with the run's pace and budget.
 
 use async_trait::async_trait;
-use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_run_v2::client::Services;
 use google_cloud_run_v2::model;
 use tokio::sync::OnceCell;
@@ -142,20 +141,8 @@ impl GcpRun {
                 let fail = |kind, m: String| err(op, res, region, kind, m);
                 let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
                     .map_err(|(kind, m)| fail(kind, m))?;
-                let backoff = basis.backoff().map_err(|(kind, m)| fail(kind, m))?;
-                let (credentials, attempts) = (basis.credentials, basis.attempts);
-                let mut b = Services::builder()
-                    .with_credentials(credentials)
-                    .with_retry_policy(
-                        Aip194Strict
-                            .with_attempt_limit(attempts)
-                            .with_time_limit(super::gcp::RETRY_TIME_LIMIT),
-                    )
-                    .with_backoff_policy(backoff)
-                    .with_attempt_timeout(super::gcp::ATTEMPT_TIMEOUT);
-                if let Some(e) = &self.endpoint {
-                    b = b.with_endpoint(e.trim_end_matches('/'));
-                }
+                let b =
+                    (basis.configure(Services::builder())).map_err(|(kind, m)| fail(kind, m))?;
                 b.build()
                     .await
                     .map_err(|e| fail(ErrorKind::Client, e.to_string()))

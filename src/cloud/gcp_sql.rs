@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
 use google_cloud_monitoring_v3::client::MetricService;
 use google_cloud_sql_v1::client::{SqlInstancesService, SqlOperationsService};
 use google_cloud_sql_v1::model;
@@ -217,28 +216,14 @@ impl GcpSql {
                 let fail = |kind, m: String| err(SERVICE, op, res, region, kind, m);
                 let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
                     .map_err(|(kind, m)| fail(kind, m))?;
-                let (credentials, attempts) = (&basis.credentials, basis.attempts);
-                #[allow(clippy::result_large_err)]
-                let backoff = || basis.backoff().map_err(|(kind, m)| fail(kind, m));
-                let retry = || {
-                    Aip194Strict
-                        .with_attempt_limit(attempts)
-                        .with_time_limit(super::gcp::RETRY_TIME_LIMIT)
-                };
                 macro_rules! build {
-                    ($client:ty) => {{
-                        let mut b = <$client>::builder()
-                            .with_credentials(credentials.clone())
-                            .with_retry_policy(retry())
-                            .with_backoff_policy(backoff()?)
-                            .with_attempt_timeout(super::gcp::ATTEMPT_TIMEOUT);
-                        if let Some(e) = &self.endpoint {
-                            b = b.with_endpoint(e.trim_end_matches('/'));
-                        }
-                        b.build()
+                    ($client:ty) => {
+                        (basis.configure(<$client>::builder()))
+                            .map_err(|(kind, m)| fail(kind, m))?
+                            .build()
                             .await
                             .map_err(|e| fail(ErrorKind::Client, e.to_string()))?
-                    }};
+                    };
                 }
                 Ok(Inner {
                     instances: build!(SqlInstancesService),

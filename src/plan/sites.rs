@@ -84,6 +84,19 @@ pub fn gcp_region(region: &str) -> bool {
         && letters.bytes().all(|c| c.is_ascii_lowercase())
 }
 
+/// Whether `name` follows Google's resource naming rule (RFC 1035's
+/// labels: lowercase letters, digits or hyphens, starting with a letter,
+/// not ending with a hyphen) within `lengths`: what Cloud SQL instances,
+/// projects, managed instance groups, Cloud Run services and Cloud DNS
+/// zones are each named by, with their own limits.
+pub fn gcp_name(name: &str, lengths: std::ops::RangeInclusive<usize>) -> bool {
+    let b = name.as_bytes();
+    lengths.contains(&b.len())
+        && b.first().is_some_and(u8::is_ascii_lowercase)
+        && (b.iter()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !name.ends_with('-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

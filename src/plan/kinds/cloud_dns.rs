@@ -145,12 +145,7 @@ impl Kind for CloudDnsSpec {
 /// letters, digits or hyphens, starting with a letter, not ending with a
 /// hyphen.
 pub fn valid_zone(zone: &str) -> bool {
-    let b = zone.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_lowercase()
-        && (b.iter()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && !zone.ends_with('-')
+    crate::plan::sites::gcp_name(zone, 1..=63)
 }
 
 /// Whether `name` is a fully qualified DNS name with its trailing dot

@@ -71,12 +71,7 @@ impl Kind for CloudRunSpec {
 /// Whether `name` is a Cloud Run service name: 1 to 49 lowercase letters,
 /// digits or hyphens, starting with a letter, not ending with a hyphen.
 pub fn valid_service(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 49
-        && b[0].is_ascii_lowercase()
-        && (b.iter()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && !name.ends_with('-')
+    crate::plan::sites::gcp_name(name, 1..=49)
 }
 
 /// A service's status as `status` shows a group's: `ACTIVE` when its latest

@@ -77,12 +77,7 @@ impl Kind for CloudSqlSpec {
 /// Whether `name` is a Cloud SQL instance name: 1 to 98 lowercase letters,
 /// digits or hyphens, starting with a letter, not ending with a hyphen.
 pub fn valid_instance(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 98
-        && b[0].is_ascii_lowercase()
-        && (b.iter()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && !name.ends_with('-')
+    crate::plan::sites::gcp_name(name, 1..=98)
 }
 
 /// Whether `project` is a GCP project id: 6 to 30 lowercase letters,
@@ -90,11 +85,7 @@ pub fn valid_instance(name: &str) -> bool {
 /// (a domain-scoped `example.com:proj` is taken too).
 pub fn valid_project(project: &str) -> bool {
     let id = project.rsplit(':').next().unwrap_or(project);
-    let b = id.as_bytes();
-    (6..=30).contains(&b.len())
-        && b[0].is_ascii_lowercase()
-        && (b.iter()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && !id.ends_with('-')
+    crate::plan::sites::gcp_name(id, 6..=30)
 }
 
 impl Resource for CloudSqlSpec {

@@ -74,12 +74,7 @@ impl Kind for InstanceGroupSpec {
 /// letters, digits or hyphens, starting with a letter, not ending with a
 /// hyphen (RFC 1035).
 pub fn valid_group(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_lowercase()
-        && (b.iter()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && !name.ends_with('-')
+    crate::plan::sites::gcp_name(name, 1..=63)
 }
 
 impl Resource for InstanceGroupSpec {
