@@ -232,6 +232,21 @@ impl FakeState {
         }
     }
 
+    /// A new change of `zone`, `pending` (its id the zone's next sequence
+    /// number, as Cloud DNS numbers them).
+    fn cloud_change(&mut self, project: &str, zone: &str) -> CloudDnsChange {
+        let id = (self.cloud_changes.keys())
+            .filter(|(p, z, _)| p == project && z == zone)
+            .count()
+            + 1;
+        self.cloud_changes
+            .insert((project.into(), zone.into(), id.to_string()), 0);
+        CloudDnsChange {
+            id: id.to_string(),
+            done: false,
+        }
+    }
+
     /// Applies a done Cloud SQL operation's effect on instance `target`.
     fn sql_effect(&mut self, project: &str, target: &str, effect: &SqlEffect) {
         let key = |n: &str| (project.to_string(), n.to_string());
@@ -1740,16 +1755,7 @@ impl CloudDns for FakeCloud {
         }
         s.writes.push(format!("changes.create -{}", deletion.name));
         s.cloud_rrsets.remove(&key);
-        let id = (s.cloud_changes.keys())
-            .filter(|(p, z, _)| p == project && z == zone)
-            .count()
-            + 1;
-        s.cloud_changes
-            .insert((project.into(), zone.into(), id.to_string()), 0);
-        Ok(CloudDnsChange {
-            id: id.to_string(),
-            done: false,
-        })
+        Ok(s.cloud_change(project, zone))
     }
 
     async fn swap_record_set(
@@ -1811,16 +1817,7 @@ impl CloudDns for FakeCloud {
         }
         s.writes.push(format!("changes.create {}", addition.name));
         s.cloud_rrsets.insert(key, addition.clone());
-        let id = (s.cloud_changes.keys())
-            .filter(|(p, z, _)| p == project && z == zone)
-            .count()
-            + 1;
-        s.cloud_changes
-            .insert((project.into(), zone.into(), id.to_string()), 0);
-        Ok(CloudDnsChange {
-            id: id.to_string(),
-            done: false,
-        })
+        Ok(s.cloud_change(project, zone))
     }
 
     async fn dns_change(

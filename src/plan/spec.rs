@@ -218,17 +218,8 @@ impl PlanSpec {
     /// copies by GCP region (done once, when a plan is loaded).
     pub fn attach_sites(&mut self) {
         let sites = self.sites();
-        for r in &mut self.cloud_sql {
-            r.sites = sites.clone();
-        }
-        for r in &mut self.cloud_run {
-            r.sites = sites.clone();
-        }
-        for r in &mut self.instance_group {
-            r.sites = sites.clone();
-        }
-        for r in &mut self.cloud_dns {
-            r.sites = sites.clone();
+        for r in super::kinds::each_mut(self) {
+            r.attach_sites(&sites);
         }
     }
 

@@ -24,7 +24,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::fixture::{Fixture, outputs, records};
 use crate::world;
@@ -36,27 +36,9 @@ const HOME_VALUE: &str = "orders-api-usc1.example.com.";
 const TARGET_VALUE: &str = "orders-api-use4.example.com.";
 const STEP: &str = "orders-gcp/switch-cloud-dns:orders-dns";
 
-fn gcp() -> String {
-    world::vars()
-        .get("DRCTL_GCP_ENDPOINT")
-        .cloned()
-        .expect("DRCTL_GCP_ENDPOINT is not in localstack/endpoints.env: rerun localstack/up")
-}
-
-async fn admin(path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", gcp()))
-        .json(&body)
-        .send()
-        .await
-        .expect("the GCP emulator answers");
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.expect("JSON")
-}
-
 /// Puts the orders record in `zone` as it is (another writer).
 async fn put_record(zone: &str, value: &str) {
-    admin(
+    world::gcp_admin(
         "/emu/dns/records",
         json!({"project": PROJECT, "zone": zone, "name": NAME, "type": "CNAME",
                "ttl": 60, "rrdatas": [value]}),
@@ -68,7 +50,7 @@ async fn put_record(zone: &str, value: &str) {
 /// the orders record at us-central1's value, and returns its name.
 pub(crate) async fn seed_zone(fx: &Fixture) -> String {
     let zone = fx.id("orders-zone");
-    admin(
+    world::gcp_admin(
         "/emu/dns/zones",
         json!({"project": PROJECT, "name": zone, "dnsName": "gcp.example.com."}),
     )
@@ -85,13 +67,9 @@ pub(crate) fn renamed(plan: &str, zone: &str) -> String {
 /// The emulator's record of the calls made with `method` on `zone`'s
 /// changes (`changes.create` is a POST there).
 async fn changes(zone: &str) -> usize {
-    let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
-        .await
-        .expect("calls")
-        .json()
-        .await
-        .expect("JSON");
-    (v["calls"].as_array().into_iter().flatten())
+    let calls = world::gcp_calls().await;
+    calls
+        .iter()
         .filter(|c| {
             c["method"] == "POST"
                 && c["path"].as_str().is_some_and(|p| {
@@ -219,7 +197,7 @@ async fn a_record_changed_between_read_and_change_is_refused_and_named() {
     let fx = Fixture::new("gdnscas").await;
     crate::gcp_sql::seed(&fx, 1.0).await;
     let zone = fx.id("orders-zone");
-    admin(
+    world::gcp_admin(
         "/emu/dns/race",
         json!({"project": PROJECT, "zone": zone, "name": NAME, "type": "CNAME",
                "ttl": 60, "rrdatas": ["someone-else.example.com."]}),
@@ -274,7 +252,7 @@ async fn a_crash_after_the_change_was_sent_is_resumed_without_a_second_change() 
     let zone = fx.id("orders-zone");
     let runs = fx.runs();
     // A slow change, so the kill lands while it is pending.
-    admin("/emu/dns/config", json!({"changeSeconds": 4})).await;
+    world::gcp_admin("/emu/dns/config", json!({"changeSeconds": 4})).await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
         .args(["--color", "never", "--plans"])
         .arg(fx.plans.path())
@@ -297,7 +275,7 @@ async fn a_crash_after_the_change_was_sent_is_resumed_without_a_second_change() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().await.expect("kill -9");
-    admin("/emu/dns/config", json!({"changeSeconds": 1})).await;
+    world::gcp_admin("/emu/dns/config", json!({"changeSeconds": 1})).await;
     assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
     let run = fx.new_run(&runs);
     let o = fx
@@ -346,7 +324,7 @@ async fn health_check_world(fx: &Fixture) -> HealthCheckWorld {
     let tag = fx.id("hc").to_ascii_lowercase();
     let zone = fx.id("hc-zone").to_ascii_lowercase();
     let dns_name = format!("{tag}.gcp.example.com.");
-    admin(
+    world::gcp_admin(
         "/emu/dns/zones",
         json!({"project": PROJECT, "name": zone, "dnsName": dns_name}),
     )
@@ -372,7 +350,7 @@ async fn health_check_world(fx: &Fixture) -> HealthCheckWorld {
         ),
     ];
     for (addr, (_, url)) in [&home_value, &target_value].into_iter().zip(&controls) {
-        admin("/emu/dns/health", json!({"address": addr, "control": url})).await;
+        world::gcp_admin("/emu/dns/health", json!({"address": addr, "control": url})).await;
     }
     let name = format!("orders.{dns_name}");
     let plan = format!(
@@ -446,14 +424,10 @@ impl HealthCheckWorld {
 
     /// Calls on this zone through Cloud DNS's API (`/dns/v1`).
     async fn api_calls(&self) -> usize {
-        let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
-            .await
-            .expect("calls")
-            .json()
-            .await
-            .expect("JSON");
+        let calls = world::gcp_calls().await;
         let prefix = format!("/dns/v1/projects/{PROJECT}/managedZones/{}", self.zone);
-        (v["calls"].as_array().into_iter().flatten())
+        calls
+            .iter()
             .filter(|c| c["path"].as_str().is_some_and(|p| p.starts_with(&prefix)))
             .count()
     }

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::fixture::{Fixture, outputs, records};
 use crate::world;
@@ -22,33 +22,11 @@ const HOME: &str = "us-central1";
 const TARGET: &str = "us-east4";
 const STEP: &str = "orders-gcp/scale-mig:orders-workers";
 
-fn gcp() -> String {
-    world::vars()
-        .get("DRCTL_GCP_ENDPOINT")
-        .cloned()
-        .expect("DRCTL_GCP_ENDPOINT is not in localstack/endpoints.env: rerun localstack/up")
-}
-
-async fn admin(path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", gcp()))
-        .json(&body)
-        .send()
-        .await
-        .expect("the GCP emulator answers");
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.expect("JSON")
-}
-
 /// The calls the emulator saw whose path ends with `suffix`.
 pub(crate) async fn calls(suffix: &str) -> usize {
-    let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
-        .await
-        .expect("calls")
-        .json()
-        .await
-        .expect("JSON");
-    (v["calls"].as_array().into_iter().flatten())
+    let calls = world::gcp_calls().await;
+    calls
+        .iter()
         .filter(|c| c["path"].as_str().is_some_and(|p| p.ends_with(suffix)))
         .count()
 }
@@ -56,13 +34,9 @@ pub(crate) async fn calls(suffix: &str) -> usize {
 /// The writes (PATCH) the emulator saw of autoscaler `name` (named in the
 /// `autoscaler` query parameter of `regionAutoscalers.patch`).
 async fn autoscaler_writes(name: &str) -> usize {
-    let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
-        .await
-        .expect("calls")
-        .json()
-        .await
-        .expect("JSON");
-    (v["calls"].as_array().into_iter().flatten())
+    let calls = world::gcp_calls().await;
+    calls
+        .iter()
         .filter(|c| c["method"] == "PATCH")
         .filter(|c| {
             c["path"]
@@ -97,7 +71,7 @@ pub(crate) async fn seed(fx: &Fixture, target_autoscaler: Option<(u32, u32)>) ->
         home: fx.id("orders-workers"),
         target: fx.id("orders-workers-use4"),
     };
-    admin(
+    world::gcp_admin(
         "/emu/compute/groups",
         json!({"project": PROJECT, "region": HOME, "name": g.home, "size": 3,
                "autoscaler": {"name": format!("{}-as", g.home), "min": 3, "max": 12}}),
@@ -107,14 +81,14 @@ pub(crate) async fn seed(fx: &Fixture, target_autoscaler: Option<(u32, u32)>) ->
     if let Some((min, max)) = target_autoscaler {
         spec["autoscaler"] = json!({"name": format!("{}-as", g.target), "min": min, "max": max});
     }
-    admin("/emu/compute/groups", spec).await;
+    world::gcp_admin("/emu/compute/groups", spec).await;
     let (primary, replica) = (fx.id("orders-sql"), fx.id("orders-sql-use4"));
-    admin(
+    world::gcp_admin(
         "/emu/instances",
         json!({"project": PROJECT, "name": primary, "region": HOME}),
     )
     .await;
-    admin(
+    world::gcp_admin(
         "/emu/instances",
         json!({"project": PROJECT, "name": replica, "region": TARGET,
                "masterInstanceName": primary, "drReplica": true, "lag": 1.0}),

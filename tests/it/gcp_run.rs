@@ -13,7 +13,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::fixture::{Fixture, outputs, records};
 use crate::world;
@@ -23,36 +23,12 @@ const HOME: &str = "us-central1";
 const TARGET: &str = "us-east4";
 const STEP: &str = "orders-gcp/scale-run:orders-api";
 
-/// The world's Google Cloud endpoint; a world started before it existed
-/// has none (rerun `localstack/up`).
-fn gcp() -> String {
-    world::vars()
-        .get("DRCTL_GCP_ENDPOINT")
-        .cloned()
-        .expect("DRCTL_GCP_ENDPOINT is not in localstack/endpoints.env: rerun localstack/up")
-}
-
-async fn admin(path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", gcp()))
-        .json(&body)
-        .send()
-        .await
-        .expect("the GCP emulator answers");
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.expect("JSON")
-}
-
 /// The emulator's record of the calls made with `method` on service `name`
 /// in `region`.
 async fn calls(method: &str, region: &str, name: &str) -> usize {
-    let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
-        .await
-        .expect("calls")
-        .json()
-        .await
-        .expect("JSON");
-    (v["calls"].as_array().into_iter().flatten())
+    let calls = world::gcp_calls().await;
+    calls
+        .iter()
         .filter(|c| {
             c["method"] == method
                 && c["path"]
@@ -82,7 +58,7 @@ pub(crate) fn renamed(plan: &str, name: &str) -> String {
 
 /// Seeds service `name` in `region` at `min` minimum instances.
 async fn seed_service(region: &str, name: &str, min: u32) {
-    admin(
+    world::gcp_admin(
         "/emu/run/services",
         json!({"project": PROJECT, "location": region, "name": name,
                "minInstanceCount": min, "maxInstanceCount": 20}),

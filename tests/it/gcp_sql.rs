@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use drctl::cloud::DbRole;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::fixture::{Fixture, Proxied, outputs, records};
 use crate::proxy::{Fault, Match};
@@ -27,36 +27,12 @@ const HOME: &str = "us-central1";
 const TARGET: &str = "us-east4";
 const STEP: &str = "orders-gcp/promote-sql:orders-sql";
 
-/// The world's Google Cloud endpoint; a world started before it existed
-/// has none (rerun `localstack/up`).
-fn gcp() -> String {
-    world::vars()
-        .get("DRCTL_GCP_ENDPOINT")
-        .cloned()
-        .expect("DRCTL_GCP_ENDPOINT is not in localstack/endpoints.env: rerun localstack/up")
-}
-
-async fn admin(path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", gcp()))
-        .json(&body)
-        .send()
-        .await
-        .expect("the GCP emulator answers");
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.expect("JSON")
-}
-
 /// The emulator's record of the calls made on `instance` with `suffix` in
 /// their path (`/promoteReplica`).
 async fn calls(instance: &str, suffix: &str) -> usize {
-    let v: Value = reqwest::get(format!("{}/emu/calls", gcp()))
-        .await
-        .expect("calls")
-        .json()
-        .await
-        .expect("JSON");
-    (v["calls"].as_array().into_iter().flatten())
+    let calls = world::gcp_calls().await;
+    calls
+        .iter()
         .filter(|c| {
             c["path"]
                 .as_str()
@@ -79,18 +55,18 @@ pub(crate) async fn seed(fx: &Fixture, lag: f64) -> Pair {
         primary: fx.id("orders-sql"),
         replica: fx.id("orders-sql-use4"),
     };
-    admin(
+    world::gcp_admin(
         "/emu/instances",
         json!({"project": PROJECT, "name": pair.primary, "region": HOME}),
     )
     .await;
-    admin(
+    world::gcp_admin(
         "/emu/instances",
         json!({"project": PROJECT, "name": pair.replica, "region": TARGET,
                "masterInstanceName": pair.primary, "drReplica": true, "lag": lag}),
     )
     .await;
-    admin(
+    world::gcp_admin(
         "/emu/lag",
         json!({"project": PROJECT, "name": pair.replica, "seconds": lag, "ago": 5}),
     )
@@ -98,7 +74,7 @@ pub(crate) async fn seed(fx: &Fixture, lag: f64) -> Pair {
     // The plan's managed instance groups, this test's own (scale-mig).
     let (home, target) = (fx.id("orders-workers"), fx.id("orders-workers-use4"));
     for (name, region, size) in [(&home, HOME, 3), (&target, TARGET, 1)] {
-        admin(
+        world::gcp_admin(
             "/emu/compute/groups",
             json!({"project": PROJECT, "region": region, "name": name, "size": size}),
         )

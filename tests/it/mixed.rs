@@ -14,7 +14,6 @@ use std::path::Path;
 
 use drctl::cloud::DbRole;
 use futures::StreamExt;
-use serde_json::Value;
 
 use crate::fixture::{Fixture, Proxied, Ran, records};
 use crate::proxy::{Fault, Match};
@@ -126,17 +125,7 @@ async fn failed_over(fx: &Fixture) -> Result<(), String> {
 /// The emulator's record of the calls on this world's GCP resources whose
 /// method and path end as given.
 async fn gcp_calls(method: &str, tail: &str) -> usize {
-    let url = world::vars()
-        .get("DRCTL_GCP_ENDPOINT")
-        .cloned()
-        .expect("DRCTL_GCP_ENDPOINT: rerun localstack/up");
-    let v: Value = reqwest::get(format!("{url}/emu/calls"))
-        .await
-        .expect("calls")
-        .json()
-        .await
-        .expect("JSON");
-    (v["calls"].as_array().into_iter().flatten())
+    (world::gcp_calls().await.iter())
         .filter(|c| c["method"] == method && c["path"].as_str().is_some_and(|p| p.ends_with(tail)))
         .count()
 }

@@ -238,6 +238,40 @@ fn gcp_override(mut vars: BTreeMap<String, String>) -> BTreeMap<String, String> 
     vars
 }
 
+/// The world's Google Cloud endpoint (`localstack/gcp_emu.py`); a world
+/// started before it existed has none (rerun `localstack/up`).
+pub fn gcp_endpoint() -> String {
+    vars()
+        .get("DRCTL_GCP_ENDPOINT")
+        .cloned()
+        .expect("DRCTL_GCP_ENDPOINT is not in localstack/endpoints.env: rerun localstack/up")
+}
+
+/// Posts `body` to the GCP emulator's admin path `path` (`/emu/...`: a
+/// seed, a lag, an armed failure) and returns its answer.
+pub async fn gcp_admin(path: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", gcp_endpoint()))
+        .json(&body)
+        .send()
+        .await
+        .expect("the GCP emulator answers");
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.expect("JSON")
+}
+
+/// Every API call the GCP emulator has seen (`/emu/calls`: method, path
+/// and query), for a test to count its own.
+pub async fn gcp_calls() -> Vec<serde_json::Value> {
+    let v: serde_json::Value = reqwest::get(format!("{}/emu/calls", gcp_endpoint()))
+        .await
+        .expect("calls")
+        .json()
+        .await
+        .expect("JSON");
+    v["calls"].as_array().cloned().unwrap_or_default()
+}
+
 /// An endpoints file for a drctl command: the world's, with the GCP
 /// endpoint of [`vars`] (an emulator of the test run's own, when
 /// `DRCTL_GCP_ENDPOINT` is set), written in `dir`.

@@ -118,6 +118,8 @@ impl Resource for BucketSpec {
         Vec::new()
     }
 
+    fn attach_sites(&mut self, _sites: &crate::plan::sites::Sites) {}
+
     #[cfg(any(test, feature = "testkit"))]
     fn rename(&mut self, _tag: &str, _zone: &str) {
         // Buckets are read, never changed: copies of a plan share them.

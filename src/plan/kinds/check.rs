@@ -110,6 +110,8 @@ impl Resource for CheckSpec {
         Vec::new()
     }
 
+    fn attach_sites(&mut self, _sites: &crate::plan::sites::Sites) {}
+
     #[cfg(any(test, feature = "testkit"))]
     fn rename(&mut self, tag: &str, _zone: &str) {
         for v in self.regions.values_mut() {

@@ -461,6 +461,10 @@ impl Resource for CloudDnsSpec {
         Vec::new()
     }
 
+    fn attach_sites(&mut self, sites: &crate::plan::sites::Sites) {
+        self.sites = sites.clone();
+    }
+
     #[cfg(any(test, feature = "testkit"))]
     fn rename(&mut self, tag: &str, _zone: &str) {
         let tag = tag.to_lowercase();

@@ -200,6 +200,10 @@ impl Resource for CloudSqlSpec {
         Vec::new()
     }
 
+    fn attach_sites(&mut self, sites: &crate::plan::sites::Sites) {
+        self.sites = sites.clone();
+    }
+
     #[cfg(any(test, feature = "testkit"))]
     fn rename(&mut self, tag: &str, _zone: &str) {
         for v in self.regions.values_mut() {

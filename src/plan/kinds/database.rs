@@ -132,6 +132,8 @@ impl Resource for DatabaseSpec {
             .collect()
     }
 
+    fn attach_sites(&mut self, _sites: &crate::plan::sites::Sites) {}
+
     #[cfg(any(test, feature = "testkit"))]
     fn rename(&mut self, tag: &str, _zone: &str) {
         for v in self.regions.values_mut() {

@@ -225,6 +225,8 @@ impl Resource for DnsSpec {
         Vec::new()
     }
 
+    fn attach_sites(&mut self, _sites: &crate::plan::sites::Sites) {}
+
     #[cfg(any(test, feature = "testkit"))]
     fn rename(&mut self, tag: &str, zone: &str) {
         let first = |v: &str, or: &'static str| -> String {

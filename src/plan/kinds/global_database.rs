@@ -153,6 +153,8 @@ impl Resource for GlobalDatabaseSpec {
         vec![format!("global:{}", self.global_cluster)]
     }
 
+    fn attach_sites(&mut self, _sites: &crate::plan::sites::Sites) {}
+
     #[cfg(any(test, feature = "testkit"))]
     fn rename(&mut self, tag: &str, _zone: &str) {
         self.global_cluster.push_str(tag);

@@ -108,6 +108,11 @@ pub trait Resource: Declared + Sync {
     /// `zone`): one of many copies of a plan in one simulated account.
     #[cfg(any(test, feature = "testkit"))]
     fn rename(&mut self, tag: &str, zone: &str);
+    /// Takes the plan's sites, when it is loaded: a GCP kind keeps them to
+    /// know which of its copies, named by GCP region, a site means
+    /// (`plan::sites`); an AWS kind names its copies by the plan's regions
+    /// and needs none.
+    fn attach_sites(&mut self, sites: &crate::plan::sites::Sites);
 }
 
 /// What a kind declares once, for all its resources.
@@ -364,8 +369,8 @@ macro_rules! kinds {
             out
         }
 
-        /// Every resource of `spec`, to change (the simulator's copies).
-        #[cfg(any(test, feature = "testkit"))]
+        /// Every resource of `spec`, to change (the plan's sites, the
+        /// simulator's copies).
         pub fn each_mut(spec: &mut PlanSpec) -> Vec<&mut dyn Resource> {
             let mut out: Vec<&mut dyn Resource> = Vec::new();
             $( out.extend(spec.$field.iter_mut().map(|r| r as &mut dyn Resource)); )*
