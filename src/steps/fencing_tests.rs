@@ -82,10 +82,11 @@ fn step_of(plan: &Plan, kind: KindName) -> graph::Step {
         .expect("a step of the kind")
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_step_whose_lease_was_taken_over_while_it_slept_makes_no_cloud_write() {
-    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
-    let l = leases(&fake);
+/// A's fence after A slept (no renewal) past its lease and B took the
+/// plan over (B's hold, kept by the caller): every write asked under A's
+/// fence must be refused.
+async fn fence_taken_over(fake: &FakeCloud) -> (Arc<dyn crate::journal::Fence>, impl Sized) {
+    let l = leases(fake);
     let a = l
         .acquire(
             "payments",
@@ -118,6 +119,13 @@ async fn a_step_whose_lease_was_taken_over_while_it_slept_makes_no_cloud_write()
         .await
         .expect("B resumes the run");
     assert!(b.lock.token() > a.lock.token());
+    (fence, b)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_whose_lease_was_taken_over_while_it_slept_makes_no_cloud_write() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let (fence, _b) = fence_taken_over(&fake).await;
 
     // A wakes inside its scale step: the group needs scaling, but the
     // fence refuses before the write.
@@ -338,5 +346,39 @@ async fn regression_a_pause_between_the_fence_check_and_the_call_still_sent_it()
         writes,
         "{:?}",
         fake.state().writes
+    );
+}
+
+/// Cloud SQL's reprotection designates the DR replica with one patch of the
+/// primary: under a lease B took over, A's step, waking with the pair to
+/// designate, sends no patch.
+#[tokio::test(start_paused = true)]
+async fn a_reprotection_whose_lease_was_taken_over_designates_no_dr_replica() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    fake.add_sql("drctl-emu", "us-east4", "sql-use4", None, false);
+    fake.add_sql("drctl-emu", "us-central1", "sql", Some("sql-use4"), false);
+    let (fence, _b) = fence_taken_over(&fake).await;
+    let step = super::reprotect_sql::ReprotectSql {
+        resource: "orders-sql".into(),
+        project: "drctl-emu".into(),
+        primary: "sql-use4".into(),
+        active: "us-east4".into(),
+        copies: vec![("us-central1".into(), "sql".into())],
+        dr_replica: true,
+    };
+    let writes = fake.state().writes.len();
+    let err = with_cx(&fake, Some(fence), async |cx| step.run(cx).await)
+        .await
+        .expect_err("fenced");
+    assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
+    assert_eq!(
+        fake.state().writes.len(),
+        writes,
+        "{:?}",
+        fake.state().writes
+    );
+    assert!(
+        !(fake.state().sql.values()).any(|i| i.dr_replica),
+        "no replica was designated"
     );
 }
