@@ -422,13 +422,22 @@ fn load_plan(
     out.diagnostics.extend(checker.diagnostics);
     if let (true, Some(tier)) = (ok, tier) {
         let mut spec = spec;
-        spec.attach_sites();
+        attach_sites(&mut spec);
         out.plans.push(Plan {
             digest: hex::encode(Sha256::digest(file.text.as_bytes())),
             spec,
             tier,
             path: f.to_path_buf(),
         });
+    }
+}
+
+/// Hands the plan's sites to each of its resources, once, as the plan is
+/// loaded (a GCP kind keeps them: `plan::sites`).
+fn attach_sites(spec: &mut PlanSpec) {
+    let sites = spec.sites();
+    for r in kinds::each_mut(spec) {
+        r.attach_sites(&sites);
     }
 }
 

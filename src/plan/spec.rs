@@ -214,15 +214,6 @@ impl PlanSpec {
         super::sites::Sites::new(&self.plan.regions, &self.plan.gcp_regions)
     }
 
-    /// Hands the plan's sites to its GCP resources, which name their
-    /// copies by GCP region (done once, when a plan is loaded).
-    pub fn attach_sites(&mut self) {
-        let sites = self.sites();
-        for r in super::kinds::each_mut(self) {
-            r.attach_sites(&sites);
-        }
-    }
-
     /// The database resource with this id.
     pub fn database(&self, id: &str) -> Option<&DatabaseSpec> {
         self.database.iter().find(|d| d.id == id)

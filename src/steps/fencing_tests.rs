@@ -97,7 +97,7 @@ async fn fence_taken_over(fake: &FakeCloud) -> (Arc<dyn crate::journal::Fence>, 
         .expect("A takes the lease");
     let fence: Arc<dyn crate::journal::Fence> = Arc::new(LockSet(vec![a.lock.clone()]));
     // While the lease is ours, the helper gives the plan's token.
-    let token = with_cx(&fake, Some(fence.clone()), async |cx| {
+    let token = with_cx(fake, Some(fence.clone()), async |cx| {
         cx.fenced("a write", "us-east-1").await
     })
     .await
