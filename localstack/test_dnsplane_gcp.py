@@ -16,15 +16,15 @@ Run: python3 localstack/test_dnsplane_gcp.py (needs the world's fake-gcs-server)
 """
 import json
 import os
-import subprocess
 import sys
-import time
 import unittest
+import urllib.error
 import urllib.request
 import uuid
 
 from dnslib import DNSRecord
 
+from _wait import PROCESS_START, start, stop, wait_until
 from test_gcp_emu import Emu, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,21 +48,24 @@ class DnsplaneGcpTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.emu = Emu()
+        cls.addClassCleanup(cls.emu.stop)  # cleanups run also when setUpClass fails
         cls.port = free_port()
         env = dict(os.environ, DRCTL_DNS_HOST="127.0.0.1", DRCTL_DNS_PORT=str(cls.port),
                    DRCTL_DNS_GCP=cls.emu.url, DRCTL_DNS_GCS=GCS, DRCTL_DNS_REFRESH="0.2",
                    DRCTL_DNS_ROUTE53=os.environ.get("DRCTL_DNS_ROUTE53", "http://127.0.0.1:4566"))
-        cls.dns = subprocess.Popen([sys.executable, os.path.join(HERE, "dnsplane.py")], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cls.dns, cls.dns_log = start("dnsplane", [sys.executable, os.path.join(HERE, "dnsplane.py")], env)
+        cls.addClassCleanup(stop, cls.dns)
         cls.bucket = f"dnsplane-gcp-{uuid.uuid4().hex[:10]}"
         assert gcs("POST", "/storage/v1/b", json.dumps({"name": cls.bucket}).encode()) in (200, 409)
-        time.sleep(1.0)
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.dns.terminate()
-        cls.dns.wait(5)
-        cls.emu.stop()
+        # Ready when it answers a question about the tests' zone over UDP
+        # (an answer of any kind: the zone itself is made in setUp).
+        def answers():
+            DNSRecord.parse(DNSRecord.question(ZONE, "SOA").send("127.0.0.1", cls.port, timeout=2))
+            return True
+
+        wait_until(f"dnsplane.py to answer DNS on 127.0.0.1:{cls.port}", answers,
+                   timeout=PROCESS_START, interval=0.1, proc=cls.dns, log=cls.dns_log)
 
     def setUp(self):
         self.emu.call("POST", "/emu/reset", {})
@@ -80,13 +83,16 @@ class DnsplaneGcpTest(unittest.TestCase):
         return [str(rr.rdata) for rr in reply.rr]
 
     def eventually(self, want, name=NAME):
-        got = None
-        for _ in range(40):
-            got = self.ask(name)
-            if got == want:
-                return
-            time.sleep(0.25)
-        self.fail(f"{name} answered {got}, not {want}")
+        """Asks until `name` is answered `want` (a question unanswered in
+        time is asked again)."""
+        last = {}
+
+        def answered():
+            last["answer"] = self.ask(name)
+            return last["answer"] == want
+
+        wait_until(lambda: f"{name} to be answered {want} (last answer: {last.get('answer', 'none')})",
+                   answered, interval=0.25, proc=self.dns, log=self.dns_log)
 
     def test_a_plain_record_set_is_answered_as_it_is(self):
         self.emu.call("POST", "/emu/dns/records", {"project": P, "zone": Z, "name": "plain." + ZONE,

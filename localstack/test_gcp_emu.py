@@ -17,7 +17,6 @@ own emulator on a free port and stops it.
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 import unittest
@@ -25,9 +24,25 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from _wait import PROCESS_START, start, stop, wait_until
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONTRACT = os.path.join(HERE, "contract")
 P = "emu-test"
+OP_SECONDS = 0.4  # the tests' Cloud SQL operations' duration (set in setUp)
+# Issue 37: a state that lasts a fraction of a second (an operation PENDING
+# or RUNNING, a DNS change `pending`, a rollout `reconciling`...) is missed
+# by a test on a loaded machine, where one call can take longer than that.
+# So a test that checks such a state makes it last, through the emulator's
+# admin settings (`/emu/config` and its kin), which are read on every call,
+# also for what is already under way:
+# HOLD, a duration that keeps what is under way where it is until the test
+# sets the duration back (then it ends at once, if its time has passed);
+HOLD = 3600.0
+# LONG, for a state the emulator only enters after some time (RUNNING after
+# a quarter of the operation's duration, VERIFYING after 60 % of a VM's):
+# it lasts seconds, not tenths, and the test waits for it, then ends it.
+LONG = 10.0
 
 
 def free_port():
@@ -37,19 +52,21 @@ def free_port():
 
 
 class Emu:
+    """gcp_emu.py on a free port, its output in a kept log file (self.log);
+    ready when it answers /emu/health."""
+
     def __init__(self):
         self.port = free_port()
-        env = dict(os.environ, DRCTL_GCP_PORT=str(self.port), DRCTL_GCP_OP_SECONDS="0.4")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "gcp_emu.py")], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = dict(os.environ, DRCTL_GCP_PORT=str(self.port), DRCTL_GCP_OP_SECONDS=str(OP_SECONDS))
+        self.proc, self.log = start("gcp_emu", [sys.executable, os.path.join(HERE, "gcp_emu.py")], env)
         self.url = f"http://127.0.0.1:{self.port}"
-        for _ in range(100):
-            try:
-                self.call("GET", "/emu/health")
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("gcp_emu did not start")
+        try:
+            wait_until(f"gcp_emu.py to answer GET {self.url}/emu/health",
+                       lambda: self.call("GET", "/emu/health")[0] == 200,
+                       timeout=PROCESS_START, proc=self.proc, log=self.log)
+        except BaseException:
+            self.stop()
+            raise
 
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -62,8 +79,7 @@ class Emu:
             return e.code, json.loads(e.read() or b"{}")
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(5)
+        stop(self.proc)
 
 
 def recorded(log):
@@ -158,7 +174,7 @@ class GcpEmuTest(unittest.TestCase):
 
     def setUp(self):
         self.emu.call("POST", "/emu/reset", {})
-        self.emu.call("POST", "/emu/config", {"opSeconds": 0.4})
+        self.op_seconds(OP_SECONDS)
         self.seed("west", "us-central1")
         self.seed("east", "us-east4", masterInstanceName="west", drReplica=True, lag=3.5)
 
@@ -171,24 +187,38 @@ class GcpEmuTest(unittest.TestCase):
     def get(self, name):
         return self.emu.call("GET", f"/v1/projects/{P}/instances/{name}")
 
-    def wait(self, op):
+    def op_seconds(self, seconds):
+        """Sets how long operations take (those under way too: HOLD keeps
+        them where they are, an end set back lands them once due)."""
+        s, b = self.emu.call("POST", "/emu/config", {"opSeconds": seconds})
+        self.assertEqual(s, 200, b)
+
+    def wait(self, op, status="DONE"):
+        """The operation once `status` (or DONE, which ends the wait: a
+        status passed is not waited for), and the statuses seen on the way."""
         seen = [op["status"]]
-        for _ in range(100):
-            s, op = self.emu.call("GET", f"/v1/projects/{P}/operations/{op['name']}")
-            self.assertEqual(s, 200, op)
-            seen.append(op["status"])
-            if op["status"] == "DONE":
-                return op, seen
-            time.sleep(0.05)
-        self.fail(f"operation never DONE: {seen}")
+
+        def reached():
+            s, got = self.emu.call("GET", f"/v1/projects/{P}/operations/{op['name']}")
+            seen.append(got.get("status") if s == 200 else s)
+            return (s, got) if s != 200 or got["status"] in (status, "DONE") else None
+
+        s, got = wait_until(lambda: f"operation {op['name']} to be {status} (seen {seen})", reached)
+        self.assertEqual((s, got["status"]), (200, status), (got, seen))
+        return got, seen
 
     # ------------------------------------------------------------ behaviour
     def test_promote_takes_time_and_lands_when_done(self):
+        self.op_seconds(HOLD)  # under way until the test lets it end
         s, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
         self.assertEqual((s, op["status"], op["operationType"]), (200, "PENDING", "PROMOTE_REPLICA"))
         self.assertEqual(self.get("east")[1]["instanceType"], "READ_REPLICA_INSTANCE")
-        done, seen = self.wait(op)
-        self.assertIn("RUNNING", seen)
+        # RUNNING from a quarter of LONG on, for seconds: waited for, then ended.
+        self.op_seconds(LONG)
+        _, seen = self.wait(op, "RUNNING")
+        self.op_seconds(OP_SECONDS)
+        done, more = self.wait(op)
+        self.assertIn("RUNNING", seen + more)
         self.assertNotIn("error", done)
         east = self.get("east")[1]
         self.assertEqual(east["instanceType"], "CLOUD_SQL_INSTANCE")
@@ -199,6 +229,7 @@ class GcpEmuTest(unittest.TestCase):
         self.assertEqual((s, err["error"]["status"]), (400, "FAILED_PRECONDITION"))
 
     def test_a_second_write_while_one_runs_is_refused(self):
+        self.op_seconds(HOLD)
         s, _ = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
         s, err = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
         self.assertEqual((s, err["error"]["status"]), (409, "ABORTED"))
@@ -217,14 +248,28 @@ class GcpEmuTest(unittest.TestCase):
 
     def test_after_a_dr_failover_the_old_primary_rejoins_and_can_be_designated(self):
         _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica?failover=true")
-        self.wait(op)
-        self.assertNotIn("masterInstanceName", self.get("west")[1])
+        # West rejoins an operation's time (OP_SECONDS) after the failover is
+        # DONE: a read after the one that saw it DONE may come too late on a
+        # loaded machine. The emulator moves on at each call, so with no call
+        # until the operation's time has passed, the next one (one list of
+        # both instances) lands the failover, and shows it with west not
+        # following yet: the rejoin is due an operation's time after that.
+        began = time.time()  # after the operation's start: the answer came
+        wait_until("the failover's time to pass", lambda: time.time() - began > OP_SECONDS + 0.1)
+        s, listed = self.emu.call("GET", f"/v1/projects/{P}/instances")
+        self.assertEqual(s, 200, listed)
+        at_done = {i["name"]: i for i in listed["items"]}
+        self.assertEqual(at_done["east"]["instanceType"], "CLOUD_SQL_INSTANCE", "landed")
+        self.assertNotIn("masterInstanceName", at_done["west"])
+        done, _ = self.wait(op)
+        self.assertNotIn("error", done)
+
         # Its region answers: an operation's time on, west follows east.
-        for _ in range(40):
+        def following():
             west = self.get("west")[1]
-            if west.get("masterInstanceName"):
-                break
-            time.sleep(0.05)
+            return west if west.get("masterInstanceName") else None
+
+        west = wait_until("west (the old primary) to follow a primary again", following)
         self.assertEqual((west["masterInstanceName"], west["replicationCluster"]["drReplica"]),
                          ("east", False))
         self.assertIn("west", self.get("east")[1]["replicaNames"])
@@ -291,6 +336,7 @@ class GcpEmuTest(unittest.TestCase):
         _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/west/clone",
                               {"cloneContext": {"destinationInstanceName": "west-d"}})
         self.wait(op)
+        self.op_seconds(HOLD)  # the delete runs until the test lets it end
         s, op = self.emu.call("DELETE", f"/v1/projects/{P}/instances/west-d")
         self.assertEqual((s, op["operationType"], op["targetId"]), (200, "DELETE", "west-d"), op)
         conforms(self, SQL, {"$ref": "Operation"}, op, "delete")
@@ -298,6 +344,7 @@ class GcpEmuTest(unittest.TestCase):
         s, err = self.emu.call("DELETE", f"/v1/projects/{P}/instances/west-d")
         self.assertEqual((s, err["error"]["status"]), (409, "ABORTED"), err)
         self.assertEqual(self.get("west-d")[0], 200)
+        self.op_seconds(OP_SECONDS)
         self.wait(op)
         self.assertEqual(self.get("west-d")[0], 404)
         s, err = self.emu.call("DELETE", f"/v1/projects/{P}/instances/west-d")

@@ -15,13 +15,14 @@ a free port and stops it.
 """
 import json
 import os
-import time
 import unittest
 
-from test_gcp_emu import Emu, same_shape, type_of
+from _wait import wait_until
+from test_gcp_emu import HOLD, LONG, Emu, same_shape, type_of
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 P, R = "emu-test", "us-east4"
+OP_SECONDS, VM_SECONDS = 0.2, 0.8  # the tests' durations (set in setUp)
 BASE = f"/compute/v1/projects/{P}/regions/{R}"
 GROUP_FIELDS = ["kind", "id", "name", "region", "selfLink", "baseInstanceName",
                 "instanceTemplate", "instanceGroup", "targetSize", "fingerprint",
@@ -59,9 +60,16 @@ class ComputeEmuTest(unittest.TestCase):
 
     def setUp(self):
         self.emu.call("POST", "/emu/reset", {})
-        self.emu.call("POST", "/emu/compute/config", {"opSeconds": 0.2, "vmSeconds": 0.8})
+        self.config(opSeconds=OP_SECONDS, vmSeconds=VM_SECONDS)
         self.seed("workers", 0)
         self.seed("scaled", 1, autoscaler={"name": "scaled-as", "min": 1, "max": 8})
+
+    def config(self, **durations):
+        """Sets how long operations (opSeconds) and instances' changes
+        (vmSeconds) take, also of those under way (test_gcp_emu.HOLD keeps
+        them where they are until set back)."""
+        s, b = self.emu.call("POST", "/emu/compute/config", durations)
+        self.assertEqual(s, 200, b)
 
     def seed(self, name, size, **kw):
         s, b = self.emu.call("POST", "/emu/compute/groups",
@@ -80,21 +88,27 @@ class ComputeEmuTest(unittest.TestCase):
         return b.get("managedInstances", [])
 
     def done(self, op):
+        """The operation once DONE, and the statuses seen on the way."""
         seen = [op["status"]]
-        for _ in range(100):
-            s, op = self.emu.call("GET", f"{BASE}/operations/{op['name']}")
-            self.assertEqual(s, 200, op)
-            seen.append(op["status"])
-            if op["status"] == "DONE":
-                return op, seen
-            time.sleep(0.03)
-        self.fail(f"operation never DONE: {seen}")
+
+        def final():
+            s, got = self.emu.call("GET", f"{BASE}/operations/{op['name']}")
+            seen.append(got.get("status") if s == 200 else s)
+            return (s, got) if s != 200 or got["status"] == "DONE" else None
+
+        s, done = wait_until(lambda: f"operation {op['name']} to be DONE (seen {seen})", final,
+                             interval=0.03)
+        self.assertEqual(s, 200, done)
+        return done, seen
 
     def test_a_resize_is_done_when_scheduled_and_the_instances_run_later(self):
+        # The resize under way, its instances CREATING, until the test lets them go on.
+        self.config(opSeconds=HOLD, vmSeconds=HOLD)
         s, op = self.emu.call("POST", f"{BASE}/instanceGroupManagers/workers/resize?size=3")
         self.assertEqual((s, op["status"], op["operationType"]),
                          (200, "PENDING", "compute.regionInstanceGroupManagers.resize"))
         self.assertEqual(self.group("workers")["targetSize"], 0, "not before DONE")
+        self.config(opSeconds=OP_SECONDS)
         op, seen = self.done(op)
         self.assertEqual(op["progress"], 100)
         g = self.group("workers")
@@ -103,13 +117,22 @@ class ComputeEmuTest(unittest.TestCase):
         first = self.instances("workers")
         self.assertEqual([i["currentAction"] for i in first], ["CREATING"] * 3)
         self.assertTrue(all("instanceStatus" not in i for i in first), first)
+        # VERIFYING from 60 % of LONG on, for seconds: waited for, then ended.
+        self.config(vmSeconds=LONG)
         actions = set()
-        for _ in range(100):
-            now = self.instances("workers")
-            actions |= {i["currentAction"] for i in now}
-            if all(i["currentAction"] == "NONE" for i in now):
-                break
-            time.sleep(0.03)
+
+        def reached(action):
+            def check():
+                now = self.instances("workers")
+                actions.update(i["currentAction"] for i in now)
+                return now if all(i["currentAction"] == action for i in now) else None
+            return check
+
+        wait_until(lambda: f"workers' instances to be VERIFYING (actions seen {sorted(actions)})",
+                   reached("VERIFYING"))
+        self.config(vmSeconds=VM_SECONDS)
+        now = wait_until(lambda: f"workers' instances to be NONE (actions seen {sorted(actions)})",
+                         reached("NONE"), interval=0.03)
         self.assertIn("VERIFYING", actions)
         self.assertEqual({(i["currentAction"], i["instanceStatus"]) for i in now},
                          {("NONE", "RUNNING")})
@@ -124,11 +147,12 @@ class ComputeEmuTest(unittest.TestCase):
         self.assertEqual(a["name"], b["name"])
 
     def test_scaling_down_deletes_the_surplus(self):
+        self.config(vmSeconds=HOLD)  # DELETING until the test lets it go on
         _, op = self.emu.call("POST", f"{BASE}/instanceGroupManagers/scaled/resize?size=0")
         self.done(op)
         self.assertEqual([i["currentAction"] for i in self.instances("scaled")], ["DELETING"])
-        time.sleep(0.5)
-        self.assertEqual(self.instances("scaled"), [])
+        self.config(vmSeconds=VM_SECONDS)
+        wait_until("scaled's deleted instance to be gone", lambda: self.instances("scaled") == [])
         self.assertTrue(self.group("scaled")["status"]["isStable"])
 
     def test_an_autoscalers_minimum_raises_its_group(self):
@@ -152,10 +176,17 @@ class ComputeEmuTest(unittest.TestCase):
 
     def test_instances_that_cannot_be_created_stay_creating_with_their_errors(self):
         self.emu.call("POST", "/emu/compute/fail", {"project": P, "region": R, "name": "workers"})
+        # A control group resized just after: once its instances run, those
+        # of workers would have too, had they been created.
+        self.seed("control", 0)
         _, op = self.emu.call("POST", f"{BASE}/instanceGroupManagers/workers/resize?size=2")
+        _, control = self.emu.call("POST", f"{BASE}/instanceGroupManagers/control/resize?size=2")
         op, _ = self.done(op)
         self.assertNotIn("error", op, "the resize itself succeeds")
-        time.sleep(1.0)
+        self.done(control)
+        wait_until("the control group's instances to run",
+                   lambda: self.group("control")["status"]["isStable"])
+        self.assertEqual(len(self.instances("workers")), 2)
         for i in self.instances("workers"):
             self.assertEqual(i["currentAction"], "CREATING")
             err = i["lastAttempt"]["errors"]["errors"][0]

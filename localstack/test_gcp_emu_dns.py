@@ -17,15 +17,16 @@ with a client that is not drctl's (urllib, through test_gcp_emu's helpers).
 
 Run: python3 localstack/test_gcp_emu_dns.py (its own emulator, stopped after).
 """
-import time
 import unittest
 
-from test_gcp_emu import Emu, conforms, discovery, recorded, same_shape
+from _wait import wait_until
+from test_gcp_emu import HOLD, Emu, conforms, discovery, recorded, same_shape
 
 P, Z = "emu-test", "orders-zone"
 BASE = f"/dns/v1/projects/{P}/managedZones/{Z}"
 NAME = "orders.gcp.example.com."
 DOC = discovery("dns.v1.discovery.json")
+CHANGE_SECONDS = 0.4  # how long the tests' changes are pending (set in setUp)
 
 
 def rrset(value, ttl=60, rtype="CNAME"):
@@ -43,12 +44,18 @@ class GcpEmuDnsTest(unittest.TestCase):
 
     def setUp(self):
         self.emu.call("POST", "/emu/reset", {})
-        self.emu.call("POST", "/emu/dns/config", {"changeSeconds": 0.4})
+        self.change_seconds(CHANGE_SECONDS)
         s, b = self.emu.call("POST", "/emu/dns/zones",
                              {"project": P, "name": Z, "dnsName": "gcp.example.com."})
         self.assertEqual(s, 200, b)
         s, b = self.emu.call("POST", "/emu/dns/records",
                              dict(rrset("api-usc1.example.com."), project=P, zone=Z))
+        self.assertEqual(s, 200, b)
+
+    def change_seconds(self, seconds):
+        """Sets how long changes are pending, also those made before
+        (test_gcp_emu.HOLD keeps them pending until set back)."""
+        s, b = self.emu.call("POST", "/emu/dns/config", {"changeSeconds": seconds})
         self.assertEqual(s, 200, b)
 
     def read(self, name=NAME, rtype="CNAME"):
@@ -66,20 +73,26 @@ class GcpEmuDnsTest(unittest.TestCase):
 
     def test_a_swap_lands_at_once_and_its_change_is_pending_then_done(self):
         [have] = self.read()
+        self.change_seconds(HOLD)  # pending until the test lets it be done
         s, c = self.change([rrset("api-use4.example.com.")], [have])
         self.assertEqual(s, 200, c)
         self.assertEqual(c["status"], "pending")
         self.assertEqual([r["rrdatas"] for r in self.read()], [["api-use4.example.com."]])
-        for _ in range(50):
+        s, got = self.emu.call("GET", f"{BASE}/changes/{c['id']}")
+        self.assertEqual((s, got["status"]), (200, "pending"), got)
+        self.change_seconds(CHANGE_SECONDS)
+
+        def final():
             s, got = self.emu.call("GET", f"{BASE}/changes/{c['id']}")
-            self.assertEqual(s, 200, got)
-            if got["status"] == "done":
-                break
-            time.sleep(0.05)
+            return (s, got) if s != 200 or got["status"] == "done" else None
+
+        s, got = wait_until(f"change {c['id']} to be done", final)
+        self.assertEqual(s, 200, got)
         self.assertEqual(got["status"], "done")
         s, log = self.emu.call("GET", f"{BASE}/changes")
         self.assertEqual([x["id"] for x in log["changes"]], [c["id"]])
         [now] = self.read()
+        self.change_seconds(HOLD)
         s, c2 = self.change([rrset("api-usc1.example.com.")], [now])
         s, log = self.emu.call("GET", f"{BASE}/changes?sortOrder=descending&maxResults=1")
         self.assertEqual([(x["id"], x["status"]) for x in log["changes"]], [(c2["id"], "pending")])

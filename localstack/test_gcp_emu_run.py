@@ -14,10 +14,10 @@ with a client that is not drctl's (urllib, through test_gcp_emu's helpers).
 
 Run: python3 localstack/test_gcp_emu_run.py (its own emulator, stopped after).
 """
-import time
 import unittest
 
-from test_gcp_emu import Emu, recorded, same_shape
+from _wait import wait_until
+from test_gcp_emu import HOLD, Emu, recorded, same_shape
 
 P, L = "emu-test", "us-east4"
 BASE = f"/v2/projects/{P}/locations/{L}"
@@ -27,6 +27,7 @@ SERVICE_FIELDS = ["name", "uid", "generation", "createTime", "updateTime", "crea
                   "terminalCondition.state", "terminalCondition.lastTransitionTime",
                   "traffic[].type", "traffic[].percent"]
 MASK = "?updateMask=template.scaling.minInstanceCount"
+ROLLOUT_SECONDS = 0.4  # the tests' rollouts' duration (set in setUp)
 
 
 class GcpEmuRunTest(unittest.TestCase):
@@ -40,11 +41,17 @@ class GcpEmuRunTest(unittest.TestCase):
 
     def setUp(self):
         self.emu.call("POST", "/emu/reset", {})
-        self.emu.call("POST", "/emu/run/config", {"rolloutSeconds": 0.4})
+        self.rollout_seconds(ROLLOUT_SECONDS)
         s, self.seeded = self.emu.call("POST", "/emu/run/services",
                                        {"project": P, "location": L, "name": "api",
                                         "maxInstanceCount": 10})
         self.assertEqual(s, 200, self.seeded)
+
+    def rollout_seconds(self, seconds):
+        """Sets how long rollouts take, also those under way
+        (test_gcp_emu.HOLD keeps them reconciling until set back)."""
+        s, b = self.emu.call("POST", "/emu/run/config", {"rolloutSeconds": seconds})
+        self.assertEqual(s, 200, b)
 
     def get(self):
         s, b = self.emu.call("GET", f"{BASE}/services/api")
@@ -58,14 +65,16 @@ class GcpEmuRunTest(unittest.TestCase):
         return self.emu.call("PATCH", f"{BASE}/services/api{mask}", body)
 
     def wait(self, op):
+        """The operation once done."""
         name = op["name"].rsplit("/", 1)[-1]
-        for _ in range(100):
-            s, op = self.emu.call("GET", f"{BASE}/operations/{name}")
-            self.assertEqual(s, 200, op)
-            if op.get("done"):
-                return op
-            time.sleep(0.05)
-        self.fail("operation never done")
+
+        def final():
+            s, got = self.emu.call("GET", f"{BASE}/operations/{name}")
+            return (s, got) if s != 200 or got.get("done") else None
+
+        s, done = wait_until(f"operation {name} to be done", final)
+        self.assertEqual(s, 200, done)
+        return done
 
     # ------------------------------------------------------------ behaviour
     def test_a_seeded_service_serves_its_first_revision_with_no_min_instances(self):
@@ -76,6 +85,7 @@ class GcpEmuRunTest(unittest.TestCase):
         self.assertEqual(svc["terminalCondition"]["state"], "CONDITION_SUCCEEDED")
 
     def test_a_min_instances_patch_serves_its_revision_when_done(self):
+        self.rollout_seconds(HOLD)  # reconciling until the test lets it end
         s, op = self.patch(3, etag=self.seeded["etag"])
         self.assertEqual(s, 200, op)
         self.assertNotIn("done", op)
@@ -89,6 +99,7 @@ class GcpEmuRunTest(unittest.TestCase):
         # A second patch while the first rolls out is refused.
         s, err = self.patch(4)
         self.assertEqual((s, err["error"]["status"]), (409, "ABORTED"))
+        self.rollout_seconds(ROLLOUT_SECONDS)
         done = self.wait(op)
         self.assertNotIn("error", done)
         svc = self.get()

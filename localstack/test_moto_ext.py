@@ -5,13 +5,14 @@ server started on a free port with the extension, as `up` runs it.
 """
 import os
 import socket
-import subprocess
 import sys
-import time
 import unittest
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from _wait import PROCESS_START, start, stop, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -27,32 +28,28 @@ class GlobalClusterMoves(unittest.TestCase):
     def setUpClass(cls):
         cls.port = free_port()
         env = dict(os.environ, DRCTL_MOTO_GLOBAL_SWITCH_SECONDS="1")
-        cls.proc = subprocess.Popen(
+        cls.proc, cls.log = start(
+            "moto_ext",
             [sys.executable, os.path.join(HERE, "moto_ext.py"), "-H", "127.0.0.1", "-p", str(cls.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            env,
         )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", cls.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        cls.addClassCleanup(stop, cls.proc)  # also when setUpClass fails
+        # Ready when RDS answers (one try per check, a short timeout each).
+        probe = cls.rds("us-east-1", Config(connect_timeout=2, read_timeout=10,
+                                            retries={"total_max_attempts": 1}))
+        wait_until(f"moto_ext.py to answer RDS DescribeGlobalClusters on port {cls.port}",
+                   lambda: probe.describe_global_clusters() is not None,
+                   timeout=PROCESS_START, interval=0.2, proc=cls.proc, log=cls.log)
 
     @classmethod
-    def tearDownClass(cls):
-        cls.proc.terminate()
-        cls.proc.wait(10)
-
-    def rds(self, region):
+    def rds(cls, region, config=None):
         return boto3.client(
             "rds",
             region_name=region,
-            endpoint_url=f"http://127.0.0.1:{self.port}",
+            endpoint_url=f"http://127.0.0.1:{cls.port}",
             aws_access_key_id="test",
             aws_secret_access_key="test",
+            config=config,
         )
 
     def world(self, name):
@@ -79,12 +76,16 @@ class GlobalClusterMoves(unittest.TestCase):
         return gc, {m["DBClusterArn"]: m["IsWriter"] for m in gc["GlobalClusterMembers"]}
 
     def wait_available(self, client, name):
-        for _ in range(50):
+        """The writers of global cluster `name` once its move is over."""
+        last = {}
+
+        def settled():
             gc, writers = self.members(client, name)
-            if gc["Status"] == "available" and not gc.get("FailoverState"):
-                return writers
-            time.sleep(0.1)
-        self.fail(f"{name} never settled: {gc}")
+            last["gc"] = gc
+            return writers if gc["Status"] == "available" and not gc.get("FailoverState") else None
+
+        return wait_until(lambda: f"{name} to settle (last seen {last.get('gc')})", settled,
+                          interval=0.1)
 
     def test_switchover_takes_time_then_swaps_the_writer(self):
         west, east, w, e = self.world("gsw")
