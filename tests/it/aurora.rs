@@ -57,23 +57,29 @@ async fn failover(fx: &Fixture, to: &str, endpoints: &Path, extra: &[&str]) -> c
 
 /// Waits (bounded) until the member in `region` publishes its Aurora lag:
 /// a new secondary (an old writer after a switchover) gets its first
-/// datapoint from the world's lag publisher within about 10 s, as Aurora
-/// publishes one for a secondary, and the failback's RPO gate needs it.
+/// datapoint from the world's lag publisher within about 10 s on an idle
+/// machine (a round of the publisher takes longer on a busy one), as
+/// Aurora publishes one for a secondary, and the failback's RPO gate
+/// needs it.
 pub async fn until_lag(fx: &Fixture, region: &str, base: &str) {
     let clouds = world::clouds().await;
     let id = fx.id(base);
-    for _ in 0..60 {
-        let lag = clouds
-            .metrics
-            .cluster_lag(region, &id, std::time::Duration::from_secs(900))
-            .await
-            .expect("GetMetricData");
-        if lag.datapoints > 0 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
-    panic!("no AuroraGlobalDBRPOLag for {id} in {region} within 60 s");
+    world::wait_for_every(
+        &format!("AuroraGlobalDBRPOLag for {id} in {region}"),
+        std::time::Duration::from_secs(120),
+        std::time::Duration::from_secs(1),
+        async || {
+            let lag = (clouds.metrics)
+                .cluster_lag(region, &id, std::time::Duration::from_secs(900))
+                .await
+                .map_err(|e| format!("GetMetricData: {e}"))?;
+            if lag.datapoints > 0 {
+                return Ok(());
+            }
+            Err(format!("{lag:?}"))
+        },
+    )
+    .await;
 }
 
 /// The orders measure of a run's JSON report.

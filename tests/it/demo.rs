@@ -334,14 +334,17 @@ async fn the_demo_sequence_passes_and_checkouts_failover_resolves_within_seconds
     eprintln!(
         "demo: checkout resolved {resolved_after:?} after its controls were written; the run took {took:?}"
     );
-    // Generous bounds, not speed targets: the emulator's health checkers
-    // flip after 3 results 1 s apart; the bug waited for the 30-minute RTO.
+    // The bug waited for the 30-minute RTO: bounds far under it, and far
+    // over what any machine takes (the emulator's health checkers flip
+    // after 3 results 1 s apart; a loaded 2-core machine runs a failover in
+    // tens of seconds), so they tell the bug from a slow machine and are
+    // no speed targets (issue 37).
     assert!(
-        resolved_after < Duration::from_secs(30),
+        resolved_after < Duration::from_secs(300),
         "checkout resolved {resolved_after:?} after its controls were written"
     );
     assert!(
-        took < Duration::from_secs(90),
+        took < Duration::from_secs(600),
         "checkout's failover took {took:?}"
     );
     // Every journal and pack, signed with the run key (the fixture's, as

@@ -19,7 +19,7 @@ use drctl::steps::drill_names::RUN_TAG;
 use serde_json::Value;
 
 use crate::fixture::{Fixture, Proxied, Snapshot};
-use crate::proxy::{Fault, Match};
+use crate::proxy::{Fault, Gate, Match};
 use crate::world::{self, STANDBY};
 
 /// Production as a drill must leave it: the snapshot without moto's stale
@@ -322,25 +322,7 @@ async fn a_drill_killed_mid_step_is_cleaned_up_by_resume() {
         .spawn()
         .expect("spawn drctl");
     // Kill it once the temporary replica exists (it waits for a lag datapoint then).
-    let clouds = world::clouds().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let made = clouds
-            .database
-            .list_instances(STANDBY)
-            .await
-            .expect("list")
-            .into_iter()
-            .any(|i| temp_of(&f, &i));
-        if made {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no temporary replica appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_temp_replica(&f, &mut child).await;
     child.kill().await.expect("kill -9");
     let run = f.new_run(&runs);
     let resumed = f.drctl(&["runs", "resume", &run, "--output", "json"]).await;
@@ -587,38 +569,37 @@ fn spawn(
 /// replica of the fixture's exists.
 async fn until_replica(f: &Fixture, args: &[&str]) -> tokio::process::Child {
     let mut child = spawn(f, args, &[], &world::endpoints_file());
+    until_temp_replica(f, &mut child).await;
+    child
+}
+
+/// Waits until a temporary replica of the fixture's exists in the standby
+/// region (made by the drill `child`; it fails at once if the drill ends
+/// first).
+async fn until_temp_replica(f: &Fixture, child: &mut tokio::process::Child) {
     let clouds = world::clouds().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let made = clouds
-            .database
-            .list_instances(STANDBY)
-            .await
-            .expect("list")
-            .into_iter()
-            .any(|i| temp_of(f, &i));
-        if made {
-            return child;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let out = child.wait_with_output().await.expect("output");
-            panic!(
-                "the drill ended ({status}) before its temporary replica appeared:\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no temporary replica appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    world::wait_for(
+        "the drill's temporary replica",
+        world::PATIENCE,
+        async || {
+            let listed = (clouds.database.list_instances(STANDBY).await)
+                .map_err(|e| format!("listing the standby's instances: {e}"))?;
+            if listed.iter().any(|i| temp_of(f, i)) {
+                return Ok(());
+            }
+            world::running(child, "the drill", "its temporary replica appeared").await;
+            Err(format!(
+                "{} instances, none of them the drill's",
+                listed.len()
+            ))
+        },
+    )
+    .await;
 }
 
 /// Waits for a background drill and returns its exit code and JSON report.
 async fn finished(child: tokio::process::Child) -> (Option<i32>, Value, String) {
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+    let out = tokio::time::timeout(world::PATIENCE, child.wait_with_output())
         .await
         .expect("the drill ends")
         .expect("output");
@@ -665,7 +646,7 @@ async fn sigterm_stops_a_scheduled_drill_and_it_cleans_up_before_exiting() {
     let child = until_replica(&f, &["schedule", "run", "--plan", "payments"]).await;
     let pid = child.id().expect("pid") as i32;
     assert_eq!(send_signal(pid, 15), 0);
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+    let out = tokio::time::timeout(world::PATIENCE, child.wait_with_output())
         .await
         .expect("the pass ends")
         .expect("output");
@@ -1155,25 +1136,26 @@ async fn standby_group(f: &Fixture) -> drctl::cloud::ComputeGroup {
         .expect("group exists")
 }
 
-/// Waits (up to 60 s) until `ready` holds of the standby group; fails
-/// naming `what` if `child` ends first.
+/// Waits until `ready` holds of the standby group; fails naming `what` if
+/// `child` ends first.
 async fn until_group(
     f: &Fixture,
     child: &mut tokio::process::Child,
     what: &str,
     ready: impl Fn(&drctl::cloud::ComputeGroup) -> bool,
 ) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if ready(&standby_group(f).await) {
-            return;
+    let clouds = world::clouds().await;
+    let name = f.id("payments-api-use1");
+    world::wait_for(what, world::PATIENCE, async || {
+        let group = (clouds.compute.describe_group(STANDBY, &name).await)
+            .map_err(|e| format!("describing {name}: {e}"))?;
+        if group.as_ref().is_some_and(&ready) {
+            return Ok(());
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the drill ended ({status}) before {what}");
-        }
-        assert!(std::time::Instant::now() < deadline, "never {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        world::running(child, "the drill", what).await;
+        Err(format!("{group:?}"))
+    })
+    .await;
 }
 
 fn has_drill_tags(g: &drctl::cloud::ComputeGroup) -> bool {
@@ -1189,19 +1171,22 @@ fn has_drill_tags(g: &drctl::cloud::ComputeGroup) -> bool {
 /// if it scaled after, left scaled down if it had found it already at
 /// active capacity before and was still removing the drill's tags). The
 /// lease says who took the drill's lock: the capacity stays. Shared state
-/// (S3), short leases.
+/// (S3), a short lease for the drill (renewed every 2 s, it learns soon
+/// that it was preempted; long enough that renewals slowed by a busy
+/// machine keep it until then); drctl's own for the failover, which
+/// takes the drill's lock live or not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_preempted_drill_cleanup_lowered_the_failovers_group() {
     crate::needs_emulators!();
     let f = Fixture::with_state("drlost", Some("s3")).await;
-    let leases = [("DRCTL_LEASE", "3s"), ("DRCTL_LEASE_SKEW", "1s")];
+    let leases = [("DRCTL_LEASE_SKEW", "1s")];
     let runs = f.runs();
     let mut drill = spawn(
         &f,
         &[
             "drill", "--plan", "payments", "--to", STANDBY, "--output", "json",
         ],
-        &leases,
+        &[("DRCTL_LEASE", "6s"), ("DRCTL_LEASE_SKEW", "1s")],
         &world::endpoints_file(),
     );
     until_group(&f, &mut drill, "the drill raised the group", |g| {
@@ -1211,21 +1196,23 @@ async fn regression_preempted_drill_cleanup_lowered_the_failovers_group() {
     let drill_run = f.new_run(&runs);
     // The failover's writes into the drill's journal are refused (its
     // `lock_lost` record is lost), and its removal of the drill's tags is
-    // held, so that the drill's cleanup finds them whichever of the two
-    // runs gets there first.
+    // held until the drill has ended, so that the drill's cleanup finds
+    // them whichever of the two runs gets there first.
     let proxied = Proxied::start(false).await;
     proxied.proxy_for("AWS_ENDPOINT_URL_S3").inject(
         Match::MethodPath("PUT", format!("/runs/{drill_run}/")),
         Fault::Status(500),
         usize::MAX,
     );
+    let drill_ended = Gate::new();
     proxied.proxy_for("AWS_ENDPOINT_URL_AUTO_SCALING").inject(
         Match::Action("DeleteTags"),
-        Fault::Delay(Duration::from_secs(30)),
+        Fault::Hold(drill_ended.clone()),
         1,
     );
-    let failover = f
-        .drctl_with(
+    let endpoints = proxied.endpoints();
+    let (failover, (code, j, all)) = tokio::join!(
+        f.drctl_with(
             &[
                 "failover",
                 "--plan",
@@ -1236,10 +1223,14 @@ async fn regression_preempted_drill_cleanup_lowered_the_failovers_group() {
                 "integration test",
             ],
             &leases,
-            &proxied.endpoints(),
-        )
-        .await;
-    let (code, j, all) = finished(drill).await;
+            &endpoints,
+        ),
+        async {
+            let ended = finished(drill).await;
+            drill_ended.open();
+            ended
+        }
+    );
     assert_eq!(failover.code, Some(0), "{}", failover.all());
     assert_eq!(code, Some(1), "{all}");
     let text = f.journal_text(&drill_run).await;
@@ -1312,18 +1303,19 @@ async fn regression_a_failed_failover_wait_left_drill_tags_and_a_sweep_lowered_t
         &hang.endpoints(),
     );
     until_group(&f, &mut drill, "the drill tagged the group", has_drill_tags).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !hang
-        .log()
-        .iter()
-        .any(|l| l.contains("UpdateAutoScalingGroup"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the drill never sent its capacity change"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    world::wait_for(
+        "the drill's capacity change at the proxy",
+        world::PATIENCE,
+        async || {
+            let log = hang.log();
+            if log.iter().any(|l| l.contains("UpdateAutoScalingGroup")) {
+                return Ok(());
+            }
+            world::running(&mut drill, "the drill", "its capacity change").await;
+            Err(log.join("\n"))
+        },
+    )
+    .await;
     drill.start_kill().expect("kill -9");
     drill.wait().await.expect("wait");
     let drill_run = f.new_run(&runs);

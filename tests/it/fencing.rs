@@ -14,19 +14,21 @@
 //! (`drctl::cloud::wire`): A exits 1 saying the lease was lost, and its
 //! proxies see no cloud write after B took over.
 //!
-//! Leases are short here, as in `state.rs`: `DRCTL_LEASE=3s`,
-//! `DRCTL_LEASE_SKEW=1s`.
+//! A's lease is short here, as in `state.rs`: `DRCTL_LEASE=6s`,
+//! `DRCTL_LEASE_SKEW=1s`; B keeps drctl's own length (same skew).
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use drctl::cloud::{DnsChange, DnsRecord, ErrorKind};
 
 use crate::fixture::{Fixture, IT_STATE_BUCKET, Proxied, read_only};
-use crate::proxy::{Fault, Match};
+use crate::proxy::{Fault, Gate, Match};
 use crate::world::{self, STANDBY};
 
-const LEASE: Duration = Duration::from_secs(3);
+/// A's lease (see `state.rs`: short, so that expiry takes seconds; long
+/// enough that renewals slowed by a busy machine keep it until A is stopped).
+const LEASE: Duration = Duration::from_secs(6);
 const SKEW: Duration = Duration::from_secs(1);
 /// How long after a holder's last renewal its lease is certainly expired
 /// for another machine: the lease and the skew, plus the store's times
@@ -41,18 +43,43 @@ const EXPIRED: Duration = LEASE
 fn machine(name: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
         ("DRCTL_HOST", name),
-        ("DRCTL_LEASE", "3s"),
+        ("DRCTL_LEASE", "6s"),
         ("DRCTL_LEASE_SKEW", "1s"),
     ]
 }
 
-/// Sends `signal` (`STOP`, `CONT`) to process `pid` with kill(1).
-fn signal(pid: u32, signal: &str) {
+/// Sends `signal` (`STOP`, `CONT`) to process `pid` with kill(1); a
+/// `STOP` returns once the process is stopped (its state in
+/// `/proc/PID/stat` is `T`), so that what the test lets through next
+/// reaches a stopped process.
+async fn signal(pid: u32, signal: &str) {
     let status = std::process::Command::new("kill")
         .args([&format!("-{signal}"), &pid.to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -{signal} {pid}");
+    if signal != "STOP" {
+        return;
+    }
+    let stat = format!("/proc/{pid}/stat");
+    if !std::path::Path::new(&stat).exists() {
+        return; // no procfs: kill(2) has sent it, that is all one can know
+    }
+    world::wait_for_every(
+        &format!("process {pid} to be stopped"),
+        world::PATIENCE,
+        Duration::from_millis(1),
+        async || {
+            let text = std::fs::read_to_string(&stat).map_err(|e| format!("{stat}: {e}"))?;
+            // `pid (comm) STATE ...`: the state follows the last `)`.
+            let state = text.rsplit(')').next().unwrap_or_default().trim_start();
+            if state.starts_with('T') || state.starts_with('t') {
+                return Ok(());
+            }
+            Err(text)
+        },
+    )
+    .await;
 }
 
 /// The cloud writes among proxy log lines: not reads, and not the state
@@ -72,22 +99,16 @@ async fn a_machine_paused_past_its_lease_makes_no_cloud_write_after_the_takeover
     let fx = Fixture::with_state("fence", Some("s3")).await;
     let a_proxies = Proxied::start(false).await;
     // A's read of the zone's records (switch-dns) is answered as of now,
-    // but the answer reaches A late: A is stopped meanwhile.
+    // but the answer reaches A late: it is held until A is stopped.
     let route53 = a_proxies.proxy_for("AWS_ENDPOINT_URL_ROUTE_53");
     let read = Match::PathContains("/rrset?".into());
-    route53.inject(read.clone(), Fault::DelayAnswer(Duration::from_secs(2)), 1);
-    let a = spawn_a(&fx, &a_proxies, &["payments"], STANDBY, &[]);
+    let answer = Gate::new();
+    route53.inject(read.clone(), Fault::HoldAnswer(answer.clone()), 1);
+    let mut a = spawn_a(&fx, &a_proxies, &["payments"], STANDBY, &[]);
     let pid = a.id().expect("A's pid");
-    let t0 = Instant::now();
-    while route53.requests(read.clone()) == 0 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "A never read the records:\n{}",
-            a_proxies.log().join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    signal(pid, "STOP");
+    seen(&mut a, route53, &read, 1, "read the records").await;
+    signal(pid, "STOP").await;
+    answer.open();
     let run = fx.runs().into_iter().next().expect("A's run");
     let promote = fx.step("promote");
     let switch = fx.step("switch-dns");
@@ -246,13 +267,28 @@ fn spawn_a(
     cmd.spawn().expect("spawn machine A")
 }
 
-/// Waits (polling, at most 90 s) until `proxy` has seen `n` requests of `m`.
-async fn seen(proxy: &crate::proxy::FaultProxy, m: &Match, n: usize, what: &str) {
-    let t0 = Instant::now();
-    while proxy.requests(m.clone()) < n {
-        assert!(t0.elapsed() < Duration::from_secs(90), "A never {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+/// Waits (polling every 2 ms) until `proxy` has seen `n` requests of `m`
+/// from A (which must not end first).
+async fn seen(
+    a: &mut tokio::process::Child,
+    proxy: &crate::proxy::FaultProxy,
+    m: &Match,
+    n: usize,
+    what: &str,
+) {
+    world::wait_for_every(
+        &format!("machine A to have {what}"),
+        world::PATIENCE,
+        Duration::from_millis(2),
+        async || {
+            if proxy.requests(m.clone()) >= n {
+                return Ok(());
+            }
+            world::running(a, "machine A", what).await;
+            Err(proxy.log().join("\n"))
+        },
+    )
+    .await;
 }
 
 /// A is stopped (`pid`) and has not sent any of `writes`: it sleeps through
@@ -283,7 +319,7 @@ async fn takeover_while_stopped(
     let b = fx
         .drctl_with(
             &["runs", "resume", &run],
-            &machine("machine-b"),
+            &crate::state::steady("machine-b"),
             &b_proxies.endpoints(),
         )
         .await;
@@ -296,8 +332,8 @@ async fn takeover_while_stopped(
         );
     }
 
-    signal(pid, "CONT");
-    let out = tokio::time::timeout(Duration::from_secs(90), a.wait_with_output())
+    signal(pid, "CONT").await;
+    let out = tokio::time::timeout(world::PATIENCE, a.wait_with_output())
         .await
         .expect("A ends by itself")
         .expect("A's output");
@@ -343,22 +379,22 @@ async fn paused_at_the_fence_of(
 ) {
     let a_proxies = Proxied::start(false).await;
     let s3 = a_proxies.proxy_for("AWS_ENDPOINT_URL_S3");
-    // The journal append that starts the step is answered late, so that
-    // the test can hold the next read of the lease.
+    // The journal append that starts the step is answered once the test
+    // holds the next read of the lease, whose answer A gets once stopped.
     let started = Match::BodyContains(format!("\"step_started\",\"step\":\"{step}\""));
-    s3.inject(
-        started.clone(),
-        Fault::DelayAnswer(Duration::from_secs(1)),
-        1,
-    );
-    let a = spawn_a(fx, &a_proxies, &[plan], target, &["--parallelism", "1"]);
+    let appended = Gate::new();
+    s3.inject(started.clone(), Fault::HoldAnswer(appended.clone()), 1);
+    let mut a = spawn_a(fx, &a_proxies, &[plan], target, &["--parallelism", "1"]);
     let pid = a.id().expect("A's pid");
-    seen(s3, &started, 1, &format!("started {step}")).await;
+    seen(&mut a, s3, &started, 1, &format!("started {step}")).await;
     let lease = Match::MethodPath("GET", format!("locks/{plan}.json"));
     let before = s3.requests(lease.clone());
-    s3.inject(lease.clone(), Fault::DelayAnswer(Duration::from_secs(2)), 1);
-    seen(s3, &lease, before + 1, "read its lease").await;
-    signal(pid, "STOP");
+    let read = Gate::new();
+    s3.inject(lease.clone(), Fault::HoldAnswer(read.clone()), 1);
+    appended.open();
+    seen(&mut a, s3, &lease, before + 1, "read its lease").await;
+    signal(pid, "STOP").await;
+    read.open();
     takeover_while_stopped(fx, a, pid, &a_proxies, writes).await;
 }
 
@@ -401,17 +437,15 @@ async fn paused_with_a_queued_route53_batch_a_machine_sends_none_of_it() {
     // payments and ledger switch records in the same zone, in one run. The
     // first change's answer is held: it is in flight (sent before any
     // takeover), and the other plan's change queues behind it in the run's
-    // Route 53 queue. A is stopped then. When A wakes and gets the first
-    // answer, the queue asks the other plan's lease again before sending
-    // its batch: nothing more goes.
+    // Route 53 queue. A is stopped then, and the answer let through. When
+    // A wakes and gets the first answer, the queue asks the other plan's
+    // lease again before sending its batch: nothing more goes.
     let a_proxies = Proxied::start(false).await;
     let route53 = a_proxies.proxy_for("AWS_ENDPOINT_URL_ROUTE_53");
+    let s3 = a_proxies.proxy_for("AWS_ENDPOINT_URL_S3");
     let change = Match::MethodPath("POST", "/rrset".into());
-    route53.inject(
-        change.clone(),
-        Fault::DelayAnswer(Duration::from_secs(4)),
-        1,
-    );
+    let first_answer = Gate::new();
+    route53.inject(change.clone(), Fault::HoldAnswer(first_answer.clone()), 1);
     // No --plan: every plan that has the target region (payments, ledger).
     // (ledger's replica is seeded 20 minutes behind, above its RPO.)
     let mut a = spawn_a(
@@ -422,50 +456,49 @@ async fn paused_with_a_queued_route53_batch_a_machine_sends_none_of_it() {
         &["--accept-data-loss", "30m"],
     );
     let pid = a.id().expect("A's pid");
-    let t0 = Instant::now();
-    while route53.requests(change.clone()) == 0 {
-        if a.try_wait().expect("A's state").is_some() {
-            let out = a.wait_with_output().await.expect("A's output");
-            panic!(
-                "A ended before its first change:\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(90),
-            "A never sent its first change"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    // Both plans' switches have started: the second one reads its records
-    // and its lease (milliseconds on loopback) and joins the queue.
-    let run = fx.runs().into_iter().next().expect("A's run");
-    let t0 = Instant::now();
-    loop {
-        let text = fx.journal_text(&run).await;
-        let both = ["payments", "ledger"].iter().all(|p| {
-            text.contains(&format!(
-                "\"step_started\",\"step\":\"{p}/switch-dns:{}\"",
-                fx.zone
+    seen(&mut a, route53, &change, 1, "sent its first change").await;
+    // Both plans' switches start (journaled, each append waited on); the
+    // second reads its records, then the fence reads its plan's lease, and
+    // with that answer it joins the queue (no request of its own until the
+    // queue's turn comes). A is stopped once both plans' fence reads are
+    // answered: at worst the second is stopped between that answer and its
+    // joining, and its wire fence (checked before every send) refuses it
+    // just the same when A wakes.
+    let fence_read = |p: &str| {
+        let started = Match::BodyContains(format!(
+            "\"step_started\",\"step\":\"{p}/switch-dns:{}\"",
+            fx.zone
+        ));
+        let at = s3.first(started)?;
+        let lease = Match::MethodPath("GET", format!("locks/{p}.json"));
+        (s3.answered_since(at + 1, lease) > 0).then_some(())
+    };
+    world::wait_for_every(
+        "both plans' switches to have read their lease before joining the queue",
+        world::PATIENCE,
+        Duration::from_millis(2),
+        async || {
+            let waiting: Vec<&str> = (["payments", "ledger"].into_iter())
+                .filter(|p| fence_read(p).is_none())
+                .collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            world::running(&mut a, "machine A", "both switches read their lease").await;
+            Err(format!(
+                "no answered read of the lease after the start of the switch of {waiting:?}; S3 saw:\n{}",
+                s3.log().join("\n")
             ))
-        });
-        if both {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(3),
-            "one switch never started:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    signal(pid, "STOP");
+        },
+    )
+    .await;
+    signal(pid, "STOP").await;
     assert_eq!(
         route53.requests(change.clone()),
         1,
         "the second change waited in the queue"
     );
+    first_answer.open();
     // (A sent the first change before it was stopped: it is not among the
     // writes A must not have made; the queued one is B's to send.)
     let b_writes = takeover_while_stopped(&fx, a, pid, &a_proxies, &[]).await;

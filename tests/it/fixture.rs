@@ -124,21 +124,13 @@ impl Fixture {
     pub(crate) async fn with_state(prefix: &str, scheme: Option<&str>) -> Self {
         world::settings();
         let suffix = world::unique(prefix);
-        // moto now and then answers a burst of concurrent seeds with an
-        // HTTP 500; seeding is idempotent, so try again.
-        let mut attempt = 0;
-        let seeded = loop {
-            attempt += 1;
+        // (`world::seed` tries again while the emulators refuse a seed.)
+        let seeded = tokio::task::spawn_blocking({
             let s = suffix.clone();
-            match tokio::task::spawn_blocking(move || world::seed(&s)).await {
-                Ok(seeded) => break seeded,
-                Err(e) if attempt < 3 => {
-                    eprintln!("seeding {suffix} failed (attempt {attempt}), retrying: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                }
-                Err(e) => panic!("seeding {suffix} failed {attempt} times: {e}"),
-            }
-        };
+            move || world::seed(&s)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("seeding {suffix}: {e}"));
         let zone = seeded["zone"]["name"]
             .as_str()
             .expect("zone name")

@@ -132,18 +132,19 @@ async fn the_adapter_swaps_the_record_as_read_and_refuses_a_stale_one() {
         .await)
         .expect("changes.create");
     assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = dns
-            .dns_change(PROJECT, &zone, &c.id)
-            .await
-            .expect("changes.get");
-        if got.done {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never done: {got:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    world::wait_for(
+        &format!("change {} to be done", c.id),
+        world::PATIENCE,
+        async || {
+            let got = (dns.dns_change(PROJECT, &zone, &c.id).await)
+                .map_err(|e| format!("changes.get: {e}"))?;
+            if got.done {
+                return Ok(());
+            }
+            Err(format!("{got:?}"))
+        },
+    )
+    .await;
     let e = (dns
         .swap_record_set(PROJECT, &zone, Some(&before), &want)
         .await)
@@ -268,12 +269,19 @@ async fn a_crash_after_the_change_was_sent_is_resumed_without_a_second_change() 
         .kill_on_drop(true)
         .spawn()
         .expect("spawn drctl");
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while changes(&zone).await == 0 {
-        assert!(std::time::Instant::now() < deadline, "never changed");
-        assert!(child.try_wait().expect("wait").is_none(), "ended early");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    world::wait_for_every(
+        &format!("drctl's change of {zone}"),
+        world::PATIENCE,
+        Duration::from_millis(20),
+        async || {
+            if changes(&zone).await > 0 {
+                return Ok(());
+            }
+            world::running(&mut child, "drctl failover", "its change").await;
+            Err("no change yet".into())
+        },
+    )
+    .await;
     child.kill().await.expect("kill -9");
     world::gcp_admin("/emu/dns/config", json!({"changeSeconds": 1})).await;
     assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
@@ -487,15 +495,19 @@ async fn a_health_check_failover_resolves_to_the_target_with_no_cloud_dns_call()
     assert_eq!(prepared[0].0, "serve");
     assert_eq!(prepared[1].0, "drain");
     // dnsplane answers the home's address while it serves.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while w.resolves().await != std::slice::from_ref(&w.home_value) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            w.resolves().await
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    world::wait_for_every(
+        "dnsplane to answer the home's address",
+        Duration::from_secs(90),
+        Duration::from_millis(200),
+        async || {
+            let got = w.resolves().await;
+            if got == std::slice::from_ref(&w.home_value) {
+                return Ok(());
+            }
+            Err(format!("{got:?}"))
+        },
+    )
+    .await;
 
     let calls = w.api_calls().await;
     let runs = fx.runs();

@@ -178,13 +178,19 @@ async fn the_adapter_reads_resizes_and_is_fenced_through_googles_crate() {
     let op = (ig.resize_mig(TARGET, PROJECT, &g.target, 2, &request_id(&fx, 1)))
         .await
         .expect("resize");
-    let done = loop {
-        let o = (ig.mig_operation(TARGET, PROJECT, &op.name).await).expect("operations.get");
-        if o.done {
-            break o;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let done = world::wait_for(
+        &format!("the resize's operation {} to be DONE", op.name),
+        world::PATIENCE,
+        async || {
+            let o = (ig.mig_operation(TARGET, PROJECT, &op.name).await)
+                .map_err(|e| format!("operations.get: {e}"))?;
+            if o.done {
+                return Ok(o);
+            }
+            Err(format!("{o:?}"))
+        },
+    )
+    .await;
     assert_eq!(done.error, None);
     // DONE when scheduled: the new instance does not run yet.
     let (size, running) = read(TARGET, &g.target).await;

@@ -10,12 +10,10 @@
 //! in us-east4) through the emulator's admin API; a failover's also the
 //! plan's Cloud SQL pair (`crate::gcp_sql::seed`).
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use serde_json::json;
 
 use crate::fixture::{Fixture, outputs, records};
+use crate::proxy::Match;
 use crate::world;
 
 const PROJECT: &str = "drctl-emu";
@@ -108,18 +106,19 @@ async fn the_adapter_patches_min_instances_and_follows_the_rollout() {
     assert!(during.reconciling && !during.serves(), "{during:?}");
     assert_eq!(during.min_instances, 3);
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let done = loop {
-        let o = run
-            .run_operation(TARGET, &op.name)
-            .await
-            .expect("operations.get");
-        if o.done {
-            break o;
-        }
-        assert!(std::time::Instant::now() < deadline, "never done: {o:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let done = world::wait_for(
+        &format!("the rollout's operation {} to be done", op.name),
+        world::PATIENCE,
+        async || {
+            let o = (run.run_operation(TARGET, &op.name).await)
+                .map_err(|e| format!("operations.get: {e}"))?;
+            if o.done {
+                return Ok(o);
+            }
+            Err(format!("{o:?}"))
+        },
+    )
+    .await;
     assert_eq!(done.error, None, "{done:?}");
     let after = (run.describe_run(TARGET, PROJECT, &name).await)
         .expect("get")
@@ -201,9 +200,10 @@ async fn a_failover_raises_the_target_service_and_waits_until_it_serves() {
 }
 
 /// A crash before and after the step (`--inject-crash`), and a kill -9
-/// while the rollout runs: `runs resume` finishes the run with the service
-/// serving at 3 min instances and `services.patch` sent once (the resumed
-/// step finds the rollout under way on the service and waits on it).
+/// with its patch in flight: `runs resume` finishes the run with the
+/// service serving at 3 min instances and `services.patch` sent once (the
+/// resumed step finds the rollout under way on the service and waits on
+/// it).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_around_the_step_is_resumed_with_one_patch_sent() {
     crate::needs_emulators!();
@@ -212,40 +212,28 @@ async fn a_crash_around_the_step_is_resumed_with_one_patch_sent() {
         crate::gcp_sql::seed(&fx, 1.0).await;
         let name = fx.id("orders-api");
         let runs = fx.runs();
-        if when == "kill" {
-            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
-                .args(["--color", "never", "--plans"])
-                .arg(fx.plans.path())
-                .arg("--endpoints")
-                .arg(world::endpoints_file())
-                .args(fx.state_args())
-                .args(["failover", "--plan", "orders-gcp", "--to", TARGET])
-                .args(["--approve", "cloud run test"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .envs(world::run_key_env())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("spawn drctl");
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            while calls("PATCH", TARGET, &name).await == 0 {
-                assert!(std::time::Instant::now() < deadline, "never patched");
-                assert!(child.try_wait().expect("wait").is_none(), "ended early");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            child.kill().await.expect("kill -9");
-            assert!(read(TARGET, &name).await.reconciling, "killed mid-rollout");
+        let (run, o) = if when == "kill" {
+            let service = format!("/locations/{TARGET}/services/{name}");
+            let proxied = crate::fixture::Proxied::start(false).await;
+            crate::gcp_sql::resumed_while_under_way(
+                &fx,
+                &proxied,
+                Match::MethodPath("PATCH", service.clone()),
+                Match::MethodPath("GET", service),
+                async || calls("PATCH", TARGET, &name).await,
+            )
+            .await
         } else {
             let point = format!("{when}:{STEP}");
             let o = failover(&fx, &["--inject-crash", &point]).await;
             assert_eq!(o.code, Some(1), "{point}: {}", o.all());
             assert!(o.err.contains("injected crash point"), "{}", o.all());
-        }
-        let run = fx.new_run(&runs);
-        let o = fx
-            .drctl(&["runs", "resume", &run, "--output", "json"])
-            .await;
+            let run = fx.new_run(&runs);
+            let o = fx
+                .drctl(&["runs", "resume", &run, "--output", "json"])
+                .await;
+            (run, o)
+        };
         assert_eq!(o.code, Some(0), "{when}: {}", o.all());
         let s = read(TARGET, &name).await;
         assert!(s.serves() && s.min_instances == 3, "{when}: {s:?}");

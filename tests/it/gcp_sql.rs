@@ -19,7 +19,7 @@ use drctl::cloud::DbRole;
 use serde_json::json;
 
 use crate::fixture::{Fixture, Proxied, outputs, records};
-use crate::proxy::{Fault, Match};
+use crate::proxy::{Fault, Gate, Match};
 use crate::world;
 
 const PROJECT: &str = "drctl-emu";
@@ -312,10 +312,93 @@ async fn the_gcp_plan_fails_over_with_us_central1_dropped_at_the_proxy() {
     );
 }
 
+/// Fails over orders-gcp through `proxied` with `write` (the step's first
+/// write) held at the proxy, and kills drctl (kill -9) with it in flight;
+/// then resumes the run through the same proxy, holding the resume's `read`
+/// (its step's first read of the resource) until the held write has gone
+/// through to the emulator (`arrived`, the emulator's count of it, says
+/// when). The resumed step so reads the resource while the operation that
+/// write started is under way, however long drctl takes to start: the
+/// emulator ends an operation 2 s after it began (a setting of the whole
+/// world), and a slow machine under load can take that long to start
+/// drctl. Returns the run and what the resume said.
+pub(crate) async fn resumed_while_under_way(
+    fx: &Fixture,
+    proxied: &Proxied,
+    write: Match,
+    read: Match,
+    arrived: impl AsyncFn() -> usize,
+) -> (String, crate::fixture::Ran) {
+    let gcp = proxied.proxy_for("DRCTL_GCP_ENDPOINT");
+    let written = Gate::new();
+    gcp.inject(write.clone(), Fault::Hold(written.clone()), 1);
+    let runs = fx.runs();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never", "--plans"])
+        .arg(fx.plans.path())
+        .arg("--endpoints")
+        .arg(proxied.endpoints())
+        .args(fx.state_args())
+        .args(["failover", "--plan", "orders-gcp", "--to", TARGET])
+        .args(["--approve", "crash test"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .envs(world::run_key_env())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn drctl");
+    world::wait_for(
+        &format!("drctl's {write:?} at the proxy"),
+        world::PATIENCE,
+        async || {
+            if gcp.requests(write.clone()) > 0 {
+                return Ok(());
+            }
+            world::running(&mut child, "drctl failover", "its write").await;
+            Err(gcp.log().join("\n"))
+        },
+    )
+    .await;
+    child.kill().await.expect("kill -9");
+    assert_eq!(arrived().await, 0, "killed with its {write:?} in flight");
+    let run = fx.new_run(&runs);
+    let reads = gcp.requests(read.clone());
+    let readable = Gate::new();
+    gcp.inject(read.clone(), Fault::Hold(readable.clone()), 1);
+    let endpoints = proxied.endpoints();
+    let args = ["runs", "resume", &run, "--output", "json"];
+    let (resumed, ()) = tokio::join!(fx.drctl_with(&args, &[], &endpoints), async {
+        world::wait_for(
+            &format!("the resume's {read:?} at the proxy"),
+            world::PATIENCE,
+            async || {
+                if gcp.requests(read.clone()) > reads {
+                    return Ok(());
+                }
+                Err(gcp.log().join("\n"))
+            },
+        )
+        .await;
+        written.open();
+        world::wait_for(
+            &format!("the killed run's {write:?} at the emulator"),
+            world::PATIENCE,
+            async || match arrived().await {
+                0 => Err("not yet".into()),
+                _ => Ok(()),
+            },
+        )
+        .await;
+        readable.open();
+    });
+    (run, resumed)
+}
+
 /// A crash before and after the step (`--inject-crash`), and a kill -9
-/// while the promotion's operation runs: `runs resume` finishes the run
-/// with the replica promoted and `promoteReplica` sent once (the resumed
-/// step finds the operation under way with `operations.list`).
+/// with the promotion in flight: `runs resume` finishes the run with the
+/// replica promoted and `promoteReplica` sent once (the resumed step
+/// finds the operation under way with `operations.list`).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_around_the_step_is_resumed_with_promote_replica_sent_once() {
     crate::needs_emulators!();
@@ -323,39 +406,29 @@ async fn a_crash_around_the_step_is_resumed_with_promote_replica_sent_once() {
         let fx = Fixture::new("gsqlcrash").await;
         let pair = seed(&fx, 1.0).await;
         let runs = fx.runs();
-        if when == "kill" {
-            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
-                .args(["--color", "never", "--plans"])
-                .arg(fx.plans.path())
-                .arg("--endpoints")
-                .arg(world::endpoints_file())
-                .args(fx.state_args())
-                .args(["failover", "--plan", "orders-gcp", "--to", TARGET])
-                .args(["--approve", "cloud sql test"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .envs(world::run_key_env())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("spawn drctl");
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            while calls(&pair.replica, "/promoteReplica").await == 0 {
-                assert!(std::time::Instant::now() < deadline, "never promoted");
-                assert!(child.try_wait().expect("wait").is_none(), "ended early");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            child.kill().await.expect("kill -9");
+        let (run, o) = if when == "kill" {
+            // The step lists the operations only while the replica is
+            // one: the listing is the read held.
+            let proxied = Proxied::start(false).await;
+            resumed_while_under_way(
+                &fx,
+                &proxied,
+                Match::PathContains(format!("/instances/{}/promoteReplica", pair.replica)),
+                Match::PathContains(format!("instance={}", pair.replica)),
+                async || calls(&pair.replica, "/promoteReplica").await,
+            )
+            .await
         } else {
             let point = format!("{when}:{STEP}");
             let o = failover(&fx, &world::endpoints_file(), &["--inject-crash", &point]).await;
             assert_eq!(o.code, Some(1), "{point}: {}", o.all());
             assert!(o.err.contains("injected crash point"), "{}", o.all());
-        }
-        let run = fx.new_run(&runs);
-        let o = fx
-            .drctl(&["runs", "resume", &run, "--output", "json"])
-            .await;
+            let run = fx.new_run(&runs);
+            let o = fx
+                .drctl(&["runs", "resume", &run, "--output", "json"])
+                .await;
+            (run, o)
+        };
         assert_eq!(o.code, Some(0), "{when}: {}", o.all());
         assert_eq!(role(&pair.replica).await, DbRole::Primary, "{when}");
         let show = fx.show(&run).await;

@@ -417,22 +417,19 @@ async fn a_drill_killed_in_its_node_group_update_is_returned_by_resume_or_sweep(
             .kill_on_drop(true)
             .spawn()
             .expect("spawn drctl");
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while proxied
-            .proxy_for("AWS_ENDPOINT_URL_EKS")
-            .requests(update.clone())
-            == 0
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{then}: the drill never sent its update"
-            );
-            assert!(
-                child.try_wait().expect("wait").is_none(),
-                "{then}: the drill ended before its update"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let eks = proxied.proxy_for("AWS_ENDPOINT_URL_EKS");
+        world::wait_for(
+            &format!("{then}: the drill's node group update"),
+            world::PATIENCE,
+            async || {
+                if eks.requests(update.clone()) > 0 {
+                    return Ok(());
+                }
+                world::running(&mut child, "the drill", "its update").await;
+                Err(eks.log().join("\n"))
+            },
+        )
+        .await;
         child.kill().await.expect("kill -9");
         let run = fx.new_run(&runs);
         let want = match fault {

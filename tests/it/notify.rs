@@ -9,7 +9,6 @@
 //! back through SQS queues subscribed in the run's target region.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -23,6 +22,13 @@ use crate::world::{self, STANDBY};
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ROUTING_KEY: &str = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12";
 
+/// How long the receiver may take to start listening (a cold Python
+/// importing `standardwebhooks` on a slow, busy machine).
+const RECEIVER_UP: Duration = Duration::from_secs(120);
+
+/// How long a delivery (retries included) may take to show.
+const PATIENCE: Duration = Duration::from_secs(120);
+
 /// The receiver process, killed on drop.
 struct Receiver {
     child: Child,
@@ -30,28 +36,33 @@ struct Receiver {
 }
 
 impl Receiver {
+    /// Starts the receiver and waits until it listens: it prints
+    /// `PORT <n>` once its socket is bound. Its stderr goes to a log under
+    /// the target's temporary directory (named when it fails to start).
     fn start() -> Self {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let venv = std::env::var_os("DRCTL_VENV")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("localstack/.venv"));
+        let log = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{}.log", world::unique("notify-receiver")));
+        let stderr = std::fs::File::create(&log)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
         let mut child = std::process::Command::new(venv.join("bin/python"))
             .arg(root.join("tests/it/notify_receiver.py"))
             .env("WEBHOOK_SECRET", SECRET)
             .env("PD_ROUTING_KEY", ROUTING_KEY)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("the receiver starts (localstack/up installs its venv)");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the receiver prints its port");
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the receiver said {line:?}"));
+        let port = world::ready_line(
+            "tests/it/notify_receiver.py",
+            &mut child,
+            &log,
+            RECEIVER_UP,
+            |line| line.trim().strip_prefix("PORT ")?.parse::<u16>().ok(),
+        );
         Self { child, port }
     }
 
@@ -71,19 +82,18 @@ impl Receiver {
 
     /// Waits until `done` holds of the log (or panics with it).
     async fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let log = self.log().await;
-            if done(&log) {
-                return log;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not seen within 60 s; the receiver saw:\n{}",
-                serde_json::to_string_pretty(&log).unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        world::wait_for(
+            &format!("the receiver to see {what}"),
+            PATIENCE,
+            async || {
+                let log = self.log().await;
+                if done(&log) {
+                    return Ok(log);
+                }
+                Err(serde_json::to_string_pretty(&log).unwrap_or_default())
+            },
+        )
+        .await
     }
 }
 
@@ -173,24 +183,23 @@ async fn outbox(fx: &Fixture, run: &str) -> (Vec<Value>, Vec<Value>) {
 
 /// Waits until the run's journal owes nothing (the background flush is done).
 async fn nothing_owed(fx: &Fixture, config: &str, run: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = drctl(
-            fx,
-            config,
-            &["notify", "pending", "--run", run, "--output", "json"],
-        )
-        .await;
-        if p.code == Some(0) {
-            return p.json();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still owed after 60 s:\n{}",
-            p.all()
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    world::wait_for(
+        &format!("run {run} to owe no notification"),
+        PATIENCE,
+        async || {
+            let p = drctl(
+                fx,
+                config,
+                &["notify", "pending", "--run", run, "--output", "json"],
+            )
+            .await;
+            if p.code == Some(0) {
+                return Ok(p.json());
+            }
+            Err(p.all())
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -588,31 +597,33 @@ impl Sqs {
         (url, arn)
     }
 
-    /// At least `n` message bodies, within 30 s.
+    /// At least `n` message bodies (each receive a long poll of 1 s).
     async fn read(&self, url: &str, n: usize) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
         let mut out = Vec::new();
-        while out.len() < n {
-            assert!(
-                Instant::now() < deadline,
-                "{} of {n} messages in {url}: {out:?}",
-                out.len()
-            );
-            let got = self
-                .client
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .expect("receive");
-            out.extend(
-                got.messages()
-                    .iter()
-                    .filter_map(|m| m.body().map(str::to_string)),
-            );
-        }
+        world::wait_for_every(
+            &format!("{n} messages in {url}"),
+            PATIENCE,
+            Duration::ZERO,
+            async || {
+                let got = (self.client.receive_message())
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await
+                    .map_err(|e| format!("receive: {e:?}"))?;
+                out.extend(
+                    got.messages()
+                        .iter()
+                        .filter_map(|m| m.body().map(str::to_string)),
+                );
+                if out.len() >= n {
+                    return Ok(());
+                }
+                Err(format!("{} of {n}: {out:?}", out.len()))
+            },
+        )
+        .await;
         out
     }
 }

@@ -53,8 +53,9 @@ async fn a_slow_probe_fails_at_its_timeout_naming_url_and_region() {
         .get(STANDBY, &url, Duration::from_millis(500))
         .await
         .unwrap_err();
+    // Below the 5 s the answer takes, with room for a busy machine.
     assert!(
-        t0.elapsed() < Duration::from_secs(2),
+        t0.elapsed() < Duration::from_secs(4),
         "bounded by the timeout: {:?}",
         t0.elapsed()
     );
@@ -259,16 +260,18 @@ async fn regression_a_failed_checks_body_reached_journals_reports_notifications_
     );
 
     // Every notification the run owed is delivered (one attempt each).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|r| r.contains("dev.drctl.run.finished"))
-    {
-        assert!(Instant::now() < deadline, "no run.finished event was sent");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    world::wait_for(
+        "the run.finished event at the receiver",
+        world::PATIENCE,
+        async || {
+            let got = seen.lock().unwrap().clone();
+            if got.iter().any(|r| r.contains("dev.drctl.run.finished")) {
+                return Ok(());
+            }
+            Err(format!("{got:#?}"))
+        },
+    )
+    .await;
     let payloads = seen.lock().unwrap().clone();
     assert!(
         payloads

@@ -116,6 +116,14 @@ pub enum Fault {
     /// answer this long: a client that read state, then paused before it
     /// acted on it.
     DelayAnswer(Duration),
+    /// Hold the request until the test opens the gate, then forward it:
+    /// a request that reaches the cloud only after what the test waits
+    /// for has happened (not after a time that suits one machine).
+    Hold(Gate),
+    /// Forward at once (the upstream answers as of now), then hold the
+    /// answer until the test opens the gate: a client that read state and
+    /// is stopped (by the test) before it can act on it.
+    HoldAnswer(Gate),
     /// Read the request, then reset the connection (TCP RST, no answer):
     /// what a client sees from a region whose endpoints refuse it.
     Reset,
@@ -135,6 +143,43 @@ pub enum Fault {
         to: String,
     },
 }
+
+/// What [`Fault::Hold`] and [`Fault::HoldAnswer`] wait on: closed until
+/// [`Gate::open`], open for good then. Clones share it.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Gate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lets every request or answer held at it (and any later) through.
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Returns once the gate is open.
+    async fn passed(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|open| *open).await;
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = if *self.0.borrow() { "open" } else { "closed" };
+        write!(f, "Gate({state})")
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Gate {}
 
 /// A running proxy; stops when dropped.
 pub struct FaultProxy {
@@ -159,6 +204,8 @@ struct Seen {
     body: String,
     fault: Option<Fault>,
     forwarded: bool,
+    /// Its answer was written back to the client.
+    answered: bool,
 }
 
 struct State {
@@ -263,6 +310,23 @@ impl FaultProxy {
         lock(&self.state.seen)
             .iter()
             .filter(|s| s.forwarded && matcher.fits(s))
+            .count()
+    }
+
+    /// The place (in arrival order, from 0) of the first request matching
+    /// `matcher`, if one arrived.
+    pub fn first(&self, matcher: Match) -> Option<usize> {
+        lock(&self.state.seen).iter().position(|s| matcher.fits(s))
+    }
+
+    /// How many requests matching `matcher`, from place `since` on (see
+    /// [`FaultProxy::first`]), have had their answer written back to the
+    /// client.
+    pub fn answered_since(&self, since: usize, matcher: Match) -> usize {
+        lock(&self.state.seen)
+            .iter()
+            .skip(since)
+            .filter(|s| s.answered && matcher.fits(s))
             .count()
     }
 
@@ -394,6 +458,16 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) {
                 tokio::time::sleep(*delay).await;
                 answer
             }
+            Some(Fault::Hold(gate)) => {
+                gate.passed().await;
+                state.mark(index, |s| s.forwarded = true);
+                state.forward(index, &req).await
+            }
+            Some(Fault::HoldAnswer(gate)) => {
+                let answer = state.forward(index, &req).await;
+                gate.passed().await;
+                answer
+            }
             Some(Fault::StripHeaders(names)) => {
                 let mut stripped = req.clone();
                 stripped
@@ -413,7 +487,11 @@ async fn serve(mut sock: TcpStream, state: Arc<State>) {
             },
         };
         let head_only = req.method == "HEAD";
-        if write_answer(&mut sock, &answer, head_only).await.is_err() || req.close {
+        if write_answer(&mut sock, &answer, head_only).await.is_err() {
+            return;
+        }
+        state.mark(index, |s| s.answered = true);
+        if req.close {
             return;
         }
     }
@@ -447,6 +525,7 @@ impl State {
             body: String::from_utf8_lossy(&req.body).to_string(),
             fault: None,
             forwarded: false,
+            answered: false,
         };
         {
             let mut rules = lock(&self.rules);
@@ -467,6 +546,7 @@ impl State {
                     | Fault::Drop
                     | Fault::Reset
                     | Fault::Hang
+                    | Fault::Hold(_)
             )
         );
         let fault = seen.fault.clone();
@@ -520,13 +600,18 @@ impl State {
 
     /// Forwards `req` upstream; an unreachable upstream is a 502 (and the
     /// request is then not counted as forwarded).
+    /// Changes what was recorded of request `index`.
+    fn mark(&self, index: usize, change: impl FnOnce(&mut Seen)) {
+        if let Some(s) = lock(&self.seen).get_mut(index) {
+            change(s);
+        }
+    }
+
     async fn forward(&self, index: usize, req: &Request) -> Answer {
         match self.send_upstream(req).await {
             Ok(answer) => answer,
             Err(msg) => {
-                if let Some(s) = lock(&self.seen).get_mut(index) {
-                    s.forwarded = false;
-                }
+                self.mark(index, |s| s.forwarded = false);
                 error_answer(502, "BadGateway", &format!("FaultProxy: upstream: {msg}"))
             }
         }

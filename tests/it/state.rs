@@ -3,8 +3,10 @@
 //!
 //! "Machines" are drctl processes with different `DRCTL_HOST` names: a
 //! holder on another host is never judged dead by its pid, only by its
-//! lease. Leases are short here (`DRCTL_LEASE=3s`, `DRCTL_LEASE_SKEW=1s`) so
-//! that expiry takes seconds.
+//! lease. A lease the test waits out is short here (`DRCTL_LEASE=6s`,
+//! `DRCTL_LEASE_SKEW=1s`) so that expiry takes seconds; every other
+//! machine keeps drctl's own length (with the same skew), so that a
+//! renewal slowed by a busy machine never ends a lease the test needs.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -23,7 +25,11 @@ use crate::fixture::{Fixture, Proxied, Ran};
 use crate::proxy::{Fault, Match};
 use crate::world::{self, STANDBY};
 
-const LEASE: Duration = Duration::from_secs(3);
+/// The lease of a machine whose lease the test waits out: short, so that
+/// expiry takes seconds, and long enough that its renewals (a third of it
+/// apart, each a write to the bucket that must be answered within two
+/// thirds less the skew) keep it while the suite loads a slow machine.
+const LEASE: Duration = Duration::from_secs(6);
 const SKEW: Duration = Duration::from_secs(1);
 /// How long after a holder's last renewal its lease is certainly expired
 /// for another machine: the lease and the skew, plus the store's times
@@ -31,16 +37,27 @@ const SKEW: Duration = Duration::from_secs(1);
 /// lease never ends early (up to 2 s later than the holder's own clock
 /// says), plus a margin. A takeover 0.5 s after lease + skew failed now and
 /// then once expiry was judged by the store's clock.
-const EXPIRED: Duration = LEASE
-    .saturating_add(SKEW)
-    .saturating_add(Duration::from_millis(2_500));
+const EXPIRED: Duration = expired(LEASE);
 
+const fn expired(lease: Duration) -> Duration {
+    lease
+        .saturating_add(SKEW)
+        .saturating_add(Duration::from_millis(2_500))
+}
+
+/// A machine whose lease the test waits out ([`LEASE`], [`SKEW`]).
 fn machine(name: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
         ("DRCTL_HOST", name),
-        ("DRCTL_LEASE", "3s"),
+        ("DRCTL_LEASE", "6s"),
         ("DRCTL_LEASE_SKEW", "1s"),
     ]
+}
+
+/// A machine whose lease the test does not wait out: drctl's own length,
+/// the test's [`SKEW`] (for judging the leases of the others).
+pub(crate) fn steady(name: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![("DRCTL_HOST", name), ("DRCTL_LEASE_SKEW", "1s")]
 }
 
 /// The failover of the fixture's payments plan, as a command to spawn.
@@ -78,21 +95,23 @@ fn failover_command(
     cmd
 }
 
-/// Waits (up to 30 s) until the only run's journal contains `needle`; returns the run.
+/// Waits until the only run's journal contains `needle`; returns the run.
 async fn wait_for_journal(fx: &Fixture, needle: &str) -> String {
-    let t0 = Instant::now();
-    loop {
-        if let Some(run) = fx.runs().into_iter().next()
-            && fx.journal_text(&run).await.contains(needle)
-        {
-            return run;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the journal never showed {needle}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    world::wait_for(
+        &format!("the journal to show {needle}"),
+        world::PATIENCE,
+        async || {
+            let Some(run) = fx.runs().into_iter().next() else {
+                return Err("no run yet".into());
+            };
+            let text = fx.journal_text(&run).await;
+            if text.contains(needle) {
+                return Ok(run);
+            }
+            Err(text)
+        },
+    )
+    .await
 }
 
 fn records(text: &str) -> Vec<Value> {
@@ -142,7 +161,7 @@ async fn finish_on_machine_b(fx: &Fixture, run: &str) -> String {
     let resumed = fx
         .drctl_with(
             &["runs", "resume", run],
-            &machine("machine-b"),
+            &steady("machine-b"),
             &world::endpoints_file(),
         )
         .await;
@@ -183,7 +202,7 @@ async fn racing_failovers_start_exactly_one(scheme: &str) {
         "json",
     ];
     let mut winners = Vec::new();
-    let (env_a, env_b) = (machine("racer-a"), machine("racer-b"));
+    let (env_a, env_b) = (steady("racer-a"), steady("racer-b"));
     let endpoints = slow.endpoints();
     for round in 0..ROUNDS {
         let (a, b) = tokio::join!(
@@ -238,9 +257,21 @@ async fn a_killed_holder_is_resumed_from_another_machine_after_its_lease_expires
         Fault::Hang,
         usize::MAX,
     );
-    let mut a = failover_command(&fx, &hang.endpoints(), &machine("machine-a"))
-        .spawn()
-        .expect("spawn machine A");
+    // A's lease outlives the kill by long enough for B to start and be
+    // refused on a slow machine under load: B's refusal must come while
+    // A's lease certainly lives.
+    let mut a = failover_command(
+        &fx,
+        &hang.endpoints(),
+        &[
+            ("DRCTL_HOST", "machine-a"),
+            ("DRCTL_LEASE", "12s"),
+            ("DRCTL_LEASE_SKEW", "1s"),
+        ],
+    )
+    .spawn()
+    .expect("spawn machine A");
+    const A_LEASE: Duration = Duration::from_secs(12);
     let promote = fx.step("promote");
     let run = wait_for_journal(&fx, &format!("\"step_started\",\"step\":\"{promote}\"")).await;
     a.start_kill().expect("kill -9");
@@ -252,19 +283,22 @@ async fn a_killed_holder_is_resumed_from_another_machine_after_its_lease_expires
     let killed_at = Instant::now();
 
     // Machine B, straight to the emulators: refused while A's lease lives.
-    let b = machine("machine-b");
+    let b = steady("machine-b");
     let early = fx
         .drctl_with(&["runs", "resume", &run], &b, &world::endpoints_file())
         .await;
+    let refused_after = killed_at.elapsed();
+    eprintln!("B was refused {refused_after:?} after A was killed");
     assert_eq!(early.code, Some(3), "{}", early.all());
     assert!(early.err.contains("machine-a"), "{}", early.all());
+    // A renewed its lease at most a third of it before the kill.
     assert!(
-        killed_at.elapsed() < LEASE,
-        "the refusal came too late to prove anything"
+        refused_after < A_LEASE - A_LEASE / 3,
+        "the refusal came too late to prove anything: {refused_after:?}"
     );
 
     // Once it has expired, B resumes the run to the end.
-    tokio::time::sleep(EXPIRED.saturating_sub(killed_at.elapsed())).await;
+    tokio::time::sleep(expired(A_LEASE).saturating_sub(killed_at.elapsed())).await;
     let text = finish_on_machine_b(&fx, &run).await;
     // B's records carry a higher fencing token than A's.
     let recs = records(&text);
@@ -313,7 +347,7 @@ async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
         usize::MAX,
     );
     let cut_at = Instant::now();
-    let out = tokio::time::timeout(Duration::from_secs(30), a.wait_with_output())
+    let out = tokio::time::timeout(Duration::from_secs(90), a.wait_with_output())
         .await
         .expect("A stops by itself")
         .expect("A's output");
@@ -321,9 +355,11 @@ async fn a_holder_cut_off_from_the_state_bucket_stops_before_its_next_step() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("refusing to write to the journal"), "{err}");
-    // It stopped within its lease (less the skew) plus the step it was in.
+    // It stopped within its lease (less the skew) plus the step it was in
+    // (reads held 1.5 s each at the proxy, slower on a busy machine); not
+    // after its requests' own timeouts (30 s), nor never.
     assert!(
-        stopped_after < LEASE + Duration::from_secs(5),
+        stopped_after < LEASE + Duration::from_secs(15),
         "A stopped {stopped_after:?} after the cut"
     );
 
@@ -351,7 +387,7 @@ async fn lock_status_and_break_on_shared_state() {
         Fault::Hang,
         usize::MAX,
     );
-    let mut a = failover_command(&fx, &hang.endpoints(), &machine("machine-a"))
+    let mut a = failover_command(&fx, &hang.endpoints(), &steady("machine-a"))
         .spawn()
         .expect("spawn");
     let promote = fx.step("promote");
@@ -410,7 +446,7 @@ async fn lock_status_and_break_on_shared_state() {
     let resumed = fx
         .drctl_with(
             &["runs", "resume", &run],
-            &machine("machine-b"),
+            &steady("machine-b"),
             &world::endpoints_file(),
         )
         .await;
@@ -551,14 +587,14 @@ async fn force_unlock_with_a_reason_takes_a_live_lease_and_both_runs_record_it()
         Fault::Hang,
         usize::MAX,
     );
-    let mut a = failover_command(&fx, &hang.endpoints(), &machine("machine-a"))
+    let mut a = failover_command(&fx, &hang.endpoints(), &steady("machine-a"))
         .spawn()
         .expect("spawn");
     let promote = fx.step("promote");
     let stuck = wait_for_journal(&fx, &format!("\"step_started\",\"step\":\"{promote}\"")).await;
 
     // Without a reason a live lease is not taken...
-    let b = machine("machine-b");
+    let b = steady("machine-b");
     let refused = fx
         .drctl_with(
             &[

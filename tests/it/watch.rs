@@ -26,6 +26,7 @@ use crate::adapters::fake_server;
 use crate::fixture::{Fixture, Proxied};
 use crate::proxy::{Fault, FaultProxy, Match};
 use crate::world::{self, HOME};
+use drctl::state::board::{Board, DirBoard};
 
 /// The observers a scenario lists (each with a key of its own).
 const OBSERVERS: &[&str] = &["obs-1", "obs-2", "obs-3", "obs-cron"];
@@ -41,6 +42,20 @@ const FAILURES: u32 = 3;
 /// that says "within seconds, not minutes", not a speed target: those live
 /// in `benches/`.
 const DETECTION_BOUND: Duration = Duration::from_secs(25);
+/// The bound on a wait for something the observers do within seconds on
+/// any machine (start, detect, say, tell, propose): it only keeps a broken
+/// scenario from hanging, and is no speed target. Waits are for what a
+/// scenario asserts, never for an amount of time.
+const WAIT: Duration = Duration::from_secs(120);
+/// The bound on a failover run (or all of a scenario's) to end: its steps
+/// wait on the emulators' promotions and DNS, which a busy emulator (the
+/// rest of the suite beside it) stretches to minutes (336 s seen).
+const RUN_BOUND: Duration = Duration::from_secs(600);
+/// The bound on one observer round, added per round waited for: its reads
+/// are each bounded by the 3 s read timeout, on a loaded machine.
+const ROUND_BOUND: Duration = Duration::from_secs(20);
+
+type DateTime = chrono::DateTime<chrono::Utc>;
 
 /// How each observer's checks answer, per region: `true` healthy. A
 /// flapping region alternates per request, per observer.
@@ -399,16 +414,26 @@ impl Scenario {
         f(self)
     }
 
-    /// Waits for every run to end, then stops the observers.
-    async fn stop(&mut self) -> String {
-        self.until(Duration::from_secs(60), |s| {
-            s.runs().iter().all(|r| r.outcome.is_some())
-        })
-        .await;
+    /// Waits until `f` holds; fails, naming `what` and with the observers'
+    /// output, when it does not within `bound`.
+    async fn wait_for(&self, what: &str, bound: Duration, f: impl Fn(&Self) -> bool) {
+        let t0 = Instant::now();
+        let held = self.until(bound, f).await;
+        // The scenario's timeline (shown with a failure, or --nocapture).
+        eprintln!("{}: {:.1?} for {what}", self.name, t0.elapsed());
+        if !held {
+            panic!(
+                "{}: waited {bound:?} for {what}, in vain\n{}",
+                self.name,
+                self.log()
+            );
+        }
+    }
+
+    /// What the observers have written so far.
+    fn log(&self) -> String {
         let mut log = String::new();
-        for o in &mut self.observers {
-            let _ = o.child.start_kill();
-            let _ = o.child.wait().await;
+        for o in &self.observers {
             log.push_str(&format!(
                 "--- {} stdout\n{}--- {} stderr\n{}",
                 o.name,
@@ -418,6 +443,114 @@ impl Scenario {
             ));
         }
         log
+    }
+
+    /// The board the observers share (`watch/board` in the state).
+    async fn board(&self) -> Box<dyn Board> {
+        match &self.shared {
+            Some(url) => Box::new(board_at(url).await),
+            None => Box::new(DirBoard::new(
+                self.fx.state_dir().join("watch").join("board"),
+            )),
+        }
+    }
+
+    /// Each running observer's last report of `plan` on the board: how many
+    /// rounds it has made and when the last one began (every round of an
+    /// observer whose shared state answers publishes its report, signed,
+    /// before it decides: `Watcher::plan_round` in src/watch/mod.rs).
+    async fn reported(&self, board: &dyn Board, plan: &str) -> BTreeMap<String, (u64, DateTime)> {
+        let mut out = BTreeMap::new();
+        for o in &self.observers {
+            let key = drctl::watch::shared::report_key(plan, &o.name);
+            let Ok(Some(body)) = board.get(&key).await else {
+                continue;
+            };
+            let report = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|e| e["payload"].as_str().map(str::to_string))
+                .and_then(|p| serde_json::from_str::<drctl::watch::decide::Report>(&p).ok());
+            if let Some(r) = report {
+                out.insert(o.name.clone(), (r.round, r.at));
+            }
+        }
+        out
+    }
+
+    /// Waits until every running observer has made `n` whole rounds of
+    /// `plan` that began after `after`: each decided (and acted) on what it
+    /// read after then. A round's report carries the time the round began
+    /// and the count of rounds; the first report begun after `after` is
+    /// round `r`, and rounds `r..r + n` are complete once round `r + n` is
+    /// reported (one observer's rounds follow one another). Machine speed
+    /// changes how long that takes, never what it shows. Fails, with what
+    /// each observer last reported and their output, after a bound no
+    /// working observer comes near.
+    async fn rounds_after(&self, plan: &str, after: DateTime, n: u64) {
+        let bound = WAIT + ROUND_BOUND * u32::try_from(n).unwrap_or(u32::MAX);
+        let board = self.board().await;
+        let mut first: BTreeMap<String, u64> = BTreeMap::new();
+        let t0 = Instant::now();
+        loop {
+            let seen = self.reported(board.as_ref(), plan).await;
+            for (name, (round, at)) in &seen {
+                if *at > after {
+                    first.entry(name.clone()).or_insert(*round);
+                }
+            }
+            let done = self.observers.iter().all(|o| {
+                let (Some(r), Some((now, _))) = (first.get(&o.name), seen.get(&o.name)) else {
+                    return false;
+                };
+                *now >= r + n
+            });
+            if done {
+                eprintln!(
+                    "{}: {:.1?} for {n} round(s) of {plan} by every observer",
+                    self.name,
+                    t0.elapsed()
+                );
+                return;
+            }
+            if t0.elapsed() > bound {
+                panic!(
+                    "{}: waited {bound:?} for {n} round(s) of {plan} by every observer begun after {after}, in vain; the first reported after it: {first:?}; the last reports (round, began): {seen:?}\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Waits until every running observer has made `n` more whole rounds
+    /// of `plan` (see [`Scenario::rounds_after`]): what "nothing happens"
+    /// is measured in.
+    async fn more_rounds(&self, plan: &str, n: u64) {
+        self.rounds_after(plan, chrono::Utc::now(), n).await;
+    }
+
+    /// The deadline of the episode's proposal on the board, once one is there.
+    async fn proposal_deadline(&self) -> Option<DateTime> {
+        let board = self.board().await;
+        let keys = board.list("episodes/").await.ok()?;
+        let key = keys.iter().find(|k| k.ends_with("/proposal.json"))?;
+        let body = board.get(key).await.ok()??;
+        let envelope: Value = serde_json::from_slice(&body).ok()?;
+        let p: drctl::watch::decide::Proposal =
+            serde_json::from_str(envelope["payload"].as_str()?).ok()?;
+        Some(p.deadline)
+    }
+
+    /// Waits for every run to end, then stops the observers.
+    async fn stop(&mut self) -> String {
+        self.until(RUN_BOUND, |s| s.runs().iter().all(|r| r.outcome.is_some()))
+            .await;
+        for o in &mut self.observers {
+            let _ = o.child.start_kill();
+            let _ = o.child.wait().await;
+        }
+        self.log()
     }
 }
 
@@ -452,6 +585,18 @@ fn payments(mode: &str, extra: &str) -> Watched {
     }
 }
 
+/// `w` as observers run from cron (`watch --once`, one process a round)
+/// watch it: an observation stays fresh until the observer's next round,
+/// however long a loaded machine takes over the processes in between
+/// (docs/watch.md: with cron, observations must not go stale between
+/// runs), not the 10 s that suit a watcher rounding every second.
+fn from_cron(mut w: Watched) -> Watched {
+    const DAEMON: &str = "freshness = \"10s\"";
+    assert!(w.watch.contains(DAEMON), "{}", w.watch);
+    w.watch = w.watch.replace(DAEMON, "freshness = \"10m\"");
+    w
+}
+
 async fn home_dies_then_recovers() -> Vec<Tally> {
     let mut s = Scenario::new("home dies for everyone", 5).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -477,18 +622,14 @@ async fn home_dies_then_recovers() -> Vec<Tally> {
             &[],
         );
     }
-    assert!(
-        s.until(Duration::from_secs(30), |s| s.said("payments] healthy"))
-            .await,
-        "the observers start"
-    );
+    s.wait_for("the observers to say payments is healthy", WAIT, |s| {
+        s.said("payments] healthy")
+    })
+    .await;
     let died = chrono::Utc::now();
     s.region(HOME, false);
-    assert!(
-        s.until(Duration::from_secs(40), |s| !s.runs().is_empty())
-            .await,
-        "a failover starts"
-    );
+    s.wait_for("a failover to start", WAIT, |s| !s.runs().is_empty())
+        .await;
     let runs = s.runs();
     let took = (runs[0].started - died).to_std().unwrap_or_default();
     assert!(
@@ -496,11 +637,10 @@ async fn home_dies_then_recovers() -> Vec<Tally> {
         "started {took:?} after the home region died"
     );
     assert!(runs[0].by_watch, "the run carries watch's decision");
-    assert!(
-        s.until(Duration::from_secs(60), |s| s.runs()[0].outcome.is_some())
-            .await,
-        "the failover ends"
-    );
+    s.wait_for("the failover to end", RUN_BOUND, |s| {
+        s.runs()[0].outcome.is_some()
+    })
+    .await;
     let outcome = s.runs()[0].outcome.clone();
     assert_eq!(outcome.as_deref(), Some("succeeded"), "{}", s.stop().await);
     assert!(
@@ -553,8 +693,9 @@ async fn home_dies_then_recovers() -> Vec<Tally> {
     );
 
     // /metrics scrapes cleanly with Prometheus's own parsers (OpenMetrics
-    // and the classic text format).
-    let body = scrape(&metrics, "/metrics").await;
+    // and the classic text format), once obs-1 has read what each metric
+    // shows (a replica's lag: the emulators publish it every 10 s).
+    let body = s.scrape_with(&metrics, METRICS).await;
     parse_metrics(&body);
     assert!(
         body.contains("drctl_watch_quorum_reached{plan=\"payments\",region=\"us-west-2\"}")
@@ -571,12 +712,16 @@ async fn home_dies_then_recovers() -> Vec<Tally> {
         .map(|e| (e - died).to_std().unwrap_or_default());
     let healed = Instant::now();
     s.region(HOME, true);
-    let proposed = s
-        .until(Duration::from_secs(90), |s| s.said("failback_proposed"))
-        .await;
+    // It waits out at least as long as the failover took.
+    let bound = WAIT + failover_took.unwrap_or_default() * 2;
+    s.wait_for("a failback to be proposed", bound, |s| {
+        s.said("failback_proposed")
+    })
+    .await;
     let waited = healed.elapsed();
+    // Proposed, never started: a few more rounds by every observer.
+    s.more_rounds("payments", 3).await;
     let log = s.stop().await;
-    assert!(proposed, "a failback is proposed: {log}");
     if let Some(took) = failover_took {
         assert!(
             waited >= took.saturating_sub(INTERVAL * 2),
@@ -628,16 +773,17 @@ async fn one_observer_partitioned() -> Vec<Tally> {
         Some(&probes.url()),
         &[],
     );
-    let warned = s
-        .until(Duration::from_secs(40), |s| {
-            s.said("obs-3 sees us-west-2 down")
-        })
-        .await;
-    tokio::time::sleep(INTERVAL * 6).await;
-    let told = s.told("dev.drctl.watch.observer_suspect");
-    let log = s.stop().await;
-    assert!(warned, "a warning names the observer: {log}");
-    assert!(told, "and is told: {log}");
+    s.wait_for("a warning naming obs-3", WAIT, |s| {
+        s.said("obs-3 sees us-west-2 down")
+    })
+    .await;
+    s.wait_for("the warning to be told", WAIT, |s| {
+        s.told("dev.drctl.watch.observer_suspect")
+    })
+    .await;
+    // No failover: six more rounds by every observer.
+    s.more_rounds("payments", 6).await;
+    let _ = s.stop().await;
     s.tally(0)
 }
 
@@ -645,10 +791,12 @@ async fn flapping() -> Vec<Tally> {
     let mut s = Scenario::new("flapping health", 5).await;
     s.health.flapping.store(true, Ordering::SeqCst);
     s.three(&[payments("auto", "")]);
-    tokio::time::sleep(Duration::from_secs(15)).await;
-    let log = s.stop().await;
-    assert!(s.said("payments]"), "the observers ran: {log}");
-    // `--once` (cron): one round, one JSON document, exit 0.
+    // Nothing happens in a dozen rounds by every observer, each with a
+    // failed check every other round (`FAILURES` in a row judge it down).
+    s.more_rounds("payments", 12).await;
+    assert!(s.said("payments]"), "the observers ran: {}", s.log());
+    // `--once` (cron): one round, one JSON document, exit 0; its report
+    // joins the three others (still running: theirs are fresh).
     let plans = s.plans_for("obs-cron", &[payments("auto", "")], &s.checks);
     let once = s
         .command("obs-cron", &plans, &s.dead.endpoints())
@@ -669,6 +817,7 @@ async fn flapping() -> Vec<Tally> {
     let err = String::from_utf8_lossy(&once.stderr).to_string();
     assert_eq!(once.status.code(), Some(0), "{out}{err}");
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let _ = s.stop().await;
     assert_eq!(doc[0]["plan"], "payments", "{doc}");
     assert!(
         doc[0]["observers"].as_array().is_some_and(|o| o.len() == 4),
@@ -686,11 +835,13 @@ async fn target_unfit() -> Vec<Tally> {
     };
     s.three(&[ledger]);
     s.region(HOME, false);
-    let unfit = s
-        .until(Duration::from_secs(40), |s| s.told("dev.drctl.watch.unfit"))
-        .await;
+    s.wait_for("a notification saying why the target is unfit", WAIT, |s| {
+        s.told("dev.drctl.watch.unfit")
+    })
+    .await;
+    // No failover: a few more rounds by every observer.
+    s.more_rounds("ledger", 3).await;
     let log = s.stop().await;
-    assert!(unfit, "a notification says why: {log}");
     // Why: the lag above the RPO, or, when the emulators' lag publisher has
     // not yet published a datapoint for this fresh replica (a loaded CI
     // machine), the lag unknown. Both are unfit; neither fails over.
@@ -715,9 +866,11 @@ async fn racing() -> Vec<Tally> {
             &[],
         );
     }
-    s.until(Duration::from_secs(40), |s| !s.runs().is_empty())
+    s.wait_for("a failover to start", WAIT, |s| !s.runs().is_empty())
         .await;
-    tokio::time::sleep(INTERVAL * 5).await;
+    // Rounds enough for the other watcher to start a second one, had it
+    // raced past the start claim.
+    s.more_rounds("payments", 5).await;
     let _ = s.stop().await;
     s.tally(1)
 }
@@ -729,9 +882,10 @@ async fn vetoed() -> Vec<Tally> {
         &format!("veto_window = \"8s\"\n{LAG_SLACK}"),
     )]);
     s.region(HOME, false);
-    let proposed = s
-        .until(Duration::from_secs(40), |s| s.said("payments] proposed"))
-        .await;
+    s.wait_for("a failover to be proposed", WAIT, |s| {
+        s.said("payments] proposed")
+    })
+    .await;
     let o = s
         .cli(&[
             "watch",
@@ -743,8 +897,18 @@ async fn vetoed() -> Vec<Tally> {
         ])
         .await;
     assert_eq!(o.code, Some(0), "{}", o.all());
-    tokio::time::sleep(Duration::from_secs(14)).await;
-    let vetoed = s.said("payments] vetoed");
+    s.wait_for("the observers to see the veto", WAIT, |s| {
+        s.said("payments] vetoed")
+    })
+    .await;
+    // The veto window ends (the proposal's deadline), and every observer
+    // makes rounds after it: none starts the failover.
+    // (An observer says "proposed" once the proposal is on the board.)
+    let deadline = s
+        .proposal_deadline()
+        .await
+        .unwrap_or_else(|| panic!("the proposal on the board: {}", s.log()));
+    s.rounds_after("payments", deadline, 2).await;
     // `watch status` shows each observer's last observation, the quorum and
     // what watch would do now, from the shared state alone.
     let st = s.cli(&["watch", "status", "--output", "json"]).await;
@@ -766,8 +930,6 @@ async fn vetoed() -> Vec<Tally> {
     let text = s.cli(&["watch", "status"]).await;
     assert!(text.out.contains("watch would: vetoed"), "{}", text.all());
     let log = s.stop().await;
-    assert!(proposed, "proposed first: {log}");
-    assert!(vetoed, "the observers see the veto: {log}");
     assert!(s.told("dev.drctl.watch.vetoed"), "{log}");
     s.tally(0)
 }
@@ -780,13 +942,63 @@ async fn velocity_cap() -> Vec<Tally> {
     };
     s.three(&[payments("auto", LAG_SLACK), ledger]);
     s.region(HOME, false);
-    let capped = s
-        .until(Duration::from_secs(50), |s| s.said("] capped"))
-        .await;
-    tokio::time::sleep(INTERVAL * 4).await;
-    let log = s.stop().await;
-    assert!(capped, "the second plan is proposed, not started: {log}");
+    s.wait_for("the second plan to be proposed, not started", WAIT, |s| {
+        s.said("] capped")
+    })
+    .await;
+    // Still one failover after a few more rounds by every observer (a
+    // round is of every plan it watches).
+    s.more_rounds("payments", 4).await;
+    let _ = s.stop().await;
     s.tally(1)
+}
+
+/// The metric families a watcher's scrape must hold, each with a sample.
+const METRICS: &[&str] = &[
+    "drctl_plan_ready",
+    "drctl_watch_observations",
+    "drctl_watch_quorum",
+    "drctl_watch_quorum_reached",
+    "drctl_replica_lag_seconds",
+    "drctl_watch_state_reachable",
+];
+
+/// The families of `names` without a sample in the scrape `body`.
+fn missing<'a>(body: &str, names: &[&'a str]) -> Vec<&'a str> {
+    let sampled: std::collections::BTreeSet<&str> = body
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    names
+        .iter()
+        .filter(|n| !sampled.contains(**n) && !sampled.contains(format!("{n}_total").as_str()))
+        .copied()
+        .collect()
+}
+
+impl Scenario {
+    /// Scrapes `/metrics` at `addr` until every family of `names` has a
+    /// sample (each is set by a round that read what it shows); the scrape.
+    async fn scrape_with(&self, addr: &str, names: &[&str]) -> String {
+        let t0 = Instant::now();
+        loop {
+            let body = scrape(addr, "/metrics").await;
+            let lacking = missing(&body, names);
+            if lacking.is_empty() {
+                eprintln!("{}: {:.1?} for a full scrape", self.name, t0.elapsed());
+                return body;
+            }
+            if t0.elapsed() > WAIT {
+                panic!(
+                    "{}: waited {WAIT:?} for a scrape with a sample of each of {names:?}, in vain: none of {lacking:?} in\n{body}\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }
 
 async fn scrape(addr: &str, path: &str) -> String {
@@ -812,9 +1024,13 @@ fn parse_metrics(body: &str) {
     let venv = std::env::var_os("DRCTL_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/.venv"));
-    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as om\nfrom prometheus_client.parser import text_string_to_metric_families as classic\nt = sys.stdin.read()\nfams = list(om(t))\nlist(classic(t.replace('# EOF\\n', '')))\nnames = {f.name for f in fams}\nneed = {'drctl_plan_ready', 'drctl_watch_observations', 'drctl_watch_quorum', 'drctl_watch_quorum_reached', 'drctl_replica_lag_seconds', 'drctl_watch_state_reachable'}\nmissing = need - names\nassert not missing, missing\nprint(len(fams))\n";
+    let need: Vec<String> = METRICS.iter().map(|m| format!("'{m}'")).collect();
+    let script = format!(
+        "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as om\nfrom prometheus_client.parser import text_string_to_metric_families as classic\nt = sys.stdin.read()\nfams = list(om(t))\nlist(classic(t.replace('# EOF\\n', '')))\nnames = {{f.name for f in fams}}\nneed = {{{}}}\nmissing = need - names\nassert not missing, missing\nprint(len(fams))\n",
+        need.join(", ")
+    );
     let mut child = std::process::Command::new(venv.join("bin/python"))
-        .args(["-c", script])
+        .args(["-c", &script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -897,13 +1113,11 @@ async fn regression_lost_claim_answer_read_as_another_observers_claim() {
     s.three(&[payments("auto", LAG_SLACK)]);
     s.region(HOME, false);
     let t0 = Instant::now();
-    let mut started = Vec::new();
-    while t0.elapsed() < Duration::from_secs(60) && started.is_empty() {
+    while t0.elapsed() < WAIT && shared_runs(&url).await.is_empty() {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        started = shared_runs(&url).await;
     }
     // Rounds enough for a second start, had the claim been misread.
-    tokio::time::sleep(INTERVAL * 8).await;
+    s.more_rounds("payments", 8).await;
     let runs = shared_runs(&url).await;
     let store = s.dead.proxy_for("AWS_ENDPOINT_URL_S3");
     let dropped = store.unspent() == 0;
@@ -995,12 +1209,12 @@ async fn a_forged_failover_journal_moves_nothing_and_watch_status_names_it() {
     let url = s.shared.clone().expect("shared state");
     let forged = forge_failover(&url, world::STANDBY).await;
     s.health.set(world::STANDBY, false);
-    let watched = [payments("auto", LAG_SLACK)];
+    let watched = [from_cron(payments("auto", LAG_SLACK))];
     let endpoints = world::endpoints_file();
     let mut log = String::new();
     // Enough rounds for a quorum to see us-east-1 fail `FAILURES` times
     // in a row, and more; each observer carries its streak on from its
-    // last report (fresh for 10 s), as from cron.
+    // last report (fresh for as long as cron's rounds are apart).
     for round in 0..FAILURES + 2 {
         let runs = (1..=3).map(|i| {
             let name = format!("obs-{i}");
@@ -1015,7 +1229,9 @@ async fn a_forged_failover_journal_moves_nothing_and_watch_status_names_it() {
             log.push_str(&format!("--- round {round}, {name}\n{out}{err}"));
             assert_eq!(o.status.code(), Some(0), "{log}");
         }
-        tokio::time::sleep(INTERVAL).await;
+        // A round is over when its process has exited (`--once` waits for
+        // a failover it started): the next follows at once, as cron's
+        // would, only sooner (how far apart changes nothing decided).
     }
     // Nothing moved: the forged journal is the only run, the board holds
     // no proposal and no start claim, and the standby is still a replica.
@@ -1130,7 +1346,7 @@ async fn forgeries_on_the_board_are_ignored_and_named_by_watch_once_and_status()
     crate::needs_emulators!();
     let s = Scenario::on_s3("forgeries on the board", 5).await;
     let url = s.shared.clone().expect("shared state");
-    let watched = [payments("propose", LAG_SLACK)];
+    let watched = [from_cron(payments("propose", LAG_SLACK))];
     // obs-1's path to home is cut (its API calls signed for home reset, its
     // probes reset); obs-2's is not.
     let cut = Proxied::start(false).await;
@@ -1141,9 +1357,9 @@ async fn forgeries_on_the_board_are_ignored_and_named_by_watch_once_and_status()
     let plans1 = s.plans_for("obs-1", &watched, &probes.url());
     let plans2 = s.plans_for("obs-2", &watched, &s.checks);
     let mut doc = Value::Null;
+    // Rounds as from cron, each over when its process has exited.
     for _ in 0..FAILURES {
         doc = once(&s, "obs-1", &plans1, &cut.endpoints()).await;
-        tokio::time::sleep(INTERVAL).await;
     }
     assert_eq!(doc[0]["down"], serde_json::json!(["obs-1"]), "{doc}");
     let episode = doc[0]["episode"].as_str().expect("an episode").to_string();
@@ -1220,7 +1436,9 @@ async fn forgeries_on_the_board_are_ignored_and_named_by_watch_once_and_status()
     let status = st.json();
     let text = crate::fixture::Ran::from_output(status_of(false).await.unwrap());
     assert_eq!(text.code, Some(0), "{}", text.all());
-    tokio::time::sleep(INTERVAL * 2).await;
+    // No observer runs beside these: what the rounds above started (had
+    // they started anything) is journaled by the time their processes
+    // exited (`--once` waits for a failover it started).
     let runs = shared_runs(&url).await;
 
     assert!(runs.is_empty(), "nothing started: {runs:?}\n{one}");

@@ -163,7 +163,7 @@ fn endpoints_answer(vars: &BTreeMap<String, String>) -> bool {
                 .ok()
                 .and_then(|mut a| a.next())
                 .is_some_and(|addr| {
-                    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok()
                 })
         })
 }
@@ -357,24 +357,51 @@ fn base36(mut n: u64) -> String {
 
 /// Runs `localstack/seed --suffix SUFFIX --json` against the world and
 /// returns its JSON: an isolated copy of the reference world (zone
-/// `SUFFIX.example.com.`, ids such as `payments-db-SUFFIX`).
+/// `SUFFIX.example.com.`, ids such as `payments-db-SUFFIX`). Seeding is
+/// idempotent: a seed that fails (moto answering a burst of concurrent
+/// seeds with an HTTP 500, LocalStack answering after the seed's read
+/// timeout) is run again, as [`tried`] does, for at most
+/// [`FIXTURE_TRIES`]. Blocking: call it from `spawn_blocking` in async
+/// code.
 pub fn seed(suffix: &str) -> serde_json::Value {
     vars();
+    let t0 = std::time::Instant::now();
+    let mut pause = Duration::from_millis(300);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match seed_once(suffix) {
+            Ok(v) => return v,
+            Err(e) if t0.elapsed() + pause < FIXTURE_TRIES => {
+                eprintln!("seeding {suffix} failed (try {tries}), again: {e}");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => panic!(
+                "seeding {suffix}: still failing after {tries} tries in {:?}: {e}",
+                t0.elapsed()
+            ),
+        }
+    }
+}
+
+fn seed_once(suffix: &str) -> Result<serde_json::Value, String> {
     let script = repo_path("localstack/seed");
     let out = Command::new(&script)
         .args(["--suffix", suffix, "--json"])
         .env("DRCTL_ENDPOINTS_FILE", endpoints_file())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "{} --suffix {suffix} failed ({}):\n{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
+    if !out.status.success() {
+        return Err(format!(
+            "{} --suffix {suffix} failed ({}):\n{}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
             "{} printed no JSON ({e}):\n{}",
             script.display(),
             String::from_utf8_lossy(&out.stdout)
@@ -382,31 +409,120 @@ pub fn seed(suffix: &str) -> serde_json::Value {
     })
 }
 
-/// Makes a fixture with `call`, up to three times (moto now and then
-/// answers a burst of concurrent creations with an HTTP 500); panics
-/// naming `what` when the third fails.
+/// How long a fixture's creation is tried again ([`tried`]) before the
+/// test fails: a moto busy with the other tests' creations answers
+/// some of them with an HTTP 500 for as long as the burst lasts, and a
+/// LocalStack loaded by a whole suite now and then answers a seed's call
+/// after its 30 s read timeout (one failed seed can take a minute or two).
+pub const FIXTURE_TRIES: Duration = Duration::from_secs(300);
+
+/// Makes a fixture with `call`, again and again while it fails (moto now
+/// and then answers a burst of concurrent creations with an HTTP 500),
+/// for at most [`FIXTURE_TRIES`]; panics naming `what` and the last error.
 pub async fn tried<T, E, F>(what: &str, mut call: impl FnMut() -> F) -> T
 where
     E: std::fmt::Debug,
     F: std::future::Future<Output = Result<T, E>>,
 {
+    let t0 = std::time::Instant::now();
+    let mut pause = Duration::from_millis(300);
     let mut tries = 0;
     loop {
         tries += 1;
         match call().await {
             Ok(v) => return v,
-            Err(e) if tries < 3 => {
+            Err(e) if t0.elapsed() + pause < FIXTURE_TRIES => {
                 eprintln!("{what} failed (try {tries}), again: {e:?}");
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
             }
-            Err(e) => panic!("{what}: {e:?}"),
+            Err(e) => panic!(
+                "{what}: still failing after {tries} tries in {:?}: {e:?}",
+                t0.elapsed()
+            ),
         }
     }
 }
 
+/// How long a test waits for a process it started (drctl, mostly) to reach
+/// the point it asserts, or for the world to show it: the test's patience,
+/// not an expectation (an idle fast machine takes seconds; a slow one under
+/// the whole suite's load several times as long).
+pub const PATIENCE: Duration = Duration::from_secs(180);
+
+/// How often [`wait_for`] asks again.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// Waits until `check` gives `Ok` (and returns it), asking again every
+/// [`POLL`], for at most `bound`; see [`wait_for_every`].
+pub async fn wait_for<T>(
+    what: &str,
+    bound: Duration,
+    check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    wait_for_every(what, bound, POLL, check).await
+}
+
+/// Waits until `check` gives `Ok` (and returns it), asking again every
+/// `every`, for at most `bound`. `Err` is a not-yet that says what was seen
+/// instead; a try that has not ended by the bound is one too (it is cut
+/// short). At the bound it panics naming `what`, the time waited and what
+/// the last try said. The bound is the test's patience, not a guess at how
+/// long the thing takes: make it generous (a slow machine under load takes
+/// several times longer than a fast idle one).
+pub async fn wait_for_every<T>(
+    what: &str,
+    bound: Duration,
+    every: Duration,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let t0 = std::time::Instant::now();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let left = bound.saturating_sub(t0.elapsed());
+        let last = match tokio::time::timeout(left, check()).await {
+            Ok(Ok(v)) => return v,
+            Ok(Err(not_yet)) => not_yet,
+            Err(_) => "(the last try was still running at the bound)".to_string(),
+        };
+        if t0.elapsed() >= bound {
+            panic!(
+                "waited {:?} ({tries} tries) for {what}; the last try saw: {last}",
+                t0.elapsed()
+            );
+        }
+        tokio::time::sleep(every.min(bound.saturating_sub(t0.elapsed()))).await;
+    }
+}
+
+/// For the checks of [`wait_for`] on something a started process does:
+/// panics when `child` has ended (nothing more can come), saying that
+/// `name` ended before `what`, with its status and what it said on its
+/// piped stdout and stderr; returns while it runs.
+pub async fn running(child: &mut tokio::process::Child, name: &str, what: &str) {
+    use tokio::io::AsyncReadExt;
+    let Ok(Some(status)) = child.try_wait() else {
+        return;
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    if let Some(mut pipe) = child.stdout.take() {
+        let _ = pipe.read_to_end(&mut out).await;
+    }
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_end(&mut err).await;
+    }
+    panic!(
+        "{name} ended ({status}) before {what}\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&err)
+    );
+}
+
 /// Creates a postgres primary with backups on in `region`, straight at
-/// the emulator; returns its ARN. Tried three times: moto now and then
-/// answers a burst of concurrent creations with an HTTP 500.
+/// the emulator; returns its ARN. Tried again while it fails ([`tried`]):
+/// moto now and then answers a burst of concurrent creations with an HTTP
+/// 500.
 pub async fn create_primary(region: &str, id: &str) -> String {
     let rds = sdk().await.rds(region);
     let out = tried(&format!("create db instance {id}"), || {
@@ -500,4 +616,69 @@ where
         rt.block_on(cleanup);
     })
     .join();
+}
+
+/// The last `n` lines of the file at `path` (a process's log), for a
+/// failure message.
+pub fn log_tail(path: &Path, n: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+/// Waits (at most `bound`) until the process `name`, started with its
+/// stdout piped and its stderr into `log`, says it is ready: prints a line
+/// for which `ready` gives `Some` (returned). Panics naming the process and
+/// its log (with the log's end) when it ends first or has not said so in
+/// time; it is killed then. What it prints later is read and dropped.
+pub fn ready_line<T: Send + 'static>(
+    name: &str,
+    child: &mut std::process::Child,
+    log: &Path,
+    bound: Duration,
+    ready: impl Fn(&str) -> Option<T> + Send + 'static,
+) -> T {
+    use std::io::BufRead;
+    let stdout = (child.stdout.take()).unwrap_or_else(|| panic!("{name}: its stdout is not piped"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut said = Vec::new();
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            // Once it said so, the rest is drained (a full pipe would stop it).
+            let Some(sender) = &tx else { continue };
+            match ready(&line) {
+                Some(v) => {
+                    let _ = sender.send(Ok(v));
+                    tx = None;
+                }
+                None => said.push(line),
+            }
+        }
+        if let Some(tx) = tx {
+            let _ = tx.send(Err(said.join("\n")));
+        }
+    });
+    let why = match rx.recv_timeout(bound) {
+        Ok(Ok(v)) => return v,
+        Ok(Err(said)) => {
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            format!("it ended ({status}) without saying it was ready; its stdout:\n{said}")
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            format!("it did not say it was ready within {bound:?} (killed)")
+        }
+    };
+    panic!(
+        "{name}: {why}\n--- its log, {} (end):\n{}",
+        log.display(),
+        log_tail(log, 40)
+    );
 }
