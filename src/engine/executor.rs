@@ -287,6 +287,7 @@ impl Engine {
             fence: None,
             zone_batches: None,
             temps: None,
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         }
     }
 

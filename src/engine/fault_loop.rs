@@ -608,6 +608,7 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                 fence: None,
                 zone_batches: None,
                 temps: None,
+                control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
                 poll: sc.opts.pace.poll,
                 journal: twice.store.clone(),
                 lag_window: sc.opts.lag_window,

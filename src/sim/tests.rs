@@ -108,7 +108,12 @@ fn regression_a_plan_with_a_bucket_was_not_seeded() {
     });
     let world = paused(world_for(model(), std::slice::from_ref(&p), 1));
     let target = "us-east-1";
-    let findings = paused(crate::steps::readiness(&world.clouds(), &p, target));
+    let findings = paused(crate::steps::readiness(
+        &world.clouds(),
+        &p,
+        target,
+        crate::steps::dns_setup::SETUP_TIMEOUT,
+    ));
     let bucket: Vec<_> = (findings.iter())
         .filter(|f| f.resource.contains("assets"))
         .collect();

@@ -50,7 +50,9 @@ use crate::cloud::{
 use crate::plan::Plan;
 use crate::plan::spec::{DnsSpec, SwitchMode};
 
-/// How long the setup check may wait for Route 53's API.
+/// How long a run's setup check may wait for Route 53's API (beside the
+/// recovery path: a short bound; `status` uses its own read timeout, see
+/// [`super::Cx::control_read_timeout`]).
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What a finding says when Route 53's API does not answer.
@@ -579,10 +581,15 @@ pub async fn read_setup(clouds: &Clouds, records: &[DnsSpec]) -> Result<SetupRea
     Ok(SetupRead { checks, zones })
 }
 
-/// [`read_setup`] bounded by [`SETUP_TIMEOUT`]; `Err` says why the setup
-/// is not verifiable.
-pub async fn read_setup_bounded(clouds: &Clouds, records: &[DnsSpec]) -> Result<SetupRead, String> {
-    match tokio::time::timeout(SETUP_TIMEOUT, read_setup(clouds, records)).await {
+/// [`read_setup`] bounded by `limit` (the context's
+/// [`super::Cx::control_read_timeout`]); `Err` says why the setup is not
+/// verifiable.
+pub async fn read_setup_bounded(
+    clouds: &Clouds,
+    records: &[DnsSpec],
+    limit: Duration,
+) -> Result<SetupRead, String> {
+    match tokio::time::timeout(limit, read_setup(clouds, records)).await {
         Ok(Ok(read)) => Ok(read),
         Ok(Err(e)) if e.kind.is_transient() => Err(NOT_VERIFIABLE.into()),
         Ok(Err(e)) => Err(format!("setup not verifiable: {}", e.summary())),
@@ -595,7 +602,7 @@ pub async fn read_setup_bounded(clouds: &Clouds, records: &[DnsSpec]) -> Result<
 /// (the run could only wait), others are shown. An API that does not
 /// answer is [`NOT_VERIFIABLE`], never a block.
 pub async fn setup_findings(cx: &Cx<'_>, records: &[DnsSpec]) -> Vec<Finding> {
-    match read_setup_bounded(cx.clouds, records).await {
+    match read_setup_bounded(cx.clouds, records, cx.control_read_timeout).await {
         Ok(read) => records
             .iter()
             .map(|d| {

@@ -737,6 +737,7 @@ mod tests {
             fence: None,
             zone_batches: None,
             temps: Some(rec.clone()),
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         };
         let out = s.run(&cx).await?;
         Ok(serde_json::from_value(out).unwrap())
@@ -1190,6 +1191,7 @@ mod tests {
             fence: None,
             zone_batches: None,
             temps: Some(rec.clone()),
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         };
         let found = s.preflight(&cx).await;
         let problem = found[0].problem.clone().unwrap_or_default();

@@ -69,6 +69,7 @@ async fn with_cx<T>(
         fence,
         zone_batches: None,
         temps: None,
+        control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
     };
     f(&cx).await
 }

@@ -500,6 +500,12 @@ pub struct Cx<'a> {
     /// ([`Cx::journal_temp`]); the executor hands each step its own. `None`:
     /// no journal (`status`, a dry run, unit tests).
     pub temps: Option<Arc<dyn TempJournal>>,
+    /// Bound on one read of a control plane that is not on the recovery
+    /// path (Route 53's API, read to check the data-plane setup): a run
+    /// keeps it short ([`dns_setup::SETUP_TIMEOUT`]); `status` hands down
+    /// its `--read-timeout`, so a slow but living API is read, not called
+    /// unreachable.
+    pub control_read_timeout: Duration,
 }
 
 /// Journals a drill's temporary resource for one step while the step runs.
@@ -906,7 +912,12 @@ pub trait Action: Send + Sync {
 
 /// What every step of a failover of `plan` to `region` says of its
 /// readiness ([`Action::readiness`]), for `status`.
-pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Finding> {
+pub async fn readiness(
+    clouds: &Clouds,
+    plan: &Plan,
+    region: &str,
+    control_read_timeout: Duration,
+) -> Vec<Finding> {
     let Ok(g) = crate::steps::graph::compile(plan, region) else {
         return Vec::new();
     };
@@ -931,6 +942,7 @@ pub async fn readiness(clouds: &Clouds, plan: &Plan, region: &str) -> Vec<Findin
         fence: None,
         zone_batches: None,
         temps: None,
+        control_read_timeout,
     };
     futures::future::join_all(g.steps.iter().map(|s| s.kind.action().readiness(&cx)))
         .await

@@ -328,6 +328,7 @@ mod tests {
             fence: None,
             zone_batches: None,
             temps: None,
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         };
         let out = RestoreSqlOutput::read(&step.run(&cx).await.expect("restored")).unwrap();
         assert_eq!(out.instance, clone_name("orders-sql-use4", cx.run_id));

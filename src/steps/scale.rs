@@ -394,6 +394,7 @@ mod tests {
             fence: None,
             zone_batches: None,
             temps: None,
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         };
         let failed = scale.run(&cx).await;
         assert!(

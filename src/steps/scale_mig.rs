@@ -580,6 +580,7 @@ mod on_fake {
             fence: None,
             zone_batches: None,
             temps: None,
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         };
         let v = step.run(&cx).await?;
         Ok(serde_json::from_value(v).expect("its outputs"))
@@ -720,6 +721,7 @@ mod on_fake {
             fence: None,
             zone_batches: None,
             temps: None,
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         };
         let e = step.run(&cx).await.expect_err("never runs");
         let text = e.to_string();

@@ -517,6 +517,7 @@ mod tests {
             fence: None,
             zone_batches: None,
             temps: None,
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         };
         let v = step.run(&cx).await?;
         Ok(SwitchCloudDnsOutput::read(&v).expect("its outputs"))

@@ -273,7 +273,7 @@ impl VerifyResolution {
                 continue; // a run of right answers is under way
             }
             let (setup, controls) = futures::join!(
-                dns_setup::read_setup_bounded(cx.clouds, records),
+                dns_setup::read_setup_bounded(cx.clouds, records, cx.control_read_timeout),
                 read_controls(cx, records)
             );
             let gaps = setup.as_ref().map(|r| r.gaps(cx.plan, d, cx.target));
@@ -655,6 +655,7 @@ mod tests {
             fence: None,
             zone_batches: None,
             temps: None,
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         };
         let t0 = tokio::time::Instant::now();
         let got = VerifyResolution::one(&cx, &plan.spec.dns[0]).await;

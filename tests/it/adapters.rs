@@ -1578,8 +1578,10 @@ async fn transient_failures_are_retried_a_bounded_number_of_times() {
     let err = clouds.objects.get("us-east-1", &gs).await.unwrap_err();
     assert_eq!((err.kind, err.service), (ErrorKind::Server, "gcs"), "{err}");
     assert_eq!(count.load(Ordering::SeqCst), 3);
+    // Bounded: far below the 300 s of the crate's default retry loop,
+    // with room for a busy machine.
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(60),
         "{:?}",
         started.elapsed()
     );
@@ -1832,7 +1834,7 @@ async fn replicas_created_at_run_time_get_replica_lag_from_the_world() {
     // machine: it lists every replica of every test).
     let window = Duration::from_secs(120);
     let (a, b) = world::wait_for_every(
-        "ReplicaLag published for both run-time replicas",
+        "ReplicaLag published for both run-time replicas (localstack/.run/lagpub.log says why not)",
         Duration::from_secs(120),
         Duration::from_secs(1),
         async || {

@@ -65,7 +65,9 @@ pub async fn until_lag(fx: &Fixture, region: &str, base: &str) {
     let clouds = world::clouds().await;
     let id = fx.id(base);
     world::wait_for_every(
-        &format!("AuroraGlobalDBRPOLag for {id} in {region}"),
+        &format!(
+            "AuroraGlobalDBRPOLag for {id} in {region} (localstack/.run/lagpub.log says why not)"
+        ),
         std::time::Duration::from_secs(120),
         std::time::Duration::from_secs(1),
         async || {

@@ -46,16 +46,16 @@ async fn a_slow_probe_fails_at_its_timeout_naming_url_and_region() {
     let probe = world::clouds().await.probe;
     let ok = server(200, "ok").await;
     let slow = FaultProxy::start(&ok).await;
-    slow.inject(Match::Any, Fault::Delay(Duration::from_secs(5)), 10);
+    slow.inject(Match::Any, Fault::Delay(Duration::from_secs(120)), 10);
     let url = format!("{}/healthz", slow.url());
     let t0 = Instant::now();
     let e = probe
         .get(STANDBY, &url, Duration::from_millis(500))
         .await
         .unwrap_err();
-    // Below the 5 s the answer takes, with room for a busy machine.
+    // Far below the 120 s the answer takes, with room for a busy machine.
     assert!(
-        t0.elapsed() < Duration::from_secs(4),
+        t0.elapsed() < Duration::from_secs(30),
         "bounded by the timeout: {:?}",
         t0.elapsed()
     );

@@ -203,8 +203,10 @@ async fn status_reads_three_regions_with_one_dead() {
             &endpoints,
         )
         .await;
+    // Unbounded, the dropped reads would wait for the SDK's 30 s attempt
+    // timeout; the bound leaves a busy machine room above the 3 s.
     assert!(
-        t0.elapsed() < std::time::Duration::from_secs(12),
+        t0.elapsed() < std::time::Duration::from_secs(25),
         "bounded by the read timeout: {:?}",
         t0.elapsed()
     );

@@ -210,6 +210,7 @@ async fn run_step(
         fence: None,
         zone_batches: None,
         temps: None,
+        control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
     };
     let v = step.run(&cx).await?;
     Ok(PromoteSqlOutput::read(&v).expect("its outputs"))

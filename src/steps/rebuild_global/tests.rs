@@ -61,6 +61,7 @@ async fn run_step(clouds: &Clouds) -> Result<RebuildGlobalOutput, StepFailure> {
         fence: None,
         zone_batches: None,
         temps: None,
+        control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
     };
     let v = step.run(&cx).await?;
     Ok(RebuildGlobalOutput::read(&v).expect("its outputs"))

@@ -296,6 +296,7 @@ mod on_the_fake {
             fence: None,
             zone_batches: None,
             temps: None,
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         };
         let v = step.run(&cx).await?;
         Ok(SwitchGlobalOutput::read(&v).expect("its outputs"))
