@@ -14,7 +14,7 @@
 //! (`drctl::cloud::wire`): A exits 1 saying the lease was lost, and its
 //! proxies see no cloud write after B took over.
 //!
-//! A's lease is short here, as in `state.rs`: `DRCTL_LEASE=6s`,
+//! A's lease is short here, as in `state.rs`: `DRCTL_LEASE=15s`,
 //! `DRCTL_LEASE_SKEW=1s`; B keeps drctl's own length (same skew).
 
 use std::process::Stdio;
@@ -27,8 +27,10 @@ use crate::proxy::{Fault, Gate, Match};
 use crate::world::{self, STANDBY};
 
 /// A's lease (see `state.rs`: short, so that expiry takes seconds; long
-/// enough that renewals slowed by a busy machine keep it until A is stopped).
-const LEASE: Duration = Duration::from_secs(6);
+/// enough that renewals slowed by a busy machine keep it until A is
+/// stopped: at 6 s, a suite run six tests at a time saw LocalStack's S3
+/// answer a renewal too late and A give the lease up before its step).
+const LEASE: Duration = Duration::from_secs(15);
 const SKEW: Duration = Duration::from_secs(1);
 /// How long after a holder's last renewal its lease is certainly expired
 /// for another machine: the lease and the skew, plus the store's times
@@ -43,7 +45,7 @@ const EXPIRED: Duration = LEASE
 fn machine(name: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
         ("DRCTL_HOST", name),
-        ("DRCTL_LEASE", "6s"),
+        ("DRCTL_LEASE", "15s"),
         ("DRCTL_LEASE_SKEW", "1s"),
     ]
 }
