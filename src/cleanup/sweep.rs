@@ -1,8 +1,9 @@
 //! `drctl drill sweep`: finds what drills left behind without their
 //! journals (a laptop lost mid-drill, a journal deleted) by the tags and
 //! names every drill resource carries, and removes what has expired. A
-//! raised EKS node group carries no tags: it is found only by its drill's
-//! journal, in the state the sweep reads.
+//! raised EKS node group, managed instance group or Cloud Run floor
+//! carries no tags: it is found only by its drill's journal, in the state
+//! the sweep reads (`steps::capacity`, the same for every capacity kind).
 //!
 //! Only expired resources are touched: a drill still running has not
 //! reached its expiry (its start plus its maximum duration plus
@@ -19,9 +20,10 @@ use serde::Serialize;
 
 use super::CapacityOwner;
 use super::owner::{DrillJournal, Later};
-use crate::cloud::{Capacity, CloudError, Clouds, ObjectUrl, control};
+use crate::cloud::{CloudError, Clouds, ObjectUrl, control};
 use crate::journal::{Cleaned, JournalError, JournalStore, Record, Temp};
 use crate::plan::Plan;
+use crate::steps::capacity;
 use crate::steps::drill_names::{
     CONTROL_INFIX, RECORD_PREFIX, RUN_TAG, SWEEP_GRACE, drill_of_control, expiry,
     plan_max_duration, short_id, started_from_short_id, temp_cluster_id, temp_database_id,
@@ -65,9 +67,10 @@ fn copies_a_plan_cluster(plans: &[Plan], region: &str, run: &str, id: &str) -> b
 /// Finds every drill resource of `plans` in every region of each plan:
 /// temporary databases, Aurora drill copies and raised groups by their tags, drill records by
 /// their names, drill controls by their keys (beside production's) and
-/// drill health checks by the drill control they read; raised node groups
-/// (which carry no tags) by the journals in `journals` of the drills that
-/// raised them. Regions that do not answer are reported, not fatal; so are
+/// drill health checks by the drill control they read; raised groups of
+/// every capacity kind (node groups, instance groups and Cloud Run
+/// services carry no drill tags) by the journals in `journals` of the
+/// drills that raised them. Regions that do not answer are reported, not fatal; so are
 /// journals that cannot be read.
 pub async fn find(
     clouds: &Clouds,
@@ -97,7 +100,7 @@ pub async fn find(
         f.records(p).await;
         f.controls(p).await;
     }
-    f.node_groups(plans, journals).await;
+    f.raised_groups(plans, journals).await;
     (f.found, f.errors)
 }
 
@@ -204,38 +207,21 @@ impl Finds<'_> {
         }
     }
 
-    /// Standby node groups a drill raised and no cleanup returned. They
-    /// carry no drill tags: the journals of the drills that raised them
-    /// name them with their restore points (`steps::drill_nodes`). Those
-    /// are read only when a standby node group does not read at its
-    /// plan's standby size (nothing else can be a drill's raise still in
-    /// effect); without the drill's journal, nothing is found.
-    async fn node_groups(&mut self, plans: &[Plan], journals: &dyn JournalStore) {
-        let mut off = Vec::new();
-        for p in plans {
-            for ng in &p.spec.node_group {
-                for region in p.regions().iter().filter(|r| *r != p.home()) {
-                    let Some((cluster, group)) = ng.in_region(region) else {
-                        continue;
-                    };
-                    let read = self
-                        .clouds
-                        .node_groups
-                        .describe_node_group(region, cluster, group);
-                    match read.await {
-                        Ok(Some(g)) if g.capacity != Capacity::from(ng.standby) => {
-                            off.push((p, g.region, format!("{cluster}/{group}")));
-                        }
-                        Ok(_) => {}
-                        Err(e) => self.errors.push(e),
-                    }
-                }
-            }
-        }
+    /// Standby groups of every capacity kind that a drill raised and no
+    /// cleanup returned, by the journals of the drills that raised them
+    /// (an Auto Scaling group says so in its tags too; node groups,
+    /// managed instance groups and Cloud Run services carry no drill
+    /// tags). Those are read only for a standby group that does not read
+    /// at its plan's standby size (`steps::capacity`): nothing else can be
+    /// a drill's raise still in effect. Without the drill's journal,
+    /// nothing is found here.
+    async fn raised_groups(&mut self, plans: &[Plan], journals: &dyn JournalStore) {
+        let (off, errors) = capacity::off_standby(self.clouds, plans).await;
+        self.errors.extend(errors);
         if off.is_empty() {
             return;
         }
-        let left = match crate::steps::drill_nodes::left_raised(journals, "").await {
+        let left = match capacity::left_raised(journals, "").await {
             Ok(left) => left,
             Err(e) => {
                 self.errors.push(CloudError::new(
@@ -244,17 +230,19 @@ impl Finds<'_> {
                     "drill journals",
                     "state",
                     crate::cloud::ErrorKind::Server,
-                    format!(
-                        "the drills' journals, which name raised node groups, cannot be read: {e}"
-                    ),
+                    format!("the drills' journals, which name raised groups, cannot be read: {e}"),
                 ));
                 return;
             }
         };
         for l in left {
-            let Some((plan, _, _)) = off.iter().find(|(_, region, name)| {
-                l.temp.raised_group() == Some((region.as_str(), name.clone()))
-            }) else {
+            let Some(o) = off
+                .iter()
+                .find(|o| l.temp.raised_group() == Some((o.region.as_str(), o.group.clone())))
+            else {
+                continue;
+            };
+            let Some(plan) = plans.iter().find(|p| p.name() == o.plan) else {
                 continue;
             };
             let max = l.max_duration.unwrap_or_else(|| plan_max_duration(plan));

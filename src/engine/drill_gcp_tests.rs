@@ -8,7 +8,7 @@
 use super::tests::{drill_opts, engine};
 use super::*;
 use crate::cloud::fake::FakeCloud;
-use crate::journal::{CleanupResult, Temp};
+use crate::journal::{CleanupResult, JournalStore, Temp};
 
 const TARGET: &str = "us-east4";
 
@@ -224,4 +224,76 @@ async fn each_gcp_cleanup_run_twice_is_a_no_op() {
         ]
     );
     assert_eq!(f.state().writes.len(), writes);
+}
+
+/// Regression (`drill-mig` and `drill-run` raised over another drill's
+/// raise): a drill that died with the standby group and service raised
+/// left them raised; a second drill, from another machine on the same
+/// state, journaled the raised sizes as its own restore points, so its
+/// cleanup would have kept them raised, and a sweep could not find them.
+/// Now the second drill refuses them naming the first, journals no
+/// restore point of theirs, and a sweep finds both by the first's journal.
+#[tokio::test]
+async fn regression_drill_mig_and_drill_run_raised_over_another_drills_raise() {
+    let plans = orders_gcp();
+    let f = world(&plans);
+    let before = production(&f);
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (e, store, _) = engine(&f, one.path());
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After("orders-gcp/drill-run:orders-api".into())),
+        ..gcp_drill()
+    };
+    let Err(EngineError::Crashed(_, dead)) = e.run(&plans, &crash).await else {
+        panic!("crashed");
+    };
+    let raised = production(&f);
+    assert_ne!(raised, before, "the dead drill raised the standby");
+
+    // Another machine (its own locks), the same state.
+    let (other, shared, _) = engine(&f, two.path());
+    let text = store.text(&dead).unwrap();
+    shared.create(&dead).await.unwrap();
+    for (seq, line) in text.lines().enumerate() {
+        shared.append(&dead, seq as u64, line).await.unwrap();
+    }
+    let second = other.run(&plans, &gcp_drill()).await;
+    let said = format!("{second:?}");
+    for step in ["drill-mig", "drill-run"] {
+        assert!(said.contains(&dead), "{step}: {said}");
+    }
+    for run in shared.list().await.unwrap() {
+        if run == dead {
+            continue;
+        }
+        let records = crate::journal::read(shared.as_ref(), &run).await.unwrap();
+        let mine = crate::runs::drill::journaled(&records);
+        assert!(
+            !mine
+                .iter()
+                .any(|t| matches!(t, Temp::MigSize { .. } | Temp::RunFloor { .. })),
+            "the second drill journaled another's raise as its restore point: {mine:?}"
+        );
+    }
+    assert_eq!(
+        production(&f),
+        raised,
+        "the dead drill's raise is left alone"
+    );
+
+    // A sweep finds both by the dead drill's journal, once it expired.
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let (found, errors) =
+        crate::cleanup::sweep::find(&f.clouds(), &plans, shared.as_ref(), later).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    for kind in ["mig_size", "run_floor"] {
+        let hit = found.iter().find(|x| {
+            serde_json::to_value(&x.resource).unwrap()["type"] == kind
+                && x.run.as_deref() == Some(dead.as_str())
+        });
+        assert!(hit.is_some_and(|x| x.expired), "{kind}: {found:?}");
+    }
+    // The dead drill's resume returns them to what they were.
+    e.resume(&dead, &plans, Some(gcp_drill())).await.unwrap();
+    assert_eq!(production(&f), before);
 }

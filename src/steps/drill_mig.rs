@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::capacity::{self, LeftRaised};
 use super::drill_scale::CapacityOwner;
 use super::scale_mig::{MigNext, ScaleMig, ScaleMigOutput, decide, request_id};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
@@ -128,19 +129,23 @@ pub enum MigRaise {
 
 /// Decides what the drill does with `group` and its `autoscaler` read in
 /// `region` of `project`; `ours`: the restore point this run journaled
-/// already (pure).
+/// already; `other`: another drill's raise still on the group (pure).
 pub fn decide_raise(
     (region, project): (&str, &str),
     group: &MigGroup,
     autoscaler: Option<&MigAutoscaler>,
     want: u32,
-    ours: Option<Temp>,
+    (ours, other): (Option<Temp>, Option<&LeftRaised>),
 ) -> MigRaise {
     if let MigNext::Refuse(why) = decide(group, autoscaler, want) {
         return MigRaise::Refuse(why);
     }
     if let Some(t) = ours {
         return MigRaise::Resume(t);
+    }
+    if let Some(o) = other {
+        let what = format!("instance group {}", group.name);
+        return MigRaise::Refuse(capacity::refused(&what, region, o));
     }
     MigRaise::Journal(Temp::MigSize {
         region: region.to_string(),
@@ -182,6 +187,10 @@ impl DrillMig {
         }
     }
 
+    fn what(&self) -> String {
+        format!("instance group {}", self.group)
+    }
+
     fn mine(&self, t: &Temp) -> bool {
         matches!(t, Temp::MigSize { region, project, group, .. }
             if (region, project, group) == (&self.region, &self.project, &self.group))
@@ -195,7 +204,14 @@ impl Action for DrillMig {
     }
 
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        self.scale().preflight(cx).await
+        let mut found = self.scale().preflight(cx).await;
+        let what = self.what();
+        if let Some(f) =
+            capacity::other_drill_finding(cx, &self.resource, &self.region, &what).await
+        {
+            found.push(f);
+        }
+        found
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
@@ -220,15 +236,21 @@ impl Action for DrillMig {
                 &self.region,
             )
         })?;
+        let other = match ours {
+            Some(_) => None,
+            None => {
+                capacity::other_drill_of(cx, &self.resource, &self.region, &self.what()).await?
+            }
+        };
         let at = (self.region.as_str(), self.project.as_str());
-        let temp = match decide_raise(at, &group, autoscaler.as_ref(), self.size, ours) {
+        let read = (ours, other.as_ref());
+        let temp = match decide_raise(at, &group, autoscaler.as_ref(), self.size, read) {
             MigRaise::Refuse(why) => {
-                return Err(StepFailure::state(
-                    why,
-                    "raise the autoscaler's maximum (or lower the plan's active size), then drill again",
-                    &self.group,
-                    &self.region,
-                ));
+                let hint = match &other {
+                    Some(o) => capacity::hint(o),
+                    None => "raise the autoscaler's maximum (or lower the plan's active size), then drill again".into(),
+                };
+                return Err(StepFailure::state(why, hint, &self.group, &self.region));
             }
             MigRaise::Resume(t) => t,
             MigRaise::Journal(t) => {
@@ -428,7 +450,7 @@ mod tests {
     #[test]
     fn the_restore_point_is_the_size_or_the_autoscalers_minimum_read_before() {
         let at = ("us-east4", "drctl-emu");
-        let MigRaise::Journal(t) = decide_raise(at, &group(1, None), None, 3, None) else {
+        let MigRaise::Journal(t) = decide_raise(at, &group(1, None), None, 3, (None, None)) else {
             panic!("journaled first");
         };
         assert!(
@@ -447,7 +469,8 @@ mod tests {
             min: 2,
             max: 8,
         };
-        let MigRaise::Journal(t) = decide_raise(at, &group(4, Some("w-as")), Some(&a), 3, None)
+        let MigRaise::Journal(t) =
+            decide_raise(at, &group(4, Some("w-as")), Some(&a), 3, (None, None))
         else {
             panic!("journaled first");
         };
@@ -456,11 +479,11 @@ mod tests {
             "{t:?}"
         );
         // A step run again raises from what it journaled, not the raised size.
-        let again = decide_raise(at, &group(3, None), None, 3, Some(t.clone()));
+        let again = decide_raise(at, &group(3, None), None, 3, (Some(t.clone()), None));
         assert_eq!(again, MigRaise::Resume(t));
         let low = MigAutoscaler { max: 2, ..a };
         assert!(matches!(
-            decide_raise(at, &group(1, Some("w-as")), Some(&low), 3, None),
+            decide_raise(at, &group(1, Some("w-as")), Some(&low), 3, (None, None)),
             MigRaise::Refuse(_)
         ));
     }

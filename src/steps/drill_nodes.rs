@@ -28,7 +28,8 @@
 //! when the node group does not read at the plan's standby size, the step
 //! (and its preflight) reads the state's journals for a drill whose
 //! restore point of this node group no cleanup has returned yet
-//! ([`left_raised`]), and refuses, naming it. Two drills of one plan never
+//! ([`capacity::other_drill`], the same for every capacity kind), and
+//! refuses, naming it. Two drills of one plan never
 //! overlap (the plan's lock); this finds an earlier drill's leftovers. A
 //! node group at its standby size is not looked up: if an earlier drill
 //! journaled it but never changed it, there is nothing to protect.
@@ -38,20 +39,19 @@
 //! with the pure `scale_nodes::decide`, sends one update and follows it
 //! through `DescribeUpdate`.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::capacity::{self, LeftRaised, OtherDrillError};
 use super::drill_scale::{CapacityOwner, raised};
 use super::scale_nodes::{Driver, NodesNext, bring_to, decide, in_flight};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{Capacity, CloudError, Clouds, NodeGroup};
-use crate::journal::event::{Event, Record, RunKind};
-use crate::journal::{CleanupResult, JournalError, JournalStore, RunFlags, Temp};
+use crate::journal::event::{Event, Record};
+use crate::journal::{CleanupResult, JournalError, Temp};
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
 
 /// Raise one node group's standby in the target region.
@@ -168,97 +168,6 @@ pub fn restore_point(
     })
 }
 
-/// A node group a drill raised and no cleanup has returned yet, as the
-/// state's journals tell it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeftRaised {
-    /// The drill.
-    pub run: String,
-    /// When it started.
-    pub started: DateTime<Utc>,
-    /// Its `--max-duration`, when it was given one.
-    pub max_duration: Option<Duration>,
-    /// The node group and its restore point.
-    pub temp: Temp,
-}
-
-/// Every node group a drill of `journals` raised that no cleanup (the
-/// drill's own, a resume's, a sweep's) has returned: the drills' restore
-/// points less those a `cleanup` record of any run proved done (pure).
-/// `journals`: each run's id and records.
-pub fn left_raised_in(journals: &[(String, Vec<Record>)]) -> Vec<LeftRaised> {
-    let returned: BTreeSet<&Temp> = (journals.iter().flat_map(|(_, records)| records))
-        .filter_map(|r| match &r.event {
-            Event::Cleanup {
-                resource, result, ..
-            } if result.done() => Some(resource),
-            _ => None,
-        })
-        .collect();
-    let mut out = Vec::new();
-    for (run, records) in journals {
-        let Some(Event::RunStarted {
-            kind: RunKind::Drill,
-            flags,
-            ..
-        }) = records.first().map(|r| &r.event)
-        else {
-            continue;
-        };
-        let started = records[0].at;
-        let max_duration = RunFlags::of(flags)
-            .ok()
-            .and_then(|f| f.max_duration_seconds)
-            .map(Duration::from_secs);
-        for r in records {
-            if let Event::DrillResource {
-                resource: t @ Temp::NodeCapacity { .. },
-                ..
-            } = &r.event
-                && !returned.contains(t)
-                && !out
-                    .iter()
-                    .any(|l: &LeftRaised| &l.temp == t && &l.run == run)
-            {
-                out.push(LeftRaised {
-                    run: run.clone(),
-                    started,
-                    max_duration,
-                    temp: t.clone(),
-                });
-            }
-        }
-    }
-    out
-}
-
-/// Reads every journal of `store` but `except`'s (leniently: a line that
-/// does not parse is skipped, this looks for evidence) and returns the node
-/// groups their drills left raised ([`left_raised_in`]). A journal that
-/// vanished meanwhile is skipped.
-pub async fn left_raised(
-    store: &dyn JournalStore,
-    except: &str,
-) -> Result<Vec<LeftRaised>, JournalError> {
-    let mut journals = Vec::new();
-    for id in store.list().await? {
-        if id == except {
-            continue;
-        }
-        let text = match store.read(&id).await {
-            Ok(t) => t,
-            Err(JournalError::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        let records: Vec<Record> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        journals.push((id, records));
-    }
-    Ok(left_raised_in(&journals))
-}
-
 /// What a drill does with the node group it read (pure): `ours` is the
 /// restore point this run journaled already, `others` another drill's
 /// raise still on it.
@@ -275,7 +184,7 @@ pub enum RaiseNext {
 
 /// Decides what the drill does with `read` (pure). `ours`: this run's
 /// journaled restore point; `other`: a drill whose raise is still on the
-/// node group (from [`left_raised`]).
+/// node group (from [`capacity::other_drill`]).
 pub fn decide_raise(
     read: &NodeGroup,
     active: Capacity,
@@ -289,10 +198,8 @@ pub fn decide_raise(
         return RaiseNext::Resume(before);
     }
     if let Some(o) = other {
-        return RaiseNext::Refuse(format!(
-            "node group {}/{} in {} is raised by drill {}, whose cleanup has not returned it yet",
-            read.cluster, read.name, read.region, o.run
-        ));
+        let what = format!("node group {}/{}", read.cluster, read.name);
+        return RaiseNext::Refuse(capacity::refused(&what, &read.region, o));
     }
     RaiseNext::Journal(read.capacity)
 }
@@ -320,21 +227,11 @@ impl DrillNodes {
         }
     }
 
-    /// Another drill's raise still on node group `read`, from the state's
-    /// journals: looked up only when it does not read at the plan's
-    /// standby size.
-    async fn other_drill(
-        &self,
-        cx: &Cx<'_>,
-        read: &NodeGroup,
-    ) -> Result<Option<LeftRaised>, JournalError> {
-        if read.capacity == self.standby {
-            return Ok(None);
-        }
-        let left = left_raised(cx.journal.as_ref(), cx.run_id).await?;
-        let me = self.temp(read.capacity);
-        let me = me.raised_group();
-        Ok(left.into_iter().find(|l| l.temp.raised_group() == me))
+    /// Another drill's raise still on the node group (the capacity
+    /// role's one lookup, [`capacity::other_drill`]).
+    async fn other_drill(&self, cx: &Cx<'_>) -> Result<Option<LeftRaised>, OtherDrillError> {
+        let at = (cx.plan, self.resource.as_str());
+        capacity::other_drill(cx.clouds, cx.journal.as_ref(), at, &self.region, cx.run_id).await
     }
 
     /// This run's journaled restore point of the node group (a step run
@@ -357,7 +254,7 @@ impl DrillNodes {
         ))
     }
 
-    fn journal_failure(&self, e: &JournalError) -> StepFailure {
+    fn journal_failure(&self, e: &dyn std::fmt::Display) -> StepFailure {
         StepFailure::state(
             format!(
                 "the journals cannot be read to tell whether another drill raised {} in {}: {e}",
@@ -390,14 +287,14 @@ impl Action for DrillNodes {
             Ok(Some(g)) => g,
             Err(e) => return vec![Finding::unreadable(&what, &self.region, &e)],
         };
-        let other = match self.other_drill(cx, &g).await {
+        let other = match self.other_drill(cx).await {
             Ok(o) => o,
             Err(e) => {
                 return vec![Finding::blocks(
                     &what,
                     &self.region,
                     format!("size {}, {}", g.capacity, g.status),
-                    format!("the journals cannot be read: {e}"),
+                    format!("whether another drill raised it cannot be read: {e}"),
                 )];
             }
         };
@@ -477,7 +374,7 @@ impl Action for DrillNodes {
         let other = match ours {
             Some(_) => None,
             None => self
-                .other_drill(cx, &g)
+                .other_drill(cx)
                 .await
                 .map_err(|e| self.journal_failure(&e))?,
         };
@@ -486,10 +383,7 @@ impl Action for DrillNodes {
                 return Err(StepFailure::state(
                     why,
                     match &other {
-                        Some(o) => format!(
-                            "`drctl runs resume {}` (or `drctl drill sweep`) returns what that drill left, then drill again",
-                            o.run
-                        ),
+                        Some(o) => capacity::hint(o),
                         None => "fix the node group in EKS, then drill again".to_string(),
                     },
                     n,
@@ -622,7 +516,7 @@ mod tests {
     use super::*;
     use crate::cloud::fake::FakeCloud;
     use crate::cloud::{NodeGroupUpdate, NodeGroups, UpdateStatus};
-    use crate::journal::{Journal, MemoryStore, StepName};
+    use crate::journal::{Journal, JournalStore, MemoryStore, RunKind, StepName};
 
     const RUN: &str = "20261125T040000Z-orders-nodes-d1";
     const REGION: &str = "us-east-1";
@@ -1036,39 +930,15 @@ mod tests {
         assert_eq!(size(&fake).0, STANDBY);
     }
 
-    fn record(at: DateTime<Utc>, event: Event) -> Record {
-        Record {
-            seq: 0,
-            at,
-            prev: "0".repeat(64),
-            event,
-            fence: Default::default(),
-            late: None,
-        }
-    }
+    use crate::steps::capacity::testing::record;
 
     fn started(run: &str, kind: RunKind) -> Record {
-        record(
-            "2026-11-25T03:00:00Z".parse().unwrap(),
-            Event::RunStarted {
-                run_id: run.into(),
-                kind,
-                target: REGION.into(),
-                plans: Vec::new(),
-                operator: None,
-                host: "h".into(),
-                pid: 1,
-                flags: serde_json::json!({"max_duration_seconds": 600}),
-                declared_at: None,
-                nonce: None,
-                steps: Vec::new(),
-            },
-        )
+        crate::steps::capacity::testing::started(run, kind, REGION)
     }
 
     fn raised_by(restore: Capacity) -> Record {
         record(
-            "2026-11-25T03:00:01Z".parse().unwrap(),
+            "2026-11-25T03:00:01Z",
             Event::DrillResource {
                 step: StepName::parse("orders/drill-nodes:orders-nodes").unwrap(),
                 resource: Temp::NodeCapacity {
@@ -1083,7 +953,7 @@ mod tests {
 
     fn cleaned(restore: Capacity, result: CleanupResult) -> Record {
         record(
-            "2026-11-25T03:10:00Z".parse().unwrap(),
+            "2026-11-25T03:10:00Z",
             Event::Cleanup {
                 resource: Temp::NodeCapacity {
                     region: REGION.into(),
@@ -1095,53 +965,6 @@ mod tests {
                 detail: String::new(),
             },
         )
-    }
-
-    /// What the journals leave raised: a drill's restore point no cleanup
-    /// proved done, its own or a sweep's; a failed cleanup proves nothing,
-    /// and a failover's journal names no drill resource.
-    #[test]
-    fn a_node_group_is_left_raised_until_a_cleanup_of_any_run_returns_it() {
-        let dead = "20261125T030000Z-orders-nodes-dead";
-        let journals = |rest: Vec<Record>, sweep: Vec<Record>| {
-            let mut drill = vec![started(dead, RunKind::Drill), raised_by(STANDBY)];
-            drill.extend(rest);
-            vec![
-                (dead.to_string(), drill),
-                ("20261125T031500Z-sweep-1".to_string(), sweep),
-                (
-                    "20261125T032000Z-orders-nodes-f1".to_string(),
-                    vec![started("f1", RunKind::Failover)],
-                ),
-            ]
-        };
-        let left = left_raised_in(&journals(vec![], vec![]));
-        assert_eq!(left.len(), 1, "{left:?}");
-        assert_eq!(left[0].run, dead);
-        assert_eq!(left[0].max_duration, Some(Duration::from_secs(600)));
-        let failed = left_raised_in(&journals(
-            vec![cleaned(STANDBY, CleanupResult::Failed)],
-            vec![],
-        ));
-        assert_eq!(failed.len(), 1);
-        assert!(
-            left_raised_in(&journals(
-                vec![cleaned(STANDBY, CleanupResult::Restored)],
-                vec![]
-            ))
-            .is_empty()
-        );
-        let swept = vec![
-            started("sweep-1", RunKind::Sweep),
-            cleaned(STANDBY, CleanupResult::Restored),
-        ];
-        assert!(left_raised_in(&journals(vec![], swept)).is_empty());
-        // Another restore point of the same node group is another raise.
-        let other = vec![
-            started("sweep-1", RunKind::Sweep),
-            cleaned(ACTIVE, CleanupResult::Restored),
-        ];
-        assert_eq!(left_raised_in(&journals(vec![], other)).len(), 1);
     }
 
     /// A node group another drill raised (its journal names it, no

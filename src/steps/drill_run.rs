@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::capacity;
 use super::drill_mig::journaled_by_run;
 use super::drill_scale::CapacityOwner;
 use super::scale_run::{ScaleRun, ScaleRunOutput, rolling};
@@ -142,7 +143,14 @@ impl Action for DrillRun {
     }
 
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        self.scale(self.min_instances).preflight(cx).await
+        let mut found = self.scale(self.min_instances).preflight(cx).await;
+        let what = format!("Cloud Run service {}", self.service);
+        if let Some(f) =
+            capacity::other_drill_finding(cx, &self.resource, &self.region, &what).await
+        {
+            found.push(f);
+        }
+        found
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
@@ -173,6 +181,17 @@ impl Action for DrillRun {
         let restore = match ours {
             Some(Temp::RunFloor { restore, .. }) => restore,
             _ => {
+                // Another drill's raise is never journaled as this one's
+                // floor to return to.
+                let what = format!("Cloud Run service {name}");
+                if let Some(o) = capacity::other_drill_of(cx, &self.resource, r, &what).await? {
+                    return Err(StepFailure::state(
+                        capacity::refused(&what, r, &o),
+                        capacity::hint(&o),
+                        name,
+                        r,
+                    ));
+                }
                 let missing = || {
                     StepFailure::state(
                         format!("Cloud Run service {name} does not exist in {r} (project {p})"),

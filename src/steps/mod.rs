@@ -20,6 +20,7 @@
 //! compiler put there), never from looking the plan up again.
 
 mod bucket;
+pub mod capacity;
 mod check;
 pub mod dns_batch;
 pub mod dns_setup;

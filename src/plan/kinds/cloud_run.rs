@@ -246,6 +246,15 @@ fn as_group(s: RunService) -> ComputeGroup {
 
 #[async_trait]
 impl Groups for CloudRunSpec {
+    fn raised_group(&self, region: &str) -> Option<(String, String)> {
+        let region = self.sites.gcp(region);
+        Some((region.to_string(), self.regions.get(region)?.clone()))
+    }
+
+    fn at_standby(&self, read: &ComputeGroup) -> bool {
+        read.capacity.min == self.standby.min_instances
+    }
+
     fn resource(&self) -> &str {
         &self.id
     }

@@ -151,6 +151,14 @@ impl Resource for ComputeSpec {
 
 #[async_trait]
 impl Groups for ComputeSpec {
+    fn raised_group(&self, region: &str) -> Option<(String, String)> {
+        Some((region.to_string(), self.regions.get(region)?.clone()))
+    }
+
+    fn at_standby(&self, read: &ComputeGroup) -> bool {
+        read.capacity == self.standby.into()
+    }
+
     fn resource(&self) -> &str {
         &self.id
     }

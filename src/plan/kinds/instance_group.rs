@@ -195,6 +195,23 @@ impl Resource for InstanceGroupSpec {
 
 #[async_trait]
 impl Groups for InstanceGroupSpec {
+    fn raised_group(&self, region: &str) -> Option<(String, String)> {
+        let region = self.sites.gcp(region);
+        Some((region.to_string(), self.regions.get(region)?.clone()))
+    }
+
+    /// A drill raises the autoscaler's minimum (or, without one, the
+    /// target size): [`Groups::describe`] shows a group without one
+    /// between 0 and Compute's ceiling, so its target size is compared.
+    fn at_standby(&self, read: &ComputeGroup) -> bool {
+        let c = read.capacity;
+        if c.min == 0 && c.max == MAX_REGIONAL_SIZE {
+            c.desired == self.standby.size
+        } else {
+            c.min == self.standby.size
+        }
+    }
+
     fn resource(&self) -> &str {
         &self.id
     }

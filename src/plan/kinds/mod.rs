@@ -210,6 +210,16 @@ pub trait Groups: Sync {
         clouds: &Clouds,
         region: &str,
     ) -> Result<Option<ComputeGroup>, CloudError>;
+    /// Its group in `region` as a drill's journal names it
+    /// (`journal::Temp::raised_group`): the region the group lives in (a
+    /// GCP kind's region for a site) and its name. `None`: no group there.
+    fn raised_group(&self, region: &str) -> Option<(String, String)>;
+    /// Whether `read` (its [`Groups::describe`] of a standby region) is at
+    /// the plan's standby size. A standby group at another size may carry
+    /// a drill's raise that no cleanup returned: a drill and the sweep then
+    /// look for it in the journals (`steps::capacity`). In doubt, `false`:
+    /// that costs a read of the journals, never a missed raise.
+    fn at_standby(&self, read: &ComputeGroup) -> bool;
 }
 
 /// How `drctl status` shows a resource.

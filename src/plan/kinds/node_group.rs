@@ -191,6 +191,15 @@ fn as_group(g: NodeGroup) -> ComputeGroup {
 
 #[async_trait]
 impl Groups for NodeGroupSpec {
+    fn raised_group(&self, region: &str) -> Option<(String, String)> {
+        let (cluster, group) = self.in_region(region)?;
+        Some((region.to_string(), format!("{cluster}/{group}")))
+    }
+
+    fn at_standby(&self, read: &ComputeGroup) -> bool {
+        read.capacity == self.standby.into()
+    }
+
     fn resource(&self) -> &str {
         &self.id
     }
