@@ -8,6 +8,8 @@
 use super::tests::{drill_opts, engine};
 use super::*;
 use crate::cloud::fake::FakeCloud;
+use std::sync::Arc;
+
 use crate::journal::{CleanupResult, JournalStore, Temp};
 
 const TARGET: &str = "us-east4";
@@ -296,4 +298,50 @@ async fn regression_drill_mig_and_drill_run_raised_over_another_drills_raise() {
     // The dead drill's resume returns them to what they were.
     e.resume(&dead, &plans, Some(gcp_drill())).await.unwrap();
     assert_eq!(production(&f), before);
+}
+
+/// Regression (resume acted on a Cloud SQL run's journaled endpoint): a
+/// resume re-read the promoted database's endpoint for RDS only, so a
+/// crashed Cloud SQL failover went on with whatever endpoint an editor of
+/// its journal wrote. The promotion step's answer re-reads it now, and the
+/// resumed run's outputs carry the cloud's.
+#[tokio::test]
+async fn regression_a_resume_of_a_cloud_sql_run_acts_on_the_clouds_endpoint() {
+    let plans = orders_gcp();
+    let f = world(&plans);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, store, _) = engine(&f, dir.path());
+    let notes = Arc::new(super::tests::Notes::default());
+    e.reporter = notes.clone();
+    let step = "orders-gcp/promote-sql:orders-sql";
+    let failover = || RunOptions {
+        target: TARGET.into(),
+        ..super::tests::opts()
+    };
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After(step.into())),
+        ..failover()
+    };
+    let Err(EngineError::Crashed(_, run)) = e.run(&plans, &crash).await else {
+        panic!("the run stops after the promotion");
+    };
+    super::tests::edit_endpoint(&store, &run, step, "attacker.example.net").await;
+    let r = e.resume(&run, &plans, Some(failover())).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+    let sql = &plans[0].spec.cloud_sql[0];
+    let name = &sql.regions[TARGET];
+    let real = (f
+        .clouds()
+        .cloud_sql
+        .describe_sql(TARGET, &sql.project, name)
+        .await)
+        .unwrap()
+        .and_then(|i| i.endpoint)
+        .expect("the new primary's endpoint");
+    let notes = notes.0.lock().unwrap().clone();
+    assert!(
+        notes.iter().any(|n| n.contains("attacker.example.net")
+            && n.contains(&format!("the cloud says {real}: acting on the cloud's"))),
+        "{notes:#?}"
+    );
 }

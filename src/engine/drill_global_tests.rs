@@ -5,6 +5,7 @@
 //! included), a sweep from another machine finds a copy no journal of its
 //! own names, and no member of the global cluster is ever changed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::tests::{drill_opts, engine};
@@ -239,4 +240,56 @@ async fn a_sweep_from_another_machine_removes_an_expired_copy_by_its_tags() {
     assert_eq!(cleaned[0].result, CleanupResult::Removed, "{cleaned:?}");
     assert!(leftovers(&f).is_empty(), "{:?}", leftovers(&f));
     assert_eq!(production(&f), before, "production changed");
+}
+
+/// Regression (resume acted on an Aurora run's journaled endpoint): a
+/// resume re-read the promoted database's endpoint for RDS only, so an
+/// edited journal of a crashed Aurora failover pointed the record that
+/// follows the global database wherever its editor liked. The switch
+/// step's answer re-reads it now, as for every data kind.
+#[tokio::test]
+async fn regression_a_resume_of_an_aurora_run_acts_on_the_clouds_endpoint() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, store, _) = engine(&f, dir.path());
+    let notes = Arc::new(super::tests::Notes::default());
+    e.reporter = notes.clone();
+    let step = "orders/switch-global:orders-db";
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After(step.into())),
+        ..super::tests::opts()
+    };
+    let Err(EngineError::Crashed(_, run)) = e.run(&orders(), &crash).await else {
+        panic!("the run stops after the switch");
+    };
+    super::tests::edit_endpoint(&store, &run, step, "attacker.example.net").await;
+    let r = e
+        .resume(&run, &orders(), Some(super::tests::opts()))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+    let real = (f
+        .clouds()
+        .aurora
+        .describe_cluster("us-east-1", "orders-use1")
+        .await)
+        .unwrap()
+        .and_then(|c| c.endpoint)
+        .expect("the writer's endpoint");
+    let zone = (f.clouds().dns.find_zone("example.com.").await)
+        .unwrap()
+        .expect("the zone");
+    let record = (f.clouds().dns.list_records(&zone, "").await)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == "orders-db.example.com.")
+        .expect("the record that follows the writer");
+    assert_eq!(record.values, std::slice::from_ref(&real));
+    let notes = notes.0.lock().unwrap().clone();
+    assert!(
+        notes.iter().any(|n| n.contains("attacker.example.net")
+            && n.contains(&real)
+            && n.contains("acting on the cloud's")),
+        "{notes:#?}"
+    );
 }

@@ -33,7 +33,6 @@ use crate::runs::RunReport;
 use crate::runs::replay::{Replay, StepState, replay};
 use crate::state::lock::{LockInfo, hostname};
 use crate::state::{LockSet, Takeover};
-use crate::steps::StepKind;
 use crate::steps::graph::Step;
 
 use super::drill::DrillLocks;
@@ -128,12 +127,13 @@ impl Engine {
     }
 
     /// Reads again, from the cloud, the endpoint of each database a
-    /// replayed promote or restore step made the primary (later steps point
-    /// records at it), and puts it in the outputs in place of the
-    /// journal's; a disagreement is said. An instance that cannot be read
-    /// now loses its journaled endpoint: the step that needs it reads it
-    /// itself (and fails saying why). The instance is the plan's (or, for
-    /// a restore, named from the plan and the run id), never the journal's.
+    /// replayed step made the writer (later steps point records at it),
+    /// through the step's own answer ([`crate::steps::Action::endpoint_now`]:
+    /// every data kind, RDS, Aurora and Cloud SQL alike), and puts it in
+    /// the outputs in place of the journal's; a disagreement is said. A
+    /// database that cannot be read now loses its journaled endpoint: the
+    /// step that needs it reads it itself (and fails saying why). What is
+    /// read is named by the plan (and the run id), never by the journal.
     async fn reread_endpoints(
         &self,
         run_id: &str,
@@ -141,30 +141,23 @@ impl Engine {
         outputs: &mut BTreeMap<String, Value>,
     ) {
         for step in steps {
-            let (instance, region) = match &step.kind {
-                StepKind::Promote(p) => (p.instance.clone(), p.region.clone()),
-                StepKind::Restore(r) => (
-                    crate::steps::restored_id(&r.instance, run_id),
-                    r.region.clone(),
-                ),
-                _ => continue,
-            };
             let id = step.id.to_string();
             let Some(out) = outputs.get_mut(&id) else {
                 continue;
             };
-            let read = tokio::time::timeout(
-                ENDPOINT_READ,
-                self.clouds.database.describe_instance(&region, &instance),
-            )
-            .await;
-            let fresh = match read {
-                Ok(Ok(inst)) => Ok(inst.and_then(|i| Some((i.endpoint?, i.port)))),
-                Ok(Err(e)) => Err(e.summary()),
-                Err(_) => Err(format!("no answer within {} s", ENDPOINT_READ.as_secs())),
+            let action = step.kind.action();
+            let read =
+                tokio::time::timeout(ENDPOINT_READ, action.endpoint_now(&self.clouds, run_id));
+            let (subject, fresh) = match read.await {
+                Ok(None) => continue,
+                Ok(Some(now)) => (now.subject, now.read.map_err(|e| e.summary())),
+                Err(_) => (
+                    format!("the writer of {id}"),
+                    Err(format!("no answer within {} s", ENDPOINT_READ.as_secs())),
+                ),
             };
             let journaled = out["endpoint"].as_str().map(str::to_string);
-            let (endpoint, note) = cross_check(&instance, &region, journaled.as_deref(), fresh);
+            let (endpoint, note) = cross_check(&subject, journaled.as_deref(), fresh);
             match endpoint {
                 Some((ep, port)) => {
                     out["endpoint"] = ep.into();
@@ -366,16 +359,15 @@ fn broken_refusal(run_id: &str, why: &str) -> Refusal {
     ))
 }
 
-/// What to do with a replayed step's endpoint of `instance` in `region`:
-/// the journal says `journaled`, the cloud just said `fresh` (endpoint and
+/// What to do with a replayed step's endpoint of `subject` (`id
+/// (region)`): the journal says `journaled`, the cloud just said `fresh` (endpoint and
 /// port; `Ok(None)`: no endpoint now; `Err`: it could not be read). Acts
 /// on the cloud's: (the endpoint and port to put in the outputs, `None` to
 /// take the journal's out), and a note when they disagree or the read
 /// failed.
 #[allow(clippy::type_complexity)]
 fn cross_check(
-    instance: &str,
-    region: &str,
+    subject: &str,
     journaled: Option<&str>,
     fresh: Result<Option<(String, Option<i32>)>, String>,
 ) -> (Option<(String, Option<i32>)>, Option<String>) {
@@ -384,7 +376,7 @@ fn cross_check(
         Ok(Some((ep, port))) => {
             let note = (journaled != Some(ep.as_str())).then(|| {
                 format!(
-                    "the journal says the endpoint of {instance} ({region}) is {said}, the cloud says {ep}: acting on the cloud's"
+                    "the journal says the endpoint of {subject} is {said}, the cloud says {ep}: acting on the cloud's"
                 )
             });
             (Some((ep, port)), note)
@@ -392,13 +384,13 @@ fn cross_check(
         Ok(None) => (
             None,
             Some(format!(
-                "{instance} ({region}) has no endpoint now (the journal says {said}): the step that needs it reads it again"
+                "{subject} has no endpoint now (the journal says {said}): the step that needs it reads it again"
             )),
         ),
         Err(e) => (
             None,
             Some(format!(
-                "the endpoint of {instance} ({region}) could not be read again ({e}); the journal's ({said}) is not used: the step that needs it reads it itself"
+                "the endpoint of {subject} could not be read again ({e}); the journal's ({said}) is not used: the step that needs it reads it itself"
             )),
         ),
     }

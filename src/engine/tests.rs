@@ -1713,8 +1713,9 @@ async fn throttling_is_a_journaled_wait_never_a_failed_step() {
 }
 
 /// A reporter that keeps the notes (what a run says beside its steps).
+/// A reporter that keeps the notes a run says.
 #[derive(Default)]
-struct Notes(Mutex<Vec<String>>);
+pub(super) struct Notes(pub(super) Mutex<Vec<String>>);
 
 impl Reporter for Notes {
     fn started(&self, _: &Step) {}
@@ -1722,6 +1723,28 @@ impl Reporter for Notes {
     fn note(&self, text: &str) {
         self.0.lock().unwrap().push(text.to_string());
     }
+}
+
+/// What an editor of the state does to a crashed run's journal: rewrites
+/// `step`'s journaled endpoint to `to` and re-chains the journal (no run
+/// keys here: the chain alone cannot tell).
+pub(super) async fn edit_endpoint(store: &MemoryStore, run: &str, step: &str, to: &str) {
+    let records = crate::journal::read(store, run).await.unwrap();
+    let fresh = Arc::new(MemoryStore::new());
+    let mut j = Journal::create(fresh.clone(), run).await.unwrap();
+    let mut edited = false;
+    for mut r in records {
+        if let Event::StepSucceeded { step: s, outputs } = &mut r.event
+            && s.as_str() == step
+        {
+            outputs["endpoint"] = to.into();
+            edited = true;
+        }
+        j.append(r.event).await.unwrap();
+    }
+    assert!(edited, "{step} succeeded in {run}");
+    store.set_text(run, &fresh.text(run).unwrap());
+    store.set_head(run, fresh.read_head(run).await.unwrap().as_deref());
 }
 
 /// Regression: a resume took the promoted database's endpoint from the
@@ -1743,21 +1766,7 @@ async fn regression_a_resume_points_records_at_the_endpoint_read_again_not_the_j
     let Err(EngineError::Crashed(_, run)) = e.run(&payments(), &crash).await else {
         panic!("the run stops after the promotion");
     };
-    // The editor rewrites the promote step's endpoint and re-chains the
-    // journal (no run keys here: the chain alone cannot tell).
-    let records = crate::journal::read(store.as_ref(), &run).await.unwrap();
-    let fresh = Arc::new(MemoryStore::new());
-    let mut j = Journal::create(fresh.clone(), &run).await.unwrap();
-    for mut r in records {
-        if let Event::StepSucceeded { step, outputs } = &mut r.event
-            && step.as_str() == promote
-        {
-            outputs["endpoint"] = "attacker.example.net".into();
-        }
-        j.append(r.event).await.unwrap();
-    }
-    store.set_text(&run, &fresh.text(&run).unwrap());
-    store.set_head(&run, fresh.read_head(&run).await.unwrap().as_deref());
+    edit_endpoint(&store, &run, promote, "attacker.example.net").await;
 
     let r = e.resume(&run, &payments(), Some(opts())).await.unwrap();
     assert_eq!(r.outcome, Outcome::Succeeded);

@@ -148,6 +148,10 @@ impl StepOutput for CheckOutput {
 
 #[async_trait]
 impl Action for Check {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         self.preflight(cx).await
     }

@@ -199,6 +199,10 @@ impl DrillMig {
 
 #[async_trait]
 impl Action for DrillMig {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

@@ -270,6 +270,10 @@ impl DrillNodes {
 
 #[async_trait]
 impl Action for DrillNodes {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads the node group itself.
         Vec::new()

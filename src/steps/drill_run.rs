@@ -138,6 +138,10 @@ impl DrillRun {
 
 #[async_trait]
 impl Action for DrillRun {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

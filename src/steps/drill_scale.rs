@@ -125,6 +125,10 @@ impl StepOutput for DrillScaleOutput {
 
 #[async_trait]
 impl Action for DrillScale {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

@@ -892,6 +892,14 @@ pub trait Action: Send + Sync {
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure>;
     /// Brings the world to the step's desired state; returns outputs to journal.
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure>;
+    /// The endpoint of the database this step made the writer, read from
+    /// the cloud now, for a resume: later steps (a record that `follows`
+    /// it) act on this, never on the journal's value, which a writer of
+    /// the state could have edited (`engine::resume`). `None`: the step
+    /// makes no writer that later steps act on (a drill's copy included:
+    /// a drill is cleaned up on resume, not continued). The names are the
+    /// plan's (and the run id's), never the journal's.
+    async fn endpoint_now(&self, clouds: &Clouds, run_id: &str) -> Option<EndpointNow>;
     /// Whether the journaled outputs of a run of this step leave nothing to
     /// do. A step that succeeded unsettled (evidence some destination did not
     /// take) ends the run "succeeded, evidence incomplete", and a resume runs
@@ -908,6 +916,33 @@ pub trait Action: Send + Sync {
     fn creates(&self, run_id: &str) -> Vec<crate::journal::Temp> {
         let _ = run_id;
         Vec::new()
+    }
+}
+
+/// An endpoint's host name and its port, when the provider says one.
+pub type Endpoint = (String, Option<i32>);
+
+/// What a read of a database found of its endpoint: its host name, when
+/// it has one yet, and its port.
+pub type Described = (Option<String>, Option<i32>);
+
+/// A writer's endpoint as the cloud says it now ([`Action::endpoint_now`]).
+#[derive(Debug)]
+pub struct EndpointNow {
+    /// What was read, for messages (`orders-use1 (us-east-1)`).
+    pub subject: String,
+    /// Its endpoint and port; `Ok(None)`: it has none now.
+    pub read: Result<Option<Endpoint>, CloudError>,
+}
+
+impl EndpointNow {
+    /// The endpoint of `id` in `region`, from a read that gave `read`
+    /// (the endpoint and port of what it found, `None` when not found).
+    pub fn of(id: &str, region: &str, read: Result<Option<Described>, CloudError>) -> Self {
+        Self {
+            subject: format!("{id} ({region})"),
+            read: read.map(|found| found.and_then(|(ep, port)| Some((ep?, port)))),
+        }
     }
 }
 

@@ -144,6 +144,10 @@ impl Scale {
 
 #[async_trait]
 impl Action for Scale {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads the group itself (it shows it in detail) and asks
         // [`Scale::standby_problems`] what the read means.

@@ -322,6 +322,10 @@ impl ScaleMig {
 
 #[async_trait]
 impl Action for ScaleMig {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads the group itself (it shows it in detail).
         Vec::new()

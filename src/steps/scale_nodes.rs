@@ -377,6 +377,10 @@ fn failed(group: &str, region: &str, why: String) -> StepFailure {
 
 #[async_trait]
 impl Action for ScaleNodes {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads the node group itself (it shows it in detail).
         Vec::new()

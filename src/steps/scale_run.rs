@@ -205,6 +205,10 @@ impl ScaleRun {
 
 #[async_trait]
 impl Action for ScaleRun {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads the service itself (through the kind).
         Vec::new()

@@ -454,6 +454,10 @@ pub async fn read_controls(cx: &Cx<'_>, records: &[DnsSpec]) -> Vec<Finding> {
 
 #[async_trait]
 impl Action for SwitchControl {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let (mut out, setup) = futures::join!(
             read_controls(cx, &self.records),

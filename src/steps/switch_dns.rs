@@ -563,6 +563,10 @@ impl StepOutput for SwitchDnsOutput {
 
 #[async_trait]
 impl Action for SwitchDns {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads this kind's resources itself, in more detail.
         Vec::new()
