@@ -13,7 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::cloud::control::Control;
-use crate::cloud::{CloudError, Clouds, DbInstance, DnsRecord, ErrorKind, ObjectUrl};
+use crate::cloud::{CloudError, Clouds, DnsRecord, ErrorKind, ObjectUrl};
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
 use crate::plan::spec::{DnsSpec, SwitchMode};
@@ -38,21 +38,6 @@ pub async fn bounded<T>(
             format!("no answer within {}", format_duration(limit)),
         )),
     }
-}
-
-/// One database copy (`None`: it does not exist), read once under `limit`.
-pub async fn read_instance(
-    clouds: &Clouds,
-    limit: Duration,
-    region: &str,
-    instance: &str,
-) -> Result<Option<DbInstance>, CloudError> {
-    bounded(
-        limit,
-        ("rds", "DescribeDBInstances", instance, region),
-        clouds.database.describe_instance(region, instance),
-    )
-    .await
 }
 
 /// One DNS record's sets, `None` when its zone does not exist. A data-plane

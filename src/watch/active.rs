@@ -35,6 +35,7 @@ use crate::cloud::control::ControlState;
 use crate::cloud::{Clouds, DbRole};
 use crate::journal::watch::WatchDecision;
 use crate::plan::Plan;
+use crate::plan::kinds::{Shown, each};
 use crate::plan::spec::{DnsSpec, SwitchMode};
 use crate::runs::watch::{PlanHistory, Switch};
 use crate::steps::placement::{self, ControlRead};
@@ -56,7 +57,8 @@ pub enum DbSaid {
 /// One database copy of the plan, as read.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DbReading {
-    /// The plan's database resource.
+    /// The plan's data resource (a database, a global database, a Cloud
+    /// SQL instance).
     pub id: String,
     /// The region of this copy.
     pub region: String,
@@ -538,30 +540,39 @@ pub fn verdict(judged: &Judged, journals: &str, tally: Tally) -> Option<Verdict>
     })
 }
 
-/// The plan's database copies, each read once under `timeout`.
+/// The copies of every data resource of the plan (RDS databases, Aurora
+/// global databases, Cloud SQL: whatever answers the data role,
+/// [`Shown::Data`]), each read once under `timeout` through the role.
 async fn databases(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<DbReading> {
-    let reads = plan.spec.database.iter().flat_map(|d| {
-        (plan.regions().iter()).filter_map(move |r| {
-            d.regions
-                .get(r)
-                .map(|i| (d.id.clone(), r.clone(), i.clone()))
-        })
+    let data = each(&plan.spec)
+        .into_iter()
+        .filter_map(|r| match r.shown() {
+            Shown::Data(copies) => Some(copies),
+            _ => None,
+        });
+    let reads = data.flat_map(|c| {
+        (plan.regions().iter()).filter_map(move |r| Some((c, r.clone(), c.copy(r)?.to_string())))
     });
-    join_all(reads.map(|(id, region, instance)| async move {
-        let read = placement::read_instance(clouds, timeout, &region, &instance).await;
+    join_all(reads.map(|(c, region, copy)| async move {
+        let (service, operation) = c
+            .read_call()
+            .split_once(':')
+            .unwrap_or(("data", c.read_call()));
+        let what = (service, operation, copy.as_str(), region.as_str());
+        let read = placement::bounded(timeout, what, c.describe(clouds, &region)).await;
         let (said, endpoint) = match read {
-            Ok(Some(i)) => (
-                match i.role {
+            Ok(Some(copy)) => (
+                match copy.role {
                     DbRole::Primary => DbSaid::Primary,
                     DbRole::Replica(_) => DbSaid::Replica,
                 },
-                i.endpoint,
+                copy.endpoint,
             ),
             Ok(None) => (DbSaid::Missing, None),
             Err(e) => (DbSaid::Unknown(e.summary()), None),
         };
         DbReading {
-            id,
+            id: c.resource().to_string(),
             region,
             said,
             endpoint,
@@ -989,5 +1000,54 @@ mod tests {
         assert_eq!(v.next, Next::Nothing);
         let j = judge("payments", &Placement::Nothing, &hist(&[]), &[], None);
         assert_eq!(j, Judged::JournalsOnly { region: W.into() });
+    }
+
+    /// Every reference plan and the plans on GCP, seeded as the simulator
+    /// seeds them (home serving, standbys ready).
+    fn seeded() -> (Vec<Plan>, crate::cloud::fake::FakeCloud) {
+        let mut plans = crate::plan::reference();
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let gcp = crate::plan::load(&[root.join("plans/gcp"), root.join("plans/tiers.toml")]);
+        assert!(!gcp.has_errors(), "{:?}", gcp.diagnostics);
+        plans.extend(gcp.plans);
+        let model = crate::cloud::model::Model::aws().unwrap();
+        let world = crate::sim::paused(crate::sim::world_for(model, &plans, 1));
+        (plans, world)
+    }
+
+    /// Regression (watch was blind to the data kinds it did not name):
+    /// placement read `[[database]]` copies only, so `orders` (an Aurora
+    /// global database, its record following the writer) was never
+    /// placed, and a plan of GCP kinds fell back to its journals alone. It
+    /// reads every data kind through the data role now: every plan is
+    /// placed at its home, from the cloud, by its data copies.
+    #[test]
+    fn regression_watch_places_every_plan_from_the_cloud_whatever_its_data_kinds() {
+        let (plans, world) = seeded();
+        let clouds = world.clouds();
+        for p in &plans {
+            let w = crate::sim::paused(read(&clouds, p, "elsewhere", Duration::from_secs(5)));
+            let data = each(&p.spec)
+                .iter()
+                .any(|r| matches!(r.shown(), Shown::Data(_)));
+            if data {
+                assert!(
+                    w.databases.iter().any(|d| d.said == DbSaid::Primary),
+                    "{}: {:?}",
+                    p.name(),
+                    w.databases
+                );
+            }
+            match place(p.regions(), &w) {
+                Placement::Region { region, .. } => {
+                    assert_eq!(region, p.home(), "{}: {w:?}", p.name())
+                }
+                other => panic!("{}: {other:?} from {w:?}", p.name()),
+            }
+        }
+        let names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
+        for must in ["orders", "orders-gcp", "storefront", "payments"] {
+            assert!(names.contains(&must), "{names:?}");
+        }
     }
 }
