@@ -2,8 +2,8 @@
 //!
 //! `docs/architecture.md` draws the house as floors, from the cloud adapters
 //! at the bottom to the commands at the top. This test reads every library
-//! source file (production code only: comments, `#[cfg(test)]` modules and
-//! test files are left out) and fails on any `crate::X` path whose module
+//! source file (production code only: comments, `#[cfg(test)]` items
+//! wherever they stand, and test files are left out) and fails on any `crate::X` path whose module
 //! `X` stands on a floor above (or beside) the file's own, so the drawing is
 //! a checked claim rather than a hope. It needs no emulator.
 
@@ -67,22 +67,136 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The production part of a source file: `#[cfg(test)]` items cut off (they
-/// stand at the end of each file here) and line comments removed.
+/// The production part of a source file: every `#[cfg(test)]` item cut
+/// out wherever it stands (a test module at the end, a test helper between
+/// two functions), and line comments removed. Production code after a test
+/// item is read too: stopping at the first one left whole files' ends
+/// unchecked.
 fn production(text: &str) -> String {
     let mut out = String::new();
+    let mut skip: Option<Skip> = None;
     for line in text.lines() {
-        if line.trim() == "#[cfg(test)]" {
-            break;
+        let code = strip_comment(line);
+        if let Some(s) = &mut skip {
+            if s.ended(code) {
+                skip = None;
+            }
+            continue;
         }
-        let code = match line.find("//") {
-            Some(i) => &line[..i],
-            None => line,
-        };
+        if line.trim() == "#[cfg(test)]" {
+            skip = Some(Skip::default());
+            continue;
+        }
         out.push_str(code);
         out.push('\n');
     }
     out
+}
+
+/// A `#[cfg(test)]` item being skipped: it ends at the `;` of an item
+/// without a body (`mod tests;`, a `use`) or where its braces close.
+#[derive(Default)]
+struct Skip {
+    depth: usize,
+    opened: bool,
+}
+
+impl Skip {
+    /// Takes the next line of the item; whether the item ends on it.
+    fn ended(&mut self, code: &str) -> bool {
+        let mut chars = code.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => skip_string(&mut chars),
+                '\'' => skip_char(&mut chars),
+                '{' => {
+                    self.depth += 1;
+                    self.opened = true;
+                }
+                '}' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.opened && self.depth == 0 {
+                        return true;
+                    }
+                }
+                ';' if !self.opened && self.depth == 0 => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+}
+
+/// Past the rest of a string literal whose opening quote was just read.
+fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '"' => return,
+            _ => {}
+        }
+    }
+}
+
+/// Past a char literal (`'{'`, `'\''`) whose quote was just read; a
+/// lifetime (`'a`) is left as it is.
+fn skip_char(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    let mut ahead = chars.clone();
+    match (ahead.next(), ahead.next()) {
+        (Some('\\'), _) => {
+            chars.next();
+            chars.next();
+            for c in chars.by_ref() {
+                if c == '\'' {
+                    return;
+                }
+            }
+        }
+        (Some(_), Some('\'')) => {
+            chars.next();
+            chars.next();
+        }
+        _ => {}
+    }
+}
+
+/// `line` without its line comment (a `//` outside a string).
+fn strip_comment(line: &str) -> &str {
+    let mut in_string = false;
+    let mut escaped = false;
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            return &line[..i];
+        }
+    }
+    line
+}
+
+#[test]
+fn test_items_are_cut_wherever_they_stand() {
+    let text = "use crate::cloud::X;\n#[cfg(test)]\nuse crate::engine::Y;\nfn a() {}\n#[cfg(test)]\nfn helper() {\n    let s = \"}\";\n    let c = '{';\n    crate::engine::z();\n}\nfn b() { crate::plan::w(); } // crate::engine::v\n#[cfg(test)]\nmod tests {\n    fn t() { crate::engine::q(); }\n}\nfn c() { crate::journal::u(); }\n";
+    let kept = production(text);
+    assert!(!kept.contains("engine"), "{kept}");
+    for must in [
+        "crate::cloud::X",
+        "crate::plan::w",
+        "crate::journal::u",
+        "fn a()",
+    ] {
+        assert!(kept.contains(must), "{must}: {kept}");
+    }
 }
 
 /// Every `crate::a::b` path in `code`, as its segments.
