@@ -179,7 +179,7 @@ pub struct Report {
     pub observer: String,
     /// The plan.
     pub plan: String,
-    /// When the round ended.
+    /// When the round began (its clock: what it judged was read from then).
     pub at: DateTime<Utc>,
     /// Rounds so far.
     pub round: u64,
