@@ -21,12 +21,15 @@ use crate::proxy::{Fault, Match};
 use crate::world::{self, HOME, STANDBY};
 
 /// Wall-time bound of a failover with the home region down, on the
-/// emulators. A run that waited on the dead region (the SDK's retries of a
-/// connection that never answers) takes well over 10 s; a healthy one
-/// takes about 1 s on an idle machine (docs/performance.md). The bound sits
-/// between the two with room for a loaded 2-core CI machine: it catches a
-/// retry storm, not a busy neighbour.
-const FAST: Duration = Duration::from_secs(5);
+/// emulators. A run that waited on a dead region that never answers waits
+/// for the SDK's 30 s attempt timeout; a healthy one takes about 1 s on an
+/// idle machine (docs/performance.md), and 7.5 to 11.4 s on shared state
+/// while a cold build and a second emulator world shared the 2 cores (a
+/// bound of 6 s failed there). The bound sits below the hang with room for
+/// such a machine. A retry storm is caught by what the test counts, not by
+/// time: the requests that reached the dead region (only the bounded side
+/// reads may).
+const FAST: Duration = Duration::from_secs(20);
 
 /// What shared state may add to [`FAST`]: the store probe, the lease, two
 /// requests per journal record (about 35 requests to the emulated S3 for one
