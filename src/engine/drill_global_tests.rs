@@ -276,20 +276,5 @@ async fn regression_a_resume_of_an_aurora_run_acts_on_the_clouds_endpoint() {
         .unwrap()
         .and_then(|c| c.endpoint)
         .expect("the writer's endpoint");
-    let zone = (f.clouds().dns.find_zone("example.com.").await)
-        .unwrap()
-        .expect("the zone");
-    let record = (f.clouds().dns.list_records(&zone, "").await)
-        .unwrap()
-        .into_iter()
-        .find(|d| d.name == "orders-db.example.com.")
-        .expect("the record that follows the writer");
-    assert_eq!(record.values, std::slice::from_ref(&real));
-    let notes = notes.0.lock().unwrap().clone();
-    assert!(
-        notes.iter().any(|n| n.contains("attacker.example.net")
-            && n.contains(&real)
-            && n.contains("acting on the cloud's")),
-        "{notes:#?}"
-    );
+    super::tests::followed_the_cloud(&f, "orders-db.example.com.", &real, &notes).await;
 }

@@ -1747,6 +1747,28 @@ pub(super) async fn edit_endpoint(store: &MemoryStore, run: &str, step: &str, to
     store.set_head(run, fresh.read_head(run).await.unwrap().as_deref());
 }
 
+/// After a resume of a run whose journaled endpoint was edited to
+/// "attacker.example.net": record `name` names `real`, the cloud's
+/// endpoint, and the run said that it acted on the cloud's.
+pub(super) async fn followed_the_cloud(f: &FakeCloud, name: &str, real: &str, notes: &Notes) {
+    let zone = (f.clouds().dns.find_zone("example.com.").await)
+        .unwrap()
+        .expect("the zone");
+    let record = (f.clouds().dns.list_records(&zone, "").await)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.name == name)
+        .expect("the record that follows the database");
+    assert_eq!(record.values, [real.to_string()]);
+    let notes = notes.0.lock().unwrap().clone();
+    assert!(
+        notes.iter().any(|n| n.contains("attacker.example.net")
+            && n.contains(real)
+            && n.contains("acting on the cloud's")),
+        "{notes:#?}"
+    );
+}
+
 /// Regression: a resume took the promoted database's endpoint from the
 /// journal, so an edited journal of a crashed run pointed the database's
 /// record wherever its editor liked. It reads the endpoint again and acts
@@ -1774,30 +1796,7 @@ async fn regression_a_resume_points_records_at_the_endpoint_read_again_not_the_j
         .endpoint
         .clone()
         .expect("an endpoint");
-    let zone = f
-        .clouds()
-        .dns
-        .find_zone("example.com.")
-        .await
-        .unwrap()
-        .expect("the zone");
-    let record = f
-        .clouds()
-        .dns
-        .list_records(&zone, "")
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|d| d.name == "payments-db.example.com.")
-        .expect("the database's record");
-    assert_eq!(record.values, std::slice::from_ref(&real));
-    let notes = notes.0.lock().unwrap().clone();
-    assert!(
-        notes.iter().any(|n| n.contains("attacker.example.net")
-            && n.contains(&real)
-            && n.contains("acting on the cloud's")),
-        "{notes:#?}"
-    );
+    followed_the_cloud(&f, "payments-db.example.com.", &real, &notes).await;
 }
 
 #[tokio::test]
