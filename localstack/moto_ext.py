@@ -1,4 +1,5 @@
-"""moto server with the two Aurora Global Database operations moto lacks.
+"""moto server with the Aurora Global Database operations moto lacks, and
+ECS services that take time to scale.
 
 Why: moto 5.2 models global clusters (CreateGlobalCluster, members joined by
 CreateDBCluster --global-cluster-identifier, RemoveFromGlobalCluster) but
@@ -45,19 +46,107 @@ lag_publisher.py), the old writer being unreachable (the fault proxy drops
 its region instead), writer endpoints changing their DNS, engine version
 checks, and global write forwarding.
 
+ECS services (an `[[ecs_service]]` is scaled by UpdateService desiredCount).
+moto 5.2's UpdateService sets runningCount to the new desiredCount at once
+and never touches the service's PRIMARY deployment (its desiredCount,
+runningCount and rolloutState stay as at creation); CreateService leaves
+runningCount 0 and the deployment IN_PROGRESS for ever. What ECS does,
+after the Amazon ECS API Reference (UpdateService; the Service and
+Deployment data types: desiredCount, runningCount, pendingCount,
+rolloutState, rolloutStateReason, failedTasks; events, at most 100, newest
+first) and the Developer Guide (service deployments: a new deployment is
+started by a new task definition, platform version or deployment
+configuration, or by forceNewDeployment, not by a desired count; task
+lifecycle: PENDING, then RUNNING; the deployment circuit breaker's "ECS
+deployment circuit breaker: tasks failed to start."), as modelled here:
+
+- CreateService: the service is steady at once: runningCount =
+  desiredCount, pendingCount 0, its PRIMARY deployment COMPLETED ("ECS
+  deployment ecs-svc/... completed."), so a seeded service reads as one
+  that has been running a while (AWS takes a minute or so; not modelled);
+- UpdateService changing desiredCount (a scale): the service's and the
+  PRIMARY deployment's desiredCount change at once; runningCount (service
+  and deployment) stays the old count and pendingCount is the tasks still
+  to start, until DRCTL_MOTO_ECS_SECONDS (default 2) have passed, read
+  lazily on the next DescribeServices (or UpdateService, DescribeClusters,
+  ListServices, DeleteService; no thread); then runningCount is the new
+  count, pendingCount 0 and an event says "(service S) has reached a steady
+  state.". No new deployment is made and the PRIMARY deployment's
+  rolloutState is left as it was (COMPLETED for seeded services). A scale
+  while another is under way starts from the running count of that moment.
+  An UpdateService that leaves desiredCount as it is leaves a scale under
+  way alone (moto set runningCount at once). The cluster's
+  runningTasksCount and pendingTasksCount follow;
+- a failed scale, armed over HTTP (below): when its time is up the PRIMARY
+  deployment reads rolloutState FAILED, rolloutStateReason "ECS deployment
+  circuit breaker: tasks failed to start." and failedTasks > 0 (the tasks
+  that did not start), runningCount stays the old count, pendingCount 0,
+  desiredCount stays the asked one, and an event says "(service S)
+  (deployment ecs-svc/...) deployment failed: tasks failed to start.". A
+  later scale that completes makes the deployment COMPLETED again with
+  failedTasks 0 (the Reference: the count resets once tasks run). An
+  armed failure is used by the first scale after it, even one that another
+  scale replaces before its time is up. This is a
+  simplification chosen for tests: on AWS the circuit breaker watches a
+  deployment while it is IN_PROGRESS, and tasks of a scale that cannot
+  start show as a stuck runningCount, service events and stopped tasks;
+- UpdateService of a service that does not exist is
+  ServiceNotFoundException ("Service not found."), of a cluster that does
+  not exist ClusterNotFoundException (moto's own answers, as AWS sends),
+  of a deleted (INACTIVE) service ServiceNotActiveException (moto updated
+  it).
+  Tagging a service (TagResource, UntagResource, DescribeServices
+  include=TAGS) needs the long ARN format
+  (arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/SERVICE), which moto uses
+  unless MOTO_ECS_NEW_ARN=false or the serviceLongArnFormat account setting
+  is disabled.
+
+Not modelled for ECS: tasks themselves (ListTasks shows none of a service's
+tasks), new deployments (a new task definition or forceNewDeployment keeps
+moto's single deployment), rollback by the circuit breaker, capacity, load
+balancers and health checks, service auto scaling.
+
+HTTP routes for tests, on the same port (JSON in, JSON out; every other
+request goes to moto as before):
+
+    POST /_drctl/ecs/fail    {"region": "us-east-1", "cluster": "orders-ecs-use1",
+                              "service": "orders-workers"}
+         arms the next scale of that service (cluster and service by name or
+         ARN) to fail; optional "failedTasks" (>= 1; default: the tasks the
+         scale would start, at least 1) and "reason" (default: the circuit
+         breaker's). 200 {"armed": {...}} (failedTasks null: the default);
+         404 {"error": ...} when no such service exists; 400 on a bad body.
+    GET  /_drctl/ecs/fail    {"armed": [...]}: the failures armed and not yet used.
+    POST /_drctl/ecs/clear   {} clears every armed failure, or one with
+                             {"region", "cluster", "service"}; 200 {"cleared": [...]}.
+                             A scale already under way keeps its outcome.
+         (DELETE /_drctl/ecs/fail does the same.)
+    GET  /_drctl/ecs/config  {"seconds": 2.0}
+    POST /_drctl/ecs/config  {"seconds": 0.5} sets DRCTL_MOTO_ECS_SECONDS for
+                             scales asked from now on.
+
+A failure is armed on the service itself: moto's reset (POST
+/moto-api/reset) or deleting the service drops it.
+
 Run as moto_server is:  python moto_ext.py -H 127.0.0.1 -p 5000
 Tested by test_moto_ext.py with boto3 (not drctl's client).
 """
 import datetime
+import json
 import os
 import sys
+import threading
 import time
+import uuid
 
+from moto.core.utils import utcnow as _utcnow
+from moto.ecs import exceptions as ecs_exc
+from moto.ecs import models as ecs_models
 from moto.rds import exceptions as rds_exc
 from moto.rds import models as rds_models
 from moto.rds.responses import RDSResponse
 
-MARKER = "drctl moto extension: SwitchoverGlobalCluster, FailoverGlobalCluster"
+MARKER = "drctl moto extension: SwitchoverGlobalCluster, FailoverGlobalCluster, ECS scaling"
 SWITCH_SECONDS = float(os.environ.get("DRCTL_MOTO_GLOBAL_SWITCH_SECONDS", "3"))
 
 
@@ -387,8 +476,302 @@ def _settling(method):
     return wrapped
 
 
+# ---------------------------------------------------------------- ECS services
+ECS_SECONDS = float(os.environ.get("DRCTL_MOTO_ECS_SECONDS", "2"))
+ECS_LOCK = threading.RLock()  # moto server is threaded; a scale is read and written under it
+CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
+MAX_EVENTS = 100  # DescribeServices shows at most the 100 latest events
+
+
+class ServiceNotActive(ecs_exc.ECSException):
+    """AWS's answer to an UpdateService of a deleted (INACTIVE) service."""
+
+    def __init__(self):
+        super().__init__("ServiceNotActiveException", "Service was not ACTIVE.")
+
+
+def _primary(service):
+    """The service's PRIMARY deployment (a dict, as moto keeps it), or None."""
+    for d in service.deployments or []:
+        if d.get("status") == "PRIMARY":
+            return d
+    return None
+
+
+def _cluster_of(service):
+    return service._backend.clusters.get(service.cluster_name)
+
+
+def _event(service, message):
+    service.events.insert(0, {"id": str(uuid.uuid4()), "createdAt": _utcnow(), "message": message})
+    del service.events[MAX_EVENTS:]
+
+
+def _show_counts(service):
+    """The PRIMARY deployment follows the service's counts."""
+    d = _primary(service)
+    if d is not None:
+        d["desiredCount"] = service.desired_count
+        d["runningCount"] = service.running_count
+        d["pendingCount"] = service.pending_count
+        d["updatedAt"] = _utcnow()
+    return d
+
+
+def ecs_settle(service):
+    """Finishes a scale whose time has come (called before every read or write)."""
+    scale = getattr(service, "_drctl_scale", None)
+    if not scale or time.monotonic() < scale["done_at"]:
+        return
+    service._drctl_scale = None
+    if service.status != "ACTIVE":
+        return
+    cluster = _cluster_of(service)
+    if cluster is not None:
+        cluster.pending_tasks_count -= service.pending_count
+    fail = scale["fail"]
+    if fail is not None:
+        service.pending_count = 0
+        d = _show_counts(service)
+        if d is not None:
+            d["rolloutState"] = "FAILED"
+            d["rolloutStateReason"] = fail["reason"]
+            d["failedTasks"] = fail["failedTasks"] or max(abs(scale["to"] - scale["from"]), 1)
+            _event(service, f"(service {service.name}) (deployment {d['id']}) deployment failed: "
+                            "tasks failed to start.")
+        return
+    if cluster is not None:
+        cluster.running_tasks_count += scale["to"] - service.running_count
+    service.running_count = scale["to"]
+    service.pending_count = 0
+    d = _show_counts(service)
+    if d is not None and d.get("rolloutState") == "FAILED":
+        d["rolloutState"] = "COMPLETED"
+        d["rolloutStateReason"] = f"ECS deployment {d['id']} completed."
+        d["failedTasks"] = 0
+    _event(service, f"(service {service.name}) has reached a steady state.")
+
+
+def _settle_backend(backend):
+    with ECS_LOCK:
+        for service in list(backend.services.values()):
+            ecs_settle(service)
+
+
+_ecs_create_service = ecs_models.EC2ContainerServiceBackend.create_service
+_ecs_update_service = ecs_models.EC2ContainerServiceBackend.update_service
+
+
+def ecs_create_service(self, *args, **kwargs):
+    """CreateService, its service steady at once (see the module's docstring)."""
+    with ECS_LOCK:
+        service = _ecs_create_service(self, *args, **kwargs)
+        service._drctl_scale = None
+        service._drctl_fail = None
+        cluster = _cluster_of(service)
+        if cluster is not None:
+            cluster.pending_tasks_count -= service.pending_count
+            cluster.running_tasks_count += service.desired_count - service.running_count
+        service.running_count = service.desired_count
+        service.pending_count = 0
+        d = _show_counts(service)
+        if d is not None:
+            d["rolloutState"] = "COMPLETED"
+            d["rolloutStateReason"] = f"ECS deployment {d['id']} completed."
+        return service
+
+
+def ecs_update_service(self, service_properties):
+    """UpdateService whose desiredCount takes DRCTL_MOTO_ECS_SECONDS to run."""
+    with ECS_LOCK:
+        cluster_str = service_properties.get("cluster") or "default"
+        name = str(service_properties.get("service") or "").split("/")[-1]
+        # ClusterNotFoundException, ServiceNotFoundException: moto's, as AWS's.
+        service = self._get_service(cluster_str, name)
+        if service.status != "ACTIVE":
+            raise ServiceNotActive()
+        ecs_settle(service)
+        cluster = _cluster_of(service)
+        before = (service.desired_count, service.running_count, service.pending_count)
+        counts = (cluster.running_tasks_count, cluster.pending_tasks_count) if cluster else None
+        new = service_properties.get("desired_count")
+        updated = _ecs_update_service(self, service_properties)
+        # moto made runningCount the new count at once: put back what runs.
+        service.running_count, service.pending_count = before[1], before[2]
+        if new is not None and int(new) != before[0]:
+            new = int(new)
+            service.desired_count = new
+            fail = getattr(service, "_drctl_fail", None)
+            service._drctl_fail = None
+            service.pending_count = max(new - service.running_count, 0)
+            service._drctl_scale = {
+                "from": service.running_count,
+                "to": new,
+                "fail": fail,
+                "done_at": time.monotonic() + ECS_SECONDS,
+            }
+        if cluster is not None:
+            cluster.running_tasks_count = counts[0] - before[1] + service.running_count
+            cluster.pending_tasks_count = counts[1] - before[2] + service.pending_count
+        _show_counts(service)
+        ecs_settle(service)  # at once when the seconds are 0
+        return updated
+
+
+_ecs_delete_service = ecs_models.EC2ContainerServiceBackend.delete_service
+
+
+def ecs_delete_service(self, *args, **kwargs):
+    """DeleteService: a scale under way and an armed failure go with the service."""
+    with ECS_LOCK:
+        _settle_backend(self)
+        service = _ecs_delete_service(self, *args, **kwargs)
+        service._drctl_scale = None
+        service._drctl_fail = None
+        return service
+
+
+def _settling_ecs(method):
+    """Wraps an ECS read so that due scales finish first."""
+
+    def wrapped(self, *a, **kw):
+        _settle_backend(self)
+        return method(self, *a, **kw)
+
+    return wrapped
+
+
+# ------------------------------------------------ HTTP routes for tests (/_drctl/)
+class RouteError(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def _find_services(region=None, cluster=None, service=None):
+    """moto's services matching what is given (names or ARNs), in every account."""
+    cluster = cluster.split("/")[-1] if cluster else None
+    service = service.split("/")[-1] if service else None
+    found = []
+    for account in list(ecs_models.ecs_backends.values()):
+        for reg, backend in list(dict.items(account)):
+            if region and reg != region:
+                continue
+            for svc in list(backend.services.values()):
+                if (cluster is None or svc.cluster_name == cluster) and (
+                    service is None or svc.name == service
+                ) and svc.status == "ACTIVE":
+                    found.append(svc)
+    return found
+
+
+def _describe_armed(svc):
+    fail = svc._drctl_fail
+    return {
+        "region": svc.region_name,
+        "cluster": svc.cluster_name,
+        "service": svc.name,
+        "serviceArn": svc.arn,
+        "reason": fail["reason"],
+        "failedTasks": fail["failedTasks"],
+    }
+
+
+def _need_str(body, key):
+    v = body.get(key)
+    if not isinstance(v, str) or not v:
+        raise RouteError(400, f"'{key}' must be a non-empty string")
+    return v
+
+
+def ecs_route(method, path, body):
+    """Answers a /_drctl/ecs/... request: (status, JSON-able body)."""
+    global ECS_SECONDS
+    with ECS_LOCK:
+        if path == "/_drctl/ecs/fail" and method == "POST":
+            region, cluster, service = (_need_str(body, k) for k in ("region", "cluster", "service"))
+            failed = body.get("failedTasks")
+            if failed is not None and (not isinstance(failed, int) or isinstance(failed, bool) or failed < 1):
+                raise RouteError(400, "'failedTasks' must be a whole number >= 1 (left out: the tasks the scale starts)")
+            reason = body.get("reason", CIRCUIT_BREAKER_REASON)
+            if not isinstance(reason, str) or not reason:
+                raise RouteError(400, "'reason' must be a non-empty string")
+            found = _find_services(region, cluster, service)
+            if not found:
+                raise RouteError(404, f"no ACTIVE service {service} in cluster {cluster} in {region}")
+            for svc in found:
+                svc._drctl_fail = {"reason": reason, "failedTasks": failed}
+            return 200, {"armed": _describe_armed(found[0])}
+        if path == "/_drctl/ecs/fail" and method == "GET":
+            return 200, {"armed": [_describe_armed(s) for s in _find_services()
+                                   if getattr(s, "_drctl_fail", None)]}
+        if (path == "/_drctl/ecs/clear" and method == "POST") or (
+            path == "/_drctl/ecs/fail" and method == "DELETE"
+        ):
+            for key in ("region", "cluster", "service"):
+                if key in body:
+                    _need_str(body, key)
+            cleared = []
+            for svc in _find_services(body.get("region"), body.get("cluster"), body.get("service")):
+                if getattr(svc, "_drctl_fail", None):
+                    cleared.append(_describe_armed(svc))
+                    svc._drctl_fail = None
+            return 200, {"cleared": cleared}
+        if path == "/_drctl/ecs/config" and method == "GET":
+            return 200, {"seconds": ECS_SECONDS}
+        if path == "/_drctl/ecs/config" and method == "POST":
+            seconds = body.get("seconds")
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+                raise RouteError(400, "'seconds' must be a number >= 0")
+            ECS_SECONDS = float(seconds)
+            return 200, {"seconds": ECS_SECONDS}
+        if path in ("/_drctl/ecs/fail", "/_drctl/ecs/clear", "/_drctl/ecs/config"):
+            raise RouteError(405, f"{method} is not allowed on {path}")
+        raise RouteError(404, f"no route {path}")
+
+
+def drctl_wsgi(environ, start_response):
+    """The /_drctl/ routes, as a WSGI application answering JSON."""
+    status = 200
+    try:
+        try:
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            size = 0
+        raw = environ["wsgi.input"].read(size) if size > 0 else b""
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError as e:
+            raise RouteError(400, f"the body is not JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise RouteError(400, "the body must be a JSON object")
+        status, answer = ecs_route(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), body)
+    except RouteError as e:
+        status, answer = e.status, {"error": str(e)}
+    except Exception as e:  # noqa: BLE001 - answered, never a moto HTML page
+        status, answer = 500, {"error": f"{type(e).__name__}: {e}"}
+    data = json.dumps(answer).encode()
+    phrase = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(
+        status, "Internal Server Error")
+    start_response(f"{status} {phrase}", [("Content-Type", "application/json"),
+                                         ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _with_routes(app_class):
+    """moto server's WSGI application class, answering /_drctl/ itself."""
+
+    class WithDrctlRoutes(app_class):
+        def __call__(self, environ, start_response):
+            if environ.get("PATH_INFO", "").startswith("/_drctl/"):
+                return drctl_wsgi(environ, start_response)
+            return super().__call__(environ, start_response)
+
+    return WithDrctlRoutes
+
+
 def install():
-    """Adds the operations to moto's RDS (idempotent)."""
+    """Adds the operations to moto's RDS and the scaling model to its ECS (idempotent)."""
     if getattr(RDSResponse, "_drctl_ext", False):
         return
     rds_models.GlobalCluster.failover_state = None
@@ -407,10 +790,19 @@ def install():
     ):
         setattr(RDSResponse, name, _settling(getattr(RDSResponse, name)))
     RDSResponse._drctl_ext = True
+    backend = ecs_models.EC2ContainerServiceBackend
+    backend.create_service = ecs_create_service
+    backend.update_service = ecs_update_service
+    backend.delete_service = ecs_delete_service
+    for name in ("describe_services", "list_services", "describe_clusters"):
+        setattr(backend, name, _settling_ecs(getattr(backend, name)))
 
 
 if __name__ == "__main__":
     install()
-    from moto.server import main
+    import moto.server
 
-    sys.exit(main(sys.argv[1:]))
+    # moto.server.main builds its WSGI application from this name: the
+    # /_drctl/ routes are answered before moto sees the request.
+    moto.server.DomainDispatcherApplication = _with_routes(moto.server.DomainDispatcherApplication)
+    sys.exit(moto.server.main(sys.argv[1:]))

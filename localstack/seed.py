@@ -2,7 +2,7 @@
 """Seed drctl's reference world into the emulators (idempotent; see localstack/README.md).
 
 Endpoints come from the environment (localstack/seed sources localstack/endpoints.env first):
-AWS_ENDPOINT_URL_{ROUTE_53,S3,CLOUDWATCH,RDS,AUTO_SCALING,EC2,EKS}, DRCTL_GCS_ENDPOINT,
+AWS_ENDPOINT_URL_{ROUTE_53,S3,CLOUDWATCH,RDS,AUTO_SCALING,EC2,EKS,ECS}, DRCTL_GCS_ENDPOINT,
 DRCTL_GCP_ENDPOINT (gcp_emu.py: Cloud SQL).
 Every client gets an explicit endpoint_url and region, so nothing can reach real AWS.
 """
@@ -538,6 +538,60 @@ def ensure_node_group(eks, cluster, group, mn, desired, mx):
     return {"region": region, "cluster": cluster, "nodegroup": group, "min": mn, "desired": desired, "max": mx}
 
 
+# ------------------------------------------------------- ECS services
+def ensure_ecs_service(ecs, ec2, cluster, service, family, desired):
+    """An ECS cluster holding one Fargate service at `desired` tasks (its task
+    definition `family` registered first). A present service is set back to
+    `desired` (as ensure_node_group does a node group's sizes), and loses
+    every tag whose key starts with `drctl:` (what a drill or a failover
+    marked it with); other tags stay."""
+    region = ecs.meta.region_name
+    found = ecs.describe_clusters(clusters=[cluster])["clusters"]
+    if not found or found[0]["status"] != "ACTIVE":
+        ecs.create_cluster(clusterName=cluster, tags=[{"key": "app", "value": "drctl-reference"}])
+        say("ecs", f"{cluster} ({region})", "created")
+    svcs = [s for s in ecs.describe_services(cluster=cluster, services=[service], include=["TAGS"])["services"]
+            if s["status"] == "ACTIVE"]
+    if svcs:
+        svc = svcs[0]
+        notes = []
+        if svc["desiredCount"] != desired:
+            ecs.update_service(cluster=cluster, service=service, desiredCount=desired)
+            notes.append(f"desired {desired}, was {svc['desiredCount']}")
+        marks = sorted(t["key"] for t in svc.get("tags") or [] if t["key"].startswith("drctl:"))
+        if marks:
+            ecs.untag_resource(resourceArn=svc["serviceArn"], tagKeys=marks)
+            notes.append("removed " + ", ".join(marks))
+        say("ecs", f"{cluster}/{service} ({region})",
+            f"restored to reference ({'; '.join(notes)})" if notes else f"already present (desired {desired})")
+    else:
+        try:
+            ecs.describe_task_definition(taskDefinition=family)
+        except ClientError as e:
+            if code(e) != "ClientException":
+                raise
+            ecs.register_task_definition(
+                family=family, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+                containerDefinitions=[{"name": "worker", "image": "public.ecr.aws/docker/library/busybox:stable",
+                                       "essential": True, "command": ["sleep", "infinity"]}])
+            say("taskdef", f"{family} ({region})", "registered")
+        # Fargate tasks need an awsvpc network: the region's default VPC (moto makes one per region).
+        subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+        groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+        vpcs = {sn["VpcId"] for sn in subnets}
+        network = {}
+        if subnets:
+            network["networkConfiguration"] = {"awsvpcConfiguration": {
+                "subnets": sorted(sn["SubnetId"] for sn in subnets)[:2],
+                "securityGroups": [g["GroupId"] for g in groups if g["VpcId"] in vpcs][:1],
+                "assignPublicIp": "DISABLED"}}
+        svc = ecs.create_service(
+            cluster=cluster, serviceName=service, taskDefinition=family, desiredCount=desired, launchType="FARGATE",
+            tags=[{"key": "app", "value": "drctl-reference"}], **network)["service"]
+        say("ecs", f"{cluster}/{service} ({region})", f"created (desired {desired})")
+    return {"region": region, "cluster": cluster, "service": service, "arn": svc["serviceArn"], "desired": desired}
+
+
 def main():
     global QUIET
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -570,12 +624,15 @@ def main():
     ec2 = {r: client("ec2", r, "AWS_ENDPOINT_URL_EC2") for r in REGIONS}
     asg = {r: client("autoscaling", r, "AWS_ENDPOINT_URL_AUTO_SCALING") for r in REGIONS}
     eks = {r: client("eks", r, "AWS_ENDPOINT_URL_EKS") for r in REGIONS}
+    # ECS (moto): an endpoints file written before ECS joined the world has no URL for it.
+    ecs = ({r: client("ecs", r, "AWS_ENDPOINT_URL_ECS") for r in REGIONS}
+           if os.environ.get("AWS_ENDPOINT_URL_ECS") else None)
     gcs_url = endpoint("DRCTL_GCS_ENDPOINT")
 
     zone_id = ensure_zone(r53, zone_name)
 
     # orders: an Aurora global cluster (writer in HOME, secondaries in the
-    # other two regions) and an EKS managed node group per region.
+    # other two regions), an EKS managed node group and an ECS service per region.
     orders_members = [(HOME, n("orders-usw2")), (STANDBY, n("orders-use1")), (THIRD, n("orders-euw1"))]
     if args.reset_databases:
         reset_databases(rds, n)
@@ -628,6 +685,17 @@ def main():
         tag = TAGS[region]
         node_groups[n(f"orders-nodes-{tag}")] = ensure_node_group(
             eks[region], n(f"orders-eks-{tag}"), n(f"orders-nodes-{tag}"), mn, des, mx)
+    # orders' workers on ECS Fargate: the same service in a cluster per
+    # region, 4 tasks where orders serves, 1 where it stands by.
+    ecs_services = None
+    if ecs is not None:
+        ecs_services = {}
+        for region, desired in ((HOME, 4), (STANDBY, 1), (THIRD, 1)):
+            cluster = n(f"orders-ecs-{TAGS[region]}")
+            ecs_services[cluster] = ensure_ecs_service(
+                ecs[region], ec2[region], cluster, n("orders-workers"), n("orders-workers"), desired)
+    else:
+        say("ecs", "-", "skipped (AWS_ENDPOINT_URL_ECS unset: rerun localstack/up)")
 
     groups = {}
     # (min, desired, max) by group base name, per region
@@ -712,6 +780,7 @@ def main():
             "auto_scaling_groups": groups,
             "aurora_global": aurora,
             "eks_node_groups": node_groups,
+            "ecs_services": ecs_services,
             "cloud_sql": cloud_sql,
             "instance_groups": instance_groups,
             "cloud_run": cloud_run,

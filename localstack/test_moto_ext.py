@@ -1,12 +1,17 @@
 """Tests of moto_ext.py with boto3 (not drctl's client), against a moto
-server started on a free port with the extension, as `up` runs it.
+server started on a free port with the extension, as `up` runs it (one
+server for the module: another one to start would cost more than the tests).
 
     localstack/.venv/moto/bin/python localstack/test_moto_ext.py
 """
+import json
 import os
 import socket
 import sys
+import time
 import unittest
+import urllib.error
+import urllib.request
 
 import boto3
 from botocore.config import Config
@@ -26,39 +31,50 @@ def free_port():
 # How long a move of a global cluster's writer takes here. A test checks the
 # move under way with a call or two after it began, and on a loaded machine
 # one call can take longer than a second (issue 37): so seconds, waited for
-# to their end (moto_ext.py has no setting to hold a move; one moto server
-# for every test, as another one to start would cost more).
+# to their end (moto_ext.py has no setting to hold a move).
 SWITCH_SECONDS = 5.0
+# How long an ECS service's scale takes here (DRCTL_MOTO_ECS_SECONDS), for
+# the same reason; a test that reads a scale under way checks that its read
+# was answered before these seconds were up.
+ECS_SECONDS = 5.0
+
+SERVER = {}
+
+
+def setUpModule():
+    port = free_port()
+    env = dict(os.environ, DRCTL_MOTO_GLOBAL_SWITCH_SECONDS=str(SWITCH_SECONDS),
+               DRCTL_MOTO_ECS_SECONDS=str(ECS_SECONDS))
+    proc, log = start(
+        "moto_ext",
+        [sys.executable, os.path.join(HERE, "moto_ext.py"), "-H", "127.0.0.1", "-p", str(port)],
+        env,
+    )
+    unittest.addModuleCleanup(stop, proc)  # also when setUpModule fails
+    SERVER.update(port=port, proc=proc, log=log)
+    # Ready when RDS answers (one try per check, a short timeout each).
+    probe = client("rds", "us-east-1", Config(connect_timeout=2, read_timeout=10,
+                                              retries={"total_max_attempts": 1}))
+    wait_until(f"moto_ext.py to answer RDS DescribeGlobalClusters on port {port}",
+               lambda: probe.describe_global_clusters() is not None,
+               timeout=PROCESS_START, interval=0.2, proc=proc, log=log)
+
+
+def client(service, region, config=None):
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=f"http://127.0.0.1:{SERVER['port']}",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=config,
+    )
 
 
 class GlobalClusterMoves(unittest.TestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.port = free_port()
-        env = dict(os.environ, DRCTL_MOTO_GLOBAL_SWITCH_SECONDS=str(SWITCH_SECONDS))
-        cls.proc, cls.log = start(
-            "moto_ext",
-            [sys.executable, os.path.join(HERE, "moto_ext.py"), "-H", "127.0.0.1", "-p", str(cls.port)],
-            env,
-        )
-        cls.addClassCleanup(stop, cls.proc)  # also when setUpClass fails
-        # Ready when RDS answers (one try per check, a short timeout each).
-        probe = cls.rds("us-east-1", Config(connect_timeout=2, read_timeout=10,
-                                            retries={"total_max_attempts": 1}))
-        wait_until(f"moto_ext.py to answer RDS DescribeGlobalClusters on port {cls.port}",
-                   lambda: probe.describe_global_clusters() is not None,
-                   timeout=PROCESS_START, interval=0.2, proc=cls.proc, log=cls.log)
-
-    @classmethod
     def rds(cls, region, config=None):
-        return boto3.client(
-            "rds",
-            region_name=region,
-            endpoint_url=f"http://127.0.0.1:{cls.port}",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=config,
-        )
+        return client("rds", region, config)
 
     def world(self, name):
         """A global cluster with a writer in us-west-2 and a secondary in us-east-1."""
@@ -251,6 +267,223 @@ class GlobalClusterMoves(unittest.TestCase):
             west.create_db_cluster(DBClusterIdentifier="again", Engine="aurora-postgresql",
                                    MasterUsername="admin", MasterUserPassword="password123")
             west.delete_db_cluster(DBClusterIdentifier="again", SkipFinalSnapshot=True)
+
+
+CIRCUIT_BREAKER = "ECS deployment circuit breaker: tasks failed to start."
+
+
+def drctl(method, path, body=None):
+    """A request to moto_ext.py's /_drctl/ routes: (HTTP status, JSON answer)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{SERVER['port']}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.headers.get("Content-Type"), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), json.loads(e.read())
+
+
+class EcsServices(unittest.TestCase):
+    REGION = "us-east-1"
+
+    def setUp(self):
+        self.ecs = client("ecs", self.REGION)
+
+    def service(self, name, desired):
+        """A Fargate service `name` at `desired` tasks in a cluster of its own."""
+        cluster = f"{name}-cluster"
+        self.ecs.create_cluster(clusterName=cluster)
+        self.ecs.register_task_definition(
+            family=name, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+            containerDefinitions=[{"name": "w", "image": "busybox", "essential": True}])
+        svc = self.ecs.create_service(cluster=cluster, serviceName=name, taskDefinition=name,
+                                      desiredCount=desired, launchType="FARGATE")["service"]
+        return cluster, svc
+
+    def describe(self, cluster, name, **kw):
+        return self.ecs.describe_services(cluster=cluster, services=[name], **kw)["services"][0]
+
+    def primary(self, svc):
+        primaries = [d for d in svc["deployments"] if d["status"] == "PRIMARY"]
+        self.assertEqual(len(primaries), 1, svc["deployments"])
+        return primaries[0]
+
+    def wait_for(self, cluster, name, what, check):
+        last = {}
+
+        def seen():
+            svc = self.describe(cluster, name)
+            last["svc"] = svc
+            return svc if check(svc) else None
+
+        return wait_until(lambda: f"{name} {what} (last seen {last.get('svc')})", seen, interval=0.1)
+
+    def test_a_new_service_is_steady_at_once(self):
+        cluster, svc = self.service("steady", 4)
+        self.assertEqual((svc["desiredCount"], svc["runningCount"], svc["pendingCount"]), (4, 4, 0))
+        d = self.primary(self.describe(cluster, "steady"))
+        self.assertEqual((d["desiredCount"], d["runningCount"], d["pendingCount"]), (4, 4, 0))
+        self.assertEqual(d["rolloutState"], "COMPLETED")
+        self.assertEqual(d["rolloutStateReason"], f"ECS deployment {d['id']} completed.")
+        c = self.ecs.describe_clusters(clusters=[cluster])["clusters"][0]
+        self.assertEqual((c["runningTasksCount"], c["pendingTasksCount"]), (4, 0))
+
+    def test_a_scale_runs_its_tasks_only_after_the_delay(self):
+        cluster, svc = self.service("scale", 1)
+        before = self.primary(svc)
+        t0 = time.monotonic()
+        got = self.ecs.update_service(cluster=cluster, service="scale", desiredCount=4)["service"]
+        # The answer: the new desired count, the old running count.
+        self.assertEqual((got["desiredCount"], got["runningCount"], got["pendingCount"]), (4, 1, 3))
+        d = self.primary(got)
+        self.assertEqual((d["desiredCount"], d["runningCount"], d["pendingCount"]), (4, 1, 3))
+        self.assertEqual(d["rolloutState"], "COMPLETED")
+        # Asked again with the same count: the scale under way is left alone.
+        again = self.ecs.update_service(cluster=cluster, service="scale", desiredCount=4)["service"]
+        read = self.describe(cluster, "scale")
+        if time.monotonic() - t0 < ECS_SECONDS:  # answered before the scale's time was up
+            self.assertEqual((again["runningCount"], read["runningCount"], read["pendingCount"]), (1, 1, 3))
+            self.assertEqual(self.primary(read)["runningCount"], 1)
+        done = self.wait_for(cluster, "scale", "to run 4 tasks", lambda s: s["runningCount"] == 4)
+        self.assertGreaterEqual(time.monotonic() - t0, ECS_SECONDS)
+        self.assertEqual((done["desiredCount"], done["pendingCount"]), (4, 0))
+        # No new deployment: the same PRIMARY one, its counts followed, its state kept.
+        self.assertEqual(len(done["deployments"]), 1)
+        d = self.primary(done)
+        self.assertEqual(d["id"], before["id"])
+        self.assertEqual((d["desiredCount"], d["runningCount"], d["pendingCount"]), (4, 4, 0))
+        self.assertEqual(d["rolloutState"], "COMPLETED")
+        self.assertEqual(done["events"][0]["message"], "(service scale) has reached a steady state.")
+        c = self.ecs.describe_clusters(clusters=[cluster])["clusters"][0]
+        self.assertEqual((c["runningTasksCount"], c["pendingTasksCount"]), (4, 0))
+        # Down: the tasks stop after the delay too.
+        t1 = time.monotonic()
+        got = self.ecs.update_service(cluster=cluster, service="scale", desiredCount=2)["service"]
+        self.assertEqual((got["desiredCount"], got["runningCount"], got["pendingCount"]), (2, 4, 0))
+        done = self.wait_for(cluster, "scale", "to run 2 tasks", lambda s: s["runningCount"] == 2)
+        self.assertGreaterEqual(time.monotonic() - t1, ECS_SECONDS)
+        self.assertEqual(self.primary(done)["runningCount"], 2)
+
+    def test_tags_on_a_service(self):
+        cluster, svc = self.service("tagged", 1)
+        arn = svc["serviceArn"]
+        # The long ARN format, which tagging needs.
+        self.assertEqual(arn, f"arn:aws:ecs:{self.REGION}:123456789012:service/{cluster}/tagged")
+        self.ecs.tag_resource(resourceArn=arn, tags=[{"key": "drctl:drill-run", "value": "r1"},
+                                                     {"key": "app", "value": "orders"}])
+        tags = {t["key"]: t["value"] for t in self.describe(cluster, "tagged", include=["TAGS"])["tags"]}
+        self.assertEqual(tags, {"drctl:drill-run": "r1", "app": "orders"})
+        self.assertFalse(self.describe(cluster, "tagged").get("tags"))  # only with include=TAGS
+        listed = self.ecs.list_tags_for_resource(resourceArn=arn)["tags"]
+        self.assertEqual({t["key"] for t in listed}, {"drctl:drill-run", "app"})
+        self.ecs.untag_resource(resourceArn=arn, tagKeys=["drctl:drill-run"])
+        tags = self.describe(cluster, "tagged", include=["TAGS"])["tags"]
+        self.assertEqual(tags, [{"key": "app", "value": "orders"}])
+
+    def test_an_armed_failure_fails_the_next_scale(self):
+        cluster, _ = self.service("failing", 1)
+        status, ctype, armed = drctl("POST", "/_drctl/ecs/fail",
+                                     {"region": self.REGION, "cluster": cluster, "service": "failing"})
+        self.assertEqual((status, ctype), (200, "application/json"), armed)
+        self.assertEqual(armed["armed"]["service"], "failing")
+        _, _, listed = drctl("GET", "/_drctl/ecs/fail")
+        self.assertIn(("failing", cluster), [(a["service"], a["cluster"]) for a in listed["armed"]])
+        t0 = time.monotonic()
+        got = self.ecs.update_service(cluster=cluster, service="failing", desiredCount=4)["service"]
+        self.assertEqual((got["desiredCount"], got["runningCount"]), (4, 1))
+        failed = self.wait_for(cluster, "failing", "to fail",
+                               lambda s: self.primary(s)["rolloutState"] == "FAILED")
+        self.assertGreaterEqual(time.monotonic() - t0, ECS_SECONDS)
+        d = self.primary(failed)
+        self.assertEqual(d["rolloutStateReason"], CIRCUIT_BREAKER)
+        self.assertGreater(d["failedTasks"], 0)
+        self.assertEqual((d["desiredCount"], d["runningCount"], d["pendingCount"]), (4, 1, 0))
+        self.assertEqual((failed["desiredCount"], failed["runningCount"], failed["pendingCount"]), (4, 1, 0))
+        self.assertIn("deployment failed: tasks failed to start.", failed["events"][0]["message"])
+        # Used up: the next scale completes, and with it the deployment.
+        _, _, listed = drctl("GET", "/_drctl/ecs/fail")
+        self.assertNotIn(cluster, [a["cluster"] for a in listed["armed"]])
+        self.ecs.update_service(cluster=cluster, service="failing", desiredCount=2)
+        done = self.wait_for(cluster, "failing", "to run 2 tasks", lambda s: s["runningCount"] == 2)
+        d = self.primary(done)
+        self.assertEqual((d["rolloutState"], d["failedTasks"], d["runningCount"]), ("COMPLETED", 0, 2))
+
+    def test_the_routes_answer_json_and_leave_aws_requests_alone(self):
+        cluster, _ = self.service("routes", 1)
+        target = {"region": self.REGION, "cluster": cluster, "service": "routes"}
+        cases = [
+            ("POST", "/_drctl/ecs/fail", dict(target, service="nope"), 404),
+            ("POST", "/_drctl/ecs/fail", dict(target, region="eu-west-1"), 404),
+            ("POST", "/_drctl/ecs/fail", {"cluster": cluster}, 400),
+            ("POST", "/_drctl/ecs/fail", dict(target, failedTasks=0), 400),
+            ("POST", "/_drctl/ecs/config", {"seconds": -1}, 400),
+            ("PUT", "/_drctl/ecs/fail", target, 405),
+            ("GET", "/_drctl/nothing", None, 404),
+        ]
+        for method, path, body, want in cases:
+            status, ctype, answer = drctl(method, path, body)
+            self.assertEqual((status, ctype), (want, "application/json"), (method, path, body, answer))
+            self.assertIn("error", answer)
+        # Armed, then cleared: by its names (an ARN names it too), or all at once.
+        arn = self.describe(cluster, "routes")["serviceArn"]
+        self.assertEqual(drctl("POST", "/_drctl/ecs/fail", dict(target, service=arn, failedTasks=2))[0], 200)
+        status, _, cleared = drctl("POST", "/_drctl/ecs/clear", target)
+        self.assertEqual(status, 200)
+        self.assertEqual([(c["service"], c["failedTasks"]) for c in cleared["cleared"]], [("routes", 2)])
+        self.assertEqual(drctl("POST", "/_drctl/ecs/fail", target)[0], 200)
+        status, _, cleared = drctl("DELETE", "/_drctl/ecs/fail")
+        self.assertIn("routes", [c["service"] for c in cleared["cleared"]])
+        # The seconds at run time: 0, the scale is done in UpdateService's answer.
+        self.assertEqual(drctl("GET", "/_drctl/ecs/config")[2], {"seconds": ECS_SECONDS})
+        self.addCleanup(drctl, "POST", "/_drctl/ecs/config", {"seconds": ECS_SECONDS})
+        self.assertEqual(drctl("POST", "/_drctl/ecs/config", {"seconds": 0})[2], {"seconds": 0.0})
+        got = self.ecs.update_service(cluster=cluster, service="routes", desiredCount=3)["service"]
+        self.assertEqual((got["runningCount"], self.primary(got)["rolloutState"]), (3, "COMPLETED"))
+        # AWS requests on the same port are moto's as before.
+        self.assertIn("DBClusters", client("rds", self.REGION).describe_db_clusters())
+        self.assertEqual(self.ecs.list_services(cluster=cluster)["serviceArns"], [arn])
+
+    def test_update_of_a_missing_service(self):
+        cluster, _ = self.service("present", 1)
+        cases = [
+            (lambda: self.ecs.update_service(cluster=cluster, service="absent", desiredCount=2),
+             "ServiceNotFoundException"),
+            (lambda: self.ecs.update_service(cluster="no-such-cluster", service="present", desiredCount=2),
+             "ClusterNotFoundException"),
+        ]
+        for call, code in cases:
+            with self.assertRaises(ClientError) as c:
+                call()
+            self.assertEqual(c.exception.response["Error"]["Code"], code)
+        # A deleted service is still described (INACTIVE) and cannot be updated.
+        self.ecs.delete_service(cluster=cluster, service="present", force=True)
+        with self.assertRaises(ClientError) as c:
+            self.ecs.update_service(cluster=cluster, service="present", desiredCount=2)
+        self.assertEqual(c.exception.response["Error"]["Code"], "ServiceNotActiveException")
+
+    def test_the_seed_makes_the_orders_service_and_puts_it_back(self):
+        import seed
+
+        seed.QUIET = True
+        ec2 = client("ec2", self.REGION)
+        args = (self.ecs, ec2, "orders-ecs-use1-t", "orders-workers-t", "orders-workers-t", 1)
+        made = seed.ensure_ecs_service(*args)
+        self.assertEqual(made["arn"], f"arn:aws:ecs:{self.REGION}:123456789012:service/orders-ecs-use1-t/orders-workers-t")
+        svc = self.describe("orders-ecs-use1-t", "orders-workers-t", include=["TAGS"])
+        self.assertEqual((svc["desiredCount"], svc["runningCount"], svc["launchType"]), (1, 1, "FARGATE"))
+        self.assertEqual(self.primary(svc)["rolloutState"], "COMPLETED")
+        self.assertTrue(svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"])
+        # A drill raised it and marked it; re-seeding puts it back and keeps other tags.
+        self.ecs.update_service(cluster="orders-ecs-use1-t", service="orders-workers-t", desiredCount=4)
+        self.ecs.tag_resource(resourceArn=made["arn"], tags=[{"key": "drctl:drill-run", "value": "r1"},
+                                                            {"key": "drctl:drill-restore", "value": "1"},
+                                                            {"key": "team", "value": "orders"}])
+        self.assertEqual(seed.ensure_ecs_service(*args)["desired"], 1)
+        svc = self.describe("orders-ecs-use1-t", "orders-workers-t", include=["TAGS"])
+        self.assertEqual(svc["desiredCount"], 1)
+        self.assertEqual({t["key"] for t in svc["tags"]}, {"app", "team"})
+        self.assertEqual(len(self.ecs.list_services(cluster="orders-ecs-use1-t")["serviceArns"]), 1)
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ impl Walk {
     }
 
     fn cost(&self, i: usize) -> Cost {
-        self.steps[i].kind.name().traits().time
+        self.steps[i].kind.time()
     }
 
     /// The longest path to the RTO's end with `dur` per step: (seconds, the chain).
@@ -800,7 +800,7 @@ fn binding(
     let chain_op = slowest.and_then(|(_, w)| {
         w.steps
             .iter()
-            .flat_map(|s| s.kind.name().traits().time.waits.iter())
+            .flat_map(|s| s.kind.time().waits.iter())
             .filter_map(|op| model.duration(op))
             .max_by(|a, b| a.p50_seconds.total_cmp(&b.p50_seconds))
     });

@@ -54,6 +54,17 @@ locals {
     [for g in aws_autoscaling_group.euw1 : g.arn],
   )
 
+  # The orders workers' ECS services (ecs.tf), in the long ARN format
+  # `service/<cluster>/<service>` that tagging needs.
+  ecs_service_arns = [
+    for region, cluster in {
+      "us-west-2" = aws_ecs_cluster.orders_usw2.name
+      "us-east-1" = aws_ecs_cluster.orders_use1.name
+      "eu-west-1" = aws_ecs_cluster.orders_euw1.name
+    } :
+    "arn:${local.partition}:ecs:${region}:${local.account_id}:service/${cluster}/orders-workers"
+  ]
+
   evidence_bucket_arns = [aws_s3_bucket.evidence.arn, aws_s3_bucket.evidence_euw1.arn]
   control_bucket_arns = [
     aws_s3_bucket.control_use1.arn,
@@ -319,6 +330,33 @@ data "aws_iam_policy_document" "drctl" {
     resources = [
       "arn:${local.partition}:eks:*:${local.account_id}:nodegroup/orders-eks-*/orders-nodes-*/*",
     ]
+  }
+
+  # ECS services (`[[ecs_service]]`, plans/orders.toml; terraform/ecs.tf):
+  # read and resize only the orders services (UpdateService with a desired
+  # count; DescribeServices is also what a wait for the service to be
+  # stable reads). A drill marks a service it raises with its tags and
+  # removes them when it lowers it; a failover taking a raised service
+  # over removes them too. Only those tags.
+  statement {
+    sid = "EcsServices"
+    actions = [
+      "ecs:DescribeServices",
+      "ecs:UpdateService",
+    ]
+    resources = local.ecs_service_arns
+  }
+
+  statement {
+    sid       = "EcsDrillTags"
+    actions   = ["ecs:TagResource", "ecs:UntagResource"]
+    resources = local.ecs_service_arns
+
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "aws:TagKeys"
+      values   = ["drctl:drill-*"]
+    }
   }
 
   # CloudWatch metric reads (ReplicaLag) have no resource-level permissions.

@@ -112,6 +112,29 @@ variable "ledger_workers_instance_type" {
   default     = "c6i.large"
 }
 
+variable "orders_workers_image" {
+  description = "Container image of the orders workers' ECS services (ecs.tf), pinned by tag or digest; one in a private registry (ECR) also needs orders_workers_execution_role_arn."
+  type        = string
+}
+
+variable "orders_workers_execution_role_arn" {
+  description = "Task execution role of the orders workers' tasks (pulls a private image, writes logs); null: none, for a public image."
+  type        = string
+  default     = null
+}
+
+variable "orders_workers_cpu" {
+  description = "CPU units of an orders worker task on Fargate (1024 = 1 vCPU)."
+  type        = string
+  default     = "512"
+}
+
+variable "orders_workers_memory" {
+  description = "Memory of an orders worker task on Fargate, in MiB (a valid Fargate size for its CPU)."
+  type        = string
+  default     = "1024"
+}
+
 # --- Evidence and access ------------------------------------------------------
 
 variable "evidence_retention_days" {

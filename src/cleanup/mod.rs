@@ -141,6 +141,16 @@ async fn dispatch(
             let at = (region.as_str(), project.as_str(), service.as_str());
             crate::steps::drill_run::restore(clouds, at, *restore, owner, poll, deadline).await
         }
+        Temp::Raised {
+            kind,
+            region,
+            group,
+            restore,
+        } => {
+            let at = (*kind, region.as_str(), group.as_str());
+            let by = (run, owner);
+            crate::steps::drill_raise::restore(clouds, at, *restore, by, poll, deadline).await
+        }
         Temp::Record { zone, name, rtype } => {
             crate::steps::drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await
         }

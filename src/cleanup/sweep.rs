@@ -1,9 +1,12 @@
 //! `drctl drill sweep`: finds what drills left behind without their
 //! journals (a laptop lost mid-drill, a journal deleted) by the tags and
 //! names every drill resource carries, and removes what has expired. A
-//! raised EKS node group, managed instance group or Cloud Run floor
-//! carries no tags: it is found only by its drill's journal, in the state
-//! the sweep reads (`steps::capacity`, the same for every capacity kind).
+//! group raised by the generic `drill-raise` (an ECS service) carries the
+//! drill's marks, the size to return to among them: it is found by them
+//! through its kind's capacity role. A raised EKS node group, managed
+//! instance group or Cloud Run floor carries no marks: it is found only by
+//! its drill's journal, in the state the sweep reads (`steps::capacity`,
+//! the same for every capacity kind).
 //!
 //! Only expired resources are touched: a drill still running has not
 //! reached its expiry (its start plus its maximum duration plus
@@ -23,6 +26,7 @@ use super::owner::{DrillJournal, Later};
 use crate::cloud::{CloudError, Clouds, ObjectUrl, control};
 use crate::journal::{Cleaned, JournalError, JournalStore, Record, Temp};
 use crate::plan::Plan;
+use crate::plan::kinds::Shown;
 use crate::steps::capacity;
 use crate::steps::drill_names::{
     CONTROL_INFIX, RECORD_PREFIX, RUN_TAG, SWEEP_GRACE, drill_of_control, expiry,
@@ -97,6 +101,7 @@ pub async fn find(
     }
     for p in plans {
         f.groups(p).await;
+        f.marked(p).await;
         f.records(p).await;
         f.controls(p).await;
     }
@@ -202,6 +207,49 @@ impl Finds<'_> {
                     }
                     Ok(None) => {}
                     Err(e) => self.errors.push(e),
+                }
+            }
+        }
+    }
+
+    /// Groups of every kind the capacity role's actions serve that carry
+    /// a drill's marks (`drill-raise` marks the group before it raises it):
+    /// found and returned without the drill's journal, from the size the
+    /// marks hold.
+    async fn marked(&mut self, p: &Plan) {
+        for r in crate::plan::kinds::each(&p.spec) {
+            let (Shown::Capacity(g), Some(scaling)) = (r.shown(), r.kind().scaling()) else {
+                continue;
+            };
+            for region in p.regions() {
+                let Some((at, group)) = g.raised_group(region) else {
+                    continue;
+                };
+                let read = match scaling.read(self.clouds, &at, &group).await {
+                    Ok(Some(read)) => read,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        self.errors.push(e);
+                        continue;
+                    }
+                };
+                let Some((run, restore)) = crate::steps::drill_raise::marked(&read) else {
+                    continue;
+                };
+                let expires = expiry(&read.marks);
+                let t = Temp::Raised {
+                    kind: r.kind(),
+                    region: at,
+                    group,
+                    restore,
+                };
+                if !self.found.iter().any(|f| f.resource == t) {
+                    self.found.push(Found {
+                        resource: t,
+                        run: Some(run),
+                        expires,
+                        expired: self.expired(expires),
+                    });
                 }
             }
         }

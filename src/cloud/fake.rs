@@ -34,6 +34,15 @@ pub struct FakeState {
     pub groups: BTreeMap<(String, String), ComputeGroup>,
     /// EKS managed node groups by (region, cluster, name).
     pub node_groups: BTreeMap<(String, String, String), NodeGroup>,
+    /// ECS services by (region, cluster, name).
+    pub ecs: BTreeMap<(String, String, String), EcsService>,
+    /// ECS services whose tasks are still starting after a change of their
+    /// desired count, by key: the reads left before they run (without the
+    /// timed model: one read).
+    pub ecs_settling: BTreeMap<(String, String, String), u32>,
+    /// ECS services whose next change is armed to fail (the deployment
+    /// circuit breaker), by key: the reason their deployment ends with.
+    pub ecs_failures: BTreeMap<(String, String, String), String>,
     /// EKS updates by id: the node group's key, and the update.
     pub node_group_updates: BTreeMap<String, ((String, String, String), NodeGroupUpdate)>,
     /// Aurora DB clusters by (region, id).
@@ -632,6 +641,16 @@ impl FakeCloud {
                 }
             }
         }
+        for key in t.completed("ecs:") {
+            let mut parts = key["ecs:".len()..].splitn(3, '/');
+            if let (Some(r), Some(c), Some(n)) = (parts.next(), parts.next(), parts.next()) {
+                let k = (r.to_string(), c.to_string(), n.to_string());
+                s.ecs_settling.remove(&k);
+                if let Some(svc) = s.ecs.get_mut(&k) {
+                    settle_service(svc);
+                }
+            }
+        }
         for key in t.completed("cluster:") {
             if let Some((r, id)) = key["cluster:".len()..].split_once('/')
                 && let Some(c) = s.clusters.get_mut(&(r.to_string(), id.to_string()))
@@ -674,6 +693,7 @@ impl FakeCloud {
             database: me.clone(),
             compute: me.clone(),
             node_groups: me.clone(),
+            ecs: me.clone(),
             aurora: me.clone(),
             cloud_sql: me.clone(),
             cloud_run: me.clone(),
@@ -816,6 +836,34 @@ impl FakeCloud {
                 capacity,
                 status: "ACTIVE".into(),
                 tags: Default::default(),
+            },
+        );
+    }
+
+    /// Adds an ECS service `cluster/name` in `region` running `desired`
+    /// tasks, its rolling deployment completed.
+    pub fn add_ecs_service(&self, region: &str, cluster: &str, name: &str, desired: u32) {
+        self.state().ecs.insert(
+            (region.into(), cluster.into(), name.into()),
+            EcsService {
+                cluster: cluster.into(),
+                name: name.into(),
+                region: region.into(),
+                arn: format!("arn:aws:ecs:{region}:123456789012:service/{cluster}/{name}"),
+                status: "ACTIVE".into(),
+                desired,
+                running: desired,
+                pending: 0,
+                deployments: vec![EcsDeployment {
+                    id: format!("ecs-svc/fake-{cluster}-{name}"),
+                    status: "PRIMARY".into(),
+                    rollout: Some("COMPLETED".into()),
+                    reason: None,
+                    desired,
+                    running: desired,
+                    failed_tasks: 0,
+                }],
+                tags: BTreeMap::new(),
             },
         );
     }
@@ -1448,6 +1496,121 @@ impl NodeGroups for FakeCloud {
             .get(id)
             .map(|(_, u)| u.clone())
             .ok_or_else(|| not_found("eks", "DescribeUpdate", id, region))
+    }
+}
+
+/// An ECS service whose tasks have started: running at its desired count.
+fn settle_service(s: &mut EcsService) {
+    s.running = s.desired;
+    s.pending = 0;
+    if let Some(d) = s.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+        d.running = d.desired;
+    }
+}
+
+#[async_trait]
+impl EcsServices for FakeCloud {
+    async fn describe_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<EcsService>, CloudError> {
+        self.tick("ecs:DescribeServices", region, name).await?;
+        let mut s = self.state();
+        s.reach("ecs", "DescribeServices", name, region)?;
+        let key = (region.to_string(), cluster.to_string(), name.to_string());
+        if self.timing.is_none()
+            && let Some(left) = s.ecs_settling.get_mut(&key)
+        {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                s.ecs_settling.remove(&key);
+                if let Some(svc) = s.ecs.get_mut(&key) {
+                    settle_service(svc);
+                }
+            }
+        }
+        Ok(s.ecs.get(&key).cloned())
+    }
+
+    async fn set_desired_count(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        desired: u32,
+    ) -> Result<(), CloudError> {
+        self.tick("ecs:UpdateService", region, name).await?;
+        let mut s = self.state();
+        s.reach("ecs", "UpdateService", name, region)?;
+        let key = (region.to_string(), cluster.to_string(), name.to_string());
+        let failure = s.ecs_failures.remove(&key);
+        let svc =
+            (s.ecs.get_mut(&key)).ok_or_else(|| not_found("ecs", "UpdateService", name, region))?;
+        svc.desired = desired;
+        svc.pending = desired.saturating_sub(svc.running);
+        if let Some(d) = svc.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+            d.desired = desired;
+            if let Some(why) = &failure {
+                d.rollout = Some("FAILED".into());
+                d.reason = Some(why.clone());
+                d.failed_tasks += 1;
+            }
+        }
+        if failure.is_none() {
+            match &self.timing {
+                Some(t) => {
+                    t.start(
+                        format!("ecs:{region}/{cluster}/{name}"),
+                        "ecs:ServiceStable",
+                    );
+                }
+                None => {
+                    s.ecs_settling.insert(key, 1);
+                }
+            }
+        }
+        s.writes.push(format!("UpdateService {cluster}/{name}"));
+        Ok(())
+    }
+
+    async fn tag_service(
+        &self,
+        region: &str,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.tick("ecs:TagResource", region, arn).await?;
+        let mut s = self.state();
+        s.reach("ecs", "TagResource", arn, region)?;
+        let svc = (s.ecs.values_mut())
+            .find(|v| v.arn == arn)
+            .ok_or_else(|| not_found("ecs", "TagResource", arn, region))?;
+        svc.tags.extend(tags.clone());
+        let name = format!("{}/{}", svc.cluster, svc.name);
+        s.writes.push(format!("TagResource {name}"));
+        Ok(())
+    }
+
+    async fn untag_service(
+        &self,
+        region: &str,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        self.tick("ecs:UntagResource", region, arn).await?;
+        let mut s = self.state();
+        s.reach("ecs", "UntagResource", arn, region)?;
+        let svc = (s.ecs.values_mut())
+            .find(|v| v.arn == arn)
+            .ok_or_else(|| not_found("ecs", "UntagResource", arn, region))?;
+        for k in keys {
+            svc.tags.remove(k);
+        }
+        let name = format!("{}/{}", svc.cluster, svc.name);
+        s.writes.push(format!("UntagResource {name}"));
+        Ok(())
     }
 }
 
@@ -3178,8 +3341,8 @@ pub(crate) fn reference_world(lags: (&[f64], &[f64])) -> FakeCloud {
     ] {
         f.add_group(region, name, Capacity { min, desired, max });
     }
-    // orders: an Aurora global database written in us-west-2, and an EKS
-    // node group per region.
+    // orders: an Aurora global database written in us-west-2, an EKS
+    // node group and an ECS service per region.
     f.add_global(
         "orders-global",
         &[
@@ -3203,6 +3366,15 @@ pub(crate) fn reference_world(lags: (&[f64], &[f64])) -> FakeCloud {
             &format!("orders-eks-{tag}"),
             &format!("orders-nodes-{tag}"),
             Capacity { min, desired, max },
+        );
+        // The orders workers' ECS service: 4 tasks where it serves, 1 on
+        // standby.
+        let tasks = if desired > 0 { 4 } else { 1 };
+        f.add_ecs_service(
+            region,
+            &format!("orders-ecs-{tag}"),
+            "orders-workers",
+            tasks,
         );
     }
     f.put_record(

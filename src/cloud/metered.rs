@@ -290,6 +290,7 @@ impl Metered {
             database: me.clone(),
             compute: me.clone(),
             node_groups: me.clone(),
+            ecs: me.clone(),
             aurora: me.clone(),
             cloud_sql: me.clone(),
             cloud_run: me.clone(),
@@ -1116,6 +1117,60 @@ impl NodeGroups for Metered {
             self.inner
                 .node_groups
                 .describe_update(region, cluster, name, id)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EcsServices for Metered {
+    async fn describe_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<EcsService>, CloudError> {
+        self.meter("ecs:DescribeServices", region, || {
+            self.inner.ecs.describe_service(region, cluster, name)
+        })
+        .await
+    }
+
+    async fn set_desired_count(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        desired: u32,
+    ) -> Result<(), CloudError> {
+        self.meter("ecs:UpdateService", region, || {
+            self.inner
+                .ecs
+                .set_desired_count(region, cluster, name, desired)
+        })
+        .await
+    }
+
+    async fn tag_service(
+        &self,
+        region: &str,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.meter("ecs:TagResource", region, || {
+            self.inner.ecs.tag_service(region, arn, tags)
+        })
+        .await
+    }
+
+    async fn untag_service(
+        &self,
+        region: &str,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        self.meter("ecs:UntagResource", region, || {
+            self.inner.ecs.untag_service(region, arn, keys)
         })
         .await
     }

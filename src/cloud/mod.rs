@@ -258,6 +258,50 @@ pub trait NodeGroups: Send + Sync {
     ) -> Result<NodeGroupUpdate, CloudError>;
 }
 
+/// ECS services: their desired count, deployments and tags.
+///
+/// A service is named by its cluster and its name (`DescribeServices`
+/// answers a service it does not know as a failure of the call, not an
+/// error: that is `Ok(None)`); tags go on its ARN.
+#[async_trait]
+pub trait EcsServices: Send + Sync {
+    /// Describes service `name` of `cluster` with its tags; `Ok(None)`
+    /// when it (or its cluster) does not exist in `region`.
+    async fn describe_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<EcsService>, CloudError>;
+
+    /// Sets the service's desired count (`UpdateService` with
+    /// `desiredCount` only: no new deployment).
+    async fn set_desired_count(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        desired: u32,
+    ) -> Result<(), CloudError>;
+
+    /// Adds or replaces tags on the service (`TagResource` of `arn`).
+    async fn tag_service(
+        &self,
+        region: &str,
+        arn: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError>;
+
+    /// Removes the tags named `keys` from the service (`UntagResource`;
+    /// absent keys are fine).
+    async fn untag_service(
+        &self,
+        region: &str,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError>;
+}
+
 /// Aurora global databases: their member clusters and the three ways a
 /// failover moves the writer (a switchover, a managed failover, a detach).
 ///
@@ -854,6 +898,8 @@ pub struct Clouds {
     pub compute: Arc<dyn Compute>,
     /// EKS managed node groups.
     pub node_groups: Arc<dyn NodeGroups>,
+    /// ECS services.
+    pub ecs: Arc<dyn EcsServices>,
     /// Aurora global databases.
     pub aurora: Arc<dyn GlobalDatabases>,
     /// Cloud SQL (and its lag in Cloud Monitoring).
@@ -931,6 +977,8 @@ pub struct CloudSettings {
     pub autoscaling_endpoint: Option<String>,
     /// Endpoint override for EKS.
     pub eks_endpoint: Option<String>,
+    /// Endpoint override for ECS.
+    pub ecs_endpoint: Option<String>,
     /// Endpoint override for CloudWatch.
     pub cloudwatch_endpoint: Option<String>,
     /// Endpoint override for STS.
@@ -990,6 +1038,7 @@ impl CloudSettings {
             autoscaling_endpoint: get("AWS_ENDPOINT_URL_AUTO_SCALING")
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             eks_endpoint: get("AWS_ENDPOINT_URL_EKS").or_else(|| get("AWS_ENDPOINT_URL")),
+            ecs_endpoint: get("AWS_ENDPOINT_URL_ECS").or_else(|| get("AWS_ENDPOINT_URL")),
             cloudwatch_endpoint: get("AWS_ENDPOINT_URL_CLOUDWATCH")
                 .or_else(|| get("AWS_ENDPOINT_URL")),
             sts_endpoint: get("AWS_ENDPOINT_URL_STS").or_else(|| get("AWS_ENDPOINT_URL")),
@@ -1041,6 +1090,7 @@ impl CloudSettings {
             rds_endpoint,
             autoscaling_endpoint,
             eks_endpoint,
+            ecs_endpoint,
             cloudwatch_endpoint,
             sts_endpoint,
             sns_endpoint,
@@ -1070,6 +1120,7 @@ impl std::fmt::Debug for CloudSettings {
             .field("rds_endpoint", &self.rds_endpoint)
             .field("autoscaling_endpoint", &self.autoscaling_endpoint)
             .field("eks_endpoint", &self.eks_endpoint)
+            .field("ecs_endpoint", &self.ecs_endpoint)
             .field("cloudwatch_endpoint", &self.cloudwatch_endpoint)
             .field("sts_endpoint", &self.sts_endpoint)
             .field("sns_endpoint", &self.sns_endpoint)

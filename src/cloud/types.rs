@@ -342,6 +342,73 @@ pub struct ComputeGroup {
     pub status: Option<String>,
 }
 
+/// An ECS service as read (`DescribeServices` with its tags).
+///
+/// A service is sized by its desired count alone (what `UpdateService`
+/// sets); ECS then starts or stops tasks, and its deployments say how far
+/// that went: the `PRIMARY` deployment carries the rollout's state
+/// (`IN_PROGRESS`, `COMPLETED`, `FAILED` with its reason, set by the
+/// deployment circuit breaker), an `ACTIVE` one is an older deployment
+/// still being drained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsService {
+    /// The cluster it runs in.
+    pub cluster: String,
+    /// Service name.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Its ARN (what tags are put on).
+    pub arn: String,
+    /// ECS's status of the service (`ACTIVE`, `DRAINING`, `INACTIVE`).
+    pub status: String,
+    /// Tasks it should run.
+    pub desired: u32,
+    /// Tasks running.
+    pub running: u32,
+    /// Tasks starting.
+    pub pending: u32,
+    /// Its deployments, the `PRIMARY` one first as ECS lists it.
+    pub deployments: Vec<EcsDeployment>,
+    /// The service's tags.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// One deployment of an ECS service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsDeployment {
+    /// Its id (`ecs-svc/1234...`).
+    pub id: String,
+    /// `PRIMARY` (the newest), `ACTIVE` (older, draining) or `INACTIVE`.
+    pub status: String,
+    /// The rollout's state (`IN_PROGRESS`, `COMPLETED`, `FAILED`), when
+    /// ECS reports one (rolling updates only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
+    /// Why the rollout is in its state, as ECS says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Tasks it should run.
+    pub desired: u32,
+    /// Its tasks running.
+    pub running: u32,
+    /// Its tasks that failed to start.
+    pub failed_tasks: u32,
+}
+
+impl EcsService {
+    /// Whether ECS reports it `ACTIVE` (not being deleted).
+    pub fn active(&self) -> bool {
+        self.status.eq_ignore_ascii_case("ACTIVE")
+    }
+
+    /// Its `PRIMARY` deployment, when it has one.
+    pub fn primary(&self) -> Option<&EcsDeployment> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+}
+
 /// An EKS managed node group as read (`DescribeNodegroup`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeGroup {

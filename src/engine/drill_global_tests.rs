@@ -68,6 +68,13 @@ fn world() -> FakeCloud {
                 max: 6,
             },
         );
+        let tasks = if desired > 0 { 4 } else { 1 };
+        f.add_ecs_service(
+            region,
+            &format!("orders-ecs-{tag}"),
+            "orders-workers",
+            tasks,
+        );
     }
     f
 }
@@ -127,7 +134,8 @@ async fn an_aurora_drill_measures_rto_and_rpo_on_its_copy_and_removes_it() {
         (writes.iter()).all(|w| w.contains(" drill-")
             || w.starts_with("PutObject ")
             || w == "ChangeResourceRecordSets example.com."
-            || w == "UpdateNodegroupConfig orders-nodes-use1"),
+            || w == "UpdateNodegroupConfig orders-nodes-use1"
+            || w.ends_with(" orders-ecs-use1/orders-workers")),
         "{writes:?}"
     );
     // The copy is journaled before its step starts.

@@ -16,7 +16,7 @@ use super::*;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::{Capacity, CloudError, Compute, ComputeGroup, ObjectUrl};
 use crate::journal::store::MemoryStore;
-use crate::journal::{CleanupResult, JournalError, JournalStore, Temp};
+use crate::journal::{Cleaned, CleanupResult, JournalError, JournalStore, Temp};
 use crate::state::LockStore;
 
 /// Journals in memory whose appends of a `lock_lost` record fail: the
@@ -336,7 +336,28 @@ fn orders(f: &FakeCloud) -> Vec<Plan> {
             f.add_node_group(region, cluster, group, size.into());
         }
     }
+    for svc in &p.spec.ecs_service {
+        for region in p.regions() {
+            let (cluster, service) = svc.in_region(region).expect("cluster/service");
+            let tasks = if region == p.home() {
+                svc.active
+            } else {
+                svc.standby
+            };
+            f.add_ecs_service(region, cluster, service, tasks);
+        }
+    }
     plans
+}
+
+/// The cleanups of raised ECS services among `cleaned`, and how many
+/// others there are.
+fn split_services(cleaned: &[Cleaned]) -> (Vec<&Cleaned>, usize) {
+    let ecs: Vec<&Cleaned> = (cleaned.iter())
+        .filter(|c| matches!(c.resource, Temp::Raised { .. }))
+        .collect();
+    let rest = cleaned.len() - ecs.len();
+    (ecs, rest)
 }
 
 /// Each region's node group size.
@@ -462,7 +483,8 @@ async fn a_node_group_drill_raises_the_standby_and_its_cleanup_returns_it() {
         (writes.iter()).all(|w| w.contains(" drill-")
             || w.starts_with("PutObject ")
             || w == "ChangeResourceRecordSets example.com."
-            || w == "UpdateNodegroupConfig orders-nodes-use1"),
+            || w == "UpdateNodegroupConfig orders-nodes-use1"
+            || w.ends_with(" orders-ecs-use1/orders-workers")),
         "{writes:?}"
     );
     assert!(drill_copies(&f).is_empty(), "{:?}", drill_copies(&f));
@@ -535,7 +557,14 @@ async fn a_crashed_node_group_drill_is_returned_by_a_resume_or_a_sweep_with_its_
                 opts().pace.poll,
             )
             .await;
-            assert_eq!(cleaned.len(), 2, "{cleaned:?}");
+            // The ECS service raised beside the node group, when the drill
+            // got that far, is returned too (`steps::drill_raise`).
+            let (ecs, rest) = split_services(&cleaned);
+            assert_eq!(rest, 2, "{cleaned:?}");
+            assert!(
+                ecs.iter().all(|c| c.result == CleanupResult::Restored),
+                "{cleaned:?}"
+            );
             let nodes = node_cleanup(&cleaned);
             assert_eq!(nodes.result, CleanupResult::Restored, "{cleaned:?}");
             assert!(
@@ -577,9 +606,15 @@ async fn a_sweep_leaves_a_node_group_a_failover_scaled_after_the_drill() {
         opts().pace.poll,
     )
     .await;
-    // The node group is the failover's, kept; the drill's Aurora copy
+    // The node group is the failover's, kept (and so is the ECS service,
+    // when the drill raised it before it died); the drill's Aurora copy
     // (cloned before it died) is removed.
-    assert_eq!(cleaned.len(), 2, "{cleaned:?}");
+    let (ecs, rest) = split_services(&cleaned);
+    assert_eq!(rest, 2, "{cleaned:?}");
+    assert!(
+        ecs.iter().all(|c| c.result == CleanupResult::Kept),
+        "{cleaned:?}"
+    );
     assert_eq!(
         node_cleanup(&cleaned).result,
         CleanupResult::Kept,

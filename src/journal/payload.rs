@@ -90,6 +90,20 @@ pub enum Temp {
         /// Its minimum instances before the drill.
         restore: u32,
     },
+    /// A group of a kind the generic capacity steps raise (`drill-raise`:
+    /// an ECS service), with the size to return it to, read before the
+    /// drill changed anything (and kept in a mark on the group too, so a
+    /// sweep finds it without this journal).
+    Raised {
+        /// Its kind, whose capacity role returns it.
+        kind: crate::plan::spec::ResourceKind,
+        /// Region.
+        region: String,
+        /// The group, as its kind names it (`cluster/service`).
+        group: String,
+        /// Its size before the drill.
+        restore: u32,
+    },
     /// A drill's Cloud DNS record set (`drill-cloud-dns`), beside
     /// production's in its managed zone.
     CloudRecord {
@@ -174,6 +188,18 @@ impl std::fmt::Display for Temp {
                 f,
                 "min instances of Cloud Run service {service} ({region}), to restore to {restore}"
             ),
+            Self::Raised {
+                kind,
+                region,
+                group,
+                restore,
+            } => {
+                let noun = kind.scaling().map_or(kind.table(), |s| s.noun());
+                write!(
+                    f,
+                    "size of {noun} {group} ({region}), to restore to {restore}"
+                )
+            }
             Self::Record { zone, name, rtype } => write!(f, "record {name} {rtype} (zone {zone})"),
             Self::CloudRecord {
                 project,
@@ -200,6 +226,7 @@ impl Temp {
                 | Self::NodeCapacity { .. }
                 | Self::MigSize { .. }
                 | Self::RunFloor { .. }
+                | Self::Raised { .. }
         )
     }
 
@@ -219,6 +246,7 @@ impl Temp {
             Self::RunFloor {
                 region, service, ..
             } => Some((region, service.clone())),
+            Self::Raised { region, group, .. } => Some((region, group.clone())),
             _ => None,
         }
     }
@@ -236,7 +264,8 @@ impl Temp {
             Self::Capacity { .. }
             | Self::NodeCapacity { .. }
             | Self::MigSize { .. }
-            | Self::RunFloor { .. } => 4,
+            | Self::RunFloor { .. }
+            | Self::Raised { .. } => 4,
         }
     }
 }

@@ -54,6 +54,9 @@ pub struct PlanSpec {
     /// Cloud DNS record sets (GCP).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cloud_dns: Vec<CloudDnsSpec>,
+    /// ECS services.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ecs_service: Vec<EcsServiceSpec>,
     /// Who is told of the plan's runs (besides `drctl.toml`'s sinks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<crate::plan::notify::NotifySpec>,
@@ -178,8 +181,8 @@ impl DrillSpec {
 /// the kind list's vocabulary, where every reader has found them.
 pub use super::kinds::{
     BucketSpec, CapacitySpec, CheckSpec, Cloud, CloudDnsSpec, CloudRunSpec, CloudSqlSpec,
-    ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec, GlobalDatabaseSpec, InstanceGroupSpec,
-    NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
+    ComputeSpec, DatabaseSpec, DbStrategy, DnsSpec, EcsServiceSpec, GlobalDatabaseSpec,
+    InstanceGroupSpec, NodeGroupSpec, ResourceKind, ResourceRef, SwitchMode,
 };
 
 /// Where a kind of resource stands in the order every failover follows:

@@ -402,6 +402,7 @@ pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::jo
             })
             .map(|id| crate::journal::StepName::from(&id))
             .collect(),
+        Temp::Raised { region, group, .. } => raise_steps(plans, region, group),
         Temp::MigSize { region, group, .. } => {
             gcp_scale_steps(plans, crate::steps::KindName::ScaleMig, |p| {
                 (p.spec.instance_group.iter())
@@ -420,6 +421,37 @@ pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::jo
         }),
         _ => Vec::new(),
     }
+}
+
+/// The generic `raise` steps of `plans` that set the group `group` in
+/// `region`, found through each capacity resource's role (whatever its
+/// kind).
+fn raise_steps(
+    plans: &[crate::plan::Plan],
+    region: &str,
+    group: &str,
+) -> Vec<crate::journal::StepName> {
+    let wanted = Some((region.to_string(), group.to_string()));
+    plans
+        .iter()
+        .flat_map(|p| {
+            crate::plan::kinds::each(&p.spec)
+                .into_iter()
+                .filter(|r| r.kind().scaling().is_some())
+                .filter(|r| match r.shown() {
+                    crate::plan::kinds::Shown::Capacity(g) => g.raised_group(region) == wanted,
+                    _ => false,
+                })
+                .map(|r| {
+                    crate::steps::StepId::new(
+                        p.name(),
+                        crate::steps::KindName::Raise,
+                        Some(r.id().to_string()),
+                    )
+                })
+        })
+        .map(|id| crate::journal::StepName::from(&id))
+        .collect()
 }
 
 /// The failover steps of `kind` that scale the resources `ids` picks in

@@ -25,12 +25,73 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Cx, Finding, StepFailure};
+use super::{Cost, Cx, Finding, StepFailure, Traits, wait_for};
 use crate::cloud::{CloudError, Clouds};
 use crate::journal::event::{Event, Record, RunKind};
 use crate::journal::{JournalError, JournalStore, RunFlags, Temp};
 use crate::plan::Plan;
+use crate::plan::kinds::scaling::{Change, Reading, Scaling};
 use crate::plan::kinds::{Groups, Shown};
+use crate::plan::spec::ResourceKind;
+use crate::steps::drill_names;
+use crate::steps::graph::Builder;
+
+/// Who brings a group to a size, and how it waits (every capacity kind's
+/// steps and their cleanup share it): a step (its
+/// context: each write fenced, its deadline, the live view told what it
+/// waits for), or a drill's cleanup or a sweep (their own polling and
+/// deadline; their writes are not fenced, as no cleanup write is).
+pub(crate) enum Driver<'a, 'c> {
+    /// A step's run.
+    Step(&'a Cx<'c>),
+    /// A drill's cleanup, or a sweep.
+    Cleanup {
+        /// Cloud adapters.
+        clouds: &'a Clouds,
+        /// Polling interval bounds while waiting.
+        poll: (Duration, Duration),
+        /// Give up waiting at this instant.
+        deadline: std::time::Instant,
+    },
+}
+
+impl Driver<'_, '_> {
+    pub(crate) fn clouds(&self) -> &Clouds {
+        match self {
+            Self::Step(cx) => cx.clouds,
+            Self::Cleanup { clouds, .. } => clouds,
+        }
+    }
+
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    pub(crate) async fn fenced(&self, what: &str, region: &str) -> Result<(), StepFailure> {
+        if let Self::Step(cx) = self {
+            cx.fenced(what, region).await?;
+        }
+        Ok(())
+    }
+
+    /// Polls `probe` until it yields `Some` (see [`wait_for`]).
+    pub(crate) async fn wait<T, F, Fut>(&self, what: &str, probe: F) -> Result<T, StepFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, StepFailure>>,
+    {
+        match self {
+            Self::Step(cx) => wait_for(cx, what, probe).await,
+            Self::Cleanup { poll, deadline, .. } => {
+                let started = tokio::time::Instant::now();
+                crate::cloud::retry::poll_until(what, *poll, *deadline, probe)
+                    .await?
+                    .ok_or_else(|| StepFailure::Timeout {
+                        what: what.to_string(),
+                        waited: started.elapsed(),
+                    })
+            }
+        }
+    }
+}
 
 /// A group a drill raised and no cleanup has returned yet, as the state's
 /// journals tell it.
@@ -282,6 +343,285 @@ pub async fn off_standby(clouds: &Clouds, plans: &[Plan]) -> (Vec<OffStandby>, V
         }
     }
     (off, errors)
+}
+
+/// Who owns the capacity of a group a drill raised, as decided (from the
+/// plan's lock and the journals, `crate::cleanup::owner`) right before the
+/// drill's cleanup or a sweep returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CapacityOwner {
+    /// The drill: the group goes back to its restore tag.
+    Drill(String),
+    /// A failover owns it now (or will): the capacity stays, the drill's
+    /// tags come off so that no later cleanup or sweep lowers it.
+    Failover(String),
+    /// Neither can be shown: the capacity stays and so do the drill's tags
+    /// (the restore point), for a later cleanup, a sweep or an operator.
+    Unknown(String),
+}
+
+impl CapacityOwner {
+    /// Why it was decided so.
+    pub fn why(&self) -> &str {
+        match self {
+            Self::Drill(w) | Self::Failover(w) | Self::Unknown(w) => w,
+        }
+    }
+}
+
+/// What a generic capacity step is: part of the recovery, reversible;
+/// its calls are its resource kind's ([`cost_of`]).
+pub const GENERIC: Traits = Traits {
+    warnings: None,
+    recovery: true,
+    ends_rto: false,
+    irreversible: None,
+    endpoint: None,
+    rpo: None,
+    time: Cost {
+        calls: &[],
+        waits: &[],
+        polls: None,
+    },
+};
+
+/// What a generic capacity step of resource kind `of` costs: its role's
+/// read and write, the wait until the group serves, polled with the read.
+pub fn cost_of(of: ResourceKind) -> Cost {
+    match of.scaling() {
+        Some(s) => {
+            let c = s.calls();
+            Cost {
+                calls: c.calls,
+                waits: c.waits,
+                polls: Some(c.read),
+            }
+        }
+        None => GENERIC.time,
+    }
+}
+
+/// A group the generic capacity steps raise in a run's target.
+pub(crate) struct InTarget {
+    /// The plan's resource.
+    pub resource: String,
+    /// Its kind.
+    pub of: ResourceKind,
+    /// Its kind's actions.
+    pub scaling: &'static dyn Scaling,
+    /// The region the group lives in.
+    pub region: String,
+    /// The group, as its kind names it.
+    pub group: String,
+    /// The plan's active size.
+    pub size: u32,
+}
+
+/// Every capacity resource of the builder's plan whose kind the capacity
+/// role's actions serve, in the target: the generic steps' one list.
+pub(crate) fn raised_in_target(b: &Builder<'_>) -> Vec<InTarget> {
+    let mut out = Vec::new();
+    for r in crate::plan::kinds::each(&b.plan.spec) {
+        let (Shown::Capacity(g), Some(scaling)) = (r.shown(), r.kind().scaling()) else {
+            continue;
+        };
+        let Some((region, group)) = g.raised_group(b.target) else {
+            continue;
+        };
+        out.push(InTarget {
+            resource: r.id().to_string(),
+            of: r.kind(),
+            scaling,
+            region,
+            group,
+            size: g.active().desired,
+        });
+    }
+    out
+}
+
+/// What a group's read says to do to bring it to a size (pure): the one
+/// rule of the generic capacity steps and their cleanup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SizeNext {
+    /// At the size, serving it, nothing under way.
+    Done,
+    /// A change is under way (after a crash likely ours): wait for it to
+    /// end, then decide again.
+    Settle,
+    /// At the size, its tasks still starting: wait until they serve.
+    Serve,
+    /// Set the size.
+    Set,
+    /// It cannot be brought there (why).
+    Refuse(String),
+}
+
+/// Decides what bringing `read` to `want` does (pure).
+pub fn decide_size(read: Option<&Reading>, want: u32) -> SizeNext {
+    let Some(r) = read else {
+        return SizeNext::Refuse("it does not exist".into());
+    };
+    match &r.change {
+        Change::Failed { id, reason } => {
+            SizeNext::Refuse(format!("its last change, {id}, failed: {reason}"))
+        }
+        Change::Rolling(_) => SizeNext::Settle,
+        Change::Settled if r.size != want => SizeNext::Set,
+        Change::Settled if r.serving >= want => SizeNext::Done,
+        Change::Settled => SizeNext::Serve,
+    }
+}
+
+/// A group of a kind the generic capacity steps raise, as they address it.
+#[derive(Clone, Copy)]
+pub struct Group<'a> {
+    /// The kind's actions.
+    pub scaling: &'a dyn Scaling,
+    /// Its region.
+    pub region: &'a str,
+    /// Its name, as journals and marks name it.
+    pub name: &'a str,
+}
+
+impl std::fmt::Display for Group<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({})", self.scaling.noun(), self.name, self.region)
+    }
+}
+
+impl<'a> Group<'a> {
+    /// Group `name` of kind `of` in `region`, reached through its kind's
+    /// role (refused when the kind has none: a journal of another drctl).
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    pub fn of(of: ResourceKind, region: &'a str, name: &'a str) -> Result<Self, StepFailure> {
+        let scaling = of.scaling().ok_or_else(|| {
+            StepFailure::state(
+                format!("{} has no capacity role in this drctl", of.table()),
+                "act on it with the drctl that started the run",
+                name,
+                region,
+            )
+        })?;
+        Ok(Self {
+            scaling,
+            region,
+            name,
+        })
+    }
+}
+
+impl Group<'_> {
+    /// Reads it.
+    pub async fn read(&self, clouds: &Clouds) -> Result<Option<Reading>, CloudError> {
+        self.scaling.read(clouds, self.region, self.name).await
+    }
+
+    /// The failure of a step that finds it missing.
+    pub fn missing(&self) -> StepFailure {
+        StepFailure::state(
+            format!("{self} does not exist"),
+            self.scaling.missing_hint(),
+            self.name,
+            self.region,
+        )
+    }
+
+    /// Takes the drill marks off `read` (fenced): a failover that owns
+    /// the group, or a cleanup that returned it. Returns the keys removed.
+    pub(crate) async fn unmark(
+        &self,
+        by: &Driver<'_, '_>,
+        read: &Reading,
+    ) -> Result<Vec<String>, StepFailure> {
+        let keys: Vec<String> = (drill_names::TAGS.iter())
+            .filter(|k| read.marks.contains_key(**k))
+            .map(|k| k.to_string())
+            .collect();
+        if !keys.is_empty() {
+            let what = format!("{} of {}", self.scaling.calls().unmark, self.name);
+            by.fenced(&what, self.region).await?;
+            (self.scaling)
+                .unmark(by.clouds(), self.region, read, &keys)
+                .await?;
+        }
+        Ok(keys)
+    }
+
+    /// Brings it to `want` and waits until it serves `want` with nothing
+    /// under way: read, decide ([`decide_size`], pure), one fenced write,
+    /// wait. The failover's step, the drill's and the drill's cleanup share
+    /// it. Returns the read before, the read after, and whether it wrote.
+    /// `first`: a read of it made just before, if any (one request fewer).
+    pub(crate) async fn bring_to(
+        &self,
+        by: &Driver<'_, '_>,
+        want: u32,
+        first: Option<Reading>,
+    ) -> Result<(Reading, Reading, bool), StepFailure> {
+        let clouds = by.clouds();
+        let before = match first {
+            Some(r) => r,
+            None => self.read(clouds).await?.ok_or_else(|| self.missing())?,
+        };
+        let (mut now, mut wrote) = (before.clone(), false);
+        loop {
+            match decide_size(Some(&now), want) {
+                SizeNext::Done => break,
+                SizeNext::Refuse(why) => {
+                    return Err(StepFailure::state(
+                        format!("{self}: {why}"),
+                        "read its events (the provider's console or CLI), fix the cause, then resume: the step reads it first",
+                        self.name,
+                        self.region,
+                    ));
+                }
+                SizeNext::Set if wrote => {
+                    return Err(StepFailure::state(
+                        format!(
+                            "{self} reads {} {} after drctl set {want}",
+                            now.size,
+                            self.scaling.unit()
+                        ),
+                        "another writer changed it (an autoscaler?): look at it, then resume",
+                        self.name,
+                        self.region,
+                    ));
+                }
+                SizeNext::Set => {
+                    let what = format!("{} of {}", self.scaling.calls().set, self.name);
+                    by.fenced(&what, self.region).await?;
+                    (self.scaling)
+                        .set(clouds, self.region, self.name, want)
+                        .await?;
+                    wrote = true;
+                    now = self.settled(by, want).await?;
+                }
+                SizeNext::Settle | SizeNext::Serve => now = self.settled(by, want).await?,
+            }
+        }
+        Ok((before, now, wrote))
+    }
+
+    /// Waits until it serves `want`, or its change ended otherwise (at
+    /// another size, or failed), and returns that read.
+    async fn settled(&self, by: &Driver<'_, '_>, want: u32) -> Result<Reading, StepFailure> {
+        let what = format!("{want} {} serving in {self}", self.scaling.unit());
+        by.wait(&what, || async {
+            let r = self
+                .read(by.clouds())
+                .await?
+                .ok_or_else(|| self.missing())?;
+            let ended = match &r.change {
+                Change::Failed { .. } => true,
+                Change::Rolling(_) => false,
+                Change::Settled => r.size != want || r.serving >= want,
+            };
+            Ok(ended.then_some(r))
+        })
+        .await
+    }
 }
 
 /// Journal records for tests of what the journals leave raised.

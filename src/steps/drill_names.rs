@@ -227,6 +227,22 @@ pub fn manual_removal(temp: &Temp) -> String {
         } => format!(
             "unless a failover owns the service now (`drctl runs list`), gcloud run services update {service} --region {region} --project {project} --min-instances {restore} (its floor before the drill, from its journal)"
         ),
+        Temp::Raised {
+            kind,
+            region,
+            group,
+            restore,
+        } => match kind.scaling() {
+            Some(s) => format!(
+                "unless a failover owns it now (`drctl runs list`), {} (its size before the drill, from its journal or its {} tag)",
+                s.manual(region, group, *restore),
+                RESTORE_TAG
+            ),
+            None => format!(
+                "return {} {group} in {region} to {restore} by hand",
+                kind.table()
+            ),
+        },
         Temp::Record { zone, name, rtype } => format!(
             "delete the {rtype} record {name} in hosted zone {zone} (aws route53 change-resource-record-sets, action DELETE)"
         ),

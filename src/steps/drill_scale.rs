@@ -285,29 +285,7 @@ impl Action for DrillScale {
     }
 }
 
-/// Who owns the capacity of a group a drill raised, as decided (from the
-/// plan's lock and the journals, `crate::cleanup::owner`) right before the
-/// drill's cleanup or a sweep returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CapacityOwner {
-    /// The drill: the group goes back to its restore tag.
-    Drill(String),
-    /// A failover owns it now (or will): the capacity stays, the drill's
-    /// tags come off so that no later cleanup or sweep lowers it.
-    Failover(String),
-    /// Neither can be shown: the capacity stays and so do the drill's tags
-    /// (the restore point), for a later cleanup, a sweep or an operator.
-    Unknown(String),
-}
-
-impl CapacityOwner {
-    /// Why it was decided so.
-    pub fn why(&self) -> &str {
-        match self {
-            Self::Drill(w) | Self::Failover(w) | Self::Unknown(w) => w,
-        }
-    }
-}
+pub use super::capacity::CapacityOwner;
 
 /// Returns a group a drill raised to the capacity in its restore tag, then
 /// removes the drill's tags, and reads it back to prove both.

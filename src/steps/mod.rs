@@ -32,6 +32,7 @@ pub mod drill_global;
 pub mod drill_mig;
 pub mod drill_names;
 pub mod drill_nodes;
+pub mod drill_raise;
 pub mod drill_run;
 pub mod drill_scale;
 pub mod drill_sql;
@@ -39,6 +40,7 @@ mod evidence;
 mod preflight;
 mod promote;
 pub mod promote_sql;
+pub mod raise;
 mod rebuild_global;
 mod reprotect;
 pub mod reprotect_sql;
@@ -226,6 +228,25 @@ kinds! {
     /// Resolve the health-check Cloud DNS names until they answer the
     /// target N times in a row.
     VerifyCloudResolution(verify_cloud_resolution::VerifyCloudResolution) = "verify-cloud-resolution",
+    /// Raise a capacity resource's group (any kind the capacity role's
+    /// actions serve: an ECS service) to its active size and wait until it
+    /// serves.
+    Raise(raise::Raise) = "raise",
+    /// A drill: the standby group of such a resource raised to its active
+    /// size, marked and journaled first (returned at cleanup).
+    DrillRaise(drill_raise::DrillRaise) = "drill-raise",
+}
+
+impl StepKind {
+    /// What the step costs in time and API calls: its kind's, or for a
+    /// generic capacity step, its resource kind's role's calls.
+    pub fn time(&self) -> Cost {
+        match self {
+            StepKind::Raise(r) => capacity::cost_of(r.of),
+            StepKind::DrillRaise(d) => capacity::cost_of(d.of),
+            other => other.name().traits().time,
+        }
+    }
 }
 
 impl fmt::Display for KindName {

@@ -16,11 +16,10 @@ use serde_json::Value;
 
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
-    wait_for,
 };
-use std::time::Duration;
 
-use crate::cloud::{Capacity, Clouds, NodeGroup, NodeGroupUpdate, UpdateStatus};
+use crate::cloud::{Capacity, NodeGroup, NodeGroupUpdate, UpdateStatus};
+use crate::steps::capacity::Driver;
 use crate::steps::graph::{Builder, Phase};
 
 /// Scale one node group in the target region.
@@ -201,62 +200,6 @@ impl ScaleNodes {
             .node_groups
             .describe_node_group(&self.region, &self.cluster, &self.group)
             .await?)
-    }
-}
-
-/// Who brings a node group to a size, and how it waits: a step (its
-/// context: each write fenced, its deadline, the live view told what it
-/// waits for), or a drill's cleanup or a sweep (their own polling and
-/// deadline; their writes are not fenced, as no cleanup write is).
-pub(crate) enum Driver<'a, 'c> {
-    /// A step's run.
-    Step(&'a Cx<'c>),
-    /// A drill's cleanup, or a sweep.
-    Cleanup {
-        /// Cloud adapters.
-        clouds: &'a Clouds,
-        /// Polling interval bounds while waiting.
-        poll: (Duration, Duration),
-        /// Give up waiting at this instant.
-        deadline: std::time::Instant,
-    },
-}
-
-impl Driver<'_, '_> {
-    fn clouds(&self) -> &Clouds {
-        match self {
-            Self::Step(cx) => cx.clouds,
-            Self::Cleanup { clouds, .. } => clouds,
-        }
-    }
-
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
-    async fn fenced(&self, what: &str, region: &str) -> Result<(), StepFailure> {
-        if let Self::Step(cx) = self {
-            cx.fenced(what, region).await?;
-        }
-        Ok(())
-    }
-
-    /// Polls `probe` until it yields `Some` (see [`wait_for`]).
-    pub(crate) async fn wait<T, F, Fut>(&self, what: &str, probe: F) -> Result<T, StepFailure>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<Option<T>, StepFailure>>,
-    {
-        match self {
-            Self::Step(cx) => wait_for(cx, what, probe).await,
-            Self::Cleanup { poll, deadline, .. } => {
-                let started = tokio::time::Instant::now();
-                crate::cloud::retry::poll_until(what, *poll, *deadline, probe)
-                    .await?
-                    .ok_or_else(|| StepFailure::Timeout {
-                        what: what.to_string(),
-                        waited: started.elapsed(),
-                    })
-            }
-        }
     }
 }
 

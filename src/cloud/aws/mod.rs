@@ -1,4 +1,4 @@
-//! AWS adapters (Route 53, RDS and Aurora, Auto Scaling, EKS, S3, CloudWatch, STS) over the
+//! AWS adapters (Route 53, RDS and Aurora, Auto Scaling, EKS, ECS, S3, CloudWatch, STS) over the
 //! official AWS SDK for Rust.
 //!
 //! Shared pieces live here:
@@ -19,6 +19,7 @@
 mod aurora;
 mod autoscaling;
 mod cloudwatch;
+mod ecs;
 mod eks;
 mod publish;
 mod rds;
@@ -47,6 +48,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 pub use aurora::AuroraGlobal;
 pub use autoscaling::AutoScalingCompute;
 pub use cloudwatch::CloudWatchMetrics;
+pub use ecs::EcsApi;
 pub use eks::EksNodeGroups;
 pub use publish::AwsPublisher;
 pub use rds::RdsDatabase;
@@ -77,6 +79,7 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
         database: Arc::new(RdsDatabase::new(sdk.clone(), retry)),
         compute: Arc::new(AutoScalingCompute::new(sdk.clone(), retry)),
         node_groups: Arc::new(EksNodeGroups::new(sdk.clone(), retry)),
+        ecs: Arc::new(EcsApi::new(sdk.clone(), retry)),
         aurora: Arc::new(AuroraGlobal::new(sdk.clone(), retry)),
         cloud_sql: Arc::new(super::gcp_sql::GcpSql::new(settings)),
         instance_groups: Arc::new(super::gcp_mig::GcpMig::new(settings)),
@@ -158,6 +161,17 @@ impl Sdk {
             b = b.endpoint_url(url);
         }
         aws_sdk_eks::Client::from_conf(b.build())
+    }
+
+    /// An ECS client for `region`.
+    pub fn ecs(&self, region: &str) -> aws_sdk_ecs::Client {
+        let mut b = aws_sdk_ecs::config::Builder::from(&self.base)
+            .interceptor(WireInterceptor)
+            .region(Region::new(region.to_string()));
+        if let Some(url) = &self.settings.ecs_endpoint {
+            b = b.endpoint_url(url);
+        }
+        aws_sdk_ecs::Client::from_conf(b.build())
     }
 
     /// A Route 53 client (global).

@@ -28,6 +28,7 @@ impl Kind for BucketSpec {
     const STAGE: Option<Stage> = None;
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 impl Resource for BucketSpec {

@@ -40,6 +40,7 @@ impl Kind for CheckSpec {
     const STAGE: Option<Stage> = Some(Stage::Probe);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 impl Resource for CheckSpec {

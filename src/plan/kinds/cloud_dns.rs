@@ -139,6 +139,7 @@ impl Kind for CloudDnsSpec {
     const STAGE: Option<Stage> = Some(Stage::Traffic);
     const REGIONS_KEY: &'static str = "targets";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 /// Whether `zone` is a Cloud DNS managed zone name: 1 to 63 lowercase

@@ -66,6 +66,7 @@ impl Kind for CloudRunSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 /// Whether `name` is a Cloud Run service name: 1 to 49 lowercase letters,

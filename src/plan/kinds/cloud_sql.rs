@@ -72,6 +72,7 @@ impl Kind for CloudSqlSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 /// Whether `name` is a Cloud SQL instance name: 1 to 98 lowercase letters,

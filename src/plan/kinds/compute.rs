@@ -58,6 +58,7 @@ impl Kind for ComputeSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 impl Resource for ComputeSpec {

@@ -50,6 +50,7 @@ impl Kind for DatabaseSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 impl Resource for DatabaseSpec {

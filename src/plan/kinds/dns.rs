@@ -90,6 +90,7 @@ impl Kind for DnsSpec {
     const STAGE: Option<Stage> = Some(Stage::Traffic);
     const REGIONS_KEY: &'static str = "targets";
     const CLOUD: super::Cloud = super::Cloud::Aws;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 impl Resource for DnsSpec {

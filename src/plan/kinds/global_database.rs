@@ -45,6 +45,7 @@ impl Kind for GlobalDatabaseSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 /// Whether `name` is an RDS cluster identifier: 1 to 63 letters, digits or

@@ -68,6 +68,7 @@ impl Kind for InstanceGroupSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 /// Whether `name` is a Compute Engine resource name: 1 to 63 lowercase

@@ -35,9 +35,11 @@ mod cloud_sql;
 mod compute;
 mod database;
 mod dns;
+mod ecs_service;
 mod global_database;
 mod instance_group;
 mod node_group;
+pub mod scaling;
 
 use std::time::Duration;
 
@@ -56,6 +58,7 @@ pub use cloud_sql::CloudSqlSpec;
 pub use compute::{CapacitySpec, ComputeSpec};
 pub use database::{DatabaseSpec, DbStrategy};
 pub use dns::{DnsSpec, SwitchMode};
+pub use ecs_service::{EcsScaling, EcsServiceSpec};
 pub use global_database::GlobalDatabaseSpec;
 pub use instance_group::{InstanceGroupSpec, MigSize};
 pub use node_group::NodeGroupSpec;
@@ -129,6 +132,10 @@ pub trait Kind: Resource + Sized {
     /// The cloud its resources live on: a GCP kind names its copies by
     /// GCP region (see `plan::sites`).
     const CLOUD: Cloud;
+    /// Its capacity role's actions, when the generic capacity steps
+    /// (`steps::raise`, `steps::drill_raise`) raise its groups (`None`: not
+    /// a capacity kind, or one whose steps are still its own).
+    const SCALING: Option<&'static dyn scaling::Scaling>;
 }
 
 /// The cloud a kind's resources live on.
@@ -313,7 +320,7 @@ impl World<'_> {
 macro_rules! kinds {
     ($( $(#[$doc:meta])* $kind:ident => $field:ident : $spec:ty; )*) => {
         /// The kind of a resource: one per table of a plan file.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(rename_all = "lowercase")]
         pub enum ResourceKind {
             $( $(#[$doc])* $kind, )*
@@ -352,6 +359,12 @@ macro_rules! kinds {
             /// The cloud its resources live on.
             pub fn cloud(self) -> Cloud {
                 match self { $(Self::$kind => <$spec as Kind>::CLOUD,)* }
+            }
+
+            /// Its capacity role's actions, when the generic capacity
+            /// steps raise its groups.
+            pub fn scaling(self) -> Option<&'static dyn scaling::Scaling> {
+                match self { $(Self::$kind => <$spec as Kind>::SCALING,)* }
             }
         }
 
@@ -432,6 +445,8 @@ kinds! {
     InstanceGroup => instance_group: InstanceGroupSpec;
     /// `[[cloud_dns]]`: a Cloud DNS record set switched to the target.
     CloudDns => cloud_dns: CloudDnsSpec;
+    /// `[[ecs_service]]`: an ECS service per region.
+    EcsService => ecs_service: EcsServiceSpec;
 }
 
 impl ResourceKind {
@@ -580,7 +595,8 @@ mod tests {
                 ResourceKind::Compute
                 | ResourceKind::NodeGroup
                 | ResourceKind::InstanceGroup
-                | ResourceKind::CloudRun => "capacity",
+                | ResourceKind::CloudRun
+                | ResourceKind::EcsService => "capacity",
                 ResourceKind::Dns => "traffic",
                 ResourceKind::Check | ResourceKind::Bucket | ResourceKind::CloudDns => "steps",
             };

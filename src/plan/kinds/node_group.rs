@@ -61,6 +61,7 @@ impl Kind for NodeGroupSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
 }
 
 impl Resource for NodeGroupSpec {

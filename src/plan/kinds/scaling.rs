@@ -1,0 +1,135 @@
+//! The capacity role's actions: what one generic failover step
+//! (`steps::raise`), one generic drill step and its cleanup
+//! (`steps::drill_raise`) and the sweep (`cleanup::sweep`) ask of a
+//! capacity kind, so a new capacity kind is its table, its adapter and
+//! this role: no step of its own, no `Temp` of its own, no sweep finder.
+//!
+//! # Why a role of its own, beside [`Groups`](super::Groups)
+//!
+//! [`Groups`](super::Groups) answers what readers ask of a plan's resource
+//! (`status`, preflight, the drills' journal lookups): it holds the plan's
+//! names and sizes. These actions are asked where no plan is at hand: a
+//! drill's cleanup after a crash, a sweep that found a mark on a group,
+//! know only the kind, the region and the group's name as the journal or
+//! the mark records them. So they are addressed by that name and reached
+//! through the kind ([`ResourceKind::scaling`](super::ResourceKind::scaling)),
+//! never through a `match` on kinds.
+//!
+//! A group's size here is one count: what the group is set to serve (an
+//! ECS service's desired count). Each method is the kind's to answer: none
+//! has a default.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::cloud::{CloudError, Clouds};
+
+/// Where a change of a group's size stands, as the provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing under way: the group serves what it reads.
+    Settled,
+    /// A change is being rolled out (its id, as the provider names it).
+    Rolling(String),
+    /// The last change failed: its id and the provider's reason.
+    Failed {
+        /// The change (an ECS deployment's id).
+        id: String,
+        /// Why, as the provider says it.
+        reason: String,
+    },
+}
+
+/// A group as the capacity role reads it, whatever the kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// What it is set to serve (an ECS service's desired count).
+    pub size: u32,
+    /// What serves now (tasks running).
+    pub serving: u32,
+    /// Whether a change is under way, or failed.
+    pub change: Change,
+    /// The drill marks (tags, labels) on it: a drill's run, expiry and
+    /// restore point, so any machine finds and returns a raise without the
+    /// drill's journal (`steps::drill_names`).
+    pub marks: BTreeMap<String, String>,
+    /// What marks are put on (an ARN).
+    pub handle: String,
+    /// The provider's words for its state, for messages (`ACTIVE`).
+    pub state: String,
+}
+
+impl Reading {
+    /// Whether it serves `size` and nothing is under way: what a raise
+    /// and a restore wait for.
+    pub fn serves(&self, size: u32) -> bool {
+        self.size == size && self.serving >= size && self.change == Change::Settled
+    }
+}
+
+/// The API calls of a kind's actions, as the model of the clouds names
+/// them (`ecs:UpdateService`): the steps' costs, previews and fences.
+#[derive(Debug, Clone, Copy)]
+pub struct ScalingCalls {
+    /// The read.
+    pub read: &'static str,
+    /// The write of a size.
+    pub set: &'static str,
+    /// The write of marks.
+    pub mark: &'static str,
+    /// The removal of marks.
+    pub unmark: &'static str,
+    /// The calls a raise makes once (its read and its write).
+    pub calls: &'static [&'static str],
+    /// The model's slow operations a raise waits through.
+    pub waits: &'static [&'static str],
+}
+
+/// The capacity role's actions on one kind's groups, addressed by the
+/// region and the name a journal records (`Groups::raised_group`).
+#[async_trait]
+pub trait Scaling: Sync {
+    /// What a group of the kind is called in sentences (`ECS service`).
+    fn noun(&self) -> &'static str;
+    /// What its size counts (`tasks`).
+    fn unit(&self) -> &'static str;
+    /// Its calls.
+    fn calls(&self) -> ScalingCalls;
+    /// What to do when a group is missing (create it, or fix the plan).
+    fn missing_hint(&self) -> &'static str;
+    /// Reads group `group` in `region` (`Ok(None)`: it does not exist).
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError>;
+    /// Sets its size.
+    async fn set(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+        size: u32,
+    ) -> Result<(), CloudError>;
+    /// Puts `marks` on it (`read` is its [`Scaling::read`]).
+    async fn mark(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        read: &Reading,
+        marks: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError>;
+    /// Takes the marks named `keys` off it.
+    async fn unmark(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        read: &Reading,
+        keys: &[String],
+    ) -> Result<(), CloudError>;
+    /// The command that returns group `group` in `region` to `size` by
+    /// hand, for a cleanup that could not.
+    fn manual(&self, region: &str, group: &str, size: u32) -> String;
+}

@@ -1,0 +1,433 @@
+//! `drill-raise`: the one drill step of every capacity kind that the
+//! capacity role's actions serve: a shadow drill raises the standby's
+//! group to the plan's active size, waits until it serves it, and its
+//! cleanup ([`restore`]) returns it exactly to the size it read before.
+//! Production's group, in the home region, is never touched.
+//!
+//! # Where the restore point lives
+//!
+//! Twice, before anything changes: the step reads the group, journals
+//! [`Temp::Raised`] with the size it read (through [`Cx::journal_temp`]),
+//! then marks the group itself (the drill's run, owner and expiry, and the
+//! size to return to: `steps::drill_names`), and only then sets its size.
+//! The drill's cleanup, `drctl runs resume` after a crash, and `drctl
+//! drill sweep` return it from the journal; a sweep on a machine that has
+//! no journal of the drill finds the group by its marks
+//! (`cleanup::sweep`).
+//!
+//! # Another drill's raise is left alone
+//!
+//! A group marked by another drill, or (for a group at another size than
+//! the plan's standby) named by another drill's journal as a raise no
+//! cleanup returned ([`capacity::other_drill`]), is refused, naming that
+//! drill, before this one journals or changes anything.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::capacity::CapacityOwner;
+use super::capacity::{self, Driver, Group, LeftRaised};
+use super::drill_names::{self, RESTORE_TAG, RUN_TAG};
+use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
+use crate::cloud::{CloudError, Clouds};
+use crate::journal::event::{Event, Record};
+use crate::journal::{CleanupResult, JournalError, Temp};
+use crate::plan::kinds::scaling::Reading;
+use crate::plan::spec::ResourceKind;
+use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
+
+/// Raise one capacity resource's standby group in the target region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DrillRaise {
+    /// Plan resource id.
+    pub resource: String,
+    /// Its kind (whose capacity role acts).
+    pub of: ResourceKind,
+    /// The group in the target, as its kind names it.
+    pub group: String,
+    /// The region the group lives in.
+    pub region: String,
+    /// The active size to reach.
+    pub size: u32,
+}
+
+/// Part of the drill's recovery; its calls are its resource kind's
+/// (`capacity::cost_of`).
+pub const TRAITS: Traits = capacity::GENERIC;
+
+/// A shadow drill raises every such standby group of the plan in the
+/// target.
+pub fn compile(b: &mut Builder<'_>) {
+    if *b.mode
+        != (RunMode::Drill {
+            depth: DrillDepth::Shadow,
+        })
+    {
+        return;
+    }
+    for t in capacity::raised_in_target(b) {
+        let description = format!(
+            "raise {} {} in {} to {} {}, wait until they serve; returned at cleanup",
+            t.scaling.noun(),
+            t.group,
+            t.region,
+            t.size,
+            t.scaling.unit()
+        );
+        let s = DrillRaise {
+            resource: t.resource.clone(),
+            of: t.of,
+            group: t.group,
+            region: t.region,
+            size: t.size,
+        };
+        b.add(
+            StepKind::DrillRaise(s),
+            Some(t.resource.clone()),
+            Phase::of(t.of),
+            vec![t.resource],
+            description,
+        );
+    }
+}
+
+/// What a drill's raise publishes: the group raised, from what.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrillRaiseOutput {
+    /// The group.
+    pub group: String,
+    /// Its region.
+    pub region: String,
+    /// Its size before (the restore point).
+    pub before: u32,
+    /// The size it was raised to.
+    pub raised_to: u32,
+    /// What served after.
+    pub serving: u32,
+}
+
+impl StepOutput for DrillRaiseOutput {
+    const KIND: KindName = KindName::DrillRaise;
+}
+
+/// What a drill does with the group it read (pure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RaiseNext {
+    /// Journal this size as the restore point, mark the group, then raise.
+    Journal(u32),
+    /// This run journaled its restore point already (a step run again):
+    /// raise from it, never from the raised size.
+    Resume(u32),
+    /// It cannot be drilled now (why).
+    Refuse(String),
+}
+
+/// Decides what a drill of run `run` does with `read` (pure). `ours`:
+/// this run's journaled restore point; `journaled`: another drill whose
+/// journal names a raise of the group that no cleanup returned.
+pub fn decide_raise(
+    read: &Reading,
+    run: &str,
+    ours: Option<u32>,
+    journaled: Option<&LeftRaised>,
+) -> RaiseNext {
+    if let Some(before) = ours {
+        return RaiseNext::Resume(before);
+    }
+    if let Some(other) = read.marks.get(RUN_TAG).filter(|r| *r != run) {
+        return RaiseNext::Refuse(format!(
+            "it carries the marks of drill {other}, whose cleanup has not returned it yet"
+        ));
+    }
+    if let Some(o) = journaled {
+        return RaiseNext::Refuse(format!(
+            "drill {}'s journal names a raise of it that no cleanup returned",
+            o.run
+        ));
+    }
+    RaiseNext::Journal(read.size)
+}
+
+/// The size a drill raises a group of size `before` to: the active size,
+/// never below what it already is (a drill never lowers).
+pub fn raised(before: u32, active: u32) -> u32 {
+    before.max(active)
+}
+
+/// This run's restore point of `(kind, region, group)` in `records` (one
+/// run's journal).
+pub fn restore_point(records: &[Record], temp_of: impl Fn(u32) -> Temp) -> Option<u32> {
+    records.iter().find_map(|r| match &r.event {
+        Event::DrillResource {
+            resource: t @ Temp::Raised { restore, .. },
+            ..
+        } if *t == temp_of(*restore) => Some(*restore),
+        _ => None,
+    })
+}
+
+impl DrillRaise {
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    fn at(&self) -> Result<Group<'_>, StepFailure> {
+        Group::of(self.of, &self.region, &self.group)
+    }
+
+    fn temp(&self, restore: u32) -> Temp {
+        Temp::Raised {
+            kind: self.of,
+            region: self.region.clone(),
+            group: self.group.clone(),
+            restore,
+        }
+    }
+
+    /// This run's journaled restore point (a step run again in the same run).
+    async fn ours(&self, cx: &Cx<'_>) -> Result<Option<u32>, JournalError> {
+        let text = match cx.journal.read(cx.run_id).await {
+            Ok(t) => t,
+            Err(JournalError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let records: Vec<Record> = (text.lines())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        Ok(restore_point(&records, |n| self.temp(n)))
+    }
+
+    /// What the step would do with the group now, and the read (preflight
+    /// and the step share it).
+    async fn next(&self, cx: &Cx<'_>, g: &Group<'_>) -> Result<(Reading, RaiseNext), StepFailure> {
+        let read = g.read(cx.clouds).await?.ok_or_else(|| g.missing())?;
+        let journal_failure = |e: &dyn std::fmt::Display| {
+            StepFailure::state(
+                format!("whether another drill raised {g} cannot be read: {e}"),
+                "nothing was changed; check the state (`drctl runs list`), then drill again",
+                &self.group,
+                &self.region,
+            )
+        };
+        let ours = self.ours(cx).await.map_err(|e| journal_failure(&e))?;
+        let journaled = match ours {
+            Some(_) => None,
+            None => {
+                capacity::other_drill_of(cx, &self.resource, &self.region, &g.to_string()).await?
+            }
+        };
+        let next = decide_raise(&read, cx.run_id, ours, journaled.as_ref());
+        Ok((read, next))
+    }
+}
+
+#[async_trait]
+impl Action for DrillRaise {
+    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
+        None
+    }
+
+    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
+        // `status` reads the group itself.
+        Vec::new()
+    }
+
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        let g = match self.at() {
+            Ok(g) => g,
+            Err(e) => {
+                return vec![Finding::blocks(
+                    &self.group,
+                    &self.region,
+                    "unknown",
+                    e.summary(),
+                )];
+            }
+        };
+        let what = format!("{} {}", g.scaling.noun(), self.group);
+        match self.next(cx, &g).await {
+            Ok((r, RaiseNext::Refuse(why))) => {
+                vec![Finding::blocks(&what, &self.region, r.state, why)]
+            }
+            Ok((r, _)) => vec![Finding::ok(
+                &what,
+                &self.region,
+                format!("{} {}, {}", r.size, g.scaling.unit(), r.state),
+            )],
+            Err(e) => vec![Finding::blocks(&what, &self.region, "unknown", e.summary())],
+        }
+    }
+
+    async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
+        let g = self.at()?;
+        let read = g.read(cx.clouds).await?;
+        let unit = g.scaling.unit();
+        Ok(vec![Planned {
+            call: g.scaling.calls().set.into(),
+            resource: self.group.clone(),
+            region: self.region.clone(),
+            current: read.as_ref().map_or("missing".into(), |r| {
+                format!("{} {unit}, {}", r.size, r.state)
+            }),
+            desired: format!(
+                "{} {unit}, serving (the size before journaled and marked first); back to {} at cleanup",
+                read.as_ref()
+                    .map_or(self.size, |r| raised(r.size, self.size)),
+                read.as_ref().map_or("it".into(), |r| r.size.to_string())
+            ),
+            change: true,
+        }])
+    }
+
+    async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
+        let g = self.at()?;
+        let (read, next) = self.next(cx, &g).await?;
+        let before = match next {
+            RaiseNext::Refuse(why) => {
+                return Err(StepFailure::state(
+                    format!("{g}: {why}"),
+                    "`drctl runs resume RUN` of that drill (or `drctl drill sweep`) returns what it left, then drill again",
+                    &self.group,
+                    &self.region,
+                ));
+            }
+            RaiseNext::Resume(before) => before,
+            RaiseNext::Journal(before) => {
+                // The restore point is on disk before anything changes.
+                cx.journal_temp(self.temp(before), &g.to_string(), &self.region)
+                    .await?;
+                before
+            }
+        };
+        let by = Driver::Step(cx);
+        // ... and on the group, for a sweep that has no journal of this
+        // drill, before its size is touched.
+        let mut marks = drill_names::tags(cx.run_id, &drill_names::owner(), cx.expires());
+        marks.insert(RESTORE_TAG.to_string(), before.to_string());
+        if !marks.iter().all(|(k, v)| read.marks.get(k) == Some(v)) {
+            let what = format!("{} of {}", g.scaling.calls().mark, self.group);
+            by.fenced(&what, &self.region).await?;
+            (g.scaling)
+                .mark(cx.clouds, &self.region, &read, &marks)
+                .await?;
+        }
+        let to = raised(before, self.size);
+        let (_, after, _) = g.bring_to(&by, to, Some(read)).await?;
+        DrillRaiseOutput {
+            group: self.group.clone(),
+            region: self.region.clone(),
+            before,
+            raised_to: to,
+            serving: after.serving,
+        }
+        .to_output()
+    }
+}
+
+/// The restore point a group's marks hold, when a drill marked it: the
+/// drill and the size (what a sweep finds without the journal).
+pub fn marked(read: &Reading) -> Option<(String, u32)> {
+    let run = read.marks.get(RUN_TAG)?.clone();
+    let size = read.marks.get(RESTORE_TAG)?.parse().ok()?;
+    Some((run, size))
+}
+
+/// Returns group `group` of kind `of` in `region`, which a drill raised,
+/// to `restore`, takes the drill's marks off and reads it back to prove
+/// both. `run`: the drill that must have marked it (`None`: any, for a
+/// sweep); a group marked by another drill is never touched. `owner` says
+/// whether the drill may lower it: a failover's group keeps its size and
+/// loses the drill's marks ([`CleanupResult::Kept`]); an owner in doubt
+/// leaves both ([`CleanupResult::Failed`], saying why).
+// A cleanup's failure is a result of its own; only a cloud error is an error.
+#[allow(clippy::result_large_err)]
+pub async fn restore(
+    clouds: &Clouds,
+    (of, region, group): (ResourceKind, &str, &str),
+    restore: u32,
+    (run, owner): (Option<&str>, &CapacityOwner),
+    poll: (Duration, Duration),
+    deadline: std::time::Instant,
+) -> Result<(CleanupResult, String), CloudError> {
+    let g = match Group::of(of, region, group) {
+        Ok(g) => g,
+        Err(e) => return Ok((CleanupResult::Failed, e.summary())),
+    };
+    let unit = g.scaling.unit();
+    let Some(read) = g.read(clouds).await? else {
+        return Ok((CleanupResult::Absent, format!("{g} does not exist")));
+    };
+    if let (Some(want), Some(marked_by)) = (run, read.marks.get(RUN_TAG))
+        && want != marked_by
+    {
+        return Ok((
+            CleanupResult::Failed,
+            format!("left alone: it carries the marks of drill {marked_by}, not of {want}"),
+        ));
+    }
+    let by = Driver::Cleanup {
+        clouds,
+        poll,
+        deadline,
+    };
+    let as_cloud = |e: StepFailure| match e {
+        StepFailure::Cloud(e) => Err(e),
+        e => Ok((CleanupResult::Failed, e.summary())),
+    };
+    match owner {
+        CapacityOwner::Drill(_) => {}
+        CapacityOwner::Failover(why) => {
+            if let Err(e) = g.unmark(&by, &read).await {
+                return as_cloud(e);
+            }
+            return Ok((
+                CleanupResult::Kept,
+                format!(
+                    "left at {} {unit}, the drill's marks removed ({why})",
+                    read.size
+                ),
+            ));
+        }
+        CapacityOwner::Unknown(why) => {
+            return Ok((
+                CleanupResult::Failed,
+                format!(
+                    "not lowered: {why}; a failover may own it, so its {} {unit} and the drill's marks stay until that is known",
+                    read.size
+                ),
+            ));
+        }
+    }
+    let after = match g.bring_to(&by, restore, Some(read)).await {
+        Ok((_, after, _)) => after,
+        Err(e) => return as_cloud(e),
+    };
+    if let Err(e) = g.unmark(&by, &after).await {
+        return as_cloud(e);
+    }
+    Ok(match g.read(clouds).await? {
+        Some(r) if r.size == restore && marked(&r).is_none() => (
+            CleanupResult::Restored,
+            format!(
+                "back to {restore} {unit}, marks removed (read back), {}",
+                r.state
+            ),
+        ),
+        Some(r) => (
+            CleanupResult::Failed,
+            format!(
+                "reads {} {unit} (want {restore}) after the restore, {}",
+                r.size, r.state
+            ),
+        ),
+        None => (
+            CleanupResult::Failed,
+            format!("{g} vanished during the restore"),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests;
