@@ -21,7 +21,9 @@
 //!
 //! A sweep, which holds no lock, lowers a group only when the journal of
 //! the drill its tags name is there, names the group, and no failover has
-//! scaled the group since that drill started.
+//! scaled the group since that drill started; or, for a kind the generic
+//! `drill-raise` marks, when the group still carries that drill's marks
+//! (every failover takes them off before it touches the group).
 //!
 //! Read → decide → act: the engine and the sweep read (the lock's status,
 //! [`scalers_since`]); [`drill_capacity`] and [`swept_capacity`] decide,
@@ -220,15 +222,25 @@ pub fn of_every_plan(decided: Vec<CapacityOwner>) -> Option<CapacityOwner> {
 /// and no failover scaled the group since it started (`later`). A failover
 /// that did makes the tags stale ([`CapacityOwner::Failover`]: removed,
 /// capacity kept); without the journal, in doubt.
+///
+/// `marked`: the group carries drill `tag_run`'s marks now, as read right
+/// before (a kind the generic `drill-raise` marks). Every failover takes
+/// them off before it touches such a group (`steps::raise`), so while
+/// they are on it no failover has: the drill owns it, journal or none.
 pub fn swept_capacity(
     tag_run: &str,
-    region: &str,
-    group: &str,
+    (region, group): (&str, &str),
     drill: &DrillJournal,
     later: &Later,
+    marked: bool,
 ) -> CapacityOwner {
     let records = match drill {
         DrillJournal::Read(r) => r,
+        _ if marked => {
+            return CapacityOwner::Drill(format!(
+                "it still carries drill {tag_run}'s marks, which every failover takes off before it touches the group: none has"
+            ));
+        }
         DrillJournal::Missing => {
             return CapacityOwner::Unknown(format!(
                 "no journal of drill {tag_run} in this state (kept on another machine, or deleted), so whether a failover raised the group since cannot be read; if none did (`drctl runs list`), set it to its {} tag by hand",
@@ -598,7 +610,7 @@ mod tests {
     fn a_sweep_lowers_only_a_group_its_drill_journal_names_and_no_failover_scaled() {
         let none = Later::Read(Vec::new());
         let sweep = |drill: &DrillJournal, later: &Later| {
-            swept_capacity(DRILL, "us-east-1", "api-use1", drill, later)
+            swept_capacity(DRILL, ("us-east-1", "api-use1"), drill, later, false)
         };
         let journal = DrillJournal::Read(drill_journal());
         assert!(is_drill(&sweep(&journal, &none)));
@@ -612,11 +624,19 @@ mod tests {
         assert!(is_unknown(&sweep(&other, &none)));
         assert!(is_unknown(&swept_capacity(
             "20261122T100000Z-payments-zz",
-            "us-east-1",
-            "api-use1",
+            ("us-east-1", "api-use1"),
             &journal,
-            &none
+            &none,
+            false
         )));
+        // A group still marked by the drill (a kind `drill-raise` marks):
+        // no failover has touched it, journal or none.
+        let marked = |drill: &DrillJournal| {
+            swept_capacity(DRILL, ("us-east-1", "api-use1"), drill, &none, true)
+        };
+        assert!(is_drill(&marked(&DrillJournal::Missing)));
+        assert!(is_drill(&marked(&DrillJournal::Unreadable("x".into()))));
+        assert!(is_drill(&marked(&journal)));
         // A failover scaled it after the drill started: stale tags.
         let scaled = Later::Read(vec![scaler_of(FAILOVER, at(4), Some(at(5)))]);
         let o = sweep(&journal, &scaled);

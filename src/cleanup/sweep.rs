@@ -481,7 +481,9 @@ pub async fn sweep(
     let mut out = Vec::new();
     for f in todo {
         let owner = match (&f.resource, f.run.as_deref()) {
-            (t, Some(run)) if !t.drill_only() => capacity_owner(plans, journals, run, t).await,
+            (t, Some(run)) if !t.drill_only() => {
+                capacity_owner((clouds, plans), journals, run, t).await
+            }
             (t, None) if !t.drill_only() => {
                 CapacityOwner::Unknown("no drill tag names the run that raised it".into())
             }
@@ -503,9 +505,10 @@ pub async fn sweep(
 }
 
 /// Reads what decides who owns the group `raised` names, raised by drill
-/// `run`: that drill's journal, then the runs started since it.
+/// `run`: that drill's journal, then the runs started since it, and the
+/// drill's marks on the group where its kind has them.
 async fn capacity_owner(
-    plans: &[Plan],
+    (clouds, plans): (&Clouds, &[Plan]),
     journals: &dyn JournalStore,
     run: &str,
     raised: &Temp,
@@ -532,7 +535,30 @@ async fn capacity_owner(
         },
         _ => Later::NotRead,
     };
-    super::owner::swept_capacity(run, region, &group, &drill, &later)
+    let marked = still_marked(clouds, raised, run).await;
+    super::owner::swept_capacity(run, (region, &group), &drill, &later, marked)
+}
+
+/// Whether `raised` (a group the generic `drill-raise` marks) carries
+/// drill `run`'s marks now, read through its kind's role; `false` for
+/// every other resource, or when it cannot be read.
+async fn still_marked(clouds: &Clouds, raised: &Temp, run: &str) -> bool {
+    let Temp::Raised {
+        kind,
+        region,
+        group,
+        ..
+    } = raised
+    else {
+        return false;
+    };
+    let Some(scaling) = kind.scaling() else {
+        return false;
+    };
+    match scaling.read(clouds, region, group).await {
+        Ok(Some(read)) => crate::steps::drill_raise::marked(&read).is_some_and(|(r, _)| r == run),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

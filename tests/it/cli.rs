@@ -72,6 +72,12 @@ pub fn add_suffixed_plan(dir: &Path, name: &str, suffix: &str) {
             t = t.replace(&format!("/{name}\""), &format!("/{name}-{suffix}\""));
         }
     }
+    // ECS services are named `cluster/service`.
+    for tag in ["usw2", "use1", "euw1"] {
+        let cluster = format!("orders-ecs-{tag}");
+        t = t.replace(&format!("\"{cluster}/"), &format!("\"{cluster}-{suffix}/"));
+    }
+    t = t.replace("/orders-workers\"", &format!("/orders-workers-{suffix}\""));
     for db in ["payments-db", "ledger-db", "checkout-db"] {
         t = t.replace(&format!("\"{db}\""), &format!("\"{db}-{suffix}\""));
     }

@@ -14,6 +14,7 @@ mod cli;
 mod demo;
 mod dnsplane;
 mod drill;
+mod ecs;
 mod evidence;
 mod failover;
 mod faults;

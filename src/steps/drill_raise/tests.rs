@@ -493,9 +493,16 @@ async fn regression_a_sweep_finds_a_raised_service_by_its_marks_with_the_journal
         .find(|f| matches!(f.resource, Temp::Raised { .. }))
         .unwrap();
     assert!(f.expired);
-    let (result, detail) = restore_as(&fake, &f.resource, None, &drill_owns()).await;
-    assert_eq!(result, CleanupResult::Restored, "{detail}");
+    // The sweep decides the owner with no journal: the marks say no
+    // failover has touched the service since the drill.
+    let poll = (Duration::from_secs(5), Duration::from_secs(30));
+    let cleaned = crate::cleanup::sweep::sweep(&fake.clouds(), &found, &plans, &empty, poll).await;
+    let c = (cleaned.iter())
+        .find(|c| matches!(c.resource, Temp::Raised { .. }))
+        .unwrap();
+    assert_eq!(c.result, CleanupResult::Restored, "{cleaned:?}");
     assert_eq!(service(&fake).desired, STANDBY);
+    assert!(!service(&fake).tags.keys().any(|k| k.starts_with("drctl:")));
 }
 
 /// The pure rules: a size change under way is waited on, never sent
