@@ -11,7 +11,8 @@
 //! Only expired resources are touched: a drill still running has not
 //! reached its expiry (its start plus its maximum duration plus
 //! [`SWEEP_GRACE`]), so a sweep never races a live drill. A raised group
-//! is lowered only on its drill's journal, and never after a failover
+//! is lowered only on its drill's journal or, for a group `drill-raise`
+//! marked, on the drill's marks still on it, and never after a failover
 //! scaled it ([`super::owner`]). The sweep
 //! is journaled as a run of its own (`kind = sweep`): what it found, then
 //! each removal with its proof, like a drill's cleanup.
@@ -466,8 +467,10 @@ fn drill_expiry(found: &[Found], short: &str, max: Duration) -> Option<DateTime<
 /// name (in `journals`, the state's) is there and names it, and no
 /// failover of `plans` scaled it since that drill started (read right
 /// before the group is touched, [`super::owner::swept_capacity`]); after
-/// such a failover its tags are stale and come off, the capacity stays;
-/// without the journal it is left as it is, and said so.
+/// such a failover its tags are stale and come off, the capacity stays.
+/// Without the journal it is left as it is, and said so, unless the
+/// drill's marks are still on it (a group `drill-raise` marked: every
+/// failover takes them off before it touches the group).
 pub async fn sweep(
     clouds: &Clouds,
     found: &[Found],

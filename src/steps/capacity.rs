@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Cost, Cx, Finding, StepFailure, Traits, wait_for};
+use serde::Serialize;
+
+use super::{Cost, Cx, Finding, Planned, StepFailure, Traits, wait_for};
 use crate::cloud::{CloudError, Clouds};
 use crate::journal::event::{Event, Record, RunKind};
 use crate::journal::{JournalError, JournalStore, RunFlags, Temp};
@@ -401,26 +403,77 @@ pub fn cost_of(of: ResourceKind) -> Cost {
     }
 }
 
-/// A group the generic capacity steps raise in a run's target.
-pub(crate) struct InTarget {
-    /// The plan's resource.
+/// What a generic capacity step raises: one capacity resource's group in
+/// the run's target (the parameters of `raise` and `drill-raise`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Raising {
+    /// Plan resource id.
     pub resource: String,
-    /// Its kind.
+    /// Its kind (whose capacity role acts).
     pub of: ResourceKind,
-    /// Its kind's actions.
-    pub scaling: &'static dyn Scaling,
+    /// The group in the target, as its kind names it.
+    pub group: String,
     /// The region the group lives in.
     pub region: String,
-    /// The group, as its kind names it.
-    pub group: String,
-    /// The plan's active size.
+    /// The active size to reach.
     pub size: u32,
 }
 
-/// Every capacity resource of the builder's plan whose kind the capacity
-/// role's actions serve, in the target: the generic steps' one list.
-pub(crate) fn raised_in_target(b: &Builder<'_>) -> Vec<InTarget> {
-    let mut out = Vec::new();
+impl Raising {
+    /// The group, through its kind's role.
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    pub fn at(&self) -> Result<Group<'_>, StepFailure> {
+        Group::of(self.of, &self.region, &self.group)
+    }
+
+    /// A preflight's finding of the group: `read` is its read with why
+    /// the step would refuse it (`None`: it would not), or why it could
+    /// not be read.
+    pub fn finding(&self, read: Result<Option<(Reading, Option<String>)>, String>) -> Finding {
+        let (noun, unit) = match self.at() {
+            Ok(g) => (g.scaling.noun(), g.scaling.unit()),
+            Err(e) => return Finding::blocks(&self.group, &self.region, "unknown", e.summary()),
+        };
+        let what = format!("{noun} {}", self.group);
+        match read {
+            Ok(None) => Finding::missing(&what, &self.region),
+            Ok(Some((r, Some(why)))) => Finding::blocks(&what, &self.region, r.state, why),
+            Ok(Some((r, None))) => {
+                let state = format!("{} {unit}, {}", r.size, r.state);
+                Finding::ok(&what, &self.region, state)
+            }
+            Err(why) => Finding::blocks(&what, &self.region, "could not be read", why),
+        }
+    }
+
+    /// A preview of its write: `read` as it is now, `desired` in words.
+    pub fn planned(&self, g: &Group<'_>, read: Option<&Reading>, desired: String) -> Planned {
+        let unit = g.scaling.unit();
+        Planned {
+            call: g.scaling.calls().set.into(),
+            resource: self.group.clone(),
+            region: self.region.clone(),
+            current: read.map_or("missing".into(), |r| {
+                format!("{} {unit}, {}", r.size, r.state)
+            }),
+            desired,
+            change: read
+                .is_none_or(|r| decide_size(Some(r), raised(r.size, self.size)) != SizeNext::Done),
+        }
+    }
+}
+
+/// Adds one step a group to the builder for every capacity resource of
+/// its plan whose kind the capacity role's actions serve, in the target:
+/// the generic steps' one list. `then` ends each description; `step`
+/// makes the step of a group.
+pub(crate) fn compile_raises(
+    b: &mut Builder<'_>,
+    then: &str,
+    step: impl Fn(Raising) -> super::StepKind,
+) {
+    let mut found = Vec::new();
     for r in crate::plan::kinds::each(&b.plan.spec) {
         let (Shown::Capacity(g), Some(scaling)) = (r.shown(), r.kind().scaling()) else {
             continue;
@@ -428,16 +481,31 @@ pub(crate) fn raised_in_target(b: &Builder<'_>) -> Vec<InTarget> {
         let Some((region, group)) = g.raised_group(b.target) else {
             continue;
         };
-        out.push(InTarget {
+        let size = g.active().desired;
+        let description = format!(
+            "raise {} {group} in {region} to {size} {}, {then}",
+            scaling.noun(),
+            scaling.unit()
+        );
+        let raising = Raising {
             resource: r.id().to_string(),
             of: r.kind(),
-            scaling,
-            region,
             group,
-            size: g.active().desired,
-        });
+            region,
+            size,
+        };
+        found.push((raising, description));
     }
-    out
+    for (raising, description) in found {
+        let (id, of) = (raising.resource.clone(), raising.of);
+        b.add(
+            step(raising),
+            Some(id.clone()),
+            super::graph::Phase::of(of),
+            vec![id],
+            description,
+        );
+    }
 }
 
 /// What a group's read says to do to bring it to a size (pure): the one
@@ -471,6 +539,14 @@ pub fn decide_size(read: Option<&Reading>, want: u32) -> SizeNext {
         Change::Settled if r.serving >= want => SizeNext::Done,
         Change::Settled => SizeNext::Serve,
     }
+}
+
+/// The size a raise of a group of size `before` aims at: the active size,
+/// never below what it already is. Neither a failover nor a drill lowers a
+/// group (one scaled out beyond the plan's size, by an autoscaler or by
+/// hand, serves more than the plan asks).
+pub fn raised(before: u32, active: u32) -> u32 {
+    before.max(active)
 }
 
 /// A group of a kind the generic capacity steps raise, as they address it.

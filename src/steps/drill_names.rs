@@ -22,7 +22,9 @@ pub const RUN_TAG: &str = "drctl:drill-run";
 pub const OWNER_TAG: &str = "drctl:drill-owner";
 /// Tag holding the instant after which a sweep may remove the resource.
 pub const EXPIRES_TAG: &str = "drctl:drill-expires";
-/// Tag on a raised group: the capacity to restore, `min/desired/max`.
+/// Tag on a raised group: the capacity to restore (`min/desired/max` on an
+/// Auto Scaling group; one count on a group the generic `drill-raise`
+/// marks, an ECS service's desired count).
 pub const RESTORE_TAG: &str = "drctl:drill-restore";
 /// Every tag a drill puts on a resource (what cleanup, and a failover
 /// taking a raised group over, remove).

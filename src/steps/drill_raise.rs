@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::capacity::CapacityOwner;
-use super::capacity::{self, Driver, Group, LeftRaised};
+use super::capacity::{self, Driver, Group, LeftRaised, Raising, raised};
 use super::drill_names::{self, RESTORE_TAG, RUN_TAG};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{CloudError, Clouds};
@@ -37,21 +37,17 @@ use crate::journal::event::{Event, Record};
 use crate::journal::{CleanupResult, JournalError, Temp};
 use crate::plan::kinds::scaling::Reading;
 use crate::plan::spec::ResourceKind;
-use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
+use crate::steps::graph::{Builder, DrillDepth, RunMode};
 
 /// Raise one capacity resource's standby group in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DrillRaise {
-    /// Plan resource id.
-    pub resource: String,
-    /// Its kind (whose capacity role acts).
-    pub of: ResourceKind,
-    /// The group in the target, as its kind names it.
-    pub group: String,
-    /// The region the group lives in.
-    pub region: String,
-    /// The active size to reach.
-    pub size: u32,
+pub struct DrillRaise(pub Raising);
+
+impl std::ops::Deref for DrillRaise {
+    type Target = Raising;
+    fn deref(&self) -> &Raising {
+        &self.0
+    }
 }
 
 /// Part of the drill's recovery; its calls are its resource kind's
@@ -61,36 +57,12 @@ pub const TRAITS: Traits = capacity::GENERIC;
 /// A shadow drill raises every such standby group of the plan in the
 /// target.
 pub fn compile(b: &mut Builder<'_>) {
-    if *b.mode
-        != (RunMode::Drill {
-            depth: DrillDepth::Shadow,
-        })
-    {
-        return;
-    }
-    for t in capacity::raised_in_target(b) {
-        let description = format!(
-            "raise {} {} in {} to {} {}, wait until they serve; returned at cleanup",
-            t.scaling.noun(),
-            t.group,
-            t.region,
-            t.size,
-            t.scaling.unit()
-        );
-        let s = DrillRaise {
-            resource: t.resource.clone(),
-            of: t.of,
-            group: t.group,
-            region: t.region,
-            size: t.size,
-        };
-        b.add(
-            StepKind::DrillRaise(s),
-            Some(t.resource.clone()),
-            Phase::of(t.of),
-            vec![t.resource],
-            description,
-        );
+    let shadow = RunMode::Drill {
+        depth: DrillDepth::Shadow,
+    };
+    if *b.mode == shadow {
+        let then = "wait until they serve; returned at cleanup";
+        capacity::compile_raises(b, then, |r| StepKind::DrillRaise(DrillRaise(r)));
     }
 }
 
@@ -152,12 +124,6 @@ pub fn decide_raise(
     RaiseNext::Journal(read.size)
 }
 
-/// The size a drill raises a group of size `before` to: the active size,
-/// never below what it already is (a drill never lowers).
-pub fn raised(before: u32, active: u32) -> u32 {
-    before.max(active)
-}
-
 /// This run's restore point of `(kind, region, group)` in `records` (one
 /// run's journal).
 pub fn restore_point(records: &[Record], temp_of: impl Fn(u32) -> Temp) -> Option<u32> {
@@ -171,12 +137,6 @@ pub fn restore_point(records: &[Record], temp_of: impl Fn(u32) -> Temp) -> Optio
 }
 
 impl DrillRaise {
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
-    fn at(&self) -> Result<Group<'_>, StepFailure> {
-        Group::of(self.of, &self.region, &self.group)
-    }
-
     fn temp(&self, restore: u32) -> Temp {
         Temp::Raised {
             kind: self.of,
@@ -235,50 +195,31 @@ impl Action for DrillRaise {
     }
 
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        let g = match self.at() {
-            Ok(g) => g,
-            Err(e) => {
-                return vec![Finding::blocks(
-                    &self.group,
-                    &self.region,
-                    "unknown",
-                    e.summary(),
-                )];
-            }
+        let judged = match self.at() {
+            Ok(g) => match self.next(cx, &g).await {
+                Ok((r, RaiseNext::Refuse(why))) => Ok(Some((r, Some(why)))),
+                Ok((r, _)) => Ok(Some((r, None))),
+                Err(e) => Err(e.summary()),
+            },
+            Err(e) => Err(e.summary()),
         };
-        let what = format!("{} {}", g.scaling.noun(), self.group);
-        match self.next(cx, &g).await {
-            Ok((r, RaiseNext::Refuse(why))) => {
-                vec![Finding::blocks(&what, &self.region, r.state, why)]
-            }
-            Ok((r, _)) => vec![Finding::ok(
-                &what,
-                &self.region,
-                format!("{} {}, {}", r.size, g.scaling.unit(), r.state),
-            )],
-            Err(e) => vec![Finding::blocks(&what, &self.region, "unknown", e.summary())],
-        }
+        vec![self.finding(judged)]
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         let g = self.at()?;
         let read = g.read(cx.clouds).await?;
-        let unit = g.scaling.unit();
-        Ok(vec![Planned {
-            call: g.scaling.calls().set.into(),
-            resource: self.group.clone(),
-            region: self.region.clone(),
-            current: read.as_ref().map_or("missing".into(), |r| {
-                format!("{} {unit}, {}", r.size, r.state)
-            }),
-            desired: format!(
-                "{} {unit}, serving (the size before journaled and marked first); back to {} at cleanup",
-                read.as_ref()
-                    .map_or(self.size, |r| raised(r.size, self.size)),
-                read.as_ref().map_or("it".into(), |r| r.size.to_string())
-            ),
-            change: true,
-        }])
+        let (to, back) = match &read {
+            Some(r) => (raised(r.size, self.size), r.size.to_string()),
+            None => (self.size, "it".to_string()),
+        };
+        let desired = format!(
+            "{to} {}, serving (the size before journaled and marked first); back to {back} at cleanup",
+            g.scaling.unit()
+        );
+        let mut p = self.planned(&g, read.as_ref(), desired);
+        p.change = true;
+        Ok(vec![p])
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {

@@ -4,7 +4,8 @@
 //!
 //! Read, decide, act, through the role alone: the group is read, the pure
 //! [`capacity::decide_size`] says what to do (nothing, wait for a change
-//! under way, set), one fenced write sets the size, and the step waits
+//! under way, set) to bring it to the active size (never lower than it is:
+//! [`capacity::raised`]), one fenced write sets the size, and the step waits
 //! until the group serves it with nothing under way. A change the provider
 //! reports failed (an ECS deployment's circuit breaker) fails the step,
 //! naming the change and the provider's reason. A drill's marks on the
@@ -13,30 +14,25 @@
 //! later cleanup or sweep lowers a group the failover owns.
 //!
 //! The step knows its resource's kind only to reach its role
-//! ([`ResourceKind::scaling`]): a new capacity kind needs no step here.
+//! (`ResourceKind::scaling`): a new capacity kind needs no step here.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::capacity::{self, Driver, Group, SizeNext, decide_size};
+use super::capacity::{self, Driver, Raising, SizeNext, decide_size};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
-use crate::plan::spec::ResourceKind;
-use crate::steps::graph::{Builder, Phase};
+use crate::steps::graph::Builder;
 
 /// Raise one capacity resource's group in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Raise {
-    /// Plan resource id.
-    pub resource: String,
-    /// Its kind (whose capacity role acts).
-    pub of: ResourceKind,
-    /// The group in the target, as its kind names it.
-    pub group: String,
-    /// The region the group lives in.
-    pub region: String,
-    /// The active size to reach.
-    pub size: u32,
+pub struct Raise(pub Raising);
+
+impl std::ops::Deref for Raise {
+    type Target = Raising;
+    fn deref(&self) -> &Raising {
+        &self.0
+    }
 }
 
 /// Part of the recovery; reversible (set the size back). Its calls are its
@@ -45,32 +41,8 @@ pub const TRAITS: Traits = capacity::GENERIC;
 
 /// A failover raises every such group of the plan in the target.
 pub fn compile(b: &mut Builder<'_>) {
-    if !b.mode.fails_over() {
-        return;
-    }
-    for t in capacity::raised_in_target(b) {
-        let description = format!(
-            "raise {} {} in {} to {} {}, wait until they serve",
-            t.scaling.noun(),
-            t.group,
-            t.region,
-            t.size,
-            t.scaling.unit()
-        );
-        let s = Raise {
-            resource: t.resource.clone(),
-            of: t.of,
-            group: t.group,
-            region: t.region,
-            size: t.size,
-        };
-        b.add(
-            StepKind::Raise(s),
-            Some(t.resource.clone()),
-            Phase::of(t.of),
-            vec![t.resource],
-            description,
-        );
+    if b.mode.fails_over() {
+        capacity::compile_raises(b, "wait until they serve", |r| StepKind::Raise(Raise(r)));
     }
 }
 
@@ -99,16 +71,6 @@ impl StepOutput for RaiseOutput {
     const KIND: KindName = KindName::Raise;
 }
 
-impl Raise {
-    /// The group, through its kind's role (`None`: the kind has none, a
-    /// journal of another drctl).
-    // The error of `Action::run`, which returns what this gives.
-    #[allow(clippy::result_large_err)]
-    fn at(&self) -> Result<Group<'_>, StepFailure> {
-        Group::of(self.of, &self.region, &self.group)
-    }
-}
-
 #[async_trait]
 impl Action for Raise {
     async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
@@ -121,46 +83,29 @@ impl Action for Raise {
     }
 
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        let g = match self.at() {
-            Ok(g) => g,
-            Err(e) => {
-                return vec![Finding::blocks(
-                    &self.group,
-                    &self.region,
-                    "unknown",
-                    e.summary(),
-                )];
-            }
+        let read = match self.at() {
+            Ok(g) => g.read(cx.clouds).await.map_err(|e| e.message),
+            Err(e) => Err(e.summary()),
         };
-        let what = format!("{} {}", g.scaling.noun(), self.group);
-        match g.read(cx.clouds).await {
-            Ok(None) => vec![Finding::missing(&what, &self.region)],
-            Ok(Some(r)) => match decide_size(Some(&r), self.size) {
-                SizeNext::Refuse(why) => vec![Finding::blocks(&what, &self.region, r.state, why)],
-                _ => vec![Finding::ok(
-                    &what,
-                    &self.region,
-                    format!("{} {}, {}", r.size, g.scaling.unit(), r.state),
-                )],
-            },
-            Err(e) => vec![Finding::unreadable(&what, &self.region, &e)],
-        }
+        let judged = read.map(|r| {
+            r.map(
+                |r| match decide_size(Some(&r), capacity::raised(r.size, self.size)) {
+                    SizeNext::Refuse(why) => (r, Some(why)),
+                    _ => (r, None),
+                },
+            )
+        });
+        vec![self.finding(judged)]
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         let g = self.at()?;
         let read = g.read(cx.clouds).await?;
-        let unit = g.scaling.unit();
-        Ok(vec![Planned {
-            call: g.scaling.calls().set.into(),
-            resource: self.group.clone(),
-            region: self.region.clone(),
-            current: read.as_ref().map_or("missing".into(), |r| {
-                format!("{} {unit}, {}", r.size, r.state)
-            }),
-            desired: format!("{} {unit}, serving", self.size),
-            change: decide_size(read.as_ref(), self.size) != SizeNext::Done,
-        }])
+        let to = read
+            .as_ref()
+            .map_or(self.size, |r| capacity::raised(r.size, self.size));
+        let desired = format!("{to} {}, serving", g.scaling.unit());
+        Ok(vec![self.planned(&g, read.as_ref(), desired)])
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
@@ -179,7 +124,8 @@ impl Action for Raise {
                 "removed a drill's marks: the failover owns the group"
             );
         }
-        let (before, after, changed) = g.bring_to(&by, self.size, Some(first)).await?;
+        let want = capacity::raised(first.size, self.size);
+        let (before, after, changed) = g.bring_to(&by, want, Some(first)).await?;
         RaiseOutput {
             group: self.group.clone(),
             region: self.region.clone(),

@@ -259,6 +259,24 @@ async fn a_failover_raises_the_target_and_waits_until_it_serves_and_a_rerun_send
     );
 }
 
+/// A failover never lowers a service running more than the plan's active
+/// count (scaled out by an autoscaler or by hand): nothing is sent.
+#[tokio::test(start_paused = true)]
+async fn a_failover_never_lowers_a_service_above_its_active_count() {
+    let fake = FakeCloud::new();
+    fake.add_ecs_service(REGION, CLUSTER, SERVICE, ACTIVE + 3);
+    let store = Arc::new(MemoryStore::new());
+    let plan = orders();
+    let steps = graph(&plan, false);
+    let kind = step_of(&steps, true);
+    let out = run(&fake, &store, None, "f1", (&plan, &steps, &kind))
+        .await
+        .unwrap();
+    let out: RaiseOutput = serde_json::from_value(out).unwrap();
+    assert_eq!((out.after, out.changed), (ACTIVE + 3, false));
+    assert_eq!(writes(&fake, "UpdateService"), 0);
+}
+
 /// A deployment the circuit breaker failed fails the step, naming the
 /// deployment and ECS's reason; nothing is retried blindly.
 #[tokio::test(start_paused = true)]
