@@ -28,8 +28,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::capacity::CapacityOwner;
 use super::capacity::{self, LeftRaised};
-use super::drill_scale::CapacityOwner;
 use super::scale_mig::{MigNext, ScaleMig, ScaleMigOutput, decide, request_id};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::retry::poll_until;

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::capacity;
+use super::capacity::CapacityOwner;
 use super::drill_mig::journaled_by_run;
-use super::drill_scale::CapacityOwner;
 use super::scale_run::{ScaleRun, ScaleRunOutput, rolling};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::retry::poll_until;
