@@ -531,6 +531,11 @@ pub fn decide_size(read: Option<&Reading>, want: u32) -> SizeNext {
         return SizeNext::Refuse("it does not exist".into());
     };
     match &r.change {
+        // A change to another size is a new attempt; at the size, what
+        // serves decides: the size served is done whatever the last
+        // rollout says, one short of it is that rollout's failure.
+        Change::Failed { .. } if r.size != want => SizeNext::Set,
+        Change::Failed { .. } if r.serving >= want => SizeNext::Done,
         Change::Failed { id, reason } => {
             SizeNext::Refuse(format!("its last change, {id}, failed: {reason}"))
         }

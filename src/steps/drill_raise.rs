@@ -275,6 +275,49 @@ pub fn marked(read: &Reading) -> Option<(String, u32)> {
     Some((run, size))
 }
 
+/// A cleanup's failure: a cloud error is an error, anything else the
+/// cleanup's result.
+// The cleanup functions' own error type.
+#[allow(clippy::result_large_err)]
+fn failed(e: StepFailure) -> Result<(CleanupResult, String), CloudError> {
+    match e {
+        StepFailure::Cloud(e) => Err(e),
+        e => Ok((CleanupResult::Failed, e.summary())),
+    }
+}
+
+/// What a cleanup does with a group `owner` says is not the drill's to
+/// lower (`None`: it is): a failover's keeps its size and loses the
+/// drill's marks; in doubt, both stay.
+async fn not_the_drills(
+    g: &Group<'_>,
+    by: &Driver<'_, '_>,
+    read: &Reading,
+    owner: &CapacityOwner,
+) -> Result<Option<(CleanupResult, String)>, CloudError> {
+    let unit = g.scaling.unit();
+    match owner {
+        CapacityOwner::Drill(_) => Ok(None),
+        CapacityOwner::Failover(why) => {
+            if let Err(e) = g.unmark(by, read).await {
+                return failed(e).map(Some);
+            }
+            let kept = format!(
+                "left at {} {unit}, the drill's marks removed ({why})",
+                read.size
+            );
+            Ok(Some((CleanupResult::Kept, kept)))
+        }
+        CapacityOwner::Unknown(why) => Ok(Some((
+            CleanupResult::Failed,
+            format!(
+                "not lowered: {why}; a failover may own it, so its {} {unit} and the drill's marks stay until that is known",
+                read.size
+            ),
+        ))),
+    }
+}
+
 /// Returns group `group` of kind `of` in `region`, which a drill raised,
 /// to `restore`, takes the drill's marks off and reads it back to prove
 /// both. `run`: the drill that must have marked it (`None`: any, for a
@@ -313,40 +356,15 @@ pub async fn restore(
         poll,
         deadline,
     };
-    let as_cloud = |e: StepFailure| match e {
-        StepFailure::Cloud(e) => Err(e),
-        e => Ok((CleanupResult::Failed, e.summary())),
-    };
-    match owner {
-        CapacityOwner::Drill(_) => {}
-        CapacityOwner::Failover(why) => {
-            if let Err(e) = g.unmark(&by, &read).await {
-                return as_cloud(e);
-            }
-            return Ok((
-                CleanupResult::Kept,
-                format!(
-                    "left at {} {unit}, the drill's marks removed ({why})",
-                    read.size
-                ),
-            ));
-        }
-        CapacityOwner::Unknown(why) => {
-            return Ok((
-                CleanupResult::Failed,
-                format!(
-                    "not lowered: {why}; a failover may own it, so its {} {unit} and the drill's marks stay until that is known",
-                    read.size
-                ),
-            ));
-        }
+    if let Some(kept) = not_the_drills(&g, &by, &read, owner).await? {
+        return Ok(kept);
     }
     let after = match g.bring_to(&by, restore, Some(read)).await {
         Ok((_, after, _)) => after,
-        Err(e) => return as_cloud(e),
+        Err(e) => return failed(e),
     };
     if let Err(e) = g.unmark(&by, &after).await {
-        return as_cloud(e);
+        return failed(e);
     }
     Ok(match g.read(clouds).await? {
         Some(r) if r.size == restore && marked(&r).is_none() => (

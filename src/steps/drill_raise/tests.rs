@@ -562,8 +562,15 @@ fn the_decisions_are_pure() {
         reason: "why".into(),
     };
     assert!(
-        matches!(decide_size(Some(&r(4, 1, failed)), 4), SizeNext::Refuse(w) if w.contains("why"))
+        matches!(decide_size(Some(&r(4, 1, failed.clone())), 4), SizeNext::Refuse(w) if w.contains("why"))
     );
+    // A cleanup after a failed raise sets the size back; a size served is
+    // done whatever the last rollout said.
+    assert_eq!(
+        decide_size(Some(&r(4, 1, failed.clone())), 1),
+        SizeNext::Set
+    );
+    assert_eq!(decide_size(Some(&r(1, 1, failed)), 1), SizeNext::Done);
     assert_eq!(raised(2, 4), 4);
     assert_eq!(raised(6, 4), 6);
     let mut marked = r(1, 1, Change::Settled);
