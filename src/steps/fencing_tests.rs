@@ -383,3 +383,83 @@ async fn a_reprotection_whose_lease_was_taken_over_designates_no_dr_replica() {
         "no replica was designated"
     );
 }
+
+/// The orders workers' standby ECS service, as `raise` addresses it, with
+/// a dead drill's marks on it (the first write a failover makes there is
+/// taking them off).
+fn marked_standby_service(fake: &FakeCloud) -> super::raise::Raise {
+    let key = (
+        "us-east-1".to_string(),
+        "orders-ecs-use1".to_string(),
+        "orders-workers".to_string(),
+    );
+    let mut s = fake.state();
+    let svc = s.ecs.get_mut(&key).expect("the reference world's service");
+    svc.tags.extend(super::drill_names::tags(
+        "20261123T090000Z-orders-dead",
+        "gone/pid 1",
+        chrono::Utc::now(),
+    ));
+    super::raise::Raise(super::capacity::Raising {
+        resource: "orders-workers".into(),
+        of: crate::plan::spec::ResourceKind::EcsService,
+        group: "orders-ecs-use1/orders-workers".into(),
+        region: "us-east-1".into(),
+        size: 4,
+    })
+}
+
+/// The generic capacity step under a lease B took over: A's `raise`
+/// neither takes a drill's marks off nor sets the desired count.
+#[tokio::test(start_paused = true)]
+async fn a_raise_whose_lease_was_taken_over_makes_no_write_through_the_capacity_role() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let raise = marked_standby_service(&fake);
+    let (fence, _b) = fence_taken_over(&fake).await;
+    let writes = fake.state().writes.len();
+    let err = with_cx(&fake, Some(fence), async |cx| raise.run(cx).await)
+        .await
+        .expect_err("fenced");
+    assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("ecs:UntagResource of orders-ecs-use1/orders-workers"),
+        "{err}"
+    );
+    let s = fake.state();
+    assert_eq!(s.writes.len(), writes, "{:?}", s.writes);
+    let key = (
+        "us-east-1".into(),
+        "orders-ecs-use1".into(),
+        "orders-workers".into(),
+    );
+    assert_eq!(s.ecs[&key].desired, 1);
+    assert!(s.ecs[&key].tags.contains_key(super::drill_names::RUN_TAG));
+}
+
+/// The same step paused between its own fence check and the call: the
+/// call is refused at the wire, right before it would be sent.
+#[tokio::test]
+async fn a_raise_paused_after_its_fence_check_is_refused_at_the_wire() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let raise = marked_standby_service(&fake);
+    let fence: Arc<dyn crate::journal::Fence> = Arc::new(PausedAfterCheck {
+        checked: Default::default(),
+    });
+    let writes = fake.state().writes.len();
+    let wire = {
+        let fence = fence.clone();
+        crate::cloud::wire::WireFence::new(move || fence.check_plan_local("payments"))
+    };
+    let err = wire
+        .guard(with_cx(&fake, Some(fence), async |cx| raise.run(cx).await))
+        .await
+        .expect_err("refused at the wire");
+    assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
+    assert_eq!(
+        fake.state().writes.len(),
+        writes,
+        "{:?}",
+        fake.state().writes
+    );
+}

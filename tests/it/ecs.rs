@@ -426,3 +426,43 @@ async fn regression_a_sweep_without_the_drills_journal_returns_a_killed_drills_r
     );
     assert_eq!(service(&fx, HOME).await.desired, ACTIVE);
 }
+
+/// A drill whose raise fails (the deployment's circuit breaker gives up):
+/// the drill fails naming the deployment, and its cleanup still returns
+/// the service to its count before and takes its marks off.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drill_whose_raise_fails_is_returned_by_its_cleanup() {
+    crate::needs_emulators!();
+    let fx = fixture("ecsdfail").await;
+    let (cluster, name) = names(&fx, STANDBY);
+    let armed = ecs_admin(
+        "fail",
+        json!({"region": STANDBY, "cluster": cluster, "service": name}),
+    )
+    .await;
+    assert!(armed["armed"].is_object(), "{armed}");
+    let o = fx
+        .drctl(&[
+            "drill", "--plan", "orders", "--to", STANDBY, "--output", "json",
+        ])
+        .await;
+    let j = o.json();
+    assert_eq!(j["drill"]["verdicts"][0]["verdict"], "FAIL", "{}", o.all());
+    assert!(
+        o.all().contains("ecs-svc/"),
+        "names the deployment: {}",
+        o.all()
+    );
+    assert_eq!(j["drill"]["cleanup"]["complete"], true, "{}", o.all());
+    let s = service(&fx, STANDBY).await;
+    assert_eq!(
+        (s.desired, s.running),
+        (STANDBY_TASKS, STANDBY_TASKS),
+        "{s:?}"
+    );
+    assert!(
+        !s.tags.keys().any(|k| k.starts_with("drctl:")),
+        "{:?}",
+        s.tags
+    );
+}
