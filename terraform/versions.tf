@@ -22,6 +22,13 @@ provider "aws" {
       "managed-by" = "terraform"
     }
   }
+
+  # A drill's marks (drctl:drill-run, -owner, -expires, -restore) are
+  # drctl's: an apply during a drill must not take them off, or a sweep
+  # without the drill's journal could not find the raise.
+  ignore_tags {
+    key_prefixes = ["drctl:drill-"]
+  }
 }
 
 # Standby region: read replicas, standby groups and the S3 evidence bucket.
@@ -33,6 +40,13 @@ provider "aws" {
     tags = {
       "managed-by" = "terraform"
     }
+  }
+
+  # A drill's marks (drctl:drill-run, -owner, -expires, -restore) are
+  # drctl's: an apply during a drill must not take them off, or a sweep
+  # without the drill's journal could not find the raise.
+  ignore_tags {
+    key_prefixes = ["drctl:drill-"]
   }
 }
 
@@ -46,6 +60,13 @@ provider "aws" {
     tags = {
       "managed-by" = "terraform"
     }
+  }
+
+  # A drill's marks (drctl:drill-run, -owner, -expires, -restore) are
+  # drctl's: an apply during a drill must not take them off, or a sweep
+  # without the drill's journal could not find the raise.
+  ignore_tags {
+    key_prefixes = ["drctl:drill-"]
   }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::cloud::Clouds;
 use crate::journal::{Cleaned, CleanupResult, Temp};
-pub use crate::steps::drill_scale::CapacityOwner;
+pub use crate::steps::capacity::CapacityOwner;
 
 pub mod owner;
 pub mod sweep;

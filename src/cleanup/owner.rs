@@ -38,7 +38,7 @@ use crate::journal::{JournalError, JournalStore, StepName};
 use crate::runs::drill::{Scaler, journaled, preempted_by, scaler};
 use crate::state::LockStatus;
 
-pub use crate::steps::drill_scale::CapacityOwner;
+pub use crate::steps::capacity::CapacityOwner;
 
 /// How far apart two machines' clocks may be when their journals' times
 /// are compared: a failover that started up to this long "before" a drill
@@ -236,11 +236,7 @@ pub fn swept_capacity(
 ) -> CapacityOwner {
     let records = match drill {
         DrillJournal::Read(r) => r,
-        _ if marked => {
-            return CapacityOwner::Drill(format!(
-                "it still carries drill {tag_run}'s marks, which every failover takes off before it touches the group: none has"
-            ));
-        }
+        _ if marked => return by_marks(tag_run, later),
         DrillJournal::Missing => {
             return CapacityOwner::Unknown(format!(
                 "no journal of drill {tag_run} in this state (kept on another machine, or deleted), so whether a failover raised the group since cannot be read; if none did (`drctl runs list`), set it to its {} tag by hand",
@@ -300,6 +296,35 @@ pub fn swept_capacity(
         )),
         Later::NotRead => CapacityOwner::Unknown(format!(
             "the journals of the runs since drill {tag_run} started were not read"
+        )),
+    }
+}
+
+/// Who owns a group that still carries drill `tag_run`'s marks, with no
+/// journal of the drill to read: the drill, unless a failover or failback
+/// of the group started since the drill did (`later`, read from the run
+/// ids' times), which may not have reached its step yet; in doubt, kept.
+fn by_marks(tag_run: &str, later: &Later) -> CapacityOwner {
+    let scalers = match later {
+        Later::Read(s) => s,
+        Later::Unreadable(why) => {
+            return CapacityOwner::Unknown(format!(
+                "the journals of the runs since drill {tag_run} started cannot be read ({why})"
+            ));
+        }
+        Later::NotRead => {
+            return CapacityOwner::Unknown(format!(
+                "the journals of the runs since drill {tag_run} started were not read"
+            ));
+        }
+    };
+    match (scalers.iter()).find(|s| s.run_id != tag_run && takes_capacity(s.kind) && !s.refused) {
+        Some(s) => CapacityOwner::Unknown(format!(
+            "{} run {} of the group started after drill {tag_run}: it may own the group, whatever the marks say",
+            s.kind, s.run_id
+        )),
+        None => CapacityOwner::Drill(format!(
+            "it still carries drill {tag_run}'s marks, which every failover takes off before it touches the group, and no failover of it started since"
         )),
     }
 }
@@ -636,7 +661,26 @@ mod tests {
         };
         assert!(is_drill(&marked(&DrillJournal::Missing)));
         assert!(is_drill(&marked(&DrillJournal::Unreadable("x".into()))));
-        assert!(is_drill(&marked(&journal)));
+        // ... unless a failover of the group started since the drill, even
+        // one that has not reached its step (it may be about to raise it).
+        let starting = Later::Read(vec![scaler_of(FAILOVER, at(4), None)]);
+        let o = swept_capacity(
+            DRILL,
+            ("us-east-1", "api-use1"),
+            &DrillJournal::Missing,
+            &starting,
+            true,
+        );
+        assert!(is_unknown(&o) && o.why().contains(FAILOVER), "{o:?}");
+        let unread = Later::Unreadable("x".into());
+        let o = swept_capacity(
+            DRILL,
+            ("us-east-1", "api-use1"),
+            &DrillJournal::Missing,
+            &unread,
+            true,
+        );
+        assert!(is_unknown(&o), "{o:?}");
         // A failover scaled it after the drill started: stale tags.
         let scaled = Later::Read(vec![scaler_of(FAILOVER, at(4), Some(at(5)))]);
         let o = sweep(&journal, &scaled);

@@ -528,24 +528,39 @@ async fn capacity_owner(
         Err(JournalError::NotFound { .. }) => DrillJournal::Missing,
         Err(e) => DrillJournal::Unreadable(e.to_string()),
     };
-    let later = match &drill {
-        DrillJournal::Read(records) => match records.first() {
-            Some(first) => {
-                let steps = crate::runs::drill::scale_steps_of(plans, raised);
-                super::owner::scalers_since(journals, first.at, &steps, region, run).await
-            }
-            None => Later::NotRead,
-        },
-        _ => Later::NotRead,
+    let marked = marks_vouch((clouds, plans), raised, run).await;
+    let since = match &drill {
+        DrillJournal::Read(records) => records.first().map(|r| r.at),
+        // The drill's start, from its run id, for the runs since.
+        _ if marked => started_from_run_id(run),
+        _ => None,
     };
-    let marked = still_marked(clouds, raised, run).await;
+    let later = match since {
+        Some(since) => {
+            let steps = crate::runs::drill::scale_steps_of(plans, raised);
+            super::owner::scalers_since(journals, since, &steps, region, run).await
+        }
+        None => Later::NotRead,
+    };
     super::owner::swept_capacity(run, (region, &group), &drill, &later, marked)
 }
 
-/// Whether `raised` (a group the generic `drill-raise` marks) carries
-/// drill `run`'s marks now, read through its kind's role; `false` for
-/// every other resource, or when it cannot be read.
-async fn still_marked(clouds: &Clouds, raised: &Temp, run: &str) -> bool {
+/// When run `run` started, from its id (`20261122T192005Z-<plan>-<suffix>`).
+fn started_from_run_id(run: &str) -> Option<DateTime<Utc>> {
+    let stamp = run.get(..16)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// Whether the marks on `raised` (a group the generic `drill-raise`
+/// marks) may stand in for drill `run`'s journal, read right now: the
+/// group carries that drill's marks; the run id names a drill of a plan
+/// of `plans` that has the group; and the group is not in a region where
+/// that plan's data is written (read through its data role: a mark there,
+/// forged by whoever may tag the group, must not make a sweep lower what
+/// serves). Any read that fails is a no.
+async fn marks_vouch((clouds, plans): (&Clouds, &[Plan]), raised: &Temp, run: &str) -> bool {
     let Temp::Raised {
         kind,
         region,
@@ -558,10 +573,44 @@ async fn still_marked(clouds: &Clouds, raised: &Temp, run: &str) -> bool {
     let Some(scaling) = kind.scaling() else {
         return false;
     };
-    match scaling.read(clouds, region, group).await {
+    let marked = match scaling.read(clouds, region, group).await {
         Ok(Some(read)) => crate::steps::drill_raise::marked(&read).is_some_and(|(r, _)| r == run),
         _ => false,
+    };
+    let owner = plans.iter().find(|p| {
+        run.contains(&format!("-{}-", p.name()))
+            && crate::plan::kinds::each(&p.spec)
+                .iter()
+                .any(|r| match r.shown() {
+                    Shown::Capacity(g) => {
+                        g.raised_group(region) == Some((region.clone(), group.clone()))
+                    }
+                    _ => false,
+                })
+    });
+    let Some(plan) = owner.filter(|_| marked && started_from_run_id(run).is_some()) else {
+        return false;
+    };
+    !writes_in(clouds, plan, region).await.unwrap_or(true)
+}
+
+/// Whether a data copy of `plan` in `region` is its writer, read through
+/// each data kind's role (`None`: a read failed). A plan without data
+/// serves from its home region.
+async fn writes_in(clouds: &Clouds, plan: &Plan, region: &str) -> Option<bool> {
+    let mut any = false;
+    for r in crate::plan::kinds::each(&plan.spec) {
+        let Shown::Data(copies) = r.shown() else {
+            continue;
+        };
+        any = true;
+        match copies.describe(clouds, region).await {
+            Ok(Some(c)) if c.role == crate::cloud::DbRole::Primary => return Some(true),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
     }
+    Some(!any && region == plan.home())
 }
 
 #[cfg(test)]

@@ -45,8 +45,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::capacity::{self, Driver, LeftRaised, OtherDrillError};
-use super::drill_scale::{CapacityOwner, raised};
+use super::capacity::{self, CapacityOwner, Driver, LeftRaised, OtherDrillError};
+use super::drill_scale::raised;
 use super::scale_nodes::{NodesNext, bring_to, decide, in_flight};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{Capacity, CloudError, Clouds, NodeGroup};

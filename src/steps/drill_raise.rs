@@ -287,16 +287,27 @@ fn failed(e: StepFailure) -> Result<(CleanupResult, String), CloudError> {
 }
 
 /// What a cleanup does with a group `owner` says is not the drill's to
-/// lower (`None`: it is): a failover's keeps its size and loses the
-/// drill's marks; in doubt, both stay.
+/// lower, or whose read says so (`None`: it is the drill's): a failover's
+/// keeps its size and loses the drill's marks; in doubt, both stay.
 async fn not_the_drills(
     g: &Group<'_>,
     by: &Driver<'_, '_>,
-    read: &Reading,
+    (read, restore): (&Reading, u32),
     owner: &CapacityOwner,
 ) -> Result<Option<(CleanupResult, String)>, CloudError> {
     let unit = g.scaling.unit();
     match owner {
+        // The drill's marks go on before its raise and come off only when
+        // a cleanup has returned the group or a failover took it (before
+        // it touches the size): gone, with the size moved, a failover (or
+        // a person) owns it now, whatever was decided before this read.
+        CapacityOwner::Drill(_) if marked(read).is_none() && read.size != restore => Ok(Some((
+            CleanupResult::Kept,
+            format!(
+                "left at {} {unit}: the drill's marks are gone, so a failover (or a person) took the group since it was raised",
+                read.size
+            ),
+        ))),
         CapacityOwner::Drill(_) => Ok(None),
         CapacityOwner::Failover(why) => {
             if let Err(e) = g.unmark(by, read).await {
@@ -356,7 +367,7 @@ pub async fn restore(
         poll,
         deadline,
     };
-    if let Some(kept) = not_the_drills(&g, &by, &read, owner).await? {
+    if let Some(kept) = not_the_drills(&g, &by, (&read, restore), owner).await? {
         return Ok(kept);
     }
     let after = match g.bring_to(&by, restore, Some(read)).await {

@@ -258,23 +258,22 @@ impl Groups for EcsServiceSpec {
 /// The capacity role's actions on ECS services (`cluster/service`).
 pub struct EcsScaling;
 
-/// Where a service's size change stands (pure): its `PRIMARY`
-/// deployment's rollout, and older deployments still draining.
+/// Where a service's size change stands (pure). A change of the desired
+/// count starts no deployment: ECS starts or stops tasks under the
+/// deployments it has, so a deployment in progress is someone's code
+/// rollout, not drctl's change, and is neither waited on nor written
+/// around (the service's running count says when the count serves). A
+/// deployment whose rollout `FAILED` (the circuit breaker gave up; with
+/// rollback on, the failed one is no longer `PRIMARY`) is a failure,
+/// named by its id and ECS's reason.
 pub fn change_of(s: &EcsService) -> Change {
-    let primary = s.primary();
-    if let Some(d) = primary.filter(|d| d.rollout.as_deref() == Some("FAILED")) {
-        return Change::Failed {
+    match (s.deployments.iter()).find(|d| d.rollout.as_deref() == Some("FAILED")) {
+        Some(d) => Change::Failed {
             id: d.id.clone(),
             reason: (d.reason.clone()).unwrap_or_else(|| "no reason given".into()),
-        };
+        },
+        None => Change::Settled,
     }
-    if let Some(d) = primary.filter(|d| d.rollout.as_deref() == Some("IN_PROGRESS")) {
-        return Change::Rolling(d.id.clone());
-    }
-    if let Some(d) = (s.deployments.iter()).find(|d| d.status != "PRIMARY" && d.running > 0) {
-        return Change::Rolling(d.id.clone());
-    }
-    Change::Settled
 }
 
 fn reading(s: EcsService) -> Reading {
@@ -442,7 +441,8 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_rollout_is_named_by_its_deployment_and_reason() {
+    fn a_failed_rollout_is_named_by_its_deployment_and_reason_and_a_code_rollout_is_not_waited_on()
+    {
         let s = service(vec![deployment("d1", "PRIMARY", Some("FAILED"), 1)]);
         assert_eq!(
             change_of(&s),
@@ -451,15 +451,19 @@ mod tests {
                 reason: "ECS deployment d1 FAILED".into()
             }
         );
+        // With rollback on, the failed deployment is no longer PRIMARY.
+        let s = service(vec![
+            deployment("d0", "PRIMARY", Some("IN_PROGRESS"), 1),
+            deployment("d1", "ACTIVE", Some("FAILED"), 0),
+        ]);
+        assert!(matches!(change_of(&s), Change::Failed { id, .. } if id == "d1"));
+        // Someone's code rollout under way: no change of drctl's.
         let s = service(vec![deployment("d1", "PRIMARY", Some("IN_PROGRESS"), 1)]);
-        assert_eq!(change_of(&s), Change::Rolling("d1".into()));
-        // An older deployment still running tasks is a change under way.
+        assert_eq!(change_of(&s), Change::Settled);
         let s = service(vec![
             deployment("d2", "PRIMARY", Some("COMPLETED"), 4),
             deployment("d1", "ACTIVE", None, 2),
         ]);
-        assert_eq!(change_of(&s), Change::Rolling("d1".into()));
-        let s = service(vec![deployment("d2", "PRIMARY", Some("COMPLETED"), 4)]);
         assert_eq!(change_of(&s), Change::Settled);
         // No rollout state (not a rolling deployment): settled.
         assert_eq!(change_of(&service(vec![])), Change::Settled);

@@ -592,3 +592,109 @@ fn the_decisions_are_pure() {
         RaiseNext::Journal(1)
     );
 }
+
+/// Marks forged on the service that serves (by whoever may tag it, with
+/// no drill behind them): a sweep finds them, expired, and lowers nothing:
+/// marks stand in for a journal only away from where the plan's data is
+/// written.
+#[tokio::test(start_paused = true)]
+async fn a_sweep_never_lowers_the_serving_service_on_forged_marks() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let home = (
+        "us-west-2".to_string(),
+        "orders-ecs-usw2".to_string(),
+        SERVICE.to_string(),
+    );
+    {
+        let mut s = fake.state();
+        let svc = s.ecs.get_mut(&home).unwrap();
+        svc.tags = crate::steps::drill_names::tags(
+            "20261101T000000Z-orders-forged",
+            "someone",
+            chrono::Utc::now() - chrono::Duration::days(1),
+        );
+        svc.tags.insert(RESTORE_TAG.into(), "0".into());
+    }
+    let plans = [orders()];
+    let empty = MemoryStore::new();
+    let now = chrono::Utc::now();
+    let (found, _) = crate::cleanup::sweep::find(&fake.clouds(), &plans, &empty, now).await;
+    assert!(
+        found.iter().any(|f| f.expired
+            && matches!(&f.resource, Temp::Raised { region, .. } if region == "us-west-2")),
+        "{found:?}"
+    );
+    let poll = (Duration::from_secs(5), Duration::from_secs(30));
+    let cleaned = crate::cleanup::sweep::sweep(&fake.clouds(), &found, &plans, &empty, poll).await;
+    let c = (cleaned.iter())
+        .find(|c| matches!(c.resource, Temp::Raised { .. }))
+        .unwrap();
+    assert_eq!(c.result, CleanupResult::Failed, "{cleaned:?}");
+    assert_eq!(
+        fake.state().ecs[&home].desired,
+        ACTIVE,
+        "production is not lowered"
+    );
+    assert_eq!(writes(&fake, "UpdateService"), 0);
+}
+
+/// A cleanup that was told the group is the drill's, but whose read right
+/// before the write finds the drill's marks gone and the size moved (a
+/// failover took them off and raised it meanwhile): it keeps the group.
+#[tokio::test(start_paused = true)]
+async fn regression_a_cleanup_decided_before_a_failover_took_the_group_lowered_it() {
+    let fake = world();
+    let store = Arc::new(MemoryStore::new());
+    drill(&fake, &store, RUN).await.unwrap();
+    let temp = journaled(&store, RUN).await.remove(0);
+    // The failover's raise: marks off first, then its size.
+    {
+        let mut s = fake.state();
+        let svc = (s
+            .ecs
+            .get_mut(&(REGION.into(), CLUSTER.into(), SERVICE.into())))
+        .unwrap();
+        svc.tags.clear();
+        svc.desired = ACTIVE + 1;
+        svc.running = ACTIVE + 1;
+    }
+    let updates = writes(&fake, "UpdateService");
+    let (result, detail) = restore_as(&fake, &temp, None, &drill_owns()).await;
+    assert_eq!(result, CleanupResult::Kept, "{detail}");
+    assert_eq!(service(&fake).desired, ACTIVE + 1);
+    assert_eq!(writes(&fake, "UpdateService"), updates);
+}
+
+/// A dead drill that marked the standby and died before its raise: the
+/// failover takes the marks off before it sets the count, in that order.
+#[tokio::test(start_paused = true)]
+async fn a_failover_takes_a_drills_marks_off_before_it_sets_the_count() {
+    let fake = world();
+    {
+        let mut s = fake.state();
+        let svc = (s
+            .ecs
+            .get_mut(&(REGION.into(), CLUSTER.into(), SERVICE.into())))
+        .unwrap();
+        svc.tags = crate::steps::drill_names::tags(RUN, "gone/pid 1", chrono::Utc::now());
+        svc.tags.insert(RESTORE_TAG.into(), STANDBY.to_string());
+    }
+    let store = Arc::new(MemoryStore::new());
+    let plan = orders();
+    let steps = graph(&plan, false);
+    let kind = step_of(&steps, true);
+    run(&fake, &store, None, "f1", (&plan, &steps, &kind))
+        .await
+        .unwrap();
+    let w = fake.state().writes.clone();
+    let untag = w
+        .iter()
+        .position(|w| w.starts_with("UntagResource"))
+        .unwrap();
+    let update = w
+        .iter()
+        .position(|w| w.starts_with("UpdateService"))
+        .unwrap();
+    assert!(untag < update, "marks off first: {w:?}");
+    assert_eq!(service(&fake).desired, ACTIVE);
+}
