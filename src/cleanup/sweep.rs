@@ -25,7 +25,7 @@ use serde::Serialize;
 use super::CapacityOwner;
 use super::owner::{DrillJournal, Later};
 use crate::cloud::{CloudError, Clouds, ObjectUrl, control};
-use crate::journal::{Cleaned, JournalError, JournalStore, Record, Temp};
+use crate::journal::{Cleaned, JournalStore, Temp};
 use crate::plan::Plan;
 use crate::plan::kinds::Shown;
 use crate::steps::capacity;
@@ -519,13 +519,9 @@ async fn capacity_owner(
     let Some((region, group)) = raised.raised_group() else {
         return CapacityOwner::Unknown(format!("{raised} is no raised group"));
     };
-    let drill = match journals.read(run).await {
-        Ok(text) => DrillJournal::Read(
-            text.lines()
-                .filter_map(|l| serde_json::from_str::<Record>(l).ok())
-                .collect(),
-        ),
-        Err(JournalError::NotFound { .. }) => DrillJournal::Missing,
+    let drill = match capacity::records_of(journals, run).await {
+        Ok(Some(records)) => DrillJournal::Read(records),
+        Ok(None) => DrillJournal::Missing,
         Err(e) => DrillJournal::Unreadable(e.to_string()),
     };
     let marked = marks_vouch((clouds, plans), raised, run).await;

@@ -1508,6 +1508,19 @@ fn settle_service(s: &mut EcsService) {
     }
 }
 
+/// The fake's ECS service of ARN `arn` (what tags go on), or ECS's error.
+// The adapters' error type, which the fake's calls return.
+#[allow(clippy::result_large_err)]
+fn ecs_by_arn<'s>(
+    s: &'s mut FakeState,
+    op: &'static str,
+    (region, arn): (&str, &str),
+) -> Result<&'s mut EcsService, CloudError> {
+    (s.ecs.values_mut())
+        .find(|v| v.arn == arn)
+        .ok_or_else(|| not_found("ecs", op, arn, region))
+}
+
 #[async_trait]
 impl EcsServices for FakeCloud {
     async fn describe_service(
@@ -1584,9 +1597,7 @@ impl EcsServices for FakeCloud {
         self.tick("ecs:TagResource", region, arn).await?;
         let mut s = self.state();
         s.reach("ecs", "TagResource", arn, region)?;
-        let svc = (s.ecs.values_mut())
-            .find(|v| v.arn == arn)
-            .ok_or_else(|| not_found("ecs", "TagResource", arn, region))?;
+        let svc = ecs_by_arn(&mut s, "TagResource", (region, arn))?;
         svc.tags.extend(tags.clone());
         let name = format!("{}/{}", svc.cluster, svc.name);
         s.writes.push(format!("TagResource {name}"));
@@ -1602,9 +1613,7 @@ impl EcsServices for FakeCloud {
         self.tick("ecs:UntagResource", region, arn).await?;
         let mut s = self.state();
         s.reach("ecs", "UntagResource", arn, region)?;
-        let svc = (s.ecs.values_mut())
-            .find(|v| v.arn == arn)
-            .ok_or_else(|| not_found("ecs", "UntagResource", arn, region))?;
+        let svc = ecs_by_arn(&mut s, "UntagResource", (region, arn))?;
         for k in keys {
             svc.tags.remove(k);
         }

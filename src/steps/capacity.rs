@@ -155,10 +155,28 @@ pub fn left_raised_in(journals: &[(String, Vec<Record>)]) -> Vec<LeftRaised> {
     out
 }
 
-/// Reads every journal of `store` but `except`'s (leniently: a line that
-/// does not parse is skipped, this looks for evidence) and returns the
-/// groups their drills left raised ([`left_raised_in`]). A journal that
-/// vanished meanwhile is skipped.
+/// Run `run`'s records in `store`, read leniently (a line that does not
+/// parse is skipped: these readers look for evidence, and a damaged chain
+/// still says what it says); `None`: no journal of it (vanished, or kept
+/// elsewhere).
+pub async fn records_of(
+    store: &dyn JournalStore,
+    run: &str,
+) -> Result<Option<Vec<Record>>, JournalError> {
+    match store.read(run).await {
+        Ok(text) => Ok(Some(
+            (text.lines())
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect(),
+        )),
+        Err(JournalError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads every journal of `store` but `except`'s ([`records_of`]) and
+/// returns the groups their drills left raised ([`left_raised_in`]). A
+/// journal that vanished meanwhile is skipped.
 pub async fn left_raised(
     store: &dyn JournalStore,
     except: &str,
@@ -168,16 +186,9 @@ pub async fn left_raised(
         if id == except {
             continue;
         }
-        let text = match store.read(&id).await {
-            Ok(t) => t,
-            Err(JournalError::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        let records: Vec<Record> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        journals.push((id, records));
+        if let Some(records) = records_of(store, &id).await? {
+            journals.push((id, records));
+        }
     }
     Ok(left_raised_in(&journals))
 }

@@ -237,21 +237,9 @@ impl DrillNodes {
     /// This run's journaled restore point of the node group (a step run
     /// again in the same run).
     async fn ours(&self, cx: &Cx<'_>) -> Result<Option<Capacity>, JournalError> {
-        let text = match cx.journal.read(cx.run_id).await {
-            Ok(t) => t,
-            Err(JournalError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let records: Vec<Record> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        Ok(restore_point(
-            &records,
-            &self.region,
-            &self.cluster,
-            &self.group,
-        ))
+        let records = capacity::records_of(cx.journal.as_ref(), cx.run_id).await?;
+        let (r, c, g) = (&self.region, &self.cluster, &self.group);
+        Ok(records.and_then(|records| restore_point(&records, r, c, g)))
     }
 
     fn journal_failure(&self, e: &dyn std::fmt::Display) -> StepFailure {

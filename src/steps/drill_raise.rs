@@ -148,15 +148,8 @@ impl DrillRaise {
 
     /// This run's journaled restore point (a step run again in the same run).
     async fn ours(&self, cx: &Cx<'_>) -> Result<Option<u32>, JournalError> {
-        let text = match cx.journal.read(cx.run_id).await {
-            Ok(t) => t,
-            Err(JournalError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let records: Vec<Record> = (text.lines())
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        Ok(restore_point(&records, |n| self.temp(n)))
+        let records = capacity::records_of(cx.journal.as_ref(), cx.run_id).await?;
+        Ok(records.and_then(|r| restore_point(&r, |n| self.temp(n))))
     }
 
     /// What the step would do with the group now, and the read (preflight

@@ -50,12 +50,7 @@ pub struct EcsServiceSpec {
 /// Splits `cluster/service` into its two names (`None`: not of that form;
 /// ECS names are 1-255 letters, digits, hyphens and underscores).
 pub fn split(value: &str) -> Option<(&str, &str)> {
-    let (cluster, service) = value.split_once('/')?;
-    let name_ok = |n: &str| {
-        (1..=255).contains(&n.len())
-            && (n.chars()).all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
-    (name_ok(cluster) && name_ok(service)).then_some((cluster, service))
+    super::split_pair(value, 255)
 }
 
 impl EcsServiceSpec {

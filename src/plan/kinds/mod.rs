@@ -498,6 +498,18 @@ impl PlanSpec {
     }
 }
 
+/// Splits `outer/inner` (an EKS `cluster/nodegroup`, an ECS
+/// `cluster/service`) into its two names, each 1 to `max` letters, digits,
+/// hyphens and underscores (`None`: not of that form).
+pub fn split_pair(value: &str, max: usize) -> Option<(&str, &str)> {
+    let (outer, inner) = value.split_once('/')?;
+    let name_ok = |n: &str| {
+        (1..=max).contains(&n.len())
+            && (n.chars()).all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    (name_ok(outer) && name_ok(inner)).then_some((outer, inner))
+}
+
 /// Splits a call label (`rds:DescribeDBInstances`) into service and
 /// operation, as cloud errors name them.
 pub fn call_parts(label: &'static str) -> (&'static str, &'static str) {

@@ -40,11 +40,7 @@ const SIZE: &[&str] = &["min", "desired", "max"];
 
 /// Splits `cluster/nodegroup` into its two names (`None`: not of that form).
 pub fn split(value: &str) -> Option<(&str, &str)> {
-    let (cluster, group) = value.split_once('/')?;
-    let name_ok = |n: &str| {
-        !n.is_empty() && (n.chars()).all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
-    (name_ok(cluster) && name_ok(group)).then_some((cluster, group))
+    super::split_pair(value, usize::MAX)
 }
 
 impl NodeGroupSpec {

@@ -76,6 +76,16 @@ fn service(fake: &FakeCloud) -> crate::cloud::EcsService {
     fake.state().ecs[&(REGION.into(), CLUSTER.into(), SERVICE.into())].clone()
 }
 
+/// Changes the standby service in the fake's world, as another actor would.
+fn change_service(fake: &FakeCloud, change: impl FnOnce(&mut crate::cloud::EcsService)) {
+    let mut s = fake.state();
+    change(
+        (s.ecs
+            .get_mut(&(REGION.into(), CLUSTER.into(), SERVICE.into())))
+        .unwrap(),
+    );
+}
+
 fn writes(fake: &FakeCloud, op: &str) -> usize {
     (fake.state().writes.iter())
         .filter(|w| w.starts_with(op))
@@ -409,17 +419,12 @@ async fn a_crash_after_the_restore_point_is_journaled_is_restored_exactly() {
 async fn a_service_another_drill_marked_is_left_alone() {
     let fake = world();
     let other = "20261125T030000Z-orders-ecs-dead";
-    {
-        let mut s = fake.state();
-        let svc = (s
-            .ecs
-            .get_mut(&(REGION.into(), CLUSTER.into(), SERVICE.into())))
-        .unwrap();
+    change_service(&fake, |svc| {
         svc.desired = ACTIVE;
         svc.running = ACTIVE;
         svc.tags.insert(RUN_TAG.into(), other.into());
         svc.tags.insert(RESTORE_TAG.into(), STANDBY.to_string());
-    }
+    });
     let store = Arc::new(MemoryStore::new());
     let err = drill(&fake, &store, RUN).await.unwrap_err().to_string();
     assert!(err.contains(other), "{err}");
@@ -648,16 +653,11 @@ async fn regression_a_cleanup_decided_before_a_failover_took_the_group_lowered_i
     drill(&fake, &store, RUN).await.unwrap();
     let temp = journaled(&store, RUN).await.remove(0);
     // The failover's raise: marks off first, then its size.
-    {
-        let mut s = fake.state();
-        let svc = (s
-            .ecs
-            .get_mut(&(REGION.into(), CLUSTER.into(), SERVICE.into())))
-        .unwrap();
+    change_service(&fake, |svc| {
         svc.tags.clear();
         svc.desired = ACTIVE + 1;
         svc.running = ACTIVE + 1;
-    }
+    });
     let updates = writes(&fake, "UpdateService");
     let (result, detail) = restore_as(&fake, &temp, None, &drill_owns()).await;
     assert_eq!(result, CleanupResult::Kept, "{detail}");
@@ -670,15 +670,10 @@ async fn regression_a_cleanup_decided_before_a_failover_took_the_group_lowered_i
 #[tokio::test(start_paused = true)]
 async fn a_failover_takes_a_drills_marks_off_before_it_sets_the_count() {
     let fake = world();
-    {
-        let mut s = fake.state();
-        let svc = (s
-            .ecs
-            .get_mut(&(REGION.into(), CLUSTER.into(), SERVICE.into())))
-        .unwrap();
+    change_service(&fake, |svc| {
         svc.tags = crate::steps::drill_names::tags(RUN, "gone/pid 1", chrono::Utc::now());
         svc.tags.insert(RESTORE_TAG.into(), STANDBY.to_string());
-    }
+    });
     let store = Arc::new(MemoryStore::new());
     let plan = orders();
     let steps = graph(&plan, false);
