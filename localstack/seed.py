@@ -349,7 +349,11 @@ def ensure_instance_groups(gcp_url, home, standby):
 def ensure_cloud_run(gcp_url, name, active, standby):
     """The orders API on Cloud Run in gcp_emu.py (its gcp_emu_run.py part):
     the same service name in us-central1, serving at `active` minimum
-    instances, and in us-east4 at `standby` (plans/gcp/orders-gcp.toml)."""
+    instances, and in us-east4 at `standby` (plans/gcp/orders-gcp.toml).
+    The floor is the SERVICE-level one (`scaling.minInstanceCount`: the seed
+    spec's `minInstanceCount`), as Google recommends; no revision floor
+    (`revisionMinInstanceCount`) and no labels are seeded. `--json` reports
+    it as `min_instances`."""
     out = {"project": GCP_PROJECT, "name": name, "regions": {}}
     for region, floor in ((GCP_HOME, active), (GCP_STANDBY, standby)):
         path = f"/v2/projects/{GCP_PROJECT}/locations/{region}/services/{name}"
@@ -357,6 +361,7 @@ def ensure_cloud_run(gcp_url, name, active, standby):
         if status == 200:
             say("cloud-run", f"{region}/{name}", "already present")
         else:
+            # minInstanceCount: the service-level floor; maxInstanceCount: the revision's.
             status, body = gcp_call(gcp_url, "POST", "/emu/run/services",
                                     {"project": GCP_PROJECT, "location": region, "name": name,
                                      "minInstanceCount": floor, "maxInstanceCount": 20})

@@ -37,7 +37,7 @@ use crate::engine::{Engine, Reporter, RunOptions};
 use crate::journal::event::Outcome;
 use crate::journal::store::MemoryStore;
 use crate::plan::Plan;
-use crate::plan::kinds::{self, World};
+use crate::plan::kinds;
 use crate::steps::StepFailure;
 use crate::steps::graph::Step;
 
@@ -116,19 +116,7 @@ pub async fn world_for(model: &'static Model, plans: &[Plan], seed: u64) -> Fake
     let f = FakeCloud::timed(model, seed);
     let mut prepare = Vec::new();
     for p in plans {
-        let Some(home) = p.regions().first() else {
-            continue;
-        };
-        let world = World {
-            fake: &f,
-            plan: &p.spec,
-            home,
-            data_plane: std::cell::Cell::new(false),
-        };
-        for r in kinds::each(&p.spec) {
-            r.seed(&world);
-        }
-        if world.data_plane.get() {
+        if kinds::seed_plan(&f, p) {
             prepare.push(p.clone());
         }
         if let Some(e) = &p.spec.evidence {

@@ -515,7 +515,6 @@ resource "google_project_iam_custom_role" "drctl_recovery" {
     "compute.regionOperations.get",
     "run.services.get",
     "run.services.update",
-    "run.operations.get",
     "dns.managedZones.get",
     "dns.resourceRecordSets.list",
     "dns.resourceRecordSets.create",

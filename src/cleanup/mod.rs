@@ -132,15 +132,17 @@ async fn dispatch(
             crate::steps::drill_mig::restore(clouds, run, at, a, *restore, owner, poll, deadline)
                 .await
         }
-        Temp::RunFloor {
-            region,
-            project,
-            service,
-            restore,
-        } => {
-            let at = (region.as_str(), project.as_str(), service.as_str());
-            crate::steps::drill_run::restore(clouds, at, *restore, owner, poll, deadline).await
-        }
+        // A journal of a drctl before Cloud Run's service-level floor: its
+        // drill raised the revision-level floor, which this drctl never
+        // writes (each write deploys a revision). It is left to a person,
+        // named with the command that returns it.
+        t @ Temp::RunFloor { .. } => Ok((
+            CleanupResult::Failed,
+            format!(
+                "raised by an older drctl's `drill-run` (the revision-level floor, which this drctl does not write): {}",
+                crate::steps::drill_names::manual_removal(t)
+            ),
+        )),
         Temp::Raised {
             kind,
             region,

@@ -1,12 +1,12 @@
 //! `drctl drill sweep`: finds what drills left behind without their
 //! journals (a laptop lost mid-drill, a journal deleted) by the tags and
 //! names every drill resource carries, and removes what has expired. A
-//! group raised by the generic `drill-raise` (an ECS service) carries the
-//! drill's marks, the size to return to among them: it is found by them
-//! through its kind's capacity role. A raised EKS node group, managed
-//! instance group or Cloud Run floor carries no marks: it is found only by
-//! its drill's journal, in the state the sweep reads (`steps::capacity`,
-//! the same for every capacity kind).
+//! group raised by the generic `drill-raise` (an ECS service's count, a
+//! Cloud Run service's floor) carries the drill's marks (tags, labels),
+//! the size to return to among them: it is found by them through its
+//! kind's capacity role. A raised EKS node group or managed instance group
+//! carries no marks: it is found only by its drill's journal, in the state
+//! the sweep reads (`steps::capacity`, the same for every capacity kind).
 //!
 //! Only expired resources are touched: a drill still running has not
 //! reached its expiry (its start plus its maximum duration plus
@@ -258,9 +258,8 @@ impl Finds<'_> {
 
     /// Standby groups of every capacity kind that a drill raised and no
     /// cleanup returned, by the journals of the drills that raised them
-    /// (an Auto Scaling group says so in its tags too; node groups,
-    /// managed instance groups and Cloud Run services carry no drill
-    /// tags). Those are read only for a standby group that does not read
+    /// (an Auto Scaling group says so in its tags too; node groups and
+    /// managed instance groups carry no drill tags). Those are read only for a standby group that does not read
     /// at its plan's standby size (`steps::capacity`): nothing else can be
     /// a drill's raise still in effect. Without the drill's journal,
     /// nothing is found here.

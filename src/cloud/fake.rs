@@ -109,11 +109,11 @@ pub struct FakeState {
     pub mig_requests: BTreeMap<String, (String, String, String)>,
     /// Cloud Run services by (project, region, name).
     pub run: BTreeMap<(String, String, String), RunService>,
-    /// Cloud Run operations by full name: the service they roll out, and
-    /// how many reads they have had (done at the second).
-    pub run_ops: BTreeMap<String, ((String, String, String), u32)>,
-    /// Cloud Run rollouts armed to fail, by (project, region, name): the
-    /// message their `Ready` condition ends with.
+    /// Cloud Run services whose change is reconciled, by (project,
+    /// region, name): how many reads it has had (done at the second).
+    pub run_ops: BTreeMap<(String, String, String), u32>,
+    /// Cloud Run changes armed to fail, by (project, region, name): the
+    /// message their `Ready` condition says.
     pub run_failures: BTreeMap<(String, String, String), String>,
     /// Cloud DNS managed zones by (project, zone): the DNS name each serves.
     pub cloud_zones: BTreeMap<(String, String), String>,
@@ -1774,14 +1774,15 @@ impl FakeCloud {
 
 impl FakeCloud {
     /// Seeds Cloud Run service `name` in `region`, serving its first
-    /// revision at `min` minimum instances.
+    /// revision with a service-level floor of `min`.
     pub fn add_run_service(&self, project: &str, region: &str, name: &str, min: u32) {
         self.state().run.insert(
             (project.into(), region.into(), name.into()),
             RunService {
                 name: name.into(),
                 region: region.into(),
-                min_instances: min,
+                floor: min,
+                min_instances: 0,
                 max_instances: Some(100),
                 generation: 1,
                 observed_generation: 1,
@@ -1791,11 +1792,12 @@ impl FakeCloud {
                 ready_message: None,
                 reconciling: false,
                 etag: "e1".into(),
+                labels: BTreeMap::new(),
             },
         );
     }
 
-    /// Arms the next rollout of service `name` to fail with `message`.
+    /// Arms the next change of service `name` to fail with `message`.
     pub fn fail_run(&self, project: &str, region: &str, name: &str, message: &str) {
         self.state()
             .run_failures
@@ -2050,27 +2052,55 @@ impl CloudRun for FakeCloud {
         let mut s = self.state();
         s.reach("run", "services.get", name, region)?;
         let key = (project.to_string(), region.to_string(), name.to_string());
-        // A rollout goes on whoever reads: the service's read counts too.
-        let rolling = (s.run.get(&key)).filter(|svc| svc.reconciling).map(|svc| {
-            format!(
-                "projects/{project}/locations/{region}/operations/op-{}-{name}",
-                svc.generation
-            )
-        });
-        if let Some(op) = rolling {
-            s.run_progress(&op);
-        }
+        // A change goes on whoever reads: it ends at the second read.
+        s.run_progress(&key);
         Ok(s.run.get(&key).cloned())
     }
 
-    async fn set_run_min_instances(
+    async fn set_run_floor(
         &self,
         region: &str,
         project: &str,
         name: &str,
         min: u32,
-        etag: Option<&str>,
-    ) -> Result<RunOperation, CloudError> {
+    ) -> Result<(), CloudError> {
+        self.run_patch((region, project, name), Err(()), |svc| {
+            svc.floor = min;
+            svc.reconciling = true;
+            svc.ready_state = "CONDITION_RECONCILING".into();
+            svc.ready_message = None;
+        })
+        .await
+    }
+
+    async fn set_run_labels(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        etag: &str,
+    ) -> Result<(), CloudError> {
+        self.run_patch((region, project, name), Ok(etag), |svc| {
+            svc.labels = labels.clone();
+            // Metadata: no rollout.
+            svc.observed_generation = svc.generation;
+        })
+        .await
+    }
+}
+
+impl FakeCloud {
+    /// One `services.patch` of Cloud Run service `name`: refused when it
+    /// is missing, when `etag` (`Ok`: a labels patch) is stale, or when it
+    /// changes the floor (`Err`) while a change is reconciled (Cloud Run's
+    /// 409); `change` makes the next generation.
+    async fn run_patch(
+        &self,
+        (region, project, name): (&str, &str, &str),
+        etag: Result<&str, ()>,
+        change: impl FnOnce(&mut RunService),
+    ) -> Result<(), CloudError> {
         self.tick("run:services.patch", region, name).await?;
         let mut s = self.state();
         s.reach("run", "services.patch", name, region)?;
@@ -2078,114 +2108,59 @@ impl CloudRun for FakeCloud {
         let refuse = |kind, code: &str, m: &str| {
             CloudError::new("run", "services.patch", name, region, kind, m).with_code(code)
         };
-        let Some(svc) = s.run.get(&key).cloned() else {
+        let Some(mut svc) = s.run.get(&key).cloned() else {
             return Err(refuse(
                 ErrorKind::NotFound,
                 "NOT_FOUND",
                 "service not found",
             ));
         };
-        if etag.is_some_and(|e| e != svc.etag) || svc.reconciling {
-            return Err(refuse(
-                ErrorKind::Client,
-                "ABORTED",
-                "the service changed since it was read, or is being reconciled",
-            ));
-        }
-        s.writes.push(format!("services.patch {name}"));
-        let generation = svc.generation + 1;
-        let updated = RunService {
-            min_instances: min,
-            generation,
-            latest_created: format!("{name}-{generation:05}-aaa"),
-            ready_state: "CONDITION_RECONCILING".into(),
-            ready_message: None,
-            reconciling: true,
-            etag: format!("e{generation}"),
-            ..svc
+        let refused = match etag {
+            Ok(e) => (e != svc.etag).then_some("the service changed since it was read"),
+            Err(()) => (svc.reconciling).then_some("the service is being reconciled"),
         };
-        s.run.insert(key.clone(), updated);
-        let op = format!("projects/{project}/locations/{region}/operations/op-{generation}-{name}");
-        s.run_ops.insert(op.clone(), (key, 0));
-        Ok(RunOperation {
-            name: op,
-            done: false,
-            error: None,
-        })
-    }
-
-    async fn run_operation(
-        &self,
-        region: &str,
-        operation: &str,
-    ) -> Result<RunOperation, CloudError> {
-        self.tick("run:operations.get", region, operation).await?;
-        let mut s = self.state();
-        s.reach("run", "operations.get", operation, region)?;
-        s.run_progress(operation).ok_or_else(|| {
-            CloudError::new(
-                "run",
-                "operations.get",
-                operation,
-                region,
-                ErrorKind::NotFound,
-                "operation not found",
-            )
-            .with_code("NOT_FOUND")
-        })
+        if let Some(why) = refused {
+            return Err(refuse(ErrorKind::Client, "ABORTED", why));
+        }
+        let what = if etag.is_ok() { "labels" } else { "scaling" };
+        s.writes.push(format!("services.patch {what} {name}"));
+        svc.generation += 1;
+        svc.etag = format!("e{}", svc.generation);
+        change(&mut svc);
+        if svc.reconciling {
+            s.run_ops.insert(key.clone(), 0);
+        }
+        s.run.insert(key, svc);
+        Ok(())
     }
 }
 
 impl FakeState {
-    /// Counts a read of Cloud Run operation `operation` (its operation
-    /// read, or its service's read while it rolls out: a rollout goes on
-    /// whoever looks) and ends its rollout at the second; `None`: no such
-    /// operation.
-    fn run_progress(&mut self, operation: &str) -> Option<RunOperation> {
+    /// Counts a read of Cloud Run service `key` while a change of it is
+    /// reconciled, and ends the change at the second: the service's floor
+    /// in effect, or, when a failure was armed, `Ready` failed naming it.
+    fn run_progress(&mut self, key: &(String, String, String)) {
         let s = self;
-        let (key, reads) = s.run_ops.get(operation).cloned()?;
-        s.run_ops
-            .insert(operation.to_string(), (key.clone(), reads + 1));
-        let svc = s.run.get(&key).cloned().expect("an operation's service");
+        let Some(reads) = s.run_ops.get(key).copied() else {
+            return;
+        };
         if reads == 0 {
-            return Some(RunOperation {
-                name: operation.into(),
-                done: false,
-                error: None,
-            });
+            s.run_ops.insert(key.clone(), 1);
+            return;
         }
-        let mut error = None;
-        if svc.reconciling {
-            let failure = s.run_failures.remove(&key);
-            let mut done = RunService {
-                reconciling: false,
-                observed_generation: svc.generation,
-                ..svc
-            };
-            match failure {
-                Some(m) => {
-                    let why = format!(
-                        "Revision '{}' is not ready and cannot serve traffic. {m}",
-                        done.latest_created
-                    );
-                    done.ready_state = "CONDITION_FAILED".into();
-                    done.ready_message = Some(why.clone());
-                    error = Some(why);
-                }
-                None => {
-                    done.ready_state = "CONDITION_SUCCEEDED".into();
-                    done.latest_ready = done.latest_created.clone();
-                }
+        s.run_ops.remove(key);
+        let Some(svc) = s.run.get_mut(key) else {
+            return;
+        };
+        svc.reconciling = false;
+        svc.observed_generation = svc.generation;
+        match s.run_failures.remove(key) {
+            Some(m) => {
+                svc.ready_state = "CONDITION_FAILED".into();
+                svc.ready_message = Some(m);
             }
-            s.run.insert(key, done);
-        } else if svc.failed() {
-            error = svc.ready_message.clone();
+            None => svc.ready_state = "CONDITION_SUCCEEDED".into(),
         }
-        Some(RunOperation {
-            name: operation.into(),
-            done: true,
-            error,
-        })
     }
 }
 
@@ -3920,57 +3895,44 @@ mod tests {
         );
     }
 
-    /// A min-instances patch rolls a revision out that serves when its
-    /// operation is done; a stale etag is refused; an armed failure leaves
-    /// the old revision serving and names the new one.
+    /// A floor patch is reconciled without a revision, then in effect; a
+    /// labels patch carries the etag read (a stale one is refused) and
+    /// starts no rollout; an armed failure fails the change, naming it.
     #[tokio::test]
-    async fn a_run_patch_rolls_a_revision_out_or_fails_naming_it() {
+    async fn a_run_floor_patch_is_reconciled_without_a_revision_or_fails_naming_why() {
         let fake = FakeCloud::new();
         fake.add_run_service("p", "us-east4", "api", 0);
         let c = fake.clouds();
         let r = &c.cloud_run;
-        let op = r
-            .set_run_min_instances("us-east4", "p", "api", 3, Some("e1"))
-            .await
-            .unwrap();
-        let mid = r
-            .describe_run("us-east4", "p", "api")
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(!op.done && mid.reconciling && !mid.serves() && mid.min_instances == 3);
-        // The service's read was the rollout's first; the operation's is
-        // its second.
-        let done = r.run_operation("us-east4", &op.name).await.unwrap();
-        assert!(done.done && done.error.is_none());
-        let svc = r
-            .describe_run("us-east4", "p", "api")
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(svc.serves() && svc.latest_ready == "api-00002-aaa");
-        let stale = r
-            .set_run_min_instances("us-east4", "p", "api", 4, Some("e1"))
-            .await;
-        assert_eq!(stale.unwrap_err().code.as_deref(), Some("ABORTED"));
-
-        fake.fail_run("p", "us-east4", "api", "Container failed to start.");
-        let op = r
-            .set_run_min_instances("us-east4", "p", "api", 5, None)
-            .await
-            .unwrap();
-        r.run_operation("us-east4", &op.name).await.unwrap();
-        let failed = r.run_operation("us-east4", &op.name).await.unwrap();
-        let why = failed.error.expect("the rollout failed");
+        let read = || async {
+            r.describe_run("us-east4", "p", "api")
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        r.set_run_floor("us-east4", "p", "api", 3).await.unwrap();
+        let mid = read().await;
+        assert!(mid.reconciling && !mid.serves() && mid.floor == 3);
+        let svc = read().await;
         assert!(
-            why.contains("api-00003-aaa") && why.contains("Container failed"),
-            "{why}"
+            svc.serves() && svc.latest_ready == "api-00001-aaa",
+            "{svc:?}"
         );
-        let svc = r
-            .describe_run("us-east4", "p", "api")
+
+        let marks = BTreeMap::from([("drctl-drill-restore".to_string(), "0".to_string())]);
+        let stale = r.set_run_labels("us-east4", "p", "api", &marks, "e1").await;
+        assert_eq!(stale.unwrap_err().code.as_deref(), Some("ABORTED"));
+        r.set_run_labels("us-east4", "p", "api", &marks, &svc.etag)
             .await
-            .unwrap()
             .unwrap();
-        assert!(svc.failed() && svc.latest_ready == "api-00002-aaa");
+        let marked = read().await;
+        assert!(marked.serves() && marked.labels == marks, "{marked:?}");
+
+        fake.fail_run("p", "us-east4", "api", "Quota exceeded for instances.");
+        r.set_run_floor("us-east4", "p", "api", 5).await.unwrap();
+        read().await;
+        let failed = read().await;
+        assert!(failed.failed(), "{failed:?}");
+        assert!(failed.ready_message.unwrap().contains("Quota exceeded"));
     }
 }

@@ -1,25 +1,32 @@
 //! Cloud Run adapter ([`CloudRun`]) over Google's official
 //! `google-cloud-run-v2` (the Cloud Run Admin API v2's `Services` client:
-//! `services.get`, `services.patch`, `operations.get`).
+//! `services.get`, `services.patch`).
 //!
-//! Why a minimum-instances patch and not traffic: a Cloud Run service in a
-//! standby region already serves (it scales to zero); what a failover must
-//! change is the floor it keeps warm, `template.scaling.minInstanceCount`,
-//! which Cloud Run applies by rolling out a new revision. So a write here is
-//! one patch with that update mask (conditional on the etag read), and its
-//! end is the new revision serving, which the step reads on the service.
+//! Why the service-level floor and not traffic, nor the revision's floor:
+//! a Cloud Run service in a standby region already serves (it scales to
+//! zero); what a failover must change is the floor it keeps warm. Google
+//! recommends the service-level minimum (`scaling.minInstanceCount`,
+//! the crate's `ServiceScaling`), which takes effect without deploying a
+//! revision, over the revision-level one (`template.scaling`), which
+//! rolls a new revision out on every change, a rollout that can fail
+//! mid-incident, and advises against combining the two
+//! (<https://cloud.google.com/run/docs/configuring/min-instances>). So a
+//! write here is one patch of that field alone; a drill's marks are the
+//! service's labels, written whole under the etag read.
 //!
 //! * The client is built as the Cloud SQL adapter builds its own
 //!   ([`super::gcp_sql`]): at [`CloudSettings::gcp_endpoint`] with anonymous
 //!   credentials when set (the emulator, `localstack/gcp_emu_run.py`),
 //!   else at Google's endpoint with Application Default Credentials; on
 //!   first use, so a plan with no Cloud Run needs no GCP credentials.
-//! * Reads are retried by the crate within drctl's [`RetryPolicy`]; the
-//!   patch is not idempotent in effect (each one makes a revision), so it
-//!   is sent once, after the fence at the wire ([`super::wire`]) is asked
+//! * Reads are retried by the crate within drctl's [`RetryPolicy`]; a
+//!   patch is sent once (a lost answer is settled by the service's read,
+//!   never by sending it again), after the fence at the wire ([`super::wire`]) is asked
 //!   right before it is handed to the crate (docs/state.md, fenced calls).
-//! * The crate's `poller()` is not used: the step polls
-//!   [`CloudRun::run_operation`] with the run's pace and budget.
+//! * The patch's long-running operation is not polled (nor the crate's
+//!   `poller()` used): the service's read says whether the change is
+//!   still reconciled and whether it failed, and the steps read it with
+//!   the run's pace and budget.
 
 use async_trait::async_trait;
 use google_cloud_run_v2::client::Services;
@@ -28,12 +35,14 @@ use tokio::sync::OnceCell;
 
 use super::gcp::ClientBasis;
 use super::retry::RetryPolicy;
-use super::{CloudError, CloudRun, CloudSettings, ErrorKind, RunOperation, RunService};
+use super::{CloudError, CloudRun, CloudSettings, ErrorKind, RunService};
 
 const SERVICE: &str = "run";
-/// The update mask of a minimum-instances patch (the crate's field names;
-/// Google takes them in snake or camel case).
-pub const MIN_INSTANCES_MASK: &str = "template.scaling.min_instance_count";
+/// The update mask of a service-level floor patch (the crate's field
+/// names; Google takes them in snake or camel case).
+pub const FLOOR_MASK: &str = "scaling.min_instance_count";
+/// The update mask of a labels patch (the whole map is replaced).
+pub const LABELS_MASK: &str = "labels";
 
 /// [`CloudRun`] over the Cloud Run Admin API v2.
 pub struct GcpRun {
@@ -84,13 +93,18 @@ pub fn service_name(project: &str, region: &str, name: &str) -> String {
 /// The domain's view of a service the API described.
 pub fn service_of(s: &model::Service, region: &str) -> RunService {
     let scaling = s.template.as_ref().and_then(|t| t.scaling.as_ref());
+    let count = |n: i32| u32::try_from(n).unwrap_or(0);
     let ready = (s.terminal_condition.as_ref())
         .filter(|c| c.r#type == "Ready")
         .or_else(|| s.conditions.iter().find(|c| c.r#type == "Ready"));
     RunService {
         name: short(&s.name).to_string(),
         region: region.to_string(),
-        min_instances: scaling.map_or(0, |x| u32::try_from(x.min_instance_count).unwrap_or(0)),
+        floor: s
+            .scaling
+            .as_ref()
+            .map_or(0, |x| count(x.min_instance_count)),
+        min_instances: scaling.map_or(0, |x| count(x.min_instance_count)),
         max_instances: scaling
             .and_then(|x| u32::try_from(x.max_instance_count).ok())
             .filter(|n| *n > 0),
@@ -102,21 +116,9 @@ pub fn service_of(s: &model::Service, region: &str) -> RunService {
         ready_message: ready.map(|c| c.message.clone()).filter(|m| !m.is_empty()),
         reconciling: s.reconciling,
         etag: s.etag.clone(),
-    }
-}
-
-/// The domain's view of an operation the API answered.
-pub fn operation_of(o: &google_cloud_longrunning::model::Operation) -> RunOperation {
-    RunOperation {
-        name: o.name.clone(),
-        done: o.done,
-        error: o.error().map(|s| {
-            if s.message.is_empty() {
-                format!("code {}", s.code)
-            } else {
-                s.message.clone()
-            }
-        }),
+        labels: (s.labels.iter())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
 }
 
@@ -179,50 +181,57 @@ impl CloudRun for GcpRun {
         }
     }
 
-    async fn set_run_min_instances(
+    async fn set_run_floor(
         &self,
         region: &str,
         project: &str,
         name: &str,
         min: u32,
-        etag: Option<&str>,
-    ) -> Result<RunOperation, CloudError> {
+    ) -> Result<(), CloudError> {
+        let scaling = model::ServiceScaling::new()
+            .set_min_instance_count(i32::try_from(min).unwrap_or(i32::MAX));
+        let service = model::Service::new()
+            .set_name(service_name(project, region, name))
+            .set_scaling(scaling);
+        self.patch((region, name), service, FLOOR_MASK).await
+    }
+
+    async fn set_run_labels(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+        etag: &str,
+    ) -> Result<(), CloudError> {
+        let service = model::Service::new()
+            .set_name(service_name(project, region, name))
+            .set_labels(labels.clone())
+            .set_etag(etag);
+        self.patch((region, name), service, LABELS_MASK).await
+    }
+}
+
+impl GcpRun {
+    /// Sends one patch of `service` with `mask`, once, after the fence.
+    async fn patch(
+        &self,
+        (region, name): (&str, &str),
+        service: model::Service,
+        mask: &str,
+    ) -> Result<(), CloudError> {
         const OP: &str = "services.patch";
         let client = self.client(OP, name, region).await?;
-        let scaling = model::RevisionScaling::new()
-            .set_min_instance_count(i32::try_from(min).unwrap_or(i32::MAX));
-        let mut service = model::Service::new()
-            .set_name(service_name(project, region, name))
-            .set_template(model::RevisionTemplate::new().set_scaling(scaling));
-        if let Some(etag) = etag {
-            service = service.set_etag(etag);
-        }
         super::wire::check_before_transmit(OP)
             .map_err(|f| err(OP, name, region, ErrorKind::Fenced, f.detail))?;
         client
             .update_service()
             .set_service(service)
-            .set_update_mask(google_cloud_wkt::FieldMask::default().set_paths([MIN_INSTANCES_MASK]))
+            .set_update_mask(google_cloud_wkt::FieldMask::default().set_paths([mask]))
             .send()
             .await
-            .map(|o| operation_of(&o))
+            .map(|_| ())
             .map_err(|e| map(OP, name, region, &e))
-    }
-
-    async fn run_operation(
-        &self,
-        region: &str,
-        operation: &str,
-    ) -> Result<RunOperation, CloudError> {
-        const OP: &str = "operations.get";
-        let client = self.client(OP, operation, region).await?;
-        client
-            .get_operation()
-            .set_name(operation)
-            .send()
-            .await
-            .map(|o| operation_of(&o))
-            .map_err(|e| map(OP, operation, region, &e))
     }
 }
 
@@ -253,12 +262,15 @@ mod tests {
                 model::RevisionTemplate::new()
                     .set_scaling(model::RevisionScaling::new().set_min_instance_count(3)),
             )
+            .set_scaling(model::ServiceScaling::new().set_min_instance_count(2))
+            .set_labels([("drctl-drill-restore", "1")])
             .set_terminal_condition(condition(model::condition::State::ConditionSucceeded, ""));
         let s = service_of(&base, "us-east4");
         assert_eq!(
-            (s.name.as_str(), s.min_instances, s.max_instances),
-            ("api", 3, None)
+            (s.name.as_str(), s.floor, s.min_instances, s.max_instances),
+            ("api", 2, 3, None)
         );
+        assert_eq!(s.labels["drctl-drill-restore"], "1");
         assert_eq!(s.latest_ready, "api-00002-abc");
         assert!(s.serves() && !s.failed());
 

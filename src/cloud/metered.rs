@@ -556,8 +556,8 @@ metered! {
 metered! {
     CloudRun => cloud_run;
     describe_run(&self, region: &str, project: &str, name: &str) -> Option<RunService> = ("run:services.get", region);
-    set_run_min_instances(&self, region: &str, project: &str, name: &str, min: u32, etag: Option<&str>) -> RunOperation = ("run:services.patch", region);
-    run_operation(&self, region: &str, operation: &str) -> RunOperation = ("run:operations.get", region);
+    set_run_floor(&self, region: &str, project: &str, name: &str, min: u32) -> () = ("run:services.patch", region);
+    set_run_labels(&self, region: &str, project: &str, name: &str, labels: &BTreeMap<String, String>, etag: &str) -> () = ("run:services.patch", region);
 }
 
 metered! {

@@ -618,14 +618,14 @@ pub trait InstanceGroups: Send + Sync {
     ) -> Result<MigOperation, CloudError>;
 }
 
-/// Cloud Run (the Cloud Run Admin API v2): a service's minimum instances
-/// and its rollout, what a failover of a `[[cloud_run]]` resource calls.
+/// Cloud Run (the Cloud Run Admin API v2): a service's floor and labels,
+/// what the capacity role of a `[[cloud_run]]` resource calls.
 ///
 /// Every method names the `region` (the API's location) of the service.
-/// A patch answers a [`RunOperation`] the caller polls with
-/// [`CloudRun::run_operation`], then reads the service until its new
-/// revision serves; the patch is sent once (no retry: a run that lost its
-/// answer reads the service, whose generation says it was taken).
+/// A patch is sent once (no retry: a run that lost its answer reads the
+/// service, whose generation and floor say whether it was taken); its
+/// long-running operation is not polled: the service's own read says
+/// whether the change is still being reconciled, and whether it failed.
 #[async_trait]
 pub trait CloudRun: Send + Sync {
     /// Reads service `name` of `project` in `region` (`services.get`);
@@ -637,24 +637,27 @@ pub trait CloudRun: Send + Sync {
         name: &str,
     ) -> Result<Option<RunService>, CloudError>;
 
-    /// Sets the service's `template.scaling.minInstanceCount` to `min`
-    /// (`services.patch` with that update mask, conditional on `etag` when
-    /// given): a new revision rolls out.
-    async fn set_run_min_instances(
+    /// Sets the service-level floor, `scaling.minInstanceCount`, to `min`
+    /// (`services.patch` with that update mask): no new revision.
+    async fn set_run_floor(
         &self,
         region: &str,
         project: &str,
         name: &str,
         min: u32,
-        etag: Option<&str>,
-    ) -> Result<RunOperation, CloudError>;
+    ) -> Result<(), CloudError>;
 
-    /// Reads operation `operation` (its full name, `operations.get`).
-    async fn run_operation(
+    /// Replaces the service's labels with `labels` (`services.patch` with
+    /// the update mask `labels`), conditional on `etag`: a service whose
+    /// labels changed since they were read is refused, not overwritten.
+    async fn set_run_labels(
         &self,
         region: &str,
-        operation: &str,
-    ) -> Result<RunOperation, CloudError>;
+        project: &str,
+        name: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+        etag: &str,
+    ) -> Result<(), CloudError>;
 }
 
 /// Cloud DNS (the Cloud DNS API v1): one record set of a managed zone,

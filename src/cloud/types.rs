@@ -1101,15 +1101,22 @@ pub struct MigOperation {
 }
 
 /// A Cloud Run service as read (`services.get`, Cloud Run Admin v2): what
-/// a failover sizes (its template's minimum instances) and whether its
-/// latest revision serves.
+/// a failover sizes (the service-level minimum instances, which take effect
+/// without a new revision), the revision-level floor that adds to it, its
+/// labels (where a drill's marks live) and whether it serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunService {
     /// The service's short name.
     pub name: String,
     /// Its region (the API's location).
     pub region: String,
-    /// `template.scaling.minInstanceCount` (0 when unset).
+    /// The service-level floor, `scaling.minInstanceCount` (0 when
+    /// unset): what drctl sets.
+    pub floor: u32,
+    /// The revision-level floor, `template.scaling.minInstanceCount` (0
+    /// when unset): every revision in the traffic split keeps this many
+    /// warm besides the service's floor; Google advises against setting
+    /// both.
     pub min_instances: u32,
     /// `template.scaling.maxInstanceCount` (`None` when unset: Cloud Run's
     /// default).
@@ -1133,6 +1140,9 @@ pub struct RunService {
     /// The service's etag (a patch that carries it is refused if the
     /// service changed since).
     pub etag: String,
+    /// Its labels (a drill's marks among them, `drctl-drill-*`).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl RunService {
@@ -1153,18 +1163,6 @@ impl RunService {
             && self.observed_generation >= self.generation
             && self.ready_state == "CONDITION_FAILED"
     }
-}
-
-/// A Cloud Run long-running operation (a service patch answers one).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunOperation {
-    /// Its full name (`projects/P/locations/L/operations/O`).
-    pub name: String,
-    /// Whether it is over.
-    pub done: bool,
-    /// Why it failed, when it is over and failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// A Cloud DNS record set as read (`resourceRecordSets.list` filtered by

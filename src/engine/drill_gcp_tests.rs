@@ -1,4 +1,4 @@
-//! Shadow drills of the GCP kinds (`drill-sql`, `drill-mig`, `drill-run`)
+//! Shadow drills of the GCP kinds (`drill-sql`, `drill-mig`, `drill-raise`)
 //! on the in-memory cloud, through the engine: a drill of
 //! `plans/gcp/orders-gcp.toml` leaves production as it was and nothing of
 //! its own behind; so does a drill that dies after any of its steps, once
@@ -28,15 +28,7 @@ fn orders_gcp() -> Vec<Plan> {
 fn world(plans: &[Plan]) -> FakeCloud {
     let f = FakeCloud::new();
     for p in plans {
-        let w = crate::plan::kinds::World {
-            fake: &f,
-            plan: &p.spec,
-            home: p.home(),
-            data_plane: std::cell::Cell::new(false),
-        };
-        for r in crate::plan::kinds::each(&p.spec) {
-            r.seed(&w);
-        }
+        crate::plan::kinds::seed_plan(&f, p);
     }
     f
 }
@@ -54,7 +46,7 @@ fn production(f: &FakeCloud) -> Vec<String> {
     let s = f.state();
     let sql = (s.sql.values()).map(|i| format!("sql {} {:?} {:?}", i.name, i.role, i.replicas));
     let migs = (s.migs.iter()).map(|((_, r, n), g)| format!("mig {r}/{n} {}", g.target_size));
-    let run = (s.run.iter()).map(|((_, r, n), x)| format!("run {r}/{n} {}", x.min_instances));
+    let run = (s.run.iter()).map(|((_, r, n), x)| format!("run {r}/{n} {}", x.floor));
     sql.chain(migs).chain(run).collect()
 }
 
@@ -80,7 +72,7 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
         .map(|c| match c.resource {
             Temp::SqlClone { .. } => "clone",
             Temp::MigSize { .. } => "mig",
-            Temp::RunFloor { .. } => "run",
+            Temp::Raised { .. } => "run",
             Temp::CloudRecord { .. } => "record",
             _ => "other",
         })
@@ -106,7 +98,7 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
         "instances.clone drill-",
         "instances.delete drill-",
         "resize orders-workers-use4",
-        "services.patch orders-api",
+        "services.patch scaling orders-api",
     ] {
         assert!(writes.iter().any(|x| x.contains(w)), "{w}: {writes:?}");
     }
@@ -134,7 +126,7 @@ async fn a_drill_crashed_after_each_step_is_cleaned_up_by_a_resume_and_again_is_
     for step in [
         "orders-gcp/drill-sql:orders-sql",
         "orders-gcp/drill-mig:orders-workers",
-        "orders-gcp/drill-run:orders-api",
+        "orders-gcp/drill-raise:orders-api",
     ] {
         let plans = orders_gcp();
         let f = world(&plans);
@@ -181,7 +173,9 @@ async fn each_gcp_cleanup_run_twice_is_a_no_op() {
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());
     let crash = RunOptions {
-        inject_crash: Some(CrashPoint::After("orders-gcp/drill-run:orders-api".into())),
+        inject_crash: Some(CrashPoint::After(
+            "orders-gcp/drill-raise:orders-api".into(),
+        )),
         ..gcp_drill()
     };
     let Err(EngineError::Crashed(_, run)) = e.run(&plans, &crash).await else {
@@ -243,7 +237,9 @@ async fn regression_drill_mig_and_drill_run_raised_over_another_drills_raise() {
     let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (e, store, _) = engine(&f, one.path());
     let crash = RunOptions {
-        inject_crash: Some(CrashPoint::After("orders-gcp/drill-run:orders-api".into())),
+        inject_crash: Some(CrashPoint::After(
+            "orders-gcp/drill-raise:orders-api".into(),
+        )),
         ..gcp_drill()
     };
     let Err(EngineError::Crashed(_, dead)) = e.run(&plans, &crash).await else {
@@ -261,7 +257,7 @@ async fn regression_drill_mig_and_drill_run_raised_over_another_drills_raise() {
     }
     let second = other.run(&plans, &gcp_drill()).await;
     let said = format!("{second:?}");
-    for step in ["drill-mig", "drill-run"] {
+    for step in ["drill-mig", "drill-raise"] {
         assert!(said.contains(&dead), "{step}: {said}");
     }
     for run in shared.list().await.unwrap() {
@@ -273,7 +269,7 @@ async fn regression_drill_mig_and_drill_run_raised_over_another_drills_raise() {
         assert!(
             !mine
                 .iter()
-                .any(|t| matches!(t, Temp::MigSize { .. } | Temp::RunFloor { .. })),
+                .any(|t| matches!(t, Temp::MigSize { .. } | Temp::Raised { .. })),
             "the second drill journaled another's raise as its restore point: {mine:?}"
         );
     }
@@ -288,7 +284,7 @@ async fn regression_drill_mig_and_drill_run_raised_over_another_drills_raise() {
     let (found, errors) =
         crate::cleanup::sweep::find(&f.clouds(), &plans, shared.as_ref(), later).await;
     assert!(errors.is_empty(), "{errors:?}");
-    for kind in ["mig_size", "run_floor"] {
+    for kind in ["mig_size", "raised"] {
         let hit = found.iter().find(|x| {
             serde_json::to_value(&x.resource).unwrap()["type"] == kind
                 && x.run.as_deref() == Some(dead.as_str())

@@ -51,15 +51,7 @@ fn world() -> FakeCloud {
         .iter()
         .filter(|p| matches!(p.name(), "orders-gcp" | "storefront"))
     {
-        let world = crate::plan::kinds::World {
-            fake: &f,
-            plan: &p.spec,
-            home: p.home(),
-            data_plane: std::cell::Cell::new(false),
-        };
-        for r in crate::plan::kinds::each(&p.spec) {
-            r.seed(&world);
-        }
+        crate::plan::kinds::seed_plan(&f, p);
     }
     f
 }
@@ -310,7 +302,7 @@ fn state(f: &FakeCloud, run_ids: &[String]) -> String {
         .map(|((p, r, n), v)| {
             (
                 format!("{p}/{r}/{n}"),
-                format!("{} {}", v.min_instances, v.ready_state),
+                format!("{} {}", v.floor, v.ready_state),
             )
         })
         .collect();

@@ -78,8 +78,9 @@ pub enum Temp {
         /// The size (or autoscaler minimum) before the drill.
         restore: u32,
     },
-    /// A Cloud Run service whose minimum instances a drill raised
-    /// (`drill-run`), with the floor to return it to.
+    /// A Cloud Run service whose revision-level floor a drill of an older
+    /// drctl raised (`drill-run`), with the floor to return it to: read
+    /// from older journals, left to a person (`cleanup`).
     RunFloor {
         /// Region.
         region: String,
@@ -91,7 +92,7 @@ pub enum Temp {
         restore: u32,
     },
     /// A group of a kind the generic capacity steps raise (`drill-raise`:
-    /// an ECS service), with the size to return it to, read before the
+    /// an ECS service, a Cloud Run service's floor), with the size to return it to, read before the
     /// drill changed anything (and kept in a mark on the group too, so a
     /// sweep finds it without this journal).
     Raised {
@@ -99,7 +100,8 @@ pub enum Temp {
         kind: crate::plan::spec::ResourceKind,
         /// Region.
         region: String,
-        /// The group, as its kind names it (`cluster/service`).
+        /// The group, as its kind names it (`cluster/service`,
+        /// `project/service`).
         group: String,
         /// Its size before the drill.
         restore: u32,

@@ -1761,11 +1761,7 @@ fn a_plan_on_both_clouds_pairs_each_region_with_a_gcp_region() {
         Some("\"us-east4\""),
         "{regions:?}"
     );
-    assert_eq!(
-        of("scale-run").as_deref(),
-        Some("\"us-east4\""),
-        "{regions:?}"
-    );
+    assert_eq!(of("raise:").as_deref(), Some("\"us-east4\""), "{regions:?}");
     assert_eq!(
         of("promote:").as_deref(),
         Some("\"us-east-1\""),

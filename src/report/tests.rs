@@ -1191,3 +1191,117 @@ fn regression_hostile_journal_text_is_escaped_in_every_format() {
         "escaped"
     );
 }
+
+/// Every kind of drill resource a journal can hold is one the report's
+/// schema describes (`drill_resource`): a drill of a kind added later
+/// (`raised`, the generic `drill-raise`'s) once broke a schema-valid
+/// report. The match has no catch-all: a new kind names itself here.
+#[test]
+fn every_drill_resource_kind_is_in_the_report_schema() {
+    use crate::journal::Temp;
+    use crate::plan::spec::ResourceKind;
+    let (r, s) = (String::from("us-east4"), String::from("x"));
+    let samples = [
+        Temp::Database {
+            region: r.clone(),
+            id: s.clone(),
+        },
+        Temp::Cluster {
+            region: r.clone(),
+            id: s.clone(),
+        },
+        Temp::Capacity {
+            region: r.clone(),
+            group: s.clone(),
+        },
+        Temp::NodeCapacity {
+            region: r.clone(),
+            cluster: s.clone(),
+            group: s.clone(),
+            restore: crate::cloud::Capacity {
+                min: 0,
+                desired: 1,
+                max: 2,
+            },
+        },
+        Temp::SqlClone {
+            region: r.clone(),
+            project: s.clone(),
+            name: s.clone(),
+        },
+        Temp::MigSize {
+            region: r.clone(),
+            project: s.clone(),
+            group: s.clone(),
+            autoscaler: Some(s.clone()),
+            restore: 1,
+        },
+        Temp::RunFloor {
+            region: r.clone(),
+            project: s.clone(),
+            service: s.clone(),
+            restore: 0,
+        },
+        Temp::Raised {
+            kind: ResourceKind::CloudRun,
+            region: r.clone(),
+            group: s.clone(),
+            restore: 0,
+        },
+        Temp::Raised {
+            kind: ResourceKind::EcsService,
+            region: r.clone(),
+            group: s.clone(),
+            restore: 1,
+        },
+        Temp::CloudRecord {
+            project: s.clone(),
+            zone: s.clone(),
+            name: s.clone(),
+            rtype: "CNAME".into(),
+        },
+        Temp::Record {
+            zone: s.clone(),
+            name: s.clone(),
+            rtype: "CNAME".into(),
+        },
+        Temp::Control {
+            region: r.clone(),
+            url: s.clone(),
+        },
+        Temp::HealthCheck {
+            region: r.clone(),
+            control: s.clone(),
+        },
+    ];
+    let index = |t: &Temp| match t {
+        Temp::Database { .. } => 0,
+        Temp::Cluster { .. } => 1,
+        Temp::Capacity { .. } => 2,
+        Temp::NodeCapacity { .. } => 3,
+        Temp::SqlClone { .. } => 4,
+        Temp::MigSize { .. } => 5,
+        Temp::RunFloor { .. } => 6,
+        Temp::Raised { .. } => 7,
+        Temp::CloudRecord { .. } => 8,
+        Temp::Record { .. } => 9,
+        Temp::Control { .. } => 10,
+        Temp::HealthCheck { .. } => 11,
+    };
+    let covered: std::collections::BTreeSet<usize> = samples.iter().map(index).collect();
+    assert_eq!(covered, (0..12).collect(), "a sample of every kind");
+    let mut schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
+    let o = schema.as_object_mut().unwrap();
+    o.retain(|k, _| k.starts_with('$'));
+    o.insert("$ref".into(), "#/$defs/drill_resource".into());
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    for t in &samples {
+        let json = serde_json::to_value(t).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{json}: {errors:#?}");
+    }
+}

@@ -412,13 +412,11 @@ pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::jo
             })
         }
         Temp::RunFloor {
-            region, service, ..
-        } => gcp_scale_steps(plans, crate::steps::KindName::ScaleRun, |p| {
-            (p.spec.cloud_run.iter())
-                .filter(|r| r.regions.get(region) == Some(service))
-                .map(|r| r.id.clone())
-                .collect()
-        }),
+            region,
+            project,
+            service,
+            ..
+        } => raise_steps(plans, region, &format!("{project}/{service}")),
         _ => Vec::new(),
     }
 }

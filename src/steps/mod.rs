@@ -33,7 +33,6 @@ pub mod drill_mig;
 pub mod drill_names;
 pub mod drill_nodes;
 pub mod drill_raise;
-pub mod drill_run;
 pub mod drill_scale;
 pub mod drill_sql;
 mod evidence;
@@ -49,7 +48,6 @@ pub mod restore_sql;
 mod scale;
 pub mod scale_mig;
 pub mod scale_nodes;
-pub mod scale_run;
 pub mod switch_cloud_control;
 pub mod switch_cloud_dns;
 pub mod switch_control;
@@ -153,9 +151,6 @@ kinds! {
     Scale(scale::Scale) = "scale",
     /// Set an EKS managed node group to its active size.
     ScaleNodes(scale_nodes::ScaleNodes) = "scale-nodes",
-    /// Raise a Cloud Run service's minimum instances and wait until its
-    /// revision serves.
-    ScaleRun(scale_run::ScaleRun) = "scale-run",
     /// Promote the target region's read replica.
     Promote(promote::Promote) = "promote",
     /// Make the target's Cloud SQL replica the primary (promote, DR
@@ -203,9 +198,6 @@ kinds! {
     /// A drill: the standby managed instance group raised to its active
     /// size (restored at cleanup).
     DrillMig(drill_mig::DrillMig) = "drill-mig",
-    /// A drill: the standby Cloud Run service's floor raised to active
-    /// (restored at cleanup).
-    DrillRun(drill_run::DrillRun) = "drill-run",
     /// A drill: drill DNS records created, INSYNC and read back.
     DrillDns(drill_dns::DrillDns) = "drill-dns",
     /// A drill: a drill record set in the Cloud DNS zone, done and read
@@ -229,8 +221,8 @@ kinds! {
     /// target N times in a row.
     VerifyCloudResolution(verify_cloud_resolution::VerifyCloudResolution) = "verify-cloud-resolution",
     /// Raise a capacity resource's group (any kind the capacity role's
-    /// actions serve: an ECS service) to its active size and wait until it
-    /// serves.
+    /// actions serve: an ECS service, a Cloud Run service's floor) to its
+    /// active size and wait until it serves.
     Raise(raise::Raise) = "raise",
     /// A drill: the standby group of such a resource raised to its active
     /// size, marked and journaled first (returned at cleanup).

@@ -53,7 +53,11 @@ async fn production_as_seeded(fx: &Fixture, g: &Groups) {
         let s = (clouds.cloud_run.describe_run(region, PROJECT, &api).await)
             .expect("services.get")
             .expect("the service");
-        assert_eq!(s.min_instances, floor, "{region}: {s:?}");
+        assert_eq!(s.floor, floor, "{region}: {s:?}");
+        assert!(
+            !s.labels.keys().any(|k| k.starts_with("drctl-drill-")),
+            "{region}: the drill's marks are gone: {s:?}"
+        );
     }
 }
 
@@ -121,9 +125,12 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_untouched_and_nothing_be
         (mig["restore"].as_u64(), mig["raised"]["running"].as_u64()),
         (Some(1), Some(3))
     );
-    let run_out = outputs(&show, "orders-gcp/drill-run:orders-api");
-    assert_eq!(run_out["restore"], 0, "{run_out:#}");
-    assert_eq!(run_out["raised"]["after"], 3, "{run_out:#}");
+    let run_out = outputs(&show, "orders-gcp/drill-raise:orders-api");
+    assert_eq!(
+        (run_out["before"].as_u64(), run_out["raised_to"].as_u64()),
+        (Some(0), Some(3)),
+        "{run_out:#}"
+    );
     // The drill's Cloud DNS record: made, done, read back, then removed;
     // production's record set untouched.
     let dns = outputs(&show, "orders-gcp/drill-cloud-dns:orders-dns");
@@ -163,7 +170,7 @@ async fn a_drill_killed_after_its_last_step_is_cleaned_up_by_runs_resume() {
     let runs = fx.runs();
     let o = fx
         .drctl_with(
-            &drill(&["--inject-crash", "after:orders-gcp/drill-run:orders-api"]),
+            &drill(&["--inject-crash", "after:orders-gcp/drill-raise:orders-api"]),
             &[],
             &endpoints,
         )

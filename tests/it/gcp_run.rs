@@ -1,14 +1,18 @@
 //! Cloud Run (`[[cloud_run]]`) against the world's Google Cloud
 //! (`localstack/gcp_emu.py`, its Cloud Run part `gcp_emu_run.py`),
-//! through Google's own crate (`google-cloud-run-v2`): the adapter's read,
-//! patch and operation; a failover of `plans/gcp/orders-gcp.toml` to
-//! us-east4 raising the service's minimum instances until its revision
-//! serves (us-central1's untouched); a crash around the step resumed with
-//! one patch sent.
+//! through Google's own crate (`google-cloud-run-v2`): the adapter's read
+//! and its two patches (the service-level floor, the labels); a failover
+//! of `plans/gcp/orders-gcp.toml` to us-east4 raising the service's floor
+//! through the capacity role until it is in effect, with no revision
+//! deployed (us-central1's untouched); a crash around the step resumed
+//! with one patch sent; a drill's raise found by its labels and returned
+//! by a sweep that has no journal of it.
 //!
 //! Each test seeds its own services (`orders-api-SUFFIX` in us-central1 and
 //! in us-east4) through the emulator's admin API; a failover's also the
 //! plan's Cloud SQL pair (`crate::gcp_sql::seed`).
+
+use std::collections::BTreeMap;
 
 use serde_json::json;
 
@@ -19,7 +23,7 @@ use crate::world;
 const PROJECT: &str = "drctl-emu";
 const HOME: &str = "us-central1";
 const TARGET: &str = "us-east4";
-const STEP: &str = "orders-gcp/scale-run:orders-api";
+const STEP: &str = "orders-gcp/raise:orders-api";
 
 /// The emulator's record of the calls made with `method` on service `name`
 /// in `region`.
@@ -37,12 +41,12 @@ async fn calls(method: &str, region: &str, name: &str) -> usize {
 }
 
 /// Seeds the plan's Cloud Run services for `fx` (`orders-api-SUFFIX` in
-/// us-central1 at its active 3 min instances, in us-east4 at 0) and
-/// returns their name.
+/// us-central1 at its active floor of 3, in us-east4 at 0) and returns
+/// their name.
 pub(crate) async fn seed_api(fx: &Fixture) -> String {
     let name = fx.id("orders-api");
-    seed_service(HOME, &name, 3).await;
-    seed_service(TARGET, &name, 0).await;
+    seed_service(HOME, &name, 3, 0).await;
+    seed_service(TARGET, &name, 0, 0).await;
     name
 }
 
@@ -54,27 +58,30 @@ pub(crate) fn renamed(plan: &str, name: &str) -> String {
     )
 }
 
-/// Seeds service `name` in `region` at `min` minimum instances.
-async fn seed_service(region: &str, name: &str, min: u32) {
+/// Seeds service `name` in `region` at a service-level floor of `min`
+/// (and a revision-level floor of `revision_min`).
+async fn seed_service(region: &str, name: &str, min: u32, revision_min: u32) {
     world::gcp_admin(
         "/emu/run/services",
         json!({"project": PROJECT, "location": region, "name": name,
-               "minInstanceCount": min, "maxInstanceCount": 20}),
+               "minInstanceCount": min, "revisionMinInstanceCount": revision_min,
+               "maxInstanceCount": 20}),
     )
     .await;
 }
 
 /// The adapter through Google's crate: an unknown service reads as
-/// absent; a seeded one serves; a patch of its minimum instances (with the
-/// etag read) answers an operation followed until done, and the service
-/// then serves its new revision at the new minimum; a stale etag is
-/// refused as Cloud Run words it.
+/// absent; a seeded one serves; a floor patch is reconciled without a
+/// revision (a second one meanwhile is refused, as Cloud Run refuses it)
+/// and then in effect; a labels patch with the etag read is taken whole, a
+/// stale etag and a label Google's rules refuse are refused as Cloud Run
+/// words them.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_adapter_patches_min_instances_and_follows_the_rollout() {
+async fn the_adapter_sets_the_service_floor_and_labels() {
     crate::needs_emulators!();
     let fx = Fixture::new("grunadapt").await;
     let name = fx.id("orders-api-use4");
-    seed_service(TARGET, &name, 0).await;
+    seed_service(TARGET, &name, 0, 1).await;
     let run = world::clouds().await.cloud_run;
     assert_eq!(
         run.describe_run(HOME, PROJECT, "no-such-service")
@@ -82,58 +89,57 @@ async fn the_adapter_patches_min_instances_and_follows_the_rollout() {
             .expect("a missing service is no error"),
         None
     );
-    let before = (run.describe_run(TARGET, PROJECT, &name).await)
-        .expect("services.get")
-        .expect("exists");
+    let before = read(TARGET, &name).await;
     assert_eq!(
         (before.name.as_str(), before.region.as_str()),
         (name.as_str(), TARGET)
     );
-    assert_eq!((before.min_instances, before.max_instances), (0, Some(20)));
-    assert!(before.serves(), "{before:?}");
+    assert_eq!(
+        (before.floor, before.min_instances, before.max_instances),
+        (0, 1, Some(20))
+    );
+    assert!(before.serves() && before.labels.is_empty(), "{before:?}");
 
-    let op = (run
-        .set_run_min_instances(TARGET, PROJECT, &name, 3, Some(&before.etag))
-        .await)
-        .expect("services.patch");
-    assert!(!op.done, "{op:?}");
-    assert!(op.name.starts_with(&format!(
-        "projects/{PROJECT}/locations/{TARGET}/operations/"
-    )));
-    let during = (run.describe_run(TARGET, PROJECT, &name).await)
-        .expect("get")
-        .expect("exists");
+    (run.set_run_floor(TARGET, PROJECT, &name, 3).await).expect("services.patch");
+    let during = read(TARGET, &name).await;
     assert!(during.reconciling && !during.serves(), "{during:?}");
-    assert_eq!(during.min_instances, 3);
+    assert_eq!(during.floor, 3);
+    let e = (run.set_run_floor(TARGET, PROJECT, &name, 4).await)
+        .expect_err("a floor patch while one is reconciled is refused");
+    assert_eq!(e.code.as_deref(), Some("ABORTED"), "{e:?}");
 
-    let done = world::wait_for(
-        &format!("the rollout's operation {} to be done", op.name),
-        world::PATIENCE,
-        async || {
-            let o = (run.run_operation(TARGET, &op.name).await)
-                .map_err(|e| format!("operations.get: {e}"))?;
-            if o.done {
-                return Ok(o);
-            }
-            Err(format!("{o:?}"))
-        },
-    )
+    let after = world::wait_for("the floor to be in effect", world::PATIENCE, async || {
+        let s = read(TARGET, &name).await;
+        if s.serves() {
+            return Ok(s);
+        }
+        Err(format!("{s:?}"))
+    })
     .await;
-    assert_eq!(done.error, None, "{done:?}");
-    let after = (run.describe_run(TARGET, PROJECT, &name).await)
-        .expect("get")
-        .expect("exists");
-    assert!(after.serves(), "{after:?}");
-    assert_eq!(after.min_instances, 3);
-    assert_ne!(after.latest_ready, before.latest_ready);
+    assert_eq!((after.floor, after.min_instances), (3, 1), "{after:?}");
+    assert_eq!(
+        after.latest_ready, before.latest_ready,
+        "no revision deployed"
+    );
     assert!(after.generation > before.generation);
 
-    let e = run
-        .set_run_min_instances(TARGET, PROJECT, &name, 4, Some(&before.etag))
+    let marks = BTreeMap::from([("drctl-drill-restore".to_string(), "0".to_string())]);
+    (run.set_run_labels(TARGET, PROJECT, &name, &marks, &after.etag)
+        .await)
+        .expect("a labels patch");
+    let marked = read(TARGET, &name).await;
+    assert_eq!(marked.labels, marks);
+    assert!(marked.serves(), "metadata: no rollout: {marked:?}");
+    let stale = (run.set_run_labels(TARGET, PROJECT, &name, &BTreeMap::new(), &after.etag))
         .await
         .expect_err("a stale etag is refused");
-    assert_eq!(e.code.as_deref(), Some("ABORTED"), "{e:?}");
-    assert_eq!(calls("PATCH", TARGET, &name).await, 2);
+    assert_eq!(stale.code.as_deref(), Some("ABORTED"), "{stale:?}");
+    let bad = BTreeMap::from([("drctl:drill-run".to_string(), "X".to_string())]);
+    let e = (run.set_run_labels(TARGET, PROJECT, &name, &bad, &marked.etag))
+        .await
+        .expect_err("Google's label rules");
+    assert_eq!(e.code.as_deref(), Some("INVALID_ARGUMENT"), "{e:?}");
+    assert_eq!(read(TARGET, &name).await.labels, marks);
 }
 
 async fn read(region: &str, name: &str) -> drctl::cloud::RunService {
@@ -158,9 +164,10 @@ async fn failover(fx: &Fixture, extra: &[&str]) -> crate::fixture::Ran {
     fx.drctl_with(&args, &[], &world::endpoints_file()).await
 }
 
-/// `drctl failover --to us-east4`: the us-east4 service's minimum
-/// instances are raised to 3 with one patch, the step waits until the new
-/// revision serves; us-central1's service is untouched.
+/// `drctl failover --to us-east4`: the us-east4 service's floor is raised
+/// to 3 with one patch of the service-level field (no revision deployed),
+/// the step waits until it is in effect; us-central1's service is
+/// untouched.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failover_raises_the_target_service_and_waits_until_it_serves() {
     crate::needs_emulators!();
@@ -168,6 +175,7 @@ async fn a_failover_raises_the_target_service_and_waits_until_it_serves() {
     crate::gcp_sql::seed(&fx, 1.0).await;
     let name = fx.id("orders-api");
     let home_before = read(HOME, &name).await;
+    let target_before = read(TARGET, &name).await;
     // `status` reads the standby service as a capacity: cold (0 min
     // instances) but able to reach the floor (max 20), so ready.
     let st = fx.drctl(&["status", "--plan", "orders-gcp"]).await;
@@ -182,8 +190,13 @@ async fn a_failover_raises_the_target_service_and_waits_until_it_serves() {
     let o = failover(&fx, &[]).await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     let s = read(TARGET, &name).await;
-    assert!(s.serves() && s.min_instances == 3, "{s:?}");
-    assert_eq!(s.generation, 2, "{s:?}");
+    assert!(s.serves() && s.floor == 3, "{s:?}");
+    assert_eq!(s.generation, target_before.generation + 1, "{s:?}");
+    assert_eq!(
+        (s.latest_ready.as_str(), s.min_instances),
+        (target_before.latest_ready.as_str(), 0),
+        "no revision deployed, the revision's floor untouched"
+    );
     let show = fx.show(&fx.new_run(&runs)).await;
     assert_eq!(show["report"]["outcome"], "succeeded");
     let out = outputs(&show, STEP);
@@ -192,8 +205,11 @@ async fn a_failover_raises_the_target_service_and_waits_until_it_serves() {
         (Some(0), Some(3)),
         "{out:#}"
     );
-    assert_eq!(out["changed"], true, "{out:#}");
-    assert_eq!(out["revision"], s.latest_ready.as_str(), "{out:#}");
+    assert_eq!(
+        (out["changed"].as_bool(), out["serving"].as_u64()),
+        (Some(true), Some(3)),
+        "{out:#}"
+    );
     assert_eq!(calls("PATCH", TARGET, &name).await, 1);
     assert_eq!(calls("PATCH", HOME, &name).await, 0);
     assert_eq!(read(HOME, &name).await, home_before);
@@ -201,9 +217,9 @@ async fn a_failover_raises_the_target_service_and_waits_until_it_serves() {
 
 /// A crash before and after the step (`--inject-crash`), and a kill -9
 /// with its patch in flight: `runs resume` finishes the run with the
-/// service serving at 3 min instances and `services.patch` sent once (the
-/// resumed step finds the rollout under way on the service and waits on
-/// it).
+/// service's floor of 3 in effect and `services.patch` sent once (the
+/// resumed step finds the change at the size on the service, reconciled
+/// or under way, and waits on it).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_around_the_step_is_resumed_with_one_patch_sent() {
     crate::needs_emulators!();
@@ -236,7 +252,7 @@ async fn a_crash_around_the_step_is_resumed_with_one_patch_sent() {
         };
         assert_eq!(o.code, Some(0), "{when}: {}", o.all());
         let s = read(TARGET, &name).await;
-        assert!(s.serves() && s.min_instances == 3, "{when}: {s:?}");
+        assert!(s.serves() && s.floor == 3, "{when}: {s:?}");
         let show = fx.show(&run).await;
         assert_eq!(show["report"]["outcome"], "succeeded", "{when}");
         assert!(
@@ -251,7 +267,90 @@ async fn a_crash_around_the_step_is_resumed_with_one_patch_sent() {
         );
         if when == "kill" {
             let out = outputs(&show, STEP);
-            assert_eq!(out["waited_rollout"], true, "{out:#}");
+            assert_eq!(
+                out["changed"], false,
+                "the resumed step sent nothing: {out:#}"
+            );
         }
     }
+}
+
+/// Regression (issue 38: a sweep found a raised Cloud Run floor only
+/// through the drill's journal). A drill that dies right after raising the
+/// standby service's floor leaves its marks on the service as labels: a
+/// sweep on another machine, with a state of its own (no journal of the
+/// drill), finds the service by them, returns its floor to what it was
+/// and takes the labels off; the home service is never written.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_a_sweep_without_the_drills_journal_returns_a_raised_cloud_run_floor() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("grunsweep").await;
+    crate::gcp_mig::seed(&fx, None).await;
+    let name = fx.id("orders-api");
+    let ep = tempfile::tempdir().expect("tempdir");
+    let endpoints = world::gcp_endpoints_file(ep.path());
+    let o = fx
+        .drctl_with(
+            &[
+                "drill",
+                "--plan",
+                "orders-gcp",
+                "--to",
+                TARGET,
+                "--inject-crash",
+                "after:orders-gcp/drill-raise:orders-api",
+            ],
+            &[],
+            &endpoints,
+        )
+        .await;
+    assert_eq!(o.code, Some(1), "{}", o.all());
+    let raised = read(TARGET, &name).await;
+    assert_eq!(raised.floor, 3, "{raised:?}");
+    assert_eq!(
+        raised.labels.get("drctl-drill-restore").map(String::as_str),
+        Some("0"),
+        "{raised:?}"
+    );
+
+    let elsewhere = tempfile::tempdir().expect("state dir");
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never", "--plans"])
+        .arg(fx.plans.path())
+        .arg("--endpoints")
+        .arg(&endpoints)
+        .arg("--state-dir")
+        .arg(elsewhere.path())
+        .args([
+            "drill",
+            "sweep",
+            "--plan",
+            "orders-gcp",
+            "--all",
+            "--output",
+            "json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::null())
+        .envs(world::run_key_env())
+        .output()
+        .await
+        .expect("drctl runs");
+    let o = crate::fixture::Ran::from_output(o);
+    let cleaned = o.json()["cleaned"].as_array().cloned().unwrap_or_default();
+    assert!(
+        cleaned.iter().any(|c| c["resource"]["type"] == "raised"
+            && c["resource"]["kind"] == "cloudrun"
+            && c["resource"]["restore"] == 0
+            && c["result"] == "restored"),
+        "{}\n{cleaned:#?}",
+        o.all()
+    );
+    let s = read(TARGET, &name).await;
+    assert_eq!(s.floor, 0, "{s:?}");
+    assert!(
+        !s.labels.keys().any(|k| k.starts_with("drctl-drill-")),
+        "{s:?}"
+    );
+    assert_eq!(calls("PATCH", HOME, &name).await, 0);
 }

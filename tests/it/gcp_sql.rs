@@ -297,7 +297,7 @@ async fn the_gcp_plan_fails_over_with_us_central1_dropped_at_the_proxy() {
         .await
         .expect("the target's service")
         .expect("exists");
-    assert_eq!(api.min_instances, 3, "{api:?}");
+    assert_eq!(api.floor, 3, "{api:?}");
     let home_writes: Vec<String> = (proxied.writes().into_iter())
         .filter(|l| l.contains(HOME) || l.contains(&format!("/instances/{}/", pair.primary)))
         .collect();

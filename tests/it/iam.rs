@@ -198,7 +198,6 @@ fn gcp_permissions(label: &str) -> Option<&'static [&'static str]> {
         "compute:regionOperations.get" => &["compute.regionOperations.get"],
         "run:services.get" => &["run.services.get"],
         "run:services.patch" => &["run.services.update"],
-        "run:operations.get" => &["run.operations.get"],
         "clouddns:managedZones.get" => &["dns.managedZones.get"],
         "clouddns:resourceRecordSets.list" => &["dns.resourceRecordSets.list"],
         "clouddns:changes.create" => &[

@@ -110,8 +110,8 @@ async fn failed_over(fx: &Fixture) -> Result<(), String> {
         db.role == DbRole::Primary,
         sql.role == DbRole::Primary,
         web.capacity.desired,
-        api.min_instances,
-        home_api.min_instances,
+        api.floor,
+        home_api.floor,
         record.starts_with(&want),
     );
     if got != (true, true, 2, 2, 2, true) {
@@ -177,7 +177,7 @@ async fn a_plan_on_both_clouds_fails_over_in_one_run_with_both_home_regions_drop
         "/promote:",
         "/promote-sql:",
         "/scale:",
-        "/scale-run:",
+        "/raise:",
         "/switch-dns:",
     ] {
         assert!(steps.iter().any(|s| s.contains(kind)), "{kind}: {steps:?}");
@@ -238,8 +238,8 @@ async fn a_crash_at_every_step_of_a_plan_on_both_clouds_is_resumed() {
     let points: Vec<(&str, &str)> = vec![
         ("after", "preflight"),
         ("after", "scale:storefront-web"),
-        ("before", "scale-run:storefront-api"),
-        ("after", "scale-run:storefront-api"),
+        ("before", "raise:storefront-api"),
+        ("after", "raise:storefront-api"),
         ("after", "promote:storefront-db"),
         ("before", "promote-sql:catalogue-sql"),
         ("after", "promote-sql:catalogue-sql"),

@@ -1,25 +1,32 @@
-//! `[[cloud_run]]`: a Cloud Run service per GCP region, whose minimum
-//! instances a failover raises in the target (`scale-run`) and waits on
-//! until its new revision serves.
+//! `[[cloud_run]]`: a Cloud Run service per GCP region, whose floor (the
+//! service-level minimum instances) a failover raises in the target and
+//! waits on until it is in effect, through the capacity role alone
+//! ([`CloudRunScaling`]: the generic `raise` and `drill-raise` steps).
 //!
 //! A standby region's service already serves (Cloud Run scales it from
-//! zero); what a failover changes is the floor it keeps warm,
-//! `template.scaling.minInstanceCount`, which Cloud Run applies by rolling
-//! out a new revision. Its status is a capacity (`Groups`): min and desired
-//! read as the service's minimum instances, max as its maximum instances
-//! (a standby must be able to reach the active floor, not keep it warm),
-//! `ACTIVE` when its latest revision serves, else what the service says
-//! (`RECONCILING`, `FAILED`).
+//! zero); what a failover changes is the floor it keeps warm. It sets the
+//! service-level `scaling.minInstanceCount`, which takes effect without a
+//! new revision (Google's recommendation), never the revision-level
+//! `template.scaling.minInstanceCount`, whose every change rolls out a
+//! revision; a revision-level floor found set is reported beside it (it
+//! keeps instances warm for every revision in the traffic split on top of
+//! the service's). Its status is a capacity (`Groups`): min and desired
+//! read as the service's floor, max as its maximum instances (a standby
+//! must be able to reach the active floor, not keep it warm), `ACTIVE`
+//! when it serves, else what the service says (`RECONCILING`, `FAILED`).
 //!
-//! Why its own kind rather than a `[[compute]]` with a provider key: it is
-//! named by project, region and service, sized by one number, and its
-//! write answers an operation and a revision to follow; the kind-neutral
-//! [`Groups`] answer is what lets `status` and readiness take it.
+//! A drill's marks are labels on the service. Google's labels take only
+//! lowercase letters, digits, `_` and `-`, so the role writes them in that
+//! alphabet ([`label_of`]) and reads them back as the other kinds' tags
+//! ([`mark_of`]): the run id and the expiry exactly, the owner lowered.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::cloud_sql::valid_project;
+use super::scaling::{Change, Reading, Scaling, ScalingCalls};
 use super::{Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
 use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, RunService};
 use crate::path;
@@ -66,7 +73,7 @@ impl Kind for CloudRunSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&CloudRunScaling);
 }
 
 /// Whether `name` is a Cloud Run service name: 1 to 49 lowercase letters,
@@ -79,6 +86,14 @@ pub fn valid_service(name: &str) -> bool {
 /// revision serves, else what the service says (`RECONCILING`, `FAILED`
 /// and the `Ready` condition's message, or its state).
 pub fn status_of(s: &RunService) -> String {
+    let state = state_of(s);
+    match s.min_instances {
+        0 => state,
+        n => format!("{state}; revision floor {n} (template.scaling) keeps more warm"),
+    }
+}
+
+fn state_of(s: &RunService) -> String {
     if s.serves() {
         return "ACTIVE".into();
     }
@@ -229,7 +244,7 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 100;
 /// `status` asks of a standby: that it can reach the active floor, not that
 /// it keeps it warm already), its status by [`status_of`].
 fn as_group(s: RunService) -> ComputeGroup {
-    let n = s.min_instances;
+    let n = s.floor;
     ComputeGroup {
         status: Some(status_of(&s)),
         name: s.name,
@@ -241,7 +256,7 @@ fn as_group(s: RunService) -> ComputeGroup {
         },
         in_service: 0,
         instances: 0,
-        tags: Default::default(),
+        tags: s.labels,
     }
 }
 
@@ -249,7 +264,8 @@ fn as_group(s: RunService) -> ComputeGroup {
 impl Groups for CloudRunSpec {
     fn raised_group(&self, region: &str) -> Option<(String, String)> {
         let region = self.sites.gcp(region);
-        Some((region.to_string(), self.regions.get(region)?.clone()))
+        let name = self.regions.get(region)?;
+        Some((region.to_string(), format!("{}/{name}", self.project)))
     }
 
     fn at_standby(&self, read: &ComputeGroup) -> bool {
@@ -265,7 +281,7 @@ impl Groups for CloudRunSpec {
     }
 
     fn drilled(&self) -> bool {
-        // `drill-run` raises the standby service's floor (and returns it).
+        // `drill-raise` raises the standby service's floor (and returns it).
         true
     }
 
@@ -302,6 +318,209 @@ impl Groups for CloudRunSpec {
     }
 }
 
+/// The capacity role's actions on Cloud Run services (`project/service`):
+/// the size is the service-level floor.
+pub struct CloudRunScaling;
+
+/// The prefix of drctl's labels on a service (Google's keys take no `:`).
+const LABEL_PREFIX: &str = "drctl-drill-";
+/// The prefix of drctl's drill tags (`steps::drill_names`).
+const TAG_PREFIX: &str = "drctl:drill-";
+
+/// A drill mark as a label Google takes (pure): the key with `-` for
+/// `:`; the value lowered, `_` for `:` and for anything else outside the
+/// labels' alphabet (a run id and an RFC 3339 expiry read back exactly
+/// with [`mark_of`]).
+pub fn label_of(key: &str, value: &str) -> (String, String) {
+    let key = key.replacen(TAG_PREFIX, LABEL_PREFIX, 1);
+    let value = (value.chars())
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '-' | '_') => c,
+            _ => '_',
+        })
+        .collect();
+    (key, value)
+}
+
+/// A label of drctl's read back as its drill mark (pure; `None`: not
+/// drctl's). A run id's and an expiry's `T` and `Z` (the only capitals
+/// they have) and an expiry's colons come back.
+pub fn mark_of(key: &str, value: &str) -> Option<(String, String)> {
+    let rest = key.strip_prefix(LABEL_PREFIX)?;
+    let stamp = |v: &str, at: &[usize]| -> String {
+        (v.char_indices())
+            .map(|(i, c)| match c {
+                't' | 'z' if at.contains(&i) => c.to_ascii_uppercase(),
+                _ => c,
+            })
+            .collect()
+    };
+    let value = match rest {
+        // `20261122t041530z-drill-orders-3f9a`
+        "run" => stamp(value, &[8, 15]),
+        // `2026-11-22t04_15_30z`
+        "expires" => stamp(value, &[10, 19]).replace('_', ":"),
+        _ => value.to_string(),
+    };
+    Some((format!("{TAG_PREFIX}{rest}"), value))
+}
+
+fn reading(s: RunService, group: &str) -> Reading {
+    let change = if s.failed() {
+        Change::Failed {
+            id: format!("generation {}", s.generation),
+            reason: (s.ready_message.clone()).unwrap_or_else(|| "no reason given".into()),
+        }
+    } else if s.reconciling || s.observed_generation < s.generation {
+        Change::Rolling(format!("generation {}", s.generation))
+    } else {
+        Change::Settled
+    };
+    Reading {
+        size: s.floor,
+        serving: if s.serves() { s.floor } else { 0 },
+        change,
+        marks: (s.labels.iter())
+            .filter_map(|(k, v)| mark_of(k, v))
+            .collect(),
+        handle: group.to_string(),
+        state: status_of(&s),
+    }
+}
+
+/// `project/service` as the two names, or an error naming the value.
+// The adapters' error type, which the role's actions return.
+#[allow(clippy::result_large_err)]
+fn names<'a>(group: &'a str, region: &str) -> Result<(&'a str, &'a str), CloudError> {
+    super::split_pair(group, 49).ok_or_else(|| {
+        CloudError::new(
+            "run",
+            "services.get",
+            group,
+            region,
+            crate::cloud::ErrorKind::Client,
+            format!("`{group}` is not `project/service`"),
+        )
+    })
+}
+
+impl CloudRunScaling {
+    /// Rewrites the labels of service `group` (read fresh, so the etag
+    /// guards what another writer changed meanwhile): `edit` gets them.
+    async fn relabel(
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+        edit: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Result<(), CloudError> {
+        let (project, name) = names(group, region)?;
+        let Some(s) = clouds.cloud_run.describe_run(region, project, name).await? else {
+            return Err(CloudError::new(
+                "run",
+                "services.get",
+                name,
+                region,
+                crate::cloud::ErrorKind::NotFound,
+                "service not found",
+            ));
+        };
+        let mut labels = s.labels.clone();
+        edit(&mut labels);
+        if labels == s.labels {
+            return Ok(());
+        }
+        (clouds.cloud_run)
+            .set_run_labels(region, project, name, &labels, &s.etag)
+            .await
+    }
+}
+
+#[async_trait]
+impl Scaling for CloudRunScaling {
+    fn noun(&self) -> &'static str {
+        "Cloud Run service"
+    }
+
+    fn unit(&self) -> &'static str {
+        "min instances"
+    }
+
+    fn calls(&self) -> ScalingCalls {
+        ScalingCalls {
+            read: "run:services.get",
+            set: "run:services.patch",
+            mark: "run:services.patch",
+            unmark: "run:services.patch",
+            calls: &["run:services.get", "run:services.patch"],
+            waits: &["run:services.patch"],
+        }
+    }
+
+    fn missing_hint(&self) -> &'static str {
+        "deploy the service in that region, or fix `project` and the service's name in the plan"
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError> {
+        let (project, name) = names(group, region)?;
+        let read = clouds.cloud_run.describe_run(region, project, name).await?;
+        Ok(read.map(|s| reading(s, group)))
+    }
+
+    async fn set(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+        size: u32,
+    ) -> Result<(), CloudError> {
+        let (project, name) = names(group, region)?;
+        clouds
+            .cloud_run
+            .set_run_floor(region, project, name, size)
+            .await
+    }
+
+    async fn mark(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        read: &Reading,
+        marks: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        Self::relabel(clouds, region, &read.handle, |labels| {
+            labels.extend(marks.iter().map(|(k, v)| label_of(k, v)));
+        })
+        .await
+    }
+
+    async fn unmark(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        read: &Reading,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        Self::relabel(clouds, region, &read.handle, |labels| {
+            for k in keys {
+                labels.remove(&label_of(k, "").0);
+            }
+        })
+        .await
+    }
+
+    fn manual(&self, region: &str, group: &str, size: u32) -> String {
+        let (project, name) = super::split_pair(group, 49).unwrap_or((group, group));
+        format!(
+            "gcloud run services update {name} --project {project} --region {region} --min {size}, then remove its drctl-drill-* labels (gcloud run services update --remove-labels)"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,7 +552,8 @@ mod tests {
         RunService {
             name: "api".into(),
             region: "us-east4".into(),
-            min_instances: 3,
+            floor: 3,
+            min_instances: 0,
             max_instances: Some(20),
             generation: 2,
             observed_generation: 2,
@@ -343,6 +563,7 @@ mod tests {
             ready_message: None,
             reconciling: false,
             etag: "e2".into(),
+            labels: BTreeMap::new(),
         }
     }
 
@@ -369,6 +590,78 @@ mod tests {
         assert_eq!(
             status_of(&f),
             "FAILED: Revision 'api-00002-aaa' is not ready"
+        );
+    }
+
+    /// A drill's marks survive Google's label alphabet: the run id and
+    /// the expiry come back exactly, so a sweep without the journal finds
+    /// the drill and its deadline; the owner comes back lowered.
+    #[test]
+    fn drill_marks_round_trip_through_labels() {
+        let now = chrono::Utc::now();
+        let run = crate::journal::new_run_id("drill-orders-gcp");
+        let expires = now + chrono::Duration::minutes(30);
+        let mut tags = crate::steps::drill_names::tags(&run, "Host-1.example/pid 42", expires);
+        tags.insert(crate::steps::drill_names::RESTORE_TAG.into(), "0".into());
+        let labels: BTreeMap<String, String> = (tags.iter()).map(|(k, v)| label_of(k, v)).collect();
+        for (k, v) in &labels {
+            let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+            assert!(
+                k.len() <= 63 && k.starts_with("drctl-drill-") && k.chars().all(ok),
+                "{k}"
+            );
+            assert!(v.len() <= 63 && v.chars().all(ok), "{k}={v}");
+        }
+        let back: BTreeMap<String, String> =
+            (labels.iter()).filter_map(|(k, v)| mark_of(k, v)).collect();
+        let rt = crate::steps::drill_names::RUN_TAG;
+        assert_eq!(back[rt], run);
+        assert_eq!(
+            crate::steps::drill_names::expiry(&back)
+                .unwrap()
+                .timestamp(),
+            expires.timestamp()
+        );
+        assert_eq!(
+            back[crate::steps::drill_names::OWNER_TAG],
+            "host-1_example_pid_42"
+        );
+        assert_eq!(back[crate::steps::drill_names::RESTORE_TAG], "0");
+        assert_eq!(mark_of("team", "payments"), None);
+    }
+
+    /// The size is the service's floor; a revision-level floor is named
+    /// beside it; a failed change is named by its generation and reason.
+    #[test]
+    fn a_service_reads_its_floor_and_names_a_revision_floor_or_a_failure() {
+        let mut s = service();
+        s.min_instances = 2;
+        let r = reading(s.clone(), "acme-orders/api");
+        assert_eq!(
+            (r.size, r.serving, r.change.clone()),
+            (3, 3, Change::Settled)
+        );
+        assert!(r.state.contains("revision floor 2"), "{}", r.state);
+        s.generation = 3;
+        s.reconciling = true;
+        assert_eq!(
+            reading(s.clone(), "g").change,
+            Change::Rolling("generation 3".into())
+        );
+        s.reconciling = false;
+        s.observed_generation = 3;
+        s.ready_state = "CONDITION_FAILED".into();
+        s.ready_message = Some("Quota exceeded".into());
+        let f = reading(s, "g");
+        assert_eq!(
+            (f.serving, f.change),
+            (
+                0,
+                Change::Failed {
+                    id: "generation 3".into(),
+                    reason: "Quota exceeded".into()
+                }
+            )
         );
     }
 }

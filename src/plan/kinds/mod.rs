@@ -53,7 +53,10 @@ use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, DbRole, LagReadin
 pub use bucket::BucketSpec;
 pub use check::CheckSpec;
 pub use cloud_dns::{CloudDnsSpec, CloudSwitch};
-pub use cloud_run::{CloudRunSpec, RunSize, status_of as cloud_run_status};
+pub use cloud_run::{
+    CloudRunScaling, CloudRunSpec, RunSize, label_of as cloud_run_label,
+    status_of as cloud_run_status,
+};
 pub use cloud_sql::CloudSqlSpec;
 pub use compute::{CapacitySpec, ComputeSpec};
 pub use database::{DatabaseSpec, DbStrategy};
@@ -301,6 +304,26 @@ pub struct World<'a> {
     /// Set when a record switches on the data plane: its setup is made
     /// afterwards, as `drctl dns prepare` makes it.
     pub data_plane: std::cell::Cell<bool>,
+}
+
+/// Seeds `plan`'s resources in `fake` from its home, each kind its own
+/// way; whether a record of it switches on the data plane (its setup is
+/// then made afterwards, as `drctl dns prepare` makes it).
+#[cfg(any(test, feature = "testkit"))]
+pub fn seed_plan(fake: &crate::cloud::fake::FakeCloud, plan: &Plan) -> bool {
+    let Some(home) = plan.regions().first() else {
+        return false;
+    };
+    let world = World {
+        fake,
+        plan: &plan.spec,
+        home,
+        data_plane: std::cell::Cell::new(false),
+    };
+    for r in each(&plan.spec) {
+        r.seed(&world);
+    }
+    world.data_plane.get()
 }
 
 #[cfg(any(test, feature = "testkit"))]

@@ -1,11 +1,15 @@
 //! The capacity role's contract, run against every kind the generic
-//! capacity steps serve (the in-memory cloud): a failover raises the
-//! target's group and waits until it serves; a drill raises the standby,
-//! journals and marks its restore point before any change, and its cleanup
-//! returns it exactly; a rerun is idempotent; another drill's raise is
-//! left alone; a failed change is named; a sweep finds a raise by its
-//! marks with the journal gone; a failover takes a drill's marks off.
-//! The same promises over the emulators: `tests/it/ecs.rs`.
+//! capacity steps serve (the in-memory cloud), each through one
+//! [`Subject`]: a failover raises the target's group and waits until it
+//! serves; a drill raises the standby, journals and marks its restore
+//! point before any change, and its cleanup returns it exactly; a rerun is
+//! idempotent; another drill's raise is left alone; a failed change is
+//! named; a sweep finds a raise by its marks with the journal gone, and
+//! never lowers the serving group on forged marks; a failover takes a
+//! drill's marks off. Every observation goes through the kind's role
+//! (`Scaling::read`); only what another actor does to a group (resize it,
+//! mark it, fail its next change) is the subject's own. The same promises
+//! over the emulators: `tests/it/ecs.rs`, `tests/it/gcp_run.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,95 +24,254 @@ use crate::plan::Plan;
 use crate::steps::graph::Step;
 use crate::steps::raise::{Raise, RaiseOutput};
 
-const RUN: &str = "20261125T040000Z-orders-ecs-d1";
-const REGION: &str = "us-east-1";
-const CLUSTER: &str = "orders-ecs-use1";
-const SERVICE: &str = "orders-workers";
-const GROUP: &str = "orders-ecs-use1/orders-workers";
-const STANDBY: u32 = 1;
-const ACTIVE: u32 = 4;
-
-fn orders() -> Plan {
-    crate::plan::reference()
-        .into_iter()
-        .find(|p| p.name() == "orders")
-        .expect("the reference orders plan")
+/// One kind the contract runs on: a plan with a resource of it, its
+/// standby (the target) and home regions and sizes, and what another
+/// actor can do to its groups in the fake's world.
+struct Subject {
+    kind: ResourceKind,
+    plan: fn() -> Plan,
+    resource: &'static str,
+    target: &'static str,
+    home: &'static str,
+    standby: u32,
+    active: u32,
+    /// The fake's log of the size's write, the marks' and their removal.
+    writes: (&'static str, &'static str, &'static str),
+    /// Sets group `(region, group)` to serve `n`, as another actor would.
+    resize: fn(&FakeCloud, (&str, &str), u32),
+    /// Replaces the group's drill marks (as drctl's tags name them).
+    remark: fn(&FakeCloud, (&str, &str), BTreeMap<String, String>),
+    /// Arms the group's next change to fail with the reason given.
+    fail: fn(&FakeCloud, (&str, &str), &str),
+    /// What a failed change is named by, besides the reason.
+    failed_id: &'static str,
 }
 
-/// Every kind the generic capacity steps serve: the contract runs on each.
-#[test]
-fn the_generic_steps_serve_every_kind_with_a_scaling_role_and_only_those() {
-    let kinds: Vec<ResourceKind> = (ResourceKind::ALL.iter().copied())
-        .filter(|k| k.scaling().is_some())
-        .collect();
-    assert_eq!(kinds, vec![ResourceKind::EcsService]);
-    let plan = orders();
-    let g = crate::steps::graph::compile(&plan, REGION).unwrap();
-    let raises: Vec<&Raise> = (g.steps.iter())
-        .filter_map(|s| match &s.kind {
-            StepKind::Raise(r) => Some(r),
-            _ => None,
+fn loaded(path: &str) -> Plan {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let l = crate::plan::load(&[root.join(path), root.join("plans/tiers.toml")]);
+    assert!(!l.has_errors(), "{:?}", l.diagnostics);
+    l.plans.into_iter().next().expect("a plan")
+}
+
+fn ecs_key(region: &str, group: &str) -> (String, String, String) {
+    let (cluster, service) = group.split_once('/').unwrap();
+    (region.into(), cluster.into(), service.into())
+}
+
+fn run_key(region: &str, group: &str) -> (String, String, String) {
+    let (project, service) = group.split_once('/').unwrap();
+    (project.into(), region.into(), service.into())
+}
+
+const ECS: Subject = Subject {
+    kind: ResourceKind::EcsService,
+    plan: || loaded("plans/orders.toml"),
+    resource: "orders-workers",
+    target: "us-east-1",
+    home: "us-west-2",
+    standby: 1,
+    active: 4,
+    writes: ("UpdateService", "TagResource", "UntagResource"),
+    resize: |f, (r, g), n| {
+        let mut s = f.state();
+        let svc = s.ecs.get_mut(&ecs_key(r, g)).unwrap();
+        (svc.desired, svc.running) = (n, n);
+    },
+    remark: |f, (r, g), marks| {
+        let mut s = f.state();
+        let svc = s.ecs.get_mut(&ecs_key(r, g)).unwrap();
+        svc.tags.retain(|k, _| !k.starts_with("drctl:"));
+        svc.tags.extend(marks);
+    },
+    fail: |f, (r, g), why| {
+        f.state().ecs_failures.insert(ecs_key(r, g), why.into());
+    },
+    failed_id: "ecs-svc/fake-orders-ecs-use1-orders-workers",
+};
+
+const CLOUD_RUN: Subject = Subject {
+    kind: ResourceKind::CloudRun,
+    plan: || loaded("plans/gcp/orders-gcp.toml"),
+    resource: "orders-api",
+    target: "us-east4",
+    home: "us-central1",
+    standby: 0,
+    active: 3,
+    writes: (
+        "services.patch scaling",
+        "services.patch labels",
+        "services.patch labels",
+    ),
+    resize: |f, (r, g), n| {
+        f.state().run.get_mut(&run_key(r, g)).unwrap().floor = n;
+    },
+    remark: |f, (r, g), marks| {
+        let mut s = f.state();
+        let svc = s.run.get_mut(&run_key(r, g)).unwrap();
+        svc.labels.retain(|k, _| !k.starts_with("drctl-"));
+        (svc.labels).extend((marks.iter()).map(|(k, v)| crate::plan::kinds::cloud_run_label(k, v)));
+    },
+    fail: |f, (r, g), why| {
+        let (project, region, name) = run_key(r, g);
+        f.fail_run(&project, &region, &name, why);
+    },
+    failed_id: "generation 2",
+};
+
+/// Every kind whose role the generic capacity steps take.
+const SUBJECTS: [&Subject; 2] = [&CLOUD_RUN, &ECS];
+
+impl Subject {
+    fn plan(&self) -> Plan {
+        (self.plan)()
+    }
+
+    /// The run id of this subject's drill (`tag` tells drills apart).
+    fn run_id(&self, tag: &str) -> String {
+        format!("20261125T040000Z-{}-{tag}", self.plan().name())
+    }
+
+    /// `(region, group)` of the resource's group in `region`.
+    fn at(&self, region: &str) -> (String, String) {
+        let plan = self.plan();
+        let r = (crate::plan::kinds::each(&plan.spec).into_iter())
+            .find(|r| r.id() == self.resource)
+            .unwrap();
+        let crate::plan::kinds::Shown::Capacity(g) = r.shown() else {
+            panic!("{} is a capacity", self.resource)
+        };
+        g.raised_group(region).unwrap()
+    }
+
+    /// The plan's world as its kinds seed it, the standby at `standby`.
+    fn world_at(&self, standby: u32) -> FakeCloud {
+        let fake = FakeCloud::new();
+        let plan = self.plan();
+        crate::plan::kinds::seed_plan(&fake, &plan);
+        self.resize(&fake, self.target, standby);
+        fake
+    }
+
+    fn world(&self) -> FakeCloud {
+        self.world_at(self.standby)
+    }
+
+    fn resize(&self, fake: &FakeCloud, region: &str, n: u32) {
+        let (r, g) = self.at(region);
+        (self.resize)(fake, (&r, &g), n);
+    }
+
+    fn remark(&self, fake: &FakeCloud, region: &str, marks: BTreeMap<String, String>) {
+        let (r, g) = self.at(region);
+        (self.remark)(fake, (&r, &g), marks);
+    }
+
+    /// The group in `region`, read through the kind's role.
+    async fn read(&self, fake: &FakeCloud, region: &str) -> Reading {
+        let (r, g) = self.at(region);
+        let scaling = self.kind.scaling().unwrap();
+        (scaling.read(&fake.clouds(), &r, &g).await)
+            .unwrap()
+            .unwrap()
+    }
+
+    /// How many writes the fake logged that start with `op`.
+    fn writes(&self, fake: &FakeCloud, op: &str) -> usize {
+        (fake.state().writes.iter())
+            .filter(|w| w.starts_with(op))
+            .count()
+    }
+
+    fn size_writes(&self, fake: &FakeCloud) -> usize {
+        self.writes(fake, self.writes.0)
+    }
+
+    /// The journal record of the standby's raise, as the drill journals it.
+    fn temp(&self, restore: u32) -> Temp {
+        let (region, group) = self.at(self.target);
+        Temp::Raised {
+            kind: self.kind,
+            region,
+            group,
+            restore,
+        }
+    }
+
+    fn graph(&self, drill: bool) -> Vec<Step> {
+        let mode = if drill {
+            RunMode::Drill {
+                depth: DrillDepth::Shadow,
+            }
+        } else {
+            RunMode::Failover { planned: false }
+        };
+        crate::steps::graph::compile_mode(&self.plan(), self.target, &mode)
+            .unwrap()
+            .steps
+    }
+
+    /// The generic step of this subject's resource (`raise` or
+    /// `drill-raise`).
+    fn step_of(&self, steps: &[Step], raise: bool) -> StepKind {
+        (steps.iter())
+            .find(|s| match &s.kind {
+                StepKind::Raise(r) => raise && r.resource == self.resource,
+                StepKind::DrillRaise(d) => !raise && d.resource == self.resource,
+                _ => false,
+            })
+            .map(|s| s.kind.clone())
+            .expect("a generic capacity step")
+    }
+
+    /// A failover's raise, run as run `run_id`.
+    async fn failover(&self, fake: &FakeCloud, run_id: &str) -> Result<Value, StepFailure> {
+        let steps = self.graph(false);
+        let kind = self.step_of(&steps, true);
+        let store = Arc::new(MemoryStore::new());
+        run(fake, &store, None, run_id, (self, &steps, &kind)).await
+    }
+
+    /// A drill's raise, run as run `run_id`, journaling into `store`.
+    async fn drill(
+        &self,
+        fake: &FakeCloud,
+        store: &Arc<MemoryStore>,
+        run_id: &str,
+    ) -> Result<Value, StepFailure> {
+        let steps = self.graph(true);
+        let kind = self.step_of(&steps, false);
+        let rec = self.recording(store, run_id).await;
+        run(fake, store, Some(rec), run_id, (self, &steps, &kind)).await
+    }
+
+    async fn recording(&self, store: &Arc<MemoryStore>, run: &str) -> Arc<Recording> {
+        let j = Journal::create(store.clone(), run).await.unwrap();
+        self.recording_in(j)
+    }
+
+    fn recording_in(&self, journal: Journal) -> Arc<Recording> {
+        let step = format!("{}/drill-raise:{}", self.plan().name(), self.resource);
+        Arc::new(Recording {
+            journal: tokio::sync::Mutex::new(journal),
+            step: StepName::parse(&step).unwrap(),
         })
-        .collect();
-    assert_eq!(raises.len(), 1);
-    assert_eq!(
-        (raises[0].of, raises[0].group.as_str(), raises[0].size),
-        (ResourceKind::EcsService, GROUP, ACTIVE)
-    );
-    // Its cost is its kind's, every label in the model.
-    let cost = g
-        .steps
-        .iter()
-        .find(|s| matches!(s.kind, StepKind::Raise(_)))
-        .unwrap();
-    assert_eq!(cost.kind.time().waits, &["ecs:ServiceStable"]);
-}
-
-fn world() -> FakeCloud {
-    let fake = FakeCloud::new();
-    fake.add_ecs_service(REGION, CLUSTER, SERVICE, STANDBY);
-    // Production's service, which a drill never touches.
-    fake.add_ecs_service("us-west-2", "orders-ecs-usw2", SERVICE, ACTIVE);
-    fake
-}
-
-fn service(fake: &FakeCloud) -> crate::cloud::EcsService {
-    fake.state().ecs[&(REGION.into(), CLUSTER.into(), SERVICE.into())].clone()
-}
-
-/// Changes the standby service in the fake's world, as another actor would.
-fn change_service(fake: &FakeCloud, change: impl FnOnce(&mut crate::cloud::EcsService)) {
-    let mut s = fake.state();
-    change(
-        (s.ecs
-            .get_mut(&(REGION.into(), CLUSTER.into(), SERVICE.into())))
-        .unwrap(),
-    );
-}
-
-fn writes(fake: &FakeCloud, op: &str) -> usize {
-    (fake.state().writes.iter())
-        .filter(|w| w.starts_with(op))
-        .count()
+    }
 }
 
 /// The drill's journal: what the step journals goes in it, as the executor
-/// appends it; `writes_then` keeps how many cloud writes the fake had seen
-/// when each record was written.
+/// appends it.
 struct Recording {
     journal: tokio::sync::Mutex<Journal>,
-    fake: FakeCloud,
-    writes_then: std::sync::Mutex<Vec<usize>>,
+    step: StepName,
 }
 
 #[async_trait]
 impl crate::steps::TempJournal for Recording {
     async fn journal(&self, temp: Temp) -> Result<(), String> {
-        (self.writes_then.lock().unwrap()).push(self.fake.state().writes.len());
-        let step = StepName::parse("orders/drill-raise:orders-workers").unwrap();
         (self.journal.lock().await)
             .append(Event::DrillResource {
-                step,
+                step: self.step.clone(),
                 resource: temp,
             })
             .await
@@ -117,37 +280,16 @@ impl crate::steps::TempJournal for Recording {
     }
 }
 
-async fn recording(store: &Arc<MemoryStore>, fake: &FakeCloud, run: &str) -> Arc<Recording> {
-    let j = Journal::create(store.clone(), run).await.unwrap();
-    Arc::new(Recording {
-        journal: tokio::sync::Mutex::new(j),
-        fake: fake.clone(),
-        writes_then: Default::default(),
-    })
-}
-
-fn graph(plan: &Plan, drill: bool) -> Vec<Step> {
-    let mode = if drill {
-        RunMode::Drill {
-            depth: DrillDepth::Shadow,
-        }
-    } else {
-        RunMode::Failover { planned: false }
-    };
-    crate::steps::graph::compile_mode(plan, REGION, &mode)
-        .unwrap()
-        .steps
-}
-
 /// Runs `kind` (a step of `steps`) as run `run` against `fake`.
 async fn run(
     fake: &FakeCloud,
     store: &Arc<MemoryStore>,
     rec: Option<Arc<Recording>>,
     run: &str,
-    (plan, steps, kind): (&Plan, &[Step], &StepKind),
+    (s, steps, kind): (&Subject, &[Step], &StepKind),
 ) -> Result<Value, StepFailure> {
     let clouds = fake.clouds();
+    let plan = s.plan();
     let outputs = BTreeMap::new();
     let temps: Option<Arc<dyn crate::steps::TempJournal>> = match rec {
         Some(r) => Some(r),
@@ -155,8 +297,8 @@ async fn run(
     };
     let cx = Cx {
         clouds: &clouds,
-        plan,
-        target: REGION,
+        plan: &plan,
+        target: s.target,
         run_id: run,
         outputs: &outputs,
         deadline: Instant::now() + Duration::from_secs(3600),
@@ -176,29 +318,6 @@ async fn run(
         control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
     };
     kind.action().run(&cx).await
-}
-
-fn step_of(steps: &[Step], raise: bool) -> StepKind {
-    (steps.iter())
-        .find(|s| match s.kind {
-            StepKind::Raise(_) => raise,
-            StepKind::DrillRaise(_) => !raise,
-            _ => false,
-        })
-        .map(|s| s.kind.clone())
-        .expect("a generic capacity step")
-}
-
-async fn drill(
-    fake: &FakeCloud,
-    store: &Arc<MemoryStore>,
-    run_id: &str,
-) -> Result<Value, StepFailure> {
-    let plan = orders();
-    let steps = graph(&plan, true);
-    let kind = step_of(&steps, false);
-    let rec = recording(store, fake, run_id).await;
-    run(fake, store, Some(rec), run_id, (&plan, &steps, &kind)).await
 }
 
 async fn journaled(store: &MemoryStore, run_id: &str) -> Vec<Temp> {
@@ -237,131 +356,129 @@ fn drill_owns() -> CapacityOwner {
     CapacityOwner::Drill("the test's drill".into())
 }
 
-/// A failover sets the desired count once and waits until the tasks run
-/// (the fake starts them a read later); a second run changes nothing.
+fn has_marks(r: &Reading) -> bool {
+    r.marks.keys().any(|k| k.starts_with("drctl:"))
+}
+
+/// Every kind with a capacity role is a subject of this suite, and its
+/// resource compiles to one generic step at its active size, costed by
+/// its kind's calls.
+#[test]
+fn the_generic_steps_serve_every_kind_with_a_scaling_role_and_only_those() {
+    let kinds: Vec<ResourceKind> = (ResourceKind::ALL.iter().copied())
+        .filter(|k| k.scaling().is_some())
+        .collect();
+    let subjects: Vec<ResourceKind> = SUBJECTS.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, subjects, "every kind with the role is a subject");
+    for s in SUBJECTS {
+        let steps = s.graph(false);
+        let raises: Vec<&Raise> = (steps.iter())
+            .filter_map(|st| match &st.kind {
+                StepKind::Raise(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(raises.len(), 1, "{:?}", s.kind);
+        let (_, group) = s.at(s.target);
+        assert_eq!(
+            (raises[0].of, raises[0].group.as_str(), raises[0].size),
+            (s.kind, group.as_str(), s.active)
+        );
+        let step = s.step_of(&steps, true);
+        assert_eq!(step.time().waits, s.kind.scaling().unwrap().calls().waits);
+    }
+}
+
+/// A failover sets the size once and waits until it serves (the fake
+/// serves it a read later); a second run changes nothing.
 #[tokio::test(start_paused = true)]
 async fn a_failover_raises_the_target_and_waits_until_it_serves_and_a_rerun_sends_nothing() {
-    let fake = world();
-    let store = Arc::new(MemoryStore::new());
-    let plan = orders();
-    let steps = graph(&plan, false);
-    let kind = step_of(&steps, true);
-    let out = run(&fake, &store, None, "f1", (&plan, &steps, &kind))
-        .await
-        .unwrap();
-    let out: RaiseOutput = serde_json::from_value(out).unwrap();
-    assert_eq!(
-        (out.before, out.after, out.serving, out.changed),
-        (STANDBY, ACTIVE, ACTIVE, true)
-    );
-    let s = service(&fake);
-    assert_eq!((s.desired, s.running), (ACTIVE, ACTIVE));
-    assert_eq!(writes(&fake, "UpdateService"), 1);
-    let again = run(&fake, &store, None, "f1", (&plan, &steps, &kind))
-        .await
-        .unwrap();
-    let again: RaiseOutput = serde_json::from_value(again).unwrap();
-    assert!(!again.changed);
-    assert_eq!(
-        writes(&fake, "UpdateService"),
-        1,
-        "idempotent: nothing sent again"
-    );
+    for s in SUBJECTS {
+        let fake = s.world();
+        let out = s.failover(&fake, "f1").await.unwrap();
+        let out: RaiseOutput = serde_json::from_value(out).unwrap();
+        assert_eq!(
+            (out.before, out.after, out.serving, out.changed),
+            (s.standby, s.active, s.active, true),
+            "{:?}",
+            s.kind
+        );
+        let r = s.read(&fake, s.target).await;
+        assert!(r.serves(s.active), "{:?}: {r:?}", s.kind);
+        assert_eq!(s.size_writes(&fake), 1);
+        let again = s.failover(&fake, "f1").await.unwrap();
+        let again: RaiseOutput = serde_json::from_value(again).unwrap();
+        assert!(!again.changed);
+        assert_eq!(s.size_writes(&fake), 1, "idempotent: nothing sent again");
+    }
 }
 
-/// A failover never lowers a service running more than the plan's active
-/// count (scaled out by an autoscaler or by hand): nothing is sent.
+/// A failover never lowers a group serving more than the plan's active
+/// size (scaled out by an autoscaler or by hand): nothing is sent.
 #[tokio::test(start_paused = true)]
-async fn a_failover_never_lowers_a_service_above_its_active_count() {
-    let fake = FakeCloud::new();
-    fake.add_ecs_service(REGION, CLUSTER, SERVICE, ACTIVE + 3);
-    let store = Arc::new(MemoryStore::new());
-    let plan = orders();
-    let steps = graph(&plan, false);
-    let kind = step_of(&steps, true);
-    let out = run(&fake, &store, None, "f1", (&plan, &steps, &kind))
-        .await
-        .unwrap();
-    let out: RaiseOutput = serde_json::from_value(out).unwrap();
-    assert_eq!((out.after, out.changed), (ACTIVE + 3, false));
-    assert_eq!(writes(&fake, "UpdateService"), 0);
+async fn a_failover_never_lowers_a_group_above_its_active_size() {
+    for s in SUBJECTS {
+        let fake = s.world_at(s.active + 3);
+        let out = s.failover(&fake, "f1").await.unwrap();
+        let out: RaiseOutput = serde_json::from_value(out).unwrap();
+        assert_eq!((out.after, out.changed), (s.active + 3, false));
+        assert_eq!(s.size_writes(&fake), 0, "{:?}", s.kind);
+    }
 }
 
-/// A deployment the circuit breaker failed fails the step, naming the
-/// deployment and ECS's reason; nothing is retried blindly.
+/// A change the provider failed fails the step, naming the change and
+/// the provider's reason; nothing is retried blindly.
 #[tokio::test(start_paused = true)]
-async fn a_failed_deployment_fails_the_raise_naming_its_id_and_reason() {
-    let fake = world();
-    let key = (REGION.to_string(), CLUSTER.to_string(), SERVICE.to_string());
-    (fake.state().ecs_failures).insert(
-        key,
-        "tasks failed to start: CannotPullContainerError".into(),
-    );
-    let store = Arc::new(MemoryStore::new());
-    let plan = orders();
-    let steps = graph(&plan, false);
-    let kind = step_of(&steps, true);
-    let err = run(&fake, &store, None, "f1", (&plan, &steps, &kind))
-        .await
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(
-        text.contains("ecs-svc/fake-orders-ecs-use1-orders-workers"),
-        "{text}"
-    );
-    assert!(text.contains("CannotPullContainerError"), "{text}");
-    assert_eq!(writes(&fake, "UpdateService"), 1);
+async fn a_failed_change_fails_the_raise_naming_its_id_and_reason() {
+    for s in SUBJECTS {
+        let fake = s.world();
+        let (r, g) = s.at(s.target);
+        (s.fail)(
+            &fake,
+            (&r, &g),
+            "tasks failed to start: CannotPullContainerError",
+        );
+        let text = s.failover(&fake, "f1").await.unwrap_err().to_string();
+        assert!(text.contains(s.failed_id), "{:?}: {text}", s.kind);
+        assert!(text.contains("CannotPullContainerError"), "{text}");
+        assert_eq!(s.size_writes(&fake), 1);
+    }
 }
 
-/// A drill journals the size it read and marks the service before it
+/// A drill journals the size it read and marks the group before it
 /// changes its size; it raises the standby to the active size; its cleanup
 /// returns it to exactly the size before (not the plan's standby) and
-/// takes the marks off; production's service never changes.
+/// takes the marks off; production's group never changes.
 #[tokio::test(start_paused = true)]
 async fn a_drill_journals_and_marks_first_and_cleanup_returns_the_exact_size() {
-    let fake = FakeCloud::new();
-    fake.add_ecs_service(REGION, CLUSTER, SERVICE, 2);
-    fake.add_ecs_service("us-west-2", "orders-ecs-usw2", SERVICE, ACTIVE);
-    let store = Arc::new(MemoryStore::new());
-    let out = drill(&fake, &store, RUN).await.unwrap();
-    let out: DrillRaiseOutput = serde_json::from_value(out).unwrap();
-    assert_eq!(
-        (out.before, out.raised_to, out.serving),
-        (2, ACTIVE, ACTIVE)
-    );
-    let temps = journaled(&store, RUN).await;
-    assert_eq!(
-        temps,
-        vec![Temp::Raised {
-            kind: ResourceKind::EcsService,
-            region: REGION.into(),
-            group: GROUP.into(),
-            restore: 2,
-        }]
-    );
-    let w = fake.state().writes.clone();
-    let (tag, update) = (
-        w.iter().position(|w| w.starts_with("TagResource")).unwrap(),
-        w.iter()
-            .position(|w| w.starts_with("UpdateService"))
-            .unwrap(),
-    );
-    assert!(tag < update, "marked before raised: {w:?}");
-    let s = service(&fake);
-    assert_eq!(s.tags.get(RUN_TAG).map(String::as_str), Some(RUN));
-    assert_eq!(s.tags.get(RESTORE_TAG).map(String::as_str), Some("2"));
-    let (result, detail) = restore_as(&fake, &temps[0], Some(RUN), &drill_owns()).await;
-    assert_eq!(result, CleanupResult::Restored, "{detail}");
-    let s = service(&fake);
-    assert_eq!((s.desired, s.running), (2, 2));
-    assert!(
-        !s.tags.keys().any(|k| k.starts_with("drctl:")),
-        "{:?}",
-        s.tags
-    );
-    let prod = &fake.state().ecs[&("us-west-2".into(), "orders-ecs-usw2".into(), SERVICE.into())];
-    assert_eq!(prod.desired, ACTIVE);
-    assert!(prod.tags.is_empty());
+    for s in SUBJECTS {
+        let fake = s.world_at(2);
+        let store = Arc::new(MemoryStore::new());
+        let run_id = s.run_id("d1");
+        let out = s.drill(&fake, &store, &run_id).await.unwrap();
+        let out: DrillRaiseOutput = serde_json::from_value(out).unwrap();
+        assert_eq!(
+            (out.before, out.raised_to, out.serving),
+            (2, s.active, s.active)
+        );
+        let temps = journaled(&store, &run_id).await;
+        assert_eq!(temps, vec![s.temp(2)]);
+        let w = fake.state().writes.clone();
+        let at = |op: &str| w.iter().position(|x| x.starts_with(op)).unwrap();
+        assert!(
+            at(s.writes.1) < at(s.writes.0),
+            "marked before raised: {w:?}"
+        );
+        let r = s.read(&fake, s.target).await;
+        assert_eq!(r.marks.get(RUN_TAG), Some(&run_id), "{:?}", s.kind);
+        assert_eq!(r.marks.get(RESTORE_TAG).map(String::as_str), Some("2"));
+        let (result, detail) = restore_as(&fake, &temps[0], Some(&run_id), &drill_owns()).await;
+        assert_eq!(result, CleanupResult::Restored, "{detail}");
+        let r = s.read(&fake, s.target).await;
+        assert!(r.serves(2) && !has_marks(&r), "{:?}: {r:?}", s.kind);
+        let home = s.read(&fake, s.home).await;
+        assert!(home.serves(s.active) && home.marks.is_empty(), "{home:?}");
+    }
 }
 
 /// A drill's step run again in the same run (a resume) raises from its
@@ -369,80 +486,77 @@ async fn a_drill_journals_and_marks_first_and_cleanup_returns_the_exact_size() {
 /// once.
 #[tokio::test(start_paused = true)]
 async fn a_rerun_of_the_drill_step_keeps_the_first_restore_point() {
-    let fake = world();
-    let store = Arc::new(MemoryStore::new());
-    drill(&fake, &store, RUN).await.unwrap();
-    let plan = orders();
-    let steps = graph(&plan, true);
-    let kind = step_of(&steps, false);
-    // The same run's journal, reopened as a resume does.
-    let (reopened, _) = Journal::open_for_append(store.clone(), RUN).await.unwrap();
-    let rec = Arc::new(Recording {
-        journal: tokio::sync::Mutex::new(reopened),
-        fake: fake.clone(),
-        writes_then: Default::default(),
-    });
-    let out = run(&fake, &store, Some(rec), RUN, (&plan, &steps, &kind))
-        .await
-        .unwrap();
-    let out: DrillRaiseOutput = serde_json::from_value(out).unwrap();
-    assert_eq!(out.before, STANDBY);
-    assert_eq!(journaled(&store, RUN).await.len(), 1);
-    assert_eq!(writes(&fake, "UpdateService"), 1);
+    for s in SUBJECTS {
+        let fake = s.world();
+        let store = Arc::new(MemoryStore::new());
+        let run_id = s.run_id("d1");
+        s.drill(&fake, &store, &run_id).await.unwrap();
+        let steps = s.graph(true);
+        let kind = s.step_of(&steps, false);
+        // The same run's journal, reopened as a resume does.
+        let (reopened, _) = Journal::open_for_append(store.clone(), &run_id)
+            .await
+            .unwrap();
+        let rec = s.recording_in(reopened);
+        let out = run(&fake, &store, Some(rec), &run_id, (s, &steps, &kind))
+            .await
+            .unwrap();
+        let out: DrillRaiseOutput = serde_json::from_value(out).unwrap();
+        assert_eq!(out.before, s.standby);
+        assert_eq!(journaled(&store, &run_id).await.len(), 1);
+        assert_eq!(s.size_writes(&fake), 1, "{:?}", s.kind);
+    }
 }
 
 /// A drill killed after its journal record and before anything else is
 /// returned exactly (the size it read): the cleanup sends no size change.
 #[tokio::test(start_paused = true)]
 async fn a_crash_after_the_restore_point_is_journaled_is_restored_exactly() {
-    let fake = world();
-    let store = Arc::new(MemoryStore::new());
-    let rec = recording(&store, &fake, RUN).await;
-    let temp = Temp::Raised {
-        kind: ResourceKind::EcsService,
-        region: REGION.into(),
-        group: GROUP.into(),
-        restore: STANDBY,
-    };
-    crate::steps::TempJournal::journal(rec.as_ref(), temp.clone())
-        .await
-        .unwrap();
-    let (result, detail) = restore_as(&fake, &temp, Some(RUN), &drill_owns()).await;
-    assert_eq!(result, CleanupResult::Restored, "{detail}");
-    assert_eq!(writes(&fake, "UpdateService"), 0);
+    for s in SUBJECTS {
+        let fake = s.world();
+        let store = Arc::new(MemoryStore::new());
+        let run_id = s.run_id("d1");
+        let rec = s.recording(&store, &run_id).await;
+        let temp = s.temp(s.standby);
+        crate::steps::TempJournal::journal(rec.as_ref(), temp.clone())
+            .await
+            .unwrap();
+        let (result, detail) = restore_as(&fake, &temp, Some(&run_id), &drill_owns()).await;
+        assert_eq!(result, CleanupResult::Restored, "{detail}");
+        assert_eq!(s.size_writes(&fake), 0, "{:?}", s.kind);
+    }
 }
 
 /// Another drill's marks on the standby: this drill refuses, naming it,
 /// before it journals or changes anything; its cleanup of a group marked
 /// by another drill never touches it.
 #[tokio::test(start_paused = true)]
-async fn a_service_another_drill_marked_is_left_alone() {
-    let fake = world();
-    let other = "20261125T030000Z-orders-ecs-dead";
-    change_service(&fake, |svc| {
-        svc.desired = ACTIVE;
-        svc.running = ACTIVE;
-        svc.tags.insert(RUN_TAG.into(), other.into());
-        svc.tags.insert(RESTORE_TAG.into(), STANDBY.to_string());
-    });
-    let store = Arc::new(MemoryStore::new());
-    let err = drill(&fake, &store, RUN).await.unwrap_err().to_string();
-    assert!(err.contains(other), "{err}");
-    assert!(journaled(&store, RUN).await.is_empty());
-    assert_eq!(
-        writes(&fake, "UpdateService") + writes(&fake, "TagResource"),
-        0
-    );
-    let temp = Temp::Raised {
-        kind: ResourceKind::EcsService,
-        region: REGION.into(),
-        group: GROUP.into(),
-        restore: STANDBY,
-    };
-    let (result, detail) = restore_as(&fake, &temp, Some(RUN), &drill_owns()).await;
-    assert_eq!(result, CleanupResult::Failed, "{detail}");
-    assert!(detail.contains(other), "{detail}");
-    assert_eq!(service(&fake).desired, ACTIVE);
+async fn a_group_another_drill_marked_is_left_alone() {
+    for s in SUBJECTS {
+        let fake = s.world();
+        let other = s.run_id("dead");
+        s.resize(&fake, s.target, s.active);
+        let marks = BTreeMap::from([
+            (RUN_TAG.to_string(), other.clone()),
+            (RESTORE_TAG.to_string(), s.standby.to_string()),
+        ]);
+        s.remark(&fake, s.target, marks);
+        let store = Arc::new(MemoryStore::new());
+        let run_id = s.run_id("d1");
+        let err = s
+            .drill(&fake, &store, &run_id)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&other), "{:?}: {err}", s.kind);
+        assert!(journaled(&store, &run_id).await.is_empty());
+        assert_eq!(fake.state().writes.len(), 0, "{:?}", fake.state().writes);
+        let temp = s.temp(s.standby);
+        let (result, detail) = restore_as(&fake, &temp, Some(&run_id), &drill_owns()).await;
+        assert_eq!(result, CleanupResult::Failed, "{detail}");
+        assert!(detail.contains(&other), "{detail}");
+        assert_eq!(s.read(&fake, s.target).await.size, s.active);
+    }
 }
 
 /// A failover that finds a dead drill's marks takes them off before it
@@ -450,88 +564,87 @@ async fn a_service_another_drill_marked_is_left_alone() {
 /// failover's size, and a sweep finds nothing to lower.
 #[tokio::test(start_paused = true)]
 async fn a_failover_takes_a_dead_drills_marks_off_and_keeps_its_raise() {
-    let fake = world();
-    let store = Arc::new(MemoryStore::new());
-    drill(&fake, &store, RUN).await.unwrap();
-    let plan = orders();
-    let steps = graph(&plan, false);
-    let kind = step_of(&steps, true);
-    let out = run(&fake, &store, None, "f1", (&plan, &steps, &kind))
-        .await
-        .unwrap();
-    let out: RaiseOutput = serde_json::from_value(out).unwrap();
-    assert_eq!(
-        out.drill_marks_removed.len(),
-        4,
-        "{:?}",
-        out.drill_marks_removed
-    );
-    let w = fake.state().writes.clone();
-    assert!(w.last().unwrap().starts_with("UntagResource"), "{w:?}");
-    let temp = &journaled(&store, RUN).await[0];
-    let failover = CapacityOwner::Failover("failover f1 scaled it".into());
-    let (result, detail) = restore_as(&fake, temp, Some(RUN), &failover).await;
-    assert_eq!(result, CleanupResult::Kept, "{detail}");
-    assert_eq!(service(&fake).desired, ACTIVE);
-    let (found, errors) = crate::cleanup::sweep::find(
-        &fake.clouds(),
-        &[plan],
-        store.as_ref(),
-        chrono::Utc::now() + chrono::Duration::days(3),
-    )
-    .await;
-    assert!(errors.is_empty(), "{errors:?}");
-    assert!(
-        !found
-            .iter()
-            .any(|f| matches!(f.resource, Temp::Raised { .. })),
-        "nothing marked is left: {found:?}"
-    );
+    for s in SUBJECTS {
+        let fake = s.world();
+        let store = Arc::new(MemoryStore::new());
+        let run_id = s.run_id("d1");
+        s.drill(&fake, &store, &run_id).await.unwrap();
+        let out = s.failover(&fake, "f1").await.unwrap();
+        let out: RaiseOutput = serde_json::from_value(out).unwrap();
+        assert_eq!(out.drill_marks_removed.len(), 4, "{out:?}");
+        let w = fake.state().writes.clone();
+        assert!(w.last().unwrap().starts_with(s.writes.2), "{w:?}");
+        let temp = &journaled(&store, &run_id).await[0];
+        let failover = CapacityOwner::Failover("failover f1 scaled it".into());
+        let (result, detail) = restore_as(&fake, temp, Some(&run_id), &failover).await;
+        assert_eq!(result, CleanupResult::Kept, "{detail}");
+        assert_eq!(s.read(&fake, s.target).await.size, s.active);
+        let (found, errors) = crate::cleanup::sweep::find(
+            &fake.clouds(),
+            &[s.plan()],
+            store.as_ref(),
+            chrono::Utc::now() + chrono::Duration::days(3),
+        )
+        .await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(
+            !found
+                .iter()
+                .any(|f| matches!(f.resource, Temp::Raised { .. })),
+            "nothing marked is left: {found:?}"
+        );
+    }
 }
 
 /// Regression (issue 38): a sweep found a raised managed instance group or
-/// Cloud Run floor only through its drill's journal. A service raised by
+/// Cloud Run floor only through its drill's journal. A group raised by
 /// `drill-raise` is found by its marks with every journal gone, as expired
 /// once its mark says so, and returned to the size the mark holds.
 #[tokio::test(start_paused = true)]
-async fn regression_a_sweep_finds_a_raised_service_by_its_marks_with_the_journal_gone() {
-    let fake = world();
-    let store = Arc::new(MemoryStore::new());
-    drill(&fake, &store, RUN).await.unwrap();
-    assert_eq!(service(&fake).desired, ACTIVE);
-    let empty = MemoryStore::new();
-    let plans = [orders()];
-    let now = chrono::Utc::now();
-    let (found, errors) = crate::cleanup::sweep::find(&fake.clouds(), &plans, &empty, now).await;
-    assert!(errors.is_empty(), "{errors:?}");
-    let raised: Vec<_> = (found.iter())
-        .filter(|f| matches!(f.resource, Temp::Raised { .. }))
-        .collect();
-    assert_eq!(raised.len(), 1, "{found:?}");
-    assert_eq!(raised[0].run.as_deref(), Some(RUN));
-    assert!(!raised[0].expired, "a day's expiry has not passed");
-    let later = now + chrono::Duration::days(2);
-    let (found, _) = crate::cleanup::sweep::find(&fake.clouds(), &plans, &empty, later).await;
-    let f = (found.iter())
-        .find(|f| matches!(f.resource, Temp::Raised { .. }))
-        .unwrap();
-    assert!(f.expired);
-    // The sweep decides the owner with no journal: the marks say no
-    // failover has touched the service since the drill.
-    let poll = (Duration::from_secs(5), Duration::from_secs(30));
-    let cleaned = crate::cleanup::sweep::sweep(&fake.clouds(), &found, &plans, &empty, poll).await;
-    let c = (cleaned.iter())
-        .find(|c| matches!(c.resource, Temp::Raised { .. }))
-        .unwrap();
-    assert_eq!(c.result, CleanupResult::Restored, "{cleaned:?}");
-    assert_eq!(service(&fake).desired, STANDBY);
-    assert!(!service(&fake).tags.keys().any(|k| k.starts_with("drctl:")));
+async fn regression_a_sweep_finds_a_raised_group_by_its_marks_with_the_journal_gone() {
+    for s in SUBJECTS {
+        let fake = s.world();
+        let store = Arc::new(MemoryStore::new());
+        let run_id = s.run_id("d1");
+        s.drill(&fake, &store, &run_id).await.unwrap();
+        assert_eq!(s.read(&fake, s.target).await.size, s.active);
+        let empty = MemoryStore::new();
+        let plans = [s.plan()];
+        let now = chrono::Utc::now();
+        let (found, errors) =
+            crate::cleanup::sweep::find(&fake.clouds(), &plans, &empty, now).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        let raised: Vec<_> = (found.iter())
+            .filter(|f| matches!(f.resource, Temp::Raised { .. }))
+            .collect();
+        assert_eq!(raised.len(), 1, "{:?}: {found:?}", s.kind);
+        assert_eq!(raised[0].run.as_deref(), Some(run_id.as_str()));
+        assert!(!raised[0].expired, "a day's expiry has not passed");
+        let later = now + chrono::Duration::days(2);
+        let (found, _) = crate::cleanup::sweep::find(&fake.clouds(), &plans, &empty, later).await;
+        let f = (found.iter())
+            .find(|f| matches!(f.resource, Temp::Raised { .. }))
+            .unwrap();
+        assert!(f.expired);
+        // The sweep decides the owner with no journal: the marks say no
+        // failover has touched the group since the drill.
+        let poll = (Duration::from_secs(5), Duration::from_secs(30));
+        let cleaned =
+            crate::cleanup::sweep::sweep(&fake.clouds(), &found, &plans, &empty, poll).await;
+        let c = (cleaned.iter())
+            .find(|c| matches!(c.resource, Temp::Raised { .. }))
+            .unwrap();
+        assert_eq!(c.result, CleanupResult::Restored, "{cleaned:?}");
+        let r = s.read(&fake, s.target).await;
+        assert!(r.serves(s.standby) && !has_marks(&r), "{:?}: {r:?}", s.kind);
+    }
 }
 
 /// The pure rules: a size change under way is waited on, never sent
 /// again; a failed one refuses; a drill never lowers.
 #[test]
 fn the_decisions_are_pure() {
+    const RUN: &str = "20261125T040000Z-orders-d1";
     use crate::plan::kinds::scaling::Change;
     use crate::steps::capacity::{SizeNext, decide_size};
     let r = |size, serving, change| Reading {
@@ -598,49 +711,42 @@ fn the_decisions_are_pure() {
     );
 }
 
-/// Marks forged on the service that serves (by whoever may tag it, with
+/// Marks forged on the group that serves (by whoever may tag it, with
 /// no drill behind them): a sweep finds them, expired, and lowers nothing:
 /// marks stand in for a journal only away from where the plan's data is
 /// written.
 #[tokio::test(start_paused = true)]
-async fn a_sweep_never_lowers_the_serving_service_on_forged_marks() {
-    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
-    let home = (
-        "us-west-2".to_string(),
-        "orders-ecs-usw2".to_string(),
-        SERVICE.to_string(),
-    );
-    {
-        let mut s = fake.state();
-        let svc = s.ecs.get_mut(&home).unwrap();
-        svc.tags = crate::steps::drill_names::tags(
-            "20261101T000000Z-orders-forged",
+async fn a_sweep_never_lowers_the_serving_group_on_forged_marks() {
+    for s in SUBJECTS {
+        let fake = s.world();
+        let mut forged = crate::steps::drill_names::tags(
+            &s.run_id("forged"),
             "someone",
             chrono::Utc::now() - chrono::Duration::days(1),
         );
-        svc.tags.insert(RESTORE_TAG.into(), "0".into());
+        forged.insert(RESTORE_TAG.into(), "0".into());
+        s.remark(&fake, s.home, forged);
+        let plans = [s.plan()];
+        let empty = MemoryStore::new();
+        let now = chrono::Utc::now();
+        let (found, _) = crate::cleanup::sweep::find(&fake.clouds(), &plans, &empty, now).await;
+        assert!(
+            found.iter().any(|f| f.expired
+                && matches!(&f.resource, Temp::Raised { region, .. } if region == s.home)),
+            "{:?}: {found:?}",
+            s.kind
+        );
+        let poll = (Duration::from_secs(5), Duration::from_secs(30));
+        let cleaned =
+            crate::cleanup::sweep::sweep(&fake.clouds(), &found, &plans, &empty, poll).await;
+        let c = (cleaned.iter())
+            .find(|c| matches!(c.resource, Temp::Raised { .. }))
+            .unwrap();
+        assert_eq!(c.result, CleanupResult::Failed, "{cleaned:?}");
+        let home = s.read(&fake, s.home).await;
+        assert_eq!(home.size, s.active, "production is not lowered");
+        assert_eq!(s.size_writes(&fake), 0);
     }
-    let plans = [orders()];
-    let empty = MemoryStore::new();
-    let now = chrono::Utc::now();
-    let (found, _) = crate::cleanup::sweep::find(&fake.clouds(), &plans, &empty, now).await;
-    assert!(
-        found.iter().any(|f| f.expired
-            && matches!(&f.resource, Temp::Raised { region, .. } if region == "us-west-2")),
-        "{found:?}"
-    );
-    let poll = (Duration::from_secs(5), Duration::from_secs(30));
-    let cleaned = crate::cleanup::sweep::sweep(&fake.clouds(), &found, &plans, &empty, poll).await;
-    let c = (cleaned.iter())
-        .find(|c| matches!(c.resource, Temp::Raised { .. }))
-        .unwrap();
-    assert_eq!(c.result, CleanupResult::Failed, "{cleaned:?}");
-    assert_eq!(
-        fake.state().ecs[&home].desired,
-        ACTIVE,
-        "production is not lowered"
-    );
-    assert_eq!(writes(&fake, "UpdateService"), 0);
 }
 
 /// A cleanup that was told the group is the drill's, but whose read right
@@ -648,48 +754,37 @@ async fn a_sweep_never_lowers_the_serving_service_on_forged_marks() {
 /// failover took them off and raised it meanwhile): it keeps the group.
 #[tokio::test(start_paused = true)]
 async fn regression_a_cleanup_decided_before_a_failover_took_the_group_lowered_it() {
-    let fake = world();
-    let store = Arc::new(MemoryStore::new());
-    drill(&fake, &store, RUN).await.unwrap();
-    let temp = journaled(&store, RUN).await.remove(0);
-    // The failover's raise: marks off first, then its size.
-    change_service(&fake, |svc| {
-        svc.tags.clear();
-        svc.desired = ACTIVE + 1;
-        svc.running = ACTIVE + 1;
-    });
-    let updates = writes(&fake, "UpdateService");
-    let (result, detail) = restore_as(&fake, &temp, None, &drill_owns()).await;
-    assert_eq!(result, CleanupResult::Kept, "{detail}");
-    assert_eq!(service(&fake).desired, ACTIVE + 1);
-    assert_eq!(writes(&fake, "UpdateService"), updates);
+    for s in SUBJECTS {
+        let fake = s.world();
+        let store = Arc::new(MemoryStore::new());
+        let run_id = s.run_id("d1");
+        s.drill(&fake, &store, &run_id).await.unwrap();
+        let temp = journaled(&store, &run_id).await.remove(0);
+        // The failover's raise: marks off first, then its size.
+        s.remark(&fake, s.target, BTreeMap::new());
+        s.resize(&fake, s.target, s.active + 1);
+        let sets = s.size_writes(&fake);
+        let (result, detail) = restore_as(&fake, &temp, None, &drill_owns()).await;
+        assert_eq!(result, CleanupResult::Kept, "{:?}: {detail}", s.kind);
+        assert_eq!(s.read(&fake, s.target).await.size, s.active + 1);
+        assert_eq!(s.size_writes(&fake), sets);
+    }
 }
 
 /// A dead drill that marked the standby and died before its raise: the
-/// failover takes the marks off before it sets the count, in that order.
+/// failover takes the marks off before it sets the size, in that order.
 #[tokio::test(start_paused = true)]
-async fn a_failover_takes_a_drills_marks_off_before_it_sets_the_count() {
-    let fake = world();
-    change_service(&fake, |svc| {
-        svc.tags = crate::steps::drill_names::tags(RUN, "gone/pid 1", chrono::Utc::now());
-        svc.tags.insert(RESTORE_TAG.into(), STANDBY.to_string());
-    });
-    let store = Arc::new(MemoryStore::new());
-    let plan = orders();
-    let steps = graph(&plan, false);
-    let kind = step_of(&steps, true);
-    run(&fake, &store, None, "f1", (&plan, &steps, &kind))
-        .await
-        .unwrap();
-    let w = fake.state().writes.clone();
-    let untag = w
-        .iter()
-        .position(|w| w.starts_with("UntagResource"))
-        .unwrap();
-    let update = w
-        .iter()
-        .position(|w| w.starts_with("UpdateService"))
-        .unwrap();
-    assert!(untag < update, "marks off first: {w:?}");
-    assert_eq!(service(&fake).desired, ACTIVE);
+async fn a_failover_takes_a_drills_marks_off_before_it_sets_the_size() {
+    for s in SUBJECTS {
+        let fake = s.world();
+        let mut marks =
+            crate::steps::drill_names::tags(&s.run_id("d1"), "gone/pid 1", chrono::Utc::now());
+        marks.insert(RESTORE_TAG.into(), s.standby.to_string());
+        s.remark(&fake, s.target, marks);
+        s.failover(&fake, "f1").await.unwrap();
+        let w = fake.state().writes.clone();
+        let at = |op: &str| w.iter().position(|x| x.starts_with(op)).unwrap();
+        assert!(at(s.writes.2) < at(s.writes.0), "marks off first: {w:?}");
+        assert_eq!(s.read(&fake, s.target).await.size, s.active);
+    }
 }
