@@ -34,7 +34,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::journal::event::{Event, Record, RunKind};
-use crate::journal::{JournalError, JournalStore, StepName};
+use crate::journal::{JournalStore, StepName};
 use crate::runs::drill::{Scaler, journaled, preempted_by, scaler};
 use crate::state::LockStatus;
 
@@ -332,11 +332,11 @@ fn by_marks(tag_run: &str, later: &Later) -> CapacityOwner {
 /// The runs of `store` started since `since` (less [`CLOCK_MARGIN`]; run
 /// ids begin with their start time, so only those are read) whose graph
 /// scales the group of `steps` in `region` (see
-/// [`crate::runs::drill::scale_steps`]), `except` the drill itself. Each
-/// journal is read leniently (a line that does not parse is skipped: this
-/// looks for evidence, and a damaged chain still says what it says); a
-/// journal that vanished meanwhile is skipped; one that cannot be read
-/// makes the whole answer [`Later::Unreadable`].
+/// [`crate::runs::drill::scale_steps`]), `except` the drill itself. The
+/// journals are read as every reader of runs reads them
+/// ([`crate::journal::runs`]: with run keys listed, a forged one is left
+/// out); a journal that vanished meanwhile is skipped; one that cannot be
+/// read makes the whole answer [`Later::Unreadable`].
 pub async fn scalers_since(
     store: &dyn JournalStore,
     since: DateTime<Utc>,
@@ -345,25 +345,22 @@ pub async fn scalers_since(
     except: &str,
 ) -> Later {
     let from = earliest(since).format("%Y%m%dT%H%M%SZ").to_string();
-    let ids = match store.list().await {
-        Ok(ids) => ids,
+    // As every reader of runs reads them: with run keys listed, a journal
+    // a writer of the state forged is left out (and named).
+    let read = crate::journal::runs::read_runs(store, |id| {
+        id != except && id.get(..16).is_some_and(|t| t >= from.as_str())
+    })
+    .await;
+    let read = match read {
+        Ok(read) => read,
         Err(e) => return Later::Unreadable(e.to_string()),
     };
+    if let Some(line) = read.left_out_line() {
+        tracing::warn!("capacity owner: {line}");
+    }
     let mut found = Vec::new();
-    for id in ids {
-        if id == except || id.get(..16).is_none_or(|t| t < from.as_str()) {
-            continue;
-        }
-        let text = match store.read(&id).await {
-            Ok(t) => t,
-            Err(JournalError::NotFound { .. }) => continue,
-            Err(e) => return Later::Unreadable(format!("run {id}: {e}")),
-        };
-        let records: Vec<Record> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        found.extend(scaler(&records, steps, region));
+    for (_, records) in &read.runs {
+        found.extend(scaler(records, steps, region));
     }
     Later::Read(found)
 }

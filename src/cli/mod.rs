@@ -427,58 +427,15 @@ pub fn target_site(plans: &[drctl::plan::Plan], to: &str) -> Result<String, CliE
     }
 }
 
-/// Every run's records (parsed leniently: `audit verify` is where chains are
-/// judged), oldest first: one listing, then the journals read concurrently
-/// (a bucket answers in milliseconds per request, not per byte).
-/// [`read_all`], and with run keys listed only the journals that verify
-/// against them (the others, by id and why, apart): for readers that act
-/// on what journals say (`watch`).
-pub async fn read_all_verified(
+/// Every run of `store`, oldest first, as every command reads runs
+/// ([`drctl::journal::runs`]: with public run keys listed, only journals
+/// signed by one of them), the journals left out named in a warning.
+pub async fn read_runs(
     store: &dyn drctl::journal::JournalStore,
-) -> Result<RunsAndUnverified, CliError> {
-    if !store.keys().checks() {
-        return Ok((read_all(store).await?, Vec::new()));
+) -> Result<drctl::journal::runs::Runs, CliError> {
+    let runs = drctl::journal::runs::read_runs(store, |_| true).await?;
+    if let Some(line) = runs.left_out_line() {
+        errln!("warning: {line}");
     }
-    let ids = store.list().await?;
-    let mut runs = Vec::with_capacity(ids.len());
-    let mut unverified = Vec::new();
-    for id in ids {
-        match drctl::journal::read_authenticated(store, &id).await {
-            Ok(records) => runs.push((id, records)),
-            Err(drctl::journal::JournalError::Broken(b)) => unverified.push((id, b.to_string())),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok((runs, unverified))
-}
-
-/// Every verified run's records, and the journals left out (id, why).
-pub type RunsAndUnverified = (
-    Vec<(String, Vec<drctl::journal::event::Record>)>,
-    Vec<(String, String)>,
-);
-
-pub async fn read_all(
-    store: &dyn drctl::journal::JournalStore,
-) -> Result<Vec<(String, Vec<drctl::journal::event::Record>)>, CliError> {
-    let ids = store.list().await?;
-    use futures::StreamExt as _;
-    let texts: Vec<String> = futures::stream::iter(
-        ids.iter()
-            .map(|id| async move { store.read(id).await.unwrap_or_default() }),
-    )
-    .buffered(16)
-    .collect()
-    .await;
-    Ok(ids
-        .into_iter()
-        .zip(texts)
-        .map(|(id, text)| {
-            let records = text
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            (id, records)
-        })
-        .collect())
+    Ok(runs)
 }

@@ -90,12 +90,14 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
             "--from {from} is after --to {to}"
         )));
     }
+    let keys = store.keys().listed.clone();
     let journals = read_journals(store).await?;
     let req = Request {
         plans: &loaded.plans,
         only: a.only.clone(),
         window: Window { from, to },
         now,
+        keys: &keys,
     };
     let mut r = report::build(&req, &journals);
     report::add_watch(&mut r, &read_journals(state.watch.clone()).await?);
@@ -140,8 +142,8 @@ async fn post_incident(
         head,
         late,
     };
-    let md =
-        report::incident::post_incident(&journal, plans, now).map_err(CliError::invalid_input)?;
+    let md = report::incident::post_incident(&journal, plans, (now, &store.keys().listed))
+        .map_err(CliError::invalid_input)?;
     write_out(a.out.as_deref(), &md)
 }
 

@@ -118,7 +118,7 @@ async fn list(
     output: Output,
 ) -> Result<Exit, CliError> {
     let mut rows = Vec::new();
-    for (id, records) in super::read_all(store).await? {
+    for (id, records) in super::read_runs(store).await?.runs {
         let started = records.iter().find_map(|r| match &r.event {
             Event::RunStarted {
                 kind,

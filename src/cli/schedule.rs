@@ -100,7 +100,7 @@ pub async fn cadence(
     let state = super::open_state(settings, via, clouds).await?;
     let targets = super::runs::targets(settings);
     let mut drills = Vec::new();
-    for (id, records) in super::read_all(state.journals.as_ref()).await? {
+    for (id, records) in super::read_runs(state.journals.as_ref()).await?.runs {
         if schedule::usable(&records) {
             drills.extend(schedule::drill_runs(&id, &records, &targets));
         }
@@ -222,7 +222,7 @@ async fn pass(
 ) -> Result<Exit, CliError> {
     let now = Utc::now();
     let mut taken = BTreeMap::new();
-    for (id, records) in super::read_all(engine.store.as_ref()).await? {
+    for (id, records) in super::read_runs(engine.store.as_ref()).await?.runs {
         let Some(slot) = schedule::slot_of(&records) else {
             continue;
         };

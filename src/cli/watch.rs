@@ -554,7 +554,7 @@ async fn veto(
         .await
         .ok();
     let state = super::open_state(settings, None, clouds.as_ref()).await?;
-    let (runs, _) = super::read_all_verified(state.journals.as_ref()).await?;
+    let runs = super::read_runs(state.journals.as_ref()).await?.runs;
     let by = format!(
         "{}@{}",
         std::env::var("USER").unwrap_or_else(|_| "someone".into()),
@@ -642,7 +642,10 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
         .await
         .ok();
     let state = super::open_state_to_read(settings, clouds.as_ref()).await?;
-    let (runs, unverified) = super::read_all_verified(state.journals.as_ref()).await?;
+    let drctl::journal::runs::Runs {
+        runs,
+        left_out: unverified,
+    } = drctl::journal::runs::read_runs(state.journals.as_ref(), |_| true).await?;
     let switches = drctl::runs::watch::switches(&runs);
     let now = Utc::now();
     let velocity = drctl::watch::velocity(

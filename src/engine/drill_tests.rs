@@ -315,7 +315,7 @@ async fn regression_a_sweep_set_a_failovers_group_back_to_its_pre_drill_size() {
 /// `orders-global` Aurora global cluster written in us-west-2, its
 /// secondaries' lag, and the `orders-db.example.com.` record that follows
 /// the writer.
-fn orders(f: &FakeCloud) -> Vec<Plan> {
+pub(super) fn orders(f: &FakeCloud) -> Vec<Plan> {
     let plans: Vec<Plan> = crate::plan::reference()
         .into_iter()
         .filter(|p| p.name() == "orders")

@@ -507,3 +507,5 @@ mod fault_loop;
 mod notify_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trust_tests;

@@ -198,6 +198,31 @@ pub fn verify_with_keys(
     check(run_id, text, head, keys).verification
 }
 
+/// [`check`], as a reader that acts on a journal takes it: its first
+/// break is an error; and with `keys` listed, so is a missing head
+/// (records removed from the end could not be seen, so the journal cannot
+/// be trusted). The one rule of every authenticated read.
+pub(crate) fn authenticate(
+    run_id: &str,
+    text: &str,
+    head: Option<&str>,
+    keys: &[PublicKey],
+) -> Result<Checked, Broken> {
+    let checked = check(run_id, text, head, keys);
+    if let Some(broken) = checked.verification.first_broken {
+        return Err(broken);
+    }
+    if !keys.is_empty() && checked.verification.head == HeadCheck::Absent {
+        return Err(Broken {
+            run_id: run_id.to_string(),
+            line: checked.records.len() + 1,
+            seq: None,
+            reason: "the head pointer is missing: records removed from the end could not be seen, so the journal cannot be trusted".into(),
+        });
+    }
+    Ok(checked)
+}
+
 pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &[PublicKey]) -> Checked {
     let mut records: Vec<Record> = Vec::new();
     let mut last_hash = ZERO_HASH.to_string();

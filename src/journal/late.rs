@@ -125,8 +125,9 @@ fn new_id(at: DateTime<Utc>, event: &Event) -> String {
 
 /// Records `events` as late facts of run `run_id` (one object each, in
 /// order), anchored at the journal as it stands now. Refused when an event
-/// may not be late, or when the journal is missing or its chain is broken
-/// (nothing recorded beside a journal that cannot be trusted could be).
+/// may not be late, or when the journal is missing, its chain is broken,
+/// or (public run keys listed) it is not signed by one of them: nothing
+/// recorded beside a journal that cannot be trusted could be.
 /// `host`: the writer's host name.
 pub async fn record(
     store: &dyn JournalStore,
@@ -200,10 +201,11 @@ async fn seen(
 ) -> Result<(Seen, Option<String>), JournalError> {
     let (text, head) = super::snapshot(store, run_id).await?;
     let keep = text.rfind('\n').map_or(0, |i| i + 1);
-    let checked = chain::check(run_id, &text[..keep], head.as_deref(), &[]);
-    if let Some(broken) = checked.verification.first_broken {
-        return Err(JournalError::Broken(broken));
-    }
+    // With run keys listed, a fact is anchored only in a journal signed by
+    // one of them: a signed fact beside a forged journal would lend it the
+    // operators' word (an approval, a delivery of its notifications).
+    let checked = chain::authenticate(run_id, &text[..keep], head.as_deref(), &store.keys().listed)
+        .map_err(JournalError::Broken)?;
     let signer = head.as_deref().and_then(chain::head_signer);
     Ok((
         Seen {

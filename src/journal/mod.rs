@@ -65,6 +65,7 @@ pub mod keys;
 pub mod late;
 pub mod notice;
 pub mod payload;
+pub mod runs;
 pub mod step_name;
 pub mod store;
 pub mod trust;
@@ -256,19 +257,8 @@ impl Journal {
         }
         let keep = text.rfind('\n').map_or(0, |i| i + 1);
         let (complete, torn) = text.split_at(keep);
-        let checked = chain::check(run_id, complete, head.as_deref(), &keys.listed);
-        if let Some(broken) = checked.verification.first_broken {
-            return Err(JournalError::Broken(broken));
-        }
-        if keys.checks() && checked.verification.head == HeadCheck::Absent {
-            let n = checked.records.len();
-            return Err(JournalError::Broken(Broken {
-                run_id: run_id.to_string(),
-                line: n + 1,
-                seq: None,
-                reason: "the head pointer is missing: records removed from the end could not be seen, so the journal cannot be trusted".into(),
-            }));
-        }
+        let checked = chain::authenticate(run_id, complete, head.as_deref(), &keys.listed)
+            .map_err(JournalError::Broken)?;
         let records = checked.records;
         let torn_tail = if torn.is_empty() {
             None
@@ -573,21 +563,19 @@ pub async fn read_authenticated(
     store: &dyn JournalStore,
     run_id: &str,
 ) -> Result<Vec<Record>, JournalError> {
-    let keys = &store.keys().listed;
+    Ok(read_authenticated_with_tip(store, run_id).await?.0)
+}
+
+/// [`read_authenticated`], and the hash of the last record (as
+/// [`read_with_tip`]).
+pub async fn read_authenticated_with_tip(
+    store: &dyn JournalStore,
+    run_id: &str,
+) -> Result<(Vec<Record>, String), JournalError> {
     let (text, head) = snapshot(store, run_id).await?;
-    let checked = chain::check(run_id, &text, head.as_deref(), keys);
-    if let Some(broken) = checked.verification.first_broken {
-        return Err(JournalError::Broken(broken));
-    }
-    if !keys.is_empty() && checked.verification.head == HeadCheck::Absent {
-        return Err(JournalError::Broken(Broken {
-            run_id: run_id.to_string(),
-            line: checked.records.len() + 1,
-            seq: None,
-            reason: "the head pointer is missing".into(),
-        }));
-    }
-    Ok(checked.records)
+    let checked = chain::authenticate(run_id, &text, head.as_deref(), &store.keys().listed)
+        .map_err(JournalError::Broken)?;
+    Ok((checked.records, checked.last_hash))
 }
 
 /// A journal's text and head as of one moment, while another process may be

@@ -28,7 +28,8 @@ pub enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// A journal's hash chain does not verify (edited, truncated, reordered).
+    /// A journal does not verify (edited, truncated, reordered; with run
+    /// keys listed, not signed by one of them).
     BrokenChain,
     /// A run halted on a failed step.
     FailedRun,

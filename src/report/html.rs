@@ -730,7 +730,7 @@ fn timeline(o: &mut String, p: &PlanSection, run: &RunRow) {
         o,
         "<figcaption>{}</figcaption>",
         if untrusted {
-            "Not trusted: the journal's hash chain does not verify, so these times are what the altered journal says.".to_string()
+            "Not trusted: the journal does not verify (its chain or, with run keys listed, its signatures), so these times are what the altered journal says.".to_string()
         } else {
             format!(
                 "Green: succeeded; red: failed; yellow: started with no end recorded. Dashed red: the RTO target{}; blue: the RTO achieved ({}).",

@@ -77,14 +77,16 @@ impl RunStart<'_> {
     }
 }
 
-/// The post-incident report of the run in `journal`, in Markdown; `Err`
-/// with why when the journal does not start a run.
+/// The post-incident report of the run in `journal`, in Markdown, its
+/// journal verified against `keys` (the public run keys listed: with any,
+/// an unsigned journal is drafted as one whose chain does not verify);
+/// `Err` with why when the journal does not start a run.
 pub fn post_incident(
     journal: &JournalText,
     plans: &[Plan],
-    now: DateTime<Utc>,
+    (now, keys): (DateTime<Utc>, &[crate::sign::PublicKey]),
 ) -> Result<String, String> {
-    let r = read(journal);
+    let r = read(journal, keys);
     let Some(Event::RunStarted { plans: ran, .. }) = r.records.first().map(|f| &f.event) else {
         return Err(format!(
             "the journal of {} does not start with a run_started record",

@@ -413,6 +413,10 @@ pub struct Request<'a> {
     pub window: Window,
     /// The instant it is made.
     pub now: DateTime<Utc>,
+    /// The public run keys listed: with any, a journal not signed by one
+    /// of them (a writer of the state could have forged it) counts as one
+    /// whose chain does not verify: no figure, a finding naming it.
+    pub keys: &'a [crate::sign::PublicKey],
 }
 
 /// A run read from its journal: verified records, or why they are not.
@@ -422,11 +426,12 @@ struct ReadRun<'a> {
     chain: Chain,
 }
 
-fn read(journal: &JournalText) -> ReadRun<'_> {
-    let v = crate::journal::chain::verify_with_head(
+fn read<'a>(journal: &'a JournalText, keys: &[crate::sign::PublicKey]) -> ReadRun<'a> {
+    let v = crate::journal::chain::verify_with_keys(
         &journal.run_id,
         &journal.text,
         journal.head.as_deref(),
+        keys,
     );
     // Leniently parsed: a broken journal is still listed (with no figure).
     let records: Vec<Record> = journal
@@ -447,10 +452,16 @@ fn read(journal: &JournalText) -> ReadRun<'_> {
             b.reason
         )
     });
+    // Unsigned records are a break; with keys listed a missing head is
+    // one too (records removed from the end could not be seen).
+    let problem = problem.or_else(|| {
+        (!keys.is_empty() && v.head == crate::journal::HeadCheck::Absent)
+            .then(|| "the head pointer is missing, so it cannot be authenticated".to_string())
+    });
     ReadRun {
         journal,
         chain: Chain {
-            ok: v.ok,
+            ok: v.ok && problem.is_none(),
             records: count,
             problem,
         },
@@ -507,6 +518,8 @@ pub fn of_running(plan: &Plan, journal: &JournalText, now: DateTime<Utc>) -> Rep
             to: now,
         },
         now,
+        // The run's own journal, read by the run that writes it.
+        keys: &[],
     };
     build_with(&req, std::slice::from_ref(journal), Some(&journal.run_id))
 }
@@ -516,7 +529,7 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
     let mut plans: Vec<&Plan> = req.plans.iter().filter(|p| in_scope(p.name())).collect();
     plans.sort_by_key(|p| (p.tier.rank, p.name().to_string()));
     let targets = crate::runs::measure::targets(req.plans);
-    let read_runs: Vec<ReadRun<'_>> = journals.iter().map(read).collect();
+    let read_runs: Vec<ReadRun<'_>> = journals.iter().map(|j| read(j, req.keys)).collect();
     let cadences = cadences(&plans, &read_runs, &targets, req.now);
     let (mut rows, with_rows) = rows_in_window(req, &plans, &read_runs, &targets, running);
     let unreadable = unreadable(&read_runs, &with_rows);
@@ -757,7 +770,7 @@ fn row(
         verdict(*kind, records, outcome, plan, measured.as_ref())
     } else {
         Verdict::Unknown(format!(
-            "the journal's hash chain does not verify ({}): its figures cannot be trusted",
+            "the journal does not verify ({}): its figures cannot be trusted",
             r.chain.problem.as_deref().unwrap_or("broken")
         ))
     };
@@ -905,7 +918,7 @@ fn row_measures(
         (Some(m), true) => (m.rto.clone(), m.rpo.clone()),
         (_, false) => {
             let basis = format!(
-                "not trusted: the journal's hash chain does not verify ({})",
+                "not trusted: the journal does not verify ({})",
                 r.chain.problem.as_deref().unwrap_or("broken")
             );
             (unmeasured(rto_t, basis.clone()), unmeasured(rpo_t, basis))

@@ -583,6 +583,7 @@ fn request(plans: &[Plan]) -> Request<'_> {
             to: t("2026-11-23T12:00:00Z"),
         },
         now: t("2026-11-23T12:00:00Z"),
+        keys: &[],
     }
 }
 
@@ -638,7 +639,8 @@ fn golden_reports_from_the_fixed_journals() {
     golden("report.csv", &render::csv(&r));
     golden("report.junit.xml", &render::junit(&r));
     golden("report.html", &super::html::html(&r));
-    let incident = incident::post_incident(&journals[0], &plans, request(&plans).now).unwrap();
+    let incident =
+        incident::post_incident(&journals[0], &plans, (request(&plans).now, &[])).unwrap();
     golden("incident.md", &incident);
 }
 
@@ -671,7 +673,7 @@ fn verdicts_and_findings_of_the_fixed_journals() {
     assert!(!f.chain.ok);
     assert_eq!(f.rpo.seconds, None);
     assert_eq!(f.rto.seconds, None);
-    assert!(matches!(&f.verdict, Verdict::Unknown(w) if w.contains("hash chain")));
+    assert!(matches!(&f.verdict, Verdict::Unknown(w) if w.contains("does not verify")));
     let kinds: Vec<findings::Kind> = r.findings.iter().map(|f| f.kind).collect();
     for k in [
         findings::Kind::BrokenChain,
@@ -976,6 +978,7 @@ fn refused_run_is_refused_in_every_format_not_unknown_failover() {
             to: at + Duration::hours(1),
         },
         now: at + Duration::hours(1),
+        keys: &[],
     };
     let journals = [engine.clone(), refused_by_approval()];
     let r = build(&req, &journals);
@@ -1003,7 +1006,7 @@ fn refused_run_is_refused_in_every_format_not_unknown_failover() {
     let csv = render::csv(&r);
     let junit = render::junit(&r);
     let html = super::html::html(&r);
-    let incident = incident::post_incident(&engine, &plans, req.now).unwrap();
+    let incident = incident::post_incident(&engine, &plans, (req.now, &[])).unwrap();
     for row in &rows {
         let id = row.run_id.as_str();
         let line = |text: &str, head: &str| {
@@ -1303,5 +1306,37 @@ fn every_drill_resource_kind_is_in_the_report_schema() {
             .map(|e| e.to_string())
             .collect();
         assert!(errors.is_empty(), "{json}: {errors:#?}");
+    }
+}
+
+/// Regression (issue 39: the report believed unsigned journals). With
+/// public run keys listed, a journal not signed by one of them (as a
+/// writer of the state without the run key writes it, its chain correct)
+/// gives no figure: no run passes, each is named in a finding. Without
+/// keys, the same journals pass as before.
+#[test]
+fn regression_with_keys_listed_unsigned_journals_give_no_figure_and_are_named() {
+    let plans = plans();
+    let journals = journals();
+    let open = build(&request(&plans), &journals);
+    assert!(open.summary.pass > 0, "{:?}", open.summary);
+    let key = crate::sign::SecretKey::generate().public();
+    let keys = [key];
+    let req = Request {
+        keys: &keys,
+        ..request(&plans)
+    };
+    let r = build(&req, &journals);
+    assert_eq!(r.summary.pass, 0, "{:?}", r.summary);
+    for j in &journals {
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.kind == findings::Kind::BrokenChain
+                    && f.run.as_deref() == Some(j.run_id.as_str())),
+            "{} is named: {:?}",
+            j.run_id,
+            r.findings
+        );
     }
 }

@@ -23,11 +23,13 @@ pub struct Merged {
 }
 
 /// Reads run `run_id` as every reader sees it: its journal (verified: a
-/// broken chain is [`JournalError::Broken`]) and the late facts beside it,
-/// merged. Stored objects that are not facts of the run are left out here
-/// (`drctl audit verify` names them).
+/// broken chain is [`JournalError::Broken`], and so, with public run keys
+/// listed, is a journal not signed by one of them, which a writer of the
+/// state could have forged) and the late facts beside it (with keys
+/// listed, only those signed), merged. Stored objects that are not facts
+/// of the run are left out here (`drctl audit verify` names them).
 pub async fn read(store: &dyn JournalStore, run_id: &str) -> Result<Merged, JournalError> {
-    let (records, last_hash) = crate::journal::read_with_tip(store, run_id).await?;
+    let (records, last_hash) = crate::journal::read_authenticated_with_tip(store, run_id).await?;
     let facts = crate::journal::late::read(store, run_id).await?;
     for (id, why) in &facts.unreadable {
         tracing::warn!("run {run_id}: late fact {id} is left out: {why}");

@@ -155,41 +155,38 @@ pub fn left_raised_in(journals: &[(String, Vec<Record>)]) -> Vec<LeftRaised> {
     out
 }
 
-/// Run `run`'s records in `store`, read leniently (a line that does not
-/// parse is skipped: these readers look for evidence, and a damaged chain
-/// still says what it says); `None`: no journal of it (vanished, or kept
-/// elsewhere).
+/// Run `run`'s records in `store`, as every reader of runs reads them
+/// ([`crate::journal::runs`]: with run keys listed, only when signed by
+/// one of them; else leniently, a line that does not parse skipped: these
+/// readers look for evidence, and a damaged chain still says what it
+/// says); `None`: no journal of it (vanished, kept elsewhere, or, with
+/// keys listed, not signed: a writer of the state could have forged it).
 pub async fn records_of(
     store: &dyn JournalStore,
     run: &str,
 ) -> Result<Option<Vec<Record>>, JournalError> {
-    match store.read(run).await {
-        Ok(text) => Ok(Some(
-            (text.lines())
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect(),
-        )),
-        Err(JournalError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
+    match crate::journal::runs::read_listed(store, run).await? {
+        crate::journal::runs::Listed::Read(records) => Ok(Some(records)),
+        crate::journal::runs::Listed::LeftOut(why) => {
+            tracing::warn!(run, "journal left out: {why}");
+            Ok(None)
+        }
+        crate::journal::runs::Listed::Gone => Ok(None),
     }
 }
 
-/// Reads every journal of `store` but `except`'s ([`records_of`]) and
-/// returns the groups their drills left raised ([`left_raised_in`]). A
-/// journal that vanished meanwhile is skipped.
+/// Reads every journal of `store` but `except`'s as every reader of runs
+/// does ([`crate::journal::runs`]) and returns the groups their drills
+/// left raised ([`left_raised_in`]).
 pub async fn left_raised(
     store: &dyn JournalStore,
     except: &str,
 ) -> Result<Vec<LeftRaised>, JournalError> {
-    let mut journals = Vec::new();
-    for id in store.list().await? {
-        if id == except {
-            continue;
-        }
-        if let Some(records) = records_of(store, &id).await? {
-            journals.push((id, records));
-        }
+    let read = crate::journal::runs::read_runs(store, |id| id != except).await?;
+    if let Some(line) = read.left_out_line() {
+        tracing::warn!("{line}");
     }
+    let journals = read.runs;
     Ok(left_raised_in(&journals))
 }
 

@@ -209,14 +209,13 @@ impl Watcher {
     }
 
     /// Every run's records, reading only journals not known to have ended.
-    /// With run keys listed, only journals whose records and head are
-    /// signed by one of them ([`crate::journal::read_authenticated`]): a
-    /// journal a writer of the state forged or rewrote is left out and
-    /// named ([`Watcher::unverified`]), so it can neither move watch nor
-    /// stop it.
+    /// As every reader of runs reads them ([`crate::journal::runs`]): with
+    /// run keys listed, only journals whose records and head are signed by
+    /// one of them; a journal a writer of the state forged or rewrote is
+    /// left out and named ([`Watcher::unverified`]), so it can neither move
+    /// watch nor stop it.
     async fn runs(&mut self) -> Result<Vec<(String, Vec<Record>)>, JournalError> {
         let ids = self.state.journals.list().await?;
-        let checks = self.state.journals.keys().checks();
         let mut runs = Vec::with_capacity(ids.len());
         let mut unverified = Vec::new();
         for id in ids {
@@ -224,23 +223,18 @@ impl Watcher {
                 runs.push((id, r.clone()));
                 continue;
             }
-            let records: Vec<Record> = if checks {
-                match crate::journal::read_authenticated(self.state.journals.as_ref(), &id).await {
-                    Ok(records) => records,
-                    Err(JournalError::Broken(b)) => {
-                        if self.warned.insert(format!("journal {id}")) {
-                            tracing::warn!(run = %id, "watch: journal left out: it does not verify ({b})");
-                        }
-                        unverified.push((id, b.to_string()));
-                        continue;
+            let records = match crate::journal::runs::read_listed(self.state.journals.as_ref(), &id)
+                .await?
+            {
+                crate::journal::runs::Listed::Read(records) => records,
+                crate::journal::runs::Listed::LeftOut(why) => {
+                    if self.warned.insert(format!("journal {id}")) {
+                        tracing::warn!(run = %id, "watch: journal left out: it does not verify ({why})");
                     }
-                    Err(e) => return Err(e),
+                    unverified.push((id, why));
+                    continue;
                 }
-            } else {
-                let text = self.state.journals.read(&id).await?;
-                text.lines()
-                    .filter_map(|l| serde_json::from_str(l).ok())
-                    .collect()
+                crate::journal::runs::Listed::Gone => continue,
             };
             if records
                 .iter()

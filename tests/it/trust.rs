@@ -394,3 +394,42 @@ async fn object_retention_reads_what_s3_object_lock_keeps() {
         None
     );
 }
+
+/// Regression (issue 39: readers believed journals written without the
+/// run key). A run by a process without the keys (as a writer of the
+/// state bucket would write one: its chain correct, unsigned) is, with
+/// the suite's keys listed, left out of `runs list` and named on stderr,
+/// refused by `runs show`, given no figure and named in a finding by
+/// `report`, and left out of `notify pending`.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_every_reader_leaves_out_a_journal_written_without_the_run_key() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("trustread").await;
+    let forged = crashed(&fx, "after:payments/preflight", UNKEYED).await;
+    let list = fx.drctl(&["runs", "list", "--output", "json"]).await;
+    assert_eq!(list.code, Some(0), "{}", list.all());
+    assert!(!list.out.contains(&forged), "{}", list.out);
+    assert!(
+        list.err.contains(&forged) && list.err.contains("left out"),
+        "{}",
+        list.err
+    );
+    let show = fx.drctl(&["runs", "show", &forged]).await;
+    assert_ne!(show.code, Some(0), "{}", show.all());
+    assert!(show.all().contains("not signed"), "{}", show.all());
+    let rep = fx.drctl(&["report", "--format", "json"]).await;
+    assert_eq!(rep.code, Some(0), "{}", rep.all());
+    let findings = rep.json()["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["kind"] == "broken_chain" && f["run"] == forged.as_str()),
+        "{findings:#?}"
+    );
+    let pending = fx.drctl(&["notify", "pending", "--output", "json"]).await;
+    assert!(!pending.out.contains(&forged), "{}", pending.out);
+    assert!(pending.err.contains(&forged), "{}", pending.all());
+}
