@@ -346,6 +346,7 @@ async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
     }
     let trust = trust(settings);
     let key = own_key(settings, a.key_file.as_deref(), &trust, &observer)?;
+    starts_failovers_safely(settings, &plans)?;
     let clouds = drctl::cloud::connect(&settings.cloud.single_attempt()).await?;
     let state = super::open_state(settings, None, Some(&clouds)).await?;
     let hub = super::notify::hub(settings, Some(&clouds));
@@ -395,6 +396,36 @@ async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
         .await;
     }
     Ok(Exit::Ok)
+}
+
+/// A watch that may start failovers (a plan in `propose` or `auto` mode)
+/// must be able to sign their journals: with public run keys listed and no
+/// run key held, it is refused at its start, not at the outage. Without
+/// keys listed it starts, warning that journals are unauthenticated (and
+/// then never acts for a plan on its journals alone).
+fn starts_failovers_safely(settings: &Settings, plans: &[Plan]) -> Result<(), CliError> {
+    let acting: Vec<&str> = (plans.iter())
+        .filter(|p| p.watch_rules().mode != drctl::plan::watch::WatchMode::Observe)
+        .map(|p| p.name())
+        .collect();
+    if acting.is_empty() {
+        return Ok(());
+    }
+    let keys = &settings.keys;
+    if !keys.run_public.is_empty() && keys.run_secret.is_none() {
+        return Err(CliError::invalid(format!(
+            "watch may start failovers of {} (propose or auto), and public run keys are listed, but this process does not hold the run key: the failover it starts could not sign its journal",
+            acting.join(", ")
+        ))
+        .hint("give the observer the run key (DRCTL_RUN_KEY or [keys] run_key_file), or set the plans' [watch] mode = \"observe\""));
+    }
+    if keys.run_public.is_empty() {
+        super::errln!(
+            "warning: no run keys are listed ([keys] run_public): journals are unauthenticated, so watch acts for {} only where the cloud shows where the plan serves, never on journals alone",
+            acting.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM.
@@ -682,7 +713,14 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
         let held = drctl::watch::holder(state.locks.as_ref(), plan.name()).await;
         let (judged, v) = match &world {
             Some(w) => {
-                let j = drctl::watch::placed(plan, &hist, &switches, w, held.as_deref());
+                let authenticated = state.journals.keys().checks();
+                let j = drctl::watch::placed(
+                    plan,
+                    &hist,
+                    &switches,
+                    w,
+                    (held.as_deref(), authenticated),
+                );
                 let v = drctl::watch::judged_verdict(plan, &hist, &seen, &j, held, velocity, now);
                 (Some(j), v)
             }

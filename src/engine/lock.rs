@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::journal::RunFlags;
-use crate::journal::event::{Decision, Event, GateName, Record, RunKind};
+use crate::journal::event::{Decision, Event, GateName, RunKind};
 use crate::journal::{self, Journal};
 use crate::plan::Plan;
 use crate::state::lock::{LockError, LockInfo};
@@ -230,12 +230,17 @@ impl Engine {
     }
 
     /// Whether `run_id` is a shadow drill, from its journal's first record
-    /// (a switchover drill is a real failover: it is not preempted).
+    /// (a switchover drill is a real failover: it is not preempted), read
+    /// as every reader of runs reads it ([`crate::journal::runs`]): with run
+    /// keys listed, a journal not signed by one of them is no shadow drill,
+    /// so a failover rewritten to look like one is not preempted.
     pub(super) async fn is_shadow_drill_run(&self, run_id: &str) -> bool {
-        let Ok(text) = self.store.read(run_id).await else {
+        let Ok(crate::journal::runs::Listed::Read(records)) =
+            crate::journal::runs::read_listed(self.store.as_ref(), run_id).await
+        else {
             return false;
         };
-        let Some(Ok(first)) = text.lines().next().map(serde_json::from_str::<Record>) else {
+        let Some(first) = records.into_iter().next() else {
             return false;
         };
         matches!(first.event, Event::RunStarted { kind: RunKind::Drill, ref flags, .. }

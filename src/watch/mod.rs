@@ -544,7 +544,14 @@ impl Watcher {
             now,
         );
         let rules = plan.watch_rules();
-        let judged = placed(plan, &hist, switches, &world, held_by.as_deref());
+        let authenticated = self.state.journals.keys().checks();
+        let judged = placed(
+            plan,
+            &hist,
+            switches,
+            &world,
+            (held_by.as_deref(), authenticated),
+        );
         let acts = judged.acts();
         let verdict = judged_verdict(plan, &hist, &seen, &judged, held_by, velocity, now);
         let fit = acts && ready(plan, &hist, &seen, now);
@@ -1086,17 +1093,28 @@ pub fn verdict(
 
 /// Where `plan` serves: what the cloud said (`world`) held against the
 /// journals (`hist`, from `switches`); `held_by`: a live holder of the
-/// plan's lock (a run moving it).
+/// plan's lock (a run moving it). `authenticated`: the journals were
+/// authenticated (run keys listed); without, a plan the cloud cannot place
+/// is refused rather than placed by its journals alone, which any writer
+/// of the state could have written.
 pub fn placed(
     plan: &Plan,
     hist: &PlanHistory,
     switches: &[(Vec<String>, Switch)],
     world: &active::World,
-    held_by: Option<&str>,
+    (held_by, authenticated): (Option<&str>, bool),
 ) -> active::Judged {
     let moving = (hist.running.as_ref().map(|s| s.run_id.as_str())).or(held_by);
     let placement = active::place(plan.regions(), world);
-    active::judge(plan.name(), &placement, hist, switches, moving)
+    match active::judge(plan.name(), &placement, hist, switches, moving) {
+        active::Judged::JournalsOnly { region } if !authenticated => active::Judged::Refused {
+            why: format!(
+                "the plan has nothing the cloud could be asked about, and its journals (which say {region}) are not authenticated: no run keys are listed, so watch does not act on journals alone"
+            ),
+            distrusted: Vec::new(),
+        },
+        judged => judged,
+    }
 }
 
 /// Decides for `plan` once the cloud was held against the journals

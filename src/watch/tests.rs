@@ -1072,3 +1072,23 @@ async fn a_forged_failover_journal_moves_nothing_and_is_named() {
         "nothing proposed, claimed or told: {episodes:?}"
     );
 }
+
+/// Regression (issue 39: without run keys listed, watch acted on journals
+/// alone). A plan the cloud cannot place (nothing of it answers) is placed
+/// by its journals only when they are authenticated; unauthenticated, any
+/// writer of the state could have written them, so watch refuses to act.
+#[test]
+fn regression_without_keys_listed_watch_acted_on_journals_alone() {
+    let plan = plan_with("payments", spec(WatchMode::Auto));
+    let switches = [];
+    let hist = crate::runs::watch::history(plan.name(), plan.home(), &switches);
+    let world = super::active::World::default();
+    let keyed = super::placed(&plan, &hist, &switches, &world, (None, true));
+    assert!(
+        matches!(keyed, super::active::Judged::JournalsOnly { .. }) && keyed.acts(),
+        "{keyed:?}"
+    );
+    let open = super::placed(&plan, &hist, &switches, &world, (None, false));
+    assert!(open.refuses() && !open.acts(), "{open:?}");
+    assert!(open.line().contains("not authenticated"), "{}", open.line());
+}

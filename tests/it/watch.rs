@@ -1639,3 +1639,61 @@ fn an_observer_listed_twice_or_a_key_under_two_observers_is_a_config_error() {
         assert!(o.err.contains(says), "{}", o.all());
     }
 }
+
+/// Regression (issue 39: a watch that may start failovers found out at the
+/// outage that it could not sign their journals). A plan in `auto` mode,
+/// public run keys listed, no run key held: `watch` refuses to start,
+/// naming the plan and what to give it. Without keys listed it starts and
+/// warns that journals are unauthenticated.
+#[test]
+fn a_watch_that_may_fail_over_refuses_to_start_without_the_run_key_when_keys_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = dir.path().join("plans");
+    std::fs::create_dir_all(&plans).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+    for name in ["payments.toml", "tiers.toml"] {
+        let mut text = std::fs::read_to_string(root.join(name)).unwrap();
+        if name == "payments.toml" {
+            text.push_str(&watch_section("auto", ""));
+        }
+        std::fs::write(plans.join(name), text).unwrap();
+    }
+    let mine = drctl::sign::SecretKey::generate();
+    let config = config_listing(dir.path(), &[("obs-a", &mine.public())]);
+    let run = |public: &str| {
+        drctl_plain(
+            dir.path(),
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--plans",
+                plans.to_str().unwrap(),
+                "--state-dir",
+                dir.path().join("state").to_str().unwrap(),
+                "watch",
+                "--once",
+                "--observer",
+                "obs-a",
+            ],
+            &[
+                ("DRCTL_OBSERVER_KEY", &mine.to_text()),
+                ("DRCTL_RUN_PUBLIC", public),
+            ],
+        )
+    };
+    let run_key = drctl::sign::SecretKey::generate().public().to_text();
+    let o = run(&run_key);
+    assert_eq!(o.code, Some(2), "{}", o.all());
+    assert!(
+        o.err.contains("payments") && o.err.contains("does not hold the run key"),
+        "{}",
+        o.all()
+    );
+    assert!(o.err.contains("DRCTL_RUN_KEY"), "the hint: {}", o.all());
+    let o = run("");
+    assert!(
+        o.err.contains("journals are unauthenticated"),
+        "{}",
+        o.all()
+    );
+}
