@@ -163,7 +163,7 @@ fn us_per(d: Duration, n: usize) -> String {
 fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
     let sizes: Vec<usize> = arg(&args, "--sizes")
-        .unwrap_or_else(|| "100,1000,5000,10000".into())
+        .unwrap_or_else(|| "100,1000,5000".into())
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;

@@ -238,12 +238,8 @@ impl KeySettings {
             .unwrap_or_else(|| "DRCTL_RUN_KEY".into());
         let run_secret = match &f.run_key_file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::Value(format!(
-                        "[keys] run_key_file: cannot read {}: {e}",
-                        path.display()
-                    ))
-                })?;
+                let text = crate::sign::read_secret_file(path)
+                    .map_err(|e| ConfigError::Value(format!("[keys] run_key_file: {e}")))?;
                 Some(crate::sign::SecretKey::parse(&text, "[keys] run_key_file").map_err(bad)?)
             }
             None => match env.get(&var).filter(|t| !t.trim().is_empty()) {

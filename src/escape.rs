@@ -18,12 +18,18 @@
 use std::borrow::Cow;
 
 /// Whether `c` is stripped from terminal text: C0 controls but newline and
-/// tab, DEL, C1 controls, and the bidirectional overrides and isolates
-/// (which make a terminal show text in another order than it is).
+/// tab, DEL, C1 controls; the bidirectional overrides, isolates and marks
+/// (LRM, RLM, ALM: each makes a terminal show text in another order than
+/// it is); the zero-width characters and the word joiner, the byte order
+/// mark and the invisible operators (text that is there but not seen);
+/// and the tag characters (invisible text a reader's tools may still act
+/// on).
 fn is_stripped(c: char) -> bool {
     matches!(c,
         '\u{00}'..='\u{08}' | '\u{0B}'..='\u{1F}' | '\u{7F}'..='\u{9F}'
-        | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        | '\u{061C}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}'
+        | '\u{FEFF}' | '\u{E0000}'..='\u{E007F}')
 }
 
 /// C1 controls that open a string ended by ST (or BEL): DCS, SOS, OSC, PM,
@@ -120,7 +126,11 @@ fn one_line(s: &str) -> String {
 /// strikethrough, entities and headings escaped by a backslash, and a
 /// list marker or a thematic break at its start escaped too, so that the
 /// text reads as written wherever it stands (a table cell, a list item, a
-/// line of its own).
+/// line of its own). A bare web address (`https://`, `http://`, `ftp://`,
+/// `www.`) and an `@` (a mention, an email address) get a zero-width
+/// space inside them, so that neither GitHub's autolinks nor its mentions
+/// (which no backslash stops: they are found in the rendered text) make
+/// a link or a ping of text a report only quotes.
 pub fn markdown(s: &str) -> String {
     let line = one_line(s);
     let line = line.trim_start();
@@ -141,8 +151,24 @@ pub fn markdown(s: &str) -> String {
             out.push('\\');
         }
         out.push(c);
+        if c == '@' || (c == ':' && linked(&line[..i], &line[i + 1..])) {
+            out.push('\u{200B}');
+        }
+        if c == 'w'
+            && line[..=i].to_ascii_lowercase().ends_with("www")
+            && line[i + 1..].starts_with('.')
+        {
+            out.push('\u{200B}');
+        }
     }
     out
+}
+
+/// Whether the `:` between `before` and `after` is a web address's (a
+/// scheme GitHub links on its own, then `//`).
+fn linked(before: &str, after: &str) -> bool {
+    let scheme = before.to_ascii_lowercase();
+    after.starts_with("//") && ["http", "https", "ftp"].iter().any(|s| scheme.ends_with(s))
 }
 
 /// Text for inside a Markdown code span (`` `run-1` ``): one line, and no
@@ -242,7 +268,7 @@ mod tests {
         assert_eq!(markdown("us-east-1 payments"), "us-east-1 payments");
         assert_eq!(
             markdown("*bold* _it_ `code` [x](http://e) ![i](u) <img src=x> a|b ~s~ &amp;"),
-            "\\*bold\\* \\_it\\_ \\`code\\` \\[x\\](http://e) \\!\\[i\\](u) \\<img src=x\\> a\\|b \\~s\\~ \\&amp;"
+            "\\*bold\\* \\_it\\_ \\`code\\` \\[x\\](http:\u{200B}//e) \\!\\[i\\](u) \\<img src=x\\> a\\|b \\~s\\~ \\&amp;"
         );
         assert_eq!(markdown("# not a heading"), "\\# not a heading");
         assert_eq!(markdown("- not a list"), "\\- not a list");
@@ -260,6 +286,48 @@ mod tests {
         assert_eq!(markdown("==="), "\\===");
         assert_eq!(markdown("1) item"), "1\\) item");
         assert_eq!(markdown_code("run`x`\n1"), "run'x' 1");
+    }
+
+    /// Regression (issue 39): quoted text made links and pings in a
+    /// Markdown report: a bare address and an `@` are broken up by a
+    /// zero-width space, invisible to a reader, so GitHub links and pings
+    /// nothing; other schemes (`s3://`, `gs://`) read as written.
+    #[test]
+    fn regression_markdown_text_made_links_and_mentions() {
+        let z = '\u{200B}';
+        assert_eq!(
+            markdown(
+                "see https://evil.example/x, HTTP://e, www.evil.example, ping @channel or a@b.io"
+            ),
+            format!(
+                "see https:{z}//evil.example/x, HTTP:{z}//e, www{z}.evil.example, ping @{z}channel or a@{z}b.io"
+            )
+        );
+        assert_eq!(
+            markdown("s3://bucket/key gs://b/k"),
+            "s3://bucket/key gs://b/k"
+        );
+        assert_eq!(markdown("wwwx.example a:b"), "wwwx.example a:b");
+    }
+
+    /// Regression (issue 39): bidirectional marks, zero-width and tag
+    /// characters reached the terminal.
+    #[test]
+    fn regression_invisible_and_reordering_characters_reached_the_terminal() {
+        for c in [
+            '\u{200E}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{E0041}',
+            '\u{E007F}',
+        ] {
+            assert_eq!(terminal(&format!("a{c}b")), "ab", "{:?}", c);
+        }
+        assert_eq!(terminal("é ü 日本"), "é ü 日本");
     }
 
     #[test]

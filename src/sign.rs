@@ -51,6 +51,15 @@ pub enum KeyError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A key file others may read or write (as ssh refuses a private key
+    /// readable by others: whoever can read it can sign as its holder).
+    #[error("the key file {path} is open to others (mode {mode:o}): only its owner may read it")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
 }
 
 /// Why a signature was not accepted.
@@ -243,16 +252,35 @@ pub fn verify<'k>(
 /// variable `env`; `None` when neither holds one.
 pub fn load_secret(env: &str, file: Option<&Path>) -> Result<Option<SecretKey>, KeyError> {
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::File {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_secret_file(path)?;
         return SecretKey::parse(&text, &path.display().to_string()).map(Some);
     }
     match std::env::var(env) {
         Ok(t) if !t.trim().is_empty() => SecretKey::parse(&t, &format!("${env}")).map(Some),
         _ => Ok(None),
     }
+}
+
+/// The text of secret key file `path`, refused when its group or others
+/// may read or write it (on Unix; `chmod 600` fixes it), as ssh refuses
+/// such a private key.
+pub fn read_secret_file(path: &Path) -> Result<String, KeyError> {
+    let file = |source| KeyError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).map_err(file)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Open {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    std::fs::read_to_string(path).map_err(file)
 }
 
 /// Parses a list of public keys; `what` names the setting in errors.
@@ -341,5 +369,34 @@ mod tests {
         let k = SecretKey::parse(pem, "pem").unwrap();
         let s = k.sign("p", b"m");
         assert!(verify(&[k.public()], "p", b"m", Some(&s)).is_ok());
+    }
+
+    /// Regression (issue 39): a key file anyone on the host could read was
+    /// taken: its holder's signatures were everyone's. As ssh does, a file
+    /// open to the group or others is refused, naming the mode.
+    #[cfg(unix)]
+    #[test]
+    fn regression_a_key_file_open_to_others_was_taken() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.key");
+        std::fs::write(&path, SecretKey::generate().to_text()).unwrap();
+        for open in [0o644, 0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(open)).unwrap();
+            let e = load_secret("DRCTL_NO_SUCH_VARIABLE", Some(&path)).unwrap_err();
+            assert!(
+                matches!(e, KeyError::Open { mode, .. } if mode == open),
+                "{e}"
+            );
+            assert!(e.to_string().contains(&format!("{open:o}")), "{e}");
+        }
+        for closed in [0o600, 0o400] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(closed)).unwrap();
+            assert!(
+                load_secret("DRCTL_NO_SUCH_VARIABLE", Some(&path))
+                    .unwrap()
+                    .is_some()
+            );
+        }
     }
 }

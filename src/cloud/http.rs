@@ -53,8 +53,11 @@ fn system_lookup() -> Lookup {
 /// Whether a check may not reach `ip`: IPv4 link-local (`169.254.0.0/16`,
 /// where AWS, Azure, GCP and others serve instance metadata), IPv6
 /// link-local (`fe80::/10`), AWS's IPv6 metadata address
-/// (`fd00:ec2::254`), and any of these inside an IPv6 address that carries
-/// an IPv4 one (mapped, compatible, NAT64).
+/// (`fd00:ec2::254`) and EKS Pod Identity's agent (`fd00:ec2::23`, which
+/// hands out the pod's credentials), any of these inside an IPv6 address
+/// that carries an IPv4 one (mapped, compatible, NAT64's well-known
+/// prefix), and the whole local-use NAT64 prefix (`64:ff9b:1::/48`, whose
+/// translator may embed any IPv4 address, at any of its lengths).
 pub fn refused_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_link_local(),
@@ -72,6 +75,8 @@ pub fn refused_address(ip: IpAddr) -> bool {
             };
             (s[0] & 0xffc0) == 0xfe80
                 || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)
+                || s[..3] == [0x64, 0xff9b, 1]
                 || embedded.is_some_and(|v4| v4.is_link_local())
         }
     }
@@ -283,6 +288,12 @@ mod tests {
             "::ffff:169.254.169.254",
             "::169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            // Regression (issue 39): EKS Pod Identity's IPv6 agent, and the
+            // local-use NAT64 prefix, were reachable.
+            "fd00:ec2::23",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:a9fe:a9:fe00::",
+            "64:ff9b:1:ffff::1",
         ] {
             assert!(refused_address(bad.parse().unwrap()), "{bad}");
         }
@@ -294,6 +305,8 @@ mod tests {
             "::1",
             "fec0::1",
             "fd00:ec2::253",
+            "fd00:ec2::24",
+            "64:ff9b:2::1",
             "2600:1f18::1",
             "::ffff:10.0.0.1",
         ] {

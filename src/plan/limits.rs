@@ -29,10 +29,13 @@
 //! the node it names, and nesting deeper than [`MAX_DEPTH`] through aliases,
 //! are errors too.
 
-/// The largest plan or tiers file read: 10 MiB. A plan of 10,000 resources is
-/// about 2 MiB; a bigger file is not a plan (a log, a dump), and refusing it
-/// up front bounds the memory and time the checks below can take.
-pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+/// The largest plan or tiers file read: 1 MiB. A plan of 5,000 resources is
+/// about 800 KiB (`benches/validate.rs`); a bigger file is not a plan (a
+/// log, a dump), and refusing it up front bounds the memory and time the
+/// checks below can take, and the parser's events and nodes with them (a
+/// YAML event takes at least a byte or two of text: at most about half a
+/// million of them, however the file is written).
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The deepest nesting of tables, arrays, mappings and sequences accepted: 64
 /// levels. A plan is at most 5 deep (`database` → `[0]` → `regions` → value);

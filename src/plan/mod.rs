@@ -496,7 +496,7 @@ fn read_source(path: &Path, diags: &mut Vec<Diagnostic>) -> Option<SourceFile> {
                         limits::MAX_FILE_BYTES / (1024 * 1024)
                     ),
                 )
-                .hint("a plan of 10,000 resources is about 2 MiB: is this the right file? split a bigger plan into several"),
+                .hint("a plan of 5,000 resources is about 800 KiB: is this the right file? split a bigger plan into several"),
             );
             None
         }

@@ -140,6 +140,10 @@ enum Finding {
         key: String,
         parent: Vec<Seg>,
     },
+    /// A YAML alias used as a mapping key (`*k: value`): its name is not
+    /// written where it stands, so a duplicate of it would go unseen and
+    /// replace a value silently.
+    AliasKey(Pos),
 }
 
 impl SourceFile {
@@ -203,6 +207,12 @@ impl SourceFile {
                         ),
                     )
                 }
+                Finding::AliasKey(at) => Diagnostic::error(
+                    self,
+                    *at,
+                    "an alias used as a mapping key".to_string(),
+                )
+                .hint("write the key itself: a key named through an alias could repeat another and silently replace its value"),
             })
             .collect()
     }
@@ -441,7 +451,12 @@ fn yaml_tree(text: &str, lines: &LineIndex, findings: &mut Vec<Finding>) -> Opti
                 None => continue,
             },
             Event::Scalar(s, ..) => (leaf(), Some(s.to_string())),
-            Event::Alias(_) => (leaf(), None),
+            Event::Alias(_) => {
+                if tree.expects_key() {
+                    findings.push(Finding::AliasKey(yaml_pos(&span)));
+                }
+                (leaf(), None)
+            }
             _ => continue,
         };
         findings.extend(tree.attach(node, scalar));
@@ -566,6 +581,11 @@ impl YamlTree {
             key,
             parent: self.parent_path(),
         })
+    }
+
+    /// Whether the next node is a mapping's key.
+    fn expects_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Open::Map { key: None, .. }))
     }
 
     /// The path of the innermost open collection (the mapping holding a key

@@ -556,14 +556,15 @@ fn deeply_nested_yaml_block_sequences_are_an_error_not_a_stack_overflow() {
 
 #[test]
 fn deeply_nested_yaml_block_mappings_are_an_error_not_a_stack_overflow() {
-    // One space of indentation per level: 4,000 levels is 8 MB, the most
-    // that fits under the size limit.
+    // One space of indentation per level: 1,400 levels is about 985 KB,
+    // the most that fits under the size limit.
     let mut text = String::new();
-    for i in 0..4_000 {
+    for i in 0..1_400 {
         text.push_str(&" ".repeat(i));
         text.push_str("a:\n");
     }
-    text.push_str(&" ".repeat(4_000));
+    assert!(text.len() < 1024 * 1024);
+    text.push_str(&" ".repeat(1_400));
     text.push_str("1\n");
     // The 65th mapping starts at the key of line 65.
     assert_too_deep("x.yaml", &text, 65, 65);
@@ -649,6 +650,45 @@ fn brackets_in_strings_and_comments_are_not_nesting() {
     );
     let (loaded, _) = load_text("orders.yaml", yaml.as_bytes());
     assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded));
+}
+
+/// Regression (issue 39): an alias used as a mapping key bypassed the
+/// duplicate-key check, so `*k: evil` silently replaced a region's value.
+/// It is an error at the alias, with a hint.
+#[test]
+fn regression_a_yaml_alias_as_a_mapping_key_silently_replaced_a_value() {
+    let yaml = doc_block("yaml").replace(
+        "      us-east-1: orders-db-replica-use1\n",
+        "      us-east-1: &k orders-db-replica-use1\n      *k : attacker-db\n",
+    );
+    let errors = errors_of("orders.yaml", &yaml);
+    assert!(
+        errors
+            .iter()
+            .any(|d| d.message == "an alias used as a mapping key"
+                && d.hint
+                    .as_deref()
+                    .is_some_and(|h| h.contains("silently replace"))),
+        "{}",
+        errors
+            .iter()
+            .map(|d| d.render(false))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let at = errors
+        .iter()
+        .find(|d| d.message == "an alias used as a mapping key")
+        .unwrap();
+    let line = yaml.lines().position(|l| l.contains("*k :")).unwrap() + 1;
+    assert_eq!(at.line, line);
+    // An alias as a value stays what it was.
+    let ok = "a: &x 1\nb: *x\n";
+    assert!(
+        !errors_of("x.yaml", ok)
+            .iter()
+            .any(|d| d.message.contains("alias used as a mapping key"))
+    );
 }
 
 #[test]
@@ -790,7 +830,7 @@ fn oversize_file_is_refused_before_reading() {
     assert_eq!(text.len(), limit + 1);
     let errors = errors_of("payments.toml", &text);
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].message, "file is larger than 10 MiB");
+    assert_eq!(errors[0].message, "file is larger than 1 MiB");
     assert_eq!((errors[0].line, errors[0].column), (1, 1));
     // At the limit, it is read.
     text.pop();
