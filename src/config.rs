@@ -617,6 +617,15 @@ impl Settings {
                 )));
             }
         }
+        let sink_rules = plan_sink_rules(&file)?;
+        secrets_dir_holds_nothing_else(
+            sink_rules.secrets_dir.as_deref(),
+            &[
+                ("the plans directory", Some(plans.as_path())),
+                ("the run key file", file.keys.run_key_file.as_deref()),
+                ("the observer key file", file.watch.key_file.as_deref()),
+            ],
+        )?;
         Ok(Self {
             plans,
             state_dir,
@@ -628,7 +637,7 @@ impl Settings {
             cloud,
             warnings,
             notify: file.notify.clone(),
-            sink_rules: plan_sink_rules(&file)?,
+            sink_rules,
             watch: WatchSettings::resolve(&file.watch)?,
             budgets: budgets(&file.budgets)?,
             pace: file.pace.resolve()?,
@@ -706,6 +715,34 @@ fn plan_sink_rules(file: &FileSettings) -> Result<crate::plan::notify::SinkRules
             .map(|n| (n.name.clone(), n.scope.unwrap_or_default()))
             .collect(),
     })
+}
+
+/// Refuses a `[plan_notify] secrets_dir` that holds one of `held`: a
+/// plan's sink may read any file in it (`url_file`, `secret_file`), so a
+/// key file there is a plan author's to send away, and a plans directory
+/// there makes every plan's text (and what a plan writes beside it) a
+/// secret any plan could read. Paths are compared whole and resolved
+/// where they exist (a symbolic link cannot hide one inside).
+fn secrets_dir_holds_nothing_else(
+    dir: Option<&Path>,
+    held: &[(&str, Option<&Path>)],
+) -> Result<(), ConfigError> {
+    let Some(dir) = dir else {
+        return Ok(());
+    };
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let root = real(dir);
+    for (what, path) in held {
+        let Some(path) = path else { continue };
+        if real(path).starts_with(&root) {
+            return Err(ConfigError::Value(format!(
+                "[plan_notify] secrets_dir {} holds {what} ({}): a plan's sink may read any file there (hint: keep only the plans' sink URLs and secrets in it)",
+                dir.display(),
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The lease length and clock skew allowance (`lease`, `lease_skew`).
@@ -1188,5 +1225,36 @@ mod tests {
             "after:payments/preflight".to_string(),
         )]);
         assert!(Settings::resolve_with(&FlagSettings::default(), &env).is_ok());
+    }
+
+    /// Regression (issue 39): a `secrets_dir` holding the run key file or
+    /// the plans directory let a plan's sink send the key away (`secret_file
+    /// = "run.key"`) or read other plans. Each is refused, by name, through
+    /// a symbolic link too; apart, nothing is.
+    #[test]
+    fn regression_a_secrets_dir_holding_a_key_file_or_the_plans_was_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = dir.path().join("secrets");
+        std::fs::create_dir_all(secrets.join("plans")).unwrap();
+        std::fs::write(secrets.join("run.key"), "k").unwrap();
+        let linked = dir.path().join("linked");
+        std::os::unix::fs::symlink(&secrets, &linked).unwrap();
+        let apart = dir.path().join("apart.key");
+        for (what, path) in [
+            ("the run key file", secrets.join("run.key")),
+            ("the plans directory", secrets.join("plans")),
+            ("the plans directory", secrets.clone()),
+            ("the observer key file", linked.join("run.key")),
+        ] {
+            let e = secrets_dir_holds_nothing_else(Some(&secrets), &[(what, Some(&path))])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(what) && e.contains("secrets_dir"), "{e}");
+        }
+        assert!(
+            secrets_dir_holds_nothing_else(Some(&secrets), &[("the run key file", Some(&apart))])
+                .is_ok()
+        );
+        assert!(secrets_dir_holds_nothing_else(None, &[("x", Some(&apart))]).is_ok());
     }
 }

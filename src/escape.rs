@@ -128,9 +128,11 @@ fn one_line(s: &str) -> String {
 /// text reads as written wherever it stands (a table cell, a list item, a
 /// line of its own). A bare web address (`https://`, `http://`, `ftp://`,
 /// `www.`) and an `@` (a mention, an email address) get a zero-width
-/// space inside them, so that neither GitHub's autolinks nor its mentions
-/// (which no backslash stops: they are found in the rendered text) make
-/// a link or a ping of text a report only quotes.
+/// space inside them, written as its entity (`&#8203;`, which a renderer
+/// shows as nothing and the terminal cleaner leaves, so a report printed
+/// to a terminal or piped to a file keeps it), so that neither GitHub's
+/// autolinks nor its mentions (which no backslash stops: they are found in
+/// the rendered text) make a link or a ping of text a report only quotes.
 pub fn markdown(s: &str) -> String {
     let line = one_line(s);
     let line = line.trim_start();
@@ -152,17 +154,21 @@ pub fn markdown(s: &str) -> String {
         }
         out.push(c);
         if c == '@' || (c == ':' && linked(&line[..i], &line[i + 1..])) {
-            out.push('\u{200B}');
+            out.push_str(ZWSP);
         }
         if c == 'w'
             && line[..=i].to_ascii_lowercase().ends_with("www")
             && line[i + 1..].starts_with('.')
         {
-            out.push('\u{200B}');
+            out.push_str(ZWSP);
         }
     }
     out
 }
+
+/// A zero-width space as a Markdown entity: invisible when rendered,
+/// plain ASCII where the report is printed.
+const ZWSP: &str = "&#8203;";
 
 /// Whether the `:` between `before` and `after` is a web address's (a
 /// scheme GitHub links on its own, then `//`).
@@ -268,7 +274,7 @@ mod tests {
         assert_eq!(markdown("us-east-1 payments"), "us-east-1 payments");
         assert_eq!(
             markdown("*bold* _it_ `code` [x](http://e) ![i](u) <img src=x> a|b ~s~ &amp;"),
-            "\\*bold\\* \\_it\\_ \\`code\\` \\[x\\](http:\u{200B}//e) \\!\\[i\\](u) \\<img src=x\\> a\\|b \\~s\\~ \\&amp;"
+            "\\*bold\\* \\_it\\_ \\`code\\` \\[x\\](http:&#8203;//e) \\!\\[i\\](u) \\<img src=x\\> a\\|b \\~s\\~ \\&amp;"
         );
         assert_eq!(markdown("# not a heading"), "\\# not a heading");
         assert_eq!(markdown("- not a list"), "\\- not a list");
@@ -290,11 +296,13 @@ mod tests {
 
     /// Regression (issue 39): quoted text made links and pings in a
     /// Markdown report: a bare address and an `@` are broken up by a
-    /// zero-width space, invisible to a reader, so GitHub links and pings
-    /// nothing; other schemes (`s3://`, `gs://`) read as written.
+    /// zero-width space (its entity: it survives the terminal cleaner, so
+    /// a report printed or piped keeps it), invisible to a reader, so
+    /// GitHub links and pings nothing; other schemes (`s3://`, `gs://`)
+    /// read as written.
     #[test]
     fn regression_markdown_text_made_links_and_mentions() {
-        let z = '\u{200B}';
+        let z = ZWSP;
         assert_eq!(
             markdown(
                 "see https://evil.example/x, HTTP://e, www.evil.example, ping @channel or a@b.io"

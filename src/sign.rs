@@ -51,9 +51,12 @@ pub enum KeyError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// A key file others may read or write (as ssh refuses a private key
-    /// readable by others: whoever can read it can sign as its holder).
-    #[error("the key file {path} is open to others (mode {mode:o}): only its owner may read it")]
+    /// A key file others may read or write, or its group write (as ssh
+    /// refuses a private key readable by others: whoever can read it can
+    /// sign as its holder).
+    #[error(
+        "the key file {path} is open to others (mode {mode:o}): only its owner (and its group, to read) may have it"
+    )]
     Open {
         /// The file.
         path: PathBuf,
@@ -261,9 +264,12 @@ pub fn load_secret(env: &str, file: Option<&Path>) -> Result<Option<SecretKey>, 
     }
 }
 
-/// The text of secret key file `path`, refused when its group or others
-/// may read or write it (on Unix; `chmod 600` fixes it), as ssh refuses
-/// such a private key.
+/// The text of secret key file `path`, refused when others may read or
+/// write it, or its group write it (on Unix; `chmod 600` fixes it), as ssh
+/// refuses such a private key. Unlike ssh, a group may read it: Kubernetes
+/// mounts a secret volume's files group-readable (0440) whenever the pod
+/// sets `fsGroup`, whatever `defaultMode` says, and the pod's own group is
+/// not others.
 pub fn read_secret_file(path: &Path) -> Result<String, KeyError> {
     let file = |source| KeyError::File {
         path: path.to_path_buf(),
@@ -273,7 +279,7 @@ pub fn read_secret_file(path: &Path) -> Result<String, KeyError> {
     {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(path).map_err(file)?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
+        if mode & 0o027 != 0 {
             return Err(KeyError::Open {
                 path: path.to_path_buf(),
                 mode,
@@ -373,7 +379,8 @@ mod tests {
 
     /// Regression (issue 39): a key file anyone on the host could read was
     /// taken: its holder's signatures were everyone's. As ssh does, a file
-    /// open to the group or others is refused, naming the mode.
+    /// open to others (or writable by its group) is refused, naming the
+    /// mode; a group may read it (a Kubernetes secret with `fsGroup`).
     #[cfg(unix)]
     #[test]
     fn regression_a_key_file_open_to_others_was_taken() {
@@ -381,7 +388,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.key");
         std::fs::write(&path, SecretKey::generate().to_text()).unwrap();
-        for open in [0o644, 0o640, 0o604, 0o660] {
+        for open in [0o644, 0o604, 0o660, 0o606, 0o620] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(open)).unwrap();
             let e = load_secret("DRCTL_NO_SUCH_VARIABLE", Some(&path)).unwrap_err();
             assert!(
@@ -390,7 +397,7 @@ mod tests {
             );
             assert!(e.to_string().contains(&format!("{open:o}")), "{e}");
         }
-        for closed in [0o600, 0o400] {
+        for closed in [0o600, 0o400, 0o440, 0o640] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(closed)).unwrap();
             assert!(
                 load_secret("DRCTL_NO_SUCH_VARIABLE", Some(&path))

@@ -148,6 +148,7 @@ pub fn sinks_of(team: &[NotifySpec], plans: &[crate::plan::Plan]) -> Vec<NotifyS
                 None => out.push(NotifySpec {
                     name,
                     origin: Origin::Plan,
+                    plan: Some(p.name().to_string()),
                     ..s.clone()
                 }),
             }

@@ -87,7 +87,7 @@ impl Answer {
 /// plan's sink (`rules`) only from a `DRCTL_NOTIFY_*` variable or a file
 /// inside the secrets directory.
 fn secret(
-    name: &str,
+    (plan, name): (Option<&str>, &str),
     what: &str,
     (env_var, file): (&Option<String>, &Option<String>),
     env: &Env,
@@ -95,7 +95,7 @@ fn secret(
 ) -> Result<Option<String>, String> {
     let refused = |(m, h): (String, String)| format!("{m} (hint: {h})");
     if let Some(var) = env_var {
-        if let Some(p) = rules.and_then(|r| r.env_problem(name, var)) {
+        if let Some(p) = rules.and_then(|r| r.env_problem(plan.unwrap_or(name), name, var)) {
             return Err(refused(p));
         }
         return env(var).map(|v| Some(v.trim().to_string())).ok_or_else(|| {
@@ -138,7 +138,13 @@ impl Sink {
         }
         let url = match &spec.url {
             Some(u) => Some(u.clone()),
-            None => secret(name, "its URL", (&spec.url_env, &spec.url_file), env, rules)?,
+            None => secret(
+                (spec.plan.as_deref(), name),
+                "its URL",
+                (&spec.url_env, &spec.url_file),
+                env,
+                rules,
+            )?,
         };
         let url = match (kind, url) {
             (SinkKind::Pagerduty, None) => Some(PAGERDUTY_EVENTS.to_string()),
@@ -151,7 +157,7 @@ impl Sink {
             return Err(format!("{m} (hint: {h})"));
         }
         let raw = secret(
-            name,
+            (spec.plan.as_deref(), name),
             "its secret",
             (&spec.secret_env, &spec.secret_file),
             env,
@@ -655,16 +661,17 @@ mod tests {
     fn regression_a_plans_sink_is_refused_host_secrets_when_it_sends() {
         let env: Env = Arc::new(|k| match k {
             "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEM".into()),
-            "DRCTL_NOTIFY_URL" => Some("https://hooks.example.com/x".into()),
-            "DRCTL_NOTIFY_PLAIN" => Some("http://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_P_URL" => Some("https://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_P_PLAIN" => Some("http://hooks.example.com/x".into()),
             _ => None,
         });
         let rules = SinkRules::default();
         let spec = |text: &str, origin: Origin| NotifySpec {
             origin,
+            plan: Some("p".into()),
             ..toml::from_str(text).unwrap()
         };
-        let stealing = "name = \"p.owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_URL\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"";
+        let stealing = "name = \"p.owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_P_URL\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"";
         let e = Sink::resolve(&spec(stealing, Origin::Plan), &env, &rules).unwrap_err();
         assert!(
             e.contains("AWS_SECRET_ACCESS_KEY") && !e.contains("wJalr"),
@@ -674,7 +681,7 @@ mod tests {
             Sink::resolve(&spec(stealing, Origin::Operators), &env, &rules).is_ok(),
             "the operators' own sinks keep their freedom"
         );
-        let plain = "name = \"p.owner\"\nkind = \"slack\"\nurl_env = \"DRCTL_NOTIFY_PLAIN\"";
+        let plain = "name = \"p.owner\"\nkind = \"slack\"\nurl_env = \"DRCTL_NOTIFY_P_PLAIN\"";
         let e = Sink::resolve(&spec(plain, Origin::Plan), &env, &rules).unwrap_err();
         assert!(e.contains("https"), "{e}");
         let file = "name = \"p.owner\"\nkind = \"slack\"\nurl_file = \"/etc/hostname\"";

@@ -10,7 +10,8 @@
 //!
 //! Whoever can merge a plan is not whoever runs drctl: a plan's sinks must
 //! not be a way to read the host's secrets and send them away. So a plan's
-//! own sink reads only environment variables named `DRCTL_NOTIFY_*` and
+//! own sink reads only environment variables named for its plan
+//! (`DRCTL_NOTIFY_<PLAN>_*`) and
 //! files under the directory the operators name (`[plan_notify]
 //! secrets_dir` in `drctl.toml`; none named: no file at all), sends only
 //! over https (loopback excepted) and, when the operators list hosts, only
@@ -240,6 +241,10 @@ pub struct NotifySpec {
     /// the run's list of sinks (`notify::outbox::sinks_of`).
     #[serde(skip)]
     pub origin: Origin,
+    /// The plan whose own sink it is (set with [`Origin::Plan`]): the
+    /// variables it may read are named for that plan.
+    #[serde(skip)]
+    pub plan: Option<String>,
 }
 
 /// Who wrote a sink.
@@ -265,6 +270,15 @@ pub enum Scope {
 
 /// The prefix of every environment variable a plan's own sink may read.
 pub const PLAN_ENV_PREFIX: &str = "DRCTL_NOTIFY_";
+
+/// The prefix of the variables plan `plan`'s sinks may read:
+/// `DRCTL_NOTIFY_<PLAN>_`, the plan's name upper case with `_` for `-`.
+pub fn plan_env_prefix(plan: &str) -> String {
+    format!(
+        "{PLAN_ENV_PREFIX}{}_",
+        plan.to_ascii_uppercase().replace('-', "_")
+    )
+}
 
 /// Where secrets come from (the process environment, or a test's map).
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -304,21 +318,24 @@ pub struct Problem {
 }
 
 impl SinkRules {
-    /// Why a plan's sink may not read the environment variable `var`
-    /// (`None`: it may).
-    pub fn env_problem(&self, sink: &str, var: &str) -> Option<(String, String)> {
-        let ok = var.len() > PLAN_ENV_PREFIX.len()
-            && var.starts_with(PLAN_ENV_PREFIX)
+    /// Why plan `plan`'s sink may not read the environment variable `var`
+    /// (`None`: it may): only variables named for the plan,
+    /// `DRCTL_NOTIFY_<PLAN>_<NAME>` (the host's other variables hold its
+    /// credentials, and another plan's hold that plan's secrets).
+    pub fn env_problem(&self, plan: &str, sink: &str, var: &str) -> Option<(String, String)> {
+        let prefix = plan_env_prefix(plan);
+        let ok = var.len() > prefix.len()
+            && var.starts_with(&prefix)
             && var
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
         (!ok).then(|| {
             (
                 format!(
-                    "notify sink `{sink}` reads the environment variable {var}; a plan's sink may read only {PLAN_ENV_PREFIX}* variables (the host's other variables hold its credentials)"
+                    "notify sink `{sink}` reads the environment variable {var}; plan {plan}'s sink may read only {prefix}* variables (the host's other variables hold its credentials, another plan's its secrets)"
                 ),
                 format!(
-                    "have the operators set {PLAN_ENV_PREFIX}<NAME> for this sink and name that, or refer to one of their sinks: sink = \"NAME\" (drctl.toml, scope = \"named\")"
+                    "have the operators set {prefix}<NAME> for this sink and name that, or refer to one of their sinks: sink = \"NAME\" (drctl.toml, scope = \"named\")"
                 ),
             )
         })
@@ -581,7 +598,7 @@ impl NotifySpec {
                 format!(
                     "notify sink `{name}` writes its URL in the plan; a URL is a secret and plans are not"
                 ),
-                "use url_env = \"DRCTL_NOTIFY_NAME\" or url_file = \"PATH\" (or move the sink to drctl.toml)",
+                "use url_env = \"DRCTL_NOTIFY_<PLAN>_<NAME>\" or url_file = \"PATH\" (or move the sink to drctl.toml)",
             );
         }
         if self.sink.is_some() {
@@ -701,7 +718,7 @@ impl NotifySpec {
     /// files it reads, the URL it would send to (read here when this host
     /// has it: from a `DRCTL_NOTIFY_*` variable of `env` or a file inside
     /// the secrets directory), the operators' sink it names.
-    pub fn rule_problems(&self, rules: &SinkRules, env: &Env) -> Vec<Problem> {
+    pub fn rule_problems(&self, plan: &str, rules: &SinkRules, env: &Env) -> Vec<Problem> {
         let mut out = Vec::new();
         let name = &self.name;
         let mut say = |key: &'static str, (message, hint): (String, String)| {
@@ -716,7 +733,7 @@ impl NotifySpec {
         let mut url = None;
         for (key, var) in [("url_env", &self.url_env), ("secret_env", &self.secret_env)] {
             if let Some(var) = var {
-                match rules.env_problem(name, var) {
+                match rules.env_problem(plan, name, var) {
                     Some(p) => say(key, p),
                     None if key == "url_env" => url = env(var).map(|u| (key, u)),
                     None => {}
@@ -836,12 +853,16 @@ min_severity = "warning""#,
             ("DRCTL_RUN_KEY", false),
             ("DRCTL_NOTIFY_", false),
             ("DRCTL_NOTIFY_x", false),
-            ("DRCTL_NOTIFY_PAYMENTS_HOOK", true),
+            ("DRCTL_NOTIFY_P_", false),
+            // Regression (issue 39): another plan's variable, its secret.
+            ("DRCTL_NOTIFY_PAYMENTS_HOOK", false),
+            ("DRCTL_NOTIFY_HOOK", false),
+            ("DRCTL_NOTIFY_P_HOOK", true),
         ] {
             let s = sink(&format!(
-                "name = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_U\"\nsecret_env = \"{var}\""
+                "name = \"owner\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_P_U\"\nsecret_env = \"{var}\""
             ));
-            let p = s.rule_problems(&rules, &no_env());
+            let p = s.rule_problems("p", &rules, &no_env());
             assert_eq!(p.is_empty(), ok, "{var}: {p:?}");
             if !ok {
                 assert_eq!(p[0].key, "secret_env");
@@ -947,15 +968,15 @@ min_severity = "warning""#,
         };
         let r = sink("name = \"owner\"\nsink = \"payments-slack\"\nevents = [\"dev.drctl.run.*\"]");
         assert!(r.problems(true).is_empty(), "{:?}", r.problems(true));
-        assert!(r.rule_problems(&rules, &no_env()).is_empty());
+        assert!(r.rule_problems("p", &rules, &no_env()).is_empty());
         let all = sink("name = \"owner\"\nsink = \"ops\"");
         assert!(
-            all.rule_problems(&rules, &no_env())[0]
+            all.rule_problems("p", &rules, &no_env())[0]
                 .message
                 .contains("every run")
         );
         let none = sink("name = \"owner\"\nsink = \"nope\"");
-        let p = none.rule_problems(&rules, &no_env());
+        let p = none.rule_problems("p", &rules, &no_env());
         assert_eq!(p[0].key, "sink");
         assert!(p[0].hint.contains("payments-slack"), "{p:?}");
         let mixed = sink(
@@ -970,8 +991,8 @@ min_severity = "warning""#,
     #[test]
     fn the_url_a_plans_sink_would_use_is_checked_when_this_host_has_it() {
         let env: Env = Arc::new(|k| match k {
-            "DRCTL_NOTIFY_PLAIN" => Some("http://hooks.example.com/x".into()),
-            "DRCTL_NOTIFY_GOOD" => Some("https://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_P_PLAIN" => Some("http://hooks.example.com/x".into()),
+            "DRCTL_NOTIFY_P_GOOD" => Some("https://hooks.example.com/x".into()),
             _ => None,
         });
         let rules = SinkRules::default();
@@ -979,17 +1000,17 @@ min_severity = "warning""#,
             sink(&format!(
                 "name = \"o\"\nkind = \"slack\"\nurl_env = \"{var}\""
             ))
-            .rule_problems(&rules, &env)
+            .rule_problems("p", &rules, &env)
         };
-        assert_eq!(with("DRCTL_NOTIFY_PLAIN")[0].key, "url_env");
-        assert!(with("DRCTL_NOTIFY_GOOD").is_empty());
-        assert!(with("DRCTL_NOTIFY_UNSET").is_empty(), "checked when sent");
-        let pd = sink("name = \"pd\"\nkind = \"pagerduty\"\nsecret_env = \"DRCTL_NOTIFY_PD\"");
+        assert_eq!(with("DRCTL_NOTIFY_P_PLAIN")[0].key, "url_env");
+        assert!(with("DRCTL_NOTIFY_P_GOOD").is_empty());
+        assert!(with("DRCTL_NOTIFY_P_UNSET").is_empty(), "checked when sent");
+        let pd = sink("name = \"pd\"\nkind = \"pagerduty\"\nsecret_env = \"DRCTL_NOTIFY_P_PD\"");
         let listed = SinkRules {
             allowed_hosts: vec!["hooks.example.com".into()],
             ..SinkRules::default()
         };
-        let p = pd.rule_problems(&listed, &env);
+        let p = pd.rule_problems("p", &listed, &env);
         assert_eq!(
             p[0].key, "kind",
             "PagerDuty's own endpoint is not on the list"

@@ -1212,13 +1212,18 @@ fn regression_a_plans_sink_cannot_reach_host_secrets() {
     std::fs::write(&outside, "[default]\n").unwrap();
     let cases = [
         (
-            "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_HOOK\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"",
+            "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"",
             "secret_env",
-            "DRCTL_NOTIFY_*",
+            "DRCTL_NOTIFY_PAYMENTS_*",
+        ),
+        (
+            "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nsecret_env = \"DRCTL_NOTIFY_LEDGER_SECRET\"",
+            "secret_env",
+            "another plan's its secrets",
         ),
         (
             &format!(
-                "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_HOOK\"\nsecret_file = \"{}\"",
+                "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nsecret_file = \"{}\"",
                 outside.display()
             ),
             "secret_file",
@@ -1262,7 +1267,7 @@ fn regression_a_plans_sink_cannot_reach_host_secrets() {
     }
     for body in [
         "kind = \"slack\"\nurl_file = \"good-hook\"",
-        "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_HOOK\"\nsecret_file = \"whsec\"",
+        "kind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_PAYMENTS_HOOK\"\nsecret_file = \"whsec\"",
         "sink = \"team-slack\"\nevents = [\"dev.drctl.run.*\"]",
     ] {
         let text = sink(body);

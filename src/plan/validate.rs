@@ -610,7 +610,7 @@ fn check_notify(c: &mut Checker<'_>, spec: &PlanSpec, rules: &super::notify::Sin
         for p in n
             .problems(true)
             .into_iter()
-            .chain(n.rule_problems(rules, &env))
+            .chain(n.rule_problems(&spec.plan.name, rules, &env))
         {
             c.error(path!["notify", i, p.key], p.message, p.hint);
         }

@@ -1166,7 +1166,7 @@ fn regression_hostile_journal_text_is_escaped_in_every_format() {
     let md = render::markdown(&r);
     assert!(
         md.contains("\\<img src=x onerror=alert(1)\\>")
-            && md.contains("\\[click\\](http:\u{200B}//evil.test)")
+            && md.contains("\\[click\\](http:&#8203;//evil.test)")
             && !md.contains("http://evil"),
         "{md}"
     );

@@ -552,7 +552,7 @@ fn regression_watch_interval_overflow_panicked_plan_validate() {
 /// Regression: a plan's `[[notify]]` could read any of the host's
 /// variables or files and send it to a URL of its choosing. `plan
 /// validate` now refuses each at its file:line:col (exit 2): a variable
-/// not named `DRCTL_NOTIFY_*`, a file outside the operators' secrets
+/// not named for the plan (`DRCTL_NOTIFY_LEDGER_*`), a file outside the operators' secrets
 /// directory, an http URL, a host the operators do not allow.
 #[test]
 fn regression_a_plans_sink_could_read_host_secrets_plan_validate_exits_2() {
@@ -570,7 +570,7 @@ fn regression_a_plans_sink_could_read_host_secrets_plan_validate_exits_2() {
         "[plan_notify]\nsecrets_dir = \"secrets\"\nallowed_hosts = [\"hooks.example.com\"]\n",
     )
     .unwrap();
-    let sinks = "\n[[notify]]\nname = \"steal\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_HOOK\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"\n\n[[notify]]\nname = \"file\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_HOOK\"\nsecret_file = \"../drctl.toml\"\n\n[[notify]]\nname = \"plain\"\nkind = \"slack\"\nurl_file = \"plain\"\n\n[[notify]]\nname = \"far\"\nkind = \"slack\"\nurl_file = \"elsewhere\"\n";
+    let sinks = "\n[[notify]]\nname = \"steal\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_LEDGER_HOOK\"\nsecret_env = \"AWS_SECRET_ACCESS_KEY\"\n\n[[notify]]\nname = \"file\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_LEDGER_HOOK\"\nsecret_file = \"../drctl.toml\"\n\n[[notify]]\nname = \"plain\"\nkind = \"slack\"\nurl_file = \"plain\"\n\n[[notify]]\nname = \"far\"\nkind = \"slack\"\nurl_file = \"elsewhere\"\n\n[[notify]]\nname = \"other\"\nkind = \"webhook\"\nurl_env = \"DRCTL_NOTIFY_LEDGER_HOOK\"\nsecret_env = \"DRCTL_NOTIFY_PAYMENTS_SECRET\"\n";
     let (plans, ledger) = plans_with_ledger_watch(dir.path(), "mode = \"observe\"\n");
     let ledger = ledger + sinks;
     std::fs::write(plans.join("ledger.toml"), &ledger).unwrap();
@@ -585,12 +585,18 @@ fn regression_a_plans_sink_could_read_host_secrets_plan_validate_exits_2() {
         ("secret_file = \"../", 15, "secrets directory"),
         ("url_file = \"plain", 12, "https"),
         ("url_file = \"elsewhere", 12, "collector.evil.test"),
+        // Another plan's variable holds that plan's secret (issue 39).
+        (
+            "secret_env = \"DRCTL_NOTIFY_PAYMENTS",
+            14,
+            "DRCTL_NOTIFY_LEDGER_*",
+        ),
     ] {
         let at = format!("{file}:{}:{col}", line_of(needle));
         assert!(err.contains(&at), "{needle}: {at}\n{err}");
         assert!(err.contains(says), "{says}\n{err}");
     }
-    assert!(err.contains("4 errors"), "{err}");
+    assert!(err.contains("5 errors"), "{err}");
     assert!(err.contains("hint:"), "{err}");
     assert!(!err.contains("T0KEN"), "a sink's URL is a secret: {err}");
 }
