@@ -392,7 +392,6 @@ async fn verify_destination(
     manifest_url: &str,
     recorded_digest: &Option<String>,
 ) -> DestinationCheck {
-    let run_id = run.run_id;
     let mut check = DestinationCheck {
         destination: dest.to_string(),
         verified: 0,
@@ -400,48 +399,83 @@ async fn verify_destination(
         signed_by: None,
         retention: None,
     };
-    let problem = |object: &str, p: String| Problem {
+    let at = (dest, run.run_id, manifest_url);
+    let Some((manifest, pack_dir, url)) =
+        fetch_manifest(objects, via, at, recorded_digest, &mut check).await
+    else {
+        return check;
+    };
+    manifest_claims(&manifest, (run, plan, dest, manifest_url), &mut check);
+    let whole = check_objects(objects, via, (run, &manifest, &pack_dir), &mut check).await;
+    if !manifest.objects.iter().any(|o| o.name == JOURNAL) {
+        check
+            .problems
+            .push(problem(manifest_url, "lists no journal".into()));
+    }
+    let (summary, problems) = retention_check(objects, via, dest, &url, &manifest, &whole).await;
+    check.retention = Some(summary);
+    check.problems.extend(problems);
+    check
+}
+
+/// A problem with `object`.
+fn problem(object: &str, p: String) -> Problem {
+    Problem {
         object: object.to_string(),
         problem: p,
+    }
+}
+
+/// The manifest at `manifest_url` (pinned to the run's pack in `dest`,
+/// read, and held to the digest the run's journal recorded), its pack's
+/// folder and its address; `None`, with the problem added to `check`, when
+/// it cannot be believed.
+async fn fetch_manifest(
+    objects: &dyn ObjectStore,
+    via: &str,
+    (dest, run_id, manifest_url): (&str, &str, &str),
+    recorded_digest: &Option<String>,
+    check: &mut DestinationCheck,
+) -> Option<(Manifest, String, ObjectUrl)> {
+    let said = |check: &mut DestinationCheck, why: String| {
+        check.problems.push(problem(manifest_url, why));
     };
     // Pinned first: a manifest the journal names elsewhere is not read.
     let pack_dir = match pinned(dest, run_id, manifest_url) {
         Ok(d) => d,
         Err(why) => {
-            check.problems.push(problem(manifest_url, why));
-            return check;
+            said(check, why);
+            return None;
         }
     };
     let url = match ObjectUrl::parse(manifest_url) {
         Ok(u) => u,
         Err(e) => {
-            check
-                .problems
-                .push(problem(manifest_url, format!("not an object address: {e}")));
-            return check;
+            said(check, format!("not an object address: {e}"));
+            return None;
         }
     };
     let body = match objects.get(via, &url).await {
         Ok(Some(b)) => b,
         Ok(None) => {
-            check.problems.push(problem(manifest_url, "missing".into()));
-            return check;
+            said(check, "missing".into());
+            return None;
         }
         Err(e) => {
-            check
-                .problems
-                .push(problem(manifest_url, format!("cannot be read: {e}")));
-            return check;
+            said(check, format!("cannot be read: {e}"));
+            return None;
         }
     };
     let digest = sha256(&body);
     match recorded_digest {
         Some(d) if *d != digest => {
-            check.problems.push(problem(
-                manifest_url,
-                format!("altered: the run's journal recorded SHA-256 {d}, the stored manifest has {digest}"),
-            ));
-            return check;
+            said(
+                check,
+                format!(
+                    "altered: the run's journal recorded SHA-256 {d}, the stored manifest has {digest}"
+                ),
+            );
+            return None;
         }
         Some(_) => check.verified += 1,
         None => {}
@@ -449,12 +483,21 @@ async fn verify_destination(
     let manifest: Manifest = match serde_json::from_slice(&body) {
         Ok(m) => m,
         Err(e) => {
-            check
-                .problems
-                .push(problem(manifest_url, format!("not a manifest: {e}")));
-            return check;
+            said(check, format!("not a manifest: {e}"));
+            return None;
         }
     };
+    Some((manifest, pack_dir, url))
+}
+
+/// What the manifest says of itself, held to the run: its run and plan,
+/// its destination, the run's nonce, its signature.
+fn manifest_claims(
+    manifest: &Manifest,
+    (run, plan, dest, manifest_url): (&RunSide<'_>, &str, &str, &str),
+    check: &mut DestinationCheck,
+) {
+    let run_id = run.run_id;
     if manifest.run_id != run_id || manifest.plan != plan {
         check.problems.push(problem(
             manifest_url,
@@ -473,12 +516,22 @@ async fn verify_destination(
     if let Some(p) = nonce_problem(run.nonce, manifest.nonce.as_deref()) {
         check.problems.push(problem(manifest_url, p));
     }
-    match signature_check(&manifest, run.keys) {
+    match signature_check(manifest, run.keys) {
         Ok(signer) => check.signed_by = signer,
         Err(p) => check.problems.push(problem(manifest_url, p)),
     }
-    // Only the pack's own objects are read: an entry elsewhere would lead
-    // the verifier to whatever its writer chose.
+}
+
+/// Reads the objects the manifest lists in its own pack (an entry
+/// elsewhere is named, not read: it would lead the verifier to whatever
+/// its writer chose) and holds each to its digest and size, the journal
+/// to the run's; returns those found whole (whose retention is asked).
+async fn check_objects<'m>(
+    objects: &dyn ObjectStore,
+    via: &str,
+    (run, manifest, pack_dir): (&RunSide<'_>, &'m Manifest, &str),
+    check: &mut DestinationCheck,
+) -> Vec<&'m ManifestObject> {
     let (inside, outside): (Vec<&ManifestObject>, Vec<&ManifestObject>) = manifest
         .objects
         .iter()
@@ -496,50 +549,44 @@ async fn verify_destination(
         };
         (*o, got)
     });
-    // The objects found whole: their retention is asked (a missing or
-    // altered one is named already).
     let mut whole: Vec<&ManifestObject> = Vec::new();
     for (o, got) in futures::future::join_all(reads).await {
-        match got {
-            Ok(None) => check.problems.push(problem(&o.object, "missing".into())),
-            Err(e) => check
-                .problems
-                .push(problem(&o.object, format!("cannot be read: {e}"))),
-            Ok(Some(b)) => {
-                let d = sha256(&b);
-                if d != o.sha256 || b.len() != o.bytes {
-                    check.problems.push(problem(
-                        &o.object,
-                        format!(
-                            "altered: the manifest says SHA-256 {} ({} bytes), the stored object has {d} ({} bytes)",
-                            o.sha256,
-                            o.bytes,
-                            b.len()
-                        ),
-                    ));
-                    continue;
-                }
-                check.verified += 1;
-                whole.push(o);
-                if o.name == JOURNAL {
-                    let text = String::from_utf8_lossy(&b);
-                    if let Some(p) = journal_mismatch(run_id, &text, &manifest.journal, &run.lines)
-                    {
-                        check.problems.push(problem(&o.object, p));
-                    }
-                }
+        let b = match got {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                check.problems.push(problem(&o.object, "missing".into()));
+                continue;
+            }
+            Err(e) => {
+                check
+                    .problems
+                    .push(problem(&o.object, format!("cannot be read: {e}")));
+                continue;
+            }
+        };
+        let d = sha256(&b);
+        if d != o.sha256 || b.len() != o.bytes {
+            check.problems.push(problem(
+                &o.object,
+                format!(
+                    "altered: the manifest says SHA-256 {} ({} bytes), the stored object has {d} ({} bytes)",
+                    o.sha256,
+                    o.bytes,
+                    b.len()
+                ),
+            ));
+            continue;
+        }
+        check.verified += 1;
+        whole.push(o);
+        if o.name == JOURNAL {
+            let text = String::from_utf8_lossy(&b);
+            if let Some(p) = journal_mismatch(run.run_id, &text, &manifest.journal, &run.lines) {
+                check.problems.push(problem(&o.object, p));
             }
         }
     }
-    if !manifest.objects.iter().any(|o| o.name == JOURNAL) {
-        check
-            .problems
-            .push(problem(manifest_url, "lists no journal".into()));
-    }
-    let (summary, problems) = retention_check(objects, via, dest, &url, &manifest, &whole).await;
-    check.retention = Some(summary);
-    check.problems.extend(problems);
-    check
+    whole
 }
 
 /// Why a manifest carrying `said` is not of the run whose journal's nonce

@@ -631,6 +631,83 @@ fn signed_marker(
     }
 }
 
+/// The episode's objects (`bodies`, by name), read under the trust
+/// listed: what the readers below share.
+type Held<'a> = (&'a Trust, &'a str, &'a BTreeMap<String, Bytes>);
+
+/// The object `name` an observer signs under its own name (the proposal,
+/// the start claim; `what` it is, `observer` the name it gives): `None`
+/// when there is none; else it, or why it is not believed (noted in
+/// `list` with `ignored`: an object in its place holds the episode).
+fn by_its_observer<T: DeserializeOwned>(
+    (trust, episode, bodies): Held<'_>,
+    (name, what, ignored): (&str, &str, &str),
+    observer: impl Fn(&T) -> &str,
+    list: &mut Vec<String>,
+) -> Option<Result<T, String>> {
+    let body = bodies.get(name)?;
+    let o: Opened<T> = open(trust, &episode_key(episode, name), body);
+    let verdict = match o.value {
+        Some(v) => by_observer(&o.signer, observer(&v)).map(|()| v),
+        None => Err(format!("unreadable: not a {what}")),
+    };
+    if let Err(why) = &verdict {
+        note(list, episode, name, why, ignored);
+    }
+    Some(verdict)
+}
+
+/// The episode's veto, in a sentence, unless it expired: honoured signed
+/// or not (a veto only stops), an unverified one noted in `list`.
+fn veto_of(
+    (trust, episode, bodies): Held<'_>,
+    now: DateTime<Utc>,
+    list: &mut Vec<String>,
+) -> Option<String> {
+    let body = bodies.get("veto")?;
+    let o: Opened<Veto> = open(trust, &episode_key(episode, "veto"), body);
+    let honoured = "honoured all the same: a veto only stops";
+    match (o.value, o.signer) {
+        (Some(v), _) if v.until.is_some_and(|u| now >= u) => None,
+        (Some(v), Ok(s)) => Some(format!("by {}: {} (signed by {s})", v.by, v.reason)),
+        (Some(v), Err(why)) => {
+            note(list, episode, "veto", &why, honoured);
+            Some(format!("by {}: {} (unverified: {why})", v.by, v.reason))
+        }
+        (None, _) => {
+            note(list, episode, "veto", "unreadable: not a veto", honoured);
+            Some("an unreadable object in the veto's place".into())
+        }
+    }
+}
+
+/// The episode's start-failed marker (honoured signed or not: it only
+/// stops), and whether an observer signed it.
+fn start_failed_of(
+    (trust, episode, bodies): Held<'_>,
+    list: &mut Vec<String>,
+) -> Option<(String, bool)> {
+    let body = bodies.get("start-failed")?;
+    let o: Opened<String> = open(trust, &episode_key(episode, "start-failed"), body);
+    let why = match (&o.value, &o.signer) {
+        (Some(_), Ok(Signer::Observer(_))) => None,
+        (Some(_), Ok(s)) => Some(format!("signed by {s}, not an observer")),
+        (Some(_), Err(why)) => Some(why.clone()),
+        (None, _) => Some("unreadable".to_string()),
+    };
+    if let Some(why) = &why {
+        note(
+            list,
+            episode,
+            "start-failed",
+            why,
+            "honoured all the same: it only stops",
+        );
+    }
+    let text = (o.value).unwrap_or_else(|| "an unreadable start-failed marker".into());
+    Some((text, why.is_none()))
+}
+
 /// The episode from the objects it holds (`bodies`, by name; `unverified`:
 /// what was noted already): pure.
 fn judge_episode(
@@ -641,104 +718,29 @@ fn judge_episode(
     mut unverified: Vec<String>,
 ) -> Episode {
     let list = &mut unverified;
-    let key = |name: &str| episode_key(episode, name);
-    let mut active = false;
-
-    let mut proposal = None;
-    let mut false_proposal = None;
-    if let Some(body) = bodies.get("proposal") {
-        let o: Opened<Proposal> = open(trust, &key("proposal"), body);
-        let verdict = match o.value {
-            Some(p) => by_observer(&o.signer, &p.observer).map(|()| p),
-            None => Err("unreadable: not a proposal".to_string()),
-        };
-        match verdict {
-            Ok(p) => {
-                active = true;
-                proposal = Some(p);
-            }
-            Err(why) => {
-                note(
-                    list,
-                    episode,
-                    "proposal",
-                    &why,
-                    "ignored; it holds the episode's proposal, so watch starts nothing in this episode (a person decides)",
-                );
-                false_proposal = Some(why);
-            }
-        }
-    }
-
-    let mut veto = None;
-    if let Some(body) = bodies.get("veto") {
-        let o: Opened<Veto> = open(trust, &key("veto"), body);
-        let honoured = "honoured all the same: a veto only stops";
-        match (o.value, o.signer) {
-            (Some(v), _) if v.until.is_some_and(|u| now >= u) => {}
-            (Some(v), Ok(s)) => veto = Some(format!("by {}: {} (signed by {s})", v.by, v.reason)),
-            (Some(v), Err(why)) => {
-                note(list, episode, "veto", &why, honoured);
-                veto = Some(format!("by {}: {} (unverified: {why})", v.by, v.reason));
-            }
-            (None, _) => {
-                note(list, episode, "veto", "unreadable: not a veto", honoured);
-                veto = Some("an unreadable object in the veto's place".into());
-            }
-        }
-    }
-
-    let mut claim = None;
-    let mut false_claim = None;
-    if let Some(body) = bodies.get("start") {
-        let o: Opened<Claim> = open(trust, &key("start"), body);
-        let verdict = match o.value {
-            Some(c) => by_observer(&o.signer, &c.observer).map(|()| c),
-            None => Err("unreadable: not a start claim".to_string()),
-        };
-        match verdict {
-            Ok(c) => {
-                active = true;
-                claim = Some(c);
-            }
-            Err(why) => {
-                note(
-                    list,
-                    episode,
-                    "start",
-                    &why,
-                    "ignored; it holds the episode's start claim, so watch starts nothing in this episode (a person decides)",
-                );
-                false_claim = Some(why);
-            }
-        }
-    }
-
-    let mut start_failed = None;
-    if let Some(body) = bodies.get("start-failed") {
-        let o: Opened<String> = open(trust, &key("start-failed"), body);
-        let why = match (&o.value, &o.signer) {
-            (Some(_), Ok(Signer::Observer(_))) => None,
-            (Some(_), Ok(s)) => Some(format!("signed by {s}, not an observer")),
-            (Some(_), Err(why)) => Some(why.clone()),
-            (None, _) => Some("unreadable".to_string()),
-        };
-        active |= why.is_none();
-        if let Some(why) = &why {
-            note(
-                list,
-                episode,
-                "start-failed",
-                why,
-                "honoured all the same: it only stops",
-            );
-        }
-        start_failed = Some(
-            o.value
-                .unwrap_or_else(|| "an unreadable start-failed marker".into()),
-        );
-    }
-
+    let held = (trust, episode, bodies);
+    let proposal = by_its_observer(
+        held,
+        (
+            "proposal",
+            "proposal",
+            "ignored; it holds the episode's proposal, so watch starts nothing in this episode (a person decides)",
+        ),
+        |p: &Proposal| &p.observer,
+        list,
+    );
+    let veto = veto_of(held, now, list);
+    let claim = by_its_observer(
+        held,
+        (
+            "start",
+            "start claim",
+            "ignored; it holds the episode's start claim, so watch starts nothing in this episode (a person decides)",
+        ),
+        |c: &Claim| &c.observer,
+        list,
+    );
+    let start_failed = start_failed_of(held, list);
     // A marker counts for closing an episode (`active`, `closed`) only
     // when a listed observer signed it under its own name.
     let capped_signed = signed_marker(
@@ -768,6 +770,16 @@ fn judge_episode(
             list,
         );
     }
+    // Something was proposed, started or told for it, signed by a listed
+    // observer: what closing on recovery ends. A veto alone (made before
+    // any outage) is not, nor what does not verify.
+    let active = matches!(proposal, Some(Ok(_)))
+        || matches!(claim, Some(Ok(_)))
+        || matches!(start_failed, Some((_, true)))
+        || capped_signed
+        || told;
+    let (claim, false_claim) = split(claim);
+    let (proposal, false_proposal) = split(proposal);
     Episode {
         proposal,
         false_proposal,
@@ -775,15 +787,21 @@ fn judge_episode(
         claimed_at: claim.as_ref().map(|c| c.at),
         claimed_by: claim.map(|c| c.observer),
         false_claim,
-        start_failed,
+        start_failed: start_failed.map(|(text, _)| text),
         failback_proposed: bodies.contains_key("told-failback_proposed"),
         capped: bodies.contains_key("capped"),
         closed,
-        // Something was proposed, started or told for it, signed by a
-        // listed observer: what closing on recovery ends. A veto alone
-        // (made before any outage) is not, nor what does not verify.
-        active: active || capped_signed || told,
+        active,
         unverified,
+    }
+}
+
+/// An object read and believed, or why it is not (either may be absent).
+fn split<T>(read: Option<Result<T, String>>) -> (Option<T>, Option<String>) {
+    match read {
+        Some(Ok(v)) => (Some(v), None),
+        Some(Err(why)) => (None, Some(why)),
+        None => (None, None),
     }
 }
 
