@@ -759,16 +759,18 @@ fn judge_episode(
         "ignored: a closed marker opens a new episode, without this one's veto",
         list,
     );
-    let mut told = false;
+    let mut told = Vec::new();
     for name in bodies.keys().filter(|n| n.starts_with("told-")) {
-        told |= signed_marker(
+        if signed_marker(
             trust,
             episode,
             bodies,
             name,
             "ignored (people may not have been told of this decision)",
             list,
-        );
+        ) {
+            told.push(name.as_str());
+        }
     }
     // Something was proposed, started or told for it, signed by a listed
     // observer: what closing on recovery ends. A veto alone (made before
@@ -777,7 +779,7 @@ fn judge_episode(
         || matches!(claim, Some(Ok(_)))
         || matches!(start_failed, Some((_, true)))
         || capped_signed
-        || told;
+        || !told.is_empty();
     let (claim, false_claim) = split(claim);
     let (proposal, false_proposal) = split(proposal);
     Episode {
@@ -788,7 +790,9 @@ fn judge_episode(
         claimed_by: claim.map(|c| c.observer),
         false_claim,
         start_failed: start_failed.map(|(text, _)| text),
-        failback_proposed: bodies.contains_key("told-failback_proposed"),
+        // Told only when an observer signed it: a marker a bucket writer
+        // made first would silence the failback's notice.
+        failback_proposed: told.contains(&"told-failback_proposed"),
         capped: bodies.contains_key("capped"),
         closed,
         active,
@@ -968,6 +972,46 @@ mod tests {
         assert_eq!(next, format!("{base}/1"));
         assert!(ep.veto.is_none());
         assert!(ep.unverified.is_empty(), "{:?}", ep.unverified);
+    }
+
+    /// Regression (issue 39): a `told-failback_proposed` marker a bucket
+    /// writer made first silenced the failback's notice. Only one a listed
+    /// observer signed says people were told.
+    #[tokio::test]
+    async fn regression_a_forged_told_marker_silenced_the_failback_notice() {
+        let b = MemoryBoard::default();
+        let (keys, trust) = team(&["a"]);
+        let base = "payments/us-west-2/start";
+        let ep0 = format!("{base}/0");
+        let stranger = SecretKey::generate();
+        create_once(
+            &b,
+            &stranger,
+            &ep0,
+            "told-failback_proposed",
+            &Marker::new("a", Utc::now()),
+        )
+        .await
+        .unwrap();
+        let (_, ep) = current(&b, &trust, base, Utc::now()).await.unwrap();
+        assert!(!ep.failback_proposed, "{ep:?}");
+        assert!(
+            ep.unverified.join("\n").contains("told-failback_proposed"),
+            "named: {:?}",
+            ep.unverified
+        );
+        let b = MemoryBoard::default();
+        create_once(
+            &b,
+            &keys[0],
+            &ep0,
+            "told-failback_proposed",
+            &Marker::new("a", Utc::now()),
+        )
+        .await
+        .unwrap();
+        let (_, ep) = current(&b, &trust, base, Utc::now()).await.unwrap();
+        assert!(ep.failback_proposed, "{ep:?}");
     }
 
     /// A bucket writer cannot drop a veto by closing its episode, nor by
