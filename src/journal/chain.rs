@@ -139,6 +139,23 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// Why a reader that acts on the journal must not believe it (`None`:
+    /// it may): its first break (signatures included); and with run keys
+    /// listed (`keyed`), a missing head, since records removed from the end
+    /// could not be seen. The one rule of every authenticated read
+    /// ([`authenticate`], the report).
+    pub fn unbelieved(&self, keyed: bool) -> Option<Broken> {
+        if let Some(b) = &self.first_broken {
+            return Some(b.clone());
+        }
+        (keyed && self.head == HeadCheck::Absent).then(|| Broken {
+            run_id: self.run_id.clone(),
+            line: self.records + 1,
+            seq: None,
+            reason: "the head pointer is missing: records removed from the end could not be seen, so the journal cannot be trusted".into(),
+        })
+    }
+
     /// Why `drctl audit verify` does not accept this journal (`None`: it
     /// does): a break (signatures included), no head, or a head one record
     /// behind (the last record is covered by nothing).
@@ -198,10 +215,8 @@ pub fn verify_with_keys(
     check(run_id, text, head, keys).verification
 }
 
-/// [`check`], as a reader that acts on a journal takes it: its first
-/// break is an error; and with `keys` listed, so is a missing head
-/// (records removed from the end could not be seen, so the journal cannot
-/// be trusted). The one rule of every authenticated read.
+/// [`check`], as a reader that acts on a journal takes it: an error when
+/// it is not to be believed ([`Verification::unbelieved`]).
 pub(crate) fn authenticate(
     run_id: &str,
     text: &str,
@@ -209,18 +224,10 @@ pub(crate) fn authenticate(
     keys: &[PublicKey],
 ) -> Result<Checked, Broken> {
     let checked = check(run_id, text, head, keys);
-    if let Some(broken) = checked.verification.first_broken {
-        return Err(broken);
+    match checked.verification.unbelieved(!keys.is_empty()) {
+        Some(broken) => Err(broken),
+        None => Ok(checked),
     }
-    if !keys.is_empty() && checked.verification.head == HeadCheck::Absent {
-        return Err(Broken {
-            run_id: run_id.to_string(),
-            line: checked.records.len() + 1,
-            seq: None,
-            reason: "the head pointer is missing: records removed from the end could not be seen, so the journal cannot be trusted".into(),
-        });
-    }
-    Ok(checked)
 }
 
 pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &[PublicKey]) -> Checked {

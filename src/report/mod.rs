@@ -444,19 +444,13 @@ fn read<'a>(journal: &'a JournalText, keys: &[crate::sign::PublicKey]) -> ReadRu
     // (a retroactive approval, a delivery), when it names a point of it.
     let late = crate::journal::late::anchored(&journal.text, &journal.late);
     let records = crate::runs::late::merge(&records, &late);
-    let problem = v.first_broken.as_ref().map(|b| {
+    let problem = v.unbelieved(!keys.is_empty()).map(|b| {
         format!(
             "line {}{}: {}",
             b.line,
             b.seq.map(|s| format!(" (seq {s})")).unwrap_or_default(),
             b.reason
         )
-    });
-    // Unsigned records are a break; with keys listed a missing head is
-    // one too (records removed from the end could not be seen).
-    let problem = problem.or_else(|| {
-        (!keys.is_empty() && v.head == crate::journal::HeadCheck::Absent)
-            .then(|| "the head pointer is missing, so it cannot be authenticated".to_string())
     });
     ReadRun {
         journal,

@@ -388,20 +388,14 @@ fn reading(s: RunService, group: &str) -> Reading {
     }
 }
 
-/// `project/service` as the two names, or an error naming the value.
+/// `project/service` as the two names ([`super::scaling::group_names`]).
 // The adapters' error type, which the role's actions return.
 #[allow(clippy::result_large_err)]
-fn names<'a>(group: &'a str, region: &str) -> Result<(&'a str, &'a str), CloudError> {
-    super::split_pair(group, 49).ok_or_else(|| {
-        CloudError::new(
-            "run",
-            "services.get",
-            group,
-            region,
-            crate::cloud::ErrorKind::Client,
-            format!("`{group}` is not `project/service`"),
-        )
-    })
+fn names<'a>(
+    group: &'a str,
+    (call, region): (&'static str, &str),
+) -> Result<(&'a str, &'a str), CloudError> {
+    super::scaling::group_names(group, 49, (call, region), "project/service")
 }
 
 impl CloudRunScaling {
@@ -413,7 +407,7 @@ impl CloudRunScaling {
         group: &str,
         edit: impl FnOnce(&mut BTreeMap<String, String>),
     ) -> Result<(), CloudError> {
-        let (project, name) = names(group, region)?;
+        let (project, name) = names(group, ("run:services.get", region))?;
         let Some(s) = clouds.cloud_run.describe_run(region, project, name).await? else {
             return Err(CloudError::new(
                 "run",
@@ -466,7 +460,7 @@ impl Scaling for CloudRunScaling {
         region: &str,
         group: &str,
     ) -> Result<Option<Reading>, CloudError> {
-        let (project, name) = names(group, region)?;
+        let (project, name) = names(group, ("run:services.get", region))?;
         let read = clouds.cloud_run.describe_run(region, project, name).await?;
         Ok(read.map(|s| reading(s, group)))
     }
@@ -478,7 +472,7 @@ impl Scaling for CloudRunScaling {
         group: &str,
         size: u32,
     ) -> Result<(), CloudError> {
-        let (project, name) = names(group, region)?;
+        let (project, name) = names(group, ("run:services.patch", region))?;
         clouds
             .cloud_run
             .set_run_floor(region, project, name, size)

@@ -53,6 +53,16 @@ pub fn split(value: &str) -> Option<(&str, &str)> {
     super::split_pair(value, 255)
 }
 
+/// `cluster/service` as the two names ([`super::scaling::group_names`]).
+// The adapters' error type, which the role's actions return.
+#[allow(clippy::result_large_err)]
+fn names<'a>(
+    group: &'a str,
+    (call, region): (&'static str, &str),
+) -> Result<(&'a str, &'a str), CloudError> {
+    super::scaling::group_names(group, 255, (call, region), "cluster/service")
+}
+
 impl EcsServiceSpec {
     /// The cluster and service in `region`, when the plan names them.
     pub fn in_region(&self, region: &str) -> Option<(&str, &str)> {
@@ -282,26 +292,6 @@ fn reading(s: EcsService) -> Reading {
     }
 }
 
-/// `cluster/service` as the two names, or an error naming the value.
-// The adapters' error type, which the role's actions return.
-#[allow(clippy::result_large_err)]
-fn names<'a>(
-    group: &'a str,
-    region: &str,
-    op: &'static str,
-) -> Result<(&'a str, &'a str), CloudError> {
-    split(group).ok_or_else(|| {
-        CloudError::new(
-            "ecs",
-            op,
-            group,
-            region,
-            crate::cloud::ErrorKind::Client,
-            format!("`{group}` is not `cluster/service`"),
-        )
-    })
-}
-
 #[async_trait]
 impl Scaling for EcsScaling {
     fn noun(&self) -> &'static str {
@@ -333,7 +323,7 @@ impl Scaling for EcsScaling {
         region: &str,
         group: &str,
     ) -> Result<Option<Reading>, CloudError> {
-        let (cluster, service) = names(group, region, "DescribeServices")?;
+        let (cluster, service) = names(group, ("ecs:DescribeServices", region))?;
         let read = clouds
             .ecs
             .describe_service(region, cluster, service)
@@ -348,7 +338,7 @@ impl Scaling for EcsScaling {
         group: &str,
         size: u32,
     ) -> Result<(), CloudError> {
-        let (cluster, service) = names(group, region, "UpdateService")?;
+        let (cluster, service) = names(group, ("ecs:UpdateService", region))?;
         clouds
             .ecs
             .set_desired_count(region, cluster, service, size)

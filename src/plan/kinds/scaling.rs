@@ -86,6 +86,32 @@ pub struct ScalingCalls {
     pub waits: &'static [&'static str],
 }
 
+/// A group's two names as its kind writes them (`form`: `cluster/service`,
+/// `project/service`; each name at most `max` characters,
+/// [`super::split_pair`]), or an error naming the value and `call` (a
+/// model label, `ecs:UpdateService`) in `region`: what a journal or a
+/// mark handed the role is checked before any call.
+// The adapters' error type, which the role's actions return.
+#[allow(clippy::result_large_err)]
+pub fn group_names<'a>(
+    group: &'a str,
+    max: usize,
+    (call, region): (&'static str, &str),
+    form: &str,
+) -> Result<(&'a str, &'a str), CloudError> {
+    super::split_pair(group, max).ok_or_else(|| {
+        let (service, operation) = super::call_parts(call);
+        CloudError::new(
+            service,
+            operation,
+            group,
+            region,
+            crate::cloud::ErrorKind::Client,
+            format!("`{group}` is not `{form}`"),
+        )
+    })
+}
+
 /// The capacity role's actions on one kind's groups, addressed by the
 /// region and the name a journal records (`Groups::raised_group`).
 #[async_trait]

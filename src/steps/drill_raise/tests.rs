@@ -356,6 +356,23 @@ fn drill_owns() -> CapacityOwner {
     CapacityOwner::Drill("the test's drill".into())
 }
 
+/// What a sweep with no journal did with what it `found`: the raised
+/// group's result, and every result.
+async fn swept_raise(
+    fake: &FakeCloud,
+    found: &[crate::cleanup::sweep::Found],
+    plans: &[Plan],
+) -> (crate::journal::Cleaned, Vec<crate::journal::Cleaned>) {
+    let poll = (Duration::from_secs(5), Duration::from_secs(30));
+    let empty = MemoryStore::new();
+    let cleaned = crate::cleanup::sweep::sweep(&fake.clouds(), found, plans, &empty, poll).await;
+    let c = (cleaned.iter())
+        .find(|c| matches!(c.resource, Temp::Raised { .. }))
+        .cloned()
+        .expect("the raised group swept");
+    (c, cleaned)
+}
+
 fn has_marks(r: &Reading) -> bool {
     r.marks.keys().any(|k| k.starts_with("drctl:"))
 }
@@ -628,12 +645,7 @@ async fn regression_a_sweep_finds_a_raised_group_by_its_marks_with_the_journal_g
         assert!(f.expired);
         // The sweep decides the owner with no journal: the marks say no
         // failover has touched the group since the drill.
-        let poll = (Duration::from_secs(5), Duration::from_secs(30));
-        let cleaned =
-            crate::cleanup::sweep::sweep(&fake.clouds(), &found, &plans, &empty, poll).await;
-        let c = (cleaned.iter())
-            .find(|c| matches!(c.resource, Temp::Raised { .. }))
-            .unwrap();
+        let (c, cleaned) = swept_raise(&fake, &found, &plans).await;
         assert_eq!(c.result, CleanupResult::Restored, "{cleaned:?}");
         let r = s.read(&fake, s.target).await;
         assert!(r.serves(s.standby) && !has_marks(&r), "{:?}: {r:?}", s.kind);
@@ -736,12 +748,7 @@ async fn a_sweep_never_lowers_the_serving_group_on_forged_marks() {
             "{:?}: {found:?}",
             s.kind
         );
-        let poll = (Duration::from_secs(5), Duration::from_secs(30));
-        let cleaned =
-            crate::cleanup::sweep::sweep(&fake.clouds(), &found, &plans, &empty, poll).await;
-        let c = (cleaned.iter())
-            .find(|c| matches!(c.resource, Temp::Raised { .. }))
-            .unwrap();
+        let (c, cleaned) = swept_raise(&fake, &found, &plans).await;
         assert_eq!(c.result, CleanupResult::Failed, "{cleaned:?}");
         let home = s.read(&fake, s.home).await;
         assert_eq!(home.size, s.active, "production is not lowered");
