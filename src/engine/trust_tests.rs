@@ -121,3 +121,23 @@ async fn regression_a_forged_journal_was_read_and_a_late_fact_anchored_in_it() {
     assert!(matches!(err, JournalError::Broken(_)), "{err}");
     assert!(mem.read_late(&forged).await.unwrap().is_empty());
 }
+
+/// A lock holder is taken for a shadow drill (which a failover preempts
+/// without `--force-unlock`) only on its authenticated journal: with keys
+/// listed, a journal written without the run key that says "shadow drill"
+/// (a failover's, rewritten) is not, and a signed drill's is.
+#[tokio::test(start_paused = true)]
+async fn a_forged_shadow_drill_journal_does_not_make_its_holder_preemptible() {
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, mem, _) = engine(&f, dir.path());
+    let forged = e.run(&payments(), &drill_opts()).await.unwrap().run_id;
+    assert!(
+        e.is_shadow_drill_run(&forged).await,
+        "unkeyed, it is believed"
+    );
+    e.store = keyed(&mem);
+    assert!(!e.is_shadow_drill_run(&forged).await);
+    let signed = e.run(&payments(), &drill_opts()).await.unwrap().run_id;
+    assert!(e.is_shadow_drill_run(&signed).await);
+}
