@@ -484,6 +484,8 @@ async fn measure(
         confirm: None,
         notify: None,
         waits: None,
+        // A failover journals no inventory.
+        inventory: None,
     };
     let mut opts = RunOptions::failover(TARGET);
     opts.parallelism = parallelism;

@@ -219,6 +219,8 @@ async fn simulate_in(
             confirm: None,
             notify: None,
             waits,
+            // A failover journals no inventory.
+            inventory: None,
         }
     };
     let run_opts = RunOptions {

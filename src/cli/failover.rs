@@ -172,6 +172,9 @@ pub async fn engine(
         confirm,
         notify,
         waits: Some(waits),
+        inventory: Some(Arc::new(drctl::status::verified::StatusInventory {
+            opts: drctl::status::StatusOptions::default(),
+        })),
     })
 }
 

@@ -316,6 +316,12 @@ fn event_line(event: &Event) -> String {
             detail,
         } => format!("cleanup {resource}: {result} ({detail})"),
         Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),
+        Event::Inventory { plan, items } => {
+            format!(
+                "inventory of {plan}: {} facts the drill proves",
+                items.len()
+            )
+        }
         Event::Watch {
             observer,
             plan,

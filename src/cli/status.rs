@@ -9,7 +9,7 @@ use super::{CliError, Exit, Output, load_plans, out, outln, select};
 use drctl::config::Settings;
 use drctl::plan::duration::{format_duration, parse_duration};
 use drctl::status::{
-    DEFAULT_LAG_WINDOW, DbStatus, RegionStatus, StatusOptions, StatusReport, status,
+    DEFAULT_LAG_WINDOW, DbStatus, RegionStatus, StatusOptions, StatusReport, status, verified,
 };
 
 /// `status`.
@@ -64,8 +64,10 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError
     );
     match cadence {
         Ok(Ok(rows)) => {
-            for p in &mut report.plans {
+            let now = chrono::Utc::now();
+            for (p, plan) in report.plans.iter_mut().zip(&plans) {
                 p.drill = rows.iter().find(|r| r.plan == p.plan).cloned();
+                p.verified = Some(verified::judge(plan, p, p.drill.as_ref(), now));
             }
         }
         Ok(Err(e)) => super::errln!("warning: cannot read the drill history: {e:#}"),
@@ -84,6 +86,55 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError
     } else {
         Exit::Failed
     })
+}
+
+/// The differences a text report lists before it says how many more.
+const SHOWN_DIFFERENCES: usize = 8;
+
+/// The plan's verified state, one line, and each difference under it.
+fn render_verified(o: &mut String, v: &verified::Verified) {
+    let when = |d: &Option<chrono::DateTime<chrono::Utc>>| {
+        d.map(|t| t.format("%Y-%m-%d %H:%MZ").to_string())
+            .unwrap_or_default()
+    };
+    if v.verified {
+        let _ = writeln!(
+            o,
+            "  verified: the plan and the world match drill {} ({}), within the interval",
+            v.drill.as_deref().unwrap_or_default(),
+            when(&v.drilled_at)
+        );
+    } else if v.differences.is_empty() {
+        let _ = writeln!(
+            o,
+            "  NOT VERIFIED: {}",
+            v.reason.as_deref().unwrap_or_default()
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "  NOT VERIFIED: changed since drill {} ({}):",
+            v.drill.as_deref().unwrap_or_default(),
+            when(&v.drilled_at)
+        );
+        for d in v.differences.iter().take(SHOWN_DIFFERENCES) {
+            let _ = writeln!(o, "    {d}");
+        }
+        if v.differences.len() > SHOWN_DIFFERENCES {
+            let _ = writeln!(
+                o,
+                "    and {} more (--output json lists them)",
+                v.differences.len() - SHOWN_DIFFERENCES
+            );
+        }
+    }
+    match v.lag {
+        Some(verified::Band::Within) => {}
+        Some(b) => {
+            let _ = writeln!(o, "  standby lag: {} the RPO", b.words());
+        }
+        None => {}
+    }
 }
 
 /// Renders the report for people.
@@ -114,6 +165,9 @@ pub fn render(report: &StatusReport) -> String {
                 "  drills: {last}{}",
                 if d.overdue { "; OVERDUE" } else { "" }
             );
+        }
+        if let Some(v) = &p.verified {
+            render_verified(&mut o, v);
         }
         for d in &p.dns {
             let _ = writeln!(

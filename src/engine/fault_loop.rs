@@ -369,6 +369,7 @@ async fn bench(sc: &Scenario, faults: Vec<Injection>) -> (Bench, crate::cloud::m
         confirm: None,
         notify: None,
         waits: None,
+        inventory: None,
     };
     let sink: crate::plan::notify::NotifySpec = toml::from_str(
         "name = \"ops\"\nkind = \"sns\"\ntopic_arn = \"arn:aws:sns:{region}:000000000000:drctl\"",

@@ -92,7 +92,29 @@ pub struct Engine {
     /// [`crate::cloud::metered::Metered::wrap_with_budgets`]), journaled
     /// per step; `None`: the clouds are not budgeted.
     pub waits: Option<crate::cloud::metered::Waits>,
+    /// What a drill journals before its steps act: each plan's inventory
+    /// as `status` reads it (`None`: nothing is journaled, and the plan
+    /// cannot become verified by this drill; [`InventoryReader`]).
+    pub inventory: Option<Arc<dyn InventoryReader>>,
 }
+
+/// Reads each plan's inventory now (`crate::status::verified`, which sits
+/// above the engine and is handed in by the composition root): the facts
+/// a drill proves a recovery of, compared by `status` later.
+#[async_trait::async_trait]
+pub trait InventoryReader: Send + Sync {
+    /// Each plan's inventory, by plan name (bounded reads; a plan whose
+    /// reads failed has facts that say so, never silence).
+    async fn inventories(
+        &self,
+        clouds: &Clouds,
+        plans: &[Plan],
+    ) -> BTreeMap<String, BTreeMap<String, String>>;
+}
+
+/// The longest a drill waits for its plans' inventory before it goes on
+/// without it (the plans then cannot become verified by this drill).
+pub const INVENTORY_BUDGET: Duration = Duration::from_secs(30);
 
 /// Why a run did not complete normally.
 #[derive(Debug, thiserror::Error)]
@@ -398,6 +420,9 @@ impl Engine {
             };
             return Err(EngineError::Refused(refused));
         }
+        if opts.kind == journal::event::RunKind::Drill {
+            self.journal_inventory(plans, &mut j).await?;
+        }
         let report = self
             .execute(RunCx {
                 plans,
@@ -458,6 +483,34 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Journals each plan's inventory before a drill's steps act: what
+    /// the drill proves a recovery of (`status` compares it later). A read
+    /// that does not end within [`INVENTORY_BUDGET`] leaves none, said on
+    /// the progress sink; the drill goes on.
+    async fn journal_inventory(&self, plans: &[Plan], j: &mut Journal) -> Result<(), EngineError> {
+        let Some(reader) = &self.inventory else {
+            return Ok(());
+        };
+        let read = reader.inventories(&self.clouds, plans);
+        let Ok(mut read) = tokio::time::timeout(INVENTORY_BUDGET, read).await else {
+            self.reporter.note(&format!(
+                "the plans' inventory did not read within {}s: this drill cannot make them verified",
+                INVENTORY_BUDGET.as_secs()
+            ));
+            return Ok(());
+        };
+        for p in plans {
+            if let Some(items) = read.remove(p.name()) {
+                j.append(Event::Inventory {
+                    plan: p.name().to_string(),
+                    items,
+                })
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Journals the run's start: who runs it and where, the flags that

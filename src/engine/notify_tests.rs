@@ -47,6 +47,7 @@ fn engine_with(
         confirm: None,
         notify: Some(Arc::new(hub)),
         waits: None,
+        inventory: None,
     };
     (e, store)
 }

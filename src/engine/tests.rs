@@ -16,7 +16,14 @@ use crate::runs::replay::StepState;
 use crate::runs::report_from_records;
 
 #[derive(Default)]
-pub(super) struct Recorder(Mutex<Vec<String>>);
+pub(super) struct Recorder(Mutex<Vec<String>>, Mutex<Vec<String>>);
+
+impl Recorder {
+    /// What the engine said on the progress sink (`Reporter::note`).
+    pub(super) fn notes(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
+    }
+}
 
 impl Reporter for Recorder {
     fn started(&self, step: &Step) {
@@ -29,7 +36,9 @@ impl Reporter for Recorder {
             step.id
         ));
     }
-    fn note(&self, _: &str) {}
+    fn note(&self, text: &str) {
+        self.1.lock().unwrap().push(text.to_string());
+    }
 }
 
 /// The reference plans served from us-west-2 (payments and ledger): the
@@ -68,6 +77,7 @@ pub(super) fn engine(
         confirm: None,
         notify: None,
         waits: None,
+        inventory: None,
     };
     (e, store, rec)
 }

@@ -242,6 +242,17 @@ pub enum Event {
         /// What.
         fact: Box<crate::journal::watch::WatchFact>,
     },
+    /// What a drill proves a recovery of: one plan's inventory as
+    /// `status` read it before the drill's steps acted (its resources'
+    /// ids, designations, capacity maxima and floors, record targets,
+    /// evidence destinations, a digest of each of the plan's entries).
+    /// `status` compares the plan with it (`status::verified`).
+    Inventory {
+        /// The plan.
+        plan: String,
+        /// Named facts and their values.
+        items: std::collections::BTreeMap<String, String>,
+    },
     /// The run ended.
     RunFinished {
         /// How it ended.

@@ -31,6 +31,10 @@ pub struct DrillRun {
     pub outcome: Outcome,
     /// PASS / FAIL / UNKNOWN with the reason.
     pub verdict: Verdict,
+    /// The plan's inventory the drill journaled before its steps acted
+    /// (`None`: it journaled none), what `status` compares the plan with.
+    #[serde(skip)]
+    pub inventory: Option<BTreeMap<String, String>>,
 }
 
 /// The cadence of one plan.
@@ -94,12 +98,17 @@ pub fn drill_runs(
         .map(|p| {
             let m = measures.iter().find(|m| m.plan == p.name);
             let verdict = crate::runs::drill::verdict(records, outcome, &p.name, m);
+            let inventory = records.iter().find_map(|r| match &r.event {
+                Event::Inventory { plan, items } if *plan == p.name => Some(items.clone()),
+                _ => None,
+            });
             DrillRun {
                 run_id: run_id.to_string(),
                 plan: p.name.clone(),
                 started,
                 outcome,
                 verdict,
+                inventory,
             }
         })
         .collect()
@@ -309,6 +318,7 @@ mod tests {
             started: at,
             outcome: Outcome::Succeeded,
             verdict,
+            inventory: None,
         }
     }
 

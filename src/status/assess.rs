@@ -116,6 +116,7 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
         evidence,
         problems,
         drill: None,
+        verified: None,
     }
 }
 

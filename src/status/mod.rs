@@ -12,6 +12,7 @@
 
 mod assess;
 mod read;
+pub mod verified;
 
 use std::time::Duration;
 
@@ -87,6 +88,10 @@ pub struct PlanStatus {
     /// filled in by the caller that has the state (`None`: not read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill: Option<crate::runs::schedule::Cadence>,
+    /// Whether the plan and the world still match its last passing drill
+    /// ([`verified`]); filled in with the cadence (`None`: not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<verified::Verified>,
 }
 
 /// A DNS record's current state.

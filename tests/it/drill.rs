@@ -167,6 +167,43 @@ async fn a_drill_passes_is_measured_and_leaves_production_unchanged() {
         shown["report"]["drill"]["verdicts"][0]["verdict"], "PASS",
         "{shown}"
     );
+    verified_until_the_world_changes(&f, run).await;
+}
+
+/// After a passing drill the plan is verified: `status` reads the world
+/// and finds the inventory the drill journaled before it acted. A standby
+/// maximum lowered since makes it not verified, the difference named.
+async fn verified_until_the_world_changes(f: &Fixture, run: &str) {
+    let verified = |ran: crate::fixture::Ran| {
+        let j = ran.json();
+        j["plans"][0]["verified"].clone()
+    };
+    let status = ["status", "--plan", "payments", "--output", "json"];
+    let v = verified(f.drctl(&status).await);
+    assert_eq!(v["verified"], true, "{v:#}");
+    assert_eq!(v["drill"], run, "{v:#}");
+    assert_eq!(v["staleness"], "within", "{v:#}");
+    let clouds = world::clouds().await;
+    let group = f.id("payments-api-use1");
+    let g = (clouds.compute.describe_group(STANDBY, &group).await)
+        .expect("describe")
+        .expect("the standby group");
+    let max = g.capacity.max;
+    let lowered = drctl::cloud::Capacity {
+        max: max - 1,
+        ..g.capacity
+    };
+    (clouds.compute.set_capacity(STANDBY, &group, lowered).await).expect("lower its max");
+    let v = verified(f.drctl(&status).await);
+    assert_eq!(v["verified"], false, "{v:#}");
+    let want = format!("payments-api max in {STANDBY} was {max}, now {}", max - 1);
+    assert_eq!(v["differences"], serde_json::json!([want]), "{v:#}");
+    let text = f.drctl(&["status", "--plan", "payments"]).await;
+    assert!(
+        text.out.contains("NOT VERIFIED") && text.out.contains(&want),
+        "{}",
+        text.all()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
