@@ -20,9 +20,17 @@ use drctl::runs::replay::StepState;
 /// Flags shared by every command that starts a run.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Print every step, its API calls and current → desired state; change nothing.
-    #[arg(long)]
+    /// Print every step, its API calls and current → desired state, and
+    /// the preview's hash; change nothing.
+    #[arg(long, alias = "preview")]
     pub dry_run: bool,
+    /// Run only as this approved preview: its hash (`p1-...`, printed by
+    /// `--dry-run`), or a file holding a saved `--dry-run --output json`
+    /// (then a refusal says what changed, line by line). A fresh preview,
+    /// made under the run's locks, must match, or the run is refused
+    /// (exit 3) and changes nothing.
+    #[arg(long, value_name = "HASH|FILE", value_parser = parse_approved_preview)]
+    pub approve_preview: Option<drctl::engine::ApprovedPreview>,
     /// Accept losing up to this much data (covers replica lag above the RPO, or unknown lag).
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub accept_data_loss: Option<Duration>,
@@ -82,9 +90,49 @@ impl RunArgs {
             lag_window: self.lag_window,
             step_timeout: self.step_timeout,
             inject_crash: self.inject_crash.clone(),
+            approved_preview: self.approve_preview.clone(),
             ..RunOptions::failover(target).with_pace(pace)
         }
     }
+}
+
+/// `--approve-preview`: a hash, or a saved dry run whose lines hash to
+/// the hash it holds (an edited copy is refused here, exit 2).
+fn parse_approved_preview(s: &str) -> Result<drctl::engine::ApprovedPreview, String> {
+    use drctl::engine::{ApprovedPreview, PREVIEW_SCHEMA, PreviewId};
+    let is_hash = |h: &str| {
+        h.strip_prefix("p1-")
+            .is_some_and(|x| x.len() == 32 && x.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    if is_hash(s) {
+        return Ok(ApprovedPreview {
+            hash: s.to_ascii_lowercase(),
+            lines: None,
+        });
+    }
+    let text = std::fs::read_to_string(s).map_err(|e| {
+        format!("`{s}` is neither a preview hash (p1-...) nor a readable file: {e}")
+    })?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{s}: not a saved dry run: {e}"))?;
+    let id: PreviewId = serde_json::from_value(doc.get("preview").cloned().unwrap_or(doc))
+        .map_err(|e| format!("{s}: holds no preview (`--dry-run --output json`): {e}"))?;
+    if id.schema_version != PREVIEW_SCHEMA {
+        return Err(format!(
+            "{s}: a preview of schema {}, this drctl makes schema {PREVIEW_SCHEMA}: preview again",
+            id.schema_version
+        ));
+    }
+    if drctl::engine::preview_hash(&id.lines) != id.hash {
+        return Err(format!(
+            "{s}: its lines do not hash to its hash {}: the file was edited",
+            id.hash
+        ));
+    }
+    Ok(ApprovedPreview {
+        hash: id.hash,
+        lines: Some(id.lines),
+    })
 }
 
 fn parse_crash(s: &str) -> Result<drctl::engine::CrashPoint, String> {
@@ -230,6 +278,7 @@ async fn preview(
         Ok(r) => r,
         Err(e) => return Err(engine_error(e, output)?),
     };
+    let id = drctl::engine::preview_identity(opts.kind, a_to, &rows, &gates);
     match output {
         Output::Json => outln!(
             "{}",
@@ -240,6 +289,7 @@ async fn preview(
                 "steps": rows,
                 "gates": gates,
                 "forecast": forecast,
+                "preview": id,
             }))?
         ),
         Output::Text => {
@@ -250,6 +300,11 @@ async fn preview(
             if let Some(f) = forecast {
                 out!("{}", super::budget::render(f, a_to));
             }
+            outln!(
+                "preview {}: run exactly this with --approve-preview {} (refused if a fresh preview differs)",
+                id.hash,
+                id.hash
+            );
         }
     }
     Ok(Exit::Ok)
@@ -552,4 +607,47 @@ fn render_preview(rows: &[PreviewRow], gates: &[PreviewGate], kind: &str, target
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved(dir: &std::path::Path, lines: &[&str], hash: &str) -> String {
+        let path = dir.join("preview.json");
+        let doc = serde_json::json!({
+            "dry_run": true,
+            "preview": {"schema_version": 1, "hash": hash, "lines": lines},
+        });
+        std::fs::write(&path, doc.to_string()).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn an_approved_preview_is_a_hash_or_a_saved_dry_run_that_was_not_edited() {
+        let h = "p1-0123456789abcdef0123456789ABCDEF";
+        let a = parse_approved_preview(h).unwrap();
+        assert_eq!((a.hash.as_str(), a.lines), (&*h.to_ascii_lowercase(), None));
+        for bad in [
+            "p1-0123",
+            "p2-0123456789abcdef0123456789abcdef",
+            "no-such-file",
+        ] {
+            assert!(parse_approved_preview(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let lines = ["failover to us-east-1", "gate rpo of payments: would pass"];
+        let own: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        let hash = drctl::engine::preview_hash(&own);
+        let ok = parse_approved_preview(&saved(dir.path(), &lines, &hash)).unwrap();
+        assert_eq!((ok.hash, ok.lines), (hash.clone(), Some(own)));
+        // One line edited after the approval: the file no longer hashes
+        // to what it says.
+        let edited = [
+            "failover to us-east-1",
+            "gate rpo of payments: would refuse",
+        ];
+        let e = parse_approved_preview(&saved(dir.path(), &edited, &hash)).unwrap_err();
+        assert!(e.contains("edited"), "{e}");
+    }
 }

@@ -607,7 +607,7 @@ async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
                 lag_window: sc.opts.lag_window,
                 waiting: None,
                 side: None,
-                graph: plan_graph(&steps, plan.name()),
+                graph: super::executor::plan_graph(&steps, plan.name()),
                 rpo_readings: None,
                 attempt: 2,
             };

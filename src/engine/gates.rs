@@ -113,6 +113,11 @@ impl Engine {
         j: &mut Journal,
         operator: &Operator,
     ) -> Result<GatesPassed, EngineError> {
+        // A run approved as a preview runs only as that preview: nothing
+        // else is asked when it is not.
+        if let Some(r) = self.journal_preview(plans, opts, j).await? {
+            return Ok((BTreeMap::new(), Some(r)));
+        }
         let mut refusal = None;
         let approved = self
             .journal_approvals(plans, opts, j, operator, &mut refusal)

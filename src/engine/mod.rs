@@ -22,6 +22,7 @@ mod executor;
 pub mod gates;
 mod lock;
 mod options;
+mod preview;
 mod resume;
 
 use std::collections::BTreeMap;
@@ -29,27 +30,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::cloud::Clouds;
-use crate::journal::RpoDetail;
 use crate::journal::event::{Event, Outcome, PlanRef, StepRef};
 use crate::journal::store::JournalStore;
 use crate::journal::{self, Journal, JournalError};
-use crate::plan::{Approval, Plan};
+use crate::plan::Plan;
 use crate::runs::RunReport;
 use crate::state::lock::{LockError, LockInfo, hostname};
 use crate::state::{LockSet, LockStore};
+use crate::steps::StepFailure;
 use crate::steps::graph::{self, Step};
-use crate::steps::{Planned, StepFailure};
 
 pub use crate::steps::graph::RunMode;
 pub use drill::CLEANUP_BUDGET;
 pub use executor::{LATE_STEP_BUDGET_DIVISOR, step_budget};
 pub use options::{CrashPoint, Pace, RETROACTIVE_APPROVAL, RunOptions};
+pub use preview::{
+    ApprovedPreview, PREVIEW_SCHEMA, PreviewApproval, PreviewGate, PreviewId, PreviewRow,
+    hash as preview_hash, identify as preview_identity,
+};
 
-use executor::{RunCx, plan_graph};
+use executor::RunCx;
 use lock::{end_locks, release_all};
 
 /// Receives progress events (the live view or plain lines).
@@ -202,50 +205,6 @@ impl From<String> for Refusal {
     }
 }
 
-/// One gate of a dry run: what it would decide, on what it read. Its JSON
-/// is `{"plan", "gate", "decision"?, "detail"}`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "gate", rename_all = "snake_case")]
-pub enum PreviewGate {
-    /// The RPO gate: it reads the lag as a run would.
-    Rpo {
-        /// The plan.
-        plan: String,
-        /// `would pass` or `would refuse`.
-        decision: String,
-        /// What it read.
-        detail: RpoDetail,
-    },
-    /// The approval gate: whether the tier requires it, and whether the
-    /// flags give it.
-    Approval {
-        /// The plan.
-        plan: String,
-        /// Required and given.
-        detail: PreviewApproval,
-    },
-}
-
-/// The approval a dry run would need.
-#[derive(Debug, Clone, Serialize)]
-pub struct PreviewApproval {
-    /// The tier requires approval.
-    pub required: bool,
-    /// `--approve` or `--emergency` gives it.
-    pub given: bool,
-}
-
-/// One row of a dry run.
-#[derive(Debug, Clone, Serialize)]
-pub struct PreviewRow {
-    /// Step id.
-    pub step: String,
-    /// What it does.
-    pub description: String,
-    /// Calls and state changes, or the error reading state.
-    pub calls: Result<Vec<Planned>, String>,
-}
-
 /// The refusal of a journal error, its hint apart.
 fn unkeyed(e: &JournalError) -> Refusal {
     match e.hint() {
@@ -310,54 +269,6 @@ fn step_refs(steps: &[Step]) -> Vec<StepRef> {
 }
 
 impl Engine {
-    /// Dry run: every step, the API calls it would make, current → desired.
-    pub async fn preview(
-        &self,
-        plans: &[Plan],
-        opts: &RunOptions,
-    ) -> Result<(Vec<PreviewRow>, Vec<PreviewGate>), EngineError> {
-        let steps = compile_all(plans, &opts.target, &opts.mode)?;
-        let outputs = BTreeMap::new();
-        let mut rows = Vec::new();
-        for s in &steps {
-            let plan = plans
-                .iter()
-                .find(|p| p.name() == s.plan)
-                .expect("steps come from plans");
-            let budget = opts.step_timeout.unwrap_or(plan.tier.rto);
-            let graph = plan_graph(&steps, plan.name());
-            let cx = self.cx(plan, graph, opts, "dry-run", &outputs, budget, None);
-            let calls = s.kind.action().preview(&cx).await.map_err(|e| e.summary());
-            rows.push(PreviewRow {
-                step: s.id.to_string(),
-                description: s.description.clone(),
-                calls,
-            });
-        }
-        let mut gates = Vec::new();
-        for p in plans {
-            let (rpo, refusal) = self.rpo_gate(p, opts).await;
-            let would = if refusal.is_some() {
-                "would refuse"
-            } else {
-                "would pass"
-            };
-            gates.push(PreviewGate::Rpo {
-                plan: p.name().into(),
-                decision: would.into(),
-                detail: rpo,
-            });
-            gates.push(PreviewGate::Approval {
-                plan: p.name().into(),
-                detail: PreviewApproval {
-                    required: p.tier.approval == Approval::Required,
-                    given: opts.approve.is_some() || opts.emergency,
-                },
-            });
-        }
-        Ok((rows, gates))
-    }
-
     /// Runs a failover (or failback) of `plans` to `opts.target`: prepare
     /// (blackout, graph, run id), lock, journal the start, pass the gates,
     /// execute.

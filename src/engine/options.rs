@@ -77,6 +77,10 @@ pub struct RunOptions {
     /// The run's id, when the caller chose it (`drctl watch` journals it
     /// with its decision before the run starts); else a new one.
     pub run_id: Option<String>,
+    /// Run only as this approved preview (`--approve-preview HASH`): a
+    /// fresh preview under the run's locks must have its hash, or the run
+    /// is refused (the preview gate, `engine::preview`).
+    pub approved_preview: Option<super::ApprovedPreview>,
 }
 
 /// Where to stop a run as a crash would (fault injection for crash/resume
@@ -184,6 +188,7 @@ impl RunOptions {
             ignore_blackout: false,
             watch: None,
             run_id: None,
+            approved_preview: None,
         }
     }
 

@@ -291,6 +291,9 @@ vocabulary! {
         Approval = "approval",
         /// The plan's lock.
         Lock = "lock",
+        /// The approved preview, against a fresh one
+        /// (`--approve-preview`).
+        Preview = "preview",
     }
 }
 

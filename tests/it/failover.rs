@@ -950,6 +950,58 @@ async fn dry_run_changes_nothing() {
     );
     // ...and the world reads the same.
     assert_eq!(fx.snapshot().await, before);
+    an_approved_preview_the_world_outdated_is_refused(&fx, &preview).await;
+}
+
+/// The dry run's preview, saved as a change ticket holds it, approved;
+/// then someone promotes the standby replica by hand. The failover run
+/// as that preview is refused (exit 3) before anything changes, and says
+/// what changed, line by line.
+async fn an_approved_preview_the_world_outdated_is_refused(fx: &Fixture, preview: &Value) {
+    let hash = preview["preview"]["hash"].as_str().expect("a preview hash");
+    assert!(hash.starts_with("p1-"), "{preview:#}");
+    let lines = preview["preview"]["lines"].as_array().expect("its lines");
+    assert!(lines.iter().any(|l| {
+        l.as_str()
+            .unwrap_or_default()
+            .contains("rds:PromoteReadReplica")
+    }));
+    let ticket = fx.state_dir().join("approved-preview.json");
+    std::fs::write(&ticket, preview.to_string()).unwrap();
+    let replica = fx.id("payments-db-use1");
+    (world::clouds()
+        .await
+        .database
+        .promote_replica(STANDBY, &replica))
+    .await
+    .expect("promote by hand");
+    let before = fx.snapshot().await;
+    let ticket = ticket.to_string_lossy().into_owned();
+    let args = [
+        "failover",
+        "--plan",
+        "payments",
+        "--to",
+        STANDBY,
+        "--approve",
+        "--approve-preview",
+        &ticket,
+        "--output",
+        "json",
+    ];
+    let o = fx.drctl(&args).await;
+    assert_eq!(o.code, Some(3), "{}", o.all());
+    let said = o.json();
+    let error = said["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(hash) && error.contains("what changed"),
+        "{said:#}"
+    );
+    assert!(
+        error.contains("- step") && error.contains("+ step"),
+        "{said:#}"
+    );
+    assert_eq!(fx.snapshot().await, before, "nothing changed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
