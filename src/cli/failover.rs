@@ -247,7 +247,12 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> Result<Exit, CliError>
         // A dry run also says how long the failover should take.
         let forecast =
             super::budget::forecast_for(settings, &plans, &to, plans.len(), opts.parallelism)?;
-        return preview(&engine, &plans, &opts, a.run.output, Some(&forecast)).await;
+        let verified = super::status::verified_now(settings, &plans, &engine.clouds).await;
+        let extra = Extra {
+            forecast: Some(&forecast),
+            verified: verified.as_deref(),
+        };
+        return preview(&engine, &plans, &opts, a.run.output, extra).await;
     }
     execute(&engine, &plans, &opts, a.run.output).await
 }
@@ -260,19 +265,30 @@ pub async fn execute(
     output: Output,
 ) -> Result<Exit, CliError> {
     if opts.dry_run {
-        return preview(engine, plans, opts, output, None).await;
+        return preview(engine, plans, opts, output, Extra::default()).await;
     }
     finish(engine.run(plans, opts).await, output)
 }
 
-/// Prints what a run would do (and, for a failover, its RTO forecast).
+/// What a failover's preview says beside its steps and gates.
+#[derive(Default, Clone, Copy)]
+struct Extra<'a> {
+    /// How long the failover should take.
+    forecast: Option<&'a drctl::forecast::Forecast>,
+    /// Each plan's verified state, and what differs from its last drill.
+    verified: Option<&'a [(String, drctl::status::verified::Verified)]>,
+}
+
+/// Prints what a run would do (and, for a failover, its RTO forecast and
+/// whether each plan is verified).
 async fn preview(
     engine: &Engine,
     plans: &[Plan],
     opts: &RunOptions,
     output: Output,
-    forecast: Option<&drctl::forecast::Forecast>,
+    extra: Extra<'_>,
 ) -> Result<Exit, CliError> {
+    let Extra { forecast, verified } = extra;
     let a_to = &opts.target;
     let (rows, gates) = match engine.preview(plans, opts).await {
         Ok(r) => r,
@@ -289,6 +305,7 @@ async fn preview(
                 "steps": rows,
                 "gates": gates,
                 "forecast": forecast,
+                "verified": verified.map(|v| v.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
                 "preview": id,
             }))?
         ),
@@ -299,6 +316,11 @@ async fn preview(
             );
             if let Some(f) = forecast {
                 out!("{}", super::budget::render(f, a_to));
+            }
+            for (plan, v) in verified.unwrap_or_default() {
+                let mut o = String::new();
+                super::status::render_verified(&mut o, v);
+                out!("plan {plan}:\n{o}");
             }
             outln!(
                 "preview {}: run exactly this with --approve-preview {} (refused if a fresh preview differs)",

@@ -64,11 +64,7 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError
     );
     match cadence {
         Ok(Ok(rows)) => {
-            let now = chrono::Utc::now();
-            for (p, plan) in report.plans.iter_mut().zip(&plans) {
-                p.drill = rows.iter().find(|r| r.plan == p.plan).cloned();
-                p.verified = Some(verified::judge(plan, p, p.drill.as_ref(), now));
-            }
+            judge_all(&mut report, &plans, &rows);
         }
         Ok(Err(e)) => super::errln!("warning: cannot read the drill history: {e:#}"),
         Err(_) => super::errln!(
@@ -88,11 +84,65 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError
     })
 }
 
+/// Puts each plan's drill cadence and verified state on its status.
+fn judge_all(
+    report: &mut StatusReport,
+    plans: &[drctl::plan::Plan],
+    rows: &[drctl::runs::schedule::Cadence],
+) {
+    let now = chrono::Utc::now();
+    for (p, plan) in report.plans.iter_mut().zip(plans) {
+        p.drill = rows.iter().find(|r| r.plan == p.plan).cloned();
+        p.verified = Some(verified::judge(plan, p, p.drill.as_ref(), now));
+    }
+}
+
+/// Each plan's verified state now (status and drill cadence read at once,
+/// bounded by the status defaults), for a preview: `None` when the reads
+/// did not answer in time (said on stderr).
+pub async fn verified_now(
+    settings: &Settings,
+    plans: &[drctl::plan::Plan],
+    clouds: &drctl::cloud::Clouds,
+) -> Option<Vec<(String, verified::Verified)>> {
+    let opts = StatusOptions::default();
+    let via = plans
+        .iter()
+        .find_map(|p| p.regions().iter().find(|r| *r != p.home()).cloned());
+    let (mut report, cadence) = tokio::join!(
+        status(clouds, plans, &opts),
+        tokio::time::timeout(
+            opts.read_timeout,
+            super::schedule::cadence(settings, plans, via.as_deref(), Some(clouds))
+        )
+    );
+    match cadence {
+        Ok(Ok(rows)) => judge_all(&mut report, plans, &rows),
+        Ok(Err(e)) => {
+            super::errln!(
+                "warning: cannot read the drill history, so not whether the plans are verified: {e:#}"
+            );
+            return None;
+        }
+        Err(_) => {
+            super::errln!(
+                "warning: the drill history did not answer in time: the plans' verified state is not shown"
+            );
+            return None;
+        }
+    }
+    Some(
+        (report.plans.into_iter())
+            .filter_map(|p| Some((p.plan, p.verified?)))
+            .collect(),
+    )
+}
+
 /// The differences a text report lists before it says how many more.
 const SHOWN_DIFFERENCES: usize = 8;
 
 /// The plan's verified state, one line, and each difference under it.
-fn render_verified(o: &mut String, v: &verified::Verified) {
+pub fn render_verified(o: &mut String, v: &verified::Verified) {
     let when = |d: &Option<chrono::DateTime<chrono::Utc>>| {
         d.map(|t| t.format("%Y-%m-%d %H:%MZ").to_string())
             .unwrap_or_default()

@@ -858,6 +858,13 @@ async fn dry_run_changes_nothing() {
             .unwrap_or_default()
             .contains("not measured")
     );
+    // And whether the plan is verified (never drilled in this world).
+    let verified = &preview["verified"]["payments"];
+    assert_eq!(verified["verified"], false, "{preview:#}");
+    assert_eq!(
+        verified["reason"], "no passing drill on record",
+        "{preview:#}"
+    );
     let steps = preview["steps"].as_array().expect("steps");
     let ids: Vec<&str> = steps.iter().filter_map(|s| s["step"].as_str()).collect();
     assert_eq!(
