@@ -264,6 +264,10 @@ async fn back_home(
             target: target.to_string(),
             slot: None,
             interrupt: None,
+            // An approved preview is the drill's failover's: the way back
+            // it makes necessary is not previewed, and must not be refused
+            // halfway (the plan would be left away from home, unprotected).
+            approved_preview: None,
             ..opts.clone()
         };
         match engine.run(plans, &o).await {

@@ -108,11 +108,29 @@ pub struct Engine {
 pub trait InventoryReader: Send + Sync {
     /// Each plan's inventory, by plan name (bounded reads; a plan whose
     /// reads failed has facts that say so, never silence).
-    async fn inventories(
-        &self,
-        clouds: &Clouds,
-        plans: &[Plan],
-    ) -> BTreeMap<String, BTreeMap<String, String>>;
+    async fn inventories(&self, clouds: &Clouds, plans: &[Plan]) -> Inventories;
+}
+
+/// Each plan's inventory, by plan name.
+pub type Inventories = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Journals each plan's inventory before a drill's steps act: what the
+/// drill proves a recovery of (`status` compares it later).
+async fn journal_inventory(
+    plans: &[Plan],
+    mut read: Inventories,
+    j: &mut Journal,
+) -> Result<(), EngineError> {
+    for p in plans {
+        if let Some(items) = read.remove(p.name()) {
+            j.append(Event::Inventory {
+                plan: p.name().to_string(),
+                items,
+            })
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The longest a drill waits for its plans' inventory before it goes on
@@ -280,6 +298,13 @@ impl Engine {
         }
         let steps = compile_all(plans, &opts.target, &opts.mode)?;
         refuse_in_blackout(plans, opts)?;
+        // A drill's inventory is read before its clock starts: the read is
+        // not part of the recovery the drill measures.
+        let inventory = if opts.kind == journal::event::RunKind::Drill {
+            self.read_inventory(plans).await
+        } else {
+            None
+        };
         let label = if plans.len() == 1 {
             plans[0].name().to_string()
         } else {
@@ -331,8 +356,8 @@ impl Engine {
             };
             return Err(EngineError::Refused(refused));
         }
-        if opts.kind == journal::event::RunKind::Drill {
-            self.journal_inventory(plans, &mut j).await?;
+        if let Some(read) = inventory {
+            journal_inventory(plans, read, &mut j).await?;
         }
         let report = self
             .execute(RunCx {
@@ -396,32 +421,22 @@ impl Engine {
         }
     }
 
-    /// Journals each plan's inventory before a drill's steps act: what
-    /// the drill proves a recovery of (`status` compares it later). A read
-    /// that does not end within [`INVENTORY_BUDGET`] leaves none, said on
-    /// the progress sink; the drill goes on.
-    async fn journal_inventory(&self, plans: &[Plan], j: &mut Journal) -> Result<(), EngineError> {
-        let Some(reader) = &self.inventory else {
-            return Ok(());
-        };
+    /// Reads each plan's inventory for a drill (`None`: no reader, or the
+    /// read did not end within [`INVENTORY_BUDGET`], said on the progress
+    /// sink; the drill goes on without it).
+    async fn read_inventory(&self, plans: &[Plan]) -> Option<Inventories> {
+        let reader = self.inventory.as_ref()?;
         let read = reader.inventories(&self.clouds, plans);
-        let Ok(mut read) = tokio::time::timeout(INVENTORY_BUDGET, read).await else {
-            self.reporter.note(&format!(
-                "the plans' inventory did not read within {}s: this drill cannot make them verified",
-                INVENTORY_BUDGET.as_secs()
-            ));
-            return Ok(());
-        };
-        for p in plans {
-            if let Some(items) = read.remove(p.name()) {
-                j.append(Event::Inventory {
-                    plan: p.name().to_string(),
-                    items,
-                })
-                .await?;
+        match tokio::time::timeout(INVENTORY_BUDGET, read).await {
+            Ok(read) => Some(read),
+            Err(_) => {
+                self.reporter.note(&format!(
+                    "the plans' inventory did not read within {}s: this drill cannot make them verified",
+                    INVENTORY_BUDGET.as_secs()
+                ));
+                None
             }
         }
-        Ok(())
     }
 
     /// Journals the run's start: who runs it and where, the flags that

@@ -77,6 +77,21 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px;
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
 dl.facts ul { margin: 0; padding-left: 18px; }
+figure.trends { display: flex; flex-wrap: wrap; gap: 8px 18px; margin: 8px 0 4px; }
+figure.trends figcaption { flex-basis: 100%; color: var(--muted); font-size: 12px; }
+svg.trend .axis { stroke: var(--muted); }
+svg.trend .goal { stroke: var(--fail); stroke-dasharray: 5 3; }
+svg.trend text.trend-title { font-weight: 600; }
+svg.trend .point.met { fill: var(--pass); }
+svg.trend .point.missed { fill: var(--fail); }
+svg.trend .point.unknown { fill: #fff; stroke: var(--unknown); stroke-width: 2; }
+table.calendar { width: auto; }
+table.calendar th.week { font-size: 10px; font-weight: 400; writing-mode: vertical-rl; padding: 4px 2px; }
+table.calendar td.cell { width: 22px; text-align: center; font-weight: 700; padding: 2px; }
+td.cell.passed { color: var(--pass); background: var(--pass-bg); }
+td.cell.failed, td.cell.missed { color: var(--fail); background: var(--fail-bg); }
+td.cell.refused { color: var(--unknown); background: var(--unknown-bg); }
+td.cell.not-due { color: var(--muted); }
 figure.timeline { margin: 6px 0 0; }
 figure.timeline svg { display: block; width: 100%; height: auto; }
 figure.timeline figcaption { color: var(--muted); font-size: 12px; }
@@ -144,7 +159,7 @@ pub fn html(r: &Report) -> String {
     );
     let _ = write!(
         o,
-        r##"<nav class="toc"><a href="#summary">Summary</a><a href="#findings">Findings</a>"##
+        r##"<nav class="toc"><a href="#summary">Summary</a><a href="#calendar">Drill calendar</a><a href="#findings">Findings</a>"##
     );
     for p in &r.plans {
         let _ = write!(
@@ -160,6 +175,7 @@ pub fn html(r: &Report) -> String {
     );
     let _ = writeln!(o, "</header>");
     summary(&mut o, r);
+    super::pictures::calendar(&mut o, r);
     findings(&mut o, r);
     let mut anchored = std::collections::BTreeSet::new();
     for p in &r.plans {
@@ -408,6 +424,7 @@ fn plan(o: &mut String, p: &PlanSection, anchored: &mut std::collections::BTreeS
         let _ = writeln!(o, "<p>No run in the window.</p>\n</section>");
         return;
     }
+    super::pictures::trends(o, p);
     for run in &p.runs {
         if anchored.insert(run.run_id.clone()) {
             let _ = writeln!(o, r#"<a id="run-{}"></a>"#, x(&run.run_id));

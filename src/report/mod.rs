@@ -30,6 +30,7 @@ pub mod controls;
 pub mod findings;
 pub mod html;
 pub mod incident;
+pub mod pictures;
 pub mod render;
 
 /// The JSON schema id of a report; bumped on any incompatible change.

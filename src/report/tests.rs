@@ -1341,3 +1341,78 @@ fn regression_with_keys_listed_unsigned_journals_give_no_figure_and_are_named() 
         );
     }
 }
+
+/// The drill calendar of the fixed journals: payments passed its drill in
+/// the week of 2026-11-16 and is not due the week after; ledger's drill
+/// failed that week, and with no pass on record its next week is missed;
+/// before a plan's first drill the calendar says nothing (no record).
+#[test]
+fn the_drill_calendar_says_what_each_week_came_to() {
+    use super::pictures::{Cell, cell, weeks};
+    let plans = plans();
+    let r = build(&request(&plans), &journals());
+    let w = weeks(r.window.from, r.window.to);
+    let monday = |d: &str| {
+        let t: DateTime<Utc> = format!("{d}T00:00:00Z").parse().unwrap();
+        w.iter()
+            .position(|x| *x == t)
+            .unwrap_or_else(|| panic!("{d} in {w:?}"))
+    };
+    assert_eq!(
+        w[0].format("%F").to_string(),
+        "2026-08-24",
+        "the window's first Monday"
+    );
+    assert_eq!(w.last().unwrap().format("%F").to_string(), "2026-11-23");
+    let cells = |plan: &str| -> Vec<Cell> {
+        let p = r.plans.iter().find(|p| p.plan == plan).unwrap();
+        let drills: Vec<&RunRow> = (p.runs.iter())
+            .filter(|r| r.kind == RunKind::Drill)
+            .collect();
+        (w.iter())
+            .map(|m| cell(&drills, *m, r.window.to, p.cadence.interval_seconds))
+            .collect()
+    };
+    let (payments, ledger) = (cells("payments"), cells("ledger"));
+    let (nov16, nov23) = (monday("2026-11-16"), monday("2026-11-23"));
+    assert_eq!(payments[nov16], Cell::Passed);
+    assert_eq!(payments[nov23], Cell::NotDue);
+    assert!(payments[..nov16].iter().all(|c| *c == Cell::NoRecord));
+    assert_eq!(ledger[nov16], Cell::Failed);
+    assert_eq!(ledger[nov23], Cell::Missed);
+    // On the page: one row per plan, one cell per week, each with its word.
+    let html = super::html::html(&r);
+    assert!(html.contains(r#"<section id="calendar">"#));
+    let said = r#"data-week="2026-11-16" data-cell="passed""#;
+    assert_eq!(html.matches(said).count(), 1, "payments' week");
+    assert_eq!(
+        html.matches(r#"<td class="cell "#).count(),
+        w.len() * r.plans.len()
+    );
+}
+
+/// Each plan's small multiples draw every run's own figure against the
+/// target; an unknown figure is drawn unknown, never as zero.
+#[test]
+fn the_small_multiples_draw_each_runs_figure_and_unknown_as_unknown() {
+    let plans = plans();
+    let r = build(&request(&plans), &journals());
+    let html = super::html::html(&r);
+    let p = r.plans.iter().find(|p| p.plan == "payments").unwrap();
+    for run in &p.runs {
+        let secs = run
+            .rto
+            .seconds
+            .map(|s| format!("{s:.1}"))
+            .unwrap_or_default();
+        let point = format!(r#"data-run="{}" data-seconds="{secs}""#, run.run_id);
+        assert!(html.contains(&point), "{point}");
+    }
+    // The tampered journal's figures are unknown: hollow, on the band.
+    let unknown = r#"<circle class="point unknown" data-run="20260920T120000Z-payments-f006" data-seconds="""#;
+    assert_eq!(html.matches(unknown).count(), 2, "its RTO and its RPO");
+    for (what, goal) in [("RTO", p.rto_target_seconds), ("RPO", p.rpo_target_seconds)] {
+        let chart = format!(r#"data-plan="payments" data-what="{what}" data-target="{goal}""#);
+        assert_eq!(html.matches(&chart).count(), 1, "{chart}");
+    }
+}

@@ -25,9 +25,10 @@
 //! [`StatusInventory`] reads the world for the engine (which sits below
 //! `status` and asks through [`crate::engine::InventoryReader`]).
 //!
-//! Staleness is banded as the best tools band compliance: within the
-//! interval, over 1×, over 2×, over 4×; the lag of the standby copies is
-//! banded the same way against the tier's RPO (unknown stays unknown).
+//! Staleness is banded: within the interval, over 1×, over 2×, over 4×
+//! (how far a control is out, not only whether it is); the lag of the
+//! standby copies is banded the same way against the tier's RPO (unknown
+//! stays unknown).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -114,6 +114,26 @@ const PROBE: &str = r#"<script>
         }),
       };
     }),
+    trends: [...document.querySelectorAll('svg.trend')].map((svg) => {
+      const s = box(svg);
+      return {
+        plan: svg.dataset.plan, what: svg.dataset.what, width: s.width, height: s.height,
+        goal: svg.querySelectorAll('line.goal').length,
+        points: [...svg.querySelectorAll('circle.point')].map((c) => {
+          const r = box(c);
+          return { run: c.dataset.run, seconds: c.dataset.seconds, cls: c.getAttribute('class'),
+                   x: r.left - s.left + r.width / 2, y: r.top - s.top + r.height / 2,
+                   width: r.width, fill: getComputedStyle(c).fill };
+        }),
+      };
+    }),
+    calendar: [...document.querySelectorAll('table.calendar tbody tr')].map((tr) => ({
+      plan: tr.dataset.plan,
+      cells: [...tr.querySelectorAll('td.cell')].map((td) => ({
+        week: td.dataset.week, cell: td.dataset.cell, text: td.innerText,
+        width: box(td).width, background: getComputedStyle(td).backgroundColor,
+      })),
+    })),
   };
   const pre = document.createElement('pre');
   pre.id = 'drctl-probe';
@@ -279,8 +299,12 @@ async fn html_report_renders_in_headless_chromium_with_one_bar_per_step() {
     }
     assert_eq!(timelines.len(), rows, "a timeline per run and plan");
 
-    // On screen and on paper.
-    let shot = dir.path().join("report.png");
+    pictures_are_drawn_with_the_runs_own_numbers(&got, &model);
+
+    // On screen and on paper; the screenshot is kept (target/test-artifacts).
+    let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&kept).expect("the artifacts' directory");
+    let shot = kept.join("report.png");
     browse(&page, &[format!("--screenshot={}", shot.display())]).await;
     let png = std::fs::read(&shot).expect("a screenshot");
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
@@ -315,4 +339,100 @@ async fn html_report_renders_in_headless_chromium_with_one_bar_per_step() {
         "the print has {pages} page(s) ({} bytes): the print style's page breaks are not applied",
         pdf.len()
     );
+}
+
+/// The small multiples and the calendar as the browser drew them: each
+/// point is its run's own figure, placed by it (a larger figure higher, an
+/// unknown one on the top band, oldest left), against one target line;
+/// each plan has a calendar row of painted cells, one per week.
+fn pictures_are_drawn_with_the_runs_own_numbers(got: &Value, model: &Value) {
+    let trends = got["trends"].as_array().expect("trends");
+    let calendar = got["calendar"].as_array().expect("calendar");
+    let plans = model["plans"].as_array().expect("plans");
+    for plan in plans {
+        let name = plan["plan"].as_str().expect("plan");
+        let runs: Vec<&Value> = (plan["runs"].as_array().expect("runs").iter())
+            .filter(|r| r["verdict"]["verdict"] != "REFUSED")
+            .collect();
+        // A plan with no run in the window has no chart (nothing to draw).
+        let charts = if runs.is_empty() {
+            &[][..]
+        } else {
+            &["RTO", "RPO"][..]
+        };
+        for what in charts {
+            let chart = (trends.iter())
+                .find(|t| t["plan"] == name && t["what"] == *what)
+                .unwrap_or_else(|| panic!("no {what} chart for {name}: {trends:#?}"));
+            assert_eq!(chart["goal"], 1, "one target line: {chart}");
+            assert!(chart["width"].as_f64().unwrap() > 300.0, "{chart}");
+            let points = chart["points"].as_array().expect("points");
+            assert_eq!(
+                points.len(),
+                runs.len(),
+                "a point per run of {name}: {chart}"
+            );
+            let key = what.to_lowercase();
+            for (p, run) in points.iter().zip(&runs) {
+                assert_eq!(p["run"], run["run_id"], "oldest left: {chart}");
+                let want = run[key.as_str()]["seconds"]
+                    .as_f64()
+                    .map(|s| format!("{s:.1}"))
+                    .unwrap_or_default();
+                assert_eq!(p["seconds"], want.as_str(), "{name} {what}: {p}");
+                assert!(p["width"].as_f64().unwrap() >= 6.0, "visible: {p}");
+                assert_ne!(p["fill"], "none", "painted: {p}");
+            }
+            let xs: Vec<f64> = points.iter().map(|p| p["x"].as_f64().unwrap()).collect();
+            assert!(xs.windows(2).all(|w| w[0] < w[1]), "left to right: {xs:?}");
+            let y = |p: &Value| p["y"].as_f64().unwrap();
+            let (known, unknown): (Vec<&Value>, Vec<&Value>) =
+                points.iter().partition(|p| p["seconds"] != "");
+            for a in &known {
+                for b in &known {
+                    let (sa, sb): (f64, f64) = (
+                        a["seconds"].as_str().unwrap().parse().unwrap(),
+                        b["seconds"].as_str().unwrap().parse().unwrap(),
+                    );
+                    if sa > sb {
+                        assert!(y(a) < y(b), "a larger figure is higher: {a} {b}");
+                    }
+                }
+                for u in &unknown {
+                    assert!(
+                        y(u) < y(a),
+                        "unknown is on the top band, never zero: {u} {a}"
+                    );
+                }
+            }
+        }
+        let row = (calendar.iter())
+            .find(|r| r["plan"] == name)
+            .unwrap_or_else(|| panic!("no calendar row for {name}"));
+        let cells = row["cells"].as_array().expect("cells");
+        assert!(!cells.is_empty(), "{row}");
+        for c in cells {
+            assert!(c["width"].as_f64().unwrap() >= 10.0, "{c}");
+        }
+    }
+    let cell = |plan: &str, week: &str| -> Value {
+        let row = calendar.iter().find(|r| r["plan"] == plan).unwrap();
+        (row["cells"].as_array().unwrap().iter())
+            .find(|c| c["week"] == week)
+            .cloned()
+            .unwrap_or_else(|| panic!("no week {week} for {plan}"))
+    };
+    // The fixed journals' two drills, in the week of 2026-11-16.
+    let passed = cell("payments", "2026-11-16");
+    assert_eq!(
+        (&passed["cell"], &passed["text"]),
+        (&Value::from("passed"), &Value::from("P"))
+    );
+    let failed = cell("ledger", "2026-11-16");
+    assert_eq!(
+        (&failed["cell"], &failed["text"]),
+        (&Value::from("failed"), &Value::from("F"))
+    );
+    assert_ne!(passed["background"], failed["background"], "coloured apart");
+    assert_eq!(cell("ledger", "2026-11-23")["cell"], "missed");
 }

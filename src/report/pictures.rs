@@ -1,0 +1,309 @@
+//! The HTML report's pictures beyond each run's timeline: per plan, small
+//! multiples of the RTO and RPO achieved over its runs against their
+//! targets; for the report, a drill calendar (plans by weeks).
+//!
+//! Why these two: an auditor asks "is recovery getting slower, and was
+//! every drill done on time?", and a table of runs answers it only to a
+//! reader who compares rows by hand. The pictures answer it at a glance
+//! and say the same in words (each point and cell has its figure or word
+//! as text, and a title on hover), so a greyscale print loses nothing.
+//!
+//! As the rest of the page: pure functions of the [`Report`], inline SVG
+//! and HTML, no script, no fetch; an unknown figure is drawn as unknown
+//! (a hollow mark on the axis's "unknown" band), never as zero.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+
+use super::render::{achieved, day, target, verdict_word, x};
+use super::{PlanSection, Report, RunRow};
+use crate::journal::event::RunKind;
+use crate::runs::drill::Verdict;
+use crate::runs::measure::Measure;
+
+/// The most weeks the calendar shows (the last ones of the window).
+pub const CALENDAR_WEEKS: usize = 26;
+
+/// The most runs a small multiple shows (the last ones of the window).
+pub const TREND_RUNS: usize = 40;
+
+/// One figure of one run for a small multiple.
+struct Point<'a> {
+    run: &'a RunRow,
+    seconds: Option<f64>,
+    met: Option<bool>,
+}
+
+/// A chart's size and margins.
+const W: f64 = 420.0;
+const H: f64 = 150.0;
+const LEFT: f64 = 62.0;
+const RIGHT: f64 = 14.0;
+const TOP: f64 = 22.0;
+/// The band at the top where unknown figures are drawn.
+const UNKNOWN_BAND: f64 = 16.0;
+const BOTTOM: f64 = 26.0;
+
+/// The change of the last measured figure from the one before it, in
+/// words (`+12.0s`, `-3.5s`; `None` with fewer than two measured).
+fn change(points: &[Point<'_>]) -> Option<String> {
+    let mut known = points.iter().rev().filter_map(|p| p.seconds);
+    let (last, before) = (known.next()?, known.next()?);
+    let d = last - before;
+    Some(format!(
+        "{}{:.1}s",
+        if d >= 0.0 { "+" } else { "-" },
+        d.abs()
+    ))
+}
+
+/// One small multiple: `what` (RTO or RPO) of `points` against `goal`.
+fn multiple(o: &mut String, plan: &str, what: &str, goal: u64, points: &[Point<'_>]) {
+    let top = (points.iter().filter_map(|p| p.seconds))
+        .fold(goal as f64, f64::max)
+        .max(1.0)
+        * 1.1;
+    let plot = (TOP + UNKNOWN_BAND, H - BOTTOM);
+    let y = |s: f64| plot.1 - (s / top) * (plot.1 - plot.0);
+    let n = points.len().max(1) as f64;
+    let step = (W - LEFT - RIGHT) / n;
+    let cx = |i: usize| LEFT + step * (i as f64 + 0.5);
+    let last = points.iter().rev().find_map(|p| p.seconds);
+    let _ = writeln!(
+        o,
+        r#"<svg class="trend" data-plan="{}" data-what="{what}" data-target="{goal}" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{what} of plan {} over its last {} runs against the target {}">"#,
+        x(plan),
+        x(plan),
+        points.len(),
+        x(&target(goal))
+    );
+    let _ = writeln!(
+        o,
+        r#"<text class="trend-title" x="{LEFT}" y="14">{what}: last {}{}</text>"#,
+        x(&achieved(last)),
+        change(points)
+            .map(|c| format!(", {c} from the one before"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        r#"<line class="axis" x1="{LEFT}" y1="{b}" x2="{r}" y2="{b}"/><text class="tick" x="{lx}" y="{ty}" text-anchor="end">0</text><text class="tick" x="{lx}" y="{uy}" text-anchor="end">unknown</text>"#,
+        b = plot.1,
+        r = W - RIGHT,
+        lx = LEFT - 4.0,
+        ty = plot.1 + 4.0,
+        uy = TOP + UNKNOWN_BAND / 2.0 + 4.0,
+    );
+    let gy = y(goal as f64);
+    let _ = writeln!(
+        o,
+        r#"<line class="goal" x1="{LEFT}" y1="{gy:.1}" x2="{r}" y2="{gy:.1}"><title>target {t}</title></line><text class="tick" x="{lx}" y="{ty:.1}" text-anchor="end">{t}</text>"#,
+        r = W - RIGHT,
+        t = x(&target(goal)),
+        lx = LEFT - 4.0,
+        ty = gy + 4.0,
+    );
+    for (i, p) in points.iter().enumerate() {
+        let (class, cy) = match (p.seconds, p.met) {
+            (None, _) => ("point unknown", TOP + UNKNOWN_BAND / 2.0),
+            (Some(s), Some(false)) => ("point missed", y(s)),
+            (Some(s), _) => ("point met", y(s)),
+        };
+        let said = match (p.seconds, p.met) {
+            (None, _) => "unknown".to_string(),
+            (Some(_), Some(false)) => format!("{} MISSED", achieved(p.seconds)),
+            (Some(_), _) => achieved(p.seconds),
+        };
+        let _ = writeln!(
+            o,
+            r#"<circle class="{class}" data-run="{id}" data-seconds="{secs}" cx="{c:.1}" cy="{cy:.1}" r="4"><title>{id} ({when}): {what} {said}</title></circle>"#,
+            id = x(&p.run.run_id),
+            secs = p.seconds.map(|s| format!("{s:.1}")).unwrap_or_default(),
+            c = cx(i),
+            when = x(&day(p.run.started)),
+        );
+    }
+    let _ = writeln!(
+        o,
+        r#"<text class="tick" x="{LEFT}" y="{H}" dy="-6">{} runs, oldest left</text></svg>"#,
+        points.len()
+    );
+}
+
+/// A plan's small multiples: its RTO and RPO achieved over its last runs
+/// (at most [`TREND_RUNS`]), each against its target.
+pub fn trends(o: &mut String, p: &PlanSection) {
+    let runs: Vec<&RunRow> = (p.runs.iter())
+        .filter(|r| !matches!(r.verdict, Verdict::Refused(_)))
+        .collect();
+    if runs.is_empty() {
+        return;
+    }
+    let runs = &runs[runs.len().saturating_sub(TREND_RUNS)..];
+    let of = |m: fn(&RunRow) -> &Measure| -> Vec<Point<'_>> {
+        (runs.iter())
+            .map(|r| Point {
+                run: r,
+                seconds: m(r).seconds,
+                met: m(r).met,
+            })
+            .collect()
+    };
+    let _ = writeln!(
+        o,
+        r#"<figure class="trends" data-plan="{}"><figcaption>RTO and RPO achieved by the plan's runs and drills, against the tier's targets (a hollow mark on the top band: not measured)</figcaption>"#,
+        x(&p.plan)
+    );
+    multiple(o, &p.plan, "RTO", p.rto_target_seconds, &of(|r| &r.rto));
+    multiple(o, &p.plan, "RPO", p.rpo_target_seconds, &of(|r| &r.rpo));
+    let _ = writeln!(o, "</figure>");
+}
+
+/// What a week of a plan's drills came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// A drill passed.
+    Passed,
+    /// Drills ran, and none passed.
+    Failed,
+    /// A slot was recorded missed, or a drill was due and none ran.
+    Missed,
+    /// Drills were refused (a gate, a blackout skip) and none ran.
+    Refused,
+    /// No drill, and none was due (the last pass is within the interval).
+    NotDue,
+    /// No drill, and no drill of the plan on record before it to judge by.
+    NoRecord,
+}
+
+impl Cell {
+    /// Its word, and its class on the page.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed => "failed",
+            Self::Missed => "missed",
+            Self::Refused => "refused",
+            Self::NotDue => "not due",
+            Self::NoRecord => "no record",
+        }
+    }
+
+    fn letter(self) -> &'static str {
+        match self {
+            Self::Passed => "P",
+            Self::Failed => "F",
+            Self::Missed => "M",
+            Self::Refused => "R",
+            Self::NotDue => "·",
+            Self::NoRecord => "",
+        }
+    }
+}
+
+/// The Monday (00:00 UTC) of the week of `t`.
+fn monday(t: DateTime<Utc>) -> DateTime<Utc> {
+    let d = t.date_naive() - Duration::days(i64::from(t.weekday().num_days_from_monday()));
+    d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
+}
+
+/// The weeks of the window, Monday to Monday, the last
+/// [`CALENDAR_WEEKS`] of them (pure).
+pub fn weeks(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    let mut w = monday(from);
+    while w <= to {
+        out.push(w);
+        w += Duration::weeks(1);
+    }
+    out.split_off(out.len().saturating_sub(CALENDAR_WEEKS))
+}
+
+/// What the week from `start` came to, up to `now` (a week not over yet
+/// is judged up to it), for drills `drills` of a plan whose passing
+/// drills are due every `interval` seconds (pure).
+pub fn cell(drills: &[&RunRow], start: DateTime<Utc>, now: DateTime<Utc>, interval: u64) -> Cell {
+    let end = (start + Duration::weeks(1)).min(now);
+    let here: Vec<&&RunRow> = (drills.iter())
+        .filter(|r| r.started >= start && r.started < end)
+        .collect();
+    let missed = |r: &RunRow| matches!(&r.verdict, Verdict::Refused(w) if w.contains("missed"));
+    if here.iter().any(|r| r.verdict.passed()) {
+        return Cell::Passed;
+    }
+    if here.iter().any(|r| missed(r)) {
+        return Cell::Missed;
+    }
+    if here
+        .iter()
+        .any(|r| !matches!(r.verdict, Verdict::Refused(_)))
+    {
+        return Cell::Failed;
+    }
+    if !here.is_empty() {
+        return Cell::Refused;
+    }
+    if !drills.iter().any(|r| r.started < start) {
+        return Cell::NoRecord;
+    }
+    let last_pass = (drills.iter())
+        .filter(|r| r.started < end && r.verdict.passed())
+        .map(|r| r.started)
+        .max();
+    let interval = Duration::seconds(i64::try_from(interval).unwrap_or(i64::MAX / 1000));
+    match last_pass {
+        Some(t) if t + interval >= end => Cell::NotDue,
+        _ => Cell::Missed,
+    }
+}
+
+/// The drill calendar: plans by weeks, each cell what the week's drills
+/// came to (its letter, its word on hover and in the legend).
+pub fn calendar(o: &mut String, r: &Report) {
+    let weeks = weeks(r.window.from, r.window.to);
+    let _ = writeln!(
+        o,
+        r#"<section id="calendar"><h2>Drill calendar</h2><p class="meta">Plans by week (Monday to Sunday, UTC), the last {} weeks of the window. P passed, F failed, M missed, R refused, a dot: not due, blank: no drill on record before it.</p>"#,
+        weeks.len()
+    );
+    let _ = writeln!(o, r#"<table class="calendar"><thead><tr><th>Plan</th>"#);
+    for w in &weeks {
+        let _ = write!(
+            o,
+            r#"<th class="week" title="week of {0}">{1}</th>"#,
+            day(*w),
+            w.format("%m-%d")
+        );
+    }
+    let _ = writeln!(o, "</tr></thead><tbody>");
+    for p in &r.plans {
+        let drills: Vec<&RunRow> = (p.runs.iter())
+            .filter(|r| r.kind == RunKind::Drill)
+            .collect();
+        let _ = write!(o, r#"<tr data-plan="{0}"><th>{0}</th>"#, x(&p.plan));
+        for w in &weeks {
+            let c = cell(&drills, *w, r.window.to, p.cadence.interval_seconds);
+            let runs: Vec<String> = (drills.iter())
+                .filter(|r| r.started >= *w && r.started < *w + Duration::weeks(1))
+                .map(|r| format!("{} {}", r.run_id, verdict_word(&r.verdict)))
+                .collect();
+            let _ = write!(
+                o,
+                r#"<td class="cell {cls}" data-week="{wk}" data-cell="{word}" title="{plan}, week of {wk}: {word}{runs}">{letter}</td>"#,
+                cls = c.word().replace(' ', "-"),
+                wk = day(*w),
+                word = c.word(),
+                plan = x(&p.plan),
+                runs = if runs.is_empty() {
+                    String::new()
+                } else {
+                    x(&format!(" ({})", runs.join(", ")))
+                },
+                letter = c.letter(),
+            );
+        }
+        let _ = writeln!(o, "</tr>");
+    }
+    let _ = writeln!(o, "</tbody></table></section>");
+}
