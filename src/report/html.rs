@@ -92,6 +92,14 @@ td.cell.passed { color: var(--pass); background: var(--pass-bg); }
 td.cell.failed, td.cell.missed { color: var(--fail); background: var(--fail-bg); }
 td.cell.refused { color: var(--unknown); background: var(--unknown-bg); }
 td.cell.not-due { color: var(--muted); }
+figure.waterfall { margin: 4px 0 2px; }
+figure.waterfall figcaption { color: var(--muted); font-size: 12px; }
+svg.waterfall .phase.known.detect { fill: #8250df; }
+svg.waterfall .phase.known.decide { fill: #bf8700; }
+svg.waterfall .phase.known.act { fill: #0b57d0; }
+svg.waterfall .phase.known.converge { fill: #1a7f37; }
+svg.waterfall .phase.unknown { fill: #fff; stroke: var(--unknown); stroke-width: 2; stroke-dasharray: 4 2; }
+svg.waterfall .goal { stroke: var(--fail); stroke-width: 2; stroke-dasharray: 5 3; }
 figure.timeline { margin: 6px 0 0; }
 figure.timeline svg { display: block; width: 100%; height: auto; }
 figure.timeline figcaption { color: var(--muted); font-size: 12px; }
@@ -456,6 +464,7 @@ fn run_article(o: &mut String, p: &PlanSection, run: &RunRow) {
         let _ = writeln!(o, "<dt>{k}</dt><dd>{v}</dd>");
     }
     let _ = writeln!(o, "</dl>");
+    super::pictures::waterfall(o, p, run);
     timeline(o, p, run);
     let _ = writeln!(o, "</article>");
 }

@@ -1,6 +1,8 @@
-//! The HTML report's pictures beyond each run's timeline: per plan, small
-//! multiples of the RTO and RPO achieved over its runs against their
-//! targets; for the report, a drill calendar (plans by weeks).
+//! The HTML report's pictures beyond each run's timeline: per run, the
+//! waterfall of its RTO (detect, decide, act, converge) against the
+//! tier's target; per plan, small multiples of the RTO and RPO achieved
+//! over its runs against their targets; for the report, a drill calendar
+//! (plans by weeks).
 //!
 //! Why these two: an auditor asks "is recovery getting slower, and was
 //! every drill done on time?", and a table of runs answers it only to a
@@ -21,6 +23,7 @@ use super::{PlanSection, Report, RunRow};
 use crate::journal::event::RunKind;
 use crate::runs::drill::Verdict;
 use crate::runs::measure::Measure;
+use crate::runs::watch::{Phase, operator_phases};
 
 /// The most weeks the calendar shows (the last ones of the window).
 pub const CALENDAR_WEEKS: usize = 26;
@@ -158,6 +161,85 @@ pub fn trends(o: &mut String, p: &PlanSection) {
     multiple(o, &p.plan, "RTO", p.rto_target_seconds, &of(|r| &r.rto));
     multiple(o, &p.plan, "RPO", p.rpo_target_seconds, &of(|r| &r.rpo));
     let _ = writeln!(o, "</figure>");
+}
+
+/// The phases of a run's RTO (pure): a watched run's four, measured from
+/// the first failed observation; an operator's run's `decide` (from the
+/// declared disaster, when declared), `act` and `converge`.
+pub fn phases(run: &RunRow) -> Vec<Phase> {
+    if let Some(w) = &run.watch {
+        return w.phases.clone();
+    }
+    let clock = run.declared_at.unwrap_or(run.started);
+    let restored = (run.rto.seconds)
+        .and_then(|s| chrono::Duration::try_milliseconds((s * 1000.0) as i64))
+        .map(|d| clock + d);
+    operator_phases(run.declared_at, run.started, &run.steps, restored)
+}
+
+/// The width an unknown phase is drawn at (it has no length to draw).
+const UNKNOWN_WIDTH: f64 = 70.0;
+
+/// A run's RTO as a waterfall: each phase a bar after the one before,
+/// with its length, against the tier's RTO target (dashed); an unknown
+/// phase is a hollow bar of its own, said unknown, never zero.
+pub fn waterfall(o: &mut String, p: &PlanSection, run: &RunRow) {
+    if matches!(run.verdict, Verdict::Refused(_)) || run.steps.is_empty() {
+        return;
+    }
+    let phases = phases(run);
+    let known: f64 = phases.iter().filter_map(|p| p.seconds).sum();
+    let unknown = phases.iter().filter(|p| p.seconds.is_none()).count() as f64;
+    let (w, h, left, right) = (720.0, 70.0, 10.0, 10.0);
+    let goal = p.rto_target_seconds as f64;
+    let span = known.max(goal).max(1.0) * 1.06;
+    let room = w - left - right - unknown * UNKNOWN_WIDTH;
+    let scale = room / span;
+    let _ = writeln!(
+        o,
+        r#"<figure class="waterfall"><svg class="waterfall" data-run="{id}" data-plan="{plan}" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="RTO of run {id}, phase by phase, against the target {t}">"#,
+        id = x(&run.run_id),
+        plan = x(&p.plan),
+        t = x(&target(p.rto_target_seconds)),
+    );
+    let mut at = left;
+    // Labels alternate between two lines, so narrow phases' do not overlap.
+    for (i, ph) in phases.iter().enumerate() {
+        let (width, class) = match ph.seconds {
+            Some(s) => ((s * scale).max(1.5), "phase known"),
+            None => (UNKNOWN_WIDTH, "phase unknown"),
+        };
+        let said = format!("{} {}", ph.name, achieved(ph.seconds));
+        let _ = writeln!(
+            o,
+            r#"<rect class="{class} {name}" data-phase="{name}" data-seconds="{secs}" x="{at:.1}" y="16" width="{width:.1}" height="20"><title>{said}: {basis}</title></rect><text class="tick" x="{at:.1}" y="{ly}">{said}</text>"#,
+            ly = if i % 2 == 0 { 50 } else { 64 },
+            name = ph.name,
+            secs = ph.seconds.map(|s| format!("{s:.1}")).unwrap_or_default(),
+            said = x(&said),
+            basis = x(&ph.basis),
+        );
+        at += width;
+    }
+    let gx = left + goal * scale;
+    let _ = writeln!(
+        o,
+        r#"<line class="goal" x1="{gx:.1}" y1="12" x2="{gx:.1}" y2="40"><title>RTO target {t}</title></line><text class="tick" x="{gx:.1}" y="10" text-anchor="middle">target {t}</text></svg>"#,
+        t = x(&target(p.rto_target_seconds)),
+    );
+    let _ = writeln!(
+        o,
+        "<figcaption>RTO phase by phase: {}; the dashed line is the target.{}</figcaption></figure>",
+        x(&(phases.iter())
+            .map(|p| format!("{} {}", p.name, achieved(p.seconds)))
+            .collect::<Vec<_>>()
+            .join(", ")),
+        if run.chain.ok {
+            ""
+        } else {
+            " Not trusted: the journal does not verify, so these are what the altered journal says."
+        }
+    );
 }
 
 /// What a week of a plan's drills came to.

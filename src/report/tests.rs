@@ -1416,3 +1416,38 @@ fn the_small_multiples_draw_each_runs_figure_and_unknown_as_unknown() {
         assert_eq!(html.matches(&chart).count(), 1, "{chart}");
     }
 }
+
+/// A run's RTO waterfall: its phases add up to the RTO achieved (from
+/// the declared disaster, or the run's start), and a run whose RTO is
+/// unknown has a phase said unknown, never zero.
+#[test]
+fn the_rto_waterfall_adds_up_to_the_rto_and_says_unknown_as_unknown() {
+    let plans = plans();
+    let r = build(&request(&plans), &journals());
+    let row = |id: &str| {
+        (r.plans.iter().flat_map(|p| &p.runs))
+            .find(|x| x.run_id == id)
+            .unwrap()
+    };
+    let a = row("20261001T100000Z-payments-a001");
+    let phases = super::pictures::phases(a);
+    let names: Vec<&str> = phases.iter().map(|p| p.name).collect();
+    // Declared: a decide phase; no verification step: it acts up to its
+    // RTO point (no convergence apart).
+    assert_eq!(names, ["decide", "act"]);
+    let sum: f64 = phases.iter().map(|p| p.seconds.expect("measured")).sum();
+    assert!(
+        (sum - a.rto.seconds.unwrap()).abs() < 0.01,
+        "{sum} {phases:#?}"
+    );
+    let f = row("20260920T120000Z-payments-f006");
+    let unknown = super::pictures::phases(f);
+    assert!(unknown.iter().any(|p| p.seconds.is_none()), "{unknown:#?}");
+    let html = super::html::html(&r);
+    assert!(html.contains(
+        r#"<svg class="waterfall" data-run="20261001T100000Z-payments-a001" data-plan="payments""#
+    ));
+    assert!(
+        html.contains(r#"class="phase unknown converge" data-phase="converge" data-seconds="""#)
+    );
+}

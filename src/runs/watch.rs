@@ -178,30 +178,9 @@ pub fn waterfall(
     steps: &[crate::runs::measure::StepTiming],
     restored: Option<DateTime<Utc>>,
 ) -> Waterfall {
-    let phase = |name, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>, basis: &str| {
-        let seconds = match (from, to) {
-            (Some(f), Some(t)) if t >= f => Some((t - f).num_milliseconds() as f64 / 1000.0),
-            _ => None,
-        };
-        Phase {
-            name,
-            from,
-            to,
-            seconds,
-            basis: if seconds.is_some() {
-                basis.to_string()
-            } else {
-                format!("unknown: {basis}")
-            },
-        }
-    };
     // Convergence: from the start of the step that verifies the switch
     // (records read back, or names resolved) to the RTO point.
-    let verify = steps
-        .iter()
-        .filter(|s| s.step.contains("/verify-dns") || s.step.contains("/verify-resolution"))
-        .filter_map(|s| s.started)
-        .min();
+    let verify = verify_started(steps);
     Waterfall {
         observer: origin.observer.clone(),
         votes: origin.votes.clone(),
@@ -233,6 +212,80 @@ pub fn waterfall(
                 "the switch's verification → the RTO point (names answer with the target)",
             )),
         ],
+    }
+}
+
+/// When the run's traffic switch began to be verified (records read
+/// back, or names resolved): where acting ends and converging begins.
+pub fn verify_started(steps: &[crate::runs::measure::StepTiming]) -> Option<DateTime<Utc>> {
+    steps
+        .iter()
+        .filter(|s| s.step.contains("/verify-dns") || s.step.contains("/verify-resolution"))
+        .filter_map(|s| s.started)
+        .min()
+}
+
+/// The RTO of a run an operator started, in the phases of [`waterfall`]
+/// that it has: `decide` from the declared disaster (`declared`) to the
+/// run's start (when one was declared), `act` and `converge` as for a
+/// watched run. Nothing was observed, so there is no `detect`.
+pub fn operator_phases(
+    declared: Option<DateTime<Utc>>,
+    started: DateTime<Utc>,
+    steps: &[crate::runs::measure::StepTiming],
+    restored: Option<DateTime<Utc>>,
+) -> Vec<Phase> {
+    let verify = verify_started(steps);
+    let mut out = Vec::new();
+    if declared.is_some() {
+        out.push(phase(
+            "decide",
+            declared,
+            Some(started),
+            "the declared disaster → the run's start (approval, the decision)",
+        ));
+    }
+    out.push(phase(
+        "act",
+        Some(started),
+        verify.or(restored),
+        "the run's start → the traffic switch's verification began (gates, promotion, scaling, switch)",
+    ));
+    // A run with no verification step acts up to its RTO point: there
+    // is no convergence apart to measure (not an unknown one).
+    if verify.is_some() || restored.is_none() {
+        out.push(converge(phase(
+            "converge",
+            verify,
+            restored,
+            "the switch's verification → the RTO point",
+        )));
+    }
+    out
+}
+
+/// A phase from `from` to `to`, measured when both are known and in
+/// order (else unknown, saying so in its basis, never zero).
+fn phase(
+    name: &'static str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    basis: &str,
+) -> Phase {
+    let seconds = match (from, to) {
+        (Some(f), Some(t)) if t >= f => Some((t - f).num_milliseconds() as f64 / 1000.0),
+        _ => None,
+    };
+    let basis = match seconds {
+        Some(_) => basis.to_string(),
+        None => format!("unknown: {basis}"),
+    };
+    Phase {
+        name,
+        from,
+        to,
+        seconds,
+        basis,
     }
 }
 
@@ -431,5 +484,40 @@ mod tests {
         let h = history("payments", "us-west-2", &switches(&runs));
         assert_eq!(h.active, "us-west-2");
         assert_eq!(h.running.unwrap().run_id, "a");
+    }
+
+    /// An operator's run: `decide` only when a disaster was declared,
+    /// `act` to the verification, `converge` from it to the RTO point; no
+    /// verification step: it acts up to the RTO point, no convergence apart.
+    #[test]
+    fn an_operators_run_has_the_phases_it_measured() {
+        let t = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
+        let steps = vec![crate::runs::measure::StepTiming {
+            step: "payments/verify-dns:example.com.".into(),
+            state: crate::runs::replay::StepState::Succeeded,
+            started: Some(t(150)),
+            ended: Some(t(155)),
+            error: None,
+        }];
+        let secs = |ps: Vec<Phase>| -> Vec<(&'static str, Option<f64>)> {
+            ps.iter().map(|p| (p.name, p.seconds)).collect()
+        };
+        assert_eq!(
+            secs(operator_phases(Some(t(0)), t(30), &steps, Some(t(160)))),
+            [
+                ("decide", Some(30.0)),
+                ("act", Some(120.0)),
+                ("converge", Some(10.0))
+            ]
+        );
+        assert_eq!(
+            secs(operator_phases(None, t(30), &[], Some(t(100)))),
+            [("act", Some(70.0))]
+        );
+        // Not measured: act and converge are unknown, never zero.
+        assert_eq!(
+            secs(operator_phases(None, t(30), &steps, None)),
+            [("act", Some(120.0)), ("converge", None)]
+        );
     }
 }

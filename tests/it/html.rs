@@ -127,6 +127,18 @@ const PROBE: &str = r#"<script>
         }),
       };
     }),
+    waterfalls: [...document.querySelectorAll('svg.waterfall')].map((svg) => {
+      const s = box(svg);
+      return {
+        run: svg.dataset.run, plan: svg.dataset.plan, width: s.width,
+        goal: svg.querySelectorAll('line.goal').length,
+        phases: [...svg.querySelectorAll('rect.phase')].map((r) => {
+          const b = box(r);
+          return { phase: r.dataset.phase, seconds: r.dataset.seconds, left: b.left - s.left,
+                   right: b.right - s.left, width: b.width, fill: getComputedStyle(r).fill };
+        }),
+      };
+    }),
     calendar: [...document.querySelectorAll('table.calendar tbody tr')].map((tr) => ({
       plan: tr.dataset.plan,
       cells: [...tr.querySelectorAll('td.cell')].map((td) => ({
@@ -415,6 +427,7 @@ fn pictures_are_drawn_with_the_runs_own_numbers(got: &Value, model: &Value) {
             assert!(c["width"].as_f64().unwrap() >= 10.0, "{c}");
         }
     }
+    waterfalls_add_up_to_each_runs_rto(got, model);
     let cell = |plan: &str, week: &str| -> Value {
         let row = calendar.iter().find(|r| r["plan"] == plan).unwrap();
         (row["cells"].as_array().unwrap().iter())
@@ -435,4 +448,52 @@ fn pictures_are_drawn_with_the_runs_own_numbers(got: &Value, model: &Value) {
     );
     assert_ne!(passed["background"], failed["background"], "coloured apart");
     assert_eq!(cell("ledger", "2026-11-23")["cell"], "missed");
+}
+
+/// Each run's waterfall as drawn: its phases one after the other inside
+/// the picture, painted, their lengths adding up to the run's RTO when it
+/// was measured, and one said unknown (drawn, not zero) when it was not.
+fn waterfalls_add_up_to_each_runs_rto(got: &Value, model: &Value) {
+    let waterfalls = got["waterfalls"].as_array().expect("waterfalls");
+    let mut drawn = 0;
+    for plan in model["plans"].as_array().expect("plans") {
+        for run in plan["runs"].as_array().expect("runs") {
+            if run["verdict"]["verdict"] == "REFUSED" {
+                continue;
+            }
+            drawn += 1;
+            let w = (waterfalls.iter())
+                .find(|w| w["run"] == run["run_id"] && w["plan"] == plan["plan"])
+                .unwrap_or_else(|| panic!("no waterfall for {}", run["run_id"]));
+            assert_eq!(w["goal"], 1, "the target is marked: {w}");
+            let phases = w["phases"].as_array().expect("phases");
+            assert!(!phases.is_empty(), "{w}");
+            let width = w["width"].as_f64().unwrap();
+            for pair in phases.windows(2) {
+                let (a, b) = (
+                    pair[0]["right"].as_f64().unwrap(),
+                    pair[1]["left"].as_f64().unwrap(),
+                );
+                assert!((a - b).abs() < 1.0, "one after the other: {w}");
+            }
+            for ph in phases {
+                assert!(ph["width"].as_f64().unwrap() >= 1.0, "{ph}");
+                assert!(ph["right"].as_f64().unwrap() <= width + 0.5, "inside: {ph}");
+                assert_ne!(ph["fill"], "none", "painted: {ph}");
+            }
+            match run["rto"]["seconds"].as_f64() {
+                Some(rto) => {
+                    let sum: f64 = (phases.iter())
+                        .map(|p| p["seconds"].as_str().unwrap().parse::<f64>().unwrap())
+                        .sum();
+                    assert!((sum - rto).abs() < 0.3, "phases add up to {rto}: {w}");
+                }
+                None => assert!(
+                    phases.iter().any(|p| p["seconds"] == ""),
+                    "an unknown RTO has an unknown phase: {w}"
+                ),
+            }
+        }
+    }
+    assert_eq!(waterfalls.len(), drawn, "a waterfall per run that ran");
 }
