@@ -1451,3 +1451,55 @@ fn the_rto_waterfall_adds_up_to_the_rto_and_says_unknown_as_unknown() {
         html.contains(r#"class="phase unknown converge" data-phase="converge" data-seconds="""#)
     );
 }
+
+/// The report over 200 runs of 20 plans is built and rendered as HTML (every
+/// picture included) in under 2 s, in the test profile: an auditor's
+/// quarter of a large estate, made on demand. Each plan is a copy of
+/// payments under its own name, each run a passing failover with its own
+/// RTO and RPO.
+#[test]
+fn a_report_of_200_runs_and_20_plans_renders_in_under_two_seconds() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let payments = std::fs::read_to_string(root.join("payments.toml")).unwrap();
+    let tiers = std::fs::read_to_string(root.join("tiers.toml")).unwrap();
+    std::fs::write(dir.path().join("tiers.toml"), tiers).unwrap();
+    let names: Vec<String> = (0..20).map(|i| format!("p{i:02}")).collect();
+    for n in &names {
+        let text = without_eu_west_1(&payments).replace("payments", n);
+        std::fs::write(dir.path().join(format!("{n}.toml")), text).unwrap();
+    }
+    let loaded = crate::plan::load(&[dir.path().to_path_buf()]);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let plans = loaded.plans;
+    let mut journals = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        for k in 0..10 {
+            let at = t("2026-09-01T00:00:00Z") + Duration::hours((k * 200 + i) as i64);
+            let id = format!("{}-{n}-r{k:03}", at.format("%Y%m%dT%H%M%SZ"));
+            let at = at.to_rfc3339();
+            let rto = 200.0 + (i * 10 + k) as f64;
+            let mut j = failover(&id, &at, 1.0 + k as f64, rto, approved());
+            for (_, e) in j.events.iter_mut() {
+                let renamed = serde_json::to_string(e).unwrap().replace("payments", n);
+                *e = serde_json::from_str(&renamed).unwrap();
+            }
+            journals.push(j.build());
+        }
+    }
+    let started = std::time::Instant::now();
+    let r = build(&request(&plans), &journals);
+    let html = super::html::html(&r);
+    let took = started.elapsed();
+    eprintln!(
+        "report of 200 runs and 20 plans: built and rendered ({} bytes) in {took:?}",
+        html.len()
+    );
+    assert_eq!((r.summary.runs, r.plans.len()), (200, 20));
+    assert_eq!(html.matches(r#"<svg class="waterfall""#).count(), 200);
+    assert_eq!(html.matches(r#"<svg class="trend""#).count(), 40);
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "built and rendered in {took:?}"
+    );
+}
