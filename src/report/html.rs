@@ -100,6 +100,10 @@ svg.waterfall .phase.known.act { fill: #0b57d0; }
 svg.waterfall .phase.known.converge { fill: #1a7f37; }
 svg.waterfall .phase.unknown { fill: #fff; stroke: var(--unknown); stroke-width: 2; stroke-dasharray: 4 2; }
 svg.waterfall .goal { stroke: var(--fail); stroke-width: 2; stroke-dasharray: 5 3; }
+svg.placement rect { fill: #fff; stroke: var(--rule); stroke-width: 1.5; }
+svg.placement g.after rect { stroke: var(--accent); stroke-width: 2.5; }
+svg.placement .mark.before { fill: #fff; stroke: var(--muted); stroke-width: 2.5; }
+svg.placement .mark.after { fill: var(--accent); }
 figure.timeline { margin: 6px 0 0; }
 figure.timeline svg { display: block; width: 100%; height: auto; }
 figure.timeline figcaption { color: var(--muted); font-size: 12px; }
@@ -167,7 +171,7 @@ pub fn html(r: &Report) -> String {
     );
     let _ = write!(
         o,
-        r##"<nav class="toc"><a href="#summary">Summary</a><a href="#calendar">Drill calendar</a><a href="#findings">Findings</a>"##
+        r##"<nav class="toc"><a href="#summary">Summary</a><a href="#calendar">Drill calendar</a><a href="#placement">Where plans serve</a><a href="#findings">Findings</a>"##
     );
     for p in &r.plans {
         let _ = write!(
@@ -184,6 +188,7 @@ pub fn html(r: &Report) -> String {
     let _ = writeln!(o, "</header>");
     summary(&mut o, r);
     super::pictures::calendar(&mut o, r);
+    super::pictures::placement(&mut o, r);
     findings(&mut o, r);
     let mut anchored = std::collections::BTreeSet::new();
     for p in &r.plans {

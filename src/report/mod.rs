@@ -177,8 +177,71 @@ pub struct PlanSection {
     /// Drill cadence at the report's time (from every journal, not only
     /// the window's: the last pass may be older than the window).
     pub cadence: Cadence,
+    /// Where the plan's writer and traffic were when the window began and
+    /// when it ended (from every verified journal, not only the window's).
+    pub placement: Placement,
     /// Runs of the plan in the window, oldest first.
     pub runs: Vec<RunRow>,
+}
+
+/// Where a plan served (its writer and its traffic) at the window's start
+/// and end: the target of the last failover or failback that succeeded
+/// before each, else its home region. Only journals that verify count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Placement {
+    /// Where it served when the window began.
+    pub before: String,
+    /// Where it served when the window ended.
+    pub after: String,
+    /// Each failover or failback that moved it in the window, in order.
+    pub moves: Vec<Move>,
+}
+
+/// One run that moved a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Move {
+    /// The run.
+    pub run_id: String,
+    /// `failover` or `failback`.
+    pub kind: RunKind,
+    /// Where it moved the plan.
+    pub to: String,
+    /// When it ended.
+    pub ended: Option<DateTime<Utc>>,
+}
+
+/// Where `plan` served at the window's start and end (pure), from the
+/// switches of every verified journal.
+fn placement(
+    plan: &Plan,
+    switches: &[(Vec<String>, crate::runs::watch::Switch)],
+    window: Window,
+) -> Placement {
+    let until = |t: DateTime<Utc>| -> Vec<(Vec<String>, crate::runs::watch::Switch)> {
+        (switches.iter())
+            .filter(|(_, s)| s.ended.is_some_and(|e| e <= t))
+            .cloned()
+            .collect()
+    };
+    let at = |t| crate::runs::watch::history(plan.name(), plan.home(), &until(t)).active;
+    let moves = (switches.iter())
+        .filter(|(plans, s)| {
+            plans.iter().any(|p| p == plan.name())
+                && s.outcome.succeeded()
+                && s.ended.is_some_and(|e| e > window.from && e <= window.to)
+        })
+        .map(|(_, s)| Move {
+            run_id: s.run_id.clone(),
+            kind: s.kind,
+            to: s.target.clone(),
+            ended: s.ended,
+        })
+        .collect();
+    Placement {
+        before: at(window.from),
+        after: at(window.to),
+        moves,
+    }
 }
 
 /// A forecast RTO ([`crate::forecast`]).
@@ -528,10 +591,19 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
     let cadences = cadences(&plans, &read_runs, &targets, req.now);
     let (mut rows, with_rows) = rows_in_window(req, &plans, &read_runs, &targets, running);
     let unreadable = unreadable(&read_runs, &with_rows);
+    let verified: Vec<(String, Vec<Record>)> = (read_runs.iter())
+        .filter(|r| r.chain.ok)
+        .map(|r| (r.journal.run_id.clone(), r.records.clone()))
+        .collect();
+    let switches = crate::runs::watch::switches(&verified);
     let sections: Vec<PlanSection> = plans
         .iter()
         .zip(cadences)
-        .map(|(p, cadence)| section(p, cadence, rows.remove(p.name()).unwrap_or_default()))
+        .map(|(p, cadence)| {
+            let placement = placement(p, &switches, req.window);
+            let runs = rows.remove(p.name()).unwrap_or_default();
+            section(p, (cadence, placement), runs)
+        })
         .collect();
     let findings = findings::derive(&sections, &unreadable, req.now);
     let controls = controls::map(&sections, req.window, req.now);
@@ -665,7 +737,11 @@ fn unreadable(
 }
 
 /// Plan `p`'s section with its `runs` (sorted here, oldest first).
-fn section(p: &Plan, cadence: Cadence, mut runs: Vec<RunRow>) -> PlanSection {
+fn section(
+    p: &Plan,
+    (cadence, placement): (Cadence, Placement),
+    mut runs: Vec<RunRow>,
+) -> PlanSection {
     runs.sort_by(|a, b| (a.started, &a.run_id).cmp(&(b.started, &b.run_id)));
     PlanSection {
         plan: p.name().to_string(),
@@ -677,6 +753,7 @@ fn section(p: &Plan, cadence: Cadence, mut runs: Vec<RunRow>) -> PlanSection {
         rpo_target_seconds: p.tier.rpo.as_secs(),
         approval_required: p.tier.approval == crate::plan::tiers::Approval::Required,
         cadence,
+        placement,
         runs,
     }
 }

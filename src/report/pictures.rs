@@ -2,7 +2,8 @@
 //! waterfall of its RTO (detect, decide, act, converge) against the
 //! tier's target; per plan, small multiples of the RTO and RPO achieved
 //! over its runs against their targets; for the report, a drill calendar
-//! (plans by weeks).
+//! (plans by weeks) and where each plan's writer and traffic were before
+//! and after the window (each region and its cloud).
 //!
 //! Why these two: an auditor asks "is recovery getting slower, and was
 //! every drill done on time?", and a table of runs answers it only to a
@@ -240,6 +241,86 @@ pub fn waterfall(o: &mut String, p: &PlanSection, run: &RunRow) {
             " Not trusted: the journal does not verify, so these are what the altered journal says."
         }
     );
+}
+
+/// The cloud a region belongs to, by its name (`us-east4` is GCP's).
+fn cloud_of(region: &str) -> &'static str {
+    if crate::plan::sites::gcp_region(region) {
+        "GCP"
+    } else {
+        "AWS"
+    }
+}
+
+/// Before and after: per plan, its regions as boxes (with their cloud),
+/// where its writer and traffic were when the window began (a ring) and
+/// when it ended (a filled mark), and the runs that moved it.
+pub fn placement(o: &mut String, r: &Report) {
+    let _ = writeln!(
+        o,
+        r#"<section id="placement"><h2>Where each plan serves</h2><p class="meta">Each plan's regions, home first. A ring: where its writer and traffic were when the window began; a filled mark: where they were when it ended (the target of the last failover or failback that succeeded, from journals that verify; else home).</p><table class="placement"><thead><tr><th>Plan</th><th>Regions</th><th>Before → after</th><th>Moved by</th></tr></thead><tbody>"#
+    );
+    for p in &r.plans {
+        let pl = &p.placement;
+        let (bw, gap) = (118.0, 10.0);
+        let w = p.regions.len() as f64 * (bw + gap);
+        let _ = write!(
+            o,
+            r#"<tr data-plan="{plan}"><th>{plan}</th><td><svg class="placement" data-plan="{plan}" data-before="{b}" data-after="{a}" viewBox="0 0 {w} 44" width="{w}" height="44" role="img" aria-label="plan {plan}: before {b}, after {a}">"#,
+            plan = x(&p.plan),
+            b = x(&pl.before),
+            a = x(&pl.after),
+        );
+        for (i, region) in p.regions.iter().enumerate() {
+            let bx = i as f64 * (bw + gap);
+            let mut class = String::from("region");
+            for (held, word) in [(&pl.before, " before"), (&pl.after, " after")] {
+                if held == region {
+                    class.push_str(word);
+                }
+            }
+            let _ = write!(
+                o,
+                r#"<g class="{class}" data-region="{reg}"><rect x="{bx}" y="2" width="{bw}" height="40" rx="4"/><text x="{tx}" y="19">{reg}</text><text class="tick" x="{tx}" y="34">{cloud}{home}</text>"#,
+                reg = x(region),
+                tx = bx + 8.0,
+                cloud = cloud_of(region),
+                home = if i == 0 { ", home" } else { "" },
+            );
+            if *region == pl.before {
+                let _ = write!(
+                    o,
+                    r#"<circle class="mark before" cx="{cx}" cy="14" r="6"><title>writer and traffic when the window began</title></circle>"#,
+                    cx = bx + bw - 28.0
+                );
+            }
+            if *region == pl.after {
+                let _ = write!(
+                    o,
+                    r#"<circle class="mark after" cx="{cx}" cy="14" r="6"><title>writer and traffic when the window ended</title></circle>"#,
+                    cx = bx + bw - 12.0
+                );
+            }
+            let _ = write!(o, "</g>");
+        }
+        let moved: Vec<String> = (pl.moves.iter())
+            .map(|m| format!("{} {} to {}", m.run_id, m.kind, m.to))
+            .collect();
+        let _ = writeln!(
+            o,
+            "</svg></td><td>{} ({}) → {} ({})</td><td>{}</td></tr>",
+            x(&pl.before),
+            cloud_of(&pl.before),
+            x(&pl.after),
+            cloud_of(&pl.after),
+            if moved.is_empty() {
+                "not moved in the window".to_string()
+            } else {
+                x(&moved.join("; "))
+            }
+        );
+    }
+    let _ = writeln!(o, "</tbody></table></section>");
 }
 
 /// What a week of a plan's drills came to.

@@ -1503,3 +1503,38 @@ fn a_report_of_200_runs_and_20_plans_renders_in_under_two_seconds() {
         "built and rendered in {took:?}"
     );
 }
+
+/// Where each plan served before and after the window, from journals that
+/// verify: payments moved to us-east-1 by its passing failovers (the
+/// tampered one moves nothing), and the page draws a ring at home and a
+/// filled mark at the target.
+#[test]
+fn before_and_after_says_where_each_plan_served_from_verified_journals() {
+    let plans = plans();
+    let r = build(&request(&plans), &journals());
+    let p = r.plans.iter().find(|p| p.plan == "payments").unwrap();
+    assert_eq!(
+        (p.placement.before.as_str(), p.placement.after.as_str()),
+        ("us-west-2", "us-east-1")
+    );
+    let moved: Vec<&str> = p
+        .placement
+        .moves
+        .iter()
+        .map(|m| m.run_id.as_str())
+        .collect();
+    assert!(
+        !moved.contains(&"20260920T120000Z-payments-f006"),
+        "{moved:?}"
+    );
+    assert!(
+        moved.contains(&"20261001T100000Z-payments-a001"),
+        "{moved:?}"
+    );
+    let html = super::html::html(&r);
+    assert!(html.contains(
+        r#"<svg class="placement" data-plan="payments" data-before="us-west-2" data-after="us-east-1""#
+    ));
+    assert!(html.contains(r#"<g class="region before" data-region="us-west-2">"#));
+    assert!(html.contains(r#"<g class="region after" data-region="us-east-1">"#));
+}

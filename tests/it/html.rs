@@ -139,6 +139,14 @@ const PROBE: &str = r#"<script>
         }),
       };
     }),
+    placement: [...document.querySelectorAll('svg.placement')].map((svg) => ({
+      plan: svg.dataset.plan, before: svg.dataset.before, after: svg.dataset.after,
+      width: box(svg).width,
+      marks: [...svg.querySelectorAll('circle.mark')].map((c) => ({
+        cls: c.getAttribute('class'), region: c.closest('g').dataset.region,
+        width: box(c).width, fill: getComputedStyle(c).fill,
+      })),
+    })),
     calendar: [...document.querySelectorAll('table.calendar tbody tr')].map((tr) => ({
       plan: tr.dataset.plan,
       cells: [...tr.querySelectorAll('td.cell')].map((td) => ({
@@ -428,6 +436,28 @@ fn pictures_are_drawn_with_the_runs_own_numbers(got: &Value, model: &Value) {
         }
     }
     waterfalls_add_up_to_each_runs_rto(got, model);
+    // Before and after: a ring and a filled mark, each in its region's box.
+    for plan in model["plans"].as_array().expect("plans") {
+        let drawn = (got["placement"].as_array().expect("placement").iter())
+            .find(|p| p["plan"] == plan["plan"])
+            .unwrap_or_else(|| panic!("no placement for {}", plan["plan"]));
+        let want = &plan["placement"];
+        assert_eq!(
+            (&drawn["before"], &drawn["after"]),
+            (&want["before"], &want["after"])
+        );
+        let marks = drawn["marks"].as_array().expect("marks");
+        for (class, region) in [
+            ("mark before", &want["before"]),
+            ("mark after", &want["after"]),
+        ] {
+            let m = (marks.iter())
+                .find(|m| m["cls"] == class)
+                .unwrap_or_else(|| panic!("no {class} in {drawn}"));
+            assert_eq!(&m["region"], region, "{drawn}");
+            assert!(m["width"].as_f64().unwrap() >= 8.0, "{m}");
+        }
+    }
     let cell = |plan: &str, week: &str| -> Value {
         let row = calendar.iter().find(|r| r["plan"] == plan).unwrap();
         (row["cells"].as_array().unwrap().iter())
