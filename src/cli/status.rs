@@ -28,6 +28,10 @@ pub struct StatusArgs {
     /// (e.g. 2s, 5s): a region that is down must not hold the report up.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub read_timeout: Duration,
+    /// Also write the readiness matrix (plans by checks, each cell ok,
+    /// unknown or FAIL with why) to FILE, one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 /// Runs `status`.
@@ -72,6 +76,16 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError
             settings.state,
             args.read_timeout.as_secs_f64()
         ),
+    }
+    if let Some(path) = &args.html {
+        let page = drctl::status::matrix::html(&report, chrono::Utc::now());
+        std::fs::write(path, page).map_err(|e| {
+            CliError::invalid(format!(
+                "cannot write the readiness page to {}: {e}",
+                path.display()
+            ))
+            .hint("name a file in a directory you can write")
+        })?;
     }
     match args.output {
         Output::Json => outln!("{}", serde_json::to_string_pretty(&report)?),

@@ -11,6 +11,7 @@
 //! kind's readiness rule is the one its step kind owns.
 
 mod assess;
+pub mod matrix;
 mod read;
 pub mod verified;
 

@@ -204,6 +204,22 @@ async fn verified_until_the_world_changes(f: &Fixture, run: &str) {
         "{}",
         text.all()
     );
+    // The readiness matrix says the same, as the browser reads it.
+    let page = f.state_dir().join("readiness.html");
+    let path = page.to_string_lossy().into_owned();
+    let ran = f
+        .drctl(&["status", "--plan", "payments", "--html", &path])
+        .await;
+    assert!(page.is_file(), "{}", ran.all());
+    let dom = crate::html::browse(&page, &["--dump-dom".into()]).await;
+    assert!(
+        dom.contains(r#"data-check="verified" data-mark="fail">FAIL"#) && dom.contains(&want),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"data-check="capacity" data-mark="ok">ok"#),
+        "the lowered maximum still reaches the active size: {dom}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,7 +57,7 @@ fn chromium() -> PathBuf {
 }
 
 /// Runs the browser on `page` with `args`, bounded; its standard output.
-async fn browse(page: &Path, args: &[String]) -> String {
+pub(crate) async fn browse(page: &Path, args: &[String]) -> String {
     let mut cmd = tokio::process::Command::new(chromium());
     cmd.args([
         "--headless",

@@ -1,0 +1,69 @@
+use super::*;
+use crate::cloud::fake::FakeCloud;
+
+fn world() -> FakeCloud {
+    let f = crate::cloud::fake::reference_world((&[1.5, 3.0], &[600.0, 1200.0]));
+    f.state().buckets = vec![
+        "s3://drctl-evidence-use1".into(),
+        "gs://drctl-evidence".into(),
+    ];
+    f
+}
+
+async fn matrix(f: &FakeCloud) -> (StatusReport, Vec<Row>) {
+    let plans: Vec<_> = (crate::plan::reference().into_iter())
+        .filter(|p| ["payments", "ledger"].contains(&p.name()))
+        .collect();
+    let r = super::super::status(&f.clouds(), &plans, &Default::default()).await;
+    let rows = rows(&r);
+    (r, rows)
+}
+
+fn mark(rows: &[Row], plan: &str, check: &str) -> (Mark, Vec<String>) {
+    let row = rows.iter().find(|r| r.plan == plan).unwrap();
+    let c = row.cells.iter().find(|c| c.check == check).unwrap();
+    (c.mark, c.why.clone())
+}
+
+#[tokio::test]
+async fn each_plan_by_each_check_with_why_and_unknown_never_ok() {
+    let f = world();
+    let (_, rows) = matrix(&f).await;
+    for check in ["data and lag", "capacity", "traffic", "evidence"] {
+        assert_eq!(mark(&rows, "payments", check).0, Mark::Ok, "{check}");
+    }
+    // ledger's replica lags 20 minutes against an RPO of 15.
+    let (m, why) = mark(&rows, "ledger", "data and lag");
+    assert_eq!(m, Mark::Fail);
+    assert!(why[0].contains("lag above the RPO"), "{why:?}");
+    // The drill history was not read: verified is unknown, never ok.
+    assert_eq!(mark(&rows, "payments", "verified").0, Mark::Unknown);
+    // A standby group gone, and lag with no datapoint.
+    let gone = ("us-east-1".to_string(), "payments-api-use1".to_string());
+    f.state().groups.remove(&gone);
+    f.state().lag.clear();
+    let (_, rows) = matrix(&f).await;
+    let (m, why) = mark(&rows, "payments", "capacity");
+    assert_eq!(m, Mark::Fail);
+    assert!(why[0].contains("payments-api-use1"), "{why:?}");
+    assert_eq!(mark(&rows, "payments", "data and lag").0, Mark::Unknown);
+}
+
+#[tokio::test]
+async fn the_page_holds_a_cell_per_plan_and_check_and_nothing_to_fetch() {
+    let f = world();
+    let (r, rows) = matrix(&f).await;
+    let page = html(&r, chrono::Utc::now());
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    for banned in ["<script", "<link", "<img", "src=", "url(", "http"] {
+        assert!(!page.contains(banned), "{banned}");
+    }
+    let cells = page.matches(r#"<td class="mark "#).count();
+    assert_eq!(
+        cells,
+        rows.len() * (CHECKS.len() + 1),
+        "a cell per check and ready"
+    );
+    assert!(page.contains(r#"data-plan="ledger""#));
+    assert!(page.contains(r#"data-check="data and lag" data-mark="fail">FAIL"#));
+}
