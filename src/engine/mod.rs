@@ -111,6 +111,21 @@ pub trait InventoryReader: Send + Sync {
     async fn inventories(&self, clouds: &Clouds, plans: &[Plan]) -> Inventories;
 }
 
+/// Who and where a run is, from its start: its id (the caller's, else a
+/// new one named after its plan, or `all`), this host and process.
+fn me(plans: &[Plan], opts: &RunOptions) -> LockInfo {
+    let label = match plans {
+        [one] => one.name().to_string(),
+        _ => "all".into(),
+    };
+    LockInfo {
+        run_id: (opts.run_id.clone()).unwrap_or_else(|| journal::new_run_id(&label)),
+        host: hostname(),
+        pid: std::process::id(),
+        started: Utc::now(),
+    }
+}
+
 /// Each plan's inventory, by plan name.
 pub type Inventories = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -300,25 +315,8 @@ impl Engine {
         refuse_in_blackout(plans, opts)?;
         // A drill's inventory is read before its clock starts: the read is
         // not part of the recovery the drill measures.
-        let inventory = if opts.kind == journal::event::RunKind::Drill {
-            self.read_inventory(plans).await
-        } else {
-            None
-        };
-        let label = if plans.len() == 1 {
-            plans[0].name().to_string()
-        } else {
-            "all".into()
-        };
-        let me = LockInfo {
-            run_id: opts
-                .run_id
-                .clone()
-                .unwrap_or_else(|| journal::new_run_id(&label)),
-            host: hostname(),
-            pid: std::process::id(),
-            started: Utc::now(),
-        };
+        let inventory = self.read_inventory(plans, opts).await;
+        let me = me(plans, opts);
         // A run that could not sign its journal where keys are listed
         // would leave one nobody can verify: refused before any lock.
         self.may_write(&me.run_id)?;
@@ -421,10 +419,13 @@ impl Engine {
         }
     }
 
-    /// Reads each plan's inventory for a drill (`None`: no reader, or the
+    /// Reads each plan's inventory for a drill (`None`: not a drill, no reader, or the
     /// read did not end within [`INVENTORY_BUDGET`], said on the progress
     /// sink; the drill goes on without it).
-    async fn read_inventory(&self, plans: &[Plan]) -> Option<Inventories> {
+    async fn read_inventory(&self, plans: &[Plan], opts: &RunOptions) -> Option<Inventories> {
+        if opts.kind != journal::event::RunKind::Drill {
+            return None;
+        }
         let reader = self.inventory.as_ref()?;
         let read = reader.inventories(&self.clouds, plans);
         match tokio::time::timeout(INVENTORY_BUDGET, read).await {

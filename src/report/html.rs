@@ -77,33 +77,6 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px;
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
 dl.facts ul { margin: 0; padding-left: 18px; }
-figure.trends { display: flex; flex-wrap: wrap; gap: 8px 18px; margin: 8px 0 4px; }
-figure.trends figcaption { flex-basis: 100%; color: var(--muted); font-size: 12px; }
-svg.trend .axis { stroke: var(--muted); }
-svg.trend .goal { stroke: var(--fail); stroke-dasharray: 5 3; }
-svg.trend text.trend-title { font-weight: 600; }
-svg.trend .point.met { fill: var(--pass); }
-svg.trend .point.missed { fill: var(--fail); }
-svg.trend .point.unknown { fill: #fff; stroke: var(--unknown); stroke-width: 2; }
-table.calendar { width: auto; }
-table.calendar th.week { font-size: 10px; font-weight: 400; writing-mode: vertical-rl; padding: 4px 2px; }
-table.calendar td.cell { width: 22px; text-align: center; font-weight: 700; padding: 2px; }
-td.cell.passed { color: var(--pass); background: var(--pass-bg); }
-td.cell.failed, td.cell.missed { color: var(--fail); background: var(--fail-bg); }
-td.cell.refused { color: var(--unknown); background: var(--unknown-bg); }
-td.cell.not-due { color: var(--muted); }
-figure.waterfall { margin: 4px 0 2px; }
-figure.waterfall figcaption { color: var(--muted); font-size: 12px; }
-svg.waterfall .phase.known.detect { fill: #8250df; }
-svg.waterfall .phase.known.decide { fill: #bf8700; }
-svg.waterfall .phase.known.act { fill: #0b57d0; }
-svg.waterfall .phase.known.converge { fill: #1a7f37; }
-svg.waterfall .phase.unknown { fill: #fff; stroke: var(--unknown); stroke-width: 2; stroke-dasharray: 4 2; }
-svg.waterfall .goal { stroke: var(--fail); stroke-width: 2; stroke-dasharray: 5 3; }
-svg.placement rect { fill: #fff; stroke: var(--rule); stroke-width: 1.5; }
-svg.placement g.after rect { stroke: var(--accent); stroke-width: 2.5; }
-svg.placement .mark.before { fill: #fff; stroke: var(--muted); stroke-width: 2.5; }
-svg.placement .mark.after { fill: var(--accent); }
 figure.timeline { margin: 6px 0 0; }
 figure.timeline svg { display: block; width: 100%; height: auto; }
 figure.timeline figcaption { color: var(--muted); font-size: 12px; }
@@ -154,7 +127,7 @@ pub fn html(r: &Report) -> String {
     );
     let _ = writeln!(o, r#"<meta name="generator" content="drctl">"#);
     let _ = writeln!(o, "<title>{}</title>", x(&title));
-    let _ = writeln!(o, "<style>{STYLE}</style>");
+    let _ = writeln!(o, "<style>{STYLE}{}</style>", super::pictures::STYLE);
     let _ = writeln!(o, "</head>");
     let _ = writeln!(o, "<body>\n<main>");
     let _ = writeln!(o, "<header>\n<h1>{}</h1>", x(&title));
