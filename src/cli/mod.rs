@@ -11,6 +11,7 @@ pub mod drill;
 pub mod error;
 pub mod failover;
 pub mod generate;
+pub mod history;
 pub mod lock;
 pub mod notify;
 pub mod plan;

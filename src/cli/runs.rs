@@ -1,6 +1,5 @@
 //! `drctl runs list | show | resume` and `drctl audit verify`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -83,12 +82,6 @@ pub enum AuditCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
-}
-
-pub fn targets(settings: &Settings) -> BTreeMap<String, (u64, u64)> {
-    let loaded =
-        drctl::plan::load_with(std::slice::from_ref(&settings.plans), &settings.sink_rules);
-    drctl::runs::measure::targets(&loaded.plans)
 }
 
 /// Runs a `runs` command.
@@ -216,7 +209,7 @@ async fn show(
     let report = report_from_records(
         run,
         &records,
-        &targets(settings),
+        &super::history::targets(settings),
         outcome.unwrap_or(Outcome::Unfinished),
     );
     match output {

@@ -74,7 +74,7 @@ pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> Result<Exit, CliE
         .into_iter()
         .cloned()
         .collect::<Vec<_>>();
-    let rows = cadence(settings, &plans, None, None).await?;
+    let rows = super::history::cadence(settings, &plans, None, None).await?;
     let overdue = rows.iter().any(|r| r.overdue);
     if let Err(e) = super::notify::overdue(settings, &plans, &rows).await {
         super::errln!("warning: cannot notify of overdue drills: {e}");
@@ -87,25 +87,6 @@ pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> Result<Exit, CliE
         Output::Text => out!("{}", render(&rows)),
     }
     Ok(if overdue { Exit::Failed } else { Exit::Ok })
-}
-
-/// Each plan's drill cadence now, from the journals of the settings' state
-/// (reached through `via`, with `clouds` when the caller has them).
-pub async fn cadence(
-    settings: &Settings,
-    plans: &[drctl::plan::Plan],
-    via: Option<&str>,
-    clouds: Option<&drctl::cloud::Clouds>,
-) -> Result<Vec<Cadence>, CliError> {
-    let state = super::open_state(settings, via, clouds).await?;
-    let targets = super::runs::targets(settings);
-    let mut drills = Vec::new();
-    for (id, records) in super::read_runs(state.journals.as_ref()).await?.runs {
-        if schedule::usable(&records) {
-            drills.extend(schedule::drill_runs(&id, &records, &targets));
-        }
-    }
-    Ok(schedule::cadence(plans, &drills, chrono::Utc::now()))
 }
 
 fn render(rows: &[Cadence]) -> String {
@@ -195,7 +176,7 @@ async fn tell_overdue(settings: &Settings, plans: &[Plan]) {
         return;
     }
     let told = async {
-        let rows = cadence(settings, plans, None, None).await?;
+        let rows = super::history::cadence(settings, plans, None, None).await?;
         super::notify::overdue(settings, plans, &rows).await
     };
     if let Err(e) = told.await {

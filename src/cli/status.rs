@@ -63,7 +63,7 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError
         status(&clouds, &plans, &opts),
         tokio::time::timeout(
             args.read_timeout,
-            super::schedule::cadence(settings, &plans, via.as_deref(), Some(&clouds))
+            super::history::cadence(settings, &plans, via.as_deref(), Some(&clouds))
         )
     );
     match cadence {
@@ -127,7 +127,7 @@ pub async fn verified_now(
         status(clouds, plans, &opts),
         tokio::time::timeout(
             opts.read_timeout,
-            super::schedule::cadence(settings, plans, via.as_deref(), Some(clouds))
+            super::history::cadence(settings, plans, via.as_deref(), Some(clouds))
         )
     );
     match cadence {
