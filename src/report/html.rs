@@ -405,6 +405,7 @@ fn plan(o: &mut String, p: &PlanSection, anchored: &mut std::collections::BTreeS
                 .unwrap_or_default()
         ),
     );
+    fact(o, "Verified", x(&super::render::verified_text(&p.verified)));
     let _ = writeln!(o, "</dl>");
     if p.runs.is_empty() {
         let _ = writeln!(o, "<p>No run in the window.</p>\n</section>");

@@ -184,6 +184,10 @@ pub struct PlanSection {
     /// Where the plan's writer and traffic were when the window began and
     /// when it ended (from every verified journal, not only the window's).
     pub placement: Placement,
+    /// Whether the plan is what its last passing drill proved, as far as
+    /// journals and the plan tell (its definition, the drill's age); the
+    /// world is compared by `drctl status` ([`crate::runs::verified`]).
+    pub verified: crate::runs::verified::Verified,
     /// Runs of the plan in the window, oldest first.
     pub runs: Vec<RunRow>,
 }
@@ -545,8 +549,9 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
         .zip(cadences)
         .map(|(p, cadence)| {
             let placement = placement(p, &switches, req.window);
+            let verified = verified_of(p, &cadence, req.now);
             let runs = rows.remove(p.name()).unwrap_or_default();
-            section(p, (cadence, placement), runs)
+            section(p, (cadence, placement, verified), runs)
         })
         .collect();
     let findings = findings::derive(&sections, &unreadable, req.now);
@@ -680,12 +685,23 @@ fn unreadable(
         .collect()
 }
 
+/// Whether `plan` is what its last passing drill proved, from journals
+/// and the plan alone: its definition and the drill's age.
+fn verified_of(
+    plan: &Plan,
+    cadence: &Cadence,
+    now: DateTime<Utc>,
+) -> crate::runs::verified::Verified {
+    use crate::runs::verified::{Scope, definition, judge};
+    let own = definition(plan);
+    judge(plan, (&own, Scope::Definition), Some(cadence), None, now)
+}
+
+/// A plan's cadence, placement and verified state, as its section shows.
+type Judged = (Cadence, Placement, crate::runs::verified::Verified);
+
 /// Plan `p`'s section with its `runs` (sorted here, oldest first).
-fn section(
-    p: &Plan,
-    (cadence, placement): (Cadence, Placement),
-    mut runs: Vec<RunRow>,
-) -> PlanSection {
+fn section(p: &Plan, (cadence, placement, verified): Judged, mut runs: Vec<RunRow>) -> PlanSection {
     runs.sort_by(|a, b| (a.started, &a.run_id).cmp(&(b.started, &b.run_id)));
     PlanSection {
         plan: p.name().to_string(),
@@ -698,6 +714,7 @@ fn section(
         approval_required: p.tier.approval == crate::plan::tiers::Approval::Required,
         cadence,
         placement,
+        verified,
         runs,
     }
 }

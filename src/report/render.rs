@@ -213,6 +213,18 @@ fn md_findings(o: &mut String, r: &Report) {
     }
 }
 
+/// A plan's verified state as the report can judge it (its definition and
+/// the drill's age; the world is `drctl status`'s to compare).
+pub(crate) fn verified_text(v: &crate::runs::verified::Verified) -> String {
+    match &v.reason {
+        None => format!(
+            "as far as journals tell: the plan is unchanged since drill {}, within the interval (`drctl status` compares the world)",
+            v.drill.as_deref().unwrap_or_default()
+        ),
+        Some(why) => format!("NOT VERIFIED: {why}"),
+    }
+}
+
 /// One plan: its facts, the table of its runs, then each run.
 fn md_plan(o: &mut String, p: &super::PlanSection) {
     let _ = writeln!(o, "\n### {} ({})\n", md(&p.plan), md(&p.tier));
@@ -221,7 +233,7 @@ fn md_plan(o: &mut String, p: &super::PlanSection) {
     }
     let _ = writeln!(
         o,
-        "- Owner: {}\n- Regions: {} (home first)\n- Targets: RTO {}, RPO {}; approval {}\n- Drill cadence: {}{}",
+        "- Owner: {}\n- Regions: {} (home first)\n- Targets: RTO {}, RPO {}; approval {}\n- Drill cadence: {}{}\n- Verified: {}",
         p.owner
             .as_deref()
             .map_or("not set (`[plan] owner`)".into(), md),
@@ -241,7 +253,8 @@ fn md_plan(o: &mut String, p: &super::PlanSection) {
             .note
             .as_ref()
             .map(|n| format!("; {}", md(n)))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        md(&verified_text(&p.verified))
     );
     if p.runs.is_empty() {
         let _ = writeln!(o, "\nNo run in the window.");

@@ -1538,3 +1538,37 @@ fn before_and_after_says_where_each_plan_served_from_verified_journals() {
     assert!(html.contains(r#"<g class="region before" data-region="us-west-2">"#));
     assert!(html.contains(r#"<g class="region after" data-region="us-east-1">"#));
 }
+
+/// The report judges a plan from journals and the plan alone: verified
+/// while its definition is the one its last passing drill journaled and
+/// the drill is within the interval; an edited entry is named; the world
+/// facts of the drill's inventory are left to `drctl status`.
+#[test]
+fn the_report_says_whether_each_plan_is_verified_from_its_definition() {
+    use crate::runs::verified::definition;
+    let plans = plans();
+    let plan = plans.iter().find(|p| p.name() == "payments").unwrap();
+    let now = t("2026-11-23T12:00:00Z");
+    let mut inventory = definition(plan);
+    inventory.insert("payments-api max in us-east-1".into(), "8".into());
+    let drill = crate::runs::schedule::DrillRun {
+        run_id: "20261122T030000Z-payments-g007".into(),
+        plan: "payments".into(),
+        started: now - Duration::days(1),
+        outcome: Outcome::Succeeded,
+        verdict: Verdict::Pass,
+        inventory: Some(inventory),
+    };
+    let cadence = crate::runs::schedule::cadence(std::slice::from_ref(plan), &[drill], now);
+    let v = super::verified_of(plan, &cadence[0], now);
+    assert!(v.verified, "{v:#?}");
+    let mut edited = plan.clone();
+    edited.spec.compute[0].active.max += 1;
+    let v = super::verified_of(&edited, &cadence[0], now);
+    assert!(!v.verified);
+    assert_eq!(
+        v.differences,
+        vec!["plan changed: `[[compute]] payments-api` edited".to_string()]
+    );
+    assert!(super::render::verified_text(&v).starts_with("NOT VERIFIED: changed since"));
+}

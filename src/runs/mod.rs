@@ -17,6 +17,7 @@ pub mod measure;
 pub mod replay;
 pub mod run_report;
 pub mod schedule;
+pub mod verified;
 pub mod watch;
 
 pub use replay::{StepState, replay};
