@@ -630,47 +630,6 @@ async fn a_sweep_leaves_a_node_group_a_failover_scaled_after_the_drill() {
     assert_eq!(orders_standby(&f).desired, 3);
 }
 
-/// A drill journals each plan's inventory before its steps act, read as
-/// `status` reads it (the standby at its standby floor, not raised), and
-/// the drill cadence carries it to `status`, which compares it.
-#[tokio::test]
-async fn a_drill_journals_the_plans_inventory_before_its_steps_act() {
-    let f = world();
-    let dir = tempfile::tempdir().unwrap();
-    let (e, store, _) = engine(&f, dir.path());
-    let e = Engine {
-        inventory: Some(Arc::new(crate::status::verified::StatusInventory {
-            opts: Default::default(),
-        })),
-        ..e
-    };
-    let o = RunOptions {
-        step_timeout: Some(Duration::from_millis(300)),
-        ..drill_opts()
-    };
-    e.run(&payments(), &o).await.unwrap();
-    let id = store.list().await.unwrap().pop().unwrap();
-    let records: Vec<crate::journal::event::Record> = (store.read(&id).await.unwrap().lines())
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let at = |want: fn(&Event) -> bool| records.iter().position(|r| want(&r.event));
-    let inventory = at(|e| matches!(e, Event::Inventory { .. })).expect("an inventory record");
-    let first_step = at(|e| matches!(e, Event::StepStarted { .. })).unwrap();
-    assert!(inventory < first_step, "journaled before any step acts");
-    let Event::Inventory { plan, items } = &records[inventory].event else {
-        unreachable!()
-    };
-    assert_eq!(plan, "payments");
-    assert_eq!(
-        items["payments-api floor in us-east-1"], "0",
-        "not raised yet"
-    );
-    assert_eq!(items["payments-api max in us-east-1"], "8");
-    let targets = BTreeMap::from([("payments".to_string(), (900, 300))]);
-    let runs = crate::runs::schedule::drill_runs(&id, &records, &targets);
-    assert_eq!(runs[0].inventory.as_ref(), Some(items));
-}
-
 /// A drill whose inventory read does not end within its budget goes on
 /// without one, and says so (paused time: the budget passes at once).
 #[tokio::test(start_paused = true)]

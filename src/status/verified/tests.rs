@@ -214,3 +214,82 @@ async fn the_standby_lag_is_banded_against_the_rpo_and_unknown_stays_unknown() {
     f.state().lag.clear();
     assert_eq!(lag_band(&ledger, &read(&f, &ledger).await), None);
 }
+
+/// A progress sink that keeps nothing.
+struct Quiet;
+
+impl crate::engine::Reporter for Quiet {
+    fn started(&self, _: &crate::steps::graph::Step) {}
+    fn finished(
+        &self,
+        _: &crate::steps::graph::Step,
+        _: Result<&serde_json::Value, &crate::steps::StepFailure>,
+        _: std::time::Duration,
+    ) {
+    }
+    fn note(&self, _: &str) {}
+}
+
+/// A drill journals each plan's inventory before its steps act, read as
+/// `status` reads it (the standby at its standby floor, not raised), and
+/// the drill cadence carries it to the judgement.
+#[tokio::test]
+async fn a_drill_journals_the_plans_inventory_before_its_steps_act() {
+    use crate::engine::{Engine, RunOptions};
+    use crate::journal::{Event, JournalStore};
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(crate::journal::MemoryStore::new());
+    let e = Engine {
+        clouds: f.clouds(),
+        side_clouds: f.clouds(),
+        store: store.clone(),
+        locks: std::sync::Arc::new(crate::state::local::LocalLocks::new(
+            dir.path().to_path_buf(),
+        )),
+        reporter: std::sync::Arc::new(Quiet),
+        confirm: None,
+        notify: None,
+        waits: None,
+        inventory: Some(std::sync::Arc::new(StatusInventory {
+            opts: Default::default(),
+        })),
+    };
+    let o = RunOptions {
+        kind: crate::journal::RunKind::Drill,
+        mode: crate::engine::RunMode::Drill {
+            depth: crate::steps::graph::DrillDepth::Shadow,
+        },
+        approve: None,
+        step_timeout: Some(std::time::Duration::from_millis(300)),
+        pace: crate::engine::Pace {
+            poll: (
+                std::time::Duration::from_millis(1),
+                std::time::Duration::from_millis(5),
+            ),
+            ..Default::default()
+        },
+        ..RunOptions::failover("us-east-1")
+    };
+    e.run(&[payments()], &o).await.unwrap();
+    let id = store.list().await.unwrap().pop().unwrap();
+    let records: Vec<crate::journal::event::Record> = (store.read(&id).await.unwrap().lines())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let at = |want: fn(&Event) -> bool| records.iter().position(|r| want(&r.event));
+    let inventory = at(|e| matches!(e, Event::Inventory { .. })).expect("an inventory record");
+    let first_step = at(|e| matches!(e, Event::StepStarted { .. })).unwrap();
+    assert!(inventory < first_step, "journaled before any step acts");
+    let Event::Inventory { plan, items } = &records[inventory].event else {
+        unreachable!()
+    };
+    assert_eq!(plan, "payments");
+    assert_eq!(
+        items["payments-api floor in us-east-1"], "0",
+        "not raised yet"
+    );
+    assert_eq!(items["payments-api max in us-east-1"], "8");
+    let targets = BTreeMap::from([("payments".to_string(), (900, 300))]);
+    let runs = crate::runs::schedule::drill_runs(&id, &records, &targets);
+    assert_eq!(runs[0].inventory.as_ref(), Some(items));
+}
