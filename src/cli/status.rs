@@ -51,27 +51,11 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError
         lag_window: window,
         read_timeout: args.read_timeout,
     };
-    // The drill cadence from the journals, read beside the readiness
-    // reads: shown, never part of readiness, and bounded like every other
-    // read (a shared state may be unreachable during an outage; status must
-    // work when little else does). A bucket is reached through a standby
-    // region, not the home region that may be down.
-    let via = plans
-        .iter()
-        .find_map(|p| p.regions().iter().find(|r| *r != p.home()).cloned());
-    let (mut report, cadence) = tokio::join!(
-        status(&clouds, &plans, &opts),
-        tokio::time::timeout(
-            args.read_timeout,
-            super::history::cadence(settings, &plans, via.as_deref(), Some(&clouds))
-        )
-    );
-    match cadence {
-        Ok(Ok(rows)) => {
-            judge_all(&mut report, &plans, &rows);
-        }
-        Ok(Err(e)) => super::errln!("warning: cannot read the drill history: {e:#}"),
-        Err(_) => super::errln!(
+    let (report, history) = status_with_history(settings, &plans, &clouds, &opts).await;
+    match history {
+        History::Read => {}
+        History::Failed(e) => super::errln!("warning: cannot read the drill history: {e:#}"),
+        History::TimedOut => super::errln!(
             "warning: the drill history ({}) did not answer within {}s; shown without it",
             settings.state,
             args.read_timeout.as_secs_f64()
@@ -111,6 +95,49 @@ fn judge_all(
     }
 }
 
+/// Whether the drill history was read beside the status reads.
+enum History {
+    /// It was: each plan has its cadence and verified state.
+    Read,
+    /// It could not be.
+    Failed(CliError),
+    /// It did not answer within the read timeout.
+    TimedOut,
+}
+
+/// The readiness of `plans` and, read beside it, the drill history that
+/// gives each plan its cadence and verified state: shown, never part of
+/// readiness, and bounded like every other read (a shared state may be
+/// unreachable during an outage; status must work when little else does).
+/// A bucket is reached through a standby region, not the home region that
+/// may be down.
+async fn status_with_history(
+    settings: &Settings,
+    plans: &[drctl::plan::Plan],
+    clouds: &drctl::cloud::Clouds,
+    opts: &StatusOptions,
+) -> (StatusReport, History) {
+    let via = plans
+        .iter()
+        .find_map(|p| p.regions().iter().find(|r| *r != p.home()).cloned());
+    let (mut report, cadence) = tokio::join!(
+        status(clouds, plans, opts),
+        tokio::time::timeout(
+            opts.read_timeout,
+            super::history::cadence(settings, plans, via.as_deref(), Some(clouds))
+        )
+    );
+    let history = match cadence {
+        Ok(Ok(rows)) => {
+            judge_all(&mut report, plans, &rows);
+            History::Read
+        }
+        Ok(Err(e)) => History::Failed(e),
+        Err(_) => History::TimedOut,
+    };
+    (report, history)
+}
+
 /// Each plan's verified state now (status and drill cadence read at once,
 /// bounded by the status defaults), for a preview: `None` when the reads
 /// did not answer in time (said on stderr).
@@ -120,25 +147,16 @@ pub async fn verified_now(
     clouds: &drctl::cloud::Clouds,
 ) -> Option<Vec<(String, verified::Verified)>> {
     let opts = StatusOptions::default();
-    let via = plans
-        .iter()
-        .find_map(|p| p.regions().iter().find(|r| *r != p.home()).cloned());
-    let (mut report, cadence) = tokio::join!(
-        status(clouds, plans, &opts),
-        tokio::time::timeout(
-            opts.read_timeout,
-            super::history::cadence(settings, plans, via.as_deref(), Some(clouds))
-        )
-    );
-    match cadence {
-        Ok(Ok(rows)) => judge_all(&mut report, plans, &rows),
-        Ok(Err(e)) => {
+    let (report, history) = status_with_history(settings, plans, clouds, &opts).await;
+    match history {
+        History::Read => {}
+        History::Failed(e) => {
             super::errln!(
                 "warning: cannot read the drill history, so not whether the plans are verified: {e:#}"
             );
             return None;
         }
-        Err(_) => {
+        History::TimedOut => {
             super::errln!(
                 "warning: the drill history did not answer in time: the plans' verified state is not shown"
             );
