@@ -414,8 +414,12 @@ pub struct Episode {
     /// Whether the velocity cap turned its start into a proposal: it is
     /// never started by watch afterwards (a person decides).
     pub capped: bool,
-    /// Whether the episode was closed (its region recovered).
+    /// Whether the episode was closed (its region recovered, by the word
+    /// of observers in `quorum` distinct places).
     pub closed: bool,
+    /// The observers that signed their own closing marker (each says the
+    /// region recovered; `quorum` places of them close the episode).
+    pub closed_by: Vec<String>,
     /// Whether anything was proposed, started or told for it.
     pub active: bool,
 }

@@ -564,26 +564,26 @@ impl Watcher {
         r.acted = acted;
         let verdict = changed.unwrap_or(verdict);
         // The region answers again (not down by quorum, and at least a
-        // quorum of fresh observers sees it pass): an episode in which
-        // something was proposed, started or told is over, and the next
+        // quorum of fresh observers sees it pass): this observer says an
+        // episode in which something was proposed, started or told is
+        // over. Once observers in `quorum` places have said so, the next
         // outage is judged afresh (a veto alone, made before any outage,
         // stays until its `until`).
         if acts
             && seen.board.active
             && !verdict.tally.reached
             && decide::answering(&seen.reports, &hist.active, &rules, now) >= rules.quorum as usize
-            && !seen.board.closed
+            && !seen.board.closed_by.contains(&self.cfg.observer)
         {
             let closed =
                 shared::close_episode(board.as_ref(), &self.cfg.key, &episode, &self.cfg.observer);
             match closed.await {
-                Ok(true) => {
+                Ok(()) => {
                     r.acted = Some(format!(
-                        "closed the episode {episode}: {} answers again",
-                        hist.active
+                        "said the episode {episode} is over: {} answers again (it closes when observers in {} place(s) say so)",
+                        hist.active, rules.quorum
                     ))
                 }
-                Ok(false) => {}
                 Err(e) => tracing::warn!("watch: {e}"),
             }
         }
@@ -845,7 +845,7 @@ impl Watcher {
         }
         // A veto that came in between this round's read and the claim
         // still wins: the claim stays, marked as not started.
-        if let Ok(ep) = shared::episode(board.as_ref(), &self.cfg.trust, episode, now).await
+        if let Ok(ep) = shared::episode(board.as_ref(), &self.cfg.trust, (episode, plan.watch_rules().quorum as usize), now).await
             && let Some(veto) = ep.veto
         {
             let why = format!("vetoed just before it started ({veto})");
@@ -1019,7 +1019,8 @@ pub async fn read_shared(
     now: DateTime<Utc>,
 ) -> Result<Shared, crate::state::board::BoardError> {
     let (reports, mut rejected) = shared::reports(board, trust, plan.name()).await?;
-    let (episode, mut ep) = shared::current(board, trust, base, now).await?;
+    let quorum = plan.watch_rules().quorum as usize;
+    let (episode, mut ep) = shared::current(board, trust, (base, quorum), now).await?;
     // A proposal signed by its observer may still be one no failover may
     // start from (made with its deadline past): named here too.
     if let Some(p) = &ep.proposal
@@ -1175,7 +1176,9 @@ pub async fn veto(
     let hist = history(plan.name(), plan.home(), &switches(runs));
     let now = Utc::now();
     let base = hist.episode(plan.name());
-    let (episode, board) = shared::current(state.board.as_ref(), trust, &base, now).await?;
+    let quorum = plan.watch_rules().quorum as usize;
+    let (episode, board) =
+        shared::current(state.board.as_ref(), trust, (&base, quorum), now).await?;
     // A claim released (its start failed) no longer stands in the way.
     if let Some(by) = board.claimed_by.filter(|_| board.start_failed.is_none()) {
         return Ok(Vetoed::TooLate(episode, by));

@@ -20,8 +20,8 @@
 //! the object could do:
 //! - what could start a failover or count towards one (a report, a
 //!   proposal, a start claim, a velocity slot naming the episode, a
-//!   `closed` marker, which would open a fresh episode without its veto)
-//!   is ignored;
+//!   closing marker, which would help open a fresh episode without its
+//!   veto) is ignored;
 //! - what only stops watch (a veto, a released claim, `capped`) is honoured
 //!   all the same: forging one keeps watch from acting, which a bucket
 //!   writer can do anyway (deleting reports leaves watch blind).
@@ -30,6 +30,13 @@
 //! and the reports' rejections (`drctl watch status`). An object that does
 //! not verify still holds its create-once slot: watch then starts nothing
 //! more in that episode and says so (a person decides).
+//!
+//! One key must not be enough to end an episode: ending it drops the
+//! episode's veto and spent proposal. So each observer that sees the
+//! region recover signs a closing marker of its own (`closed-<observer>`,
+//! the one object it may write over), and the episode ends only when
+//! observers in `quorum` distinct places have, as a region is only judged
+//! down by observers in `quorum` places.
 
 use std::collections::BTreeMap;
 
@@ -334,41 +341,48 @@ pub async fn reports(
 
 /// The current episode of `base` (a plan's active region since the run
 /// that made it active), and what the board holds for it: `base/N`, where
-/// N counts the episodes closed because the region recovered, each closed
-/// by a `closed` marker a listed observer signed. A veto or a spent
-/// proposal belongs to its episode, so the next outage of the same region
-/// is judged afresh; a `closed` marker that does not verify is ignored (it
-/// would drop the episode's veto), and so is anything written under an
-/// episode that is not open yet.
+/// N counts the episodes closed because the region recovered. An episode
+/// is closed by observers in `quorum` distinct places, each with its own
+/// signed `closed-<observer>` marker ([`close_episode`]): one observer
+/// (one stolen key) cannot close it, and with it drop a person's veto. A
+/// veto or a spent proposal belongs to its episode, so the next outage of
+/// the same region is judged afresh; a closing marker that does not verify
+/// is ignored, and so is anything written under an episode that is not
+/// open yet.
 pub async fn current(
     board: &dyn Board,
     trust: &Trust,
-    base: &str,
+    (base, quorum): (&str, usize),
     now: DateTime<Utc>,
 ) -> Result<(String, Episode), BoardError> {
     let prefix = format!("episodes/{base}/");
     let keys = board.list(&prefix).await?;
     let mut n: u64 = 0;
     loop {
-        let closed = episode_key(&format!("{base}/{n}"), "closed");
-        if !keys.contains(&closed) {
+        let episode = format!("{base}/{n}");
+        let closing = format!("episodes/{episode}/{CLOSED}");
+        let markers: Vec<String> = keys
+            .iter()
+            .filter(|k| k.starts_with(&closing))
+            .cloned()
+            .collect();
+        if markers.is_empty() {
             break;
         }
-        let Some(body) = board.get(&closed).await? else {
+        let (bodies, _) = read_bodies(board, &episode, &markers).await?;
+        // What does not verify is noted by `episode_in` when the episode
+        // is the current one.
+        let (_, closed) = closers((trust, &episode, &bodies), quorum, &mut Vec::new());
+        if !closed {
             break;
-        };
-        let o: Opened<Marker> = open(trust, &closed, &body);
-        match o.value {
-            Some(m) if by_observer(&o.signer, &m.by).is_ok() => n += 1,
-            // Noted by `episode_in`, which reads the same marker.
-            _ => break,
         }
+        n += 1;
     }
     let episode = format!("{base}/{n}");
     let mine = format!("episodes/{episode}/");
     let (held, later): (Vec<String>, Vec<String>) =
         keys.into_iter().partition(|k| k.starts_with(&mine));
-    let mut ep = episode_in(board, trust, &episode, &held, now).await?;
+    let mut ep = episode_in(board, trust, (&episode, quorum), &held, now).await?;
     for k in later {
         let number = k
             .strip_prefix(&prefix)
@@ -383,17 +397,29 @@ pub async fn current(
     Ok((episode, ep))
 }
 
-/// Closes `episode` (its region recovered): the next outage opens another.
+/// The prefix of an observer's closing marker: `closed-<observer>`.
+const CLOSED: &str = "closed-";
+
+/// Says, for the observer `by`, that `episode`'s region recovered: its own
+/// `closed-<by>` marker, signed. The episode ends when observers in
+/// `quorum` distinct places have said so ([`current`]); the next outage
+/// then opens another. The marker is written over whatever holds its
+/// place: only `by` writes it, and one a bucket writer or another observer
+/// put there first (which does not verify as `by`'s) must not keep `by`
+/// from ever closing an episode.
 pub async fn close_episode(
     board: &dyn Board,
     key: &SecretKey,
     episode: &str,
     by: &str,
-) -> Result<bool, BoardError> {
-    create_once(board, key, episode, "closed", &Marker::new(by, Utc::now())).await
+) -> Result<(), BoardError> {
+    let at = episode_key(episode, &format!("{CLOSED}{by}"));
+    board
+        .put(&at, seal(Some(key), &at, &Marker::new(by, Utc::now())))
+        .await
 }
 
-/// The body of a marker (`closed`, `capped`, `told-…`): who wrote it and
+/// The body of a marker (`closed-…`, `capped`, `told-…`): who wrote it and
 /// when. Naming the writer makes the bytes its own, which is how a
 /// create-only write whose answer was lost recognizes itself
 /// ([`create_once`]).
@@ -554,14 +580,16 @@ pub fn is_ours(written: &[u8], found: Option<&[u8]>) -> bool {
 pub async fn episode(
     board: &dyn Board,
     trust: &Trust,
-    episode: &str,
+    (episode, quorum): (&str, usize),
     now: DateTime<Utc>,
 ) -> Result<Episode, BoardError> {
     let keys = board.list(&format!("episodes/{episode}/")).await?;
-    episode_in(board, trust, episode, &keys, now).await
+    episode_in(board, trust, (episode, quorum), &keys, now).await
 }
 
-/// The files an episode may hold (besides `told-…` markers).
+/// The files an episode may hold (besides `told-…` and `closed-…`
+/// markers). `closed` is an older drctl's one-observer closing marker,
+/// read only to say that it no longer closes anything.
 const EPISODE_FILES: &[&str] = &[
     "proposal",
     "veto",
@@ -576,10 +604,21 @@ const EPISODE_FILES: &[&str] = &[
 async fn episode_in(
     board: &dyn Board,
     trust: &Trust,
-    episode: &str,
+    (episode, quorum): (&str, usize),
     keys: &[String],
     now: DateTime<Utc>,
 ) -> Result<Episode, BoardError> {
+    let (bodies, unverified) = read_bodies(board, episode, keys).await?;
+    Ok(judge_episode(trust, (episode, quorum), &bodies, now, unverified))
+}
+
+/// The objects of `episode` among `keys`, by name, and what is not an
+/// object of the board (named, not read).
+async fn read_bodies(
+    board: &dyn Board,
+    episode: &str,
+    keys: &[String],
+) -> Result<(BTreeMap<String, Bytes>, Vec<String>), BoardError> {
     let mut bodies: BTreeMap<String, Bytes> = BTreeMap::new();
     let mut unverified = Vec::new();
     for k in keys {
@@ -587,7 +626,8 @@ async fn episode_in(
             .strip_prefix(&format!("episodes/{episode}/"))
             .and_then(|n| n.strip_suffix(".json"))
             .unwrap_or("");
-        if !EPISODE_FILES.contains(&name) && !name.starts_with("told-") {
+        let marker = name.starts_with("told-") || name.starts_with(CLOSED);
+        if !EPISODE_FILES.contains(&name) && !marker {
             unverified.push(format!("{k}: not an object of the board; ignored"));
             continue;
         }
@@ -595,7 +635,7 @@ async fn episode_in(
             bodies.insert(name.to_string(), body);
         }
     }
-    Ok(judge_episode(trust, episode, &bodies, now, unverified))
+    Ok((bodies, unverified))
 }
 
 /// Names `episode`'s object `name` in `list`: why it does not verify, and
@@ -712,7 +752,7 @@ fn start_failed_of(
 /// what was noted already): pure.
 fn judge_episode(
     trust: &Trust,
-    episode: &str,
+    (episode, quorum): (&str, usize),
     bodies: &BTreeMap<String, Bytes>,
     now: DateTime<Utc>,
     mut unverified: Vec<String>,
@@ -751,14 +791,16 @@ fn judge_episode(
         "honoured all the same: it only stops",
         list,
     );
-    let closed = signed_marker(
-        trust,
-        episode,
-        bodies,
-        "closed",
-        "ignored: a closed marker opens a new episode, without this one's veto",
-        list,
-    );
+    if bodies.contains_key("closed") {
+        note(
+            list,
+            episode,
+            "closed",
+            "one observer's closing marker (an older drctl's): an episode closes only when observers in `quorum` distinct places each sign their own `closed-<observer>`",
+            "ignored: the episode stays open, with its veto, until they do",
+        );
+    }
+    let (closed_by, closed) = closers(held, quorum, list);
     let mut told = Vec::new();
     for name in bodies.keys().filter(|n| n.starts_with("told-")) {
         if signed_marker(
@@ -795,9 +837,42 @@ fn judge_episode(
         failback_proposed: told.contains(&"told-failback_proposed"),
         capped: bodies.contains_key("capped"),
         closed,
+        closed_by,
         active,
         unverified,
     }
+}
+
+/// The listed observers that signed their own `closed-<observer>` marker
+/// in the episode (those that do not verify noted in `list`), and whether
+/// their places make `quorum`: what closes an episode.
+fn closers(
+    (trust, episode, bodies): Held<'_>,
+    quorum: usize,
+    list: &mut Vec<String>,
+) -> (Vec<String>, bool) {
+    let ignored = "ignored: closing takes observers in `quorum` distinct places, each signing its own";
+    let mut by = Vec::new();
+    for (name, body) in bodies.range(CLOSED.to_string()..) {
+        let Some(named) = name.strip_prefix(CLOSED) else {
+            break;
+        };
+        let o: Opened<Marker> = open(trust, &episode_key(episode, name), body);
+        let verdict = match o.value {
+            Some(m) if m.by != named => Err(format!("says it is {}'s, under {named}'s name", m.by)),
+            Some(m) => by_observer(&o.signer, &m.by).map(|()| m.by),
+            None => Err("unreadable: not a marker".to_string()),
+        };
+        match verdict {
+            Ok(observer) => by.push(observer),
+            Err(why) => note(list, episode, name, &why, ignored),
+        }
+    }
+    let places = trust.places();
+    let distinct: std::collections::BTreeSet<&String> =
+        by.iter().filter_map(|o| places.get(o)).collect();
+    let closed = !distinct.is_empty() && distinct.len() >= quorum;
+    (by, closed)
 }
 
 /// An object read and believed, or why it is not (either may be absent).
@@ -956,19 +1031,19 @@ mod tests {
         let base = "payments/us-west-2/start";
         let now = Utc::now();
         assert_eq!(
-            current(&b, &trust, base, now).await.unwrap().0,
+            current(&b, &trust, (base, 1), now).await.unwrap().0,
             format!("{base}/0")
         );
         create_veto(&b, Some(&keys[0]), &format!("{base}/0"), &veto("me"))
             .await
             .unwrap();
         assert_eq!(
-            current(&b, &trust, base, now).await.unwrap().0,
+            current(&b, &trust, (base, 1), now).await.unwrap().0,
             format!("{base}/0")
         );
         let ep0 = format!("{base}/0");
-        assert!(close_episode(&b, &keys[0], &ep0, "a").await.unwrap());
-        let (next, ep) = current(&b, &trust, base, now).await.unwrap();
+        close_episode(&b, &keys[0], &ep0, "a").await.unwrap();
+        let (next, ep) = current(&b, &trust, (base, 1), now).await.unwrap();
         assert_eq!(next, format!("{base}/1"));
         assert!(ep.veto.is_none());
         assert!(ep.unverified.is_empty(), "{:?}", ep.unverified);
@@ -993,7 +1068,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let (_, ep) = current(&b, &trust, base, Utc::now()).await.unwrap();
+        let (_, ep) = current(&b, &trust, (base, 1), Utc::now()).await.unwrap();
         assert!(!ep.failback_proposed, "{ep:?}");
         assert!(
             ep.unverified.join("\n").contains("told-failback_proposed"),
@@ -1010,7 +1085,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let (_, ep) = current(&b, &trust, base, Utc::now()).await.unwrap();
+        let (_, ep) = current(&b, &trust, (base, 1), Utc::now()).await.unwrap();
         assert!(ep.failback_proposed, "{ep:?}");
     }
 
@@ -1026,7 +1101,7 @@ mod tests {
             .await
             .unwrap();
         let stranger = SecretKey::generate();
-        create_once(&b, &stranger, &ep0, "closed", &Marker::new("a", Utc::now()))
+        create_once(&b, &stranger, &ep0, "closed-a", &Marker::new("a", Utc::now()))
             .await
             .unwrap();
         b.put(
@@ -1035,7 +1110,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let (episode, ep) = current(&b, &trust, base, Utc::now()).await.unwrap();
+        let (episode, ep) = current(&b, &trust, (base, 1), Utc::now()).await.unwrap();
         assert_eq!(episode, ep0);
         assert!(
             ep.veto
@@ -1046,7 +1121,7 @@ mod tests {
         assert!(!ep.closed);
         let shown = ep.unverified.join("\n");
         assert!(
-            shown.contains(&format!("{ep0}/closed.json: signed by key")),
+            shown.contains(&format!("{ep0}/closed-a.json: signed by key")),
             "{shown}"
         );
         assert!(
@@ -1055,6 +1130,57 @@ mod tests {
             )),
             "{shown}"
         );
+    }
+
+    /// Regression (issue 39): one observer's signed `closed` marker closed
+    /// the episode, and a person's veto was dropped with it: one stolen
+    /// observer key could open a fresh episode, without the veto, in the
+    /// middle of an outage. Closing now takes observers in `quorum`
+    /// distinct places, each signing its own marker.
+    #[tokio::test]
+    async fn regression_one_observers_closed_marker_dropped_a_persons_veto() {
+        let b = MemoryBoard::default();
+        let (keys, mut trust) = team(&["a", "b", "c"]);
+        trust.observers[0].place = Some("eu".into());
+        trust.observers[1].place = Some("eu".into());
+        trust.observers[2].place = Some("us".into());
+        let base = "payments/us-west-2/start";
+        let ep0 = format!("{base}/0");
+        let person = SecretKey::generate();
+        trust.people.push(person.public());
+        create_veto(&b, Some(&person), &ep0, &veto("oncall"))
+            .await
+            .unwrap();
+        // The compromised observer `a` closes, signed with its own key, and
+        // writes a marker in `c`'s name too; then an older drctl's single
+        // `closed`, also signed by `a`.
+        close_episode(&b, &keys[0], &ep0, "a").await.unwrap();
+        create_once(&b, &keys[0], &ep0, "closed-c", &Marker::new("a", Utc::now()))
+            .await
+            .unwrap();
+        create_once(&b, &keys[0], &ep0, "closed", &Marker::new("a", Utc::now()))
+            .await
+            .unwrap();
+        let (episode, ep) = current(&b, &trust, (base, 2), Utc::now()).await.unwrap();
+        assert_eq!(episode, ep0, "one observer closed it: {ep:?}");
+        assert!(ep.veto.is_some(), "the veto stays: {ep:?}");
+        assert_eq!(ep.closed_by, vec!["a".to_string()]);
+        let shown = ep.unverified.join("\n");
+        assert!(shown.contains("closed-c.json: says it is a's, under c's name"), "{shown}");
+        assert!(shown.contains(&format!("{ep0}/closed.json: one observer's")), "{shown}");
+        // `b` agrees, but `a` and `b` are one place: still open.
+        close_episode(&b, &keys[1], &ep0, "b").await.unwrap();
+        let (episode, ep) = current(&b, &trust, (base, 2), Utc::now()).await.unwrap();
+        assert_eq!(episode, ep0);
+        assert!(ep.veto.is_some() && !ep.closed, "{ep:?}");
+        // A second place closes it (`c`'s marker takes the place of the
+        // one `a` put there); the next outage is judged afresh.
+        close_episode(&b, &keys[2], &ep0, "c").await.unwrap();
+        let (episode, ep) = current(&b, &trust, (base, 2), Utc::now()).await.unwrap();
+        assert_eq!(episode, format!("{base}/1"));
+        assert!(ep.veto.is_none(), "{ep:?}");
+        let closed = super::episode(&b, &trust, (&ep0, 2), Utc::now()).await.unwrap();
+        assert!(closed.closed, "{closed:?}");
     }
 
     #[tokio::test]
@@ -1075,7 +1201,7 @@ mod tests {
         create_once(&b, &keys[0], "p/r/start/0", "proposal", &p)
             .await
             .unwrap();
-        let ep = episode(&b, &trust, "p/r/start/0", now).await.unwrap();
+        let ep = episode(&b, &trust, ("p/r/start/0", 1), now).await.unwrap();
         assert_eq!(ep.proposal.as_ref(), Some(&p));
         let body = b
             .get(&episode_key("p/r/start/0", "proposal"))
@@ -1085,7 +1211,7 @@ mod tests {
         b.put(&episode_key("p/r/start/1", "proposal"), body)
             .await
             .unwrap();
-        let ep = episode(&b, &trust, "p/r/start/1", now).await.unwrap();
+        let ep = episode(&b, &trust, ("p/r/start/1", 1), now).await.unwrap();
         assert!(ep.proposal.is_none());
         assert!(
             ep.false_proposal
@@ -1109,7 +1235,7 @@ mod tests {
         create_veto(&b, Some(&run_key), "p/r/start/0", &veto("alice@ops"))
             .await
             .unwrap();
-        let ep = episode(&b, &trust, "p/r/start/0", now).await.unwrap();
+        let ep = episode(&b, &trust, ("p/r/start/0", 1), now).await.unwrap();
         let v = ep.veto.unwrap();
         assert!(
             v.contains(&format!("signed by the run key {}", run_key.public().id())),
@@ -1120,7 +1246,7 @@ mod tests {
         create_veto(&b, None, "p/r/start/1", &veto("bob@laptop"))
             .await
             .unwrap();
-        let ep = episode(&b, &trust, "p/r/start/1", now).await.unwrap();
+        let ep = episode(&b, &trust, ("p/r/start/1", 1), now).await.unwrap();
         assert!(ep.veto.unwrap().contains("unverified: not signed"));
         assert_eq!(
             ep.unverified,
@@ -1137,7 +1263,7 @@ mod tests {
         create_once(&b, &run_key, "p/r/start/2", "start", &claim)
             .await
             .unwrap();
-        let ep = episode(&b, &trust, "p/r/start/2", now).await.unwrap();
+        let ep = episode(&b, &trust, ("p/r/start/2", 1), now).await.unwrap();
         assert!(ep.claimed_by.is_none());
         assert!(ep.false_claim.unwrap().contains("may sign vetoes only"));
     }
@@ -1193,7 +1319,7 @@ mod tests {
             "episodes/p/r/s/0/veto.json",
             "episodes/p/r/s/0/start.json",
             "velocity/1/0.json",
-            "episodes/p/r/s/0/closed.json",
+            "episodes/p/r/s/0/closed-a.json",
         ]
         .map(|k| Kind::of(k).purpose());
         let mut distinct = kinds.to_vec();
