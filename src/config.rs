@@ -205,6 +205,15 @@ pub struct KeysFileSettings {
     /// (and readers say so).
     #[serde(default)]
     pub run_public: Vec<String>,
+    /// The deployment journal signatures are bound to (default: the state
+    /// bucket's URL; none for a local state directory): a journal signed
+    /// for another domain (staging's, copied into production's bucket)
+    /// does not verify here.
+    pub domain: Option<String>,
+    /// Whether journals signed before signatures named their deployment
+    /// still verify (default false: set it while such runs are read).
+    #[serde(default)]
+    pub accept_unbound: bool,
 }
 
 /// `[keys]` resolved.
@@ -214,6 +223,11 @@ pub struct KeySettings {
     pub run_secret: Option<crate::sign::SecretKey>,
     /// The public halves that may sign heads and manifests.
     pub run_public: Vec<crate::sign::PublicKey>,
+    /// `[keys] domain`, checked: what journal signatures are bound to
+    /// (`None`: the state's URL, see [`Settings::signing_domain`]).
+    pub domain: Option<String>,
+    /// `[keys] accept_unbound`.
+    pub accept_unbound: bool,
 }
 
 impl KeySettings {
@@ -257,9 +271,20 @@ impl KeySettings {
                 k.public()
             )));
         }
+        let domain = match &f.domain {
+            Some(d) if d.trim().is_empty() || d.len() > 256 || d.chars().any(char::is_control) => {
+                return Err(ConfigError::Value(format!(
+                    "[keys] domain: `{}` is not a deployment's name: 1 to 256 printable characters (hint: \"production\", or leave it out to bind signatures to the state's URL)",
+                    crate::escape::terminal(d)
+                )));
+            }
+            d => d.clone(),
+        };
         Ok(Self {
             run_secret,
             run_public,
+            domain,
+            accept_unbound: f.accept_unbound,
         })
     }
 }
@@ -348,6 +373,11 @@ pub struct WatchFileSettings {
     /// The observers whose reports count (`[[watch.observers]]`).
     #[serde(default)]
     pub observers: Vec<ObserverFileSettings>,
+    /// The listed principals that alone propose and start failovers (the
+    /// starter, `drctl watch --observer NAME` on a host with the failover
+    /// role); they do not vote. Empty: every observer may.
+    #[serde(default)]
+    pub starters: Vec<String>,
 }
 
 /// One `[[watch.observers]]`: an observer the operators trust.
@@ -390,6 +420,9 @@ pub struct WatchSettings {
     pub read_timeout: Duration,
     /// The observers whose reports count, each once.
     pub observers: Vec<ObserverSettings>,
+    /// The listed principals that alone propose and start failovers; they
+    /// do not vote (empty: every observer may).
+    pub starters: Vec<String>,
 }
 
 impl WatchSettings {
@@ -413,8 +446,36 @@ impl WatchSettings {
             )?,
             read_timeout: dur("read_timeout", &f.read_timeout, Duration::from_secs(5))?,
             observers: observers(&f.observers)?,
+            starters: starters(&f.starters, &f.observers)?,
         })
     }
+}
+
+/// `[watch] starters` checked: each a listed `[[watch.observers]]` name
+/// (it signs with its listed keys), once; never every listed one (no one
+/// would be left to vote).
+fn starters(names: &[String], listed: &[ObserverFileSettings]) -> Result<Vec<String>, ConfigError> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !listed.iter().any(|o| o.name == *n) {
+            return Err(ConfigError::Value(format!(
+                "[watch] starters: `{}` is not a listed observer (hint: list the starter under [[watch.observers]] with its own key and place; it does not vote)",
+                crate::escape::terminal(n)
+            )));
+        }
+        if out.contains(n) {
+            return Err(ConfigError::Value(format!(
+                "[watch] starters: `{n}` is named twice"
+            )));
+        }
+        out.push(n.clone());
+    }
+    if !out.is_empty() && out.len() == listed.len() {
+        return Err(ConfigError::Value(
+            "[watch] starters: every listed observer is a starter, and starters do not vote (hint: list the observers that vote besides the starter)".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// `[[watch.observers]]` checked: names valid and unique, each with at
@@ -645,6 +706,52 @@ impl Settings {
         })
     }
 
+    /// The deployment journal signatures are bound to: `[keys] domain`,
+    /// else the state bucket's URL (`s3://bucket/prefix`), else none (a
+    /// local state directory: one machine's, nothing to tell apart).
+    pub fn signing_domain(&self) -> String {
+        match (&self.keys.domain, &self.state) {
+            (Some(d), _) => d.clone(),
+            (None, crate::state::StateLocation::Bucket(url)) => url.to_string(),
+            (None, crate::state::StateLocation::Dir(_)) => String::new(),
+        }
+    }
+
+    /// The run keys as journals are written and read with them: signed
+    /// with the run key held, checked against the listed ones, bound to
+    /// [`Self::signing_domain`].
+    pub fn run_keys(&self) -> crate::journal::RunKeys {
+        crate::journal::RunKeys::new(self.keys.run_secret.clone(), self.keys.run_public.clone())
+            .bound(&self.signing_domain(), self.keys.accept_unbound)
+    }
+
+    /// The keys of the notices of no run (`notices/`: a plan's overdue
+    /// drill, a veto's notice), signed by `signer` (the run key, or the
+    /// observer's in `drctl watch`). With run keys listed they are checked
+    /// against those and the listed observers' keys, so a writer of the
+    /// state cannot forge a notice that `notify flush` delivers; bound to
+    /// `<domain>#notices`, so no notice reads as a run or the reverse.
+    pub fn notice_keys(&self, signer: Option<crate::sign::SecretKey>) -> crate::journal::RunKeys {
+        let mut listed = self.keys.run_public.clone();
+        if !listed.is_empty() {
+            listed.extend(self.watch.observers.iter().flat_map(|o| o.keys.clone()));
+        }
+        crate::journal::RunKeys::new(signer, listed)
+            .bound(&format!("{}#notices", self.signing_domain()), false)
+    }
+
+    /// The keys of observers' own journals (`watch/runs/`), signed by the
+    /// observer's key (`signer`): with observers listed, checked against
+    /// their keys (a writer of the state cannot add decisions the report
+    /// lists); bound to `<domain>#watch`.
+    pub fn watch_keys(&self, signer: Option<crate::sign::SecretKey>) -> crate::journal::RunKeys {
+        let listed = (self.watch.observers.iter())
+            .flat_map(|o| o.keys.clone())
+            .collect();
+        crate::journal::RunKeys::new(signer, listed)
+            .bound(&format!("{}#watch", self.signing_domain()), false)
+    }
+
     /// Whether to colour output written to a stream that is (or is not) a terminal.
     pub fn use_color(&self, is_terminal: bool) -> bool {
         match self.color {
@@ -849,6 +956,16 @@ pub fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigErro
 mod tests {
     use super::*;
 
+    /// The settings of a `drctl.toml` at `f` holding `text`.
+    fn from_file(f: &Path, text: &str) -> Result<Settings, ConfigError> {
+        std::fs::write(f, text).unwrap();
+        let flags = FlagSettings {
+            config: Some(f.to_path_buf()),
+            ..Default::default()
+        };
+        Settings::resolve_with(&flags, &BTreeMap::new())
+    }
+
     #[test]
     fn flags_beat_environment_which_beats_defaults() {
         let env = BTreeMap::from([
@@ -888,6 +1005,110 @@ mod tests {
         let env = BTreeMap::from([("DRCTL_RUN_PUBLIC".to_string(), "ed25519:AAAA".to_string())]);
         let e = Settings::resolve_with(&FlagSettings::default(), &env).unwrap_err();
         assert!(e.to_string().contains("DRCTL_RUN_PUBLIC"), "{e}");
+    }
+
+    #[test]
+    fn journal_signatures_are_bound_to_the_domain_or_the_state_bucket() {
+        let bucket = FlagSettings {
+            state: Some("s3://prod-state/drctl/".into()),
+            ..Default::default()
+        };
+        let s = Settings::resolve_with(&bucket, &BTreeMap::new()).unwrap();
+        assert_eq!(s.signing_domain(), "s3://prod-state/drctl");
+        assert_eq!(s.run_keys().domain, "s3://prod-state/drctl");
+        assert!(!s.run_keys().accept_unbound);
+        let local = Settings::resolve_with(&FlagSettings::default(), &BTreeMap::new()).unwrap();
+        assert_eq!(local.signing_domain(), "");
+        let f = KeysFileSettings {
+            domain: Some("production".into()),
+            accept_unbound: true,
+            ..Default::default()
+        };
+        let k = KeySettings::resolve(&f, &BTreeMap::new()).unwrap();
+        assert_eq!(k.domain.as_deref(), Some("production"));
+        assert!(k.accept_unbound);
+        for bad in ["", "  ", "a\u{0}b", &"x".repeat(257)] {
+            let f = KeysFileSettings {
+                domain: Some(bad.to_string()),
+                ..Default::default()
+            };
+            let e = KeySettings::resolve(&f, &BTreeMap::new()).unwrap_err();
+            assert!(e.to_string().contains("[keys] domain"), "{e}");
+        }
+    }
+
+    /// Regression (issue 39): the notices of no run (`notices/`) and the
+    /// observers' own journals (`watch/runs/`) were written unsigned and
+    /// read with no signature checked, keys listed or not: a writer of the
+    /// state could forge a notice that `notify flush` delivered, or watch
+    /// decisions that `report` listed. Each store is now keyed: a journal
+    /// signed by no listed key, or signed for another store (a run's
+    /// journal copied in), is left out.
+    #[tokio::test]
+    async fn regression_notices_and_watch_journals_were_read_unsigned() {
+        use crate::journal::{Event, Journal, JournalStore, Keyed, MemoryStore};
+        use std::sync::Arc;
+        let run = crate::sign::SecretKey::generate();
+        let observer = crate::sign::SecretKey::generate();
+        let env = BTreeMap::from([("DRCTL_RUN_PUBLIC".to_string(), run.public().to_text())]);
+        let mut s = Settings::resolve_with(&FlagSettings::default(), &env).unwrap();
+        s.watch.observers.push(ObserverSettings {
+            name: "obs-1".into(),
+            place: None,
+            keys: vec![observer.public()],
+        });
+        let event = || Event::Interrupted {
+            reason: "a notice".into(),
+        };
+        let write = |mem: &Arc<MemoryStore>, keys: Option<crate::journal::RunKeys>, id: &str| {
+            let store: Arc<dyn JournalStore> = match keys {
+                Some(k) => Arc::new(Keyed::new(mem.clone(), k)),
+                None => mem.clone(),
+            };
+            let id = id.to_string();
+            async move {
+                let mut j = Journal::create(store, &id).await.unwrap();
+                j.append(event()).await.unwrap();
+            }
+        };
+        for (name, keys_with) in [
+            ("notices", Settings::notice_keys as fn(&Settings, _) -> _),
+            ("watch", Settings::watch_keys),
+        ] {
+            let mem = Arc::new(MemoryStore::new());
+            write(&mem, None, "forged").await;
+            let mut runs = s.run_keys();
+            runs.signer = Some(run.clone());
+            write(&mem, Some(runs), "a-run-copied-in").await;
+            write(
+                &mem,
+                Some(keys_with(&s, Some(observer.clone()))),
+                "the-observers",
+            )
+            .await;
+            let store = Keyed::new(mem.clone(), keys_with(&s, None));
+            let read = crate::journal::runs::read_runs(&store, |_| true)
+                .await
+                .unwrap();
+            let ids: Vec<&str> = read.runs.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(ids, ["the-observers"], "{name}: {read:?}");
+            let out: Vec<&str> = read.left_out.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(out, ["a-run-copied-in", "forged"], "{name}");
+            // `notify pending|flush` read a notice with its late facts:
+            // refused too.
+            assert!(
+                crate::runs::late::read(&store, "forged").await.is_err(),
+                "{name}"
+            );
+        }
+        // The run key signs notices too (`drctl notify`, the scheduler).
+        let mem = Arc::new(MemoryStore::new());
+        write(&mem, Some(s.notice_keys(Some(run.clone()))), "overdue").await;
+        let store = Keyed::new(mem.clone(), s.notice_keys(None));
+        assert!(crate::runs::late::read(&store, "overdue").await.is_ok());
+        // Without run keys listed, notices are not checked (as runs are not).
+        s.keys.run_public.clear();
+        assert!(!s.notice_keys(None).checks());
     }
 
     #[test]
@@ -1049,14 +1270,7 @@ mod tests {
     fn pace_is_read_from_the_settings_file_and_a_backwards_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("drctl.toml");
-        let resolve = |text: &str| {
-            std::fs::write(&f, text).unwrap();
-            let flags = FlagSettings {
-                config: Some(f.clone()),
-                ..Default::default()
-            };
-            Settings::resolve_with(&flags, &BTreeMap::new())
-        };
+        let resolve = |text: &str| from_file(&f, text);
         let s = resolve("").unwrap();
         assert_eq!(s.pace, crate::engine::Pace::default());
         let s =
@@ -1141,17 +1355,37 @@ mod tests {
     }
 
     #[test]
+    fn a_starter_is_a_listed_observer_named_once_and_not_every_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("drctl.toml");
+        let resolve = |text: &str| from_file(&f, text);
+        let obs = |name: &str| {
+            format!(
+                "[[watch.observers]]\nname = \"{name}\"\nkeys = [\"{}\"]\n",
+                crate::sign::SecretKey::generate().public()
+            )
+        };
+        let two = obs("obs-a") + &obs("starter");
+        let s = resolve(&format!("[watch]\nstarters = [\"starter\"]\n{two}")).unwrap();
+        assert_eq!(s.watch.starters, ["starter"]);
+        for (starters, says) in [
+            ("[\"nobody\"]", "not a listed observer"),
+            ("[\"starter\", \"starter\"]", "named twice"),
+            (
+                "[\"starter\", \"obs-a\"]",
+                "every listed observer is a starter",
+            ),
+        ] {
+            let e = resolve(&format!("[watch]\nstarters = {starters}\n{two}")).unwrap_err();
+            assert!(e.to_string().contains(says), "{starters}: {e}");
+        }
+    }
+
+    #[test]
     fn watch_observers_are_listed_once_each_with_keys_of_their_own() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("drctl.toml");
-        let resolve = |text: &str| {
-            std::fs::write(&f, text).unwrap();
-            let flags = FlagSettings {
-                config: Some(f.clone()),
-                ..Default::default()
-            };
-            Settings::resolve_with(&flags, &BTreeMap::new())
-        };
+        let resolve = |text: &str| from_file(&f, text);
         let (a, b) = (
             crate::sign::SecretKey::generate().public(),
             crate::sign::SecretKey::generate().public(),

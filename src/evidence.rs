@@ -618,7 +618,7 @@ fn signature_check(manifest: &Manifest, keys: &[PublicKey]) -> Result<Option<Str
         VerifyError::Unsigned => "is not signed with the run key: anyone who can write the bucket could have written it".to_string(),
         VerifyError::Malformed => "carries a malformed signature".to_string(),
         VerifyError::UnlistedKey(id) => format!("is signed by key {id}, which is not in [keys] run_public"),
-        VerifyError::Mismatch(id) => format!("its signature by key {id} does not verify: it was changed after it was signed"),
+        VerifyError::Mismatch(id) | VerifyError::Unbound(id) => format!("its signature by key {id} does not verify: it was changed after it was signed"),
     })
 }
 

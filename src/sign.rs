@@ -80,6 +80,10 @@ pub enum VerifyError {
     /// A listed key's signature that does not match the bytes.
     #[error("the signature by key {0} does not verify (the bytes were changed)")]
     Mismatch(String),
+    /// A listed key's signature of the bytes for no deployment, where
+    /// signatures must name this one (`crate::journal::RunKeys::verify`).
+    #[error("the signature by key {0} names no deployment")]
+    Unbound(String),
 }
 
 /// A public key: what operators list to say who may sign.

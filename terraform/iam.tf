@@ -433,7 +433,7 @@ data "aws_iam_policy_document" "drctl" {
   # object by object (PutObject with If-None-Match), leases replaced by
   # compare-and-swap (PutObject with If-Match), runs and locks listed.
   # drctl deletes no journal or lease: only the object its store probe
-  # writes (under the `team` prefix's probe/, which the lifecycle also
+  # writes (under the state prefix's probe/, which the lifecycle also
   # expires should the delete fail).
   statement {
     sid       = "StateList"
@@ -450,7 +450,7 @@ data "aws_iam_policy_document" "drctl" {
   statement {
     sid       = "StateDeleteProbes"
     actions   = ["s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.state.arn}/team/probe/*"]
+    resources = ["${aws_s3_bucket.state.arn}/${var.state_prefix}/probe/*"]
   }
 }
 
@@ -458,6 +458,91 @@ resource "aws_iam_role_policy" "drctl" {
   name   = "drctl"
   role   = aws_iam_role.drctl.id
   policy = data.aws_iam_policy_document.drctl.json
+}
+
+# --- `drctl watch` observers: read-only ---------------------------------------
+# An observer (docs/watch.md, "Who may start a failover") observes, votes and
+# tells; where a starter is named (`[watch] starters`), it never proposes or
+# starts, so it runs with this role: describe, get and list what watch reads,
+# write only under the state's watch/ and notices/ (its reports, markers and
+# journals; its notices) and the store probe, and notify. No promotion, no
+# record change, no resize: one observer host taken over cannot fail over.
+# The starter runs with the `drctl` role above. tests/it/iam.rs checks that
+# every call of `watch --once` is allowed here and that no write of a
+# failover is (`an_observers_role_is_refused_every_write_of_a_failover`).
+resource "aws_iam_role" "drctl_observer" {
+  name                 = "drctl-observer"
+  description          = "drctl watch observers: read, vote and tell; never fail over"
+  assume_role_policy   = data.aws_iam_policy_document.drctl_assume.json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "drctl_observer" {
+  statement {
+    sid = "ObserveReads"
+    actions = [
+      "route53:ListHostedZonesByName",
+      "route53:ListResourceRecordSets",
+      "route53:ListHealthChecks",
+      "rds:DescribeDBInstances",
+      "rds:DescribeDBClusters",
+      "rds:DescribeGlobalClusters",
+      "autoscaling:DescribeAutoScalingGroups",
+      "eks:DescribeNodegroup",
+      "ecs:DescribeServices",
+      "cloudwatch:GetMetricData",
+      "cloudwatch:GetMetricStatistics",
+      "cloudwatch:DescribeAlarms",
+      "sts:GetCallerIdentity",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "ObserveControlsRead"
+    actions   = ["s3:ListBucket", "s3:GetObject"]
+    resources = concat(local.control_bucket_arns, [for b in local.control_bucket_arns : "${b}/*"])
+  }
+
+  statement {
+    sid       = "ObserveStateRead"
+    actions   = ["s3:ListBucket", "s3:GetObject"]
+    resources = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
+  }
+
+  statement {
+    sid     = "ObserveStateWriteOwn"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${aws_s3_bucket.state.arn}/${var.state_prefix}/watch/*",
+      "${aws_s3_bucket.state.arn}/${var.state_prefix}/notices/*",
+      "${aws_s3_bucket.state.arn}/${var.state_prefix}/probe/*",
+    ]
+  }
+
+  statement {
+    sid       = "ObserveDeleteProbes"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${var.state_prefix}/probe/*"]
+  }
+
+  statement {
+    sid       = "ObserveNotifySns"
+    actions   = ["sns:Publish"]
+    resources = local.notify_topic_arns
+  }
+
+  statement {
+    sid       = "ObserveNotifyEventBridge"
+    actions   = ["events:PutEvents"]
+    resources = local.notify_bus_arns
+  }
+}
+
+resource "aws_iam_role_policy" "drctl_observer" {
+  name   = "drctl-observer"
+  role   = aws_iam_role.drctl_observer.id
+  policy = data.aws_iam_policy_document.drctl_observer.json
 }
 
 # --- GCP service account ------------------------------------------------------
@@ -506,7 +591,7 @@ resource "google_project_iam_custom_role" "drctl_recovery" {
     "cloudsql.instances.promoteReplica",
     "cloudsql.instances.failover",
     "cloudsql.instances.clone",
-    "cloudsql.instances.delete",
+    "cloudsql.instances.update",
     "monitoring.timeSeries.list",
     "compute.instanceGroupManagers.get",
     "compute.instanceGroupManagers.update",
@@ -529,4 +614,31 @@ resource "google_project_iam_member" "drctl_recovery" {
   project = var.gcp_project
   role    = google_project_iam_custom_role.drctl_recovery.id
   member  = "serviceAccount:${google_service_account.drctl.email}"
+}
+
+# Deleting a Cloud SQL instance, apart and scoped by an IAM Condition to the
+# copies drills make (`drill-<run>-<instance>`, steps/drill_names.rs): the
+# role above cannot delete a production instance, and this one can delete
+# nothing else. `cloudsql.instances.update` (above) is reprotect's patch of
+# the new primary's DR replica.
+resource "google_project_iam_custom_role" "drctl_drill_cleanup" {
+  project     = var.gcp_project
+  role_id     = "drctlDrillCleanup"
+  title       = "drctl drill cleanup"
+  description = "Delete the Cloud SQL copies drctl's drills made (drill-*), nothing else"
+  permissions = [
+    "cloudsql.instances.delete",
+  ]
+}
+
+resource "google_project_iam_member" "drctl_drill_cleanup" {
+  project = var.gcp_project
+  role    = google_project_iam_custom_role.drctl_drill_cleanup.id
+  member  = "serviceAccount:${google_service_account.drctl.email}"
+
+  condition {
+    title       = "drctl-drill-copies-only"
+    description = "Only instances named drill-*: a drill's own copies."
+    expression  = "resource.type == \"sqladmin.googleapis.com/Instance\" && resource.name.startsWith(\"projects/${var.gcp_project}/instances/drill-\")"
+  }
 }

@@ -73,7 +73,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
     status = "Enabled"
 
     filter {
-      prefix = "team/probe/"
+      prefix = "${var.state_prefix}/probe/"
     }
 
     expiration {
@@ -112,7 +112,7 @@ resource "google_storage_bucket" "state" {
 
   lifecycle_rule {
     condition {
-      matches_prefix = ["team/probe/"]
+      matches_prefix = ["${var.state_prefix}/probe/"]
       age            = 1
     }
     action {
@@ -121,10 +121,47 @@ resource "google_storage_bucket" "state" {
   }
 }
 
-# objectUser: create, read, list and replace objects (a lease renewal is a
-# conditional replace). drctl's own code never deletes state.
-resource "google_storage_bucket_iam_member" "drctl_state_user" {
+# GCS's equivalent of the S3 bucket policy (state_policy.tf): a bucket
+# retention policy would refuse every replace, leases included, so the
+# rules are in IAM instead. On GCS, replacing an object needs
+# storage.objects.delete; creating one (ifGenerationMatch=0) does not. So:
+# - objectCreator and objectViewer on the whole bucket: create, read, list.
+#   Journal records and late facts (runs/<run>/<seq>.json, .../late/<id>.json,
+#   and the same under notices/runs/ and watch/runs/) are create-only;
+# - objectUser (replace) only where drctl replaces: the journal heads
+#   (.../head, a compare-and-swap), the leases (locks/), the observers'
+#   board (watch/board/) and the store probe (probe/).
+# A stolen credential of this service account therefore cannot rewrite or
+# remove a journal record, as on S3.
+locals {
+  state_objects = "projects/_/buckets/${google_storage_bucket.state.name}/objects/${var.state_prefix}"
+}
+
+resource "google_storage_bucket_iam_member" "drctl_state_create" {
+  bucket = google_storage_bucket.state.name
+  role   = "roles/storage.objectCreator"
+  member = "serviceAccount:${google_service_account.drctl.email}"
+}
+
+resource "google_storage_bucket_iam_member" "drctl_state_read" {
+  bucket = google_storage_bucket.state.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.drctl.email}"
+}
+
+resource "google_storage_bucket_iam_member" "drctl_state_replace" {
   bucket = google_storage_bucket.state.name
   role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.drctl.email}"
+
+  condition {
+    title       = "drctl-replaces-heads-leases-board-probes"
+    description = "Journal records and late facts stay create-only: only heads, leases, the watch board and probes are replaced."
+    expression  = <<-EOT
+      resource.name.startsWith("${local.state_objects}/locks/") ||
+      resource.name.startsWith("${local.state_objects}/watch/board/") ||
+      resource.name.startsWith("${local.state_objects}/probe/") ||
+      (resource.name.startsWith("${local.state_objects}/") && resource.name.endsWith("/head"))
+    EOT
+  }
 }

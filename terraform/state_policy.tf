@@ -3,6 +3,9 @@
 # credential that can write the bucket still cannot rewrite a journal's
 # records in place or remove them.
 #
+# The journal stores are runs/, notices/runs/ (the notices of no run) and
+# watch/runs/ (the observers' own journals), all under var.state_prefix.
+#
 # - Every write under runs/ carries a condition: create-only
 #   (If-None-Match: *) or compare-and-swap (If-Match: <ETag>). A plain
 #   PutObject, which replaces whatever is there, is refused.
@@ -17,12 +20,21 @@
 # journal's writer known. CopyObject into runs/ is refused too (S3 does not
 # take conditions on copies), which drctl never does.
 
+locals {
+  # Each journal store's objects, under the state's prefix.
+  journal_stores = [
+    "${aws_s3_bucket.state.arn}/${var.state_prefix}/runs",
+    "${aws_s3_bucket.state.arn}/${var.state_prefix}/notices/runs",
+    "${aws_s3_bucket.state.arn}/${var.state_prefix}/watch/runs",
+  ]
+}
+
 data "aws_iam_policy_document" "state_bucket" {
   statement {
     sid       = "RunsWritesAreConditional"
     effect    = "Deny"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.state.arn}/team/runs/*"]
+    resources = [for store in local.journal_stores : "${store}/*"]
 
     principals {
       type        = "*"
@@ -47,7 +59,7 @@ data "aws_iam_policy_document" "state_bucket" {
     sid       = "RecordsAndLateFactsAreCreateOnly"
     effect    = "Deny"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.state.arn}/team/runs/*.json"]
+    resources = [for store in local.journal_stores : "${store}/*.json"]
 
     principals {
       type        = "*"
@@ -65,7 +77,7 @@ data "aws_iam_policy_document" "state_bucket" {
     sid       = "RunsAreNeverDeleted"
     effect    = "Deny"
     actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
-    resources = ["${aws_s3_bucket.state.arn}/team/runs/*"]
+    resources = [for store in local.journal_stores : "${store}/*"]
 
     principals {
       type        = "*"

@@ -159,6 +159,17 @@ variable "gcs_location" {
   default     = "US"
 }
 
+variable "state_prefix" {
+  description = "The prefix of drctl's state in the state bucket (`state = \"s3://<bucket>/<prefix>\"`): the bucket policy, the lifecycle's probe rule and the role's probe writes are scoped to it."
+  type        = string
+  default     = "team"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$", var.state_prefix))
+    error_message = "state_prefix is a path of letters, digits, `.`, `_` and `-`, without a leading or trailing `/`."
+  }
+}
+
 variable "state_region" {
   description = "Region of the S3 bucket for shared state (journals, leases): neither a plan's home nor its standby, so that a failover can take its lease while either is down."
   type        = string

@@ -464,6 +464,7 @@ mod tests {
             host: "h".into(),
             pid: 1,
             started: at(0),
+            pid_ns: None,
         }
     }
 

@@ -252,16 +252,33 @@ async fn open_state_as(
     clouds: Option<&drctl::cloud::Clouds>,
     writes: bool,
 ) -> Result<drctl::state::State, CliError> {
-    let mut state = open_store(settings, via, clouds, writes).await?;
-    // Every run journal written through the state is signed with the run
-    // key this process holds, and every verification checks the listed
-    // public keys (docs/state.md, "Who can forge what").
-    let keys = drctl::journal::RunKeys::new(
-        settings.keys.run_secret.clone(),
-        settings.keys.run_public.clone(),
-    );
-    state.journals = std::sync::Arc::new(drctl::journal::Keyed::new(state.journals, keys));
-    Ok(state)
+    let state = open_store(settings, via, clouds, writes).await?;
+    Ok(keyed(settings, state, None))
+}
+
+/// `state` with its journal stores keyed: every run journal written through
+/// it is signed with the run key this process holds, and every
+/// verification checks the listed public keys (docs/state.md, "Who can
+/// forge what"); the notices and the observers' journals likewise, with
+/// `observer`'s key where this process is an observer (`drctl watch`).
+pub fn keyed(
+    settings: &drctl::config::Settings,
+    mut state: drctl::state::State,
+    observer: Option<&drctl::sign::SecretKey>,
+) -> drctl::state::State {
+    use drctl::journal::Keyed;
+    use std::sync::Arc;
+    let notices = match observer {
+        Some(k) => settings.notice_keys(Some(k.clone())),
+        None => settings.notice_keys(settings.keys.run_secret.clone()),
+    };
+    state.journals = Arc::new(Keyed::new(state.journals, settings.run_keys()));
+    state.notices = Arc::new(Keyed::new(state.notices, notices));
+    state.watch = Arc::new(Keyed::new(
+        state.watch,
+        settings.watch_keys(observer.cloned()),
+    ));
+    state
 }
 
 async fn open_store(

@@ -90,7 +90,7 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
             "--from {from} is after --to {to}"
         )));
     }
-    let keys = store.keys().listed.clone();
+    let keys = store.keys().clone();
     let journals = read_journals(store).await?;
     let req = Request {
         plans: &loaded.plans,
@@ -100,7 +100,9 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
         keys: &keys,
     };
     let mut r = report::build(&req, &journals);
-    report::add_watch(&mut r, &read_journals(state.watch.clone()).await?);
+    // An observer's journal counts only when a listed observer signed it:
+    // a writer of the state cannot add the watchers' decisions.
+    report::add_watch(&mut r, &super::read_runs(state.watch.as_ref()).await?.runs);
     let text = match a.format {
         Format::Md => render::markdown(&r),
         Format::Json => render::json(&r),
@@ -142,7 +144,7 @@ async fn post_incident(
         head,
         late,
     };
-    let md = report::incident::post_incident(&journal, plans, (now, &store.keys().listed))
+    let md = report::incident::post_incident(&journal, plans, (now, store.keys()))
         .map_err(CliError::invalid_input)?;
     write_out(a.out.as_deref(), &md)
 }

@@ -463,7 +463,7 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
     } else {
         super::open_state_to_read(settings, None).await?.journals
     };
-    let keys = store.keys().listed.clone();
+    let keys = store.keys().clone();
     let ids = match run {
         Some(r) => vec![r],
         None => store.list().await?,
@@ -517,11 +517,12 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
         value["late_problems"] = serde_json::to_value(&late)?;
         if let Some(clouds) = &clouds {
             let (checks, records, via) =
-                verify_evidence(clouds.objects.as_ref(), settings, &id, &text, &keys).await?;
+                verify_evidence(clouds.objects.as_ref(), settings, &id, &text, &keys.listed)
+                    .await?;
             // The last verification may be a late fact, as this one will be.
             let records = drctl::runs::late::merge(&records, &facts.facts);
             ok &= checks.iter().all(|c| c.ok());
-            line.push_str(&evidence_lines(&checks, !keys.is_empty()));
+            line.push_str(&evidence_lines(&checks, keys.checks()));
             value["evidence"] = serde_json::to_value(&checks)?;
             // Recorded, so that reports (journals only) can name a pack
             // that stopped matching: beside the journal (a late fact: the
@@ -557,7 +558,7 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
         results.push((line, value));
     }
     print_verified(output, &results)?;
-    if keys.is_empty() && output == Output::Text {
+    if !keys.checks() && output == Output::Text {
         // Said plainly, once: the chain proves nothing against a writer
         // of the state, who can recompute every hash.
         outln!(

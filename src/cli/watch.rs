@@ -139,6 +139,7 @@ fn trust(settings: &Settings) -> Trust {
             })
             .collect(),
         people: settings.keys.run_public.clone(),
+        starters: settings.watch.starters.clone(),
     }
 }
 
@@ -289,7 +290,13 @@ impl Starter for CliStarter {
         // engine refuses at once (a lock held, a gate) comes back within
         // `EARLY` and is the start's answer; a run still going then has begun.
         let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
-        let handle = std::thread::spawn(move || {
+        // A run's future is deep: the thread gets the main thread's stack
+        // (a spawned thread's default, 2 MiB, overflowed in the evidence
+        // step of a debug build), and the future itself lives on the heap.
+        let thread = std::thread::Builder::new()
+            .name(format!("failover-{name}"))
+            .stack_size(FAILOVER_STACK);
+        let spawned = thread.spawn(move || {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -301,7 +308,7 @@ impl Starter for CliStarter {
                     return;
                 }
             };
-            match rt.block_on(engine.run(&plans, &opts)) {
+            match rt.block_on(Box::pin(engine.run(&plans, &opts))) {
                 Ok(report) => {
                     super::errln!(
                         "watch: the failover of {name} (run {}) ended: {}",
@@ -316,6 +323,7 @@ impl Starter for CliStarter {
                 }
             }
         });
+        let handle = spawned.map_err(|e| format!("cannot start the failover's thread: {e}"))?;
         const EARLY: Duration = Duration::from_secs(5);
         let early = tokio::task::spawn_blocking(move || rx.recv_timeout(EARLY))
             .await
@@ -330,6 +338,10 @@ impl Starter for CliStarter {
         Ok(run_id)
     }
 }
+
+/// The stack of the thread a watch-started failover runs on: the main
+/// thread's (8 MiB), not a spawned thread's default 2 MiB.
+const FAILOVER_STACK: usize = 8 * 1024 * 1024;
 
 async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
     let plans = plans_of(settings, &a.plan)?;
@@ -346,9 +358,20 @@ async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
     }
     let trust = trust(settings);
     let key = own_key(settings, a.key_file.as_deref(), &trust, &observer)?;
-    starts_failovers_safely(settings, &plans)?;
+    // An observer that may not start (a starter is named, and it is not
+    // one) watches every plan in observe mode, and needs no run key.
+    if trust.may_start(&observer) {
+        starts_failovers_safely(settings, &plans)?;
+    } else {
+        super::errln!(
+            "watch: {observer} observes only: the starter ({}) proposes and starts failovers",
+            trust.starters.join(", ")
+        );
+    }
     let clouds = drctl::cloud::connect(&settings.cloud.single_attempt()).await?;
-    let state = super::open_state(settings, None, Some(&clouds)).await?;
+    // Its own journals and the notices it writes are signed with its key.
+    let state = super::open_store(settings, None, Some(&clouds), true).await?;
+    let state = super::keyed(settings, state, Some(&key));
     let hub = super::notify::hub(settings, Some(&clouds));
     let starter = Arc::new(CliStarter {
         settings: settings.clone(),
@@ -652,15 +675,24 @@ async fn veto(
         let event = drctl::watch::tell::veto_event(plan, &episode, &by, reason, Utc::now());
         let id = drctl::watch::tell::journal_id(&episode, WatchDecision::Vetoed, None);
         let region = plan.regions().get(1).cloned().unwrap_or_default();
-        drctl::notify::tell_once(
+        // The notice is signed with the veto's key (the run key, or the
+        // observer's); with none where notices are checked, the veto stands
+        // and people are not told by drctl: say so, never fail the veto.
+        let state = match (&key, &settings.keys.run_secret) {
+            (Some(k), None) => super::keyed(settings, state, Some(k)),
+            _ => state,
+        };
+        let told = drctl::notify::tell_once(
             &hub,
             &state.notices,
             &id,
             std::slice::from_ref(plan),
             &region,
             event,
-        )
-        .await?;
+        );
+        if let Err(e) = told.await {
+            super::errln!("warning: the veto stands, and its notice was not sent: {e}");
+        }
     }
     Ok(Exit::Ok)
 }

@@ -168,6 +168,32 @@ fn on_wire(operation: &'static str, url: &ObjectUrl) -> Result<(), CloudError> {
         .map_err(|f| err(operation, url, ErrorKind::Fenced, f.detail))
 }
 
+/// `send`, a fenced write's transmission, abandoned when the lease it is
+/// made under may end before its answer ([`super::wire::time_left_for`]):
+/// what was sent may have landed, and the error says so; the next attempt
+/// is refused at [`on_wire`].
+async fn within_lease<T>(
+    operation: &'static str,
+    url: &ObjectUrl,
+    send: impl std::future::Future<Output = Result<T, CloudError>>,
+) -> Result<T, CloudError> {
+    let Some(left) = super::wire::time_left_for(operation) else {
+        return send.await;
+    };
+    match tokio::time::timeout(left, send).await {
+        Ok(answer) => answer,
+        Err(_) => Err(err(
+            operation,
+            url,
+            ErrorKind::Fenced,
+            format!(
+                "abandoned when the lease it was made under could end ({} ms): it may have been applied",
+                left.as_millis()
+            ),
+        )),
+    }
+}
+
 /// Maps an error of the storage crate.
 fn map_gax(
     operation: &'static str,
@@ -318,16 +344,20 @@ impl GcsStore {
         let inner = self.inner(op, &bucket).await?;
         self.retry
             .run(|| async {
-                if method != reqwest::Method::GET {
+                // The credentials first (a token refresh may take a while),
+                // then the fence, right before the bytes leave.
+                let headers = auth_headers(inner, op, &bucket).await?;
+                let send = inner.http.request(method.clone(), url).headers(headers);
+                let resp = if method == reqwest::Method::GET {
+                    send.send().await
+                } else {
                     on_wire(op, &bucket)?;
+                    match within_lease(op, &bucket, async { Ok(send.send().await) }).await {
+                        Ok(r) => r,
+                        Err(e) => return Err(e),
+                    }
                 }
-                let resp = inner
-                    .http
-                    .request(method.clone(), url)
-                    .headers(auth_headers(inner, op, &bucket).await?)
-                    .send()
-                    .await
-                    .map_err(|e| err(op, &bucket, ErrorKind::Connection, format!("{e}")))?;
+                .map_err(|e| err(op, &bucket, ErrorKind::Connection, format!("{e}")))?;
                 let status = resp.status().as_u16();
                 match status {
                     200..=299 => Ok(Some(resp.json().await.unwrap_or_default())),
@@ -497,6 +527,12 @@ impl GcsStore {
         let inner = self.inner(op, url).await?;
         let fenced = super::wire::WireFence::current().is_some();
         let attempt = || async {
+            if fenced {
+                // The crate fetches its token inside the send: fetched (and
+                // cached) here first, so a refresh cannot come between the
+                // fence's check and the bytes leaving.
+                auth_headers(inner, op, url).await?;
+            }
             on_wire(op, url)?;
             let req = inner
                 .storage
@@ -505,10 +541,13 @@ impl GcsStore {
                 Some(g) => req.set_if_generation_match(g),
                 None => req,
             };
-            req.with_idempotency(!fenced)
-                .send_buffered()
-                .await
-                .map_err(|e| map_gax(op, url, &e))
+            let send = async {
+                req.with_idempotency(!fenced)
+                    .send_buffered()
+                    .await
+                    .map_err(|e| map_gax(op, url, &e))
+            };
+            within_lease(op, url, send).await
         };
         if fenced {
             self.retry.run(attempt).await
@@ -744,5 +783,40 @@ impl crate::cloud::ObjectStore for GcsStore {
         self.json_request("DeleteObject", url, reqwest::Method::DELETE, u.as_str())
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 39): a fenced GCS write was bounded by nothing
+    /// but the client's own timeout, so a slow upload could still land
+    /// long after the lease it was made under had ended. It is abandoned
+    /// when the lease may end, and says it may have been applied.
+    #[tokio::test(start_paused = true)]
+    async fn regression_a_fenced_gcs_write_outlived_its_lease() {
+        let url = ObjectUrl::parse("gs://state/team/locks/payments.json").unwrap();
+        let fence =
+            super::super::wire::WireFence::new(|| Ok(())).bounded(|| Some(Duration::from_secs(2)));
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, CloudError>(())
+        };
+        let started = tokio::time::Instant::now();
+        let e = fence
+            .clone()
+            .guard(within_lease("WriteObject", &url, slow))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Fenced);
+        assert!(e.to_string().contains("may have been applied"), "{e}");
+        assert!(started.elapsed() <= Duration::from_secs(3));
+        // In time, or outside any fence: the answer as it came.
+        let quick = async { Ok::<_, CloudError>(7) };
+        let got = fence.guard(within_lease("WriteObject", &url, quick)).await;
+        assert_eq!(got.unwrap(), 7);
+        let unfenced = within_lease("WriteObject", &url, async { Ok::<_, CloudError>(8) });
+        assert_eq!(unfenced.await.unwrap(), 8);
     }
 }

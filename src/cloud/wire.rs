@@ -39,10 +39,15 @@ pub struct Fenced {
 /// them is not certainly ours.
 type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
+/// How long the leases a call is made under are certainly ours (`None`:
+/// no limit known).
+type Left = Arc<dyn Fn() -> Option<std::time::Duration> + Send + Sync>;
+
 /// The leases a task's mutating calls are made under.
 #[derive(Clone)]
 pub struct WireFence {
     checks: Vec<Check>,
+    lefts: Vec<Left>,
 }
 
 impl std::fmt::Debug for WireFence {
@@ -62,16 +67,36 @@ impl WireFence {
     pub fn new(check: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
         Self {
             checks: vec![Arc::new(check)],
+            lefts: Vec::new(),
         }
+    }
+
+    /// This fence, knowing how long its lease is certainly ours (`left`):
+    /// an adapter that can bound a request by it ([`Self::time_left`])
+    /// abandons a fenced write still under way when the lease may end.
+    pub fn bounded(
+        mut self,
+        left: impl Fn() -> Option<std::time::Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.lefts.push(Arc::new(left));
+        self
+    }
+
+    /// How long every lease of this fence is certainly ours, where known.
+    pub fn time_left(&self) -> Option<std::time::Duration> {
+        self.lefts.iter().filter_map(|l| l()).min()
     }
 
     /// A fence that holds when every one of `fences` holds (a batch carrying
     /// several plans' changes).
     pub fn all<'a>(fences: impl IntoIterator<Item = &'a WireFence>) -> Self {
+        let fences: Vec<&WireFence> = fences.into_iter().collect();
         Self {
-            checks: fences
-                .into_iter()
+            checks: (fences.iter())
                 .flat_map(|f| f.checks.iter().cloned())
+                .collect(),
+            lefts: (fences.iter())
+                .flat_map(|f| f.lefts.iter().cloned())
                 .collect(),
         }
     }
@@ -129,6 +154,15 @@ pub fn check_before_transmit(operation: &str) -> Result<(), Fenced> {
     }
 }
 
+/// How long the fence in scope is certainly ours, for a write
+/// (`operation` not a read); `None` outside any fence, or with no bound.
+pub fn time_left_for(operation: &str) -> Option<std::time::Duration> {
+    if is_read(operation) {
+        return None;
+    }
+    WireFence::current().and_then(|f| f.time_left())
+}
+
 /// Finds a [`Fenced`] refusal among the sources of `err` (the SDK wraps an
 /// interceptor's error in its dispatch failure).
 pub fn fenced_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Fenced> {
@@ -146,6 +180,25 @@ pub fn fenced_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a F
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[tokio::test]
+    async fn a_fence_knows_how_long_its_leases_are_ours() {
+        use std::time::Duration;
+        let a = WireFence::new(|| Ok(())).bounded(|| Some(Duration::from_secs(9)));
+        let b = WireFence::new(|| Ok(())).bounded(|| Some(Duration::from_secs(4)));
+        let unbounded = WireFence::new(|| Ok(()));
+        assert_eq!(a.time_left(), Some(Duration::from_secs(9)));
+        assert_eq!(unbounded.time_left(), None);
+        // A batch of several plans: the soonest end.
+        let both = WireFence::all([&a, &b, &unbounded]);
+        assert_eq!(both.time_left(), Some(Duration::from_secs(4)));
+        // Only writes are bounded, only inside a fence.
+        assert_eq!(time_left_for("PutObject"), None);
+        let seen = both
+            .guard(async { (time_left_for("WriteObject"), time_left_for("GetObject")) })
+            .await;
+        assert_eq!(seen, (Some(Duration::from_secs(4)), None));
+    }
 
     #[test]
     fn googles_methods_read_by_their_verb() {

@@ -497,7 +497,9 @@ impl Engine {
             let result = match env.fence {
                 Some(fence) => {
                     let (fence, name) = (fence.clone(), plan.name().to_string());
+                    let bound = fence.clone();
                     WireFence::new(move || fence.check_plan_local(&name))
+                        .bounded(move || bound.time_left())
                         .guard(run)
                         .await
                 }

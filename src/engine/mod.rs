@@ -38,7 +38,7 @@ use crate::journal::store::JournalStore;
 use crate::journal::{self, Journal, JournalError};
 use crate::plan::Plan;
 use crate::runs::RunReport;
-use crate::state::lock::{LockError, LockInfo, hostname};
+use crate::state::lock::{LockError, LockInfo};
 use crate::state::{LockSet, LockStore};
 use crate::steps::StepFailure;
 use crate::steps::graph::{self, Step};
@@ -118,12 +118,7 @@ fn me(plans: &[Plan], opts: &RunOptions) -> LockInfo {
         [one] => one.name().to_string(),
         _ => "all".into(),
     };
-    LockInfo {
-        run_id: (opts.run_id.clone()).unwrap_or_else(|| journal::new_run_id(&label)),
-        host: hostname(),
-        pid: std::process::id(),
-        started: Utc::now(),
-    }
+    LockInfo::current(&(opts.run_id.clone()).unwrap_or_else(|| journal::new_run_id(&label)))
 }
 
 /// Each plan's inventory, by plan name.

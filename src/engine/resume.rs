@@ -31,7 +31,7 @@ use crate::journal::{HeadCheck, Journal, JournalError, Verification};
 use crate::plan::Plan;
 use crate::runs::RunReport;
 use crate::runs::replay::{Replay, StepState, replay};
-use crate::state::lock::{LockInfo, hostname};
+use crate::state::lock::LockInfo;
 use crate::state::{LockSet, Takeover};
 use crate::steps::graph::Step;
 
@@ -78,12 +78,7 @@ impl Engine {
         self.verify_for_resume(run_id).await?;
         let (names, kind) = self.run_plans(run_id).await?;
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let me = LockInfo {
-            run_id: run_id.to_string(),
-            host: hostname(),
-            pid: std::process::id(),
-            started: Utc::now(),
-        };
+        let me = LockInfo::current(run_id);
         let takeover = Takeover {
             reclaim_run: Some(run_id),
             ..Takeover::default()
@@ -114,7 +109,7 @@ impl Engine {
         let keys = self.store.keys();
         let (text, head) = crate::journal::snapshot(self.store.as_ref(), run_id).await?;
         let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-        let v = crate::journal::verify_with_keys(run_id, complete, head.as_deref(), &keys.listed);
+        let v = crate::journal::verify_with_keys(run_id, complete, head.as_deref(), keys);
         if let Some(r) = resume_refusal(&v, keys.checks()) {
             return Err(EngineError::Refused(r));
         }

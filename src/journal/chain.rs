@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::event::Record;
-use super::keys;
-use crate::sign::{PublicKey, SecretKey, VerifyError};
+use super::keys::{self, RunKeys};
+use crate::sign::{SecretKey, VerifyError};
 
 /// The `prev` of the first record: 64 zeros.
 pub const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -55,13 +55,25 @@ pub fn head_text(run_id: &str, records: u64, last: &str) -> String {
     signed_head_text(run_id, records, last, None)
 }
 
-/// [`head_text`], signed with `key` when given.
+/// [`head_text`], signed with `key` when given, bound to no deployment.
 pub fn signed_head_text(run_id: &str, records: u64, last: &str, key: Option<&SecretKey>) -> String {
+    bound_head_text(
+        run_id,
+        records,
+        last,
+        &RunKeys::new(key.cloned(), Vec::new()),
+    )
+}
+
+/// [`head_text`], signed with `keys`' run key when it holds it, bound to
+/// its deployment.
+pub fn bound_head_text(run_id: &str, records: u64, last: &str, keys: &RunKeys) -> String {
+    let purpose = keys.purpose(keys::HEAD);
     serde_json::to_string(&Head {
         run_id: run_id.to_string(),
         records,
         last: last.to_string(),
-        sig: key.map(|k| k.sign(keys::HEAD, &head_message(run_id, records, last))),
+        sig: (keys.signer.as_ref()).map(|k| k.sign(&purpose, &head_message(run_id, records, last))),
     })
     .expect("a head of strings and a number always serializes")
 }
@@ -109,7 +121,9 @@ impl HeadCheck {
         match e {
             VerifyError::Unsigned => Self::Unsigned,
             VerifyError::UnlistedKey(_) => Self::UnlistedKey,
-            VerifyError::Malformed | VerifyError::Mismatch(_) => Self::BadSignature,
+            VerifyError::Malformed | VerifyError::Mismatch(_) | VerifyError::Unbound(_) => {
+                Self::BadSignature
+            }
         }
     }
 }
@@ -194,13 +208,13 @@ pub(crate) struct Checked {
 /// or deletion of the *last* record: use [`verify_with_head`] (or
 /// [`crate::journal::verify_stored`]) for that.
 pub fn verify(run_id: &str, text: &str) -> Verification {
-    check(run_id, text, None, &[]).verification
+    check(run_id, text, None, &keys::NO_KEYS).verification
 }
 
 /// Verifies a journal's text and checks its end against the head pointer
 /// (the text of the `.head` file; `None` when there is none).
 pub fn verify_with_head(run_id: &str, text: &str, head: Option<&str>) -> Verification {
-    check(run_id, text, head, &[]).verification
+    check(run_id, text, head, &keys::NO_KEYS).verification
 }
 
 /// [`verify_with_head`], and with `keys` listed, every record's and the
@@ -210,7 +224,7 @@ pub fn verify_with_keys(
     run_id: &str,
     text: &str,
     head: Option<&str>,
-    keys: &[PublicKey],
+    keys: &RunKeys,
 ) -> Verification {
     check(run_id, text, head, keys).verification
 }
@@ -221,16 +235,16 @@ pub(crate) fn authenticate(
     run_id: &str,
     text: &str,
     head: Option<&str>,
-    keys: &[PublicKey],
+    keys: &RunKeys,
 ) -> Result<Checked, Broken> {
     let checked = check(run_id, text, head, keys);
-    match checked.verification.unbelieved(!keys.is_empty()) {
+    match checked.verification.unbelieved(keys.checks()) {
         Some(broken) => Err(broken),
         None => Ok(checked),
     }
 }
 
-pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &[PublicKey]) -> Checked {
+pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &RunKeys) -> Checked {
     let mut records: Vec<Record> = Vec::new();
     let mut last_hash = ZERO_HASH.to_string();
     let mut tokens: std::collections::BTreeMap<String, u64> = Default::default();
@@ -247,7 +261,7 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &[Public
                 run_id: run_id.to_string(),
                 records: records.len(),
                 ok: first_broken.is_none(),
-                authenticated: !keys.is_empty()
+                authenticated: keys.checks()
                     && first_broken.is_none()
                     && matches!(head, HeadCheck::Matched | HeadCheck::Behind),
                 first_broken,
@@ -314,15 +328,11 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &[Public
 
 /// With `keys` listed, checks that `line` of run `run_id` is signed by one
 /// of them; (seq unknown, why) when it is not.
-fn check_signature(
-    run_id: &str,
-    line: &str,
-    keys: &[PublicKey],
-) -> Result<(), (Option<u64>, String)> {
-    if keys.is_empty() {
+fn check_signature(run_id: &str, line: &str, keys: &RunKeys) -> Result<(), (Option<u64>, String)> {
+    if !keys.checks() {
         return Ok(());
     }
-    keys::verify_line(keys, keys::RECORD, run_id, line)
+    keys.verify_line(keys::RECORD, run_id, line)
         .map(|_| ())
         .map_err(|e| {
             let seq = serde_json::from_str::<Record>(line).ok().map(|r| r.seq);
@@ -423,11 +433,11 @@ fn check_head(
     run_id: &str,
     head: &str,
     lines: &[&str],
-    keys: &[PublicKey],
+    keys: &RunKeys,
 ) -> Result<HeadCheck, HeadBroken> {
     let placed = check_head_place(run_id, head, lines)
         .map_err(|(line, seq, reason)| (HeadCheck::Mismatch, line, seq, reason))?;
-    if keys.is_empty() {
+    if !keys.checks() {
         return Ok(placed);
     }
     // The head parsed, or its place would not have been checked.
@@ -435,7 +445,7 @@ fn check_head(
         return Ok(placed);
     };
     let message = head_message(&parsed.run_id, parsed.records, &parsed.last);
-    match crate::sign::verify(keys, keys::HEAD, &message, parsed.sig.as_deref()) {
+    match keys.verify(keys::HEAD, &message, parsed.sig.as_deref()) {
         Ok(_) => Ok(placed),
         Err(e) => {
             let n = lines.len();
@@ -552,13 +562,21 @@ mod tests {
     fn a_journal_signed_by_a_listed_key_verifies_and_is_authenticated() {
         let k = SecretKey::generate();
         let (text, head) = journal(&["a", "b", "c"], Some(&k));
-        let v = verify_with_keys(RUN, &text, Some(&head), &[k.public()]);
+        let v = verify_with_keys(
+            RUN,
+            &text,
+            Some(&head),
+            &RunKeys::new(None, vec![k.public()]),
+        );
         assert!(v.ok && v.authenticated, "{v:?}");
         assert_eq!(v.head, HeadCheck::Matched);
         assert_eq!(v.signer, Some(k.public().id()));
         assert_eq!(v.audit_problem(), None);
         // The records read as records: the signature is a field serde skips.
-        assert_eq!(check(RUN, &text, Some(&head), &[]).records.len(), 3);
+        assert_eq!(
+            check(RUN, &text, Some(&head), &keys::NO_KEYS).records.len(),
+            3
+        );
     }
 
     #[test]
@@ -568,7 +586,12 @@ mod tests {
         let k = SecretKey::generate();
         let (forged, head) = journal(&["a", "promoted elsewhere", "c"], None);
         assert!(verify_with_head(RUN, &forged, Some(&head)).ok);
-        let v = verify_with_keys(RUN, &forged, Some(&head), &[k.public()]);
+        let v = verify_with_keys(
+            RUN,
+            &forged,
+            Some(&head),
+            &RunKeys::new(None, vec![k.public()]),
+        );
         assert!(!v.ok && !v.authenticated, "{v:?}");
         let b = v.first_broken.clone().expect("broken");
         assert_eq!((b.line, b.seq), (1, Some(0)));
@@ -577,7 +600,12 @@ mod tests {
         // Re-signed with a key that is not listed: refused, naming it.
         let other = SecretKey::generate();
         let (forged, head) = journal(&["a", "b"], Some(&other));
-        let v = verify_with_keys(RUN, &forged, Some(&head), &[k.public()]);
+        let v = verify_with_keys(
+            RUN,
+            &forged,
+            Some(&head),
+            &RunKeys::new(None, vec![k.public()]),
+        );
         let b = v.first_broken.expect("broken");
         assert!(b.reason.contains(&other.public().id()), "{b:?}");
         assert!(b.reason.contains("not in [keys] run_public"), "{b:?}");
@@ -592,7 +620,12 @@ mod tests {
         let (mut text, head) = journal(&["a", "b"], Some(&k));
         let last = text.lines().last().map(hash_line).expect("a line");
         let crashed = format!("{text}{}\n", line(2, &last, "c", Some(&k)));
-        let v = verify_with_keys(RUN, &crashed, Some(&head), &[k.public()]);
+        let v = verify_with_keys(
+            RUN,
+            &crashed,
+            Some(&head),
+            &RunKeys::new(None, vec![k.public()]),
+        );
         assert!(v.ok && v.head == HeadCheck::Behind, "{v:?}");
         assert!(
             v.audit_problem()
@@ -600,7 +633,12 @@ mod tests {
         );
         text.push_str(&line(2, &last, "succeeded", None));
         text.push('\n');
-        let v = verify_with_keys(RUN, &text, Some(&head), &[k.public()]);
+        let v = verify_with_keys(
+            RUN,
+            &text,
+            Some(&head),
+            &RunKeys::new(None, vec![k.public()]),
+        );
         let b = v.first_broken.expect("broken");
         assert_eq!(b.line, 3);
         assert!(b.reason.contains("not signed"), "{b:?}");
@@ -609,7 +647,7 @@ mod tests {
     #[test]
     fn a_head_unsigned_signed_by_another_key_or_altered_is_refused() {
         let k = SecretKey::generate();
-        let keys = [k.public()];
+        let keys = RunKeys::new(None, vec![k.public()]);
         let (text, _) = journal(&["a", "b"], Some(&k));
         let last = text.lines().last().map(hash_line).expect("a line");
         let unsigned = head_text(RUN, 2, &last);
@@ -647,11 +685,11 @@ mod tests {
     fn without_listed_keys_signatures_are_not_checked_and_the_journal_not_authenticated() {
         let k = SecretKey::generate();
         let (text, head) = journal(&["a"], Some(&k));
-        let v = verify_with_keys(RUN, &text, Some(&head), &[]);
+        let v = verify_with_keys(RUN, &text, Some(&head), &keys::NO_KEYS);
         assert!(v.ok && !v.authenticated, "{v:?}");
         assert_eq!(v.signer, Some(k.public().id()), "named, not checked");
         let (text, head) = journal(&["a"], None);
-        let v = verify_with_keys(RUN, &text, Some(&head), &[]);
+        let v = verify_with_keys(RUN, &text, Some(&head), &keys::NO_KEYS);
         assert!(v.ok && !v.authenticated && v.signer.is_none(), "{v:?}");
     }
 
@@ -664,9 +702,19 @@ mod tests {
         let l1 = line(1, &hash_line(&l0), "b", Some(&new));
         text.push_str(&format!("{l0}\n{l1}\n"));
         let head = signed_head_text(RUN, 2, &hash_line(&l1), Some(&new));
-        let v = verify_with_keys(RUN, &text, Some(&head), &[old.public(), new.public()]);
+        let v = verify_with_keys(
+            RUN,
+            &text,
+            Some(&head),
+            &RunKeys::new(None, vec![old.public(), new.public()]),
+        );
         assert!(v.ok && v.authenticated, "{v:?}");
-        let v = verify_with_keys(RUN, &text, Some(&head), &[new.public()]);
+        let v = verify_with_keys(
+            RUN,
+            &text,
+            Some(&head),
+            &RunKeys::new(None, vec![new.public()]),
+        );
         assert_eq!(v.first_broken.expect("broken").line, 1);
     }
 

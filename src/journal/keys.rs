@@ -4,6 +4,14 @@
 //! store wrapper so that the chain (which verifies lines) and the store
 //! trait (which carries the keys) can use them without depending on the
 //! wrapper that depends on them (docs/state.md, "Who can forge what").
+//!
+//! A signature also binds the deployment ([`RunKeys::domain`]: `[keys]
+//! domain`, else the state bucket's URL): the purpose signed is
+//! `journal-record@<domain>`, so a journal one deployment signed (staging)
+//! does not verify in another's state (production) even where both list
+//! the same run key. Journals signed before signatures named their
+//! deployment verify only where the operators say they may
+//! (`[keys] accept_unbound`).
 
 use std::borrow::Cow;
 
@@ -25,18 +33,83 @@ pub struct RunKeys {
     /// The public halves records, heads and late facts may be signed by
     /// (several during a rotation). Empty: signatures are not checked.
     pub listed: Vec<PublicKey>,
+    /// The deployment signatures are bound to (`[keys] domain`, else the
+    /// state bucket's URL); empty: none (a local state directory, tests).
+    pub domain: String,
+    /// Whether a signature bound to no deployment (made before signatures
+    /// named one) still verifies (`[keys] accept_unbound`).
+    pub accept_unbound: bool,
 }
 
 /// No keys: nothing signed, nothing checked (the stores' default).
 pub static NO_KEYS: RunKeys = RunKeys {
     signer: None,
     listed: Vec::new(),
+    domain: String::new(),
+    accept_unbound: false,
 };
 
 impl RunKeys {
-    /// Keys from their parts.
+    /// Keys from their parts, bound to no deployment.
     pub fn new(signer: Option<SecretKey>, listed: Vec<PublicKey>) -> Self {
-        Self { signer, listed }
+        Self {
+            signer,
+            listed,
+            ..Self::default()
+        }
+    }
+
+    /// These keys, their signatures bound to the deployment `domain`; with
+    /// `accept_unbound`, signatures bound to none still verify.
+    pub fn bound(mut self, domain: &str, accept_unbound: bool) -> Self {
+        self.domain = domain.to_string();
+        self.accept_unbound = accept_unbound;
+        self
+    }
+
+    /// The purpose `base` ([`RECORD`], [`HEAD`], [`LATE`]) is signed for
+    /// here: `<base>@<domain>`, or `base` when bound to no deployment.
+    pub fn purpose(&self, base: &str) -> String {
+        if self.domain.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}@{}", self.domain)
+        }
+    }
+
+    /// Checks `sig` over `message` for `base` against the listed keys:
+    /// the key that signed. A signature that verifies only bound to no
+    /// deployment is [`VerifyError::Unbound`], unless such are accepted.
+    pub fn verify(
+        &self,
+        base: &str,
+        message: &[u8],
+        sig: Option<&str>,
+    ) -> Result<&PublicKey, VerifyError> {
+        let bound = crate::sign::verify(&self.listed, &self.purpose(base), message, sig);
+        match bound {
+            Err(VerifyError::Mismatch(id)) if !self.domain.is_empty() => {
+                match crate::sign::verify(&self.listed, base, message, sig) {
+                    Ok(k) if self.accept_unbound => Ok(k),
+                    Ok(_) => Err(VerifyError::Unbound(id)),
+                    Err(_) => Err(VerifyError::Mismatch(id)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Checks a signed line of run `run_id` for `base`: the signer's key id.
+    pub fn verify_line(&self, base: &str, run_id: &str, line: &str) -> Result<String, VerifyError> {
+        let (unsigned, sig) = split_signed(line);
+        self.verify(base, &message(run_id, &unsigned), sig)
+            .map(PublicKey::id)
+    }
+
+    /// `line` of run `run_id` signed for `base` with `key`, bound to this
+    /// deployment.
+    pub fn sign_line(&self, line: &str, base: &str, run_id: &str, key: &SecretKey) -> String {
+        sign_line(line, &self.purpose(base), run_id, key)
     }
 
     /// Whether signatures are checked (public keys are listed).
@@ -132,7 +205,10 @@ pub fn refusal(what: &str, e: &VerifyError) -> String {
             format!("{what} is signed by key {id}, which is not in [keys] run_public")
         }
         VerifyError::Mismatch(id) => format!(
-            "{what}'s signature by key {id} does not verify: it was changed after it was signed"
+            "{what}'s signature by key {id} does not verify: it was changed after it was signed, or signed for another deployment (another `[keys] domain` or state)"
+        ),
+        VerifyError::Unbound(id) => format!(
+            "{what} is signed by key {id} for no deployment: written before signatures named their deployment, or copied from another state (hint: `[keys] accept_unbound = true` reads journals written before; docs/security.md)"
         ),
     }
 }
@@ -172,6 +248,46 @@ mod tests {
         );
         let tricky = r#"{"a":"b","sig":"not a signature!"}"#;
         assert_eq!(split_signed(tricky).1, None);
+    }
+
+    /// Regression (issue 39): a signature covered the run id and the line,
+    /// not the deployment: a journal staging signed verified in
+    /// production's state wherever both listed the same run key.
+    #[test]
+    fn regression_a_signature_did_not_name_its_deployment() {
+        let k = SecretKey::generate();
+        let line = r#"{"seq":0,"event":{"type":"started"}}"#;
+        let keys = |domain: &str, accept: bool| {
+            RunKeys::new(Some(k.clone()), vec![k.public()]).bound(domain, accept)
+        };
+        let staging = keys("s3://staging-state/drctl", false);
+        let production = keys("s3://prod-state/drctl", false);
+        let signed = staging.sign_line(line, RECORD, "r1", &k);
+        assert_eq!(
+            staging.verify_line(RECORD, "r1", &signed),
+            Ok(k.public().id())
+        );
+        let e = production.verify_line(RECORD, "r1", &signed).unwrap_err();
+        assert_eq!(e, VerifyError::Mismatch(k.public().id()));
+        assert!(refusal("the record", &e).contains("another deployment"));
+        // Accepting unbound signatures does not accept another deployment's.
+        let lenient = keys("s3://prod-state/drctl", true);
+        assert!(lenient.verify_line(RECORD, "r1", &signed).is_err());
+        // A line signed before signatures named a deployment: refused,
+        // named as such, unless the operators accept those.
+        let old = sign_line(line, RECORD, "r1", &k);
+        let e = production.verify_line(RECORD, "r1", &old).unwrap_err();
+        assert_eq!(e, VerifyError::Unbound(k.public().id()));
+        assert!(refusal("the record", &e).contains("accept_unbound"));
+        assert_eq!(lenient.verify_line(RECORD, "r1", &old), Ok(k.public().id()));
+        // Bound to none (a local state directory), as before.
+        let none = RunKeys::new(Some(k.clone()), vec![k.public()]);
+        assert_eq!(none.verify_line(RECORD, "r1", &old), Ok(k.public().id()));
+        assert_eq!(none.purpose(HEAD), HEAD);
+        assert_eq!(
+            production.purpose(HEAD),
+            "journal-head@s3://prod-state/drctl"
+        );
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub use payload::{
 };
 pub use step_name::{BadStepName, StepName};
 pub use store::{JournalStore, MemoryStore};
-pub use trust::{Keyed, RunKeys};
+pub use trust::{Keyed, NO_KEYS, RunKeys};
 
 /// A torn final line that [`Journal::open_for_append`] removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,9 +184,9 @@ pub struct Journal {
     /// The head write of the last record, when the store pipelines it.
     pending_head: Option<tokio::task::JoinHandle<Result<(), JournalError>>>,
     outbox: Option<Arc<dyn Outbox>>,
-    /// The run key, when this process holds it: every record and head is
-    /// signed with it ([`trust`]).
-    signer: Option<crate::sign::SecretKey>,
+    /// The run keys: when this process holds the run key, every record and
+    /// head is signed with it, bound to the deployment ([`trust`]).
+    keys: RunKeys,
 }
 
 impl std::fmt::Debug for Journal {
@@ -206,13 +206,10 @@ impl Journal {
     /// listed and this process does not hold the run key.
     pub async fn create(store: Arc<dyn JournalStore>, run_id: &str) -> Result<Self, JournalError> {
         store.keys().may_write(run_id)?;
-        let signer = store.keys().signer.clone();
+        let keys = store.keys().clone();
         store.create(run_id).await?;
         store
-            .write_head(
-                run_id,
-                &chain::signed_head_text(run_id, 0, ZERO_HASH, signer.as_ref()),
-            )
+            .write_head(run_id, &chain::bound_head_text(run_id, 0, ZERO_HASH, &keys))
             .await?;
         Ok(Self {
             store,
@@ -224,7 +221,7 @@ impl Journal {
             fence: None,
             pending_head: None,
             outbox: None,
-            signer,
+            keys,
         })
     }
 
@@ -241,11 +238,10 @@ impl Journal {
         store: Arc<dyn JournalStore>,
         run_id: &str,
     ) -> Result<(Self, Vec<Record>), JournalError> {
-        let keys = store.keys();
+        let keys = store.keys().clone();
         keys.may_write(run_id)?;
-        let signer = keys.signer.clone();
         let (text, head) = snapshot(store.as_ref(), run_id).await?;
-        if signer.is_none()
+        if keys.signer.is_none()
             && let Some(id) = head.as_deref().and_then(chain::head_signer)
         {
             return Err(JournalError::Unkeyed {
@@ -257,7 +253,7 @@ impl Journal {
         }
         let keep = text.rfind('\n').map_or(0, |i| i + 1);
         let (complete, torn) = text.split_at(keep);
-        let checked = chain::authenticate(run_id, complete, head.as_deref(), &keys.listed)
+        let checked = chain::authenticate(run_id, complete, head.as_deref(), &keys)
             .map_err(JournalError::Broken)?;
         let records = checked.records;
         let torn_tail = if torn.is_empty() {
@@ -274,11 +270,11 @@ impl Journal {
             store
                 .write_head(
                     run_id,
-                    &chain::signed_head_text(
+                    &chain::bound_head_text(
                         run_id,
                         records.len() as u64,
                         &checked.last_hash,
-                        signer.as_ref(),
+                        &keys,
                     ),
                 )
                 .await?;
@@ -293,7 +289,7 @@ impl Journal {
             fence: None,
             pending_head: None,
             outbox: None,
-            signer,
+            keys,
         };
         Ok((journal, records))
     }
@@ -410,8 +406,8 @@ impl Journal {
             run_id: self.run_id.clone(),
             source,
         })?;
-        let line = match &self.signer {
-            Some(key) => trust::sign_line(&line, trust::RECORD, &self.run_id, key),
+        let line = match &self.keys.signer {
+            Some(key) => self.keys.sign_line(&line, trust::RECORD, &self.run_id, key),
             None => line,
         };
         self.poisoned = true;
@@ -419,8 +415,7 @@ impl Journal {
             .append(&self.run_id, self.next_seq, &line)
             .await?;
         let hash = hash_line(&line);
-        let head =
-            chain::signed_head_text(&self.run_id, self.next_seq + 1, &hash, self.signer.as_ref());
+        let head = chain::bound_head_text(&self.run_id, self.next_seq + 1, &hash, &self.keys);
         if self.store.pipelined_head() && !ends_run {
             // Off the critical path: the next append waits for it. Until
             // then the head is one record behind, which verification accepts
@@ -530,7 +525,7 @@ pub async fn read_with_tip(
     run_id: &str,
 ) -> Result<(Vec<Record>, String), JournalError> {
     let (text, head) = snapshot(store, run_id).await?;
-    let checked = chain::check(run_id, &text, head.as_deref(), &[]);
+    let checked = chain::check(run_id, &text, head.as_deref(), &NO_KEYS);
     match checked.verification.first_broken {
         Some(broken) => Err(JournalError::Broken(broken)),
         None => Ok((checked.records, checked.last_hash)),
@@ -551,7 +546,7 @@ pub async fn verify_stored(
         run_id,
         &text,
         head.as_deref(),
-        &store.keys().listed,
+        store.keys(),
     ))
 }
 
@@ -573,7 +568,7 @@ pub async fn read_authenticated_with_tip(
     run_id: &str,
 ) -> Result<(Vec<Record>, String), JournalError> {
     let (text, head) = snapshot(store, run_id).await?;
-    let checked = chain::authenticate(run_id, &text, head.as_deref(), &store.keys().listed)
+    let checked = chain::authenticate(run_id, &text, head.as_deref(), store.keys())
         .map_err(JournalError::Broken)?;
     Ok((checked.records, checked.last_hash))
 }

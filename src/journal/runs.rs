@@ -75,7 +75,7 @@ impl Runs {
             .map(|(id, why)| format!("{id} ({why})"))
             .collect();
         Some(format!(
-            "{} journal(s) left out: not signed by a listed run key, so possibly forged by a writer of the state: {}",
+            "{} journal(s) left out: not signed by a listed key, so possibly forged by a writer of the state: {}",
             self.left_out.len(),
             named.join("; ")
         ))
@@ -130,10 +130,7 @@ mod tests {
     /// A keyed store over `mem`, and the key that signs through it.
     fn keyed(mem: &Arc<MemoryStore>) -> Arc<dyn JournalStore> {
         let key = SecretKey::generate();
-        let keys = RunKeys {
-            listed: vec![key.public()],
-            signer: Some(key),
-        };
+        let keys = RunKeys::new(Some(key.clone()), vec![key.public()]);
         Arc::new(Keyed::new(mem.clone(), keys))
     }
 

@@ -84,7 +84,7 @@ impl RunStart<'_> {
 pub fn post_incident(
     journal: &JournalText,
     plans: &[Plan],
-    (now, keys): (DateTime<Utc>, &[crate::sign::PublicKey]),
+    (now, keys): (DateTime<Utc>, &crate::journal::RunKeys),
 ) -> Result<String, String> {
     let r = read(journal, keys);
     let Some(Event::RunStarted { plans: ran, .. }) = r.records.first().map(|f| &f.event) else {

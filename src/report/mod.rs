@@ -109,18 +109,13 @@ pub struct WatchRow {
 }
 
 /// Adds the decisions of the watchers' journals (`journals`: the state's
-/// `watch/` store) to `r`, for its plans and window.
-pub fn add_watch(r: &mut Report, journals: &[JournalText]) {
+/// `watch/` store, each id and records, as `journal::runs` reads them: with
+/// observers listed, only those their keys signed) to `r`, for its plans
+/// and window.
+pub fn add_watch(r: &mut Report, journals: &[(String, Vec<Record>)]) {
     let mut rows: Vec<WatchRow> = journals
         .iter()
-        .flat_map(|j| {
-            let records: Vec<Record> = j
-                .text
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            crate::runs::watch::decisions(&records)
-        })
+        .flat_map(|(_, records)| crate::runs::watch::decisions(records))
         .filter(|d| r.scope.contains(&d.plan) && d.at >= r.window.from && d.at <= r.window.to)
         .map(|d| WatchRow {
             at: d.at,
@@ -428,7 +423,7 @@ pub struct Request<'a> {
     /// The public run keys listed: with any, a journal not signed by one
     /// of them (a writer of the state could have forged it) counts as one
     /// whose chain does not verify: no figure, a finding naming it.
-    pub keys: &'a [crate::sign::PublicKey],
+    pub keys: &'a crate::journal::RunKeys,
 }
 
 /// A run read from its journal: verified records, or why they are not.
@@ -438,7 +433,7 @@ struct ReadRun<'a> {
     chain: Chain,
 }
 
-fn read<'a>(journal: &'a JournalText, keys: &[crate::sign::PublicKey]) -> ReadRun<'a> {
+fn read<'a>(journal: &'a JournalText, keys: &crate::journal::RunKeys) -> ReadRun<'a> {
     let v = crate::journal::chain::verify_with_keys(
         &journal.run_id,
         &journal.text,
@@ -456,7 +451,7 @@ fn read<'a>(journal: &'a JournalText, keys: &[crate::sign::PublicKey]) -> ReadRu
     // (a retroactive approval, a delivery), when it names a point of it.
     let late = crate::journal::late::anchored(&journal.text, &journal.late);
     let records = crate::runs::late::merge(&records, &late);
-    let problem = v.unbelieved(!keys.is_empty()).map(|b| {
+    let problem = v.unbelieved(keys.checks()).map(|b| {
         format!(
             "line {}{}: {}",
             b.line,
@@ -525,7 +520,7 @@ pub fn of_running(plan: &Plan, journal: &JournalText, now: DateTime<Utc>) -> Rep
         },
         now,
         // The run's own journal, read by the run that writes it.
-        keys: &[],
+        keys: &crate::journal::NO_KEYS,
     };
     build_with(&req, std::slice::from_ref(journal), Some(&journal.run_id))
 }
@@ -549,7 +544,7 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
         .zip(cadences)
         .map(|(p, cadence)| {
             let placement = placement(p, &switches, req.window);
-            let verified = verified_of(p, &cadence, req.now);
+            let verified = crate::runs::verified::by_definition(p, &cadence, req.now);
             let runs = rows.remove(p.name()).unwrap_or_default();
             section(p, (cadence, placement, verified), runs)
         })
@@ -683,18 +678,6 @@ fn unreadable(
             }
         })
         .collect()
-}
-
-/// Whether `plan` is what its last passing drill proved, from journals
-/// and the plan alone: its definition and the drill's age.
-fn verified_of(
-    plan: &Plan,
-    cadence: &Cadence,
-    now: DateTime<Utc>,
-) -> crate::runs::verified::Verified {
-    use crate::runs::verified::{Scope, definition, judge};
-    let own = definition(plan);
-    judge(plan, (&own, Scope::Definition), Some(cadence), None, now)
 }
 
 /// A plan's cadence, placement and verified state, as its section shows.

@@ -583,7 +583,7 @@ fn request(plans: &[Plan]) -> Request<'_> {
             to: t("2026-11-23T12:00:00Z"),
         },
         now: t("2026-11-23T12:00:00Z"),
-        keys: &[],
+        keys: &crate::journal::NO_KEYS,
     }
 }
 
@@ -639,8 +639,12 @@ fn golden_reports_from_the_fixed_journals() {
     golden("report.csv", &render::csv(&r));
     golden("report.junit.xml", &render::junit(&r));
     golden("report.html", &super::html::html(&r));
-    let incident =
-        incident::post_incident(&journals[0], &plans, (request(&plans).now, &[])).unwrap();
+    let incident = incident::post_incident(
+        &journals[0],
+        &plans,
+        (request(&plans).now, &crate::journal::NO_KEYS),
+    )
+    .unwrap();
     golden("incident.md", &incident);
 }
 
@@ -978,7 +982,7 @@ fn refused_run_is_refused_in_every_format_not_unknown_failover() {
             to: at + Duration::hours(1),
         },
         now: at + Duration::hours(1),
-        keys: &[],
+        keys: &crate::journal::NO_KEYS,
     };
     let journals = [engine.clone(), refused_by_approval()];
     let r = build(&req, &journals);
@@ -1006,7 +1010,8 @@ fn refused_run_is_refused_in_every_format_not_unknown_failover() {
     let csv = render::csv(&r);
     let junit = render::junit(&r);
     let html = super::html::html(&r);
-    let incident = incident::post_incident(&engine, &plans, (req.now, &[])).unwrap();
+    let incident =
+        incident::post_incident(&engine, &plans, (req.now, &crate::journal::NO_KEYS)).unwrap();
     for row in &rows {
         let id = row.run_id.as_str();
         let line = |text: &str, head: &str| {
@@ -1322,7 +1327,7 @@ fn regression_with_keys_listed_unsigned_journals_give_no_figure_and_are_named() 
     let open = build(&request(&plans), &journals);
     assert!(open.summary.pass > 0, "{:?}", open.summary);
     let key = crate::sign::SecretKey::generate().public();
-    let keys = [key];
+    let keys = crate::journal::RunKeys::new(None, vec![key]);
     let req = Request {
         keys: &keys,
         ..request(&plans)
@@ -1560,11 +1565,11 @@ fn the_report_says_whether_each_plan_is_verified_from_its_definition() {
         inventory: Some(inventory),
     };
     let cadence = crate::runs::schedule::cadence(std::slice::from_ref(plan), &[drill], now);
-    let v = super::verified_of(plan, &cadence[0], now);
+    let v = crate::runs::verified::by_definition(plan, &cadence[0], now);
     assert!(v.verified, "{v:#?}");
     let mut edited = plan.clone();
     edited.spec.compute[0].active.max += 1;
-    let v = super::verified_of(&edited, &cadence[0], now);
+    let v = crate::runs::verified::by_definition(&edited, &cadence[0], now);
     assert!(!v.verified);
     assert_eq!(
         v.differences,

@@ -175,6 +175,15 @@ pub enum Scope {
     Definition,
 }
 
+/// Whether `plan` is what its last passing drill proved (`cadence`), from
+/// journals and the plan alone: its definition and the drill's age, no
+/// cloud read (the report, `/metrics`, `schedule list`; `drctl status`
+/// compares the world too).
+pub fn by_definition(plan: &Plan, cadence: &Cadence, now: DateTime<Utc>) -> Verified {
+    let own = definition(plan);
+    judge(plan, (&own, Scope::Definition), Some(cadence), None, now)
+}
+
 /// Judges `plan` at `now` (pure): `current` is its inventory now (of
 /// `scope`), `cadence` gives the last passing drill and the inventory it
 /// journaled, `lag` the standby lag's band when read.

@@ -293,6 +293,7 @@ impl LeaseLocks {
                     host: "(unknown)".into(),
                     pid: 0,
                     started: DateTime::<Utc>::UNIX_EPOCH,
+                    pid_ns: None,
                 },
                 kind: RunKind::Failover,
             },

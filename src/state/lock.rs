@@ -19,9 +19,11 @@
 //! still the lock it judged dead, then competes for a fresh lock like anyone
 //! else: of two processes taking over at once, exactly one wins.
 //!
-//! Limits: liveness is known only for holders on this host (through
-//! `/proc/<pid>` on Linux); a holder on another host, or any holder on a
-//! system without `/proc`, is treated as alive. A recycled pid makes a dead
+//! Limits: liveness is known only for holders on this host and in this
+//! PID namespace (through `/proc/<pid>` on Linux); a holder on another
+//! host, in another PID namespace under the same host name (another
+//! container), or any holder on a system without `/proc`, is treated as
+//! alive. A recycled pid makes a dead
 //! holder look alive (refusing is the safe side of that mistake).
 
 use std::fs::OpenOptions;
@@ -47,6 +49,11 @@ pub struct LockInfo {
     pub pid: u32,
     /// When it took the lock.
     pub started: DateTime<Utc>,
+    /// Its PID namespace (`/proc/self/ns/pid`, `pid:[4026531836]`), where
+    /// the system says: two containers may share a host name while their
+    /// pids name different processes. Absent in locks written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_ns: Option<String>,
 }
 
 impl LockInfo {
@@ -57,8 +64,27 @@ impl LockInfo {
             host: hostname(),
             pid: std::process::id(),
             started: Utc::now(),
+            pid_ns: pid_namespace(),
         }
     }
+
+    /// Whether this holder's pid names a process this host's view of
+    /// processes can judge: on this host and, where both namespaces are
+    /// known, in this process's PID namespace.
+    fn judged_here(&self) -> bool {
+        self.host == hostname()
+            && match (&self.pid_ns, pid_namespace()) {
+                (Some(theirs), Some(ours)) => *theirs == ours,
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
+    }
+}
+
+/// This process's PID namespace, as the system names it (Linux).
+fn pid_namespace() -> Option<String> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(link.to_string_lossy().into_owned())
 }
 
 /// What a lock file holds: its holder and, when it took the lock over from
@@ -147,11 +173,11 @@ fn held_message(plan: &str, holder: &LockInfo, alive: bool) -> String {
         holder.started.format("%Y-%m-%d %H:%M:%SZ")
     );
     if alive {
-        let other_host = holder.host != hostname();
+        let other_host = !holder.judged_here();
         format!(
             "{who}{}\n  hint: one run per plan at a time; wait for it to finish (`drctl runs show {}`){}",
             if other_host {
-                ", which runs on another host"
+                ", which runs on another host (or in another PID namespace of this one)"
             } else {
                 ""
             },
@@ -217,9 +243,10 @@ fn create_lock(dir: &Path, plan: &str, path: &Path, contents: &[u8]) -> std::io:
     sync_dir(dir)
 }
 
-/// Whether a holder's process may still be running.
+/// Whether a holder's process may still be running: a holder whose pid
+/// this process cannot judge (another host, another PID namespace) is.
 pub(crate) fn holder_alive(holder: &LockInfo) -> bool {
-    holder.host != hostname() || pid_alive(holder.pid)
+    !holder.judged_here() || pid_alive(holder.pid)
 }
 
 #[cfg(target_os = "linux")]
@@ -259,6 +286,7 @@ fn holder_of(seen: &[u8]) -> (LockInfo, bool) {
                 host: "(unknown)".into(),
                 pid: 0,
                 started: DateTime::<Utc>::UNIX_EPOCH,
+                pid_ns: None,
             },
             false,
         ),
@@ -647,6 +675,37 @@ mod tests {
             PlanLock::acquire(dir.path(), "payments", me("r1"), false, Some("r1"), None).unwrap();
         assert_eq!(taken, Some(holder));
         assert_eq!(lock.info().run_id, "r1");
+    }
+
+    /// Regression (issue 39): a holder in another PID namespace under the
+    /// same host name (two containers sharing one) was judged by this
+    /// namespace's `/proc`, so a live holder whose pid is unused here was
+    /// taken as dead and its lock taken over.
+    #[test]
+    fn regression_a_holder_in_another_pid_namespace_was_taken_as_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = LockInfo {
+            pid: dead_pid(),
+            pid_ns: Some("pid:[1]".into()),
+            ..me("r1")
+        };
+        write_lock(dir.path(), "payments", &holder);
+        match PlanLock::acquire(dir.path(), "payments", me("r2"), true, None, None) {
+            Err(e @ LockError::Held { alive: true, .. }) => {
+                assert!(e.to_string().contains("PID namespace"), "{e}");
+            }
+            other => panic!("expected a live holder, got {other:?}"),
+        }
+        // The same pid in this namespace, or in a lock written before the
+        // namespace was recorded, is judged here: dead.
+        for pid_ns in [pid_namespace(), None] {
+            let holder = LockInfo {
+                pid: dead_pid(),
+                pid_ns,
+                ..me("r1")
+            };
+            assert!(!holder_alive(&holder), "{holder:?}");
+        }
     }
 
     #[test]

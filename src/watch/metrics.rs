@@ -96,6 +96,9 @@ pub struct WatchMetrics {
     pub drill_age: Family<PlanLabel, FGauge>,
     /// Whether the plan's drill is overdue.
     pub drill_overdue: Family<PlanLabel, Gauge>,
+    /// Whether the plan is verified by its definition and its last passing
+    /// drill's age (1) or not (0).
+    pub plan_verified: Family<PlanLabel, Gauge>,
     /// Notifications journaled and not yet delivered.
     pub notifications_pending: Gauge,
 }
@@ -125,6 +128,7 @@ impl WatchMetrics {
             last_round: FGauge::default(),
             drill_age: Family::default(),
             drill_overdue: Family::default(),
+            plan_verified: Family::default(),
             notifications_pending: Gauge::default(),
             registry: Registry::default(),
         };
@@ -193,6 +197,11 @@ impl WatchMetrics {
             "drctl_drill_overdue",
             "Whether the plan's drill is overdue (no passing drill within its tier's interval)",
             m.drill_overdue.clone(),
+        );
+        registry.register(
+            "drctl_plan_verified",
+            "Whether the plan is what its last passing drill proved: its definition unchanged since, and the drill within its tier's interval (from journals and the plan; drctl status also compares the cloud's inventory)",
+            m.plan_verified.clone(),
         );
         registry.register(
             "drctl_notifications_pending",

@@ -263,6 +263,10 @@ impl Watcher {
             .collect();
         for c in crate::runs::schedule::cadence(&self.plans, &drills, now) {
             let label = WatchMetrics::plan(&c.plan);
+            if let Some(plan) = self.plans.iter().find(|p| p.name() == c.plan) {
+                let v = crate::runs::verified::by_definition(plan, &c, now);
+                (self.metrics.plan_verified.get_or_create(&label)).set(i64::from(v.verified));
+            }
             if let Some(last) = &c.last_passing {
                 let age = (now - last.started).num_milliseconds().max(0) as f64 / 1000.0;
                 self.metrics.drill_age.get_or_create(&label).set(age);
@@ -357,8 +361,15 @@ impl Watcher {
         .await;
         let mut out = Vec::new();
         let mut state_ok = switches.is_some();
+        // Where a starter is named and this observer is not one, it only
+        // observes, whatever a plan's mode: it never proposes, claims or
+        // starts (its credentials may read only, docs/security.md).
+        let observes_only = !self.cfg.trust.may_start(&self.cfg.observer);
         for (i, (signals, world)) in observed.into_iter().enumerate() {
-            let plan = self.plans[i].clone();
+            let plan = match observes_only {
+                true => observe_only(self.plans[i].clone()),
+                false => self.plans[i].clone(),
+            };
             let r = self
                 .plan_round(&plan, signals, world, switches.as_deref(), now)
                 .await;
@@ -493,12 +504,19 @@ impl Watcher {
             self.carry_on(plan, now).await;
         }
         let mine = self.own_report(plan, signals, now).await;
+        // A starter does not vote: it publishes no report of its own, and
+        // judges from the observers' signed reports alone.
+        let votes = !self.cfg.trust.is_starter(&self.cfg.observer);
         let hist = history(plan.name(), plan.home(), switches.unwrap_or_default());
         let mut r = PlanRound {
             plan: plan.name().to_string(),
             active: hist.active.clone(),
             episode: hist.episode(plan.name()),
-            reports: vec![mine.clone()],
+            reports: if votes {
+                vec![mine.clone()]
+            } else {
+                Vec::new()
+            },
             rejected: unverified_lines(&self.unverified),
             verdict: None,
             acted: None,
@@ -512,7 +530,9 @@ impl Watcher {
         // observer is cut off from the others, and it does nothing.
         let board = self.state.board.clone();
         let read = async {
-            shared::put_report(board.as_ref(), &self.cfg.key, &mine).await?;
+            if votes {
+                shared::put_report(board.as_ref(), &self.cfg.key, &mine).await?;
+            }
             read_shared(
                 board.as_ref(),
                 &self.cfg.trust,
@@ -563,29 +583,9 @@ impl Watcher {
         let (acted, changed) = self.act(plan, &hist, &episode, &verdict).await;
         r.acted = acted;
         let verdict = changed.unwrap_or(verdict);
-        // The region answers again (not down by quorum, and at least a
-        // quorum of fresh observers sees it pass): this observer says an
-        // episode in which something was proposed, started or told is
-        // over. Once observers in `quorum` places have said so, the next
-        // outage is judged afresh (a veto alone, made before any outage,
-        // stays until its `until`).
-        if acts
-            && seen.board.active
-            && !verdict.tally.reached
-            && decide::answering(&seen.reports, &hist.active, &rules, now) >= rules.quorum as usize
-            && !seen.board.closed_by.contains(&self.cfg.observer)
-        {
-            let closed =
-                shared::close_episode(board.as_ref(), &self.cfg.key, &episode, &self.cfg.observer);
-            match closed.await {
-                Ok(()) => {
-                    r.acted = Some(format!(
-                        "said the episode {episode} is over: {} answers again (it closes when observers in {} place(s) say so)",
-                        hist.active, rules.quorum
-                    ))
-                }
-                Err(e) => tracing::warn!("watch: {e}"),
-            }
+        if acts && votes && !verdict.tally.reached {
+            let over = self.say_over(&hist, (&episode, &seen), &rules, now).await;
+            r.acted = over.or(r.acted);
         }
         r.reports = seen.reports;
         r.rejected.extend(seen.rejected);
@@ -593,6 +593,41 @@ impl Watcher {
         r.judged = Some(judged);
         r.world = Some(world);
         r
+    }
+
+    /// When the episode's region answers again (it is not down by quorum,
+    /// and at least a quorum of fresh observers sees it pass), says for
+    /// this observer that an episode in which something was proposed,
+    /// started or told is over: what it did. Once observers in `quorum`
+    /// places have said so, the next outage is judged afresh (a veto
+    /// alone, made before any outage, stays until its `until`).
+    async fn say_over(
+        &self,
+        hist: &PlanHistory,
+        (episode, seen): (&str, &Shared),
+        rules: &crate::plan::watch::WatchRules,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
+        let answering = decide::answering(&seen.reports, &hist.active, rules, now);
+        if !seen.board.active
+            || answering < rules.quorum as usize
+            || seen.board.closed_by.contains(&self.cfg.observer)
+        {
+            return None;
+        }
+        let board = self.state.board.clone();
+        let said =
+            shared::close_episode(board.as_ref(), &self.cfg.key, episode, &self.cfg.observer);
+        match said.await {
+            Ok(()) => Some(format!(
+                "said the episode {episode} is over: {} answers again (it closes when observers in {} place(s) say so)",
+                hist.active, rules.quorum
+            )),
+            Err(e) => {
+                tracing::warn!("watch: {e}");
+                None
+            }
+        }
     }
 
     /// The run holding `plan`'s lock, when one does.
@@ -845,7 +880,13 @@ impl Watcher {
         }
         // A veto that came in between this round's read and the claim
         // still wins: the claim stays, marked as not started.
-        if let Ok(ep) = shared::episode(board.as_ref(), &self.cfg.trust, (episode, plan.watch_rules().quorum as usize), now).await
+        if let Ok(ep) = shared::episode(
+            board.as_ref(),
+            &self.cfg.trust,
+            (episode, plan.watch_rules().quorum as usize),
+            now,
+        )
+        .await
             && let Some(veto) = ep.veto
         {
             let why = format!("vetoed just before it started ({veto})");
@@ -1007,6 +1048,15 @@ pub struct Shared {
     pub episode: String,
     /// What its board holds.
     pub board: decide::Episode,
+}
+
+/// `plan` as an observer that may not start failovers watches it: in
+/// `observe` mode.
+fn observe_only(mut plan: Plan) -> Plan {
+    let mut w = plan.spec.watch.clone().unwrap_or_default();
+    w.mode = Some(crate::plan::watch::WatchMode::Observe);
+    plan.spec.watch = Some(w);
+    plan
 }
 
 /// Reads what the shared state says of `plan` (`base`: its episode by the

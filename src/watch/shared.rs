@@ -67,9 +67,24 @@ pub struct Trust {
     pub observers: Vec<Listed>,
     /// The people's keys (the operators' run keys): they may sign vetoes.
     pub people: Vec<PublicKey>,
+    /// The listed observers that alone may propose and claim a start (the
+    /// starter principals, `[watch] starters`); they do not vote. Empty:
+    /// every listed observer may.
+    pub starters: Vec<String>,
 }
 
 impl Trust {
+    /// Whether `name` may propose and claim the start of a failover: a
+    /// starter, or any listed observer where no starter is named.
+    pub fn may_start(&self, name: &str) -> bool {
+        self.starters.is_empty() || self.starters.iter().any(|s| s == name)
+    }
+
+    /// Whether `name` is a starter (it does not vote).
+    pub fn is_starter(&self, name: &str) -> bool {
+        self.starters.iter().any(|s| s == name)
+    }
+
     /// The listed observer named `name`.
     pub fn listed(&self, name: &str) -> Option<&Listed> {
         self.observers.iter().find(|o| o.name == name)
@@ -245,7 +260,7 @@ pub fn open<T: DeserializeOwned>(trust: &Trust, key: &str, body: &[u8]) -> Opene
         Err(VerifyError::UnlistedKey(id)) => {
             Err(format!("signed by key {id}, which is not listed"))
         }
-        Err(VerifyError::Mismatch(id)) => {
+        Err(VerifyError::Mismatch(id) | VerifyError::Unbound(id)) => {
             let who = trust.owner(&id).map_or_else(
                 || "the run key".to_string(),
                 |o| format!("{}'s key", o.name),
@@ -314,6 +329,11 @@ pub fn admit_report(trust: &Trust, plan: &str, key: &str, body: &[u8]) -> Result
         return Err(format!("{name} is not a listed observer ({signed})"));
     }
     by_observer(&opened.signer, name)?;
+    if trust.is_starter(name) {
+        return Err(format!(
+            "{name} is a starter ([watch] starters), and a starter does not vote ({signed})"
+        ));
+    }
     Ok(r)
 }
 
@@ -609,7 +629,13 @@ async fn episode_in(
     now: DateTime<Utc>,
 ) -> Result<Episode, BoardError> {
     let (bodies, unverified) = read_bodies(board, episode, keys).await?;
-    Ok(judge_episode(trust, (episode, quorum), &bodies, now, unverified))
+    Ok(judge_episode(
+        trust,
+        (episode, quorum),
+        &bodies,
+        now,
+        unverified,
+    ))
 }
 
 /// The objects of `episode` among `keys`, by name, and what is not an
@@ -688,7 +714,17 @@ fn by_its_observer<T: DeserializeOwned>(
     let body = bodies.get(name)?;
     let o: Opened<T> = open(trust, &episode_key(episode, name), body);
     let verdict = match o.value {
-        Some(v) => by_observer(&o.signer, observer(&v)).map(|()| v),
+        Some(v) => by_observer(&o.signer, observer(&v)).and_then(|()| {
+            if trust.may_start(observer(&v)) {
+                Ok(v)
+            } else {
+                Err(format!(
+                    "made by observer {}, which may not propose or start a failover: only a starter ({}) may",
+                    observer(&v),
+                    trust.starters.join(", ")
+                ))
+            }
+        }),
         None => Err(format!("unreadable: not a {what}")),
     };
     if let Err(why) = &verdict {
@@ -791,15 +827,6 @@ fn judge_episode(
         "honoured all the same: it only stops",
         list,
     );
-    if bodies.contains_key("closed") {
-        note(
-            list,
-            episode,
-            "closed",
-            "one observer's closing marker (an older drctl's): an episode closes only when observers in `quorum` distinct places each sign their own `closed-<observer>`",
-            "ignored: the episode stays open, with its veto, until they do",
-        );
-    }
     let (closed_by, closed) = closers(held, quorum, list);
     let mut told = Vec::new();
     for name in bodies.keys().filter(|n| n.starts_with("told-")) {
@@ -851,7 +878,17 @@ fn closers(
     quorum: usize,
     list: &mut Vec<String>,
 ) -> (Vec<String>, bool) {
-    let ignored = "ignored: closing takes observers in `quorum` distinct places, each signing its own";
+    if bodies.contains_key("closed") {
+        note(
+            list,
+            episode,
+            "closed",
+            "one observer's closing marker (an older drctl's): an episode closes only when observers in `quorum` distinct places each sign their own `closed-<observer>`",
+            "ignored: the episode stays open, with its veto, until they do",
+        );
+    }
+    let ignored =
+        "ignored: closing takes observers in `quorum` distinct places, each signing its own";
     let mut by = Vec::new();
     for (name, body) in bodies.range(CLOSED.to_string()..) {
         let Some(named) = name.strip_prefix(CLOSED) else {
@@ -860,6 +897,10 @@ fn closers(
         let o: Opened<Marker> = open(trust, &episode_key(episode, name), body);
         let verdict = match o.value {
             Some(m) if m.by != named => Err(format!("says it is {}'s, under {named}'s name", m.by)),
+            Some(m) if trust.is_starter(&m.by) => Err(format!(
+                "{} is a starter, and a starter does not vote",
+                m.by
+            )),
             Some(m) => by_observer(&o.signer, &m.by).map(|()| m.by),
             None => Err("unreadable: not a marker".to_string()),
         };
@@ -914,6 +955,7 @@ mod tests {
                 })
                 .collect(),
             people: Vec::new(),
+            starters: Vec::new(),
         };
         (keys, trust)
     }
@@ -1009,6 +1051,7 @@ mod tests {
                 keys,
             }],
             people: Vec::new(),
+            starters: Vec::new(),
         };
         let both = listed(vec![old.public(), new.public()]);
         for k in [&old, &new] {
@@ -1101,9 +1144,15 @@ mod tests {
             .await
             .unwrap();
         let stranger = SecretKey::generate();
-        create_once(&b, &stranger, &ep0, "closed-a", &Marker::new("a", Utc::now()))
-            .await
-            .unwrap();
+        create_once(
+            &b,
+            &stranger,
+            &ep0,
+            "closed-a",
+            &Marker::new("a", Utc::now()),
+        )
+        .await
+        .unwrap();
         b.put(
             &episode_key(&format!("{base}/7"), "proposal"),
             Bytes::from("{}"),
@@ -1155,9 +1204,15 @@ mod tests {
         // writes a marker in `c`'s name too; then an older drctl's single
         // `closed`, also signed by `a`.
         close_episode(&b, &keys[0], &ep0, "a").await.unwrap();
-        create_once(&b, &keys[0], &ep0, "closed-c", &Marker::new("a", Utc::now()))
-            .await
-            .unwrap();
+        create_once(
+            &b,
+            &keys[0],
+            &ep0,
+            "closed-c",
+            &Marker::new("a", Utc::now()),
+        )
+        .await
+        .unwrap();
         create_once(&b, &keys[0], &ep0, "closed", &Marker::new("a", Utc::now()))
             .await
             .unwrap();
@@ -1166,8 +1221,14 @@ mod tests {
         assert!(ep.veto.is_some(), "the veto stays: {ep:?}");
         assert_eq!(ep.closed_by, vec!["a".to_string()]);
         let shown = ep.unverified.join("\n");
-        assert!(shown.contains("closed-c.json: says it is a's, under c's name"), "{shown}");
-        assert!(shown.contains(&format!("{ep0}/closed.json: one observer's")), "{shown}");
+        assert!(
+            shown.contains("closed-c.json: says it is a's, under c's name"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("{ep0}/closed.json: one observer's")),
+            "{shown}"
+        );
         // `b` agrees, but `a` and `b` are one place: still open.
         close_episode(&b, &keys[1], &ep0, "b").await.unwrap();
         let (episode, ep) = current(&b, &trust, (base, 2), Utc::now()).await.unwrap();
@@ -1179,8 +1240,59 @@ mod tests {
         let (episode, ep) = current(&b, &trust, (base, 2), Utc::now()).await.unwrap();
         assert_eq!(episode, format!("{base}/1"));
         assert!(ep.veto.is_none(), "{ep:?}");
-        let closed = super::episode(&b, &trust, (&ep0, 2), Utc::now()).await.unwrap();
+        let closed = super::episode(&b, &trust, (&ep0, 2), Utc::now())
+            .await
+            .unwrap();
         assert!(closed.closed, "{closed:?}");
+    }
+
+    /// Issue 39: with a starter named, a proposal or start claim counts
+    /// only when the starter made it: one observer's key (its host
+    /// compromised) cannot propose or claim a failover, and a starter's
+    /// report is no vote.
+    #[tokio::test]
+    async fn with_a_starter_named_an_observer_cannot_propose_or_vote_as_it() {
+        let b = MemoryBoard::default();
+        let (keys, mut trust) = team(&["a", "starter"]);
+        trust.starters = vec!["starter".into()];
+        let now = Utc::now();
+        let proposal = |by: &str| Proposal {
+            observer: by.into(),
+            created: now,
+            region: "us-west-2".into(),
+            target: "us-east-1".into(),
+            deadline: now,
+            detected_at: now,
+            quorum_at: now,
+            votes: vec!["a".into()],
+        };
+        create_once(&b, &keys[0], "p/r/start/0", "proposal", &proposal("a"))
+            .await
+            .unwrap();
+        let ep = episode(&b, &trust, ("p/r/start/0", 1), now).await.unwrap();
+        assert!(ep.proposal.is_none(), "{ep:?}");
+        assert!(
+            (ep.false_proposal.as_deref())
+                .is_some_and(|w| w.contains("may not propose or start a failover")),
+            "{ep:?}"
+        );
+        assert!(!ep.active);
+        let p = proposal("starter");
+        create_once(&b, &keys[1], "p/r/start/1", "proposal", &p)
+            .await
+            .unwrap();
+        let ep = episode(&b, &trust, ("p/r/start/1", 1), now).await.unwrap();
+        assert_eq!(ep.proposal.as_ref(), Some(&p));
+        // The starter's own report does not count as a vote.
+        put_report(&b, &keys[1], &report("starter")).await.unwrap();
+        put_report(&b, &keys[0], &report("a")).await.unwrap();
+        let (counted, rejected) = reports(&b, &trust, "payments").await.unwrap();
+        let names: Vec<&str> = counted.iter().map(|r| r.observer.as_str()).collect();
+        assert_eq!(names, ["a"]);
+        assert!(
+            rejected.join("\n").contains("does not vote"),
+            "{rejected:?}"
+        );
     }
 
     #[tokio::test]

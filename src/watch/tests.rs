@@ -176,6 +176,20 @@ fn spec(mode: WatchMode) -> WatchSpec {
 
 impl Matrix {
     fn new(n: usize, plans: Vec<Plan>, lag: f64, max_failovers: usize) -> Self {
+        Self::build(n, plans, lag, max_failovers, false)
+    }
+
+    /// `n` observers; with `starter`, the last of them is the starter
+    /// (`[watch] starters`), named `starter`: it does not vote, and alone
+    /// proposes and starts.
+    fn build(n: usize, plans: Vec<Plan>, lag: f64, max_failovers: usize, starter: bool) -> Self {
+        let name = |i: usize| {
+            if starter && i + 1 == n {
+                "starter".to_string()
+            } else {
+                format!("obs-{i}")
+            }
+        };
         let journals = Arc::new(MemoryStore::new());
         let dir = tempfile::tempdir().unwrap().keep();
         let state = State {
@@ -196,16 +210,21 @@ impl Matrix {
                 .iter()
                 .enumerate()
                 .map(|(i, k)| Listed {
-                    name: format!("obs-{i}"),
+                    name: name(i),
                     place: None,
                     keys: vec![k.public()],
                 })
                 .collect(),
             people: Vec::new(),
+            starters: if starter {
+                vec!["starter".into()]
+            } else {
+                Vec::new()
+            },
         };
         for (i, (key, world)) in keys.into_iter().zip(worlds.iter()).enumerate() {
             let cfg = WatchConfig {
-                observer: format!("obs-{i}"),
+                observer: name(i),
                 key,
                 trust: trust.clone(),
                 max_failovers,
@@ -287,6 +306,56 @@ impl Matrix {
             .filter(|r| r.verdict.as_ref().is_some_and(|v| v.decision == d))
             .collect()
     }
+}
+
+/// Issue 39: an observer cannot fail over alone. With a starter named, the
+/// observers only observe and vote; the starter, which does not vote,
+/// judges the quorum from their signed reports and starts the failover,
+/// once. No observer proposes, claims or starts.
+#[tokio::test(start_paused = true)]
+async fn with_a_starter_named_the_starter_alone_starts_from_the_observers_votes() {
+    let payments = plan_with("payments", spec(WatchMode::Auto));
+    let mut m = Matrix::build(4, vec![payments], 2.0, 5, true);
+    m.ticks(3).await;
+    m.all(HOME, false);
+    m.ticks(8).await;
+    let runs = m.starts.runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 1, "one failover");
+    let (_, target, origin) = &runs[0];
+    assert_eq!(target, "us-east-1");
+    assert_eq!(origin.observer, "starter", "{origin:?}");
+    assert!(origin.votes.len() >= 2, "{origin:?}");
+    assert!(!origin.votes.iter().any(|v| v == "starter"), "{origin:?}");
+    for (i, r) in &m.seen {
+        if *i < 3 {
+            let acted = r.acted.as_deref().unwrap_or("");
+            assert!(
+                !acted.contains("propos") && !acted.contains("start"),
+                "observer {i} acted: {acted}"
+            );
+        }
+        // The starter publishes no report: none is counted, by anyone.
+        assert!(!r.reports.iter().any(|x| x.observer == "starter"), "{r:?}");
+    }
+}
+
+/// Issue 41: `/metrics` says whether each plan is verified (by its
+/// definition and its last passing drill's age, the rule the report uses:
+/// `runs::verified::by_definition`): never drilled is not verified.
+#[tokio::test(start_paused = true)]
+async fn metrics_say_whether_each_plan_is_verified() {
+    let mut m = Matrix::new(
+        2,
+        vec![plan_with("payments", spec(WatchMode::Observe))],
+        2.0,
+        5,
+    );
+    m.ticks(1).await;
+    let text = m.watchers[0].metrics.render();
+    assert!(
+        text.contains("drctl_plan_verified{plan=\"payments\"} 0"),
+        "{text}"
+    );
 }
 
 /// What a scenario expects, and what happened.

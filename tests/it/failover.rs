@@ -362,6 +362,7 @@ async fn a_lock_held_by_a_live_run_refuses_a_second_run() {
         host: hostname(),
         pid: std::process::id(),
         started: Utc::now(),
+        pid_ns: None,
     };
     let bytes = write_lock(&live);
     let o = fx.failover_payments(&[]).await;
@@ -410,6 +411,7 @@ async fn a_lock_held_by_a_live_run_refuses_a_second_run() {
         host: hostname(),
         pid: dead_pid,
         started: Utc::now(),
+        pid_ns: None,
     };
     let bytes = write_lock(&dead);
     let o = fx.failover_payments(&[]).await;

@@ -186,6 +186,7 @@ fn gcp_permissions(label: &str) -> Option<&'static [&'static str]> {
             "cloudsql.instances.promoteReplica",
         ],
         "sqladmin:instances.clone" => &["cloudsql.instances.clone"],
+        "sqladmin:instances.patch" => &["cloudsql.instances.update"],
         "sqladmin:instances.delete" => &["cloudsql.instances.delete"],
         "monitoring:timeSeries.list" => &["monitoring.timeSeries.list"],
         "compute:regionInstanceGroupManagers.get"
@@ -276,10 +277,17 @@ fn granted_gcs_permissions(files: &[Body]) -> BTreeSet<&'static str> {
 
 /// The statements of the `drctl` policy document (plain and `dynamic`).
 fn drctl_statements(files: &[Body]) -> Vec<&Body> {
+    statements_of(files, "drctl")
+}
+
+/// The statements of the policy document `name` (plain and `dynamic`).
+fn statements_of<'a>(files: &'a [Body], name: &str) -> Vec<&'a Body> {
     let document = blocks_of(files, "data", "aws_iam_policy_document")
         .into_iter()
-        .find(|d| label(d) == "drctl")
-        .expect("data \"aws_iam_policy_document\" \"drctl\" in terraform/iam.tf");
+        .find(|d| label(d) == name)
+        .unwrap_or_else(|| {
+            panic!("data \"aws_iam_policy_document\" \"{name}\" in terraform/iam.tf")
+        });
     document
         .body()
         .blocks()
@@ -336,7 +344,12 @@ fn glob(pattern: &str, text: &str, fold: bool) -> bool {
 
 /// The actions the `drctl` policy allows (patterns as written).
 fn allowed_actions(files: &[Body]) -> BTreeSet<String> {
-    drctl_statements(files)
+    allowed_actions_of(files, "drctl")
+}
+
+/// The actions the policy document `name` allows (patterns as written).
+fn allowed_actions_of(files: &[Body], name: &str) -> BTreeSet<String> {
+    statements_of(files, name)
         .into_iter()
         .filter(|s| str_attr(s, "effect") != Some("Deny"))
         .flat_map(|s| strings(s, "actions"))
@@ -350,6 +363,67 @@ fn not_allowed<'a>(allowed: &BTreeSet<String>, actions: &[&'a str]) -> Vec<&'a s
         .filter(|a| !allowed.iter().any(|p| glob(p, a, true)))
         .copied()
         .collect()
+}
+
+/// Issue 39: an observer cannot fail over alone. The role observers run
+/// with where a starter is named (`drctl_observer`) is refused every write
+/// the failover role (`drctl`) allows outside the state, notifications and
+/// identity: no promotion, record change, resize or delete; and in the
+/// state bucket it writes only under `watch/`, `notices/` and the probe.
+#[test]
+fn an_observers_role_is_refused_every_write_of_a_failover() {
+    let files = parse_terraform();
+    let observer = allowed_actions_of(&files, "drctl_observer");
+    let reads = |a: &str| {
+        let verb = a.split(':').nth(1).unwrap_or("");
+        ["Describe", "List", "Get"]
+            .iter()
+            .any(|p| verb.starts_with(p))
+    };
+    let beside = |a: &str| {
+        ["s3:", "sns:", "events:", "sts:"]
+            .iter()
+            .any(|p| a.to_ascii_lowercase().starts_with(p))
+    };
+    let writes: Vec<String> = (allowed_actions(&files).into_iter())
+        .filter(|a| !reads(a) && !beside(a))
+        .collect();
+    assert!(
+        writes.iter().any(|a| a == "rds:PromoteReadReplica")
+            && writes
+                .iter()
+                .any(|a| a == "route53:ChangeResourceRecordSets"),
+        "the failover role's writes: {writes:?}"
+    );
+    for a in &writes {
+        assert!(
+            !observer.iter().any(|p| glob(p, a, true)),
+            "the observer role allows {a}, a write of a failover"
+        );
+    }
+    for a in &observer {
+        assert!(
+            reads(a) || beside(a),
+            "the observer role allows {a}, which is not a read"
+        );
+    }
+    // Its state writes: only its own places.
+    for s in statements_of(&files, "drctl_observer") {
+        let actions = strings(s, "actions");
+        if actions
+            .iter()
+            .any(|a| a == "s3:PutObject" || a == "s3:DeleteObject")
+        {
+            for r in strings(s, "resources") {
+                assert!(
+                    ["/watch/*", "/notices/*", "/probe/*"]
+                        .iter()
+                        .any(|end| r.ends_with(end)),
+                    "the observer role writes {r}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -427,6 +501,65 @@ fn condition_allows(statement: &Body, name: &str) -> Result<bool, String> {
         }
     }
     Ok(true)
+}
+
+/// Regression (issue 39): the GCP role was project-wide, so drctl's
+/// service account could delete any Cloud SQL instance of the project, a
+/// production primary included; and it lacked `cloudsql.instances.update`,
+/// which reprotect's patch needs. A delete is granted only under an IAM
+/// Condition naming a drill's copies (`drill-*`), by a role that grants
+/// nothing else; the recovery role deletes nothing and may update.
+#[test]
+fn regression_the_gcp_role_could_delete_any_cloud_sql_instance() {
+    let files = parse_terraform();
+    let roles = blocks_of(&files, "resource", "google_project_iam_custom_role");
+    let permissions = |role: &Block| {
+        let mut out = BTreeSet::new();
+        if let Some(e) = attr(role.body(), "permissions") {
+            collect_expr_strings(e, &mut out);
+        }
+        out
+    };
+    let bindings = blocks_of(&files, "resource", "google_project_iam_member");
+    let mut deleting = 0;
+    for role in &roles {
+        let granted = permissions(role);
+        let bound: Vec<&&Block> = (bindings.iter())
+            .filter(|b| {
+                attr(b.body(), "role").is_some_and(|r| {
+                    r.to_string()
+                        .contains(&format!("google_project_iam_custom_role.{}.", label(role)))
+                })
+            })
+            .collect();
+        if !granted.contains("cloudsql.instances.delete") {
+            continue;
+        }
+        deleting += 1;
+        assert_eq!(
+            granted.len(),
+            1,
+            "{}: a role that deletes grants nothing else: {granted:?}",
+            label(role)
+        );
+        assert!(!bound.is_empty(), "{} is bound to no one", label(role));
+        for b in bound {
+            let condition = child(b.body(), "condition")
+                .and_then(|c| attr(c, "expression"))
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                condition.contains("/instances/drill-") && condition.contains("startsWith"),
+                "{}: a delete bound without the drill-* condition: {condition:?}",
+                label(b)
+            );
+        }
+    }
+    assert_eq!(deleting, 1, "one role deletes Cloud SQL instances");
+    let recovery = (roles.iter())
+        .find(|r| label(r) == "drctl_recovery")
+        .expect("drctl_recovery");
+    assert!(permissions(recovery).contains("cloudsql.instances.update"));
 }
 
 /// Every record name the reference plans' failovers, chains and drills
@@ -703,6 +836,24 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
 
     let files = parse_terraform();
     let allowed = allowed_actions(&files);
+    // An observer that may not start runs with the read-only observer
+    // role: every call `watch --once` made is allowed there too.
+    let observer = allowed_actions_of(&files, "drctl_observer");
+    for (command, labels) in by_command.iter().filter(|(c, _)| c.starts_with("watch")) {
+        for label in labels {
+            // A `PutObject` is mapped with its retention for evidence; an
+            // observer writes no evidence, and state objects carry none.
+            let actions: Vec<&str> = (iam_actions(label).unwrap_or(&[]).iter())
+                .filter(|a| **a != "s3:PutObjectRetention")
+                .copied()
+                .collect();
+            let lacking = not_allowed(&observer, &actions);
+            assert!(
+                lacking.is_empty(),
+                "drctl_observer does not allow {lacking:?} ({label} in `drctl {command}`)"
+            );
+        }
+    }
     let granted = granted_gcs_permissions(&files);
     let granted_gcp = granted_gcp_permissions(&files);
     let mut missing: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
@@ -724,12 +875,14 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
     }
     // And the GCP role holds nothing drctl does not call: the day's calls,
     // and those of paths the day does not take (a switchover, a group with
-    // an autoscaler, a resumed Cloud DNS change).
+    // an autoscaler, a resumed Cloud DNS change, reprotect's patch of a
+    // Cloud SQL DR replica).
     let needed: BTreeSet<&str> = (by_command.iter())
         .flat_map(|(_, l)| l.iter())
         .map(String::as_str)
         .chain([
             "sqladmin:instances.switchover",
+            "sqladmin:instances.patch",
             "compute:regionAutoscalers.get",
             "compute:regionAutoscalers.patch",
             "clouddns:changes.list",

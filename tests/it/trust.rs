@@ -433,3 +433,51 @@ async fn regression_every_reader_leaves_out_a_journal_written_without_the_run_ke
     assert!(!pending.out.contains(&forged), "{}", pending.out);
     assert!(pending.err.contains(&forged), "{}", pending.all());
 }
+
+/// Regression (issue 39): a journal one deployment signed (staging) and
+/// copied into another's state bucket (production), both listing the same
+/// run key, verified there as production's own run. A signature now names
+/// the deployment it was written for (`[keys] domain`, else the state's
+/// URL): the copy fails `audit verify`, naming why, where it was written
+/// it still verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_a_staging_journal_copied_into_productions_bucket_verified() {
+    crate::needs_emulators!();
+    let staging = Fixture::with_state("staging", Some("s3")).await;
+    let production = Fixture::with_state("production", Some("s3")).await;
+    let o = staging.failover_payments(&["--output", "json"]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let run = o.json()["run_id"].as_str().expect("run id").to_string();
+    let v = staging.audit(&run).await;
+    assert_eq!(v.code, Some(0), "{}", v.all());
+
+    let objects = world::clouds().await.objects.clone();
+    let under = |fx: &Fixture| format!("s3://{IT_STATE_BUCKET}/{}/runs/{run}/", fx.suffix);
+    let from = ObjectUrl::parse(&under(&staging)).expect("url");
+    let listed = objects.list(STANDBY, &from, false).await.expect("list");
+    assert!(listed.keys.len() >= 2, "a journal and its head: {listed:?}");
+    for key in &listed.keys {
+        let at = ObjectUrl::parse(&format!("s3://{IT_STATE_BUCKET}/{key}")).expect("url");
+        let body = objects
+            .get(STANDBY, &at)
+            .await
+            .expect("get")
+            .expect("there");
+        let rest = key
+            .rsplit_once(&format!("/runs/{run}/"))
+            .expect("under the run")
+            .1;
+        let to = ObjectUrl::parse(&format!("{}{rest}", under(&production))).expect("url");
+        objects
+            .put(STANDBY, &to, body, PutMode::Overwrite)
+            .await
+            .expect("copy");
+    }
+    let v = production.audit(&run).await;
+    assert_eq!(v.code, Some(1), "{}", v.all());
+    assert!(v.out.contains(&format!("BROKEN  {run}")), "{}", v.all());
+    assert!(v.out.contains("another deployment"), "{}", v.all());
+    // Named for what it is where it was written: staging's own.
+    let v = staging.audit(&run).await;
+    assert_eq!(v.code, Some(0), "{}", v.all());
+}
