@@ -79,20 +79,51 @@ pub async fn run(cmd: ScheduleCommand, settings: &Settings) -> Result<Exit, CliE
     if let Err(e) = super::notify::overdue(settings, &plans, &rows).await {
         super::errln!("warning: cannot notify of overdue drills: {e}");
     }
+    let listed = listed(&plans, &rows, Utc::now());
     match output {
         Output::Json => outln!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"plans": rows, "overdue": overdue}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"plans": listed, "overdue": overdue})
+            )?
         ),
-        Output::Text => out!("{}", render(&rows)),
+        Output::Text => out!("{}", render(&listed)),
     }
     Ok(if overdue { Exit::Failed } else { Exit::Ok })
 }
 
-fn render(rows: &[Cadence]) -> String {
+/// A plan's row of `schedule list`: its cadence, and whether it is
+/// verified by its definition and its last passing drill's age (the
+/// report's rule; `drctl status` also compares the cloud).
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    cadence: &'a Cadence,
+    verified: drctl::runs::verified::Verified,
+}
+
+/// Each row of `rows` with its plan's verified state at `now`.
+fn listed<'a>(plans: &[Plan], rows: &'a [Cadence], now: DateTime<Utc>) -> Vec<Listed<'a>> {
+    (rows.iter())
+        .filter_map(|c| {
+            let plan = plans.iter().find(|p| p.name() == c.plan)?;
+            let verified = drctl::runs::verified::by_definition(plan, c, now);
+            Some(Listed {
+                cadence: c,
+                verified,
+            })
+        })
+        .collect()
+}
+
+fn render(rows: &[Listed<'_>]) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
-    for r in rows {
+    for Listed {
+        cadence: r,
+        verified,
+    } in rows
+    {
         let last = match &r.last {
             None => "never drilled".to_string(),
             Some(d) => format!(
@@ -107,13 +138,21 @@ fn render(rows: &[Cadence]) -> String {
             .unwrap_or_else(|| "no schedule".into());
         let _ = writeln!(
             o,
-            "{:<20} {:<10} {}  {last}  {next}",
+            "{:<20} {:<10} {}  {}  {last}  {next}",
             r.plan,
             r.tier,
-            if r.overdue { "OVERDUE" } else { "ok     " }
+            if r.overdue { "OVERDUE" } else { "ok     " },
+            if verified.verified {
+                "verified    "
+            } else {
+                "NOT VERIFIED"
+            }
         );
         if let Some(note) = &r.note {
             let _ = writeln!(o, "{:<20} {note}", "");
+        }
+        if let Some(why) = &verified.reason {
+            let _ = writeln!(o, "{:<20} not verified: {why}", "");
         }
     }
     o

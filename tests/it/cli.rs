@@ -483,12 +483,16 @@ async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
     assert_eq!(payments["last"]["verdict"]["verdict"], "FAIL");
     assert!(payments["last_passing"].is_null());
     assert!(payments["next_slot"].is_string(), "{payments}");
+    // Issue 41: and whether it is verified (it never passed a drill).
+    assert_eq!(payments["verified"]["verified"], false, "{payments}");
+    assert!(payments["verified"]["reason"].is_string(), "{payments}");
     let o = drctl(&["--state-dir", &s, "schedule", "list", "--plan", "payments"]);
     let (out, _) = text(&o);
     assert!(
         out.contains("OVERDUE") && out.contains("FAIL (the drill ended failed)"),
         "{out}"
     );
+    assert!(out.contains("NOT VERIFIED"), "{out}");
 }
 
 // ---- Hostile input and a clear first error (issue 28) --------------------
