@@ -15,9 +15,15 @@ and what it does not):
   Operation at once (`PENDING`), which turns `RUNNING` and then `DONE` after
   DRCTL_GCP_OP_SECONDS (2 s); its effect on the instances lands when it is
   `DONE`, or it ends `DONE` with `error` when a failure was armed for it.
-* Cloud Monitoring v3 `projects/{p}/timeSeries` list, for one metric:
+* Cloud Monitoring v3 `projects/{p}/timeSeries` list, for two metrics, one
+  per request (Monitoring's rule):
   `cloudsql.googleapis.com/database/replication/replica_lag` (a gauge, in
-  seconds) of each read replica, `resource.labels.database_id =
+  seconds: what the replica received and has not applied) and
+  `cloudsql.googleapis.com/database/replication/network_lag` (a gauge, in
+  seconds: the time from the primary's log to the replica's receiving
+  thread; Google's list of Cloud SQL metrics documents it for replicas, and
+  a replica whose network lag was never set publishes none, as an engine
+  that does not report it) of each read replica, `resource.labels.database_id =
   "{project}:{instance}"`. A replica's lag is sampled every 60 s from when it
   was set; a primary publishes none.
 * Errors as Google sends them: the HTTP status and
@@ -52,6 +58,7 @@ import gcp_emu_run  # Cloud Run Admin v2: its model and routes
 HOST = os.environ.get("DRCTL_GCP_HOST", "127.0.0.1")
 PORT = int(os.environ.get("DRCTL_GCP_PORT", "4590"))
 LAG_METRIC = "cloudsql.googleapis.com/database/replication/replica_lag"
+NETWORK_LAG_METRIC = "cloudsql.googleapis.com/database/replication/network_lag"
 SAMPLE_SECONDS = 60.0
 # How far behind now the latest recovery time is (transaction logs shipped).
 RECOVERY_DELAY = 1.0
@@ -126,6 +133,7 @@ class World:
             self.operations = {}  # (project, op name) -> dict
             self.operations_page = 0  # operations.list's page size (0: one page)
             self.lags = {}  # (project, name) -> (set at, seconds)
+            self.network_lags = {}  # (project, name) -> (set at, seconds): network_lag
             self.failures = {}  # (project, name, operationType) -> message
             # Former primaries of DR failovers: (due, project, old, new).
             self.rejoins = []
@@ -199,10 +207,11 @@ class World:
             raise ApiError(404, "The Cloud SQL instance does not exist.", "instanceDoesNotExist")
         return inst
 
-    def set_lag(self, project, name, seconds, at=None):
+    def set_lag(self, project, name, seconds, at=None, metric=LAG_METRIC):
         with self.lock:
             self.instance(project, name)
-            self.lags[(project, name)] = (time.time() if at is None else at, float(seconds))
+            lags = self.network_lags if metric == NETWORK_LAG_METRIC else self.lags
+            lags[(project, name)] = (time.time() if at is None else at, float(seconds))
 
     # ------------------------------------------------------------ operations
     def start(self, project, target, op_type, effect):
@@ -309,6 +318,7 @@ class World:
         inst.pop("replicaConfiguration", None)
         inst["instanceType"] = "CLOUD_SQL_INSTANCE"
         self.lags.pop((project, name), None)
+        self.network_lags.pop((project, name), None)
         if master and (project, master) in self.instances:
             m = self.instances[(project, master)]
             m["replicaNames"] = [r for r in m.get("replicaNames", []) if r != name]
@@ -426,6 +436,7 @@ class World:
         def effect():
             self.instances.pop((project, name), None)
             self.lags.pop((project, name), None)
+            self.network_lags.pop((project, name), None)
             master = bare(inst.get("masterInstanceName"))
             m = self.instances.get((project, master)) if master else None
             if m:
@@ -447,12 +458,14 @@ class World:
         except (KeyError, ValueError):
             raise ApiError(400, "Field interval.endTime had an invalid value.", "badRequest",
                            "INVALID_ARGUMENT")
-        if m.group(1) != LAG_METRIC:
+        metric = m.group(1)
+        if metric not in (LAG_METRIC, NETWORK_LAG_METRIC):
             return {}
+        lags = self.lags if metric == LAG_METRIC else self.network_lags
         want = re.search(r'resource\.labels\.database_id\s*=\s*"([^"]+)"', flt)
         series = []
         now = time.time()
-        for (p, name), (t0, value) in sorted(self.lags.items()):
+        for (p, name), (t0, value) in sorted(lags.items()):
             if p != project or (want and want.group(1) != f"{p}:{name}"):
                 continue
             inst = self.instances.get((p, name))
@@ -467,7 +480,7 @@ class World:
             if not stamps:
                 continue
             series.append({
-                "metric": {"type": LAG_METRIC},
+                "metric": {"type": metric},
                 "resource": {"type": "cloudsql_database",
                              "labels": {"project_id": p, "database_id": f"{p}:{name}",
                                         "region": inst["region"]}},
@@ -654,7 +667,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def emu_lag(self, query, body):
         at = time.time() - float(body.get("ago", 0))
-        WORLD.set_lag(body["project"], body["name"], body["seconds"], at)
+        metric = NETWORK_LAG_METRIC if body.get("metric") == "network_lag" else LAG_METRIC
+        WORLD.set_lag(body["project"], body["name"], body["seconds"], at, metric)
         return 200, {}
 
     def emu_fail(self, query, body):

@@ -390,6 +390,29 @@ class GcpEmuTest(unittest.TestCase):
         q = q.replace("east", "west")
         self.assertEqual(self.emu.call("GET", f"/v3/projects/{P}/timeSeries?{q}"), (200, {}))
 
+    def test_network_lag_is_its_own_metric_published_only_where_set(self):
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+        start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 300))
+        flt = ('metric.type = "cloudsql.googleapis.com/database/replication/network_lag" AND '
+               f'resource.labels.database_id = "{P}:east"')
+        q = urllib.parse.urlencode({"filter": flt, "interval.startTime": start, "interval.endTime": now})
+        # Never set: none published (an engine that does not report it).
+        self.assertEqual(self.emu.call("GET", f"/v3/projects/{P}/timeSeries?{q}"), (200, {}))
+        s, _ = self.emu.call("POST", "/emu/lag", {"project": P, "name": "east", "seconds": 90,
+                                                  "metric": "network_lag", "ago": 5})
+        self.assertEqual(s, 200)
+        s, ts = self.emu.call("GET", f"/v3/projects/{P}/timeSeries?{q}")
+        self.assertEqual(s, 200, ts)
+        conforms(self, MON, {"$ref": "ListTimeSeriesResponse"}, ts, "timeSeries.list")
+        (series,) = ts["timeSeries"]
+        self.assertEqual(series["metric"]["type"],
+                         "cloudsql.googleapis.com/database/replication/network_lag")
+        self.assertEqual(series["points"][0]["value"]["doubleValue"], 90)
+        # replica_lag is untouched by it.
+        q2 = q.replace("network_lag", "replica_lag")
+        _, ts = self.emu.call("GET", f"/v3/projects/{P}/timeSeries?{q2}")
+        self.assertEqual(ts["timeSeries"][0]["points"][0]["value"]["doubleValue"], 3.5)
+
     def test_errors_are_googles(self):
         s, err = self.get("nope")
         self.assertEqual(s, 404)

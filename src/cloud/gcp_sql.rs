@@ -43,8 +43,14 @@ use super::{
 /// looking for the one it started.
 const OPERATION_PAGES: usize = 5;
 const SERVICE: &str = "sqladmin";
-/// The metric a Cloud SQL replica's lag is read from (seconds, a gauge).
+/// The metric a Cloud SQL replica's lag is read from (seconds, a gauge):
+/// how far its applying is behind what it has received.
 pub const LAG_METRIC: &str = "cloudsql.googleapis.com/database/replication/replica_lag";
+/// What the replica has not received yet (seconds, a gauge: the time from
+/// the primary's log to the replica's receiving thread). Google publishes
+/// it for MySQL replicas; where an engine publishes none, the lag is
+/// `replica_lag` alone.
+pub const NETWORK_LAG_METRIC: &str = "cloudsql.googleapis.com/database/replication/network_lag";
 
 /// [`CloudSql`] over the Cloud SQL Admin API and Cloud Monitoring.
 pub struct GcpSql {
@@ -183,6 +189,38 @@ pub fn operation_of(o: &model::Operation) -> SqlOperation {
         status,
         error,
         inserted: o.insert_time.as_ref().and_then(to_time),
+    }
+}
+
+/// The replica's whole delay behind its primary from the two series (pure):
+/// what it has not applied of what it received (`apply`, `replica_lag`)
+/// plus what it has not received (`network`, `network_lag`). Each figure is
+/// the sum of the two at their worst in the window (the largest, and the
+/// latest of each), an upper bound on the data a promotion now would lose;
+/// with no `network` points it is `replica_lag` alone, and with no `apply`
+/// points it is unknown (never zero).
+pub fn delay_of(
+    apply: &[(DateTime<Utc>, f64)],
+    network: &[(DateTime<Utc>, f64)],
+    window: Duration,
+) -> LagReading {
+    let a = lag_of(apply, window);
+    if network.is_empty() || a.datapoints == 0 {
+        return a;
+    }
+    let n = lag_of(network, window);
+    let add = |x: Option<Duration>, y: Option<Duration>| match (x, y) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, _) => x,
+    };
+    LagReading {
+        max: add(a.max, n.max),
+        latest: match (a.latest, n.latest) {
+            (Some((x, tx)), Some((y, ty))) => Some((x + y, tx.min(ty))),
+            (x, _) => x,
+        },
+        datapoints: a.datapoints,
+        window,
     }
 }
 
@@ -448,12 +486,29 @@ impl CloudSql for GcpSql {
         name: &str,
         window: Duration,
     ) -> Result<LagReading, CloudError> {
+        // One metric type per list (Monitoring's rule): both read at once.
+        let (apply, network) = tokio::try_join!(
+            self.series((region, project, name), LAG_METRIC, window),
+            self.series((region, project, name), NETWORK_LAG_METRIC, window),
+        )?;
+        Ok(delay_of(&apply, &network, window))
+    }
+}
+
+impl GcpSql {
+    /// The points of `metric` for instance `name` over the last `window`.
+    async fn series(
+        &self,
+        (region, project, name): (&str, &str, &str),
+        metric: &str,
+        window: Duration,
+    ) -> Result<Vec<(DateTime<Utc>, f64)>, CloudError> {
         const OP: &str = "timeSeries.list";
         let inner = self.inner(OP, name, region).await?;
         let end = Utc::now();
         let start = end - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::zero());
         let filter = format!(
-            "metric.type = \"{LAG_METRIC}\" AND resource.labels.database_id = \"{project}:{name}\""
+            "metric.type = \"{metric}\" AND resource.labels.database_id = \"{project}:{name}\""
         );
         let r = (inner.metrics.list_time_series())
             .set_name(format!("projects/{project}"))
@@ -478,7 +533,7 @@ impl CloudSql for GcpSql {
                 Some((t, v))
             })
             .collect();
-        Ok(lag_of(&points, window))
+        Ok(points)
     }
 }
 
@@ -490,6 +545,26 @@ mod tests {
     fn a_primary_named_with_its_project_is_named_bare() {
         assert_eq!(bare_name("proj:orders-sql"), "orders-sql");
         assert_eq!(bare_name("orders-sql"), "orders-sql");
+    }
+
+    /// Issue 40: `replica_lag` measures only the apply delay; what the
+    /// replica has not received (`network_lag`) adds to it. The RPO is the
+    /// two added; with no network series, apply alone; with no apply
+    /// series, unknown (never the network's figure alone, never zero).
+    #[test]
+    fn the_delay_is_apply_plus_network_and_unknown_stays_unknown() {
+        let t0 = Utc::now();
+        let w = Duration::from_secs(300);
+        let t1 = t0 - chrono::Duration::seconds(60);
+        let apply = [(t0, 2.0), (t1, 3.0)];
+        let network = [(t0, 40.0), (t1, 10.0)];
+        let r = delay_of(&apply, &network, w);
+        assert_eq!(r.max, Some(Duration::from_secs(43)));
+        assert_eq!(r.latest, Some((Duration::from_secs(42), t0)));
+        assert_eq!(r.datapoints, 2);
+        assert_eq!(delay_of(&apply, &[], w), lag_of(&apply, w));
+        let unknown = delay_of(&[], &network, w);
+        assert_eq!((unknown.max, unknown.latest), (None, None));
     }
 
     #[test]

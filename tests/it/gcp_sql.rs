@@ -256,6 +256,33 @@ async fn the_rpo_gate_refuses_a_large_lag() {
     assert!(matches!(role(&pair.replica).await, DbRole::Replica(_)));
 }
 
+/// Issue 40: `replica_lag` measures only what the replica received and has
+/// not applied; what it has not received yet is `network_lag`. A replica
+/// applying at once (1 s) but two hours behind on the network was let
+/// through the RPO gate. The delay is the two added: refused, nothing sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_the_rpo_gate_let_through_a_network_lag_replica_lag_hides() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gsqlnet").await;
+    let pair = seed(&fx, 1.0).await;
+    world::gcp_admin(
+        "/emu/lag",
+        json!({"project": PROJECT, "name": pair.replica, "seconds": 7200.0,
+               "metric": "network_lag", "ago": 5}),
+    )
+    .await;
+    let o = failover(&fx, &world::endpoints_file(), &[]).await;
+    assert_eq!(o.code, Some(3), "refused by the RPO gate: {}", o.all());
+    assert!(
+        o.err
+            .contains(&format!("replica lag of {} in {TARGET}", pair.replica)),
+        "{}",
+        o.all()
+    );
+    assert_eq!(calls(&pair.replica, "/promoteReplica").await, 0);
+    assert!(matches!(role(&pair.replica).await, DbRole::Replica(_)));
+}
+
 /// The home region down: Google's APIs are global endpoints, so the proxy
 /// drops every request about us-central1: its Compute and Cloud Run paths
 /// (`/regions/us-central1/`, `/locations/us-central1/`) and the home

@@ -259,7 +259,7 @@ impl Copies for CloudSqlSpec {
 #[async_trait]
 impl RpoSource for CloudSqlSpec {
     fn metric(&self) -> &'static str {
-        "replica_lag"
+        "replica_lag + network_lag"
     }
 
     fn lag_call(&self) -> &'static str {
