@@ -283,47 +283,12 @@ impl Starter for CliStarter {
             run_id: Some(run_id.clone()),
             ..RunOptions::failover(target).with_pace(&self.settings.pace)
         };
-        let plans = vec![plan.clone()];
-        let name = plan.name().to_string();
-        // A thread of its own, with its own runtime: the watch goes on
-        // observing (and serving /healthz) while the failover runs. What the
-        // engine refuses at once (a lock held, a gate) comes back within
-        // `EARLY` and is the start's answer; a run still going then has begun.
+        // What the engine refuses at once (a lock held, a gate) comes back
+        // within `EARLY` and is the start's answer; a run still going then
+        // has begun.
         let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
-        // A run's future is deep: the thread gets the main thread's stack
-        // (a spawned thread's default, 2 MiB, overflowed in the evidence
-        // step of a debug build), and the future itself lives on the heap.
-        let thread = std::thread::Builder::new()
-            .name(format!("failover-{name}"))
-            .stack_size(FAILOVER_STACK);
-        let spawned = thread.spawn(move || {
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = tx.send(Err(format!("no runtime: {e}")));
-                    return;
-                }
-            };
-            match rt.block_on(Box::pin(engine.run(&plans, &opts))) {
-                Ok(report) => {
-                    super::errln!(
-                        "watch: the failover of {name} (run {}) ended: {}",
-                        report.run_id,
-                        report.outcome
-                    );
-                    let _ = tx.send(Ok(()));
-                }
-                Err(e) => {
-                    super::errln!("watch: the failover of {name} did not run: {e}");
-                    let _ = tx.send(Err(e.to_string()));
-                }
-            }
-        });
-        let handle = spawned.map_err(|e| format!("cannot start the failover's thread: {e}"))?;
+        let handle = run_apart(engine, (plan.clone(), opts), tx)
+            .map_err(|e| format!("cannot start the failover's thread: {e}"))?;
         const EARLY: Duration = Duration::from_secs(5);
         let early = tokio::task::spawn_blocking(move || rx.recv_timeout(EARLY))
             .await
@@ -342,6 +307,51 @@ impl Starter for CliStarter {
 /// The stack of the thread a watch-started failover runs on: the main
 /// thread's (8 MiB), not a spawned thread's default 2 MiB.
 const FAILOVER_STACK: usize = 8 * 1024 * 1024;
+
+/// Runs `plan`'s failover with `opts` on a thread of its own, with its own
+/// runtime: the watch goes on observing (and serving /healthz) while it
+/// runs. Whether it ran is sent on `tx`. A run's future is deep: the thread
+/// gets the main thread's stack (a spawned thread's default, 2 MiB,
+/// overflowed in the evidence step of a debug build), and the future
+/// itself lives on the heap.
+fn run_apart(
+    engine: drctl::engine::Engine,
+    (plan, opts): (Plan, RunOptions),
+    tx: std::sync::mpsc::Sender<Result<(), String>>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let name = plan.name().to_string();
+    let thread = std::thread::Builder::new()
+        .name(format!("failover-{name}"))
+        .stack_size(FAILOVER_STACK);
+    thread.spawn(move || {
+        let built = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build();
+        let rt = match built {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(format!("no runtime: {e}")));
+                return;
+            }
+        };
+        let plans = vec![plan];
+        match rt.block_on(Box::pin(engine.run(&plans, &opts))) {
+            Ok(report) => {
+                super::errln!(
+                    "watch: the failover of {name} (run {}) ended: {}",
+                    report.run_id,
+                    report.outcome
+                );
+                let _ = tx.send(Ok(()));
+            }
+            Err(e) => {
+                super::errln!("watch: the failover of {name} did not run: {e}");
+                let _ = tx.send(Err(e.to_string()));
+            }
+        }
+    })
+}
 
 async fn watch(a: WatchArgs, settings: &Settings) -> Result<Exit, CliError> {
     let plans = plans_of(settings, &a.plan)?;
@@ -673,28 +683,34 @@ async fn veto(
     };
     if let Some(hub) = super::notify::hub(settings, clouds.as_ref()) {
         let event = drctl::watch::tell::veto_event(plan, &episode, &by, reason, Utc::now());
-        let id = drctl::watch::tell::journal_id(&episode, WatchDecision::Vetoed, None);
-        let region = plan.regions().get(1).cloned().unwrap_or_default();
-        // The notice is signed with the veto's key (the run key, or the
-        // observer's); with none where notices are checked, the veto stands
-        // and people are not told by drctl: say so, never fail the veto.
-        let state = match (&key, &settings.keys.run_secret) {
-            (Some(k), None) => super::keyed(settings, state, Some(k)),
-            _ => state,
-        };
-        let told = drctl::notify::tell_once(
-            &hub,
-            &state.notices,
-            &id,
-            std::slice::from_ref(plan),
-            &region,
-            event,
-        );
-        if let Err(e) = told.await {
-            super::errln!("warning: the veto stands, and its notice was not sent: {e}");
-        }
+        tell_veto(settings, (state, &hub), plan, &episode, event, key.as_ref()).await;
     }
     Ok(Exit::Ok)
+}
+
+/// Tells people of a veto of `plan`'s `episode`, once. The notice is
+/// signed with the veto's key (the run key, or the observer's); with none
+/// where notices are checked, the veto stands and people are not told by
+/// drctl: say so, never fail the veto.
+async fn tell_veto(
+    settings: &Settings,
+    (state, hub): (drctl::state::State, &drctl::notify::Hub),
+    plan: &Plan,
+    episode: &str,
+    event: drctl::journal::notice::CloudEvent,
+    key: Option<&SecretKey>,
+) {
+    let id = drctl::watch::tell::journal_id(episode, WatchDecision::Vetoed, None);
+    let region = plan.regions().get(1).cloned().unwrap_or_default();
+    let state = match (key, &settings.keys.run_secret) {
+        (Some(k), None) => super::keyed(settings, state, Some(k)),
+        _ => state,
+    };
+    let plans = std::slice::from_ref(plan);
+    let told = drctl::notify::tell_once(hub, &state.notices, &id, plans, &region, event);
+    if let Err(e) = told.await {
+        super::errln!("warning: the veto stands, and its notice was not sent: {e}");
+    }
 }
 
 /// `watch status`.
