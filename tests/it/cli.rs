@@ -495,6 +495,75 @@ async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
     assert!(out.contains("NOT VERIFIED"), "{out}");
 }
 
+/// Issue 39 (a row of docs/security.md held by no test of its own): a
+/// drill journal forged by a writer of the state, unsigned, is read as the
+/// plan's last drill where nothing can be authenticated. With run keys
+/// listed, the readers of the drill history (`schedule list`, `status`, a
+/// failover's preview: one read, `cli::history::cadence`) leave it out and
+/// name it: it can make no plan's drill on time, nor any plan verified.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_drill_journal_is_no_drill_when_keys_are_listed() {
+    use drctl::journal::{Event, Journal, Outcome, PlanRef, RunKind};
+    use drctl::state::FileStore;
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path().to_str().unwrap().to_string();
+    let store = std::sync::Arc::new(FileStore::new(state.path()));
+    let run = drctl::journal::new_run_id("payments");
+    let mut j = Journal::create(store, &run).await.unwrap();
+    j.append(Event::RunStarted {
+        run_id: run.clone(),
+        kind: RunKind::Drill,
+        target: "us-east-1".into(),
+        plans: vec![PlanRef {
+            name: "payments".into(),
+            digest: "forged".into(),
+        }],
+        operator: None,
+        host: "forger".into(),
+        pid: 1,
+        flags: serde_json::json!({}),
+        declared_at: None,
+        nonce: None,
+        steps: vec![],
+    })
+    .await
+    .unwrap();
+    j.append(Event::RunFinished {
+        outcome: Outcome::Succeeded,
+        summary: serde_json::json!({}),
+    })
+    .await
+    .unwrap();
+    let list = |keys: Option<String>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_drctl"));
+        c.args(["--color", "never", "--state-dir", &s])
+            .args(["schedule", "list", "--plan", "payments", "--output", "json"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("DRCTL_RUN_KEY")
+            .env_remove("DRCTL_RUN_PUBLIC");
+        if let Some(k) = keys {
+            c.env("DRCTL_RUN_PUBLIC", k);
+        }
+        c.output().expect("drctl runs")
+    };
+    let last = |o: &Output| {
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        v["plans"][0]["last"]["run_id"].clone()
+    };
+    // Without keys nothing can be authenticated: it is read, as it reads.
+    let o = list(None);
+    assert_eq!(last(&o), run.as_str(), "{}", text(&o).1);
+    // With keys listed: left out, and named.
+    let key = drctl::sign::SecretKey::generate();
+    let o = list(Some(key.public().to_text()));
+    let (out, err) = text(&o);
+    assert!(last(&o).is_null(), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["plans"][0]["last_passing"].is_null(), "{out}");
+    assert_eq!(v["plans"][0]["verified"]["verified"], false, "{out}");
+    assert!(err.contains("left out") && err.contains(&run), "{err}");
+}
+
 // ---- Hostile input and a clear first error (issue 28) --------------------
 
 /// Runs drctl in `dir` with no `DRCTL_*` setting from this environment.
