@@ -617,7 +617,12 @@ async fn veto(
     let clouds = drctl::cloud::connect(&settings.cloud.single_attempt())
         .await
         .ok();
-    let state = super::open_state(settings, None, clouds.as_ref()).await?;
+    let key = veto_key(settings);
+    // The veto's notice is signed with the veto's key: the run key, else
+    // this host's observer key.
+    let observer = key.as_ref().filter(|_| settings.keys.run_secret.is_none());
+    let state = super::open_store(settings, None, clouds.as_ref(), true).await?;
+    let state = super::keyed(settings, state, observer);
     let runs = super::read_runs(state.journals.as_ref()).await?.runs;
     let by = format!(
         "{}@{}",
@@ -625,18 +630,7 @@ async fn veto(
         drctl::state::hostname()
     );
     let until = drctl::plan::duration::after(Utc::now(), hold);
-    // Signed with the operators' run key, else this host's observer key;
-    // without either, unsigned: a veto only stops, so observers honour it
-    // all the same (and show it unverified). A key that cannot be read
-    // never keeps a person from vetoing.
     let trust = trust(settings);
-    let key = match settings.keys.run_secret.clone() {
-        Some(k) => Some(k),
-        None => observer_key(settings, None).unwrap_or_else(|e| {
-            super::errln!("warning: {e}");
-            None
-        }),
-    };
     match &key {
         Some(k) if trust.keys_for_vetoes().contains(&k.public()) => {}
         Some(k) => super::errln!(
@@ -683,29 +677,37 @@ async fn veto(
     };
     if let Some(hub) = super::notify::hub(settings, clouds.as_ref()) {
         let event = drctl::watch::tell::veto_event(plan, &episode, &by, reason, Utc::now());
-        tell_veto(settings, (state, &hub), plan, &episode, event, key.as_ref()).await;
+        tell_veto((&state, &hub), plan, &episode, event).await;
     }
     Ok(Exit::Ok)
 }
 
-/// Tells people of a veto of `plan`'s `episode`, once. The notice is
-/// signed with the veto's key (the run key, or the observer's); with none
-/// where notices are checked, the veto stands and people are not told by
-/// drctl: say so, never fail the veto.
+/// The key a veto is signed with: the operators' run key, else this host's
+/// observer key; without either, none: a veto only stops, so observers
+/// honour it unsigned all the same (and show it unverified). A key that
+/// cannot be read never keeps a person from vetoing.
+fn veto_key(settings: &Settings) -> Option<SecretKey> {
+    match settings.keys.run_secret.clone() {
+        Some(k) => Some(k),
+        None => observer_key(settings, None).unwrap_or_else(|e| {
+            super::errln!("warning: {e}");
+            None
+        }),
+    }
+}
+
+/// Tells people of a veto of `plan`'s `episode`, once, through the state's
+/// notices (signed with the veto's key). With no key where notices are
+/// checked, the veto stands and people are not told by drctl: say so,
+/// never fail the veto.
 async fn tell_veto(
-    settings: &Settings,
-    (state, hub): (drctl::state::State, &drctl::notify::Hub),
+    (state, hub): (&drctl::state::State, &drctl::notify::Hub),
     plan: &Plan,
     episode: &str,
     event: drctl::journal::notice::CloudEvent,
-    key: Option<&SecretKey>,
 ) {
     let id = drctl::watch::tell::journal_id(episode, WatchDecision::Vetoed, None);
     let region = plan.regions().get(1).cloned().unwrap_or_default();
-    let state = match (key, &settings.keys.run_secret) {
-        (Some(k), None) => super::keyed(settings, state, Some(k)),
-        _ => state,
-    };
     let plans = std::slice::from_ref(plan);
     let told = drctl::notify::tell_once(hub, &state.notices, &id, plans, &region, event);
     if let Err(e) = told.await {

@@ -352,10 +352,7 @@ impl GcsStore {
                     send.send().await
                 } else {
                     on_wire(op, &bucket)?;
-                    match within_lease(op, &bucket, async { Ok(send.send().await) }).await {
-                        Ok(r) => r,
-                        Err(e) => return Err(e),
-                    }
+                    within_lease(op, &bucket, async { Ok(send.send().await) }).await?
                 }
                 .map_err(|e| err(op, &bucket, ErrorKind::Connection, format!("{e}")))?;
                 let status = resp.status().as_u16();

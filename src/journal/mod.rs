@@ -406,10 +406,7 @@ impl Journal {
             run_id: self.run_id.clone(),
             source,
         })?;
-        let line = match &self.keys.signer {
-            Some(key) => self.keys.sign_line(&line, trust::RECORD, &self.run_id, key),
-            None => line,
-        };
+        let line = self.keys.sign_line(&line, trust::RECORD, &self.run_id);
         self.poisoned = true;
         self.store
             .append(&self.run_id, self.next_seq, &line)

@@ -429,17 +429,11 @@ fn completions_and_man_pages_come_from_the_command_definitions() {
     );
 }
 
-/// `schedule list` reads drill runs from the journals: a plan never drilled,
-/// or whose last drill failed, is overdue, and the command exits 1 (it can
-/// drive an alert); `status` shows the same beside readiness.
-#[tokio::test(flavor = "multi_thread")]
-async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
-    use drctl::journal::{Event, Journal, Outcome, PlanRef, RunKind};
-    use drctl::state::FileStore;
-    let state = tempfile::tempdir().unwrap();
-    let s = state.path().to_str().unwrap().to_string();
-    // A failed drill of payments, journaled as a drill run would be.
-    let store = std::sync::Arc::new(FileStore::new(state.path()));
+/// A drill of payments to us-east-1 that ended `outcome`, journaled (with
+/// no key) in the local state at `dir` as a drill run would be: its run id.
+async fn drill_journal(dir: &Path, outcome: drctl::journal::Outcome) -> String {
+    use drctl::journal::{Event, Journal, PlanRef, RunKind};
+    let store = std::sync::Arc::new(drctl::state::FileStore::new(dir));
     let run = drctl::journal::new_run_id("payments");
     let mut j = Journal::create(store, &run).await.unwrap();
     j.append(Event::RunStarted {
@@ -461,11 +455,23 @@ async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
     .await
     .unwrap();
     j.append(Event::RunFinished {
-        outcome: Outcome::Failed,
+        outcome,
         summary: serde_json::json!({}),
     })
     .await
     .unwrap();
+    run
+}
+
+/// `schedule list` reads drill runs from the journals: a plan never drilled,
+/// or whose last drill failed, is overdue, and the command exits 1 (it can
+/// drive an alert); `status` shows the same beside readiness.
+#[tokio::test(flavor = "multi_thread")]
+async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path().to_str().unwrap().to_string();
+    // A failed drill of payments, journaled as a drill run would be.
+    let run = drill_journal(state.path(), drctl::journal::Outcome::Failed).await;
 
     let o = drctl(&["--state-dir", &s, "schedule", "list", "--output", "json"]);
     let (out, err) = text(&o);
@@ -503,37 +509,10 @@ async fn schedule_list_flags_plans_without_a_passing_drill_and_exits_1() {
 /// name it: it can make no plan's drill on time, nor any plan verified.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forged_drill_journal_is_no_drill_when_keys_are_listed() {
-    use drctl::journal::{Event, Journal, Outcome, PlanRef, RunKind};
-    use drctl::state::FileStore;
     let state = tempfile::tempdir().unwrap();
     let s = state.path().to_str().unwrap().to_string();
-    let store = std::sync::Arc::new(FileStore::new(state.path()));
-    let run = drctl::journal::new_run_id("payments");
-    let mut j = Journal::create(store, &run).await.unwrap();
-    j.append(Event::RunStarted {
-        run_id: run.clone(),
-        kind: RunKind::Drill,
-        target: "us-east-1".into(),
-        plans: vec![PlanRef {
-            name: "payments".into(),
-            digest: "forged".into(),
-        }],
-        operator: None,
-        host: "forger".into(),
-        pid: 1,
-        flags: serde_json::json!({}),
-        declared_at: None,
-        nonce: None,
-        steps: vec![],
-    })
-    .await
-    .unwrap();
-    j.append(Event::RunFinished {
-        outcome: Outcome::Succeeded,
-        summary: serde_json::json!({}),
-    })
-    .await
-    .unwrap();
+    // Written without any key, as a writer of the state writes it.
+    let run = drill_journal(state.path(), drctl::journal::Outcome::Succeeded).await;
     let list = |keys: Option<String>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_drctl"));
         c.args(["--color", "never", "--state-dir", &s])
