@@ -618,8 +618,10 @@ impl Drop for Fixture {
             (HOME, self.id("ledger-db")),
             (STANDBY, self.id("checkout-db")),
         ];
+        let suffix = self.suffix.clone();
         world::run_cleanup(async move {
             let sdk = world::sdk().await;
+            delete_health_checks_of(&sdk.route53(), &suffix).await;
             for (region, id) in ids {
                 let deleted = sdk
                     .rds(region)
@@ -634,6 +636,54 @@ impl Drop for Fixture {
                 }
             }
         });
+    }
+}
+
+/// Deletes the Route 53 health checks that read one of this fixture's
+/// controls (`dns prepare` made them). The world's health checkers keep
+/// polling a check's endpoint until it is deleted: left behind, a check
+/// made through a test's proxy polls that proxy's port after the test,
+/// and a later test whose proxy is given the same port sees the polls as
+/// its own requests (the regression this pins:
+/// `outage::failover_does_not_call_the_default_region_when_it_is_the_dead_one`
+/// counted another fixture's control read as a call to the dead region).
+async fn delete_health_checks_of(route53: &aws_sdk_route53::Client, suffix: &str) {
+    let needle = format!("-{suffix}/");
+    let mut marker = None;
+    loop {
+        let page = match route53
+            .list_health_checks()
+            .set_marker(marker.take())
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                eprintln!("cleanup: cannot list health checks: {e}");
+                return;
+            }
+        };
+        for check in page.health_checks() {
+            let ours = (check.health_check_config())
+                .and_then(|c| c.resource_path())
+                .is_some_and(|path| path.contains(&needle));
+            if !ours {
+                continue;
+            }
+            let id = check.id();
+            if let Err(e) = route53
+                .delete_health_check()
+                .health_check_id(id)
+                .send()
+                .await
+            {
+                eprintln!("cleanup: cannot delete health check {id}: {e}");
+            }
+        }
+        if !page.is_truncated() {
+            return;
+        }
+        marker = page.next_marker().map(str::to_string);
     }
 }
 
