@@ -1,0 +1,689 @@
+//! The capacity kinds in the fake: Auto Scaling groups, EKS node groups,
+//! ECS services, Cloud Run services and managed instance groups, with the
+//! delays before new capacity serves that their APIs show.
+
+use super::*;
+
+#[async_trait]
+impl Compute for FakeCloud {
+    async fn describe_group(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<ComputeGroup>, CloudError> {
+        self.tick("autoscaling:DescribeAutoScalingGroups", region, name)
+            .await?;
+        let s = self.state();
+        s.reach("autoscaling", "DescribeAutoScalingGroups", name, region)?;
+        Ok(s.groups.get(&(region.into(), name.into())).cloned())
+    }
+
+    async fn set_capacity(
+        &self,
+        region: &str,
+        name: &str,
+        capacity: Capacity,
+    ) -> Result<(), CloudError> {
+        self.tick("autoscaling:UpdateAutoScalingGroup", region, name)
+            .await?;
+        let mut s = self.state();
+        s.reach("autoscaling", "UpdateAutoScalingGroup", name, region)?;
+        let g = s
+            .groups
+            .get_mut(&(region.into(), name.into()))
+            .ok_or_else(|| not_found("autoscaling", "UpdateAutoScalingGroup", name, region))?;
+        g.capacity = capacity;
+        g.instances = capacity.desired;
+        match &self.timing {
+            // New instances take their time to come into service; fewer
+            // are in service at once.
+            Some(t) if capacity.desired > g.in_service => {
+                t.start(format!("group:{region}/{name}"), "autoscaling:InService");
+            }
+            _ => g.in_service = capacity.desired,
+        }
+        s.writes.push(format!("UpdateAutoScalingGroup {name}"));
+        Ok(())
+    }
+
+    async fn tag_group(
+        &self,
+        region: &str,
+        name: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.tick("autoscaling:CreateOrUpdateTags", region, name)
+            .await?;
+        let mut s = self.state();
+        let g = s
+            .groups
+            .get_mut(&(region.into(), name.into()))
+            .ok_or_else(|| not_found("autoscaling", "CreateOrUpdateTags", name, region))?;
+        g.tags.extend(tags.clone());
+        s.writes.push(format!("CreateOrUpdateTags {name}"));
+        Ok(())
+    }
+
+    async fn untag_group(
+        &self,
+        region: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        self.tick("autoscaling:DeleteTags", region, name).await?;
+        let mut s = self.state();
+        let g = s
+            .groups
+            .get_mut(&(region.into(), name.into()))
+            .ok_or_else(|| not_found("autoscaling", "DeleteTags", name, region))?;
+        g.tags.retain(|k, _| !keys.contains(k));
+        s.writes.push(format!("DeleteTags {name}"));
+        Ok(())
+    }
+}
+
+/// The fake's EKS: an update applies at once (its answer `Successful`, the
+/// node group `ACTIVE`) unless the world is timed, where the node group is
+/// `UPDATING` and the update `InProgress` until the model's draw for
+/// `eks:NodegroupActive` completes.
+#[async_trait]
+impl NodeGroups for FakeCloud {
+    async fn describe_node_group(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<NodeGroup>, CloudError> {
+        self.tick("eks:DescribeNodegroup", region, name).await?;
+        let s = self.state();
+        s.reach("eks", "DescribeNodegroup", name, region)?;
+        Ok(s.node_groups
+            .get(&(region.into(), cluster.into(), name.into()))
+            .cloned())
+    }
+
+    async fn scale_node_group(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        capacity: Capacity,
+    ) -> Result<NodeGroupUpdate, CloudError> {
+        self.tick("eks:UpdateNodegroupConfig", region, name).await?;
+        let mut s = self.state();
+        s.reach("eks", "UpdateNodegroupConfig", name, region)?;
+        let key = (region.to_string(), cluster.to_string(), name.to_string());
+        let g = s
+            .node_groups
+            .get_mut(&key)
+            .ok_or_else(|| not_found("eks", "UpdateNodegroupConfig", name, region))?;
+        g.capacity = capacity;
+        let status = match &self.timing {
+            Some(t) => {
+                g.status = "UPDATING".into();
+                t.start(
+                    format!("nodes:{region}/{cluster}/{name}"),
+                    "eks:NodegroupActive",
+                );
+                UpdateStatus::InProgress
+            }
+            None => UpdateStatus::Successful,
+        };
+        s.change_counter += 1;
+        let update = NodeGroupUpdate {
+            id: format!("fake-update-{}", s.change_counter),
+            status,
+            errors: Vec::new(),
+        };
+        s.node_group_updates
+            .insert(update.id.clone(), (key, update.clone()));
+        s.writes.push(format!("UpdateNodegroupConfig {name}"));
+        Ok(update)
+    }
+
+    async fn describe_update(
+        &self,
+        region: &str,
+        _cluster: &str,
+        name: &str,
+        id: &str,
+    ) -> Result<NodeGroupUpdate, CloudError> {
+        self.tick("eks:DescribeUpdate", region, name).await?;
+        let s = self.state();
+        s.reach("eks", "DescribeUpdate", name, region)?;
+        s.node_group_updates
+            .get(id)
+            .map(|(_, u)| u.clone())
+            .ok_or_else(|| not_found("eks", "DescribeUpdate", id, region))
+    }
+}
+
+/// An ECS service whose tasks have started: running at its desired count.
+pub(super) fn settle_service(s: &mut EcsService) {
+    s.running = s.desired;
+    s.pending = 0;
+    if let Some(d) = s.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+        d.running = d.desired;
+    }
+}
+
+/// The fake's ECS service of ARN `arn` (what tags go on), or ECS's error.
+// The adapters' error type, which the fake's calls return.
+#[allow(clippy::result_large_err)]
+fn ecs_by_arn<'s>(
+    s: &'s mut FakeState,
+    op: &'static str,
+    (region, arn): (&str, &str),
+) -> Result<&'s mut EcsService, CloudError> {
+    (s.ecs.values_mut())
+        .find(|v| v.arn == arn)
+        .ok_or_else(|| not_found("ecs", op, arn, region))
+}
+
+#[async_trait]
+impl EcsServices for FakeCloud {
+    async fn describe_service(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+    ) -> Result<Option<EcsService>, CloudError> {
+        self.tick("ecs:DescribeServices", region, name).await?;
+        let mut s = self.state();
+        s.reach("ecs", "DescribeServices", name, region)?;
+        let key = (region.to_string(), cluster.to_string(), name.to_string());
+        if self.timing.is_none()
+            && let Some(left) = s.ecs_settling.get_mut(&key)
+        {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                s.ecs_settling.remove(&key);
+                if let Some(svc) = s.ecs.get_mut(&key) {
+                    settle_service(svc);
+                }
+            }
+        }
+        Ok(s.ecs.get(&key).cloned())
+    }
+
+    async fn set_desired_count(
+        &self,
+        region: &str,
+        cluster: &str,
+        name: &str,
+        desired: u32,
+    ) -> Result<(), CloudError> {
+        self.tick("ecs:UpdateService", region, name).await?;
+        let mut s = self.state();
+        s.reach("ecs", "UpdateService", name, region)?;
+        let key = (region.to_string(), cluster.to_string(), name.to_string());
+        let failure = s.ecs_failures.remove(&key);
+        let svc =
+            (s.ecs.get_mut(&key)).ok_or_else(|| not_found("ecs", "UpdateService", name, region))?;
+        svc.desired = desired;
+        svc.pending = desired.saturating_sub(svc.running);
+        if let Some(d) = svc.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+            d.desired = desired;
+            if let Some(why) = &failure {
+                d.rollout = Some("FAILED".into());
+                d.reason = Some(why.clone());
+                d.failed_tasks += 1;
+            }
+        }
+        if failure.is_none() {
+            match &self.timing {
+                Some(t) => {
+                    t.start(
+                        format!("ecs:{region}/{cluster}/{name}"),
+                        "ecs:ServiceStable",
+                    );
+                }
+                None => {
+                    s.ecs_settling.insert(key, 1);
+                }
+            }
+        }
+        s.writes.push(format!("UpdateService {cluster}/{name}"));
+        Ok(())
+    }
+
+    async fn tag_service(
+        &self,
+        region: &str,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.tick("ecs:TagResource", region, arn).await?;
+        let mut s = self.state();
+        s.reach("ecs", "TagResource", arn, region)?;
+        let svc = ecs_by_arn(&mut s, "TagResource", (region, arn))?;
+        svc.tags.extend(tags.clone());
+        let name = format!("{}/{}", svc.cluster, svc.name);
+        s.writes.push(format!("TagResource {name}"));
+        Ok(())
+    }
+
+    async fn untag_service(
+        &self,
+        region: &str,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        self.tick("ecs:UntagResource", region, arn).await?;
+        let mut s = self.state();
+        s.reach("ecs", "UntagResource", arn, region)?;
+        let svc = ecs_by_arn(&mut s, "UntagResource", (region, arn))?;
+        for k in keys {
+            svc.tags.remove(k);
+        }
+        let name = format!("{}/{}", svc.cluster, svc.name);
+        s.writes.push(format!("UntagResource {name}"));
+        Ok(())
+    }
+}
+
+impl FakeCloud {
+    /// Seeds Cloud Run service `name` in `region`, serving its first
+    /// revision with a service-level floor of `min`.
+    pub fn add_run_service(&self, project: &str, region: &str, name: &str, min: u32) {
+        self.state().run.insert(
+            (project.into(), region.into(), name.into()),
+            RunService {
+                name: name.into(),
+                region: region.into(),
+                floor: min,
+                min_instances: 0,
+                max_instances: Some(100),
+                generation: 1,
+                observed_generation: 1,
+                latest_created: format!("{name}-00001-aaa"),
+                latest_ready: format!("{name}-00001-aaa"),
+                ready_state: "CONDITION_SUCCEEDED".into(),
+                ready_message: None,
+                reconciling: false,
+                etag: "e1".into(),
+                labels: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Arms the next change of service `name` to fail with `message`.
+    pub fn fail_run(&self, project: &str, region: &str, name: &str, message: &str) {
+        self.state()
+            .run_failures
+            .insert((project.into(), region.into(), name.into()), message.into());
+    }
+}
+
+#[async_trait]
+impl CloudRun for FakeCloud {
+    async fn describe_run(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<RunService>, CloudError> {
+        self.tick("run:services.get", region, name).await?;
+        let mut s = self.state();
+        s.reach("run", "services.get", name, region)?;
+        let key = (project.to_string(), region.to_string(), name.to_string());
+        // A change goes on whoever reads: it ends at the second read.
+        s.run_progress(&key);
+        Ok(s.run.get(&key).cloned())
+    }
+
+    async fn set_run_floor(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        min: u32,
+    ) -> Result<(), CloudError> {
+        self.run_patch((region, project, name), Err(()), |svc| {
+            svc.floor = min;
+            svc.reconciling = true;
+            svc.ready_state = "CONDITION_RECONCILING".into();
+            svc.ready_message = None;
+        })
+        .await
+    }
+
+    async fn set_run_labels(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        etag: &str,
+    ) -> Result<(), CloudError> {
+        self.run_patch((region, project, name), Ok(etag), |svc| {
+            svc.labels = labels.clone();
+            // Metadata: no rollout.
+            svc.observed_generation = svc.generation;
+        })
+        .await
+    }
+}
+
+impl FakeCloud {
+    /// One `services.patch` of Cloud Run service `name`: refused when it
+    /// is missing, when `etag` (`Ok`: a labels patch) is stale, or when it
+    /// changes the floor (`Err`) while a change is reconciled (Cloud Run's
+    /// 409); `change` makes the next generation.
+    async fn run_patch(
+        &self,
+        (region, project, name): (&str, &str, &str),
+        etag: Result<&str, ()>,
+        change: impl FnOnce(&mut RunService),
+    ) -> Result<(), CloudError> {
+        self.tick("run:services.patch", region, name).await?;
+        let mut s = self.state();
+        s.reach("run", "services.patch", name, region)?;
+        let key = (project.to_string(), region.to_string(), name.to_string());
+        let refuse = |kind, code: &str, m: &str| {
+            CloudError::new("run", "services.patch", name, region, kind, m).with_code(code)
+        };
+        let Some(mut svc) = s.run.get(&key).cloned() else {
+            return Err(refuse(
+                ErrorKind::NotFound,
+                "NOT_FOUND",
+                "service not found",
+            ));
+        };
+        let refused = match etag {
+            Ok(e) => (e != svc.etag).then_some("the service changed since it was read"),
+            Err(()) => (svc.reconciling).then_some("the service is being reconciled"),
+        };
+        if let Some(why) = refused {
+            return Err(refuse(ErrorKind::Client, "ABORTED", why));
+        }
+        let what = if etag.is_ok() { "labels" } else { "scaling" };
+        s.writes.push(format!("services.patch {what} {name}"));
+        svc.generation += 1;
+        svc.etag = format!("e{}", svc.generation);
+        change(&mut svc);
+        if svc.reconciling {
+            s.run_ops.insert(key.clone(), 0);
+        }
+        s.run.insert(key, svc);
+        Ok(())
+    }
+}
+
+impl FakeState {
+    /// Counts a read of Cloud Run service `key` while a change of it is
+    /// reconciled, and ends the change at the second: the service's floor
+    /// in effect, or, when a failure was armed, `Ready` failed naming it.
+    fn run_progress(&mut self, key: &(String, String, String)) {
+        let s = self;
+        let Some(reads) = s.run_ops.get(key).copied() else {
+            return;
+        };
+        if reads == 0 {
+            s.run_ops.insert(key.clone(), 1);
+            return;
+        }
+        s.run_ops.remove(key);
+        let Some(svc) = s.run.get_mut(key) else {
+            return;
+        };
+        svc.reconciling = false;
+        svc.observed_generation = svc.generation;
+        match s.run_failures.remove(key) {
+            Some(m) => {
+                svc.ready_state = "CONDITION_FAILED".into();
+                svc.ready_message = Some(m);
+            }
+            None => svc.ready_state = "CONDITION_SUCCEEDED".into(),
+        }
+    }
+}
+
+/// How many reads of a fake group's instances a new instance takes to run.
+const MIG_READS_TO_RUN: u32 = 2;
+
+#[async_trait]
+impl InstanceGroups for FakeCloud {
+    async fn describe_mig(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<MigGroup>, CloudError> {
+        const OP: &str = "regionInstanceGroupManagers.get";
+        self.tick("compute:regionInstanceGroupManagers.get", region, name)
+            .await?;
+        let s = self.state();
+        s.reach("compute", OP, name, region)?;
+        let key = (project.to_string(), region.to_string(), name.to_string());
+        Ok(s.migs.get(&key).map(|g| g.view(region, name)))
+    }
+
+    async fn mig_instances(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Vec<MigInstance>, CloudError> {
+        const OP: &str = "regionInstanceGroupManagers.listManagedInstances";
+        self.tick(
+            "compute:regionInstanceGroupManagers.listManagedInstances",
+            region,
+            name,
+        )
+        .await?;
+        let mut s = self.state();
+        s.reach("compute", OP, name, region)?;
+        let key = (project.to_string(), region.to_string(), name.to_string());
+        let Some(g) = s.migs.get_mut(&key) else {
+            return Err(CloudError::new(
+                "compute",
+                OP,
+                name,
+                region,
+                ErrorKind::NotFound,
+                format!(
+                    "The resource 'projects/{project}/regions/{region}/instanceGroupManagers/{name}' was not found"
+                ),
+            ));
+        };
+        let out = (g.instances.iter())
+            .map(|(n, left, errors)| {
+                let (action, status) = match (errors.is_empty(), *left) {
+                    (false, _) => ("CREATING", None),
+                    (true, 0) => ("NONE", Some("RUNNING".to_string())),
+                    (true, 1) => ("VERIFYING", Some("RUNNING".to_string())),
+                    (true, _) => ("CREATING", None),
+                };
+                MigInstance {
+                    name: n.clone(),
+                    action: action.into(),
+                    status,
+                    errors: errors.clone(),
+                }
+            })
+            .collect();
+        for (_, left, errors) in g.instances.iter_mut() {
+            if errors.is_empty() {
+                *left = left.saturating_sub(1);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn resize_mig(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        size: u32,
+        request_id: &str,
+    ) -> Result<MigOperation, CloudError> {
+        self.tick("compute:regionInstanceGroupManagers.resize", region, name)
+            .await?;
+        self.mig_start(
+            (project, region, name),
+            "regionInstanceGroupManagers.resize",
+            MigEffect::Resize(size),
+            request_id,
+        )
+    }
+
+    async fn mig_autoscaler(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<MigAutoscaler>, CloudError> {
+        self.tick("compute:regionAutoscalers.get", region, name)
+            .await?;
+        let s = self.state();
+        s.reach("compute", "regionAutoscalers.get", name, region)?;
+        Ok((s.migs.iter())
+            .filter(|((p, r, _), _)| p == project && r == region)
+            .find_map(|(_, g)| g.autoscaler.clone().filter(|a| a.0 == name))
+            .map(|(name, min, max)| MigAutoscaler { name, min, max }))
+    }
+
+    async fn set_autoscaler_min(
+        &self,
+        region: &str,
+        project: &str,
+        name: &str,
+        min: u32,
+        request_id: &str,
+    ) -> Result<MigOperation, CloudError> {
+        self.tick("compute:regionAutoscalers.patch", region, name)
+            .await?;
+        let group = {
+            let s = self.state();
+            (s.migs.iter())
+                .find(|((p, r, _), g)| {
+                    p == project
+                        && r == region
+                        && g.autoscaler.as_ref().is_some_and(|a| a.0 == name)
+                })
+                .map(|((_, _, g), _)| g.clone())
+        };
+        let Some(group) = group else {
+            return Err(CloudError::new(
+                "compute",
+                "regionAutoscalers.patch",
+                name,
+                region,
+                ErrorKind::NotFound,
+                format!(
+                    "The resource 'projects/{project}/regions/{region}/autoscalers/{name}' was not found"
+                ),
+            ));
+        };
+        self.mig_start(
+            (project, region, &group),
+            "regionAutoscalers.patch",
+            MigEffect::AutoscalerMin(min),
+            request_id,
+        )
+    }
+
+    async fn mig_operation(
+        &self,
+        region: &str,
+        project: &str,
+        operation: &str,
+    ) -> Result<MigOperation, CloudError> {
+        const OP: &str = "regionOperations.get";
+        self.tick("compute:regionOperations.get", region, operation)
+            .await?;
+        let mut s = self.state();
+        s.reach("compute", OP, operation, region)?;
+        let key = (
+            project.to_string(),
+            region.to_string(),
+            operation.to_string(),
+        );
+        let Some((op, effect)) = s.mig_ops.get(&key).cloned() else {
+            return Err(CloudError::new(
+                "compute",
+                OP,
+                operation,
+                region,
+                ErrorKind::NotFound,
+                format!(
+                    "The resource 'projects/{project}/regions/{region}/operations/{operation}' was not found"
+                ),
+            ));
+        };
+        if op.done {
+            return Ok(op);
+        }
+        // The group the operation acts on is named by the operation's kind
+        // and the key it was stored under (`op.kind` carries it).
+        let group = op.kind.rsplit(' ').next().unwrap_or_default().to_string();
+        if let Some(g) = s
+            .migs
+            .get_mut(&(project.to_string(), region.to_string(), group))
+        {
+            match effect {
+                MigEffect::Resize(n) => g.set_target(n, MIG_READS_TO_RUN),
+                MigEffect::AutoscalerMin(min) => {
+                    if let Some(a) = g.autoscaler.as_mut() {
+                        a.1 = min;
+                        let size = g.target_size.max(min).min(a.2);
+                        g.set_target(size, MIG_READS_TO_RUN);
+                    }
+                }
+            }
+        }
+        let done = MigOperation { done: true, ..op };
+        s.mig_ops.insert(key, (done.clone(), effect));
+        Ok(done)
+    }
+}
+
+impl FakeCloud {
+    /// Starts a Compute operation on group `(project, region, group)`:
+    /// recorded as a write, not done; a request id seen before answers the
+    /// operation it made.
+    // Its callers return `CloudError` too.
+    #[allow(clippy::result_large_err)]
+    fn mig_start(
+        &self,
+        (project, region, group): (&str, &str, &str),
+        call: &'static str,
+        effect: MigEffect,
+        request_id: &str,
+    ) -> Result<MigOperation, CloudError> {
+        let mut s = self.state();
+        s.reach("compute", call, group, region)?;
+        if let Some(key) = s.mig_requests.get(request_id).cloned()
+            && let Some((op, _)) = s.mig_ops.get(&key)
+        {
+            return Ok(op.clone());
+        }
+        let key = (project.to_string(), region.to_string(), group.to_string());
+        if !s.migs.contains_key(&key) {
+            return Err(CloudError::new(
+                "compute",
+                call,
+                group,
+                region,
+                ErrorKind::NotFound,
+                format!(
+                    "The resource 'projects/{project}/regions/{region}/instanceGroupManagers/{group}' was not found"
+                ),
+            ));
+        }
+        s.writes.push(format!("{call} {group}"));
+        let n = s.mig_ops.len() + 1;
+        let op = MigOperation {
+            name: format!("operation-{n:04}"),
+            kind: format!("compute.{call} {group}"),
+            done: false,
+            error: None,
+        };
+        let op_key = (project.to_string(), region.to_string(), op.name.clone());
+        s.mig_ops.insert(op_key.clone(), (op.clone(), effect));
+        s.mig_requests.insert(request_id.to_string(), op_key);
+        Ok(op)
+    }
+}

@@ -1,0 +1,403 @@
+//! Route 53 and Cloud DNS in the fake: hosted zones, record sets changed
+//! in batches (all or nothing, as both APIs are), health checks.
+
+use super::*;
+
+#[async_trait]
+impl Dns for FakeCloud {
+    async fn find_zone(&self, zone_name: &str) -> Result<Option<HostedZone>, CloudError> {
+        self.tick("route53:ListHostedZonesByName", "global", zone_name)
+            .await?;
+        Ok(self.state().zones.get(&fqdn(zone_name)).cloned())
+    }
+
+    async fn read_records(
+        &self,
+        zone: &HostedZone,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        self.tick("route53:ListResourceRecordSets", "global", &zone.name)
+            .await?;
+        let s = self.state();
+        let name = fqdn(name);
+        Ok(s.records
+            .get(&zone.id)
+            .map(|rs| {
+                rs.iter()
+                    .filter(|r| r.name == name && r.rtype == rtype)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn apply_changes(
+        &self,
+        zone: &HostedZone,
+        changes: &[DnsChange],
+        _comment: &str,
+    ) -> Result<ChangeInfo, CloudError> {
+        self.tick_cost(
+            "route53:ChangeResourceRecordSets",
+            "global",
+            &zone.name,
+            1.0,
+        )
+        .await?;
+        if let Some(t) = &self.timing
+            && t.busy(&format!("zone:{}", zone.id))
+        {
+            return Err(CloudError::new(
+                "route53",
+                "ChangeResourceRecordSets",
+                &zone.name,
+                "global",
+                ErrorKind::Throttled,
+                "The request was rejected because Route 53 was still processing a prior request.",
+            )
+            .with_code("PriorRequestNotComplete"));
+        }
+        let mut s = self.state();
+        if !s.zones.values().any(|z| z.id == zone.id) {
+            return Err(not_found(
+                "route53",
+                "ChangeResourceRecordSets",
+                &zone.name,
+                "global",
+            ));
+        }
+        let recs = s.records.entry(zone.id.clone()).or_default();
+        // All or nothing, as Route 53: the batch applies to a copy, kept
+        // only when every change in it was accepted.
+        let applied = apply_batch(recs.clone(), changes).map_err(|message| {
+            CloudError::new(
+                "route53",
+                "ChangeResourceRecordSets",
+                &zone.name,
+                "global",
+                ErrorKind::Client,
+                message,
+            )
+            .with_code("InvalidChangeBatch")
+        })?;
+        *recs = applied;
+        s.change_counter += 1;
+        let id = format!("CFAKE{}", s.change_counter);
+        s.writes
+            .push(format!("ChangeResourceRecordSets {}", zone.name));
+        let in_sync = match &self.timing {
+            None => true,
+            Some(t) => {
+                t.start(format!("zone:{}", zone.id), "route53:ChangeProcessing");
+                t.start(format!("change:{id}"), "route53:ChangeResourceRecordSets");
+                false
+            }
+        };
+        Ok(ChangeInfo { id, in_sync })
+    }
+
+    async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
+        self.tick("route53:GetChange", "global", change_id).await?;
+        Ok(ChangeInfo {
+            id: change_id.into(),
+            in_sync: !self
+                .timing
+                .as_ref()
+                .is_some_and(|t| t.busy(&format!("change:{change_id}"))),
+        })
+    }
+
+    async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError> {
+        self.tick("route53:ListHealthChecks", "global", "*").await?;
+        Ok(self.state().health_checks.clone())
+    }
+
+    async fn create_health_check(&self, want: &HealthCheck) -> Result<HealthCheck, CloudError> {
+        self.tick("route53:CreateHealthCheck", "global", &want.id)
+            .await?;
+        let mut s = self.state();
+        if let Some(h) = s
+            .health_checks
+            .iter()
+            .find(|h| h.caller_reference == want.caller_reference)
+        {
+            return Ok(h.clone());
+        }
+        s.change_counter += 1;
+        let made = HealthCheck {
+            id: format!("hc-fake-{}", s.change_counter),
+            ..want.clone()
+        };
+        s.health_checks.push(made.clone());
+        s.writes
+            .push(format!("CreateHealthCheck {}", want.caller_reference));
+        Ok(made)
+    }
+
+    async fn delete_health_check(&self, id: &str) -> Result<(), CloudError> {
+        self.tick("route53:DeleteHealthCheck", "global", id).await?;
+        let mut s = self.state();
+        s.health_checks.retain(|h| h.id != id);
+        s.writes.push(format!("DeleteHealthCheck {id}"));
+        Ok(())
+    }
+
+    async fn list_records(
+        &self,
+        zone: &HostedZone,
+        suffix: &str,
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        self.tick("route53:ListResourceRecordSets", "global", &zone.name)
+            .await?;
+        // Fully qualified and case-insensitive, like Route 53's names.
+        let suffix = match suffix {
+            "" => String::new(),
+            s => fqdn(&s.to_ascii_lowercase()),
+        };
+        Ok(self
+            .state()
+            .records
+            .get(&zone.id)
+            .into_iter()
+            .flatten()
+            .filter(|r| fqdn(&r.name.to_ascii_lowercase()).ends_with(&suffix))
+            .cloned()
+            .collect())
+    }
+}
+
+/// A Cloud DNS record set's key in the fake.
+fn rrset_key(
+    project: &str,
+    zone: &str,
+    name: &str,
+    rtype: &str,
+) -> (String, String, String, String) {
+    (
+        project.to_string(),
+        zone.to_string(),
+        name.to_ascii_lowercase(),
+        rtype.to_string(),
+    )
+}
+
+impl FakeCloud {
+    /// Adds Cloud DNS managed zone `zone` of `project`, serving `dns_name`.
+    pub fn add_cloud_zone(&self, project: &str, zone: &str, dns_name: &str) {
+        self.state()
+            .cloud_zones
+            .insert((project.into(), zone.into()), dns_name.into());
+    }
+
+    /// Puts record set `r` in Cloud DNS zone `zone` as it is (no change).
+    pub fn put_cloud_record(&self, project: &str, zone: &str, r: CloudRecordSet) {
+        let key = rrset_key(project, zone, &r.name, &r.rtype);
+        self.state().cloud_rrsets.insert(key, r);
+    }
+
+    /// The record set `name`/`rtype` of Cloud DNS zone `zone`, as it is.
+    pub fn cloud_record(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Option<CloudRecordSet> {
+        let key = rrset_key(project, zone, name, rtype);
+        self.state().cloud_rrsets.get(&key).cloned()
+    }
+
+    /// Arms another writer: right before the next change of `zone`, record
+    /// set `r` is put there (so a change built on an earlier read no longer
+    /// matches).
+    pub fn race_cloud_record(&self, project: &str, zone: &str, r: CloudRecordSet) {
+        self.state()
+            .cloud_dns_races
+            .insert((project.into(), zone.into()), r);
+    }
+}
+
+#[async_trait]
+impl CloudDns for FakeCloud {
+    async fn describe_zone(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Option<CloudDnsZone>, CloudError> {
+        self.tick("clouddns:managedZones.get", "global", zone)
+            .await?;
+        let s = self.state();
+        s.reach("clouddns", "managedZones.get", zone, "global")?;
+        Ok(
+            (s.cloud_zones.get(&(project.to_string(), zone.to_string()))).map(|d| CloudDnsZone {
+                name: zone.to_string(),
+                dns_name: d.clone(),
+            }),
+        )
+    }
+
+    async fn read_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Result<Option<CloudRecordSet>, CloudError> {
+        self.tick("clouddns:resourceRecordSets.list", "global", name)
+            .await?;
+        let s = self.state();
+        s.reach("clouddns", "resourceRecordSets.list", name, "global")?;
+        if !s
+            .cloud_zones
+            .contains_key(&(project.to_string(), zone.to_string()))
+        {
+            return Err(CloudError::new(
+                "clouddns",
+                "resourceRecordSets.list",
+                name,
+                "global",
+                ErrorKind::NotFound,
+                format!("The 'parameters.managedZone' resource named '{zone}' does not exist."),
+            )
+            .with_code("NOT_FOUND"));
+        }
+        Ok(s.cloud_rrsets
+            .get(&rrset_key(project, zone, name, rtype))
+            .cloned())
+    }
+
+    async fn delete_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        deletion: &CloudRecordSet,
+    ) -> Result<CloudDnsChange, CloudError> {
+        self.tick("clouddns:changes.create", "global", &deletion.name)
+            .await?;
+        let mut s = self.state();
+        s.reach("clouddns", "changes.create", &deletion.name, "global")?;
+        let key = rrset_key(project, zone, &deletion.name, &deletion.rtype);
+        if s.cloud_rrsets.get(&key) != Some(deletion) {
+            return Err(CloudError::new(
+                "clouddns",
+                "changes.create",
+                &deletion.name,
+                "global",
+                ErrorKind::Precondition,
+                "Precondition not met for 'entity.change.deletions[0]'",
+            )
+            .with_code("FAILED_PRECONDITION"));
+        }
+        s.writes.push(format!("changes.create -{}", deletion.name));
+        s.cloud_rrsets.remove(&key);
+        Ok(s.cloud_change(project, zone))
+    }
+
+    async fn swap_record_set(
+        &self,
+        project: &str,
+        zone: &str,
+        deletion: Option<&CloudRecordSet>,
+        addition: &CloudRecordSet,
+    ) -> Result<CloudDnsChange, CloudError> {
+        self.tick("clouddns:changes.create", "global", &addition.name)
+            .await?;
+        let mut s = self.state();
+        s.reach("clouddns", "changes.create", &addition.name, "global")?;
+        let refuse = |code: &str, m: String| {
+            CloudError::new(
+                "clouddns",
+                "changes.create",
+                &addition.name,
+                "global",
+                ErrorKind::Precondition,
+                m,
+            )
+            .with_code(code)
+        };
+        if let Some(r) = s
+            .cloud_dns_races
+            .remove(&(project.to_string(), zone.to_string()))
+        {
+            let key = rrset_key(project, zone, &r.name, &r.rtype);
+            s.cloud_rrsets.insert(key, r);
+        }
+        let same = |a: &CloudRecordSet, b: &CloudRecordSet| {
+            let mut x = a.rrdatas.clone();
+            let mut y = b.rrdatas.clone();
+            x.sort();
+            y.sort();
+            a.ttl == b.ttl && x == y && a.routed == b.routed && a.primary_backup == b.primary_backup
+        };
+        let key = rrset_key(project, zone, &addition.name, &addition.rtype);
+        let have = s.cloud_rrsets.get(&key).cloned();
+        match (deletion, &have) {
+            (Some(d), Some(h)) if same(d, h) => {}
+            (Some(_), _) => {
+                return Err(refuse(
+                    "FAILED_PRECONDITION",
+                    "Precondition not met for 'entity.change.deletions[0]'".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(refuse(
+                    "ALREADY_EXISTS",
+                    format!(
+                        "The resource 'entity.change.additions[0]' named '{} ({})' already exists",
+                        addition.name, addition.rtype
+                    ),
+                ));
+            }
+            (None, None) => {}
+        }
+        s.writes.push(format!("changes.create {}", addition.name));
+        s.cloud_rrsets.insert(key, addition.clone());
+        Ok(s.cloud_change(project, zone))
+    }
+
+    async fn dns_change(
+        &self,
+        project: &str,
+        zone: &str,
+        id: &str,
+    ) -> Result<CloudDnsChange, CloudError> {
+        self.tick("clouddns:changes.get", "global", id).await?;
+        let mut s = self.state();
+        s.reach("clouddns", "changes.get", id, "global")?;
+        let key = (project.to_string(), zone.to_string(), id.to_string());
+        let Some(reads) = s.cloud_changes.get(&key).copied() else {
+            return Err(CloudError::new(
+                "clouddns",
+                "changes.get",
+                id,
+                "global",
+                ErrorKind::NotFound,
+                format!("The 'parameters.changeId' resource named '{id}' does not exist."),
+            )
+            .with_code("NOT_FOUND"));
+        };
+        s.cloud_changes.insert(key, reads + 1);
+        Ok(CloudDnsChange {
+            id: id.to_string(),
+            done: reads >= 1,
+        })
+    }
+
+    async fn pending_dns_changes(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudDnsChange>, CloudError> {
+        self.tick("clouddns:changes.list", "global", zone).await?;
+        let s = self.state();
+        s.reach("clouddns", "changes.list", zone, "global")?;
+        Ok((s.cloud_changes.iter())
+            .filter(|((p, z, _), reads)| p == project && z == zone && **reads < 1)
+            .map(|((_, _, id), _)| CloudDnsChange {
+                id: id.clone(),
+                done: false,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,1277 @@
+//! An in-memory cloud for fast unit tests of the logic above the adapters.
+//!
+//! It models just enough behaviour (replicas, promotion, capacities, weighted
+//! records, conditional writes) to exercise readiness and the engine without
+//! a network. It is *not* a substitute for the emulator tests in `tests/it`,
+//! which run the real adapters against real emulators.
+//!
+//! A test tool, not part of the shipped library: it is compiled for unit
+//! tests and with the `testkit` feature (integration tests, benches, the
+//! simulator), never by a plain `cargo build`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+
+use super::*;
+
+mod aws_db;
+mod capacity;
+mod dns;
+mod services;
+mod sql;
+#[cfg(test)]
+mod world;
+
+use aws_db::{fake_cluster, settle_move};
+use capacity::settle_service;
+#[cfg(test)]
+pub(crate) use world::reference_world;
+
+/// Mutable state of the fake world; tests seed and inspect it directly.
+#[derive(Debug, Default, Clone)]
+pub struct FakeState {
+    /// Messages published (SNS topic ARN or EventBridge bus, region, body).
+    pub published: Vec<(String, String, String)>,
+    /// Hosted zones by name (with trailing dot).
+    pub zones: BTreeMap<String, HostedZone>,
+    /// Records by zone id.
+    pub records: BTreeMap<String, Vec<DnsRecord>>,
+    /// Database instances by (region, id).
+    pub databases: BTreeMap<(String, String), DbInstance>,
+    /// Compute groups by (region, name).
+    pub groups: BTreeMap<(String, String), ComputeGroup>,
+    /// EKS managed node groups by (region, cluster, name).
+    pub node_groups: BTreeMap<(String, String, String), NodeGroup>,
+    /// ECS services by (region, cluster, name).
+    pub ecs: BTreeMap<(String, String, String), EcsService>,
+    /// ECS services whose tasks are still starting after a change of their
+    /// desired count, by key: the reads left before they run (without the
+    /// timed model: one read).
+    pub ecs_settling: BTreeMap<(String, String, String), u32>,
+    /// ECS services whose next change is armed to fail (the deployment
+    /// circuit breaker), by key: the reason their deployment ends with.
+    pub ecs_failures: BTreeMap<(String, String, String), String>,
+    /// EKS updates by id: the node group's key, and the update.
+    pub node_group_updates: BTreeMap<String, ((String, String, String), NodeGroupUpdate)>,
+    /// Aurora DB clusters by (region, id).
+    pub clusters: BTreeMap<(String, String), DbCluster>,
+    /// Aurora global clusters by id.
+    pub globals: BTreeMap<String, GlobalCluster>,
+    /// The cluster each Aurora instance (in `databases`) belongs to, by
+    /// (region, instance id).
+    pub cluster_instances: BTreeMap<(String, String), String>,
+    /// DB cluster snapshots by region.
+    pub cluster_snapshots: Vec<(String, ClusterSnapshot)>,
+    /// Global cluster moves the fake refuses, by operation
+    /// (`FailoverGlobalCluster`): the error code it answers.
+    pub refuse_moves: BTreeMap<String, String>,
+    /// Replica lag datapoints (seconds) by (region, db id); an Aurora
+    /// secondary's by (region, cluster id).
+    pub lag: BTreeMap<(String, String), Vec<f64>>,
+    /// CloudWatch alarms in ALARM, by (region, name); an alarm absent here
+    /// but in `alarms_ok` is OK; absent from both, missing.
+    pub alarms_firing: std::collections::BTreeSet<(String, String)>,
+    /// CloudWatch alarms that exist and are OK, by (region, name).
+    pub alarms_ok: std::collections::BTreeSet<(String, String)>,
+    /// Objects by URL.
+    pub objects: BTreeMap<String, Bytes>,
+    /// Buckets by `scheme://bucket`.
+    pub buckets: Vec<String>,
+    /// Bucket states by `scheme://bucket` (buckets listed in `buckets`
+    /// and absent here exist with nothing else known).
+    pub bucket_states: BTreeMap<String, BucketState>,
+    /// What each probed URL answers: a status, or `None` for no answer
+    /// (refused). URLs not here refuse.
+    pub probes: BTreeMap<String, Option<u16>>,
+    /// Every mutating call, in order, as `Operation resource`.
+    pub writes: Vec<String>,
+    /// Behave like an S3-compatible store that silently ignores
+    /// conditional-write headers (what the state store's probe must refuse).
+    pub ignores_conditions: bool,
+    /// Buckets (`s3://name`) with S3 Object Lock enabled.
+    pub locked_buckets: std::collections::BTreeSet<String>,
+    /// The retention each retained object was written under, by URL.
+    pub retained: BTreeMap<String, Retention>,
+    /// Route 53 health checks.
+    pub health_checks: Vec<HealthCheck>,
+    /// Cloud SQL instances by (project, name).
+    pub sql: BTreeMap<(String, String), SqlInstance>,
+    /// Former primaries of a DR replica failover, (project, old, new): each
+    /// rejoins as a read replica of the new primary once its region
+    /// answers, as Cloud SQL does (see [`FakeState::sql_rejoin`]).
+    pub sql_rejoins: Vec<(String, String, String)>,
+    /// Cloud SQL operations by (project, name), with the effect each has
+    /// when it is done: every `operations.get` moves one on a step
+    /// (`PENDING`, `RUNNING`, `DONE`).
+    pub sql_ops: BTreeMap<(String, String), (SqlOperation, SqlEffect)>,
+    /// Cloud SQL operations armed to fail, by (instance, operation type):
+    /// the error they end with.
+    pub sql_failures: BTreeMap<(String, String), String>,
+    /// Regional managed instance groups by (project, region, name).
+    pub migs: BTreeMap<(String, String, String), FakeMig>,
+    /// Their regional operations by (project, region, name), with the
+    /// effect each has when done: every `regionOperations.get` moves one
+    /// on a step (not done, then done).
+    pub mig_ops: BTreeMap<(String, String, String), (MigOperation, MigEffect)>,
+    /// The operation each request id made (Compute's de-duplication).
+    pub mig_requests: BTreeMap<String, (String, String, String)>,
+    /// Cloud Run services by (project, region, name).
+    pub run: BTreeMap<(String, String, String), RunService>,
+    /// Cloud Run services whose change is reconciled, by (project,
+    /// region, name): how many reads it has had (done at the second).
+    pub run_ops: BTreeMap<(String, String, String), u32>,
+    /// Cloud Run changes armed to fail, by (project, region, name): the
+    /// message their `Ready` condition says.
+    pub run_failures: BTreeMap<(String, String, String), String>,
+    /// Cloud DNS managed zones by (project, zone): the DNS name each serves.
+    pub cloud_zones: BTreeMap<(String, String), String>,
+    /// Cloud DNS record sets by (project, zone, name, type), the name lower
+    /// case.
+    pub cloud_rrsets: BTreeMap<(String, String, String, String), CloudRecordSet>,
+    /// Cloud DNS changes by (project, zone, id): the reads each has had
+    /// (`done` at the second).
+    pub cloud_changes: BTreeMap<(String, String, String), u32>,
+    /// Another writer armed for the next Cloud DNS change of a zone, by
+    /// (project, zone): the record set it puts there first (a change made
+    /// between a switch's read and its own).
+    pub cloud_dns_races: BTreeMap<(String, String), CloudRecordSet>,
+    /// Regions whose endpoints do not answer: object, database, group and
+    /// metric calls there fail, and health checks of controls there fail
+    /// closed.
+    pub dead_regions: std::collections::BTreeSet<String>,
+    change_counter: u64,
+    object_versions: BTreeMap<String, u64>,
+    /// When each object was last written, by the store's clock (only with
+    /// [`FakeCloud::with_store_clock`]).
+    object_modified: BTreeMap<String, chrono::DateTime<Utc>>,
+}
+
+/// What a fake Cloud SQL operation does when it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlEffect {
+    /// A replica becomes a primary (with `failover`, its primary's other
+    /// replicas follow it).
+    Promote {
+        /// A DR failover.
+        failover: bool,
+    },
+    /// The DR replica and its primary swap roles.
+    Switchover,
+    /// A new instance, cloned from the named source.
+    Clone(String),
+    /// The instance is deleted.
+    Delete,
+    /// The named replica becomes the instance's DR replica.
+    DesignateDr(String),
+}
+
+/// A fake regional managed instance group: its target size, its instances
+/// (each the reads it still takes to run, or the errors that keep it from
+/// being created) and its autoscaler, when one is attached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeMig {
+    /// `targetSize`.
+    pub target_size: u32,
+    /// Instances: (name, reads of the group left before it runs, errors).
+    pub instances: Vec<(String, u32, Vec<String>)>,
+    /// The autoscaler (name, min, max).
+    pub autoscaler: Option<(String, u32, u32)>,
+    /// The errors new instances fail with (none: they are created).
+    pub failing: Vec<String>,
+    /// Instances made so far (for their names).
+    pub made: u32,
+}
+
+impl FakeMig {
+    /// Sets the target size: new instances take `reads` reads to run,
+    /// surplus ones go at once.
+    fn set_target(&mut self, size: u32, reads: u32) {
+        self.target_size = size;
+        while (self.instances.len() as u32) < size {
+            self.made += 1;
+            let failing = self.failing.clone();
+            self.instances
+                .push((format!("vm-{:03}", self.made), reads, failing));
+        }
+        self.instances.truncate(size as usize);
+    }
+
+    fn view(&self, region: &str, name: &str) -> MigGroup {
+        let running =
+            |(_, left, errors): &&(String, u32, Vec<String>)| *left == 0 && errors.is_empty();
+        let idle = self.instances.iter().filter(running).count() as u32;
+        MigGroup {
+            name: name.to_string(),
+            region: region.to_string(),
+            target_size: self.target_size,
+            stable: idle == self.target_size && self.instances.len() as u32 == self.target_size,
+            autoscaler: self.autoscaler.as_ref().map(|a| a.0.clone()),
+            idle,
+            creating: self.instances.len() as u32 - idle,
+        }
+    }
+}
+
+/// What a fake Compute operation does when it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigEffect {
+    /// The group's target size.
+    Resize(u32),
+    /// The autoscaler's minimum (the group is raised to it).
+    AutoscalerMin(u32),
+}
+
+impl FakeState {
+    /// The former primaries of DR failovers whose regions answer again
+    /// rejoin: each a read replica of the new primary (not yet designated
+    /// its DR replica: `drctl reprotect` does that).
+    pub(crate) fn sql_rejoin(&mut self) {
+        let pending = std::mem::take(&mut self.sql_rejoins);
+        for (project, old, new) in pending {
+            let key = |n: &str| (project.clone(), n.to_string());
+            let back = (self.sql.get(&key(&old))).is_some_and(|o| {
+                self.reach("sqladmin", "instances.get", &old, &o.region)
+                    .is_ok()
+            });
+            if !back {
+                self.sql_rejoins.push((project, old, new));
+                continue;
+            }
+            if let Some(o) = self.sql.get_mut(&key(&old)) {
+                o.role = DbRole::Replica(new.clone());
+                o.dr_replica = false;
+            }
+            if let Some(n) = self.sql.get_mut(&key(&new))
+                && !n.replicas.contains(&old)
+            {
+                n.replicas.push(old.clone());
+            }
+        }
+    }
+
+    /// A new change of `zone`, `pending` (its id the zone's next sequence
+    /// number, as Cloud DNS numbers them).
+    fn cloud_change(&mut self, project: &str, zone: &str) -> CloudDnsChange {
+        let id = (self.cloud_changes.keys())
+            .filter(|(p, z, _)| p == project && z == zone)
+            .count()
+            + 1;
+        self.cloud_changes
+            .insert((project.into(), zone.into(), id.to_string()), 0);
+        CloudDnsChange {
+            id: id.to_string(),
+            done: false,
+        }
+    }
+
+    /// Applies a done Cloud SQL operation's effect on instance `target`.
+    fn sql_effect(&mut self, project: &str, target: &str, effect: &SqlEffect) {
+        let key = |n: &str| (project.to_string(), n.to_string());
+        if let SqlEffect::DesignateDr(replica) = effect {
+            if let Some(r) = self.sql.get_mut(&key(replica))
+                && r.role == DbRole::Replica(target.to_string())
+            {
+                r.dr_replica = true;
+            }
+            return;
+        }
+        if *effect == SqlEffect::Delete {
+            if let Some(gone) = self.sql.remove(&key(target))
+                && let DbRole::Replica(m) = gone.role
+                && let Some(m) = self.sql.get_mut(&key(&m))
+            {
+                m.replicas.retain(|r| r != target);
+            }
+            return;
+        }
+        let Some(inst) = self.sql.get(&key(target)).cloned() else {
+            if let SqlEffect::Clone(source) = effect
+                && let Some(src) = self.sql.get(&key(source)).cloned()
+            {
+                let mut c = src;
+                c.name = target.to_string();
+                c.role = DbRole::Primary;
+                c.replicas.clear();
+                c.dr_replica = false;
+                c.endpoint = Some(format!("{target}.fake.sql.goog"));
+                self.sql.insert(key(target), c);
+            }
+            return;
+        };
+        let DbRole::Replica(master) = inst.role.clone() else {
+            return;
+        };
+        let detach = |s: &mut FakeState, name: &str, from: &str| {
+            if let Some(m) = s.sql.get_mut(&key(from)) {
+                m.replicas.retain(|r| r != name);
+            }
+        };
+        detach(self, target, &master);
+        let others: Vec<String> = (self.sql.get(&key(&master)))
+            .map(|m| m.replicas.clone())
+            .unwrap_or_default();
+        let new = self.sql.get_mut(&key(target)).expect("read above");
+        new.role = DbRole::Primary;
+        new.dr_replica = false;
+        match effect {
+            SqlEffect::Promote { failover: true } => {
+                new.replicas = others.clone();
+                for r in &others {
+                    if let Some(x) = self.sql.get_mut(&key(r)) {
+                        x.role = DbRole::Replica(target.to_string());
+                    }
+                }
+                if let Some(m) = self.sql.get_mut(&key(&master)) {
+                    m.replicas.clear();
+                }
+                self.sql_rejoins
+                    .push((project.to_string(), master.clone(), target.to_string()));
+            }
+            SqlEffect::Switchover => {
+                new.replicas = others.iter().cloned().chain([master.clone()]).collect();
+                for r in &others {
+                    if let Some(x) = self.sql.get_mut(&key(r)) {
+                        x.role = DbRole::Replica(target.to_string());
+                    }
+                }
+                if let Some(m) = self.sql.get_mut(&key(&master)) {
+                    m.replicas.clear();
+                    m.role = DbRole::Replica(target.to_string());
+                    m.dr_replica = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Stores an object, written `at` by the store's clock (when it has
+    /// one), and gives it a new version.
+    fn write_object(
+        &mut self,
+        key: &str,
+        body: Bytes,
+        at: Option<chrono::DateTime<Utc>>,
+    ) -> String {
+        self.change_counter += 1;
+        let v = self.change_counter;
+        self.objects.insert(key.to_string(), body);
+        self.object_versions.insert(key.to_string(), v);
+        match at {
+            Some(at) => self.object_modified.insert(key.to_string(), at),
+            None => self.object_modified.remove(key),
+        };
+        v.to_string()
+    }
+}
+
+impl FakeState {
+    /// An error when `region` is dead (its endpoints do not answer).
+    #[allow(clippy::result_large_err)] // the adapters' own error type
+    fn reach(
+        &self,
+        service: &'static str,
+        op: &'static str,
+        res: &str,
+        region: &str,
+    ) -> Result<(), CloudError> {
+        if self.dead_regions.contains(region) {
+            return Err(CloudError::new(
+                service,
+                op,
+                res,
+                region,
+                ErrorKind::Connection,
+                "connection refused: the region is down in the fake cloud",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether Route 53 would find health check `id` healthy: its control
+    /// object, read from its own region, holds the search string.
+    fn healthy(&self, id: &str) -> bool {
+        let Some(h) = self.health_checks.iter().find(|h| h.id == id) else {
+            return false;
+        };
+        let Some((region, url)) = super::control::control_of(h) else {
+            return false;
+        };
+        !self.dead_regions.contains(&region)
+            && self
+                .objects
+                .get(&url.to_string())
+                .is_some_and(|b| String::from_utf8_lossy(b).contains(&h.search))
+    }
+
+    /// What Route 53 answers for `name` when some record set of it is
+    /// healthy; `None` when none is.
+    fn healthy_answer(
+        &self,
+        zone: &str,
+        name: &str,
+        rtype: &str,
+        depth: u8,
+    ) -> Option<Vec<String>> {
+        let sets: Vec<&DnsRecord> = self
+            .records
+            .get(zone)?
+            .iter()
+            .filter(|r| {
+                fqdn(&r.name.to_ascii_lowercase()) == name && r.rtype.eq_ignore_ascii_case(rtype)
+            })
+            .collect();
+        let ok = |r: &DnsRecord| {
+            let route = r.routing.clone().unwrap_or_default();
+            route
+                .health_check_id
+                .as_deref()
+                .is_none_or(|h| self.healthy(h))
+                && match (&route.alias, route.evaluate_target_health) {
+                    (Some(t), true) if depth < 8 => {
+                        self.healthy_answer(zone, t, rtype, depth + 1).is_some()
+                    }
+                    _ => true,
+                }
+        };
+        let failover = |role| {
+            sets.iter()
+                .find(|r| r.routing.as_ref().and_then(|x| x.failover) == Some(role))
+                .copied()
+        };
+        if let Some(primary) = failover(FailoverRole::Primary) {
+            let pick = [Some(primary), failover(FailoverRole::Secondary)]
+                .into_iter()
+                .flatten()
+                .find(|r| ok(r))?;
+            return Some(self.values(zone, pick, rtype, depth));
+        }
+        let healthy: Vec<&&DnsRecord> = sets.iter().filter(|r| ok(r)).collect();
+        let best = healthy.iter().max_by_key(|r| r.weight.unwrap_or(0))?;
+        Some(self.values(zone, best, rtype, depth))
+    }
+
+    fn values(&self, zone: &str, r: &DnsRecord, rtype: &str, depth: u8) -> Vec<String> {
+        match r.routing.as_ref().and_then(|x| x.alias.clone()) {
+            Some(t) if depth < 8 => self
+                .healthy_answer(zone, &t, rtype, depth + 1)
+                .unwrap_or_else(|| self.any_answer(zone, &t, rtype, depth + 1)),
+            Some(_) => Vec::new(),
+            None => r.values.clone(),
+        }
+    }
+
+    /// Route 53's answer when no record set is healthy: the primary of a
+    /// failover pair, else every record set (all unhealthy counts as all
+    /// healthy).
+    fn any_answer(&self, zone: &str, name: &str, rtype: &str, depth: u8) -> Vec<String> {
+        let sets: Vec<&DnsRecord> = self
+            .records
+            .get(zone)
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                fqdn(&r.name.to_ascii_lowercase()) == name && r.rtype.eq_ignore_ascii_case(rtype)
+            })
+            .collect();
+        let primary = sets
+            .iter()
+            .find(|r| r.routing.as_ref().and_then(|x| x.failover) == Some(FailoverRole::Primary));
+        match primary {
+            Some(p) => self.values(zone, p, rtype, depth),
+            None => sets
+                .iter()
+                .flat_map(|r| self.values(zone, r, rtype, depth))
+                .collect(),
+        }
+    }
+}
+
+/// The fake cloud; cheap to clone (shared state).
+#[derive(Debug, Default, Clone)]
+pub struct FakeCloud {
+    state: Arc<Mutex<FakeState>>,
+    /// Time as AWS takes it (`None`: every call answers at once and
+    /// nothing is ever throttled or slow).
+    timing: Option<Arc<super::timing::Timing>>,
+    /// The object store's clock (`None`: its answers say nothing of time,
+    /// as a store without `Date` or `Last-Modified` would).
+    store_clock: Option<Arc<dyn super::clock::Clock>>,
+}
+
+fn not_found(service: &'static str, op: &'static str, res: &str, region: &str) -> CloudError {
+    CloudError::new(
+        service,
+        op,
+        res,
+        region,
+        ErrorKind::NotFound,
+        "not found in the fake cloud",
+    )
+}
+
+/// A change batch applied to a zone's records, as Route 53 judges it: a
+/// DELETE must match a set exactly (values, TTL, weight), a CREATE must not
+/// find its set; the first refusal says why (the caller keeps nothing).
+fn apply_batch(mut recs: Vec<DnsRecord>, changes: &[DnsChange]) -> Result<Vec<DnsRecord>, String> {
+    let same = |a: &DnsRecord, b: &DnsRecord| {
+        a.name == b.name && a.rtype == b.rtype && a.set_identifier == b.set_identifier
+    };
+    for change in changes {
+        match change {
+            DnsChange::Upsert(r) => {
+                recs.retain(|x| !same(x, r));
+                recs.push(r.clone());
+            }
+            DnsChange::Delete(r) => match recs.iter().position(|x| same(x, r)) {
+                Some(i) if &recs[i] == r => {
+                    recs.remove(i);
+                }
+                Some(_) => {
+                    return Err(format!(
+                        "Tried to delete resource record set [name='{}', type='{}'] but the values provided do not match the current values",
+                        r.name, r.rtype
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "Tried to delete resource record set [name='{}', type='{}'] but it was not found",
+                        r.name, r.rtype
+                    ));
+                }
+            },
+            DnsChange::Create(r) => {
+                if recs.iter().any(|x| same(x, r)) {
+                    return Err(format!(
+                        "Tried to create resource record set [name='{}', type='{}'] but it already exists",
+                        r.name, r.rtype
+                    ));
+                }
+                recs.push(r.clone());
+            }
+        }
+    }
+    Ok(recs)
+}
+
+fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_string()
+    } else {
+        format!("{name}.")
+    }
+}
+
+impl FakeCloud {
+    /// An empty world in which AWS takes time: every call its latency,
+    /// AWS's rate limits (a call over them is throttled), and the slow
+    /// operations of a failover their draws, all from `model` and `seed`
+    /// under tokio's clock ([`super::timing`]). Run it under
+    /// `tokio::time::pause`.
+    pub fn timed(model: &'static super::model::Model, seed: u64) -> Self {
+        Self {
+            timing: Some(Arc::new(super::timing::Timing::new(model, seed))),
+            ..Self::default()
+        }
+    }
+
+    /// The same world whose object store keeps time by `clock`: each
+    /// object's last write and each read's answer carry it
+    /// ([`StoreTimes`], at full resolution), as S3's and GCS's
+    /// `Last-Modified` and `Date` do.
+    pub fn with_store_clock(self, clock: Arc<dyn super::clock::Clock>) -> Self {
+        Self {
+            store_clock: Some(clock),
+            ..self
+        }
+    }
+
+    /// The store's clock now, when it keeps one.
+    fn store_now(&self) -> Option<chrono::DateTime<Utc>> {
+        self.store_clock.as_ref().map(|c| c.now())
+    }
+
+    /// The timing of a timed world.
+    pub fn timing(&self) -> Option<&super::timing::Timing> {
+        self.timing.as_deref()
+    }
+
+    /// A call arrives (see [`FakeCloud::tick_cost`]).
+    async fn tick(&self, label: &'static str, region: &str, res: &str) -> Result<(), CloudError> {
+        self.tick_cost(label, region, res, 1.0).await
+    }
+
+    /// In a timed world, a call of `label` takes its latency and spends
+    /// `cost` from AWS's buckets (or is throttled), and what completed
+    /// meanwhile shows (promotions, instances in service).
+    async fn tick_cost(
+        &self,
+        label: &'static str,
+        region: &str,
+        res: &str,
+        cost: f64,
+    ) -> Result<(), CloudError> {
+        // The fence at the wire, as the real adapters have it: a write made
+        // under a lease no longer certainly ours is never "sent".
+        let (service, operation) = label.split_once(':').unwrap_or(("", label));
+        if let Err(f) = super::wire::check_before_transmit(operation) {
+            return Err(CloudError::new(
+                service,
+                operation,
+                res,
+                region,
+                ErrorKind::Fenced,
+                f.detail,
+            ));
+        }
+        let Some(t) = &self.timing else {
+            return Ok(());
+        };
+        t.call(label, region, res, cost).await?;
+        let mut s = self.state();
+        for key in t.completed("db:") {
+            if let Some((r, id)) = key["db:".len()..].split_once('/')
+                && let Some(i) = s.databases.get_mut(&(r.to_string(), id.to_string()))
+            {
+                i.status = "available".into();
+            }
+        }
+        for key in t.completed("nodes:") {
+            let mut parts = key["nodes:".len()..].splitn(3, '/');
+            if let (Some(r), Some(c), Some(n)) = (parts.next(), parts.next(), parts.next()) {
+                let k = (r.to_string(), c.to_string(), n.to_string());
+                if let Some(g) = s.node_groups.get_mut(&k) {
+                    g.status = "ACTIVE".into();
+                }
+                for (_, (of, u)) in s.node_group_updates.iter_mut() {
+                    if *of == k && u.status == UpdateStatus::InProgress {
+                        u.status = UpdateStatus::Successful;
+                    }
+                }
+            }
+        }
+        for key in t.completed("ecs:") {
+            let mut parts = key["ecs:".len()..].splitn(3, '/');
+            if let (Some(r), Some(c), Some(n)) = (parts.next(), parts.next(), parts.next()) {
+                let k = (r.to_string(), c.to_string(), n.to_string());
+                s.ecs_settling.remove(&k);
+                if let Some(svc) = s.ecs.get_mut(&k) {
+                    settle_service(svc);
+                }
+            }
+        }
+        for key in t.completed("cluster:") {
+            if let Some((r, id)) = key["cluster:".len()..].split_once('/')
+                && let Some(c) = s.clusters.get_mut(&(r.to_string(), id.to_string()))
+            {
+                c.status = "available".into();
+            }
+        }
+        for key in t.completed("global:") {
+            let id = &key["global:".len()..];
+            if let Some(g) = s.globals.get(id).cloned() {
+                let settled = settle_move(g);
+                s.after_move(settled);
+            }
+        }
+        for key in t.completed("group:") {
+            if let Some((r, name)) = key["group:".len()..].split_once('/')
+                && let Some(g) = s.groups.get_mut(&(r.to_string(), name.to_string()))
+            {
+                g.in_service = g.capacity.desired;
+            }
+        }
+        Ok(())
+    }
+
+    /// An empty world.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Locks the state for seeding or inspection.
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The set of adapters backed by this world.
+    pub fn clouds(&self) -> Clouds {
+        let me = Arc::new(self.clone());
+        Clouds {
+            dns: me.clone(),
+            database: me.clone(),
+            compute: me.clone(),
+            node_groups: me.clone(),
+            ecs: me.clone(),
+            aurora: me.clone(),
+            cloud_sql: me.clone(),
+            cloud_run: me.clone(),
+            cloud_dns: me.clone(),
+            metrics: me.clone(),
+            objects: me.clone(),
+            identity: me.clone(),
+            probe: me.clone(),
+            resolver: me.clone(),
+            publisher: me.clone(),
+            instance_groups: me,
+        }
+    }
+
+    /// Whether a hosted zone named `name` (with or without its trailing dot) exists.
+    pub fn has_zone(&self, name: &str) -> bool {
+        self.state().zones.contains_key(&fqdn(name))
+    }
+
+    /// Adds a hosted zone and returns it.
+    pub fn add_zone(&self, name: &str) -> HostedZone {
+        let mut s = self.state();
+        let zone = HostedZone {
+            id: format!("ZFAKE{}", s.zones.len() + 1),
+            name: fqdn(name),
+        };
+        s.zones.insert(zone.name.clone(), zone.clone());
+        zone
+    }
+
+    /// Adds (or replaces) a record in the zone named `zone`.
+    pub fn put_record(&self, zone: &str, record: DnsRecord) {
+        let mut s = self.state();
+        let id = s.zones[&fqdn(zone)].id.clone();
+        let recs = s.records.entry(id).or_default();
+        recs.retain(|r| {
+            !(r.name == record.name
+                && r.rtype == record.rtype
+                && r.set_identifier == record.set_identifier)
+        });
+        recs.push(record);
+    }
+
+    /// Adds a primary database instance.
+    pub fn add_primary(&self, region: &str, id: &str) {
+        let inst = DbInstance {
+            id: id.into(),
+            arn: format!("arn:aws:rds:{region}:123456789012:db:{id}"),
+            region: region.into(),
+            engine: "postgres".into(),
+            instance_class: Some("db.t3.micro".into()),
+            status: "available".into(),
+            endpoint: Some(format!("{id}.fake.{region}.rds.amazonaws.com")),
+            port: Some(5432),
+            role: DbRole::Primary,
+            replicas: vec![],
+            backup_retention_days: 7,
+            latest_restorable_time: Some(Utc::now()),
+            storage_encrypted: false,
+            kms_key_id: None,
+            subnet_group: None,
+            security_groups: vec![],
+            multi_az: false,
+            tags: Default::default(),
+        };
+        self.state()
+            .databases
+            .insert((region.into(), id.into()), inst);
+    }
+
+    /// Adds a read replica of `source` (region, id).
+    pub fn add_replica(&self, region: &str, id: &str, source: (&str, &str)) {
+        let mut s = self.state();
+        let src_key = (source.0.to_string(), source.1.to_string());
+        let src_arn = s.databases[&src_key].arn.clone();
+        let arn = format!("arn:aws:rds:{region}:123456789012:db:{id}");
+        if let Some(src) = s.databases.get_mut(&src_key) {
+            src.replicas.push(arn.clone());
+        }
+        s.databases.insert(
+            (region.into(), id.into()),
+            DbInstance {
+                id: id.into(),
+                arn,
+                region: region.into(),
+                engine: "postgres".into(),
+                instance_class: Some("db.t3.micro".into()),
+                status: "available".into(),
+                endpoint: Some(format!("{id}.fake.{region}.rds.amazonaws.com")),
+                port: Some(5432),
+                role: DbRole::Replica(src_arn),
+                replicas: vec![],
+                backup_retention_days: 0,
+                latest_restorable_time: None,
+                storage_encrypted: false,
+                kms_key_id: None,
+                subnet_group: None,
+                security_groups: vec![],
+                multi_az: false,
+                tags: Default::default(),
+            },
+        );
+    }
+
+    /// The endpoint of the copy `id` in `region` (a database instance), as
+    /// the world names it.
+    pub fn endpoint_of(&self, region: &str, id: &str) -> Option<String> {
+        let s = self.state();
+        let key = (region.to_string(), id.to_string());
+        match s.databases.get(&key) {
+            Some(i) => i.endpoint.clone(),
+            None => s.clusters.get(&key)?.endpoint.clone(),
+        }
+    }
+
+    /// Adds a compute group with all desired instances in service.
+    pub fn add_group(&self, region: &str, name: &str, capacity: Capacity) {
+        self.state().groups.insert(
+            (region.into(), name.into()),
+            ComputeGroup {
+                name: name.into(),
+                region: region.into(),
+                capacity,
+                in_service: capacity.desired,
+                instances: capacity.desired,
+                tags: Default::default(),
+                status: None,
+            },
+        );
+    }
+
+    /// Adds an EKS managed node group, `ACTIVE` at `capacity`.
+    pub fn add_node_group(&self, region: &str, cluster: &str, name: &str, capacity: Capacity) {
+        self.state().node_groups.insert(
+            (region.into(), cluster.into(), name.into()),
+            NodeGroup {
+                cluster: cluster.into(),
+                name: name.into(),
+                region: region.into(),
+                capacity,
+                status: "ACTIVE".into(),
+                tags: Default::default(),
+            },
+        );
+    }
+
+    /// Adds an ECS service `cluster/name` in `region` running `desired`
+    /// tasks, its rolling deployment completed.
+    pub fn add_ecs_service(&self, region: &str, cluster: &str, name: &str, desired: u32) {
+        self.state().ecs.insert(
+            (region.into(), cluster.into(), name.into()),
+            EcsService {
+                cluster: cluster.into(),
+                name: name.into(),
+                region: region.into(),
+                arn: format!("arn:aws:ecs:{region}:123456789012:service/{cluster}/{name}"),
+                status: "ACTIVE".into(),
+                desired,
+                running: desired,
+                pending: 0,
+                deployments: vec![EcsDeployment {
+                    id: format!("ecs-svc/fake-{cluster}-{name}"),
+                    status: "PRIMARY".into(),
+                    rollout: Some("COMPLETED".into()),
+                    reason: None,
+                    desired,
+                    running: desired,
+                    failed_tasks: 0,
+                }],
+                tags: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Adds an Aurora global cluster `global` whose writer is the first
+    /// of `members` (region, cluster id) and whose secondaries are the rest.
+    pub fn add_global(&self, global: &str, members: &[(&str, &str)]) {
+        let mut s = self.state();
+        let mut gc = GlobalCluster {
+            id: global.into(),
+            arn: format!("arn:aws:rds::123456789012:global-cluster:{global}"),
+            status: "available".into(),
+            endpoint: Some(format!("{global}.global-fake.global.rds.amazonaws.com")),
+            members: Vec::new(),
+            moving: None,
+        };
+        for (i, (region, id)) in members.iter().enumerate() {
+            let c = fake_cluster(region, id, Some(global));
+            gc.members.push(GlobalMember {
+                arn: c.arn.clone(),
+                writer: i == 0,
+                region: region.to_string(),
+                id: id.to_string(),
+            });
+            s.clusters.insert((region.to_string(), id.to_string()), c);
+        }
+        s.globals.insert(global.into(), gc);
+    }
+
+    /// Adds a regional managed instance group of `project` in `region` with
+    /// `size` instances running, and an autoscaler `(name, min, max)`.
+    pub fn add_mig(
+        &self,
+        project: &str,
+        region: &str,
+        name: &str,
+        size: u32,
+        autoscaler: Option<(&str, u32, u32)>,
+    ) {
+        let mut g = FakeMig {
+            autoscaler: autoscaler.map(|(a, lo, hi)| (a.to_string(), lo, hi)),
+            ..FakeMig::default()
+        };
+        g.set_target(size, 0);
+        self.state().migs.insert(
+            (project.to_string(), region.to_string(), name.to_string()),
+            g,
+        );
+    }
+
+    /// New instances of group `name` cannot be created: they stay
+    /// `CREATING` with `errors` (as Compute's `lastAttempt.errors`).
+    pub fn fail_mig_instances(&self, project: &str, region: &str, name: &str, errors: &[&str]) {
+        if let Some(g) =
+            self.state()
+                .migs
+                .get_mut(&(project.to_string(), region.to_string(), name.to_string()))
+        {
+            g.failing = errors.iter().map(|e| e.to_string()).collect();
+        }
+    }
+
+    /// Adds a Cloud SQL instance of `project` in `region`, `RUNNABLE`: a
+    /// primary, or a replica of `master` (its DR replica with `dr`).
+    pub fn add_sql(&self, project: &str, region: &str, name: &str, master: Option<&str>, dr: bool) {
+        let mut s = self.state();
+        if let Some(m) = master
+            && let Some(p) = s.sql.get_mut(&(project.to_string(), m.to_string()))
+            && !p.replicas.iter().any(|r| r == name)
+        {
+            p.replicas.push(name.to_string());
+        }
+        s.sql.insert(
+            (project.to_string(), name.to_string()),
+            SqlInstance {
+                name: name.into(),
+                region: region.into(),
+                state: "RUNNABLE".into(),
+                role: master.map_or(DbRole::Primary, |m| DbRole::Replica(m.into())),
+                replicas: Vec::new(),
+                dr_replica: dr && master.is_some(),
+                edition: Some("ENTERPRISE_PLUS".into()),
+                endpoint: Some(format!("{name}.{region}.fake.sql.goog")),
+            },
+        );
+    }
+
+    /// Arms the next Cloud SQL operation `kind` (`PROMOTE_REPLICA`) on
+    /// instance `name` to end done with `error`.
+    pub fn fail_sql(&self, name: &str, kind: &str, error: &str) {
+        self.state()
+            .sql_failures
+            .insert((name.into(), kind.into()), error.into());
+    }
+
+    /// Records replica-lag datapoints (seconds) for a database (or an
+    /// Aurora secondary cluster).
+    pub fn set_lag(&self, region: &str, db: &str, seconds: &[f64]) {
+        self.state()
+            .lag
+            .insert((region.into(), db.into()), seconds.to_vec());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn promotion_turns_a_replica_into_a_primary() {
+        let fake = FakeCloud::new();
+        fake.add_primary("us-west-2", "db");
+        fake.add_replica("us-east-1", "db-use1", ("us-west-2", "db"));
+        let c = fake.clouds();
+        let r = c
+            .database
+            .describe_instance("us-east-1", "db-use1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(r.role, DbRole::Replica(_)));
+        c.database
+            .promote_replica("us-east-1", "db-use1")
+            .await
+            .unwrap();
+        let r = c
+            .database
+            .describe_instance("us-east-1", "db-use1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.role, DbRole::Primary);
+        let p = c
+            .database
+            .describe_instance("us-west-2", "db")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(p.replicas.is_empty());
+        assert!(
+            c.database
+                .promote_replica("us-east-1", "db-use1")
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tagged_replica_is_listed_and_deleted_from_its_source() {
+        let fake = FakeCloud::new();
+        fake.add_primary("us-west-2", "db");
+        fake.add_primary("us-east-1", "other");
+        let c = fake.clouds();
+        let src = c
+            .database
+            .describe_instance("us-west-2", "db")
+            .await
+            .unwrap()
+            .unwrap();
+        let tags = BTreeMap::from([("drctl:drill".to_string(), "run-1".to_string())]);
+        let placement = ReplicaPlacement {
+            tags: tags.clone(),
+            ..Default::default()
+        };
+        c.database
+            .create_replica("us-east-1", "drill-db", &src.arn, &placement)
+            .await
+            .unwrap();
+        let r = c
+            .database
+            .describe_instance("us-east-1", "drill-db")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.tags, tags);
+        assert_eq!(r.role, DbRole::Replica(src.arn.clone()));
+
+        let mut listed = c.database.list_instances("us-east-1").await.unwrap();
+        listed.sort_by(|a, b| a.id.cmp(&b.id));
+        let ids: Vec<_> = listed.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["drill-db", "other"], "only the region's instances");
+        assert_eq!(listed[0].tags, tags);
+        assert!(listed[1].tags.is_empty());
+
+        c.database
+            .delete_instance("us-east-1", "drill-db")
+            .await
+            .unwrap();
+        assert_eq!(
+            c.database
+                .describe_instance("us-east-1", "drill-db")
+                .await
+                .unwrap(),
+            None
+        );
+        let src = c
+            .database
+            .describe_instance("us-west-2", "db")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(src.replicas.is_empty(), "{:?}", src.replicas);
+        // Deleting again (or anything absent) is fine, and writes nothing.
+        c.database
+            .delete_instance("us-east-1", "drill-db")
+            .await
+            .unwrap();
+        let deletes = fake
+            .state()
+            .writes
+            .iter()
+            .filter(|w| w.starts_with("DeleteDBInstance"))
+            .count();
+        assert_eq!(deletes, 1);
+    }
+
+    #[tokio::test]
+    async fn group_tags_are_added_replaced_and_removed() {
+        let fake = FakeCloud::new();
+        let cap = Capacity {
+            min: 1,
+            desired: 2,
+            max: 3,
+        };
+        fake.add_group("us-east-1", "api", cap);
+        let c = fake.clouds();
+        let tag = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        c.compute
+            .tag_group("us-east-1", "api", &tag(&[("a", "1"), ("b", "2")]))
+            .await
+            .unwrap();
+        c.compute
+            .tag_group("us-east-1", "api", &tag(&[("a", "3")]))
+            .await
+            .unwrap();
+        let g = c
+            .compute
+            .describe_group("us-east-1", "api")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(g.tags, tag(&[("a", "3"), ("b", "2")]));
+        assert_eq!(g.capacity, cap, "tags leave the capacity alone");
+        c.compute
+            .untag_group("us-east-1", "api", &["a".into(), "missing".into()])
+            .await
+            .unwrap();
+        let g = c
+            .compute
+            .describe_group("us-east-1", "api")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(g.tags, tag(&[("b", "2")]));
+        let err = c
+            .compute
+            .tag_group("us-west-2", "api", &tag(&[("a", "1")]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn records_are_listed_by_name_suffix() {
+        let fake = FakeCloud::new();
+        let zone = fake.add_zone("example.com");
+        let rec = |name: &str| {
+            DnsRecord::simple(
+                name.into(),
+                "CNAME",
+                Some(60),
+                vec!["target.example.net".into()],
+            )
+        };
+        for name in [
+            "a.drill-1.example.com.",
+            "b.drill-1.example.com.",
+            "a.drill-2.example.com.",
+            "api.example.com.",
+        ] {
+            fake.put_record("example.com", rec(name));
+        }
+        let names = |recs: Vec<DnsRecord>| {
+            let mut n: Vec<String> = recs.into_iter().map(|r| r.name).collect();
+            n.sort();
+            n
+        };
+        let c = fake.clouds();
+        assert_eq!(
+            names(
+                c.dns
+                    .list_records(&zone, "drill-1.example.com.")
+                    .await
+                    .unwrap()
+            ),
+            ["a.drill-1.example.com.", "b.drill-1.example.com."]
+        );
+        // Trailing dot and case do not matter.
+        assert_eq!(
+            names(
+                c.dns
+                    .list_records(&zone, "DRILL-2.example.com")
+                    .await
+                    .unwrap()
+            ),
+            ["a.drill-2.example.com."]
+        );
+        assert_eq!(c.dns.list_records(&zone, "").await.unwrap().len(), 4);
+        assert!(
+            c.dns
+                .list_records(&zone, "nothing.example.com.")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn create_only_puts_never_overwrite() {
+        let fake = FakeCloud::new();
+        let c = fake.clouds();
+        let u = ObjectUrl::parse("s3://bucket-a/k").unwrap();
+        assert!(matches!(
+            c.objects
+                .put(
+                    "us-east-1",
+                    &u,
+                    Bytes::from_static(b"1"),
+                    PutMode::CreateOnly
+                )
+                .await
+                .unwrap(),
+            PutOutcome::Written(_)
+        ));
+        assert_eq!(
+            c.objects
+                .put(
+                    "us-east-1",
+                    &u,
+                    Bytes::from_static(b"2"),
+                    PutMode::CreateOnly
+                )
+                .await
+                .unwrap(),
+            PutOutcome::AlreadyExists
+        );
+        assert_eq!(
+            c.objects.get("us-east-1", &u).await.unwrap().unwrap(),
+            Bytes::from_static(b"1")
+        );
+    }
+
+    /// A floor patch is reconciled without a revision, then in effect; a
+    /// labels patch carries the etag read (a stale one is refused) and
+    /// starts no rollout; an armed failure fails the change, naming it.
+    #[tokio::test]
+    async fn a_run_floor_patch_is_reconciled_without_a_revision_or_fails_naming_why() {
+        let fake = FakeCloud::new();
+        fake.add_run_service("p", "us-east4", "api", 0);
+        let c = fake.clouds();
+        let r = &c.cloud_run;
+        let read = || async {
+            r.describe_run("us-east4", "p", "api")
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        r.set_run_floor("us-east4", "p", "api", 3).await.unwrap();
+        let mid = read().await;
+        assert!(mid.reconciling && !mid.serves() && mid.floor == 3);
+        let svc = read().await;
+        assert!(
+            svc.serves() && svc.latest_ready == "api-00001-aaa",
+            "{svc:?}"
+        );
+
+        let marks = BTreeMap::from([("drctl-drill-restore".to_string(), "0".to_string())]);
+        let stale = r.set_run_labels("us-east4", "p", "api", &marks, "e1").await;
+        assert_eq!(stale.unwrap_err().code.as_deref(), Some("ABORTED"));
+        r.set_run_labels("us-east4", "p", "api", &marks, &svc.etag)
+            .await
+            .unwrap();
+        let marked = read().await;
+        assert!(marked.serves() && marked.labels == marks, "{marked:?}");
+
+        fake.fail_run("p", "us-east4", "api", "Quota exceeded for instances.");
+        r.set_run_floor("us-east4", "p", "api", 5).await.unwrap();
+        read().await;
+        let failed = read().await;
+        assert!(failed.failed(), "{failed:?}");
+        assert!(failed.ready_message.unwrap().contains("Quota exceeded"));
+    }
+}
