@@ -26,6 +26,7 @@
 //! serves ([`active`]: watch acts only where the cloud and the journals
 //! agree), publish, read the others, decide, act, and update the metrics.
 
+mod act;
 pub mod active;
 pub mod decide;
 pub mod metrics;
@@ -526,36 +527,14 @@ impl Watcher {
         let (Some(switches), Some(world)) = (switches, world) else {
             return r;
         };
-        // Publish, then read everyone's: a failure of either means this
-        // observer is cut off from the others, and it does nothing.
-        let board = self.state.board.clone();
-        let read = async {
-            if votes {
-                shared::put_report(board.as_ref(), &self.cfg.key, &mine).await?;
-            }
-            read_shared(
-                board.as_ref(),
-                &self.cfg.trust,
-                plan,
-                &hist.episode(plan.name()),
-                now,
-            )
+        let Some(seen) = self
+            .exchange(plan, &hist, votes.then_some(&mine), now)
             .await
-        };
-        let seen = match read.await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!("watch: {e}; this observer does not act on {}", plan.name());
-                return r;
-            }
+        else {
+            return r;
         };
         let episode = seen.episode.clone();
         r.episode = episode.clone();
-        for bad in &seen.rejected {
-            if self.warned.insert(bad.clone()) {
-                tracing::warn!("watch: {}: ignored on the board: {bad}", plan.name());
-            }
-        }
         let held_by = holder(self.state.locks.as_ref(), plan.name()).await;
         let velocity = velocity(
             switches,
@@ -593,6 +572,40 @@ impl Watcher {
         r.judged = Some(judged);
         r.world = Some(world);
         r
+    }
+
+    /// Publishes this observer's report (`mine`, when it votes), then reads
+    /// everyone's for the plan's current episode, warning once of each
+    /// thing left out. `None` when either fails: this observer is cut off
+    /// from the others, and it does nothing this round.
+    async fn exchange(
+        &mut self,
+        plan: &Plan,
+        hist: &PlanHistory,
+        mine: Option<&Report>,
+        now: DateTime<Utc>,
+    ) -> Option<Shared> {
+        let board = self.state.board.clone();
+        let read = async {
+            if let Some(mine) = mine {
+                shared::put_report(board.as_ref(), &self.cfg.key, mine).await?;
+            }
+            let episode = hist.episode(plan.name());
+            read_shared(board.as_ref(), &self.cfg.trust, plan, &episode, now).await
+        };
+        let seen = match read.await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("watch: {e}; this observer does not act on {}", plan.name());
+                return None;
+            }
+        };
+        for bad in &seen.rejected {
+            if self.warned.insert(bad.clone()) {
+                tracing::warn!("watch: {}: ignored on the board: {bad}", plan.name());
+            }
+        }
+        Some(seen)
     }
 
     /// When the episode's region answers again (it is not down by quorum,
@@ -698,290 +711,6 @@ impl Watcher {
         m.rpo
             .get_or_create(&WatchMetrics::plan(&name))
             .set(plan.tier.rpo.as_secs_f64());
-    }
-
-    /// Tells people once, from a notice journal of the episode and decision.
-    async fn tell(&self, plan: &Plan, episode: &str, v: &Verdict, observer: Option<&str>) {
-        // Told once per episode (and suspect observer): the marker goes
-        // first, so that the observers reaching the same decision every
-        // round do not each send it again; the notice journal then keeps
-        // it until delivered (`drctl notify flush`).
-        let marker = match observer {
-            Some(o) => format!("told-{}-{o}", v.decision),
-            None => format!("told-{}", v.decision),
-        };
-        let mark = shared::Marker::new(&self.cfg.observer, self.now);
-        let board = self.state.board.as_ref();
-        match shared::create_once(board, &self.cfg.key, episode, &marker, &mark).await {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                tracing::warn!("watch: {e}");
-                return;
-            }
-        }
-        let Some(hub) = &self.hub else { return };
-        let id = tell::journal_id(episode, v.decision, observer);
-        let Some(event) = tell::event(plan, v, episode, &id, self.now) else {
-            return;
-        };
-        let region = v
-            .target
-            .clone()
-            .or_else(|| {
-                plan.regions()
-                    .iter()
-                    .find(|r| Some(*r) != v.region.as_ref())
-                    .cloned()
-            })
-            .unwrap_or_else(|| plan.home().to_string());
-        if let Err(e) = crate::notify::tell_once(
-            hub,
-            &self.state.notices,
-            &id,
-            std::slice::from_ref(plan),
-            &region,
-            event,
-        )
-        .await
-        {
-            tracing::warn!("watch: cannot journal the notification {id}: {e}");
-        }
-    }
-
-    /// Acts on a decision: what it did, in a line.
-    async fn act(
-        &mut self,
-        plan: &Plan,
-        hist: &PlanHistory,
-        episode: &str,
-        v: &Verdict,
-    ) -> (Option<String>, Option<Verdict>) {
-        let board = self.state.board.clone();
-        match &v.next {
-            Next::Nothing => (None, None),
-            Next::Tell(what) => {
-                if *what == "capped" {
-                    let mark = shared::Marker::new(&self.cfg.observer, self.now);
-                    let key = &self.cfg.key;
-                    let _ =
-                        shared::create_once(board.as_ref(), key, episode, "capped", &mark).await;
-                }
-                let observer = (*what == "suspect").then(|| v.tally.down.join("+"));
-                self.tell(plan, episode, v, observer.as_deref()).await;
-                (Some(format!("told: {}", v.decision)), None)
-            }
-            Next::Propose(p) => {
-                let p = Proposal {
-                    observer: self.cfg.observer.clone(),
-                    ..p.clone()
-                };
-                match shared::create_once(board.as_ref(), &self.cfg.key, episode, "proposal", &p)
-                    .await
-                {
-                    Ok(true) => {
-                        self.tell(plan, episode, v, None).await;
-                        let did = format!(
-                            "proposed the failover to {} (starts at {})",
-                            p.target, p.deadline
-                        );
-                        (Some(did), None)
-                    }
-                    Ok(false) => (None, None),
-                    Err(e) => {
-                        tracing::warn!("watch: {e}");
-                        (None, None)
-                    }
-                }
-            }
-            Next::Start(p) => self.start(plan, hist, episode, v, p).await,
-            Next::Release(why) => {
-                // Every observer that finds the claim orphaned writes its
-                // reason: the first write stands, and the told-once marker
-                // keeps the notification single.
-                // Named and stamped, so that two observers releasing it at
-                // once never both read the marker back as their own.
-                let mark = format!(
-                    "{why} (released by observer {} at {})",
-                    self.cfg.observer,
-                    self.now.to_rfc3339()
-                );
-                let key = &self.cfg.key;
-                match shared::create_once(board.as_ref(), key, episode, "start-failed", &mark).await
-                {
-                    Ok(released) => {
-                        self.tell(plan, episode, v, None).await;
-                        let did = format!("released the start claim: {why}");
-                        (released.then_some(did), None)
-                    }
-                    Err(e) => {
-                        tracing::warn!("watch: cannot release the start claim of {episode}: {e}");
-                        (None, None)
-                    }
-                }
-            }
-        }
-    }
-
-    async fn start(
-        &mut self,
-        plan: &Plan,
-        hist: &PlanHistory,
-        episode: &str,
-        v: &Verdict,
-        p: &Proposal,
-    ) -> (Option<String>, Option<Verdict>) {
-        let board = self.state.board.clone();
-        let now = self.now;
-        // The proposal stays the episode's record of the decision (auto
-        // mode writes one with a deadline of now).
-        let proposal = Proposal {
-            observer: self.cfg.observer.clone(),
-            ..p.clone()
-        };
-        let key = &self.cfg.key.clone();
-        let _ = shared::create_once(board.as_ref(), key, episode, "proposal", &proposal).await;
-        // The velocity cap, settled on the board: the journals' count (in
-        // `decide`) may not yet show a start another observer (or this one,
-        // for another plan, this round) just made.
-        match shared::claim_slot(
-            board.as_ref(),
-            key,
-            &self.cfg.trust,
-            self.cfg.velocity_window,
-            self.cfg.max_failovers,
-            episode,
-            now,
-        )
-        .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                let capped = self.capped(plan, episode, v, p).await;
-                return (Some(capped.why.clone()), Some(capped));
-            }
-            Err(e) => {
-                tracing::warn!("watch: cannot claim a velocity slot for {episode}: {e}");
-                return (None, None);
-            }
-        }
-        let claim = shared::Claim {
-            observer: self.cfg.observer.clone(),
-            at: now,
-            target: p.target.clone(),
-        };
-        match shared::create_once(board.as_ref(), key, episode, "start", &claim).await {
-            Ok(true) => {}
-            Ok(false) => return (None, None),
-            Err(e) => {
-                tracing::warn!("watch: cannot claim the start of {episode}: {e}");
-                return (None, None);
-            }
-        }
-        // A veto that came in between this round's read and the claim
-        // still wins: the claim stays, marked as not started.
-        if let Ok(ep) = shared::episode(
-            board.as_ref(),
-            &self.cfg.trust,
-            (episode, plan.watch_rules().quorum as usize),
-            now,
-        )
-        .await
-            && let Some(veto) = ep.veto
-        {
-            let why = format!("vetoed just before it started ({veto})");
-            let _ = shared::create_once(board.as_ref(), key, episode, "start-failed", &why).await;
-            return (Some(why), None);
-        }
-        let origin = WatchOrigin {
-            observer: self.cfg.observer.clone(),
-            journal: self.journal_id().unwrap_or_default().to_string(),
-            episode: episode.to_string(),
-            region: hist.active.clone(),
-            mode: plan.watch_rules().mode.as_str().to_string(),
-            detected_at: p.detected_at,
-            quorum_at: p.quorum_at,
-            // The round's time was taken before the reports were read: the
-            // last vote of the quorum may be stamped after it (another
-            // observer wrote it meanwhile). A decision never precedes its
-            // quorum (the waterfall's "decide" phase would be negative).
-            decided_at: now.max(p.quorum_at),
-            votes: p.votes.clone(),
-        };
-        self.tell(plan, episode, v, None).await;
-        let result = self.starter.start(plan, &p.target, origin).await;
-        if let Err(e) = &result {
-            // Recorded on the board: every observer then says so (and tells
-            // people once) instead of showing the episode as started.
-            let _ = shared::create_once(board.as_ref(), key, episode, "start-failed", e).await;
-        }
-        let (run_id, why) = match &result {
-            Ok(run) => (
-                Some(run.clone()),
-                format!("started the failover to {}: {run}", p.target),
-            ),
-            Err(e) => (
-                None,
-                format!("could not start the failover to {}: {e}", p.target),
-            ),
-        };
-        self.journal(
-            plan.name(),
-            decided(
-                episode,
-                &Verdict {
-                    decision: WatchDecision::Started,
-                    why: why.clone(),
-                    region: Some(hist.active.clone()),
-                    target: Some(p.target.clone()),
-                    deadline: None,
-                    ..v.clone()
-                },
-                Some(p.detected_at),
-                run_id,
-            ),
-        )
-        .await;
-        (Some(why), None)
-    }
-
-    /// The velocity cap's slots are taken: the start becomes a proposal
-    /// nobody starts by itself (journaled, told once).
-    async fn capped(&mut self, plan: &Plan, episode: &str, v: &Verdict, p: &Proposal) -> Verdict {
-        let capped = Verdict {
-            decision: WatchDecision::Capped,
-            why: format!(
-                "{}; but the velocity cap ({} failover(s) per {}) is reached: proposed, not started",
-                v.why,
-                self.cfg.max_failovers,
-                crate::plan::duration::format_duration(self.cfg.velocity_window)
-            ),
-            next: Next::Nothing,
-            ..v.clone()
-        };
-        self.journal(
-            plan.name(),
-            decided(
-                episode,
-                &Verdict {
-                    deadline: None,
-                    ..capped.clone()
-                },
-                Some(p.detected_at),
-                None,
-            ),
-        )
-        .await;
-        self.said.insert(
-            plan.name().to_string(),
-            (WatchDecision::Capped, episode.to_string()),
-        );
-        let board = self.state.board.clone();
-        let mark = shared::Marker::new(&self.cfg.observer, self.now);
-        let key = &self.cfg.key;
-        let _ = shared::create_once(board.as_ref(), key, episode, "capped", &mark).await;
-        self.tell(plan, episode, &capped, None).await;
-        capped
     }
 
     /// Journals what the hub still holds and ends the journal's writes.

@@ -1,0 +1,301 @@
+//! What a watcher does once it has judged a round: tell people, start a
+//! failover when its mode and the quorum allow, or stop at the cap. Apart
+//! from the round's reading and judging (`mod.rs`), so that the one place
+//! that acts on a verdict is small enough to read whole.
+
+use super::*;
+
+impl Watcher {
+    /// Tells people once, from a notice journal of the episode and decision.
+    async fn tell(&self, plan: &Plan, episode: &str, v: &Verdict, observer: Option<&str>) {
+        // Told once per episode (and suspect observer): the marker goes
+        // first, so that the observers reaching the same decision every
+        // round do not each send it again; the notice journal then keeps
+        // it until delivered (`drctl notify flush`).
+        let marker = match observer {
+            Some(o) => format!("told-{}-{o}", v.decision),
+            None => format!("told-{}", v.decision),
+        };
+        let mark = shared::Marker::new(&self.cfg.observer, self.now);
+        let board = self.state.board.as_ref();
+        match shared::create_once(board, &self.cfg.key, episode, &marker, &mark).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!("watch: {e}");
+                return;
+            }
+        }
+        let Some(hub) = &self.hub else { return };
+        let id = tell::journal_id(episode, v.decision, observer);
+        let Some(event) = tell::event(plan, v, episode, &id, self.now) else {
+            return;
+        };
+        let region = v
+            .target
+            .clone()
+            .or_else(|| {
+                plan.regions()
+                    .iter()
+                    .find(|r| Some(*r) != v.region.as_ref())
+                    .cloned()
+            })
+            .unwrap_or_else(|| plan.home().to_string());
+        if let Err(e) = crate::notify::tell_once(
+            hub,
+            &self.state.notices,
+            &id,
+            std::slice::from_ref(plan),
+            &region,
+            event,
+        )
+        .await
+        {
+            tracing::warn!("watch: cannot journal the notification {id}: {e}");
+        }
+    }
+
+    /// Acts on a decision: what it did, in a line.
+    pub(super) async fn act(
+        &mut self,
+        plan: &Plan,
+        hist: &PlanHistory,
+        episode: &str,
+        v: &Verdict,
+    ) -> (Option<String>, Option<Verdict>) {
+        let board = self.state.board.clone();
+        match &v.next {
+            Next::Nothing => (None, None),
+            Next::Tell(what) => {
+                if *what == "capped" {
+                    let mark = shared::Marker::new(&self.cfg.observer, self.now);
+                    let key = &self.cfg.key;
+                    let _ =
+                        shared::create_once(board.as_ref(), key, episode, "capped", &mark).await;
+                }
+                let observer = (*what == "suspect").then(|| v.tally.down.join("+"));
+                self.tell(plan, episode, v, observer.as_deref()).await;
+                (Some(format!("told: {}", v.decision)), None)
+            }
+            Next::Propose(p) => {
+                let p = Proposal {
+                    observer: self.cfg.observer.clone(),
+                    ..p.clone()
+                };
+                match shared::create_once(board.as_ref(), &self.cfg.key, episode, "proposal", &p)
+                    .await
+                {
+                    Ok(true) => {
+                        self.tell(plan, episode, v, None).await;
+                        let did = format!(
+                            "proposed the failover to {} (starts at {})",
+                            p.target, p.deadline
+                        );
+                        (Some(did), None)
+                    }
+                    Ok(false) => (None, None),
+                    Err(e) => {
+                        tracing::warn!("watch: {e}");
+                        (None, None)
+                    }
+                }
+            }
+            Next::Start(p) => self.start(plan, hist, episode, v, p).await,
+            Next::Release(why) => {
+                // Every observer that finds the claim orphaned writes its
+                // reason: the first write stands, and the told-once marker
+                // keeps the notification single.
+                // Named and stamped, so that two observers releasing it at
+                // once never both read the marker back as their own.
+                let mark = format!(
+                    "{why} (released by observer {} at {})",
+                    self.cfg.observer,
+                    self.now.to_rfc3339()
+                );
+                let key = &self.cfg.key;
+                match shared::create_once(board.as_ref(), key, episode, "start-failed", &mark).await
+                {
+                    Ok(released) => {
+                        self.tell(plan, episode, v, None).await;
+                        let did = format!("released the start claim: {why}");
+                        (released.then_some(did), None)
+                    }
+                    Err(e) => {
+                        tracing::warn!("watch: cannot release the start claim of {episode}: {e}");
+                        (None, None)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts the failover of a proposal whose time has come: claims the
+    /// start on the board ([`Self::claim_start`]), runs the failover, and
+    /// journals what came of it.
+    async fn start(
+        &mut self,
+        plan: &Plan,
+        hist: &PlanHistory,
+        episode: &str,
+        v: &Verdict,
+        p: &Proposal,
+    ) -> (Option<String>, Option<Verdict>) {
+        if let Some(stopped) = self.claim_start(plan, episode, v, p).await {
+            return stopped;
+        }
+        let origin = self.origin(plan, hist, episode, p);
+        self.tell(plan, episode, v, None).await;
+        let result = self.starter.start(plan, &p.target, origin).await;
+        if let Err(e) = &result {
+            // Recorded on the board: every observer then says so (and tells
+            // people once) instead of showing the episode as started.
+            let board = self.state.board.clone();
+            let key = &self.cfg.key;
+            let _ = shared::create_once(board.as_ref(), key, episode, "start-failed", e).await;
+        }
+        let (run_id, why) = match &result {
+            Ok(run) => (
+                Some(run.clone()),
+                format!("started the failover to {}: {run}", p.target),
+            ),
+            Err(e) => (
+                None,
+                format!("could not start the failover to {}: {e}", p.target),
+            ),
+        };
+        let started = Verdict {
+            decision: WatchDecision::Started,
+            why: why.clone(),
+            region: Some(hist.active.clone()),
+            target: Some(p.target.clone()),
+            deadline: None,
+            ..v.clone()
+        };
+        let fact = decided(episode, &started, Some(p.detected_at), run_id);
+        self.journal(plan.name(), fact).await;
+        (Some(why), None)
+    }
+
+    /// Settles on the board that this observer starts `episode`'s failover:
+    /// the proposal kept as the episode's record, a slot under the velocity
+    /// cap, the start claim, and no veto since the round's read. `Some`:
+    /// what the round says instead, when it must not start.
+    async fn claim_start(
+        &mut self,
+        plan: &Plan,
+        episode: &str,
+        v: &Verdict,
+        p: &Proposal,
+    ) -> Option<(Option<String>, Option<Verdict>)> {
+        let board = self.state.board.clone();
+        let now = self.now;
+        // The proposal stays the episode's record of the decision (auto
+        // mode writes one with a deadline of now).
+        let proposal = Proposal {
+            observer: self.cfg.observer.clone(),
+            ..p.clone()
+        };
+        let key = &self.cfg.key.clone();
+        let _ = shared::create_once(board.as_ref(), key, episode, "proposal", &proposal).await;
+        // The velocity cap, settled on the board: the journals' count (in
+        // `decide`) may not yet show a start another observer (or this one,
+        // for another plan, this round) just made.
+        let cfg = &self.cfg;
+        let (window, max) = (cfg.velocity_window, cfg.max_failovers);
+        match shared::claim_slot(board.as_ref(), key, &cfg.trust, window, max, episode, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let capped = self.capped(plan, episode, v, p).await;
+                return Some((Some(capped.why.clone()), Some(capped)));
+            }
+            Err(e) => {
+                tracing::warn!("watch: cannot claim a velocity slot for {episode}: {e}");
+                return Some((None, None));
+            }
+        }
+        let claim = shared::Claim {
+            observer: self.cfg.observer.clone(),
+            at: now,
+            target: p.target.clone(),
+        };
+        match shared::create_once(board.as_ref(), key, episode, "start", &claim).await {
+            Ok(true) => {}
+            Ok(false) => return Some((None, None)),
+            Err(e) => {
+                tracing::warn!("watch: cannot claim the start of {episode}: {e}");
+                return Some((None, None));
+            }
+        }
+        // A veto that came in between this round's read and the claim
+        // still wins: the claim stays, marked as not started.
+        let quorum = plan.watch_rules().quorum as usize;
+        if let Ok(ep) =
+            shared::episode(board.as_ref(), &self.cfg.trust, (episode, quorum), now).await
+            && let Some(veto) = ep.veto
+        {
+            let why = format!("vetoed just before it started ({veto})");
+            let _ = shared::create_once(board.as_ref(), key, episode, "start-failed", &why).await;
+            return Some((Some(why), None));
+        }
+        None
+    }
+
+    /// Where a failover this observer starts came from, for its journal
+    /// and its report's waterfall.
+    fn origin(&self, plan: &Plan, hist: &PlanHistory, episode: &str, p: &Proposal) -> WatchOrigin {
+        WatchOrigin {
+            observer: self.cfg.observer.clone(),
+            journal: self.journal_id().unwrap_or_default().to_string(),
+            episode: episode.to_string(),
+            region: hist.active.clone(),
+            mode: plan.watch_rules().mode.as_str().to_string(),
+            detected_at: p.detected_at,
+            quorum_at: p.quorum_at,
+            // The round's time was taken before the reports were read: the
+            // last vote of the quorum may be stamped after it (another
+            // observer wrote it meanwhile). A decision never precedes its
+            // quorum (the waterfall's "decide" phase would be negative).
+            decided_at: self.now.max(p.quorum_at),
+            votes: p.votes.clone(),
+        }
+    }
+
+    /// The velocity cap's slots are taken: the start becomes a proposal
+    /// nobody starts by itself (journaled, told once).
+    async fn capped(&mut self, plan: &Plan, episode: &str, v: &Verdict, p: &Proposal) -> Verdict {
+        let capped = Verdict {
+            decision: WatchDecision::Capped,
+            why: format!(
+                "{}; but the velocity cap ({} failover(s) per {}) is reached: proposed, not started",
+                v.why,
+                self.cfg.max_failovers,
+                crate::plan::duration::format_duration(self.cfg.velocity_window)
+            ),
+            next: Next::Nothing,
+            ..v.clone()
+        };
+        self.journal(
+            plan.name(),
+            decided(
+                episode,
+                &Verdict {
+                    deadline: None,
+                    ..capped.clone()
+                },
+                Some(p.detected_at),
+                None,
+            ),
+        )
+        .await;
+        self.said.insert(
+            plan.name().to_string(),
+            (WatchDecision::Capped, episode.to_string()),
+        );
+        let board = self.state.board.clone();
+        let mark = shared::Marker::new(&self.cfg.observer, self.now);
+        let key = &self.cfg.key;
+        let _ = shared::create_once(board.as_ref(), key, episode, "capped", &mark).await;
+        self.tell(plan, episode, &capped, None).await;
+        capped
+    }
+}
