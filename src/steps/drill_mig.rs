@@ -33,7 +33,7 @@ use super::capacity::{self, LeftRaised};
 use super::scale_mig::{MigNext, ScaleMig, ScaleMigOutput, decide, request_id};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::retry::poll_until;
-use crate::cloud::{CloudError, Clouds, MigAutoscaler, MigGroup};
+use crate::cloud::{CloudError, Clouds, InstanceGroups, MigAutoscaler, MigGroup, MigOperation};
 use crate::journal::event::{Event, Record};
 use crate::journal::{CleanupResult, JournalError, Temp};
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
@@ -306,123 +306,26 @@ pub async fn restore(
     poll: (Duration, Duration),
     deadline: Instant,
 ) -> Result<(CleanupResult, String), CloudError> {
-    let ig = &clouds.instance_groups;
+    let ig = clouds.instance_groups.as_ref();
     let Some(g) = ig.describe_mig(region, project, group).await? else {
         return Ok((
             CleanupResult::Absent,
             format!("group {group} does not exist in {region}"),
         ));
     };
-    let now_at = |a: Option<&MigAutoscaler>| match a {
-        Some(a) => format!("autoscaler {} min {}", a.name, a.min),
-        None => format!("target size {}", g.target_size),
-    };
-    let read_scaler = async || match autoscaler {
-        Some(a) => ig.mig_autoscaler(region, project, a).await,
-        None => Ok(None),
-    };
-    let scaler = read_scaler().await?;
-    if autoscaler.is_some() && scaler.is_none() {
-        return Ok((
-            CleanupResult::Failed,
-            format!(
-                "the autoscaler of group {group} in {region} is gone: its minimum cannot be returned to {restore}"
-            ),
-        ));
+    let scaler = read_autoscaler(ig, (region, project), autoscaler).await?;
+    let read = (&g, autoscaler.is_some(), scaler.as_ref());
+    if let Some(answer) = answer_before_write((region, group), read, restore, owner) {
+        return Ok(answer);
     }
-    match owner {
-        CapacityOwner::Drill(_) => {}
-        CapacityOwner::Failover(why) => {
-            return Ok((
-                CleanupResult::Kept,
-                format!("left at {} ({why})", now_at(scaler.as_ref())),
-            ));
-        }
-        CapacityOwner::Unknown(why) => {
-            return Ok((
-                CleanupResult::Failed,
-                format!(
-                    "not lowered: {why}; a failover may own the group, so it stays at {} until that is known (the drill's journal keeps {restore} to return to)",
-                    now_at(scaler.as_ref())
-                ),
-            ));
-        }
+    let id = restore_request_id(run, (region, group), restore);
+    let at = (region, project, group);
+    let (name, done) =
+        send_restore(ig, at, scaler.as_ref(), restore, &id, (poll, deadline)).await?;
+    if let Some(failed) = operation_failed(&name, group, done) {
+        return Ok(failed);
     }
-    let current = scaler.as_ref().map_or(g.target_size, |a| a.min);
-    if current == restore {
-        return Ok((
-            CleanupResult::Restored,
-            format!("at {} (read back)", now_at(scaler.as_ref())),
-        ));
-    }
-    // A request id of this cleanup's own: Compute answers one it has seen
-    // with the operation it made then (another drill's restore to the same
-    // size must not be taken for this one).
-    let id = request_id(
-        run.unwrap_or("sweep"),
-        &format!(
-            "{region}/{group}/restore/{restore}/{}",
-            chrono::Utc::now().timestamp_micros()
-        ),
-    );
-    let op = match &scaler {
-        Some(a) => {
-            ig.set_autoscaler_min(region, project, &a.name, restore, &id)
-                .await?
-        }
-        None => ig.resize_mig(region, project, group, restore, &id).await?,
-    };
-    let name = op.name.clone();
-    let done = match op.done {
-        true => Some(op),
-        false => {
-            poll_until(
-                &format!("Compute operation {name} on {group}"),
-                poll,
-                deadline,
-                || async {
-                    let o = ig.mig_operation(region, project, &name).await?;
-                    Ok::<_, CloudError>(o.done.then_some(o))
-                },
-            )
-            .await?
-        }
-    };
-    match done {
-        None => {
-            return Ok((
-                CleanupResult::Failed,
-                format!("operation {name} on {group} did not end in time; run the cleanup again"),
-            ));
-        }
-        Some(o) if o.error.is_some() => {
-            return Ok((
-                CleanupResult::Failed,
-                format!(
-                    "operation {name} on {group} failed: {}",
-                    o.error.unwrap_or_default()
-                ),
-            ));
-        }
-        Some(_) => {}
-    }
-    let back = poll_until(
-        &format!("group {group} ({region}) back at {restore}"),
-        poll,
-        deadline,
-        || async {
-            let a = read_scaler().await?;
-            let g = ig.describe_mig(region, project, group).await?;
-            Ok::<_, CloudError>(match (g, a) {
-                (Some(_), Some(a)) if a.min == restore => Some(format!("autoscaler min {restore}")),
-                (Some(g), None) if g.target_size == restore && g.stable => {
-                    Some(format!("target size {restore}, stable"))
-                }
-                _ => None,
-            })
-        },
-    )
-    .await?;
+    let back = read_back(ig, at, autoscaler, restore, (poll, deadline)).await?;
     Ok(match back {
         Some(at) => (
             CleanupResult::Restored,
@@ -433,6 +336,161 @@ pub async fn restore(
             format!("group {group} did not read back at {restore} after operation {name}"),
         ),
     })
+}
+
+/// Reads the autoscaler the journal named (`autoscaler`) in `region` of
+/// `project`; `None` when it named none (the group is sized directly).
+async fn read_autoscaler(
+    ig: &dyn InstanceGroups,
+    (region, project): (&str, &str),
+    autoscaler: Option<&str>,
+) -> Result<Option<MigAutoscaler>, CloudError> {
+    match autoscaler {
+        Some(a) => ig.mig_autoscaler(region, project, a).await,
+        None => Ok(None),
+    }
+}
+
+/// What the cleanup of `group` in `region` answers before it writes
+/// anything (pure), from the group `g` as read, whether the journal named
+/// an autoscaler (`named`) and the autoscaler as read (`scaler`): a
+/// vanished autoscaler, a group the drill does not own, or one already at
+/// `restore`. `None`: the drill owns the group and it must be lowered.
+fn answer_before_write(
+    (region, group): (&str, &str),
+    (g, named, scaler): (&MigGroup, bool, Option<&MigAutoscaler>),
+    restore: u32,
+    owner: &CapacityOwner,
+) -> Option<(CleanupResult, String)> {
+    if named && scaler.is_none() {
+        return Some((
+            CleanupResult::Failed,
+            format!(
+                "the autoscaler of group {group} in {region} is gone: its minimum cannot be returned to {restore}"
+            ),
+        ));
+    }
+    let now_at = match scaler {
+        Some(a) => format!("autoscaler {} min {}", a.name, a.min),
+        None => format!("target size {}", g.target_size),
+    };
+    match owner {
+        CapacityOwner::Drill(_) => {}
+        CapacityOwner::Failover(why) => {
+            return Some((CleanupResult::Kept, format!("left at {now_at} ({why})")));
+        }
+        CapacityOwner::Unknown(why) => {
+            return Some((
+                CleanupResult::Failed,
+                format!(
+                    "not lowered: {why}; a failover may own the group, so it stays at {now_at} until that is known (the drill's journal keeps {restore} to return to)"
+                ),
+            ));
+        }
+    }
+    let current = scaler.map_or(g.target_size, |a| a.min);
+    (current == restore).then(|| (CleanupResult::Restored, format!("at {now_at} (read back)")))
+}
+
+/// A request id of this cleanup's own: Compute answers one it has seen
+/// with the operation it made then (another drill's restore to the same
+/// size must not be taken for this one), so it carries the time.
+fn restore_request_id(run: Option<&str>, (region, group): (&str, &str), restore: u32) -> String {
+    request_id(
+        run.unwrap_or("sweep"),
+        &format!(
+            "{region}/{group}/restore/{restore}/{}",
+            chrono::Utc::now().timestamp_micros()
+        ),
+    )
+}
+
+/// Sends the restore (the autoscaler's minimum when the group has one,
+/// else its size) with request id `id`, and polls Compute's operation
+/// until it is done. Returns the operation's name and the operation once
+/// done (`None`: it did not end by `deadline`).
+async fn send_restore(
+    ig: &dyn InstanceGroups,
+    (region, project, group): (&str, &str, &str),
+    scaler: Option<&MigAutoscaler>,
+    restore: u32,
+    id: &str,
+    (poll, deadline): ((Duration, Duration), Instant),
+) -> Result<(String, Option<MigOperation>), CloudError> {
+    let op = match scaler {
+        Some(a) => {
+            ig.set_autoscaler_min(region, project, &a.name, restore, id)
+                .await?
+        }
+        None => ig.resize_mig(region, project, group, restore, id).await?,
+    };
+    let name = op.name.clone();
+    if op.done {
+        return Ok((name, Some(op)));
+    }
+    let done = poll_until(
+        &format!("Compute operation {name} on {group}"),
+        poll,
+        deadline,
+        || async {
+            let o = ig.mig_operation(region, project, &name).await?;
+            Ok::<_, CloudError>(o.done.then_some(o))
+        },
+    )
+    .await?;
+    Ok((name, done))
+}
+
+/// The cleanup's answer when restore operation `name` on `group` did not
+/// end in time or ended in an error (pure); `None` when it succeeded.
+fn operation_failed(
+    name: &str,
+    group: &str,
+    done: Option<MigOperation>,
+) -> Option<(CleanupResult, String)> {
+    match done {
+        None => Some((
+            CleanupResult::Failed,
+            format!("operation {name} on {group} did not end in time; run the cleanup again"),
+        )),
+        Some(o) if o.error.is_some() => Some((
+            CleanupResult::Failed,
+            format!(
+                "operation {name} on {group} failed: {}",
+                o.error.unwrap_or_default()
+            ),
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Polls the group (and the autoscaler the journal named) until it reads
+/// back at `restore`: the autoscaler's minimum, else a stable target size.
+/// Returns what it reads at (`None`: not by `deadline`).
+async fn read_back(
+    ig: &dyn InstanceGroups,
+    (region, project, group): (&str, &str, &str),
+    autoscaler: Option<&str>,
+    restore: u32,
+    (poll, deadline): ((Duration, Duration), Instant),
+) -> Result<Option<String>, CloudError> {
+    poll_until(
+        &format!("group {group} ({region}) back at {restore}"),
+        poll,
+        deadline,
+        || async {
+            let a = read_autoscaler(ig, (region, project), autoscaler).await?;
+            let g = ig.describe_mig(region, project, group).await?;
+            Ok::<_, CloudError>(match (g, a) {
+                (Some(_), Some(a)) if a.min == restore => Some(format!("autoscaler min {restore}")),
+                (Some(g), None) if g.target_size == restore && g.stable => {
+                    Some(format!("target size {restore}, stable"))
+                }
+                _ => None,
+            })
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -234,17 +234,7 @@ pub fn manual_removal(temp: &Temp) -> String {
             region,
             group,
             restore,
-        } => match kind.scaling() {
-            Some(s) => format!(
-                "unless a failover owns it now (`drctl runs list`), {} (its size before the drill, from its journal or its {} tag)",
-                s.manual(region, group, *restore),
-                RESTORE_TAG
-            ),
-            None => format!(
-                "return {} {group} in {region} to {restore} by hand",
-                kind.table()
-            ),
-        },
+        } => manual_raised_restore(kind, region, group, *restore),
         Temp::Record { zone, name, rtype } => format!(
             "delete the {rtype} record {name} in hosted zone {zone} (aws route53 change-resource-record-sets, action DELETE)"
         ),
@@ -259,6 +249,28 @@ pub fn manual_removal(temp: &Temp) -> String {
         Temp::Control { region, url } => format!("aws s3 rm --region {region} {url}"),
         Temp::HealthCheck { control, .. } => format!(
             "find the health check whose resource path reads {control} (aws route53 list-health-checks), then aws route53 delete-health-check --health-check-id ID"
+        ),
+    }
+}
+
+/// The command that returns group `group` in `region`, of a kind the
+/// generic `drill-raise` raises, to `restore` by hand: its kind's scaling
+/// role says how, else the group is named to return by hand.
+fn manual_raised_restore(
+    kind: &crate::plan::spec::ResourceKind,
+    region: &str,
+    group: &str,
+    restore: u32,
+) -> String {
+    match kind.scaling() {
+        Some(s) => format!(
+            "unless a failover owns it now (`drctl runs list`), {} (its size before the drill, from its journal or its {} tag)",
+            s.manual(region, group, restore),
+            RESTORE_TAG
+        ),
+        None => format!(
+            "return {} {group} in {region} to {restore} by hand",
+            kind.table()
         ),
     }
 }

@@ -18,7 +18,7 @@ use super::drill_names;
 use super::{
     Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
 };
-use crate::cloud::{Capacity, CloudError, Clouds};
+use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup};
 use crate::journal::{CleanupResult, Temp};
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
 
@@ -123,6 +123,62 @@ impl StepOutput for DrillScaleOutput {
     const KIND: KindName = KindName::DrillScale;
 }
 
+impl DrillScale {
+    /// The restore point group `g`'s tags hold for run `run_id` already
+    /// (a step run again: never the raised capacity), or `None` when the
+    /// step must tag it first (pure). Refuses a group another drill raised,
+    /// or a restore tag that does not read as min/desired/max.
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    fn tagged_restore_point(
+        &self,
+        run_id: &str,
+        g: &ComputeGroup,
+    ) -> Result<Option<Capacity>, StepFailure> {
+        let (r, name) = (self.region.as_str(), self.group.as_str());
+        match (
+            g.tags.get(drill_names::RUN_TAG),
+            g.tags.get(drill_names::RESTORE_TAG),
+        ) {
+            (Some(run), Some(keep)) if run == run_id => {
+                parse_capacity(keep).map(Some).ok_or_else(|| {
+                    StepFailure::state(
+                        format!(
+                            "tag {} of {name} reads `{keep}`, not min/desired/max",
+                            drill_names::RESTORE_TAG
+                        ),
+                        "set the group's capacity by hand and remove the drctl:drill-* tags",
+                        name,
+                        r,
+                    )
+                })
+            }
+            (Some(other), _) if other != run_id => Err(StepFailure::state(
+                format!("{name} in {r} is raised by drill {other}"),
+                "`drctl drill sweep` restores what an interrupted drill left, then drill again",
+                name,
+                r,
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// Tags the group with the drill's tags and `capacity` as its restore
+    /// point (fenced), before anything changes its capacity.
+    async fn tag_restore_point(&self, cx: &Cx<'_>, capacity: Capacity) -> Result<(), StepFailure> {
+        let (r, name) = (self.region.as_str(), self.group.as_str());
+        let mut tags = drill_names::tags(cx.run_id, &drill_names::owner(), cx.expires());
+        tags.insert(
+            drill_names::RESTORE_TAG.into(),
+            format!("{}/{}/{}", capacity.min, capacity.desired, capacity.max),
+        );
+        cx.fenced(&format!("autoscaling:CreateOrUpdateTags of {name}"), r)
+            .await?;
+        cx.clouds.compute.tag_group(r, name, &tags).await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Action for DrillScale {
     async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
@@ -210,44 +266,11 @@ impl Action for DrillScale {
                     r,
                 )
             })?;
-        let before = match (
-            g.tags.get(drill_names::RUN_TAG),
-            g.tags.get(drill_names::RESTORE_TAG),
-        ) {
-            (Some(run), Some(keep)) if run == cx.run_id => {
-                parse_capacity(keep).ok_or_else(|| {
-                    StepFailure::state(
-                        format!(
-                            "tag {} of {name} reads `{keep}`, not min/desired/max",
-                            drill_names::RESTORE_TAG
-                        ),
-                        "set the group's capacity by hand and remove the drctl:drill-* tags",
-                        name,
-                        r,
-                    )
-                })?
-            }
-            (Some(other), _) if other != cx.run_id => {
-                return Err(StepFailure::state(
-                    format!("{name} in {r} is raised by drill {other}"),
-                    "`drctl drill sweep` restores what an interrupted drill left, then drill again",
-                    name,
-                    r,
-                ));
-            }
-            _ => {
+        let before = match self.tagged_restore_point(cx.run_id, &g)? {
+            Some(before) => before,
+            None => {
                 // The restore point goes on the group before anything changes.
-                let mut tags = drill_names::tags(cx.run_id, &drill_names::owner(), cx.expires());
-                tags.insert(
-                    drill_names::RESTORE_TAG.into(),
-                    format!(
-                        "{}/{}/{}",
-                        g.capacity.min, g.capacity.desired, g.capacity.max
-                    ),
-                );
-                cx.fenced(&format!("autoscaling:CreateOrUpdateTags of {name}"), r)
-                    .await?;
-                cx.clouds.compute.tag_group(r, name, &tags).await?;
+                self.tag_restore_point(cx, g.capacity).await?;
                 g.capacity
             }
         };
@@ -306,20 +329,8 @@ pub async fn restore(
             format!("group {group} does not exist in {region}"),
         ));
     };
-    let Some(tagged) = g.tags.get(drill_names::RUN_TAG) else {
-        return Ok((
-            CleanupResult::Absent,
-            format!(
-                "{group} carries no drill tag (never raised, or restored before): {}",
-                g.capacity
-            ),
-        ));
-    };
-    if expected_run.is_some_and(|run| run != tagged) {
-        return Ok((
-            CleanupResult::NotOurs,
-            format!("{group} is raised by drill {tagged}"),
-        ));
+    if let Some(answer) = not_ours_to_restore(group, expected_run, &g) {
+        return Ok(answer);
     }
     let keys: Vec<String> = drill_names::TAGS.iter().map(|k| k.to_string()).collect();
     match owner {
@@ -359,7 +370,42 @@ pub async fn restore(
     }
     clouds.compute.untag_group(region, group, &keys).await?;
     let after = clouds.compute.describe_group(region, group).await?;
-    Ok(match after {
+    Ok(read_back(group, before, after.as_ref()))
+}
+
+/// The cleanup's answer for `group` (read as `g`) when it has no drill of
+/// `expected_run`'s to undo (pure): no drill tag (never raised, or
+/// restored before), or another drill's raise. `None`: restore it.
+fn not_ours_to_restore(
+    group: &str,
+    expected_run: Option<&str>,
+    g: &ComputeGroup,
+) -> Option<(CleanupResult, String)> {
+    let Some(tagged) = g.tags.get(drill_names::RUN_TAG) else {
+        return Some((
+            CleanupResult::Absent,
+            format!(
+                "{group} carries no drill tag (never raised, or restored before): {}",
+                g.capacity
+            ),
+        ));
+    };
+    expected_run.is_some_and(|run| run != tagged).then(|| {
+        (
+            CleanupResult::NotOurs,
+            format!("{group} is raised by drill {tagged}"),
+        )
+    })
+}
+
+/// The cleanup's answer from `group` as read back (`after`) once returned
+/// to `before` and untagged (pure): restored only when it reads both.
+fn read_back(
+    group: &str,
+    before: Capacity,
+    after: Option<&ComputeGroup>,
+) -> (CleanupResult, String) {
+    match after {
         Some(a) if a.capacity == before && !a.tags.contains_key(drill_names::RUN_TAG) => (
             CleanupResult::Restored,
             format!("back to {before} (read back), drill tags removed"),
@@ -372,7 +418,7 @@ pub async fn restore(
             CleanupResult::Failed,
             format!("{group} vanished during the restore"),
         ),
-    })
+    }
 }
 
 #[cfg(test)]

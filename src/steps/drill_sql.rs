@@ -50,7 +50,7 @@ use super::{
     wait_for,
 };
 use crate::cloud::retry::poll_until;
-use crate::cloud::{CloudError, Clouds, DbRole, ErrorKind, SqlInstance, SqlOperation};
+use crate::cloud::{CloudError, CloudSql, Clouds, DbRole, ErrorKind, SqlInstance, SqlOperation};
 use crate::journal::{CleanupResult, Temp};
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
@@ -251,6 +251,66 @@ impl DrillSql {
     fn what(&self) -> String {
         format!("cloud sql {}", self.source)
     }
+
+    /// Clones the primary into `name` at its latest recovery time, read
+    /// right before the (fenced) call; records the point in time and the
+    /// request's time in `out` (the drill's RPO). Returns the operation.
+    async fn clone_primary(
+        &self,
+        cx: &Cx<'_>,
+        name: &str,
+        out: &mut DrillSqlOutput,
+    ) -> Result<String, StepFailure> {
+        let (p, r, source) = (
+            self.project.as_str(),
+            self.source_region.as_str(),
+            self.source.as_str(),
+        );
+        let sql = &cx.clouds.cloud_sql;
+        let w = sql.recovery_window(r, p, source).await?;
+        out.restore_point = Some(w.latest);
+        cx.fenced(
+            &format!("sqladmin:instances.clone of {source} into {name}"),
+            r,
+        )
+        .await?;
+        out.requested_at = Some(Utc::now());
+        Ok(sql
+            .clone_sql(r, p, source, name, Some(w.latest))
+            .await?
+            .name)
+    }
+
+    /// Waits until clone operation `op` (into `name`) is done, and fails
+    /// the step when it ended in an error.
+    async fn until_cloned(&self, cx: &Cx<'_>, op: &str, name: &str) -> Result<(), StepFailure> {
+        let (p, r, source) = (
+            self.project.as_str(),
+            self.source_region.as_str(),
+            self.source.as_str(),
+        );
+        let sql = &cx.clouds.cloud_sql;
+        let done = wait_for(
+            cx,
+            &format!("Cloud SQL operation {op} (drill clone {name} of {source})"),
+            || async {
+                let o = sql.operation(r, p, op).await?;
+                Ok(o.is_done().then_some(o))
+            },
+        )
+        .await?;
+        if let Some(e) = done.error {
+            return Err(StepFailure::state(
+                format!(
+                    "Cloud SQL operation {op} (CLONE of {source} into {name}, {r}) failed: {e}"
+                ),
+                "the drill's cleanup deletes what it left; fix the cause (the primary's backups and point-in-time recovery), then drill again",
+                name,
+                r,
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -338,43 +398,11 @@ impl Action for DrillSql {
                 out.already_existed = true;
                 Some(op)
             }
-            CloneNext::Clone => {
-                let w = sql.recovery_window(r, p, source).await?;
-                out.restore_point = Some(w.latest);
-                cx.fenced(
-                    &format!("sqladmin:instances.clone of {source} into {name}"),
-                    r,
-                )
-                .await?;
-                out.requested_at = Some(Utc::now());
-                Some(
-                    sql.clone_sql(r, p, source, &name, Some(w.latest))
-                        .await?
-                        .name,
-                )
-            }
+            CloneNext::Clone => Some(self.clone_primary(cx, &name, &mut out).await?),
         };
         if let Some(op) = op {
             out.operation = Some(op.clone());
-            let done = wait_for(
-                cx,
-                &format!("Cloud SQL operation {op} (drill clone {name} of {source})"),
-                || async {
-                    let o = sql.operation(r, p, &op).await?;
-                    Ok(o.is_done().then_some(o))
-                },
-            )
-            .await?;
-            if let Some(e) = done.error {
-                return Err(StepFailure::state(
-                    format!(
-                        "Cloud SQL operation {op} (CLONE of {source} into {name}, {r}) failed: {e}"
-                    ),
-                    "the drill's cleanup deletes what it left; fix the cause (the primary's backups and point-in-time recovery), then drill again",
-                    &name,
-                    r,
-                ));
-            }
+            self.until_cloned(cx, &op, &name).await?;
         }
         let done = wait_for(
             cx,
@@ -411,31 +439,10 @@ pub async fn remove(
             format!("{name} is no drill's name: never deleted by a cleanup"),
         ));
     }
-    let sql = &clouds.cloud_sql;
-    // A clone (or a delete) of this name still under way ends first:
-    // Cloud SQL refuses a delete while an operation runs on the instance.
-    let under_way: Vec<String> = (sql.operations(region, project, name).await?)
-        .into_iter()
-        .filter(|o| !o.is_done())
-        .map(|o| o.name)
-        .collect();
-    for op in &under_way {
-        let ended = poll_until(
-            &format!("operation {op} on {name} to end"),
-            poll,
-            deadline,
-            || async {
-                let o = sql.operation(region, project, op).await?;
-                Ok::<_, CloudError>(o.is_done().then_some(()))
-            },
-        )
-        .await?;
-        if ended.is_none() {
-            return Ok((
-                CleanupResult::Failed,
-                format!("operation {op} on {name} did not end in time; run the cleanup again"),
-            ));
-        }
+    let sql = clouds.cloud_sql.as_ref();
+    let at = (region, project, name);
+    if let Some(late) = end_under_way(sql, at, (poll, deadline)).await? {
+        return Ok(late);
     }
     if sql.describe_sql(region, project, name).await?.is_none() {
         return Ok((
@@ -453,37 +460,10 @@ pub async fn remove(
         }
         Err(e) => return Err(e),
     };
-    let done = poll_until(
-        &format!("operation {} (DELETE of {name})", op.name),
-        poll,
-        deadline,
-        || async {
-            let o = sql.operation(region, project, &op.name).await?;
-            Ok::<_, CloudError>(o.is_done().then_some(o))
-        },
-    )
-    .await?;
-    match done {
-        None => {
-            return Ok((
-                CleanupResult::Failed,
-                format!(
-                    "the delete of {name} (operation {}) did not end in time; run the cleanup again",
-                    op.name
-                ),
-            ));
-        }
-        Some(o) if o.error.is_some() => {
-            return Ok((
-                CleanupResult::Failed,
-                format!(
-                    "the delete of {name} (operation {}) failed: {}",
-                    op.name,
-                    o.error.unwrap_or_default()
-                ),
-            ));
-        }
-        Some(_) => {}
+    let label = format!("operation {} (DELETE of {name})", op.name);
+    let done = until_done(sql, (region, project), &label, &op.name, (poll, deadline)).await?;
+    if let Some(failed) = delete_failed(name, &op.name, done) {
+        return Ok(failed);
     }
     let gone = poll_until(&format!("{name} to be gone"), poll, deadline, || async {
         Ok::<_, CloudError>(
@@ -506,6 +486,74 @@ pub async fn remove(
             format!("{name} is still listed after its delete ({})", op.name),
         ),
     })
+}
+
+/// Waits until every operation still under way on `name` (a clone, or a
+/// delete, of this name) has ended: Cloud SQL refuses a delete while an
+/// operation runs on the instance. Returns the cleanup's answer when one
+/// does not end by `deadline`.
+async fn end_under_way(
+    sql: &dyn CloudSql,
+    (region, project, name): (&str, &str, &str),
+    (poll, deadline): ((Duration, Duration), Instant),
+) -> Result<Option<(CleanupResult, String)>, CloudError> {
+    let under_way: Vec<String> = (sql.operations(region, project, name).await?)
+        .into_iter()
+        .filter(|o| !o.is_done())
+        .map(|o| o.name)
+        .collect();
+    for op in &under_way {
+        let label = format!("operation {op} on {name} to end");
+        let ended = until_done(sql, (region, project), &label, op, (poll, deadline)).await?;
+        if ended.is_none() {
+            return Ok(Some((
+                CleanupResult::Failed,
+                format!("operation {op} on {name} did not end in time; run the cleanup again"),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Polls Cloud SQL operation `op` (waited for as `what`) until it is
+/// done; `None` when it is not by `deadline`.
+async fn until_done(
+    sql: &dyn CloudSql,
+    (region, project): (&str, &str),
+    what: &str,
+    op: &str,
+    (poll, deadline): ((Duration, Duration), Instant),
+) -> Result<Option<SqlOperation>, CloudError> {
+    poll_until(what, poll, deadline, || async {
+        let o = sql.operation(region, project, op).await?;
+        Ok::<_, CloudError>(o.is_done().then_some(o))
+    })
+    .await
+}
+
+/// The cleanup's answer when the delete of `name` (operation `op`) did
+/// not end in time or ended in an error (pure); `None` when it succeeded.
+fn delete_failed(
+    name: &str,
+    op: &str,
+    done: Option<SqlOperation>,
+) -> Option<(CleanupResult, String)> {
+    match done {
+        None => Some((
+            CleanupResult::Failed,
+            format!(
+                "the delete of {name} (operation {op}) did not end in time; run the cleanup again"
+            ),
+        )),
+        Some(o) if o.error.is_some() => Some((
+            CleanupResult::Failed,
+            format!(
+                "the delete of {name} (operation {op}) failed: {}",
+                o.error.unwrap_or_default()
+            ),
+        )),
+        Some(_) => None,
+    }
 }
 
 #[cfg(test)]

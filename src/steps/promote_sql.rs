@@ -414,6 +414,67 @@ impl PromoteSql {
         Ok(op)
     }
 
+    /// Waits until the replica is `RUNNABLE` (it cannot be promoted
+    /// before).
+    async fn until_runnable(&self, cx: &Cx<'_>) -> Result<(), StepFailure> {
+        let (name, r) = (self.instance.as_str(), self.region.as_str());
+        wait_for(
+            cx,
+            &format!("replica {name} ({r}) to be RUNNABLE"),
+            || async {
+                let i = self.read(cx).await?;
+                Ok(i.filter(|i| i.is_runnable()).map(|_| ()))
+            },
+        )
+        .await
+    }
+
+    /// Waits on `operation`, a move of the instance already under way (a
+    /// resumed run, a lost answer), and records it in `out` as this step's
+    /// move, its path read from the operation's kind.
+    async fn resume(
+        &self,
+        cx: &Cx<'_>,
+        operation: &str,
+        why: String,
+        out: &mut PromoteSqlOutput,
+    ) -> Result<(), StepFailure> {
+        let op = self.until_done(cx, operation).await?;
+        out.operation = Some(op.name.clone());
+        out.resumed_operation = true;
+        out.path = Some(match op.kind.as_str() {
+            "SWITCHOVER" => SqlPath::Switchover,
+            _ if self.dr_replica => SqlPath::DrFailover,
+            _ => SqlPath::Promote,
+        });
+        out.why = why;
+        Ok(())
+    }
+
+    /// Sends the move `path` says (a switchover, else a promotion, with
+    /// `failover` for a DR replica), fenced first; returns its operation.
+    async fn send(&self, cx: &Cx<'_>, path: SqlPath) -> Result<String, StepFailure> {
+        let (p, r, name) = (
+            self.project.as_str(),
+            self.region.as_str(),
+            self.instance.as_str(),
+        );
+        let call = match path {
+            SqlPath::Switchover => "sqladmin:instances.switchover",
+            _ => "sqladmin:instances.promoteReplica",
+        };
+        cx.fenced(&format!("{call} of {name}"), r).await?;
+        let sql = &cx.clouds.cloud_sql;
+        let op = match path {
+            SqlPath::Switchover => sql.switchover_sql(r, p, name).await?,
+            _ => {
+                sql.promote_sql(r, p, name, path == SqlPath::DrFailover)
+                    .await?
+            }
+        };
+        Ok(op.name)
+    }
+
     /// Waits until the instance is a runnable primary; its endpoint.
     async fn until_primary(&self, cx: &Cx<'_>) -> Result<SqlInstance, StepFailure> {
         wait_for(
@@ -543,27 +604,11 @@ impl Action for PromoteSql {
                 }
                 SqlDecision::WaitRunnable { why } => {
                     tracing::info!(instance = name, region = r, "{why}");
-                    wait_for(
-                        cx,
-                        &format!("replica {name} ({r}) to be RUNNABLE"),
-                        || async {
-                            let i = self.read(cx).await?;
-                            Ok(i.filter(|i| i.is_runnable()).map(|_| ()))
-                        },
-                    )
-                    .await?;
+                    self.until_runnable(cx).await?;
                 }
                 SqlDecision::Wait { operation, why } => {
                     tracing::info!(instance = name, region = r, "{why}");
-                    let op = self.until_done(cx, &operation).await?;
-                    out.operation = Some(op.name.clone());
-                    out.resumed_operation = true;
-                    out.path = Some(match op.kind.as_str() {
-                        "SWITCHOVER" => SqlPath::Switchover,
-                        _ if self.dr_replica => SqlPath::DrFailover,
-                        _ => SqlPath::Promote,
-                    });
-                    out.why = why;
+                    self.resume(cx, &operation, why, &mut out).await?;
                     acted = true;
                 }
                 SqlDecision::Act { .. } if acted => {
@@ -582,25 +627,13 @@ impl Action for PromoteSql {
                         out.source = Some(src.clone());
                     }
                     self.record_lag(cx, &mut out).await?;
-                    let call = match path {
-                        SqlPath::Switchover => "sqladmin:instances.switchover",
-                        _ => "sqladmin:instances.promoteReplica",
-                    };
-                    cx.fenced(&format!("{call} of {name}"), r).await?;
-                    let sql = &cx.clouds.cloud_sql;
-                    let op = match path {
-                        SqlPath::Switchover => sql.switchover_sql(r, p, name).await?,
-                        _ => {
-                            sql.promote_sql(r, p, name, path == SqlPath::DrFailover)
-                                .await?
-                        }
-                    };
+                    let op = self.send(cx, path).await?;
                     out.promoted_at = Some(Utc::now());
-                    out.operation = Some(op.name.clone());
+                    out.operation = Some(op.clone());
                     out.path = Some(path);
                     out.why = why;
                     acted = true;
-                    self.until_done(cx, &op.name).await?;
+                    self.until_done(cx, &op).await?;
                 }
             }
         }

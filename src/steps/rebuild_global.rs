@@ -280,6 +280,85 @@ impl RebuildGlobal {
         Ok(())
     }
 
+    /// Rebuilds after a detach: parks every old member of global cluster
+    /// `g` (secondaries first: a global cluster's writer leaves last),
+    /// then makes the global cluster again from `writer`.
+    async fn rebuild(
+        &self,
+        cx: &Cx<'_>,
+        writer: &DbCluster,
+        g: Option<&GlobalCluster>,
+        out: &mut RebuildGlobalOutput,
+    ) -> Result<(), StepFailure> {
+        let mut order = self.members.clone();
+        if let Some(old) = g.and_then(|g| g.writer()) {
+            order.sort_by_key(|(r, id)| *r == old.region && *id == old.id);
+        }
+        for (r, id) in &order {
+            self.park(cx, r, id, out).await?;
+        }
+        self.remake(cx, writer, out).await
+    }
+
+    /// Makes member `id` in `r` a new, headless secondary of the global
+    /// cluster, unless one is there; a standalone cluster under its id (a
+    /// detach elsewhere) is parked first, like an old member, data kept.
+    async fn make_secondary(
+        &self,
+        cx: &Cx<'_>,
+        writer: &DbCluster,
+        (r, id): (&str, &str),
+        out: &mut RebuildGlobalOutput,
+    ) -> Result<(), StepFailure> {
+        let aurora = &cx.clouds.aurora;
+        if let Some(c) = aurora.describe_cluster(r, id).await?
+            && c.global_cluster.is_none()
+        {
+            self.park(cx, r, id, out).await?;
+        }
+        if aurora.describe_cluster(r, id).await?.is_none() {
+            cx.fenced(&format!("rds:CreateDBCluster {id}"), r).await?;
+            aurora
+                .create_secondary(r, id, &self.global, &writer.engine)
+                .await?;
+            out.created.push(format!("{r}/{id}"));
+        }
+        Ok(())
+    }
+
+    /// Waits until the writer writes for the global cluster and every
+    /// other member is an available secondary of it.
+    async fn until_protected(&self, cx: &Cx<'_>) -> Result<(), StepFailure> {
+        let aurora = &cx.clouds.aurora;
+        let (a, gid) = (self.active.as_str(), self.global.as_str());
+        wait_for(
+            cx,
+            &format!(
+                "every member of {gid} to be an available secondary of {}",
+                self.writer
+            ),
+            || async {
+                let Some(g) = aurora.describe_global(a, gid).await? else {
+                    return Ok(None);
+                };
+                for (r, id) in &self.members {
+                    let ok = g.member(r, id).is_some_and(|m| !m.writer)
+                        && aurora
+                            .describe_cluster(r, id)
+                            .await?
+                            .is_some_and(|c| c.is_available());
+                    if !ok {
+                        return Ok(None);
+                    }
+                }
+                Ok(g.member(a, &self.writer)
+                    .is_some_and(|m| m.writer)
+                    .then_some(()))
+            },
+        )
+        .await
+    }
+
     /// Makes the global cluster again from the writer (after deleting the
     /// old one, empty by now).
     async fn remake(
@@ -418,61 +497,14 @@ impl Action for RebuildGlobal {
             }
             Standing::Missing(m) => m,
             Standing::Detached => {
-                // Secondaries first: a global cluster's writer leaves last.
-                let mut order = self.members.clone();
-                if let Some(old) = g.as_ref().and_then(|g| g.writer()) {
-                    order.sort_by_key(|(r, id)| *r == old.region && *id == old.id);
-                }
-                for (r, id) in &order {
-                    self.park(cx, r, id, &mut out).await?;
-                }
-                self.remake(cx, &writer, &mut out).await?;
+                self.rebuild(cx, &writer, g.as_ref(), &mut out).await?;
                 self.members.clone()
             }
         };
         for (r, id) in &missing {
-            if let Some(c) = aurora.describe_cluster(r, id).await?
-                && c.global_cluster.is_none()
-            {
-                // Standalone under the member's id (a detach elsewhere):
-                // parked like an old member, data kept.
-                self.park(cx, r, id, &mut out).await?;
-            }
-            if aurora.describe_cluster(r, id).await?.is_none() {
-                cx.fenced(&format!("rds:CreateDBCluster {id}"), r).await?;
-                aurora
-                    .create_secondary(r, id, &self.global, &writer.engine)
-                    .await?;
-                out.created.push(format!("{r}/{id}"));
-            }
+            self.make_secondary(cx, &writer, (r, id), &mut out).await?;
         }
-        let (a, gid) = (self.active.as_str(), self.global.as_str());
-        wait_for(
-            cx,
-            &format!(
-                "every member of {gid} to be an available secondary of {}",
-                self.writer
-            ),
-            || async {
-                let Some(g) = aurora.describe_global(a, gid).await? else {
-                    return Ok(None);
-                };
-                for (r, id) in &self.members {
-                    let ok = g.member(r, id).is_some_and(|m| !m.writer)
-                        && aurora
-                            .describe_cluster(r, id)
-                            .await?
-                            .is_some_and(|c| c.is_available());
-                    if !ok {
-                        return Ok(None);
-                    }
-                }
-                Ok(g.member(a, &self.writer)
-                    .is_some_and(|m| m.writer)
-                    .then_some(()))
-            },
-        )
-        .await?;
+        self.until_protected(cx).await?;
         self.snapshots(cx, &mut out).await?;
         out.to_output()
     }

@@ -15,7 +15,7 @@ use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
 };
-use crate::cloud::RestorePoint;
+use crate::cloud::{DbInstance, RestorePoint};
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, Phase, RunMode};
 
@@ -164,6 +164,50 @@ pub fn restored_id(source: &str, run_id: &str) -> String {
 }
 
 impl Restore {
+    /// Decides what to restore `source` (as read) to (pure): the requested
+    /// time, else its latest restorable time; refuses a source with
+    /// backups off, or a time after its latest restorable time. Returns
+    /// the point to ask for, the point known (the RPO is measured from
+    /// it), and where that came from.
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    fn restore_point(
+        &self,
+        source: &DbInstance,
+    ) -> Result<(RestorePoint, Option<DateTime<Utc>>, &'static str), StepFailure> {
+        let (t, source_id) = (self.region.as_str(), self.instance.as_str());
+        if source.backup_retention_days == 0 {
+            return Err(StepFailure::state(
+                format!(
+                    "{source_id} in {t} has automated backups off: no point-in-time restore is possible"
+                ),
+                "enable backups (backup_retention_period > 0) or use promote-replica",
+                source_id,
+                t,
+            ));
+        }
+        Ok(match self.to_time {
+            Some(at) => {
+                if let Some(latest) = source.latest_restorable_time
+                    && at > latest
+                {
+                    return Err(StepFailure::state(
+                        format!("{at} is after {source_id}'s latest restorable time {latest}"),
+                        "pick an earlier --to-time, or --latest",
+                        source_id,
+                        t,
+                    ));
+                }
+                (RestorePoint::At(at), Some(at), "the requested --to-time")
+            }
+            None => (
+                RestorePoint::Latest,
+                source.latest_restorable_time,
+                "LatestRestorableTime reported by the provider",
+            ),
+        })
+    }
+
     /// Why the copy this restore starts from, as `status` read it in a
     /// standby region, could not be used now (missing, unreadable, not
     /// available); whether it can be restored at all (backups on) is
@@ -260,36 +304,7 @@ impl Action for Restore {
                     t,
                 )
             })?;
-        if source.backup_retention_days == 0 {
-            return Err(StepFailure::state(
-                format!(
-                    "{source_id} in {t} has automated backups off: no point-in-time restore is possible"
-                ),
-                "enable backups (backup_retention_period > 0) or use promote-replica",
-                source_id,
-                t,
-            ));
-        }
-        let (point, restore_point, basis) = match self.to_time {
-            Some(at) => {
-                if let Some(latest) = source.latest_restorable_time
-                    && at > latest
-                {
-                    return Err(StepFailure::state(
-                        format!("{at} is after {source_id}'s latest restorable time {latest}"),
-                        "pick an earlier --to-time, or --latest",
-                        source_id,
-                        t,
-                    ));
-                }
-                (RestorePoint::At(at), Some(at), "the requested --to-time")
-            }
-            None => (
-                RestorePoint::Latest,
-                source.latest_restorable_time,
-                "LatestRestorableTime reported by the provider",
-            ),
-        };
+        let (point, restore_point, basis) = self.restore_point(&source)?;
         let existed = cx
             .clouds
             .database

@@ -37,7 +37,7 @@ use super::{
     Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
     StepOutput, Traits, wait_for,
 };
-use crate::cloud::{CloudError, DbCluster, GlobalCluster};
+use crate::cloud::{CloudError, DbCluster, GlobalCluster, GlobalMember, GlobalMove};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
 /// Move one global database's writer to its member in the target region.
@@ -154,30 +154,7 @@ pub fn decide(step: &SwitchGlobal, target: Option<&DbCluster>, global: &GlobalRe
                 hint: "check the credentials' rds:DescribeGlobalClusters permission (terraform/iam.tf)".into(),
             };
         }
-        GlobalRead::Unanswered(e) if target.global_cluster.is_none() => {
-            return Decision::Done {
-                path: GlobalPath::Detach,
-                why: format!(
-                    "{c_id} is standalone (detached from {g_id} before; the global cluster's API does not answer: {e})"
-                ),
-            };
-        }
-        GlobalRead::Unanswered(e) if step.planned => {
-            return Decision::Refuse {
-                message: format!(
-                    "a planned switchover of {g_id} needs the global cluster's API, which does not answer in {r}: {e}"
-                ),
-                hint: "fail over without --planned (a managed failover or a detach, within the tier's RPO), or retry when the API answers".into(),
-            };
-        }
-        GlobalRead::Unanswered(e) => {
-            return Decision::Act {
-                path: GlobalPath::Failover,
-                why: format!(
-                    "an unplanned failover: the global cluster's API did not answer a read in {r} ({e}); trying the managed failover of {g_id} to {c_id} (a detach if it is refused)"
-                ),
-            };
-        }
+        GlobalRead::Unanswered(e) => return decide_unanswered(step, target, e),
     };
     let member = read.and_then(|g| g.member(r, c_id));
     match (read, member) {
@@ -198,52 +175,95 @@ pub fn decide(step: &SwitchGlobal, target: Option<&DbCluster>, global: &GlobalRe
             ),
             hint: "a detach may be under way: resume in a minute; otherwise fix the plan".into(),
         },
-        (Some(g), Some(m)) => {
-            if let Some(mv) = &g.moving {
-                return if mv.to.as_deref() == Some(m.arn.as_str()) {
-                    Decision::Wait {
-                        why: format!(
-                            "{g_id} is already moving its writer to {c_id} ({}{})",
-                            mv.status,
-                            if mv.data_loss_allowed {
-                                ", data loss allowed"
-                            } else {
-                                ""
-                            }
-                        ),
-                    }
+        (Some(g), Some(m)) => decide_member(step, g, m),
+    }
+}
+
+/// What to do when the global cluster's API did not answer the read
+/// (`e`) in the target region (pure): a target found standalone was
+/// detached before; a planned move cannot go on without the API; an
+/// unplanned one tries the managed failover (a detach if it is refused).
+fn decide_unanswered(step: &SwitchGlobal, target: &DbCluster, e: &str) -> Decision {
+    let (g_id, c_id, r) = (&step.global, &step.cluster, &step.region);
+    if target.global_cluster.is_none() {
+        return Decision::Done {
+            path: GlobalPath::Detach,
+            why: format!(
+                "{c_id} is standalone (detached from {g_id} before; the global cluster's API does not answer: {e})"
+            ),
+        };
+    }
+    if step.planned {
+        return Decision::Refuse {
+            message: format!(
+                "a planned switchover of {g_id} needs the global cluster's API, which does not answer in {r}: {e}"
+            ),
+            hint: "fail over without --planned (a managed failover or a detach, within the tier's RPO), or retry when the API answers".into(),
+        };
+    }
+    Decision::Act {
+        path: GlobalPath::Failover,
+        why: format!(
+            "an unplanned failover: the global cluster's API did not answer a read in {r} ({e}); trying the managed failover of {g_id} to {c_id} (a detach if it is refused)"
+        ),
+    }
+}
+
+/// What to do when the target is member `m` of global cluster `g` (pure):
+/// wait for a move to it under way, refuse a move elsewhere, nothing when
+/// it writes already, else a switchover (planned) or a managed failover.
+fn decide_member(step: &SwitchGlobal, g: &GlobalCluster, m: &GlobalMember) -> Decision {
+    let (g_id, c_id, r) = (&step.global, &step.cluster, &step.region);
+    if let Some(mv) = &g.moving {
+        return decide_moving(step, mv, m);
+    }
+    if m.writer {
+        return Decision::Done {
+            path: GlobalPath::Already,
+            why: format!("{c_id} in {r} already writes for {g_id}"),
+        };
+    }
+    if step.planned {
+        Decision::Act {
+            path: GlobalPath::Switchover,
+            why: format!(
+                "a planned move: switchover of {g_id} to {c_id} (the secondaries catch up first; nothing is lost)"
+            ),
+        }
+    } else {
+        Decision::Act {
+            path: GlobalPath::Failover,
+            why: format!(
+                "an unplanned failover: {g_id} fails over to {c_id} with data loss allowed (within the lag the RPO gate allowed)"
+            ),
+        }
+    }
+}
+
+/// What to do while the global cluster moves its writer (`mv`) (pure):
+/// wait when it moves to the target member `m`, refuse when elsewhere.
+fn decide_moving(step: &SwitchGlobal, mv: &GlobalMove, m: &GlobalMember) -> Decision {
+    let (g_id, c_id) = (&step.global, &step.cluster);
+    if mv.to.as_deref() == Some(m.arn.as_str()) {
+        Decision::Wait {
+            why: format!(
+                "{g_id} is already moving its writer to {c_id} ({}{})",
+                mv.status,
+                if mv.data_loss_allowed {
+                    ", data loss allowed"
                 } else {
-                    Decision::Refuse {
-                        message: format!(
-                            "global cluster {g_id} is moving its writer to {} ({}), not to {c_id}",
-                            mv.to.as_deref().unwrap_or("?"),
-                            mv.status
-                        ),
-                        hint: "another operator or AWS is moving it: wait until it is done, then look at `drctl status` before failing over again".into(),
-                    }
-                };
-            }
-            if m.writer {
-                return Decision::Done {
-                    path: GlobalPath::Already,
-                    why: format!("{c_id} in {r} already writes for {g_id}"),
-                };
-            }
-            if step.planned {
-                Decision::Act {
-                    path: GlobalPath::Switchover,
-                    why: format!(
-                        "a planned move: switchover of {g_id} to {c_id} (the secondaries catch up first; nothing is lost)"
-                    ),
+                    ""
                 }
-            } else {
-                Decision::Act {
-                    path: GlobalPath::Failover,
-                    why: format!(
-                        "an unplanned failover: {g_id} fails over to {c_id} with data loss allowed (within the lag the RPO gate allowed)"
-                    ),
-                }
-            }
+            ),
+        }
+    } else {
+        Decision::Refuse {
+            message: format!(
+                "global cluster {g_id} is moving its writer to {} ({}), not to {c_id}",
+                mv.to.as_deref().unwrap_or("?"),
+                mv.status
+            ),
+            hint: "another operator or AWS is moving it: wait until it is done, then look at `drctl status` before failing over again".into(),
         }
     }
 }
