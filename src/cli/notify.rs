@@ -235,6 +235,31 @@ async fn test(
     region: &str,
     output: Output,
 ) -> Result<Exit, CliError> {
+    let sinks = sinks_to_test(settings, only)?;
+    let clouds = drctl::cloud::connect(&settings.cloud.single_attempt())
+        .await
+        .ok();
+    let sender = drctl::notify::Sender::new(clouds.as_ref().map(|c| c.publisher.clone()));
+    let env = drctl::notify::sink::process_env();
+    let event = test_event(region);
+    let mut rows = Vec::new();
+    let mut all_ok = true;
+    for spec in &sinks {
+        let row = test_sink(&sender, spec, settings, &env, &event, region).await;
+        all_ok &= row.delivered;
+        rows.push(row);
+    }
+    print_test(output, &event, &rows)?;
+    Ok(if all_ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// The sinks `notify test` sends to: every sink (`drctl.toml`'s, each
+/// plan's, and the operators' that only plans naming them hear from,
+/// under their own names), or the one named `only`; none is an error.
+fn sinks_to_test(
+    settings: &Settings,
+    only: Option<&str>,
+) -> Result<Vec<drctl::plan::notify::NotifySpec>, CliError> {
     let mut sinks = match super::plans_dir(settings) {
         Ok(_) => all_sinks(settings)?.0,
         // No plans directory: drctl.toml's sinks are all there are, and a
@@ -248,10 +273,7 @@ async fn test(
             sinks.push(s.clone());
         }
     }
-    let sinks: Vec<_> = sinks
-        .into_iter()
-        .filter(|s| only.is_none_or(|o| o == s.name))
-        .collect();
+    sinks.retain(|s| only.is_none_or(|o| o == s.name));
     if sinks.is_empty() {
         return Err(match only {
             Some(o) => CliError::invalid(format!("no notify sink is named `{o}`")),
@@ -259,13 +281,14 @@ async fn test(
         }
         .hint("add a [[notify]] entry to drctl.toml (docs/notify.md)"));
     }
-    let clouds = drctl::cloud::connect(&settings.cloud.single_attempt())
-        .await
-        .ok();
-    let sender = drctl::notify::Sender::new(clouds.as_ref().map(|c| c.publisher.clone()));
-    let env = drctl::notify::sink::process_env();
+    Ok(sinks)
+}
+
+/// The test event: no run, nothing to do, info, for `region`, named by
+/// the time it is built.
+fn test_event(region: &str) -> CloudEvent {
     let now = chrono::Utc::now();
-    let event = CloudEvent {
+    CloudEvent {
         specversion: SPEC_VERSION.into(),
         id: format!("evt_test_{}", now.format("%Y%m%dT%H%M%S%.3fZ")),
         source: "/drctl/notify".into(),
@@ -287,28 +310,39 @@ async fn test(
                 message: "a test event: no run, nothing to do".into(),
             },
         },
-    };
-    let mut rows = Vec::new();
-    let mut all_ok = true;
-    for spec in &sinks {
-        let answer = match Sink::resolve(spec, &env, &settings.sink_rules) {
-            Ok(sink) => sender.send(&sink, &event, region).await,
-            Err(e) => drctl::notify::Answer {
-                delivered: false,
-                status: None,
-                detail: e,
-                retry_after: None,
-            },
-        };
-        all_ok &= answer.delivered;
-        rows.push(TestRow {
-            sink: spec.name.clone(),
-            kind: spec.kind.map_or("-", |k| k.as_str()),
-            delivered: answer.delivered,
-            status: answer.status,
-            detail: answer.detail,
-        });
     }
+}
+
+/// Sends the test `event` to one sink (a sink that does not resolve on
+/// this host is not delivered to, with why), and its row.
+async fn test_sink(
+    sender: &drctl::notify::Sender,
+    spec: &drctl::plan::notify::NotifySpec,
+    settings: &Settings,
+    env: &drctl::notify::sink::Env,
+    event: &CloudEvent,
+    region: &str,
+) -> TestRow {
+    let answer = match Sink::resolve(spec, env, &settings.sink_rules) {
+        Ok(sink) => sender.send(&sink, event, region).await,
+        Err(e) => drctl::notify::Answer {
+            delivered: false,
+            status: None,
+            detail: e,
+            retry_after: None,
+        },
+    };
+    TestRow {
+        sink: spec.name.clone(),
+        kind: spec.kind.map_or("-", |k| k.as_str()),
+        delivered: answer.delivered,
+        status: answer.status,
+        detail: answer.detail,
+    }
+}
+
+/// Prints `notify test`'s answers: one JSON document, or a line a sink.
+fn print_test(output: Output, event: &CloudEvent, rows: &[TestRow]) -> Result<(), CliError> {
     match output {
         Output::Json => outln!(
             "{}",
@@ -316,7 +350,7 @@ async fn test(
         ),
         Output::Text => {
             outln!("test event {}", event.id);
-            for r in &rows {
+            for r in rows {
                 outln!(
                     "  {:<20} {:<12} {}  {}",
                     r.sink,
@@ -331,7 +365,7 @@ async fn test(
             }
         }
     }
-    Ok(if all_ok { Exit::Ok } else { Exit::Failed })
+    Ok(())
 }
 
 /// One sink's answer to `notify test`.

@@ -247,15 +247,7 @@ fn event_line(event: &Event) -> String {
             operator,
             plans,
             ..
-        } => format!(
-            "started {kind} to {target} of {} by {}",
-            plans
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            operator.as_deref().unwrap_or("unknown operator")
-        ),
+        } => started_line(kind, target, plans, operator.as_deref()),
         Event::Gate {
             plan,
             gate,
@@ -287,21 +279,7 @@ fn event_line(event: &Event) -> String {
         }
         Event::Interrupted { reason } => format!("steps stopped: {reason}"),
         Event::EvidenceVerified { by, host, plans } => {
-            let problems: Vec<String> = plans
-                .iter()
-                .flat_map(|p| &p.destinations)
-                .flat_map(|d| &d.problems)
-                .map(|p| format!("{}: {}", p.object, p.problem))
-                .collect();
-            format!(
-                "evidence verified by {} on {host}: {}",
-                by.as_deref().unwrap_or("unknown"),
-                if problems.is_empty() {
-                    "every pack whole".to_string()
-                } else {
-                    format!("NOT MATCHING: {}", problems.join("; "))
-                }
-            )
+            evidence_verified_line(by.as_deref(), host, plans)
         }
         Event::Cleanup {
             resource,
@@ -327,22 +305,8 @@ fn event_line(event: &Event) -> String {
             waited_ms,
             cause,
             throttled,
-        } => format!(
-            "{step}: {call} in {region} {} {:.1}s ({cause})",
-            if *throttled {
-                "throttled, sent again after"
-            } else {
-                "waited"
-            },
-            *waited_ms as f64 / 1000.0
-        ),
-        Event::Notification { event, sinks } => format!(
-            "notification {} ({}) for {}: {}",
-            event.id,
-            event.kind,
-            sinks.join(", "),
-            event.data.summary
-        ),
+        } => waited_line(step, call, region, cause, *waited_ms, *throttled),
+        Event::Notification { event, sinks } => notification_line(event, sinks),
         Event::Delivery {
             id,
             sink,
@@ -351,13 +315,97 @@ fn event_line(event: &Event) -> String {
             detail,
             retry_at,
             ..
-        } => format!(
-            "delivery of {id} to {sink}, attempt {attempt}: {result} ({detail}){}",
-            retry_at
-                .map(|at| format!("; next attempt at {}", at.to_rfc3339()))
-                .unwrap_or_default()
-        ),
+        } => delivery_line(id, sink, *attempt, result, detail, *retry_at),
     }
+}
+
+/// A `run_started` record: what kind of run, to where, of which plans,
+/// by whom.
+fn started_line(
+    kind: &journal::RunKind,
+    target: &str,
+    plans: &[journal::PlanRef],
+    operator: Option<&str>,
+) -> String {
+    format!(
+        "started {kind} to {target} of {} by {}",
+        plans
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        operator.unwrap_or("unknown operator")
+    )
+}
+
+/// An `evidence_verified` record: who verified, where, and each object
+/// that did not match (or that every pack was whole).
+fn evidence_verified_line(by: Option<&str>, host: &str, plans: &[journal::PlanCheck]) -> String {
+    let problems: Vec<String> = plans
+        .iter()
+        .flat_map(|p| &p.destinations)
+        .flat_map(|d| &d.problems)
+        .map(|p| format!("{}: {}", p.object, p.problem))
+        .collect();
+    format!(
+        "evidence verified by {} on {host}: {}",
+        by.unwrap_or("unknown"),
+        if problems.is_empty() {
+            "every pack whole".to_string()
+        } else {
+            format!("NOT MATCHING: {}", problems.join("; "))
+        }
+    )
+}
+
+/// A `waited` record: a cloud call of a step that waited (or was
+/// throttled and sent again), how long, and why.
+fn waited_line(
+    step: &journal::StepName,
+    call: &str,
+    region: &str,
+    cause: &str,
+    waited_ms: u64,
+    throttled: bool,
+) -> String {
+    format!(
+        "{step}: {call} in {region} {} {:.1}s ({cause})",
+        if throttled {
+            "throttled, sent again after"
+        } else {
+            "waited"
+        },
+        waited_ms as f64 / 1000.0
+    )
+}
+
+/// A `notification` record: the event sent, and to which sinks.
+fn notification_line(event: &journal::notice::CloudEvent, sinks: &[String]) -> String {
+    format!(
+        "notification {} ({}) for {}: {}",
+        event.id,
+        event.kind,
+        sinks.join(", "),
+        event.data.summary
+    )
+}
+
+/// A `delivery` record: one attempt to deliver a notification to a sink,
+/// its result, and when the next attempt is due.
+fn delivery_line(
+    id: &str,
+    sink: &str,
+    attempt: u32,
+    result: &journal::notice::DeliveryResult,
+    detail: &str,
+    retry_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> String {
+    format!(
+        "delivery of {id} to {sink}, attempt {attempt}: {result} ({detail}){}",
+        retry_at
+            .map(|at| format!("; next attempt at {}", at.to_rfc3339()))
+            .unwrap_or_default()
+    )
 }
 
 /// `runs approve`: the approval is recorded beside the run's journal, as a
@@ -479,82 +527,17 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
     let mut ok = true;
     let mut results = Vec::new();
     for id in ids {
-        // The late facts first, then the journal: every fact written
-        // honestly meanwhile names a point of the journal as read.
-        let facts = journal::late::read(store.as_ref(), &id)
-            .await
-            .map_err(CliError::invalid_input)?;
-        let (text, head) = journal::snapshot(store.as_ref(), &id)
-            .await
-            .map_err(CliError::invalid_input)?;
-        let v = journal::verify_with_keys(&id, &text, head.as_deref(), &keys);
-        let late = journal::late::verify(&id, &text, &facts);
-        let problem = v.audit_problem();
-        ok &= problem.is_none() && late.is_empty();
-        let beside = match facts.facts.len() {
-            0 => String::new(),
-            1 => ", 1 late fact beside it".to_string(),
-            n => format!(", {n} late facts beside it"),
-        };
-        let signed = match (&v.signer, v.authenticated) {
-            (Some(k), true) => format!(", signed by key {k}"),
-            (Some(k), false) => format!(", head names key {k} (not checked)"),
-            (None, _) => ", not signed".to_string(),
-        };
-        let mut line = match &problem {
-            None => format!(
-                "ok      {} ({} records, chain intact{signed}{beside})",
-                v.run_id, v.records
-            ),
-            Some(p) => format!("BROKEN  {}: {p}", v.run_id),
-        };
-        for p in &late {
-            line.push_str(&format!("\n  BROKEN  late fact {}: {}", p.id, p.reason));
-        }
-        let mut value = serde_json::to_value(&v)?;
-        value["problem"] = problem.clone().into();
-        value["late_facts"] = facts.facts.len().into();
-        value["late_problems"] = serde_json::to_value(&late)?;
-        if let Some(clouds) = &clouds {
-            let (checks, records, via) =
-                verify_evidence(clouds.objects.as_ref(), settings, &id, &text, &keys.listed)
-                    .await?;
-            // The last verification may be a late fact, as this one will be.
-            let records = drctl::runs::late::merge(&records, &facts.facts);
-            ok &= checks.iter().all(|c| c.ok());
-            line.push_str(&evidence_lines(&checks, keys.checks()));
-            value["evidence"] = serde_json::to_value(&checks)?;
-            // Recorded, so that reports (journals only) can name a pack
-            // that stopped matching: beside the journal (a late fact: the
-            // run may be resumed meanwhile, and only the run appends to
-            // it). Not beside a journal that does not verify: nothing
-            // recorded with it could be trusted either.
-            if !no_record && v.ok && drctl::evidence::worth_recording(&records, &checks) {
-                if verifier.is_none() {
-                    verifier = Some(caller(clouds, &via).await);
-                }
-                let host = drctl::state::hostname();
-                let event = journal::event::Event::EvidenceVerified {
-                    by: verifier.clone().flatten(),
-                    host: host.clone(),
-                    plans: checks,
-                };
-                match journal::late::record(store.as_ref(), &id, &host, vec![event]).await {
-                    Ok(_) => {
-                        line.push_str(
-                            "\n        recorded beside the run's journal (evidence_verified)",
-                        );
-                        value["recorded"] = true.into();
-                    }
-                    Err(e) => {
-                        super::errln!(
-                            "warning: the evidence result of {id} is not recorded in its journal: {e}\n  hint: with read-only access to the state, pass --no-record"
-                        );
-                        value["recorded"] = false.into();
-                    }
-                }
-            }
-        }
+        let (run_ok, line, value) = audit_run(
+            store.as_ref(),
+            &keys,
+            &id,
+            clouds.as_ref(),
+            settings,
+            no_record,
+            &mut verifier,
+        )
+        .await?;
+        ok &= run_ok;
         results.push((line, value));
     }
     print_verified(output, &results)?;
@@ -566,6 +549,122 @@ pub async fn audit(cmd: AuditCommand, settings: &Settings) -> Result<Exit, CliEr
         );
     }
     Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// Verifies run `id`'s journal and the late facts beside it, and with
+/// `clouds` its evidence packs (recording the result beside the journal
+/// unless `no_record`; `verifier`: who verifies, asked once). Returns
+/// whether the run passed, its text lines and its JSON document.
+async fn audit_run(
+    store: &dyn journal::JournalStore,
+    keys: &journal::RunKeys,
+    id: &str,
+    clouds: Option<&drctl::cloud::Clouds>,
+    settings: &Settings,
+    no_record: bool,
+    verifier: &mut Option<Option<String>>,
+) -> Result<(bool, String, serde_json::Value), CliError> {
+    // The late facts first, then the journal: every fact written
+    // honestly meanwhile names a point of the journal as read.
+    let facts = journal::late::read(store, id)
+        .await
+        .map_err(CliError::invalid_input)?;
+    let (text, head) = journal::snapshot(store, id)
+        .await
+        .map_err(CliError::invalid_input)?;
+    let v = journal::verify_with_keys(id, &text, head.as_deref(), keys);
+    let late = journal::late::verify(id, &text, &facts);
+    let problem = v.audit_problem();
+    let mut ok = problem.is_none() && late.is_empty();
+    let mut line = journal_line(&v, problem.as_deref(), &late, facts.facts.len());
+    let mut value = serde_json::to_value(&v)?;
+    value["problem"] = problem.into();
+    value["late_facts"] = facts.facts.len().into();
+    value["late_problems"] = serde_json::to_value(&late)?;
+    let Some(clouds) = clouds else {
+        return Ok((ok, line, value));
+    };
+    let (checks, records, via) =
+        verify_evidence(clouds.objects.as_ref(), settings, id, &text, &keys.listed).await?;
+    // The last verification may be a late fact, as this one will be.
+    let records = drctl::runs::late::merge(&records, &facts.facts);
+    ok &= checks.iter().all(|c| c.ok());
+    line.push_str(&evidence_lines(&checks, keys.checks()));
+    value["evidence"] = serde_json::to_value(&checks)?;
+    // Recorded, so that reports (journals only) can name a pack
+    // that stopped matching: beside the journal (a late fact: the
+    // run may be resumed meanwhile, and only the run appends to
+    // it). Not beside a journal that does not verify: nothing
+    // recorded with it could be trusted either.
+    if !no_record && v.ok && drctl::evidence::worth_recording(&records, &checks) {
+        if verifier.is_none() {
+            *verifier = Some(caller(clouds, &via).await);
+        }
+        let recorded = record_evidence(store, id, verifier.clone().flatten(), checks).await;
+        if recorded {
+            line.push_str("\n        recorded beside the run's journal (evidence_verified)");
+        }
+        value["recorded"] = recorded.into();
+    }
+    Ok((ok, line, value))
+}
+
+/// A run's journal verification in text: intact (with its records, its
+/// signer and the late facts beside it) or broken, then each broken late
+/// fact.
+fn journal_line(
+    v: &journal::Verification,
+    problem: Option<&str>,
+    late: &[journal::late::LateProblem],
+    late_facts: usize,
+) -> String {
+    let beside = match late_facts {
+        0 => String::new(),
+        1 => ", 1 late fact beside it".to_string(),
+        n => format!(", {n} late facts beside it"),
+    };
+    let signed = match (&v.signer, v.authenticated) {
+        (Some(k), true) => format!(", signed by key {k}"),
+        (Some(k), false) => format!(", head names key {k} (not checked)"),
+        (None, _) => ", not signed".to_string(),
+    };
+    let mut line = match problem {
+        None => format!(
+            "ok      {} ({} records, chain intact{signed}{beside})",
+            v.run_id, v.records
+        ),
+        Some(p) => format!("BROKEN  {}: {p}", v.run_id),
+    };
+    for p in late {
+        line.push_str(&format!("\n  BROKEN  late fact {}: {}", p.id, p.reason));
+    }
+    line
+}
+
+/// Records an evidence result beside run `id`'s journal, as a late
+/// `evidence_verified` fact; a failure is warned about, not fatal.
+/// Returns whether it was recorded.
+async fn record_evidence(
+    store: &dyn journal::JournalStore,
+    id: &str,
+    by: Option<String>,
+    checks: Vec<journal::PlanCheck>,
+) -> bool {
+    let host = drctl::state::hostname();
+    let event = journal::event::Event::EvidenceVerified {
+        by,
+        host: host.clone(),
+        plans: checks,
+    };
+    match journal::late::record(store, id, &host, vec![event]).await {
+        Ok(_) => true,
+        Err(e) => {
+            super::errln!(
+                "warning: the evidence result of {id} is not recorded in its journal: {e}\n  hint: with read-only access to the state, pass --no-record"
+            );
+            false
+        }
+    }
 }
 
 /// Each run's verification: its text lines, or one JSON list of documents.

@@ -735,18 +735,12 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
         settings.watch.max_failovers,
         now,
     );
-    // Where each plan serves, read from the cloud as an observer reads it.
-    let timeout = settings.watch.read_timeout;
-    let worlds = futures::future::join_all(plans.iter().map(|plan| {
-        let journals = drctl::runs::watch::history(plan.name(), plan.home(), &switches).active;
-        let clouds = clouds.as_ref();
-        async move {
-            match clouds {
-                Some(c) => Some(drctl::watch::active::read(c, plan, &journals, timeout).await),
-                None => None,
-            }
-        }
-    }))
+    let worlds = read_worlds(
+        clouds.as_ref(),
+        &plans,
+        &switches,
+        settings.watch.read_timeout,
+    )
     .await;
     let mut rounds = Vec::new();
     for (plan, world) in plans.iter().zip(worlds) {
@@ -800,6 +794,26 @@ async fn status(settings: &Settings, names: &[String], output: Output) -> Result
     }
     print_status(&rounds, &plans, now)?;
     Ok(Exit::Ok)
+}
+
+/// Where each plan serves, read from the cloud as an observer reads it,
+/// every plan at once (`None` each when the cloud could not be reached).
+async fn read_worlds(
+    clouds: Option<&drctl::cloud::Clouds>,
+    plans: &[Plan],
+    switches: &[(Vec<String>, drctl::runs::watch::Switch)],
+    timeout: Duration,
+) -> Vec<Option<drctl::watch::active::World>> {
+    futures::future::join_all(plans.iter().map(|plan| {
+        let journals = drctl::runs::watch::history(plan.name(), plan.home(), switches).active;
+        async move {
+            match clouds {
+                Some(c) => Some(drctl::watch::active::read(c, plan, &journals, timeout).await),
+                None => None,
+            }
+        }
+    }))
+    .await
 }
 
 /// `watch status` for people.

@@ -565,6 +565,34 @@ impl NotifySpec {
                 hint: hint.to_string(),
             })
         };
+        self.placement_problems(in_plan, &mut say);
+        if self.sink.is_some() {
+            self.reference_problems(&mut say);
+            self.event_problems(&mut say);
+            return out;
+        }
+        let Some(kind) = self.kind else {
+            say(
+                "name",
+                format!("notify sink `{name}` has no kind"),
+                if in_plan {
+                    "kind = \"webhook\" (or slack, pagerduty, sns, eventbridge), or sink = \"NAME\" for an operators' sink"
+                } else {
+                    "kind = \"webhook\" (or slack, pagerduty, sns, eventbridge)"
+                },
+            );
+            return out;
+        };
+        self.kind_problems(kind, &mut say);
+        self.event_problems(&mut say);
+        self.duration_problems(&mut say);
+        out
+    }
+
+    /// The entry's name, and the keys that belong to a plan's entry or to
+    /// an operators' one only (a plan may not hold a URL: it is a secret).
+    fn placement_problems(&self, in_plan: bool, say: &mut impl FnMut(&'static str, String, &str)) {
+        let name = &self.name;
         if name.is_empty()
             || !name
                 .chars()
@@ -601,44 +629,40 @@ impl NotifySpec {
                 "use url_env = \"DRCTL_NOTIFY_<PLAN>_<NAME>\" or url_file = \"PATH\" (or move the sink to drctl.toml)",
             );
         }
-        if self.sink.is_some() {
-            let own = [
-                ("kind", self.kind.is_some()),
-                ("url", self.url.is_some()),
-                ("url_env", self.url_env.is_some()),
-                ("url_file", self.url_file.is_some()),
-                ("secret_env", self.secret_env.is_some()),
-                ("secret_file", self.secret_file.is_some()),
-                ("topic_arn", self.topic_arn.is_some()),
-                ("bus", self.bus.is_some()),
-                ("region", self.region.is_some()),
-                ("retry", self.retry.is_some()),
-                ("timeout", self.timeout.is_some()),
-            ];
-            for (key, _) in own.iter().filter(|(_, set)| *set) {
-                say(
-                    key,
-                    format!(
-                        "notify sink `{name}` refers to an operators' sink, which has its own `{key}`"
-                    ),
-                    "a reference takes name, sink, events and min_severity only",
-                );
-            }
-            self.event_problems(&mut say);
-            return out;
-        }
-        let Some(kind) = self.kind else {
+    }
+
+    /// Keys an entry that refers to an operators' sink may not set: that
+    /// sink has its own.
+    fn reference_problems(&self, say: &mut impl FnMut(&'static str, String, &str)) {
+        let name = &self.name;
+        let own = [
+            ("kind", self.kind.is_some()),
+            ("url", self.url.is_some()),
+            ("url_env", self.url_env.is_some()),
+            ("url_file", self.url_file.is_some()),
+            ("secret_env", self.secret_env.is_some()),
+            ("secret_file", self.secret_file.is_some()),
+            ("topic_arn", self.topic_arn.is_some()),
+            ("bus", self.bus.is_some()),
+            ("region", self.region.is_some()),
+            ("retry", self.retry.is_some()),
+            ("timeout", self.timeout.is_some()),
+        ];
+        for (key, _) in own.iter().filter(|(_, set)| *set) {
             say(
-                "name",
-                format!("notify sink `{name}` has no kind"),
-                if in_plan {
-                    "kind = \"webhook\" (or slack, pagerduty, sns, eventbridge), or sink = \"NAME\" for an operators' sink"
-                } else {
-                    "kind = \"webhook\" (or slack, pagerduty, sns, eventbridge)"
-                },
+                key,
+                format!(
+                    "notify sink `{name}` refers to an operators' sink, which has its own `{key}`"
+                ),
+                "a reference takes name, sink, events and min_severity only",
             );
-            return out;
-        };
+        }
+    }
+
+    /// Whether the entry gives what its kind needs: the URL sources, the
+    /// secret, PagerDuty's routing key, SNS's topic.
+    fn kind_problems(&self, kind: SinkKind, say: &mut impl FnMut(&'static str, String, &str)) {
+        let name = &self.name;
         let sources = [&self.url, &self.url_env, &self.url_file]
             .iter()
             .filter(|s| s.is_some())
@@ -684,7 +708,11 @@ impl NotifySpec {
                 "topic_arn = \"arn:aws:sns:{region}:123456789012:drctl-events\"",
             );
         }
-        self.event_problems(&mut say);
+    }
+
+    /// The entry's `retry` and `timeout` durations that do not parse.
+    fn duration_problems(&self, say: &mut impl FnMut(&'static str, String, &str)) {
+        let name = &self.name;
         for (key, d) in (self.retry.iter().flatten().map(|d| ("retry", d)))
             .chain(self.timeout.iter().map(|d| ("timeout", d)))
         {
@@ -692,7 +720,6 @@ impl NotifySpec {
                 say(key, format!("notify sink `{name}`: {e}"), e.hint());
             }
         }
-        out
     }
 
     /// Event types that match no type.

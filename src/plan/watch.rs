@@ -150,17 +150,7 @@ impl WatchSpec {
         tier: Option<WatchMode>,
     ) -> Vec<(String, String, String)> {
         let mut out = Vec::new();
-        let mut dur = |key: &str, text: &Option<String>| {
-            if let Some(t) = text
-                && let Err(e) = parse_duration(t)
-            {
-                out.push((key.to_string(), e.to_string(), e.hint().to_string()));
-            }
-        };
-        dur("interval", &self.interval);
-        dur("veto_window", &self.veto_window);
-        dur("freshness", &self.freshness);
-        dur("accept_data_loss", &self.accept_data_loss);
+        self.duration_problems(&mut out);
         let rules = self.rules(tier);
         if rules.interval < Duration::from_secs(1) {
             out.push((
@@ -169,40 +159,7 @@ impl WatchSpec {
                 "observe every few seconds at most: 10s is the default".into(),
             ));
         }
-        if rules.failures == 0 {
-            out.push((
-                "failures".into(),
-                "`failures = 0` would judge a region down without a failed observation".into(),
-                "use 3 (the default) or more".into(),
-            ));
-        }
-        if rules.failures > MAX_FAILURES {
-            out.push((
-                "failures".into(),
-                format!(
-                    "`failures = {}` is more than {MAX_FAILURES} failed observations in a row",
-                    rules.failures
-                ),
-                format!("use 1 to {MAX_FAILURES} (3 is the default); a slower judgement wants a longer interval"),
-            ));
-        }
-        if rules.quorum == 0 {
-            out.push((
-                "quorum".into(),
-                "`quorum = 0` would judge a region down with no observer agreeing".into(),
-                "use 2 (the default) or more".into(),
-            ));
-        }
-        if rules.quorum > MAX_QUORUM {
-            out.push((
-                "quorum".into(),
-                format!(
-                    "`quorum = {}` asks more than {MAX_QUORUM} observers to agree",
-                    rules.quorum
-                ),
-                format!("use 1 to {MAX_QUORUM} (2 is the default), at most the observers you run"),
-            ));
-        }
+        range_problems(&rules, &mut out);
         if rules.mode != WatchMode::Observe && rules.quorum < 2 {
             out.push((
                 "quorum".into(),
@@ -230,6 +187,60 @@ impl WatchSpec {
             }
         }
         out
+    }
+
+    /// The durations that do not parse, each at its key.
+    fn duration_problems(&self, out: &mut Vec<(String, String, String)>) {
+        let mut dur = |key: &str, text: &Option<String>| {
+            if let Some(t) = text
+                && let Err(e) = parse_duration(t)
+            {
+                out.push((key.to_string(), e.to_string(), e.hint().to_string()));
+            }
+        };
+        dur("interval", &self.interval);
+        dur("veto_window", &self.veto_window);
+        dur("freshness", &self.freshness);
+        dur("accept_data_loss", &self.accept_data_loss);
+    }
+}
+
+/// `failures` and `quorum` outside 1 to their maximum: zero would judge a
+/// region down on no evidence, and more asks for what no watch runs.
+fn range_problems(rules: &WatchRules, out: &mut Vec<(String, String, String)>) {
+    if rules.failures == 0 {
+        out.push((
+            "failures".into(),
+            "`failures = 0` would judge a region down without a failed observation".into(),
+            "use 3 (the default) or more".into(),
+        ));
+    }
+    if rules.failures > MAX_FAILURES {
+        out.push((
+            "failures".into(),
+            format!(
+                "`failures = {}` is more than {MAX_FAILURES} failed observations in a row",
+                rules.failures
+            ),
+            format!("use 1 to {MAX_FAILURES} (3 is the default); a slower judgement wants a longer interval"),
+        ));
+    }
+    if rules.quorum == 0 {
+        out.push((
+            "quorum".into(),
+            "`quorum = 0` would judge a region down with no observer agreeing".into(),
+            "use 2 (the default) or more".into(),
+        ));
+    }
+    if rules.quorum > MAX_QUORUM {
+        out.push((
+            "quorum".into(),
+            format!(
+                "`quorum = {}` asks more than {MAX_QUORUM} observers to agree",
+                rules.quorum
+            ),
+            format!("use 1 to {MAX_QUORUM} (2 is the default), at most the observers you run"),
+        ));
     }
 }
 

@@ -287,29 +287,9 @@ pub fn place(regions: &[String], w: &World) -> Placement {
     if w.databases.is_empty() && w.controls.is_empty() && w.records.is_empty() {
         return Placement::Nothing;
     }
-    let drains = |record: Option<&str>, region: &str| {
-        (w.controls.iter()).any(|c| {
-            c.region == region
-                && c.said == ControlSaid::Drain
-                && record.is_none_or(|r| c.record == r)
-        })
-    };
-    let out = |r: &str| copies(w, r) == Copies::NotHere || drains(None, r);
-    // What sends traffic where.
-    let mut traffic: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for r in &w.records {
-        if let RecordSaid::Points(region) = &r.said
-            && !drains(Some(&r.record), region)
-        {
-            (traffic.entry(region.as_str()).or_default()).push(format!("record {}", r.record));
-        }
-    }
-    for c in w.controls.iter().filter(|c| c.said == ControlSaid::Serve) {
-        (traffic.entry(c.region.as_str()).or_default())
-            .push(format!("control of {} serves", c.record));
-    }
+    let traffic = traffic(w);
     let primaries: Vec<&String> = (regions.iter())
-        .filter(|r| copies(w, r) == Copies::Primary && !drains(None, r))
+        .filter(|r| copies(w, r) == Copies::Primary && !drains(w, None, r))
         .collect();
     if traffic.len() > 1 {
         let split = (traffic.iter())
@@ -321,29 +301,7 @@ pub fn place(regions: &[String], w: &World) -> Placement {
         };
     }
     if let Some((region, what)) = traffic.iter().next() {
-        let region = region.to_string();
-        if out(&region) {
-            return Placement::Ambiguous {
-                why: format!(
-                    "{} → {region}, whose database is not the primary or whose control drains",
-                    what.join(", ")
-                ),
-            };
-        }
-        let mut basis = what.join(", ");
-        match copies(w, &region) {
-            Copies::Primary => basis = format!("its database is the primary; {basis}"),
-            Copies::Unknown => basis.push_str("; its database did not answer"),
-            Copies::NotHere | Copies::None => {}
-        }
-        let old: Vec<&String> = primaries.into_iter().filter(|p| **p != region).collect();
-        if !old.is_empty() {
-            basis.push_str(&format!(
-                "; {} still holds a primary (an old one, not yet reprotected)",
-                join(&old)
-            ));
-        }
-        return Placement::Region { region, basis };
+        return by_traffic(w, region, what, primaries);
     }
     match primaries.as_slice() {
         [one] => {
@@ -362,8 +320,78 @@ pub fn place(regions: &[String], w: &World) -> Placement {
         }
         [] => {}
     }
-    let answered = w
-        .databases
+    if !answered(w) {
+        return Placement::Unknown {
+            why: format!("nothing answered ({})", unanswered(w)),
+        };
+    }
+    by_elimination(regions, w)
+}
+
+/// Whether a data-plane control in `region` drains (`record`: that
+/// record's control only; `None`: any of the region's controls).
+fn drains(w: &World, record: Option<&str>, region: &str) -> bool {
+    (w.controls.iter()).any(|c| {
+        c.region == region && c.said == ControlSaid::Drain && record.is_none_or(|r| c.record == r)
+    })
+}
+
+/// Whether an answer rules `region` out: its copies answered and none is
+/// the primary, or its control drains.
+fn ruled_out(w: &World, region: &str) -> bool {
+    copies(w, region) == Copies::NotHere || drains(w, None, region)
+}
+
+/// What sends traffic where: each region the records point at (unless
+/// its control drains that record) and each region whose control serves,
+/// with what shows it.
+fn traffic(w: &World) -> BTreeMap<&str, Vec<String>> {
+    let mut traffic: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for r in &w.records {
+        if let RecordSaid::Points(region) = &r.said
+            && !drains(w, Some(&r.record), region)
+        {
+            (traffic.entry(region.as_str()).or_default()).push(format!("record {}", r.record));
+        }
+    }
+    for c in w.controls.iter().filter(|c| c.said == ControlSaid::Serve) {
+        (traffic.entry(c.region.as_str()).or_default())
+            .push(format!("control of {} serves", c.record));
+    }
+    traffic
+}
+
+/// Rule 2: traffic names one `region` (shown by `what`): that region,
+/// unless it is ruled out; a primary elsewhere is named as an old one.
+fn by_traffic(w: &World, region: &str, what: &[String], primaries: Vec<&String>) -> Placement {
+    let region = region.to_string();
+    if ruled_out(w, &region) {
+        return Placement::Ambiguous {
+            why: format!(
+                "{} → {region}, whose database is not the primary or whose control drains",
+                what.join(", ")
+            ),
+        };
+    }
+    let mut basis = what.join(", ");
+    match copies(w, &region) {
+        Copies::Primary => basis = format!("its database is the primary; {basis}"),
+        Copies::Unknown => basis.push_str("; its database did not answer"),
+        Copies::NotHere | Copies::None => {}
+    }
+    let old: Vec<&String> = primaries.into_iter().filter(|p| **p != region).collect();
+    if !old.is_empty() {
+        basis.push_str(&format!(
+            "; {} still holds a primary (an old one, not yet reprotected)",
+            join(&old)
+        ));
+    }
+    Placement::Region { region, basis }
+}
+
+/// Whether any database, control or record read answered.
+fn answered(w: &World) -> bool {
+    w.databases
         .iter()
         .any(|d| !matches!(d.said, DbSaid::Unknown(_)))
         || w.controls
@@ -371,27 +399,29 @@ pub fn place(regions: &[String], w: &World) -> Placement {
             .any(|c| !matches!(c.said, ControlSaid::Unknown(_)))
         || w.records
             .iter()
-            .any(|r| !matches!(r.said, RecordSaid::Unknown(_)));
-    let unknown = || {
-        let mut why: Vec<String> = (w.databases.iter())
-            .filter_map(|d| match &d.said {
-                DbSaid::Unknown(e) => Some(format!("{} in {}: {e}", d.id, d.region)),
-                _ => None,
-            })
-            .collect();
-        why.extend(w.records.iter().filter_map(|r| match &r.said {
-            RecordSaid::Unknown(e) => Some(format!("record {}: {e}", r.record)),
+            .any(|r| !matches!(r.said, RecordSaid::Unknown(_)))
+}
+
+/// The first three database and record reads that did not answer, and
+/// why, in a line.
+fn unanswered(w: &World) -> String {
+    let mut why: Vec<String> = (w.databases.iter())
+        .filter_map(|d| match &d.said {
+            DbSaid::Unknown(e) => Some(format!("{} in {}: {e}", d.id, d.region)),
             _ => None,
-        }));
-        why.truncate(3);
-        why.join("; ")
-    };
-    if !answered {
-        return Placement::Unknown {
-            why: format!("nothing answered ({})", unknown()),
-        };
-    }
-    let left: Vec<&String> = regions.iter().filter(|r| !out(r)).collect();
+        })
+        .collect();
+    why.extend(w.records.iter().filter_map(|r| match &r.said {
+        RecordSaid::Unknown(e) => Some(format!("record {}: {e}", r.record)),
+        _ => None,
+    }));
+    why.truncate(3);
+    why.join("; ")
+}
+
+/// Rule 4: the one region of `regions` not ruled out, or unknown.
+fn by_elimination(regions: &[String], w: &World) -> Placement {
+    let left: Vec<&String> = regions.iter().filter(|r| !ruled_out(w, r)).collect();
     match left.as_slice() {
         [one] => Placement::Region {
             region: one.to_string(),
@@ -406,7 +436,7 @@ pub fn place(regions: &[String], w: &World) -> Placement {
             why: format!(
                 "no primary answered and no record points anywhere; it may be any of {} ({})",
                 join(many),
-                unknown()
+                unanswered(w)
             ),
         },
     }

@@ -132,83 +132,101 @@ impl WatchMetrics {
             notifications_pending: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "drctl_plan_ready",
-            "Whether a standby of the plan is fit to take over (1) or not (0)",
-            m.plan_ready.clone(),
-        );
-        registry.register(
-            "drctl_replica_lag_seconds",
-            "Replica lag of the plan's database in a region, as last read",
-            m.replica_lag.clone(),
-        );
-        registry.register("drctl_rpo_seconds", "The plan's tier RPO", m.rpo.clone());
-        registry.register(
-            "drctl_watch_observations",
-            "Observations of a plan's region by an observer, by result",
-            m.observations.clone(),
-        );
-        registry.register(
-            "drctl_watch_consecutive_failures",
-            "Failed observations in a row of a plan's region by an observer",
-            m.consecutive_failures.clone(),
-        );
-        registry.register(
-            "drctl_watch_down_votes",
-            "Fresh observers that judge the plan's region down",
-            m.down_votes.clone(),
-        );
-        registry.register(
-            "drctl_watch_quorum",
-            "Observers that must agree before a region is judged down",
-            m.quorum.clone(),
-        );
-        registry.register(
-            "drctl_watch_quorum_reached",
-            "Whether a quorum of observers judges the plan's region down",
-            m.quorum_reached.clone(),
-        );
-        registry.register(
-            "drctl_watch_observers_fresh",
-            "Observers whose latest report on the plan is fresh and unimpaired",
-            m.observers_fresh.clone(),
-        );
-        registry.register(
-            "drctl_watch_decisions",
-            "Decisions of this watcher, counted when they change",
-            m.decisions.clone(),
-        );
-        registry.register(
-            "drctl_watch_state_reachable",
-            "Whether the shared state answered in the last round (a watcher that cannot reach it never acts)",
-            m.state_reachable.clone(),
-        );
-        registry.register(
-            "drctl_watch_last_round_timestamp_seconds",
-            "When the last observation round ended (Unix time)",
-            m.last_round.clone(),
-        );
-        registry.register(
-            "drctl_drill_age_seconds",
-            "Time since the plan's last passing drill",
-            m.drill_age.clone(),
-        );
-        registry.register(
-            "drctl_drill_overdue",
-            "Whether the plan's drill is overdue (no passing drill within its tier's interval)",
-            m.drill_overdue.clone(),
-        );
-        registry.register(
-            "drctl_plan_verified",
-            "Whether the plan is what its last passing drill proved: its definition unchanged since, and the drill within its tier's interval (from journals and the plan; drctl status also compares the cloud's inventory)",
-            m.plan_verified.clone(),
-        );
+        m.register_readiness(&mut registry);
+        m.register_observations(&mut registry);
+        m.register_drills(&mut registry);
         registry.register(
             "drctl_notifications_pending",
             "Notifications journaled by this watcher and not yet delivered",
             m.notifications_pending.clone(),
         );
         Self { registry, ..m }
+    }
+
+    /// Registers whether each plan could fail over: its readiness, its
+    /// replicas' lag and its RPO.
+    fn register_readiness(&self, registry: &mut Registry) {
+        registry.register(
+            "drctl_plan_ready",
+            "Whether a standby of the plan is fit to take over (1) or not (0)",
+            self.plan_ready.clone(),
+        );
+        registry.register(
+            "drctl_replica_lag_seconds",
+            "Replica lag of the plan's database in a region, as last read",
+            self.replica_lag.clone(),
+        );
+        registry.register("drctl_rpo_seconds", "The plan's tier RPO", self.rpo.clone());
+    }
+
+    /// Registers what the watcher observes and decides: observations,
+    /// votes and quorum, decisions, the shared state, the last round.
+    fn register_observations(&self, registry: &mut Registry) {
+        registry.register(
+            "drctl_watch_observations",
+            "Observations of a plan's region by an observer, by result",
+            self.observations.clone(),
+        );
+        registry.register(
+            "drctl_watch_consecutive_failures",
+            "Failed observations in a row of a plan's region by an observer",
+            self.consecutive_failures.clone(),
+        );
+        registry.register(
+            "drctl_watch_down_votes",
+            "Fresh observers that judge the plan's region down",
+            self.down_votes.clone(),
+        );
+        registry.register(
+            "drctl_watch_quorum",
+            "Observers that must agree before a region is judged down",
+            self.quorum.clone(),
+        );
+        registry.register(
+            "drctl_watch_quorum_reached",
+            "Whether a quorum of observers judges the plan's region down",
+            self.quorum_reached.clone(),
+        );
+        registry.register(
+            "drctl_watch_observers_fresh",
+            "Observers whose latest report on the plan is fresh and unimpaired",
+            self.observers_fresh.clone(),
+        );
+        registry.register(
+            "drctl_watch_decisions",
+            "Decisions of this watcher, counted when they change",
+            self.decisions.clone(),
+        );
+        registry.register(
+            "drctl_watch_state_reachable",
+            "Whether the shared state answered in the last round (a watcher that cannot reach it never acts)",
+            self.state_reachable.clone(),
+        );
+        registry.register(
+            "drctl_watch_last_round_timestamp_seconds",
+            "When the last observation round ended (Unix time)",
+            self.last_round.clone(),
+        );
+    }
+
+    /// Registers each plan's drill age, whether its drill is overdue, and
+    /// whether the plan is verified.
+    fn register_drills(&self, registry: &mut Registry) {
+        registry.register(
+            "drctl_drill_age_seconds",
+            "Time since the plan's last passing drill",
+            self.drill_age.clone(),
+        );
+        registry.register(
+            "drctl_drill_overdue",
+            "Whether the plan's drill is overdue (no passing drill within its tier's interval)",
+            self.drill_overdue.clone(),
+        );
+        registry.register(
+            "drctl_plan_verified",
+            "Whether the plan is what its last passing drill proved: its definition unchanged since, and the drill within its tier's interval (from journals and the plan; drctl status also compares the cloud's inventory)",
+            self.plan_verified.clone(),
+        );
     }
 
     /// The OpenMetrics text of every metric.

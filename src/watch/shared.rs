@@ -828,19 +828,7 @@ fn judge_episode(
         list,
     );
     let (closed_by, closed) = closers(held, quorum, list);
-    let mut told = Vec::new();
-    for name in bodies.keys().filter(|n| n.starts_with("told-")) {
-        if signed_marker(
-            trust,
-            episode,
-            bodies,
-            name,
-            "ignored (people may not have been told of this decision)",
-            list,
-        ) {
-            told.push(name.as_str());
-        }
-    }
+    let told = told_of(held, list);
     // Something was proposed, started or told for it, signed by a listed
     // observer: what closing on recovery ends. A veto alone (made before
     // any outage) is not, nor what does not verify.
@@ -868,6 +856,25 @@ fn judge_episode(
         active,
         unverified,
     }
+}
+
+/// The episode's `told-*` markers that a listed observer signed under its
+/// own name (those that do not verify noted in `list`, and ignored).
+fn told_of<'a>((trust, episode, bodies): Held<'a>, list: &mut Vec<String>) -> Vec<&'a str> {
+    let mut told = Vec::new();
+    for name in bodies.keys().filter(|n| n.starts_with("told-")) {
+        if signed_marker(
+            trust,
+            episode,
+            bodies,
+            name,
+            "ignored (people may not have been told of this decision)",
+            list,
+        ) {
+            told.push(name.as_str());
+        }
+    }
+    told
 }
 
 /// The listed observers that signed their own `closed-<observer>` marker
