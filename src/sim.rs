@@ -33,11 +33,12 @@ use tokio::time::Instant;
 use crate::cloud::budget::{Budgets, Limit};
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::model::Model;
-use crate::engine::{Engine, Reporter, RunOptions};
+use crate::engine::{Engine, EngineError, Reporter, RunOptions};
 use crate::journal::event::Outcome;
 use crate::journal::store::MemoryStore;
 use crate::plan::Plan;
 use crate::plan::kinds;
+use crate::runs::RunReport;
 use crate::steps::StepFailure;
 use crate::steps::graph::Step;
 
@@ -199,37 +200,8 @@ async fn simulate_in(
     target: &str,
     opts: &SimOptions,
 ) -> Result<SimOutcome, String> {
-    let engine = |reporter: Arc<Clock>| {
-        let (clouds, waits) = match &opts.budgets {
-            Some(limits) => {
-                let (c, _, w) = crate::cloud::metered::Metered::wrap_with_budgets(
-                    world.clouds(),
-                    Budgets::new(limits.clone()),
-                );
-                (c, Some(w))
-            }
-            None => (world.clouds(), None),
-        };
-        Engine {
-            side_clouds: clouds.clone(),
-            clouds,
-            store: Arc::new(MemoryStore::new()),
-            locks: Arc::new(crate::state::local::LocalLocks::new(dir.to_path_buf())),
-            reporter,
-            confirm: None,
-            notify: None,
-            waits,
-            // A failover journals no inventory.
-            inventory: None,
-        }
-    };
-    let run_opts = RunOptions {
-        approve: Some("simulation".into()),
-        accept_data_loss: Some(Duration::from_secs(3600)),
-        parallelism: opts.parallelism,
-        step_timeout: Some(Duration::from_secs(6 * 3600)),
-        ..RunOptions::failover(target)
-    };
+    let engine = |reporter: Arc<Clock>| sim_engine(&world, dir, opts, reporter);
+    let run_opts = sim_run_options(target, opts);
     let start = Instant::now();
     let clock = Arc::new(Clock::default());
     let mut out = SimOutcome {
@@ -248,41 +220,15 @@ async fn simulate_in(
             async move { e.run(std::slice::from_ref(p), &one).await }
         });
         for r in futures::future::join_all(runs).await {
-            match r {
-                Ok(report) => out.succeeded &= report.outcome == Outcome::Succeeded,
-                Err(e) => {
-                    out.succeeded = false;
-                    out.failed.push(("(run)".into(), e.to_string()));
-                }
-            }
+            record_run(&mut out, r);
         }
     } else {
         let e = engine(clock.clone());
-        match e.run(plans, &run_opts).await {
-            Ok(report) => out.succeeded = report.outcome == Outcome::Succeeded,
-            Err(e) => {
-                out.succeeded = false;
-                out.failed.push(("(run)".into(), e.to_string()));
-            }
-        }
+        record_run(&mut out, e.run(plans, &run_opts).await);
     }
     out.wall = start.elapsed();
     let ended = clock.ended.lock().map(|e| e.clone()).unwrap_or_default();
-    for (step, at, failed) in &ended {
-        if let Some(why) = failed {
-            out.failed.push((step.id.to_string(), why.clone()));
-        }
-        let traits = step.kind.name().traits();
-        if traits.ends_rto || traits.recovery {
-            let e = out.rto.entry(step.plan.clone()).or_default();
-            let t = at.duration_since(start);
-            // The clock stops at the step that ends it; a plan without one
-            // stops at its last recovery step.
-            if traits.ends_rto || !has_end(&ended, &step.plan) {
-                *e = (*e).max(t);
-            }
-        }
-    }
+    record_steps(&mut out, &ended, start);
     if let Some(t) = world.timing() {
         out.throttled = t.throttled();
         out.floor = floor(plans, target, &t.drawn());
@@ -294,6 +240,84 @@ async fn simulate_in(
         .filter(|w| w.starts_with("ChangeResourceRecordSets"))
         .count();
     Ok(out)
+}
+
+/// An engine on `world` for one simulated run, reporting to `reporter`:
+/// metered by `opts`' budgets when it has them (else only AWS's side
+/// throttles), with its locks in `dir` and nothing to confirm or notify.
+fn sim_engine(
+    world: &FakeCloud,
+    dir: &std::path::Path,
+    opts: &SimOptions,
+    reporter: Arc<Clock>,
+) -> Engine {
+    let (clouds, waits) = match &opts.budgets {
+        Some(limits) => {
+            let (c, _, w) = crate::cloud::metered::Metered::wrap_with_budgets(
+                world.clouds(),
+                Budgets::new(limits.clone()),
+            );
+            (c, Some(w))
+        }
+        None => (world.clouds(), None),
+    };
+    Engine {
+        side_clouds: clouds.clone(),
+        clouds,
+        store: Arc::new(MemoryStore::new()),
+        locks: Arc::new(crate::state::local::LocalLocks::new(dir.to_path_buf())),
+        reporter,
+        confirm: None,
+        notify: None,
+        waits,
+        // A failover journals no inventory.
+        inventory: None,
+    }
+}
+
+/// The options of a simulated failover to `target`: approved, accepting an
+/// hour's data loss, with `opts`' step bound and a step timeout long
+/// enough for any drawn slow operation.
+fn sim_run_options(target: &str, opts: &SimOptions) -> RunOptions {
+    RunOptions {
+        approve: Some("simulation".into()),
+        accept_data_loss: Some(Duration::from_secs(3600)),
+        parallelism: opts.parallelism,
+        step_timeout: Some(Duration::from_secs(6 * 3600)),
+        ..RunOptions::failover(target)
+    }
+}
+
+/// Adds one engine run's result to `out`: a run that did not succeed, or
+/// could not run, makes the whole simulation unsuccessful.
+fn record_run(out: &mut SimOutcome, r: Result<RunReport, EngineError>) {
+    match r {
+        Ok(report) => out.succeeded &= report.outcome == Outcome::Succeeded,
+        Err(e) => {
+            out.succeeded = false;
+            out.failed.push(("(run)".into(), e.to_string()));
+        }
+    }
+}
+
+/// Adds the steps that `ended` (in virtual time, from `start`) to `out`:
+/// each failed step with why, and each plan's RTO.
+fn record_steps(out: &mut SimOutcome, ended: &[(Step, Instant, Option<String>)], start: Instant) {
+    for (step, at, failed) in ended {
+        if let Some(why) = failed {
+            out.failed.push((step.id.to_string(), why.clone()));
+        }
+        let traits = step.kind.name().traits();
+        if traits.ends_rto || traits.recovery {
+            let e = out.rto.entry(step.plan.clone()).or_default();
+            let t = at.duration_since(start);
+            // The clock stops at the step that ends it; a plan without one
+            // stops at its last recovery step.
+            if traits.ends_rto || !has_end(ended, &step.plan) {
+                *e = (*e).max(t);
+            }
+        }
+    }
 }
 
 /// The floor of a run in its world ([`SimOutcome::floor`]) from the slow

@@ -13,9 +13,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::cloud::Clouds;
+use crate::cloud::{CloudError, Clouds};
 use crate::journal::{Cleaned, CleanupResult, Temp};
 pub use crate::steps::capacity::CapacityOwner;
+use crate::steps::{
+    drill_cloud_dns, drill_control, drill_database, drill_dns, drill_global, drill_mig,
+    drill_nodes, drill_raise, drill_scale, drill_sql,
+};
 
 pub mod owner;
 pub mod sweep;
@@ -95,13 +99,13 @@ async fn dispatch(
 ) -> Cleaned {
     let result = match temp {
         Temp::Database { region, id } => {
-            crate::steps::drill_database::remove(clouds, region, id, run, poll, deadline).await
+            drill_database::remove(clouds, region, id, run, poll, deadline).await
         }
         Temp::Cluster { region, id } => {
-            crate::steps::drill_global::remove(clouds, region, id, run, poll, deadline).await
+            drill_global::remove(clouds, region, id, run, poll, deadline).await
         }
         Temp::Capacity { region, group } => {
-            crate::steps::drill_scale::restore(clouds, region, group, run, owner).await
+            drill_scale::restore(clouds, region, group, run, owner).await
         }
         Temp::NodeCapacity {
             region,
@@ -110,7 +114,7 @@ async fn dispatch(
             restore,
         } => {
             let at = (region.as_str(), cluster.as_str(), group.as_str());
-            crate::steps::drill_nodes::restore(clouds, at, *restore, owner, poll, deadline).await
+            drill_nodes::restore(clouds, at, *restore, owner, poll, deadline).await
         }
         Temp::SqlClone {
             region,
@@ -118,7 +122,7 @@ async fn dispatch(
             name,
         } => {
             let at = (region.as_str(), project.as_str(), name.as_str());
-            crate::steps::drill_sql::remove(clouds, at, poll, deadline).await
+            drill_sql::remove(clouds, at, poll, deadline).await
         }
         Temp::MigSize {
             region,
@@ -129,20 +133,9 @@ async fn dispatch(
         } => {
             let at = (region.as_str(), project.as_str(), group.as_str());
             let a = autoscaler.as_deref();
-            crate::steps::drill_mig::restore(clouds, run, at, a, *restore, owner, poll, deadline)
-                .await
+            drill_mig::restore(clouds, run, at, a, *restore, owner, poll, deadline).await
         }
-        // A journal of a drctl before Cloud Run's service-level floor: its
-        // drill raised the revision-level floor, which this drctl never
-        // writes (each write deploys a revision). It is left to a person,
-        // named with the command that returns it.
-        t @ Temp::RunFloor { .. } => Ok((
-            CleanupResult::Failed,
-            format!(
-                "raised by an older drctl's `drill-run` (the revision-level floor, which this drctl does not write): {}",
-                crate::steps::drill_names::manual_removal(t)
-            ),
-        )),
+        t @ Temp::RunFloor { .. } => Ok(run_floor_left(t)),
         Temp::Raised {
             kind,
             region,
@@ -150,11 +143,10 @@ async fn dispatch(
             restore,
         } => {
             let at = (*kind, region.as_str(), group.as_str());
-            let by = (run, owner);
-            crate::steps::drill_raise::restore(clouds, at, *restore, by, poll, deadline).await
+            drill_raise::restore(clouds, at, *restore, (run, owner), poll, deadline).await
         }
         Temp::Record { zone, name, rtype } => {
-            crate::steps::drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await
+            drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await
         }
         Temp::CloudRecord {
             project,
@@ -168,15 +160,33 @@ async fn dispatch(
                 name.as_str(),
                 rtype.as_str(),
             );
-            crate::steps::drill_cloud_dns::remove(clouds, at, poll, deadline).await
+            drill_cloud_dns::remove(clouds, at, poll, deadline).await
         }
-        Temp::Control { region, url } => {
-            crate::steps::drill_control::remove_control(clouds, region, url).await
-        }
+        Temp::Control { region, url } => drill_control::remove_control(clouds, region, url).await,
         Temp::HealthCheck { region, control } => {
-            crate::steps::drill_control::remove_health_check(clouds, region, control).await
+            drill_control::remove_health_check(clouds, region, control).await
         }
     };
+    cleaned(temp, result)
+}
+
+/// What is left of a Cloud Run floor raised by a drctl before Cloud Run's
+/// service-level floor: that drill raised the revision-level floor, which
+/// this drctl never writes (each write deploys a revision), so it is left
+/// to a person, named with the command that returns it.
+fn run_floor_left(t: &Temp) -> (CleanupResult, String) {
+    (
+        CleanupResult::Failed,
+        format!(
+            "raised by an older drctl's `drill-run` (the revision-level floor, which this drctl does not write): {}",
+            crate::steps::drill_names::manual_removal(t)
+        ),
+    )
+}
+
+/// The journal's account of `temp`'s cleanup: what its kind's removal
+/// found, or a failure carrying the error that stopped it.
+fn cleaned(temp: &Temp, result: Result<(CleanupResult, String), CloudError>) -> Cleaned {
     match result {
         Ok((result, detail)) => Cleaned {
             resource: temp.clone(),

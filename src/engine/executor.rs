@@ -179,6 +179,30 @@ async fn journal_temp(
     Ok(())
 }
 
+/// Journals the drill resource of a running step's `request` ([`journal_temp`])
+/// and answers the step whether it is written; a journal that refused it
+/// ends the run.
+async fn answer_temp(
+    j: &mut Journal,
+    sched: &mut Schedule,
+    (step, temp, answer): TempRequest,
+) -> Result<(), EngineError> {
+    let written = journal_temp(j, sched, step, temp).await;
+    let _ = answer.send(written.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+    written
+}
+
+/// The run's Route 53 queues: one per zone for every plan of the run
+/// (none without the AWS model).
+fn zone_queues(run_id: &str, opts: &RunOptions) -> Option<Arc<crate::steps::dns_batch::Coalescer>> {
+    crate::cloud::model::Model::aws().ok().map(|m| {
+        Arc::new(
+            crate::steps::dns_batch::Coalescer::new(m.route53.clone(), run_id, &opts.target)
+                .with_busy_waits(opts.pace.busy_zone),
+        )
+    })
+}
+
 /// The executor's bookkeeping over the graph.
 struct Schedule {
     done: BTreeSet<usize>,
@@ -336,13 +360,7 @@ impl Engine {
             )
         });
         let fence = rc.journal.fence();
-        // One Route 53 queue per zone for every plan of the run.
-        let zone_batches = crate::cloud::model::Model::aws().ok().map(|m| {
-            Arc::new(
-                crate::steps::dns_batch::Coalescer::new(m.route53.clone(), &run_id, &opts.target)
-                    .with_busy_waits(opts.pace.busy_zone),
-            )
-        });
+        let zone_batches = zone_queues(&run_id, opts);
         let (temps, mut temp_requests) = tokio::sync::mpsc::unbounded_channel();
         let env = Env {
             temps: &temps,
@@ -375,10 +393,8 @@ impl Engine {
             }
             let next = tokio::select! {
                 n = running.next() => n,
-                Some((step, temp, answer)) = temp_requests.recv() => {
-                    let written = journal_temp(&mut rc.journal, &mut sched, step, temp).await;
-                    let _ = answer.send(written.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-                    written?;
+                Some(request) = temp_requests.recv() => {
+                    answer_temp(&mut rc.journal, &mut sched, request).await?;
                     continue;
                 }
                 reason = &mut stop, if interrupted.is_none() => {

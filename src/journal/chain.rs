@@ -272,15 +272,7 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &RunKeys
             last_hash,
         };
 
-    let (complete, torn) = match text.rfind('\n') {
-        Some(i) => (&text[..i], &text[i + 1..]),
-        None => ("", text),
-    };
-    let lines: Vec<&str> = if text.rfind('\n').is_some() {
-        complete.split('\n').collect()
-    } else {
-        Vec::new()
-    };
+    let (lines, torn) = split_lines(text);
 
     for (i, line) in lines.iter().enumerate() {
         let record = match check_line(&lines, i, &last_hash, &tokens)
@@ -311,11 +303,7 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &RunKeys
         return finish(records, last_hash, head_broken, head_check);
     }
     if !torn.is_empty() {
-        let seq = serde_json::from_str::<Record>(torn).ok().map(|r| r.seq);
-        let reason = format!(
-            "torn final line ({} bytes without a newline: an interrupted write)",
-            torn.len()
-        );
+        let (seq, reason) = torn_break(torn);
         return finish(
             records,
             last_hash,
@@ -324,6 +312,27 @@ pub(crate) fn check(run_id: &str, text: &str, head: Option<&str>, keys: &RunKeys
         );
     }
     finish(records, last_hash, None, head_check)
+}
+
+/// Splits a journal's text into its complete lines (each ended by a
+/// newline) and what follows the last newline: a torn final line, or
+/// nothing.
+fn split_lines(text: &str) -> (Vec<&str>, &str) {
+    match text.rfind('\n') {
+        Some(i) => (text[..i].split('\n').collect(), &text[i + 1..]),
+        None => (Vec::new(), text),
+    }
+}
+
+/// Why a torn final line (text after the last newline) breaks the
+/// journal: (its seq when it parses, the reason).
+fn torn_break(torn: &str) -> (Option<u64>, String) {
+    let seq = serde_json::from_str::<Record>(torn).ok().map(|r| r.seq);
+    let reason = format!(
+        "torn final line ({} bytes without a newline: an interrupted write)",
+        torn.len()
+    );
+    (seq, reason)
 }
 
 /// With `keys` listed, checks that `line` of run `run_id` is signed by one

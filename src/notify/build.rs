@@ -17,7 +17,8 @@ use crate::journal::notice::{
     SPEC_VERSION, Severity, event_id,
 };
 use crate::journal::{
-    ApprovalDetail, Decision, Event, GateName, Outcome, Record, RunFlags, RunKind,
+    ApprovalDetail, Decision, Event, GateName, Outcome, Record, RunFlags, RunKind, StepError,
+    StepName,
 };
 
 /// What the plans say that a journal does not: each plan's tier and its
@@ -149,18 +150,7 @@ pub fn for_record(records: &[Record], i: usize, hash: &str, info: &PlanInfo) -> 
         } => approval(&run, plan, *decision, detail)
             .into_iter()
             .collect(),
-        Event::StepFailed { step, error } => vec![(
-            EventType::StepFailed,
-            run.loud(),
-            format!("step {step} failed: {}", error.summary()),
-            EventDetail::StepFailed {
-                step: step.to_string(),
-                error: error.summary().to_string(),
-                class: error.kind.as_str().to_string(),
-                hint: error.hint().map(str::to_string),
-                command: format!("drctl runs resume {}", run.run_id),
-            },
-        )],
+        Event::StepFailed { step, error } => vec![step_failed(&run, step, error)],
         Event::RunFinished { outcome, .. } => finished(&run, &records[..=i], *outcome, info),
         Event::LockLost {
             plan,
@@ -168,17 +158,7 @@ pub fn for_record(records: &[Record], i: usize, hash: &str, info: &PlanInfo) -> 
             by_host,
             reason,
             ..
-        } => vec![(
-            EventType::LockBroken,
-            Severity::Warning,
-            format!("the lock of {plan} was taken over by run {by_run} on {by_host}: {reason}"),
-            EventDetail::LockBroken {
-                plan: plan.clone(),
-                by_run: by_run.clone(),
-                by_host: by_host.clone(),
-                reason: reason.clone(),
-            },
-        )],
+        } => vec![lock_broken(plan, by_run, by_host, reason)],
         Event::EvidenceVerified { plans: checks, .. } => {
             mismatch(&run, checks).into_iter().collect()
         }
@@ -196,28 +176,70 @@ pub fn for_record(records: &[Record], i: usize, hash: &str, info: &PlanInfo) -> 
     };
     built
         .into_iter()
-        .map(|(kind, severity, summary, detail)| CloudEvent {
-            specversion: SPEC_VERSION.into(),
-            id: event_id(run.run_id, record.seq, kind),
-            source: format!("/drctl/runs/{}", run.run_id),
-            kind,
-            time: record.at,
-            subject: run.plans.join(","),
-            datacontenttype: "application/json".into(),
-            data: EventData {
-                run_id: Some(run.run_id.to_string()),
-                run_kind: Some(run.kind.as_str().to_string()),
-                plans: run.plans.clone(),
-                tier: info.tier_of(&run.plans),
-                target: Some(run.target.to_string()),
-                operator: run.operator.map(str::to_string),
-                severity,
-                summary,
-                record: Some(at.clone()),
-                detail,
-            },
-        })
+        .map(|b| cloud_event(&run, record, &at, info, b))
         .collect()
+}
+
+/// The CloudEvent of `built`, owed by `record` (named by `at`) of `run`.
+fn cloud_event(
+    run: &Run<'_>,
+    record: &Record,
+    at: &RecordRef,
+    info: &PlanInfo,
+    (kind, severity, summary, detail): Built,
+) -> CloudEvent {
+    CloudEvent {
+        specversion: SPEC_VERSION.into(),
+        id: event_id(run.run_id, record.seq, kind),
+        source: format!("/drctl/runs/{}", run.run_id),
+        kind,
+        time: record.at,
+        subject: run.plans.join(","),
+        datacontenttype: "application/json".into(),
+        data: EventData {
+            run_id: Some(run.run_id.to_string()),
+            run_kind: Some(run.kind.as_str().to_string()),
+            plans: run.plans.clone(),
+            tier: info.tier_of(&run.plans),
+            target: Some(run.target.to_string()),
+            operator: run.operator.map(str::to_string),
+            severity,
+            summary,
+            record: Some(at.clone()),
+            detail,
+        },
+    }
+}
+
+/// `run.step_failed`: which step, why, and the command that resumes the run.
+fn step_failed(run: &Run<'_>, step: &StepName, error: &StepError) -> Built {
+    (
+        EventType::StepFailed,
+        run.loud(),
+        format!("step {step} failed: {}", error.summary()),
+        EventDetail::StepFailed {
+            step: step.to_string(),
+            error: error.summary().to_string(),
+            class: error.kind.as_str().to_string(),
+            hint: error.hint().map(str::to_string),
+            command: format!("drctl runs resume {}", run.run_id),
+        },
+    )
+}
+
+/// `lock.broken`: the lock of `plan` was taken over by another run.
+fn lock_broken(plan: &str, by_run: &str, by_host: &str, reason: &str) -> Built {
+    (
+        EventType::LockBroken,
+        Severity::Warning,
+        format!("the lock of {plan} was taken over by run {by_run} on {by_host}: {reason}"),
+        EventDetail::LockBroken {
+            plan: plan.to_string(),
+            by_run: by_run.to_string(),
+            by_host: by_host.to_string(),
+            reason: reason.to_string(),
+        },
+    )
 }
 
 /// `run.started`.

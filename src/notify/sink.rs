@@ -493,38 +493,50 @@ impl Sender {
                 http_answer(req.send().await).await
             }
             SinkKind::Sns | SinkKind::Eventbridge => {
-                let Some(publish) = &self.publish else {
-                    return Answer::failed("no cloud clients in this process to publish with");
-                };
-                let region = sink
-                    .spec
-                    .region
-                    .clone()
-                    .unwrap_or_else(|| region.to_string());
-                let published = match sink.kind {
-                    SinkKind::Sns => {
-                        let arn = (sink.spec.topic_arn.as_deref().unwrap_or_default())
-                            .replace("{region}", &region);
-                        let subject = format!("drctl: {}", event.data.summary);
-                        publish.sns(&region, &arn, &subject, &body).await
-                    }
-                    _ => {
-                        let bus = sink.spec.bus.as_deref().unwrap_or("default");
-                        publish
-                            .eventbridge(&region, bus, event.kind.as_str(), &body)
-                            .await
-                    }
-                };
-                match published {
-                    Ok(id) => Answer {
-                        delivered: true,
-                        status: None,
-                        detail: format!("message id {id} ({region})"),
-                        retry_after: None,
-                    },
-                    Err(e) => Answer::failed(e.summary()),
-                }
+                self.publish_to_cloud(sink, event, region, &body).await
             }
+        }
+    }
+
+    /// Publishes `body` (the encoded `event`) to an SNS topic or an
+    /// EventBridge bus, in the sink's region or else `region`.
+    async fn publish_to_cloud(
+        &self,
+        sink: &Sink,
+        event: &CloudEvent,
+        region: &str,
+        body: &str,
+    ) -> Answer {
+        let Some(publish) = &self.publish else {
+            return Answer::failed("no cloud clients in this process to publish with");
+        };
+        let region = sink
+            .spec
+            .region
+            .clone()
+            .unwrap_or_else(|| region.to_string());
+        let published = match sink.kind {
+            SinkKind::Sns => {
+                let arn = (sink.spec.topic_arn.as_deref().unwrap_or_default())
+                    .replace("{region}", &region);
+                let subject = format!("drctl: {}", event.data.summary);
+                publish.sns(&region, &arn, &subject, body).await
+            }
+            _ => {
+                let bus = sink.spec.bus.as_deref().unwrap_or("default");
+                publish
+                    .eventbridge(&region, bus, event.kind.as_str(), body)
+                    .await
+            }
+        };
+        match published {
+            Ok(id) => Answer {
+                delivered: true,
+                status: None,
+                detail: format!("message id {id} ({region})"),
+                retry_after: None,
+            },
+            Err(e) => Answer::failed(e.summary()),
         }
     }
 

@@ -196,25 +196,7 @@ fn milestones(o: &mut String, d: &Draft<'_>) {
         .filter(|x| x.outcome.succeeded())
         .and_then(|x| x.ended);
     let rows: [(&str, Option<DateTime<Utc>>, String); 5] = [
-        match d.rows.first().and_then(|x| x.watch.as_ref()) {
-            Some(w) => (
-                "Detected",
-                w.phases.first().and_then(|p| p.from),
-                format!(
-                    "the first failed observation (`drctl watch`, observer {}; quorum {}): the RTO clock starts",
-                    md(&w.observer),
-                    md_join(&w.votes, ", ")
-                ),
-            ),
-            None => (
-                "Detected",
-                s.declared_at,
-                match s.declared_at {
-                    Some(_) => "declared (`--declared-at`): the RTO clock starts".into(),
-                    None => "not recorded: pass `--declared-at` with the failover".into(),
-                },
-            ),
-        },
+        detected(d, &s),
         (
             "Notified",
             notified.as_ref().map(|(at, _)| *at),
@@ -259,6 +241,31 @@ fn milestones(o: &mut String, d: &Draft<'_>) {
             at.map_or("-".into(), minute),
             what
         );
+    }
+}
+
+/// The "Detected" milestone: the first failed observation of `drctl watch`
+/// when a watch started the run, else the declaration (`--declared-at`),
+/// if any.
+fn detected(d: &Draft<'_>, s: &RunStart<'_>) -> (&'static str, Option<DateTime<Utc>>, String) {
+    match d.rows.first().and_then(|x| x.watch.as_ref()) {
+        Some(w) => (
+            "Detected",
+            w.phases.first().and_then(|p| p.from),
+            format!(
+                "the first failed observation (`drctl watch`, observer {}; quorum {}): the RTO clock starts",
+                md(&w.observer),
+                md_join(&w.votes, ", ")
+            ),
+        ),
+        None => (
+            "Detected",
+            s.declared_at,
+            match s.declared_at {
+                Some(_) => "declared (`--declared-at`): the RTO clock starts".into(),
+                None => "not recorded: pass `--declared-at` with the failover".into(),
+            },
+        ),
     }
 }
 

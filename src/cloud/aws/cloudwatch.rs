@@ -54,23 +54,7 @@ impl CloudWatchMetrics {
             .ok()
             .and_then(|w| end.checked_sub_signed(w))
             .unwrap_or(end - chrono::Duration::hours(1));
-        let query = MetricDataQuery::builder()
-            .id("lag")
-            .metric_stat(
-                MetricStat::builder()
-                    .metric(
-                        Metric::builder()
-                            .namespace("AWS/RDS")
-                            .metric_name(metric)
-                            .dimensions(Dimension::builder().name(dimension).value(id).build())
-                            .build(),
-                    )
-                    .period(PERIOD)
-                    .stat("Maximum")
-                    .build(),
-            )
-            .return_data(true)
-            .build();
+        let query = lag_query(metric, dimension, id);
         let mut points: Vec<(f64, chrono::DateTime<Utc>)> = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -103,20 +87,48 @@ impl CloudWatchMetrics {
                 _ => break,
             }
         }
-        // The service's numbers: a lag too large for a Duration is the
-        // largest one, never a panic.
-        let secs = |v: f64| Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX);
-        let max = points
-            .iter()
-            .map(|p| p.0)
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-        let latest = points.iter().max_by_key(|p| p.1).map(|p| (secs(p.0), p.1));
-        Ok(LagReading {
-            max: max.map(secs),
-            latest,
-            datapoints: points.len(),
-            window,
-        })
+        Ok(lag_reading(&points, window))
+    }
+}
+
+/// The query of `metric` (namespace `AWS/RDS`, dimension `dimension` =
+/// `id`): its maximum per [`PERIOD`].
+fn lag_query(metric: &str, dimension: &str, id: &str) -> MetricDataQuery {
+    MetricDataQuery::builder()
+        .id("lag")
+        .metric_stat(
+            MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace("AWS/RDS")
+                        .metric_name(metric)
+                        .dimensions(Dimension::builder().name(dimension).value(id).build())
+                        .build(),
+                )
+                .period(PERIOD)
+                .stat("Maximum")
+                .build(),
+        )
+        .return_data(true)
+        .build()
+}
+
+/// The reading of `points` (seconds, when) over `window`: their largest
+/// and their latest value.
+fn lag_reading(points: &[(f64, chrono::DateTime<Utc>)], window: Duration) -> LagReading {
+    // The service's numbers: a lag too large for a Duration is the
+    // largest one, never a panic.
+    let secs = |v: f64| Duration::try_from_secs_f64(v.max(0.0)).unwrap_or(Duration::MAX);
+    let max = points
+        .iter()
+        .map(|p| p.0)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    let latest = points.iter().max_by_key(|p| p.1).map(|p| (secs(p.0), p.1));
+    LagReading {
+        max: max.map(secs),
+        latest,
+        datapoints: points.len(),
+        window,
     }
 }
 

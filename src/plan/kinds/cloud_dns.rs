@@ -185,28 +185,7 @@ impl CloudDnsSpec {
     /// health-checked target is an IP address). Other modes take none.
     fn check_controls(&self, s: &mut Scope<'_, '_, '_>) {
         if self.switch != CloudSwitch::HealthCheck {
-            if !self.controls.is_empty() {
-                s.error(
-                    path!["controls"],
-                    format!(
-                        "cloud_dns `{}` has `controls` but switches by {}",
-                        self.id,
-                        self.switch.as_str()
-                    ),
-                    "controls belong to a data-plane switch: set switch = \"health-check\", or remove them",
-                );
-            }
-            if self.health_check.is_some() {
-                s.error(
-                    path!["health_check"],
-                    format!(
-                        "cloud_dns `{}` has `health_check` but switches by {}",
-                        self.id,
-                        self.switch.as_str()
-                    ),
-                    "a health check belongs to a data-plane switch: set switch = \"health-check\", or remove it",
-                );
-            }
+            self.check_no_controls(s);
             return;
         }
         if !matches!(self.rtype.as_str(), "A" | "AAAA") {
@@ -220,26 +199,7 @@ impl CloudDnsSpec {
             );
         }
         for region in self.targets.keys() {
-            match self.controls.get(region) {
-                None => s.error(
-                    path!["controls"],
-                    format!("cloud_dns `{}` has no control for region `{region}`", self.id),
-                    format!(
-                        "add `{region} = \"gs://BUCKET/KEY\"` to its controls: {region}'s serving endpoint answers its health path from it"
-                    ),
-                ),
-                Some(url) => match crate::cloud::ObjectUrl::parse(url) {
-                    Ok(u) if u.scheme == crate::cloud::ObjectScheme::Gcs && !u.key.is_empty() => {}
-                    _ => s.error(
-                        path!["controls", region.as_str()],
-                        format!(
-                            "control `{url}` of cloud_dns `{}` is not a GCS object URL",
-                            self.id
-                        ),
-                        "write gs://BUCKET/KEY (a Cloud Storage object the region's serving endpoint reads)",
-                    ),
-                },
-            }
+            self.check_control(s, region);
         }
         for region in self.controls.keys() {
             if !self.targets.contains_key(region) {
@@ -267,6 +227,91 @@ impl CloudDnsSpec {
                     self.id
                 ),
                 "write projects/PROJECT/global/healthChecks/NAME (the health check that probes the serving addresses)",
+            );
+        }
+    }
+
+    /// Records mode's keys: a record switched by one Cloud DNS change takes
+    /// no controls and no health check (they belong to a data-plane switch).
+    fn check_no_controls(&self, s: &mut Scope<'_, '_, '_>) {
+        if !self.controls.is_empty() {
+            s.error(
+                path!["controls"],
+                format!(
+                    "cloud_dns `{}` has `controls` but switches by {}",
+                    self.id,
+                    self.switch.as_str()
+                ),
+                "controls belong to a data-plane switch: set switch = \"health-check\", or remove them",
+            );
+        }
+        if self.health_check.is_some() {
+            s.error(
+                path!["health_check"],
+                format!(
+                    "cloud_dns `{}` has `health_check` but switches by {}",
+                    self.id,
+                    self.switch.as_str()
+                ),
+                "a health check belongs to a data-plane switch: set switch = \"health-check\", or remove it",
+            );
+        }
+    }
+
+    /// Health-check mode's control for `region` (a region of `targets`):
+    /// present, and a `gs://` object URL with a key.
+    fn check_control(&self, s: &mut Scope<'_, '_, '_>, region: &str) {
+        match self.controls.get(region) {
+            None => s.error(
+                path!["controls"],
+                format!("cloud_dns `{}` has no control for region `{region}`", self.id),
+                format!(
+                    "add `{region} = \"gs://BUCKET/KEY\"` to its controls: {region}'s serving endpoint answers its health path from it"
+                ),
+            ),
+            Some(url) => match crate::cloud::ObjectUrl::parse(url) {
+                Ok(u) if u.scheme == crate::cloud::ObjectScheme::Gcs && !u.key.is_empty() => {}
+                _ => s.error(
+                    path!["controls", region],
+                    format!(
+                        "control `{url}` of cloud_dns `{}` is not a GCS object URL",
+                        self.id
+                    ),
+                    "write gs://BUCKET/KEY (a Cloud Storage object the region's serving endpoint reads)",
+                ),
+            },
+        }
+    }
+
+    /// One of `targets`: keyed by a GCP region, and (when set) a value of
+    /// the record's type.
+    fn check_target(&self, s: &mut Scope<'_, '_, '_>, region: &str, value: &str) {
+        let rtype = self.rtype.as_str();
+        if !gcp_region(region) {
+            s.error(
+                path!["targets", region],
+                format!(
+                    "cloud_dns `{}` has a target for {region}, not a GCP region",
+                    self.id
+                ),
+                "key targets by the plan's GCP regions (us-central1, us-east4)",
+            );
+        }
+        if !value.trim().is_empty() && !valid_value(rtype, value) {
+            let hint = match rtype {
+                "CNAME" => format!(
+                    "a CNAME's value is a host name with its trailing dot: `{}`",
+                    fqdn(value.trim())
+                ),
+                _ => format!("an {rtype} record's value is an IP address"),
+            };
+            s.error(
+                path!["targets", region],
+                format!(
+                    "cloud_dns `{}`: `{value}` in {region} is not a value of a {rtype} record",
+                    self.id
+                ),
+                hint,
             );
         }
     }
@@ -374,33 +419,7 @@ impl Resource for CloudDnsSpec {
             );
         }
         for (region, value) in &self.targets {
-            if !gcp_region(region) {
-                s.error(
-                    path!["targets", region.as_str()],
-                    format!(
-                        "cloud_dns `{}` has a target for {region}, not a GCP region",
-                        self.id
-                    ),
-                    "key targets by the plan's GCP regions (us-central1, us-east4)",
-                );
-            }
-            if !value.trim().is_empty() && !valid_value(rtype, value) {
-                let hint = match rtype {
-                    "CNAME" => format!(
-                        "a CNAME's value is a host name with its trailing dot: `{}`",
-                        fqdn(value.trim())
-                    ),
-                    _ => format!("an {rtype} record's value is an IP address"),
-                };
-                s.error(
-                    path!["targets", region.as_str()],
-                    format!(
-                        "cloud_dns `{}`: `{value}` in {region} is not a value of a {rtype} record",
-                        self.id
-                    ),
-                    hint,
-                );
-            }
+            self.check_target(s, region, value);
         }
         self.check_controls(s);
     }
