@@ -640,35 +640,8 @@ async fn retention_check(
     manifest: &Manifest,
     whole: &[&ManifestObject],
 ) -> (String, Vec<Problem>) {
-    let Ok(dest_url) = ObjectUrl::parse(dest) else {
-        return (
-            "unknown: the destination is not an object address".into(),
-            Vec::new(),
-        );
-    };
-    if dest_url.scheme == ObjectScheme::Gcs {
-        return (
-            "the bucket's retention policy (GCS keeps it by itself; not asked per object)".into(),
-            Vec::new(),
-        );
-    }
-    match objects.bucket_lock(via, &dest_url).await {
-        Ok(lock) if lock.object_lock == Some(true) => {}
-        Ok(_) => {
-            return (
-                "no Object Lock on the bucket: a writer of the bucket can replace or delete the pack (see terraform/evidence.tf)".into(),
-                Vec::new(),
-            );
-        }
-        Err(e) => {
-            return (
-                format!(
-                    "unknown: the bucket's Object Lock could not be read ({})",
-                    e.summary()
-                ),
-                Vec::new(),
-            );
-        }
+    if let Err(said) = object_lock_in_force(objects, via, dest).await {
+        return (said, Vec::new());
     }
     let mut urls: Vec<ObjectUrl> = whole
         .iter()
@@ -685,30 +658,76 @@ async fn retention_check(
     let mut kept: Vec<Retention> = Vec::new();
     let mut unread = 0;
     for (url, got) in asked {
-        let object = url.to_string();
-        match (got, wanted) {
-            (Err(e), _) => {
+        match got {
+            Err(e) => {
                 unread += 1;
-                tracing::debug!("retention of {object} not read: {e}");
+                tracing::debug!("retention of {url} not read: {e}");
             }
-            (Ok(Some(r)), w) => {
-                if let Some(p) = w.and_then(|w| weaker(r, w)) {
-                    problems.push(Problem { object, problem: p });
+            Ok(got) => {
+                if let Some(p) = retention_problem(got, wanted) {
+                    problems.push(Problem {
+                        object: url.to_string(),
+                        problem: p,
+                    });
                 }
-                kept.push(r);
+                kept.extend(got);
             }
-            (Ok(None), Some((mode, until))) => problems.push(Problem {
-                object,
-                problem: format!(
-                    "carries no Object Lock retention, the manifest says it was written under {} until {}: its retention was removed",
-                    mode.as_s3().to_ascii_lowercase(),
-                    until.format("%Y-%m-%d")
-                ),
-            }),
-            (Ok(None), None) => {}
         }
     }
-    let total = urls.len();
+    (retention_summary(&kept, urls.len(), unread), problems)
+}
+
+/// Whether the pack's objects are to be asked their retention: `Ok` on an
+/// S3 bucket with Object Lock; otherwise `Err` with what is said of the
+/// pack's retention instead (GCS keeps it per bucket, a bucket without
+/// Object Lock keeps nothing, a lock that cannot be read is unknown).
+async fn object_lock_in_force(
+    objects: &dyn ObjectStore,
+    via: &str,
+    dest: &str,
+) -> Result<(), String> {
+    let Ok(dest_url) = ObjectUrl::parse(dest) else {
+        return Err("unknown: the destination is not an object address".into());
+    };
+    if dest_url.scheme == ObjectScheme::Gcs {
+        return Err(
+            "the bucket's retention policy (GCS keeps it by itself; not asked per object)".into(),
+        );
+    }
+    match objects.bucket_lock(via, &dest_url).await {
+        Ok(lock) if lock.object_lock == Some(true) => Ok(()),
+        Ok(_) => Err(
+            "no Object Lock on the bucket: a writer of the bucket can replace or delete the pack (see terraform/evidence.tf)".into(),
+        ),
+        Err(e) => Err(format!(
+            "unknown: the bucket's Object Lock could not be read ({})",
+            e.summary()
+        )),
+    }
+}
+
+/// What is wrong with an object's retention `got` (pure), given what the
+/// manifest says it was written under (`wanted`, if anything): kept
+/// shorter or weaker, or not kept at all.
+fn retention_problem(
+    got: Option<Retention>,
+    wanted: Option<(LockMode, DateTime<Utc>)>,
+) -> Option<String> {
+    match (got, wanted) {
+        (Some(r), w) => w.and_then(|w| weaker(r, w)),
+        (None, Some((mode, until))) => Some(format!(
+            "carries no Object Lock retention, the manifest says it was written under {} until {}: its retention was removed",
+            mode.as_s3().to_ascii_lowercase(),
+            until.format("%Y-%m-%d")
+        )),
+        (None, None) => None,
+    }
+}
+
+/// The summary of the retentions read (pure): how many of the `total`
+/// objects are kept, the first to end and the weakest mode, and how many
+/// could not be asked.
+fn retention_summary(kept: &[Retention], total: usize, unread: usize) -> String {
     let mut summary = match kept.iter().min_by_key(|r| r.until) {
         Some(first) => format!(
             "Object Lock: {} of {total} objects kept, the first until {} ({})",
@@ -727,7 +746,7 @@ async fn retention_check(
     if unread > 0 {
         summary.push_str(&format!("; {unread} could not be asked"));
     }
-    (summary, problems)
+    summary
 }
 
 /// Why the retention `now` is weaker than `(mode, until)`, what an object

@@ -354,10 +354,7 @@ impl Coalescer {
                     let (big, rest): (Vec<Pending>, Vec<Pending>) = waiting
                         .into_iter()
                         .partition(|p| p.group.plan == too_big.plan);
-                    for p in big {
-                        let r = self.send_alone(dns, zone, &p).await;
-                        let _ = p.done.send(r);
-                    }
+                    self.send_each_alone(dns, zone, big).await;
                     waiting = rest;
                     continue;
                 }
@@ -368,15 +365,7 @@ impl Coalescer {
             let (mut these, others): (Vec<Pending>, Vec<Pending>) = waiting
                 .into_iter()
                 .partition(|p| first.groups.contains(&p.group));
-            let comment = match these.as_slice() {
-                [one] => one.comment.clone(),
-                _ => format!(
-                    "drctl run {}: {} plans to {}",
-                    self.run.0,
-                    first.plans().len(),
-                    self.run.1
-                ),
-            };
+            let comment = self.comment_of(&these, &first);
             let sent = Self::fence_of(&these)
                 .guard(dns.apply_changes(zone, &first.changes(), &comment))
                 .await;
@@ -387,9 +376,7 @@ impl Coalescer {
                         in_sync: info.in_sync,
                         plans: first.plans(),
                     };
-                    for p in these {
-                        let _ = p.done.send(Ok(carried.clone()));
-                    }
+                    answer_all(these, &Ok(carried));
                     pause = self.busy.0;
                     tries = 0;
                     waiting = others;
@@ -409,20 +396,43 @@ impl Coalescer {
                     waiting = these;
                 }
                 Err(e) if e.kind == ErrorKind::Client && these.len() > 1 => {
-                    for p in these {
-                        let r = self.send_alone(dns, zone, &p).await;
-                        let _ = p.done.send(r);
-                    }
+                    self.send_each_alone(dns, zone, these).await;
                     waiting = others;
                 }
                 Err(e) => {
-                    for p in these {
-                        let _ = p.done.send(Err(e.clone()));
-                    }
+                    answer_all(these, &Err(e));
                     waiting = others;
                 }
             }
             waiting.extend(Self::take(q));
+        }
+    }
+
+    /// The comment of a change carrying `these` in `batch`: a lone group's
+    /// own, else one naming the run and how many plans it switches.
+    fn comment_of(&self, these: &[Pending], batch: &Batch) -> String {
+        match these {
+            [one] => one.comment.clone(),
+            _ => format!(
+                "drctl run {}: {} plans to {}",
+                self.run.0,
+                batch.plans().len(),
+                self.run.1
+            ),
+        }
+    }
+
+    /// Sends each of `these` alone, one after the other, and answers each
+    /// with its own result (one group's failure stays its own).
+    async fn send_each_alone(
+        &self,
+        dns: &dyn crate::cloud::Dns,
+        zone: &HostedZone,
+        these: Vec<Pending>,
+    ) {
+        for p in these {
+            let r = self.send_alone(dns, zone, &p).await;
+            let _ = p.done.send(r);
         }
     }
 
@@ -464,6 +474,13 @@ impl Coalescer {
             }
         }
         last.ok_or_else(|| lost(zone))
+    }
+}
+
+/// Answers every group of a batch with the batch's result.
+fn answer_all(these: Vec<Pending>, r: &Result<Carried, CloudError>) {
+    for p in these {
+        let _ = p.done.send(r.clone());
     }
 }
 

@@ -222,57 +222,17 @@ pub async fn prepare(
             let Some(url) = d.controls.get(region) else {
                 continue;
             };
-            let url = ObjectUrl::parse(url).map_err(|e| {
-                CloudError::new(
-                    "s3",
-                    "PutObject",
-                    url,
-                    region,
-                    crate::cloud::ErrorKind::Client,
-                    e.to_string(),
-                )
-            })?;
-            let state = if Some(region) == regions.first() {
-                ControlState::Serve
-            } else {
-                ControlState::Drain
-            };
-            let body = Control {
-                state,
-                token: 0,
-                run: "prepare".into(),
-                at: chrono::Utc::now(),
-            }
-            .body();
-            let action = match clouds
-                .objects
-                .put(region, &url, body.into(), PutMode::CreateOnly)
-                .await?
-            {
-                PutOutcome::Written(_) => format!("created ({state})"),
-                PutOutcome::AlreadyExists => "exists (left as it is)".into(),
-            };
-            out.push(Prepared {
-                resource: format!("control {url}"),
-                region: region.clone(),
-                action,
-            });
+            let url = control_url(url, region)?;
+            out.push(place_control(clouds, &regions, region, &url).await?);
             let want = control::health_check(
                 &reference(plan.name(), d, region),
                 region,
                 &url,
                 s3_endpoint,
             );
-            let (hc, action) = match reading(&existing, d, region) {
-                Some(h) => (h.clone(), "exists"),
-                None => (clouds.dns.create_health_check(&want).await?, "created"),
-            };
-            out.push(Prepared {
-                resource: format!("health check {} ({})", hc.id, hc.caller_reference),
-                region: region.clone(),
-                action: action.into(),
-            });
-            ids.insert(region.clone(), hc.id);
+            let (id, prepared) = ensure_health_check(clouds, &existing, d, region, &want).await?;
+            out.push(prepared);
+            ids.insert(region.clone(), id);
         }
         let zone = d.zone.to_ascii_lowercase();
         for r in failover_records(d, &regions, &ids) {
@@ -283,25 +243,123 @@ pub async fn prepare(
         }
     }
     for (zone, changes) in by_zone_changes {
-        let z = find_zone(clouds, &zone).await?;
-        let todo = missing(clouds, &z, changes, "").await?;
-        for c in &changes_desc(&todo) {
-            out.push(Prepared {
-                resource: c.clone(),
-                region: "global".into(),
-                action: "upserted".into(),
-            });
-        }
-        if !todo.is_empty() {
-            clouds
-                .dns
-                .apply_changes(
-                    &z,
-                    &todo,
-                    &format!("drctl dns prepare --plan {}", plan.name()),
-                )
-                .await?;
-        }
+        out.extend(upsert_zone(clouds, plan, &zone, changes).await?);
+    }
+    Ok(out)
+}
+
+/// A region's control URL from the plan, as an error of the control's
+/// write when it does not parse.
+// The adapters' error type, which `dns prepare` returns.
+#[allow(clippy::result_large_err)]
+fn control_url(url: &str, region: &str) -> Result<ObjectUrl, CloudError> {
+    ObjectUrl::parse(url).map_err(|e| {
+        CloudError::new(
+            "s3",
+            "PutObject",
+            url,
+            region,
+            crate::cloud::ErrorKind::Client,
+            e.to_string(),
+        )
+    })
+}
+
+/// Creates `region`'s control at `url` if there is none (home serves, the
+/// others drain); an existing control is left as it is.
+async fn place_control(
+    clouds: &Clouds,
+    regions: &[String],
+    region: &str,
+    url: &ObjectUrl,
+) -> Result<Prepared, CloudError> {
+    let state = if regions.first().map(String::as_str) == Some(region) {
+        ControlState::Serve
+    } else {
+        ControlState::Drain
+    };
+    Ok(Prepared {
+        resource: format!("control {url}"),
+        region: region.to_string(),
+        action: create_control(clouds, region, url, state).await?,
+    })
+}
+
+/// Writes a control holding `state` at `url` in `region`, create-only: an
+/// existing control is left as it is, whatever it holds. Returns what
+/// `dns prepare` reports of it (shared by both clouds' prepare).
+pub(super) async fn create_control(
+    clouds: &Clouds,
+    region: &str,
+    url: &ObjectUrl,
+    state: ControlState,
+) -> Result<String, CloudError> {
+    let body = Control {
+        state,
+        token: 0,
+        run: "prepare".into(),
+        at: chrono::Utc::now(),
+    }
+    .body();
+    Ok(
+        match clouds
+            .objects
+            .put(region, url, body.into(), PutMode::CreateOnly)
+            .await?
+        {
+            PutOutcome::Written(_) => format!("created ({state})"),
+            PutOutcome::AlreadyExists => "exists (left as it is)".into(),
+        },
+    )
+}
+
+/// The id of a health check reading `d`'s control in `region`: an existing
+/// one (`dns prepare`'s or terraform's), else `want` created.
+async fn ensure_health_check(
+    clouds: &Clouds,
+    existing: &[HealthCheck],
+    d: &DnsSpec,
+    region: &str,
+    want: &HealthCheck,
+) -> Result<(String, Prepared), CloudError> {
+    let (hc, action) = match reading(existing, d, region) {
+        Some(h) => (h.clone(), "exists"),
+        None => (clouds.dns.create_health_check(want).await?, "created"),
+    };
+    let prepared = Prepared {
+        resource: format!("health check {} ({})", hc.id, hc.caller_reference),
+        region: region.to_string(),
+        action: action.into(),
+    };
+    Ok((hc.id, prepared))
+}
+
+/// Applies the UPSERTs of one zone that are not there yet, in one batch.
+async fn upsert_zone(
+    clouds: &Clouds,
+    plan: &Plan,
+    zone: &str,
+    changes: Vec<DnsChange>,
+) -> Result<Vec<Prepared>, CloudError> {
+    let z = find_zone(clouds, zone).await?;
+    let todo = missing(clouds, &z, changes, "").await?;
+    let out = changes_desc(&todo)
+        .into_iter()
+        .map(|c| Prepared {
+            resource: c,
+            region: "global".into(),
+            action: "upserted".into(),
+        })
+        .collect();
+    if !todo.is_empty() {
+        clouds
+            .dns
+            .apply_changes(
+                &z,
+                &todo,
+                &format!("drctl dns prepare --plan {}", plan.name()),
+            )
+            .await?;
     }
     Ok(out)
 }

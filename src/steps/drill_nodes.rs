@@ -428,29 +428,8 @@ pub async fn restore(
             format!("node group {cluster}/{group} does not exist in {region}"),
         ));
     };
-    match owner {
-        CapacityOwner::Drill(_) => {}
-        CapacityOwner::Failover(why) => {
-            return Ok((
-                CleanupResult::Kept,
-                format!("left at {} ({why})", g.capacity),
-            ));
-        }
-        CapacityOwner::Unknown(why) => {
-            return Ok((
-                CleanupResult::Failed,
-                format!(
-                    "not lowered: {why}; a failover may own the node group, so its size {} stays until that is known (the drill's journal keeps {restore} to return to)",
-                    g.capacity
-                ),
-            ));
-        }
-    }
-    if g.capacity == restore && !in_flight(&g.status) {
-        return Ok((
-            CleanupResult::Restored,
-            format!("at {restore} (read back), {}", g.status),
-        ));
+    if let Some(left) = left_as_is(owner, &g, restore) {
+        return Ok(left);
     }
     let by = Driver::Cleanup {
         clouds,
@@ -479,7 +458,48 @@ pub async fn restore(
         .node_groups
         .describe_node_group(region, cluster, group)
         .await?;
-    Ok(match after {
+    Ok(read_back(after, (cluster, group), restore, update))
+}
+
+/// What the cleanup says of node group `g` when it leaves it as it is
+/// (pure): a failover's keeps its size, one whose owner is in doubt is not
+/// lowered, one already at `restore` (nothing in flight) is restored;
+/// `None` when the drill is to bring it back to `restore`.
+fn left_as_is(
+    owner: &CapacityOwner,
+    g: &NodeGroup,
+    restore: Capacity,
+) -> Option<(CleanupResult, String)> {
+    match owner {
+        CapacityOwner::Drill(_) => (g.capacity == restore && !in_flight(&g.status)).then(|| {
+            (
+                CleanupResult::Restored,
+                format!("at {restore} (read back), {}", g.status),
+            )
+        }),
+        CapacityOwner::Failover(why) => Some((
+            CleanupResult::Kept,
+            format!("left at {} ({why})", g.capacity),
+        )),
+        CapacityOwner::Unknown(why) => Some((
+            CleanupResult::Failed,
+            format!(
+                "not lowered: {why}; a failover may own the node group, so its size {} stays until that is known (the drill's journal keeps {restore} to return to)",
+                g.capacity
+            ),
+        )),
+    }
+}
+
+/// The restore's result from the node group read back after it (pure):
+/// restored only when it reads `restore`, naming the update sent (if any).
+fn read_back(
+    after: Option<NodeGroup>,
+    (cluster, group): (&str, &str),
+    restore: Capacity,
+    update: Option<String>,
+) -> (CleanupResult, String) {
+    match after {
         Some(a) if a.capacity == restore => (
             CleanupResult::Restored,
             format!(
@@ -496,7 +516,7 @@ pub async fn restore(
             CleanupResult::Failed,
             format!("node group {cluster}/{group} vanished during the restore"),
         ),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -167,6 +167,126 @@ impl Evidence {
             })
             .collect()
     }
+
+    /// Splits the destinations for this attempt: the packs an earlier
+    /// attempt stored on destinations still configured (kept as recorded),
+    /// and the destinations that still have no pack (written now).
+    fn still_to_store(&self, earlier: Option<&EvidenceOutput>) -> (Vec<StoredPack>, Vec<&String>) {
+        let kept: Vec<StoredPack> = earlier
+            .map(|o| {
+                o.stored
+                    .iter()
+                    .filter(|p| self.destinations.contains(&p.destination))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let dests: Vec<&String> = self
+            .destinations
+            .iter()
+            .filter(|d| !kept.iter().any(|p| &p.destination == *d))
+            .collect();
+        (kept, dests)
+    }
+}
+
+/// What the other regions looked like, read beside the run (bounded,
+/// once, never on the critical path): "unreachable" during an outage,
+/// `null` when the run reads no other regions.
+async fn other_regions(cx: &Cx<'_>) -> Value {
+    match &cx.side {
+        Some(side) => side.clone().await[cx.plan.name()].clone(),
+        None => Value::Null,
+    }
+}
+
+/// The pack's state file: the plan, the target, and every touched resource
+/// before and after the run, with the other regions beside it.
+fn state_json(cx: &Cx<'_>, others: &Value) -> Vec<u8> {
+    let prefix = format!("{}/", cx.plan.name());
+    let steps: serde_json::Map<String, Value> = cx
+        .outputs
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // Before: what preflight read of every resource before anything
+    // changed (the cloud's own descriptions, its facts). After: what
+    // each step read back once it had acted (a promoted instance, the
+    // records INSYNC, the group in service), in its outputs. No new
+    // reads: the pack records what the run saw, when it saw it.
+    let before = cx
+        .output_of::<PreflightOutput>(None)
+        .map(|p| json!({ "read_at": p.read_at, "resources": p.checked }))
+        .unwrap_or(Value::Null);
+    let after: serde_json::Map<String, Value> = steps
+        .iter()
+        .filter(|(k, _)| !k.ends_with("/preflight"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    serde_json::to_vec_pretty(&json!({
+        "plan": cx.plan.name(),
+        "target": cx.target,
+        "before": before,
+        "after": after,
+        "other_regions": others,
+    }))
+    .unwrap_or_default()
+}
+
+/// The pack's files, journal first (its nonce is read from there): the
+/// journal, the state, and the run's report when the run renders one.
+fn pack_files(cx: &Cx<'_>, journal: String, others: &Value) -> Vec<(&'static str, Vec<u8>)> {
+    let state = state_json(cx, others);
+    // The run's report as it stands (its steps before evidence have
+    // ended), from the same journal text as the pack holds.
+    let report = cx
+        .render_report
+        .map(|render| render(cx.plan, cx.run_id, journal.clone()));
+    let mut files: Vec<(&str, Vec<u8>)> = vec![
+        (crate::evidence::JOURNAL, journal.into_bytes()),
+        (crate::evidence::STATE, state),
+    ];
+    if let Some(report) = report {
+        files.push((crate::evidence::REPORT, report.into_bytes()));
+    }
+    files
+}
+
+/// Sorts each destination's result into the packs stored (after `kept`)
+/// and the destinations missing theirs; a lost lease ends the run instead.
+// The error of `Action::run`, which returns what this gives.
+#[allow(clippy::result_large_err)]
+fn sort_results(
+    kept: Vec<StoredPack>,
+    dests: &[&String],
+    results: Vec<Result<StoredPack, StepFailure>>,
+) -> Result<(Vec<StoredPack>, Vec<MissingPack>), StepFailure> {
+    let mut stored = kept;
+    let mut missing = Vec::new();
+    for (dest, r) in dests.iter().zip(results) {
+        match r {
+            Ok(v) => stored.push(v),
+            // A lost lease is no missing destination: the run ends here.
+            Err(e @ StepFailure::Fenced { .. }) => return Err(e),
+            Err(e) => {
+                tracing::warn!(destination = %dest, "evidence not stored: {e}");
+                missing.push(missing_pack(dest, &e));
+            }
+        }
+    }
+    Ok((stored, missing))
+}
+
+/// The record of a destination that did not take its pack, from its error.
+fn missing_pack(dest: &str, e: &StepFailure) -> MissingPack {
+    let rec = e.to_record();
+    MissingPack {
+        destination: Some(dest.to_string()),
+        error: Some(rec.message),
+        kind: Some(rec.kind),
+        region: rec.region,
+    }
 }
 
 /// How the objects of a pack on `base` are to be kept, and the note the
@@ -415,35 +535,17 @@ impl Action for Evidence {
             // Nowhere to store a pack: nothing is read or rendered (a
             // report of the whole run per plan is the costliest thing a
             // run of hundreds of plans does).
-            let others = match &cx.side {
-                Some(side) => side.clone().await[cx.plan.name()].clone(),
-                None => Value::Null,
-            };
             return EvidenceOutput {
                 stored: Vec::new(),
                 missing: Vec::new(),
-                other_regions: others,
+                other_regions: other_regions(cx).await,
             }
             .to_output();
         }
         // A rerun (a destination that did not take its pack last time)
         // writes only what is missing: the packs stored stay as recorded.
         let earlier = cx.output_of::<EvidenceOutput>(None);
-        let kept: Vec<StoredPack> = earlier
-            .as_ref()
-            .map(|o| {
-                o.stored
-                    .iter()
-                    .filter(|p| self.destinations.contains(&p.destination))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let dests: Vec<&String> = self
-            .destinations
-            .iter()
-            .filter(|d| !kept.iter().any(|p| &p.destination == *d))
-            .collect();
+        let (kept, dests) = self.still_to_store(earlier.as_ref());
         if dests.is_empty()
             && let Some(earlier) = earlier
         {
@@ -462,76 +564,13 @@ impl Action for Evidence {
                 "-",
             )
         })?;
-        let prefix = format!("{}/", cx.plan.name());
-        let steps: serde_json::Map<String, Value> = cx
-            .outputs
-            .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        // Before: what preflight read of every resource before anything
-        // changed (the cloud's own descriptions, its facts). After: what
-        // each step read back once it had acted (a promoted instance, the
-        // records INSYNC, the group in service), in its outputs. No new
-        // reads: the pack records what the run saw, when it saw it.
-        let before = cx
-            .output_of::<PreflightOutput>(None)
-            .map(|p| json!({ "read_at": p.read_at, "resources": p.checked }))
-            .unwrap_or(Value::Null);
-        let after: serde_json::Map<String, Value> = steps
-            .iter()
-            .filter(|(k, _)| !k.ends_with("/preflight"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        // What the other regions looked like, read beside the run (bounded,
-        // once, never on the critical path): "unreachable" during an outage.
-        let others = match &cx.side {
-            Some(side) => side.clone().await[cx.plan.name()].clone(),
-            None => Value::Null,
-        };
-        let state = serde_json::to_vec_pretty(&json!({
-            "plan": cx.plan.name(),
-            "target": cx.target,
-            "before": before,
-            "after": after,
-            "other_regions": &others,
-        }))
-        .unwrap_or_default();
-        // The run's report as it stands (its steps before evidence have
-        // ended), from the same journal text as the pack holds.
-        let report = cx
-            .render_report
-            .map(|render| render(cx.plan, cx.run_id, journal.clone()));
-        let mut files: Vec<(&str, Vec<u8>)> = vec![
-            (crate::evidence::JOURNAL, journal.into_bytes()),
-            (crate::evidence::STATE, state),
-        ];
-        if let Some(report) = report {
-            files.push((crate::evidence::REPORT, report.into_bytes()));
-        }
+        let others = other_regions(cx).await;
+        let files = pack_files(cx, journal, &others);
         let nonce = files
             .first()
             .and_then(|(_, j)| nonce_in(&String::from_utf8_lossy(j)));
         let results = join_all(dests.iter().map(|d| store(cx, d, &files, nonce.as_deref()))).await;
-        let mut stored = kept;
-        let mut missing = Vec::new();
-        for (dest, r) in dests.iter().zip(results) {
-            match r {
-                Ok(v) => stored.push(v),
-                // A lost lease is no missing destination: the run ends here.
-                Err(e @ StepFailure::Fenced { .. }) => return Err(e),
-                Err(e) => {
-                    tracing::warn!(destination = %dest, "evidence not stored: {e}");
-                    let rec = e.to_record();
-                    missing.push(MissingPack {
-                        destination: Some((*dest).clone()),
-                        error: Some(rec.message),
-                        kind: Some(rec.kind),
-                        region: rec.region,
-                    });
-                }
-            }
-        }
+        let (stored, missing) = sort_results(kept, &dests, results)?;
         EvidenceOutput {
             stored,
             missing,

@@ -210,21 +210,14 @@ impl ScaleNodes {
 /// read after and the update sent (if any).
 pub(crate) async fn bring_to(
     by: &Driver<'_, '_>,
-    (region, cluster, group): (&str, &str, &str),
+    at: (&str, &str, &str),
     want: Capacity,
     missing: impl Fn() -> StepFailure,
 ) -> Result<(NodeGroup, NodeGroup, Option<String>), StepFailure> {
-    let read = || async {
-        Ok::<_, StepFailure>(
-            by.clouds()
-                .node_groups
-                .describe_node_group(region, cluster, group)
-                .await?,
-        )
-    };
-    let before = read().await?.ok_or_else(&missing)?;
+    let (region, cluster, group) = at;
+    let before = read_group(by, at).await?.ok_or_else(&missing)?;
     let mut now = before.clone();
-    let mut sent = None;
+    let mut sent: Option<String> = None;
     loop {
         match decide(&now, want) {
             NodesNext::Done => return Ok((before, now, sent)),
@@ -237,76 +230,135 @@ pub(crate) async fn bring_to(
                 ));
             }
             NodesNext::Settle => {
-                now = by
-                    .wait(
-                        &format!("node group {cluster}/{group} ({region}) to end its update"),
-                        || async { Ok(read().await?.filter(|g| !in_flight(&g.status))) },
-                    )
-                    .await?;
-                if sent.is_some() && now.capacity != want {
-                    return Err(StepFailure::state(
-                        format!(
-                            "node group {cluster}/{group} in {region} reads {} after update {}, not {want}",
-                            now.capacity,
-                            sent.as_deref().unwrap_or_default()
-                        ),
-                        "another writer changed its scaling configuration: look at the node group, then resume",
-                        group,
-                        region,
-                    ));
+                now = settled(
+                    by,
+                    at,
+                    &format!("node group {cluster}/{group} ({region}) to end its update"),
+                )
+                .await?;
+                if let Some(id) = &sent
+                    && now.capacity != want
+                {
+                    return Err(moved_after_update(at, &now, want, id));
                 }
             }
             NodesNext::Scale if sent.is_some() => {
-                return Err(StepFailure::state(
-                    format!(
-                        "node group {cluster}/{group} in {region} is {} at {} after update {}",
-                        now.status,
-                        now.capacity,
-                        sent.as_deref().unwrap_or_default()
-                    ),
-                    "EKS applied the update but the node group does not serve at the size: look at its health issues",
-                    group,
-                    region,
+                return Err(not_serving_after_update(
+                    at,
+                    &now,
+                    sent.as_deref().unwrap_or_default(),
                 ));
             }
             NodesNext::Scale => {
-                by.fenced(&format!("eks:UpdateNodegroupConfig of {group}"), region)
-                    .await?;
-                let update = by
-                    .clouds()
-                    .node_groups
-                    .scale_node_group(region, cluster, group, want)
-                    .await?;
-                let id = update.id.clone();
-                sent = Some(id.clone());
-                let mut u = update;
-                if !update_ended(&u).map_err(|e| failed(group, region, e))? {
-                    u = by
-                        .wait(
-                            &format!("update {id} of node group {cluster}/{group} ({region})"),
-                            || async {
-                                let u = by
-                                    .clouds()
-                                    .node_groups
-                                    .describe_update(region, cluster, group, &id)
-                                    .await?;
-                                Ok(update_ended(&u)
-                                    .map_err(|e| failed(group, region, e))?
-                                    .then_some(u))
-                            },
-                        )
-                        .await?;
-                }
-                tracing::info!(cluster, group, region, update = %u.id, "scaling update applied");
-                now = by
-                    .wait(
-                        &format!("node group {cluster}/{group} ({region}) ACTIVE at {want}"),
-                        || async { Ok(read().await?.filter(|g| !in_flight(&g.status))) },
-                    )
-                    .await?;
+                sent = Some(send_update(by, at, want).await?);
+                now = settled(
+                    by,
+                    at,
+                    &format!("node group {cluster}/{group} ({region}) ACTIVE at {want}"),
+                )
+                .await?;
             }
         }
     }
+}
+
+/// Reads node group `cluster/group` in `region` (`None`: it does not exist).
+async fn read_group(
+    by: &Driver<'_, '_>,
+    (region, cluster, group): (&str, &str, &str),
+) -> Result<Option<NodeGroup>, StepFailure> {
+    Ok(by
+        .clouds()
+        .node_groups
+        .describe_node_group(region, cluster, group)
+        .await?)
+}
+
+/// Waits (told as `what`) until the node group has no update in flight,
+/// and returns it as read then.
+async fn settled(
+    by: &Driver<'_, '_>,
+    at: (&str, &str, &str),
+    what: &str,
+) -> Result<NodeGroup, StepFailure> {
+    by.wait(what, || async {
+        Ok(read_group(by, at).await?.filter(|g| !in_flight(&g.status)))
+    })
+    .await
+}
+
+/// Sends the scaling update to `want` (fenced) and waits until EKS has
+/// applied it; returns the update's id.
+async fn send_update(
+    by: &Driver<'_, '_>,
+    (region, cluster, group): (&str, &str, &str),
+    want: Capacity,
+) -> Result<String, StepFailure> {
+    by.fenced(&format!("eks:UpdateNodegroupConfig of {group}"), region)
+        .await?;
+    let update = by
+        .clouds()
+        .node_groups
+        .scale_node_group(region, cluster, group, want)
+        .await?;
+    let id = update.id.clone();
+    let mut u = update;
+    if !update_ended(&u).map_err(|e| failed(group, region, e))? {
+        u = by
+            .wait(
+                &format!("update {id} of node group {cluster}/{group} ({region})"),
+                || async {
+                    let u = by
+                        .clouds()
+                        .node_groups
+                        .describe_update(region, cluster, group, &id)
+                        .await?;
+                    Ok(update_ended(&u)
+                        .map_err(|e| failed(group, region, e))?
+                        .then_some(u))
+                },
+            )
+            .await?;
+    }
+    tracing::info!(cluster, group, region, update = %u.id, "scaling update applied");
+    Ok(id)
+}
+
+/// The failure when the node group, settled after update `id`, reads
+/// another size than `want`: another writer changed it.
+fn moved_after_update(
+    (region, cluster, group): (&str, &str, &str),
+    now: &NodeGroup,
+    want: Capacity,
+    id: &str,
+) -> StepFailure {
+    StepFailure::state(
+        format!(
+            "node group {cluster}/{group} in {region} reads {} after update {id}, not {want}",
+            now.capacity
+        ),
+        "another writer changed its scaling configuration: look at the node group, then resume",
+        group,
+        region,
+    )
+}
+
+/// The failure when EKS applied update `id` but the node group still does
+/// not serve at the size (it would be scaled again).
+fn not_serving_after_update(
+    (region, cluster, group): (&str, &str, &str),
+    now: &NodeGroup,
+    id: &str,
+) -> StepFailure {
+    StepFailure::state(
+        format!(
+            "node group {cluster}/{group} in {region} is {} at {} after update {id}",
+            now.status, now.capacity
+        ),
+        "EKS applied the update but the node group does not serve at the size: look at its health issues",
+        group,
+        region,
+    )
 }
 
 fn failed(group: &str, region: &str, why: String) -> StepFailure {

@@ -27,12 +27,11 @@
 //! ([`decide_policy`], pure).
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::dns_setup::Prepared;
+use super::dns_setup::{Prepared, create_control};
 use super::switch_control::{
     ControlOutcome, ControlRef, SwitchControlOutput, target_problems, token, write_controls,
 };
@@ -41,8 +40,7 @@ use super::{
 };
 use crate::cloud::control::{Control, ControlState};
 use crate::cloud::{
-    BackupItem, CloudError, CloudRecordSet, Clouds, ErrorKind, ObjectUrl, PrimaryBackup, PutMode,
-    PutOutcome, gcp_dns,
+    BackupItem, CloudError, CloudRecordSet, Clouds, ErrorKind, ObjectUrl, PrimaryBackup, gcp_dns,
 };
 use crate::plan::Plan;
 use crate::plan::kinds::{CloudDnsSpec, CloudSwitch};
@@ -343,85 +341,94 @@ pub async fn prepare(clouds: &Clouds, plan: &Plan) -> Result<Vec<Prepared>, Clou
     let mut out = Vec::new();
     let home = plan.home();
     for d in (plan.spec.cloud_dns.iter()).filter(|d| d.switch == CloudSwitch::HealthCheck) {
-        let home_gcp = d.sites.gcp(home);
-        for (region, url) in &d.controls {
-            let parsed = ObjectUrl::parse(url).map_err(|e| {
-                CloudError::new(
-                    "gcs",
-                    "objects.insert",
-                    url,
-                    region,
-                    ErrorKind::Client,
-                    e.to_string(),
-                )
-            })?;
-            let state = if region == home_gcp {
-                ControlState::Serve
-            } else {
-                ControlState::Drain
-            };
-            let body = Control {
-                state,
-                token: 0,
-                run: "prepare".into(),
-                at: Utc::now(),
-            }
-            .body();
-            let action = match (clouds.objects)
-                .put(region, &parsed, Bytes::from(body), PutMode::CreateOnly)
-                .await?
-            {
-                PutOutcome::Written(_) => format!("created ({state})"),
-                PutOutcome::AlreadyExists => "exists (left as it is)".into(),
-            };
-            out.push(Prepared {
-                resource: format!("control {url}"),
-                region: region.clone(),
-                action,
-            });
-        }
-        let want = want_record(d, home);
-        let read = (clouds.cloud_dns)
-            .read_record_set(&d.project, &d.zone, &d.name, &d.rtype)
-            .await?;
-        let resource = format!(
-            "record {} {} primaryBackup (zone {}, project {})",
-            d.name, d.rtype, d.zone, d.project
-        );
-        let action = match decide_policy(read.as_ref(), &want) {
-            PolicyNext::Done => "exists".to_string(),
-            PolicyNext::Refuse(why) => {
-                return Err(CloudError::new(
-                    "clouddns",
-                    "changes.create",
-                    &d.name,
-                    gcp_dns::REGION,
-                    ErrorKind::Precondition,
-                    format!("{resource}: {why}"),
-                ));
-            }
-            PolicyNext::Swap(deletion) => {
-                let change = (clouds.cloud_dns)
-                    .swap_record_set(&d.project, &d.zone, deletion.as_ref(), &want)
-                    .await?;
-                format!(
-                    "{} (change {})",
-                    if deletion.is_some() {
-                        "updated"
-                    } else {
-                        "created"
-                    },
-                    change.id
-                )
-            }
+        out.extend(prepare_controls(clouds, d, home).await?);
+        out.push(prepare_policy(clouds, d, home).await?);
+    }
+    Ok(out)
+}
+
+/// Creates each of `d`'s controls that is absent (home's serves, the
+/// others drain); an existing one is left as it is.
+async fn prepare_controls(
+    clouds: &Clouds,
+    d: &CloudDnsSpec,
+    home: &str,
+) -> Result<Vec<Prepared>, CloudError> {
+    let home_gcp = d.sites.gcp(home);
+    let mut out = Vec::new();
+    for (region, url) in &d.controls {
+        let parsed = ObjectUrl::parse(url).map_err(|e| {
+            CloudError::new(
+                "gcs",
+                "objects.insert",
+                url,
+                region,
+                ErrorKind::Client,
+                e.to_string(),
+            )
+        })?;
+        let state = if region == home_gcp {
+            ControlState::Serve
+        } else {
+            ControlState::Drain
         };
         out.push(Prepared {
-            resource,
-            region: gcp_dns::REGION.into(),
-            action,
+            resource: format!("control {url}"),
+            region: region.clone(),
+            action: create_control(clouds, region, &parsed, state).await?,
         });
     }
     Ok(out)
+}
+
+/// Gives `d`'s record set its routing policy (home primary, the others
+/// backups) in one atomic change deleting the set as read; nothing when it
+/// is already right, a refusal when it cannot be replaced.
+async fn prepare_policy(
+    clouds: &Clouds,
+    d: &CloudDnsSpec,
+    home: &str,
+) -> Result<Prepared, CloudError> {
+    let want = want_record(d, home);
+    let read = (clouds.cloud_dns)
+        .read_record_set(&d.project, &d.zone, &d.name, &d.rtype)
+        .await?;
+    let resource = format!(
+        "record {} {} primaryBackup (zone {}, project {})",
+        d.name, d.rtype, d.zone, d.project
+    );
+    let action = match decide_policy(read.as_ref(), &want) {
+        PolicyNext::Done => "exists".to_string(),
+        PolicyNext::Refuse(why) => {
+            return Err(CloudError::new(
+                "clouddns",
+                "changes.create",
+                &d.name,
+                gcp_dns::REGION,
+                ErrorKind::Precondition,
+                format!("{resource}: {why}"),
+            ));
+        }
+        PolicyNext::Swap(deletion) => {
+            let change = (clouds.cloud_dns)
+                .swap_record_set(&d.project, &d.zone, deletion.as_ref(), &want)
+                .await?;
+            format!(
+                "{} (change {})",
+                if deletion.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                },
+                change.id
+            )
+        }
+    };
+    Ok(Prepared {
+        resource,
+        region: gcp_dns::REGION.into(),
+        action,
+    })
 }
 
 #[cfg(test)]

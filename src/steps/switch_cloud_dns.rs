@@ -240,6 +240,44 @@ impl SwitchCloudDns {
         .await
     }
 
+    /// Waits on every change pending in the zone (a switch already made
+    /// may still be on its way to the name servers); returns their ids.
+    async fn wait_pending(&self, cx: &Cx<'_>) -> Result<Vec<String>, StepFailure> {
+        let (p, z) = (self.project.as_str(), self.zone.as_str());
+        let pending = (cx.clouds.cloud_dns).pending_dns_changes(p, z).await?;
+        for c in &pending {
+            self.done(cx, &c.id).await?;
+        }
+        Ok(pending.into_iter().map(|c| c.id).collect())
+    }
+
+    /// After Cloud DNS refused the swap whole (`why`): reads the record
+    /// again; `Ok` when it already holds `want` (this run's own change whose
+    /// answer was lost, or another run's), else the refusal naming what
+    /// was read before (`deletion`) and now.
+    async fn judge_refusal(
+        &self,
+        cx: &Cx<'_>,
+        want: &CloudRecordSet,
+        deletion: Option<&CloudRecordSet>,
+        why: &str,
+    ) -> Result<(), StepFailure> {
+        let now = self.read(cx).await?;
+        if decide(now.as_ref(), want) == DnsNext::Done {
+            tracing::warn!(
+                record = self.name,
+                zone = self.zone.as_str(),
+                "change refused but the record already holds the target's value"
+            );
+            return Ok(());
+        }
+        Err(self.refused(&format!(
+            "Cloud DNS refused the change ({why}): the record changed after it was read (read {}, now {}); nothing was overwritten",
+            self.shows(deletion),
+            self.shows(now.as_ref())
+        )))
+    }
+
     fn refused(&self, why: &str) -> StepFailure {
         StepFailure::state(
             format!(
@@ -352,11 +390,7 @@ impl Action for SwitchCloudDns {
                 // Already switched (a rerun, or a resume after a crash whose
                 // change had landed): its change may still be on its way to
                 // the name servers; wait for the zone's pending changes.
-                let pending = (cx.clouds.cloud_dns).pending_dns_changes(p, z).await?;
-                for c in &pending {
-                    self.done(cx, &c.id).await?;
-                }
-                out.waited_changes = pending.into_iter().map(|c| c.id).collect();
+                out.waited_changes = self.wait_pending(cx).await?;
                 tracing::info!(
                     record = self.name,
                     zone = z,
@@ -379,23 +413,11 @@ impl Action for SwitchCloudDns {
             Ok(c) => c,
             Err(e) if gcp_dns::is_conflict(&e) => {
                 // Refused whole: read again and judge.
-                let now = self.read(cx).await?;
-                if decide(now.as_ref(), &want) == DnsNext::Done {
-                    tracing::warn!(
-                        record = self.name,
-                        zone = z,
-                        "change refused but the record already holds the target's value"
-                    );
-                    out.found_switched = true;
-                    out.after = want.rrdatas;
-                    return out.to_output();
-                }
-                return Err(self.refused(&format!(
-                    "Cloud DNS refused the change ({}): the record changed after it was read (read {}, now {}); nothing was overwritten",
-                    e.message,
-                    self.shows(deletion.as_ref()),
-                    self.shows(now.as_ref())
-                )));
+                self.judge_refusal(cx, &want, deletion.as_ref(), &e.message)
+                    .await?;
+                out.found_switched = true;
+                out.after = want.rrdatas;
+                return out.to_output();
             }
             Err(e) => return Err(e.into()),
         };

@@ -260,7 +260,7 @@ impl VerifyResolution {
         streak: &Mutex<Streak>,
         started: tokio::time::Instant,
     ) -> StepFailure {
-        let lock = || streak.lock().unwrap_or_else(|p| p.into_inner());
+        let lock = || locked(streak);
         let records = std::slice::from_ref(d);
         // `dns prepare`'s pace until the health checks are read: no Route
         // 53 call before the answer has been wrong that long.
@@ -357,84 +357,22 @@ pub(super) async fn resolve_until(
     started: tokio::time::Instant,
     watch: impl std::future::Future<Output = StepFailure>,
 ) -> Result<Resolved, StepFailure> {
-    let lock = || streak.lock().unwrap_or_else(|p| p.into_inner());
     let what = format!(
         "{} to resolve to {} at {} ({CONSECUTIVE_ANSWERS} answers in a row)",
         q.name,
         q.target,
         cx.clouds.resolver.servers()
     );
-
-    // One look: resolve, count, and tell a new answer.
-    let look = || async {
-        let at = Utc::now();
-        let answer = match cx.clouds.resolver.resolve(q.zone, q.name, q.rtype).await {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::debug!(name = %q.name, "no answer: {e}");
-                Vec::new()
-            }
-        };
-        let (first, new) = {
-            let mut s = lock();
-            let before = s.seen.last().map(|x| x.from);
-            let first = s.push(at, answer.clone(), q.target);
-            (first, s.seen.last().map(|x| x.from) != before)
-        };
-        if new && let Some(tell) = cx.waiting {
-            tell(&format!("{what}; now: {}", show(&answer)));
-        }
-        first
-    };
-    // Polled here, not through `wait_for`: a wrong answer is asked
-    // again after growing pauses (the run's poll bounds), a run of
-    // right answers is confirmed at a steady [`confirm_every`].
-    let wait = async {
-        let deadline = tokio::time::Instant::from_std(cx.deadline);
-        let mut pause = cx.poll.0;
-        loop {
-            if let Some(first) = look().await {
-                return Ok(Some(first));
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Ok::<_, StepFailure>(None);
-            }
-            let next = if lock().count > 0 {
-                confirm_every(cx.poll)
-            } else {
-                let p = pause;
-                pause = (pause * 2).min(cx.poll.1);
-                p
-            };
-            tokio::time::sleep(next.min(deadline - now)).await;
-        }
-    };
     let found = tokio::select! {
-        found = wait => found,
+        found = poll_answers(cx, q, streak, &what) => Ok(found),
         failed = watch => Err(failed),
     };
     let first = match found {
         Ok(Some(first)) => first,
-        Ok(None) => {
-            let s = lock();
-            return Err(StepFailure::state(
-                format!(
-                    "{} did not resolve to {} {CONSECUTIVE_ANSWERS} times in a row within {} s; it answered {}{}",
-                    q.name,
-                    q.target,
-                    started.elapsed().as_secs(),
-                    history(&s.seen),
-                    said(&s.said),
-                ),
-                q.hint,
-                q.id,
-                "global",
-            ));
-        }
+        Ok(None) => return Err(not_resolved(q, started, &locked(streak))),
         Err(e) => return Err(e),
     };
-    let s = lock();
+    let s = locked(streak);
     Ok(Resolved {
         name: q.name.to_string(),
         values: s.last.clone(),
@@ -443,6 +381,98 @@ pub(super) async fn resolve_until(
         seen: s.seen.clone(),
         said: s.said.clone(),
     })
+}
+
+/// The streak, even if a panicking holder poisoned its lock (it is only
+/// ever counted into, never left half-written).
+fn locked(streak: &Mutex<Streak>) -> std::sync::MutexGuard<'_, Streak> {
+    streak.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Asks until the streak is complete (`Some(first)`: its first answer's
+/// time) or the step's deadline passes (`None`). Polled here, not through
+/// `wait_for`: a wrong answer is asked again after growing pauses (the
+/// run's poll bounds), a run of right answers is confirmed at a steady
+/// [`confirm_every`].
+async fn poll_answers(
+    cx: &Cx<'_>,
+    q: &Asked<'_>,
+    streak: &Mutex<Streak>,
+    what: &str,
+) -> Option<DateTime<Utc>> {
+    let deadline = tokio::time::Instant::from_std(cx.deadline);
+    let mut pause = cx.poll.0;
+    loop {
+        if let Some(first) = look(cx, q, streak, what).await {
+            return Some(first);
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        let confirming = locked(streak).count > 0;
+        let next = next_pause(confirming, cx.poll, &mut pause);
+        tokio::time::sleep(next.min(deadline - now)).await;
+    }
+}
+
+/// The pause before the next answer (pure): [`confirm_every`] while a run
+/// of right answers is being confirmed, else `pause`, doubled (up to the
+/// poll's upper bound) for the time after.
+fn next_pause(confirming: bool, poll: (Duration, Duration), pause: &mut Duration) -> Duration {
+    if confirming {
+        confirm_every(poll)
+    } else {
+        let p = *pause;
+        *pause = (*pause * 2).min(poll.1);
+        p
+    }
+}
+
+/// One look: resolves, counts the answer into the streak, and tells a new
+/// answer; `Some(first)` once the streak is complete.
+async fn look(
+    cx: &Cx<'_>,
+    q: &Asked<'_>,
+    streak: &Mutex<Streak>,
+    what: &str,
+) -> Option<DateTime<Utc>> {
+    let at = Utc::now();
+    let answer = match cx.clouds.resolver.resolve(q.zone, q.name, q.rtype).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::debug!(name = %q.name, "no answer: {e}");
+            Vec::new()
+        }
+    };
+    let (first, new) = {
+        let mut s = locked(streak);
+        let before = s.seen.last().map(|x| x.from);
+        let first = s.push(at, answer.clone(), q.target);
+        (first, s.seen.last().map(|x| x.from) != before)
+    };
+    if new && let Some(tell) = cx.waiting {
+        tell(&format!("{what}; now: {}", show(&answer)));
+    }
+    first
+}
+
+/// The failure when `q.name` did not answer its target enough times in a
+/// row before the deadline, with what it answered and what was said.
+fn not_resolved(q: &Asked<'_>, started: tokio::time::Instant, s: &Streak) -> StepFailure {
+    StepFailure::state(
+        format!(
+            "{} did not resolve to {} {CONSECUTIVE_ANSWERS} times in a row within {} s; it answered {}{}",
+            q.name,
+            q.target,
+            started.elapsed().as_secs(),
+            history(&s.seen),
+            said(&s.said),
+        ),
+        q.hint,
+        q.id,
+        "global",
+    )
 }
 
 /// What the step says when the answer stays wrong (pure).
