@@ -14,16 +14,7 @@ pub(super) fn row(
     now: DateTime<Utc>,
     running: bool,
 ) -> RunRow {
-    // The report a run makes of itself is judged as the run stood when its
-    // evidence step began: that step, running while the report is made, is
-    // left out of the view (not counted as a step that never ran).
-    let judged: Vec<Record>;
-    let records: &[Record] = if running {
-        judged = before_evidence(&r.records);
-        &judged
-    } else {
-        &r.records
-    };
+    let records = &*judged_records(r, running);
     let first = &records[0];
     let Event::RunStarted {
         kind,
@@ -53,10 +44,7 @@ pub(super) fn row(
         let declared = declared_at.unwrap_or(first.at);
         crate::runs::watch::waterfall(origin, &steps, restored_at(declared, &rto))
     });
-    let depth = flags
-        .as_ref()
-        .and_then(|f| f.drill_depth())
-        .map(|d| d.as_str().to_string());
+    let depth = (flags.as_ref().and_then(|f| f.drill_depth())).map(|d| d.as_str().to_string());
     RunRow {
         run_id: r.journal.run_id.clone(),
         kind: *kind,
@@ -94,6 +82,18 @@ pub(super) fn row(
         evidence_check: EvidenceCheck::last(records, plan),
         watch,
         predicted_rto: None,
+    }
+}
+
+/// The records a row is judged from. The report a run makes of itself is
+/// judged as the run stood when its evidence step began: that step,
+/// running while the report is made, is left out of the view (not counted
+/// as a step that never ran).
+fn judged_records<'r>(r: &'r ReadRun<'_>, running: bool) -> std::borrow::Cow<'r, [Record]> {
+    if running {
+        std::borrow::Cow::Owned(before_evidence(&r.records))
+    } else {
+        std::borrow::Cow::Borrowed(&r.records)
     }
 }
 
