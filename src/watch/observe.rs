@@ -1,5 +1,5 @@
 //! Observe: one round of reads of one plan, every region at once, each read
-//! bounded. Nothing is judged here (that is `decide.rs`); a read that does
+//! bounded. Nothing is judged here (that is `decide`); a read that does
 //! not answer in time is recorded as what it is, a failed signal.
 //!
 //! The signals, per region: whether its API answers at all (a describe of
