@@ -289,7 +289,7 @@ fn event_line(event: &Event) -> String {
         Event::RunFinished { outcome, .. } => format!("finished: {outcome}"),
         Event::Inventory { plan, items } => {
             format!(
-                "inventory of {plan}: {} facts the drill proves",
+                "inventory of {plan}: {} facts as the run began",
                 items.len()
             )
         }

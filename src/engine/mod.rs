@@ -124,8 +124,9 @@ fn me(plans: &[Plan], opts: &RunOptions) -> LockInfo {
 /// Each plan's inventory, by plan name.
 pub type Inventories = BTreeMap<String, BTreeMap<String, String>>;
 
-/// Journals each plan's inventory before a drill's steps act: what the
-/// drill proves a recovery of (`status` compares it later).
+/// Journals each plan's inventory before the run's steps act: what a
+/// drill proves a recovery of (`status` compares it later), or the
+/// definition a failover or failback acted on (see `read_inventory`).
 async fn journal_inventory(
     plans: &[Plan],
     mut read: Inventories,
@@ -414,12 +415,22 @@ impl Engine {
         }
     }
 
-    /// Reads each plan's inventory for a drill (`None`: not a drill, no reader, or the
-    /// read did not end within [`INVENTORY_BUDGET`], said on the progress
-    /// sink; the drill goes on without it).
+    /// What the run journals of its plans before its steps act. A drill:
+    /// each plan's inventory as read now (`None`: no reader, or the read
+    /// did not end within [`INVENTORY_BUDGET`], said on the progress sink;
+    /// the drill goes on without it). A failover or failback: each plan's
+    /// definition, from the plan alone (no cloud read on the recovery
+    /// path), from which the report judges whether the plan was verified
+    /// when the run began. Other runs: nothing.
     async fn read_inventory(&self, plans: &[Plan], opts: &RunOptions) -> Option<Inventories> {
-        if opts.kind != journal::event::RunKind::Drill {
-            return None;
+        use journal::event::RunKind;
+        match opts.kind {
+            RunKind::Drill => {}
+            RunKind::Failover | RunKind::Failback => {
+                let own = |p: &Plan| (p.name().to_string(), crate::runs::verified::definition(p));
+                return Some(plans.iter().map(own).collect());
+            }
+            _ => return None,
         }
         let reader = self.inventory.as_ref()?;
         let read = reader.inventories(&self.clouds, plans);

@@ -246,7 +246,9 @@ pub enum Event {
     /// `status` read it before the drill's steps acted (its resources'
     /// ids, designations, capacity maxima and floors, record targets,
     /// evidence destinations, a digest of each of the plan's entries).
-    /// `status` compares the plan with it (`status::verified`).
+    /// `status` compares the plan with it (`status::verified`). In a
+    /// failover or failback: the plan's definition facts alone, as the run
+    /// began (the report judges from them whether it was verified then).
     Inventory {
         /// The plan.
         plan: String,

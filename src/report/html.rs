@@ -495,6 +495,13 @@ fn run_facts(run: &RunRow) -> Vec<(&'static str, String)> {
             )
         },
     ));
+    facts.extend((run.verified_at_start.as_ref()).map(|v| {
+        let html = match &v.reason {
+            None => x(&super::render::verified_text(v)),
+            Some(why) => format!(r#"<span class="badge fail">NOT VERIFIED</span> {}"#, x(why)),
+        };
+        ("Plan at the run's start", html)
+    }));
     facts.extend(
         run.rollback_scope
             .as_ref()

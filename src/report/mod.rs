@@ -24,7 +24,7 @@ use crate::journal::{ApprovalDetail, LockOverride, RpoDetail};
 use crate::plan::Plan;
 use crate::runs::drill::Verdict;
 use crate::runs::measure::{Measure, StepTiming};
-use crate::runs::schedule::Cadence;
+use crate::runs::schedule::{Cadence, DrillRun};
 
 pub mod controls;
 pub mod findings;
@@ -298,6 +298,13 @@ pub struct RunRow {
     /// measurement; `None` when its graph could not be forecast (a plan
     /// no longer loaded, or changed so it no longer has the region).
     pub predicted_rto: Option<Predicted>,
+    /// A failover's or failback's plan as the run began: whether it was
+    /// verified then, judged from the definition the run journaled
+    /// against the last passing drill before it, aged to the run's start
+    /// (journals only). `None` for other runs, and for runs that
+    /// journaled no definition (made before drctl journaled it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at_start: Option<crate::runs::verified::Verified>,
     /// RPO achieved against the target, with what it was measured from.
     pub rpo: Measure,
     /// PASS, FAIL, UNKNOWN or REFUSED, with the reason.
@@ -534,8 +541,23 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
     plans.sort_by_key(|p| (p.tier.rank, p.name().to_string()));
     let targets = crate::runs::measure::targets(req.plans);
     let read_runs: Vec<ReadRun<'_>> = journals.iter().map(|j| read(j, req.keys)).collect();
-    let cadences = cadences(&plans, &read_runs, &targets, req.now);
+    let drills = drills(&read_runs, &targets);
+    let owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
+    let cadences = crate::runs::schedule::cadence(&owned, &drills, req.now);
     let (mut rows, with_rows) = rows_in_window(req, &plans, &read_runs, &targets, running);
+    // A run's own report (in its evidence pack) is made from its journal
+    // alone: no drill history to judge it by, so no judgement (never a
+    // "not verified" for want of the history).
+    for (plan, runs) in rows.iter_mut().filter(|_| running.is_none()) {
+        let Some(p) = plans.iter().find(|p| p.name() == plan) else {
+            continue;
+        };
+        for row in runs {
+            let run = read_runs.iter().find(|r| r.journal.run_id == row.run_id);
+            let records = run.map(|r| r.records.as_slice()).unwrap_or_default();
+            row.verified_at_start = verified_at_start(p, row, records, &drills);
+        }
+    }
     let unreadable = unreadable(&read_runs, &with_rows);
     let verified: Vec<(String, Vec<Record>)> = (read_runs.iter())
         .filter(|r| r.chain.ok)
@@ -567,13 +589,9 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
     }
 }
 
-/// Drill cadence of `plans` over every verified drill, whatever its date.
-fn cadences(
-    plans: &[&Plan],
-    read_runs: &[ReadRun<'_>],
-    targets: &BTreeMap<String, (u64, u64)>,
-    now: DateTime<Utc>,
-) -> Vec<Cadence> {
+/// Every drill of every journal that verifies, whatever its date: the
+/// plans' cadence, and what a failover's plan was verified by.
+fn drills(read_runs: &[ReadRun<'_>], targets: &BTreeMap<String, (u64, u64)>) -> Vec<DrillRun> {
     let mut drills = Vec::new();
     for r in read_runs {
         if r.chain.ok && crate::runs::schedule::usable(&r.records) {
@@ -584,8 +602,41 @@ fn cadences(
             ));
         }
     }
-    let owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
-    crate::runs::schedule::cadence(&owned, &drills, now)
+    drills
+}
+
+/// Whether `plan` was verified when a failover or failback of it began
+/// (pure, from journals): the definition the run journaled, judged
+/// against the last passing drill that started before the run, aged to
+/// the run's start. `None` for other kinds of run, and for a run that
+/// journaled no definition.
+fn verified_at_start(
+    plan: &Plan,
+    row: &RunRow,
+    records: &[Record],
+    drills: &[DrillRun],
+) -> Option<crate::runs::verified::Verified> {
+    if !matches!(row.kind, RunKind::Failover | RunKind::Failback) {
+        return None;
+    }
+    let facts = records.iter().find_map(|r| match &r.event {
+        Event::Inventory { plan: p, items } if p == plan.name() => Some(items),
+        _ => None,
+    })?;
+    let before: Vec<DrillRun> = (drills.iter())
+        .filter(|d| d.started < row.started)
+        .cloned()
+        .collect();
+    let cadence = crate::runs::schedule::cadence(std::slice::from_ref(plan), &before, row.started);
+    let scope = crate::runs::verified::Scope::Definition;
+    let at = row.started;
+    Some(crate::runs::verified::judge(
+        plan,
+        (facts, scope),
+        cadence.first(),
+        None,
+        at,
+    ))
 }
 
 /// The rows of the runs that started in the window, per plan in scope, and

@@ -520,6 +520,9 @@ fn md_record(o: &mut String, run: &RunRow) {
             )
         }
     );
+    if let Some(v) = &run.verified_at_start {
+        let _ = writeln!(o, "- Plan at the run's start: {}", md(&verified_text(v)));
+    }
     if let Some(scope) = &run.rollback_scope {
         let _ = writeln!(o, "- Cannot be undone: {}", md(scope));
     }

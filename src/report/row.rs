@@ -82,6 +82,7 @@ pub(super) fn row(
         evidence_check: EvidenceCheck::last(records, plan),
         watch,
         predicted_rto: None,
+        verified_at_start: None,
     }
 }
 

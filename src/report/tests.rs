@@ -1577,3 +1577,128 @@ fn the_report_says_whether_each_plan_is_verified_from_its_definition() {
     );
     assert!(super::render::verified_text(&v).starts_with("NOT VERIFIED: changed since"));
 }
+
+/// A failover journal of payments that journaled `facts` as its plan's
+/// definition, and the run's row and records as the report reads them.
+fn failover_with_definition(
+    facts: crate::runs::verified::Inventory,
+) -> (RunRow, Vec<Record>, JournalText) {
+    let id = "20261001T100000Z-payments-a001";
+    let mut j = failover(id, "2026-10-01T10:00:00Z", 12.0, 400.0, approved());
+    j.events.insert(
+        3,
+        (
+            0.45,
+            Event::Inventory {
+                plan: "payments".into(),
+                items: facts,
+            },
+        ),
+    );
+    let text = j.build();
+    let (row, _) = a001(std::slice::from_ref(&text));
+    let records = text
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (row, records, text)
+}
+
+/// A passing drill of payments at `started`, with `inventory`.
+fn passing_drill(
+    started: DateTime<Utc>,
+    inventory: crate::runs::verified::Inventory,
+) -> crate::runs::schedule::DrillRun {
+    crate::runs::schedule::DrillRun {
+        run_id: format!("{}-payments-d001", started.format("%Y%m%dT%H%M%SZ")),
+        plan: "payments".into(),
+        started,
+        outcome: Outcome::Succeeded,
+        verdict: Verdict::Pass,
+        inventory: Some(inventory),
+    }
+}
+
+/// A failover runs on a plan that is not verified, and its report says
+/// so: the plan as the run began (the definition it journaled) against
+/// the last passing drill before it, aged to the run's start. A drill
+/// after the run does not verify it; an edit made before the run is
+/// named; a drill older than the tier's interval is banded.
+#[test]
+fn a_failovers_report_says_whether_its_plan_was_verified_when_it_began() {
+    use crate::runs::verified::{Band, definition};
+    let plans = plans();
+    let plan = plans.iter().find(|p| p.name() == "payments").unwrap();
+    let own = definition(plan);
+    let (row, records, _) = failover_with_definition(own.clone());
+    let started = row.started;
+    let judge = |drills: &[crate::runs::schedule::DrillRun]| {
+        verified_at_start(plan, &row, &records, drills).expect("a failover is judged")
+    };
+
+    // No drill before it: not verified, and the report says so.
+    let none = judge(&[]);
+    assert!(!none.verified);
+    assert_eq!(none.reason.as_deref(), Some("no passing drill on record"));
+    // A passing drill the day before, of the same definition: verified.
+    let day_before = passing_drill(started - Duration::days(1), own.clone());
+    let v = judge(std::slice::from_ref(&day_before));
+    assert!(v.verified, "{v:#?}");
+    assert_eq!(v.drill.as_deref(), Some(day_before.run_id.as_str()));
+    // A drill that started after the run proves nothing about it.
+    let after = passing_drill(started + Duration::hours(1), own.clone());
+    assert!(!judge(std::slice::from_ref(&after)).verified);
+    // The plan was edited between the drill and the run: named.
+    let mut edited = plan.clone();
+    edited.spec.compute[0].active.max += 1;
+    let (row2, records2, _) = failover_with_definition(definition(&edited));
+    let v = verified_at_start(plan, &row2, &records2, std::slice::from_ref(&day_before))
+        .expect("judged");
+    assert!(!v.verified);
+    assert_eq!(
+        v.differences,
+        vec!["plan changed: `[[compute]] payments-api` edited".to_string()]
+    );
+    // The drill was over 4x the tier's interval old when the run began.
+    let interval = chrono::Duration::from_std(plan.tier.drill_interval).unwrap();
+    let old = passing_drill(started - interval * 5, own.clone());
+    let v = judge(std::slice::from_ref(&old));
+    assert!(!v.verified);
+    assert_eq!(v.staleness, Some(Band::Over4x));
+}
+
+/// Through the whole report: the row carries it (JSON), and Markdown and
+/// HTML say it; a run that journaled no definition (before drctl did, or
+/// a drill) carries nothing, never "verified".
+#[test]
+fn the_report_renders_a_failovers_verified_state_at_its_start() {
+    let plans = plans();
+    let plan = plans.iter().find(|p| p.name() == "payments").unwrap();
+    let (row, _, text) = failover_with_definition(crate::runs::verified::definition(plan));
+    let v = row
+        .verified_at_start
+        .as_ref()
+        .expect("judged in the report");
+    assert!(!v.verified, "no drill in these journals: {v:#?}");
+    let report = build(&request(&plans), std::slice::from_ref(&text));
+    let md = render::markdown(&report);
+    assert!(
+        md.contains("- Plan at the run's start: NOT VERIFIED: no passing drill on record"),
+        "{md}"
+    );
+    let html = super::html::html(&report);
+    assert!(html.contains("NOT VERIFIED</span> no passing drill on record"));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["plans"][0]["runs"][0]["verified_at_start"]["verified"],
+        false
+    );
+    // Without a journaled definition: no judgement at all.
+    let (old, _) = a001(&journals());
+    assert!(old.verified_at_start.is_none());
+    // Nor in the run's own report (its journal alone, no drill history).
+    let own = of_running(plan, &text, t("2026-10-01T10:10:00Z"));
+    let row = &own.plans[0].runs[0];
+    assert!(row.verified_at_start.is_none(), "{row:#?}");
+}

@@ -95,6 +95,11 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
             };
             if *region != active {
                 row.checks = checks.get(region).cloned().unwrap_or_default();
+                if row.unreachable.is_none() {
+                    for g in &mut row.compute {
+                        g.problems = group_problems(plan, region, g);
+                    }
+                }
                 row.problems = standby_problems(plan, window, &row);
                 row.ready = row.problems.is_empty();
             }
@@ -192,6 +197,7 @@ fn compute_rows(
                 capacity: found.map(|f| f.capacity),
                 in_service: found.filter(|f| f.status.is_none()).map(|f| f.in_service),
                 status: found.and_then(|f| f.status.clone()),
+                problems: Vec::new(),
             });
         }
         rows.insert(region.clone(), here);
@@ -240,29 +246,35 @@ fn standby_problems(plan: &Plan, window: Duration, row: &RegionStatus) -> Vec<St
         ));
         return out;
     }
-    for g in &row.compute {
-        let active = plan.spec.resource(&g.id).and_then(|r| match r.shown() {
-            Shown::Capacity(groups) => Some(groups.active()),
-            Shown::Data(_) | Shown::Traffic(_) | Shown::Steps { .. } => None,
-        });
-        let Some(capacity) = active else {
-            continue;
-        };
-        let scale = Scale {
-            resource: g.id.clone(),
-            group: g.group.clone(),
-            region: region.to_string(),
-            capacity,
-        };
-        out.extend(scale.standby_problems(g.capacity.filter(|_| g.exists)));
-        // A group with a status of its own (an EKS node group) serves, and
-        // takes a scaling update, only when ACTIVE.
-        if let Some(status) = g.status.as_deref().filter(|s| *s != "ACTIVE") {
-            out.push(format!(
-                "{} group {} in {region} is {status}, not ACTIVE",
-                g.label, g.group
-            ));
-        }
+    out.extend(row.compute.iter().flat_map(|g| g.problems.iter().cloned()));
+    out
+}
+
+/// Why capacity group `g` in standby `region` could not take over now:
+/// its kind's judgement of its size, and a status of its own that is not
+/// `ACTIVE` (pure).
+fn group_problems(plan: &Plan, region: &str, g: &ComputeStatus) -> Vec<String> {
+    let active = plan.spec.resource(&g.id).and_then(|r| match r.shown() {
+        Shown::Capacity(groups) => Some(groups.active()),
+        Shown::Data(_) | Shown::Traffic(_) | Shown::Steps { .. } => None,
+    });
+    let Some(capacity) = active else {
+        return Vec::new();
+    };
+    let scale = Scale {
+        resource: g.id.clone(),
+        group: g.group.clone(),
+        region: region.to_string(),
+        capacity,
+    };
+    let mut out = scale.standby_problems(g.capacity.filter(|_| g.exists));
+    // A group with a status of its own (an EKS node group) serves, and
+    // takes a scaling update, only when ACTIVE.
+    if let Some(status) = g.status.as_deref().filter(|s| *s != "ACTIVE") {
+        out.push(format!(
+            "{} group {} in {region} is {status}, not ACTIVE",
+            g.label, g.group
+        ));
     }
     out
 }

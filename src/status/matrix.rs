@@ -120,11 +120,8 @@ fn data(p: &PlanStatus) -> Cell {
 fn capacity(p: &PlanStatus) -> Cell {
     let marks = standbys(p)
         .flat_map(|r| r.compute.iter().map(move |c| (r, c)))
-        .map(|(r, c)| {
-            let named: Vec<&String> = (r.problems.iter())
-                .filter(|w| w.contains(&c.group))
-                .collect();
-            match (c.exists, r.unreachable.is_some(), named.first()) {
+        .map(
+            |(r, c)| match (c.exists, r.unreachable.is_some(), c.problems.first()) {
                 (_, true, _) => (
                     Mark::Unknown,
                     Some(format!(
@@ -138,8 +135,8 @@ fn capacity(p: &PlanStatus) -> Cell {
                 ),
                 (true, false, Some(w)) => (Mark::Fail, Some((*w).clone())),
                 (true, false, None) => (Mark::Ok, None),
-            }
-        })
+            },
+        )
         .collect();
     cell("capacity", marks)
 }

@@ -180,6 +180,12 @@ pub struct ComputeStatus {
     /// group's `ACTIVE`, `UPDATING`, `DEGRADED`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// Why this group could not take over now, in a standby that answers
+    /// (its kind's judgement; among its region's `problems` too): the
+    /// readiness matrix's capacity cell reads them here, not by matching
+    /// the region's text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// An evidence destination.

@@ -237,6 +237,13 @@ async fn audit_verify_evidence_proves_every_object_then_names_a_deleted_s3_objec
         Some(2),
         "{row:#}"
     );
+    // The failover journaled its plan's definition; the report judges the
+    // plan as of the run's start: no drill of it before, not verified.
+    assert_eq!(row["verified_at_start"]["verified"], false, "{row:#}");
+    assert_eq!(
+        row["verified_at_start"]["reason"], "no passing drill on record",
+        "{row:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -67,3 +67,39 @@ async fn the_page_holds_a_cell_per_plan_and_check_and_nothing_to_fetch() {
     assert!(page.contains(r#"data-plan="ledger""#));
     assert!(page.contains(r#"data-check="data and lag" data-mark="fail">FAIL"#));
 }
+
+/// The capacity cell judged a group by matching its name in its region's
+/// problems: another resource's problem that named it (a check called
+/// after the group) failed the group's capacity. Each group now carries
+/// its own kind's judgement.
+#[tokio::test]
+async fn regression_the_capacity_cell_matched_another_resources_problem_by_name() {
+    let f = world();
+    let (mut r, _) = matrix(&f).await;
+    let p = r.plans.iter_mut().find(|p| p.plan == "payments").unwrap();
+    let east = p
+        .regions
+        .iter_mut()
+        .find(|x| x.region == "us-east-1")
+        .unwrap();
+    (east.problems).push("check payments-api-use1-health in us-east-1: failing".into());
+    assert_eq!(mark(&rows(&r), "payments", "capacity").0, Mark::Ok);
+
+    // A group too small for the active capacity fails its own cell, in
+    // its kind's words, and the region's problems say the same.
+    let key = ("us-east-1".to_string(), "payments-api-use1".to_string());
+    f.state().groups.get_mut(&key).unwrap().capacity.max = 2;
+    let (r, rows) = matrix(&f).await;
+    let (m, why) = mark(&rows, "payments", "capacity");
+    assert_eq!(m, Mark::Fail);
+    let said = "compute group payments-api-use1 in us-east-1 has max 2 below the active capacity 4";
+    assert_eq!(why, vec![said.to_string()]);
+    let p = r.plans.iter().find(|p| p.plan == "payments").unwrap();
+    let east = p.regions.iter().find(|x| x.region == "us-east-1").unwrap();
+    assert!(
+        east.problems.iter().any(|w| w == said),
+        "{:?}",
+        east.problems
+    );
+    assert_eq!(east.compute[0].problems, vec![said.to_string()]);
+}
