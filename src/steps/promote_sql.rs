@@ -238,10 +238,32 @@ impl StepOutput for PromoteSqlOutput {
     const KIND: KindName = KindName::PromoteSql;
 }
 
+/// What people must know after a plain promotion (not a DR failover nor a
+/// switchover): Cloud SQL leaves the old primary as it was, writable, an
+/// independent primary beside the new one (pure; the run's report and
+/// notifications carry it).
+fn plain_promotion_warning(o: &PromoteSqlOutput) -> Option<String> {
+    if o.path != Some(SqlPath::Promote) {
+        return None;
+    }
+    let old = match &o.source {
+        Some(source) => format!("the old primary {source}"),
+        None => "the old primary".to_string(),
+    };
+    Some(format!(
+        "Cloud SQL instance {} in {} was promoted to a standalone primary: {old} was not demoted and stays writable, an independent primary beside it; stop writes to it, and replace it with a replica of {} (drctl reprotect refuses until it is, so that there are never two writable primaries)",
+        o.instance, o.region, o.instance
+    ))
+}
+
 /// Part of the recovery, irreversible (but for a switchover), and where
 /// the RPO is read.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
+    warnings: Some(|v| {
+        PromoteSqlOutput::read(v)
+            .map(|o| plain_promotion_warning(&o).into_iter().collect())
+            .unwrap_or_default()
+    }),
     recovery: true,
     ends_rto: false,
     irreversible: Some(

@@ -333,3 +333,32 @@ async fn a_resumed_run_waits_on_the_operation_under_way_and_sends_nothing_again(
     );
     assert_eq!(role(&f, "orders-sql-use4").await, DbRole::Primary);
 }
+
+/// A plain promotion leaves the old primary writable beside the new one:
+/// the run's warnings (and so its report and notifications) say so; a DR
+/// failover or a switchover, after which Cloud SQL demotes or rejoins the
+/// old primary itself, says nothing.
+#[test]
+fn a_plain_promotion_warns_that_the_old_primary_stays_writable() {
+    let out = |path| {
+        serde_json::to_value(PromoteSqlOutput {
+            instance: "orders-sql-use4".into(),
+            region: "us-east4".into(),
+            path: Some(path),
+            source: Some("drctl-emu:orders-sql".into()),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let warn = TRAITS.warnings.expect("promote-sql has warnings");
+    let said = warn(&out(SqlPath::Promote));
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains("the old primary drctl-emu:orders-sql was not demoted and stays writable"),
+        "{said:?}"
+    );
+    assert!(said[0].contains("drctl reprotect refuses until it is"));
+    for quiet in [SqlPath::DrFailover, SqlPath::Switchover, SqlPath::Already] {
+        assert!(warn(&out(quiet)).is_empty(), "{quiet:?}");
+    }
+}
