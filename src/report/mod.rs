@@ -544,20 +544,11 @@ fn build_with(req: &Request<'_>, journals: &[JournalText], running: Option<&str>
     let drills = drills(&read_runs, &targets);
     let owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
     let cadences = crate::runs::schedule::cadence(&owned, &drills, req.now);
-    let (mut rows, with_rows) = rows_in_window(req, &plans, &read_runs, &targets, running);
     // A run's own report (in its evidence pack) is made from its journal
     // alone: no drill history to judge it by, so no judgement (never a
     // "not verified" for want of the history).
-    for (plan, runs) in rows.iter_mut().filter(|_| running.is_none()) {
-        let Some(p) = plans.iter().find(|p| p.name() == plan) else {
-            continue;
-        };
-        for row in runs {
-            let run = read_runs.iter().find(|r| r.journal.run_id == row.run_id);
-            let records = run.map(|r| r.records.as_slice()).unwrap_or_default();
-            row.verified_at_start = verified_at_start(p, row, records, &drills);
-        }
-    }
+    let history = running.is_none().then_some(drills.as_slice());
+    let (mut rows, with_rows) = rows_in_window(req, &plans, &read_runs, &targets, history, running);
     let unreadable = unreadable(&read_runs, &with_rows);
     let verified: Vec<(String, Vec<Record>)> = (read_runs.iter())
         .filter(|r| r.chain.ok)
@@ -640,12 +631,14 @@ fn verified_at_start(
 }
 
 /// The rows of the runs that started in the window, per plan in scope, and
-/// the ids of the runs that have one.
+/// the ids of the runs that have one. `drills`: every drill on record, to
+/// judge a failover's plan as of its start (`None`: no history to judge by).
 fn rows_in_window<'a>(
     req: &Request<'_>,
     plans: &[&Plan],
     read_runs: &'a [ReadRun<'a>],
     targets: &BTreeMap<String, (u64, u64)>,
+    drills: Option<&[DrillRun]>,
     running: Option<&str>,
 ) -> (
     BTreeMap<String, Vec<RunRow>>,
@@ -665,7 +658,7 @@ fn rows_in_window<'a>(
             continue;
         };
         for p in ran {
-            if plans.iter().any(|q| q.name() == p.name) {
+            if let Some(plan) = plans.iter().find(|q| q.name() == p.name) {
                 with_rows.insert(r.journal.run_id.as_str());
                 let mut row = row(
                     r,
@@ -682,6 +675,11 @@ fn rows_in_window<'a>(
                 }
                 .unwrap_or(crate::journal::RunMode::Failover { planned: false });
                 row.predicted_rto = predicted(plans, &p.name, &row.target, &mode, ran.len());
+                // Judged only from a journal that verifies: a forged one
+                // could otherwise claim any definition.
+                let history = drills.filter(|_| r.chain.ok);
+                row.verified_at_start =
+                    history.and_then(|d| verified_at_start(plan, &row, &r.records, d));
                 rows.entry(p.name.clone()).or_default().push(row);
             }
         }

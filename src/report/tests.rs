@@ -1701,4 +1701,12 @@ fn the_report_renders_a_failovers_verified_state_at_its_start() {
     let own = of_running(plan, &text, t("2026-10-01T10:10:00Z"));
     let row = &own.plans[0].runs[0];
     assert!(row.verified_at_start.is_none(), "{row:#?}");
+    // Nor from a journal that does not verify (its definition could be
+    // anything a bucket writer wrote).
+    let mut forged = text.clone();
+    forged.text = forged.text.replacen("payments-api", "payments-apx", 1);
+    let report = build(&request(&plans), std::slice::from_ref(&forged));
+    let row = &report.plans[0].runs[0];
+    assert!(!row.chain.ok, "the edit breaks the chain");
+    assert!(row.verified_at_start.is_none(), "{row:#?}");
 }
