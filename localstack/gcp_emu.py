@@ -32,9 +32,14 @@ and what it does not):
   operations: its own module, localstack/gcp_emu_compute.py.
 * Cloud DNS v1's managed zones, record sets and changes (a change's
   deletions a compare-and-swap): its own module, localstack/gcp_emu_dns.py.
+* The old primary's side of a move, an operation on it as Cloud SQL runs
+  it: `RECONFIGURE_OLD_PRIMARY`, started when a promotion is DONE (after a
+  DR failover it makes the former primary a read replica of the new one),
+  and `SWITCHOVER_TO_REPLICA`, started with a switchover.
 * An admin API under `/emu/` for the world and the tests: seed instances,
-  set a lag, arm a failing operation, set the operations' duration, read the
-  calls made, reset.
+  set a lag, arm a failing operation, set the operations' duration, take an
+  instance's zone down (its operations stand still until it is back), read
+  the calls made, reset.
 
 Response shapes follow recorded real traffic and the APIs' discovery
 documents (localstack/contract/, checked by localstack/test_gcp_emu.py).
@@ -135,8 +140,9 @@ class World:
             self.lags = {}  # (project, name) -> (set at, seconds)
             self.network_lags = {}  # (project, name) -> (set at, seconds): network_lag
             self.failures = {}  # (project, name, operationType) -> message
-            # Former primaries of DR failovers: (due, project, old, new).
-            self.rejoins = []
+            # Instances whose zone is down, by (project, name): operations
+            # on them do not move on until it is back (/emu/outage).
+            self.down = set()
             self.calls = []
 
     # ------------------------------------------------------------ instances
@@ -238,23 +244,17 @@ class World:
         return op
 
     def advance(self):
-        """Moves every operation on by the clock; applies what is DONE."""
+        """Moves every operation on by the clock; applies what is DONE. An
+        operation on an instance whose zone is down stays where it is (not
+        DONE) until the zone is back, then ends within half an operation's
+        time. A list: an effect may start another operation (the old
+        primary's side of a promotion)."""
         now = time.time()
-        for due in [r for r in self.rejoins if r[0] <= now]:
-            self.rejoins.remove(due)
-            _, project, old, new = due
-            o, n = self.instances.get((project, old)), self.instances.get((project, new))
-            if o is None or n is None or o.get("masterInstanceName"):
-                continue
-            o["masterInstanceName"] = new
-            o["instanceType"] = "READ_REPLICA_INSTANCE"
-            o["replicaConfiguration"] = {"kind": "sql#replicaConfiguration", "failoverTarget": False}
-            o["replicationCluster"] = {"drReplica": False}
-            n.setdefault("replicaNames", []).append(old)
-            self.lags[(project, old)] = (now, 0.0)
-        for op in self.operations.values():
+        for op in list(self.operations.values()):
             if op["status"] == "DONE":
                 continue
+            if (op["targetProject"], op["targetId"]) in self.down:
+                op["_t0"] = max(op["_t0"], now - self.op_seconds / 2)
             age = now - op["_t0"]
             if age >= self.op_seconds:
                 op["status"] = "DONE"
@@ -271,6 +271,20 @@ class World:
             elif age >= self.op_seconds / 4:
                 op["status"] = "RUNNING"
                 op.setdefault("startTime", rfc3339(op["_t0"] + self.op_seconds / 4))
+
+    def rejoin(self, project, old, new):
+        """A former primary becomes a read replica of the new one (not yet
+        its designated DR replica): what RECONFIGURE_OLD_PRIMARY does after
+        a DR failover."""
+        o, n = self.instances.get((project, old)), self.instances.get((project, new))
+        if o is None or n is None or o.get("masterInstanceName"):
+            return
+        o["masterInstanceName"] = new
+        o["instanceType"] = "READ_REPLICA_INSTANCE"
+        o["replicaConfiguration"] = {"kind": "sql#replicaConfiguration", "failoverTarget": False}
+        o["replicationCluster"] = {"drReplica": False}
+        n.setdefault("replicaNames", []).append(old)
+        self.lags[(project, old)] = (time.time(), 0.0)
 
     def busy(self, project, name):
         for op in self.operations.values():
@@ -295,20 +309,29 @@ class World:
 
         def effect():
             self._detach(project, name)
+            old = self.instances.get((project, master))
             if failover:
                 # The DR pair moves with the write: the promoted replica now
                 # names no DR replica (the old primary is not one yet).
                 new = self.instances[(project, name)]
                 new["replicationCluster"] = {"drReplica": False}
-                old = self.instances.get((project, master))
                 if old is not None:
                     old.pop("replicationCluster", None)
                     for r in list(old.get("replicaNames", [])):
                         self._move_replica(project, r, name)
-                    # Once its region answers, Cloud SQL makes the former
-                    # primary a read replica of the new one (not yet its
-                    # designated DR replica): here, an operation's time on.
-                    self.rejoins.append((time.time() + self.op_seconds, project, master, name))
+            if old is not None:
+                # The promotion's effect on the old primary is an operation
+                # of its own, started once the replica's is done
+                # (RECONFIGURE_OLD_PRIMARY, "executed asynchronously from the
+                # promote replica operation": sqladmin's discovery document):
+                # after a DR failover it makes the former primary a read
+                # replica of the new one, once its zone answers; after a
+                # plain promotion the old primary stays a primary.
+                def reconfigured():
+                    if failover:
+                        self.rejoin(project, master, name)
+
+                self.start(project, master, "RECONFIGURE_OLD_PRIMARY", reconfigured)
 
         return self.start(project, name, "PROMOTE_REPLICA", effect)
 
@@ -385,7 +408,12 @@ class World:
             new.setdefault("replicaNames", []).append(master)
             self.lags[(project, master)] = (time.time(), 0.0)
 
-        return self.start(project, name, "SWITCHOVER", effect)
+        op = self.start(project, name, "SWITCHOVER", effect)
+        # The old primary's part, an operation on it that runs as part of the
+        # switchover (SWITCHOVER_TO_REPLICA: sqladmin's discovery document);
+        # the roles swap when the switchover is DONE, as recorded.
+        self.start(project, master, "SWITCHOVER_TO_REPLICA", lambda: None)
+        return op
 
     def recovery_window(self, project, name):
         inst = self.instance(project, name)
@@ -514,6 +542,7 @@ ROUTES = [
     ("POST", r"^/emu/lag$", "emu_lag"),
     ("POST", r"^/emu/fail$", "emu_fail"),
     ("POST", r"^/emu/config$", "emu_config"),
+    ("POST", r"^/emu/outage$", "emu_outage"),
     *gcp_emu_run.ROUTES,
 ]
 
@@ -675,6 +704,17 @@ class Handler(BaseHTTPRequestHandler):
         WORLD.failures[(body["project"], body["name"], body["operationType"])] = body.get(
             "message", "An internal error has occurred.")
         return 200, {}
+
+    def emu_outage(self, query, body):
+        """An instance's zone down (`down`: true) or back: its operations
+        stand still meanwhile. Per instance, so that tests sharing the
+        world do not stop each other's."""
+        key = (body["project"], body["name"])
+        if body.get("down", True):
+            WORLD.down.add(key)
+        else:
+            WORLD.down.discard(key)
+        return 200, {"down": sorted(f"{p}/{n}" for p, n in WORLD.down)}
 
     def emu_config(self, query, body):
         if "opSeconds" in body:

@@ -312,6 +312,75 @@ class GcpEmuTest(unittest.TestCase):
         conforms(self, SQL, {"$ref": "Operation"}, done, "failed operation")
         self.assertEqual(self.get("east")[1]["instanceType"], "READ_REPLICA_INSTANCE")
 
+    def old_primary_ops(self, kind):
+        """West's (the old primary's) operations of `kind`, newest first."""
+        s, ops = self.emu.call("GET", f"/v1/projects/{P}/operations?instance=west")
+        self.assertEqual(s, 200, ops)
+        return [o for o in ops.get("items", []) if o["operationType"] == kind]
+
+    def test_the_old_primarys_side_is_an_operation_of_its_own(self):
+        # Both kinds are Google's (sqladmin's discovery document), not ours.
+        kinds = SQL["schemas"]["Operation"]["properties"]["operationType"]["enum"]
+        self.assertIn("RECONFIGURE_OLD_PRIMARY", kinds)
+        self.assertIn("SWITCHOVER_TO_REPLICA", kinds)
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica?failover=true")
+        self.wait(op)
+        # Started once the promotion is DONE, on the old primary.
+        (old,) = wait_until("west's RECONFIGURE_OLD_PRIMARY",
+                            lambda: self.old_primary_ops("RECONFIGURE_OLD_PRIMARY") or None)
+        conforms(self, SQL, {"$ref": "Operation"}, old, "RECONFIGURE_OLD_PRIMARY")
+        self.assertEqual(old["targetId"], "west")
+        done, _ = self.wait(old)
+        self.assertNotIn("error", done)
+        self.assertEqual(self.get("west")[1]["masterInstanceName"], "east")
+
+    def test_the_old_primarys_operation_stands_still_while_its_zone_is_down(self):
+        s, b = self.emu.call("POST", "/emu/outage", {"project": P, "name": "west"})
+        self.assertEqual((s, b["down"]), (200, [f"{P}/west"]))
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica?failover=true")
+        self.wait(op)
+        (old,) = wait_until("west's RECONFIGURE_OLD_PRIMARY",
+                            lambda: self.old_primary_ops("RECONFIGURE_OLD_PRIMARY") or None)
+        began = time.time()
+        wait_until("several operations' time to pass", lambda: time.time() - began > 4 * OP_SECONDS)
+        (still,) = self.old_primary_ops("RECONFIGURE_OLD_PRIMARY")
+        self.assertNotEqual(still["status"], "DONE", still)
+        self.assertNotIn("masterInstanceName", self.get("west")[1])
+        self.emu.call("POST", "/emu/outage", {"project": P, "name": "west", "down": False})
+        done, _ = self.wait(old)
+        self.assertNotIn("error", done)
+        self.assertEqual(self.get("west")[1]["masterInstanceName"], "east")
+
+    def test_a_failed_reconfiguration_leaves_the_old_primary_as_it_was(self):
+        self.emu.call("POST", "/emu/fail", {"project": P, "name": "west",
+                                            "operationType": "RECONFIGURE_OLD_PRIMARY",
+                                            "message": "old primary unreachable"})
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica?failover=true")
+        self.wait(op)
+        (old,) = wait_until("west's RECONFIGURE_OLD_PRIMARY",
+                            lambda: self.old_primary_ops("RECONFIGURE_OLD_PRIMARY") or None)
+        done, _ = self.wait(old)
+        self.assertEqual(done["error"]["errors"][0]["message"], "old primary unreachable")
+        self.assertNotIn("masterInstanceName", self.get("west")[1])
+
+    def test_a_plain_promotion_reconfigures_and_leaves_a_primary(self):
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
+        self.wait(op)
+        (old,) = wait_until("west's RECONFIGURE_OLD_PRIMARY",
+                            lambda: self.old_primary_ops("RECONFIGURE_OLD_PRIMARY") or None)
+        self.wait(old)
+        west = self.get("west")[1]
+        self.assertEqual(west["instanceType"], "CLOUD_SQL_INSTANCE")
+        self.assertNotIn("masterInstanceName", west)
+
+    def test_a_switchover_runs_its_part_on_the_old_primary(self):
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/switchover")
+        (old,) = self.old_primary_ops("SWITCHOVER_TO_REPLICA")
+        conforms(self, SQL, {"$ref": "Operation"}, old, "SWITCHOVER_TO_REPLICA")
+        self.wait(op)
+        done, _ = self.wait(old)
+        self.assertNotIn("error", done)
+
     def test_clone_at_a_point_in_time_within_the_window(self):
         s, rt = self.emu.call("GET", f"/v1/projects/{P}/instances/west/getLatestRecoveryTime")
         self.assertEqual(s, 200, rt)
@@ -355,6 +424,7 @@ class GcpEmuTest(unittest.TestCase):
         self.assertNotIn("east", self.get("west")[1].get("replicaNames", []))
 
     def test_operations_list_names_the_instances_operations(self):
+        self.op_seconds(HOLD)  # west's own operation starts once east's is DONE
         _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
         s, ops = self.emu.call("GET", f"/v1/projects/{P}/operations?instance=east")
         self.assertEqual([o["name"] for o in ops["items"]], [op["name"]])

@@ -386,6 +386,7 @@ pub fn render_report(r: &RunReport) -> String {
     let mut o = String::new();
     let outcome = match r.outcome {
         drctl::journal::Outcome::EvidenceIncomplete => "SUCCEEDED, EVIDENCE INCOMPLETE".to_string(),
+        drctl::journal::Outcome::Pending => "SUCCEEDED, OLD SIDE PENDING".to_string(),
         drctl::journal::Outcome::CleanupIncomplete => "CLEANUP INCOMPLETE".to_string(),
         other => other.as_str().to_uppercase(),
     };

@@ -228,7 +228,7 @@ impl Schedule {
             .filter(|(_, s)| {
                 outputs
                     .get(&s.id.to_string())
-                    .is_some_and(|o| steps::settled(s, o))
+                    .is_some_and(|o| steps::settled(s, o) == steps::Settled::Yes)
             })
             .map(|(i, _)| i)
             .collect();
@@ -261,20 +261,15 @@ impl Schedule {
     }
 
     /// How the run ended once no step runs: failed (a step failed or never
-    /// ran), evidence incomplete (a step's evidence did not settle), or
-    /// succeeded.
+    /// ran), what a step left unsettled says (evidence incomplete, the old
+    /// side pending), or succeeded.
     fn outcome(&self, steps: &[Step]) -> Outcome {
-        let unsettled = steps.iter().any(|s| {
-            self.outputs
-                .get(&s.id.to_string())
-                .is_some_and(|o| !steps::settled(s, o))
-        });
+        let unsettled = (steps.iter())
+            .filter_map(|s| Some(steps::settled(s, self.outputs.get(&s.id.to_string())?)));
         if !self.failed.is_empty() || self.done.len() != steps.len() {
             Outcome::Failed
-        } else if unsettled {
-            Outcome::EvidenceIncomplete
         } else {
-            Outcome::Succeeded
+            steps::Settled::outcome(unsettled).unwrap_or(Outcome::Succeeded)
         }
     }
 }

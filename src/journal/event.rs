@@ -324,6 +324,11 @@ vocabulary! {
         /// Every step succeeded; some evidence destination did not take its
         /// copy (a warning: `drctl runs resume` writes it).
         EvidenceIncomplete = "evidence_incomplete",
+        /// Every step succeeded and the recovery is done; what a cloud
+        /// finishes on the old side after the move (a Cloud SQL old
+        /// primary's reconfiguration) was still under way when the run
+        /// ended, its region not answering: `drctl runs resume` follows it.
+        Pending = "pending",
         /// A step failed: the run halted (`drctl runs resume` goes on).
         Failed = "failed",
         /// A drill ended but could not remove everything it made: `drctl
@@ -340,14 +345,21 @@ vocabulary! {
 impl Outcome {
     /// Whether the run did what it was for (evidence may still be missing).
     pub fn succeeded(self) -> bool {
-        matches!(self, Self::Succeeded | Self::EvidenceIncomplete)
+        matches!(
+            self,
+            Self::Succeeded | Self::EvidenceIncomplete | Self::Pending
+        )
     }
 
     /// Whether `drctl runs resume` has something left to do.
     pub fn resumable(self) -> bool {
         matches!(
             self,
-            Self::Failed | Self::EvidenceIncomplete | Self::Unfinished | Self::CleanupIncomplete
+            Self::Failed
+                | Self::EvidenceIncomplete
+                | Self::Pending
+                | Self::Unfinished
+                | Self::CleanupIncomplete
         )
     }
 }

@@ -305,7 +305,7 @@ pub fn pagerduty_action(e: &CloudEvent) -> PagerDutyAction {
         (_, EventType::Test) => PagerDutyAction::Change,
         (D::DrillVerdict { passed: false, .. }, _) => PagerDutyAction::Trigger,
         (D::Finished { outcome, .. }, _) if moves => match outcome.as_str() {
-            "succeeded" | "evidence_incomplete" => PagerDutyAction::Resolve,
+            "succeeded" | "evidence_incomplete" | "pending" => PagerDutyAction::Resolve,
             _ => PagerDutyAction::Trigger,
         },
         (_, EventType::RunStarted | EventType::StepFailed | EventType::ApprovalNeeded) if moves => {

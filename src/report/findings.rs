@@ -49,6 +49,9 @@ pub enum Kind {
     CleanupIncomplete,
     /// A run's evidence did not reach every destination.
     EvidenceIncomplete,
+    /// A run recovered, but a cloud's side of the move on the old region
+    /// (a Cloud SQL old primary's reconfiguration) was still under way.
+    OldSidePending,
     /// The last `audit verify --evidence` found an evidence object missing
     /// or altered.
     EvidenceMismatch,
@@ -155,7 +158,7 @@ type Check = fn(&PlanSection, &RunRow, DateTime<Utc>) -> Vec<Draft>;
 
 /// The rules over a run whose journal verifies, in the order their
 /// findings are listed (before sorting by severity and kind).
-const CHECKS: [Check; 8] = [
+const CHECKS: [Check; 9] = [
     failed_or_unfinished,
     missed_targets,
     unknown_figures,
@@ -163,6 +166,7 @@ const CHECKS: [Check; 8] = [
     cleanup,
     evidence_mismatch,
     evidence_incomplete,
+    old_side_pending,
     notification_undelivered,
 ];
 
@@ -309,7 +313,10 @@ fn missed_targets(s: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft> {
 fn unknown_figures(_: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft> {
     let ended = matches!(
         r.outcome,
-        Outcome::Succeeded | Outcome::EvidenceIncomplete | Outcome::CleanupIncomplete
+        Outcome::Succeeded
+            | Outcome::EvidenceIncomplete
+            | Outcome::Pending
+            | Outcome::CleanupIncomplete
     );
     if !ended || step_failed(r) || matches!(r.kind, RunKind::Sweep | RunKind::Reprotect) {
         return Vec::new();
@@ -428,6 +435,25 @@ fn evidence_mismatch(_: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft
         format!(
             "`drctl audit verify --evidence {}` names each object now; restore it from another destination's copy (the manifests hold every digest) and find who changed it (the bucket's access logs)",
             r.run_id
+        ),
+    )]
+}
+
+fn old_side_pending(_: &PlanSection, r: &RunRow, _: DateTime<Utc>) -> Vec<Draft> {
+    if r.outcome != Outcome::Pending {
+        return Vec::new();
+    }
+    vec![Draft::new(
+        Severity::Low,
+        Kind::OldSidePending,
+        format!(
+            "{} recovered, but a cloud's side of the move on the old region was still under way when it ended: {}",
+            r.run_id,
+            r.warnings.join("; ")
+        ),
+        format!(
+            "{} follows it once that region answers; `drctl reprotect` waits for it",
+            resume(r)
         ),
     )]
 }

@@ -506,8 +506,12 @@ impl Action for Evidence {
         Vec::new()
     }
 
-    fn settled(&self, outputs: &Value) -> bool {
-        Self::complete(outputs)
+    fn settled(&self, outputs: &Value) -> super::Settled {
+        if Self::complete(outputs) {
+            super::Settled::Yes
+        } else {
+            super::Settled::EvidenceMissing
+        }
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {

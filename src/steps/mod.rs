@@ -48,6 +48,7 @@ pub mod restore_sql;
 mod scale;
 pub mod scale_mig;
 pub mod scale_nodes;
+pub mod settle_sql;
 pub mod switch_cloud_control;
 pub mod switch_cloud_dns;
 pub mod switch_control;
@@ -156,6 +157,10 @@ kinds! {
     /// Make the target's Cloud SQL replica the primary (promote, DR
     /// failover, or a planned switchover).
     PromoteSql(promote_sql::PromoteSql) = "promote-sql",
+    /// Follow Cloud SQL's side of the move on the old primary (its
+    /// `RECONFIGURE_OLD_PRIMARY` or `SWITCHOVER_TO_REPLICA`), beside the
+    /// recovery; pending, not failed, when its region does not answer.
+    SettleSql(settle_sql::SettleSql) = "settle-sql",
     /// Move an Aurora global database's writer to the target's member.
     SwitchGlobal(switch_global::SwitchGlobal) = "switch-global",
     /// Restore an instance to a point in time, into a new instance.
@@ -915,11 +920,11 @@ pub trait Action: Send + Sync {
     async fn endpoint_now(&self, clouds: &Clouds, run_id: &str) -> Option<EndpointNow>;
     /// Whether the journaled outputs of a run of this step leave nothing to
     /// do. A step that succeeded unsettled (evidence some destination did not
-    /// take) ends the run "succeeded, evidence incomplete", and a resume runs
-    /// it again.
-    fn settled(&self, outputs: &Value) -> bool {
+    /// take, an old primary's side still under way) ends the run with the
+    /// outcome [`Settled::outcome`] names, and a resume runs it again.
+    fn settled(&self, outputs: &Value) -> Settled {
         let _ = outputs;
-        true
+        Settled::Yes
     }
     /// The temporary resources a run of this step may create (drill kinds
     /// only; see [`crate::steps::drill_names`]), named from the run id alone so that the
@@ -1000,8 +1005,38 @@ pub async fn readiness(
         .collect()
 }
 
-/// Whether `step`'s journaled outputs leave nothing to do (see [`Action::settled`]).
-pub fn settled(step: &Step, outputs: &Value) -> bool {
+/// Whether a succeeded step's journaled outputs leave something to do
+/// (see [`Action::settled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Nothing left.
+    Yes,
+    /// Evidence some destination did not take.
+    EvidenceMissing,
+    /// What a cloud finishes on the old side after the move, still under
+    /// way (its region did not answer).
+    Pending,
+}
+
+impl Settled {
+    /// The outcome a run ends with when a step is left so: the evidence's
+    /// first (what an auditor needs), then what is pending.
+    pub fn outcome(all: impl IntoIterator<Item = Settled>) -> Option<crate::journal::Outcome> {
+        use crate::journal::Outcome;
+        let all: Vec<Settled> = all.into_iter().collect();
+        if all.contains(&Settled::EvidenceMissing) {
+            Some(Outcome::EvidenceIncomplete)
+        } else if all.contains(&Settled::Pending) {
+            Some(Outcome::Pending)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether `step`'s journaled outputs leave something to do (see
+/// [`Action::settled`]).
+pub fn settled(step: &Step, outputs: &Value) -> Settled {
     step.kind.action().settled(outputs)
 }
 

@@ -259,6 +259,43 @@ impl ReprotectSql {
         Ok(ops.into_iter().find(|o| o.kind == "UPDATE" && !o.is_done()))
     }
 
+    /// Refuses when a former primary still standing alone will not rejoin:
+    /// Cloud SQL's reconfiguration of it (`RECONFIGURE_OLD_PRIMARY`, which
+    /// makes it a replica after a DR failover) ended with an error. One
+    /// that is under way, or not started (its region is down), is waited
+    /// for.
+    async fn refuse_failed_rejoin(
+        &self,
+        cx: &Cx<'_>,
+        copies: &[(String, String, Option<SqlInstance>)],
+    ) -> Result<(), StepFailure> {
+        let standing_alone = (copies.iter())
+            .filter(|(_, _, c)| c.as_ref().is_some_and(|c| c.role == DbRole::Primary));
+        for (region, name, _) in standing_alone {
+            let ops = (cx.clouds.cloud_sql)
+                .operations(region, &self.project, name)
+                .await?;
+            let look = super::settle_sql::decide("RECONFIGURE_OLD_PRIMARY", None, &ops);
+            if let super::settle_sql::Look::Over(op) = look
+                && let Some(e) = &op.error
+            {
+                return Err(StepFailure::state(
+                    format!(
+                        "Cloud SQL's reconfiguration of the former primary {name} in {region} (operation {}) failed: {e}; it will not rejoin as a replica of {}",
+                        op.name, self.primary
+                    ),
+                    format!(
+                        "read it with `gcloud sql operations describe {} --project {}`; keep {name} for what never replicated, create a new cross-region replica of {} in {region} and name it in the plan, then run reprotect again",
+                        op.name, self.project, self.primary
+                    ),
+                    name,
+                    region,
+                ));
+            }
+        }
+        Ok(())
+    }
+
     async fn until_done(&self, cx: &Cx<'_>, name: &str) -> Result<SqlOperation, StepFailure> {
         let (p, r) = (self.project.as_str(), self.active.as_str());
         let op = wait_for(
@@ -362,8 +399,10 @@ impl Action for ReprotectSql {
                 }
                 Standing::Wait(why) => {
                     tracing::info!(instance = %self.primary, region = r, "{why}");
+                    self.refuse_failed_rejoin(cx, &copies).await?;
                     wait_for(cx, &why, || async {
                         let (primary, copies) = self.read(cx).await?;
+                        self.refuse_failed_rejoin(cx, &copies).await?;
                         Ok(
                             (!matches!(decide(self, primary.as_ref(), &copies), Standing::Wait(_)))
                                 .then_some(()),

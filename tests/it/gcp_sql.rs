@@ -238,6 +238,81 @@ async fn a_failover_promotes_the_dr_replica_with_its_lag_as_the_rpo() {
     assert_eq!(calls(&pair.replica, "/promoteReplica").await, 1);
 }
 
+/// The old primary's zone down (the emulator holds its operations): the
+/// failover succeeds (exit 0) with Cloud SQL's reconfiguration of the old
+/// primary pending after the plan's `old_primary_wait`, named in the run's
+/// warnings and outcome (`pending`); the old primary has not rejoined.
+/// With the zone back, `runs resume` follows the same operation to done
+/// and the run ends succeeded, the old primary a replica of the new one;
+/// a second resume has nothing left to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_old_primarys_zone_down_the_failover_ends_pending_and_a_resume_settles_it() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gsqlold").await;
+    let pair = seed(&fx, 1.0).await;
+    let plan = fx.plans.path().join("orders-gcp.toml");
+    let t = std::fs::read_to_string(&plan).expect("the plan");
+    let t = t.replacen(
+        "dr_replica = true\n",
+        "dr_replica = true\nold_primary_wait = \"2s\"\n",
+        1,
+    );
+    assert!(t.contains("old_primary_wait"), "{t}");
+    std::fs::write(&plan, t).expect("write plan");
+    let outage = |down: bool| {
+        world::gcp_admin(
+            "/emu/outage",
+            json!({"project": PROJECT, "name": pair.primary, "down": down}),
+        )
+    };
+    outage(true).await;
+    let runs = fx.runs();
+    let endpoints = world::endpoints_file();
+    let o = failover(&fx, &endpoints, &["--output", "json"]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let j = o.json();
+    assert_eq!(j["outcome"], "pending", "{j:#}");
+    let old_side = format!(
+        "RECONFIGURE_OLD_PRIMARY of the old primary {} in {HOME}",
+        pair.primary
+    );
+    let warned = (j["warnings"].as_array().expect("warnings").iter())
+        .filter_map(|w| w.as_str())
+        .any(|w| w.contains(&old_side) && w.contains("is pending"));
+    assert!(warned, "{j:#}");
+    assert_eq!(role(&pair.replica).await, DbRole::Primary);
+    assert_eq!(role(&pair.primary).await, DbRole::Primary, "not rejoined");
+    let run = fx.new_run(&runs);
+    let settle = "orders-gcp/settle-sql:orders-sql";
+    let pending = outputs(&fx.show(&run).await, settle);
+    assert_eq!(pending["state"], "pending", "{pending:#}");
+    let operation = pending["operation"].as_str().expect("found").to_string();
+
+    outage(false).await;
+    let args = ["runs", "resume", &run, "--output", "json"];
+    let o = fx.drctl_with(&args, &[], &endpoints).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(o.json()["outcome"], "succeeded", "{}", o.all());
+    let done = outputs(&fx.show(&run).await, settle);
+    assert_eq!(
+        (&done["state"], done["operation"].as_str()),
+        (&json!("done"), Some(operation.as_str())),
+        "{done:#}"
+    );
+    assert_eq!(
+        role(&pair.primary).await,
+        DbRole::Replica(pair.replica.clone())
+    );
+    assert_eq!(
+        calls(&pair.replica, "/promoteReplica").await,
+        1,
+        "sent once"
+    );
+    let o = fx.drctl_with(&args, &[], &endpoints).await;
+    assert_ne!(o.code, Some(0), "nothing left: {}", o.all());
+    assert!(o.all().contains("nothing to resume"), "{}", o.all());
+}
+
 /// A lag beyond the tier's RPO: the gate refuses and nothing is sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rpo_gate_refuses_a_large_lag() {

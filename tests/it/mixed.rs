@@ -243,6 +243,7 @@ async fn a_crash_at_every_step_of_a_plan_on_both_clouds_is_resumed() {
         ("after", "promote:storefront-db"),
         ("before", "promote-sql:catalogue-sql"),
         ("after", "promote-sql:catalogue-sql"),
+        ("before", "settle-sql:catalogue-sql"),
         ("after", "switch-dns:ZONE"),
         ("after", "verify-dns:ZONE"),
         ("before", "evidence"),
@@ -321,7 +322,8 @@ async fn crash_and_resume(when: &str, step: &str) -> Result<(), String> {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    if listed.len() != 8 {
+    // Eight steps, and settle-sql (the Cloud SQL old primary's side).
+    if listed.len() != 9 {
         return Err(format!("{point}: steps {listed:#?}"));
     }
     for s in &listed {

@@ -168,6 +168,10 @@ pub enum SqlEffect {
     Delete,
     /// The named replica becomes the instance's DR replica.
     DesignateDr(String),
+    /// The old primary's side of a promotion or a switchover
+    /// (`RECONFIGURE_OLD_PRIMARY`, `SWITCHOVER_TO_REPLICA`): its effect is
+    /// the move's own (a DR failover's rejoin waits for its region).
+    OldPrimary,
 }
 
 /// A fake regional managed instance group: its target size, its instances
@@ -269,6 +273,33 @@ impl FakeState {
         }
     }
 
+    /// Starts a Cloud SQL operation `kind` on `target`, `PENDING`, its
+    /// effect applied when it is done (or the error armed for it).
+    pub(crate) fn start_sql_op(
+        &mut self,
+        project: &str,
+        target: &str,
+        kind: &str,
+        effect: SqlEffect,
+    ) -> SqlOperation {
+        let n = self.sql_ops.len() + 1;
+        let error = (self.sql_failures).remove(&(target.to_string(), kind.to_string()));
+        let op = SqlOperation {
+            name: format!("op-{n:04}-{target}"),
+            kind: kind.into(),
+            target: target.into(),
+            status: SqlOpStatus::Pending,
+            error: None,
+            inserted: Some(Utc::now()),
+        };
+        let stored = SqlOperation {
+            error,
+            ..op.clone()
+        };
+        (self.sql_ops).insert((project.to_string(), op.name.clone()), (stored, effect));
+        op
+    }
+
     /// Applies a done Cloud SQL operation's effect on instance `target`.
     fn sql_effect(&mut self, project: &str, target: &str, effect: &SqlEffect) {
         let key = |n: &str| (project.to_string(), n.to_string());
@@ -278,6 +309,9 @@ impl FakeState {
             {
                 r.dr_replica = true;
             }
+            return;
+        }
+        if *effect == SqlEffect::OldPrimary {
             return;
         }
         if *effect == SqlEffect::Delete {
@@ -346,6 +380,16 @@ impl FakeState {
                 }
             }
             _ => {}
+        }
+        if matches!(effect, SqlEffect::Promote { .. }) {
+            // The promotion's effect on the old primary, asynchronously
+            // (after a DR failover its rejoin, once its region answers).
+            self.start_sql_op(
+                project,
+                &master,
+                "RECONFIGURE_OLD_PRIMARY",
+                SqlEffect::OldPrimary,
+            );
         }
     }
 

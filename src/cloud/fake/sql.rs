@@ -16,32 +16,10 @@ impl FakeCloud {
         kind: &str,
         effect: SqlEffect,
     ) -> SqlOperation {
+        let _ = region;
         let mut s = self.state();
         s.writes.push(format!("{call} {target}"));
-        let n = s.sql_ops.len() + 1;
-        let error = s
-            .sql_failures
-            .remove(&(target.to_string(), kind.to_string()));
-        let op = SqlOperation {
-            name: format!("op-{n:04}-{target}"),
-            kind: kind.into(),
-            target: target.into(),
-            status: SqlOpStatus::Pending,
-            error: None,
-            inserted: Some(Utc::now()),
-        };
-        let _ = region;
-        s.sql_ops.insert(
-            (project.to_string(), op.name.clone()),
-            (
-                SqlOperation {
-                    error: error.clone(),
-                    ..op.clone()
-                },
-                effect,
-            ),
-        );
-        op
+        s.start_sql_op(project, target, kind, effect)
     }
 
     #[allow(clippy::result_large_err)]
@@ -154,14 +132,27 @@ impl CloudSql for FakeCloud {
             s.reach("sqladmin", "instances.switchover", name, region)?;
             Self::sql_replica(&s, region, project, name, "instances.switchover", true)?;
         }
-        Ok(self.sql_start(
+        let op = self.sql_start(
             region,
             project,
             name,
             "instances.switchover",
             "SWITCHOVER",
             SqlEffect::Switchover,
-        ))
+        );
+        // The old primary's part runs beside it, an operation of its own.
+        let mut s = self.state();
+        let master = match s.sql.get(&(project.to_string(), name.to_string())) {
+            Some(SqlInstance {
+                role: DbRole::Replica(m),
+                ..
+            }) => Some(m.clone()),
+            _ => None,
+        };
+        if let Some(m) = master {
+            s.start_sql_op(project, &m, "SWITCHOVER_TO_REPLICA", SqlEffect::OldPrimary);
+        }
+        Ok(op)
     }
 
     async fn designate_dr_sql(

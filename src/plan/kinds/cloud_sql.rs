@@ -49,6 +49,12 @@ pub struct CloudSqlSpec {
     pub dr_replica: bool,
     /// The instance's name per GCP region.
     pub regions: PerRegion,
+    /// How long a run follows Cloud SQL's side of a move on the old
+    /// primary (`RECONFIGURE_OLD_PRIMARY`, `SWITCHOVER_TO_REPLICA`) before
+    /// it ends with that side pending ([`DEFAULT_OLD_PRIMARY_WAIT`];
+    /// `0s`: one look). The recovery does not wait on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_primary_wait: Option<String>,
     /// Resources that must be done first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
@@ -66,6 +72,7 @@ impl Kind for CloudSqlSpec {
         "strategy",
         "dr_replica",
         "regions",
+        "old_primary_wait",
         "after",
     ];
     const NESTED: &'static [(&'static str, &'static [&'static str])] = &[];
@@ -73,6 +80,20 @@ impl Kind for CloudSqlSpec {
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
+}
+
+/// How long a run follows the old primary's side of a move when the plan
+/// does not say (`old_primary_wait`).
+pub const DEFAULT_OLD_PRIMARY_WAIT: Duration = Duration::from_secs(120);
+
+impl CloudSqlSpec {
+    /// How long a run follows the old primary's side of a move
+    /// (`old_primary_wait`, checked when the plan loads).
+    pub fn old_primary_wait(&self) -> Duration {
+        (self.old_primary_wait.as_deref())
+            .and_then(|d| crate::plan::duration::parse_duration(d).ok())
+            .unwrap_or(DEFAULT_OLD_PRIMARY_WAIT)
+    }
 }
 
 /// Whether `name` is a Cloud SQL instance name: 1 to 98 lowercase letters,
@@ -117,6 +138,11 @@ impl Resource for CloudSqlSpec {
     }
 
     fn check(&self, s: &mut Scope<'_, '_, '_>) {
+        if let Some(Err(e)) =
+            (self.old_primary_wait.as_deref()).map(crate::plan::duration::parse_duration)
+        {
+            s.error(path!["old_primary_wait"], e.to_string(), e.hint());
+        }
         if !valid_project(&self.project) {
             s.error(
                 path!["project"],
