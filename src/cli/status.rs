@@ -331,6 +331,9 @@ fn render_region(o: &mut String, r: &RegionStatus) {
                 let _ = writeln!(o, "    {:<8} {} missing", g.label, g.group);
             }
         }
+        for note in &g.notes {
+            let _ = writeln!(o, "      note: {note}");
+        }
     }
     for c in &r.checks {
         let _ = writeln!(o, "    {:<8} {}", c.resource, c.state);

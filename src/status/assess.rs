@@ -198,6 +198,7 @@ fn compute_rows(
                 in_service: found.filter(|f| f.status.is_none()).map(|f| f.in_service),
                 status: found.and_then(|f| f.status.clone()),
                 problems: Vec::new(),
+                notes: found.map(|f| f.notes.clone()).unwrap_or_default(),
             });
         }
         rows.insert(region.clone(), here);
@@ -470,6 +471,7 @@ mod tests {
                 instances: 0,
                 tags: Default::default(),
                 status: None,
+                notes: Vec::new(),
             })),
         }
     }

@@ -186,6 +186,11 @@ pub struct ComputeStatus {
     /// the region's text.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// What people should know of it beside its state, as its kind read it
+    /// (a Cloud Run service whose service health cannot be computed): said,
+    /// never a reason it cannot take over.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// An evidence destination.

@@ -225,6 +225,7 @@ impl Action for Scale {
                 instances: f.in_service as u32,
                 tags: f.tags,
                 status: None,
+                notes: Vec::new(),
             },
             None => cx
                 .clouds

@@ -177,13 +177,21 @@ async fn a_failover_raises_the_target_service_and_waits_until_it_serves() {
     let home_before = read(HOME, &name).await;
     let target_before = read(TARGET, &name).await;
     // `status` reads the standby service as a capacity: cold (0 min
-    // instances) but able to reach the floor (max 20), so ready.
+    // instances) but able to reach the floor (max 20), so ready; with no
+    // minimum instance, a note says Cloud Run's service health is off
+    // there (a note, not a problem).
     let st = fx.drctl(&["status", "--plan", "orders-gcp"]).await;
     assert!(
         st.out.contains(&format!(
-            "cloud run {name} 0/0/20 (min/desired/max), ACTIVE"
+            "cloud run {name} 0/0/20 (min/desired/max), ACTIVE\n      note: no minimum instance: Cloud Run's service health"
         )) && st.out.contains("[standby]: ready"),
         "{}",
+        st.all()
+    );
+    assert_eq!(
+        st.out.matches("note: no minimum instance").count(),
+        1,
+        "the home service keeps 3 warm: {}",
         st.all()
     );
     let runs = fx.runs();

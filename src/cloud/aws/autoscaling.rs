@@ -106,6 +106,7 @@ impl crate::cloud::Compute for AutoScalingCompute {
                 })
                 .collect(),
             status: None,
+            notes: Vec::new(),
         }))
     }
 

@@ -878,6 +878,7 @@ impl FakeCloud {
                 instances: capacity.desired,
                 tags: Default::default(),
                 status: None,
+                notes: Vec::new(),
             },
         );
     }

@@ -343,6 +343,12 @@ pub struct ComputeGroup {
     /// whose instances in service say it instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// What people should know of the group beside its state, as its kind
+    /// reads it (a Cloud Run service with no minimum instance, whose
+    /// cross-region service health Google cannot compute): said by
+    /// `status` and preflight, never a reason it cannot take over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// An ECS service as read (`DescribeServices` with its tags).

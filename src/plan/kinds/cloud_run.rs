@@ -86,10 +86,29 @@ pub fn valid_service(name: &str) -> bool {
 /// revision serves, else what the service says (`RECONCILING`, `FAILED`
 /// and the `Ready` condition's message, or its state).
 pub fn status_of(s: &RunService) -> String {
-    let state = state_of(s);
-    match s.min_instances {
-        0 => state,
-        n => format!("{state}; revision floor {n} (template.scaling) keeps more warm"),
+    std::iter::once(state_of(s))
+        .chain(notes_of(s))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What people should know of a service beside its state (pure): a
+/// revision-level floor, which keeps more warm than the service's; and a
+/// service with no minimum instance at either level, whose cross-region
+/// service health Cloud Run cannot compute ("You must configure at least
+/// one service-level or revision-level minimum instance per region to
+/// calculate health": Google's Cloud Run service health documentation),
+/// so that a global load balancer's automated failover does not see it.
+pub fn notes_of(s: &RunService) -> Vec<String> {
+    match (s.floor, s.min_instances) {
+        (_, n @ 1..) => vec![format!(
+            "revision floor {n} (template.scaling) keeps more warm"
+        )],
+        (0, 0) => vec![
+            "no minimum instance: Cloud Run's service health (a global load balancer's cross-region failover) is not computed for this region; a floor of at least 1 turns it on"
+                .into(),
+        ],
+        _ => Vec::new(),
     }
 }
 
@@ -246,7 +265,8 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 100;
 fn as_group(s: RunService) -> ComputeGroup {
     let n = s.floor;
     ComputeGroup {
-        status: Some(status_of(&s)),
+        status: Some(state_of(&s)),
+        notes: notes_of(&s),
         name: s.name,
         region: s.region,
         capacity: Capacity {
@@ -585,6 +605,34 @@ mod tests {
             status_of(&f),
             "FAILED: Revision 'api-00002-aaa' is not ready"
         );
+    }
+
+    /// Either floor keeps service health computed; with neither, the
+    /// service says so, in a note (never its state: `status` judges a
+    /// standby by its state, and a floor of 0 is the plan's choice). A
+    /// revision-level floor is a note too, not a state that is not ACTIVE.
+    #[test]
+    fn a_service_with_no_minimum_instance_says_its_health_is_not_computed() {
+        let mut s = service();
+        assert_eq!(notes_of(&s), Vec::<String>::new(), "the service floor");
+        s.floor = 0;
+        let none = notes_of(&s);
+        assert!(
+            none.len() == 1
+                && none[0].starts_with("no minimum instance: Cloud Run's service health"),
+            "{none:?}"
+        );
+        let g = as_group(s.clone());
+        assert_eq!((g.status.as_deref(), &g.notes), (Some("ACTIVE"), &none));
+        assert_eq!(status_of(&s), format!("ACTIVE; {}", none[0]));
+        s.min_instances = 1;
+        let revision = notes_of(&s);
+        assert_eq!(
+            revision,
+            ["revision floor 1 (template.scaling) keeps more warm"]
+        );
+        let g = as_group(s);
+        assert_eq!((g.status.as_deref(), g.notes), (Some("ACTIVE"), revision));
     }
 
     /// A drill's marks survive Google's label alphabet: the run id and

@@ -205,6 +205,7 @@ fn as_group(s: EcsService) -> ComputeGroup {
         instances: s.running + s.pending,
         tags: s.tags,
         status: Some(s.status),
+        notes: Vec::new(),
     }
 }
 

@@ -278,6 +278,7 @@ impl Groups for InstanceGroupSpec {
             instances: g.idle + g.creating,
             tags: Default::default(),
             status: None,
+            notes: Vec::new(),
         }))
     }
 }

@@ -183,6 +183,7 @@ fn as_group(g: NodeGroup) -> ComputeGroup {
         instances: 0,
         tags: g.tags,
         status: Some(g.status),
+        notes: Vec::new(),
     }
 }
 
