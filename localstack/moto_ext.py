@@ -1,5 +1,5 @@
-"""moto server with the Aurora Global Database operations moto lacks, and
-ECS services that take time to scale.
+"""moto server with the Aurora Global Database operations moto lacks, ECS
+services that take time to scale, and RDS's pending maintenance.
 
 Why: moto 5.2 models global clusters (CreateGlobalCluster, members joined by
 CreateDBCluster --global-cluster-identifier, RemoveFromGlobalCluster) but
@@ -641,6 +641,80 @@ def _settling_ecs(method):
     return wrapped
 
 
+# ------------------------------------------------ pending maintenance (RDS)
+# moto 5.2 does not answer DescribePendingMaintenanceActions. AWS answers,
+# per resource (an instance or a cluster, by ARN), the maintenance it will
+# apply (Amazon RDS API Reference: DescribePendingMaintenanceActions and the
+# PendingMaintenanceAction data type: Action such as `system-update`,
+# `db-upgrade`, `hardware-maintenance`, `ca-certificate-rotation`;
+# AutoAppliedAfterDate, ForcedApplyDate, CurrentApplyDate, OptInStatus,
+# Description), filtered by ResourceIdentifier (an ARN) and by the filters
+# `db-instance-id` and `db-cluster-id` (identifiers or ARNs). Here the
+# actions are what a test arms through /_drctl/rds/pending-maintenance.
+# (region, "db" | "cluster", identifier) -> [PendingMaintenanceAction]
+PENDING_MAINTENANCE = {}
+PENDING_LOCK = threading.Lock()
+MAINTENANCE_FILTERS = {"db-instance-id": "db", "db-cluster-id": "cluster"}
+MAINTENANCE_DATES = ("AutoAppliedAfterDate", "ForcedApplyDate", "CurrentApplyDate")
+
+
+def describe_pending_maintenance_actions(self):
+    p = self.params
+    want = p.get("ResourceIdentifier")
+    filters = {f["Name"]: f["Values"] for f in p.get("Filters", [])}
+    for name in filters:
+        if name not in MAINTENANCE_FILTERS:
+            raise rds_exc.InvalidParameterValue(f"Unrecognized filter name: {name}")
+    out = []
+    with PENDING_LOCK:
+        for (region, kind, ident), actions in sorted(PENDING_MAINTENANCE.items()):
+            if region != self.region or not actions:
+                continue
+            arn = f"arn:aws:rds:{region}:{self.current_account}:{kind}:{ident}"
+            if want and want != arn:
+                continue
+            # Every filter given must name the resource (one of its values).
+            if any(MAINTENANCE_FILTERS[n] != kind or not (set(v) & {ident, arn})
+                   for n, v in filters.items()):
+                continue
+            out.append({"ResourceIdentifier": arn,
+                        "PendingMaintenanceActionDetails": [dict(a) for a in actions]})
+    return rds_models_action({"PendingMaintenanceActions": out})
+
+
+def maintenance_route(method, path, body):
+    """/_drctl/rds/pending-maintenance: POST arms a resource's actions (its
+    `actions` replace what it had; [] clears them), GET lists them."""
+    if path != "/_drctl/rds/pending-maintenance":
+        raise RouteError(404, f"no route {path}")
+    if method == "GET":
+        with PENDING_LOCK:
+            return 200, {"armed": [{"region": r, "kind": k, "id": i, "actions": len(a)}
+                                   for (r, k, i), a in sorted(PENDING_MAINTENANCE.items()) if a]}
+    if method != "POST":
+        raise RouteError(405, f"{method} is not allowed on {path}")
+    region, ident = _need_str(body, "region"), _need_str(body, "id")
+    kind = body.get("kind", "db")
+    if kind not in ("db", "cluster"):
+        raise RouteError(400, "'kind' must be 'db' (an instance) or 'cluster'")
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not all(isinstance(a, dict) and a.get("Action") for a in actions):
+        raise RouteError(400, "'actions' must be a list of objects, each with an 'Action'")
+    parsed = []
+    for a in actions:
+        a = dict(a)
+        for key in MAINTENANCE_DATES:
+            if key in a:
+                try:
+                    a[key] = datetime.datetime.fromisoformat(a[key].replace("Z", "+00:00"))
+                except (AttributeError, ValueError):
+                    raise RouteError(400, f"'{key}' must be an ISO 8601 time") from None
+        parsed.append(a)
+    with PENDING_LOCK:
+        PENDING_MAINTENANCE[(region, kind, ident)] = parsed
+    return 200, {"armed": {"region": region, "kind": kind, "id": ident, "actions": len(parsed)}}
+
+
 # ------------------------------------------------ HTTP routes for tests (/_drctl/)
 class RouteError(Exception):
     def __init__(self, status, message):
@@ -745,7 +819,9 @@ def drctl_wsgi(environ, start_response):
             raise RouteError(400, f"the body is not JSON: {e}") from None
         if not isinstance(body, dict):
             raise RouteError(400, "the body must be a JSON object")
-        status, answer = ecs_route(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), body)
+        method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "")
+        route = maintenance_route if path.startswith("/_drctl/rds/") else ecs_route
+        status, answer = route(method, path, body)
     except RouteError as e:
         status, answer = e.status, {"error": str(e)}
     except Exception as e:  # noqa: BLE001 - answered, never a moto HTML page
@@ -782,6 +858,7 @@ def install():
     RDSResponse.describe_global_clusters = describe_global_clusters
     RDSResponse.delete_db_cluster = delete_db_cluster
     RDSResponse.delete_global_cluster = delete_global_cluster
+    RDSResponse.describe_pending_maintenance_actions = describe_pending_maintenance_actions
     rds_models.DBCluster.save_automated_backup = _save_automated_backup
     rds_models.RDSBackend.restore_db_cluster_to_point_in_time = restore_db_cluster_to_point_in_time
     for name in (

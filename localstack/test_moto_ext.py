@@ -284,6 +284,62 @@ def drctl(method, path, body=None):
         return e.code, e.headers.get("Content-Type"), json.loads(e.read())
 
 
+class PendingMaintenance(unittest.TestCase):
+    """DescribePendingMaintenanceActions as RDS answers it: per resource ARN,
+    filtered by ResourceIdentifier and by db-instance-id / db-cluster-id
+    (identifiers or ARNs); the actions armed through the route."""
+
+    REGION = "us-east-1"
+
+    def arm(self, ident, actions, kind="db", region=None):
+        status, _, answer = drctl("POST", "/_drctl/rds/pending-maintenance",
+                                  {"region": region or self.REGION, "kind": kind, "id": ident,
+                                   "actions": actions})
+        self.assertEqual(status, 200, answer)
+        self.addCleanup(drctl, "POST", "/_drctl/rds/pending-maintenance",
+                        {"region": region or self.REGION, "kind": kind, "id": ident, "actions": []})
+
+    def test_an_armed_action_is_described_as_rds_describes_it(self):
+        rds = client("rds", self.REGION)
+        self.arm("pm-db", [{"Action": "system-update", "Description": "New Operating System update is available",
+                            "AutoAppliedAfterDate": "2026-12-01T00:00:00Z", "OptInStatus": "pending"}])
+        self.arm("pm-cluster", [{"Action": "db-upgrade"}], kind="cluster")
+        got = rds.describe_pending_maintenance_actions(
+            Filters=[{"Name": "db-instance-id", "Values": ["pm-db"]}])["PendingMaintenanceActions"]
+        self.assertEqual(len(got), 1, got)
+        (one,) = got
+        self.assertTrue(one["ResourceIdentifier"].startswith("arn:aws:rds:us-east-1:")
+                        and one["ResourceIdentifier"].endswith(":db:pm-db"), one)
+        (action,) = one["PendingMaintenanceActionDetails"]
+        self.assertEqual((action["Action"], action["OptInStatus"]), ("system-update", "pending"))
+        self.assertEqual(action["AutoAppliedAfterDate"].isoformat(), "2026-12-01T00:00:00+00:00")
+        # By ARN, as ResourceIdentifier or a filter value; a cluster by its own filter.
+        arn = one["ResourceIdentifier"]
+        self.assertEqual(len(rds.describe_pending_maintenance_actions(
+            ResourceIdentifier=arn)["PendingMaintenanceActions"]), 1)
+        self.assertEqual(len(rds.describe_pending_maintenance_actions(
+            Filters=[{"Name": "db-instance-id", "Values": [arn]}])["PendingMaintenanceActions"]), 1)
+        clusters = rds.describe_pending_maintenance_actions(
+            Filters=[{"Name": "db-cluster-id", "Values": ["pm-cluster"]}])["PendingMaintenanceActions"]
+        self.assertEqual([c["ResourceIdentifier"].rsplit(":", 2)[1:] for c in clusters], [["cluster", "pm-cluster"]])
+        # Another instance, another region: nothing.
+        self.assertEqual(rds.describe_pending_maintenance_actions(
+            Filters=[{"Name": "db-instance-id", "Values": ["other"]}])["PendingMaintenanceActions"], [])
+        self.assertEqual(client("rds", "eu-west-1").describe_pending_maintenance_actions(
+            Filters=[{"Name": "db-instance-id", "Values": ["pm-db"]}])["PendingMaintenanceActions"], [])
+
+    def test_an_unknown_filter_and_a_bad_arming_are_refused(self):
+        rds = client("rds", self.REGION)
+        with self.assertRaises(rds.exceptions.ClientError) as e:
+            rds.describe_pending_maintenance_actions(Filters=[{"Name": "engine", "Values": ["x"]}])
+        self.assertEqual(e.exception.response["Error"]["Code"], "InvalidParameterValue")
+        for body in ({"region": self.REGION, "id": "x", "actions": [{}]},
+                     {"region": self.REGION, "id": "x", "kind": "table", "actions": []},
+                     {"region": self.REGION, "id": "x", "actions": [{"Action": "a", "ForcedApplyDate": "soon"}]}):
+            status, _, answer = drctl("POST", "/_drctl/rds/pending-maintenance", body)
+            self.assertEqual(status, 400, (body, answer))
+
+
 class EcsServices(unittest.TestCase):
     REGION = "us-east-1"
 

@@ -175,6 +175,15 @@ data "aws_iam_policy_document" "drctl" {
     resources = concat(local.rds_db_arns, local.rds_drill_arns)
   }
 
+  # `drctl status` says the maintenance AWS will apply to a standby
+  # replica (or an Aurora secondary cluster). The action takes no
+  # resource-level permission: "*".
+  statement {
+    sid       = "RdsPendingMaintenance"
+    actions   = ["rds:DescribePendingMaintenanceActions"]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "RdsDescribeAutomatedBackups"
     actions   = ["rds:DescribeDBInstanceAutomatedBackups"]
@@ -487,6 +496,7 @@ data "aws_iam_policy_document" "drctl_observer" {
       "rds:DescribeDBInstances",
       "rds:DescribeDBClusters",
       "rds:DescribeGlobalClusters",
+      "rds:DescribePendingMaintenanceActions",
       "autoscaling:DescribeAutoScalingGroups",
       "eks:DescribeNodegroup",
       "ecs:DescribeServices",

@@ -371,4 +371,7 @@ fn render_db(o: &mut String, db: &DbStatus) {
             .unwrap_or_default(),
         lag
     );
+    for note in &db.notes {
+        let _ = writeln!(o, "      note: {note}");
+    }
 }

@@ -541,6 +541,7 @@ metered! {
     restore_to_point_in_time(&self, region: &str, source_id: &str, target_id: &str, point: RestorePoint) -> () = ("rds:RestoreDBInstanceToPointInTime", region);
     delete_instance(&self, region: &str, id: &str) -> () = ("rds:DeleteDBInstance", region);
     list_instances(&self, region: &str) -> Vec<DbInstance> = ("rds:DescribeDBInstances", region);
+    pending_maintenance(&self, region: &str, of: MaintenanceOf, id: &str) -> Vec<PendingMaintenance> = ("rds:DescribePendingMaintenanceActions", region);
 }
 
 metered! {

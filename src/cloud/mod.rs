@@ -191,6 +191,15 @@ pub trait Database: Send + Sync {
     /// a sweep that finds leftovers by tag. Roles are not resolved: only
     /// `id`, `arn`, `status`, `tags` and the replica source are meaningful.
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError>;
+
+    /// The maintenance AWS will apply to instance or cluster `id` in
+    /// `region` (`DescribePendingMaintenanceActions`; empty: none).
+    async fn pending_maintenance(
+        &self,
+        region: &str,
+        of: MaintenanceOf,
+        id: &str,
+    ) -> Result<Vec<PendingMaintenance>, CloudError>;
 }
 
 /// Auto Scaling-style compute groups.

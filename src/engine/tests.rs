@@ -405,6 +405,14 @@ impl crate::cloud::Database for SlowDatabase {
     ) -> Result<Vec<crate::cloud::DbInstance>, crate::cloud::CloudError> {
         self.0.list_instances(region).await
     }
+    async fn pending_maintenance(
+        &self,
+        region: &str,
+        of: crate::cloud::MaintenanceOf,
+        id: &str,
+    ) -> Result<Vec<crate::cloud::PendingMaintenance>, crate::cloud::CloudError> {
+        self.0.pending_maintenance(region, of, id).await
+    }
     async fn restore_to_point_in_time(
         &self,
         region: &str,
@@ -1276,6 +1284,14 @@ impl crate::cloud::Database for UndeletableDatabase {
         region: &str,
     ) -> Result<Vec<crate::cloud::DbInstance>, crate::cloud::CloudError> {
         self.0.list_instances(region).await
+    }
+    async fn pending_maintenance(
+        &self,
+        region: &str,
+        of: crate::cloud::MaintenanceOf,
+        id: &str,
+    ) -> Result<Vec<crate::cloud::PendingMaintenance>, crate::cloud::CloudError> {
+        self.0.pending_maintenance(region, of, id).await
     }
 }
 

@@ -138,6 +138,7 @@ fn db_row(plan: &Plan, window: Duration, r: DbRead, faults: &mut Faults) -> (Str
         lag_datapoints: 0,
         lag_window_seconds: window.as_secs(),
         within_rpo: None,
+        notes: r.notes,
     };
     match r.described {
         Ok(Some(i)) => {
@@ -496,6 +497,7 @@ mod tests {
             instance: instance.into(),
             described: Ok(Some(copy(instance, region, role))),
             lag,
+            notes: Vec::new(),
         };
         PlanReading {
             dbs: vec![

@@ -157,6 +157,12 @@ pub struct DbStatus {
     pub lag_window_seconds: u64,
     /// Whether the lag is within the tier's RPO (`None` when not a replica or unknown).
     pub within_rpo: Option<bool>,
+    /// What people should know of it beside its state: the maintenance
+    /// its provider will apply to a replica (`DescribePendingMaintenanceActions`),
+    /// a restart that could come in the middle of a failover. Said, never a
+    /// reason the standby cannot take over.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A compute group's state.
@@ -266,6 +272,59 @@ mod tests {
             "{problems:?}"
         );
         assert!(!report.all_ready());
+    }
+
+    /// Maintenance AWS will apply to a standby replica (an RDS instance,
+    /// an Aurora secondary cluster) is said under it, in the text and the
+    /// JSON, and leaves the standby ready: a note, not a problem.
+    #[tokio::test]
+    async fn pending_maintenance_on_a_standby_is_said_and_blocks_nothing() {
+        use crate::cloud::{MaintenanceOf, PendingMaintenance};
+        let world = reference_world();
+        let upgrade = |action: &str| PendingMaintenance {
+            action: action.into(),
+            description: Some("New Operating System update is available".into()),
+            auto_applied_after: "2026-12-01T00:00:00Z".parse().ok(),
+            forced_apply: "2027-01-15T00:00:00Z".parse().ok(),
+            current_apply: None,
+            opt_in: None,
+        };
+        let key = |of, id: &str| ("us-east-1".to_string(), of, id.to_string());
+        world.state().maintenance.insert(
+            key(MaintenanceOf::Instance, "payments-db-use1"),
+            vec![upgrade("system-update")],
+        );
+        world.state().maintenance.insert(
+            key(MaintenanceOf::Cluster, "orders-use1"),
+            vec![upgrade("db-upgrade")],
+        );
+        let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
+        let payments = report.plans.iter().find(|p| p.plan == "payments").unwrap();
+        assert!(payments.ready, "{payments:#?}");
+        let db = &payments.regions[1].databases[0];
+        assert_eq!(
+            db.notes,
+            [
+                "pending maintenance `system-update` (auto-applied after 2026-12-01, forced on 2027-01-15): New Operating System update is available: it may restart it, promote it then or not"
+            ]
+        );
+        assert!(
+            payments.regions[0].databases[0].notes.is_empty(),
+            "the primary is not asked"
+        );
+        let orders = report.plans.iter().find(|p| p.plan == "orders").unwrap();
+        let notes: Vec<&String> = (orders.regions.iter())
+            .flat_map(|r| r.databases.iter().flat_map(|d| d.notes.iter()))
+            .collect();
+        assert!(
+            notes.len() == 1 && notes[0].contains("`db-upgrade`"),
+            "{notes:?}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(
+            json.to_string()
+                .contains("pending maintenance `system-update`")
+        );
     }
 
     #[tokio::test]

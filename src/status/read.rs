@@ -52,6 +52,9 @@ pub(super) struct DbRead {
     pub described: Result<Option<CopyState>, CloudError>,
     /// Its lag, read only when it is a replica of an RPO source.
     pub lag: Option<Result<LagReading, CloudError>>,
+    /// What people should know of it (the maintenance its provider will
+    /// apply to a replica), each in a sentence.
+    pub notes: Vec<String>,
 }
 
 /// One group of a resource with capacity in one region.
@@ -185,12 +188,29 @@ async fn read_db(
         }
         _ => None,
     };
+    // What the provider will apply to a standby copy (a replica): said,
+    // never a reason it cannot take over.
+    let maintenance = match (&described, copies.maintenance_call()) {
+        (Ok(Some(c)), Some(call)) if matches!(c.role, DbRole::Replica(_)) => {
+            let (service, operation) = kinds::call_parts(call);
+            bounded(
+                limit,
+                (service, operation, instance, region),
+                copies.maintenance(clouds, region),
+            )
+            .await
+            .unwrap_or_else(|e| Some(vec![format!("pending maintenance not read: {}", e.message)]))
+            .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
     DbRead {
         id: copies.resource().to_string(),
         region: region.to_string(),
         instance: instance.to_string(),
         described,
         lag,
+        notes: maintenance,
     }
 }
 

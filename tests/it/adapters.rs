@@ -691,6 +691,95 @@ async fn rds_describes_primaries_and_replicas_per_region() {
     assert!(p.replicas.contains(&local), "{:?}", p.replicas);
 }
 
+/// Arms (or with `[]` clears) the maintenance RDS will apply to `id`
+/// (the world's moto extension, `/_drctl/rds/pending-maintenance`).
+pub(crate) async fn arm_maintenance(
+    region: &str,
+    kind: &str,
+    id: &str,
+    actions: serde_json::Value,
+) {
+    let moto = world::vars()
+        .get("AWS_ENDPOINT_URL_RDS")
+        .cloned()
+        .expect("AWS_ENDPOINT_URL_RDS is not in localstack/endpoints.env: rerun localstack/up");
+    let r = reqwest::Client::new()
+        .post(format!("{moto}/_drctl/rds/pending-maintenance"))
+        .json(&serde_json::json!({"region": region, "kind": kind, "id": id, "actions": actions}))
+        .send()
+        .await
+        .expect("moto answers");
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+/// DescribePendingMaintenanceActions through the SDK, filtered by the
+/// instance's (or cluster's) identifier: its actions with their dates, an
+/// instance in another region or of another kind has none.
+#[tokio::test]
+async fn rds_reads_the_pending_maintenance_of_an_instance_and_a_cluster() {
+    crate::needs_emulators!();
+    let clouds = world::clouds().await;
+    let (db, cluster) = (world::unique("pm-db"), world::unique("pm-cluster"));
+    arm_maintenance(
+        STANDBY,
+        "db",
+        &db,
+        serde_json::json!([{"Action": "system-update",
+            "Description": "New Operating System update is available",
+            "AutoAppliedAfterDate": "2026-12-01T00:00:00Z",
+            "ForcedApplyDate": "2027-01-15T00:00:00Z", "OptInStatus": "pending"}]),
+    )
+    .await;
+    arm_maintenance(
+        STANDBY,
+        "cluster",
+        &cluster,
+        serde_json::json!([{"Action": "db-upgrade"}]),
+    )
+    .await;
+    let read = |of, id: String, region: &'static str| {
+        let c = clouds.clone();
+        async move {
+            c.database
+                .pending_maintenance(region, of, &id)
+                .await
+                .expect("read")
+        }
+    };
+    use drctl::cloud::MaintenanceOf::{Cluster, Instance};
+    let got = read(Instance, db.clone(), STANDBY).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0].action.as_str(), got[0].opt_in.as_deref()),
+        ("system-update", Some("pending"))
+    );
+    assert_eq!(
+        got[0].auto_applied_after.map(|t| t.to_rfc3339()),
+        Some("2026-12-01T00:00:00+00:00".into())
+    );
+    assert!(
+        got[0].say().contains("forced on 2027-01-15"),
+        "{}",
+        got[0].say()
+    );
+    let c = read(Cluster, cluster.clone(), STANDBY).await;
+    assert_eq!(
+        c.iter().map(|m| m.action.as_str()).collect::<Vec<_>>(),
+        ["db-upgrade"]
+    );
+    assert!(
+        read(Cluster, db.clone(), STANDBY).await.is_empty(),
+        "an instance is no cluster"
+    );
+    assert!(
+        read(Instance, db.clone(), HOME).await.is_empty(),
+        "another region"
+    );
+    arm_maintenance(STANDBY, "db", &db, serde_json::json!([])).await;
+    arm_maintenance(STANDBY, "cluster", &cluster, serde_json::json!([])).await;
+    assert!(read(Instance, db, STANDBY).await.is_empty(), "cleared");
+}
+
 #[tokio::test]
 async fn rds_cross_region_replica_is_created_and_promoted() {
     crate::needs_emulators!();

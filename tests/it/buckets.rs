@@ -176,6 +176,34 @@ async fn status_shows_replication_into_the_standby_bucket_and_a_failover_reads_i
     assert!(ran.out.contains("verify-bucket:receipts"), "{}", ran.out);
 }
 
+/// Maintenance AWS will apply to the standby replica is a note under it
+/// in `drctl status` (text and JSON), and the standby stays ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_says_the_maintenance_pending_on_the_standby_replica() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("maint").await;
+    let replica = fx.id("payments-db-use1");
+    crate::adapters::arm_maintenance(
+        STANDBY,
+        "db",
+        &replica,
+        serde_json::json!([{"Action": "system-update", "AutoAppliedAfterDate": "2026-12-01T00:00:00Z"}]),
+    )
+    .await;
+    let text = fx.drctl(&["status", "--plan", "payments"]).await;
+    let json = fx
+        .drctl(&["status", "--plan", "payments", "--output", "json"])
+        .await;
+    crate::adapters::arm_maintenance(STANDBY, "db", &replica, serde_json::json!([])).await;
+    let note = "note: pending maintenance `system-update` (auto-applied after 2026-12-01)";
+    assert!(text.out.contains(note), "{}", text.all());
+    let standby = (json.json()["plans"][0]["regions"].as_array().cloned())
+        .and_then(|r| r.into_iter().find(|r| r["region"] == STANDBY))
+        .unwrap_or_default();
+    let notes = standby["databases"][0]["notes"].to_string();
+    assert!(notes.contains("`system-update`"), "{standby:#}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_target_bucket_stops_the_failover_at_preflight() {
     crate::needs_emulators!();

@@ -138,6 +138,7 @@ fn iam_actions(label: &str) -> Option<&'static [&'static str]> {
             "s3:GetBucketVersioning",
             "s3:GetReplicationConfiguration",
         ],
+        "rds:DescribePendingMaintenanceActions" => &["rds:DescribePendingMaintenanceActions"],
         "sts:GetCallerIdentity" => &["sts:GetCallerIdentity"],
         "sns:Publish" => &["sns:Publish"],
         "events:PutEvents" => &["events:PutEvents"],

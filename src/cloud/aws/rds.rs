@@ -47,12 +47,27 @@ use aws_sdk_rds::types::{DbInstance as SdkDbInstance, Tag};
 
 use super::{Call, Regional, Sdk, act_once, call, from_chrono, may_have_acted, to_chrono};
 use crate::cloud::retry::RetryPolicy;
-use crate::cloud::{CloudError, DbInstance, DbRole, ErrorKind, ReplicaPlacement, RestorePoint};
+use crate::cloud::{
+    CloudError, DbInstance, DbRole, ErrorKind, MaintenanceOf, PendingMaintenance, ReplicaPlacement,
+    RestorePoint,
+};
 
 const SERVICE: &str = "rds";
 
 /// Instances one DescribeDBInstances page asks for (RDS allows 20 to 100).
 const LIST_PAGE: i32 = 100;
+
+/// One of RDS's pending maintenance actions in drctl's terms.
+fn maintenance_of(a: &aws_sdk_rds::types::PendingMaintenanceAction) -> PendingMaintenance {
+    PendingMaintenance {
+        action: a.action().unwrap_or("unnamed").to_string(),
+        description: a.description().map(str::to_string),
+        auto_applied_after: a.auto_applied_after_date().and_then(to_chrono),
+        forced_apply: a.forced_apply_date().and_then(to_chrono),
+        current_apply: a.current_apply_date().and_then(to_chrono),
+        opt_in: a.opt_in_status().map(str::to_string),
+    }
+}
 
 /// Tag written on an instance after drctl promoted it; its value is the
 /// source the instance replicated from.
@@ -530,6 +545,54 @@ impl crate::cloud::Database for RdsDatabase {
                     _ => DbRole::Primary,
                 };
                 out.push(to_domain(region, inst, role));
+            }
+            match page.marker() {
+                // A marker that does not move would loop forever.
+                Some(m) if !m.is_empty() && marker.as_deref() != Some(m) => {
+                    marker = Some(m.to_string());
+                }
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn pending_maintenance(
+        &self,
+        region: &str,
+        of: MaintenanceOf,
+        id: &str,
+    ) -> Result<Vec<PendingMaintenance>, CloudError> {
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "DescribePendingMaintenanceActions",
+            resource: id,
+            region,
+        };
+        // The filters take an identifier or an ARN (RDS API Reference).
+        let filter = aws_sdk_rds::types::Filter::builder()
+            .name(match of {
+                MaintenanceOf::Instance => "db-instance-id",
+                MaintenanceOf::Cluster => "db-cluster-id",
+            })
+            .values(id)
+            .build();
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = call(&self.retry, c, || {
+                client
+                    .describe_pending_maintenance_actions()
+                    .filters(filter.clone())
+                    .set_marker(marker.clone())
+                    .send()
+            })
+            .await?;
+            for resource in page.pending_maintenance_actions() {
+                out.extend(
+                    (resource.pending_maintenance_action_details().iter()).map(maintenance_of),
+                );
             }
             match page.marker() {
                 // A marker that does not move would loop forever.

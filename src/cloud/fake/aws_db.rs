@@ -215,6 +215,20 @@ impl Database for FakeCloud {
             .cloned()
             .collect())
     }
+
+    async fn pending_maintenance(
+        &self,
+        region: &str,
+        of: MaintenanceOf,
+        id: &str,
+    ) -> Result<Vec<PendingMaintenance>, CloudError> {
+        self.tick("rds:DescribePendingMaintenanceActions", region, id)
+            .await?;
+        let s = self.state();
+        s.reach("rds", "DescribePendingMaintenanceActions", id, region)?;
+        let key = (region.to_string(), of, id.to_string());
+        Ok(s.maintenance.get(&key).cloned().unwrap_or_default())
+    }
 }
 
 /// A cluster of the fake world, as `add_global` makes it.

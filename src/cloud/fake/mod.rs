@@ -70,6 +70,8 @@ pub struct FakeState {
     /// Global cluster moves the fake refuses, by operation
     /// (`FailoverGlobalCluster`): the error code it answers.
     pub refuse_moves: BTreeMap<String, String>,
+    /// Maintenance AWS will apply, by (region, instance or cluster, id).
+    pub maintenance: BTreeMap<(String, MaintenanceOf, String), Vec<PendingMaintenance>>,
     /// Replica lag datapoints (seconds) by (region, db id); an Aurora
     /// secondary's by (region, cluster id).
     pub lag: BTreeMap<(String, String), Vec<f64>>,

@@ -197,6 +197,71 @@ pub enum DbRole {
     Replica(String),
 }
 
+/// What a maintenance read is about: an RDS instance or a cluster
+/// (an Aurora cluster, a global database's member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum MaintenanceOf {
+    /// A DB instance (the `db-instance-id` filter).
+    Instance,
+    /// A DB cluster (the `db-cluster-id` filter).
+    Cluster,
+}
+
+/// Maintenance AWS will apply to a resource
+/// (`DescribePendingMaintenanceActions`' `PendingMaintenanceAction`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingMaintenance {
+    /// What (`system-update`, `db-upgrade`, `hardware-maintenance`,
+    /// `ca-certificate-rotation`, ...).
+    pub action: String,
+    /// AWS's words for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Applied in the next maintenance window after this date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_applied_after: Option<DateTime<Utc>>,
+    /// Applied at this date whatever the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forced_apply: Option<DateTime<Utc>>,
+    /// When it is applied now (the sooner of the dates, or as opted in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_apply: Option<DateTime<Utc>>,
+    /// The opt-in (`immediate`, `next-maintenance`, `undo-opt-in`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_in: Option<String>,
+}
+
+impl PendingMaintenance {
+    /// In a sentence, for `status` and preflight (pure).
+    pub fn say(&self) -> String {
+        let day = |t: &DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+        let mut when = Vec::new();
+        if let Some(t) = &self.current_apply {
+            when.push(format!("applies {}", day(t)));
+        }
+        if let Some(t) = &self.auto_applied_after {
+            when.push(format!("auto-applied after {}", day(t)));
+        }
+        if let Some(t) = &self.forced_apply {
+            when.push(format!("forced on {}", day(t)));
+        }
+        if let Some(o) = &self.opt_in {
+            when.push(format!("opted in: {o}"));
+        }
+        let when = match when.is_empty() {
+            true => "no date set".to_string(),
+            false => when.join(", "),
+        };
+        let what = (self.description.as_deref())
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        format!(
+            "pending maintenance `{}` ({when}){what}: it may restart it, promote it then or not",
+            self.action
+        )
+    }
+}
+
 /// A database instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DbInstance {

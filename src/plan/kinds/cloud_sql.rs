@@ -280,6 +280,20 @@ impl Copies for CloudSqlSpec {
             endpoint: i.endpoint,
         }))
     }
+
+    fn maintenance_call(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Not read: Cloud SQL's own schedule (`scheduledMaintenance` on the
+    /// instance) is not modelled yet, and unknown is not "none".
+    async fn maintenance(
+        &self,
+        _clouds: &Clouds,
+        _region: &str,
+    ) -> Result<Option<Vec<String>>, CloudError> {
+        Ok(None)
+    }
 }
 
 #[async_trait]

@@ -218,6 +218,24 @@ impl Copies for GlobalDatabaseSpec {
             endpoint: c.endpoint,
         }))
     }
+
+    fn maintenance_call(&self) -> Option<&'static str> {
+        Some("rds:DescribePendingMaintenanceActions")
+    }
+
+    async fn maintenance(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+    ) -> Result<Option<Vec<String>>, CloudError> {
+        let Some(id) = self.copy(region) else {
+            return Ok(None);
+        };
+        let pending = (clouds.database)
+            .pending_maintenance(region, crate::cloud::MaintenanceOf::Cluster, id)
+            .await?;
+        Ok(Some(pending.iter().map(|m| m.say()).collect()))
+    }
 }
 
 #[async_trait]

@@ -179,6 +179,17 @@ pub trait Copies: Sync {
         clouds: &Clouds,
         region: &str,
     ) -> Result<Option<CopyState>, CloudError>;
+    /// The call that reads its copy's pending maintenance
+    /// (`rds:DescribePendingMaintenanceActions`; `None`: not read).
+    fn maintenance_call(&self) -> Option<&'static str>;
+    /// The maintenance the provider will apply to its copy in `region`,
+    /// each in a sentence (empty: none). `Ok(None)`: the kind does not
+    /// read it, which is not "none".
+    async fn maintenance(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+    ) -> Result<Option<Vec<String>>, CloudError>;
 }
 
 /// Where a resource's RPO is read: the lag of its copy in the region a
