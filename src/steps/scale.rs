@@ -224,8 +224,7 @@ impl Action for Scale {
                 in_service: f.in_service as u32,
                 instances: f.in_service as u32,
                 tags: f.tags,
-                status: None,
-                notes: Vec::new(),
+                ..Default::default()
             },
             None => cx
                 .clouds

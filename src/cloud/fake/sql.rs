@@ -3,6 +3,168 @@
 
 use super::*;
 
+/// Cloud SQL's state: its former primaries' rejoins, its operations and
+/// what each does when done.
+impl FakeState {
+    /// The former primaries of DR failovers whose regions answer again
+    /// rejoin: each a read replica of the new primary (not yet designated
+    /// its DR replica: `drctl reprotect` does that).
+    pub(crate) fn sql_rejoin(&mut self) {
+        let pending = std::mem::take(&mut self.sql_rejoins);
+        for (project, old, new) in pending {
+            let key = |n: &str| (project.clone(), n.to_string());
+            let back = (self.sql.get(&key(&old))).is_some_and(|o| {
+                self.reach("sqladmin", "instances.get", &old, &o.region)
+                    .is_ok()
+            });
+            if !back {
+                self.sql_rejoins.push((project, old, new));
+                continue;
+            }
+            if let Some(o) = self.sql.get_mut(&key(&old)) {
+                o.role = DbRole::Replica(new.clone());
+                o.dr_replica = false;
+            }
+            if let Some(n) = self.sql.get_mut(&key(&new))
+                && !n.replicas.contains(&old)
+            {
+                n.replicas.push(old.clone());
+            }
+        }
+    }
+
+    /// Starts a Cloud SQL operation `kind` on `target`, `PENDING`, its
+    /// effect applied when it is done (or the error armed for it).
+    pub(crate) fn start_sql_op(
+        &mut self,
+        project: &str,
+        target: &str,
+        kind: &str,
+        effect: SqlEffect,
+    ) -> SqlOperation {
+        let n = self.sql_ops.len() + 1;
+        let error = (self.sql_failures).remove(&(target.to_string(), kind.to_string()));
+        let op = SqlOperation {
+            name: format!("op-{n:04}-{target}"),
+            kind: kind.into(),
+            target: target.into(),
+            status: SqlOpStatus::Pending,
+            error: None,
+            inserted: Some(Utc::now()),
+        };
+        let stored = SqlOperation {
+            error,
+            ..op.clone()
+        };
+        (self.sql_ops).insert((project.to_string(), op.name.clone()), (stored, effect));
+        op
+    }
+
+    /// Applies a done Cloud SQL operation's effect on instance `target`.
+    /// The effects that are not a replica's move (a designation, the old
+    /// primary's side, a deletion, a clone); `true` when `effect` was one.
+    fn sql_side_effect(&mut self, project: &str, target: &str, effect: &SqlEffect) -> bool {
+        let key = |n: &str| (project.to_string(), n.to_string());
+        match effect {
+            SqlEffect::DesignateDr(replica) => {
+                if let Some(r) = self.sql.get_mut(&key(replica))
+                    && r.role == DbRole::Replica(target.to_string())
+                {
+                    r.dr_replica = true;
+                }
+            }
+            SqlEffect::OldPrimary => {}
+            SqlEffect::Delete => {
+                if let Some(gone) = self.sql.remove(&key(target))
+                    && let DbRole::Replica(m) = gone.role
+                    && let Some(m) = self.sql.get_mut(&key(&m))
+                {
+                    m.replicas.retain(|r| r != target);
+                }
+            }
+            SqlEffect::Clone(source) => {
+                if !self.sql.contains_key(&key(target))
+                    && let Some(src) = self.sql.get(&key(source)).cloned()
+                {
+                    let mut c = src;
+                    c.name = target.to_string();
+                    c.role = DbRole::Primary;
+                    c.replicas.clear();
+                    c.dr_replica = false;
+                    c.endpoint = Some(format!("{target}.fake.sql.goog"));
+                    self.sql.insert(key(target), c);
+                }
+            }
+            SqlEffect::Promote { .. } | SqlEffect::Switchover => return false,
+        }
+        true
+    }
+
+    fn sql_effect(&mut self, project: &str, target: &str, effect: &SqlEffect) {
+        let key = |n: &str| (project.to_string(), n.to_string());
+        if self.sql_side_effect(project, target, effect) {
+            return;
+        }
+        let Some(inst) = self.sql.get(&key(target)).cloned() else {
+            return;
+        };
+        let DbRole::Replica(master) = inst.role.clone() else {
+            return;
+        };
+        let detach = |s: &mut FakeState, name: &str, from: &str| {
+            if let Some(m) = s.sql.get_mut(&key(from)) {
+                m.replicas.retain(|r| r != name);
+            }
+        };
+        detach(self, target, &master);
+        let others: Vec<String> = (self.sql.get(&key(&master)))
+            .map(|m| m.replicas.clone())
+            .unwrap_or_default();
+        let new = self.sql.get_mut(&key(target)).expect("read above");
+        new.role = DbRole::Primary;
+        new.dr_replica = false;
+        match effect {
+            SqlEffect::Promote { failover: true } => {
+                new.replicas = others.clone();
+                for r in &others {
+                    if let Some(x) = self.sql.get_mut(&key(r)) {
+                        x.role = DbRole::Replica(target.to_string());
+                    }
+                }
+                if let Some(m) = self.sql.get_mut(&key(&master)) {
+                    m.replicas.clear();
+                }
+                self.sql_rejoins
+                    .push((project.to_string(), master.clone(), target.to_string()));
+            }
+            SqlEffect::Switchover => {
+                new.replicas = others.iter().cloned().chain([master.clone()]).collect();
+                for r in &others {
+                    if let Some(x) = self.sql.get_mut(&key(r)) {
+                        x.role = DbRole::Replica(target.to_string());
+                    }
+                }
+                if let Some(m) = self.sql.get_mut(&key(&master)) {
+                    m.replicas.clear();
+                    m.role = DbRole::Replica(target.to_string());
+                    m.dr_replica = true;
+                }
+            }
+            _ => {}
+        }
+        if matches!(effect, SqlEffect::Promote { .. }) {
+            // The promotion's effect on the old primary, asynchronously
+            // (after a DR failover its rejoin, once its region answers).
+            self.start_sql_op(
+                project,
+                &master,
+                "RECONFIGURE_OLD_PRIMARY",
+                SqlEffect::OldPrimary,
+            );
+        }
+    }
+}
+
 /// Cloud SQL's operations: started, then done by a later read.
 impl FakeCloud {
     /// Starts a Cloud SQL operation `kind` on `target`: recorded as a

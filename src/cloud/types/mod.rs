@@ -371,7 +371,7 @@ pub enum RestorePoint {
 }
 
 /// Capacity of a compute group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Capacity {
     /// Minimum size.
     pub min: u32,
@@ -388,7 +388,7 @@ impl fmt::Display for Capacity {
 }
 
 /// A compute group and its instances.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComputeGroup {
     /// Group name.
     pub name: String,

@@ -174,7 +174,7 @@ impl Copies for DatabaseSpec {
     }
 
     fn maintenance_call(&self) -> Option<&'static str> {
-        Some("rds:DescribePendingMaintenanceActions")
+        Some(super::RDS_MAINTENANCE)
     }
 
     async fn maintenance(
@@ -182,13 +182,8 @@ impl Copies for DatabaseSpec {
         clouds: &Clouds,
         region: &str,
     ) -> Result<Option<Vec<String>>, CloudError> {
-        let Some(id) = self.copy(region) else {
-            return Ok(None);
-        };
-        let pending = (clouds.database)
-            .pending_maintenance(region, crate::cloud::MaintenanceOf::Instance, id)
-            .await?;
-        Ok(Some(pending.iter().map(|m| m.say()).collect()))
+        let of = crate::cloud::MaintenanceOf::Instance;
+        super::rds_maintenance(clouds, region, of, self.copy(region)).await
     }
 }
 

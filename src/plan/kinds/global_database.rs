@@ -220,7 +220,7 @@ impl Copies for GlobalDatabaseSpec {
     }
 
     fn maintenance_call(&self) -> Option<&'static str> {
-        Some("rds:DescribePendingMaintenanceActions")
+        Some(super::RDS_MAINTENANCE)
     }
 
     async fn maintenance(
@@ -228,13 +228,8 @@ impl Copies for GlobalDatabaseSpec {
         clouds: &Clouds,
         region: &str,
     ) -> Result<Option<Vec<String>>, CloudError> {
-        let Some(id) = self.copy(region) else {
-            return Ok(None);
-        };
-        let pending = (clouds.database)
-            .pending_maintenance(region, crate::cloud::MaintenanceOf::Cluster, id)
-            .await?;
-        Ok(Some(pending.iter().map(|m| m.say()).collect()))
+        let of = crate::cloud::MaintenanceOf::Cluster;
+        super::rds_maintenance(clouds, region, of, self.copy(region)).await
     }
 }
 

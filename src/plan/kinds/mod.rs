@@ -192,6 +192,26 @@ pub trait Copies: Sync {
     ) -> Result<Option<Vec<String>>, CloudError>;
 }
 
+/// The call that reads an RDS resource's pending maintenance.
+pub const RDS_MAINTENANCE: &str = "rds:DescribePendingMaintenanceActions";
+
+/// The maintenance AWS will apply to an RDS instance or cluster `id` (an
+/// RDS kind's copy in `region`; `None`: none there), each in a sentence.
+pub async fn rds_maintenance(
+    clouds: &Clouds,
+    region: &str,
+    of: crate::cloud::MaintenanceOf,
+    id: Option<&str>,
+) -> Result<Option<Vec<String>>, CloudError> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let pending = (clouds.database)
+        .pending_maintenance(region, of, id)
+        .await?;
+    Ok(Some(pending.iter().map(|m| m.say()).collect()))
+}
+
 /// Where a resource's RPO is read: the lag of its copy in the region a
 /// failover promotes, behind the copy that serves.
 #[async_trait]
