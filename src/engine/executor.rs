@@ -221,7 +221,8 @@ impl Schedule {
         earlier: &BTreeMap<String, u32>,
     ) -> Self {
         // Finished steps are skipped; one that finished unsettled (evidence
-        // some destination did not take) runs again.
+        // some destination did not take, an old side still pending) runs
+        // again.
         let done: BTreeSet<usize> = steps
             .iter()
             .enumerate()

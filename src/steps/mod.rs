@@ -157,10 +157,6 @@ kinds! {
     /// Make the target's Cloud SQL replica the primary (promote, DR
     /// failover, or a planned switchover).
     PromoteSql(promote_sql::PromoteSql) = "promote-sql",
-    /// Follow Cloud SQL's side of the move on the old primary (its
-    /// `RECONFIGURE_OLD_PRIMARY` or `SWITCHOVER_TO_REPLICA`), beside the
-    /// recovery; pending, not failed, when its region does not answer.
-    SettleSql(settle_sql::SettleSql) = "settle-sql",
     /// Move an Aurora global database's writer to the target's member.
     SwitchGlobal(switch_global::SwitchGlobal) = "switch-global",
     /// Restore an instance to a point in time, into a new instance.
@@ -232,6 +228,12 @@ kinds! {
     /// A drill: the standby group of such a resource raised to its active
     /// size, marked and journaled first (returned at cleanup).
     DrillRaise(drill_raise::DrillRaise) = "drill-raise",
+    /// Follow Cloud SQL's side of the move on the old primary (its
+    /// `RECONFIGURE_OLD_PRIMARY` or `SWITCHOVER_TO_REPLICA`), beside the
+    /// recovery; pending, not failed, when its region does not answer.
+    /// Last in compile order: among the verify steps it is scheduled after
+    /// the ones that end the RTO, however few slots the run has.
+    SettleSql(settle_sql::SettleSql) = "settle-sql",
 }
 
 impl StepKind {

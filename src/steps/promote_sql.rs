@@ -464,6 +464,8 @@ impl PromoteSql {
         let op = self.until_done(cx, operation).await?;
         out.operation = Some(op.name.clone());
         out.resumed_operation = true;
+        // When the move was asked for (the old side is followed from then).
+        out.promoted_at = out.promoted_at.or(op.inserted);
         out.path = Some(match op.kind.as_str() {
             "SWITCHOVER" => SqlPath::Switchover,
             _ if self.dr_replica => SqlPath::DrFailover,
@@ -630,6 +632,9 @@ impl Action for PromoteSql {
                 }
                 SqlDecision::Wait { operation, why } => {
                     tracing::info!(instance = name, region = r, "{why}");
+                    if let Some(DbRole::Replica(src)) = target.as_ref().map(|t| &t.role) {
+                        out.source = Some(src.clone());
+                    }
                     self.resume(cx, &operation, why, &mut out).await?;
                     acted = true;
                 }

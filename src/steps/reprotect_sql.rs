@@ -261,21 +261,37 @@ impl ReprotectSql {
 
     /// Refuses when a former primary still standing alone will not rejoin:
     /// Cloud SQL's reconfiguration of it (`RECONFIGURE_OLD_PRIMARY`, which
-    /// makes it a replica after a DR failover) ended with an error. One
-    /// that is under way, or not started (its region is down), is waited
-    /// for.
+    /// makes it a replica after a DR failover) since the primary's own
+    /// promotion ended with an error. One that is under way, or not
+    /// started (its region is down), is waited for; so is any when the
+    /// promotion's time is not known (an older incident's failure is not
+    /// this one's).
     async fn refuse_failed_rejoin(
         &self,
         cx: &Cx<'_>,
         copies: &[(String, String, Option<SqlInstance>)],
     ) -> Result<(), StepFailure> {
-        let standing_alone = (copies.iter())
-            .filter(|(_, _, c)| c.as_ref().is_some_and(|c| c.role == DbRole::Primary));
-        for (region, name, _) in standing_alone {
+        let standing_alone: Vec<(&String, &String)> = (copies.iter())
+            .filter(|(_, _, c)| c.as_ref().is_some_and(|c| c.role == DbRole::Primary))
+            .map(|(region, name, _)| (region, name))
+            .collect();
+        if standing_alone.is_empty() {
+            return Ok(());
+        }
+        let promoted = (cx.clouds.cloud_sql)
+            .operations(&self.active, &self.project, &self.primary)
+            .await?
+            .into_iter()
+            .find(|o| o.kind == "PROMOTE_REPLICA")
+            .and_then(|o| o.inserted);
+        let Some(since) = promoted else {
+            return Ok(());
+        };
+        for (region, name) in standing_alone {
             let ops = (cx.clouds.cloud_sql)
                 .operations(region, &self.project, name)
                 .await?;
-            let look = super::settle_sql::decide("RECONFIGURE_OLD_PRIMARY", None, &ops);
+            let look = super::settle_sql::decide("RECONFIGURE_OLD_PRIMARY", Some(since), &ops);
             if let super::settle_sql::Look::Over(op) = look
                 && let Some(e) = &op.error
             {

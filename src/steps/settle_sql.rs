@@ -9,8 +9,10 @@
 //! the old side is still being changed, or has failed.
 //!
 //! This step follows that operation, beside the recovery: it comes after
-//! the traffic moved (nothing waits on it, so the RTO does not either),
-//! bounded by the resource's `old_primary_wait`. The old primary lives in
+//! the traffic moved, among the verify steps and scheduled after those
+//! that end the RTO (it is last in compile order), so the RTO never waits
+//! on it; the evidence step does (it keeps what the step found), bounded
+//! by the resource's `old_primary_wait`. The old primary lives in
 //! the region failed away from, which may not answer: then the step does
 //! not fail the run, it ends **pending**, named in the run's warnings,
 //! report and notifications, and the run ends `pending`, which `drctl runs
@@ -216,8 +218,9 @@ pub fn compile(b: &mut Builder<'_>) {
             "follow Cloud SQL's side of the move on {}'s old primary (up to {} s; pending if its region does not answer)",
             s.resource, s.wait_seconds
         );
-        // No resources: nothing is ordered after it (`after` edges would
-        // put a traffic step behind it, and the RTO with it).
+        // No resources: nothing on the recovery path is ordered after it
+        // (`after` edges would put a traffic step behind it, and the RTO
+        // with it).
         b.add(
             StepKind::SettleSql(s.clone()),
             Some(s.resource.clone()),
@@ -291,7 +294,13 @@ impl SettleSql {
         };
         match tokio::time::timeout(bound, read).await {
             Ok(Ok(look)) => Ok(look),
-            Ok(Err(e)) => Err(format!("its region did not answer ({})", e.message)),
+            // A region that does not answer, or an answer that says
+            // something else is wrong (a permission): pending either way (a
+            // resume reads again), said for what it is.
+            Ok(Err(e)) if e.kind.is_transient() => {
+                Err(format!("its region did not answer ({})", e.message))
+            }
+            Ok(Err(e)) => Err(format!("its operations could not be read ({})", e.message)),
             Err(_) => Err(format!(
                 "its region did not answer within {} ms",
                 bound.as_millis()

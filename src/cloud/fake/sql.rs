@@ -134,8 +134,17 @@ impl FakeState {
                 if let Some(m) = self.sql.get_mut(&key(&master)) {
                     m.replicas.clear();
                 }
-                self.sql_rejoins
-                    .push((project.to_string(), master.clone(), target.to_string()));
+                // The rejoin is the reconfiguration's effect: one armed to
+                // fail leaves the old primary standing alone.
+                let fails = (self.sql_failures)
+                    .contains_key(&(master.clone(), "RECONFIGURE_OLD_PRIMARY".to_string()));
+                if !fails {
+                    self.sql_rejoins.push((
+                        project.to_string(),
+                        master.clone(),
+                        target.to_string(),
+                    ));
+                }
             }
             SqlEffect::Switchover => {
                 new.replicas = others.iter().cloned().chain([master.clone()]).collect();

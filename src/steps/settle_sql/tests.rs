@@ -127,8 +127,11 @@ struct Run {
 
 impl Run {
     fn new(planned: bool, wait: &str) -> Self {
+        Self::of(RunMode::Failover { planned }, wait)
+    }
+
+    fn of(mode: RunMode, wait: &str) -> Self {
         let plan = plan(wait);
-        let mode = RunMode::Failover { planned };
         let g = crate::steps::graph::compile_mode(&plan, "us-east4", &mode).unwrap();
         Run {
             plan,
@@ -146,6 +149,11 @@ impl Run {
 
     /// Runs the graph's step of kind `name`; its journaled outputs.
     async fn run(&mut self, f: &FakeCloud, name: KindName) -> Value {
+        self.try_run(f, name).await.expect("the step")
+    }
+
+    /// Runs the graph's step of kind `name`.
+    async fn try_run(&mut self, f: &FakeCloud, name: KindName) -> Result<Value, StepFailure> {
         let clouds: Clouds = f.clouds();
         let step = self.step(name);
         let cx = Cx {
@@ -170,9 +178,9 @@ impl Run {
             temps: None,
             control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
         };
-        let v = step.kind.action().run(&cx).await.expect("the step");
+        let v = step.kind.action().run(&cx).await?;
         self.outputs.insert(step.id.to_string(), v.clone());
-        v
+        Ok(v)
     }
 }
 
@@ -319,4 +327,58 @@ async fn nothing_is_followed_when_the_target_was_a_primary_already() {
     assert_eq!(out.state, OldSide::Nothing, "{out:?}");
     assert!(out.why.contains("was a primary already"), "{out:?}");
     assert_eq!(settled(&v), Settled::Yes);
+}
+
+/// A failed reconfiguration leaves the old primary standing alone, and
+/// reprotect refuses, naming the operation and its error, rather than
+/// waiting for a rejoin that will not come.
+#[tokio::test]
+async fn reprotect_refuses_an_old_primary_whose_reconfiguration_failed() {
+    let f = world();
+    f.fail_sql(
+        "orders-sql",
+        "RECONFIGURE_OLD_PRIMARY",
+        "INTERNAL_ERROR: disk gone",
+    );
+    let (_, out, _) = settle(&f, false, "2m", |_| {}).await;
+    assert_eq!(out.state, OldSide::Failed, "{out:?}");
+    let mut reprotect = Run::of(RunMode::Reprotect, "2m");
+    let err = (reprotect.try_run(&f, KindName::ReprotectSql).await)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("reconfiguration of the former primary orders-sql in us-central1")
+            && err.contains("disk gone"),
+        "{err}"
+    );
+}
+
+/// A promotion found under way by a resumed run still names the old
+/// primary and when it was asked for: its old side is followed.
+#[tokio::test]
+async fn after_a_resumed_promotion_the_old_side_is_still_followed() {
+    let f = world();
+    // The first attempt's call went out; its answer was lost (the process
+    // died): the operation is under way when the step runs again.
+    let sent = (f.clouds().cloud_sql)
+        .promote_sql("us-east4", P, "orders-sql-use4", true)
+        .await
+        .expect("sent");
+    let (run, out, _) = settle(&f, false, "2m", |_| {}).await;
+    let id = run.step(KindName::PromoteSql).id.to_string();
+    let promoted = &run.outputs[&id];
+    assert_eq!(
+        (
+            promoted["operation"].as_str(),
+            promoted["resumed_operation"].as_bool()
+        ),
+        (Some(sent.name.as_str()), Some(true)),
+        "{promoted:#}"
+    );
+    assert_eq!(promoted["source"], "orders-sql", "{promoted:#}");
+    assert_eq!(
+        (out.state, out.old_primary.as_deref()),
+        (OldSide::Done, Some("orders-sql")),
+        "{out:?}"
+    );
 }
