@@ -18,6 +18,7 @@
 //! ([`decide`]).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -259,34 +260,36 @@ impl ReprotectSql {
         Ok(ops.into_iter().find(|o| o.kind == "UPDATE" && !o.is_done()))
     }
 
+    /// When the primary was promoted: its newest `PROMOTE_REPLICA`'s time
+    /// (`None`: not known, e.g. Cloud SQL no longer lists it).
+    async fn promoted_at(&self, cx: &Cx<'_>) -> Result<Option<DateTime<Utc>>, StepFailure> {
+        let ops = (cx.clouds.cloud_sql)
+            .operations(&self.active, &self.project, &self.primary)
+            .await?;
+        Ok((ops.into_iter())
+            .find(|o| o.kind == "PROMOTE_REPLICA")
+            .and_then(|o| o.inserted))
+    }
+
     /// Refuses when a former primary still standing alone will not rejoin:
     /// Cloud SQL's reconfiguration of it (`RECONFIGURE_OLD_PRIMARY`, which
     /// makes it a replica after a DR failover) since the primary's own
-    /// promotion ended with an error. One that is under way, or not
-    /// started (its region is down), is waited for; so is any when the
+    /// promotion (`since`) ended with an error. One that is under way, or
+    /// not started (its region is down), is waited for; so is any when the
     /// promotion's time is not known (an older incident's failure is not
     /// this one's).
     async fn refuse_failed_rejoin(
         &self,
         cx: &Cx<'_>,
+        since: Option<DateTime<Utc>>,
         copies: &[(String, String, Option<SqlInstance>)],
     ) -> Result<(), StepFailure> {
-        let standing_alone: Vec<(&String, &String)> = (copies.iter())
-            .filter(|(_, _, c)| c.as_ref().is_some_and(|c| c.role == DbRole::Primary))
-            .map(|(region, name, _)| (region, name))
-            .collect();
-        if standing_alone.is_empty() {
-            return Ok(());
-        }
-        let promoted = (cx.clouds.cloud_sql)
-            .operations(&self.active, &self.project, &self.primary)
-            .await?
-            .into_iter()
-            .find(|o| o.kind == "PROMOTE_REPLICA")
-            .and_then(|o| o.inserted);
-        let Some(since) = promoted else {
+        let Some(since) = since else {
             return Ok(());
         };
+        let standing_alone = (copies.iter())
+            .filter(|(_, _, c)| c.as_ref().is_some_and(|c| c.role == DbRole::Primary))
+            .map(|(region, name, _)| (region, name));
         for (region, name) in standing_alone {
             let ops = (cx.clouds.cloud_sql)
                 .operations(region, &self.project, name)
@@ -415,10 +418,13 @@ impl Action for ReprotectSql {
                 }
                 Standing::Wait(why) => {
                     tracing::info!(instance = %self.primary, region = r, "{why}");
-                    self.refuse_failed_rejoin(cx, &copies).await?;
+                    // Read once: the promotion's time does not move while
+                    // the former primary is waited for.
+                    let since = self.promoted_at(cx).await?;
+                    self.refuse_failed_rejoin(cx, since, &copies).await?;
                     wait_for(cx, &why, || async {
                         let (primary, copies) = self.read(cx).await?;
-                        self.refuse_failed_rejoin(cx, &copies).await?;
+                        self.refuse_failed_rejoin(cx, since, &copies).await?;
                         Ok(
                             (!matches!(decide(self, primary.as_ref(), &copies), Standing::Wait(_)))
                                 .then_some(()),

@@ -309,45 +309,53 @@ impl SettleSql {
     }
 
     /// Follows the operation until it is over or the wait has passed (never
-    /// past the run's deadline); a read that fails ends it pending at once.
+    /// past the run's deadline), at the run's pace; a read that fails ends
+    /// it pending at once.
     async fn follow(&self, cx: &Cx<'_>, f: &Followed, out: &mut SettleSqlOutput) {
         let wait = Duration::from_secs(self.wait_seconds);
         let until =
             (tokio::time::Instant::now() + wait).min(tokio::time::Instant::from_std(cx.deadline));
-        let mut pause = cx.poll.0;
-        loop {
-            match self.look(cx, f, out.operation.as_deref()).await {
-                Err(why) => {
-                    out.state = OldSide::Pending;
-                    out.why = why;
-                    return;
-                }
-                Ok(Look::Over(op)) => {
-                    out.operation = Some(op.name);
-                    out.state = match op.error {
-                        Some(_) => OldSide::Failed,
-                        None => OldSide::Done,
-                    };
-                    out.error = op.error;
-                    out.why = format!("{} of {} is over", f.kind, f.old);
-                    return;
-                }
-                Ok(Look::Running(op)) => out.operation = Some(op.name),
-                Ok(Look::NotYet) => {}
+        let what = format!("{} of the old primary {}", f.kind, f.old);
+        // The operation once found (its name is what the next look reads).
+        let found = std::sync::Mutex::new(None::<String>);
+        let known = || found.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let over = crate::cloud::retry::poll_until(&what, cx.poll, until, || async {
+            let look = self.look(cx, f, known().as_deref()).await?;
+            if let Some(tell) = cx.waiting.filter(|_| known().is_none()) {
+                tell(&what);
             }
-            if tokio::time::Instant::now() + pause > until {
+            Ok::<_, String>(match look {
+                Look::Over(op) => Some(op),
+                Look::Running(op) => {
+                    *found.lock().unwrap_or_else(|e| e.into_inner()) = Some(op.name);
+                    None
+                }
+                Look::NotYet => None,
+            })
+        })
+        .await;
+        out.operation = known();
+        match over {
+            Err(why) => {
+                out.state = OldSide::Pending;
+                out.why = why;
+            }
+            Ok(Some(op)) => {
+                out.operation = Some(op.name);
+                out.state = match op.error {
+                    Some(_) => OldSide::Failed,
+                    None => OldSide::Done,
+                };
+                out.error = op.error;
+                out.why = format!("{} of {} is over", f.kind, f.old);
+            }
+            Ok(None) => {
                 out.state = OldSide::Pending;
                 out.why = match &out.operation {
                     Some(_) => format!("still under way after {} s", wait.as_secs()),
                     None => format!("not started after {} s", wait.as_secs()),
                 };
-                return;
             }
-            if let Some(tell) = cx.waiting {
-                tell(&format!("{} of the old primary {}", f.kind, f.old));
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(cx.poll.1);
         }
     }
 }
