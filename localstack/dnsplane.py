@@ -477,6 +477,32 @@ class GcpZone(Zone):
         self.sets, self.names, self.fetched = sets, names, time.monotonic()
 
 
+# Cloud SQL's write endpoints (`<id>.<id>.global.sql-psa.goog.`, Google's
+# documented form): Cloud SQL keeps them in a DNS zone of its own and points
+# each at its replication cluster's primary.
+PSA_ZONE = "global.sql-psa.goog."
+# The TTL the world answers them with (Google does not document one).
+PSA_TTL = 5
+
+
+@dataclass
+class SqlPsaZone(Zone):
+    """Cloud SQL's write endpoints, each an A record of its cluster's
+    current primary's address, read from the GCP emulator's
+    `/emu/sql/write-endpoints` (an endpoint whose cluster has no primary,
+    between a failover's steps, is answered NXDOMAIN)."""
+
+    def load(self, _route53):
+        page = http_json(f"{GCP}/emu/sql/write-endpoints")
+        sets = {}
+        for ep in page.get("endpoints") or []:
+            if ep.get("ip"):
+                name = norm(ep["name"])
+                sets[(name, "A")] = [{"Name": name, "Type": "A", "TTL": PSA_TTL,
+                                      "ResourceRecords": [{"Value": ep["ip"]}]}]
+        self.sets, self.names, self.fetched = sets, {n for n, _ in sets} | {self.name}, time.monotonic()
+
+
 def control_healthy(url):
     """Whether the control object at gs://bucket/key says serve: read from
     fake-gcs-server; missing or unreadable fails closed."""
@@ -567,6 +593,8 @@ class Zones:
             old = self.by_name.get(name)
             same = isinstance(old, GcpZone) and old.zone_id == key and old.project == z["project"]
             by_name[name] = old if same else GcpZone(key, name, project=z["project"])
+        old = self.by_name.get(PSA_ZONE)
+        by_name.setdefault(PSA_ZONE, old if isinstance(old, SqlPsaZone) else SqlPsaZone("sql-psa", PSA_ZONE))
 
     def list_zones(self):
         zones, marker = [], None

@@ -143,6 +143,11 @@ class World:
             # Instances whose zone is down, by (project, name): operations
             # on them do not move on until it is back (/emu/outage).
             self.down = set()
+            # Write endpoints (`replicationCluster.psaWriteEndpoint`): the
+            # members of each replication cluster that carry one, by
+            # (project, name) -> the endpoint's DNS name. Kept apart from
+            # the instances' dicts, which the operations' effects rewrite.
+            self.write_endpoints = {}
             self.calls = []
 
     # ------------------------------------------------------------ instances
@@ -203,9 +208,64 @@ class World:
                 if spec.get("drReplica"):
                     m["replicationCluster"] = {"failoverDrReplicaName": name, "drReplica": False}
                     inst["replicationCluster"] = {"drReplica": True}
+                    self._join(project, master, name)
                 self.lags[(project, name)] = (now, float(spec.get("lag", 1.0)))
             self.instances[(project, name)] = inst
+            if spec.get("writeEndpoint") and not master:
+                self.give_write_endpoint(project, name)
             return inst
+
+    # ------------------------------------------------------------ write endpoints
+    def give_write_endpoint(self, project, name):
+        """A write endpoint for primary `name`'s replication cluster (its DR
+        replica's too): what Cloud SQL makes for an Enterprise Plus
+        instance on private services access. Its name has Google's
+        documented form, `<id>.<id>.global.sql-psa.goog.`."""
+        inst = self.instance(project, name)
+        if inst.get("masterInstanceName"):
+            raise ApiError(400, "A write endpoint belongs to a primary's cluster.", "invalid")
+        h = uuid.uuid5(uuid.NAMESPACE_DNS, f"{project}/{name}").hex
+        self.write_endpoints[(project, name)] = f"{h[:13]}.{h[13:26]}.global.sql-psa.goog."
+        dr = inst.get("replicationCluster", {}).get("failoverDrReplicaName")
+        if dr:
+            self._join(project, name, dr)
+        return self.write_endpoints[(project, name)]
+
+    def _join(self, project, primary, replica):
+        """`replica`, now `primary`'s DR replica, shares its cluster's write
+        endpoint; any other member but the primary leaves it."""
+        ep = self.write_endpoints.get((project, primary))
+        if ep is None:
+            return
+        for key in [k for k, v in self.write_endpoints.items() if v == ep]:
+            if key not in ((project, primary), (project, replica)):
+                del self.write_endpoints[key]
+        self.write_endpoints[(project, replica)] = ep
+
+    def _leave(self, project, name):
+        self.write_endpoints.pop((project, name), None)
+
+    def shown_instance(self, key, inst):
+        """An instance as the API answers it: with its cluster's write
+        endpoint in `replicationCluster.psaWriteEndpoint`, where the crate's
+        model (google-cloud-sql-v1 `ReplicationCluster`) puts it."""
+        ep = self.write_endpoints.get(key)
+        if ep is None:
+            return inst
+        out = dict(inst)
+        out["replicationCluster"] = dict(inst.get("replicationCluster") or {}, psaWriteEndpoint=ep)
+        return out
+
+    def write_endpoint_answers(self):
+        """Each write endpoint and the primary it resolves to (the member
+        that is a primary; none while none is), for the world's DNS."""
+        out = {}
+        for (project, name), ep in sorted(self.write_endpoints.items()):
+            inst = self.instances.get((project, name))
+            out.setdefault(ep, {"name": ep, "project": project, "primary": None, "ip": None})
+            if inst and not inst.get("masterInstanceName"):
+                out[ep].update(primary=name, ip=inst["ipAddresses"][0]["ipAddress"])
+        return list(out.values())
 
     def instance(self, project, name):
         inst = self.instances.get((project, name))
@@ -310,6 +370,11 @@ class World:
         def effect():
             self._detach(project, name)
             old = self.instances.get((project, master))
+            # A DR failover takes the cluster's write endpoint to the
+            # promoted replica (the old primary is no member until it is a
+            # DR replica again); a plain promotion leaves the cluster, and
+            # the endpoint stays with the old primary.
+            self._leave(project, master if failover else name)
             if failover:
                 # The DR pair moves with the write: the promoted replica now
                 # names no DR replica (the old primary is not one yet).
@@ -374,6 +439,7 @@ class World:
 
         def effect():
             p = self.instances[(project, name)]
+            self._join(project, name, replica)
             p.setdefault("replicationCluster", {})["failoverDrReplicaName"] = replica
             p["replicationCluster"]["drReplica"] = False
             for x in p.get("replicaNames", []):
@@ -463,6 +529,7 @@ class World:
 
         def effect():
             self.instances.pop((project, name), None)
+            self._leave(project, name)
             self.lags.pop((project, name), None)
             self.network_lags.pop((project, name), None)
             master = bare(inst.get("masterInstanceName"))
@@ -543,6 +610,8 @@ ROUTES = [
     ("POST", r"^/emu/fail$", "emu_fail"),
     ("POST", r"^/emu/config$", "emu_config"),
     ("POST", r"^/emu/outage$", "emu_outage"),
+    ("GET", r"^/emu/sql/write-endpoints$", "emu_write_endpoints"),
+    ("POST", r"^/emu/sql/write-endpoints$", "emu_give_write_endpoint"),
     *gcp_emu_run.ROUTES,
 ]
 
@@ -611,7 +680,8 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------- Cloud SQL
     def list_instances(self, project, query, body):
-        items = [i for (p, _), i in sorted(WORLD.instances.items()) if p == project and i]
+        items = [WORLD.shown_instance(k, i) for k, i in sorted(WORLD.instances.items())
+                 if k[0] == project and i]
         return 200, ({"kind": "sql#instancesList", "items": items} if items
                      else {"kind": "sql#instancesList"})
 
@@ -619,7 +689,7 @@ class Handler(BaseHTTPRequestHandler):
         inst = WORLD.instances.get((project, name))
         if not inst:
             raise ApiError(404, "The Cloud SQL instance does not exist.", "instanceDoesNotExist")
-        return 200, inst
+        return 200, WORLD.shown_instance((project, name), inst)
 
     def delete_instance(self, project, name, query, body):
         return 200, WORLD.shown(WORLD.delete(project, name))
@@ -715,6 +785,15 @@ class Handler(BaseHTTPRequestHandler):
         else:
             WORLD.down.discard(key)
         return 200, {"down": sorted(f"{p}/{n}" for p, n in WORLD.down)}
+
+    def emu_write_endpoints(self, query, body):
+        """Every write endpoint and the primary's address it resolves to
+        (read by the world's DNS, dnsplane.py)."""
+        return 200, {"endpoints": WORLD.write_endpoint_answers()}
+
+    def emu_give_write_endpoint(self, query, body):
+        """A write endpoint for a primary's cluster (its DR replica's too)."""
+        return 200, {"name": WORLD.give_write_endpoint(body["project"], body["name"])}
 
     def emu_config(self, query, body):
         if "opSeconds" in body:

@@ -10,7 +10,9 @@ its own.
   and the backup's serve, and fails closed (a missing or unmapped control is
   unhealthy);
 * dnsplane reads the zones through `/emu/`, never `/dns/v1` (`/emu/calls`
-  stays empty: a test of drctl asserts a failover made no API call).
+  stays empty: a test of drctl asserts a failover made no API call);
+* a Cloud SQL write endpoint answers its cluster's primary's address, and
+  the new primary's after a switchover.
 
 Run: python3 localstack/test_dnsplane_gcp.py (needs the world's fake-gcs-server).
 """
@@ -127,6 +129,20 @@ class DnsplaneGcpTest(unittest.TestCase):
         self.eventually(["10.0.1.1"])
         s, b = self.emu.call("GET", "/emu/calls")
         self.assertEqual([c for c in b.get("calls", []) if c["path"].startswith("/dns/v1")], [])
+
+    def test_a_write_endpoint_answers_the_primary_and_follows_a_switchover(self):
+        for spec in ({"project": P, "name": "west", "region": "us-central1", "ip": "10.9.0.1"},
+                     {"project": P, "name": "east", "region": "us-east4", "ip": "10.9.0.2",
+                      "masterInstanceName": "west", "drReplica": True}):
+            s, b = self.emu.call("POST", "/emu/instances", spec)
+            self.assertEqual(s, 200, b)
+        s, b = self.emu.call("POST", "/emu/sql/write-endpoints", {"project": P, "name": "west"})
+        self.assertEqual(s, 200, b)
+        endpoint = b["name"]
+        self.eventually(["10.9.0.1"], endpoint)
+        s, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/switchover")
+        self.assertEqual(s, 200, op)
+        self.eventually(["10.9.0.2"], endpoint)
 
 
 if __name__ == "__main__":

@@ -303,6 +303,50 @@ class GcpEmuTest(unittest.TestCase):
         self.assertEqual((west["instanceType"], west["masterInstanceName"]),
                          ("READ_REPLICA_INSTANCE", f"{P}:east"))
 
+    # ------------------------------------------------------------ write endpoints
+    def give_write_endpoint(self):
+        s, b = self.emu.call("POST", "/emu/sql/write-endpoints", {"project": P, "name": "west"})
+        self.assertEqual(s, 200, b)
+        return b["name"]
+
+    def resolves_to(self, endpoint):
+        """The primary the world's DNS answers `endpoint` with (None: none)."""
+        _, b = self.emu.call("GET", "/emu/sql/write-endpoints")
+        return next((e["primary"] for e in b["endpoints"] if e["name"] == endpoint), "absent")
+
+    def test_a_write_endpoint_is_the_clusters_and_has_the_apis_shape(self):
+        ep = self.give_write_endpoint()
+        self.assertTrue(ep.endswith(".global.sql-psa.goog."), ep)
+        for name in ("west", "east"):
+            inst = self.get(name)[1]
+            self.assertEqual(inst["replicationCluster"]["psaWriteEndpoint"], ep, name)
+            conforms(self, SQL, {"$ref": "DatabaseInstance"}, inst, name)
+        self.assertEqual(self.resolves_to(ep), "west")
+        # A replica that is not the DR replica is no member.
+        self.seed("other", "us-east4", masterInstanceName="west", lag=1.0)
+        self.assertNotIn("psaWriteEndpoint", self.get("other")[1].get("replicationCluster", {}))
+
+    def test_a_switchover_and_a_dr_failover_move_the_write_endpoint_a_plain_promotion_does_not(self):
+        ep = self.give_write_endpoint()
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/switchover")
+        self.wait(op)
+        self.assertEqual(self.resolves_to(ep), "east")
+        self.assertEqual(self.get("west")[1]["replicationCluster"]["psaWriteEndpoint"], ep)
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/west/promoteReplica?failover=true")
+        self.wait(op)
+        self.assertEqual(self.resolves_to(ep), "west")
+        # The old primary is no member until it is designated again.
+        self.assertNotIn("psaWriteEndpoint", self.get("east")[1].get("replicationCluster") or {})
+        self.emu.call("POST", "/emu/reset", {})
+        self.seed("west", "us-central1")
+        self.seed("east", "us-east4", masterInstanceName="west", drReplica=True, lag=1.0)
+        ep = self.give_write_endpoint()
+        _, op = self.emu.call("POST", f"/v1/projects/{P}/instances/east/promoteReplica")
+        self.wait(op)
+        # A plain promotion leaves the cluster: the endpoint stays with west.
+        self.assertEqual(self.resolves_to(ep), "west")
+        self.assertNotIn("psaWriteEndpoint", self.get("east")[1].get("replicationCluster") or {})
+
     def test_an_armed_failure_ends_the_operation_with_its_error(self):
         self.emu.call("POST", "/emu/fail", {"project": P, "name": "east",
                                             "operationType": "PROMOTE_REPLICA", "message": "boom"})

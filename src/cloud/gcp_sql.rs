@@ -150,6 +150,10 @@ pub fn instance_of(i: &model::DatabaseInstance) -> SqlInstance {
         .or(i.ip_addresses.first())
         .map(|a| a.ip_address.clone());
     let dns = i.dns_name.clone().filter(|d| !d.is_empty());
+    let cluster = (i.replication_cluster.as_ref()).map(|c| c.psa_write_endpoint.clone());
+    let write = (cluster.filter(|w| !w.is_empty()))
+        .or_else(|| i.write_endpoint.clone().filter(|w| !w.is_empty()))
+        .map(|w| w.trim_end_matches('.').to_string());
     SqlInstance {
         name: i.name.clone(),
         region: i.region.clone(),
@@ -161,6 +165,7 @@ pub fn instance_of(i: &model::DatabaseInstance) -> SqlInstance {
             .and_then(|s| s.edition.name())
             .map(str::to_string),
         endpoint: dns.map(|d| d.trim_end_matches('.').to_string()).or(ip),
+        write_endpoint: write,
     }
 }
 
@@ -565,6 +570,36 @@ mod tests {
         assert_eq!(delay_of(&apply, &[], w), lag_of(&apply, w));
         let unknown = delay_of(&[], &network, w);
         assert_eq!((unknown.max, unknown.latest), (None, None));
+    }
+
+    /// Issue 40: the write endpoint is read where Cloud SQL puts it
+    /// (`replicationCluster.psaWriteEndpoint`, else `writeEndpoint`), and a
+    /// record that follows the instance names it, not the instance's own
+    /// DNS name; an instance with neither is followed by its own name.
+    #[test]
+    fn the_write_endpoint_is_what_a_record_follows() {
+        let own = "abc.us-east4.sql.goog.";
+        let psa = "103uufa2svq8u.2rb3qdj9tkf4d.global.sql-psa.goog.";
+        let cluster = model::ReplicationCluster::new().set_psa_write_endpoint(psa);
+        let i = model::DatabaseInstance::new()
+            .set_name("orders-sql-use4")
+            .set_dns_name(own)
+            .set_replication_cluster(cluster.clone().set_dr_replica(true));
+        let read = instance_of(&i);
+        assert_eq!(read.endpoint.as_deref(), Some(own.trim_end_matches('.')));
+        assert_eq!(
+            read.write_endpoint.as_deref(),
+            Some(psa.trim_end_matches('.'))
+        );
+        assert_eq!(read.followed_endpoint(), read.write_endpoint);
+        let top = model::DatabaseInstance::new()
+            .set_dns_name(own)
+            .set_write_endpoint(psa);
+        assert_eq!(instance_of(&top).write_endpoint, read.write_endpoint);
+        let empty = i.set_replication_cluster(model::ReplicationCluster::new());
+        let plain = instance_of(&empty);
+        assert_eq!(plain.write_endpoint, None);
+        assert_eq!(plain.followed_endpoint(), plain.endpoint);
     }
 
     #[test]

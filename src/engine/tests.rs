@@ -118,6 +118,41 @@ async fn failover_of_all_plans_runs_critical_first_and_measures() {
     );
 }
 
+/// Issue 40: maintenance AWS will apply to the copy a failover promotes is
+/// said before the run moves to it, read through the data role in
+/// preflight, and carried to the run's warnings; it never stops the run.
+#[tokio::test]
+async fn preflight_says_the_maintenance_pending_on_the_target_copy() {
+    let f = world();
+    let key = (
+        "us-east-1".to_string(),
+        crate::cloud::MaintenanceOf::Instance,
+        "payments-db-use1".to_string(),
+    );
+    let pending = crate::cloud::PendingMaintenance {
+        action: "system-update".into(),
+        description: Some("Upgrade to the latest OS".into()),
+        auto_applied_after: None,
+        forced_apply: None,
+        current_apply: None,
+        opt_in: None,
+    };
+    f.state().maintenance.insert(key, vec![pending]);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let payments: Vec<Plan> = (plans().into_iter())
+        .filter(|p| p.name() == "payments")
+        .collect();
+    let report = e.run(&payments, &opts()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    let said = "payments-db (payments-db-use1 in us-east-1): pending maintenance `system-update` (no date set)";
+    assert!(
+        report.warnings.iter().any(|w| w.starts_with(said)),
+        "{:?}",
+        report.warnings
+    );
+}
+
 #[tokio::test]
 async fn rpo_gate_refuses_and_journals_the_lag() {
     let f = world();

@@ -385,14 +385,13 @@ fn points_to(
     dbs: &[(String, DbStatus)],
 ) -> (Vec<String>, Option<String>) {
     let endpoint = |db: &str, value: &str| {
-        (dbs.iter())
-            .find(|(_, s)| {
-                s.id == db
-                    && s.endpoint
-                        .as_deref()
-                        .is_some_and(|ep| placement::same_name(ep, value))
-            })
-            .map(|(r, _)| r.clone())
+        let copies = (dbs.iter()).map(|(region, s)| placement::CopyAt {
+            id: &s.id,
+            region,
+            endpoint: s.endpoint.as_deref(),
+            primary: s.role == "primary",
+        });
+        placement::followed_region(copies, db, value)
     };
     placement::points_to(plan, d, records, &endpoint)
 }
@@ -441,6 +440,7 @@ mod tests {
             role,
             status: "available".into(),
             endpoint: Some(format!("{id}.fake.{region}.rds.amazonaws.com")),
+            notes: Vec::new(),
         }
     }
 

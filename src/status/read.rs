@@ -204,13 +204,17 @@ async fn read_db(
         }
         _ => Vec::new(),
     };
+    let notes = (described.iter().flatten())
+        .flat_map(|c| c.notes.iter().cloned())
+        .chain(maintenance)
+        .collect();
     DbRead {
         id: copies.resource().to_string(),
         region: region.to_string(),
         instance: instance.to_string(),
         described,
         lag,
-        notes: maintenance,
+        notes,
     }
 }
 

@@ -581,6 +581,7 @@ mod tests {
             dr_replica: false,
             edition: None,
             endpoint: None,
+            write_endpoint: None,
         }
     }
 

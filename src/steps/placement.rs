@@ -133,6 +133,41 @@ pub fn same_name(a: &str, b: &str) -> bool {
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
+/// One copy of a data resource as a reader of placement read it.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyAt<'a> {
+    /// The plan's data resource.
+    pub id: &'a str,
+    /// The copy's region.
+    pub region: &'a str,
+    /// Its endpoint (what a record that follows it names), when read.
+    pub endpoint: Option<&'a str>,
+    /// Whether it read as the primary.
+    pub primary: bool,
+}
+
+/// The region that a record that follows data resource `db` points to
+/// when its value is `value`: the copy whose endpoint it names. Where
+/// several copies name the same endpoint (a write endpoint, which the
+/// provider itself moves to the primary: Cloud SQL's), the one that is the
+/// primary, and none when none is: the name says where the writer is, not
+/// which copy the record chose. One rule for `status` and `watch`.
+pub fn followed_region<'a>(
+    copies: impl IntoIterator<Item = CopyAt<'a>>,
+    db: &str,
+    value: &str,
+) -> Option<String> {
+    let named: Vec<CopyAt<'a>> = (copies.into_iter())
+        .filter(|c| c.id == db && c.endpoint.is_some_and(|ep| same_name(ep, value)))
+        .collect();
+    match named.as_slice() {
+        [one] => Some(one.region.to_string()),
+        _ => (named.iter())
+            .find(|c| c.primary)
+            .map(|c| c.region.to_string()),
+    }
+}
+
 /// A record's values as shown, and the region they point to: for a record
 /// that `follows` a database, the region whose copy's endpoint it names
 /// (`endpoint`: the region of database `id` whose endpoint is `value`, from
@@ -219,5 +254,48 @@ mod tests {
         let (values, r) = points_to(&plan, db, &cname("db.euw1.example."), &endpoint);
         assert_eq!(values, ["db.euw1.example."]);
         assert_eq!(r.as_deref(), Some("eu-west-1"));
+    }
+
+    /// Issue 40: a write endpoint is the same name on both copies; the
+    /// record that follows it points where the primary is, and nowhere
+    /// while no copy reads as the primary.
+    #[test]
+    fn a_shared_write_endpoint_points_where_the_primary_is() {
+        let wep = "x1.y2.global.sql-psa.goog";
+        let copy = |region, endpoint, primary| CopyAt {
+            id: "orders-sql",
+            region,
+            endpoint: Some(endpoint),
+            primary,
+        };
+        let both = |home_primary: bool| {
+            [
+                copy("us-central1", wep, home_primary),
+                copy("us-east4", wep, !home_primary),
+            ]
+        };
+        let value = "X1.y2.global.sql-psa.goog.";
+        assert_eq!(
+            followed_region(both(true), "orders-sql", value).as_deref(),
+            Some("us-central1")
+        );
+        assert_eq!(
+            followed_region(both(false), "orders-sql", value).as_deref(),
+            Some("us-east4")
+        );
+        let neither = [
+            copy("us-central1", wep, false),
+            copy("us-east4", wep, false),
+        ];
+        assert_eq!(followed_region(neither, "orders-sql", value), None);
+        let own = [
+            copy("us-central1", "a.sql.goog", true),
+            copy("us-east4", "b.sql.goog", false),
+        ];
+        assert_eq!(
+            followed_region(own, "orders-sql", "b.sql.goog").as_deref(),
+            Some("us-east4")
+        );
+        assert_eq!(followed_region(own, "other", "b.sql.goog"), None);
     }
 }

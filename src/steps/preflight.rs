@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepOutput, Traits};
+use crate::plan::kinds::{self, Shown};
 use crate::steps::graph::{Builder, Phase};
 
 /// The preflight step (one per plan and run).
@@ -34,6 +35,11 @@ pub struct PreflightOutput {
     pub checked: Vec<Finding>,
     /// When the reads began.
     pub read_at: DateTime<Utc>,
+    /// What people should know of the copies of data in the target before
+    /// the run moves to them (the maintenance the provider will apply to
+    /// one): never a reason to stop, carried to the run's warnings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl StepOutput for PreflightOutput {
@@ -42,7 +48,10 @@ impl StepOutput for PreflightOutput {
 
 /// Bookkeeping, not recovery.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
+    warnings: Some(|v| {
+        (serde_json::from_value::<PreflightOutput>(v.clone()).ok())
+            .map_or_else(Vec::new, |o| o.notes)
+    }),
     recovery: false,
     ends_rto: false,
     irreversible: None,
@@ -90,6 +99,32 @@ async fn findings(cx: &Cx<'_>) -> Vec<Finding> {
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// What the data role says people should know of each of the plan's
+/// copies in the target, read through the role for every data kind alike
+/// ([`Copies::maintenance`]): the maintenance the provider will apply to
+/// the copy a failover moves to (RDS, Aurora). A read that fails is said
+/// as unread, never as "none", and never stops the run.
+async fn data_notes(cx: &Cx<'_>) -> Vec<String> {
+    let copies = (kinds::each(&cx.plan.spec).into_iter()).filter_map(|r| match r.shown() {
+        Shown::Data(c) if c.maintenance_call().is_some() => Some(c),
+        _ => None,
+    });
+    let reads = copies.map(|c| async move {
+        let Some(copy) = c.copy(cx.target) else {
+            return Vec::new();
+        };
+        let said = |m: &str| format!("{} ({copy} in {}): {m}", c.resource(), cx.target);
+        match c.maintenance(cx.clouds, cx.target).await {
+            Ok(found) => found.unwrap_or_default().iter().map(|m| said(m)).collect(),
+            Err(e) => vec![said(&format!(
+                "pending maintenance not read: {}",
+                e.message
+            ))],
+        }
+    });
+    join_all(reads).await.into_iter().flatten().collect()
 }
 
 #[async_trait]
@@ -150,6 +185,7 @@ impl Action for Preflight {
         PreflightOutput {
             checked: found,
             read_at,
+            notes: data_notes(cx).await,
         }
         .to_output()
     }

@@ -229,7 +229,9 @@ pub struct PromoteSqlOutput {
     /// When the call was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<DateTime<Utc>>,
-    /// The primary's DNS name as Cloud SQL reports it, else its primary IP.
+    /// What a record that follows the database names: the cluster's write
+    /// endpoint where Cloud SQL reports one, else the primary's DNS name,
+    /// else its primary IP ([`SqlInstance::followed_endpoint`]).
     #[serde(default)]
     pub endpoint: Option<String>,
 }
@@ -525,7 +527,7 @@ impl Action for PromoteSql {
     ) -> Option<super::EndpointNow> {
         let (r, p, name) = (&self.region, &self.project, &self.instance);
         let read = clouds.cloud_sql.describe_sql(r, p, name).await;
-        let found = read.map(|i| i.map(|i| (i.endpoint, None)));
+        let found = read.map(|i| i.map(|i| (i.followed_endpoint(), None)));
         Some(super::EndpointNow::of(name, r, found))
     }
 
@@ -665,7 +667,7 @@ impl Action for PromoteSql {
             }
         }
         let done = self.until_primary(cx).await?;
-        out.endpoint = done.endpoint;
+        out.endpoint = done.followed_endpoint();
         out.to_output()
     }
 }

@@ -493,6 +493,7 @@ mod tests {
             dr_replica: dr,
             edition: None,
             endpoint: None,
+            write_endpoint: None,
         }
     }
 

@@ -651,12 +651,13 @@ async fn records(
     timeout: Duration,
 ) -> Vec<RecordReading> {
     let endpoint = |db: &str, value: &str| {
-        (dbs.iter())
-            .find(|d| {
-                d.id == db
-                    && (d.endpoint.as_deref()).is_some_and(|ep| placement::same_name(ep, value))
-            })
-            .map(|d| d.region.clone())
+        let copies = (dbs.iter()).map(|d| placement::CopyAt {
+            id: &d.id,
+            region: &d.region,
+            endpoint: d.endpoint.as_deref(),
+            primary: d.said == DbSaid::Primary,
+        });
+        placement::followed_region(copies, db, value)
     };
     let read = join_all(
         (records.iter()).map(|d| async move { placement::read_records(clouds, timeout, d).await }),

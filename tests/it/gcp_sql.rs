@@ -313,6 +313,120 @@ async fn with_the_old_primarys_zone_down_the_failover_ends_pending_and_a_resume_
     assert!(o.all().contains("nothing to resume"), "{}", o.all());
 }
 
+/// `status --plan orders-gcp --output json`: where the record `id`
+/// points, and the notes on the Cloud SQL copy in `region`.
+async fn status_of(fx: &Fixture, id: &str, region: &str) -> (Option<String>, Vec<String>) {
+    let st = fx
+        .drctl(&["status", "--plan", "orders-gcp", "--output", "json"])
+        .await;
+    let v = st.json();
+    let p = &v["plans"][0];
+    let dns = (p["dns"].as_array().into_iter().flatten()).find(|d| d["id"] == id);
+    let points = dns.and_then(|d| d["points_to"].as_str().map(str::to_string));
+    let notes = (p["regions"].as_array().into_iter().flatten())
+        .filter(|r| r["region"] == region || r["gcp_region"] == region)
+        .flat_map(|r| r["databases"].as_array().cloned().unwrap_or_default())
+        .flat_map(|d| d["notes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect();
+    (points, notes)
+}
+
+/// Issue 40: the pair's cluster has a write endpoint
+/// (`replicationCluster.psaWriteEndpoint`). A Route 53 record that
+/// follows the database is switched to the write endpoint, not the DR
+/// replica's own name; the name resolves (the world's DNS, as a client
+/// asks it) to the new primary's address after a planned failover (a
+/// switchover); `status` says the record points at the target, where the
+/// primary is, and names the write endpoint.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_that_follows_a_write_endpoint_resolves_to_the_new_primary_after_a_switchover() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gsqlwep").await;
+    let pair = seed(&fx, 0.5).await;
+    let given = world::gcp_admin(
+        "/emu/sql/write-endpoints",
+        json!({"project": PROJECT, "name": pair.primary}),
+    )
+    .await;
+    let endpoint = given["name"]
+        .as_str()
+        .expect("a write endpoint")
+        .to_string();
+    let name = fx.host("orders-db");
+    let plan = fx.plans.path().join("orders-gcp.toml");
+    let mut t = std::fs::read_to_string(&plan).expect("the plan");
+    t.push_str(&format!(
+        "\n[[dns]]\nid = \"orders-db\"\nzone = \"{}\"\nname = \"{name}\"\ntype = \"CNAME\"\nttl = 5\nswitch = \"upsert\"\nfollows = \"orders-sql\"\n",
+        fx.zone
+    ));
+    std::fs::write(&plan, t).expect("write plan");
+    let (_, notes) = status_of(&fx, "orders-db", TARGET).await;
+    let said = endpoint.trim_end_matches('.');
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains(&format!("write endpoint {said}"))),
+        "{notes:?}"
+    );
+
+    let o = failover(&fx, &world::endpoints_file(), &["--planned"]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert_eq!(role(&pair.replica).await, DbRole::Primary);
+    let resolver = world::clouds().await.resolver;
+    let cname = resolver
+        .resolve(&fx.zone, &name, "CNAME")
+        .await
+        .expect("the record");
+    assert_eq!(cname.len(), 1, "{cname:?}");
+    assert!(
+        cname[0].trim_end_matches('.').eq_ignore_ascii_case(said),
+        "the record names the write endpoint: {cname:?}"
+    );
+    let new_primary = (world::clouds().await.cloud_sql)
+        .describe_sql(TARGET, PROJECT, &pair.replica)
+        .await
+        .expect("instances.get")
+        .expect("the new primary");
+    let url = format!(
+        "{}/v1/projects/{PROJECT}/instances/{}",
+        world::gcp_endpoint(),
+        pair.replica
+    );
+    let raw: serde_json::Value = (reqwest::get(url).await.expect("instances.get"))
+        .json()
+        .await
+        .expect("JSON");
+    let ip = raw["ipAddresses"][0]["ipAddress"]
+        .as_str()
+        .expect("its address")
+        .to_string();
+    assert_eq!(new_primary.write_endpoint.as_deref(), Some(said));
+    let zone = "global.sql-psa.goog.";
+    let mut answer = Vec::new();
+    for _ in 0..40 {
+        answer = resolver
+            .resolve(zone, &endpoint, "A")
+            .await
+            .unwrap_or_default();
+        if answer == [ip.clone()] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        answer,
+        [ip],
+        "the write endpoint resolves to the new primary"
+    );
+    let (points, _) = status_of(&fx, "orders-db", TARGET).await;
+    assert_eq!(
+        points.as_deref(),
+        Some(TARGET),
+        "status: where the primary is"
+    );
+}
+
 /// A lag beyond the tier's RPO: the gate refuses and nothing is sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rpo_gate_refuses_a_large_lag() {

@@ -860,8 +860,21 @@ impl FakeCloud {
                 dr_replica: dr && master.is_some(),
                 edition: Some("ENTERPRISE_PLUS".into()),
                 endpoint: Some(format!("{name}.{region}.fake.sql.goog")),
+                write_endpoint: None,
             },
         );
+    }
+
+    /// Gives Cloud SQL instances `names` of `project` (a primary and its DR
+    /// replica) the write endpoint `name`, as Cloud SQL shows a replication
+    /// cluster's on each member.
+    pub fn set_sql_write_endpoint(&self, project: &str, names: &[&str], name: &str) {
+        let mut s = self.state();
+        for n in names {
+            if let Some(i) = s.sql.get_mut(&(project.to_string(), n.to_string())) {
+                i.write_endpoint = Some(name.to_string());
+            }
+        }
     }
 
     /// Arms the next Cloud SQL operation `kind` (`PROMOTE_REPLICA`) on

@@ -92,6 +92,7 @@ impl FakeState {
                     c.replicas.clear();
                     c.dr_replica = false;
                     c.endpoint = Some(format!("{target}.fake.sql.goog"));
+                    c.write_endpoint = None;
                     self.sql.insert(key(target), c);
                 }
             }
@@ -159,7 +160,9 @@ impl FakeState {
                     m.dr_replica = true;
                 }
             }
-            _ => {}
+            // A plain promotion leaves the replication cluster: its write
+            // endpoint stays with the old primary.
+            _ => new.write_endpoint = None,
         }
         if matches!(effect, SqlEffect::Promote { .. }) {
             // The promotion's effect on the old primary, asynchronously

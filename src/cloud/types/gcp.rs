@@ -32,9 +32,25 @@ pub struct SqlInstance {
     /// address: what a record that follows it points at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The write endpoint of its replication cluster, when Cloud SQL
+    /// reports one (`replicationCluster.psaWriteEndpoint`, else
+    /// `writeEndpoint`): a name Cloud SQL itself moves to the cluster's
+    /// primary at a switchover or DR failover, the same on the primary and
+    /// its DR replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_endpoint: Option<String>,
 }
 
 impl SqlInstance {
+    /// What a record that follows it names: its cluster's write endpoint
+    /// where one exists (it follows the primary with no DNS change), else
+    /// its own endpoint.
+    pub fn followed_endpoint(&self) -> Option<String> {
+        self.write_endpoint
+            .clone()
+            .or_else(|| self.endpoint.clone())
+    }
+
     /// Whether it serves (`RUNNABLE`).
     pub fn is_runnable(&self) -> bool {
         self.state == "RUNNABLE"

@@ -249,6 +249,15 @@ pub fn status_of(state: &str) -> String {
     }
 }
 
+/// What `status` says of a copy whose replication cluster has write
+/// endpoint `name` (Cloud SQL moves it to the primary at a switchover or
+/// DR failover, not at a plain promotion).
+pub fn write_endpoint_note(name: &str, id: &str) -> String {
+    format!(
+        "write endpoint {name}: Cloud SQL moves it to the primary at a switchover or DR failover; a record that follows {id} names it"
+    )
+}
+
 #[async_trait]
 impl Copies for CloudSqlSpec {
     fn resource(&self) -> &str {
@@ -275,9 +284,12 @@ impl Copies for CloudSqlSpec {
             .describe_sql(self.sites.gcp(region), &self.project, name)
             .await?;
         Ok(found.map(|i| CopyState {
+            endpoint: i.followed_endpoint(),
+            notes: (i.write_endpoint.iter())
+                .map(|w| write_endpoint_note(w, &self.id))
+                .collect(),
             role: i.role,
             status: status_of(&i.state),
-            endpoint: i.endpoint,
         }))
     }
 

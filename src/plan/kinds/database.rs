@@ -170,6 +170,7 @@ impl Copies for DatabaseSpec {
             role: i.role,
             status: i.status,
             endpoint: i.endpoint,
+            notes: Vec::new(),
         }))
     }
 

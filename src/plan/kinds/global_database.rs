@@ -216,6 +216,7 @@ impl Copies for GlobalDatabaseSpec {
             role,
             status: c.status,
             endpoint: c.endpoint,
+            notes: Vec::new(),
         }))
     }
 

@@ -161,6 +161,9 @@ pub struct CopyState {
     pub status: String,
     /// Its endpoint's host name, when it has one yet.
     pub endpoint: Option<String>,
+    /// What the kind says of the copy as read, for `status` (a Cloud SQL
+    /// write endpoint); never a reason it cannot take over.
+    pub notes: Vec<String>,
 }
 
 /// A resource that keeps a copy of its data in each region.

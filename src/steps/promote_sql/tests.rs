@@ -32,6 +32,7 @@ fn replica(dr: bool) -> SqlInstance {
         dr_replica: dr,
         edition: Some("ENTERPRISE_PLUS".into()),
         endpoint: None,
+        write_endpoint: None,
     }
 }
 
