@@ -275,7 +275,7 @@ mod tests {
     }
 
     /// Maintenance AWS will apply to a standby replica (an RDS instance,
-    /// an Aurora secondary cluster) is said under it, in the text and the
+    /// an Aurora secondary cluster and its instances) is said under it, in the text and the
     /// JSON, and leaves the standby ready: a note, not a problem.
     #[tokio::test]
     async fn pending_maintenance_on_a_standby_is_said_and_blocks_nothing() {
@@ -298,6 +298,16 @@ mod tests {
             key(MaintenanceOf::Cluster, "orders-use1"),
             vec![upgrade("db-upgrade")],
         );
+        // An action on the secondary's instance, which the cluster filter
+        // does not list: read per member.
+        (world.state().cluster_instances).insert(
+            ("us-east-1".into(), "orders-use1-a".into()),
+            "orders-use1".into(),
+        );
+        world.state().maintenance.insert(
+            key(MaintenanceOf::Instance, "orders-use1-a"),
+            vec![upgrade("system-update")],
+        );
         let report = status(&world.clouds(), &plans(), &StatusOptions::default()).await;
         let payments = report.plans.iter().find(|p| p.plan == "payments").unwrap();
         assert!(payments.ready, "{payments:#?}");
@@ -317,7 +327,10 @@ mod tests {
             .flat_map(|r| r.databases.iter().flat_map(|d| d.notes.iter()))
             .collect();
         assert!(
-            notes.len() == 1 && notes[0].contains("`db-upgrade`"),
+            notes.len() == 2
+                && notes[0].contains("`db-upgrade`")
+                && notes[1]
+                    .starts_with("instance orders-use1-a: pending maintenance `system-update`"),
             "{notes:?}"
         );
         let json = serde_json::to_value(&report).unwrap();

@@ -204,6 +204,41 @@ async fn status_says_the_maintenance_pending_on_the_standby_replica() {
     assert!(notes.contains("`system-update`"), "{standby:#}");
 }
 
+/// Issue 40: on an Aurora secondary, maintenance is pending per cluster
+/// and per instance, and the cluster filter lists only the former: the
+/// secondary's instance (read from the cluster's `DBClusterMembers`) is
+/// asked too, and `status` names the instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_says_the_maintenance_pending_on_an_aurora_secondarys_instance() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("maintau").await;
+    crate::cli::add_suffixed_plan(fx.plans.path(), "orders.toml", &fx.suffix);
+    let (cluster, instance) = (fx.id("orders-use1"), fx.id("orders-use1-a"));
+    world::sdk()
+        .await
+        .rds(STANDBY)
+        .create_db_instance()
+        .db_instance_identifier(&instance)
+        .db_cluster_identifier(&cluster)
+        .engine("aurora-postgresql")
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .expect("the secondary's instance");
+    let upgrade = serde_json::json!([{"Action": "system-update"}]);
+    crate::adapters::arm_maintenance(STANDBY, "db", &instance, upgrade).await;
+    let json = fx
+        .drctl(&["status", "--plan", "orders", "--output", "json"])
+        .await;
+    crate::adapters::arm_maintenance(STANDBY, "db", &instance, serde_json::json!([])).await;
+    let standby = (json.json()["plans"][0]["regions"].as_array().cloned())
+        .and_then(|r| r.into_iter().find(|r| r["region"] == STANDBY))
+        .unwrap_or_default();
+    let notes = standby["databases"][0]["notes"].to_string();
+    let said = format!("instance {instance}: pending maintenance `system-update`");
+    assert!(notes.contains(&said), "{standby:#}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_target_bucket_stops_the_failover_at_preflight() {
     crate::needs_emulators!();

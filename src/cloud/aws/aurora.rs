@@ -250,6 +250,9 @@ fn cluster_to_domain(region: &str, c: &SdkCluster) -> DbCluster {
             .iter()
             .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
             .collect(),
+        members: (c.db_cluster_members().iter())
+            .filter_map(|m| m.db_instance_identifier().map(str::to_string))
+            .collect(),
     }
 }
 

@@ -244,6 +244,7 @@ pub(super) fn fake_cluster(region: &str, id: &str, global: Option<&str>) -> DbCl
         global_cluster: global.map(str::to_string),
         backup_retention_days: 7,
         tags: BTreeMap::new(),
+        members: Vec::new(),
     }
 }
 
@@ -310,7 +311,12 @@ impl GlobalDatabases for FakeCloud {
         self.tick("rds:DescribeDBClusters", region, id).await?;
         let s = self.state();
         s.reach("rds", "DescribeDBClusters", id, region)?;
-        Ok(s.clusters.get(&(region.into(), id.into())).cloned())
+        let members = (s.cluster_instances.iter())
+            .filter(|((r, _), c)| r == region && c.as_str() == id)
+            .map(|((_, i), _)| i.clone());
+        let members: Vec<String> = members.collect();
+        Ok((s.clusters.get(&(region.into(), id.into())).cloned())
+            .map(|c| DbCluster { members, ..c }))
     }
 
     async fn switchover_global(

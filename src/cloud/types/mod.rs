@@ -559,6 +559,10 @@ pub struct DbCluster {
     /// The cluster's tags (drills find their copies by them).
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Its DB instances' identifiers (`DBClusterMembers`): maintenance
+    /// is also pending per instance.
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 impl DbCluster {

@@ -229,8 +229,23 @@ impl Copies for GlobalDatabaseSpec {
         clouds: &Clouds,
         region: &str,
     ) -> Result<Option<Vec<String>>, CloudError> {
+        let Some(id) = self.copy(region) else {
+            return Ok(None);
+        };
         let of = crate::cloud::MaintenanceOf::Cluster;
-        super::rds_maintenance(clouds, region, of, self.copy(region)).await
+        let mut said = super::rds_maintenance(clouds, region, of, Some(id)).await?;
+        // The cluster filter lists the cluster's own actions only: those
+        // on its instances (an OS update) are read per instance.
+        let members: Vec<String> = (clouds.aurora.describe_cluster(region, id).await?)
+            .map(|c| c.members)
+            .unwrap_or_default();
+        for m in members {
+            let of = crate::cloud::MaintenanceOf::Instance;
+            let found = super::rds_maintenance(clouds, region, of, Some(&m)).await?;
+            (said.get_or_insert_with(Vec::new))
+                .extend((found.into_iter().flatten()).map(|n| format!("instance {m}: {n}")));
+        }
+        Ok(said)
     }
 }
 

@@ -25,6 +25,7 @@ fn cluster(global: Option<&str>) -> DbCluster {
         global_cluster: global.map(str::to_string),
         backup_retention_days: 7,
         tags: Default::default(),
+        members: Vec::new(),
     }
 }
 
