@@ -11,6 +11,8 @@ import datetime as dt
 import json
 import os
 import sys
+import threading
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -42,16 +44,27 @@ def endpoint(var):
     return url
 
 
+# Clients by (service, region, endpoint), made once: a served seed
+# (`--serve`) reuses them, and boto3 makes clients through one session,
+# which is not safe to share between threads while it makes one.
+_CLIENTS = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def client(service, region, var):
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=endpoint(var),
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30,
-                      s3={"addressing_style": "path"}),
-    )
+    key = (service, region, endpoint(var))
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = boto3.client(
+                service,
+                region_name=region,
+                endpoint_url=key[2],
+                aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+                config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5,
+                              read_timeout=30, s3={"addressing_style": "path"}),
+            )
+        return _CLIENTS[key]
 
 
 def code(err):
@@ -597,8 +610,7 @@ def ensure_ecs_service(ecs, ec2, cluster, service, family, desired):
     return {"region": region, "cluster": cluster, "service": service, "arn": svc["serviceArn"], "desired": desired}
 
 
-def main():
-    global QUIET
+def parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suffix", default="", help="append -S to every id/bucket; zone becomes S.example.com.")
     ap.add_argument("--lag-payments", type=float, default=3, help="ReplicaLag seconds for payments (default 3)")
@@ -613,8 +625,67 @@ def main():
     ap.add_argument("--reset-databases", action="store_true",
                     help="first delete this world's DB instances (incl. ones drctl renamed or restored) so the "
                          "reference roles come back after a failover; other worlds are left alone")
-    args = ap.parse_args()
+    ap.add_argument("--serve", action="store_true",
+                    help="seed on request: a JSON line a request on stdin ({\"id\", \"args\"}: this command's "
+                         "arguments), a JSON line an answer on stdout ({\"id\", \"ok\", \"world\" or \"error\"}), "
+                         "each request in a thread of its own, until the end of input")
+    return ap
+
+
+def main():
+    global QUIET
+    args = parser().parse_args()
+    if args.serve:
+        QUIET = True
+        serve(sys.stdin, sys.stdout)
+        return
     QUIET = args.quiet
+    out = seed(args)
+    if out is not None:
+        json.dump(out, sys.stdout, indent=2)
+        print()
+
+
+def serve(requests, answers):
+    """Seeds one world per request line, concurrently, answering each on a
+    line of its own: what a test binary that seeds a world per test asks
+    of one process, with no interpreter started and no client made again
+    per seed. A seed that fails answers its error (`sys.exit`'s message, or
+    the traceback), and the next is served all the same."""
+    lock = threading.Lock()
+
+    def answer(msg):
+        with lock:
+            answers.write(json.dumps(msg) + "\n")
+            answers.flush()
+
+    def one(line):
+        try:
+            req = json.loads(line)
+        except json.JSONDecodeError as e:
+            answer({"id": None, "ok": False, "error": f"not a JSON request: {e}"})
+            return
+        try:
+            args = parser().parse_args(req.get("args", []))
+            answer({"id": req.get("id"), "ok": True, "world": seed(args)})
+        except SystemExit as e:
+            answer({"id": req.get("id"), "ok": False, "error": f"seed: exited: {e.code}"})
+        except Exception:  # noqa: BLE001 - the error is the answer
+            answer({"id": req.get("id"), "ok": False, "error": traceback.format_exc()})
+
+    workers = []
+    for line in requests:
+        if line.strip():
+            t = threading.Thread(target=one, args=(line,), daemon=True)
+            t.start()
+            workers.append(t)
+    for t in workers:
+        t.join()
+
+
+def seed(args):
+    """Seeds the world `args` (parsed by `parser`) names; its description
+    when `args.json`, else None."""
     sfx = args.suffix.strip()
     if sfx and not all(c.isalnum() or c == "-" for c in sfx):
         sys.exit("seed: --suffix may hold only letters, digits and '-'")
@@ -776,7 +847,7 @@ def main():
                                                  n("orders-workers"), n("orders-workers-use4"))
 
     if args.json:
-        out = {
+        return {
             "suffix": sfx or None,
             "zone": {"name": zone_name, "id": zone_id},
             "records": [{k: r[k] for k in ("Name", "Type", "SetIdentifier", "Weight") if k in r}
@@ -797,8 +868,7 @@ def main():
             "endpoints": {k: os.environ[k] for k in sorted(os.environ)
                           if k.startswith("AWS_ENDPOINT_URL_") or k in ("DRCTL_GCS_ENDPOINT", "DRCTL_GCP_ENDPOINT")},
         }
-        json.dump(out, sys.stdout, indent=2)
-        print()
+    return None
 
 
 if __name__ == "__main__":

@@ -20,6 +20,14 @@ impl Watcher {
         let board = self.state.board.as_ref();
         match shared::create_once(board, &self.cfg.key, episode, &marker, &mark).await {
             Ok(true) => {}
+            Ok(false) if !self.told_by_a_listed_observer(episode, &marker).await => {
+                // Ours in its place, so the next observer finds a signed
+                // one and tells no one again.
+                let key = &self.cfg.key;
+                if let Err(e) = shared::replace_marker(board, key, episode, &marker, &mark).await {
+                    tracing::warn!("watch: cannot replace the marker {marker}: {e}");
+                }
+            }
             Ok(false) => return,
             Err(e) => {
                 tracing::warn!("watch: {e}");
@@ -52,6 +60,40 @@ impl Watcher {
         .await
         {
             tracing::warn!("watch: cannot journal the notification {id}: {e}");
+        }
+    }
+
+    /// Whether the marker `marker` that holds this episode's notice is a
+    /// listed observer's (signed under its own name), so people were told
+    /// (or an observer is telling them). With observers listed, one that is
+    /// not (a bucket writer's, made ahead to silence the notice) is said,
+    /// replaced by this observer's, and the notice is journaled and sent
+    /// all the same, once, by its id ([`crate::notify::tell_once`]). With
+    /// none listed nothing is signed, and the marker is taken as it is.
+    async fn told_by_a_listed_observer(&self, episode: &str, marker: &str) -> bool {
+        if self.cfg.trust.observers.is_empty() {
+            return true;
+        }
+        let board = self.state.board.as_ref();
+        match shared::marker_signed(board, &self.cfg.trust, episode, marker).await {
+            Ok(Ok(())) => true,
+            Ok(Err(why)) => {
+                tracing::warn!(
+                    episode,
+                    marker,
+                    "watch: the marker that would hold this notice is not a listed observer's ({why}): telling people all the same"
+                );
+                false
+            }
+            // Unread: tell (the notice is sent once whoever tells).
+            Err(e) => {
+                tracing::warn!(
+                    episode,
+                    marker,
+                    "watch: the marker cannot be read ({e}): telling people all the same"
+                );
+                false
+            }
         }
     }
 

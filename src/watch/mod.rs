@@ -155,6 +155,10 @@ pub struct Watcher {
     unverified: Vec<(String, String)>,
     /// What the board held that does not count, warned of once.
     warned: std::collections::BTreeSet<String>,
+    /// Each plan's latest proposal as this observer first saw it: its
+    /// episode and maker's word (name, `created`), and when, by this
+    /// observer's clock ([`decide::Episode::due`]).
+    proposals_seen: BTreeMap<String, (ProposalSeen, DateTime<Utc>)>,
     round: u64,
     /// The time of the round under way.
     now: DateTime<Utc>,
@@ -193,6 +197,7 @@ impl Watcher {
             quorum_said: BTreeMap::new(),
             ended: BTreeMap::new(),
             warned: Default::default(),
+            proposals_seen: BTreeMap::new(),
             unverified: Vec::new(),
             round: 0,
             now: Utc::now(),
@@ -605,7 +610,29 @@ impl Watcher {
                 tracing::warn!("watch: {}: ignored on the board: {bad}", plan.name());
             }
         }
+        let mut seen = seen;
+        seen.board.proposal_seen = self.first_seen(plan.name(), &seen, now);
         Some(seen)
+    }
+
+    /// When this observer first saw the episode's proposal (`now` when it
+    /// sees it for the first time; a restarted observer sees it anew, which
+    /// only moves its start later).
+    fn first_seen(
+        &mut self,
+        plan: &str,
+        seen: &Shared,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let p = seen.board.proposal.as_ref()?;
+        let this: ProposalSeen = (seen.episode.clone(), p.observer.clone(), p.created);
+        match self.proposals_seen.get(plan) {
+            Some((that, at)) if *that == this => Some(*at),
+            _ => {
+                self.proposals_seen.insert(plan.to_string(), (this, now));
+                Some(now)
+            }
+        }
     }
 
     /// When the episode's region answers again (it is not down by quorum,
@@ -778,6 +805,10 @@ pub struct Shared {
     /// What its board holds.
     pub board: decide::Episode,
 }
+
+/// A proposal as an observer recognises it again: its episode, its maker
+/// and the `created` its maker gave it.
+type ProposalSeen = (String, String, DateTime<Utc>);
 
 /// `plan` as an observer that may not start failovers watches it: in
 /// `observe` mode.

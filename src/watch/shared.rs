@@ -560,6 +560,43 @@ pub async fn create_once<T: Serialize>(
     create_sealed(board, &at, seal(Some(key), &at, value)).await
 }
 
+/// Whether the marker `name` of `episode` on the board is a listed
+/// observer's, signed under its own name (`Ok(Err(why))` when not): what
+/// a marker found where a create-only write was refused must be before
+/// the writer takes it for the one it meant to make. A bucket writer's
+/// pre-made `told-*` marker is not, and people are told all the same.
+pub async fn marker_signed(
+    board: &dyn Board,
+    trust: &Trust,
+    episode: &str,
+    name: &str,
+) -> Result<Result<(), String>, BoardError> {
+    let at = episode_key(episode, name);
+    let Some(body) = board.get(&at).await? else {
+        return Ok(Err("gone from the board".into()));
+    };
+    let o: Opened<Marker> = open(trust, &at, &body);
+    Ok(match o.value {
+        Some(m) => by_observer(&o.signer, &m.by),
+        None => Err("unreadable: not a marker".to_string()),
+    })
+}
+
+/// Writes the marker `name` of `episode` over what holds its place,
+/// signed with `key`: what an observer does to a marker no listed observer
+/// signed (a bucket writer's), so that the next observer finds a signed one
+/// and people are told once.
+pub async fn replace_marker<T: Serialize>(
+    board: &dyn Board,
+    key: &SecretKey,
+    episode: &str,
+    name: &str,
+    value: &T,
+) -> Result<(), BoardError> {
+    let at = episode_key(episode, name);
+    board.put(&at, seal(Some(key), &at, value)).await
+}
+
 /// Creates the episode's veto once, signed with `key` (a person's run key
 /// or an observer's), or unsigned without one: `true` when this call
 /// created it.
@@ -855,6 +892,8 @@ fn judge_episode(
         closed_by,
         active,
         unverified,
+        // The observer's own memory, not the board's (`Watcher::exchange`).
+        proposal_seen: None,
     }
 }
 

@@ -1161,3 +1161,63 @@ fn regression_without_keys_listed_watch_acted_on_journals_alone() {
     assert!(open.refuses() && !open.acts(), "{open:?}");
     assert!(open.line().contains("not authenticated"), "{}", open.line());
 }
+
+/// Regression (issue 39): a `told-proposed` marker a bucket writer made
+/// ahead of the episode held the proposal's notice: the observers found
+/// the marker there and told no one. A marker no listed observer signed is
+/// not taken for one: the proposal's notice is journaled and sent all the
+/// same, once (its notice journal's id).
+#[tokio::test(start_paused = true)]
+async fn regression_a_pre_made_told_marker_silenced_the_proposals_notice() {
+    let mut m = Matrix::new(
+        3,
+        vec![plan_with("payments", spec(WatchMode::Propose))],
+        2.0,
+        5,
+    );
+    let sink: crate::plan::notify::NotifySpec = toml::from_str(
+        "name = \"ops\"\nkind = \"sns\"\ntopic_arn = \"arn:aws:sns:{region}:000000000000:drctl\"",
+    )
+    .unwrap();
+    for (w, world) in m.watchers.iter_mut().zip(&m.worlds) {
+        w.hub = Some(Arc::new(crate::notify::Hub::new(
+            vec![sink.clone()],
+            Arc::new(|_| None),
+            Some(world.clouds().publisher),
+            "test-host",
+        )));
+    }
+    let board = m.watchers[0].state.board.clone();
+    let episode = format!("payments/{HOME}/start/0");
+    let forged = super::shared::Marker::new("obs-0", m.now());
+    let stranger = SecretKey::generate();
+    super::shared::create_once(
+        board.as_ref(),
+        &stranger,
+        &episode,
+        "told-proposed",
+        &forged,
+    )
+    .await
+    .unwrap();
+    m.all(HOME, false);
+    m.ticks(5).await;
+    let proposed = m.decided(WatchDecision::Proposed);
+    assert!(!proposed.is_empty(), "proposed");
+    assert_eq!(
+        proposed[0].episode, episode,
+        "the episode the marker was made in"
+    );
+    let id = super::tell::journal_id(&episode, WatchDecision::Proposed, None);
+    let notices = m.watchers[0].state.notices.list().await.unwrap();
+    assert!(
+        notices.contains(&id),
+        "the notice is journaled: {notices:?}"
+    );
+    let sent: Vec<String> = (m.worlds.iter())
+        .flat_map(|w| w.state().published.clone())
+        .map(|(_, _, body)| body)
+        .filter(|b| b.contains("proposed"))
+        .collect();
+    assert_eq!(sent.len(), 1, "told once: {sent:?}");
+}

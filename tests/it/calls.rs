@@ -1,11 +1,13 @@
 //! What a failover asks of the cloud, counted as HTTP requests at the wire
 //! (waiter polls and retries included), through counting proxies in front
-//! of the emulators. A one-plan failover sends at most 14 AWS requests
-//! besides the evidence writes (the side read of the old region and the
-//! evidence bucket's Object Lock read included): 14 today, 18 before the
-//! promotion took its own answer, the scale step preflight's read and the
-//! Object Lock read stopped needing a HeadBucket (25 before that). The
-//! list, request by request: docs/performance.md.
+//! of the emulators. A one-plan failover sends at most 15 AWS requests
+//! besides the evidence writes (the side read of the old region, the
+//! target copy's pending maintenance and the evidence bucket's Object Lock
+//! read included): 15 today (14 before preflight read the maintenance AWS
+//! will apply to the replica it promotes), 18 before the promotion took
+//! its own answer, the scale step preflight's read and the Object Lock
+//! read stopped needing a HeadBucket (25 before that). The list, request
+//! by request: docs/performance.md.
 
 use crate::fixture::{Fixture, Proxied};
 
@@ -37,7 +39,7 @@ async fn a_one_plan_failover_makes_at_most_16_aws_requests_besides_evidence() {
     );
     assert!(
         own.len() <= 16,
-        "{} AWS requests besides the evidence writes (at most 16; goal 14):\n{}",
+        "{} AWS requests besides the evidence writes (at most 16; goal 15):\n{}",
         own.len(),
         own.join("\n")
     );
@@ -46,9 +48,11 @@ async fn a_one_plan_failover_makes_at_most_16_aws_requests_besides_evidence() {
 /// Regression: a one-plan failover sent 18 requests besides the evidence
 /// writes (the promotion described its instance before and after the call,
 /// the scale step read its group again after preflight, and the evidence
-/// bucket was located by a HeadBucket before its Object Lock read).
+/// bucket was located by a HeadBucket before its Object Lock read). One
+/// request more since: preflight's read of the maintenance pending on the
+/// replica the run promotes (issue 40).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_one_plan_failover_sends_at_most_14_requests_besides_the_evidence_writes() {
+async fn a_one_plan_failover_sends_at_most_15_requests_besides_the_evidence_writes() {
     crate::needs_emulators!();
     let fx = Fixture::new("calls14").await;
     let proxied = Proxied::start(false).await;
@@ -60,8 +64,8 @@ async fn a_one_plan_failover_sends_at_most_14_requests_besides_the_evidence_writ
         .filter(|l| !l.starts_with("PUT /"))
         .collect();
     assert!(
-        besides_writes.len() <= 14,
-        "{} requests besides the evidence writes (at most 14):\n{}",
+        besides_writes.len() <= 15,
+        "{} requests besides the evidence writes (at most 15):\n{}",
         besides_writes.len(),
         besides_writes.join("\n")
     );

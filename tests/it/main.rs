@@ -39,6 +39,7 @@ mod recovery;
 mod regions;
 mod report;
 mod schema;
+mod seeder;
 mod state;
 mod terraform;
 mod timed;

@@ -44,7 +44,7 @@ pub const STANDBY: &str = "us-east-1";
 /// The reference world's third region (a payments standby; checkout's second standby).
 pub const THIRD: &str = "eu-west-1";
 
-fn repo_path(relative: &str) -> PathBuf {
+pub(crate) fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
@@ -386,6 +386,11 @@ pub fn seed(suffix: &str) -> serde_json::Value {
 }
 
 fn seed_once(suffix: &str) -> Result<serde_json::Value, String> {
+    // One served seeding process for the binary ([`crate::seeder`]); the
+    // command itself when there is none.
+    if let Some(answer) = crate::seeder::seed(&["--suffix", suffix, "--json"]) {
+        return answer.map_err(|e| format!("seed --suffix {suffix} failed:\n{e}"));
+    }
     let script = repo_path("localstack/seed");
     let out = Command::new(&script)
         .args(["--suffix", suffix, "--json"])
