@@ -57,6 +57,11 @@ fn chromium() -> PathBuf {
 }
 
 /// Runs the browser on `page` with `args`, bounded; its standard output.
+/// The page must say nothing on the console: the browser logs what the
+/// page's console receives (`--enable-logging=stderr`: an error, a refused
+/// load, an uncaught exception, a `console.*` call) as `INFO:CONSOLE`
+/// lines, and any such line fails the test (drctl's pages run no script of
+/// their own; the tests' probes log nothing).
 pub(crate) async fn browse(page: &Path, args: &[String]) -> String {
     let mut cmd = tokio::process::Command::new(chromium());
     cmd.args([
@@ -66,6 +71,8 @@ pub(crate) async fn browse(page: &Path, args: &[String]) -> String {
         "--no-first-run",
         "--hide-scrollbars",
         "--window-size=1280,1600",
+        "--enable-logging=stderr",
+        "--v=0",
     ])
     .args(args)
     .arg(format!("file://{}", page.display()))
@@ -74,14 +81,38 @@ pub(crate) async fn browse(page: &Path, args: &[String]) -> String {
         .await
         .expect("the browser answers within 120 s")
         .expect("the browser starts");
+    let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
         o.status.success(),
-        "{} {args:?} failed: {}",
+        "{} {args:?} failed: {stderr}",
         chromium().display(),
-        String::from_utf8_lossy(&o.stderr)
+    );
+    let console = console_lines(&stderr);
+    assert!(
+        console.is_empty(),
+        "{} said on the console:\n{}",
+        page.display(),
+        console.join("\n")
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// The lines of the browser's log that carry what the page's console
+/// received (`[...:INFO:CONSOLE:12] "message", source: ...`).
+fn console_lines(log: &str) -> Vec<&str> {
+    log.lines().filter(|l| l.contains(":CONSOLE")).collect()
+}
+
+/// Caught before the page's own content loads: every error event (an
+/// uncaught exception, a resource that failed to load, caught in the
+/// capture phase) and every refused load (a CSP violation), for the probe
+/// to report beside what the console said.
+const CATCHER: &str = r#"<script>
+window.__drctlErrors = [];
+addEventListener('error', (e) => __drctlErrors.push(String(e.message || (e.target && e.target.outerHTML) || e.type)), true);
+addEventListener('unhandledrejection', (e) => __drctlErrors.push(String(e.reason)));
+addEventListener('securitypolicyviolation', (e) => __drctlErrors.push('refused by the page policy: ' + e.blockedURI));
+</script>"#;
 
 /// Reads the page as laid out: appended to a copy of the report, run by
 /// the browser, its result written into a `<pre>` that `--dump-dom` shows.
@@ -90,6 +121,7 @@ const PROBE: &str = r#"<script>
   const text = (el) => (el ? el.innerText : null);
   const box = (el) => el.getBoundingClientRect();
   const out = {
+    errors: window.__drctlErrors || ['the error catcher did not run'],
     title: document.title,
     summary: text(document.querySelector('#summary')),
     counts: Object.fromEntries([...document.querySelectorAll('#summary-counts thead th')]
@@ -211,10 +243,13 @@ async fn html_report_renders_in_headless_chromium_with_one_bar_per_step() {
     let probed = dir.path().join("probed.html");
     std::fs::write(
         &probed,
-        html.replace("</body>", &format!("{PROBE}\n</body>")),
+        html.replacen("<head>", &format!("<head>{CATCHER}"), 1)
+            .replace("</body>", &format!("{PROBE}\n</body>")),
     )
     .expect("write");
     let got = probe_result(&browse(&probed, &["--dump-dom".into()]).await);
+    // Loaded with no error: nothing thrown, refused or failed to load.
+    assert_eq!(got["errors"], serde_json::json!([]), "the page's errors");
 
     // The summary as rendered: its counts are the report's.
     assert_eq!(
