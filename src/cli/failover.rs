@@ -299,6 +299,7 @@ async fn preview(
         Output::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
+                "schema": drctl::engine::PREVIEW_DOCUMENT,
                 "dry_run": true,
                 "kind": opts.kind,
                 "target": a_to,

@@ -36,6 +36,10 @@ use crate::steps::Planned;
 /// hash of another version never matches.
 pub const PREVIEW_SCHEMA: u32 = 1;
 
+/// What a dry run's JSON document is (its `schema` key), as
+/// `docs/preview.schema.json` describes it.
+pub const PREVIEW_DOCUMENT: &str = "drctl.preview/v1";
+
 /// One gate of a dry run: what it would decide, on what it read. Its JSON
 /// is `{"plan", "gate", "decision"?, "detail"}`.
 #[derive(Debug, Clone, Serialize)]
@@ -69,8 +73,10 @@ pub struct PreviewApproval {
     pub given: bool,
 }
 
-/// One row of a dry run.
-#[derive(Debug, Clone, Serialize)]
+/// One row of a dry run. Its JSON is `{"step", "description", "calls"}`,
+/// and `"error"` in place of the calls' contents when the step's state
+/// could not be read (`calls` then empty): `docs/preview.schema.json`.
+#[derive(Debug, Clone)]
 pub struct PreviewRow {
     /// Step id.
     pub step: String,
@@ -78,6 +84,23 @@ pub struct PreviewRow {
     pub description: String,
     /// Calls and state changes, or the error reading state.
     pub calls: Result<Vec<Planned>, String>,
+}
+
+impl Serialize for PreviewRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut row = s.serialize_struct("PreviewRow", 4)?;
+        row.serialize_field("step", &self.step)?;
+        row.serialize_field("description", &self.description)?;
+        match &self.calls {
+            Ok(calls) => row.serialize_field("calls", calls)?,
+            Err(e) => {
+                row.serialize_field("calls", &[] as &[Planned])?;
+                row.serialize_field("error", e)?;
+            }
+        }
+        row.end()
+    }
 }
 
 impl Engine {

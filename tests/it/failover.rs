@@ -844,6 +844,9 @@ async fn dry_run_changes_nothing() {
     assert_eq!(o.code, Some(0), "{}", o.all());
     let preview = o.json();
     assert_eq!(preview["dry_run"], true);
+    // Its published shape (docs/preview.schema.json).
+    assert_eq!(preview["schema"], "drctl.preview/v1");
+    crate::schema::assert_preview(&preview);
     // It also says how long the failover should take, and that it is a
     // forecast (docs/failover.md, `plan budget`).
     let forecast = &preview["forecast"];
@@ -885,7 +888,7 @@ async fn dry_run_changes_nothing() {
         steps
             .iter()
             .find(|s| s["step"] == step)
-            .and_then(|s| s["calls"]["Ok"].as_array().cloned())
+            .and_then(|s| s["calls"].as_array().cloned())
             .unwrap_or_else(|| panic!("no calls for {step}: {preview:#}"))
     };
     let promote = calls(&fx.step("promote"));

@@ -28,6 +28,27 @@ pub(crate) fn validator() -> Validator {
         .unwrap_or_else(|e| panic!("{SCHEMA} is not a valid draft 2020-12 schema: {e}"))
 }
 
+/// `docs/preview.schema.json`: a dry run's JSON document.
+const PREVIEW: &str = "docs/preview.schema.json";
+
+/// The dry-run document's schema, compiled as the report's is.
+pub(crate) fn preview_validator() -> Validator {
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&read_json(PREVIEW))
+        .unwrap_or_else(|e| panic!("{PREVIEW} is not a valid draft 2020-12 schema: {e}"))
+}
+
+/// `doc`, a dry run's output, validates against [`PREVIEW`].
+pub(crate) fn assert_preview(doc: &Value) {
+    let errs = errors(&preview_validator(), doc);
+    assert!(
+        errs.is_empty(),
+        "the dry run does not validate against {PREVIEW}:\n{}\n{doc:#}",
+        errs.join("\n")
+    );
+}
+
 /// Every validation error of `doc`, one line each: where in the document
 /// (its JSON pointer), which keyword of the schema, and why.
 fn errors(v: &Validator, doc: &Value) -> Vec<String> {
@@ -418,4 +439,86 @@ fn every_notification_event_type_matches_its_published_schema() {
             "{kind}: a bad severity must fail"
         );
     }
+}
+
+/// A dry run's document as `docs/preview.schema.json` has it, by hand: one
+/// step with a call, one whose read failed, both gates.
+fn a_preview() -> Value {
+    json!({
+        "schema": "drctl.preview/v1",
+        "dry_run": true,
+        "kind": "failover",
+        "target": "us-east-1",
+        "steps": [
+            {"step": "payments/promote:payments-db", "description": "promote",
+             "calls": [{"call": "rds:PromoteReadReplica", "resource": "payments-db-use1",
+                        "region": "us-east-1", "current": "replica", "desired": "primary",
+                        "change": true}]},
+            {"step": "payments/scale:payments-api", "description": "scale", "calls": [],
+             "error": "autoscaling:DescribeAutoScalingGroups in us-east-1: timed out"}
+        ],
+        "gates": [
+            {"plan": "payments", "gate": "rpo", "decision": "would pass",
+             "detail": {"rpo_seconds": 300, "accept_data_loss_seconds": null, "databases": []}},
+            {"plan": "payments", "gate": "approval", "detail": {"required": true, "given": false}}
+        ],
+        "forecast": null,
+        "verified": {"payments": {"verified": false, "drill": null, "drilled_at": null,
+                                  "staleness": null, "lag": "within", "differences": [],
+                                  "reason": "no passing drill on record"}},
+        "preview": {"schema_version": 1, "hash": "p1-0bf57c344f89b7da97808bee9f1afb85",
+                    "lines": ["failover to us-east-1"]}
+    })
+}
+
+/// Issue 41: the dry run's JSON has a published schema, and it is strict:
+/// what a v1 preview never holds fails at its place (a `Result` leaked as
+/// `{"Ok": [...]}`, a hash `--approve-preview` would refuse, a decision on
+/// the approval gate, a band that is not one).
+#[test]
+fn the_preview_schema_takes_a_dry_run_and_rejects_what_it_never_holds() {
+    let v = preview_validator();
+    let good = a_preview();
+    assert!(errors(&v, &good).is_empty(), "{:?}", errors(&v, &good));
+    let broken = |edit: &dyn Fn(&mut Value), pointer: &str| {
+        let mut doc = a_preview();
+        edit(&mut doc);
+        let errs: Vec<String> = v
+            .iter_errors(&doc)
+            .map(|e| e.instance_path().to_string())
+            .collect();
+        assert!(
+            errs.iter()
+                .any(|at| at == pointer || at.starts_with(&format!("{pointer}/"))),
+            "no error at {pointer}: {errs:?}"
+        );
+    };
+    broken(
+        &|d| d["steps"][0]["calls"] = json!({"Ok": []}),
+        "/steps/0/calls",
+    );
+    broken(
+        &|d| d["preview"]["hash"] = json!("p1-0123"),
+        "/preview/hash",
+    );
+    broken(
+        &|d| d["preview"]["schema_version"] = json!(2),
+        "/preview/schema_version",
+    );
+    broken(
+        &|d| d["gates"][1]["decision"] = json!("would pass"),
+        "/gates/1",
+    );
+    broken(
+        &|d| d["verified"]["payments"]["lag"] = json!("fine"),
+        "/verified/payments/lag",
+    );
+    broken(&|d| d["schema"] = json!("drctl.preview/v2"), "/schema");
+    broken(&|d| d["kind"] = json!("panic"), "/kind");
+    broken(
+        &|d| {
+            d.as_object_mut().unwrap().remove("preview");
+        },
+        "",
+    );
 }
