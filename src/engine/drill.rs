@@ -202,8 +202,11 @@ impl Engine {
         groups: Vec<Temp>,
     ) -> BTreeMap<Temp, CapacityOwner> {
         use crate::cleanup::owner::{self, Later};
-        // A taker's `lock_lost` may have come since cleanup began.
-        let own = journal::read(self.store.as_ref(), run_id)
+        // A taker's `lock_lost` may have come since cleanup began. Read as
+        // every reader reads a run, authenticated: cleanup acts on what it
+        // reads back, and a writer of the state without the run key must
+        // not be able to steer it.
+        let own = journal::read_authenticated(self.store.as_ref(), run_id)
             .await
             .unwrap_or_else(|_| at_start.to_vec());
         let since = own.first().map_or_else(Utc::now, |r| r.at);
@@ -289,7 +292,7 @@ impl Engine {
         held: &DrillLocks<'_>,
     ) -> Result<RunReport, EngineError> {
         let run_id = j.run_id().to_string();
-        let records = journal::read(self.store.as_ref(), &run_id).await?;
+        let records = journal::read_authenticated(self.store.as_ref(), &run_id).await?;
         let temps = crate::runs::drill::journaled(&records);
         if !temps.is_empty() {
             self.reporter.note(&format!(
@@ -322,7 +325,7 @@ impl Engine {
             })
             .await?;
         }
-        let records = journal::read(self.store.as_ref(), &run_id).await?;
+        let records = journal::read_authenticated(self.store.as_ref(), &run_id).await?;
         let cleanup = crate::runs::drill::cleanup_summary(&records);
         let steps_ok = crate::runs::drill::interrupted(&records).is_none()
             && measure::timings(&records)

@@ -601,7 +601,9 @@ impl Engine {
         j: &mut Journal,
         sched: &Schedule,
     ) -> Result<RunReport, EngineError> {
-        let records = journal::read(self.store.as_ref(), env.run_id).await?;
+        // Authenticated, as every reader reads a run: its report is built
+        // from what it reads back.
+        let records = journal::read_authenticated(self.store.as_ref(), env.run_id).await?;
         // With what others recorded beside the journal meanwhile (a
         // retroactive approval given while the run went on), so that the
         // run's own report says it is approved; without it when it cannot
