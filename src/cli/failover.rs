@@ -254,7 +254,15 @@ pub async fn run(a: FailoverArgs, settings: &Settings) -> Result<Exit, CliError>
         };
         return preview(&engine, &plans, &opts, a.run.output, extra).await;
     }
-    execute(&engine, &plans, &opts, a.run.output).await
+    let began = chrono::Utc::now();
+    let result = engine.run(&plans, &opts).await;
+    // Whether each plan was verified when the failover began: it ran all
+    // the same; said after the run, beside it (the RTO is over).
+    let verified = match &result {
+        Ok(_) => super::status::verified_at_start(settings, &plans, &engine.clouds, began).await,
+        Err(_) => None,
+    };
+    finish_judged(result, a.run.output, verified.as_deref())
 }
 
 /// Runs (or previews) a run and prints its outcome.
@@ -335,11 +343,35 @@ async fn preview(
 
 /// Prints a run's outcome and maps it to an exit code.
 pub fn finish(result: Result<RunReport, EngineError>, output: Output) -> Result<Exit, CliError> {
+    finish_judged(result, output, None)
+}
+
+/// [`finish`], saying each plan's verified state when the run began
+/// (`verified_at_start` in the JSON, a line each in the text), when known.
+fn finish_judged(
+    result: Result<RunReport, EngineError>,
+    output: Output,
+    verified: Option<&[(String, drctl::status::verified::Verified)]>,
+) -> Result<Exit, CliError> {
     match result {
         Ok(report) => {
             match output {
-                Output::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
-                Output::Text => out!("{}", render_report(&report)),
+                Output::Json => {
+                    let mut doc = serde_json::to_value(&report)?;
+                    if let (Some(v), Some(o)) = (verified, doc.as_object_mut()) {
+                        let by_plan: std::collections::BTreeMap<_, _> = v.iter().cloned().collect();
+                        o.insert("verified_at_start".into(), serde_json::to_value(by_plan)?);
+                    }
+                    outln!("{}", serde_json::to_string_pretty(&doc)?)
+                }
+                Output::Text => {
+                    out!("{}", render_report(&report));
+                    for (plan, v) in verified.unwrap_or_default() {
+                        let mut o = String::new();
+                        super::status::render_verified(&mut o, v);
+                        out!("plan {plan} when the run began:\n{o}");
+                    }
+                }
             }
             Ok(if report.succeeded() {
                 Exit::Ok

@@ -26,6 +26,17 @@ pub async fn cadence(
     via: Option<&str>,
     clouds: Option<&drctl::cloud::Clouds>,
 ) -> Result<Vec<Cadence>, CliError> {
+    cadence_at(settings, plans, (via, clouds), chrono::Utc::now()).await
+}
+
+/// Each plan's drill cadence as it was at `at`, from the drills that
+/// started before it (what a run that began at `at` was judged by).
+pub async fn cadence_at(
+    settings: &Settings,
+    plans: &[drctl::plan::Plan],
+    (via, clouds): (Option<&str>, Option<&drctl::cloud::Clouds>),
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Cadence>, CliError> {
     let state = super::open_state(settings, via, clouds).await?;
     let targets = targets(settings);
     let mut drills = Vec::new();
@@ -34,5 +45,6 @@ pub async fn cadence(
             drills.extend(schedule::drill_runs(&id, &records, &targets));
         }
     }
-    Ok(schedule::cadence(plans, &drills, chrono::Utc::now()))
+    drills.retain(|d| d.started < at);
+    Ok(schedule::cadence(plans, &drills, at))
 }

@@ -170,6 +170,46 @@ pub async fn verified_now(
     )
 }
 
+/// Each plan's verified state when a run that began at `began` began,
+/// judged from its definition and the drills before it (the compliance
+/// report's rule, `runs::verified::by_definition`): read after the run,
+/// beside it, bounded by the status read timeout; `None`, said on stderr,
+/// when the drill history did not read.
+pub async fn verified_at_start(
+    settings: &Settings,
+    plans: &[drctl::plan::Plan],
+    clouds: &drctl::cloud::Clouds,
+    began: chrono::DateTime<chrono::Utc>,
+) -> Option<Vec<(String, verified::Verified)>> {
+    let limit = StatusOptions::default().read_timeout;
+    let history = super::history::cadence_at(settings, plans, (None, Some(clouds)), began);
+    let rows = match tokio::time::timeout(limit, history).await {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => {
+            super::errln!(
+                "warning: cannot read the drill history, so not whether the plans were verified: {e:#}"
+            );
+            return None;
+        }
+        Err(_) => {
+            super::errln!(
+                "warning: the drill history did not answer in time: whether the plans were verified is not said"
+            );
+            return None;
+        }
+    };
+    let judged = (plans.iter())
+        .filter_map(|p| {
+            let c = rows.iter().find(|c| c.plan == p.name())?;
+            Some((
+                p.name().to_string(),
+                drctl::runs::verified::by_definition(p, c, began),
+            ))
+        })
+        .collect();
+    Some(judged)
+}
+
 /// The differences a text report lists before it says how many more.
 const SHOWN_DIFFERENCES: usize = 8;
 

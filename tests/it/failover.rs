@@ -278,6 +278,14 @@ async fn running_the_same_failover_twice_changes_nothing_the_second_time() {
     let first = fx.failover_payments(&["--output", "json"]).await;
     assert_eq!(first.code, Some(0), "{}", first.all());
     let first_run = first.json()["run_id"].as_str().expect("run id").to_string();
+    // It ran on a plan never drilled in this world, and says so (issue 41).
+    let at_start = &first.json()["verified_at_start"]["payments"];
+    assert_eq!(
+        (&at_start["verified"], &at_start["reason"]),
+        (&json!(false), &json!("no passing drill on record")),
+        "{}",
+        first.out
+    );
     let after_first = fx.snapshot().await;
     fx.assert_payments_failed_over(&after_first).await.unwrap();
     let show = fx.show(&first_run).await;
