@@ -652,3 +652,40 @@ resource "google_project_iam_member" "drctl_drill_cleanup" {
     expression  = "resource.type == \"sqladmin.googleapis.com/Instance\" && resource.name.startsWith(\"projects/${var.gcp_project}/instances/drill-\")"
   }
 }
+
+# --- `drctl watch` observers on GCP: read-only --------------------------------
+# The GCP half of `drctl_observer` above: an observer of a plan with GCP
+# resources reads them (Cloud SQL's roles and lag, the groups, the services'
+# floors, the Cloud DNS records) and writes only its own places in the state
+# (state.tf: watch/, notices/, probe/). It holds no promotion, switchover,
+# resize, floor or record change: one observer host taken over cannot fail
+# a GCP plan over. The starter runs as `drctl`. tests/it/iam.rs checks that
+# this role holds only reads, and every read `watch` makes of a GCP plan
+# (`a_gcp_observers_role_reads_what_watch_reads_and_writes_nothing`).
+resource "google_service_account" "drctl_observer" {
+  account_id   = "drctl-observer"
+  display_name = "drctl watch observer (read, vote, tell; never fail over)"
+}
+
+resource "google_project_iam_custom_role" "drctl_observer" {
+  project     = var.gcp_project
+  role_id     = "drctlObserver"
+  title       = "drctl observer"
+  description = "Reads of the plans' Cloud SQL, Compute, Cloud Run and Cloud DNS resources that drctl watch makes; no write"
+  permissions = [
+    "cloudsql.instances.get",
+    "cloudsql.instances.list",
+    "monitoring.timeSeries.list",
+    "compute.instanceGroupManagers.get",
+    "compute.autoscalers.get",
+    "run.services.get",
+    "dns.managedZones.get",
+    "dns.resourceRecordSets.list",
+  ]
+}
+
+resource "google_project_iam_member" "drctl_observer" {
+  project = var.gcp_project
+  role    = google_project_iam_custom_role.drctl_observer.id
+  member  = "serviceAccount:${google_service_account.drctl_observer.email}"
+}

@@ -165,3 +165,44 @@ resource "google_storage_bucket_iam_member" "drctl_state_replace" {
     EOT
   }
 }
+
+# The GCP observers (iam.tf, `drctl_observer`) read the state and write only
+# their own places: their reports, markers and journals (watch/), their
+# notices (notices/) and the store probe; they replace only the board and
+# the probe, as `drctl` does there.
+resource "google_storage_bucket_iam_member" "observer_state_read" {
+  bucket = google_storage_bucket.state.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.drctl_observer.email}"
+}
+
+resource "google_storage_bucket_iam_member" "observer_state_create" {
+  bucket = google_storage_bucket.state.name
+  role   = "roles/storage.objectCreator"
+  member = "serviceAccount:${google_service_account.drctl_observer.email}"
+
+  condition {
+    title       = "drctl-observer-own-places"
+    description = "Only under watch/, notices/ and probe/."
+    expression  = <<-EOT
+      resource.name.startsWith("${local.state_objects}/watch/") ||
+      resource.name.startsWith("${local.state_objects}/notices/") ||
+      resource.name.startsWith("${local.state_objects}/probe/")
+    EOT
+  }
+}
+
+resource "google_storage_bucket_iam_member" "observer_state_replace" {
+  bucket = google_storage_bucket.state.name
+  role   = "roles/storage.objectUser"
+  member = "serviceAccount:${google_service_account.drctl_observer.email}"
+
+  condition {
+    title       = "drctl-observer-replaces-board-probes"
+    description = "Only the watch board and probes are replaced."
+    expression  = <<-EOT
+      resource.name.startsWith("${local.state_objects}/watch/board/") ||
+      resource.name.startsWith("${local.state_objects}/probe/")
+    EOT
+  }
+}

@@ -224,12 +224,16 @@ fn gcp_permissions(label: &str) -> Option<&'static [&'static str]> {
 /// Every permission of the custom roles granted to the `drctl` service
 /// account in the project (`google_project_iam_member`).
 fn granted_gcp_permissions(files: &[Body]) -> BTreeSet<String> {
+    granted_gcp_permissions_of(files, "drctl")
+}
+
+/// Every permission of the custom roles granted to service account
+/// `account` (its Terraform name) in the project.
+fn granted_gcp_permissions_of(files: &[Body], account: &str) -> BTreeSet<String> {
+    let member = format!("google_service_account.{account}.");
     let roles: BTreeSet<String> = blocks_of(files, "resource", "google_project_iam_member")
         .into_iter()
-        .filter(|b| {
-            attr(b.body(), "member")
-                .is_some_and(|m| m.to_string().contains("google_service_account.drctl."))
-        })
+        .filter(|b| attr(b.body(), "member").is_some_and(|m| m.to_string().contains(&member)))
         .filter_map(|b| attr(b.body(), "role").map(|r| r.to_string()))
         .collect();
     blocks_of(files, "resource", "google_project_iam_custom_role")
@@ -423,6 +427,85 @@ fn an_observers_role_is_refused_every_write_of_a_failover() {
                     "the observer role writes {r}"
                 );
             }
+        }
+    }
+}
+
+/// Issue 39: the GCP observer's account (`drctl_observer`, iam.tf) holds
+/// every read `watch` makes of a GCP plan (a Cloud SQL copy and its lag, a
+/// group and its autoscaler, a service's floor, a Cloud DNS record) and no
+/// permission a write of a failover maps to: one observer host taken over
+/// cannot promote, switch over, resize, raise a floor or change a record.
+/// In the state it writes only its own places.
+#[test]
+fn a_gcp_observers_role_reads_what_watch_reads_and_writes_nothing() {
+    let files = parse_terraform();
+    let observer = granted_gcp_permissions_of(&files, "drctl_observer");
+    let reads = [
+        "sqladmin:instances.get",
+        "monitoring:timeSeries.list",
+        "compute:regionInstanceGroupManagers.get",
+        "compute:regionAutoscalers.get",
+        "run:services.get",
+        "clouddns:managedZones.get",
+        "clouddns:resourceRecordSets.list",
+    ];
+    for label in reads {
+        for p in gcp_permissions(label).expect("a GCP call") {
+            assert!(
+                observer.contains(*p),
+                "the observer cannot {label}: {p} is not granted"
+            );
+        }
+    }
+    let writes = [
+        "sqladmin:instances.promoteReplica",
+        "sqladmin:instances.switchover",
+        "sqladmin:instances.clone",
+        "sqladmin:instances.patch",
+        "sqladmin:instances.delete",
+        "compute:regionInstanceGroupManagers.resize",
+        "compute:regionAutoscalers.patch",
+        "run:services.patch",
+        "clouddns:changes.create",
+    ];
+    for label in writes {
+        for p in gcp_permissions(label).expect("a GCP call") {
+            assert!(
+                !observer.contains(*p),
+                "the observer may {label}: {p} is granted"
+            );
+        }
+    }
+    for p in &observer {
+        let verb = p.rsplit('.').next().unwrap_or_default();
+        assert!(
+            ["get", "list"].contains(&verb),
+            "the observer holds {p}, which is not a read"
+        );
+    }
+    // Its writes in the state: its own places only, by their conditions.
+    let member = "google_service_account.drctl_observer.";
+    for b in blocks_of(&files, "resource", "google_storage_bucket_iam_member") {
+        let body = b.body();
+        if !attr(body, "member").is_some_and(|m| m.to_string().contains(member)) {
+            continue;
+        }
+        let role = str_attr(body, "role").unwrap_or_default().to_string();
+        if role == "roles/storage.objectViewer" {
+            continue;
+        }
+        let condition = child(body, "condition")
+            .and_then(|c| attr(c, "expression"))
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| panic!("the observer holds {role} on the whole bucket"));
+        for place in condition.split("||") {
+            assert!(
+                ["/watch/", "/notices/", "/probe/"]
+                    .iter()
+                    .any(|p| place.contains(p)),
+                "the observer's {role} reaches {place}"
+            );
         }
     }
 }
