@@ -177,21 +177,8 @@ async fn within_lease<T>(
     url: &ObjectUrl,
     send: impl std::future::Future<Output = Result<T, CloudError>>,
 ) -> Result<T, CloudError> {
-    let Some(left) = super::wire::time_left_for(operation) else {
-        return send.await;
-    };
-    match tokio::time::timeout(left, send).await {
-        Ok(answer) => answer,
-        Err(_) => Err(err(
-            operation,
-            url,
-            ErrorKind::Fenced,
-            format!(
-                "abandoned when the lease it was made under could end ({} ms): it may have been applied",
-                left.as_millis()
-            ),
-        )),
-    }
+    let fenced = |d: String| err(operation, url, ErrorKind::Fenced, d);
+    super::wire::within_lease(operation, send, fenced).await
 }
 
 /// Maps an error of the storage crate.

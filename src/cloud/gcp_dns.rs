@@ -281,17 +281,23 @@ impl CloudDns for GcpDns {
         let body = model::Change::new()
             .set_additions([api_record_set(addition)])
             .set_deletions(deletion.map(api_record_set));
-        super::wire::check_before_transmit(OP)
-            .map_err(|f| err(OP, &addition.name, ErrorKind::Fenced, f.detail))?;
-        c.changes
-            .create()
-            .set_project(project)
-            .set_managed_zone(zone)
-            .set_body(body)
-            .send()
-            .await
-            .map(|ch| change_of(&ch))
-            .map_err(|e| map(OP, &addition.name, &e))
+        let fenced = |d: String| err(OP, &addition.name, ErrorKind::Fenced, d);
+        super::wire::send_fenced(
+            OP,
+            async {
+                c.changes
+                    .create()
+                    .set_project(project)
+                    .set_managed_zone(zone)
+                    .set_body(body)
+                    .send()
+                    .await
+                    .map(|ch| change_of(&ch))
+                    .map_err(|e| map(OP, &addition.name, &e))
+            },
+            fenced,
+        )
+        .await
     }
 
     async fn delete_record_set(
@@ -303,17 +309,23 @@ impl CloudDns for GcpDns {
         const OP: &str = "changes.create";
         let c = self.client(OP, &deletion.name).await?;
         let body = model::Change::new().set_deletions([api_record_set(deletion)]);
-        super::wire::check_before_transmit(OP)
-            .map_err(|f| err(OP, &deletion.name, ErrorKind::Fenced, f.detail))?;
-        c.changes
-            .create()
-            .set_project(project)
-            .set_managed_zone(zone)
-            .set_body(body)
-            .send()
-            .await
-            .map(|ch| change_of(&ch))
-            .map_err(|e| map(OP, &deletion.name, &e))
+        let fenced = |d: String| err(OP, &deletion.name, ErrorKind::Fenced, d);
+        super::wire::send_fenced(
+            OP,
+            async {
+                c.changes
+                    .create()
+                    .set_project(project)
+                    .set_managed_zone(zone)
+                    .set_body(body)
+                    .send()
+                    .await
+                    .map(|ch| change_of(&ch))
+                    .map_err(|e| map(OP, &deletion.name, &e))
+            },
+            fenced,
+        )
+        .await
     }
 
     async fn dns_change(

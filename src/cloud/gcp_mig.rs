@@ -82,13 +82,6 @@ fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
             .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
 }
 
-// Its callers return `CloudError` too.
-#[allow(clippy::result_large_err)]
-fn on_wire(op: &'static str, res: &str, region: &str) -> Result<(), CloudError> {
-    super::wire::check_before_transmit(op)
-        .map_err(|f| err(op, res, region, ErrorKind::Fenced, f.detail))
-}
-
 /// The last segment of a Compute URL (`.../autoscalers/a` is `a`).
 pub fn last_segment(url: &str) -> &str {
     url.rsplit('/').next().unwrap_or(url)
@@ -281,17 +274,24 @@ impl InstanceGroups for GcpMig {
                 format!("size {size} is out of range"),
             )
         })?;
-        on_wire(OP, name, region)?;
-        (inner.groups.resize())
-            .set_project(project)
-            .set_region(region)
-            .set_instance_group_manager(name)
-            .set_size(size)
-            .set_request_id(request_id)
-            .send()
-            .await
-            .map(|o| operation_of(&o))
-            .map_err(|e| map(OP, name, region, &e))
+        let fenced = |d: String| err(OP, name, region, ErrorKind::Fenced, d);
+        super::wire::send_fenced(
+            OP,
+            async {
+                (inner.groups.resize())
+                    .set_project(project)
+                    .set_region(region)
+                    .set_instance_group_manager(name)
+                    .set_size(size)
+                    .set_request_id(request_id)
+                    .send()
+                    .await
+                    .map(|o| operation_of(&o))
+                    .map_err(|e| map(OP, name, region, &e))
+            },
+            fenced,
+        )
+        .await
     }
 
     async fn mig_autoscaler(
@@ -344,17 +344,24 @@ impl InstanceGroups for GcpMig {
         let body = model::Autoscaler::new()
             .set_name(name)
             .set_autoscaling_policy(model::AutoscalingPolicy::new().set_min_num_replicas(min));
-        on_wire(OP, name, region)?;
-        (inner.autoscalers.patch())
-            .set_project(project)
-            .set_region(region)
-            .set_autoscaler(name)
-            .set_request_id(request_id)
-            .set_body(body)
-            .send()
-            .await
-            .map(|o| operation_of(&o))
-            .map_err(|e| map(OP, name, region, &e))
+        let fenced = |d: String| err(OP, name, region, ErrorKind::Fenced, d);
+        super::wire::send_fenced(
+            OP,
+            async {
+                (inner.autoscalers.patch())
+                    .set_project(project)
+                    .set_region(region)
+                    .set_autoscaler(name)
+                    .set_request_id(request_id)
+                    .set_body(body)
+                    .send()
+                    .await
+                    .map(|o| operation_of(&o))
+                    .map_err(|e| map(OP, name, region, &e))
+            },
+            fenced,
+        )
+        .await
     }
 
     async fn mig_operation(

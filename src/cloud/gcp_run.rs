@@ -222,16 +222,22 @@ impl GcpRun {
     ) -> Result<(), CloudError> {
         const OP: &str = "services.patch";
         let client = self.client(OP, name, region).await?;
-        super::wire::check_before_transmit(OP)
-            .map_err(|f| err(OP, name, region, ErrorKind::Fenced, f.detail))?;
-        client
-            .update_service()
-            .set_service(service)
-            .set_update_mask(google_cloud_wkt::FieldMask::default().set_paths([mask]))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| map(OP, name, region, &e))
+        let fenced = |d: String| err(OP, name, region, ErrorKind::Fenced, d);
+        super::wire::send_fenced(
+            OP,
+            async {
+                client
+                    .update_service()
+                    .set_service(service)
+                    .set_update_mask(google_cloud_wkt::FieldMask::default().set_paths([mask]))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| map(OP, name, region, &e))
+            },
+            fenced,
+        )
+        .await
     }
 }
 

@@ -103,23 +103,6 @@ fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
             .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
 }
 
-/// The fence at the wire for a write, asked right before it is handed to
-/// the crate (see the module's doc).
-// Its callers return `CloudError` too.
-#[allow(clippy::result_large_err)]
-fn on_wire(operation: &'static str, resource: &str, region: &str) -> Result<(), CloudError> {
-    super::wire::check_before_transmit(operation).map_err(|f| {
-        err(
-            SERVICE,
-            operation,
-            resource,
-            region,
-            ErrorKind::Fenced,
-            f.detail,
-        )
-    })
-}
-
 fn to_time(t: &google_cloud_wkt::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.seconds(), u32::try_from(t.nanos()).unwrap_or(0))
 }
@@ -309,15 +292,22 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.promoteReplica";
         let inner = self.inner(OP, name, region).await?;
-        on_wire(OP, name, region)?;
-        (inner.instances.promote_replica())
-            .set_project(project)
-            .set_instance(name)
-            .set_failover(failover)
-            .send()
-            .await
-            .map(|o| operation_of(&o))
-            .map_err(|e| map(SERVICE, OP, name, region, &e))
+        let fenced = |d: String| err(SERVICE, OP, name, region, ErrorKind::Fenced, d);
+        super::wire::send_fenced(
+            OP,
+            async {
+                (inner.instances.promote_replica())
+                    .set_project(project)
+                    .set_instance(name)
+                    .set_failover(failover)
+                    .send()
+                    .await
+                    .map(|o| operation_of(&o))
+                    .map_err(|e| map(SERVICE, OP, name, region, &e))
+            },
+            fenced,
+        )
+        .await
     }
 
     async fn switchover_sql(
@@ -328,14 +318,21 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.switchover";
         let inner = self.inner(OP, name, region).await?;
-        on_wire(OP, name, region)?;
-        (inner.instances.switchover())
-            .set_project(project)
-            .set_instance(name)
-            .send()
-            .await
-            .map(|o| operation_of(&o))
-            .map_err(|e| map(SERVICE, OP, name, region, &e))
+        let fenced = |d: String| err(SERVICE, OP, name, region, ErrorKind::Fenced, d);
+        super::wire::send_fenced(
+            OP,
+            async {
+                (inner.instances.switchover())
+                    .set_project(project)
+                    .set_instance(name)
+                    .send()
+                    .await
+                    .map(|o| operation_of(&o))
+                    .map_err(|e| map(SERVICE, OP, name, region, &e))
+            },
+            fenced,
+        )
+        .await
     }
 
     async fn designate_dr_sql(
@@ -347,19 +344,27 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.patch";
         let inner = self.inner(OP, primary, region).await?;
-        on_wire(OP, primary, region)?;
-        let body = google_cloud_sql_v1::model::DatabaseInstance::new().set_replication_cluster(
-            google_cloud_sql_v1::model::ReplicationCluster::new()
-                .set_failover_dr_replica_name(replica),
-        );
-        (inner.instances.patch())
-            .set_project(project)
-            .set_instance(primary)
-            .set_body(body)
-            .send()
-            .await
-            .map(|o| operation_of(&o))
-            .map_err(|e| map(SERVICE, OP, primary, region, &e))
+        let fenced = |d: String| err(SERVICE, OP, primary, region, ErrorKind::Fenced, d);
+        super::wire::send_fenced(
+            OP,
+            async {
+                let body = google_cloud_sql_v1::model::DatabaseInstance::new()
+                    .set_replication_cluster(
+                        google_cloud_sql_v1::model::ReplicationCluster::new()
+                            .set_failover_dr_replica_name(replica),
+                    );
+                (inner.instances.patch())
+                    .set_project(project)
+                    .set_instance(primary)
+                    .set_body(body)
+                    .send()
+                    .await
+                    .map(|o| operation_of(&o))
+                    .map_err(|e| map(SERVICE, OP, primary, region, &e))
+            },
+            fenced,
+        )
+        .await
     }
 
     async fn clone_sql(
@@ -376,15 +381,22 @@ impl CloudSql for GcpSql {
         if let Some(t) = point_in_time {
             ctx = ctx.set_point_in_time(from_time(t));
         }
-        on_wire(OP, source, region)?;
-        (inner.instances.clone())
-            .set_project(project)
-            .set_instance(source)
-            .set_body(model::InstancesCloneRequest::new().set_clone_context(ctx))
-            .send()
-            .await
-            .map(|o| operation_of(&o))
-            .map_err(|e| map(SERVICE, OP, source, region, &e))
+        let fenced = |d: String| err(SERVICE, OP, source, region, ErrorKind::Fenced, d);
+        super::wire::send_fenced(
+            OP,
+            async {
+                (inner.instances.clone())
+                    .set_project(project)
+                    .set_instance(source)
+                    .set_body(model::InstancesCloneRequest::new().set_clone_context(ctx))
+                    .send()
+                    .await
+                    .map(|o| operation_of(&o))
+                    .map_err(|e| map(SERVICE, OP, source, region, &e))
+            },
+            fenced,
+        )
+        .await
     }
 
     async fn delete_sql(
@@ -395,14 +407,21 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.delete";
         let inner = self.inner(OP, name, region).await?;
-        on_wire(OP, name, region)?;
-        (inner.instances.delete())
-            .set_project(project)
-            .set_instance(name)
-            .send()
-            .await
-            .map(|o| operation_of(&o))
-            .map_err(|e| map(SERVICE, OP, name, region, &e))
+        let fenced = |d: String| err(SERVICE, OP, name, region, ErrorKind::Fenced, d);
+        super::wire::send_fenced(
+            OP,
+            async {
+                (inner.instances.delete())
+                    .set_project(project)
+                    .set_instance(name)
+                    .send()
+                    .await
+                    .map(|o| operation_of(&o))
+                    .map_err(|e| map(SERVICE, OP, name, region, &e))
+            },
+            fenced,
+        )
+        .await
     }
 
     async fn recovery_window(

@@ -163,6 +163,44 @@ pub fn time_left_for(operation: &str) -> Option<std::time::Duration> {
     WireFence::current().and_then(|f| f.time_left())
 }
 
+/// Awaits `send`, a write of `operation` already past the fence, no longer
+/// than the fence in scope is certainly ours ([`time_left_for`]): an answer
+/// that would come after the lease could end is abandoned, as `fenced`
+/// makes the error of it (what was sent may have landed; the next attempt
+/// is refused at the fence). A read, or a call outside any fence, is
+/// awaited as it is. For adapters whose client has no hook at the wire
+/// (Google's crates, a raw HTTP client), so each of their writes is bounded
+/// in one place.
+pub async fn within_lease<T, E>(
+    operation: &str,
+    send: impl std::future::Future<Output = Result<T, E>>,
+    fenced: impl FnOnce(String) -> E,
+) -> Result<T, E> {
+    let Some(left) = time_left_for(operation) else {
+        return send.await;
+    };
+    match tokio::time::timeout(left, send).await {
+        Ok(answer) => answer,
+        Err(_) => Err(fenced(format!(
+            "abandoned when the lease it was made under could end ({} ms): it may have been applied",
+            left.as_millis()
+        ))),
+    }
+}
+
+/// A write of `operation` through such an adapter: the fence at the wire
+/// asked right before `send` is handed on ([`check_before_transmit`]), then
+/// the answer awaited [`within_lease`]; `fenced` makes the error of a
+/// refusal or an abandoned answer.
+pub async fn send_fenced<T, E>(
+    operation: &str,
+    send: impl std::future::Future<Output = Result<T, E>>,
+    fenced: impl Fn(String) -> E,
+) -> Result<T, E> {
+    check_before_transmit(operation).map_err(|f| fenced(f.detail))?;
+    within_lease(operation, send, fenced).await
+}
+
 /// Finds a [`Fenced`] refusal among the sources of `err` (the SDK wraps an
 /// interceptor's error in its dispatch failure).
 pub fn fenced_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Fenced> {
@@ -198,6 +236,45 @@ mod tests {
             .guard(async { (time_left_for("WriteObject"), time_left_for("GetObject")) })
             .await;
         assert_eq!(seen, (Some(Duration::from_secs(4)), None));
+    }
+
+    /// Regression (issue 39): the writes of Google's crates (a Cloud SQL
+    /// promotion, a Cloud Run patch, a Cloud DNS change, a group's resize)
+    /// were checked at the fence but waited on past the lease they were
+    /// made under. Through `send_fenced`, a write is refused by a lost
+    /// fence before it is sent, and its answer is abandoned when the lease
+    /// may end; a read is neither.
+    #[tokio::test(start_paused = true)]
+    async fn regression_a_fenced_google_write_outlived_its_lease() {
+        use std::time::Duration;
+        let slow = || async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, String>(1)
+        };
+        let bounded = WireFence::new(|| Ok(())).bounded(|| Some(Duration::from_secs(2)));
+        let started = tokio::time::Instant::now();
+        let e = (bounded.clone())
+            .guard(send_fenced("instances.promoteReplica", slow(), |d| d))
+            .await
+            .unwrap_err();
+        assert!(e.contains("may have been applied"), "{e}");
+        assert!(started.elapsed() <= Duration::from_secs(3));
+        let read = bounded.guard(send_fenced("instances.get", slow(), |d| d));
+        assert_eq!(read.await, Ok(1), "a read waits as long as it takes");
+        let sent = AtomicBool::new(false);
+        let lost = WireFence::new(|| Err("the lease was taken".to_string()));
+        let refused = lost
+            .guard(send_fenced(
+                "services.patch",
+                async {
+                    sent.store(true, Ordering::SeqCst);
+                    Ok::<_, String>(1)
+                },
+                |d| d,
+            ))
+            .await;
+        assert!(refused.is_err_and(|d| d.contains("taken")));
+        assert!(!sent.load(Ordering::SeqCst), "never sent");
     }
 
     #[test]
