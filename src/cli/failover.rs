@@ -641,6 +641,9 @@ fn render_preview(rows: &[PreviewRow], gates: &[PreviewGate], kind: &str, target
     }
     for (i, r) in rows.iter().enumerate() {
         let _ = writeln!(o, "{:>3}. {}: {}", i + 1, r.step, r.description);
+        if !r.after.is_empty() {
+            let _ = writeln!(o, "       after: {}", r.after.join(", "));
+        }
         match &r.calls {
             Ok(calls) => {
                 for c in calls {

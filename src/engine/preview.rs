@@ -73,15 +73,21 @@ pub struct PreviewApproval {
     pub given: bool,
 }
 
-/// One row of a dry run. Its JSON is `{"step", "description", "calls"}`,
-/// and `"error"` in place of the calls' contents when the step's state
-/// could not be read (`calls` then empty): `docs/preview.schema.json`.
+/// One row of a dry run. Its JSON is `{"step", "description", "after",
+/// "calls"}`, and `"error"` in place of the calls' contents when the
+/// step's state could not be read (`calls` then empty):
+/// `docs/preview.schema.json`.
 #[derive(Debug, Clone)]
 pub struct PreviewRow {
     /// Step id.
     pub step: String,
     /// What it does.
     pub description: String,
+    /// The steps that must have succeeded before it starts (its
+    /// preconditions in the run's order; each call is also sent only when
+    /// its resource still reads as `current` says, since a step reads the
+    /// cloud before it acts).
+    pub after: Vec<String>,
     /// Calls and state changes, or the error reading state.
     pub calls: Result<Vec<Planned>, String>,
 }
@@ -89,9 +95,10 @@ pub struct PreviewRow {
 impl Serialize for PreviewRow {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut row = s.serialize_struct("PreviewRow", 4)?;
+        let mut row = s.serialize_struct("PreviewRow", 5)?;
         row.serialize_field("step", &self.step)?;
         row.serialize_field("description", &self.description)?;
+        row.serialize_field("after", &self.after)?;
         match &self.calls {
             Ok(calls) => row.serialize_field("calls", calls)?,
             Err(e) => {
@@ -125,6 +132,7 @@ impl Engine {
             rows.push(PreviewRow {
                 step: s.id.to_string(),
                 description: s.description.clone(),
+                after: (s.deps.iter()).map(|d| steps[*d].id.to_string()).collect(),
                 calls,
             });
         }

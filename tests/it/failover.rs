@@ -901,6 +901,17 @@ async fn dry_run_changes_nothing() {
     };
     let promote = calls(&fx.step("promote"));
     assert_eq!(promote.len(), 1, "{promote:#?}");
+    // Its preconditions in the run's order: preflight first.
+    let after = (steps.iter())
+        .find(|s| s["step"] == fx.step("promote"))
+        .map(|s| s["after"].clone())
+        .unwrap_or_default();
+    assert!(
+        after
+            .as_array()
+            .is_some_and(|a| a.iter().any(|d| d == &json!(fx.step("preflight")))),
+        "{after:#}"
+    );
     assert_eq!(promote[0]["call"], "rds:PromoteReadReplica");
     assert_eq!(promote[0]["resource"], fx.id("payments-db-use1"));
     assert_eq!(promote[0]["region"], STANDBY);

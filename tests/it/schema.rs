@@ -451,10 +451,12 @@ fn a_preview() -> Value {
         "target": "us-east-1",
         "steps": [
             {"step": "payments/promote:payments-db", "description": "promote",
+             "after": ["payments/preflight"],
              "calls": [{"call": "rds:PromoteReadReplica", "resource": "payments-db-use1",
                         "region": "us-east-1", "current": "replica", "desired": "primary",
                         "change": true}]},
-            {"step": "payments/scale:payments-api", "description": "scale", "calls": [],
+            {"step": "payments/scale:payments-api", "description": "scale",
+             "after": ["payments/preflight"], "calls": [],
              "error": "autoscaling:DescribeAutoScalingGroups in us-east-1: timed out"}
         ],
         "gates": [
