@@ -656,8 +656,13 @@ def serve(requests, answers):
 
     def answer(msg):
         with lock:
-            answers.write(json.dumps(msg) + "\n")
-            answers.flush()
+            try:
+                answers.write(json.dumps(msg) + "\n")
+                answers.flush()
+            except (BrokenPipeError, ValueError):
+                # The asker is gone (the test binary ended or aborted): no
+                # one to answer, nothing to say.
+                pass
 
     def one(line):
         try:

@@ -172,13 +172,13 @@ fn on_wire(operation: &'static str, url: &ObjectUrl) -> Result<(), CloudError> {
 /// made under may end before its answer ([`super::wire::time_left_for`]):
 /// what was sent may have landed, and the error says so; the next attempt
 /// is refused at [`on_wire`].
-async fn within_lease<T>(
+fn within_lease<'a, T: 'a>(
     operation: &'static str,
-    url: &ObjectUrl,
-    send: impl std::future::Future<Output = Result<T, CloudError>>,
-) -> Result<T, CloudError> {
-    let fenced = |d: String| err(operation, url, ErrorKind::Fenced, d);
-    super::wire::within_lease(operation, send, fenced).await
+    url: &'a ObjectUrl,
+    send: impl std::future::Future<Output = Result<T, CloudError>> + 'a,
+) -> impl std::future::Future<Output = Result<T, CloudError>> + 'a {
+    let fenced = move |d: String| err(operation, url, ErrorKind::Fenced, d);
+    super::wire::within_lease(operation, send, fenced)
 }
 
 /// Maps an error of the storage crate.

@@ -170,21 +170,27 @@ pub fn time_left_for(operation: &str) -> Option<std::time::Duration> {
 /// is refused at the fence). A read, or a call outside any fence, is
 /// awaited as it is. For adapters whose client has no hook at the wire
 /// (Google's crates, a raw HTTP client), so each of their writes is bounded
-/// in one place.
-pub async fn within_lease<T, E>(
-    operation: &str,
-    send: impl std::future::Future<Output = Result<T, E>>,
-    fenced: impl FnOnce(String) -> E,
-) -> Result<T, E> {
-    let Some(left) = time_left_for(operation) else {
-        return send.await;
-    };
-    match tokio::time::timeout(left, send).await {
-        Ok(answer) => answer,
-        Err(_) => Err(fenced(format!(
-            "abandoned when the lease it was made under could end ({} ms): it may have been applied",
-            left.as_millis()
-        ))),
+/// in one place. `send` is boxed: the crates' request futures are large,
+/// and a wrapper holding one by value makes every caller's future larger
+/// (a debug build's test thread overflowed its stack). The fence is read
+/// when the returned future is first polled, inside the caller's scope.
+pub fn within_lease<'a, T: 'a, E: 'a>(
+    operation: &'a str,
+    send: impl std::future::Future<Output = Result<T, E>> + 'a,
+    fenced: impl FnOnce(String) -> E + 'a,
+) -> impl std::future::Future<Output = Result<T, E>> + 'a {
+    let send = Box::pin(send);
+    async move {
+        let Some(left) = time_left_for(operation) else {
+            return send.await;
+        };
+        match tokio::time::timeout(left, send).await {
+            Ok(answer) => answer,
+            Err(_) => Err(fenced(format!(
+                "abandoned when the lease it was made under could end ({} ms): it may have been applied",
+                left.as_millis()
+            ))),
+        }
     }
 }
 
@@ -192,13 +198,16 @@ pub async fn within_lease<T, E>(
 /// asked right before `send` is handed on ([`check_before_transmit`]), then
 /// the answer awaited [`within_lease`]; `fenced` makes the error of a
 /// refusal or an abandoned answer.
-pub async fn send_fenced<T, E>(
-    operation: &str,
-    send: impl std::future::Future<Output = Result<T, E>>,
-    fenced: impl Fn(String) -> E,
-) -> Result<T, E> {
-    check_before_transmit(operation).map_err(|f| fenced(f.detail))?;
-    within_lease(operation, send, fenced).await
+pub fn send_fenced<'a, T: 'a, E: 'a>(
+    operation: &'a str,
+    send: impl std::future::Future<Output = Result<T, E>> + 'a,
+    fenced: impl Fn(String) -> E + 'a,
+) -> impl std::future::Future<Output = Result<T, E>> + 'a {
+    let send = Box::pin(send);
+    async move {
+        check_before_transmit(operation).map_err(|f| fenced(f.detail))?;
+        within_lease(operation, send, fenced).await
+    }
 }
 
 /// Finds a [`Fenced`] refusal among the sources of `err` (the SDK wraps an

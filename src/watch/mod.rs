@@ -158,7 +158,7 @@ pub struct Watcher {
     /// Each plan's latest proposal as this observer first saw it: its
     /// episode and maker's word (name, `created`), and when, by this
     /// observer's clock ([`decide::Episode::due`]).
-    proposals_seen: BTreeMap<String, (ProposalSeen, DateTime<Utc>)>,
+    proposals_seen: BTreeMap<String, (act::ProposalSeen, DateTime<Utc>)>,
     round: u64,
     /// The time of the round under way.
     now: DateTime<Utc>,
@@ -615,26 +615,6 @@ impl Watcher {
         Some(seen)
     }
 
-    /// When this observer first saw the episode's proposal (`now` when it
-    /// sees it for the first time; a restarted observer sees it anew, which
-    /// only moves its start later).
-    fn first_seen(
-        &mut self,
-        plan: &str,
-        seen: &Shared,
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let p = seen.board.proposal.as_ref()?;
-        let this: ProposalSeen = (seen.episode.clone(), p.observer.clone(), p.created);
-        match self.proposals_seen.get(plan) {
-            Some((that, at)) if *that == this => Some(*at),
-            _ => {
-                self.proposals_seen.insert(plan.to_string(), (this, now));
-                Some(now)
-            }
-        }
-    }
-
     /// When the episode's region answers again (it is not down by quorum,
     /// and at least a quorum of fresh observers sees it pass), says for
     /// this observer that an episode in which something was proposed,
@@ -805,10 +785,6 @@ pub struct Shared {
     /// What its board holds.
     pub board: decide::Episode,
 }
-
-/// A proposal as an observer recognises it again: its episode, its maker
-/// and the `created` its maker gave it.
-type ProposalSeen = (String, String, DateTime<Utc>);
 
 /// `plan` as an observer that may not start failovers watches it: in
 /// `observe` mode.
