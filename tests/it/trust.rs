@@ -400,7 +400,7 @@ async fn object_retention_reads_what_s3_object_lock_keeps() {
 /// state bucket would write one: its chain correct, unsigned) is, with
 /// the suite's keys listed, left out of `runs list` and named on stderr,
 /// refused by `runs show`, given no figure and named in a finding by
-/// `report`, and left out of `notify pending`.
+/// `report`, and left out of `notify pending` and `notify flush`.
 #[tokio::test(flavor = "multi_thread")]
 async fn regression_every_reader_leaves_out_a_journal_written_without_the_run_key() {
     crate::needs_emulators!();
@@ -432,6 +432,15 @@ async fn regression_every_reader_leaves_out_a_journal_written_without_the_run_ke
     let pending = fx.drctl(&["notify", "pending", "--output", "json"]).await;
     assert!(!pending.out.contains(&forged), "{}", pending.out);
     assert!(pending.err.contains(&forged), "{}", pending.all());
+    // `notify flush` sends nothing of it (nor signs a delivery fact beside
+    // it): it is left out, and named.
+    let flush = fx.drctl(&["notify", "flush"]).await;
+    assert!(
+        flush.err.contains(&forged) && flush.err.contains("left out"),
+        "{}",
+        flush.all()
+    );
+    assert!(!flush.out.contains(&forged), "{}", flush.out);
 }
 
 /// Regression (issue 39): a journal one deployment signed (staging) and
