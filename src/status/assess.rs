@@ -134,6 +134,7 @@ fn db_row(plan: &Plan, window: Duration, r: DbRead, faults: &mut Faults) -> (Str
         source: None,
         state: None,
         endpoint: None,
+        endpoint_moves: false,
         lag_seconds: None,
         lag_datapoints: 0,
         lag_window_seconds: window.as_secs(),
@@ -151,6 +152,7 @@ fn db_row(plan: &Plan, window: Duration, r: DbRead, faults: &mut Faults) -> (Str
             };
             st.state = Some(i.status);
             st.endpoint = i.endpoint;
+            st.endpoint_moves = i.moves_with_primary;
         }
         Ok(None) => st.role = "missing".into(),
         Err(e) => {
@@ -389,6 +391,7 @@ fn points_to(
             id: &s.id,
             region,
             endpoint: s.endpoint.as_deref(),
+            moves: s.endpoint_moves,
             primary: s.role == "primary",
         });
         placement::followed_region(copies, db, value)
@@ -441,6 +444,7 @@ mod tests {
             status: "available".into(),
             endpoint: Some(format!("{id}.fake.{region}.rds.amazonaws.com")),
             notes: Vec::new(),
+            moves_with_primary: false,
         }
     }
 

@@ -149,6 +149,10 @@ pub struct DbStatus {
     pub state: Option<String>,
     /// Endpoint address.
     pub endpoint: Option<String>,
+    /// Whether the endpoint follows the primary (a Cloud SQL write
+    /// endpoint: `CopyState::moves_with_primary`).
+    #[serde(skip)]
+    pub endpoint_moves: bool,
     /// Largest replica lag in the window, in seconds (`None` = unknown: no datapoints).
     pub lag_seconds: Option<f64>,
     /// Datapoints the lag was computed from.

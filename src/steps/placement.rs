@@ -142,16 +142,20 @@ pub struct CopyAt<'a> {
     pub region: &'a str,
     /// Its endpoint (what a record that follows it names), when read.
     pub endpoint: Option<&'a str>,
+    /// Whether that endpoint follows the primary (a write endpoint both
+    /// copies show: `CopyState::moves_with_primary`).
+    pub moves: bool,
     /// Whether it read as the primary.
     pub primary: bool,
 }
 
 /// The region that a record that follows data resource `db` points to
-/// when its value is `value`: the copy whose endpoint it names. Where
-/// several copies name the same endpoint (a write endpoint, which the
-/// provider itself moves to the primary: Cloud SQL's), the one that is the
-/// primary, and none when none is: the name says where the writer is, not
-/// which copy the record chose. One rule for `status` and `watch`.
+/// when its value is `value`: the copy whose endpoint it names. A name that
+/// follows the primary (a write endpoint, which the provider itself moves:
+/// Cloud SQL's) points where the copy that reads as the one primary is,
+/// and nowhere while none does (its primary unread in an outage) or two
+/// do: it says where the writer is, never which copy the record chose. One
+/// rule for `status` and `watch`.
 pub fn followed_region<'a>(
     copies: impl IntoIterator<Item = CopyAt<'a>>,
     db: &str,
@@ -160,11 +164,15 @@ pub fn followed_region<'a>(
     let named: Vec<CopyAt<'a>> = (copies.into_iter())
         .filter(|c| c.id == db && c.endpoint.is_some_and(|ep| same_name(ep, value)))
         .collect();
-    match named.as_slice() {
+    if !named.iter().any(|c| c.moves) && named.len() == 1 {
+        return Some(named[0].region.to_string());
+    }
+    match (named.iter().filter(|c| c.primary))
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [one] => Some(one.region.to_string()),
-        _ => (named.iter())
-            .find(|c| c.primary)
-            .map(|c| c.region.to_string()),
+        _ => None,
     }
 }
 
@@ -266,6 +274,7 @@ mod tests {
             id: "orders-sql",
             region,
             endpoint: Some(endpoint),
+            moves: endpoint == wep,
             primary,
         };
         let both = |home_primary: bool| {
@@ -288,6 +297,20 @@ mod tests {
             copy("us-east4", wep, false),
         ];
         assert_eq!(followed_region(neither, "orders-sql", value), None);
+        // Review: the primary unread (its region down), only the DR
+        // replica shows the write endpoint: it does not point there.
+        let unread = CopyAt {
+            endpoint: None,
+            ..copy("us-central1", wep, false)
+        };
+        let outage = [unread, copy("us-east4", wep, false)];
+        assert_eq!(followed_region(outage, "orders-sql", value), None);
+        let split = [copy("us-central1", wep, true), copy("us-east4", wep, true)];
+        assert_eq!(
+            followed_region(split, "orders-sql", value),
+            None,
+            "two writers: nowhere"
+        );
         let own = [
             copy("us-central1", "a.sql.goog", true),
             copy("us-east4", "b.sql.goog", false),

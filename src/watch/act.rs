@@ -5,31 +5,7 @@
 
 use super::*;
 
-/// A proposal as an observer recognises it again: its episode, its maker
-/// and the `created` its maker gave it.
-pub(super) type ProposalSeen = (String, String, DateTime<Utc>);
-
 impl Watcher {
-    /// When this observer first saw the episode's proposal (`now` when it
-    /// sees it for the first time; a restarted observer sees it anew, which
-    /// only moves its start later).
-    pub(super) fn first_seen(
-        &mut self,
-        plan: &str,
-        seen: &Shared,
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let p = seen.board.proposal.as_ref()?;
-        let this: ProposalSeen = (seen.episode.clone(), p.observer.clone(), p.created);
-        match self.proposals_seen.get(plan) {
-            Some((that, at)) if *that == this => Some(*at),
-            _ => {
-                self.proposals_seen.insert(plan.to_string(), (this, now));
-                Some(now)
-            }
-        }
-    }
-
     /// Tells people once, from a notice journal of the episode and decision.
     async fn tell(&self, plan: &Plan, episode: &str, v: &Verdict, observer: Option<&str>) {
         // Told once per episode (and suspect observer): the marker goes

@@ -68,6 +68,10 @@ pub struct DbReading {
     /// `follows` the database names).
     #[serde(skip)]
     pub endpoint: Option<String>,
+    /// Whether that endpoint follows the primary (a Cloud SQL write
+    /// endpoint: `CopyState::moves_with_primary`).
+    #[serde(skip)]
+    pub endpoint_moves: bool,
 }
 
 /// What one data-plane control said.
@@ -590,22 +594,24 @@ async fn databases(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<DbRea
             .unwrap_or(("data", c.read_call()));
         let what = (service, operation, copy.as_str(), region.as_str());
         let read = placement::bounded(timeout, what, c.describe(clouds, &region)).await;
-        let (said, endpoint) = match read {
+        let (said, endpoint, endpoint_moves) = match read {
             Ok(Some(copy)) => (
                 match copy.role {
                     DbRole::Primary => DbSaid::Primary,
                     DbRole::Replica(_) => DbSaid::Replica,
                 },
                 copy.endpoint,
+                copy.moves_with_primary,
             ),
-            Ok(None) => (DbSaid::Missing, None),
-            Err(e) => (DbSaid::Unknown(e.summary()), None),
+            Ok(None) => (DbSaid::Missing, None, false),
+            Err(e) => (DbSaid::Unknown(e.summary()), None, false),
         };
         DbReading {
             id: c.resource().to_string(),
             region,
             said,
             endpoint,
+            endpoint_moves,
         }
     }))
     .await
@@ -655,6 +661,7 @@ async fn records(
             id: &d.id,
             region: &d.region,
             endpoint: d.endpoint.as_deref(),
+            moves: d.endpoint_moves,
             primary: d.said == DbSaid::Primary,
         });
         placement::followed_region(copies, db, value)
@@ -728,6 +735,7 @@ mod tests {
             region: region.into(),
             said,
             endpoint: None,
+            endpoint_moves: false,
         }
     }
 

@@ -155,10 +155,6 @@ pub struct Watcher {
     unverified: Vec<(String, String)>,
     /// What the board held that does not count, warned of once.
     warned: std::collections::BTreeSet<String>,
-    /// Each plan's latest proposal as this observer first saw it: its
-    /// episode and maker's word (name, `created`), and when, by this
-    /// observer's clock ([`decide::Episode::due`]).
-    proposals_seen: BTreeMap<String, (act::ProposalSeen, DateTime<Utc>)>,
     round: u64,
     /// The time of the round under way.
     now: DateTime<Utc>,
@@ -197,7 +193,6 @@ impl Watcher {
             quorum_said: BTreeMap::new(),
             ended: BTreeMap::new(),
             warned: Default::default(),
-            proposals_seen: BTreeMap::new(),
             unverified: Vec::new(),
             round: 0,
             now: Utc::now(),
@@ -610,8 +605,6 @@ impl Watcher {
                 tracing::warn!("watch: {}: ignored on the board: {bad}", plan.name());
             }
         }
-        let mut seen = seen;
-        seen.board.proposal_seen = self.first_seen(plan.name(), &seen, now);
         Some(seen)
     }
 

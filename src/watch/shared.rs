@@ -892,8 +892,6 @@ fn judge_episode(
         closed_by,
         active,
         unverified,
-        // The observer's own memory, not the board's (`Watcher::exchange`).
-        proposal_seen: None,
     }
 }
 

@@ -288,6 +288,7 @@ impl Copies for CloudSqlSpec {
             notes: (i.write_endpoint.iter())
                 .map(|w| write_endpoint_note(w, &self.id))
                 .collect(),
+            moves_with_primary: i.write_endpoint.is_some(),
             role: i.role,
             status: status_of(&i.state),
         }))

@@ -171,6 +171,7 @@ impl Copies for DatabaseSpec {
             status: i.status,
             endpoint: i.endpoint,
             notes: Vec::new(),
+            moves_with_primary: false,
         }))
     }
 

@@ -217,6 +217,7 @@ impl Copies for GlobalDatabaseSpec {
             status: c.status,
             endpoint: c.endpoint,
             notes: Vec::new(),
+            moves_with_primary: false,
         }))
     }
 

@@ -164,6 +164,10 @@ pub struct CopyState {
     /// What the kind says of the copy as read, for `status` (a Cloud SQL
     /// write endpoint); never a reason it cannot take over.
     pub notes: Vec<String>,
+    /// Whether `endpoint` is a name the provider points at whichever copy
+    /// is the primary (Cloud SQL's write endpoint): it says where the
+    /// writer is, never which copy a record chose.
+    pub moves_with_primary: bool,
 }
 
 /// A resource that keeps a copy of its data in each region.

@@ -223,17 +223,16 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
             Some(proposal.deadline),
         ),
         // Told once per episode: by its proposer, or, when that one died
-        // before telling, by the next observer to see it. Due no earlier
-        // than the window after this observer first saw it.
-        (WatchMode::Propose, Some(p)) if s.now < s.episode.due(p, s.rules.veto_window) => (
+        // before telling, by the next observer to see it.
+        (WatchMode::Propose, Some(p)) if s.now < p.deadline => (
             WatchDecision::Proposed,
             format!(
                 "{votes}; the failover to {target} starts at {} unless vetoed (`drctl watch veto --plan {} --reason ...`)",
-                at(s.episode.due(p, s.rules.veto_window)),
+                at(p.deadline),
                 s.plan
             ),
             Next::Tell("proposed"),
-            Some(s.episode.due(p, s.rules.veto_window)),
+            Some(p.deadline),
         ),
         (WatchMode::Propose, Some(p)) if p.target != target && fit(s, &p.target).is_err() => (
             WatchDecision::Unfit,
@@ -249,7 +248,7 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
             WatchDecision::Started,
             format!(
                 "{votes}; the veto window ended at {} with no veto: failing over to {}",
-                at(s.episode.due(p, s.rules.veto_window)),
+                at(p.deadline),
                 p.target
             ),
             Next::Start(p.clone()),

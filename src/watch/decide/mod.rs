@@ -427,23 +427,6 @@ pub struct Episode {
     pub closed_by: Vec<String>,
     /// Whether anything was proposed, started or told for it.
     pub active: bool,
-    /// When this observer first saw the proposal, by its own clock (never
-    /// a time the board says): a proposal starts no earlier than the veto
-    /// window after it ([`Episode::due`]), however its maker dated it.
-    pub proposal_seen: Option<DateTime<Utc>>,
-}
-
-impl Episode {
-    /// When proposal `p` may start, as this observer judges it (pure): its
-    /// deadline, and no earlier than `window` after this observer first
-    /// saw it. A proposal its maker back-dated (its `created`, and so its
-    /// deadline, set early to shorten the window) still leaves people the
-    /// whole window from when the honest observers saw it.
-    pub fn due(&self, p: &Proposal, window: std::time::Duration) -> DateTime<Utc> {
-        let seen = (self.proposal_seen)
-            .map(|t| t + chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX));
-        seen.map_or(p.deadline, |s| s.max(p.deadline))
-    }
 }
 
 /// A proposed failover (the board's `proposal.json`).
@@ -1059,45 +1042,6 @@ mod tests {
             report("b", true, t(0), t(151)),
         ];
         let v = judge(&r, &later, &abc(), &fair, t(151));
-        assert!(matches!(v.next, Next::Start(_)), "{v:?}");
-    }
-
-    /// Regression (issue 39): one observer back-dated its proposal (its
-    /// `created`, and so its deadline, as early as the outage's onset
-    /// allows) and wrote it late: the others started the failover when its
-    /// deadline said, with far less than the veto window since anyone could
-    /// have been told. A proposal starts no earlier than the window after
-    /// this observer first saw it.
-    #[test]
-    fn regression_a_back_dated_proposal_shortened_the_veto_window() {
-        let r = rules(WatchMode::Propose, 2);
-        let at = |now| [report("a", true, t(0), now), report("b", true, t(0), now)];
-        // Dated 10 s before the quorum's first failures (within the skew
-        // allowed), its deadline the window after that; seen first at 100 s.
-        let late = Episode {
-            proposal: Some(proposal(t(-10), t(110))),
-            proposal_seen: Some(t(100)),
-            active: true,
-            ..Episode::default()
-        };
-        let v = judge(&r, &at(t(115)), &abc(), &late, t(115));
-        assert_eq!(v.decision, WatchDecision::Proposed, "{}", v.why);
-        assert_eq!(
-            v.deadline,
-            Some(t(220)),
-            "the whole window from first sight"
-        );
-        assert!(v.why.contains("starts at "), "{}", v.why);
-        let v = judge(&r, &at(t(219)), &abc(), &late, t(219));
-        assert!(!matches!(v.next, Next::Start(_)), "{v:?}");
-        let v = judge(&r, &at(t(221)), &abc(), &late, t(221));
-        assert!(matches!(v.next, Next::Start(_)), "{v:?}");
-        // Seen as soon as it was made: its own deadline holds.
-        let prompt = Episode {
-            proposal_seen: Some(t(-10)),
-            ..late.clone()
-        };
-        let v = judge(&r, &at(t(111)), &abc(), &prompt, t(111));
         assert!(matches!(v.next, Next::Start(_)), "{v:?}");
     }
 
