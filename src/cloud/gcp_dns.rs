@@ -165,6 +165,24 @@ pub fn api_record_set(r: &CloudRecordSet) -> model::ResourceRecordSet {
     }
 }
 
+/// One change `op` of record set `name`, as each of this adapter's writes
+/// goes: sent once past the fence and bounded by the lease
+/// ([`super::wire::send_fenced`]), read as the domain reads it. `send` is
+/// the crate's request, not yet polled.
+fn write<'a>(
+    op: &'static str,
+    name: &'a str,
+    send: impl std::future::Future<Output = Result<model::Change, google_cloud_gax::error::Error>> + 'a,
+) -> impl std::future::Future<Output = Result<CloudDnsChange, CloudError>> + 'a {
+    let sent = async move {
+        (send.await)
+            .map(|ch| change_of(&ch))
+            .map_err(|e| map(op, name, &e))
+    };
+    let fenced = move |d: String| err(op, name, ErrorKind::Fenced, d);
+    super::wire::send_fenced(op, sent, fenced)
+}
+
 /// The domain's view of a change the API answered.
 pub fn change_of(c: &model::Change) -> CloudDnsChange {
     CloudDnsChange {
@@ -281,21 +299,15 @@ impl CloudDns for GcpDns {
         let body = model::Change::new()
             .set_additions([api_record_set(addition)])
             .set_deletions(deletion.map(api_record_set));
-        let fenced = |d: String| err(OP, &addition.name, ErrorKind::Fenced, d);
-        super::wire::send_fenced(
+        write(
             OP,
-            async {
-                c.changes
-                    .create()
-                    .set_project(project)
-                    .set_managed_zone(zone)
-                    .set_body(body)
-                    .send()
-                    .await
-                    .map(|ch| change_of(&ch))
-                    .map_err(|e| map(OP, &addition.name, &e))
-            },
-            fenced,
+            &addition.name,
+            c.changes
+                .create()
+                .set_project(project)
+                .set_managed_zone(zone)
+                .set_body(body)
+                .send(),
         )
         .await
     }
@@ -309,21 +321,15 @@ impl CloudDns for GcpDns {
         const OP: &str = "changes.create";
         let c = self.client(OP, &deletion.name).await?;
         let body = model::Change::new().set_deletions([api_record_set(deletion)]);
-        let fenced = |d: String| err(OP, &deletion.name, ErrorKind::Fenced, d);
-        super::wire::send_fenced(
+        write(
             OP,
-            async {
-                c.changes
-                    .create()
-                    .set_project(project)
-                    .set_managed_zone(zone)
-                    .set_body(body)
-                    .send()
-                    .await
-                    .map(|ch| change_of(&ch))
-                    .map_err(|e| map(OP, &deletion.name, &e))
-            },
-            fenced,
+            &deletion.name,
+            c.changes
+                .create()
+                .set_project(project)
+                .set_managed_zone(zone)
+                .set_body(body)
+                .send(),
         )
         .await
     }

@@ -82,6 +82,25 @@ fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
             .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
 }
 
+/// One write `op` of `res` in `region`, as each of this adapter's writes
+/// goes: sent once past the fence and bounded by the lease
+/// ([`super::wire::send_fenced`]), its operation read as the domain reads
+/// it. `send` is the crate's request, not yet polled.
+fn write<'a>(
+    op: &'static str,
+    (res, region): (&'a str, &'a str),
+    send: impl std::future::Future<Output = Result<model::Operation, google_cloud_gax::error::Error>>
+    + 'a,
+) -> impl std::future::Future<Output = Result<MigOperation, CloudError>> + 'a {
+    let sent = async move {
+        (send.await)
+            .map(|o| operation_of(&o))
+            .map_err(|e| map(op, res, region, &e))
+    };
+    let fenced = move |d: String| err(op, res, region, ErrorKind::Fenced, d);
+    super::wire::send_fenced(op, sent, fenced)
+}
+
 /// The last segment of a Compute URL (`.../autoscalers/a` is `a`).
 pub fn last_segment(url: &str) -> &str {
     url.rsplit('/').next().unwrap_or(url)
@@ -274,22 +293,16 @@ impl InstanceGroups for GcpMig {
                 format!("size {size} is out of range"),
             )
         })?;
-        let fenced = |d: String| err(OP, name, region, ErrorKind::Fenced, d);
-        super::wire::send_fenced(
+        write(
             OP,
-            async {
-                (inner.groups.resize())
-                    .set_project(project)
-                    .set_region(region)
-                    .set_instance_group_manager(name)
-                    .set_size(size)
-                    .set_request_id(request_id)
-                    .send()
-                    .await
-                    .map(|o| operation_of(&o))
-                    .map_err(|e| map(OP, name, region, &e))
-            },
-            fenced,
+            (name, region),
+            (inner.groups.resize())
+                .set_project(project)
+                .set_region(region)
+                .set_instance_group_manager(name)
+                .set_size(size)
+                .set_request_id(request_id)
+                .send(),
         )
         .await
     }
@@ -344,22 +357,16 @@ impl InstanceGroups for GcpMig {
         let body = model::Autoscaler::new()
             .set_name(name)
             .set_autoscaling_policy(model::AutoscalingPolicy::new().set_min_num_replicas(min));
-        let fenced = |d: String| err(OP, name, region, ErrorKind::Fenced, d);
-        super::wire::send_fenced(
+        write(
             OP,
-            async {
-                (inner.autoscalers.patch())
-                    .set_project(project)
-                    .set_region(region)
-                    .set_autoscaler(name)
-                    .set_request_id(request_id)
-                    .set_body(body)
-                    .send()
-                    .await
-                    .map(|o| operation_of(&o))
-                    .map_err(|e| map(OP, name, region, &e))
-            },
-            fenced,
+            (name, region),
+            (inner.autoscalers.patch())
+                .set_project(project)
+                .set_region(region)
+                .set_autoscaler(name)
+                .set_request_id(request_id)
+                .set_body(body)
+                .send(),
         )
         .await
     }

@@ -103,6 +103,25 @@ fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
             .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
 }
 
+/// One write `operation` of instance `resource` in `region`, as each of
+/// this adapter's writes goes: sent once past the fence and bounded by the
+/// lease ([`super::wire::send_fenced`]), its operation read as the domain
+/// reads it. `send` is the crate's request, not yet polled.
+fn write<'a>(
+    operation: &'static str,
+    (resource, region): (&'a str, &'a str),
+    send: impl std::future::Future<Output = Result<model::Operation, google_cloud_gax::error::Error>>
+    + 'a,
+) -> impl std::future::Future<Output = Result<SqlOperation, CloudError>> + 'a {
+    let sent = async move {
+        (send.await)
+            .map(|o| operation_of(&o))
+            .map_err(|e| map(SERVICE, operation, resource, region, &e))
+    };
+    let fenced = move |d: String| err(SERVICE, operation, resource, region, ErrorKind::Fenced, d);
+    super::wire::send_fenced(operation, sent, fenced)
+}
+
 fn to_time(t: &google_cloud_wkt::Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.seconds(), u32::try_from(t.nanos()).unwrap_or(0))
 }
@@ -292,20 +311,14 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.promoteReplica";
         let inner = self.inner(OP, name, region).await?;
-        let fenced = |d: String| err(SERVICE, OP, name, region, ErrorKind::Fenced, d);
-        super::wire::send_fenced(
+        write(
             OP,
-            async {
-                (inner.instances.promote_replica())
-                    .set_project(project)
-                    .set_instance(name)
-                    .set_failover(failover)
-                    .send()
-                    .await
-                    .map(|o| operation_of(&o))
-                    .map_err(|e| map(SERVICE, OP, name, region, &e))
-            },
-            fenced,
+            (name, region),
+            (inner.instances.promote_replica())
+                .set_project(project)
+                .set_instance(name)
+                .set_failover(failover)
+                .send(),
         )
         .await
     }
@@ -318,19 +331,13 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.switchover";
         let inner = self.inner(OP, name, region).await?;
-        let fenced = |d: String| err(SERVICE, OP, name, region, ErrorKind::Fenced, d);
-        super::wire::send_fenced(
+        write(
             OP,
-            async {
-                (inner.instances.switchover())
-                    .set_project(project)
-                    .set_instance(name)
-                    .send()
-                    .await
-                    .map(|o| operation_of(&o))
-                    .map_err(|e| map(SERVICE, OP, name, region, &e))
-            },
-            fenced,
+            (name, region),
+            (inner.instances.switchover())
+                .set_project(project)
+                .set_instance(name)
+                .send(),
         )
         .await
     }
@@ -344,25 +351,18 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.patch";
         let inner = self.inner(OP, primary, region).await?;
-        let fenced = |d: String| err(SERVICE, OP, primary, region, ErrorKind::Fenced, d);
-        super::wire::send_fenced(
+        let body = google_cloud_sql_v1::model::DatabaseInstance::new().set_replication_cluster(
+            google_cloud_sql_v1::model::ReplicationCluster::new()
+                .set_failover_dr_replica_name(replica),
+        );
+        write(
             OP,
-            async {
-                let body = google_cloud_sql_v1::model::DatabaseInstance::new()
-                    .set_replication_cluster(
-                        google_cloud_sql_v1::model::ReplicationCluster::new()
-                            .set_failover_dr_replica_name(replica),
-                    );
-                (inner.instances.patch())
-                    .set_project(project)
-                    .set_instance(primary)
-                    .set_body(body)
-                    .send()
-                    .await
-                    .map(|o| operation_of(&o))
-                    .map_err(|e| map(SERVICE, OP, primary, region, &e))
-            },
-            fenced,
+            (primary, region),
+            (inner.instances.patch())
+                .set_project(project)
+                .set_instance(primary)
+                .set_body(body)
+                .send(),
         )
         .await
     }
@@ -381,20 +381,14 @@ impl CloudSql for GcpSql {
         if let Some(t) = point_in_time {
             ctx = ctx.set_point_in_time(from_time(t));
         }
-        let fenced = |d: String| err(SERVICE, OP, source, region, ErrorKind::Fenced, d);
-        super::wire::send_fenced(
+        write(
             OP,
-            async {
-                (inner.instances.clone())
-                    .set_project(project)
-                    .set_instance(source)
-                    .set_body(model::InstancesCloneRequest::new().set_clone_context(ctx))
-                    .send()
-                    .await
-                    .map(|o| operation_of(&o))
-                    .map_err(|e| map(SERVICE, OP, source, region, &e))
-            },
-            fenced,
+            (source, region),
+            (inner.instances.clone())
+                .set_project(project)
+                .set_instance(source)
+                .set_body(model::InstancesCloneRequest::new().set_clone_context(ctx))
+                .send(),
         )
         .await
     }
@@ -407,19 +401,13 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.delete";
         let inner = self.inner(OP, name, region).await?;
-        let fenced = |d: String| err(SERVICE, OP, name, region, ErrorKind::Fenced, d);
-        super::wire::send_fenced(
+        write(
             OP,
-            async {
-                (inner.instances.delete())
-                    .set_project(project)
-                    .set_instance(name)
-                    .send()
-                    .await
-                    .map(|o| operation_of(&o))
-                    .map_err(|e| map(SERVICE, OP, name, region, &e))
-            },
-            fenced,
+            (name, region),
+            (inner.instances.delete())
+                .set_project(project)
+                .set_instance(name)
+                .send(),
         )
         .await
     }
