@@ -6,6 +6,38 @@
 use super::*;
 
 impl Watcher {
+    /// When this observer first saw the episode's proposal: its own signed
+    /// `seen-<observer>` marker on the board ([`shared::SEEN`]), written
+    /// with `now` when there is none (or none that verifies as its own).
+    /// A marker it cannot write leaves its first sight at `now`, which only
+    /// moves its start later.
+    pub(super) async fn first_sight(&self, seen: &Shared, now: DateTime<Utc>) -> DateTime<Utc> {
+        if let Some(at) = seen.board.seen.get(&self.cfg.observer) {
+            return *at;
+        }
+        self.keep_first_sight(&seen.episode, now).await;
+        now
+    }
+
+    /// Writes this observer's first sight of `episode`'s proposal, `at`:
+    /// created once, or written over what holds its place and is not its
+    /// own (a bucket writer's, noted as unverified when read).
+    async fn keep_first_sight(&self, episode: &str, at: DateTime<Utc>) {
+        let board = self.state.board.clone();
+        let (me, key) = (&self.cfg.observer, &self.cfg.key);
+        let name = format!("{}{me}", shared::SEEN);
+        let mark = shared::Marker::new(me, at);
+        let written = match shared::create_once(board.as_ref(), key, episode, &name, &mark).await {
+            Ok(false) => shared::replace_marker(board.as_ref(), key, episode, &name, &mark).await,
+            other => other.map(|_| ()),
+        };
+        if let Err(e) = written {
+            tracing::warn!(
+                "watch: {e}: this observer's first sight of {episode}'s proposal is not kept on the board; it counts from this round"
+            );
+        }
+    }
+
     /// Tells people once, from a notice journal of the episode and decision.
     async fn tell(&self, plan: &Plan, episode: &str, v: &Verdict, observer: Option<&str>) {
         // Told once per episode (and suspect observer): the marker goes
@@ -128,6 +160,7 @@ impl Watcher {
                     .await
                 {
                     Ok(true) => {
+                        self.keep_first_sight(episode, p.created).await;
                         self.tell(plan, episode, v, None).await;
                         let did = format!(
                             "proposed the failover to {} (starts at {})",

@@ -605,6 +605,13 @@ impl Watcher {
                 tracing::warn!("watch: {}: ignored on the board: {bad}", plan.name());
             }
         }
+        let mut seen = seen;
+        let starts = plan.watch_rules().mode == crate::plan::watch::WatchMode::Propose
+            && self.cfg.trust.may_start(&self.cfg.observer);
+        if starts && seen.board.proposal.is_some() {
+            let at = self.first_sight(&seen, now).await;
+            seen.board.proposal_seen = Some(at);
+        }
         Some(seen)
     }
 

@@ -420,6 +420,14 @@ pub async fn current(
 /// The prefix of an observer's closing marker: `closed-<observer>`.
 const CLOSED: &str = "closed-";
 
+/// The prefix of an observer's first-sight marker, `seen-<observer>`: when
+/// it first saw the episode's proposal, by its own clock, signed. Kept on
+/// the board, not in the observer's memory, so that a restarted observer,
+/// or one run from cron (`watch --once`), keeps its first sight: a
+/// proposal starts no earlier than the veto window after it
+/// ([`super::decide::Episode::due`]), however its maker dated it.
+pub const SEEN: &str = "seen-";
+
 /// Says, for the observer `by`, that `episode`'s region recovered: its own
 /// `closed-<by>` marker, signed. The episode ends when observers in
 /// `quorum` distinct places have said so ([`current`]); the next outage
@@ -644,8 +652,8 @@ pub async fn episode(
     episode_in(board, trust, (episode, quorum), &keys, now).await
 }
 
-/// The files an episode may hold (besides `told-…` and `closed-…`
-/// markers). `closed` is an older drctl's one-observer closing marker,
+/// The files an episode may hold (besides `told-…`, `closed-…` and
+/// `seen-…` markers). `closed` is an older drctl's one-observer closing marker,
 /// read only to say that it no longer closes anything.
 const EPISODE_FILES: &[&str] = &[
     "proposal",
@@ -689,7 +697,7 @@ async fn read_bodies(
             .strip_prefix(&format!("episodes/{episode}/"))
             .and_then(|n| n.strip_suffix(".json"))
             .unwrap_or("");
-        let marker = name.starts_with("told-") || name.starts_with(CLOSED);
+        let marker = ["told-", CLOSED, SEEN].iter().any(|p| name.starts_with(p));
         if !EPISODE_FILES.contains(&name) && !marker {
             unverified.push(format!("{k}: not an object of the board; ignored"));
             continue;
@@ -865,6 +873,7 @@ fn judge_episode(
         list,
     );
     let (closed_by, closed) = closers(held, quorum, list);
+    let seen = sightings(held, list);
     let told = told_of(held, list);
     // Something was proposed, started or told for it, signed by a listed
     // observer: what closing on recovery ends. A veto alone (made before
@@ -891,6 +900,10 @@ fn judge_episode(
         closed,
         closed_by,
         active,
+        seen,
+        // This observer's own, picked from `seen` by the watcher
+        // (`Watcher::first_sight`).
+        proposal_seen: None,
         unverified,
     }
 }
@@ -917,11 +930,8 @@ fn told_of<'a>((trust, episode, bodies): Held<'a>, list: &mut Vec<String>) -> Ve
 /// The listed observers that signed their own `closed-<observer>` marker
 /// in the episode (those that do not verify noted in `list`), and whether
 /// their places make `quorum`: what closes an episode.
-fn closers(
-    (trust, episode, bodies): Held<'_>,
-    quorum: usize,
-    list: &mut Vec<String>,
-) -> (Vec<String>, bool) {
+fn closers(held: Held<'_>, quorum: usize, list: &mut Vec<String>) -> (Vec<String>, bool) {
+    let (trust, episode, bodies) = held;
     if bodies.contains_key("closed") {
         note(
             list,
@@ -933,31 +943,63 @@ fn closers(
     }
     let ignored =
         "ignored: closing takes observers in `quorum` distinct places, each signing its own";
-    let mut by = Vec::new();
-    for (name, body) in bodies.range(CLOSED.to_string()..) {
-        let Some(named) = name.strip_prefix(CLOSED) else {
-            break;
-        };
-        let o: Opened<Marker> = open(trust, &episode_key(episode, name), body);
-        let verdict = match o.value {
-            Some(m) if m.by != named => Err(format!("says it is {}'s, under {named}'s name", m.by)),
-            Some(m) if trust.is_starter(&m.by) => Err(format!(
-                "{} is a starter, and a starter does not vote",
-                m.by
-            )),
-            Some(m) => by_observer(&o.signer, &m.by).map(|()| m.by),
-            None => Err("unreadable: not a marker".to_string()),
-        };
-        match verdict {
-            Ok(observer) => by.push(observer),
-            Err(why) => note(list, episode, name, &why, ignored),
-        }
-    }
+    let starter = |m: &Marker| {
+        trust
+            .is_starter(&m.by)
+            .then(|| format!("{} is a starter, and a starter does not vote", m.by))
+    };
+    let by: Vec<String> = own_markers(held, (CLOSED, ignored), starter, list)
+        .into_iter()
+        .map(|m| m.by)
+        .collect();
     let places = trust.places();
     let distinct: std::collections::BTreeSet<&String> =
         by.iter().filter_map(|o| places.get(o)).collect();
     let closed = !distinct.is_empty() && distinct.len() >= quorum;
     (by, closed)
+}
+
+/// When each listed observer first saw the episode's proposal, by its own
+/// signed `seen-<observer>` marker ([`SEEN`]); those that do not verify
+/// are noted in `list` and ignored (one forged under an honest observer's
+/// name, dated early, would shorten the window that observer keeps).
+fn sightings(held: Held<'_>, list: &mut Vec<String>) -> BTreeMap<String, DateTime<Utc>> {
+    let ignored = "ignored: it is not when that observer first saw the proposal";
+    own_markers(held, (SEEN, ignored), |_| None, list)
+        .into_iter()
+        .map(|m| (m.by, m.at))
+        .collect()
+}
+
+/// The episode's markers named `<prefix><observer>` that the listed
+/// observer they name signed as its own, and that `refuse` does not turn
+/// down (why); the others are noted in `list` with `ignored`.
+fn own_markers(
+    (trust, episode, bodies): Held<'_>,
+    (prefix, ignored): (&str, &str),
+    refuse: impl Fn(&Marker) -> Option<String>,
+    list: &mut Vec<String>,
+) -> Vec<Marker> {
+    let mut own = Vec::new();
+    for (name, body) in bodies.range(prefix.to_string()..) {
+        let Some(named) = name.strip_prefix(prefix) else {
+            break;
+        };
+        let o: Opened<Marker> = open(trust, &episode_key(episode, name), body);
+        let verdict = match o.value {
+            Some(m) if m.by != named => Err(format!("says it is {}'s, under {named}'s name", m.by)),
+            Some(m) => match refuse(&m) {
+                Some(why) => Err(why),
+                None => by_observer(&o.signer, &m.by).map(|()| m),
+            },
+            None => Err("unreadable: not a marker".to_string()),
+        };
+        match verdict {
+            Ok(m) => own.push(m),
+            Err(why) => note(list, episode, name, &why, ignored),
+        }
+    }
+    own
 }
 
 /// An object read and believed, or why it is not (either may be absent).
@@ -1222,6 +1264,44 @@ mod tests {
                 "{base}/7/proposal.json: under an episode that is not open"
             )),
             "{shown}"
+        );
+    }
+
+    /// Issue 39: an observer's first sight of a proposal is kept on the
+    /// board under its own signature. One forged under another's name, or
+    /// signed by a key not listed, does not count (it would shorten the
+    /// window that observer keeps), and is named.
+    #[tokio::test]
+    async fn first_sight_markers_count_only_under_their_own_observers_key() {
+        let (keys, trust) = team(&["a", "b", "c"]);
+        let b = MemoryBoard::default();
+        let ep = "payments/us-west-2/start/0";
+        let early = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let a_seen = format!("{SEEN}a");
+        create_once(&b, &keys[0], ep, &a_seen, &Marker::new("a", early))
+            .await
+            .unwrap();
+        // `c`'s key writes `b`'s first sight, and a stranger writes `c`'s.
+        let b_seen = format!("{SEEN}b");
+        create_once(&b, &keys[2], ep, &b_seen, &Marker::new("b", early))
+            .await
+            .unwrap();
+        let c_seen = format!("{SEEN}c");
+        let stranger = SecretKey::generate();
+        create_once(&b, &stranger, ep, &c_seen, &Marker::new("c", early))
+            .await
+            .unwrap();
+        let got = super::episode(&b, &trust, (ep, 2), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(got.seen.keys().collect::<Vec<_>>(), vec!["a"], "{got:?}");
+        assert_eq!(got.seen["a"], early);
+        let shown = got.unverified.join("\n");
+        assert!(shown.contains(&format!("{ep}/seen-b.json")), "{shown}");
+        assert!(shown.contains(&format!("{ep}/seen-c.json")), "{shown}");
+        assert!(
+            !got.active,
+            "a first sight alone makes nothing active: {got:?}"
         );
     }
 

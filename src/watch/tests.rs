@@ -295,6 +295,24 @@ impl Matrix {
         }
     }
 
+    /// Every observer as a new process (`watch --once` from cron): only
+    /// what the shared state holds carries over.
+    fn restart(&mut self, plans: &[Plan]) {
+        let state = self.watchers[0].state.clone();
+        for (i, w) in self.watchers.iter_mut().enumerate() {
+            let cfg = w.cfg.clone();
+            let starter = w.starter.clone();
+            *w = Watcher::new(
+                cfg,
+                plans.to_vec(),
+                self.worlds[i].clouds(),
+                state.clone(),
+                None,
+                starter,
+            );
+        }
+    }
+
     fn started(&self) -> usize {
         self.starts.runs.lock().unwrap().len()
     }
@@ -728,19 +746,7 @@ async fn a_restarted_observer_carries_on_its_streak_from_the_board() {
     let mut m = Matrix::new(3, plans.clone(), 2.0, 5);
     m.all(HOME, false);
     for _ in 0..6 {
-        let state = m.watchers[0].state.clone();
-        for (i, w) in m.watchers.iter_mut().enumerate() {
-            let cfg = w.cfg.clone();
-            let starter = w.starter.clone();
-            *w = Watcher::new(
-                cfg,
-                plans.clone(),
-                m.worlds[i].clouds(),
-                state.clone(),
-                None,
-                starter,
-            );
-        }
+        m.restart(&plans);
         m.tick().await;
     }
     assert_eq!(
@@ -1220,4 +1226,71 @@ async fn regression_a_pre_made_told_marker_silenced_the_proposals_notice() {
         .filter(|b| b.contains("proposed"))
         .collect();
     assert_eq!(sent.len(), 1, "told once: {sent:?}");
+}
+
+/// Regression (issue 39): one observer's key dated its proposal as early as
+/// the outage's onset allows (an `interval` before the first failures) and
+/// wrote it just before the quorum formed, its deadline the veto window
+/// after that false date: the others started the failover when the
+/// deadline said, 50 s after anyone could have been told, not 120 s. Each
+/// observer keeps its first sight on the board (`seen-<observer>`, signed),
+/// so observers run from cron, a new process every round, keep it too: the
+/// start waits the whole window from it, and then happens.
+#[tokio::test(start_paused = true)]
+async fn regression_a_back_dated_proposal_shortened_the_veto_window_for_observers_run_from_cron() {
+    let slow = WatchSpec {
+        failures: Some(8),
+        ..spec(WatchMode::Propose)
+    };
+    let plans = vec![plan_with("payments", slow)];
+    let mut m = Matrix::new(3, plans.clone(), 2.0, 5);
+    m.all(HOME, false);
+    let onset = m.now();
+    let secs = |s: i64| chrono::Duration::seconds(s);
+    for _ in 0..6 {
+        m.restart(&plans);
+        m.tick().await;
+    }
+    // obs-2's key, taken, proposes at onset + 60 s, dated onset - 10 s.
+    let episode = format!("payments/{HOME}/start/0");
+    let forged = super::decide::Proposal {
+        observer: "obs-2".into(),
+        created: onset - secs(10),
+        region: HOME.into(),
+        target: "us-east-1".into(),
+        deadline: onset + secs(110),
+        detected_at: onset,
+        quorum_at: onset,
+        votes: vec!["obs-0".into(), "obs-1".into(), "obs-2".into()],
+    };
+    let board = m.watchers[0].state.board.clone();
+    let key = m.watchers[2].cfg.key.clone();
+    let made = super::shared::create_once(board.as_ref(), &key, &episode, "proposal", &forged);
+    assert!(made.await.unwrap());
+    let seen_at = m.now();
+    // Through its deadline and on to just short of the window after the
+    // first sight: nothing starts.
+    while m.now() < seen_at + secs(110) {
+        m.restart(&plans);
+        m.tick().await;
+    }
+    assert_eq!(
+        m.started(),
+        0,
+        "started within the window after first sight"
+    );
+    let proposed = m.decided(WatchDecision::Proposed);
+    let last = proposed.last().and_then(|r| r.verdict.as_ref()).unwrap();
+    assert_eq!(last.deadline, Some(seen_at + secs(120)), "{}", last.why);
+    let keys = board.list(&format!("episodes/{episode}/")).await.unwrap();
+    for o in ["obs-0", "obs-1", "obs-2"] {
+        let k = format!("episodes/{episode}/seen-{o}.json");
+        assert!(keys.contains(&k), "{o}'s first sight is kept: {keys:?}");
+    }
+    // Past it: the failover starts, once.
+    for _ in 0..3 {
+        m.restart(&plans);
+        m.tick().await;
+    }
+    assert_eq!(m.started(), 1, "{:?}", m.seen.last());
 }

@@ -223,16 +223,17 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
             Some(proposal.deadline),
         ),
         // Told once per episode: by its proposer, or, when that one died
-        // before telling, by the next observer to see it.
-        (WatchMode::Propose, Some(p)) if s.now < p.deadline => (
+        // before telling, by the next observer to see it. Due no earlier
+        // than the window after this observer first saw it.
+        (WatchMode::Propose, Some(p)) if s.now < s.episode.due(p, s.rules.veto_window) => (
             WatchDecision::Proposed,
             format!(
                 "{votes}; the failover to {target} starts at {} unless vetoed (`drctl watch veto --plan {} --reason ...`)",
-                at(p.deadline),
+                at(s.episode.due(p, s.rules.veto_window)),
                 s.plan
             ),
             Next::Tell("proposed"),
-            Some(p.deadline),
+            Some(s.episode.due(p, s.rules.veto_window)),
         ),
         (WatchMode::Propose, Some(p)) if p.target != target && fit(s, &p.target).is_err() => (
             WatchDecision::Unfit,
@@ -248,7 +249,7 @@ fn by_mode(s: &Situation<'_>, active: &str, tally: Tally, votes: &str, target: S
             WatchDecision::Started,
             format!(
                 "{votes}; the veto window ended at {} with no veto: failing over to {}",
-                at(p.deadline),
+                at(s.episode.due(p, s.rules.veto_window)),
                 p.target
             ),
             Next::Start(p.clone()),

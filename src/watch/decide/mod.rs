@@ -427,6 +427,26 @@ pub struct Episode {
     pub closed_by: Vec<String>,
     /// Whether anything was proposed, started or told for it.
     pub active: bool,
+    /// When each listed observer first saw the proposal, by its own signed
+    /// `seen-<observer>` marker on the board.
+    pub seen: BTreeMap<String, DateTime<Utc>>,
+    /// When this observer first saw the proposal, by its own clock (its
+    /// marker in `seen`, or this round when it had none; never a time the
+    /// proposal's maker gave): a proposal starts no earlier than the veto
+    /// window after it ([`Episode::due`]).
+    pub proposal_seen: Option<DateTime<Utc>>,
+}
+
+impl Episode {
+    /// When proposal `p` may start, as this observer judges it (pure): its
+    /// deadline, and no earlier than `window` after this observer first
+    /// saw it. A proposal its maker back-dated (its `created`, and so its
+    /// deadline, set early to shorten the window) still leaves people the
+    /// whole window from when an honest observer saw it and told them.
+    pub fn due(&self, p: &Proposal, window: std::time::Duration) -> DateTime<Utc> {
+        let seen = self.proposal_seen.map(|t| after(t, window));
+        seen.map_or(p.deadline, |s| s.max(p.deadline))
+    }
 }
 
 /// A proposed failover (the board's `proposal.json`).
@@ -1043,6 +1063,51 @@ mod tests {
         ];
         let v = judge(&r, &later, &abc(), &fair, t(151));
         assert!(matches!(v.next, Next::Start(_)), "{v:?}");
+    }
+
+    /// Regression (issue 39): one observer back-dated its proposal (its
+    /// `created`, and so its deadline, as early as the outage's onset
+    /// allows) and wrote it late: the others started the failover when its
+    /// deadline said, with far less than the veto window since anyone could
+    /// have been told. A proposal starts no earlier than the window after
+    /// this observer first saw it.
+    #[test]
+    fn regression_a_back_dated_proposal_shortened_the_veto_window() {
+        let r = rules(WatchMode::Propose, 2);
+        let at = |now| [report("a", true, t(0), now), report("b", true, t(0), now)];
+        // Dated 10 s before the quorum's first failures (within the skew
+        // allowed), its deadline the window after that; seen first at 100 s.
+        let late = Episode {
+            proposal: Some(proposal(t(-10), t(110))),
+            proposal_seen: Some(t(100)),
+            active: true,
+            ..Episode::default()
+        };
+        let v = judge(&r, &at(t(115)), &abc(), &late, t(115));
+        assert_eq!(v.decision, WatchDecision::Proposed, "{}", v.why);
+        assert_eq!(
+            v.deadline,
+            Some(t(220)),
+            "the whole window from first sight"
+        );
+        let v = judge(&r, &at(t(219)), &abc(), &late, t(219));
+        assert!(!matches!(v.next, Next::Start(_)), "{v:?}");
+        let v = judge(&r, &at(t(221)), &abc(), &late, t(221));
+        assert!(matches!(v.next, Next::Start(_)), "{v:?}");
+        // Seen as soon as it was made: its own deadline holds.
+        let prompt = Episode {
+            proposal_seen: Some(t(-10)),
+            ..late.clone()
+        };
+        let v = judge(&r, &at(t(111)), &abc(), &prompt, t(111));
+        assert!(matches!(v.next, Next::Start(_)), "{v:?}");
+        // A first sight at the end of time never overflows: never due.
+        let never = Episode {
+            proposal_seen: Some(DateTime::<Utc>::MAX_UTC),
+            ..late
+        };
+        let v = judge(&r, &at(t(10_000)), &abc(), &never, t(10_000));
+        assert!(!matches!(v.next, Next::Start(_)), "{v:?}");
     }
 
     #[test]
