@@ -771,4 +771,48 @@ mod tests {
         };
         assert!(none.is_empty());
     }
+
+    /// Issue 39: with run keys listed, a failover journal a writer of the
+    /// state forged (its chain correct, unsigned) does not decide who owns
+    /// a raised group: it is left out of the runs that scaled it, and the
+    /// signed failover that scaled it is found.
+    #[tokio::test]
+    async fn a_forged_failover_is_left_out_of_who_scaled_the_group() {
+        use crate::journal::{Journal, Keyed, MemoryStore, RunKeys};
+        use std::sync::Arc;
+        let mem = Arc::new(MemoryStore::new());
+        let key = crate::sign::SecretKey::generate();
+        let keys = RunKeys::new(Some(key.clone()), vec![key.public()]);
+        let keyed: Arc<dyn JournalStore> = Arc::new(Keyed::new(mem.clone(), keys));
+        let plain: Arc<dyn JournalStore> = mem.clone();
+        let scale = "payments/scale:api";
+        let write = |store: Arc<dyn JournalStore>, run: &'static str| async move {
+            let mut j = Journal::create(store, run).await.unwrap();
+            let begun = started(run, RunKind::Failover, at(5), &[scale]);
+            j.append(begun.event).await.unwrap();
+            let attempt = Event::StepStarted {
+                step: step(scale),
+                attempt: 1,
+            };
+            j.append(attempt).await.unwrap();
+            j.flush().await.unwrap();
+        };
+        let forged = "20261122T100500Z-payments-ffff";
+        write(plain, forged).await;
+        let Later::Read(found) =
+            scalers_since(keyed.as_ref(), at(0), &[step(scale)], "us-east-1", DRILL).await
+        else {
+            panic!("readable")
+        };
+        assert!(found.is_empty(), "the forged failover counted: {found:?}");
+        let signed = "20261122T100600Z-payments-aaaa";
+        write(keyed.clone(), signed).await;
+        let Later::Read(found) =
+            scalers_since(keyed.as_ref(), at(0), &[step(scale)], "us-east-1", DRILL).await
+        else {
+            panic!("readable")
+        };
+        let runs: Vec<&str> = found.iter().map(|s| s.run_id.as_str()).collect();
+        assert_eq!(runs, [signed]);
+    }
 }

@@ -135,6 +135,7 @@ fn db_row(plan: &Plan, window: Duration, r: DbRead, faults: &mut Faults) -> (Str
         state: None,
         endpoint: None,
         endpoint_moves: false,
+        own_names: Vec::new(),
         lag_seconds: None,
         lag_datapoints: 0,
         lag_window_seconds: window.as_secs(),
@@ -153,6 +154,7 @@ fn db_row(plan: &Plan, window: Duration, r: DbRead, faults: &mut Faults) -> (Str
             st.state = Some(i.status);
             st.endpoint = i.endpoint;
             st.endpoint_moves = i.moves_with_primary;
+            st.own_names = i.own_names;
         }
         Ok(None) => st.role = "missing".into(),
         Err(e) => {
@@ -392,6 +394,7 @@ fn points_to(
             region,
             endpoint: s.endpoint.as_deref(),
             moves: s.endpoint_moves,
+            own_names: &s.own_names,
             primary: s.role == "primary",
         });
         placement::followed_region(copies, db, value)
@@ -445,6 +448,7 @@ mod tests {
             endpoint: Some(format!("{id}.fake.{region}.rds.amazonaws.com")),
             notes: Vec::new(),
             moves_with_primary: false,
+            own_names: Vec::new(),
         }
     }
 

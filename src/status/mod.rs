@@ -153,6 +153,9 @@ pub struct DbStatus {
     /// endpoint: `CopyState::moves_with_primary`).
     #[serde(skip)]
     pub endpoint_moves: bool,
+    /// The copy's other names, its own alone (`CopyState::own_names`).
+    #[serde(skip)]
+    pub own_names: Vec<String>,
     /// Largest replica lag in the window, in seconds (`None` = unknown: no datapoints).
     pub lag_seconds: Option<f64>,
     /// Datapoints the lag was computed from.

@@ -147,6 +147,8 @@ pub struct CopyAt<'a> {
     pub moves: bool,
     /// Whether it read as the primary.
     pub primary: bool,
+    /// Its other names, its own alone (`CopyState::own_names`).
+    pub own_names: &'a [String],
 }
 
 /// The region that a record that follows data resource `db` points to
@@ -161,9 +163,22 @@ pub fn followed_region<'a>(
     db: &str,
     value: &str,
 ) -> Option<String> {
-    let named: Vec<CopyAt<'a>> = (copies.into_iter())
-        .filter(|c| c.id == db && c.endpoint.is_some_and(|ep| same_name(ep, value)))
+    let copies: Vec<CopyAt<'a>> = copies.into_iter().filter(|c| c.id == db).collect();
+    let named: Vec<&CopyAt<'a>> = (copies.iter())
+        .filter(|c| c.endpoint.is_some_and(|ep| same_name(ep, value)))
         .collect();
+    if named.is_empty() {
+        // A name of one copy alone, which records no longer follow (a
+        // Cloud SQL instance's own, set before its write endpoint was):
+        // it points at that copy, whatever its role.
+        let own: Vec<&CopyAt<'a>> = (copies.iter())
+            .filter(|c| c.own_names.iter().any(|n| same_name(n, value)))
+            .collect();
+        return match own.as_slice() {
+            [one] => Some(one.region.to_string()),
+            _ => None,
+        };
+    }
     if !named.iter().any(|c| c.moves) && named.len() == 1 {
         return Some(named[0].region.to_string());
     }
@@ -276,6 +291,7 @@ mod tests {
             endpoint: Some(endpoint),
             moves: endpoint == wep,
             primary,
+            own_names: &[],
         };
         let both = |home_primary: bool| {
             [
@@ -320,5 +336,50 @@ mod tests {
             Some("us-east4")
         );
         assert_eq!(followed_region(own, "other", "b.sql.goog"), None);
+    }
+
+    /// Regression (issue 40): a record an older drctl set to a Cloud SQL
+    /// instance's own DNS name, before its write endpoint existed, read as
+    /// "unrecognised" in `status` and `watch` once one did (both copies
+    /// now show the write endpoint as what records follow). The instance's
+    /// own name still points at that instance, whatever its role.
+    #[test]
+    fn regression_a_record_set_to_an_instances_own_name_read_as_unrecognised() {
+        let wep = "x1.y2.global.sql-psa.goog";
+        let names = [
+            vec!["a.sql.goog".to_string()],
+            vec!["b.sql.goog".to_string()],
+        ];
+        let copies = |home_primary: bool| {
+            [
+                CopyAt {
+                    id: "orders-sql",
+                    region: "us-central1",
+                    endpoint: Some(wep),
+                    moves: true,
+                    primary: home_primary,
+                    own_names: &names[0],
+                },
+                CopyAt {
+                    id: "orders-sql",
+                    region: "us-east4",
+                    endpoint: Some(wep),
+                    moves: true,
+                    primary: !home_primary,
+                    own_names: &names[1],
+                },
+            ]
+        };
+        for home_primary in [true, false] {
+            let at = |v| followed_region(copies(home_primary), "orders-sql", v);
+            assert_eq!(at("a.sql.goog.").as_deref(), Some("us-central1"));
+            assert_eq!(at("B.sql.goog").as_deref(), Some("us-east4"));
+            assert_eq!(at("c.sql.goog"), None, "a name of no copy");
+        }
+        // The write endpoint still points where the primary is.
+        let at = followed_region(copies(false), "orders-sql", wep);
+        assert_eq!(at.as_deref(), Some("us-east4"));
+        // Another resource's copies never claim the name.
+        assert_eq!(followed_region(copies(true), "other", "a.sql.goog"), None);
     }
 }

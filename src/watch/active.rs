@@ -72,6 +72,9 @@ pub struct DbReading {
     /// endpoint: `CopyState::moves_with_primary`).
     #[serde(skip)]
     pub endpoint_moves: bool,
+    /// The copy's other names, its own alone (`CopyState::own_names`).
+    #[serde(skip)]
+    pub own_names: Vec<String>,
 }
 
 /// What one data-plane control said.
@@ -594,24 +597,27 @@ async fn databases(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<DbRea
             .unwrap_or(("data", c.read_call()));
         let what = (service, operation, copy.as_str(), region.as_str());
         let read = placement::bounded(timeout, what, c.describe(clouds, &region)).await;
-        let (said, endpoint, endpoint_moves) = match read {
+        let (said, copy) = match read {
             Ok(Some(copy)) => (
                 match copy.role {
                     DbRole::Primary => DbSaid::Primary,
                     DbRole::Replica(_) => DbSaid::Replica,
                 },
-                copy.endpoint,
-                copy.moves_with_primary,
+                Some(copy),
             ),
-            Ok(None) => (DbSaid::Missing, None, false),
-            Err(e) => (DbSaid::Unknown(e.summary()), None, false),
+            Ok(None) => (DbSaid::Missing, None),
+            Err(e) => (DbSaid::Unknown(e.summary()), None),
         };
         DbReading {
             id: c.resource().to_string(),
             region,
             said,
-            endpoint,
-            endpoint_moves,
+            endpoint_moves: copy.as_ref().is_some_and(|c| c.moves_with_primary),
+            own_names: copy
+                .as_ref()
+                .map(|c| c.own_names.clone())
+                .unwrap_or_default(),
+            endpoint: copy.and_then(|c| c.endpoint),
         }
     }))
     .await
@@ -662,6 +668,7 @@ async fn records(
             region: &d.region,
             endpoint: d.endpoint.as_deref(),
             moves: d.endpoint_moves,
+            own_names: &d.own_names,
             primary: d.said == DbSaid::Primary,
         });
         placement::followed_region(copies, db, value)
@@ -736,6 +743,7 @@ mod tests {
             said,
             endpoint: None,
             endpoint_moves: false,
+            own_names: Vec::new(),
         }
     }
 

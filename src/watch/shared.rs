@@ -1073,6 +1073,26 @@ mod tests {
         );
     }
 
+    /// Issue 39: the operators' run key signs vetoes, not votes: a report
+    /// under a listed observer's name signed with it does not count, and is
+    /// named (the run key's holder cannot make a quorum).
+    #[tokio::test]
+    async fn a_report_signed_with_the_run_key_is_no_vote() {
+        let b = MemoryBoard::default();
+        let (keys, mut trust) = team(&["a", "b"]);
+        let run_key = SecretKey::generate();
+        trust.people = vec![run_key.public()];
+        put_report(&b, &keys[0], &report("a")).await.unwrap();
+        put_report(&b, &run_key, &report("b")).await.unwrap();
+        let (good, bad) = reports(&b, &trust, "payments").await.unwrap();
+        assert_eq!(good.iter().map(|r| &r.observer).collect::<Vec<_>>(), ["a"]);
+        assert!(
+            bad.iter()
+                .any(|x| x.starts_with("reports/payments/b.json:")),
+            "{bad:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_report_signed_by_an_unlisted_key_is_ignored_and_named() {
         let b = MemoryBoard::default();
@@ -1368,6 +1388,77 @@ mod tests {
             .await
             .unwrap();
         assert!(closed.closed, "{closed:?}");
+    }
+
+    /// Issue 39: a `start-failed` marker only stops, so it is honoured
+    /// whoever wrote it (a bucket writer could stop watch anyway), but one
+    /// no listed observer signed is named, and does not make the episode
+    /// active (it would help close an episode that nothing happened in).
+    #[tokio::test]
+    async fn an_unsigned_start_failed_marker_is_honoured_named_and_makes_nothing_active() {
+        let b = MemoryBoard::default();
+        let (keys, trust) = team(&["a", "b"]);
+        let ep = "payments/us-west-2/start/0";
+        let stranger = SecretKey::generate();
+        let why = "the engine refused: lock held".to_string();
+        create_once(&b, &stranger, ep, "start-failed", &why)
+            .await
+            .unwrap();
+        let got = super::episode(&b, &trust, (ep, 2), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(got.start_failed.as_deref(), Some(why.as_str()), "{got:?}");
+        assert!(!got.active, "{got:?}");
+        let shown = got.unverified.join("\n");
+        assert!(
+            shown.contains(&format!("{ep}/start-failed.json"))
+                && shown.contains("honoured all the same: it only stops"),
+            "{shown}"
+        );
+        // The same marker signed by a listed observer: honoured, active,
+        // not named.
+        let ep1 = "payments/us-west-2/start/1";
+        create_once(&b, &keys[0], ep1, "start-failed", &why)
+            .await
+            .unwrap();
+        let got = super::episode(&b, &trust, (ep1, 2), Utc::now())
+            .await
+            .unwrap();
+        assert!(got.start_failed.is_some() && got.active, "{got:?}");
+        assert!(got.unverified.is_empty(), "{got:?}");
+    }
+
+    /// Issue 39: a starter does not vote, so its closing marker, signed
+    /// with its own key under its own name, does not count towards closing
+    /// an episode (which would drop the episode's veto), and is named.
+    #[tokio::test]
+    async fn a_starters_closing_marker_does_not_count() {
+        let b = MemoryBoard::default();
+        let (keys, mut trust) = team(&["a", "b", "starter"]);
+        trust.starters = vec!["starter".into()];
+        let base = "payments/us-west-2/start";
+        let ep0 = format!("{base}/0");
+        create_veto(&b, Some(&keys[0]), &ep0, &veto("oncall"))
+            .await
+            .unwrap();
+        close_episode(&b, &keys[0], &ep0, "a").await.unwrap();
+        close_episode(&b, &keys[2], &ep0, "starter").await.unwrap();
+        let ep = super::episode(&b, &trust, (&ep0, 2), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(ep.closed_by, vec!["a".to_string()], "{ep:?}");
+        assert!(!ep.closed && ep.veto.is_some(), "{ep:?}");
+        let shown = ep.unverified.join("\n");
+        assert!(
+            shown
+                .contains("closed-starter.json: starter is a starter, and a starter does not vote"),
+            "{shown}"
+        );
+        close_episode(&b, &keys[1], &ep0, "b").await.unwrap();
+        let ep = super::episode(&b, &trust, (&ep0, 2), Utc::now())
+            .await
+            .unwrap();
+        assert!(ep.closed, "two voting observers close it: {ep:?}");
     }
 
     /// Issue 39: with a starter named, a proposal or start claim counts

@@ -357,6 +357,47 @@ async fn with_a_starter_named_the_starter_alone_starts_from_the_observers_votes(
     }
 }
 
+/// Issue 39: the starter re-judges every rule an observer would, from the
+/// observers' signed reports: one observer alone seeing home down (below
+/// the quorum) starts nothing; with a quorum, in `propose` mode, the
+/// starter proposes, and starts only once the veto window has passed.
+#[tokio::test(start_paused = true)]
+async fn a_starter_keeps_the_quorum_and_the_veto_window() {
+    let payments = plan_with("payments", spec(WatchMode::Propose));
+    let mut m = Matrix::build(4, vec![payments], 2.0, 5, true);
+    m.ticks(2).await;
+    m.reach(0, HOME, false);
+    m.ticks(10).await;
+    assert_eq!(m.started(), 0, "one vote is no quorum");
+    assert!(m.decided(WatchDecision::Proposed).is_empty());
+    for i in 0..4 {
+        m.reach(i, HOME, false);
+    }
+    let from = m.now();
+    while m.decided(WatchDecision::Proposed).is_empty() {
+        m.tick().await;
+        assert!(
+            m.now() < from + chrono::Duration::seconds(120),
+            "never proposed"
+        );
+    }
+    let proposed = m.now();
+    let (by, _) = m
+        .seen
+        .iter()
+        .find(|(_, r)| r.acted.as_deref().is_some_and(|a| a.contains("proposed")))
+        .expect("someone proposed");
+    assert_eq!(*by, 3, "the starter proposed");
+    while m.now() < proposed + chrono::Duration::seconds(100) {
+        m.tick().await;
+    }
+    assert_eq!(m.started(), 0, "started within the veto window");
+    m.ticks(6).await;
+    let runs = m.starts.runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 1, "started once the window passed");
+    assert_eq!(runs[0].2.observer, "starter", "{:?}", runs[0].2);
+}
+
 /// Issue 41: `/metrics` says whether each plan is verified (by its
 /// definition and its last passing drill's age, the rule the report uses:
 /// `runs::verified::by_definition`): never drilled is not verified.

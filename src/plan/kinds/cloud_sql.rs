@@ -289,6 +289,10 @@ impl Copies for CloudSqlSpec {
                 .map(|w| write_endpoint_note(w, &self.id))
                 .collect(),
             moves_with_primary: i.write_endpoint.is_some(),
+            own_names: (i.write_endpoint.as_ref())
+                .and(i.endpoint.clone())
+                .into_iter()
+                .collect(),
             role: i.role,
             status: status_of(&i.state),
         }))
@@ -360,6 +364,32 @@ mod tests {
         for bad in ["short", "My-Project", "proj-", &"a".repeat(31)] {
             assert!(!valid_project(bad), "{bad}");
         }
+    }
+
+    /// Issue 40: where the instances have a write endpoint, it is what a
+    /// record follows, and each instance's own DNS name is a name of that
+    /// copy alone (a record an older drctl set to it still points there).
+    #[tokio::test]
+    async fn a_copy_with_a_write_endpoint_keeps_its_own_name_as_its_alone() {
+        let path =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/orders-gcp.toml");
+        let loaded = crate::plan::load(&[path]);
+        let plan = loaded.plans.into_iter().next().expect("orders-gcp");
+        let sql = &plan.spec.cloud_sql[0];
+        let p = sql.project.clone();
+        let f = crate::cloud::fake::FakeCloud::new();
+        f.add_sql(&p, "us-central1", "orders-sql", None, false);
+        f.add_sql(&p, "us-east4", "orders-sql-use4", Some("orders-sql"), true);
+        let clouds = f.clouds();
+        let before = sql.describe(&clouds, "us-east4").await.unwrap().unwrap();
+        assert!(!before.moves_with_primary && before.own_names.is_empty());
+        let own = before.endpoint.clone().expect("its own name");
+        let wep = "x1.y2.global.sql-psa.goog";
+        f.set_sql_write_endpoint(&p, &["orders-sql", "orders-sql-use4"], wep);
+        let after = sql.describe(&clouds, "us-east4").await.unwrap().unwrap();
+        assert_eq!(after.endpoint.as_deref(), Some(wep));
+        assert!(after.moves_with_primary);
+        assert_eq!(after.own_names, vec![own]);
     }
 
     #[test]

@@ -172,6 +172,7 @@ impl Copies for DatabaseSpec {
             endpoint: i.endpoint,
             notes: Vec::new(),
             moves_with_primary: false,
+            own_names: Vec::new(),
         }))
     }
 

@@ -218,6 +218,7 @@ impl Copies for GlobalDatabaseSpec {
             endpoint: c.endpoint,
             notes: Vec::new(),
             moves_with_primary: false,
+            own_names: Vec::new(),
         }))
     }
 

@@ -168,6 +168,11 @@ pub struct CopyState {
     /// is the primary (Cloud SQL's write endpoint): it says where the
     /// writer is, never which copy a record chose.
     pub moves_with_primary: bool,
+    /// Other names of this copy alone, besides `endpoint` (a Cloud SQL
+    /// instance's own DNS name where records follow its write endpoint): a
+    /// record set to one (by an older drctl, or by hand) still points at
+    /// this copy.
+    pub own_names: Vec<String>,
 }
 
 /// A resource that keeps a copy of its data in each region.
