@@ -577,44 +577,47 @@ resource "google_storage_bucket_iam_member" "drctl_object_viewer" {
   member = "serviceAccount:${google_service_account.drctl.email}"
 }
 
-# --- drctl's recovery role on GCP ---------------------------------------------
+# --- drctl's recovery roles on GCP --------------------------------------------
 # What drctl calls on Google Cloud for the plans' GCP resources ([[cloud_sql]],
-# [[instance_group]], [[cloud_run]], [[cloud_dns]]), as one custom role in the
-# project that holds them, granted to the same service account (workload
-# identity federation from the AWS runner: no key). tests/it/iam.rs derives
-# the permissions a day's work needs from drctl's own call log (a drill and a
-# failover of orders-gcp and of storefront) and checks each is listed here;
-# nothing more is. Google documents no permission of its own for
-# `instances.switchover`; it is granted through `cloudsql.instances.failover`
-# and `cloudsql.instances.promoteReplica` (an assumption to check on a real
+# [[instance_group]], [[cloud_run]], [[cloud_dns]]), granted to the same
+# service account (workload identity federation from the AWS runner: no key).
+# tests/it/iam.rs derives the permissions a day's work needs from drctl's own
+# call log (a drill and a failover of orders-gcp and of storefront) and checks
+# each is granted here, and that every write is granted on the plans'
+# resources alone (var.gcp_plan_resources), never project-wide:
+# - reads (get, list, the lag, a regional operation) are one role in the
+#   project, as an observer's are;
+# - Cloud SQL promotion, switchover, reprotect's patch and a drill's clone are
+#   granted per instance, by an IAM Condition on its exact name (Cloud SQL
+#   recognises resource names in conditions; a clone is authorised on its
+#   source, a plan's instance, and its copy is named drill-*);
+# - a group's resize and its autoscaler's patch, per group, by a Condition on
+#   the exact names (Compute Engine recognises them);
+# - a Cloud Run service's update, on the service itself (Cloud Run takes IAM
+#   bindings per service and no resource names in conditions);
+# - record changes, on each managed zone itself (Cloud DNS takes IAM bindings
+#   per zone).
+# Google documents no permission of its own for `instances.switchover`; it is
+# granted through `cloudsql.instances.failover` and
+# `cloudsql.instances.promoteReplica` (an assumption to check on a real
 # project: docs/security.md). Updating a Cloud Run service also needs
 # `iam.serviceAccounts.actAs` on the service's runtime identity, granted per
 # service account by its owners, not here.
 resource "google_project_iam_custom_role" "drctl_recovery" {
   project     = var.gcp_project
   role_id     = "drctlRecovery"
-  title       = "drctl recovery"
-  description = "Failover, drills and readiness of the plans' Cloud SQL, Compute, Cloud Run and Cloud DNS resources"
+  title       = "drctl recovery (reads)"
+  description = "Reads of the plans' Cloud SQL, Compute, Cloud Run and Cloud DNS resources; the writes are the roles below, each on the plans' resources"
   permissions = [
     "cloudsql.instances.get",
     "cloudsql.instances.list",
-    "cloudsql.instances.promoteReplica",
-    "cloudsql.instances.failover",
-    "cloudsql.instances.clone",
-    "cloudsql.instances.update",
     "monitoring.timeSeries.list",
     "compute.instanceGroupManagers.get",
-    "compute.instanceGroupManagers.update",
     "compute.autoscalers.get",
-    "compute.autoscalers.update",
     "compute.regionOperations.get",
     "run.services.get",
-    "run.services.update",
     "dns.managedZones.get",
     "dns.resourceRecordSets.list",
-    "dns.resourceRecordSets.create",
-    "dns.resourceRecordSets.delete",
-    "dns.changes.create",
     "dns.changes.get",
     "dns.changes.list",
   ]
@@ -626,11 +629,100 @@ resource "google_project_iam_member" "drctl_recovery" {
   member  = "serviceAccount:${google_service_account.drctl.email}"
 }
 
+resource "google_project_iam_custom_role" "drctl_recovery_sql" {
+  project     = var.gcp_project
+  role_id     = "drctlRecoverySql"
+  title       = "drctl recovery: Cloud SQL"
+  description = "Promote, switch over, patch and clone the plans' Cloud SQL instances"
+  permissions = [
+    "cloudsql.instances.promoteReplica",
+    "cloudsql.instances.failover",
+    "cloudsql.instances.update",
+    "cloudsql.instances.clone",
+  ]
+}
+
+resource "google_project_iam_member" "drctl_recovery_sql" {
+  for_each = toset(var.gcp_plan_resources.sql_instances)
+  project  = var.gcp_project
+  role     = google_project_iam_custom_role.drctl_recovery_sql.id
+  member   = "serviceAccount:${google_service_account.drctl.email}"
+
+  condition {
+    title       = "drctl-plan-instance-${each.value}"
+    description = "The plans' Cloud SQL instance ${each.value} alone."
+    expression  = "resource.type == \"sqladmin.googleapis.com/Instance\" && resource.name == \"projects/${var.gcp_project}/instances/${each.value}\""
+  }
+}
+
+resource "google_project_iam_custom_role" "drctl_recovery_compute" {
+  project     = var.gcp_project
+  role_id     = "drctlRecoveryCompute"
+  title       = "drctl recovery: managed instance groups"
+  description = "Resize the plans' regional managed instance groups and patch their autoscalers"
+  permissions = [
+    "compute.instanceGroupManagers.update",
+    "compute.autoscalers.update",
+  ]
+}
+
+resource "google_project_iam_member" "drctl_recovery_compute" {
+  for_each = { for g in var.gcp_plan_resources.instance_groups : "${g.region}/${g.name}" => g }
+  project  = var.gcp_project
+  role     = google_project_iam_custom_role.drctl_recovery_compute.id
+  member   = "serviceAccount:${google_service_account.drctl.email}"
+
+  condition {
+    title       = "drctl-plan-group-${each.value.name}"
+    description = "The plans' group ${each.value.name} in ${each.value.region} and its autoscaler alone."
+    expression  = "resource.name == \"projects/${var.gcp_project}/regions/${each.value.region}/instanceGroupManagers/${each.value.name}\" || resource.name == \"projects/${var.gcp_project}/regions/${each.value.region}/autoscalers/${each.value.autoscaler}\""
+  }
+}
+
+resource "google_project_iam_custom_role" "drctl_recovery_run" {
+  project     = var.gcp_project
+  role_id     = "drctlRecoveryRun"
+  title       = "drctl recovery: Cloud Run"
+  description = "Update the plans' Cloud Run services (their service-level floor)"
+  permissions = [
+    "run.services.update",
+  ]
+}
+
+resource "google_cloud_run_v2_service_iam_member" "drctl_recovery_run" {
+  for_each = { for r in var.gcp_plan_resources.run_services : "${r.region}/${r.name}" => r }
+  project  = var.gcp_project
+  location = each.value.region
+  name     = each.value.name
+  role     = google_project_iam_custom_role.drctl_recovery_run.id
+  member   = "serviceAccount:${google_service_account.drctl.email}"
+}
+
+resource "google_project_iam_custom_role" "drctl_recovery_dns" {
+  project     = var.gcp_project
+  role_id     = "drctlRecoveryDns"
+  title       = "drctl recovery: Cloud DNS"
+  description = "Change record sets in the plans' managed zones"
+  permissions = [
+    "dns.changes.create",
+    "dns.resourceRecordSets.create",
+    "dns.resourceRecordSets.delete",
+  ]
+}
+
+resource "google_dns_managed_zone_iam_member" "drctl_recovery_dns" {
+  for_each     = toset(var.gcp_plan_resources.dns_zones)
+  project      = var.gcp_project
+  managed_zone = each.value
+  role         = google_project_iam_custom_role.drctl_recovery_dns.id
+  member       = "serviceAccount:${google_service_account.drctl.email}"
+}
+
 # Deleting a Cloud SQL instance, apart and scoped by an IAM Condition to the
 # copies drills make (`drill-<run>-<instance>`, steps/drill_names.rs): the
 # role above cannot delete a production instance, and this one can delete
-# nothing else. `cloudsql.instances.update` (above) is reprotect's patch of
-# the new primary's DR replica.
+# nothing else. `cloudsql.instances.update` (drctlRecoverySql, above) is
+# reprotect's patch of the new primary's DR replica.
 resource "google_project_iam_custom_role" "drctl_drill_cleanup" {
   project     = var.gcp_project
   role_id     = "drctlDrillCleanup"

@@ -153,6 +153,37 @@ variable "gcp_project" {
   type        = string
 }
 
+variable "gcp_plan_resources" {
+  description = "The plans' GCP resources drctl changes (plans/gcp/): Cloud SQL instances, Cloud DNS managed zones, regional managed instance groups with their autoscalers, Cloud Run services. drctl's writes are granted on these alone (iam.tf); reads stay project-wide. tests/it/iam.rs checks the default against the reference plans."
+  type = object({
+    sql_instances = list(string)
+    dns_zones     = list(string)
+    instance_groups = list(object({
+      region     = string
+      name       = string
+      autoscaler = string
+    }))
+    run_services = list(object({
+      region = string
+      name   = string
+    }))
+  })
+  default = {
+    sql_instances = ["orders-sql", "orders-sql-use4", "catalogue-sql", "catalogue-sql-use4"]
+    dns_zones     = ["orders-zone"]
+    instance_groups = [
+      { region = "us-central1", name = "orders-workers", autoscaler = "orders-workers" },
+      { region = "us-east4", name = "orders-workers-use4", autoscaler = "orders-workers-use4" },
+    ]
+    run_services = [
+      { region = "us-central1", name = "orders-api" },
+      { region = "us-east4", name = "orders-api" },
+      { region = "us-central1", name = "storefront-api" },
+      { region = "us-east4", name = "storefront-api" },
+    ]
+  }
+}
+
 variable "gcs_location" {
   description = "Location of the GCS evidence bucket."
   type        = string

@@ -221,8 +221,17 @@ fn gcp_permissions(label: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// The Terraform resources that bind a GCP role to a member: in the
+/// project (with or without a condition), on one Cloud Run service, on one
+/// Cloud DNS managed zone.
+const GCP_BINDINGS: [&str; 3] = [
+    "google_project_iam_member",
+    "google_cloud_run_v2_service_iam_member",
+    "google_dns_managed_zone_iam_member",
+];
+
 /// Every permission of the custom roles granted to the `drctl` service
-/// account in the project (`google_project_iam_member`).
+/// account (in the project, or on one of its resources).
 fn granted_gcp_permissions(files: &[Body]) -> BTreeSet<String> {
     granted_gcp_permissions_of(files, "drctl")
 }
@@ -231,8 +240,9 @@ fn granted_gcp_permissions(files: &[Body]) -> BTreeSet<String> {
 /// `account` (its Terraform name) in the project.
 fn granted_gcp_permissions_of(files: &[Body], account: &str) -> BTreeSet<String> {
     let member = format!("google_service_account.{account}.");
-    let roles: BTreeSet<String> = blocks_of(files, "resource", "google_project_iam_member")
-        .into_iter()
+    let roles: BTreeSet<String> = GCP_BINDINGS
+        .iter()
+        .flat_map(|ty| blocks_of(files, "resource", ty))
         .filter(|b| attr(b.body(), "member").is_some_and(|m| m.to_string().contains(&member)))
         .filter_map(|b| attr(b.body(), "role").map(|r| r.to_string()))
         .collect();
@@ -640,10 +650,7 @@ fn regression_the_gcp_role_could_delete_any_cloud_sql_instance() {
         }
     }
     assert_eq!(deleting, 1, "one role deletes Cloud SQL instances");
-    let recovery = (roles.iter())
-        .find(|r| label(r) == "drctl_recovery")
-        .expect("drctl_recovery");
-    assert!(permissions(recovery).contains("cloudsql.instances.update"));
+    assert!(granted_gcp_permissions(&files).contains("cloudsql.instances.update"));
 }
 
 /// Every record name the reference plans' failovers, chains and drills
@@ -994,4 +1001,374 @@ async fn iam_tf_allows_every_call_of_a_failover_a_drill_dns_prepare_notify_and_w
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// One grant of a custom role to the `drctl` service account: the role's
+/// permissions and what it reaches.
+struct GcpGrant {
+    /// The binding's Terraform name, for messages.
+    binding: String,
+    permissions: BTreeSet<String>,
+    reach: Reach,
+}
+
+/// What a grant reaches, as IAM reads it.
+enum Reach {
+    /// Every resource of the project: a project binding without a condition.
+    Project,
+    /// What one of these IAM Conditions admits (one per `for_each`
+    /// instance, evaluated).
+    Conditions(Vec<String>),
+    /// These resources alone: a binding on the resource itself.
+    Names(Vec<String>),
+}
+
+impl Reach {
+    /// Whether it reaches the resource `name` of type `rtype`.
+    fn admits(&self, rtype: &str, name: &str) -> bool {
+        match self {
+            Reach::Project => true,
+            Reach::Conditions(all) => all.iter().any(|c| condition_admits(c, rtype, name)),
+            Reach::Names(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+/// Whether the IAM Condition `cel` admits resource `name` of type `rtype`:
+/// alternatives (`||`) of terms (`&&`), each `resource.type == "T"`,
+/// `resource.name == "N"` or `resource.name.startsWith("P")`, which is all
+/// iam.tf writes. A term of any other form fails the test: it cannot judge
+/// it.
+fn condition_admits(cel: &str, rtype: &str, name: &str) -> bool {
+    let unquote = |v: &str| v.trim().trim_matches('"').to_string();
+    cel.split("||").any(|alternative| {
+        alternative.split("&&").all(|term| {
+            let t = term
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .trim();
+            if let Some(v) = t.strip_prefix("resource.type ==") {
+                unquote(v) == rtype
+            } else if let Some(v) = t.strip_prefix("resource.name ==") {
+                unquote(v) == name
+            } else if let Some(v) = t.strip_prefix("resource.name.startsWith(") {
+                name.starts_with(&unquote(v.trim_end_matches(')')))
+            } else {
+                panic!("a condition term this test cannot judge: {t:?} in {cel:?}")
+            }
+        })
+    })
+}
+
+/// The field `key` of the object `v` (null when there is none).
+fn field<'a>(v: &'a hcl::Value, key: &str) -> &'a hcl::Value {
+    static NULL: hcl::Value = hcl::Value::Null;
+    v.as_object().and_then(|m| m.get(key)).unwrap_or(&NULL)
+}
+
+/// Terraform's `toset`, as far as the grants' `for_each` need it.
+fn toset(args: hcl::eval::FuncArgs) -> Result<hcl::Value, String> {
+    Ok(args[0].clone())
+}
+
+/// Every grant of a custom role to the `drctl` service account, each
+/// binding's `for_each`, condition and resource evaluated with `vars`
+/// (`var.*`) as Terraform would.
+fn gcp_grants(files: &[Body], vars: &hcl::Value) -> Vec<GcpGrant> {
+    use hcl::eval::{Context, Evaluate, FuncDef, ParamType};
+    let mut ctx = Context::new();
+    ctx.declare_var("var", vars.clone());
+    ctx.declare_func(
+        "toset",
+        FuncDef::builder().param(ParamType::Any).build(toset),
+    );
+    let roles = blocks_of(files, "resource", "google_project_iam_custom_role");
+    let project = field(vars, "gcp_project")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut grants = Vec::new();
+    for ty in GCP_BINDINGS {
+        for b in blocks_of(files, "resource", ty) {
+            let body = b.body();
+            if !attr(body, "member")
+                .is_some_and(|m| m.to_string().contains("google_service_account.drctl."))
+            {
+                continue;
+            }
+            let role = attr(body, "role")
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            let Some(custom) = roles
+                .iter()
+                .find(|r| role.contains(&format!("google_project_iam_custom_role.{}.", label(r))))
+            else {
+                continue;
+            };
+            // Each instance of the binding: (each.key, each.value).
+            let instances: Vec<hcl::Value> = match attr(body, "for_each") {
+                None => vec![hcl::Value::Null],
+                Some(e) => match e.evaluate(&ctx).expect("for_each evaluates") {
+                    hcl::Value::Array(items) => items,
+                    hcl::Value::Object(map) => map.into_values().collect(),
+                    other => panic!("{}: for_each is {other:?}", label(b)),
+                },
+            };
+            let at = |each: &hcl::Value, key: &str| -> String {
+                let mut c = ctx.clone();
+                c.declare_var("each", hcl::value!({ value = (each.clone()) }));
+                let v = attr(body, key).map(|e| e.evaluate(&c).expect("evaluates"));
+                v.and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_else(|| panic!("{}: no {key}", label(b)))
+            };
+            let condition = child(body, "condition").and_then(|c| attr(c, "expression"));
+            let reach = match (ty, condition) {
+                ("google_project_iam_member", None) => Reach::Project,
+                ("google_project_iam_member", Some(e)) => Reach::Conditions(
+                    (instances.iter())
+                        .map(|each| {
+                            let mut c = ctx.clone();
+                            c.declare_var("each", hcl::value!({ value = (each.clone()) }));
+                            let v = e.evaluate(&c).expect("the condition evaluates");
+                            v.as_str().expect("a string").to_string()
+                        })
+                        .collect(),
+                ),
+                ("google_cloud_run_v2_service_iam_member", _) => Reach::Names(
+                    (instances.iter())
+                        .map(|each| {
+                            let (l, n) = (at(each, "location"), at(each, "name"));
+                            format!("projects/{project}/locations/{l}/services/{n}")
+                        })
+                        .collect(),
+                ),
+                _ => Reach::Names(
+                    (instances.iter())
+                        .map(|each| {
+                            let zone = at(each, "managed_zone");
+                            format!("projects/{project}/managedZones/{zone}")
+                        })
+                        .collect(),
+                ),
+            };
+            grants.push(GcpGrant {
+                binding: format!("{ty}.{}", label(b)),
+                permissions: strings(custom.body(), "permissions"),
+                reach,
+            });
+        }
+    }
+    grants
+}
+
+/// The plans' GCP resources a write of each kind is made on, as IAM names
+/// them (`project` the plans' project), from the reference plans.
+fn gcp_plan_targets(project: &str) -> Vec<(&'static str, &'static str, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/gcp");
+    let loaded = drctl::plan::load(&[dir]);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let sql = "sqladmin.googleapis.com/Instance";
+    let mut out = Vec::new();
+    for plan in &loaded.plans {
+        let s = &plan.spec;
+        for c in &s.cloud_sql {
+            assert_eq!(c.project, project);
+            for name in c.regions.values() {
+                for p in ["promoteReplica", "failover", "update", "clone"] {
+                    let perm: &'static str = Box::leak(format!("cloudsql.instances.{p}").into());
+                    out.push((perm, sql, format!("projects/{project}/instances/{name}")));
+                }
+            }
+        }
+        for g in &s.instance_group {
+            for (region, name) in &g.regions {
+                let at =
+                    format!("projects/{project}/regions/{region}/instanceGroupManagers/{name}");
+                out.push(("compute.instanceGroupManagers.update", "", at));
+            }
+        }
+        for r in &s.cloud_run {
+            for (region, name) in &r.regions {
+                let at = format!("projects/{project}/locations/{region}/services/{name}");
+                out.push(("run.services.update", "", at));
+            }
+        }
+        for d in &s.cloud_dns {
+            let at = format!("projects/{project}/managedZones/{}", d.zone);
+            for p in [
+                "dns.changes.create",
+                "dns.resourceRecordSets.create",
+                "dns.resourceRecordSets.delete",
+            ] {
+                out.push((p, "", at.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Regression (issue 39): the GCP recovery role was granted project-wide,
+/// so drctl's service account could promote, patch or clone any Cloud SQL
+/// instance of the project, resize any group, update any Cloud Run service
+/// and change any managed zone's records. Each write a day's work makes is
+/// now granted on the plans' resources alone (`var.gcp_plan_resources`,
+/// whose default is exactly the reference plans' resources): every binding
+/// that grants a write is evaluated as Terraform would (its `for_each`,
+/// its IAM Condition, the resource it is made on), and must reach each of
+/// the plans' resources and none besides.
+#[test]
+fn regression_the_gcp_roles_writes_were_project_wide() {
+    let files = parse_terraform();
+    let variable = blocks_of(&files, "variable", "gcp_plan_resources");
+    let default = variable
+        .first()
+        .and_then(|v| attr(v.body(), "default"))
+        .expect("variable gcp_plan_resources has a default");
+    let resources = {
+        use hcl::eval::{Context, Evaluate};
+        default
+            .evaluate(&Context::new())
+            .expect("a literal default")
+    };
+    let project = "drctl-emu";
+    let vars = hcl::value!({
+        gcp_project = (project)
+        gcp_plan_resources = (resources.clone())
+    });
+    let grants = gcp_grants(&files, &vars);
+    let writes = [
+        "sqladmin:instances.promoteReplica",
+        "sqladmin:instances.switchover",
+        "sqladmin:instances.clone",
+        "sqladmin:instances.patch",
+        "sqladmin:instances.delete",
+        "compute:regionInstanceGroupManagers.resize",
+        "compute:regionAutoscalers.patch",
+        "run:services.patch",
+        "clouddns:changes.create",
+    ];
+    let write_permissions: BTreeSet<&str> = writes
+        .iter()
+        .flat_map(|l| gcp_permissions(l).expect("a GCP call").iter().copied())
+        .collect();
+    let holding = |p: &str| -> Vec<&GcpGrant> {
+        grants
+            .iter()
+            .filter(|g| g.permissions.contains(p))
+            .collect()
+    };
+    // No write is granted project-wide.
+    for p in &write_permissions {
+        let by = holding(p);
+        assert!(!by.is_empty(), "{p} is granted by no binding");
+        for g in by {
+            assert!(
+                !matches!(g.reach, Reach::Project),
+                "{} grants {p} on the whole project",
+                g.binding
+            );
+        }
+    }
+    // Each of the plans' resources is reached by each write it needs...
+    let mut targets = gcp_plan_targets(project);
+    let groups = field(&resources, "instance_groups")
+        .as_array()
+        .expect("groups");
+    for g in groups {
+        let text = |k| field(g, k).as_str().unwrap_or_default();
+        let (region, autoscaler) = (text("region"), text("autoscaler"));
+        let at = format!("projects/{project}/regions/{region}/autoscalers/{autoscaler}");
+        targets.push(("compute.autoscalers.update", "", at));
+    }
+    for (p, rtype, name) in &targets {
+        assert!(
+            holding(p).iter().any(|g| g.reach.admits(rtype, name)),
+            "{p} is not granted on the plans' {name}"
+        );
+    }
+    // ...and nothing besides: another instance, group, autoscaler,
+    // service or zone of the project.
+    let outsiders = [
+        (
+            "sqladmin.googleapis.com/Instance",
+            format!("projects/{project}/instances/billing-prod"),
+        ),
+        (
+            "sqladmin.googleapis.com/Instance",
+            format!("projects/{project}/instances/orders-sql-old"),
+        ),
+        (
+            "",
+            format!("projects/{project}/regions/us-central1/instanceGroupManagers/billing"),
+        ),
+        (
+            "",
+            format!("projects/{project}/regions/us-central1/autoscalers/billing"),
+        ),
+        (
+            "",
+            format!("projects/{project}/locations/us-central1/services/billing-api"),
+        ),
+        ("", format!("projects/{project}/managedZones/billing-zone")),
+        (
+            "",
+            "projects/other-project/instances/orders-sql".to_string(),
+        ),
+    ];
+    for p in &write_permissions {
+        for (rtype, name) in &outsiders {
+            for g in holding(p) {
+                assert!(
+                    !g.reach.admits(rtype, name),
+                    "{} grants {p} on {name}, which no plan names",
+                    g.binding
+                );
+            }
+        }
+    }
+    // The delete reaches a drill's copies alone, never a plan's instance.
+    let sql = "sqladmin.googleapis.com/Instance";
+    let drill = format!("projects/{project}/instances/drill-20261126t1000-orders-sql");
+    let delete = holding("cloudsql.instances.delete");
+    assert!(delete.iter().any(|g| g.reach.admits(sql, &drill)));
+    for (_, _, name) in targets.iter().filter(|t| t.1 == sql) {
+        assert!(
+            !delete.iter().any(|g| g.reach.admits(sql, name)),
+            "a plan's instance {name} may be deleted"
+        );
+    }
+    // The variable lists the plans' resources and nothing more.
+    let listed = |key: &str| -> BTreeSet<String> {
+        (field(&resources, key).as_array().expect(key).iter())
+            .map(|v| match v {
+                hcl::Value::String(s) => s.clone(),
+                o => {
+                    let text = |k| field(o, k).as_str().unwrap_or_default();
+                    format!("{}/{}", text("region"), text("name"))
+                }
+            })
+            .collect()
+    };
+    let named = |prefix: &str| -> BTreeSet<String> {
+        (targets.iter())
+            .filter_map(|(_, _, n)| n.strip_prefix(&format!("projects/{project}/{prefix}")))
+            .map(|rest| {
+                let parts: Vec<&str> = rest.split('/').collect();
+                match parts.as_slice() {
+                    [one] => one.to_string(),
+                    [region, _, name] => format!("{region}/{name}"),
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect()
+    };
+    assert_eq!(listed("sql_instances"), named("instances/"));
+    assert_eq!(listed("dns_zones"), named("managedZones/"));
+    let groups: BTreeSet<String> = named("regions/")
+        .into_iter()
+        .filter(|g| !g.contains("autoscalers"))
+        .collect();
+    assert_eq!(listed("instance_groups"), groups);
+    assert_eq!(listed("run_services"), named("locations/"));
 }
