@@ -1335,3 +1335,69 @@ async fn regression_a_back_dated_proposal_shortened_the_veto_window_for_observer
     }
     assert_eq!(m.started(), 1, "{:?}", m.seen.last());
 }
+
+/// Issue 39: the Kubernetes example (`deploy/watch/kubernetes.yaml`)
+/// admits to the observers' metrics port only the monitoring namespace
+/// (the kubelet's probes aside, which NetworkPolicy does not filter), and
+/// mounts into each pod only its own secret key (the Secret's file named
+/// after the pod), read-only, never the whole Secret.
+#[test]
+fn the_kubernetes_example_admits_only_monitoring_and_mounts_each_pod_its_own_key() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/watch/kubernetes.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let docs: Vec<serde_json::Value> = (text.split("\n---\n"))
+        .map(|d| crate::plan::yaml::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect();
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        docs.iter().filter(|d| d["kind"] == kind).collect()
+    };
+    let policies = of("NetworkPolicy");
+    assert_eq!(policies.len(), 1, "one NetworkPolicy");
+    let spec = &policies[0]["spec"];
+    let set = of("StatefulSet");
+    assert_eq!(set.len(), 1, "one StatefulSet");
+    let pod = &set[0]["spec"]["template"];
+    assert_eq!(
+        spec["podSelector"]["matchLabels"], pod["metadata"]["labels"],
+        "the policy selects the observers' pods"
+    );
+    assert!(
+        spec["policyTypes"]
+            .as_array()
+            .unwrap()
+            .contains(&"Ingress".into())
+    );
+    let ingress = spec["ingress"].as_array().expect("ingress rules");
+    assert_eq!(ingress.len(), 1, "{ingress:?}");
+    let from = ingress[0]["from"].as_array().expect("a from list");
+    assert_eq!(from.len(), 1, "one peer: {from:?}");
+    assert_eq!(
+        from[0],
+        serde_json::json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}),
+        "the monitoring namespace alone (no podSelector or ipBlock widening it)"
+    );
+    let ports = ingress[0]["ports"].as_array().expect("ports");
+    assert_eq!(
+        ports,
+        &vec![serde_json::json!({"port": "metrics", "protocol": "TCP"})]
+    );
+    // Each pod its own key file.
+    let container = &pod["spec"]["containers"][0];
+    let mounts = container["volumeMounts"].as_array().unwrap();
+    let keys: Vec<&serde_json::Value> = mounts.iter().filter(|m| m["name"] == "keys").collect();
+    assert_eq!(keys.len(), 1, "{mounts:?}");
+    assert_eq!(keys[0]["subPathExpr"], "$(POD_NAME)", "its own file alone");
+    assert_eq!(keys[0]["readOnly"], true);
+    let args: Vec<&str> = (container["args"].as_array().unwrap().iter())
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(args.contains(&"--observer=$(POD_NAME)"), "{args:?}");
+    assert!(args.contains(&"--key-file=/etc/drctl/key"), "{args:?}");
+    let volumes = pod["spec"]["volumes"].as_array().unwrap();
+    let secret = volumes.iter().find(|v| v["name"] == "keys").unwrap();
+    // `0400`: Kubernetes reads YAML 1.1, where a leading zero is octal
+    // (owner read only); the core schema read here takes it as 400.
+    assert_eq!(secret["secret"]["defaultMode"], 400, "{secret}");
+    assert!(text.contains("defaultMode: 0400"));
+}

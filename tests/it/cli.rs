@@ -973,3 +973,62 @@ fn regression_lock_break_reached_outside_the_state_directory() {
         "not a lock of drctl's"
     );
 }
+
+/// Issue 39: a Markdown report printed to standard output (piped, as a CI
+/// job or a script reads it) is escaped as one written with `--out`: text
+/// a journal carries (here an operator's name) neither mentions nor links
+/// when pasted into GitHub, and drives no terminal.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_markdown_report_printed_or_piped_neither_mentions_links_nor_drives_the_terminal() {
+    use drctl::journal::{Event, Journal, Outcome, PlanRef, RunKind};
+    let state = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(drctl::state::FileStore::new(state.path()));
+    let run = drctl::journal::new_run_id("payments");
+    let mut j = Journal::create(store, &run).await.unwrap();
+    j.append(Event::RunStarted {
+        run_id: run.clone(),
+        kind: RunKind::Drill,
+        target: "us-east-1".into(),
+        plans: vec![PlanRef {
+            name: "payments".into(),
+            digest: "test".into(),
+        }],
+        operator: Some("@oncall-team see https://evil.test/x \u{1b}]0;owned\u{7}".into()),
+        host: "test".into(),
+        pid: 1,
+        flags: serde_json::json!({}),
+        declared_at: None,
+        nonce: None,
+        steps: vec![],
+    })
+    .await
+    .unwrap();
+    j.append(Event::RunFinished {
+        outcome: Outcome::Succeeded,
+        summary: serde_json::json!({}),
+    })
+    .await
+    .unwrap();
+    let s = state.path().to_str().unwrap().to_string();
+    let o = drctl(&[
+        "--state-dir",
+        &s,
+        "report",
+        "--since",
+        "30d",
+        "--format",
+        "md",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("oncall-team"), "the operator is shown: {out}");
+    for (at, _) in out.match_indices('@') {
+        assert!(
+            out[at + 1..].starts_with("&#8203;"),
+            "a bare @ (a mention): {}",
+            &out[at.saturating_sub(40)..(at + 20).min(out.len())]
+        );
+    }
+    assert!(!out.contains("https://evil"), "a bare link: {out}");
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+}

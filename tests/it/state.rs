@@ -970,6 +970,7 @@ async fn regression_read_only_commands_wrote_a_probe_object() {
         vec!["report", "--since", "1d", "--format", "json"],
         vec!["lock", "status"],
         vec!["notify", "pending"],
+        vec!["watch", "status"],
     ] {
         let o = fx.drctl_with(&cmd, &[], &proxied.endpoints()).await;
         assert_eq!(o.code, Some(0), "{cmd:?}: {}", o.all());
