@@ -172,8 +172,14 @@ impl From<StateError> for CliError {
 }
 
 impl From<JournalError> for CliError {
+    /// A writer refused for want of the run key is a usage error (exit 2:
+    /// nothing was tried); any other journal error a failure (exit 1).
     fn from(e: JournalError) -> Self {
-        Self::said(Exit::Failed, e.to_string(), e.hint())
+        let code = match e {
+            JournalError::Unkeyed { .. } => Exit::Invalid,
+            _ => Exit::Failed,
+        };
+        Self::said(code, e.to_string(), e.hint())
     }
 }
 

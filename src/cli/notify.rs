@@ -489,6 +489,10 @@ async fn flush(
     let mut delivered = 0;
     let host = drctl::state::lock::hostname();
     for (store, run, found) in runs_of(&state, only).await? {
+        // Refused before anything is sent: a delivery that could not be
+        // recorded (run keys listed, this process without the run key)
+        // would be sent again by every flush.
+        store.keys().may_write(&run)?;
         // A run publishes in its target region; a notice where its event says.
         let Some(target) = found.records.iter().find_map(|r| match &r.event {
             Event::RunStarted { target, .. } => Some(target.clone()),

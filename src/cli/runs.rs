@@ -417,6 +417,9 @@ async fn approve(
     run: &str,
     reason: &str,
 ) -> Result<Exit, CliError> {
+    // Refused before anything else, a cloud call included: with run keys
+    // listed, only the run key's holder adds to a journal.
+    store.keys().may_write(run)?;
     let records = drctl::runs::late::read(store.as_ref(), run)
         .await
         .map_err(CliError::invalid_input)?

@@ -309,13 +309,14 @@ impl Engine {
         }
         let steps = compile_all(plans, &opts.target, &opts.mode)?;
         refuse_in_blackout(plans, opts)?;
+        let me = me(plans, opts);
+        // A run that could not sign its journal where keys are listed
+        // would leave one nobody can verify: refused before any lock or
+        // cloud read.
+        self.may_write(&me.run_id)?;
         // A drill's inventory is read before its clock starts: the read is
         // not part of the recovery the drill measures.
         let inventory = self.read_inventory(plans, opts).await;
-        let me = me(plans, opts);
-        // A run that could not sign its journal where keys are listed
-        // would leave one nobody can verify: refused before any lock.
-        self.may_write(&me.run_id)?;
         // Locks first: two runs must never both pass the gates.
         let (locks, taken_over) = self.lock_run(plans, opts, &me).await?;
         let operator = self.operator(&opts.target).await;

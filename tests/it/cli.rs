@@ -1,6 +1,7 @@
 //! The `drctl` binary end to end: plan validation exit codes and positions,
 //! and `drctl status` against an isolated copy of the reference world.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1031,4 +1032,134 @@ async fn a_markdown_report_printed_or_piped_neither_mentions_links_nor_drives_th
     }
     assert!(!out.contains("https://evil"), "a bare link: {out}");
     assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+}
+
+/// Issue 39: with `run_public` listed and no run key held, every command
+/// that writes a journal, a late fact or a delivery fact is refused before
+/// it takes a lock or calls a cloud: exit 2, the run key named in the
+/// hint, and the state left byte for byte as it was (no journal nobody
+/// can verify is ever written). The cloud endpoints point at a closed
+/// port: a command that called one would fail otherwise.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_run_public_listed_every_writer_without_the_run_key_exits_2_and_writes_nothing() {
+    use drctl::journal::{
+        ApprovalDetail, Decision, Event, GateName, Journal, Keyed, Outcome, PlanRef, RunKeys,
+        RunKind,
+    };
+    let state = tempfile::tempdir().unwrap();
+    // A failover the run key signed, which a resume or an approval would
+    // add to: only the key's holder may.
+    let key = drctl::sign::SecretKey::generate();
+    let files = std::sync::Arc::new(drctl::state::FileStore::new(state.path()));
+    let keys = RunKeys::new(Some(key.clone()), vec![key.public()]);
+    let store = std::sync::Arc::new(Keyed::new(files, keys));
+    let run = drctl::journal::new_run_id("payments");
+    let mut j = Journal::create(store, &run).await.unwrap();
+    j.append(Event::RunStarted {
+        run_id: run.clone(),
+        kind: RunKind::Failover,
+        target: "us-east-1".into(),
+        plans: vec![PlanRef {
+            name: "payments".into(),
+            digest: "test".into(),
+        }],
+        operator: None,
+        host: "test".into(),
+        pid: 1,
+        flags: serde_json::json!({}),
+        declared_at: None,
+        nonce: None,
+        steps: vec![],
+    })
+    .await
+    .unwrap();
+    // An emergency run, approved later (`runs approve` is for these).
+    j.append(Event::Gate {
+        plan: "payments".into(),
+        gate: GateName::Approval,
+        decision: Decision::Override,
+        detail: serde_json::to_value(ApprovalDetail {
+            emergency: Some(true),
+            approve_by: Some(chrono::Utc::now() + chrono::Duration::hours(4)),
+            ..Default::default()
+        })
+        .unwrap(),
+    })
+    .await
+    .unwrap();
+    j.append(Event::RunFinished {
+        outcome: Outcome::Failed,
+        summary: serde_json::json!({}),
+    })
+    .await
+    .unwrap();
+    drop(j);
+    let snapshot = || -> BTreeMap<PathBuf, Vec<u8>> {
+        walk(state.path())
+            .into_iter()
+            .map(|p| {
+                let bytes = std::fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect()
+    };
+    let before = snapshot();
+    let public = key.public().to_text();
+    let s = state.path().to_str().unwrap();
+    let commands: [&[&str]; 6] = [
+        &["failover", "--to", "us-east-1", "--plan", "payments"],
+        &[
+            "failover",
+            "--to",
+            "us-east-1",
+            "--plan",
+            "payments",
+            "--planned",
+        ],
+        &["drill", "--plan", "payments", "--to", "us-east-1"],
+        &["runs", "resume", &run],
+        &["runs", "approve", &run, "--reason", "outage"],
+        &["notify", "flush"],
+    ];
+    for args in commands {
+        let o = Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .args(["--color", "never", "--state-dir", s])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("DRCTL_RUN_PUBLIC", &public)
+            .env_remove("DRCTL_RUN_KEY")
+            .env_remove("DRCTL_RUN_KEY_FILE")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("DRCTL_GCP_ENDPOINT", "http://127.0.0.1:9")
+            .output()
+            .expect("drctl runs");
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {out}{err}");
+        assert!(
+            err.contains("DRCTL_RUN_KEY"),
+            "{args:?}: the hint names the key: {err}"
+        );
+        // Regression: a drill read its inventory from the cloud, and `runs
+        // approve` asked STS who it was, before either found it held no
+        // key (and with the cloud unreachable, approve exited 1).
+        assert!(
+            !err.contains("cloud error") && !err.contains("operation="),
+            "{args:?} called a cloud before refusing: {err}"
+        );
+        assert_eq!(snapshot(), before, "{args:?} wrote to the state");
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
