@@ -383,6 +383,89 @@ pub async fn verify_run(
     out
 }
 
+/// The attempts of an evidence step whose packs [`unnamed_packs`] reads
+/// (a step is rarely run more than twice; each read is one `GetObject`,
+/// and listing would need a permission verifying does not).
+pub const PROBED_ATTEMPTS: u32 = 3;
+
+/// The packs of run `run_id` (journal `journal`) at `destinations` of
+/// `plan` that its journal does not name, when one betrays the journal:
+/// the packs of its first [`PROBED_ATTEMPTS`] attempts are read, and
+/// one whose manifest is this run's and plan's (signed by one of `keys`
+/// when any are listed: one a writer of the evidence bucket made up
+/// proves nothing) yet holds a journal the run's journal does not begin
+/// with (more records, or another record where they meet) is a problem.
+///
+/// Why: a writer of the state can put back an earlier signed state of a
+/// journal (its records and head, each signed by the run key): the chain
+/// and the signatures verify, and what the run did after disappears. The
+/// packs its evidence step wrote stay, write-once on the evidence buckets,
+/// and hold the journal as it was then. A pack whose journal the run's
+/// journal does begin with is an earlier attempt's, which a crash kept
+/// from being named, and no problem.
+pub async fn unnamed_packs(
+    objects: &dyn ObjectStore,
+    via: &str,
+    (run_id, journal, keys): (&str, &str, &[PublicKey]),
+    plan: &str,
+    destinations: &[String],
+) -> Vec<DestinationCheck> {
+    let lines: Vec<&str> = journal.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines = &lines;
+    let packs = destinations
+        .iter()
+        .flat_map(|d| (1..=PROBED_ATTEMPTS).map(move |attempt| (d, attempt)));
+    let reads = packs.map(|(dest, attempt)| async move {
+        let url = ObjectUrl::parse(dest).ok()?;
+        let at = pack_base(&url, run_id, attempt).join(MANIFEST);
+        let body = objects.get(via, &at).await.ok()??;
+        let manifest: Manifest = serde_json::from_slice(&body).ok()?;
+        if manifest.run_id != run_id || manifest.plan != plan {
+            return None;
+        }
+        let signed_by = match keys {
+            [] => None,
+            listed => Some(manifest.check_signature(listed).ok()?),
+        };
+        let why = betrayed(&manifest.journal, lines)?;
+        Some(DestinationCheck {
+            destination: dest.clone(),
+            verified: 0,
+            problems: vec![problem(
+                &at.to_string(),
+                format!(
+                    "a pack of this run its journal does not name, whose journal {why}: the run's journal was rolled back (an earlier state put back) or rewritten"
+                ),
+            )],
+            signed_by,
+            retention: None,
+        })
+    });
+    futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// How a pack's journal (`said`) is not a beginning of the run's journal
+/// (`lines`), or `None` when it is.
+fn betrayed(said: &JournalRef, lines: &[&str]) -> Option<String> {
+    let at = said.records.checked_sub(1)?;
+    match lines.get(at) {
+        None => Some(format!(
+            "holds {} records, the run's journal only {}",
+            said.records,
+            lines.len()
+        )),
+        Some(l) if hash_line(l) != said.head => Some(format!(
+            "has head {} at record {}, the run's journal another",
+            said.head, said.records
+        )),
+        Some(_) => None,
+    }
+}
+
 async fn verify_destination(
     objects: &dyn ObjectStore,
     via: &str,
@@ -813,6 +896,31 @@ fn journal_mismatch(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A pack's journal betrays the run's when the run's journal does not
+    /// begin with it: it holds more records (the journal was rolled back),
+    /// or another record where they meet (rewritten). An earlier attempt's
+    /// pack, whose journal the run's begins with, betrays nothing.
+    #[test]
+    fn a_pack_betrays_a_journal_that_does_not_begin_with_its_own() {
+        let text = journal(5);
+        let lines: Vec<&str> = text.lines().collect();
+        let at = |n: usize| JournalRef::of(&journal(n));
+        assert_eq!(betrayed(&at(3), &lines), None, "an earlier attempt's");
+        assert_eq!(betrayed(&at(5), &lines), None);
+        let longer = betrayed(&at(7), &lines).expect("rolled back");
+        assert!(
+            longer.contains("holds 7 records, the run's journal only 5"),
+            "{longer}"
+        );
+        let other = JournalRef {
+            records: 4,
+            head: "0".repeat(64),
+        };
+        assert!(betrayed(&other, &lines).is_some_and(|w| w.contains("at record 4")));
+        let empty = JournalRef::of("");
+        assert_eq!(betrayed(&empty, &lines), None);
+    }
 
     /// A journal of `n` records whose chain verifies (also used by the
     /// evidence step's tests).

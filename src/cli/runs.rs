@@ -727,8 +727,71 @@ async fn verify_evidence(
         })
         .or_else(|| settings.cloud.default_region.clone())
         .unwrap_or_else(|| "us-east-1".into());
-    let checks = drctl::evidence::verify_run(objects, &via, id, text, &records, keys).await;
+    let mut checks = drctl::evidence::verify_run(objects, &via, id, text, &records, keys).await;
+    unnamed_packs(
+        objects,
+        settings,
+        (id, text, keys),
+        &records,
+        &via,
+        &mut checks,
+    )
+    .await;
     Ok((checks, records, via))
+}
+
+/// Adds to `checks` the packs at the destinations of the run's plans
+/// (as the plan directory defines them now) that the run's journal does
+/// not name and that betray it ([`drctl::evidence::unnamed_packs`]: a
+/// journal rolled back past its evidence step). Plans that do not load, or
+/// that the run does not name, are not looked at.
+async fn unnamed_packs(
+    objects: &dyn drctl::cloud::ObjectStore,
+    settings: &Settings,
+    (id, text, keys): (&str, &str, &[drctl::sign::PublicKey]),
+    records: &[journal::event::Record],
+    via: &str,
+    checks: &mut Vec<drctl::journal::PlanCheck>,
+) {
+    let Ok(dir) = super::plans_dir(settings) else {
+        return;
+    };
+    let loaded = drctl::plan::load_with(&[dir], &settings.sink_rules);
+    let named: Vec<String> = records
+        .iter()
+        .find_map(|r| match &r.event {
+            journal::event::Event::RunStarted { plans, .. } => {
+                Some(plans.iter().map(|p| p.name.clone()).collect())
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    for name in named {
+        let Some(plan) = loaded.plan(&name) else {
+            continue;
+        };
+        let known: Vec<String> = (checks.iter())
+            .filter(|c| c.plan == name)
+            .flat_map(|c| c.destinations.iter().map(|d| d.destination.clone()))
+            .collect();
+        let unnamed: Vec<String> = (plan.spec.evidence.iter())
+            .flat_map(|e| e.destinations.iter())
+            .filter(|d| !known.contains(d))
+            .cloned()
+            .collect();
+        let found =
+            drctl::evidence::unnamed_packs(objects, via, (id, text, keys), &name, &unnamed).await;
+        if found.is_empty() {
+            continue;
+        }
+        match checks.iter_mut().find(|c| c.plan == name) {
+            Some(c) => c.destinations.extend(found),
+            None => checks.push(drctl::journal::PlanCheck {
+                plan: name,
+                destinations: found,
+            }),
+        }
+    }
 }
 
 /// The text lines of a run's evidence checks, each on its own line

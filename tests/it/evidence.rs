@@ -561,3 +561,59 @@ fn the_credential_scan_finds_what_it_looks_for() {
         .is_empty()
     );
 }
+
+/// Issue 39: a writer of the state puts back an earlier signed state of a
+/// run's journal (its records and head, as the run key signed them then):
+/// the chain and the signatures verify, and what the run did since, its
+/// evidence step among it, is gone. `audit verify` alone cannot tell;
+/// `audit verify --evidence` finds the packs the run wrote, write-once on
+/// the evidence buckets, whose journal the state's does not begin with,
+/// and fails, naming them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_journal_rolled_back_past_its_evidence_step_is_caught_against_the_evidence() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("evroll").await;
+    let before = fx.runs();
+    let point = format!("before:{}", fx.step("verify-dns"));
+    let crashed = fx.failover_payments(&["--inject-crash", &point]).await;
+    assert_eq!(crashed.code, Some(1), "{}", crashed.all());
+    let run = fx.new_run(&before);
+    // The earlier signed state, as a writer of the state saw it.
+    let journal = fx.journal_path(&run);
+    let head = journal.with_extension("head");
+    let earlier = (
+        std::fs::read(&journal).unwrap(),
+        std::fs::read(&head).unwrap(),
+    );
+    let resumed = fx.drctl(&["runs", "resume", &run]).await;
+    assert_eq!(resumed.code, Some(0), "{}", resumed.all());
+    let whole = fx
+        .drctl(&["audit", "verify", "--evidence", "--no-record", &run])
+        .await;
+    assert_eq!(whole.code, Some(0), "{}", whole.all());
+    // Put back.
+    std::fs::write(&journal, &earlier.0).unwrap();
+    std::fs::write(&head, &earlier.1).unwrap();
+    let chain = fx.audit(&run).await;
+    assert_eq!(
+        chain.code,
+        Some(0),
+        "the chain alone cannot tell: {}",
+        chain.all()
+    );
+    assert!(chain.out.contains("signed by key"), "{}", chain.all());
+    let v = fx
+        .drctl(&["audit", "verify", "--evidence", "--no-record", &run])
+        .await;
+    assert_eq!(v.code, Some(1), "{}", v.all());
+    assert!(
+        v.out.contains("its journal does not name") && v.out.contains("rolled back"),
+        "{}",
+        v.all()
+    );
+    assert!(
+        v.out.contains(&format!("/{run}/manifest.json")),
+        "{}",
+        v.all()
+    );
+}
