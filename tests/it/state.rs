@@ -953,7 +953,9 @@ async fn regression_retroactive_approval_broke_the_live_journal_on_s3() {
 
 /// Every command on bucket state wrote a probe object (and deleted it), so
 /// an auditor with read-only credentials could not run `audit verify`.
-/// Commands that only read write nothing now, counted at a proxy.
+/// Commands that only read write nothing now, counted at a proxy; and they
+/// do their work with credentials that may not write (every S3 `PUT` and
+/// `DELETE` refused `AccessDenied`, as an auditor's read-only role is).
 #[tokio::test(flavor = "multi_thread")]
 async fn regression_read_only_commands_wrote_a_probe_object() {
     crate::needs_emulators!();
@@ -962,6 +964,17 @@ async fn regression_read_only_commands_wrote_a_probe_object() {
     assert_eq!(done.code, Some(0), "{}", done.all());
     let run = fx.runs().into_iter().next().expect("the failover's run");
     let proxied = Proxied::start(false).await;
+    let denied = Fault::Error {
+        status: 403,
+        code: "AccessDenied",
+    };
+    for method in ["PUT", "DELETE"] {
+        proxied.proxy_for("AWS_ENDPOINT_URL_S3").inject(
+            Match::MethodPath(method, "/".into()),
+            denied.clone(),
+            usize::MAX,
+        );
+    }
     for cmd in [
         vec!["runs", "list"],
         vec!["runs", "show", run.as_str()],
@@ -971,6 +984,7 @@ async fn regression_read_only_commands_wrote_a_probe_object() {
         vec!["lock", "status"],
         vec!["notify", "pending"],
         vec!["watch", "status"],
+        vec!["audit", "verify", "--evidence", "--no-record", run.as_str()],
     ] {
         let o = fx.drctl_with(&cmd, &[], &proxied.endpoints()).await;
         assert_eq!(o.code, Some(0), "{cmd:?}: {}", o.all());
