@@ -146,6 +146,10 @@ pub struct FakeState {
     /// metric calls there fail, and health checks of controls there fail
     /// closed.
     pub dead_regions: std::collections::BTreeSet<String>,
+    /// Calls (`(service, operation)`, in every region) refused with the
+    /// reason given, as a role without their permission is: an error no
+    /// retry helps.
+    pub refused: BTreeMap<(String, String), String>,
     change_counter: u64,
     object_versions: BTreeMap<String, u64>,
     /// When each object was last written, by the store's clock (only with
@@ -286,6 +290,16 @@ impl FakeState {
                 region,
                 ErrorKind::Connection,
                 "connection refused: the region is down in the fake cloud",
+            ));
+        }
+        if let Some(why) = self.refused.get(&(service.to_string(), op.to_string())) {
+            return Err(CloudError::new(
+                service,
+                op,
+                res,
+                region,
+                ErrorKind::Auth,
+                why,
             ));
         }
         Ok(())

@@ -45,6 +45,8 @@ struct Subject {
     fail: fn(&FakeCloud, (&str, &str), &str),
     /// What a failed change is named by, besides the reason.
     failed_id: &'static str,
+    /// The call that reads the group (its size and marks).
+    read: (&'static str, &'static str),
 }
 
 fn loaded(path: &str) -> Plan {
@@ -88,6 +90,7 @@ const ECS: Subject = Subject {
         f.state().ecs_failures.insert(ecs_key(r, g), why.into());
     },
     failed_id: "ecs-svc/fake-orders-ecs-use1-orders-workers",
+    read: ("ecs", "DescribeServices"),
 };
 
 const CLOUD_RUN: Subject = Subject {
@@ -117,6 +120,7 @@ const CLOUD_RUN: Subject = Subject {
         f.fail_run(&project, &region, &name, why);
     },
     failed_id: "generation 2",
+    read: ("run", "services.get"),
 };
 
 /// Every kind whose role the generic capacity steps take.
@@ -793,5 +797,45 @@ async fn a_failover_takes_a_drills_marks_off_before_it_sets_the_size() {
         let at = |op: &str| w.iter().position(|x| x.starts_with(op)).unwrap();
         assert!(at(s.writes.2) < at(s.writes.0), "marks off first: {w:?}");
         assert_eq!(s.read(&fake, s.target).await.size, s.active);
+    }
+}
+
+/// Issue 39: a sweep that found a drill's expired raise, whose read of the
+/// group before it would lower it fails (its size and marks unread: the
+/// role refused, the region flaky), lowers nothing and says it failed; the
+/// group serves as it did.
+#[tokio::test(start_paused = true)]
+async fn a_sweep_whose_read_of_the_group_fails_lowers_nothing() {
+    for s in SUBJECTS {
+        let fake = s.world();
+        let store = Arc::new(MemoryStore::new());
+        let run_id = s.run_id("d1");
+        s.drill(&fake, &store, &run_id).await.unwrap();
+        let raised = s.read(&fake, s.target).await;
+        let plans = [s.plan()];
+        let empty = MemoryStore::new();
+        let later = chrono::Utc::now() + chrono::Duration::days(2);
+        let (found, _) = crate::cleanup::sweep::find(&fake.clouds(), &plans, &empty, later).await;
+        assert!(
+            (found.iter()).any(|f| f.expired && matches!(f.resource, Temp::Raised { .. })),
+            "{:?}: {found:?}",
+            s.kind
+        );
+        let writes = s.size_writes(&fake);
+        let key = (s.read.0.to_string(), s.read.1.to_string());
+        let why = "AccessDenied: not authorized to read the group";
+        fake.state().refused.insert(key.clone(), why.into());
+        let (c, cleaned) = swept_raise(&fake, &found, &plans).await;
+        assert_eq!(c.result, CleanupResult::Failed, "{:?}: {cleaned:?}", s.kind);
+        assert!(
+            c.detail.contains("not authorized"),
+            "{:?}: {}",
+            s.kind,
+            c.detail
+        );
+        assert_eq!(s.size_writes(&fake), writes, "{:?}: lowered", s.kind);
+        fake.state().refused.remove(&key);
+        let now = s.read(&fake, s.target).await;
+        assert_eq!(now.size, raised.size, "{:?}", s.kind);
     }
 }
