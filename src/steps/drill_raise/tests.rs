@@ -47,6 +47,8 @@ struct Subject {
     failed_id: &'static str,
     /// The call that reads the group (its size and marks).
     read: (&'static str, &'static str),
+    /// The calls that read the plan's data (where it is written).
+    data_reads: &'static [(&'static str, &'static str)],
 }
 
 fn loaded(path: &str) -> Plan {
@@ -91,6 +93,10 @@ const ECS: Subject = Subject {
     },
     failed_id: "ecs-svc/fake-orders-ecs-use1-orders-workers",
     read: ("ecs", "DescribeServices"),
+    data_reads: &[
+        ("rds", "DescribeGlobalClusters"),
+        ("rds", "DescribeDBClusters"),
+    ],
 };
 
 const CLOUD_RUN: Subject = Subject {
@@ -121,6 +127,7 @@ const CLOUD_RUN: Subject = Subject {
     },
     failed_id: "generation 2",
     read: ("run", "services.get"),
+    data_reads: &[("sqladmin", "instances.get")],
 };
 
 /// Every kind whose role the generic capacity steps take.
@@ -822,20 +829,32 @@ async fn a_sweep_whose_read_of_the_group_fails_lowers_nothing() {
             s.kind
         );
         let writes = s.size_writes(&fake);
-        let key = (s.read.0.to_string(), s.read.1.to_string());
-        let why = "AccessDenied: not authorized to read the group";
-        fake.state().refused.insert(key.clone(), why.into());
-        let (c, cleaned) = swept_raise(&fake, &found, &plans).await;
-        assert_eq!(c.result, CleanupResult::Failed, "{:?}: {cleaned:?}", s.kind);
-        assert!(
-            c.detail.contains("not authorized"),
-            "{:?}: {}",
-            s.kind,
-            c.detail
-        );
-        assert_eq!(s.size_writes(&fake), writes, "{:?}: lowered", s.kind);
-        fake.state().refused.remove(&key);
-        let now = s.read(&fake, s.target).await;
-        assert_eq!(now.size, raised.size, "{:?}", s.kind);
+        let why = "AccessDenied: not authorized";
+        // The group's own read, then the plan's data's.
+        let group = [s.read];
+        for reads in [&group[..], s.data_reads] {
+            for (service, op) in reads {
+                let key = (service.to_string(), op.to_string());
+                fake.state().refused.insert(key, why.into());
+            }
+            let (c, cleaned) = swept_raise(&fake, &found, &plans).await;
+            assert_ne!(
+                c.result,
+                CleanupResult::Restored,
+                "{:?}: {cleaned:?}",
+                s.kind
+            );
+            let said = c.detail.contains("not authorized") || c.detail.contains("not lowered");
+            assert!(said, "{:?}: {}", s.kind, c.detail);
+            assert_eq!(
+                s.size_writes(&fake),
+                writes,
+                "{:?}: {reads:?}: lowered",
+                s.kind
+            );
+            fake.state().refused.clear();
+            let now = s.read(&fake, s.target).await;
+            assert_eq!(now.size, raised.size, "{:?}", s.kind);
+        }
     }
 }
