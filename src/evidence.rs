@@ -418,7 +418,25 @@ pub async fn unnamed_packs(
     let reads = packs.map(|(dest, attempt)| async move {
         let url = ObjectUrl::parse(dest).ok()?;
         let at = pack_base(&url, run_id, attempt).join(MANIFEST);
-        let body = objects.get(via, &at).await.ok()??;
+        let body = match objects.get(via, &at).await {
+            Ok(found) => found?,
+            // Unread is not absent: said, since a rollback would hide there.
+            Err(e) => {
+                return Some(DestinationCheck {
+                    destination: dest.clone(),
+                    verified: 0,
+                    problems: vec![problem(
+                        &at.to_string(),
+                        format!(
+                            "cannot be read ({}): whether the run's journal was rolled back past its evidence step is not known",
+                            e.summary()
+                        ),
+                    )],
+                    signed_by: None,
+                    retention: None,
+                });
+            }
+        };
         let manifest: Manifest = serde_json::from_slice(&body).ok()?;
         if manifest.run_id != run_id || manifest.plan != plan {
             return None;

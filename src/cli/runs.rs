@@ -587,13 +587,20 @@ async fn audit_run(
     let Some(clouds) = clouds else {
         return Ok((ok, line, value));
     };
-    let (checks, records, via) =
-        verify_evidence(clouds.objects.as_ref(), settings, id, &text, &keys.listed).await?;
+    let objects = clouds.objects.as_ref();
+    let (mut checks, records, via) =
+        verify_evidence(objects, settings, id, &text, &keys.listed).await?;
+    let run = (id, text.as_str(), keys.listed.as_slice());
+    let unlooked = unnamed_packs(objects, settings, run, &records, &via, &mut checks).await;
     // The last verification may be a late fact, as this one will be.
     let records = drctl::runs::late::merge(&records, &facts.facts);
     ok &= checks.iter().all(|c| c.ok());
     line.push_str(&evidence_lines(&checks, keys.checks()));
+    if let Some(u) = &unlooked {
+        line.push_str(&format!("\n        {u}"));
+    }
     value["evidence"] = serde_json::to_value(&checks)?;
+    value["evidence_not_looked_for"] = unlooked.into();
     // Recorded, so that reports (journals only) can name a pack
     // that stopped matching: beside the journal (a late fact: the
     // run may be resumed meanwhile, and only the run appends to
@@ -727,24 +734,16 @@ async fn verify_evidence(
         })
         .or_else(|| settings.cloud.default_region.clone())
         .unwrap_or_else(|| "us-east-1".into());
-    let mut checks = drctl::evidence::verify_run(objects, &via, id, text, &records, keys).await;
-    unnamed_packs(
-        objects,
-        settings,
-        (id, text, keys),
-        &records,
-        &via,
-        &mut checks,
-    )
-    .await;
+    let checks = drctl::evidence::verify_run(objects, &via, id, text, &records, keys).await;
     Ok((checks, records, via))
 }
 
 /// Adds to `checks` the packs at the destinations of the run's plans
 /// (as the plan directory defines them now) that the run's journal does
 /// not name and that betray it ([`drctl::evidence::unnamed_packs`]: a
-/// journal rolled back past its evidence step). Plans that do not load, or
-/// that the run does not name, are not looked at.
+/// journal rolled back past its evidence step). What could not be looked
+/// at (no plan directory, a plan of the run it does not define), in a
+/// sentence: said, not failed, as an auditor may hold no plans.
 async fn unnamed_packs(
     objects: &dyn drctl::cloud::ObjectStore,
     settings: &Settings,
@@ -752,11 +751,18 @@ async fn unnamed_packs(
     records: &[journal::event::Record],
     via: &str,
     checks: &mut Vec<drctl::journal::PlanCheck>,
-) {
-    let Ok(dir) = super::plans_dir(settings) else {
-        return;
+) -> Option<String> {
+    let not_looked = |why: String| {
+        format!(
+            "packs its journal does not name were not looked for ({why}): a rollback past its evidence step would not be seen"
+        )
+    };
+    let dir = match super::plans_dir(settings) {
+        Ok(dir) if dir.exists() => dir,
+        _ => return Some(not_looked("no plan directory".into())),
     };
     let loaded = drctl::plan::load_with(&[dir], &settings.sink_rules);
+    let mut missing = Vec::new();
     let named: Vec<String> = records
         .iter()
         .find_map(|r| match &r.event {
@@ -768,6 +774,7 @@ async fn unnamed_packs(
         .unwrap_or_default();
     for name in named {
         let Some(plan) = loaded.plan(&name) else {
+            missing.push(name);
             continue;
         };
         let known: Vec<String> = (checks.iter())
@@ -792,6 +799,12 @@ async fn unnamed_packs(
             }),
         }
     }
+    (!missing.is_empty()).then(|| {
+        not_looked(format!(
+            "the plan directory does not define {}",
+            missing.join(", ")
+        ))
+    })
 }
 
 /// The text lines of a run's evidence checks, each on its own line

@@ -15,18 +15,21 @@ impl Watcher {
         if let Some(at) = seen.board.seen.get(&self.cfg.observer) {
             return *at;
         }
-        self.keep_first_sight(&seen.episode, now).await;
+        if let Some(digest) = &seen.board.proposal_digest {
+            self.keep_first_sight(&seen.episode, digest, now).await;
+        }
         now
     }
 
-    /// Writes this observer's first sight of `episode`'s proposal, `at`:
-    /// created once, or written over what holds its place and is not its
-    /// own (a bucket writer's, noted as unverified when read).
-    async fn keep_first_sight(&self, episode: &str, at: DateTime<Utc>) {
+    /// Writes this observer's first sight of `episode`'s proposal (`digest`
+    /// names it), `at`: created once, or written over what holds its place
+    /// and is not its own first sight of this proposal (a bucket writer's,
+    /// or its own of a proposal since replaced).
+    async fn keep_first_sight(&self, episode: &str, digest: &str, at: DateTime<Utc>) {
         let board = self.state.board.clone();
         let (me, key) = (&self.cfg.observer, &self.cfg.key);
         let name = format!("{}{me}", shared::SEEN);
-        let mark = shared::Marker::new(me, at);
+        let mark = shared::Marker::about(me, at, digest);
         let written = match shared::create_once(board.as_ref(), key, episode, &name, &mark).await {
             Ok(false) => shared::replace_marker(board.as_ref(), key, episode, &name, &mark).await,
             other => other.map(|_| ()),
@@ -38,7 +41,8 @@ impl Watcher {
         }
     }
 
-    /// Tells people once, from a notice journal of the episode and decision.
+    /// Tells people once, from a notice journal of the episode and decision
+    /// (and `observer`: the suspect observer, or the proposal's digest).
     async fn tell(&self, plan: &Plan, episode: &str, v: &Verdict, observer: Option<&str>) {
         // Told once per episode (and suspect observer): the marker goes
         // first, so that the observers reaching the same decision every
@@ -50,8 +54,19 @@ impl Watcher {
         };
         let mark = shared::Marker::new(&self.cfg.observer, self.now);
         let board = self.state.board.as_ref();
+        let id = tell::journal_id(episode, v.decision, observer);
         match shared::create_once(board, &self.cfg.key, episode, &marker, &mark).await {
             Ok(true) => {}
+            // A listed observer's marker with no notice journaled under it
+            // (one made ahead, by an observer's key, to silence the notice):
+            // people are told all the same, once, by the journal's id.
+            Ok(false) if !self.notice_journaled(&id).await => {
+                tracing::warn!(
+                    episode,
+                    marker,
+                    "watch: a marker holds this notice, but no notice was journaled: telling people"
+                );
+            }
             Ok(false) if !self.told_by_a_listed_observer(episode, &marker).await => {
                 // Ours in its place, so the next observer finds a signed
                 // one and tells no one again.
@@ -67,7 +82,6 @@ impl Watcher {
             }
         }
         let Some(hub) = &self.hub else { return };
-        let id = tell::journal_id(episode, v.decision, observer);
         let Some(event) = tell::event(plan, v, episode, &id, self.now) else {
             return;
         };
@@ -93,6 +107,18 @@ impl Watcher {
         {
             tracing::warn!("watch: cannot journal the notification {id}: {e}");
         }
+    }
+
+    /// Whether the notice journal `id` exists (someone journaled the
+    /// notice; it is delivered from there): what a told-once marker stands
+    /// for. Unread: taken as not journaled (the notice is told once by its
+    /// id whoever tells). Without a notifier nothing is journaled, and the
+    /// marker alone says it.
+    async fn notice_journaled(&self, id: &str) -> bool {
+        if self.hub.is_none() {
+            return true;
+        }
+        self.state.notices.read(id).await.is_ok()
     }
 
     /// Whether the marker `marker` that holds this episode's notice is a
@@ -147,8 +173,13 @@ impl Watcher {
                     let _ =
                         shared::create_once(board.as_ref(), key, episode, "capped", &mark).await;
                 }
-                let observer = (*what == "suspect").then(|| v.tally.down.join("+"));
-                self.tell(plan, episode, v, observer.as_deref()).await;
+                let about = match *what {
+                    "suspect" => Some(v.tally.down.join("+")),
+                    // Told of this proposal: one put in its place is told anew.
+                    "proposed" => self.proposal_digests.get(plan.name()).cloned(),
+                    _ => None,
+                };
+                self.tell(plan, episode, v, about.as_deref()).await;
                 (Some(format!("told: {}", v.decision)), None)
             }
             Next::Propose(p) => {
@@ -160,8 +191,11 @@ impl Watcher {
                     .await
                 {
                     Ok(true) => {
-                        self.keep_first_sight(episode, p.created).await;
-                        self.tell(plan, episode, v, None).await;
+                        let at = shared::episode_key(episode, "proposal");
+                        let stored = shared::seal(Some(&self.cfg.key), &at, &p);
+                        let digest = shared::proposal_digest(&stored);
+                        self.keep_first_sight(episode, &digest, p.created).await;
+                        self.tell(plan, episode, v, Some(&digest)).await;
                         let did = format!(
                             "proposed the failover to {} (starts at {})",
                             p.target, p.deadline

@@ -31,6 +31,7 @@ pub mod active;
 pub mod decide;
 pub mod metrics;
 pub mod observe;
+pub mod seal;
 pub mod serve;
 pub mod shared;
 pub mod tell;
@@ -155,6 +156,9 @@ pub struct Watcher {
     unverified: Vec<(String, String)>,
     /// What the board held that does not count, warned of once.
     warned: std::collections::BTreeSet<String>,
+    /// Each plan's current proposal's digest (`shared::proposal_digest`),
+    /// as the board last said: its notice is told by it.
+    proposal_digests: BTreeMap<String, String>,
     round: u64,
     /// The time of the round under way.
     now: DateTime<Utc>,
@@ -193,6 +197,7 @@ impl Watcher {
             quorum_said: BTreeMap::new(),
             ended: BTreeMap::new(),
             warned: Default::default(),
+            proposal_digests: BTreeMap::new(),
             unverified: Vec::new(),
             round: 0,
             now: Utc::now(),
@@ -606,6 +611,12 @@ impl Watcher {
             }
         }
         let mut seen = seen;
+        match &seen.board.proposal_digest {
+            Some(d) => self
+                .proposal_digests
+                .insert(plan.name().to_string(), d.clone()),
+            None => self.proposal_digests.remove(plan.name()),
+        };
         let starts = plan.watch_rules().mode == crate::plan::watch::WatchMode::Propose
             && self.cfg.trust.may_start(&self.cfg.observer);
         if starts && seen.board.proposal.is_some() {
@@ -816,6 +827,19 @@ pub async fn read_shared(
         ep.unverified.push(format!(
             "{key}: {why}; ignored, so watch starts nothing in this episode (a person decides)"
         ));
+    }
+    // When the proposal may start, as a reader that does not start it
+    // judges (`watch status`, an observer in observe mode): no earlier
+    // than the window after the earliest first sight an observer that may
+    // start kept (none kept yet: that will be no earlier than now). An
+    // observer that starts puts its own first sight here
+    // (`Watcher::exchange`).
+    if ep.proposal.is_some() {
+        let kept = (ep.seen.iter())
+            .filter(|(o, _)| trust.may_start(o))
+            .map(|(_, at)| *at)
+            .min();
+        ep.proposal_seen = Some(kept.unwrap_or(now));
     }
     rejected.extend(ep.unverified.iter().cloned());
     Ok(Shared {

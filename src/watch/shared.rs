@@ -46,242 +46,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::decide::{Episode, Proposal, Report};
-use crate::sign::{PublicKey, SecretKey, VerifyError};
+use super::seal::by_observer;
+pub use super::seal::{Listed, Opened, Signer, Trust, open, seal};
+use crate::sign::SecretKey;
 use crate::state::board::{Board, BoardError};
-
-/// An observer the operators listed (`[[watch.observers]]`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Listed {
-    /// Its name: what its reports, proposals and claims must name.
-    pub name: String,
-    /// Where it runs, when given (a quorum spans distinct places).
-    pub place: Option<String>,
-    /// The keys it may sign with (several during a rotation).
-    pub keys: Vec<PublicKey>,
-}
-
-/// Whose signatures count on the board.
-#[derive(Debug, Clone, Default)]
-pub struct Trust {
-    /// The listed observers.
-    pub observers: Vec<Listed>,
-    /// The people's keys (the operators' run keys): they may sign vetoes.
-    pub people: Vec<PublicKey>,
-    /// The listed observers that alone may propose and claim a start (the
-    /// starter principals, `[watch] starters`); they do not vote. Empty:
-    /// every listed observer may.
-    pub starters: Vec<String>,
-}
-
-impl Trust {
-    /// Whether `name` may propose and claim the start of a failover: a
-    /// starter, or any listed observer where no starter is named.
-    pub fn may_start(&self, name: &str) -> bool {
-        self.starters.is_empty() || self.starters.iter().any(|s| s == name)
-    }
-
-    /// Whether `name` is a starter (it does not vote).
-    pub fn is_starter(&self, name: &str) -> bool {
-        self.starters.iter().any(|s| s == name)
-    }
-
-    /// The listed observer named `name`.
-    pub fn listed(&self, name: &str) -> Option<&Listed> {
-        self.observers.iter().find(|o| o.name == name)
-    }
-
-    /// Each listed observer's place: its `place`, or its own name (an
-    /// observer whose place is not given is a place of its own).
-    pub fn places(&self) -> BTreeMap<String, String> {
-        self.observers
-            .iter()
-            .map(|o| {
-                let place = o.place.clone().unwrap_or_else(|| o.name.clone());
-                (o.name.clone(), place)
-            })
-            .collect()
-    }
-
-    /// The keys a veto may be signed with: the people's and the observers'.
-    pub fn keys_for_vetoes(&self) -> Vec<PublicKey> {
-        self.keys(Kind::Veto)
-    }
-
-    /// The listed observer holding the key named `id`.
-    fn owner(&self, id: &str) -> Option<&Listed> {
-        self.observers
-            .iter()
-            .find(|o| o.keys.iter().any(|k| k.id() == id))
-    }
-
-    /// The keys that may sign an object of `kind`.
-    fn keys(&self, kind: Kind) -> Vec<PublicKey> {
-        let mut keys: Vec<PublicKey> = self
-            .observers
-            .iter()
-            .flat_map(|o| o.keys.iter().cloned())
-            .collect();
-        if kind == Kind::Veto {
-            keys.extend(self.people.iter().cloned());
-        }
-        keys
-    }
-}
-
-/// Who signed an object that verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signer {
-    /// A listed observer.
-    Observer(String),
-    /// A person, with the operators' run key (its id).
-    Person(String),
-}
-
-impl std::fmt::Display for Signer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Observer(n) => write!(f, "observer {n}"),
-            Self::Person(id) => write!(f, "the run key {id}"),
-        }
-    }
-}
-
-/// The kinds of board objects: each signed for a purpose of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Report,
-    Proposal,
-    Veto,
-    Start,
-    Velocity,
-    Marker,
-}
-
-impl Kind {
-    /// The kind of the object at board key `key`.
-    fn of(key: &str) -> Self {
-        let file = key.rsplit('/').next().unwrap_or(key);
-        if key.starts_with("reports/") {
-            Self::Report
-        } else if key.starts_with("velocity/") {
-            Self::Velocity
-        } else if file == "proposal.json" {
-            Self::Proposal
-        } else if file == "veto.json" {
-            Self::Veto
-        } else if file == "start.json" {
-            Self::Start
-        } else {
-            Self::Marker
-        }
-    }
-
-    /// The signature's purpose (`crate::sign`'s framing).
-    fn purpose(self) -> &'static str {
-        match self {
-            Self::Report => "watch-report",
-            Self::Proposal => "watch-proposal",
-            Self::Veto => "watch-veto",
-            Self::Start => "watch-start",
-            Self::Velocity => "watch-velocity",
-            Self::Marker => "watch-marker",
-        }
-    }
-}
-
-/// A signed object as stored: the object's JSON text and its signature.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Envelope {
-    /// The object, as JSON text.
-    payload: String,
-    /// `ed25519:<key id>:<signature>` over the board key and the payload;
-    /// empty: unsigned (a veto by a person without a key).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    signature: String,
-}
-
-/// What is signed: the board key, a newline, the payload.
-fn message(key: &str, payload: &str) -> Vec<u8> {
-    let mut m = Vec::with_capacity(key.len() + 1 + payload.len());
-    m.extend_from_slice(key.as_bytes());
-    m.push(b'\n');
-    m.extend_from_slice(payload.as_bytes());
-    m
-}
-
-/// The bytes stored at board key `key` for `value`, signed with `signer`
-/// (unsigned without one). Deterministic: the same writer's same object
-/// has the same bytes, which is how a create-only write recognizes its
-/// own ([`create_once`]).
-pub fn seal<T: Serialize>(signer: Option<&SecretKey>, key: &str, value: &T) -> Bytes {
-    let payload = serde_json::to_string(value).unwrap_or_default();
-    let signature = signer
-        .map(|k| k.sign(Kind::of(key).purpose(), &message(key, &payload)))
-        .unwrap_or_default();
-    Bytes::from(serde_json::to_vec(&Envelope { payload, signature }).unwrap_or_default())
-}
-
-/// An object read back from the board.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Opened<T> {
-    /// The object, when its bytes are one.
-    pub value: Option<T>,
-    /// Who signed it, or why that is not known.
-    pub signer: Result<Signer, String>,
-}
-
-/// Reads the object stored at `key`: its value and who signed it.
-pub fn open<T: DeserializeOwned>(trust: &Trust, key: &str, body: &[u8]) -> Opened<T> {
-    let kind = Kind::of(key);
-    let Ok(env) = serde_json::from_slice::<Envelope>(body) else {
-        // Not an envelope: unsigned (as an older drctl wrote it), or junk.
-        return Opened {
-            value: serde_json::from_slice(body).ok(),
-            signer: Err("not signed".into()),
-        };
-    };
-    let value = serde_json::from_str(&env.payload).ok();
-    let keys = trust.keys(kind);
-    let signer = match crate::sign::verify(
-        &keys,
-        kind.purpose(),
-        &message(key, &env.payload),
-        Some(&env.signature),
-    ) {
-        Ok(k) => Ok(match trust.owner(&k.id()) {
-            Some(o) => Signer::Observer(o.name.clone()),
-            None => Signer::Person(k.id()),
-        }),
-        Err(VerifyError::Unsigned) => Err("not signed".into()),
-        Err(VerifyError::Malformed) => Err("its signature is malformed".into()),
-        Err(VerifyError::UnlistedKey(id)) if trust.people.iter().any(|k| k.id() == id) => Err(
-            format!("signed by the run key {id}, which may sign vetoes only"),
-        ),
-        Err(VerifyError::UnlistedKey(id)) => {
-            Err(format!("signed by key {id}, which is not listed"))
-        }
-        Err(VerifyError::Mismatch(id) | VerifyError::Unbound(id)) => {
-            let who = trust.owner(&id).map_or_else(
-                || "the run key".to_string(),
-                |o| format!("{}'s key", o.name),
-            );
-            Err(format!(
-                "bad signature: {who} {id} did not sign these bytes here (changed, or copied from another object)"
-            ))
-        }
-    };
-    Opened { value, signer }
-}
-
-/// Whether `signer` is the listed observer `name`, or why not.
-fn by_observer(signer: &Result<Signer, String>, name: &str) -> Result<(), String> {
-    match signer {
-        Ok(Signer::Observer(n)) if n == name => Ok(()),
-        Ok(Signer::Observer(n)) => Err(format!("signed by {n}'s key over another name ({name})")),
-        Ok(Signer::Person(id)) => Err(format!("signed by the run key {id}, not an observer's")),
-        Err(why) => Err(why.clone()),
-    }
-}
 
 /// The board key of `observer`'s report on `plan`.
 pub fn report_key(plan: &str, observer: &str) -> String {
@@ -457,6 +225,11 @@ pub struct Marker {
     pub by: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// The proposal it is about ([`proposal_digest`]), for a first sight:
+    /// one seen of another proposal (one a writer of the board put in the
+    /// place of the first) says nothing of this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
 }
 
 impl Marker {
@@ -465,8 +238,26 @@ impl Marker {
         Self {
             by: by.to_string(),
             at,
+            about: None,
         }
     }
+
+    /// `by`'s marker at `at`, about the proposal whose digest is `about`.
+    pub fn about(by: &str, at: DateTime<Utc>, about: &str) -> Self {
+        Self {
+            about: Some(about.to_string()),
+            ..Self::new(by, at)
+        }
+    }
+}
+
+/// What names a proposal as stored (its sealed bytes: the proposal and
+/// its signature): the first 16 hex digits of their SHA-256. A first sight
+/// and the proposal's notice name it, so that a proposal put in the place
+/// of another is seen, and told, anew.
+pub fn proposal_digest(stored: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(stored))[..16].to_string()
 }
 
 /// One slot of the velocity cap: the episode that holds it.
@@ -873,7 +664,11 @@ fn judge_episode(
         list,
     );
     let (closed_by, closed) = closers(held, quorum, list);
-    let seen = sightings(held, list);
+    let proposal_digest = (proposal.as_ref())
+        .filter(|p| p.is_ok())
+        .and_then(|_| bodies.get("proposal"))
+        .map(|b| self::proposal_digest(b));
+    let seen = sightings(held, proposal_digest.as_deref(), list);
     let told = told_of(held, list);
     // Something was proposed, started or told for it, signed by a listed
     // observer: what closing on recovery ends. A veto alone (made before
@@ -901,6 +696,7 @@ fn judge_episode(
         closed_by,
         active,
         seen,
+        proposal_digest,
         // This observer's own, picked from `seen` by the watcher
         // (`Watcher::first_sight`).
         proposal_seen: None,
@@ -959,13 +755,28 @@ fn closers(held: Held<'_>, quorum: usize, list: &mut Vec<String>) -> (Vec<String
     (by, closed)
 }
 
-/// When each listed observer first saw the episode's proposal, by its own
-/// signed `seen-<observer>` marker ([`SEEN`]); those that do not verify
-/// are noted in `list` and ignored (one forged under an honest observer's
-/// name, dated early, would shorten the window that observer keeps).
-fn sightings(held: Held<'_>, list: &mut Vec<String>) -> BTreeMap<String, DateTime<Utc>> {
+/// When each listed observer first saw the episode's proposal (`digest`:
+/// the one there now), by its own signed `seen-<observer>` marker
+/// ([`SEEN`]) about that proposal; those that do not verify, or are about
+/// another, are noted in `list` and ignored (one forged under an honest
+/// observer's name, dated early, or kept from a proposal since replaced,
+/// would shorten the window that observer keeps).
+fn sightings(
+    held: Held<'_>,
+    digest: Option<&str>,
+    list: &mut Vec<String>,
+) -> BTreeMap<String, DateTime<Utc>> {
     let ignored = "ignored: it is not when that observer first saw the proposal";
-    own_markers(held, (SEEN, ignored), |_| None, list)
+    let other = |m: &Marker| {
+        (m.about.as_deref() != digest).then(|| {
+            format!(
+                "about another proposal ({}) than the one there ({})",
+                m.about.as_deref().unwrap_or("none named"),
+                digest.unwrap_or("none")
+            )
+        })
+    };
+    own_markers(held, (SEEN, ignored), other, list)
         .into_iter()
         .map(|m| (m.by, m.at))
         .collect()
@@ -1014,6 +825,7 @@ fn split<T>(read: Option<Result<T, String>>) -> (Option<T>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sign::PublicKey;
     use crate::state::board::{DirBoard, MemoryBoard};
 
     fn report(observer: &str) -> Report {
@@ -1390,6 +1202,59 @@ mod tests {
         assert!(closed.closed, "{closed:?}");
     }
 
+    /// Review (issue 39): a first sight counts only for the proposal it
+    /// names. A proposal put in the place of the first (by a writer of the
+    /// board, or an observer's key) is seen anew: the first sights kept of
+    /// the one it replaced are ignored, and named.
+    #[tokio::test]
+    async fn a_first_sight_of_a_replaced_proposal_does_not_count_for_the_new_one() {
+        let (keys, trust) = team(&["a", "b"]);
+        let b = MemoryBoard::default();
+        let ep = "payments/us-west-2/start/0";
+        let now = Utc::now();
+        let proposal = |target: &str| Proposal {
+            observer: "a".into(),
+            created: now,
+            region: "us-west-2".into(),
+            target: target.into(),
+            deadline: now,
+            detected_at: now,
+            quorum_at: now,
+            votes: vec!["a".into(), "b".into()],
+        };
+        create_once(&b, &keys[0], ep, "proposal", &proposal("us-east-1"))
+            .await
+            .unwrap();
+        let first = super::episode(&b, &trust, (ep, 2), now).await.unwrap();
+        let digest = first.proposal_digest.clone().expect("a digest");
+        let early = now - chrono::Duration::seconds(600);
+        let seen_b = format!("{SEEN}b");
+        create_once(
+            &b,
+            &keys[1],
+            ep,
+            &seen_b,
+            &Marker::about("b", early, &digest),
+        )
+        .await
+        .unwrap();
+        let got = super::episode(&b, &trust, (ep, 2), now).await.unwrap();
+        assert_eq!(got.seen.get("b"), Some(&early), "{got:?}");
+        // Replaced: another target, the same place.
+        let at = episode_key(ep, "proposal");
+        b.put(&at, seal(Some(&keys[0]), &at, &proposal("eu-west-1")))
+            .await
+            .unwrap();
+        let got = super::episode(&b, &trust, (ep, 2), now).await.unwrap();
+        assert_ne!(got.proposal_digest.as_deref(), Some(digest.as_str()));
+        assert!(got.seen.is_empty(), "{got:?}");
+        let shown = got.unverified.join("\n");
+        assert!(
+            shown.contains("seen-b.json: about another proposal"),
+            "{shown}"
+        );
+    }
+
     /// Issue 39: a `start-failed` marker only stops, so it is honoured
     /// whoever wrote it (a bucket writer could stop watch anyway), but one
     /// no listed observer signed is named, and does not make the episode
@@ -1636,22 +1501,5 @@ mod tests {
                 .unwrap(),
             "the forged slot is taken, and not the episode's"
         );
-    }
-
-    #[test]
-    fn each_kind_of_object_is_signed_for_a_purpose_of_its_own() {
-        let kinds = [
-            "reports/p/a.json",
-            "episodes/p/r/s/0/proposal.json",
-            "episodes/p/r/s/0/veto.json",
-            "episodes/p/r/s/0/start.json",
-            "velocity/1/0.json",
-            "episodes/p/r/s/0/closed-a.json",
-        ]
-        .map(|k| Kind::of(k).purpose());
-        let mut distinct = kinds.to_vec();
-        distinct.sort();
-        distinct.dedup();
-        assert_eq!(distinct.len(), kinds.len(), "{kinds:?}");
     }
 }

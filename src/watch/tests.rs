@@ -1222,18 +1222,7 @@ async fn regression_a_pre_made_told_marker_silenced_the_proposals_notice() {
         2.0,
         5,
     );
-    let sink: crate::plan::notify::NotifySpec = toml::from_str(
-        "name = \"ops\"\nkind = \"sns\"\ntopic_arn = \"arn:aws:sns:{region}:000000000000:drctl\"",
-    )
-    .unwrap();
-    for (w, world) in m.watchers.iter_mut().zip(&m.worlds) {
-        w.hub = Some(Arc::new(crate::notify::Hub::new(
-            vec![sink.clone()],
-            Arc::new(|_| None),
-            Some(world.clouds().publisher),
-            "test-host",
-        )));
-    }
+    with_notifier(&mut m);
     let board = m.watchers[0].state.board.clone();
     let episode = format!("payments/{HOME}/start/0");
     let forged = super::shared::Marker::new("obs-0", m.now());
@@ -1255,17 +1244,14 @@ async fn regression_a_pre_made_told_marker_silenced_the_proposals_notice() {
         proposed[0].episode, episode,
         "the episode the marker was made in"
     );
-    let id = super::tell::journal_id(&episode, WatchDecision::Proposed, None);
+    let digest = proposal_digest(&m, &episode).await;
+    let id = super::tell::journal_id(&episode, WatchDecision::Proposed, Some(&digest));
     let notices = m.watchers[0].state.notices.list().await.unwrap();
     assert!(
         notices.contains(&id),
         "the notice is journaled: {notices:?}"
     );
-    let sent: Vec<String> = (m.worlds.iter())
-        .flat_map(|w| w.state().published.clone())
-        .map(|(_, _, body)| body)
-        .filter(|b| b.contains("proposed"))
-        .collect();
+    let sent = proposals_told(&m);
     assert_eq!(sent.len(), 1, "told once: {sent:?}");
 }
 
@@ -1400,4 +1386,140 @@ fn the_kubernetes_example_admits_only_monitoring_and_mounts_each_pod_its_own_key
     // (owner read only); the core schema read here takes it as 400.
     assert_eq!(secret["secret"]["defaultMode"], 400, "{secret}");
     assert!(text.contains("defaultMode: 0400"));
+}
+
+/// Every observer of `m` with a notifier: one SNS sink, each publishing in
+/// its own world.
+fn with_notifier(m: &mut Matrix) {
+    let sink: crate::plan::notify::NotifySpec = toml::from_str(
+        "name = \"ops\"\nkind = \"sns\"\ntopic_arn = \"arn:aws:sns:{region}:000000000000:drctl\"",
+    )
+    .unwrap();
+    for (w, world) in m.watchers.iter_mut().zip(&m.worlds) {
+        w.hub = Some(Arc::new(crate::notify::Hub::new(
+            vec![sink.clone()],
+            Arc::new(|_| None),
+            Some(world.clouds().publisher),
+            "test-host",
+        )));
+    }
+}
+
+/// What names the proposal of `episode` on `m`'s board.
+async fn proposal_digest(m: &Matrix, episode: &str) -> String {
+    let board = m.watchers[0].state.board.clone();
+    let key = super::shared::episode_key(episode, "proposal");
+    let body = board.get(&key).await.unwrap().expect("a proposal");
+    super::shared::proposal_digest(&body)
+}
+
+/// The notices about a proposal published in every world of `m`.
+fn proposals_told(m: &Matrix) -> Vec<String> {
+    (m.worlds.iter())
+        .flat_map(|w| w.state().published.clone())
+        .map(|(_, _, body)| body)
+        .filter(|b| b.contains("proposed"))
+        .collect()
+}
+
+/// Review (issue 39): one observer's key (its host taken) made the
+/// proposal and its told-once marker, signed as a listed observer's, and
+/// told no one: the others found the marker and told no one either, and
+/// the failover would have started with nobody told. A told-once marker
+/// stands for a notice only when the notice is journaled: people are told,
+/// once.
+#[tokio::test(start_paused = true)]
+async fn regression_one_observers_told_marker_without_a_notice_silenced_the_proposal() {
+    let mut m = Matrix::new(
+        3,
+        vec![plan_with("payments", spec(WatchMode::Propose))],
+        2.0,
+        5,
+    );
+    with_notifier(&mut m);
+    // obs-2 is the taken one: it runs no honest watcher.
+    let key = m.watchers[2].cfg.key.clone();
+    m.watchers.truncate(2);
+    m.all(HOME, false);
+    m.ticks(1).await;
+    let now = m.now();
+    let episode = format!("payments/{HOME}/start/0");
+    let proposal = super::decide::Proposal {
+        observer: "obs-2".into(),
+        created: now,
+        region: HOME.into(),
+        target: "us-east-1".into(),
+        deadline: now + chrono::Duration::seconds(120),
+        detected_at: now,
+        quorum_at: now,
+        votes: vec!["obs-0".into(), "obs-1".into()],
+    };
+    let board = m.watchers[0].state.board.clone();
+    let made = super::shared::create_once(board.as_ref(), &key, &episode, "proposal", &proposal);
+    assert!(made.await.unwrap());
+    let digest = proposal_digest(&m, &episode).await;
+    let marker = format!("told-proposed-{digest}");
+    let told = super::shared::Marker::new("obs-2", now);
+    let marked = super::shared::create_once(board.as_ref(), &key, &episode, &marker, &told);
+    assert!(marked.await.unwrap());
+    m.ticks(6).await;
+    assert!(!m.decided(WatchDecision::Proposed).is_empty());
+    let id = super::tell::journal_id(&episode, WatchDecision::Proposed, Some(&digest));
+    let notices = m.watchers[0].state.notices.list().await.unwrap();
+    assert!(
+        notices.contains(&id),
+        "the notice is journaled: {notices:?}"
+    );
+    let sent = proposals_told(&m);
+    assert_eq!(sent.len(), 1, "told once: {sent:?}");
+}
+
+/// Review (issue 39): `watch status` (and an observer that does not start)
+/// judged a back-dated proposal due at its own deadline, and said the veto
+/// window had ended while the observers that start it still waited the
+/// window from their first sight. It judges from the earliest first sight
+/// an observer that may start kept, or from now when none has.
+#[tokio::test]
+async fn a_reader_that_does_not_start_judges_a_proposal_due_from_the_first_sights_kept() {
+    let m = Matrix::new(
+        2,
+        vec![plan_with("payments", spec(WatchMode::Propose))],
+        2.0,
+        5,
+    );
+    let (plan, trust) = (&m.watchers[0].plans[0], &m.watchers[0].cfg.trust);
+    let board = m.watchers[0].state.board.clone();
+    let now = Utc::now();
+    let secs = chrono::Duration::seconds;
+    let window = Duration::from_secs(120);
+    let base = format!("payments/{HOME}/start");
+    let episode = format!("{base}/0");
+    let p = super::decide::Proposal {
+        observer: "obs-1".into(),
+        created: now - secs(300),
+        region: HOME.into(),
+        target: "us-east-1".into(),
+        deadline: now - secs(180),
+        detected_at: now - secs(300),
+        quorum_at: now - secs(300),
+        votes: vec!["obs-0".into(), "obs-1".into()],
+    };
+    let key1 = m.watchers[1].cfg.key.clone();
+    let made = super::shared::create_once(board.as_ref(), &key1, &episode, "proposal", &p);
+    assert!(made.await.unwrap());
+    let seen = super::read_shared(board.as_ref(), trust, plan, &base, now)
+        .await
+        .unwrap();
+    assert_eq!(seen.episode, episode);
+    assert_eq!(seen.board.proposal_seen, Some(now), "none kept: from now");
+    assert_eq!(seen.board.due(&p, window), now + secs(120));
+    let digest = seen.board.proposal_digest.clone().expect("a digest");
+    let key0 = m.watchers[0].cfg.key.clone();
+    let mark = super::shared::Marker::about("obs-0", now - secs(60), &digest);
+    let kept = super::shared::create_once(board.as_ref(), &key0, &episode, "seen-obs-0", &mark);
+    assert!(kept.await.unwrap());
+    let seen = super::read_shared(board.as_ref(), trust, plan, &base, now)
+        .await
+        .unwrap();
+    assert_eq!(seen.board.due(&p, window), now + secs(60));
 }

@@ -1312,7 +1312,7 @@ fn regression_the_gcp_roles_writes_were_project_wide() {
         ),
         ("", format!("projects/{project}/managedZones/billing-zone")),
         (
-            "",
+            "sqladmin.googleapis.com/Instance",
             "projects/other-project/instances/orders-sql".to_string(),
         ),
     ];

@@ -428,8 +428,11 @@ pub struct Episode {
     /// Whether anything was proposed, started or told for it.
     pub active: bool,
     /// When each listed observer first saw the proposal, by its own signed
-    /// `seen-<observer>` marker on the board.
+    /// `seen-<observer>` marker on the board, about this proposal.
     pub seen: BTreeMap<String, DateTime<Utc>>,
+    /// What names the proposal as stored (`shared::proposal_digest`), when
+    /// one counts: first sights and its notice name it.
+    pub proposal_digest: Option<String>,
     /// When this observer first saw the proposal, by its own clock (its
     /// marker in `seen`, or this round when it had none; never a time the
     /// proposal's maker gave): a proposal starts no earlier than the veto
