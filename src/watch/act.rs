@@ -109,6 +109,17 @@ impl Watcher {
         }
     }
 
+    /// What a notice of decision `what` is about besides its episode: the
+    /// suspect observers, or the proposal (its digest: one put in the place
+    /// of another is told anew).
+    fn told_of(&self, plan: &Plan, what: &str, v: &Verdict) -> Option<String> {
+        match what {
+            "suspect" => Some(v.tally.down.join("+")),
+            "proposed" => self.proposal_digests.get(plan.name()).cloned(),
+            _ => None,
+        }
+    }
+
     /// Whether the notice journal `id` exists (someone journaled the
     /// notice; it is delivered from there): what a told-once marker stands
     /// for. Unread: taken as not journaled (the notice is told once by its
@@ -173,12 +184,7 @@ impl Watcher {
                     let _ =
                         shared::create_once(board.as_ref(), key, episode, "capped", &mark).await;
                 }
-                let about = match *what {
-                    "suspect" => Some(v.tally.down.join("+")),
-                    // Told of this proposal: one put in its place is told anew.
-                    "proposed" => self.proposal_digests.get(plan.name()).cloned(),
-                    _ => None,
-                };
+                let about = self.told_of(plan, what, v);
                 self.tell(plan, episode, v, about.as_deref()).await;
                 (Some(format!("told: {}", v.decision)), None)
             }

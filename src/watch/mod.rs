@@ -36,6 +36,8 @@ pub mod serve;
 pub mod shared;
 pub mod tell;
 
+pub use shared::{Shared, read_shared};
+
 #[cfg(test)]
 mod tests;
 
@@ -780,23 +782,6 @@ pub fn velocity(
     (started_by_watch(switches, since), max)
 }
 
-/// What the shared state says of one plan: everyone's reports and the
-/// current episode's board (read by a watcher's round and by `watch status`).
-#[derive(Debug, Clone)]
-pub struct Shared {
-    /// Every listed observer's latest report that verifies.
-    pub reports: Vec<Report>,
-    /// What was left out or questioned, with why: reports, and the
-    /// episode's objects that do not verify (`<board key>: <why>`).
-    pub rejected: Vec<String>,
-    /// Each listed observer's place.
-    pub places: BTreeMap<String, String>,
-    /// The current episode.
-    pub episode: String,
-    /// What its board holds.
-    pub board: decide::Episode,
-}
-
 /// `plan` as an observer that may not start failovers watches it: in
 /// `observe` mode.
 fn observe_only(mut plan: Plan) -> Plan {
@@ -804,51 +789,6 @@ fn observe_only(mut plan: Plan) -> Plan {
     w.mode = Some(crate::plan::watch::WatchMode::Observe);
     plan.spec.watch = Some(w);
     plan
-}
-
-/// Reads what the shared state says of `plan` (`base`: its episode by the
-/// journals, before the board numbers it), trusting `trust`'s keys.
-pub async fn read_shared(
-    board: &dyn crate::state::board::Board,
-    trust: &shared::Trust,
-    plan: &Plan,
-    base: &str,
-    now: DateTime<Utc>,
-) -> Result<Shared, crate::state::board::BoardError> {
-    let (reports, mut rejected) = shared::reports(board, trust, plan.name()).await?;
-    let quorum = plan.watch_rules().quorum as usize;
-    let (episode, mut ep) = shared::current(board, trust, (base, quorum), now).await?;
-    // A proposal signed by its observer may still be one no failover may
-    // start from (made with its deadline past): named here too.
-    if let Some(p) = &ep.proposal
-        && let Some(why) = decide::proposal_problem(p, &plan.watch_rules(), now, None)
-    {
-        let key = shared::episode_key(&episode, "proposal");
-        ep.unverified.push(format!(
-            "{key}: {why}; ignored, so watch starts nothing in this episode (a person decides)"
-        ));
-    }
-    // When the proposal may start, as a reader that does not start it
-    // judges (`watch status`, an observer in observe mode): no earlier
-    // than the window after the earliest first sight an observer that may
-    // start kept (none kept yet: that will be no earlier than now). An
-    // observer that starts puts its own first sight here
-    // (`Watcher::exchange`).
-    if ep.proposal.is_some() {
-        let kept = (ep.seen.iter())
-            .filter(|(o, _)| trust.may_start(o))
-            .map(|(_, at)| *at)
-            .min();
-        ep.proposal_seen = Some(kept.unwrap_or(now));
-    }
-    rejected.extend(ep.unverified.iter().cloned());
-    Ok(Shared {
-        reports,
-        rejected,
-        places: trust.places(),
-        episode,
-        board: ep,
-    })
 }
 
 /// Whether a standby of `plan` is fit to take over now (the readiness

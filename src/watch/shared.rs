@@ -45,11 +45,74 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::decide::{Episode, Proposal, Report};
+use super::decide::{self, Episode, Proposal, Report};
 use super::seal::by_observer;
 pub use super::seal::{Listed, Opened, Signer, Trust, open, seal};
+use crate::plan::Plan;
 use crate::sign::SecretKey;
 use crate::state::board::{Board, BoardError};
+
+/// What the shared state says of one plan: everyone's reports and the
+/// current episode's board (read by a watcher's round and by `watch status`).
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// Every listed observer's latest report that verifies.
+    pub reports: Vec<Report>,
+    /// What was left out or questioned, with why: reports, and the
+    /// episode's objects that do not verify (`<board key>: <why>`).
+    pub rejected: Vec<String>,
+    /// Each listed observer's place.
+    pub places: BTreeMap<String, String>,
+    /// The current episode.
+    pub episode: String,
+    /// What its board holds.
+    pub board: decide::Episode,
+}
+
+/// Reads what the shared state says of `plan` (`base`: its episode by the
+/// journals, before the board numbers it), trusting `trust`'s keys.
+pub async fn read_shared(
+    board: &dyn Board,
+    trust: &Trust,
+    plan: &Plan,
+    base: &str,
+    now: DateTime<Utc>,
+) -> Result<Shared, BoardError> {
+    let (reports, mut rejected) = reports(board, trust, plan.name()).await?;
+    let quorum = plan.watch_rules().quorum as usize;
+    let (episode, mut ep) = current(board, trust, (base, quorum), now).await?;
+    // A proposal signed by its observer may still be one no failover may
+    // start from (made with its deadline past): named here too.
+    if let Some(p) = &ep.proposal
+        && let Some(why) = decide::proposal_problem(p, &plan.watch_rules(), now, None)
+    {
+        let key = episode_key(&episode, "proposal");
+        ep.unverified.push(format!(
+            "{key}: {why}; ignored, so watch starts nothing in this episode (a person decides)"
+        ));
+    }
+    // When the proposal may start, as a reader that does not start it
+    // judges (`watch status`, an observer in observe mode): no earlier
+    // than the window after the earliest first sight an observer that may
+    // start kept (none kept yet: that will be no earlier than now). An
+    // observer that starts puts its own first sight here
+    // (`Watcher::exchange`).
+    if ep.proposal.is_some() {
+        let kept = (ep.seen.iter())
+            .filter(|(o, _)| trust.may_start(o))
+            .map(|(_, at)| *at)
+            .min();
+        ep.proposal_seen = Some(kept.unwrap_or(now));
+    }
+    rejected.extend(ep.unverified.iter().cloned());
+    Ok(Shared {
+        reports,
+        rejected,
+        places: trust.places(),
+        episode,
+        board: ep,
+    })
+}
 
 /// The board key of `observer`'s report on `plan`.
 pub fn report_key(plan: &str, observer: &str) -> String {
@@ -664,10 +727,9 @@ fn judge_episode(
         list,
     );
     let (closed_by, closed) = closers(held, quorum, list);
-    let proposal_digest = (proposal.as_ref())
-        .filter(|p| p.is_ok())
-        .and_then(|_| bodies.get("proposal"))
-        .map(|b| self::proposal_digest(b));
+    let proposal_digest = matches!(proposal, Some(Ok(_)))
+        .then(|| bodies.get("proposal").map(|b| self::proposal_digest(b)))
+        .flatten();
     let seen = sightings(held, proposal_digest.as_deref(), list);
     let told = told_of(held, list);
     // Something was proposed, started or told for it, signed by a listed
