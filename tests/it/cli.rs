@@ -430,31 +430,41 @@ fn completions_and_man_pages_come_from_the_command_definitions() {
     );
 }
 
-/// A drill of payments to us-east-1 that ended `outcome`, journaled (with
-/// no key) in the local state at `dir` as a drill run would be: its run id.
-async fn drill_journal(dir: &Path, outcome: drctl::journal::Outcome) -> String {
-    use drctl::journal::{Event, Journal, PlanRef, RunKind};
-    let store = std::sync::Arc::new(drctl::state::FileStore::new(dir));
-    let run = drctl::journal::new_run_id("payments");
-    let mut j = Journal::create(store, &run).await.unwrap();
-    j.append(Event::RunStarted {
-        run_id: run.clone(),
-        kind: RunKind::Drill,
+/// The start of a run `run` of payments to us-east-1, of `kind`, by
+/// `operator`, as the engine journals one.
+fn run_started(
+    run: &str,
+    kind: drctl::journal::RunKind,
+    operator: Option<&str>,
+) -> drctl::journal::Event {
+    drctl::journal::Event::RunStarted {
+        run_id: run.to_string(),
+        kind,
         target: "us-east-1".into(),
-        plans: vec![PlanRef {
+        plans: vec![drctl::journal::PlanRef {
             name: "payments".into(),
             digest: "test".into(),
         }],
-        operator: None,
+        operator: operator.map(String::from),
         host: "test".into(),
         pid: 1,
         flags: serde_json::json!({}),
         declared_at: None,
         nonce: None,
         steps: vec![],
-    })
-    .await
-    .unwrap();
+    }
+}
+
+/// A drill of payments to us-east-1 that ended `outcome`, journaled (with
+/// no key) in the local state at `dir` as a drill run would be: its run id.
+async fn drill_journal(dir: &Path, outcome: drctl::journal::Outcome) -> String {
+    use drctl::journal::{Event, Journal, RunKind};
+    let store = std::sync::Arc::new(drctl::state::FileStore::new(dir));
+    let run = drctl::journal::new_run_id("payments");
+    let mut j = Journal::create(store, &run).await.unwrap();
+    j.append(run_started(&run, RunKind::Drill, None))
+        .await
+        .unwrap();
     j.append(Event::RunFinished {
         outcome,
         summary: serde_json::json!({}),
@@ -981,29 +991,15 @@ fn regression_lock_break_reached_outside_the_state_directory() {
 /// when pasted into GitHub, and drives no terminal.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_markdown_report_printed_or_piped_neither_mentions_links_nor_drives_the_terminal() {
-    use drctl::journal::{Event, Journal, Outcome, PlanRef, RunKind};
+    use drctl::journal::{Event, Journal, Outcome, RunKind};
     let state = tempfile::tempdir().unwrap();
     let store = std::sync::Arc::new(drctl::state::FileStore::new(state.path()));
     let run = drctl::journal::new_run_id("payments");
     let mut j = Journal::create(store, &run).await.unwrap();
-    j.append(Event::RunStarted {
-        run_id: run.clone(),
-        kind: RunKind::Drill,
-        target: "us-east-1".into(),
-        plans: vec![PlanRef {
-            name: "payments".into(),
-            digest: "test".into(),
-        }],
-        operator: Some("@oncall-team see https://evil.test/x \u{1b}]0;owned\u{7}".into()),
-        host: "test".into(),
-        pid: 1,
-        flags: serde_json::json!({}),
-        declared_at: None,
-        nonce: None,
-        steps: vec![],
-    })
-    .await
-    .unwrap();
+    let operator = "@oncall-team see https://evil.test/x \u{1b}]0;owned\u{7}";
+    j.append(run_started(&run, RunKind::Drill, Some(operator)))
+        .await
+        .unwrap();
     j.append(Event::RunFinished {
         outcome: Outcome::Succeeded,
         summary: serde_json::json!({}),
@@ -1043,8 +1039,7 @@ async fn a_markdown_report_printed_or_piped_neither_mentions_links_nor_drives_th
 #[tokio::test(flavor = "multi_thread")]
 async fn with_run_public_listed_every_writer_without_the_run_key_exits_2_and_writes_nothing() {
     use drctl::journal::{
-        ApprovalDetail, Decision, Event, GateName, Journal, Keyed, Outcome, PlanRef, RunKeys,
-        RunKind,
+        ApprovalDetail, Decision, Event, GateName, Journal, Keyed, Outcome, RunKeys, RunKind,
     };
     let state = tempfile::tempdir().unwrap();
     // A failover the run key signed, which a resume or an approval would
@@ -1055,24 +1050,9 @@ async fn with_run_public_listed_every_writer_without_the_run_key_exits_2_and_wri
     let store = std::sync::Arc::new(Keyed::new(files, keys));
     let run = drctl::journal::new_run_id("payments");
     let mut j = Journal::create(store, &run).await.unwrap();
-    j.append(Event::RunStarted {
-        run_id: run.clone(),
-        kind: RunKind::Failover,
-        target: "us-east-1".into(),
-        plans: vec![PlanRef {
-            name: "payments".into(),
-            digest: "test".into(),
-        }],
-        operator: None,
-        host: "test".into(),
-        pid: 1,
-        flags: serde_json::json!({}),
-        declared_at: None,
-        nonce: None,
-        steps: vec![],
-    })
-    .await
-    .unwrap();
+    j.append(run_started(&run, RunKind::Failover, None))
+        .await
+        .unwrap();
     // An emergency run, approved later (`runs approve` is for these).
     j.append(Event::Gate {
         plan: "payments".into(),
