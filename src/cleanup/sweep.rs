@@ -523,7 +523,8 @@ async fn capacity_owner(
         Ok(None) => DrillJournal::Missing,
         Err(e) => DrillJournal::Unreadable(e.to_string()),
     };
-    let marked = marks_vouch((clouds, plans), raised, run).await;
+    let vouch = marks_vouch((clouds, plans), raised, run).await;
+    let marked = vouch == Ok(true);
     let since = match &drill {
         DrillJournal::Read(records) => records.first().map(|r| r.at),
         // The drill's start, from its run id, for the runs since.
@@ -537,7 +538,16 @@ async fn capacity_owner(
         }
         None => Later::NotRead,
     };
-    super::owner::swept_capacity(run, (region, &group), &drill, &later, marked)
+    match super::owner::swept_capacity(run, (region, &group), &drill, &later, marked) {
+        // A read that failed is why the marks could not stand in: said.
+        CapacityOwner::Unknown(why) => match vouch {
+            Err(read) => CapacityOwner::Unknown(format!(
+                "{why} (its drill marks could not be checked: {read})"
+            )),
+            Ok(_) => CapacityOwner::Unknown(why),
+        },
+        owner => owner,
+    }
 }
 
 /// When run `run` started, from its id (`20261122T192005Z-<plan>-<suffix>`).
@@ -554,8 +564,12 @@ fn started_from_run_id(run: &str) -> Option<DateTime<Utc>> {
 /// of `plans` that has the group; and the group is not in a region where
 /// that plan's data is written (read through its data role: a mark there,
 /// forged by whoever may tag the group, must not make a sweep lower what
-/// serves). Any read that fails is a no.
-async fn marks_vouch((clouds, plans): (&Clouds, &[Plan]), raised: &Temp, run: &str) -> bool {
+/// serves). A read that fails is a no, and why (`Err`).
+async fn marks_vouch(
+    (clouds, plans): (&Clouds, &[Plan]),
+    raised: &Temp,
+    run: &str,
+) -> Result<bool, String> {
     let Temp::Raised {
         kind,
         region,
@@ -563,14 +577,15 @@ async fn marks_vouch((clouds, plans): (&Clouds, &[Plan]), raised: &Temp, run: &s
         ..
     } = raised
     else {
-        return false;
+        return Ok(false);
     };
     let Some(scaling) = kind.scaling() else {
-        return false;
+        return Ok(false);
     };
     let marked = match scaling.read(clouds, region, group).await {
         Ok(Some(read)) => crate::steps::drill_raise::marked(&read).is_some_and(|(r, _)| r == run),
-        _ => false,
+        Ok(None) => false,
+        Err(e) => return Err(e.summary()),
     };
     let owner = plans.iter().find(|p| {
         run.contains(&format!("-{}-", p.name()))
@@ -584,15 +599,15 @@ async fn marks_vouch((clouds, plans): (&Clouds, &[Plan]), raised: &Temp, run: &s
                 })
     });
     let Some(plan) = owner.filter(|_| marked && started_from_run_id(run).is_some()) else {
-        return false;
+        return Ok(false);
     };
-    !writes_in(clouds, plan, region).await.unwrap_or(true)
+    writes_in(clouds, plan, region).await.map(|writes| !writes)
 }
 
 /// Whether a data copy of `plan` in `region` is its writer, read through
-/// each data kind's role (`None`: a read failed). A plan without data
-/// serves from its home region.
-async fn writes_in(clouds: &Clouds, plan: &Plan, region: &str) -> Option<bool> {
+/// each data kind's role (`Err`: a read failed, and why). A plan without
+/// data serves from its home region.
+async fn writes_in(clouds: &Clouds, plan: &Plan, region: &str) -> Result<bool, String> {
     let mut any = false;
     for r in crate::plan::kinds::each(&plan.spec) {
         let Shown::Data(copies) = r.shown() else {
@@ -600,12 +615,12 @@ async fn writes_in(clouds: &Clouds, plan: &Plan, region: &str) -> Option<bool> {
         };
         any = true;
         match copies.describe(clouds, region).await {
-            Ok(Some(c)) if c.role == crate::cloud::DbRole::Primary => return Some(true),
+            Ok(Some(c)) if c.role == crate::cloud::DbRole::Primary => return Ok(true),
             Ok(_) => {}
-            Err(_) => return None,
+            Err(e) => return Err(e.summary()),
         }
     }
-    Some(!any && region == plan.home())
+    Ok(!any && region == plan.home())
 }
 
 #[cfg(test)]
