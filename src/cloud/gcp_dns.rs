@@ -226,6 +226,25 @@ impl GcpDns {
             })
             .await
     }
+
+    /// Sends `body` as one change of managed zone `zone` of `project`
+    /// (`name`: the record set it is about), through this adapter's one
+    /// [`write`].
+    async fn change(
+        &self,
+        (project, zone): (&str, &str),
+        name: &str,
+        body: model::Change,
+    ) -> Result<CloudDnsChange, CloudError> {
+        const OP: &str = "changes.create";
+        let c = self.client(OP, name).await?;
+        let send = (c.changes.create())
+            .set_project(project)
+            .set_managed_zone(zone)
+            .set_body(body)
+            .send();
+        write(OP, name, send).await
+    }
 }
 
 fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
@@ -294,22 +313,10 @@ impl CloudDns for GcpDns {
         deletion: Option<&CloudRecordSet>,
         addition: &CloudRecordSet,
     ) -> Result<CloudDnsChange, CloudError> {
-        const OP: &str = "changes.create";
-        let c = self.client(OP, &addition.name).await?;
         let body = model::Change::new()
             .set_additions([api_record_set(addition)])
             .set_deletions(deletion.map(api_record_set));
-        write(
-            OP,
-            &addition.name,
-            c.changes
-                .create()
-                .set_project(project)
-                .set_managed_zone(zone)
-                .set_body(body)
-                .send(),
-        )
-        .await
+        self.change((project, zone), &addition.name, body).await
     }
 
     async fn delete_record_set(
@@ -318,20 +325,8 @@ impl CloudDns for GcpDns {
         zone: &str,
         deletion: &CloudRecordSet,
     ) -> Result<CloudDnsChange, CloudError> {
-        const OP: &str = "changes.create";
-        let c = self.client(OP, &deletion.name).await?;
         let body = model::Change::new().set_deletions([api_record_set(deletion)]);
-        write(
-            OP,
-            &deletion.name,
-            c.changes
-                .create()
-                .set_project(project)
-                .set_managed_zone(zone)
-                .set_body(body)
-                .send(),
-        )
-        .await
+        self.change((project, zone), &deletion.name, body).await
     }
 
     async fn dns_change(

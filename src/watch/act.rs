@@ -120,16 +120,21 @@ impl Watcher {
         }
     }
 
-    /// Whether the notice journal `id` exists (someone journaled the
-    /// notice; it is delivered from there): what a told-once marker stands
-    /// for. Unread: taken as not journaled (the notice is told once by its
-    /// id whoever tells). Without a notifier nothing is journaled, and the
-    /// marker alone says it.
+    /// Whether the notice journal `id` exists and verifies (someone
+    /// journaled the notice; it is delivered from there): what a told-once
+    /// marker stands for. Read as every reader of journals reads one
+    /// (authenticated where keys are listed): one a writer of the state
+    /// put there without a key is not a notice. Unread: taken as not
+    /// journaled (the notice is told once by its id whoever tells).
+    /// Without a notifier nothing is journaled, and the marker alone says it.
     async fn notice_journaled(&self, id: &str) -> bool {
         if self.hub.is_none() {
             return true;
         }
-        self.state.notices.read(id).await.is_ok()
+        let notices = self.state.notices.as_ref();
+        crate::journal::read_authenticated_with_tip(notices, id)
+            .await
+            .is_ok()
     }
 
     /// Whether the marker `marker` that holds this episode's notice is a

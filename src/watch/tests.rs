@@ -1216,13 +1216,7 @@ fn regression_without_keys_listed_watch_acted_on_journals_alone() {
 /// same, once (its notice journal's id).
 #[tokio::test(start_paused = true)]
 async fn regression_a_pre_made_told_marker_silenced_the_proposals_notice() {
-    let mut m = Matrix::new(
-        3,
-        vec![plan_with("payments", spec(WatchMode::Propose))],
-        2.0,
-        5,
-    );
-    with_notifier(&mut m);
+    let mut m = proposing_with_notifier();
     let board = m.watchers[0].state.board.clone();
     let episode = format!("payments/{HOME}/start/0");
     let forged = super::shared::Marker::new("obs-0", m.now());
@@ -1430,13 +1424,7 @@ fn proposals_told(m: &Matrix) -> Vec<String> {
 /// once.
 #[tokio::test(start_paused = true)]
 async fn regression_one_observers_told_marker_without_a_notice_silenced_the_proposal() {
-    let mut m = Matrix::new(
-        3,
-        vec![plan_with("payments", spec(WatchMode::Propose))],
-        2.0,
-        5,
-    );
-    with_notifier(&mut m);
+    let mut m = proposing_with_notifier();
     // obs-2 is the taken one: it runs no honest watcher.
     let key = m.watchers[2].cfg.key.clone();
     m.watchers.truncate(2);
@@ -1522,4 +1510,16 @@ async fn a_reader_that_does_not_start_judges_a_proposal_due_from_the_first_sight
         .await
         .unwrap();
     assert_eq!(seen.board.due(&p, window), now + secs(60));
+}
+
+/// Three observers of payments in `propose` mode, each with a notifier.
+fn proposing_with_notifier() -> Matrix {
+    let mut m = Matrix::new(
+        3,
+        vec![plan_with("payments", spec(WatchMode::Propose))],
+        2.0,
+        5,
+    );
+    with_notifier(&mut m);
+    m
 }

@@ -221,6 +221,20 @@ fn gcp_permissions(label: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// Every GCP call drctl makes that changes something (each mapped to its
+/// permissions by [`gcp_permissions`]).
+const GCP_WRITES: [&str; 9] = [
+    "sqladmin:instances.promoteReplica",
+    "sqladmin:instances.switchover",
+    "sqladmin:instances.clone",
+    "sqladmin:instances.patch",
+    "sqladmin:instances.delete",
+    "compute:regionInstanceGroupManagers.resize",
+    "compute:regionAutoscalers.patch",
+    "run:services.patch",
+    "clouddns:changes.create",
+];
+
 /// The Terraform resources that bind a GCP role to a member: in the
 /// project (with or without a condition), on one Cloud Run service, on one
 /// Cloud DNS managed zone.
@@ -468,18 +482,7 @@ fn a_gcp_observers_role_reads_what_watch_reads_and_writes_nothing() {
             );
         }
     }
-    let writes = [
-        "sqladmin:instances.promoteReplica",
-        "sqladmin:instances.switchover",
-        "sqladmin:instances.clone",
-        "sqladmin:instances.patch",
-        "sqladmin:instances.delete",
-        "compute:regionInstanceGroupManagers.resize",
-        "compute:regionAutoscalers.patch",
-        "run:services.patch",
-        "clouddns:changes.create",
-    ];
-    for label in writes {
+    for label in GCP_WRITES {
         for p in gcp_permissions(label).expect("a GCP call") {
             assert!(
                 !observer.contains(*p),
@@ -1237,18 +1240,7 @@ fn regression_the_gcp_roles_writes_were_project_wide() {
         gcp_plan_resources = (resources.clone())
     });
     let grants = gcp_grants(&files, &vars);
-    let writes = [
-        "sqladmin:instances.promoteReplica",
-        "sqladmin:instances.switchover",
-        "sqladmin:instances.clone",
-        "sqladmin:instances.patch",
-        "sqladmin:instances.delete",
-        "compute:regionInstanceGroupManagers.resize",
-        "compute:regionAutoscalers.patch",
-        "run:services.patch",
-        "clouddns:changes.create",
-    ];
-    let write_permissions: BTreeSet<&str> = writes
+    let write_permissions: BTreeSet<&str> = GCP_WRITES
         .iter()
         .flat_map(|l| gcp_permissions(l).expect("a GCP call").iter().copied())
         .collect();
