@@ -52,6 +52,15 @@ pub struct ReportArgs {
     /// Write to FILE (whole or not at all) instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The dashboard: add the readiness matrix (plans by checks), read live
+    /// from the clouds and the drill history, to the HTML report. Without
+    /// it the report is computed from journals alone.
+    #[arg(long)]
+    readiness: bool,
+    /// How long one readiness read may take before its region is shown as
+    /// unreachable (e.g. 2s, 5s), with `--readiness`.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    read_timeout: std::time::Duration,
     /// The post-incident report of one run (Markdown).
     #[arg(long, conflicts_with_all = ["since", "from", "to", "only_plans"])]
     run: Option<String>,
@@ -99,6 +108,12 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
         now,
         keys: &keys,
     };
+    if a.readiness && a.format != Format::Html {
+        return Err(
+            CliError::invalid("the readiness matrix is drawn in the HTML report only")
+                .hint("add --format html, or use `drctl status --output json` for it as JSON"),
+        );
+    }
     let mut r = report::build(&req, &journals);
     // An observer's journal counts only when a listed observer signed it:
     // a writer of the state cannot add the watchers' decisions.
@@ -108,9 +123,22 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
         Format::Json => render::json(&r),
         Format::Csv => render::csv(&r),
         Format::Junit => render::junit(&r),
+        Format::Html if a.readiness => {
+            let shown = shown_plans(&loaded.plans, &a.only);
+            let m = super::status::readiness_now(settings, &shown, a.read_timeout).await;
+            report::html::page(&r, Some(&m))
+        }
         Format::Html => report::html::html(&r),
     };
     write_out(a.out.as_deref(), &text)
+}
+
+/// The plans the report covers: `only`, or every plan.
+fn shown_plans(plans: &[drctl::plan::Plan], only: &[String]) -> Vec<drctl::plan::Plan> {
+    (plans.iter())
+        .filter(|p| only.is_empty() || only.iter().any(|o| o == p.name()))
+        .cloned()
+        .collect()
 }
 
 /// `drctl report --run RUN`: the post-incident report of one run.

@@ -52,14 +52,8 @@ pub async fn run(args: StatusArgs, settings: &Settings) -> Result<Exit, CliError
         read_timeout: args.read_timeout,
     };
     let (report, history) = status_with_history(settings, &plans, &clouds, &opts).await;
-    match history {
-        History::Read => {}
-        History::Failed(e) => super::errln!("warning: cannot read the drill history: {e:#}"),
-        History::TimedOut => super::errln!(
-            "warning: the drill history ({}) did not answer within {}s; shown without it",
-            settings.state,
-            args.read_timeout.as_secs_f64()
-        ),
+    if let Some(warning) = history.warning(settings, &opts) {
+        super::errln!("warning: {warning}");
     }
     if let Some(path) = &args.html {
         let page = drctl::status::matrix::html(&report, chrono::Utc::now());
@@ -103,6 +97,47 @@ enum History {
     Failed(CliError),
     /// It did not answer within the read timeout.
     TimedOut,
+}
+
+impl History {
+    /// What to warn of when the history was not read.
+    fn warning(&self, settings: &Settings, opts: &StatusOptions) -> Option<String> {
+        match self {
+            Self::Read => None,
+            Self::Failed(e) => Some(format!("cannot read the drill history: {e:#}")),
+            Self::TimedOut => Some(format!(
+                "the drill history ({}) did not answer within {}s; shown without it",
+                settings.state,
+                opts.read_timeout.as_secs_f64()
+            )),
+        }
+    }
+}
+
+/// The readiness matrix of `plans` read now, for the report's dashboard:
+/// the status reads and the drill history, each bounded by `read_timeout`;
+/// clouds that cannot be reached at all make a matrix not read, with why.
+pub(super) async fn readiness_now(
+    settings: &Settings,
+    plans: &[drctl::plan::Plan],
+    read_timeout: Duration,
+) -> drctl::report::readiness::Matrix {
+    let clouds = match drctl::cloud::connect(&settings.cloud).await {
+        Ok(c) => c,
+        Err(e) => {
+            return drctl::report::readiness::Matrix::NotRead(format!(
+                "the clouds could not be reached: {e:#}"
+            ));
+        }
+    };
+    let opts = StatusOptions {
+        lag_window: DEFAULT_LAG_WINDOW,
+        read_timeout,
+    };
+    let at = chrono::Utc::now();
+    let (report, history) = status_with_history(settings, plans, &clouds, &opts).await;
+    let notes = history.warning(settings, &opts).into_iter().collect();
+    drctl::status::matrix::matrix(&report, at, notes)
 }
 
 /// The readiness of `plans` and, read beside it, the drill history that

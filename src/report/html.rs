@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 
 use super::controls::Status;
 use super::findings::Severity;
+use super::readiness::Matrix;
 use super::render::{
     achieved, cleanup_word, day, evidence_text, finding_code, kind_label, measure_text, minute,
     target, verdict_reason, verdict_word, x,
@@ -109,8 +110,15 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px; border-top: 1px
 }
 "#;
 
-/// The report as one self-contained HTML page.
+/// The report as one self-contained HTML page, from journals alone.
 pub fn html(r: &Report) -> String {
+    page(r, None)
+}
+
+/// The report as one self-contained HTML page; with `readiness`, the
+/// dashboard: the readiness matrix read live is drawn after the summary,
+/// and the page says which part was read from the clouds.
+pub fn page(r: &Report, readiness: Option<&Matrix>) -> String {
     let mut o = String::with_capacity(64 * 1024);
     let title = format!(
         "Disaster-recovery report, {} to {}",
@@ -127,24 +135,43 @@ pub fn html(r: &Report) -> String {
     );
     let _ = writeln!(o, r#"<meta name="generator" content="drctl">"#);
     let _ = writeln!(o, "<title>{}</title>", x(&title));
-    let _ = writeln!(o, "<style>{STYLE}{}</style>", super::pictures::STYLE);
+    let _ = writeln!(
+        o,
+        "<style>{STYLE}{}{}</style>",
+        super::pictures::STYLE,
+        if readiness.is_some() {
+            super::readiness::STYLE
+        } else {
+            ""
+        }
+    );
     let _ = writeln!(o, "</head>");
     let _ = writeln!(o, "<body>\n<main>");
     let _ = writeln!(o, "<header>\n<h1>{}</h1>", x(&title));
     let _ = writeln!(
         o,
-        r#"<p class="meta">Plans: {} · generated {} · computed from journals only · schema <code>{}</code></p>"#,
+        r#"<p class="meta">Plans: {} · generated {} · computed from journals only{} · schema <code>{}</code></p>"#,
         if r.scope.is_empty() {
             "none".into()
         } else {
             x(&r.scope.join(", "))
         },
         x(&minute(r.generated_at)),
+        if readiness.is_some() {
+            ", but for the readiness read from the clouds"
+        } else {
+            ""
+        },
         x(r.schema)
     );
     let _ = write!(
         o,
-        r##"<nav class="toc"><a href="#summary">Summary</a><a href="#calendar">Drill calendar</a><a href="#placement">Where plans serve</a><a href="#findings">Findings</a>"##
+        r##"<nav class="toc"><a href="#summary">Summary</a>{}<a href="#calendar">Drill calendar</a><a href="#placement">Where plans serve</a><a href="#findings">Findings</a>"##,
+        if readiness.is_some() {
+            r##"<a href="#readiness">Readiness now</a>"##
+        } else {
+            ""
+        }
     );
     for p in &r.plans {
         let _ = write!(
@@ -160,6 +187,9 @@ pub fn html(r: &Report) -> String {
     );
     let _ = writeln!(o, "</header>");
     summary(&mut o, r);
+    if let Some(m) = readiness {
+        super::readiness::section(&mut o, m);
+    }
     super::pictures::calendar(&mut o, r);
     super::pictures::placement(&mut o, r);
     findings(&mut o, r);
@@ -171,8 +201,13 @@ pub fn html(r: &Report) -> String {
     signoff(&mut o, r);
     let _ = writeln!(
         o,
-        "<footer>Made by drctl from the journals of the runs it lists, and nothing else: the same journals give the same report. \
-         <code>drctl audit verify --evidence</code> proves each journal's hash chain and each run's evidence pack on every destination.</footer>"
+        "<footer>Made by drctl from the journals of the runs it lists{}. \
+         <code>drctl audit verify --evidence</code> proves each journal's hash chain and each run's evidence pack on every destination.</footer>",
+        if readiness.is_some() {
+            "; the readiness section alone was read from the clouds, when it says: the same journals give the same report but for that section"
+        } else {
+            ", and nothing else: the same journals give the same report"
+        }
     );
     let _ = writeln!(o, "</main>\n</body>\n</html>");
     o

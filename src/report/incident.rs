@@ -7,14 +7,10 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::render::{md, md_join};
+use super::render::{md, md_join, minute};
 use super::{JournalText, ReadRun, RunRow, read, row};
 use crate::journal::event::{Event, StepRef};
 use crate::plan::Plan;
-
-fn minute(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
-}
 
 /// What the sections of a post-incident report are drafted from.
 struct Draft<'a> {

@@ -32,6 +32,7 @@ pub mod html;
 pub mod incident;
 pub mod pictures;
 mod placement;
+pub mod readiness;
 pub mod render;
 mod row;
 

@@ -56,6 +56,7 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
         dns,
         evidence,
         checks,
+        controls,
     } = reading;
     let mut faults = Faults::default();
     let dbs: Vec<(String, DbStatus)> = dbs
@@ -116,6 +117,7 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
         rpo_seconds: plan.tier.rpo.as_secs(),
         active_region: active,
         dns: dns_rows,
+        controls,
         ready: problems.is_empty() && regions.iter().all(|r| r.ready),
         regions,
         evidence,
@@ -527,6 +529,7 @@ mod tests {
             ],
             evidence: Vec::new(),
             checks: [(e.to_string(), Vec::new())].into(),
+            controls: Vec::new(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The readiness matrix: plans by checks (data and lag, capacity, traffic,
 //! the standbys' own checks, evidence, verified), each cell ok, unknown or
 //! failing with why, as a table and as one self-contained HTML page
-//! (`drctl status --html FILE`).
+//! (`drctl status --html FILE`, and the report's dashboard, which draws it
+//! with [`crate::report::readiness`]).
 //!
 //! Why a matrix: on-call reads "which plan, which check" before anything
 //! else during an outage, and an auditor reads it across the estate; the
@@ -11,71 +12,12 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-
 use super::{PlanStatus, RegionStatus, StatusReport};
+use crate::report::readiness::{self, table};
+pub use crate::report::readiness::{CHECKS, Cell, Mark, Row};
 use crate::report::render::x;
-
-/// What one check came to for one plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mark {
-    /// The plan has nothing this check reads.
-    None,
-    /// It holds.
-    Ok,
-    /// It could not be judged (a read that failed, a lag with no datapoint).
-    Unknown,
-    /// It does not hold.
-    Fail,
-}
-
-impl Mark {
-    /// Its word on the page.
-    pub fn word(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Ok => "ok",
-            Self::Unknown => "unknown",
-            Self::Fail => "FAIL",
-        }
-    }
-}
-
-/// One cell: a check of a plan, and why when it is not ok.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Cell {
-    /// The check.
-    pub check: &'static str,
-    /// What it came to.
-    pub mark: Mark,
-    /// Why, when it is not ok.
-    pub why: Vec<String>,
-}
-
-/// One plan's row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Row {
-    /// The plan.
-    pub plan: String,
-    /// Where it serves now.
-    pub active: String,
-    /// Whether a standby could take over now.
-    pub ready: bool,
-    /// Its cells, in [`CHECKS`] order.
-    pub cells: Vec<Cell>,
-}
-
-/// The checks, in column order.
-pub const CHECKS: [&str; 6] = [
-    "data and lag",
-    "capacity",
-    "traffic",
-    "standby checks",
-    "evidence",
-    "verified",
-];
+use crate::steps::placement::{ControlReading, ControlSaid};
+use chrono::{DateTime, Utc};
 
 /// Folds marks into a cell: the worst wins; no mark at all is `none`.
 fn cell(check: &'static str, marks: Vec<(Mark, Option<String>)>) -> Cell {
@@ -141,7 +83,34 @@ fn capacity(p: &PlanStatus) -> Cell {
     cell("capacity", marks)
 }
 
+/// What one data-plane control says of where the plan serves: its region
+/// serves exactly when the plan serves from it.
+fn control(p: &PlanStatus, c: &ControlReading) -> (Mark, Option<String>) {
+    let at = format!("{} control in {}", c.record, c.region);
+    let serves = c.region == p.active_region;
+    match (&c.said, serves) {
+        (ControlSaid::Serve, true) | (ControlSaid::Drain, false) => (Mark::Ok, None),
+        (ControlSaid::Drain, true) => (
+            Mark::Fail,
+            Some(format!("{at} says drain where the plan serves")),
+        ),
+        (ControlSaid::Serve, false) => (
+            Mark::Fail,
+            Some(format!(
+                "{at} says serve; the plan serves from {}",
+                p.active_region
+            )),
+        ),
+        (ControlSaid::Missing, _) => (
+            Mark::Fail,
+            Some(format!("{at} is missing: `drctl dns prepare` writes it")),
+        ),
+        (ControlSaid::Unknown(why), _) => (Mark::Unknown, Some(format!("{at}: {why}"))),
+    }
+}
+
 fn traffic(p: &PlanStatus) -> Cell {
+    let controls = p.controls.iter().map(|c| control(p, c));
     let marks = (p.dns.iter())
         .map(|d| match &d.points_to {
             Some(r) if *r == p.active_region => (Mark::Ok, None),
@@ -154,6 +123,7 @@ fn traffic(p: &PlanStatus) -> Cell {
                 Some(format!("{}: no region matches its values", d.name)),
             ),
         })
+        .chain(controls)
         .collect();
     cell("traffic", marks)
 }
@@ -218,6 +188,16 @@ pub fn rows(report: &StatusReport) -> Vec<Row> {
         .collect()
 }
 
+/// The matrix of `report` read at `at`, with what the read could not say
+/// for every plan (`notes`), for the report's dashboard.
+pub fn matrix(report: &StatusReport, at: DateTime<Utc>, notes: Vec<String>) -> readiness::Matrix {
+    readiness::Matrix::Read {
+        at,
+        rows: rows(report),
+        notes,
+    }
+}
+
 const STYLE: &str = r#"
 body { margin: 0; color: #1b1f24; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif; }
 main { max-width: 1120px; margin: 0 auto; padding: 24px 32px; }
@@ -226,12 +206,6 @@ p.meta { color: #57606a; margin: 0 0 14px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border: 1px solid #d0d7de; padding: 6px 8px; text-align: left; vertical-align: top; }
 thead th { background: #f3f5f7; }
-td.mark { font-weight: 700; }
-td.mark .why { display: block; font-weight: 400; font-size: 12px; color: #57606a; }
-td.ok { color: #1a7f37; background: #dafbe1; }
-td.fail { color: #b3261e; background: #ffebe9; }
-td.unknown { color: #7d4e00; background: #fff8c5; }
-td.none { color: #57606a; }
 @media print { * { -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 "#;
 
@@ -241,49 +215,16 @@ pub fn html(report: &StatusReport, at: DateTime<Utc>) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Readiness, {0}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>Readiness, {0}</h1>",
-        x(&at.format("%Y-%m-%d %H:%M:%SZ").to_string())
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Readiness, {0}</title>\n<style>{STYLE}{1}</style>\n</head>\n<body>\n<main>\n<h1>Readiness, {0}</h1>",
+        x(&at.format("%Y-%m-%d %H:%M:%SZ").to_string()),
+        readiness::STYLE
     );
     let _ = writeln!(
         o,
         r#"<p class="meta">Read from the clouds and the drill history by <code>drctl status</code>: each plan by each check, ok, unknown (could not be judged) or FAIL with why; none: the plan has nothing the check reads.</p>"#
     );
-    let _ = write!(
-        o,
-        r#"<table class="matrix"><thead><tr><th>Plan</th><th>Serves from</th><th>Ready</th>"#
-    );
-    for c in CHECKS {
-        let _ = write!(o, "<th>{c}</th>");
-    }
-    let _ = writeln!(o, "</tr></thead><tbody>");
-    for r in rows(report) {
-        let _ = write!(
-            o,
-            r#"<tr data-plan="{0}"><th>{0}</th><td>{1}</td><td class="mark {2}" data-check="ready" data-mark="{2}">{3}</td>"#,
-            x(&r.plan),
-            x(&r.active),
-            if r.ready { "ok" } else { "fail" },
-            if r.ready { "READY" } else { "NOT READY" }
-        );
-        for c in &r.cells {
-            let class = match c.mark {
-                Mark::Fail => "fail",
-                m => m.word(),
-            };
-            let why: String = (c.why.iter().take(4))
-                .map(|w| format!(r#"<span class="why">{}</span>"#, x(w)))
-                .collect();
-            let _ = write!(
-                o,
-                r#"<td class="mark {class}" data-check="{}" data-mark="{}">{}{why}</td>"#,
-                c.check,
-                class,
-                c.mark.word()
-            );
-        }
-        let _ = writeln!(o, "</tr>");
-    }
-    let _ = writeln!(o, "</tbody></table>\n</main>\n</body>\n</html>");
+    table(&mut o, &rows(report));
+    let _ = writeln!(o, "</main>\n</body>\n</html>");
     o
 }
 

@@ -77,6 +77,10 @@ pub struct PlanStatus {
     pub active_region: String,
     /// Where each DNS record points.
     pub dns: Vec<DnsStatus>,
+    /// Each data-plane control (a `switch = "health-check"` record's, per
+    /// region), read through its own region: what it says now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<crate::steps::placement::ControlReading>,
     /// Per region: databases and compute.
     pub regions: Vec<RegionStatus>,
     /// Evidence destinations and whether their buckets exist.

@@ -36,6 +36,9 @@ pub(super) struct PlanReading {
     /// Per standby region: what the kinds' own readiness found (health
     /// checks, buckets, restorability).
     pub checks: BTreeMap<String, Vec<Finding>>,
+    /// Each data-plane control, each through its own region (as `watch`
+    /// reads them: [`placement::controls`]).
+    pub controls: Vec<placement::ControlReading>,
 }
 
 /// One copy of a resource's data in one region (a database instance),
@@ -126,12 +129,13 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
             read_checks(clouds, plan, region, limit).await,
         )
     });
-    let (dbs, groups, dns, evidence, checks) = futures::join!(
+    let (dbs, groups, dns, evidence, checks, controls) = futures::join!(
         join_all(dbs),
         join_all(groups),
         join_all(dns),
         join_all(evidence),
-        join_all(checks)
+        join_all(checks),
+        placement::controls(clouds, plan, limit)
     );
     PlanReading {
         dbs,
@@ -139,6 +143,7 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
         dns,
         evidence,
         checks: checks.into_iter().collect(),
+        controls,
     }
 }
 

@@ -13,7 +13,8 @@
 //! before its steps act, the plan's **inventory**: one flat map of named
 //! facts (a resource's ids and regions, its capacity maximum and floor, the
 //! data copies and their designation, the lag metric's presence, the
-//! records' targets, the evidence destinations, a digest of each of the
+//! records' targets, what each data-plane control says (serve, drain or
+//! missing), the evidence destinations, a digest of each of the
 //! plan's entries). `status` reads the same inventory now and compares.
 //!
 //! The inventory is built from a [`PlanStatus`], the one kind-neutral
@@ -40,6 +41,7 @@ use crate::plan::Plan;
 use crate::runs::schedule::Cadence;
 pub use crate::runs::verified::{Band, Inventory, Verified, definition, differences};
 use crate::runs::verified::{Scope, judge as rule};
+use crate::steps::placement::ControlSaid;
 
 /// The plan's inventory as `status` read it (pure): its definition
 /// ([`definition`]) and, per region, what answered. A read that failed
@@ -84,6 +86,15 @@ pub fn inventory(plan: &Plan, status: &PlanStatus) -> Inventory {
         let mut values = d.values.clone();
         values.sort();
         out.insert(format!("{} record {}", d.id, d.name), values.join(", "));
+    }
+    for c in &status.controls {
+        let said = match &c.said {
+            ControlSaid::Serve => "serve",
+            ControlSaid::Drain => "drain",
+            ControlSaid::Missing => "missing",
+            ControlSaid::Unknown(_) => "unreadable",
+        };
+        out.insert(format!("{} control in {}", c.record, c.region), said.into());
     }
     for e in &status.evidence {
         let state = match (e.reachable, &e.error) {

@@ -12,7 +12,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::cloud::control::Control;
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::cloud::control::{Control, ControlState};
 use crate::cloud::{CloudError, Clouds, DnsRecord, ErrorKind, ObjectUrl};
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
@@ -125,6 +128,62 @@ pub async fn read_control(
             None => ControlRead::Invalid(format!("{url} is not a drctl control object")),
         },
     })
+}
+
+/// What one data-plane control said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlSaid {
+    /// Its region serves.
+    Serve,
+    /// Its region is drained.
+    Drain,
+    /// There is none (`drctl dns prepare` never ran).
+    Missing,
+    /// Its read did not answer, or not usefully: why.
+    Unknown(String),
+}
+
+/// One data-plane control (a `switch = "health-check"` record's, in one
+/// region), as read through that region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ControlReading {
+    /// The `[[dns]]` resource.
+    pub record: String,
+    /// The region it controls (and lives in).
+    pub region: String,
+    /// What it said.
+    pub said: ControlSaid,
+}
+
+/// The plan's data-plane controls, each through its own region.
+pub async fn controls(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<ControlReading> {
+    let reads = (plan.spec.dns.iter())
+        .filter(|d| d.switch == SwitchMode::HealthCheck)
+        .flat_map(|d| {
+            (plan.regions().iter()).filter_map(move |r| {
+                d.controls
+                    .get(r)
+                    .map(|u| (d.id.clone(), r.clone(), u.clone()))
+            })
+        });
+    join_all(reads.map(|(record, region, url)| async move {
+        let said = match read_control(clouds, timeout, &region, &url).await {
+            Ok(ControlRead::Found(c)) => match c.state {
+                ControlState::Serve => ControlSaid::Serve,
+                ControlState::Drain => ControlSaid::Drain,
+            },
+            Ok(ControlRead::Missing) => ControlSaid::Missing,
+            Ok(ControlRead::Invalid(why)) => ControlSaid::Unknown(why),
+            Err(e) => ControlSaid::Unknown(e.summary()),
+        };
+        ControlReading {
+            record,
+            region,
+            said,
+        }
+    }))
+    .await
 }
 
 /// Whether two DNS names are the same (case and the trailing dot aside).

@@ -31,14 +31,14 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use super::decide::{Next, Tally, Verdict};
-use crate::cloud::control::ControlState;
 use crate::cloud::{Clouds, DbRole};
 use crate::journal::watch::WatchDecision;
 use crate::plan::Plan;
 use crate::plan::kinds::{Shown, each};
-use crate::plan::spec::{DnsSpec, SwitchMode};
+use crate::plan::spec::DnsSpec;
 use crate::runs::watch::{PlanHistory, Switch};
-use crate::steps::placement::{self, ControlRead};
+use crate::steps::placement;
+pub use crate::steps::placement::{ControlReading, ControlSaid};
 
 /// What one database copy said of itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,32 +75,6 @@ pub struct DbReading {
     /// The copy's other names, its own alone (`CopyState::own_names`).
     #[serde(skip)]
     pub own_names: Vec<String>,
-}
-
-/// What one data-plane control said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ControlSaid {
-    /// Its region serves.
-    Serve,
-    /// Its region is drained.
-    Drain,
-    /// There is none (`drctl dns prepare` never ran).
-    Missing,
-    /// Its read did not answer, or not usefully: why.
-    Unknown(String),
-}
-
-/// One data-plane control (a `switch = "health-check"` record's, in one
-/// region), as read through that region.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ControlReading {
-    /// The `[[dns]]` resource.
-    pub record: String,
-    /// The region it controls (and lives in).
-    pub region: String,
-    /// What it said.
-    pub said: ControlSaid,
 }
 
 /// What one record said.
@@ -623,36 +597,6 @@ async fn databases(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<DbRea
     .await
 }
 
-/// The plan's data-plane controls, each through its own region.
-async fn controls(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<ControlReading> {
-    let reads = (plan.spec.dns.iter())
-        .filter(|d| d.switch == SwitchMode::HealthCheck)
-        .flat_map(|d| {
-            (plan.regions().iter()).filter_map(move |r| {
-                d.controls
-                    .get(r)
-                    .map(|u| (d.id.clone(), r.clone(), u.clone()))
-            })
-        });
-    join_all(reads.map(|(record, region, url)| async move {
-        let said = match placement::read_control(clouds, timeout, &region, &url).await {
-            Ok(ControlRead::Found(c)) => match c.state {
-                ControlState::Serve => ControlSaid::Serve,
-                ControlState::Drain => ControlSaid::Drain,
-            },
-            Ok(ControlRead::Missing) => ControlSaid::Missing,
-            Ok(ControlRead::Invalid(why)) => ControlSaid::Unknown(why),
-            Err(e) => ControlSaid::Unknown(e.summary()),
-        };
-        ControlReading {
-            record,
-            region,
-            said,
-        }
-    }))
-    .await
-}
-
 /// `records`, read concurrently and mapped to regions (`dbs`: the copies'
 /// endpoints, for a record that follows a database).
 async fn records(
@@ -702,7 +646,7 @@ pub async fn read(clouds: &Clouds, plan: &Plan, journals: &str, timeout: Duratio
         (plan.spec.dns.iter()).partition(|d| !d.switch.needs_route53_api());
     let (databases, controls) = tokio::join!(
         databases(clouds, plan, timeout),
-        controls(clouds, plan, timeout)
+        placement::controls(clouds, plan, timeout)
     );
     let mut w = World {
         records: records(clouds, plan, &plane, &databases, timeout).await,

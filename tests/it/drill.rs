@@ -220,6 +220,43 @@ async fn verified_until_the_world_changes(f: &Fixture, run: &str) {
         dom.contains(r#"data-check="capacity" data-mark="ok">ok"#),
         "the lowered maximum still reaches the active size: {dom}"
     );
+    dashboard_says_the_same(f, run, &want).await;
+}
+
+/// The report's dashboard (`report --format html --readiness`) draws the
+/// matrix read live beside the drill it read from the journals: the same
+/// cells as `status --html`, drawn in their colours, in a real browser.
+async fn dashboard_says_the_same(f: &Fixture, run: &str, want: &str) {
+    let page = f.state_dir().join("dashboard.html");
+    let path = page.to_string_lossy().into_owned();
+    let args = ["report", "--plan", "payments", "--format", "html"];
+    let ran = f
+        .drctl(&[&args[..], &["--readiness", "--out", &path]].concat())
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let dom = crate::html::browse(&page, &["--dump-dom".into()]).await;
+    for said in [
+        r#"<section id="readiness">"#,
+        r#"data-check="verified" data-mark="fail">FAIL"#,
+        r#"data-check="capacity" data-mark="ok">ok"#,
+        want,
+        run,
+        "but for the readiness read from the clouds",
+    ] {
+        assert!(dom.contains(said), "the dashboard lacks {said:?}: {dom}");
+    }
+    // The screenshot is kept beside the report's (target/test-artifacts).
+    let kept = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&kept).expect("the artifacts' directory");
+    let shot = kept.join("dashboard.png");
+    crate::html::browse(&page, &[format!("--screenshot={}", shot.display())]).await;
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    // Without --readiness the report reads no cloud and says so.
+    let plain = f.drctl(&[&args[..], &["--out", &path]].concat()).await;
+    assert_eq!(plain.code, Some(0), "{}", plain.all());
+    let text = std::fs::read_to_string(&page).expect("the report");
+    assert!(!text.contains(r#"id="readiness""#) && text.contains("and nothing else"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

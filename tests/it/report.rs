@@ -129,3 +129,19 @@ fn report_refuses_bad_input_with_exit_2() {
         );
     }
 }
+
+/// The readiness matrix is drawn in the HTML report alone: asked for in
+/// another format, it is refused with a hint (exit 2), before any read.
+#[test]
+fn readiness_outside_the_html_report_is_refused_with_a_hint() {
+    for format in ["md", "json", "csv", "junit"] {
+        let o = report(&["--format", format, "--readiness"]);
+        let all = all(&o);
+        assert_eq!(o.status.code(), Some(2), "{format}: {all}");
+        assert!(
+            all.contains("HTML report only") && all.contains("--format html"),
+            "{all}"
+        );
+        assert!(o.stdout.is_empty(), "{format}: {all}");
+    }
+}

@@ -1,5 +1,6 @@
 use super::*;
 use crate::cloud::fake::FakeCloud;
+use crate::plan::Plan;
 
 fn world() -> FakeCloud {
     let f = crate::cloud::fake::reference_world((&[1.5, 3.0], &[600.0, 1200.0]));
@@ -102,4 +103,84 @@ async fn regression_the_capacity_cell_matched_another_resources_problem_by_name(
         east.problems
     );
     assert_eq!(east.compute[0].problems, vec![said.to_string()]);
+}
+
+/// checkout after `dns prepare` (data-plane switch, home us-east-1), read.
+async fn checkout(f: &FakeCloud) -> (StatusReport, Vec<Plan>) {
+    let plans: Vec<Plan> = (crate::plan::reference().into_iter())
+        .filter(|p| p.name() == "checkout")
+        .collect();
+    let r = super::super::status(&f.clouds(), &plans, &Default::default()).await;
+    (r, plans)
+}
+
+/// The traffic cell reads each data-plane control: its region serves
+/// exactly where the plan serves, a missing control fails, and one whose
+/// region does not answer is unknown, never ok. The verified inventory
+/// carries what each says.
+#[tokio::test]
+async fn the_traffic_cell_and_the_inventory_read_each_data_plane_control() {
+    let f = world();
+    (f.state().buckets).push("s3://drctl-evidence-euw1".into());
+    let (_, plans) = checkout(&f).await;
+    crate::steps::dns_setup::prepare(&f.clouds(), &plans[0], None)
+        .await
+        .expect("dns prepare");
+    let (r, _) = checkout(&f).await;
+    let p = &r.plans[0];
+    assert_eq!(p.active_region, "us-east-1");
+    assert_eq!(p.controls.len(), 3, "{:#?}", p.controls);
+    assert_eq!(mark(&rows(&r), "checkout", "traffic"), (Mark::Ok, vec![]));
+    let items = crate::status::verified::inventory(&plans[0], p);
+    assert_eq!(items["checkout control in us-east-1"], "serve");
+    assert_eq!(items["checkout control in eu-west-1"], "drain");
+
+    // eu-west-1's control deleted, us-west-2's region dead.
+    let url = "s3://drctl-control-euw1/checkout/checkout";
+    assert!(
+        f.state().objects.remove(url).is_some(),
+        "the control's object"
+    );
+    f.state().dead_regions.insert("us-west-2".into());
+    let (r, _) = checkout(&f).await;
+    let (m, why) = mark(&rows(&r), "checkout", "traffic");
+    assert_eq!(m, Mark::Fail, "{why:?}");
+    assert!(
+        why.iter()
+            .any(|w| w.contains("checkout control in eu-west-1 is missing")),
+        "{why:?}"
+    );
+    assert!(
+        why.iter()
+            .any(|w| w.starts_with("checkout control in us-west-2:")),
+        "{why:?}"
+    );
+    let now = crate::status::verified::inventory(&plans[0], &r.plans[0]);
+    assert_eq!(now["checkout control in eu-west-1"], "missing");
+    assert_eq!(now["checkout control in us-west-2"], "unreadable");
+    let said = crate::status::verified::differences(&items, &now);
+    assert!(
+        said.contains(&"checkout control in eu-west-1 was drain, now missing".to_string()),
+        "{said:?}"
+    );
+
+    // Only the region's own answer counts: with us-west-2 back, a control
+    // that says serve outside the serving region fails.
+    f.state().dead_regions.clear();
+    let serve = crate::cloud::control::Control {
+        state: crate::cloud::control::ControlState::Serve,
+        token: 0,
+        run: "by-hand".into(),
+        at: chrono::Utc::now(),
+    };
+    (f.state().objects).insert(url.into(), serve.body().into_bytes().into());
+    let (r, _) = checkout(&f).await;
+    let (m, why) = mark(&rows(&r), "checkout", "traffic");
+    assert_eq!(m, Mark::Fail);
+    assert!(
+        why.iter().any(
+            |w| w == "checkout control in eu-west-1 says serve; the plan serves from us-east-1"
+        ),
+        "{why:?}"
+    );
 }
