@@ -14,8 +14,6 @@
 //! Cleanup ([`remove`]) deletes the instance only when it carries this
 //! drill's run tag, and proves it by reading until the instance is gone.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -23,20 +21,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::drill_copy::{self, LAG_WAIT, first_datapoint};
 use super::drill_names;
 use super::{
     Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
     StepOutput, Traits, wait_for,
 };
-use crate::cloud::retry::poll_until;
-use crate::cloud::{CloudError, Clouds, DbRole, LagReading, ReplicaPlacement};
+use crate::cloud::{CloudError, Clouds, DbRole, ReplicaPlacement};
 use crate::journal::{CleanupResult, Temp};
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, Phase, RunMode};
-
-/// How long the step waits for a first `ReplicaLag` datapoint of the
-/// temporary replica (RDS publishes about once a minute).
-pub const LAG_WAIT: Duration = Duration::from_secs(150);
 
 /// Shadow one database resource in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -302,41 +296,6 @@ impl DrillDatabase {
     }
 }
 
-/// Waits (up to [`LAG_WAIT`], within the step's budget) for a reading of
-/// a lag with at least one datapoint, read by `read`; `what` names it for
-/// the live view when the first look finds none. `Ok(None)`: none came.
-/// A drill's measured RPO is such a first reading: of its temporary
-/// replica here, of the secondary it clones in `drill-global`.
-pub(super) async fn first_datapoint<F, Fut>(
-    cx: &Cx<'_>,
-    what: &str,
-    read: F,
-) -> Result<Option<LagReading>, CloudError>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<LagReading, CloudError>>,
-{
-    let until = (Instant::now() + LAG_WAIT).min(cx.deadline);
-    let told = AtomicBool::new(false);
-    poll_until(what, cx.poll, until, || {
-        let (read, told) = (&read, &told);
-        async move {
-            let r = read().await?;
-            if r.datapoints > 0 {
-                return Ok(Some(r));
-            }
-            if Instant::now() < until
-                && !told.swap(true, Ordering::Relaxed)
-                && let Some(tell) = cx.waiting
-            {
-                tell(what);
-            }
-            Ok::<_, CloudError>(None)
-        }
-    })
-    .await
-}
-
 #[async_trait]
 impl Action for DrillDatabase {
     async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
@@ -484,57 +443,16 @@ pub async fn remove(
     poll: (Duration, Duration),
     deadline: Instant,
 ) -> Result<(CleanupResult, String), CloudError> {
-    let Some(inst) = clouds.database.describe_instance(region, id).await? else {
-        return Ok((
-            CleanupResult::Absent,
-            format!("DescribeDBInstances finds no {id} in {region}"),
-        ));
+    let read = || async move {
+        let i = clouds.database.describe_instance(region, id).await?;
+        Ok(i.map(|i| drill_copy::Seen::of(&i.tags, i.status)))
     };
-    match (inst.tags.get(drill_names::RUN_TAG), expected_run) {
-        (None, _) => {
-            return Ok((
-                CleanupResult::NotOurs,
-                format!(
-                    "{id} carries no {} tag: not a drill's",
-                    drill_names::RUN_TAG
-                ),
-            ));
-        }
-        (Some(tagged), Some(run)) if tagged != run => {
-            return Ok((
-                CleanupResult::NotOurs,
-                format!("{id} belongs to drill {tagged}"),
-            ));
-        }
-        _ => {}
-    }
-    clouds.database.delete_instance(region, id).await?;
-    // The status of the instance at the last look that still found it.
-    let last = Mutex::new(String::new());
-    let gone = poll_until(&format!("{id} to be deleted"), poll, deadline, || {
-        let last = &last;
-        async move {
-            Ok(match clouds.database.describe_instance(region, id).await? {
-                None => Some(()),
-                Some(i) => {
-                    *last.lock().unwrap_or_else(|p| p.into_inner()) = i.status;
-                    None
-                }
-            })
-        }
-    })
-    .await?;
-    Ok(match gone {
-        Some(()) => (
-            CleanupResult::Removed,
-            format!("deleted; DescribeDBInstances then found no {id} in {region}"),
-        ),
-        None => (
-            CleanupResult::Failed,
-            format!(
-                "deletion requested, but {id} is still there ({}); it may finish on its own",
-                last.into_inner().unwrap_or_else(|p| p.into_inner())
-            ),
-        ),
-    })
+    let delete = || clouds.database.delete_instance(region, id);
+    let copy = drill_copy::Copy {
+        id,
+        region,
+        read_call: "DescribeDBInstances",
+        deleted: "deleted",
+    };
+    drill_copy::remove_tagged(copy, expected_run, (read, delete), poll, deadline).await
 }

@@ -24,7 +24,6 @@
 //! machine) delete it with its instance, only when it carries the drill's
 //! run tag.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -32,13 +31,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::drill_database::{LAG_WAIT, first_datapoint};
+use super::drill_copy::{self, LAG_WAIT, first_datapoint};
 use super::drill_names;
 use super::{
     Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
     StepOutput, Traits, wait_for,
 };
-use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DbCluster, GlobalCluster};
 use crate::journal::{CleanupResult, Temp};
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
@@ -535,61 +533,18 @@ pub async fn remove(
     poll: (Duration, Duration),
     deadline: Instant,
 ) -> Result<(CleanupResult, String), CloudError> {
-    let Some(c) = clouds.aurora.describe_cluster(region, id).await? else {
-        return Ok((
-            CleanupResult::Absent,
-            format!("DescribeDBClusters finds no {id} in {region}"),
-        ));
+    let read = || async move {
+        let c = clouds.aurora.describe_cluster(region, id).await?;
+        Ok(c.map(|c| drill_copy::Seen::of(&c.tags, c.status)))
     };
-    match (c.tags.get(drill_names::RUN_TAG), expected_run) {
-        (None, _) => {
-            return Ok((
-                CleanupResult::NotOurs,
-                format!(
-                    "{id} carries no {} tag: not a drill's",
-                    drill_names::RUN_TAG
-                ),
-            ));
-        }
-        (Some(tagged), Some(run)) if tagged != run => {
-            return Ok((
-                CleanupResult::NotOurs,
-                format!("{id} belongs to drill {tagged}"),
-            ));
-        }
-        _ => {}
-    }
-    clouds.aurora.delete_cluster(region, id).await?;
-    // The status of the cluster at the last look that still found it.
-    let last = Mutex::new(String::new());
-    let gone = poll_until(&format!("{id} to be deleted"), poll, deadline, || {
-        let last = &last;
-        async move {
-            Ok(match clouds.aurora.describe_cluster(region, id).await? {
-                None => Some(()),
-                Some(c) => {
-                    *last.lock().unwrap_or_else(|p| p.into_inner()) = c.status;
-                    None
-                }
-            })
-        }
-    })
-    .await?;
-    Ok(match gone {
-        Some(()) => (
-            CleanupResult::Removed,
-            format!(
-                "deleted with its instances; DescribeDBClusters then found no {id} in {region}"
-            ),
-        ),
-        None => (
-            CleanupResult::Failed,
-            format!(
-                "deletion requested, but {id} is still there ({}); it may finish on its own",
-                last.into_inner().unwrap_or_else(|p| p.into_inner())
-            ),
-        ),
-    })
+    let delete = || clouds.aurora.delete_cluster(region, id);
+    let copy = drill_copy::Copy {
+        id,
+        region,
+        read_call: "DescribeDBClusters",
+        deleted: "deleted with its instances",
+    };
+    drill_copy::remove_tagged(copy, expected_run, (read, delete), poll, deadline).await
 }
 
 #[cfg(test)]

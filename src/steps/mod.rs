@@ -26,6 +26,7 @@ pub mod dns_batch;
 pub mod dns_setup;
 pub mod drill_cloud_dns;
 pub mod drill_control;
+pub mod drill_copy;
 pub mod drill_database;
 pub mod drill_dns;
 pub mod drill_global;
