@@ -181,7 +181,7 @@ fn same_record(a: &DnsRecord, b: &DnsRecord) -> bool {
     ra.failover == rb.failover
         && ra.health_check_id == rb.health_check_id
         && ra.alias.as_deref().map(fqdn) == rb.alias.as_deref().map(fqdn)
-        && (ra.alias.is_some() || super::switch_dns::same_values(&a.values, &b.values))
+        && (ra.alias.is_some() || super::records::same_values(&a.values, &b.values))
 }
 
 /// One thing `dns prepare` did or found.
@@ -476,7 +476,7 @@ fn differs(have: &DnsRecord, want: &DnsRecord, followers: &[&HealthCheck]) -> Op
         }
         return None;
     }
-    if !super::switch_dns::same_values(&have.values, &want.values) {
+    if !super::records::same_values(&have.values, &want.values) {
         return Some(format!(
             "answers {}, not {}",
             have.values.join(", "),

@@ -40,8 +40,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::controls::{ControlWrite, target_problems, wanted, write_controls};
 use super::dns_setup::{self, by_zone, failover_records, level_name, reading};
-use super::switch_control::{ControlWrite, target_problems, wanted, write_controls};
 use super::verify_resolution::{CONSECUTIVE_ANSWERS, Resolved, VerifyResolution};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
@@ -61,7 +61,7 @@ pub struct DrillControl {
     /// The plan's regions, home first (the failover chain's order).
     pub regions: Vec<String>,
     /// The plan's `health-check` records.
-    #[serde(serialize_with = "super::switch_dns::record_names")]
+    #[serde(serialize_with = "super::records::record_names")]
     pub records: Vec<DnsSpec>,
 }
 
@@ -103,7 +103,7 @@ pub fn compile(b: &mut Builder<'_>) {
     }
     let description = format!(
         "drill copies of the controls, health checks and failover records of {} (drill-<id>.<name>): {} serve, the others drain; resolve the drill names until they name {} {CONSECUTIVE_ANSWERS} times in a row (production's untouched)",
-        super::switch_dns::joined_names(&records),
+        super::records::joined_names(&records),
         b.target,
         b.target
     );
@@ -304,7 +304,7 @@ impl DrillControl {
     ) -> Result<Vec<DnsRecord>, StepFailure> {
         let mut all = Vec::new();
         for (zone, ds) in by_zone(&self.records) {
-            let z = super::switch_dns::zone(cx, &zone).await?;
+            let z = super::records::zone(cx, &zone).await?;
             let mut changes = Vec::new();
             for d in ds {
                 let i = (self.records.iter().position(|x| x.id == d.id)).unwrap_or_default();
@@ -359,7 +359,7 @@ impl Action for DrillControl {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for zone in by_zone(&self.records).keys() {
-            out.push(super::switch_dns::zone_finding(cx, zone).await);
+            out.push(super::records::zone_finding(cx, zone).await);
         }
         let what = "production's data-plane setup (the drill copies it)";
         out.push(match cx.clouds.dns.list_health_checks().await {
@@ -429,7 +429,7 @@ impl Action for DrillControl {
         let drills: Vec<DnsSpec> = (self.records.iter())
             .map(|d| drill_spec(cx.run_id, d))
             .collect();
-        let token = super::switch_control::token(cx).await?;
+        let token = super::controls::token(cx).await?;
         let controls = write_controls(cx, &wanted(&drills, cx.target), token, cx.target).await;
         let problems = target_problems(&controls, cx.target);
         if !problems.is_empty() {

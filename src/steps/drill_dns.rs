@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::drill_names;
-use super::switch_dns::{desired, matches, show, zone, zone_finding};
+use super::records::{desired, matches, show, zone, zone_finding};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
@@ -42,7 +42,7 @@ pub struct DrillDns {
     /// Target region.
     pub region: String,
     /// The plan's records in the zone.
-    #[serde(serialize_with = "super::switch_dns::record_names")]
+    #[serde(serialize_with = "super::records::record_names")]
     pub records: Vec<DnsSpec>,
 }
 
@@ -86,7 +86,7 @@ pub fn compile(b: &mut Builder<'_>) {
         let resources = records.iter().map(|d| d.id.clone()).collect();
         let description = format!(
             "create drill records drill-<id>.<name> in {zone} for {} pointing where a failover to {} would, wait for INSYNC, read back (production records untouched)",
-            super::switch_dns::joined_names(&records),
+            super::records::joined_names(&records),
             b.target
         );
         b.add(

@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::copies::{CopyRead, GateLag, copy_problems, fresh_gate_lag};
 use super::{
     Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
     StepOutput, Traits, wait_for,
 };
 use crate::cloud::{DbInstance, DbRole};
-use crate::journal::RpoDetail;
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, Phase};
 
@@ -167,95 +167,11 @@ pub fn compile(b: &mut Builder<'_>) {
     }
 }
 
-/// A lag reading the RPO gate journaled.
-pub(super) struct GateLag {
-    /// The latest datapoint.
-    pub latest: Option<f64>,
-    /// The window's maximum.
-    pub max: Option<f64>,
-    /// How many datapoints.
-    pub datapoints: u64,
-    /// When the gate read it.
-    pub at: DateTime<Utc>,
-}
-
-/// The lag the RPO gate read for `resource` on this run's path, while
-/// fresh (first attempt, read moments ago, with datapoints).
-pub(super) fn fresh_gate_lag(cx: &Cx<'_>, resource: &str) -> Option<GateLag> {
-    if cx.attempt != 1 {
-        return None;
-    }
-    let g = gate_reading(cx.rpo_readings?, resource)?;
-    if (Utc::now() - g.at).to_std().ok()? > super::FRESH || g.datapoints == 0 {
-        return None;
-    }
-    Some(g)
-}
-
 impl Promote {
     /// The lag the RPO gate read for this database, while fresh.
     fn gate_lag(&self, cx: &Cx<'_>) -> Option<GateLag> {
         fresh_gate_lag(cx, &self.resource)
     }
-}
-
-/// The RPO gate's reading of `resource`, from the gate's detail.
-fn gate_reading(readings: &RpoDetail, resource: &str) -> Option<GateLag> {
-    let d = readings
-        .databases()
-        .iter()
-        .find(|d| d.resource == resource)?;
-    Some(GateLag {
-        latest: d.latest_lag_seconds,
-        max: d.lag_seconds,
-        datapoints: d.datapoints,
-        at: d.read_at?,
-    })
-}
-
-/// A database copy in a standby region, as `status` read it: plain data,
-/// for the database kinds' readiness rules ([`Promote::standby_problems`],
-/// [`crate::steps::Restore::standby_problems`]) to judge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CopyRead<'a> {
-    /// No such instance.
-    Missing,
-    /// The read was answered with an error (denied, bad request).
-    Unreadable,
-    /// The region did not answer (said once, for the whole region).
-    Unreachable,
-    /// The instance: whether it is a primary, and its provider status.
-    Found {
-        /// A primary (else a replica).
-        primary: bool,
-        /// Provider status (`available`, `modifying`...).
-        status: &'a str,
-    },
-}
-
-/// Why a database copy, whatever its strategy, cannot be failed over to:
-/// it is missing or unreadable (first), or not available (last, around the
-/// strategy's own problems).
-pub(super) fn copy_problems(
-    instance: &str,
-    region: &str,
-    copy: CopyRead<'_>,
-    strategy: Vec<String>,
-) -> Vec<String> {
-    let mut out = match copy {
-        CopyRead::Missing => vec![format!("database {instance} does not exist in {region}")],
-        CopyRead::Unreadable => vec![format!("database {instance} in {region} could not be read")],
-        CopyRead::Unreachable | CopyRead::Found { .. } => Vec::new(),
-    };
-    out.extend(strategy);
-    if let CopyRead::Found { status, .. } = copy
-        && status != "available"
-    {
-        out.push(format!(
-            "database {instance} in {region} is `{status}`, not available"
-        ));
-    }
-    out
 }
 
 impl Promote {

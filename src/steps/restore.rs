@@ -212,8 +212,8 @@ impl Restore {
     /// standby region, could not be used now (missing, unreadable, not
     /// available); whether it can be restored at all (backups on) is
     /// [`Action::readiness`]'s to say.
-    pub fn standby_problems(&self, copy: super::promote::CopyRead<'_>) -> Vec<String> {
-        super::promote::copy_problems(&self.instance, &self.region, copy, Vec::new())
+    pub fn standby_problems(&self, copy: super::copies::CopyRead<'_>) -> Vec<String> {
+        super::copies::copy_problems(&self.instance, &self.region, copy, Vec::new())
     }
 }
 

@@ -14,7 +14,7 @@
 //!
 //! The writes are `switch-control`'s, through the same function
 //! ([`write_controls`]): each control read with its generation, decided
-//! (pure, `switch_control::decide`), written conditionally with the run's
+//! (pure, `controls::decide`), written conditionally with the run's
 //! fencing token, bounded; the target's must succeed, the others are best
 //! effort (a region that does not answer is drained closed anyway).
 //! `verify-cloud-resolution` then resolves the name until it answers the
@@ -31,14 +31,14 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::dns_setup::{Prepared, create_control};
-use super::switch_control::{
+use super::controls::{
     ControlOutcome, ControlRef, SwitchControlOutput, target_problems, token, write_controls,
 };
+use super::dns_setup::{Prepared, create_control};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
 };
-use crate::cloud::control::{Control, ControlState};
+use crate::cloud::control::ControlState;
 use crate::cloud::{
     BackupItem, CloudError, CloudRecordSet, Clouds, ErrorKind, ObjectUrl, PrimaryBackup, gcp_dns,
 };
@@ -115,76 +115,19 @@ pub fn compile(b: &mut Builder<'_>) {
 /// Every control of `records`, with the state a switch to GCP region
 /// `target` wants.
 pub fn wanted(records: &[CloudDnsSpec], target: &str) -> Vec<(ControlRef, ControlState)> {
-    let mut out = Vec::new();
-    for d in records {
-        for (region, url) in &d.controls {
-            let state = if region == target {
-                ControlState::Serve
-            } else {
-                ControlState::Drain
-            };
-            out.push((
-                ControlRef {
-                    record: d.id.clone(),
-                    region: region.clone(),
-                    url: url.clone(),
-                },
-                state,
-            ));
-        }
-    }
-    out
+    super::controls::wanted_of(records.iter().map(|d| (d.id.as_str(), &d.controls)), target)
 }
 
 /// Reads every control of `records` (bounded): what readiness and preview
 /// show.
 async fn read_controls(cx: &Cx<'_>, records: &[CloudDnsSpec], target: &str) -> Vec<Finding> {
-    let reads = wanted(records, target)
-        .into_iter()
-        .map(|(c, _)| async move {
-            let what = format!("control {} of {}", c.url, c.record);
-            let Ok(url) = ObjectUrl::parse(&c.url) else {
-                return Finding::blocks(&what, &c.region, "invalid", "not a gs:// object URL");
-            };
-            let bound = super::switch_control::CONTROL_TIMEOUT;
-            match tokio::time::timeout(bound, cx.clouds.objects.get(&c.region, &url)).await {
-                Ok(Ok(Some(body))) => match Control::parse(&body) {
-                    Some(ctl) => Finding::ok(
-                        &what,
-                        &c.region,
-                        format!("{} (token {}, run {})", ctl.state, ctl.token, ctl.run),
-                    ),
-                    None => Finding::blocks(
-                        &what,
-                        &c.region,
-                        "unreadable",
-                        "not a drctl control object; run `drctl dns prepare`",
-                    ),
-                },
-                Ok(Ok(None)) => Finding::blocks(
-                    &what,
-                    &c.region,
-                    "missing",
-                    "does not exist; run `drctl dns prepare` on a calm day",
-                ),
-                Ok(Err(e)) if c.region != target => Finding::ok(
-                    &what,
-                    &c.region,
-                    format!("unreachable ({}): its target fails closed", e.kind.as_str()),
-                ),
-                Ok(Err(e)) => Finding::unreadable(&what, &c.region, &e),
-                Err(_) if c.region != target => {
-                    Finding::ok(&what, &c.region, "no answer: its target fails closed")
-                }
-                Err(_) => Finding::blocks(
-                    &what,
-                    &c.region,
-                    "no answer",
-                    format!("no answer within {} s", bound.as_secs()),
-                ),
-            }
-        });
-    futures::future::join_all(reads).await
+    let how = super::controls::Shown {
+        target,
+        others_within: super::controls::CONTROL_TIMEOUT,
+        fails_closed: "its target",
+        url_kind: "a gs:// object URL",
+    };
+    super::controls::read_each(cx, wanted(records, target), how).await
 }
 
 impl StepOutput for SwitchCloudControlOutput {

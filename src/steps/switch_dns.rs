@@ -30,8 +30,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::dns_batch::{batches, swap_pair};
+use super::records::{current, current_in, desired, matches, show, zone_finding, zone_now};
 use super::{
-    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepId, StepKind, StepOutput, Traits,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
 };
 use crate::cloud::{CloudError, Dns, DnsChange, DnsRecord, ErrorKind, HostedZone};
 use crate::plan::spec::{DnsSpec, SwitchMode};
@@ -45,22 +46,8 @@ pub struct SwitchDns {
     /// Target region.
     pub region: String,
     /// The records switched (the plan's entries).
-    #[serde(serialize_with = "record_names")]
+    #[serde(serialize_with = "super::records::record_names")]
     pub records: Vec<DnsSpec>,
-}
-
-/// Serializes DNS records as their names (how the steps of the DNS kind
-/// show their records in a graph's JSON).
-pub(super) fn record_names<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(r.iter().map(|d| &d.name))
-}
-
-/// The records' names, joined for a step's description.
-pub(super) fn joined_names(r: &[DnsSpec]) -> String {
-    r.iter()
-        .map(|d| d.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl SwitchDns {
@@ -134,195 +121,6 @@ pub fn compile(b: &mut Builder<'_>) {
         );
     }
 }
-
-/// A DNS value as compared: no trailing dot, lower case.
-pub(super) fn norm(v: &str) -> String {
-    v.trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// Whether two record sets hold the same values, in any order and spelling.
-pub(super) fn same_values(a: &[String], b: &[String]) -> bool {
-    let mut a: Vec<String> = a.iter().map(|v| norm(v)).collect();
-    let mut b: Vec<String> = b.iter().map(|v| norm(v)).collect();
-    a.sort();
-    b.sort();
-    a == b
-}
-
-/// The endpoint of resource `db` in the target region: from the journaled
-/// outputs of a step on it whose kind names one ([`Traits::endpoint`]:
-/// a promotion's, a restore's, a drill's temporary copy), else read from
-/// the cloud through the resource's kind
-/// ([`crate::plan::kinds::Resource::endpoint`]).
-async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
-    let journaled = KindName::ALL.iter().find_map(|&kind| {
-        let read = kind.traits().endpoint?;
-        let id = StepId::new(cx.plan.name(), kind, Some(db.to_string()));
-        read(cx.outputs.get(&id.to_string())?)
-    });
-    if let Some(ep) = journaled {
-        return Ok(ep);
-    }
-    let Some(copies) = cx.plan.spec.resource(db).and_then(|r| r.endpoint()) else {
-        return Err(StepFailure::state(
-            format!("record follows database {db}, which the plan does not have"),
-            "fix `follows` in the plan (drctl plan validate)",
-            db,
-            cx.target,
-        ));
-    };
-    let id = copies.copy(cx.target).unwrap_or(db);
-    let copy = copies.describe(cx.clouds, cx.target).await?;
-    copy.and_then(|c| c.endpoint).ok_or_else(|| {
-        StepFailure::state(
-            format!("database {id} in {} has no endpoint yet", cx.target),
-            "wait until it is available, then `drctl runs resume`",
-            id,
-            cx.target,
-        )
-    })
-}
-
-/// The records a zone must hold after the switch.
-pub(super) async fn desired(
-    cx: &Cx<'_>,
-    records: &[DnsSpec],
-) -> Result<Vec<DnsRecord>, StepFailure> {
-    let mut out = Vec::new();
-    for d in records {
-        let name = if d.name.ends_with('.') {
-            d.name.clone()
-        } else {
-            format!("{}.", d.name)
-        };
-        match (&d.follows, d.switch) {
-            (Some(db), _) => out.push(DnsRecord::simple(
-                name,
-                &d.rtype,
-                Some(d.ttl),
-                vec![endpoint_of(cx, db).await?],
-            )),
-            // A data-plane record is switched by its controls; where a plain
-            // record of it is wanted (a drill's), it is the target's value.
-            (None, SwitchMode::Upsert | SwitchMode::HealthCheck) => out.push(DnsRecord::simple(
-                name,
-                &d.rtype,
-                Some(d.ttl),
-                vec![d.targets[cx.target].clone()],
-            )),
-            (None, SwitchMode::Weighted) => {
-                for region in cx.plan.regions() {
-                    out.push(DnsRecord {
-                        name: name.clone(),
-                        rtype: d.rtype.clone(),
-                        ttl: Some(d.ttl),
-                        values: vec![d.targets[region].clone()],
-                        set_identifier: Some(region.clone()),
-                        weight: Some(if region == cx.target { 100 } else { 0 }),
-                        routing: None,
-                    });
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-pub(super) async fn zone(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFailure> {
-    cx.clouds.dns.find_zone(name).await?.ok_or_else(|| {
-        StepFailure::state(
-            format!("hosted zone {name} does not exist"),
-            "create it (terraform/dns.tf) or fix the zone in the plan",
-            name,
-            "global",
-        )
-    })
-}
-
-/// Current record for each desired one (matched by name, type and set
-/// identifier), read in one request where the zone allows.
-pub(super) async fn current(
-    cx: &Cx<'_>,
-    z: &HostedZone,
-    want: &[DnsRecord],
-) -> Result<Vec<Option<DnsRecord>>, StepFailure> {
-    Ok(current_in(cx.clouds.dns.as_ref(), z, want).await?)
-}
-
-/// [`current`] from `dns`.
-async fn current_in(
-    dns: &dyn Dns,
-    z: &HostedZone,
-    want: &[DnsRecord],
-) -> Result<Vec<Option<DnsRecord>>, CloudError> {
-    let mut keys: Vec<(String, String)> = want
-        .iter()
-        .map(|w| (w.name.clone(), w.rtype.clone()))
-        .collect();
-    keys.dedup();
-    let found = dns.read_many(z, &keys).await?;
-    Ok(want
-        .iter()
-        .map(|w| {
-            found
-                .iter()
-                .find(|r| {
-                    norm(&r.name) == norm(&w.name)
-                        && r.rtype.eq_ignore_ascii_case(&w.rtype)
-                        && r.set_identifier == w.set_identifier
-                })
-                .cloned()
-        })
-        .collect())
-}
-
-/// The zone as preflight found it moments ago, else read now.
-async fn zone_now(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFailure> {
-    if let Some(z) = cx.preflight_facts::<HostedZone>(&format!("zone {name}")) {
-        return Ok(z);
-    }
-    zone(cx, name).await
-}
-
-pub(super) fn matches(cur: &Option<DnsRecord>, want: &DnsRecord) -> bool {
-    cur.as_ref().is_some_and(|c| {
-        same_values(&c.values, &want.values) && c.weight == want.weight && c.ttl == want.ttl
-    })
-}
-
-pub(super) fn show(r: &Option<DnsRecord>) -> String {
-    match r {
-        None => "absent".into(),
-        Some(r) => {
-            let w = r.weight.map(|w| format!(" weight {w}")).unwrap_or_default();
-            format!(
-                "{}{w} ttl {}",
-                r.values.join(","),
-                r.ttl.unwrap_or_default()
-            )
-        }
-    }
-}
-
-/// The zone exists (Route 53 is global: read even when a region is down).
-pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
-    let what = format!("zone {name}");
-    match cx.clouds.dns.find_zone(name).await {
-        Ok(Some(z)) => Finding::ok(&what, "global", format!("zone {}", z.id)).with_facts(&z),
-        Ok(None) => Finding::missing(&what, "global"),
-        Err(e) if e.kind.is_transient() => Finding::blocks(
-            &what,
-            "global",
-            format!("unreachable ({})", e.kind.as_str()),
-            ROUTE53_API_DOWN,
-        ),
-        Err(e) => Finding::unreadable(&what, "global", &e),
-    }
-}
-
-/// Why records mode cannot move traffic when Route 53's API does not answer,
-/// and what does.
-pub const ROUTE53_API_DOWN: &str = "Route 53's API does not answer (its control plane, hosted in us-east-1 alone): records mode (switch = \"upsert\" or \"weighted\") cannot move traffic, so nothing was changed; a data-plane switch (switch = \"health-check\", docs/failover.md) moves traffic without that API";
 
 /// The compare-and-swap changes that bring the records `cur` (as read, in
 /// the order of `want`) to `want`: nothing for a record already right.

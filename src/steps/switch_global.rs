@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::promote::fresh_gate_lag;
+use super::copies::fresh_gate_lag;
 use super::{
     Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
     StepOutput, Traits, wait_for,

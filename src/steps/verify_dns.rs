@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::switch_dns::{SwitchDnsOutput, current, desired, matches, show, zone};
+use super::records::{current, desired, matches, show, zone};
+use super::switch_dns::SwitchDnsOutput;
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,

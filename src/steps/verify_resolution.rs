@@ -34,9 +34,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::controls::{data_plane_records, read_controls};
 use super::dns_setup::{self, Gap};
-use super::switch_control::{data_plane_records, read_controls};
-use super::switch_dns::norm;
+use super::records::norm;
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
 };
@@ -56,7 +56,7 @@ pub const SEEN_KEPT: usize = 20;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerifyResolution {
     /// The records.
-    #[serde(serialize_with = "super::switch_dns::record_names")]
+    #[serde(serialize_with = "super::records::record_names")]
     pub records: Vec<DnsSpec>,
 }
 
@@ -83,7 +83,7 @@ pub fn compile(b: &mut Builder<'_>) {
     }
     let description = format!(
         "resolve {} at the zone's authoritative servers until they name {} {CONSECUTIVE_ANSWERS} times in a row",
-        super::switch_dns::joined_names(&records),
+        super::records::joined_names(&records),
         b.target
     );
     let resources = records.iter().map(|d| d.id.clone()).collect();

@@ -322,3 +322,100 @@ fn the_checker_sees_an_upward_import() {
         vec![vec!["engine".to_string(), "Engine".to_string()]]
     );
 }
+
+/// Step kinds that still take something from another step kind (a drill's
+/// step built on its failover's, a verification reading its switch's
+/// output). The list only shrinks: what two kinds share goes to a module
+/// of `steps/` that is no step kind (`records`, `controls`, `copies`,
+/// `drill_copy`, `capacity`, ...).
+const STEP_KIND_IMPORTS: &[(&str, &str)] = &[
+    ("drill_control", "verify_resolution"),
+    ("drill_mig", "scale_mig"),
+    ("drill_nodes", "drill_scale"),
+    ("drill_nodes", "scale_nodes"),
+    ("drill_scale", "scale"),
+    ("drill_sql", "restore_sql"),
+    ("evidence", "preflight"),
+    ("reprotect_sql", "settle_sql"),
+    ("settle_sql", "promote_sql"),
+    ("verify_cloud_resolution", "switch_cloud_control"),
+    ("verify_cloud_resolution", "verify_resolution"),
+    ("verify_dns", "switch_dns"),
+];
+
+/// The step kinds: the modules `StepKind`'s variants are made of
+/// (`SwitchDns(switch_dns::SwitchDns) = "switch-dns"`).
+fn step_kinds(steps_mod: &str) -> Vec<String> {
+    let mut out: Vec<String> = (steps_mod.lines())
+        .filter(|l| l.contains(") = \""))
+        .filter_map(|l| {
+            let inner = l.split_once('(')?.1;
+            let (module, _) = inner.split_once("::")?;
+            Some(module.trim().to_string())
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// No step kind imports another beyond [`STEP_KIND_IMPORTS`], and each
+/// listed pair still exists (the list shrinks as they go).
+#[test]
+fn no_step_kind_imports_another_beyond_the_listed_ones() {
+    let steps = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/steps");
+    let kinds = step_kinds(&std::fs::read_to_string(steps.join("mod.rs")).expect("mod.rs"));
+    assert!(kinds.len() > 30, "the step kinds as read: {kinds:?}");
+    let mut files = Vec::new();
+    rust_files(&steps, &mut files);
+    let mut found = std::collections::BTreeSet::new();
+    for file in &files {
+        let rel = file.strip_prefix(&steps).expect("under steps");
+        let Some(me) = rel.iter().next().and_then(|c| c.to_str()) else {
+            continue;
+        };
+        let me = me.trim_end_matches(".rs");
+        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if !kinds.iter().any(|k| k == me) || stem == "tests" {
+            continue;
+        }
+        let code = production(&std::fs::read_to_string(file).expect("read"));
+        for other in kinds.iter().filter(|k| k.as_str() != me) {
+            let named = [
+                format!("super::{other}::"),
+                format!("super::{other}::{{"),
+                format!("super::super::{other}::"),
+                format!("crate::steps::{other}::"),
+                format!("use super::{other};"),
+            ];
+            if named.iter().any(|n| code.contains(n.as_str())) {
+                found.insert((me.to_string(), other.clone()));
+            }
+        }
+    }
+    let listed: std::collections::BTreeSet<(String, String)> = (STEP_KIND_IMPORTS.iter())
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let new: Vec<_> = found.difference(&listed).collect();
+    assert!(
+        new.is_empty(),
+        "step kinds importing another (move what they share to a module of steps/ that is no step kind): {new:?}"
+    );
+    let gone: Vec<_> = listed.difference(&found).collect();
+    assert!(
+        gone.is_empty(),
+        "imports listed in STEP_KIND_IMPORTS that are gone: take them off the list: {gone:?}"
+    );
+}
+
+/// The checker finds an import between two step kinds.
+#[test]
+fn the_step_kind_checker_sees_an_import() {
+    let kinds = step_kinds(
+        "    SwitchDns(switch_dns::SwitchDns) = \"switch-dns\",\n    VerifyDns(verify_dns::VerifyDns) = \"verify-dns\",\n",
+    );
+    assert_eq!(kinds, ["switch_dns", "verify_dns"]);
+    let code =
+        production("use super::switch_dns::zone;\n#[cfg(test)]\nuse super::verify_dns::x;\n");
+    assert!(code.contains("super::switch_dns::") && !code.contains("verify_dns"));
+}
