@@ -55,12 +55,12 @@ pub struct ReportArgs {
     /// The dashboard: add the readiness matrix (plans by checks), read live
     /// from the clouds and the drill history, to the HTML report. Without
     /// it the report is computed from journals alone.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "run")]
     readiness: bool,
     /// How long one readiness read may take before its region is shown as
-    /// unreachable (e.g. 2s, 5s), with `--readiness`.
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
-    read_timeout: std::time::Duration,
+    /// unreachable (e.g. 2s, 5s; default 5s), with `--readiness`.
+    #[arg(long, value_parser = parse_duration, requires = "readiness")]
+    read_timeout: Option<std::time::Duration>,
     /// The post-incident report of one run (Markdown).
     #[arg(long, conflicts_with_all = ["since", "from", "to", "only_plans"])]
     run: Option<String>,
@@ -78,6 +78,12 @@ fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 
 /// Runs `drctl report`.
 pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
+    if a.readiness && a.format != Format::Html {
+        return Err(
+            CliError::invalid("the readiness matrix is drawn in the HTML report only")
+                .hint("add --format html, or use `drctl status --output json` for it as JSON"),
+        );
+    }
     let loaded = load_plans(settings, &[])?;
     if let Some(p) = a.only.iter().find(|p| loaded.plan(p).is_none()) {
         let names: Vec<&str> = loaded.plans.iter().map(|p| p.name()).collect();
@@ -108,12 +114,6 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
         now,
         keys: &keys,
     };
-    if a.readiness && a.format != Format::Html {
-        return Err(
-            CliError::invalid("the readiness matrix is drawn in the HTML report only")
-                .hint("add --format html, or use `drctl status --output json` for it as JSON"),
-        );
-    }
     let mut r = report::build(&req, &journals);
     // An observer's journal counts only when a listed observer signed it:
     // a writer of the state cannot add the watchers' decisions.
@@ -125,7 +125,9 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
         Format::Junit => render::junit(&r),
         Format::Html if a.readiness => {
             let shown = shown_plans(&loaded.plans, &a.only);
-            let m = super::status::readiness_now(settings, &shown, a.read_timeout).await;
+            let limit =
+                (a.read_timeout).unwrap_or(drctl::status::StatusOptions::default().read_timeout);
+            let m = super::status::readiness_now(settings, &shown, limit).await;
             report::html::page(&r, Some(&m))
         }
         Format::Html => report::html::html(&r),

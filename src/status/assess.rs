@@ -20,6 +20,7 @@ use crate::plan::duration::format_duration;
 use crate::plan::kinds::Shown;
 use crate::plan::spec::DnsSpec;
 use crate::steps::placement;
+use crate::steps::placement::{ControlReading, ControlSaid};
 use crate::steps::{CopyRead, Finding, Promote, Restore, Scale};
 
 fn err_line(e: &CloudError) -> String {
@@ -70,7 +71,7 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
             Err(e) => faults.problems.push(e),
         }
     }
-    let active = active_region(plan, &dns_rows, &dbs);
+    let active = active_region(plan, &dns_rows, &dbs, &controls);
     let mut compute = compute_rows(plan, &groups, &mut faults);
     let regions: Vec<RegionStatus> = plan
         .regions()
@@ -214,13 +215,25 @@ fn compute_rows(
 }
 
 /// Where DNS points wins (after a failover both copies may be primaries);
-/// then where the databases are primary; then home.
-fn active_region(plan: &Plan, dns: &[DnsStatus], dbs: &[(String, DbStatus)]) -> String {
+/// then where the databases are primary; then where the data-plane
+/// controls say serve (what the health checks send traffic by, when the
+/// names could not be resolved); then home.
+fn active_region(
+    plan: &Plan,
+    dns: &[DnsStatus],
+    dbs: &[(String, DbStatus)],
+    controls: &[ControlReading],
+) -> String {
     let primaries: Vec<&str> = dbs
         .iter()
         .filter(|(_, s)| s.role == "primary")
         .map(|(r, _)| r.as_str())
         .collect();
+    let serving = |r: &str| {
+        (controls.iter())
+            .filter(|c| c.region == r && c.said == ControlSaid::Serve)
+            .count()
+    };
     plan.regions()
         .iter()
         .max_by_key(|r| {
@@ -231,6 +244,7 @@ fn active_region(plan: &Plan, dns: &[DnsStatus], dbs: &[(String, DbStatus)]) -> 
             (
                 votes,
                 primaries.contains(&r.as_str()),
+                serving(r),
                 std::cmp::Reverse(plan.regions().iter().position(|x| x == *r)),
             )
         })

@@ -84,11 +84,14 @@ fn capacity(p: &PlanStatus) -> Cell {
 }
 
 /// What one data-plane control says of where the plan serves: its region
-/// serves exactly when the plan serves from it.
-fn control(p: &PlanStatus, c: &ControlReading) -> (Mark, Option<String>) {
+/// serves exactly when the plan serves from it. A control missing or not
+/// read says nothing of where traffic goes: whether each is there and
+/// readable is the standby checks' column (the switch's own readiness),
+/// not counted twice here.
+fn control(p: &PlanStatus, c: &ControlReading) -> Option<(Mark, Option<String>)> {
     let at = format!("{} control in {}", c.record, c.region);
     let serves = c.region == p.active_region;
-    match (&c.said, serves) {
+    Some(match (&c.said, serves) {
         (ControlSaid::Serve, true) | (ControlSaid::Drain, false) => (Mark::Ok, None),
         (ControlSaid::Drain, true) => (
             Mark::Fail,
@@ -101,16 +104,12 @@ fn control(p: &PlanStatus, c: &ControlReading) -> (Mark, Option<String>) {
                 p.active_region
             )),
         ),
-        (ControlSaid::Missing, _) => (
-            Mark::Fail,
-            Some(format!("{at} is missing: `drctl dns prepare` writes it")),
-        ),
-        (ControlSaid::Unknown(why), _) => (Mark::Unknown, Some(format!("{at}: {why}"))),
-    }
+        (ControlSaid::Missing | ControlSaid::Unknown(_), _) => return None,
+    })
 }
 
 fn traffic(p: &PlanStatus) -> Cell {
-    let controls = p.controls.iter().map(|c| control(p, c));
+    let controls = p.controls.iter().filter_map(|c| control(p, c));
     let marks = (p.dns.iter())
         .map(|d| match &d.points_to {
             Some(r) if *r == p.active_region => (Mark::Ok, None),

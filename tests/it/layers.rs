@@ -347,7 +347,7 @@ const STEP_KIND_IMPORTS: &[(&str, &str)] = &[
 /// (`SwitchDns(switch_dns::SwitchDns) = "switch-dns"`).
 fn step_kinds(steps_mod: &str) -> Vec<String> {
     let mut out: Vec<String> = (steps_mod.lines())
-        .filter(|l| l.contains(") = \""))
+        .filter(|l| l.contains(") = \"") && !l.contains('$'))
         .filter_map(|l| {
             let inner = l.split_once('(')?.1;
             let (module, _) = inner.split_once("::")?;
@@ -357,6 +357,27 @@ fn step_kinds(steps_mod: &str) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Whether `code` names module `m` of `steps/`: a path through it
+/// (`super::m::`, `crate::steps::m::`, or `m::` where a grouped import
+/// brought it in, never another module's `crate::x::m::`), or the module
+/// itself in an import (`use super::m;`, `use super::{m, ..}`,
+/// `use super::m as n;`).
+fn names_module(code: &str, m: &str) -> bool {
+    code.match_indices(m).any(|(i, _)| {
+        let (before, after) = (&code[..i], &code[i + m.len()..]);
+        let starts = (before.chars().last()).is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let through = !before.ends_with("::")
+            || before.ends_with("super::")
+            || before.ends_with("crate::steps::");
+        let in_use = before
+            .rfind("use ")
+            .is_some_and(|u| !before[u..].contains(';'));
+        let ends = after.starts_with("::")
+            || (in_use && [" as ", ";", ",", "}"].iter().any(|e| after.starts_with(e)));
+        starts && through && ends
+    })
 }
 
 /// No step kind imports another beyond [`STEP_KIND_IMPORTS`], and each
@@ -381,14 +402,7 @@ fn no_step_kind_imports_another_beyond_the_listed_ones() {
         }
         let code = production(&std::fs::read_to_string(file).expect("read"));
         for other in kinds.iter().filter(|k| k.as_str() != me) {
-            let named = [
-                format!("super::{other}::"),
-                format!("super::{other}::{{"),
-                format!("super::super::{other}::"),
-                format!("crate::steps::{other}::"),
-                format!("use super::{other};"),
-            ];
-            if named.iter().any(|n| code.contains(n.as_str())) {
+            if names_module(&code, other) {
                 found.insert((me.to_string(), other.clone()));
             }
         }
@@ -418,4 +432,23 @@ fn the_step_kind_checker_sees_an_import() {
     let code =
         production("use super::switch_dns::zone;\n#[cfg(test)]\nuse super::verify_dns::x;\n");
     assert!(code.contains("super::switch_dns::") && !code.contains("verify_dns"));
+    for imports in [
+        "use super::switch_dns::zone;",
+        "use super::{Cx, switch_dns::zone};",
+        "use super::{Cx, switch_dns};",
+        "use super::switch_dns as d;",
+        "let z = crate::steps::switch_dns::zone(cx);",
+    ] {
+        assert!(names_module(imports, "switch_dns"), "{imports}");
+    }
+    for not in [
+        "use crate::evidence::Pack;",
+        "use super::drill_switch_dns::zone;",
+        "let switch_dns = 1; f(switch_dns);",
+    ] {
+        assert!(
+            !names_module(not, "switch_dns") && !names_module(not, "evidence"),
+            "{not}"
+        );
+    }
 }

@@ -144,4 +144,14 @@ fn readiness_outside_the_html_report_is_refused_with_a_hint() {
         );
         assert!(o.stdout.is_empty(), "{format}: {all}");
     }
+    // The post-incident report reads no cloud; a read timeout means
+    // nothing without the readiness read.
+    for args in [
+        &["--run", "20260920T120000Z-payments-f006", "--readiness"][..],
+        &["--format", "html", "--read-timeout", "2s"][..],
+    ] {
+        let o = report(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", all(&o));
+        assert!(o.stdout.is_empty(), "{args:?}: {}", all(&o));
+    }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::cloud::control::ControlState;
 use crate::cloud::fake::FakeCloud;
 use crate::plan::Plan;
 
@@ -114,18 +115,26 @@ async fn checkout(f: &FakeCloud) -> (StatusReport, Vec<Plan>) {
     (r, plans)
 }
 
-/// The traffic cell reads each data-plane control: its region serves
-/// exactly where the plan serves, a missing control fails, and one whose
-/// region does not answer is unknown, never ok. The verified inventory
-/// carries what each says.
-#[tokio::test]
-async fn the_traffic_cell_and_the_inventory_read_each_data_plane_control() {
+/// The reference world with checkout's data plane prepared
+/// (`dns prepare`), and checkout.
+async fn prepared_checkout() -> (FakeCloud, Vec<Plan>) {
     let f = world();
     (f.state().buckets).push("s3://drctl-evidence-euw1".into());
     let (_, plans) = checkout(&f).await;
     crate::steps::dns_setup::prepare(&f.clouds(), &plans[0], None)
         .await
         .expect("dns prepare");
+    (f, plans)
+}
+
+/// The traffic cell reads each data-plane control: its region serves
+/// exactly where the plan serves. A missing control fails the standby
+/// checks (the switch's own readiness), not the traffic cell as well; one
+/// whose region does not answer says nothing of where traffic goes. The
+/// verified inventory carries what each says.
+#[tokio::test]
+async fn the_traffic_cell_and_the_inventory_read_each_data_plane_control() {
+    let (f, plans) = prepared_checkout().await;
     let (r, _) = checkout(&f).await;
     let p = &r.plans[0];
     assert_eq!(p.active_region, "us-east-1");
@@ -143,18 +152,11 @@ async fn the_traffic_cell_and_the_inventory_read_each_data_plane_control() {
     );
     f.state().dead_regions.insert("us-west-2".into());
     let (r, _) = checkout(&f).await;
-    let (m, why) = mark(&rows(&r), "checkout", "traffic");
+    let rows_now = rows(&r);
+    assert_eq!(mark(&rows_now, "checkout", "traffic").0, Mark::Ok);
+    let (m, why) = mark(&rows_now, "checkout", "standby checks");
     assert_eq!(m, Mark::Fail, "{why:?}");
-    assert!(
-        why.iter()
-            .any(|w| w.contains("checkout control in eu-west-1 is missing")),
-        "{why:?}"
-    );
-    assert!(
-        why.iter()
-            .any(|w| w.starts_with("checkout control in us-west-2:")),
-        "{why:?}"
-    );
+    assert!(why.iter().any(|w| w.contains(url)), "{why:?}");
     let now = crate::status::verified::inventory(&plans[0], &r.plans[0]);
     assert_eq!(now["checkout control in eu-west-1"], "missing");
     assert_eq!(now["checkout control in us-west-2"], "unreadable");
@@ -164,16 +166,10 @@ async fn the_traffic_cell_and_the_inventory_read_each_data_plane_control() {
         "{said:?}"
     );
 
-    // Only the region's own answer counts: with us-west-2 back, a control
-    // that says serve outside the serving region fails.
+    // With us-west-2 back, a control that says serve outside the serving
+    // region fails the traffic cell.
     f.state().dead_regions.clear();
-    let serve = crate::cloud::control::Control {
-        state: crate::cloud::control::ControlState::Serve,
-        token: 0,
-        run: "by-hand".into(),
-        at: chrono::Utc::now(),
-    };
-    (f.state().objects).insert(url.into(), serve.body().into_bytes().into());
+    (f.state().objects).insert(url.into(), control(ControlState::Serve));
     let (r, _) = checkout(&f).await;
     let (m, why) = mark(&rows(&r), "checkout", "traffic");
     assert_eq!(m, Mark::Fail);
@@ -182,5 +178,46 @@ async fn the_traffic_cell_and_the_inventory_read_each_data_plane_control() {
             |w| w == "checkout control in eu-west-1 says serve; the plan serves from us-east-1"
         ),
         "{why:?}"
+    );
+}
+
+/// A control object as `dns prepare` or a switch writes it.
+fn control(state: ControlState) -> bytes::Bytes {
+    let c = crate::cloud::control::Control {
+        state,
+        token: 0,
+        run: "by-hand".into(),
+        at: chrono::Utc::now(),
+    };
+    c.body().into_bytes().into()
+}
+
+/// The serving region was read from DNS and the databases alone, else
+/// home: a plan switched by its controls whose names could not be
+/// resolved, with no primary read, was placed at home, and the traffic
+/// cell then failed both controls that were right. The controls now place
+/// it where they say serve.
+#[tokio::test]
+async fn regression_a_plan_placed_by_its_controls_alone_failed_its_right_controls() {
+    let (f, _) = prepared_checkout().await;
+    // Switched to eu-west-1 by its controls; the names resolve to nothing
+    // and no copy answers as a primary.
+    for (region, state) in [
+        ("use1", ControlState::Drain),
+        ("usw2", ControlState::Drain),
+        ("euw1", ControlState::Serve),
+    ] {
+        let url = format!("s3://drctl-control-{region}/checkout/checkout");
+        (f.state().objects).insert(url, control(state));
+    }
+    f.state().records.clear();
+    f.state().databases.clear();
+    let (r, _) = checkout(&f).await;
+    let p = &r.plans[0];
+    assert_eq!(p.active_region, "eu-west-1", "{:#?}", p.dns);
+    let (m, why) = mark(&rows(&r), "checkout", "traffic");
+    assert!(
+        !why.iter().any(|w| w.contains("control")),
+        "the controls are right: {m:?} {why:?}"
     );
 }
