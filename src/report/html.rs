@@ -125,28 +125,7 @@ pub fn page(r: &Report, readiness: Option<&Matrix>) -> String {
         day(r.window.from),
         day(r.window.to)
     );
-    let _ = writeln!(o, "<!DOCTYPE html>");
-    let _ = writeln!(o, r#"<html lang="en">"#);
-    let _ = writeln!(o, "<head>");
-    let _ = writeln!(o, r#"<meta charset="utf-8">"#);
-    let _ = writeln!(
-        o,
-        r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#
-    );
-    let _ = writeln!(o, r#"<meta name="generator" content="drctl">"#);
-    let _ = writeln!(o, "<title>{}</title>", x(&title));
-    let _ = writeln!(
-        o,
-        "<style>{STYLE}{}{}</style>",
-        super::pictures::STYLE,
-        if readiness.is_some() {
-            super::readiness::STYLE
-        } else {
-            ""
-        }
-    );
-    let _ = writeln!(o, "</head>");
-    let _ = writeln!(o, "<body>\n<main>");
+    head(&mut o, &title, readiness.is_some());
     let _ = writeln!(o, "<header>\n<h1>{}</h1>", x(&title));
     let _ = writeln!(
         o,
@@ -211,6 +190,33 @@ pub fn page(r: &Report, readiness: Option<&Matrix>) -> String {
     );
     let _ = writeln!(o, "</main>\n</body>\n</html>");
     o
+}
+
+/// The page's `<head>` and the opening of its body: its title, its
+/// styles (the matrix's only on the dashboard).
+fn head(o: &mut String, title: &str, dashboard: bool) {
+    let _ = writeln!(o, "<!DOCTYPE html>");
+    let _ = writeln!(o, r#"<html lang="en">"#);
+    let _ = writeln!(o, "<head>");
+    let _ = writeln!(o, r#"<meta charset="utf-8">"#);
+    let _ = writeln!(
+        o,
+        r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#
+    );
+    let _ = writeln!(o, r#"<meta name="generator" content="drctl">"#);
+    let _ = writeln!(o, "<title>{}</title>", x(title));
+    let matrix = if dashboard {
+        super::readiness::STYLE
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        o,
+        "<style>{STYLE}{}{matrix}</style>",
+        super::pictures::STYLE
+    );
+    let _ = writeln!(o, "</head>");
+    let _ = writeln!(o, "<body>\n<main>");
 }
 
 /// A verdict as a coloured word.
