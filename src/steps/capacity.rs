@@ -38,6 +38,17 @@ use crate::plan::spec::ResourceKind;
 use crate::steps::drill_names;
 use crate::steps::graph::Builder;
 
+/// What raising an Auto Scaling group costs: a failover's `scale` and a
+/// drill's `drill-scale` alike (the forecast reads it).
+pub const ASG_RAISE: Cost = Cost {
+    calls: &[
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:UpdateAutoScalingGroup",
+    ],
+    waits: &["autoscaling:InService"],
+    polls: Some("autoscaling:DescribeAutoScalingGroups"),
+};
+
 /// Who brings a group to a size, and how it waits (every capacity kind's
 /// steps and their cleanup share it): a step (its
 /// context: each write fenced, its deadline, the live view told what it

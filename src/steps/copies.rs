@@ -10,8 +10,21 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Cx;
+use super::{Cost, Cx};
 use crate::journal::RpoDetail;
+
+/// What a Cloud SQL clone at a point in time costs: a point-in-time
+/// restore's and a drill's copy alike (the forecast reads it).
+pub const SQL_CLONE: Cost = Cost {
+    calls: &[
+        "sqladmin:instances.get",
+        "sqladmin:instances.getLatestRecoveryTime",
+        "sqladmin:operations.list",
+        "sqladmin:instances.clone",
+    ],
+    waits: &["sqladmin:instances.clone"],
+    polls: Some("sqladmin:operations.get"),
+};
 
 /// A lag reading the RPO gate journaled.
 pub struct GateLag {

@@ -44,7 +44,7 @@ pub const TRAITS: Traits = Traits {
     endpoint: None,
     rpo: None,
     // The same calls and wait as a failover's scaling.
-    time: super::scale::TRAITS.time,
+    time: super::capacity::ASG_RAISE,
 };
 
 /// A shadow drill raises every group of the plan in the target.

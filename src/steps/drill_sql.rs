@@ -80,7 +80,7 @@ pub const TRAITS: Traits = Traits {
     irreversible: None,
     endpoint: Some(|v| DrillSqlOutput::read(v)?.endpoint),
     rpo: Some(rpo),
-    time: super::restore_sql::TRAITS.time,
+    time: super::copies::SQL_CLONE,
 };
 
 /// What a drill's Cloud SQL step publishes.

@@ -17,8 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
-    wait_for,
+    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
 };
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, Phase};
@@ -69,16 +68,7 @@ pub const TRAITS: Traits = Traits {
     irreversible: None,
     endpoint: Some(|v| RestoreSqlOutput::read(v)?.endpoint),
     rpo: Some(rpo),
-    time: Cost {
-        calls: &[
-            "sqladmin:instances.get",
-            "sqladmin:instances.getLatestRecoveryTime",
-            "sqladmin:operations.list",
-            "sqladmin:instances.clone",
-        ],
-        waits: &["sqladmin:instances.clone"],
-        polls: Some("sqladmin:operations.get"),
-    },
+    time: super::copies::SQL_CLONE,
 };
 
 /// The RPO of a restore: from the restore point to the RTO origin.

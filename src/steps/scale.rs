@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
-    wait_for,
+    Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
 };
 use crate::cloud::Capacity;
 use crate::steps::graph::{Builder, Phase};
@@ -35,14 +34,7 @@ pub const TRAITS: Traits = Traits {
     irreversible: None,
     endpoint: None,
     rpo: None,
-    time: Cost {
-        calls: &[
-            "autoscaling:DescribeAutoScalingGroups",
-            "autoscaling:UpdateAutoScalingGroup",
-        ],
-        waits: &["autoscaling:InService"],
-        polls: Some("autoscaling:DescribeAutoScalingGroups"),
-    },
+    time: super::capacity::ASG_RAISE,
 };
 
 /// A failover scales every group of the plan in the target.

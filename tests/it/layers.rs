@@ -333,8 +333,6 @@ const STEP_KIND_IMPORTS: &[(&str, &str)] = &[
     ("drill_mig", "scale_mig"),
     ("drill_nodes", "drill_scale"),
     ("drill_nodes", "scale_nodes"),
-    ("drill_scale", "scale"),
-    ("drill_sql", "restore_sql"),
     ("evidence", "preflight"),
     ("reprotect_sql", "settle_sql"),
     ("settle_sql", "promote_sql"),
