@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Cost, Cx, Finding, Planned, StepFailure, Traits, wait_for};
-use crate::cloud::{CloudError, Clouds};
+use crate::cloud::{Capacity, CloudError, Clouds};
 use crate::journal::event::{Event, Record, RunKind};
 use crate::journal::{JournalError, JournalStore, RunFlags, Temp};
 use crate::plan::Plan;
@@ -37,6 +37,19 @@ use crate::plan::kinds::{Groups, Shown};
 use crate::plan::spec::ResourceKind;
 use crate::steps::drill_names;
 use crate::steps::graph::Builder;
+
+/// The capacity a drill raises a group of three bounds (min, desired, max:
+/// an Auto Scaling group, an EKS node group) at `before` to: each bound at
+/// least the active one (a drill never lowers anything); [`raised`] is the
+/// same rule for one count.
+pub fn raised_bounds(before: Capacity, active: Capacity) -> Capacity {
+    let max = before.max.max(active.max);
+    Capacity {
+        min: before.min.max(active.min),
+        desired: before.desired.max(active.desired).min(max),
+        max,
+    }
+}
 
 /// What raising an Auto Scaling group costs: a failover's `scale` and a
 /// drill's `drill-scale` alike (the forecast reads it).

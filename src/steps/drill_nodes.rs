@@ -45,8 +45,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::capacity::raised_bounds;
 use super::capacity::{self, CapacityOwner, Driver, LeftRaised, OtherDrillError};
-use super::drill_scale::raised;
 use super::scale_nodes::{NodesNext, bring_to, decide, in_flight};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{Capacity, CloudError, Clouds, NodeGroup};
@@ -191,7 +191,7 @@ pub fn decide_raise(
     ours: Option<Capacity>,
     other: Option<&LeftRaised>,
 ) -> RaiseNext {
-    if let NodesNext::Refuse(why) = decide(read, raised(read.capacity, active)) {
+    if let NodesNext::Refuse(why) = decide(read, raised_bounds(read.capacity, active)) {
         return RaiseNext::Refuse(why);
     }
     if let Some(before) = ours {
@@ -320,7 +320,7 @@ impl Action for DrillNodes {
         let (current, to) = match &g {
             Some(g) => (
                 format!("{} nodes (min/desired/max), {}", g.capacity, g.status),
-                raised(g.capacity, self.capacity),
+                raised_bounds(g.capacity, self.capacity),
             ),
             None => ("missing".into(), self.capacity),
         };
@@ -389,7 +389,7 @@ impl Action for DrillNodes {
                 before
             }
         };
-        let to = raised(before, self.capacity);
+        let to = raised_bounds(before, self.capacity);
         let (_, after, update) = bring_to(&by, (r, c, n), to, || self.missing()).await?;
         DrillNodesOutput {
             cluster: c.to_string(),
@@ -735,7 +735,7 @@ mod tests {
         let out = run_step(&clouds, &store, &rec)
             .await
             .expect("the drill raises it");
-        let to = raised(odd, ACTIVE);
+        let to = raised_bounds(odd, ACTIVE);
         assert_eq!(
             to,
             Capacity {

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::capacity::raised_bounds;
 use super::drill_names;
 use super::{
     Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
@@ -80,17 +81,6 @@ pub fn compile(b: &mut Builder<'_>) {
             vec![s.resource],
             description,
         );
-    }
-}
-
-/// The capacity a drill raises a group at `before` to: each bound at least
-/// the active one (a drill never lowers anything).
-pub fn raised(before: Capacity, active: Capacity) -> Capacity {
-    let max = before.max.max(active.max);
-    Capacity {
-        min: before.min.max(active.min),
-        desired: before.desired.max(active.desired).min(max),
-        max,
     }
 }
 
@@ -224,7 +214,7 @@ impl Action for DrillScale {
         let (current, to) = match &g {
             Some(g) => (
                 g.capacity.to_string(),
-                raised(g.capacity, self.capacity).to_string(),
+                raised_bounds(g.capacity, self.capacity).to_string(),
             ),
             None => ("missing".into(), self.capacity.to_string()),
         };
@@ -246,7 +236,7 @@ impl Action for DrillScale {
                 region: self.region.clone(),
                 current: current.clone(),
                 desired: format!("{to}, instances in service; back to {current} at cleanup"),
-                change: g.is_none_or(|g| raised(g.capacity, self.capacity) != g.capacity),
+                change: g.is_none_or(|g| raised_bounds(g.capacity, self.capacity) != g.capacity),
             },
         ])
     }
@@ -274,7 +264,7 @@ impl Action for DrillScale {
                 g.capacity
             }
         };
-        let to = raised(before, self.capacity);
+        let to = raised_bounds(before, self.capacity);
         if g.capacity != to {
             cx.fenced(&format!("autoscaling:UpdateAutoScalingGroup of {name}"), r)
                 .await?;
@@ -437,13 +427,13 @@ mod tests {
             desired: 4,
             max: 8,
         };
-        assert_eq!(raised(before, active), active);
+        assert_eq!(raised_bounds(before, active), active);
         let big = Capacity {
             min: 3,
             desired: 6,
             max: 10,
         };
-        assert_eq!(raised(big, active), big);
+        assert_eq!(raised_bounds(big, active), big);
     }
 
     #[test]
