@@ -124,7 +124,10 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
         Format::Csv => render::csv(&r),
         Format::Junit => render::junit(&r),
         Format::Html if a.readiness => {
-            let shown = shown_plans(&loaded.plans, &a.only);
+            let shown: Vec<_> = (loaded.plans.iter())
+                .filter(|p| r.scope.iter().any(|s| s == p.name()))
+                .cloned()
+                .collect();
             let limit =
                 (a.read_timeout).unwrap_or(drctl::status::StatusOptions::default().read_timeout);
             let m = super::status::readiness_now(settings, &shown, limit).await;
@@ -133,14 +136,6 @@ pub async fn run(a: ReportArgs, settings: &Settings) -> Result<Exit, CliError> {
         Format::Html => report::html::html(&r),
     };
     write_out(a.out.as_deref(), &text)
-}
-
-/// The plans the report covers: `only`, or every plan.
-fn shown_plans(plans: &[drctl::plan::Plan], only: &[String]) -> Vec<drctl::plan::Plan> {
-    (plans.iter())
-        .filter(|p| only.is_empty() || only.iter().any(|o| o == p.name()))
-        .cloned()
-        .collect()
 }
 
 /// `drctl report --run RUN`: the post-incident report of one run.

@@ -111,6 +111,9 @@ table.matrix td.unknown { color: #7d4e00; background: #fff8c5; }
 table.matrix td.none { color: #57606a; }
 "#;
 
+/// How a page reads the matrix, after where it was read from.
+pub const LEGEND: &str = "each plan by each check, ok, unknown (could not be judged) or FAIL with why; none: the plan has nothing the check reads.";
+
 /// At most this many reasons are drawn in a cell (the JSON of `status`
 /// carries them all).
 const WHY_SHOWN: usize = 4;
@@ -170,7 +173,7 @@ pub fn section(o: &mut String, m: &Matrix) {
         Matrix::Read { at, rows, notes } => {
             let _ = writeln!(
                 o,
-                r#"<p class="meta">Read from the clouds and the drill history at {} (the rest of this report is from journals): each plan by each check, ok, unknown (could not be judged) or FAIL with why; none: the plan has nothing the check reads.</p>"#,
+                r#"<p class="meta">Read from the clouds and the drill history at {} (the rest of this report is from journals): {LEGEND}</p>"#,
                 x(&minute(*at))
             );
             for n in notes {

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use super::{PlanStatus, RegionStatus, StatusReport};
 use crate::report::readiness::{self, table};
 pub use crate::report::readiness::{CHECKS, Cell, Mark, Row};
-use crate::report::render::x;
+use crate::report::render::{minute, x};
 use crate::steps::placement::{ControlReading, ControlSaid};
 use chrono::{DateTime, Utc};
 
@@ -215,12 +215,13 @@ pub fn html(report: &StatusReport, at: DateTime<Utc>) -> String {
     let _ = writeln!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Readiness, {0}</title>\n<style>{STYLE}{1}</style>\n</head>\n<body>\n<main>\n<h1>Readiness, {0}</h1>",
-        x(&at.format("%Y-%m-%d %H:%M:%SZ").to_string()),
+        x(&minute(at)),
         readiness::STYLE
     );
     let _ = writeln!(
         o,
-        r#"<p class="meta">Read from the clouds and the drill history by <code>drctl status</code>: each plan by each check, ok, unknown (could not be judged) or FAIL with why; none: the plan has nothing the check reads.</p>"#
+        r#"<p class="meta">Read from the clouds and the drill history by <code>drctl status</code>: {}</p>"#,
+        readiness::LEGEND
     );
     table(&mut o, &rows(report));
     let _ = writeln!(o, "</main>\n</body>\n</html>");
