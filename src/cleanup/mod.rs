@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use crate::cloud::{CloudError, Clouds};
 use crate::journal::{Cleaned, CleanupResult, Temp};
+use crate::plan::spec::ResourceKind;
 pub use crate::steps::capacity::CapacityOwner;
 use crate::steps::{
     drill_cloud_dns, drill_control, drill_database, drill_dns, drill_global, drill_mig,
-    drill_nodes, drill_raise, drill_scale, drill_sql,
+    drill_nodes, drill_raise, drill_sql,
 };
 
 pub mod owner;
@@ -105,7 +106,8 @@ async fn dispatch(
             drill_global::remove(clouds, region, id, run, poll, deadline).await
         }
         Temp::Capacity { region, group } => {
-            drill_scale::restore(clouds, region, group, run, owner).await
+            let at = (ResourceKind::Compute, region.as_str(), group.as_str());
+            drill_raise::restore_from_marks(clouds, at, (run, owner), poll, deadline).await
         }
         Temp::NodeCapacity {
             region,

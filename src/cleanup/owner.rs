@@ -27,7 +27,7 @@
 //!
 //! Read → decide → act: the engine and the sweep read (the lock's status,
 //! [`scalers_since`]); [`drill_capacity`] and [`swept_capacity`] decide,
-//! pure; `steps::drill_scale::restore` acts on the decision.
+//! pure; `steps::drill_raise::restore` acts on the decision.
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `drctl drill sweep`: finds what drills left behind without their
 //! journals (a laptop lost mid-drill, a journal deleted) by the tags and
 //! names every drill resource carries, and removes what has expired. A
-//! group raised by the generic `drill-raise` (an ECS service's count, a
+//! group raised by the generic `drill-raise` (an Auto Scaling group's bounds, an ECS service's count, a
 //! Cloud Run service's floor) carries the drill's marks (tags, labels),
 //! the size to return to among them: it is found by them through its
 //! kind's capacity role. A raised EKS node group or managed instance group
@@ -101,7 +101,6 @@ pub async fn find(
         f.clusters(plans, region).await;
     }
     for p in plans {
-        f.groups(p).await;
         f.marked(p).await;
         f.records(p).await;
         f.controls(p).await;
@@ -180,36 +179,6 @@ impl Finds<'_> {
                 expires,
                 expired: self.expired(expires),
             });
-        }
-    }
-
-    /// Groups a drill raised, by their drill tags.
-    async fn groups(&mut self, p: &Plan) {
-        for c in &p.spec.compute {
-            for (region, group) in c.regions.iter() {
-                match self.clouds.compute.describe_group(region, group).await {
-                    Ok(Some(g)) => {
-                        let Some(run) = g.tags.get(RUN_TAG) else {
-                            continue;
-                        };
-                        let expires = expiry(&g.tags);
-                        let t = Temp::Capacity {
-                            region: region.clone(),
-                            group: group.clone(),
-                        };
-                        if !self.found.iter().any(|f| f.resource == t) {
-                            self.found.push(Found {
-                                resource: t,
-                                run: Some(run.clone()),
-                                expires,
-                                expired: self.expired(expires),
-                            });
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => self.errors.push(e),
-                }
-            }
         }
     }
 

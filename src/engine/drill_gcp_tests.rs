@@ -79,7 +79,7 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
         .collect();
     assert_eq!(
         kinds,
-        ["record", "clone", "mig", "run"],
+        ["record", "clone", "run", "mig"],
         "{:?}",
         d.cleanup.resources
     );

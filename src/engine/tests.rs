@@ -108,7 +108,7 @@ async fn failover_of_all_plans_runs_critical_first_and_measures() {
     // With one slot, every payments step (critical) that is ready runs before ledger's.
     let events = rec.0.lock().unwrap().clone();
     assert_eq!(events[0], "start payments/preflight");
-    assert_eq!(events[2], "start payments/scale:payments-api", "{events:?}");
+    assert_eq!(events[2], "start payments/raise:payments-api", "{events:?}");
     let rpo: Vec<Option<f64>> = report.measures.iter().map(|m| m.rpo.seconds).collect();
     assert_eq!(rpo, [Some(3.0), Some(1200.0)]);
     assert_eq!(report.measures[1].rpo.met, Some(false));
@@ -492,7 +492,7 @@ async fn a_failed_step_lets_its_running_sibling_finish_and_starts_nothing_new() 
     // Scale fails while the promotion is still running; the promotion is let
     // finish (and is journaled), and nothing after them starts.
     let at = |s: &str| events.iter().position(|e| e == s);
-    let failed = at("failed payments/scale:payments-api").expect("scale failed");
+    let failed = at("failed payments/raise:payments-api").expect("scale failed");
     let promoted = at("done payments/promote:payments-db").expect("promotion finished");
     assert!(failed < promoted, "{events:?}");
     assert_eq!(events.len(), 6, "nothing else started: {events:?}");
@@ -507,7 +507,7 @@ async fn a_failed_step_lets_its_running_sibling_finish_and_starts_nothing_new() 
         .map(|s| s.step.as_str())
         .collect();
     assert!(
-        not_done.contains(&"payments/scale:payments-api"),
+        not_done.contains(&"payments/raise:payments-api"),
         "{not_done:?}"
     );
     assert!(
@@ -913,7 +913,7 @@ async fn resume_refuses_a_graph_that_changed_since_the_run_started() {
     assert_eq!(r.outcome, Outcome::Failed);
     rewrite_start(&store, &r.run_id, |ev| {
         if let Event::RunStarted { steps, .. } = ev {
-            steps.retain(|s| !s.id.as_str().contains("/scale:"));
+            steps.retain(|s| !s.id.as_str().contains("/raise:"));
         }
     })
     .await;
@@ -923,7 +923,7 @@ async fn resume_refuses_a_graph_that_changed_since_the_run_started() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("step graph differs") && err.contains("payments/scale:payments-api is new"),
+        err.contains("step graph differs") && err.contains("payments/raise:payments-api is new"),
         "{err}"
     );
 }

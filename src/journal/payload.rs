@@ -104,7 +104,7 @@ pub enum Temp {
         /// `project/service`).
         group: String,
         /// Its size before the drill.
-        restore: u32,
+        restore: crate::cloud::Size,
     },
     /// A drill's Cloud DNS record set (`drill-cloud-dns`), beside
     /// production's in its managed zone.

@@ -1806,7 +1806,16 @@ fn a_plan_on_both_clouds_pairs_each_region_with_a_gcp_region() {
         Some("\"us-east4\""),
         "{regions:?}"
     );
-    assert_eq!(of("raise:").as_deref(), Some("\"us-east4\""), "{regions:?}");
+    assert_eq!(
+        of("raise:storefront-api").as_deref(),
+        Some("\"us-east4\""),
+        "{regions:?}"
+    );
+    assert_eq!(
+        of("raise:storefront-web").as_deref(),
+        Some("\"us-east-1\""),
+        "{regions:?}"
+    );
     assert_eq!(
         of("promote:").as_deref(),
         Some("\"us-east-1\""),

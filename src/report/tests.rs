@@ -1255,13 +1255,13 @@ fn every_drill_resource_kind_is_in_the_report_schema() {
             kind: ResourceKind::CloudRun,
             region: r.clone(),
             group: s.clone(),
-            restore: 0,
+            restore: crate::cloud::Size::Count(0),
         },
         Temp::Raised {
             kind: ResourceKind::EcsService,
             region: r.clone(),
             group: s.clone(),
-            restore: 1,
+            restore: crate::cloud::Size::Count(1),
         },
         Temp::CloudRecord {
             project: s.clone(),

@@ -349,39 +349,43 @@ pub struct Scaler {
     pub refused: bool,
 }
 
-/// The `scale` steps that set `group` in `region`: one per plan of `plans`
-/// with a compute resource whose group there is `group`.
-pub fn scale_steps(
+/// The steps an older drctl named `scale` that set Auto Scaling group
+/// `group` in `region` (a failover it journaled before the group's kind
+/// took the generic `raise`): one per plan of `plans` with a compute
+/// resource whose group there is `group`.
+fn legacy_scale_steps(
     plans: &[crate::plan::Plan],
     region: &str,
     group: &str,
 ) -> Vec<crate::journal::StepName> {
-    plans
-        .iter()
+    (plans.iter())
         .flat_map(|p| {
-            p.spec
-                .compute
-                .iter()
+            (p.spec.compute.iter())
                 .filter(|c| c.regions.get(region).is_some_and(|g| g == group))
                 .map(|c| {
-                    crate::steps::StepId::new(
+                    let id = crate::steps::StepId::new(
                         p.name(),
                         crate::steps::KindName::Scale,
                         Some(c.id.clone()),
-                    )
+                    );
+                    crate::journal::StepName::from(&id)
                 })
         })
-        .map(|id| crate::journal::StepName::from(&id))
         .collect()
 }
 
-/// The failover steps that set the group `temp` names (a raised compute
-/// group's `scale` steps, a raised node group's `scale-nodes` steps), one
+/// The failover steps that set the group `temp` names (a raised group's
+/// `raise` steps, and an older drctl's `scale` steps of an Auto Scaling
+/// group; a raised node group's `scale-nodes` steps), one
 /// per plan of `plans` whose resource there is that group; none for a
 /// resource that is no raised group.
 pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::journal::StepName> {
     match temp {
-        Temp::Capacity { region, group } => scale_steps(plans, region, group),
+        Temp::Capacity { region, group } | Temp::Raised { region, group, .. } => {
+            let mut steps = raise_steps(plans, region, group);
+            steps.extend(legacy_scale_steps(plans, region, group));
+            steps
+        }
         Temp::NodeCapacity {
             region,
             cluster,
@@ -402,7 +406,6 @@ pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::jo
             })
             .map(|id| crate::journal::StepName::from(&id))
             .collect(),
-        Temp::Raised { region, group, .. } => raise_steps(plans, region, group),
         Temp::MigSize { region, group, .. } => {
             gcp_scale_steps(plans, crate::steps::KindName::ScaleMig, |p| {
                 (p.spec.instance_group.iter())

@@ -5,7 +5,7 @@
 //! (where DNS points, then where the databases are primary); what each
 //! resource in a standby region needs to take over is its step kind's to
 //! say ([`Promote::standby_problems`], [`Restore::standby_problems`],
-//! [`Scale::standby_problems`], and the kinds' own readiness for checks and
+//! [`crate::steps::capacity::standby_problems`], and the kinds' own readiness for checks and
 //! buckets), with the RPO rule the failover's gate uses ([`LagCheck`]).
 
 use std::collections::BTreeMap;
@@ -21,7 +21,7 @@ use crate::plan::kinds::Shown;
 use crate::plan::spec::DnsSpec;
 use crate::steps::placement;
 use crate::steps::placement::{ControlReading, ControlSaid};
-use crate::steps::{CopyRead, Finding, Promote, Restore, Scale};
+use crate::steps::{CopyRead, Finding, Promote, Restore};
 
 fn err_line(e: &CloudError) -> String {
     e.summary()
@@ -283,13 +283,9 @@ fn group_problems(plan: &Plan, region: &str, g: &ComputeStatus) -> Vec<String> {
     let Some(capacity) = active else {
         return Vec::new();
     };
-    let scale = Scale {
-        resource: g.id.clone(),
-        group: g.group.clone(),
-        region: region.to_string(),
-        capacity,
-    };
-    let mut out = scale.standby_problems(g.capacity.filter(|_| g.exists));
+    let at = (g.label, g.group.as_str(), region);
+    let mut out =
+        crate::steps::capacity::standby_problems(at, capacity, g.capacity.filter(|_| g.exists));
     // A group with a status of its own (an EKS node group) serves, and
     // takes a scaling update, only when ACTIVE.
     if let Some(status) = g.status.as_deref().filter(|s| *s != "ACTIVE") {

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Cost, Cx, Finding, Planned, StepFailure, Traits, wait_for};
-use crate::cloud::{Capacity, CloudError, Clouds};
+use crate::cloud::{Capacity, CloudError, Clouds, Size};
 use crate::journal::event::{Event, Record, RunKind};
 use crate::journal::{JournalError, JournalStore, RunFlags, Temp};
 use crate::plan::Plan;
@@ -39,28 +39,33 @@ use crate::steps::drill_names;
 use crate::steps::graph::Builder;
 
 /// The capacity a drill raises a group of three bounds (min, desired, max:
-/// an Auto Scaling group, an EKS node group) at `before` to: each bound at
-/// least the active one (a drill never lowers anything); [`raised`] is the
-/// same rule for one count.
+/// an EKS node group) at `before` to: each bound at least the active one
+/// (a drill never lowers anything), [`Size::raised`]'s rule.
 pub fn raised_bounds(before: Capacity, active: Capacity) -> Capacity {
-    let max = before.max.max(active.max);
-    Capacity {
-        min: before.min.max(active.min),
-        desired: before.desired.max(active.desired).min(max),
-        max,
+    match Size::Bounds(before).raised(Size::Bounds(active)) {
+        Size::Bounds(c) => c,
+        Size::Count(_) => active,
     }
 }
 
-/// What raising an Auto Scaling group costs: a failover's `scale` and a
-/// drill's `drill-scale` alike (the forecast reads it).
-pub const ASG_RAISE: Cost = Cost {
-    calls: &[
-        "autoscaling:DescribeAutoScalingGroups",
-        "autoscaling:UpdateAutoScalingGroup",
-    ],
-    waits: &["autoscaling:InService"],
-    polls: Some("autoscaling:DescribeAutoScalingGroups"),
-};
+/// Why a capacity group `group` of kind `label` (`compute`) in standby
+/// `region`, as `status` read it (`None`: it does not exist), could not
+/// take over at the plan's `active` size: its max below the active desired
+/// size (pure; the one rule `status` judges every capacity kind's read by).
+pub fn standby_problems(
+    (label, group, region): (&str, &str, &str),
+    active: Capacity,
+    read: Option<Capacity>,
+) -> Vec<String> {
+    match read {
+        None => vec![format!("{label} group {group} does not exist in {region}")],
+        Some(cap) if cap.max < active.desired => vec![format!(
+            "{label} group {group} in {region} has max {} below the active capacity {}",
+            cap.max, active.desired
+        )],
+        Some(_) => Vec::new(),
+    }
+}
 
 /// Who brings a group to a size, and how it waits (every capacity kind's
 /// steps and their cleanup share it): a step (its
@@ -448,7 +453,7 @@ pub struct Raising {
     /// The region the group lives in.
     pub region: String,
     /// The active size to reach.
-    pub size: u32,
+    pub size: Size,
 }
 
 impl Raising {
@@ -471,12 +476,22 @@ impl Raising {
         match read {
             Ok(None) => Finding::missing(&what, &self.region),
             Ok(Some((r, Some(why)))) => Finding::blocks(&what, &self.region, r.state, why),
+            // The read is kept: a failover's step acts on it while it is
+            // fresh (one request fewer on its path, `fresh_read`).
             Ok(Some((r, None))) => {
                 let state = format!("{} {unit}, {}", r.size, r.state);
-                Finding::ok(&what, &self.region, state)
+                Finding::ok(&what, &self.region, state).with_facts(&r)
             }
             Err(why) => Finding::blocks(&what, &self.region, "could not be read", why),
         }
+    }
+
+    /// The read preflight made of the group moments ago in this run, when
+    /// it is fresh ([`Cx::preflight_facts`]): a step acts on it rather than
+    /// read again (setting a size is idempotent, and the marks it names
+    /// were on the group then).
+    pub fn fresh_read(&self, cx: &Cx<'_>, g: &Group<'_>) -> Option<Reading> {
+        cx.preflight_facts(&format!("{} {}", g.scaling.noun(), self.group))
     }
 
     /// A preview of its write: `read` as it is now, `desired` in words.
@@ -491,7 +506,7 @@ impl Raising {
             }),
             desired,
             change: read
-                .is_none_or(|r| decide_size(Some(r), raised(r.size, self.size)) != SizeNext::Done),
+                .is_none_or(|r| decide_size(Some(r), r.size.raised(self.size)) != SizeNext::Done),
         }
     }
 }
@@ -513,7 +528,7 @@ pub(crate) fn compile_raises(
         let Some((region, group)) = g.raised_group(b.target) else {
             continue;
         };
-        let size = g.active().desired;
+        let size = scaling.size_of(g.active());
         let description = format!(
             "raise {} {group} in {region} to {size} {}, {then}",
             scaling.noun(),
@@ -558,7 +573,7 @@ pub enum SizeNext {
 }
 
 /// Decides what bringing `read` to `want` does (pure).
-pub fn decide_size(read: Option<&Reading>, want: u32) -> SizeNext {
+pub fn decide_size(read: Option<&Reading>, want: Size) -> SizeNext {
     let Some(r) = read else {
         return SizeNext::Refuse("it does not exist".into());
     };
@@ -567,23 +582,15 @@ pub fn decide_size(read: Option<&Reading>, want: u32) -> SizeNext {
         // serves decides: the size served is done whatever the last
         // rollout says, one short of it is that rollout's failure.
         Change::Failed { .. } if r.size != want => SizeNext::Set,
-        Change::Failed { .. } if r.serving >= want => SizeNext::Done,
+        Change::Failed { .. } if r.serving >= want.serving() => SizeNext::Done,
         Change::Failed { id, reason } => {
             SizeNext::Refuse(format!("its last change, {id}, failed: {reason}"))
         }
         Change::Rolling(_) => SizeNext::Settle,
         Change::Settled if r.size != want => SizeNext::Set,
-        Change::Settled if r.serving >= want => SizeNext::Done,
+        Change::Settled if r.serving >= want.serving() => SizeNext::Done,
         Change::Settled => SizeNext::Serve,
     }
-}
-
-/// The size a raise of a group of size `before` aims at: the active size,
-/// never below what it already is. Neither a failover nor a drill lowers a
-/// group (one scaled out beyond the plan's size, by an autoscaler or by
-/// hand, serves more than the plan asks).
-pub fn raised(before: u32, active: u32) -> u32 {
-    before.max(active)
 }
 
 /// A group of a kind the generic capacity steps raise, as they address it.
@@ -670,7 +677,7 @@ impl Group<'_> {
     pub(crate) async fn bring_to(
         &self,
         by: &Driver<'_, '_>,
-        want: u32,
+        want: Size,
         first: Option<Reading>,
     ) -> Result<(Reading, Reading, bool), StepFailure> {
         let clouds = by.clouds();
@@ -719,8 +726,12 @@ impl Group<'_> {
 
     /// Waits until it serves `want`, or its change ended otherwise (at
     /// another size, or failed), and returns that read.
-    async fn settled(&self, by: &Driver<'_, '_>, want: u32) -> Result<Reading, StepFailure> {
-        let what = format!("{want} {} serving in {self}", self.scaling.unit());
+    async fn settled(&self, by: &Driver<'_, '_>, want: Size) -> Result<Reading, StepFailure> {
+        let what = format!(
+            "{} {} serving in {self}",
+            want.serving(),
+            self.scaling.unit()
+        );
         by.wait(&what, || async {
             let r = self
                 .read(by.clouds())
@@ -729,7 +740,7 @@ impl Group<'_> {
             let ended = match &r.change {
                 Change::Failed { .. } => true,
                 Change::Rolling(_) => false,
-                Change::Settled => r.size != want || r.serving >= want,
+                Change::Settled => r.size != want || r.serving >= want.serving(),
             };
             Ok(ended.then_some(r))
         })

@@ -260,7 +260,7 @@ fn manual_raised_restore(
     kind: &crate::plan::spec::ResourceKind,
     region: &str,
     group: &str,
-    restore: u32,
+    restore: crate::cloud::Size,
 ) -> String {
     match kind.scaling() {
         Some(s) => format!(

@@ -29,10 +29,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::capacity::CapacityOwner;
-use super::capacity::{self, Driver, Group, LeftRaised, Raising, raised};
+use super::capacity::{self, Driver, Group, LeftRaised, Raising};
 use super::drill_names::{self, RESTORE_TAG, RUN_TAG};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
-use crate::cloud::{CloudError, Clouds};
+use crate::cloud::{CloudError, Clouds, Size};
 use crate::journal::event::{Event, Record};
 use crate::journal::{CleanupResult, JournalError, Temp};
 use crate::plan::kinds::scaling::Reading;
@@ -75,9 +75,9 @@ pub struct DrillRaiseOutput {
     /// Its region.
     pub region: String,
     /// Its size before (the restore point).
-    pub before: u32,
+    pub before: Size,
     /// The size it was raised to.
-    pub raised_to: u32,
+    pub raised_to: Size,
     /// What served after.
     pub serving: u32,
 }
@@ -90,10 +90,10 @@ impl StepOutput for DrillRaiseOutput {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RaiseNext {
     /// Journal this size as the restore point, mark the group, then raise.
-    Journal(u32),
+    Journal(Size),
     /// This run journaled its restore point already (a step run again):
     /// raise from it, never from the raised size.
-    Resume(u32),
+    Resume(Size),
     /// It cannot be drilled now (why).
     Refuse(String),
 }
@@ -104,7 +104,7 @@ pub enum RaiseNext {
 pub fn decide_raise(
     read: &Reading,
     run: &str,
-    ours: Option<u32>,
+    ours: Option<Size>,
     journaled: Option<&LeftRaised>,
 ) -> RaiseNext {
     if let Some(before) = ours {
@@ -126,7 +126,7 @@ pub fn decide_raise(
 
 /// This run's restore point of `(kind, region, group)` in `records` (one
 /// run's journal).
-pub fn restore_point(records: &[Record], temp_of: impl Fn(u32) -> Temp) -> Option<u32> {
+pub fn restore_point(records: &[Record], temp_of: impl Fn(Size) -> Temp) -> Option<Size> {
     records.iter().find_map(|r| match &r.event {
         Event::DrillResource {
             resource: t @ Temp::Raised { restore, .. },
@@ -137,7 +137,7 @@ pub fn restore_point(records: &[Record], temp_of: impl Fn(u32) -> Temp) -> Optio
 }
 
 impl DrillRaise {
-    fn temp(&self, restore: u32) -> Temp {
+    fn temp(&self, restore: Size) -> Temp {
         Temp::Raised {
             kind: self.of,
             region: self.region.clone(),
@@ -147,7 +147,7 @@ impl DrillRaise {
     }
 
     /// This run's journaled restore point (a step run again in the same run).
-    async fn ours(&self, cx: &Cx<'_>) -> Result<Option<u32>, JournalError> {
+    async fn ours(&self, cx: &Cx<'_>) -> Result<Option<Size>, JournalError> {
         let records = capacity::records_of(cx.journal.as_ref(), cx.run_id).await?;
         Ok(records.and_then(|r| restore_point(&r, |n| self.temp(n))))
     }
@@ -203,7 +203,7 @@ impl Action for DrillRaise {
         let g = self.at()?;
         let read = g.read(cx.clouds).await?;
         let (to, back) = match &read {
-            Some(r) => (raised(r.size, self.size), r.size.to_string()),
+            Some(r) => (r.size.raised(self.size), r.size.to_string()),
             None => (self.size, "it".to_string()),
         };
         let desired = format!(
@@ -247,7 +247,7 @@ impl Action for DrillRaise {
                 .mark(cx.clouds, &self.region, &read, &marks)
                 .await?;
         }
-        let to = raised(before, self.size);
+        let to = before.raised(self.size);
         let (_, after, _) = g.bring_to(&by, to, Some(read)).await?;
         DrillRaiseOutput {
             group: self.group.clone(),
@@ -262,9 +262,9 @@ impl Action for DrillRaise {
 
 /// The restore point a group's marks hold, when a drill marked it: the
 /// drill and the size (what a sweep finds without the journal).
-pub fn marked(read: &Reading) -> Option<(String, u32)> {
+pub fn marked(read: &Reading) -> Option<(String, Size)> {
     let run = read.marks.get(RUN_TAG)?.clone();
-    let size = read.marks.get(RESTORE_TAG)?.parse().ok()?;
+    let size = Size::parse(read.marks.get(RESTORE_TAG)?)?;
     Some((run, size))
 }
 
@@ -285,7 +285,7 @@ fn failed(e: StepFailure) -> Result<(CleanupResult, String), CloudError> {
 async fn not_the_drills(
     g: &Group<'_>,
     by: &Driver<'_, '_>,
-    (read, restore): (&Reading, u32),
+    (read, restore): (&Reading, Size),
     owner: &CapacityOwner,
 ) -> Result<Option<(CleanupResult, String)>, CloudError> {
     let unit = g.scaling.unit();
@@ -334,7 +334,7 @@ async fn not_the_drills(
 pub async fn restore(
     clouds: &Clouds,
     (of, region, group): (ResourceKind, &str, &str),
-    restore: u32,
+    restore: Size,
     (run, owner): (Option<&str>, &CapacityOwner),
     poll: (Duration, Duration),
     deadline: std::time::Instant,
@@ -390,6 +390,56 @@ pub async fn restore(
             format!("{g} vanished during the restore"),
         ),
     })
+}
+
+/// Returns a group whose drill journaled no restore point, only the group
+/// (`Temp::Capacity`: an older drctl's `drill-scale` kept an Auto Scaling
+/// group's restore point on the group alone, in its
+/// [`RESTORE_TAG`] tag): the size is read from its marks, then [`restore`]
+/// returns it under the same rules. A group with no drill mark was never
+/// raised or was returned before; one whose restore mark does not read as
+/// a size is left as it is.
+// A cleanup's failure is a result of its own; only a cloud error is an error.
+#[allow(clippy::result_large_err)]
+pub async fn restore_from_marks(
+    clouds: &Clouds,
+    (of, region, group): (ResourceKind, &str, &str),
+    (run, owner): (Option<&str>, &CapacityOwner),
+    poll: (Duration, Duration),
+    deadline: std::time::Instant,
+) -> Result<(CleanupResult, String), CloudError> {
+    let g = match Group::of(of, region, group) {
+        Ok(g) => g,
+        Err(e) => return Ok((CleanupResult::Failed, e.summary())),
+    };
+    let Some(read) = g.read(clouds).await? else {
+        return Ok((CleanupResult::Absent, format!("{g} does not exist")));
+    };
+    if !read.marks.contains_key(RUN_TAG) {
+        return Ok((
+            CleanupResult::Absent,
+            format!(
+                "{g} carries no drill mark (never raised, or returned before): {} {}",
+                read.size,
+                g.scaling.unit()
+            ),
+        ));
+    }
+    let Some((_, size)) = marked(&read) else {
+        return Ok((
+            CleanupResult::Failed,
+            format!("{g} has no readable {RESTORE_TAG} mark: the size to return to is unknown"),
+        ));
+    };
+    restore(
+        clouds,
+        (of, region, group),
+        size,
+        (run, owner),
+        poll,
+        deadline,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -131,7 +131,7 @@ async fn a_step_whose_lease_was_taken_over_while_it_slept_makes_no_cloud_write()
     // A wakes inside its scale step: the group needs scaling, but the
     // fence refuses before the write.
     let writes = fake.state().writes.len();
-    let scale = step_of(&payments(), KindName::Scale);
+    let scale = step_of(&payments(), KindName::Raise);
     let err = with_cx(&fake, Some(fence), async |cx| {
         scale.kind.action().run(cx).await
     })
@@ -322,7 +322,7 @@ async fn regression_a_pause_between_the_fence_check_and_the_call_still_sent_it()
         checked: Default::default(),
     });
     let writes = fake.state().writes.len();
-    let scale = step_of(&payments(), KindName::Scale);
+    let scale = step_of(&payments(), KindName::Raise);
     // As the executor runs every step: inside its plan's wire fence.
     let wire = {
         let fence = fence.clone();
@@ -405,7 +405,7 @@ fn marked_standby_service(fake: &FakeCloud) -> super::raise::Raise {
         of: crate::plan::spec::ResourceKind::EcsService,
         group: "orders-ecs-use1/orders-workers".into(),
         region: "us-east-1".into(),
-        size: 4,
+        size: crate::cloud::Size::Count(4),
     })
 }
 

@@ -337,7 +337,7 @@ mod tests {
             ids,
             [
                 "payments/preflight",
-                "payments/scale:payments-api",
+                "payments/raise:payments-api",
                 "payments/promote:payments-db",
                 "payments/switch-dns:example.com.",
                 "payments/verify-dns:example.com.",

@@ -36,7 +36,6 @@ pub mod drill_mig;
 pub mod drill_names;
 pub mod drill_nodes;
 pub mod drill_raise;
-pub mod drill_scale;
 pub mod drill_sql;
 mod evidence;
 mod preflight;
@@ -49,7 +48,6 @@ mod reprotect;
 pub mod reprotect_sql;
 mod restore;
 pub mod restore_sql;
-mod scale;
 pub mod scale_mig;
 pub mod scale_nodes;
 pub mod settle_sql;
@@ -95,14 +93,14 @@ pub use preflight::PreflightOutput;
 pub use promote::{Promote, PromoteOutput};
 pub use reprotect::{ReprotectOutput, parked_id};
 pub use restore::{Restore, RestoreOutput, restored_id};
-pub use scale::{Scale, ScaleOutput};
 pub use switch_dns::SwitchDnsOutput;
 pub use verify_dns::VerifyDnsOutput;
 
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
 /// order. Generates [`StepKind`], [`KindName`] and the dispatch.
 macro_rules! kinds {
-    ($( $(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident) = $name:literal, )*) => {
+    ($( $(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident) = $name:literal, )*
+     ; retired: $( $(#[$rdoc:meta])* $retired:ident = $rname:literal => $rtraits:expr, )*) => {
         /// What a step does, with its parameters.
         #[derive(Debug, Clone, PartialEq, Serialize)]
         #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -114,20 +112,31 @@ macro_rules! kinds {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum KindName {
             $( $(#[$doc])* $variant, )*
+            $( $(#[$rdoc])* $retired, )*
         }
 
         impl KindName {
             /// Every kind, in compile order.
             pub const ALL: &[KindName] = &[$(KindName::$variant),*];
 
+            /// The kinds an earlier drctl compiled that this one does not:
+            /// their journals still read, name and measure their steps.
+            pub const RETIRED: &[KindName] = &[$(KindName::$retired),*];
+
             /// The name in step ids (`switch-dns`).
             pub fn as_str(self) -> &'static str {
-                match self { $(KindName::$variant => $name,)* }
+                match self {
+                    $(KindName::$variant => $name,)*
+                    $(KindName::$retired => $rname,)*
+                }
             }
 
             /// What the kind is.
             pub fn traits(self) -> Traits {
-                match self { $(KindName::$variant => $module::TRAITS,)* }
+                match self {
+                    $(KindName::$variant => $module::TRAITS,)*
+                    $(KindName::$retired => $rtraits,)*
+                }
             }
         }
 
@@ -153,8 +162,10 @@ macro_rules! kinds {
 kinds! {
     /// Check the target side before anything changes.
     Preflight(preflight::Preflight) = "preflight",
-    /// Set a compute group to its active capacity.
-    Scale(scale::Scale) = "scale",
+    /// Raise a capacity resource's group (any kind the capacity role's
+    /// actions serve: an Auto Scaling group, an ECS service, a Cloud Run
+    /// service's floor) to its active size and wait until it serves.
+    Raise(raise::Raise) = "raise",
     /// Set an EKS managed node group to its active size.
     ScaleNodes(scale_nodes::ScaleNodes) = "scale-nodes",
     /// Promote the target region's read replica.
@@ -194,8 +205,9 @@ kinds! {
     DrillDatabase(drill_database::DrillDatabase) = "drill-database",
     /// A drill: a clone of an Aurora global database's secondary, made writable.
     DrillGlobal(drill_global::DrillGlobal) = "drill-global",
-    /// A drill: the standby group raised to active capacity (restored at cleanup).
-    DrillScale(drill_scale::DrillScale) = "drill-scale",
+    /// A drill: the standby group of such a resource raised to its active
+    /// size, marked and journaled first (returned at cleanup).
+    DrillRaise(drill_raise::DrillRaise) = "drill-raise",
     /// A drill: the standby EKS node group raised to its active size (restored at cleanup).
     DrillNodes(drill_nodes::DrillNodes) = "drill-nodes",
     /// A drill: a clone of the Cloud SQL primary at its latest recovery
@@ -226,19 +238,22 @@ kinds! {
     /// Resolve the health-check Cloud DNS names until they answer the
     /// target N times in a row.
     VerifyCloudResolution(verify_cloud_resolution::VerifyCloudResolution) = "verify-cloud-resolution",
-    /// Raise a capacity resource's group (any kind the capacity role's
-    /// actions serve: an ECS service, a Cloud Run service's floor) to its
-    /// active size and wait until it serves.
-    Raise(raise::Raise) = "raise",
-    /// A drill: the standby group of such a resource raised to its active
-    /// size, marked and journaled first (returned at cleanup).
-    DrillRaise(drill_raise::DrillRaise) = "drill-raise",
     /// Follow Cloud SQL's side of the move on the old primary (its
     /// `RECONFIGURE_OLD_PRIMARY` or `SWITCHOVER_TO_REPLICA`), beside the
     /// recovery; pending, not failed, when its region does not answer.
     /// Last in compile order: among the verify steps it is scheduled after
     /// the ones that end the RTO, however few slots the run has.
     SettleSql(settle_sql::SettleSql) = "settle-sql",
+    ;
+retired:
+    /// An Auto Scaling group set to its active capacity (now `raise`).
+    Scale = "scale" => capacity::GENERIC,
+    /// A drill's raise of a standby Auto Scaling group (now `drill-raise`).
+    DrillScale = "drill-scale" => capacity::GENERIC,
+    /// A Cloud Run service's floor raised (now `raise`).
+    ScaleRun = "scale-run" => capacity::GENERIC,
+    /// A drill's raise of a standby Cloud Run service (now `drill-raise`).
+    DrillRun = "drill-run" => capacity::GENERIC,
 }
 
 impl StepKind {
@@ -262,8 +277,7 @@ impl fmt::Display for KindName {
 impl std::str::FromStr for KindName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        KindName::ALL
-            .iter()
+        (KindName::ALL.iter().chain(KindName::RETIRED))
             .copied()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| format!("unknown step kind `{s}`"))
@@ -911,7 +925,7 @@ pub trait Action: Send + Sync {
     /// resources `status` reads in detail itself (databases, compute, DNS)
     /// return nothing here; the database and compute kinds judge that read
     /// with a pure `standby_problems` rule instead ([`Promote`], [`Restore`],
-    /// [`Scale`]).
+    /// [`capacity::standby_problems`]).
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding>;
     /// Reads state and describes what `run` would do, without changing anything.
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure>;

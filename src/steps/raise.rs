@@ -5,7 +5,7 @@
 //! Read, decide, act, through the role alone: the group is read, the pure
 //! [`capacity::decide_size`] says what to do (nothing, wait for a change
 //! under way, set) to bring it to the active size (never lower than it is:
-//! [`capacity::raised`]), one fenced write sets the size, and the step waits
+//! [`Size::raised`](crate::cloud::Size::raised)), one fenced write sets the size, and the step waits
 //! until the group serves it with nothing under way. A change the provider
 //! reports failed (an ECS deployment's circuit breaker) fails the step,
 //! naming the change and the provider's reason. A drill's marks on the
@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use super::capacity::{self, Driver, Raising, SizeNext, decide_size};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
+use crate::cloud::Size;
 use crate::steps::graph::Builder;
 
 /// Raise one capacity resource's group in the target region.
@@ -55,9 +56,9 @@ pub struct RaiseOutput {
     /// Its region.
     pub region: String,
     /// Its size before.
-    pub before: u32,
+    pub before: Size,
     /// Its size after.
-    pub after: u32,
+    pub after: Size,
     /// What served after.
     pub serving: u32,
     /// Whether this step set the size.
@@ -88,12 +89,10 @@ impl Action for Raise {
             Err(e) => Err(e.summary()),
         };
         let judged = read.map(|r| {
-            r.map(
-                |r| match decide_size(Some(&r), capacity::raised(r.size, self.size)) {
-                    SizeNext::Refuse(why) => (r, Some(why)),
-                    _ => (r, None),
-                },
-            )
+            r.map(|r| match decide_size(Some(&r), r.size.raised(self.size)) {
+                SizeNext::Refuse(why) => (r, Some(why)),
+                _ => (r, None),
+            })
         });
         vec![self.finding(judged)]
     }
@@ -103,7 +102,7 @@ impl Action for Raise {
         let read = g.read(cx.clouds).await?;
         let to = read
             .as_ref()
-            .map_or(self.size, |r| capacity::raised(r.size, self.size));
+            .map_or(self.size, |r| r.size.raised(self.size));
         let desired = format!("{to} {}, serving", g.scaling.unit());
         Ok(vec![self.planned(&g, read.as_ref(), desired)])
     }
@@ -111,7 +110,10 @@ impl Action for Raise {
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
         let g = self.at()?;
         let by = Driver::Step(cx);
-        let first = g.read(cx.clouds).await?.ok_or_else(|| g.missing())?;
+        let first = match self.fresh_read(cx, &g) {
+            Some(read) => read,
+            None => g.read(cx.clouds).await?.ok_or_else(|| g.missing())?,
+        };
         // Whatever a drill's marks say, the group is the failover's from
         // here on: they come off before the size is touched, so neither a
         // wait that fails nor a crash leaves them for a cleanup or a sweep
@@ -124,7 +126,7 @@ impl Action for Raise {
                 "removed a drill's marks: the failover owns the group"
             );
         }
-        let want = capacity::raised(first.size, self.size);
+        let want = first.size.raised(self.size);
         let (before, after, changed) = g.bring_to(&by, want, Some(first)).await?;
         RaiseOutput {
             group: self.group.clone(),

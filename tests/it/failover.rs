@@ -290,7 +290,7 @@ async fn running_the_same_failover_twice_changes_nothing_the_second_time() {
     fx.assert_payments_failed_over(&after_first).await.unwrap();
     let show = fx.show(&first_run).await;
     assert_eq!(
-        outputs(&show, &fx.step("scale:payments-api"))["changed"],
+        outputs(&show, &fx.step("raise:payments-api"))["changed"],
         true
     );
     assert_eq!(outputs(&show, &fx.step("switch-dns"))["changed"], 2);
@@ -318,7 +318,7 @@ async fn running_the_same_failover_twice_changes_nothing_the_second_time() {
     let show = fx.show(&run).await;
     assert_eq!(show["report"]["outcome"], "succeeded");
 
-    let scale = outputs(&show, &fx.step("scale:payments-api"));
+    let scale = outputs(&show, &fx.step("raise:payments-api"));
     assert_eq!(scale["changed"], false, "{scale:#}");
     assert_eq!(scale["before"], json!({"min": 2, "desired": 4, "max": 8}));
     let promote = outputs(&show, &fx.step("promote"));
@@ -642,7 +642,7 @@ async fn crash_after_each_step_then_resume_ends_in_the_correct_state() {
         locals,
         [
             "payments/preflight",
-            "payments/scale:payments-api",
+            "payments/raise:payments-api",
             "payments/promote:payments-db",
             "payments/switch-dns:ZONE",
             "payments/verify-dns:ZONE",
@@ -721,7 +721,7 @@ async fn a_tampered_journal_fails_audit_verify() {
     };
 
     // One byte of a middle record: the step name of the scale step's start.
-    let scale = fx.step("scale:payments-api");
+    let scale = fx.step("raise:payments-api");
     let k = lines
         .iter()
         .position(|l| l.contains("\"step_started\"") && l.contains(&scale))
@@ -884,7 +884,7 @@ async fn dry_run_changes_nothing() {
         ids,
         [
             fx.step("preflight"),
-            fx.step("scale:payments-api"),
+            fx.step("raise:payments-api"),
             fx.step("promote"),
             fx.step("switch-dns"),
             fx.step("verify-dns"),
@@ -923,7 +923,7 @@ async fn dry_run_changes_nothing() {
             .starts_with("replica of"),
         "{promote:#?}"
     );
-    let scale = calls(&fx.step("scale:payments-api"));
+    let scale = calls(&fx.step("raise:payments-api"));
     assert_eq!(scale[0]["call"], "autoscaling:UpdateAutoScalingGroup");
     assert_eq!(scale[0]["resource"], fx.id("payments-api-use1"));
     assert_eq!(scale[0]["change"], true);

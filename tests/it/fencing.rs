@@ -420,7 +420,7 @@ async fn paused_between_its_lease_check_and_a_promotion_a_machine_promotes_and_t
 async fn paused_between_its_lease_check_and_a_scaling_a_machine_scales_nothing() {
     crate::needs_emulators!();
     let fx = Fixture::with_state("fencesc", Some("s3")).await;
-    let step = fx.step("scale:payments-api");
+    let step = fx.step("raise:payments-api");
     payments_paused_at_the_fence_of(&fx, &step, &["UpdateAutoScalingGroup"]).await;
 }
 

@@ -173,13 +173,7 @@ async fn a_plan_on_both_clouds_fails_over_in_one_run_with_both_home_regions_drop
     let steps: Vec<&str> = (report["steps"].as_array().into_iter().flatten())
         .filter_map(|s| s["step"].as_str())
         .collect();
-    for kind in [
-        "/promote:",
-        "/promote-sql:",
-        "/scale:",
-        "/raise:",
-        "/switch-dns:",
-    ] {
+    for kind in ["/promote:", "/promote-sql:", "/raise:", "/switch-dns:"] {
         assert!(steps.iter().any(|s| s.contains(kind)), "{kind}: {steps:?}");
     }
     let m = &report["measures"][0];
@@ -237,7 +231,7 @@ async fn a_crash_at_every_step_of_a_plan_on_both_clouds_is_resumed() {
     // payments crash test covers the AWS steps before and after.
     let points: Vec<(&str, &str)> = vec![
         ("after", "preflight"),
-        ("after", "scale:storefront-web"),
+        ("after", "raise:storefront-web"),
         ("before", "raise:storefront-api"),
         ("after", "raise:storefront-api"),
         ("after", "promote:storefront-db"),

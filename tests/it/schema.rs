@@ -455,7 +455,7 @@ fn a_preview() -> Value {
              "calls": [{"call": "rds:PromoteReadReplica", "resource": "payments-db-use1",
                         "region": "us-east-1", "current": "replica", "desired": "primary",
                         "change": true}]},
-            {"step": "payments/scale:payments-api", "description": "scale",
+            {"step": "payments/raise:payments-api", "description": "raise",
              "after": ["payments/preflight"], "calls": [],
              "error": "autoscaling:DescribeAutoScalingGroups in us-east-1: timed out"}
         ],

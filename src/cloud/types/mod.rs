@@ -387,6 +387,84 @@ impl fmt::Display for Capacity {
     }
 }
 
+/// A group's size as the capacity role counts it, whatever its kind: one
+/// count (an ECS service's desired count, a Cloud Run service's floor) or
+/// three bounds (min, desired, max: an Auto Scaling group).
+///
+/// Written as a journal and a mark write it: a count as a number (`3`),
+/// three bounds as `min/desired/max` in a mark and as a table in a journal;
+/// read back exactly either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Size {
+    /// One count.
+    Count(u32),
+    /// Three bounds.
+    Bounds(Capacity),
+}
+
+impl Size {
+    /// What the group is set to serve: the count, or the desired bound.
+    pub fn serving(self) -> u32 {
+        match self {
+            Self::Count(n) => n,
+            Self::Bounds(c) => c.desired,
+        }
+    }
+
+    /// The size a raise of a group at `self` aims at, given the active
+    /// size `active`: the active size, never below what the group already
+    /// is, bound by bound (neither a failover nor a drill lowers a group:
+    /// one scaled out beyond the plan, by an autoscaler or by hand, serves
+    /// more than the plan asks). A count against bounds (a journal of
+    /// another drctl) aims at `active`.
+    pub fn raised(self, active: Size) -> Size {
+        match (self, active) {
+            (Self::Count(a), Self::Count(b)) => Self::Count(a.max(b)),
+            (Self::Bounds(before), Self::Bounds(active)) => {
+                let max = before.max.max(active.max);
+                Self::Bounds(Capacity {
+                    min: before.min.max(active.min),
+                    desired: before.desired.max(active.desired).min(max),
+                    max,
+                })
+            }
+            (_, active) => active,
+        }
+    }
+
+    /// Reads a size as [`Size`]'s `Display` writes it (`3`, `1/3/5`).
+    pub fn parse(s: &str) -> Option<Size> {
+        let mut it = s.split('/').map(|v| v.trim().parse::<u32>().ok());
+        let first = it.next()??;
+        let Some(desired) = it.next() else {
+            return Some(Self::Count(first));
+        };
+        let c = Capacity {
+            min: first,
+            desired: desired?,
+            max: it.next()??,
+        };
+        it.next().is_none().then_some(Self::Bounds(c))
+    }
+}
+
+impl Default for Size {
+    /// No count: what a step's output that lacks a size reads as.
+    fn default() -> Self {
+        Self::Count(0)
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Count(n) => write!(f, "{n}"),
+            Self::Bounds(c) => write!(f, "{c}"),
+        }
+    }
+}
+
 /// A compute group and its instances.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComputeGroup {

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::cloud_sql::valid_project;
 use super::scaling::{Change, Reading, Scaling, ScalingCalls};
 use super::{Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
-use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, RunService};
+use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, RunService, Size};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -397,7 +397,7 @@ fn reading(s: RunService, group: &str) -> Reading {
         Change::Settled
     };
     Reading {
-        size: s.floor,
+        size: Size::Count(s.floor),
         serving: if s.serves() { s.floor } else { 0 },
         change,
         marks: (s.labels.iter())
@@ -459,6 +459,10 @@ impl Scaling for CloudRunScaling {
         "min instances"
     }
 
+    fn size_of(&self, planned: Capacity) -> Size {
+        Size::Count(planned.min)
+    }
+
     fn calls(&self) -> ScalingCalls {
         ScalingCalls {
             read: "run:services.get",
@@ -490,12 +494,12 @@ impl Scaling for CloudRunScaling {
         clouds: &Clouds,
         region: &str,
         group: &str,
-        size: u32,
+        size: Size,
     ) -> Result<(), CloudError> {
         let (project, name) = names(group, ("run:services.patch", region))?;
         clouds
             .cloud_run
-            .set_run_floor(region, project, name, size)
+            .set_run_floor(region, project, name, size.serving())
             .await
     }
 
@@ -527,7 +531,7 @@ impl Scaling for CloudRunScaling {
         .await
     }
 
-    fn manual(&self, region: &str, group: &str, size: u32) -> String {
+    fn manual(&self, region: &str, group: &str, size: Size) -> String {
         let (project, name) = super::split_pair(group, 49).unwrap_or((group, group));
         format!(
             "gcloud run services update {name} --project {project} --region {region} --min {size}, then remove its drctl-drill-* labels (gcloud run services update --remove-labels)"
@@ -681,7 +685,7 @@ mod tests {
         let r = reading(s.clone(), "acme-orders/api");
         assert_eq!(
             (r.size, r.serving, r.change.clone()),
-            (3, 3, Change::Settled)
+            (Size::Count(3), 3, Change::Settled)
         );
         assert!(r.state.contains("revision floor 2"), "{}", r.state);
         s.generation = 3;

@@ -1,11 +1,19 @@
 //! `[[compute]]`: an Auto Scaling group per region, raised to its active
 //! capacity in the target by a failover.
+//!
+//! A capacity kind of the generic steps (`steps::raise`,
+//! `steps::drill_raise`): its size is three bounds (min, desired, max),
+//! set by one `UpdateAutoScalingGroup`; it serves once as many instances
+//! as desired are in service; a drill's marks are the group's tags.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::scaling::{Change, Reading, Scaling, ScalingCalls};
 use super::{Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
-use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup};
+use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, Size};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -58,7 +66,7 @@ impl Kind for ComputeSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&AsgScaling);
 }
 
 impl Resource for ComputeSpec {
@@ -194,5 +202,126 @@ impl Groups for ComputeSpec {
             Some(name) => clouds.compute.describe_group(region, name).await,
             None => Ok(None),
         }
+    }
+}
+
+/// The capacity role's actions on an Auto Scaling group, named as the plan
+/// names it.
+pub struct AsgScaling;
+
+/// A group as the capacity role reads it: its three bounds; what serves,
+/// its instances in service. Auto Scaling reports no change under way
+/// that a read could wait on (moto answers no scaling activities), so a
+/// change is settled once the instances are in service, and a launch that
+/// keeps failing is a wait that ends at the step's deadline.
+fn reading(g: ComputeGroup) -> Reading {
+    Reading {
+        size: Size::Bounds(g.capacity),
+        serving: g.in_service,
+        change: Change::Settled,
+        state: format!("{} of {} instances in service", g.in_service, g.instances),
+        handle: g.name,
+        marks: g.tags,
+    }
+}
+
+#[async_trait]
+impl Scaling for AsgScaling {
+    fn noun(&self) -> &'static str {
+        "Auto Scaling group"
+    }
+
+    fn unit(&self) -> &'static str {
+        "instances (min/desired/max)"
+    }
+
+    fn size_of(&self, planned: Capacity) -> Size {
+        Size::Bounds(planned)
+    }
+
+    fn calls(&self) -> ScalingCalls {
+        ScalingCalls {
+            read: "autoscaling:DescribeAutoScalingGroups",
+            set: "autoscaling:UpdateAutoScalingGroup",
+            mark: "autoscaling:CreateOrUpdateTags",
+            unmark: "autoscaling:DeleteTags",
+            calls: &[
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:UpdateAutoScalingGroup",
+            ],
+            waits: &["autoscaling:InService"],
+        }
+    }
+
+    fn missing_hint(&self) -> &'static str {
+        "create it (terraform/compute.tf) or fix the group's name in the plan"
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError> {
+        Ok(clouds
+            .compute
+            .describe_group(region, group)
+            .await?
+            .map(reading))
+    }
+
+    async fn set(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+        size: Size,
+    ) -> Result<(), CloudError> {
+        match size {
+            Size::Bounds(c) => clouds.compute.set_capacity(region, group, c).await,
+            // A journal or a mark of one count for a group of three
+            // bounds: another drctl's, or forged. Nothing is guessed.
+            Size::Count(n) => Err(CloudError::new(
+                "autoscaling",
+                "UpdateAutoScalingGroup",
+                group,
+                region,
+                crate::cloud::ErrorKind::Client,
+                format!("a size of one count ({n}) where min/desired/max is wanted"),
+            )),
+        }
+    }
+
+    async fn mark(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        read: &Reading,
+        marks: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        clouds.compute.tag_group(region, &read.handle, marks).await
+    }
+
+    async fn unmark(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        read: &Reading,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        clouds.compute.untag_group(region, &read.handle, keys).await
+    }
+
+    fn manual(&self, region: &str, group: &str, size: Size) -> String {
+        let bounds = match size {
+            Size::Bounds(c) => format!(
+                "--min-size {} --desired-capacity {} --max-size {}",
+                c.min, c.desired, c.max
+            ),
+            Size::Count(n) => format!("--desired-capacity {n}"),
+        };
+        format!(
+            "aws autoscaling update-auto-scaling-group --region {region} --auto-scaling-group-name {group} {bounds}, then remove its drctl:drill-* tags (aws autoscaling delete-tags)"
+        )
     }
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::scaling::{Change, Reading, Scaling, ScalingCalls};
 use super::{Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
-use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, EcsService};
+use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, EcsService, Size};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -284,7 +284,7 @@ pub fn change_of(s: &EcsService) -> Change {
 
 fn reading(s: EcsService) -> Reading {
     Reading {
-        size: s.desired,
+        size: Size::Count(s.desired),
         serving: s.running,
         change: change_of(&s),
         handle: s.arn,
@@ -301,6 +301,10 @@ impl Scaling for EcsScaling {
 
     fn unit(&self) -> &'static str {
         "tasks"
+    }
+
+    fn size_of(&self, planned: Capacity) -> Size {
+        Size::Count(planned.desired)
     }
 
     fn calls(&self) -> ScalingCalls {
@@ -337,12 +341,12 @@ impl Scaling for EcsScaling {
         clouds: &Clouds,
         region: &str,
         group: &str,
-        size: u32,
+        size: Size,
     ) -> Result<(), CloudError> {
         let (cluster, service) = names(group, ("ecs:UpdateService", region))?;
         clouds
             .ecs
-            .set_desired_count(region, cluster, service, size)
+            .set_desired_count(region, cluster, service, size.serving())
             .await
     }
 
@@ -366,7 +370,7 @@ impl Scaling for EcsScaling {
         clouds.ecs.untag_service(region, &read.handle, keys).await
     }
 
-    fn manual(&self, region: &str, group: &str, size: u32) -> String {
+    fn manual(&self, region: &str, group: &str, size: Size) -> String {
         let (cluster, service) = split(group).unwrap_or((group, group));
         format!(
             "aws ecs update-service --region {region} --cluster {cluster} --service {service} --desired-count {size}, then remove its drctl:drill-* tags (aws ecs untag-resource)"
@@ -463,11 +467,11 @@ mod tests {
             Some("COMPLETED"),
             4,
         )]));
-        assert!(!r.serves(4), "1 of 4 running");
+        assert!(!r.serves(Size::Count(4)), "1 of 4 running");
         r.serving = 4;
-        assert!(r.serves(4));
-        assert!(!r.serves(5));
+        assert!(r.serves(Size::Count(4)));
+        assert!(!r.serves(Size::Count(5)));
         r.change = Change::Rolling("d1".into());
-        assert!(!r.serves(4));
+        assert!(!r.serves(Size::Count(4)));
     }
 }

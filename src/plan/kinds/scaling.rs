@@ -15,18 +15,19 @@
 //! through the kind ([`ResourceKind::scaling`](super::ResourceKind::scaling)),
 //! never through a `match` on kinds.
 //!
-//! A group's size here is one count: what the group is set to serve (an
-//! ECS service's desired count). Each method is the kind's to answer: none
-//! has a default.
+//! A group's size here is a [`Size`]: one count (an ECS service's desired
+//! count, a Cloud Run service's floor) or three bounds (an Auto Scaling
+//! group's min, desired and max), as the kind counts it. Each method is
+//! the kind's to answer: none has a default.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use crate::cloud::{CloudError, Clouds};
+use crate::cloud::{Capacity, CloudError, Clouds, Size};
 
 /// Where a change of a group's size stands, as the provider reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Change {
     /// Nothing under way: the group serves what it reads.
     Settled,
@@ -41,11 +42,14 @@ pub enum Change {
     },
 }
 
-/// A group as the capacity role reads it, whatever the kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A group as the capacity role reads it, whatever the kind (kept by
+/// preflight as its finding's facts, for the failover's step to act on
+/// while fresh).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reading {
-    /// What it is set to serve (an ECS service's desired count).
-    pub size: u32,
+    /// What it is set to serve (an ECS service's desired count, an Auto
+    /// Scaling group's three bounds).
+    pub size: Size,
     /// What serves now (tasks running).
     pub serving: u32,
     /// Whether a change is under way, or failed.
@@ -63,8 +67,8 @@ pub struct Reading {
 impl Reading {
     /// Whether it serves `size` and nothing is under way: what a raise
     /// and a restore wait for.
-    pub fn serves(&self, size: u32) -> bool {
-        self.size == size && self.serving >= size && self.change == Change::Settled
+    pub fn serves(&self, size: Size) -> bool {
+        self.size == size && self.serving >= size.serving() && self.change == Change::Settled
     }
 }
 
@@ -120,6 +124,10 @@ pub trait Scaling: Sync {
     fn noun(&self) -> &'static str;
     /// What its size counts (`tasks`).
     fn unit(&self) -> &'static str;
+    /// The size of a group the plan sizes at `planned` (the kind's
+    /// `Groups::active`), as this kind counts it: one count or three
+    /// bounds.
+    fn size_of(&self, planned: Capacity) -> Size;
     /// Its calls.
     fn calls(&self) -> ScalingCalls;
     /// What to do when a group is missing (create it, or fix the plan).
@@ -137,7 +145,7 @@ pub trait Scaling: Sync {
         clouds: &Clouds,
         region: &str,
         group: &str,
-        size: u32,
+        size: Size,
     ) -> Result<(), CloudError>;
     /// Puts `marks` on it (`read` is its [`Scaling::read`]).
     async fn mark(
@@ -157,5 +165,5 @@ pub trait Scaling: Sync {
     ) -> Result<(), CloudError>;
     /// The command that returns group `group` in `region` to `size` by
     /// hand, for a cleanup that could not.
-    fn manual(&self, region: &str, group: &str, size: u32) -> String;
+    fn manual(&self, region: &str, group: &str, size: Size) -> String;
 }

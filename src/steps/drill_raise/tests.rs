@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::*;
+use crate::cloud::Capacity;
 use crate::cloud::fake::FakeCloud;
 use crate::journal::{Journal, MemoryStore, StepName};
 use crate::plan::Plan;
@@ -33,16 +34,20 @@ struct Subject {
     resource: &'static str,
     target: &'static str,
     home: &'static str,
-    standby: u32,
-    active: u32,
+    standby: Size,
+    active: Size,
+    /// The kind's size that serves `n` (one count, or three bounds).
+    size: fn(u32) -> Size,
     /// The fake's log of the size's write, the marks' and their removal.
     writes: (&'static str, &'static str, &'static str),
-    /// Sets group `(region, group)` to serve `n`, as another actor would.
-    resize: fn(&FakeCloud, (&str, &str), u32),
+    /// Sets group `(region, group)` to `size`, serving it, as another
+    /// actor would.
+    resize: fn(&FakeCloud, (&str, &str), Size),
     /// Replaces the group's drill marks (as drctl's tags name them).
     remark: fn(&FakeCloud, (&str, &str), BTreeMap<String, String>),
-    /// Arms the group's next change to fail with the reason given.
-    fail: fn(&FakeCloud, (&str, &str), &str),
+    /// Arms the group's next change to fail with the reason given (`None`:
+    /// the kind reports no failed change a read could name).
+    fail: Option<fn(&FakeCloud, (&str, &str), &str)>,
     /// What a failed change is named by, besides the reason.
     failed_id: &'static str,
     /// The call that reads the group (its size and marks).
@@ -74,13 +79,14 @@ const ECS: Subject = Subject {
     resource: "orders-workers",
     target: "us-east-1",
     home: "us-west-2",
-    standby: 1,
-    active: 4,
+    standby: Size::Count(1),
+    active: Size::Count(4),
+    size: Size::Count,
     writes: ("UpdateService", "TagResource", "UntagResource"),
     resize: |f, (r, g), n| {
         let mut s = f.state();
         let svc = s.ecs.get_mut(&ecs_key(r, g)).unwrap();
-        (svc.desired, svc.running) = (n, n);
+        (svc.desired, svc.running) = (n.serving(), n.serving());
     },
     remark: |f, (r, g), marks| {
         let mut s = f.state();
@@ -88,9 +94,9 @@ const ECS: Subject = Subject {
         svc.tags.retain(|k, _| !k.starts_with("drctl:"));
         svc.tags.extend(marks);
     },
-    fail: |f, (r, g), why| {
+    fail: Some(|f, (r, g), why| {
         f.state().ecs_failures.insert(ecs_key(r, g), why.into());
-    },
+    }),
     failed_id: "ecs-svc/fake-orders-ecs-use1-orders-workers",
     read: ("ecs", "DescribeServices"),
     data_reads: &[
@@ -105,15 +111,16 @@ const CLOUD_RUN: Subject = Subject {
     resource: "orders-api",
     target: "us-east4",
     home: "us-central1",
-    standby: 0,
-    active: 3,
+    standby: Size::Count(0),
+    active: Size::Count(3),
+    size: Size::Count,
     writes: (
         "services.patch scaling",
         "services.patch labels",
         "services.patch labels",
     ),
     resize: |f, (r, g), n| {
-        f.state().run.get_mut(&run_key(r, g)).unwrap().floor = n;
+        f.state().run.get_mut(&run_key(r, g)).unwrap().floor = n.serving();
     },
     remark: |f, (r, g), marks| {
         let mut s = f.state();
@@ -121,17 +128,67 @@ const CLOUD_RUN: Subject = Subject {
         svc.labels.retain(|k, _| !k.starts_with("drctl-"));
         (svc.labels).extend((marks.iter()).map(|(k, v)| crate::plan::kinds::cloud_run_label(k, v)));
     },
-    fail: |f, (r, g), why| {
+    fail: Some(|f, (r, g), why| {
         let (project, region, name) = run_key(r, g);
         f.fail_run(&project, &region, &name, why);
-    },
+    }),
     failed_id: "generation 2",
     read: ("run", "services.get"),
     data_reads: &[("sqladmin", "instances.get")],
 };
 
+/// An Auto Scaling group's three bounds serving `n`, below the payments
+/// plan's max (8).
+fn asg_size(n: u32) -> Size {
+    Size::Bounds(Capacity {
+        min: 0,
+        desired: n,
+        max: n.max(8),
+    })
+}
+
+const ASG: Subject = Subject {
+    kind: ResourceKind::Compute,
+    plan: || loaded("plans/payments.toml"),
+    resource: "payments-api",
+    target: "us-east-1",
+    home: "us-west-2",
+    standby: Size::Bounds(Capacity {
+        min: 0,
+        desired: 0,
+        max: 8,
+    }),
+    active: Size::Bounds(Capacity {
+        min: 2,
+        desired: 4,
+        max: 8,
+    }),
+    size: asg_size,
+    writes: ("UpdateAutoScalingGroup", "CreateOrUpdateTags", "DeleteTags"),
+    resize: |f, (r, g), n| {
+        let mut s = f.state();
+        let group = s.groups.get_mut(&(r.into(), g.into())).unwrap();
+        let Size::Bounds(c) = n else {
+            panic!("an Auto Scaling group has three bounds: {n}")
+        };
+        group.capacity = c;
+        (group.in_service, group.instances) = (c.desired, c.desired);
+    },
+    remark: |f, (r, g), marks| {
+        let mut s = f.state();
+        let group = s.groups.get_mut(&(r.into(), g.into())).unwrap();
+        group.tags.retain(|k, _| !k.starts_with("drctl:"));
+        group.tags.extend(marks);
+    },
+    // Auto Scaling reports no failed change a read could name.
+    fail: None,
+    failed_id: "",
+    read: ("autoscaling", "DescribeAutoScalingGroups"),
+    data_reads: &[("rds", "DescribeDBInstances")],
+};
+
 /// Every kind whose role the generic capacity steps take.
-const SUBJECTS: [&Subject; 2] = [&CLOUD_RUN, &ECS];
+const SUBJECTS: [&Subject; 3] = [&ASG, &CLOUD_RUN, &ECS];
 
 impl Subject {
     fn plan(&self) -> Plan {
@@ -155,8 +212,13 @@ impl Subject {
         g.raised_group(region).unwrap()
     }
 
+    /// A size above the active one, serving `more` than it.
+    fn above(&self, more: u32) -> Size {
+        (self.active).raised((self.size)(self.active.serving() + more))
+    }
+
     /// The plan's world as its kinds seed it, the standby at `standby`.
-    fn world_at(&self, standby: u32) -> FakeCloud {
+    fn world_at(&self, standby: Size) -> FakeCloud {
         let fake = FakeCloud::new();
         let plan = self.plan();
         crate::plan::kinds::seed_plan(&fake, &plan);
@@ -168,7 +230,7 @@ impl Subject {
         self.world_at(self.standby)
     }
 
-    fn resize(&self, fake: &FakeCloud, region: &str, n: u32) {
+    fn resize(&self, fake: &FakeCloud, region: &str, n: Size) {
         let (r, g) = self.at(region);
         (self.resize)(fake, (&r, &g), n);
     }
@@ -199,7 +261,7 @@ impl Subject {
     }
 
     /// The journal record of the standby's raise, as the drill journals it.
-    fn temp(&self, restore: u32) -> Temp {
+    fn temp(&self, restore: Size) -> Temp {
         let (region, group) = self.at(self.target);
         Temp::Raised {
             kind: self.kind,
@@ -427,7 +489,7 @@ async fn a_failover_raises_the_target_and_waits_until_it_serves_and_a_rerun_send
         let out: RaiseOutput = serde_json::from_value(out).unwrap();
         assert_eq!(
             (out.before, out.after, out.serving, out.changed),
-            (s.standby, s.active, s.active, true),
+            (s.standby, s.active, s.active.serving(), true),
             "{:?}",
             s.kind
         );
@@ -446,10 +508,10 @@ async fn a_failover_raises_the_target_and_waits_until_it_serves_and_a_rerun_send
 #[tokio::test(start_paused = true)]
 async fn a_failover_never_lowers_a_group_above_its_active_size() {
     for s in SUBJECTS {
-        let fake = s.world_at(s.active + 3);
+        let fake = s.world_at(s.above(3));
         let out = s.failover(&fake, "f1").await.unwrap();
         let out: RaiseOutput = serde_json::from_value(out).unwrap();
-        assert_eq!((out.after, out.changed), (s.active + 3, false));
+        assert_eq!((out.after, out.changed), (s.above(3), false));
         assert_eq!(s.size_writes(&fake), 0, "{:?}", s.kind);
     }
 }
@@ -459,9 +521,12 @@ async fn a_failover_never_lowers_a_group_above_its_active_size() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_change_fails_the_raise_naming_its_id_and_reason() {
     for s in SUBJECTS {
+        let Some(fail) = s.fail else {
+            continue;
+        };
         let fake = s.world();
         let (r, g) = s.at(s.target);
-        (s.fail)(
+        fail(
             &fake,
             (&r, &g),
             "tasks failed to start: CannotPullContainerError",
@@ -480,17 +545,18 @@ async fn a_failed_change_fails_the_raise_naming_its_id_and_reason() {
 #[tokio::test(start_paused = true)]
 async fn a_drill_journals_and_marks_first_and_cleanup_returns_the_exact_size() {
     for s in SUBJECTS {
-        let fake = s.world_at(2);
+        let two = (s.size)(2);
+        let fake = s.world_at(two);
         let store = Arc::new(MemoryStore::new());
         let run_id = s.run_id("d1");
         let out = s.drill(&fake, &store, &run_id).await.unwrap();
         let out: DrillRaiseOutput = serde_json::from_value(out).unwrap();
         assert_eq!(
             (out.before, out.raised_to, out.serving),
-            (2, s.active, s.active)
+            (two, s.active, s.active.serving())
         );
         let temps = journaled(&store, &run_id).await;
-        assert_eq!(temps, vec![s.temp(2)]);
+        assert_eq!(temps, vec![s.temp(two)]);
         let w = fake.state().writes.clone();
         let at = |op: &str| w.iter().position(|x| x.starts_with(op)).unwrap();
         assert!(
@@ -499,11 +565,11 @@ async fn a_drill_journals_and_marks_first_and_cleanup_returns_the_exact_size() {
         );
         let r = s.read(&fake, s.target).await;
         assert_eq!(r.marks.get(RUN_TAG), Some(&run_id), "{:?}", s.kind);
-        assert_eq!(r.marks.get(RESTORE_TAG).map(String::as_str), Some("2"));
+        assert_eq!(r.marks.get(RESTORE_TAG), Some(&two.to_string()));
         let (result, detail) = restore_as(&fake, &temps[0], Some(&run_id), &drill_owns()).await;
         assert_eq!(result, CleanupResult::Restored, "{detail}");
         let r = s.read(&fake, s.target).await;
-        assert!(r.serves(2) && !has_marks(&r), "{:?}: {r:?}", s.kind);
+        assert!(r.serves(two) && !has_marks(&r), "{:?}: {r:?}", s.kind);
         let home = s.read(&fake, s.home).await;
         assert!(home.serves(s.active) && home.marks.is_empty(), "{home:?}");
     }
@@ -671,31 +737,32 @@ fn the_decisions_are_pure() {
     use crate::plan::kinds::scaling::Change;
     use crate::steps::capacity::{SizeNext, decide_size};
     let r = |size, serving, change| Reading {
-        size,
+        size: Size::Count(size),
         serving,
         change,
         marks: BTreeMap::new(),
         handle: "arn".into(),
         state: "ACTIVE".into(),
     };
+    let n = Size::Count;
     assert_eq!(
-        decide_size(None, 4),
+        decide_size(None, n(4)),
         SizeNext::Refuse("it does not exist".into())
     );
     assert_eq!(
-        decide_size(Some(&r(1, 1, Change::Settled)), 4),
+        decide_size(Some(&r(1, 1, Change::Settled)), n(4)),
         SizeNext::Set
     );
     assert_eq!(
-        decide_size(Some(&r(4, 1, Change::Settled)), 4),
+        decide_size(Some(&r(4, 1, Change::Settled)), n(4)),
         SizeNext::Serve
     );
     assert_eq!(
-        decide_size(Some(&r(4, 4, Change::Settled)), 4),
+        decide_size(Some(&r(4, 4, Change::Settled)), n(4)),
         SizeNext::Done
     );
     assert_eq!(
-        decide_size(Some(&r(1, 1, Change::Rolling("d".into()))), 4),
+        decide_size(Some(&r(1, 1, Change::Rolling("d".into()))), n(4)),
         SizeNext::Settle
     );
     let failed = Change::Failed {
@@ -703,25 +770,35 @@ fn the_decisions_are_pure() {
         reason: "why".into(),
     };
     assert!(
-        matches!(decide_size(Some(&r(4, 1, failed.clone())), 4), SizeNext::Refuse(w) if w.contains("why"))
+        matches!(decide_size(Some(&r(4, 1, failed.clone())), n(4)), SizeNext::Refuse(w) if w.contains("why"))
     );
     // A cleanup after a failed raise sets the size back; a size served is
     // done whatever the last rollout said.
     assert_eq!(
-        decide_size(Some(&r(4, 1, failed.clone())), 1),
+        decide_size(Some(&r(4, 1, failed.clone())), n(1)),
         SizeNext::Set
     );
-    assert_eq!(decide_size(Some(&r(1, 1, failed)), 1), SizeNext::Done);
-    assert_eq!(raised(2, 4), 4);
-    assert_eq!(raised(6, 4), 6);
+    assert_eq!(decide_size(Some(&r(1, 1, failed)), n(1)), SizeNext::Done);
+    assert_eq!(n(2).raised(n(4)), n(4));
+    assert_eq!(n(6).raised(n(4)), n(6));
+    // Three bounds: a bound differing alone is a size to set; each bound
+    // is raised on its own, desired never above max.
+    let b = |min, desired, max| Size::Bounds(Capacity { min, desired, max });
+    let mut three = r(0, 4, Change::Settled);
+    three.size = b(0, 4, 8);
+    assert_eq!(decide_size(Some(&three), b(2, 4, 8)), SizeNext::Set);
+    assert_eq!(decide_size(Some(&three), b(0, 4, 8)), SizeNext::Done);
+    assert_eq!(b(0, 0, 8).raised(b(2, 4, 8)), b(2, 4, 8));
+    assert_eq!(b(3, 6, 10).raised(b(2, 4, 8)), b(3, 6, 10));
+    assert_eq!(b(0, 9, 9).raised(b(2, 4, 8)), b(2, 9, 9));
     let mut marked = r(1, 1, Change::Settled);
     assert_eq!(
         decide_raise(&marked, RUN, None, None),
-        RaiseNext::Journal(1)
+        RaiseNext::Journal(n(1))
     );
     assert_eq!(
-        decide_raise(&marked, RUN, Some(2), None),
-        RaiseNext::Resume(2)
+        decide_raise(&marked, RUN, Some(n(2)), None),
+        RaiseNext::Resume(n(2))
     );
     marked.marks.insert(RUN_TAG.into(), "other".into());
     assert!(
@@ -730,8 +807,31 @@ fn the_decisions_are_pure() {
     marked.marks.insert(RUN_TAG.into(), RUN.into());
     assert_eq!(
         decide_raise(&marked, RUN, None, None),
-        RaiseNext::Journal(1)
+        RaiseNext::Journal(n(1))
     );
+}
+
+/// A size reads back from a mark exactly as it was written, one count or
+/// three bounds (an older drctl's `drill-scale` wrote `min/desired/max`);
+/// anything else is no size; a journal keeps a count as the number it
+/// always was.
+#[test]
+fn a_size_reads_back_from_its_mark_and_its_journal_exactly() {
+    let b = Size::Bounds(Capacity {
+        min: 0,
+        desired: 0,
+        max: 8,
+    });
+    for size in [Size::Count(0), Size::Count(u32::MAX), b] {
+        assert_eq!(Size::parse(&size.to_string()), Some(size));
+        let json = serde_json::to_string(&size).unwrap();
+        assert_eq!(serde_json::from_str::<Size>(&json).unwrap(), size);
+    }
+    assert_eq!(Size::parse("0/0/8"), Some(b));
+    assert_eq!(serde_json::to_string(&Size::Count(3)).unwrap(), "3");
+    for bad in ["", "0/0", "0/0/8/1", "a/b/c", "-1", "4294967296", "1//2"] {
+        assert_eq!(Size::parse(bad), None, "{bad}");
+    }
 }
 
 /// Marks forged on the group that serves (by whoever may tag it, with
@@ -747,7 +847,7 @@ async fn a_sweep_never_lowers_the_serving_group_on_forged_marks() {
             "someone",
             chrono::Utc::now() - chrono::Duration::days(1),
         );
-        forged.insert(RESTORE_TAG.into(), "0".into());
+        forged.insert(RESTORE_TAG.into(), (s.size)(0).to_string());
         s.remark(&fake, s.home, forged);
         let plans = [s.plan()];
         let empty = MemoryStore::new();
@@ -780,11 +880,11 @@ async fn regression_a_cleanup_decided_before_a_failover_took_the_group_lowered_i
         let temp = journaled(&store, &run_id).await.remove(0);
         // The failover's raise: marks off first, then its size.
         s.remark(&fake, s.target, BTreeMap::new());
-        s.resize(&fake, s.target, s.active + 1);
+        s.resize(&fake, s.target, s.above(1));
         let sets = s.size_writes(&fake);
         let (result, detail) = restore_as(&fake, &temp, None, &drill_owns()).await;
         assert_eq!(result, CleanupResult::Kept, "{:?}: {detail}", s.kind);
-        assert_eq!(s.read(&fake, s.target).await.size, s.active + 1);
+        assert_eq!(s.read(&fake, s.target).await.size, s.above(1));
         assert_eq!(s.size_writes(&fake), sets);
     }
 }
