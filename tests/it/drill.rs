@@ -1394,7 +1394,7 @@ async fn regression_a_failed_failover_wait_left_drill_tags_and_a_sweep_lowered_t
         .await;
     assert_eq!(failover.code, Some(1), "{}", failover.all());
     assert!(
-        failover.all().contains("in service"),
+        failover.all().contains("4 instances serving"),
         "the wait failed: {}",
         failover.all()
     );

@@ -232,7 +232,8 @@ impl Scaling for AsgScaling {
     }
 
     fn unit(&self) -> &'static str {
-        "instances (min/desired/max)"
+        // Of three bounds (`2/4/8 instances`): min/desired/max.
+        "instances"
     }
 
     fn size_of(&self, planned: Capacity) -> Size {
