@@ -1,5 +1,6 @@
 """moto server with the Aurora Global Database operations moto lacks, ECS
-services that take time to scale, and RDS's pending maintenance.
+services that take time to scale, EKS node groups' tags, and RDS's pending
+maintenance.
 
 Why: moto 5.2 models global clusters (CreateGlobalCluster, members joined by
 CreateDBCluster --global-cluster-identifier, RemoveFromGlobalCluster) but
@@ -139,9 +140,12 @@ import threading
 import time
 import uuid
 
+from moto.core.responses import EmptyResult
 from moto.core.utils import utcnow as _utcnow
 from moto.ecs import exceptions as ecs_exc
 from moto.ecs import models as ecs_models
+from moto.eks import models as eks_models
+from moto.eks.responses import EKSResponse
 from moto.rds import exceptions as rds_exc
 from moto.rds import models as rds_models
 from moto.rds.responses import RDSResponse
@@ -846,6 +850,60 @@ def _with_routes(app_class):
     return WithDrctlRoutes
 
 
+# EKS managed node groups' tags. moto 5.2's TagResource, UntagResource and
+# ListTagsForResource find clusters only ("It does not tag a managed node
+# group"); EKS tags node groups by their ARN the same way (Amazon EKS API
+# Reference: TagResource, "resourceArn: the Amazon Resource Name (ARN) of
+# the resource to add tags to", which names clusters and managed node
+# groups), and DescribeNodegroup answers the node group's tags. A drill
+# marks the standby node group it raises with them. moto's UntagResource
+# also read one `tagKeys` value of the query string; EKS takes each.
+
+_eks_tag_resource = eks_models.EKSBackend.tag_resource
+_eks_untag_resource = eks_models.EKSBackend.untag_resource
+_eks_list_tags = eks_models.EKSBackend.list_tags_for_resource
+
+
+def _nodegroup_by_arn(backend, arn):
+    for cluster in backend.clusters.values():
+        for group in cluster.nodegroups.values():
+            if group.arn == arn:
+                return group
+    return None
+
+
+def eks_tag_resource(self, resource_arn, tags):
+    group = _nodegroup_by_arn(self, resource_arn)
+    if group is None:
+        return _eks_tag_resource(self, resource_arn, tags)
+    if group.tags is None:
+        group.tags = {}
+    group.tags.update(tags or {})
+
+
+def eks_untag_resource(self, resource_arn, tag_keys):
+    group = _nodegroup_by_arn(self, resource_arn)
+    if group is None:
+        return _eks_untag_resource(self, resource_arn, tag_keys)
+    if not isinstance(tag_keys, list):
+        tag_keys = [tag_keys]
+    for key in tag_keys:
+        (group.tags or {}).pop(key, None)
+
+
+def eks_list_tags_for_resource(self, resource_arn):
+    group = _nodegroup_by_arn(self, resource_arn)
+    if group is None:
+        return _eks_list_tags(self, resource_arn)
+    return dict(group.tags or {})
+
+
+def eks_untag_resource_response(self):
+    keys = self.querystring.get("tagKeys") or []
+    self.eks_backend.untag_resource(self._extract_arn_from_path(), list(keys))
+    return EmptyResult()
+
+
 def install():
     """Adds the operations to moto's RDS and the scaling model to its ECS (idempotent)."""
     if getattr(RDSResponse, "_drctl_ext", False):
@@ -873,6 +931,10 @@ def install():
     backend.delete_service = ecs_delete_service
     for name in ("describe_services", "list_services", "describe_clusters"):
         setattr(backend, name, _settling_ecs(getattr(backend, name)))
+    eks_models.EKSBackend.tag_resource = eks_tag_resource
+    eks_models.EKSBackend.untag_resource = eks_untag_resource
+    eks_models.EKSBackend.list_tags_for_resource = eks_list_tags_for_resource
+    EKSResponse.untag_resource = eks_untag_resource_response
 
 
 if __name__ == "__main__":

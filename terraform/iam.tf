@@ -325,20 +325,34 @@ data "aws_iam_policy_document" "drctl" {
   }
 
   # EKS managed node groups (`[[node_group]]`, plans/orders.toml):
-  # read and resize only the orders node groups, and follow their updates.
-  # DescribeUpdate is authorised on the node group (its resource when the
-  # update is a node group's). The clusters are not in this Terraform: the
-  # names are the reference world's (localstack/seed).
+  # read and resize only the orders node groups. A drill marks a node
+  # group it raises with its tags and removes them when it lowers it; a
+  # failover taking a raised node group over removes them too. Only those
+  # tags. The clusters are not in this Terraform: the names are the
+  # reference world's (localstack/seed).
   statement {
     sid = "EksNodeGroups"
     actions = [
       "eks:DescribeNodegroup",
       "eks:UpdateNodegroupConfig",
-      "eks:DescribeUpdate",
     ]
     resources = [
       "arn:${local.partition}:eks:*:${local.account_id}:nodegroup/orders-eks-*/orders-nodes-*/*",
     ]
+  }
+
+  statement {
+    sid     = "EksDrillTags"
+    actions = ["eks:TagResource", "eks:UntagResource"]
+    resources = [
+      "arn:${local.partition}:eks:*:${local.account_id}:nodegroup/orders-eks-*/orders-nodes-*/*",
+    ]
+
+    condition {
+      test     = "ForAllValues:StringLike"
+      variable = "aws:TagKeys"
+      values   = ["drctl:drill-*"]
+    }
   }
 
   # ECS services (`[[ecs_service]]`, plans/orders.toml; terraform/ecs.tf):

@@ -19,7 +19,7 @@ use crate::plan::spec::ResourceKind;
 pub use crate::steps::capacity::CapacityOwner;
 use crate::steps::{
     drill_cloud_dns, drill_control, drill_database, drill_dns, drill_global, drill_mig,
-    drill_nodes, drill_raise, drill_sql,
+    drill_raise, drill_sql,
 };
 
 pub mod owner;
@@ -115,8 +115,10 @@ async fn dispatch(
             group,
             restore,
         } => {
-            let at = (region.as_str(), cluster.as_str(), group.as_str());
-            drill_nodes::restore(clouds, at, *restore, owner, poll, deadline).await
+            let name = format!("{cluster}/{group}");
+            let at = (ResourceKind::NodeGroup, region.as_str(), name.as_str());
+            let size = crate::cloud::Size::Bounds(*restore);
+            drill_raise::restore_unmarked(clouds, at, size, owner, poll, deadline).await
         }
         Temp::SqlClone {
             region,

@@ -1,11 +1,12 @@
 //! `drctl drill sweep`: finds what drills left behind without their
 //! journals (a laptop lost mid-drill, a journal deleted) by the tags and
 //! names every drill resource carries, and removes what has expired. A
-//! group raised by the generic `drill-raise` (an Auto Scaling group's bounds, an ECS service's count, a
-//! Cloud Run service's floor) carries the drill's marks (tags, labels),
-//! the size to return to among them: it is found by them through its
-//! kind's capacity role. A raised EKS node group or managed instance group
-//! carries no marks: it is found only by its drill's journal, in the state
+//! group raised by the generic `drill-raise` (an Auto Scaling group's or
+//! an EKS node group's bounds, an ECS service's count, a Cloud Run
+//! service's floor) carries the drill's marks (tags, labels), the size to
+//! return to among them: it is found by them through its kind's capacity
+//! role. A raised managed instance group carries no marks: it is found
+//! only by its drill's journal, in the state
 //! the sweep reads (`steps::capacity`, the same for every capacity kind).
 //!
 //! Only expired resources are touched: a drill still running has not

@@ -597,7 +597,8 @@ metered! {
     NodeGroups => node_groups;
     describe_node_group(&self, region: &str, cluster: &str, name: &str) -> Option<NodeGroup> = ("eks:DescribeNodegroup", region);
     scale_node_group(&self, region: &str, cluster: &str, name: &str, capacity: Capacity) -> NodeGroupUpdate = ("eks:UpdateNodegroupConfig", region);
-    describe_update(&self, region: &str, cluster: &str, name: &str, id: &str) -> NodeGroupUpdate = ("eks:DescribeUpdate", region);
+    tag_node_group(&self, region: &str, arn: &str, tags: &std::collections::BTreeMap<String, String>) -> () = ("eks:TagResource", region);
+    untag_node_group(&self, region: &str, arn: &str, keys: &[String]) -> () = ("eks:UntagResource", region);
 }
 
 metered! {

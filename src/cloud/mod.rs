@@ -261,14 +261,22 @@ pub trait NodeGroups: Send + Sync {
         capacity: Capacity,
     ) -> Result<NodeGroupUpdate, CloudError>;
 
-    /// Reads update `id` of the node group (`DescribeUpdate`).
-    async fn describe_update(
+    /// Puts `tags` on the node group `arn` names (`TagResource`).
+    async fn tag_node_group(
         &self,
         region: &str,
-        cluster: &str,
-        name: &str,
-        id: &str,
-    ) -> Result<NodeGroupUpdate, CloudError>;
+        arn: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError>;
+
+    /// Takes the tags named `keys` off the node group `arn` names
+    /// (`UntagResource`).
+    async fn untag_node_group(
+        &self,
+        region: &str,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError>;
 }
 
 /// ECS services: their desired count, deployments and tags.

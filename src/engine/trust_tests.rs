@@ -69,17 +69,28 @@ async fn regression_a_forged_drill_journal_made_a_sweep_lower_a_node_group() {
     let dir = tempfile::tempdir().unwrap();
     let (e, mem, _) = engine(&f, dir.path());
     let crash = RunOptions {
-        inject_crash: Some(CrashPoint::After("orders/drill-nodes:orders-nodes".into())),
+        inject_crash: Some(CrashPoint::After("orders/drill-raise:orders-nodes".into())),
         ..drill_opts()
     };
     let Err(EngineError::Crashed(_, _)) = e.run(&plans, &crash).await else {
         panic!("crashed after the raise");
     };
+    // The journal alone names the raise: no marks on the node group (as
+    // a forger's journal would claim a raise of a group nobody marked).
+    for g in f.state().node_groups.values_mut() {
+        g.tags.clear();
+    }
     let later = Utc::now() + Duration::days(2);
     let node = |found: &[crate::cleanup::sweep::Found]| {
-        found
-            .iter()
-            .any(|x| matches!(x.resource, Temp::NodeCapacity { .. }))
+        found.iter().any(|x| {
+            matches!(
+                x.resource,
+                Temp::Raised {
+                    kind: crate::plan::spec::ResourceKind::NodeGroup,
+                    ..
+                }
+            )
+        })
     };
     let (open, _) = crate::cleanup::sweep::find(&f.clouds(), &plans, mem.as_ref(), later).await;
     assert!(node(&open), "unkeyed, the journal is believed: {open:?}");

@@ -36,10 +36,10 @@ pub enum Temp {
         /// Group name.
         group: String,
     },
-    /// An EKS managed node group a drill raised, with the size to return
-    /// it to: node groups carry no restore tag (EKS tags them, moto does
-    /// not), so the step journals this, read before it changes anything,
-    /// right before its update (see `steps::drill_nodes`).
+    /// An EKS managed node group an older drctl's `drill-nodes` raised,
+    /// with the size to return it to, journaled and never marked on the
+    /// node group: still read and cleaned (`steps::drill_raise::
+    /// restore_unmarked`); a drill now journals `Raised`.
     NodeCapacity {
         /// Region.
         region: String,

@@ -349,34 +349,37 @@ pub struct Scaler {
     pub refused: bool,
 }
 
-/// The steps an older drctl named `scale` that set Auto Scaling group
-/// `group` in `region` (a failover it journaled before the group's kind
-/// took the generic `raise`): one per plan of `plans` with a compute
+/// The steps an older drctl named `scale` or `scale-nodes` that set group
+/// `group` in `region` (an Auto Scaling group, an EKS node group named
+/// `cluster/nodegroup`: a failover it journaled before the group's kind
+/// took the generic `raise`): one per plan of `plans` with such a
 /// resource whose group there is `group`.
 fn legacy_scale_steps(
     plans: &[crate::plan::Plan],
     region: &str,
     group: &str,
 ) -> Vec<crate::journal::StepName> {
+    use crate::steps::KindName;
+    let step = |plan: &str, kind: KindName, id: &str| {
+        let id = crate::steps::StepId::new(plan, kind, Some(id.to_string()));
+        crate::journal::StepName::from(&id)
+    };
     (plans.iter())
         .flat_map(|p| {
-            (p.spec.compute.iter())
+            let asg = (p.spec.compute.iter())
                 .filter(|c| c.regions.get(region).is_some_and(|g| g == group))
-                .map(|c| {
-                    let id = crate::steps::StepId::new(
-                        p.name(),
-                        crate::steps::KindName::Scale,
-                        Some(c.id.clone()),
-                    );
-                    crate::journal::StepName::from(&id)
-                })
+                .map(|c| step(p.name(), KindName::Scale, &c.id));
+            let nodes = (p.spec.node_group.iter())
+                .filter(|g| g.regions.get(region).is_some_and(|v| v == group))
+                .map(|g| step(p.name(), KindName::ScaleNodes, &g.id));
+            asg.chain(nodes).collect::<Vec<_>>()
         })
         .collect()
 }
 
 /// The failover steps that set the group `temp` names (a raised group's
-/// `raise` steps, and an older drctl's `scale` steps of an Auto Scaling
-/// group; a raised node group's `scale-nodes` steps), one
+/// `raise` steps, and an older drctl's `scale` and `scale-nodes` steps of
+/// an Auto Scaling group and an EKS node group), one
 /// per plan of `plans` whose resource there is that group; none for a
 /// resource that is no raised group.
 pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::journal::StepName> {
@@ -391,21 +394,12 @@ pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::jo
             cluster,
             group,
             ..
-        } => plans
-            .iter()
-            .flat_map(|p| {
-                (p.spec.node_group.iter())
-                    .filter(|g| g.in_region(region) == Some((cluster.as_str(), group.as_str())))
-                    .map(|g| {
-                        crate::steps::StepId::new(
-                            p.name(),
-                            crate::steps::KindName::ScaleNodes,
-                            Some(g.id.clone()),
-                        )
-                    })
-            })
-            .map(|id| crate::journal::StepName::from(&id))
-            .collect(),
+        } => {
+            let group = format!("{cluster}/{group}");
+            let mut steps = raise_steps(plans, region, &group);
+            steps.extend(legacy_scale_steps(plans, region, &group));
+            steps
+        }
         Temp::MigSize { region, group, .. } => {
             gcp_scale_steps(plans, crate::steps::KindName::ScaleMig, |p| {
                 (p.spec.instance_group.iter())
@@ -596,7 +590,7 @@ mod tests {
         }
     }
 
-    /// Node groups are drilled (`drill-nodes` raises the standby's): a
+    /// Node groups are drilled (`drill-raise` raises the standby's): a
     /// drill's verdict no longer names them as not rehearsed; compute
     /// groups never were.
     #[test]

@@ -38,16 +38,6 @@ use crate::plan::spec::ResourceKind;
 use crate::steps::drill_names;
 use crate::steps::graph::Builder;
 
-/// The capacity a drill raises a group of three bounds (min, desired, max:
-/// an EKS node group) at `before` to: each bound at least the active one
-/// (a drill never lowers anything), [`Size::raised`]'s rule.
-pub fn raised_bounds(before: Capacity, active: Capacity) -> Capacity {
-    match Size::Bounds(before).raised(Size::Bounds(active)) {
-        Size::Bounds(c) => c,
-        Size::Count(_) => active,
-    }
-}
-
 /// Why a capacity group `group` of kind `label` (`compute`) in standby
 /// `region`, as `status` read it (`None`: it does not exist), could not
 /// take over at the plan's `active` size: its max below the active desired

@@ -7,7 +7,7 @@
 //!
 //! # Where the restore point lives
 //!
-//! As for an EKS node group (`drill-nodes`), in the drill's journal: the
+//! In the drill's journal alone (a managed instance group carries no marks): the
 //! step reads the group (and its autoscaler), journals [`Temp::MigSize`]
 //! with what it read through [`Cx::journal_temp`], and only then writes.
 //! A crash between the record and the write leaves a restore point equal

@@ -285,7 +285,7 @@ fn failed(e: StepFailure) -> Result<(CleanupResult, String), CloudError> {
 async fn not_the_drills(
     g: &Group<'_>,
     by: &Driver<'_, '_>,
-    (read, restore): (&Reading, Size),
+    (read, restore, drill_marked): (&Reading, Size, bool),
     owner: &CapacityOwner,
 ) -> Result<Option<(CleanupResult, String)>, CloudError> {
     let unit = g.scaling.unit();
@@ -294,13 +294,17 @@ async fn not_the_drills(
         // a cleanup has returned the group or a failover took it (before
         // it touches the size): gone, with the size moved, a failover (or
         // a person) owns it now, whatever was decided before this read.
-        CapacityOwner::Drill(_) if marked(read).is_none() && read.size != restore => Ok(Some((
-            CleanupResult::Kept,
-            format!(
-                "left at {} {unit}: the drill's marks are gone, so a failover (or a person) took the group since it was raised",
-                read.size
-            ),
-        ))),
+        CapacityOwner::Drill(_)
+            if drill_marked && marked(read).is_none() && read.size != restore =>
+        {
+            Ok(Some((
+                CleanupResult::Kept,
+                format!(
+                    "left at {} {unit}: the drill's marks are gone, so a failover (or a person) took the group since it was raised",
+                    read.size
+                ),
+            )))
+        }
         CapacityOwner::Drill(_) => Ok(None),
         CapacityOwner::Failover(why) => {
             if let Err(e) = g.unmark(by, read).await {
@@ -333,11 +337,42 @@ async fn not_the_drills(
 #[allow(clippy::result_large_err)]
 pub async fn restore(
     clouds: &Clouds,
-    (of, region, group): (ResourceKind, &str, &str),
+    at: (ResourceKind, &str, &str),
     restore: Size,
     (run, owner): (Option<&str>, &CapacityOwner),
     poll: (Duration, Duration),
     deadline: std::time::Instant,
+) -> Result<(CleanupResult, String), CloudError> {
+    let how = (run, owner, true);
+    restore_as(clouds, at, restore, how, (poll, deadline)).await
+}
+
+/// [`restore`] of a group whose drill journaled its restore point but
+/// marked nothing on it (`Temp::NodeCapacity`: an older drctl's
+/// `drill-nodes`): the same rules, but for the marks, which were never
+/// there to be taken off by a failover; whose owner it is rests on
+/// `owner` (the journals and the lock) alone.
+// A cleanup's failure is a result of its own; only a cloud error is an error.
+#[allow(clippy::result_large_err)]
+pub async fn restore_unmarked(
+    clouds: &Clouds,
+    at: (ResourceKind, &str, &str),
+    restore: Size,
+    owner: &CapacityOwner,
+    poll: (Duration, Duration),
+    deadline: std::time::Instant,
+) -> Result<(CleanupResult, String), CloudError> {
+    restore_as(clouds, at, restore, (None, owner, false), (poll, deadline)).await
+}
+
+// A cleanup's failure is a result of its own; only a cloud error is an error.
+#[allow(clippy::result_large_err)]
+async fn restore_as(
+    clouds: &Clouds,
+    (of, region, group): (ResourceKind, &str, &str),
+    restore: Size,
+    (run, owner, drill_marked): (Option<&str>, &CapacityOwner, bool),
+    (poll, deadline): ((Duration, Duration), std::time::Instant),
 ) -> Result<(CleanupResult, String), CloudError> {
     let g = match Group::of(of, region, group) {
         Ok(g) => g,
@@ -360,7 +395,7 @@ pub async fn restore(
         poll,
         deadline,
     };
-    if let Some(kept) = not_the_drills(&g, &by, (&read, restore), owner).await? {
+    if let Some(kept) = not_the_drills(&g, &by, (&read, restore, drill_marked), owner).await? {
         return Ok(kept);
     }
     let after = match g.bring_to(&by, restore, Some(read)).await {

@@ -34,7 +34,6 @@ pub mod drill_dns;
 pub mod drill_global;
 pub mod drill_mig;
 pub mod drill_names;
-pub mod drill_nodes;
 pub mod drill_raise;
 pub mod drill_sql;
 mod evidence;
@@ -49,7 +48,6 @@ pub mod reprotect_sql;
 mod restore;
 pub mod restore_sql;
 pub mod scale_mig;
-pub mod scale_nodes;
 pub mod settle_sql;
 pub mod switch_cloud_control;
 pub mod switch_cloud_dns;
@@ -163,11 +161,10 @@ kinds! {
     /// Check the target side before anything changes.
     Preflight(preflight::Preflight) = "preflight",
     /// Raise a capacity resource's group (any kind the capacity role's
-    /// actions serve: an Auto Scaling group, an ECS service, a Cloud Run
-    /// service's floor) to its active size and wait until it serves.
+    /// actions serve: an Auto Scaling group, an EKS node group, an ECS
+    /// service, a Cloud Run service's floor) to its active size and wait
+    /// until it serves.
     Raise(raise::Raise) = "raise",
-    /// Set an EKS managed node group to its active size.
-    ScaleNodes(scale_nodes::ScaleNodes) = "scale-nodes",
     /// Promote the target region's read replica.
     Promote(promote::Promote) = "promote",
     /// Make the target's Cloud SQL replica the primary (promote, DR
@@ -208,8 +205,6 @@ kinds! {
     /// A drill: the standby group of such a resource raised to its active
     /// size, marked and journaled first (returned at cleanup).
     DrillRaise(drill_raise::DrillRaise) = "drill-raise",
-    /// A drill: the standby EKS node group raised to its active size (restored at cleanup).
-    DrillNodes(drill_nodes::DrillNodes) = "drill-nodes",
     /// A drill: a clone of the Cloud SQL primary at its latest recovery
     /// time, RUNNABLE (deleted at cleanup).
     DrillSql(drill_sql::DrillSql) = "drill-sql",
@@ -254,6 +249,10 @@ retired:
     ScaleRun = "scale-run" => capacity::GENERIC,
     /// A drill's raise of a standby Cloud Run service (now `drill-raise`).
     DrillRun = "drill-run" => capacity::GENERIC,
+    /// An EKS managed node group set to its active size (now `raise`).
+    ScaleNodes = "scale-nodes" => capacity::GENERIC,
+    /// A drill's raise of a standby EKS node group (now `drill-raise`).
+    DrillNodes = "drill-nodes" => capacity::GENERIC,
 }
 
 impl StepKind {

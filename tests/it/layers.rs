@@ -331,7 +331,6 @@ fn the_checker_sees_an_upward_import() {
 const STEP_KIND_IMPORTS: &[(&str, &str)] = &[
     ("drill_control", "verify_resolution"),
     ("drill_mig", "scale_mig"),
-    ("drill_nodes", "scale_nodes"),
     ("evidence", "preflight"),
     ("reprotect_sql", "settle_sql"),
     ("settle_sql", "promote_sql"),

@@ -123,6 +123,44 @@ async fn the_adapter_reads_and_scales_a_node_group() {
         node_group(&fx, STANDBY).await,
         (ACTIVE_SIZE, "ACTIVE".into())
     );
+    // A drill's marks: tags on the node group's ARN, read back with it,
+    // and taken off by key (each key, not only the first).
+    let read = (clouds.node_groups)
+        .describe_node_group(STANDBY, &cluster, &group)
+        .await
+        .expect("DescribeNodegroup")
+        .expect("the node group");
+    assert!(read.arn.contains(":nodegroup/"), "{read:?}");
+    let marks = std::collections::BTreeMap::from([
+        ("drctl:drill-run".to_string(), "r1".to_string()),
+        ("drctl:drill-restore".to_string(), "0/0/6".to_string()),
+    ]);
+    (clouds.node_groups)
+        .tag_node_group(STANDBY, &read.arn, &marks)
+        .await
+        .expect("TagResource");
+    let tags = |g: Option<drctl::cloud::NodeGroup>| g.expect("the node group").tags;
+    let tagged = (clouds.node_groups)
+        .describe_node_group(STANDBY, &cluster, &group)
+        .await
+        .expect("DescribeNodegroup");
+    assert_eq!(
+        tags(tagged).get("drctl:drill-restore").map(String::as_str),
+        Some("0/0/6")
+    );
+    let keys: Vec<String> = marks.keys().cloned().collect();
+    (clouds.node_groups)
+        .untag_node_group(STANDBY, &read.arn, &keys)
+        .await
+        .expect("UntagResource");
+    let untagged = (clouds.node_groups)
+        .describe_node_group(STANDBY, &cluster, &group)
+        .await
+        .expect("DescribeNodegroup");
+    assert!(
+        !tags(untagged).keys().any(|k| k.starts_with("drctl:")),
+        "every mark taken off"
+    );
 }
 
 /// A failover to the standby raises its node group to the active size and
@@ -191,14 +229,10 @@ async fn a_failover_scales_the_target_node_group_up_and_status_shows_the_sizes()
     );
     let run = fx.new_run(&runs);
     let show = fx.show(&run).await;
-    let out = outputs(&show, "orders/scale-nodes:orders-nodes");
+    let out = outputs(&show, "orders/raise:orders-nodes");
     assert_eq!(out["changed"], true, "{out:#}");
-    assert_eq!(out["status"], "ACTIVE");
     assert_eq!(out["after"]["desired"], 3);
-    assert!(
-        out["update"].as_str().is_some_and(|u| !u.is_empty()),
-        "{out:#}"
-    );
+    assert_eq!(out["serving"], 3, "{out:#}");
     let scaled = |p: &Proxied| {
         p.log()
             .iter()
@@ -225,7 +259,7 @@ async fn a_failover_scales_the_target_node_group_up_and_status_shows_the_sizes()
     let o = failover(&fx, HOME, &proxied.endpoints(), &[]).await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     let back = fx.new_run(&runs);
-    let out = outputs(&fx.show(&back).await, "orders/scale-nodes:orders-nodes");
+    let out = outputs(&fx.show(&back).await, "orders/raise:orders-nodes");
     assert_eq!(out["changed"], false, "{out:#}");
     assert_eq!(scaled(&proxied), 1, "the failback sent no update");
     assert_eq!(node_group(&fx, HOME).await, (ACTIVE_SIZE, "ACTIVE".into()));
@@ -239,7 +273,7 @@ async fn a_crash_at_the_scaling_step_is_resumed_with_the_update_sent_once() {
     for when in ["before", "after"] {
         let fx = fixture("ngcrash").await;
         let proxied = Proxied::start(false).await;
-        let step = "orders/scale-nodes:orders-nodes";
+        let step = "orders/raise:orders-nodes";
         let point = format!("{when}:{step}");
         let o = failover(
             &fx,
@@ -344,16 +378,16 @@ async fn a_drill_raises_the_standby_node_group_and_cleanup_returns_its_exact_siz
     assert!(!verdict.contains("not rehearse"), "{verdict}");
     let run = fx.new_run(&runs);
     let show = fx.show(&run).await;
-    let out = outputs(&show, "orders/drill-nodes:orders-nodes");
+    let out = outputs(&show, "orders/drill-raise:orders-nodes");
     assert_eq!(out["before"]["desired"], 1, "{out:#}");
     assert_eq!(out["raised_to"]["min"], 2, "{out:#}");
     assert_eq!(out["raised_to"]["desired"], 3, "{out:#}");
     assert_eq!(out["raised_to"]["max"], 6, "{out:#}");
-    assert_eq!(out["status"], "ACTIVE", "{out:#}");
     let recs = records(&show);
+    let nodes = |resource: &Value| resource["type"] == "raised" && resource["kind"] == "nodegroup";
     let point = recs
         .iter()
-        .position(|r| r["event"]["resource"]["type"] == "node_capacity")
+        .position(|r| nodes(&r["event"]["resource"]))
         .expect("the restore point is journaled");
     assert_eq!(recs[point]["event"]["type"], "drill_resource");
     assert_eq!(recs[point]["event"]["resource"]["restore"]["max"], 4);
@@ -364,8 +398,7 @@ async fn a_drill_raises_the_standby_node_group_and_cleanup_returns_its_exact_siz
     assert!(
         cleaned
             .iter()
-            .any(|r| r["event"]["resource"]["type"] == "node_capacity"
-                && r["event"]["result"] == "restored"),
+            .any(|r| nodes(&r["event"]["resource"]) && r["event"]["result"] == "restored"),
         "{cleaned:#?}"
     );
     assert_eq!(node_group(&fx, STANDBY).await, (odd, "ACTIVE".into()));
@@ -385,15 +418,21 @@ async fn a_drill_raises_the_standby_node_group_and_cleanup_returns_its_exact_siz
 
 /// A drill killed (kill -9) inside its node group update: held by the
 /// proxy before it reached EKS (`Hang`), or after EKS applied it with its
-/// answer held (`DelayAnswer`). The restore point was journaled first, so
-/// `runs resume` (first case) and `drill sweep` on the drill's state
-/// (second case) return the node group to exactly its size before.
+/// answer held (`DelayAnswer`). The restore point was journaled and marked
+/// on the node group first, so `runs resume` (first case), `drill sweep`
+/// on the drill's state (second case) and `drill sweep` with the state
+/// gone (third case: the marks alone) return the node group to exactly its
+/// size before.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drill_killed_in_its_node_group_update_is_returned_by_resume_or_sweep() {
     crate::needs_emulators!();
     for (fault, then) in [
         (Fault::Hang, "resume"),
         (Fault::DelayAnswer(Duration::from_secs(600)), "sweep"),
+        (
+            Fault::DelayAnswer(Duration::from_secs(600)),
+            "sweep without the journal",
+        ),
     ] {
         let fx = fixture("ngkill").await;
         let proxied = Proxied::start(false).await;
@@ -446,6 +485,9 @@ async fn a_drill_killed_in_its_node_group_update_is_returned_by_resume_or_sweep(
             assert_eq!(j["drill"]["cleanup"]["complete"], true, "{}", o.all());
             assert_eq!(j["drill"]["verdicts"][0]["verdict"], "FAIL", "{}", o.all());
         } else {
+            if then == "sweep without the journal" {
+                std::fs::remove_dir_all(fx.state_dir()).expect("remove the state");
+            }
             let o = fx
                 .drctl(&[
                     "drill", "sweep", "--plan", "orders", "--all", "--output", "json",
@@ -454,14 +496,13 @@ async fn a_drill_killed_in_its_node_group_update_is_returned_by_resume_or_sweep(
             assert_eq!(o.code, Some(0), "{}", o.all());
             let cleaned = o.json()["cleaned"].as_array().cloned().unwrap_or_default();
             assert!(
-                cleaned
-                    .iter()
-                    .any(|c| c["resource"]["type"] == "node_capacity"
-                        && c["resource"]["restore"]["desired"] == 0
-                        && c["result"] == "restored"
-                        && c["detail"]
-                            .as_str()
-                            .is_some_and(|d| d.contains("read back"))),
+                cleaned.iter().any(|c| c["resource"]["type"] == "raised"
+                    && c["resource"]["kind"] == "nodegroup"
+                    && c["resource"]["restore"]["desired"] == 0
+                    && c["result"] == "restored"
+                    && c["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("read back"))),
                 "{cleaned:#?}"
             );
         }

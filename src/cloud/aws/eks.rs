@@ -129,6 +129,13 @@ impl crate::cloud::NodeGroups for EksNodeGroups {
                 .tags()
                 .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+            arn: ng.nodegroup_arn().unwrap_or_default().to_string(),
+            health: (ng.health().map(|h| h.issues()).unwrap_or_default().iter())
+                .map(|i| {
+                    let code = i.code().map_or("unknown", |c| c.as_str());
+                    format!("{code}: {}", i.message().unwrap_or("no message"))
+                })
+                .collect(),
         }))
     }
 
@@ -173,39 +180,60 @@ impl crate::cloud::NodeGroups for EksNodeGroups {
         })
     }
 
-    async fn describe_update(
+    async fn tag_node_group(
         &self,
         region: &str,
-        cluster: &str,
-        name: &str,
-        id: &str,
-    ) -> Result<NodeGroupUpdate, CloudError> {
+        arn: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        if tags.is_empty() {
+            return Ok(());
+        }
         let client = self.clients.get(region);
         let c = Call {
             service: SERVICE,
-            operation: "DescribeUpdate",
-            resource: name,
+            operation: "TagResource",
+            resource: arn,
             region,
         };
-        let out = call(&self.retry, c, || {
+        let tags: std::collections::HashMap<String, String> = tags.clone().into_iter().collect();
+        call(&self.retry, c, || {
             client
-                .describe_update()
-                .name(cluster)
-                .nodegroup_name(name)
-                .update_id(id)
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(tags.clone()))
                 .send()
         })
         .await
         .map_err(not_found)?;
-        out.update().map(update_of).ok_or_else(|| {
-            CloudError::new(
-                SERVICE,
-                "DescribeUpdate",
-                name,
-                region,
-                ErrorKind::Server,
-                "the answer carries no update",
-            )
+        Ok(())
+    }
+
+    async fn untag_node_group(
+        &self,
+        region: &str,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let client = self.clients.get(region);
+        let c = Call {
+            service: SERVICE,
+            operation: "UntagResource",
+            resource: arn,
+            region,
+        };
+        call(&self.retry, c, || {
+            client
+                .untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(keys.to_vec()))
+                .send()
         })
+        .await
+        .map_err(not_found)?;
+        Ok(())
     }
 }

@@ -118,8 +118,15 @@ impl NodeGroups for FakeCloud {
             .get_mut(&key)
             .ok_or_else(|| not_found("eks", "UpdateNodegroupConfig", name, region))?;
         g.capacity = capacity;
-        let status = match &self.timing {
-            Some(t) => {
+        let failure = s.node_failures.remove(&key);
+        let g = s.node_groups.get_mut(&key).expect("read above");
+        let status = match (&self.timing, failure) {
+            (_, Some(issue)) => {
+                g.status = "DEGRADED".into();
+                g.health = vec![issue];
+                UpdateStatus::Successful
+            }
+            (Some(t), None) => {
                 g.status = "UPDATING".into();
                 t.start(
                     format!("nodes:{region}/{cluster}/{name}"),
@@ -127,7 +134,7 @@ impl NodeGroups for FakeCloud {
                 );
                 UpdateStatus::InProgress
             }
-            None => UpdateStatus::Successful,
+            (None, None) => UpdateStatus::Successful,
         };
         s.change_counter += 1;
         let update = NodeGroupUpdate {
@@ -141,20 +148,40 @@ impl NodeGroups for FakeCloud {
         Ok(update)
     }
 
-    async fn describe_update(
+    async fn tag_node_group(
         &self,
         region: &str,
-        _cluster: &str,
-        name: &str,
-        id: &str,
-    ) -> Result<NodeGroupUpdate, CloudError> {
-        self.tick("eks:DescribeUpdate", region, name).await?;
-        let s = self.state();
-        s.reach("eks", "DescribeUpdate", name, region)?;
-        s.node_group_updates
-            .get(id)
-            .map(|(_, u)| u.clone())
-            .ok_or_else(|| not_found("eks", "DescribeUpdate", id, region))
+        arn: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        self.tick("eks:TagResource", region, arn).await?;
+        let mut s = self.state();
+        s.reach("eks", "TagResource", arn, region)?;
+        let g = (s.node_groups.values_mut())
+            .find(|g| g.arn == arn)
+            .ok_or_else(|| not_found("eks", "TagResource", arn, region))?;
+        g.tags.extend(tags.clone());
+        let name = g.name.clone();
+        s.writes.push(format!("eks:TagResource {name}"));
+        Ok(())
+    }
+
+    async fn untag_node_group(
+        &self,
+        region: &str,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        self.tick("eks:UntagResource", region, arn).await?;
+        let mut s = self.state();
+        s.reach("eks", "UntagResource", arn, region)?;
+        let g = (s.node_groups.values_mut())
+            .find(|g| g.arn == arn)
+            .ok_or_else(|| not_found("eks", "UntagResource", arn, region))?;
+        g.tags.retain(|k, _| !keys.contains(k));
+        let name = g.name.clone();
+        s.writes.push(format!("eks:UntagResource {name}"));
+        Ok(())
     }
 }
 

@@ -58,6 +58,10 @@ pub struct FakeState {
     pub ecs_failures: BTreeMap<(String, String, String), String>,
     /// EKS updates by id: the node group's key, and the update.
     pub node_group_updates: BTreeMap<String, ((String, String, String), NodeGroupUpdate)>,
+    /// EKS node groups (`(region, cluster, name)`) whose next scaling
+    /// update leaves them `DEGRADED` with this health issue (`code:
+    /// message`), as launches that fail do.
+    pub node_failures: BTreeMap<(String, String, String), String>,
     /// Aurora DB clusters by (region, id).
     pub clusters: BTreeMap<(String, String), DbCluster>,
     /// Aurora global clusters by id.
@@ -763,6 +767,8 @@ impl FakeCloud {
                 capacity,
                 status: "ACTIVE".into(),
                 tags: Default::default(),
+                arn: format!("arn:aws:eks:{region}:123456789012:nodegroup/{cluster}/{name}/fake"),
+                health: Vec::new(),
             },
         );
     }

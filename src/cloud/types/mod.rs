@@ -577,6 +577,13 @@ pub struct NodeGroup {
     /// The node group's tags.
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Its ARN (what tags go on).
+    #[serde(default)]
+    pub arn: String,
+    /// The health issues EKS reports on it (`code: message`), what a
+    /// `DEGRADED` node group's launches failed of.
+    #[serde(default)]
+    pub health: Vec<String>,
 }
 
 impl NodeGroup {

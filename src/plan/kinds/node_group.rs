@@ -7,12 +7,22 @@
 //! update; its own status (`ACTIVE`, `UPDATING`, `DEGRADED`) says whether
 //! it serves. A self-managed node group is an Auto Scaling group: that is
 //! `[[compute]]`.
+//!
+//! A capacity kind of the generic steps (`steps::raise`,
+//! `steps::drill_raise`): its size is three bounds; it serves once EKS
+//! reports it `ACTIVE` at the size; a drill's marks are its tags
+//! (`TagResource` on its ARN).
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::scaling::{Change, Reading, Scaling, ScalingCalls};
 use super::{CapacitySpec, Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
-use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, NodeGroup};
+use crate::cloud::{
+    Capacity, CloudError, Clouds, ComputeGroup, ErrorKind, NodeGroup, Size, UpdateStatus,
+};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -57,7 +67,7 @@ impl Kind for NodeGroupSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&NodeScaling);
 }
 
 impl Resource for NodeGroupSpec {
@@ -207,7 +217,7 @@ impl Groups for NodeGroupSpec {
     }
 
     fn drilled(&self) -> bool {
-        // `drill-nodes` raises the standby's node group and restores it.
+        // `drill-raise` raises the standby's node group and restores it.
         true
     }
 
@@ -236,6 +246,179 @@ impl Groups for NodeGroupSpec {
                 .map(as_group)),
             None => Ok(None),
         }
+    }
+}
+
+/// The capacity role's actions on an EKS managed node group, named
+/// `cluster/nodegroup` as the plan names it.
+pub struct NodeScaling;
+
+/// `cluster/nodegroup` as the two names ([`super::scaling::group_names`];
+/// EKS names are at most 100 characters).
+// The adapters' error type, which the role's actions return.
+#[allow(clippy::result_large_err)]
+fn names<'a>(
+    group: &'a str,
+    (call, region): (&'static str, &str),
+) -> Result<(&'a str, &'a str), CloudError> {
+    super::scaling::group_names(group, 100, (call, region), "cluster/nodegroup")
+}
+
+/// Where a node group's change stands, by EKS's status (pure): an update
+/// or its creation under way; `DEGRADED`, its health issues the reason
+/// (launches that failed, named by the first issue's code); a node group
+/// being deleted, or whose creation or deletion failed, cannot be scaled.
+fn change_of(g: &NodeGroup) -> Change {
+    match g.status.as_str() {
+        "UPDATING" | "CREATING" => Change::Rolling(g.status.clone()),
+        "DEGRADED" => Change::Failed {
+            id: (g.health.first())
+                .and_then(|h| h.split(':').next())
+                .unwrap_or("DEGRADED")
+                .to_string(),
+            reason: if g.health.is_empty() {
+                "EKS reports the node group DEGRADED and names no health issue".into()
+            } else {
+                g.health.join("; ")
+            },
+        },
+        "DELETING" | "CREATE_FAILED" | "DELETE_FAILED" => Change::Failed {
+            id: g.status.clone(),
+            reason: format!("a node group {} cannot be scaled", g.status),
+        },
+        _ => Change::Settled,
+    }
+}
+
+/// A node group as the capacity role reads it: EKS counts no ready
+/// nodes, so what serves is its desired size once it is `ACTIVE`, none
+/// before.
+fn reading(g: NodeGroup) -> Reading {
+    let state = match g.health.is_empty() {
+        true => g.status.clone(),
+        false => format!("{} ({})", g.status, g.health.join("; ")),
+    };
+    Reading {
+        size: Size::Bounds(g.capacity),
+        serving: if g.active() { g.capacity.desired } else { 0 },
+        change: change_of(&g),
+        state,
+        handle: g.arn,
+        marks: g.tags,
+    }
+}
+
+#[async_trait]
+impl Scaling for NodeScaling {
+    fn noun(&self) -> &'static str {
+        "EKS node group"
+    }
+
+    fn unit(&self) -> &'static str {
+        "nodes"
+    }
+
+    fn size_of(&self, planned: Capacity) -> Size {
+        Size::Bounds(planned)
+    }
+
+    fn calls(&self) -> ScalingCalls {
+        ScalingCalls {
+            read: "eks:DescribeNodegroup",
+            set: "eks:UpdateNodegroupConfig",
+            mark: "eks:TagResource",
+            unmark: "eks:UntagResource",
+            calls: &["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
+            waits: &["eks:NodegroupActive"],
+        }
+    }
+
+    fn missing_hint(&self) -> &'static str {
+        "create it (terraform/eks.tf) or fix `cluster/nodegroup` in the plan"
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError> {
+        let (cluster, name) = names(group, ("eks:DescribeNodegroup", region))?;
+        let read = (clouds.node_groups)
+            .describe_node_group(region, cluster, name)
+            .await?;
+        Ok(read.map(reading))
+    }
+
+    async fn set(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+        size: Size,
+    ) -> Result<(), CloudError> {
+        let (cluster, name) = names(group, ("eks:UpdateNodegroupConfig", region))?;
+        let refused = |why: String| {
+            let kind = ErrorKind::Client;
+            CloudError::new("eks", "UpdateNodegroupConfig", name, region, kind, why)
+        };
+        let Size::Bounds(c) = size else {
+            return Err(refused(format!(
+                "a size of one count ({size}) where min/desired/max is wanted"
+            )));
+        };
+        let update = (clouds.node_groups)
+            .scale_node_group(region, cluster, name, c)
+            .await?;
+        // An update EKS refused at once says so in its answer; one under
+        // way is the node group's status, which the read follows.
+        match update.status {
+            UpdateStatus::Failed | UpdateStatus::Cancelled => Err(refused(format!(
+                "update {} ended {:?}: {}",
+                update.id,
+                update.status,
+                update.errors.join("; ")
+            ))),
+            UpdateStatus::InProgress | UpdateStatus::Successful => Ok(()),
+        }
+    }
+
+    async fn mark(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        read: &Reading,
+        marks: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        (clouds.node_groups)
+            .tag_node_group(region, &read.handle, marks)
+            .await
+    }
+
+    async fn unmark(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        read: &Reading,
+        keys: &[String],
+    ) -> Result<(), CloudError> {
+        (clouds.node_groups)
+            .untag_node_group(region, &read.handle, keys)
+            .await
+    }
+
+    fn manual(&self, region: &str, group: &str, size: Size) -> String {
+        let (cluster, name) = split(group).unwrap_or((group, group));
+        let config = match size {
+            Size::Bounds(c) => format!(
+                "minSize={},desiredSize={},maxSize={}",
+                c.min, c.desired, c.max
+            ),
+            Size::Count(n) => format!("desiredSize={n}"),
+        };
+        format!(
+            "aws eks update-nodegroup-config --region {region} --cluster-name {cluster} --nodegroup-name {name} --scaling-config {config}, then remove its drctl:drill-* tags (aws eks untag-resource)"
+        )
     }
 }
 

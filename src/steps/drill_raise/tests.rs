@@ -187,8 +187,74 @@ const ASG: Subject = Subject {
     data_reads: &[("rds", "DescribeDBInstances")],
 };
 
+/// An EKS node group's three bounds serving `n`, below the orders plan's
+/// max (6).
+fn nodes_size(n: u32) -> Size {
+    Size::Bounds(Capacity {
+        min: 0,
+        desired: n,
+        max: n.max(6),
+    })
+}
+
+fn nodes_key(region: &str, group: &str) -> (String, String, String) {
+    let (cluster, name) = group.split_once('/').unwrap();
+    (region.into(), cluster.into(), name.into())
+}
+
+const NODES: Subject = Subject {
+    kind: ResourceKind::NodeGroup,
+    plan: || loaded("plans/orders.toml"),
+    resource: "orders-nodes",
+    target: "us-east-1",
+    home: "us-west-2",
+    standby: Size::Bounds(Capacity {
+        min: 0,
+        desired: 0,
+        max: 6,
+    }),
+    active: Size::Bounds(Capacity {
+        min: 2,
+        desired: 3,
+        max: 6,
+    }),
+    size: nodes_size,
+    writes: (
+        "UpdateNodegroupConfig",
+        "eks:TagResource",
+        "eks:UntagResource",
+    ),
+    resize: |f, (r, g), n| {
+        let mut s = f.state();
+        let group = s.node_groups.get_mut(&nodes_key(r, g)).unwrap();
+        let Size::Bounds(c) = n else {
+            panic!("a node group has three bounds: {n}")
+        };
+        (group.capacity, group.status) = (c, "ACTIVE".into());
+        group.health.clear();
+    },
+    remark: |f, (r, g), marks| {
+        let mut s = f.state();
+        let group = s.node_groups.get_mut(&nodes_key(r, g)).unwrap();
+        group.tags.retain(|k, _| !k.starts_with("drctl:"));
+        group.tags.extend(marks);
+    },
+    // Launches that fail leave the node group DEGRADED, its health issue
+    // named by its code.
+    fail: Some(|f, (r, g), why| {
+        let issue = format!("AsgInstanceLaunchFailures: {why}");
+        f.state().node_failures.insert(nodes_key(r, g), issue);
+    }),
+    failed_id: "AsgInstanceLaunchFailures",
+    read: ("eks", "DescribeNodegroup"),
+    data_reads: &[
+        ("rds", "DescribeGlobalClusters"),
+        ("rds", "DescribeDBClusters"),
+    ],
+};
+
 /// Every kind whose role the generic capacity steps take.
-const SUBJECTS: [&Subject; 3] = [&ASG, &CLOUD_RUN, &ECS];
+const SUBJECTS: [&Subject; 4] = [&ASG, &NODES, &CLOUD_RUN, &ECS];
 
 impl Subject {
     fn plan(&self) -> Plan {
@@ -464,7 +530,7 @@ fn the_generic_steps_serve_every_kind_with_a_scaling_role_and_only_those() {
         let steps = s.graph(false);
         let raises: Vec<&Raise> = (steps.iter())
             .filter_map(|st| match &st.kind {
-                StepKind::Raise(r) => Some(r),
+                StepKind::Raise(r) if r.resource == s.resource => Some(r),
                 _ => None,
             })
             .collect();
