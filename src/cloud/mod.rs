@@ -20,6 +20,7 @@
 
 pub mod aws;
 pub mod budget;
+mod capacity;
 pub mod clock;
 pub mod control;
 pub mod error;
@@ -47,6 +48,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+pub use capacity::{Compute, EcsServices, NodeGroups};
 pub use error::{CloudError, ErrorKind};
 pub use router::ObjectRouter;
 pub use settings::CloudSettings;
@@ -200,127 +202,6 @@ pub trait Database: Send + Sync {
         of: MaintenanceOf,
         id: &str,
     ) -> Result<Vec<PendingMaintenance>, CloudError>;
-}
-
-/// Auto Scaling-style compute groups.
-#[async_trait]
-pub trait Compute: Send + Sync {
-    /// Describes one group; `Ok(None)` when it does not exist in `region`.
-    async fn describe_group(
-        &self,
-        region: &str,
-        name: &str,
-    ) -> Result<Option<ComputeGroup>, CloudError>;
-
-    /// Sets the group's minimum, desired and maximum capacity in one call.
-    async fn set_capacity(
-        &self,
-        region: &str,
-        name: &str,
-        capacity: Capacity,
-    ) -> Result<(), CloudError>;
-
-    /// Adds or replaces tags on the group (CreateOrUpdateTags, not
-    /// propagated to instances).
-    async fn tag_group(
-        &self,
-        region: &str,
-        name: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), CloudError>;
-
-    /// Removes the tags named `keys` from the group (absent keys are fine).
-    async fn untag_group(
-        &self,
-        region: &str,
-        name: &str,
-        keys: &[String],
-    ) -> Result<(), CloudError>;
-}
-
-/// EKS managed node groups: their scaling configuration and its updates.
-#[async_trait]
-pub trait NodeGroups: Send + Sync {
-    /// Describes node group `name` of `cluster`; `Ok(None)` when it (or its
-    /// cluster) does not exist in `region`.
-    async fn describe_node_group(
-        &self,
-        region: &str,
-        cluster: &str,
-        name: &str,
-    ) -> Result<Option<NodeGroup>, CloudError>;
-
-    /// Sets the node group's min, desired and max size in one update
-    /// (`UpdateNodegroupConfig` with `scalingConfig`); the update as EKS
-    /// answered it.
-    async fn scale_node_group(
-        &self,
-        region: &str,
-        cluster: &str,
-        name: &str,
-        capacity: Capacity,
-    ) -> Result<NodeGroupUpdate, CloudError>;
-
-    /// Puts `tags` on the node group `arn` names (`TagResource`).
-    async fn tag_node_group(
-        &self,
-        region: &str,
-        arn: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), CloudError>;
-
-    /// Takes the tags named `keys` off the node group `arn` names
-    /// (`UntagResource`).
-    async fn untag_node_group(
-        &self,
-        region: &str,
-        arn: &str,
-        keys: &[String],
-    ) -> Result<(), CloudError>;
-}
-
-/// ECS services: their desired count, deployments and tags.
-///
-/// A service is named by its cluster and its name (`DescribeServices`
-/// answers a service it does not know as a failure of the call, not an
-/// error: that is `Ok(None)`); tags go on its ARN.
-#[async_trait]
-pub trait EcsServices: Send + Sync {
-    /// Describes service `name` of `cluster` with its tags; `Ok(None)`
-    /// when it (or its cluster) does not exist in `region`.
-    async fn describe_service(
-        &self,
-        region: &str,
-        cluster: &str,
-        name: &str,
-    ) -> Result<Option<EcsService>, CloudError>;
-
-    /// Sets the service's desired count (`UpdateService` with
-    /// `desiredCount` only: no new deployment).
-    async fn set_desired_count(
-        &self,
-        region: &str,
-        cluster: &str,
-        name: &str,
-        desired: u32,
-    ) -> Result<(), CloudError>;
-
-    /// Adds or replaces tags on the service (`TagResource` of `arn`).
-    async fn tag_service(
-        &self,
-        region: &str,
-        arn: &str,
-        tags: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), CloudError>;
-
-    /// Removes the tags named `keys` from the service (`UntagResource`;
-    /// absent keys are fine).
-    async fn untag_service(
-        &self,
-        region: &str,
-        arn: &str,
-        keys: &[String],
-    ) -> Result<(), CloudError>;
 }
 
 /// Aurora global databases: their member clusters and the three ways a

@@ -1263,6 +1263,16 @@ fn every_drill_resource_kind_is_in_the_report_schema() {
             group: s.clone(),
             restore: crate::cloud::Size::Count(1),
         },
+        Temp::Raised {
+            kind: ResourceKind::Compute,
+            region: r.clone(),
+            group: s.clone(),
+            restore: crate::cloud::Size::Bounds(crate::cloud::Capacity {
+                min: 0,
+                desired: 0,
+                max: 8,
+            }),
+        },
         Temp::CloudRecord {
             project: s.clone(),
             zone: s.clone(),

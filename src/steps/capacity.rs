@@ -49,12 +49,23 @@ pub fn standby_problems(
 ) -> Vec<String> {
     match read {
         None => vec![format!("{label} group {group} does not exist in {region}")],
-        Some(cap) if cap.max < active.desired => vec![format!(
-            "{label} group {group} in {region} has max {} below the active capacity {}",
-            cap.max, active.desired
-        )],
-        Some(_) => Vec::new(),
+        Some(cap) => (short_of(cap, active).into_iter())
+            .map(|why| format!("{label} group {group} in {region} has {why}"))
+            .collect(),
     }
+}
+
+/// Why a group of three bounds at `read` is not ready to be raised to
+/// `active` (pure): its max below the active desired size, a sign its
+/// configuration drifted from the plan. `status` judges a standby by it,
+/// and a failover's preflight blocks on it, so both say the same.
+pub fn short_of(read: Capacity, active: Capacity) -> Option<String> {
+    (read.max < active.desired).then(|| {
+        format!(
+            "max {} below the active capacity {}",
+            read.max, active.desired
+        )
+    })
 }
 
 /// Who brings a group to a size, and how it waits (every capacity kind's
@@ -567,6 +578,12 @@ pub fn decide_size(read: Option<&Reading>, want: Size) -> SizeNext {
     let Some(r) = read else {
         return SizeNext::Refuse("it does not exist".into());
     };
+    if !r.size.same_shape(want) {
+        return SizeNext::Refuse(format!(
+            "it reads {}, a size of another shape than {want}: another drctl's journal or mark",
+            r.size
+        ));
+    }
     match &r.change {
         // A change to another size is a new attempt; at the size, what
         // serves decides: the size served is done whatever the last
@@ -679,6 +696,16 @@ impl Group<'_> {
         loop {
             match decide_size(Some(&now), want) {
                 SizeNext::Done => break,
+                // A cleanup returns the size; what serves at it (a node
+                // group left DEGRADED by its launches, a failed rollout)
+                // is not its to wait on: the raise is undone.
+                SizeNext::Refuse(_)
+                    if matches!(by, Driver::Cleanup { .. })
+                        && now.size == want
+                        && matches!(now.change, Change::Failed { .. }) =>
+                {
+                    break;
+                }
                 SizeNext::Refuse(why) => {
                     return Err(StepFailure::state(
                         format!("{self}: {why}"),

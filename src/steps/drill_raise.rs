@@ -264,7 +264,9 @@ impl Action for DrillRaise {
 /// drill and the size (what a sweep finds without the journal).
 pub fn marked(read: &Reading) -> Option<(String, Size)> {
     let run = read.marks.get(RUN_TAG)?.clone();
-    let size = Size::parse(read.marks.get(RESTORE_TAG)?)?;
+    // A size of another shape than the group's (a count on a group of
+    // three bounds) is no restore point of this group's.
+    let size = Size::parse(read.marks.get(RESTORE_TAG)?).filter(|s| s.same_shape(read.size))?;
     Some((run, size))
 }
 
@@ -382,12 +384,32 @@ async fn restore_as(
     let Some(read) = g.read(clouds).await? else {
         return Ok((CleanupResult::Absent, format!("{g} does not exist")));
     };
+    if !restore.same_shape(read.size) {
+        return Ok((
+            CleanupResult::Failed,
+            format!(
+                "left alone: its restore point {restore} is a size of another shape than its {}: another drctl's journal",
+                read.size
+            ),
+        ));
+    }
     if let (Some(want), Some(marked_by)) = (run, read.marks.get(RUN_TAG))
         && want != marked_by
     {
         return Ok((
             CleanupResult::Failed,
             format!("left alone: it carries the marks of drill {marked_by}, not of {want}"),
+        ));
+    }
+    // A drill that never marked (an older drctl's) finds another drill's
+    // marks on the group: that drill raised it since, and its own cleanup
+    // returns it; neither its size nor its marks are this one's to touch.
+    if let (false, Some(marked_by)) = (drill_marked, read.marks.get(RUN_TAG)) {
+        return Ok((
+            CleanupResult::NotOurs,
+            format!(
+                "left alone: drill {marked_by} has raised it since, and its cleanup returns it"
+            ),
         ));
     }
     let by = Driver::Cleanup {

@@ -72,6 +72,21 @@ impl StepOutput for RaiseOutput {
     const KIND: KindName = KindName::Raise;
 }
 
+impl Raise {
+    /// Why preflight blocks on group `r` (pure): the step would refuse it,
+    /// or a group of three bounds is short of the active size
+    /// ([`capacity::short_of`], what `status` judges a standby by).
+    fn refusal(&self, r: &crate::plan::kinds::scaling::Reading) -> Option<String> {
+        match decide_size(Some(r), r.size.raised(self.size)) {
+            SizeNext::Refuse(why) => Some(why),
+            _ => match (r.size, self.size) {
+                (Size::Bounds(now), Size::Bounds(active)) => capacity::short_of(now, active),
+                _ => None,
+            },
+        }
+    }
+}
+
 #[async_trait]
 impl Action for Raise {
     async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
@@ -89,9 +104,9 @@ impl Action for Raise {
             Err(e) => Err(e.summary()),
         };
         let judged = read.map(|r| {
-            r.map(|r| match decide_size(Some(&r), r.size.raised(self.size)) {
-                SizeNext::Refuse(why) => (r, Some(why)),
-                _ => (r, None),
+            r.map(|r| {
+                let why = self.refusal(&r);
+                (r, why)
             })
         });
         vec![self.finding(judged)]

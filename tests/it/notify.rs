@@ -528,7 +528,7 @@ async fn sns_and_eventbridge_are_published_in_the_target_region() {
     assert_eq!(ran.code, Some(0), "{}", ran.all());
     let run = fx.new_run(&before);
 
-    let via_sns = sqs.read(&q1_url, 2).await;
+    let via_sns = sqs.read(&q1_url, 2, &run).await;
     let types: BTreeSet<String> = via_sns
         .iter()
         .map(|m| {
@@ -538,7 +538,7 @@ async fn sns_and_eventbridge_are_published_in_the_target_region() {
         })
         .collect();
     assert!(types.contains("dev.drctl.run.finished"), "{types:?}");
-    let via_bus = sqs.read(&q2_url, 2).await;
+    let via_bus = sqs.read(&q2_url, 2, &run).await;
     let detail_types: BTreeSet<String> = via_bus
         .iter()
         .map(|m| {
@@ -598,7 +598,9 @@ impl Sqs {
     }
 
     /// At least `n` message bodies (each receive a long poll of 1 s).
-    async fn read(&self, url: &str, n: usize) -> Vec<String> {
+    /// `n` messages of run `run` in queue `url` (others', of runs that
+    /// publish to the same default bus at once, are passed over).
+    async fn read(&self, url: &str, n: usize, run: &str) -> Vec<String> {
         let mut out = Vec::new();
         world::wait_for_every(
             &format!("{n} messages in {url}"),
@@ -613,9 +615,9 @@ impl Sqs {
                     .await
                     .map_err(|e| format!("receive: {e:?}"))?;
                 out.extend(
-                    got.messages()
-                        .iter()
-                        .filter_map(|m| m.body().map(str::to_string)),
+                    (got.messages().iter())
+                        .filter_map(|m| m.body().map(str::to_string))
+                        .filter(|b| b.contains(run)),
                 );
                 if out.len() >= n {
                     return Ok(());
@@ -776,7 +778,8 @@ bus = "{bus}"
     }
     // EventBridge, on the test's bus in the target region.
     let got: BTreeSet<String> = sqs
-        .read(&queue, 3)
+        // The test's own bus: every message is this test's.
+        .read(&queue, 3, "")
         .await
         .iter()
         .map(|m| {

@@ -1029,3 +1029,148 @@ async fn a_sweep_whose_read_of_the_group_fails_lowers_nothing() {
         }
     }
 }
+
+/// A cleanup returns the size; a change that fails at it (a node group
+/// left DEGRADED by its launches, an ECS rollout the circuit breaker
+/// stopped) leaves it returned, its marks off, not failed: what serves at
+/// the standby's size is not the drill's to wait on.
+#[tokio::test(start_paused = true)]
+async fn a_cleanup_whose_return_fails_to_serve_still_returns_the_size() {
+    for s in SUBJECTS {
+        let Some(fail) = s.fail else {
+            continue;
+        };
+        let fake = s.world_at((s.size)(1));
+        let store = Arc::new(MemoryStore::new());
+        let run_id = s.run_id("d1");
+        s.drill(&fake, &store, &run_id).await.unwrap();
+        let (r, g) = s.at(s.target);
+        fail(
+            &fake,
+            (&r, &g),
+            "launches failed: InsufficientInstanceCapacity",
+        );
+        let temp = journaled(&store, &run_id).await.remove(0);
+        let (result, detail) = restore_as(&fake, &temp, Some(&run_id), &drill_owns()).await;
+        assert_eq!(result, CleanupResult::Restored, "{:?}: {detail}", s.kind);
+        let read = s.read(&fake, s.target).await;
+        assert_eq!(read.size, (s.size)(1), "{:?}", s.kind);
+        assert!(!has_marks(&read), "{:?}: {read:?}", s.kind);
+    }
+}
+
+/// A size of another shape than the group's (a count on a group of three
+/// bounds, as another drctl's journal or a forged mark would give) is
+/// refused before any write, and a mark of that shape is no restore point.
+#[tokio::test(start_paused = true)]
+async fn a_size_of_another_shape_is_refused_before_any_write() {
+    for s in SUBJECTS {
+        let fake = s.world();
+        let other = match s.active {
+            Size::Count(n) => asg_size(n),
+            Size::Bounds(c) => Size::Count(c.desired),
+        };
+        let (r, g) = s.at(s.target);
+        let temp = Temp::Raised {
+            kind: s.kind,
+            region: r.clone(),
+            group: g.clone(),
+            restore: other,
+        };
+        s.resize(&fake, s.target, s.active);
+        let (result, detail) = restore_as(&fake, &temp, None, &drill_owns()).await;
+        assert_eq!(result, CleanupResult::Failed, "{:?}: {detail}", s.kind);
+        assert!(detail.contains("another shape"), "{detail}");
+        assert_eq!(s.size_writes(&fake), 0, "{:?}", s.kind);
+        let mut marks = crate::steps::drill_names::tags(&s.run_id("x"), "o", chrono::Utc::now());
+        marks.insert(RESTORE_TAG.into(), other.to_string());
+        s.remark(&fake, s.target, marks);
+        assert_eq!(marked(&s.read(&fake, s.target).await), None, "{:?}", s.kind);
+    }
+}
+
+/// An older drctl's drills, through the role: an Auto Scaling group's
+/// `capacity` record (its restore point in the group's tag alone, as
+/// `min/desired/max`) is returned from the tag; a node group's
+/// `node_capacity` record (its restore point in the journal alone, the
+/// node group never marked) is returned from the journal, unless another
+/// drill has marked the node group since, whose cleanup it is left to.
+#[tokio::test(start_paused = true)]
+async fn an_older_drctls_drills_are_returned_through_the_role() {
+    let poll = (Duration::from_secs(5), Duration::from_secs(30));
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let s = &ASG;
+    let fake = s.world();
+    let (r, g) = s.at(s.target);
+    s.resize(&fake, s.target, s.active);
+    let old = s.run_id("old");
+    let mut marks = crate::steps::drill_names::tags(&old, "o", chrono::Utc::now());
+    marks.insert(RESTORE_TAG.into(), "0/0/8".into());
+    s.remark(&fake, s.target, marks);
+    let at = (ResourceKind::Compute, r.as_str(), g.as_str());
+    let how = (Some(old.as_str()), &drill_owns());
+    let (result, detail) = restore_from_marks(&fake.clouds(), at, how, poll, deadline)
+        .await
+        .unwrap();
+    assert_eq!(result, CleanupResult::Restored, "{detail}");
+    let read = s.read(&fake, s.target).await;
+    assert!(read.serves(s.standby) && !has_marks(&read), "{read:?}");
+    let (result, _) = restore_from_marks(&fake.clouds(), at, how, poll, deadline)
+        .await
+        .unwrap();
+    assert_eq!(result, CleanupResult::Absent, "no mark: returned before");
+
+    let s = &NODES;
+    let fake = s.world();
+    let (r, g) = s.at(s.target);
+    let at = (ResourceKind::NodeGroup, r.as_str(), g.as_str());
+    s.resize(&fake, s.target, s.active);
+    let (result, detail) =
+        restore_unmarked(&fake.clouds(), at, s.standby, &drill_owns(), poll, deadline)
+            .await
+            .unwrap();
+    assert_eq!(result, CleanupResult::Restored, "{detail}");
+    assert!(s.read(&fake, s.target).await.serves(s.standby));
+    s.resize(&fake, s.target, s.active);
+    let live = s.run_id("live");
+    s.remark(
+        &fake,
+        s.target,
+        crate::steps::drill_names::tags(&live, "o", chrono::Utc::now()),
+    );
+    let writes = s.size_writes(&fake);
+    let (result, detail) =
+        restore_unmarked(&fake.clouds(), at, s.standby, &drill_owns(), poll, deadline)
+            .await
+            .unwrap();
+    assert_eq!(result, CleanupResult::NotOurs, "{detail}");
+    assert!(detail.contains(&live), "{detail}");
+    let read = s.read(&fake, s.target).await;
+    assert_eq!((read.size, s.size_writes(&fake)), (s.active, writes));
+    assert!(has_marks(&read), "the live drill's marks stay: {read:?}");
+}
+
+/// A failover an older drctl journaled (`scale`, `scale-nodes`) still
+/// counts as one that took the group: a raised group's steps name it
+/// beside today's `raise`.
+#[test]
+fn an_older_drctls_failover_steps_still_name_the_group() {
+    for (s, old) in [(&ASG, "scale"), (&NODES, "scale-nodes")] {
+        let (region, group) = s.at(s.target);
+        let temp = s.temp(s.standby);
+        let steps: Vec<String> = crate::runs::drill::scale_steps_of(&[s.plan()], &temp)
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        let plan = s.plan();
+        let name = plan.name();
+        assert!(
+            steps.contains(&format!("{name}/raise:{}", s.resource)),
+            "{steps:?}"
+        );
+        assert!(
+            steps.contains(&format!("{name}/{old}:{}", s.resource)),
+            "{region} {group}: {steps:?}"
+        );
+    }
+}
