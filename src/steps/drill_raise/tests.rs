@@ -25,6 +25,10 @@ use crate::plan::Plan;
 use crate::steps::graph::Step;
 use crate::steps::raise::{Raise, RaiseOutput};
 
+/// Arms group `(region, group)`'s next change to fail with the reason
+/// given, as the provider would.
+type Fail = fn(&FakeCloud, (&str, &str), &str);
+
 /// One kind the contract runs on: a plan with a resource of it, its
 /// standby (the target) and home regions and sizes, and what another
 /// actor can do to its groups in the fake's world.
@@ -47,7 +51,7 @@ struct Subject {
     remark: fn(&FakeCloud, (&str, &str), BTreeMap<String, String>),
     /// Arms the group's next change to fail with the reason given (`None`:
     /// the kind reports no failed change a read could name).
-    fail: Option<fn(&FakeCloud, (&str, &str), &str)>,
+    fail: Option<Fail>,
     /// What a failed change is named by, besides the reason.
     failed_id: &'static str,
     /// The call that reads the group (its size and marks).
