@@ -109,17 +109,7 @@ async fn dispatch(
             let at = (ResourceKind::Compute, region.as_str(), group.as_str());
             drill_raise::restore_from_marks(clouds, at, (run, owner), poll, deadline).await
         }
-        Temp::NodeCapacity {
-            region,
-            cluster,
-            group,
-            restore,
-        } => {
-            let name = format!("{cluster}/{group}");
-            let at = (ResourceKind::NodeGroup, region.as_str(), name.as_str());
-            let size = crate::cloud::Size::Bounds(*restore);
-            drill_raise::restore_unmarked(clouds, at, size, owner, poll, deadline).await
-        }
+        t @ Temp::NodeCapacity { .. } => older_nodes(clouds, t, owner, (poll, deadline)).await,
         Temp::SqlClone {
             region,
             project,
@@ -172,6 +162,30 @@ async fn dispatch(
         }
     };
     cleaned(temp, result)
+}
+
+/// An EKS node group an older drctl's `drill-nodes` raised (its restore
+/// point journaled, the node group never marked), returned through the
+/// capacity role as `cluster/nodegroup`.
+async fn older_nodes(
+    clouds: &Clouds,
+    temp: &Temp,
+    owner: &CapacityOwner,
+    (poll, deadline): ((Duration, Duration), std::time::Instant),
+) -> Result<(CleanupResult, String), CloudError> {
+    let Temp::NodeCapacity {
+        region,
+        cluster,
+        group,
+        restore,
+    } = temp
+    else {
+        return Ok((CleanupResult::Failed, format!("{temp} is no node group")));
+    };
+    let name = format!("{cluster}/{group}");
+    let at = (ResourceKind::NodeGroup, region.as_str(), name.as_str());
+    let size = crate::cloud::Size::Bounds(*restore);
+    drill_raise::restore_unmarked(clouds, at, size, owner, poll, deadline).await
 }
 
 /// What is left of a Cloud Run floor raised by a drctl before Cloud Run's
