@@ -325,12 +325,12 @@ async fn a_drill_raises_the_standby_service_and_cleanup_returns_it_exactly() {
     );
     let recs = records(&show);
     let point = (recs.iter())
-        .position(|r| r["event"]["resource"]["type"] == "raised")
+        .position(|r| ecs_raise(&r["event"]["resource"]))
         .expect("the restore point is journaled");
     assert_eq!(recs[point]["event"]["resource"]["restore"], 2);
     assert!(
         (recs.iter()).any(|r| r["event"]["type"] == "cleanup"
-            && r["event"]["resource"]["type"] == "raised"
+            && ecs_raise(&r["event"]["resource"])
             && r["event"]["result"] == "restored"),
         "{recs:#?}"
     );
@@ -412,7 +412,7 @@ async fn regression_a_sweep_without_the_drills_journal_returns_a_killed_drills_r
     assert_eq!(o.code, Some(0), "{}", o.all());
     let cleaned = o.json()["cleaned"].as_array().cloned().unwrap_or_default();
     assert!(
-        cleaned.iter().any(|c| c["resource"]["type"] == "raised"
+        cleaned.iter().any(|c| ecs_raise(&c["resource"])
             && c["resource"]["restore"] == STANDBY_TASKS
             && c["result"] == "restored"),
         "{cleaned:#?}"
@@ -465,4 +465,10 @@ async fn a_drill_whose_raise_fails_is_returned_by_its_cleanup() {
         "{:?}",
         s.tags
     );
+}
+
+/// Whether a journaled drill resource is an ECS service's raise (the
+/// orders plan's drill also raises its EKS node group).
+fn ecs_raise(resource: &Value) -> bool {
+    resource["type"] == "raised" && resource["kind"] == "ecsservice"
 }
