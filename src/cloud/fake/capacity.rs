@@ -113,13 +113,12 @@ impl NodeGroups for FakeCloud {
         let mut s = self.state();
         s.reach("eks", "UpdateNodegroupConfig", name, region)?;
         let key = (region.to_string(), cluster.to_string(), name.to_string());
+        let failure = s.node_failures.remove(&key);
         let g = s
             .node_groups
             .get_mut(&key)
             .ok_or_else(|| not_found("eks", "UpdateNodegroupConfig", name, region))?;
         g.capacity = capacity;
-        let failure = s.node_failures.remove(&key);
-        let g = s.node_groups.get_mut(&key).expect("read above");
         let status = match (&self.timing, failure) {
             (_, Some(issue)) => {
                 g.status = "DEGRADED".into();

@@ -278,19 +278,9 @@ impl Scaling for AsgScaling {
         group: &str,
         size: Size,
     ) -> Result<(), CloudError> {
-        match size {
-            Size::Bounds(c) => clouds.compute.set_capacity(region, group, c).await,
-            // A journal or a mark of one count for a group of three
-            // bounds: another drctl's, or forged. Nothing is guessed.
-            Size::Count(n) => Err(CloudError::new(
-                "autoscaling",
-                "UpdateAutoScalingGroup",
-                group,
-                region,
-                crate::cloud::ErrorKind::Client,
-                format!("a size of one count ({n}) where min/desired/max is wanted"),
-            )),
-        }
+        let call = "autoscaling:UpdateAutoScalingGroup";
+        let c = super::scaling::bounds_of(size, (call, group, region))?;
+        clouds.compute.set_capacity(region, group, c).await
     }
 
     async fn mark(

@@ -362,11 +362,8 @@ impl Scaling for NodeScaling {
             let kind = ErrorKind::Client;
             CloudError::new("eks", "UpdateNodegroupConfig", name, region, kind, why)
         };
-        let Size::Bounds(c) = size else {
-            return Err(refused(format!(
-                "a size of one count ({size}) where min/desired/max is wanted"
-            )));
-        };
+        let call = "eks:UpdateNodegroupConfig";
+        let c = super::scaling::bounds_of(size, (call, name, region))?;
         let update = (clouds.node_groups)
             .scale_node_group(region, cluster, name, c)
             .await?;

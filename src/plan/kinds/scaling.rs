@@ -90,6 +90,34 @@ pub struct ScalingCalls {
     pub waits: &'static [&'static str],
 }
 
+/// The three bounds of `size` for a kind whose groups have three (an Auto
+/// Scaling group, an EKS node group), or an error naming `call` (a model
+/// label, `eks:UpdateNodegroupConfig`), the group and `region`: one count
+/// there is another drctl's journal or a forged mark, and nothing is
+/// guessed from it. The steps refuse a size of another shape before any
+/// write (`steps::capacity::decide_size`); this is the kind's own guard.
+// The adapters' error type, which the role's actions return.
+#[allow(clippy::result_large_err)]
+pub fn bounds_of(
+    size: Size,
+    (call, group, region): (&'static str, &str, &str),
+) -> Result<Capacity, CloudError> {
+    match size {
+        Size::Bounds(c) => Ok(c),
+        Size::Count(n) => {
+            let (service, operation) = super::call_parts(call);
+            Err(CloudError::new(
+                service,
+                operation,
+                group,
+                region,
+                crate::cloud::ErrorKind::Client,
+                format!("a size of one count ({n}) where min/desired/max is wanted"),
+            ))
+        }
+    }
+}
+
 /// A group's two names as its kind writes them (`form`: `cluster/service`,
 /// `project/service`; each name at most `max` characters,
 /// [`super::split_pair`]), or an error naming the value and `call` (a
