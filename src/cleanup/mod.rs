@@ -18,8 +18,7 @@ use crate::journal::{Cleaned, CleanupResult, Temp};
 use crate::plan::spec::ResourceKind;
 pub use crate::steps::capacity::CapacityOwner;
 use crate::steps::{
-    drill_cloud_dns, drill_control, drill_database, drill_dns, drill_global, drill_mig,
-    drill_raise, drill_sql,
+    drill_cloud_dns, drill_control, drill_database, drill_dns, drill_global, drill_raise, drill_sql,
 };
 
 pub mod owner;
@@ -122,12 +121,15 @@ async fn dispatch(
             region,
             project,
             group,
-            autoscaler,
             restore,
+            ..
         } => {
-            let at = (region.as_str(), project.as_str(), group.as_str());
-            let a = autoscaler.as_deref();
-            drill_mig::restore(clouds, run, at, a, *restore, owner, poll, deadline).await
+            // An older drctl's `drill-mig`: returned through the role, which
+            // finds the autoscaler (or not) as the group names it now.
+            let name = format!("{project}/{group}");
+            let at = (ResourceKind::InstanceGroup, region.as_str(), name.as_str());
+            let size = crate::cloud::Size::Count(*restore);
+            drill_raise::restore_unmarked(clouds, at, size, owner, poll, deadline).await
         }
         t @ Temp::RunFloor { .. } => Ok(run_floor_left(t)),
         Temp::Raised {

@@ -1,4 +1,4 @@
-//! Shadow drills of the GCP kinds (`drill-sql`, `drill-mig`, `drill-raise`)
+//! Shadow drills of the GCP kinds (`drill-sql`, `drill-raise`)
 //! on the in-memory cloud, through the engine: a drill of
 //! `plans/gcp/orders-gcp.toml` leaves production as it was and nothing of
 //! its own behind; so does a drill that dies after any of its steps, once
@@ -11,6 +11,7 @@ use crate::cloud::fake::FakeCloud;
 use std::sync::Arc;
 
 use crate::journal::{CleanupResult, JournalStore, Temp};
+use crate::plan::spec::ResourceKind;
 
 const TARGET: &str = "us-east4";
 
@@ -71,7 +72,10 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
     let kinds: Vec<&str> = (d.cleanup.resources.iter())
         .map(|c| match c.resource {
             Temp::SqlClone { .. } => "clone",
-            Temp::MigSize { .. } => "mig",
+            Temp::Raised {
+                kind: ResourceKind::InstanceGroup,
+                ..
+            } => "mig",
             Temp::Raised { .. } => "run",
             Temp::CloudRecord { .. } => "record",
             _ => "other",
@@ -125,7 +129,7 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
 async fn a_drill_crashed_after_each_step_is_cleaned_up_by_a_resume_and_again_is_a_no_op() {
     for step in [
         "orders-gcp/drill-sql:orders-sql",
-        "orders-gcp/drill-mig:orders-workers",
+        "orders-gcp/drill-raise:orders-workers",
         "orders-gcp/drill-raise:orders-api",
     ] {
         let plans = orders_gcp();
@@ -223,7 +227,8 @@ async fn each_gcp_cleanup_run_twice_is_a_no_op() {
 }
 
 /// Regression (`drill-mig` and `drill-run` raised over another drill's
-/// raise): a drill that died with the standby group and service raised
+/// raise; both are `drill-raise` now): a drill that died with the standby
+/// group and service raised
 /// left them raised; a second drill, from another machine on the same
 /// state, journaled the raised sizes as its own restore points, so its
 /// cleanup would have kept them raised, and a sweep could not find them.
@@ -257,8 +262,16 @@ async fn regression_drill_mig_and_drill_run_raised_over_another_drills_raise() {
     }
     let second = other.run(&plans, &gcp_drill()).await;
     let said = format!("{second:?}");
-    for step in ["drill-mig", "drill-raise"] {
-        assert!(said.contains(&dead), "{step}: {said}");
+    // Its preflight names the dead drill on both, by the service's marks
+    // and by the group's journal.
+    for group in [
+        "Cloud Run service drctl-emu/orders-api: it carries the marks of drill",
+        "managed instance group drctl-emu/orders-workers-use4: drill",
+    ] {
+        assert!(
+            said.contains(group) && said.contains(&dead),
+            "{group}: {said}"
+        );
     }
     for run in shared.list().await.unwrap() {
         if run == dead {
@@ -267,9 +280,7 @@ async fn regression_drill_mig_and_drill_run_raised_over_another_drills_raise() {
         let records = crate::journal::read(shared.as_ref(), &run).await.unwrap();
         let mine = crate::runs::drill::journaled(&records);
         assert!(
-            !mine
-                .iter()
-                .any(|t| matches!(t, Temp::MigSize { .. } | Temp::Raised { .. })),
+            !mine.iter().any(|t| matches!(t, Temp::Raised { .. })),
             "the second drill journaled another's raise as its restore point: {mine:?}"
         );
     }
@@ -284,12 +295,12 @@ async fn regression_drill_mig_and_drill_run_raised_over_another_drills_raise() {
     let (found, errors) =
         crate::cleanup::sweep::find(&f.clouds(), &plans, shared.as_ref(), later).await;
     assert!(errors.is_empty(), "{errors:?}");
-    for kind in ["mig_size", "raised"] {
+    for kind in [ResourceKind::InstanceGroup, ResourceKind::CloudRun] {
         let hit = found.iter().find(|x| {
-            serde_json::to_value(&x.resource).unwrap()["type"] == kind
+            matches!(x.resource, Temp::Raised { kind: k, .. } if k == kind)
                 && x.run.as_deref() == Some(dead.as_str())
         });
-        assert!(hit.is_some_and(|x| x.expired), "{kind}: {found:?}");
+        assert!(hit.is_some_and(|x| x.expired), "{kind:?}: {found:?}");
     }
     // The dead drill's resume returns them to what they were.
     e.resume(&dead, &plans, Some(gcp_drill())).await.unwrap();

@@ -61,9 +61,10 @@ pub enum Temp {
         /// The clone's instance name.
         name: String,
     },
-    /// A regional managed instance group a drill raised (`drill-mig`),
-    /// with what to return it to, read before it changed anything (Compute
-    /// groups carry no labels a drill could keep it in).
+    /// A regional managed instance group an older drctl's `drill-mig`
+    /// raised, with what to return it to, read before it changed anything
+    /// (now a [`Temp::Raised`] of kind `instance_group`; still read, and
+    /// returned through the capacity role).
     MigSize {
         /// Region.
         region: String,
@@ -233,8 +234,9 @@ impl Temp {
     }
 
     /// The group it raised, when it is a raised group: its region and its
-    /// name (`cluster/nodegroup` for a node group), whatever the restore
-    /// point (two records of one group are one group).
+    /// name as the capacity role names it (`cluster/nodegroup` for a node
+    /// group, `project/group` for a managed instance group), whatever the
+    /// restore point (two records of one group are one group).
     pub fn raised_group(&self) -> Option<(&str, String)> {
         match self {
             Self::Capacity { region, group } => Some((region, group.clone())),
@@ -244,10 +246,18 @@ impl Temp {
                 group,
                 ..
             } => Some((region, format!("{cluster}/{group}"))),
-            Self::MigSize { region, group, .. } => Some((region, group.clone())),
+            Self::MigSize {
+                region,
+                project,
+                group,
+                ..
+            } => Some((region, format!("{project}/{group}"))),
             Self::RunFloor {
-                region, service, ..
-            } => Some((region, service.clone())),
+                region,
+                project,
+                service,
+                ..
+            } => Some((region, format!("{project}/{service}"))),
             Self::Raised { region, group, .. } => Some((region, group.clone())),
             _ => None,
         }

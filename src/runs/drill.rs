@@ -349,11 +349,12 @@ pub struct Scaler {
     pub refused: bool,
 }
 
-/// The steps an older drctl named `scale` or `scale-nodes` that set group
-/// `group` in `region` (an Auto Scaling group, an EKS node group named
-/// `cluster/nodegroup`: a failover it journaled before the group's kind
-/// took the generic `raise`): one per plan of `plans` with such a
-/// resource whose group there is `group`.
+/// The steps an older drctl named `scale`, `scale-nodes` or `scale-mig`
+/// that set group `group` in `region` (an Auto Scaling group, an EKS node
+/// group named `cluster/nodegroup`, a managed instance group named
+/// `project/group`: a failover it journaled before the group's kind took
+/// the generic `raise`): one per plan of `plans` with such a resource
+/// whose group there is `group`.
 fn legacy_scale_steps(
     plans: &[crate::plan::Plan],
     region: &str,
@@ -372,16 +373,21 @@ fn legacy_scale_steps(
             let nodes = (p.spec.node_group.iter())
                 .filter(|g| g.regions.get(region).is_some_and(|v| v == group))
                 .map(|g| step(p.name(), KindName::ScaleNodes, &g.id));
-            asg.chain(nodes).collect::<Vec<_>>()
+            let migs = (p.spec.instance_group.iter())
+                .filter(|g| {
+                    (g.regions.get(region)).is_some_and(|v| format!("{}/{v}", g.project) == group)
+                })
+                .map(|g| step(p.name(), KindName::ScaleMig, &g.id));
+            asg.chain(nodes).chain(migs).collect::<Vec<_>>()
         })
         .collect()
 }
 
 /// The failover steps that set the group `temp` names (a raised group's
-/// `raise` steps, and an older drctl's `scale` and `scale-nodes` steps of
-/// an Auto Scaling group and an EKS node group), one
-/// per plan of `plans` whose resource there is that group; none for a
-/// resource that is no raised group.
+/// `raise` steps, and an older drctl's `scale`, `scale-nodes` and
+/// `scale-mig` steps of an Auto Scaling group, an EKS node group and a
+/// managed instance group), one per plan of `plans` whose resource there
+/// is that group; none for a resource that is no raised group.
 pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::journal::StepName> {
     match temp {
         Temp::Capacity { region, group } | Temp::Raised { region, group, .. } => {
@@ -400,13 +406,16 @@ pub fn scale_steps_of(plans: &[crate::plan::Plan], temp: &Temp) -> Vec<crate::jo
             steps.extend(legacy_scale_steps(plans, region, &group));
             steps
         }
-        Temp::MigSize { region, group, .. } => {
-            gcp_scale_steps(plans, crate::steps::KindName::ScaleMig, |p| {
-                (p.spec.instance_group.iter())
-                    .filter(|g| g.regions.get(region) == Some(group))
-                    .map(|g| g.id.clone())
-                    .collect()
-            })
+        Temp::MigSize {
+            region,
+            project,
+            group,
+            ..
+        } => {
+            let group = format!("{project}/{group}");
+            let mut steps = raise_steps(plans, region, &group);
+            steps.extend(legacy_scale_steps(plans, region, &group));
+            steps
         }
         Temp::RunFloor {
             region,
@@ -444,24 +453,6 @@ fn raise_steps(
                         Some(r.id().to_string()),
                     )
                 })
-        })
-        .map(|id| crate::journal::StepName::from(&id))
-        .collect()
-}
-
-/// The failover steps of `kind` that scale the resources `ids` picks in
-/// each of `plans` (a raised GCP group's or service's scalers).
-fn gcp_scale_steps(
-    plans: &[crate::plan::Plan],
-    kind: crate::steps::KindName,
-    ids: impl Fn(&crate::plan::Plan) -> Vec<String>,
-) -> Vec<crate::journal::StepName> {
-    plans
-        .iter()
-        .flat_map(|p| {
-            ids(p)
-                .into_iter()
-                .map(|id| crate::steps::StepId::new(p.name(), kind, Some(id)))
         })
         .map(|id| crate::journal::StepName::from(&id))
         .collect()

@@ -95,6 +95,21 @@ impl Driver<'_, '_> {
         }
     }
 
+    /// The name of a write of `want` to `group` (`Scaling::set`'s key):
+    /// a step's is its run's, the group's and the size's, so the same
+    /// write sent again after a crash is the same write; a cleanup's
+    /// carries the time, so another drill's return to the same size is
+    /// never taken for it.
+    pub(crate) fn write_key(&self, group: &Group<'_>, want: Size) -> String {
+        let at = format!("{}/{}/{want}", group.region, group.name);
+        match self {
+            Self::Step(cx) => format!("{}/{at}", cx.run_id),
+            Self::Cleanup { .. } => {
+                format!("cleanup/{at}/{}", chrono::Utc::now().timestamp_micros())
+            }
+        }
+    }
+
     // The error of `Action::run`, which returns what this gives.
     #[allow(clippy::result_large_err)]
     pub(crate) async fn fenced(&self, what: &str, region: &str) -> Result<(), StepFailure> {
@@ -584,6 +599,12 @@ pub fn decide_size(read: Option<&Reading>, want: Size) -> SizeNext {
             r.size
         ));
     }
+    if let Some(most) = r.ceiling.filter(|most| want.serving() > *most) {
+        return SizeNext::Refuse(format!(
+            "it can be set to serve at most {most} (its state: {}), below {want}",
+            r.state
+        ));
+    }
     match &r.change {
         // A change to another size is a new attempt; at the size, what
         // serves decides: the size served is done whatever the last
@@ -729,9 +750,13 @@ impl Group<'_> {
                 SizeNext::Set => {
                     let what = format!("{} of {}", self.scaling.calls().set, self.name);
                     by.fenced(&what, self.region).await?;
-                    (self.scaling)
-                        .set(clouds, self.region, self.name, want)
+                    let key = by.write_key(self, want);
+                    let op = (self.scaling)
+                        .set(clouds, self.region, self.name, want, &key)
                         .await?;
+                    if let Some(op) = op {
+                        self.operation_done(by, &op).await?;
+                    }
                     wrote = true;
                     now = self.settled(by, want).await?;
                 }
@@ -739,6 +764,26 @@ impl Group<'_> {
             }
         }
         Ok((before, now, wrote))
+    }
+
+    /// Waits until the provider's operation `op` of a write is done; one
+    /// that failed fails the step naming it and the provider's reason.
+    async fn operation_done(&self, by: &Driver<'_, '_>, op: &str) -> Result<(), StepFailure> {
+        let what = format!("operation {op} on {self}");
+        let ended = by
+            .wait(&what, || async {
+                let at = (by.clouds(), self.region, self.name);
+                Ok(self.scaling.operation(at.0, at.1, at.2, op).await?)
+            })
+            .await?;
+        ended.map_err(|why| {
+            StepFailure::state(
+                format!("{self}: operation {op} failed: {why}"),
+                "fix the cause (a quota, the instance template), then resume: the step reads it first",
+                self.name,
+                self.region,
+            )
+        })
     }
 
     /// Waits until it serves `want`, or its change ended otherwise (at
@@ -749,19 +794,38 @@ impl Group<'_> {
             want.serving(),
             self.scaling.unit()
         );
-        by.wait(&what, || async {
-            let r = self
-                .read(by.clouds())
-                .await?
-                .ok_or_else(|| self.missing())?;
-            let ended = match &r.change {
-                Change::Failed { .. } => true,
-                Change::Rolling(_) => false,
-                Change::Settled => r.size != want || r.serving >= want.serving(),
-            };
-            Ok(ended.then_some(r))
-        })
-        .await
+        let waited = by
+            .wait(&what, || async {
+                let r = self
+                    .read(by.clouds())
+                    .await?
+                    .ok_or_else(|| self.missing())?;
+                let ended = match &r.change {
+                    Change::Failed { .. } => true,
+                    Change::Rolling(_) => false,
+                    Change::Settled => r.size != want || r.serving >= want.serving(),
+                };
+                Ok(ended.then_some(r))
+            })
+            .await;
+        match waited {
+            // What keeps it from serving, as its last read says (a managed
+            // instance group's instances' errors): a read that fails here
+            // changes nothing of the timeout.
+            Err(StepFailure::Timeout { what, waited }) => {
+                let last = match self.read(by.clouds()).await {
+                    Ok(Some(r)) => {
+                        format!("; it reads {} {}, {}", r.size, self.scaling.unit(), r.state)
+                    }
+                    _ => String::new(),
+                };
+                Err(StepFailure::Timeout {
+                    what: format!("{what}{last}"),
+                    waited,
+                })
+            }
+            other => other,
+        }
     }
 }
 

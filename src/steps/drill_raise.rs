@@ -13,7 +13,9 @@
 //! The drill's cleanup, `drctl runs resume` after a crash, and `drctl
 //! drill sweep` return it from the journal; a sweep on a machine that has
 //! no journal of the drill finds the group by its marks
-//! (`cleanup::sweep`).
+//! (`cleanup::sweep`). A kind whose groups carry no marks (a managed
+//! instance group: `Scaling::carries_marks`) keeps its restore point in
+//! the journal alone, and only a sweep that reads the journal returns it.
 //!
 //! # Another drill's raise is left alone
 //!
@@ -240,7 +242,7 @@ impl Action for DrillRaise {
         // drill, before its size is touched.
         let mut marks = drill_names::tags(cx.run_id, &drill_names::owner(), cx.expires());
         marks.insert(RESTORE_TAG.to_string(), before.to_string());
-        if !marks.iter().all(|(k, v)| read.marks.get(k) == Some(v)) {
+        if g.scaling.carries_marks() && !marks.iter().all(|(k, v)| read.marks.get(k) == Some(v)) {
             let what = format!("{} of {}", g.scaling.calls().mark, self.group);
             by.fenced(&what, &self.region).await?;
             (g.scaling)
@@ -381,6 +383,9 @@ async fn restore_as(
         Err(e) => return Ok((CleanupResult::Failed, e.summary())),
     };
     let unit = g.scaling.unit();
+    // A group of a kind that carries no marks was never marked, whatever
+    // drctl raised it: whose it is rests on `owner` alone.
+    let drill_marked = drill_marked && g.scaling.carries_marks();
     let Some(read) = g.read(clouds).await? else {
         return Ok((CleanupResult::Absent, format!("{g} does not exist")));
     };

@@ -18,7 +18,7 @@
 //! time, read right before the call. Cloud SQL keeps a clone in its
 //! source's region, so the copy is in the home region: it rehearses the
 //! data's recovery (its time and what it holds), not the standby region's
-//! capacity, which `drill-mig` and `drill-run` rehearse.
+//! capacity, which `drill-raise` rehearses.
 //!
 //! # Measured
 //!

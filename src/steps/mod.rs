@@ -32,7 +32,6 @@ pub mod drill_copy;
 pub mod drill_database;
 pub mod drill_dns;
 pub mod drill_global;
-pub mod drill_mig;
 pub mod drill_names;
 pub mod drill_raise;
 pub mod drill_sql;
@@ -47,7 +46,6 @@ mod reprotect;
 pub mod reprotect_sql;
 mod restore;
 pub mod restore_sql;
-pub mod scale_mig;
 pub mod settle_sql;
 pub mod switch_cloud_control;
 pub mod switch_cloud_dns;
@@ -210,9 +208,6 @@ kinds! {
     /// A drill: a clone of the Cloud SQL primary at its latest recovery
     /// time, RUNNABLE (deleted at cleanup).
     DrillSql(drill_sql::DrillSql) = "drill-sql",
-    /// A drill: the standby managed instance group raised to its active
-    /// size (restored at cleanup).
-    DrillMig(drill_mig::DrillMig) = "drill-mig",
     /// A drill: drill DNS records created, INSYNC and read back.
     DrillDns(drill_dns::DrillDns) = "drill-dns",
     /// A drill: a drill record set in the Cloud DNS zone, done and read
@@ -223,9 +218,6 @@ kinds! {
     DrillControl(drill_control::DrillControl) = "drill-control",
     /// Capture before/after state, the journal and a manifest.
     Evidence(evidence::Evidence) = "evidence",
-    /// Raise a regional managed instance group to its active size (or its
-    /// autoscaler's minimum) and wait until its instances run.
-    ScaleMig(scale_mig::ScaleMig) = "scale-mig",
     /// Switch a Cloud DNS record set to the target's value in one atomic
     /// change and wait until it is done.
     SwitchCloudDns(switch_cloud_dns::SwitchCloudDns) = "switch-cloud-dns",
@@ -255,6 +247,11 @@ retired:
     ScaleNodes = "scale-nodes" => capacity::GENERIC,
     /// A drill's raise of a standby EKS node group (now `drill-raise`).
     DrillNodes = "drill-nodes" => capacity::GENERIC,
+    /// A regional managed instance group raised (now `raise`).
+    ScaleMig = "scale-mig" => capacity::GENERIC,
+    /// A drill's raise of a standby managed instance group (now
+    /// `drill-raise`).
+    DrillMig = "drill-mig" => capacity::GENERIC,
 }
 
 impl StepKind {

@@ -120,10 +120,15 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_untouched_and_nothing_be
     let sql = outputs(&show, "orders-gcp/drill-sql:orders-sql");
     assert_eq!(sql["source"], Value::from(primary), "{sql:#}");
     assert!(sql["restore_point"].is_string(), "{sql:#}");
-    let mig = outputs(&show, "orders-gcp/drill-mig:orders-workers");
+    let mig = outputs(&show, "orders-gcp/drill-raise:orders-workers");
     assert_eq!(
-        (mig["restore"].as_u64(), mig["raised"]["running"].as_u64()),
-        (Some(1), Some(3))
+        (
+            mig["before"].as_u64(),
+            mig["raised_to"].as_u64(),
+            mig["serving"].as_u64()
+        ),
+        (Some(1), Some(3), Some(3)),
+        "{mig:#}"
     );
     let run_out = outputs(&show, "orders-gcp/drill-raise:orders-api");
     assert_eq!(

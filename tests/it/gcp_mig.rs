@@ -20,7 +20,7 @@ use crate::world;
 const PROJECT: &str = "drctl-emu";
 const HOME: &str = "us-central1";
 const TARGET: &str = "us-east4";
-const STEP: &str = "orders-gcp/scale-mig:orders-workers";
+const STEP: &str = "orders-gcp/raise:orders-workers";
 
 /// The calls the emulator saw whose path ends with `suffix`.
 pub(crate) async fn calls(suffix: &str) -> usize {
@@ -249,7 +249,7 @@ async fn a_failover_resizes_the_target_group_and_waits_for_running_instances() {
         (Some(1), Some(3)),
         "{out:#}"
     );
-    assert_eq!(out["running"], 3, "{out:#}");
+    assert_eq!(out["serving"], 3, "{out:#}");
     assert_eq!(out["changed"], true);
     assert_eq!(show["report"]["outcome"], "succeeded");
     assert_eq!(
@@ -291,7 +291,8 @@ async fn a_group_with_an_autoscaler_is_raised_by_its_minimum() {
     assert_eq!(read(TARGET, &g.target).await, (3, 3));
     let show = fx.show(&fx.new_run(&runs)).await;
     let out = outputs(&show, STEP);
-    assert_eq!(out["autoscaler_min_before"], 1, "{out:#}");
+    // The size before is the autoscaler's minimum.
+    assert_eq!(out["before"], 1, "{out:#}");
     assert_eq!(
         calls(&format!("/instanceGroupManagers/{}/resize", g.target)).await,
         0

@@ -71,7 +71,7 @@ pub(crate) async fn seed(fx: &Fixture, lag: f64) -> Pair {
         json!({"project": PROJECT, "name": pair.replica, "seconds": lag, "ago": 5}),
     )
     .await;
-    // The plan's managed instance groups, this test's own (scale-mig).
+    // The plan's managed instance groups, this test's own (raise).
     let (home, target) = (fx.id("orders-workers"), fx.id("orders-workers-use4"));
     for (name, region, size) in [(&home, HOME, 3), (&target, TARGET, 1)] {
         world::gcp_admin(

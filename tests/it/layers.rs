@@ -330,7 +330,6 @@ fn the_checker_sees_an_upward_import() {
 /// `drill_copy`, `capacity`, ...).
 const STEP_KIND_IMPORTS: &[(&str, &str)] = &[
     ("drill_control", "verify_resolution"),
-    ("drill_mig", "scale_mig"),
     ("evidence", "preflight"),
     ("reprotect_sql", "settle_sql"),
     ("settle_sql", "promote_sql"),

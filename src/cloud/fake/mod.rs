@@ -204,7 +204,7 @@ pub struct FakeMig {
 impl FakeMig {
     /// Sets the target size: new instances take `reads` reads to run,
     /// surplus ones go at once.
-    fn set_target(&mut self, size: u32, reads: u32) {
+    pub fn set_target(&mut self, size: u32, reads: u32) {
         self.target_size = size;
         while (self.instances.len() as u32) < size {
             self.made += 1;

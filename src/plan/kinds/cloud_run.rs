@@ -405,6 +405,7 @@ fn reading(s: RunService, group: &str) -> Reading {
             .collect(),
         handle: group.to_string(),
         state: status_of(&s),
+        ceiling: None,
     }
 }
 
@@ -495,12 +496,29 @@ impl Scaling for CloudRunScaling {
         region: &str,
         group: &str,
         size: Size,
-    ) -> Result<(), CloudError> {
+        _key: &str,
+    ) -> Result<Option<String>, CloudError> {
         let (project, name) = names(group, ("run:services.patch", region))?;
         clouds
             .cloud_run
             .set_run_floor(region, project, name, size.serving())
-            .await
+            .await?;
+        Ok(None)
+    }
+
+    async fn operation(
+        &self,
+        _: &Clouds,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        // Its writes answer no operation.
+        Ok(Some(Ok(())))
+    }
+
+    fn carries_marks(&self) -> bool {
+        true
     }
 
     async fn mark(

@@ -222,6 +222,7 @@ fn reading(g: ComputeGroup) -> Reading {
         state: format!("{} of {} instances in service", g.in_service, g.instances),
         handle: g.name,
         marks: g.tags,
+        ceiling: None,
     }
 }
 
@@ -277,10 +278,27 @@ impl Scaling for AsgScaling {
         region: &str,
         group: &str,
         size: Size,
-    ) -> Result<(), CloudError> {
+        _key: &str,
+    ) -> Result<Option<String>, CloudError> {
         let call = "autoscaling:UpdateAutoScalingGroup";
         let c = super::scaling::bounds_of(size, (call, group, region))?;
-        clouds.compute.set_capacity(region, group, c).await
+        clouds.compute.set_capacity(region, group, c).await?;
+        Ok(None)
+    }
+
+    async fn operation(
+        &self,
+        _: &Clouds,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        // Its writes answer no operation.
+        Ok(Some(Ok(())))
+    }
+
+    fn carries_marks(&self) -> bool {
+        true
     }
 
     async fn mark(

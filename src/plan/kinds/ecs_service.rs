@@ -290,6 +290,7 @@ fn reading(s: EcsService) -> Reading {
         handle: s.arn,
         state: format!("{}, {} running, {} pending", s.status, s.running, s.pending),
         marks: s.tags,
+        ceiling: None,
     }
 }
 
@@ -342,12 +343,29 @@ impl Scaling for EcsScaling {
         region: &str,
         group: &str,
         size: Size,
-    ) -> Result<(), CloudError> {
+        _key: &str,
+    ) -> Result<Option<String>, CloudError> {
         let (cluster, service) = names(group, ("ecs:UpdateService", region))?;
         clouds
             .ecs
             .set_desired_count(region, cluster, service, size.serving())
-            .await
+            .await?;
+        Ok(None)
+    }
+
+    async fn operation(
+        &self,
+        _: &Clouds,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        // Its writes answer no operation.
+        Ok(Some(Ok(())))
+    }
+
+    fn carries_marks(&self) -> bool {
+        true
     }
 
     async fn mark(

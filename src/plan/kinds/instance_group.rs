@@ -1,6 +1,7 @@
 //! `[[instance_group]]`: a Compute Engine regional managed instance group
 //! per GCP region, raised to its active size in the target by a failover
-//! (`scale-mig`).
+//! (the generic `raise`) and by a shadow drill (`drill-raise`), through
+//! the capacity role's answers here ([`MigScaling`]).
 //!
 //! Why its own kind rather than a `[[compute]]` with a provider key: a
 //! managed instance group is sized by one number (its target size), or,
@@ -12,13 +13,38 @@
 //! the instances that serve, a standby judged by whether its ceiling (the
 //! autoscaler's maximum, else Compute's limit of a regional group) lets a
 //! failover reach the active size.
+//!
+//! # What the capacity role asks that only this kind answers
+//!
+//! - **A write is an operation.** `resize` and an autoscaler's `patch`
+//!   answer a regional operation; the role's steps follow it
+//!   ([`Scaling::operation`]) until it is done, then read the instances.
+//! - **A write carries a request id** (a UUID derived from the step's
+//!   write key, [`request_id`]): Compute answers one it has seen with the
+//!   operation it made then, so a write resent after a lost answer is not
+//!   made twice.
+//! - **Serving is read from the instances** (`listManagedInstances`): a
+//!   group serves as many as run with nothing under way, once it is
+//!   stable; their last attempt's errors are in the read's state, so a
+//!   wait that ends names what kept them from running.
+//! - **No marks.** Compute's managed instance groups take no labels, so
+//!   a drill's raise is found through its journal alone
+//!   ([`Scaling::carries_marks`] is false): a sweep without the drill's
+//!   journal cannot see it.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::cloud_sql::valid_project;
+use super::scaling::{Change, Reading, Scaling, ScalingCalls};
 use super::{Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
-use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup};
+use crate::cloud::{
+    Capacity, CloudError, Clouds, ComputeGroup, ErrorKind, MigAutoscaler, MigGroup, MigInstance,
+    Size,
+};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -68,7 +94,7 @@ impl Kind for InstanceGroupSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
+    const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&MigScaling);
 }
 
 /// Whether `name` is a Compute Engine resource name: 1 to 63 lowercase
@@ -198,7 +224,8 @@ impl Resource for InstanceGroupSpec {
 impl Groups for InstanceGroupSpec {
     fn raised_group(&self, region: &str) -> Option<(String, String)> {
         let region = self.sites.gcp(region);
-        Some((region.to_string(), self.regions.get(region)?.clone()))
+        let name = self.regions.get(region)?;
+        Some((region.to_string(), format!("{}/{name}", self.project)))
     }
 
     /// A drill raises the autoscaler's minimum (or, without one, the
@@ -222,7 +249,7 @@ impl Groups for InstanceGroupSpec {
     }
 
     fn drilled(&self) -> bool {
-        // `drill-mig` raises the standby group (and returns it).
+        // `drill-raise` raises the standby group (and returns it).
         true
     }
 
@@ -283,9 +310,364 @@ impl Groups for InstanceGroupSpec {
     }
 }
 
+/// The capacity role's actions on regional managed instance groups
+/// (`project/group`): the size is the autoscaler's minimum when the group
+/// has one (a resize would be undone by it), else its target size.
+pub struct MigScaling;
+
+const GET: &str = "compute:regionInstanceGroupManagers.get";
+const RESIZE: &str = "compute:regionInstanceGroupManagers.resize";
+const OPERATION: &str = "compute:regionOperations.get";
+
+/// `project/group` as the two names ([`super::scaling::group_names`]).
+// The adapters' error type, which the role's actions return.
+#[allow(clippy::result_large_err)]
+fn names<'a>(
+    group: &'a str,
+    (call, region): (&'static str, &str),
+) -> Result<(&'a str, &'a str), CloudError> {
+    super::scaling::group_names(group, 63, (call, region), "project/group")
+}
+
+/// The error of a resource that is not there, as Compute names it.
+fn not_found(call: &'static str, name: &str, region: &str, what: String) -> CloudError {
+    let (service, operation) = super::call_parts(call);
+    CloudError::new(service, operation, name, region, ErrorKind::NotFound, what)
+}
+
+/// The `requestId` of the write named `key`: a UUID (Compute takes only
+/// those) derived from it, so the same write is the same request.
+pub fn request_id(key: &str) -> String {
+    let h = Sha256::digest(format!("drctl/{key}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50; // version 5 (name-based)
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let x = hex::encode(b);
+    let parts = [&x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..]];
+    parts.join("-")
+}
+
+/// A group as the role reads it (pure): sized by its autoscaler's minimum
+/// when it has one (capped by its maximum), serving the instances running
+/// with nothing under way, changing until Compute calls it stable.
+pub fn mig_reading(
+    group: &str,
+    g: &MigGroup,
+    scaler: Option<&MigAutoscaler>,
+    instances: &[MigInstance],
+) -> Reading {
+    let running = instances.iter().filter(|i| i.running()).count() as u32;
+    let errors: Vec<String> = (instances.iter())
+        .filter(|i| !i.errors.is_empty())
+        .map(|i| format!("{}: {}", i.name, i.errors.join("; ")))
+        .collect();
+    let mut state = format!("target size {}", g.target_size);
+    if let Some(a) = scaler {
+        state.push_str(&format!(
+            ", autoscaler {} min {} max {}",
+            a.name, a.min, a.max
+        ));
+    }
+    state.push_str(&format!(
+        ", {running} running, {}",
+        if g.stable { "stable" } else { "not stable" }
+    ));
+    if !errors.is_empty() {
+        state.push_str(&format!("; its instances' errors: {}", errors.join(" | ")));
+    }
+    Reading {
+        size: Size::Count(scaler.map_or(g.target_size, |a| a.min)),
+        serving: running,
+        change: if g.stable {
+            Change::Settled
+        } else {
+            Change::Rolling(format!("target size {}", g.target_size))
+        },
+        marks: BTreeMap::new(),
+        handle: group.to_string(),
+        state,
+        ceiling: scaler.map(|a| a.max),
+    }
+}
+
+impl MigScaling {
+    /// Group `name` of `project` in `region` and its autoscaler, when it
+    /// names one (`Ok(None)`: no group). An autoscaler it names that does
+    /// not exist is an error: nothing acts on a group half known.
+    async fn group(
+        clouds: &Clouds,
+        (region, project, name): (&str, &str, &str),
+    ) -> Result<Option<(MigGroup, Option<MigAutoscaler>)>, CloudError> {
+        let ig = &clouds.instance_groups;
+        let Some(g) = ig.describe_mig(region, project, name).await? else {
+            return Ok(None);
+        };
+        let scaler = match &g.autoscaler {
+            Some(a) => Some(
+                ig.mig_autoscaler(region, project, a)
+                    .await?
+                    .ok_or_else(|| {
+                        let why =
+                            format!("group {name} names autoscaler {a}, which does not exist");
+                        not_found("compute:regionAutoscalers.get", a, region, why)
+                    })?,
+            ),
+            None => None,
+        };
+        Ok(Some((g, scaler)))
+    }
+}
+
+#[async_trait]
+impl Scaling for MigScaling {
+    fn noun(&self) -> &'static str {
+        "managed instance group"
+    }
+
+    fn unit(&self) -> &'static str {
+        "instances"
+    }
+
+    fn size_of(&self, planned: Capacity) -> Size {
+        Size::Count(planned.desired)
+    }
+
+    fn calls(&self) -> ScalingCalls {
+        ScalingCalls {
+            read: GET,
+            set: RESIZE,
+            // It carries no marks: never called.
+            mark: "",
+            unmark: "",
+            calls: &[
+                GET,
+                "compute:regionAutoscalers.get",
+                "compute:regionInstanceGroupManagers.listManagedInstances",
+                RESIZE,
+                "compute:regionAutoscalers.patch",
+                OPERATION,
+            ],
+            waits: &[RESIZE],
+        }
+    }
+
+    fn missing_hint(&self) -> &'static str {
+        "create it (terraform/), or fix `project` and the group's name in the plan"
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Reading>, CloudError> {
+        let (project, name) = names(group, (GET, region))?;
+        let Some((g, scaler)) = Self::group(clouds, (region, project, name)).await? else {
+            return Ok(None);
+        };
+        let instances = (clouds.instance_groups)
+            .mig_instances(region, project, name)
+            .await?;
+        Ok(Some(mig_reading(group, &g, scaler.as_ref(), &instances)))
+    }
+
+    async fn set(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+        size: Size,
+        key: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let (project, name) = names(group, (RESIZE, region))?;
+        let Some((_, scaler)) = Self::group(clouds, (region, project, name)).await? else {
+            let why = format!("group {name} does not exist (project {project})");
+            return Err(not_found(RESIZE, name, region, why));
+        };
+        let (n, ig) = (size.serving(), &clouds.instance_groups);
+        let op = match scaler {
+            Some(a) if a.max < n => {
+                let why = format!(
+                    "autoscaler {} allows at most {} instances, below {n}",
+                    a.name, a.max
+                );
+                let (service, operation) = super::call_parts("compute:regionAutoscalers.patch");
+                let kind = ErrorKind::Client;
+                return Err(CloudError::new(
+                    service, operation, &a.name, region, kind, why,
+                ));
+            }
+            Some(a) => {
+                let id = request_id(&format!("{key}/min"));
+                ig.set_autoscaler_min(region, project, &a.name, n, &id)
+                    .await?
+            }
+            None => {
+                ig.resize_mig(region, project, name, n, &request_id(key))
+                    .await?
+            }
+        };
+        match (op.done, op.error) {
+            (false, _) => Ok(Some(op.name)),
+            (true, None) => Ok(None),
+            (true, Some(why)) => {
+                let (service, operation) = super::call_parts(RESIZE);
+                let why = format!("operation {} failed: {why}", op.name);
+                Err(CloudError::new(
+                    service,
+                    operation,
+                    name,
+                    region,
+                    ErrorKind::Client,
+                    why,
+                ))
+            }
+        }
+    }
+
+    async fn operation(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        let (project, _) = names(group, (OPERATION, region))?;
+        let o = (clouds.instance_groups)
+            .mig_operation(region, project, op)
+            .await?;
+        Ok(o.done.then(|| o.error.map_or(Ok(()), Err)))
+    }
+
+    fn carries_marks(&self) -> bool {
+        false
+    }
+
+    async fn mark(
+        &self,
+        _: &Clouds,
+        region: &str,
+        read: &Reading,
+        _: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        Err(no_labels(region, &read.handle))
+    }
+
+    async fn unmark(
+        &self,
+        _: &Clouds,
+        region: &str,
+        read: &Reading,
+        _: &[String],
+    ) -> Result<(), CloudError> {
+        Err(no_labels(region, &read.handle))
+    }
+
+    fn manual(&self, region: &str, group: &str, size: Size) -> String {
+        let (project, name) = super::split_pair(group, 63).unwrap_or((group, group));
+        format!(
+            "gcloud compute instance-groups managed resize {name} --region {region} --project {project} --size {size} (with an autoscaler: gcloud compute instance-groups managed update-autoscaling {name} --region {region} --project {project} --min-num-replicas {size})"
+        )
+    }
+}
+
+/// What a mark on a managed instance group answers: Compute's groups take
+/// no labels ([`Scaling::carries_marks`] says so, and no step asks).
+fn no_labels(region: &str, group: &str) -> CloudError {
+    let why = "a managed instance group takes no labels: its drill is found through its journal";
+    CloudError::new(
+        "compute",
+        "regionInstanceGroupManagers.patch",
+        group,
+        region,
+        ErrorKind::Client,
+        why,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn group(target: u32, stable: bool, autoscaler: Option<&str>) -> MigGroup {
+        MigGroup {
+            name: "w".into(),
+            region: "us-east4".into(),
+            target_size: target,
+            stable,
+            autoscaler: autoscaler.map(str::to_string),
+            idle: 0,
+            creating: 0,
+        }
+    }
+
+    fn instance(action: &str, status: Option<&str>, errors: &[&str]) -> MigInstance {
+        MigInstance {
+            name: format!("vm-{action}"),
+            action: action.into(),
+            status: status.map(str::to_string),
+            errors: errors.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_group_is_sized_by_its_autoscalers_minimum_and_capped_by_its_maximum() {
+        let running = [instance("NONE", Some("RUNNING"), &[])];
+        let plain = mig_reading("p/w", &group(1, true, None), None, &running);
+        assert_eq!((plain.size, plain.ceiling), (Size::Count(1), None));
+        let a = MigAutoscaler {
+            name: "w-as".into(),
+            min: 2,
+            max: 5,
+        };
+        let scaled = mig_reading("p/w", &group(4, true, Some("w-as")), Some(&a), &running);
+        assert_eq!((scaled.size, scaled.ceiling), (Size::Count(2), Some(5)));
+        assert!(
+            scaled.state.contains("autoscaler w-as min 2 max 5"),
+            "{}",
+            scaled.state
+        );
+        assert!(scaled.marks.is_empty(), "a group carries no marks");
+    }
+
+    #[test]
+    fn a_group_serves_its_running_instances_once_stable_and_names_their_errors() {
+        let instances = [
+            instance("NONE", Some("RUNNING"), &[]),
+            instance("VERIFYING", Some("RUNNING"), &[]),
+            instance("CREATING", None, &["QUOTA_EXCEEDED: CPUS"]),
+        ];
+        let r = mig_reading("p/w", &group(3, false, None), None, &instances);
+        assert_eq!(
+            r.serving, 1,
+            "only an instance running with nothing under way"
+        );
+        assert_eq!(r.change, Change::Rolling("target size 3".into()));
+        assert!(!r.serves(Size::Count(1)), "not stable: {r:?}");
+        assert!(
+            r.state.contains("vm-CREATING: QUOTA_EXCEEDED: CPUS"),
+            "{}",
+            r.state
+        );
+        let settled = mig_reading("p/w", &group(1, true, None), None, &instances[..1]);
+        assert!(settled.serves(Size::Count(1)), "{settled:?}");
+    }
+
+    #[test]
+    fn a_request_id_is_a_uuid_stable_for_the_same_write() {
+        let id = request_id("run-1/us-east4/p/w/3");
+        assert_eq!(id, request_id("run-1/us-east4/p/w/3"));
+        assert_ne!(id, request_id("run-2/us-east4/p/w/3"));
+        assert_ne!(id, request_id("run-1/us-east4/p/w/3/min"));
+        let parts: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12], "{id}");
+        assert!(
+            id.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert_eq!(&id[14..15], "5", "a name-based UUID: {id}");
+    }
 
     #[test]
     fn names_follow_computes_rules() {

@@ -305,6 +305,7 @@ fn reading(g: NodeGroup) -> Reading {
         state,
         handle: g.arn,
         marks: g.tags,
+        ceiling: None,
     }
 }
 
@@ -356,7 +357,8 @@ impl Scaling for NodeScaling {
         region: &str,
         group: &str,
         size: Size,
-    ) -> Result<(), CloudError> {
+        _key: &str,
+    ) -> Result<Option<String>, CloudError> {
         let (cluster, name) = names(group, ("eks:UpdateNodegroupConfig", region))?;
         let refused = |why: String| {
             let kind = ErrorKind::Client;
@@ -376,8 +378,23 @@ impl Scaling for NodeScaling {
                 update.status,
                 update.errors.join("; ")
             ))),
-            UpdateStatus::InProgress | UpdateStatus::Successful => Ok(()),
+            UpdateStatus::InProgress | UpdateStatus::Successful => Ok(None),
         }
+    }
+
+    async fn operation(
+        &self,
+        _: &Clouds,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        // Its writes answer no operation.
+        Ok(Some(Ok(())))
+    }
+
+    fn carries_marks(&self) -> bool {
+        true
     }
 
     async fn mark(

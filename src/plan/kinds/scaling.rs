@@ -62,6 +62,11 @@ pub struct Reading {
     pub handle: String,
     /// The provider's words for its state, for messages (`ACTIVE`).
     pub state: String,
+    /// The most it can be set to serve, when something besides its size
+    /// caps it (a managed instance group's autoscaler's maximum): a size
+    /// above it is refused before any write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<u32>,
 }
 
 impl Reading {
@@ -167,14 +172,35 @@ pub trait Scaling: Sync {
         region: &str,
         group: &str,
     ) -> Result<Option<Reading>, CloudError>;
-    /// Sets its size.
+    /// Sets its size. `key` names this write (the run's, the group's and
+    /// the size's, or a cleanup's own): a provider that takes a request id
+    /// answers the same write sent again after a lost answer with what it
+    /// did the first time. Returns the provider's operation to follow
+    /// until it is done ([`Scaling::operation`]), when the write answers
+    /// one; `None`: the write took effect when it was answered.
     async fn set(
         &self,
         clouds: &Clouds,
         region: &str,
         group: &str,
         size: Size,
-    ) -> Result<(), CloudError>;
+        key: &str,
+    ) -> Result<Option<String>, CloudError>;
+    /// Where operation `op` of a [`Scaling::set`] stands: `None` while it
+    /// runs; `Some(Ok)` done; `Some(Err(why))` failed, in the provider's
+    /// words. A kind whose writes answer no operation never sees one.
+    async fn operation(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        group: &str,
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError>;
+    /// Whether its groups carry marks (tags, labels) a drill can put on
+    /// them: without, a drill's raise is found through its journal alone
+    /// (a managed instance group carries none), and [`Scaling::mark`] is
+    /// never called.
+    fn carries_marks(&self) -> bool;
     /// Puts `marks` on it (`read` is its [`Scaling::read`]).
     async fn mark(
         &self,

@@ -29,6 +29,9 @@ use crate::steps::raise::{Raise, RaiseOutput};
 /// given, as the provider would.
 type Fail = fn(&FakeCloud, (&str, &str), &str);
 
+/// Replaces group `(region, group)`'s drill marks.
+type Remark = fn(&FakeCloud, (&str, &str), BTreeMap<String, String>);
+
 /// One kind the contract runs on: a plan with a resource of it, its
 /// standby (the target) and home regions and sizes, and what another
 /// actor can do to its groups in the fake's world.
@@ -47,8 +50,9 @@ struct Subject {
     /// Sets group `(region, group)` to `size`, serving it, as another
     /// actor would.
     resize: fn(&FakeCloud, (&str, &str), Size),
-    /// Replaces the group's drill marks (as drctl's tags name them).
-    remark: fn(&FakeCloud, (&str, &str), BTreeMap<String, String>),
+    /// Replaces the group's drill marks (as drctl's tags name them);
+    /// `None`: the kind's groups carry none (`Scaling::carries_marks`).
+    remark: Option<Remark>,
     /// Arms the group's next change to fail with the reason given (`None`:
     /// the kind reports no failed change a read could name).
     fail: Option<Fail>,
@@ -92,12 +96,12 @@ const ECS: Subject = Subject {
         let svc = s.ecs.get_mut(&ecs_key(r, g)).unwrap();
         (svc.desired, svc.running) = (n.serving(), n.serving());
     },
-    remark: |f, (r, g), marks| {
+    remark: Some(|f, (r, g), marks| {
         let mut s = f.state();
         let svc = s.ecs.get_mut(&ecs_key(r, g)).unwrap();
         svc.tags.retain(|k, _| !k.starts_with("drctl:"));
         svc.tags.extend(marks);
-    },
+    }),
     fail: Some(|f, (r, g), why| {
         f.state().ecs_failures.insert(ecs_key(r, g), why.into());
     }),
@@ -126,12 +130,12 @@ const CLOUD_RUN: Subject = Subject {
     resize: |f, (r, g), n| {
         f.state().run.get_mut(&run_key(r, g)).unwrap().floor = n.serving();
     },
-    remark: |f, (r, g), marks| {
+    remark: Some(|f, (r, g), marks| {
         let mut s = f.state();
         let svc = s.run.get_mut(&run_key(r, g)).unwrap();
         svc.labels.retain(|k, _| !k.starts_with("drctl-"));
         (svc.labels).extend((marks.iter()).map(|(k, v)| crate::plan::kinds::cloud_run_label(k, v)));
-    },
+    }),
     fail: Some(|f, (r, g), why| {
         let (project, region, name) = run_key(r, g);
         f.fail_run(&project, &region, &name, why);
@@ -178,12 +182,12 @@ const ASG: Subject = Subject {
         group.capacity = c;
         (group.in_service, group.instances) = (c.desired, c.desired);
     },
-    remark: |f, (r, g), marks| {
+    remark: Some(|f, (r, g), marks| {
         let mut s = f.state();
         let group = s.groups.get_mut(&(r.into(), g.into())).unwrap();
         group.tags.retain(|k, _| !k.starts_with("drctl:"));
         group.tags.extend(marks);
-    },
+    }),
     // Auto Scaling reports no failed change a read could name.
     fail: None,
     failed_id: "",
@@ -237,12 +241,12 @@ const NODES: Subject = Subject {
         (group.capacity, group.status) = (c, "ACTIVE".into());
         group.health.clear();
     },
-    remark: |f, (r, g), marks| {
+    remark: Some(|f, (r, g), marks| {
         let mut s = f.state();
         let group = s.node_groups.get_mut(&nodes_key(r, g)).unwrap();
         group.tags.retain(|k, _| !k.starts_with("drctl:"));
         group.tags.extend(marks);
-    },
+    }),
     // Launches that fail leave the node group DEGRADED, its health issue
     // named by its code.
     fail: Some(|f, (r, g), why| {
@@ -257,8 +261,43 @@ const NODES: Subject = Subject {
     ],
 };
 
+fn mig_key(region: &str, group: &str) -> (String, String, String) {
+    let (project, name) = group.split_once('/').unwrap();
+    (project.into(), region.into(), name.into())
+}
+
+const MIG: Subject = Subject {
+    kind: ResourceKind::InstanceGroup,
+    plan: || loaded("plans/gcp/orders-gcp.toml"),
+    resource: "orders-workers",
+    target: "us-east4",
+    home: "us-central1",
+    standby: Size::Count(1),
+    active: Size::Count(3),
+    size: Size::Count,
+    writes: ("regionInstanceGroupManagers.resize", "", ""),
+    resize: |f, (r, g), n| {
+        let mut s = f.state();
+        let group = s.migs.get_mut(&mig_key(r, g)).unwrap();
+        group.set_target(n.serving(), 0);
+    },
+    // Compute's groups take no labels: a drill is found by its journal.
+    remark: None,
+    // Instances that fail to start are retried by Compute: a change is
+    // never failed, the wait ends at the deadline naming their errors.
+    fail: None,
+    failed_id: "",
+    read: ("compute", "regionInstanceGroupManagers.get"),
+    data_reads: &[("sqladmin", "instances.get")],
+};
+
 /// Every kind whose role the generic capacity steps take.
-const SUBJECTS: [&Subject; 4] = [&ASG, &NODES, &CLOUD_RUN, &ECS];
+const SUBJECTS: [&Subject; 5] = [&ASG, &NODES, &CLOUD_RUN, &MIG, &ECS];
+
+/// The subjects whose groups carry marks.
+fn marked_subjects() -> impl Iterator<Item = &'static Subject> {
+    SUBJECTS.into_iter().filter(|s| s.marked())
+}
 
 impl Subject {
     fn plan(&self) -> Plan {
@@ -307,7 +346,13 @@ impl Subject {
 
     fn remark(&self, fake: &FakeCloud, region: &str, marks: BTreeMap<String, String>) {
         let (r, g) = self.at(region);
-        (self.remark)(fake, (&r, &g), marks);
+        let remark = self.remark.expect("a kind whose groups carry marks");
+        remark(fake, (&r, &g), marks);
+    }
+
+    /// Whether its groups carry marks.
+    fn marked(&self) -> bool {
+        self.remark.is_some()
     }
 
     /// The group in `region`, read through the kind's role.
@@ -388,8 +433,16 @@ impl Subject {
         run(fake, store, Some(rec), run_id, (self, &steps, &kind)).await
     }
 
+    /// A drill's journal, begun as the engine begins one (its start,
+    /// which a sweep reads the run by).
     async fn recording(&self, store: &Arc<MemoryStore>, run: &str) -> Arc<Recording> {
-        let j = Journal::create(store.clone(), run).await.unwrap();
+        let mut j = Journal::create(store.clone(), run).await.unwrap();
+        let start = crate::steps::capacity::testing::started(
+            run,
+            crate::journal::event::RunKind::Drill,
+            self.target,
+        );
+        j.append(start.event).await.unwrap();
         self.recording_in(j)
     }
 
@@ -429,9 +482,29 @@ async fn run(
     store: &Arc<MemoryStore>,
     rec: Option<Arc<Recording>>,
     run: &str,
+    step: (&Subject, &[Step], &StepKind),
+) -> Result<Value, StepFailure> {
+    run_in(&fake.clouds(), store, rec, run, step).await
+}
+
+/// Runs `kind` as a failover's run `run` through `clouds` (metered, with
+/// faults).
+async fn run_with(
+    clouds: &Clouds,
+    store: &Arc<MemoryStore>,
+    run: &str,
+    step: (&Subject, &[Step], &StepKind),
+) -> Result<Value, StepFailure> {
+    run_in(clouds, store, None, run, step).await
+}
+
+async fn run_in(
+    clouds: &Clouds,
+    store: &Arc<MemoryStore>,
+    rec: Option<Arc<Recording>>,
+    run: &str,
     (s, steps, kind): (&Subject, &[Step], &StepKind),
 ) -> Result<Value, StepFailure> {
-    let clouds = fake.clouds();
     let plan = s.plan();
     let outputs = BTreeMap::new();
     let temps: Option<Arc<dyn crate::steps::TempJournal>> = match rec {
@@ -439,7 +512,7 @@ async fn run(
         None => None,
     };
     let cx = Cx {
-        clouds: &clouds,
+        clouds,
         plan: &plan,
         target: s.target,
         run_id: run,
@@ -505,10 +578,10 @@ async fn swept_raise(
     fake: &FakeCloud,
     found: &[crate::cleanup::sweep::Found],
     plans: &[Plan],
+    journals: &MemoryStore,
 ) -> (crate::journal::Cleaned, Vec<crate::journal::Cleaned>) {
     let poll = (Duration::from_secs(5), Duration::from_secs(30));
-    let empty = MemoryStore::new();
-    let cleaned = crate::cleanup::sweep::sweep(&fake.clouds(), found, plans, &empty, poll).await;
+    let cleaned = crate::cleanup::sweep::sweep(&fake.clouds(), found, plans, journals, poll).await;
     let c = (cleaned.iter())
         .find(|c| matches!(c.resource, Temp::Raised { .. }))
         .cloned()
@@ -531,6 +604,8 @@ fn the_generic_steps_serve_every_kind_with_a_scaling_role_and_only_those() {
     let subjects: Vec<ResourceKind> = SUBJECTS.iter().map(|s| s.kind).collect();
     assert_eq!(kinds, subjects, "every kind with the role is a subject");
     for s in SUBJECTS {
+        let scaling = s.kind.scaling().unwrap();
+        assert_eq!(scaling.carries_marks(), s.marked(), "{:?}", s.kind);
         let steps = s.graph(false);
         let raises: Vec<&Raise> = (steps.iter())
             .filter_map(|st| match &st.kind {
@@ -627,15 +702,17 @@ async fn a_drill_journals_and_marks_first_and_cleanup_returns_the_exact_size() {
         );
         let temps = journaled(&store, &run_id).await;
         assert_eq!(temps, vec![s.temp(two)]);
-        let w = fake.state().writes.clone();
-        let at = |op: &str| w.iter().position(|x| x.starts_with(op)).unwrap();
-        assert!(
-            at(s.writes.1) < at(s.writes.0),
-            "marked before raised: {w:?}"
-        );
-        let r = s.read(&fake, s.target).await;
-        assert_eq!(r.marks.get(RUN_TAG), Some(&run_id), "{:?}", s.kind);
-        assert_eq!(r.marks.get(RESTORE_TAG), Some(&two.to_string()));
+        if s.marked() {
+            let w = fake.state().writes.clone();
+            let at = |op: &str| w.iter().position(|x| x.starts_with(op)).unwrap();
+            assert!(
+                at(s.writes.1) < at(s.writes.0),
+                "marked before raised: {w:?}"
+            );
+            let r = s.read(&fake, s.target).await;
+            assert_eq!(r.marks.get(RUN_TAG), Some(&run_id), "{:?}", s.kind);
+            assert_eq!(r.marks.get(RESTORE_TAG), Some(&two.to_string()));
+        }
         let (result, detail) = restore_as(&fake, &temps[0], Some(&run_id), &drill_owns()).await;
         assert_eq!(result, CleanupResult::Restored, "{detail}");
         let r = s.read(&fake, s.target).await;
@@ -696,7 +773,7 @@ async fn a_crash_after_the_restore_point_is_journaled_is_restored_exactly() {
 /// by another drill never touches it.
 #[tokio::test(start_paused = true)]
 async fn a_group_another_drill_marked_is_left_alone() {
-    for s in SUBJECTS {
+    for s in marked_subjects() {
         let fake = s.world();
         let other = s.run_id("dead");
         s.resize(&fake, s.target, s.active);
@@ -735,18 +812,22 @@ async fn a_failover_takes_a_dead_drills_marks_off_and_keeps_its_raise() {
         s.drill(&fake, &store, &run_id).await.unwrap();
         let out = s.failover(&fake, "f1").await.unwrap();
         let out: RaiseOutput = serde_json::from_value(out).unwrap();
-        assert_eq!(out.drill_marks_removed.len(), 4, "{out:?}");
-        let w = fake.state().writes.clone();
-        assert!(w.last().unwrap().starts_with(s.writes.2), "{w:?}");
+        let marks = if s.marked() { 4 } else { 0 };
+        assert_eq!(out.drill_marks_removed.len(), marks, "{out:?}");
+        if s.marked() {
+            let w = fake.state().writes.clone();
+            assert!(w.last().unwrap().starts_with(s.writes.2), "{w:?}");
+        }
         let temp = &journaled(&store, &run_id).await[0];
         let failover = CapacityOwner::Failover("failover f1 scaled it".into());
         let (result, detail) = restore_as(&fake, temp, Some(&run_id), &failover).await;
         assert_eq!(result, CleanupResult::Kept, "{detail}");
         assert_eq!(s.read(&fake, s.target).await.size, s.active);
+        // The marks alone (the drill's journal names its raise still).
         let (found, errors) = crate::cleanup::sweep::find(
             &fake.clouds(),
             &[s.plan()],
-            store.as_ref(),
+            &MemoryStore::new(),
             chrono::Utc::now() + chrono::Duration::days(3),
         )
         .await;
@@ -766,7 +847,7 @@ async fn a_failover_takes_a_dead_drills_marks_off_and_keeps_its_raise() {
 /// once its mark says so, and returned to the size the mark holds.
 #[tokio::test(start_paused = true)]
 async fn regression_a_sweep_finds_a_raised_group_by_its_marks_with_the_journal_gone() {
-    for s in SUBJECTS {
+    for s in marked_subjects() {
         let fake = s.world();
         let store = Arc::new(MemoryStore::new());
         let run_id = s.run_id("d1");
@@ -792,7 +873,7 @@ async fn regression_a_sweep_finds_a_raised_group_by_its_marks_with_the_journal_g
         assert!(f.expired);
         // The sweep decides the owner with no journal: the marks say no
         // failover has touched the group since the drill.
-        let (c, cleaned) = swept_raise(&fake, &found, &plans).await;
+        let (c, cleaned) = swept_raise(&fake, &found, &plans, &empty).await;
         assert_eq!(c.result, CleanupResult::Restored, "{cleaned:?}");
         let r = s.read(&fake, s.target).await;
         assert!(r.serves(s.standby) && !has_marks(&r), "{:?}: {r:?}", s.kind);
@@ -813,6 +894,7 @@ fn the_decisions_are_pure() {
         marks: BTreeMap::new(),
         handle: "arn".into(),
         state: "ACTIVE".into(),
+        ceiling: None,
     };
     let n = Size::Count;
     assert_eq!(
@@ -910,7 +992,7 @@ fn a_size_reads_back_from_its_mark_and_its_journal_exactly() {
 /// written.
 #[tokio::test(start_paused = true)]
 async fn a_sweep_never_lowers_the_serving_group_on_forged_marks() {
-    for s in SUBJECTS {
+    for s in marked_subjects() {
         let fake = s.world();
         let mut forged = crate::steps::drill_names::tags(
             &s.run_id("forged"),
@@ -929,7 +1011,7 @@ async fn a_sweep_never_lowers_the_serving_group_on_forged_marks() {
             "{:?}: {found:?}",
             s.kind
         );
-        let (c, cleaned) = swept_raise(&fake, &found, &plans).await;
+        let (c, cleaned) = swept_raise(&fake, &found, &plans, &empty).await;
         assert_eq!(c.result, CleanupResult::Failed, "{cleaned:?}");
         let home = s.read(&fake, s.home).await;
         assert_eq!(home.size, s.active, "production is not lowered");
@@ -942,7 +1024,7 @@ async fn a_sweep_never_lowers_the_serving_group_on_forged_marks() {
 /// failover took them off and raised it meanwhile): it keeps the group.
 #[tokio::test(start_paused = true)]
 async fn regression_a_cleanup_decided_before_a_failover_took_the_group_lowered_it() {
-    for s in SUBJECTS {
+    for s in marked_subjects() {
         let fake = s.world();
         let store = Arc::new(MemoryStore::new());
         let run_id = s.run_id("d1");
@@ -963,7 +1045,7 @@ async fn regression_a_cleanup_decided_before_a_failover_took_the_group_lowered_i
 /// failover takes the marks off before it sets the size, in that order.
 #[tokio::test(start_paused = true)]
 async fn a_failover_takes_a_drills_marks_off_before_it_sets_the_size() {
-    for s in SUBJECTS {
+    for s in marked_subjects() {
         let fake = s.world();
         let mut marks =
             crate::steps::drill_names::tags(&s.run_id("d1"), "gone/pid 1", chrono::Utc::now());
@@ -990,9 +1072,11 @@ async fn a_sweep_whose_read_of_the_group_fails_lowers_nothing() {
         s.drill(&fake, &store, &run_id).await.unwrap();
         let raised = s.read(&fake, s.target).await;
         let plans = [s.plan()];
+        // A kind without marks is found through its drill's journal.
         let empty = MemoryStore::new();
+        let journals = if s.marked() { &empty } else { store.as_ref() };
         let later = chrono::Utc::now() + chrono::Duration::days(2);
-        let (found, _) = crate::cleanup::sweep::find(&fake.clouds(), &plans, &empty, later).await;
+        let (found, _) = crate::cleanup::sweep::find(&fake.clouds(), &plans, journals, later).await;
         assert!(
             (found.iter()).any(|f| f.expired && matches!(f.resource, Temp::Raised { .. })),
             "{:?}: {found:?}",
@@ -1000,14 +1084,19 @@ async fn a_sweep_whose_read_of_the_group_fails_lowers_nothing() {
         );
         let writes = s.size_writes(&fake);
         let why = "AccessDenied: not authorized";
-        // The group's own read, then the plan's data's.
+        // The group's own read, then the plan's data's (which a journal
+        // stands in for).
         let group = [s.read];
-        for reads in [&group[..], s.data_reads] {
+        let mut tried = vec![&group[..]];
+        if s.marked() {
+            tried.push(s.data_reads);
+        }
+        for reads in tried {
             for (service, op) in reads {
                 let key = (service.to_string(), op.to_string());
                 fake.state().refused.insert(key, why.into());
             }
-            let (c, cleaned) = swept_raise(&fake, &found, &plans).await;
+            let (c, cleaned) = swept_raise(&fake, &found, &plans, journals).await;
             assert_ne!(
                 c.result,
                 CleanupResult::Restored,
@@ -1086,10 +1175,13 @@ async fn a_size_of_another_shape_is_refused_before_any_write() {
         assert_eq!(result, CleanupResult::Failed, "{:?}: {detail}", s.kind);
         assert!(detail.contains("another shape"), "{detail}");
         assert_eq!(s.size_writes(&fake), 0, "{:?}", s.kind);
-        let mut marks = crate::steps::drill_names::tags(&s.run_id("x"), "o", chrono::Utc::now());
-        marks.insert(RESTORE_TAG.into(), other.to_string());
-        s.remark(&fake, s.target, marks);
-        assert_eq!(marked(&s.read(&fake, s.target).await), None, "{:?}", s.kind);
+        if s.marked() {
+            let mut marks =
+                crate::steps::drill_names::tags(&s.run_id("x"), "o", chrono::Utc::now());
+            marks.insert(RESTORE_TAG.into(), other.to_string());
+            s.remark(&fake, s.target, marks);
+            assert_eq!(marked(&s.read(&fake, s.target).await), None, "{:?}", s.kind);
+        }
     }
 }
 
@@ -1159,7 +1251,11 @@ async fn an_older_drctls_drills_are_returned_through_the_role() {
 /// beside today's `raise`.
 #[test]
 fn an_older_drctls_failover_steps_still_name_the_group() {
-    for (s, old) in [(&ASG, "scale"), (&NODES, "scale-nodes")] {
+    for (s, old) in [
+        (&ASG, "scale"),
+        (&NODES, "scale-nodes"),
+        (&MIG, "scale-mig"),
+    ] {
         let (region, group) = s.at(s.target);
         let temp = s.temp(s.standby);
         let steps: Vec<String> = crate::runs::drill::scale_steps_of(&[s.plan()], &temp)
@@ -1177,4 +1273,114 @@ fn an_older_drctls_failover_steps_still_name_the_group() {
             "{region} {group}: {steps:?}"
         );
     }
+}
+
+/// A managed instance group's own answers, through the generic steps:
+/// with an autoscaler, its minimum is raised (a resize would be undone by
+/// it), never the group's size; the operation a write answers is followed
+/// until it is done, then the instances are read until they run.
+#[tokio::test(start_paused = true)]
+async fn a_managed_instance_groups_autoscaler_has_its_minimum_raised_not_its_size() {
+    let s = &MIG;
+    let fake = s.world();
+    let (r, g) = s.at(s.target);
+    (fake.state().migs.get_mut(&mig_key(&r, &g)).unwrap()).autoscaler =
+        Some(("workers-as".into(), 1, 8));
+    let (clouds, log) = crate::cloud::metered::Metered::wrap(fake.clouds());
+    let count = |label: &str| log.calls().iter().filter(|c| c.label == label).count();
+    let steps = s.graph(false);
+    let kind = s.step_of(&steps, true);
+    let store = Arc::new(MemoryStore::new());
+    let out = run_with(&clouds, &store, "f1", (s, &steps, &kind))
+        .await
+        .unwrap();
+    let out: RaiseOutput = serde_json::from_value(out).unwrap();
+    assert_eq!(
+        (out.before, out.after, out.serving),
+        (s.standby, s.active, 3)
+    );
+    assert_eq!(count("compute:regionAutoscalers.patch"), 1);
+    assert_eq!(count("compute:regionInstanceGroupManagers.resize"), 0);
+    assert!(
+        count("compute:regionOperations.get") >= 1,
+        "the operation followed"
+    );
+    let read = s.read(&fake, s.target).await;
+    assert!(
+        read.state.contains("autoscaler workers-as min 3 max 8"),
+        "{read:?}"
+    );
+}
+
+/// An autoscaler whose maximum is below the active size: the failover's
+/// preflight blocks on it and its step refuses it, naming the maximum,
+/// before any write.
+#[tokio::test(start_paused = true)]
+async fn a_managed_instance_group_capped_below_its_active_size_is_refused_before_any_write() {
+    let s = &MIG;
+    let fake = s.world();
+    let (r, g) = s.at(s.target);
+    (fake.state().migs.get_mut(&mig_key(&r, &g)).unwrap()).autoscaler =
+        Some(("workers-as".into(), 1, 2));
+    let err = s.failover(&fake, "f1").await.unwrap_err().to_string();
+    assert!(
+        err.contains("at most 2") && err.contains("workers-as"),
+        "{err}"
+    );
+    assert!(fake.state().writes.is_empty(), "{:?}", fake.state().writes);
+    let steps = s.graph(false);
+    let Raise(raising) = match s.step_of(&steps, true) {
+        StepKind::Raise(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let read = s.read(&fake, s.target).await;
+    let next = crate::steps::capacity::decide_size(Some(&read), read.size.raised(raising.size));
+    assert!(matches!(next, crate::steps::capacity::SizeNext::Refuse(w) if w.contains("at most 2")));
+}
+
+/// A raise whose answer was lost after Compute made it, run again: the
+/// same write carries the same request id, so Compute answers the
+/// operation it made and no second resize is made.
+#[tokio::test(start_paused = true)]
+async fn a_managed_instance_groups_resize_sent_again_is_the_same_request() {
+    let s = &MIG;
+    let fake = s.world();
+    let faults = vec![crate::cloud::metered::Injection {
+        label: "compute:regionInstanceGroupManagers.resize",
+        nth: 1,
+        effect: crate::cloud::metered::Effect::AnswerLost,
+        kind: crate::cloud::ErrorKind::Connection,
+    }];
+    let (clouds, _) = crate::cloud::metered::Metered::wrap_with_faults(fake.clouds(), faults);
+    let steps = s.graph(false);
+    let kind = s.step_of(&steps, true);
+    let store = Arc::new(MemoryStore::new());
+    let first = run_with(&clouds, &store, "f1", (s, &steps, &kind)).await;
+    assert!(first.is_err(), "the answer was lost: {first:?}");
+    // Compute made the first: its operation is not yet done, so the group
+    // still reads at its standby size and the step sends the write again.
+    let out = run_with(&clouds, &store, "f1", (s, &steps, &kind))
+        .await
+        .unwrap();
+    let out: RaiseOutput = serde_json::from_value(out).unwrap();
+    assert_eq!((out.after, out.serving), (s.active, 3));
+    assert_eq!(s.size_writes(&fake), 1, "{:?}", fake.state().writes);
+}
+
+/// Instances that cannot start (Compute retries them, so no change is
+/// failed): the wait ends at the step's deadline naming their errors, as
+/// the group's last read gives them.
+#[tokio::test(start_paused = true)]
+async fn a_managed_instance_group_that_does_not_reach_its_size_names_its_instances_errors() {
+    let s = &MIG;
+    let fake = s.world();
+    let (r, g) = s.at(s.target);
+    let (project, name) = g.split_once('/').unwrap();
+    let why = "ZONE_RESOURCE_POOL_EXHAUSTED: no room in us-east4-b";
+    fake.fail_mig_instances(project, &r, name, &[why]);
+    let text = s.failover(&fake, "f1").await.unwrap_err().to_string();
+    assert!(
+        text.contains("1 running") && text.contains("ZONE_RESOURCE_POOL_EXHAUSTED"),
+        "{text}"
+    );
 }
