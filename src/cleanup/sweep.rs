@@ -192,6 +192,11 @@ impl Finds<'_> {
             let (Shown::Capacity(g), Some(scaling)) = (r.shown(), r.kind().scaling()) else {
                 continue;
             };
+            // A kind whose groups carry no marks has none to find: its
+            // drills' raises are found by their journals alone.
+            if !scaling.carries_marks() {
+                continue;
+            }
             for region in p.regions() {
                 let Some((at, group)) = g.raised_group(region) else {
                     continue;
@@ -228,8 +233,8 @@ impl Finds<'_> {
 
     /// Standby groups of every capacity kind that a drill raised and no
     /// cleanup returned, by the journals of the drills that raised them
-    /// (an Auto Scaling group says so in its tags too; node groups and
-    /// managed instance groups carry no drill tags). Those are read only for a standby group that does not read
+    /// (every kind's but a managed instance group's says so in its marks
+    /// too, `marked`). Those are read only for a standby group that does not read
     /// at its plan's standby size (`steps::capacity`): nothing else can be
     /// a drill's raise still in effect. Without the drill's journal,
     /// nothing is found here.
