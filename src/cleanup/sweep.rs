@@ -71,8 +71,8 @@ fn copies_a_plan_cluster(plans: &[Plan], region: &str, run: &str, id: &str) -> b
 }
 
 /// Finds every drill resource of `plans` in every region of each plan:
-/// temporary databases, Aurora drill copies and raised groups by their tags, drill records by
-/// their names, drill controls by their keys (beside production's) and
+/// temporary databases, Aurora drill copies and raised groups by their
+/// tags, Cloud SQL clones and drill records by their names, drill controls by their keys (beside production's) and
 /// drill health checks by the drill control they read; raised groups of
 /// every capacity kind (node groups, instance groups and Cloud Run
 /// services carry no drill tags) by the journals in `journals` of the
@@ -107,6 +107,8 @@ pub async fn find(
         f.controls(p).await;
     }
     f.raised_groups(plans, journals).await;
+    // Last: a clone's expiry is its drill's tagged resources', found above.
+    f.sql_clones(plans).await;
     (f.found, f.errors)
 }
 
@@ -334,6 +336,52 @@ impl Finds<'_> {
         }
     }
 
+    /// Cloud SQL drill clones of the plans' `[[cloud_sql]]` resources, by
+    /// their names (`drill-<short id>-<instance>`, as `drill-sql` names
+    /// them): Cloud SQL keeps no tags a drill writes, so a clone is a
+    /// drill's when its name is exactly the one a drill of that short id
+    /// makes of one of the plans' instances; another team's `drill-`
+    /// instance is not ours to sweep. Its expiry is that of the same
+    /// drill's tagged resources when they are still there, else the plan's
+    /// own budget from the name's time.
+    async fn sql_clones(&mut self, plans: &[Plan]) {
+        let mut projects: Vec<&str> = (plans.iter())
+            .flat_map(|p| p.spec.cloud_sql.iter().map(|c| c.project.as_str()))
+            .collect();
+        projects.sort_unstable();
+        projects.dedup();
+        for project in projects {
+            let list = match self.clouds.cloud_sql.list_sql(project).await {
+                Ok(list) => list,
+                Err(e) => {
+                    self.errors.push(e);
+                    continue;
+                }
+            };
+            for i in list {
+                let Some(short) = short_id_of_copy(&i.name) else {
+                    continue;
+                };
+                let of = |p: &&Plan| {
+                    (p.spec.cloud_sql.iter())
+                        .filter(|c| c.project == project)
+                        .flat_map(|c| c.regions.values())
+                        .any(|base| is_copy_of(&i.name, short, base))
+                };
+                let Some(plan) = plans.iter().find(of) else {
+                    continue;
+                };
+                let expires = drill_expiry(&self.found, short, plan_max_duration(plan));
+                let t = Temp::SqlClone {
+                    region: i.region.clone(),
+                    project: project.to_string(),
+                    name: i.name.clone(),
+                };
+                untagged(&mut self.found, t, expires, self.now);
+            }
+        }
+    }
+
     /// A data-plane switch's drill copies: controls beside production's (by
     /// their keys) and the health checks that read them.
     async fn controls(&mut self, p: &Plan) {
@@ -403,6 +451,29 @@ fn untagged(found: &mut Vec<Found>, t: Temp, expires: Option<DateTime<Utc>>, now
             expired: expires.is_some_and(|e| e <= now),
         });
     }
+}
+
+/// The short id of the drill whose temporary database `name` would be
+/// (`drill-<short id>-<base>`, [`temp_database_id`]), when its name has
+/// that form: the name alone, not yet that it is one of a plan's.
+fn short_id_of_copy(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("drill-")?;
+    // `20261127t052145z-2e70`: the run's time, then its suffix.
+    let stamp = rest.get(..16)?;
+    let tail = rest.get(16..)?.strip_prefix('-')?;
+    let suffix = tail.split('-').next().filter(|s| !s.is_empty())?;
+    started_from_short_id(stamp)?;
+    rest.get(..16 + 1 + suffix.len())
+}
+
+/// Whether `name` is the temporary database a drill of short id `short`
+/// makes of instance `base` (a run id of that short id makes the same
+/// name: only its time and suffix go into it).
+fn is_copy_of(name: &str, short: &str, base: &str) -> bool {
+    let Some((stamp, suffix)) = short.split_once('-') else {
+        return false;
+    };
+    temp_database_id(&format!("{stamp}-copy-{suffix}"), base) == name
 }
 
 /// The name a level of a failover chain stands for: `drctl-failover-K.<name>`
@@ -604,6 +675,32 @@ mod tests {
 
     fn plans() -> Vec<Plan> {
         crate::plan::reference()
+    }
+
+    /// A drill's copy is known by its name alone: the short id read back
+    /// from it, and the name remade from that short id and the base,
+    /// whatever the length of the base (a long one ends in a digest).
+    #[test]
+    fn a_drill_copys_name_says_its_drill_and_what_it_copies() {
+        let run = "20261127T052145Z-orders-gcp-2e70";
+        let long = "a".repeat(70);
+        for base in ["orders-sql-use4", long.as_str()] {
+            let name = temp_database_id(run, base);
+            let short = short_id_of_copy(&name).expect("a drill's copy");
+            assert_eq!(short, "20261127t052145z-2e70", "{name}");
+            assert!(is_copy_of(&name, short, base), "{name}");
+            assert!(!is_copy_of(&name, short, "orders-sql"), "{name}");
+        }
+        for not in [
+            "orders-sql",
+            "drill-",
+            "drill-20261127t052145z",
+            "drill-20261127t052145z-",
+            "drill-not-a-time-at-all-orders",
+            "drill-20261399t999999z-2e70-orders-sql",
+        ] {
+            assert_eq!(short_id_of_copy(not), None, "{not}");
+        }
     }
 
     /// A huge `max_duration` (a flag's or a plan's) overflowed `max +

@@ -42,6 +42,9 @@ use super::{
 /// The pages of an instance's operations a resumed run reads, newest first,
 /// looking for the one it started.
 const OPERATION_PAGES: usize = 5;
+/// The pages of a project's instances a sweep reads (Cloud SQL answers at
+/// most 500 a page).
+const LIST_PAGES: usize = 20;
 const SERVICE: &str = "sqladmin";
 /// The metric a Cloud SQL replica's lag is read from (seconds, a gauge):
 /// how far its applying is behind what it has received.
@@ -300,6 +303,37 @@ impl CloudSql for GcpSql {
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(map(SERVICE, OP, name, region, &e)),
         }
+    }
+
+    async fn list_sql(&self, project: &str) -> Result<Vec<SqlInstance>, CloudError> {
+        const OP: &str = "instances.list";
+        let inner = self.inner(OP, project, "global").await?;
+        let mut out = Vec::new();
+        let mut token = String::new();
+        // A project's instances, a page at a time, up to a bound: a sweep
+        // reads them all, and a project of more than this many pages is
+        // no drill's to look through in one go (it says so).
+        for _ in 0..LIST_PAGES {
+            let r = (inner.instances.list())
+                .set_project(project)
+                .set_page_token(token)
+                .send()
+                .await
+                .map_err(|e| map(SERVICE, OP, project, "global", &e))?;
+            out.extend(r.items.iter().map(instance_of));
+            if r.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            token = r.next_page_token;
+        }
+        Err(err(
+            SERVICE,
+            OP,
+            project,
+            "global",
+            ErrorKind::Client,
+            format!("more than {LIST_PAGES} pages of instances: not all were read"),
+        ))
     }
 
     async fn promote_sql(

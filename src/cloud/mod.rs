@@ -358,6 +358,11 @@ pub trait CloudSql: Send + Sync {
         name: &str,
     ) -> Result<Option<SqlInstance>, CloudError>;
 
+    /// Every instance of `project`, in every region (`instances.list`, all
+    /// its pages): what a sweep looks through for a drill's clone whose
+    /// journal is gone (its name says the drill and what it copied).
+    async fn list_sql(&self, project: &str) -> Result<Vec<SqlInstance>, CloudError>;
+
     /// Promotes the read replica `name` to a standalone primary
     /// (`instances.promoteReplica`); with `failover`, an Enterprise Plus
     /// DR replica's failover: it takes over its primary's role and

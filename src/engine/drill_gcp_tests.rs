@@ -352,3 +352,72 @@ async fn regression_a_resume_of_a_cloud_sql_run_acts_on_the_clouds_endpoint() {
         "{notes:#?}"
     );
 }
+
+/// Regression (a Cloud SQL drill clone was found only by its drill's
+/// journal: a sweep without it left the clone running, and billed, for
+/// ever): a drill that died right after its clone, its journal gone, is
+/// swept by the clone's name once the name's time plus the plan's budget
+/// has passed; an instance named like a drill's copy of an instance no
+/// plan has, or with no drill's time in its name, is not ours.
+#[tokio::test]
+async fn regression_a_sweep_finds_a_cloud_sql_clone_by_its_name_with_the_journal_gone() {
+    let plans = orders_gcp();
+    let f = world(&plans);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After("orders-gcp/drill-sql:orders-sql".into())),
+        ..gcp_drill()
+    };
+    let Err(EngineError::Crashed(_, run)) = e.run(&plans, &crash).await else {
+        panic!("crashed");
+    };
+    let clone = match clones(&f).as_slice() {
+        [one] => one.clone(),
+        other => panic!("one clone: {other:?}"),
+    };
+    let short = crate::steps::drill_names::short_id(&run);
+    f.add_sql(
+        "drctl-emu",
+        "us-central1",
+        &format!("drill-{short}-someone-elses"),
+        None,
+        false,
+    );
+    f.add_sql(
+        "drctl-emu",
+        "us-central1",
+        "drill-not-a-time-orders-sql-use4",
+        None,
+        false,
+    );
+    let gone = crate::journal::MemoryStore::new();
+    let clones_found = |found: &[crate::cleanup::sweep::Found]| -> Vec<(String, bool)> {
+        (found.iter())
+            .filter_map(|x| match &x.resource {
+                Temp::SqlClone { name, .. } => Some((name.clone(), x.expired)),
+                _ => None,
+            })
+            .collect()
+    };
+    let (found, errors) =
+        crate::cleanup::sweep::find(&f.clouds(), &plans, &gone, chrono::Utc::now()).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        clones_found(&found),
+        [(clone.clone(), false)],
+        "not expired yet"
+    );
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let (found, _) = crate::cleanup::sweep::find(&f.clouds(), &plans, &gone, later).await;
+    assert_eq!(clones_found(&found), [(clone.clone(), true)]);
+    let poll = (Duration::from_millis(1), Duration::from_millis(5));
+    let cleaned = crate::cleanup::sweep::sweep(&f.clouds(), &found, &plans, &gone, poll).await;
+    let c = (cleaned.iter())
+        .find(|c| matches!(&c.resource, Temp::SqlClone { name, .. } if *name == clone))
+        .expect("the clone swept");
+    assert_eq!(c.result, CleanupResult::Removed, "{cleaned:?}");
+    let left = clones(&f);
+    assert_eq!(left.len(), 2, "only the drill's clone went: {left:?}");
+    assert!(!left.contains(&clone), "{left:?}");
+}

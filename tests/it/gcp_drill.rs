@@ -202,6 +202,77 @@ async fn a_drill_killed_after_its_last_step_is_cleaned_up_by_runs_resume() {
     no_clone_of(&fx, &run).await;
 }
 
+/// Regression (a Cloud SQL drill clone was found only by its drill's
+/// journal). A drill that dies right after its clone, swept from another
+/// machine with a state of its own (no journal of the drill): the sweep
+/// lists the project's instances (`instances.list`), knows the clone by its
+/// name and deletes it; production is only read.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_a_sweep_without_the_drills_journal_removes_its_cloud_sql_clone() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gdrillsqlsweep").await;
+    seed(&fx, None).await;
+    let ep = tempfile::tempdir().expect("tempdir");
+    let endpoints = world::gcp_endpoints_file(ep.path());
+    let runs = fx.runs();
+    let o = fx
+        .drctl_with(
+            &drill(&["--inject-crash", "after:orders-gcp/drill-sql:orders-sql"]),
+            &[],
+            &endpoints,
+        )
+        .await;
+    assert_eq!(o.code, Some(1), "{}", o.all());
+    let run = fx.new_run(&runs);
+    let (primary, replica, _) = names(&fx);
+    let clone = drctl::steps::drill_names::temp_database_id(&run, &replica);
+    let made = (world::clouds().await.cloud_sql)
+        .describe_sql(HOME, PROJECT, &clone)
+        .await
+        .expect("get");
+    assert!(made.is_some(), "the crash left the clone {clone}");
+
+    let elsewhere = tempfile::tempdir().expect("state dir");
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+        .args(["--color", "never", "--plans"])
+        .arg(fx.plans.path())
+        .arg("--endpoints")
+        .arg(&endpoints)
+        .arg("--state-dir")
+        .arg(elsewhere.path())
+        .args([
+            "drill",
+            "sweep",
+            "--plan",
+            "orders-gcp",
+            "--all",
+            "--output",
+            "json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::null())
+        .envs(world::run_key_env())
+        .output()
+        .await
+        .expect("drctl runs");
+    let o = crate::fixture::Ran::from_output(o);
+    let cleaned = o.json()["cleaned"].as_array().cloned().unwrap_or_default();
+    assert!(
+        cleaned.iter().any(|c| c["resource"]["type"] == "sql_clone"
+            && c["resource"]["name"] == clone.as_str()
+            && c["result"] == "removed"),
+        "{}\n{cleaned:#?}",
+        o.all()
+    );
+    no_clone_of(&fx, &run).await;
+    let p = (world::clouds().await.cloud_sql)
+        .describe_sql(HOME, PROJECT, &primary)
+        .await
+        .expect("get")
+        .expect("the primary");
+    assert_eq!(p.role, drctl::cloud::DbRole::Primary, "{p:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_switchover_drill_moves_the_primary_to_us_east4_and_back() {
     crate::needs_emulators!();

@@ -181,7 +181,7 @@ fn gcp_permissions(label: &str) -> Option<&'static [&'static str]> {
         "sqladmin:instances.get"
         | "sqladmin:instances.getLatestRecoveryTime"
         | "sqladmin:operations.get" => &["cloudsql.instances.get"],
-        "sqladmin:operations.list" => &["cloudsql.instances.list"],
+        "sqladmin:operations.list" | "sqladmin:instances.list" => &["cloudsql.instances.list"],
         "sqladmin:instances.promoteReplica" => &["cloudsql.instances.promoteReplica"],
         "sqladmin:instances.switchover" => &[
             "cloudsql.instances.failover",

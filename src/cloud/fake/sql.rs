@@ -262,6 +262,18 @@ impl CloudSql for FakeCloud {
         Ok(s.sql.get(&(project.to_string(), name.to_string())).cloned())
     }
 
+    async fn list_sql(&self, project: &str) -> Result<Vec<SqlInstance>, CloudError> {
+        self.tick("sqladmin:instances.list", "global", project)
+            .await?;
+        let mut s = self.state();
+        s.reach("sqladmin", "instances.list", project, "global")?;
+        s.sql_rejoin();
+        Ok((s.sql.iter())
+            .filter(|((p, _), _)| p == project)
+            .map(|(_, i)| i.clone())
+            .collect())
+    }
+
     async fn promote_sql(
         &self,
         region: &str,
