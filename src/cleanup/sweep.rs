@@ -72,7 +72,8 @@ fn copies_a_plan_cluster(plans: &[Plan], region: &str, run: &str, id: &str) -> b
 
 /// Finds every drill resource of `plans` in every region of each plan:
 /// temporary databases, Aurora drill copies and raised groups by their
-/// tags, Cloud SQL clones and drill records by their names, drill controls by their keys (beside production's) and
+/// tags, Cloud SQL clones and drill records (Route 53's and Cloud DNS's)
+/// by their names, drill controls by their keys (beside production's) and
 /// drill health checks by the drill control they read; raised groups of
 /// every capacity kind (node groups, instance groups and Cloud Run
 /// services carry no drill tags) by the journals in `journals` of the
@@ -104,6 +105,7 @@ pub async fn find(
     for p in plans {
         f.marked(p).await;
         f.records(p).await;
+        f.cloud_records(p).await;
         f.controls(p).await;
     }
     f.raised_groups(plans, journals).await;
@@ -331,6 +333,54 @@ impl Finds<'_> {
                     rtype: r.rtype.clone(),
                 };
                 let expires = drill_expiry(&self.found, short, max);
+                untagged(&mut self.found, t, expires, self.now);
+            }
+        }
+    }
+
+    /// Drill record sets of the plan's `[[cloud_dns]]` records, in their
+    /// managed zones, by their names (`drill-<short id>.<name>`, as
+    /// `drill-cloud-dns` names them: a record set carries no tags). Their
+    /// expiry is a Route 53 drill record's: that of the same drill's
+    /// tagged resources when they are still there, else the plan's own
+    /// budget from the name's time.
+    async fn cloud_records(&mut self, p: &Plan) {
+        let max = plan_max_duration(p);
+        let mut zones: Vec<(&str, &str)> = (p.spec.cloud_dns.iter())
+            .map(|d| (d.project.as_str(), d.zone.as_str()))
+            .collect();
+        zones.sort_unstable();
+        zones.dedup();
+        for (project, zone) in zones {
+            let sets = match self.clouds.cloud_dns.list_record_sets(project, zone).await {
+                Ok(sets) => sets,
+                Err(e) => {
+                    self.errors.push(e);
+                    continue;
+                }
+            };
+            for r in sets {
+                let Some((short, under)) =
+                    (r.name.strip_prefix(RECORD_PREFIX)).and_then(|rest| rest.split_once('.'))
+                else {
+                    continue;
+                };
+                let ours = (p.spec.cloud_dns.iter())
+                    .filter(|d| (d.project.as_str(), d.zone.as_str()) == (project, zone))
+                    .any(|d| {
+                        (d.name.trim_end_matches('.'))
+                            .eq_ignore_ascii_case(under.trim_end_matches('.'))
+                    });
+                if !ours || started_from_short_id(short).is_none() {
+                    continue;
+                }
+                let expires = drill_expiry(&self.found, short, max);
+                let t = Temp::CloudRecord {
+                    project: project.to_string(),
+                    zone: zone.to_string(),
+                    name: r.name.clone(),
+                    rtype: r.rtype.clone(),
+                };
                 untagged(&mut self.found, t, expires, self.now);
             }
         }

@@ -39,6 +39,8 @@ const SERVICE: &str = "clouddns";
 pub const REGION: &str = "global";
 /// How many of a zone's most recent changes are read for those pending.
 pub const RECENT_CHANGES: i32 = 20;
+/// The pages of a zone's record sets a sweep reads.
+const LIST_PAGES: usize = 50;
 
 /// [`CloudDns`] over the Cloud DNS API v1.
 pub struct GcpDns {
@@ -304,6 +306,43 @@ impl CloudDns for GcpDns {
             .iter()
             .find(|r| r.r#type.as_deref() == Some(rtype))
             .map(record_set_of))
+    }
+
+    async fn list_record_sets(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudRecordSet>, CloudError> {
+        const OP: &str = "resourceRecordSets.list";
+        let c = self.client(OP, zone).await?;
+        let mut out = Vec::new();
+        let mut token = String::new();
+        // A zone's record sets, a page at a time, up to a bound: a sweep
+        // reads them all, and says so when a zone holds more.
+        for _ in 0..LIST_PAGES {
+            let page = c
+                .rrsets
+                .list()
+                .set_project(project)
+                .set_managed_zone(zone)
+                .set_page_token(token)
+                .send()
+                .await
+                .map_err(|e| map(OP, zone, &e))?;
+            out.extend(page.rrsets.iter().map(record_set_of));
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(next) => token = next,
+                None => return Ok(out),
+            }
+        }
+        Err(CloudError::new(
+            "clouddns",
+            OP,
+            zone,
+            "global",
+            ErrorKind::Client,
+            format!("more than {LIST_PAGES} pages of record sets: not all were read"),
+        ))
     }
 
     async fn swap_record_set(

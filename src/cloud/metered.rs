@@ -548,6 +548,7 @@ metered! {
     CloudDns => cloud_dns;
     describe_zone(&self, project: &str, zone: &str) -> Option<CloudDnsZone> = ("clouddns:managedZones.get", "global");
     read_record_set(&self, project: &str, zone: &str, name: &str, rtype: &str) -> Option<CloudRecordSet> = ("clouddns:resourceRecordSets.list", "global");
+    list_record_sets(&self, project: &str, zone: &str) -> Vec<CloudRecordSet> = ("clouddns:resourceRecordSets.list", "global");
     delete_record_set(&self, project: &str, zone: &str, deletion: &CloudRecordSet) -> CloudDnsChange = ("clouddns:changes.create", "global");
     swap_record_set(&self, project: &str, zone: &str, deletion: Option<&CloudRecordSet>, addition: &CloudRecordSet) -> CloudDnsChange = ("clouddns:changes.create", "global");
     dns_change(&self, project: &str, zone: &str, id: &str) -> CloudDnsChange = ("clouddns:changes.get", "global");

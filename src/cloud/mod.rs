@@ -596,6 +596,15 @@ pub trait CloudDns: Send + Sync {
         rtype: &str,
     ) -> Result<Option<CloudRecordSet>, CloudError>;
 
+    /// Every record set of `zone` (`resourceRecordSets.list`, all its
+    /// pages): what a sweep looks through for a drill's record set whose
+    /// journal is gone (its name says the drill and the record it copies).
+    async fn list_record_sets(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudRecordSet>, CloudError>;
+
     /// One atomic change of `zone` (`changes.create`): deletes `deletion`
     /// (exactly as read; `None`: the record set did not exist) and adds
     /// `addition`. Refused whole when the deletion no longer matches.

@@ -421,3 +421,80 @@ async fn regression_a_sweep_finds_a_cloud_sql_clone_by_its_name_with_the_journal
     assert_eq!(left.len(), 2, "only the drill's clone went: {left:?}");
     assert!(!left.contains(&clone), "{left:?}");
 }
+
+/// Regression (a Cloud DNS drill record set was found only by its drill's
+/// journal): a drill that died right after its drill record set, its
+/// journal gone, has the set swept by its name once it expired; the
+/// production record set and a `drill-` name under another record are
+/// left alone.
+#[tokio::test]
+async fn regression_a_sweep_finds_a_cloud_dns_drill_record_by_its_name_with_the_journal_gone() {
+    let plans = orders_gcp();
+    let f = world(&plans);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After(
+            "orders-gcp/drill-cloud-dns:orders-dns".into(),
+        )),
+        ..gcp_drill()
+    };
+    let Err(EngineError::Crashed(_, run)) = e.run(&plans, &crash).await else {
+        panic!("crashed");
+    };
+    let drill = crate::steps::drill_names::record_name(&run, "orders.gcp.example.com.");
+    let short = crate::steps::drill_names::short_id(&run);
+    let foreign = format!("drill-{short}.other.gcp.example.com.");
+    let sets = |f: &FakeCloud| -> Vec<String> {
+        (f.state().cloud_rrsets.values())
+            .map(|r| r.name.clone())
+            .collect()
+    };
+    {
+        let mut s = f.state();
+        let mut r = (s.cloud_rrsets.values())
+            .find(|r| r.name == drill)
+            .cloned()
+            .unwrap_or_else(|| panic!("the drill's record set {drill}"));
+        r.name = foreign.clone();
+        let key = (
+            "drctl-emu".into(),
+            "orders-zone".into(),
+            foreign.clone(),
+            r.rtype.clone(),
+        );
+        s.cloud_rrsets.insert(key, r);
+    }
+    let gone = crate::journal::MemoryStore::new();
+    let records = |found: &[crate::cleanup::sweep::Found]| -> Vec<(String, bool)> {
+        (found.iter())
+            .filter_map(|x| match &x.resource {
+                Temp::CloudRecord { name, .. } => Some((name.clone(), x.expired)),
+                _ => None,
+            })
+            .collect()
+    };
+    let now = chrono::Utc::now();
+    let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, &gone, now).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(records(&found), [(drill.clone(), false)], "not expired yet");
+    let later = now + chrono::Duration::days(2);
+    let (found, _) = crate::cleanup::sweep::find(&f.clouds(), &plans, &gone, later).await;
+    assert_eq!(records(&found), [(drill.clone(), true)]);
+    let poll = (Duration::from_millis(1), Duration::from_millis(5));
+    let cleaned = crate::cleanup::sweep::sweep(&f.clouds(), &found, &plans, &gone, poll).await;
+    let c = (cleaned.iter())
+        .find(|c| matches!(c.resource, Temp::CloudRecord { .. }))
+        .expect("the record set swept");
+    assert_eq!(c.result, CleanupResult::Removed, "{cleaned:?}");
+    let left = sets(&f);
+    assert!(!left.contains(&drill), "{left:?}");
+    assert!(
+        left.contains(&foreign),
+        "another record's drill name stays: {left:?}"
+    );
+    assert!(
+        left.iter().any(|n| n == "orders.gcp.example.com."),
+        "production's record set stays: {left:?}"
+    );
+}

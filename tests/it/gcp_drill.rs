@@ -202,13 +202,15 @@ async fn a_drill_killed_after_its_last_step_is_cleaned_up_by_runs_resume() {
     no_clone_of(&fx, &run).await;
 }
 
-/// Regression (a Cloud SQL drill clone was found only by its drill's
-/// journal). A drill that dies right after its clone, swept from another
-/// machine with a state of its own (no journal of the drill): the sweep
-/// lists the project's instances (`instances.list`), knows the clone by its
-/// name and deletes it; production is only read.
+/// Regression (a Cloud SQL drill clone and a Cloud DNS drill record set
+/// were found only by their drill's journal). A drill that dies right
+/// after its last step, swept from another machine with a state of its
+/// own (no journal of the drill): the sweep lists the project's instances
+/// (`instances.list`) and the zone's record sets
+/// (`resourceRecordSets.list`), knows the clone and the record set by
+/// their names and deletes them; production is only read.
 #[tokio::test(flavor = "multi_thread")]
-async fn regression_a_sweep_without_the_drills_journal_removes_its_cloud_sql_clone() {
+async fn regression_a_sweep_without_the_drills_journal_removes_its_clone_and_record_set() {
     crate::needs_emulators!();
     let fx = Fixture::new("gdrillsqlsweep").await;
     seed(&fx, None).await;
@@ -217,13 +219,23 @@ async fn regression_a_sweep_without_the_drills_journal_removes_its_cloud_sql_clo
     let runs = fx.runs();
     let o = fx
         .drctl_with(
-            &drill(&["--inject-crash", "after:orders-gcp/drill-sql:orders-sql"]),
+            &drill(&[
+                "--inject-crash",
+                "after:orders-gcp/drill-cloud-dns:orders-dns",
+            ]),
             &[],
             &endpoints,
         )
         .await;
     assert_eq!(o.code, Some(1), "{}", o.all());
     let run = fx.new_run(&runs);
+    let record = drctl::steps::drill_names::record_name(&run, "orders.gcp.example.com.");
+    let zone = fx.id("orders-zone");
+    let cloud_dns = world::clouds().await.cloud_dns;
+    let left = (cloud_dns.read_record_set(PROJECT, &zone, &record, "CNAME"))
+        .await
+        .expect("resourceRecordSets.list");
+    assert!(left.is_some(), "the crash left the record set {record}");
     let (primary, replica, _) = names(&fx);
     let clone = drctl::steps::drill_names::temp_database_id(&run, &replica);
     let made = (world::clouds().await.cloud_sql)
@@ -265,6 +277,23 @@ async fn regression_a_sweep_without_the_drills_journal_removes_its_cloud_sql_clo
         o.all()
     );
     no_clone_of(&fx, &run).await;
+    assert!(
+        cleaned
+            .iter()
+            .any(|c| c["resource"]["type"] == "cloud_record"
+                && c["resource"]["name"] == record.as_str()
+                && c["result"] == "removed"),
+        "{}\n{cleaned:#?}",
+        o.all()
+    );
+    let left = (cloud_dns.read_record_set(PROJECT, &zone, &record, "CNAME"))
+        .await
+        .expect("resourceRecordSets.list");
+    assert_eq!(left, None, "the sweep removed {record}");
+    let prod = (cloud_dns.read_record_set(PROJECT, &zone, "orders.gcp.example.com.", "CNAME"))
+        .await
+        .expect("resourceRecordSets.list");
+    assert!(prod.is_some(), "production's record set stays");
     let p = (world::clouds().await.cloud_sql)
         .describe_sql(HOME, PROJECT, &primary)
         .await

@@ -267,6 +267,35 @@ impl CloudDns for FakeCloud {
             .cloned())
     }
 
+    async fn list_record_sets(
+        &self,
+        project: &str,
+        zone: &str,
+    ) -> Result<Vec<CloudRecordSet>, CloudError> {
+        self.tick("clouddns:resourceRecordSets.list", "global", zone)
+            .await?;
+        let s = self.state();
+        s.reach("clouddns", "resourceRecordSets.list", zone, "global")?;
+        if !s
+            .cloud_zones
+            .contains_key(&(project.to_string(), zone.to_string()))
+        {
+            return Err(CloudError::new(
+                "clouddns",
+                "resourceRecordSets.list",
+                zone,
+                "global",
+                ErrorKind::NotFound,
+                format!("The 'parameters.managedZone' resource named '{zone}' does not exist."),
+            )
+            .with_code("NOT_FOUND"));
+        }
+        Ok((s.cloud_rrsets.iter())
+            .filter(|((p, z, _, _), _)| p == project && z == zone)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
     async fn delete_record_set(
         &self,
         project: &str,
