@@ -392,23 +392,7 @@ async fn regression_a_sweep_without_the_drills_journal_returns_a_killed_drills_r
     assert!(s.tags.contains_key("drctl:drill-restore"), "{:?}", s.tags);
 
     // Another machine: the same plans, a state of its own (no journal).
-    let elsewhere = tempfile::tempdir().expect("state dir");
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
-        .args(["--color", "never", "--plans"])
-        .arg(fx.plans.path())
-        .arg("--endpoints")
-        .arg(world::endpoints_file())
-        .arg("--state-dir")
-        .arg(elsewhere.path())
-        .args([
-            "drill", "sweep", "--plan", "orders", "--all", "--output", "json",
-        ])
-        .stdin(Stdio::null())
-        .envs(world::run_key_env())
-        .output()
-        .await
-        .expect("drctl runs");
-    let o = crate::fixture::Ran::from_output(o);
+    let o = fx.sweep_elsewhere("orders", &world::endpoints_file()).await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     let cleaned = o.json()["cleaned"].as_array().cloned().unwrap_or_default();
     assert!(

@@ -235,6 +235,30 @@ impl Fixture {
         self.drctl_in(self.plans.path(), args, env, endpoints).await
     }
 
+    /// `drctl drill sweep --plan PLAN --all --output json` from another
+    /// machine: this fixture's plans and `endpoints`, a state of its own
+    /// (no journal of any drill this fixture ran), the suite's run key.
+    pub(crate) async fn sweep_elsewhere(&self, plan: &str, endpoints: &Path) -> Ran {
+        let elsewhere = tempfile::tempdir().expect("state dir");
+        let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
+            .args(["--color", "never", "--plans"])
+            .arg(self.plans.path())
+            .arg("--endpoints")
+            .arg(endpoints)
+            .arg("--state-dir")
+            .arg(elsewhere.path())
+            .args([
+                "drill", "sweep", "--plan", plan, "--all", "--output", "json",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .envs(world::run_key_env())
+            .output()
+            .await
+            .expect("drctl runs");
+        Ran::from_output(o)
+    }
+
     /// [`Self::drctl_with`] on the plans in `plans` (the plans on GCP,
     /// kept apart from the reference plans).
     pub(crate) async fn drctl_in(

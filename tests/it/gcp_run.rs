@@ -321,30 +321,7 @@ async fn regression_a_sweep_without_the_drills_journal_returns_a_raised_cloud_ru
         "{raised:?}"
     );
 
-    let elsewhere = tempfile::tempdir().expect("state dir");
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_drctl"))
-        .args(["--color", "never", "--plans"])
-        .arg(fx.plans.path())
-        .arg("--endpoints")
-        .arg(&endpoints)
-        .arg("--state-dir")
-        .arg(elsewhere.path())
-        .args([
-            "drill",
-            "sweep",
-            "--plan",
-            "orders-gcp",
-            "--all",
-            "--output",
-            "json",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(std::process::Stdio::null())
-        .envs(world::run_key_env())
-        .output()
-        .await
-        .expect("drctl runs");
-    let o = crate::fixture::Ran::from_output(o);
+    let o = fx.sweep_elsewhere("orders-gcp", &endpoints).await;
     let cleaned = o.json()["cleaned"].as_array().cloned().unwrap_or_default();
     assert!(
         cleaned.iter().any(|c| c["resource"]["type"] == "raised"
