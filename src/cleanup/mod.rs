@@ -117,20 +117,7 @@ async fn dispatch(
             let at = (region.as_str(), project.as_str(), name.as_str());
             drill_sql::remove(clouds, at, poll, deadline).await
         }
-        Temp::MigSize {
-            region,
-            project,
-            group,
-            restore,
-            ..
-        } => {
-            // An older drctl's `drill-mig`: returned through the role, which
-            // finds the autoscaler (or not) as the group names it now.
-            let name = format!("{project}/{group}");
-            let at = (ResourceKind::InstanceGroup, region.as_str(), name.as_str());
-            let size = crate::cloud::Size::Count(*restore);
-            drill_raise::restore_unmarked(clouds, at, size, owner, poll, deadline).await
-        }
+        t @ Temp::MigSize { .. } => older_mig(clouds, t, owner, (poll, deadline)).await,
         t @ Temp::RunFloor { .. } => Ok(run_floor_left(t)),
         Temp::Raised {
             kind,
@@ -187,6 +174,59 @@ async fn older_nodes(
     let name = format!("{cluster}/{group}");
     let at = (ResourceKind::NodeGroup, region.as_str(), name.as_str());
     let size = crate::cloud::Size::Bounds(*restore);
+    drill_raise::restore_unmarked(clouds, at, size, owner, poll, deadline).await
+}
+
+/// A managed instance group an older drctl's `drill-mig` raised (its
+/// restore point journaled with the autoscaler whose minimum it was, the
+/// group never marked), returned through the capacity role as
+/// `project/group`, but only while the group is sized as the drill found
+/// it: by that autoscaler's minimum, or by its target size when the drill
+/// named none. An autoscaler attached or taken away since makes the
+/// journaled number another setting's, and nothing is written.
+async fn older_mig(
+    clouds: &Clouds,
+    temp: &Temp,
+    owner: &CapacityOwner,
+    (poll, deadline): ((Duration, Duration), std::time::Instant),
+) -> Result<(CleanupResult, String), CloudError> {
+    let Temp::MigSize {
+        region,
+        project,
+        group,
+        autoscaler,
+        restore,
+    } = temp
+    else {
+        return Ok((
+            CleanupResult::Failed,
+            format!("{temp} is no instance group"),
+        ));
+    };
+    let Some(now) = (clouds.instance_groups)
+        .describe_mig(region, project, group)
+        .await?
+    else {
+        let gone = format!("group {group} does not exist in {region}");
+        return Ok((CleanupResult::Absent, gone));
+    };
+    if now.autoscaler != *autoscaler {
+        let said = |a: &Option<String>| {
+            a.as_ref()
+                .map_or("no autoscaler".to_string(), |a| format!("autoscaler {a}"))
+        };
+        return Ok((
+            CleanupResult::Failed,
+            format!(
+                "left alone: the drill's journal names {} of group {group}, which has {} now: {restore} is not its setting to return to",
+                said(autoscaler),
+                said(&now.autoscaler)
+            ),
+        ));
+    }
+    let name = format!("{project}/{group}");
+    let at = (ResourceKind::InstanceGroup, region.as_str(), name.as_str());
+    let size = crate::cloud::Size::Count(*restore);
     drill_raise::restore_unmarked(clouds, at, size, owner, poll, deadline).await
 }
 

@@ -75,9 +75,9 @@ fn copies_a_plan_cluster(plans: &[Plan], region: &str, run: &str, id: &str) -> b
 /// tags, Cloud SQL clones and drill records (Route 53's and Cloud DNS's)
 /// by their names, drill controls by their keys (beside production's) and
 /// drill health checks by the drill control they read; raised groups of
-/// every capacity kind (node groups, instance groups and Cloud Run
-/// services carry no drill tags) by the journals in `journals` of the
-/// drills that raised them. Regions that do not answer are reported, not fatal; so are
+/// every capacity kind by the journals in `journals` of the drills that
+/// raised them (and every kind's but a managed instance group's by its
+/// marks too). Regions that do not answer are reported, not fatal; so are
 /// journals that cannot be read.
 pub async fn find(
     clouds: &Clouds,
@@ -354,6 +354,9 @@ impl Finds<'_> {
         for (project, zone) in zones {
             let sets = match self.clouds.cloud_dns.list_record_sets(project, zone).await {
                 Ok(sets) => sets,
+                // No zone, no drill record in it (as a Route 53 zone not
+                // found is skipped).
+                Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => continue,
                 Err(e) => {
                     self.errors.push(e);
                     continue;
@@ -675,7 +678,7 @@ async fn marks_vouch(
     else {
         return Ok(false);
     };
-    let Some(scaling) = kind.scaling() else {
+    let Some(scaling) = kind.scaling().filter(|s| s.carries_marks()) else {
         return Ok(false);
     };
     let marked = match scaling.read(clouds, region, group).await {

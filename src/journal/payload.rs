@@ -235,8 +235,9 @@ impl Temp {
 
     /// The group it raised, when it is a raised group: its region and its
     /// name as the capacity role names it (`cluster/nodegroup` for a node
-    /// group, `project/group` for a managed instance group), whatever the
-    /// restore point (two records of one group are one group).
+    /// group, `project/group` for a managed instance group; an older Cloud
+    /// Run floor by its service alone), whatever the restore point (two
+    /// records of one group are one group).
     pub fn raised_group(&self) -> Option<(&str, String)> {
         match self {
             Self::Capacity { region, group } => Some((region, group.clone())),
@@ -252,12 +253,14 @@ impl Temp {
                 group,
                 ..
             } => Some((region, format!("{project}/{group}"))),
+            // The service alone, never the role's `project/service`: an
+            // older `drill-run` raised the revision-level floor, which no
+            // cleanup of this drctl returns (`cleanup::run_floor_left`), so
+            // a name that matched would refuse every later drill of the
+            // service and fail every sweep.
             Self::RunFloor {
-                region,
-                project,
-                service,
-                ..
-            } => Some((region, format!("{project}/{service}"))),
+                region, service, ..
+            } => Some((region, service.clone())),
             Self::Raised { region, group, .. } => Some((region, group.clone())),
             _ => None,
         }

@@ -97,9 +97,13 @@ impl Driver<'_, '_> {
 
     /// The name of a write of `want` to `group` (`Scaling::set`'s key):
     /// a step's is its run's, the group's and the size's, so the same
-    /// write sent again after a crash is the same write; a cleanup's
-    /// carries the time, so another drill's return to the same size is
-    /// never taken for it.
+    /// write sent again (a lost answer, a resume after a crash) is the same
+    /// write, made once (`engine::fault_loop` proves it for every call of
+    /// every step); a cleanup's carries the time, so another drill's return
+    /// to the same size is never taken for it. Its cost: a resumed run
+    /// whose group someone lowered meanwhile gets the first write's answer
+    /// back within the provider's window, and says another writer changed
+    /// the group rather than write again.
     pub(crate) fn write_key(&self, group: &Group<'_>, want: Size) -> String {
         let at = format!("{}/{}/{want}", group.region, group.name);
         match self {
@@ -499,6 +503,21 @@ impl Raising {
                 Finding::ok(&what, &self.region, state).with_facts(&r)
             }
             Err(why) => Finding::blocks(&what, &self.region, "could not be read", why),
+        }
+    }
+
+    /// Why a preflight blocks on group `r` (pure), the failover's and the
+    /// drill's alike: a raise of it would be refused (a size of another
+    /// shape, above its ceiling, a failed change), or a group of three
+    /// bounds is short of the active size ([`short_of`], what `status`
+    /// judges a standby by).
+    pub fn refusal(&self, r: &Reading) -> Option<String> {
+        match decide_size(Some(r), r.size.raised(self.size)) {
+            SizeNext::Refuse(why) => Some(why),
+            _ => match (r.size, self.size) {
+                (Size::Bounds(now), Size::Bounds(active)) => short_of(now, active),
+                _ => None,
+            },
         }
     }
 

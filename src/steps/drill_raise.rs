@@ -193,7 +193,13 @@ impl Action for DrillRaise {
         let judged = match self.at() {
             Ok(g) => match self.next(cx, &g).await {
                 Ok((r, RaiseNext::Refuse(why))) => Ok(Some((r, Some(why)))),
-                Ok((r, _)) => Ok(Some((r, None))),
+                // What the raise itself would refuse (a ceiling below the
+                // active size) blocks before the drill starts, as a
+                // failover's preflight does.
+                Ok((r, _)) => {
+                    let why = self.refusal(&r);
+                    Ok(Some((r, why)))
+                }
                 Err(e) => Err(e.summary()),
             },
             Err(e) => Err(e.summary()),
@@ -352,10 +358,10 @@ pub async fn restore(
 }
 
 /// [`restore`] of a group whose drill journaled its restore point but
-/// marked nothing on it (`Temp::NodeCapacity`: an older drctl's
-/// `drill-nodes`): the same rules, but for the marks, which were never
-/// there to be taken off by a failover; whose owner it is rests on
-/// `owner` (the journals and the lock) alone.
+/// marked nothing on it (`Temp::NodeCapacity`, `Temp::MigSize`: an older
+/// drctl's `drill-nodes` and `drill-mig`): the same rules, but for the
+/// marks, which were never there to be taken off by a failover; whose
+/// owner it is rests on `owner` (the journals and the lock) alone.
 // A cleanup's failure is a result of its own; only a cloud error is an error.
 #[allow(clippy::result_large_err)]
 pub async fn restore_unmarked(

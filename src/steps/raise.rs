@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::capacity::{self, Driver, Raising, SizeNext, decide_size};
+use super::capacity::{self, Driver, Raising};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::Size;
 use crate::steps::graph::Builder;
@@ -70,21 +70,6 @@ pub struct RaiseOutput {
 
 impl StepOutput for RaiseOutput {
     const KIND: KindName = KindName::Raise;
-}
-
-impl Raise {
-    /// Why preflight blocks on group `r` (pure): the step would refuse it,
-    /// or a group of three bounds is short of the active size
-    /// ([`capacity::short_of`], what `status` judges a standby by).
-    fn refusal(&self, r: &crate::plan::kinds::scaling::Reading) -> Option<String> {
-        match decide_size(Some(r), r.size.raised(self.size)) {
-            SizeNext::Refuse(why) => Some(why),
-            _ => match (r.size, self.size) {
-                (Size::Bounds(now), Size::Bounds(active)) => capacity::short_of(now, active),
-                _ => None,
-            },
-        }
-    }
 }
 
 #[async_trait]
