@@ -312,21 +312,10 @@ impl Finds<'_> {
                 }
             };
             for r in records {
-                let Some(rest) = r.name.strip_prefix(RECORD_PREFIX) else {
+                let names = p.spec.dns.iter().map(|d| d.name.as_str());
+                let Some(short) = drill_record_of(&r.name, names) else {
                     continue;
                 };
-                let Some((short, under)) = rest.split_once('.') else {
-                    continue;
-                };
-                let under = level_base(under);
-                let ours = p.spec.dns.iter().any(|d| {
-                    d.name
-                        .trim_end_matches('.')
-                        .eq_ignore_ascii_case(under.trim_end_matches('.'))
-                });
-                if !ours || started_from_short_id(short).is_none() {
-                    continue;
-                }
                 let t = Temp::Record {
                     zone: zone.name.clone(),
                     name: r.name.clone(),
@@ -363,20 +352,12 @@ impl Finds<'_> {
                 }
             };
             for r in sets {
-                let Some((short, under)) =
-                    (r.name.strip_prefix(RECORD_PREFIX)).and_then(|rest| rest.split_once('.'))
-                else {
+                let names = (p.spec.cloud_dns.iter())
+                    .filter(|d| (d.project.as_str(), d.zone.as_str()) == (project, zone))
+                    .map(|d| d.name.as_str());
+                let Some(short) = drill_record_of(&r.name, names) else {
                     continue;
                 };
-                let ours = (p.spec.cloud_dns.iter())
-                    .filter(|d| (d.project.as_str(), d.zone.as_str()) == (project, zone))
-                    .any(|d| {
-                        (d.name.trim_end_matches('.'))
-                            .eq_ignore_ascii_case(under.trim_end_matches('.'))
-                    });
-                if !ours || started_from_short_id(short).is_none() {
-                    continue;
-                }
                 let expires = drill_expiry(&self.found, short, max);
                 let t = Temp::CloudRecord {
                     project: project.to_string(),
@@ -527,6 +508,20 @@ fn is_copy_of(name: &str, short: &str, base: &str) -> bool {
         return false;
     };
     temp_database_id(&format!("{stamp}-copy-{suffix}"), base) == name
+}
+
+/// The short id of the drill whose record `name` is (`drill-<short
+/// id>.<name>`, a level of a failover chain's included), when it is one
+/// under one of `names` (a plan's record names) with a drill's time in it:
+/// the one rule Route 53's and Cloud DNS's drill records are found by.
+fn drill_record_of<'a, 'n>(
+    name: &'a str,
+    mut names: impl Iterator<Item = &'n str>,
+) -> Option<&'a str> {
+    let (short, under) = name.strip_prefix(RECORD_PREFIX)?.split_once('.')?;
+    let under = level_base(under).trim_end_matches('.');
+    let ours = names.any(|n| n.trim_end_matches('.').eq_ignore_ascii_case(under));
+    (ours && started_from_short_id(short).is_some()).then_some(short)
 }
 
 /// The name a level of a failover chain stands for: `drctl-failover-K.<name>`
@@ -728,6 +723,33 @@ mod tests {
 
     fn plans() -> Vec<Plan> {
         crate::plan::reference()
+    }
+
+    /// A drill record is one under a plan's record name (or a level of its
+    /// failover chain), with a drill's time in its name; nothing else is.
+    #[test]
+    fn a_drill_records_name_says_its_drill_under_a_plans_name_only() {
+        let names = || ["orders.gcp.example.com.", "api.example.com"].into_iter();
+        for (name, want) in [
+            (
+                "drill-20261127t052145z-2e70.orders.gcp.example.com.",
+                Some("20261127t052145z-2e70"),
+            ),
+            (
+                "drill-20261127t052145z-2e70.API.example.com.",
+                Some("20261127t052145z-2e70"),
+            ),
+            (
+                "drill-20261127t052145z-2e70.drctl-failover-1.api.example.com",
+                Some("20261127t052145z-2e70"),
+            ),
+            ("drill-20261127t052145z-2e70.other.example.com.", None),
+            ("drill-not-a-time.orders.gcp.example.com.", None),
+            ("orders.gcp.example.com.", None),
+            ("drill-20261127t052145z-2e70", None),
+        ] {
+            assert_eq!(drill_record_of(name, names()), want, "{name}");
+        }
     }
 
     /// A drill's copy is known by its name alone: the short id read back

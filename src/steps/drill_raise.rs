@@ -375,6 +375,42 @@ pub async fn restore_unmarked(
     restore_as(clouds, at, restore, (None, owner, false), (poll, deadline)).await
 }
 
+/// Why a cleanup leaves group `read` alone before it decides whose it is
+/// (pure): its restore point is a size of another shape, it carries
+/// another drill's marks than `run`'s, or (for a drill that never marked,
+/// `drill_marked` false) any drill's marks: that drill raised it since,
+/// and its own cleanup returns it.
+fn left_alone(
+    read: &Reading,
+    restore: Size,
+    (run, drill_marked): (Option<&str>, bool),
+) -> Option<(CleanupResult, String)> {
+    if !restore.same_shape(read.size) {
+        return Some((
+            CleanupResult::Failed,
+            format!(
+                "left alone: its restore point {restore} is a size of another shape than its {}: another drctl's journal",
+                read.size
+            ),
+        ));
+    }
+    let marked_by = read.marks.get(RUN_TAG)?;
+    if let Some(want) = run.filter(|want| want != marked_by) {
+        return Some((
+            CleanupResult::Failed,
+            format!("left alone: it carries the marks of drill {marked_by}, not of {want}"),
+        ));
+    }
+    (!drill_marked).then(|| {
+        (
+            CleanupResult::NotOurs,
+            format!(
+                "left alone: drill {marked_by} has raised it since, and its cleanup returns it"
+            ),
+        )
+    })
+}
+
 // A cleanup's failure is a result of its own; only a cloud error is an error.
 #[allow(clippy::result_large_err)]
 async fn restore_as(
@@ -395,33 +431,8 @@ async fn restore_as(
     let Some(read) = g.read(clouds).await? else {
         return Ok((CleanupResult::Absent, format!("{g} does not exist")));
     };
-    if !restore.same_shape(read.size) {
-        return Ok((
-            CleanupResult::Failed,
-            format!(
-                "left alone: its restore point {restore} is a size of another shape than its {}: another drctl's journal",
-                read.size
-            ),
-        ));
-    }
-    if let (Some(want), Some(marked_by)) = (run, read.marks.get(RUN_TAG))
-        && want != marked_by
-    {
-        return Ok((
-            CleanupResult::Failed,
-            format!("left alone: it carries the marks of drill {marked_by}, not of {want}"),
-        ));
-    }
-    // A drill that never marked (an older drctl's) finds another drill's
-    // marks on the group: that drill raised it since, and its own cleanup
-    // returns it; neither its size nor its marks are this one's to touch.
-    if let (false, Some(marked_by)) = (drill_marked, read.marks.get(RUN_TAG)) {
-        return Ok((
-            CleanupResult::NotOurs,
-            format!(
-                "left alone: drill {marked_by} has raised it since, and its cleanup returns it"
-            ),
-        ));
+    if let Some(left) = left_alone(&read, restore, (run, drill_marked)) {
+        return Ok(left);
     }
     let by = Driver::Cleanup {
         clouds,
