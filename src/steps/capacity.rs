@@ -533,7 +533,7 @@ impl Raising {
     pub fn planned(&self, g: &Group<'_>, read: Option<&Reading>, desired: String) -> Planned {
         let unit = g.scaling.unit();
         Planned {
-            call: g.scaling.calls().set.into(),
+            call: (read.map_or(g.scaling.calls().set, |r| g.scaling.set_call(r))).into(),
             resource: self.group.clone(),
             region: self.region.clone(),
             current: read.map_or("missing".into(), |r| {
@@ -767,7 +767,7 @@ impl Group<'_> {
                     ));
                 }
                 SizeNext::Set => {
-                    let what = format!("{} of {}", self.scaling.calls().set, self.name);
+                    let what = format!("{} of {}", self.scaling.set_call(&now), self.name);
                     by.fenced(&what, self.region).await?;
                     let key = by.write_key(self, want);
                     let op = (self.scaling)

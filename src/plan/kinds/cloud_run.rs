@@ -475,6 +475,10 @@ impl Scaling for CloudRunScaling {
         }
     }
 
+    fn set_call(&self, _: &Reading) -> &'static str {
+        self.calls().set
+    }
+
     fn missing_hint(&self) -> &'static str {
         "deploy the service in that region, or fix `project` and the service's name in the plan"
     }

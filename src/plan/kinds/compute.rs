@@ -255,6 +255,10 @@ impl Scaling for AsgScaling {
         }
     }
 
+    fn set_call(&self, _: &Reading) -> &'static str {
+        self.calls().set
+    }
+
     fn missing_hint(&self) -> &'static str {
         "create it (terraform/compute.tf) or fix the group's name in the plan"
     }

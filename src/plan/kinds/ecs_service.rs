@@ -319,6 +319,10 @@ impl Scaling for EcsScaling {
         }
     }
 
+    fn set_call(&self, _: &Reading) -> &'static str {
+        self.calls().set
+    }
+
     fn missing_hint(&self) -> &'static str {
         "create it (terraform/ecs.tf) or fix `cluster/service` in the plan"
     }

@@ -320,6 +320,7 @@ pub struct MigScaling;
 const GET: &str = "compute:regionInstanceGroupManagers.get";
 const RESIZE: &str = "compute:regionInstanceGroupManagers.resize";
 const OPERATION: &str = "compute:regionOperations.get";
+const AUTOSCALER_PATCH: &str = "compute:regionAutoscalers.patch";
 
 /// `project/group` as the two names ([`super::scaling::group_names`]).
 // The adapters' error type, which the role's actions return.
@@ -450,10 +451,19 @@ impl Scaling for MigScaling {
                 "compute:regionAutoscalers.get",
                 "compute:regionInstanceGroupManagers.listManagedInstances",
                 RESIZE,
-                "compute:regionAutoscalers.patch",
+                AUTOSCALER_PATCH,
                 OPERATION,
             ],
             waits: &[RESIZE],
+        }
+    }
+
+    fn set_call(&self, read: &Reading) -> &'static str {
+        // Only a group with an autoscaler reads with a ceiling (its
+        // maximum), and its size is the autoscaler's minimum.
+        match read.ceiling {
+            Some(_) => AUTOSCALER_PATCH,
+            None => RESIZE,
         }
     }
 
@@ -497,7 +507,7 @@ impl Scaling for MigScaling {
                     "autoscaler {} allows at most {} instances, below {n}",
                     a.name, a.max
                 );
-                let (service, operation) = super::call_parts("compute:regionAutoscalers.patch");
+                let (service, operation) = super::call_parts(AUTOSCALER_PATCH);
                 let kind = ErrorKind::Client;
                 return Err(CloudError::new(
                     service, operation, &a.name, region, kind, why,
@@ -505,19 +515,20 @@ impl Scaling for MigScaling {
             }
             Some(a) => {
                 let id = request_id(&format!("{key}/min"));
-                ig.set_autoscaler_min(region, project, &a.name, n, &id)
-                    .await?
+                let op = ig.set_autoscaler_min(region, project, &a.name, n, &id);
+                (AUTOSCALER_PATCH, op.await?)
             }
             None => {
-                ig.resize_mig(region, project, name, n, &request_id(key))
-                    .await?
+                let id = request_id(key);
+                (RESIZE, ig.resize_mig(region, project, name, n, &id).await?)
             }
         };
+        let (call, op) = op;
         match (op.done, op.error) {
             (false, _) => Ok(Some(op.name)),
             (true, None) => Ok(None),
             (true, Some(why)) => {
-                let (service, operation) = super::call_parts(RESIZE);
+                let (service, operation) = super::call_parts(call);
                 let why = format!("operation {} failed: {why}", op.name);
                 Err(CloudError::new(
                     service,

@@ -334,6 +334,10 @@ impl Scaling for NodeScaling {
         }
     }
 
+    fn set_call(&self, _: &Reading) -> &'static str {
+        self.calls().set
+    }
+
     fn missing_hint(&self) -> &'static str {
         "create it (terraform/eks.tf) or fix `cluster/nodegroup` in the plan"
     }

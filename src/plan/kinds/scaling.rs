@@ -163,6 +163,11 @@ pub trait Scaling: Sync {
     fn size_of(&self, planned: Capacity) -> Size;
     /// Its calls.
     fn calls(&self) -> ScalingCalls;
+    /// The call a write of its size makes to the group read as `read` (an
+    /// autoscaled managed instance group's minimum is its autoscaler's
+    /// `patch`, not the group's `resize`): what a preview people approve
+    /// shows, and what a fence names.
+    fn set_call(&self, read: &Reading) -> &'static str;
     /// What to do when a group is missing (create it, or fix the plan).
     fn missing_hint(&self) -> &'static str;
     /// Reads group `group` in `region` (`Ok(None)`: it does not exist).

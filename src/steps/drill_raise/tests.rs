@@ -476,9 +476,15 @@ impl crate::steps::TempJournal for Recording {
     }
 }
 
+/// What `run_in` asks of the step instead of its run.
+#[derive(Clone, Copy)]
+enum Ask {
+    Preflight,
+    Preview,
+}
+
 tokio::task_local! {
-    /// Whether `run_in` asks the step's preflight instead of its run.
-    static PREFLIGHT: bool;
+    static ASK: Ask;
 }
 
 /// What the preflight of subject `s`'s drill step (`drill`) or failover
@@ -489,8 +495,20 @@ async fn preflight_of(fake: &FakeCloud, s: &Subject, drill: bool, run: &str) -> 
     let store = Arc::new(MemoryStore::new());
     let step = (s, &steps[..], &kind);
     let clouds = fake.clouds();
-    let found = PREFLIGHT.scope(true, run_in(&clouds, &store, None, run, step));
+    let found = ASK.scope(Ask::Preflight, run_in(&clouds, &store, None, run, step));
     serde_json::from_value(found.await.unwrap()).unwrap()
+}
+
+/// What the preview of subject `s`'s failover step plans, against `fake`
+/// (its `Planned` calls, as values).
+async fn preview_of(fake: &FakeCloud, s: &Subject) -> Value {
+    let steps = s.graph(false);
+    let kind = s.step_of(&steps, true);
+    let store = Arc::new(MemoryStore::new());
+    let step = (s, &steps[..], &kind);
+    let clouds = fake.clouds();
+    let planned = ASK.scope(Ask::Preview, run_in(&clouds, &store, None, "p1", step));
+    planned.await.unwrap()
 }
 
 /// Runs `kind` (a step of `steps`) as run `run` against `fake`.
@@ -550,10 +568,12 @@ async fn run_in(
         temps,
         control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
     };
-    match PREFLIGHT.try_with(|p| *p).unwrap_or(false) {
-        // Its findings, as a value, for `preflight_of`.
-        true => Ok(serde_json::to_value(kind.action().preflight(&cx).await).unwrap()),
-        false => kind.action().run(&cx).await,
+    match ASK.try_with(|a| *a) {
+        // Its findings or its plan, as a value, for `preflight_of` and
+        // `preview_of`.
+        Ok(Ask::Preflight) => Ok(serde_json::to_value(kind.action().preflight(&cx).await).unwrap()),
+        Ok(Ask::Preview) => Ok(serde_json::to_value(kind.action().preview(&cx).await?).unwrap()),
+        Err(_) => kind.action().run(&cx).await,
     }
 }
 
@@ -1307,6 +1327,17 @@ async fn a_managed_instance_groups_autoscaler_has_its_minimum_raised_not_its_siz
     let (r, g) = s.at(s.target);
     (fake.state().migs.get_mut(&mig_key(&r, &g)).unwrap()).autoscaler =
         Some(("workers-as".into(), 1, 8));
+    // The preview people approve names the write that will be made.
+    let planned = preview_of(&fake, s).await;
+    assert_eq!(
+        planned[0]["call"], "compute:regionAutoscalers.patch",
+        "{planned}"
+    );
+    let plain = preview_of(&MIG.world(), s).await;
+    assert_eq!(
+        plain[0]["call"],
+        "compute:regionInstanceGroupManagers.resize"
+    );
     let (clouds, log) = crate::cloud::metered::Metered::wrap(fake.clouds());
     let count = |label: &str| log.calls().iter().filter(|c| c.label == label).count();
     let steps = s.graph(false);
