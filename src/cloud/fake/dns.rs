@@ -167,6 +167,32 @@ impl Dns for FakeCloud {
     }
 }
 
+impl FakeState {
+    /// What `resourceRecordSets.list` of `zone` in `project` answers before
+    /// it lists (for `res`): an unreachable API, or a zone that does not
+    /// exist, as Cloud DNS names it.
+    // The adapters' own error type.
+    #[allow(clippy::result_large_err)]
+    fn zone_listed(&self, (project, zone): (&str, &str), res: &str) -> Result<(), CloudError> {
+        self.reach("clouddns", "resourceRecordSets.list", res, "global")?;
+        if self
+            .cloud_zones
+            .contains_key(&(project.to_string(), zone.to_string()))
+        {
+            return Ok(());
+        }
+        Err(CloudError::new(
+            "clouddns",
+            "resourceRecordSets.list",
+            res,
+            "global",
+            ErrorKind::NotFound,
+            format!("The 'parameters.managedZone' resource named '{zone}' does not exist."),
+        )
+        .with_code("NOT_FOUND"))
+    }
+}
+
 /// A Cloud DNS record set's key in the fake.
 fn rrset_key(
     project: &str,
@@ -247,21 +273,7 @@ impl CloudDns for FakeCloud {
         self.tick("clouddns:resourceRecordSets.list", "global", name)
             .await?;
         let s = self.state();
-        s.reach("clouddns", "resourceRecordSets.list", name, "global")?;
-        if !s
-            .cloud_zones
-            .contains_key(&(project.to_string(), zone.to_string()))
-        {
-            return Err(CloudError::new(
-                "clouddns",
-                "resourceRecordSets.list",
-                name,
-                "global",
-                ErrorKind::NotFound,
-                format!("The 'parameters.managedZone' resource named '{zone}' does not exist."),
-            )
-            .with_code("NOT_FOUND"));
-        }
+        s.zone_listed((project, zone), name)?;
         Ok(s.cloud_rrsets
             .get(&rrset_key(project, zone, name, rtype))
             .cloned())
@@ -275,21 +287,7 @@ impl CloudDns for FakeCloud {
         self.tick("clouddns:resourceRecordSets.list", "global", zone)
             .await?;
         let s = self.state();
-        s.reach("clouddns", "resourceRecordSets.list", zone, "global")?;
-        if !s
-            .cloud_zones
-            .contains_key(&(project.to_string(), zone.to_string()))
-        {
-            return Err(CloudError::new(
-                "clouddns",
-                "resourceRecordSets.list",
-                zone,
-                "global",
-                ErrorKind::NotFound,
-                format!("The 'parameters.managedZone' resource named '{zone}' does not exist."),
-            )
-            .with_code("NOT_FOUND"));
-        }
+        s.zone_listed((project, zone), zone)?;
         Ok((s.cloud_rrsets.iter())
             .filter(|((p, z, _, _), _)| p == project && z == zone)
             .map(|(_, r)| r.clone())
