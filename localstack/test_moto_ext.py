@@ -542,5 +542,36 @@ class EcsServices(unittest.TestCase):
         self.assertEqual(len(self.ecs.list_services(cluster="orders-ecs-use1-t")["serviceArns"]), 1)
 
 
+class ReadOnce(unittest.TestCase):
+    """The speed section of moto_ext.py: what it reads once answers as moto did."""
+
+    def test_eks_still_checks_the_role_arns_partition(self):
+        eks = client("eks", "us-east-1")
+        vpc = {"subnetIds": ["subnet-1"]}
+        with self.assertRaises(ClientError) as c:
+            eks.create_cluster(name="bad-role", roleArn="arn:nowhere:iam::123456789012:role/r",
+                               resourcesVpcConfig=vpc)
+        self.assertEqual(c.exception.response["Error"]["Code"], "InvalidParameterException")
+        self.assertIn("Invalid Role Arn", c.exception.response["Error"]["Message"])
+        for partition in ("aws", "aws-cn", "aws-us-gov"):
+            name = f"good-role-{partition}"
+            eks.create_cluster(name=name, roleArn=f"arn:{partition}:iam::123456789012:role/r",
+                               resourcesVpcConfig=vpc)
+            self.assertEqual(eks.describe_cluster(name=name)["cluster"]["name"], name)
+        eks.create_nodegroup(clusterName="good-role-aws", nodegroupName="g", subnets=["subnet-1"],
+                             nodeRole="arn:aws:iam::123456789012:role/n")
+        with self.assertRaises(ClientError) as c:
+            eks.create_nodegroup(clusterName="good-role-aws", nodegroupName="h", subnets=["subnet-1"],
+                                 nodeRole="arn:aws:iam::123456789012:user/n")
+        self.assertEqual(c.exception.response["Error"]["Code"], "InvalidParameterException")
+
+    def test_every_service_is_still_dispatched(self):
+        # The dispatcher finds a service by its module's name: ones moto
+        # serves by host header alone must still answer.
+        self.assertEqual(client("ecs", "eu-west-1").list_clusters()["clusterArns"], [])
+        self.assertIsNotNone(client("sts", "us-east-1").get_caller_identity()["Account"])
+        self.assertEqual(client("eks", "eu-west-1").list_clusters()["clusters"], [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
