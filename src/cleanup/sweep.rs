@@ -18,6 +18,7 @@
 //! is journaled as a run of its own (`kind = sweep`): what it found, then
 //! each removal with its proof, like a drill's cleanup.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -93,10 +94,12 @@ pub async fn find(
     regions.dedup();
     let mut f = Finds {
         clouds,
+        journals,
         now,
         found: Vec::new(),
         errors: Vec::new(),
         checks: None,
+        budgets: BTreeMap::new(),
     };
     for region in &regions {
         f.databases(plans, region).await;
@@ -117,16 +120,55 @@ pub async fn find(
 /// What a sweep has found so far, and the regions that did not answer.
 struct Finds<'c> {
     clouds: &'c Clouds,
+    /// The state's journals: a drill's own budget when it is there.
+    journals: &'c dyn JournalStore,
     now: DateTime<Utc>,
     found: Vec<Found>,
     errors: Vec<CloudError>,
     /// Route 53's health checks, listed once (when a plan has controls).
     checks: Option<Vec<crate::cloud::HealthCheck>>,
+    /// The `--max-duration` each drill's journal says, by short id, read
+    /// once (`None`: no journal of it, or none said).
+    budgets: BTreeMap<String, Option<Duration>>,
 }
 
 impl Finds<'_> {
     fn expired(&self, e: Option<DateTime<Utc>>) -> bool {
         e.is_some_and(|e| e <= self.now)
+    }
+
+    /// When a drill resource without tags, of the drill whose short id is
+    /// `short`, expires ([`drill_expiry`]): with the same drill's tagged
+    /// resources when they are still there; else with the
+    /// `--max-duration` its journal says, when the journal is in the
+    /// state and says more than `max`, its plan's budget (a drill run for
+    /// longer keeps its records and clones until its own end); else by
+    /// `max`. A state whose
+    /// journals cannot be read leaves it unexpired, and says why.
+    async fn untagged_expiry(&mut self, short: &str, max: Duration) -> Option<DateTime<Utc>> {
+        let tagged = (self.found.iter())
+            .any(|f| f.expires.is_some() && f.run.as_deref().is_some_and(|r| short_id(r) == short));
+        if tagged {
+            return drill_expiry(&self.found, short, max);
+        }
+        if !self.budgets.contains_key(short) {
+            let read = crate::journal::runs::read_runs(self.journals, |id| short_id(id) == short);
+            match read.await {
+                Ok(read) => {
+                    self.budgets
+                        .insert(short.to_string(), journaled_budget(&read.runs));
+                }
+                Err(e) => {
+                    self.errors.push(journals_unread(e));
+                    return None;
+                }
+            }
+        }
+        // Never shorter than the plan's: a journal (one a writer of the
+        // state forged, with no run keys listed) can keep a leftover
+        // longer, never make a live drill's resource expire early.
+        let journaled = self.budgets.get(short).copied().flatten();
+        drill_expiry(&self.found, short, journaled.map_or(max, |j| j.max(max)))
     }
 
     /// Temporary databases in `region`, by their drill tags: only copies of
@@ -250,17 +292,7 @@ impl Finds<'_> {
         }
         let left = match capacity::left_raised(journals, "").await {
             Ok(left) => left,
-            Err(e) => {
-                self.errors.push(CloudError::new(
-                    "state",
-                    "read journals",
-                    "drill journals",
-                    "state",
-                    crate::cloud::ErrorKind::Server,
-                    format!("the drills' journals, which name raised groups, cannot be read: {e}"),
-                ));
-                return;
-            }
+            Err(e) => return self.errors.push(journals_unread(e)),
         };
         for l in left {
             let Some(o) = off
@@ -321,7 +353,7 @@ impl Finds<'_> {
                     name: r.name.clone(),
                     rtype: r.rtype.clone(),
                 };
-                let expires = drill_expiry(&self.found, short, max);
+                let expires = self.untagged_expiry(short, max).await;
                 untagged(&mut self.found, t, expires, self.now);
             }
         }
@@ -358,7 +390,7 @@ impl Finds<'_> {
                 let Some(short) = drill_record_of(&r.name, names) else {
                     continue;
                 };
-                let expires = drill_expiry(&self.found, short, max);
+                let expires = self.untagged_expiry(short, max).await;
                 let t = Temp::CloudRecord {
                     project: project.to_string(),
                     zone: zone.to_string(),
@@ -392,7 +424,19 @@ impl Finds<'_> {
                     continue;
                 }
             };
-            for i in list {
+            // A region Cloud SQL could not reach may hold a clone: said as
+            // a region that did not answer, never taken for "none there".
+            for (region, why) in &list.unreachable {
+                self.errors.push(CloudError::new(
+                    "sqladmin",
+                    "instances.list",
+                    project,
+                    region,
+                    crate::cloud::ErrorKind::Server,
+                    format!("Cloud SQL could not reach this region, so its instances were not listed (REGION_UNREACHABLE: {why})"),
+                ));
+            }
+            for i in list.instances {
                 let Some(short) = short_id_of_copy(&i.name) else {
                     continue;
                 };
@@ -405,7 +449,7 @@ impl Finds<'_> {
                 let Some(plan) = plans.iter().find(of) else {
                     continue;
                 };
-                let expires = drill_expiry(&self.found, short, plan_max_duration(plan));
+                let expires = self.untagged_expiry(short, plan_max_duration(plan)).await;
                 let t = Temp::SqlClone {
                     region: i.region.clone(),
                     project: project.to_string(),
@@ -467,12 +511,44 @@ impl Finds<'_> {
                     let Some(short) = drill_of_control(&base, c) else {
                         continue;
                     };
-                    let expires = drill_expiry(&self.found, short, max);
+                    let expires = self.untagged_expiry(short, max).await;
                     untagged(&mut self.found, t, expires, self.now);
                 }
             }
         }
     }
+}
+
+/// The drills' journals could not be read, as a sweep reports it.
+fn journals_unread(e: crate::journal::JournalError) -> CloudError {
+    CloudError::new(
+        "state",
+        "read journals",
+        "drill journals",
+        "state",
+        crate::cloud::ErrorKind::Server,
+        format!(
+            "the drills' journals, which name raised groups and drills' budgets, cannot be read: {e}"
+        ),
+    )
+}
+
+/// The `--max-duration` a drill's journal among `runs` says it was given
+/// (pure; `None`: none of them is a drill's, or it ran on its plan's).
+fn journaled_budget(runs: &[(String, Vec<crate::journal::event::Record>)]) -> Option<Duration> {
+    use crate::journal::event::{Event, RunKind};
+    runs.iter()
+        .find_map(|(_, records)| match records.first().map(|r| &r.event) {
+            Some(Event::RunStarted {
+                kind: RunKind::Drill,
+                flags,
+                ..
+            }) => (crate::journal::RunFlags::of(flags)
+                .ok()?
+                .max_duration_seconds)
+                .map(Duration::from_secs),
+            _ => None,
+        })
 }
 
 /// Adds `t`, a resource found by its name (no tags, no run), once.

@@ -36,7 +36,7 @@ use super::gcp::ClientBasis;
 use super::retry::RetryPolicy;
 use super::{
     CloudError, CloudSettings, CloudSql, DbRole, ErrorKind, LagReading, RecoveryWindow,
-    SqlInstance, SqlOpStatus, SqlOperation,
+    SqlInstance, SqlList, SqlOpStatus, SqlOperation,
 };
 
 /// The pages of an instance's operations a resumed run reads, newest first,
@@ -141,6 +141,26 @@ fn from_time(t: DateTime<Utc>) -> google_cloud_wkt::Timestamp {
 /// recorded on Google Cloud: localstack/contract/sql-switchover_http.log).
 pub fn bare_name(reference: &str) -> &str {
     reference.rsplit(':').next().unwrap_or(reference)
+}
+
+/// The regions a list's warnings say Cloud SQL could not reach
+/// (`REGION_UNREACHABLE`: "the returned result set may be incomplete"),
+/// each with its message, added to `out` once each.
+fn unreachable_of(warnings: &[model::ApiWarning], out: &mut Vec<(String, String)>) {
+    use model::api_warning::SqlApiWarningCode;
+    for w in warnings {
+        if w.code != SqlApiWarningCode::RegionUnreachable {
+            continue;
+        }
+        let region = if w.region.is_empty() {
+            "unknown region".to_string()
+        } else {
+            w.region.clone()
+        };
+        if !out.iter().any(|(r, _)| *r == region) {
+            out.push((region, w.message.clone()));
+        }
+    }
 }
 
 /// The domain's view of an instance the API described.
@@ -305,10 +325,10 @@ impl CloudSql for GcpSql {
         }
     }
 
-    async fn list_sql(&self, project: &str) -> Result<Vec<SqlInstance>, CloudError> {
+    async fn list_sql(&self, project: &str) -> Result<SqlList, CloudError> {
         const OP: &str = "instances.list";
         let inner = self.inner(OP, project, "global").await?;
-        let mut out = Vec::new();
+        let mut out = SqlList::default();
         let mut token = String::new();
         // A project's instances, a page at a time, up to a bound: a sweep
         // reads them all, and a project of more than this many pages is
@@ -320,7 +340,8 @@ impl CloudSql for GcpSql {
                 .send()
                 .await
                 .map_err(|e| map(SERVICE, OP, project, "global", &e))?;
-            out.extend(r.items.iter().map(instance_of));
+            out.instances.extend(r.items.iter().map(instance_of));
+            unreachable_of(&r.warnings, &mut out.unreachable);
             if r.next_page_token.is_empty() {
                 return Ok(out);
             }
@@ -586,6 +607,31 @@ impl GcpSql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A list's `REGION_UNREACHABLE` warnings name the regions its
+    /// instances may be missing from, once each; other warnings are not
+    /// such a region.
+    #[test]
+    fn a_lists_unreachable_regions_are_read_from_its_warnings() {
+        use model::api_warning::SqlApiWarningCode;
+        let w = |code, region: &str| {
+            model::ApiWarning::new()
+                .set_code(code)
+                .set_region(region)
+                .set_message(format!("{region} is unreachable"))
+        };
+        let warnings = [
+            w(SqlApiWarningCode::RegionUnreachable, "us-east4"),
+            w(SqlApiWarningCode::MaxResultsExceedsLimit, "us-central1"),
+            w(SqlApiWarningCode::RegionUnreachable, "us-east4"),
+            w(SqlApiWarningCode::RegionUnreachable, ""),
+        ];
+        let mut out = vec![("us-west1".to_string(), "seen".to_string())];
+        unreachable_of(&warnings, &mut out);
+        let regions: Vec<&str> = out.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(regions, ["us-west1", "us-east4", "unknown region"]);
+        assert_eq!(out[1].1, "us-east4 is unreachable");
+    }
 
     #[test]
     fn a_primary_named_with_its_project_is_named_bare() {

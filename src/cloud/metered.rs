@@ -565,7 +565,7 @@ metered! {
 metered! {
     CloudSql => cloud_sql;
     describe_sql(&self, region: &str, project: &str, name: &str) -> Option<SqlInstance> = ("sqladmin:instances.get", region);
-    list_sql(&self, project: &str) -> Vec<SqlInstance> = ("sqladmin:instances.list", "global");
+    list_sql(&self, project: &str) -> SqlList = ("sqladmin:instances.list", "global");
     promote_sql(&self, region: &str, project: &str, name: &str, failover: bool) -> SqlOperation = ("sqladmin:instances.promoteReplica", region);
     switchover_sql(&self, region: &str, project: &str, name: &str) -> SqlOperation = ("sqladmin:instances.switchover", region);
     clone_sql(&self, region: &str, project: &str, source: &str, target: &str, point_in_time: Option<chrono::DateTime<chrono::Utc>>) -> SqlOperation = ("sqladmin:instances.clone", region);

@@ -360,8 +360,10 @@ pub trait CloudSql: Send + Sync {
 
     /// Every instance of `project`, in every region (`instances.list`, all
     /// its pages): what a sweep looks through for a drill's clone whose
-    /// journal is gone (its name says the drill and what it copied).
-    async fn list_sql(&self, project: &str) -> Result<Vec<SqlInstance>, CloudError>;
+    /// journal is gone (its name says the drill and what it copied). The
+    /// regions Cloud SQL could not reach are in the answer, never dropped:
+    /// a list without them is not "no clone there".
+    async fn list_sql(&self, project: &str) -> Result<SqlList, CloudError>;
 
     /// Promotes the read replica `name` to a standalone primary
     /// (`instances.promoteReplica`); with `failover`, an Enterprise Plus

@@ -422,6 +422,92 @@ async fn regression_a_sweep_finds_a_cloud_sql_clone_by_its_name_with_the_journal
     assert!(!left.contains(&clone), "{left:?}");
 }
 
+/// Regression (an untagged drill resource expired by its plan's budget):
+/// a drill run with a `--max-duration` above its plan's (ten days here),
+/// crashed after its clone, keeps the clone past the plan's budget while
+/// its journal is in the state and says its own; with the journal gone,
+/// the plan's budget is all a sweep knows.
+#[tokio::test]
+async fn regression_a_long_drills_clone_is_kept_for_its_journaled_max_duration() {
+    let mut plans = orders_gcp();
+    // Its data and records alone: no raised group's marks or journaled
+    // raise to say the drill's end, only its journal's flags.
+    plans[0].spec.instance_group.clear();
+    plans[0].spec.cloud_run.clear();
+    let f = world(&plans);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After("orders-gcp/drill-sql:orders-sql".into())),
+        max_duration: Some(Duration::from_secs(10 * 86_400)),
+        ..gcp_drill()
+    };
+    let Err(EngineError::Crashed(..)) = e.run(&plans, &crash).await else {
+        panic!("crashed");
+    };
+    let budget = crate::steps::drill_names::plan_max_duration(&plans[0]);
+    assert!(budget < Duration::from_secs(86_400), "{budget:?}");
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let clone_expired = |found: &[crate::cleanup::sweep::Found]| {
+        (found.iter())
+            .find(|x| matches!(x.resource, Temp::SqlClone { .. }))
+            .map(|x| x.expired)
+    };
+    let (found, errors) =
+        crate::cleanup::sweep::find(&f.clouds(), &plans, store.as_ref(), later).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(clone_expired(&found), Some(false), "its own ten days");
+    let gone = crate::journal::MemoryStore::new();
+    let (found, _) = crate::cleanup::sweep::find(&f.clouds(), &plans, &gone, later).await;
+    assert_eq!(clone_expired(&found), Some(true), "the plan's budget");
+    let after = chrono::Utc::now() + chrono::Duration::days(11);
+    let (found, _) = crate::cleanup::sweep::find(&f.clouds(), &plans, store.as_ref(), after).await;
+    assert_eq!(clone_expired(&found), Some(true), "past its own");
+}
+
+/// Regression (`instances.list`'s warnings were not read): a clone in a
+/// region Cloud SQL says it could not reach is not taken for none: the
+/// sweep names the region among those that did not answer, and finds the
+/// clone once the region is back.
+#[tokio::test]
+async fn regression_a_sweep_says_a_region_cloud_sql_could_not_list() {
+    let plans = orders_gcp();
+    let f = world(&plans);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After("orders-gcp/drill-sql:orders-sql".into())),
+        ..gcp_drill()
+    };
+    let Err(EngineError::Crashed(..)) = e.run(&plans, &crash).await else {
+        panic!("crashed");
+    };
+    let region = match (f.state().sql.values())
+        .filter(|i| i.name.starts_with("drill-"))
+        .map(|i| i.region.clone())
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [one] => one.clone(),
+        other => panic!("one clone: {other:?}"),
+    };
+    let gone = crate::journal::MemoryStore::new();
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let is_clone = |x: &crate::cleanup::sweep::Found| matches!(x.resource, Temp::SqlClone { .. });
+    f.state().dead_regions.insert(region.clone());
+    let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, &gone, later).await;
+    assert!(!found.iter().any(is_clone), "{found:?}");
+    let said = (errors.iter())
+        .find(|e| e.operation == "instances.list")
+        .unwrap_or_else(|| panic!("the unlisted region said: {errors:?}"));
+    assert_eq!(said.region, region);
+    assert!(said.message.contains("REGION_UNREACHABLE"), "{said:?}");
+    f.state().dead_regions.remove(&region);
+    let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, &gone, later).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(found.iter().filter(|x| is_clone(x)).count(), 1, "{found:?}");
+}
+
 /// Regression (a Cloud DNS drill record set was found only by its drill's
 /// journal): a drill that died right after its drill record set, its
 /// journal gone, has the set swept by its name once it expired; the

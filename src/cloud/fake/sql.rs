@@ -262,16 +262,27 @@ impl CloudSql for FakeCloud {
         Ok(s.sql.get(&(project.to_string(), name.to_string())).cloned())
     }
 
-    async fn list_sql(&self, project: &str) -> Result<Vec<SqlInstance>, CloudError> {
+    /// A region that is down is one Cloud SQL cannot reach: its instances
+    /// are left out and it is named, as `REGION_UNREACHABLE` does.
+    async fn list_sql(&self, project: &str) -> Result<SqlList, CloudError> {
         self.tick("sqladmin:instances.list", "global", project)
             .await?;
         let mut s = self.state();
         s.reach("sqladmin", "instances.list", project, "global")?;
         s.sql_rejoin();
-        Ok((s.sql.iter())
+        let mut out = SqlList::default();
+        for i in (s.sql.iter())
             .filter(|((p, _), _)| p == project)
-            .map(|(_, i)| i.clone())
-            .collect())
+            .map(|(_, i)| i)
+        {
+            if !s.dead_regions.contains(&i.region) {
+                out.instances.push(i.clone());
+            } else if !out.unreachable.iter().any(|(r, _)| *r == i.region) {
+                let why = format!("The region {} is unreachable.", i.region);
+                out.unreachable.push((i.region.clone(), why));
+            }
+        }
+        Ok(out)
     }
 
     async fn promote_sql(

@@ -57,6 +57,17 @@ impl SqlInstance {
     }
 }
 
+/// A project's Cloud SQL instances as `instances.list` answered them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SqlList {
+    /// The instances it listed.
+    pub instances: Vec<SqlInstance>,
+    /// The regions it said it could not reach (its `REGION_UNREACHABLE`
+    /// warnings), each with the warning's message: the list lacks their
+    /// instances.
+    pub unreachable: Vec<(String, String)>,
+}
+
 /// Where a Cloud SQL operation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

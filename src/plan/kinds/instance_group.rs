@@ -274,7 +274,10 @@ impl Groups for InstanceGroupSpec {
 
     /// The group as `status` shows it: its target size between its
     /// autoscaler's bounds (without one, 0 and Compute's ceiling), the
-    /// instances with nothing under way as in service.
+    /// instances with nothing under way as in service. Read as the role's
+    /// actions read it ([`MigScaling::group`]): a group naming an
+    /// autoscaler that does not exist is an error here too, not a group
+    /// without one.
     async fn describe(
         &self,
         clouds: &Clouds,
@@ -284,17 +287,11 @@ impl Groups for InstanceGroupSpec {
         let Some(name) = self.group(region) else {
             return Ok(None);
         };
-        let ig = &clouds.instance_groups;
-        let Some(g) = ig.describe_mig(region, &self.project, name).await? else {
+        let Some((g, scaler)) = MigScaling::group(clouds, (region, &self.project, name)).await?
+        else {
             return Ok(None);
         };
-        let (min, max) = match &g.autoscaler {
-            Some(a) => match ig.mig_autoscaler(region, &self.project, a).await? {
-                Some(a) => (a.min, a.max),
-                None => (0, MAX_REGIONAL_SIZE),
-            },
-            None => (0, MAX_REGIONAL_SIZE),
-        };
+        let (min, max) = scaler.map_or((0, MAX_REGIONAL_SIZE), |a| (a.min, a.max));
         Ok(Some(ComputeGroup {
             name: g.name,
             region: g.region,
