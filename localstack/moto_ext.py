@@ -906,14 +906,14 @@ def eks_untag_resource_response(self):
 
 # ------------------------------------------------ speed (answers unchanged)
 # Two of moto 5.2's per-request costs that grow with nothing a test does,
-# measured with py-spy on the world's moto during the integration tests
-# (about 40 % of its CPU, moto being one process and the suite bound by the
-# machine's two cores):
+# measured with py-spy on the world's moto for a minute of the integration
+# tests (46 % of its samples, moto being one process and the suite bound by
+# the machine's two cores; docs/performance.md):
 # - EKS's CreateCluster and CreateNodegroup check the role ARN's partition
 #   against `boto3.Session().get_available_partitions()`, a new session per
-#   call that parses botocore's endpoint files again (about 36 %);
+#   call that parses botocore's endpoint files again (36 %);
 # - the server's dispatcher lists moto's package directory on every request
-#   to learn its service modules (`backends.list_of_moto_modules`, about 6 %).
+#   to learn its service modules (`backends.list_of_moto_modules`, 10 %).
 # Both read files that do not change while the server runs: read once here.
 # The check itself is moto's (same pattern, same partitions, same error).
 

@@ -565,12 +565,37 @@ class ReadOnce(unittest.TestCase):
                                  nodeRole="arn:aws:iam::123456789012:user/n")
         self.assertEqual(c.exception.response["Error"]["Code"], "InvalidParameterException")
 
-    def test_every_service_is_still_dispatched(self):
-        # The dispatcher finds a service by its module's name: ones moto
-        # serves by host header alone must still answer.
+    def test_the_module_list_is_moto_s_own_read_once(self):
+        # In this process: install() swaps the function for the list read
+        # at import; it is the same list, and reading it again reads no
+        # directory.
+        import moto_ext
+        from moto import backends
+
+        original = list(backends.list_of_moto_modules())
+        moto_ext.install()
+        self.assertIs(backends.list_of_moto_modules, moto_ext._list_of_moto_modules)
+        self.assertEqual(list(backends.list_of_moto_modules()), original)
+        self.assertIn("dynamodb", original)
+        listed = []
+        real_listdir = os.listdir
+        try:
+            os.listdir = lambda *a: listed.append(a) or real_listdir(*a)
+            list(backends.list_of_moto_modules())
+        finally:
+            os.listdir = real_listdir
+        self.assertEqual(listed, [])
+
+    def test_a_service_found_by_its_module_name_is_still_dispatched(self):
+        # The dispatcher takes a host `{service}.{region}.amazonaws.com`
+        # whose service is a module's name (DynamoDB's) straight to it: the
+        # path that reads the list.
+        ddb = client("dynamodb", "eu-west-1")
+        ddb.create_table(TableName="read-once", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+        self.assertIn("read-once", ddb.list_tables()["TableNames"])
         self.assertEqual(client("ecs", "eu-west-1").list_clusters()["clusterArns"], [])
-        self.assertIsNotNone(client("sts", "us-east-1").get_caller_identity()["Account"])
-        self.assertEqual(client("eks", "eu-west-1").list_clusters()["clusters"], [])
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ pub async fn find(
         errors: Vec::new(),
         checks: None,
         budgets: BTreeMap::new(),
+        budgets_unread: false,
     };
     for region in &regions {
         f.databases(plans, region).await;
@@ -130,6 +131,9 @@ struct Finds<'c> {
     /// The `--max-duration` each drill's journal says, by short id, read
     /// once (`None`: no journal of it, or none said).
     budgets: BTreeMap<String, Option<Duration>>,
+    /// Whether the journals could not be read for a budget (said once; no
+    /// untagged resource expires after that).
+    budgets_unread: bool,
 }
 
 impl Finds<'_> {
@@ -151,7 +155,12 @@ impl Finds<'_> {
         if tagged {
             return drill_expiry(&self.found, short, max);
         }
+        if self.budgets_unread {
+            return None;
+        }
         if !self.budgets.contains_key(short) {
+            // Only the journals of this drill's short id are read (a list
+            // of the state, then those): a sweep's few leftover drills.
             let read = crate::journal::runs::read_runs(self.journals, |id| short_id(id) == short);
             match read.await {
                 Ok(read) => {
@@ -160,6 +169,7 @@ impl Finds<'_> {
                 }
                 Err(e) => {
                     self.errors.push(journals_unread(e));
+                    self.budgets_unread = true;
                     return None;
                 }
             }
@@ -321,7 +331,8 @@ impl Finds<'_> {
     /// data-plane switch's failover chain), by their names. A record carries
     /// no tags: its drill's expiry is that of the same drill's tagged
     /// resources when they are still there (they know a --max-duration),
-    /// else the plan's own budget from the name's time.
+    /// else as [`Finds::untagged_expiry`] says
+    /// (its drill's journaled budget, else the plan's).
     async fn records(&mut self, p: &Plan) {
         let max = plan_max_duration(p);
         let mut zones: Vec<&str> = p.spec.dns.iter().map(|d| d.zone.as_str()).collect();
@@ -364,7 +375,8 @@ impl Finds<'_> {
     /// `drill-cloud-dns` names them: a record set carries no tags). Their
     /// expiry is a Route 53 drill record's: that of the same drill's
     /// tagged resources when they are still there, else the plan's own
-    /// budget from the name's time.
+    /// budget from the name's time, or its drill's journaled one when
+    /// longer ([`Finds::untagged_expiry`]).
     async fn cloud_records(&mut self, p: &Plan) {
         let max = plan_max_duration(p);
         let mut zones: Vec<(&str, &str)> = (p.spec.cloud_dns.iter())
@@ -409,7 +421,8 @@ impl Finds<'_> {
     /// makes of one of the plans' instances; another team's `drill-`
     /// instance is not ours to sweep. Its expiry is that of the same
     /// drill's tagged resources when they are still there, else the plan's
-    /// own budget from the name's time.
+    /// own budget from the name's time, or its drill's journaled one when
+    /// longer ([`Finds::untagged_expiry`]).
     async fn sql_clones(&mut self, plans: &[Plan]) {
         let mut projects: Vec<&str> = (plans.iter())
             .flat_map(|p| p.spec.cloud_sql.iter().map(|c| c.project.as_str()))
@@ -609,10 +622,10 @@ fn level_base(name: &str) -> &str {
     }
 }
 
-/// When a drill resource without tags expires: with the same drill's
-/// tagged resources when they are still there (they know a
-/// --max-duration), else the plan's own budget `max` from the short id's
-/// time.
+/// When a drill resource without tags expires (pure): with the same
+/// drill's tagged resources when they are still there (they know a
+/// --max-duration), else the budget `max` (the plan's, or the drill's
+/// journaled one: [`Finds::untagged_expiry`]) from the short id's time.
 fn drill_expiry(found: &[Found], short: &str, max: Duration) -> Option<DateTime<Utc>> {
     let tagged = found
         .iter()

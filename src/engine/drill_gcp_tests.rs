@@ -353,6 +353,26 @@ async fn regression_a_resume_of_a_cloud_sql_run_acts_on_the_clouds_endpoint() {
     );
 }
 
+/// Runs a GCP drill of `plans` (with `max_duration`, if any) that dies
+/// right after its Cloud SQL clone; returns its run id and its state.
+async fn drill_dead_after_its_clone(
+    f: &FakeCloud,
+    plans: &[crate::plan::Plan],
+    max_duration: Option<Duration>,
+) -> (String, Arc<crate::journal::MemoryStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(f, dir.path());
+    let crash = RunOptions {
+        inject_crash: Some(CrashPoint::After("orders-gcp/drill-sql:orders-sql".into())),
+        max_duration,
+        ..gcp_drill()
+    };
+    let Err(EngineError::Crashed(_, run)) = e.run(plans, &crash).await else {
+        panic!("crashed");
+    };
+    (run, store)
+}
+
 /// Regression (a Cloud SQL drill clone was found only by its drill's
 /// journal: a sweep without it left the clone running, and billed, for
 /// ever): a drill that died right after its clone, its journal gone, is
@@ -363,15 +383,7 @@ async fn regression_a_resume_of_a_cloud_sql_run_acts_on_the_clouds_endpoint() {
 async fn regression_a_sweep_finds_a_cloud_sql_clone_by_its_name_with_the_journal_gone() {
     let plans = orders_gcp();
     let f = world(&plans);
-    let dir = tempfile::tempdir().unwrap();
-    let (e, _, _) = engine(&f, dir.path());
-    let crash = RunOptions {
-        inject_crash: Some(CrashPoint::After("orders-gcp/drill-sql:orders-sql".into())),
-        ..gcp_drill()
-    };
-    let Err(EngineError::Crashed(_, run)) = e.run(&plans, &crash).await else {
-        panic!("crashed");
-    };
+    let (run, _) = drill_dead_after_its_clone(&f, &plans, None).await;
     let clone = match clones(&f).as_slice() {
         [one] => one.clone(),
         other => panic!("one clone: {other:?}"),
@@ -435,16 +447,8 @@ async fn regression_a_long_drills_clone_is_kept_for_its_journaled_max_duration()
     plans[0].spec.instance_group.clear();
     plans[0].spec.cloud_run.clear();
     let f = world(&plans);
-    let dir = tempfile::tempdir().unwrap();
-    let (e, store, _) = engine(&f, dir.path());
-    let crash = RunOptions {
-        inject_crash: Some(CrashPoint::After("orders-gcp/drill-sql:orders-sql".into())),
-        max_duration: Some(Duration::from_secs(10 * 86_400)),
-        ..gcp_drill()
-    };
-    let Err(EngineError::Crashed(..)) = e.run(&plans, &crash).await else {
-        panic!("crashed");
-    };
+    let ten_days = Duration::from_secs(10 * 86_400);
+    let (_, store) = drill_dead_after_its_clone(&f, &plans, Some(ten_days)).await;
     let budget = crate::steps::drill_names::plan_max_duration(&plans[0]);
     assert!(budget < Duration::from_secs(86_400), "{budget:?}");
     let later = chrono::Utc::now() + chrono::Duration::days(2);
@@ -473,15 +477,7 @@ async fn regression_a_long_drills_clone_is_kept_for_its_journaled_max_duration()
 async fn regression_a_sweep_says_a_region_cloud_sql_could_not_list() {
     let plans = orders_gcp();
     let f = world(&plans);
-    let dir = tempfile::tempdir().unwrap();
-    let (e, _, _) = engine(&f, dir.path());
-    let crash = RunOptions {
-        inject_crash: Some(CrashPoint::After("orders-gcp/drill-sql:orders-sql".into())),
-        ..gcp_drill()
-    };
-    let Err(EngineError::Crashed(..)) = e.run(&plans, &crash).await else {
-        panic!("crashed");
-    };
+    drill_dead_after_its_clone(&f, &plans, None).await;
     let region = match (f.state().sql.values())
         .filter(|i| i.name.starts_with("drill-"))
         .map(|i| i.region.clone())

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Cost, Cx, Finding, Planned, StepFailure, Traits, wait_for};
 use crate::cloud::{Capacity, CloudError, Clouds, Size};
@@ -590,6 +590,20 @@ pub(crate) fn compile_raises(
     }
 }
 
+/// The write a step made to a group, as its output says it: the call, as
+/// the preview and the fence name it, and the provider's operation, when
+/// the write answers one (a managed instance group's: follow it in the
+/// provider's console or CLI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wrote {
+    /// The call (`compute:regionInstanceGroupManagers.resize`,
+    /// `compute:regionAutoscalers.patch`, `ecs:UpdateService`, ...).
+    pub call: String,
+    /// The provider's operation it answered, when one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+}
+
 /// What a group's read says to do to bring it to a size (pure): the one
 /// rule of the generic capacity steps and their cleanup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -719,20 +733,21 @@ impl Group<'_> {
     /// Brings it to `want` and waits until it serves `want` with nothing
     /// under way: read, decide ([`decide_size`], pure), one fenced write,
     /// wait. The failover's step, the drill's and the drill's cleanup share
-    /// it. Returns the read before, the read after, and whether it wrote.
+    /// it. Returns the read before, the read after, and the write it made
+    /// (`None`: none was needed).
     /// `first`: a read of it made just before, if any (one request fewer).
     pub(crate) async fn bring_to(
         &self,
         by: &Driver<'_, '_>,
         want: Size,
         first: Option<Reading>,
-    ) -> Result<(Reading, Reading, bool), StepFailure> {
+    ) -> Result<(Reading, Reading, Option<Wrote>), StepFailure> {
         let clouds = by.clouds();
         let before = match first {
             Some(r) => r,
             None => self.read(clouds).await?.ok_or_else(|| self.missing())?,
         };
-        let (mut now, mut wrote) = (before.clone(), false);
+        let (mut now, mut wrote) = (before.clone(), None);
         loop {
             match decide_size(Some(&now), want) {
                 SizeNext::Done => break,
@@ -754,7 +769,7 @@ impl Group<'_> {
                         self.region,
                     ));
                 }
-                SizeNext::Set if wrote => {
+                SizeNext::Set if wrote.is_some() => {
                     return Err(StepFailure::state(
                         format!(
                             "{self} reads {} {} after drctl set {want}",
@@ -767,16 +782,20 @@ impl Group<'_> {
                     ));
                 }
                 SizeNext::Set => {
-                    let what = format!("{} of {}", self.scaling.set_call(&now), self.name);
+                    let call = self.scaling.set_call(&now);
+                    let what = format!("{call} of {}", self.name);
                     by.fenced(&what, self.region).await?;
                     let key = by.write_key(self, want);
-                    let op = (self.scaling)
+                    let operation = (self.scaling)
                         .set(clouds, self.region, self.name, want, &key)
                         .await?;
-                    if let Some(op) = op {
-                        self.operation_done(by, &op).await?;
+                    if let Some(op) = &operation {
+                        self.operation_done(by, op).await?;
                     }
-                    wrote = true;
+                    wrote = Some(Wrote {
+                        call: call.to_string(),
+                        operation,
+                    });
                     now = self.settled(by, want).await?;
                 }
                 SizeNext::Settle | SizeNext::Serve => now = self.settled(by, want).await?,

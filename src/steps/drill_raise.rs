@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::capacity::CapacityOwner;
-use super::capacity::{self, Driver, Group, LeftRaised, Raising};
+use super::capacity::{self, Driver, Group, LeftRaised, Raising, Wrote};
 use super::drill_names::{self, RESTORE_TAG, RUN_TAG};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{CloudError, Clouds, Size};
@@ -82,6 +82,10 @@ pub struct DrillRaiseOutput {
     pub raised_to: Size,
     /// What served after.
     pub serving: u32,
+    /// The write it made, when the group was below that size (its call and
+    /// operation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrote: Option<Wrote>,
 }
 
 impl StepOutput for DrillRaiseOutput {
@@ -256,13 +260,14 @@ impl Action for DrillRaise {
                 .await?;
         }
         let to = before.raised(self.size);
-        let (_, after, _) = g.bring_to(&by, to, Some(read)).await?;
+        let (_, after, wrote) = g.bring_to(&by, to, Some(read)).await?;
         DrillRaiseOutput {
             group: self.group.clone(),
             region: self.region.clone(),
             before,
             raised_to: to,
             serving: after.serving,
+            wrote,
         }
         .to_output()
     }

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::capacity::{self, Driver, Raising};
+use super::capacity::{self, Driver, Raising, Wrote};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::Size;
 use crate::steps::graph::Builder;
@@ -63,6 +63,9 @@ pub struct RaiseOutput {
     pub serving: u32,
     /// Whether this step set the size.
     pub changed: bool,
+    /// The write it made, when it set the size (its call and operation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrote: Option<Wrote>,
     /// A drill's marks taken off the group.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drill_marks_removed: Vec<String>,
@@ -127,14 +130,15 @@ impl Action for Raise {
             );
         }
         let want = first.size.raised(self.size);
-        let (before, after, changed) = g.bring_to(&by, want, Some(first)).await?;
+        let (before, after, wrote) = g.bring_to(&by, want, Some(first)).await?;
         RaiseOutput {
             group: self.group.clone(),
             region: self.region.clone(),
             before: before.size,
             after: after.size,
             serving: after.serving,
-            changed,
+            changed: wrote.is_some(),
+            wrote,
             drill_marks_removed: removed,
         }
         .to_output()

@@ -272,12 +272,12 @@ impl Groups for InstanceGroupSpec {
         "compute:regionInstanceGroupManagers.get"
     }
 
-    /// The group as `status` shows it: its target size between its
-    /// autoscaler's bounds (without one, 0 and Compute's ceiling), the
-    /// instances with nothing under way as in service. Read as the role's
-    /// actions read it ([`MigScaling::group`]): a group naming an
-    /// autoscaler that does not exist is an error here too, not a group
-    /// without one.
+    /// The group as `status`, the sweep and a drill's look for another
+    /// drill's raise read it: its target size between its autoscaler's
+    /// bounds (without one, 0 and Compute's ceiling), the instances with
+    /// nothing under way as in service. Read as the role's actions read it
+    /// ([`MigScaling::group`]): a group naming an autoscaler that does not
+    /// exist is an error here too, not a group without one.
     async fn describe(
         &self,
         clouds: &Clouds,

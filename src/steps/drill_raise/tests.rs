@@ -1353,6 +1353,11 @@ async fn a_managed_instance_groups_autoscaler_has_its_minimum_raised_not_its_siz
     );
     assert_eq!(count("compute:regionAutoscalers.patch"), 1);
     assert_eq!(count("compute:regionInstanceGroupManagers.resize"), 0);
+    // The step says what it did: the call, and the operation to follow.
+    let wrote = out.wrote.expect("a write");
+    assert_eq!(wrote.call, "compute:regionAutoscalers.patch");
+    assert!(wrote.operation.is_some_and(|op| !op.is_empty()));
+    assert!(out.changed);
     assert!(
         count("compute:regionOperations.get") >= 1,
         "the operation followed"
