@@ -31,6 +31,17 @@ pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// are written.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
+/// The plan's health-check Cloud DNS records, in a run that moves traffic.
+pub(super) fn health_check_records(b: &Builder<'_>) -> Vec<crate::plan::kinds::CloudDnsSpec> {
+    if !b.mode.fails_over() {
+        return Vec::new();
+    }
+    (b.plan.spec.cloud_dns.iter())
+        .filter(|d| d.switch == crate::plan::kinds::CloudSwitch::HealthCheck)
+        .cloned()
+        .collect()
+}
+
 /// The plan's data-plane records, in a run that moves traffic.
 pub(super) fn data_plane_records(b: &Builder<'_>) -> Vec<DnsSpec> {
     if !b.mode.fails_over() {

@@ -21,7 +21,7 @@
 //!   code from the drill health checks, with set identifiers of the drill's
 //!   own (LocalStack's DELETE removes every record sharing a set identifier:
 //!   production's are never reused);
-//! * then the drill names are resolved (`verify_resolution`'s code) until
+//! * then the drill names are resolved (`resolution`'s code, as `verify-resolution` does) until
 //!   they name the target N times in a row: the drill's RTO clock stops at
 //!   the first of them.
 //!
@@ -42,7 +42,7 @@ use serde_json::Value;
 
 use super::controls::{ControlWrite, target_problems, wanted, write_controls};
 use super::dns_setup::{self, by_zone, failover_records, level_name, reading};
-use super::verify_resolution::{CONSECUTIVE_ANSWERS, Resolved, VerifyResolution};
+use super::resolution::{CONSECUTIVE_ANSWERS, Resolved, resolve_record};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     drill_names,
@@ -447,8 +447,7 @@ impl Action for DrillControl {
         let ids = self.checks(cx, &checks).await?;
         let records = self.records(cx, &ids).await?;
         let resolved =
-            futures::future::try_join_all(drills.iter().map(|d| VerifyResolution::one(cx, d)))
-                .await?;
+            futures::future::try_join_all(drills.iter().map(|d| resolve_record(cx, d))).await?;
         let in_sync_at =
             (resolved.iter().filter_map(|r| r.first_at).max()).unwrap_or_else(Utc::now);
         let servers = cx.clouds.resolver.servers();

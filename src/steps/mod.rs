@@ -44,9 +44,11 @@ mod rebuild_global;
 mod records;
 mod reprotect;
 pub mod reprotect_sql;
+mod resolution;
 mod restore;
 pub mod restore_sql;
 pub mod settle_sql;
+mod sql_moves;
 pub mod switch_cloud_control;
 pub mod switch_cloud_dns;
 pub mod switch_control;
@@ -87,11 +89,10 @@ pub use drill_dns::DrillDnsOutput;
 pub use drill_global::DrillGlobalOutput;
 pub use evidence::{EvidenceOutput, MissingPack, StoredPack};
 pub use failure::StepFailure;
-pub use preflight::PreflightOutput;
 pub use promote::{Promote, PromoteOutput};
+pub use records::SwitchDnsOutput;
 pub use reprotect::{ReprotectOutput, parked_id};
 pub use restore::{Restore, RestoreOutput, restored_id};
-pub use switch_dns::SwitchDnsOutput;
 pub use verify_dns::VerifyDnsOutput;
 
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
@@ -645,7 +646,7 @@ impl Cx<'_> {
         if self.attempt != 1 {
             return None;
         }
-        let out: preflight::PreflightOutput = self.output_of(None)?;
+        let out: PreflightOutput = self.output_of(None)?;
         if (chrono::Utc::now() - out.read_at).to_std().ok()? > FRESH {
             return None;
         }
@@ -662,6 +663,27 @@ impl Cx<'_> {
         let id = StepId::new(self.plan.name(), O::KIND, subject.map(str::to_string));
         O::read(self.outputs.get(&id.to_string())?)
     }
+}
+
+/// What preflight found (the `preflight` step's output, read by
+/// [`Cx::preflight_facts`] and the evidence pack): every step's findings, and when they were read
+/// (steps reuse a fresh read, see [`Cx::preflight_facts`]; the evidence
+/// pack's "before").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreflightOutput {
+    /// Every finding, none of them blocking.
+    pub checked: Vec<Finding>,
+    /// When the reads began.
+    pub read_at: chrono::DateTime<chrono::Utc>,
+    /// What people should know of the copies of data in the target before
+    /// the run moves to them (the maintenance the provider will apply to
+    /// one): never a reason to stop, carried to the run's warnings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl StepOutput for PreflightOutput {
+    const KIND: KindName = KindName::Preflight;
 }
 
 /// What a kind's step publishes when it succeeds: journaled as JSON, read

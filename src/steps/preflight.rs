@@ -10,12 +10,14 @@
 //! the home region may be the one that is down.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::future::join_all;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-use super::{Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepOutput, Traits};
+use super::{
+    Action, Cost, Cx, Finding, KindName, Planned, PreflightOutput, StepFailure, StepOutput, Traits,
+};
 use crate::plan::kinds::{self, Shown};
 use crate::steps::graph::{Builder, Phase};
 
@@ -24,26 +26,6 @@ use crate::steps::graph::{Builder, Phase};
 pub struct Preflight {
     /// Target region.
     pub region: String,
-}
-
-/// What preflight found: every step's findings, and when they were read
-/// (steps reuse a fresh read, see [`Cx::preflight_facts`]; the evidence
-/// pack's "before").
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PreflightOutput {
-    /// Every finding, none of them blocking.
-    pub checked: Vec<Finding>,
-    /// When the reads began.
-    pub read_at: DateTime<Utc>,
-    /// What people should know of the copies of data in the target before
-    /// the run moves to them (the maintenance the provider will apply to
-    /// one): never a reason to stop, carried to the run's warnings.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
-
-impl StepOutput for PreflightOutput {
-    const KIND: KindName = KindName::Preflight;
 }
 
 /// Bookkeeping, not recovery.

@@ -30,10 +30,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::copies::fresh_gate_lag;
+use super::sql_moves::{PromoteSqlOutput, SqlPath};
 use super::{
     Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
     StepOutput, Traits, wait_for,
@@ -57,31 +58,6 @@ pub struct PromoteSql {
     pub dr_replica: bool,
     /// A planned move (switchover for a DR replica) rather than a failover.
     pub planned: bool,
-}
-
-/// How the target became the primary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SqlPath {
-    /// `promoteReplica`: a standalone primary.
-    Promote,
-    /// `promoteReplica` with `failover`: the DR replica took over.
-    DrFailover,
-    /// `switchover`: the roles swapped, nothing lost.
-    Switchover,
-    /// Nothing to do: it is a primary already.
-    Already,
-}
-
-impl SqlPath {
-    /// The operation type Cloud SQL names its operation with.
-    pub fn operation_type(self) -> Option<&'static str> {
-        match self {
-            Self::Promote | Self::DrFailover => Some("PROMOTE_REPLICA"),
-            Self::Switchover => Some("SWITCHOVER"),
-            Self::Already => None,
-        }
-    }
 }
 
 /// What the step does, and why ([`decide`]).
@@ -190,50 +166,6 @@ pub fn decide(
             ),
         },
     }
-}
-
-/// What the step publishes.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PromoteSqlOutput {
-    /// The instance that is the primary now.
-    pub instance: String,
-    /// Its region.
-    pub region: String,
-    /// The project.
-    pub project: String,
-    /// How it became the primary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<SqlPath>,
-    /// Why that way.
-    pub why: String,
-    /// The Cloud SQL operation the step made (or found under way and
-    /// waited on).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation: Option<String>,
-    /// Set when the operation was found under way (a resumed run).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub resumed_operation: bool,
-    /// What it replicated from, when it was a replica.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// The replica lag right before the call (the RPO).
-    #[serde(flatten)]
-    pub lag: Option<LagAtPromotion>,
-    /// Datapoints of that lag reading.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_datapoints: Option<u64>,
-    /// Who read the lag (`rpo gate` or `promote-sql`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_read_by: Option<String>,
-    /// When the call was made.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub promoted_at: Option<DateTime<Utc>>,
-    /// What a record that follows the database names: the cluster's write
-    /// endpoint where Cloud SQL reports one, else the primary's DNS name,
-    /// else its primary IP ([`SqlInstance::followed_endpoint`]).
-    #[serde(default)]
-    pub endpoint: Option<String>,
 }
 
 impl StepOutput for PromoteSqlOutput {

@@ -8,9 +8,9 @@
 //! records the same way; each step kind takes these from here, never from
 //! another step kind, so a change to how a record is compared is made once.
 
-use serde::Serializer;
+use serde::{Deserialize, Serialize, Serializer};
 
-use super::{Cx, Finding, KindName, StepFailure, StepId};
+use super::{Cx, Finding, KindName, StepFailure, StepId, StepOutput};
 use crate::cloud::{CloudError, Dns, DnsRecord, HostedZone};
 use crate::plan::spec::{DnsSpec, SwitchMode};
 
@@ -219,3 +219,39 @@ pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
 /// Why records mode cannot move traffic when Route 53's API does not answer,
 /// and what does.
 pub const ROUTE53_API_DOWN: &str = "Route 53's API does not answer (its control plane, hosted in us-east-1 alone): records mode (switch = \"upsert\" or \"weighted\") cannot move traffic, so nothing was changed; a data-plane switch (switch = \"health-check\", docs/failover.md) moves traffic without that API";
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// What a zone's switch publishes (`switch-dns`'s output; `verify-dns`
+/// waits on its changes).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SwitchDnsOutput {
+    /// The zone's name.
+    pub zone: String,
+    /// The zone's id.
+    pub zone_id: String,
+    /// The change batches submitted (none: already switched).
+    pub change_ids: Vec<String>,
+    /// Whether every batch was INSYNC in its own answer.
+    pub in_sync: bool,
+    /// Batches whose answer was lost on the way back: Route 53 refused
+    /// their resend because the first send had taken effect, and the
+    /// records read back as switched (no change id to wait on for these).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub answers_lost: usize,
+    /// How many records were changed.
+    pub changed: usize,
+    /// The records as they were, in the order of `after`.
+    pub before: Vec<Option<DnsRecord>>,
+    /// The records as switched.
+    pub after: Vec<DnsRecord>,
+    /// When the batches were submitted.
+    pub submitted_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl StepOutput for SwitchDnsOutput {
+    const KIND: KindName = KindName::SwitchDns;
+}

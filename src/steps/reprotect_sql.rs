@@ -294,8 +294,8 @@ impl ReprotectSql {
             let ops = (cx.clouds.cloud_sql)
                 .operations(region, &self.project, name)
                 .await?;
-            let look = super::settle_sql::decide("RECONFIGURE_OLD_PRIMARY", Some(since), &ops);
-            if let super::settle_sql::Look::Over(op) = look
+            let look = super::sql_moves::decide("RECONFIGURE_OLD_PRIMARY", Some(since), &ops);
+            if let super::sql_moves::Look::Over(op) = look
                 && let Some(e) = &op.error
             {
                 return Err(StepFailure::state(

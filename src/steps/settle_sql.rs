@@ -33,12 +33,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::promote_sql::{PromoteSqlOutput, SqlPath};
+use super::sql_moves::{Look, PromoteSqlOutput, decide, old_side_kind};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, Settled, StepFailure, StepKind, StepOutput,
     Traits,
 };
-use crate::cloud::SqlOperation;
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, Phase};
 
@@ -149,47 +148,6 @@ pub const TRAITS: Traits = Traits {
         polls: Some("sqladmin:operations.list"),
     },
 };
-
-/// The operation a move makes on the old primary.
-pub fn old_side_kind(path: SqlPath) -> Option<&'static str> {
-    match path {
-        SqlPath::Promote | SqlPath::DrFailover => Some("RECONFIGURE_OLD_PRIMARY"),
-        SqlPath::Switchover => Some("SWITCHOVER_TO_REPLICA"),
-        SqlPath::Already => None,
-    }
-}
-
-/// Slack for clocks: an operation inserted this long before the promotion
-/// was sent still counts as its.
-const CLOCK_SLACK: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
-
-/// What one look at the old primary's operations (newest first) says.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Look {
-    /// Not started yet (Cloud SQL starts it after the replica's operation).
-    NotYet,
-    /// Under way.
-    Running(SqlOperation),
-    /// Over: done, or failed with its error.
-    Over(SqlOperation),
-}
-
-/// Finds the move's operation among `ops` (newest first): the newest of
-/// `kind` inserted since `since` (less [`CLOCK_SLACK`]). Pure.
-pub fn decide(kind: &str, since: Option<DateTime<Utc>>, ops: &[SqlOperation]) -> Look {
-    let ours = ops.iter().find(|o| {
-        o.kind == kind
-            && match (since, o.inserted) {
-                (Some(since), Some(at)) => at >= since - CLOCK_SLACK,
-                _ => true,
-            }
-    });
-    match ours {
-        None => Look::NotYet,
-        Some(o) if o.is_done() => Look::Over(o.clone()),
-        Some(o) => Look::Running(o.clone()),
-    }
-}
 
 /// Every promote-replica `[[cloud_sql]]` resource whose failover
 /// `promote-sql` moves gets its old side followed.

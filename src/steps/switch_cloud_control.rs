@@ -32,7 +32,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::controls::{
-    ControlOutcome, ControlRef, SwitchControlOutput, target_problems, token, write_controls,
+    ControlOutcome, ControlRef, SwitchControlOutput, health_check_records, target_problems, token,
+    write_controls,
 };
 use super::dns_setup::{Prepared, create_control};
 use super::{
@@ -77,17 +78,6 @@ pub const TRAITS: Traits = Traits {
         polls: None,
     },
 };
-
-/// The plan's health-check Cloud DNS records, in a run that moves traffic.
-pub(super) fn health_check_records(b: &Builder<'_>) -> Vec<CloudDnsSpec> {
-    if !b.mode.fails_over() {
-        return Vec::new();
-    }
-    (b.plan.spec.cloud_dns.iter())
-        .filter(|d| d.switch == CloudSwitch::HealthCheck)
-        .cloned()
-        .collect()
-}
 
 /// One switch per plan, over all its health-check Cloud DNS records.
 pub fn compile(b: &mut Builder<'_>) {

@@ -25,15 +25,15 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::dns_batch::{batches, swap_pair};
-use super::records::{current, current_in, desired, matches, show, zone_finding, zone_now};
-use super::{
-    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+use super::records::{
+    SwitchDnsOutput, current, current_in, desired, matches, show, zone_finding, zone_now,
 };
+use super::{Action, Cost, Cx, Finding, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{CloudError, Dns, DnsChange, DnsRecord, ErrorKind, HostedZone};
 use crate::plan::spec::{DnsSpec, SwitchMode};
 use crate::steps::graph::{Builder, Phase, RunMode};
@@ -324,41 +324,6 @@ pub(super) async fn after_refusal(
     }
 }
 
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-/// What a zone's switch publishes (verify-dns waits on its changes).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SwitchDnsOutput {
-    /// The zone's name.
-    pub zone: String,
-    /// The zone's id.
-    pub zone_id: String,
-    /// The change batches submitted (none: already switched).
-    pub change_ids: Vec<String>,
-    /// Whether every batch was INSYNC in its own answer.
-    pub in_sync: bool,
-    /// Batches whose answer was lost on the way back: Route 53 refused
-    /// their resend because the first send had taken effect, and the
-    /// records read back as switched (no change id to wait on for these).
-    #[serde(skip_serializing_if = "is_zero")]
-    pub answers_lost: usize,
-    /// How many records were changed.
-    pub changed: usize,
-    /// The records as they were, in the order of `after`.
-    pub before: Vec<Option<DnsRecord>>,
-    /// The records as switched.
-    pub after: Vec<DnsRecord>,
-    /// When the batches were submitted.
-    pub submitted_at: DateTime<Utc>,
-}
-
-impl StepOutput for SwitchDnsOutput {
-    const KIND: KindName = KindName::SwitchDns;
-}
-
 #[async_trait]
 impl Action for SwitchDns {
     async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
@@ -435,6 +400,7 @@ impl Action for SwitchDns {
 
 #[cfg(test)]
 mod tests {
+    use super::super::KindName;
     use super::*;
     use crate::cloud::{ChangeInfo, HealthCheck};
     use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! (`switch-cloud-control`) made no Cloud DNS call because the control
 //! plane may be what is down; what clients see is what the name servers
 //! answer. The loop is `verify-resolution`'s
-//! ([`super::verify_resolution::resolve_until`]): same streak, same
+//! ([`super::resolution::resolve_until`]): same streak, same
 //! pauses, same clock rule (the first of the N answers).
 
 use std::sync::Mutex;
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::verify_resolution::{
+use super::resolution::{
     Asked, CONSECUTIVE_ANSWERS, Resolved, Streak, VerifyResolutionOutput, resolve_until,
 };
 use super::{
@@ -58,7 +58,7 @@ pub const TRAITS: Traits = Traits {
 
 /// One verification per plan with health-check Cloud DNS records.
 pub fn compile(b: &mut Builder<'_>) {
-    let records = super::switch_cloud_control::health_check_records(b);
+    let records = super::controls::health_check_records(b);
     let Some(first) = records.first() else {
         return;
     };
@@ -167,7 +167,7 @@ impl Action for VerifyCloudResolution {
                 ),
                 resource: format!("{} {}", d.name, d.rtype),
                 region: self.region.clone(),
-                change: !super::verify_resolution::names_target(
+                change: !super::resolution::names_target(
                     &now.split(' ').map(String::from).collect::<Vec<_>>(),
                     &want,
                 ),

@@ -323,20 +323,12 @@ fn the_checker_sees_an_upward_import() {
     );
 }
 
-/// Step kinds that still take something from another step kind (a drill's
-/// step built on its failover's, a verification reading its switch's
-/// output). The list only shrinks: what two kinds share goes to a module
-/// of `steps/` that is no step kind (`records`, `controls`, `copies`,
-/// `drill_copy`, `capacity`, ...).
-const STEP_KIND_IMPORTS: &[(&str, &str)] = &[
-    ("drill_control", "verify_resolution"),
-    ("evidence", "preflight"),
-    ("reprotect_sql", "settle_sql"),
-    ("settle_sql", "promote_sql"),
-    ("verify_cloud_resolution", "switch_cloud_control"),
-    ("verify_cloud_resolution", "verify_resolution"),
-    ("verify_dns", "switch_dns"),
-];
+/// Step kinds that still take something from another step kind: none
+/// now, and it stays so. What two kinds share goes to a module of `steps/`
+/// that is no step kind (`records`, `controls`, `resolution`,
+/// `sql_moves`, `copies`, `drill_copy`, `capacity`, ...), a step's output
+/// another step reads among them.
+const STEP_KIND_IMPORTS: &[(&str, &str)] = &[];
 
 /// The step kinds: the modules `StepKind`'s variants are made of
 /// (`SwitchDns(switch_dns::SwitchDns) = "switch-dns"`).

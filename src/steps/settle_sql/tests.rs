@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::super::sql_moves::SqlPath;
 use super::*;
 use crate::cloud::fake::FakeCloud;
-use crate::cloud::{Clouds, SqlOpStatus};
+use crate::cloud::{Clouds, SqlOpStatus, SqlOperation};
 use crate::steps::graph::RunMode;
 
 const P: &str = "drctl-emu";
