@@ -147,13 +147,11 @@ impl Finds<'_> {
     /// `--max-duration` its journal says, when the journal is in the
     /// state and says more than `max`, its plan's budget (a drill run for
     /// longer keeps its records and clones until its own end); else by
-    /// `max`. A state whose
-    /// journals cannot be read leaves it unexpired, and says why.
+    /// `max`. A state whose journals cannot be read leaves it unexpired,
+    /// and says why.
     async fn untagged_expiry(&mut self, short: &str, max: Duration) -> Option<DateTime<Utc>> {
-        let tagged = (self.found.iter())
-            .any(|f| f.expires.is_some() && f.run.as_deref().is_some_and(|r| short_id(r) == short));
-        if tagged {
-            return drill_expiry(&self.found, short, max);
+        if let Some(tagged) = tagged_expiry(&self.found, short) {
+            return Some(tagged);
         }
         if self.budgets_unread {
             return None;
@@ -622,17 +620,21 @@ fn level_base(name: &str) -> &str {
     }
 }
 
+/// The latest expiry among the tagged resources found of the drill whose
+/// short id is `short` (pure; `None`: none is left).
+fn tagged_expiry(found: &[Found], short: &str) -> Option<DateTime<Utc>> {
+    (found.iter())
+        .filter(|f| f.run.as_deref().is_some_and(|run| short_id(run) == short))
+        .filter_map(|f| f.expires)
+        .max()
+}
+
 /// When a drill resource without tags expires (pure): with the same
 /// drill's tagged resources when they are still there (they know a
 /// --max-duration), else the budget `max` (the plan's, or the drill's
 /// journaled one: [`Finds::untagged_expiry`]) from the short id's time.
 fn drill_expiry(found: &[Found], short: &str, max: Duration) -> Option<DateTime<Utc>> {
-    let tagged = found
-        .iter()
-        .filter(|f| f.run.as_deref().is_some_and(|run| short_id(run) == short))
-        .filter_map(|f| f.expires)
-        .max();
-    tagged.or_else(|| {
+    tagged_expiry(found, short).or_else(|| {
         let started = started_from_short_id(short)?;
         Some(crate::plan::duration::after(
             started,

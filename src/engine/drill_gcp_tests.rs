@@ -469,6 +469,29 @@ async fn regression_a_long_drills_clone_is_kept_for_its_journaled_max_duration()
     assert_eq!(clone_expired(&found), Some(true), "past its own");
 }
 
+/// A journal never shortens an untagged resource's life: a drill's
+/// journal saying one minute (as a writer of the state could forge for a
+/// live drill's short id) leaves its clone to the plan's budget.
+#[tokio::test]
+async fn a_journal_shorter_than_the_plans_budget_does_not_expire_a_clone_early() {
+    let mut plans = orders_gcp();
+    plans[0].spec.instance_group.clear();
+    plans[0].spec.cloud_run.clear();
+    let f = world(&plans);
+    let minute = Duration::from_secs(60);
+    let (_, store) = drill_dead_after_its_clone(&f, &plans, Some(minute)).await;
+    let budget = crate::steps::drill_names::plan_max_duration(&plans[0]);
+    assert!(budget >= Duration::from_secs(15 * 60), "{budget:?}");
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(10);
+    let (found, errors) =
+        crate::cleanup::sweep::find(&f.clouds(), &plans, store.as_ref(), soon).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let clone = (found.iter())
+        .find(|x| matches!(x.resource, Temp::SqlClone { .. }))
+        .expect("the clone found");
+    assert!(!clone.expired, "{clone:?}");
+}
+
 /// Regression (`instances.list`'s warnings were not read): a clone in a
 /// region Cloud SQL says it could not reach is not taken for none: the
 /// sweep names the region among those that did not answer, and finds the

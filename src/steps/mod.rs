@@ -665,10 +665,9 @@ impl Cx<'_> {
     }
 }
 
-/// What preflight found (the `preflight` step's output, read by
-/// [`Cx::preflight_facts`] and the evidence pack): every step's findings, and when they were read
-/// (steps reuse a fresh read, see [`Cx::preflight_facts`]; the evidence
-/// pack's "before").
+/// What preflight found (the `preflight` step's output): every step's
+/// findings, and when they were read (steps reuse a fresh read, see
+/// [`Cx::preflight_facts`]; the evidence pack's "before").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PreflightOutput {
     /// Every finding, none of them blocking.

@@ -220,6 +220,7 @@ pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
 /// and what does.
 pub const ROUTE53_API_DOWN: &str = "Route 53's API does not answer (its control plane, hosted in us-east-1 alone): records mode (switch = \"upsert\" or \"weighted\") cannot move traffic, so nothing was changed; a data-plane switch (switch = \"health-check\", docs/failover.md) moves traffic without that API";
 
+/// Whether a count is zero (serde: left out of an output when it is).
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

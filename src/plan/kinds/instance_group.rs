@@ -498,7 +498,7 @@ impl Scaling for MigScaling {
             return Err(not_found(RESIZE, name, region, why));
         };
         let (n, ig) = (size.serving(), &clouds.instance_groups);
-        let op = match scaler {
+        let (call, op) = match scaler {
             Some(a) if a.max < n => {
                 let why = format!(
                     "autoscaler {} allows at most {} instances, below {n}",
@@ -520,7 +520,6 @@ impl Scaling for MigScaling {
                 (RESIZE, ig.resize_mig(region, project, name, n, &id).await?)
             }
         };
-        let (call, op) = op;
         match (op.done, op.error) {
             (false, _) => Ok(Some(op.name)),
             (true, None) => Ok(None),
