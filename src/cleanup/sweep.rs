@@ -1,7 +1,11 @@
 //! `drctl drill sweep`: finds what drills left behind without their
 //! journals (a laptop lost mid-drill, a journal deleted) by the tags and
-//! names every drill resource carries, and removes what has expired. A
-//! group raised by the generic `drill-raise` (an Auto Scaling group's or
+//! names every drill resource carries, and removes what has expired.
+//! Which tags and names are a drill's is each drill step kind's to say
+//! (`steps::leftovers`, `Drilled`): the sweep compiles each plan's drill
+//! for every region it could have targeted and asks each step, so it holds
+//! no code of its own per kind, and a new drill kind is swept as soon as
+//! it is written. A group raised by the generic `drill-raise` (an Auto Scaling group's or
 //! an EKS node group's bounds, an ECS service's count, a Cloud Run
 //! service's floor) carries the drill's marks (tags, labels), the size to
 //! return to among them: it is found by them through its kind's capacity
@@ -26,15 +30,14 @@ use serde::Serialize;
 
 use super::CapacityOwner;
 use super::owner::{DrillJournal, Later};
-use crate::cloud::{CloudError, Clouds, ObjectUrl, control};
+use crate::cloud::{CloudError, Clouds};
 use crate::journal::{Cleaned, JournalStore, Temp};
 use crate::plan::Plan;
 use crate::plan::kinds::Shown;
 use crate::steps::capacity;
-use crate::steps::drill_names::{
-    CONTROL_INFIX, RECORD_PREFIX, RUN_TAG, SWEEP_GRACE, drill_of_control, expiry,
-    plan_max_duration, short_id, started_from_short_id, temp_cluster_id, temp_database_id,
-};
+use crate::steps::drill_names::{SWEEP_GRACE, plan_max_duration, short_id, started_from_short_id};
+use crate::steps::graph::{DrillDepth, RunMode, Step, compile_mode};
+use crate::steps::leftovers::{Drill, Look};
 
 /// A drill resource a sweep found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,73 +52,79 @@ pub struct Found {
     pub expired: bool,
 }
 
-/// Whether `id` in `region` is the temporary database drill `run` made of
-/// one of `plans`' databases (its name is derived from the run and the real
-/// replica it copies, so this needs no journal).
-fn copies_a_plan_database(plans: &[Plan], region: &str, run: &str, id: &str) -> bool {
-    plans
-        .iter()
-        .flat_map(|p| p.spec.database.iter())
-        .filter_map(|d| d.regions.get(region))
-        .any(|base| temp_database_id(run, base) == id)
-}
-
-/// Whether `id` in `region` is the copy drill `run` made of one of
-/// `plans`' Aurora global databases (named from the run and the member
-/// cluster it clones, so this needs no journal either).
-fn copies_a_plan_cluster(plans: &[Plan], region: &str, run: &str, id: &str) -> bool {
-    plans
-        .iter()
-        .flat_map(|p| p.spec.global_database.iter())
-        .filter_map(|g| g.regions.get(region))
-        .any(|member| temp_cluster_id(run, member) == id)
-}
-
-/// Finds every drill resource of `plans` in every region of each plan:
-/// temporary databases, Aurora drill copies and raised groups by their
-/// tags, Cloud SQL clones and drill records (Route 53's and Cloud DNS's)
-/// by their names, drill controls by their keys (beside production's) and
-/// drill health checks by the drill control they read; raised groups of
-/// every capacity kind by the journals in `journals` of the drills that
-/// raised them (and every kind's but a managed instance group's by its
-/// marks too). Regions that do not answer are reported, not fatal; so are
-/// journals that cannot be read.
+/// Finds every drill resource of `plans` in every region of each plan,
+/// as each drill step kind finds its own ([`Drilled::leftovers`]: by
+/// their tags, names and marks) for every region a drill of the plan
+/// could have targeted; and raised groups of every capacity kind by the
+/// journals in `journals` of the drills that raised them. Regions that do
+/// not answer are reported, not fatal; so are journals that cannot be
+/// read.
+///
+/// [`Drilled::leftovers`]: crate::steps::leftovers::Drilled::leftovers
 pub async fn find(
     clouds: &Clouds,
     plans: &[Plan],
     journals: &dyn JournalStore,
     now: DateTime<Utc>,
 ) -> (Vec<Found>, Vec<CloudError>) {
-    let mut regions: Vec<&str> = plans
-        .iter()
-        .flat_map(|p| p.regions().iter().map(String::as_str))
-        .collect();
-    regions.sort_unstable();
-    regions.dedup();
     let mut f = Finds {
         clouds,
         journals,
         now,
         found: Vec::new(),
         errors: Vec::new(),
-        checks: None,
         budgets: BTreeMap::new(),
         budgets_unread: false,
     };
-    for region in &regions {
-        f.databases(plans, region).await;
-        f.clusters(plans, region).await;
+    let look = Look::new(clouds);
+    let mut named = Vec::new();
+    for (p, step) in drill_steps(plans, &mut f.errors) {
+        let Some(drilled) = step.kind.drilled() else {
+            continue;
+        };
+        for left in drilled.leftovers(&look).await {
+            match left.drill {
+                Drill::Tagged { run, expires } => f.tagged(left.temp, run, expires),
+                Drill::Named { short } => named.push((p, left.temp, short)),
+            }
+        }
     }
-    for p in plans {
-        f.marked(p).await;
-        f.records(p).await;
-        f.cloud_records(p).await;
-        f.controls(p).await;
-    }
+    f.errors.extend(look.into_errors());
     f.raised_groups(plans, journals).await;
-    // Last: a clone's expiry is its drill's tagged resources', found above.
-    f.sql_clones(plans).await;
+    // Last: a resource found by its name alone expires with its drill's
+    // tagged resources, found above.
+    for (p, temp, short) in named {
+        let expires = f.untagged_expiry(&short, plan_max_duration(p)).await;
+        untagged(&mut f.found, temp, expires, now);
+    }
     (f.found, f.errors)
+}
+
+/// Every step of every drill `plans` could have run: each plan's shadow
+/// drill compiled for every region it may target (its home too: after a
+/// failover, a drill rehearses the way back). A plan that does not
+/// compile is said, not skipped in silence.
+fn drill_steps<'p>(plans: &'p [Plan], errors: &mut Vec<CloudError>) -> Vec<(&'p Plan, Step)> {
+    let mode = RunMode::Drill {
+        depth: DrillDepth::Shadow,
+    };
+    let mut out = Vec::new();
+    for p in plans {
+        for target in p.regions() {
+            match compile_mode(p, target, &mode) {
+                Ok(g) => out.extend(g.steps.into_iter().map(|s| (p, s))),
+                Err(e) => errors.push(CloudError::new(
+                    "drctl",
+                    "compile",
+                    p.name(),
+                    target,
+                    crate::cloud::ErrorKind::Client,
+                    format!("the plan's drill does not compile, so its leftovers were not looked for: {e}"),
+                )),
+            }
+        }
+    }
+    out
 }
 
 /// What a sweep has found so far, and the regions that did not answer.
@@ -126,8 +135,6 @@ struct Finds<'c> {
     now: DateTime<Utc>,
     found: Vec<Found>,
     errors: Vec<CloudError>,
-    /// Route 53's health checks, listed once (when a plan has controls).
-    checks: Option<Vec<crate::cloud::HealthCheck>>,
     /// The `--max-duration` each drill's journal says, by short id, read
     /// once (`None`: no journal of it, or none said).
     budgets: BTreeMap<String, Option<Duration>>,
@@ -179,109 +186,16 @@ impl Finds<'_> {
         drill_expiry(&self.found, short, journaled.map_or(max, |j| j.max(max)))
     }
 
-    /// Temporary databases in `region`, by their drill tags: only copies of
-    /// these plans' databases (another team's drill is not ours to sweep,
-    /// even with --all).
-    async fn databases(&mut self, plans: &[Plan], region: &str) {
-        let list = match self.clouds.database.list_instances(region).await {
-            Ok(list) => list,
-            Err(e) => return self.errors.push(e),
-        };
-        for i in list {
-            let Some(run) = i.tags.get(RUN_TAG) else {
-                continue;
-            };
-            if !copies_a_plan_database(plans, region, run, &i.id) {
-                continue;
-            }
-            let expires = expiry(&i.tags);
+    /// Adds `t`, found by its tags or marks: drill `run`'s, expiring at
+    /// `expires` as tagged (found once, whichever step found it).
+    fn tagged(&mut self, t: Temp, run: String, expires: Option<DateTime<Utc>>) {
+        if !self.found.iter().any(|f| f.resource == t) {
             self.found.push(Found {
-                resource: Temp::Database {
-                    region: region.to_string(),
-                    id: i.id.clone(),
-                },
-                run: Some(run.clone()),
+                resource: t,
+                run: Some(run),
                 expires,
                 expired: self.expired(expires),
             });
-        }
-    }
-
-    /// Aurora drill copies in `region`, by their drill tags: only copies of
-    /// these plans' global databases' members.
-    async fn clusters(&mut self, plans: &[Plan], region: &str) {
-        if !plans.iter().any(|p| !p.spec.global_database.is_empty()) {
-            return;
-        }
-        let list = match self.clouds.aurora.list_clusters(region).await {
-            Ok(list) => list,
-            Err(e) => return self.errors.push(e),
-        };
-        for c in list {
-            let Some(run) = c.tags.get(RUN_TAG) else {
-                continue;
-            };
-            if !copies_a_plan_cluster(plans, region, run, &c.id) {
-                continue;
-            }
-            let expires = expiry(&c.tags);
-            self.found.push(Found {
-                resource: Temp::Cluster {
-                    region: region.to_string(),
-                    id: c.id.clone(),
-                },
-                run: Some(run.clone()),
-                expires,
-                expired: self.expired(expires),
-            });
-        }
-    }
-
-    /// Groups of every kind the capacity role's actions serve that carry
-    /// a drill's marks (`drill-raise` marks the group before it raises it):
-    /// found and returned without the drill's journal, from the size the
-    /// marks hold.
-    async fn marked(&mut self, p: &Plan) {
-        for r in crate::plan::kinds::each(&p.spec) {
-            let (Shown::Capacity(g), Some(scaling)) = (r.shown(), r.kind().scaling()) else {
-                continue;
-            };
-            // A kind whose groups carry no marks has none to find: its
-            // drills' raises are found by their journals alone.
-            if !scaling.carries_marks() {
-                continue;
-            }
-            for region in p.regions() {
-                let Some((at, group)) = g.raised_group(region) else {
-                    continue;
-                };
-                let read = match scaling.read(self.clouds, &at, &group).await {
-                    Ok(Some(read)) => read,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        self.errors.push(e);
-                        continue;
-                    }
-                };
-                let Some((run, restore)) = crate::steps::drill_raise::marked(&read) else {
-                    continue;
-                };
-                let expires = expiry(&read.marks);
-                let t = Temp::Raised {
-                    kind: r.kind(),
-                    region: at,
-                    group,
-                    restore,
-                };
-                if !self.found.iter().any(|f| f.resource == t) {
-                    self.found.push(Found {
-                        resource: t,
-                        run: Some(run),
-                        expires,
-                        expired: self.expired(expires),
-                    });
-                }
-            }
         }
     }
 
@@ -321,210 +235,6 @@ impl Finds<'_> {
                     expires: Some(expires),
                     expired: expires <= self.now,
                 });
-            }
-        }
-    }
-
-    /// Drill records of the plan's own records (or of a level of a
-    /// data-plane switch's failover chain), by their names. A record carries
-    /// no tags: its drill's expiry is that of the same drill's tagged
-    /// resources when they are still there (they know a --max-duration),
-    /// else as [`Finds::untagged_expiry`] says
-    /// (its drill's journaled budget, else the plan's).
-    async fn records(&mut self, p: &Plan) {
-        let max = plan_max_duration(p);
-        let mut zones: Vec<&str> = p.spec.dns.iter().map(|d| d.zone.as_str()).collect();
-        zones.sort_unstable();
-        zones.dedup();
-        for zone_name in zones {
-            let zone = match self.clouds.dns.find_zone(zone_name).await {
-                Ok(Some(z)) => z,
-                Ok(None) => continue,
-                Err(e) => {
-                    self.errors.push(e);
-                    continue;
-                }
-            };
-            let records = match self.clouds.dns.list_records(&zone, "").await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.errors.push(e);
-                    continue;
-                }
-            };
-            for r in records {
-                let names = p.spec.dns.iter().map(|d| d.name.as_str());
-                let Some(short) = drill_record_of(&r.name, names) else {
-                    continue;
-                };
-                let t = Temp::Record {
-                    zone: zone.name.clone(),
-                    name: r.name.clone(),
-                    rtype: r.rtype.clone(),
-                };
-                let expires = self.untagged_expiry(short, max).await;
-                untagged(&mut self.found, t, expires, self.now);
-            }
-        }
-    }
-
-    /// Drill record sets of the plan's `[[cloud_dns]]` records, in their
-    /// managed zones, by their names (`drill-<short id>.<name>`, as
-    /// `drill-cloud-dns` names them: a record set carries no tags). Their
-    /// expiry is a Route 53 drill record's: that of the same drill's
-    /// tagged resources when they are still there, else the plan's own
-    /// budget from the name's time, or its drill's journaled one when
-    /// longer ([`Finds::untagged_expiry`]).
-    async fn cloud_records(&mut self, p: &Plan) {
-        let max = plan_max_duration(p);
-        let mut zones: Vec<(&str, &str)> = (p.spec.cloud_dns.iter())
-            .map(|d| (d.project.as_str(), d.zone.as_str()))
-            .collect();
-        zones.sort_unstable();
-        zones.dedup();
-        for (project, zone) in zones {
-            let sets = match self.clouds.cloud_dns.list_record_sets(project, zone).await {
-                Ok(sets) => sets,
-                // No zone, no drill record in it (as a Route 53 zone not
-                // found is skipped).
-                Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    self.errors.push(e);
-                    continue;
-                }
-            };
-            for r in sets {
-                let names = (p.spec.cloud_dns.iter())
-                    .filter(|d| (d.project.as_str(), d.zone.as_str()) == (project, zone))
-                    .map(|d| d.name.as_str());
-                let Some(short) = drill_record_of(&r.name, names) else {
-                    continue;
-                };
-                let expires = self.untagged_expiry(short, max).await;
-                let t = Temp::CloudRecord {
-                    project: project.to_string(),
-                    zone: zone.to_string(),
-                    name: r.name.clone(),
-                    rtype: r.rtype.clone(),
-                };
-                untagged(&mut self.found, t, expires, self.now);
-            }
-        }
-    }
-
-    /// Cloud SQL drill clones of the plans' `[[cloud_sql]]` resources, by
-    /// their names (`drill-<short id>-<instance>`, as `drill-sql` names
-    /// them): Cloud SQL keeps no tags a drill writes, so a clone is a
-    /// drill's when its name is exactly the one a drill of that short id
-    /// makes of one of the plans' instances; another team's `drill-`
-    /// instance is not ours to sweep. Its expiry is that of the same
-    /// drill's tagged resources when they are still there, else the plan's
-    /// own budget from the name's time, or its drill's journaled one when
-    /// longer ([`Finds::untagged_expiry`]).
-    async fn sql_clones(&mut self, plans: &[Plan]) {
-        let mut projects: Vec<&str> = (plans.iter())
-            .flat_map(|p| p.spec.cloud_sql.iter().map(|c| c.project.as_str()))
-            .collect();
-        projects.sort_unstable();
-        projects.dedup();
-        for project in projects {
-            let list = match self.clouds.cloud_sql.list_sql(project).await {
-                Ok(list) => list,
-                Err(e) => {
-                    self.errors.push(e);
-                    continue;
-                }
-            };
-            // A region Cloud SQL could not reach may hold a clone: said as
-            // a region that did not answer, never taken for "none there".
-            for (region, why) in &list.unreachable {
-                self.errors.push(CloudError::new(
-                    "sqladmin",
-                    "instances.list",
-                    project,
-                    region,
-                    crate::cloud::ErrorKind::Server,
-                    format!("Cloud SQL could not reach this region, so its instances were not listed (REGION_UNREACHABLE: {why})"),
-                ));
-            }
-            for i in list.instances {
-                let Some(short) = short_id_of_copy(&i.name) else {
-                    continue;
-                };
-                let of = |p: &&Plan| {
-                    (p.spec.cloud_sql.iter())
-                        .filter(|c| c.project == project)
-                        .flat_map(|c| c.regions.values())
-                        .any(|base| is_copy_of(&i.name, short, base))
-                };
-                let Some(plan) = plans.iter().find(of) else {
-                    continue;
-                };
-                let expires = self.untagged_expiry(short, plan_max_duration(plan)).await;
-                let t = Temp::SqlClone {
-                    region: i.region.clone(),
-                    project: project.to_string(),
-                    name: i.name.clone(),
-                };
-                untagged(&mut self.found, t, expires, self.now);
-            }
-        }
-    }
-
-    /// A data-plane switch's drill copies: controls beside production's (by
-    /// their keys) and the health checks that read them.
-    async fn controls(&mut self, p: &Plan) {
-        let max = plan_max_duration(p);
-        for d in p.spec.dns.iter().filter(|d| !d.controls.is_empty()) {
-            if self.checks.is_none() {
-                self.checks = Some(match self.clouds.dns.list_health_checks().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        self.errors.push(e);
-                        Vec::new()
-                    }
-                });
-            }
-            for (region, url) in &d.controls {
-                let Ok(u) = ObjectUrl::parse(url) else {
-                    continue;
-                };
-                let base = u.to_string();
-                let mut temps = Vec::new();
-                let beside = ObjectUrl {
-                    key: format!("{}{CONTROL_INFIX}", u.key),
-                    ..u.clone()
-                };
-                match self.clouds.objects.list(region, &beside, false).await {
-                    Ok(listing) => {
-                        temps.extend(listing.keys.into_iter().map(|key| Temp::Control {
-                            region: region.clone(),
-                            url: ObjectUrl { key, ..u.clone() }.to_string(),
-                        }))
-                    }
-                    Err(e) => self.errors.push(e),
-                }
-                temps.extend(
-                    (self.checks.iter().flatten())
-                        .filter(|h| h.search == control::SERVE_MARKER)
-                        .filter_map(control::control_of)
-                        .filter(|(r, _)| r == region)
-                        .map(|(_, c)| Temp::HealthCheck {
-                            region: region.clone(),
-                            control: c.to_string(),
-                        }),
-                );
-                for t in temps {
-                    let (Temp::Control { url: c, .. } | Temp::HealthCheck { control: c, .. }) = &t
-                    else {
-                        continue;
-                    };
-                    let Some(short) = drill_of_control(&base, c) else {
-                        continue;
-                    };
-                    let expires = self.untagged_expiry(short, max).await;
-                    untagged(&mut self.found, t, expires, self.now);
-                }
             }
         }
     }
@@ -571,52 +281,6 @@ fn untagged(found: &mut Vec<Found>, t: Temp, expires: Option<DateTime<Utc>>, now
             expires,
             expired: expires.is_some_and(|e| e <= now),
         });
-    }
-}
-
-/// The short id of the drill whose temporary database `name` would be
-/// (`drill-<short id>-<base>`, [`temp_database_id`]), when its name has
-/// that form: the name alone, not yet that it is one of a plan's.
-fn short_id_of_copy(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix("drill-")?;
-    // `20261127t052145z-2e70`: the run's time, then its suffix.
-    let stamp = rest.get(..16)?;
-    let tail = rest.get(16..)?.strip_prefix('-')?;
-    let suffix = tail.split('-').next().filter(|s| !s.is_empty())?;
-    started_from_short_id(stamp)?;
-    rest.get(..16 + 1 + suffix.len())
-}
-
-/// Whether `name` is the temporary database a drill of short id `short`
-/// makes of instance `base` (a run id of that short id makes the same
-/// name: only its time and suffix go into it).
-fn is_copy_of(name: &str, short: &str, base: &str) -> bool {
-    let Some((stamp, suffix)) = short.split_once('-') else {
-        return false;
-    };
-    temp_database_id(&format!("{stamp}-copy-{suffix}"), base) == name
-}
-
-/// The short id of the drill whose record `name` is (`drill-<short
-/// id>.<name>`, a level of a failover chain's included), when it is one
-/// under one of `names` (a plan's record names) with a drill's time in it:
-/// the one rule Route 53's and Cloud DNS's drill records are found by.
-fn drill_record_of<'a, 'n>(
-    name: &'a str,
-    mut names: impl Iterator<Item = &'n str>,
-) -> Option<&'a str> {
-    let (short, under) = name.strip_prefix(RECORD_PREFIX)?.split_once('.')?;
-    let under = level_base(under).trim_end_matches('.');
-    let ours = names.any(|n| n.trim_end_matches('.').eq_ignore_ascii_case(under));
-    (ours && started_from_short_id(short).is_some()).then_some(short)
-}
-
-/// The name a level of a failover chain stands for: `drctl-failover-K.<name>`
-/// is `<name>`'s (a drill copies the whole chain).
-fn level_base(name: &str) -> &str {
-    match name.split_once('.') {
-        Some((label, rest)) if label.starts_with("drctl-failover-") => rest,
-        _ => name,
     }
 }
 
@@ -816,59 +480,6 @@ mod tests {
         crate::plan::reference()
     }
 
-    /// A drill record is one under a plan's record name (or a level of its
-    /// failover chain), with a drill's time in its name; nothing else is.
-    #[test]
-    fn a_drill_records_name_says_its_drill_under_a_plans_name_only() {
-        let names = || ["orders.gcp.example.com.", "api.example.com"].into_iter();
-        for (name, want) in [
-            (
-                "drill-20261127t052145z-2e70.orders.gcp.example.com.",
-                Some("20261127t052145z-2e70"),
-            ),
-            (
-                "drill-20261127t052145z-2e70.API.example.com.",
-                Some("20261127t052145z-2e70"),
-            ),
-            (
-                "drill-20261127t052145z-2e70.drctl-failover-1.api.example.com",
-                Some("20261127t052145z-2e70"),
-            ),
-            ("drill-20261127t052145z-2e70.other.example.com.", None),
-            ("drill-not-a-time.orders.gcp.example.com.", None),
-            ("orders.gcp.example.com.", None),
-            ("drill-20261127t052145z-2e70", None),
-        ] {
-            assert_eq!(drill_record_of(name, names()), want, "{name}");
-        }
-    }
-
-    /// A drill's copy is known by its name alone: the short id read back
-    /// from it, and the name remade from that short id and the base,
-    /// whatever the length of the base (a long one ends in a digest).
-    #[test]
-    fn a_drill_copys_name_says_its_drill_and_what_it_copies() {
-        let run = "20261127T052145Z-orders-gcp-2e70";
-        let long = "a".repeat(70);
-        for base in ["orders-sql-use4", long.as_str()] {
-            let name = temp_database_id(run, base);
-            let short = short_id_of_copy(&name).expect("a drill's copy");
-            assert_eq!(short, "20261127t052145z-2e70", "{name}");
-            assert!(is_copy_of(&name, short, base), "{name}");
-            assert!(!is_copy_of(&name, short, "orders-sql"), "{name}");
-        }
-        for not in [
-            "orders-sql",
-            "drill-",
-            "drill-20261127t052145z",
-            "drill-20261127t052145z-",
-            "drill-not-a-time-at-all-orders",
-            "drill-20261399t999999z-2e70-orders-sql",
-        ] {
-            assert_eq!(short_id_of_copy(not), None, "{not}");
-        }
-    }
-
     /// A huge `max_duration` (a flag's or a plan's) overflowed `max +
     /// SWEEP_GRACE` and then the drill's start plus it: an untagged drill
     /// resource now expires at the end of time, never a panic.
@@ -887,68 +498,114 @@ mod tests {
         );
     }
 
+    /// A copy in the fake world under `id` in `region`, of `of` (an
+    /// instance, or with `cluster` an Aurora cluster), tagged by drill `run`.
+    fn copy(
+        f: &crate::cloud::fake::FakeCloud,
+        (region, of, id): (&str, &str, &str),
+        run: &str,
+        cluster: bool,
+    ) {
+        let tags = crate::steps::drill_names::tags(run, "someone", Utc::now());
+        let key = (region.to_string(), of.to_string());
+        let mut s = f.state();
+        if cluster {
+            let mut c = s.clusters[&key].clone();
+            (c.id, c.tags, c.global_cluster) = (id.into(), tags, None);
+            s.clusters.insert((region.into(), id.into()), c);
+        } else {
+            let mut i = s.databases[&key].clone();
+            (i.id, i.tags) = (id.into(), tags);
+            s.databases.insert((region.into(), id.into()), i);
+        }
+    }
+
+    /// What `find` found that `plans` own, by id: tagged copies only.
+    async fn copies_found(f: &crate::cloud::fake::FakeCloud, plans: &[Plan]) -> Vec<String> {
+        let store = crate::journal::MemoryStore::new();
+        let (found, errors) = find(&f.clouds(), plans, &store, Utc::now()).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        (found.iter())
+            .filter_map(|x| match &x.resource {
+                Temp::Database { region, id } | Temp::Cluster { region, id } => {
+                    Some(format!("{region}/{id}"))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Regression: `drill sweep --plan payments --all` deleted the temporary
     /// database of a drill of another plan (another fixture's, in the
-    /// tests) running in the same region.
-    #[test]
-    fn sweep_of_one_plan_leaves_another_plans_temporary_database() {
+    /// tests) running in the same region. A tagged copy is a plan's only
+    /// under the name a drill of that run gives its copy of the plan's
+    /// replica in that region: not another run's name, another plan's
+    /// replica's, or the same name in another region.
+    #[tokio::test]
+    async fn sweep_of_one_plan_leaves_another_plans_temporary_database() {
         let all = plans();
-        let payments: Vec<Plan> = all
-            .iter()
+        let payments: Vec<Plan> = (all.iter())
             .filter(|p| p.name() == "payments")
             .cloned()
             .collect();
+        let f = crate::cloud::fake::reference_world((&[3.0], &[1200.0]));
         let run = "20261123T004536Z-payments-9d10";
-        let ours = crate::steps::drill_names::temp_database_id(run, "payments-db-use1");
-        assert!(copies_a_plan_database(&payments, "us-east-1", run, &ours));
-        // The same name in the wrong region, another run's name, or a copy
-        // of another plan's replica is not this sweep's.
-        assert!(!copies_a_plan_database(&payments, "us-west-2", run, &ours));
+        let name = |base| crate::steps::drill_names::temp_database_id(run, base);
+        let ours = name("payments-db-use1");
+        copy(&f, ("us-east-1", "payments-db-use1", &ours), run, false);
         let other_run = "20261123T004536Z-payments-aaaa";
-        assert!(!copies_a_plan_database(
-            &payments,
-            "us-east-1",
+        copy(
+            &f,
+            (
+                "us-east-1",
+                "payments-db-use1",
+                &ours.replace("9d10", "bbbb"),
+            ),
             other_run,
-            &ours
-        ));
-        let ledger = crate::steps::drill_names::temp_database_id(run, "ledger-db-use1");
-        assert!(!copies_a_plan_database(
-            &payments,
-            "us-east-1",
+            false,
+        );
+        copy(
+            &f,
+            ("us-east-1", "ledger-db-use1", &name("ledger-db-use1")),
             run,
-            &ledger
-        ));
-        assert!(copies_a_plan_database(&all, "us-east-1", run, &ledger));
+            false,
+        );
+        copy(&f, ("us-west-2", "payments-db", &ours), run, false);
+        assert_eq!(
+            copies_found(&f, &payments).await,
+            [format!("us-east-1/{ours}")]
+        );
+        let found = copies_found(&f, &all).await;
+        assert!(
+            found.contains(&format!("us-east-1/{}", name("ledger-db-use1"))),
+            "{found:?}"
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
     }
 
     /// A sweep removes an Aurora cluster only when its name is the copy a
     /// drill (its run tag) makes of one of the plans' global database
     /// members in that region: never a member itself, another run's name,
     /// or a copy in another region.
-    #[test]
-    fn sweep_finds_only_the_drill_copies_of_the_plans_global_databases() {
+    #[tokio::test]
+    async fn sweep_finds_only_the_drill_copies_of_the_plans_global_databases() {
         let all = plans();
+        let f = crate::cloud::fake::reference_world((&[3.0], &[1200.0]));
         let run = "20261125T040000Z-orders-9d10";
-        let ours = temp_cluster_id(run, "orders-use1");
-        assert!(copies_a_plan_cluster(&all, "us-east-1", run, &ours));
-        assert!(!copies_a_plan_cluster(&all, "us-west-2", run, &ours));
-        assert!(!copies_a_plan_cluster(
-            &all,
-            "us-east-1",
-            "20261125T040000Z-orders-aaaa",
-            &ours
-        ));
-        assert!(!copies_a_plan_cluster(
-            &all,
-            "us-east-1",
+        let ours = crate::steps::drill_names::temp_cluster_id(run, "orders-use1");
+        copy(&f, ("us-east-1", "orders-use1", &ours), run, true);
+        copy(
+            &f,
+            ("us-east-1", "orders-use1", &ours.replace("9d10", "aaaa")),
             run,
-            "orders-use1"
-        ));
-        let payments: Vec<Plan> = all
-            .iter()
+            true,
+        );
+        copy(&f, ("us-west-2", "orders-usw2", &ours), run, true);
+        assert_eq!(copies_found(&f, &all).await, [format!("us-east-1/{ours}")]);
+        let payments: Vec<Plan> = (all.iter())
             .filter(|p| p.name() == "payments")
             .cloned()
             .collect();
-        assert!(!copies_a_plan_cluster(&payments, "us-east-1", run, &ours));
+        assert_eq!(copies_found(&f, &payments).await, Vec::<String>::new());
     }
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::drill_names;
+use super::leftovers::{Drill, Drilled, Left, Look, keep, record_short, same_name};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
@@ -126,6 +127,29 @@ pub fn compile(b: &mut Builder<'_>) {
             vec![s.resource],
             description,
         );
+    }
+}
+
+#[async_trait]
+impl Drilled for DrillCloudDns {
+    /// The drill record set in the managed zone named as this step names
+    /// it (`drill-<short id>.<name>`: a record set carries no tags).
+    async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
+        let listed = look.record_sets(&self.project, &self.zone).await;
+        let each = listed.iter().map(|r| {
+            let temp = Temp::CloudRecord {
+                project: self.project.clone(),
+                zone: self.zone.clone(),
+                name: r.name.clone(),
+                rtype: r.rtype.clone(),
+            };
+            (
+                record_short(&r.name).and_then(Drill::of_short),
+                &*r.name,
+                temp,
+            )
+        });
+        keep(each, |name, run| same_name(&self.wanted(run).name, name))
     }
 }
 

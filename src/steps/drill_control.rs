@@ -42,6 +42,7 @@ use serde_json::Value;
 
 use super::controls::{ControlWrite, target_problems, wanted, write_controls};
 use super::dns_setup::{self, by_zone, failover_records, level_name, reading};
+use super::leftovers::{Drill, Drilled, Left, Look, keep, records_of, same_name};
 use super::resolution::{CONSECUTIVE_ANSWERS, Resolved, resolve_record};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
@@ -493,6 +494,75 @@ impl Action for DrillControl {
         }
         out
     }
+}
+
+#[async_trait]
+impl Drilled for DrillControl {
+    /// Its drill records (a level of the failover chain's included), by
+    /// their names; its drill controls beside production's, by their keys;
+    /// and the health checks that read them.
+    async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
+        let mut out = Vec::new();
+        for d in &self.records {
+            out.extend(self.records_left(look, d).await);
+            for (region, url) in &d.controls {
+                out.extend(controls_left(look, region, url).await);
+            }
+        }
+        out
+    }
+}
+
+impl DrillControl {
+    /// The drill records of `d` in its zone: named as a drill of this
+    /// step names them.
+    async fn records_left(&self, look: &Look<'_>, d: &DnsSpec) -> Vec<Left> {
+        let listed = look.zone_records(&d.zone).await;
+        let ours = |name: &str, run: &str| {
+            (drill_records(run, d, &self.regions, &BTreeMap::new()).iter())
+                .any(|w| same_name(&w.name, name))
+        };
+        keep(records_of(&listed, &d.zone), ours)
+    }
+}
+
+/// The drill controls beside production's control `url` in `region` (its
+/// key and `.drill-<short id>`), and the health checks that read one.
+async fn controls_left(look: &Look<'_>, region: &str, url: &str) -> Vec<Left> {
+    let Ok(u) = ObjectUrl::parse(url) else {
+        return Vec::new();
+    };
+    let base = u.to_string();
+    let beside = ObjectUrl {
+        key: format!("{}{}", u.key, drill_names::CONTROL_INFIX),
+        ..u.clone()
+    };
+    let controls = (look.object_keys(region, &beside).await.into_iter()).map(|key| {
+        let url = ObjectUrl { key, ..u.clone() }.to_string();
+        let temp = Temp::Control {
+            region: region.to_string(),
+            url: url.clone(),
+        };
+        (url, temp)
+    });
+    let checks = look.health_checks().await;
+    let checks = (checks.iter())
+        .filter(|h| h.search == SERVE_MARKER)
+        .filter_map(control::control_of)
+        .filter(|(r, _)| r == region)
+        .map(|(_, c)| {
+            let temp = Temp::HealthCheck {
+                region: region.to_string(),
+                control: c.to_string(),
+            };
+            (c.to_string(), temp)
+        });
+    (controls.chain(checks).collect::<Vec<_>>().into_iter())
+        .filter_map(|(url, temp)| {
+            let drill = Drill::of_short(drill_names::drill_of_control(&base, &url)?)?;
+            Some(Left { temp, drill })
+        })
+        .collect()
 }
 
 /// Whether `url` is a drill control (its key ends `.drill-<short id>`):

@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use super::drill_copy::{self, LAG_WAIT, first_datapoint};
 use super::drill_names;
+use super::leftovers::{Drill, Drilled, Left, Look, keep};
 use super::{
     Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
     StepOutput, Traits, wait_for,
@@ -429,6 +430,23 @@ impl Action for DrillDatabase {
             region: self.region.clone(),
             id: self.temp_id(run_id),
         }]
+    }
+}
+
+#[async_trait]
+impl Drilled for DrillDatabase {
+    /// Temporary instances in the target, by their drill tags, named as
+    /// this step names its copy of the target's replica.
+    async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
+        let listed = look.rds_instances(&self.region).await;
+        let temp = |id: &str| Temp::Database {
+            region: self.region.clone(),
+            id: id.to_string(),
+        };
+        let each = listed
+            .iter()
+            .map(|i| (Drill::of_tags(&i.tags), &*i.id, temp(&i.id)));
+        keep(each, |id, run| self.temp_id(run) == id)
     }
 }
 

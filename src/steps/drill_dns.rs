@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::drill_names;
+use super::leftovers::{Drilled, Left, Look, keep, records_of, same_name};
 use super::records::{desired, matches, show, zone, zone_finding};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
@@ -274,6 +275,20 @@ impl Action for DrillDns {
                 rtype: d.rtype.clone(),
             })
             .collect()
+    }
+}
+
+#[async_trait]
+impl Drilled for DrillDns {
+    /// Drill records in the zone named as this step names its copy of
+    /// one of its records (`drill-<short id>.<name>`: a record carries no
+    /// tags).
+    async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
+        let listed = look.zone_records(&self.zone).await;
+        let ours = |name: &str, run: &str| {
+            (self.records.iter()).any(|d| same_name(&drill_names::record_name(run, &d.name), name))
+        };
+        keep(records_of(&listed, &self.zone), ours)
     }
 }
 

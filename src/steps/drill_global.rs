@@ -33,6 +33,7 @@ use serde_json::Value;
 
 use super::drill_copy::{self, LAG_WAIT, first_datapoint};
 use super::drill_names;
+use super::leftovers::{Drill, Drilled, Left, Look, keep};
 use super::{
     Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
     StepOutput, Traits, wait_for,
@@ -519,6 +520,23 @@ impl Action for DrillGlobal {
             region: self.region.clone(),
             id: self.copy_id(run_id),
         }]
+    }
+}
+
+#[async_trait]
+impl Drilled for DrillGlobal {
+    /// Drill copies in the target, by their drill tags, named as this
+    /// step names its copy of the target's member.
+    async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
+        let listed = look.aurora_clusters(&self.region).await;
+        let temp = |id: &str| Temp::Cluster {
+            region: self.region.clone(),
+            id: id.to_string(),
+        };
+        let each = listed
+            .iter()
+            .map(|c| (Drill::of_tags(&c.tags), &*c.id, temp(&c.id)));
+        keep(each, |id, run| self.copy_id(run) == id)
     }
 }
 

@@ -33,6 +33,7 @@ use serde_json::Value;
 use super::capacity::CapacityOwner;
 use super::capacity::{self, Driver, Group, LeftRaised, Raising, Wrote};
 use super::drill_names::{self, RESTORE_TAG, RUN_TAG};
+use super::leftovers::{Drill, Drilled, Left, Look};
 use super::{Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{CloudError, Clouds, Size};
 use crate::journal::event::{Event, Record};
@@ -270,6 +271,35 @@ impl Action for DrillRaise {
             wrote,
         }
         .to_output()
+    }
+}
+
+#[async_trait]
+impl Drilled for DrillRaise {
+    /// The group, when it carries a drill's marks (`drill-raise` marks
+    /// it before it raises it): the drill and the size to return to are
+    /// in them. A kind whose groups take no marks has none to find: its
+    /// drills' raises are found by their journals alone.
+    async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
+        let Some(scaling) = self.of.scaling().filter(|s| s.carries_marks()) else {
+            return Vec::new();
+        };
+        let read = match scaling.read(look.clouds(), &self.region, &self.group).await {
+            Ok(Some(read)) => read,
+            Ok(None) => return Vec::new(),
+            Err(e) => {
+                look.failed(e);
+                return Vec::new();
+            }
+        };
+        let Some((run, restore)) = marked(&read) else {
+            return Vec::new();
+        };
+        let expires = drill_names::expiry(&read.marks);
+        vec![Left {
+            temp: self.temp(restore),
+            drill: Drill::Tagged { run, expires },
+        }]
     }
 }
 

@@ -45,6 +45,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::leftovers::{Drill, Drilled, Left, Look, copy_short, keep};
 use super::{
     Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, drill_names,
     wait_for,
@@ -420,6 +421,29 @@ impl Action for DrillSql {
             project: self.project.clone(),
             name: self.clone_name(run_id),
         }]
+    }
+}
+
+#[async_trait]
+impl Drilled for DrillSql {
+    /// Clones in the project named as this step names its copy of the
+    /// target's replica: Cloud SQL keeps no tags a drill writes, so by the
+    /// name alone (`drill-<short id>-<instance>`).
+    async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
+        let listed = look.sql_instances(&self.project).await;
+        let each = listed.iter().map(|i| {
+            let temp = Temp::SqlClone {
+                region: i.region.clone(),
+                project: self.project.clone(),
+                name: i.name.clone(),
+            };
+            (
+                copy_short(&i.name).and_then(Drill::of_short),
+                &*i.name,
+                temp,
+            )
+        });
+        keep(each, |name, run| self.clone_name(run) == name)
     }
 }
 

@@ -36,6 +36,7 @@ pub mod drill_names;
 pub mod drill_raise;
 pub mod drill_sql;
 mod evidence;
+pub mod leftovers;
 mod preflight;
 mod promote;
 pub mod promote_sql;
@@ -98,7 +99,9 @@ pub use verify_dns::VerifyDnsOutput;
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
 /// order. Generates [`StepKind`], [`KindName`] and the dispatch.
 macro_rules! kinds {
-    ($( $(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident) = $name:literal, )*
+    (@drilled $a:ident) => { { let _ = $a; None } };
+    (@drilled $a:ident drilled) => { Some($a as &dyn leftovers::Drilled) };
+    ($( $(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident) = $name:literal $(+ $drilled:ident)?, )*
      ; retired: $( $(#[$rdoc:meta])* $retired:ident = $rname:literal => $rtraits:expr, )*) => {
         /// What a step does, with its parameters.
         #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -148,6 +151,14 @@ macro_rules! kinds {
             /// The kind's behaviour.
             pub fn action(&self) -> &dyn Action {
                 match self { $(StepKind::$variant(a) => a,)* }
+            }
+
+            /// The kind's side a sweep reads, for a drill kind (marked
+            /// `+ drilled` in the list: the compiler then asks for its
+            /// [`leftovers::Drilled`]): what its drills left, found
+            /// without their journals.
+            pub fn drilled(&self) -> Option<&dyn leftovers::Drilled> {
+                match self { $(StepKind::$variant(a) => kinds!(@drilled a $($drilled)?),)* }
             }
         }
 
@@ -200,23 +211,23 @@ kinds! {
     /// Read a bucket's replication state in the target region.
     VerifyBucket(bucket::VerifyBucket) = "verify-bucket",
     /// A drill: a temporary replica of the home primary, promoted.
-    DrillDatabase(drill_database::DrillDatabase) = "drill-database",
+    DrillDatabase(drill_database::DrillDatabase) = "drill-database" + drilled,
     /// A drill: a clone of an Aurora global database's secondary, made writable.
-    DrillGlobal(drill_global::DrillGlobal) = "drill-global",
+    DrillGlobal(drill_global::DrillGlobal) = "drill-global" + drilled,
     /// A drill: the standby group of such a resource raised to its active
     /// size, marked and journaled first (returned at cleanup).
-    DrillRaise(drill_raise::DrillRaise) = "drill-raise",
+    DrillRaise(drill_raise::DrillRaise) = "drill-raise" + drilled,
     /// A drill: a clone of the Cloud SQL primary at its latest recovery
     /// time, RUNNABLE (deleted at cleanup).
-    DrillSql(drill_sql::DrillSql) = "drill-sql",
+    DrillSql(drill_sql::DrillSql) = "drill-sql" + drilled,
     /// A drill: drill DNS records created, INSYNC and read back.
-    DrillDns(drill_dns::DrillDns) = "drill-dns",
+    DrillDns(drill_dns::DrillDns) = "drill-dns" + drilled,
     /// A drill: a drill record set in the Cloud DNS zone, done and read
     /// back (deleted at cleanup).
-    DrillCloudDns(drill_cloud_dns::DrillCloudDns) = "drill-cloud-dns",
+    DrillCloudDns(drill_cloud_dns::DrillCloudDns) = "drill-cloud-dns" + drilled,
     /// A drill of a data-plane switch: drill controls, health checks and
     /// failover records, switched to the target and resolved.
-    DrillControl(drill_control::DrillControl) = "drill-control",
+    DrillControl(drill_control::DrillControl) = "drill-control" + drilled,
     /// Capture before/after state, the journal and a manifest.
     Evidence(evidence::Evidence) = "evidence",
     /// Switch a Cloud DNS record set to the target's value in one atomic

@@ -1,0 +1,396 @@
+//! What a drill left behind, found without its journal: the one way every
+//! drill step kind answers a sweep (`drctl drill sweep`).
+//!
+//! Why here: a sweep is the promise that a drill whose journal is lost (a
+//! laptop gone mid-drill) still leaves nothing running. Each drill step
+//! kind knows the names and tags it gives what it makes; written once per
+//! kind beside the code that makes it ([`Drilled::leftovers`]), a new drill
+//! kind cannot be missed by the sweep, and a copy's name cannot drift from
+//! the name its finder looks for. The sweep itself
+//! (`crate::cleanup::sweep`) compiles each plan's drill for every region it
+//! could have targeted and asks each step; it holds no per-kind code.
+//!
+//! [`Look`] lists each listing (an RDS region, a Cloud SQL project, a
+//! zone) once for every step that asks, and keeps each listing's failure,
+//! said once: a region that does not answer is reported, never taken for
+//! "nothing there".
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::drill_names::{RUN_TAG, expiry, started_from_short_id};
+use crate::cloud::{
+    CloudError, CloudRecordSet, Clouds, DbCluster, DbInstance, DnsRecord, ErrorKind, HealthCheck,
+    ObjectUrl, SqlInstance,
+};
+use crate::journal::Temp;
+
+/// A drill step kind's side a sweep reads: what drills of it left in the
+/// cloud, found by the tags and names the step gave them.
+#[async_trait]
+pub trait Drilled: Send + Sync {
+    /// What drills of this step (any run, this plan and target) may have
+    /// left, listed through `look`: only what carries a drill's tags or
+    /// name *and* is exactly what this step would have made for that
+    /// drill (another team's `drill-` resource is not ours to sweep).
+    async fn leftovers(&self, look: &Look<'_>) -> Vec<Left>;
+}
+
+/// A resource a drill left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Left {
+    /// The resource, as a cleanup removes it.
+    pub temp: Temp,
+    /// Which drill made it, as it says.
+    pub drill: Drill,
+}
+
+/// How a leftover says which drill made it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Drill {
+    /// By its tags or marks: the run, and the expiry the drill wrote.
+    Tagged {
+        /// The drill's run id.
+        run: String,
+        /// When it expires, as tagged (`None`: no expiry tag).
+        expires: Option<DateTime<Utc>>,
+    },
+    /// By its name alone: the drill's short id (its start time and
+    /// suffix); its expiry is the sweep's to work out.
+    Named {
+        /// The short id.
+        short: String,
+    },
+}
+
+impl Drill {
+    /// The drill `tags` name (their run tag and expiry), if any.
+    pub fn of_tags(tags: &BTreeMap<String, String>) -> Option<Self> {
+        Some(Self::Tagged {
+            run: tags.get(RUN_TAG)?.clone(),
+            expires: expiry(tags),
+        })
+    }
+
+    /// The drill whose short id is `short`, when it holds a drill's time.
+    pub fn of_short(short: &str) -> Option<Self> {
+        started_from_short_id(short)?;
+        Some(Self::Named {
+            short: short.to_string(),
+        })
+    }
+
+    /// A run id that names what this drill made as the drill did: its
+    /// own when tagged; from a short id, one with the same time and
+    /// suffix (the only parts of a run id that go into a drill's names).
+    pub fn run(&self) -> String {
+        match self {
+            Self::Tagged { run, .. } => run.clone(),
+            Self::Named { short } => match short.split_once('-') {
+                Some((stamp, suffix)) => format!("{stamp}-left-{suffix}"),
+                None => short.clone(),
+            },
+        }
+    }
+}
+
+/// What among `listed` a drill left: each with the drill its tags or name
+/// say (`None`: no drill's), its name, and what it is as a cleanup removes
+/// it, kept when `ours(name, run)` (the name is the one a drill of that
+/// run gives what it makes; a run from a short id names as that drill did,
+/// [`Drill::run`]).
+pub fn keep<'a>(
+    listed: impl IntoIterator<Item = (Option<Drill>, &'a str, Temp)>,
+    ours: impl Fn(&str, &str) -> bool,
+) -> Vec<Left> {
+    (listed.into_iter())
+        .filter_map(|(drill, name, temp)| {
+            let drill = drill?;
+            ours(name, &drill.run()).then_some(Left { temp, drill })
+        })
+        .collect()
+}
+
+/// Route 53 records of `zone` as [`keep`] takes them: each with the drill
+/// its name says (`drill-<short id>.…`).
+pub fn records_of<'a>(
+    listed: &'a [DnsRecord],
+    zone: &str,
+) -> impl Iterator<Item = (Option<Drill>, &'a str, Temp)> {
+    let zone = zone.to_ascii_lowercase();
+    listed.iter().map(move |r| {
+        let temp = Temp::Record {
+            zone: zone.clone(),
+            name: r.name.clone(),
+            rtype: r.rtype.clone(),
+        };
+        (
+            record_short(&r.name).and_then(Drill::of_short),
+            &*r.name,
+            temp,
+        )
+    })
+}
+
+/// The short id in a drill copy's name (`drill-<short id>-<base>`, as
+/// `drill_names::temp_database_id` makes it), when the name has that form:
+/// the name alone, not yet that it is one a step would make.
+pub fn copy_short(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("drill-")?;
+    // `20261127t052145z-2e70`: the run's time, then its suffix.
+    let stamp = rest.get(..16)?;
+    let tail = rest.get(16..)?.strip_prefix('-')?;
+    let suffix = tail.split('-').next().filter(|s| !s.is_empty())?;
+    started_from_short_id(stamp)?;
+    rest.get(..16 + 1 + suffix.len())
+}
+
+/// The short id in a drill record's name (`drill-<short id>.<rest>`, as
+/// `drill_names::record_name` makes it), when the name has that form.
+pub fn record_short(name: &str) -> Option<&str> {
+    let (short, _) = name
+        .strip_prefix(super::drill_names::RECORD_PREFIX)?
+        .split_once('.')?;
+    started_from_short_id(short).map(|_| short)
+}
+
+/// Whether two DNS names are the same name (case and the final dot aside).
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// A listing, read once per key for every step that asks.
+type Memo<T> = Mutex<BTreeMap<String, Arc<T>>>;
+
+/// The listings a sweep reads, each once, and the failures it met.
+pub struct Look<'c> {
+    clouds: &'c Clouds,
+    errors: Mutex<Vec<CloudError>>,
+    rds: Memo<Vec<DbInstance>>,
+    aurora: Memo<Vec<DbCluster>>,
+    sql: Memo<Vec<SqlInstance>>,
+    zones: Memo<Vec<DnsRecord>>,
+    sets: Memo<Vec<CloudRecordSet>>,
+    checks: Memo<Vec<HealthCheck>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<'c> Look<'c> {
+    /// A look at `clouds`, nothing listed yet.
+    pub fn new(clouds: &'c Clouds) -> Self {
+        Self {
+            clouds,
+            errors: Mutex::default(),
+            rds: Memo::default(),
+            aurora: Memo::default(),
+            sql: Memo::default(),
+            zones: Memo::default(),
+            sets: Memo::default(),
+            checks: Memo::default(),
+        }
+    }
+
+    /// The clouds, for a read of a step's own (a group's marks).
+    pub fn clouds(&self) -> &'c Clouds {
+        self.clouds
+    }
+
+    /// Keeps `e`: a read that failed, reported by the sweep.
+    pub fn failed(&self, e: CloudError) {
+        lock(&self.errors).push(e);
+    }
+
+    /// The failures met, in order.
+    pub fn into_errors(self) -> Vec<CloudError> {
+        self.errors.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `memo`'s listing under `key`, listed by `list` the first time (a
+    /// failure kept, and an empty listing in its place, so it is said once).
+    async fn once<T, F, Fut>(&self, memo: &Memo<T>, key: String, list: F) -> Arc<T>
+    where
+        T: Default,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<T>, CloudError>>,
+    {
+        if let Some(v) = lock(memo).get(&key) {
+            return v.clone();
+        }
+        let v = Arc::new(match list().await {
+            Ok(v) => v.unwrap_or_default(),
+            Err(e) => {
+                self.failed(e);
+                T::default()
+            }
+        });
+        lock(memo).insert(key, v.clone());
+        v
+    }
+
+    /// Every RDS instance in `region`.
+    pub async fn rds_instances(&self, region: &str) -> Arc<Vec<DbInstance>> {
+        let list = || async { self.clouds.database.list_instances(region).await.map(Some) };
+        self.once(&self.rds, region.to_string(), list).await
+    }
+
+    /// Every Aurora cluster in `region`.
+    pub async fn aurora_clusters(&self, region: &str) -> Arc<Vec<DbCluster>> {
+        let list = || async { self.clouds.aurora.list_clusters(region).await.map(Some) };
+        self.once(&self.aurora, region.to_string(), list).await
+    }
+
+    /// Every Cloud SQL instance of `project`. A region Cloud SQL could
+    /// not reach may hold a drill's copy: it is kept as a failure, never
+    /// taken for "none there".
+    pub async fn sql_instances(&self, project: &str) -> Arc<Vec<SqlInstance>> {
+        let list = || async {
+            let list = self.clouds.cloud_sql.list_sql(project).await?;
+            for (region, why) in &list.unreachable {
+                self.failed(CloudError::new(
+                    "sqladmin",
+                    "instances.list",
+                    project,
+                    region,
+                    ErrorKind::Server,
+                    format!("Cloud SQL could not reach this region, so its instances were not listed (REGION_UNREACHABLE: {why})"),
+                ));
+            }
+            Ok(Some(list.instances))
+        };
+        self.once(&self.sql, project.to_string(), list).await
+    }
+
+    /// Every record of Route 53 zone `zone` (none when there is no such
+    /// zone: no drill record in it either).
+    pub async fn zone_records(&self, zone: &str) -> Arc<Vec<DnsRecord>> {
+        let list = || async {
+            let Some(z) = self.clouds.dns.find_zone(zone).await? else {
+                return Ok(None);
+            };
+            self.clouds.dns.list_records(&z, "").await.map(Some)
+        };
+        self.once(&self.zones, zone.to_ascii_lowercase(), list)
+            .await
+    }
+
+    /// Every record set of Cloud DNS zone `zone` in `project` (none when
+    /// there is no such zone).
+    pub async fn record_sets(&self, project: &str, zone: &str) -> Arc<Vec<CloudRecordSet>> {
+        let list = || async {
+            match self.clouds.cloud_dns.list_record_sets(project, zone).await {
+                Ok(sets) => Ok(Some(sets)),
+                Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        self.once(&self.sets, format!("{project}/{zone}"), list)
+            .await
+    }
+
+    /// Every Route 53 health check.
+    pub async fn health_checks(&self) -> Arc<Vec<HealthCheck>> {
+        let list = || async { self.clouds.dns.list_health_checks().await.map(Some) };
+        self.once(&self.checks, String::new(), list).await
+    }
+
+    /// The keys of the objects under `prefix`, read through `region`'s
+    /// endpoint (not kept: each prefix is one step's).
+    pub async fn object_keys(&self, region: &str, prefix: &ObjectUrl) -> Vec<String> {
+        match self.clouds.objects.list(region, prefix, false).await {
+            Ok(listing) => listing.keys,
+            Err(e) => {
+                self.failed(e);
+                Vec::new()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_made_from_a_short_id_names_as_the_drill_did() {
+        let run = "20261122T192005Z-orders-ab12";
+        let short = super::super::drill_names::short_id(run);
+        let named = Drill::of_short(&short).unwrap().run();
+        for base in [
+            "orders-db",
+            "a-very-long-base-name-that-is-cut-and-digested-0123456789",
+        ] {
+            assert_eq!(
+                super::super::drill_names::temp_database_id(&named, base),
+                super::super::drill_names::temp_database_id(run, base)
+            );
+        }
+        assert_eq!(
+            super::super::drill_names::record_name(&named, "api.example.com"),
+            super::super::drill_names::record_name(run, "api.example.com")
+        );
+        assert_eq!(Drill::of_short("notadrill-ab12"), None);
+    }
+
+    /// Every step a drill compiles that makes something answers a sweep
+    /// (its kind marked `+ drilled`): a drill kind added without it would
+    /// leave what its lost drills made for ever.
+    #[test]
+    fn every_drill_step_that_makes_something_is_found_by_a_sweep() {
+        use crate::steps::graph::{DrillDepth, RunMode, compile_mode};
+        let mode = RunMode::Drill {
+            depth: DrillDepth::Shadow,
+        };
+        let mut drilled = std::collections::BTreeSet::new();
+        let gcp = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/gcp");
+        let files = std::fs::read_dir(gcp).unwrap().map(|e| e.unwrap().path());
+        let loaded = crate::plan::load(&files.collect::<Vec<_>>());
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        for p in crate::plan::reference().into_iter().chain(loaded.plans) {
+            for r in p.regions() {
+                for s in compile_mode(&p, r, &mode).unwrap().steps {
+                    let makes = !s
+                        .kind
+                        .action()
+                        .creates("20261122T192005Z-x-ab12")
+                        .is_empty()
+                        || s.kind.name().as_str().starts_with("drill-");
+                    assert_eq!(s.kind.drilled().is_some(), makes, "{}", s.id);
+                    if makes {
+                        drilled.insert(s.kind.name().as_str());
+                    }
+                }
+            }
+        }
+        assert_eq!(drilled.len(), 7, "every drill kind compiled: {drilled:?}");
+    }
+
+    #[test]
+    fn a_drill_copys_name_says_its_short_id() {
+        assert_eq!(
+            copy_short("drill-20261127t052145z-2e70-orders-db"),
+            Some("20261127t052145z-2e70")
+        );
+        for not in [
+            "orders-db",
+            "drill-notatime-2e70-orders-db",
+            "drill-20261127t052145z",
+            "drill-20261127t052145z--x",
+        ] {
+            assert_eq!(copy_short(not), None, "{not}");
+        }
+        assert_eq!(
+            record_short("drill-20261127t052145z-2e70.api.example.com."),
+            Some("20261127t052145z-2e70")
+        );
+        assert_eq!(record_short("drill-nope.api.example.com."), None);
+        assert!(same_name("API.example.com.", "api.example.com"));
+    }
+}
