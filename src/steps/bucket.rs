@@ -37,17 +37,11 @@ pub struct VerifyBucket {
 
 /// Read-only: records state after the switch, moves nothing.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: false,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &["s3:GetBucketReplication", "s3:HeadBucket"],
-        waits: &[],
-        polls: None,
+        ..Cost::NONE
     },
+    ..Traits::OFF_PATH
 };
 
 /// A failover verifies every bucket of the plan in the target.

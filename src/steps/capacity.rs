@@ -430,19 +430,7 @@ impl CapacityOwner {
 
 /// What a generic capacity step is: part of the recovery, reversible;
 /// its calls are its resource kind's ([`cost_of`]).
-pub const GENERIC: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
-    time: Cost {
-        calls: &[],
-        waits: &[],
-        polls: None,
-    },
-};
+pub const GENERIC: Traits = Traits::RECOVERY;
 
 /// What a generic capacity step of resource kind `of` costs: its role's
 /// read and write, the wait until the group serves, polled with the read.

@@ -41,17 +41,11 @@ pub struct Check {
 
 /// Part of the recovery (traffic moves after it).
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &["http:GET"],
-        waits: &[],
-        polls: None,
+        ..Cost::NONE
     },
+    ..Traits::RECOVERY
 };
 
 /// A failover (and a drill) probes every check of the plan in the target.

@@ -72,20 +72,16 @@ impl StepOutput for DrillCloudDnsOutput {
 
 /// Ends the drill's RTO clock: the drill record set `done` and read back.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
     ends_rto: true,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[
             "clouddns:resourceRecordSets.list",
             "clouddns:changes.create",
         ],
-        waits: &[],
         polls: Some("clouddns:changes.get"),
+        ..Cost::NONE
     },
+    ..Traits::RECOVERY
 };
 
 /// A shadow drill makes a drill record for every records-mode Cloud DNS

@@ -68,12 +68,7 @@ pub struct DrillControl {
 
 /// Ends the drill's RTO clock: the drill names resolve to the target.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
     ends_rto: true,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[
             "route53:ListHostedZonesByName",
@@ -87,6 +82,7 @@ pub const TRAITS: Traits = Traits {
         ],
         polls: Some("dns:query"),
     },
+    ..Traits::RECOVERY
 };
 
 /// A shadow drill of a plan with `health-check` records: one step over

@@ -95,10 +95,6 @@ impl StepOutput for DrillDatabaseOutput {
 /// Part of the drill's recovery, and where its RPO is read. Not
 /// irreversible: what it promotes is the drill's own copy.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
     endpoint: Some(|v| DrillDatabaseOutput::read(v)?.endpoint),
     rpo: Some(rpo),
     time: Cost {
@@ -110,6 +106,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["rds:CreateDBInstanceReadReplica", "rds:PromoteReadReplica"],
         polls: Some("rds:DescribeDBInstances"),
     },
+    ..Traits::RECOVERY
 };
 
 fn rpo(

@@ -49,12 +49,7 @@ pub struct DrillDns {
 
 /// Ends the drill's RTO clock: the drill records INSYNC and read back.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
     ends_rto: true,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[
             "route53:ListHostedZonesByName",
@@ -64,6 +59,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["route53:ChangeResourceRecordSets"],
         polls: Some("route53:GetChange"),
     },
+    ..Traits::RECOVERY
 };
 
 /// A shadow drill creates drill records in each zone of the plan.

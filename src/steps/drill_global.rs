@@ -107,10 +107,6 @@ impl StepOutput for DrillGlobalOutput {
 /// Part of the drill's recovery, and where its RPO is read. Not
 /// irreversible: what it makes is the drill's own copy.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
     endpoint: Some(|v| DrillGlobalOutput::read(v)?.endpoint),
     rpo: Some(rpo),
     time: Cost {
@@ -125,6 +121,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["rds:RestoreDBClusterToPointInTime", "rds:CreateDBInstance"],
         polls: Some("rds:DescribeDBClusters"),
     },
+    ..Traits::RECOVERY
 };
 
 fn rpo(

@@ -75,13 +75,10 @@ pub struct DrillSql {
 
 /// Part of the drill's recovery; where its RPO is read.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
     endpoint: Some(|v| DrillSqlOutput::read(v)?.endpoint),
     rpo: Some(rpo),
     time: super::copies::SQL_CLONE,
+    ..Traits::RECOVERY
 };
 
 /// What a drill's Cloud SQL step publishes.

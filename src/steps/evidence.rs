@@ -56,12 +56,6 @@ pub struct Evidence {
 
 /// Bookkeeping after the recovery: not part of the RTO.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: false,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[
             "s3:PutObject",
@@ -69,9 +63,9 @@ pub const TRAITS: Traits = Traits {
             "s3:PutObject",
             "s3:PutObject",
         ],
-        waits: &[],
-        polls: None,
+        ..Cost::NONE
     },
+    ..Traits::OFF_PATH
 };
 
 /// One evidence step per plan and run, last.

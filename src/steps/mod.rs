@@ -55,6 +55,7 @@ pub mod switch_cloud_dns;
 pub mod switch_control;
 mod switch_dns;
 pub mod switch_global;
+mod traits;
 pub mod verify_cloud_resolution;
 mod verify_dns;
 pub mod verify_resolution;
@@ -94,6 +95,7 @@ pub use promote::{Promote, PromoteOutput};
 pub use records::SwitchDnsOutput;
 pub use reprotect::{ReprotectOutput, parked_id};
 pub use restore::{Restore, RestoreOutput, restored_id};
+pub use traits::{Cost, EndpointReader, RpoReader, Traits};
 pub use verify_dns::VerifyDnsOutput;
 
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
@@ -292,61 +294,6 @@ impl std::str::FromStr for KindName {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| format!("unknown step kind `{s}`"))
     }
-}
-
-/// How the RPO achieved is read from a step's journaled outputs (kinds that
-/// promote or restore a database): `(seconds, basis)` given the resource,
-/// the outputs (`None` when the step never succeeded), the lag the RPO gate
-/// journaled for the resource, and the RTO origin with its label.
-pub type RpoReader = fn(
-    resource: &str,
-    outputs: Option<&Value>,
-    gate_lag: Option<f64>,
-    origin: chrono::DateTime<chrono::Utc>,
-    origin_label: &str,
-) -> (Option<f64>, String);
-
-/// How a kind's journaled outputs name the endpoint of the resource its
-/// step acts on (`None`: they do not, or the step has not got one yet).
-pub type EndpointReader = fn(outputs: &Value) -> Option<String>;
-
-/// What a kind is, for measurement and display.
-#[derive(Clone, Copy)]
-pub struct Traits {
-    /// Part of the recovery: without a DNS step, the RTO clock stops at the
-    /// last such step (evidence and bookkeeping do not count).
-    pub recovery: bool,
-    /// Stops the RTO clock when it ends (DNS in effect and read back).
-    pub ends_rto: bool,
-    /// Cannot be undone (promotion): the rollback scope; why, and how to
-    /// go back, in a sentence (`plan show` says it under the step).
-    pub irreversible: Option<&'static str>,
-    /// Where its journaled outputs name the endpoint of the resource it
-    /// acts on (its subject) in the target: what a DNS record that
-    /// `follows` the resource points at after this step.
-    pub endpoint: Option<EndpointReader>,
-    /// Where the RPO achieved is read, for kinds that measure it.
-    pub rpo: Option<RpoReader>,
-    /// What its journaled outputs say people must know (a detached
-    /// global database to rebuild, a snapshot that expires): the run's
-    /// report and its notifications carry them.
-    pub warnings: Option<fn(&Value) -> Vec<String>>,
-    /// What it costs in time and API calls, in the model's terms (the
-    /// forecast of `drctl plan budget` reads it).
-    pub time: Cost,
-}
-
-/// What a step costs in time and API calls, named as the model of AWS
-/// names them (`src/cloud/aws_model.toml`): the forecast of a failover's
-/// RTO ([`crate::forecast`]) adds these up along the graph.
-#[derive(Debug, Clone, Copy)]
-pub struct Cost {
-    /// The API calls it makes once (`service:Operation`).
-    pub calls: &'static [&'static str],
-    /// The model's slow operations it waits through, one after another.
-    pub waits: &'static [&'static str],
-    /// The call it repeats while it waits, at the run's poll interval.
-    pub polls: Option<&'static str>,
 }
 
 /// A step's id: `<plan>/<kind>` or `<plan>/<kind>:<subject>`. Stable across

@@ -34,11 +34,6 @@ pub const TRAITS: Traits = Traits {
         (serde_json::from_value::<PreflightOutput>(v.clone()).ok())
             .map_or_else(Vec::new, |o| o.notes)
     }),
-    recovery: false,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[
             "sts:GetCallerIdentity",
@@ -46,9 +41,9 @@ pub const TRAITS: Traits = Traits {
             "rds:DescribeDBInstances",
             "autoscaling:DescribeAutoScalingGroups",
         ],
-        waits: &[],
-        polls: None,
+        ..Cost::NONE
     },
+    ..Traits::OFF_PATH
 };
 
 /// One preflight per plan, in every mode.

@@ -78,9 +78,6 @@ struct InstanceFacts {
 
 /// Part of the recovery, irreversible, and where the RPO is read.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
     irreversible: Some(
         "a promotion cannot be undone: failing back means re-creating replicas (drctl reprotect)",
     ),
@@ -95,6 +92,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["rds:PromoteReadReplica"],
         polls: Some("rds:DescribeDBInstances"),
     },
+    ..Traits::RECOVERY
 };
 
 /// The RPO of a promotion: the replica lag read just before it, else the

@@ -198,8 +198,6 @@ pub const TRAITS: Traits = Traits {
             .map(|o| plain_promotion_warning(&o).into_iter().collect())
             .unwrap_or_default()
     }),
-    recovery: true,
-    ends_rto: false,
     irreversible: Some(
         "a promotion or a DR failover cannot be undone: failing back means a new cross-region replica of the new primary (gcloud sql instances create --master-instance-name; drctl reprotect does not make Cloud SQL replicas yet), then a failover back; a planned switchover of a DR replica is switched back by another",
     ),
@@ -215,6 +213,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["sqladmin:instances.promoteReplica"],
         polls: Some("sqladmin:operations.get"),
     },
+    ..Traits::RECOVERY
 };
 
 /// The RPO: 0 by design for a switchover; the `replica_lag` read right

@@ -86,20 +86,15 @@ pub const TRAITS: Traits = Traits {
             .map(|o| o.warnings)
             .unwrap_or_default()
     }),
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[
             "rds:DescribeGlobalClusters",
             "rds:DescribeDBClusters",
             "rds:DescribeDBClusterSnapshots",
         ],
-        waits: &[],
-        polls: None,
+        ..Cost::NONE
     },
+    ..Traits::RECOVERY
 };
 
 /// A reprotection protects every global database of the plan.

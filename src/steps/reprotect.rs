@@ -39,17 +39,12 @@ pub struct Reprotect {
 
 /// Not part of a recovery (it follows one); reversible.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &["rds:DescribeDBInstances", "rds:CreateDBInstanceReadReplica"],
         waits: &["rds:CreateDBInstanceReadReplica"],
         polls: Some("rds:DescribeDBInstances"),
     },
+    ..Traits::RECOVERY
 };
 
 /// A reprotection protects every database in every other region.

@@ -75,21 +75,16 @@ impl StepOutput for ReprotectSqlOutput {
 
 /// Follows a recovery; reversible (a designation is moved by another).
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[
             "sqladmin:instances.get",
             "sqladmin:operations.list",
             "sqladmin:instances.patch",
         ],
-        waits: &[],
         polls: Some("sqladmin:operations.get"),
+        ..Cost::NONE
     },
+    ..Traits::RECOVERY
 };
 
 /// A reprotection protects every promote-replica Cloud SQL resource.

@@ -62,10 +62,6 @@ impl StepOutput for RestoreOutput {
 
 /// Part of the recovery; where the RPO is read (the restore point).
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
     endpoint: Some(|v| RestoreOutput::read(v)?.endpoint),
     rpo: Some(rpo),
     time: Cost {
@@ -76,6 +72,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["rds:RestoreDBInstanceToPointInTime"],
         polls: Some("rds:DescribeDBInstances"),
     },
+    ..Traits::RECOVERY
 };
 
 /// The RPO of a restore: from the restore point to the RTO origin.

@@ -62,13 +62,10 @@ impl StepOutput for RestoreSqlOutput {
 
 /// Part of the recovery; where the RPO is read (the restore point).
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
     endpoint: Some(|v| RestoreSqlOutput::read(v)?.endpoint),
     rpo: Some(rpo),
     time: super::copies::SQL_CLONE,
+    ..Traits::RECOVERY
 };
 
 /// The RPO of a restore: from the restore point to the RTO origin.

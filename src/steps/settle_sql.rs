@@ -137,16 +137,12 @@ pub const TRAITS: Traits = Traits {
             .into_iter()
             .collect()
     }),
-    recovery: false,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &["sqladmin:operations.list"],
-        waits: &[],
         polls: Some("sqladmin:operations.list"),
+        ..Cost::NONE
     },
+    ..Traits::OFF_PATH
 };
 
 /// Every promote-replica `[[cloud_sql]]` resource whose failover

@@ -66,17 +66,11 @@ fn record_ids<S: serde::Serializer>(r: &[CloudDnsSpec], s: S) -> Result<S::Ok, S
 /// Part of the recovery: traffic moves here (the RTO clock ends at
 /// `verify-cloud-resolution`).
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &["gcs:objects.get", "gcs:objects.insert"],
-        waits: &[],
-        polls: None,
+        ..Cost::NONE
     },
+    ..Traits::RECOVERY
 };
 
 /// One switch per plan, over all its health-check Cloud DNS records.

@@ -61,12 +61,7 @@ pub struct SwitchCloudDns {
 /// read back, as `verify-dns` ends it for Route 53); reversible (switch it
 /// back).
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
     ends_rto: true,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[
             "clouddns:resourceRecordSets.list",
@@ -76,6 +71,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["clouddns:changes.create"],
         polls: Some("clouddns:changes.get"),
     },
+    ..Traits::RECOVERY
 };
 
 /// A failover switches every records-mode Cloud DNS record of the plan to

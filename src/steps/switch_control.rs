@@ -50,17 +50,11 @@ fn record_ids<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Err
 
 /// Part of the recovery: traffic moves here.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &["s3:PutObject", "s3:PutObject"],
-        waits: &[],
-        polls: None,
+        ..Cost::NONE
     },
+    ..Traits::RECOVERY
 };
 
 /// One switch per plan, over all its health-check records.

@@ -59,21 +59,15 @@ impl SwitchDns {
 
 /// Part of the recovery: traffic moves here.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
-    ends_rto: false,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[
             "route53:ListHostedZonesByName",
             "route53:ListResourceRecordSets",
             "route53:ChangeResourceRecordSets",
         ],
-        waits: &[],
-        polls: None,
+        ..Cost::NONE
     },
+    ..Traits::RECOVERY
 };
 
 /// One switch per hosted zone: every record in a failover, the records that

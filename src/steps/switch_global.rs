@@ -324,8 +324,6 @@ pub const TRAITS: Traits = Traits {
             .map(|o| o.warnings)
             .unwrap_or_default()
     }),
-    recovery: true,
-    ends_rto: false,
     irreversible: Some(
         "a failover or a detach cannot be undone: failing back is a switchover after drctl reprotect rebuilds the secondaries",
     ),
@@ -341,6 +339,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["rds:FailoverGlobalCluster"],
         polls: Some("rds:DescribeGlobalClusters"),
     },
+    ..Traits::RECOVERY
 };
 
 /// The RPO of the move: 0 by design for a switchover; the lag read right

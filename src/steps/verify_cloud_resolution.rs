@@ -43,17 +43,13 @@ fn names<S: serde::Serializer>(r: &[CloudDnsSpec], s: S) -> Result<S::Ok, S::Err
 
 /// Stops the RTO clock: clients are sent to the target once this holds.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
     ends_rto: true,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[],
         waits: &["clouddns:HealthCheckFailover"],
         polls: Some("dns:query"),
     },
+    ..Traits::RECOVERY
 };
 
 /// One verification per plan with health-check Cloud DNS records.

@@ -32,17 +32,13 @@ pub struct VerifyDns {
 
 /// Stops the RTO clock: traffic is in the target once this reads back.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
     ends_rto: true,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &["route53:ListResourceRecordSets"],
         waits: &["route53:ChangeResourceRecordSets"],
         polls: Some("route53:GetChange"),
     },
+    ..Traits::RECOVERY
 };
 
 /// One verification per switch.

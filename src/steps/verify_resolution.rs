@@ -49,17 +49,13 @@ pub struct VerifyResolution {
 
 /// Stops the RTO clock: clients are sent to the target once this holds.
 pub const TRAITS: Traits = Traits {
-    warnings: None,
-    recovery: true,
     ends_rto: true,
-    irreversible: None,
-    endpoint: None,
-    rpo: None,
     time: Cost {
         calls: &[],
         waits: &["route53:HealthCheckFailover"],
         polls: Some("dns:query"),
     },
+    ..Traits::RECOVERY
 };
 
 /// One verification per data-plane switch.

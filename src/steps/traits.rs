@@ -1,0 +1,97 @@
+//! What a step kind is, said once as data (`TRAITS`): on the recovery's
+//! path or beside it, whether it ends the RTO clock, whether it can be
+//! undone, where its outputs name an endpoint and the RPO, and what it
+//! costs in the model's terms.
+//!
+//! Why data and not methods: the graph, measurement, `plan show`, the
+//! forecast and the reports read a kind's traits from its name alone (a
+//! journal's step, a retired kind's too), with no step to ask.
+
+use serde_json::Value;
+
+/// How the RPO achieved is read from a step's journaled outputs (kinds that
+/// promote or restore a database): `(seconds, basis)` given the resource,
+/// the outputs (`None` when the step never succeeded), the lag the RPO gate
+/// journaled for the resource, and the RTO origin with its label.
+pub type RpoReader = fn(
+    resource: &str,
+    outputs: Option<&Value>,
+    gate_lag: Option<f64>,
+    origin: chrono::DateTime<chrono::Utc>,
+    origin_label: &str,
+) -> (Option<f64>, String);
+
+/// How a kind's journaled outputs name the endpoint of the resource its
+/// step acts on (`None`: they do not, or the step has not got one yet).
+pub type EndpointReader = fn(outputs: &Value) -> Option<String>;
+
+/// What a kind is, for measurement and display.
+#[derive(Clone, Copy)]
+pub struct Traits {
+    /// Part of the recovery: without a DNS step, the RTO clock stops at the
+    /// last such step (evidence and bookkeeping do not count).
+    pub recovery: bool,
+    /// Stops the RTO clock when it ends (DNS in effect and read back).
+    pub ends_rto: bool,
+    /// Cannot be undone (promotion): the rollback scope; why, and how to
+    /// go back, in a sentence (`plan show` says it under the step).
+    pub irreversible: Option<&'static str>,
+    /// Where its journaled outputs name the endpoint of the resource it
+    /// acts on (its subject) in the target: what a DNS record that
+    /// `follows` the resource points at after this step.
+    pub endpoint: Option<EndpointReader>,
+    /// Where the RPO achieved is read, for kinds that measure it.
+    pub rpo: Option<RpoReader>,
+    /// What its journaled outputs say people must know (a detached
+    /// global database to rebuild, a snapshot that expires): the run's
+    /// report and its notifications carry them.
+    pub warnings: Option<fn(&Value) -> Vec<String>>,
+    /// What it costs in time and API calls, in the model's terms (the
+    /// forecast of `drctl plan budget` reads it).
+    pub time: Cost,
+}
+
+impl Traits {
+    /// A step on the recovery's path that can be undone, ends no clock,
+    /// names no endpoint, reads no RPO, warns of nothing, costs nothing:
+    /// what a step kind's `TRAITS` says otherwise, it says over this
+    /// (`Traits { ends_rto: true, time: .., ..Traits::RECOVERY }`).
+    pub const RECOVERY: Traits = Traits {
+        warnings: None,
+        recovery: true,
+        ends_rto: false,
+        irreversible: None,
+        endpoint: None,
+        rpo: None,
+        time: Cost::NONE,
+    };
+
+    /// The same, off the recovery's path (evidence, bookkeeping).
+    pub const OFF_PATH: Traits = Traits {
+        recovery: false,
+        ..Traits::RECOVERY
+    };
+}
+
+/// What a step costs in time and API calls, named as the model of AWS
+/// names them (`src/cloud/aws_model.toml`): the forecast of a failover's
+/// RTO ([`crate::forecast`]) adds these up along the graph.
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    /// The API calls it makes once (`service:Operation`).
+    pub calls: &'static [&'static str],
+    /// The model's slow operations it waits through, one after another.
+    pub waits: &'static [&'static str],
+    /// The call it repeats while it waits, at the run's poll interval.
+    pub polls: Option<&'static str>,
+}
+
+impl Cost {
+    /// No call, no wait, no poll: what a cost says otherwise, it says over
+    /// this (`Cost { calls: &[..], ..Cost::NONE }`).
+    pub const NONE: Cost = Cost {
+        calls: &[],
+        waits: &[],
+        polls: None,
+    };
+}
