@@ -802,6 +802,19 @@ pub fn ready(plan: &Plan, hist: &PlanHistory, seen: &Shared, now: DateTime<Utc>)
     .is_ok()
 }
 
+/// Whether `plan`'s checks can pass in a standby before a failover
+/// scales it: it has capacity, and every capacity resource's standby
+/// groups serve, as each kind's role says.
+fn standby_serves(plan: &Plan) -> bool {
+    let groups: Vec<_> = (crate::plan::kinds::each(&plan.spec).into_iter())
+        .filter_map(|r| match r.shown() {
+            crate::plan::kinds::Shown::Capacity(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    !groups.is_empty() && groups.iter().all(|g| g.standby_serves())
+}
+
 fn situation<'a>(
     plan: &'a Plan,
     hist: &'a PlanHistory,
@@ -817,8 +830,7 @@ fn situation<'a>(
         regions: plan.regions(),
         rules,
         rpo: plan.tier.rpo,
-        checks_before_scaling: !plan.spec.compute.is_empty()
-            && plan.spec.compute.iter().all(|c| c.standby.desired > 0),
+        checks_before_scaling: standby_serves(plan),
         history: hist,
         held_by,
         reports: &seen.reports,

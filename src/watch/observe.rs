@@ -64,7 +64,7 @@ struct Databases {
 
 /// The plan's databases in `region`, each described once: the API signal,
 /// their roles, and their replicas' lag. A plan without a database there
-/// asks its compute group whether the API answers.
+/// asks a capacity group of its, of any kind, whether the API answers.
 async fn databases(clouds: &Clouds, plan: &Plan, region: &str, timeout: Duration) -> Databases {
     let spec = &plan.spec;
     // Each resource's copy here, read through its kind; the lag through
@@ -76,14 +76,16 @@ async fn databases(clouds: &Clouds, plan: &Plan, region: &str, timeout: Duration
         })
         .collect();
     if ids.is_empty() {
-        let api = match spec.compute.iter().find_map(|c| c.regions.get(region)) {
-            Some(g) => bounded(
-                timeout,
-                "autoscaling:DescribeAutoScalingGroups",
-                clouds.compute.describe_group(region, g),
-            )
-            .await
-            .map(|_| ()),
+        // A capacity group's read, through its kind's role, whatever the
+        // kind: any answer means the region's API is there.
+        let group = (kinds::each(spec).into_iter()).find_map(|r| match r.shown() {
+            Shown::Capacity(g) => g.group(region).map(|_| g),
+            _ => None,
+        });
+        let api = match group {
+            Some(g) => {
+                (bounded(timeout, g.read_call(), g.describe(clouds, region)).await).map(|_| ())
+            }
             None => Ok(()),
         };
         return Databases {

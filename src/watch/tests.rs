@@ -1523,3 +1523,70 @@ fn proposing_with_notifier() -> Matrix {
     with_notifier(&mut m);
     m
 }
+
+/// Regression: whether a plan's checks can pass in a standby before a
+/// failover scales it was read from its Auto Scaling groups alone. A plan
+/// whose standby EKS nodes serve was never taken as such, and one whose
+/// Cloud Run standby serves nothing (its floor at zero) was. Every
+/// capacity kind now answers for itself.
+#[test]
+fn checks_before_scaling_ask_every_capacity_kind() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let gcp = crate::plan::load(&[root.join("plans/gcp"), root.join("plans/tiers.toml")]);
+    assert!(!gcp.has_errors(), "{:?}", gcp.diagnostics);
+    let all: Vec<Plan> = crate::plan::reference()
+        .into_iter()
+        .chain(gcp.plans)
+        .collect();
+    let plan = |name: &str| all.iter().find(|p| p.name() == name).unwrap().clone();
+    assert!(
+        super::standby_serves(&plan("checkout")),
+        "its standby ASG runs one"
+    );
+    assert!(
+        !super::standby_serves(&plan("payments")),
+        "its standby ASG is empty"
+    );
+    assert!(
+        !super::standby_serves(&plan("orders")),
+        "its standby nodes are none"
+    );
+    let mut orders = plan("orders");
+    orders.spec.node_group[0].standby.desired = 2;
+    assert!(
+        super::standby_serves(&orders),
+        "nodes and tasks run in standby"
+    );
+    let mut storefront = plan("storefront");
+    storefront.spec.compute[0].standby.desired = 1;
+    assert!(
+        !super::standby_serves(&storefront),
+        "its Cloud Run standby serves from zero"
+    );
+    storefront.spec.cloud_run[0].standby.min_instances = 1;
+    assert!(super::standby_serves(&storefront));
+}
+
+/// Regression: a plan without data asked only an Auto Scaling group
+/// whether a region's API answered; a plan whose capacity is of another
+/// kind (an ECS service here) saw every region answer, a dead one too.
+/// Its API signal now comes from a capacity group of any kind, through
+/// the kind's role.
+#[tokio::test]
+async fn a_plan_without_data_hears_a_dead_region_through_any_capacity_kind() {
+    let mut orders = crate::plan::reference()
+        .into_iter()
+        .find(|p| p.name() == "orders")
+        .unwrap();
+    (orders.spec.global_database, orders.spec.node_group) = (Vec::new(), Vec::new());
+    assert!(orders.spec.compute.is_empty() && !orders.spec.ecs_service.is_empty());
+    let world = reference_world((&[3.0], &[1200.0]));
+    world.state().dead_regions.insert("us-east-1".into());
+    let rules = spec(WatchMode::Observe).rules(None);
+    let round =
+        super::observe::observe(&world.clouds(), &orders, &rules, Duration::from_secs(5)).await;
+    let api = |r: &str| round[r].api.clone();
+    assert!(api("us-west-2").is_ok(), "{:?}", api("us-west-2"));
+    let down = api("us-east-1").unwrap_err();
+    assert!(down.contains("ecs"), "{down}");
+}

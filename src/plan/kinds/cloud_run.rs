@@ -305,6 +305,10 @@ impl Groups for CloudRunSpec {
         true
     }
 
+    fn standby_serves(&self) -> bool {
+        self.standby.min_instances > 0
+    }
+
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(self.sites.gcp(region)).map(String::as_str)
     }

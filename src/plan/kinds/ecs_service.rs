@@ -233,6 +233,10 @@ impl Groups for EcsServiceSpec {
         true
     }
 
+    fn standby_serves(&self) -> bool {
+        self.standby > 0
+    }
+
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(region).map(String::as_str)
     }

@@ -255,6 +255,10 @@ impl Groups for InstanceGroupSpec {
         true
     }
 
+    fn standby_serves(&self) -> bool {
+        self.standby.size > 0
+    }
+
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(self.sites.gcp(region)).map(String::as_str)
     }

@@ -273,6 +273,10 @@ pub trait Groups: Sync {
     /// look for it in the journals (`steps::capacity`). In doubt, `false`:
     /// that costs a read of the journals, never a missed raise.
     fn at_standby(&self, read: &ComputeGroup) -> bool;
+    /// Whether its standby groups serve before a failover raises them (the
+    /// plan's standby size runs something): a plan's checks can then pass
+    /// in a standby region, and `watch` may read them as a signal there.
+    fn standby_serves(&self) -> bool;
 }
 
 /// How `drctl status` shows a resource.

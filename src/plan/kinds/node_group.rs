@@ -221,6 +221,10 @@ impl Groups for NodeGroupSpec {
         true
     }
 
+    fn standby_serves(&self) -> bool {
+        self.standby.desired > 0
+    }
+
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(region).map(String::as_str)
     }
