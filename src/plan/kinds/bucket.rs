@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Copies, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Kind, Resource, Shown};
 use crate::cloud::ObjectUrl;
 use crate::path;
 use crate::plan::Plan;
@@ -60,18 +60,6 @@ impl Resource for BucketSpec {
         // Its replication is its step's readiness (`steps::readiness`).
         // A drill's preflight checks its replication as a failover's does.
         Shown::Steps { drilled: true }
-    }
-
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        None
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        None
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        None
     }
 
     #[cfg(any(test, feature = "testkit"))]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Copies, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Kind, Resource, Shown};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::duration::parse_duration;
@@ -85,18 +85,6 @@ impl Resource for CheckSpec {
         // Its probe is its step's readiness (`steps::readiness`).
         // A drill probes it as a failover does.
         Shown::Steps { drilled: true }
-    }
-
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        None
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        None
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        None
     }
 
     #[cfg(any(test, feature = "testkit"))]

@@ -28,7 +28,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cloud_sql::valid_project;
-use super::{Copies, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Kind, Resource, Shown};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::sites::gcp_region;
@@ -431,18 +431,6 @@ impl Resource for CloudDnsSpec {
         Shown::Steps {
             drilled: self.switch == CloudSwitch::Records,
         }
-    }
-
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        None
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        None
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        None
     }
 
     #[cfg(any(test, feature = "testkit"))]

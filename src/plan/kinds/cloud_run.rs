@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cloud_sql::valid_project;
 use super::scaling::{Change, Reading, Scaling, ScalingCalls};
-use super::{Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Groups, Kind, Resource, Shown};
 use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, RunService, Size};
 use crate::path;
 use crate::plan::Plan;
@@ -204,19 +204,6 @@ impl Resource for CloudRunSpec {
 
     fn shown(&self) -> Shown<'_> {
         Shown::Capacity(self)
-    }
-
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        None
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        // A service holds no data to lose.
-        None
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        None
     }
 
     #[cfg(any(test, feature = "testkit"))]

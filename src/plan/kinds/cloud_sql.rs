@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Copies, CopyState, DbStrategy, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Copies, CopyState, DbStrategy, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{CloudError, Clouds, ErrorKind, LagReading};
 use crate::path;
 use crate::plan::Plan;
@@ -181,21 +181,6 @@ impl Resource for CloudSqlSpec {
         Shown::Data(self)
     }
 
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        (self.strategy == DbStrategy::PromoteReplica).then_some(self as &dyn RpoSource)
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        Some(SideRead {
-            section: "cloud sql",
-            copies: self,
-        })
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        Some(self)
-    }
-
     #[cfg(any(test, feature = "testkit"))]
     fn seed(&self, w: &super::World<'_>) {
         let home = self.sites.gcp(w.home);
@@ -260,6 +245,14 @@ pub fn write_endpoint_note(name: &str, id: &str) -> String {
 
 #[async_trait]
 impl Copies for CloudSqlSpec {
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        (self.strategy == DbStrategy::PromoteReplica).then_some(self as &dyn RpoSource)
+    }
+
+    fn section(&self) -> &'static str {
+        "cloud sql"
+    }
+
     fn resource(&self) -> &str {
         &self.id
     }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::scaling::{Change, Reading, Scaling, ScalingCalls};
-use super::{Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Groups, Kind, Resource, Shown};
 use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, Size};
 use crate::path;
 use crate::plan::Plan;
@@ -114,19 +114,6 @@ impl Resource for ComputeSpec {
 
     fn shown(&self) -> Shown<'_> {
         Shown::Capacity(self)
-    }
-
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        None
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        // Cheap to put back, and not worth a request on every run.
-        None
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        None
     }
 
     #[cfg(any(test, feature = "testkit"))]

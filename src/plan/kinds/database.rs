@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{CloudError, Clouds, ErrorKind, LagReading};
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -87,21 +87,6 @@ impl Resource for DatabaseSpec {
         Shown::Data(self)
     }
 
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        (self.strategy == DbStrategy::PromoteReplica).then_some(self as &dyn RpoSource)
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        Some(SideRead {
-            section: "databases",
-            copies: self,
-        })
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        Some(self)
-    }
-
     #[cfg(any(test, feature = "testkit"))]
     fn seed(&self, w: &super::World<'_>) {
         let home = w.home;
@@ -145,6 +130,14 @@ impl Resource for DatabaseSpec {
 
 #[async_trait]
 impl Copies for DatabaseSpec {
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        (self.strategy == DbStrategy::PromoteReplica).then_some(self as &dyn RpoSource)
+    }
+
+    fn section(&self) -> &'static str {
+        "databases"
+    }
+
     fn resource(&self) -> &str {
         &self.id
     }

@@ -6,7 +6,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::{Copies, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Kind, Resource, Shown};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -168,18 +168,6 @@ impl Resource for DnsSpec {
 
     fn shown(&self) -> Shown<'_> {
         Shown::Traffic(self)
-    }
-
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        None
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        None
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        None
     }
 
     #[cfg(any(test, feature = "testkit"))]

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::scaling::{Change, Reading, Scaling, ScalingCalls};
-use super::{Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Groups, Kind, Resource, Shown};
 use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, EcsService, Size};
 use crate::path;
 use crate::plan::Plan;
@@ -137,19 +137,6 @@ impl Resource for EcsServiceSpec {
 
     fn shown(&self) -> Shown<'_> {
         Shown::Capacity(self)
-    }
-
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        None
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        // Tasks hold no data to lose.
-        None
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        None
     }
 
     #[cfg(any(test, feature = "testkit"))]

@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{CloudError, Clouds, DbRole, ErrorKind, LagReading};
 use crate::path;
 use crate::plan::Plan;
@@ -114,21 +114,6 @@ impl Resource for GlobalDatabaseSpec {
         Shown::Data(self)
     }
 
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        Some(self)
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        Some(SideRead {
-            section: "global databases",
-            copies: self,
-        })
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        Some(self)
-    }
-
     #[cfg(any(test, feature = "testkit"))]
     fn seed(&self, w: &super::World<'_>) {
         if w.fake.state().globals.contains_key(&self.global_cluster) {
@@ -167,6 +152,14 @@ impl Resource for GlobalDatabaseSpec {
 
 #[async_trait]
 impl Copies for GlobalDatabaseSpec {
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        Some(self)
+    }
+
+    fn section(&self) -> &'static str {
+        "global databases"
+    }
+
     fn resource(&self) -> &str {
         &self.id
     }

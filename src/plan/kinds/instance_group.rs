@@ -42,7 +42,7 @@ use sha2::{Digest, Sha256};
 
 use super::cloud_sql::valid_project;
 use super::scaling::{Change, Reading, Scaling, ScalingCalls};
-use super::{Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{Groups, Kind, Resource, Shown};
 use crate::cloud::{
     Capacity, CloudError, Clouds, ComputeGroup, ErrorKind, MigAutoscaler, MigGroup, MigInstance,
     Size,
@@ -176,19 +176,6 @@ impl Resource for InstanceGroupSpec {
 
     fn shown(&self) -> Shown<'_> {
         Shown::Capacity(self)
-    }
-
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        None
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        // Instances of a managed group hold no data to lose.
-        None
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        None
     }
 
     #[cfg(any(test, feature = "testkit"))]

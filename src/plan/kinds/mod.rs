@@ -91,17 +91,11 @@ pub trait Resource: Declared + Sync {
     /// Its kind's own checks (every resource's id, `after` and region
     /// map are checked for all kinds alike).
     fn check(&self, s: &mut Scope<'_, '_, '_>);
-    /// What `drctl status` reads of it and how it shows it.
+    /// What `drctl status` reads of it and how it shows it, and through
+    /// which role: a kind that keeps data answers `Shown::Data` with its
+    /// copies, whose role says the rest (its RPO source, its side read,
+    /// the endpoint a record may follow).
     fn shown(&self) -> Shown<'_>;
-    /// Where its RPO is read, when a failover promotes a copy of its data
-    /// kept in sync (the RPO gate reads the lag before the failover,
-    /// `status` and `watch` judge a standby by it).
-    fn rpo_source(&self) -> Option<&dyn RpoSource>;
-    /// What a failover reads of it, bounded and beside the run, in the
-    /// regions it leaves (evidence of what never replicated), if anything.
-    fn side_read(&self) -> Option<SideRead<'_>>;
-    /// The copies whose endpoint in the target a DNS record may `follow`.
-    fn endpoint(&self) -> Option<&dyn Copies>;
     /// Puts it in the simulator's world as a plan expects to find it
     /// before a failover (home serving, standbys ready).
     #[cfg(any(test, feature = "testkit"))]
@@ -119,6 +113,40 @@ pub trait Resource: Declared + Sync {
     /// (`plan::sites`); an AWS kind names its copies by the plan's regions
     /// and needs none.
     fn attach_sites(&mut self, sites: &crate::plan::sites::Sites);
+}
+
+impl dyn Resource + '_ {
+    /// Its copies, when it keeps data (its [`Resource::shown`] role).
+    pub fn data(&self) -> Option<&dyn Copies> {
+        match self.shown() {
+            Shown::Data(copies) => Some(copies),
+            _ => None,
+        }
+    }
+
+    /// Where its RPO is read, when a failover promotes a copy of its data
+    /// kept in sync (the RPO gate reads the lag before the failover,
+    /// `status` and `watch` judge a standby by it): its data role's answer.
+    pub fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        self.data()?.rpo_source()
+    }
+
+    /// What a failover reads of it, bounded and beside the run, in the
+    /// regions it leaves (evidence of what never replicated): its copies,
+    /// when it keeps data.
+    pub fn side_read(&self) -> Option<SideRead<'_>> {
+        let copies = self.data()?;
+        Some(SideRead {
+            section: copies.section(),
+            copies,
+        })
+    }
+
+    /// The copies whose endpoint in the target a DNS record may `follow`:
+    /// any kind that keeps data.
+    pub fn endpoint(&self) -> Option<&dyn Copies> {
+        self.data()
+    }
 }
 
 /// What a kind declares once, for all its resources.
@@ -182,6 +210,12 @@ pub trait Copies: Sync {
     fn resource(&self) -> &str;
     /// Its copy's provider id in `region`.
     fn copy(&self, region: &str) -> Option<&str>;
+    /// Where its RPO is read, when a failover promotes a copy kept in
+    /// sync (`None`: its strategy reads none, a restore from backups).
+    fn rpo_source(&self) -> Option<&dyn RpoSource>;
+    /// The section of a failover's side read that holds its copies
+    /// (`databases`).
+    fn section(&self) -> &'static str;
     /// The call that reads a copy (`rds:DescribeDBInstances`), as a read
     /// that runs out of time names it.
     fn read_call(&self) -> &'static str;

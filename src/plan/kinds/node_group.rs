@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::scaling::{Change, Reading, Scaling, ScalingCalls};
-use super::{CapacitySpec, Copies, Groups, Kind, Resource, RpoSource, Shown, SideRead};
+use super::{CapacitySpec, Groups, Kind, Resource, Shown};
 use crate::cloud::{
     Capacity, CloudError, Clouds, ComputeGroup, ErrorKind, NodeGroup, Size, UpdateStatus,
 };
@@ -134,19 +134,6 @@ impl Resource for NodeGroupSpec {
 
     fn shown(&self) -> Shown<'_> {
         Shown::Capacity(self)
-    }
-
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        None
-    }
-
-    fn side_read(&self) -> Option<SideRead<'_>> {
-        // Nodes hold no data to lose.
-        None
-    }
-
-    fn endpoint(&self) -> Option<&dyn Copies> {
-        None
     }
 
     #[cfg(any(test, feature = "testkit"))]
