@@ -123,7 +123,7 @@ impl Engine {
 
     /// Reads again, from the cloud, the endpoint of each database a
     /// replayed step made the writer (later steps point records at it),
-    /// through the step's own answer ([`crate::steps::Action::endpoint_now`]:
+    /// through the step's own answer ([`crate::steps::Writes::endpoint_now`]:
     /// every data kind, RDS, Aurora and Cloud SQL alike), and puts it in
     /// the outputs in place of the journal's; a disagreement is said. A
     /// database that cannot be read now loses its journaled endpoint: the
@@ -140,12 +140,13 @@ impl Engine {
             let Some(out) = outputs.get_mut(&id) else {
                 continue;
             };
-            let action = step.kind.action();
+            let Some(writes) = step.kind.writes() else {
+                continue;
+            };
             let read =
-                tokio::time::timeout(ENDPOINT_READ, action.endpoint_now(&self.clouds, run_id));
+                tokio::time::timeout(ENDPOINT_READ, writes.endpoint_now(&self.clouds, run_id));
             let (subject, fresh) = match read.await {
-                Ok(None) => continue,
-                Ok(Some(now)) => (now.subject, now.read.map_err(|e| e.summary())),
+                Ok(now) => (now.subject, now.read.map_err(|e| e.summary())),
                 Err(_) => (
                     format!("the writer of {id}"),
                     Err(format!("no answer within {} s", ENDPOINT_READ.as_secs())),

@@ -232,10 +232,6 @@ impl StepOutput for BucketOutput {
 
 #[async_trait]
 impl Action for VerifyBucket {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         vec![self.inspect(cx).await.0]
     }

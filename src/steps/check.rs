@@ -142,10 +142,6 @@ impl StepOutput for CheckOutput {
 
 #[async_trait]
 impl Action for Check {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         self.preflight(cx).await
     }

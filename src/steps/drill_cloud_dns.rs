@@ -170,10 +170,6 @@ impl DrillCloudDns {
 
 #[async_trait]
 impl Action for DrillCloudDns {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

@@ -345,10 +345,6 @@ impl DrillControl {
 
 #[async_trait]
 impl Action for DrillControl {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

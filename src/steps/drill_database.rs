@@ -296,11 +296,6 @@ impl DrillDatabase {
 
 #[async_trait]
 impl Action for DrillDatabase {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        // A drill's copy: a drill is cleaned up on resume, not continued.
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

@@ -148,10 +148,6 @@ impl StepOutput for DrillDnsOutput {
 
 #[async_trait]
 impl Action for DrillDns {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

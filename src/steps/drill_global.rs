@@ -403,11 +403,6 @@ impl DrillGlobal {
 
 #[async_trait]
 impl Action for DrillGlobal {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        // A drill's copy: a drill is cleaned up on resume, not continued.
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

@@ -185,10 +185,6 @@ impl DrillRaise {
 
 #[async_trait]
 impl Action for DrillRaise {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads the group itself.
         Vec::new()

@@ -313,11 +313,6 @@ impl DrillSql {
 
 #[async_trait]
 impl Action for DrillSql {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        // A drill's copy: a drill is cleaned up on resume, not continued.
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

@@ -485,10 +485,6 @@ async fn store(
 
 #[async_trait]
 impl Action for Evidence {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads this kind's resources itself, in more detail.
         Vec::new()

@@ -67,6 +67,8 @@ pub mod side;
 
 #[cfg(test)]
 mod fencing_tests;
+#[cfg(test)]
+mod role_tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -101,9 +103,10 @@ pub use verify_dns::VerifyDnsOutput;
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
 /// order. Generates [`StepKind`], [`KindName`] and the dispatch.
 macro_rules! kinds {
-    (@drilled $a:ident) => { { let _ = $a; None } };
-    (@drilled $a:ident drilled) => { Some($a as &dyn leftovers::Drilled) };
-    ($( $(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident) = $name:literal $(+ $drilled:ident)?, )*
+    (@role $a:ident) => { { let _ = $a; (None, None) } };
+    (@role $a:ident drilled) => { (Some($a as &dyn leftovers::Drilled), None) };
+    (@role $a:ident writes) => { (None, Some($a as &dyn Writes)) };
+    ($( $(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident) = $name:literal $(+ $role:ident)?, )*
      ; retired: $( $(#[$rdoc:meta])* $retired:ident = $rname:literal => $rtraits:expr, )*) => {
         /// What a step does, with its parameters.
         #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -160,7 +163,18 @@ macro_rules! kinds {
             /// [`leftovers::Drilled`]): what its drills left, found
             /// without their journals.
             pub fn drilled(&self) -> Option<&dyn leftovers::Drilled> {
-                match self { $(StepKind::$variant(a) => kinds!(@drilled a $($drilled)?),)* }
+                self.roles().0
+            }
+
+            /// The kind's side a resume reads, for a kind that makes a
+            /// database the writer (marked `+ writes`): its endpoint,
+            /// read again from the cloud.
+            pub fn writes(&self) -> Option<&dyn Writes> {
+                self.roles().1
+            }
+
+            fn roles(&self) -> (Option<&dyn leftovers::Drilled>, Option<&dyn Writes>) {
+                match self { $(StepKind::$variant(a) => kinds!(@role a $($role)?),)* }
             }
         }
 
@@ -180,17 +194,17 @@ kinds! {
     /// until it serves.
     Raise(raise::Raise) = "raise",
     /// Promote the target region's read replica.
-    Promote(promote::Promote) = "promote",
+    Promote(promote::Promote) = "promote" + writes,
     /// Make the target's Cloud SQL replica the primary (promote, DR
     /// failover, or a planned switchover).
-    PromoteSql(promote_sql::PromoteSql) = "promote-sql",
+    PromoteSql(promote_sql::PromoteSql) = "promote-sql" + writes,
     /// Move an Aurora global database's writer to the target's member.
-    SwitchGlobal(switch_global::SwitchGlobal) = "switch-global",
+    SwitchGlobal(switch_global::SwitchGlobal) = "switch-global" + writes,
     /// Restore an instance to a point in time, into a new instance.
-    Restore(restore::Restore) = "restore",
+    Restore(restore::Restore) = "restore" + writes,
     /// Restore the target's Cloud SQL instance at a point in time, as a
     /// clone into a new instance.
-    RestoreSql(restore_sql::RestoreSql) = "restore-sql",
+    RestoreSql(restore_sql::RestoreSql) = "restore-sql" + writes,
     /// Make an instance in another region a replica of the primary again.
     Reprotect(reprotect::Reprotect) = "reprotect",
     /// Make every other member of a global database a secondary of its
@@ -771,14 +785,6 @@ pub trait Action: Send + Sync {
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure>;
     /// Brings the world to the step's desired state; returns outputs to journal.
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure>;
-    /// The endpoint of the database this step made the writer, read from
-    /// the cloud now, for a resume: later steps (a record that `follows`
-    /// it) act on this, never on the journal's value, which a writer of
-    /// the state could have edited (`engine::resume`). `None`: the step
-    /// makes no writer that later steps act on (a drill's copy included:
-    /// a drill is cleaned up on resume, not continued). The names are the
-    /// plan's (and the run id's), never the journal's.
-    async fn endpoint_now(&self, clouds: &Clouds, run_id: &str) -> Option<EndpointNow>;
     /// Whether the journaled outputs of a run of this step leave nothing to
     /// do. A step that succeeded unsettled (evidence some destination did not
     /// take, an old primary's side still under way) ends the run with the
@@ -805,7 +811,22 @@ pub type Endpoint = (String, Option<i32>);
 /// it has one yet, and its port.
 pub type Described = (Option<String>, Option<i32>);
 
-/// A writer's endpoint as the cloud says it now ([`Action::endpoint_now`]).
+/// A step kind that makes a database the writer (promote, switch a
+/// global database, restore): the data role's move whose result later
+/// steps act on. Marked `+ writes` in the `kinds!` list, so the compiler
+/// asks for it.
+#[async_trait]
+pub trait Writes: Send + Sync {
+    /// The endpoint of the database this step made the writer, read from
+    /// the cloud now, for a resume: later steps (a record that `follows`
+    /// it) act on this, never on the journal's value, which a writer of
+    /// the state could have edited (`engine::resume`). The names are the
+    /// plan's (and the run id's), never the journal's. (A drill's copy is
+    /// none: a drill is cleaned up on resume, not continued.)
+    async fn endpoint_now(&self, clouds: &Clouds, run_id: &str) -> EndpointNow;
+}
+
+/// A writer's endpoint as the cloud says it now ([`Writes::endpoint_now`]).
 #[derive(Debug)]
 pub struct EndpointNow {
     /// What was read, for messages (`orders-use1 (us-east-1)`).

@@ -259,20 +259,19 @@ impl Promote {
 }
 
 #[async_trait]
-impl Action for Promote {
-    async fn endpoint_now(
-        &self,
-        clouds: &crate::cloud::Clouds,
-        _: &str,
-    ) -> Option<super::EndpointNow> {
+impl super::Writes for Promote {
+    async fn endpoint_now(&self, clouds: &crate::cloud::Clouds, _: &str) -> super::EndpointNow {
         let read = clouds
             .database
             .describe_instance(&self.region, &self.instance)
             .await;
         let found = read.map(|i| i.map(|i| (i.endpoint, i.port)));
-        Some(super::EndpointNow::of(&self.instance, &self.region, found))
+        super::EndpointNow::of(&self.instance, &self.region, found)
     }
+}
 
+#[async_trait]
+impl Action for Promote {
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads the instance and its lag itself (it shows them in
         // detail) and asks [`Promote::standby_problems`] what they mean.

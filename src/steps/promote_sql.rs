@@ -450,18 +450,17 @@ impl PromoteSql {
 }
 
 #[async_trait]
-impl Action for PromoteSql {
-    async fn endpoint_now(
-        &self,
-        clouds: &crate::cloud::Clouds,
-        _: &str,
-    ) -> Option<super::EndpointNow> {
+impl super::Writes for PromoteSql {
+    async fn endpoint_now(&self, clouds: &crate::cloud::Clouds, _: &str) -> super::EndpointNow {
         let (r, p, name) = (&self.region, &self.project, &self.instance);
         let read = clouds.cloud_sql.describe_sql(r, p, name).await;
         let found = read.map(|i| i.map(|i| (i.followed_endpoint(), None)));
-        Some(super::EndpointNow::of(name, r, found))
+        super::EndpointNow::of(name, r, found)
     }
+}
 
+#[async_trait]
+impl Action for PromoteSql {
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads the copies and their lag through the kind.
         Vec::new()

@@ -77,10 +77,6 @@ impl StepOutput for RaiseOutput {
 
 #[async_trait]
 impl Action for Raise {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads the group itself (through the kind's `Groups`).
         Vec::new()

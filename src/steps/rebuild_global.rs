@@ -396,10 +396,6 @@ impl RebuildGlobal {
 
 #[async_trait]
 impl Action for RebuildGlobal {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

@@ -150,10 +150,6 @@ impl StepOutput for ReprotectOutput {
 
 #[async_trait]
 impl Action for Reprotect {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads this kind's resources itself, in more detail.
         Vec::new()

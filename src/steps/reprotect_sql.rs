@@ -341,10 +341,6 @@ impl ReprotectSql {
 
 #[async_trait]
 impl Action for ReprotectSql {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

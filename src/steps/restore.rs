@@ -215,19 +215,22 @@ impl Restore {
 }
 
 #[async_trait]
-impl Action for Restore {
+impl super::Writes for Restore {
     async fn endpoint_now(
         &self,
         clouds: &crate::cloud::Clouds,
         run_id: &str,
-    ) -> Option<super::EndpointNow> {
+    ) -> super::EndpointNow {
         // The instance the run restored, named from the plan and the run.
         let id = super::restored_id(&self.instance, run_id);
         let read = clouds.database.describe_instance(&self.region, &id).await;
         let found = read.map(|i| i.map(|i| (i.endpoint, i.port)));
-        Some(super::EndpointNow::of(&id, &self.region, found))
+        super::EndpointNow::of(&id, &self.region, found)
     }
+}
 
+#[async_trait]
+impl Action for Restore {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         // `status` shows the instance; whether it can be restored (backups
         // on) is this kind's to say.

@@ -133,20 +133,23 @@ pub fn compile(b: &mut Builder<'_>) {
 }
 
 #[async_trait]
-impl Action for RestoreSql {
+impl super::Writes for RestoreSql {
     async fn endpoint_now(
         &self,
         clouds: &crate::cloud::Clouds,
         run_id: &str,
-    ) -> Option<super::EndpointNow> {
+    ) -> super::EndpointNow {
         // The clone the run made, named from the plan and the run.
         let target = clone_name(&self.instance, run_id);
         let (r, p) = (&self.region, &self.project);
         let read = clouds.cloud_sql.describe_sql(r, p, &target).await;
         let found = read.map(|i| i.map(|i| (i.endpoint, None)));
-        Some(super::EndpointNow::of(&target, r, found))
+        super::EndpointNow::of(&target, r, found)
     }
+}
 
+#[async_trait]
+impl Action for RestoreSql {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         self.preflight(cx).await
     }

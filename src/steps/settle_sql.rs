@@ -368,10 +368,6 @@ impl Action for SettleSql {
         out.to_output()
     }
 
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     fn settled(&self, outputs: &Value) -> Settled {
         match SettleSqlOutput::read(outputs).map(|o| o.state) {
             Some(OldSide::Pending) => Settled::Pending,

@@ -126,10 +126,6 @@ pub struct SwitchCloudControlOutput(pub SwitchControlOutput);
 
 #[async_trait]
 impl Action for SwitchCloudControl {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         read_controls(cx, &self.records, &self.region).await
     }

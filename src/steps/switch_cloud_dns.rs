@@ -292,10 +292,6 @@ impl SwitchCloudDns {
 
 #[async_trait]
 impl Action for SwitchCloudDns {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         // `status` shows the record through this step: what it holds now.
         let what = self.what();

@@ -88,10 +88,6 @@ pub fn compile(b: &mut Builder<'_>) {
 
 #[async_trait]
 impl Action for SwitchControl {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let (mut out, setup) = futures::join!(
             read_controls(cx, &self.records),

@@ -320,10 +320,6 @@ pub(super) async fn after_refusal(
 
 #[async_trait]
 impl Action for SwitchDns {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads this kind's resources itself, in more detail.
         Vec::new()

@@ -575,18 +575,17 @@ impl SwitchGlobal {
 }
 
 #[async_trait]
-impl Action for SwitchGlobal {
-    async fn endpoint_now(
-        &self,
-        clouds: &crate::cloud::Clouds,
-        _: &str,
-    ) -> Option<super::EndpointNow> {
+impl super::Writes for SwitchGlobal {
+    async fn endpoint_now(&self, clouds: &crate::cloud::Clouds, _: &str) -> super::EndpointNow {
         let (r, id) = (&self.region, &self.cluster);
         let read = clouds.aurora.describe_cluster(r, id).await;
         let found = read.map(|c| c.map(|c| (c.endpoint, None)));
-        Some(super::EndpointNow::of(id, r, found))
+        super::EndpointNow::of(id, r, found)
     }
+}
 
+#[async_trait]
+impl Action for SwitchGlobal {
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // `status` reads every member and its lag itself (a [`Copies`]
         // resource) and judges them by the RPO rule.

@@ -133,10 +133,6 @@ impl VerifyCloudResolution {
 
 #[async_trait]
 impl Action for VerifyCloudResolution {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

@@ -85,10 +85,6 @@ impl StepOutput for VerifyResolutionOutput {
 
 #[async_trait]
 impl Action for VerifyResolution {
-    async fn endpoint_now(&self, _: &crate::cloud::Clouds, _: &str) -> Option<super::EndpointNow> {
-        None
-    }
-
     async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

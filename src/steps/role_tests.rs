@@ -1,0 +1,56 @@
+//! The step kinds' roles as the `kinds!` list marks them: a kind that
+//! makes a database the writer answers a resume's re-read (`+ writes`);
+//! checked over every step the reference plans compile, so a new mover
+//! unmarked (whose endpoint a resume would then take from the journal) or
+//! a marked kind that names no endpoint fails here.
+
+use crate::plan::Plan;
+use crate::steps::graph::{RunMode, compile_mode};
+
+fn plans() -> Vec<Plan> {
+    let gcp = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/gcp");
+    let tiers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/tiers.toml");
+    let loaded = crate::plan::load(&[gcp, tiers]);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    crate::plan::reference()
+        .into_iter()
+        .chain(loaded.plans)
+        .collect()
+}
+
+#[test]
+fn every_step_that_makes_a_writer_answers_a_resumes_reread() {
+    let mut writers = std::collections::BTreeSet::new();
+    for p in plans() {
+        let restores =
+            (p.spec.database.iter().map(|d| d.id.clone())).map(|database| RunMode::Restore {
+                database,
+                to_time: None,
+            });
+        let modes: Vec<RunMode> = [
+            RunMode::Failover { planned: false },
+            RunMode::Failover { planned: true },
+        ]
+        .into_iter()
+        .chain(restores)
+        .collect();
+        for r in p.regions() {
+            for mode in &modes {
+                let Ok(g) = compile_mode(&p, r, mode) else {
+                    continue;
+                };
+                for s in g.steps {
+                    let names = s.kind.name().traits().endpoint.is_some();
+                    let writer = names && s.kind.drilled().is_none();
+                    assert_eq!(s.kind.writes().is_some(), writer, "{}", s.id);
+                    if writer {
+                        writers.insert(s.kind.name().as_str());
+                    }
+                }
+            }
+        }
+    }
+    for kind in ["promote", "promote-sql", "switch-global", "restore"] {
+        assert!(writers.contains(kind), "{kind} compiled: {writers:?}");
+    }
+}
