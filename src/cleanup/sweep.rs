@@ -4,10 +4,10 @@
 //! Which tags and names are a drill's is each drill step kind's to say
 //! (`steps::leftovers`, `Drilled`): the sweep compiles each plan's drill
 //! for every region it could have targeted and asks each step, so it holds
-//! no code of its own per kind, and a new drill kind is swept as soon as
-//! it is written. A group raised by the generic `drill-raise` (an Auto Scaling group's or
-//! an EKS node group's bounds, an ECS service's count, a Cloud Run
-//! service's floor) carries the drill's marks (tags, labels), the size to
+//! no code of its own per kind, and a drill kind marked `+ drilled` is
+//! swept as soon as it is written. A group raised by the generic
+//! `drill-raise` (an Auto Scaling group's or an EKS node group's bounds,
+//! an ECS service's count, a Cloud Run service's floor) carries the drill's marks (tags, labels), the size to
 //! return to among them: it is found by them through its kind's capacity
 //! role. A raised managed instance group carries no marks: it is found
 //! only by its drill's journal, in the state
@@ -90,13 +90,15 @@ pub async fn find(
         }
     }
     f.errors.extend(look.into_errors());
-    f.raised_groups(plans, journals).await;
-    // Last: a resource found by its name alone expires with its drill's
-    // tagged resources, found above.
+    // A resource found by its name alone expires with its drill's tagged
+    // resources, found above; not with a raise found by a journal below
+    // (a journal, which a writer of the state may forge, never makes one
+    // expire before its plan's budget: `Finds::untagged_expiry`).
     for (p, temp, short) in named {
         let expires = f.untagged_expiry(&short, plan_max_duration(p)).await;
         untagged(&mut f.found, temp, expires, now);
     }
+    f.raised_groups(plans, journals).await;
     (f.found, f.errors)
 }
 
@@ -202,8 +204,8 @@ impl Finds<'_> {
     /// Standby groups of every capacity kind that a drill raised and no
     /// cleanup returned, by the journals of the drills that raised them
     /// (every kind's but a managed instance group's says so in its marks
-    /// too, `marked`). Those are read only for a standby group that does not read
-    /// at its plan's standby size (`steps::capacity`): nothing else can be
+    /// too, found by `drill-raise`'s leftovers). Those are read only for a
+    /// standby group that does not read at its plan's standby size (`steps::capacity`): nothing else can be
     /// a drill's raise still in effect. Without the drill's journal,
     /// nothing is found here.
     async fn raised_groups(&mut self, plans: &[Plan], journals: &dyn JournalStore) {
@@ -607,5 +609,46 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(copies_found(&f, &payments).await, Vec::<String>::new());
+    }
+
+    /// A drill record a drill of an earlier version of the plan made (its
+    /// record then switched by health check, with a failover chain the
+    /// plan has since lost a level of) is still found under the plan's
+    /// record name, with the drill's short id; one under a name the plan
+    /// does not have is not.
+    #[tokio::test]
+    async fn a_drill_record_of_an_earlier_plan_is_found_under_its_name() {
+        let payments: Vec<Plan> = (plans().into_iter())
+            .filter(|p| p.name() == "payments")
+            .collect();
+        let f = crate::cloud::fake::reference_world((&[3.0], &[1200.0]));
+        let short = "20261120t010203z-ab12";
+        let names = [
+            format!("drill-{short}.drctl-failover-3.api.example.com."),
+            format!("drill-{short}.someone-else.example.com."),
+        ];
+        {
+            let mut s = f.state();
+            let zone = (s.zones.values())
+                .find(|z| z.name == "example.com.")
+                .expect("the reference zone")
+                .id
+                .clone();
+            let mut r = s.records[&zone][0].clone();
+            for name in &names {
+                r.name = name.clone();
+                s.records.get_mut(&zone).unwrap().push(r.clone());
+            }
+        }
+        let store = crate::journal::MemoryStore::new();
+        let (found, errors) = find(&f.clouds(), &payments, &store, Utc::now()).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        let records: Vec<(&str, bool)> = (found.iter())
+            .filter_map(|x| match &x.resource {
+                Temp::Record { name, .. } => Some((name.as_str(), x.expired)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(records, [(names[0].as_str(), true)], "{found:?}");
     }
 }

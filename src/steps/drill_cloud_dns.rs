@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::drill_names;
-use super::leftovers::{Drill, Drilled, Left, Look, keep, record_short, same_name};
+use super::leftovers::{Drill, Drilled, Left, Look, record_under};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
@@ -48,6 +48,11 @@ pub struct DrillCloudDns {
     pub value: String,
     /// The target site's GCP region.
     pub region: String,
+    /// Every `[[cloud_dns]]` name of the plan in the same managed zone,
+    /// whatever its switch: what a sweep finds a drill's record sets under
+    /// (not part of the step's identity: a journal's graph never names it).
+    #[serde(skip)]
+    pub swept: Vec<String>,
 }
 
 /// What the drill record publishes.
@@ -100,6 +105,10 @@ pub fn compile(b: &mut Builder<'_>) {
         .filter(|r| r.switch == crate::plan::kinds::CloudSwitch::Records)
         .filter_map(|r| {
             Some(DrillCloudDns {
+                swept: (b.plan.spec.cloud_dns.iter())
+                    .filter(|o| (&o.project, &o.zone) == (&r.project, &r.zone))
+                    .map(|o| o.name.clone())
+                    .collect(),
                 resource: r.id.clone(),
                 project: r.project.clone(),
                 zone: r.zone.clone(),
@@ -128,24 +137,24 @@ pub fn compile(b: &mut Builder<'_>) {
 
 #[async_trait]
 impl Drilled for DrillCloudDns {
-    /// The drill record set in the managed zone named as this step names
-    /// it (`drill-<short id>.<name>`: a record set carries no tags).
+    /// Drill record sets in the managed zone under one of the plan's
+    /// names there (`drill-<short id>.<name>`: a record set carries no
+    /// tags).
     async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
         let listed = look.record_sets(&self.project, &self.zone).await;
-        let each = listed.iter().map(|r| {
-            let temp = Temp::CloudRecord {
-                project: self.project.clone(),
-                zone: self.zone.clone(),
-                name: r.name.clone(),
-                rtype: r.rtype.clone(),
-            };
-            (
-                record_short(&r.name).and_then(Drill::of_short),
-                &*r.name,
-                temp,
-            )
-        });
-        keep(each, |name, run| same_name(&self.wanted(run).name, name))
+        let names = || self.swept.iter().map(String::as_str);
+        (listed.iter())
+            .filter_map(|r| {
+                let drill = Drill::of_short(record_under(&r.name, names())?)?;
+                let temp = Temp::CloudRecord {
+                    project: self.project.clone(),
+                    zone: self.zone.clone(),
+                    name: r.name.clone(),
+                    rtype: r.rtype.clone(),
+                };
+                Some(Left { temp, drill })
+            })
+            .collect()
     }
 }
 

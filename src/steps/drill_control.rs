@@ -42,7 +42,7 @@ use serde_json::Value;
 
 use super::controls::{ControlWrite, target_problems, wanted, write_controls};
 use super::dns_setup::{self, by_zone, failover_records, level_name, reading};
-use super::leftovers::{Drill, Drilled, Left, Look, keep, records_of, same_name};
+use super::leftovers::{Drill, Drilled, Left, Look, records_under};
 use super::resolution::{CONSECUTIVE_ANSWERS, Resolved, resolve_record};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
@@ -64,6 +64,11 @@ pub struct DrillControl {
     /// The plan's `health-check` records.
     #[serde(serialize_with = "super::records::record_names")]
     pub records: Vec<DnsSpec>,
+    /// Every `[[dns]]` record of the plan as zone and name, whatever its
+    /// switch: what a sweep finds a drill's records under (not part of the
+    /// step's identity: a journal's graph never names it).
+    #[serde(skip)]
+    pub swept: Vec<(String, String)>,
 }
 
 /// Ends the drill's RTO clock: the drill names resolve to the target.
@@ -107,6 +112,9 @@ pub fn compile(b: &mut Builder<'_>) {
     let resources = records.iter().map(|d| d.id.clone()).collect();
     b.add(
         StepKind::DrillControl(DrillControl {
+            swept: (b.plan.spec.dns.iter())
+                .map(|d| (d.zone.clone(), d.name.clone()))
+                .collect(),
             region: b.target.to_string(),
             regions: b.plan.regions().to_vec(),
             records,
@@ -506,15 +514,14 @@ impl Drilled for DrillControl {
 }
 
 impl DrillControl {
-    /// The drill records of `d` in its zone: named as a drill of this
-    /// step names them.
+    /// The drill records in `d`'s zone under one of the plan's names
+    /// there.
     async fn records_left(&self, look: &Look<'_>, d: &DnsSpec) -> Vec<Left> {
         let listed = look.zone_records(&d.zone).await;
-        let ours = |name: &str, run: &str| {
-            (drill_records(run, d, &self.regions, &BTreeMap::new()).iter())
-                .any(|w| same_name(&w.name, name))
-        };
-        keep(records_of(&listed, &d.zone), ours)
+        let names = (self.swept.iter())
+            .filter(|(zone, _)| zone.eq_ignore_ascii_case(&d.zone))
+            .map(|(_, name)| name.as_str());
+        records_under(&listed, &d.zone, names)
     }
 }
 
@@ -529,8 +536,13 @@ async fn controls_left(look: &Look<'_>, region: &str, url: &str) -> Vec<Left> {
         key: format!("{}{}", u.key, drill_names::CONTROL_INFIX),
         ..u.clone()
     };
-    let controls = (look.object_keys(region, &beside).await.into_iter()).map(|key| {
-        let url = ObjectUrl { key, ..u.clone() }.to_string();
+    let keys = look.object_keys(region, &beside).await;
+    let controls = keys.iter().map(|key| {
+        let url = ObjectUrl {
+            key: key.clone(),
+            ..u.clone()
+        }
+        .to_string();
         let temp = Temp::Control {
             region: region.to_string(),
             url: url.clone(),
@@ -549,10 +561,11 @@ async fn controls_left(look: &Look<'_>, region: &str, url: &str) -> Vec<Left> {
             };
             (c.to_string(), temp)
         });
+    // Exactly the control a drill of that short id puts beside this one.
     (controls.chain(checks).collect::<Vec<_>>().into_iter())
         .filter_map(|(url, temp)| {
             let drill = Drill::of_short(drill_names::drill_of_control(&base, &url)?)?;
-            Some(Left { temp, drill })
+            (drill_names::control_url(&drill.run(), &base) == url).then_some(Left { temp, drill })
         })
         .collect()
 }
@@ -765,6 +778,7 @@ mod tests {
             region: "us-west-2".into(),
             regions: regions(),
             records: vec![spec()],
+            swept: Vec::new(),
         };
         let temps = step.creates(RUN);
         let count = |f: fn(&Temp) -> bool| temps.iter().filter(|t| f(t)).count();

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::drill_names;
-use super::leftovers::{Drilled, Left, Look, keep, records_of, same_name};
+use super::leftovers::{Drilled, Left, Look, records_under};
 use super::records::{desired, matches, show, zone, zone_finding};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
@@ -45,6 +45,11 @@ pub struct DrillDns {
     /// The plan's records in the zone.
     #[serde(serialize_with = "super::records::record_names")]
     pub records: Vec<DnsSpec>,
+    /// Every `[[dns]]` name of the plan in the zone, whatever its switch:
+    /// what a sweep finds a drill's records under (not part of the step's
+    /// identity: a journal's graph never names it).
+    #[serde(skip)]
+    pub swept: Vec<String>,
 }
 
 /// Ends the drill's RTO clock: the drill records INSYNC and read back.
@@ -88,6 +93,7 @@ pub fn compile(b: &mut Builder<'_>) {
         );
         b.add(
             StepKind::DrillDns(DrillDns {
+                swept: zone_names(b, &zone),
                 zone: zone.clone(),
                 region: b.target.to_string(),
                 records,
@@ -98,6 +104,14 @@ pub fn compile(b: &mut Builder<'_>) {
             description,
         );
     }
+}
+
+/// Every `[[dns]]` name of the plan in `zone`, whatever its switch.
+fn zone_names(b: &Builder<'_>, zone: &str) -> Vec<String> {
+    (b.plan.spec.dns.iter())
+        .filter(|d| d.zone.eq_ignore_ascii_case(zone))
+        .map(|d| d.name.clone())
+        .collect()
 }
 
 impl DrillDns {
@@ -272,15 +286,11 @@ impl Action for DrillDns {
 
 #[async_trait]
 impl Drilled for DrillDns {
-    /// Drill records in the zone named as this step names its copy of
-    /// one of its records (`drill-<short id>.<name>`: a record carries no
-    /// tags).
+    /// Drill records in the zone under one of the plan's names there
+    /// (`drill-<short id>.<name>`: a record carries no tags).
     async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
         let listed = look.zone_records(&self.zone).await;
-        let ours = |name: &str, run: &str| {
-            (self.records.iter()).any(|d| same_name(&drill_names::record_name(run, &d.name), name))
-        };
-        keep(records_of(&listed, &self.zone), ours)
+        records_under(&listed, &self.zone, self.swept.iter().map(String::as_str))
     }
 }
 

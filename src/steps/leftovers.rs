@@ -35,8 +35,10 @@ use crate::journal::Temp;
 pub trait Drilled: Send + Sync {
     /// What drills of this step (any run, this plan and target) may have
     /// left, listed through `look`: only what carries a drill's tags or
-    /// name *and* is exactly what this step would have made for that
-    /// drill (another team's `drill-` resource is not ours to sweep).
+    /// name *and* is named as this step names what it makes for that
+    /// drill (a copy), or as a drill names a copy of one of its plan's
+    /// names (a record, a control): another team's `drill-` resource is
+    /// not ours to sweep.
     async fn leftovers(&self, look: &Look<'_>) -> Vec<Left>;
 }
 
@@ -115,25 +117,24 @@ pub fn keep<'a>(
         .collect()
 }
 
-/// Route 53 records of `zone` as [`keep`] takes them: each with the drill
-/// its name says (`drill-<short id>.…`).
-pub fn records_of<'a>(
-    listed: &'a [DnsRecord],
+/// The drill records among Route 53 zone `zone`'s records `listed` under
+/// one of `names` ([`record_under`]).
+pub fn records_under<'n>(
+    listed: &[DnsRecord],
     zone: &str,
-) -> impl Iterator<Item = (Option<Drill>, &'a str, Temp)> {
-    let zone = zone.to_ascii_lowercase();
-    listed.iter().map(move |r| {
-        let temp = Temp::Record {
-            zone: zone.clone(),
-            name: r.name.clone(),
-            rtype: r.rtype.clone(),
-        };
-        (
-            record_short(&r.name).and_then(Drill::of_short),
-            &*r.name,
-            temp,
-        )
-    })
+    names: impl Iterator<Item = &'n str> + Clone,
+) -> Vec<Left> {
+    (listed.iter())
+        .filter_map(|r| {
+            let drill = Drill::of_short(record_under(&r.name, names.clone())?)?;
+            let temp = Temp::Record {
+                zone: zone.to_ascii_lowercase(),
+                name: r.name.clone(),
+                rtype: r.rtype.clone(),
+            };
+            Some(Left { temp, drill })
+        })
+        .collect()
 }
 
 /// The short id in a drill copy's name (`drill-<short id>-<base>`, as
@@ -158,6 +159,25 @@ pub fn record_short(name: &str) -> Option<&str> {
     started_from_short_id(short).map(|_| short)
 }
 
+/// The short id of the drill whose record `name` is, when it is one under
+/// one of `names` (`drill-<short id>.<name>`, a level of a failover chain,
+/// `drill-<short id>.drctl-failover-K.<name>`, included), with a drill's
+/// time in it. Any of a plan's names in the zone, whatever its switch and
+/// its chain now: a drill of an earlier version of the plan (another
+/// switch mode, a region since dropped) named its records so too.
+pub fn record_under<'a, 'n>(
+    name: &'a str,
+    mut names: impl Iterator<Item = &'n str>,
+) -> Option<&'a str> {
+    let short = record_short(name)?;
+    let under = &name[super::drill_names::RECORD_PREFIX.len() + short.len() + 1..];
+    let under = match under.split_once('.') {
+        Some((label, rest)) if label.starts_with("drctl-failover-") => rest,
+        _ => under,
+    };
+    names.any(|n| same_name(n, under)).then_some(short)
+}
+
 /// Whether two DNS names are the same name (case and the final dot aside).
 pub fn same_name(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')
@@ -177,8 +197,11 @@ pub struct Look<'c> {
     zones: Memo<Vec<DnsRecord>>,
     sets: Memo<Vec<CloudRecordSet>>,
     checks: Memo<Vec<HealthCheck>>,
+    objects: Memo<Vec<String>>,
 }
 
+/// `m`, locked (a poisoned lock's data is still whole: every write to it
+/// is one insert or push).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -195,6 +218,7 @@ impl<'c> Look<'c> {
             zones: Memo::default(),
             sets: Memo::default(),
             checks: Memo::default(),
+            objects: Memo::default(),
         }
     }
 
@@ -302,15 +326,14 @@ impl<'c> Look<'c> {
     }
 
     /// The keys of the objects under `prefix`, read through `region`'s
-    /// endpoint (not kept: each prefix is one step's).
-    pub async fn object_keys(&self, region: &str, prefix: &ObjectUrl) -> Vec<String> {
-        match self.clouds.objects.list(region, prefix, false).await {
-            Ok(listing) => listing.keys,
-            Err(e) => {
-                self.failed(e);
-                Vec::new()
-            }
-        }
+    /// endpoint.
+    pub async fn object_keys(&self, region: &str, prefix: &ObjectUrl) -> Arc<Vec<String>> {
+        let list = || async {
+            let listing = self.clouds.objects.list(region, prefix, false).await?;
+            Ok(Some(listing.keys))
+        };
+        self.once(&self.objects, format!("{region} {prefix}"), list)
+            .await
     }
 }
 
@@ -318,6 +341,8 @@ impl<'c> Look<'c> {
 mod tests {
     use super::*;
 
+    /// A run id remade from a short id names a copy and a record exactly
+    /// as the drill whose short id it is did.
     #[test]
     fn a_run_made_from_a_short_id_names_as_the_drill_did() {
         let run = "20261122T192005Z-orders-ab12";
@@ -372,6 +397,9 @@ mod tests {
         assert_eq!(drilled.len(), 7, "every drill kind compiled: {drilled:?}");
     }
 
+    /// A copy's and a record's names say their drill's short id, only when
+    /// it holds a drill's time; DNS names compare without case or the
+    /// final dot.
     #[test]
     fn a_drill_copys_name_says_its_short_id() {
         assert_eq!(
@@ -392,5 +420,27 @@ mod tests {
         );
         assert_eq!(record_short("drill-nope.api.example.com."), None);
         assert!(same_name("API.example.com.", "api.example.com"));
+    }
+
+    /// A drill record is one under a plan's record name (or a level of its
+    /// failover chain), with a drill's time in its name; nothing else is.
+    #[test]
+    fn a_drill_records_name_says_its_drill_under_a_plans_name_only() {
+        let names = || ["orders.gcp.example.com.", "api.example.com"].into_iter();
+        let short = Some("20261127t052145z-2e70");
+        for (name, want) in [
+            ("drill-20261127t052145z-2e70.orders.gcp.example.com.", short),
+            ("drill-20261127t052145z-2e70.API.example.com.", short),
+            (
+                "drill-20261127t052145z-2e70.drctl-failover-1.api.example.com",
+                short,
+            ),
+            ("drill-20261127t052145z-2e70.other.example.com.", None),
+            ("drill-not-a-time.orders.gcp.example.com.", None),
+            ("orders.gcp.example.com.", None),
+            ("drill-20261127t052145z-2e70", None),
+        ] {
+            assert_eq!(record_under(name, names()), want, "{name}");
+        }
     }
 }

@@ -1526,9 +1526,9 @@ fn proposing_with_notifier() -> Matrix {
 
 /// Regression: whether a plan's checks can pass in a standby before a
 /// failover scales it was read from its Auto Scaling groups alone. A plan
-/// whose standby EKS nodes serve was never taken as such, and one whose
-/// Cloud Run standby serves nothing (its floor at zero) was. Every
-/// capacity kind now answers for itself.
+/// whose standby EKS nodes serve was never taken as such, nor one whose
+/// standby Auto Scaling group runs beside a Cloud Run service (which
+/// serves from zero). Every capacity kind now answers for itself.
 #[test]
 fn checks_before_scaling_ask_every_capacity_kind() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -1558,13 +1558,18 @@ fn checks_before_scaling_ask_every_capacity_kind() {
         "nodes and tasks run in standby"
     );
     let mut storefront = plan("storefront");
-    storefront.spec.compute[0].standby.desired = 1;
     assert!(
         !super::standby_serves(&storefront),
+        "its standby ASG is empty"
+    );
+    storefront.spec.compute[0].standby.desired = 1;
+    assert_eq!(storefront.spec.cloud_run[0].standby.min_instances, 0);
+    assert!(
+        super::standby_serves(&storefront),
         "its Cloud Run standby serves from zero"
     );
-    storefront.spec.cloud_run[0].standby.min_instances = 1;
-    assert!(super::standby_serves(&storefront));
+    storefront.spec.compute.clear();
+    assert!(super::standby_serves(&storefront), "Cloud Run alone");
 }
 
 /// Regression: a plan without data asked only an Auto Scaling group

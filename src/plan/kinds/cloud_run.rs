@@ -293,7 +293,9 @@ impl Groups for CloudRunSpec {
     }
 
     fn standby_serves(&self) -> bool {
-        self.standby.min_instances > 0
+        // Cloud Run serves from zero: a request starts an instance, so a
+        // standby's checks can pass at any floor.
+        true
     }
 
     fn group(&self, region: &str) -> Option<&str> {
