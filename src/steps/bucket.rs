@@ -231,14 +231,17 @@ impl StepOutput for BucketOutput {
 }
 
 #[async_trait]
-impl Action for VerifyBucket {
-    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        vec![self.inspect(cx).await.0]
-    }
-
+impl super::Ready for VerifyBucket {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let (target, replication) = futures::join!(self.inspect(cx), self.replication(cx));
         std::iter::once(target.0).chain(replication).collect()
+    }
+}
+
+#[async_trait]
+impl Action for VerifyBucket {
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        vec![self.inspect(cx).await.0]
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {

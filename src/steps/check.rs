@@ -141,11 +141,14 @@ impl StepOutput for CheckOutput {
 }
 
 #[async_trait]
-impl Action for Check {
+impl super::Ready for Check {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         self.preflight(cx).await
     }
+}
 
+#[async_trait]
+impl Action for Check {
     /// Probed once, and never blocking here: the target usually becomes
     /// healthy only once the run has scaled and promoted it, so a failing
     /// probe at preflight is reported, and the check step (after scale and

@@ -179,10 +179,6 @@ impl DrillCloudDns {
 
 #[async_trait]
 impl Action for DrillCloudDns {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("cloud dns zone {}", self.zone);
         match (cx.clouds.cloud_dns)

@@ -353,10 +353,6 @@ impl DrillControl {
 
 #[async_trait]
 impl Action for DrillControl {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for zone in by_zone(&self.records).keys() {

@@ -296,10 +296,6 @@ impl DrillDatabase {
 
 #[async_trait]
 impl Action for DrillDatabase {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         let what = format!("database {}", self.source);

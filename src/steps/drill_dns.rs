@@ -162,10 +162,6 @@ impl StepOutput for DrillDnsOutput {
 
 #[async_trait]
 impl Action for DrillDns {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         vec![zone_finding(cx, &self.zone).await]
     }

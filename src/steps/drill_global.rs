@@ -403,10 +403,6 @@ impl DrillGlobal {
 
 #[async_trait]
 impl Action for DrillGlobal {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("cluster {}", self.member);
         vec![match self.read_source(cx).await {

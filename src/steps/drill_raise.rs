@@ -185,11 +185,6 @@ impl DrillRaise {
 
 #[async_trait]
 impl Action for DrillRaise {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads the group itself.
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let judged = match self.at() {
             Ok(g) => match self.next(cx, &g).await {

@@ -313,10 +313,6 @@ impl DrillSql {
 
 #[async_trait]
 impl Action for DrillSql {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = self.what();
         let sql = &cx.clouds.cloud_sql;

@@ -485,11 +485,6 @@ async fn store(
 
 #[async_trait]
 impl Action for Evidence {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads this kind's resources itself, in more detail.
-        Vec::new()
-    }
-
     async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // Evidence never blocks a failover: a destination that does not
         // answer is recorded and written later (see the module doc).

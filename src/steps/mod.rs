@@ -103,10 +103,19 @@ pub use verify_dns::VerifyDnsOutput;
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
 /// order. Generates [`StepKind`], [`KindName`] and the dispatch.
 macro_rules! kinds {
-    (@role $a:ident) => { { let _ = $a; (None, None) } };
-    (@role $a:ident drilled) => { (Some($a as &dyn leftovers::Drilled), None) };
-    (@role $a:ident writes) => { (None, Some($a as &dyn Writes)) };
-    ($( $(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident) = $name:literal $(+ $role:ident)?, )*
+    (@role $a:ident; $($role:ident)*) => {
+        Roles {
+            drilled: kinds!(@has $a drilled; $($role)*),
+            writes: kinds!(@has $a writes; $($role)*),
+            ready: kinds!(@has $a ready; $($role)*),
+        }
+    };
+    (@has $a:ident drilled; drilled $($rest:ident)*) => { Some($a as &dyn leftovers::Drilled) };
+    (@has $a:ident writes; writes $($rest:ident)*) => { Some($a as &dyn Writes) };
+    (@has $a:ident ready; ready $($rest:ident)*) => { Some($a as &dyn Ready) };
+    (@has $a:ident $want:ident; $other:ident $($rest:ident)*) => { kinds!(@has $a $want; $($rest)*) };
+    (@has $a:ident $want:ident;) => { { let _ = $a; None } };
+    ($( $(#[$doc:meta])* $variant:ident($module:ident :: $ty:ident) = $name:literal $(+ $role:ident)*, )*
      ; retired: $( $(#[$rdoc:meta])* $retired:ident = $rname:literal => $rtraits:expr, )*) => {
         /// What a step does, with its parameters.
         #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -163,18 +172,25 @@ macro_rules! kinds {
             /// [`leftovers::Drilled`]): what its drills left, found
             /// without their journals.
             pub fn drilled(&self) -> Option<&dyn leftovers::Drilled> {
-                self.roles().0
+                self.roles().drilled
             }
 
             /// The kind's side a resume reads, for a kind that makes a
             /// database the writer (marked `+ writes`): its endpoint,
             /// read again from the cloud.
             pub fn writes(&self) -> Option<&dyn Writes> {
-                self.roles().1
+                self.roles().writes
             }
 
-            fn roles(&self) -> (Option<&dyn leftovers::Drilled>, Option<&dyn Writes>) {
-                match self { $(StepKind::$variant(a) => kinds!(@role a $($role)?),)* }
+            /// What `status` reads of the kind's step itself, for a kind
+            /// whose resources `status` does not read (marked `+ ready`).
+            pub fn ready(&self) -> Option<&dyn Ready> {
+                self.roles().ready
+            }
+
+            /// The roles the list marks the kind with.
+            fn roles(&self) -> Roles<'_> {
+                match self { $(StepKind::$variant(a) => kinds!(@role a; $($role)*),)* }
             }
         }
 
@@ -201,10 +217,10 @@ kinds! {
     /// Move an Aurora global database's writer to the target's member.
     SwitchGlobal(switch_global::SwitchGlobal) = "switch-global" + writes,
     /// Restore an instance to a point in time, into a new instance.
-    Restore(restore::Restore) = "restore" + writes,
+    Restore(restore::Restore) = "restore" + writes + ready,
     /// Restore the target's Cloud SQL instance at a point in time, as a
     /// clone into a new instance.
-    RestoreSql(restore_sql::RestoreSql) = "restore-sql" + writes,
+    RestoreSql(restore_sql::RestoreSql) = "restore-sql" + writes + ready,
     /// Make an instance in another region a replica of the primary again.
     Reprotect(reprotect::Reprotect) = "reprotect",
     /// Make every other member of a global database a secondary of its
@@ -215,17 +231,17 @@ kinds! {
     /// replica designated.
     ReprotectSql(reprotect_sql::ReprotectSql) = "reprotect-sql",
     /// Probe an HTTP health check in the target region.
-    Check(check::Check) = "check",
+    Check(check::Check) = "check" + ready,
     /// Submit one change batch for a hosted zone.
     SwitchDns(switch_dns::SwitchDns) = "switch-dns",
     /// Wait for the batch to be INSYNC and read the records back.
     VerifyDns(verify_dns::VerifyDns) = "verify-dns",
     /// A data-plane switch: write each region's control (no Route 53 call).
-    SwitchControl(switch_control::SwitchControl) = "switch-control",
+    SwitchControl(switch_control::SwitchControl) = "switch-control" + ready,
     /// Resolve the names until they name the target N times in a row.
     VerifyResolution(verify_resolution::VerifyResolution) = "verify-resolution",
     /// Read a bucket's replication state in the target region.
-    VerifyBucket(bucket::VerifyBucket) = "verify-bucket",
+    VerifyBucket(bucket::VerifyBucket) = "verify-bucket" + ready,
     /// A drill: a temporary replica of the home primary, promoted.
     DrillDatabase(drill_database::DrillDatabase) = "drill-database" + drilled,
     /// A drill: a clone of an Aurora global database's secondary, made writable.
@@ -248,10 +264,10 @@ kinds! {
     Evidence(evidence::Evidence) = "evidence",
     /// Switch a Cloud DNS record set to the target's value in one atomic
     /// change and wait until it is done.
-    SwitchCloudDns(switch_cloud_dns::SwitchCloudDns) = "switch-cloud-dns",
+    SwitchCloudDns(switch_cloud_dns::SwitchCloudDns) = "switch-cloud-dns" + ready,
     /// A Cloud DNS data-plane switch: write each GCP region's control (no
     /// Cloud DNS API call).
-    SwitchCloudControl(switch_cloud_control::SwitchCloudControl) = "switch-cloud-control",
+    SwitchCloudControl(switch_cloud_control::SwitchCloudControl) = "switch-cloud-control" + ready,
     /// Resolve the health-check Cloud DNS names until they answer the
     /// target N times in a row.
     VerifyCloudResolution(verify_cloud_resolution::VerifyCloudResolution) = "verify-cloud-resolution",
@@ -774,13 +790,6 @@ pub trait Action: Send + Sync {
     /// only: the home region may be down). A finding with a problem stops
     /// the run at preflight.
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding>;
-    /// What `status` shows of this step for a standby region (bounded by
-    /// the caller; may read other regions, unlike preflight). Kinds whose
-    /// resources `status` reads in detail itself (databases, compute, DNS)
-    /// return nothing here; the database and compute kinds judge that read
-    /// with a pure `standby_problems` rule instead ([`Promote`], [`Restore`],
-    /// [`capacity::standby_problems`]).
-    async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding>;
     /// Reads state and describes what `run` would do, without changing anything.
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure>;
     /// Brings the world to the step's desired state; returns outputs to journal.
@@ -810,6 +819,25 @@ pub type Endpoint = (String, Option<i32>);
 /// What a read of a database found of its endpoint: its host name, when
 /// it has one yet, and its port.
 pub type Described = (Option<String>, Option<i32>);
+
+/// The roles a step kind is marked with in the `kinds!` list.
+struct Roles<'a> {
+    drilled: Option<&'a dyn leftovers::Drilled>,
+    writes: Option<&'a dyn Writes>,
+    ready: Option<&'a dyn Ready>,
+}
+
+/// A step kind whose readiness `status` reads from the step itself:
+/// its resources are none `status` reads in detail (as it reads
+/// databases, capacity and DNS records, judged by a pure
+/// `standby_problems` rule instead: [`Promote`], [`Restore`],
+/// [`capacity::standby_problems`]). Marked `+ ready` in the list.
+#[async_trait]
+pub trait Ready: Send + Sync {
+    /// What `status` shows of this step for a standby region (bounded by
+    /// the caller; may read other regions, unlike preflight).
+    async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding>;
+}
 
 /// A step kind that makes a database the writer (promote, switch a
 /// global database, restore): the data role's move whose result later
@@ -847,7 +875,7 @@ impl EndpointNow {
 }
 
 /// What every step of a failover of `plan` to `region` says of its
-/// readiness ([`Action::readiness`]), for `status`.
+/// readiness ([`Ready::readiness`]: the kinds marked `+ ready`), for `status`.
 pub async fn readiness(
     clouds: &Clouds,
     plan: &Plan,
@@ -880,11 +908,13 @@ pub async fn readiness(
         temps: None,
         control_read_timeout,
     };
-    futures::future::join_all(g.steps.iter().map(|s| s.kind.action().readiness(&cx)))
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    futures::future::join_all(
+        (g.steps.iter().filter_map(|s| s.kind.ready())).map(|r| r.readiness(&cx)),
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Whether a succeeded step's journaled outputs leave something to do

@@ -106,11 +106,6 @@ async fn data_notes(cx: &Cx<'_>) -> Vec<String> {
 
 #[async_trait]
 impl Action for Preflight {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads this kind's resources itself, in more detail.
-        Vec::new()
-    }
-
     async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

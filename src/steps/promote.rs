@@ -272,12 +272,6 @@ impl super::Writes for Promote {
 
 #[async_trait]
 impl Action for Promote {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads the instance and its lag itself (it shows them in
-        // detail) and asks [`Promote::standby_problems`] what they mean.
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("database {}", self.instance);
         match cx

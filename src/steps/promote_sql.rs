@@ -461,11 +461,6 @@ impl super::Writes for PromoteSql {
 
 #[async_trait]
 impl Action for PromoteSql {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads the copies and their lag through the kind.
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("cloud sql {}", self.instance);
         let read = (cx.clouds.cloud_sql)

@@ -77,11 +77,6 @@ impl StepOutput for RaiseOutput {
 
 #[async_trait]
 impl Action for Raise {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads the group itself (through the kind's `Groups`).
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let read = match self.at() {
             Ok(g) => g.read(cx.clouds).await.map_err(|e| e.message),

@@ -396,10 +396,6 @@ impl RebuildGlobal {
 
 #[async_trait]
 impl Action for RebuildGlobal {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         let what = format!("aurora cluster {}", self.writer);

@@ -150,11 +150,6 @@ impl StepOutput for ReprotectOutput {
 
 #[async_trait]
 impl Action for Reprotect {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads this kind's resources itself, in more detail.
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("database {}", self.primary);
         let primary = match self.primary(cx).await {

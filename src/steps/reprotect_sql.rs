@@ -341,10 +341,6 @@ impl ReprotectSql {
 
 #[async_trait]
 impl Action for ReprotectSql {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let sql = &cx.clouds.cloud_sql;
         let mut out = Vec::new();

@@ -230,13 +230,16 @@ impl super::Writes for Restore {
 }
 
 #[async_trait]
-impl Action for Restore {
+impl super::Ready for Restore {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         // `status` shows the instance; whether it can be restored (backups
         // on) is this kind's to say.
         self.preflight(cx).await
     }
+}
 
+#[async_trait]
+impl Action for Restore {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("database {}", self.instance);
         match cx

@@ -149,11 +149,14 @@ impl super::Writes for RestoreSql {
 }
 
 #[async_trait]
-impl Action for RestoreSql {
+impl super::Ready for RestoreSql {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         self.preflight(cx).await
     }
+}
 
+#[async_trait]
+impl Action for RestoreSql {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("cloud sql {}", self.instance);
         let sql = &cx.clouds.cloud_sql;

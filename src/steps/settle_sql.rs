@@ -321,11 +321,6 @@ impl Action for SettleSql {
         Vec::new()
     }
 
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads the copies through the kind.
-        Vec::new()
-    }
-
     async fn preview(&self, _cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         Ok(vec![Planned {
             call: "sqladmin:operations.list".into(),

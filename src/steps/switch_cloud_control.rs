@@ -125,13 +125,16 @@ impl StepOutput for SwitchCloudControlOutput {
 pub struct SwitchCloudControlOutput(pub SwitchControlOutput);
 
 #[async_trait]
-impl Action for SwitchCloudControl {
+impl super::Ready for SwitchCloudControl {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         read_controls(cx, &self.records, &self.region).await
     }
+}
 
+#[async_trait]
+impl Action for SwitchCloudControl {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        self.readiness(cx).await
+        super::Ready::readiness(self, cx).await
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {

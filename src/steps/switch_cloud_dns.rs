@@ -291,7 +291,7 @@ impl SwitchCloudDns {
 }
 
 #[async_trait]
-impl Action for SwitchCloudDns {
+impl super::Ready for SwitchCloudDns {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         // `status` shows the record through this step: what it holds now.
         let what = self.what();
@@ -313,7 +313,10 @@ impl Action for SwitchCloudDns {
             )],
         }
     }
+}
 
+#[async_trait]
+impl Action for SwitchCloudDns {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = self.what();
         let zone = (cx.clouds.cloud_dns)
@@ -347,7 +350,7 @@ impl Action for SwitchCloudDns {
             }
             Err(e) => return vec![Finding::unreadable(&what, gcp_dns::REGION, &e)],
         }
-        self.readiness(cx).await
+        super::Ready::readiness(self, cx).await
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {

@@ -87,7 +87,7 @@ pub fn compile(b: &mut Builder<'_>) {
 }
 
 #[async_trait]
-impl Action for SwitchControl {
+impl super::Ready for SwitchControl {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let (mut out, setup) = futures::join!(
             read_controls(cx, &self.records),
@@ -96,9 +96,12 @@ impl Action for SwitchControl {
         out.extend(setup);
         out
     }
+}
 
+#[async_trait]
+impl Action for SwitchControl {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        self.readiness(cx).await
+        super::Ready::readiness(self, cx).await
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {

@@ -320,11 +320,6 @@ pub(super) async fn after_refusal(
 
 #[async_trait]
 impl Action for SwitchDns {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads this kind's resources itself, in more detail.
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         vec![zone_finding(cx, &self.zone).await]
     }

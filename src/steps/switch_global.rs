@@ -586,12 +586,6 @@ impl super::Writes for SwitchGlobal {
 
 #[async_trait]
 impl Action for SwitchGlobal {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads every member and its lag itself (a [`Copies`]
-        // resource) and judges them by the RPO rule.
-        Vec::new()
-    }
-
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = format!("aurora cluster {}", self.cluster);
         let (t, id) = (self.region.as_str(), self.cluster.as_str());

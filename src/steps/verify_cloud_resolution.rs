@@ -133,10 +133,6 @@ impl VerifyCloudResolution {
 
 #[async_trait]
 impl Action for VerifyCloudResolution {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        Vec::new()
-    }
-
     async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }

@@ -89,11 +89,6 @@ impl StepOutput for VerifyDnsOutput {
 
 #[async_trait]
 impl Action for VerifyDns {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` reads this kind's resources itself, in more detail.
-        Vec::new()
-    }
-
     async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         // The switch step of the same zone reports the zone.
         Vec::new()

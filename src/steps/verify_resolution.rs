@@ -85,10 +85,6 @@ impl StepOutput for VerifyResolutionOutput {
 
 #[async_trait]
 impl Action for VerifyResolution {
-    async fn readiness(&self, _cx: &Cx<'_>) -> Vec<Finding> {
-        Vec::new()
-    }
-
     async fn preflight(&self, _cx: &Cx<'_>) -> Vec<Finding> {
         Vec::new()
     }
