@@ -84,7 +84,7 @@ pub async fn find(
         };
         for left in drilled.leftovers(&look).await {
             match left.drill {
-                Drill::Tagged { run, expires } => f.tagged(left.temp, run, expires),
+                Drill::Tagged { run, expires } => f.add(left.temp, Some(run), expires),
                 Drill::Named { short } => named.push((p, left.temp, short)),
             }
         }
@@ -96,7 +96,7 @@ pub async fn find(
     // expire before its plan's budget: `Finds::untagged_expiry`).
     for (p, temp, short) in named {
         let expires = f.untagged_expiry(&short, plan_max_duration(p)).await;
-        untagged(&mut f.found, temp, expires, now);
+        f.add(temp, None, expires);
     }
     f.raised_groups(plans, journals).await;
     (f.found, f.errors)
@@ -188,13 +188,14 @@ impl Finds<'_> {
         drill_expiry(&self.found, short, journaled.map_or(max, |j| j.max(max)))
     }
 
-    /// Adds `t`, found by its tags or marks: drill `run`'s, expiring at
-    /// `expires` as tagged (found once, whichever step found it).
-    fn tagged(&mut self, t: Temp, run: String, expires: Option<DateTime<Utc>>) {
+    /// Adds `t` once, whichever step or journal found it: drill `run`'s
+    /// when its tags, marks or journal say (`None`: found by its name),
+    /// expiring at `expires`.
+    fn add(&mut self, t: Temp, run: Option<String>, expires: Option<DateTime<Utc>>) {
         if !self.found.iter().any(|f| f.resource == t) {
             self.found.push(Found {
                 resource: t,
-                run: Some(run),
+                run,
                 expires,
                 expired: self.expired(expires),
             });
@@ -230,14 +231,7 @@ impl Finds<'_> {
             };
             let max = l.max_duration.unwrap_or_else(|| plan_max_duration(plan));
             let expires = crate::plan::duration::after(l.started, max.saturating_add(SWEEP_GRACE));
-            if !self.found.iter().any(|f| f.resource == l.temp) {
-                self.found.push(Found {
-                    resource: l.temp,
-                    run: Some(l.run),
-                    expires: Some(expires),
-                    expired: expires <= self.now,
-                });
-            }
+            self.add(l.temp, Some(l.run), Some(expires));
         }
     }
 }
@@ -272,18 +266,6 @@ fn journaled_budget(runs: &[(String, Vec<crate::journal::event::Record>)]) -> Op
                 .map(Duration::from_secs),
             _ => None,
         })
-}
-
-/// Adds `t`, a resource found by its name (no tags, no run), once.
-fn untagged(found: &mut Vec<Found>, t: Temp, expires: Option<DateTime<Utc>>, now: DateTime<Utc>) {
-    if !found.iter().any(|f| f.resource == t) {
-        found.push(Found {
-            resource: t,
-            run: None,
-            expires,
-            expired: expires.is_some_and(|e| e <= now),
-        });
-    }
 }
 
 /// The latest expiry among the tagged resources found of the drill whose

@@ -33,14 +33,7 @@ impl Reporter for Quiet {
 /// The reference plans, and the plans on GCP (`plans/gcp`: orders-gcp on
 /// GCP alone, storefront on both clouds).
 fn plans() -> Vec<Plan> {
-    let mut all = crate::plan::reference();
-    let gcp = crate::plan::load(&[
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/gcp"),
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/tiers.toml"),
-    ]);
-    assert!(!gcp.has_errors(), "{:?}", gcp.diagnostics);
-    all.extend(gcp.plans);
-    all
+    crate::plan::reference_with_gcp()
 }
 
 /// The reference world, served from us-west-2, with the plans on GCP

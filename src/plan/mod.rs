@@ -733,6 +733,16 @@ pub(crate) fn reference() -> Vec<Plan> {
     loaded.plans
 }
 
+/// The reference plans and the plans on GCP (`plans/gcp`: orders-gcp on
+/// GCP alone, storefront on both clouds), loaded without a diagnostic.
+#[cfg(test)]
+pub(crate) fn reference_with_gcp() -> Vec<Plan> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let gcp = load(&[root.join("plans/gcp"), root.join("plans/tiers.toml")]);
+    assert!(!gcp.has_errors(), "{:?}", gcp.diagnostics);
+    reference().into_iter().chain(gcp.plans).collect()
+}
+
 /// A YAML error as a place and a message (the message names the path of
 /// the value, `dns[0].ttl: ...`).
 fn yaml_err(e: &yaml::Error) -> (source::Pos, String) {

@@ -558,7 +558,7 @@ async fn controls_left(look: &Look<'_>, region: &str, url: &str) -> Vec<Left> {
             (c.to_string(), temp)
         });
     // Exactly the control a drill of that short id puts beside this one.
-    (controls.chain(checks).collect::<Vec<_>>().into_iter())
+    (controls.chain(checks))
         .filter_map(|(url, temp)| {
             let drill = Drill::of_short(drill_names::drill_of_control(&base, &url)?)?;
             (drill_names::control_url(&drill.run(), &base) == url).then_some(Left { temp, drill })

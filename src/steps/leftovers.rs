@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::drill_names::{RUN_TAG, expiry, started_from_short_id};
+use super::placement::same_name;
 use crate::cloud::{
     CloudError, CloudRecordSet, Clouds, DbCluster, DbInstance, DnsRecord, ErrorKind, HealthCheck,
     ObjectUrl, SqlInstance,
@@ -176,12 +177,6 @@ pub fn record_under<'a, 'n>(
         _ => under,
     };
     names.any(|n| same_name(n, under)).then_some(short)
-}
-
-/// Whether two DNS names are the same name (case and the final dot aside).
-pub fn same_name(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.')
-        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 /// A listing, read once per key for every step that asks.
@@ -374,11 +369,7 @@ mod tests {
             depth: DrillDepth::Shadow,
         };
         let mut drilled = std::collections::BTreeSet::new();
-        let gcp = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/gcp");
-        let files = std::fs::read_dir(gcp).unwrap().map(|e| e.unwrap().path());
-        let loaded = crate::plan::load(&files.collect::<Vec<_>>());
-        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-        for p in crate::plan::reference().into_iter().chain(loaded.plans) {
+        for p in crate::plan::reference_with_gcp() {
             for r in p.regions() {
                 for s in compile_mode(&p, r, &mode).unwrap().steps {
                     let makes = !s

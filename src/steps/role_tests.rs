@@ -4,20 +4,7 @@
 //! unmarked (whose endpoint a resume would then take from the journal) or
 //! a marked kind that names no endpoint fails here.
 
-use crate::plan::Plan;
 use crate::steps::graph::{RunMode, compile_mode};
-
-/// The reference plans, AWS and GCP.
-fn plans() -> Vec<Plan> {
-    let gcp = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/gcp");
-    let tiers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/tiers.toml");
-    let loaded = crate::plan::load(&[gcp, tiers]);
-    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-    crate::plan::reference()
-        .into_iter()
-        .chain(loaded.plans)
-        .collect()
-}
 
 /// Over every step the reference plans compile (failovers, restores, a
 /// Cloud SQL instance restored from backups): a kind is marked `+ writes`
@@ -26,13 +13,13 @@ fn plans() -> Vec<Plan> {
 fn every_step_that_makes_a_writer_answers_a_resumes_reread() {
     let mut writers = std::collections::BTreeSet::new();
     // A Cloud SQL instance restored from backups, as a plan may say.
-    let mut pitr = plans();
+    let mut pitr = crate::plan::reference_with_gcp();
     for p in &mut pitr {
         for c in &mut p.spec.cloud_sql {
             c.strategy = crate::plan::spec::DbStrategy::PointInTimeRestore;
         }
     }
-    for p in plans().into_iter().chain(pitr) {
+    for p in crate::plan::reference_with_gcp().into_iter().chain(pitr) {
         let restores =
             (p.spec.database.iter().map(|d| d.id.clone())).map(|database| RunMode::Restore {
                 database,

@@ -996,11 +996,7 @@ mod tests {
     /// Every reference plan and the plans on GCP, seeded as the simulator
     /// seeds them (home serving, standbys ready).
     fn seeded() -> (Vec<Plan>, crate::cloud::fake::FakeCloud) {
-        let mut plans = crate::plan::reference();
-        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let gcp = crate::plan::load(&[root.join("plans/gcp"), root.join("plans/tiers.toml")]);
-        assert!(!gcp.has_errors(), "{:?}", gcp.diagnostics);
-        plans.extend(gcp.plans);
+        let plans = crate::plan::reference_with_gcp();
         let model = crate::cloud::model::Model::aws().unwrap();
         let world = crate::sim::paused(crate::sim::world_for(model, &plans, 1));
         (plans, world)

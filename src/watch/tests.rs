@@ -1531,13 +1531,7 @@ fn proposing_with_notifier() -> Matrix {
 /// serves from zero). Every capacity kind now answers for itself.
 #[test]
 fn checks_before_scaling_ask_every_capacity_kind() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let gcp = crate::plan::load(&[root.join("plans/gcp"), root.join("plans/tiers.toml")]);
-    assert!(!gcp.has_errors(), "{:?}", gcp.diagnostics);
-    let all: Vec<Plan> = crate::plan::reference()
-        .into_iter()
-        .chain(gcp.plans)
-        .collect();
+    let all = crate::plan::reference_with_gcp();
     let plan = |name: &str| all.iter().find(|p| p.name() == name).unwrap().clone();
     assert!(
         super::standby_serves(&plan("checkout")),
