@@ -103,12 +103,7 @@ impl AuroraGlobal {
         retry: &RetryPolicy,
     ) -> Result<Option<SdkCluster>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeDBClusters",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribeDBClusters", id, region);
         match call(retry, c, || {
             client
                 .describe_db_clusters()
@@ -127,12 +122,7 @@ impl AuroraGlobal {
     /// exist (one attempt: the callers are retry loops).
     async fn instance_status(&self, region: &str, id: &str) -> Result<Option<String>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeDBInstances",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribeDBInstances", id, region);
         match call(&RetryPolicy::none(), c, || {
             client
                 .describe_db_instances()
@@ -154,12 +144,7 @@ impl AuroraGlobal {
     /// already gone or being deleted is done.
     async fn delete_member(&self, region: &str, id: &str) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DeleteDBInstance",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "DeleteDBInstance", id, region);
         let out = call(&self.retry, c, || {
             client
                 .delete_db_instance()
@@ -264,12 +249,7 @@ impl GlobalDatabases for AuroraGlobal {
         id: &str,
     ) -> Result<Option<GlobalCluster>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeGlobalClusters",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribeGlobalClusters", id, region);
         let out = call(&self.retry, c, || {
             client
                 .describe_global_clusters()
@@ -307,12 +287,7 @@ impl GlobalDatabases for AuroraGlobal {
         target_arn: &str,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "SwitchoverGlobalCluster",
-            resource: global,
-            region,
-        };
+        let c = Call::new(SERVICE, "SwitchoverGlobalCluster", global, region);
         self.move_once(c, global, target_arn, || async {
             client
                 .switchover_global_cluster()
@@ -332,12 +307,7 @@ impl GlobalDatabases for AuroraGlobal {
         target_arn: &str,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "FailoverGlobalCluster",
-            resource: global,
-            region,
-        };
+        let c = Call::new(SERVICE, "FailoverGlobalCluster", global, region);
         self.move_once(c, global, target_arn, || async {
             client
                 .failover_global_cluster()
@@ -358,12 +328,7 @@ impl GlobalDatabases for AuroraGlobal {
         cluster_arn: &str,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "RemoveFromGlobalCluster",
-            resource: cluster_arn,
-            region,
-        };
+        let c = Call::new(SERVICE, "RemoveFromGlobalCluster", cluster_arn, region);
         let (_, id) = parse_cluster_arn(cluster_arn);
         let detached = || async {
             Ok::<bool, CloudError>(
@@ -398,12 +363,7 @@ impl GlobalDatabases for AuroraGlobal {
         cluster: &str,
     ) -> Result<Vec<ClusterSnapshot>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeDBClusterSnapshots",
-            resource: cluster,
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribeDBClusterSnapshots", cluster, region);
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -450,12 +410,7 @@ impl GlobalDatabases for AuroraGlobal {
         tags: &BTreeMap<String, String>,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "RestoreDBClusterToPointInTime",
-            resource: target,
-            region,
-        };
+        let c = Call::new(SERVICE, "RestoreDBClusterToPointInTime", target, region);
         act_once(
             &self.retry,
             c,
@@ -491,12 +446,7 @@ impl GlobalDatabases for AuroraGlobal {
         tags: &BTreeMap<String, String>,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "CreateDBInstance",
-            resource: instance,
-            region,
-        };
+        let c = Call::new(SERVICE, "CreateDBInstance", instance, region);
         act_once(
             &self.retry,
             c,
@@ -530,12 +480,7 @@ impl GlobalDatabases for AuroraGlobal {
             return Ok(());
         }
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DeleteDBCluster",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "DeleteDBCluster", id, region);
         let out = call(&self.retry, c, || {
             client
                 .delete_db_cluster()
@@ -565,12 +510,7 @@ impl GlobalDatabases for AuroraGlobal {
 
     async fn list_clusters(&self, region: &str) -> Result<Vec<DbCluster>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeDBClusters",
-            resource: "*",
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribeDBClusters", "*", region);
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -599,12 +539,7 @@ impl GlobalDatabases for AuroraGlobal {
     }
     async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DeleteGlobalCluster",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "DeleteGlobalCluster", id, region);
         let out = call(&self.retry, c, || {
             client
                 .delete_global_cluster()
@@ -636,12 +571,7 @@ impl GlobalDatabases for AuroraGlobal {
         source_arn: &str,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "CreateGlobalCluster",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "CreateGlobalCluster", id, region);
         act_once(
             &self.retry,
             c,
@@ -670,12 +600,7 @@ impl GlobalDatabases for AuroraGlobal {
         engine: &str,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "CreateDBCluster",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "CreateDBCluster", id, region);
         act_once(
             &self.retry,
             c,
@@ -701,12 +626,7 @@ impl GlobalDatabases for AuroraGlobal {
 
     async fn rename_cluster(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "ModifyDBCluster",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "ModifyDBCluster", id, region);
         let send = || {
             client
                 .modify_db_cluster()

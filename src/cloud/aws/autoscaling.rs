@@ -55,12 +55,7 @@ impl crate::cloud::Compute for AutoScalingCompute {
         name: &str,
     ) -> Result<Option<ComputeGroup>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeAutoScalingGroups",
-            resource: name,
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribeAutoScalingGroups", name, region);
         let out = call(&self.retry, c, || {
             client
                 .describe_auto_scaling_groups()
@@ -117,12 +112,7 @@ impl crate::cloud::Compute for AutoScalingCompute {
         capacity: Capacity,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "UpdateAutoScalingGroup",
-            resource: name,
-            region,
-        };
+        let c = Call::new(SERVICE, "UpdateAutoScalingGroup", name, region);
         let to_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         let out = call(&self.retry, c, || {
             client
@@ -147,12 +137,7 @@ impl crate::cloud::Compute for AutoScalingCompute {
             return Ok(());
         }
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "CreateOrUpdateTags",
-            resource: name,
-            region,
-        };
+        let c = Call::new(SERVICE, "CreateOrUpdateTags", name, region);
         let tags: Vec<Tag> = tags
             .iter()
             .map(|(k, v)| {
@@ -186,12 +171,7 @@ impl crate::cloud::Compute for AutoScalingCompute {
             return Ok(());
         }
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DeleteTags",
-            resource: name,
-            region,
-        };
+        let c = Call::new(SERVICE, "DeleteTags", name, region);
         let tags: Vec<Tag> = keys
             .iter()
             .map(|k| {

@@ -41,12 +41,7 @@ impl CloudWatchMetrics {
         window: Duration,
     ) -> Result<LagReading, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "GetMetricData",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "GetMetricData", id, region);
         let end = Utc::now();
         // `window` is a flag's (at most ten years, as every duration): the
         // subtraction is checked all the same.
@@ -194,12 +189,8 @@ impl crate::cloud::Metrics for CloudWatchMetrics {
             return Ok(Vec::new());
         }
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeAlarms",
-            resource: &names.join(","),
-            region,
-        };
+        let joined = names.join(",");
+        let c = Call::new(SERVICE, "DescribeAlarms", &joined, region);
         let out = call(&self.retry, c, || {
             client
                 .describe_alarms()

@@ -95,12 +95,7 @@ impl crate::cloud::EcsServices for EcsApi {
         name: &str,
     ) -> Result<Option<EcsService>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeServices",
-            resource: name,
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribeServices", name, region);
         let out = call(&self.retry, c, || {
             client
                 .describe_services()
@@ -132,12 +127,7 @@ impl crate::cloud::EcsServices for EcsApi {
         desired: u32,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "UpdateService",
-            resource: name,
-            region,
-        };
+        let c = Call::new(SERVICE, "UpdateService", name, region);
         let n = i32::try_from(desired).unwrap_or(i32::MAX);
         call(&self.retry, c, || {
             client
@@ -162,12 +152,7 @@ impl crate::cloud::EcsServices for EcsApi {
             return Ok(());
         }
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "TagResource",
-            resource: arn,
-            region,
-        };
+        let c = Call::new(SERVICE, "TagResource", arn, region);
         let tags: Vec<Tag> = (tags.iter())
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect();
@@ -193,12 +178,7 @@ impl crate::cloud::EcsServices for EcsApi {
             return Ok(());
         }
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "UntagResource",
-            resource: arn,
-            region,
-        };
+        let c = Call::new(SERVICE, "UntagResource", arn, region);
         call(&self.retry, c, || {
             client
                 .untag_resource()

@@ -88,12 +88,7 @@ impl crate::cloud::NodeGroups for EksNodeGroups {
         name: &str,
     ) -> Result<Option<NodeGroup>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeNodegroup",
-            resource: name,
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribeNodegroup", name, region);
         let out = call(&self.retry, c, || {
             client
                 .describe_nodegroup()
@@ -147,12 +142,7 @@ impl crate::cloud::NodeGroups for EksNodeGroups {
         capacity: Capacity,
     ) -> Result<NodeGroupUpdate, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "UpdateNodegroupConfig",
-            resource: name,
-            region,
-        };
+        let c = Call::new(SERVICE, "UpdateNodegroupConfig", name, region);
         let scaling = NodegroupScalingConfig::builder()
             .min_size(to_i32(capacity.min))
             .desired_size(to_i32(capacity.desired))
@@ -190,12 +180,7 @@ impl crate::cloud::NodeGroups for EksNodeGroups {
             return Ok(());
         }
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "TagResource",
-            resource: arn,
-            region,
-        };
+        let c = Call::new(SERVICE, "TagResource", arn, region);
         let tags: std::collections::HashMap<String, String> = tags.clone().into_iter().collect();
         call(&self.retry, c, || {
             client
@@ -219,12 +204,7 @@ impl crate::cloud::NodeGroups for EksNodeGroups {
             return Ok(());
         }
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "UntagResource",
-            resource: arn,
-            region,
-        };
+        let c = Call::new(SERVICE, "UntagResource", arn, region);
         call(&self.retry, c, || {
             client
                 .untag_resource()

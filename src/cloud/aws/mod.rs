@@ -102,6 +102,27 @@ pub async fn clouds(settings: &CloudSettings) -> Result<Clouds, CloudError> {
     })
 }
 
+/// Declares one client constructor per service, one line a service: the
+/// base configuration, the fence at the wire ([`WireInterceptor`]), the
+/// region, and the settings' endpoint when one is set (with the builder's
+/// flag named after it, `force_path_style`, turned on).
+macro_rules! clients {
+    ($( $(#[$doc:meta])* $name:ident: $sdk:ident, $endpoint:ident $(, $flag:ident)?; )*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self, region: &str) -> $sdk::Client {
+                let mut b = $sdk::config::Builder::from(&self.base)
+                    .interceptor(WireInterceptor)
+                    .region(Region::new(region.to_string()));
+                if let Some(url) = &self.settings.$endpoint {
+                    b = b.endpoint_url(url)$(.$flag(true))?;
+                }
+                $sdk::Client::from_conf(b.build())
+            }
+        )*
+    };
+}
+
 /// The loaded base configuration plus the endpoint overrides: builds a client
 /// of any service for any region. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -152,116 +173,36 @@ impl Sdk {
             .unwrap_or_else(|| FALLBACK_REGION.to_string())
     }
 
-    /// An EKS client for `region`.
-    pub fn eks(&self, region: &str) -> aws_sdk_eks::Client {
-        let mut b = aws_sdk_eks::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor)
-            .region(Region::new(region.to_string()));
-        if let Some(url) = &self.settings.eks_endpoint {
-            b = b.endpoint_url(url);
-        }
-        aws_sdk_eks::Client::from_conf(b.build())
-    }
-
-    /// An ECS client for `region`.
-    pub fn ecs(&self, region: &str) -> aws_sdk_ecs::Client {
-        let mut b = aws_sdk_ecs::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor)
-            .region(Region::new(region.to_string()));
-        if let Some(url) = &self.settings.ecs_endpoint {
-            b = b.endpoint_url(url);
-        }
-        aws_sdk_ecs::Client::from_conf(b.build())
+    clients! {
+        /// An EKS client for `region`.
+        eks: aws_sdk_eks, eks_endpoint;
+        /// An ECS client for `region`.
+        ecs: aws_sdk_ecs, ecs_endpoint;
+        /// A Route 53 client (Route 53 is global; its API is in `region`,
+        /// [`ROUTE53_REGION`]).
+        route53_in: aws_sdk_route53, route53_endpoint;
+        /// An RDS client for `region`.
+        rds: aws_sdk_rds, rds_endpoint;
+        /// An Auto Scaling client for `region`.
+        autoscaling: aws_sdk_autoscaling, autoscaling_endpoint;
+        /// A CloudWatch client for `region`.
+        cloudwatch: aws_sdk_cloudwatch, cloudwatch_endpoint;
+        /// An S3 client for `region` (path-style addressing when an
+        /// endpoint is set: emulators on an IP or `localhost` cannot serve
+        /// virtual hosts).
+        s3: aws_sdk_s3, s3_endpoint, force_path_style;
+        /// An SNS client for `region`.
+        sns: aws_sdk_sns, sns_endpoint;
+        /// An EventBridge client for `region`.
+        eventbridge: aws_sdk_eventbridge, events_endpoint;
+        /// An STS client for `region` (its regional endpoint, not the
+        /// global one in us-east-1, nor the default region's).
+        sts: aws_sdk_sts, sts_endpoint;
     }
 
     /// A Route 53 client (global).
     pub fn route53(&self) -> aws_sdk_route53::Client {
-        let mut b = aws_sdk_route53::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor)
-            .region(Region::new(ROUTE53_REGION));
-        if let Some(url) = &self.settings.route53_endpoint {
-            b = b.endpoint_url(url);
-        }
-        aws_sdk_route53::Client::from_conf(b.build())
-    }
-
-    /// An RDS client for `region`.
-    pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
-        let mut b = aws_sdk_rds::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor)
-            .region(Region::new(region.to_string()));
-        if let Some(url) = &self.settings.rds_endpoint {
-            b = b.endpoint_url(url);
-        }
-        aws_sdk_rds::Client::from_conf(b.build())
-    }
-
-    /// An Auto Scaling client for `region`.
-    pub fn autoscaling(&self, region: &str) -> aws_sdk_autoscaling::Client {
-        let mut b = aws_sdk_autoscaling::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor)
-            .region(Region::new(region.to_string()));
-        if let Some(url) = &self.settings.autoscaling_endpoint {
-            b = b.endpoint_url(url);
-        }
-        aws_sdk_autoscaling::Client::from_conf(b.build())
-    }
-
-    /// A CloudWatch client for `region`.
-    pub fn cloudwatch(&self, region: &str) -> aws_sdk_cloudwatch::Client {
-        let mut b = aws_sdk_cloudwatch::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor)
-            .region(Region::new(region.to_string()));
-        if let Some(url) = &self.settings.cloudwatch_endpoint {
-            b = b.endpoint_url(url);
-        }
-        aws_sdk_cloudwatch::Client::from_conf(b.build())
-    }
-
-    /// An S3 client for `region` (path-style addressing when an endpoint is
-    /// set: emulators on an IP or `localhost` cannot serve virtual hosts).
-    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
-        let mut b = aws_sdk_s3::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor)
-            .region(Region::new(region.to_string()));
-        if let Some(url) = &self.settings.s3_endpoint {
-            b = b.endpoint_url(url).force_path_style(true);
-        }
-        aws_sdk_s3::Client::from_conf(b.build())
-    }
-
-    /// An SNS client for `region`.
-    pub fn sns(&self, region: &str) -> aws_sdk_sns::Client {
-        let mut b = aws_sdk_sns::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor)
-            .region(Region::new(region.to_string()));
-        if let Some(url) = &self.settings.sns_endpoint {
-            b = b.endpoint_url(url);
-        }
-        aws_sdk_sns::Client::from_conf(b.build())
-    }
-
-    /// An EventBridge client for `region`.
-    pub fn eventbridge(&self, region: &str) -> aws_sdk_eventbridge::Client {
-        let mut b = aws_sdk_eventbridge::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor)
-            .region(Region::new(region.to_string()));
-        if let Some(url) = &self.settings.events_endpoint {
-            b = b.endpoint_url(url);
-        }
-        aws_sdk_eventbridge::Client::from_conf(b.build())
-    }
-
-    /// An STS client for `region` (its regional endpoint, not the global
-    /// one in us-east-1, nor the default region's).
-    pub fn sts(&self, region: &str) -> aws_sdk_sts::Client {
-        let mut b = aws_sdk_sts::config::Builder::from(&self.base)
-            .interceptor(WireInterceptor)
-            .region(Region::new(region.to_string()));
-        if let Some(url) = &self.settings.sts_endpoint {
-            b = b.endpoint_url(url);
-        }
-        aws_sdk_sts::Client::from_conf(b.build())
+        self.route53_in(ROUTE53_REGION)
     }
 }
 
@@ -359,7 +300,22 @@ pub(crate) struct Call<'a> {
     pub region: &'a str,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// The call of `operation` of `service` on `resource` in `region`.
+    pub(crate) fn new(
+        service: &'static str,
+        operation: &'static str,
+        resource: &'a str,
+        region: &'a str,
+    ) -> Self {
+        Call {
+            service,
+            operation,
+            resource,
+            region,
+        }
+    }
+
     /// An error of this call that did not come from the SDK.
     pub(crate) fn error(&self, kind: ErrorKind, message: impl Into<String>) -> CloudError {
         CloudError::new(

@@ -35,12 +35,7 @@ impl crate::cloud::Publisher for AwsPublisher {
         subject: &str,
         message: &str,
     ) -> Result<String, CloudError> {
-        let c = Call {
-            service: "sns",
-            operation: "Publish",
-            resource: topic_arn,
-            region,
-        };
+        let c = Call::new("sns", "Publish", topic_arn, region);
         let client = self.sns.get(region);
         // SNS subjects are at most 100 printable ASCII characters.
         let subject: String = subject
@@ -67,12 +62,7 @@ impl crate::cloud::Publisher for AwsPublisher {
         detail_type: &str,
         detail: &str,
     ) -> Result<String, CloudError> {
-        let c = Call {
-            service: "events",
-            operation: "PutEvents",
-            resource: bus,
-            region,
-        };
+        let c = Call::new("events", "PutEvents", bus, region);
         let client = self.events.get(region);
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .source("dev.drctl")

@@ -96,12 +96,7 @@ impl RdsDatabase {
         retry: &RetryPolicy,
     ) -> Result<Option<SdkDbInstance>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeDBInstances",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribeDBInstances", id, region);
         let out = call(retry, c, || {
             client
                 .describe_db_instances()
@@ -313,12 +308,12 @@ impl crate::cloud::Database for RdsDatabase {
         // is refused the way RDS refuses it (moto silently accepts it). A
         // caller that has just read the instance calls `promote_known`.
         match self.describe_instance(region, id).await? {
-            None => Err(instance_not_found(Call {
-                service: SERVICE,
-                operation: "PromoteReadReplica",
-                resource: id,
+            None => Err(instance_not_found(Call::new(
+                SERVICE,
+                "PromoteReadReplica",
+                id,
                 region,
-            })),
+            ))),
             Some(known) => self.promote_known(region, &known).await.map(|_| ()),
         }
     }
@@ -330,12 +325,7 @@ impl crate::cloud::Database for RdsDatabase {
     ) -> Result<DbInstance, CloudError> {
         let id = known.id.as_str();
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "PromoteReadReplica",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "PromoteReadReplica", id, region);
         let DbRole::Replica(source) = &known.role else {
             return Err(c
                 .error(
@@ -393,12 +383,7 @@ impl crate::cloud::Database for RdsDatabase {
         new_id: &str,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "ModifyDBInstance",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "ModifyDBInstance", id, region);
         self.act_once(
             c,
             "DBInstanceAlreadyExists",
@@ -429,12 +414,7 @@ impl crate::cloud::Database for RdsDatabase {
         // GovCloud and China, RDS ignores `PreSignedUrl`; an encrypted source
         // needs only `KmsKeyId`, a key of the replica's region.)
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "CreateDBInstanceReadReplica",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "CreateDBInstanceReadReplica", id, region);
         self.act_once(
             c,
             "DBInstanceAlreadyExists",
@@ -468,12 +448,7 @@ impl crate::cloud::Database for RdsDatabase {
 
     async fn delete_instance(&self, region: &str, id: &str) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DeleteDBInstance",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "DeleteDBInstance", id, region);
         // Settled: gone, or its deletion under way.
         let settled = || async {
             Ok(
@@ -520,12 +495,7 @@ impl crate::cloud::Database for RdsDatabase {
 
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribeDBInstances",
-            resource: "*",
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribeDBInstances", "*", region);
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -564,12 +534,7 @@ impl crate::cloud::Database for RdsDatabase {
         id: &str,
     ) -> Result<Vec<PendingMaintenance>, CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "DescribePendingMaintenanceActions",
-            resource: id,
-            region,
-        };
+        let c = Call::new(SERVICE, "DescribePendingMaintenanceActions", id, region);
         // The filters take an identifier or an ARN (RDS API Reference).
         let filter = aws_sdk_rds::types::Filter::builder()
             .name(match of {
@@ -613,12 +578,7 @@ impl crate::cloud::Database for RdsDatabase {
         point: RestorePoint,
     ) -> Result<(), CloudError> {
         let client = self.clients.get(region);
-        let c = Call {
-            service: SERVICE,
-            operation: "RestoreDBInstanceToPointInTime",
-            resource: source_id,
-            region,
-        };
+        let c = Call::new(SERVICE, "RestoreDBInstanceToPointInTime", source_id, region);
         self.act_once(
             c,
             "DBInstanceAlreadyExists",

@@ -165,12 +165,7 @@ impl crate::cloud::Dns for Route53Dns {
             .iter()
             .map(|(n, t)| (normalize_name(n), t.to_ascii_uppercase()))
             .collect();
-        let c = Call {
-            service: SERVICE,
-            operation: "ListResourceRecordSets",
-            resource: &zone.name,
-            region: GLOBAL,
-        };
+        let c = Call::new(SERVICE, "ListResourceRecordSets", &zone.name, GLOBAL);
         // One page from the apex: a plan's zone is often small enough that
         // this is the whole zone.
         let out = call(&self.retry, c, || {
@@ -203,12 +198,7 @@ impl crate::cloud::Dns for Route53Dns {
 
     async fn find_zone(&self, zone_name: &str) -> Result<Option<HostedZone>, CloudError> {
         let wanted = normalize_name(zone_name);
-        let c = Call {
-            service: SERVICE,
-            operation: "ListHostedZonesByName",
-            resource: &wanted,
-            region: GLOBAL,
-        };
+        let c = Call::new(SERVICE, "ListHostedZonesByName", &wanted, GLOBAL);
         // Zones are sorted by name, so the ones named `wanted` come first; a
         // public and a private zone may share a name: prefer the public one.
         let out = call(&self.retry, c, || {
@@ -241,12 +231,7 @@ impl crate::cloud::Dns for Route53Dns {
         } else {
             normalize_name(suffix)
         };
-        let c = Call {
-            service: SERVICE,
-            operation: "ListResourceRecordSets",
-            resource: &zone.name,
-            region: GLOBAL,
-        };
+        let c = Call::new(SERVICE, "ListResourceRecordSets", &zone.name, GLOBAL);
         let mut found: Vec<DnsRecord> = Vec::new();
         let mut seen: HashSet<(String, String, Option<String>)> = HashSet::new();
         let mut start: Option<(String, RrType, Option<String>)> = None;
@@ -317,12 +302,7 @@ impl crate::cloud::Dns for Route53Dns {
         rtype: &str,
     ) -> Result<Vec<DnsRecord>, CloudError> {
         let wanted = normalize_name(name);
-        let c = Call {
-            service: SERVICE,
-            operation: "ListResourceRecordSets",
-            resource: &wanted,
-            region: GLOBAL,
-        };
+        let c = Call::new(SERVICE, "ListResourceRecordSets", &wanted, GLOBAL);
         let mut found = Vec::new();
         let mut start: Option<(String, RrType, Option<String>)> =
             Some((wanted.clone(), RrType::from(rtype), None));
@@ -369,12 +349,7 @@ impl crate::cloud::Dns for Route53Dns {
         changes: &[DnsChange],
         comment: &str,
     ) -> Result<ChangeInfo, CloudError> {
-        let c = Call {
-            service: SERVICE,
-            operation: "ChangeResourceRecordSets",
-            resource: &zone.name,
-            region: GLOBAL,
-        };
+        let c = Call::new(SERVICE, "ChangeResourceRecordSets", &zone.name, GLOBAL);
         let invalid = |m: String| c.error(ErrorKind::Client, m);
         let mut batch = ChangeBatch::builder();
         if !comment.is_empty() {
@@ -415,12 +390,7 @@ impl crate::cloud::Dns for Route53Dns {
 
     async fn change_status(&self, change_id: &str) -> Result<ChangeInfo, CloudError> {
         let id = strip_prefix(change_id, "/change/");
-        let c = Call {
-            service: SERVICE,
-            operation: "GetChange",
-            resource: id,
-            region: GLOBAL,
-        };
+        let c = Call::new(SERVICE, "GetChange", id, GLOBAL);
         let out = call(&self.retry, c, || self.client.get_change().id(id).send()).await?;
         let info = out
             .change_info()
@@ -432,12 +402,7 @@ impl crate::cloud::Dns for Route53Dns {
     }
 
     async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError> {
-        let c = Call {
-            service: SERVICE,
-            operation: "ListHealthChecks",
-            resource: "health checks",
-            region: GLOBAL,
-        };
+        let c = Call::new(SERVICE, "ListHealthChecks", "health checks", GLOBAL);
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -460,12 +425,7 @@ impl crate::cloud::Dns for Route53Dns {
     }
 
     async fn create_health_check(&self, want: &HealthCheck) -> Result<HealthCheck, CloudError> {
-        let c = Call {
-            service: SERVICE,
-            operation: "CreateHealthCheck",
-            resource: &want.caller_reference,
-            region: GLOBAL,
-        };
+        let c = Call::new(SERVICE, "CreateHealthCheck", &want.caller_reference, GLOBAL);
         let cfg = to_config(want).map_err(|m| c.error(ErrorKind::Client, m))?;
         let out = call(&self.retry, c, || {
             self.client
@@ -485,12 +445,7 @@ impl crate::cloud::Dns for Route53Dns {
     }
 
     async fn delete_health_check(&self, id: &str) -> Result<(), CloudError> {
-        let c = Call {
-            service: SERVICE,
-            operation: "DeleteHealthCheck",
-            resource: id,
-            region: GLOBAL,
-        };
+        let c = Call::new(SERVICE, "DeleteHealthCheck", id, GLOBAL);
         match call(&self.retry, c, || {
             self.client.delete_health_check().health_check_id(id).send()
         })

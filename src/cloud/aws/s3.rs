@@ -63,12 +63,7 @@ fn lock_of(cfg: Option<aws_sdk_s3::types::ObjectLockConfiguration>) -> BucketLoc
 
 /// The description of one S3 call (for errors and retries).
 fn s3_call<'a>(operation: &'static str, resource: &'a str, region: &'a str) -> Call<'a> {
-    Call {
-        service: SERVICE,
-        operation,
-        resource,
-        region,
-    }
+    Call::new(SERVICE, operation, resource, region)
 }
 
 /// [`crate::cloud::ObjectStore`] over S3.

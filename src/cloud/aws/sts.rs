@@ -26,12 +26,7 @@ impl StsIdentity {
 #[async_trait]
 impl crate::cloud::Identity for StsIdentity {
     async fn caller(&self, region: &str) -> Result<CallerIdentity, CloudError> {
-        let c = Call {
-            service: "sts",
-            operation: "GetCallerIdentity",
-            resource: "caller",
-            region,
-        };
+        let c = Call::new("sts", "GetCallerIdentity", "caller", region);
         let client = self.clients.get(region);
         let out = call(&self.retry, c, || client.get_caller_identity().send()).await?;
         Ok(CallerIdentity {
