@@ -8,9 +8,13 @@
 //! point-in-time restore each need them; a step kind takes them from here,
 //! never from another step kind.
 
-use chrono::{DateTime, Utc};
+use std::future::Future;
 
-use super::{Cost, Cx};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Cost, Cx, LagAtPromotion};
+use crate::cloud::{CloudError, LagReading};
 use crate::journal::RpoDetail;
 
 /// What a Cloud SQL clone at a point in time costs: a point-in-time
@@ -27,20 +31,20 @@ pub const SQL_CLONE: Cost = Cost {
 };
 
 /// A lag reading the RPO gate journaled.
-pub struct GateLag {
+struct GateLag {
     /// The latest datapoint.
-    pub latest: Option<f64>,
+    latest: Option<f64>,
     /// The window's maximum.
-    pub max: Option<f64>,
+    max: Option<f64>,
     /// How many datapoints.
-    pub datapoints: u64,
+    datapoints: u64,
     /// When the gate read it.
-    pub at: DateTime<Utc>,
+    at: DateTime<Utc>,
 }
 
 /// The lag the RPO gate read for `resource` on this run's path, while
 /// fresh (first attempt, read moments ago, with datapoints).
-pub(super) fn fresh_gate_lag(cx: &Cx<'_>, resource: &str) -> Option<GateLag> {
+fn fresh_gate_lag(cx: &Cx<'_>, resource: &str) -> Option<GateLag> {
     if cx.attempt != 1 {
         return None;
     }
@@ -63,6 +67,92 @@ fn gate_reading(readings: &RpoDetail, resource: &str) -> Option<GateLag> {
         datapoints: d.datapoints,
         at: d.read_at?,
     })
+}
+
+/// The lag that is the RPO of a move of a data copy (a promotion, a
+/// switchover, a drill's copy), as every data step journals it, flattened
+/// into its outputs: `lag_seconds`, `lag_max_seconds` and `lag_read_at`,
+/// then `lag_datapoints`, `lag_read_by` and `lag_note`, each left out
+/// when there is none. A reader finds no lag where none was read:
+/// unknown, never zero.
+///
+/// Why one type: the RDS, Cloud SQL and Aurora moves and the drills'
+/// copies each journaled these fields by hand, with the gate's reading
+/// taken the same way three times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LagRecord {
+    /// The reading.
+    #[serde(flatten)]
+    pub reading: Option<LagAtPromotion>,
+    /// Datapoints of that reading (0: the metric had none).
+    #[serde(
+        default,
+        rename = "lag_datapoints",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub datapoints: Option<u64>,
+    /// Who read it: `rpo gate`, or the step's kind.
+    #[serde(
+        default,
+        rename = "lag_read_by",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub read_by: Option<String>,
+    /// Why there is no reading.
+    #[serde(default, rename = "lag_note", skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl LagRecord {
+    /// The lag in seconds, when one was read.
+    pub fn seconds(&self) -> Option<f64> {
+        self.reading.as_ref().and_then(|l| l.lag_seconds)
+    }
+
+    /// How many datapoints the reading had (0 when none was counted).
+    pub fn count(&self) -> u64 {
+        self.datapoints.unwrap_or(0)
+    }
+
+    /// `r`, read now by `by` (`None`: the step's own reading, which a
+    /// drill's outputs do not name).
+    pub fn read_now(r: &LagReading, by: Option<&str>) -> Self {
+        Self {
+            reading: Some(LagAtPromotion::read_now(r)),
+            datapoints: Some(r.datapoints as u64),
+            read_by: by.map(str::to_string),
+            note: None,
+        }
+    }
+
+    /// The lag of `resource` right before a move: the RPO gate's reading
+    /// of moments ago on this run's path while it is fresh
+    /// ([`fresh_gate_lag`]), else `read` now, recorded as read by `by`
+    /// (the step's kind).
+    pub async fn before_move<F, Fut>(
+        cx: &Cx<'_>,
+        resource: &str,
+        by: &str,
+        read: F,
+    ) -> Result<Self, CloudError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<LagReading, CloudError>>,
+    {
+        match fresh_gate_lag(cx, resource) {
+            Some(g) => Ok(Self {
+                reading: Some(LagAtPromotion {
+                    lag_seconds: g.latest.or(g.max),
+                    lag_max_seconds: g.max,
+                    lag_read_at: Some(g.at),
+                }),
+                datapoints: Some(g.datapoints),
+                read_by: Some("rpo gate".into()),
+                note: None,
+            }),
+            None => Ok(Self::read_now(&read().await?, Some(by))),
+        }
+    }
 }
 
 /// A database copy in a standby region, as `status` read it: plain data,
@@ -108,4 +198,67 @@ pub(super) fn copy_problems(
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A step's outputs with the record flattened in, as the data steps
+    /// journal it.
+    #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+    struct Out {
+        instance: String,
+        #[serde(flatten)]
+        lag: LagRecord,
+    }
+
+    #[test]
+    fn a_lag_record_journals_the_fields_the_data_steps_journaled_before_it() {
+        let at = "2026-11-27T10:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let read = Out {
+            instance: "orders-use1".into(),
+            lag: LagRecord {
+                reading: Some(LagAtPromotion {
+                    lag_seconds: Some(1.5),
+                    lag_max_seconds: Some(2.0),
+                    lag_read_at: Some(at),
+                }),
+                datapoints: Some(3),
+                read_by: Some("rpo gate".into()),
+                note: None,
+            },
+        };
+        let journaled = json!({
+            "instance": "orders-use1",
+            "lag_seconds": 1.5,
+            "lag_max_seconds": 2.0,
+            "lag_read_at": "2026-11-27T10:00:00Z",
+            "lag_datapoints": 3,
+            "lag_read_by": "rpo gate",
+        });
+        assert_eq!(serde_json::to_value(&read).unwrap(), journaled);
+        assert_eq!(serde_json::from_value::<Out>(journaled).unwrap(), read);
+        assert_eq!((read.lag.seconds(), read.lag.count()), (Some(1.5), 3));
+    }
+
+    #[test]
+    fn an_unread_lag_is_unknown_never_zero() {
+        let noted =
+            json!({"instance": "orders-use1", "lag_datapoints": 0, "lag_note": "no datapoint"});
+        let out: Out = serde_json::from_value(noted.clone()).unwrap();
+        assert_eq!(out.lag.seconds(), None);
+        assert_eq!(out.lag.note.as_deref(), Some("no datapoint"));
+        // Nothing read writes no lag at all, as before.
+        let nothing = Out {
+            instance: "orders-use1".into(),
+            ..Out::default()
+        };
+        let v = serde_json::to_value(&nothing).unwrap();
+        assert_eq!(v, json!({"instance": "orders-use1"}));
+        let back: Out = serde_json::from_value(v).unwrap();
+        assert_eq!((back.lag.seconds(), back.lag.count()), (None, 0));
+    }
 }

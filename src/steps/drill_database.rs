@@ -21,12 +21,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::copies::LagRecord;
 use super::drill_copy::{self, LAG_WAIT, first_datapoint};
 use super::drill_names;
 use super::leftovers::{Drill, Drilled, Left, Look, keep};
 use super::{
-    Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
-    StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::cloud::{CloudError, Clouds, DbRole, ReplicaPlacement};
 use crate::journal::{CleanupResult, Temp};
@@ -67,13 +68,7 @@ pub struct DrillDatabaseOutput {
     pub already_promoted: Option<bool>,
     /// The temporary replica's lag at promotion (the drill's RPO), when read.
     #[serde(flatten)]
-    pub lag: Option<LagAtPromotion>,
-    /// Datapoints of that reading.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_datapoints: Option<u64>,
-    /// Why there is no lag reading.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_note: Option<String>,
+    pub lag: LagRecord,
     /// When the promotion was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<DateTime<Utc>>,
@@ -122,20 +117,21 @@ fn rpo(
             format!("{resource}: unknown (the drill's temporary replica was not promoted)"),
         );
     };
-    match out.lag.as_ref().and_then(|l| l.lag_seconds) {
+    match out.lag.seconds() {
         Some(l) => (
             Some(l),
             format!(
                 "{resource}: ReplicaLag of the drill's temporary replica {} at promotion ({} datapoints)",
                 out.instance,
-                out.lag_datapoints.unwrap_or(0)
+                out.lag.count()
             ),
         ),
         None => (
             None,
             format!(
                 "{resource}: unknown ({})",
-                out.lag_note
+                out.lag
+                    .note
                     .as_deref()
                     .unwrap_or("no ReplicaLag datapoint of the temporary replica")
             ),
@@ -273,19 +269,16 @@ impl DrillDatabase {
         })
         .await;
         match read {
-            Ok(Some(r)) => {
-                out.lag = Some(LagAtPromotion::read_now(&r));
-                out.lag_datapoints = Some(r.datapoints as u64);
-            }
+            Ok(Some(r)) => out.lag = LagRecord::read_now(&r, None),
             Ok(None) => {
-                out.lag_datapoints = Some(0);
-                out.lag_note = Some(format!(
+                out.lag.datapoints = Some(0);
+                out.lag.note = Some(format!(
                     "no ReplicaLag datapoint of the temporary replica {temp} within {} of it being available",
                     crate::plan::duration::format_duration(LAG_WAIT)
                 ));
             }
             Err(e) => {
-                out.lag_note = Some(format!(
+                out.lag.note = Some(format!(
                     "ReplicaLag of {temp} could not be read: {}",
                     e.message
                 ));
@@ -389,7 +382,7 @@ impl Action for DrillDatabase {
         let promoted = self.ensure_replica(cx, &temp).await?;
         if promoted {
             out.already_promoted = Some(true);
-            out.lag_note =
+            out.lag.note =
                 Some("promoted by an earlier attempt whose outputs were not journaled".into());
         } else {
             self.read_lag(cx, &temp, &mut out).await;

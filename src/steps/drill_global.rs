@@ -31,12 +31,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::copies::LagRecord;
 use super::drill_copy::{self, LAG_WAIT, first_datapoint};
 use super::drill_names;
 use super::leftovers::{Drill, Drilled, Left, Look, keep};
 use super::{
-    Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
-    StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::cloud::{CloudError, Clouds, DbCluster, GlobalCluster};
 use crate::journal::{CleanupResult, Temp};
@@ -82,13 +83,7 @@ pub struct DrillGlobalOutput {
     pub already_cloned: Option<bool>,
     /// The secondary's lag right before the clone (the drill's RPO), when read.
     #[serde(flatten)]
-    pub lag: Option<LagAtPromotion>,
-    /// Datapoints of that reading.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_datapoints: Option<u64>,
-    /// Why there is no lag reading.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_note: Option<String>,
+    pub lag: LagRecord,
     /// When the clone was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloned_at: Option<DateTime<Utc>>,
@@ -137,7 +132,7 @@ fn rpo(
             format!("{resource}: unknown (the drill's copy of the secondary was not made)"),
         );
     };
-    match out.lag.as_ref().and_then(|l| l.lag_seconds) {
+    match out.lag.seconds() {
         Some(l) => (
             Some(l),
             format!(
@@ -145,14 +140,15 @@ fn rpo(
                 out.source,
                 out.region,
                 out.cluster,
-                out.lag_datapoints.unwrap_or(0)
+                out.lag.count()
             ),
         ),
         None => (
             None,
             format!(
                 "{resource}: unknown ({})",
-                out.lag_note
+                out.lag
+                    .note
                     .as_deref()
                     .unwrap_or("no Aurora global lag datapoint of the secondary")
             ),
@@ -281,20 +277,17 @@ impl DrillGlobal {
         })
         .await;
         match read {
-            Ok(Some(r)) => {
-                out.lag = Some(LagAtPromotion::read_now(&r));
-                out.lag_datapoints = Some(r.datapoints as u64);
-            }
+            Ok(Some(r)) => out.lag = LagRecord::read_now(&r, None),
             Ok(None) => {
-                out.lag_datapoints = Some(0);
-                out.lag_note = Some(format!(
+                out.lag.datapoints = Some(0);
+                out.lag.note = Some(format!(
                     "no AuroraGlobalDBRPOLag or AuroraGlobalDBReplicationLag datapoint of the secondary {} within {}",
                     self.member,
                     crate::plan::duration::format_duration(LAG_WAIT)
                 ));
             }
             Err(e) => {
-                out.lag_note = Some(format!(
+                out.lag.note = Some(format!(
                     "the Aurora global lag of {} could not be read: {}",
                     self.member, e.message
                 ));
@@ -330,7 +323,7 @@ impl DrillGlobal {
         let t = self.region.as_str();
         if self.read_copy(cx, copy).await?.is_some() {
             out.already_cloned = Some(true);
-            out.lag_note = Some(
+            out.lag.note = Some(
                 "cloned by an earlier attempt whose outputs were not journaled: the lag read before that clone is lost"
                     .into(),
             );
@@ -686,8 +679,8 @@ mod tests {
             (copy.as_str(), writer.as_str())
         );
         assert_eq!(out.source, "orders-use1");
-        let lag = out.lag.as_ref().and_then(|l| l.lag_seconds);
-        assert_eq!((lag, out.lag_datapoints), (Some(2.0), Some(1)));
+        let lag = out.lag.seconds();
+        assert_eq!((lag, out.lag.datapoints), (Some(2.0), Some(1)));
         assert!(out.cloned_at.is_some() && out.writable_at.is_some());
         let c = fake.state().clusters[&("us-east-1".to_string(), copy.clone())].clone();
         assert_eq!(out.endpoint, c.endpoint);
@@ -801,7 +794,7 @@ mod tests {
             .await
             .expect("a new attempt clones");
         assert_eq!(out.already_cloned, None);
-        assert_eq!(out.lag.and_then(|l| l.lag_seconds), Some(2.0));
+        assert_eq!(out.lag.seconds(), Some(2.0));
     }
 
     /// An attempt whose outputs were lost (a crash after the clone): the

@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::copies::{CopyRead, GateLag, copy_problems, fresh_gate_lag};
+use super::copies::{CopyRead, LagRecord, copy_problems};
 use super::{
-    Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
-    StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::cloud::{DbInstance, DbRole};
 use crate::plan::spec::DbStrategy;
@@ -48,13 +48,7 @@ pub struct PromoteOutput {
     pub source: Option<String>,
     /// The replica lag right before promotion (the RPO), when it was a replica.
     #[serde(flatten)]
-    pub lag: Option<LagAtPromotion>,
-    /// Datapoints of that lag reading.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_datapoints: Option<u64>,
-    /// Who read the lag (`rpo gate` or `promote`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_read_by: Option<String>,
+    pub lag: LagRecord,
     /// When the promotion was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<DateTime<Utc>>,
@@ -105,13 +99,13 @@ fn rpo(
     _origin_label: &str,
 ) -> (Option<f64>, String) {
     let out = out.map(|o| PromoteOutput::read(o).unwrap_or_default());
-    let lag = |o: &PromoteOutput| o.lag.as_ref().and_then(|l| l.lag_seconds);
+    let lag = |o: &PromoteOutput| o.lag.seconds();
     match out.as_ref().and_then(lag) {
         Some(l) => (
             Some(l),
             format!(
                 "{resource}: ReplicaLag read just before promotion ({} datapoints)",
-                out.as_ref().and_then(|o| o.lag_datapoints).unwrap_or(0)
+                out.as_ref().map_or(0, |o| o.lag.count())
             ),
         ),
         None => match gate_lag {
@@ -162,13 +156,6 @@ pub fn compile(b: &mut Builder<'_>) {
             vec![p.resource],
             description,
         );
-    }
-}
-
-impl Promote {
-    /// The lag the RPO gate read for this database, while fresh.
-    fn gate_lag(&self, cx: &Cx<'_>) -> Option<GateLag> {
-        fresh_gate_lag(cx, &self.resource)
     }
 }
 
@@ -225,21 +212,9 @@ impl Promote {
     /// The replica's lag at promotion: the RPO gate's reading of moments
     /// ago on this run's path while it is fresh, else a read now.
     async fn record_lag(&self, cx: &Cx<'_>, out: &mut PromoteOutput) -> Result<(), StepFailure> {
-        if let Some(g) = self.gate_lag(cx) {
-            out.lag = Some(LagAtPromotion {
-                lag_seconds: g.latest.or(g.max),
-                lag_max_seconds: g.max,
-                lag_read_at: Some(g.at),
-            });
-            out.lag_datapoints = Some(g.datapoints);
-            out.lag_read_by = Some("rpo gate".into());
-            return Ok(());
-        }
         let (id, t) = (self.instance.as_str(), self.region.as_str());
-        let lag = cx.clouds.metrics.replica_lag(t, id, cx.lag_window).await?;
-        out.lag = Some(LagAtPromotion::read_now(&lag));
-        out.lag_datapoints = Some(lag.datapoints as u64);
-        out.lag_read_by = Some("promote".into());
+        let read = || cx.clouds.metrics.replica_lag(t, id, cx.lag_window);
+        out.lag = LagRecord::before_move(cx, &self.resource, "promote", read).await?;
         Ok(())
     }
 

@@ -33,11 +33,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::copies::fresh_gate_lag;
+use super::copies::LagRecord;
 use super::sql_moves::{PromoteSqlOutput, SqlPath};
 use super::{
-    Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
-    StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::cloud::{DbRole, SqlInstance, SqlOperation};
 use crate::plan::spec::DbStrategy;
@@ -232,8 +232,8 @@ fn rpo(
             format!("{resource}: unknown (the promotion has not completed)"),
         );
     };
-    let lag = out.lag.as_ref().and_then(|l| l.lag_seconds);
-    let n = out.lag_datapoints.unwrap_or(0);
+    let lag = out.lag.seconds();
+    let n = out.lag.count();
     match (out.path, lag) {
         (Some(SqlPath::Switchover), _) => (
             Some(0.0),
@@ -320,22 +320,9 @@ impl PromoteSql {
     /// The replica's lag before the call: the RPO gate's reading of moments
     /// ago on this run's path while fresh, else a read now.
     async fn record_lag(&self, cx: &Cx<'_>, out: &mut PromoteSqlOutput) -> Result<(), StepFailure> {
-        if let Some(g) = fresh_gate_lag(cx, &self.resource) {
-            out.lag = Some(LagAtPromotion {
-                lag_seconds: g.latest.or(g.max),
-                lag_max_seconds: g.max,
-                lag_read_at: Some(g.at),
-            });
-            out.lag_datapoints = Some(g.datapoints);
-            out.lag_read_by = Some("rpo gate".into());
-            return Ok(());
-        }
-        let lag = (cx.clouds.cloud_sql)
-            .sql_replica_lag(&self.region, &self.project, &self.instance, cx.lag_window)
-            .await?;
-        out.lag = Some(LagAtPromotion::read_now(&lag));
-        out.lag_datapoints = Some(lag.datapoints as u64);
-        out.lag_read_by = Some("promote-sql".into());
+        let (p, r, name) = (&self.project, &self.region, &self.instance);
+        let read = || (cx.clouds.cloud_sql).sql_replica_lag(r, p, name, cx.lag_window);
+        out.lag = LagRecord::before_move(cx, &self.resource, "promote-sql", read).await?;
         Ok(())
     }
 

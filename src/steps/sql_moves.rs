@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::LagAtPromotion;
+use super::copies::LagRecord;
 use crate::cloud::SqlOperation;
 
 /// How the target became the primary.
@@ -67,13 +67,7 @@ pub struct PromoteSqlOutput {
     pub source: Option<String>,
     /// The replica lag right before the call (the RPO).
     #[serde(flatten)]
-    pub lag: Option<LagAtPromotion>,
-    /// Datapoints of that lag reading.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_datapoints: Option<u64>,
-    /// Who read the lag (`rpo gate` or `promote-sql`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_read_by: Option<String>,
+    pub lag: LagRecord,
     /// When the call was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<DateTime<Utc>>,

@@ -32,10 +32,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::copies::fresh_gate_lag;
+use super::copies::LagRecord;
 use super::{
-    Action, Cost, Cx, Finding, KindName, LagAtPromotion, Planned, StepFailure, StepKind,
-    StepOutput, Traits, wait_for,
+    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
+    wait_for,
 };
 use crate::cloud::{CloudError, DbCluster, GlobalCluster, GlobalMember, GlobalMove};
 use crate::steps::graph::{Builder, Phase, RunMode};
@@ -289,13 +289,7 @@ pub struct SwitchGlobalOutput {
     /// The target's lag right before the move (the RPO of a failover or
     /// a detach).
     #[serde(flatten)]
-    pub lag: Option<LagAtPromotion>,
-    /// Datapoints of that lag reading.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_datapoints: Option<u64>,
-    /// Who read the lag (`rpo gate` or `switch-global`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_read_by: Option<String>,
+    pub lag: LagRecord,
     /// When the move was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_at: Option<DateTime<Utc>>,
@@ -357,8 +351,8 @@ fn rpo(
             format!("{resource}: unknown (the move has not completed)"),
         );
     };
-    let lag = out.lag.as_ref().and_then(|l| l.lag_seconds);
-    let n = out.lag_datapoints.unwrap_or(0);
+    let lag = out.lag.seconds();
+    let n = out.lag.count();
     match (out.path, lag) {
         (Some(GlobalPath::Switchover), _) => (
             Some(0.0),
@@ -456,23 +450,10 @@ impl SwitchGlobal {
     /// moments ago on this run's path while it is fresh, else a read now
     /// (a lag that cannot be read is unknown, never zero).
     async fn record_lag(&self, cx: &Cx<'_>, out: &mut SwitchGlobalOutput) {
-        if let Some(g) = fresh_gate_lag(cx, &self.resource) {
-            out.lag = Some(LagAtPromotion {
-                lag_seconds: g.latest.or(g.max),
-                lag_max_seconds: g.max,
-                lag_read_at: Some(g.at),
-            });
-            out.lag_datapoints = Some(g.datapoints);
-            out.lag_read_by = Some("rpo gate".into());
-            return;
-        }
         let (t, id) = (&self.region, &self.cluster);
-        match cx.clouds.metrics.cluster_lag(t, id, cx.lag_window).await {
-            Ok(lag) => {
-                out.lag = Some(LagAtPromotion::read_now(&lag));
-                out.lag_datapoints = Some(lag.datapoints as u64);
-                out.lag_read_by = Some("switch-global".into());
-            }
+        let read = || cx.clouds.metrics.cluster_lag(t, id, cx.lag_window);
+        match LagRecord::before_move(cx, &self.resource, "switch-global", read).await {
+            Ok(lag) => out.lag = lag,
             Err(e) => out.warnings.push(format!(
                 "the lag of {id} in {t} could not be read before the move: the RPO is unknown ({})",
                 e.summary()

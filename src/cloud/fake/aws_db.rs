@@ -11,16 +11,12 @@ impl Database for FakeCloud {
         region: &str,
         id: &str,
     ) -> Result<Option<DbInstance>, CloudError> {
-        self.tick("rds:DescribeDBInstances", region, id).await?;
-        let s = self.state();
-        s.reach("rds", "DescribeDBInstances", id, region)?;
+        let s = self.enter("rds:DescribeDBInstances", region, id).await?;
         Ok(s.databases.get(&(region.into(), id.into())).cloned())
     }
 
     async fn promote_replica(&self, region: &str, id: &str) -> Result<(), CloudError> {
-        self.tick("rds:PromoteReadReplica", region, id).await?;
-        let mut s = self.state();
-        s.reach("rds", "PromoteReadReplica", id, region)?;
+        let mut s = self.enter("rds:PromoteReadReplica", region, id).await?;
         let inst = s
             .databases
             .get_mut(&(region.into(), id.into()))
@@ -206,9 +202,7 @@ impl Database for FakeCloud {
     }
 
     async fn list_instances(&self, region: &str) -> Result<Vec<DbInstance>, CloudError> {
-        self.tick("rds:DescribeDBInstances", region, "*").await?;
-        let s = self.state();
-        s.reach("rds", "DescribeDBInstances", "*", region)?;
+        let s = self.enter("rds:DescribeDBInstances", region, "*").await?;
         Ok(s.databases
             .values()
             .filter(|d| d.region == region)
@@ -222,10 +216,9 @@ impl Database for FakeCloud {
         of: MaintenanceOf,
         id: &str,
     ) -> Result<Vec<PendingMaintenance>, CloudError> {
-        self.tick("rds:DescribePendingMaintenanceActions", region, id)
+        let s = self
+            .enter("rds:DescribePendingMaintenanceActions", region, id)
             .await?;
-        let s = self.state();
-        s.reach("rds", "DescribePendingMaintenanceActions", id, region)?;
         let key = (region.to_string(), of, id.to_string());
         Ok(s.maintenance.get(&key).cloned().unwrap_or_default())
     }
@@ -297,9 +290,7 @@ impl GlobalDatabases for FakeCloud {
         region: &str,
         id: &str,
     ) -> Result<Option<GlobalCluster>, CloudError> {
-        self.tick("rds:DescribeGlobalClusters", region, id).await?;
-        let s = self.state();
-        s.reach("rds", "DescribeGlobalClusters", id, region)?;
+        let s = self.enter("rds:DescribeGlobalClusters", region, id).await?;
         Ok(s.globals.get(id).cloned())
     }
 
@@ -308,9 +299,7 @@ impl GlobalDatabases for FakeCloud {
         region: &str,
         id: &str,
     ) -> Result<Option<DbCluster>, CloudError> {
-        self.tick("rds:DescribeDBClusters", region, id).await?;
-        let s = self.state();
-        s.reach("rds", "DescribeDBClusters", id, region)?;
+        let s = self.enter("rds:DescribeDBClusters", region, id).await?;
         let members = (s.cluster_instances.iter())
             .filter(|((r, _), c)| r == region && c.as_str() == id)
             .map(|((_, i), _)| i.clone());
@@ -369,10 +358,9 @@ impl GlobalDatabases for FakeCloud {
         region: &str,
         cluster: &str,
     ) -> Result<Vec<ClusterSnapshot>, CloudError> {
-        self.tick("rds:DescribeDBClusterSnapshots", region, cluster)
+        let s = self
+            .enter("rds:DescribeDBClusterSnapshots", region, cluster)
             .await?;
-        let s = self.state();
-        s.reach("rds", "DescribeDBClusterSnapshots", cluster, region)?;
         Ok(s.cluster_snapshots
             .iter()
             .filter(|(r, snap)| r == region && snap.cluster == cluster)
@@ -381,9 +369,7 @@ impl GlobalDatabases for FakeCloud {
     }
 
     async fn delete_global(&self, region: &str, id: &str) -> Result<(), CloudError> {
-        self.tick("rds:DeleteGlobalCluster", region, id).await?;
-        let mut s = self.state();
-        s.reach("rds", "DeleteGlobalCluster", id, region)?;
+        let mut s = self.enter("rds:DeleteGlobalCluster", region, id).await?;
         if s.globals.get(id).is_some_and(|g| !g.members.is_empty()) {
             return Err(CloudError::new(
                 "rds",
@@ -407,9 +393,7 @@ impl GlobalDatabases for FakeCloud {
         id: &str,
         source_arn: &str,
     ) -> Result<(), CloudError> {
-        self.tick("rds:CreateGlobalCluster", region, id).await?;
-        let mut s = self.state();
-        s.reach("rds", "CreateGlobalCluster", id, region)?;
+        let mut s = self.enter("rds:CreateGlobalCluster", region, id).await?;
         if s.globals.contains_key(id) {
             return Err(CloudError::new(
                 "rds",
@@ -452,9 +436,7 @@ impl GlobalDatabases for FakeCloud {
         global: &str,
         _engine: &str,
     ) -> Result<(), CloudError> {
-        self.tick("rds:CreateDBCluster", region, id).await?;
-        let mut s = self.state();
-        s.reach("rds", "CreateDBCluster", id, region)?;
+        let mut s = self.enter("rds:CreateDBCluster", region, id).await?;
         if s.clusters.contains_key(&(region.into(), id.into())) {
             return Err(CloudError::new(
                 "rds",
@@ -482,9 +464,7 @@ impl GlobalDatabases for FakeCloud {
     }
 
     async fn rename_cluster(&self, region: &str, id: &str, new_id: &str) -> Result<(), CloudError> {
-        self.tick("rds:ModifyDBCluster", region, id).await?;
-        let mut s = self.state();
-        s.reach("rds", "ModifyDBCluster", id, region)?;
+        let mut s = self.enter("rds:ModifyDBCluster", region, id).await?;
         let mut c = s
             .clusters
             .remove(&(region.into(), id.into()))
@@ -608,9 +588,7 @@ impl GlobalDatabases for FakeCloud {
     }
 
     async fn delete_cluster(&self, region: &str, id: &str) -> Result<(), CloudError> {
-        self.tick("rds:DeleteDBCluster", region, id).await?;
-        let mut s = self.state();
-        s.reach("rds", "DeleteDBCluster", id, region)?;
+        let mut s = self.enter("rds:DeleteDBCluster", region, id).await?;
         let members: Vec<(String, String)> = (s.cluster_instances.iter())
             .filter(|(k, c)| k.0 == region && c.as_str() == id)
             .map(|(k, _)| k.clone())
@@ -628,9 +606,7 @@ impl GlobalDatabases for FakeCloud {
     }
 
     async fn list_clusters(&self, region: &str) -> Result<Vec<DbCluster>, CloudError> {
-        self.tick("rds:DescribeDBClusters", region, "*").await?;
-        let s = self.state();
-        s.reach("rds", "DescribeDBClusters", "*", region)?;
+        let s = self.enter("rds:DescribeDBClusters", region, "*").await?;
         Ok(s.clusters
             .values()
             .filter(|c| c.region == region)

@@ -11,10 +11,9 @@ impl Compute for FakeCloud {
         region: &str,
         name: &str,
     ) -> Result<Option<ComputeGroup>, CloudError> {
-        self.tick("autoscaling:DescribeAutoScalingGroups", region, name)
+        let s = self
+            .enter("autoscaling:DescribeAutoScalingGroups", region, name)
             .await?;
-        let s = self.state();
-        s.reach("autoscaling", "DescribeAutoScalingGroups", name, region)?;
         Ok(s.groups.get(&(region.into(), name.into())).cloned())
     }
 
@@ -24,10 +23,9 @@ impl Compute for FakeCloud {
         name: &str,
         capacity: Capacity,
     ) -> Result<(), CloudError> {
-        self.tick("autoscaling:UpdateAutoScalingGroup", region, name)
+        let mut s = self
+            .enter("autoscaling:UpdateAutoScalingGroup", region, name)
             .await?;
-        let mut s = self.state();
-        s.reach("autoscaling", "UpdateAutoScalingGroup", name, region)?;
         let g = s
             .groups
             .get_mut(&(region.into(), name.into()))
@@ -94,9 +92,7 @@ impl NodeGroups for FakeCloud {
         cluster: &str,
         name: &str,
     ) -> Result<Option<NodeGroup>, CloudError> {
-        self.tick("eks:DescribeNodegroup", region, name).await?;
-        let s = self.state();
-        s.reach("eks", "DescribeNodegroup", name, region)?;
+        let s = self.enter("eks:DescribeNodegroup", region, name).await?;
         Ok(s.node_groups
             .get(&(region.into(), cluster.into(), name.into()))
             .cloned())
@@ -109,9 +105,9 @@ impl NodeGroups for FakeCloud {
         name: &str,
         capacity: Capacity,
     ) -> Result<NodeGroupUpdate, CloudError> {
-        self.tick("eks:UpdateNodegroupConfig", region, name).await?;
-        let mut s = self.state();
-        s.reach("eks", "UpdateNodegroupConfig", name, region)?;
+        let mut s = self
+            .enter("eks:UpdateNodegroupConfig", region, name)
+            .await?;
         let key = (region.to_string(), cluster.to_string(), name.to_string());
         let failure = s.node_failures.remove(&key);
         let g = s
@@ -153,9 +149,7 @@ impl NodeGroups for FakeCloud {
         arn: &str,
         tags: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), CloudError> {
-        self.tick("eks:TagResource", region, arn).await?;
-        let mut s = self.state();
-        s.reach("eks", "TagResource", arn, region)?;
+        let mut s = self.enter("eks:TagResource", region, arn).await?;
         let g = (s.node_groups.values_mut())
             .find(|g| g.arn == arn)
             .ok_or_else(|| not_found("eks", "TagResource", arn, region))?;
@@ -171,9 +165,7 @@ impl NodeGroups for FakeCloud {
         arn: &str,
         keys: &[String],
     ) -> Result<(), CloudError> {
-        self.tick("eks:UntagResource", region, arn).await?;
-        let mut s = self.state();
-        s.reach("eks", "UntagResource", arn, region)?;
+        let mut s = self.enter("eks:UntagResource", region, arn).await?;
         let g = (s.node_groups.values_mut())
             .find(|g| g.arn == arn)
             .ok_or_else(|| not_found("eks", "UntagResource", arn, region))?;
@@ -214,9 +206,7 @@ impl EcsServices for FakeCloud {
         cluster: &str,
         name: &str,
     ) -> Result<Option<EcsService>, CloudError> {
-        self.tick("ecs:DescribeServices", region, name).await?;
-        let mut s = self.state();
-        s.reach("ecs", "DescribeServices", name, region)?;
+        let mut s = self.enter("ecs:DescribeServices", region, name).await?;
         let key = (region.to_string(), cluster.to_string(), name.to_string());
         if self.timing.is_none()
             && let Some(left) = s.ecs_settling.get_mut(&key)
@@ -239,9 +229,7 @@ impl EcsServices for FakeCloud {
         name: &str,
         desired: u32,
     ) -> Result<(), CloudError> {
-        self.tick("ecs:UpdateService", region, name).await?;
-        let mut s = self.state();
-        s.reach("ecs", "UpdateService", name, region)?;
+        let mut s = self.enter("ecs:UpdateService", region, name).await?;
         let key = (region.to_string(), cluster.to_string(), name.to_string());
         let failure = s.ecs_failures.remove(&key);
         let svc =
@@ -279,9 +267,7 @@ impl EcsServices for FakeCloud {
         arn: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), CloudError> {
-        self.tick("ecs:TagResource", region, arn).await?;
-        let mut s = self.state();
-        s.reach("ecs", "TagResource", arn, region)?;
+        let mut s = self.enter("ecs:TagResource", region, arn).await?;
         let svc = ecs_by_arn(&mut s, "TagResource", (region, arn))?;
         svc.tags.extend(tags.clone());
         let name = format!("{}/{}", svc.cluster, svc.name);
@@ -295,9 +281,7 @@ impl EcsServices for FakeCloud {
         arn: &str,
         keys: &[String],
     ) -> Result<(), CloudError> {
-        self.tick("ecs:UntagResource", region, arn).await?;
-        let mut s = self.state();
-        s.reach("ecs", "UntagResource", arn, region)?;
+        let mut s = self.enter("ecs:UntagResource", region, arn).await?;
         let svc = ecs_by_arn(&mut s, "UntagResource", (region, arn))?;
         for k in keys {
             svc.tags.remove(k);
@@ -349,9 +333,7 @@ impl CloudRun for FakeCloud {
         project: &str,
         name: &str,
     ) -> Result<Option<RunService>, CloudError> {
-        self.tick("run:services.get", region, name).await?;
-        let mut s = self.state();
-        s.reach("run", "services.get", name, region)?;
+        let mut s = self.enter("run:services.get", region, name).await?;
         let key = (project.to_string(), region.to_string(), name.to_string());
         // A change goes on whoever reads: it ends at the second read.
         s.run_progress(&key);
@@ -402,9 +384,7 @@ impl FakeCloud {
         etag: Result<&str, ()>,
         change: impl FnOnce(&mut RunService),
     ) -> Result<(), CloudError> {
-        self.tick("run:services.patch", region, name).await?;
-        let mut s = self.state();
-        s.reach("run", "services.patch", name, region)?;
+        let mut s = self.enter("run:services.patch", region, name).await?;
         let key = (project.to_string(), region.to_string(), name.to_string());
         let refuse = |kind, code: &str, m: &str| {
             CloudError::new("run", "services.patch", name, region, kind, m).with_code(code)
@@ -561,10 +541,9 @@ impl InstanceGroups for FakeCloud {
         project: &str,
         name: &str,
     ) -> Result<Option<MigAutoscaler>, CloudError> {
-        self.tick("compute:regionAutoscalers.get", region, name)
+        let s = self
+            .enter("compute:regionAutoscalers.get", region, name)
             .await?;
-        let s = self.state();
-        s.reach("compute", "regionAutoscalers.get", name, region)?;
         Ok((s.migs.iter())
             .filter(|((p, r, _), _)| p == project && r == region)
             .find_map(|(_, g)| g.autoscaler.clone().filter(|a| a.0 == name))

@@ -251,10 +251,9 @@ impl CloudDns for FakeCloud {
         project: &str,
         zone: &str,
     ) -> Result<Option<CloudDnsZone>, CloudError> {
-        self.tick("clouddns:managedZones.get", "global", zone)
+        let s = self
+            .enter("clouddns:managedZones.get", "global", zone)
             .await?;
-        let s = self.state();
-        s.reach("clouddns", "managedZones.get", zone, "global")?;
         Ok(
             (s.cloud_zones.get(&(project.to_string(), zone.to_string()))).map(|d| CloudDnsZone {
                 name: zone.to_string(),
@@ -300,10 +299,9 @@ impl CloudDns for FakeCloud {
         zone: &str,
         deletion: &CloudRecordSet,
     ) -> Result<CloudDnsChange, CloudError> {
-        self.tick("clouddns:changes.create", "global", &deletion.name)
+        let mut s = self
+            .enter("clouddns:changes.create", "global", &deletion.name)
             .await?;
-        let mut s = self.state();
-        s.reach("clouddns", "changes.create", &deletion.name, "global")?;
         let key = rrset_key(project, zone, &deletion.name, &deletion.rtype);
         if s.cloud_rrsets.get(&key) != Some(deletion) {
             return Err(CloudError::new(
@@ -328,10 +326,9 @@ impl CloudDns for FakeCloud {
         deletion: Option<&CloudRecordSet>,
         addition: &CloudRecordSet,
     ) -> Result<CloudDnsChange, CloudError> {
-        self.tick("clouddns:changes.create", "global", &addition.name)
+        let mut s = self
+            .enter("clouddns:changes.create", "global", &addition.name)
             .await?;
-        let mut s = self.state();
-        s.reach("clouddns", "changes.create", &addition.name, "global")?;
         let refuse = |code: &str, m: String| {
             CloudError::new(
                 "clouddns",
@@ -389,9 +386,7 @@ impl CloudDns for FakeCloud {
         zone: &str,
         id: &str,
     ) -> Result<CloudDnsChange, CloudError> {
-        self.tick("clouddns:changes.get", "global", id).await?;
-        let mut s = self.state();
-        s.reach("clouddns", "changes.get", id, "global")?;
+        let mut s = self.enter("clouddns:changes.get", "global", id).await?;
         let key = (project.to_string(), zone.to_string(), id.to_string());
         let Some(reads) = s.cloud_changes.get(&key).copied() else {
             return Err(CloudError::new(
@@ -416,9 +411,7 @@ impl CloudDns for FakeCloud {
         project: &str,
         zone: &str,
     ) -> Result<Vec<CloudDnsChange>, CloudError> {
-        self.tick("clouddns:changes.list", "global", zone).await?;
-        let s = self.state();
-        s.reach("clouddns", "changes.list", zone, "global")?;
+        let s = self.enter("clouddns:changes.list", "global", zone).await?;
         Ok((s.cloud_changes.iter())
             .filter(|((p, z, _), reads)| p == project && z == zone && **reads < 1)
             .map(|((_, _, id), _)| CloudDnsChange {

@@ -522,6 +522,24 @@ impl FakeCloud {
         self.tick_cost(label, region, res, 1.0).await
     }
 
+    /// A call of `label` (`rds:DescribeDBInstances`) on `res` in
+    /// `region` enters the world as every adapter call does: it takes its
+    /// time ([`FakeCloud::tick`]), then reaches the region unless it is
+    /// down or the call refused ([`FakeState::reach`]); the state is
+    /// answered locked, for the call to read or change.
+    async fn enter(
+        &self,
+        label: &'static str,
+        region: &str,
+        res: &str,
+    ) -> Result<MutexGuard<'_, FakeState>, CloudError> {
+        self.tick(label, region, res).await?;
+        let (service, operation) = label.split_once(':').unwrap_or(("", label));
+        let s = self.state();
+        s.reach(service, operation, res, region)?;
+        Ok(s)
+    }
+
     /// In a timed world, a call of `label` takes its latency and spends
     /// `cost` from AWS's buckets (or is throttled), and what completed
     /// meanwhile shows (promotions, instances in service).

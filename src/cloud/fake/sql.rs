@@ -255,9 +255,7 @@ impl CloudSql for FakeCloud {
         project: &str,
         name: &str,
     ) -> Result<Option<SqlInstance>, CloudError> {
-        self.tick("sqladmin:instances.get", region, name).await?;
-        let mut s = self.state();
-        s.reach("sqladmin", "instances.get", name, region)?;
+        let mut s = self.enter("sqladmin:instances.get", region, name).await?;
         s.sql_rejoin();
         Ok(s.sql.get(&(project.to_string(), name.to_string())).cloned())
     }
@@ -265,10 +263,9 @@ impl CloudSql for FakeCloud {
     /// A region that is down is one Cloud SQL cannot reach: its instances
     /// are left out and it is named, as `REGION_UNREACHABLE` does.
     async fn list_sql(&self, project: &str) -> Result<SqlList, CloudError> {
-        self.tick("sqladmin:instances.list", "global", project)
+        let mut s = self
+            .enter("sqladmin:instances.list", "global", project)
             .await?;
-        let mut s = self.state();
-        s.reach("sqladmin", "instances.list", project, "global")?;
         s.sql_rejoin();
         let mut out = SqlList::default();
         for i in (s.sql.iter())
@@ -292,11 +289,10 @@ impl CloudSql for FakeCloud {
         name: &str,
         failover: bool,
     ) -> Result<SqlOperation, CloudError> {
-        self.tick("sqladmin:instances.promoteReplica", region, name)
-            .await?;
         {
-            let s = self.state();
-            s.reach("sqladmin", "instances.promoteReplica", name, region)?;
+            let s = self
+                .enter("sqladmin:instances.promoteReplica", region, name)
+                .await?;
             Self::sql_replica(
                 &s,
                 region,
@@ -322,11 +318,10 @@ impl CloudSql for FakeCloud {
         project: &str,
         name: &str,
     ) -> Result<SqlOperation, CloudError> {
-        self.tick("sqladmin:instances.switchover", region, name)
-            .await?;
         {
-            let s = self.state();
-            s.reach("sqladmin", "instances.switchover", name, region)?;
+            let s = self
+                .enter("sqladmin:instances.switchover", region, name)
+                .await?;
             Self::sql_replica(&s, region, project, name, "instances.switchover", true)?;
         }
         let op = self.sql_start(
@@ -359,11 +354,10 @@ impl CloudSql for FakeCloud {
         primary: &str,
         replica: &str,
     ) -> Result<SqlOperation, CloudError> {
-        self.tick("sqladmin:instances.patch", region, primary)
-            .await?;
         {
-            let s = self.state();
-            s.reach("sqladmin", "instances.patch", primary, region)?;
+            let s = self
+                .enter("sqladmin:instances.patch", region, primary)
+                .await?;
             let follows = (s.sql.get(&(project.to_string(), replica.to_string())))
                 .is_some_and(|r| r.role == DbRole::Replica(primary.to_string()));
             if !follows {
@@ -395,11 +389,10 @@ impl CloudSql for FakeCloud {
         target: &str,
         _point_in_time: Option<chrono::DateTime<Utc>>,
     ) -> Result<SqlOperation, CloudError> {
-        self.tick("sqladmin:instances.clone", region, source)
-            .await?;
         {
-            let s = self.state();
-            s.reach("sqladmin", "instances.clone", source, region)?;
+            let s = self
+                .enter("sqladmin:instances.clone", region, source)
+                .await?;
             if let Some(i) = s.sql.get(&(project.to_string(), source.to_string()))
                 && i.role != DbRole::Primary
             {
@@ -442,10 +435,10 @@ impl CloudSql for FakeCloud {
         project: &str,
         name: &str,
     ) -> Result<SqlOperation, CloudError> {
-        self.tick("sqladmin:instances.delete", region, name).await?;
         {
-            let s = self.state();
-            s.reach("sqladmin", "instances.delete", name, region)?;
+            let s = self
+                .enter("sqladmin:instances.delete", region, name)
+                .await?;
             if !s.sql.contains_key(&(project.to_string(), name.to_string())) {
                 return Err(CloudError::new(
                     "sqladmin",
@@ -483,10 +476,9 @@ impl CloudSql for FakeCloud {
         project: &str,
         name: &str,
     ) -> Result<RecoveryWindow, CloudError> {
-        self.tick("sqladmin:instances.getLatestRecoveryTime", region, name)
+        let s = self
+            .enter("sqladmin:instances.getLatestRecoveryTime", region, name)
             .await?;
-        let s = self.state();
-        s.reach("sqladmin", "instances.getLatestRecoveryTime", name, region)?;
         if !s.sql.contains_key(&(project.to_string(), name.to_string())) {
             return Err(CloudError::new(
                 "sqladmin",
@@ -510,10 +502,9 @@ impl CloudSql for FakeCloud {
         project: &str,
         operation: &str,
     ) -> Result<SqlOperation, CloudError> {
-        self.tick("sqladmin:operations.get", region, operation)
+        let mut s = self
+            .enter("sqladmin:operations.get", region, operation)
             .await?;
-        let mut s = self.state();
-        s.reach("sqladmin", "operations.get", operation, region)?;
         let key = (project.to_string(), operation.to_string());
         let Some((op, effect)) = s.sql_ops.get(&key).cloned() else {
             return Err(CloudError::new(
@@ -548,9 +539,7 @@ impl CloudSql for FakeCloud {
         project: &str,
         name: &str,
     ) -> Result<Vec<SqlOperation>, CloudError> {
-        self.tick("sqladmin:operations.list", region, name).await?;
-        let s = self.state();
-        s.reach("sqladmin", "operations.list", name, region)?;
+        let s = self.enter("sqladmin:operations.list", region, name).await?;
         let mut out: Vec<SqlOperation> = (s.sql_ops.iter())
             .filter(|((p, _), (o, _))| p == project && o.target == name)
             .map(|(_, (o, _))| {
@@ -575,11 +564,10 @@ impl CloudSql for FakeCloud {
         name: &str,
         window: Duration,
     ) -> Result<LagReading, CloudError> {
-        self.tick("monitoring:timeSeries.list", region, name)
-            .await?;
         let replica = {
-            let s = self.state();
-            s.reach("monitoring", "timeSeries.list", name, region)?;
+            let s = self
+                .enter("monitoring:timeSeries.list", region, name)
+                .await?;
             (s.sql.get(&(project.to_string(), name.to_string())))
                 .is_some_and(|i| i.role != DbRole::Primary)
         };

@@ -287,11 +287,6 @@ impl Groups for CloudRunSpec {
         "cloud run"
     }
 
-    fn drilled(&self) -> bool {
-        // `drill-raise` raises the standby service's floor (and returns it).
-        true
-    }
-
     fn standby_serves(&self) -> bool {
         // Cloud Run serves from zero: a request starts an instance, so a
         // standby's checks can pass at any floor.

@@ -163,11 +163,6 @@ impl Groups for ComputeSpec {
         "compute"
     }
 
-    fn drilled(&self) -> bool {
-        // `drill-scale` raises the standby's group and restores it.
-        true
-    }
-
     fn standby_serves(&self) -> bool {
         self.standby.desired > 0
     }

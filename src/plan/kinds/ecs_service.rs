@@ -215,11 +215,6 @@ impl Groups for EcsServiceSpec {
         "service"
     }
 
-    fn drilled(&self) -> bool {
-        // `drill-raise` raises the standby's service and returns it.
-        true
-    }
-
     fn standby_serves(&self) -> bool {
         self.standby > 0
     }

@@ -237,11 +237,6 @@ impl Groups for InstanceGroupSpec {
         "instances"
     }
 
-    fn drilled(&self) -> bool {
-        // `drill-raise` raises the standby group (and returns it).
-        true
-    }
-
     fn standby_serves(&self) -> bool {
         self.standby.size > 0
     }

@@ -282,9 +282,6 @@ pub trait Groups: Sync {
     fn resource(&self) -> &str;
     /// What `status` calls its groups (`compute`, `nodes`).
     fn label(&self) -> &'static str;
-    /// Whether a shadow drill rehearses its scaling (raises the standby's
-    /// group and restores it); a drill's verdict names those it does not.
-    fn drilled(&self) -> bool;
     /// Its group's provider name in `region`.
     fn group(&self, region: &str) -> Option<&str>;
     /// The capacity a failover raises the target's group to.

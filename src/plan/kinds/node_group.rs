@@ -203,11 +203,6 @@ impl Groups for NodeGroupSpec {
         "nodes"
     }
 
-    fn drilled(&self) -> bool {
-        // `drill-raise` raises the standby's node group and restores it.
-        true
-    }
-
     fn standby_serves(&self) -> bool {
         self.standby.desired > 0
     }

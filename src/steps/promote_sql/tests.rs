@@ -8,6 +8,7 @@ use super::*;
 use crate::cloud::Clouds;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::{SqlOpStatus, SqlOperation};
+use crate::steps::LagAtPromotion;
 
 const P: &str = "drctl-emu";
 
@@ -124,11 +125,14 @@ fn a_switchover_loses_nothing_and_an_unknown_lag_is_never_zero() {
     let out = |path, lag: Option<f64>| {
         serde_json::to_value(PromoteSqlOutput {
             path: Some(path),
-            lag: Some(LagAtPromotion {
-                lag_seconds: lag,
-                lag_max_seconds: lag,
-                lag_read_at: None,
-            }),
+            lag: LagRecord {
+                reading: Some(LagAtPromotion {
+                    lag_seconds: lag,
+                    lag_max_seconds: lag,
+                    lag_read_at: None,
+                }),
+                ..LagRecord::default()
+            },
             ..Default::default()
         })
         .unwrap()
@@ -231,7 +235,7 @@ async fn a_replica_is_promoted_and_its_lag_is_the_rpo() {
         .await
         .expect("promoted");
     assert_eq!(out.path, Some(SqlPath::Promote));
-    assert_eq!(out.lag.and_then(|l| l.lag_seconds), Some(1.5));
+    assert_eq!(out.lag.seconds(), Some(1.5));
     assert_eq!(out.operation.as_deref(), Some("op-0001-orders-sql-use4"));
     assert_eq!(
         out.endpoint.as_deref(),

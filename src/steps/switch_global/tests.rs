@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::cloud::{GlobalMember, GlobalMove};
+use crate::steps::LagAtPromotion;
 
 fn step(planned: bool) -> SwitchGlobal {
     SwitchGlobal {
@@ -188,12 +189,15 @@ fn the_rpo_of_a_switchover_is_zero_by_design_and_of_a_failover_the_lag_read_befo
     let out = |path, lag: Option<f64>| {
         serde_json::to_value(SwitchGlobalOutput {
             path: Some(path),
-            lag: lag.map(|l| LagAtPromotion {
-                lag_seconds: Some(l),
-                lag_max_seconds: Some(l),
-                lag_read_at: Some(origin),
-            }),
-            lag_datapoints: lag.map(|_| 3),
+            lag: LagRecord {
+                reading: lag.map(|l| LagAtPromotion {
+                    lag_seconds: Some(l),
+                    lag_max_seconds: Some(l),
+                    lag_read_at: Some(origin),
+                }),
+                datapoints: lag.map(|_| 3),
+                ..LagRecord::default()
+            },
             ..SwitchGlobalOutput::default()
         })
         .unwrap()
@@ -320,8 +324,8 @@ mod on_the_fake {
         let out = run_step(&f.clouds(), false).await.expect("fails over");
         assert_eq!(out.path, Some(GlobalPath::Failover));
         assert_eq!(writer(&f).await, "orders-use1");
-        assert_eq!(out.lag.as_ref().and_then(|l| l.lag_seconds), Some(1.5));
-        assert_eq!(out.lag_read_by.as_deref(), Some("switch-global"));
+        assert_eq!(out.lag.seconds(), Some(1.5));
+        assert_eq!(out.lag.read_by.as_deref(), Some("switch-global"));
         assert!(
             out.warnings
                 .iter()
