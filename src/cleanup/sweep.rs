@@ -412,7 +412,7 @@ async fn marks_vouch(
     else {
         return Ok(false);
     };
-    let Some(scaling) = kind.scaling().filter(|s| s.carries_marks()) else {
+    let Some(scaling) = kind.scaling().filter(|s| s.about().carries_marks) else {
         return Ok(false);
     };
     let marked = match scaling.read(clouds, region, group).await {

@@ -197,7 +197,7 @@ impl std::fmt::Display for Temp {
                 group,
                 restore,
             } => {
-                let noun = kind.scaling().map_or(kind.table(), |s| s.noun());
+                let noun = kind.scaling().map_or(kind.table(), |s| s.about().noun);
                 write!(
                     f,
                     "size of {noun} {group} ({region}), to restore to {restore}"

@@ -437,7 +437,7 @@ pub const GENERIC: Traits = Traits::RECOVERY;
 pub fn cost_of(of: ResourceKind) -> Cost {
     match of.scaling() {
         Some(s) => {
-            let c = s.calls();
+            let c = s.about().calls;
             Cost {
                 calls: c.calls,
                 waits: c.waits,
@@ -477,7 +477,7 @@ impl Raising {
     /// not be read.
     pub fn finding(&self, read: Result<Option<(Reading, Option<String>)>, String>) -> Finding {
         let (noun, unit) = match self.at() {
-            Ok(g) => (g.scaling.noun(), g.scaling.unit()),
+            Ok(g) => (g.scaling.about().noun, g.scaling.about().unit),
             Err(e) => return Finding::blocks(&self.group, &self.region, "unknown", e.summary()),
         };
         let what = format!("{noun} {}", self.group);
@@ -514,14 +514,14 @@ impl Raising {
     /// read again (setting a size is idempotent, and the marks it names
     /// were on the group then).
     pub fn fresh_read(&self, cx: &Cx<'_>, g: &Group<'_>) -> Option<Reading> {
-        cx.preflight_facts(&format!("{} {}", g.scaling.noun(), self.group))
+        cx.preflight_facts(&format!("{} {}", g.scaling.about().noun, self.group))
     }
 
     /// A preview of its write: `read` as it is now, `desired` in words.
     pub fn planned(&self, g: &Group<'_>, read: Option<&Reading>, desired: String) -> Planned {
-        let unit = g.scaling.unit();
+        let unit = g.scaling.about().unit;
         Planned {
-            call: (read.map_or(g.scaling.calls().set, |r| g.scaling.set_call(r))).into(),
+            call: (read.map_or(g.scaling.about().calls.set, |r| g.scaling.set_call(r))).into(),
             resource: self.group.clone(),
             region: self.region.clone(),
             current: read.map_or("missing".into(), |r| {
@@ -554,8 +554,8 @@ pub(crate) fn compile_raises(
         let size = scaling.size_of(g.active());
         let description = format!(
             "raise {} {group} in {region} to {size} {}, {then}",
-            scaling.noun(),
-            scaling.unit()
+            scaling.about().noun,
+            scaling.about().unit
         );
         let raising = Raising {
             resource: r.id().to_string(),
@@ -655,7 +655,13 @@ pub struct Group<'a> {
 
 impl std::fmt::Display for Group<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} ({})", self.scaling.noun(), self.name, self.region)
+        write!(
+            f,
+            "{} {} ({})",
+            self.scaling.about().noun,
+            self.name,
+            self.region
+        )
     }
 }
 
@@ -691,7 +697,7 @@ impl Group<'_> {
     pub fn missing(&self) -> StepFailure {
         StepFailure::state(
             format!("{self} does not exist"),
-            self.scaling.missing_hint(),
+            self.scaling.about().missing_hint,
             self.name,
             self.region,
         )
@@ -709,7 +715,7 @@ impl Group<'_> {
             .map(|k| k.to_string())
             .collect();
         if !keys.is_empty() {
-            let what = format!("{} of {}", self.scaling.calls().unmark, self.name);
+            let what = format!("{} of {}", self.scaling.about().calls.unmark, self.name);
             by.fenced(&what, self.region).await?;
             (self.scaling)
                 .unmark(by.clouds(), self.region, read, &keys)
@@ -762,7 +768,7 @@ impl Group<'_> {
                         format!(
                             "{self} reads {} {} after drctl set {want}",
                             now.size,
-                            self.scaling.unit()
+                            self.scaling.about().unit
                         ),
                         "another writer changed it (an autoscaler?): look at it, then resume",
                         self.name,
@@ -818,7 +824,7 @@ impl Group<'_> {
         let what = format!(
             "{} {} serving in {self}",
             want.serving(),
-            self.scaling.unit()
+            self.scaling.about().unit
         );
         let waited = by
             .wait(&what, || async {
@@ -841,7 +847,12 @@ impl Group<'_> {
             Err(StepFailure::Timeout { what, waited }) => {
                 let last = match self.read(by.clouds()).await {
                     Ok(Some(r)) => {
-                        format!("; it reads {} {}, {}", r.size, self.scaling.unit(), r.state)
+                        format!(
+                            "; it reads {} {}, {}",
+                            r.size,
+                            self.scaling.about().unit,
+                            r.state
+                        )
                     }
                     _ => String::new(),
                 };

@@ -14,7 +14,7 @@
 //! drill sweep` return it from the journal; a sweep on a machine that has
 //! no journal of the drill finds the group by its marks
 //! (`cleanup::sweep`). A kind whose groups carry no marks (a managed
-//! instance group: `Scaling::carries_marks`) keeps its restore point in
+//! instance group: `About::carries_marks`) keeps its restore point in
 //! the journal alone, and only a sweep that reads the journal returns it.
 //!
 //! # Another drill's raise is left alone
@@ -212,7 +212,7 @@ impl Action for DrillRaise {
         };
         let desired = format!(
             "{to} {}, serving (the size before journaled and marked first); back to {back} at cleanup",
-            g.scaling.unit()
+            g.scaling.about().unit
         );
         let mut p = self.planned(&g, read.as_ref(), desired);
         p.change = true;
@@ -244,8 +244,10 @@ impl Action for DrillRaise {
         // drill, before its size is touched.
         let mut marks = drill_names::tags(cx.run_id, &drill_names::owner(), cx.expires());
         marks.insert(RESTORE_TAG.to_string(), before.to_string());
-        if g.scaling.carries_marks() && !marks.iter().all(|(k, v)| read.marks.get(k) == Some(v)) {
-            let what = format!("{} of {}", g.scaling.calls().mark, self.group);
+        if g.scaling.about().carries_marks
+            && !marks.iter().all(|(k, v)| read.marks.get(k) == Some(v))
+        {
+            let what = format!("{} of {}", g.scaling.about().calls.mark, self.group);
             by.fenced(&what, &self.region).await?;
             (g.scaling)
                 .mark(cx.clouds, &self.region, &read, &marks)
@@ -272,7 +274,7 @@ impl Drilled for DrillRaise {
     /// in them. A kind whose groups take no marks has none to find: its
     /// drills' raises are found by their journals alone.
     async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
-        let Some(scaling) = self.of.scaling().filter(|s| s.carries_marks()) else {
+        let Some(scaling) = self.of.scaling().filter(|s| s.about().carries_marks) else {
             return Vec::new();
         };
         let read = match scaling.read(look.clouds(), &self.region, &self.group).await {
@@ -324,7 +326,7 @@ async fn not_the_drills(
     (read, restore, drill_marked): (&Reading, Size, bool),
     owner: &CapacityOwner,
 ) -> Result<Option<(CleanupResult, String)>, CloudError> {
-    let unit = g.scaling.unit();
+    let unit = g.scaling.about().unit;
     match owner {
         // The drill's marks go on before its raise and come off only when
         // a cleanup has returned the group or a failover took it (before
@@ -450,10 +452,10 @@ async fn restore_as(
         Ok(g) => g,
         Err(e) => return Ok((CleanupResult::Failed, e.summary())),
     };
-    let unit = g.scaling.unit();
+    let unit = g.scaling.about().unit;
     // A group of a kind that carries no marks was never marked, whatever
     // drctl raised it: whose it is rests on `owner` alone.
-    let drill_marked = drill_marked && g.scaling.carries_marks();
+    let drill_marked = drill_marked && g.scaling.about().carries_marks;
     let Some(read) = g.read(clouds).await? else {
         return Ok((CleanupResult::Absent, format!("{g} does not exist")));
     };
@@ -526,7 +528,7 @@ pub async fn restore_from_marks(
             format!(
                 "{g} carries no drill mark (never raised, or returned before): {} {}",
                 read.size,
-                g.scaling.unit()
+                g.scaling.about().unit
             ),
         ));
     }

@@ -97,7 +97,7 @@ impl Action for Raise {
         let to = read
             .as_ref()
             .map_or(self.size, |r| r.size.raised(self.size));
-        let desired = format!("{to} {}, serving", g.scaling.unit());
+        let desired = format!("{to} {}, serving", g.scaling.about().unit);
         Ok(vec![self.planned(&g, read.as_ref(), desired)])
     }
 

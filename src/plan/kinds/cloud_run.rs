@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::cloud_sql::valid_project;
-use super::scaling::{Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
 use super::{Groups, Kind, Resource, Shown};
 use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, RunService, Size};
 use crate::path;
@@ -440,35 +440,29 @@ impl CloudRunScaling {
 
 #[async_trait]
 impl Scaling for CloudRunScaling {
-    fn noun(&self) -> &'static str {
-        "Cloud Run service"
-    }
-
-    fn unit(&self) -> &'static str {
-        "min instances"
+    fn about(&self) -> &'static About {
+        &About {
+            noun: "Cloud Run service",
+            unit: "min instances",
+            missing_hint: "deploy the service in that region, or fix `project` and the service's name in the plan",
+            carries_marks: true,
+            calls: ScalingCalls {
+                read: "run:services.get",
+                set: "run:services.patch",
+                mark: "run:services.patch",
+                unmark: "run:services.patch",
+                calls: &["run:services.get", "run:services.patch"],
+                waits: &["run:services.patch"],
+            },
+        }
     }
 
     fn size_of(&self, planned: Capacity) -> Size {
         Size::Count(planned.min)
     }
 
-    fn calls(&self) -> ScalingCalls {
-        ScalingCalls {
-            read: "run:services.get",
-            set: "run:services.patch",
-            mark: "run:services.patch",
-            unmark: "run:services.patch",
-            calls: &["run:services.get", "run:services.patch"],
-            waits: &["run:services.patch"],
-        }
-    }
-
     fn set_call(&self, _: &Reading) -> &'static str {
-        self.calls().set
-    }
-
-    fn missing_hint(&self) -> &'static str {
-        "deploy the service in that region, or fix `project` and the service's name in the plan"
+        self.about().calls.set
     }
 
     async fn read(
@@ -507,10 +501,6 @@ impl Scaling for CloudRunScaling {
     ) -> Result<Option<Result<(), String>>, CloudError> {
         // Its writes answer no operation.
         Ok(Some(Ok(())))
-    }
-
-    fn carries_marks(&self) -> bool {
-        true
     }
 
     async fn mark(

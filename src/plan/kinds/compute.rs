@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::scaling::{Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
 use super::{Groups, Kind, Resource, Shown};
 use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, Size};
 use crate::path;
@@ -214,39 +214,33 @@ fn reading(g: ComputeGroup) -> Reading {
 
 #[async_trait]
 impl Scaling for AsgScaling {
-    fn noun(&self) -> &'static str {
-        "Auto Scaling group"
-    }
-
-    fn unit(&self) -> &'static str {
-        // Of three bounds (`2/4/8 instances`): min/desired/max.
-        "instances"
+    fn about(&self) -> &'static About {
+        &About {
+            noun: "Auto Scaling group",
+            // Of three bounds (`2/4/8 instances`): min/desired/max.
+            unit: "instances",
+            missing_hint: "create it (terraform/compute.tf) or fix the group's name in the plan",
+            carries_marks: true,
+            calls: ScalingCalls {
+                read: "autoscaling:DescribeAutoScalingGroups",
+                set: "autoscaling:UpdateAutoScalingGroup",
+                mark: "autoscaling:CreateOrUpdateTags",
+                unmark: "autoscaling:DeleteTags",
+                calls: &[
+                    "autoscaling:DescribeAutoScalingGroups",
+                    "autoscaling:UpdateAutoScalingGroup",
+                ],
+                waits: &["autoscaling:InService"],
+            },
+        }
     }
 
     fn size_of(&self, planned: Capacity) -> Size {
         Size::Bounds(planned)
     }
 
-    fn calls(&self) -> ScalingCalls {
-        ScalingCalls {
-            read: "autoscaling:DescribeAutoScalingGroups",
-            set: "autoscaling:UpdateAutoScalingGroup",
-            mark: "autoscaling:CreateOrUpdateTags",
-            unmark: "autoscaling:DeleteTags",
-            calls: &[
-                "autoscaling:DescribeAutoScalingGroups",
-                "autoscaling:UpdateAutoScalingGroup",
-            ],
-            waits: &["autoscaling:InService"],
-        }
-    }
-
     fn set_call(&self, _: &Reading) -> &'static str {
-        self.calls().set
-    }
-
-    fn missing_hint(&self) -> &'static str {
-        "create it (terraform/compute.tf) or fix the group's name in the plan"
+        self.about().calls.set
     }
 
     async fn read(
@@ -285,10 +279,6 @@ impl Scaling for AsgScaling {
     ) -> Result<Option<Result<(), String>>, CloudError> {
         // Its writes answer no operation.
         Ok(Some(Ok(())))
-    }
-
-    fn carries_marks(&self) -> bool {
-        true
     }
 
     async fn mark(

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::scaling::{Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
 use super::{Groups, Kind, Resource, Shown};
 use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, EcsService, Size};
 use crate::path;
@@ -282,35 +282,29 @@ fn reading(s: EcsService) -> Reading {
 
 #[async_trait]
 impl Scaling for EcsScaling {
-    fn noun(&self) -> &'static str {
-        "ECS service"
-    }
-
-    fn unit(&self) -> &'static str {
-        "tasks"
+    fn about(&self) -> &'static About {
+        &About {
+            noun: "ECS service",
+            unit: "tasks",
+            missing_hint: "create it (terraform/ecs.tf) or fix `cluster/service` in the plan",
+            carries_marks: true,
+            calls: ScalingCalls {
+                read: "ecs:DescribeServices",
+                set: "ecs:UpdateService",
+                mark: "ecs:TagResource",
+                unmark: "ecs:UntagResource",
+                calls: &["ecs:DescribeServices", "ecs:UpdateService"],
+                waits: &["ecs:ServiceStable"],
+            },
+        }
     }
 
     fn size_of(&self, planned: Capacity) -> Size {
         Size::Count(planned.desired)
     }
 
-    fn calls(&self) -> ScalingCalls {
-        ScalingCalls {
-            read: "ecs:DescribeServices",
-            set: "ecs:UpdateService",
-            mark: "ecs:TagResource",
-            unmark: "ecs:UntagResource",
-            calls: &["ecs:DescribeServices", "ecs:UpdateService"],
-            waits: &["ecs:ServiceStable"],
-        }
-    }
-
     fn set_call(&self, _: &Reading) -> &'static str {
-        self.calls().set
-    }
-
-    fn missing_hint(&self) -> &'static str {
-        "create it (terraform/ecs.tf) or fix `cluster/service` in the plan"
+        self.about().calls.set
     }
 
     async fn read(
@@ -352,10 +346,6 @@ impl Scaling for EcsScaling {
     ) -> Result<Option<Result<(), String>>, CloudError> {
         // Its writes answer no operation.
         Ok(Some(Ok(())))
-    }
-
-    fn carries_marks(&self) -> bool {
-        true
     }
 
     async fn mark(

@@ -31,7 +31,7 @@
 //!   what kept them from running.
 //! - **No marks.** Compute's managed instance groups take no labels, so
 //!   a drill's raise is found through its journal alone
-//!   ([`Scaling::carries_marks`] is false): a sweep without the drill's
+//!   ([`About::carries_marks`](super::scaling::About::carries_marks) is false): a sweep without the drill's
 //!   journal cannot see it.
 
 use std::collections::BTreeMap;
@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::cloud_sql::valid_project;
-use super::scaling::{Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
 use super::{Groups, Kind, Resource, Shown};
 use crate::cloud::{
     Capacity, CloudError, Clouds, ComputeGroup, ErrorKind, MigAutoscaler, MigGroup, MigInstance,
@@ -410,35 +410,33 @@ impl MigScaling {
 
 #[async_trait]
 impl Scaling for MigScaling {
-    fn noun(&self) -> &'static str {
-        "managed instance group"
-    }
-
-    fn unit(&self) -> &'static str {
-        "instances"
+    fn about(&self) -> &'static About {
+        &About {
+            noun: "managed instance group",
+            unit: "instances",
+            missing_hint: "create it (terraform/), or fix `project` and the group's name in the plan",
+            carries_marks: false,
+            calls: ScalingCalls {
+                read: GET,
+                set: RESIZE,
+                // It carries no marks: never called.
+                mark: "",
+                unmark: "",
+                calls: &[
+                    GET,
+                    "compute:regionAutoscalers.get",
+                    "compute:regionInstanceGroupManagers.listManagedInstances",
+                    RESIZE,
+                    AUTOSCALER_PATCH,
+                    OPERATION,
+                ],
+                waits: &[RESIZE],
+            },
+        }
     }
 
     fn size_of(&self, planned: Capacity) -> Size {
         Size::Count(planned.desired)
-    }
-
-    fn calls(&self) -> ScalingCalls {
-        ScalingCalls {
-            read: GET,
-            set: RESIZE,
-            // It carries no marks: never called.
-            mark: "",
-            unmark: "",
-            calls: &[
-                GET,
-                "compute:regionAutoscalers.get",
-                "compute:regionInstanceGroupManagers.listManagedInstances",
-                RESIZE,
-                AUTOSCALER_PATCH,
-                OPERATION,
-            ],
-            waits: &[RESIZE],
-        }
     }
 
     fn set_call(&self, read: &Reading) -> &'static str {
@@ -448,10 +446,6 @@ impl Scaling for MigScaling {
             Some(_) => AUTOSCALER_PATCH,
             None => RESIZE,
         }
-    }
-
-    fn missing_hint(&self) -> &'static str {
-        "create it (terraform/), or fix `project` and the group's name in the plan"
     }
 
     async fn read(
@@ -538,10 +532,6 @@ impl Scaling for MigScaling {
         Ok(o.done.then(|| o.error.map_or(Ok(()), Err)))
     }
 
-    fn carries_marks(&self) -> bool {
-        false
-    }
-
     async fn mark(
         &self,
         _: &Clouds,
@@ -571,7 +561,7 @@ impl Scaling for MigScaling {
 }
 
 /// What a mark on a managed instance group answers: Compute's groups take
-/// no labels ([`Scaling::carries_marks`] says so, and no step asks).
+/// no labels ([`About::carries_marks`](super::scaling::About::carries_marks) says so, and no step asks).
 fn no_labels(region: &str, group: &str) -> CloudError {
     let why = "a managed instance group takes no labels: its drill is found through its journal";
     CloudError::new(

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::scaling::{Change, Reading, Scaling, ScalingCalls};
+use super::scaling::{About, Change, Reading, Scaling, ScalingCalls};
 use super::{CapacitySpec, Groups, Kind, Resource, Shown};
 use crate::cloud::{
     Capacity, CloudError, Clouds, ComputeGroup, ErrorKind, NodeGroup, Size, UpdateStatus,
@@ -297,35 +297,29 @@ fn reading(g: NodeGroup) -> Reading {
 
 #[async_trait]
 impl Scaling for NodeScaling {
-    fn noun(&self) -> &'static str {
-        "EKS node group"
-    }
-
-    fn unit(&self) -> &'static str {
-        "nodes"
+    fn about(&self) -> &'static About {
+        &About {
+            noun: "EKS node group",
+            unit: "nodes",
+            missing_hint: "create it (terraform/eks.tf) or fix `cluster/nodegroup` in the plan",
+            carries_marks: true,
+            calls: ScalingCalls {
+                read: "eks:DescribeNodegroup",
+                set: "eks:UpdateNodegroupConfig",
+                mark: "eks:TagResource",
+                unmark: "eks:UntagResource",
+                calls: &["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
+                waits: &["eks:NodegroupActive"],
+            },
+        }
     }
 
     fn size_of(&self, planned: Capacity) -> Size {
         Size::Bounds(planned)
     }
 
-    fn calls(&self) -> ScalingCalls {
-        ScalingCalls {
-            read: "eks:DescribeNodegroup",
-            set: "eks:UpdateNodegroupConfig",
-            mark: "eks:TagResource",
-            unmark: "eks:UntagResource",
-            calls: &["eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"],
-            waits: &["eks:NodegroupActive"],
-        }
-    }
-
     fn set_call(&self, _: &Reading) -> &'static str {
-        self.calls().set
-    }
-
-    fn missing_hint(&self) -> &'static str {
-        "create it (terraform/eks.tf) or fix `cluster/nodegroup` in the plan"
+        self.about().calls.set
     }
 
     async fn read(
@@ -381,10 +375,6 @@ impl Scaling for NodeScaling {
     ) -> Result<Option<Result<(), String>>, CloudError> {
         // Its writes answer no operation.
         Ok(Some(Ok(())))
-    }
-
-    fn carries_marks(&self) -> bool {
-        true
     }
 
     async fn mark(

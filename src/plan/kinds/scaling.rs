@@ -77,6 +77,26 @@ impl Reading {
     }
 }
 
+/// What a capacity kind's groups are, in words and calls: the same for
+/// every group of the kind, so one value the kind gives
+/// ([`Scaling::about`]) rather than a method for each.
+#[derive(Debug, Clone, Copy)]
+pub struct About {
+    /// What a group of the kind is called in sentences (`ECS service`).
+    pub noun: &'static str,
+    /// What its size counts (`tasks`).
+    pub unit: &'static str,
+    /// What to do when a group is missing (create it, or fix the plan).
+    pub missing_hint: &'static str,
+    /// Whether its groups carry marks (tags, labels) a drill can put on
+    /// them: without, a drill's raise is found through its journal alone
+    /// (a managed instance group carries none), and [`Scaling::mark`] is
+    /// never called.
+    pub carries_marks: bool,
+    /// Its calls.
+    pub calls: ScalingCalls,
+}
+
 /// The API calls of a kind's actions, as the model of the clouds names
 /// them (`ecs:UpdateService`): the steps' costs, previews and fences.
 #[derive(Debug, Clone, Copy)]
@@ -153,23 +173,17 @@ pub fn group_names<'a>(
 /// region and the name a journal records (`Groups::raised_group`).
 #[async_trait]
 pub trait Scaling: Sync {
-    /// What a group of the kind is called in sentences (`ECS service`).
-    fn noun(&self) -> &'static str;
-    /// What its size counts (`tasks`).
-    fn unit(&self) -> &'static str;
+    /// What the kind's groups are, in words and calls.
+    fn about(&self) -> &'static About;
     /// The size of a group the plan sizes at `planned` (the kind's
     /// `Groups::active`), as this kind counts it: one count or three
     /// bounds.
     fn size_of(&self, planned: Capacity) -> Size;
-    /// Its calls.
-    fn calls(&self) -> ScalingCalls;
     /// The call a write of its size makes to the group read as `read` (an
     /// autoscaled managed instance group's minimum is its autoscaler's
     /// `patch`, not the group's `resize`): what a preview people approve
     /// shows, and what a fence names.
     fn set_call(&self, read: &Reading) -> &'static str;
-    /// What to do when a group is missing (create it, or fix the plan).
-    fn missing_hint(&self) -> &'static str;
     /// Reads group `group` in `region` (`Ok(None)`: it does not exist).
     async fn read(
         &self,
@@ -201,11 +215,6 @@ pub trait Scaling: Sync {
         group: &str,
         op: &str,
     ) -> Result<Option<Result<(), String>>, CloudError>;
-    /// Whether its groups carry marks (tags, labels) a drill can put on
-    /// them: without, a drill's raise is found through its journal alone
-    /// (a managed instance group carries none), and [`Scaling::mark`] is
-    /// never called.
-    fn carries_marks(&self) -> bool;
     /// Puts `marks` on it (`read` is its [`Scaling::read`]).
     async fn mark(
         &self,

@@ -51,7 +51,7 @@ struct Subject {
     /// actor would.
     resize: fn(&FakeCloud, (&str, &str), Size),
     /// Replaces the group's drill marks (as drctl's tags name them);
-    /// `None`: the kind's groups carry none (`Scaling::carries_marks`).
+    /// `None`: the kind's groups carry none (`About::carries_marks`).
     remark: Option<Remark>,
     /// Arms the group's next change to fail with the reason given (`None`:
     /// the kind reports no failed change a read could name).
@@ -646,7 +646,7 @@ fn the_generic_steps_serve_every_kind_with_a_scaling_role_and_only_those() {
     assert_eq!(kinds, subjects, "every kind with the role is a subject");
     for s in SUBJECTS {
         let scaling = s.kind.scaling().unwrap();
-        assert_eq!(scaling.carries_marks(), s.marked(), "{:?}", s.kind);
+        assert_eq!(scaling.about().carries_marks, s.marked(), "{:?}", s.kind);
         let steps = s.graph(false);
         let raises: Vec<&Raise> = (steps.iter())
             .filter_map(|st| match &st.kind {
@@ -661,7 +661,10 @@ fn the_generic_steps_serve_every_kind_with_a_scaling_role_and_only_those() {
             (s.kind, group.as_str(), s.active)
         );
         let step = s.step_of(&steps, true);
-        assert_eq!(step.time().waits, s.kind.scaling().unwrap().calls().waits);
+        assert_eq!(
+            step.time().waits,
+            s.kind.scaling().unwrap().about().calls.waits
+        );
     }
 }
 
