@@ -158,7 +158,7 @@ pub fn not_drilled(plans: &[crate::plan::Plan]) -> BTreeMap<String, Vec<String>>
                     // The generic drill step (`drill-raise`) raises every
                     // capacity kind's standby and returns it.
                     Shown::Capacity(_) => false,
-                    Shown::Traffic(_) => false,
+                    Shown::Traffic(p) => !p.drilled(),
                     Shown::Steps { drilled } => !drilled,
                 })
                 .map(|r| r.id().to_string())

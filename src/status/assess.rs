@@ -18,7 +18,7 @@ use crate::engine::gates::LagCheck;
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
 use crate::plan::kinds::Shown;
-use crate::plan::spec::DnsSpec;
+use crate::plan::kinds::traffic::Points;
 use crate::steps::placement;
 use crate::steps::placement::{ControlReading, ControlSaid};
 use crate::steps::{CopyRead, Finding, Promote, Restore};
@@ -370,33 +370,31 @@ fn lag_problem(
 /// One DNS row, or the problem that stands in for it.
 fn dns_row(
     plan: &Plan,
-    d: &DnsSpec,
+    d: &dyn Points,
     read: DnsRead,
     dbs: &[(String, DbStatus)],
 ) -> Result<DnsStatus, String> {
+    let (name, rtype, zone) = d.names();
     let records = read
         .map_err(|e| err_line(&e))?
-        .ok_or_else(|| format!("hosted zone {} of record {} does not exist", d.zone, d.name))?;
+        .ok_or_else(|| format!("zone {zone} of record {name} does not exist"))?;
     if records.is_empty() {
-        return Err(format!(
-            "record {} {} does not exist in {}",
-            d.name, d.rtype, d.zone
-        ));
+        return Err(format!("record {name} {rtype} does not exist in {zone}"));
     }
     let (values, points_to) = points_to(plan, d, &records, dbs);
     Ok(DnsStatus {
-        id: d.id.clone(),
-        name: d.name.clone(),
+        id: d.resource().to_string(),
+        name: name.to_string(),
         values,
         points_to,
     })
 }
 
-/// A record's values as shown, and the region they point to (the rule
-/// `watch` uses too: [`placement::points_to`]), endpoints from the rows.
+/// A record's values as shown, and the region they point to (its traffic
+/// role's rule, which `watch` uses too), endpoints from the rows.
 fn points_to(
     plan: &Plan,
-    d: &DnsSpec,
+    d: &dyn Points,
     records: &[DnsRecord],
     dbs: &[(String, DbStatus)],
 ) -> (Vec<String>, Option<String>) {
@@ -411,7 +409,7 @@ fn points_to(
         });
         placement::followed_region(copies, db, value)
     };
-    placement::points_to(plan, d, records, &endpoint)
+    d.points_to(plan, records, &endpoint)
 }
 
 /// One evidence row.
@@ -620,7 +618,7 @@ mod tests {
         assert_eq!(
             s.problems,
             [
-                "hosted zone example.com. of record api.example.com. does not exist",
+                "zone example.com. of record api.example.com. does not exist",
                 "record payments-db.example.com. CNAME does not exist in example.com."
             ]
         );

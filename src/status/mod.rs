@@ -457,4 +457,21 @@ mod tests {
         assert!(euw1.ready, "{:?}", euw1.problems);
         assert!(!p.ready);
     }
+
+    /// Regression (status showed a Cloud DNS record only through its
+    /// step's readiness): every traffic kind's record is a row of where it
+    /// points, read through the traffic role, as a `[[dns]]` record's is.
+    #[tokio::test(start_paused = true)]
+    async fn status_shows_where_a_cloud_dns_record_points() {
+        let plans = crate::plan::reference_with_gcp();
+        let model = crate::cloud::model::Model::aws().unwrap();
+        let world = crate::sim::world_for(model, &plans, 1).await;
+        let report = status(&world.clouds(), &plans, &StatusOptions::default()).await;
+        let p = (report.plans.iter().find(|p| p.plan == "orders-gcp")).expect("the GCP plan");
+        let plan = plans.iter().find(|q| q.name() == "orders-gcp").unwrap();
+        let d = &plan.spec.cloud_dns[0];
+        let row = (p.dns.iter().find(|r| r.id == d.id)).unwrap_or_else(|| panic!("{p:#?}"));
+        assert_eq!(row.points_to.as_deref(), Some(plan.home()), "{row:?}");
+        assert_eq!(row.values, [d.targets[d.sites.gcp(plan.home())].clone()]);
+    }
 }

@@ -15,8 +15,8 @@ use super::StatusOptions;
 use crate::cloud::{CloudError, Clouds, ComputeGroup, DbRole, DnsRecord, LagReading, ObjectUrl};
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
+use crate::plan::kinds::traffic::Points;
 use crate::plan::kinds::{self, Copies, CopyState, Groups, RpoSource, Shown};
-use crate::plan::spec::DnsSpec;
 use crate::steps::Finding;
 use crate::steps::placement::{self, bounded};
 
@@ -91,7 +91,7 @@ pub(super) struct BucketRead {
 
 /// The plan's records, in plan order: what [`PlanReading::dns`] holds a
 /// read of, each in turn.
-pub(super) fn traffic(plan: &Plan) -> impl Iterator<Item = &DnsSpec> {
+pub(super) fn traffic(plan: &Plan) -> impl Iterator<Item = &dyn Points> {
     kinds::each(&plan.spec)
         .into_iter()
         .filter_map(|r| match r.shown() {
@@ -224,7 +224,7 @@ async fn read_db(
 }
 
 /// One DNS record's sets (through [`placement`], as `watch` reads them).
-async fn read_dns(clouds: &Clouds, limit: Duration, d: &DnsSpec) -> DnsRead {
+async fn read_dns(clouds: &Clouds, limit: Duration, d: &dyn Points) -> DnsRead {
     placement::read_records(clouds, limit, d).await
 }
 

@@ -19,7 +19,8 @@ use crate::cloud::control::{Control, ControlState};
 use crate::cloud::{CloudError, Clouds, DnsRecord, ErrorKind, ObjectUrl};
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
-use crate::plan::spec::{DnsSpec, SwitchMode};
+use crate::plan::kinds::traffic::Points;
+use crate::plan::kinds::{self, Shown};
 
 /// Runs one read under `limit`; running past it is a connection failure of
 /// that read (so its region counts as unreachable). `what`: the service,
@@ -43,53 +44,16 @@ pub async fn bounded<T>(
     }
 }
 
-/// One DNS record's sets, `None` when its zone does not exist. A data-plane
-/// record (`switch = "health-check"`) is what clients get, asked of DNS: no
-/// Route 53 API call, which may be the thing that is down. Other records
-/// are read through Route 53's API (global: read even when a region is
-/// down).
+/// Where record `d` points now, read through its traffic role
+/// ([`Points::read`]) under `limit`.
 pub async fn read_records(
     clouds: &Clouds,
     limit: Duration,
-    d: &DnsSpec,
+    d: &dyn Points,
 ) -> Result<Option<Vec<DnsRecord>>, CloudError> {
-    if !d.switch.needs_route53_api() {
-        let ask = ("dns", "query", d.name.as_str(), "global");
-        let values = bounded(
-            limit,
-            ask,
-            clouds.resolver.resolve(&d.zone, &d.name, &d.rtype),
-        )
-        .await?;
-        return Ok(Some(vec![DnsRecord::simple(
-            d.name.clone(),
-            &d.rtype,
-            None,
-            values,
-        )]));
-    }
-    let find = (
-        "route53",
-        "ListHostedZonesByName",
-        d.zone.as_str(),
-        "global",
-    );
-    let Some(zone) = bounded(limit, find, clouds.dns.find_zone(&d.zone)).await? else {
-        return Ok(None);
-    };
-    let list = (
-        "route53",
-        "ListResourceRecordSets",
-        d.name.as_str(),
-        "global",
-    );
-    bounded(
-        limit,
-        list,
-        clouds.dns.read_records(&zone, &d.name, &d.rtype),
-    )
-    .await
-    .map(Some)
+    let (service, operation) = crate::plan::kinds::call_parts(d.read_call());
+    let (name, _, _) = d.names();
+    bounded(limit, (service, operation, name, "global"), d.read(clouds)).await
 }
 
 /// A data-plane control as read.
@@ -156,19 +120,31 @@ pub struct ControlReading {
     pub said: ControlSaid,
 }
 
-/// The plan's data-plane controls, each through its own region.
+/// The plan's data-plane controls, each through its own region, in the
+/// order of the plan's regions: every traffic kind's
+/// ([`Points::controls`]).
 pub async fn controls(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<ControlReading> {
-    let reads = (plan.spec.dns.iter())
-        .filter(|d| d.switch == SwitchMode::HealthCheck)
-        .flat_map(|d| {
-            (plan.regions().iter()).filter_map(move |r| {
-                d.controls
-                    .get(r)
-                    .map(|u| (d.id.clone(), r.clone(), u.clone()))
+    let records: Vec<&dyn Points> = (kinds::each(&plan.spec).into_iter())
+        .filter_map(|r| match r.shown() {
+            Shown::Traffic(p) => Some(p),
+            Shown::Data(_) | Shown::Capacity(_) | Shown::Steps { .. } => None,
+        })
+        .collect();
+    let reads = records.iter().flat_map(|d| {
+        let controls = d.controls();
+        (plan.regions().iter()).filter_map(move |r| {
+            (controls.iter().find(|c| c.site == r.as_str())).map(|c| {
+                (
+                    d.resource().to_string(),
+                    r.clone(),
+                    c.via.to_string(),
+                    c.url.to_string(),
+                )
             })
-        });
-    join_all(reads.map(|(record, region, url)| async move {
-        let said = match read_control(clouds, timeout, &region, &url).await {
+        })
+    });
+    join_all(reads.map(|(record, region, via, url)| async move {
+        let said = match read_control(clouds, timeout, &via, &url).await {
             Ok(ControlRead::Found(c)) => match c.state {
                 ControlState::Serve => ControlSaid::Serve,
                 ControlState::Drain => ControlSaid::Drain,
@@ -186,11 +162,7 @@ pub async fn controls(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<Co
     .await
 }
 
-/// Whether two DNS names are the same (case and the trailing dot aside).
-pub fn same_name(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.')
-        .eq_ignore_ascii_case(b.trim_end_matches('.'))
-}
+pub use crate::plan::kinds::traffic::same_name;
 
 /// One copy of a data resource as a reader of placement read it.
 #[derive(Debug, Clone, Copy)]
@@ -250,55 +222,6 @@ pub fn followed_region<'a>(
     }
 }
 
-/// A record's values as shown, and the region they point to: for a record
-/// that `follows` a database, the region whose copy's endpoint it names
-/// (`endpoint`: the region of database `id` whose endpoint is `value`, from
-/// what was read); otherwise the region whose plan target it names. A
-/// weighted record points where its heaviest set with a weight points.
-pub fn points_to(
-    plan: &Plan,
-    d: &DnsSpec,
-    records: &[DnsRecord],
-    endpoint: &dyn Fn(&str, &str) -> Option<String>,
-) -> (Vec<String>, Option<String>) {
-    let region_of = |value: &str| -> Option<String> {
-        match &d.follows {
-            Some(db) => endpoint(db, value),
-            None => (plan.regions().iter())
-                .find(|r| d.targets.get(*r).is_some_and(|t| same_name(t, value)))
-                .cloned(),
-        }
-    };
-    match d.switch {
-        SwitchMode::Weighted => {
-            let values = (records.iter())
-                .map(|r| {
-                    format!(
-                        "{}={}:{}",
-                        r.set_identifier.as_deref().unwrap_or("-"),
-                        r.weight.unwrap_or(0),
-                        r.values.join(",")
-                    )
-                })
-                .collect();
-            let top = (records.iter())
-                .filter(|r| r.weight.unwrap_or(0) > 0)
-                .max_by_key(|r| r.weight);
-            let points = top
-                .and_then(|r| r.values.first())
-                .and_then(|v| region_of(v));
-            (values, points)
-        }
-        // A data-plane record's state is what it resolves to (read by the
-        // resolver, not Route 53's API): one answer, like an upsert's.
-        SwitchMode::Upsert | SwitchMode::HealthCheck => {
-            let values: Vec<String> = records.iter().flat_map(|r| r.values.clone()).collect();
-            let points = values.first().and_then(|v| region_of(v));
-            (values, points)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,16 +247,16 @@ mod tests {
         let plan = payments();
         let api = &plan.spec.dns[0];
         let none = |_: &str, _: &str| None;
-        let (_, r) = points_to(&plan, api, &cname("API-USE1.example.com"), &none);
+        let (_, r) = api.points_to(&plan, &cname("API-USE1.example.com"), &none);
         assert_eq!(r.as_deref(), Some("us-east-1"));
-        let (_, r) = points_to(&plan, api, &cname("elsewhere.example.com."), &none);
+        let (_, r) = api.points_to(&plan, &cname("elsewhere.example.com."), &none);
         assert_eq!(r, None);
         let db = &plan.spec.dns[1];
         let endpoint = |id: &str, value: &str| {
             (id == "payments-db" && same_name(value, "db.euw1.example"))
                 .then(|| "eu-west-1".to_string())
         };
-        let (values, r) = points_to(&plan, db, &cname("db.euw1.example."), &endpoint);
+        let (values, r) = db.points_to(&plan, &cname("db.euw1.example."), &endpoint);
         assert_eq!(values, ["db.euw1.example."]);
         assert_eq!(r.as_deref(), Some("eu-west-1"));
     }

@@ -88,12 +88,6 @@ impl StepOutput for VerifyCloudResolutionOutput {
 }
 
 impl VerifyCloudResolution {
-    /// The zone the resolver looks the name up in when no servers are
-    /// configured: its parent name.
-    fn zone(d: &CloudDnsSpec) -> &str {
-        d.name.split_once('.').map_or(".", |(_, rest)| rest)
-    }
-
     async fn one(&self, cx: &Cx<'_>, d: &CloudDnsSpec) -> Result<Resolved, StepFailure> {
         let Some(target) = d.targets.get(&self.region) else {
             return Err(StepFailure::state(
@@ -113,7 +107,7 @@ impl VerifyCloudResolution {
         );
         let asked = Asked {
             id: &d.id,
-            zone: Self::zone(d),
+            zone: d.resolver_zone(),
             name: &d.name,
             rtype: &d.rtype,
             target,
@@ -143,7 +137,7 @@ impl Action for VerifyCloudResolution {
             let now = cx
                 .clouds
                 .resolver
-                .resolve(Self::zone(d), &d.name, &d.rtype)
+                .resolve(d.resolver_zone(), &d.name, &d.rtype)
                 .await
                 .map(|v| v.join(" "))
                 .unwrap_or_else(|e| format!("no answer ({})", e.kind.as_str()));

@@ -34,8 +34,8 @@ use super::decide::{Next, Tally, Verdict};
 use crate::cloud::{Clouds, DbRole};
 use crate::journal::watch::WatchDecision;
 use crate::plan::Plan;
+use crate::plan::kinds::traffic::Points;
 use crate::plan::kinds::{Shown, each};
-use crate::plan::spec::DnsSpec;
 use crate::runs::watch::{PlanHistory, Switch};
 use crate::steps::placement;
 pub use crate::steps::placement::{ControlReading, ControlSaid};
@@ -602,7 +602,7 @@ async fn databases(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<DbRea
 async fn records(
     clouds: &Clouds,
     plan: &Plan,
-    records: &[&DnsSpec],
+    records: &[&dyn Points],
     dbs: &[DbReading],
     timeout: Duration,
 ) -> Vec<RecordReading> {
@@ -618,16 +618,16 @@ async fn records(
         placement::followed_region(copies, db, value)
     };
     let read = join_all(
-        (records.iter()).map(|d| async move { placement::read_records(clouds, timeout, d).await }),
+        (records.iter()).map(|d| async move { placement::read_records(clouds, timeout, *d).await }),
     )
     .await;
     (records.iter().zip(read))
         .map(|(d, read)| RecordReading {
-            record: d.id.clone(),
+            record: d.resource().to_string(),
             said: match read {
                 Ok(None) => RecordSaid::Missing,
                 Ok(Some(sets)) if sets.is_empty() => RecordSaid::Missing,
-                Ok(Some(sets)) => match placement::points_to(plan, d, &sets, &endpoint) {
+                Ok(Some(sets)) => match d.points_to(plan, &sets, &endpoint) {
                     (_, Some(region)) => RecordSaid::Points(region),
                     (values, None) => RecordSaid::Unrecognised(values),
                 },
@@ -638,12 +638,18 @@ async fn records(
 }
 
 /// Reads what the cloud says of `plan`'s placement, each read bounded by
-/// `timeout`: its database copies, its data-plane controls and records
-/// (resolved: no API call), all at once; then, unless those already name
-/// `journals` (the journals' active region), its Route 53 records.
+/// `timeout`: its database copies, its data-plane controls and the records
+/// read without a control plane an outage can take (resolved, or Cloud
+/// DNS's global API), all at once; then, unless those already name
+/// `journals` (the journals' active region), its records read through
+/// Route 53's API ([`Points::read_by_api`]).
 pub async fn read(clouds: &Clouds, plan: &Plan, journals: &str, timeout: Duration) -> World {
-    let (plane, api): (Vec<&DnsSpec>, Vec<&DnsSpec>) =
-        (plan.spec.dns.iter()).partition(|d| !d.switch.needs_route53_api());
+    let (api, plane): (Vec<&dyn Points>, Vec<&dyn Points>) = (each(&plan.spec).into_iter())
+        .filter_map(|r| match r.shown() {
+            Shown::Traffic(p) => Some(p),
+            Shown::Data(_) | Shown::Capacity(_) | Shown::Steps { .. } => None,
+        })
+        .partition(|p| p.read_by_api());
     let (databases, controls) = tokio::join!(
         databases(clouds, plan, timeout),
         placement::controls(clouds, plan, timeout)
@@ -1035,6 +1041,37 @@ mod tests {
         let names: Vec<&str> = plans.iter().map(|p| p.name()).collect();
         for must in ["orders", "orders-gcp", "storefront", "payments"] {
             assert!(names.contains(&must), "{names:?}");
+        }
+    }
+
+    /// Regression (watch read `[[dns]]` records alone): a plan's Cloud
+    /// DNS record was never read, so a record someone pointed at a standby
+    /// whose database is a replica went unseen and watch named home. It
+    /// reads every traffic kind through the traffic role now.
+    #[test]
+    fn regression_watch_reads_where_a_cloud_dns_record_points() {
+        let (plans, world) = seeded();
+        let clouds = world.clouds();
+        let p = (plans.iter().find(|p| p.name() == "orders-gcp")).expect("the GCP plan");
+        let d = &p.spec.cloud_dns[0];
+        let said = |w: &World| {
+            (w.records.iter())
+                .find(|r| r.record == d.id)
+                .map(|r| r.said.clone())
+        };
+        let w = crate::sim::paused(read(&clouds, p, "elsewhere", Duration::from_secs(5)));
+        assert_eq!(said(&w), Some(RecordSaid::Points(p.home().into())), "{w:?}");
+        // Pointed by hand at the standby, whose database is a replica.
+        let standby = &p.regions()[1];
+        let value = d.targets[d.sites.gcp(standby)].clone();
+        for set in (world.state().cloud_rrsets.values_mut()).filter(|r| r.name == d.name) {
+            set.rrdatas = vec![value.clone()];
+        }
+        let w = crate::sim::paused(read(&clouds, p, "elsewhere", Duration::from_secs(5)));
+        assert_eq!(said(&w), Some(RecordSaid::Points(standby.clone())), "{w:?}");
+        match place(p.regions(), &w) {
+            Placement::Ambiguous { why } => assert!(why.contains(&d.id), "{why}"),
+            other => panic!("{other:?} from {w:?}"),
         }
     }
 }

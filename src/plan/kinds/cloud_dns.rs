@@ -22,13 +22,19 @@
 //! named by project and managed zone (a zone's name, not its DNS name), its
 //! API is Google's, global and with other limits, and its step is one
 //! change polled to `done` rather than a Route 53 batch and `GetChange`.
-//! `status` shows it through its step's readiness ([`Shown::Steps`]): the
-//! record's value and whether it names a region of the plan.
+//! A traffic kind ([`Shown::Traffic`]): `status` and `watch` read where
+//! it points through its role ([`Points`]): a records-mode record by its
+//! value, through Cloud DNS's API (global: no region's outage takes it);
+//! a health-check record as it resolves, and by its controls, each read
+//! through its region.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::cloud_sql::valid_project;
+use super::traffic::{ControlAt, Endpoint, Points, same_name};
 use super::{Kind, Resource, Shown};
+use crate::cloud::{CloudError, Clouds, DnsRecord, ErrorKind};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::sites::gcp_region;
@@ -180,6 +186,12 @@ pub fn valid_value(rtype: &str, value: &str) -> bool {
 }
 
 impl CloudDnsSpec {
+    /// The zone a resolver looks its name up in when no servers are
+    /// configured: its parent name.
+    pub fn resolver_zone(&self) -> &str {
+        self.name.split_once('.').map_or(".", |(_, rest)| rest)
+    }
+
     /// Health-check mode's keys: controls for every region of `targets`,
     /// each a `gs://` object; a valid health check; an address record (a
     /// health-checked target is an IP address). Other modes take none.
@@ -425,12 +437,7 @@ impl Resource for CloudDnsSpec {
     }
 
     fn shown(&self) -> Shown<'_> {
-        // `status` shows it through `switch-cloud-dns`'s readiness.
-        // A records-mode record has its drill record (`drill-cloud-dns`);
-        // a data-plane record's controls are not rehearsed yet.
-        Shown::Steps {
-            drilled: self.switch == CloudSwitch::Records,
-        }
+        Shown::Traffic(self)
     }
 
     #[cfg(any(test, feature = "testkit"))]
@@ -481,6 +488,102 @@ impl Resource for CloudDnsSpec {
             Some((first, rest)) => format!("{first}{tag}.{rest}"),
             None => format!("{}{tag}", self.name),
         };
+    }
+}
+
+#[async_trait]
+impl Points for CloudDnsSpec {
+    fn resource(&self) -> &str {
+        &self.id
+    }
+
+    fn names(&self) -> (&str, &str, &str) {
+        (&self.name, &self.rtype, &self.zone)
+    }
+
+    fn drilled(&self) -> bool {
+        // A records-mode record has its drill record (`drill-cloud-dns`);
+        // a data-plane record's controls are not rehearsed yet.
+        self.switch == CloudSwitch::Records
+    }
+
+    fn read_call(&self) -> &'static str {
+        match self.switch {
+            CloudSwitch::Records => "clouddns:resourceRecordSets.list",
+            CloudSwitch::HealthCheck => "dns:query",
+        }
+    }
+
+    fn read_by_api(&self) -> bool {
+        // Cloud DNS's API is global: no region's outage takes it away.
+        false
+    }
+
+    /// A health-check record is resolved: what clients get, with no Cloud
+    /// DNS API call (its policy's answer is what its controls steer). A
+    /// records-mode record is read through Cloud DNS's API.
+    async fn read(&self, clouds: &Clouds) -> Result<Option<Vec<DnsRecord>>, CloudError> {
+        let name = self.name.clone();
+        if self.switch == CloudSwitch::HealthCheck {
+            let zone = self.resolver_zone();
+            let values = clouds
+                .resolver
+                .resolve(zone, &self.name, &self.rtype)
+                .await?;
+            return Ok(Some(vec![DnsRecord::simple(
+                name,
+                &self.rtype,
+                None,
+                values,
+            )]));
+        }
+        let read = (clouds.cloud_dns)
+            .read_record_set(&self.project, &self.zone, &self.name, &self.rtype)
+            .await;
+        match read {
+            // A routed record set's plain values are none: it names no
+            // region.
+            Ok(set) => Ok(Some(
+                (set.into_iter())
+                    .map(|r| DnsRecord::simple(name.clone(), &r.rtype, Some(r.ttl), r.rrdatas))
+                    .collect(),
+            )),
+            // Cloud DNS answers a zone that does not exist as not found.
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// It points at the site whose target its one value is (resolved, for
+    /// a health-check record: the region its controls let serve).
+    fn points_to(
+        &self,
+        plan: &Plan,
+        records: &[DnsRecord],
+        _: Endpoint<'_>,
+    ) -> (Vec<String>, Option<String>) {
+        let values: Vec<String> = records.iter().flat_map(|r| r.values.clone()).collect();
+        let points = match values.as_slice() {
+            [one] => (self.targets.iter())
+                .find(|(_, t)| same_name(t, one))
+                .map(|(gcp, _)| self.sites.site_of(gcp).to_string())
+                .filter(|site| plan.regions().contains(site)),
+            _ => None,
+        };
+        (values, points)
+    }
+
+    fn controls(&self) -> Vec<ControlAt<'_>> {
+        if self.switch != CloudSwitch::HealthCheck {
+            return Vec::new();
+        }
+        (self.controls.iter())
+            .map(|(gcp, url)| ControlAt {
+                site: self.sites.site_of(gcp),
+                via: gcp,
+                url,
+            })
+            .collect()
     }
 }
 

@@ -3,10 +3,13 @@
 //! read a control object per region). A record may `follow` another
 //! resource's endpoint instead of naming a target per region.
 
+use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use super::traffic::{ControlAt, Endpoint, Points, same_name};
 use super::{Kind, Resource, Shown};
+use crate::cloud::{CloudError, Clouds, DnsRecord};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -230,6 +233,116 @@ impl Resource for DnsSpec {
         for v in self.targets.values_mut() {
             *v = format!("{}{tag}.{zone}", first(v, "t"));
         }
+    }
+}
+
+#[async_trait]
+impl Points for DnsSpec {
+    fn resource(&self) -> &str {
+        &self.id
+    }
+
+    fn names(&self) -> (&str, &str, &str) {
+        (&self.name, &self.rtype, &self.zone)
+    }
+
+    fn drilled(&self) -> bool {
+        // `drill-dns` and `drill-control` rehearse every switch mode.
+        true
+    }
+
+    fn read_call(&self) -> &'static str {
+        match self.switch.needs_route53_api() {
+            true => "route53:ListResourceRecordSets",
+            false => "dns:query",
+        }
+    }
+
+    fn read_by_api(&self) -> bool {
+        self.switch.needs_route53_api()
+    }
+
+    /// A data-plane record is resolved (no Route 53 API call: it is what
+    /// the switch changes, and it works with us-east-1 down); another is
+    /// read through Route 53's API, its zone first.
+    async fn read(&self, clouds: &Clouds) -> Result<Option<Vec<DnsRecord>>, CloudError> {
+        if !self.switch.needs_route53_api() {
+            let values = (clouds.resolver)
+                .resolve(&self.zone, &self.name, &self.rtype)
+                .await?;
+            let name = self.name.clone();
+            return Ok(Some(vec![DnsRecord::simple(
+                name,
+                &self.rtype,
+                None,
+                values,
+            )]));
+        }
+        let Some(zone) = clouds.dns.find_zone(&self.zone).await? else {
+            return Ok(None);
+        };
+        let sets = clouds.dns.read_records(&zone, &self.name, &self.rtype);
+        Ok(Some(sets.await?))
+    }
+
+    /// A weighted record points where its heaviest set with a weight
+    /// points; another, where its first value does.
+    fn points_to(
+        &self,
+        plan: &Plan,
+        records: &[DnsRecord],
+        endpoint: Endpoint<'_>,
+    ) -> (Vec<String>, Option<String>) {
+        let region_of = |value: &str| -> Option<String> {
+            match &self.follows {
+                Some(db) => endpoint(db, value),
+                None => (plan.regions().iter())
+                    .find(|r| self.targets.get(*r).is_some_and(|t| same_name(t, value)))
+                    .cloned(),
+            }
+        };
+        match self.switch {
+            SwitchMode::Weighted => {
+                let values = (records.iter())
+                    .map(|r| {
+                        format!(
+                            "{}={}:{}",
+                            r.set_identifier.as_deref().unwrap_or("-"),
+                            r.weight.unwrap_or(0),
+                            r.values.join(",")
+                        )
+                    })
+                    .collect();
+                let top = (records.iter())
+                    .filter(|r| r.weight.unwrap_or(0) > 0)
+                    .max_by_key(|r| r.weight);
+                let points = top
+                    .and_then(|r| r.values.first())
+                    .and_then(|v| region_of(v));
+                (values, points)
+            }
+            // A data-plane record's state is what it resolves to (read by
+            // the resolver, not Route 53's API): one answer, like an
+            // upsert's.
+            SwitchMode::Upsert | SwitchMode::HealthCheck => {
+                let values: Vec<String> = records.iter().flat_map(|r| r.values.clone()).collect();
+                let points = values.first().and_then(|v| region_of(v));
+                (values, points)
+            }
+        }
+    }
+
+    fn controls(&self) -> Vec<ControlAt<'_>> {
+        if self.switch != SwitchMode::HealthCheck {
+            return Vec::new();
+        }
+        (self.controls.iter())
+            .map(|(region, url)| ControlAt {
+                site: region,
+                via: region,
+                url,
+            })
+            .collect()
     }
 }
 

@@ -40,6 +40,7 @@ mod global_database;
 mod instance_group;
 mod node_group;
 pub mod scaling;
+pub mod traffic;
 
 use std::time::Duration;
 
@@ -320,8 +321,9 @@ pub enum Shown<'a> {
     /// Its group in each region (capacity, in service); a standby's must
     /// reach the active capacity.
     Capacity(&'a dyn Groups),
-    /// Where its record points (read once: DNS is global).
-    Traffic(&'a DnsSpec),
+    /// Where its record points (read once: DNS is global), and its
+    /// data-plane controls: its traffic role.
+    Traffic(&'a dyn traffic::Points),
     /// Only through its steps' own readiness (health checks, buckets,
     /// Cloud DNS records).
     Steps {
@@ -698,7 +700,7 @@ mod tests {
             let shape = match r.shown() {
                 Shown::Data(c) => ("data", c.resource().to_string()),
                 Shown::Capacity(g) => ("capacity", g.resource().to_string()),
-                Shown::Traffic(d) => ("traffic", d.id.clone()),
+                Shown::Traffic(d) => ("traffic", d.resource().to_string()),
                 Shown::Steps { .. } => ("steps", r.id().to_string()),
             };
             let want = match r.kind() {
@@ -710,8 +712,8 @@ mod tests {
                 | ResourceKind::InstanceGroup
                 | ResourceKind::CloudRun
                 | ResourceKind::EcsService => "capacity",
-                ResourceKind::Dns => "traffic",
-                ResourceKind::Check | ResourceKind::Bucket | ResourceKind::CloudDns => "steps",
+                ResourceKind::Dns | ResourceKind::CloudDns => "traffic",
+                ResourceKind::Check | ResourceKind::Bucket => "steps",
             };
             assert_eq!(shape, (want, r.id().to_string()));
         }

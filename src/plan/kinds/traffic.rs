@@ -1,0 +1,140 @@
+//! The traffic role's reads: where a record points now, whatever its kind
+//! (a Route 53 record, a Cloud DNS record), and the data-plane controls
+//! that steer it, for `status` and `watch` alike.
+//!
+//! # Why a role
+//!
+//! `status` and `watch` read where a plan's traffic goes to say where it
+//! serves. They read `[[dns]]` records alone: a plan whose records are
+//! Cloud DNS's showed them to neither, and `watch` placed it by its
+//! databases only. A traffic kind now answers [`Points`], and both
+//! readers go through it ([`crate::steps::placement`]), never through a
+//! `match` on kinds. Each method is the kind's to answer: none has a
+//! default.
+
+use async_trait::async_trait;
+
+use crate::cloud::{CloudError, Clouds, DnsRecord};
+use crate::plan::Plan;
+
+/// Whether two DNS names are the same (case and the trailing dot aside).
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// One data-plane control of a record, as a reader finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlAt<'a> {
+    /// The plan's region (its site) whose traffic it steers.
+    pub site: &'a str,
+    /// The region its object is read through (the site's own, or its GCP
+    /// region for a Cloud Storage control).
+    pub via: &'a str,
+    /// The object.
+    pub url: &'a str,
+}
+
+/// The region a record's values name, by data resource and value: the
+/// region whose copy's endpoint it is (for a record that follows data).
+pub type Endpoint<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
+
+/// The traffic role's reads of one record of a plan.
+#[async_trait]
+pub trait Points: Sync {
+    /// The plan's id of the record.
+    fn resource(&self) -> &str;
+    /// Its name (`api.example.com.`), its type and its zone, for messages.
+    fn names(&self) -> (&str, &str, &str);
+    /// Whether a shadow drill rehearses its switch (else a drill's verdict
+    /// names it as not rehearsed).
+    fn drilled(&self) -> bool;
+    /// The call its read makes (`route53:ListResourceRecordSets`,
+    /// `dns:query`): a bound's message names it.
+    fn read_call(&self) -> &'static str;
+    /// Whether its read asks a control plane that a region's outage can
+    /// take away (Route 53's API, hosted in us-east-1) rather than
+    /// resolving the name or asking a global API: `watch` asks those last,
+    /// only when the other reads did not settle where the plan serves.
+    fn read_by_api(&self) -> bool;
+    /// Reads its record sets: `Ok(None)` when its zone does not exist, an
+    /// empty list when the record does not.
+    async fn read(&self, clouds: &Clouds) -> Result<Option<Vec<DnsRecord>>, CloudError>;
+    /// Its values as shown, and the plan's region they point to (pure): a
+    /// record that follows a data resource points where the copy whose
+    /// endpoint it names is (`endpoint`); another, where the target it
+    /// names is. `None`: no region of the plan, or a policy that its
+    /// controls steer.
+    fn points_to(
+        &self,
+        plan: &Plan,
+        records: &[DnsRecord],
+        endpoint: Endpoint<'_>,
+    ) -> (Vec<String>, Option<String>);
+    /// Its data-plane controls, one a region (none: its records alone say
+    /// where it points).
+    fn controls(&self) -> Vec<ControlAt<'_>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::kinds::{Shown, each};
+
+    /// The traffic role's contract, over every traffic kind of every
+    /// reference plan (AWS and GCP): a record holding a region's target
+    /// points at that region, whatever case and trailing dot it is read
+    /// with; a value of no region points nowhere; each data-plane control
+    /// steers a region of the plan.
+    #[test]
+    fn every_traffic_kind_points_where_its_value_names_and_its_controls_steer_the_plans_regions() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for plan in crate::plan::reference_with_gcp() {
+            for r in each(&plan.spec) {
+                let Shown::Traffic(p) = r.shown() else {
+                    continue;
+                };
+                kinds.insert(r.kind());
+                let none = |_: &str, _: &str| None;
+                for c in p.controls() {
+                    assert!(plan.regions().iter().any(|r| r == c.site), "{c:?}");
+                }
+                if r.follows().is_some() {
+                    continue;
+                }
+                let (name, rtype, _) = p.names();
+                let at = |value: &str| {
+                    // Of weight: a weighted record points where its
+                    // heaviest set does.
+                    let read = [DnsRecord {
+                        weight: Some(100),
+                        ..DnsRecord::simple(name.into(), rtype, None, vec![value.into()])
+                    }];
+                    p.points_to(&plan, &read, &none).1
+                };
+                let targets = r
+                    .regions()
+                    .expect("a record that follows nothing has targets");
+                let sites = plan.sites();
+                for region in plan.regions() {
+                    let Some((_, value)) =
+                        (targets.iter()).find(|(k, _)| sites.site_of(k) == region.as_str())
+                    else {
+                        continue;
+                    };
+                    let shouted = format!("{}.", value.trim_end_matches('.').to_uppercase());
+                    assert_eq!(
+                        at(&shouted).as_deref(),
+                        Some(region.as_str()),
+                        "{}",
+                        p.resource()
+                    );
+                }
+                assert_eq!(at("elsewhere.example.org."), None, "{}", p.resource());
+            }
+        }
+        let dns = crate::plan::spec::ResourceKind::Dns;
+        let cloud_dns = crate::plan::spec::ResourceKind::CloudDns;
+        assert_eq!(kinds, [dns, cloud_dns].into_iter().collect());
+    }
+}
