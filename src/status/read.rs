@@ -17,6 +17,7 @@ use crate::plan::Plan;
 use crate::plan::duration::format_duration;
 use crate::plan::kinds::traffic::Points;
 use crate::plan::kinds::{self, Copies, CopyState, Groups, RpoSource, Shown};
+use crate::plan::spec::ResourceKind;
 use crate::steps::Finding;
 use crate::steps::placement::{self, bounded};
 
@@ -112,8 +113,10 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
                 (plan.regions().iter())
                     .map(|region| read_db(clouds, opts, copies, r.rpo_source(), region)),
             ),
-            Shown::Capacity(g) => groups
-                .extend((plan.regions().iter()).map(|region| read_group(clouds, limit, g, region))),
+            Shown::Capacity(g) => groups.extend(
+                (plan.regions().iter())
+                    .map(|region| read_group(clouds, limit, (g, r.kind()), region)),
+            ),
             Shown::Traffic(_) | Shown::Steps { .. } => {}
         }
     }
@@ -147,10 +150,16 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
     }
 }
 
-/// One group in one region.
-async fn read_group(clouds: &Clouds, limit: Duration, g: &dyn Groups, region: &str) -> GroupRead {
+/// One group of a resource of `kind` in one region (its read's call, for
+/// the bound, is its capacity role's).
+async fn read_group(
+    clouds: &Clouds,
+    limit: Duration,
+    (g, kind): (&dyn Groups, ResourceKind),
+    region: &str,
+) -> GroupRead {
     let name = g.group(region).unwrap_or_default();
-    let (service, operation) = kinds::call_parts(g.read_call());
+    let (service, operation) = kinds::call_parts(kinds::read_call(kind));
     let what = (service, operation, name, region);
     GroupRead {
         id: g.resource().to_string(),

@@ -306,10 +306,6 @@ impl Groups for CloudRunSpec {
         }
     }
 
-    fn read_call(&self) -> &'static str {
-        "run:services.get"
-    }
-
     async fn describe(
         &self,
         clouds: &Clouds,

@@ -175,10 +175,6 @@ impl Groups for ComputeSpec {
         self.active.into()
     }
 
-    fn read_call(&self) -> &'static str {
-        "autoscaling:DescribeAutoScalingGroups"
-    }
-
     async fn describe(
         &self,
         clouds: &Clouds,

@@ -227,10 +227,6 @@ impl Groups for EcsServiceSpec {
         capacity(self.active)
     }
 
-    fn read_call(&self) -> &'static str {
-        "ecs:DescribeServices"
-    }
-
     async fn describe(
         &self,
         clouds: &Clouds,

@@ -254,10 +254,6 @@ impl Groups for InstanceGroupSpec {
         }
     }
 
-    fn read_call(&self) -> &'static str {
-        "compute:regionInstanceGroupManagers.get"
-    }
-
     /// The group as `status`, the sweep and a drill's look for another
     /// drill's raise read it: its target size between its autoscaler's
     /// bounds (without one, 0 and Compute's ceiling), the instances with

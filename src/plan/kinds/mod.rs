@@ -287,8 +287,6 @@ pub trait Groups: Sync {
     fn group(&self, region: &str) -> Option<&str>;
     /// The capacity a failover raises the target's group to.
     fn active(&self) -> Capacity;
-    /// The call that reads a group (`autoscaling:DescribeAutoScalingGroups`).
-    fn read_call(&self) -> &'static str;
     /// Reads its group in `region` (`Ok(None)`: it does not exist).
     async fn describe(
         &self,
@@ -611,6 +609,13 @@ pub fn split_pair(value: &str, max: usize) -> Option<(&str, &str)> {
             && (n.chars()).all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
     (name_ok(outer) && name_ok(inner)).then_some((outer, inner))
+}
+
+/// The call that reads a group of capacity kind `kind`, as its capacity
+/// role names it (`autoscaling:DescribeAutoScalingGroups`); a kind
+/// without that role is read by no call of its own (`""`).
+pub fn read_call(kind: ResourceKind) -> &'static str {
+    kind.scaling().map_or("", |s| s.about().calls.read)
 }
 
 /// Splits a call label (`rds:DescribeDBInstances`) into service and

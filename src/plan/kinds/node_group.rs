@@ -215,10 +215,6 @@ impl Groups for NodeGroupSpec {
         self.active.into()
     }
 
-    fn read_call(&self) -> &'static str {
-        "eks:DescribeNodegroup"
-    }
-
     async fn describe(
         &self,
         clouds: &Clouds,
