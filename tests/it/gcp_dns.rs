@@ -3,7 +3,8 @@
 //! Google's own crate (`google-cloud-dns-v1`): the adapter's read and
 //! compare-and-swap; a failover of `plans/gcp/orders-gcp.toml` to us-east4
 //! switching `orders.gcp.example.com.` from us-central1's API to us-east4's
-//! in one change; a second run sending none; a record changed between the
+//! in one change, and `status` reading it there through the traffic role;
+//! a second run sending none; a record changed between the
 //! read and the change refused and named, not overwritten; a kill -9 after
 //! the change was sent resumed without a second change.
 //!
@@ -104,6 +105,18 @@ async fn failover(fx: &Fixture, extra: &[&str]) -> crate::fixture::Ran {
     fx.drctl_with(&args, &[], &world::endpoints_file()).await
 }
 
+/// Where `drctl status --plan orders-gcp` says the record points: its row,
+/// read through the traffic role over the world's Cloud DNS.
+async fn status_points(fx: &Fixture) -> Option<String> {
+    let st = fx
+        .drctl(&["status", "--plan", "orders-gcp", "--output", "json"])
+        .await;
+    let v = st.json();
+    let rows = v["plans"][0]["dns"].as_array()?;
+    let row = rows.iter().find(|d| d["id"] == "orders-dns")?;
+    row["points_to"].as_str().map(str::to_string)
+}
+
 /// The adapter through Google's crate: the zone and record read; a swap
 /// deleting the record as read lands and its change is followed to done; a
 /// swap built on a stale read is refused as Cloud DNS words it.
@@ -163,10 +176,13 @@ async fn a_failover_switches_the_record_once_and_a_second_run_sends_nothing() {
     crate::gcp_sql::seed(&fx, 1.0).await;
     let zone = fx.id("orders-zone");
     assert_eq!(value(read(&zone).await), [HOME_VALUE]);
+    assert_eq!(status_points(&fx).await.as_deref(), Some("us-central1"));
     let runs = fx.runs();
     let o = failover(&fx, &[]).await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
+    // `status` reads the record through the traffic role, as watch does.
+    assert_eq!(status_points(&fx).await.as_deref(), Some(TARGET));
     let show = fx.show(&fx.new_run(&runs)).await;
     assert_eq!(show["report"]["outcome"], "succeeded");
     let out = outputs(&show, STEP);
