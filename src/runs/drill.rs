@@ -144,8 +144,10 @@ pub fn cleanup_summary(records: &[Record]) -> CleanupSummary {
 }
 
 /// The resources of each plan a shadow drill does not rehearse (it copies
-/// the RPO sources only, promoted replicas, and raises only the groups
-/// whose kind has a drill step: [`crate::plan::kinds::Groups::drilled`]), journaled
+/// the RPO sources only, promoted replicas, and raises every capacity
+/// kind's standby through the generic `drill-raise`; a record whose
+/// traffic role says a drill does not rehearse it,
+/// [`crate::plan::kinds::traffic::Points::drilled`]), journaled
 /// with the run so that its verdict can say so without the plan file.
 pub fn not_drilled(plans: &[crate::plan::Plan]) -> BTreeMap<String, Vec<String>> {
     use crate::plan::kinds::{self, Shown};

@@ -127,7 +127,8 @@ impl LagRecord {
 
     /// The lag of `resource` right before a move: the RPO gate's reading
     /// of moments ago on this run's path while it is fresh
-    /// ([`fresh_gate_lag`]), else `read` now, recorded as read by `by`
+    /// (its first attempt, read moments ago, with datapoints), else `read`
+    /// now, recorded as read by `by`
     /// (the step's kind).
     pub async fn before_move<F, Fut>(
         cx: &Cx<'_>,

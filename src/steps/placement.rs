@@ -1,7 +1,9 @@
 //! Where a plan serves, as the cloud says it: the reads of what a failover
 //! changes (a database copy's role, a record's values, a data-plane
-//! control), each bounded, and the one rule that maps a record's values to
-//! a region of the plan.
+//! control), each bounded, every record and control through its kind's
+//! traffic role (`plan::kinds::traffic`, whose `points_to` maps a record's
+//! values to a region of the plan), and the rule for a record that follows
+//! a copy's endpoint (`followed_region`).
 //!
 //! `drctl status` and `drctl watch` both name a plan's active region from
 //! the cloud; both read through here (this floor is under both), so that
@@ -9,51 +11,27 @@
 //! Nothing here judges: a read comes back as it came, errors included
 //! (a read that ran past its bound is a connection failure of its region).
 
-use std::future::Future;
 use std::time::Duration;
 
 use futures::future::join_all;
 use serde::Serialize;
 
 use crate::cloud::control::{Control, ControlState};
-use crate::cloud::{CloudError, Clouds, DnsRecord, ErrorKind, ObjectUrl};
+use crate::cloud::{CloudError, Clouds, DnsRecord, ObjectUrl};
 use crate::plan::Plan;
-use crate::plan::duration::format_duration;
 use crate::plan::kinds::traffic::Points;
 use crate::plan::kinds::{self, Shown};
 
-/// Runs one read under `limit`; running past it is a connection failure of
-/// that read (so its region counts as unreachable). `what`: the service,
-/// the operation, the resource and the region, for the error.
-pub async fn bounded<T>(
-    limit: Duration,
-    what: (&'static str, &'static str, &str, &str),
-    read: impl Future<Output = Result<T, CloudError>>,
-) -> Result<T, CloudError> {
-    let (service, operation, resource, region) = what;
-    match tokio::time::timeout(limit, read).await {
-        Ok(result) => result,
-        Err(_) => Err(CloudError::new(
-            service,
-            operation,
-            resource,
-            region,
-            ErrorKind::Connection,
-            format!("no answer within {}", format_duration(limit)),
-        )),
-    }
-}
+pub use crate::plan::kinds::bounded;
 
 /// Where record `d` points now, read through its traffic role
-/// ([`Points::read`]) under `limit`.
+/// ([`Points::read`]), each call under `limit`.
 pub async fn read_records(
     clouds: &Clouds,
     limit: Duration,
     d: &dyn Points,
 ) -> Result<Option<Vec<DnsRecord>>, CloudError> {
-    let (service, operation) = crate::plan::kinds::call_parts(d.read_call());
-    let (name, _, _) = d.names();
-    bounded(limit, (service, operation, name, "global"), d.read(clouds)).await
+    d.read(clouds, limit).await
 }
 
 /// A data-plane control as read.
@@ -112,17 +90,18 @@ pub enum ControlSaid {
 /// region), as read through that region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ControlReading {
-    /// The `[[dns]]` resource.
+    /// The record's resource (`[[dns]]`, `[[cloud_dns]]`).
     pub record: String,
-    /// The region it controls (and lives in).
+    /// The plan's region it controls (a `[[cloud_dns]]` control lives in
+    /// that site's GCP region).
     pub region: String,
     /// What it said.
     pub said: ControlSaid,
 }
 
-/// The plan's data-plane controls, each through its own region, in the
-/// order of the plan's regions: every traffic kind's
-/// ([`Points::controls`]).
+/// The plan's data-plane controls, every traffic kind's
+/// ([`Points::controls`]), each read through its own region: record by
+/// record, each record's in the order of the plan's regions.
 pub async fn controls(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<ControlReading> {
     let records: Vec<&dyn Points> = (kinds::each(&plan.spec).into_iter())
         .filter_map(|r| match r.shown() {

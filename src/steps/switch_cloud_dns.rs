@@ -293,7 +293,9 @@ impl SwitchCloudDns {
 #[async_trait]
 impl super::Ready for SwitchCloudDns {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` shows the record through this step: what it holds now.
+        // What it holds now, for preflight and `status` (whose row of the
+        // record, read through the traffic role, says where it points):
+        // and whether a records-mode switch can replace it.
         let what = self.what();
         match self.read(cx).await {
             Ok(None) => vec![Finding::missing(&what, gcp_dns::REGION)],

@@ -18,11 +18,13 @@
 //! pure, tested on plain data.
 //!
 //! An unanswered read (the failed region's API, most likely) is unknown,
-//! never evidence either way. Route 53's API is asked (one
-//! `ListResourceRecordSets` per record, after the zone's lookup) only when
-//! the regional reads do not already name the journals' region: the API
-//! allows five requests a second per account, and a failover's switch
-//! needs them more than a healthy round does.
+//! never evidence either way. Every traffic kind's records and controls
+//! are read through its role (`plan::kinds::traffic`): data-plane records
+//! resolved and Cloud DNS records (Google's global API) every round;
+//! Route 53's API is asked (one `ListResourceRecordSets` per record, after
+//! the zone's lookup) only when the other reads do not already name the
+//! journals' region: the API allows five requests a second per account,
+//! and a failover's switch needs them more than a healthy round does.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -95,7 +97,7 @@ pub enum RecordSaid {
 /// One record of the plan, as read.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordReading {
-    /// The `[[dns]]` resource.
+    /// The record's resource (`[[dns]]`, `[[cloud_dns]]`).
     pub record: String,
     /// What it said.
     pub said: RecordSaid,
@@ -108,8 +110,9 @@ pub struct World {
     pub databases: Vec<DbReading>,
     /// Each data-plane control.
     pub controls: Vec<ControlReading>,
-    /// Each record read (data-plane records always; Route 53 records only
-    /// when the regional reads did not settle it, see `route53`).
+    /// Each record read (data-plane records and Cloud DNS records always;
+    /// records read through Route 53's API only when the other reads did
+    /// not settle it, see `route53`).
     pub records: Vec<RecordReading>,
     /// Whether the plan's Route 53 records were read.
     pub route53: bool,

@@ -28,12 +28,14 @@
 //! a health-check record as it resolves, and by its controls, each read
 //! through its region.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::cloud_sql::valid_project;
 use super::traffic::{ControlAt, Endpoint, Points, same_name};
-use super::{Kind, Resource, Shown};
+use super::{Kind, Resource, Shown, bounded};
 use crate::cloud::{CloudError, Clouds, DnsRecord, ErrorKind};
 use crate::path;
 use crate::plan::Plan;
@@ -507,13 +509,6 @@ impl Points for CloudDnsSpec {
         self.switch == CloudSwitch::Records
     }
 
-    fn read_call(&self) -> &'static str {
-        match self.switch {
-            CloudSwitch::Records => "clouddns:resourceRecordSets.list",
-            CloudSwitch::HealthCheck => "dns:query",
-        }
-    }
-
     fn read_by_api(&self) -> bool {
         // Cloud DNS's API is global: no region's outage takes it away.
         false
@@ -522,30 +517,31 @@ impl Points for CloudDnsSpec {
     /// A health-check record is resolved: what clients get, with no Cloud
     /// DNS API call (its policy's answer is what its controls steer). A
     /// records-mode record is read through Cloud DNS's API.
-    async fn read(&self, clouds: &Clouds) -> Result<Option<Vec<DnsRecord>>, CloudError> {
-        let name = self.name.clone();
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        limit: Duration,
+    ) -> Result<Option<Vec<DnsRecord>>, CloudError> {
+        let name = self.name.as_str();
         if self.switch == CloudSwitch::HealthCheck {
-            let zone = self.resolver_zone();
-            let values = clouds
-                .resolver
-                .resolve(zone, &self.name, &self.rtype)
-                .await?;
+            let ask = ("dns", "query", name, "global");
+            let resolve = (clouds.resolver).resolve(self.resolver_zone(), name, &self.rtype);
+            let values = bounded(limit, ask, resolve).await?;
             return Ok(Some(vec![DnsRecord::simple(
-                name,
+                name.into(),
                 &self.rtype,
                 None,
                 values,
             )]));
         }
-        let read = (clouds.cloud_dns)
-            .read_record_set(&self.project, &self.zone, &self.name, &self.rtype)
-            .await;
-        match read {
+        let ask = ("clouddns", "resourceRecordSets.list", name, "global");
+        let read = (clouds.cloud_dns).read_record_set(&self.project, &self.zone, name, &self.rtype);
+        match bounded(limit, ask, read).await {
             // A routed record set's plain values are none: it names no
             // region.
             Ok(set) => Ok(Some(
                 (set.into_iter())
-                    .map(|r| DnsRecord::simple(name.clone(), &r.rtype, Some(r.ttl), r.rrdatas))
+                    .map(|r| DnsRecord::simple(name.into(), &r.rtype, Some(r.ttl), r.rrdatas))
                     .collect(),
             )),
             // Cloud DNS answers a zone that does not exist as not found.

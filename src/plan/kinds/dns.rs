@@ -3,12 +3,14 @@
 //! read a control object per region). A record may `follow` another
 //! resource's endpoint instead of naming a target per region.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use super::traffic::{ControlAt, Endpoint, Points, same_name};
-use super::{Kind, Resource, Shown};
+use super::{Kind, Resource, Shown, bounded};
 use crate::cloud::{CloudError, Clouds, DnsRecord};
 use crate::path;
 use crate::plan::Plan;
@@ -251,13 +253,6 @@ impl Points for DnsSpec {
         true
     }
 
-    fn read_call(&self) -> &'static str {
-        match self.switch.needs_route53_api() {
-            true => "route53:ListResourceRecordSets",
-            false => "dns:query",
-        }
-    }
-
     fn read_by_api(&self) -> bool {
         self.switch.needs_route53_api()
     }
@@ -265,24 +260,35 @@ impl Points for DnsSpec {
     /// A data-plane record is resolved (no Route 53 API call: it is what
     /// the switch changes, and it works with us-east-1 down); another is
     /// read through Route 53's API, its zone first.
-    async fn read(&self, clouds: &Clouds) -> Result<Option<Vec<DnsRecord>>, CloudError> {
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        limit: Duration,
+    ) -> Result<Option<Vec<DnsRecord>>, CloudError> {
+        let name = self.name.as_str();
         if !self.switch.needs_route53_api() {
-            let values = (clouds.resolver)
-                .resolve(&self.zone, &self.name, &self.rtype)
-                .await?;
-            let name = self.name.clone();
+            let ask = ("dns", "query", name, "global");
+            let resolve = clouds.resolver.resolve(&self.zone, name, &self.rtype);
+            let values = bounded(limit, ask, resolve).await?;
             return Ok(Some(vec![DnsRecord::simple(
-                name,
+                name.into(),
                 &self.rtype,
                 None,
                 values,
             )]));
         }
-        let Some(zone) = clouds.dns.find_zone(&self.zone).await? else {
+        let find = (
+            "route53",
+            "ListHostedZonesByName",
+            self.zone.as_str(),
+            "global",
+        );
+        let Some(zone) = bounded(limit, find, clouds.dns.find_zone(&self.zone)).await? else {
             return Ok(None);
         };
-        let sets = clouds.dns.read_records(&zone, &self.name, &self.rtype);
-        Ok(Some(sets.await?))
+        let list = ("route53", "ListResourceRecordSets", name, "global");
+        let sets = clouds.dns.read_records(&zone, name, &self.rtype);
+        Ok(Some(bounded(limit, list, sets).await?))
     }
 
     /// A weighted record points where its heaviest set with a weight

@@ -42,6 +42,7 @@ mod node_group;
 pub mod scaling;
 pub mod traffic;
 
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,7 +50,8 @@ use async_trait::async_trait;
 use super::Plan;
 use super::spec::{PerRegion, PlanSpec, Stage};
 use super::validate::Scope;
-use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, DbRole, LagReading};
+use crate::cloud::{Capacity, CloudError, Clouds, ComputeGroup, DbRole, ErrorKind, LagReading};
+use crate::plan::duration::format_duration;
 
 pub use bucket::BucketSpec;
 pub use check::CheckSpec;
@@ -322,8 +324,7 @@ pub enum Shown<'a> {
     /// Where its record points (read once: DNS is global), and its
     /// data-plane controls: its traffic role.
     Traffic(&'a dyn traffic::Points),
-    /// Only through its steps' own readiness (health checks, buckets,
-    /// Cloud DNS records).
+    /// Only through its steps' own readiness (health checks, buckets).
     Steps {
         /// Whether a shadow drill rehearses it (else the drill's verdict
         /// names it as not rehearsed).
@@ -609,6 +610,28 @@ pub fn split_pair(value: &str, max: usize) -> Option<(&str, &str)> {
             && (n.chars()).all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
     (name_ok(outer) && name_ok(inner)).then_some((outer, inner))
+}
+
+/// Runs one read under `limit`; running past it is a connection failure of
+/// that read (so its region counts as unreachable). `what`: the service,
+/// the operation, the resource and the region, for the error.
+pub async fn bounded<T>(
+    limit: Duration,
+    what: (&'static str, &'static str, &str, &str),
+    read: impl Future<Output = Result<T, CloudError>>,
+) -> Result<T, CloudError> {
+    let (service, operation, resource, region) = what;
+    match tokio::time::timeout(limit, read).await {
+        Ok(result) => result,
+        Err(_) => Err(CloudError::new(
+            service,
+            operation,
+            resource,
+            region,
+            ErrorKind::Connection,
+            format!("no answer within {}", format_duration(limit)),
+        )),
+    }
 }
 
 /// The call that reads a group of capacity kind `kind`, as its capacity

@@ -12,6 +12,8 @@
 //! `match` on kinds. Each method is the kind's to answer: none has a
 //! default.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::cloud::{CloudError, Clouds, DnsRecord};
@@ -49,17 +51,20 @@ pub trait Points: Sync {
     /// Whether a shadow drill rehearses its switch (else a drill's verdict
     /// names it as not rehearsed).
     fn drilled(&self) -> bool;
-    /// The call its read makes (`route53:ListResourceRecordSets`,
-    /// `dns:query`): a bound's message names it.
-    fn read_call(&self) -> &'static str;
     /// Whether its read asks a control plane that a region's outage can
     /// take away (Route 53's API, hosted in us-east-1) rather than
     /// resolving the name or asking a global API: `watch` asks those last,
     /// only when the other reads did not settle where the plan serves.
     fn read_by_api(&self) -> bool;
-    /// Reads its record sets: `Ok(None)` when its zone does not exist, an
-    /// empty list when the record does not.
-    async fn read(&self, clouds: &Clouds) -> Result<Option<Vec<DnsRecord>>, CloudError>;
+    /// Reads its record sets, each call under `limit`
+    /// ([`super::bounded`]: running past it is its region's connection
+    /// failure): `Ok(None)` when its zone does not exist, an empty list
+    /// when the record does not.
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        limit: Duration,
+    ) -> Result<Option<Vec<DnsRecord>>, CloudError>;
     /// Its values as shown, and the plan's region they point to (pure): a
     /// record that follows a data resource points where the copy whose
     /// endpoint it names is (`endpoint`); another, where the target it
