@@ -34,7 +34,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::cloud_sql::valid_project;
-use super::traffic::{ControlAt, Endpoint, Points, same_name};
+use super::traffic::{ControlAt, Endpoint, Points, resolved, same_name};
 use super::{Kind, Resource, Shown, bounded};
 use crate::cloud::{CloudError, Clouds, DnsRecord, ErrorKind};
 use crate::path;
@@ -524,15 +524,7 @@ impl Points for CloudDnsSpec {
     ) -> Result<Option<Vec<DnsRecord>>, CloudError> {
         let name = self.name.as_str();
         if self.switch == CloudSwitch::HealthCheck {
-            let ask = ("dns", "query", name, "global");
-            let resolve = (clouds.resolver).resolve(self.resolver_zone(), name, &self.rtype);
-            let values = bounded(limit, ask, resolve).await?;
-            return Ok(Some(vec![DnsRecord::simple(
-                name.into(),
-                &self.rtype,
-                None,
-                values,
-            )]));
+            return resolved(clouds, limit, (self.resolver_zone(), name, &self.rtype)).await;
         }
         let ask = ("clouddns", "resourceRecordSets.list", name, "global");
         let read = (clouds.cloud_dns).read_record_set(&self.project, &self.zone, name, &self.rtype);

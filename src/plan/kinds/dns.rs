@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::traffic::{ControlAt, Endpoint, Points, same_name};
+use super::traffic::{ControlAt, Endpoint, Points, resolved, same_name};
 use super::{Kind, Resource, Shown, bounded};
 use crate::cloud::{CloudError, Clouds, DnsRecord};
 use crate::path;
@@ -267,15 +267,7 @@ impl Points for DnsSpec {
     ) -> Result<Option<Vec<DnsRecord>>, CloudError> {
         let name = self.name.as_str();
         if !self.switch.needs_route53_api() {
-            let ask = ("dns", "query", name, "global");
-            let resolve = clouds.resolver.resolve(&self.zone, name, &self.rtype);
-            let values = bounded(limit, ask, resolve).await?;
-            return Ok(Some(vec![DnsRecord::simple(
-                name.into(),
-                &self.rtype,
-                None,
-                values,
-            )]));
+            return resolved(clouds, limit, (&self.zone, name, &self.rtype)).await;
         }
         let find = (
             "route53",

@@ -25,6 +25,25 @@ pub fn same_name(a: &str, b: &str) -> bool {
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
+/// A data-plane record as it resolves now, under `limit`: what clients
+/// get, asked of DNS with no provider API call (the API may be what is
+/// down), as one record set of `name` and `rtype`. `zone`: where the
+/// resolver looks the name up when no servers are configured.
+pub async fn resolved(
+    clouds: &Clouds,
+    limit: Duration,
+    (zone, name, rtype): (&str, &str, &str),
+) -> Result<Option<Vec<DnsRecord>>, CloudError> {
+    let ask = ("dns", "query", name, "global");
+    let values = super::bounded(limit, ask, clouds.resolver.resolve(zone, name, rtype)).await?;
+    Ok(Some(vec![DnsRecord::simple(
+        name.into(),
+        rtype,
+        None,
+        values,
+    )]))
+}
+
 /// One data-plane control of a record, as a reader finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlAt<'a> {
