@@ -133,6 +133,35 @@ impl ClientBasis {
     }
 }
 
+/// Builds an adapter's Google clients, each set up as every adapter's
+/// ([`ClientBasis::configure`]: the credentials, the retries, the
+/// timeouts, the emulator's endpoint): `gcp_clients!(endpoint, retry, fail
+/// => Inner { field: Client, .. })`, or `=> Client` for one, where
+/// `fail(kind, message)` makes the adapter's own error. A macro, not a
+/// function: each client's builder is a type of its own crate.
+macro_rules! gcp_clients {
+    (@one $basis:ident, $fail:ident, $client:ty) => {
+        ($basis.configure(<$client>::builder()))
+            .map_err(|(kind, m)| $fail(kind, m))?
+            .build()
+            .await
+            .map_err(|e| $fail($crate::cloud::ErrorKind::Client, e.to_string()))?
+    };
+    ($endpoint:expr, $retry:expr, $fail:expr => $out:ident { $($field:ident: $client:ty),+ $(,)? }) => {{
+        let fail = $fail;
+        let basis = $crate::cloud::gcp::ClientBasis::new($endpoint, $retry)
+            .map_err(|(kind, m)| fail(kind, m))?;
+        $out { $($field: gcp_clients!(@one basis, fail, $client)),+ }
+    }};
+    ($endpoint:expr, $retry:expr, $fail:expr => $client:ty) => {{
+        let fail = $fail;
+        let basis = $crate::cloud::gcp::ClientBasis::new($endpoint, $retry)
+            .map_err(|(kind, m)| fail(kind, m))?;
+        gcp_clients!(@one basis, fail, $client)
+    }};
+}
+pub(crate) use gcp_clients;
+
 /// [`crate::cloud::ObjectStore`] over Google Cloud Storage.
 pub struct GcsStore {
     endpoint: Option<String>,

@@ -27,7 +27,7 @@ use google_cloud_dns_v1::client::{Changes, ManagedZones, ResourceRecordSets};
 use google_cloud_dns_v1::model;
 use tokio::sync::OnceCell;
 
-use super::gcp::ClientBasis;
+use super::gcp::gcp_clients;
 use super::retry::RetryPolicy;
 use super::{
     BackupItem, CloudDns, CloudDnsChange, CloudDnsZone, CloudError, CloudRecordSet, CloudSettings,
@@ -207,24 +207,13 @@ impl GcpDns {
         self.inner
             .get_or_try_init(|| async {
                 let fail = |kind, m: String| err(op, res, kind, m);
-                let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
-                    .map_err(|(kind, m)| fail(kind, m))?;
-                let build = |e: google_cloud_gax::client_builder::Error| {
-                    fail(ErrorKind::Client, e.to_string())
-                };
-                let configured = |e: (ErrorKind, String)| fail(e.0, e.1);
-                let z = basis
-                    .configure(ManagedZones::builder())
-                    .map_err(configured)?;
-                let r = basis
-                    .configure(ResourceRecordSets::builder())
-                    .map_err(configured)?;
-                let c = basis.configure(Changes::builder()).map_err(configured)?;
-                Ok(Inner {
-                    zones: z.build().await.map_err(build)?,
-                    rrsets: r.build().await.map_err(build)?,
-                    changes: c.build().await.map_err(build)?,
-                })
+                Ok(
+                    gcp_clients!(self.endpoint.as_deref(), &self.retry, fail => Inner {
+                        zones: ManagedZones,
+                        rrsets: ResourceRecordSets,
+                        changes: Changes,
+                    }),
+                )
             })
             .await
     }

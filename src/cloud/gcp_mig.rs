@@ -30,7 +30,7 @@ use google_cloud_compute_v1::client::{
 use google_cloud_compute_v1::model;
 use tokio::sync::OnceCell;
 
-use super::gcp::ClientBasis;
+use super::gcp::gcp_clients;
 use super::retry::RetryPolicy;
 use super::{
     CloudError, CloudSettings, ErrorKind, InstanceGroups, MigAutoscaler, MigGroup, MigInstance,
@@ -202,22 +202,13 @@ impl GcpMig {
         self.inner
             .get_or_try_init(|| async {
                 let fail = |kind, m: String| err(op, res, region, kind, m);
-                let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
-                    .map_err(|(kind, m)| fail(kind, m))?;
-                macro_rules! build {
-                    ($client:ty) => {
-                        (basis.configure(<$client>::builder()))
-                            .map_err(|(kind, m)| fail(kind, m))?
-                            .build()
-                            .await
-                            .map_err(|e| fail(ErrorKind::Client, e.to_string()))?
-                    };
-                }
-                Ok(Inner {
-                    groups: build!(RegionInstanceGroupManagers),
-                    autoscalers: build!(RegionAutoscalers),
-                    operations: build!(RegionOperations),
-                })
+                Ok(
+                    gcp_clients!(self.endpoint.as_deref(), &self.retry, fail => Inner {
+                        groups: RegionInstanceGroupManagers,
+                        autoscalers: RegionAutoscalers,
+                        operations: RegionOperations,
+                    }),
+                )
             })
             .await
     }

@@ -33,7 +33,7 @@ use google_cloud_run_v2::client::Services;
 use google_cloud_run_v2::model;
 use tokio::sync::OnceCell;
 
-use super::gcp::ClientBasis;
+use super::gcp::gcp_clients;
 use super::retry::RetryPolicy;
 use super::{CloudError, CloudRun, CloudSettings, ErrorKind, RunService};
 
@@ -141,13 +141,7 @@ impl GcpRun {
         self.inner
             .get_or_try_init(|| async {
                 let fail = |kind, m: String| err(op, res, region, kind, m);
-                let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
-                    .map_err(|(kind, m)| fail(kind, m))?;
-                let b =
-                    (basis.configure(Services::builder())).map_err(|(kind, m)| fail(kind, m))?;
-                b.build()
-                    .await
-                    .map_err(|e| fail(ErrorKind::Client, e.to_string()))
+                Ok(gcp_clients!(self.endpoint.as_deref(), &self.retry, fail => Services))
             })
             .await
     }

@@ -32,7 +32,7 @@ use google_cloud_sql_v1::client::{SqlInstancesService, SqlOperationsService};
 use google_cloud_sql_v1::model;
 use tokio::sync::OnceCell;
 
-use super::gcp::ClientBasis;
+use super::gcp::gcp_clients;
 use super::retry::RetryPolicy;
 use super::{
     CloudError, CloudSettings, CloudSql, DbRole, ErrorKind, LagReading, RecoveryWindow,
@@ -282,22 +282,13 @@ impl GcpSql {
         self.inner
             .get_or_try_init(|| async {
                 let fail = |kind, m: String| err(SERVICE, op, res, region, kind, m);
-                let basis = ClientBasis::new(self.endpoint.as_deref(), &self.retry)
-                    .map_err(|(kind, m)| fail(kind, m))?;
-                macro_rules! build {
-                    ($client:ty) => {
-                        (basis.configure(<$client>::builder()))
-                            .map_err(|(kind, m)| fail(kind, m))?
-                            .build()
-                            .await
-                            .map_err(|e| fail(ErrorKind::Client, e.to_string()))?
-                    };
-                }
-                Ok(Inner {
-                    instances: build!(SqlInstancesService),
-                    operations: build!(SqlOperationsService),
-                    metrics: build!(MetricService),
-                })
+                Ok(
+                    gcp_clients!(self.endpoint.as_deref(), &self.retry, fail => Inner {
+                        instances: SqlInstancesService,
+                        operations: SqlOperationsService,
+                        metrics: MetricService,
+                    }),
+                )
             })
             .await
     }
