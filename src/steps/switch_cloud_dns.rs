@@ -290,21 +290,15 @@ impl SwitchCloudDns {
     }
 }
 
-#[async_trait]
-impl super::Ready for SwitchCloudDns {
-    async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        // What it holds now, for preflight and `status` (whose row of the
-        // record, read through the traffic role, says where it points):
-        // and whether a records-mode switch can replace it.
+impl SwitchCloudDns {
+    /// What its record holds now, for preflight: missing, unreadable, a
+    /// routing policy a records-mode switch does not replace, or its value
+    /// and the region it names.
+    async fn record_findings(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let what = self.what();
         match self.read(cx).await {
             Ok(None) => vec![Finding::missing(&what, gcp_dns::REGION)],
-            Ok(Some(r)) if r.routed => vec![Finding::blocks(
-                &what,
-                gcp_dns::REGION,
-                "routing policy",
-                "a records-mode switch does not replace a record with a routing policy",
-            )],
+            Ok(Some(r)) if r.routed => vec![routed(&what)],
             Ok(Some(r)) => vec![Finding::ok(&what, gcp_dns::REGION, self.shows(Some(&r)))],
             Err(StepFailure::Cloud(e)) => vec![Finding::unreadable(&what, gcp_dns::REGION, &e)],
             Err(e) => vec![Finding::blocks(
@@ -313,6 +307,31 @@ impl super::Ready for SwitchCloudDns {
                 "could not be read",
                 e.to_string(),
             )],
+        }
+    }
+}
+
+/// A record with a routing policy, which a records-mode switch does not
+/// replace.
+fn routed(what: &str) -> Finding {
+    Finding::blocks(
+        what,
+        gcp_dns::REGION,
+        "routing policy",
+        "a records-mode switch does not replace a record with a routing policy",
+    )
+}
+
+#[async_trait]
+impl super::Ready for SwitchCloudDns {
+    /// What `status`'s row of the record (read through the traffic role:
+    /// its value, the region it names, or why it could not be read) cannot
+    /// say: a routing policy this switch does not replace. The rest would
+    /// say it twice.
+    async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        match self.read(cx).await {
+            Ok(Some(r)) if r.routed => vec![routed(&self.what())],
+            Ok(_) | Err(_) => Vec::new(),
         }
     }
 }
@@ -352,7 +371,7 @@ impl Action for SwitchCloudDns {
             }
             Err(e) => return vec![Finding::unreadable(&what, gcp_dns::REGION, &e)],
         }
-        super::Ready::readiness(self, cx).await
+        self.record_findings(cx).await
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
@@ -544,6 +563,39 @@ mod tests {
         };
         let v = step.run(&cx).await?;
         Ok(SwitchCloudDnsOutput::read(&v).expect("its outputs"))
+    }
+
+    /// `status`'s readiness says only what its row of the record (read
+    /// through the traffic role) cannot: a routing policy a records-mode
+    /// switch does not replace. A plain record, or a missing one, is the
+    /// row's to show, not said twice.
+    #[tokio::test]
+    async fn status_hears_of_the_record_from_the_step_only_for_a_routing_policy() {
+        let plan = plan();
+        let plan = &plan;
+        let said = |f: FakeCloud| async move {
+            let clouds = f.clouds();
+            let all = crate::steps::readiness(&clouds, plan, "us-east4", Duration::from_secs(5));
+            (all.await.into_iter())
+                .filter(|x| x.resource.starts_with("cloud dns"))
+                .map(|x| x.state)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(said(world()).await, Vec::<String>::new());
+        let missing = FakeCloud::new();
+        missing.add_cloud_zone(P, Z, "gcp.example.com.");
+        assert_eq!(said(missing).await, Vec::<String>::new());
+        let routed = FakeCloud::new();
+        routed.add_cloud_zone(P, Z, "gcp.example.com.");
+        routed.put_cloud_record(
+            P,
+            Z,
+            CloudRecordSet {
+                routed: true,
+                ..rs(HOME, 60)
+            },
+        );
+        assert_eq!(said(routed).await, ["routing policy"]);
     }
 
     /// Switched: one change (deleting the record as read), polled to done,
