@@ -65,7 +65,7 @@ pub(super) fn assess(plan: &Plan, window: Duration, reading: PlanReading) -> Pla
         .map(|r| db_row(plan, window, r, &mut faults))
         .collect();
     let mut dns_rows = Vec::new();
-    for (d, read) in super::read::traffic(plan).zip(dns) {
+    for (d, read) in placement::records(plan).zip(dns) {
         match dns_row(plan, d, read, &dbs) {
             Ok(s) => dns_rows.push(s),
             Err(e) => faults.problems.push(e),

@@ -15,7 +15,6 @@ use super::StatusOptions;
 use crate::cloud::{CloudError, Clouds, ComputeGroup, DbRole, DnsRecord, LagReading, ObjectUrl};
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
-use crate::plan::kinds::traffic::Points;
 use crate::plan::kinds::{self, Copies, CopyState, Groups, RpoSource, Shown};
 use crate::plan::spec::ResourceKind;
 use crate::steps::Finding;
@@ -30,7 +29,8 @@ pub(super) struct PlanReading {
     /// Each group ([`Shown::Capacity`]) in each region, resource-major,
     /// in plan order.
     pub groups: Vec<GroupRead>,
-    /// Each record ([`Shown::Traffic`]), in plan order ([`traffic`]).
+    /// Each record ([`Shown::Traffic`]), in plan order
+    /// ([`placement::records`]).
     pub dns: Vec<DnsRead>,
     /// Each evidence destination, in plan order.
     pub evidence: Vec<BucketRead>,
@@ -90,17 +90,6 @@ pub(super) struct BucketRead {
     pub exists: Result<Result<bool, CloudError>, String>,
 }
 
-/// The plan's records, in plan order: what [`PlanReading::dns`] holds a
-/// read of, each in turn.
-pub(super) fn traffic(plan: &Plan) -> impl Iterator<Item = &dyn Points> {
-    kinds::each(&plan.spec)
-        .into_iter()
-        .filter_map(|r| match r.shown() {
-            Shown::Traffic(d) => Some(d),
-            Shown::Data(_) | Shown::Capacity(_) | Shown::Steps { .. } => None,
-        })
-}
-
 /// Reads everything `status` shows of `plan`, concurrently: each
 /// resource as its kind says it is shown ([`Shown`]).
 pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions) -> PlanReading {
@@ -120,7 +109,7 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
             Shown::Traffic(_) | Shown::Steps { .. } => {}
         }
     }
-    let dns = traffic(plan).map(|d| read_dns(clouds, limit, d));
+    let dns = placement::records(plan).map(|d| d.read(clouds, limit));
     // Asked through a standby region: the home one may be down.
     let via = plan.regions().get(1).unwrap_or(&plan.regions()[0]).as_str();
     let evidence = (plan.spec.evidence.iter())
@@ -230,11 +219,6 @@ async fn read_db(
         lag,
         notes,
     }
-}
-
-/// One DNS record's sets (through [`placement`], as `watch` reads them).
-async fn read_dns(clouds: &Clouds, limit: Duration, d: &dyn Points) -> DnsRead {
-    placement::read_records(clouds, limit, d).await
 }
 
 /// Whether one evidence destination's bucket exists, asked through `via`.

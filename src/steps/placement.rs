@@ -17,21 +17,21 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::cloud::control::{Control, ControlState};
-use crate::cloud::{CloudError, Clouds, DnsRecord, ObjectUrl};
+use crate::cloud::{CloudError, Clouds, ObjectUrl};
 use crate::plan::Plan;
 use crate::plan::kinds::traffic::Points;
 use crate::plan::kinds::{self, Shown};
 
 pub use crate::plan::kinds::bounded;
 
-/// Where record `d` points now, read through its traffic role
-/// ([`Points::read`]), each call under `limit`.
-pub async fn read_records(
-    clouds: &Clouds,
-    limit: Duration,
-    d: &dyn Points,
-) -> Result<Option<Vec<DnsRecord>>, CloudError> {
-    d.read(clouds, limit).await
+/// The plan's records, every traffic kind's ([`Points`]), in plan order:
+/// what `status` and `watch` read where they point, and whose controls
+/// they read.
+pub fn records(plan: &Plan) -> impl Iterator<Item = &dyn Points> {
+    (kinds::each(&plan.spec).into_iter()).filter_map(|r| match r.shown() {
+        Shown::Traffic(p) => Some(p),
+        Shown::Data(_) | Shown::Capacity(_) | Shown::Steps { .. } => None,
+    })
 }
 
 /// A data-plane control as read.
@@ -103,13 +103,7 @@ pub struct ControlReading {
 /// ([`Points::controls`]), each read through its own region: record by
 /// record, each record's in the order of the plan's regions.
 pub async fn controls(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<ControlReading> {
-    let records: Vec<&dyn Points> = (kinds::each(&plan.spec).into_iter())
-        .filter_map(|r| match r.shown() {
-            Shown::Traffic(p) => Some(p),
-            Shown::Data(_) | Shown::Capacity(_) | Shown::Steps { .. } => None,
-        })
-        .collect();
-    let reads = records.iter().flat_map(|d| {
+    let reads = records(plan).flat_map(|d| {
         let controls = d.controls();
         (plan.regions().iter()).filter_map(move |r| {
             (controls.iter().find(|c| c.site == r.as_str())).map(|c| {
@@ -204,6 +198,7 @@ pub fn followed_region<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::DnsRecord;
 
     fn payments() -> Plan {
         crate::plan::reference()

@@ -620,10 +620,7 @@ async fn records(
         });
         placement::followed_region(copies, db, value)
     };
-    let read = join_all(
-        (records.iter()).map(|d| async move { placement::read_records(clouds, timeout, *d).await }),
-    )
-    .await;
+    let read = join_all((records.iter()).map(|d| d.read(clouds, timeout))).await;
     (records.iter().zip(read))
         .map(|(d, read)| RecordReading {
             record: d.resource().to_string(),
@@ -647,12 +644,8 @@ async fn records(
 /// `journals` (the journals' active region), its records read through
 /// Route 53's API ([`Points::read_by_api`]).
 pub async fn read(clouds: &Clouds, plan: &Plan, journals: &str, timeout: Duration) -> World {
-    let (api, plane): (Vec<&dyn Points>, Vec<&dyn Points>) = (each(&plan.spec).into_iter())
-        .filter_map(|r| match r.shown() {
-            Shown::Traffic(p) => Some(p),
-            Shown::Data(_) | Shown::Capacity(_) | Shown::Steps { .. } => None,
-        })
-        .partition(|p| p.read_by_api());
+    let (api, plane): (Vec<&dyn Points>, Vec<&dyn Points>) =
+        placement::records(plan).partition(|p| p.read_by_api());
     let (databases, controls) = tokio::join!(
         databases(clouds, plan, timeout),
         placement::controls(clouds, plan, timeout)

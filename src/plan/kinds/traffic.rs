@@ -162,3 +162,126 @@ mod tests {
         assert_eq!(kinds, [dns, cloud_dns].into_iter().collect());
     }
 }
+
+#[cfg(test)]
+mod bound_tests {
+    //! The promise that each call of a record's read is bounded, tried by
+    //! a Route 53 that answers late or never.
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cloud::{
+        ChangeInfo, Dns, DnsChange, ErrorKind, HealthCheck, HostedZone, fake::FakeCloud,
+    };
+
+    /// Route 53 slowed: the zone's lookup answers after `zone` (`None`:
+    /// never, a us-east-1 that hangs rather than refuses), the record's
+    /// listing after `records`. Nothing else is asked of it.
+    struct Slow {
+        zone: Option<Duration>,
+        records: Duration,
+    }
+
+    fn not_asked(op: &'static str) -> CloudError {
+        CloudError::new("route53", op, "-", "global", ErrorKind::Client, "not asked")
+    }
+
+    #[async_trait]
+    impl Dns for Slow {
+        async fn find_zone(&self, name: &str) -> Result<Option<HostedZone>, CloudError> {
+            let Some(after) = self.zone else {
+                return std::future::pending().await;
+            };
+            tokio::time::sleep(after).await;
+            Ok(Some(HostedZone {
+                id: "Z1".into(),
+                name: name.into(),
+            }))
+        }
+        async fn read_records(
+            &self,
+            _: &HostedZone,
+            name: &str,
+            rtype: &str,
+        ) -> Result<Vec<DnsRecord>, CloudError> {
+            tokio::time::sleep(self.records).await;
+            let value = "api-use1.example.com.".to_string();
+            Ok(vec![DnsRecord::simple(
+                name.into(),
+                rtype,
+                Some(60),
+                vec![value],
+            )])
+        }
+        async fn apply_changes(
+            &self,
+            _: &HostedZone,
+            _: &[DnsChange],
+            _: &str,
+        ) -> Result<ChangeInfo, CloudError> {
+            Err(not_asked("ChangeResourceRecordSets"))
+        }
+        async fn change_status(&self, _: &str) -> Result<ChangeInfo, CloudError> {
+            Err(not_asked("GetChange"))
+        }
+        async fn list_health_checks(&self) -> Result<Vec<HealthCheck>, CloudError> {
+            Err(not_asked("ListHealthChecks"))
+        }
+        async fn create_health_check(&self, _: &HealthCheck) -> Result<HealthCheck, CloudError> {
+            Err(not_asked("CreateHealthCheck"))
+        }
+        async fn delete_health_check(&self, _: &str) -> Result<(), CloudError> {
+            Err(not_asked("DeleteHealthCheck"))
+        }
+        async fn list_records(
+            &self,
+            _: &HostedZone,
+            _: &str,
+        ) -> Result<Vec<DnsRecord>, CloudError> {
+            Err(not_asked("ListResourceRecordSets"))
+        }
+    }
+
+    /// Reads payments' `api` record (read through Route 53's API) with
+    /// Route 53 slowed as `slow`, each call bounded by 5 s.
+    async fn read_api(slow: Slow) -> Result<Option<Vec<DnsRecord>>, CloudError> {
+        let plan = crate::plan::reference()
+            .into_iter()
+            .find(|p| p.name() == "payments")
+            .expect("payments");
+        let api = (plan.spec.dns.iter().find(|d| d.id == "api")).expect("its api record");
+        assert!(api.read_by_api());
+        let mut clouds = FakeCloud::new().clouds();
+        clouds.dns = Arc::new(slow);
+        api.read(&clouds, Duration::from_secs(5)).await
+    }
+
+    /// Regression (one bound wrapped both calls, halving each one's time
+    /// and naming a hung zone lookup as the listing it never reached): a
+    /// lookup that never answers fails after the bound as its own call's
+    /// connection failure; two calls of 3 s each fit a bound of 5 s each.
+    #[tokio::test(start_paused = true)]
+    async fn each_call_of_a_record_read_is_bounded_and_named_on_its_own() {
+        let started = tokio::time::Instant::now();
+        let hung = Slow {
+            zone: None,
+            records: Duration::ZERO,
+        };
+        let e = read_api(hung)
+            .await
+            .expect_err("a hung lookup is no answer");
+        assert_eq!(
+            (e.operation, e.kind),
+            ("ListHostedZonesByName", ErrorKind::Connection),
+            "{e:?}"
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        let late = Slow {
+            zone: Some(Duration::from_secs(3)),
+            records: Duration::from_secs(3),
+        };
+        let read = read_api(late).await.expect("each call within its bound");
+        assert_eq!(read.map(|r| r.len()), Some(1));
+    }
+}
