@@ -224,6 +224,57 @@ fn map_gax(
     out
 }
 
+/// An error of a Google crate as the domain's, naming the call: its kind
+/// and code ([`classify_gax`]) and the API's own message where it gave one.
+/// One place for every Google adapter (Cloud SQL, managed instance groups,
+/// Cloud Run, Cloud DNS).
+pub(crate) fn gax_error(
+    service: &'static str,
+    operation: &'static str,
+    (resource, region): (&str, &str),
+    e: &google_cloud_gax::error::Error,
+) -> CloudError {
+    let (kind, code) = classify_gax(e);
+    let message = (e.status())
+        .map(|s| s.message.clone())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| e.to_string());
+    let out = CloudError::new(service, operation, resource, region, kind, message);
+    match code {
+        Some(c) => out.with_code(c),
+        None => out,
+    }
+}
+
+/// Whether a Google crate's error says the thing asked for does not exist
+/// (HTTP 404 or the RPC status `NOT_FOUND`).
+pub(crate) fn gax_not_found(e: &google_cloud_gax::error::Error) -> bool {
+    e.http_status_code() == Some(404)
+        || e.status()
+            .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
+}
+
+/// One write of a Google adapter, as each goes: sent once past the fence
+/// and bounded by the lease ([`super::wire::send_fenced`]), its answer
+/// read as the domain reads it (`read`), its error named by the call.
+/// `send` is the crate's request, not yet polled.
+pub(crate) fn gax_write<'a, T: 'a, O: 'a>(
+    (service, operation): (&'static str, &'static str),
+    (resource, region): (&'a str, &'a str),
+    send: impl std::future::Future<Output = Result<T, google_cloud_gax::error::Error>> + 'a,
+    read: fn(&T) -> O,
+) -> impl std::future::Future<Output = Result<O, CloudError>> + 'a {
+    let sent = async move {
+        (send.await)
+            .map(|t| read(&t))
+            .map_err(|e| gax_error(service, operation, (resource, region), &e))
+    };
+    let fenced = move |d: String| {
+        CloudError::new(service, operation, resource, region, ErrorKind::Fenced, d)
+    };
+    super::wire::send_fenced(operation, sent, fenced)
+}
+
 /// How an error of a Google crate (every `google-cloud-*` client shares
 /// `gax`'s error) is classified, and the code it carries (the RPC status's
 /// name, else `HTTP nnn`): one place for GCS, Cloud SQL and Monitoring.

@@ -22,6 +22,7 @@
 //!   is handed to the crate (docs/state.md, fenced calls).
 //! * Cloud DNS is global: errors name the region [`REGION`].
 
+use super::gcp::{gax_error, gax_not_found};
 use async_trait::async_trait;
 use google_cloud_dns_v1::client::{Changes, ManagedZones, ResourceRecordSets};
 use google_cloud_dns_v1::model;
@@ -62,20 +63,6 @@ fn err(
     message: impl Into<String>,
 ) -> CloudError {
     CloudError::new(SERVICE, operation, resource, REGION, kind, message)
-}
-
-/// Maps an error of the crate, naming the call.
-fn map(operation: &'static str, resource: &str, e: &google_cloud_gax::error::Error) -> CloudError {
-    let (kind, code) = super::gcp::classify_gax(e);
-    let message = (e.status())
-        .map(|s| s.message.clone())
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| e.to_string());
-    let out = err(operation, resource, kind, message);
-    match code {
-        Some(c) => out.with_code(c),
-        None => out,
-    }
 }
 
 /// Whether `e` is Cloud DNS refusing a change because the zone is not as
@@ -167,24 +154,6 @@ pub fn api_record_set(r: &CloudRecordSet) -> model::ResourceRecordSet {
     }
 }
 
-/// One change `op` of record set `name`, as each of this adapter's writes
-/// goes: sent once past the fence and bounded by the lease
-/// ([`super::wire::send_fenced`]), read as the domain reads it. `send` is
-/// the crate's request, not yet polled.
-fn write<'a>(
-    op: &'static str,
-    name: &'a str,
-    send: impl std::future::Future<Output = Result<model::Change, google_cloud_gax::error::Error>> + 'a,
-) -> impl std::future::Future<Output = Result<CloudDnsChange, CloudError>> + 'a {
-    let sent = async move {
-        (send.await)
-            .map(|ch| change_of(&ch))
-            .map_err(|e| map(op, name, &e))
-    };
-    let fenced = move |d: String| err(op, name, ErrorKind::Fenced, d);
-    super::wire::send_fenced(op, sent, fenced)
-}
-
 /// The domain's view of a change the API answered.
 pub fn change_of(c: &model::Change) -> CloudDnsChange {
     CloudDnsChange {
@@ -234,14 +203,8 @@ impl GcpDns {
             .set_managed_zone(zone)
             .set_body(body)
             .send();
-        write(OP, name, send).await
+        super::gcp::gax_write((SERVICE, OP), (name, REGION), send, change_of).await
     }
-}
-
-fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
-    e.http_status_code() == Some(404)
-        || e.status()
-            .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
 }
 
 #[async_trait]
@@ -265,8 +228,8 @@ impl CloudDns for GcpDns {
                 name: z.name.unwrap_or_default(),
                 dns_name: z.dns_name.unwrap_or_default(),
             })),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(map(OP, zone, &e)),
+            Err(e) if gax_not_found(&e) => Ok(None),
+            Err(e) => Err(gax_error(SERVICE, OP, (zone, REGION), &e)),
         }
     }
 
@@ -288,7 +251,7 @@ impl CloudDns for GcpDns {
             .set_type(rtype)
             .send()
             .await
-            .map_err(|e| map(OP, name, &e))?;
+            .map_err(|e| gax_error(SERVICE, OP, (name, REGION), &e))?;
         // One name and type is one record set (Cloud DNS keeps no two).
         Ok(page
             .rrsets
@@ -317,7 +280,7 @@ impl CloudDns for GcpDns {
                 .set_page_token(token)
                 .send()
                 .await
-                .map_err(|e| map(OP, zone, &e))?;
+                .map_err(|e| gax_error(SERVICE, OP, (zone, REGION), &e))?;
             out.extend(page.rrsets.iter().map(record_set_of));
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 Some(next) => token = next,
@@ -373,7 +336,7 @@ impl CloudDns for GcpDns {
             .send()
             .await
             .map(|ch| change_of(&ch))
-            .map_err(|e| map(OP, zone, &e))
+            .map_err(|e| gax_error(SERVICE, OP, (zone, REGION), &e))
     }
 
     async fn pending_dns_changes(
@@ -393,7 +356,7 @@ impl CloudDns for GcpDns {
             .set_max_results(RECENT_CHANGES)
             .send()
             .await
-            .map_err(|e| map(OP, zone, &e))?;
+            .map_err(|e| gax_error(SERVICE, OP, (zone, REGION), &e))?;
         Ok((page.changes.iter())
             .map(change_of)
             .filter(|ch| !ch.done)

@@ -23,6 +23,7 @@
 //!   [`InstanceGroups::mig_operation`] and then the instances themselves
 //!   with the run's pace.
 
+use super::gcp::{gax_error, gax_not_found};
 use async_trait::async_trait;
 use google_cloud_compute_v1::client::{
     RegionAutoscalers, RegionInstanceGroupManagers, RegionOperations,
@@ -54,51 +55,6 @@ struct Inner {
 
 fn err(op: &'static str, res: &str, region: &str, kind: ErrorKind, m: String) -> CloudError {
     CloudError::new(SERVICE, op, res, region, kind, m)
-}
-
-/// Maps an error of the crate, naming the call.
-fn map(
-    op: &'static str,
-    res: &str,
-    region: &str,
-    e: &google_cloud_gax::error::Error,
-) -> CloudError {
-    let (kind, code) = super::gcp::classify_gax(e);
-    let message = e
-        .status()
-        .map(|s| s.message.clone())
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| e.to_string());
-    let out = err(op, res, region, kind, message);
-    match code {
-        Some(c) => out.with_code(c),
-        None => out,
-    }
-}
-
-fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
-    e.http_status_code() == Some(404)
-        || e.status()
-            .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
-}
-
-/// One write `op` of `res` in `region`, as each of this adapter's writes
-/// goes: sent once past the fence and bounded by the lease
-/// ([`super::wire::send_fenced`]), its operation read as the domain reads
-/// it. `send` is the crate's request, not yet polled.
-fn write<'a>(
-    op: &'static str,
-    (res, region): (&'a str, &'a str),
-    send: impl std::future::Future<Output = Result<model::Operation, google_cloud_gax::error::Error>>
-    + 'a,
-) -> impl std::future::Future<Output = Result<MigOperation, CloudError>> + 'a {
-    let sent = async move {
-        (send.await)
-            .map(|o| operation_of(&o))
-            .map_err(|e| map(op, res, region, &e))
-    };
-    let fenced = move |d: String| err(op, res, region, ErrorKind::Fenced, d);
-    super::wire::send_fenced(op, sent, fenced)
 }
 
 /// The last segment of a Compute URL (`.../autoscalers/a` is `a`).
@@ -232,8 +188,8 @@ impl InstanceGroups for GcpMig {
             .await
         {
             Ok(g) => Ok(Some(group_of(&g, region))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(map(OP, name, region, &e)),
+            Err(e) if gax_not_found(&e) => Ok(None),
+            Err(e) => Err(gax_error(SERVICE, OP, (name, region), &e)),
         }
     }
 
@@ -256,7 +212,7 @@ impl InstanceGroups for GcpMig {
                 .set_or_clear_page_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| map(OP, name, region, &e))?;
+                .map_err(|e| gax_error(SERVICE, OP, (name, region), &e))?;
             out.extend(r.managed_instances.iter().map(instance_of));
             match r.next_page_token.filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t),
@@ -284,8 +240,8 @@ impl InstanceGroups for GcpMig {
                 format!("size {size} is out of range"),
             )
         })?;
-        write(
-            OP,
+        super::gcp::gax_write(
+            (SERVICE, OP),
             (name, region),
             (inner.groups.resize())
                 .set_project(project)
@@ -294,6 +250,7 @@ impl InstanceGroups for GcpMig {
                 .set_size(size)
                 .set_request_id(request_id)
                 .send(),
+            operation_of,
         )
         .await
     }
@@ -321,8 +278,8 @@ impl InstanceGroups for GcpMig {
                     max: count(p.and_then(|p| p.max_num_replicas)),
                 }))
             }
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(map(OP, name, region, &e)),
+            Err(e) if gax_not_found(&e) => Ok(None),
+            Err(e) => Err(gax_error(SERVICE, OP, (name, region), &e)),
         }
     }
 
@@ -348,8 +305,8 @@ impl InstanceGroups for GcpMig {
         let body = model::Autoscaler::new()
             .set_name(name)
             .set_autoscaling_policy(model::AutoscalingPolicy::new().set_min_num_replicas(min));
-        write(
-            OP,
+        super::gcp::gax_write(
+            (SERVICE, OP),
             (name, region),
             (inner.autoscalers.patch())
                 .set_project(project)
@@ -358,6 +315,7 @@ impl InstanceGroups for GcpMig {
                 .set_request_id(request_id)
                 .set_body(body)
                 .send(),
+            operation_of,
         )
         .await
     }
@@ -377,7 +335,7 @@ impl InstanceGroups for GcpMig {
             .send()
             .await
             .map(|o| operation_of(&o))
-            .map_err(|e| map(OP, operation, region, &e))
+            .map_err(|e| gax_error(SERVICE, OP, (operation, region), &e))
     }
 }
 

@@ -28,6 +28,7 @@
 //!   still reconciled and whether it failed, and the steps read it with
 //!   the run's pace and budget.
 
+use super::gcp::{gax_error, gax_not_found};
 use async_trait::async_trait;
 use google_cloud_run_v2::client::Services;
 use google_cloud_run_v2::model;
@@ -59,25 +60,6 @@ fn err(
     message: impl Into<String>,
 ) -> CloudError {
     CloudError::new(SERVICE, operation, resource, region, kind, message)
-}
-
-/// Maps an error of the crate, naming the call.
-fn map(
-    operation: &'static str,
-    resource: &str,
-    region: &str,
-    e: &google_cloud_gax::error::Error,
-) -> CloudError {
-    let (kind, code) = super::gcp::classify_gax(e);
-    let message = (e.status())
-        .map(|s| s.message.clone())
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| e.to_string());
-    let out = err(operation, resource, region, kind, message);
-    match code {
-        Some(c) => out.with_code(c),
-        None => out,
-    }
 }
 
 /// The last segment of a resource name (`…/services/api` -> `api`).
@@ -147,12 +129,6 @@ impl GcpRun {
     }
 }
 
-fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
-    e.http_status_code() == Some(404)
-        || e.status()
-            .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
-}
-
 #[async_trait]
 impl CloudRun for GcpRun {
     async fn describe_run(
@@ -170,8 +146,8 @@ impl CloudRun for GcpRun {
             .await
         {
             Ok(s) => Ok(Some(service_of(&s, region))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(map(OP, name, region, &e)),
+            Err(e) if gax_not_found(&e) => Ok(None),
+            Err(e) => Err(gax_error(SERVICE, OP, (name, region), &e)),
         }
     }
 
@@ -227,7 +203,7 @@ impl GcpRun {
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| map(OP, name, region, &e))
+                    .map_err(|e| gax_error(SERVICE, OP, (name, region), &e))
             },
             fenced,
         )

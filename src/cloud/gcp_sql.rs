@@ -23,6 +23,7 @@
 //! * A Cloud SQL write answers an operation the crate does not poll: the
 //!   step polls [`CloudSql::operation`] with the run's pace.
 
+use super::gcp::{gax_error, gax_not_found};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -77,52 +78,6 @@ fn err(
     message: impl Into<String>,
 ) -> CloudError {
     CloudError::new(service, operation, resource, region, kind, message)
-}
-
-/// Maps an error of a Google crate, naming the call.
-fn map(
-    service: &'static str,
-    operation: &'static str,
-    resource: &str,
-    region: &str,
-    e: &google_cloud_gax::error::Error,
-) -> CloudError {
-    let (kind, code) = super::gcp::classify_gax(e);
-    let message = e
-        .status()
-        .map(|s| s.message.clone())
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| e.to_string());
-    let out = err(service, operation, resource, region, kind, message);
-    match code {
-        Some(c) => out.with_code(c),
-        None => out,
-    }
-}
-
-fn is_not_found(e: &google_cloud_gax::error::Error) -> bool {
-    e.http_status_code() == Some(404)
-        || e.status()
-            .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
-}
-
-/// One write `operation` of instance `resource` in `region`, as each of
-/// this adapter's writes goes: sent once past the fence and bounded by the
-/// lease ([`super::wire::send_fenced`]), its operation read as the domain
-/// reads it. `send` is the crate's request, not yet polled.
-fn write<'a>(
-    operation: &'static str,
-    (resource, region): (&'a str, &'a str),
-    send: impl std::future::Future<Output = Result<model::Operation, google_cloud_gax::error::Error>>
-    + 'a,
-) -> impl std::future::Future<Output = Result<SqlOperation, CloudError>> + 'a {
-    let sent = async move {
-        (send.await)
-            .map(|o| operation_of(&o))
-            .map_err(|e| map(SERVICE, operation, resource, region, &e))
-    };
-    let fenced = move |d: String| err(SERVICE, operation, resource, region, ErrorKind::Fenced, d);
-    super::wire::send_fenced(operation, sent, fenced)
 }
 
 fn to_time(t: &google_cloud_wkt::Timestamp) -> Option<DateTime<Utc>> {
@@ -311,8 +266,8 @@ impl CloudSql for GcpSql {
             .await
         {
             Ok(i) => Ok(Some(instance_of(&i))),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(map(SERVICE, OP, name, region, &e)),
+            Err(e) if gax_not_found(&e) => Ok(None),
+            Err(e) => Err(gax_error(SERVICE, OP, (name, region), &e)),
         }
     }
 
@@ -330,7 +285,7 @@ impl CloudSql for GcpSql {
                 .set_page_token(token)
                 .send()
                 .await
-                .map_err(|e| map(SERVICE, OP, project, "global", &e))?;
+                .map_err(|e| gax_error(SERVICE, OP, (project, "global"), &e))?;
             out.instances.extend(r.items.iter().map(instance_of));
             unreachable_of(&r.warnings, &mut out.unreachable);
             if r.next_page_token.is_empty() {
@@ -357,14 +312,15 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.promoteReplica";
         let inner = self.inner(OP, name, region).await?;
-        write(
-            OP,
+        super::gcp::gax_write(
+            (SERVICE, OP),
             (name, region),
             (inner.instances.promote_replica())
                 .set_project(project)
                 .set_instance(name)
                 .set_failover(failover)
                 .send(),
+            operation_of,
         )
         .await
     }
@@ -377,13 +333,14 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.switchover";
         let inner = self.inner(OP, name, region).await?;
-        write(
-            OP,
+        super::gcp::gax_write(
+            (SERVICE, OP),
             (name, region),
             (inner.instances.switchover())
                 .set_project(project)
                 .set_instance(name)
                 .send(),
+            operation_of,
         )
         .await
     }
@@ -401,14 +358,15 @@ impl CloudSql for GcpSql {
             google_cloud_sql_v1::model::ReplicationCluster::new()
                 .set_failover_dr_replica_name(replica),
         );
-        write(
-            OP,
+        super::gcp::gax_write(
+            (SERVICE, OP),
             (primary, region),
             (inner.instances.patch())
                 .set_project(project)
                 .set_instance(primary)
                 .set_body(body)
                 .send(),
+            operation_of,
         )
         .await
     }
@@ -427,14 +385,15 @@ impl CloudSql for GcpSql {
         if let Some(t) = point_in_time {
             ctx = ctx.set_point_in_time(from_time(t));
         }
-        write(
-            OP,
+        super::gcp::gax_write(
+            (SERVICE, OP),
             (source, region),
             (inner.instances.clone())
                 .set_project(project)
                 .set_instance(source)
                 .set_body(model::InstancesCloneRequest::new().set_clone_context(ctx))
                 .send(),
+            operation_of,
         )
         .await
     }
@@ -447,13 +406,14 @@ impl CloudSql for GcpSql {
     ) -> Result<SqlOperation, CloudError> {
         const OP: &str = "instances.delete";
         let inner = self.inner(OP, name, region).await?;
-        write(
-            OP,
+        super::gcp::gax_write(
+            (SERVICE, OP),
             (name, region),
             (inner.instances.delete())
                 .set_project(project)
                 .set_instance(name)
                 .send(),
+            operation_of,
         )
         .await
     }
@@ -471,7 +431,7 @@ impl CloudSql for GcpSql {
             .set_instance(name)
             .send()
             .await
-            .map_err(|e| map(SERVICE, OP, name, region, &e))?;
+            .map_err(|e| gax_error(SERVICE, OP, (name, region), &e))?;
         let latest = (r.latest_recovery_time.as_ref())
             .and_then(to_time)
             .ok_or_else(|| {
@@ -504,7 +464,7 @@ impl CloudSql for GcpSql {
             .send()
             .await
             .map(|o| operation_of(&o))
-            .map_err(|e| map(SERVICE, OP, operation, region, &e))
+            .map_err(|e| gax_error(SERVICE, OP, (operation, region), &e))
     }
 
     async fn operations(
@@ -527,7 +487,7 @@ impl CloudSql for GcpSql {
                 .set_page_token(token)
                 .send()
                 .await
-                .map_err(|e| map(SERVICE, OP, name, region, &e))?;
+                .map_err(|e| gax_error(SERVICE, OP, (name, region), &e))?;
             out.extend(r.items.iter().map(operation_of));
             if r.next_page_token.is_empty() {
                 break;
@@ -578,7 +538,7 @@ impl GcpSql {
             )
             .send()
             .await
-            .map_err(|e| map("monitoring", OP, name, region, &e))?;
+            .map_err(|e| gax_error("monitoring", OP, (name, region), &e))?;
         let points: Vec<(DateTime<Utc>, f64)> = (r.time_series.iter())
             .flat_map(|s| s.points.iter())
             .filter_map(|p| {

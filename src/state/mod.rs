@@ -81,11 +81,6 @@ impl StateLocation {
             Ok(Self::Dir(PathBuf::from(s)))
         }
     }
-
-    /// Whether this is shared (a bucket).
-    pub fn is_shared(&self) -> bool {
-        matches!(self, Self::Bucket(_))
-    }
 }
 
 impl fmt::Display for StateLocation {

@@ -336,32 +336,6 @@ pub async fn other_drill_of(
     })
 }
 
-/// [`other_drill`] for a drill's preflight: a finding that blocks when
-/// another drill's raise is on the group (naming it and what returns it)
-/// or when that cannot be read; `None` when the group is free.
-pub async fn other_drill_finding(
-    cx: &Cx<'_>,
-    id: &str,
-    region: &str,
-    what: &str,
-) -> Option<Finding> {
-    match other_drill_in(cx, id, region).await {
-        Ok(None) => None,
-        Ok(Some(o)) => Some(Finding::blocks(
-            what,
-            region,
-            "raised by another drill",
-            format!("{}: {}", refused(what, region, &o), hint(&o)),
-        )),
-        Err(e) => Some(Finding::blocks(
-            what,
-            region,
-            "unknown",
-            format!("whether another drill raised it cannot be read: {e}"),
-        )),
-    }
-}
-
 /// A standby group of a plan that does not read at its standby size, as
 /// a sweep looks for drills' raises: the plan, and the group as the
 /// journals name it.

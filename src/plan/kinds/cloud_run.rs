@@ -130,11 +130,7 @@ fn state_of(s: &RunService) -> String {
 impl CloudRunSpec {
     /// Its minimum instances in `region` as the plan wants them normally.
     pub fn size_in(&self, plan: &Plan, region: &str) -> RunSize {
-        if region == plan.home() {
-            self.active
-        } else {
-            self.standby
-        }
+        super::scaling::normal(plan.home(), region, (self.active, self.standby))
     }
 }
 

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{Copies, CopyState, DbStrategy, Kind, Resource, RpoSource, Shown};
-use crate::cloud::{CloudError, Clouds, ErrorKind, LagReading};
+use crate::cloud::{CloudError, Clouds, LagReading};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -323,15 +323,8 @@ impl RpoSource for CloudSqlSpec {
         window: Duration,
     ) -> Result<LagReading, CloudError> {
         let Some(name) = self.copy(region) else {
-            let (service, operation) = super::call_parts(self.lag_call());
-            return Err(CloudError::new(
-                service,
-                operation,
-                &self.id,
-                region,
-                ErrorKind::NotFound,
-                format!("cloud_sql {} has no instance in {region}", self.id),
-            ));
+            let why = format!("cloud_sql {} has no instance in {region}", self.id);
+            return Err(super::no_copy(self.lag_call(), &self.id, region, why));
         };
         (clouds.cloud_sql)
             .sql_replica_lag(self.sites.gcp(region), &self.project, name, window)

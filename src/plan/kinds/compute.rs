@@ -79,11 +79,7 @@ impl Resource for ComputeSpec {
     }
 
     fn show(&self, plan: &Plan, region: &str) -> String {
-        let cap = if region == plan.home() {
-            self.active
-        } else {
-            self.standby
-        };
+        let cap = super::scaling::normal(plan.home(), region, (self.active, self.standby));
         format!(
             "compute  {:<22} {} (normally {}/{}/{})",
             self.id, self.regions[region], cap.min, cap.desired, cap.max
@@ -119,11 +115,7 @@ impl Resource for ComputeSpec {
     #[cfg(any(test, feature = "testkit"))]
     fn seed(&self, w: &super::World<'_>) {
         for (region, name) in &self.regions {
-            let cap = if region == w.home {
-                self.active
-            } else {
-                self.standby
-            };
+            let cap = super::scaling::normal(w.home, region, (self.active, self.standby));
             w.fake.add_group(region, name, cap.into());
         }
     }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
-use crate::cloud::{CloudError, Clouds, ErrorKind, LagReading};
+use crate::cloud::{CloudError, Clouds, LagReading};
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
@@ -200,15 +200,8 @@ impl RpoSource for DatabaseSpec {
         window: Duration,
     ) -> Result<LagReading, CloudError> {
         let Some(id) = self.copy(region) else {
-            let (service, operation) = super::call_parts(self.lag_call());
-            return Err(CloudError::new(
-                service,
-                operation,
-                &self.id,
-                region,
-                ErrorKind::NotFound,
-                format!("database {} has no instance in {region}", self.id),
-            ));
+            let why = format!("database {} has no instance in {region}", self.id);
+            return Err(super::no_copy(self.lag_call(), &self.id, region, why));
         };
         clouds.metrics.replica_lag(region, id, window).await
     }

@@ -89,11 +89,7 @@ impl Resource for EcsServiceSpec {
     }
 
     fn show(&self, plan: &Plan, region: &str) -> String {
-        let n = if region == plan.home() {
-            self.active
-        } else {
-            self.standby
-        };
+        let n = super::scaling::normal(plan.home(), region, (self.active, self.standby));
         let s = if n == 1 { "" } else { "s" };
         format!(
             "ecs_service {:<18} {} (normally {n} task{s})",
@@ -142,11 +138,7 @@ impl Resource for EcsServiceSpec {
     #[cfg(any(test, feature = "testkit"))]
     fn seed(&self, w: &super::World<'_>) {
         for region in self.regions.keys() {
-            let n = if region == w.home {
-                self.active
-            } else {
-                self.standby
-            };
+            let n = super::scaling::normal(w.home, region, (self.active, self.standby));
             if let Some((cluster, service)) = self.in_region(region) {
                 w.fake.add_ecs_service(region, cluster, service, n);
             }

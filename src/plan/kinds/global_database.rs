@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
-use crate::cloud::{CloudError, Clouds, DbRole, ErrorKind, LagReading};
+use crate::cloud::{CloudError, Clouds, DbRole, LagReading};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -261,18 +261,11 @@ impl RpoSource for GlobalDatabaseSpec {
         window: Duration,
     ) -> Result<LagReading, CloudError> {
         let Some(id) = self.copy(region) else {
-            let (service, operation) = super::call_parts(self.lag_call());
-            return Err(CloudError::new(
-                service,
-                operation,
-                &self.id,
-                region,
-                ErrorKind::NotFound,
-                format!(
-                    "global_database {} has no member cluster in {region}",
-                    self.id
-                ),
-            ));
+            let why = format!(
+                "global_database {} has no member cluster in {region}",
+                self.id
+            );
+            return Err(super::no_copy(self.lag_call(), &self.id, region, why));
         };
         clouds.metrics.cluster_lag(region, id, window).await
     }

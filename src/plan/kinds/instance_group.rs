@@ -116,11 +116,7 @@ impl Resource for InstanceGroupSpec {
     }
 
     fn show(&self, plan: &Plan, region: &str) -> String {
-        let size = if region == plan.home() {
-            self.active
-        } else {
-            self.standby
-        };
+        let size = super::scaling::normal(plan.home(), region, (self.active, self.standby));
         format!(
             "instance_group {:<16} {}/{} (normally {} instances)",
             self.id,

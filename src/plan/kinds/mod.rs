@@ -647,6 +647,20 @@ pub fn call_parts(label: &'static str) -> (&'static str, &'static str) {
     label.split_once(':').unwrap_or((label, ""))
 }
 
+/// The error of a lag read asked of a region where the resource has no
+/// copy: `NotFound`, named by the read's call and the plan resource.
+pub fn no_copy(call: &'static str, resource: &str, region: &str, why: String) -> CloudError {
+    let (service, operation) = call_parts(call);
+    CloudError::new(
+        service,
+        operation,
+        resource,
+        region,
+        ErrorKind::NotFound,
+        why,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,11 +80,7 @@ impl Resource for NodeGroupSpec {
     }
 
     fn show(&self, plan: &Plan, region: &str) -> String {
-        let cap = if region == plan.home() {
-            self.active
-        } else {
-            self.standby
-        };
+        let cap = super::scaling::normal(plan.home(), region, (self.active, self.standby));
         format!(
             "node_group {:<20} {} (normally {}/{}/{} nodes)",
             self.id, self.regions[region], cap.min, cap.desired, cap.max
@@ -139,11 +135,7 @@ impl Resource for NodeGroupSpec {
     #[cfg(any(test, feature = "testkit"))]
     fn seed(&self, w: &super::World<'_>) {
         for region in self.regions.keys() {
-            let cap = if region == w.home {
-                self.active
-            } else {
-                self.standby
-            };
+            let cap = super::scaling::normal(w.home, region, (self.active, self.standby));
             if let Some((cluster, group)) = self.in_region(region) {
                 w.fake.add_node_group(region, cluster, group, cap.into());
             }

@@ -235,3 +235,9 @@ pub trait Scaling: Sync {
     /// hand, for a cleanup that could not.
     fn manual(&self, region: &str, group: &str, size: Size) -> String;
 }
+
+/// The size a capacity kind's group has when no run has moved it: the
+/// active size in the plan's home region, the standby size elsewhere.
+pub fn normal<T: Copy>(home: &str, region: &str, (active, standby): (T, T)) -> T {
+    if region == home { active } else { standby }
+}
