@@ -603,3 +603,73 @@ async fn regression_a_sweep_finds_a_cloud_dns_drill_record_by_its_name_with_the_
         "production's record set stays: {left:?}"
     );
 }
+
+/// `orders-gcp` with its Cloud DNS record in health-check mode: an A
+/// record whose targets are serving addresses, each region's control in
+/// Cloud Storage.
+fn orders_gcp_health_checked() -> Vec<Plan> {
+    let mut plans = orders_gcp();
+    let d = &mut plans[0].spec.cloud_dns[0];
+    d.switch = crate::plan::kinds::CloudSwitch::HealthCheck;
+    d.rtype = "A".into();
+    d.targets = [("us-central1", "10.0.1.1"), (TARGET, "10.0.2.2")]
+        .map(|(r, v)| (r.to_string(), v.to_string()))
+        .into_iter()
+        .collect();
+    d.controls = [("us-central1", "usc1"), (TARGET, "use4")]
+        .map(|(r, k)| (r.to_string(), format!("gs://orders-controls/{k}")))
+        .into_iter()
+        .collect();
+    d.health_check = Some("projects/drctl-emu/global/healthChecks/orders-api".into());
+    plans
+}
+
+/// Regression: the in-memory cloud's name servers answered Route 53's
+/// zones alone, so a health-check `[[cloud_dns]]` record never resolved
+/// there and its failover waited out its budget in `verify-cloud-resolution`.
+/// Now it answers a `primaryBackup` record set as Cloud DNS does, from the
+/// health of each serving address's control: after `dns prepare` the name
+/// answers home's address; a failover drains home and serves the target,
+/// and the name answers the target's address, with no Cloud DNS call.
+#[tokio::test]
+async fn regression_a_health_check_cloud_dns_failover_resolves_on_the_in_memory_cloud() {
+    let plans = orders_gcp_health_checked();
+    let f = world(&plans);
+    let clouds = f.clouds();
+    let ask = || {
+        clouds
+            .resolver
+            .resolve("gcp.example.com.", "orders.gcp.example.com.", "A")
+    };
+    assert_eq!(
+        ask().await.unwrap(),
+        ["10.0.1.1"],
+        "the plain record, as seeded"
+    );
+    crate::steps::switch_cloud_control::prepare(&clouds, &plans[0])
+        .await
+        .unwrap();
+    assert_eq!(ask().await.unwrap(), ["10.0.1.1"], "home serves");
+    let dir = tempfile::tempdir().unwrap();
+    let (e, store, _) = engine(&f, dir.path());
+    let dns_calls = |f: &FakeCloud| {
+        (f.state().writes.iter())
+            .filter(|w| w.starts_with("changes.create"))
+            .count()
+    };
+    let before = dns_calls(&f);
+    let failover = RunOptions {
+        target: TARGET.into(),
+        ..super::tests::opts()
+    };
+    let report = e.run(&plans, &failover).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
+    assert_eq!(ask().await.unwrap(), ["10.0.2.2"], "the target serves");
+    assert_eq!(dns_calls(&f), before, "no Cloud DNS change");
+    let text = store.text(&report.run_id).unwrap();
+    assert!(text.contains("verify-cloud-resolution"), "{text}");
+    // A dead target region's address fails closed: the name answers no
+    // healthy backup, so Cloud DNS answers the primary.
+    f.state().dead_regions.insert(TARGET.into());
+    assert_eq!(ask().await.unwrap(), ["10.0.1.1"]);
+}

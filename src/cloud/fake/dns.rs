@@ -1,5 +1,8 @@
 //! Route 53 and Cloud DNS in the fake: hosted zones, record sets changed
-//! in batches (all or nothing, as both APIs are), health checks.
+//! in batches (all or nothing, as both APIs are), health checks, and what
+//! Cloud DNS's name servers answer for a health-checked (`primaryBackup`)
+//! record set, from each serving address's control, as the world's
+//! `dnsplane` does.
 
 use super::*;
 
@@ -190,6 +193,61 @@ impl FakeState {
             format!("The 'parameters.managedZone' resource named '{zone}' does not exist."),
         )
         .with_code("NOT_FOUND"))
+    }
+
+    /// What Cloud DNS's name servers answer for `name`/`rtype` in the
+    /// managed zone serving `dns_name` (`None`: no such zone): a plain
+    /// record set's values; a `primaryBackup`'s primary targets while one
+    /// is healthy, else the first backup item with a healthy target, else
+    /// the primary (all unhealthy), as the world's `dnsplane` answers.
+    pub(super) fn cloud_answer(
+        &self,
+        dns_name: &str,
+        name: &str,
+        rtype: &str,
+    ) -> Option<Vec<String>> {
+        let (project, zone) = (self.cloud_zones.iter())
+            .find(|(_, d)| fqdn(d) == dns_name)?
+            .0;
+        let key = rrset_key(project, zone, name, rtype);
+        let Some(set) = self.cloud_rrsets.get(&key) else {
+            return Some(Vec::new());
+        };
+        let Some(pb) = &set.primary_backup else {
+            return Some(set.rrdatas.clone());
+        };
+        let healthy = |values: &[String]| values.iter().any(|v| self.serving(v));
+        if healthy(&pb.primary) {
+            return Some(pb.primary.clone());
+        }
+        let backup = (pb.backups.iter()).find(|b| healthy(&b.rrdatas));
+        Some(backup.map_or_else(|| pb.primary.clone(), |b| b.rrdatas.clone()))
+    }
+
+    /// Whether the serving address `value` answers its health path
+    /// healthy: its control ([`FakeCloud::serve_control_at`]) reads
+    /// `state=serve` and its region answers. An address with no control,
+    /// a control missing or unreadable, is unhealthy (fails closed).
+    fn serving(&self, value: &str) -> bool {
+        let Some((region, url)) = self.cloud_controls.get(value) else {
+            return false;
+        };
+        !self.dead_regions.contains(region)
+            && (self.objects.get(&url.to_string())).is_some_and(|b| {
+                String::from_utf8_lossy(b).contains(crate::cloud::control::SERVE_MARKER)
+            })
+    }
+}
+
+impl FakeCloud {
+    /// Says that the serving address `value` in GCP region `region`
+    /// answers its health path from control object `control`, as the
+    /// world's emulator maps an address to its control
+    /// (`/emu/dns/health`): what a health-checked Cloud DNS target's
+    /// health follows.
+    pub fn serve_control_at(&self, value: &str, region: &str, control: &ObjectUrl) {
+        let at = (region.to_string(), control.clone());
+        self.state().cloud_controls.insert(value.to_string(), at);
     }
 }
 

@@ -139,6 +139,10 @@ pub struct FakeState {
     /// Cloud DNS record sets by (project, zone, name, type), the name lower
     /// case.
     pub cloud_rrsets: BTreeMap<(String, String, String, String), CloudRecordSet>,
+    /// The control object each health-checked serving address answers
+    /// its health path from, with its GCP region
+    /// ([`FakeCloud::serve_control_at`]).
+    pub cloud_controls: BTreeMap<String, (String, ObjectUrl)>,
     /// Cloud DNS changes by (project, zone, id): the reads each has had
     /// (`done` at the second).
     pub cloud_changes: BTreeMap<(String, String, String), u32>,

@@ -295,6 +295,9 @@ impl Probe for FakeCloud {
     }
 }
 
+/// The name servers: a Route 53 zone's answer follows its record sets'
+/// routing and health checks; a Cloud DNS zone's, its record set and, for
+/// a `primaryBackup`, its serving addresses' controls.
 #[async_trait]
 impl Resolver for FakeCloud {
     async fn resolve(
@@ -305,10 +308,11 @@ impl Resolver for FakeCloud {
     ) -> Result<Vec<String>, CloudError> {
         self.tick("dns:query", "global", name).await?;
         let s = self.state();
-        let Some(z) = s.zones.get(&fqdn(zone)) else {
-            return Ok(Vec::new());
-        };
         let name = fqdn(&name.to_ascii_lowercase());
+        let Some(z) = s.zones.get(&fqdn(zone)) else {
+            let cloud = s.cloud_answer(&fqdn(zone), &name, rtype);
+            return Ok(cloud.unwrap_or_default());
+        };
         Ok(s.healthy_answer(&z.id, &name, rtype, 0)
             .unwrap_or_else(|| s.any_answer(&z.id, &name, rtype, 0)))
     }

@@ -451,6 +451,16 @@ impl Resource for CloudDnsSpec {
             let parent = self.name.split_once('.').map_or(".", |(_, rest)| rest);
             f.add_cloud_zone(&self.project, &self.zone, parent);
         }
+        if self.switch == CloudSwitch::HealthCheck {
+            // Each region's serving address answers its health path from
+            // that region's control, as the world's endpoints do.
+            for (region, value) in &self.targets {
+                let control = self.controls.get(region);
+                if let Some(url) = control.and_then(|c| crate::cloud::ObjectUrl::parse(c).ok()) {
+                    f.serve_control_at(value, region, &url);
+                }
+            }
+        }
         let Some(value) = self.target(w.home) else {
             return;
         };
