@@ -604,26 +604,6 @@ async fn regression_a_sweep_finds_a_cloud_dns_drill_record_by_its_name_with_the_
     );
 }
 
-/// `orders-gcp` with its Cloud DNS record in health-check mode: an A
-/// record whose targets are serving addresses, each region's control in
-/// Cloud Storage.
-fn orders_gcp_health_checked() -> Vec<Plan> {
-    let mut plans = orders_gcp();
-    let d = &mut plans[0].spec.cloud_dns[0];
-    d.switch = crate::plan::kinds::CloudSwitch::HealthCheck;
-    d.rtype = "A".into();
-    d.targets = [("us-central1", "10.0.1.1"), (TARGET, "10.0.2.2")]
-        .map(|(r, v)| (r.to_string(), v.to_string()))
-        .into_iter()
-        .collect();
-    d.controls = [("us-central1", "usc1"), (TARGET, "use4")]
-        .map(|(r, k)| (r.to_string(), format!("gs://orders-controls/{k}")))
-        .into_iter()
-        .collect();
-    d.health_check = Some("projects/drctl-emu/global/healthChecks/orders-api".into());
-    plans
-}
-
 /// Regression: the in-memory cloud's name servers answered Route 53's
 /// zones alone, so a health-check `[[cloud_dns]]` record never resolved
 /// there and its failover waited out its budget in `verify-cloud-resolution`.
@@ -633,7 +613,7 @@ fn orders_gcp_health_checked() -> Vec<Plan> {
 /// and the name answers the target's address, with no Cloud DNS call.
 #[tokio::test]
 async fn regression_a_health_check_cloud_dns_failover_resolves_on_the_in_memory_cloud() {
-    let plans = orders_gcp_health_checked();
+    let plans = vec![crate::plan::orders_gcp_health_checked()];
     let f = world(&plans);
     let clouds = f.clouds();
     let ask = || {

@@ -743,6 +743,30 @@ pub(crate) fn reference_with_gcp() -> Vec<Plan> {
     reference().into_iter().chain(gcp.plans).collect()
 }
 
+/// `orders-gcp` (`plans/gcp/orders-gcp.toml`) with its Cloud DNS record
+/// in health-check mode: an A record whose targets are serving addresses
+/// (us-central1 10.0.1.1, us-east4 10.0.2.2), each region's control in
+/// Cloud Storage (`gs://orders-controls/usc1`, `…/use4`).
+#[cfg(test)]
+pub(crate) fn orders_gcp_health_checked() -> Plan {
+    let mut plan = (reference_with_gcp().into_iter())
+        .find(|p| p.name() == "orders-gcp")
+        .expect("orders-gcp");
+    let d = &mut plan.spec.cloud_dns[0];
+    d.switch = kinds::CloudSwitch::HealthCheck;
+    d.rtype = "A".into();
+    d.targets = [("us-central1", "10.0.1.1"), ("us-east4", "10.0.2.2")]
+        .map(|(r, v)| (r.to_string(), v.to_string()))
+        .into_iter()
+        .collect();
+    d.controls = [("us-central1", "usc1"), ("us-east4", "use4")]
+        .map(|(r, k)| (r.to_string(), format!("gs://orders-controls/{k}")))
+        .into_iter()
+        .collect();
+    d.health_check = Some("projects/drctl-emu/global/healthChecks/orders-api".into());
+    plan
+}
+
 /// A YAML error as a place and a message (the message names the path of
 /// the value, `dns[0].ttl: ...`).
 fn yaml_err(e: &yaml::Error) -> (source::Pos, String) {

@@ -7,12 +7,15 @@
 //! `verify-cloud-resolution` and a drill's `drill-control` all verify a
 //! switch this way; each step kind takes it from here, never from another
 //! step kind, so the rule that stops the RTO clock (the first of N answers
-//! in a row) is written once. See `verify_resolution` for why several
-//! answers and how the wait speaks.
+//! in a row) is written once. What the wait reads beside it when the
+//! answer stays wrong is each traffic kind's answer ([`Watched`]): the
+//! wait itself, when to read and when to fail, is written once too. See
+//! `verify_resolution` for why several answers and how the wait speaks.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -178,23 +181,91 @@ pub(super) async fn resolve_record(cx: &Cx<'_>, d: &DnsSpec) -> Result<Resolved,
     )
     .await
 }
+/// What the wait reads beside it once a record's answer stays wrong, as
+/// the record's traffic kind reads it ([`Watched::beside`]).
+pub(super) struct Beside {
+    /// Its controls, read (bounded).
+    pub controls: Vec<Finding>,
+    /// How its setup differs from what `dns prepare` makes, or why the
+    /// setup could not be read (its API is the control plane: bounded,
+    /// and never a reason to stop waiting).
+    pub gaps: Result<Vec<Gap>, String>,
+    /// The health checks its answer follows, when the setup was read:
+    /// their pace is the wait's ([`stays_wrong_after`]).
+    pub followers: Option<Vec<HealthCheck>>,
+    /// What a setup without gaps is called in the note.
+    pub in_place: &'static str,
+}
+
+/// A record whose switch is verified by resolution, as the wait reads
+/// beside it: every traffic kind with data-plane records answers it, so
+/// that no kind's wait is silent or waits out its budget for a setup that
+/// cannot resolve to the target.
+#[async_trait]
+pub(super) trait Watched: Sync {
+    /// The plan resource a failure names.
+    fn id(&self) -> &str;
+    /// The name resolved.
+    fn name(&self) -> &str;
+    /// Its TTL in seconds.
+    fn ttl(&self) -> i64;
+    /// Reads its controls and its setup for a switch to `cx.target`, each
+    /// read bounded.
+    async fn beside(&self, cx: &Cx<'_>) -> Beside;
+}
+
+/// Route 53's data-plane records: the controls and, where Route 53's API
+/// answers, the records and health checks [`dns_setup::prepare`] makes.
+#[async_trait]
+impl Watched for DnsSpec {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    async fn beside(&self, cx: &Cx<'_>) -> Beside {
+        let records = std::slice::from_ref(self);
+        let (setup, controls) = futures::join!(
+            dns_setup::read_setup_bounded(cx.clouds, records, cx.control_read_timeout),
+            read_controls(cx, records)
+        );
+        let followers = (setup.as_ref().ok()).map(|read| {
+            (read.followers(cx.plan, self).into_iter())
+                .map(|(_, h)| h)
+                .collect()
+        });
+        Beside {
+            controls,
+            gaps: setup.map(|read| read.gaps(cx.plan, self, cx.target)),
+            followers,
+            in_place: "records and health checks in place",
+        }
+    }
+}
+
 /// Beside the wait (it never delays it): once the answer has not named
 /// the target for [`stays_wrong_after`], reads the controls and, where
-/// Route 53's API answers, the setup (each bounded), and says what they
-/// show; returns (ending the wait) only when they show that the name
+/// the kind's API answers, the setup ([`Watched::beside`]), and says what
+/// they show; returns (ending the wait) only when they show that the name
 /// cannot resolve to the target.
-async fn watch(
+pub(super) async fn watch(
     cx: &Cx<'_>,
-    d: &DnsSpec,
+    d: &dyn Watched,
     target: &str,
     streak: &Mutex<Streak>,
     started: tokio::time::Instant,
 ) -> StepFailure {
     let lock = || locked(streak);
-    let records = std::slice::from_ref(d);
-    // `dns prepare`'s pace until the health checks are read: no Route
-    // 53 call before the answer has been wrong that long.
-    let mut period = stays_wrong_after(&[], d.ttl);
+    // `dns prepare`'s pace until the health checks are read: no control
+    // plane call before the answer has been wrong that long.
+    let mut period = stays_wrong_after(&[], d.ttl());
     let mut at = started + period;
     loop {
         tokio::time::sleep_until(at).await;
@@ -202,23 +273,16 @@ async fn watch(
             at = tokio::time::Instant::now() + period;
             continue; // a run of right answers is under way
         }
-        let (setup, controls) = futures::join!(
-            dns_setup::read_setup_bounded(cx.clouds, records, cx.control_read_timeout),
-            read_controls(cx, records)
-        );
-        let gaps = setup.as_ref().map(|r| r.gaps(cx.plan, d, cx.target));
-        let needed: Vec<String> = (gaps.iter().flatten())
+        let beside = d.beside(cx).await;
+        let needed: Vec<String> = (beside.gaps.iter().flatten())
             .filter(|g| g.needed)
             .map(Gap::to_string)
             .collect();
-        if let Ok(read) = &setup {
+        if let Some(followers) = &beside.followers {
             // The health checks' own pace: slower ones get their time
             // before the answer is said to stay wrong (a missing piece
             // is said at once: no pace makes up for it).
-            let followers: Vec<HealthCheck> = (read.followers(cx.plan, d).into_iter())
-                .map(|(_, h)| h)
-                .collect();
-            period = stays_wrong_after(&followers, d.ttl);
+            period = stays_wrong_after(followers, d.ttl());
             if needed.is_empty() && started + period > tokio::time::Instant::now() {
                 at = started + period;
                 continue;
@@ -226,15 +290,14 @@ async fn watch(
         }
         at = tokio::time::Instant::now() + period;
         let note = stays_wrong_note(
-            d,
+            d.name(),
             target,
             started.elapsed(),
             period,
             &lock().seen,
-            &controls,
-            gaps.as_ref().map(Vec::as_slice).map_err(|e| e.as_str()),
+            &beside,
         );
-        tracing::warn!(name = %d.name, "{note}");
+        tracing::warn!(name = %d.name(), "{note}");
         if let Some(tell) = cx.waiting {
             tell(&note);
         }
@@ -246,10 +309,10 @@ async fn watch(
                     needed.join("; ")
                 ),
                 format!(
-                    "run `drctl dns prepare --plan {}` (it restores the records and health checks and leaves the controls as this run set them), then `drctl runs resume`",
+                    "run `drctl dns prepare --plan {}` (it restores the records, their routing and health checks, and leaves the controls as this run set them), then `drctl runs resume`",
                     cx.plan.name()
                 ),
-                &d.id,
+                d.id(),
                 "global",
             );
         }
@@ -405,20 +468,18 @@ fn not_resolved(q: &Asked<'_>, started: tokio::time::Instant, s: &Streak) -> Ste
 
 /// What the step says when the answer stays wrong (pure).
 fn stays_wrong_note(
-    d: &DnsSpec,
+    name: &str,
     target: &str,
     waited: Duration,
     period: Duration,
     seen: &[Seen],
-    controls: &[Finding],
-    gaps: Result<&[Gap], &str>,
+    beside: &Beside,
 ) -> String {
-    let controls: Vec<String> = controls
-        .iter()
+    let controls: Vec<String> = (beside.controls.iter())
         .map(|f| format!("{} {}", f.region, f.state))
         .collect();
-    let setup = match gaps {
-        Ok([]) => "records and health checks in place".to_string(),
+    let setup = match &beside.gaps {
+        Ok(gaps) if gaps.is_empty() => beside.in_place.to_string(),
         Ok(gaps) => format!(
             "setup incomplete: {}",
             gaps.iter()
@@ -426,11 +487,10 @@ fn stays_wrong_note(
                 .collect::<Vec<_>>()
                 .join("; ")
         ),
-        Err(why) => why.to_string(),
+        Err(why) => why.clone(),
     };
     format!(
-        "{} still does not resolve to {target} after {} s (health checks flip and the TTL passes within {} s): it answered {}; controls: {}; {setup}",
-        d.name,
+        "{name} still does not resolve to {target} after {} s (health checks flip and the TTL passes within {} s): it answered {}; controls: {}; {setup}",
         waited.as_secs(),
         period.as_secs(),
         history(seen),

@@ -35,7 +35,8 @@ use super::controls::{
     ControlOutcome, ControlRef, SwitchControlOutput, health_check_records, target_problems, token,
     write_controls,
 };
-use super::dns_setup::{Prepared, create_control};
+use super::dns_setup::{Gap, Prepared, create_control};
+use super::resolution::{Beside, Watched};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
 };
@@ -258,6 +259,88 @@ pub fn decide_policy(read: Option<&CloudRecordSet>, want: &CloudRecordSet) -> Po
     }
 }
 
+/// What keeps health-check record `d`'s set from being as `dns prepare`
+/// makes it (home `home`), read as `read`, for a switch to GCP region
+/// `target` (pure): needed where the set cannot answer the target's value
+/// (missing, no `primaryBackup` policy, another routing policy, or a
+/// policy that does not name the target's value).
+pub fn policy_gaps(
+    d: &CloudDnsSpec,
+    read: Option<&CloudRecordSet>,
+    home: &str,
+    target: &str,
+) -> Vec<Gap> {
+    let what = format!("record {} {} primaryBackup", d.name, d.rtype);
+    let norm = |v: &str| v.trim_end_matches('.').to_ascii_lowercase();
+    let value = d.targets.get(target).map(|v| norm(v));
+    let names_target = |pb: &PrimaryBackup| {
+        let values = pb
+            .primary
+            .iter()
+            .chain(pb.backups.iter().flat_map(|b| &b.rrdatas));
+        values.map(|v| norm(v)).any(|v| Some(v) == value)
+    };
+    let (how, needed) = match decide_policy(read, &want_record(d, home)) {
+        PolicyNext::Done => return Vec::new(),
+        PolicyNext::Swap(None) => ("missing".to_string(), true),
+        PolicyNext::Refuse(why) => (why, true),
+        PolicyNext::Swap(Some(r)) => match &r.primary_backup {
+            None => (
+                "absent: the record set answers its own values".to_string(),
+                true,
+            ),
+            Some(pb) if !names_target(pb) => (format!("does not name {target}'s value"), true),
+            Some(_) => ("not as `dns prepare` makes it".to_string(), false),
+        },
+    };
+    vec![Gap { what, how, needed }]
+}
+
+/// A health-check record's wait reads its controls and, where Cloud DNS's
+/// API answers, its record set's routing policy ([`policy_gaps`]).
+#[async_trait]
+impl Watched for CloudDnsSpec {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    async fn beside(&self, cx: &Cx<'_>) -> Beside {
+        let target = self.sites.gcp(cx.target);
+        let set = (cx.clouds.cloud_dns).read_record_set(
+            &self.project,
+            &self.zone,
+            &self.name,
+            &self.rtype,
+        );
+        let (set, controls) = futures::join!(
+            tokio::time::timeout(cx.control_read_timeout, set),
+            read_controls(cx, std::slice::from_ref(self), target)
+        );
+        let gaps = match set {
+            Ok(Ok(read)) => Ok(policy_gaps(self, read.as_ref(), cx.plan.home(), target)),
+            Ok(Err(e)) => Err(format!("setup not verifiable: {}", e.summary())),
+            Err(_) => Err(format!(
+                "setup not verifiable: Cloud DNS's API did not answer within {} s",
+                cx.control_read_timeout.as_secs()
+            )),
+        };
+        Beside {
+            controls,
+            followers: gaps.as_ref().ok().map(|_| Vec::new()),
+            gaps,
+            in_place: "the record set's primaryBackup policy in place",
+        }
+    }
+}
+
 /// `drctl dns prepare` for `plan`'s health-check `[[cloud_dns]]` records:
 /// the controls (created when absent: home serves, the others drain; an
 /// existing one is left as it is) and the routing policy (one atomic
@@ -442,6 +525,55 @@ mod tests {
         assert_eq!(
             decide_policy(Some(&other), &want),
             PolicyNext::Swap(Some(other.clone()))
+        );
+    }
+
+    /// What keeps the set from answering the target's value is needed; a
+    /// policy that differs but still names it is shown, not needed.
+    #[test]
+    fn a_policy_gap_is_needed_only_when_the_set_cannot_answer_the_target() {
+        let d = spec();
+        let want = want_record(&d, "us-central1");
+        let gaps = |read: Option<&CloudRecordSet>| -> Vec<(String, bool)> {
+            (policy_gaps(&d, read, "us-central1", "us-east4").into_iter())
+                .map(|g| (g.how, g.needed))
+                .collect()
+        };
+        assert_eq!(gaps(Some(&want)), []);
+        assert_eq!(gaps(None), [("missing".to_string(), true)]);
+        let plain = CloudRecordSet {
+            rrdatas: vec!["10.0.1.1".into()],
+            routed: false,
+            primary_backup: None,
+            ..want.clone()
+        };
+        assert_eq!(
+            gaps(Some(&plain)),
+            [(
+                "absent: the record set answers its own values".to_string(),
+                true
+            )]
+        );
+        let geo = CloudRecordSet {
+            routed: true,
+            ..plain
+        };
+        assert!(gaps(Some(&geo))[0].1, "another routing policy");
+        let mut other = want.clone();
+        if let Some(p) = other.primary_backup.as_mut() {
+            p.backups[0].rrdatas = vec!["10.0.9.9".into()];
+        }
+        assert_eq!(
+            gaps(Some(&other)),
+            [("does not name us-east4's value".to_string(), true)]
+        );
+        let slower = CloudRecordSet {
+            ttl: 300,
+            ..want.clone()
+        };
+        assert_eq!(
+            gaps(Some(&slower)),
+            [("not as `dns prepare` makes it".to_string(), false)]
         );
     }
 }

@@ -8,7 +8,12 @@
 //! plane may be what is down; what clients see is what the name servers
 //! answer. The loop is `verify-resolution`'s
 //! ([`super::resolution::resolve_until`]): same streak, same
-//! pauses, same clock rule (the first of the N answers).
+//! pauses, same clock rule (the first of the N answers); and so is the
+//! wait beside it ([`super::resolution::watch`]): once the answer stays
+//! wrong, the controls and, where Cloud DNS's API answers, the record
+//! set's routing policy are read (the kind's answer to
+//! [`super::resolution::Watched`]), and a set that cannot answer the
+//! target fails the step then instead of at the end of the RTO budget.
 
 use std::sync::Mutex;
 
@@ -18,7 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::resolution::{
-    Asked, CONSECUTIVE_ANSWERS, Resolved, Streak, VerifyResolutionOutput, resolve_until,
+    Asked, CONSECUTIVE_ANSWERS, Resolved, Streak, VerifyResolutionOutput, resolve_until, watch,
 };
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
@@ -114,14 +119,9 @@ impl VerifyCloudResolution {
             hint: &hint,
         };
         let streak = Mutex::new(Streak::default());
-        resolve_until(
-            cx,
-            &asked,
-            &streak,
-            tokio::time::Instant::now(),
-            std::future::pending(),
-        )
-        .await
+        let started = tokio::time::Instant::now();
+        let beside = watch(cx, d, target, &streak, started);
+        resolve_until(cx, &asked, &streak, started, beside).await
     }
 }
 
@@ -178,5 +178,182 @@ impl Action for VerifyCloudResolution {
             ),
         })
         .to_output()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::super::resolution::stays_wrong_after;
+    use super::*;
+    use crate::cloud::control::{Control, ControlState};
+    use crate::cloud::fake::FakeCloud;
+    use crate::cloud::{ObjectUrl, PutMode};
+    use crate::plan::Plan;
+
+    const TARGET: &str = "us-east4";
+
+    /// The plan's world with `dns prepare` made (controls, routing
+    /// policy), then its controls set so that `serving` serves.
+    async fn prepared(plan: &Plan, serving: &str) -> FakeCloud {
+        let f = FakeCloud::new();
+        crate::plan::kinds::seed_plan(&f, plan);
+        super::super::switch_cloud_control::prepare(&f.clouds(), plan)
+            .await
+            .expect("dns prepare");
+        for (region, url) in &plan.spec.cloud_dns[0].controls {
+            let state = if region == serving {
+                ControlState::Serve
+            } else {
+                ControlState::Drain
+            };
+            let body = Control {
+                state,
+                token: 1,
+                run: "test".into(),
+                at: Utc::now(),
+            };
+            let url = ObjectUrl::parse(url).expect("url");
+            (f.clouds().objects)
+                .put(region, &url, body.body().into(), PutMode::Overwrite)
+                .await
+                .expect("put control");
+        }
+        f
+    }
+
+    /// Resolves the plan's record for a failover to us-east4 (RTO budget
+    /// 30 min) on paused time: the result, what the progress line was
+    /// told, and how long (on tokio's clock) it took.
+    async fn verify(
+        f: &FakeCloud,
+        plan: &Plan,
+    ) -> (Result<Resolved, StepFailure>, Vec<String>, Duration) {
+        let clouds = f.clouds();
+        let outputs = BTreeMap::new();
+        let g = crate::steps::graph::compile(plan, TARGET).expect("graph");
+        let told = Mutex::new(Vec::new());
+        let tell = |what: &str| told.lock().unwrap().push(what.to_string());
+        let cx = Cx {
+            clouds: &clouds,
+            plan,
+            target: TARGET,
+            run_id: "20261127T100000Z-orders-gcp-ab01",
+            outputs: &outputs,
+            deadline: std::time::Instant::now() + Duration::from_secs(30 * 60),
+            poll: (Duration::from_secs(1), Duration::from_secs(2)),
+            journal: Arc::new(crate::journal::MemoryStore::new()),
+            lag_window: Duration::from_secs(900),
+            waiting: Some(&tell),
+            side: None,
+            graph: &g.steps,
+            rpo_readings: None,
+            attempt: 1,
+            drill_expires: None,
+            render_report: None,
+            fence: None,
+            zone_batches: None,
+            temps: None,
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+        };
+        let d = &plan.spec.cloud_dns[0];
+        let step = VerifyCloudResolution {
+            region: TARGET.into(),
+            records: vec![d.clone()],
+        };
+        let t0 = tokio::time::Instant::now();
+        let got = step.one(&cx, d).await;
+        let took = t0.elapsed();
+        (got, told.into_inner().unwrap(), took)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_record_whose_target_serves_resolves_at_once() {
+        let plan = crate::plan::orders_gcp_health_checked();
+        let f = prepared(&plan, TARGET).await;
+        let (got, told, took) = verify(&f, &plan).await;
+        let got = got.expect("resolves");
+        assert_eq!(got.values, ["10.0.2.2"]);
+        assert!(got.said.is_empty(), "{got:?}");
+        assert!(told[0].ends_with("now: 10.0.2.2"), "{told:?}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+
+    /// Regression: a health-check Cloud DNS record's wait was silent and
+    /// waited out the whole RTO budget (30 minutes here) even when its
+    /// record set had lost the routing policy (`dns prepare` undone: a
+    /// plain record answering home's address), which no control can move.
+    /// It now reads beside the wait, as Route 53's does: once the answer
+    /// has stayed wrong for the checks' flip time plus the TTL, it says
+    /// what it answered, the controls and the record set, and fails
+    /// naming the missing policy and `dns prepare`.
+    #[tokio::test(start_paused = true)]
+    async fn regression_a_cloud_dns_record_without_its_policy_fails_early_not_after_the_rto_budget()
+    {
+        let plan = crate::plan::orders_gcp_health_checked();
+        let f = prepared(&plan, TARGET).await;
+        let d = &plan.spec.cloud_dns[0];
+        f.put_cloud_record(
+            &d.project,
+            &d.zone,
+            crate::cloud::CloudRecordSet {
+                name: d.name.clone(),
+                rtype: d.rtype.clone(),
+                ttl: d.ttl,
+                rrdatas: vec!["10.0.1.1".into()],
+                routed: false,
+                primary_backup: None,
+            },
+        );
+        let (got, told, took) = verify(&f, &plan).await;
+        let e = got.expect_err("cannot resolve");
+        let e = format!("{e} ({})", e.hint());
+        let period = stays_wrong_after(&[], d.ttl);
+        assert!(took >= period && took < period * 2, "{took:?}");
+        for want in [
+            "still does not resolve to 10.0.2.2",
+            "it answered 10.0.1.1",
+            "us-central1 drain",
+            "us-east4 serve",
+            "record orders.gcp.example.com. A primaryBackup absent",
+            "drctl dns prepare --plan orders-gcp",
+        ] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+        assert!(
+            told.iter().any(|t| t.contains("still does not")),
+            "{told:?}"
+        );
+    }
+
+    /// The policy in place but the target's control left drained (the
+    /// answer stays home's): said every period with the controls, and the
+    /// wait goes on to its own end.
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_stays_wrong_with_the_policy_in_place_is_said_and_waited_for() {
+        let plan = crate::plan::orders_gcp_health_checked();
+        let f = prepared(&plan, "us-central1").await;
+        let (got, told, took) = verify(&f, &plan).await;
+        let e = got.expect_err("never resolves").to_string();
+        let period = stays_wrong_after(&[], plan.spec.cloud_dns[0].ttl);
+        assert!(took >= Duration::from_secs(30 * 60), "{took:?}");
+        let said: Vec<&String> = (told.iter())
+            .filter(|t| t.contains("still does not"))
+            .collect();
+        assert!(
+            said.len() as u64 >= (30 * 60) / period.as_secs() - 1,
+            "said every {period:?}: {told:#?}"
+        );
+        assert!(said[0].contains("us-east4 drain"), "{}", said[0]);
+        assert!(
+            said[0].contains("the record set's primaryBackup policy in place"),
+            "{}",
+            said[0]
+        );
+        assert!(e.contains("it answered 10.0.1.1"), "{e}");
+        assert!(e.contains("last said:"), "{e}");
     }
 }
