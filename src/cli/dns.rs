@@ -69,7 +69,7 @@ pub async fn run(cmd: DnsCommand, settings: &Settings) -> Result<Exit, CliError>
                     })?;
         }
         done.extend(
-            drctl::steps::switch_cloud_control::prepare(&clouds, p)
+            drctl::steps::cloud_dns_setup::prepare(&clouds, p)
                 .await
                 .map_err(|e| {
                     CliError::from(e).hint(

@@ -192,22 +192,11 @@ impl GcpRun {
     ) -> Result<(), CloudError> {
         const OP: &str = "services.patch";
         let client = self.client(OP, name, region).await?;
-        let fenced = |d: String| err(OP, name, region, ErrorKind::Fenced, d);
-        super::wire::send_fenced(
-            OP,
-            async {
-                client
-                    .update_service()
-                    .set_service(service)
-                    .set_update_mask(google_cloud_wkt::FieldMask::default().set_paths([mask]))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| gax_error(SERVICE, OP, (name, region), &e))
-            },
-            fenced,
-        )
-        .await
+        let send = (client.update_service())
+            .set_service(service)
+            .set_update_mask(google_cloud_wkt::FieldMask::default().set_paths([mask]))
+            .send();
+        super::gcp::gax_write((SERVICE, OP), (name, region), send, |_| ()).await
     }
 }
 

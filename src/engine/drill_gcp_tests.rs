@@ -626,9 +626,12 @@ async fn regression_a_health_check_cloud_dns_failover_resolves_on_the_in_memory_
         ["10.0.1.1"],
         "the plain record, as seeded"
     );
-    crate::steps::switch_cloud_control::prepare(&clouds, &plans[0])
+    crate::steps::cloud_dns_setup::prepare(&clouds, &plans[0])
         .await
         .unwrap();
+    let d = &plans[0].spec.cloud_dns[0];
+    let set = f.cloud_record(&d.project, &d.zone, &d.name, &d.rtype);
+    assert!(set.and_then(|s| s.primary_backup).is_some(), "prepared");
     assert_eq!(ask().await.unwrap(), ["10.0.1.1"], "home serves");
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(&f, dir.path());

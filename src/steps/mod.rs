@@ -22,6 +22,7 @@
 mod bucket;
 pub mod capacity;
 mod check;
+pub mod cloud_dns_setup;
 mod controls;
 mod copies;
 pub mod dns_batch;

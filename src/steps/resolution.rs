@@ -190,11 +190,14 @@ pub(super) struct Beside {
     /// setup could not be read (its API is the control plane: bounded,
     /// and never a reason to stop waiting).
     pub gaps: Result<Vec<Gap>, String>,
-    /// The health checks its answer follows, when the setup was read:
-    /// their pace is the wait's ([`stays_wrong_after`]).
-    pub followers: Option<Vec<HealthCheck>>,
+    /// How long its health checks take to see a drained control, when the
+    /// setup read says (Route 53's, from the health checks it follows):
+    /// the wait's pace from then on.
+    pub flip: Option<Duration>,
     /// What a setup without gaps is called in the note.
     pub in_place: &'static str,
+    /// The fix a failure for a needed gap names.
+    pub hint: String,
 }
 
 /// A record whose switch is verified by resolution, as the wait reads
@@ -209,6 +212,10 @@ pub(super) trait Watched: Sync {
     fn name(&self) -> &str;
     /// Its TTL in seconds.
     fn ttl(&self) -> i64;
+    /// How long its health checks are taken to need to see a drained
+    /// control before anything is read (the setup's own pace, as `dns
+    /// prepare` makes it, or the provider's as modelled).
+    fn assumed_flip(&self) -> Duration;
     /// Reads its controls and its setup for a switch to `cx.target`, each
     /// read bounded.
     async fn beside(&self, cx: &Cx<'_>) -> Beside;
@@ -230,22 +237,31 @@ impl Watched for DnsSpec {
         self.ttl
     }
 
+    fn assumed_flip(&self) -> Duration {
+        stays_wrong_after(&[], 0)
+    }
+
     async fn beside(&self, cx: &Cx<'_>) -> Beside {
         let records = std::slice::from_ref(self);
         let (setup, controls) = futures::join!(
             dns_setup::read_setup_bounded(cx.clouds, records, cx.control_read_timeout),
             read_controls(cx, records)
         );
-        let followers = (setup.as_ref().ok()).map(|read| {
-            (read.followers(cx.plan, self).into_iter())
+        let flip = (setup.as_ref().ok()).map(|read| {
+            let followers: Vec<HealthCheck> = (read.followers(cx.plan, self).into_iter())
                 .map(|(_, h)| h)
-                .collect()
+                .collect();
+            stays_wrong_after(&followers, 0)
         });
         Beside {
             controls,
             gaps: setup.map(|read| read.gaps(cx.plan, self, cx.target)),
-            followers,
+            flip,
             in_place: "records and health checks in place",
+            hint: format!(
+                "run `drctl dns prepare --plan {}` (it restores the records and health checks and leaves the controls as this run set them), then `drctl runs resume`",
+                cx.plan.name()
+            ),
         }
     }
 }
@@ -265,7 +281,8 @@ pub(super) async fn watch(
     let lock = || locked(streak);
     // `dns prepare`'s pace until the health checks are read: no control
     // plane call before the answer has been wrong that long.
-    let mut period = stays_wrong_after(&[], d.ttl());
+    let ttl = Duration::from_secs(u64::try_from(d.ttl()).unwrap_or(0));
+    let mut period = d.assumed_flip().saturating_add(ttl);
     let mut at = started + period;
     loop {
         tokio::time::sleep_until(at).await;
@@ -278,11 +295,11 @@ pub(super) async fn watch(
             .filter(|g| g.needed)
             .map(Gap::to_string)
             .collect();
-        if let Some(followers) = &beside.followers {
+        if let Some(flip) = beside.flip {
             // The health checks' own pace: slower ones get their time
             // before the answer is said to stay wrong (a missing piece
             // is said at once: no pace makes up for it).
-            period = stays_wrong_after(followers, d.ttl());
+            period = flip.saturating_add(ttl);
             if needed.is_empty() && started + period > tokio::time::Instant::now() {
                 at = started + period;
                 continue;
@@ -308,10 +325,7 @@ pub(super) async fn watch(
                     "{note}. Without {}, it cannot resolve to {target}",
                     needed.join("; ")
                 ),
-                format!(
-                    "run `drctl dns prepare --plan {}` (it restores the records, their routing and health checks, and leaves the controls as this run set them), then `drctl runs resume`",
-                    cx.plan.name()
-                ),
+                beside.hint.clone(),
                 d.id(),
                 "global",
             );

@@ -65,7 +65,7 @@ pub fn compile(b: &mut Builder<'_>) {
     };
     let region = first.sites.gcp(b.target).to_string();
     let description = format!(
-        "resolve {} until they answer {region}'s values {CONSECUTIVE_ANSWERS} times in a row (no Cloud DNS API call)",
+        "resolve {} until they answer {region}'s values {CONSECUTIVE_ANSWERS} times in a row (no Cloud DNS API call on the path)",
         records
             .iter()
             .map(|d| d.name.as_str())
@@ -144,7 +144,7 @@ impl Action for VerifyCloudResolution {
             let want = d.targets.get(&self.region).cloned().unwrap_or_default();
             out.push(Planned {
                 call: format!(
-                    "dns:query at {} (no Cloud DNS call)",
+                    "dns:query at {} (no Cloud DNS call on the path)",
                     cx.clouds.resolver.servers()
                 ),
                 resource: format!("{} {}", d.name, d.rtype),
@@ -173,7 +173,7 @@ impl Action for VerifyCloudResolution {
             servers: cx.clouds.resolver.servers(),
             consecutive: CONSECUTIVE_ANSWERS,
             basis: format!(
-                "resolution: every name answered {}'s value {CONSECUTIVE_ANSWERS} times in a row (Cloud DNS primaryBackup, no API call)",
+                "resolution: every name answered {}'s value {CONSECUTIVE_ANSWERS} times in a row (Cloud DNS primaryBackup, no API call on the path)",
                 self.region
             ),
         })
@@ -187,7 +187,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use super::super::resolution::stays_wrong_after;
+    use super::super::resolution::Watched;
     use super::*;
     use crate::cloud::control::{Control, ControlState};
     use crate::cloud::fake::FakeCloud;
@@ -201,7 +201,7 @@ mod tests {
     async fn prepared(plan: &Plan, serving: &str) -> FakeCloud {
         let f = FakeCloud::new();
         crate::plan::kinds::seed_plan(&f, plan);
-        super::super::switch_cloud_control::prepare(&f.clouds(), plan)
+        super::super::cloud_dns_setup::prepare(&f.clouds(), plan)
             .await
             .expect("dns prepare");
         for (region, url) in &plan.spec.cloud_dns[0].controls {
@@ -311,7 +311,7 @@ mod tests {
         let (got, told, took) = verify(&f, &plan).await;
         let e = got.expect_err("cannot resolve");
         let e = format!("{e} ({})", e.hint());
-        let period = stays_wrong_after(&[], d.ttl);
+        let period = d.assumed_flip() + Duration::from_secs(d.ttl as u64);
         assert!(took >= period && took < period * 2, "{took:?}");
         for want in [
             "still does not resolve to 10.0.2.2",
@@ -338,7 +338,8 @@ mod tests {
         let f = prepared(&plan, "us-central1").await;
         let (got, told, took) = verify(&f, &plan).await;
         let e = got.expect_err("never resolves").to_string();
-        let period = stays_wrong_after(&[], plan.spec.cloud_dns[0].ttl);
+        let d = &plan.spec.cloud_dns[0];
+        let period = d.assumed_flip() + Duration::from_secs(d.ttl as u64);
         assert!(took >= Duration::from_secs(30 * 60), "{took:?}");
         let said: Vec<&String> = (told.iter())
             .filter(|t| t.contains("still does not"))
@@ -355,5 +356,22 @@ mod tests {
         );
         assert!(e.contains("it answered 10.0.1.1"), "{e}");
         assert!(e.contains("last said:"), "{e}");
+    }
+
+    /// A managed zone that is gone is a gap no control mends: the step
+    /// fails once the answer has stayed wrong, naming the zone.
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_zone_fails_early_naming_it() {
+        let plan = crate::plan::orders_gcp_health_checked();
+        let f = prepared(&plan, TARGET).await;
+        f.state().cloud_zones.clear();
+        let (got, _, took) = verify(&f, &plan).await;
+        let e = got.expect_err("cannot resolve");
+        let e = format!("{e} ({})", e.hint());
+        assert!(took < Duration::from_secs(5 * 60), "{took:?}");
+        assert!(
+            e.contains("managed zone orders-zone (project drctl-emu) missing"),
+            "{e}"
+        );
     }
 }

@@ -206,11 +206,26 @@ impl FakeState {
         name: &str,
         rtype: &str,
     ) -> Option<Vec<String>> {
-        let (project, zone) = (self.cloud_zones.iter())
-            .find(|(_, d)| fqdn(d) == dns_name)?
-            .0;
-        let key = rrset_key(project, zone, name, rtype);
-        let Some(set) = self.cloud_rrsets.get(&key) else {
+        let norm = |v: &str| fqdn(&v.to_ascii_lowercase());
+        let zones: Vec<&(String, String)> = (self.cloud_zones.iter())
+            .filter(|(_, d)| norm(d) == norm(dns_name))
+            .map(|(k, _)| k)
+            .collect();
+        if zones.is_empty() {
+            return None;
+        }
+        // Every zone serving the name (two projects may), the first that
+        // holds the set answering.
+        let set = zones.iter().find_map(|(project, zone)| {
+            (self.cloud_rrsets.iter()).find_map(|((p, z, n, t), r)| {
+                (p == project
+                    && z == zone
+                    && norm(n) == norm(name)
+                    && t.eq_ignore_ascii_case(rtype))
+                .then_some(r)
+            })
+        });
+        let Some(set) = set else {
             return Some(Vec::new());
         };
         let Some(pb) = &set.primary_backup else {
@@ -229,7 +244,7 @@ impl FakeState {
     /// `state=serve` and its region answers. An address with no control,
     /// a control missing or unreadable, is unhealthy (fails closed).
     fn serving(&self, value: &str) -> bool {
-        let Some((region, url)) = self.cloud_controls.get(value) else {
+        let Some((region, url)) = self.cloud_controls.get(&address_key(value)) else {
             return false;
         };
         !self.dead_regions.contains(region)
@@ -237,6 +252,12 @@ impl FakeState {
                 String::from_utf8_lossy(b).contains(crate::cloud::control::SERVE_MARKER)
             })
     }
+}
+
+/// A serving address as the fake keys its control: trimmed, lower case,
+/// without a trailing dot.
+fn address_key(value: &str) -> String {
+    value.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl FakeCloud {
@@ -247,7 +268,7 @@ impl FakeCloud {
     /// health follows.
     pub fn serve_control_at(&self, value: &str, region: &str, control: &ObjectUrl) {
         let at = (region.to_string(), control.clone());
-        self.state().cloud_controls.insert(value.to_string(), at);
+        self.state().cloud_controls.insert(address_key(value), at);
     }
 }
 

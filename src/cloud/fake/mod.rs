@@ -1229,4 +1229,82 @@ mod tests {
         assert!(failed.failed(), "{failed:?}");
         assert!(failed.ready_message.unwrap().contains("Quota exceeded"));
     }
+
+    /// Cloud DNS's name servers in the fake: a plain set answers its
+    /// values; a `primaryBackup` answers its primary while one of its
+    /// addresses' controls serves, else the first backup item with a
+    /// healthy address (in order), else the primary; an address with no
+    /// control, a drained or missing control, or a dead region is
+    /// unhealthy. Names, types and the zone's name in any case.
+    #[tokio::test]
+    async fn cloud_dns_answers_a_primary_backup_by_its_addresses_controls() {
+        let f = FakeCloud::new();
+        f.add_cloud_zone("p", "z", "Gcp.Example.com.");
+        let item = |location: &str, v: &str| BackupItem {
+            location: location.into(),
+            rrdatas: vec![v.into()],
+        };
+        let set = |name: &str, pb: Option<PrimaryBackup>| CloudRecordSet {
+            name: name.into(),
+            rtype: "A".into(),
+            ttl: 30,
+            rrdatas: if pb.is_none() {
+                vec!["10.9.9.9".into()]
+            } else {
+                Vec::new()
+            },
+            routed: pb.is_some(),
+            primary_backup: pb,
+        };
+        f.put_cloud_record("p", "z", set("plain.gcp.example.com.", None));
+        f.put_cloud_record(
+            "p",
+            "z",
+            set(
+                "api.gcp.example.com.",
+                Some(PrimaryBackup {
+                    primary: vec!["10.0.1.1".into()],
+                    backups: vec![item("us-west1", "10.0.3.3"), item("us-east4", "10.0.2.2")],
+                    health_check: None,
+                }),
+            ),
+        );
+        let url = |k: &str| ObjectUrl::parse(&format!("gs://ctl/{k}")).unwrap();
+        f.serve_control_at("10.0.1.1", "us-central1", &url("usc1"));
+        f.serve_control_at("10.0.2.2", "us-east4", &url("use4"));
+        // 10.0.3.3 has no control: never healthy.
+        let put = |k: &str, serve: bool| {
+            let body = if serve { "state=serve" } else { "state=drain" };
+            f.state()
+                .objects
+                .insert(url(k).to_string(), body.as_bytes().to_vec().into());
+        };
+        let ask = |name: &'static str| {
+            let c = f.clouds();
+            async move {
+                c.resolver
+                    .resolve("gcp.example.com", name, "a")
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(ask("PLAIN.gcp.example.com").await, ["10.9.9.9"]);
+        assert_eq!(ask("none.gcp.example.com.").await, Vec::<String>::new());
+        assert_eq!(
+            ask("api.gcp.example.com.").await,
+            ["10.0.1.1"],
+            "all unhealthy: the primary"
+        );
+        put("usc1", true);
+        put("use4", true);
+        assert_eq!(ask("api.gcp.example.com.").await, ["10.0.1.1"]);
+        put("usc1", false);
+        assert_eq!(
+            ask("api.gcp.example.com.").await,
+            ["10.0.2.2"],
+            "past the backup without a control"
+        );
+        f.state().dead_regions.insert("us-east4".into());
+        assert_eq!(ask("api.gcp.example.com.").await, ["10.0.1.1"]);
+    }
 }

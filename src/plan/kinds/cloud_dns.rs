@@ -15,7 +15,9 @@
 //! (`controls`, one `gs://` object per region; drained fails closed). A
 //! failover writes the controls (`switch-cloud-control`) and resolves the
 //! name until it answers the target (`verify-cloud-resolution`), with no
-//! Cloud DNS API call: the control plane may be what is down. `drctl dns
+//! Cloud DNS API call on its path (one bounded read of the record set
+//! beside a wait whose answer stays wrong): the control plane may be what
+//! is down. `drctl dns
 //! prepare` makes the controls and the routing policy on a calm day.
 //!
 //! Why its own kind rather than a `[[dns]]` with a provider key: it is
@@ -588,6 +590,50 @@ impl Points for CloudDnsSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A health-check record is read as it resolves (what `status` and
+    /// `watch` show of it): home's address once `dns prepare` made its
+    /// policy, the target's once the controls serve it, each pointing at
+    /// its region.
+    #[tokio::test]
+    async fn a_health_check_record_is_read_where_it_resolves() {
+        let plan = crate::plan::orders_gcp_health_checked();
+        let f = crate::cloud::fake::FakeCloud::new();
+        super::super::seed_plan(&f, &plan);
+        let clouds = f.clouds();
+        crate::steps::cloud_dns_setup::prepare(&clouds, &plan)
+            .await
+            .expect("dns prepare");
+        let d = &plan.spec.cloud_dns[0];
+        let none = |_: &str, _: &str| None;
+        let at = || async {
+            let read = d.read(&clouds, Duration::from_secs(5)).await.expect("read");
+            d.points_to(&plan, &read.unwrap_or_default(), &none)
+        };
+        assert_eq!(
+            at().await,
+            (
+                vec!["10.0.1.1".to_string()],
+                Some("us-central1".to_string())
+            )
+        );
+        for (region, url) in &d.controls {
+            let state = if region == "us-east4" {
+                "serve"
+            } else {
+                "drain"
+            };
+            let url = crate::cloud::ObjectUrl::parse(url).expect("url");
+            f.state().objects.insert(
+                url.to_string(),
+                format!("state={state}").into_bytes().into(),
+            );
+        }
+        assert_eq!(
+            at().await,
+            (vec!["10.0.2.2".to_string()], Some("us-east4".to_string()))
+        );
+    }
 
     #[test]
     fn zones_names_and_values_follow_cloud_dns_rules() {

@@ -210,11 +210,7 @@ impl Resource for CloudRunSpec {
             if w.fake.state().run.contains_key(&key) {
                 continue;
             }
-            let size = if region == home {
-                self.active
-            } else {
-                self.standby
-            };
+            let size = super::scaling::normal(home, region, (self.active, self.standby));
             w.fake
                 .add_run_service(&self.project, region, name, size.min_instances);
         }

@@ -178,11 +178,7 @@ impl Resource for InstanceGroupSpec {
     fn seed(&self, w: &super::World<'_>) {
         let home = self.sites.gcp(w.home);
         for (region, name) in &self.regions {
-            let size = if region == home {
-                self.active
-            } else {
-                self.standby
-            };
+            let size = super::scaling::normal(home, region, (self.active, self.standby));
             w.fake.add_mig(&self.project, region, name, size.size, None);
         }
     }
