@@ -180,14 +180,6 @@ pub fn answers_target(d: &CloudDnsSpec, pb: &PrimaryBackup, target: &str) -> boo
 /// API answers, its record set's routing policy ([`policy_gaps`]).
 #[async_trait]
 impl Watched for CloudDnsSpec {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
     fn ttl(&self) -> i64 {
         self.ttl
     }

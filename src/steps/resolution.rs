@@ -25,6 +25,7 @@ use super::records::norm;
 use super::{Cx, Finding, StepFailure};
 use crate::cloud::HealthCheck;
 use crate::cloud::control::{CHECK_FAILURES, CHECK_INTERVAL};
+use crate::plan::kinds::traffic::Points;
 use crate::plan::spec::DnsSpec;
 
 /// Consecutive answers that must all name the target.
@@ -204,12 +205,9 @@ pub(super) struct Beside {
 /// beside it: every traffic kind with data-plane records answers it, so
 /// that no kind's wait is silent or waits out its budget for a setup that
 /// cannot resolve to the target.
+/// Its id and name are its traffic role's ([`Points`]).
 #[async_trait]
-pub(super) trait Watched: Sync {
-    /// The plan resource a failure names.
-    fn id(&self) -> &str;
-    /// The name resolved.
-    fn name(&self) -> &str;
+pub(super) trait Watched: Points {
     /// Its TTL in seconds.
     fn ttl(&self) -> i64;
     /// How long its health checks are taken to need to see a drained
@@ -225,14 +223,6 @@ pub(super) trait Watched: Sync {
 /// answers, the records and health checks [`dns_setup::prepare`] makes.
 #[async_trait]
 impl Watched for DnsSpec {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
     fn ttl(&self) -> i64 {
         self.ttl
     }
@@ -307,14 +297,14 @@ pub(super) async fn watch(
         }
         at = tokio::time::Instant::now() + period;
         let note = stays_wrong_note(
-            d.name(),
+            d.names().0,
             target,
             started.elapsed(),
             period,
             &lock().seen,
             &beside,
         );
-        tracing::warn!(name = %d.name(), "{note}");
+        tracing::warn!(name = %d.names().0, "{note}");
         if let Some(tell) = cx.waiting {
             tell(&note);
         }
@@ -326,7 +316,7 @@ pub(super) async fn watch(
                     needed.join("; ")
                 ),
                 beside.hint.clone(),
-                d.id(),
+                d.resource(),
                 "global",
             );
         }
