@@ -596,3 +596,48 @@ async fn a_crash_after_the_control_write_is_resumed_without_a_second_write() {
     assert_eq!(w.api_calls().await, calls, "no Cloud DNS API call");
     assert_eq!(w.resolves().await, std::slice::from_ref(&w.target_value));
 }
+
+/// Regression: a health-check record whose set has lost its routing
+/// policy (a plain record at home's address, `dns prepare` undone by
+/// another writer) cannot resolve to the target whatever the controls say,
+/// and the failover's `verify-cloud-resolution` waited out the whole RTO
+/// budget in silence. Now, once the answer has stayed wrong for Cloud
+/// DNS's modelled flip time plus the TTL, it reads the record set beside
+/// the wait through Google's crate (reads only: no change is sent) and
+/// fails naming the missing policy and `dns prepare`.
+#[tokio::test(flavor = "multi_thread")]
+async fn regression_a_health_check_record_without_its_policy_fails_early_naming_it() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gdnshcgap").await;
+    let w = health_check_world(&fx).await;
+    let o = w.drctl(&fx, &["dns", "prepare", "--plan", HC_PLAN]).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    world::gcp_admin(
+        "/emu/dns/records",
+        json!({"project": PROJECT, "zone": w.zone, "name": w.name, "type": "A",
+               "ttl": 0, "rrdatas": [w.home_value]}),
+    )
+    .await;
+    let changes_before = changes(&w.zone).await;
+    let calls = w.api_calls().await;
+    let started = std::time::Instant::now();
+    let o = w.failover(&fx, &[]).await;
+    let took = started.elapsed();
+    assert_ne!(o.code, Some(0), "{}", o.all());
+    let all = o.all();
+    for want in [
+        "still does not resolve to",
+        "primaryBackup absent: the record set answers its own values",
+        &format!("drctl dns prepare --plan {HC_PLAN}"),
+    ] {
+        assert!(all.contains(want), "{want:?} in {all}");
+    }
+    // The flip time (60 s) plus the TTL (0), not the tier's RTO budget.
+    assert!(took < Duration::from_secs(240), "{took:?}");
+    assert!(
+        w.api_calls().await > calls,
+        "the set was read beside the wait"
+    );
+    assert_eq!(changes(&w.zone).await, changes_before, "no change sent");
+    assert_eq!(w.resolves().await, std::slice::from_ref(&w.home_value));
+}
