@@ -549,7 +549,6 @@ pub async fn remove(
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use super::*;
     use crate::cloud::fake::FakeCloud;
@@ -622,26 +621,10 @@ mod tests {
         target: &'a str,
     ) -> Cx<'a> {
         Cx {
-            clouds,
-            plan,
-            target,
             run_id: RUN,
-            outputs,
             deadline: Instant::now() + Duration::from_secs(3600),
             poll: (Duration::from_secs(5), Duration::from_secs(30)),
-            journal: Arc::new(crate::journal::MemoryStore::new()),
-            lag_window: Duration::from_secs(900),
-            waiting: None,
-            side: None,
-            graph: &g.steps,
-            rpo_readings: None,
-            attempt: 1,
-            drill_expires: None,
-            render_report: None,
-            fence: None,
-            zone_batches: None,
-            temps: None,
-            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+            ..Cx::for_test(clouds, plan, target, outputs, &g.steps)
         }
     }
 

@@ -628,26 +628,13 @@ mod tests {
         let clouds = f.clouds();
         let g = crate::steps::graph::compile(plan, "us-east-1").expect("graph");
         let cx = Cx {
-            clouds: &clouds,
-            plan,
-            target: "us-east-1",
             run_id: RUN,
-            outputs: &outputs,
             deadline: Instant::now() + Duration::from_secs(30),
             poll: (Duration::from_millis(1), Duration::from_millis(5)),
             journal: store,
-            lag_window: Duration::from_secs(900),
-            waiting: None,
-            side: None,
-            graph: &g.steps,
-            rpo_readings: None,
             attempt,
-            drill_expires: None,
             render_report: Some(report_of),
-            fence: None,
-            zone_batches: None,
-            temps: None,
-            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+            ..Cx::for_test(&clouds, plan, "us-east-1", &outputs, &g.steps)
         };
         let step = Evidence {
             destinations: plan

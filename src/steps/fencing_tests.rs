@@ -50,26 +50,13 @@ async fn with_cx<T>(
     let outputs = BTreeMap::new();
     let g = crate::steps::graph::compile(&plan, "us-east-1").expect("graph");
     let cx = Cx {
-        clouds: &clouds,
-        plan: &plan,
-        target: "us-east-1",
         run_id: "20261123T100000Z-payments-fe01",
-        outputs: &outputs,
         deadline: Instant::now() + Duration::from_secs(30),
         poll: (Duration::from_millis(1), Duration::from_millis(5)),
         journal: Arc::new(MemoryStore::new()),
-        lag_window: Duration::from_secs(900),
-        waiting: None,
-        side: None,
-        graph: &g.steps,
-        rpo_readings: None,
         attempt: 2,
-        drill_expires: None,
-        render_report: None,
         fence,
-        zone_batches: None,
-        temps: None,
-        control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+        ..Cx::for_test(&clouds, &plan, "us-east-1", &outputs, &g.steps)
     };
     f(&cx).await
 }

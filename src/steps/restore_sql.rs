@@ -282,7 +282,6 @@ impl Action for RestoreSql {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -315,26 +314,10 @@ mod tests {
         let clouds = f.clouds();
         let outputs = BTreeMap::new();
         let cx = Cx {
-            clouds: &clouds,
-            plan: &plan,
-            target: "us-east4",
             run_id: "20261125T060000Z-orders-gcp-b2",
-            outputs: &outputs,
             deadline: Instant::now() + Duration::from_secs(60),
             poll: (Duration::from_millis(1), Duration::from_millis(2)),
-            journal: Arc::new(crate::journal::MemoryStore::new()),
-            lag_window: Duration::from_secs(900),
-            waiting: None,
-            side: None,
-            graph: &g.steps,
-            rpo_readings: None,
-            attempt: 1,
-            drill_expires: None,
-            render_report: None,
-            fence: None,
-            zone_batches: None,
-            temps: None,
-            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+            ..Cx::for_test(&clouds, &plan, "us-east4", &outputs, &g.steps)
         };
         let out = RestoreSqlOutput::read(&step.run(&cx).await.expect("restored")).unwrap();
         assert_eq!(out.instance, clone_name("orders-sql-use4", cx.run_id));

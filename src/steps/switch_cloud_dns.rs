@@ -462,7 +462,6 @@ mod tests {
     //! The choice (pure), and the step on the fake cloud.
 
     use std::collections::BTreeMap;
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -540,26 +539,10 @@ mod tests {
         );
         let outputs = BTreeMap::new();
         let cx = Cx {
-            clouds,
-            plan: &plan,
-            target: "us-east4",
             run_id: "20261125T070000Z-orders-gcp-r1",
-            outputs: &outputs,
             deadline: Instant::now() + Duration::from_secs(60),
             poll: (Duration::from_millis(1), Duration::from_millis(2)),
-            journal: Arc::new(crate::journal::MemoryStore::new()),
-            lag_window: Duration::from_secs(900),
-            waiting: None,
-            side: None,
-            graph: &g.steps,
-            rpo_readings: None,
-            attempt: 1,
-            drill_expires: None,
-            render_report: None,
-            fence: None,
-            zone_batches: None,
-            temps: None,
-            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+            ..Cx::for_test(clouds, &plan, "us-east4", &outputs, &g.steps)
         };
         let v = step.run(&cx).await?;
         Ok(SwitchCloudDnsOutput::read(&v).expect("its outputs"))

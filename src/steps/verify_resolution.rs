@@ -138,7 +138,7 @@ impl Action for VerifyResolution {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
     use std::time::Duration;
 
     use super::super::dns_setup;
@@ -204,26 +204,11 @@ mod tests {
         let told = Mutex::new(Vec::new());
         let tell = |what: &str| told.lock().unwrap().push(what.to_string());
         let cx = Cx {
-            clouds: &clouds,
-            plan: &plan,
-            target,
             run_id: "20261123T100000Z-checkout-ab01",
-            outputs: &outputs,
             deadline: std::time::Instant::now() + Duration::from_secs(30 * 60),
             poll: (Duration::from_secs(1), Duration::from_secs(2)),
-            journal: Arc::new(crate::journal::MemoryStore::new()),
-            lag_window: Duration::from_secs(900),
             waiting: Some(&tell),
-            side: None,
-            graph: &g.steps,
-            rpo_readings: None,
-            attempt: 1,
-            drill_expires: None,
-            render_report: None,
-            fence: None,
-            zone_batches: None,
-            temps: None,
-            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+            ..Cx::for_test(&clouds, &plan, target, &outputs, &g.steps)
         };
         let t0 = tokio::time::Instant::now();
         let got = resolve_record(&cx, &plan.spec.dns[0]).await;

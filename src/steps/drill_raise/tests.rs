@@ -547,26 +547,12 @@ async fn run_in(
         None => None,
     };
     let cx = Cx {
-        clouds,
-        plan: &plan,
-        target: s.target,
         run_id: run,
-        outputs: &outputs,
         deadline: Instant::now() + Duration::from_secs(3600),
         poll: (Duration::from_secs(5), Duration::from_secs(30)),
         journal: store.clone(),
-        lag_window: Duration::from_secs(900),
-        waiting: None,
-        side: None,
-        graph: steps,
-        rpo_readings: None,
-        attempt: 1,
-        drill_expires: None,
-        render_report: None,
-        fence: None,
-        zone_batches: None,
         temps,
-        control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+        ..Cx::for_test(clouds, &plan, s.target, &outputs, steps)
     };
     match ASK.try_with(|a| *a) {
         // Its findings or its plan, as a value, for `preflight_of` and

@@ -1,7 +1,6 @@
 //! The choice of path (pure), and the step on the fake cloud.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -196,26 +195,11 @@ async fn run_step(
     assert_eq!((step.dr_replica, step.planned), (dr, planned));
     let outputs = BTreeMap::new();
     let cx = Cx {
-        clouds,
-        plan: &plan,
-        target: "us-east4",
         run_id: "20261125T060000Z-orders-gcp-a1",
-        outputs: &outputs,
         deadline: Instant::now() + Duration::from_secs(60),
         poll: (Duration::from_millis(1), Duration::from_millis(2)),
-        journal: Arc::new(crate::journal::MemoryStore::new()),
-        lag_window: Duration::from_secs(900),
-        waiting: None,
-        side: None,
-        graph: &g.steps,
-        rpo_readings: None,
         attempt,
-        drill_expires: None,
-        render_report: None,
-        fence: None,
-        zone_batches: None,
-        temps: None,
-        control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+        ..Cx::for_test(clouds, &plan, "us-east4", &outputs, &g.steps)
     };
     let v = step.run(&cx).await?;
     Ok(PromoteSqlOutput::read(&v).expect("its outputs"))

@@ -2,7 +2,6 @@
 //! and run again.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -42,26 +41,10 @@ async fn run_step(clouds: &Clouds) -> Result<RebuildGlobalOutput, StepFailure> {
         .expect("a rebuild-global step");
     let outputs = BTreeMap::new();
     let cx = Cx {
-        clouds,
-        plan: &plan,
-        target: "us-east-1",
         run_id: RUN,
-        outputs: &outputs,
         deadline: Instant::now() + Duration::from_secs(60),
         poll: (Duration::from_millis(1), Duration::from_millis(2)),
-        journal: Arc::new(crate::journal::MemoryStore::new()),
-        lag_window: Duration::from_secs(900),
-        waiting: None,
-        side: None,
-        graph: &g.steps,
-        rpo_readings: None,
-        attempt: 1,
-        drill_expires: None,
-        render_report: None,
-        fence: None,
-        zone_batches: None,
-        temps: None,
-        control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+        ..Cx::for_test(clouds, &plan, "us-east-1", &outputs, &g.steps)
     };
     let v = step.run(&cx).await?;
     Ok(RebuildGlobalOutput::read(&v).expect("its outputs"))

@@ -4,7 +4,6 @@
 //! does not have.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::super::sql_moves::SqlPath;
@@ -158,26 +157,10 @@ impl Run {
         let clouds: Clouds = f.clouds();
         let step = self.step(name);
         let cx = Cx {
-            clouds: &clouds,
-            plan: &self.plan,
-            target: "us-east4",
             run_id: "20261126T060000Z-orders-gcp-a1",
-            outputs: &self.outputs,
             deadline: Instant::now() + Duration::from_secs(60),
             poll: (Duration::from_millis(1), Duration::from_millis(2)),
-            journal: Arc::new(crate::journal::MemoryStore::new()),
-            lag_window: Duration::from_secs(900),
-            waiting: None,
-            side: None,
-            graph: &self.graph,
-            rpo_readings: None,
-            attempt: 1,
-            drill_expires: None,
-            render_report: None,
-            fence: None,
-            zone_batches: None,
-            temps: None,
-            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+            ..Cx::for_test(&clouds, &self.plan, "us-east4", &self.outputs, &self.graph)
         };
         let v = step.kind.action().run(&cx).await?;
         self.outputs.insert(step.id.to_string(), v.clone());

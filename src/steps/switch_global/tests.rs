@@ -240,7 +240,6 @@ fn the_rpo_of_a_switchover_is_zero_by_design_and_of_a_failover_the_lag_read_befo
 
 mod on_the_fake {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -282,26 +281,10 @@ mod on_the_fake {
         assert_eq!(step.planned, planned);
         let outputs = BTreeMap::new();
         let cx = Cx {
-            clouds,
-            plan: &plan,
-            target: "us-east-1",
             run_id: "20261125T060000Z-orders-a1",
-            outputs: &outputs,
             deadline: Instant::now() + Duration::from_secs(60),
             poll: (Duration::from_millis(1), Duration::from_millis(2)),
-            journal: Arc::new(crate::journal::MemoryStore::new()),
-            lag_window: Duration::from_secs(900),
-            waiting: None,
-            side: None,
-            graph: &g.steps,
-            rpo_readings: None,
-            attempt: 1,
-            drill_expires: None,
-            render_report: None,
-            fence: None,
-            zone_batches: None,
-            temps: None,
-            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+            ..Cx::for_test(clouds, &plan, "us-east-1", &outputs, &g.steps)
         };
         let v = step.run(&cx).await?;
         Ok(SwitchGlobalOutput::read(&v).expect("its outputs"))
