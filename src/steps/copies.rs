@@ -175,6 +175,30 @@ pub enum CopyRead<'a> {
         status: &'a str,
     },
 }
+/// The RPO of a point-in-time restore: from the point restored to
+/// (`point`, which `what` names) to the RTO origin; unknown, never zero,
+/// while the restore has not completed (`done` false) or said no point.
+pub(super) fn restore_rpo(
+    resource: &str,
+    (done, point): (bool, Option<DateTime<Utc>>),
+    what: &str,
+    (origin, origin_label): (DateTime<Utc>, &str),
+) -> (Option<f64>, String) {
+    match point {
+        Some(point) => (
+            Some(((origin - point).num_milliseconds() as f64 / 1000.0).max(0.0)),
+            format!("{resource}: gap from {what} {point} to {origin_label}"),
+        ),
+        None if !done => (
+            None,
+            format!("{resource}: unknown (the restore has not completed)"),
+        ),
+        None => (
+            None,
+            format!("{resource}: unknown (no restore point reported)"),
+        ),
+    }
+}
 
 /// Why a database copy, whatever its strategy, cannot be failed over to:
 /// it is missing or unreadable (first), or not available (last, around the

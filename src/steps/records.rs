@@ -12,20 +12,24 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::{Cx, Finding, KindName, StepFailure, StepId, StepOutput};
 use crate::cloud::{CloudError, Dns, DnsRecord, HostedZone};
+use crate::plan::kinds::traffic::Points;
 use crate::plan::spec::{DnsSpec, SwitchMode};
 
-/// Serializes DNS records as their names (how the steps of the DNS kind
+/// Serializes a traffic kind's records as their names (how the DNS steps
 /// show their records in a graph's JSON).
-pub(super) fn record_names<S: Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(r.iter().map(|d| &d.name))
+pub(super) fn record_names<S: Serializer, P: Points>(r: &[P], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(r.iter().map(|d| d.names().0))
+}
+
+/// Serializes a traffic kind's records as their plan ids (how the control
+/// switches show theirs).
+pub(super) fn record_ids<S: Serializer, P: Points>(r: &[P], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(r.iter().map(|d| d.resource()))
 }
 
 /// The records' names, joined for a step's description.
-pub(super) fn joined_names(r: &[DnsSpec]) -> String {
-    r.iter()
-        .map(|d| d.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+pub(super) fn joined_names<P: Points>(r: &[P]) -> String {
+    r.iter().map(|d| d.names().0).collect::<Vec<_>>().join(", ")
 }
 
 /// A DNS value as compared: no trailing dot, lower case.

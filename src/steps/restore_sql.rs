@@ -76,23 +76,16 @@ fn rpo(
     origin: DateTime<Utc>,
     origin_label: &str,
 ) -> (Option<f64>, String) {
-    match out
+    let point = out
         .and_then(RestoreSqlOutput::read)
-        .and_then(|o| o.restore_point)
-    {
-        Some(point) => (
-            Some(((origin - point).num_milliseconds() as f64 / 1000.0).max(0.0)),
-            format!("{resource}: gap from the clone's point in time {point} to {origin_label}"),
-        ),
-        None if out.is_none() => (
-            None,
-            format!("{resource}: unknown (the restore has not completed)"),
-        ),
-        None => (
-            None,
-            format!("{resource}: unknown (no restore point reported)"),
-        ),
-    }
+        .and_then(|o| o.restore_point);
+    let what = "the clone's point in time";
+    super::copies::restore_rpo(
+        resource,
+        (out.is_some(), point),
+        what,
+        (origin, origin_label),
+    )
 }
 
 /// The name of the instance a run clones `source` into: stable per run,

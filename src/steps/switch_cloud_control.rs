@@ -50,12 +50,8 @@ pub struct SwitchCloudControl {
     /// The target's GCP region.
     pub region: String,
     /// The records switched.
-    #[serde(serialize_with = "record_ids")]
+    #[serde(serialize_with = "super::records::record_ids")]
     pub records: Vec<CloudDnsSpec>,
-}
-
-fn record_ids<S: serde::Serializer>(r: &[CloudDnsSpec], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(r.iter().map(|d| &d.id))
 }
 
 /// Part of the recovery: traffic moves here (the RTO clock ends at
@@ -76,10 +72,9 @@ pub fn compile(b: &mut Builder<'_>) {
     };
     // The target site's GCP region (plan::sites).
     let region = first.sites.gcp(b.target).to_string();
-    let names: Vec<&str> = records.iter().map(|d| d.name.as_str()).collect();
     let description = format!(
         "controls of {}: {region} serve, the other regions drain (Cloud Storage writes; no Cloud DNS API call)",
-        names.join(", ")
+        super::records::joined_names(&records)
     );
     let resources = records.iter().map(|d| d.id.clone()).collect();
     b.add(

@@ -40,12 +40,8 @@ pub struct SwitchControl {
     /// Target region.
     pub region: String,
     /// The records switched (the plan's `health-check` entries).
-    #[serde(serialize_with = "record_ids")]
+    #[serde(serialize_with = "super::records::record_ids")]
     pub records: Vec<DnsSpec>,
-}
-
-fn record_ids<S: serde::Serializer>(r: &[DnsSpec], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(r.iter().map(|d| &d.id))
 }
 
 /// Part of the recovery: traffic moves here.

@@ -38,12 +38,8 @@ pub struct VerifyCloudResolution {
     /// The target's GCP region.
     pub region: String,
     /// The records.
-    #[serde(serialize_with = "names")]
+    #[serde(serialize_with = "super::records::record_names")]
     pub records: Vec<CloudDnsSpec>,
-}
-
-fn names<S: serde::Serializer>(r: &[CloudDnsSpec], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(r.iter().map(|d| &d.name))
 }
 
 /// Stops the RTO clock: clients are sent to the target once this holds.
@@ -66,11 +62,7 @@ pub fn compile(b: &mut Builder<'_>) {
     let region = first.sites.gcp(b.target).to_string();
     let description = format!(
         "resolve {} until they answer {region}'s values {CONSECUTIVE_ANSWERS} times in a row (no Cloud DNS API call on the path)",
-        records
-            .iter()
-            .map(|d| d.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        super::records::joined_names(&records)
     );
     let resources = records.iter().map(|d| d.id.clone()).collect();
     b.add(
