@@ -70,6 +70,8 @@ pub mod side;
 mod fencing_tests;
 #[cfg(test)]
 mod role_tests;
+#[cfg(test)]
+mod test_cx;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -563,46 +565,6 @@ pub type RenderReport = fn(&Plan, &str, String) -> String;
 /// acts on a state that changed within it fails on the provider's own check
 /// and is re-run, reading first.
 pub const FRESH: Duration = Duration::from_secs(10);
-
-#[cfg(test)]
-impl<'a> Cx<'a> {
-    /// A step's context for a unit test: `plan` failing over to `target`
-    /// over `clouds`, with `outputs` and the compiled `graph`; a memory
-    /// journal, a minute's deadline, millisecond polls, a 15-minute lag
-    /// window, a first attempt, and nothing else. A test sets over it what
-    /// it tries (`Cx { poll, ..Cx::for_test(..) }`), so a field added to
-    /// the context is defaulted here once, not in every test.
-    pub(crate) fn for_test(
-        clouds: &'a Clouds,
-        plan: &'a Plan,
-        target: &'a str,
-        outputs: &'a BTreeMap<String, Value>,
-        graph: &'a [Step],
-    ) -> Self {
-        Cx {
-            clouds,
-            plan,
-            target,
-            run_id: "20261127T100000Z-test-ab01",
-            outputs,
-            deadline: Instant::now() + Duration::from_secs(60),
-            poll: (Duration::from_millis(1), Duration::from_millis(5)),
-            journal: Arc::new(crate::journal::MemoryStore::new()),
-            lag_window: Duration::from_secs(900),
-            waiting: None,
-            side: None,
-            graph,
-            rpo_readings: None,
-            attempt: 1,
-            drill_expires: None,
-            render_report: None,
-            fence: None,
-            zone_batches: None,
-            temps: None,
-            control_read_timeout: dns_setup::SETUP_TIMEOUT,
-        }
-    }
-}
 
 impl Cx<'_> {
     /// Confirms with the state store, right before a cloud write, that this
