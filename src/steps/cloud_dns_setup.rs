@@ -206,8 +206,13 @@ impl Watched for CloudDnsSpec {
             tokio::time::timeout(cx.control_read_timeout, set),
             read_controls(cx, std::slice::from_ref(self), target)
         );
+        let home = cx.plan.home();
+        // A set with another routing policy, which `dns prepare` refuses
+        // to replace, has a fix of its own.
+        let replaced = matches!(&set, Ok(Ok(read))
+            if matches!(decide_policy(read.as_ref(), &want_record(self, home)), PolicyNext::Refuse(_)));
         let gaps = match set {
-            Ok(Ok(read)) => Ok(policy_gaps(self, read.as_ref(), cx.plan.home(), target)),
+            Ok(Ok(read)) => Ok(policy_gaps(self, read.as_ref(), home, target)),
             Ok(Err(e)) if e.kind == ErrorKind::NotFound => Ok(vec![Gap {
                 what: format!("managed zone {} (project {})", self.zone, self.project),
                 how: "missing".into(),
@@ -219,7 +224,6 @@ impl Watched for CloudDnsSpec {
                 cx.control_read_timeout.as_secs()
             )),
         };
-        let replaced = (gaps.iter().flatten()).any(|g| g.how.starts_with("replaced by"));
         let hint = if replaced {
             format!(
                 "remove the record set's other routing policy or set switch = \"records\" in the plan, then `drctl dns prepare --plan {}` and `drctl runs resume`",

@@ -351,4 +351,35 @@ mod tests {
             "{e}"
         );
     }
+
+    /// A set with another routing policy (geo or weighted), which `dns
+    /// prepare` refuses to replace, fails early with its own fix: remove
+    /// that policy or switch by records, not `dns prepare` alone.
+    #[tokio::test(start_paused = true)]
+    async fn a_set_with_another_routing_policy_names_its_own_fix() {
+        let plan = crate::plan::orders_gcp_health_checked();
+        let f = prepared(&plan, TARGET).await;
+        let d = &plan.spec.cloud_dns[0];
+        f.put_cloud_record(
+            &d.project,
+            &d.zone,
+            crate::cloud::CloudRecordSet {
+                name: d.name.clone(),
+                rtype: d.rtype.clone(),
+                ttl: d.ttl,
+                rrdatas: vec!["10.0.1.1".into()],
+                routed: true,
+                primary_backup: None,
+            },
+        );
+        let (got, _, _) = verify(&f, &plan).await;
+        let e = got.expect_err("cannot resolve");
+        let e = format!("{e} ({})", e.hint());
+        for want in [
+            "primaryBackup replaced by another routing policy (geo or weighted)",
+            "remove the record set's other routing policy or set switch = \"records\"",
+        ] {
+            assert!(e.contains(want), "{want:?} in {e}");
+        }
+    }
 }
