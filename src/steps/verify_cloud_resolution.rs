@@ -217,6 +217,22 @@ mod tests {
         f
     }
 
+    /// Another writer puts the record's set back as home's address with no
+    /// `primaryBackup` policy: plain, or (`routed`) under another routing
+    /// policy.
+    fn home_set_without_policy(f: &FakeCloud, plan: &Plan, routed: bool) {
+        let d = &plan.spec.cloud_dns[0];
+        let set = crate::cloud::CloudRecordSet {
+            name: d.name.clone(),
+            rtype: d.rtype.clone(),
+            ttl: d.ttl,
+            rrdatas: vec!["10.0.1.1".into()],
+            routed,
+            primary_backup: None,
+        };
+        f.put_cloud_record(&d.project, &d.zone, set);
+    }
+
     /// Resolves the plan's record for a failover to us-east4 (RTO budget
     /// 30 min) on paused time: the result, what the progress line was
     /// told, and how long (on tokio's clock) it took.
@@ -273,18 +289,7 @@ mod tests {
         let plan = crate::plan::orders_gcp_health_checked();
         let f = prepared(&plan, TARGET).await;
         let d = &plan.spec.cloud_dns[0];
-        f.put_cloud_record(
-            &d.project,
-            &d.zone,
-            crate::cloud::CloudRecordSet {
-                name: d.name.clone(),
-                rtype: d.rtype.clone(),
-                ttl: d.ttl,
-                rrdatas: vec!["10.0.1.1".into()],
-                routed: false,
-                primary_backup: None,
-            },
-        );
+        home_set_without_policy(&f, &plan, false);
         let (got, told, took) = verify(&f, &plan).await;
         let e = got.expect_err("cannot resolve");
         let e = format!("{e} ({})", e.hint());
@@ -359,19 +364,7 @@ mod tests {
     async fn a_set_with_another_routing_policy_names_its_own_fix() {
         let plan = crate::plan::orders_gcp_health_checked();
         let f = prepared(&plan, TARGET).await;
-        let d = &plan.spec.cloud_dns[0];
-        f.put_cloud_record(
-            &d.project,
-            &d.zone,
-            crate::cloud::CloudRecordSet {
-                name: d.name.clone(),
-                rtype: d.rtype.clone(),
-                ttl: d.ttl,
-                rrdatas: vec!["10.0.1.1".into()],
-                routed: true,
-                primary_backup: None,
-            },
-        );
+        home_set_without_policy(&f, &plan, true);
         let (got, _, _) = verify(&f, &plan).await;
         let e = got.expect_err("cannot resolve");
         let e = format!("{e} ({})", e.hint());
