@@ -23,7 +23,8 @@ pub struct RestoreArgs {
     /// Plan.
     #[arg(long)]
     pub plan: String,
-    /// Database resource id of the plan.
+    /// Data resource id of the plan: a `[[database]]` or a `[[cloud_sql]]`
+    /// (any kind whose copies are restored to a point in time).
     #[arg(long)]
     pub database: String,
     /// Restore point (RFC 3339).

@@ -125,8 +125,25 @@ fn polls_double_then_stay_at_the_last_interval() {
 fn every_cost_label_a_step_declares_is_in_the_model() {
     let m = model();
     let mut missing = Vec::new();
-    for k in KindName::ALL {
-        let cost = k.traits().time;
+    // A generic step's calls are its resource kind's role's.
+    let roles = crate::plan::kinds::ResourceKind::ALL
+        .iter()
+        .flat_map(|&of| {
+            [
+                (
+                    format!("raise of {of:?}"),
+                    crate::steps::capacity::cost_of(of),
+                ),
+                (
+                    format!("restore of {of:?}"),
+                    crate::steps::restore_cost_of(of),
+                ),
+            ]
+        });
+    let kinds = KindName::ALL
+        .iter()
+        .map(|k| (k.to_string(), k.traits().time));
+    for (k, cost) in kinds.chain(roles) {
         for w in cost.waits {
             if m.duration(w).is_none() {
                 missing.push(format!("{k}: wait `{w}` has no [[duration]]"));

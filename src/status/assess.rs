@@ -4,7 +4,7 @@
 //! Which region is active is decided here, from all the reads together
 //! (where DNS points, then where the databases are primary); what each
 //! resource in a standby region needs to take over is its step kind's to
-//! say ([`Promote::standby_problems`], [`Restore::standby_problems`],
+//! say ([`Promote::standby_problems`], [`restore::standby_problems`](crate::steps::restore_standby_problems),
 //! [`crate::steps::capacity::standby_problems`], and the kinds' own readiness for checks and
 //! buckets), with the RPO rule the failover's gate uses ([`LagCheck`]).
 
@@ -21,7 +21,7 @@ use crate::plan::kinds::Shown;
 use crate::plan::kinds::traffic::Points;
 use crate::steps::placement;
 use crate::steps::placement::{ControlReading, ControlSaid};
-use crate::steps::{CopyRead, Finding, Promote, Restore};
+use crate::steps::{CopyRead, Finding, Promote};
 
 fn err_line(e: &CloudError) -> String {
     e.summary()
@@ -329,13 +329,7 @@ fn db_problems(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Ve
             };
             promote.standby_problems(copy, plan.name(), lag)
         }
-        None => Restore {
-            resource,
-            instance,
-            region,
-            to_time: None,
-        }
-        .standby_problems(copy),
+        None => crate::steps::restore_standby_problems(&instance, &region, copy),
     }
 }
 

@@ -19,16 +19,17 @@ use crate::journal::RpoDetail;
 
 /// What a Cloud SQL clone at a point in time costs: a point-in-time
 /// restore's and a drill's copy alike (the forecast reads it).
-pub const SQL_CLONE: Cost = Cost {
-    calls: &[
-        "sqladmin:instances.get",
-        "sqladmin:instances.getLatestRecoveryTime",
-        "sqladmin:operations.list",
-        "sqladmin:instances.clone",
-    ],
-    waits: &["sqladmin:instances.clone"],
-    polls: Some("sqladmin:operations.get"),
-};
+pub const SQL_CLONE: Cost = restore_cost(&crate::plan::kinds::SQL_RESTORE);
+
+/// What a point-in-time restore a data kind's role describes costs: its
+/// calls, the wait for the new copy, polled with its read.
+pub const fn restore_cost(a: &crate::plan::kinds::restoring::RestoreAbout) -> Cost {
+    Cost {
+        calls: a.calls,
+        waits: a.waits,
+        polls: Some(a.polls),
+    }
+}
 
 /// A lag reading the RPO gate journaled.
 struct GateLag {

@@ -215,20 +215,20 @@ pub fn compile_mode(plan: &Plan, target: &str, mode: &RunMode) -> Result<Graph, 
             regions: plan.regions().join(", "),
         });
     }
-    if let RunMode::Restore { database, .. } = mode
-        && plan.spec.database(database).is_none()
-    {
-        return Err(GraphError::UnknownDatabase {
-            plan: plan.name().into(),
-            database: database.clone(),
-            known: plan
-                .spec
-                .database
-                .iter()
-                .map(|d| d.id.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+    if let RunMode::Restore { database, .. } = mode {
+        // What `drctl restore` takes: a resource of a kind whose data role
+        // restores (an RDS `[[database]]`, a `[[cloud_sql]]`).
+        let restorable: Vec<&str> = (crate::plan::kinds::each(&plan.spec).into_iter())
+            .filter(|r| r.kind().restoring().is_some())
+            .map(|r| r.id())
+            .collect();
+        if !restorable.contains(&database.as_str()) {
+            return Err(GraphError::UnknownDatabase {
+                plan: plan.name().into(),
+                database: database.clone(),
+                known: restorable.join(", "),
+            });
+        }
     }
     let mut b = Builder {
         plan,

@@ -48,7 +48,6 @@ mod reprotect;
 pub mod reprotect_sql;
 mod resolution;
 mod restore;
-pub mod restore_sql;
 pub mod settle_sql;
 mod sql_moves;
 pub mod switch_cloud_control;
@@ -99,7 +98,10 @@ pub use failure::StepFailure;
 pub use promote::{Promote, PromoteOutput};
 pub use records::SwitchDnsOutput;
 pub use reprotect::{ReprotectOutput, parked_id};
-pub use restore::{Restore, RestoreOutput, restored_id};
+pub use restore::{
+    Restore, RestoreOutput, cost_of as restore_cost_of, restored_id,
+    standby_problems as restore_standby_problems,
+};
 pub use traits::{Cost, EndpointReader, RpoReader, Traits};
 pub use verify_dns::VerifyDnsOutput;
 
@@ -219,11 +221,10 @@ kinds! {
     PromoteSql(promote_sql::PromoteSql) = "promote-sql" + writes,
     /// Move an Aurora global database's writer to the target's member.
     SwitchGlobal(switch_global::SwitchGlobal) = "switch-global" + writes,
-    /// Restore an instance to a point in time, into a new instance.
+    /// Restore a data resource's copy to a point in time, into a new copy
+    /// (any kind the data role restores: an RDS instance, a Cloud SQL
+    /// instance as a clone).
     Restore(restore::Restore) = "restore" + writes + ready,
-    /// Restore the target's Cloud SQL instance at a point in time, as a
-    /// clone into a new instance.
-    RestoreSql(restore_sql::RestoreSql) = "restore-sql" + writes + ready,
     /// Make an instance in another region a replica of the primary again.
     Reprotect(reprotect::Reprotect) = "reprotect",
     /// Make every other member of a global database a secondary of its
@@ -299,15 +300,19 @@ retired:
     /// A drill's raise of a standby managed instance group (now
     /// `drill-raise`).
     DrillMig = "drill-mig" => capacity::GENERIC,
+    /// A Cloud SQL instance restored as a clone (now `restore`, whose
+    /// output reads its journals).
+    RestoreSql = "restore-sql" => restore::TRAITS,
 }
 
 impl StepKind {
     /// What the step costs in time and API calls: its kind's, or for a
-    /// generic capacity step, its resource kind's role's calls.
+    /// generic capacity or restore step, its resource kind's role's calls.
     pub fn time(&self) -> Cost {
         match self {
             StepKind::Raise(r) => capacity::cost_of(r.of),
             StepKind::DrillRaise(d) => capacity::cost_of(d.of),
+            StepKind::Restore(r) => restore::cost_of(r.of),
             other => other.name().traits().time,
         }
     }

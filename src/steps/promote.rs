@@ -350,7 +350,6 @@ impl Action for Promote {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::Restore;
 
     fn promote() -> Promote {
         Promote {
@@ -393,23 +392,18 @@ mod tests {
 
     #[test]
     fn a_restore_source_needs_only_to_exist_and_be_available() {
-        let restore = Restore {
-            resource: "db".into(),
-            instance: "db-use1".into(),
-            region: "us-east-1".into(),
-            to_time: None,
-        };
+        let restore = |copy| crate::steps::restore_standby_problems("db-use1", "us-east-1", copy);
         let primary = CopyRead::Found {
             primary: true,
             status: "available",
         };
-        assert!(restore.standby_problems(primary).is_empty());
+        assert!(restore(primary).is_empty());
         assert_eq!(
-            restore.standby_problems(CopyRead::Missing),
+            restore(CopyRead::Missing),
             ["database db-use1 does not exist in us-east-1"]
         );
         assert_eq!(
-            restore.standby_problems(CopyRead::Unreadable),
+            restore(CopyRead::Unreadable),
             ["database db-use1 in us-east-1 could not be read"]
         );
     }

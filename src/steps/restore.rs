@@ -1,10 +1,23 @@
-//! `restore`: point-in-time restore of the target region's instance into a new
-//! instance, for databases whose strategy is `point-in-time-restore` (in a
-//! failover) and for `drctl restore` (one database, at a chosen time).
+//! `restore`: the one point-in-time restore step of every data kind whose
+//! data role restores ([`Restoring`]): the target region's copy restored
+//! into a new copy (an RDS instance; a Cloud SQL clone), for resources
+//! whose strategy is `point-in-time-restore` (in a failover) and for
+//! `drctl restore` (one resource, at a chosen time).
 //!
-//! The new instance's id is derived from the run id, so a re-run after a crash
-//! finds the instance it already asked for instead of creating a second one.
-//! The RPO achieved is the gap between the failure time and the restore point.
+//! Read, decide, act, through the role alone: the new copy is read first
+//! (its name is derived from the run id, so a re-run after a crash finds
+//! the copy it already asked for, or the provider's operation making it,
+//! instead of asking for a second); else the source and its window are
+//! read, the pure [`decide_point`] says what to restore to (the requested
+//! time inside the window, else its latest point), one fenced call starts
+//! the restore, and the step waits until the new copy serves. The RPO
+//! achieved is the gap from the point restored to the RTO origin; a re-run
+//! that did not ask for the restore itself knows the point only when a
+//! time was requested, and says the RPO is unknown otherwise, never a
+//! later point read again.
+//!
+//! The step knows its resource's kind only to reach its role
+//! (`ResourceKind::restoring`): a new data kind needs no step here.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,18 +28,23 @@ use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
 };
-use crate::cloud::{DbInstance, RestorePoint};
-use crate::plan::spec::DbStrategy;
+use crate::plan::kinds::restoring::{Restored, Restoring, decide_point};
+use crate::plan::kinds::{ResourceKind, Shown};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
-/// Restore one database resource in the target region.
+pub use crate::plan::kinds::restoring::restored_id;
+
+/// Restore one data resource's copy in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Restore {
     /// Plan resource id.
     pub resource: String,
-    /// Source instance id in the target region.
+    /// Its kind (whose data role restores).
+    pub of: ResourceKind,
+    /// The copy restored from, in the target, as its kind addresses it
+    /// (`project/instance` for Cloud SQL).
     pub instance: String,
-    /// Target region.
+    /// The region the copy lives in.
     pub region: String,
     /// Restore point; `None` = the latest restorable time.
     pub to_time: Option<DateTime<Utc>>,
@@ -36,9 +54,9 @@ pub struct Restore {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RestoreOutput {
-    /// The restored instance.
+    /// The restored copy.
     pub instance: String,
-    /// The instance restored from.
+    /// The copy restored from.
     pub source: String,
     /// Region.
     pub region: String,
@@ -48,11 +66,15 @@ pub struct RestoreOutput {
     pub restore_point_source: String,
     /// When the restore was asked for (or found done).
     pub requested_at: DateTime<Utc>,
-    /// The restored instance's endpoint.
+    /// The provider's operation making the copy, when the step started or
+    /// found one (a Cloud SQL clone's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// The restored copy's endpoint.
     pub endpoint: Option<String>,
     /// Its port.
     pub port: Option<i32>,
-    /// Whether it existed already (a re-run).
+    /// Whether it existed already, or was being made (a re-run).
     pub already_existed: bool,
 }
 
@@ -60,23 +82,22 @@ impl StepOutput for RestoreOutput {
     const KIND: KindName = KindName::Restore;
 }
 
-/// Part of the recovery; where the RPO is read (the restore point).
+/// Part of the recovery; where the RPO is read (the restore point). Its
+/// calls are its resource kind's ([`cost_of`]).
 pub const TRAITS: Traits = Traits {
     endpoint: Some(|v| RestoreOutput::read(v)?.endpoint),
     rpo: Some(rpo),
-    time: Cost {
-        calls: &[
-            "rds:DescribeDBInstances",
-            "rds:RestoreDBInstanceToPointInTime",
-        ],
-        waits: &["rds:RestoreDBInstanceToPointInTime"],
-        polls: Some("rds:DescribeDBInstances"),
-    },
     ..Traits::RECOVERY
 };
 
+/// What a restore of resource kind `of` costs: its role's calls, the wait
+/// for the new copy, polled with the role's read.
+pub fn cost_of(of: ResourceKind) -> Cost {
+    (of.restoring()).map_or(TRAITS.time, |r| super::copies::restore_cost(r.about()))
+}
+
 /// The RPO of a restore: from the restore point to the RTO origin.
-fn rpo(
+pub(super) fn rpo(
     resource: &str,
     out: Option<&Value>,
     _gate_lag: Option<f64>,
@@ -95,115 +116,127 @@ fn rpo(
     )
 }
 
-/// A failover restores every point-in-time-restore database; a restore run,
-/// the one database it names.
+/// A failover restores every point-in-time-restore resource of a kind
+/// whose data role restores; a restore run, the one resource it names.
 pub fn compile(b: &mut Builder<'_>) {
-    let (wanted, to_time): (Vec<&str>, _) = match b.mode {
-        m if m.fails_over() => (
-            b.plan
-                .spec
-                .database
-                .iter()
-                .filter(|d| d.strategy == DbStrategy::PointInTimeRestore)
-                .map(|d| d.id.as_str())
-                .collect(),
-            None,
-        ),
-        RunMode::Restore { database, to_time } => (vec![database.as_str()], *to_time),
+    let (named, to_time) = match b.mode {
+        m if m.fails_over() => (None, None),
+        RunMode::Restore { database, to_time } => (Some(database.as_str()), *to_time),
         RunMode::Failover { .. } | RunMode::Reprotect | RunMode::Drill { .. } => return,
     };
-    let steps: Vec<Restore> = wanted
-        .into_iter()
-        .filter_map(|id| b.plan.spec.database(id))
-        .map(|d| Restore {
-            resource: d.id.clone(),
-            instance: d.regions[b.target].clone(),
-            region: b.target.to_string(),
+    let mut steps = Vec::new();
+    for r in crate::plan::kinds::each(&b.plan.spec) {
+        let (Shown::Data(copies), Some(role)) = (r.shown(), r.kind().restoring()) else {
+            continue;
+        };
+        let wanted = match named {
+            Some(id) => r.id() == id,
+            None => copies.rpo_source().is_none(),
+        };
+        let Some((region, instance)) = copies.copy_at(b.target).filter(|_| wanted) else {
+            continue;
+        };
+        let step = Restore {
+            resource: r.id().to_string(),
+            of: r.kind(),
+            instance,
+            region,
             to_time,
-        })
-        .collect();
-    for r in steps {
-        let when = r
-            .to_time
-            .map_or("the latest restorable time".to_string(), |t| t.to_rfc3339());
+        };
+        let when = to_time.map_or("the latest restorable time".to_string(), |t| t.to_rfc3339());
+        let how = role.about().how;
         let description = format!(
-            "restore {} in {} to {when}, into a new instance",
-            r.instance, r.region
+            "restore {} in {} to {when}, {how}",
+            step.instance, step.region
         );
+        steps.push((step, description));
+    }
+    for (r, description) in steps {
         b.add(
             StepKind::Restore(r.clone()),
             Some(r.resource.clone()),
-            Phase::of(crate::plan::spec::ResourceKind::Database),
+            Phase::of(r.of),
             vec![r.resource],
             description,
         );
     }
 }
 
-/// The id of the instance a run restores `source` into (stable per run, <= 63 chars).
-pub fn restored_id(source: &str, run_id: &str) -> String {
-    let tag: String = run_id
-        .chars()
-        .rev()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(6)
-        .collect::<String>()
-        .to_lowercase();
-    let base: String = source.chars().take(63 - 10).collect();
-    format!("{base}-r{tag}")
+/// Why the copy a restore starts from, as `status` read it in a standby
+/// region, could not be used now (missing, unreadable, not available);
+/// whether it can be restored at all (its window) is the step's readiness
+/// to say.
+pub fn standby_problems(
+    instance: &str,
+    region: &str,
+    copy: super::copies::CopyRead<'_>,
+) -> Vec<String> {
+    super::copies::copy_problems(instance, region, copy, Vec::new())
 }
 
 impl Restore {
-    /// Decides what to restore `source` (as read) to (pure): the requested
-    /// time, else its latest restorable time; refuses a source with
-    /// backups off, or a time after its latest restorable time. Returns
-    /// the point to ask for, the point known (the RPO is measured from
-    /// it), and where that came from.
+    /// Its kind's data role.
     // The error of `Action::run`, which returns what this gives.
     #[allow(clippy::result_large_err)]
-    fn restore_point(
-        &self,
-        source: &DbInstance,
-    ) -> Result<(RestorePoint, Option<DateTime<Utc>>, &'static str), StepFailure> {
-        let (t, source_id) = (self.region.as_str(), self.instance.as_str());
-        if source.backup_retention_days == 0 {
-            return Err(StepFailure::state(
+    fn role(&self) -> Result<&'static dyn Restoring, StepFailure> {
+        self.of.restoring().ok_or_else(|| {
+            StepFailure::state(
                 format!(
-                    "{source_id} in {t} has automated backups off: no point-in-time restore is possible"
+                    "a [[{}]] resource is not restored to a point in time",
+                    self.of.table()
                 ),
-                "enable backups (backup_retention_period > 0) or use promote-replica",
-                source_id,
-                t,
-            ));
-        }
-        Ok(match self.to_time {
-            Some(at) => {
-                if let Some(latest) = source.latest_restorable_time
-                    && at > latest
-                {
-                    return Err(StepFailure::state(
-                        format!("{at} is after {source_id}'s latest restorable time {latest}"),
-                        "pick an earlier --to-time, or --latest",
-                        source_id,
-                        t,
-                    ));
-                }
-                (RestorePoint::At(at), Some(at), "the requested --to-time")
-            }
-            None => (
-                RestorePoint::Latest,
-                source.latest_restorable_time,
-                "LatestRestorableTime reported by the provider",
-            ),
+                "this journal was written by another drctl: run the failover with this one",
+                &self.resource,
+                &self.region,
+            )
         })
     }
 
-    /// Why the copy this restore starts from, as `status` read it in a
-    /// standby region, could not be used now (missing, unreadable, not
-    /// available); whether it can be restored at all (backups on) is
-    /// [`Action::readiness`]'s to say.
-    pub fn standby_problems(&self, copy: super::copies::CopyRead<'_>) -> Vec<String> {
-        super::copies::copy_problems(&self.instance, &self.region, copy, Vec::new())
+    /// What findings and failures call the source.
+    fn what(&self, role: &dyn Restoring) -> String {
+        format!("{} {}", role.about().noun, self.instance)
+    }
+
+    /// Reads the new copy until it serves.
+    async fn until_ready(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Restoring,
+        copy: &str,
+    ) -> Result<Restored, StepFailure> {
+        let r = self.region.as_str();
+        let ready = role.about().ready;
+        wait_for(
+            cx,
+            &format!("restored copy {copy} ({r}) to be {ready}"),
+            || async { Ok((role.read(cx.clouds, r, copy).await?).filter(|c| c.ready)) },
+        )
+        .await
+    }
+
+    /// Follows the provider's operation `op` making `copy` until it ends;
+    /// a failed one fails the step, naming it and the provider's reason.
+    async fn follow(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Restoring,
+        (copy, op): (&str, &str),
+    ) -> Result<(), StepFailure> {
+        let r = self.region.as_str();
+        let call = role.about().call;
+        let what = format!("{call} operation {op} (into {copy})");
+        let done = wait_for(cx, &what, || async {
+            Ok(role.operation(cx.clouds, r, copy, op).await?)
+        })
+        .await?;
+        done.map_err(|e| {
+            StepFailure::state(
+                format!("{what} of {} failed: {e}", self.instance),
+                "run the failover again once its cause is fixed",
+                &self.instance,
+                r,
+            )
+        })
     }
 }
 
@@ -214,19 +247,23 @@ impl super::Writes for Restore {
         clouds: &crate::cloud::Clouds,
         run_id: &str,
     ) -> super::EndpointNow {
-        // The instance the run restored, named from the plan and the run.
-        let id = super::restored_id(&self.instance, run_id);
-        let read = clouds.database.describe_instance(&self.region, &id).await;
-        let found = read.map(|i| i.map(|i| (i.endpoint, i.port)));
-        super::EndpointNow::of(&id, &self.region, found)
+        let Some(role) = self.of.restoring() else {
+            let read = Ok(None);
+            return super::EndpointNow::of(&self.instance, &self.region, read);
+        };
+        // The copy the run restored, named from the plan and the run.
+        let copy = role.restored(&self.instance, run_id);
+        let read = role.read(clouds, &self.region, &copy).await;
+        let found = read.map(|c| c.map(|c| (c.endpoint, c.port)));
+        super::EndpointNow::of(&copy, &self.region, found)
     }
 }
 
 #[async_trait]
 impl super::Ready for Restore {
     async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        // `status` shows the instance; whether it can be restored (backups
-        // on) is this kind's to say.
+        // `status` shows the copy; whether it can be restored (its
+        // window) is this step's to say.
         self.preflight(cx).await
     }
 }
@@ -234,119 +271,336 @@ impl super::Ready for Restore {
 #[async_trait]
 impl Action for Restore {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        let what = format!("database {}", self.instance);
-        match cx
-            .clouds
-            .database
-            .describe_instance(&self.region, &self.instance)
-            .await
-        {
-            Ok(None) => vec![Finding::missing(&what, &self.region)],
-            Ok(Some(i)) if i.backup_retention_days == 0 => vec![Finding::blocks(
-                &what,
-                &self.region,
-                i.status.clone(),
-                "automated backups are off: no point-in-time restore is possible",
-            )],
-            Ok(Some(i)) => vec![Finding::ok(
-                &what,
-                &self.region,
-                format!(
-                    "{}, backups kept {} days",
-                    i.status, i.backup_retention_days
-                ),
-            )],
-            Err(e) => vec![Finding::unreadable(&what, &self.region, &e)],
+        let role = match self.role() {
+            Ok(r) => r,
+            Err(e) => {
+                return vec![Finding::blocks(
+                    &self.instance,
+                    &self.region,
+                    "unknown",
+                    e.summary(),
+                )];
+            }
+        };
+        let (what, region) = (self.what(role), self.region.as_str());
+        match role.source(cx.clouds, region, &self.instance).await {
+            Ok(None) => vec![Finding::missing(&what, region)],
+            Ok(Some(s)) => match decide_point(role.about(), &s.window, self.to_time) {
+                Ok(_) => vec![Finding::ok(&what, region, s.said)],
+                Err((why, _)) => vec![Finding::blocks(&what, region, s.said, why)],
+            },
+            Err(e) => vec![Finding::unreadable(&what, region, &e)],
         }
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let target = restored_id(&self.instance, cx.run_id);
-        let existing = cx
-            .clouds
-            .database
-            .describe_instance(&self.region, &target)
-            .await?;
+        let role = self.role()?;
+        let copy = role.restored(&self.instance, cx.run_id);
+        let existing = role.read(cx.clouds, &self.region, &copy).await?;
+        let when =
+            (self.to_time).map_or("the latest restorable time".to_string(), |t| t.to_rfc3339());
+        let a = role.about();
         Ok(vec![Planned {
-            call: "rds:RestoreDBInstanceToPointInTime".into(),
-            resource: format!("{} → {target}", self.instance),
+            call: a.call.into(),
+            resource: format!("{} → {copy}", self.instance),
             region: self.region.clone(),
             current: existing
                 .as_ref()
-                .map_or("absent".into(), |i| i.status.clone()),
-            desired: format!(
-                "new instance restored to {}, available",
-                self.to_time
-                    .map_or("the latest restorable time".to_string(), |t| t.to_rfc3339())
-            ),
+                .map_or("absent".into(), |c| c.state.clone()),
+            desired: format!("a new copy restored to {when}, {}", a.ready),
             change: existing.is_none(),
         }])
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let t = self.region.as_str();
-        let source_id = self.instance.as_str();
-        let target_id = restored_id(source_id, cx.run_id);
-        let source = cx
-            .clouds
-            .database
-            .describe_instance(t, source_id)
-            .await?
-            .ok_or_else(|| {
-                StepFailure::state(
-                    format!("database {source_id} does not exist in {t}"),
-                    "fix the id in the plan",
-                    source_id,
-                    t,
-                )
-            })?;
-        let (point, restore_point, basis) = self.restore_point(&source)?;
-        let existed = cx
-            .clouds
-            .database
-            .describe_instance(t, &target_id)
-            .await?
-            .is_some();
-        if !existed {
-            cx.fenced(
-                &format!("rds:RestoreDBInstanceToPointInTime into {target_id}"),
-                t,
-            )
-            .await?;
-            cx.clouds
-                .database
-                .restore_to_point_in_time(t, source_id, &target_id, point)
-                .await?;
-        }
-        let done = wait_for(
-            cx,
-            &format!("restored instance {target_id} ({t}) to be available"),
-            || async {
-                Ok(cx
-                    .clouds
-                    .database
-                    .describe_instance(t, &target_id)
-                    .await?
-                    .filter(|i| i.is_available()))
-            },
-        )
-        .await?;
-        RestoreOutput {
-            instance: target_id,
-            source: source_id.to_string(),
-            region: t.to_string(),
-            restore_point,
-            restore_point_source: if restore_point.is_some() {
-                basis
-            } else {
-                "unknown: the provider reported no LatestRestorableTime"
+        let role = self.role()?;
+        let (r, source) = (self.region.as_str(), self.instance.as_str());
+        let copy = role.restored(source, cx.run_id);
+        let mut out = RestoreOutput {
+            instance: copy.clone(),
+            source: source.to_string(),
+            region: r.to_string(),
+            requested_at: Utc::now(),
+            // A re-run that finds the copy knows its point only when one
+            // was asked for.
+            restore_point: self.to_time,
+            restore_point_source: match self.to_time {
+                Some(_) => "the requested --to-time",
+                None => "unknown: the restore was asked for by an earlier attempt of this run",
             }
             .to_string(),
-            requested_at: Utc::now(),
-            endpoint: done.endpoint,
-            port: done.port,
-            already_existed: existed,
+            ..RestoreOutput::default()
+        };
+        let existing = role.read(cx.clouds, r, &copy).await?;
+        let under_way = match existing {
+            Some(_) => None,
+            None => role.under_way(cx.clouds, r, &copy).await?,
+        };
+        out.already_existed = existing.is_some() || under_way.is_some();
+        out.operation = match under_way {
+            Some(op) => Some(op),
+            None if existing.is_none() => self.start(cx, role, &copy, &mut out).await?,
+            None => None,
+        };
+        if let Some(op) = out.operation.clone() {
+            self.follow(cx, role, (&copy, &op)).await?;
         }
-        .to_output()
+        let done = self.until_ready(cx, role, &copy).await?;
+        out.endpoint = done.endpoint;
+        out.port = done.port;
+        out.to_output()
+    }
+}
+
+impl Restore {
+    /// Reads the source, decides the point and starts the restore, fenced:
+    /// returns the provider's operation, when the call answers one.
+    async fn start(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Restoring,
+        copy: &str,
+        out: &mut RestoreOutput,
+    ) -> Result<Option<String>, StepFailure> {
+        let (r, source) = (self.region.as_str(), self.instance.as_str());
+        let what = self.what(role);
+        let read = role.source(cx.clouds, r, source).await?.ok_or_else(|| {
+            StepFailure::state(
+                format!("{what} does not exist in {r}"),
+                "fix its name in the plan",
+                source,
+                r,
+            )
+        })?;
+        let point =
+            decide_point(role.about(), &read.window, self.to_time).map_err(|(why, hint)| {
+                StepFailure::state(format!("{what} in {r}: {why}"), hint, source, r)
+            })?;
+        out.restore_point = point.known;
+        out.restore_point_source = point.basis.to_string();
+        let call = role.about().call;
+        cx.fenced(&format!("{call} of {source} into {copy}"), r)
+            .await?;
+        out.requested_at = Utc::now();
+        Ok(role.start(cx.clouds, r, (source, copy), point).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::cloud::fake::FakeCloud;
+    use crate::plan::spec::DbStrategy;
+    use crate::steps::graph::{RunMode, compile_mode, compile_restore};
+
+    #[tokio::test]
+    async fn a_failover_clones_the_target_at_its_latest_recovery_time_once() {
+        let path =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/orders-gcp.toml");
+        let loaded = crate::plan::load(&[path]);
+        let mut plan = loaded.plans.into_iter().next().expect("orders-gcp");
+        plan.spec.cloud_sql[0].strategy = DbStrategy::PointInTimeRestore;
+        plan.spec.cloud_sql[0].dr_replica = false;
+        let f = FakeCloud::new();
+        f.add_sql("drctl-emu", "us-east4", "orders-sql-use4", None, false);
+        let mode = RunMode::Failover { planned: false };
+        let g = crate::steps::graph::compile_mode(&plan, "us-east4", &mode).unwrap();
+        let step = (g.steps.iter())
+            .find_map(|s| match &s.kind {
+                StepKind::Restore(s) => Some(s.clone()),
+                _ => None,
+            })
+            .expect("a restore step");
+        assert!(
+            !g.steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::PromoteSql(_)))
+        );
+        let clouds = f.clouds();
+        let outputs = BTreeMap::new();
+        let cx = Cx {
+            run_id: "20261125T060000Z-orders-gcp-b2",
+            deadline: Instant::now() + Duration::from_secs(60),
+            poll: (Duration::from_millis(1), Duration::from_millis(2)),
+            ..Cx::for_test(&clouds, &plan, "us-east4", &outputs, &g.steps)
+        };
+        let out = RestoreOutput::read(&step.run(&cx).await.expect("restored")).unwrap();
+        assert_eq!(
+            out.instance,
+            format!("drctl-emu/{}", restored_id("orders-sql-use4", cx.run_id))
+        );
+        assert_eq!(step.of, crate::plan::kinds::ResourceKind::CloudSql);
+        assert!(out.restore_point.is_some() && out.operation.is_some());
+        assert!(!out.already_existed);
+        // Run again (a resume): the clone exists, nothing is sent.
+        let again = RestoreOutput::read(&step.run(&cx).await.expect("found")).unwrap();
+        assert!(again.already_existed);
+        assert_eq!(f.state().writes.len(), 1, "{:?}", f.state().writes);
+    }
+
+    #[test]
+    fn the_rpo_is_the_gap_from_the_point_in_time_and_unknown_without_one() {
+        let origin = Utc::now();
+        let point = origin - chrono::Duration::seconds(30);
+        let out = serde_json::to_value(RestoreOutput {
+            restore_point: Some(point),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(rpo("db", Some(&out), None, origin, "x").0, Some(30.0));
+        let none = serde_json::to_value(RestoreOutput::default()).unwrap();
+        assert_eq!(rpo("db", Some(&none), None, origin, "x").0, None);
+    }
+
+    fn orders_gcp() -> crate::plan::Plan {
+        let path =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/orders-gcp.toml");
+        (crate::plan::load(&[path]).plans.into_iter().next()).expect("orders-gcp")
+    }
+
+    fn rds(to_time: Option<DateTime<Utc>>) -> Restore {
+        Restore {
+            resource: "db".into(),
+            of: ResourceKind::Database,
+            instance: "db-use1".into(),
+            region: "us-east-1".into(),
+            to_time,
+        }
+    }
+
+    async fn run(f: &FakeCloud, step: &Restore) -> Result<RestoreOutput, StepFailure> {
+        let (clouds, plan, outputs) = (f.clouds(), orders_gcp(), BTreeMap::new());
+        let cx = Cx {
+            run_id: "20261127T190000Z-payments-a1",
+            deadline: Instant::now() + Duration::from_secs(60),
+            poll: (Duration::from_millis(1), Duration::from_millis(2)),
+            ..Cx::for_test(&clouds, &plan, "us-east-1", &outputs, &[])
+        };
+        Ok(RestoreOutput::read(&step.run(&cx).await?).expect("an output"))
+    }
+
+    /// A resumed restore read the source's latest restorable time again
+    /// and took it for the point it had restored to: a later point than
+    /// the one asked for, so an RPO smaller than the one achieved. A re-run
+    /// that finds the copy now says the point is unknown (no request of its
+    /// own), and its RPO is unknown, never a later figure.
+    #[tokio::test]
+    async fn regression_a_resumed_restore_claimed_a_later_point_than_it_restored() {
+        let f = FakeCloud::new();
+        f.add_primary("us-east-1", "db-use1");
+        let first = run(&f, &rds(None)).await.expect("restored");
+        let point = first
+            .restore_point
+            .expect("the latest point, read before the call");
+        assert!(!first.already_existed);
+        assert_eq!(first.restore_point_source, RDS_LATEST);
+        // Time passes: the source's latest point moves on.
+        let later = point + chrono::Duration::minutes(5);
+        let key = ("us-east-1".to_string(), "db-use1".to_string());
+        f.state()
+            .databases
+            .get_mut(&key)
+            .unwrap()
+            .latest_restorable_time = Some(later);
+        let again = run(&f, &rds(None)).await.expect("found");
+        assert!(again.already_existed);
+        assert_eq!(again.restore_point, None, "{again:?}");
+        assert!(again.restore_point_source.starts_with("unknown"));
+        let out = serde_json::to_value(&again).unwrap();
+        assert_eq!(rpo("db", Some(&out), None, later, "x").0, None);
+        let writes = f.state().writes.clone();
+        assert_eq!(writes.len(), 1, "asked for once: {writes:?}");
+        // A requested time is known on a re-run as well.
+        let asked = point - chrono::Duration::minutes(1);
+        let with_time = run(&f, &rds(Some(asked))).await.expect("found");
+        assert_eq!(with_time.restore_point, Some(asked));
+    }
+
+    const RDS_LATEST: &str = "LatestRestorableTime reported by the provider";
+
+    #[tokio::test]
+    async fn a_source_without_backups_or_a_time_outside_its_window_is_refused_before_any_write() {
+        let f = FakeCloud::new();
+        f.add_primary("us-east-1", "db-use1");
+        let key = ("us-east-1".to_string(), "db-use1".to_string());
+        let latest = f.state().databases[&key].latest_restorable_time.unwrap();
+        let late = run(&f, &rds(Some(latest + chrono::Duration::minutes(1)))).await;
+        let e = late.expect_err("after the window").summary();
+        assert!(e.contains("after the latest restorable time"), "{e}");
+        f.state()
+            .databases
+            .get_mut(&key)
+            .unwrap()
+            .backup_retention_days = 0;
+        let e = run(&f, &rds(None)).await.expect_err("no backups").summary();
+        assert!(e.contains("automated backups are off"), "{e}");
+        // Cloud SQL: a time before the instance's recovery window.
+        f.add_sql("drctl-emu", "us-central1", "orders-sql", None, false);
+        let sql = Restore {
+            resource: "orders-sql".into(),
+            of: ResourceKind::CloudSql,
+            instance: "drctl-emu/orders-sql".into(),
+            region: "us-central1".into(),
+            to_time: Some(Utc::now() - chrono::Duration::days(30)),
+        };
+        let e = run(&f, &sql)
+            .await
+            .expect_err("before the window")
+            .summary();
+        assert!(e.contains("before the earliest restorable time"), "{e}");
+        assert!(f.state().writes.is_empty(), "{:?}", f.state().writes);
+    }
+
+    /// `drctl restore` takes any resource whose kind's data role restores:
+    /// a Cloud SQL instance, at a chosen time, through the same step; a
+    /// resource of another kind is refused naming the ones it takes.
+    #[test]
+    fn a_restore_run_takes_a_cloud_sql_resource_through_the_one_step() {
+        let plan = orders_gcp();
+        let at = Utc::now() - chrono::Duration::minutes(10);
+        let g = compile_restore(&plan, "orders-sql", "us-central1", Some(at)).unwrap();
+        let kinds: Vec<String> = g.steps.iter().map(|s| s.id.to_string()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "orders-gcp/preflight",
+                "orders-gcp/restore:orders-sql",
+                "orders-gcp/evidence"
+            ]
+        );
+        let step = g.steps[1].kind.clone();
+        let StepKind::Restore(r) = step else {
+            panic!("{step:?}")
+        };
+        assert_eq!(
+            (r.of, r.instance.as_str(), r.region.as_str(), r.to_time),
+            (
+                ResourceKind::CloudSql,
+                "drctl-emu/orders-sql",
+                "us-central1",
+                Some(at)
+            )
+        );
+        assert_eq!(
+            StepKind::Restore(r).time().calls,
+            crate::plan::kinds::ResourceKind::CloudSql
+                .restoring()
+                .unwrap()
+                .about()
+                .calls
+        );
+        let e = compile_restore(&plan, "orders-workers", "us-central1", None).unwrap_err();
+        assert!(e.to_string().contains("orders-sql"), "{e}");
+        // A failover of a promote-replica plan restores nothing.
+        let mode = RunMode::Failover { planned: false };
+        let g = compile_mode(&plan, "us-east4", &mode).unwrap();
+        assert!(
+            !g.steps
+                .iter()
+                .any(|s| matches!(s.kind, StepKind::Restore(_)))
+        );
     }
 }

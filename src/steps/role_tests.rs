@@ -48,13 +48,7 @@ fn every_step_that_makes_a_writer_answers_a_resumes_reread() {
             }
         }
     }
-    for kind in [
-        "promote",
-        "promote-sql",
-        "switch-global",
-        "restore",
-        "restore-sql",
-    ] {
+    for kind in ["promote", "promote-sql", "switch-global", "restore"] {
         assert!(writers.contains(kind), "{kind} compiled: {writers:?}");
     }
 }

@@ -405,7 +405,6 @@ mod tests {
                 KindName::PromoteSql,
                 KindName::SwitchGlobal,
                 KindName::Restore,
-                KindName::RestoreSql,
                 KindName::DrillDatabase,
                 KindName::DrillGlobal,
                 KindName::DrillSql,

@@ -662,3 +662,116 @@ async fn a_crash_around_the_step_is_resumed_with_promote_replica_sent_once() {
         }
     }
 }
+
+/// `drctl restore` of a `[[cloud_sql]]` resource, through the data role's
+/// one `restore` step: a time before the instance's recovery window is
+/// refused at preflight, naming the window, with no clone asked for; a
+/// time inside it is cloned at that point (`cloneContext.pointInTime`, as
+/// the emulator checks against the window) into a new RUNNABLE instance,
+/// the RPO measured from the requested point; the source is untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_clones_a_cloud_sql_instance_at_a_chosen_time_inside_its_window() {
+    crate::needs_emulators!();
+    let fx = Fixture::new("gsqlrst").await;
+    let pair = seed(&fx, 1.0).await;
+    let restore = |at: String| {
+        let fx = &fx;
+        async move {
+            let args = [
+                "restore",
+                "--plan",
+                "orders-gcp",
+                "--database",
+                "orders-sql",
+                "--region",
+                HOME,
+                "--to-time",
+                &at,
+                "--approve",
+                "restore test",
+                "--output",
+                "json",
+            ];
+            fx.drctl(&args).await
+        }
+    };
+    // Before its window (the emulator's opens at the instance's
+    // `createTime`, a day back).
+    let early = chrono::Utc::now() - chrono::Duration::days(2);
+    let runs = fx.runs();
+    let o = restore(early.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).await;
+    // Failed at preflight (exit 1), naming the window, nothing changed.
+    assert_eq!(o.code, Some(1), "{}", o.all());
+    assert!(
+        o.all().contains("before the earliest restorable time")
+            && o.all().contains("nothing was changed"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        calls(&pair.primary, "/clone").await,
+        0,
+        "no clone asked for"
+    );
+    let _ = fx.new_run(&runs);
+
+    // Inside it.
+    let point = chrono::Utc::now() - chrono::Duration::hours(1);
+    let point = point.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let runs = fx.runs();
+    let o = restore(point.clone()).await;
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let run = fx.new_run(&runs);
+    let show = fx.show(&run).await;
+    let out = outputs(&show, "orders-gcp/restore:orders-sql");
+    let clone = out["instance"]
+        .as_str()
+        .expect("the new instance")
+        .to_string();
+    let name = clone
+        .strip_prefix(&format!("{PROJECT}/"))
+        .expect("project/instance");
+    assert!(name.starts_with(&format!("{}-r", pair.primary)), "{out:#}");
+    assert_eq!(
+        out["source"],
+        format!("{PROJECT}/{}", pair.primary),
+        "{out:#}"
+    );
+    assert_eq!(
+        out["restore_point"]
+            .as_str()
+            .map(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok()),
+        Some(point.parse().ok()),
+        "{out:#}"
+    );
+    assert_eq!(out["restore_point_source"], "the requested --to-time");
+    assert!(
+        out["operation"].as_str().is_some_and(|o| !o.is_empty()),
+        "{out:#}"
+    );
+    assert_eq!(calls(&pair.primary, "/clone").await, 1);
+    let sql = world::clouds().await.cloud_sql;
+    let made = (sql.describe_sql(HOME, PROJECT, name).await)
+        .expect("get")
+        .expect("the clone exists");
+    assert_eq!(
+        (made.state.as_str(), made.role),
+        ("RUNNABLE", DbRole::Primary)
+    );
+    assert_eq!(
+        out["endpoint"],
+        made.endpoint.as_deref().expect("an endpoint"),
+        "{out:#}"
+    );
+    let source = (sql.describe_sql(HOME, PROJECT, &pair.primary).await)
+        .expect("get")
+        .expect("the source stays");
+    assert_eq!(source.replicas, std::slice::from_ref(&pair.replica));
+    let rpo = &show["report"]["measures"][0]["rpo"];
+    assert!(
+        rpo["basis"]
+            .as_str()
+            .is_some_and(|b| b.contains("gap from restore point")),
+        "{rpo:#}"
+    );
+}

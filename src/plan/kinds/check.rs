@@ -41,6 +41,7 @@ impl Kind for CheckSpec {
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
+    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
 }
 
 impl Resource for CheckSpec {

@@ -74,6 +74,7 @@ impl Kind for CloudRunSpec {
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&CloudRunScaling);
+    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
 }
 
 /// Whether `name` is a Cloud Run service name: 1 to 49 lowercase letters,

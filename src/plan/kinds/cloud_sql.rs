@@ -23,6 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::restoring::{Point, RestoreAbout, Restored, Restoring, Source, Window};
 use super::{Copies, CopyState, DbStrategy, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{CloudError, Clouds, LagReading};
 use crate::path;
@@ -80,6 +81,7 @@ impl Kind for CloudSqlSpec {
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
+    const RESTORING: Option<&'static dyn Restoring> = Some(&SqlRestoring);
 }
 
 /// How long a run follows the old primary's side of a move when the plan
@@ -261,6 +263,14 @@ impl Copies for CloudSqlSpec {
         self.regions.get(self.sites.gcp(region)).map(String::as_str)
     }
 
+    fn copy_at(&self, region: &str) -> Option<(String, String)> {
+        let name = self.copy(region)?;
+        Some((
+            self.sites.gcp(region).to_string(),
+            sql_address(&self.project, name),
+        ))
+    }
+
     fn read_call(&self) -> &'static str {
         "sqladmin:instances.get"
     }
@@ -329,6 +339,163 @@ impl RpoSource for CloudSqlSpec {
         (clouds.cloud_sql)
             .sql_replica_lag(self.sites.gcp(region), &self.project, name, window)
             .await
+    }
+}
+
+/// A Cloud SQL instance's address, as a step records it: `project/instance`.
+pub fn sql_address(project: &str, name: &str) -> String {
+    format!("{project}/{name}")
+}
+
+/// The data role's point-in-time restore of Cloud SQL instances, as Cloud
+/// SQL makes one: a clone (`instances.clone` with
+/// `cloneContext.pointInTime`) into a new instance, at a point inside the
+/// source's recovery window (`getLatestRecoveryTime`, read right before
+/// the call: a clone asked at a later point is refused). The clone answers
+/// an operation, found again by a resumed run in `operations.list` of the
+/// new name, so the clone is asked for once.
+pub struct SqlRestoring;
+
+/// What a Cloud SQL clone at a point in time is, in words and calls: a
+/// point-in-time restore's and a drill's copy alike.
+pub const SQL_RESTORE: RestoreAbout = RestoreAbout {
+    noun: "cloud sql",
+    how: "as a clone into a new instance",
+    ready: "RUNNABLE",
+    latest_from: "the latest recovery time Cloud SQL reported (getLatestRecoveryTime)",
+    no_window_hint: "enable point-in-time recovery on the instance, or use promote-replica",
+    call: "sqladmin:instances.clone",
+    calls: &[
+        "sqladmin:instances.get",
+        "sqladmin:instances.getLatestRecoveryTime",
+        "sqladmin:operations.list",
+        "sqladmin:instances.clone",
+    ],
+    waits: &["sqladmin:instances.clone"],
+    polls: "sqladmin:operations.get",
+};
+
+/// `project/instance` as its two names, or an error naming `call`.
+// The adapters' error type, which the role's actions return.
+#[allow(clippy::result_large_err)]
+fn sql_names<'a>(
+    address: &'a str,
+    (call, region): (&'static str, &str),
+) -> Result<(&'a str, &'a str), CloudError> {
+    super::scaling::group_names(address, 98, (call, region), "project/instance")
+}
+
+#[async_trait]
+impl Restoring for SqlRestoring {
+    fn about(&self) -> &'static RestoreAbout {
+        &SQL_RESTORE
+    }
+
+    fn restored(&self, source: &str, run_id: &str) -> String {
+        match source.split_once('/') {
+            Some((project, name)) => {
+                sql_address(project, &super::restoring::restored_id(name, run_id))
+            }
+            None => super::restoring::restored_id(source, run_id),
+        }
+    }
+
+    async fn source(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        source: &str,
+    ) -> Result<Option<Source>, CloudError> {
+        let (p, name) = sql_names(source, ("sqladmin:instances.getLatestRecoveryTime", region))?;
+        match clouds.cloud_sql.recovery_window(region, p, name).await {
+            Ok(w) => Ok(Some(Source {
+                said: format!("restorable up to {}", w.latest.to_rfc3339()),
+                window: Ok(Window {
+                    earliest: w.earliest,
+                    latest: Some(w.latest),
+                }),
+            })),
+            Err(e) if e.kind == crate::cloud::ErrorKind::NotFound => Ok(None),
+            // Cloud SQL refuses the read of an instance without
+            // point-in-time recovery (`pitrNotEnabled`): that is its answer.
+            Err(e)
+                if matches!(
+                    e.kind,
+                    crate::cloud::ErrorKind::Client | crate::cloud::ErrorKind::Precondition
+                ) =>
+            {
+                Ok(Some(Source {
+                    said: "not restorable".into(),
+                    window: Err(e.message),
+                }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        copy: &str,
+    ) -> Result<Option<Restored>, CloudError> {
+        let (p, name) = sql_names(copy, ("sqladmin:instances.get", region))?;
+        let found = clouds.cloud_sql.describe_sql(region, p, name).await?;
+        Ok(found.map(|i| Restored {
+            ready: i.is_runnable(),
+            state: i.state,
+            endpoint: i.endpoint,
+            port: None,
+        }))
+    }
+
+    async fn under_way(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        copy: &str,
+    ) -> Result<Option<String>, CloudError> {
+        let (p, name) = sql_names(copy, ("sqladmin:operations.list", region))?;
+        let ops = clouds.cloud_sql.operations(region, p, name).await?;
+        Ok(ops.into_iter().find(|o| o.kind == "CLONE").map(|o| o.name))
+    }
+
+    async fn start(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        (source, copy): (&str, &str),
+        point: Point,
+    ) -> Result<Option<String>, CloudError> {
+        let (p, from) = sql_names(source, ("sqladmin:instances.clone", region))?;
+        let (_, into) = sql_names(copy, ("sqladmin:instances.clone", region))?;
+        // Cloud SQL has no "latest" to ask for: the point read right
+        // before (the window's latest) is named.
+        let at = match point.ask {
+            crate::cloud::RestorePoint::At(t) => Some(t),
+            crate::cloud::RestorePoint::Latest => point.known,
+        };
+        let op = (clouds.cloud_sql)
+            .clone_sql(region, p, from, into, at)
+            .await?;
+        Ok(Some(op.name))
+    }
+
+    async fn operation(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        copy: &str,
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        let (p, _) = sql_names(copy, ("sqladmin:operations.get", region))?;
+        let o = clouds.cloud_sql.operation(region, p, op).await?;
+        let done = o.is_done();
+        let ended = match o.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        Ok(done.then_some(ended))
     }
 }
 

@@ -67,6 +67,7 @@ impl Kind for ComputeSpec {
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&AsgScaling);
+    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
 }
 
 impl Resource for ComputeSpec {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::restoring::{Point, RestoreAbout, Restored, Restoring, Source, Window};
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{CloudError, Clouds, LagReading};
 use crate::plan::Plan;
@@ -51,6 +52,7 @@ impl Kind for DatabaseSpec {
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
+    const RESTORING: Option<&'static dyn Restoring> = Some(&RdsRestoring);
 }
 
 impl Resource for DatabaseSpec {
@@ -150,6 +152,10 @@ impl Copies for DatabaseSpec {
         "rds:DescribeDBInstances"
     }
 
+    fn copy_at(&self, region: &str) -> Option<(String, String)> {
+        Some((region.to_string(), self.copy(region)?.to_string()))
+    }
+
     async fn describe(
         &self,
         clouds: &Clouds,
@@ -204,5 +210,103 @@ impl RpoSource for DatabaseSpec {
             return Err(super::no_copy(self.lag_call(), &self.id, region, why));
         };
         clouds.metrics.replica_lag(region, id, window).await
+    }
+}
+
+/// The data role's point-in-time restore of RDS instances: restored into
+/// a new instance (`RestoreDBInstanceToPointInTime`), which answers no
+/// operation: the new instance is read until it is available.
+pub struct RdsRestoring;
+
+const RDS_RESTORE: RestoreAbout = RestoreAbout {
+    noun: "database",
+    how: "into a new instance",
+    ready: "available",
+    latest_from: "LatestRestorableTime reported by the provider",
+    no_window_hint: "enable automated backups (backup_retention_period > 0) or use promote-replica",
+    call: "rds:RestoreDBInstanceToPointInTime",
+    calls: &[
+        "rds:DescribeDBInstances",
+        "rds:RestoreDBInstanceToPointInTime",
+    ],
+    waits: &["rds:RestoreDBInstanceToPointInTime"],
+    polls: "rds:DescribeDBInstances",
+};
+
+#[async_trait]
+impl Restoring for RdsRestoring {
+    fn about(&self) -> &'static RestoreAbout {
+        &RDS_RESTORE
+    }
+
+    fn restored(&self, source: &str, run_id: &str) -> String {
+        super::restoring::restored_id(source, run_id)
+    }
+
+    async fn source(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        source: &str,
+    ) -> Result<Option<Source>, CloudError> {
+        let found = clouds.database.describe_instance(region, source).await?;
+        Ok(found.map(|i| {
+            let days = i.backup_retention_days;
+            Source {
+                said: format!("{}, backups kept {days} days", i.status),
+                window: if days == 0 {
+                    Err("automated backups are off".to_string())
+                } else {
+                    Ok(Window {
+                        earliest: None,
+                        latest: i.latest_restorable_time,
+                    })
+                },
+            }
+        }))
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        copy: &str,
+    ) -> Result<Option<Restored>, CloudError> {
+        let found = clouds.database.describe_instance(region, copy).await?;
+        Ok(found.map(|i| Restored {
+            ready: i.is_available(),
+            state: i.status,
+            endpoint: i.endpoint,
+            port: i.port,
+        }))
+    }
+
+    async fn under_way(&self, _: &Clouds, _: &str, _: &str) -> Result<Option<String>, CloudError> {
+        // The restore answers no operation: the new instance exists (being
+        // created) from the moment it was asked for.
+        Ok(None)
+    }
+
+    async fn start(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        (source, copy): (&str, &str),
+        point: Point,
+    ) -> Result<Option<String>, CloudError> {
+        (clouds.database)
+            .restore_to_point_in_time(region, source, copy, point.ask)
+            .await?;
+        Ok(None)
+    }
+
+    async fn operation(
+        &self,
+        _: &Clouds,
+        _: &str,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        Ok(Some(Ok(())))
     }
 }

@@ -96,6 +96,7 @@ impl Kind for DnsSpec {
     const REGIONS_KEY: &'static str = "targets";
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
+    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
 }
 
 impl Resource for DnsSpec {

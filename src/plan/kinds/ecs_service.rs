@@ -77,6 +77,7 @@ impl Kind for EcsServiceSpec {
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn Scaling> = Some(&EcsScaling);
+    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
 }
 
 impl Resource for EcsServiceSpec {

@@ -46,6 +46,7 @@ impl Kind for GlobalDatabaseSpec {
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
+    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
 }
 
 /// Whether `name` is an RDS cluster identifier: 1 to 63 letters, digits or
@@ -166,6 +167,10 @@ impl Copies for GlobalDatabaseSpec {
 
     fn copy(&self, region: &str) -> Option<&str> {
         self.regions.get(region).map(String::as_str)
+    }
+
+    fn copy_at(&self, region: &str) -> Option<(String, String)> {
+        Some((region.to_string(), self.copy(region)?.to_string()))
     }
 
     fn read_call(&self) -> &'static str {

@@ -39,6 +39,7 @@ mod ecs_service;
 mod global_database;
 mod instance_group;
 mod node_group;
+pub mod restoring;
 pub mod scaling;
 pub mod traffic;
 
@@ -60,7 +61,7 @@ pub use cloud_run::{
     CloudRunScaling, CloudRunSpec, RunSize, label_of as cloud_run_label,
     status_of as cloud_run_status,
 };
-pub use cloud_sql::CloudSqlSpec;
+pub use cloud_sql::{CloudSqlSpec, SQL_RESTORE};
 pub use compute::{CapacitySpec, ComputeSpec};
 pub use database::{DatabaseSpec, DbStrategy};
 pub use dns::{DnsSpec, SwitchMode};
@@ -170,6 +171,10 @@ pub trait Kind: Resource + Sized {
     /// (`steps::raise`, `steps::drill_raise`) raise its groups (`None`: not
     /// a capacity kind, or one whose steps are still its own).
     const SCALING: Option<&'static dyn scaling::Scaling>;
+    /// Its data role's point-in-time restore, when the generic `restore`
+    /// step (`steps::restore`) restores its copies (`None`: its copies are
+    /// not restored to a point in time, or it keeps no data).
+    const RESTORING: Option<&'static dyn restoring::Restoring>;
 }
 
 /// The cloud a kind's resources live on.
@@ -222,6 +227,10 @@ pub trait Copies: Sync {
     /// The call that reads a copy (`rds:DescribeDBInstances`), as a read
     /// that runs out of time names it.
     fn read_call(&self) -> &'static str;
+    /// Its copy in `region` as a step addresses it: the region the copy
+    /// lives in (a GCP kind's region for a site) and its address
+    /// (`project/instance` for a kind whose copies live in a project).
+    fn copy_at(&self, region: &str) -> Option<(String, String)>;
     /// Reads its copy in `region` (`Ok(None)`: it does not exist).
     async fn describe(
         &self,
@@ -467,6 +476,12 @@ macro_rules! kinds {
             /// steps raise its groups.
             pub fn scaling(self) -> Option<&'static dyn scaling::Scaling> {
                 match self { $(Self::$kind => <$spec as Kind>::SCALING,)* }
+            }
+
+            /// Its data role's point-in-time restore, when the generic
+            /// `restore` step restores its copies.
+            pub fn restoring(self) -> Option<&'static dyn restoring::Restoring> {
+                match self { $(Self::$kind => <$spec as Kind>::RESTORING,)* }
             }
         }
 

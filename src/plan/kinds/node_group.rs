@@ -68,6 +68,7 @@ impl Kind for NodeGroupSpec {
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&NodeScaling);
+    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
 }
 
 impl Resource for NodeGroupSpec {
