@@ -654,8 +654,11 @@ class Handler(BaseHTTPRequestHandler):
             body = self._body() if method in ("POST", "PATCH") else {}
             with WORLD.lock:
                 if not url.path.startswith("/emu/"):
+                    # A write's body too: what a test checks was asked
+                    # (a clone's cloneContext.pointInTime).
                     WORLD.calls.append({"method": method, "path": url.path,
-                                        "query": {k: v[0] for k, v in query.items()}})
+                                        "query": {k: v[0] for k, v in query.items()},
+                                        "body": body})
                 WORLD.advance()
                 fn = name if callable(name) else getattr(self, name)
                 code, out = fn(*match.groups(), query=query, body=body)

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Finding, KindName, StepFailure, StepOutput};
+use super::{Cx, Finding, KindName, Planned, StepFailure, StepOutput};
 use crate::cloud::control::{Control, ControlState};
 use crate::cloud::{CloudError, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned};
 use crate::plan::spec::{DnsSpec, PerRegion, SwitchMode};
@@ -320,6 +320,65 @@ pub(super) async fn token(cx: &Cx<'_>) -> Result<u64, StepFailure> {
             None => u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0),
         },
     )
+}
+
+/// A data-plane switch to `target`, for every kind with controls: one
+/// token, `wanted`'s writes ([`write_controls`]); the target's must all
+/// end as wanted, else the step fails naming them (`hint`: where to look);
+/// a control elsewhere that was not reached is said, not waited for (what
+/// reads it, `reads_it`, fails closed, so its region is drained anyway).
+pub(super) async fn switch(
+    cx: &Cx<'_>,
+    wanted: &[(ControlRef, ControlState)],
+    target: &str,
+    (hint, reads_it): (&str, &str),
+) -> Result<SwitchControlOutput, StepFailure> {
+    let token = token(cx).await?;
+    let writes = write_controls(cx, wanted, token, target).await;
+    let problems = target_problems(&writes, target);
+    if !problems.is_empty() {
+        return Err(StepFailure::state(
+            format!(
+                "the controls of {target} were not set to serve: {}",
+                problems.join("; ")
+            ),
+            hint,
+            target,
+            target,
+        ));
+    }
+    for w in &writes {
+        if let ControlOutcome::Unreachable(why) = &w.outcome {
+            tracing::warn!(control = %w.control.url, region = %w.control.region,
+                "control not written ({why}): {reads_it} fails closed, so {} is drained anyway",
+                w.control.region);
+        }
+    }
+    Ok(SwitchControlOutput {
+        controls: writes,
+        token,
+        written_at: Some(Utc::now()),
+    })
+}
+
+/// What a switch would write: each of `wanted`'s controls against its
+/// read (`found`, in the same order), through `call` (what a preview
+/// people approve names).
+pub(super) fn planned(
+    wanted: Vec<(ControlRef, ControlState)>,
+    found: Vec<Finding>,
+    call: impl Fn(&ControlRef) -> String,
+) -> Vec<Planned> {
+    (wanted.into_iter().zip(found))
+        .map(|((c, want), f)| Planned {
+            call: call(&c),
+            resource: format!("control {} of {}", c.url, c.record),
+            region: c.region.clone(),
+            change: !f.state.starts_with(&want.to_string()),
+            current: f.state,
+            desired: want.to_string(),
+        })
+        .collect()
 }
 
 /// The target's controls that did not end in the wanted state.

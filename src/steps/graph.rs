@@ -118,7 +118,8 @@ pub enum GraphError {
         plan: String,
         /// Requested database.
         database: String,
-        /// The plan's databases.
+        /// The plan's resources `restore` takes (its data kinds' whose
+        /// copies are restored to a point in time).
         known: String,
     },
 }

@@ -64,7 +64,8 @@ pub struct RestoreOutput {
     pub restore_point: Option<DateTime<Utc>>,
     /// Where the restore point came from.
     pub restore_point_source: String,
-    /// When the restore was asked for (or found done).
+    /// When the restore was asked for (a re-run that found it: when it
+    /// looked).
     pub requested_at: DateTime<Utc>,
     /// The provider's operation making the copy, when the step started or
     /// found one (a Cloud SQL clone's).
@@ -104,9 +105,15 @@ pub(super) fn rpo(
     origin: DateTime<Utc>,
     origin_label: &str,
 ) -> (Option<f64>, String) {
-    let point = out
-        .and_then(RestoreOutput::read)
-        .and_then(|o| o.restore_point);
+    let read = out.and_then(RestoreOutput::read);
+    // A point the output says is unknown says why (a re-run that did not
+    // ask for the restore itself).
+    if let Some(o) = read.as_ref().filter(|o| o.restore_point.is_none())
+        && o.restore_point_source.starts_with("unknown")
+    {
+        return (None, format!("{resource}: {}", o.restore_point_source));
+    }
+    let point = read.and_then(|o| o.restore_point);
     let what = "restore point";
     super::copies::restore_rpo(
         resource,
@@ -232,7 +239,7 @@ impl Restore {
         done.map_err(|e| {
             StepFailure::state(
                 format!("{what} of {} failed: {e}", self.instance),
-                "run the failover again once its cause is fixed",
+                "start a new run once its cause is fixed: a resume of this one finds the failed operation again",
                 &self.instance,
                 r,
             )
@@ -435,6 +442,10 @@ mod tests {
         assert_eq!(step.of, crate::plan::kinds::ResourceKind::CloudSql);
         assert!(out.restore_point.is_some() && out.operation.is_some());
         assert!(!out.already_existed);
+        // Cloned at the latest recovery time read right before, which
+        // the RPO is measured from.
+        let name = restored_id("orders-sql-use4", cx.run_id);
+        assert_eq!(f.state().clone_points[&name], out.restore_point);
         // Run again (a resume): the clone exists, nothing is sent.
         let again = RestoreOutput::read(&step.run(&cx).await.expect("found")).unwrap();
         assert!(again.already_existed);
@@ -513,13 +524,95 @@ mod tests {
         assert_eq!(rpo("db", Some(&out), None, later, "x").0, None);
         let writes = f.state().writes.clone();
         assert_eq!(writes.len(), 1, "asked for once: {writes:?}");
-        // A requested time is known on a re-run as well.
-        let asked = point - chrono::Duration::minutes(1);
-        let with_time = run(&f, &rds(Some(asked))).await.expect("found");
-        assert_eq!(with_time.restore_point, Some(asked));
     }
 
     const RDS_LATEST: &str = "LatestRestorableTime reported by the provider";
+
+    fn sql(project: &str) -> Restore {
+        Restore {
+            resource: "orders-sql".into(),
+            of: ResourceKind::CloudSql,
+            instance: format!("{project}/orders-sql"),
+            region: "us-central1".into(),
+            to_time: None,
+        }
+    }
+
+    /// A resumed Cloud SQL restore whose clone is still being made finds
+    /// the operation (no second clone), follows it, and says its point is
+    /// unknown; a project scoped by a domain (`example.com:proj`) is
+    /// addressed as any other.
+    #[tokio::test]
+    async fn a_resumed_clone_under_way_is_followed_not_asked_again_in_a_domain_scoped_project() {
+        let f = FakeCloud::new();
+        let project = "example.com:drctl-emu";
+        f.add_sql(project, "us-central1", "orders-sql", None, false);
+        let step = sql(project);
+        let role = ResourceKind::CloudSql.restoring().unwrap();
+        let copy = role.restored(&step.instance, "20261127T190000Z-payments-a1");
+        let (_, name) = copy.rsplit_once('/').unwrap();
+        let effect = crate::cloud::fake::SqlEffect::Clone("orders-sql".into());
+        let op = f.state().start_sql_op(project, name, "CLONE", effect);
+        let out = run(&f, &step).await.expect("followed");
+        assert!(out.already_existed);
+        assert_eq!(out.operation.as_deref(), Some(op.name.as_str()));
+        assert_eq!(
+            (out.instance.as_str(), out.restore_point),
+            (copy.as_str(), None)
+        );
+        assert!(f.state().writes.is_empty(), "{:?}", f.state().writes);
+        let json = serde_json::to_value(&out).unwrap();
+        let (seconds, basis) = rpo("orders-sql", Some(&json), None, Utc::now(), "x");
+        assert_eq!(seconds, None);
+        assert!(basis.contains("asked for by an earlier attempt"), "{basis}");
+    }
+
+    /// A clone whose operation ends failed fails the step naming the
+    /// operation and Cloud SQL's reason, and says a new run (not a resume,
+    /// which finds the failed operation again) is the way on.
+    #[tokio::test]
+    async fn a_failed_clone_names_its_operation_and_a_new_run() {
+        let f = FakeCloud::new();
+        f.add_sql("drctl-emu", "us-central1", "orders-sql", None, false);
+        let name = restored_id("orders-sql", "20261127T190000Z-payments-a1");
+        f.fail_sql(&name, "CLONE", "quota exceeded");
+        let e = run(&f, &sql("drctl-emu")).await.expect_err("failed");
+        let (summary, hint) = match &e {
+            StepFailure::State { message, hint, .. } => (message.clone(), hint.clone()),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            summary.contains("sqladmin:instances.clone operation op-"),
+            "{summary}"
+        );
+        assert!(summary.contains("quota exceeded"), "{summary}");
+        assert!(hint.starts_with("start a new run"), "{hint}");
+    }
+
+    /// Preflight says what a run would refuse, before any write: a time
+    /// after the window, or no window at all.
+    #[tokio::test]
+    async fn preflight_blocks_a_time_outside_the_window_and_passes_one_inside() {
+        let f = FakeCloud::new();
+        f.add_primary("us-east-1", "db-use1");
+        let (clouds, plan, outputs) = (f.clouds(), orders_gcp(), BTreeMap::new());
+        let cx = Cx::for_test(&clouds, &plan, "us-east-1", &outputs, &[]);
+        let key = ("us-east-1".to_string(), "db-use1".to_string());
+        let latest = f.state().databases[&key].latest_restorable_time.unwrap();
+        let late = rds(Some(latest + chrono::Duration::seconds(1)))
+            .preflight(&cx)
+            .await;
+        let why = late[0].problem.as_deref().unwrap_or_default();
+        assert!(why.contains("after the latest restorable time"), "{late:?}");
+        // The window's own edge is inside it.
+        let inside = rds(Some(latest)).preflight(&cx).await;
+        assert_eq!(inside[0].problem, None, "{inside:?}");
+        assert!(
+            inside[0].state.contains("backups kept 7 days"),
+            "{inside:?}"
+        );
+        assert!(f.state().writes.is_empty());
+    }
 
     #[tokio::test]
     async fn a_source_without_backups_or_a_time_outside_its_window_is_refused_before_any_write() {

@@ -27,15 +27,11 @@
 //! deletion is the set as read.
 
 use async_trait::async_trait;
-use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::cloud_dns_setup::{read_controls, wanted};
-use super::controls::{
-    ControlOutcome, SwitchControlOutput, health_check_records, target_problems, token,
-    write_controls,
-};
+use super::controls::{SwitchControlOutput, health_check_records, planned, switch};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
 };
@@ -111,55 +107,16 @@ impl Action for SwitchCloudControl {
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         let found = read_controls(cx, &self.records, &self.region).await;
-        Ok(wanted(&self.records, &self.region)
-            .into_iter()
-            .zip(found)
-            .map(|((c, want), f)| Planned {
-                call: "gcs:objects.get + objects.insert ifGenerationMatch (no Cloud DNS call)"
-                    .into(),
-                resource: format!("control {} of {}", c.url, c.record),
-                region: c.region.clone(),
-                change: !f.state.starts_with(&want.to_string()),
-                current: f.state,
-                desired: want.to_string(),
-            })
-            .collect())
+        let call =
+            |_: &_| "gcs:objects.get + objects.insert ifGenerationMatch (no Cloud DNS call)".into();
+        Ok(planned(wanted(&self.records, &self.region), found, call))
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let token = token(cx).await?;
-        let writes = write_controls(
-            cx,
-            &wanted(&self.records, &self.region),
-            token,
-            &self.region,
-        )
-        .await;
-        let problems = target_problems(&writes, &self.region);
-        if !problems.is_empty() {
-            return Err(StepFailure::state(
-                format!(
-                    "the controls of {} were not set to serve: {}",
-                    self.region,
-                    problems.join("; ")
-                ),
-                "check the control objects in Cloud Storage (drctl status), then `drctl runs resume`",
-                &self.region,
-                &self.region,
-            ));
-        }
-        for w in &writes {
-            if let ControlOutcome::Unreachable(why) = &w.outcome {
-                tracing::warn!(control = %w.control.url, region = %w.control.region,
-                    "control not written ({why}): its target fails closed, so {} is drained anyway",
-                    w.control.region);
-            }
-        }
-        SwitchCloudControlOutput(SwitchControlOutput {
-            controls: writes,
-            token,
-            written_at: Some(Utc::now()),
-        })
-        .to_output()
+        let hint =
+            "check the control objects in Cloud Storage (drctl status), then `drctl runs resume`";
+        let wanted = wanted(&self.records, &self.region);
+        let out = switch(cx, &wanted, &self.region, (hint, "its target")).await?;
+        SwitchCloudControlOutput(out).to_output()
     }
 }

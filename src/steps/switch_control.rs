@@ -21,14 +21,10 @@
 //! the target at the zone's authoritative servers.
 
 use async_trait::async_trait;
-use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::controls::{
-    ControlOutcome, SwitchControlOutput, data_plane_records, read_controls, target_problems, token,
-    wanted, write_controls,
-};
+use super::controls::{ControlRef, data_plane_records, planned, read_controls, switch, wanted};
 use super::{Action, Cost, Cx, Finding, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::plan::spec::{DnsSpec, ResourceKind};
 use crate::steps::graph::{Builder, Phase};
@@ -102,51 +98,18 @@ impl Action for SwitchControl {
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         let found = read_controls(cx, &self.records).await;
-        Ok(wanted(&self.records, cx.target)
-            .into_iter()
-            .zip(found)
-            .map(|((c, want), f)| Planned {
-                call: format!(
-                    "s3:GetObject + PutObject If-Match via {} (no Route 53 call)",
-                    c.region
-                ),
-                resource: format!("control {} of {}", c.url, c.record),
-                region: c.region.clone(),
-                change: !f.state.starts_with(&want.to_string()),
-                current: f.state,
-                desired: want.to_string(),
-            })
-            .collect())
+        let call = |c: &ControlRef| {
+            format!(
+                "s3:GetObject + PutObject If-Match via {} (no Route 53 call)",
+                c.region
+            )
+        };
+        Ok(planned(wanted(&self.records, cx.target), found, call))
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let token = token(cx).await?;
-        let writes = write_controls(cx, &wanted(&self.records, cx.target), token, cx.target).await;
-        let problems = target_problems(&writes, cx.target);
-        if !problems.is_empty() {
-            return Err(StepFailure::state(
-                format!(
-                    "the controls of {} were not set to serve: {}",
-                    cx.target,
-                    problems.join("; ")
-                ),
-                "check the control buckets in the target region (drctl status), then `drctl runs resume`",
-                &self.region,
-                cx.target,
-            ));
-        }
-        for w in &writes {
-            if let ControlOutcome::Unreachable(why) = &w.outcome {
-                tracing::warn!(control = %w.control.url, region = %w.control.region,
-                    "control not written ({why}): its health check fails closed, so {} is drained anyway",
-                    w.control.region);
-            }
-        }
-        SwitchControlOutput {
-            controls: writes,
-            token,
-            written_at: Some(Utc::now()),
-        }
-        .to_output()
+        let hint = "check the control buckets in the target region (drctl status), then `drctl runs resume`";
+        let wanted = wanted(&self.records, cx.target);
+        (switch(cx, &wanted, cx.target, (hint, "its health check")).await?).to_output()
     }
 }

@@ -750,6 +750,16 @@ async fn restore_clones_a_cloud_sql_instance_at_a_chosen_time_inside_its_window(
         "{out:#}"
     );
     assert_eq!(calls(&pair.primary, "/clone").await, 1);
+    // Cloned at that point, as the request carried it.
+    let asked: Vec<serde_json::Value> = (world::gcp_calls().await.into_iter())
+        .filter(|c| {
+            (c["path"].as_str()).is_some_and(|p| p.ends_with(&format!("/{}/clone", pair.primary)))
+        })
+        .collect();
+    let sent = asked[0]["body"]["cloneContext"]["pointInTime"]
+        .as_str()
+        .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
+    assert_eq!(sent, point.parse().ok(), "{asked:#?}");
     let sql = world::clouds().await.cloud_sql;
     let made = (sql.describe_sql(HOME, PROJECT, name).await)
         .expect("get")
@@ -767,6 +777,7 @@ async fn restore_clones_a_cloud_sql_instance_at_a_chosen_time_inside_its_window(
         .expect("get")
         .expect("the source stays");
     assert_eq!(source.replicas, std::slice::from_ref(&pair.replica));
+    // The RPO: from the point (an hour back) to the run's start.
     let rpo = &show["report"]["measures"][0]["rpo"];
     assert!(
         rpo["basis"]
@@ -774,4 +785,6 @@ async fn restore_clones_a_cloud_sql_instance_at_a_chosen_time_inside_its_window(
             .is_some_and(|b| b.contains("gap from restore point")),
         "{rpo:#}"
     );
+    let seconds = rpo["seconds"].as_f64().expect("measured");
+    assert!((3590.0..3700.0).contains(&seconds), "{rpo:#}");
 }

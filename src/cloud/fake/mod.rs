@@ -96,6 +96,9 @@ pub struct FakeState {
     pub probes: BTreeMap<String, Option<u16>>,
     /// Every mutating call, in order, as `Operation resource`.
     pub writes: Vec<String>,
+    /// The point in time each Cloud SQL clone was asked at, by the new
+    /// instance's name (`None`: the source's present state).
+    pub clone_points: BTreeMap<String, Option<chrono::DateTime<chrono::Utc>>>,
     /// Behave like an S3-compatible store that silently ignores
     /// conditional-write headers (what the state store's probe must refuse).
     pub ignores_conditions: bool,

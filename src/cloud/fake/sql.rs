@@ -387,12 +387,28 @@ impl CloudSql for FakeCloud {
         project: &str,
         source: &str,
         target: &str,
-        _point_in_time: Option<chrono::DateTime<Utc>>,
+        point_in_time: Option<chrono::DateTime<Utc>>,
     ) -> Result<SqlOperation, CloudError> {
         {
-            let s = self
+            let mut s = self
                 .enter("sqladmin:instances.clone", region, source)
                 .await?;
+            // Cloud SQL refuses a point outside the source's recovery
+            // window (the fake's: `recovery_window`'s).
+            let now = Utc::now();
+            let window = (now - chrono::Duration::days(7))..=now;
+            if let Some(at) = point_in_time.filter(|at| !window.contains(at)) {
+                return Err(CloudError::new(
+                    "sqladmin",
+                    "instances.clone",
+                    source,
+                    region,
+                    ErrorKind::Client,
+                    format!(
+                        "Invalid request: the point in time {at} is outside the instance's recovery window."
+                    ),
+                ));
+            }
             if let Some(i) = s.sql.get(&(project.to_string(), source.to_string()))
                 && i.role != DbRole::Primary
             {
@@ -418,6 +434,7 @@ impl CloudSql for FakeCloud {
                     "The Cloud SQL instance already exists.",
                 ));
             }
+            s.clone_points.insert(target.to_string(), point_in_time);
         }
         Ok(self.sql_start(
             region,

@@ -375,14 +375,30 @@ pub const SQL_RESTORE: RestoreAbout = RestoreAbout {
     polls: "sqladmin:operations.get",
 };
 
-/// `project/instance` as its two names, or an error naming `call`.
+/// `project/instance` as its two names (a domain-scoped project,
+/// `example.com:proj`, taken too: split at the last `/`), or an error
+/// naming `call`: what a journal handed the role is checked before any
+/// call.
 // The adapters' error type, which the role's actions return.
 #[allow(clippy::result_large_err)]
 fn sql_names<'a>(
     address: &'a str,
     (call, region): (&'static str, &str),
 ) -> Result<(&'a str, &'a str), CloudError> {
-    super::scaling::group_names(address, 98, (call, region), "project/instance")
+    match address.rsplit_once('/') {
+        Some((p, name)) if valid_project(p) && valid_instance(name) => Ok((p, name)),
+        _ => {
+            let (service, operation) = super::call_parts(call);
+            Err(CloudError::new(
+                service,
+                operation,
+                address,
+                region,
+                crate::cloud::ErrorKind::Client,
+                format!("`{address}` is not `project/instance`"),
+            ))
+        }
+    }
 }
 
 #[async_trait]
@@ -392,7 +408,7 @@ impl Restoring for SqlRestoring {
     }
 
     fn restored(&self, source: &str, run_id: &str) -> String {
-        match source.split_once('/') {
+        match source.rsplit_once('/') {
             Some((project, name)) => {
                 sql_address(project, &super::restoring::restored_id(name, run_id))
             }

@@ -245,6 +245,13 @@ mod tests {
         );
         let before = decide_point(&ABOUT, &w, Some(at("2026-11-19T00:00:00Z"))).unwrap_err();
         assert!(before.0.contains("before the earliest"), "{before:?}");
+        // Both edges are inside the window.
+        for edge in ["2026-11-20T00:00:00Z", "2026-11-27T10:00:00Z"] {
+            assert_eq!(
+                decide_point(&ABOUT, &w, Some(at(edge))).unwrap().known,
+                Some(at(edge))
+            );
+        }
     }
 
     #[test]
