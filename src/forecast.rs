@@ -193,7 +193,7 @@ impl Walk {
             compile_mode(plan, target, mode).map_err(|e| ForecastError::Graph(e.to_string()))?;
         let kind = |s: &Step| s.kind.name();
         let mut ends: Vec<usize> = (0..g.steps.len())
-            .filter(|&i| kind(&g.steps[i]).traits().ends_rto)
+            .filter(|&i| kind(&g.steps[i]).traits().ends_rto())
             .collect();
         if ends.is_empty() {
             ends = (0..g.steps.len())

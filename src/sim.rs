@@ -308,12 +308,12 @@ fn record_steps(out: &mut SimOutcome, ended: &[(Step, Instant, Option<String>)],
             out.failed.push((step.id.to_string(), why.clone()));
         }
         let traits = step.kind.name().traits();
-        if traits.ends_rto || traits.recovery {
+        if traits.ends_rto() || traits.recovery {
             let e = out.rto.entry(step.plan.clone()).or_default();
             let t = at.duration_since(start);
             // The clock stops at the step that ends it; a plan without one
             // stops at its last recovery step.
-            if traits.ends_rto || !has_end(ended, &step.plan) {
+            if traits.ends_rto() || !has_end(ended, &step.plan) {
                 *e = (*e).max(t);
             }
         }
@@ -355,7 +355,7 @@ fn floor(plans: &[Plan], target: &str, drawn: &[(String, Duration)]) -> Duration
 fn has_end(ended: &[(Step, Instant, Option<String>)], plan: &str) -> bool {
     ended
         .iter()
-        .any(|(s, _, _)| s.plan == plan && s.kind.name().traits().ends_rto)
+        .any(|(s, _, _)| s.plan == plan && s.kind.name().traits().ends_rto())
 }
 
 /// `n` copies of `plan`, each with its own names (`payments-3`, its

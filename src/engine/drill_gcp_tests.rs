@@ -651,8 +651,46 @@ async fn regression_a_health_check_cloud_dns_failover_resolves_on_the_in_memory_
     assert_eq!(dns_calls(&f), before, "no Cloud DNS change");
     let text = store.text(&report.run_id).unwrap();
     assert!(text.contains("verify-cloud-resolution"), "{text}");
+    // The RTO ends where the names resolved, said so (not a Route 53
+    // change INSYNC: `regression_a_cloud_dns_runs_rto_was_said_to_end_at_a_route53_insync`).
+    let rto = &report.measures[0].rto.basis;
+    assert!(rto.ends_with(crate::steps::RESOLVED), "{rto}");
     // A dead target region's address fails closed: the name answers no
     // healthy backup, so Cloud DNS answers the primary.
     f.state().dead_regions.insert(TARGET.into());
     assert_eq!(ask().await.unwrap(), ["10.0.1.1"]);
+}
+
+/// The RTO of a run whose clock a Cloud DNS step stops was said to end at
+/// "the last DNS change INSYNC and read back", a Route 53 change's end:
+/// the measure chose its wording by matching one step kind
+/// (`verify-resolution`), so a Cloud DNS change (`switch-cloud-dns`,
+/// `drill-cloud-dns`) and a Cloud DNS resolution check were all said as
+/// Route 53's. Each kind now says its own end (`Traits::rto_end`), and
+/// the basis is the one of the step that ended last.
+#[tokio::test]
+async fn regression_a_cloud_dns_runs_rto_was_said_to_end_at_a_route53_insync() {
+    let plans = orders_gcp();
+    let f = world(&plans);
+    let dir = tempfile::tempdir().unwrap();
+    let (e, _, _) = engine(&f, dir.path());
+    let drill = e.run(&plans, &gcp_drill()).await.unwrap();
+    assert_eq!(drill.outcome, Outcome::Succeeded, "{drill:?}");
+    let rto = &drill.measures[0].rto.basis;
+    assert!(
+        rto.ends_with("the drill record set's Cloud DNS change done and read back"),
+        "{rto}"
+    );
+    assert!(!rto.contains("INSYNC"), "{rto}");
+    let failover = RunOptions {
+        target: "us-east4".into(),
+        ..super::tests::opts()
+    };
+    let report = e.run(&plans, &failover).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Succeeded, "{report:?}");
+    let rto = &report.measures[0].rto.basis;
+    assert!(
+        rto.ends_with("the Cloud DNS change done and the record set read back"),
+        "{rto}"
+    );
 }

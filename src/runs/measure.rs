@@ -176,7 +176,7 @@ impl<'r> RunFacts<'r> {
                 .collect()
         };
         let recovery = of(|i| i.kind.traits().recovery);
-        let clock = of(|i| i.kind.traits().ends_rto);
+        let clock = of(|i| i.kind.traits().ends_rto());
         if !recovery.iter().all(|s| self.outputs.contains_key(s)) {
             return Measure {
                 seconds: None,
@@ -194,17 +194,13 @@ impl<'r> RunFacts<'r> {
                 "the last recovery step's end",
             )
         } else {
-            let resolved = mine
-                .iter()
-                .any(|(_, i)| i.kind == crate::steps::KindName::VerifyResolution);
-            (
-                clock.iter().filter_map(|s| self.ended_at(s)).max(),
-                if resolved {
-                    "the names resolved to the target at the zone's DNS servers (the first of consecutive answers)"
-                } else {
-                    "the last DNS change INSYNC and read back"
-                },
-            )
+            // The clock's end is the last of its steps', said as that
+            // step's kind says its end.
+            let ends = (mine.iter().filter(|(s, _)| clock.contains(s)))
+                .filter_map(|(s, i)| Some((self.ended_at(s)?, i.kind.traits().rto_end)));
+            let last = ends.max_by_key(|(at, _)| *at);
+            let what = last.and_then(|(_, w)| w).unwrap_or(crate::steps::INSYNC);
+            (last.map(|(at, _)| at), what)
         };
         let secs = end.map(|e| (e - self.origin).num_milliseconds() as f64 / 1000.0);
         Measure {

@@ -77,7 +77,7 @@ impl StepOutput for DrillCloudDnsOutput {
 
 /// Ends the drill's RTO clock: the drill record set `done` and read back.
 pub const TRAITS: Traits = Traits {
-    ends_rto: true,
+    rto_end: Some("the drill record set's Cloud DNS change done and read back"),
     time: Cost {
         calls: &[
             "clouddns:resourceRecordSets.list",

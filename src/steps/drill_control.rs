@@ -73,7 +73,7 @@ pub struct DrillControl {
 
 /// Ends the drill's RTO clock: the drill names resolve to the target.
 pub const TRAITS: Traits = Traits {
-    ends_rto: true,
+    rto_end: Some(super::traits::RESOLVED),
     time: Cost {
         calls: &[
             "route53:ListHostedZonesByName",

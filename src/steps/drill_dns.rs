@@ -54,7 +54,7 @@ pub struct DrillDns {
 
 /// Ends the drill's RTO clock: the drill records INSYNC and read back.
 pub const TRAITS: Traits = Traits {
-    ends_rto: true,
+    rto_end: Some(super::traits::INSYNC),
     time: Cost {
         calls: &[
             "route53:ListHostedZonesByName",

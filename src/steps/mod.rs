@@ -102,7 +102,7 @@ pub use restore::{
     Restore, RestoreOutput, cost_of as restore_cost_of, restored_id,
     standby_problems as restore_standby_problems,
 };
-pub use traits::{Cost, EndpointReader, RpoReader, Traits};
+pub use traits::{Cost, EndpointReader, INSYNC, RESOLVED, RpoReader, Traits};
 pub use verify_dns::VerifyDnsOutput;
 
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile

@@ -61,7 +61,7 @@ pub struct SwitchCloudDns {
 /// read back, as `verify-dns` ends it for Route 53); reversible (switch it
 /// back).
 pub const TRAITS: Traits = Traits {
-    ends_rto: true,
+    rto_end: Some("the Cloud DNS change done and the record set read back"),
     time: Cost {
         calls: &[
             "clouddns:resourceRecordSets.list",

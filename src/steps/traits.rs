@@ -31,8 +31,10 @@ pub struct Traits {
     /// Part of the recovery: without a DNS step, the RTO clock stops at the
     /// last such step (evidence and bookkeeping do not count).
     pub recovery: bool,
-    /// Stops the RTO clock when it ends (DNS in effect and read back).
-    pub ends_rto: bool,
+    /// Stops the RTO clock when it ends (DNS in effect and read back):
+    /// what its end is, in the words an RTO's basis says it
+    /// ([`RESOLVED`], [`INSYNC`]); `None`: it ends no clock.
+    pub rto_end: Option<&'static str>,
     /// Cannot be undone (promotion): the rollback scope; why, and how to
     /// go back, in a sentence (`plan show` says it under the step).
     pub irreversible: Option<&'static str>,
@@ -51,15 +53,29 @@ pub struct Traits {
     pub time: Cost,
 }
 
+/// The end of an RTO clock a resolution check stops: the names answered
+/// the target at the DNS servers asked, N times in a row.
+pub const RESOLVED: &str =
+    "the names resolved to the target at the zone's DNS servers (the first of consecutive answers)";
+
+/// The end of an RTO clock a Route 53 change stops: INSYNC, and the
+/// records read back.
+pub const INSYNC: &str = "the last DNS change INSYNC and read back";
+
 impl Traits {
+    /// Whether it stops the RTO clock ([`Traits::rto_end`]).
+    pub fn ends_rto(&self) -> bool {
+        self.rto_end.is_some()
+    }
+
     /// A step on the recovery's path that can be undone, ends no clock,
     /// names no endpoint, reads no RPO, warns of nothing, costs nothing:
     /// what a step kind's `TRAITS` says otherwise, it says over this
-    /// (`Traits { ends_rto: true, time: .., ..Traits::RECOVERY }`).
+    /// (`Traits { rto_end: Some(INSYNC), time: .., ..Traits::RECOVERY }`).
     pub const RECOVERY: Traits = Traits {
         warnings: None,
         recovery: true,
-        ends_rto: false,
+        rto_end: None,
         irreversible: None,
         endpoint: None,
         rpo: None,

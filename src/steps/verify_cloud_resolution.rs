@@ -44,7 +44,7 @@ pub struct VerifyCloudResolution {
 
 /// Stops the RTO clock: clients are sent to the target once this holds.
 pub const TRAITS: Traits = Traits {
-    ends_rto: true,
+    rto_end: Some(super::traits::RESOLVED),
     time: Cost {
         calls: &[],
         waits: &["clouddns:HealthCheckFailover"],

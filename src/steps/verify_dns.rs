@@ -32,7 +32,7 @@ pub struct VerifyDns {
 
 /// Stops the RTO clock: traffic is in the target once this reads back.
 pub const TRAITS: Traits = Traits {
-    ends_rto: true,
+    rto_end: Some(super::traits::INSYNC),
     time: Cost {
         calls: &["route53:ListResourceRecordSets"],
         waits: &["route53:ChangeResourceRecordSets"],

@@ -49,7 +49,7 @@ pub struct VerifyResolution {
 
 /// Stops the RTO clock: clients are sent to the target once this holds.
 pub const TRAITS: Traits = Traits {
-    ends_rto: true,
+    rto_end: Some(super::traits::RESOLVED),
     time: Cost {
         calls: &[],
         waits: &["route53:HealthCheckFailover"],
