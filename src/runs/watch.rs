@@ -217,10 +217,17 @@ pub fn waterfall(
 
 /// When the run's traffic switch began to be verified (records read
 /// back, or names resolved): where acting ends and converging begins.
+/// A step verifies when its kind says so ([`Traits::converges`](crate::steps::Traits::converges)),
+/// whatever the traffic kind (Route 53, Cloud DNS).
 pub fn verify_started(steps: &[crate::runs::measure::StepTiming]) -> Option<DateTime<Utc>> {
+    let converges = |id: &str| {
+        let name = crate::journal::StepName::parse(id).ok()?;
+        let kind: crate::steps::KindName = name.kind().parse().ok()?;
+        Some(kind.traits().converges)
+    };
     steps
         .iter()
-        .filter(|s| s.step.contains("/verify-dns") || s.step.contains("/verify-resolution"))
+        .filter(|s| converges(&s.step).unwrap_or(false))
         .filter_map(|s| s.started)
         .min()
 }
@@ -519,5 +526,32 @@ mod tests {
             secs(operator_phases(None, t(30), &steps, None)),
             [("act", Some(120.0)), ("converge", None)]
         );
+    }
+
+    /// A Cloud DNS health-check run's verification (`verify-cloud-resolution`)
+    /// was not seen as one (only Route 53's two kinds were named), so its
+    /// run had no `converge` phase: a step verifies when its kind says so.
+    #[test]
+    fn regression_a_cloud_dns_runs_verification_began_no_converge_phase() {
+        let t = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
+        let step = |id: &str, at: i64| crate::runs::measure::StepTiming {
+            step: id.into(),
+            state: crate::runs::replay::StepState::Succeeded,
+            started: Some(t(at)),
+            ended: Some(t(at + 5)),
+            error: None,
+        };
+        let steps = vec![
+            step("orders-gcp/switch-cloud-control", 100),
+            step("orders-gcp/verify-cloud-resolution", 110),
+            step("orders-gcp/switch-cloud-dns:orders-dns", 90),
+            step("orders-gcp/not a step id", 50),
+        ];
+        assert_eq!(verify_started(&steps), Some(t(110)));
+        let route53 = [
+            step("payments/verify-resolution", 120),
+            step("payments/switch-dns:example.com.", 80),
+        ];
+        assert_eq!(verify_started(&route53), Some(t(120)));
     }
 }

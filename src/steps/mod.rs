@@ -740,8 +740,9 @@ impl LagAtPromotion {
 }
 
 /// What a step that ends the RTO clock (DNS in effect, read back) says of
-/// when its records were in sync: kinds with [`Traits::ends_rto`] publish
-/// `in_sync_at` in their outputs.
+/// when its records were in sync: the Route 53 and resolution kinds with
+/// [`Traits::ends_rto`] publish `in_sync_at` in their outputs (a step
+/// without it ends the clock when it ends).
 #[derive(Debug, Clone, Deserialize)]
 pub struct InSync {
     /// When the change was seen INSYNC.

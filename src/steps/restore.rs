@@ -524,6 +524,13 @@ mod tests {
         assert_eq!(rpo("db", Some(&out), None, later, "x").0, None);
         let writes = f.state().writes.clone();
         assert_eq!(writes.len(), 1, "asked for once: {writes:?}");
+        // A re-run of a restore to a requested time knows its point: the
+        // time asked for (the journaled step's, the same on every attempt).
+        let asked = point - chrono::Duration::minutes(1);
+        let with_time = run(&f, &rds(Some(asked))).await.expect("found");
+        assert!(with_time.already_existed);
+        assert_eq!(with_time.restore_point, Some(asked));
+        assert_eq!(with_time.restore_point_source, "the requested --to-time");
     }
 
     const RDS_LATEST: &str = "LatestRestorableTime reported by the provider";

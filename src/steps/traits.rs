@@ -35,6 +35,10 @@ pub struct Traits {
     /// what its end is, in the words an RTO's basis says it
     /// ([`RESOLVED`], [`INSYNC`]); `None`: it ends no clock.
     pub rto_end: Option<&'static str>,
+    /// Only waits for the traffic switch to take effect (records read
+    /// back, names resolved): where a watched run's `converge` phase
+    /// begins (`runs::watch::verify_started`).
+    pub converges: bool,
     /// Cannot be undone (promotion): the rollback scope; why, and how to
     /// go back, in a sentence (`plan show` says it under the step).
     pub irreversible: Option<&'static str>,
@@ -76,6 +80,7 @@ impl Traits {
         warnings: None,
         recovery: true,
         rto_end: None,
+        converges: false,
         irreversible: None,
         endpoint: None,
         rpo: None,

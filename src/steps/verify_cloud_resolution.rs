@@ -50,6 +50,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["clouddns:HealthCheckFailover"],
         polls: Some("dns:query"),
     },
+    converges: true,
     ..Traits::RECOVERY
 };
 

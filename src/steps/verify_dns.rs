@@ -38,6 +38,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["route53:ChangeResourceRecordSets"],
         polls: Some("route53:GetChange"),
     },
+    converges: true,
     ..Traits::RECOVERY
 };
 

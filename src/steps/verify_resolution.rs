@@ -55,6 +55,7 @@ pub const TRAITS: Traits = Traits {
         waits: &["route53:HealthCheckFailover"],
         polls: Some("dns:query"),
     },
+    converges: true,
     ..Traits::RECOVERY
 };
 

@@ -756,7 +756,10 @@ async fn restore_clones_a_cloud_sql_instance_at_a_chosen_time_inside_its_window(
             (c["path"].as_str()).is_some_and(|p| p.ends_with(&format!("/{}/clone", pair.primary)))
         })
         .collect();
-    let sent = asked[0]["body"]["cloneContext"]["pointInTime"]
+    let first = asked
+        .first()
+        .expect("the clone's call, in the emulator's log");
+    let sent = first["body"]["cloneContext"]["pointInTime"]
         .as_str()
         .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok());
     assert_eq!(sent, point.parse().ok(), "{asked:#?}");

@@ -260,8 +260,8 @@ pub async fn gcp_admin(path: &str, body: serde_json::Value) -> serde_json::Value
     r.json().await.expect("JSON")
 }
 
-/// Every API call the GCP emulator has seen (`/emu/calls`: method, path
-/// and query), for a test to count its own.
+/// Every API call the GCP emulator has seen (`/emu/calls`: method, path,
+/// query and a write's body), for a test to count its own.
 pub async fn gcp_calls() -> Vec<serde_json::Value> {
     let v: serde_json::Value = reqwest::get(format!("{}/emu/calls", gcp_endpoint()))
         .await

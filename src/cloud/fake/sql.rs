@@ -393,22 +393,6 @@ impl CloudSql for FakeCloud {
             let mut s = self
                 .enter("sqladmin:instances.clone", region, source)
                 .await?;
-            // Cloud SQL refuses a point outside the source's recovery
-            // window (the fake's: `recovery_window`'s).
-            let now = Utc::now();
-            let window = (now - chrono::Duration::days(7))..=now;
-            if let Some(at) = point_in_time.filter(|at| !window.contains(at)) {
-                return Err(CloudError::new(
-                    "sqladmin",
-                    "instances.clone",
-                    source,
-                    region,
-                    ErrorKind::Client,
-                    format!(
-                        "Invalid request: the point in time {at} is outside the instance's recovery window."
-                    ),
-                ));
-            }
             if let Some(i) = s.sql.get(&(project.to_string(), source.to_string()))
                 && i.role != DbRole::Primary
             {
@@ -432,6 +416,23 @@ impl CloudSql for FakeCloud {
                     region,
                     ErrorKind::Client,
                     "The Cloud SQL instance already exists.",
+                ));
+            }
+            // Cloud SQL refuses a point outside the source's recovery
+            // window (the fake's: `recovery_window`'s).
+            let now = Utc::now();
+            // The earliest edge as `recovery_window` said it a moment ago.
+            let window = (now - chrono::Duration::days(7) - chrono::Duration::minutes(1))..=now;
+            if let Some(at) = point_in_time.filter(|at| !window.contains(at)) {
+                return Err(CloudError::new(
+                    "sqladmin",
+                    "instances.clone",
+                    source,
+                    region,
+                    ErrorKind::Client,
+                    format!(
+                        "Invalid request: the point in time {at} is outside the instance's recovery window."
+                    ),
                 ));
             }
             s.clone_points.insert(target.to_string(), point_in_time);

@@ -108,8 +108,17 @@ pub fn valid_instance(name: &str) -> bool {
 /// digits or hyphens, starting with a letter, not ending with a hyphen
 /// (a domain-scoped `example.com:proj` is taken too).
 pub fn valid_project(project: &str) -> bool {
-    let id = project.rsplit(':').next().unwrap_or(project);
-    crate::plan::sites::gcp_name(id, 6..=30)
+    let (domain, id) = match project.split_once(':') {
+        Some((domain, id)) => (Some(domain), id),
+        None => (None, project),
+    };
+    let domain_ok = |d: &str| {
+        !d.is_empty()
+            && !d.starts_with(['.', '-'])
+            && (d.chars())
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    };
+    domain.is_none_or(domain_ok) && crate::plan::sites::gcp_name(id, 6..=30)
 }
 
 impl Resource for CloudSqlSpec {
@@ -531,6 +540,16 @@ mod tests {
             assert!(valid_project(ok), "{ok}");
         }
         for bad in ["short", "My-Project", "proj-", &"a".repeat(31)] {
+            assert!(!valid_project(bad), "{bad}");
+        }
+        // A domain-scoped project's domain is checked too: an address a
+        // step splits at its last `/` is never a project with one in it.
+        for bad in [
+            ":my-proj",
+            "a:b:my-proj",
+            "Ex/ample:my-proj",
+            ".example.com:my-proj",
+        ] {
             assert!(!valid_project(bad), "{bad}");
         }
     }
