@@ -6,16 +6,18 @@
 //!
 //! Why here: RDS promotion, Cloud SQL promotion, an Aurora switchover and a
 //! point-in-time restore each need them; a step kind takes them from here,
-//! never from another step kind.
+//! never from another step kind. So does a restore's making of its copy
+//! ([`RestoreOf`]), which a drill's clone of a Cloud SQL primary shares.
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Cost, Cx, LagAtPromotion};
+use super::{Cost, Cx, LagAtPromotion, StepFailure, wait_for};
 use crate::cloud::{CloudError, LagReading};
 use crate::journal::RpoDetail;
+use crate::plan::kinds::restoring::{Point, Restored, Restoring, decide_point};
 
 /// What a Cloud SQL clone at a point in time costs: a point-in-time
 /// restore's and a drill's copy alike (the forecast reads it).
@@ -224,6 +226,83 @@ pub(super) fn copy_problems(
         ));
     }
     out
+}
+
+/// One point-in-time restore of a data kind's copy, through the kind's
+/// data role ([`Restoring`]): the source and the new copy, addressed as
+/// the kind addresses them, in one region. What the generic `restore`
+/// step and a drill's clone (`drill-sql`) both do: read the source's
+/// window, decide the point (pure: [`decide_point`]), start the restore
+/// fenced, follow its operation, wait until the copy serves.
+pub(super) struct RestoreOf<'a> {
+    /// The kind's role.
+    pub role: &'a dyn Restoring,
+    /// Where the source is, and the copy is made.
+    pub region: &'a str,
+    /// The copy restored from.
+    pub source: &'a str,
+    /// The new copy.
+    pub copy: &'a str,
+}
+
+impl RestoreOf<'_> {
+    /// Reads the source and decides the point (`requested`, else its
+    /// latest), then starts the restore, fenced: the point, the provider's
+    /// operation (when the call answers one) and when it was asked for.
+    pub async fn start(
+        &self,
+        cx: &Cx<'_>,
+        requested: Option<DateTime<Utc>>,
+    ) -> Result<(Point, Option<String>, DateTime<Utc>), StepFailure> {
+        let (r, source, copy) = (self.region, self.source, self.copy);
+        let a = self.role.about();
+        let what = format!("{} {source}", a.noun);
+        let read = (self.role.source(cx.clouds, r, source).await?).ok_or_else(|| {
+            StepFailure::state(
+                format!("{what} does not exist in {r}"),
+                "fix its name in the plan",
+                source,
+                r,
+            )
+        })?;
+        let point = decide_point(a, &read.window, requested).map_err(|(why, hint)| {
+            StepFailure::state(format!("{what} in {r}: {why}"), hint, source, r)
+        })?;
+        cx.fenced(&format!("{} of {source} into {copy}", a.call), r)
+            .await?;
+        let at = Utc::now();
+        let op = self.role.start(cx.clouds, r, (source, copy), point).await?;
+        Ok((point, op, at))
+    }
+
+    /// Follows the provider's operation `op` making the copy until it
+    /// ends; a failed one fails the step, naming it, the provider's reason
+    /// and `hint` (what to do then).
+    pub async fn follow(&self, cx: &Cx<'_>, op: &str, hint: &str) -> Result<(), StepFailure> {
+        let (r, copy) = (self.region, self.copy);
+        let what = format!(
+            "{} operation {op} ({} into {copy}, {r})",
+            self.role.about().call,
+            self.source
+        );
+        let done = wait_for(cx, &what, || async {
+            Ok(self.role.operation(cx.clouds, r, copy, op).await?)
+        })
+        .await?;
+        done.map_err(|e| StepFailure::state(format!("{what} failed: {e}"), hint, copy, r))
+    }
+
+    /// Reads the new copy until it serves.
+    pub async fn until_ready(&self, cx: &Cx<'_>) -> Result<Restored, StepFailure> {
+        let (r, copy) = (self.region, self.copy);
+        let ready = self.role.about().ready;
+        wait_for(
+            cx,
+            &format!("restored copy {copy} ({r}) to be {ready}"),
+            || async { Ok((self.role.read(cx.clouds, r, copy).await?).filter(|c| c.ready)) },
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -45,14 +45,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::copies::RestoreOf;
 use super::leftovers::{Drill, Drilled, Left, Look, copy_short, keep};
 use super::{
     Action, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits, drill_names,
-    wait_for,
 };
 use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, CloudSql, Clouds, DbRole, ErrorKind, SqlInstance, SqlOperation};
 use crate::journal::{CleanupResult, Temp};
+use crate::plan::kinds::{SqlRestoring, sql_address};
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
 
@@ -250,64 +251,15 @@ impl DrillSql {
         format!("cloud sql {}", self.source)
     }
 
-    /// Clones the primary into `name` at its latest recovery time, read
-    /// right before the (fenced) call; records the point in time and the
-    /// request's time in `out` (the drill's RPO). Returns the operation.
-    async fn clone_primary(
-        &self,
-        cx: &Cx<'_>,
-        name: &str,
-        out: &mut DrillSqlOutput,
-    ) -> Result<String, StepFailure> {
-        let (p, r, source) = (
-            self.project.as_str(),
-            self.source_region.as_str(),
-            self.source.as_str(),
-        );
-        let sql = &cx.clouds.cloud_sql;
-        let w = sql.recovery_window(r, p, source).await?;
-        out.restore_point = Some(w.latest);
-        cx.fenced(
-            &format!("sqladmin:instances.clone of {source} into {name}"),
-            r,
-        )
-        .await?;
-        out.requested_at = Some(Utc::now());
-        Ok(sql
-            .clone_sql(r, p, source, name, Some(w.latest))
-            .await?
-            .name)
-    }
-
-    /// Waits until clone operation `op` (into `name`) is done, and fails
-    /// the step when it ended in an error.
-    async fn until_cloned(&self, cx: &Cx<'_>, op: &str, name: &str) -> Result<(), StepFailure> {
-        let (p, r, source) = (
-            self.project.as_str(),
-            self.source_region.as_str(),
-            self.source.as_str(),
-        );
-        let sql = &cx.clouds.cloud_sql;
-        let done = wait_for(
-            cx,
-            &format!("Cloud SQL operation {op} (drill clone {name} of {source})"),
-            || async {
-                let o = sql.operation(r, p, op).await?;
-                Ok(o.is_done().then_some(o))
-            },
-        )
-        .await?;
-        if let Some(e) = done.error {
-            return Err(StepFailure::state(
-                format!(
-                    "Cloud SQL operation {op} (CLONE of {source} into {name}, {r}) failed: {e}"
-                ),
-                "the drill's cleanup deletes what it left; fix the cause (the primary's backups and point-in-time recovery), then drill again",
-                name,
-                r,
-            ));
+    /// The drill's clone of the primary into `name`, through Cloud SQL's
+    /// data role (a point-in-time restore's clone: the same calls).
+    fn restore_of<'a>(&'a self, source: &'a str, name: &'a str) -> RestoreOf<'a> {
+        RestoreOf {
+            role: &SqlRestoring,
+            region: &self.source_region,
+            source,
+            copy: name,
         }
-        Ok(())
     }
 }
 
@@ -375,9 +327,11 @@ impl Action for DrillSql {
             (None, true) => sql.describe_sql(r, p, source).await?,
             _ => None,
         };
+        let (source, name) = (sql_address(p, source), sql_address(p, &name));
+        let at = self.restore_of(&source, &name);
         let op = match decide(self, clone.as_ref(), &operations, primary.as_ref()) {
             CloneNext::Refuse { message, hint } => {
-                return Err(StepFailure::state(message, hint, source, r));
+                return Err(StepFailure::state(message, hint, &self.source, r));
             }
             CloneNext::Exists => {
                 out.already_existed = true;
@@ -387,18 +341,21 @@ impl Action for DrillSql {
                 out.already_existed = true;
                 Some(op)
             }
-            CloneNext::Clone => Some(self.clone_primary(cx, &name, &mut out).await?),
+            // At the primary's latest recovery time, read right before the
+            // (fenced) call: the drill's RPO is measured from it.
+            CloneNext::Clone => {
+                let (point, op, asked) = at.start(cx, None).await?;
+                out.restore_point = point.known;
+                out.requested_at = Some(asked);
+                op
+            }
         };
         if let Some(op) = op {
             out.operation = Some(op.clone());
-            self.until_cloned(cx, &op, &name).await?;
+            let hint = "the drill's cleanup deletes what it left; fix the cause (the primary's backups and point-in-time recovery), then drill again";
+            at.follow(cx, &op, hint).await?;
         }
-        let done = wait_for(
-            cx,
-            &format!("drill clone {name} ({r}) to be RUNNABLE"),
-            || async { Ok((sql.describe_sql(r, p, &name).await?).filter(|i| i.is_runnable())) },
-        )
-        .await?;
+        let done = at.until_ready(cx).await?;
         out.endpoint = done.endpoint;
         out.to_output()
     }

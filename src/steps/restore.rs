@@ -24,11 +24,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::copies::RestoreOf;
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
-    wait_for,
 };
-use crate::plan::kinds::restoring::{Restored, Restoring, decide_point};
+use crate::plan::kinds::restoring::{Restoring, decide_point};
 use crate::plan::kinds::{ResourceKind, Shown};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
@@ -203,48 +203,6 @@ impl Restore {
     fn what(&self, role: &dyn Restoring) -> String {
         format!("{} {}", role.about().noun, self.instance)
     }
-
-    /// Reads the new copy until it serves.
-    async fn until_ready(
-        &self,
-        cx: &Cx<'_>,
-        role: &dyn Restoring,
-        copy: &str,
-    ) -> Result<Restored, StepFailure> {
-        let r = self.region.as_str();
-        let ready = role.about().ready;
-        wait_for(
-            cx,
-            &format!("restored copy {copy} ({r}) to be {ready}"),
-            || async { Ok((role.read(cx.clouds, r, copy).await?).filter(|c| c.ready)) },
-        )
-        .await
-    }
-
-    /// Follows the provider's operation `op` making `copy` until it ends;
-    /// a failed one fails the step, naming it and the provider's reason.
-    async fn follow(
-        &self,
-        cx: &Cx<'_>,
-        role: &dyn Restoring,
-        (copy, op): (&str, &str),
-    ) -> Result<(), StepFailure> {
-        let r = self.region.as_str();
-        let call = role.about().call;
-        let what = format!("{call} operation {op} (into {copy})");
-        let done = wait_for(cx, &what, || async {
-            Ok(role.operation(cx.clouds, r, copy, op).await?)
-        })
-        .await?;
-        done.map_err(|e| {
-            StepFailure::state(
-                format!("{what} of {} failed: {e}", self.instance),
-                "start a new run once its cause is fixed: a resume of this one finds the failed operation again",
-                &self.instance,
-                r,
-            )
-        })
-    }
 }
 
 #[async_trait]
@@ -323,6 +281,12 @@ impl Action for Restore {
         let role = self.role()?;
         let (r, source) = (self.region.as_str(), self.instance.as_str());
         let copy = role.restored(source, cx.run_id);
+        let at = RestoreOf {
+            role,
+            region: r,
+            source,
+            copy: &copy,
+        };
         let mut out = RestoreOutput {
             instance: copy.clone(),
             source: source.to_string(),
@@ -346,50 +310,23 @@ impl Action for Restore {
         out.already_existed = existing.is_some() || under_way.is_some();
         out.operation = match under_way {
             Some(op) => Some(op),
-            None if existing.is_none() => self.start(cx, role, &copy, &mut out).await?,
+            None if existing.is_none() => {
+                let (point, op, asked) = at.start(cx, self.to_time).await?;
+                out.restore_point = point.known;
+                out.restore_point_source = point.basis.to_string();
+                out.requested_at = asked;
+                op
+            }
             None => None,
         };
-        if let Some(op) = out.operation.clone() {
-            self.follow(cx, role, (&copy, &op)).await?;
+        if let Some(op) = &out.operation {
+            let hint = "start a new run once its cause is fixed: a resume of this one finds the failed operation again";
+            at.follow(cx, op, hint).await?;
         }
-        let done = self.until_ready(cx, role, &copy).await?;
+        let done = at.until_ready(cx).await?;
         out.endpoint = done.endpoint;
         out.port = done.port;
         out.to_output()
-    }
-}
-
-impl Restore {
-    /// Reads the source, decides the point and starts the restore, fenced:
-    /// returns the provider's operation, when the call answers one.
-    async fn start(
-        &self,
-        cx: &Cx<'_>,
-        role: &dyn Restoring,
-        copy: &str,
-        out: &mut RestoreOutput,
-    ) -> Result<Option<String>, StepFailure> {
-        let (r, source) = (self.region.as_str(), self.instance.as_str());
-        let what = self.what(role);
-        let read = role.source(cx.clouds, r, source).await?.ok_or_else(|| {
-            StepFailure::state(
-                format!("{what} does not exist in {r}"),
-                "fix its name in the plan",
-                source,
-                r,
-            )
-        })?;
-        let point =
-            decide_point(role.about(), &read.window, self.to_time).map_err(|(why, hint)| {
-                StepFailure::state(format!("{what} in {r}: {why}"), hint, source, r)
-            })?;
-        out.restore_point = point.known;
-        out.restore_point_source = point.basis.to_string();
-        let call = role.about().call;
-        cx.fenced(&format!("{call} of {source} into {copy}"), r)
-            .await?;
-        out.requested_at = Utc::now();
-        Ok(role.start(cx.clouds, r, (source, copy), point).await?)
     }
 }
 

@@ -61,7 +61,7 @@ pub use cloud_run::{
     CloudRunScaling, CloudRunSpec, RunSize, label_of as cloud_run_label,
     status_of as cloud_run_status,
 };
-pub use cloud_sql::{CloudSqlSpec, SQL_RESTORE};
+pub use cloud_sql::{CloudSqlSpec, SQL_RESTORE, SqlRestoring, sql_address};
 pub use compute::{CapacitySpec, ComputeSpec};
 pub use database::{DatabaseSpec, DbStrategy};
 pub use dns::{DnsSpec, SwitchMode};
