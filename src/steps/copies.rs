@@ -243,6 +243,13 @@ pub(super) struct RestoreOf<'a> {
     pub source: &'a str,
     /// The new copy.
     pub copy: &'a str,
+    /// What the new copy is called while it is waited for (`restored
+    /// copy`, `drill clone`).
+    pub noun: &'a str,
+    /// What to do when the source has no point to restore to, when the
+    /// step knows better than its kind's hint (a drill is no failover:
+    /// "use promote-replica" is no advice there).
+    pub no_window_hint: Option<&'a str>,
 }
 
 impl RestoreOf<'_> {
@@ -266,6 +273,10 @@ impl RestoreOf<'_> {
             )
         })?;
         let point = decide_point(a, &read.window, requested).map_err(|(why, hint)| {
+            let hint = self
+                .no_window_hint
+                .filter(|_| read.window.is_err())
+                .map_or(hint, String::from);
             StepFailure::state(format!("{what} in {r}: {why}"), hint, source, r)
         })?;
         cx.fenced(&format!("{} of {source} into {copy}", a.call), r)
@@ -295,10 +306,10 @@ impl RestoreOf<'_> {
     /// Reads the new copy until it serves.
     pub async fn until_ready(&self, cx: &Cx<'_>) -> Result<Restored, StepFailure> {
         let (r, copy) = (self.region, self.copy);
-        let ready = self.role.about().ready;
+        let (noun, ready) = (self.noun, self.role.about().ready);
         wait_for(
             cx,
-            &format!("restored copy {copy} ({r}) to be {ready}"),
+            &format!("{noun} {copy} ({r}) to be {ready}"),
             || async { Ok((self.role.read(cx.clouds, r, copy).await?).filter(|c| c.ready)) },
         )
         .await

@@ -53,6 +53,7 @@ use super::{
 use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, CloudSql, Clouds, DbRole, ErrorKind, SqlInstance, SqlOperation};
 use crate::journal::{CleanupResult, Temp};
+use crate::plan::kinds::restoring::{Restoring, decide_point};
 use crate::plan::kinds::{SqlRestoring, sql_address};
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
@@ -181,6 +182,9 @@ pub fn compile(b: &mut Builder<'_>) {
     }
 }
 
+/// What a drill says to do when the primary has no recovery window.
+const NO_WINDOW: &str = "enable point-in-time recovery on the home primary (a drill clones it at its latest recovery time), then drill again";
+
 /// What the step does with what it read (pure: [`decide`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CloneNext {
@@ -251,6 +255,31 @@ impl DrillSql {
         format!("cloud sql {}", self.source)
     }
 
+    /// Preflight's word on the primary's recovery window, read as the
+    /// clone reads it: without one, the clone would be refused.
+    async fn window_finding(&self, cx: &Cx<'_>, what: String) -> Vec<Finding> {
+        let r = self.source_region.as_str();
+        let source = sql_address(&self.project, &self.source);
+        let role = &SqlRestoring;
+        match role.source(cx.clouds, r, &source).await {
+            Ok(None) => vec![Finding::missing(&what, r)],
+            Ok(Some(s)) => match decide_point(role.about(), &s.window, None) {
+                Ok(_) => vec![Finding::ok(
+                    &what,
+                    r,
+                    format!("a RUNNABLE primary, {}", s.said),
+                )],
+                Err((why, _)) => vec![Finding::blocks(
+                    &what,
+                    r,
+                    s.said,
+                    format!("{why}; {NO_WINDOW}"),
+                )],
+            },
+            Err(e) => vec![Finding::unreadable(&what, r, &e)],
+        }
+    }
+
     /// The drill's clone of the primary into `name`, through Cloud SQL's
     /// data role (a point-in-time restore's clone: the same calls).
     fn restore_of<'a>(&'a self, source: &'a str, name: &'a str) -> RestoreOf<'a> {
@@ -259,6 +288,8 @@ impl DrillSql {
             region: &self.source_region,
             source,
             copy: name,
+            noun: "drill clone",
+            no_window_hint: Some(NO_WINDOW),
         }
     }
 }
@@ -281,7 +312,7 @@ impl Action for DrillSql {
                 primary.map_or("missing".into(), |p| p.state),
                 format!("{message}; {hint}"),
             )],
-            _ => vec![Finding::ok(&what, r, "a RUNNABLE primary, to clone")],
+            _ => self.window_finding(cx, what).await,
         }
     }
 
@@ -620,5 +651,35 @@ mod tests {
         let (v, why) = rpo("db", Some(&found), Some(0.0), asked, "x");
         assert_eq!(v, None, "{why}");
         assert_eq!(rpo("db", None, None, asked, "x").0, None);
+    }
+
+    /// A primary without point-in-time recovery has nothing a clone can be
+    /// made from: preflight says so with a drill's advice (not a
+    /// failover's "use promote-replica"), and a run refuses before any
+    /// write, naming the same.
+    #[tokio::test]
+    async fn a_primary_without_point_in_time_recovery_is_refused_with_a_drills_advice() {
+        use crate::cloud::fake::FakeCloud;
+        let f = FakeCloud::new();
+        f.add_sql("drctl-emu", "us-central1", "orders-sql", None, false);
+        let (clouds, outputs) = (f.clouds(), std::collections::BTreeMap::new());
+        let plan = crate::plan::orders_gcp_health_checked();
+        let cx = Cx::for_test(&clouds, &plan, "us-east4", &outputs, &[]);
+        let ok = step().preflight(&cx).await;
+        assert_eq!(ok[0].problem, None, "{ok:?}");
+        assert!(ok[0].state.contains("restorable up to"), "{ok:?}");
+        (f.state().sql_no_pitr).insert(("drctl-emu".into(), "orders-sql".into()));
+        let found = step().preflight(&cx).await;
+        let why = found[0].problem.clone().unwrap_or_default();
+        assert!(
+            why.contains("not enabled") && why.contains(NO_WINDOW),
+            "{found:?}"
+        );
+        assert!(!why.contains("promote-replica"), "{why}");
+        let Err(StepFailure::State { hint, .. }) = step().run(&cx).await else {
+            panic!("refused")
+        };
+        assert_eq!(hint, NO_WINDOW);
+        assert!(f.state().writes.is_empty(), "{:?}", f.state().writes);
     }
 }

@@ -286,6 +286,8 @@ impl Action for Restore {
             region: r,
             source,
             copy: &copy,
+            noun: "restored copy",
+            no_window_hint: None,
         };
         let mut out = RestoreOutput {
             instance: copy.clone(),

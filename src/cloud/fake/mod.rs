@@ -121,6 +121,9 @@ pub struct FakeState {
     /// Cloud SQL operations armed to fail, by (instance, operation type):
     /// the error they end with.
     pub sql_failures: BTreeMap<(String, String), String>,
+    /// Cloud SQL instances (by project and name) without point-in-time
+    /// recovery: `getLatestRecoveryTime` refuses them, as Cloud SQL does.
+    pub sql_no_pitr: std::collections::BTreeSet<(String, String)>,
     /// Regional managed instance groups by (project, region, name).
     pub migs: BTreeMap<(String, String, String), FakeMig>,
     /// Their regional operations by (project, region, name), with the

@@ -497,6 +497,18 @@ impl CloudSql for FakeCloud {
         let s = self
             .enter("sqladmin:instances.getLatestRecoveryTime", region, name)
             .await?;
+        if s.sql_no_pitr
+            .contains(&(project.to_string(), name.to_string()))
+        {
+            return Err(CloudError::new(
+                "sqladmin",
+                "instances.getLatestRecoveryTime",
+                name,
+                region,
+                ErrorKind::Client,
+                "Point-in-time recovery is not enabled for the instance.",
+            ));
+        }
         if !s.sql.contains_key(&(project.to_string(), name.to_string())) {
             return Err(CloudError::new(
                 "sqladmin",

@@ -2,7 +2,9 @@
 //! step (`steps::restore`) asks of a data kind whose copies can be
 //! restored to a point in time, into a new copy (an RDS instance, a Cloud
 //! SQL instance cloned at a point in time), so a data kind's restore is
-//! this role and nothing in `steps/`.
+//! this role and nothing in `steps/`. A drill that clones a Cloud SQL
+//! primary (`drill-sql`, a step of that kind alone) makes its copy
+//! through the same role (`steps::copies::RestoreOf`).
 //!
 //! # Why addressed by the kind, not the plan's resource
 //!
