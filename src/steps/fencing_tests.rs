@@ -450,3 +450,82 @@ async fn a_raise_paused_after_its_fence_check_is_refused_at_the_wire() {
         fake.state().writes
     );
 }
+
+/// A point-in-time restore through the data role, for both kinds it
+/// covers (an RDS instance, a Cloud SQL clone), whose lease was taken over
+/// while it slept: the restore is never asked for.
+#[tokio::test(start_paused = true)]
+async fn a_restore_whose_lease_was_taken_over_asks_for_no_copy_through_the_data_role() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    fake.add_sql("drctl-emu", "us-central1", "orders-sql", None, false);
+    fake.add_primary("us-east-1", "restore-src");
+    let (fence, _b) = fence_taken_over(&fake).await;
+    let writes = fake.state().writes.len();
+    for (of, instance, region, call) in [
+        (
+            crate::plan::kinds::ResourceKind::Database,
+            "restore-src",
+            "us-east-1",
+            "rds:RestoreDBInstanceToPointInTime",
+        ),
+        (
+            crate::plan::kinds::ResourceKind::CloudSql,
+            "drctl-emu/orders-sql",
+            "us-central1",
+            "sqladmin:instances.clone",
+        ),
+    ] {
+        let restore = super::restore::Restore {
+            resource: "db".into(),
+            of,
+            instance: instance.into(),
+            region: region.into(),
+            to_time: None,
+        };
+        let err = with_cx(&fake, Some(fence.clone()), async |cx| restore.run(cx).await)
+            .await
+            .expect_err("fenced");
+        assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
+        assert!(err.to_string().contains(call), "{err}");
+    }
+    let s = fake.state();
+    assert_eq!(s.writes.len(), writes, "{:?}", s.writes);
+    assert!(s.clone_points.is_empty());
+}
+
+/// The same restore paused between its own fence check and the call: the
+/// call is refused at the wire, right before it would be sent.
+#[tokio::test]
+async fn a_restore_paused_after_its_fence_check_is_refused_at_the_wire() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    fake.add_sql("drctl-emu", "us-central1", "orders-sql", None, false);
+    let restore = super::restore::Restore {
+        resource: "orders-sql".into(),
+        of: crate::plan::kinds::ResourceKind::CloudSql,
+        instance: "drctl-emu/orders-sql".into(),
+        region: "us-central1".into(),
+        to_time: None,
+    };
+    let fence: Arc<dyn crate::journal::Fence> = Arc::new(PausedAfterCheck {
+        checked: Default::default(),
+    });
+    let writes = fake.state().writes.len();
+    let wire = {
+        let fence = fence.clone();
+        crate::cloud::wire::WireFence::new(move || fence.check_plan_local("payments"))
+    };
+    let err = wire
+        .guard(with_cx(&fake, Some(fence), async |cx| {
+            restore.run(cx).await
+        }))
+        .await
+        .expect_err("refused at the wire");
+    assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
+    assert_eq!(
+        fake.state().writes.len(),
+        writes,
+        "{:?}",
+        fake.state().writes
+    );
+    assert!(fake.state().clone_points.is_empty());
+}
