@@ -320,7 +320,7 @@ async fn regression_a_resume_of_a_cloud_sql_run_acts_on_the_clouds_endpoint() {
     let (mut e, store, _) = engine(&f, dir.path());
     let notes = Arc::new(super::tests::Notes::default());
     e.reporter = notes.clone();
-    let step = "orders-gcp/promote-sql:orders-sql";
+    let step = "orders-gcp/promote:orders-sql";
     let failover = || RunOptions {
         target: TARGET.into(),
         ..super::tests::opts()

@@ -138,6 +138,10 @@ fn every_cost_label_a_step_declares_is_in_the_model() {
                     format!("restore of {of:?}"),
                     crate::steps::restore_cost_of(of),
                 ),
+                (
+                    format!("promote of {of:?}"),
+                    crate::steps::promote_cost_of(of),
+                ),
             ]
         });
     let kinds = KindName::ALL

@@ -1802,7 +1802,7 @@ fn a_plan_on_both_clouds_pairs_each_region_with_a_gcp_region() {
             .map(|(_, r)| r.clone())
     };
     assert_eq!(
-        of("promote-sql").as_deref(),
+        of("promote:catalogue-sql").as_deref(),
         Some("\"us-east4\""),
         "{regions:?}"
     );

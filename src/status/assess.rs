@@ -4,7 +4,7 @@
 //! Which region is active is decided here, from all the reads together
 //! (where DNS points, then where the databases are primary); what each
 //! resource in a standby region needs to take over is its step kind's to
-//! say ([`Promote::standby_problems`], [`restore::standby_problems`](crate::steps::restore_standby_problems),
+//! say ([`crate::steps::promote_standby_problems`], [`restore::standby_problems`](crate::steps::restore_standby_problems),
 //! [`crate::steps::capacity::standby_problems`], and the kinds' own readiness for checks and
 //! buckets), with the RPO rule the failover's gate uses ([`LagCheck`]).
 
@@ -21,7 +21,7 @@ use crate::plan::kinds::Shown;
 use crate::plan::kinds::traffic::Points;
 use crate::steps::placement;
 use crate::steps::placement::{ControlReading, ControlSaid};
-use crate::steps::{CopyRead, Finding, Promote};
+use crate::steps::{CopyRead, Finding};
 
 fn err_line(e: &CloudError) -> String {
     e.summary()
@@ -317,19 +317,13 @@ fn db_problems(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Ve
         },
         _ => CopyRead::Unreadable,
     };
-    let (resource, instance) = (db.id.clone(), db.instance.clone());
-    let region = region.to_string();
+    let instance = db.instance.as_str();
     match spec.rpo_source() {
         Some(source) => {
-            let lag = lag_problem(plan, window, &region, db, source.metric());
-            let promote = Promote {
-                resource,
-                instance,
-                region,
-            };
-            promote.standby_problems(copy, plan.name(), lag)
+            let lag = lag_problem(plan, window, region, db, source.metric());
+            crate::steps::promote_standby_problems((instance, region), copy, plan.name(), lag)
         }
-        None => crate::steps::restore_standby_problems(&instance, &region, copy),
+        None => crate::steps::restore_standby_problems(instance, region, copy),
     }
 }
 

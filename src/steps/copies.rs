@@ -14,9 +14,10 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Cost, Cx, LagAtPromotion, StepFailure, wait_for};
+use super::{Cost, Cx, KindName, LagAtPromotion, StepFailure, StepOutput, wait_for};
 use crate::cloud::{CloudError, LagReading};
 use crate::journal::RpoDetail;
+use crate::plan::kinds::promoting::MovePath;
 use crate::plan::kinds::restoring::{Point, Restored, Restoring, decide_point};
 
 /// What a Cloud SQL clone at a point in time costs: a point-in-time
@@ -314,6 +315,61 @@ impl RestoreOf<'_> {
         )
         .await
     }
+}
+
+/// What a promotion publishes: how the target became the primary, and
+/// what `settle-sql`, the measurement and a record that follows it read.
+/// It reads the journals of the retired `promote-sql` too. Here, not in
+/// `promote`, because `settle-sql` reads it too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PromoteOutput {
+    /// The copy that is the primary now, as its kind addresses it.
+    pub instance: String,
+    /// Its region.
+    pub region: String,
+    /// The GCP project (a retired `promote-sql` journal's).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub project: String,
+    /// How it became the primary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<MovePath>,
+    /// Why that way.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub why: String,
+    /// The provider's operation the step made (or found under way and
+    /// waited on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Set when the operation was found under way (a resumed run).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resumed_operation: bool,
+    /// Set when the copy was a primary already (nothing promoted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_primary: Option<bool>,
+    /// What it replicated from, when it was a replica.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The replica lag right before the call (the RPO).
+    #[serde(flatten)]
+    pub lag: LagRecord,
+    /// The provider's metric that lag is (`ReplicaLag`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub metric: String,
+    /// When the call was made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<DateTime<Utc>>,
+    /// What people must know of the old primary after the move.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// The primary's endpoint, as a record that follows it names it.
+    pub endpoint: Option<String>,
+    /// Its port, when the provider says it.
+    pub port: Option<i32>,
+}
+
+impl StepOutput for PromoteOutput {
+    const KIND: KindName = KindName::Promote;
 }
 
 #[cfg(test)]

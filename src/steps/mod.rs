@@ -40,7 +40,6 @@ mod evidence;
 pub mod leftovers;
 mod preflight;
 mod promote;
-pub mod promote_sql;
 pub mod raise;
 mod rebuild_global;
 mod records;
@@ -89,13 +88,16 @@ use crate::plan::Plan;
 use crate::steps::graph::{Builder, Step};
 
 pub use copies::CopyRead;
+pub use copies::PromoteOutput;
 pub use drill_control::DrillControlOutput;
 pub use drill_database::DrillDatabaseOutput;
 pub use drill_dns::DrillDnsOutput;
 pub use drill_global::DrillGlobalOutput;
 pub use evidence::{EvidenceOutput, MissingPack, StoredPack};
 pub use failure::StepFailure;
-pub use promote::{Promote, PromoteOutput};
+pub use promote::{
+    Promote, cost_of as promote_cost_of, standby_problems as promote_standby_problems,
+};
 pub use records::SwitchDnsOutput;
 pub use reprotect::{ReprotectOutput, parked_id};
 pub use restore::{
@@ -214,11 +216,11 @@ kinds! {
     /// service, a Cloud Run service's floor) to its active size and wait
     /// until it serves.
     Raise(raise::Raise) = "raise",
-    /// Promote the target region's read replica.
+    /// Make a data resource's standby copy in the target the primary (any
+    /// kind the data role promotes: an RDS read replica promoted; a Cloud
+    /// SQL replica promoted, failed over to as a DR replica, or switched
+    /// over to in a planned move).
     Promote(promote::Promote) = "promote" + writes,
-    /// Make the target's Cloud SQL replica the primary (promote, DR
-    /// failover, or a planned switchover).
-    PromoteSql(promote_sql::PromoteSql) = "promote-sql" + writes,
     /// Move an Aurora global database's writer to the target's member.
     SwitchGlobal(switch_global::SwitchGlobal) = "switch-global" + writes,
     /// Restore a data resource's copy to a point in time, into a new copy
@@ -303,16 +305,21 @@ retired:
     /// A Cloud SQL instance restored as a clone (now `restore`, whose
     /// output reads its journals).
     RestoreSql = "restore-sql" => restore::TRAITS,
+    /// A Cloud SQL replica made the primary (now `promote`, whose output
+    /// reads its journals).
+    PromoteSql = "promote-sql" => promote::RETIRED_SQL,
 }
 
 impl StepKind {
     /// What the step costs in time and API calls: its kind's, or for a
-    /// generic capacity or restore step, its resource kind's role's calls.
+    /// generic capacity, promote or restore step, its resource kind's
+    /// role's calls.
     pub fn time(&self) -> Cost {
         match self {
             StepKind::Raise(r) => capacity::cost_of(r.of),
             StepKind::DrillRaise(d) => capacity::cost_of(d.of),
             StepKind::Restore(r) => restore::cost_of(r.of),
+            StepKind::Promote(p) => promote::cost_of(p.of),
             other => other.name().traits().time,
         }
     }
@@ -839,7 +846,7 @@ struct Roles<'a> {
 /// A step kind whose readiness `status` reads from the step itself:
 /// its resources are none `status` reads in detail (as it reads
 /// databases, capacity and DNS records, judged by a pure
-/// `standby_problems` rule instead: [`Promote`], [`Restore`],
+/// `standby_problems` rule instead: [`promote::standby_problems`], [`Restore`],
 /// [`capacity::standby_problems`]). Marked `+ ready` in the list.
 #[async_trait]
 pub trait Ready: Send + Sync {

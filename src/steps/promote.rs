@@ -1,79 +1,75 @@
-//! `promote`: promote the target region's read replica to a writable primary.
+//! `promote`: the one promotion step of every data kind whose data role
+//! promotes ([`Promoting`]): the target region's standby copy made the
+//! primary, for resources whose strategy is `promote-replica` (an RDS read
+//! replica promoted; a Cloud SQL replica promoted, or, as its primary's
+//! designated DR replica, failed over to, or switched over to when the
+//! run is planned).
 //!
-//! Promotion cannot be undone: the old primary keeps its data but stops
-//! replicating to this copy, and getting back means new replicas
-//! (`drctl reprotect`) and a second failover (`drctl failback`). So the step
-//! re-reads the instance first (an instance that is already a primary is not
-//! promoted again), measures the replica lag right before promoting (the RPO
-//! achieved), and waits until the instance is a primary and available.
+//! A promotion cannot be undone (a switchover is switched back by
+//! another): the old primary stops replicating to this copy, and getting
+//! back means new replicas and a second failover. So the step reads
+//! before it acts, through the role alone: the copy (preflight's read of
+//! moments ago while it is fresh), then a move of ours still under way on
+//! it (a resumed run, a lost answer: waited on, never asked again); the
+//! pure [`decide`] says what to do; the lag right before the call is
+//! journaled (the RPO achieved); one fenced call; the provider's
+//! operation followed when it answers one; and the step waits until the
+//! copy is a serving primary, whose endpoint it publishes.
+//!
+//! The step knows its resource's kind only to reach its role
+//! (`ResourceKind::promoting`): a new data kind needs no step here.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::copies::{CopyRead, LagRecord, copy_problems};
+use super::copies::{CopyRead, LagRecord, PromoteOutput, copy_problems};
 use super::{
-    Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
-    wait_for,
+    Action, Cost, Cx, Finding, Planned, StepFailure, StepKind, StepOutput, Traits, wait_for,
 };
-use crate::cloud::{DbInstance, DbRole};
-use crate::plan::spec::DbStrategy;
-use crate::steps::graph::{Builder, Phase};
+use crate::cloud::DbRole;
+use crate::plan::kinds::promoting::{
+    Candidate, Decision, Move, MovePath, Operation, PromoteAbout, Promoting, Started, decide,
+};
+use crate::plan::kinds::{ResourceKind, Shown};
+use crate::steps::graph::{Builder, Phase, RunMode};
 
-/// Promote one database resource's replica in the target region.
+/// Promote one data resource's standby copy in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Promote {
     /// Plan resource id.
     pub resource: String,
-    /// Instance id in the target region.
+    /// Its kind (whose data role promotes).
+    pub of: ResourceKind,
+    /// The copy in the target, as its kind addresses it
+    /// (`project/instance` for Cloud SQL).
     pub instance: String,
-    /// Target region.
+    /// The region the copy lives in.
     pub region: String,
+    /// The plan names it its primary's designated DR replica.
+    pub dr_replica: bool,
+    /// A planned move (a DR replica is switched over) rather than a
+    /// failover.
+    pub planned: bool,
 }
 
-/// What a promotion publishes.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PromoteOutput {
-    /// Instance id.
-    pub instance: String,
-    /// Region.
-    pub region: String,
-    /// Set when the instance was a primary already (nothing promoted).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub already_primary: Option<bool>,
-    /// What it replicated from, when it was a replica.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// The replica lag right before promotion (the RPO), when it was a replica.
-    #[serde(flatten)]
-    pub lag: LagRecord,
-    /// When the promotion was asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub promoted_at: Option<DateTime<Utc>>,
-    /// The primary's endpoint.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// Its port.
-    #[serde(default)]
-    pub port: Option<i32>,
-}
-
-impl StepOutput for PromoteOutput {
-    const KIND: KindName = KindName::Promote;
-}
-
-/// What preflight keeps of the instance for the step (see [`Cx::preflight_facts`]).
+/// What preflight keeps of the copy for the step (see [`Cx::preflight_facts`]).
 #[derive(Serialize, Deserialize)]
-struct InstanceFacts {
-    instance: DbInstance,
+struct CopyFacts {
+    copy: Candidate,
 }
 
-/// Part of the recovery, irreversible, and where the RPO is read.
+/// Part of the recovery, irreversible (but for a switchover), and where
+/// the RPO is read. Its calls are its resource kind's ([`cost_of`]).
 pub const TRAITS: Traits = Traits {
+    warnings: Some(|v| {
+        (PromoteOutput::read(v).and_then(|o| o.warning))
+            .into_iter()
+            .collect()
+    }),
     irreversible: Some(
-        "a promotion cannot be undone: failing back means re-creating replicas (drctl reprotect)",
+        "a promotion or a DR failover cannot be undone: failing back means new replicas of the new primary (drctl reprotect for RDS; for Cloud SQL, gcloud sql instances create --master-instance-name until drctl reprotect makes its replicas), then a failover back; a planned switchover of a DR replica is switched back by another",
     ),
     endpoint: Some(|v| PromoteOutput::read(v)?.endpoint),
     rpo: Some(rpo),
@@ -89,8 +85,50 @@ pub const TRAITS: Traits = Traits {
     ..Traits::RECOVERY
 };
 
-/// The RPO of a promotion: the replica lag read just before it, else the
-/// lag the RPO gate journaled (the instance was already a primary).
+/// The retired `promote-sql`: its journals read as a promotion's, their
+/// warning and RPO said as Cloud SQL's were.
+pub const RETIRED_SQL: Traits = Traits {
+    warnings: Some(|v| {
+        (PromoteOutput::read(v).and_then(|o| plain_promotion_warning("Cloud SQL instance", &o)))
+            .into_iter()
+            .collect()
+    }),
+    rpo: Some(rpo_sql),
+    ..TRAITS
+};
+
+/// What a promotion of resource kind `of` costs: its role's calls, the
+/// wait, polled with the role's read or operation.
+pub fn cost_of(of: ResourceKind) -> Cost {
+    (of.promoting()).map_or(TRAITS.time, |p| {
+        let a = p.about();
+        Cost {
+            calls: a.calls,
+            waits: a.waits,
+            polls: Some(a.polls),
+        }
+    })
+}
+
+/// What people must know after a plain promotion where the kind leaves
+/// the old primary as it was, writable, an independent primary beside the
+/// new one (pure; the run's report and notifications carry it).
+fn plain_promotion_warning(noun: &str, o: &PromoteOutput) -> Option<String> {
+    if o.path != Some(MovePath::Promote) {
+        return None;
+    }
+    let old = match &o.source {
+        Some(source) => format!("the old primary {source}"),
+        None => "the old primary".to_string(),
+    };
+    Some(format!(
+        "{noun} {} in {} was promoted to a standalone primary: {old} was not demoted and stays writable, an independent primary beside it; stop writes to it, and replace it with a replica of {} (drctl reprotect refuses until it is, so that there are never two writable primaries)",
+        o.instance, o.region, o.instance
+    ))
+}
+
+/// The RPO of a promotion whose journal names no metric: an RDS
+/// promotion's.
 fn rpo(
     resource: &str,
     out: Option<&Value>,
@@ -98,249 +136,465 @@ fn rpo(
     _origin: DateTime<Utc>,
     _origin_label: &str,
 ) -> (Option<f64>, String) {
-    let out = out.map(|o| PromoteOutput::read(o).unwrap_or_default());
-    let lag = |o: &PromoteOutput| o.lag.seconds();
-    match out.as_ref().and_then(lag) {
-        Some(l) => (
-            Some(l),
+    rpo_of("ReplicaLag", resource, out, gate_lag)
+}
+
+/// The RPO of a retired `promote-sql` step.
+fn rpo_sql(
+    resource: &str,
+    out: Option<&Value>,
+    gate_lag: Option<f64>,
+    _origin: DateTime<Utc>,
+    _origin_label: &str,
+) -> (Option<f64>, String) {
+    rpo_of("replica_lag", resource, out, gate_lag)
+}
+
+/// The RPO: 0 by design for a switchover; the lag read right before a
+/// promotion or a DR failover; the RPO gate's when the step read none (the
+/// copy was a primary already); unknown otherwise, never zero.
+fn rpo_of(
+    metric: &str,
+    resource: &str,
+    out: Option<&Value>,
+    gate_lag: Option<f64>,
+) -> (Option<f64>, String) {
+    let Some(out) = out.map(|o| PromoteOutput::read(o).unwrap_or_default()) else {
+        return (
+            None,
+            format!("{resource}: unknown (the promotion has not completed)"),
+        );
+    };
+    let metric = if out.metric.is_empty() {
+        metric
+    } else {
+        &out.metric
+    };
+    let lag = out.lag.seconds();
+    let already = out.path == Some(MovePath::Already) || out.already_primary == Some(true);
+    match (out.path, lag, gate_lag) {
+        (Some(MovePath::Switchover), _, _) => (
+            Some(0.0),
             format!(
-                "{resource}: ReplicaLag read just before promotion ({} datapoints)",
-                out.as_ref().map_or(0, |o| o.lag.count())
+                "{resource}: 0 by design of a switchover (the DR replica catches up before the roles swap; not measured{})",
+                lag.map(|l| format!("; {metric} before it: {l:.3} s"))
+                    .unwrap_or_default()
             ),
         ),
-        None => match gate_lag {
-            Some(l) if out.is_some() => (
-                Some(l),
+        (_, Some(l), _) => (
+            Some(l),
+            format!(
+                "{resource}: {metric} read just before promotion ({} datapoints)",
+                out.lag.count()
+            ),
+        ),
+        (_, None, Some(l)) => (
+            Some(l),
+            if already {
                 format!(
-                    "{resource}: ReplicaLag recorded by the RPO gate (the instance was already a primary when the step ran)"
-                ),
-            ),
-            _ if out.is_none() => (
-                None,
-                format!("{resource}: unknown (the promotion has not completed)"),
-            ),
-            _ => (
-                None,
-                format!("{resource}: unknown (no ReplicaLag datapoints at promotion)"),
-            ),
-        },
+                    "{resource}: {metric} recorded by the RPO gate (the instance was already a primary when the step ran)"
+                )
+            } else {
+                format!(
+                    "{resource}: {metric} recorded by the RPO gate (no reading at the promotion)"
+                )
+            },
+        ),
+        (_, None, None) => (
+            None,
+            format!("{resource}: unknown (no {metric} datapoints at promotion)"),
+        ),
     }
 }
 
-/// A failover promotes every promote-replica database of the plan.
+/// A failover promotes the target's copy of every promote-replica
+/// resource of a kind whose data role promotes; a planned one switches a
+/// DR replica over.
 pub fn compile(b: &mut Builder<'_>) {
     if !b.mode.fails_over() {
         return;
     }
-    let steps: Vec<Promote> = b
-        .plan
-        .spec
-        .database
-        .iter()
-        .filter(|d| d.strategy == DbStrategy::PromoteReplica)
-        .map(|d| Promote {
-            resource: d.id.clone(),
-            instance: d.regions[b.target].clone(),
-            region: b.target.to_string(),
-        })
-        .collect();
-    for p in steps {
-        let description = format!(
-            "promote read replica {} in {} to primary (cannot be undone)",
-            p.instance, p.region
-        );
+    let planned = matches!(
+        b.mode,
+        RunMode::Failover { planned: true } | RunMode::Drill { .. }
+    );
+    let mut steps = Vec::new();
+    for r in crate::plan::kinds::each(&b.plan.spec) {
+        let (Shown::Data(copies), Some(role)) = (r.shown(), r.kind().promoting()) else {
+            continue;
+        };
+        if copies.rpo_source().is_none() {
+            continue;
+        }
+        let Some((region, instance)) = copies.copy_at(b.target) else {
+            continue;
+        };
+        let step = Promote {
+            resource: r.id().to_string(),
+            of: r.kind(),
+            instance,
+            region,
+            dr_replica: copies.dr_replica(),
+            planned,
+        };
+        let description = step.describe(role.about());
+        steps.push((step, description));
+    }
+    for (p, description) in steps {
         b.add(
             StepKind::Promote(p.clone()),
             Some(p.resource.clone()),
-            Phase::of(crate::plan::spec::ResourceKind::Database),
+            Phase::of(p.of),
             vec![p.resource],
             description,
         );
     }
 }
 
-impl Promote {
-    /// Why this replica, as `status` read it in a standby region, could not
-    /// be promoted now: this kind's readiness rule, pure. A primary there
-    /// needs reprotecting; a replica's lag is judged by the RPO rule the gate
-    /// uses (`lag_problem`, computed by the caller, which sits above this
-    /// layer).
-    pub fn standby_problems(
-        &self,
-        copy: CopyRead<'_>,
-        plan: &str,
-        lag_problem: Option<String>,
-    ) -> Vec<String> {
-        let (instance, region) = (&self.instance, &self.region);
-        let strategy = match copy {
-            CopyRead::Found { primary: true, .. } => vec![format!(
-                "database {instance} in {region} is a primary, not a replica of the active region: run `drctl reprotect --plan {plan}`"
-            )],
-            CopyRead::Found { primary: false, .. } => lag_problem.into_iter().collect(),
-            _ => Vec::new(),
-        };
-        copy_problems(instance, region, copy, strategy)
-    }
+/// Why a copy to be promoted, as `status` read it in a standby region,
+/// could not be promoted now: the readiness rule of every kind that
+/// promotes, pure. A primary there needs reprotecting; a replica's lag is
+/// judged by the RPO rule the gate uses (`lag_problem`, computed by the
+/// caller, which sits above this layer).
+pub fn standby_problems(
+    (instance, region): (&str, &str),
+    copy: CopyRead<'_>,
+    plan: &str,
+    lag_problem: Option<String>,
+) -> Vec<String> {
+    let strategy = match copy {
+        CopyRead::Found { primary: true, .. } => vec![format!(
+            "database {instance} in {region} is a primary, not a replica of the active region: run `drctl reprotect --plan {plan}`"
+        )],
+        CopyRead::Found { primary: false, .. } => lag_problem.into_iter().collect(),
+        _ => Vec::new(),
+    };
+    copy_problems(instance, region, copy, strategy)
 }
 
 impl Promote {
-    /// The instance as it is now: preflight's read of moments ago while it
-    /// is fresh (the provider refuses to promote a primary, so a state that
-    /// changed since fails the call, and a re-run reads again), else a read.
-    async fn current(&self, cx: &Cx<'_>) -> Result<DbInstance, StepFailure> {
-        let (id, t) = (self.instance.as_str(), self.region.as_str());
-        let fresh = cx
-            .preflight_facts::<InstanceFacts>(&format!("database {id}"))
-            .map(|f| f.instance);
-        if let Some(i) = fresh {
-            return Ok(i);
+    /// The step's line in a plan's steps.
+    fn describe(&self, a: &PromoteAbout) -> String {
+        let (x, r) = (&self.instance, &self.region);
+        match (self.dr_replica, self.planned) {
+            (true, true) => {
+                format!("switch over to DR replica {x} in {r} (planned: nothing lost)")
+            }
+            (true, false) => format!("fail over to DR replica {x} in {r} (cannot be undone)"),
+            (false, _) => format!(
+                "promote {} {x} in {r} to primary (cannot be undone)",
+                a.replica
+            ),
         }
-        cx.clouds
-            .database
-            .describe_instance(t, id)
-            .await?
-            .ok_or_else(|| {
-                StepFailure::state(
-                    format!("database {id} does not exist in {t}"),
-                    "create the replica (drctl reprotect) or fix the id in the plan",
-                    id,
-                    t,
-                )
-            })
     }
 
-    /// The replica's lag at promotion: the RPO gate's reading of moments
-    /// ago on this run's path while it is fresh, else a read now.
-    async fn record_lag(&self, cx: &Cx<'_>, out: &mut PromoteOutput) -> Result<(), StepFailure> {
-        let (id, t) = (self.instance.as_str(), self.region.as_str());
-        let read = || cx.clouds.metrics.replica_lag(t, id, cx.lag_window);
-        out.lag = LagRecord::before_move(cx, &self.resource, "promote", read).await?;
+    /// Its kind's data role.
+    // The error of `Action::run`, which returns what this gives.
+    #[allow(clippy::result_large_err)]
+    fn role(&self) -> Result<&'static dyn Promoting, StepFailure> {
+        self.of.promoting().ok_or_else(|| {
+            StepFailure::state(
+                format!("a [[{}]] resource is not promoted", self.of.table()),
+                "this journal was written by another drctl: run the failover with this one",
+                &self.resource,
+                &self.region,
+            )
+        })
+    }
+
+    /// The facts [`decide`] takes besides what was read.
+    fn moving<'a>(&'a self, about: &'a PromoteAbout) -> Move<'a> {
+        Move {
+            about,
+            address: &self.instance,
+            region: &self.region,
+            dr_replica: self.dr_replica,
+            planned: self.planned,
+        }
+    }
+
+    /// What findings call the copy.
+    fn what(&self, about: &PromoteAbout) -> String {
+        format!("{} {}", about.noun, self.instance)
+    }
+
+    /// The call a move makes.
+    fn call(about: &PromoteAbout, path: MovePath) -> &'static str {
+        match (path, about.switchover_call) {
+            (MovePath::Switchover, Some(call)) => call,
+            _ => about.promote_call,
+        }
+    }
+
+    /// The copy as it is now: preflight's read of moments ago while it is
+    /// fresh (the provider refuses to promote a primary, so a state that
+    /// changed since fails the call, and a re-run reads again), else a
+    /// read.
+    async fn current(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Promoting,
+    ) -> Result<Option<Candidate>, StepFailure> {
+        let fresh = cx.preflight_facts::<CopyFacts>(&self.what(role.about()));
+        if let Some(f) = fresh {
+            return Ok(Some(f.copy));
+        }
+        Ok(role.read(cx.clouds, &self.region, &self.instance).await?)
+    }
+
+    /// Waits until the copy is read as `want` says.
+    async fn until(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Promoting,
+        what: &str,
+        want: fn(&Candidate) -> bool,
+    ) -> Result<Candidate, StepFailure> {
+        let (x, r) = (self.instance.as_str(), self.region.as_str());
+        let what = format!("{x} ({r}) to be {what}");
+        wait_for(cx, &what, || async {
+            let c = role.read(cx.clouds, r, x).await?;
+            Ok(c.filter(want))
+        })
+        .await
+    }
+
+    /// Waits until the copy is a serving primary.
+    async fn until_primary(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Promoting,
+    ) -> Result<Candidate, StepFailure> {
+        let what = format!("a {} primary", role.about().ready);
+        let want = |c: &Candidate| c.role == DbRole::Primary && c.ready;
+        self.until(cx, role, &what, want).await
+    }
+
+    /// Polls operation `name` until it is over; fails naming it when it
+    /// ended with an error.
+    async fn until_done(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Promoting,
+        name: &str,
+    ) -> Result<Operation, StepFailure> {
+        let (x, r) = (self.instance.as_str(), self.region.as_str());
+        let op = wait_for(cx, &format!("operation {name} on {x} ({r})"), || async {
+            let op = role.operation(cx.clouds, r, x, name).await?;
+            Ok(op.done.then_some(op))
+        })
+        .await?;
+        if let Some(e) = &op.error {
+            return Err(StepFailure::state(
+                format!("operation {} ({}) on {x} failed: {e}", op.name, op.kind),
+                format!(
+                    "read operation {} with the provider; run the failover again once its cause is fixed (the step reads the copy first)",
+                    op.name
+                ),
+                x,
+                r,
+            ));
+        }
+        Ok(op)
+    }
+
+    /// Waits on `op`, a move of the copy already under way (a resumed run,
+    /// a lost answer), and records it in `out` as this step's move.
+    async fn resume(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Promoting,
+        op: &Operation,
+        out: &mut PromoteOutput,
+    ) -> Result<(), StepFailure> {
+        let op = self.until_done(cx, role, &op.name).await?;
+        out.operation = Some(op.name.clone());
+        out.resumed_operation = true;
+        // When the move was asked for (the old side is followed from then).
+        out.promoted_at = out.promoted_at.or(op.inserted);
+        out.path = Some(match op.path {
+            MovePath::Promote if self.dr_replica => MovePath::DrFailover,
+            path => path,
+        });
         Ok(())
     }
 
-    /// Waits until the instance is an available primary.
-    async fn until_primary(&self, cx: &Cx<'_>) -> Result<DbInstance, StepFailure> {
-        let (id, t) = (self.instance.as_str(), self.region.as_str());
-        wait_for(
-            cx,
-            &format!("{id} ({t}) to become an available primary"),
-            || async {
-                let i = cx.clouds.database.describe_instance(t, id).await?;
-                Ok(i.filter(|i| i.role == DbRole::Primary && i.is_available()))
-            },
-        )
-        .await
+    /// Makes the move `path`: the lag first (the RPO), then the fenced
+    /// call; follows the operation it answers. Returns the copy when the
+    /// answer shows it a serving primary already.
+    async fn act(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Promoting,
+        (path, known): (MovePath, &Candidate),
+        out: &mut PromoteOutput,
+    ) -> Result<Option<Candidate>, StepFailure> {
+        let (x, r) = (self.instance.as_str(), self.region.as_str());
+        let read = || role.lag(cx.clouds, r, x, cx.lag_window);
+        out.lag = LagRecord::before_move(cx, &self.resource, "promote", read).await?;
+        let call = Self::call(role.about(), path);
+        cx.fenced(&format!("{call} of {x}"), r).await?;
+        let started = role.start(cx.clouds, (r, x), path, known).await?;
+        out.promoted_at = Some(Utc::now());
+        out.path = Some(path);
+        Ok(match started {
+            Started::Operation(op) => {
+                out.operation = Some(op.clone());
+                self.until_done(cx, role, &op).await?;
+                None
+            }
+            Started::Answered(c) => Some(c),
+        })
     }
 }
 
 #[async_trait]
 impl super::Writes for Promote {
     async fn endpoint_now(&self, clouds: &crate::cloud::Clouds, _: &str) -> super::EndpointNow {
-        let read = clouds
-            .database
-            .describe_instance(&self.region, &self.instance)
-            .await;
-        let found = read.map(|i| i.map(|i| (i.endpoint, i.port)));
+        let Some(role) = self.of.promoting() else {
+            return super::EndpointNow::of(&self.instance, &self.region, Ok(None));
+        };
+        let read = role.read(clouds, &self.region, &self.instance).await;
+        let found = read.map(|c| c.map(|c| (c.endpoint, c.port)));
         super::EndpointNow::of(&self.instance, &self.region, found)
     }
+}
+
+/// A copy's role and state, in a line.
+fn said(c: &Candidate) -> String {
+    let role = match &c.role {
+        DbRole::Primary => "primary".to_string(),
+        DbRole::Replica(p) if c.dr_designated => format!("replica of {p}, DR replica"),
+        DbRole::Replica(p) => format!("replica of {p}"),
+    };
+    format!("{role} ({})", c.state)
 }
 
 #[async_trait]
 impl Action for Promote {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        let what = format!("database {}", self.instance);
-        match cx
-            .clouds
-            .database
-            .describe_instance(&self.region, &self.instance)
-            .await
-        {
-            Ok(None) => vec![Finding::missing(&what, &self.region)],
-            Ok(Some(i)) => vec![
-                Finding::ok(
-                    &what,
-                    &self.region,
-                    format!("{} ({:?})", i.status, i.role).to_lowercase(),
-                )
-                .with_facts(&InstanceFacts { instance: i }),
-            ],
-            Err(e) => vec![Finding::unreadable(&what, &self.region, &e)],
+        let role = match self.role() {
+            Ok(r) => r,
+            Err(e) => {
+                let (x, r) = (&self.instance, &self.region);
+                return vec![Finding::blocks(x, r, "unknown", e.summary())];
+            }
+        };
+        let (what, r) = (self.what(role.about()), self.region.as_str());
+        match role.read(cx.clouds, r, &self.instance).await {
+            Ok(None) => vec![Finding::missing(&what, r)],
+            Ok(Some(c)) => {
+                vec![
+                    Finding::ok(&what, r, said(&c).to_lowercase())
+                        .with_facts(&CopyFacts { copy: c }),
+                ]
+            }
+            Err(e) => vec![Finding::unreadable(&what, r, &e)],
         }
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let inst = cx
-            .clouds
-            .database
-            .describe_instance(&self.region, &self.instance)
-            .await?;
-        let current = match &inst {
-            None => "missing".to_string(),
-            Some(i) => match &i.role {
-                DbRole::Primary => format!("primary ({})", i.status),
-                DbRole::Replica(src) => format!("replica of {src} ({})", i.status),
-            },
+        let role = self.role()?;
+        let about = role.about();
+        let target = role.read(cx.clouds, &self.region, &self.instance).await?;
+        let (call, change, desired) = match decide(&self.moving(about), target.as_ref(), None) {
+            Decision::Act { path, why } => (Self::call(about, path), true, why),
+            Decision::Done { why } | Decision::WaitReady { why } | Decision::Wait { why, .. } => {
+                (about.promote_call, false, why)
+            }
+            Decision::Refuse { message, .. } => (about.promote_call, false, message),
         };
         Ok(vec![Planned {
-            call: "rds:PromoteReadReplica".into(),
+            call: call.into(),
             resource: self.instance.clone(),
             region: self.region.clone(),
-            current,
-            desired: "primary (available); cannot be undone".into(),
-            change: inst.is_none_or(|i| i.role != DbRole::Primary),
+            current: target.as_ref().map_or("missing".into(), said),
+            desired,
+            change,
         }])
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let (id, t) = (self.instance.as_str(), self.region.as_str());
-        let inst = self.current(cx).await?;
+        let role = self.role()?;
+        let about = role.about();
+        let (x, r) = (self.instance.as_str(), self.region.as_str());
         let mut out = PromoteOutput {
-            instance: id.to_string(),
-            region: t.to_string(),
+            instance: x.to_string(),
+            region: r.to_string(),
+            metric: about.metric.to_string(),
             ..PromoteOutput::default()
         };
-        let done = match &inst.role {
-            DbRole::Primary if inst.is_available() => {
-                tracing::info!(
-                    instance = id,
-                    region = t,
-                    "already a primary; not promoting again"
-                );
-                out.already_primary = Some(true);
-                inst.clone()
+        let mut target = self.current(cx, role).await?;
+        let mut acted = false;
+        let done = loop {
+            // Only a replica can have a move of ours under way.
+            let under_way = match &target {
+                Some(c) if c.role != DbRole::Primary => role.under_way(cx.clouds, r, x).await?,
+                _ => None,
+            };
+            if let Some(DbRole::Replica(src)) = target.as_ref().map(|t| &t.role) {
+                out.source = Some(src.clone());
             }
-            DbRole::Primary => {
-                out.already_primary = Some(true);
-                self.until_primary(cx).await?
-            }
-            DbRole::Replica(source) => {
-                if !inst.is_available() {
-                    wait_for(
-                        cx,
-                        &format!("replica {id} ({t}) to be available before promotion"),
-                        || async {
-                            let i = cx.clouds.database.describe_instance(t, id).await?;
-                            Ok(i.filter(|i| i.is_available()).map(|_| ()))
-                        },
-                    )
-                    .await?;
+            match decide(&self.moving(about), target.as_ref(), under_way.as_ref()) {
+                Decision::Refuse { message, hint } => {
+                    return Err(StepFailure::state(message, hint, x, r));
                 }
-                out.source = Some(source.clone());
-                self.record_lag(cx, &mut out).await?;
-                // The promotion's answer says whether it is done (an
-                // emulator promotes at once); RDS answers `modifying`, and
-                // then the step waits for an available primary.
-                cx.fenced(&format!("rds:PromoteReadReplica of {id}"), t)
-                    .await?;
-                let answered = cx.clouds.database.promote_known(t, &inst).await?;
-                out.promoted_at = Some(Utc::now());
-                if answered.role == DbRole::Primary && answered.is_available() {
-                    answered
-                } else {
-                    self.until_primary(cx).await?
+                Decision::Done { why } => {
+                    out.path.get_or_insert(MovePath::Already);
+                    if out.why.is_empty() {
+                        out.why = why;
+                    }
+                    break target.filter(|c| c.ready);
+                }
+                Decision::WaitReady { why } => {
+                    tracing::info!(instance = x, region = r, "{why}");
+                    self.until(cx, role, about.ready, |c| c.ready).await?;
+                }
+                Decision::Wait { operation, why } => {
+                    tracing::info!(instance = x, region = r, "{why}");
+                    out.why = why;
+                    self.resume(cx, role, &operation, &mut out).await?;
+                    acted = true;
+                }
+                Decision::Act { .. } if acted => {
+                    return Err(StepFailure::state(
+                        format!(
+                            "the move of {x} is over ({}), yet it is still a replica",
+                            out.operation.as_deref().unwrap_or("answered")
+                        ),
+                        "read it (`drctl status`) and run the failover again: the step reads first",
+                        x,
+                        r,
+                    ));
+                }
+                Decision::Act { path, why } => {
+                    // `decide` acts on a copy it read, never a missing one.
+                    let Some(known) = target.as_ref() else {
+                        let missing = format!("{} {x} does not exist in {r}", about.noun);
+                        return Err(StepFailure::state(missing, about.missing_hint, x, r));
+                    };
+                    out.why = why;
+                    acted = true;
+                    let answered = self.act(cx, role, (path, known), &mut out).await?;
+                    if let Some(c) = answered {
+                        // The answer shows the promotion done (an emulator
+                        // promotes at once), else the step waits for it.
+                        break Some(c).filter(|c| c.role == DbRole::Primary && c.ready);
+                    }
                 }
             }
+            target = role.read(cx.clouds, r, x).await?;
         };
+        let done = match done {
+            Some(c) => c,
+            None => self.until_primary(cx, role).await?,
+        };
+        if out.path == Some(MovePath::Already) {
+            out.already_primary = Some(true);
+        }
+        if about.warns_old_primary {
+            out.warning = plain_promotion_warning(about.noun, &out);
+        }
         out.endpoint = done.endpoint;
         out.port = done.port;
         out.to_output()
@@ -348,63 +602,4 @@ impl Action for Promote {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn promote() -> Promote {
-        Promote {
-            resource: "db".into(),
-            instance: "db-use1".into(),
-            region: "us-east-1".into(),
-        }
-    }
-
-    #[test]
-    fn a_standby_primary_needs_reprotecting_and_a_replica_is_judged_by_its_lag() {
-        let primary = CopyRead::Found {
-            primary: true,
-            status: "available",
-        };
-        let p = promote().standby_problems(primary, "payments", Some("lag".into()));
-        assert_eq!(
-            p,
-            [
-                "database db-use1 in us-east-1 is a primary, not a replica of the active region: run `drctl reprotect --plan payments`"
-            ]
-        );
-        let replica = CopyRead::Found {
-            primary: false,
-            status: "modifying",
-        };
-        let p = promote().standby_problems(replica, "payments", Some("lag".into()));
-        assert_eq!(
-            p,
-            [
-                "lag",
-                "database db-use1 in us-east-1 is `modifying`, not available"
-            ]
-        );
-        assert!(
-            (promote().standby_problems(CopyRead::Unreachable, "payments", Some("lag".into())))
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn a_restore_source_needs_only_to_exist_and_be_available() {
-        let restore = |copy| crate::steps::restore_standby_problems("db-use1", "us-east-1", copy);
-        let primary = CopyRead::Found {
-            primary: true,
-            status: "available",
-        };
-        assert!(restore(primary).is_empty());
-        assert_eq!(
-            restore(CopyRead::Missing),
-            ["database db-use1 does not exist in us-east-1"]
-        );
-        assert_eq!(
-            restore(CopyRead::Unreadable),
-            ["database db-use1 in us-east-1 could not be read"]
-        );
-    }
-}
+mod tests;

@@ -363,7 +363,7 @@ mod tests {
         assert!(
             !g.steps
                 .iter()
-                .any(|s| matches!(s.kind, StepKind::PromoteSql(_)))
+                .any(|s| matches!(s.kind, StepKind::Promote(_)))
         );
         let clouds = f.clouds();
         let outputs = BTreeMap::new();

@@ -4,7 +4,7 @@
 //! a promotion's effect there (`RECONFIGURE_OLD_PRIMARY`, which after a DR
 //! failover makes the former primary a replica of the new one) runs
 //! asynchronously once the replica's `PROMOTE_REPLICA` is done, and a
-//! switchover has its part there (`SWITCHOVER_TO_REPLICA`). `promote-sql`
+//! switchover has its part there (`SWITCHOVER_TO_REPLICA`). `promote`
 //! ends at the replica's operation, so a run would call itself done while
 //! the old side is still being changed, or has failed.
 //!
@@ -21,7 +21,7 @@
 //! with Cloud SQL's error; reprotect refuses until it is dealt with.
 //!
 //! What to follow is the plan's: the old primary is the plan's instance
-//! that `promote-sql` found the target replicating from (a name the plan
+//! that `promote` found the target replicating from (a name the plan
 //! does not have is not followed), and the operation is the newest of the
 //! move's kind on it started since the promotion. The decision over what
 //! is read is pure ([`decide`]).
@@ -33,7 +33,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::sql_moves::{Look, PromoteSqlOutput, decide, old_side_kind};
+use super::copies::PromoteOutput;
+use super::sql_moves::{Look, decide, old_side_kind};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, Settled, StepFailure, StepKind, StepOutput,
     Traits,
@@ -146,7 +147,7 @@ pub const TRAITS: Traits = Traits {
 };
 
 /// Every promote-replica `[[cloud_sql]]` resource whose failover
-/// `promote-sql` moves gets its old side followed.
+/// `promote` moves gets its old side followed.
 pub fn compile(b: &mut Builder<'_>) {
     if !b.mode.fails_over() {
         return;
@@ -197,7 +198,7 @@ impl SettleSql {
     /// What to follow, from the promotion's outputs and the plan's names
     /// (`Err`: nothing to follow, and why).
     fn followed(&self, cx: &Cx<'_>) -> Result<Followed, String> {
-        let Some(p) = cx.output_of::<PromoteSqlOutput>(Some(&self.resource)) else {
+        let Some(p) = cx.output_of::<PromoteOutput>(Some(&self.resource)) else {
             return Err("the promotion's outputs are not in the run".into());
         };
         let Some(kind) = p.path.and_then(old_side_kind) else {

@@ -402,7 +402,6 @@ mod tests {
             carrying,
             [
                 KindName::Promote,
-                KindName::PromoteSql,
                 KindName::SwitchGlobal,
                 KindName::Restore,
                 KindName::DrillDatabase,
@@ -421,23 +420,10 @@ mod tests {
         let irreversible: Vec<KindName> = (KindName::ALL.iter().copied())
             .filter(|k| k.traits().irreversible.is_some())
             .collect();
-        assert_eq!(
-            irreversible,
-            [
-                KindName::Promote,
-                KindName::PromoteSql,
-                KindName::SwitchGlobal
-            ]
-        );
+        assert_eq!(irreversible, [KindName::Promote, KindName::SwitchGlobal]);
         for k in irreversible {
             let why = k.traits().irreversible.unwrap_or_default();
-            // Cloud SQL's way back is Google's own until drctl reprotect
-            // makes its replicas.
-            let back = match k {
-                KindName::PromoteSql => "--master-instance-name",
-                _ => "drctl reprotect",
-            };
-            assert!(why.contains(back), "{why}");
+            assert!(why.contains("drctl reprotect"), "{why}");
         }
     }
 

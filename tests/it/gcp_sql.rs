@@ -25,7 +25,7 @@ use crate::world;
 const PROJECT: &str = "drctl-emu";
 const HOME: &str = "us-central1";
 const TARGET: &str = "us-east4";
-const STEP: &str = "orders-gcp/promote-sql:orders-sql";
+const STEP: &str = "orders-gcp/promote:orders-sql";
 
 /// The emulator's record of the calls made on `instance` with `suffix` in
 /// their path (`/promoteReplica`).

@@ -173,7 +173,12 @@ async fn a_plan_on_both_clouds_fails_over_in_one_run_with_both_home_regions_drop
     let steps: Vec<&str> = (report["steps"].as_array().into_iter().flatten())
         .filter_map(|s| s["step"].as_str())
         .collect();
-    for kind in ["/promote:", "/promote-sql:", "/raise:", "/switch-dns:"] {
+    for kind in [
+        "/promote:storefront-db",
+        "/promote:catalogue-sql",
+        "/raise:",
+        "/switch-dns:",
+    ] {
         assert!(steps.iter().any(|s| s.contains(kind)), "{kind}: {steps:?}");
     }
     let m = &report["measures"][0];
@@ -235,8 +240,8 @@ async fn a_crash_at_every_step_of_a_plan_on_both_clouds_is_resumed() {
         ("before", "raise:storefront-api"),
         ("after", "raise:storefront-api"),
         ("after", "promote:storefront-db"),
-        ("before", "promote-sql:catalogue-sql"),
-        ("after", "promote-sql:catalogue-sql"),
+        ("before", "promote:catalogue-sql"),
+        ("after", "promote:catalogue-sql"),
         ("before", "settle-sql:catalogue-sql"),
         ("after", "switch-dns:ZONE"),
         ("after", "verify-dns:ZONE"),

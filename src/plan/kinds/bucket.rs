@@ -30,6 +30,7 @@ impl Kind for BucketSpec {
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
+    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
 }
 
 impl Resource for BucketSpec {

@@ -151,6 +151,7 @@ impl Kind for CloudDnsSpec {
     const CLOUD: super::Cloud = super::Cloud::Gcp;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
+    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
 }
 
 /// Whether `zone` is a Cloud DNS managed zone name: 1 to 63 lowercase

@@ -75,6 +75,7 @@ impl Kind for CloudRunSpec {
     const CLOUD: super::Cloud = super::Cloud::Gcp;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&CloudRunScaling);
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
+    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
 }
 
 /// Whether `name` is a Cloud Run service name: 1 to 49 lowercase letters,

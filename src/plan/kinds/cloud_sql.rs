@@ -1,5 +1,5 @@
 //! `[[cloud_sql]]`: a Google Cloud SQL instance per GCP region, failed over
-//! by promoting the target's cross-region read replica (`promote-sql`), or,
+//! by promoting the target's cross-region read replica (`promote`), or,
 //! for an Enterprise Plus DR replica (`dr_replica = true`), by its replica
 //! failover (`promoteReplica` with `failover`), or a switchover when the run
 //! is planned; or restored as a clone at a point in time.
@@ -23,6 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::promoting::{Candidate, MovePath, Operation, PromoteAbout, Promoting, Started};
 use super::restoring::{Point, RestoreAbout, Restored, Restoring, Source, Window};
 use super::{Copies, CopyState, DbStrategy, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{CloudError, Clouds, LagReading};
@@ -82,6 +83,7 @@ impl Kind for CloudSqlSpec {
     const CLOUD: super::Cloud = super::Cloud::Gcp;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn Restoring> = Some(&SqlRestoring);
+    const PROMOTING: Option<&'static dyn Promoting> = Some(&SqlPromoting);
 }
 
 /// How long a run follows the old primary's side of a move when the plan
@@ -278,6 +280,10 @@ impl Copies for CloudSqlSpec {
             self.sites.gcp(region).to_string(),
             sql_address(&self.project, name),
         ))
+    }
+
+    fn dr_replica(&self) -> bool {
+        self.dr_replica
     }
 
     fn read_call(&self) -> &'static str {
@@ -521,6 +527,133 @@ impl Restoring for SqlRestoring {
             None => Ok(()),
         };
         Ok(done.then_some(ended))
+    }
+}
+
+/// The data role's promotion of Cloud SQL replicas: `promoteReplica`
+/// (with `failover` for its primary's designated DR replica) or, in a
+/// planned move of a DR replica, `switchover`. Each answers an operation,
+/// found again by a resumed run among the instance's operations, so a
+/// move is asked for once.
+pub struct SqlPromoting;
+
+/// What a Cloud SQL move is, in words and calls.
+pub const SQL_PROMOTE: PromoteAbout = PromoteAbout {
+    noun: "Cloud SQL instance",
+    replica: "Cloud SQL replica",
+    ready: "RUNNABLE",
+    metric: "replica_lag",
+    promote_call: "sqladmin:instances.promoteReplica",
+    switchover_call: Some("sqladmin:instances.switchover"),
+    missing_hint: "fix the instance's name in the plan, or create the cross-region replica",
+    designate: "gcloud sql instances patch {primary} --failover-dr-replica-name={replica}",
+    warns_old_primary: true,
+    calls: &[
+        "sqladmin:instances.get",
+        "sqladmin:operations.list",
+        "monitoring:timeSeries.list",
+        "sqladmin:instances.promoteReplica",
+    ],
+    waits: &["sqladmin:instances.promoteReplica"],
+    polls: "sqladmin:operations.get",
+};
+
+/// The operations a move makes (and so a resumed run waits on).
+const MOVES: [&str; 2] = ["PROMOTE_REPLICA", "SWITCHOVER"];
+
+/// A Cloud SQL operation as the role says it.
+fn as_operation(o: crate::cloud::SqlOperation) -> Operation {
+    Operation {
+        path: match o.kind.as_str() {
+            "SWITCHOVER" => MovePath::Switchover,
+            _ => MovePath::Promote,
+        },
+        done: o.is_done(),
+        name: o.name,
+        kind: o.kind,
+        inserted: o.inserted,
+        error: o.error,
+    }
+}
+
+#[async_trait]
+impl Promoting for SqlPromoting {
+    fn about(&self) -> &'static PromoteAbout {
+        &SQL_PROMOTE
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<Option<Candidate>, CloudError> {
+        let (p, name) = sql_names(address, ("sqladmin:instances.get", region))?;
+        let found = clouds.cloud_sql.describe_sql(region, p, name).await?;
+        Ok(found.map(|i| Candidate {
+            ready: i.is_runnable(),
+            endpoint: i.followed_endpoint(),
+            dr_designated: i.dr_replica,
+            role: i.role,
+            state: i.state,
+            port: None,
+            kept: serde_json::Value::Null,
+        }))
+    }
+
+    async fn under_way(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<Option<Operation>, CloudError> {
+        let (p, name) = sql_names(address, ("sqladmin:operations.list", region))?;
+        let ops = clouds.cloud_sql.operations(region, p, name).await?;
+        Ok((ops.into_iter())
+            .find(|o| !o.is_done() && MOVES.contains(&o.kind.as_str()))
+            .map(as_operation))
+    }
+
+    async fn lag(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        let (p, name) = sql_names(address, ("monitoring:timeSeries.list", region))?;
+        (clouds.cloud_sql)
+            .sql_replica_lag(region, p, name, window)
+            .await
+    }
+
+    async fn start(
+        &self,
+        clouds: &Clouds,
+        (region, address): (&str, &str),
+        path: MovePath,
+        _known: &Candidate,
+    ) -> Result<Started, CloudError> {
+        let (p, name) = sql_names(address, (SQL_PROMOTE.promote_call, region))?;
+        let sql = &clouds.cloud_sql;
+        let op = match path {
+            MovePath::Switchover => sql.switchover_sql(region, p, name).await?,
+            _ => (sql.promote_sql(region, p, name, path == MovePath::DrFailover)).await?,
+        };
+        Ok(Started::Operation(op.name))
+    }
+
+    async fn operation(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+        op: &str,
+    ) -> Result<Operation, CloudError> {
+        let (p, _) = sql_names(address, ("sqladmin:operations.get", region))?;
+        Ok(as_operation(
+            clouds.cloud_sql.operation(region, p, op).await?,
+        ))
     }
 }
 

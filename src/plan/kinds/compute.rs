@@ -68,6 +68,7 @@ impl Kind for ComputeSpec {
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&AsgScaling);
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
+    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
 }
 
 impl Resource for ComputeSpec {

@@ -11,9 +11,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::promoting::{Candidate, MovePath, Operation, PromoteAbout, Promoting, Started};
 use super::restoring::{Point, RestoreAbout, Restored, Restoring, Source, Window};
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
-use crate::cloud::{CloudError, Clouds, LagReading};
+use crate::cloud::{CloudError, Clouds, DbInstance, LagReading};
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
@@ -53,6 +54,7 @@ impl Kind for DatabaseSpec {
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn Restoring> = Some(&RdsRestoring);
+    const PROMOTING: Option<&'static dyn Promoting> = Some(&RdsPromoting);
 }
 
 impl Resource for DatabaseSpec {
@@ -146,6 +148,10 @@ impl Copies for DatabaseSpec {
 
     fn copy(&self, region: &str) -> Option<&str> {
         self.regions.get(region).map(String::as_str)
+    }
+
+    fn dr_replica(&self) -> bool {
+        false
     }
 
     fn read_call(&self) -> &'static str {
@@ -308,5 +314,120 @@ impl Restoring for RdsRestoring {
         _: &str,
     ) -> Result<Option<Result<(), String>>, CloudError> {
         Ok(Some(Ok(())))
+    }
+}
+
+/// The data role's promotion of RDS read replicas: `PromoteReadReplica`,
+/// which answers the instance (no operation to follow): a promotion under
+/// way shows as `modifying`, read until it is an available primary.
+pub struct RdsPromoting;
+
+const RDS_PROMOTE: PromoteAbout = PromoteAbout {
+    noun: "database",
+    replica: "read replica",
+    ready: "available",
+    metric: "ReplicaLag",
+    promote_call: "rds:PromoteReadReplica",
+    switchover_call: None,
+    missing_hint: "create the replica (drctl reprotect) or fix the id in the plan",
+    designate: "an RDS read replica has no DR replica role: fail over by promotion",
+    warns_old_primary: false,
+    calls: &[
+        "rds:DescribeDBInstances",
+        "cloudwatch:GetMetricData",
+        "rds:PromoteReadReplica",
+    ],
+    waits: &["rds:PromoteReadReplica"],
+    polls: "rds:DescribeDBInstances",
+};
+
+/// An instance as a promotion reads it; the instance itself is kept for
+/// the call (its ARN tags the promotion).
+fn candidate(i: DbInstance) -> Candidate {
+    Candidate {
+        role: i.role.clone(),
+        ready: i.is_available(),
+        state: i.status.clone(),
+        dr_designated: false,
+        endpoint: i.endpoint.clone(),
+        port: i.port,
+        kept: serde_json::to_value(&i).unwrap_or_default(),
+    }
+}
+
+#[async_trait]
+impl Promoting for RdsPromoting {
+    fn about(&self) -> &'static PromoteAbout {
+        &RDS_PROMOTE
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<Option<Candidate>, CloudError> {
+        let found = clouds.database.describe_instance(region, address).await?;
+        Ok(found.map(candidate))
+    }
+
+    async fn under_way(
+        &self,
+        _: &Clouds,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<Operation>, CloudError> {
+        // A promotion answers no operation: one under way shows in the
+        // instance's status, which the step reads.
+        Ok(None)
+    }
+
+    async fn lag(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        clouds.metrics.replica_lag(region, address, window).await
+    }
+
+    async fn start(
+        &self,
+        clouds: &Clouds,
+        (region, address): (&str, &str),
+        _path: MovePath,
+        known: &Candidate,
+    ) -> Result<Started, CloudError> {
+        let kept = serde_json::from_value::<DbInstance>(known.kept.clone()).ok();
+        let instance = match kept {
+            Some(i) => i,
+            None => {
+                (clouds.database.describe_instance(region, address).await?).ok_or_else(|| {
+                    let why = format!("database {address} is gone");
+                    super::no_copy(RDS_PROMOTE.promote_call, address, region, why)
+                })?
+            }
+        };
+        let answered = clouds.database.promote_known(region, &instance).await?;
+        Ok(Started::Answered(candidate(answered)))
+    }
+
+    async fn operation(
+        &self,
+        _: &Clouds,
+        _: &str,
+        _: &str,
+        op: &str,
+    ) -> Result<Operation, CloudError> {
+        // Never asked: a promotion answers no operation.
+        Ok(Operation {
+            name: op.to_string(),
+            kind: "PromoteReadReplica".into(),
+            path: MovePath::Promote,
+            inserted: None,
+            done: true,
+            error: None,
+        })
     }
 }

@@ -78,6 +78,7 @@ impl Kind for EcsServiceSpec {
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn Scaling> = Some(&EcsScaling);
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
+    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
 }
 
 impl Resource for EcsServiceSpec {

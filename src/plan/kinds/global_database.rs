@@ -47,6 +47,7 @@ impl Kind for GlobalDatabaseSpec {
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
+    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
 }
 
 /// Whether `name` is an RDS cluster identifier: 1 to 63 letters, digits or
@@ -171,6 +172,10 @@ impl Copies for GlobalDatabaseSpec {
 
     fn copy_at(&self, region: &str) -> Option<(String, String)> {
         Some((region.to_string(), self.copy(region)?.to_string()))
+    }
+
+    fn dr_replica(&self) -> bool {
+        false
     }
 
     fn read_call(&self) -> &'static str {

@@ -98,6 +98,7 @@ impl Kind for InstanceGroupSpec {
     const CLOUD: super::Cloud = super::Cloud::Gcp;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&MigScaling);
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
+    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
 }
 
 /// Whether `name` is a Compute Engine resource name: 1 to 63 lowercase

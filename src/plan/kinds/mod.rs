@@ -39,6 +39,7 @@ mod ecs_service;
 mod global_database;
 mod instance_group;
 mod node_group;
+pub mod promoting;
 pub mod restoring;
 pub mod scaling;
 pub mod traffic;
@@ -61,7 +62,9 @@ pub use cloud_run::{
     CloudRunScaling, CloudRunSpec, RunSize, label_of as cloud_run_label,
     status_of as cloud_run_status,
 };
-pub use cloud_sql::{CloudSqlSpec, SQL_RESTORE, SqlRestoring, sql_address};
+pub use cloud_sql::{
+    CloudSqlSpec, SQL_PROMOTE, SQL_RESTORE, SqlPromoting, SqlRestoring, sql_address,
+};
 pub use compute::{CapacitySpec, ComputeSpec};
 pub use database::{DatabaseSpec, DbStrategy};
 pub use dns::{DnsSpec, SwitchMode};
@@ -175,6 +178,10 @@ pub trait Kind: Resource + Sized {
     /// step (`steps::restore`) restores its copies (`None`: its copies are
     /// not restored to a point in time, or it keeps no data).
     const RESTORING: Option<&'static dyn restoring::Restoring>;
+    /// Its data role's promotion, when the generic `promote` step
+    /// (`steps::promote`) makes its standby copy the primary (`None`: it
+    /// keeps no data, or its move is still its own step's).
+    const PROMOTING: Option<&'static dyn promoting::Promoting>;
 }
 
 /// The cloud a kind's resources live on.
@@ -231,6 +238,10 @@ pub trait Copies: Sync {
     /// lives in (a GCP kind's region for a site) and its address
     /// (`project/instance` for a kind whose copies live in a project).
     fn copy_at(&self, region: &str) -> Option<(String, String)>;
+    /// Whether the plan names its standby copies their primary's
+    /// designated DR replicas (a failover takes over the primary's role, a
+    /// planned move switches over: Cloud SQL Enterprise Plus).
+    fn dr_replica(&self) -> bool;
     /// Reads its copy in `region` (`Ok(None)`: it does not exist).
     async fn describe(
         &self,
@@ -482,6 +493,12 @@ macro_rules! kinds {
             /// `restore` step restores its copies.
             pub fn restoring(self) -> Option<&'static dyn restoring::Restoring> {
                 match self { $(Self::$kind => <$spec as Kind>::RESTORING,)* }
+            }
+
+            /// Its data role's promotion, when the generic `promote` step
+            /// makes its standby copy the primary.
+            pub fn promoting(self) -> Option<&'static dyn promoting::Promoting> {
+                match self { $(Self::$kind => <$spec as Kind>::PROMOTING,)* }
             }
         }
 

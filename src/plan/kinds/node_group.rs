@@ -69,6 +69,7 @@ impl Kind for NodeGroupSpec {
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&NodeScaling);
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
+    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
 }
 
 impl Resource for NodeGroupSpec {

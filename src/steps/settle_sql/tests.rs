@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::super::sql_moves::SqlPath;
+use super::super::sql_moves::MovePath;
 use super::*;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::{Clouds, SqlOpStatus, SqlOperation};
@@ -84,18 +84,18 @@ fn the_newest_operation_of_the_moves_kind_since_the_promotion_is_the_one() {
 #[test]
 fn each_move_has_its_old_side_kind() {
     assert_eq!(
-        old_side_kind(SqlPath::Promote),
+        old_side_kind(MovePath::Promote),
         Some("RECONFIGURE_OLD_PRIMARY")
     );
     assert_eq!(
-        old_side_kind(SqlPath::DrFailover),
+        old_side_kind(MovePath::DrFailover),
         Some("RECONFIGURE_OLD_PRIMARY")
     );
     assert_eq!(
-        old_side_kind(SqlPath::Switchover),
+        old_side_kind(MovePath::Switchover),
         Some("SWITCHOVER_TO_REPLICA")
     );
-    assert_eq!(old_side_kind(SqlPath::Already), None);
+    assert_eq!(old_side_kind(MovePath::Already), None);
 }
 
 fn plan(wait: &str) -> crate::plan::Plan {
@@ -179,7 +179,7 @@ async fn settle(
     let settle = run.step(KindName::SettleSql);
     assert!(settle.resources.is_empty(), "nothing is ordered after it");
     assert_eq!(settle.phase, Phase::Verify, "after the traffic moved");
-    run.run(f, KindName::PromoteSql).await;
+    run.run(f, KindName::Promote).await;
     between(f);
     let v = run.run(f, KindName::SettleSql).await;
     (run, SettleSqlOutput::read(&v).expect("its outputs"), v)
@@ -289,9 +289,9 @@ async fn the_wait_is_bounded_and_an_operation_still_under_way_is_pending() {
 async fn an_old_primary_the_plan_does_not_name_is_not_followed() {
     let f = world();
     let mut run = Run::new(false, "2m");
-    run.run(&f, KindName::PromoteSql).await;
+    run.run(&f, KindName::Promote).await;
     // The promotion's journaled source edited to another instance.
-    let id = run.step(KindName::PromoteSql).id.to_string();
+    let id = run.step(KindName::Promote).id.to_string();
     let promoted = run.outputs.get_mut(&id).expect("promoted");
     promoted["source"] = "someone-elses-db".into();
     let writes = f.state().writes.clone();
@@ -349,7 +349,7 @@ async fn after_a_resumed_promotion_the_old_side_is_still_followed() {
         .await
         .expect("sent");
     let (run, out, _) = settle(&f, false, "2m", |_| {}).await;
-    let id = run.step(KindName::PromoteSql).id.to_string();
+    let id = run.step(KindName::Promote).id.to_string();
     let promoted = &run.outputs[&id];
     assert_eq!(
         (

@@ -1,0 +1,415 @@
+//! The data role's promotion: what the one generic `promote` step
+//! (`steps::promote`) asks of a data kind whose standby copy becomes the
+//! primary in a failover (an RDS read replica promoted; a Cloud SQL
+//! replica promoted, failed over to as its primary's DR replica, or
+//! switched over to in a planned move), so a data kind's promotion is this
+//! role and nothing in `steps/`.
+//!
+//! # Why the decision is here, pure
+//!
+//! Which move to make is the same rule for every kind: nothing when the
+//! copy is a primary already, wait on a move of ours still under way (a
+//! resumed run, a lost answer), wait for a replica that does not serve
+//! yet, refuse a copy the plan calls a DR replica that the provider does
+//! not, else promote (or, for a DR replica, switch over when the run is
+//! planned and fail over when it is not). [`decide`] says it from what the
+//! kind read; the kind reads and acts. A copy is addressed as its kind's
+//! steps record it (`project/instance` for Cloud SQL), reached through the
+//! kind ([`ResourceKind::promoting`](super::ResourceKind::promoting)),
+//! never a `match` on kinds.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cloud::{CloudError, Clouds, DbRole, LagReading};
+
+/// What a data kind's promotions are, in words and calls: the same for
+/// every copy of the kind, so one value ([`Promoting::about`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PromoteAbout {
+    /// What a copy is called in sentences (`database`, `Cloud SQL instance`).
+    pub noun: &'static str,
+    /// What its standby copy is called (`read replica`, `Cloud SQL replica`).
+    pub replica: &'static str,
+    /// The state a copy serves in (`available`, `RUNNABLE`).
+    pub ready: &'static str,
+    /// The provider's metric of the lag that is the RPO (`ReplicaLag`).
+    pub metric: &'static str,
+    /// The call that promotes (`rds:PromoteReadReplica`), as previews and
+    /// fences name it.
+    pub promote_call: &'static str,
+    /// The call that switches a DR replica over in a planned move (`None`:
+    /// the kind's copies are never DR replicas).
+    pub switchover_call: Option<&'static str>,
+    /// What to do when the copy does not exist.
+    pub missing_hint: &'static str,
+    /// How to make a copy the provider's designated DR replica, with
+    /// `{primary}` and `{replica}` for the names.
+    pub designate: &'static str,
+    /// Whether a plain promotion leaves the old primary writable beside the
+    /// new one, and so warns (Cloud SQL does not demote it).
+    pub warns_old_primary: bool,
+    /// The calls a promotion makes once.
+    pub calls: &'static [&'static str],
+    /// The model's slow operations a promotion waits through.
+    pub waits: &'static [&'static str],
+    /// The call its wait polls.
+    pub polls: &'static str,
+}
+
+/// How the target became the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MovePath {
+    /// Promoted: a standalone primary.
+    Promote,
+    /// Promoted with failover: the DR replica took over its primary's role.
+    DrFailover,
+    /// Switched over: the roles swapped, nothing lost.
+    Switchover,
+    /// Nothing to do: it is a primary already.
+    Already,
+}
+
+/// A copy a promotion acts on, as read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Primary, or a replica of what.
+    pub role: DbRole,
+    /// Its state in the provider's words.
+    pub state: String,
+    /// Whether it serves (the state [`PromoteAbout::ready`] names).
+    pub ready: bool,
+    /// Whether the provider names it its primary's DR replica.
+    pub dr_designated: bool,
+    /// The endpoint a record that follows the data names, when it has one.
+    pub endpoint: Option<String>,
+    /// Its port, when the provider says it.
+    pub port: Option<i32>,
+    /// What the kind keeps of its read for its own call (an RDS instance
+    /// as read, whose ARN tags the promotion): the kind's alone, opaque to
+    /// the step.
+    #[serde(default)]
+    pub kept: Value,
+}
+
+/// A provider's operation on a copy (a Cloud SQL promotion's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// Its name, what a later read takes.
+    pub name: String,
+    /// What it does, in the provider's words (`PROMOTE_REPLICA`).
+    pub kind: String,
+    /// The move it is.
+    pub path: MovePath,
+    /// When it was asked for.
+    pub inserted: Option<DateTime<Utc>>,
+    /// Whether it is over.
+    pub done: bool,
+    /// Why it failed, when it is over and failed.
+    pub error: Option<String>,
+}
+
+/// What a promotion's call answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Started {
+    /// An operation to follow ([`Promoting::operation`]).
+    Operation(String),
+    /// The copy as the answer showed it (the caller waits for it to be a
+    /// serving primary unless it is one).
+    Answered(Candidate),
+}
+
+/// One promotion's facts the decision needs besides what was read.
+#[derive(Debug, Clone, Copy)]
+pub struct Move<'a> {
+    /// The kind's words and calls.
+    pub about: &'a PromoteAbout,
+    /// The copy's address.
+    pub address: &'a str,
+    /// Its region.
+    pub region: &'a str,
+    /// The plan names it its primary's DR replica.
+    pub dr_replica: bool,
+    /// A planned move (a failback, a switchover drill, `--planned`).
+    pub planned: bool,
+}
+
+/// What the step does, and why ([`decide`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Nothing: the target is a primary already.
+    Done {
+        /// Why.
+        why: String,
+    },
+    /// A move of ours is under way on the target: wait on it.
+    Wait {
+        /// Its operation.
+        operation: Operation,
+        /// Why.
+        why: String,
+    },
+    /// The target is a replica that does not serve yet: wait for it.
+    WaitReady {
+        /// Why.
+        why: String,
+    },
+    /// Make the call.
+    Act {
+        /// Which move.
+        path: MovePath,
+        /// Why.
+        why: String,
+    },
+    /// Refuse: the world is not in a state the step can work from.
+    Refuse {
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+}
+
+/// Decides what to do from the facts read: the target and a move of ours
+/// under way on it. Pure.
+pub fn decide(m: &Move<'_>, target: Option<&Candidate>, under_way: Option<&Operation>) -> Decision {
+    let (name, r, about) = (m.address, m.region, m.about);
+    let Some(target) = target else {
+        return Decision::Refuse {
+            message: format!("{} {name} does not exist in {r}", about.noun),
+            hint: about.missing_hint.into(),
+        };
+    };
+    if let Some(op) = under_way.filter(|o| !o.done) {
+        return Decision::Wait {
+            operation: op.clone(),
+            why: format!(
+                "operation {} ({}) is already under way on {name}: waiting on it, not calling again",
+                op.name, op.kind
+            ),
+        };
+    }
+    let DbRole::Replica(primary) = &target.role else {
+        return Decision::Done {
+            why: format!("{name} in {r} is a primary already; not promoting again"),
+        };
+    };
+    if !target.ready {
+        return Decision::WaitReady {
+            why: format!("replica {name} is {}, not {}", target.state, about.ready),
+        };
+    }
+    if m.dr_replica && (!target.dr_designated || about.switchover_call.is_none()) {
+        let designate = (about.designate)
+            .replace("{primary}", primary)
+            .replace("{replica}", name);
+        return Decision::Refuse {
+            message: format!(
+                "the plan names {name} the DR replica of {primary}, but the provider does not"
+            ),
+            hint: format!(
+                "designate it ({designate}), or remove `dr_replica` from the plan for a plain promotion"
+            ),
+        };
+    }
+    let (path, why) = match (m.dr_replica, m.planned) {
+        (true, true) => (
+            MovePath::Switchover,
+            format!(
+                "a planned move: switchover of {primary} to its DR replica {name} (nothing is lost; {primary} becomes the DR replica)"
+            ),
+        ),
+        (true, false) => (
+            MovePath::DrFailover,
+            format!(
+                "an unplanned failover: {name}, {primary}'s DR replica, takes over (promoted with failover; data loss within the lag the RPO gate allowed)"
+            ),
+        ),
+        (false, _) => (
+            MovePath::Promote,
+            format!(
+                "promote {} {name} of {primary} to a standalone primary (cannot be undone)",
+                about.replica
+            ),
+        ),
+    };
+    Decision::Act { path, why }
+}
+
+/// The data role's promotion actions on one kind's copies, addressed by
+/// the region and the address a step records. Each is the kind's to
+/// answer: none has a default.
+#[async_trait]
+pub trait Promoting: Sync {
+    /// What the kind's promotions are, in words and calls.
+    fn about(&self) -> &'static PromoteAbout;
+    /// Reads the copy at `address` (`Ok(None)`: it does not exist).
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<Option<Candidate>, CloudError>;
+    /// A move of ours (a promotion, a switchover) still under way on the
+    /// copy, when the kind's calls answer operations; `None` otherwise.
+    async fn under_way(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<Option<Operation>, CloudError>;
+    /// The copy's replication lag over the last `window` (the RPO).
+    async fn lag(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError>;
+    /// Makes the move `path` on the copy as `known` read it.
+    async fn start(
+        &self,
+        clouds: &Clouds,
+        (region, address): (&str, &str),
+        path: MovePath,
+        known: &Candidate,
+    ) -> Result<Started, CloudError>;
+    /// Where operation `op` on the copy stands.
+    async fn operation(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+        op: &str,
+    ) -> Result<Operation, CloudError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ABOUT: PromoteAbout = PromoteAbout {
+        noun: "Cloud SQL instance",
+        replica: "Cloud SQL replica",
+        ready: "RUNNABLE",
+        metric: "replica_lag",
+        promote_call: "sqladmin:instances.promoteReplica",
+        switchover_call: Some("sqladmin:instances.switchover"),
+        missing_hint: "fix the name",
+        designate: "patch {primary} --failover-dr-replica-name={replica}",
+        warns_old_primary: true,
+        calls: &[],
+        waits: &[],
+        polls: "sqladmin:operations.get",
+    };
+
+    const NO_DR: PromoteAbout = PromoteAbout {
+        switchover_call: None,
+        ..ABOUT
+    };
+
+    fn step(about: &PromoteAbout, dr: bool, planned: bool) -> Move<'_> {
+        Move {
+            about,
+            address: "p/orders-use4",
+            region: "us-east4",
+            dr_replica: dr,
+            planned,
+        }
+    }
+
+    fn replica(dr: bool, state: &str) -> Candidate {
+        Candidate {
+            role: DbRole::Replica("orders".into()),
+            state: state.into(),
+            ready: state == "RUNNABLE",
+            dr_designated: dr,
+            endpoint: None,
+            port: None,
+            kept: Value::Null,
+        }
+    }
+
+    fn path(d: Decision) -> Option<MovePath> {
+        match d {
+            Decision::Act { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_path_follows_the_copy_and_the_run() {
+        let ok = replica(true, "RUNNABLE");
+        let of = |dr, planned| path(decide(&step(&ABOUT, dr, planned), Some(&ok), None));
+        assert_eq!(of(false, false), Some(MovePath::Promote));
+        assert_eq!(of(false, true), Some(MovePath::Promote));
+        assert_eq!(of(true, false), Some(MovePath::DrFailover));
+        assert_eq!(of(true, true), Some(MovePath::Switchover));
+    }
+
+    #[test]
+    fn a_primary_is_done_a_move_under_way_is_waited_on_and_a_busy_replica_waited_for() {
+        let primary = Candidate {
+            role: DbRole::Primary,
+            ..replica(false, "RUNNABLE")
+        };
+        let d = decide(&step(&ABOUT, false, false), Some(&primary), None);
+        assert!(matches!(d, Decision::Done { .. }), "{d:?}");
+        let op = Operation {
+            name: "op-1".into(),
+            kind: "PROMOTE_REPLICA".into(),
+            path: MovePath::Promote,
+            inserted: None,
+            done: false,
+            error: None,
+        };
+        let d = decide(&step(&ABOUT, false, false), Some(&primary), Some(&op));
+        assert!(
+            matches!(&d, Decision::Wait { operation, .. } if operation.name == "op-1"),
+            "{d:?}"
+        );
+        let over = Operation { done: true, ..op };
+        let d = decide(&step(&ABOUT, false, false), Some(&primary), Some(&over));
+        assert!(matches!(d, Decision::Done { .. }), "{d:?}");
+        let busy = replica(false, "MAINTENANCE");
+        let d = decide(&step(&ABOUT, false, false), Some(&busy), None);
+        assert_eq!(
+            d,
+            Decision::WaitReady {
+                why: "replica p/orders-use4 is MAINTENANCE, not RUNNABLE".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_copy_or_an_undesignated_dr_replica_is_refused_with_the_kinds_hint() {
+        let d = decide(&step(&ABOUT, false, false), None, None);
+        assert_eq!(
+            d,
+            Decision::Refuse {
+                message: "Cloud SQL instance p/orders-use4 does not exist in us-east4".into(),
+                hint: "fix the name".into()
+            }
+        );
+        let plain = replica(false, "RUNNABLE");
+        let Decision::Refuse { message, hint } =
+            decide(&step(&ABOUT, true, false), Some(&plain), None)
+        else {
+            panic!("refused");
+        };
+        assert!(message.contains("DR replica of orders"), "{message}");
+        assert_eq!(
+            hint,
+            "designate it (patch orders --failover-dr-replica-name=p/orders-use4), or remove `dr_replica` from the plan for a plain promotion"
+        );
+        // A kind that cannot switch over has no DR replica to act as one.
+        let designated = replica(true, "RUNNABLE");
+        let d = decide(&step(&NO_DR, true, true), Some(&designated), None);
+        assert!(matches!(d, Decision::Refuse { .. }), "{d:?}");
+    }
+}

@@ -1,0 +1,442 @@
+//! The promotion through the data role, on the fake cloud, for every kind
+//! it covers: RDS read replicas and Cloud SQL replicas (the choice of move
+//! is `plan::kinds::promoting`'s, tested there).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::cloud::fake::FakeCloud;
+use crate::cloud::{Clouds, SqlOpStatus};
+use crate::steps::LagAtPromotion;
+
+const P: &str = "drctl-emu";
+
+#[test]
+fn a_switchover_loses_nothing_and_an_unknown_lag_is_never_zero() {
+    let origin = Utc::now();
+    let out = |path, lag: Option<f64>| {
+        serde_json::to_value(PromoteOutput {
+            path: Some(path),
+            lag: LagRecord {
+                reading: Some(LagAtPromotion {
+                    lag_seconds: lag,
+                    lag_max_seconds: lag,
+                    lag_read_at: None,
+                }),
+                ..LagRecord::default()
+            },
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let (v, _) = rpo(
+        "db",
+        Some(&out(MovePath::Switchover, Some(4.0))),
+        None,
+        origin,
+        "x",
+    );
+    assert_eq!(v, Some(0.0));
+    let (v, basis) = rpo(
+        "db",
+        Some(&out(MovePath::DrFailover, Some(4.0))),
+        None,
+        origin,
+        "x",
+    );
+    assert_eq!(v, Some(4.0), "{basis}");
+    let (v, basis) = rpo("db", Some(&out(MovePath::Promote, None)), None, origin, "x");
+    assert_eq!(v, None, "unknown is never zero: {basis}");
+    let (v, _) = rpo("db", None, Some(1.0), origin, "x");
+    assert_eq!(v, None);
+}
+
+fn plan(dr: bool) -> crate::plan::Plan {
+    let path =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/gcp/orders-gcp.toml");
+    let loaded = crate::plan::load(&[path]);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let mut p = loaded.plans.into_iter().next().expect("orders-gcp");
+    p.spec.cloud_sql[0].dr_replica = dr;
+    p
+}
+
+fn world(dr: bool) -> FakeCloud {
+    let f = FakeCloud::new();
+    f.add_sql(P, "us-central1", "orders-sql", None, false);
+    f.add_sql(P, "us-east4", "orders-sql-use4", Some("orders-sql"), dr);
+    f.set_lag("us-east4", "orders-sql-use4", &[2.0, 1.5]);
+    f
+}
+
+/// The promote step of a failover of orders-gcp to us-east4.
+async fn run_step(
+    clouds: &Clouds,
+    dr: bool,
+    planned: bool,
+    attempt: u32,
+) -> Result<PromoteOutput, StepFailure> {
+    let plan = plan(dr);
+    let mode = RunMode::Failover { planned };
+    let g = crate::steps::graph::compile_mode(&plan, "us-east4", &mode).unwrap();
+    let step = (g.steps.iter())
+        .find_map(|s| match &s.kind {
+            StepKind::Promote(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a promote step");
+    assert_eq!(step.instance, "drctl-emu/orders-sql-use4");
+    assert_eq!((step.dr_replica, step.planned), (dr, planned));
+    let outputs = BTreeMap::new();
+    let cx = Cx {
+        run_id: "20261125T060000Z-orders-gcp-a1",
+        deadline: Instant::now() + Duration::from_secs(60),
+        poll: (Duration::from_millis(1), Duration::from_millis(2)),
+        attempt,
+        ..Cx::for_test(clouds, &plan, "us-east4", &outputs, &g.steps)
+    };
+    let v = step.run(&cx).await?;
+    Ok(PromoteOutput::read(&v).expect("its outputs"))
+}
+
+async fn role(f: &FakeCloud, name: &str) -> DbRole {
+    (f.clouds().cloud_sql.describe_sql("us-east4", P, name).await)
+        .expect("read")
+        .expect("exists")
+        .role
+}
+
+#[tokio::test]
+async fn a_replica_is_promoted_and_its_lag_is_the_rpo() {
+    let f = world(false);
+    let out = run_step(&f.clouds(), false, false, 1)
+        .await
+        .expect("promoted");
+    assert_eq!(out.path, Some(MovePath::Promote));
+    assert_eq!(out.lag.seconds(), Some(1.5));
+    assert_eq!(out.metric, "replica_lag");
+    let warned = out.warning.as_deref().unwrap_or_default();
+    assert!(
+        warned.contains("was not demoted and stays writable"),
+        "{warned}"
+    );
+    assert_eq!(out.operation.as_deref(), Some("op-0001-orders-sql-use4"));
+    assert_eq!(
+        out.endpoint.as_deref(),
+        Some("orders-sql-use4.us-east4.fake.sql.goog")
+    );
+    assert_eq!(role(&f, "orders-sql-use4").await, DbRole::Primary);
+    assert_eq!(
+        f.state().writes,
+        ["instances.promoteReplica orders-sql-use4"]
+    );
+    // Run again (a second failover): a primary is not promoted again.
+    let again = run_step(&f.clouds(), false, false, 1).await.expect("done");
+    assert_eq!(again.path, Some(MovePath::Already));
+    assert_eq!(f.state().writes.len(), 1);
+}
+
+#[tokio::test]
+async fn a_dr_replica_fails_over_and_takes_its_primarys_replicas() {
+    let f = world(true);
+    f.add_sql(
+        P,
+        "europe-west1",
+        "orders-sql-euw1",
+        Some("orders-sql"),
+        false,
+    );
+    let out = run_step(&f.clouds(), true, false, 1)
+        .await
+        .expect("failed over");
+    assert_eq!(out.path, Some(MovePath::DrFailover));
+    assert_eq!(
+        out.warning, None,
+        "Cloud SQL demotes the old primary itself"
+    );
+    assert_eq!(role(&f, "orders-sql-use4").await, DbRole::Primary);
+    assert_eq!(
+        role(&f, "orders-sql-euw1").await,
+        DbRole::Replica("orders-sql-use4".into())
+    );
+}
+
+#[tokio::test]
+async fn a_planned_run_switches_a_dr_replica_over_and_loses_nothing() {
+    let f = world(true);
+    let out = run_step(&f.clouds(), true, true, 1)
+        .await
+        .expect("switched");
+    assert_eq!(out.path, Some(MovePath::Switchover));
+    assert_eq!(f.state().writes, ["instances.switchover orders-sql-use4"]);
+    assert_eq!(
+        role(&f, "orders-sql").await,
+        DbRole::Replica("orders-sql-use4".into()),
+        "the old primary is the DR replica now"
+    );
+    let (v, _) = rpo(
+        "orders-sql",
+        Some(&serde_json::to_value(&out).unwrap()),
+        None,
+        Utc::now(),
+        "x",
+    );
+    assert_eq!(v, Some(0.0));
+}
+
+#[tokio::test]
+async fn an_operation_that_fails_is_named() {
+    let f = world(false);
+    f.fail_sql(
+        "orders-sql-use4",
+        "PROMOTE_REPLICA",
+        "INTERNAL_ERROR: disk full",
+    );
+    let e = run_step(&f.clouds(), false, false, 1)
+        .await
+        .expect_err("the operation failed");
+    let text = e.to_string();
+    assert!(text.contains("op-0001-orders-sql-use4"), "{text}");
+    assert!(text.contains("disk full"), "{text}");
+    assert!(matches!(
+        role(&f, "orders-sql-use4").await,
+        DbRole::Replica(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_resumed_run_waits_on_the_operation_under_way_and_sends_nothing_again() {
+    let f = world(false);
+    // The first run sent the promotion and crashed before it was done.
+    let first = (f.clouds().cloud_sql)
+        .promote_sql("us-east4", P, "orders-sql-use4", false)
+        .await
+        .expect("sent");
+    assert_eq!(first.status, SqlOpStatus::Pending);
+    let out = run_step(&f.clouds(), false, false, 2)
+        .await
+        .expect("resumed");
+    assert_eq!(out.operation.as_deref(), Some(first.name.as_str()));
+    assert!(out.resumed_operation);
+    assert_eq!(out.path, Some(MovePath::Promote));
+    assert_eq!(
+        f.state().writes,
+        ["instances.promoteReplica orders-sql-use4"],
+        "promoteReplica sent once"
+    );
+    assert_eq!(role(&f, "orders-sql-use4").await, DbRole::Primary);
+}
+
+/// A plain promotion leaves the old primary writable beside the new one:
+/// the run's warnings (and so its report and notifications) say so; a DR
+/// failover or a switchover, after which Cloud SQL demotes or rejoins the
+/// old primary itself, says nothing.
+#[test]
+fn a_plain_promotion_warns_that_the_old_primary_stays_writable() {
+    let out = |path| {
+        serde_json::to_value(PromoteOutput {
+            instance: "orders-sql-use4".into(),
+            region: "us-east4".into(),
+            path: Some(path),
+            source: Some("drctl-emu:orders-sql".into()),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    // A retired `promote-sql` journal's warning, as it said it.
+    let warn = RETIRED_SQL.warnings.expect("promote-sql has warnings");
+    let said = warn(&out(MovePath::Promote));
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains("the old primary drctl-emu:orders-sql was not demoted and stays writable"),
+        "{said:?}"
+    );
+    assert!(said[0].contains("drctl reprotect refuses until it is"));
+    for quiet in [
+        MovePath::DrFailover,
+        MovePath::Switchover,
+        MovePath::Already,
+    ] {
+        assert!(warn(&out(quiet)).is_empty(), "{quiet:?}");
+    }
+}
+
+fn payments() -> crate::plan::Plan {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/payments.toml");
+    let loaded = crate::plan::load(&[path]);
+    (loaded.plans.into_iter().next()).expect("payments")
+}
+
+/// The promote step of payments' failover to us-west-2, and the fake RDS
+/// world it runs in: the primary in us-east-1, its replica in us-west-2.
+fn rds_world() -> (FakeCloud, Promote) {
+    let plan = payments();
+    let mode = RunMode::Failover { planned: false };
+    let g = crate::steps::graph::compile_mode(&plan, "us-west-2", &mode).unwrap();
+    let step = (g.steps.iter())
+        .find_map(|s| match &s.kind {
+            StepKind::Promote(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a promote step");
+    let f = FakeCloud::new();
+    let home = plan.spec.database[0].regions["us-east-1"].clone();
+    f.add_primary("us-east-1", &home);
+    f.add_replica("us-west-2", &step.instance, ("us-east-1", &home));
+    f.set_lag("us-west-2", &step.instance, &[3.0, 2.5]);
+    (f, step)
+}
+
+async fn run_rds(f: &FakeCloud, step: &Promote) -> Result<PromoteOutput, StepFailure> {
+    let (clouds, plan, outputs) = (f.clouds(), payments(), BTreeMap::new());
+    let cx = Cx {
+        run_id: "20261127T220000Z-payments-a1",
+        deadline: Instant::now() + Duration::from_secs(60),
+        poll: (Duration::from_millis(1), Duration::from_millis(2)),
+        ..Cx::for_test(&clouds, &plan, "us-west-2", &outputs, &[])
+    };
+    Ok(PromoteOutput::read(&step.run(&cx).await?).expect("its outputs"))
+}
+
+#[tokio::test]
+async fn an_rds_replica_is_promoted_through_the_same_step_and_once() {
+    let (f, step) = rds_world();
+    assert_eq!(step.of, ResourceKind::Database);
+    assert!(!step.dr_replica);
+    let out = run_rds(&f, &step).await.expect("promoted");
+    assert_eq!(out.path, Some(MovePath::Promote));
+    assert_eq!(out.lag.seconds(), Some(2.5));
+    assert_eq!(out.metric, "ReplicaLag");
+    assert_eq!(out.operation, None, "RDS answers no operation");
+    assert_eq!(out.warning, None);
+    assert!(out.source.is_some() && out.endpoint.is_some() && out.port.is_some());
+    let (v, basis) = rpo(
+        "db",
+        Some(&serde_json::to_value(&out).unwrap()),
+        None,
+        Utc::now(),
+        "x",
+    );
+    assert_eq!(v, Some(2.5));
+    assert!(
+        basis.contains("ReplicaLag read just before promotion (2 datapoints)"),
+        "{basis}"
+    );
+    let promotions = |f: &FakeCloud| {
+        (f.state().writes.iter())
+            .filter(|c| c.starts_with("PromoteReadReplica"))
+            .count()
+    };
+    assert_eq!(promotions(&f), 1);
+    // A second run finds a primary: nothing is promoted again, and the
+    // RPO gate's reading is the RPO.
+    let again = run_rds(&f, &step).await.expect("done");
+    assert_eq!(again.path, Some(MovePath::Already));
+    assert_eq!(again.already_primary, Some(true));
+    assert_eq!(promotions(&f), 1);
+    let (v, basis) = rpo(
+        "db",
+        Some(&serde_json::to_value(&again).unwrap()),
+        Some(4.0),
+        Utc::now(),
+        "x",
+    );
+    assert_eq!(v, Some(4.0));
+    assert!(basis.contains("already a primary"), "{basis}");
+}
+
+#[tokio::test]
+async fn a_missing_rds_replica_is_refused_with_the_kinds_hint() {
+    let (f, mut step) = rds_world();
+    step.instance = "payments-db-gone".into();
+    let e = run_rds(&f, &step).await.expect_err("refused");
+    let text = format!("{e} {}", e.hint());
+    assert!(
+        text.contains("database payments-db-gone does not exist in us-west-2"),
+        "{text}"
+    );
+    assert!(text.contains("drctl reprotect"), "{text}");
+}
+
+#[test]
+fn a_retired_promote_sql_journal_reads_as_it_was_written() {
+    // What `promote-sql` journaled before it was retired.
+    let old = serde_json::json!({
+        "instance": "orders-sql-use4",
+        "region": "us-east4",
+        "project": "drctl-emu",
+        "path": "promote",
+        "why": "promote read replica orders-sql-use4 of orders-sql",
+        "operation": "op-0001-orders-sql-use4",
+        "source": "drctl-emu:orders-sql",
+        "lag_seconds": 1.5,
+        "lag_max_seconds": 2.0,
+        "datapoints": 2,
+        "endpoint": "orders-sql-use4.us-east4.fake.sql.goog"
+    });
+    let retired = crate::steps::KindName::PromoteSql.traits();
+    let (v, basis) = (retired.rpo.unwrap())("orders-sql", Some(&old), None, Utc::now(), "x");
+    assert_eq!(v, Some(1.5));
+    assert!(
+        basis.contains("replica_lag read just before promotion"),
+        "{basis}"
+    );
+    let warned = (retired.warnings.unwrap())(&old);
+    assert!(
+        warned[0].starts_with("Cloud SQL instance orders-sql-use4 in us-east4 was promoted"),
+        "{warned:?}"
+    );
+    assert_eq!(
+        (retired.endpoint.unwrap())(&old).as_deref(),
+        Some("orders-sql-use4.us-east4.fake.sql.goog")
+    );
+    assert!(retired.irreversible.is_some());
+}
+
+#[test]
+fn a_standby_primary_needs_reprotecting_and_a_replica_is_judged_by_its_lag() {
+    let at = ("db-use1", "us-east-1");
+    let primary = CopyRead::Found {
+        primary: true,
+        status: "available",
+    };
+    let p = standby_problems(at, primary, "payments", Some("lag".into()));
+    assert_eq!(
+        p,
+        [
+            "database db-use1 in us-east-1 is a primary, not a replica of the active region: run `drctl reprotect --plan payments`"
+        ]
+    );
+    let replica = CopyRead::Found {
+        primary: false,
+        status: "modifying",
+    };
+    let p = standby_problems(at, replica, "payments", Some("lag".into()));
+    assert_eq!(
+        p,
+        [
+            "lag",
+            "database db-use1 in us-east-1 is `modifying`, not available"
+        ]
+    );
+    assert!(standby_problems(at, CopyRead::Unreachable, "payments", Some("lag".into())).is_empty());
+}
+
+#[test]
+fn a_restore_source_needs_only_to_exist_and_be_available() {
+    let restore = |copy| crate::steps::restore_standby_problems("db-use1", "us-east-1", copy);
+    let primary = CopyRead::Found {
+        primary: true,
+        status: "available",
+    };
+    assert!(restore(primary).is_empty());
+    assert_eq!(
+        restore(CopyRead::Missing),
+        ["database db-use1 does not exist in us-east-1"]
+    );
+    assert_eq!(
+        restore(CopyRead::Unreadable),
+        ["database db-use1 in us-east-1 could not be read"]
+    );
+}
