@@ -161,8 +161,8 @@ impl LagRecord {
 }
 
 /// A database copy in a standby region, as `status` read it: plain data,
-/// for the database kinds' readiness rules ([`crate::steps::Promote::standby_problems`],
-/// [`crate::steps::Restore::standby_problems`]) to judge.
+/// for the database kinds' readiness rules ([`crate::steps::promote_standby_problems`],
+/// [`crate::steps::restore_standby_problems`]) to judge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyRead<'a> {
     /// No such instance.

@@ -529,3 +529,88 @@ async fn a_restore_paused_after_its_fence_check_is_refused_at_the_wire() {
     );
     assert!(fake.state().clone_points.is_empty());
 }
+
+/// The two kinds the data role promotes, each with a replica to promote:
+/// the step, and the call its fence names.
+fn promotions(fake: &FakeCloud) -> Vec<(super::promote::Promote, &'static str)> {
+    fake.add_primary("us-east-1", "fence-db");
+    fake.add_replica("us-west-2", "fence-db-usw2", ("us-east-1", "fence-db"));
+    fake.set_lag("us-west-2", "fence-db-usw2", &[1.0]);
+    fake.add_sql("drctl-emu", "us-central1", "fence-sql", None, false);
+    fake.add_sql(
+        "drctl-emu",
+        "us-east4",
+        "fence-sql-use4",
+        Some("fence-sql"),
+        false,
+    );
+    fake.set_lag("us-east4", "fence-sql-use4", &[1.0]);
+    let step = |of, instance: &str, region: &str| super::promote::Promote {
+        resource: "db".into(),
+        of,
+        instance: instance.into(),
+        region: region.into(),
+        dr_replica: false,
+        planned: false,
+    };
+    use crate::plan::kinds::ResourceKind;
+    vec![
+        (
+            step(ResourceKind::Database, "fence-db-usw2", "us-west-2"),
+            "rds:PromoteReadReplica of fence-db-usw2",
+        ),
+        (
+            step(
+                ResourceKind::CloudSql,
+                "drctl-emu/fence-sql-use4",
+                "us-east4",
+            ),
+            "sqladmin:instances.promoteReplica of drctl-emu/fence-sql-use4",
+        ),
+    ]
+}
+
+/// A promotion through the data role, for both kinds it covers, whose
+/// lease was taken over while it slept: nothing is promoted.
+#[tokio::test(start_paused = true)]
+async fn a_promotion_whose_lease_was_taken_over_promotes_nothing_through_the_data_role() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let steps = promotions(&fake);
+    let (fence, _b) = fence_taken_over(&fake).await;
+    let writes = fake.state().writes.len();
+    for (promote, call) in steps {
+        let err = with_cx(&fake, Some(fence.clone()), async |cx| promote.run(cx).await)
+            .await
+            .expect_err("fenced");
+        assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
+        assert!(err.to_string().contains(call), "{err}");
+    }
+    let s = fake.state();
+    assert_eq!(s.writes.len(), writes, "{:?}", s.writes);
+}
+
+/// The same promotions paused between their own fence check and the call:
+/// each call is refused at the wire, right before it would be sent.
+#[tokio::test]
+async fn a_promotion_paused_after_its_fence_check_is_refused_at_the_wire() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let writes = fake.state().writes.len();
+    for (promote, _) in promotions(&fake) {
+        let fence: Arc<dyn crate::journal::Fence> = Arc::new(PausedAfterCheck {
+            checked: Default::default(),
+        });
+        let wire = {
+            let fence = fence.clone();
+            crate::cloud::wire::WireFence::new(move || fence.check_plan_local("payments"))
+        };
+        let err = wire
+            .guard(with_cx(&fake, Some(fence), async |cx| {
+                promote.run(cx).await
+            }))
+            .await
+            .expect_err("refused at the wire");
+        assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
+    }
+    let s = fake.state();
+    assert_eq!(s.writes.len(), writes, "{:?}", s.writes);
+}

@@ -342,7 +342,8 @@ impl Promote {
         Ok(role.read(cx.clouds, &self.region, &self.instance).await?)
     }
 
-    /// Waits until the copy is read as `want` says.
+    /// Waits until the copy is read as `want` says (`what`, for the
+    /// progress line and a timeout).
     async fn until(
         &self,
         cx: &Cx<'_>,
@@ -351,8 +352,7 @@ impl Promote {
         want: fn(&Candidate) -> bool,
     ) -> Result<Candidate, StepFailure> {
         let (x, r) = (self.instance.as_str(), self.region.as_str());
-        let what = format!("{x} ({r}) to be {what}");
-        wait_for(cx, &what, || async {
+        wait_for(cx, what, || async {
             let c = role.read(cx.clouds, r, x).await?;
             Ok(c.filter(want))
         })
@@ -365,7 +365,8 @@ impl Promote {
         cx: &Cx<'_>,
         role: &dyn Promoting,
     ) -> Result<Candidate, StepFailure> {
-        let what = format!("a {} primary", role.about().ready);
+        let (x, r, ready) = (&self.instance, &self.region, role.about().ready);
+        let what = format!("{x} ({r}) to be a {ready} primary");
         let want = |c: &Candidate| c.role == DbRole::Primary && c.ready;
         self.until(cx, role, &what, want).await
     }
@@ -396,6 +397,20 @@ impl Promote {
             ));
         }
         Ok(op)
+    }
+
+    /// A move that ended (`out` says which) with the copy still a replica.
+    fn still_a_replica(&self, out: &PromoteOutput) -> StepFailure {
+        let x = &self.instance;
+        StepFailure::state(
+            format!(
+                "the move of {x} is over ({}), yet it is still a replica",
+                out.operation.as_deref().unwrap_or("answered")
+            ),
+            "read it (`drctl status`) and run the failover again: the step reads first",
+            x,
+            &self.region,
+        )
     }
 
     /// Waits on `op`, a move of the copy already under way (a resumed run,
@@ -548,7 +563,8 @@ impl Action for Promote {
                 }
                 Decision::WaitReady { why } => {
                     tracing::info!(instance = x, region = r, "{why}");
-                    self.until(cx, role, about.ready, |c| c.ready).await?;
+                    let what = format!("replica {x} ({r}) to be {} before promotion", about.ready);
+                    self.until(cx, role, &what, |c| c.ready).await?;
                 }
                 Decision::Wait { operation, why } => {
                     tracing::info!(instance = x, region = r, "{why}");
@@ -556,17 +572,7 @@ impl Action for Promote {
                     self.resume(cx, role, &operation, &mut out).await?;
                     acted = true;
                 }
-                Decision::Act { .. } if acted => {
-                    return Err(StepFailure::state(
-                        format!(
-                            "the move of {x} is over ({}), yet it is still a replica",
-                            out.operation.as_deref().unwrap_or("answered")
-                        ),
-                        "read it (`drctl status`) and run the failover again: the step reads first",
-                        x,
-                        r,
-                    ));
-                }
+                Decision::Act { .. } if acted => return Err(self.still_a_replica(&out)),
                 Decision::Act { path, why } => {
                     // `decide` acts on a copy it read, never a missing one.
                     let Some(known) = target.as_ref() else {
@@ -589,16 +595,21 @@ impl Action for Promote {
             Some(c) => c,
             None => self.until_primary(cx, role).await?,
         };
-        if out.path == Some(MovePath::Already) {
-            out.already_primary = Some(true);
-        }
-        if about.warns_old_primary {
-            out.warning = plain_promotion_warning(about.noun, &out);
-        }
-        out.endpoint = done.endpoint;
-        out.port = done.port;
-        out.to_output()
+        finish(out, done, about).to_output()
     }
+}
+
+/// What the step publishes once `done`, the copy, serves as the primary.
+fn finish(mut out: PromoteOutput, done: Candidate, about: &PromoteAbout) -> PromoteOutput {
+    if out.path == Some(MovePath::Already) {
+        out.already_primary = Some(true);
+    }
+    if about.warns_old_primary {
+        out.warning = plain_promotion_warning(about.noun, &out);
+    }
+    out.endpoint = done.endpoint;
+    out.port = done.port;
+    out
 }
 
 #[cfg(test)]

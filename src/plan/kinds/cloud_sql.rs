@@ -542,7 +542,7 @@ pub const SQL_PROMOTE: PromoteAbout = PromoteAbout {
     noun: "Cloud SQL instance",
     replica: "Cloud SQL replica",
     ready: "RUNNABLE",
-    metric: "replica_lag",
+    metric: "replica_lag + network_lag",
     promote_call: "sqladmin:instances.promoteReplica",
     switchover_call: Some("sqladmin:instances.switchover"),
     missing_hint: "fix the instance's name in the plan, or create the cross-region replica",

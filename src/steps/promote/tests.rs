@@ -115,7 +115,7 @@ async fn a_replica_is_promoted_and_its_lag_is_the_rpo() {
         .expect("promoted");
     assert_eq!(out.path, Some(MovePath::Promote));
     assert_eq!(out.lag.seconds(), Some(1.5));
-    assert_eq!(out.metric, "replica_lag");
+    assert_eq!(out.metric, "replica_lag + network_lag");
     let warned = out.warning.as_deref().unwrap_or_default();
     assert!(
         warned.contains("was not demoted and stays writable"),
@@ -439,4 +439,68 @@ fn a_restore_source_needs_only_to_exist_and_be_available() {
         restore(CopyRead::Unreadable),
         ["database db-use1 in us-east-1 could not be read"]
     );
+}
+
+/// The data role's promotion contract, for every kind whose role promotes
+/// and every failover of the reference plans to a standby region: the one
+/// step makes the standby copy a serving primary with one write, journals
+/// the lag as the role's metric, and a second run writes nothing. A kind
+/// given the role that no reference plan fails over fails here.
+#[tokio::test]
+async fn every_kind_whose_data_role_promotes_is_promoted_once_through_the_one_step() {
+    let mut covered = std::collections::BTreeSet::new();
+    for plan in crate::plan::reference_with_gcp() {
+        let home = plan.home().to_string();
+        for target in plan.regions().iter().filter(|r| **r != home) {
+            for planned in [false, true] {
+                let mode = RunMode::Failover { planned };
+                let Ok(g) = crate::steps::graph::compile_mode(&plan, target, &mode) else {
+                    continue;
+                };
+                for s in &g.steps {
+                    let StepKind::Promote(step) = &s.kind else {
+                        continue;
+                    };
+                    let f = FakeCloud::new();
+                    crate::plan::kinds::seed_plan(&f, &plan);
+                    let role = step.of.promoting().expect("compiled from its role");
+                    let (clouds, outputs) = (f.clouds(), BTreeMap::new());
+                    let cx = Cx {
+                        run_id: "20261127T220000Z-contract-a1",
+                        deadline: Instant::now() + Duration::from_secs(60),
+                        poll: (Duration::from_millis(1), Duration::from_millis(2)),
+                        ..Cx::for_test(&clouds, &plan, target, &outputs, &g.steps)
+                    };
+                    let before = f.state().writes.len();
+                    let out = PromoteOutput::read(&step.run(&cx).await.expect("promoted"))
+                        .expect("its outputs");
+                    let moved = f.state().writes.len() - before;
+                    let id = &s.id;
+                    assert_eq!(moved, 1, "{id}: {:?}", f.state().writes);
+                    assert!(
+                        matches!(
+                            out.path,
+                            Some(MovePath::Promote | MovePath::DrFailover | MovePath::Switchover)
+                        ),
+                        "{id}: {out:?}"
+                    );
+                    assert_eq!(out.metric, role.about().metric, "{id}");
+                    assert!(out.lag.seconds().is_some(), "{id}: the lag journaled");
+                    assert!(out.endpoint.is_some(), "{id}: the new primary's endpoint");
+                    let now = role.read(&clouds, &step.region, &step.instance).await;
+                    let now = now.expect("read").expect("exists");
+                    assert!(now.role == DbRole::Primary && now.ready, "{id}: {now:?}");
+                    let again = PromoteOutput::read(&step.run(&cx).await.expect("done"))
+                        .expect("its outputs");
+                    assert_eq!(again.path, Some(MovePath::Already), "{id}");
+                    assert_eq!(f.state().writes.len() - before, 1, "{id}: nothing again");
+                    covered.insert(step.of);
+                }
+            }
+        }
+    }
+    let promoting: std::collections::BTreeSet<ResourceKind> = (ResourceKind::ALL.iter().copied())
+        .filter(|k| k.promoting().is_some())
+        .collect();
+    assert_eq!(covered, promoting);
 }
