@@ -64,7 +64,7 @@ pub trait Reporter: Send + Sync {
     /// A free-form note (gate decisions, lock takeovers).
     fn note(&self, text: &str);
     /// A running step started waiting for something (`what`: "payments-db-use1
-    /// (us-east-1) to become an available primary"). Called once per wait.
+    /// (us-east-1) to become the primary, available"). Called once per wait.
     fn waiting(&self, step: &Step, what: &str) {
         let _ = (step, what);
     }

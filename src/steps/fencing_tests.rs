@@ -545,6 +545,16 @@ fn promotions(fake: &FakeCloud) -> Vec<(super::promote::Promote, &'static str)> 
         false,
     );
     fake.set_lag("us-east4", "fence-sql-use4", &[1.0]);
+    // A DR pair, switched over in a planned move.
+    fake.add_sql("drctl-emu", "us-central1", "fence-dr", None, false);
+    fake.add_sql(
+        "drctl-emu",
+        "us-east4",
+        "fence-dr-use4",
+        Some("fence-dr"),
+        true,
+    );
+    fake.set_lag("us-east4", "fence-dr-use4", &[1.0]);
     let step = |of, instance: &str, region: &str| super::promote::Promote {
         resource: "db".into(),
         of,
@@ -552,6 +562,15 @@ fn promotions(fake: &FakeCloud) -> Vec<(super::promote::Promote, &'static str)> 
         region: region.into(),
         dr_replica: false,
         planned: false,
+    };
+    let planned_dr = super::promote::Promote {
+        dr_replica: true,
+        planned: true,
+        ..step(
+            crate::plan::kinds::ResourceKind::CloudSql,
+            "drctl-emu/fence-dr-use4",
+            "us-east4",
+        )
     };
     use crate::plan::kinds::ResourceKind;
     vec![
@@ -566,6 +585,10 @@ fn promotions(fake: &FakeCloud) -> Vec<(super::promote::Promote, &'static str)> 
                 "us-east4",
             ),
             "sqladmin:instances.promoteReplica of drctl-emu/fence-sql-use4",
+        ),
+        (
+            planned_dr,
+            "sqladmin:instances.switchover of drctl-emu/fence-dr-use4",
         ),
     ]
 }
@@ -595,7 +618,7 @@ async fn a_promotion_whose_lease_was_taken_over_promotes_nothing_through_the_dat
 async fn a_promotion_paused_after_its_fence_check_is_refused_at_the_wire() {
     let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
     let writes = fake.state().writes.len();
-    for (promote, _) in promotions(&fake) {
+    for (promote, call) in promotions(&fake) {
         let fence: Arc<dyn crate::journal::Fence> = Arc::new(PausedAfterCheck {
             checked: Default::default(),
         });
@@ -610,6 +633,9 @@ async fn a_promotion_paused_after_its_fence_check_is_refused_at_the_wire() {
             .await
             .expect_err("refused at the wire");
         assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
+        let (_, what) = call.split_once(':').expect("service:operation");
+        let operation = what.split(' ').next().unwrap_or_default();
+        assert!(err.to_string().contains(operation), "{call}: {err}");
     }
     let s = fake.state();
     assert_eq!(s.writes.len(), writes, "{:?}", s.writes);

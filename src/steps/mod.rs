@@ -846,7 +846,7 @@ struct Roles<'a> {
 /// A step kind whose readiness `status` reads from the step itself:
 /// its resources are none `status` reads in detail (as it reads
 /// databases, capacity and DNS records, judged by a pure
-/// `standby_problems` rule instead: [`promote::standby_problems`], [`Restore`],
+/// `standby_problems` rule instead: [`promote_standby_problems`], [`Restore`],
 /// [`capacity::standby_problems`]). Marked `+ ready` in the list.
 #[async_trait]
 pub trait Ready: Send + Sync {

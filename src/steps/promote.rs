@@ -73,15 +73,6 @@ pub const TRAITS: Traits = Traits {
     ),
     endpoint: Some(|v| PromoteOutput::read(v)?.endpoint),
     rpo: Some(rpo),
-    time: Cost {
-        calls: &[
-            "rds:DescribeDBInstances",
-            "cloudwatch:GetMetricData",
-            "rds:PromoteReadReplica",
-        ],
-        waits: &["rds:PromoteReadReplica"],
-        polls: Some("rds:DescribeDBInstances"),
-    },
     ..Traits::RECOVERY
 };
 
@@ -223,6 +214,8 @@ pub fn compile(b: &mut Builder<'_>) {
         let (Shown::Data(copies), Some(role)) = (r.shown(), r.kind().promoting()) else {
             continue;
         };
+        // An RPO source is a copy kept in sync: its strategy promotes
+        // (a restore's copies are none).
         if copies.rpo_source().is_none() {
             continue;
         }
@@ -277,10 +270,14 @@ impl Promote {
     fn describe(&self, a: &PromoteAbout) -> String {
         let (x, r) = (&self.instance, &self.region);
         match (self.dr_replica, self.planned) {
-            (true, true) => {
-                format!("switch over to DR replica {x} in {r} (planned: nothing lost)")
-            }
-            (true, false) => format!("fail over to DR replica {x} in {r} (cannot be undone)"),
+            (true, true) => format!(
+                "switch over to {} {x} in {r}, its primary's DR replica (planned: nothing lost)",
+                a.replica
+            ),
+            (true, false) => format!(
+                "fail over to {} {x} in {r}, its primary's DR replica (cannot be undone)",
+                a.replica
+            ),
             (false, _) => format!(
                 "promote {} {x} in {r} to primary (cannot be undone)",
                 a.replica
@@ -294,8 +291,11 @@ impl Promote {
     fn role(&self) -> Result<&'static dyn Promoting, StepFailure> {
         self.of.promoting().ok_or_else(|| {
             StepFailure::state(
-                format!("a [[{}]] resource is not promoted", self.of.table()),
-                "this journal was written by another drctl: run the failover with this one",
+                format!(
+                    "internal error: a promote step of a [[{}]] resource, whose data role does not promote",
+                    self.of.table()
+                ),
+                "report it: promote steps are compiled only for kinds whose role promotes",
                 &self.resource,
                 &self.region,
             )
@@ -366,7 +366,7 @@ impl Promote {
         role: &dyn Promoting,
     ) -> Result<Candidate, StepFailure> {
         let (x, r, ready) = (&self.instance, &self.region, role.about().ready);
-        let what = format!("{x} ({r}) to be a {ready} primary");
+        let what = format!("{x} ({r}) to become the primary, {ready}");
         let want = |c: &Candidate| c.role == DbRole::Primary && c.ready;
         self.until(cx, role, &what, want).await
     }
@@ -386,11 +386,18 @@ impl Promote {
         })
         .await?;
         if let Some(e) = &op.error {
+            let about = role.about();
+            let project = x.rsplit_once('/').map_or("", |(p, _)| p);
+            let inspect = (about.inspect_operation)
+                .replace("{operation}", &op.name)
+                .replace("{project}", project);
             return Err(StepFailure::state(
-                format!("operation {} ({}) on {x} failed: {e}", op.name, op.kind),
                 format!(
-                    "read operation {} with the provider; run the failover again once its cause is fixed (the step reads the copy first)",
-                    op.name
+                    "operation {} ({}) on {} {x} failed: {e}",
+                    op.name, op.kind, about.noun
+                ),
+                format!(
+                    "read it with `{inspect}`; run the failover again once its cause is fixed (the step reads the copy first)"
                 ),
                 x,
                 r,
@@ -512,7 +519,10 @@ impl Action for Promote {
         let role = self.role()?;
         let about = role.about();
         let target = role.read(cx.clouds, &self.region, &self.instance).await?;
-        let (call, change, desired) = match decide(&self.moving(about), target.as_ref(), None) {
+        // A replica that does not serve yet is waited for, then moved: the
+        // preview says the move.
+        let once_ready = target.clone().map(|c| Candidate { ready: true, ..c });
+        let (call, change, desired) = match decide(&self.moving(about), once_ready.as_ref(), None) {
             Decision::Act { path, why } => (Self::call(about, path), true, why),
             Decision::Done { why } | Decision::WaitReady { why } | Decision::Wait { why, .. } => {
                 (about.promote_call, false, why)

@@ -546,7 +546,8 @@ pub const SQL_PROMOTE: PromoteAbout = PromoteAbout {
     promote_call: "sqladmin:instances.promoteReplica",
     switchover_call: Some("sqladmin:instances.switchover"),
     missing_hint: "fix the instance's name in the plan, or create the cross-region replica",
-    designate: "gcloud sql instances patch {primary} --failover-dr-replica-name={replica}",
+    designate: "gcloud sql instances patch {primary} --failover-dr-replica-name={replica} --project {project}",
+    inspect_operation: "gcloud sql operations describe {operation} --project {project}",
     warns_old_primary: true,
     calls: &[
         "sqladmin:instances.get",

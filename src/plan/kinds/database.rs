@@ -322,6 +322,7 @@ impl Restoring for RdsRestoring {
 /// way shows as `modifying`, read until it is an available primary.
 pub struct RdsPromoting;
 
+/// What an RDS promotion is, in words and calls.
 const RDS_PROMOTE: PromoteAbout = PromoteAbout {
     noun: "database",
     replica: "read replica",
@@ -331,6 +332,7 @@ const RDS_PROMOTE: PromoteAbout = PromoteAbout {
     switchover_call: None,
     missing_hint: "create the replica (drctl reprotect) or fix the id in the plan",
     designate: "an RDS read replica has no DR replica role: fail over by promotion",
+    inspect_operation: "aws rds describe-db-instances --db-instance-identifier {operation}",
     warns_old_primary: false,
     calls: &[
         "rds:DescribeDBInstances",
@@ -399,7 +401,11 @@ impl Promoting for RdsPromoting {
         _path: MovePath,
         known: &Candidate,
     ) -> Result<Started, CloudError> {
-        let kept = serde_json::from_value::<DbInstance>(known.kept.clone()).ok();
+        let kept = serde_json::from_value::<DbInstance>(known.kept.clone())
+            .inspect_err(|e| {
+                tracing::debug!(address, "no instance kept from the read ({e}): reading it")
+            })
+            .ok();
         let instance = match kept {
             Some(i) => i,
             None => {

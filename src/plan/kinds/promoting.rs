@@ -48,8 +48,13 @@ pub struct PromoteAbout {
     /// What to do when the copy does not exist.
     pub missing_hint: &'static str,
     /// How to make a copy the provider's designated DR replica, with
-    /// `{primary}` and `{replica}` for the names.
+    /// `{primary}`, `{replica}` (the copy's own name) and `{project}` (its
+    /// address's project, when it has one) for the names.
     pub designate: &'static str,
+    /// How to read a failed operation of the kind, with `{operation}` and
+    /// `{project}` for the names (a kind whose moves answer none is never
+    /// asked).
+    pub inspect_operation: &'static str,
     /// Whether a plain promotion leaves the old primary writable beside the
     /// new one, and so warns (Cloud SQL does not demote it).
     pub warns_old_primary: bool,
@@ -205,12 +210,14 @@ pub fn decide(m: &Move<'_>, target: Option<&Candidate>, under_way: Option<&Opera
         };
     }
     if m.dr_replica && (!target.dr_designated || about.switchover_call.is_none()) {
+        let (project, own) = name.rsplit_once('/').unwrap_or(("", name));
         let designate = (about.designate)
             .replace("{primary}", primary)
-            .replace("{replica}", name);
+            .replace("{replica}", own)
+            .replace("{project}", project);
         return Decision::Refuse {
             message: format!(
-                "the plan names {name} the DR replica of {primary}, but the provider does not"
+                "the plan names {name} the DR replica of {primary}, but the provider does not (it designates no such DR replica)"
             ),
             hint: format!(
                 "designate it ({designate}), or remove `dr_replica` from the plan for a plain promotion"
@@ -279,7 +286,8 @@ pub trait Promoting: Sync {
         path: MovePath,
         known: &Candidate,
     ) -> Result<Started, CloudError>;
-    /// Where operation `op` on the copy stands.
+    /// Where operation `op` on the copy stands (never asked of a kind
+    /// whose moves answer no operation: [`Started::Answered`]).
     async fn operation(
         &self,
         clouds: &Clouds,
@@ -301,7 +309,8 @@ mod tests {
         promote_call: "sqladmin:instances.promoteReplica",
         switchover_call: Some("sqladmin:instances.switchover"),
         missing_hint: "fix the name",
-        designate: "patch {primary} --failover-dr-replica-name={replica}",
+        designate: "patch {primary} --failover-dr-replica-name={replica} --project {project}",
+        inspect_operation: "describe {operation} --project {project}",
         warns_old_primary: true,
         calls: &[],
         waits: &[],
@@ -405,7 +414,7 @@ mod tests {
         assert!(message.contains("DR replica of orders"), "{message}");
         assert_eq!(
             hint,
-            "designate it (patch orders --failover-dr-replica-name=p/orders-use4), or remove `dr_replica` from the plan for a plain promotion"
+            "designate it (patch orders --failover-dr-replica-name=orders-use4 --project p), or remove `dr_replica` from the plan for a plain promotion"
         );
         // A kind that cannot switch over has no DR replica to act as one.
         let designated = replica(true, "RUNNABLE");

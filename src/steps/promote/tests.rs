@@ -199,6 +199,13 @@ async fn an_operation_that_fails_is_named() {
     let text = e.to_string();
     assert!(text.contains("op-0001-orders-sql-use4"), "{text}");
     assert!(text.contains("disk full"), "{text}");
+    assert!(
+        e.hint().starts_with(
+            "read it with `gcloud sql operations describe op-0001-orders-sql-use4 --project drctl-emu`"
+        ),
+        "{}",
+        e.hint()
+    );
     assert!(matches!(
         role(&f, "orders-sql-use4").await,
         DbRole::Replica(_)
@@ -360,7 +367,7 @@ async fn a_missing_rds_replica_is_refused_with_the_kinds_hint() {
 }
 
 #[test]
-fn a_retired_promote_sql_journal_reads_as_it_was_written() {
+fn an_older_promote_and_a_retired_promote_sql_journal_read_their_values() {
     // What `promote-sql` journaled before it was retired.
     let old = serde_json::json!({
         "instance": "orders-sql-use4",
@@ -375,6 +382,26 @@ fn a_retired_promote_sql_journal_reads_as_it_was_written() {
         "datapoints": 2,
         "endpoint": "orders-sql-use4.us-east4.fake.sql.goog"
     });
+    // What `promote` journaled for RDS before the role: no path, no metric.
+    let rds = serde_json::json!({
+        "instance": "payments-db-usw2",
+        "region": "us-west-2",
+        "already_primary": true,
+        "endpoint": "payments-db-usw2.example.rds.amazonaws.com",
+        "port": 5432
+    });
+    let promote = crate::steps::KindName::Promote.traits();
+    let (v, basis) = (promote.rpo.unwrap())("payments-db", Some(&rds), Some(3.0), Utc::now(), "x");
+    assert_eq!(v, Some(3.0));
+    assert!(
+        basis.contains("ReplicaLag recorded by the RPO gate (the instance was already a primary"),
+        "{basis}"
+    );
+    assert_eq!(
+        (promote.endpoint.unwrap())(&rds).as_deref(),
+        Some("payments-db-usw2.example.rds.amazonaws.com")
+    );
+    assert!((promote.warnings.unwrap())(&rds).is_empty());
     let retired = crate::steps::KindName::PromoteSql.traits();
     let (v, basis) = (retired.rpo.unwrap())("orders-sql", Some(&old), None, Utc::now(), "x");
     assert_eq!(v, Some(1.5));
@@ -503,4 +530,123 @@ async fn every_kind_whose_data_role_promotes_is_promoted_once_through_the_one_st
         .filter(|k| k.promoting().is_some())
         .collect();
     assert_eq!(covered, promoting);
+}
+
+#[tokio::test]
+async fn only_a_move_under_way_is_waited_on_not_another_operation() {
+    let f = world(false);
+    let backup = crate::cloud::SqlOperation {
+        name: "backup-1".into(),
+        kind: "BACKUP_VOLUME".into(),
+        target: "orders-sql-use4".into(),
+        status: SqlOpStatus::Running,
+        error: None,
+        inserted: None,
+    };
+    let key = (P.to_string(), "backup-1".to_string());
+    let effect = crate::cloud::fake::SqlEffect::OldPrimary;
+    f.state().sql_ops.insert(key.clone(), (backup, effect));
+    let role = ResourceKind::CloudSql
+        .promoting()
+        .expect("Cloud SQL promotes");
+    let (clouds, address) = (f.clouds(), "drctl-emu/orders-sql-use4");
+    let found = role.under_way(&clouds, "us-east4", address).await;
+    assert_eq!(found.expect("listed"), None, "a backup is no move of ours");
+    f.state()
+        .sql_ops
+        .get_mut(&key)
+        .expect("the backup")
+        .0
+        .status = SqlOpStatus::Done;
+    let sent = (clouds.cloud_sql)
+        .promote_sql("us-east4", P, "orders-sql-use4", false)
+        .await
+        .expect("sent");
+    let found = role.under_way(&clouds, "us-east4", address).await;
+    let found = found.expect("listed").expect("the promotion");
+    assert_eq!(
+        (found.name.as_str(), found.path, found.done),
+        (sent.name.as_str(), MovePath::Promote, false)
+    );
+}
+
+/// A resumed run records the move it found under way as the move it is: a
+/// switchover as one, a DR replica's promotion with failover as a DR
+/// failover; neither is sent again.
+#[tokio::test]
+async fn a_resumed_run_records_the_move_under_way_as_it_is() {
+    let f = world(true);
+    (f.clouds().cloud_sql)
+        .switchover_sql("us-east4", P, "orders-sql-use4")
+        .await
+        .expect("sent before the crash");
+    let out = run_step(&f.clouds(), true, true, 2).await.expect("resumed");
+    assert_eq!(out.path, Some(MovePath::Switchover));
+    assert!(out.resumed_operation && out.promoted_at.is_some());
+    assert_eq!(f.state().writes, ["instances.switchover orders-sql-use4"]);
+
+    let f = world(true);
+    (f.clouds().cloud_sql)
+        .promote_sql("us-east4", P, "orders-sql-use4", true)
+        .await
+        .expect("sent before the crash");
+    let out = run_step(&f.clouds(), true, false, 2)
+        .await
+        .expect("resumed");
+    assert_eq!(out.path, Some(MovePath::DrFailover));
+    assert!(out.resumed_operation);
+    assert_eq!(
+        f.state().writes,
+        ["instances.promoteReplica orders-sql-use4"]
+    );
+}
+
+/// Preflight's read of moments ago is the step's first read (one request
+/// fewer on the recovery path): a copy that changed since is acted on as
+/// read, and the provider's refusal fails the step, to be run again; a
+/// read older than that is not trusted, and the step reads.
+#[tokio::test]
+async fn a_fresh_preflight_read_is_acted_on_and_a_stale_one_read_again() {
+    let (f, step) = rds_world();
+    let (clouds, plan) = (f.clouds(), payments());
+    let findings = {
+        let outputs = BTreeMap::new();
+        let cx = Cx::for_test(&clouds, &plan, "us-west-2", &outputs, &[]);
+        step.preflight(&cx).await
+    };
+    assert!(findings[0].facts.is_object(), "{findings:?}");
+    let with_preflight = |read_at: DateTime<Utc>| {
+        let pre = crate::steps::PreflightOutput {
+            checked: findings.clone(),
+            read_at,
+            notes: Vec::new(),
+        };
+        let id = format!("{}/preflight", plan.name());
+        BTreeMap::from([(id, serde_json::to_value(&pre).expect("json"))])
+    };
+    // Promoted by someone else since preflight read it a replica.
+    (clouds.database)
+        .promote_replica("us-west-2", &step.instance)
+        .await
+        .expect("promoted by hand");
+    for (read_at, acted_on) in [
+        (Utc::now(), true),
+        (Utc::now() - chrono::Duration::minutes(5), false),
+    ] {
+        let outputs = with_preflight(read_at);
+        let cx = Cx {
+            run_id: "20261127T220000Z-payments-a1",
+            deadline: Instant::now() + Duration::from_secs(60),
+            poll: (Duration::from_millis(1), Duration::from_millis(2)),
+            ..Cx::for_test(&clouds, &plan, "us-west-2", &outputs, &[])
+        };
+        let ran = step.run(&cx).await;
+        if acted_on {
+            let e = ran.expect_err("the provider refuses a promotion of a primary");
+            assert!(e.to_string().contains("PromoteReadReplica"), "{e}");
+        } else {
+            let out = PromoteOutput::read(&ran.expect("read again")).expect("its outputs");
+            assert_eq!(out.path, Some(MovePath::Already));
+        }
+    }
 }
