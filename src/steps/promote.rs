@@ -371,6 +371,21 @@ impl Promote {
         self.until(cx, role, &what, want).await
     }
 
+    /// Polls operation `name` until it is over, whatever its end.
+    async fn until_over(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Promoting,
+        name: &str,
+    ) -> Result<Operation, StepFailure> {
+        let (x, r) = (self.instance.as_str(), self.region.as_str());
+        wait_for(cx, &format!("operation {name} on {x} ({r})"), || async {
+            let op = role.operation(cx.clouds, r, x, name).await?;
+            Ok(op.done.then_some(op))
+        })
+        .await
+    }
+
     /// Polls operation `name` until it is over; fails naming it when it
     /// ended with an error.
     async fn until_done(
@@ -380,11 +395,7 @@ impl Promote {
         name: &str,
     ) -> Result<Operation, StepFailure> {
         let (x, r) = (self.instance.as_str(), self.region.as_str());
-        let op = wait_for(cx, &format!("operation {name} on {x} ({r})"), || async {
-            let op = role.operation(cx.clouds, r, x, name).await?;
-            Ok(op.done.then_some(op))
-        })
-        .await?;
+        let op = self.until_over(cx, role, name).await?;
         if let Some(e) = &op.error {
             let about = role.about();
             let project = x.rsplit_once('/').map_or("", |(p, _)| p);
@@ -435,8 +446,9 @@ impl Promote {
         // When the move was asked for (the old side is followed from then).
         out.promoted_at = out.promoted_at.or(op.inserted);
         out.path = Some(match op.path {
-            MovePath::Promote if self.dr_replica => MovePath::DrFailover,
-            path => path,
+            Some(MovePath::Promote) | None if self.dr_replica => MovePath::DrFailover,
+            Some(path) => path,
+            None => MovePath::Promote,
         });
         Ok(())
     }
@@ -524,9 +536,10 @@ impl Action for Promote {
         let once_ready = target.clone().map(|c| Candidate { ready: true, ..c });
         let (call, change, desired) = match decide(&self.moving(about), once_ready.as_ref(), None) {
             Decision::Act { path, why } => (Self::call(about, path), true, why),
-            Decision::Done { why } | Decision::WaitReady { why } | Decision::Wait { why, .. } => {
-                (about.promote_call, false, why)
-            }
+            Decision::Done { why }
+            | Decision::WaitReady { why }
+            | Decision::Wait { why, .. }
+            | Decision::WaitOther { why, .. } => (about.promote_call, false, why),
             Decision::Refuse { message, .. } => (about.promote_call, false, message),
         };
         Ok(vec![Planned {
@@ -581,6 +594,13 @@ impl Action for Promote {
                     out.why = why;
                     self.resume(cx, role, &operation, &mut out).await?;
                     acted = true;
+                }
+                Decision::WaitOther { operation, why } => {
+                    tracing::info!(instance = x, region = r, "{why}");
+                    let over = self.until_over(cx, role, &operation.name).await?;
+                    if let Some(e) = over.error {
+                        tracing::info!(instance = x, operation = over.name, "it ended failed: {e}");
+                    }
                 }
                 Decision::Act { .. } if acted => return Err(self.still_a_replica(&out)),
                 Decision::Act { path, why } => {

@@ -566,8 +566,9 @@ const MOVES: [&str; 2] = ["PROMOTE_REPLICA", "SWITCHOVER"];
 fn as_operation(o: crate::cloud::SqlOperation) -> Operation {
     Operation {
         path: match o.kind.as_str() {
-            "SWITCHOVER" => MovePath::Switchover,
-            _ => MovePath::Promote,
+            "SWITCHOVER" => Some(MovePath::Switchover),
+            "PROMOTE_REPLICA" => Some(MovePath::Promote),
+            _ => None,
         },
         done: o.is_done(),
         name: o.name,
@@ -610,9 +611,15 @@ impl Promoting for SqlPromoting {
     ) -> Result<Option<Operation>, CloudError> {
         let (p, name) = sql_names(address, ("sqladmin:operations.list", region))?;
         let ops = clouds.cloud_sql.operations(region, p, name).await?;
-        Ok((ops.into_iter())
-            .find(|o| !o.is_done() && MOVES.contains(&o.kind.as_str()))
-            .map(as_operation))
+        // Ours first; else any other under way, which Cloud SQL finishes
+        // before it takes a move (`operationInProgress`).
+        let running: Vec<_> = ops.into_iter().filter(|o| !o.is_done()).collect();
+        let ours = running
+            .iter()
+            .position(|o| MOVES.contains(&o.kind.as_str()));
+        Ok(ours
+            .or((!running.is_empty()).then_some(0))
+            .map(|i| as_operation(running[i].clone())))
     }
 
     async fn lag(

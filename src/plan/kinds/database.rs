@@ -430,7 +430,7 @@ impl Promoting for RdsPromoting {
         Ok(Operation {
             name: op.to_string(),
             kind: "PromoteReadReplica".into(),
-            path: MovePath::Promote,
+            path: Some(MovePath::Promote),
             inserted: None,
             done: true,
             error: None,

@@ -109,8 +109,9 @@ pub struct Operation {
     pub name: String,
     /// What it does, in the provider's words (`PROMOTE_REPLICA`).
     pub kind: String,
-    /// The move it is.
-    pub path: MovePath,
+    /// The move it is (`None`: no move of a promotion's, such as a backup
+    /// or maintenance, which the provider runs before it takes another).
+    pub path: Option<MovePath>,
     /// When it was asked for.
     pub inserted: Option<DateTime<Utc>>,
     /// Whether it is over.
@@ -159,6 +160,14 @@ pub enum Decision {
         /// Why.
         why: String,
     },
+    /// Another operation is under way on the target, and the provider
+    /// takes no move before it ends: wait for it, then read again.
+    WaitOther {
+        /// Its operation.
+        operation: Operation,
+        /// Why.
+        why: String,
+    },
     /// The target is a replica that does not serve yet: wait for it.
     WaitReady {
         /// Why.
@@ -191,12 +200,22 @@ pub fn decide(m: &Move<'_>, target: Option<&Candidate>, under_way: Option<&Opera
         };
     };
     if let Some(op) = under_way.filter(|o| !o.done) {
-        return Decision::Wait {
-            operation: op.clone(),
-            why: format!(
-                "operation {} ({}) is already under way on {name}: waiting on it, not calling again",
-                op.name, op.kind
-            ),
+        let (operation, kind) = (op.clone(), &op.kind);
+        return match op.path {
+            Some(_) => Decision::Wait {
+                operation,
+                why: format!(
+                    "operation {} ({kind}) is already under way on {name}: waiting on it, not calling again",
+                    op.name
+                ),
+            },
+            None => Decision::WaitOther {
+                operation,
+                why: format!(
+                    "operation {} ({kind}) is under way on {name}, and the provider takes one operation on an instance at a time: waiting for it to end before the move",
+                    op.name
+                ),
+            },
         };
     }
     let DbRole::Replica(primary) = &target.role else {
@@ -372,7 +391,7 @@ mod tests {
         let op = Operation {
             name: "op-1".into(),
             kind: "PROMOTE_REPLICA".into(),
-            path: MovePath::Promote,
+            path: Some(MovePath::Promote),
             inserted: None,
             done: false,
             error: None,
@@ -385,6 +404,21 @@ mod tests {
         let over = Operation { done: true, ..op };
         let d = decide(&step(&ABOUT, false, false), Some(&primary), Some(&over));
         assert!(matches!(d, Decision::Done { .. }), "{d:?}");
+        let backup = Operation {
+            kind: "BACKUP_VOLUME".into(),
+            path: None,
+            ..over.clone()
+        };
+        let ready = replica(false, "RUNNABLE");
+        let running = Operation {
+            done: false,
+            ..backup
+        };
+        let d = decide(&step(&ABOUT, false, false), Some(&ready), Some(&running));
+        assert!(
+            matches!(&d, Decision::WaitOther { why, .. } if why.contains("one operation on an instance at a time")),
+            "{d:?}"
+        );
         let busy = replica(false, "MAINTENANCE");
         let d = decide(&step(&ABOUT, false, false), Some(&busy), None);
         assert_eq!(

@@ -533,7 +533,7 @@ async fn every_kind_whose_data_role_promotes_is_promoted_once_through_the_one_st
 }
 
 #[tokio::test]
-async fn only_a_move_under_way_is_waited_on_not_another_operation() {
+async fn a_move_under_way_is_told_apart_from_another_operation() {
     let f = world(false);
     let backup = crate::cloud::SqlOperation {
         name: "backup-1".into(),
@@ -551,7 +551,12 @@ async fn only_a_move_under_way_is_waited_on_not_another_operation() {
         .expect("Cloud SQL promotes");
     let (clouds, address) = (f.clouds(), "drctl-emu/orders-sql-use4");
     let found = role.under_way(&clouds, "us-east4", address).await;
-    assert_eq!(found.expect("listed"), None, "a backup is no move of ours");
+    let found = found.expect("listed").expect("the backup");
+    assert_eq!(
+        (found.name.as_str(), found.path),
+        ("backup-1", None),
+        "no move of ours"
+    );
     f.state()
         .sql_ops
         .get_mut(&key)
@@ -566,8 +571,37 @@ async fn only_a_move_under_way_is_waited_on_not_another_operation() {
     let found = found.expect("listed").expect("the promotion");
     assert_eq!(
         (found.name.as_str(), found.path, found.done),
-        (sent.name.as_str(), MovePath::Promote, false)
+        (sent.name.as_str(), Some(MovePath::Promote), false)
     );
+}
+
+/// Cloud SQL takes one operation on an instance at a time (a move asked
+/// during a backup is refused, `operationInProgress`): the step waits for
+/// the other operation to end, then promotes, once.
+#[tokio::test]
+async fn another_operation_under_way_is_waited_for_before_the_move() {
+    let f = world(false);
+    let backup = crate::cloud::SqlOperation {
+        name: "backup-1".into(),
+        kind: "BACKUP_VOLUME".into(),
+        target: "orders-sql-use4".into(),
+        status: SqlOpStatus::Running,
+        error: None,
+        inserted: None,
+    };
+    let key = (P.to_string(), "backup-1".to_string());
+    let effect = crate::cloud::fake::SqlEffect::OldPrimary;
+    f.state().sql_ops.insert(key, (backup, effect));
+    let out = run_step(&f.clouds(), false, false, 1)
+        .await
+        .expect("promoted after the backup");
+    assert_eq!(out.path, Some(MovePath::Promote));
+    assert!(!out.resumed_operation);
+    assert_eq!(
+        f.state().writes,
+        ["instances.promoteReplica orders-sql-use4"]
+    );
+    assert_eq!(role(&f, "orders-sql-use4").await, DbRole::Primary);
 }
 
 /// A resumed run records the move it found under way as the move it is: a
