@@ -262,7 +262,7 @@ async fn regression_a_resume_of_an_aurora_run_acts_on_the_clouds_endpoint() {
     let (mut e, store, _) = engine(&f, dir.path());
     let notes = Arc::new(super::tests::Notes::default());
     e.reporter = notes.clone();
-    let step = "orders/switch-global:orders-db";
+    let step = "orders/promote:orders-db";
     let crash = RunOptions {
         inject_crash: Some(CrashPoint::After(step.into())),
         ..super::tests::opts()

@@ -324,7 +324,9 @@ impl RestoreOf<'_> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PromoteOutput {
-    /// The copy that is the primary now, as its kind addresses it.
+    /// The copy that is the primary now, as its kind addresses it (a
+    /// retired `switch-global` journal's `cluster`).
+    #[serde(alias = "cluster")]
     pub instance: String,
     /// Its region.
     pub region: String,
@@ -334,9 +336,12 @@ pub struct PromoteOutput {
     /// How it became the primary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<MovePath>,
-    /// Why that way.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub why: String,
+    /// Why that way (each move tried, in order).
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
+    pub why: Vec<String>,
     /// The provider's operation the step made (or found under way and
     /// waited on).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -347,8 +352,9 @@ pub struct PromoteOutput {
     /// Set when the copy was a primary already (nothing promoted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub already_primary: Option<bool>,
-    /// What it replicated from, when it was a replica.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What it replicated from, when it was a replica (a retired
+    /// `switch-global` journal's `old_writer`).
+    #[serde(skip_serializing_if = "Option::is_none", alias = "old_writer")]
     pub source: Option<String>,
     /// The replica lag right before the call (the RPO).
     #[serde(flatten)]
@@ -356,12 +362,17 @@ pub struct PromoteOutput {
     /// The provider's metric that lag is (`ReplicaLag`).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub metric: String,
-    /// When the call was made.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// When the call was made (a retired `switch-global` journal's
+    /// `moved_at`).
+    #[serde(skip_serializing_if = "Option::is_none", alias = "moved_at")]
     pub promoted_at: Option<DateTime<Utc>>,
-    /// What people must know of the old primary after the move.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
+    /// Set after a detach: the group the copy left must be rebuilt.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rebuild_needed: bool,
+    /// What people must know after the move (the old primary left
+    /// writable, a snapshot kept, a group to rebuild, a lag not read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The primary's endpoint, as a record that follows it names it.
     pub endpoint: Option<String>,
     /// Its port, when the provider says it.
@@ -370,6 +381,21 @@ pub struct PromoteOutput {
 
 impl StepOutput for PromoteOutput {
     const KIND: KindName = KindName::Promote;
+}
+
+/// A why journaled as one sentence (a retired `promote-sql`'s) or several.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Why {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Why::deserialize(d)? {
+        Why::One(s) if s.is_empty() => Vec::new(),
+        Why::One(s) => vec![s],
+        Why::Many(v) => v,
+    })
 }
 
 #[cfg(test)]

@@ -53,7 +53,6 @@ pub mod switch_cloud_control;
 pub mod switch_cloud_dns;
 pub mod switch_control;
 mod switch_dns;
-pub mod switch_global;
 mod traits;
 pub mod verify_cloud_resolution;
 mod verify_dns;
@@ -219,10 +218,9 @@ kinds! {
     /// Make a data resource's standby copy in the target the primary (any
     /// kind the data role promotes: an RDS read replica promoted; a Cloud
     /// SQL replica promoted, failed over to as a DR replica, or switched
-    /// over to in a planned move).
+    /// over to in a planned move; an Aurora global database's writer moved
+    /// to the target's member, or the member detached).
     Promote(promote::Promote) = "promote" + writes,
-    /// Move an Aurora global database's writer to the target's member.
-    SwitchGlobal(switch_global::SwitchGlobal) = "switch-global" + writes,
     /// Restore a data resource's copy to a point in time, into a new copy
     /// (any kind the data role restores: an RDS instance, a Cloud SQL
     /// instance as a clone).
@@ -308,6 +306,9 @@ retired:
     /// A Cloud SQL replica made the primary (now `promote`, whose output
     /// reads its journals).
     PromoteSql = "promote-sql" => promote::RETIRED_SQL,
+    /// An Aurora global database's writer moved to the target's member
+    /// (now `promote`, whose output reads its journals).
+    SwitchGlobal = "switch-global" => promote::RETIRED_GLOBAL,
 }
 
 impl StepKind {

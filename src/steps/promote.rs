@@ -64,12 +64,12 @@ struct CopyFacts {
 /// the RPO is read. Its calls are its resource kind's ([`cost_of`]).
 pub const TRAITS: Traits = Traits {
     warnings: Some(|v| {
-        (PromoteOutput::read(v).and_then(|o| o.warning))
-            .into_iter()
-            .collect()
+        PromoteOutput::read(v)
+            .map(|o| o.warnings)
+            .unwrap_or_default()
     }),
     irreversible: Some(
-        "a promotion or a DR failover cannot be undone: failing back means new replicas of the new primary (drctl reprotect for RDS; for Cloud SQL, gcloud sql instances create --master-instance-name until drctl reprotect makes its replicas), then a failover back; a planned switchover of a DR replica is switched back by another",
+        "a promotion, a failover or a detach cannot be undone: failing back means new replicas of the new primary (drctl reprotect: RDS replicas re-created, an Aurora global database rebuilt; for Cloud SQL, gcloud sql instances create --master-instance-name until drctl reprotect makes its replicas), then a failover back; a planned switchover is switched back by another",
     ),
     endpoint: Some(|v| PromoteOutput::read(v)?.endpoint),
     rpo: Some(rpo),
@@ -77,14 +77,22 @@ pub const TRAITS: Traits = Traits {
 };
 
 /// The retired `promote-sql`: its journals read as a promotion's, their
-/// warning and RPO said as Cloud SQL's were.
+/// warning (which it did not journal) and RPO said as Cloud SQL's are.
 pub const RETIRED_SQL: Traits = Traits {
     warnings: Some(|v| {
-        (PromoteOutput::read(v).and_then(|o| plain_promotion_warning("Cloud SQL instance", &o)))
-            .into_iter()
-            .collect()
+        let read = PromoteOutput::read(v);
+        read.map(|o| warnings_of(&crate::plan::kinds::SQL_PROMOTE, &o))
+            .unwrap_or_default()
     }),
     rpo: Some(rpo_sql),
+    ..TRAITS
+};
+
+/// The retired `switch-global`: its journals read as a promotion's (its
+/// `cluster`, `old_writer` and `moved_at` by their new names), their RPO
+/// said as an Aurora global database's is.
+pub const RETIRED_GLOBAL: Traits = Traits {
+    rpo: Some(rpo_global),
     ..TRAITS
 };
 
@@ -101,21 +109,18 @@ pub fn cost_of(of: ResourceKind) -> Cost {
     })
 }
 
-/// What people must know after a plain promotion where the kind leaves
-/// the old primary as it was, writable, an independent primary beside the
-/// new one (pure; the run's report and notifications carry it).
-fn plain_promotion_warning(noun: &str, o: &PromoteOutput) -> Option<String> {
-    if o.path != Some(MovePath::Promote) {
-        return None;
-    }
-    let old = match &o.source {
-        Some(source) => format!("the old primary {source}"),
-        None => "the old primary".to_string(),
-    };
-    Some(format!(
-        "{noun} {} in {} was promoted to a standalone primary: {old} was not demoted and stays writable, an independent primary beside it; stop writes to it, and replace it with a replica of {} (drctl reprotect refuses until it is, so that there are never two writable primaries)",
-        o.instance, o.region, o.instance
-    ))
+/// What people must know after the move `o` made, by the kind's
+/// templates for it (pure; the run's report and notifications carry it).
+fn warnings_of(about: &PromoteAbout, o: &PromoteOutput) -> Vec<String> {
+    let source = o.source.as_deref().unwrap_or("unknown");
+    (about.warnings.iter())
+        .filter(|(path, _)| o.path == Some(*path))
+        .map(|(_, text)| {
+            (text.replace("{instance}", &o.instance))
+                .replace("{region}", &o.region)
+                .replace("{source}", source)
+        })
+        .collect()
 }
 
 /// The RPO of a promotion whose journal names no metric: an RDS
@@ -128,6 +133,17 @@ fn rpo(
     _origin_label: &str,
 ) -> (Option<f64>, String) {
     rpo_of("ReplicaLag", resource, out, gate_lag)
+}
+
+/// The RPO of a retired `switch-global` step.
+fn rpo_global(
+    resource: &str,
+    out: Option<&Value>,
+    gate_lag: Option<f64>,
+    _origin: DateTime<Utc>,
+    _origin_label: &str,
+) -> (Option<f64>, String) {
+    rpo_of("AuroraGlobalDBRPOLag", resource, out, gate_lag)
 }
 
 /// The RPO of a retired `promote-sql` step.
@@ -172,10 +188,15 @@ fn rpo_of(
                     .unwrap_or_default()
             ),
         ),
-        (_, Some(l), _) => (
+        (path, Some(l), _) => (
             Some(l),
             format!(
-                "{resource}: {metric} read just before promotion ({} datapoints)",
+                "{resource}: {metric} read just before {} ({} datapoints)",
+                match path {
+                    Some(MovePath::DrFailover) => "the failover",
+                    Some(MovePath::Detach) => "the detach",
+                    _ => "promotion",
+                },
                 out.lag.count()
             ),
         ),
@@ -271,11 +292,11 @@ impl Promote {
         let (x, r) = (&self.instance, &self.region);
         match (self.dr_replica, self.planned) {
             (true, true) => format!(
-                "switch over to {} {x} in {r}, its primary's DR replica (planned: nothing lost)",
+                "switch over to {} {x} in {r} (planned: nothing lost)",
                 a.replica
             ),
             (true, false) => format!(
-                "fail over to {} {x} in {r}, its primary's DR replica (cannot be undone)",
+                "fail over to {} {x} in {r} (data loss allowed within the RPO; cannot be undone)",
                 a.replica
             ),
             (false, _) => format!(
@@ -320,8 +341,8 @@ impl Promote {
 
     /// The call a move makes.
     fn call(about: &PromoteAbout, path: MovePath) -> &'static str {
-        match (path, about.switchover_call) {
-            (MovePath::Switchover, Some(call)) => call,
+        match (path, about.switchover_call, about.detach_call) {
+            (MovePath::Switchover, Some(call), _) | (MovePath::Detach, _, Some(call)) => call,
             _ => about.promote_call,
         }
     }
@@ -453,9 +474,11 @@ impl Promote {
         Ok(())
     }
 
-    /// Makes the move `path`: the lag first (the RPO), then the fenced
-    /// call; follows the operation it answers. Returns the copy when the
-    /// answer shows it a serving primary already.
+    /// Makes the move `path`: the lag first (the RPO; one that cannot be
+    /// read is unknown, said, never a reason to stop a failover the gate
+    /// let through), then the fenced call, or the kind's fallback when
+    /// the call is refused so; follows the operation it answers. Returns
+    /// the copy when the answer shows it a serving primary already.
     async fn act(
         &self,
         cx: &Cx<'_>,
@@ -465,12 +488,32 @@ impl Promote {
     ) -> Result<Option<Candidate>, StepFailure> {
         let (x, r) = (self.instance.as_str(), self.region.as_str());
         let read = || role.lag(cx.clouds, r, x, cx.lag_window);
-        out.lag = LagRecord::before_move(cx, &self.resource, "promote", read).await?;
-        let call = Self::call(role.about(), path);
-        cx.fenced(&format!("{call} of {x}"), r).await?;
-        let started = role.start(cx.clouds, (r, x), path, known).await?;
+        match LagRecord::before_move(cx, &self.resource, "promote", read).await {
+            Ok(lag) => out.lag = lag,
+            Err(e) => out.warnings.push(format!(
+                "the lag of {x} in {r} could not be read before the move: the RPO is the gate's reading, or unknown ({})",
+                e.summary()
+            )),
+        }
         out.promoted_at = Some(Utc::now());
         out.path = Some(path);
+        let started = match self.start(cx, role, path, known).await {
+            Err(StepFailure::Cloud(e)) => match role.fallback(path, &e) {
+                Some(instead) => {
+                    let then = match instead {
+                        MovePath::Detach => format!("detaching {x} to write on its own"),
+                        other => format!("{other:?}").to_lowercase(),
+                    };
+                    let call = Self::call(role.about(), path);
+                    out.why
+                        .push(format!("the {call} was refused ({}): {then}", e.summary()));
+                    out.path = Some(instead);
+                    self.start(cx, role, instead, known).await?
+                }
+                None => return Err(StepFailure::Cloud(e)),
+            },
+            other => other?,
+        };
         Ok(match started {
             Started::Operation(op) => {
                 out.operation = Some(op.clone());
@@ -478,7 +521,22 @@ impl Promote {
                 None
             }
             Started::Answered(c) => Some(c),
+            Started::Pending => None,
         })
+    }
+
+    /// The fenced call of move `path`.
+    async fn start(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Promoting,
+        path: MovePath,
+        known: &Candidate,
+    ) -> Result<Started, StepFailure> {
+        let (x, r) = (self.instance.as_str(), self.region.as_str());
+        let call = Self::call(role.about(), path);
+        cx.fenced(&format!("{call} of {x}"), r).await?;
+        Ok(role.start(cx.clouds, (r, x), path, known).await?)
     }
 }
 
@@ -536,7 +594,7 @@ impl Action for Promote {
         let once_ready = target.clone().map(|c| Candidate { ready: true, ..c });
         let (call, change, desired) = match decide(&self.moving(about), once_ready.as_ref(), None) {
             Decision::Act { path, why } => (Self::call(about, path), true, why),
-            Decision::Done { why }
+            Decision::Done { why, .. }
             | Decision::WaitReady { why }
             | Decision::Wait { why, .. }
             | Decision::WaitOther { why, .. } => (about.promote_call, false, why),
@@ -577,10 +635,10 @@ impl Action for Promote {
                 Decision::Refuse { message, hint } => {
                     return Err(StepFailure::state(message, hint, x, r));
                 }
-                Decision::Done { why } => {
-                    out.path.get_or_insert(MovePath::Already);
+                Decision::Done { path, why } => {
+                    out.path.get_or_insert(path);
                     if out.why.is_empty() {
-                        out.why = why;
+                        out.why.push(why);
                     }
                     break target.filter(|c| c.ready);
                 }
@@ -591,7 +649,7 @@ impl Action for Promote {
                 }
                 Decision::Wait { operation, why } => {
                     tracing::info!(instance = x, region = r, "{why}");
-                    out.why = why;
+                    out.why.push(why);
                     self.resume(cx, role, &operation, &mut out).await?;
                     acted = true;
                 }
@@ -609,7 +667,7 @@ impl Action for Promote {
                         let missing = format!("{} {x} does not exist in {r}", about.noun);
                         return Err(StepFailure::state(missing, about.missing_hint, x, r));
                     };
-                    out.why = why;
+                    out.why.push(why);
                     acted = true;
                     let answered = self.act(cx, role, (path, known), &mut out).await?;
                     if let Some(c) = answered {
@@ -634,9 +692,9 @@ fn finish(mut out: PromoteOutput, done: Candidate, about: &PromoteAbout) -> Prom
     if out.path == Some(MovePath::Already) {
         out.already_primary = Some(true);
     }
-    if about.warns_old_primary {
-        out.warning = plain_promotion_warning(about.noun, &out);
-    }
+    out.rebuild_needed = out.path == Some(MovePath::Detach);
+    let warnings = warnings_of(about, &out);
+    out.warnings.extend(warnings);
     out.endpoint = done.endpoint;
     out.port = done.port;
     out

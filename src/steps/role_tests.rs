@@ -48,7 +48,7 @@ fn every_step_that_makes_a_writer_answers_a_resumes_reread() {
             }
         }
     }
-    for kind in ["promote", "switch-global", "restore"] {
+    for kind in ["promote", "restore"] {
         assert!(writers.contains(kind), "{kind} compiled: {writers:?}");
     }
 }

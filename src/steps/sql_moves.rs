@@ -17,7 +17,7 @@ pub fn old_side_kind(path: MovePath) -> Option<&'static str> {
     match path {
         MovePath::Promote | MovePath::DrFailover => Some("RECONFIGURE_OLD_PRIMARY"),
         MovePath::Switchover => Some("SWITCHOVER_TO_REPLICA"),
-        MovePath::Already => None,
+        MovePath::Detach | MovePath::Already => None,
     }
 }
 

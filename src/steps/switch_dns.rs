@@ -402,7 +402,6 @@ mod tests {
             carrying,
             [
                 KindName::Promote,
-                KindName::SwitchGlobal,
                 KindName::Restore,
                 KindName::DrillDatabase,
                 KindName::DrillGlobal,
@@ -420,7 +419,7 @@ mod tests {
         let irreversible: Vec<KindName> = (KindName::ALL.iter().copied())
             .filter(|k| k.traits().irreversible.is_some())
             .collect();
-        assert_eq!(irreversible, [KindName::Promote, KindName::SwitchGlobal]);
+        assert_eq!(irreversible, [KindName::Promote]);
         for k in irreversible {
             let why = k.traits().irreversible.unwrap_or_default();
             assert!(why.contains("drctl reprotect"), "{why}");

@@ -15,7 +15,7 @@ use crate::fixture::{Fixture, Proxied, outputs, records};
 use crate::proxy::{Fault, Match};
 use crate::world::{self, HOME, STANDBY};
 
-const STEP: &str = "orders/switch-global:orders-db";
+const STEP: &str = "orders/promote:orders-db";
 
 async fn fixture(prefix: &str) -> Fixture {
     let fx = Fixture::new(prefix).await;
@@ -186,7 +186,7 @@ async fn an_unplanned_failover_measures_its_rpo_from_the_aurora_lag() {
     assert_eq!(writer(&fx).await, fx.id("orders-use1"));
     let run = fx.new_run(&runs);
     let out = outputs(&fx.show(&run).await, STEP);
-    assert_eq!(out["path"], "failover", "{out:#}");
+    assert_eq!(out["path"], "dr-failover", "{out:#}");
     assert_eq!(out["lag_seconds"].as_f64(), Some(2.0), "{out:#}");
     assert!(
         out["warnings"].as_array().into_iter().flatten().any(|w| w
@@ -320,7 +320,7 @@ async fn with_home_down_the_failover_asks_the_target_only_and_a_refusal_detaches
             let text = o.all();
             assert!(text.contains("must be rebuilt"), "{text}");
         } else {
-            assert_eq!(out["path"], "failover", "{out:#}");
+            assert_eq!(out["path"], "dr-failover", "{out:#}");
             assert_eq!(writer(&fx).await, fx.id("orders-use1"));
         }
         assert!(

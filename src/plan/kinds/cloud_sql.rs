@@ -548,7 +548,11 @@ pub const SQL_PROMOTE: PromoteAbout = PromoteAbout {
     missing_hint: "fix the instance's name in the plan, or create the cross-region replica",
     designate: "gcloud sql instances patch {primary} --failover-dr-replica-name={replica} --project {project}",
     inspect_operation: "gcloud sql operations describe {operation} --project {project}",
-    warns_old_primary: true,
+    detach_call: None,
+    warnings: &[(
+        MovePath::Promote,
+        "Cloud SQL instance {instance} in {region} was promoted to a standalone primary: the old primary {source} was not demoted and stays writable, an independent primary beside it; stop writes to it, and replace it with a replica of {instance} (drctl reprotect refuses until it is, so that there are never two writable primaries)",
+    )],
     calls: &[
         "sqladmin:instances.get",
         "sqladmin:operations.list",
@@ -596,6 +600,9 @@ impl Promoting for SqlPromoting {
             ready: i.is_runnable(),
             endpoint: i.followed_endpoint(),
             dr_designated: i.dr_replica,
+            blocked: None,
+            switch_blocked: None,
+            detached: false,
             role: i.role,
             state: i.state,
             port: None,
@@ -633,6 +640,10 @@ impl Promoting for SqlPromoting {
         (clouds.cloud_sql)
             .sql_replica_lag(region, p, name, window)
             .await
+    }
+
+    fn fallback(&self, _: MovePath, _: &CloudError) -> Option<MovePath> {
+        None
     }
 
     async fn start(

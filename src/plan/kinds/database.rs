@@ -333,7 +333,8 @@ const RDS_PROMOTE: PromoteAbout = PromoteAbout {
     missing_hint: "create the replica (drctl reprotect) or fix the id in the plan",
     designate: "an RDS read replica has no DR replica role: fail over by promotion",
     inspect_operation: "aws rds describe-db-instances --db-instance-identifier {operation}",
-    warns_old_primary: false,
+    detach_call: None,
+    warnings: &[],
     calls: &[
         "rds:DescribeDBInstances",
         "cloudwatch:GetMetricData",
@@ -351,6 +352,9 @@ fn candidate(i: DbInstance) -> Candidate {
         ready: i.is_available(),
         state: i.status.clone(),
         dr_designated: false,
+        blocked: None,
+        switch_blocked: None,
+        detached: false,
         endpoint: i.endpoint.clone(),
         port: i.port,
         kept: serde_json::to_value(&i).unwrap_or_default(),
@@ -392,6 +396,10 @@ impl Promoting for RdsPromoting {
         window: Duration,
     ) -> Result<LagReading, CloudError> {
         clouds.metrics.replica_lag(region, address, window).await
+    }
+
+    fn fallback(&self, _: MovePath, _: &CloudError) -> Option<MovePath> {
+        None
     }
 
     async fn start(

@@ -1,6 +1,9 @@
 //! `[[global_database]]`: an Aurora Global Database, named by its global
 //! cluster and its member cluster in each region, failed over by moving
-//! the global writer to the target's member (`switch-global`).
+//! the global writer to the target's member through the data role's one
+//! `promote` step ([`AuroraPromoting`]): a switchover when the run is
+//! planned, a managed failover with data loss allowed when not, a detach
+//! when that failover is refused.
 //!
 //! Its copies are the member clusters: the writer is the primary, every
 //! other member a replica of it. A secondary's RPO is read from the
@@ -15,8 +18,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::promoting::{Candidate, MovePath, Operation, PromoteAbout, Promoting, Started};
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
-use crate::cloud::{CloudError, Clouds, DbRole, LagReading};
+use crate::cloud::{CloudError, Clouds, DbCluster, DbRole, GlobalCluster, LagReading};
 use crate::path;
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
@@ -47,7 +51,7 @@ impl Kind for GlobalDatabaseSpec {
     const CLOUD: super::Cloud = super::Cloud::Aws;
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
-    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
+    const PROMOTING: Option<&'static dyn Promoting> = Some(&AuroraPromoting);
 }
 
 /// Whether `name` is an RDS cluster identifier: 1 to 63 letters, digits or
@@ -170,12 +174,20 @@ impl Copies for GlobalDatabaseSpec {
         self.regions.get(region).map(String::as_str)
     }
 
+    /// Addressed `global/cluster`: a move is the global cluster's, to the
+    /// member.
     fn copy_at(&self, region: &str) -> Option<(String, String)> {
-        Some((region.to_string(), self.copy(region)?.to_string()))
+        let member = self.copy(region)?;
+        Some((
+            region.to_string(),
+            format!("{}/{member}", self.global_cluster),
+        ))
     }
 
+    /// Every secondary of a global database takes over its writer's role
+    /// (a managed failover, or a switchover when planned).
     fn dr_replica(&self) -> bool {
-        false
+        true
     }
 
     fn read_call(&self) -> &'static str {
@@ -281,9 +293,511 @@ impl RpoSource for GlobalDatabaseSpec {
     }
 }
 
+/// The data role's move of an Aurora global database's writer to the
+/// target's member, asked of the target's region only (never the home
+/// region, which may be down): `SwitchoverGlobalCluster` when planned (the
+/// secondaries catch up first; nothing is lost), `FailoverGlobalCluster`
+/// with data loss allowed when not, and, when AWS refuses that failover
+/// (the global cluster's state, an engine that does not support it),
+/// `RemoveFromGlobalCluster` of the member, which then writes on its own
+/// ([`Promoting::fallback`]). A move answers no operation: the global
+/// cluster's read says one under way and when it is over.
+pub struct AuroraPromoting;
+
+/// What a global database's move is, in words and calls.
+const AURORA_PROMOTE: PromoteAbout = PromoteAbout {
+    noun: "aurora cluster",
+    replica: "global database secondary",
+    ready: "available",
+    metric: "AuroraGlobalDBRPOLag",
+    promote_call: "rds:FailoverGlobalCluster",
+    switchover_call: Some("rds:SwitchoverGlobalCluster"),
+    missing_hint: "fix the member's id in the plan, or add a secondary cluster of the global database in the region",
+    designate: "every member of a global database is a standby",
+    inspect_operation: "aws rds describe-global-clusters --global-cluster-identifier {operation}",
+    detach_call: Some("rds:RemoveFromGlobalCluster"),
+    warnings: &[
+        (
+            MovePath::DrFailover,
+            "after an unplanned failover AWS keeps a snapshot of the old writer's volume (rds:unplanned-global-failover-...) in its region when it comes back; it expires with that cluster's backup retention: copy it to keep what never replicated (drctl reprotect records its name) (old writer {source})",
+        ),
+        (
+            MovePath::Detach,
+            "{instance} in {region} was detached from its global cluster and writes on its own: the global cluster must be rebuilt toward the other regions (drctl reprotect)",
+        ),
+    ],
+    calls: &[
+        "rds:DescribeDBClusters",
+        "rds:DescribeGlobalClusters",
+        "cloudwatch:GetMetricData",
+        "rds:FailoverGlobalCluster",
+    ],
+    waits: &["rds:FailoverGlobalCluster"],
+    polls: "rds:DescribeGlobalClusters",
+};
+
+/// `global/cluster` as its two names, or an error naming `call`.
+// The adapters' error type, which the role's actions return.
+#[allow(clippy::result_large_err)]
+fn global_names<'a>(
+    address: &'a str,
+    (call, region): (&'static str, &str),
+) -> Result<(&'a str, &'a str), CloudError> {
+    match address.split_once('/') {
+        Some((g, c)) if valid_identifier(g) && valid_identifier(c) => Ok((g, c)),
+        _ => {
+            let why = format!("`{address}` is not `global/cluster`");
+            let (service, operation) = super::call_parts(call);
+            Err(CloudError::new(
+                service,
+                operation,
+                address,
+                region,
+                crate::cloud::ErrorKind::Client,
+                why,
+            ))
+        }
+    }
+}
+
+/// The member `c` (cluster `c_id` of global cluster `g_id`) as a move
+/// reads it, from the global cluster's read in its region (pure): the
+/// writer with no move under way is the primary; a member found standalone
+/// was detached before; a global cluster that cannot be read, is missing,
+/// does not list the member or moves its writer elsewhere blocks the move
+/// (but an unanswered read: a failover is still tried, a planned
+/// switchover cannot be).
+fn member_candidate(
+    (g_id, c_id, r): (&str, &str, &str),
+    c: DbCluster,
+    global: Result<Option<GlobalCluster>, CloudError>,
+) -> Candidate {
+    let mut out = Candidate {
+        role: DbRole::Primary,
+        ready: c.is_available(),
+        state: c.status.clone(),
+        dr_designated: true,
+        blocked: None,
+        switch_blocked: None,
+        detached: false,
+        endpoint: c.endpoint.clone(),
+        port: None,
+        kept: serde_json::json!({ "arn": c.arn }),
+    };
+    let standalone = c.global_cluster.is_none();
+    let read = match global {
+        Ok(read) => read,
+        Err(e) if e.kind.is_transient() => {
+            out.detached = standalone;
+            if !standalone {
+                out.role = DbRole::Replica(g_id.to_string());
+                out.switch_blocked = Some((
+                    format!("a planned switchover of {g_id} needs the global cluster's API, which does not answer in {r}: {}", e.summary()),
+                    "fail over without --planned (a managed failover or a detach, within the tier's RPO), or retry when the API answers".into(),
+                ));
+            }
+            return out;
+        }
+        Err(e) => {
+            out.blocked = Some((
+                format!(
+                    "global cluster {g_id} could not be read in {r}: {}",
+                    e.summary()
+                ),
+                "check the credentials' rds:DescribeGlobalClusters permission (terraform/iam.tf)"
+                    .into(),
+            ));
+            return out;
+        }
+    };
+    let member = read.as_ref().and_then(|g| g.member(r, c_id));
+    match (&read, member) {
+        (_, None) if standalone => out.detached = true,
+        (None, _) => {
+            out.blocked = Some((
+                format!("global cluster {g_id} does not exist (asked in {r}), yet {c_id} names it"),
+                "fix the global cluster's id in the plan; a cluster being detached names it for a moment: resume in a minute".into(),
+            ));
+        }
+        (Some(_), None) => {
+            out.blocked = Some((
+                format!(
+                    "cluster {c_id} in {r} is not a member of global cluster {g_id}, yet reports one ({})",
+                    c.global_cluster.as_deref().unwrap_or_default()
+                ),
+                "a detach may be under way: resume in a minute; otherwise fix the plan".into(),
+            ));
+        }
+        (Some(g), Some(m)) => {
+            if let Some(mv) = g
+                .moving
+                .as_ref()
+                .filter(|mv| mv.to.as_deref() != Some(&m.arn))
+            {
+                out.blocked = Some((
+                    format!(
+                        "global cluster {g_id} is moving its writer to {} ({}), not to {c_id}",
+                        mv.to.as_deref().unwrap_or("?"),
+                        mv.status
+                    ),
+                    "another operator or AWS is moving it: wait until it is done, then look at `drctl status` before failing over again".into(),
+                ));
+            }
+            if !m.writer || g.moving.is_some() {
+                let writer = g.writer().map_or(&g.arn, |w| &w.arn);
+                out.role = DbRole::Replica(writer.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A global cluster's move to member `arn` under way, as an operation.
+fn move_to(g: &GlobalCluster, arn: &str) -> Option<Operation> {
+    let mv = g
+        .moving
+        .as_ref()
+        .filter(|mv| mv.to.as_deref() == Some(arn))?;
+    Some(Operation {
+        name: g.id.clone(),
+        kind: mv.status.clone(),
+        path: Some(match mv.data_loss_allowed {
+            true => MovePath::DrFailover,
+            false => MovePath::Switchover,
+        }),
+        inserted: None,
+        done: false,
+        error: None,
+    })
+}
+
+#[async_trait]
+impl Promoting for AuroraPromoting {
+    fn about(&self) -> &'static PromoteAbout {
+        &AURORA_PROMOTE
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<Option<Candidate>, CloudError> {
+        let (g, c) = global_names(address, ("rds:DescribeDBClusters", region))?;
+        let Some(cluster) = clouds.aurora.describe_cluster(region, c).await? else {
+            return Ok(None);
+        };
+        let global = clouds.aurora.describe_global(region, g).await;
+        Ok(Some(member_candidate((g, c, region), cluster, global)))
+    }
+
+    async fn under_way(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<Option<Operation>, CloudError> {
+        let (g, c) = global_names(address, ("rds:DescribeGlobalClusters", region))?;
+        // A global cluster that does not answer says nothing under way:
+        // the move is tried (the read said why it may be refused).
+        let Ok(Some(global)) = clouds.aurora.describe_global(region, g).await else {
+            return Ok(None);
+        };
+        let arn = global.member(region, c).map(|m| m.arn.clone());
+        Ok(arn.and_then(|arn| move_to(&global, &arn)))
+    }
+
+    async fn lag(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        let (_, c) = global_names(address, ("cloudwatch:GetMetricData", region))?;
+        clouds.metrics.cluster_lag(region, c, window).await
+    }
+
+    /// Only a refusal (the global cluster's state, an operation it does not
+    /// support) detaches: a call that went unanswered fails the step, to be
+    /// tried again, never an irreversible detach on a blip.
+    fn fallback(&self, path: MovePath, refused: &CloudError) -> Option<MovePath> {
+        (path == MovePath::DrFailover && refused.kind == crate::cloud::ErrorKind::Client)
+            .then_some(MovePath::Detach)
+    }
+
+    async fn start(
+        &self,
+        clouds: &Clouds,
+        (region, address): (&str, &str),
+        path: MovePath,
+        known: &Candidate,
+    ) -> Result<Started, CloudError> {
+        let (g, c) = global_names(address, (AURORA_PROMOTE.promote_call, region))?;
+        let arn = match known.kept["arn"].as_str() {
+            Some(arn) => arn.to_string(),
+            None => (clouds.aurora.describe_cluster(region, c).await?)
+                .map(|c| c.arn)
+                .ok_or_else(|| {
+                    let why = format!("cluster {c} is gone");
+                    super::no_copy(AURORA_PROMOTE.promote_call, c, region, why)
+                })?,
+        };
+        let aurora = &clouds.aurora;
+        match path {
+            MovePath::Switchover => aurora.switchover_global(region, g, &arn).await?,
+            MovePath::Detach => aurora.detach_cluster(region, g, &arn).await?,
+            MovePath::Promote | MovePath::DrFailover | MovePath::Already => {
+                aurora.failover_global(region, g, &arn).await?
+            }
+        }
+        Ok(Started::Pending)
+    }
+
+    async fn operation(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+        op: &str,
+    ) -> Result<Operation, CloudError> {
+        let (_, c) = global_names(address, ("rds:DescribeGlobalClusters", region))?;
+        let global = clouds.aurora.describe_global(region, op).await?;
+        let arn = (global.as_ref())
+            .and_then(|g| g.member(region, c))
+            .map(|m| m.arn.clone());
+        let under_way = global
+            .as_ref()
+            .zip(arn)
+            .and_then(|(g, arn)| move_to(g, &arn));
+        Ok(under_way.unwrap_or(Operation {
+            name: op.to_string(),
+            kind: "move".into(),
+            path: None,
+            inserted: None,
+            done: true,
+            error: None,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::{ErrorKind, GlobalMember, GlobalMove};
+    use crate::plan::kinds::promoting::{Decision, Move, decide};
+
+    fn cluster(global: Option<&str>) -> DbCluster {
+        DbCluster {
+            id: "orders-use1".into(),
+            arn: "arn:aws:rds:us-east-1:1:cluster:orders-use1".into(),
+            region: "us-east-1".into(),
+            engine: "aurora-postgresql".into(),
+            status: "available".into(),
+            endpoint: Some("orders-use1.cluster-x.us-east-1.rds.amazonaws.com".into()),
+            reader_endpoint: None,
+            global_cluster: global.map(str::to_string),
+            backup_retention_days: 7,
+            tags: Default::default(),
+            members: Vec::new(),
+        }
+    }
+
+    fn global(target_writes: bool, moving: Option<GlobalMove>) -> GlobalCluster {
+        let m = |region: &str, id: &str, writer| GlobalMember {
+            arn: format!("arn:aws:rds:{region}:1:cluster:{id}"),
+            writer,
+            region: region.into(),
+            id: id.into(),
+        };
+        GlobalCluster {
+            id: "orders-global".into(),
+            arn: "g".into(),
+            status: "available".into(),
+            endpoint: None,
+            members: vec![
+                m("us-west-2", "orders-usw2", !target_writes),
+                m("us-east-1", "orders-use1", target_writes),
+            ],
+            moving,
+        }
+    }
+
+    const AT: (&str, &str, &str) = ("orders-global", "orders-use1", "us-east-1");
+
+    /// What the one promote step decides for the member read so.
+    fn decided(
+        c: DbCluster,
+        g: Result<Option<GlobalCluster>, CloudError>,
+        planned: bool,
+    ) -> Decision {
+        let read = member_candidate(AT, c, g);
+        let m = Move {
+            about: &AURORA_PROMOTE,
+            address: "orders-global/orders-use1",
+            region: "us-east-1",
+            dr_replica: true,
+            planned,
+        };
+        decide(&m, Some(&read), None)
+    }
+
+    fn error(kind: ErrorKind) -> CloudError {
+        CloudError::new(
+            "rds",
+            "DescribeGlobalClusters",
+            "orders-global",
+            "us-east-1",
+            kind,
+            "no",
+        )
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn a_secondary_fails_over_unplanned_and_switches_over_planned_and_a_writer_is_done() {
+        let secondary = || Ok(Some(global(false, None)));
+        let act = |d: Decision| match d {
+            Decision::Act { path, .. } => Some(path),
+            _ => None,
+        };
+        assert_eq!(
+            act(decided(cluster(Some("g")), secondary(), false)),
+            Some(MovePath::DrFailover)
+        );
+        assert_eq!(
+            act(decided(cluster(Some("g")), secondary(), true)),
+            Some(MovePath::Switchover)
+        );
+        let d = decided(cluster(Some("g")), Ok(Some(global(true, None))), false);
+        assert!(
+            matches!(
+                d,
+                Decision::Done {
+                    path: MovePath::Already,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
+        // Standalone: detached before, whether the global API answers or not.
+        let mut without = global(false, None);
+        without.members.retain(|m| m.id != "orders-use1");
+        for g in [Ok(Some(without)), Err(error(ErrorKind::Connection))] {
+            let d = decided(cluster(None), g, false);
+            assert!(
+                matches!(
+                    d,
+                    Decision::Done {
+                        path: MovePath::Detach,
+                        ..
+                    }
+                ),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn an_unanswered_global_read_tries_the_managed_failover_and_a_planned_run_refuses() {
+        let unanswered = || Err(error(ErrorKind::Connection));
+        let d = decided(cluster(Some("g")), unanswered(), false);
+        assert!(
+            matches!(
+                d,
+                Decision::Act {
+                    path: MovePath::DrFailover,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
+        let Decision::Refuse { message, hint } = decided(cluster(Some("g")), unanswered(), true)
+        else {
+            panic!("a planned switchover needs the API");
+        };
+        assert!(
+            message.contains("needs the global cluster's API"),
+            "{message}"
+        );
+        assert!(hint.contains("without --planned"), "{hint}");
+    }
+
+    #[test]
+    fn a_refused_read_a_missing_global_a_stranger_or_a_move_elsewhere_refuses() {
+        let refused = decided(cluster(Some("g")), Err(error(ErrorKind::Client)), false);
+        assert!(
+            matches!(&refused, Decision::Refuse { hint, .. } if hint.contains("rds:DescribeGlobalClusters")),
+            "{refused:?}"
+        );
+        let missing = decided(cluster(Some("g")), Ok(None), false);
+        assert!(
+            matches!(&missing, Decision::Refuse { message, .. } if message.contains("does not exist")),
+            "{missing:?}"
+        );
+        let mut other = global(false, None);
+        other.members.retain(|m| m.id != "orders-use1");
+        let stranger = decided(cluster(Some("g")), Ok(Some(other)), false);
+        assert!(
+            matches!(&stranger, Decision::Refuse { message, .. } if message.contains("is not a member")),
+            "{stranger:?}"
+        );
+        let elsewhere = GlobalMove {
+            status: "failing-over".into(),
+            from: None,
+            to: Some("arn:aws:rds:eu-west-1:1:cluster:orders-euw1".into()),
+            data_loss_allowed: true,
+        };
+        let d = decided(
+            cluster(Some("g")),
+            Ok(Some(global(false, Some(elsewhere)))),
+            false,
+        );
+        assert!(
+            matches!(&d, Decision::Refuse { message, .. } if message.contains("not to orders-use1")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_move_to_the_target_is_an_operation_under_way_until_the_writer_settles() {
+        let toward = GlobalMove {
+            status: "switching-over".into(),
+            from: None,
+            to: Some("arn:aws:rds:us-east-1:1:cluster:orders-use1".into()),
+            data_loss_allowed: false,
+        };
+        // Even with the target listed as writer mid-move, it is not the
+        // primary until the move is over.
+        let g = global(true, Some(toward));
+        let read = member_candidate(AT, cluster(Some("g")), Ok(Some(g.clone())));
+        assert!(matches!(read.role, DbRole::Replica(_)), "{read:?}");
+        let op = move_to(&g, "arn:aws:rds:us-east-1:1:cluster:orders-use1").expect("a move");
+        assert_eq!((op.path, op.done), (Some(MovePath::Switchover), false));
+        assert_eq!(
+            move_to(&g, "arn:aws:rds:us-west-2:1:cluster:orders-usw2"),
+            None
+        );
+    }
+
+    #[test]
+    fn an_address_is_global_then_cluster_and_anything_else_is_refused_before_a_call() {
+        let at = ("rds:DescribeDBClusters", "us-east-1");
+        assert_eq!(
+            global_names("orders-global/orders-use1", at).unwrap(),
+            ("orders-global", "orders-use1")
+        );
+        for bad in [
+            "orders-use1",
+            "orders-global/",
+            "/orders-use1",
+            "a/b/c",
+            "orders_global/x",
+        ] {
+            assert!(global_names(bad, at).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn cluster_identifiers_follow_rds_rules() {

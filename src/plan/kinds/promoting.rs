@@ -2,8 +2,10 @@
 //! (`steps::promote`) asks of a data kind whose standby copy becomes the
 //! primary in a failover (an RDS read replica promoted; a Cloud SQL
 //! replica promoted, failed over to as its primary's DR replica, or
-//! switched over to in a planned move), so a data kind's promotion is this
-//! role and nothing in `steps/`.
+//! switched over to in a planned move; an Aurora global database's
+//! secondary failed over to with data loss allowed, switched over to, or
+//! detached when the managed failover is refused), so a data kind's
+//! promotion is this role and nothing in `steps/`.
 //!
 //! # Why the decision is here, pure
 //!
@@ -55,9 +57,15 @@ pub struct PromoteAbout {
     /// `{project}` for the names (a kind whose moves answer none is never
     /// asked).
     pub inspect_operation: &'static str,
-    /// Whether a plain promotion leaves the old primary writable beside the
-    /// new one, and so warns (Cloud SQL does not demote it).
-    pub warns_old_primary: bool,
+    /// The call that detaches the copy from its group, when a refused
+    /// failover falls back to one ([`Promoting::fallback`]).
+    pub detach_call: Option<&'static str>,
+    /// What people must know after a move, by the move it was, with
+    /// `{instance}`, `{region}` and `{source}` (what the copy followed)
+    /// for the names: a Cloud SQL plain promotion leaves the old primary
+    /// writable; an Aurora failover leaves a snapshot, a detach a global
+    /// cluster to rebuild.
+    pub warnings: &'static [(MovePath, &'static str)],
     /// The calls a promotion makes once.
     pub calls: &'static [&'static str],
     /// The model's slow operations a promotion waits through.
@@ -72,10 +80,16 @@ pub struct PromoteAbout {
 pub enum MovePath {
     /// Promoted: a standalone primary.
     Promote,
-    /// Promoted with failover: the DR replica took over its primary's role.
+    /// Failed over to a designated standby, which took over its primary's
+    /// role with what it had (a Cloud SQL DR replica; an Aurora global
+    /// database's secondary, data loss allowed).
+    #[serde(alias = "failover")]
     DrFailover,
     /// Switched over: the roles swapped, nothing lost.
     Switchover,
+    /// Detached from its group, writing on its own (a refused failover's
+    /// fallback); the group must be rebuilt.
+    Detach,
     /// Nothing to do: it is a primary already.
     Already,
 }
@@ -91,6 +105,17 @@ pub struct Candidate {
     pub ready: bool,
     /// Whether the provider names it its primary's DR replica.
     pub dr_designated: bool,
+    /// Why the kind cannot move it now, and the fix (its group could not
+    /// be read, or moves its primary elsewhere): the step refuses.
+    #[serde(default)]
+    pub blocked: Option<(String, String)>,
+    /// Why a planned switchover cannot be made now, and the fix (the API
+    /// that switches over does not answer).
+    #[serde(default)]
+    pub switch_blocked: Option<(String, String)>,
+    /// A primary because it was detached from its group before.
+    #[serde(default)]
+    pub detached: bool,
     /// The endpoint a record that follows the data names, when it has one.
     pub endpoint: Option<String>,
     /// Its port, when the provider says it.
@@ -128,6 +153,9 @@ pub enum Started {
     /// The copy as the answer showed it (the caller waits for it to be a
     /// serving primary unless it is one).
     Answered(Candidate),
+    /// Asked: the copy's read says when it is done (the caller waits for
+    /// it to be a serving primary).
+    Pending,
 }
 
 /// One promotion's facts the decision needs besides what was read.
@@ -150,6 +178,9 @@ pub struct Move<'a> {
 pub enum Decision {
     /// Nothing: the target is a primary already.
     Done {
+        /// How it came to be ([`MovePath::Already`], or
+        /// [`MovePath::Detach`] for one detached before).
+        path: MovePath,
         /// Why.
         why: String,
     },
@@ -199,6 +230,12 @@ pub fn decide(m: &Move<'_>, target: Option<&Candidate>, under_way: Option<&Opera
             hint: about.missing_hint.into(),
         };
     };
+    if let Some((message, hint)) = &target.blocked {
+        return Decision::Refuse {
+            message: message.clone(),
+            hint: hint.clone(),
+        };
+    }
     if let Some(op) = under_way.filter(|o| !o.done) {
         let (operation, kind) = (op.clone(), &op.kind);
         return match op.path {
@@ -219,8 +256,15 @@ pub fn decide(m: &Move<'_>, target: Option<&Candidate>, under_way: Option<&Opera
         };
     }
     let DbRole::Replica(primary) = &target.role else {
-        return Decision::Done {
-            why: format!("{name} in {r} is a primary already; not promoting again"),
+        return match target.detached {
+            true => Decision::Done {
+                path: MovePath::Detach,
+                why: format!("{name} in {r} is standalone (detached before); not moving again"),
+            },
+            false => Decision::Done {
+                path: MovePath::Already,
+                why: format!("{name} in {r} is a primary already; not promoting again"),
+            },
         };
     };
     if !target.ready {
@@ -243,17 +287,23 @@ pub fn decide(m: &Move<'_>, target: Option<&Candidate>, under_way: Option<&Opera
             ),
         };
     }
+    if let (true, true, Some((message, hint))) = (m.dr_replica, m.planned, &target.switch_blocked) {
+        return Decision::Refuse {
+            message: message.clone(),
+            hint: hint.clone(),
+        };
+    }
     let (path, why) = match (m.dr_replica, m.planned) {
         (true, true) => (
             MovePath::Switchover,
             format!(
-                "a planned move: switchover of {primary} to its DR replica {name} (nothing is lost; {primary} becomes the DR replica)"
+                "a planned move: switchover of {primary} to its standby {name} (nothing is lost; {primary} becomes the standby)"
             ),
         ),
         (true, false) => (
             MovePath::DrFailover,
             format!(
-                "an unplanned failover: {name}, {primary}'s DR replica, takes over (promoted with failover; data loss within the lag the RPO gate allowed)"
+                "an unplanned failover: {name}, {primary}'s designated standby, takes over with what it has (data loss within the lag the RPO gate allowed)"
             ),
         ),
         (false, _) => (
@@ -297,6 +347,10 @@ pub trait Promoting: Sync {
         address: &str,
         window: Duration,
     ) -> Result<LagReading, CloudError>;
+    /// The move the kind makes instead when `path` was refused as
+    /// `refused` says (Aurora detaches a secondary whose managed failover
+    /// is refused; `None`: the refusal fails the step).
+    fn fallback(&self, path: MovePath, refused: &CloudError) -> Option<MovePath>;
     /// Makes the move `path` on the copy as `known` read it.
     async fn start(
         &self,
@@ -330,7 +384,8 @@ mod tests {
         missing_hint: "fix the name",
         designate: "patch {primary} --failover-dr-replica-name={replica} --project {project}",
         inspect_operation: "describe {operation} --project {project}",
-        warns_old_primary: true,
+        detach_call: None,
+        warnings: &[],
         calls: &[],
         waits: &[],
         polls: "sqladmin:operations.get",
@@ -357,6 +412,9 @@ mod tests {
             state: state.into(),
             ready: state == "RUNNABLE",
             dr_designated: dr,
+            blocked: None,
+            switch_blocked: None,
+            detached: false,
             endpoint: None,
             port: None,
             kept: Value::Null,

@@ -116,7 +116,8 @@ async fn a_replica_is_promoted_and_its_lag_is_the_rpo() {
     assert_eq!(out.path, Some(MovePath::Promote));
     assert_eq!(out.lag.seconds(), Some(1.5));
     assert_eq!(out.metric, "replica_lag + network_lag");
-    let warned = out.warning.as_deref().unwrap_or_default();
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    let warned = &out.warnings[0];
     assert!(
         warned.contains("was not demoted and stays writable"),
         "{warned}"
@@ -152,7 +153,8 @@ async fn a_dr_replica_fails_over_and_takes_its_primarys_replicas() {
         .expect("failed over");
     assert_eq!(out.path, Some(MovePath::DrFailover));
     assert_eq!(
-        out.warning, None,
+        out.warnings,
+        Vec::<String>::new(),
         "Cloud SQL demotes the old primary itself"
     );
     assert_eq!(role(&f, "orders-sql-use4").await, DbRole::Primary);
@@ -316,7 +318,7 @@ async fn an_rds_replica_is_promoted_through_the_same_step_and_once() {
     assert_eq!(out.lag.seconds(), Some(2.5));
     assert_eq!(out.metric, "ReplicaLag");
     assert_eq!(out.operation, None, "RDS answers no operation");
-    assert_eq!(out.warning, None);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
     assert!(out.source.is_some() && out.endpoint.is_some() && out.port.is_some());
     let (v, basis) = rpo(
         "db",
@@ -682,5 +684,211 @@ async fn a_fresh_preflight_read_is_acted_on_and_a_stale_one_read_again() {
             let out = PromoteOutput::read(&ran.expect("read again")).expect("its outputs");
             assert_eq!(out.path, Some(MovePath::Already));
         }
+    }
+}
+
+/// An Aurora global database's move through the same step: a managed
+/// failover with its lag and the snapshot's warning, a switchover when
+/// planned, a detach when the managed failover is refused, never a detach
+/// in a planned run, and nothing asked of a home region that is down.
+mod aurora {
+    use super::*;
+
+    fn orders() -> crate::plan::Plan {
+        (crate::plan::reference().into_iter())
+            .find(|p| p.name() == "orders")
+            .expect("the reference orders plan")
+    }
+
+    fn world() -> FakeCloud {
+        let f = FakeCloud::new();
+        f.add_global(
+            "orders-global",
+            &[
+                ("us-west-2", "orders-usw2"),
+                ("us-east-1", "orders-use1"),
+                ("eu-west-1", "orders-euw1"),
+            ],
+        );
+        f.set_lag("us-east-1", "orders-use1", &[2.0, 1.5]);
+        f
+    }
+
+    /// The promote step of a failover of orders to us-east-1.
+    async fn run_step(clouds: &Clouds, planned: bool) -> Result<PromoteOutput, StepFailure> {
+        let plan = orders();
+        let mode = RunMode::Failover { planned };
+        let g = crate::steps::graph::compile_mode(&plan, "us-east-1", &mode).unwrap();
+        let step = (g.steps.iter())
+            .find_map(|s| match &s.kind {
+                StepKind::Promote(s) if s.of == ResourceKind::GlobalDatabase => Some(s.clone()),
+                _ => None,
+            })
+            .expect("a promote step of the global database");
+        assert_eq!(step.instance, "orders-global/orders-use1");
+        assert_eq!((step.dr_replica, step.planned), (true, planned));
+        let outputs = BTreeMap::new();
+        let cx = Cx {
+            run_id: "20261125T060000Z-orders-a1",
+            deadline: Instant::now() + Duration::from_secs(60),
+            poll: (Duration::from_millis(1), Duration::from_millis(2)),
+            ..Cx::for_test(clouds, &plan, "us-east-1", &outputs, &g.steps)
+        };
+        let v = step.run(&cx).await?;
+        Ok(PromoteOutput::read(&v).expect("its outputs"))
+    }
+
+    async fn writer(f: &FakeCloud) -> String {
+        let g = (f.clouds().aurora)
+            .describe_global("us-east-1", "orders-global")
+            .await;
+        let g = g.expect("read").expect("exists");
+        g.writer().map(|w| w.id.clone()).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn an_unplanned_failover_moves_the_writer_with_its_lag_and_warns_of_the_snapshot() {
+        let f = world();
+        let out = run_step(&f.clouds(), false).await.expect("fails over");
+        assert_eq!(out.path, Some(MovePath::DrFailover));
+        assert_eq!(writer(&f).await, "orders-use1");
+        assert_eq!(out.lag.seconds(), Some(1.5));
+        assert_eq!(out.lag.read_by.as_deref(), Some("promote"));
+        assert_eq!(out.metric, "AuroraGlobalDBRPOLag");
+        assert!(
+            (out.warnings.iter()).any(|w| w.contains("rds:unplanned-global-failover-")
+                && w.contains("old writer arn:aws:rds")),
+            "{out:?}"
+        );
+        assert!(
+            (out.endpoint.as_deref()).is_some_and(|e| e.starts_with("orders-use1.")),
+            "{out:?}"
+        );
+        assert_eq!(f.state().writes, ["FailoverGlobalCluster orders-global"]);
+        let (v, basis) = rpo(
+            "orders-db",
+            Some(&serde_json::to_value(&out).unwrap()),
+            None,
+            Utc::now(),
+            "x",
+        );
+        assert_eq!(v, Some(1.5));
+        assert!(
+            basis.contains("AuroraGlobalDBRPOLag read just before the failover"),
+            "{basis}"
+        );
+        // Run again (a resume): the target writes; nothing is sent.
+        let again = run_step(&f.clouds(), false).await.expect("done");
+        assert_eq!(again.path, Some(MovePath::Already));
+        assert_eq!(f.state().writes.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_planned_failover_switches_over_and_loses_nothing() {
+        let f = world();
+        let out = run_step(&f.clouds(), true).await.expect("switches over");
+        assert_eq!(out.path, Some(MovePath::Switchover));
+        assert_eq!(writer(&f).await, "orders-use1");
+        assert!(out.warnings.is_empty(), "{out:?}");
+        assert!(
+            f.state().cluster_snapshots.is_empty(),
+            "no snapshot after a switchover"
+        );
+        assert_eq!(f.state().writes, ["SwitchoverGlobalCluster orders-global"]);
+        let value = serde_json::to_value(&out).unwrap();
+        assert_eq!(
+            rpo("orders-db", Some(&value), None, Utc::now(), "x").0,
+            Some(0.0)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_managed_failover_detaches_the_target_and_says_the_global_cluster_must_be_rebuilt()
+     {
+        let f = world();
+        f.state().refuse_moves.insert(
+            "FailoverGlobalCluster".into(),
+            "InvalidGlobalClusterStateFault".into(),
+        );
+        let out = run_step(&f.clouds(), false).await.expect("detaches");
+        assert_eq!(out.path, Some(MovePath::Detach));
+        assert!(out.rebuild_needed);
+        assert!(
+            (out.why.iter())
+                .any(|w| w.contains("refused") && w.contains("InvalidGlobalClusterStateFault")),
+            "{:?}",
+            out.why
+        );
+        assert!(
+            (out.warnings.iter()).any(|w| w.contains("must be rebuilt")),
+            "{out:?}"
+        );
+        let c = (f.clouds().aurora)
+            .describe_cluster("us-east-1", "orders-use1")
+            .await;
+        let c = c.expect("read").expect("exists");
+        assert_eq!(c.global_cluster, None, "standalone");
+        assert_eq!(
+            writer(&f).await,
+            "orders-usw2",
+            "the old writer is left alone"
+        );
+        // A resume finds it detached: done, nothing sent again.
+        let again = run_step(&f.clouds(), false).await.expect("done");
+        assert_eq!(again.path, Some(MovePath::Detach));
+        assert_eq!(f.state().writes, ["RemoveFromGlobalCluster orders-use1"]);
+    }
+
+    #[tokio::test]
+    async fn a_planned_run_does_not_detach_when_the_switchover_is_refused() {
+        let f = world();
+        f.state().refuse_moves.insert(
+            "SwitchoverGlobalCluster".into(),
+            "InvalidGlobalClusterStateFault".into(),
+        );
+        let e = run_step(&f.clouds(), true).await.expect_err("refused");
+        assert!(
+            e.summary().contains("InvalidGlobalClusterStateFault"),
+            "{e}"
+        );
+        assert_eq!(writer(&f).await, "orders-usw2");
+        assert!(f.state().writes.is_empty(), "{:?}", f.state().writes);
+    }
+
+    #[tokio::test]
+    async fn with_the_home_region_dead_the_failover_is_asked_of_the_target_only() {
+        let f = world();
+        f.state().dead_regions.insert("us-west-2".into());
+        let out = run_step(&f.clouds(), false).await.expect("fails over");
+        assert_eq!(out.path, Some(MovePath::DrFailover));
+        assert_eq!(writer(&f).await, "orders-use1");
+    }
+
+    #[test]
+    fn a_retired_switch_global_journal_reads_its_values() {
+        let old = serde_json::json!({
+            "cluster": "orders-use1",
+            "region": "us-east-1",
+            "global": "orders-global",
+            "path": "failover",
+            "why": ["an unplanned failover"],
+            "old_writer": "arn:aws:rds::123456789012:cluster:orders-usw2",
+            "lag_seconds": 2.0,
+            "datapoints": 3,
+            "moved_at": "2026-11-25T06:00:00Z",
+            "endpoint": "orders-use1.cluster-x.us-east-1.rds.amazonaws.com",
+            "warnings": ["after an unplanned failover AWS keeps a snapshot"]
+        });
+        let read = PromoteOutput::read(&old).expect("reads");
+        assert_eq!(read.instance, "orders-use1");
+        assert_eq!(read.path, Some(MovePath::DrFailover));
+        assert!(read.source.is_some() && read.promoted_at.is_some());
+        let retired = crate::steps::KindName::SwitchGlobal.traits();
+        let (v, basis) = (retired.rpo.unwrap())("orders-db", Some(&old), None, Utc::now(), "x");
+        assert_eq!(v, Some(2.0));
+        assert!(basis.contains("AuroraGlobalDBRPOLag"), "{basis}");
+        assert_eq!((retired.warnings.unwrap())(&old).len(), 1);
+        assert!((retired.endpoint.unwrap())(&old).is_some());
+        assert!(retired.irreversible.is_some());
     }
 }
