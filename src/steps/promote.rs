@@ -477,15 +477,14 @@ impl Promote {
     /// Makes the move `path`: the lag first (the RPO; one that cannot be
     /// read is unknown, said, never a reason to stop a failover the gate
     /// let through), then the fenced call, or the kind's fallback when
-    /// the call is refused so; follows the operation it answers. Returns
-    /// the copy when the answer shows it a serving primary already.
+    /// the call is refused so; follows the operation it answers.
     async fn act(
         &self,
         cx: &Cx<'_>,
         role: &dyn Promoting,
         (path, known): (MovePath, &Candidate),
         out: &mut PromoteOutput,
-    ) -> Result<Option<Candidate>, StepFailure> {
+    ) -> Result<After, StepFailure> {
         let (x, r) = (self.instance.as_str(), self.region.as_str());
         let read = || role.lag(cx.clouds, r, x, cx.lag_window);
         match LagRecord::before_move(cx, &self.resource, "promote", read).await {
@@ -518,10 +517,10 @@ impl Promote {
             Started::Operation(op) => {
                 out.operation = Some(op.clone());
                 self.until_done(cx, role, &op).await?;
-                None
+                After::ReadAgain
             }
-            Started::Answered(c) => Some(c),
-            Started::Pending => None,
+            Started::Answered(c) => After::Moved(Some(c)),
+            Started::Pending => After::Moved(None),
         })
     }
 
@@ -669,11 +668,11 @@ impl Action for Promote {
                     };
                     out.why.push(why);
                     acted = true;
-                    let answered = self.act(cx, role, (path, known), &mut out).await?;
-                    if let Some(c) = answered {
-                        // The answer shows the promotion done (an emulator
-                        // promotes at once), else the step waits for it.
-                        break Some(c).filter(|c| c.role == DbRole::Primary && c.ready);
+                    // The answer shows the promotion done (an emulator
+                    // promotes at once), else the step waits for it; a
+                    // followed operation's end is read again.
+                    if let After::Moved(c) = self.act(cx, role, (path, known), &mut out).await? {
+                        break c.filter(|c| c.role == DbRole::Primary && c.ready);
                     }
                 }
             }
@@ -685,6 +684,15 @@ impl Action for Promote {
         };
         finish(out, done, about).to_output()
     }
+}
+
+/// Where a move left the step.
+enum After {
+    /// Its operation is over: read the copy again.
+    ReadAgain,
+    /// Asked: the copy as the answer showed it, when it did; the step
+    /// waits until it is a serving primary.
+    Moved(Option<Candidate>),
 }
 
 /// What the step publishes once `done`, the copy, serves as the primary.
