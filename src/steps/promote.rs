@@ -3,7 +3,9 @@
 //! primary, for resources whose strategy is `promote-replica` (an RDS read
 //! replica promoted; a Cloud SQL replica promoted, or, as its primary's
 //! designated DR replica, failed over to, or switched over to when the
-//! run is planned).
+//! run is planned) and for every Aurora global database (its writer moved
+//! to the target's member: a switchover when planned, a managed failover
+//! when not, a detach when that failover is refused).
 //!
 //! A promotion cannot be undone (a switchover is switched back by
 //! another): the old primary stops replicating to this copy, and getting
@@ -388,7 +390,7 @@ impl Promote {
     ) -> Result<Candidate, StepFailure> {
         let (x, r, ready) = (&self.instance, &self.region, role.about().ready);
         let what = format!("{x} ({r}) to become the primary, {ready}");
-        let want = |c: &Candidate| c.role == DbRole::Primary && c.ready;
+        let want = |c: &Candidate| c.role == DbRole::Primary && c.ready && c.blocked.is_none();
         self.until(cx, role, &what, want).await
     }
 
@@ -461,12 +463,15 @@ impl Promote {
         op: &Operation,
         out: &mut PromoteOutput,
     ) -> Result<(), StepFailure> {
+        // The move as found under way (its end may not say which it was).
+        let found = op.path;
+        self.record_lag(cx, role, out).await;
         let op = self.until_done(cx, role, &op.name).await?;
         out.operation = Some(op.name.clone());
         out.resumed_operation = true;
         // When the move was asked for (the old side is followed from then).
         out.promoted_at = out.promoted_at.or(op.inserted);
-        out.path = Some(match op.path {
+        out.path = Some(match op.path.or(found) {
             Some(MovePath::Promote) | None if self.dr_replica => MovePath::DrFailover,
             Some(path) => path,
             None => MovePath::Promote,
@@ -485,15 +490,8 @@ impl Promote {
         (path, known): (MovePath, &Candidate),
         out: &mut PromoteOutput,
     ) -> Result<After, StepFailure> {
-        let (x, r) = (self.instance.as_str(), self.region.as_str());
-        let read = || role.lag(cx.clouds, r, x, cx.lag_window);
-        match LagRecord::before_move(cx, &self.resource, "promote", read).await {
-            Ok(lag) => out.lag = lag,
-            Err(e) => out.warnings.push(format!(
-                "the lag of {x} in {r} could not be read before the move: the RPO is the gate's reading, or unknown ({})",
-                e.summary()
-            )),
-        }
+        let x = self.instance.as_str();
+        self.record_lag(cx, role, out).await;
         out.promoted_at = Some(Utc::now());
         out.path = Some(path);
         let started = match self.start(cx, role, path, known).await {
@@ -519,9 +517,24 @@ impl Promote {
                 self.until_done(cx, role, &op).await?;
                 After::ReadAgain
             }
-            Started::Answered(c) => After::Moved(Some(c)),
+            Started::Answered(c) => After::Moved(Some(Box::new(c))),
             Started::Pending => After::Moved(None),
         })
+    }
+
+    /// The copy's lag right before its move (the RPO): the gate's reading
+    /// while fresh, else a read; one that cannot be read is unknown, said,
+    /// never a reason to stop a failover the gate let through.
+    async fn record_lag(&self, cx: &Cx<'_>, role: &dyn Promoting, out: &mut PromoteOutput) {
+        let (x, r) = (self.instance.as_str(), self.region.as_str());
+        let read = || role.lag(cx.clouds, r, x, cx.lag_window);
+        match LagRecord::before_move(cx, &self.resource, "promote", read).await {
+            Ok(lag) => out.lag = lag,
+            Err(e) => out.warnings.push(format!(
+                "the lag of {x} in {r} could not be read before the move: the RPO is the gate's reading, or unknown ({})",
+                e.summary()
+            )),
+        }
     }
 
     /// The fenced call of move `path`.
@@ -588,10 +601,18 @@ impl Action for Promote {
         let role = self.role()?;
         let about = role.about();
         let target = role.read(cx.clouds, &self.region, &self.instance).await?;
-        // A replica that does not serve yet is waited for, then moved: the
-        // preview says the move.
+        // A move under way is waited on; a replica that does not serve yet
+        // is waited for, then moved: the preview says the move.
+        let under_way = match &target {
+            Some(c) if c.role != DbRole::Primary => {
+                role.under_way(cx.clouds, &self.region, &self.instance)
+                    .await?
+            }
+            _ => None,
+        };
         let once_ready = target.clone().map(|c| Candidate { ready: true, ..c });
-        let (call, change, desired) = match decide(&self.moving(about), once_ready.as_ref(), None) {
+        let decided = decide(&self.moving(about), once_ready.as_ref(), under_way.as_ref());
+        let (call, change, desired) = match decided {
             Decision::Act { path, why } => (Self::call(about, path), true, why),
             Decision::Done { why, .. }
             | Decision::WaitReady { why }
@@ -628,7 +649,9 @@ impl Action for Promote {
                 _ => None,
             };
             if let Some(DbRole::Replica(src)) = target.as_ref().map(|t| &t.role) {
-                out.source = Some(src.clone());
+                out.source = Some(src.clone())
+                    .filter(|s| !s.is_empty())
+                    .or(out.source.take());
             }
             match decide(&self.moving(about), target.as_ref(), under_way.as_ref()) {
                 Decision::Refuse { message, hint } => {
@@ -672,7 +695,9 @@ impl Action for Promote {
                     // promotes at once), else the step waits for it; a
                     // followed operation's end is read again.
                     if let After::Moved(c) = self.act(cx, role, (path, known), &mut out).await? {
-                        break c.filter(|c| c.role == DbRole::Primary && c.ready);
+                        break c
+                            .map(|c| *c)
+                            .filter(|c| c.role == DbRole::Primary && c.ready);
                     }
                 }
             }
@@ -692,7 +717,7 @@ enum After {
     ReadAgain,
     /// Asked: the copy as the answer showed it, when it did; the step
     /// waits until it is a serving primary.
-    Moved(Option<Candidate>),
+    Moved(Option<Box<Candidate>>),
 }
 
 /// What the step publishes once `done`, the copy, serves as the primary.

@@ -390,7 +390,8 @@ fn member_candidate(
         Err(e) if e.kind.is_transient() => {
             out.detached = standalone;
             if !standalone {
-                out.role = DbRole::Replica(g_id.to_string());
+                // Its writer is not known: what it followed is unknown.
+                out.role = DbRole::Replica(String::new());
                 out.switch_blocked = Some((
                     format!("a planned switchover of {g_id} needs the global cluster's API, which does not answer in {r}: {}", e.summary()),
                     "fail over without --planned (a managed failover or a detach, within the tier's RPO), or retry when the API answers".into(),
@@ -399,56 +400,69 @@ fn member_candidate(
             return out;
         }
         Err(e) => {
-            out.blocked = Some((
+            return blocked(
+                out,
                 format!(
                     "global cluster {g_id} could not be read in {r}: {}",
                     e.summary()
                 ),
-                "check the credentials' rds:DescribeGlobalClusters permission (terraform/iam.tf)"
-                    .into(),
-            ));
-            return out;
+                "check the credentials' rds:DescribeGlobalClusters permission (terraform/iam.tf)",
+            );
         }
     };
     let member = read.as_ref().and_then(|g| g.member(r, c_id));
     match (&read, member) {
+        // Standalone: detached before (a global cluster that still lists
+        // it as a secondary has not caught up yet).
         (_, None) if standalone => out.detached = true,
+        (Some(_), Some(m)) if standalone && !m.writer => out.detached = true,
         (None, _) => {
-            out.blocked = Some((
+            return blocked(
+                out,
                 format!("global cluster {g_id} does not exist (asked in {r}), yet {c_id} names it"),
-                "fix the global cluster's id in the plan; a cluster being detached names it for a moment: resume in a minute".into(),
-            ));
+                "fix the global cluster's id in the plan; a cluster being detached names it for a moment: resume in a minute",
+            );
         }
         (Some(_), None) => {
-            out.blocked = Some((
+            let names = c.global_cluster.as_deref().unwrap_or_default();
+            return blocked(
+                out,
                 format!(
-                    "cluster {c_id} in {r} is not a member of global cluster {g_id}, yet reports one ({})",
-                    c.global_cluster.as_deref().unwrap_or_default()
+                    "cluster {c_id} in {r} is not a member of global cluster {g_id}, yet reports one ({names})"
                 ),
-                "a detach may be under way: resume in a minute; otherwise fix the plan".into(),
-            ));
+                "a detach may be under way: resume in a minute; otherwise fix the plan",
+            );
         }
         (Some(g), Some(m)) => {
-            if let Some(mv) = g
-                .moving
-                .as_ref()
-                .filter(|mv| mv.to.as_deref() != Some(&m.arn))
-            {
-                out.blocked = Some((
+            let moving = g.moving.as_ref();
+            if let Some(mv) = moving.filter(|mv| mv.to.as_deref() != Some(&m.arn)) {
+                let to = mv.to.as_deref().unwrap_or("?");
+                return blocked(
+                    out,
                     format!(
-                        "global cluster {g_id} is moving its writer to {} ({}), not to {c_id}",
-                        mv.to.as_deref().unwrap_or("?"),
+                        "global cluster {g_id} is moving its writer to {to} ({}), not to {c_id}",
                         mv.status
                     ),
-                    "another operator or AWS is moving it: wait until it is done, then look at `drctl status` before failing over again".into(),
-                ));
+                    "another operator or AWS is moving it: wait until it is done, then look at `drctl status` before failing over again",
+                );
             }
-            if !m.writer || g.moving.is_some() {
-                let writer = g.writer().map_or(&g.arn, |w| &w.arn);
-                out.role = DbRole::Replica(writer.clone());
+            if !m.writer || moving.is_some() {
+                // What it follows: the writer a move leaves, else the
+                // writer listed (never itself; unknown when none is).
+                let from = moving.and_then(|mv| mv.from.clone());
+                let writer = (g.writer().filter(|w| w.arn != m.arn)).map(|w| w.arn.clone());
+                out.role = DbRole::Replica(from.or(writer).unwrap_or_default());
             }
         }
     }
+    out
+}
+
+/// `out`, blocked for `message` with `hint`: never the primary (a wait
+/// until it writes does not end on it).
+fn blocked(mut out: Candidate, message: String, hint: &str) -> Candidate {
+    out.role = DbRole::Replica(String::new());
+    out.blocked = Some((message, hint.to_string()));
     out
 }
 
@@ -546,7 +560,19 @@ impl Promoting for AuroraPromoting {
         let aurora = &clouds.aurora;
         match path {
             MovePath::Switchover => aurora.switchover_global(region, g, &arn).await?,
-            MovePath::Detach => aurora.detach_cluster(region, g, &arn).await?,
+            MovePath::Detach => {
+                // The failover refused may be a move that ended between
+                // the reads: a member that writes, or that a move is
+                // under way to, is never detached.
+                let now = aurora.describe_global(region, g).await?;
+                let member = now.as_ref().and_then(|n| n.member(region, c));
+                let moved = member.is_some_and(|m| {
+                    m.writer || now.as_ref().and_then(|n| move_to(n, &m.arn)).is_some()
+                });
+                if !moved {
+                    aurora.detach_cluster(region, g, &arn).await?;
+                }
+            }
             MovePath::Promote | MovePath::DrFailover | MovePath::Already => {
                 aurora.failover_global(region, g, &arn).await?
             }

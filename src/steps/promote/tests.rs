@@ -874,7 +874,7 @@ mod aurora {
             "why": ["an unplanned failover"],
             "old_writer": "arn:aws:rds::123456789012:cluster:orders-usw2",
             "lag_seconds": 2.0,
-            "datapoints": 3,
+            "lag_datapoints": 3,
             "moved_at": "2026-11-25T06:00:00Z",
             "endpoint": "orders-use1.cluster-x.us-east-1.rds.amazonaws.com",
             "warnings": ["after an unplanned failover AWS keeps a snapshot"]
@@ -886,7 +886,10 @@ mod aurora {
         let retired = crate::steps::KindName::SwitchGlobal.traits();
         let (v, basis) = (retired.rpo.unwrap())("orders-db", Some(&old), None, Utc::now(), "x");
         assert_eq!(v, Some(2.0));
-        assert!(basis.contains("AuroraGlobalDBRPOLag"), "{basis}");
+        assert!(
+            basis.contains("AuroraGlobalDBRPOLag read just before the failover (3 datapoints)"),
+            "{basis}"
+        );
         assert_eq!((retired.warnings.unwrap())(&old).len(), 1);
         assert!((retired.endpoint.unwrap())(&old).is_some());
         assert!(retired.irreversible.is_some());
