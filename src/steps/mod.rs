@@ -297,17 +297,13 @@ retired:
     DrillNodes = "drill-nodes" => capacity::GENERIC,
     /// A regional managed instance group raised (now `raise`).
     ScaleMig = "scale-mig" => capacity::GENERIC,
-    /// A drill's raise of a standby managed instance group (now
-    /// `drill-raise`).
+    /// A drill's raise of a standby managed instance group (`drill-raise`).
     DrillMig = "drill-mig" => capacity::GENERIC,
-    /// A Cloud SQL instance restored as a clone (now `restore`, whose
-    /// output reads its journals).
+    /// A Cloud SQL instance restored as a clone (now `restore`).
     RestoreSql = "restore-sql" => restore::TRAITS,
-    /// A Cloud SQL replica made the primary (now `promote`, whose output
-    /// reads its journals).
+    /// A Cloud SQL replica made the primary (now `promote`).
     PromoteSql = "promote-sql" => promote::RETIRED_SQL,
-    /// An Aurora global database's writer moved to the target's member
-    /// (now `promote`, whose output reads its journals).
+    /// An Aurora global database's writer moved (now `promote`).
     SwitchGlobal = "switch-global" => promote::RETIRED_GLOBAL,
 }
 

@@ -433,27 +433,37 @@ fn member_candidate(
                 "a detach may be under way: resume in a minute; otherwise fix the plan",
             );
         }
-        (Some(g), Some(m)) => {
-            let moving = g.moving.as_ref();
-            if let Some(mv) = moving.filter(|mv| mv.to.as_deref() != Some(&m.arn)) {
-                let to = mv.to.as_deref().unwrap_or("?");
-                return blocked(
-                    out,
-                    format!(
-                        "global cluster {g_id} is moving its writer to {to} ({}), not to {c_id}",
-                        mv.status
-                    ),
-                    "another operator or AWS is moving it: wait until it is done, then look at `drctl status` before failing over again",
-                );
-            }
-            if !m.writer || moving.is_some() {
-                // What it follows: the writer a move leaves, else the
-                // writer listed (never itself; unknown when none is).
-                let from = moving.and_then(|mv| mv.from.clone());
-                let writer = (g.writer().filter(|w| w.arn != m.arn)).map(|w| w.arn.clone());
-                out.role = DbRole::Replica(from.or(writer).unwrap_or_default());
-            }
-        }
+        (Some(g), Some(m)) => return as_member(out, (g_id, c_id), g, m),
+    }
+    out
+}
+
+/// `out`, member `m` of global cluster `g` (pure): the primary when it
+/// writes with no move under way; blocked while the writer moves
+/// elsewhere; else a secondary of the writer a move leaves, or of the
+/// writer listed (never itself; unknown when none is).
+fn as_member(
+    mut out: Candidate,
+    (g_id, c_id): (&str, &str),
+    g: &GlobalCluster,
+    m: &crate::cloud::GlobalMember,
+) -> Candidate {
+    let moving = g.moving.as_ref();
+    if let Some(mv) = moving.filter(|mv| mv.to.as_deref() != Some(&m.arn)) {
+        let to = mv.to.as_deref().unwrap_or("?");
+        return blocked(
+            out,
+            format!(
+                "global cluster {g_id} is moving its writer to {to} ({}), not to {c_id}",
+                mv.status
+            ),
+            "another operator or AWS is moving it: wait until it is done, then look at `drctl status` before failing over again",
+        );
+    }
+    if !m.writer || moving.is_some() {
+        let from = moving.and_then(|mv| mv.from.clone());
+        let writer = (g.writer().filter(|w| w.arn != m.arn)).map(|w| w.arn.clone());
+        out.role = DbRole::Replica(from.or(writer).unwrap_or_default());
     }
     out
 }

@@ -272,6 +272,16 @@ pub fn decide(m: &Move<'_>, target: Option<&Candidate>, under_way: Option<&Opera
             why: format!("replica {name} is {}, not {}", target.state, about.ready),
         };
     }
+    // What it follows, when the kind could say (else its primary).
+    let primary = Some(primary.as_str()).filter(|p| !p.is_empty());
+    act_on(m, target, primary.unwrap_or("its primary"))
+}
+
+/// The move on a serving replica of `primary` (pure): refused when the plan
+/// and the provider disagree on its being a DR replica, or when a planned
+/// switchover cannot be made now; else the run's move.
+fn act_on(m: &Move<'_>, target: &Candidate, primary: &str) -> Decision {
+    let (name, about) = (m.address, m.about);
     if m.dr_replica && (!target.dr_designated || about.switchover_call.is_none()) {
         let (project, own) = name.rsplit_once('/').unwrap_or(("", name));
         let designate = (about.designate)
