@@ -864,6 +864,63 @@ mod aurora {
         assert_eq!(writer(&f).await, "orders-use1");
     }
 
+    /// A switchover asked before a crash, still under way when the run is
+    /// resumed (a timed world: AWS takes its time): waited on, not asked
+    /// again, and journaled as the switchover it is (its RPO 0 by design),
+    /// with the lag read when the step found it.
+    #[tokio::test(start_paused = true)]
+    async fn a_resumed_switchover_under_way_is_waited_on_and_said_a_switchover() {
+        let f = FakeCloud::timed(crate::cloud::model::Model::aws().unwrap(), 7);
+        f.add_global(
+            "orders-global",
+            &[
+                ("us-west-2", "orders-usw2"),
+                ("us-east-1", "orders-use1"),
+                ("eu-west-1", "orders-euw1"),
+            ],
+        );
+        f.set_lag("us-east-1", "orders-use1", &[0.5]);
+        let clouds = f.clouds();
+        let arn = (clouds
+            .aurora
+            .describe_cluster("us-east-1", "orders-use1")
+            .await)
+            .expect("read")
+            .expect("exists")
+            .arn;
+        (clouds.aurora)
+            .switchover_global("us-east-1", "orders-global", &arn)
+            .await
+            .expect("asked before the crash");
+        let plan = orders();
+        let mode = RunMode::Failover { planned: true };
+        let g = crate::steps::graph::compile_mode(&plan, "us-east-1", &mode).unwrap();
+        let step = (g.steps.iter())
+            .find_map(|s| match &s.kind {
+                StepKind::Promote(s) if s.of == ResourceKind::GlobalDatabase => Some(s.clone()),
+                _ => None,
+            })
+            .expect("a promote step of the global database");
+        let outputs = BTreeMap::new();
+        let cx = Cx {
+            run_id: "20261125T060000Z-orders-a1",
+            deadline: Instant::now() + Duration::from_secs(3600),
+            attempt: 2,
+            ..Cx::for_test(&clouds, &plan, "us-east-1", &outputs, &g.steps)
+        };
+        let out = PromoteOutput::read(&step.run(&cx).await.expect("resumed")).expect("outputs");
+        assert_eq!(out.path, Some(MovePath::Switchover), "{out:?}");
+        assert!(out.resumed_operation && out.warnings.is_empty(), "{out:?}");
+        assert_eq!(out.lag.seconds(), Some(0.5));
+        assert_eq!(writer(&f).await, "orders-use1");
+        assert_eq!(f.state().writes, ["SwitchoverGlobalCluster orders-global"]);
+        let value = serde_json::to_value(&out).unwrap();
+        assert_eq!(
+            rpo("orders-db", Some(&value), None, Utc::now(), "x").0,
+            Some(0.0)
+        );
+    }
+
     #[test]
     fn a_retired_switch_global_journal_reads_its_values() {
         let old = serde_json::json!({
