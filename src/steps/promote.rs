@@ -74,7 +74,8 @@ pub const TRAITS: Traits = Traits {
         "a promotion, a failover or a detach cannot be undone: failing back means new replicas of the new primary (drctl reprotect: RDS replicas re-created, an Aurora global database rebuilt; for Cloud SQL, gcloud sql instances create --master-instance-name until drctl reprotect makes its replicas), then a failover back; a planned switchover is switched back by another",
     ),
     endpoint: Some(|v| PromoteOutput::read(v)?.endpoint),
-    rpo: Some(rpo),
+    // A journal that names no metric is an RDS promotion's.
+    rpo: Some(|r, out, gate, _, _| rpo_of("ReplicaLag", r, out, gate)),
     ..Traits::RECOVERY
 };
 
@@ -86,7 +87,7 @@ pub const RETIRED_SQL: Traits = Traits {
         read.map(|o| warnings_of(&crate::plan::kinds::SQL_PROMOTE, &o))
             .unwrap_or_default()
     }),
-    rpo: Some(rpo_sql),
+    rpo: Some(|r, out, gate, _, _| rpo_of("replica_lag", r, out, gate)),
     ..TRAITS
 };
 
@@ -94,7 +95,7 @@ pub const RETIRED_SQL: Traits = Traits {
 /// `cluster`, `old_writer` and `moved_at` by their new names), their RPO
 /// said as an Aurora global database's is.
 pub const RETIRED_GLOBAL: Traits = Traits {
-    rpo: Some(rpo_global),
+    rpo: Some(|r, out, gate, _, _| rpo_of("AuroraGlobalDBRPOLag", r, out, gate)),
     ..TRAITS
 };
 
@@ -123,40 +124,6 @@ fn warnings_of(about: &PromoteAbout, o: &PromoteOutput) -> Vec<String> {
                 .replace("{source}", source)
         })
         .collect()
-}
-
-/// The RPO of a promotion whose journal names no metric: an RDS
-/// promotion's.
-fn rpo(
-    resource: &str,
-    out: Option<&Value>,
-    gate_lag: Option<f64>,
-    _origin: DateTime<Utc>,
-    _origin_label: &str,
-) -> (Option<f64>, String) {
-    rpo_of("ReplicaLag", resource, out, gate_lag)
-}
-
-/// The RPO of a retired `switch-global` step.
-fn rpo_global(
-    resource: &str,
-    out: Option<&Value>,
-    gate_lag: Option<f64>,
-    _origin: DateTime<Utc>,
-    _origin_label: &str,
-) -> (Option<f64>, String) {
-    rpo_of("AuroraGlobalDBRPOLag", resource, out, gate_lag)
-}
-
-/// The RPO of a retired `promote-sql` step.
-fn rpo_sql(
-    resource: &str,
-    out: Option<&Value>,
-    gate_lag: Option<f64>,
-    _origin: DateTime<Utc>,
-    _origin_label: &str,
-) -> (Option<f64>, String) {
-    rpo_of("replica_lag", resource, out, gate_lag)
 }
 
 /// The RPO: 0 by design for a switchover; the lag read right before a

@@ -12,6 +12,17 @@ use crate::steps::LagAtPromotion;
 
 const P: &str = "drctl-emu";
 
+/// The RPO a promotion's journal says, as measurement reads it.
+fn rpo(
+    resource: &str,
+    out: Option<&serde_json::Value>,
+    gate_lag: Option<f64>,
+    origin: DateTime<Utc>,
+    label: &str,
+) -> (Option<f64>, String) {
+    (TRAITS.rpo.expect("a promotion has an RPO"))(resource, out, gate_lag, origin, label)
+}
+
 #[test]
 fn a_switchover_loses_nothing_and_an_unknown_lag_is_never_zero() {
     let origin = Utc::now();
@@ -534,9 +545,8 @@ async fn every_kind_whose_data_role_promotes_is_promoted_once_through_the_one_st
     assert_eq!(covered, promoting);
 }
 
-#[tokio::test]
-async fn a_move_under_way_is_told_apart_from_another_operation() {
-    let f = world(false);
+/// A backup of the replica under way (no move of a promotion's): its key.
+fn running_backup(f: &FakeCloud) -> (String, String) {
     let backup = crate::cloud::SqlOperation {
         name: "backup-1".into(),
         kind: "BACKUP_VOLUME".into(),
@@ -548,6 +558,13 @@ async fn a_move_under_way_is_told_apart_from_another_operation() {
     let key = (P.to_string(), "backup-1".to_string());
     let effect = crate::cloud::fake::SqlEffect::OldPrimary;
     f.state().sql_ops.insert(key.clone(), (backup, effect));
+    key
+}
+
+#[tokio::test]
+async fn a_move_under_way_is_told_apart_from_another_operation() {
+    let f = world(false);
+    let key = running_backup(&f);
     let role = ResourceKind::CloudSql
         .promoting()
         .expect("Cloud SQL promotes");
@@ -583,17 +600,7 @@ async fn a_move_under_way_is_told_apart_from_another_operation() {
 #[tokio::test]
 async fn another_operation_under_way_is_waited_for_before_the_move() {
     let f = world(false);
-    let backup = crate::cloud::SqlOperation {
-        name: "backup-1".into(),
-        kind: "BACKUP_VOLUME".into(),
-        target: "orders-sql-use4".into(),
-        status: SqlOpStatus::Running,
-        error: None,
-        inserted: None,
-    };
-    let key = (P.to_string(), "backup-1".to_string());
-    let effect = crate::cloud::fake::SqlEffect::OldPrimary;
-    f.state().sql_ops.insert(key, (backup, effect));
+    running_backup(&f);
     let out = run_step(&f.clouds(), false, false, 1)
         .await
         .expect("promoted after the backup");
