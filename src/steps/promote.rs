@@ -22,7 +22,7 @@
 //! (`ResourceKind::promoting`): a new data kind needs no step here.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
