@@ -334,7 +334,12 @@ const RDS_PROMOTE: PromoteAbout = PromoteAbout {
     designate: "an RDS read replica has no DR replica role: fail over by promotion",
     inspect_operation: "aws rds describe-db-instances --db-instance-identifier {operation}",
     detach_call: None,
-    warnings: &[],
+    // RDS leaves the source of a promoted replica as it was: a primary,
+    // writable again once its region answers.
+    warnings: &[(
+        MovePath::Promote,
+        "database {instance} in {region} was promoted to a standalone primary: the old primary {source} was not demoted and is writable whenever its region answers; stop writes to it there (drctl reprotect renames it out of the way, its data kept, and makes a fresh replica of {instance} in its place)",
+    )],
     calls: &[
         "rds:DescribeDBInstances",
         "cloudwatch:GetMetricData",
