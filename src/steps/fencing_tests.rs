@@ -302,23 +302,26 @@ impl crate::journal::Fence for PausedAfterCheck {
     }
 }
 
-#[tokio::test]
-async fn regression_a_pause_between_the_fence_check_and_the_call_still_sent_it() {
-    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+/// Runs `f` as the executor runs every step, inside its plan's wire
+/// fence, under a fence whose lease is lost right after the step's own
+/// check passes (a pause between the check and the call).
+async fn paused_after_the_check<T>(fake: &FakeCloud, f: impl AsyncFnOnce(&Cx<'_>) -> T) -> T {
     let fence: Arc<dyn crate::journal::Fence> = Arc::new(PausedAfterCheck {
         checked: Default::default(),
     });
-    let writes = fake.state().writes.len();
-    let scale = step_of(&payments(), KindName::Raise);
-    // As the executor runs every step: inside its plan's wire fence.
     let wire = {
         let fence = fence.clone();
         crate::cloud::wire::WireFence::new(move || fence.check_plan_local("payments"))
     };
-    let err = wire
-        .guard(with_cx(&fake, Some(fence), async |cx| {
-            scale.kind.action().run(cx).await
-        }))
+    wire.guard(with_cx(fake, Some(fence), f)).await
+}
+
+#[tokio::test]
+async fn regression_a_pause_between_the_fence_check_and_the_call_still_sent_it() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    let writes = fake.state().writes.len();
+    let scale = step_of(&payments(), KindName::Raise);
+    let err = paused_after_the_check(&fake, async |cx| scale.kind.action().run(cx).await)
         .await
         .expect_err("refused at the wire");
     // The step's own check passed; the call was refused right before it
@@ -430,16 +433,8 @@ async fn a_raise_whose_lease_was_taken_over_makes_no_write_through_the_capacity_
 async fn a_raise_paused_after_its_fence_check_is_refused_at_the_wire() {
     let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
     let raise = marked_standby_service(&fake);
-    let fence: Arc<dyn crate::journal::Fence> = Arc::new(PausedAfterCheck {
-        checked: Default::default(),
-    });
     let writes = fake.state().writes.len();
-    let wire = {
-        let fence = fence.clone();
-        crate::cloud::wire::WireFence::new(move || fence.check_plan_local("payments"))
-    };
-    let err = wire
-        .guard(with_cx(&fake, Some(fence), async |cx| raise.run(cx).await))
+    let err = paused_after_the_check(&fake, async |cx| raise.run(cx).await)
         .await
         .expect_err("refused at the wire");
     assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
@@ -506,18 +501,8 @@ async fn a_restore_paused_after_its_fence_check_is_refused_at_the_wire() {
         region: "us-central1".into(),
         to_time: None,
     };
-    let fence: Arc<dyn crate::journal::Fence> = Arc::new(PausedAfterCheck {
-        checked: Default::default(),
-    });
     let writes = fake.state().writes.len();
-    let wire = {
-        let fence = fence.clone();
-        crate::cloud::wire::WireFence::new(move || fence.check_plan_local("payments"))
-    };
-    let err = wire
-        .guard(with_cx(&fake, Some(fence), async |cx| {
-            restore.run(cx).await
-        }))
+    let err = paused_after_the_check(&fake, async |cx| restore.run(cx).await)
         .await
         .expect_err("refused at the wire");
     assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
@@ -619,17 +604,7 @@ async fn a_promotion_paused_after_its_fence_check_is_refused_at_the_wire() {
     let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
     let writes = fake.state().writes.len();
     for (promote, call) in promotions(&fake) {
-        let fence: Arc<dyn crate::journal::Fence> = Arc::new(PausedAfterCheck {
-            checked: Default::default(),
-        });
-        let wire = {
-            let fence = fence.clone();
-            crate::cloud::wire::WireFence::new(move || fence.check_plan_local("payments"))
-        };
-        let err = wire
-            .guard(with_cx(&fake, Some(fence), async |cx| {
-                promote.run(cx).await
-            }))
+        let err = paused_after_the_check(&fake, async |cx| promote.run(cx).await)
             .await
             .expect_err("refused at the wire");
         assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");

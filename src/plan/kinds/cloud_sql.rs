@@ -402,17 +402,12 @@ fn sql_names<'a>(
 ) -> Result<(&'a str, &'a str), CloudError> {
     match address.rsplit_once('/') {
         Some((p, name)) if valid_project(p) && valid_instance(name) => Ok((p, name)),
-        _ => {
-            let (service, operation) = super::call_parts(call);
-            Err(CloudError::new(
-                service,
-                operation,
-                address,
-                region,
-                crate::cloud::ErrorKind::Client,
-                format!("`{address}` is not `project/instance`"),
-            ))
-        }
+        _ => Err(super::bad_address(
+            call,
+            address,
+            region,
+            "project/instance",
+        )),
     }
 }
 

@@ -345,18 +345,7 @@ fn global_names<'a>(
 ) -> Result<(&'a str, &'a str), CloudError> {
     match address.split_once('/') {
         Some((g, c)) if valid_identifier(g) && valid_identifier(c) => Ok((g, c)),
-        _ => {
-            let why = format!("`{address}` is not `global/cluster`");
-            let (service, operation) = super::call_parts(call);
-            Err(CloudError::new(
-                service,
-                operation,
-                address,
-                region,
-                crate::cloud::ErrorKind::Client,
-                why,
-            ))
-        }
+        _ => Err(super::bad_address(call, address, region, "global/cluster")),
     }
 }
 

@@ -679,6 +679,15 @@ pub fn call_parts(label: &'static str) -> (&'static str, &'static str) {
     label.split_once(':').unwrap_or((label, ""))
 }
 
+/// The error of a call handed an address that is not of its kind's shape
+/// (`project/instance`, `global/cluster`): `Client`, named by the call,
+/// before anything is sent.
+pub fn bad_address(call: &'static str, address: &str, region: &str, shape: &str) -> CloudError {
+    let (service, operation) = call_parts(call);
+    let why = format!("`{address}` is not `{shape}`");
+    CloudError::new(service, operation, address, region, ErrorKind::Client, why)
+}
+
 /// The error of a lag read asked of a region where the resource has no
 /// copy: `NotFound`, named by the read's call and the plan resource.
 pub fn no_copy(call: &'static str, resource: &str, region: &str, why: String) -> CloudError {
