@@ -17,9 +17,7 @@ use crate::cloud::{CloudError, Clouds};
 use crate::journal::{Cleaned, CleanupResult, Temp};
 use crate::plan::spec::ResourceKind;
 pub use crate::steps::capacity::CapacityOwner;
-use crate::steps::{
-    drill_cloud_dns, drill_control, drill_database, drill_dns, drill_global, drill_raise, drill_sql,
-};
+use crate::steps::{drill_cloud_dns, drill_control, drill_copy, drill_dns, drill_raise};
 
 pub mod owner;
 pub mod sweep;
@@ -98,25 +96,21 @@ async fn dispatch(
     deadline: std::time::Instant,
 ) -> Cleaned {
     let result = match temp {
-        Temp::Database { region, id } => {
-            drill_database::remove(clouds, region, id, run, poll, deadline).await
-        }
-        Temp::Cluster { region, id } => {
-            drill_global::remove(clouds, region, id, run, poll, deadline).await
-        }
+        t @ (Temp::Copy { .. }
+        | Temp::Database { .. }
+        | Temp::Cluster { .. }
+        | Temp::SqlClone { .. }) => match t.copy() {
+            Some((kind, region, address)) => {
+                let at = (kind, region, address.as_str());
+                drill_copy::remove(clouds, at, run, poll, deadline).await
+            }
+            None => Ok((CleanupResult::Failed, format!("{t} names no drill copy"))),
+        },
         Temp::Capacity { region, group } => {
             let at = (ResourceKind::Compute, region.as_str(), group.as_str());
             drill_raise::restore_from_marks(clouds, at, (run, owner), poll, deadline).await
         }
         t @ Temp::NodeCapacity { .. } => older_nodes(clouds, t, owner, (poll, deadline)).await,
-        Temp::SqlClone {
-            region,
-            project,
-            name,
-        } => {
-            let at = (region.as_str(), project.as_str(), name.as_str());
-            drill_sql::remove(clouds, at, poll, deadline).await
-        }
         t @ Temp::MigSize { .. } => older_mig(clouds, t, owner, (poll, deadline)).await,
         t @ Temp::RunFloor { .. } => Ok(run_floor_left(t)),
         Temp::Raised {

@@ -510,11 +510,9 @@ mod tests {
         let (found, errors) = find(&f.clouds(), plans, &store, Utc::now()).await;
         assert!(errors.is_empty(), "{errors:?}");
         (found.iter())
-            .filter_map(|x| match &x.resource {
-                Temp::Database { region, id } | Temp::Cluster { region, id } => {
-                    Some(format!("{region}/{id}"))
-                }
-                _ => None,
+            .filter_map(|x| {
+                let (_, region, address) = x.resource.copy()?;
+                Some(format!("{region}/{address}"))
             })
             .collect()
     }

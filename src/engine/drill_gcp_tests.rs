@@ -1,4 +1,4 @@
-//! Shadow drills of the GCP kinds (`drill-sql`, `drill-raise`)
+//! Shadow drills of the GCP kinds (`drill-copy`, `drill-raise`)
 //! on the in-memory cloud, through the engine: a drill of
 //! `plans/gcp/orders-gcp.toml` leaves production as it was and nothing of
 //! its own behind; so does a drill that dies after any of its steps, once
@@ -71,7 +71,7 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
     assert!(d.cleanup.complete, "{:?}", d.cleanup);
     let kinds: Vec<&str> = (d.cleanup.resources.iter())
         .map(|c| match c.resource {
-            Temp::SqlClone { .. } => "clone",
+            Temp::Copy { .. } => "clone",
             Temp::Raised {
                 kind: ResourceKind::InstanceGroup,
                 ..
@@ -114,7 +114,7 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
     );
     // The RPO was measured from the clone's point in time.
     let text = store.text(&report.run_id).unwrap();
-    assert!(text.contains("\"type\":\"sql_clone\""), "{text}");
+    assert!(text.contains("\"type\":\"copy\""), "{text}");
     let verdict = d.verdicts[0].verdict.to_string();
     assert!(!verdict.contains("not rehearse"), "{verdict}");
     let m = &report.measures[0];
@@ -128,7 +128,7 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_and_nothing_behind() {
 #[tokio::test]
 async fn a_drill_crashed_after_each_step_is_cleaned_up_by_a_resume_and_again_is_a_no_op() {
     for step in [
-        "orders-gcp/drill-sql:orders-sql",
+        "orders-gcp/drill-copy:orders-sql",
         "orders-gcp/drill-raise:orders-workers",
         "orders-gcp/drill-raise:orders-api",
     ] {
@@ -363,7 +363,7 @@ async fn drill_dead_after_its_clone(
     let dir = tempfile::tempdir().unwrap();
     let (e, store, _) = engine(f, dir.path());
     let crash = RunOptions {
-        inject_crash: Some(CrashPoint::After("orders-gcp/drill-sql:orders-sql".into())),
+        inject_crash: Some(CrashPoint::After("orders-gcp/drill-copy:orders-sql".into())),
         max_duration,
         ..gcp_drill()
     };
@@ -407,7 +407,10 @@ async fn regression_a_sweep_finds_a_cloud_sql_clone_by_its_name_with_the_journal
     let clones_found = |found: &[crate::cleanup::sweep::Found]| -> Vec<(String, bool)> {
         (found.iter())
             .filter_map(|x| match &x.resource {
-                Temp::SqlClone { name, .. } => Some((name.clone(), x.expired)),
+                Temp::Copy { address, .. } => Some((
+                    address.rsplit('/').next().unwrap_or_default().to_string(),
+                    x.expired,
+                )),
                 _ => None,
             })
             .collect()
@@ -426,7 +429,7 @@ async fn regression_a_sweep_finds_a_cloud_sql_clone_by_its_name_with_the_journal
     let poll = (Duration::from_millis(1), Duration::from_millis(5));
     let cleaned = crate::cleanup::sweep::sweep(&f.clouds(), &found, &plans, &gone, poll).await;
     let c = (cleaned.iter())
-        .find(|c| matches!(&c.resource, Temp::SqlClone { name, .. } if *name == clone))
+        .find(|c| matches!(&c.resource, Temp::Copy { address, .. } if address.ends_with(&format!("/{clone}"))))
         .expect("the clone swept");
     assert_eq!(c.result, CleanupResult::Removed, "{cleaned:?}");
     let left = clones(&f);
@@ -454,7 +457,7 @@ async fn regression_a_long_drills_clone_is_kept_for_its_journaled_max_duration()
     let later = chrono::Utc::now() + chrono::Duration::days(2);
     let clone_expired = |found: &[crate::cleanup::sweep::Found]| {
         (found.iter())
-            .find(|x| matches!(x.resource, Temp::SqlClone { .. }))
+            .find(|x| matches!(x.resource, Temp::Copy { .. }))
             .map(|x| x.expired)
     };
     let (found, errors) =
@@ -487,7 +490,7 @@ async fn a_journal_shorter_than_the_plans_budget_does_not_expire_a_clone_early()
         crate::cleanup::sweep::find(&f.clouds(), &plans, store.as_ref(), soon).await;
     assert!(errors.is_empty(), "{errors:?}");
     let clone = (found.iter())
-        .find(|x| matches!(x.resource, Temp::SqlClone { .. }))
+        .find(|x| matches!(x.resource, Temp::Copy { .. }))
         .expect("the clone found");
     assert!(!clone.expired, "{clone:?}");
 }
@@ -512,7 +515,7 @@ async fn regression_a_sweep_says_a_region_cloud_sql_could_not_list() {
     };
     let gone = crate::journal::MemoryStore::new();
     let later = chrono::Utc::now() + chrono::Duration::days(2);
-    let is_clone = |x: &crate::cleanup::sweep::Found| matches!(x.resource, Temp::SqlClone { .. });
+    let is_clone = |x: &crate::cleanup::sweep::Found| matches!(x.resource, Temp::Copy { .. });
     f.state().dead_regions.insert(region.clone());
     let (found, errors) = crate::cleanup::sweep::find(&f.clouds(), &plans, &gone, later).await;
     assert!(!found.iter().any(is_clone), "{found:?}");

@@ -16,7 +16,7 @@ use crate::journal::store::MemoryStore;
 use crate::journal::{CleanupResult, Temp};
 use crate::steps::drill_names;
 
-const STEP: &str = "orders/drill-global:orders-db";
+const STEP: &str = "orders/drill-copy:orders-db";
 
 fn orders() -> Vec<Plan> {
     crate::plan::reference()
@@ -102,7 +102,7 @@ fn cleaned_copy(d: &crate::runs::drill::DrillSummary) -> &crate::journal::Cleane
     d.cleanup
         .resources
         .iter()
-        .find(|c| matches!(c.resource, Temp::Cluster { .. }))
+        .find(|c| matches!(c.resource, Temp::Copy { .. }))
         .expect("the copy's cleanup record")
 }
 
@@ -214,9 +214,10 @@ async fn a_sweep_from_another_machine_removes_an_expired_copy_by_its_tags() {
     )
     .await;
     assert!(errors.is_empty(), "{errors:?}");
-    let t = Temp::Cluster {
+    let t = Temp::Copy {
+        kind: crate::plan::spec::ResourceKind::GlobalDatabase,
         region: "us-east-1".into(),
-        id: copy.clone(),
+        address: copy.clone(),
     };
     assert_eq!(
         found

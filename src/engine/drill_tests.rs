@@ -403,7 +403,7 @@ fn copy_of(run: &str) -> String {
 fn kinds(found: &[crate::cleanup::sweep::Found]) -> Vec<String> {
     (found.iter())
         .map(|x| match &x.resource {
-            Temp::Cluster { id, .. } => format!("cluster {id}"),
+            Temp::Copy { address, .. } => format!("cluster {address}"),
             Temp::Raised {
                 kind: crate::plan::spec::ResourceKind::NodeGroup,
                 ..
@@ -605,7 +605,7 @@ async fn a_crashed_node_group_drill_is_returned_by_a_resume_or_a_sweep_with_its_
             let nodes = node_cleanup(&cleaned);
             assert_eq!(nodes.result, CleanupResult::Restored, "{cleaned:?}");
             assert!(
-                (cleaned.iter()).any(|c| matches!(c.resource, Temp::Cluster { .. })
+                (cleaned.iter()).any(|c| matches!(c.resource, Temp::Copy { .. })
                     && c.result == CleanupResult::Removed),
                 "{cleaned:?}"
             );
@@ -659,8 +659,7 @@ async fn a_sweep_leaves_a_node_group_a_failover_scaled_after_the_drill() {
     );
     assert!(
         (cleaned.iter())
-            .any(|c| matches!(c.resource, Temp::Cluster { .. })
-                && c.result == CleanupResult::Removed),
+            .any(|c| matches!(c.resource, Temp::Copy { .. }) && c.result == CleanupResult::Removed),
         "{cleaned:?}"
     );
     assert!(drill_copies(&f).is_empty(), "{:?}", drill_copies(&f));

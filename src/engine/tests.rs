@@ -1033,7 +1033,7 @@ async fn regression_a_drill_without_a_lag_datapoint_is_unknown_never_a_pass() {
     let d = report.drill.as_ref().expect("a drill summary");
     let v = &d.verdicts[0].verdict;
     assert!(
-        matches!(v, crate::runs::drill::Verdict::Unknown(why) if why.contains("no ReplicaLag datapoint")),
+        matches!(v, crate::runs::drill::Verdict::Unknown(why) if why.contains("no lag datapoint of drill-")),
         "{v}"
     );
     assert!(!report.succeeded());
@@ -1053,7 +1053,7 @@ async fn regression_a_drill_without_a_lag_datapoint_is_unknown_never_a_pass() {
     let text = store.read(&id).await.unwrap();
     let created = text.find("\"drill_resource\"").unwrap();
     let started = text
-        .find("\"type\":\"step_started\",\"step\":\"payments/drill-database")
+        .find("\"type\":\"step_started\",\"step\":\"payments/drill-copy")
         .unwrap();
     assert!(created < started);
 }
@@ -1347,10 +1347,7 @@ async fn a_cleanup_that_cannot_finish_lists_what_is_left_and_a_resume_finishes_i
     assert!(!d.cleanup.complete);
     assert_eq!(d.cleanup.left.len(), 1, "{:?}", d.cleanup.left);
     let left = &d.cleanup.left[0];
-    assert!(matches!(
-        left.resource,
-        crate::journal::Temp::Database { .. }
-    ));
+    assert!(matches!(left.resource, crate::journal::Temp::Copy { .. }));
     assert!(left.why.contains("not authorized"), "{}", left.why);
     assert!(
         left.how.contains("aws rds delete-db-instance"),

@@ -142,6 +142,10 @@ fn every_cost_label_a_step_declares_is_in_the_model() {
                     format!("promote of {of:?}"),
                     crate::steps::promote_cost_of(of),
                 ),
+                (
+                    format!("drill copy of {of:?}"),
+                    crate::steps::drill_copy::cost_of(of),
+                ),
             ]
         });
     let kinds = KindName::ALL

@@ -13,7 +13,8 @@ use super::event::CleanupResult;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Temp {
-    /// A temporary database instance (replica, then promoted).
+    /// A temporary database instance (replica, then promoted): an older
+    /// drctl's `drill-database` (now [`Temp::Copy`]).
     Database {
         /// Region.
         region: String,
@@ -21,7 +22,8 @@ pub enum Temp {
         id: String,
     },
     /// A drill's copy of an Aurora cluster (a clone of a global database's
-    /// secondary) and the writer instance in it, removed together.
+    /// secondary) and the writer instance in it, removed together: an
+    /// older drctl's `drill-global` (now [`Temp::Copy`]).
     Cluster {
         /// Region.
         region: String,
@@ -50,8 +52,9 @@ pub enum Temp {
         /// Its size before the drill (min/desired/max), to restore.
         restore: crate::cloud::Capacity,
     },
-    /// A drill's clone of a Cloud SQL primary (`drill-sql`), named from
-    /// the run and the standby replica: deleted at cleanup.
+    /// A drill's clone of a Cloud SQL primary (an older drctl's
+    /// `drill-sql`; now [`Temp::Copy`]), named from the run and the
+    /// standby replica: deleted at cleanup.
     SqlClone {
         /// The region it was cloned in (its source's: Cloud SQL clones stay
         /// in their source's region).
@@ -106,6 +109,17 @@ pub enum Temp {
         group: String,
         /// Its size before the drill.
         restore: crate::cloud::Size,
+    },
+    /// A drill's copy of a data resource (`steps::drill_copy`), made
+    /// through its kind's data role: deleted at cleanup. (An older drctl
+    /// journaled `Database`, `Cluster` and `SqlClone`: still read.)
+    Copy {
+        /// The data kind whose role made it.
+        kind: crate::plan::spec::ResourceKind,
+        /// Its region.
+        region: String,
+        /// Its address, as its kind addresses copies.
+        address: String,
     },
     /// A drill's Cloud DNS record set (`drill-cloud-dns`), beside
     /// production's in its managed zone.
@@ -203,6 +217,14 @@ impl std::fmt::Display for Temp {
                     "size of {noun} {group} ({region}), to restore to {restore}"
                 )
             }
+            Self::Copy {
+                kind,
+                region,
+                address,
+            } => {
+                let noun = kind.drilling().map_or(kind.table(), |d| d.about().noun);
+                write!(f, "{noun} {address} ({region})")
+            }
             Self::Record { zone, name, rtype } => write!(f, "record {name} {rtype} (zone {zone})"),
             Self::CloudRecord {
                 project,
@@ -266,6 +288,28 @@ impl Temp {
         }
     }
 
+    /// The drill copy it names, as its kind's data role addresses it:
+    /// the kind, the region and the address (an older drctl's
+    /// `Database`, `Cluster` and `SqlClone` included).
+    pub fn copy(&self) -> Option<(crate::plan::spec::ResourceKind, &str, String)> {
+        use crate::plan::spec::ResourceKind as K;
+        match self {
+            Self::Copy {
+                kind,
+                region,
+                address,
+            } => Some((*kind, region, address.clone())),
+            Self::Database { region, id } => Some((K::Database, region, id.clone())),
+            Self::Cluster { region, id } => Some((K::GlobalDatabase, region, id.clone())),
+            Self::SqlClone {
+                region,
+                project,
+                name,
+            } => Some((K::CloudSql, region, format!("{project}/{name}"))),
+            _ => None,
+        }
+    }
+
     /// Where it comes in cleanup's order: records first (they follow health
     /// checks and point at databases), then health checks (Route 53 refuses
     /// to delete one a record uses), controls, databases (instances and
@@ -275,7 +319,10 @@ impl Temp {
             Self::Record { .. } | Self::CloudRecord { .. } => 0,
             Self::HealthCheck { .. } => 1,
             Self::Control { .. } => 2,
-            Self::Database { .. } | Self::Cluster { .. } | Self::SqlClone { .. } => 3,
+            Self::Database { .. }
+            | Self::Cluster { .. }
+            | Self::SqlClone { .. }
+            | Self::Copy { .. } => 3,
             Self::Capacity { .. }
             | Self::NodeCapacity { .. }
             | Self::MigSize { .. }

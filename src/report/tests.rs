@@ -1292,6 +1292,11 @@ fn every_drill_resource_kind_is_in_the_report_schema() {
             region: r.clone(),
             control: s.clone(),
         },
+        Temp::Copy {
+            kind: ResourceKind::CloudSql,
+            region: r.clone(),
+            address: format!("p/{s}"),
+        },
     ];
     let index = |t: &Temp| match t {
         Temp::Database { .. } => 0,
@@ -1306,9 +1311,10 @@ fn every_drill_resource_kind_is_in_the_report_schema() {
         Temp::Record { .. } => 9,
         Temp::Control { .. } => 10,
         Temp::HealthCheck { .. } => 11,
+        Temp::Copy { .. } => 12,
     };
     let covered: std::collections::BTreeSet<usize> = samples.iter().map(index).collect();
-    assert_eq!(covered, (0..12).collect(), "a sample of every kind");
+    assert_eq!(covered, (0..13).collect(), "a sample of every kind");
     let mut schema: serde_json::Value =
         serde_json::from_str(include_str!("../../docs/report.schema.json")).unwrap();
     let o = schema.as_object_mut().unwrap();

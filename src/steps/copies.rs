@@ -6,8 +6,9 @@
 //!
 //! Why here: RDS promotion, Cloud SQL promotion, an Aurora switchover and a
 //! point-in-time restore each need them; a step kind takes them from here,
-//! never from another step kind. So does a restore's making of its copy
-//! ([`RestoreOf`]), which a drill's clone of a Cloud SQL primary shares.
+//! never from another step kind. A restore's making of its copy
+//! ([`RestoreOf`]) is here too, the `restore` step's alone (a drill's copy
+//! is made through its kind's `Drilling`, in `drill_copy`).
 
 use std::future::Future;
 
@@ -19,10 +20,6 @@ use crate::cloud::{CloudError, LagReading};
 use crate::journal::RpoDetail;
 use crate::plan::kinds::promoting::MovePath;
 use crate::plan::kinds::restoring::{Point, Restored, Restoring, decide_point};
-
-/// What a Cloud SQL clone at a point in time costs: a point-in-time
-/// restore's and a drill's copy alike (the forecast reads it).
-pub const SQL_CLONE: Cost = restore_cost(&crate::plan::kinds::SQL_RESTORE);
 
 /// What a point-in-time restore a data kind's role describes costs: its
 /// calls, the wait for the new copy, polled with its read.
@@ -232,9 +229,9 @@ pub(super) fn copy_problems(
 /// One point-in-time restore of a data kind's copy, through the kind's
 /// data role ([`Restoring`]): the source and the new copy, addressed as
 /// the kind addresses them, in one region. What the generic `restore`
-/// step and a drill's clone (`drill-sql`) both do: read the source's
-/// window, decide the point (pure: [`decide_point`]), start the restore
-/// fenced, follow its operation, wait until the copy serves.
+/// step does: read the source's window, decide the point (pure:
+/// [`decide_point`]), start the restore fenced, follow its operation, wait
+/// until the copy serves.
 pub(super) struct RestoreOf<'a> {
     /// The kind's role.
     pub role: &'a dyn Restoring,

@@ -200,6 +200,19 @@ pub fn manual_removal(temp: &Temp) -> String {
             "unless a failover owns the node group now (`drctl runs list`), aws eks update-nodegroup-config --region {region} --cluster-name {cluster} --nodegroup-name {group} --scaling-config minSize={},desiredSize={},maxSize={} (its size before the drill, from the drill's journal)",
             restore.min, restore.desired, restore.max
         ),
+        Temp::Copy {
+            kind,
+            region,
+            address,
+        } => {
+            let (project, name) = address.rsplit_once('/').unwrap_or(("", address));
+            let manual = kind.drilling().map_or("", |d| d.about().manual);
+            manual
+                .replace("{region}", region)
+                .replace("{address}", address)
+                .replace("{project}", project)
+                .replace("{name}", name)
+        }
         Temp::SqlClone { project, name, .. } => format!(
             "gcloud sql instances delete {name} --project {project} (a drill's clone: its name starts with drill-)"
         ),

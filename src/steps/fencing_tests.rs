@@ -578,16 +578,14 @@ fn promotions(fake: &FakeCloud) -> Vec<(super::promote::Promote, &'static str)> 
     ]
 }
 
-/// A promotion through the data role, for both kinds it covers, whose
-/// lease was taken over while it slept: nothing is promoted.
-#[tokio::test(start_paused = true)]
-async fn a_promotion_whose_lease_was_taken_over_promotes_nothing_through_the_data_role() {
-    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
-    let steps = promotions(&fake);
-    let (fence, _b) = fence_taken_over(&fake).await;
+/// Each of `steps` (an action and the call its fence names), run under a
+/// lease B took over while it slept: each is refused at its own fence,
+/// naming the call, and nothing is written.
+async fn each_refused_at_its_fence(fake: &FakeCloud, steps: Vec<(Box<dyn Action>, &str)>) {
+    let (fence, _b) = fence_taken_over(fake).await;
     let writes = fake.state().writes.len();
-    for (promote, call) in steps {
-        let err = with_cx(&fake, Some(fence.clone()), async |cx| promote.run(cx).await)
+    for (step, call) in steps {
+        let err = with_cx(fake, Some(fence.clone()), async |cx| step.run(cx).await)
             .await
             .expect_err("fenced");
         assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
@@ -597,14 +595,12 @@ async fn a_promotion_whose_lease_was_taken_over_promotes_nothing_through_the_dat
     assert_eq!(s.writes.len(), writes, "{:?}", s.writes);
 }
 
-/// The same promotions paused between their own fence check and the call:
-/// each call is refused at the wire, right before it would be sent.
-#[tokio::test]
-async fn a_promotion_paused_after_its_fence_check_is_refused_at_the_wire() {
-    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+/// Each of `steps`, paused between its own fence check and the call: each
+/// call is refused at the wire, right before it would be sent.
+async fn each_refused_at_the_wire(fake: &FakeCloud, steps: Vec<(Box<dyn Action>, &str)>) {
     let writes = fake.state().writes.len();
-    for (promote, call) in promotions(&fake) {
-        let err = paused_after_the_check(&fake, async |cx| promote.run(cx).await)
+    for (step, call) in steps {
+        let err = paused_after_the_check(fake, async |cx| step.run(cx).await)
             .await
             .expect_err("refused at the wire");
         assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
@@ -614,4 +610,103 @@ async fn a_promotion_paused_after_its_fence_check_is_refused_at_the_wire() {
     }
     let s = fake.state();
     assert_eq!(s.writes.len(), writes, "{:?}", s.writes);
+}
+
+/// The steps of `steps` as actions.
+fn actions<A: Action + 'static>(
+    steps: Vec<(A, &'static str)>,
+) -> Vec<(Box<dyn Action>, &'static str)> {
+    (steps.into_iter())
+        .map(|(a, call)| (Box::new(a) as Box<dyn Action>, call))
+        .collect()
+}
+
+/// A promotion through the data role, for both kinds it covers, whose
+/// lease was taken over while it slept: nothing is promoted.
+#[tokio::test(start_paused = true)]
+async fn a_promotion_whose_lease_was_taken_over_promotes_nothing_through_the_data_role() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    each_refused_at_its_fence(&fake, actions(promotions(&fake))).await;
+}
+
+/// The same promotions paused between their own fence check and the call:
+/// each call is refused at the wire, right before it would be sent.
+#[tokio::test]
+async fn a_promotion_paused_after_its_fence_check_is_refused_at_the_wire() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    each_refused_at_the_wire(&fake, actions(promotions(&fake))).await;
+}
+
+/// A drill copy of each kind the data role drills, each with a source to
+/// copy: the step, and the call that makes the copy (its first write).
+fn drill_copies(fake: &FakeCloud) -> Vec<(super::drill_copy::DrillCopy, &'static str)> {
+    use crate::plan::kinds::ResourceKind;
+    fake.add_primary("us-east-1", "fence-db");
+    fake.add_replica("us-west-2", "fence-db-usw2", ("us-east-1", "fence-db"));
+    fake.add_sql("drctl-emu", "us-central1", "fence-sql", None, false);
+    fake.add_sql(
+        "drctl-emu",
+        "us-east4",
+        "fence-sql-use4",
+        Some("fence-sql"),
+        false,
+    );
+    fake.add_global(
+        "fence-global",
+        &[("us-east-1", "fence-g-use1"), ("us-west-2", "fence-g-usw2")],
+    );
+    fake.set_lag("us-west-2", "fence-g-usw2", &[1.0]);
+    let step = |of, (home_region, home): (&str, &str), (region, standby): (&str, &str)| {
+        super::drill_copy::DrillCopy {
+            resource: "db".into(),
+            of,
+            home_region: home_region.into(),
+            home: home.into(),
+            region: region.into(),
+            standby: standby.into(),
+        }
+    };
+    let sql = ("drctl-emu/fence-sql", "drctl-emu/fence-sql-use4");
+    vec![
+        (
+            step(
+                ResourceKind::Database,
+                ("us-east-1", "fence-db"),
+                ("us-west-2", "fence-db-usw2"),
+            ),
+            "rds:CreateDBInstanceReadReplica",
+        ),
+        (
+            step(
+                ResourceKind::CloudSql,
+                ("us-central1", sql.0),
+                ("us-east4", sql.1),
+            ),
+            "sqladmin:instances.clone",
+        ),
+        (
+            step(
+                ResourceKind::GlobalDatabase,
+                ("us-east-1", "fence-global/fence-g-use1"),
+                ("us-west-2", "fence-global/fence-g-usw2"),
+            ),
+            "rds:RestoreDBClusterToPointInTime",
+        ),
+    ]
+}
+
+/// A drill whose lease was taken over makes no copy, through any kind's
+/// data role: each is refused at its own fence, naming the call.
+#[tokio::test(start_paused = true)]
+async fn a_drill_copy_whose_lease_was_taken_over_makes_nothing_through_the_data_role() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    each_refused_at_its_fence(&fake, actions(drill_copies(&fake))).await;
+}
+
+/// The same drill copies paused between their own fence check and the
+/// call: each call is refused at the wire, right before it would be sent.
+#[tokio::test]
+async fn a_drill_copy_paused_after_its_fence_check_is_refused_at_the_wire() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    each_refused_at_the_wire(&fake, actions(drill_copies(&fake))).await;
 }

@@ -25,10 +25,10 @@ use chrono::{DateTime, Utc};
 use super::drill_names::{RUN_TAG, expiry, started_from_short_id};
 use super::placement::same_name;
 use crate::cloud::{
-    CloudError, CloudRecordSet, Clouds, DbCluster, DbInstance, DnsRecord, ErrorKind, HealthCheck,
-    ObjectUrl, SqlInstance,
+    CloudError, CloudRecordSet, Clouds, DnsRecord, ErrorKind, HealthCheck, ObjectUrl,
 };
 use crate::journal::Temp;
+use crate::plan::kinds::drilling::{Drilling, Listed, Shadow};
 
 /// A drill step kind's side a sweep reads: what drills of it left in the
 /// cloud, found by the tags and names the step gave them.
@@ -186,9 +186,7 @@ type Memo<T> = Mutex<BTreeMap<String, Arc<T>>>;
 pub struct Look<'c> {
     clouds: &'c Clouds,
     errors: Mutex<Vec<CloudError>>,
-    rds: Memo<Vec<DbInstance>>,
-    aurora: Memo<Vec<DbCluster>>,
-    sql: Memo<Vec<SqlInstance>>,
+    copies: Memo<Vec<Listed>>,
     zones: Memo<Vec<DnsRecord>>,
     sets: Memo<Vec<CloudRecordSet>>,
     checks: Memo<Vec<HealthCheck>>,
@@ -207,9 +205,7 @@ impl<'c> Look<'c> {
         Self {
             clouds,
             errors: Mutex::default(),
-            rds: Memo::default(),
-            aurora: Memo::default(),
-            sql: Memo::default(),
+            copies: Memo::default(),
             zones: Memo::default(),
             sets: Memo::default(),
             checks: Memo::default(),
@@ -254,37 +250,19 @@ impl<'c> Look<'c> {
         v
     }
 
-    /// Every RDS instance in `region`.
-    pub async fn rds_instances(&self, region: &str) -> Arc<Vec<DbInstance>> {
-        let list = || async { self.clouds.database.list_instances(region).await.map(Some) };
-        self.once(&self.rds, region.to_string(), list).await
-    }
-
-    /// Every Aurora cluster in `region`.
-    pub async fn aurora_clusters(&self, region: &str) -> Arc<Vec<DbCluster>> {
-        let list = || async { self.clouds.aurora.list_clusters(region).await.map(Some) };
-        self.once(&self.aurora, region.to_string(), list).await
-    }
-
-    /// Every Cloud SQL instance of `project`. A region Cloud SQL could
-    /// not reach may hold a drill's copy: it is kept as a failure, never
+    /// The drill copies' listing that `role` reads for the resource `s`
+    /// (an RDS region, a Cloud SQL project). A place the provider could
+    /// not list may hold a drill's copy: it is kept as a failure, never
     /// taken for "none there".
-    pub async fn sql_instances(&self, project: &str) -> Arc<Vec<SqlInstance>> {
+    pub async fn copies(&self, role: &dyn Drilling, s: &Shadow<'_>) -> Arc<Vec<Listed>> {
         let list = || async {
-            let list = self.clouds.cloud_sql.list_sql(project).await?;
-            for (region, why) in &list.unreachable {
-                self.failed(CloudError::new(
-                    "sqladmin",
-                    "instances.list",
-                    project,
-                    region,
-                    ErrorKind::Server,
-                    format!("Cloud SQL could not reach this region, so its instances were not listed (REGION_UNREACHABLE: {why})"),
-                ));
+            let listing = role.list(self.clouds, s).await?;
+            for e in listing.unreachable {
+                self.failed(e);
             }
-            Ok(Some(list.instances))
+            Ok(Some(listing.copies))
         };
-        self.once(&self.sql, project.to_string(), list).await
+        self.once(&self.copies, role.listing(s), list).await
     }
 
     /// Every record of Route 53 zone `zone` (none when there is no such
@@ -385,7 +363,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(drilled.len(), 7, "every drill kind compiled: {drilled:?}");
+        assert_eq!(drilled.len(), 5, "every drill kind compiled: {drilled:?}");
     }
 
     /// A copy's and a record's names say their drill's short id, only when

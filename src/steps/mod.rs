@@ -30,12 +30,9 @@ pub mod dns_setup;
 pub mod drill_cloud_dns;
 pub mod drill_control;
 pub mod drill_copy;
-pub mod drill_database;
 pub mod drill_dns;
-pub mod drill_global;
 pub mod drill_names;
 pub mod drill_raise;
-pub mod drill_sql;
 mod evidence;
 pub mod leftovers;
 mod preflight;
@@ -89,9 +86,8 @@ use crate::steps::graph::{Builder, Step};
 pub use copies::CopyRead;
 pub use copies::PromoteOutput;
 pub use drill_control::DrillControlOutput;
-pub use drill_database::DrillDatabaseOutput;
+pub use drill_copy::DrillCopyOutput;
 pub use drill_dns::DrillDnsOutput;
-pub use drill_global::DrillGlobalOutput;
 pub use evidence::{EvidenceOutput, MissingPack, StoredPack};
 pub use failure::StepFailure;
 pub use promote::{
@@ -246,16 +242,14 @@ kinds! {
     VerifyResolution(verify_resolution::VerifyResolution) = "verify-resolution",
     /// Read a bucket's replication state in the target region.
     VerifyBucket(bucket::VerifyBucket) = "verify-bucket" + ready,
-    /// A drill: a temporary replica of the home primary, promoted.
-    DrillDatabase(drill_database::DrillDatabase) = "drill-database" + drilled,
-    /// A drill: a clone of an Aurora global database's secondary, made writable.
-    DrillGlobal(drill_global::DrillGlobal) = "drill-global" + drilled,
+    /// A drill: a copy of a data resource's data, made writable through
+    /// its kind's data role (a temporary RDS replica, promoted; a clone of
+    /// an Aurora secondary with a writer; a Cloud SQL clone of the primary
+    /// at its latest recovery time); deleted at cleanup.
+    DrillCopy(drill_copy::DrillCopy) = "drill-copy" + drilled,
     /// A drill: the standby group of such a resource raised to its active
     /// size, marked and journaled first (returned at cleanup).
     DrillRaise(drill_raise::DrillRaise) = "drill-raise" + drilled,
-    /// A drill: a clone of the Cloud SQL primary at its latest recovery
-    /// time, RUNNABLE (deleted at cleanup).
-    DrillSql(drill_sql::DrillSql) = "drill-sql" + drilled,
     /// A drill: drill DNS records created, INSYNC and read back.
     DrillDns(drill_dns::DrillDns) = "drill-dns" + drilled,
     /// A drill: a drill record set in the Cloud DNS zone, done and read
@@ -305,11 +299,17 @@ retired:
     PromoteSql = "promote-sql" => promote::RETIRED_SQL,
     /// An Aurora global database's writer moved (now `promote`).
     SwitchGlobal = "switch-global" => promote::RETIRED_GLOBAL,
+    /// A drill's temporary RDS replica, promoted (now `drill-copy`).
+    DrillDatabase = "drill-database" => drill_copy::RETIRED_RDS,
+    /// A drill's clone of an Aurora secondary (now `drill-copy`).
+    DrillGlobal = "drill-global" => drill_copy::RETIRED_GLOBAL,
+    /// A drill's clone of the Cloud SQL primary (now `drill-copy`).
+    DrillSql = "drill-sql" => drill_copy::RETIRED_SQL,
 }
 
 impl StepKind {
     /// What the step costs in time and API calls: its kind's, or for a
-    /// generic capacity, promote or restore step, its resource kind's
+    /// generic capacity, promote, restore or drill copy step, its resource kind's
     /// role's calls.
     pub fn time(&self) -> Cost {
         match self {
@@ -317,6 +317,7 @@ impl StepKind {
             StepKind::DrillRaise(d) => capacity::cost_of(d.of),
             StepKind::Restore(r) => restore::cost_of(r.of),
             StepKind::Promote(p) => promote::cost_of(p.of),
+            StepKind::DrillCopy(d) => drill_copy::cost_of(d.of),
             other => other.name().traits().time,
         }
     }

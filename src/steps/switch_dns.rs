@@ -400,13 +400,7 @@ mod tests {
             .collect();
         assert_eq!(
             carrying,
-            [
-                KindName::Promote,
-                KindName::Restore,
-                KindName::DrillDatabase,
-                KindName::DrillGlobal,
-                KindName::DrillSql,
-            ]
+            [KindName::Promote, KindName::Restore, KindName::DrillCopy,]
         );
         for k in carrying {
             let read = k.traits().endpoint.expect("declared");

@@ -106,7 +106,7 @@ async fn leftovers(fx: &Fixture, run: &str) -> Vec<String> {
 /// The cleanup (or sweep) results of `cleaned` for the drill's copy.
 fn copy_results(cleaned: &Value) -> Vec<String> {
     (cleaned.as_array().into_iter().flatten())
-        .filter(|c| c["resource"]["type"] == "cluster")
+        .filter(|c| c["resource"]["type"] == "copy")
         .map(|c| c["result"].as_str().unwrap_or_default().to_string())
         .collect()
 }
@@ -148,19 +148,20 @@ async fn an_aurora_drill_measures_rto_and_rpo_on_a_copy_and_removes_it() {
 
     let run = j["run_id"].as_str().expect("run id");
     let shown = fx.show(run).await;
-    let step = "orders/drill-global:orders-db";
+    let step = "orders/drill-copy:orders-db";
     let out = outputs(&shown, step);
     let member = fx.id("orders-use1");
     assert_eq!(
-        out["cluster"],
+        out["copy"],
         drill_names::temp_cluster_id(run, &member),
         "{out}"
     );
-    assert_eq!(out["source"], member.as_str(), "{out}");
+    let source = format!("{}/{member}", fx.id("orders-global"));
+    assert_eq!(out["source"], source.as_str(), "{out}");
     assert!(
         out["endpoint"]
             .as_str()
-            .is_some_and(|e| e.starts_with(out["cluster"].as_str().unwrap_or("?"))),
+            .is_some_and(|e| e.starts_with(out["copy"].as_str().unwrap_or("?"))),
         "the copy's writer endpoint: {out}"
     );
     let text = fx.journal_text(run).await;
@@ -191,7 +192,7 @@ async fn a_sweep_removes_the_copy_a_lost_aurora_drill_left() {
             "--to",
             STANDBY,
             "--inject-crash",
-            "after:orders/drill-global:orders-db",
+            "after:orders/drill-copy:orders-db",
         ])
         .await;
     assert_eq!(ran.code, Some(1), "{}", ran.all());
@@ -261,7 +262,7 @@ async fn the_adapter_clones_lists_and_deletes_a_drill_copy() {
             &copy,
             &writer,
             &c.engine,
-            drctl::steps::drill_global::WRITER_CLASS,
+            drctl::plan::kinds::WRITER_CLASS,
             &tags,
         )
         .await

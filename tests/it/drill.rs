@@ -157,7 +157,7 @@ async fn a_drill_passes_is_measured_and_leaves_production_unchanged() {
         .find("\"drill_resource\"")
         .expect("drill_resource record");
     let first_start = text
-        .find("\"type\":\"step_started\",\"step\":\"payments/drill-database")
+        .find("\"type\":\"step_started\",\"step\":\"payments/drill-copy")
         .expect("the database step is journaled");
     assert!(first_resource < first_start, "{text}");
     assert!(text.contains("\"cleanup\""), "{text}");
@@ -334,7 +334,7 @@ async fn crash_then_resume(point: &str) -> Result<(), String> {
     let crash = point
         .replace(
             "DB",
-            &format!("payments/drill-database:{}", f.id("payments-db")),
+            &format!("payments/drill-copy:{}", f.id("payments-db")),
         )
         .replace("DNS", &format!("payments/drill-dns:{}", f.zone))
         .replace("SCALE", "payments/drill-raise:payments-api");
@@ -507,7 +507,7 @@ async fn sweep_removes_what_a_drill_left_after_its_journal_was_deleted() {
     assert!(
         cleaned
             .iter()
-            .any(|c| c["resource"]["type"] == "database" && c["result"] == "removed"),
+            .any(|c| c["resource"]["type"] == "copy" && c["result"] == "removed"),
         "{cleaned:?}"
     );
     assert!(

@@ -11,8 +11,6 @@
 //! `DRCTL_GCP_ENDPOINT` to run against an emulator of one's own
 //! (`world::gcp_endpoints_file`).
 
-use serde_json::Value;
-
 use crate::fixture::{Fixture, outputs};
 use crate::gcp_mig::{Groups, calls, read, seed};
 use crate::world;
@@ -117,8 +115,9 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_untouched_and_nothing_be
         0
     );
     let show = fx.show(&run).await;
-    let sql = outputs(&show, "orders-gcp/drill-sql:orders-sql");
-    assert_eq!(sql["source"], Value::from(primary), "{sql:#}");
+    let sql = outputs(&show, "orders-gcp/drill-copy:orders-sql");
+    assert_eq!(sql["source"], format!("{PROJECT}/{primary}"), "{sql:#}");
+    assert_eq!(sql["copy"], format!("{PROJECT}/{clone}"), "{sql:#}");
     assert!(sql["restore_point"].is_string(), "{sql:#}");
     let mig = outputs(&show, "orders-gcp/drill-raise:orders-workers");
     assert_eq!(
@@ -247,8 +246,8 @@ async fn regression_a_sweep_without_the_drills_journal_removes_its_clone_and_rec
     let o = fx.sweep_elsewhere("orders-gcp", &endpoints).await;
     let cleaned = o.json()["cleaned"].as_array().cloned().unwrap_or_default();
     assert!(
-        cleaned.iter().any(|c| c["resource"]["type"] == "sql_clone"
-            && c["resource"]["name"] == clone.as_str()
+        cleaned.iter().any(|c| c["resource"]["type"] == "copy"
+            && c["resource"]["address"] == format!("{PROJECT}/{clone}")
             && c["result"] == "removed"),
         "{}\n{cleaned:#?}",
         o.all()

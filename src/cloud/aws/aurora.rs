@@ -14,7 +14,7 @@
 //! (a dropped connection, a 5xx) is followed by a read of the global
 //! cluster, and a move already under way or done is the call's effect.
 //!
-//! A drill's copy (`drill-global`) is made here too: a clone of the
+//! A drill's copy (`drill-copy` of a global database) is made here too: a clone of the
 //! target's secondary (`RestoreDBClusterToPointInTime`, copy-on-write) and
 //! its writer instance (`CreateDBInstance`), each sent at most once
 //! ([`super::act_once`]: a lost answer is followed by a read, and what exists

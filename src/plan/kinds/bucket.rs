@@ -31,6 +31,7 @@ impl Kind for BucketSpec {
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
+    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
 }
 
 impl Resource for BucketSpec {

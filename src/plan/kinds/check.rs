@@ -43,6 +43,7 @@ impl Kind for CheckSpec {
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
+    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
 }
 
 impl Resource for CheckSpec {

@@ -152,6 +152,7 @@ impl Kind for CloudDnsSpec {
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
+    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
 }
 
 /// Whether `zone` is a Cloud DNS managed zone name: 1 to 63 lowercase

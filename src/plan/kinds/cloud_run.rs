@@ -76,6 +76,7 @@ impl Kind for CloudRunSpec {
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&CloudRunScaling);
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
+    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
 }
 
 /// Whether `name` is a Cloud Run service name: 1 to 49 lowercase letters,

@@ -69,6 +69,7 @@ impl Kind for ComputeSpec {
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&AsgScaling);
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
+    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
 }
 
 impl Resource for ComputeSpec {

@@ -6,15 +6,19 @@
 //! read (`ReplicaLag`), what a failover reads of the regions it leaves, and
 //! what a record that `follows` it points at (the primary's endpoint).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::drilling::{
+    CopySeen, CopyStage, Deleted, DrillAbout, Drilling, LagOf, Listing, Made, Refusable, Shadow,
+};
 use super::promoting::{Candidate, MovePath, Operation, PromoteAbout, Promoting, Started};
 use super::restoring::{Point, RestoreAbout, Restored, Restoring, Source, Window};
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
-use crate::cloud::{CloudError, Clouds, DbInstance, LagReading};
+use crate::cloud::{CloudError, Clouds, DbInstance, DbRole, LagReading, ReplicaPlacement};
 use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
@@ -55,6 +59,7 @@ impl Kind for DatabaseSpec {
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn Restoring> = Some(&RdsRestoring);
     const PROMOTING: Option<&'static dyn Promoting> = Some(&RdsPromoting);
+    const DRILLING: Option<&'static dyn Drilling> = Some(&RdsDrilling);
 }
 
 impl Resource for DatabaseSpec {
@@ -448,5 +453,170 @@ impl Promoting for RdsPromoting {
             done: true,
             error: None,
         })
+    }
+}
+
+/// The data role's drill copy of RDS databases: a temporary read replica
+/// of the home primary in the drill's target, placed like the real
+/// replica there (one zone), its `ReplicaLag` read, then promoted. The
+/// real replica is never changed: promoting one replica has no effect on
+/// the other replicas of the same source.
+pub struct RdsDrilling;
+
+/// What an RDS drill copy is, in words and calls.
+pub const RDS_DRILL: DrillAbout = DrillAbout {
+    noun: "temporary replica",
+    describe: "create a temporary replica of {source} ({source_region}) in {region}, read its lag, promote it and check it is writable ({standby} is not touched)",
+    make_call: "rds:CreateDBInstanceReadReplica",
+    made: "a temporary replica of the home primary, tagged with the drill's run",
+    finish_call: Some("rds:PromoteReadReplica"),
+    makes: None,
+    finished: "a writable primary (the drill's copy; deleted at cleanup)",
+    delete_call: "rds:DeleteDBInstance",
+    read_call: "DescribeDBInstances",
+    deleted: "deleted",
+    manual: "aws rds delete-db-instance --region {region} --db-instance-identifier {name} --skip-final-snapshot",
+    lag_of: LagOf::Copy,
+    lag_call: "cloudwatch:GetMetricData",
+    from_standby: false,
+    measured: "ReplicaLag of the drill's temporary replica {copy} at promotion",
+    tagged: true,
+    calls: &[
+        "rds:DescribeDBInstances",
+        "rds:CreateDBInstanceReadReplica",
+        "rds:PromoteReadReplica",
+    ],
+    waits: &["rds:CreateDBInstanceReadReplica", "rds:PromoteReadReplica"],
+    polls: "rds:DescribeDBInstances",
+};
+
+#[async_trait]
+impl Drilling for RdsDrilling {
+    fn about(&self) -> &'static DrillAbout {
+        &RDS_DRILL
+    }
+
+    fn base<'a>(&self, s: &Shadow<'a>) -> &'a str {
+        s.standby
+    }
+
+    fn place(&self, s: &Shadow<'_>, name: &str) -> (String, String) {
+        (s.region.to_string(), name.to_string())
+    }
+
+    async fn source(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Refusable, CloudError> {
+        let (r, home) = (s.home_region, s.home);
+        Ok(match clouds.database.describe_instance(r, home).await? {
+            None => Err((
+                format!("home primary {home} does not exist in {r}"),
+                "fix the database ids in the plan (drctl plan validate)".into(),
+            )),
+            Some(i) if !i.is_available() => Err((
+                format!("home primary {home} in {r} is {}, not available", i.status),
+                "a drill replicates from the home primary: drill again once it is available".into(),
+            )),
+            Some(_) => Ok("available (the drill replicates from it)".into()),
+        })
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<Option<CopySeen>, CloudError> {
+        let found = clouds.database.describe_instance(region, address).await?;
+        Ok(found.map(|i| {
+            let stage = match (&i.role, i.is_available()) {
+                (DbRole::Replica(_), false) => CopyStage::Making { operation: None },
+                (DbRole::Replica(_), true) => CopyStage::Made,
+                (DbRole::Primary, false) => CopyStage::Finishing,
+                (DbRole::Primary, true) => CopyStage::Writable {
+                    endpoint: i.endpoint.clone(),
+                    port: i.port,
+                },
+            };
+            CopySeen {
+                tags: i.tags,
+                status: i.status,
+                stage,
+            }
+        }))
+    }
+
+    async fn lag(
+        &self,
+        clouds: &Clouds,
+        s: &Shadow<'_>,
+        copy: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        clouds.metrics.replica_lag(s.region, copy, window).await
+    }
+
+    async fn make(
+        &self,
+        clouds: &Clouds,
+        s: &Shadow<'_>,
+        (region, address): (&str, &str),
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Made, CloudError> {
+        let (home, r) = (s.home, s.home_region);
+        let source = (clouds.database.describe_instance(r, home).await?).ok_or_else(|| {
+            let why = format!("home primary {home} does not exist in {r}");
+            super::no_copy("rds:CreateDBInstanceReadReplica", home, r, why)
+        })?;
+        // Placed like the real replica (network, key, class), one zone.
+        let real = clouds.database.describe_instance(region, s.standby).await?;
+        let mut placement = ReplicaPlacement::like(real.as_ref(), &source);
+        placement.multi_az = Some(false);
+        placement.tags = tags.clone();
+        (clouds.database)
+            .create_replica(region, address, &source.arn, &placement)
+            .await?;
+        Ok(Made::default())
+    }
+
+    async fn finish(
+        &self,
+        clouds: &Clouds,
+        (region, address): (&str, &str),
+        _instance: &str,
+        _tags: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        clouds.database.promote_replica(region, address).await
+    }
+
+    async fn operation(
+        &self,
+        _clouds: &Clouds,
+        _at: (&str, &str),
+        _op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        Ok(Some(Ok(())))
+    }
+
+    fn listing(&self, s: &Shadow<'_>) -> String {
+        format!("rds instances {}", s.region)
+    }
+
+    async fn list(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Listing, CloudError> {
+        let listed = clouds.database.list_instances(s.region).await?;
+        let each = listed.into_iter().map(|i| (i.id, i.tags));
+        Ok(Listing::tagged(s.region, each))
+    }
+
+    async fn delete(
+        &self,
+        clouds: &Clouds,
+        (region, address): (&str, &str),
+        _poll: (Duration, Duration),
+        _deadline: std::time::Instant,
+    ) -> Result<Deleted, CloudError> {
+        super::gone_or_asked(
+            clouds.database.delete_instance(region, address).await,
+            address,
+            "RDS",
+        )
     }
 }

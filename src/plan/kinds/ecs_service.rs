@@ -79,6 +79,7 @@ impl Kind for EcsServiceSpec {
     const SCALING: Option<&'static dyn Scaling> = Some(&EcsScaling);
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
+    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
 }
 
 impl Resource for EcsServiceSpec {

@@ -13,11 +13,15 @@
 //! A plan that would rather use the global writer endpoint (which AWS moves
 //! with the writer) names it in a record that does not follow.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::drilling::{
+    CopySeen, CopyStage, Deleted, DrillAbout, Drilling, LagOf, Listing, Made, Refusable, Shadow,
+};
 use super::promoting::{Candidate, MovePath, Operation, PromoteAbout, Promoting, Started};
 use super::{Copies, CopyState, Kind, Resource, RpoSource, Shown};
 use crate::cloud::{CloudError, Clouds, DbCluster, DbRole, GlobalCluster, LagReading};
@@ -52,6 +56,7 @@ impl Kind for GlobalDatabaseSpec {
     const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn Promoting> = Some(&AuroraPromoting);
+    const DRILLING: Option<&'static dyn Drilling> = Some(&AuroraDrilling);
 }
 
 /// Whether `name` is an RDS cluster identifier: 1 to 63 letters, digits or
@@ -606,6 +611,244 @@ impl Promoting for AuroraPromoting {
     }
 }
 
+/// The class of a drill copy's writer instance: the smallest
+/// memory-optimized class Aurora global databases take for both engines.
+/// The drill measures how long the target's side takes to serve from a
+/// copy of its data, not the copy's performance, and the plan names no
+/// class.
+pub const WRITER_CLASS: &str = "db.r6g.large";
+
+/// The data role's drill copy of Aurora global databases. A switchover
+/// moves production's writer (users move twice, and back), so a shadow
+/// drill rehearses the target's side on a copy: the global cluster's
+/// secondary in the target is cloned (`RestoreDBClusterToPointInTime`,
+/// copy-on-write, latest restorable time) into a standalone cluster
+/// tagged with the drill's run, and a writer instance is added to it
+/// (Aurora clones a volume, never its instances). No member of the global
+/// cluster is changed: the secondary is only read, and its clone is no
+/// member. The RPO is the secondary's lag right before the clone
+/// (`AuroraGlobalDBRPOLag`, else `AuroraGlobalDBReplicationLag`): the copy
+/// holds what the secondary had.
+pub struct AuroraDrilling;
+
+/// What an Aurora drill copy is, in words and calls.
+pub const AURORA_DRILL: DrillAbout = DrillAbout {
+    noun: "drill copy",
+    describe: "clone {standby} ({region}, a secondary of the global cluster) into a drill copy, read its lag, add a writer and check the copy is writable ({standby} and every member of the global cluster are not touched)",
+    make_call: "rds:RestoreDBClusterToPointInTime",
+    made: "a copy-on-write clone of the secondary, standalone, tagged with the drill's run",
+    finish_call: Some("rds:CreateDBInstance"),
+    makes: Some("writer"),
+    finished: "the copy with its writer available (deleted with it at cleanup)",
+    delete_call: "rds:DeleteDBCluster",
+    read_call: "DescribeDBClusters",
+    deleted: "deleted with its instances",
+    manual: "aws rds describe-db-clusters --region {region} --db-cluster-identifier {name} (its DBClusterMembers), then for each member aws rds delete-db-instance --region {region} --db-instance-identifier INSTANCE --skip-final-snapshot, then aws rds delete-db-cluster --region {region} --db-cluster-identifier {name} --skip-final-snapshot",
+    lag_of: LagOf::Source,
+    lag_call: "cloudwatch:GetMetricData",
+    from_standby: true,
+    measured: "Aurora global lag (AuroraGlobalDBRPOLag, else AuroraGlobalDBReplicationLag) of the secondary {source} ({region}) right before it was cloned into the drill's copy {copy}",
+    tagged: true,
+    calls: &[
+        "rds:DescribeDBClusters",
+        "rds:DescribeGlobalClusters",
+        "cloudwatch:GetMetricData",
+        "rds:RestoreDBClusterToPointInTime",
+        "rds:DescribeDBInstances",
+        "rds:CreateDBInstance",
+    ],
+    waits: &["rds:RestoreDBClusterToPointInTime", "rds:CreateDBInstance"],
+    polls: "rds:DescribeDBClusters",
+};
+
+/// What to do about a secondary that cannot be cloned.
+const SOURCE_HINT: &str = "drill to a region where the global cluster has an available secondary (`drctl status` shows each member's role), or fix the member cluster ids in the plan";
+
+/// Why the member `member` of global cluster `global` in `region` cannot
+/// be cloned by a drill, as read (`cluster`: the member's own read, `g`: the
+/// global cluster's through `region`); `None` when it can: it exists, is a
+/// secondary of `global`, and is available. Pure.
+pub fn source_problem(
+    (global, member): (&str, &str),
+    region: &str,
+    cluster: Option<&DbCluster>,
+    g: Option<&GlobalCluster>,
+) -> Option<String> {
+    let Some(cluster) = cluster else {
+        return Some(format!(
+            "member cluster {member} of global cluster {global} does not exist in {region}"
+        ));
+    };
+    let Some(g) = g else {
+        return Some(format!(
+            "global cluster {global} does not exist (read through {region}), so {member} in {region} is no secondary of it"
+        ));
+    };
+    match g.member(region, member) {
+        None => Some(format!(
+            "cluster {member} in {region} is not a member of global cluster {global} (detached?): a shadow drill clones a secondary of it"
+        )),
+        Some(m) if m.writer => Some(format!(
+            "cluster {member} in {region} is the writer of global cluster {global}: a shadow drill clones a secondary, and the target's member is the writer"
+        )),
+        Some(_) if !cluster.is_available() => Some(format!(
+            "cluster {member} in {region} (a secondary of {global}) is {}, not available",
+            cluster.status
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Where a drill copy `c` stands, with its writer `writer` as read (pure):
+/// a copy that joined a global cluster can never be written.
+pub fn copy_stage(c: &DbCluster, writer: Option<&crate::cloud::DbInstance>) -> CopyStage {
+    if let Some(g) = &c.global_cluster {
+        return CopyStage::Broken(format!(
+            "the drill copy {} in {} reports membership of global cluster {g}: a clone must be a standalone cluster (the provider joined it to its source's; cleanup removes it, check the global cluster's members)",
+            c.id, c.region
+        ));
+    }
+    match (c.is_available(), c.members.is_empty(), writer) {
+        (false, true, _) => CopyStage::Making { operation: None },
+        (true, true, _) => CopyStage::Made,
+        (true, false, Some(w)) if w.is_available() => CopyStage::Writable {
+            endpoint: c.endpoint.clone(),
+            port: w.port,
+        },
+        _ => CopyStage::Finishing,
+    }
+}
+
+#[async_trait]
+impl Drilling for AuroraDrilling {
+    fn about(&self) -> &'static DrillAbout {
+        &AURORA_DRILL
+    }
+
+    fn base<'a>(&self, s: &Shadow<'a>) -> &'a str {
+        s.standby.split_once('/').map_or(s.standby, |(_, c)| c)
+    }
+
+    fn place(&self, s: &Shadow<'_>, name: &str) -> (String, String) {
+        (s.region.to_string(), name.to_string())
+    }
+
+    async fn source(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Refusable, CloudError> {
+        let t = s.region;
+        let (g_id, member) = global_names(s.standby, ("rds:DescribeDBClusters", t))?;
+        let cluster = clouds.aurora.describe_cluster(t, member).await?;
+        let g = match &cluster {
+            Some(_) => clouds.aurora.describe_global(t, g_id).await?,
+            None => None,
+        };
+        Ok(
+            match source_problem((g_id, member), t, cluster.as_ref(), g.as_ref()) {
+                Some(why) => Err((why, SOURCE_HINT.into())),
+                None => Ok(format!(
+                    "available, a secondary of {g_id} (the drill clones it)"
+                )),
+            },
+        )
+    }
+
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<Option<CopySeen>, CloudError> {
+        let Some(c) = clouds.aurora.describe_cluster(region, address).await? else {
+            return Ok(None);
+        };
+        let writer = match c.members.first() {
+            Some(w) => clouds.database.describe_instance(region, w).await?,
+            None => None,
+        };
+        let stage = copy_stage(&c, writer.as_ref());
+        Ok(Some(CopySeen {
+            tags: c.tags,
+            status: c.status,
+            stage,
+        }))
+    }
+
+    async fn lag(
+        &self,
+        clouds: &Clouds,
+        s: &Shadow<'_>,
+        _copy: &str,
+        window: Duration,
+    ) -> Result<LagReading, CloudError> {
+        let t = s.region;
+        let (_, member) = global_names(s.standby, ("cloudwatch:GetMetricData", t))?;
+        clouds.metrics.cluster_lag(t, member, window).await
+    }
+
+    async fn make(
+        &self,
+        clouds: &Clouds,
+        s: &Shadow<'_>,
+        (region, address): (&str, &str),
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Made, CloudError> {
+        let call = ("rds:RestoreDBClusterToPointInTime", region);
+        let (_, member) = global_names(s.standby, call)?;
+        (clouds.aurora)
+            .clone_cluster(region, member, address, tags)
+            .await?;
+        Ok(Made::default())
+    }
+
+    async fn finish(
+        &self,
+        clouds: &Clouds,
+        (region, address): (&str, &str),
+        instance: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), CloudError> {
+        let c = (clouds.aurora.describe_cluster(region, address).await?).ok_or_else(|| {
+            let why = format!("the drill copy {address} is gone from {region}");
+            super::no_copy("rds:CreateDBInstance", address, region, why)
+        })?;
+        (clouds.aurora)
+            .add_writer(region, address, instance, &c.engine, WRITER_CLASS, tags)
+            .await
+    }
+
+    async fn operation(
+        &self,
+        _clouds: &Clouds,
+        _at: (&str, &str),
+        _op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        Ok(Some(Ok(())))
+    }
+
+    fn listing(&self, s: &Shadow<'_>) -> String {
+        format!("aurora clusters {}", s.region)
+    }
+
+    async fn list(&self, clouds: &Clouds, s: &Shadow<'_>) -> Result<Listing, CloudError> {
+        let listed = clouds.aurora.list_clusters(s.region).await?;
+        let each = listed.into_iter().map(|c| (c.id, c.tags));
+        Ok(Listing::tagged(s.region, each))
+    }
+
+    async fn delete(
+        &self,
+        clouds: &Clouds,
+        (region, address): (&str, &str),
+        _poll: (Duration, Duration),
+        _deadline: std::time::Instant,
+    ) -> Result<Deleted, CloudError> {
+        super::gone_or_asked(
+            clouds.aurora.delete_cluster(region, address).await,
+            address,
+            "RDS",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -839,5 +1082,71 @@ mod tests {
         ] {
             assert!(!valid_identifier(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_drill_clones_a_secondary_anything_else_is_refused_with_why() {
+        let fake = crate::cloud::fake::FakeCloud::new();
+        fake.add_global(
+            "orders-global",
+            &[("us-west-2", "orders-usw2"), ("us-east-1", "orders-use1")],
+        );
+        let s = fake.state();
+        let g = s.globals.get("orders-global");
+        let member = |r: &str, id: &str| s.clusters.get(&(r.to_string(), id.to_string())).cloned();
+        let ids = ("orders-global", "orders-use1");
+        let use1 = member("us-east-1", "orders-use1");
+        assert_eq!(source_problem(ids, "us-east-1", use1.as_ref(), g), None);
+        let usw2 = member("us-west-2", "orders-usw2");
+        let writer = ("orders-global", "orders-usw2");
+        let why = source_problem(writer, "us-west-2", usw2.as_ref(), g).unwrap();
+        assert!(why.contains("is the writer"), "{why}");
+        let why = source_problem(ids, "us-east-1", None, g).unwrap();
+        assert!(why.contains("does not exist in us-east-1"), "{why}");
+        let why = source_problem(ids, "us-east-1", use1.as_ref(), None).unwrap();
+        assert!(
+            why.contains("global cluster orders-global does not exist"),
+            "{why}"
+        );
+        let mut detached = use1.clone().unwrap();
+        detached.id = "orders-other".into();
+        let other = ("orders-global", "orders-other");
+        let why = source_problem(other, "us-east-1", Some(&detached), g).unwrap();
+        assert!(why.contains("not a member"), "{why}");
+        let mut busy = use1.clone().unwrap();
+        busy.status = "modifying".into();
+        let why = source_problem(ids, "us-east-1", Some(&busy), g).unwrap();
+        assert!(why.contains("is modifying, not available"), "{why}");
+    }
+
+    /// A drill copy is made, then made writable by its writer; one that
+    /// joined a global cluster never serves writes.
+    #[test]
+    fn a_drill_copys_stage_follows_its_cluster_and_writer() {
+        let mut c = cluster(None);
+        c.id = "drill-c".into();
+        c.status = "creating".into();
+        assert_eq!(copy_stage(&c, None), CopyStage::Making { operation: None });
+        c.status = "available".into();
+        assert_eq!(copy_stage(&c, None), CopyStage::Made);
+        c.members = vec!["drill-c-writer".into()];
+        assert_eq!(copy_stage(&c, None), CopyStage::Finishing);
+        let fake = crate::cloud::fake::FakeCloud::new();
+        fake.add_primary("us-east-1", "drill-c-writer");
+        let mut w = fake.state().databases[&("us-east-1".into(), "drill-c-writer".into())].clone();
+        (w.status, w.port) = ("creating".into(), Some(5432));
+        assert_eq!(copy_stage(&c, Some(&w)), CopyStage::Finishing);
+        w.status = "available".into();
+        assert_eq!(
+            copy_stage(&c, Some(&w)),
+            CopyStage::Writable {
+                endpoint: c.endpoint.clone(),
+                port: Some(5432)
+            }
+        );
+        c.global_cluster = Some("orders-global".into());
+        assert!(
+            matches!(copy_stage(&c, Some(&w)), CopyStage::Broken(why) if why.contains("standalone"))
+        );
     }
 }

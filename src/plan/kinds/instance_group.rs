@@ -99,6 +99,7 @@ impl Kind for InstanceGroupSpec {
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&MigScaling);
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
+    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
 }
 
 /// Whether `name` is a Compute Engine resource name: 1 to 63 lowercase

@@ -35,6 +35,7 @@ mod cloud_sql;
 mod compute;
 mod database;
 mod dns;
+pub mod drilling;
 mod ecs_service;
 mod global_database;
 mod instance_group;
@@ -63,13 +64,14 @@ pub use cloud_run::{
     status_of as cloud_run_status,
 };
 pub use cloud_sql::{
-    CloudSqlSpec, SQL_PROMOTE, SQL_RESTORE, SqlPromoting, SqlRestoring, sql_address,
+    CloudSqlSpec, SQL_DRILL, SQL_PROMOTE, SQL_RESTORE, SqlDrilling, SqlPromoting, SqlRestoring,
+    sql_address,
 };
 pub use compute::{CapacitySpec, ComputeSpec};
-pub use database::{DatabaseSpec, DbStrategy};
+pub use database::{DatabaseSpec, DbStrategy, RDS_DRILL, RdsDrilling};
 pub use dns::{DnsSpec, SwitchMode};
 pub use ecs_service::{EcsScaling, EcsServiceSpec};
-pub use global_database::GlobalDatabaseSpec;
+pub use global_database::{AURORA_DRILL, AuroraDrilling, GlobalDatabaseSpec, WRITER_CLASS};
 pub use instance_group::{InstanceGroupSpec, MigSize};
 pub use node_group::NodeGroupSpec;
 
@@ -182,6 +184,9 @@ pub trait Kind: Resource + Sized {
     /// (`steps::promote`) makes its standby copy the primary (`None`: it
     /// keeps no data, or its move is still its own step's).
     const PROMOTING: Option<&'static dyn promoting::Promoting>;
+    /// Its data role's drill copy, when a shadow drill rehearses it on a
+    /// copy of its data (`steps::drill_copy`).
+    const DRILLING: Option<&'static dyn drilling::Drilling>;
 }
 
 /// The cloud a kind's resources live on.
@@ -500,6 +505,12 @@ macro_rules! kinds {
             pub fn promoting(self) -> Option<&'static dyn promoting::Promoting> {
                 match self { $(Self::$kind => <$spec as Kind>::PROMOTING,)* }
             }
+
+            /// Its data role's drill copy, when the generic drill step
+            /// rehearses it on a copy of its data.
+            pub fn drilling(self) -> Option<&'static dyn drilling::Drilling> {
+                match self { $(Self::$kind => <$spec as Kind>::DRILLING,)* }
+            }
         }
 
         /// Every kind's table name, in the order of a plan file.
@@ -700,6 +711,25 @@ pub fn no_copy(call: &'static str, resource: &str, region: &str, why: String) ->
         ErrorKind::NotFound,
         why,
     )
+}
+
+/// A delete's answer as a drill copy's removal takes it: asked for, or
+/// the copy `address` gone already (the provider's `NotFound`, named by
+/// `provider`).
+// The error is the adapter's own, passed on as every call passes it.
+#[allow(clippy::result_large_err)]
+pub fn gone_or_asked(
+    deleted: Result<(), CloudError>,
+    address: &str,
+    provider: &str,
+) -> Result<drilling::Deleted, CloudError> {
+    match deleted {
+        Ok(()) => Ok(drilling::Deleted::Asked),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(drilling::Deleted::Gone(format!(
+            "{address} was gone when the delete reached {provider}"
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

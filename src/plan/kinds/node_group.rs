@@ -70,6 +70,7 @@ impl Kind for NodeGroupSpec {
     const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&NodeScaling);
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
+    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
 }
 
 impl Resource for NodeGroupSpec {

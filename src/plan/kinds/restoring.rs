@@ -3,8 +3,9 @@
 //! restored to a point in time, into a new copy (an RDS instance, a Cloud
 //! SQL instance cloned at a point in time), so a data kind's restore is
 //! this role and nothing in `steps/`. A drill that clones a Cloud SQL
-//! primary (`drill-sql`, a step of that kind alone) makes its copy
-//! through the same role (`steps::copies::RestoreOf`).
+//! primary goes through the data role's drill copy (`drilling`, the
+//! generic `drill-copy` step), whose `SqlDrilling` makes its clone with
+//! this role's `source`, `start` and `operation`.
 //!
 //! # Why addressed by the kind, not the plan's resource
 //!
