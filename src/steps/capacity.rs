@@ -409,17 +409,11 @@ pub const GENERIC: Traits = Traits::RECOVERY;
 /// What a generic capacity step of resource kind `of` costs: its role's
 /// read and write, the wait until the group serves, polled with the read.
 pub fn cost_of(of: ResourceKind) -> Cost {
-    match of.scaling() {
-        Some(s) => {
-            let c = s.about().calls;
-            Cost {
-                calls: c.calls,
-                waits: c.waits,
-                polls: Some(c.read),
-            }
-        }
-        None => GENERIC.time,
-    }
+    let cost = |s: &dyn crate::plan::kinds::scaling::Scaling| {
+        let c = s.about().calls;
+        Cost::of_role(c.calls, c.waits, c.read)
+    };
+    of.scaling().map_or(GENERIC.time, cost)
 }
 
 /// What a generic capacity step raises: one capacity resource's group in

@@ -15,21 +15,11 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Cost, Cx, KindName, LagAtPromotion, StepFailure, StepOutput, wait_for};
+use super::{Cx, KindName, LagAtPromotion, StepFailure, StepOutput, wait_for};
 use crate::cloud::{CloudError, LagReading};
 use crate::journal::RpoDetail;
 use crate::plan::kinds::promoting::MovePath;
 use crate::plan::kinds::restoring::{Point, Restored, Restoring, decide_point};
-
-/// What a point-in-time restore a data kind's role describes costs: its
-/// calls, the wait for the new copy, polled with its read.
-pub const fn restore_cost(a: &crate::plan::kinds::restoring::RestoreAbout) -> Cost {
-    Cost {
-        calls: a.calls,
-        waits: a.waits,
-        polls: Some(a.polls),
-    }
-}
 
 /// A lag reading the RPO gate journaled.
 struct GateLag {

@@ -201,14 +201,8 @@ fn read_retired(v: &Value) -> DrillCopyOutput {
 
 /// What a drill copy's calls cost: its kind's role's.
 pub fn cost_of(of: ResourceKind) -> Cost {
-    (of.drilling()).map_or(TRAITS.time, |d| {
-        let a = d.about();
-        Cost {
-            calls: a.calls,
-            waits: a.waits,
-            polls: Some(a.polls),
-        }
-    })
+    let cost = |a: &DrillAbout| Cost::of_role(a.calls, a.waits, a.polls);
+    (of.drilling()).map_or(TRAITS.time, |d| cost(d.about()))
 }
 
 /// What the RPO was measured from, by the kind's template (pure).
@@ -449,9 +443,8 @@ impl DrillCopy {
         }
         let tags = drill_names::tags(cx.run_id, &drill_names::owner(), cx.expires());
         cx.fenced(&format!("{} {address}", a.make_call), r).await?;
-        let asked = Utc::now();
         let made = (role.make(cx.clouds, &self.shadow(), (r, address), &tags)).await?;
-        out.requested_at = Some(asked);
+        out.requested_at = Some(made.asked);
         out.restore_point = made.point;
         out.operation = made.operation;
         Ok(())
@@ -535,29 +528,6 @@ impl DrillCopy {
             let hint = "the drill's cleanup deletes what it left; fix the cause (for a clone, the source's backups and point-in-time recovery), then drill again";
             StepFailure::state(format!("{what} failed: {e}"), hint, address, r)
         })
-    }
-
-    /// Why the copy made by this run's operation is gone: the operation's
-    /// failure, else that it vanished.
-    async fn gone(
-        &self,
-        cx: &Cx<'_>,
-        role: &dyn Drilling,
-        (r, address): (&str, &str),
-        op: Option<&str>,
-    ) -> StepFailure {
-        let hint = "the drill's cleanup deletes what it left; fix the cause, then drill again";
-        let why = match op {
-            Some(op) => match role.operation(cx.clouds, (r, address), op).await {
-                Ok(Some(Err(e))) => {
-                    format!("{} (operation {op}) failed: {e}", role.about().make_call)
-                }
-                Ok(_) => format!("the drill's copy {address} is gone after operation {op}"),
-                Err(e) => format!("operation {op} could not be read: {}", e.message),
-            },
-            None => format!("the drill's copy {address} in {r} is gone after it was asked for"),
-        };
-        StepFailure::state(why, hint, address, r)
     }
 }
 
@@ -648,20 +618,20 @@ impl Action for DrillCopy {
                 out.operation.clone_from(operation);
             }
         }
-        // Whether the operation making it was followed, and the finishing
-        // call made: each once.
-        let (mut followed, mut finished) = (false, false);
+        // Whether it was made (or found), the operation making it
+        // followed, and the finishing call made: each once.
+        let (mut made, mut followed, mut finished) = (out.already.is_some(), false, false);
         loop {
             match next(a, at, cx.run_id, seen.as_ref()) {
                 Next::Refuse(why) => {
                     return Err(StepFailure::state(why, NOT_OURS_HINT, &address, &r));
                 }
-                Next::Make if out.requested_at.is_none() && out.already.is_none() => {
+                Next::Make if !made => {
                     self.make(cx, role, at, &mut out).await?;
+                    made = true;
                     seen = role.read(cx.clouds, &r, &address).await?;
                     continue;
                 }
-                Next::Make => return Err(self.gone(cx, role, at, out.operation.as_deref()).await),
                 Next::Finish if !finished => {
                     self.finish(cx, role, at, &mut out).await?;
                     finished = true;
@@ -670,7 +640,9 @@ impl Action for DrillCopy {
                     (out.endpoint, out.port) = (endpoint, port);
                     break;
                 }
-                Next::Wait | Next::Finish => {
+                // Made, but not read yet (a listing behind its create), or
+                // gone since: waited for, to the step's deadline.
+                Next::Make | Next::Wait | Next::Finish => {
                     // The provider's operation making it, followed to its
                     // end once: its failure is the step's.
                     if let (Some(op), false) = (out.operation.clone(), followed) {
@@ -687,6 +659,7 @@ impl Action for DrillCopy {
                 Ok(match next(a, at, cx.run_id, read.as_ref()) {
                     Next::Wait => None,
                     Next::Finish if finished => None,
+                    Next::Make if made => None,
                     _ => Some(read),
                 })
             })
@@ -850,7 +823,8 @@ pub async fn remove(
 
 /// Why the copy `address` read as `seen` is not this removal's (pure): no
 /// drill tag, or another drill's when `expected` names one; for a kind
-/// whose copies carry no tags, a name that is no drill's.
+/// whose copies carry no tags, the same by its name: no drill's name, or
+/// another drill's short id.
 fn not_ours(
     about: &DrillAbout,
     address: &str,
@@ -859,9 +833,15 @@ fn not_ours(
 ) -> Option<String> {
     if !about.tagged {
         let name = address.rsplit_once('/').map_or(address, |(_, n)| n);
-        return copy_short(name)
-            .is_none()
-            .then(|| format!("{address} is no drill's name: never deleted by a cleanup"));
+        return match (copy_short(name), expected) {
+            (None, _) => Some(format!(
+                "{address} is no drill's name: never deleted by a cleanup"
+            )),
+            (Some(short), Some(run)) if short != drill_names::short_id(run) => {
+                Some(format!("{address} belongs to drill {short}"))
+            }
+            _ => None,
+        };
     }
     match (seen.tags.get(drill_names::RUN_TAG), expected) {
         (None, _) => Some(format!(

@@ -102,14 +102,8 @@ pub const RETIRED_GLOBAL: Traits = Traits {
 /// What a promotion of resource kind `of` costs: its role's calls, the
 /// wait, polled with the role's read or operation.
 pub fn cost_of(of: ResourceKind) -> Cost {
-    (of.promoting()).map_or(TRAITS.time, |p| {
-        let a = p.about();
-        Cost {
-            calls: a.calls,
-            waits: a.waits,
-            polls: Some(a.polls),
-        }
-    })
+    let cost = |a: &PromoteAbout| Cost::of_role(a.calls, a.waits, a.polls);
+    (of.promoting()).map_or(TRAITS.time, |p| cost(p.about()))
 }
 
 /// What people must know after the move `o` made, by the kind's

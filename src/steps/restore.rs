@@ -28,7 +28,7 @@ use super::copies::RestoreOf;
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
 };
-use crate::plan::kinds::restoring::{Restoring, decide_point};
+use crate::plan::kinds::restoring::{RestoreAbout, Restoring, decide_point};
 use crate::plan::kinds::{ResourceKind, Shown};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
@@ -94,7 +94,8 @@ pub const TRAITS: Traits = Traits {
 /// What a restore of resource kind `of` costs: its role's calls, the wait
 /// for the new copy, polled with the role's read.
 pub fn cost_of(of: ResourceKind) -> Cost {
-    (of.restoring()).map_or(TRAITS.time, |r| super::copies::restore_cost(r.about()))
+    let cost = |a: &RestoreAbout| Cost::of_role(a.calls, a.waits, a.polls);
+    (of.restoring()).map_or(TRAITS.time, |r| cost(r.about()))
 }
 
 /// The RPO of a restore: from the restore point to the RTO origin.

@@ -108,6 +108,20 @@ pub struct Cost {
 }
 
 impl Cost {
+    /// A role's cost: the calls it makes once, the waits they make, the
+    /// read those waits poll (what every generic step's kind says).
+    pub const fn of_role(
+        calls: &'static [&'static str],
+        waits: &'static [&'static str],
+        polls: &'static str,
+    ) -> Self {
+        Self {
+            calls,
+            waits,
+            polls: Some(polls),
+        }
+    }
+
     /// No call, no wait, no poll: what a cost says otherwise, it says over
     /// this (`Cost { calls: &[..], ..Cost::NONE }`).
     pub const NONE: Cost = Cost {

@@ -865,8 +865,10 @@ impl Drilling for SqlDrilling {
         })?;
         let point = super::restoring::decide_point(role.about(), &read.window, None)
             .map_err(|(why, _)| super::no_copy(call.0, s.home, region, why))?;
+        let asked = chrono::Utc::now();
         let operation = role.start(clouds, region, (s.home, address), point).await?;
         Ok(Made {
+            asked,
             point: point.known,
             operation,
         })

@@ -571,10 +571,15 @@ impl Drilling for RdsDrilling {
         let mut placement = ReplicaPlacement::like(real.as_ref(), &source);
         placement.multi_az = Some(false);
         placement.tags = tags.clone();
+        let asked = chrono::Utc::now();
         (clouds.database)
             .create_replica(region, address, &source.arn, &placement)
             .await?;
-        Ok(Made::default())
+        Ok(Made {
+            asked,
+            point: None,
+            operation: None,
+        })
     }
 
     async fn finish(

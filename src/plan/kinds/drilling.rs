@@ -154,8 +154,12 @@ pub struct CopySeen {
 pub type Refusable = Result<String, (String, String)>;
 
 /// What making a copy answered.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Made {
+    /// When the provider was asked, stamped right before the call (after
+    /// any read the kind makes first: a point read then is never later
+    /// than the request, so a gap measured to it is never too small).
+    pub asked: DateTime<Utc>,
     /// The point in time it holds, when made at one ([`LagOf::Point`]).
     pub point: Option<DateTime<Utc>>,
     /// The provider's operation making it, when the call answers one.
@@ -207,6 +211,17 @@ impl Listing {
     }
 }
 
+/// Whether `theirs` carries the drill's run tag that `ours` carries (the
+/// tag whose key ends in `drill-run`, as `steps::drill_names` writes it):
+/// a resource another drill, or no drill, made is never taken for ours.
+pub fn same_drill(ours: &BTreeMap<String, String>, theirs: &BTreeMap<String, String>) -> bool {
+    let mut runs = ours
+        .iter()
+        .filter(|(k, _)| k.ends_with("drill-run"))
+        .peekable();
+    runs.peek().is_some() && runs.all(|(k, v)| theirs.get(k) == Some(v))
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deleted {
@@ -250,7 +265,7 @@ pub trait Drilling: Sync {
         window: Duration,
     ) -> Result<LagReading, CloudError>;
     /// Makes the copy `(region, address)`, tagged `tags` where the kind
-    /// tags.
+    /// tags, stamping the request right before the provider's call.
     async fn make(
         &self,
         clouds: &Clouds,

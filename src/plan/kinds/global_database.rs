@@ -793,10 +793,15 @@ impl Drilling for AuroraDrilling {
     ) -> Result<Made, CloudError> {
         let call = ("rds:RestoreDBClusterToPointInTime", region);
         let (_, member) = global_names(s.standby, call)?;
+        let asked = chrono::Utc::now();
         (clouds.aurora)
             .clone_cluster(region, member, address, tags)
             .await?;
-        Ok(Made::default())
+        Ok(Made {
+            asked,
+            point: None,
+            operation: None,
+        })
     }
 
     async fn finish(
@@ -806,6 +811,23 @@ impl Drilling for AuroraDrilling {
         instance: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), CloudError> {
+        // A writer sent by an earlier attempt whose member the copy does
+        // not list yet is not asked for again.
+        if let Some(w) = clouds.database.describe_instance(region, instance).await? {
+            return match super::drilling::same_drill(tags, &w.tags) {
+                true => Ok(()),
+                false => Err(CloudError::new(
+                    "rds",
+                    "CreateDBInstance",
+                    instance,
+                    region,
+                    crate::cloud::ErrorKind::Precondition,
+                    format!(
+                        "database {instance} in {region} exists but is not the writer of the drill's copy {address}"
+                    ),
+                )),
+            };
+        }
         let c = (clouds.aurora.describe_cluster(region, address).await?).ok_or_else(|| {
             let why = format!("the drill copy {address} is gone from {region}");
             super::no_copy("rds:CreateDBInstance", address, region, why)

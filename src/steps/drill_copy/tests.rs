@@ -84,10 +84,25 @@ fn a_copy_without_the_tag_or_with_another_drills_is_not_ours() {
         "a sweep's"
     );
     // Untagged: by the name alone.
-    let name = drill_names::temp_database_id("20261125T040000Z-orders-g1a2", "orders-use4");
+    // Regression: a journal naming another drill's clone (a wrong or
+    // forged one) deleted it; the name's short id must be the drill's.
+    let run = "20261125T040000Z-orders-g1a2";
+    let name = format!("p/{}", drill_names::temp_database_id(run, "orders-use4"));
+    assert_eq!(not_ours(&SQL_DRILL, &name, &c(None), Some(run)), None);
     assert_eq!(
-        not_ours(&SQL_DRILL, &format!("p/{name}"), &c(None), Some("r1")),
-        None
+        not_ours(&SQL_DRILL, &name, &c(None), None),
+        None,
+        "a sweep's"
+    );
+    let other = not_ours(
+        &SQL_DRILL,
+        &name,
+        &c(None),
+        Some("20261126T040000Z-orders-ffff"),
+    );
+    assert_eq!(
+        other,
+        Some(format!("{name} belongs to drill 20261125t040000z-g1a2"))
     );
     let said = not_ours(&SQL_DRILL, "p/orders", &c(None), None).unwrap();
     assert!(said.contains("no drill's name"), "{said}");
@@ -203,6 +218,10 @@ async fn every_kind_whose_data_role_drills_is_drilled_once_through_the_one_step(
                     "{id}: {out:?}"
                 );
                 assert_eq!(out.already, None, "{id}");
+                // A point read before the request: the gap is never too small.
+                if let (Some(point), Some(asked)) = (out.restore_point, out.requested_at) {
+                    assert!(point <= asked, "{id}: {out:?}");
+                }
                 let v = serde_json::to_value(&out).unwrap();
                 let (secs, basis) = (TRAITS.rpo.expect("declared"))(
                     &step.resource,
@@ -660,4 +679,40 @@ fn the_retired_drill_kinds_journals_read_their_rpo_and_endpoint() {
         (RETIRED_SQL.endpoint.unwrap())(&sql).as_deref(),
         Some("10.0.0.9")
     );
+}
+
+/// Regression (a re-run sent the writer's create again when the copy did
+/// not list it yet): the writer is looked up by its name first; the
+/// drill's own is not asked for again, another's refuses.
+#[tokio::test(start_paused = true)]
+async fn an_aurora_copys_writer_sent_before_is_not_asked_for_again() {
+    let fake = FakeCloud::new();
+    seeded(&fake);
+    let clouds = fake.clouds();
+    let plan = orders();
+    run_step(&clouds, &plan, ("us-east-1", RUN)).await.unwrap();
+    let writes = fake.state().writes.clone();
+    let (kind, region, copy) = aurora_copy();
+    let writer = drill_names::temp_database_id(RUN, "orders-use1-writer");
+    let role = kind.drilling().expect("Aurora drills");
+    let ours = drill_names::tags(RUN, "someone", chrono::Utc::now());
+    let at = (region, copy.as_str());
+    role.finish(&clouds, at, &writer, &ours)
+        .await
+        .expect("its own writer");
+    assert_eq!(fake.state().writes, writes, "nothing asked again");
+    let theirs = drill_names::tags(
+        "20261126T040000Z-orders-ffff",
+        "someone",
+        chrono::Utc::now(),
+    );
+    let e = role
+        .finish(&clouds, at, &writer, &theirs)
+        .await
+        .unwrap_err();
+    assert!(
+        e.message.contains("not the writer of the drill's copy"),
+        "{e}"
+    );
+    assert_eq!(fake.state().writes, writes);
 }
