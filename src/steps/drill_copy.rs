@@ -258,6 +258,22 @@ fn rpo_of(
     }
 }
 
+/// The copy `out` describes, seen writable now: when it was found made,
+/// the reading taken before it is lost (unknown, never 0); what its RPO
+/// was measured from, when it was (pure but for the time).
+fn settle(a: &DrillAbout, out: &mut DrillCopyOutput) {
+    out.writable_at = Some(Utc::now());
+    let read = out.lag.seconds().is_some() || out.restore_point.is_some();
+    if out.already.is_some() && !read {
+        out.lag.note.get_or_insert_with(|| {
+            "made by an earlier attempt whose outputs were not journaled: the reading taken before it is lost".into()
+        });
+    }
+    if read {
+        out.measured = Some(measured(a, out));
+    }
+}
+
 /// A shadow drill rehearses every data resource whose kind's role drills
 /// and whose strategy keeps a standby in sync, with a copy in the home
 /// region and in the target.
@@ -508,6 +524,27 @@ impl DrillCopy {
         }
     }
 
+    /// What the step publishes before it acts: the copy `(r, address)`,
+    /// what the kind makes for it (`instance`), what it is made from.
+    fn output(
+        &self,
+        a: &DrillAbout,
+        (r, address): (&str, &str),
+        instance: String,
+    ) -> DrillCopyOutput {
+        let (source, source_region) = self.source(a);
+        DrillCopyOutput {
+            of: Some(self.of),
+            copy: address.to_string(),
+            instance: a.makes.map(|_| instance),
+            region: r.to_string(),
+            source: source.to_string(),
+            source_region: Some(source_region.to_string()),
+            untouched: Some(self.standby.clone()),
+            ..DrillCopyOutput::default()
+        }
+    }
+
     /// Follows the provider's operation `op` making the copy until it
     /// ends; a failed one fails the step, naming it and the provider's
     /// reason.
@@ -600,17 +637,7 @@ impl Action for DrillCopy {
         let a = role.about();
         let ((r, address), instance) = self.copy_of(role, cx.run_id);
         let at = (r.as_str(), address.as_str());
-        let (source, source_region) = self.source(a);
-        let mut out = DrillCopyOutput {
-            of: Some(self.of),
-            copy: address.clone(),
-            instance: a.makes.map(|_| instance),
-            region: r.clone(),
-            source: source.to_string(),
-            source_region: Some(source_region.to_string()),
-            untouched: Some(self.standby.clone()),
-            ..DrillCopyOutput::default()
-        };
+        let mut out = self.output(a, at, instance);
         let mut seen = role.read(cx.clouds, &r, &address).await?;
         if let Some(s) = &seen {
             out.already = Some(true);
@@ -665,15 +692,7 @@ impl Action for DrillCopy {
             })
             .await?;
         }
-        out.writable_at = Some(Utc::now());
-        if out.already.is_some() && out.lag.seconds().is_none() && out.restore_point.is_none() {
-            out.lag.note.get_or_insert_with(|| {
-                "made by an earlier attempt whose outputs were not journaled: the reading taken before it is lost".into()
-            });
-        }
-        if out.lag.seconds().is_some() || out.restore_point.is_some() {
-            out.measured = Some(measured(a, &out));
-        }
+        settle(a, &mut out);
         out.to_output()
     }
 

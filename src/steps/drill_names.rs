@@ -178,6 +178,18 @@ pub fn plan_max_duration(plan: &crate::plan::Plan) -> Duration {
         .unwrap_or_else(|| default_max_duration(plan.tier.rto))
 }
 
+/// The command that deletes a drill's copy `address` of kind `kind` in
+/// `region` by hand, from its kind's template (`DrillAbout::manual`).
+fn manual_copy(kind: crate::plan::spec::ResourceKind, region: &str, address: &str) -> String {
+    let (project, name) = address.rsplit_once('/').unwrap_or(("", address));
+    let manual = kind.drilling().map_or("", |d| d.about().manual);
+    manual
+        .replace("{region}", region)
+        .replace("{address}", address)
+        .replace("{project}", project)
+        .replace("{name}", name)
+}
+
 /// The command that removes `temp` by hand, for when cleanup cannot.
 pub fn manual_removal(temp: &Temp) -> String {
     match temp {
@@ -204,15 +216,7 @@ pub fn manual_removal(temp: &Temp) -> String {
             kind,
             region,
             address,
-        } => {
-            let (project, name) = address.rsplit_once('/').unwrap_or(("", address));
-            let manual = kind.drilling().map_or("", |d| d.about().manual);
-            manual
-                .replace("{region}", region)
-                .replace("{address}", address)
-                .replace("{project}", project)
-                .replace("{name}", name)
-        }
+        } => manual_copy(*kind, region, address),
         Temp::SqlClone { project, name, .. } => format!(
             "gcloud sql instances delete {name} --project {project} (a drill's clone: its name starts with drill-)"
         ),
@@ -357,5 +361,35 @@ mod tests {
             record_name(run, "api.example.com"),
             "drill-20261122t192005z-ab12.api.example.com."
         );
+    }
+
+    /// Every kind whose data role drills says how its copy is deleted by
+    /// hand, naming the copy as its provider's command wants it.
+    #[test]
+    fn every_drill_copy_says_how_to_delete_it_by_hand() {
+        use crate::plan::spec::ResourceKind;
+        let of = |kind, address: &str| {
+            manual_removal(&Temp::Copy {
+                kind,
+                region: "us-east4".into(),
+                address: address.into(),
+            })
+        };
+        let rds = of(ResourceKind::Database, "drill-x-db");
+        assert!(rds.contains("--db-instance-identifier drill-x-db"), "{rds}");
+        let aurora = of(ResourceKind::GlobalDatabase, "drill-x-c");
+        assert!(
+            aurora
+                .contains("delete-db-cluster --region us-east4 --db-cluster-identifier drill-x-c"),
+            "{aurora}"
+        );
+        let sql = of(ResourceKind::CloudSql, "drctl-emu/drill-x-sql");
+        assert!(
+            sql.starts_with("gcloud sql instances delete drill-x-sql --project drctl-emu"),
+            "{sql}"
+        );
+        for kind in ResourceKind::ALL.iter().filter(|k| k.drilling().is_some()) {
+            assert!(!of(*kind, "p/c").is_empty(), "{kind:?}");
+        }
     }
 }
