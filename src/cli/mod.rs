@@ -166,7 +166,8 @@ pub enum Command {
     Drill(drill::DrillArgs),
     /// Point-in-time restore of a database into a new instance, then repoint its DNS.
     Restore(recover::RestoreArgs),
-    /// After a failover, re-create replicas in the other regions so the plan is protected again.
+    /// After a failover, make the other regions' copies follow the new primary again (replicas
+    /// made again, old primaries renamed, never deleted), so the plan is protected again.
     Reprotect(recover::PlanRunArgs),
     /// Reprotect if needed, then fail over to the home region (same gates as failover).
     Failback(recover::PlanRunArgs),

@@ -340,38 +340,77 @@ async fn regression_a_pause_between_the_fence_check_and_the_call_still_sent_it()
     );
 }
 
-/// Cloud SQL's reprotection designates the DR replica with one patch of the
-/// primary: under a lease B took over, A's step, waking with the pair to
-/// designate, sends no patch.
-#[tokio::test(start_paused = true)]
-async fn a_reprotection_whose_lease_was_taken_over_designates_no_dr_replica() {
-    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+/// A reprotection of each kind the data role reprotects, each with a
+/// first write to make: the step, and that write's call (RDS: the old
+/// primary renamed; Aurora: a missing secondary made; Cloud SQL: the DR
+/// replica designated).
+fn reprotections(fake: &FakeCloud) -> Vec<(super::reprotect::Reprotect, &'static str)> {
+    use crate::plan::kinds::reprotecting::Guarded;
+    use crate::plan::spec::ResourceKind;
+    fake.add_primary("us-east-1", "fence-rp");
+    fake.add_primary("us-west-2", "fence-rp-usw2");
+    fake.add_global("fence-rg", &[("us-east-1", "fence-rg-use1")]);
     fake.add_sql("drctl-emu", "us-east4", "sql-use4", None, false);
     fake.add_sql("drctl-emu", "us-central1", "sql", Some("sql-use4"), false);
-    let (fence, _b) = fence_taken_over(&fake).await;
-    let step = super::reprotect_sql::ReprotectSql {
-        resource: "orders-sql".into(),
-        project: "drctl-emu".into(),
-        primary: "sql-use4".into(),
-        active: "us-east4".into(),
-        copies: vec![("us-central1".into(), "sql".into())],
-        dr_replica: true,
+    let step = |of, primary: (&str, &str), other: (&str, &str), dr| super::reprotect::Reprotect {
+        resource: "db".into(),
+        of,
+        guarded: Guarded {
+            primary: (primary.0.into(), primary.1.into()),
+            others: vec![(other.0.into(), other.1.into())],
+            dr,
+        },
     };
-    let writes = fake.state().writes.len();
-    let err = with_cx(&fake, Some(fence), async |cx| step.run(cx).await)
-        .await
-        .expect_err("fenced");
-    assert!(matches!(err, StepFailure::Fenced { .. }), "{err}");
-    assert_eq!(
-        fake.state().writes.len(),
-        writes,
-        "{:?}",
-        fake.state().writes
-    );
+    vec![
+        (
+            step(
+                ResourceKind::Database,
+                ("us-east-1", "fence-rp"),
+                ("us-west-2", "fence-rp-usw2"),
+                false,
+            ),
+            "rds:ModifyDBInstance",
+        ),
+        (
+            step(
+                ResourceKind::GlobalDatabase,
+                ("us-east-1", "fence-rg/fence-rg-use1"),
+                ("eu-west-1", "fence-rg/fence-rg-euw1"),
+                false,
+            ),
+            "rds:CreateDBCluster",
+        ),
+        (
+            step(
+                ResourceKind::CloudSql,
+                ("us-east4", "drctl-emu/sql-use4"),
+                ("us-central1", "drctl-emu/sql"),
+                true,
+            ),
+            "sqladmin:instances.patch",
+        ),
+    ]
+}
+
+/// A reprotection whose lease was taken over while it slept writes
+/// nothing, through any kind's data role: each is refused at its own
+/// fence, naming the call; no Cloud SQL replica is designated.
+#[tokio::test(start_paused = true)]
+async fn a_reprotection_whose_lease_was_taken_over_writes_nothing_through_the_data_role() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    each_refused_at_its_fence(&fake, actions(reprotections(&fake))).await;
     assert!(
         !(fake.state().sql.values()).any(|i| i.dr_replica),
         "no replica was designated"
     );
+}
+
+/// The same reprotections paused between their own fence check and the
+/// call: each call is refused at the wire, right before it would be sent.
+#[tokio::test]
+async fn a_reprotection_paused_after_its_fence_check_is_refused_at_the_wire() {
+    let fake = crate::cloud::fake::reference_world((&[1.0], &[1.0]));
+    each_refused_at_the_wire(&fake, actions(reprotections(&fake))).await;
 }
 
 /// The orders workers' standby ECS service, as `raise` addresses it, with

@@ -390,12 +390,11 @@ mod tests {
             ids,
             [
                 "payments/preflight",
-                "payments/reprotect:payments-db@us-west-2",
-                "payments/reprotect:payments-db@eu-west-1",
+                "payments/reprotect:payments-db",
                 "payments/evidence"
             ]
         );
-        assert_eq!(g.steps[3].deps, [1, 2]);
+        assert_eq!(g.steps[2].deps, [1]);
     }
 
     #[test]

@@ -38,14 +38,11 @@ pub mod leftovers;
 mod preflight;
 mod promote;
 pub mod raise;
-mod rebuild_global;
 mod records;
 mod reprotect;
-pub mod reprotect_sql;
 mod resolution;
 mod restore;
 pub mod settle_sql;
-mod sql_moves;
 pub mod switch_cloud_control;
 pub mod switch_cloud_dns;
 pub mod switch_control;
@@ -94,7 +91,7 @@ pub use promote::{
     Promote, cost_of as promote_cost_of, standby_problems as promote_standby_problems,
 };
 pub use records::SwitchDnsOutput;
-pub use reprotect::{ReprotectOutput, parked_id};
+pub use reprotect::ReprotectOutput;
 pub use restore::{
     Restore, RestoreOutput, cost_of as restore_cost_of, restored_id,
     standby_problems as restore_standby_problems,
@@ -221,15 +218,12 @@ kinds! {
     /// (any kind the data role restores: an RDS instance, a Cloud SQL
     /// instance as a clone).
     Restore(restore::Restore) = "restore" + writes + ready,
-    /// Make an instance in another region a replica of the primary again.
+    /// Make every other region's copy of a data resource follow the new
+    /// primary again (any kind the data role reprotects: RDS replicas
+    /// made again, an Aurora global database's secondaries made again or
+    /// rebuilt after a detach, Cloud SQL's former primary waited for and
+    /// the DR replica designated).
     Reprotect(reprotect::Reprotect) = "reprotect",
-    /// Make every other member of a global database a secondary of its
-    /// writer again (rebuilt after a detach).
-    RebuildGlobal(rebuild_global::RebuildGlobal) = "rebuild-global",
-    /// Make every other region's Cloud SQL instance a replica of the
-    /// primary again (waiting for a former primary to rejoin), the DR
-    /// replica designated.
-    ReprotectSql(reprotect_sql::ReprotectSql) = "reprotect-sql",
     /// Probe an HTTP health check in the target region.
     Check(check::Check) = "check" + ready,
     /// Submit one change batch for a hosted zone.
@@ -305,11 +299,15 @@ retired:
     DrillGlobal = "drill-global" => drill_copy::RETIRED_GLOBAL,
     /// A drill's clone of the Cloud SQL primary (now `drill-copy`).
     DrillSql = "drill-sql" => drill_copy::RETIRED_SQL,
+    /// An Aurora global database protected again (now `reprotect`).
+    RebuildGlobal = "rebuild-global" => reprotect::TRAITS,
+    /// A Cloud SQL pair protected again (now `reprotect`).
+    ReprotectSql = "reprotect-sql" => reprotect::TRAITS,
 }
 
 impl StepKind {
     /// What the step costs in time and API calls: its kind's, or for a
-    /// generic capacity, promote, restore or drill copy step, its resource kind's
+    /// generic capacity, promote, restore, drill copy or reprotect step, its resource kind's
     /// role's calls.
     pub fn time(&self) -> Cost {
         match self {
@@ -318,6 +316,7 @@ impl StepKind {
             StepKind::Restore(r) => restore::cost_of(r.of),
             StepKind::Promote(p) => promote::cost_of(p.of),
             StepKind::DrillCopy(d) => drill_copy::cost_of(d.of),
+            StepKind::Reprotect(r) => reprotect::cost_of(r.of),
             other => other.name().traits().time,
         }
     }

@@ -1,17 +1,35 @@
-//! `reprotect`: after a failover, make a database's instance in another region
-//! a read replica of the new primary again, so the plan is protected.
+//! `reprotect`: after a failover, make every other region's copy of a
+//! data resource follow the new primary again, through its kind's data
+//! role ([`Reprotecting`]): RDS read replicas made again (an old primary
+//! renamed out of the way, never deleted); an Aurora global database's
+//! members its secondaries again (rebuilt after a detach); Cloud SQL's
+//! former primary waited for until it rejoins, and a DR pair's DR replica
+//! designated.
 //!
-//! The old primary in that region still holds data (possibly writes that never
-//! replicated): it is renamed out of the way (`<id>-pre-<tag>`), never deleted,
-//! and a fresh replica takes the plan's id. So is a replica that still follows
-//! the old primary (a third region's): it holds nothing the new primary
-//! lacks, but renaming costs nothing and deletes nothing. Every stage re-reads state first,
-//! so a re-run after a crash picks up where the last one stopped; a create
-//! whose answer was lost is not repeated (the adapter reads the instance
-//! before it retries a create). Unlike a failover, a reprotection needs the
-//! region it protects: that is what it writes to.
+//! # Why one step, and why a loop
+//!
+//! Each kind's reprotection was a step kind of its own (`reprotect` for
+//! RDS alone, `rebuild-global` and `reprotect-sql`, the last two retired),
+//! each with its own loop, fences and waits. Here they are written once,
+//! as a reconciler: the kind reads the cloud and says where the resource
+//! stands (pure in its module); the step makes the one move asked for,
+//! fenced, then reads again, until the copies follow the primary, a
+//! person must act (refused, naming the fix), or the step's time is out.
+//! So for every kind:
+//! - every write is fenced, and made once per reading that asks for it: a
+//!   move asked for again is waited on until the cloud shows it (a rename,
+//!   a create that is not listed yet), and refused once the operation it
+//!   answered is done;
+//! - a re-run after a crash picks up where the last one stopped: it reads
+//!   before it acts, and a copy parked under this run's name is found;
+//! - the output says every move made, every copy renamed out of the way,
+//!   what the provider kept of a former primary, and what people must do.
+//!
+//! Unlike a failover, a reprotection needs the regions it protects: that
+//! is what it writes to (preflight refuses a region that does not answer).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -19,275 +37,448 @@ use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
 };
-use crate::cloud::{DbInstance, DbRole, ReplicaPlacement};
+use crate::plan::kinds::reprotecting::{Guard, Guarded, Move, Reprotecting, Standing};
+use crate::plan::kinds::{Shown, each};
+use crate::plan::spec::ResourceKind;
 use crate::steps::graph::{Builder, Phase, RunMode};
 
-/// Reprotect one database resource in one region.
+/// Reprotect one data resource from its primary in the active region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reprotect {
     /// Plan resource id.
     pub resource: String,
-    /// Instance id in the region to protect.
-    pub instance: String,
-    /// Region to protect.
+    /// Its kind, whose data role reprotects.
+    pub of: ResourceKind,
+    /// The primary and the copies it protects.
+    #[serde(flatten)]
+    pub guarded: Guarded,
+}
+
+/// One write a reprotection made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Moved {
+    /// The provider's call.
+    pub call: String,
+    /// What it changed.
+    pub resource: String,
+    /// Its region.
     pub region: String,
-    /// The primary's instance id in the active region.
-    pub primary: String,
-    /// The active region (the run's target).
-    pub active: String,
+    /// What it made of it.
+    pub says: String,
+    /// When it was sent.
+    pub at: Option<DateTime<Utc>>,
+    /// The provider's operation it answered, followed to done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// What the call was sent with, as the kind keeps it (a new RDS
+    /// replica's placement: class, network, key, zones), for evidence.
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub sent: Value,
 }
 
-/// Not part of a recovery (it follows one); reversible.
-pub const TRAITS: Traits = Traits {
-    time: Cost {
-        calls: &["rds:DescribeDBInstances", "rds:CreateDBInstanceReadReplica"],
-        waits: &["rds:CreateDBInstanceReadReplica"],
-        polls: Some("rds:DescribeDBInstances"),
-    },
-    ..Traits::RECOVERY
-};
-
-/// A reprotection protects every database in every other region.
-pub fn compile(b: &mut Builder<'_>) {
-    if *b.mode != RunMode::Reprotect {
-        return;
-    }
-    let mut steps = Vec::new();
-    for d in &b.plan.spec.database {
-        for region in b.plan.regions().iter().filter(|r| *r != b.target) {
-            steps.push(Reprotect {
-                resource: d.id.clone(),
-                instance: d.regions[region].clone(),
-                region: region.clone(),
-                primary: d.regions[b.target].clone(),
-                active: b.target.to_string(),
-            });
-        }
-    }
-    for r in steps {
-        let description = format!(
-            "make {} in {} a read replica of {} in {} (an old primary is renamed, not deleted)",
-            r.instance, r.region, r.primary, r.active
-        );
-        b.add(
-            StepKind::Reprotect(r.clone()),
-            Some(format!("{}@{}", r.resource, r.region)),
-            Phase::of(crate::plan::spec::ResourceKind::Database),
-            vec![r.resource],
-            description,
-        );
+impl Moved {
+    fn is(&self, m: &Move) -> bool {
+        (self.call == m.call && self.resource == m.resource)
+            && (self.region == m.region && self.says == m.says)
     }
 }
 
-/// The name an old primary is renamed to (stable per run).
-pub fn parked_id(id: &str, run_id: &str) -> String {
-    let tag: String = run_id
-        .chars()
-        .rev()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(4)
-        .collect::<String>()
-        .to_lowercase();
-    let base: String = id.chars().take(63 - 9).collect();
-    format!("{base}-pre-{tag}")
-}
-
-fn replica_of(inst: &DbInstance, primary: &DbInstance) -> bool {
-    match &inst.role {
-        DbRole::Replica(src) => src == &primary.arn || src == &primary.id,
-        DbRole::Primary => false,
-    }
-}
-
-impl Reprotect {
-    async fn primary(&self, cx: &Cx<'_>) -> Result<DbInstance, StepFailure> {
-        let (id, active) = (&self.primary, &self.active);
-        match cx.clouds.database.describe_instance(active, id).await? {
-            Some(p) if p.role == DbRole::Primary => Ok(p),
-            Some(_) => Err(StepFailure::state(
-                format!("{id} in {active} is not a primary"),
-                "reprotect runs after a failover to that region",
-                id,
-                active,
-            )),
-            None => Err(StepFailure::state(
-                format!("{id} does not exist in {active}"),
-                "reprotect runs after a failover to that region",
-                id,
-                active,
-            )),
-        }
-    }
-}
-
-/// What a reprotect step publishes.
+/// What a reprotection publishes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ReprotectOutput {
-    /// The replica's id.
-    pub instance: String,
+    /// The resource's kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub of: Option<ResourceKind>,
+    /// The primary (or writer), as its kind addresses it.
+    pub primary: String,
     /// Its region.
-    pub region: String,
-    /// The primary's ARN it replicates from.
-    pub source: String,
-    /// Set when it was a replica of the primary already.
+    pub active: String,
+    /// Every other region's copy, following it.
+    pub protected: Vec<Guard>,
+    /// The designated DR replica, for a DR pair.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub already_protected: Option<bool>,
-    /// Where the new replica was placed, when one was created.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement: Option<ReplicaPlacement>,
-    /// The name the old primary was parked under, when it was renamed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub old_primary_renamed_to: Option<String>,
-    /// The replica's endpoint.
-    #[serde(default)]
-    pub endpoint: Option<String>,
+    pub dr_replica: Option<String>,
+    /// Set when every copy followed the primary already: nothing written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already_protected: bool,
+    /// Every write made, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<Moved>,
+    /// Operations found under way and followed to done (a resumed run's,
+    /// or one whose answer was lost): sent before, not again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followed: Vec<String>,
+    /// Copies renamed out of the way, data kept: `region/id -> new id`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parked: Vec<String>,
+    /// What the provider kept of a former primary (an Aurora unplanned
+    /// failover's snapshot): `region/id`, evidence of what never
+    /// replicated.
+    #[serde(
+        default,
+        alias = "failover_snapshots",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub kept: Vec<String>,
+    /// What people must know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl StepOutput for ReprotectOutput {
     const KIND: KindName = KindName::Reprotect;
 }
 
-#[async_trait]
-impl Action for Reprotect {
-    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        let what = format!("database {}", self.primary);
-        let primary = match self.primary(cx).await {
-            Ok(p) => Finding::ok(&what, &self.active, format!("primary ({})", p.status)),
-            Err(e) => Finding::blocks(&what, &self.active, "not a primary", e.to_string()),
+/// Follows a recovery; not itself undone. Its cost is its kind's role's
+/// ([`cost_of`]); its warnings are the output's (the retired
+/// `rebuild-global` and `reprotect-sql` read the same way).
+pub const TRAITS: Traits = Traits {
+    warnings: Some(|v| {
+        ReprotectOutput::read(v)
+            .map(|o| o.warnings)
+            .unwrap_or_default()
+    }),
+    ..Traits::RECOVERY
+};
+
+/// A reprotection of a resource of kind `of`: its role's calls.
+pub fn cost_of(of: ResourceKind) -> Cost {
+    (of.reprotecting()).map_or(TRAITS.time, |r| {
+        let a = r.about();
+        Cost::of_role(a.calls, a.waits, a.polls)
+    })
+}
+
+/// A reprotection protects every data resource whose kind's role
+/// reprotects and that is kept in sync by replication (one restored from
+/// backups keeps no replicas), from its copy in the target.
+pub fn compile(b: &mut Builder<'_>) {
+    if *b.mode != RunMode::Reprotect {
+        return;
+    }
+    let mut steps = Vec::new();
+    for r in each(&b.plan.spec) {
+        let (Shown::Data(copies), Some(role)) = (r.shown(), r.kind().reprotecting()) else {
+            continue;
         };
-        // The region to protect is written to: it must answer.
-        let other = format!("database {}", self.instance);
-        let protected = match cx
-            .clouds
-            .database
-            .describe_instance(&self.region, &self.instance)
-            .await
-        {
-            Ok(i) => Finding::ok(
-                &other,
-                &self.region,
-                i.map_or("absent".into(), |i| format!("{:?}", i.role).to_lowercase()),
-            ),
-            Err(e) => Finding::blocks(
-                &other,
-                &self.region,
-                "does not answer",
+        let (Some(_), Some(primary)) = (copies.rpo_source(), copies.copy_at(b.target)) else {
+            continue;
+        };
+        let others: Vec<(String, String)> = (b.plan.regions().iter())
+            .filter(|region| *region != b.target)
+            .filter_map(|region| copies.copy_at(region))
+            .collect();
+        if others.is_empty() {
+            continue;
+        }
+        let description = (role.about().describe)
+            .replace("{primary}", &primary.1)
+            .replace("{active}", &primary.0);
+        let guarded = Guarded {
+            primary,
+            others,
+            dr: copies.dr_replica(),
+        };
+        let step = Reprotect {
+            resource: r.id().to_string(),
+            of: r.kind(),
+            guarded,
+        };
+        steps.push((step, description));
+    }
+    for (s, description) in steps {
+        b.add(
+            StepKind::Reprotect(s.clone()),
+            Some(s.resource.clone()),
+            Phase::of(s.of),
+            vec![s.resource],
+            description,
+        );
+    }
+}
+
+/// The step's failure where only a person can go on: why, the fix, and
+/// the resource and region it names.
+fn refused((why, hint): (String, String), (resource, region): (&str, &str)) -> StepFailure {
+    StepFailure::state(why, hint, resource, region)
+}
+
+impl Reprotect {
+    // The steps' error type, which every step returns.
+    #[allow(clippy::result_large_err)]
+    fn role(&self) -> Result<&'static dyn Reprotecting, StepFailure> {
+        self.of.reprotecting().ok_or_else(|| {
+            StepFailure::state(
                 format!(
-                    "reprotect writes to {}, which does not answer: {}",
-                    self.region, e.message
+                    "[[{}]] resources are not reprotected by drctl",
+                    self.of.table()
                 ),
-            ),
-        };
-        vec![primary, protected]
+                "protect them by hand",
+                &self.resource,
+                &self.guarded.primary.0,
+            )
+        })
     }
 
-    async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let primary = self.primary(cx).await?;
-        let id = self.instance.clone();
-        let cur = cx
-            .clouds
-            .database
-            .describe_instance(&self.region, &id)
-            .await?;
-        let mut out = Vec::new();
-        let current = cur.as_ref().map_or("absent".to_string(), |i| {
-            format!("{:?}", i.role).to_lowercase()
-        });
-        let done = cur.as_ref().is_some_and(|i| replica_of(i, &primary));
-        if let Some(old) = cur.as_ref().filter(|_| !done) {
-            out.push(Planned {
-                call: "rds:ModifyDBInstance (NewDBInstanceIdentifier)".into(),
-                resource: format!("{id} → {}", parked_id(&id, cx.run_id)),
-                region: self.region.clone(),
-                current: match old.role {
-                    DbRole::Primary => "old primary".into(),
-                    DbRole::Replica(_) => "replica of an old primary".into(),
-                },
-                desired: "renamed, data kept".into(),
-                change: true,
-            });
-        }
-        out.push(Planned {
-            call: "rds:CreateDBInstanceReadReplica".into(),
-            resource: id,
-            region: self.region.clone(),
-            current,
-            desired: format!("replica of {}", primary.arn),
-            change: !done,
-        });
-        Ok(out)
-    }
-
-    async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let primary = self.primary(cx).await?;
-        let (id, r) = (self.instance.as_str(), self.region.as_str());
-        let db = &cx.clouds.database;
-        let mut out = ReprotectOutput {
-            instance: id.to_string(),
-            region: r.to_string(),
-            source: primary.arn.clone(),
-            ..ReprotectOutput::default()
-        };
-        let cur = db.describe_instance(r, id).await?;
-        if cur.as_ref().is_some_and(|i| replica_of(i, &primary)) {
-            out.already_protected = Some(true);
-        } else {
-            let parked = parked_id(id, cx.run_id);
-            // The new replica goes where the old primary was (network, key,
-            // zones, class): read it now, or, when a crash came after the
-            // rename, under the name it was parked as.
-            let previous = match &cur {
-                Some(i) => Some(i.clone()),
-                None => db.describe_instance(r, &parked).await?,
-            };
-            let placement = ReplicaPlacement::like(previous.as_ref(), &primary);
-            out.placement = Some(placement.clone());
-            // An old primary, or (three regions and more) a replica of the
-            // old primary: either way not a replica of the new one, and
-            // parked rather than deleted.
-            if let Some(old) = cur {
-                if db.describe_instance(r, &parked).await?.is_none() {
-                    cx.fenced(
-                        &format!("rds:ModifyDBInstance renaming {} to {parked}", old.id),
-                        r,
-                    )
-                    .await?;
-                    db.rename_instance(r, &old.id, &parked).await?;
+    /// Reads until the reprotection stands otherwise than waiting (and
+    /// than asking again for a move `made` already: the cloud has not
+    /// shown it yet).
+    async fn wait(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Reprotecting,
+        what: &str,
+        made: &[Moved],
+    ) -> Result<Standing, StepFailure> {
+        tracing::info!(resource = %self.resource, "waiting for {what}");
+        wait_for(cx, what, || async {
+            let s = role.standing(cx.clouds, &self.guarded, cx.run_id).await?;
+            let settled = match &s {
+                Standing::Wait(_) => false,
+                Standing::Act(m) => !made.iter().any(|x| x.is(m)),
+                Standing::Protected { .. } | Standing::Refuse { .. } | Standing::Follow { .. } => {
+                    true
                 }
-                wait_for(
-                    cx,
-                    &format!("{id} ({r}) to be renamed to {parked}"),
-                    || async {
-                        let gone = db.describe_instance(r, id).await?.is_none();
-                        let there = db
-                            .describe_instance(r, &parked)
-                            .await?
-                            .is_some_and(|i| i.is_available());
-                        Ok((gone && there).then_some(()))
-                    },
-                )
-                .await?;
-                out.old_primary_renamed_to = Some(parked);
-            }
-            // At most once, even when an attempt's answer is lost: the
-            // adapter reads the instance before it repeats a create.
-            cx.fenced(&format!("rds:CreateDBInstanceReadReplica {id}"), r)
-                .await?;
-            db.create_replica(r, id, &primary.arn, &placement).await?;
-        }
-        let inst = wait_for(
-            cx,
-            &format!("{id} ({r}) to be an available replica of {}", primary.id),
-            || async {
-                Ok(db
-                    .describe_instance(r, id)
-                    .await?
-                    .filter(|i| i.is_available() && replica_of(i, &primary)))
-            },
+            };
+            Ok(settled.then_some(s))
+        })
+        .await
+    }
+
+    /// Follows operation `op` (`what` it does, on `resource` in `region`)
+    /// until it is done; its failure is the step's, naming it.
+    async fn follow(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Reprotecting,
+        op: &str,
+        (what, resource, region): (&str, &str, &str),
+    ) -> Result<(), StepFailure> {
+        let waiting = format!("operation {op} ({what}) to be done");
+        let done = wait_for(cx, &waiting, || async {
+            Ok(role.operation(cx.clouds, &self.guarded, op).await?)
+        })
+        .await?;
+        done.map_err(|why| {
+            let failed = format!("operation {op} ({what}) on {resource} ({region}) failed: {why}");
+            let hint = "run reprotect again once its cause is fixed: the step reads first";
+            refused((failed, hint.into()), (resource, region))
+        })
+    }
+
+    /// Makes move `m` once, fenced, and records it.
+    async fn make(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Reprotecting,
+        m: Move,
+        out: &mut ReprotectOutput,
+    ) -> Result<(), StepFailure> {
+        cx.fenced(
+            &format!("{} of {}: {}", m.call, m.resource, m.says),
+            &m.region,
         )
         .await?;
-        out.endpoint = inst.endpoint;
+        let at = Utc::now();
+        let op = role.make(cx.clouds, &self.guarded, &m).await?;
+        if let Some(op) = &op {
+            let what = format!("{}: {}", m.call, m.says);
+            self.follow(cx, role, op, (&what, &m.resource, &m.region))
+                .await?;
+        }
+        tracing::info!(resource = %m.resource, region = %m.region, "{}: {}", m.call, m.says);
+        out.parked.extend(m.parks);
+        out.warnings.extend(m.warning);
+        out.moves.push(Moved {
+            call: m.call,
+            resource: m.resource,
+            region: m.region,
+            says: m.says,
+            at: Some(at),
+            operation: op,
+            sent: m.kept,
+        });
+        Ok(())
+    }
+
+    /// Once protected: what the provider kept of a former primary, and
+    /// the output.
+    async fn protected(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Reprotecting,
+        (copies, dr): (Vec<Guard>, Option<String>),
+        mut out: ReprotectOutput,
+    ) -> Result<Value, StepFailure> {
+        let kept = role.kept(cx.clouds, &self.guarded, cx.run_id).await?;
+        for k in kept {
+            out.kept.push(k.at);
+            out.warnings.push(k.warning);
+        }
+        out.already_protected = out.moves.is_empty() && out.followed.is_empty();
+        out.protected = copies;
+        out.dr_replica = dr;
         out.to_output()
     }
 }
+
+#[async_trait]
+impl Action for Reprotect {
+    async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        let role = match self.role() {
+            Ok(r) => r,
+            Err(e) => {
+                let (what, region) = (&self.resource, &self.guarded.primary.0);
+                return vec![Finding::blocks(
+                    what,
+                    region,
+                    "no reprotection",
+                    e.to_string(),
+                )];
+            }
+        };
+        let mut out = Vec::new();
+        let mut answered = true;
+        let each = std::iter::once(&self.guarded.primary).chain(&self.guarded.others);
+        for (region, address) in each {
+            let what = format!("{} {address}", self.of.table());
+            out.push(match role.read_one(cx.clouds, region, address).await {
+                Ok(state) => Finding::ok(&what, region, state),
+                Err(e) => {
+                    answered = false;
+                    // The regions it protects are written to: they must answer.
+                    let why = format!(
+                        "reprotect writes to {region}, which does not answer: {}",
+                        e.message
+                    );
+                    Finding::blocks(&what, region, "does not answer", why)
+                }
+            });
+        }
+        if answered {
+            let read = role.standing(cx.clouds, &self.guarded, cx.run_id).await;
+            if let Ok(Standing::Refuse {
+                why,
+                hint,
+                resource,
+                region,
+            }) = read
+            {
+                let what = format!("{} {resource}", self.of.table());
+                out.push(Finding::blocks(
+                    what,
+                    &region,
+                    "refused",
+                    format!("{why}; {hint}"),
+                ));
+            }
+        }
+        out
+    }
+
+    async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
+        let role = self.role()?;
+        let (active, primary) = (&self.guarded.primary.0, &self.guarded.primary.1);
+        let standing = role.standing(cx.clouds, &self.guarded, cx.run_id).await?;
+        let goal = |current: String, change: bool| Planned {
+            call: role.about().calls.join(", "),
+            resource: primary.clone(),
+            region: active.clone(),
+            current,
+            desired: format!("every other region's copy follows {primary}"),
+            change,
+        };
+        Ok(match standing {
+            Standing::Protected { .. } => vec![goal("protected already".into(), false)],
+            Standing::Wait(why) => vec![goal(format!("waiting: {why}"), true)],
+            Standing::Follow { what, .. } => {
+                vec![goal(format!("under way: {what}"), true)]
+            }
+            Standing::Refuse { why, .. } => vec![goal(format!("refused: {why}"), false)],
+            // The next move, then the goal: what follows it is read from
+            // the cloud once it is made.
+            Standing::Act(m) => vec![
+                Planned {
+                    call: m.call,
+                    resource: m.resource,
+                    region: m.region,
+                    current: m.now,
+                    desired: m.says,
+                    change: true,
+                },
+                goal("then read again".into(), true),
+            ],
+        })
+    }
+
+    async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
+        self.reconcile(cx, self.role()?).await
+    }
+}
+
+impl Reprotect {
+    /// Read, decide (the role's), act once, read again: until protected,
+    /// refused, or out of time.
+    async fn reconcile(&self, cx: &Cx<'_>, role: &dyn Reprotecting) -> Result<Value, StepFailure> {
+        let mut out = ReprotectOutput {
+            of: Some(self.of),
+            primary: self.guarded.primary.1.clone(),
+            active: self.guarded.primary.0.clone(),
+            ..ReprotectOutput::default()
+        };
+        let mut standing = role.standing(cx.clouds, &self.guarded, cx.run_id).await?;
+        loop {
+            standing = match standing {
+                Standing::Protected { copies, dr } => {
+                    return self.protected(cx, role, (copies, dr), out).await;
+                }
+                Standing::Refuse {
+                    why,
+                    hint,
+                    resource,
+                    region,
+                } => return Err(refused((why, hint), (&resource, &region))),
+                Standing::Wait(why) => self.wait(cx, role, &why, &out.moves).await?,
+                Standing::Follow {
+                    operation,
+                    what,
+                    resource,
+                    region,
+                } => {
+                    self.follow(cx, role, &operation, (&what, &resource, &region))
+                        .await?;
+                    out.followed.push(operation);
+                    role.standing(cx.clouds, &self.guarded, cx.run_id).await?
+                }
+                Standing::Act(m) => match out.moves.iter().find(|x| x.is(&m)) {
+                    Some(Moved {
+                        operation: Some(op),
+                        ..
+                    }) => {
+                        let again = format!(
+                            "{} of {} ({}) is done (operation {op}), yet the cloud still asks for it: {}",
+                            m.call, m.resource, m.region, m.says
+                        );
+                        let hint = "read it (`drctl status`) and run reprotect again: the step reads first";
+                        return Err(refused((again, hint.into()), (&m.resource, &m.region)));
+                    }
+                    // Sent, not shown yet (a rename settling, a create
+                    // not listed yet): waited for, never sent twice.
+                    Some(_) => {
+                        let what = format!("{} ({}) to show: {}", m.resource, m.region, m.says);
+                        self.wait(cx, role, &what, &out.moves).await?
+                    }
+                    None => {
+                        self.make(cx, role, m, &mut out).await?;
+                        role.standing(cx.clouds, &self.guarded, cx.run_id).await?
+                    }
+                },
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -34,11 +34,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::copies::PromoteOutput;
-use super::sql_moves::{Look, decide, old_side_kind};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, Settled, StepFailure, StepKind, StepOutput,
     Traits,
 };
+use crate::plan::kinds::sql_moves::{Look, decide, old_side_kind};
 use crate::plan::spec::DbStrategy;
 use crate::steps::graph::{Builder, Phase};
 

@@ -351,8 +351,11 @@ async fn rebuilt_then_failed_back(fx: &Fixture) {
         .await;
     assert_eq!(o.code, Some(0), "{}", o.all());
     let run = fx.new_run(&runs);
-    let out = outputs(&fx.show(&run).await, "orders/rebuild-global:orders-db");
-    assert_eq!(out["rebuilt"], true, "{out:#}");
+    let out = outputs(&fx.show(&run).await, "orders/reprotect:orders-db");
+    let calls: Vec<&str> = (out["moves"].as_array().into_iter().flatten())
+        .filter_map(|m| m["call"].as_str())
+        .collect();
+    assert!(calls.contains(&"rds:CreateGlobalCluster"), "{out:#}");
     assert_eq!(out["parked"].as_array().map(Vec::len), Some(2), "{out:#}");
     let g = global(fx).await;
     let mut members: Vec<(String, bool)> =

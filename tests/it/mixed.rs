@@ -408,11 +408,11 @@ async fn a_plan_on_both_clouds_is_reprotected_and_failed_back_home() {
         .find(|r| r.as_str() != o.json()["run_id"])
         .expect("the reprotection's run")
         .clone();
-    let step = format!("storefront/reprotect-sql:{}", fx.id("catalogue-sql"));
+    let step = format!("storefront/reprotect:{}", fx.id("catalogue-sql"));
     let out = crate::fixture::outputs(&fx.show(&reprotect).await, &step);
     assert_eq!(out["dr_replica"], fx.id("catalogue-sql"), "{out:#}");
     assert!(
-        out["operation"].is_string(),
+        out["moves"][0]["operation"].is_string(),
         "designated by the step: {out:#}"
     );
 

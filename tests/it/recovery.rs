@@ -258,6 +258,16 @@ async fn assert_restored(w: &World, before: &Snapshot, show: &Value) -> (String,
     (new_id, out)
 }
 
+/// The name a reprotection parked `id` in `region` as, from its output's
+/// `parked` (`region/id -> new id`).
+fn parked_as(out: &serde_json::Value, region: &str, id: &str) -> Option<String> {
+    let was = format!("{region}/{id} -> ");
+    (out["parked"].as_array().into_iter().flatten())
+        .filter_map(|p| p.as_str()?.strip_prefix(&was))
+        .map(str::to_string)
+        .next()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn restore_to_a_time_makes_a_new_instance_and_repoints_dns() {
     crate::needs_emulators!();
@@ -454,14 +464,16 @@ async fn reprotect_after_failover_recreates_replicas_in_the_old_home() {
         report["target"], STANDBY,
         "reprotect works from where the plan serves"
     );
-    let step = format!("payments/reprotect:{db}@{HOME}");
+    let step = format!("payments/reprotect:{db}");
     let out = outputs(&show, &step);
-    let parked = out["old_primary_renamed_to"]
-        .as_str()
-        .unwrap_or_else(|| panic!("the old primary was renamed: {out:#}"))
-        .to_string();
+    let parked = parked_as(&out, HOME, &db)
+        .unwrap_or_else(|| panic!("the old primary was renamed: {out:#}"));
     assert!(parked.starts_with(&format!("{db}-pre-")), "{out:#}");
-    assert_eq!(out["source"], primary_arn.as_str(), "{out:#}");
+    let replica_of = format!("a read replica of {primary_arn}");
+    assert!(
+        (out["moves"].as_array().into_iter().flatten()).any(|m| m["says"] == replica_of.as_str()),
+        "{out:#}"
+    );
 
     // The old home's id is now a replica of the us-east-1 primary...
     let after = w.snapshot().await;
@@ -521,7 +533,8 @@ async fn reprotect_after_failover_recreates_replicas_in_the_old_home() {
     let (_, _, show) = succeeded(&w, &o, &runs, "reprotect").await;
     let out = outputs(&show, &step);
     assert_eq!(out["already_protected"], true, "{out:#}");
-    assert!(out.get("old_primary_renamed_to").is_none(), "{out:#}");
+    assert!(out.get("parked").is_none(), "{out:#}");
+    assert!(out.get("moves").is_none(), "{out:#}");
     assert_eq!(w.snapshot().await, after);
     assert!(
         raw(HOME, &parked).await.is_some(),
@@ -614,13 +627,11 @@ async fn failback_returns_the_plan_home() {
         .iter()
         .find(|r| **r != report["run_id"])
         .expect("reprotect run");
-    let parked = outputs(
+    let out = outputs(
         &w.show(reprotect).await,
-        &format!("payments/reprotect:{db}@{HOME}"),
-    )["old_primary_renamed_to"]
-        .as_str()
-        .expect("the old primary was renamed")
-        .to_string();
+        &format!("payments/reprotect:{db}"),
+    );
+    let parked = parked_as(&out, HOME, &db).expect("the old primary was renamed");
 
     let after = assert_payments_home(&w).await;
     // The primary at home is the replica reprotect made, promoted; the old
@@ -699,11 +710,8 @@ async fn failback_json_is_one_document_even_when_it_reprotects_first() {
     for run in &new {
         let show = w.show(run).await;
         if show["report"]["kind"] == "reprotect" {
-            let parked = outputs(&show, &format!("payments/reprotect:{db}@{HOME}"))
-                ["old_primary_renamed_to"]
-                .as_str()
-                .expect("renamed")
-                .to_string();
+            let out = outputs(&show, &format!("payments/reprotect:{db}"));
+            let parked = parked_as(&out, HOME, &db).expect("renamed");
             assert!(raw(HOME, &parked).await.is_some(), "{parked} is kept");
         } else {
             assert_eq!(show["report"]["outcome"], "refused", "{show:#}");
@@ -755,11 +763,9 @@ async fn second_failback_reprotects_without_failing_over_again() {
     let (_, report, show) = succeeded(&w, &o, &runs, "reprotect").await;
     assert_eq!(report["target"], HOME, "{report:#}");
     assert!(o.err.contains("nothing to fail over"), "{}", o.all());
-    let out = outputs(&show, &format!("payments/reprotect:{db}@{STANDBY}"));
-    let parked = out["old_primary_renamed_to"]
-        .as_str()
-        .unwrap_or_else(|| panic!("the old us-east-1 primary was renamed: {out:#}"))
-        .to_string();
+    let out = outputs(&show, &format!("payments/reprotect:{db}"));
+    let parked = parked_as(&out, STANDBY, &use1)
+        .unwrap_or_else(|| panic!("the old us-east-1 primary was renamed: {out:#}"));
     assert!(parked.starts_with(&format!("{use1}-pre-")), "{out:#}");
     assert!(raw(STANDBY, &parked).await.is_some(), "kept");
     let after = assert_payments_home(&w).await;

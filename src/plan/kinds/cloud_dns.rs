@@ -153,6 +153,7 @@ impl Kind for CloudDnsSpec {
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
     const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
+    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
 }
 
 /// Whether `zone` is a Cloud DNS managed zone name: 1 to 63 lowercase

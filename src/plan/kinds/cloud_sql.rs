@@ -33,6 +33,8 @@ use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
 
 mod drilling;
+pub mod moves;
+mod reprotecting;
 pub use drilling::{SQL_DRILL, SqlDrilling};
 
 /// A `[[cloud_sql]]` entry.
@@ -88,6 +90,8 @@ impl Kind for CloudSqlSpec {
     const RESTORING: Option<&'static dyn Restoring> = Some(&SqlRestoring);
     const PROMOTING: Option<&'static dyn Promoting> = Some(&SqlPromoting);
     const DRILLING: Option<&'static dyn super::drilling::Drilling> = Some(&SqlDrilling);
+    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> =
+        Some(&reprotecting::SqlReprotecting);
 }
 
 /// How long a run follows the old primary's side of a move when the plan

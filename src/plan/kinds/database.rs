@@ -23,6 +23,8 @@ use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
 
+mod reprotecting;
+
 /// How a database moves to another region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -60,6 +62,8 @@ impl Kind for DatabaseSpec {
     const RESTORING: Option<&'static dyn Restoring> = Some(&RdsRestoring);
     const PROMOTING: Option<&'static dyn Promoting> = Some(&RdsPromoting);
     const DRILLING: Option<&'static dyn Drilling> = Some(&RdsDrilling);
+    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> =
+        Some(&reprotecting::RdsReprotecting);
 }
 
 impl Resource for DatabaseSpec {

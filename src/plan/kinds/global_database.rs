@@ -30,6 +30,8 @@ use crate::plan::Plan;
 use crate::plan::spec::{PerRegion, Stage};
 use crate::plan::validate::Scope;
 
+mod reprotecting;
+
 /// A `[[global_database]]` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GlobalDatabaseSpec {
@@ -57,6 +59,8 @@ impl Kind for GlobalDatabaseSpec {
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn Promoting> = Some(&AuroraPromoting);
     const DRILLING: Option<&'static dyn Drilling> = Some(&AuroraDrilling);
+    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> =
+        Some(&reprotecting::AuroraReprotecting);
 }
 
 /// Whether `name` is an RDS cluster identifier: 1 to 63 letters, digits or

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::super::sql_moves::MovePath;
 use super::*;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::{Clouds, SqlOpStatus, SqlOperation};
+use crate::plan::kinds::sql_moves::MovePath;
 use crate::steps::graph::RunMode;
 
 const P: &str = "drctl-emu";
@@ -327,7 +327,7 @@ async fn reprotect_refuses_an_old_primary_whose_reconfiguration_failed() {
     let (_, out, _) = settle(&f, false, "2m", |_| {}).await;
     assert_eq!(out.state, OldSide::Failed, "{out:?}");
     let mut reprotect = Run::of(RunMode::Reprotect, "2m");
-    let err = (reprotect.try_run(&f, KindName::ReprotectSql).await)
+    let err = (reprotect.try_run(&f, KindName::Reprotect).await)
         .expect_err("refused")
         .to_string();
     assert!(

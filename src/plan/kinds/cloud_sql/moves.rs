@@ -1,11 +1,11 @@
-//! Cloud SQL's moves as the steps read them: the operation Cloud SQL runs
-//! on the old primary after a promotion's move ([`MovePath`]), found among
-//! its operations ([`decide`], pure).
+//! Cloud SQL's moves as they are read: the operation Cloud SQL runs on the
+//! old primary after a promotion's move ([`MovePath`]), found among its
+//! operations ([`decide`], pure).
 //!
-//! Why here: `promote` makes the move, `settle-sql` follows its old
-//! side and `reprotect-sql` refuses a reconfiguration that failed; each
-//! step kind takes these from here, never from another step kind, so the
-//! rule that finds a move's operation is written once.
+//! Why here: `promote` makes the move, `settle-sql` follows its old side
+//! and Cloud SQL's reprotection refuses a reconfiguration that failed;
+//! each takes these from here, so the rule that finds a move's operation
+//! is written once, in the kind.
 
 use chrono::{DateTime, Utc};
 

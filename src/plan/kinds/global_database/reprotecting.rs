@@ -1,0 +1,392 @@
+//! An Aurora global database's reprotection: every other region's member
+//! a secondary of the cluster that now writes.
+//!
+//! After a switchover, or a managed failover once the old writer's region
+//! is back, AWS has done it: the old writer rejoined as a secondary. The
+//! reprotection finds that, and says what AWS kept of the old writer after
+//! an unplanned failover (its `rds:unplanned-global-failover-...`
+//! snapshot, which expires with the cluster's backup retention).
+//!
+//! After a detach the writer is a standalone cluster, and the global
+//! cluster it left still holds the other members, the old writer among
+//! them (still writable, with whatever never replicated). It then
+//! rebuilds: each old member leaves the old global cluster and is renamed
+//! out of the way (`<id>-pre-<tag>`: renamed, never deleted, as RDS parks
+//! an old primary), secondaries first (a global cluster's writer leaves
+//! last); the empty global cluster is deleted and made again, under the
+//! plan's id, from the cluster that writes; and a new, headless secondary
+//! (storage replication needs no instance) takes each member's id.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::super::reprotecting::{
+    Guard, Guarded, Kept, Move, ReprotectAbout, Reprotecting, Standing, first_of, kept_as,
+    parked_id, parked_warning,
+};
+use super::global_names;
+use crate::cloud::{CloudError, Clouds, DbCluster, GlobalCluster};
+
+/// The data role's reprotection of Aurora global databases.
+pub struct AuroraReprotecting;
+
+/// What an Aurora global database's reprotection is, in words and calls.
+pub const AURORA_REPROTECT: ReprotectAbout = ReprotectAbout {
+    describe: "protect global database {primary} in {active} again: every other member a secondary (after a detach: old members renamed, the global cluster made again)",
+    calls: &[
+        "rds:DescribeGlobalClusters",
+        "rds:DescribeDBClusters",
+        "rds:RemoveFromGlobalCluster",
+        "rds:ModifyDBCluster",
+        "rds:DeleteGlobalCluster",
+        "rds:CreateGlobalCluster",
+        "rds:CreateDBCluster",
+        "rds:DescribeDBClusterSnapshots",
+    ],
+    waits: &["rds:CreateDBCluster"],
+    polls: "rds:DescribeDBClusters",
+};
+
+const READ: &str = "rds:DescribeDBClusters";
+
+/// One region's member, as read: under the plan's id and under the name
+/// it is parked as.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Its region.
+    pub region: String,
+    /// The plan's cluster id.
+    pub id: String,
+    /// The cluster under it.
+    pub now: Option<DbCluster>,
+    /// The name it is parked as in this run.
+    pub parked_id: String,
+    /// The cluster under that name.
+    pub parked: Option<DbCluster>,
+}
+
+/// A global database as a reprotection reads it.
+#[derive(Debug, Clone)]
+pub struct AuroraRead {
+    /// The global cluster's id.
+    pub global_id: String,
+    /// The cluster that writes, in the active region.
+    pub writer: Option<DbCluster>,
+    /// The global cluster, read in the active region.
+    pub global: Option<GlobalCluster>,
+    /// Every other region's member.
+    pub members: Vec<Member>,
+}
+
+/// An Aurora reprotection's writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum AuroraMove {
+    /// Take member `arn` out of global cluster `global`.
+    Leave { global: String, arn: String },
+    /// Rename `from` to `to`, data kept.
+    Rename { from: String, to: String },
+    /// Delete the empty global cluster.
+    DeleteGlobal { global: String },
+    /// Make the global cluster again from the writer `source`.
+    CreateGlobal { global: String, source: String },
+    /// Make `id` a new, headless secondary of `global`.
+    Secondary {
+        id: String,
+        global: String,
+        engine: String,
+    },
+}
+
+fn mv(
+    (resource, region): (&str, &str),
+    call: &str,
+    (now, says): (&str, String),
+    m: &AuroraMove,
+) -> Move {
+    Move {
+        call: call.into(),
+        resource: resource.into(),
+        region: region.into(),
+        now: now.into(),
+        says,
+        parks: None,
+        warning: None,
+        kept: serde_json::to_value(m).unwrap_or_default(),
+    }
+}
+
+/// What a member in the way needs to be out of it (pure): to leave the
+/// global cluster, to settle, to be renamed, or nothing (`None`: nothing
+/// under its id).
+fn park_next(m: &Member, gid: &str) -> Option<Standing> {
+    let (id, r, parked) = (&m.id, &m.region, &m.parked_id);
+    match (&m.now, &m.parked) {
+        (Some(c), _) if c.global_cluster.is_some() => {
+            let leave = AuroraMove::Leave {
+                global: gid.into(),
+                arn: c.arn.clone(),
+            };
+            let says = (c.status.as_str(), format!("{id} leaves {gid}, data kept"));
+            let call = "rds:RemoveFromGlobalCluster";
+            Some(Standing::Act(mv((id, r), call, says, &leave)))
+        }
+        (Some(c), _) if !c.is_available() => Some(Standing::Wait(format!(
+            "{id} ({r}) to leave {gid} (now {})",
+            c.status
+        ))),
+        (Some(_), Some(_)) => Some(Standing::Wait(format!(
+            "{id} ({r}) to be renamed to {parked}"
+        ))),
+        (Some(_), None) => {
+            let rename = AuroraMove::Rename {
+                from: id.clone(),
+                to: parked.clone(),
+            };
+            let says = ("standalone", format!("{id} renamed {parked}, data kept"));
+            let mut m = mv((id, r), "rds:ModifyDBCluster", says, &rename);
+            m.parks = Some(format!("{r}/{id} -> {parked}"));
+            m.warning = Some(parked_warning(id, r, parked));
+            Some(Standing::Act(m))
+        }
+        (None, Some(p)) if !p.is_available() => Some(Standing::Wait(format!(
+            "{id} ({r}) to be renamed to {parked} (now {})",
+            p.status
+        ))),
+        (None, _) => None,
+    }
+}
+
+/// What a member of a global cluster that the writer writes for needs
+/// (pure): nothing, a wait, to be parked (a standalone cluster under its
+/// id), or a new secondary.
+fn join_next(m: &Member, g: &GlobalCluster, writer: &DbCluster) -> Option<Standing> {
+    let (id, r) = (&m.id, &m.region);
+    let waiting = |why: &str| Some(Standing::Wait(format!("{id} ({r}) {why}")));
+    match (g.member(r, id), &m.now) {
+        (Some(_), Some(c)) if c.is_available() => None,
+        (Some(_), _) => waiting(&format!("to be an available secondary of {}", writer.id)),
+        (None, Some(c)) if c.global_cluster.is_none() => park_next(m, &g.id),
+        (None, Some(_)) => waiting(&format!("to join {}", g.id)),
+        (None, None) => park_next(m, &g.id).or_else(|| {
+            let make = AuroraMove::Secondary {
+                id: id.clone(),
+                global: g.id.clone(),
+                engine: writer.engine.clone(),
+            };
+            let says = ("absent", format!("a headless secondary of {}", g.id));
+            Some(Standing::Act(mv(
+                (id, r),
+                "rds:CreateDBCluster",
+                says,
+                &make,
+            )))
+        }),
+    }
+}
+
+/// After a detach (pure): every old member parked (secondaries first: a
+/// global cluster's writer leaves last), then the global cluster deleted
+/// (empty) and made again from the writer.
+fn rebuild_next(read: &AuroraRead, writer: &DbCluster, active: &str) -> Standing {
+    let gid = &read.global_id;
+    let mut order: Vec<&Member> = read.members.iter().collect();
+    if let Some(old) = read.global.as_ref().and_then(GlobalCluster::writer) {
+        order.sort_by_key(|m| m.region == old.region && m.id.eq_ignore_ascii_case(&old.id));
+    }
+    if let Some(next) = order.iter().find_map(|m| park_next(m, gid)) {
+        return next;
+    }
+    let Some(old) = &read.global else {
+        let make = AuroraMove::CreateGlobal {
+            global: gid.clone(),
+            source: writer.arn.clone(),
+        };
+        let says = ("absent", format!("made again from {}", writer.id));
+        return Standing::Act(mv((gid, active), "rds:CreateGlobalCluster", says, &make));
+    };
+    if !old.members.is_empty() {
+        let left: Vec<String> = (old.members.iter())
+            .map(|m| format!("{}/{}", m.region, m.id))
+            .collect();
+        return Standing::refuse(
+            format!(
+                "global cluster {gid} still has members the plan does not name: {}",
+                left.join(", ")
+            ),
+            "remove them from the global cluster (or name them in the plan), then run reprotect again",
+            gid,
+            active,
+        );
+    }
+    let delete = AuroraMove::DeleteGlobal {
+        global: gid.clone(),
+    };
+    let says = (
+        "empty",
+        "deleted, to be made again from the writer".to_string(),
+    );
+    Standing::Act(mv((gid, active), "rds:DeleteGlobalCluster", says, &delete))
+}
+
+/// Where an Aurora reprotection stands, as read (pure).
+pub fn aurora_standing(g: &Guarded, read: &AuroraRead) -> Standing {
+    let (active, gid) = (&g.primary.0, &read.global_id);
+    let w = g.primary.1.split_once('/').map_or("", |(_, w)| w);
+    let writer = match &read.writer {
+        Some(c) if c.is_available() => c,
+        Some(c) => {
+            return Standing::refuse(
+                format!("cluster {w} in {active} is `{}`, not available", c.status),
+                "wait until it is available, then run reprotect again",
+                w,
+                active,
+            );
+        }
+        None => {
+            return Standing::refuse(
+                format!("cluster {w} does not exist in {active}"),
+                "reprotect runs after a failover to that region",
+                w,
+                active,
+            );
+        }
+    };
+    let global = read.global.as_ref();
+    match global.and_then(|gl| gl.member(active, w).map(|m| (gl, m.writer))) {
+        // Not in the global cluster: detached (standalone, or its detach
+        // still settling, which the rebuild's reads wait out).
+        None => rebuild_next(read, writer, active),
+        Some((_, false)) => Standing::refuse(
+            format!("{w} in {active} is a secondary of {gid}, not its writer"),
+            "reprotect runs from the region the plan serves from (drctl status)",
+            w,
+            active,
+        ),
+        Some((gl, true)) => {
+            let each = read.members.iter().map(|m| join_next(m, gl, writer));
+            first_of(each).unwrap_or_else(|| Standing::Protected {
+                copies: (read.members.iter())
+                    .map(|m| Guard {
+                        region: m.region.clone(),
+                        address: format!("{gid}/{}", m.id),
+                        endpoint: m.now.as_ref().and_then(|c| c.reader_endpoint.clone()),
+                    })
+                    .collect(),
+                dr: None,
+            })
+        }
+    }
+}
+
+#[async_trait]
+impl Reprotecting for AuroraReprotecting {
+    fn about(&self) -> &'static ReprotectAbout {
+        &AURORA_REPROTECT
+    }
+
+    async fn standing(
+        &self,
+        clouds: &Clouds,
+        g: &Guarded,
+        run_id: &str,
+    ) -> Result<Standing, CloudError> {
+        let aurora = &clouds.aurora;
+        let active = g.primary.0.as_str();
+        let (gid, w) = global_names(&g.primary.1, (READ, active))?;
+        let mut read = AuroraRead {
+            global_id: gid.to_string(),
+            writer: aurora.describe_cluster(active, w).await?,
+            global: aurora.describe_global(active, gid).await?,
+            members: Vec::new(),
+        };
+        for (region, address) in &g.others {
+            let (_, id) = global_names(address, (READ, region))?;
+            let parked_id = parked_id(id, run_id);
+            read.members.push(Member {
+                now: aurora.describe_cluster(region, id).await?,
+                parked: aurora.describe_cluster(region, &parked_id).await?,
+                region: region.clone(),
+                id: id.to_string(),
+                parked_id,
+            });
+        }
+        Ok(aurora_standing(g, &read))
+    }
+
+    async fn make(
+        &self,
+        clouds: &Clouds,
+        _g: &Guarded,
+        m: &Move,
+    ) -> Result<Option<String>, CloudError> {
+        let (aurora, r) = (&clouds.aurora, m.region.as_str());
+        match kept_as::<AuroraMove>(m)? {
+            AuroraMove::Leave { global, arn } => aurora.detach_cluster(r, &global, &arn).await?,
+            AuroraMove::Rename { from, to } => aurora.rename_cluster(r, &from, &to).await?,
+            AuroraMove::DeleteGlobal { global } => aurora.delete_global(r, &global).await?,
+            AuroraMove::CreateGlobal { global, source } => {
+                aurora.create_global(r, &global, &source).await?;
+            }
+            AuroraMove::Secondary { id, global, engine } => {
+                aurora.create_secondary(r, &id, &global, &engine).await?;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn operation(
+        &self,
+        _clouds: &Clouds,
+        _g: &Guarded,
+        _op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        // Aurora's calls answer no operation: never asked.
+        Ok(Some(Ok(())))
+    }
+
+    async fn read_one(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<String, CloudError> {
+        let (_, id) = global_names(address, (READ, region))?;
+        let read = clouds.aurora.describe_cluster(region, id).await?;
+        Ok(read.map_or("absent".into(), |c| {
+            let of = c.global_cluster.as_deref().unwrap_or("standalone");
+            format!("{} ({of})", c.status)
+        }))
+    }
+
+    async fn kept(
+        &self,
+        clouds: &Clouds,
+        g: &Guarded,
+        run_id: &str,
+    ) -> Result<Vec<Kept>, CloudError> {
+        let mut out: Vec<Kept> = Vec::new();
+        for (r, address) in &g.others {
+            let (_, id) = global_names(address, (READ, r))?;
+            let parked = parked_id(id, run_id);
+            for name in [id, parked.as_str()] {
+                let snaps = clouds.aurora.cluster_snapshots(r, name).await?;
+                let failovers =
+                    (snaps.iter()).filter(|s| s.id.starts_with("rds:unplanned-global-failover-"));
+                for s in failovers {
+                    let at = format!("{r}/{}", s.id);
+                    if out.iter().any(|k| k.at == at) {
+                        continue;
+                    }
+                    out.push(Kept {
+                        at,
+                        warning: format!(
+                            "snapshot {} of {name} in {r} holds what never replicated before an unplanned failover; it is an automated snapshot and expires with the cluster's backup retention: copy it (rds copy-db-cluster-snapshot) to keep it",
+                            s.id
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}

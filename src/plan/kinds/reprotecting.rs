@@ -1,0 +1,281 @@
+//! The data role's reprotection: what the one generic `reprotect` step
+//! (`steps::reprotect`) asks of a data kind whose copies in the other
+//! regions must follow the new primary again after a failover (RDS read
+//! replicas made again, the old primary renamed out of the way; an Aurora
+//! global database's members made its secondaries again, rebuilt after a
+//! detach; Cloud SQL's former primary waited for until it rejoins, and the
+//! DR replica designated).
+//!
+//! # Why a reconciler
+//!
+//! Each kind's reprotection was a step kind of its own, each with its own
+//! loop, fences, waits and output; the promise that every stage reads the
+//! cloud first (so that a re-run after a crash picks up where the last one
+//! stopped, and a write whose answer was lost is not sent twice) was
+//! written three times. A kind now answers only where its reprotection
+//! stands, as read ([`Reprotecting::standing`]: the read is the kind's,
+//! the decision a pure function in its module), and how to make the one
+//! move it asks for ([`Reprotecting::make`]). The step owns the loop:
+//! read, decide, act once (fenced), read again, until protected, refused,
+//! or out of time. Every method is the kind's to answer: none has a
+//! default.
+//!
+//! Nothing here deletes data: a copy in the way (an old primary, a
+//! replica of it) is renamed out of the way ([`parked_id`]), kept.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::cloud::{CloudError, Clouds};
+
+/// What a data kind's reprotection is, in words and calls.
+#[derive(Debug, Clone, Copy)]
+pub struct ReprotectAbout {
+    /// What it protects, in a plan step's description, with `{primary}`
+    /// and `{active}` for the names (`make every other region's instance
+    /// a read replica of {primary} in {active}`).
+    pub describe: &'static str,
+    /// The calls a reprotection makes once.
+    pub calls: &'static [&'static str],
+    /// The model's slow operations it waits through.
+    pub waits: &'static [&'static str],
+    /// The call its waits poll.
+    pub polls: &'static str,
+}
+
+/// What one reprotection protects: the primary in the active region and
+/// the copy of every other region, each as its kind's steps address it
+/// (`project/instance` for Cloud SQL, `global/member` for Aurora).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guarded {
+    /// The primary (or writer): its region and address.
+    pub primary: (String, String),
+    /// Every other region's copy: (region, address), in plan order.
+    pub others: Vec<(String, String)>,
+    /// Whether the plan names one of them its primary's designated DR
+    /// replica (Cloud SQL Enterprise Plus).
+    pub dr: bool,
+}
+
+/// A copy that protects the primary, as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guard {
+    /// Its region.
+    pub region: String,
+    /// Its address.
+    pub address: String,
+    /// Its endpoint, when the provider says one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// One write a reprotection asks for: what the step fences, sends once
+/// through [`Reprotecting::make`], and records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Move {
+    /// The provider's call (`rds:ModifyDBInstance`), as fences, previews
+    /// and costs name it.
+    pub call: String,
+    /// What it changes (an address).
+    pub resource: String,
+    /// Its region.
+    pub region: String,
+    /// What it is now, as read.
+    pub now: String,
+    /// What the move makes of it, in a sentence.
+    pub says: String,
+    /// Set when it renames a copy out of the way, data kept:
+    /// `region/address -> new name`.
+    pub parks: Option<String>,
+    /// What people must know once it is made.
+    pub warning: Option<String>,
+    /// What the kind keeps for its own call: opaque to the step.
+    pub kept: Value,
+}
+
+/// Where a reprotection stands, as its kind read and decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Standing {
+    /// Every other region's copy follows the primary (and, for a DR pair,
+    /// one is its designated DR replica).
+    Protected {
+        /// The copies.
+        copies: Vec<Guard>,
+        /// The designated DR replica, for a DR pair.
+        dr: Option<String>,
+    },
+    /// Something under way must end first (a rename, a create, a former
+    /// primary rejoining): what is waited for.
+    Wait(String),
+    /// One write to make.
+    Act(Move),
+    /// A provider operation of a reprotection's still under way (a
+    /// resumed run's, or one whose answer was lost): followed to done,
+    /// never sent again; its failure is the step's.
+    Follow {
+        /// The operation's name.
+        operation: String,
+        /// What it does, in a sentence.
+        what: String,
+        /// The resource it is on.
+        resource: String,
+        /// Its region.
+        region: String,
+    },
+    /// Only a person can go on: why, the fix, and the resource and
+    /// region errors name.
+    Refuse {
+        /// Why.
+        why: String,
+        /// What to do.
+        hint: String,
+        /// The resource it names.
+        resource: String,
+        /// Its region.
+        region: String,
+    },
+}
+
+impl Standing {
+    /// A refusal of `resource` in `region`.
+    pub fn refuse(
+        why: impl Into<String>,
+        hint: impl Into<String>,
+        resource: &str,
+        region: &str,
+    ) -> Self {
+        Standing::Refuse {
+            why: why.into(),
+            hint: hint.into(),
+            resource: resource.to_string(),
+            region: region.to_string(),
+        }
+    }
+}
+
+/// What comes next of the copies' own next steps (pure): a refusal
+/// first (nothing else may be done), then a write (independent copies
+/// are worked on side by side, not one after another's wait), then a
+/// wait; `None` when every copy is protected.
+pub fn first_of(each: impl IntoIterator<Item = Option<Standing>>) -> Option<Standing> {
+    let all: Vec<Standing> = each.into_iter().flatten().collect();
+    let rank = |s: &Standing| match s {
+        Standing::Refuse { .. } => 0,
+        Standing::Act(_) | Standing::Follow { .. } => 1,
+        Standing::Wait(_) => 2,
+        Standing::Protected { .. } => 3,
+    };
+    all.into_iter().min_by_key(rank)
+}
+
+/// What the provider kept of a former primary that people must know (an
+/// Aurora unplanned failover's snapshot): where it is, and why it matters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// `region/id`.
+    pub at: String,
+    /// What people must do about it.
+    pub warning: String,
+}
+
+/// The data role's reprotection of one kind.
+#[async_trait]
+pub trait Reprotecting: Sync {
+    /// The kind's words and calls.
+    fn about(&self) -> &'static ReprotectAbout;
+    /// Reads the primary and every copy and says where the reprotection
+    /// stands; `run_id` names what a copy in the way is renamed to.
+    async fn standing(
+        &self,
+        clouds: &Clouds,
+        g: &Guarded,
+        run_id: &str,
+    ) -> Result<Standing, CloudError>;
+    /// Makes `m`, one write [`Reprotecting::standing`] asked for; answers
+    /// the provider's operation, when the call answers one.
+    async fn make(
+        &self,
+        clouds: &Clouds,
+        g: &Guarded,
+        m: &Move,
+    ) -> Result<Option<String>, CloudError>;
+    /// Where operation `op` a move answered stands: `None` while it runs,
+    /// `Some(Err(why))` when it failed.
+    async fn operation(
+        &self,
+        clouds: &Clouds,
+        g: &Guarded,
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError>;
+    /// What the primary or a copy at `address` in `region` is, in words
+    /// (`primary (available)`, `absent`), for preflight: a region that
+    /// does not answer cannot be written to.
+    async fn read_one(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+        address: &str,
+    ) -> Result<String, CloudError>;
+    /// What the provider kept of a former primary, read once protected
+    /// (reads only).
+    async fn kept(
+        &self,
+        clouds: &Clouds,
+        g: &Guarded,
+        run_id: &str,
+    ) -> Result<Vec<Kept>, CloudError>;
+}
+
+/// The name a copy in the way is renamed to (stable per run): `<id>-pre-`
+/// and the run id's last four letters or digits, within RDS's 63.
+pub fn parked_id(id: &str, run_id: &str) -> String {
+    let tag: String = run_id
+        .chars()
+        .rev()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(4)
+        .collect::<String>()
+        .to_lowercase();
+    let base: String = id.chars().take(63 - 9).collect();
+    format!("{base}-pre-{tag}")
+}
+
+/// The warning a copy renamed out of the way carries: it no longer
+/// replicates and takes writes on its own.
+pub fn parked_warning(id: &str, region: &str, parked: &str) -> String {
+    format!(
+        "{id} in {region} was renamed {parked}, data kept: it no longer replicates and is writable on its own; stop anything that writes to it, and delete it once what it holds is saved"
+    )
+}
+
+/// `m`'s kept value as the kind's own type, or an error naming the call
+/// (a move the kind did not make: never from a step).
+// The adapters' error type, which the role's actions return.
+#[allow(clippy::result_large_err)]
+pub fn kept_as<T: serde::de::DeserializeOwned>(m: &Move) -> Result<T, CloudError> {
+    serde_json::from_value(m.kept.clone()).map_err(|e| {
+        CloudError::new(
+            "drctl",
+            "reprotect",
+            &m.resource,
+            &m.region,
+            crate::cloud::ErrorKind::Client,
+            format!("not a move of this kind ({}): {e}", m.call),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parked_name_is_stable_per_run_and_fits_rds() {
+        let run = "20261125T070000Z-payments-AB12";
+        assert_eq!(parked_id("payments-db", run), "payments-db-pre-21ba");
+        assert_eq!(parked_id("payments-db", run), parked_id("payments-db", run));
+        let long = "a".repeat(63);
+        assert_eq!(parked_id(&long, run).len(), 63);
+    }
+}
