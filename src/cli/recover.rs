@@ -87,9 +87,13 @@ async fn where_now(settings: &Settings, plan: &Plan) -> Result<Whereabouts, CliE
     let others = p.regions.iter().filter(|r| r.region != p.active_region);
     Ok(Whereabouts {
         active: p.active_region.clone(),
-        protected: others
-            .clone()
-            .all(|r| r.databases.iter().all(|d| d.role == "replica")),
+        // What a reprotection makes a replica: a resource kept in sync by
+        // replication (one restored from backups keeps none).
+        protected: others.clone().all(|r| {
+            (r.databases.iter())
+                .filter(|d| (plan.spec.resource(&d.id)).is_some_and(|x| x.rpo_source().is_some()))
+                .all(|d| d.role == "replica")
+        }),
         unreachable: others
             .filter_map(|r| r.unreachable.clone().map(|why| (r.region.clone(), why)))
             .collect(),

@@ -6,20 +6,17 @@
 //!
 //! Why here: RDS promotion, Cloud SQL promotion, an Aurora switchover and a
 //! point-in-time restore each need them; a step kind takes them from here,
-//! never from another step kind. A restore's making of its copy
-//! ([`RestoreOf`]) is here too, the `restore` step's alone (a drill's copy
-//! is made through its kind's `Drilling`, in `drill_copy`).
+//! never from another step kind.
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, KindName, LagAtPromotion, StepFailure, StepOutput, wait_for};
+use super::{Cx, KindName, LagAtPromotion, StepOutput};
 use crate::cloud::{CloudError, LagReading};
 use crate::journal::RpoDetail;
 use crate::plan::kinds::promoting::MovePath;
-use crate::plan::kinds::restoring::{Point, Restored, Restoring, decide_point};
 
 /// A lag reading the RPO gate journaled.
 struct GateLag {
@@ -214,94 +211,6 @@ pub(super) fn copy_problems(
         ));
     }
     out
-}
-
-/// One point-in-time restore of a data kind's copy, through the kind's
-/// data role ([`Restoring`]): the source and the new copy, addressed as
-/// the kind addresses them, in one region. What the generic `restore`
-/// step does: read the source's window, decide the point (pure:
-/// [`decide_point`]), start the restore fenced, follow its operation, wait
-/// until the copy serves.
-pub(super) struct RestoreOf<'a> {
-    /// The kind's role.
-    pub role: &'a dyn Restoring,
-    /// Where the source is, and the copy is made.
-    pub region: &'a str,
-    /// The copy restored from.
-    pub source: &'a str,
-    /// The new copy.
-    pub copy: &'a str,
-    /// What the new copy is called while it is waited for (`restored
-    /// copy`, `drill clone`).
-    pub noun: &'a str,
-    /// What to do when the source has no point to restore to, when the
-    /// step knows better than its kind's hint (a drill is no failover:
-    /// "use promote-replica" is no advice there).
-    pub no_window_hint: Option<&'a str>,
-}
-
-impl RestoreOf<'_> {
-    /// Reads the source and decides the point (`requested`, else its
-    /// latest), then starts the restore, fenced: the point, the provider's
-    /// operation (when the call answers one) and when it was asked for.
-    pub async fn start(
-        &self,
-        cx: &Cx<'_>,
-        requested: Option<DateTime<Utc>>,
-    ) -> Result<(Point, Option<String>, DateTime<Utc>), StepFailure> {
-        let (r, source, copy) = (self.region, self.source, self.copy);
-        let a = self.role.about();
-        let what = format!("{} {source}", a.noun);
-        let read = (self.role.source(cx.clouds, r, source).await?).ok_or_else(|| {
-            StepFailure::state(
-                format!("{what} does not exist in {r}"),
-                "fix its name in the plan",
-                source,
-                r,
-            )
-        })?;
-        let point = decide_point(a, &read.window, requested).map_err(|(why, hint)| {
-            let hint = self
-                .no_window_hint
-                .filter(|_| read.window.is_err())
-                .map_or(hint, String::from);
-            StepFailure::state(format!("{what} in {r}: {why}"), hint, source, r)
-        })?;
-        cx.fenced(&format!("{} of {source} into {copy}", a.call), r)
-            .await?;
-        let at = Utc::now();
-        let op = self.role.start(cx.clouds, r, (source, copy), point).await?;
-        Ok((point, op, at))
-    }
-
-    /// Follows the provider's operation `op` making the copy until it
-    /// ends; a failed one fails the step, naming it, the provider's reason
-    /// and `hint` (what to do then).
-    pub async fn follow(&self, cx: &Cx<'_>, op: &str, hint: &str) -> Result<(), StepFailure> {
-        let (r, copy) = (self.region, self.copy);
-        let what = format!(
-            "{} operation {op} ({} into {copy}, {r})",
-            self.role.about().call,
-            self.source
-        );
-        let done = wait_for(cx, &what, || async {
-            Ok(self.role.operation(cx.clouds, r, copy, op).await?)
-        })
-        .await?;
-        done.map_err(|e| StepFailure::state(format!("{what} failed: {e}"), hint, copy, r))
-    }
-
-    /// Reads the new copy until it serves.
-    pub async fn until_ready(&self, cx: &Cx<'_>) -> Result<Restored, StepFailure> {
-        let (r, copy) = (self.region, self.copy);
-        let (noun, ready) = (self.noun, self.role.about().ready);
-        wait_for(
-            cx,
-            &format!("{noun} {copy} ({r}) to be {ready}"),
-            || async { Ok((self.role.read(cx.clouds, r, copy).await?).filter(|c| c.ready)) },
-        )
-        .await
-    }
 }
 
 /// What a promotion publishes: how the target became the primary, and

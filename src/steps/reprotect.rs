@@ -131,6 +131,14 @@ impl StepOutput for ReprotectOutput {
     const KIND: KindName = KindName::Reprotect;
 }
 
+impl ReprotectOutput {
+    /// Whether operation `op` was followed or answered by a move already.
+    fn knows(&self, op: &str) -> bool {
+        self.followed.iter().any(|f| f == op)
+            || (self.moves.iter()).any(|m| m.operation.as_deref() == Some(op))
+    }
+}
+
 /// Follows a recovery; not itself undone. Its cost is its kind's role's
 /// ([`cost_of`]); its warnings are the output's (the retired
 /// `rebuild-global` and `reprotect-sql` read the same way).
@@ -222,25 +230,38 @@ impl Reprotect {
         })
     }
 
+    /// Reads where the reprotection stands, the moves `made` so far said
+    /// to the kind (`reprotecting::Made`).
+    async fn read(
+        &self,
+        cx: &Cx<'_>,
+        role: &dyn Reprotecting,
+        made: &[Moved],
+    ) -> Result<Standing, StepFailure> {
+        let made = |m: &Move| made.iter().any(|x| x.is(m));
+        Ok(role
+            .standing(cx.clouds, &self.guarded, cx.run_id, &made)
+            .await?)
+    }
+
     /// Reads until the reprotection stands otherwise than waiting (and
-    /// than asking again for a move `made` already: the cloud has not
-    /// shown it yet).
+    /// than asking again for a move made already, or for an operation
+    /// followed already: the cloud does not show it yet).
     async fn wait(
         &self,
         cx: &Cx<'_>,
         role: &dyn Reprotecting,
         what: &str,
-        made: &[Moved],
+        out: &ReprotectOutput,
     ) -> Result<Standing, StepFailure> {
         tracing::info!(resource = %self.resource, "waiting for {what}");
         wait_for(cx, what, || async {
-            let s = role.standing(cx.clouds, &self.guarded, cx.run_id).await?;
+            let s = self.read(cx, role, &out.moves).await?;
             let settled = match &s {
                 Standing::Wait(_) => false,
-                Standing::Act(m) => !made.iter().any(|x| x.is(m)),
-                Standing::Protected { .. } | Standing::Refuse { .. } | Standing::Follow { .. } => {
-                    true
-                }
+                Standing::Act(m) => !out.moves.iter().any(|x| x.is(m)),
+                Standing::Follow { operation, .. } => !out.knows(operation),
+                Standing::Protected { .. } | Standing::Refuse { .. } => true,
             };
             Ok(settled.then_some(s))
         })
@@ -298,7 +319,7 @@ impl Reprotect {
             says: m.says,
             at: Some(at),
             operation: op,
-            sent: m.kept,
+            sent: m.payload,
         });
         Ok(())
     }
@@ -309,9 +330,16 @@ impl Reprotect {
         &self,
         cx: &Cx<'_>,
         role: &dyn Reprotecting,
-        (copies, dr): (Vec<Guard>, Option<String>),
+        (copies, dr, parked): (Vec<Guard>, Option<String>, Vec<(String, String)>),
         mut out: ReprotectOutput,
     ) -> Result<Value, StepFailure> {
+        // A copy renamed before a crash is said as one renamed now is.
+        for (at, warning) in parked {
+            if !out.parked.contains(&at) {
+                out.parked.push(at);
+                out.warnings.push(warning);
+            }
+        }
         let kept = role.kept(cx.clouds, &self.guarded, cx.run_id).await?;
         for k in kept {
             out.kept.push(k.at);
@@ -358,7 +386,7 @@ impl Action for Reprotect {
             });
         }
         if answered {
-            let read = role.standing(cx.clouds, &self.guarded, cx.run_id).await;
+            let read = self.read(cx, role, &[]).await;
             if let Ok(Standing::Refuse {
                 why,
                 hint,
@@ -381,7 +409,7 @@ impl Action for Reprotect {
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         let role = self.role()?;
         let (active, primary) = (&self.guarded.primary.0, &self.guarded.primary.1);
-        let standing = role.standing(cx.clouds, &self.guarded, cx.run_id).await?;
+        let standing = self.read(cx, role, &[]).await?;
         let goal = |current: String, change: bool| Planned {
             call: role.about().calls.join(", "),
             resource: primary.clone(),
@@ -428,11 +456,11 @@ impl Reprotect {
             active: self.guarded.primary.0.clone(),
             ..ReprotectOutput::default()
         };
-        let mut standing = role.standing(cx.clouds, &self.guarded, cx.run_id).await?;
+        let mut standing = self.read(cx, role, &out.moves).await?;
         loop {
             standing = match standing {
-                Standing::Protected { copies, dr } => {
-                    return self.protected(cx, role, (copies, dr), out).await;
+                Standing::Protected { copies, dr, parked } => {
+                    return self.protected(cx, role, (copies, dr, parked), out).await;
                 }
                 Standing::Refuse {
                     why,
@@ -440,7 +468,13 @@ impl Reprotect {
                     resource,
                     region,
                 } => return Err(refused((why, hint), (&resource, &region))),
-                Standing::Wait(why) => self.wait(cx, role, &why, &out.moves).await?,
+                Standing::Wait(why) => self.wait(cx, role, &why, &out).await?,
+                // Followed to done already, still listed as running: the
+                // listing catches up; waited for, polled.
+                Standing::Follow { operation, .. } if out.knows(&operation) => {
+                    let what = format!("operation {operation} to be listed as done");
+                    self.wait(cx, role, &what, &out).await?
+                }
                 Standing::Follow {
                     operation,
                     what,
@@ -450,7 +484,7 @@ impl Reprotect {
                     self.follow(cx, role, &operation, (&what, &resource, &region))
                         .await?;
                     out.followed.push(operation);
-                    role.standing(cx.clouds, &self.guarded, cx.run_id).await?
+                    self.read(cx, role, &out.moves).await?
                 }
                 Standing::Act(m) => match out.moves.iter().find(|x| x.is(&m)) {
                     Some(Moved {
@@ -468,11 +502,11 @@ impl Reprotect {
                     // not listed yet): waited for, never sent twice.
                     Some(_) => {
                         let what = format!("{} ({}) to show: {}", m.resource, m.region, m.says);
-                        self.wait(cx, role, &what, &out.moves).await?
+                        self.wait(cx, role, &what, &out).await?
                     }
                     None => {
                         self.make(cx, role, m, &mut out).await?;
-                        role.standing(cx.clouds, &self.guarded, cx.run_id).await?
+                        self.read(cx, role, &out.moves).await?
                     }
                 },
             };

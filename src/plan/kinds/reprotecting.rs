@@ -90,8 +90,8 @@ pub struct Move {
     pub parks: Option<String>,
     /// What people must know once it is made.
     pub warning: Option<String>,
-    /// What the kind keeps for its own call: opaque to the step.
-    pub kept: Value,
+    /// What the kind sends its call with: opaque to the step.
+    pub payload: Value,
 }
 
 /// Where a reprotection stands, as its kind read and decided it.
@@ -104,6 +104,10 @@ pub enum Standing {
         copies: Vec<Guard>,
         /// The designated DR replica, for a DR pair.
         dr: Option<String>,
+        /// Copies found renamed out of the way under this run's name (a
+        /// rename made before a crash is said too): `region/id -> new
+        /// id`, with what people must do about it.
+        parked: Vec<(String, String)>,
     },
     /// Something under way must end first (a rename, a create, a former
     /// primary rejoining): what is waited for.
@@ -154,14 +158,23 @@ impl Standing {
     }
 }
 
+/// Whether a move was made already in this step (the cloud does not show
+/// it yet): such a move is a wait, not a write.
+pub type Made<'a> = &'a (dyn Fn(&Move) -> bool + Sync);
+
 /// What comes next of the copies' own next steps (pure): a refusal
-/// first (nothing else may be done), then a write (independent copies
-/// are worked on side by side, not one after another's wait), then a
-/// wait; `None` when every copy is protected.
-pub fn first_of(each: impl IntoIterator<Item = Option<Standing>>) -> Option<Standing> {
+/// first (nothing else may be done), then a write not `made` yet
+/// (independent copies are worked on side by side, not one after
+/// another's wait), then a wait (a write made already is one); `None`
+/// when every copy is protected.
+pub fn first_of(
+    each: impl IntoIterator<Item = Option<Standing>>,
+    made: Made<'_>,
+) -> Option<Standing> {
     let all: Vec<Standing> = each.into_iter().flatten().collect();
     let rank = |s: &Standing| match s {
         Standing::Refuse { .. } => 0,
+        Standing::Act(m) if made(m) => 2,
         Standing::Act(_) | Standing::Follow { .. } => 1,
         Standing::Wait(_) => 2,
         Standing::Protected { .. } => 3,
@@ -185,12 +198,14 @@ pub trait Reprotecting: Sync {
     /// The kind's words and calls.
     fn about(&self) -> &'static ReprotectAbout;
     /// Reads the primary and every copy and says where the reprotection
-    /// stands; `run_id` names what a copy in the way is renamed to.
+    /// stands; `run_id` names what a copy in the way is renamed to, and
+    /// `made` says which moves the step made already ([`first_of`]).
     async fn standing(
         &self,
         clouds: &Clouds,
         g: &Guarded,
         run_id: &str,
+        made: Made<'_>,
     ) -> Result<Standing, CloudError>;
     /// Makes `m`, one write [`Reprotecting::standing`] asked for; answers
     /// the provider's operation, when the call answers one.
@@ -249,12 +264,12 @@ pub fn parked_warning(id: &str, region: &str, parked: &str) -> String {
     )
 }
 
-/// `m`'s kept value as the kind's own type, or an error naming the call
+/// `m`'s payload as the kind's own type, or an error naming the call
 /// (a move the kind did not make: never from a step).
 // The adapters' error type, which the role's actions return.
 #[allow(clippy::result_large_err)]
-pub fn kept_as<T: serde::de::DeserializeOwned>(m: &Move) -> Result<T, CloudError> {
-    serde_json::from_value(m.kept.clone()).map_err(|e| {
+pub fn payload_of<T: serde::de::DeserializeOwned>(m: &Move) -> Result<T, CloudError> {
+    serde_json::from_value(m.payload.clone()).map_err(|e| {
         CloudError::new(
             "drctl",
             "reprotect",
@@ -269,6 +284,48 @@ pub fn kept_as<T: serde::de::DeserializeOwned>(m: &Move) -> Result<T, CloudError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn act(says: &str) -> Option<Standing> {
+        Some(Standing::Act(Move {
+            call: "x:Write".into(),
+            resource: "r".into(),
+            region: "g".into(),
+            now: String::new(),
+            says: says.into(),
+            parks: None,
+            warning: None,
+            payload: Value::Null,
+        }))
+    }
+
+    /// A refusal comes first, then a write not made yet, then a wait (a
+    /// write made already is one); nothing left: protected.
+    #[test]
+    fn a_refusal_then_a_new_write_then_a_wait_come_next() {
+        let none = |_: &Move| false;
+        let wait = || Some(Standing::Wait("w".into()));
+        let refuse = || Some(Standing::refuse("no", "fix", "r", "g"));
+        assert!(matches!(
+            first_of([wait(), act("a"), refuse()], &none),
+            Some(Standing::Refuse { .. })
+        ));
+        assert!(matches!(
+            first_of([wait(), act("a")], &none),
+            Some(Standing::Act(_))
+        ));
+        // "a" was made and the cloud does not show it yet: "b", another
+        // copy's, goes first rather than behind it.
+        let made_a = |m: &Move| m.says == "a";
+        let Some(Standing::Act(m)) = first_of([act("a"), act("b")], &made_a) else {
+            panic!("a write")
+        };
+        assert_eq!(m.says, "b");
+        assert!(matches!(
+            first_of([act("a"), None], &made_a),
+            Some(Standing::Act(_))
+        ));
+        assert!(first_of([None, None], &none).is_none());
+    }
 
     #[test]
     fn a_parked_name_is_stable_per_run_and_fits_rds() {

@@ -91,7 +91,13 @@ impl Reprotecting for Scripted {
     fn about(&self) -> &'static crate::plan::kinds::reprotecting::ReprotectAbout {
         &ABOUT
     }
-    async fn standing(&self, _: &Clouds, _: &Guarded, _: &str) -> Result<Standing, CloudError> {
+    async fn standing(
+        &self,
+        _: &Clouds,
+        _: &Guarded,
+        _: &str,
+        _: crate::plan::kinds::reprotecting::Made<'_>,
+    ) -> Result<Standing, CloudError> {
         let mut s = self.script.lock().unwrap();
         Ok(if s.len() > 1 {
             s.remove(0)
@@ -131,7 +137,7 @@ fn a_move(says: &str) -> Move {
         says: says.into(),
         parks: Some("r1/db -> db-pre-b7c2".into()),
         warning: Some("kept".into()),
-        kept: Value::Null,
+        payload: Value::Null,
     }
 }
 
@@ -143,6 +149,7 @@ fn protected() -> Standing {
             endpoint: None,
         }],
         dr: None,
+        parked: vec![("r1/db -> db-pre-b7c2".into(), "kept".into())],
     }
 }
 
@@ -222,6 +229,25 @@ async fn an_operation_found_under_way_is_followed_not_sent_again() {
     assert!(role.made().is_empty());
     assert_eq!(out.followed, ["op-3"]);
     assert!(!out.already_protected, "{out:?}");
+}
+
+/// An operation followed to done that the listing still shows running is
+/// waited on (polled), never followed in a tight loop; a copy found
+/// parked under this run's name (a rename made before a crash) is said
+/// with its warning, once.
+#[tokio::test(start_paused = true)]
+async fn a_followed_operation_still_listed_is_waited_on_and_a_parked_copy_is_said() {
+    let follow = || Standing::Follow {
+        operation: "op-4".into(),
+        what: "the designation".into(),
+        resource: "db".into(),
+        region: "r1".into(),
+    };
+    let role = Scripted::new(vec![follow(), follow(), follow(), protected()]);
+    let out = reconciled(&role).await.expect("protected");
+    assert_eq!(out.followed, ["op-4"], "followed once");
+    assert_eq!(out.parked, ["r1/db -> db-pre-b7c2"]);
+    assert_eq!(out.warnings, ["kept", "copy the snapshot"]);
 }
 
 /// Waits end when the cloud shows something else; a protected resource

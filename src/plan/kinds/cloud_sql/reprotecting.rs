@@ -24,7 +24,7 @@ use super::moves::{Look, decide as find_move};
 use super::sql_names;
 use crate::cloud::{CloudError, Clouds, DbRole, SqlInstance, SqlOperation};
 use crate::plan::kinds::reprotecting::{
-    Guard, Guarded, Kept, Move, ReprotectAbout, Reprotecting, Standing,
+    Guard, Guarded, Kept, Made, Move, ReprotectAbout, Reprotecting, Standing,
 };
 
 /// The data role's reprotection of Cloud SQL instances.
@@ -55,8 +55,9 @@ pub enum Base {
     Designate(String, String),
     /// A former primary has not rejoined yet.
     Wait(String),
-    /// Only a person can protect it: the message and the fix.
-    Refuse(String, String),
+    /// Only a person can protect it: the message and the fix, and the
+    /// instance and region it names (`None`: the primary).
+    Refuse(String, String, Option<(String, String)>),
 }
 
 /// Where the pair stands from the primary and each copy as read
@@ -71,12 +72,14 @@ pub fn decide(
             return Base::Refuse(
                 format!("Cloud SQL {p} does not exist in {active}"),
                 "reprotect runs after a failover to that region: name the region the plan now serves from".into(),
+                None,
             );
         }
         Some(i) if i.role != DbRole::Primary => {
             return Base::Refuse(
                 format!("Cloud SQL {p} in {active} is not a primary"),
                 "reprotect runs after a failover to that region: `drctl status` shows where the plan serves".into(),
+                None,
             );
         }
         Some(_) => {}
@@ -84,6 +87,7 @@ pub fn decide(
     let mut dr = None;
     let mut first_replica = None;
     for (region, name, read) in copies {
+        let at = || Some((name.clone(), region.clone()));
         let create = format!(
             "create a cross-region read replica of {p} in {region} (gcloud sql instances create NAME --master-instance-name={p} --region={region}) and name it in the plan"
         );
@@ -92,6 +96,7 @@ pub fn decide(
                 return Base::Refuse(
                     format!("Cloud SQL {name} does not exist in {region}"),
                     format!("{create}: Cloud SQL keeps a deleted instance's name for days"),
+                    at(),
                 );
             }
             Some(DbRole::Replica(of)) if of == p => {
@@ -104,6 +109,7 @@ pub fn decide(
                 return Base::Refuse(
                     format!("Cloud SQL {name} in {region} replicates from {of}, not from {p}"),
                     format!("promote or re-point it by hand, or {create}"),
+                    at(),
                 );
             }
             Some(DbRole::Primary) if dr_pair => {
@@ -119,6 +125,7 @@ pub fn decide(
                     format!(
                         "keep {name} for what never replicated, {create}, then run reprotect again"
                     ),
+                    at(),
                 );
             }
         }
@@ -224,6 +231,7 @@ impl Reprotecting for SqlReprotecting {
         clouds: &Clouds,
         g: &Guarded,
         _run_id: &str,
+        _made: Made<'_>,
     ) -> Result<Standing, CloudError> {
         let (project, (primary, copies)) = Self::read(clouds, g).await?;
         let active = g.primary.0.as_str();
@@ -239,8 +247,13 @@ impl Reprotecting for SqlReprotecting {
                     })
                     .collect(),
                 dr,
+                // Cloud SQL keeps a former primary itself, as a replica.
+                parked: Vec::new(),
             },
-            Base::Refuse(why, hint) => Standing::refuse(why, hint, p, active),
+            Base::Refuse(why, hint, at) => {
+                let (name, region) = at.unwrap_or_else(|| (p.into(), active.into()));
+                Standing::refuse(why, hint, &name, &region)
+            }
             Base::Wait(why) => {
                 let ops = ops().await?;
                 let failed = Self::rejoin_failed(clouds, (&project, p), &ops, &copies);
@@ -265,7 +278,7 @@ impl Reprotecting for SqlReprotecting {
                         says: format!("designate {name} ({region}) its DR replica"),
                         parks: None,
                         warning: None,
-                        kept: serde_json::to_value(Designate {
+                        payload: serde_json::to_value(Designate {
                             project: project.clone(),
                             primary: p.to_string(),
                             replica: name,
@@ -283,7 +296,7 @@ impl Reprotecting for SqlReprotecting {
         _g: &Guarded,
         m: &Move,
     ) -> Result<Option<String>, CloudError> {
-        let d: Designate = crate::plan::kinds::reprotecting::kept_as(m)?;
+        let d: Designate = crate::plan::kinds::reprotecting::payload_of(m)?;
         let op = (clouds.cloud_sql)
             .designate_dr_sql(&m.region, &d.project, &d.primary, &d.replica)
             .await?;
@@ -388,7 +401,7 @@ mod tests {
         let p = inst("sql-use4", DbRole::Primary, false);
         let plain = ("sql-use4", "us-east4", false);
         // A plain promotion's old primary: never made a replica by drctl.
-        let Base::Refuse(m, hint) = decide(plain, Some(&p), &copy(Some(DbRole::Primary), false))
+        let Base::Refuse(m, hint, _) = decide(plain, Some(&p), &copy(Some(DbRole::Primary), false))
         else {
             panic!("refused")
         };

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::super::reprotecting::{
-    Guard, Guarded, Kept, Move, ReprotectAbout, Reprotecting, Standing, first_of, kept_as,
-    parked_id, parked_warning,
+    Guard, Guarded, Kept, Made, Move, ReprotectAbout, Reprotecting, Standing, first_of, parked_id,
+    parked_warning, payload_of,
 };
 use crate::cloud::{CloudError, Clouds, DbInstance, DbRole, ReplicaPlacement};
 
@@ -80,7 +80,23 @@ fn mv(c: &RdsCopy, call: &str, now: String, says: String, m: &RdsMove) -> Move {
         says,
         parks: None,
         warning: None,
-        kept: serde_json::to_value(m).unwrap_or_default(),
+        payload: serde_json::to_value(m).unwrap_or_default(),
+    }
+}
+
+/// What people must know of `old`, renamed out of the way: an old primary
+/// takes writes on its own; a replica still follows an old primary.
+fn warning_of(
+    old: &DbInstance,
+    (id, r, parked): (&str, &str, &str),
+    primary: &DbInstance,
+) -> String {
+    match &old.role {
+        DbRole::Primary => parked_warning(id, r, parked),
+        DbRole::Replica(of) => format!(
+            "{id} in {r} was renamed {parked}: it still replicates from {of}, not from {}; delete it once the new replica serves",
+            primary.id
+        ),
     }
 }
 
@@ -98,16 +114,11 @@ fn copy_next(primary: &DbInstance, c: &RdsCopy) -> Option<Standing> {
             "{id} ({r}) to be renamed to {parked}"
         ))),
         (Some(old), None) => {
-            let (what, warning) = match &old.role {
-                DbRole::Primary => ("old primary", parked_warning(id, r, parked)),
-                DbRole::Replica(of) => (
-                    "replica of an old primary",
-                    format!(
-                        "{id} in {r} was renamed {parked}: it still replicates from {of}, not from {}; delete it once the new replica serves",
-                        primary.id
-                    ),
-                ),
+            let what = match &old.role {
+                DbRole::Primary => "old primary",
+                DbRole::Replica(_) => "replica of an old primary",
             };
+            let warning = warning_of(old, (id, r, parked), primary);
             let rename = RdsMove::Rename {
                 from: id.clone(),
                 to: parked.clone(),
@@ -141,7 +152,12 @@ fn copy_next(primary: &DbInstance, c: &RdsCopy) -> Option<Standing> {
 /// Where an RDS reprotection stands, from the primary and each region's
 /// instance as read (pure): what the regions that are not protected need
 /// comes next ([`first_of`]).
-pub fn rds_standing(g: &Guarded, primary: Option<&DbInstance>, copies: &[RdsCopy]) -> Standing {
+pub fn rds_standing(
+    g: &Guarded,
+    primary: Option<&DbInstance>,
+    copies: &[RdsCopy],
+    made: Made<'_>,
+) -> Standing {
     let (active, id) = (&g.primary.0, &g.primary.1);
     let hint = "reprotect runs after a failover to that region: `drctl status` shows where the plan serves";
     let primary = match primary {
@@ -158,7 +174,7 @@ pub fn rds_standing(g: &Guarded, primary: Option<&DbInstance>, copies: &[RdsCopy
             return Standing::refuse(format!("{id} does not exist in {active}"), hint, id, active);
         }
     };
-    if let Some(next) = first_of(copies.iter().map(|c| copy_next(primary, c))) {
+    if let Some(next) = first_of(copies.iter().map(|c| copy_next(primary, c)), made) {
         return next;
     }
     let guard = |c: &RdsCopy| Guard {
@@ -166,9 +182,20 @@ pub fn rds_standing(g: &Guarded, primary: Option<&DbInstance>, copies: &[RdsCopy
         address: c.id.clone(),
         endpoint: c.now.as_ref().and_then(|i| i.endpoint.clone()),
     };
+    let parked = (copies.iter())
+        .filter_map(|c| Some((c, c.parked.as_ref()?)))
+        .map(|(c, p)| {
+            let (id, r, to) = (c.id.as_str(), c.region.as_str(), c.parked_id.as_str());
+            (
+                format!("{r}/{id} -> {to}"),
+                warning_of(p, (id, r, to), primary),
+            )
+        })
+        .collect();
     Standing::Protected {
         copies: copies.iter().map(guard).collect(),
         dr: None,
+        parked,
     }
 }
 
@@ -183,6 +210,7 @@ impl Reprotecting for RdsReprotecting {
         clouds: &Clouds,
         g: &Guarded,
         run_id: &str,
+        made: Made<'_>,
     ) -> Result<Standing, CloudError> {
         let db = &clouds.database;
         let primary = db.describe_instance(&g.primary.0, &g.primary.1).await?;
@@ -197,7 +225,7 @@ impl Reprotecting for RdsReprotecting {
                 parked_id,
             });
         }
-        Ok(rds_standing(g, primary.as_ref(), &copies))
+        Ok(rds_standing(g, primary.as_ref(), &copies, made))
     }
 
     async fn make(
@@ -207,7 +235,7 @@ impl Reprotecting for RdsReprotecting {
         m: &Move,
     ) -> Result<Option<String>, CloudError> {
         let db = &clouds.database;
-        match kept_as::<RdsMove>(m)? {
+        match payload_of::<RdsMove>(m)? {
             RdsMove::Rename { from, to } => db.rename_instance(&m.region, &from, &to).await?,
             RdsMove::Replica {
                 id,
@@ -282,6 +310,10 @@ mod tests {
         }
     }
 
+    fn rds_standing_(g: &Guarded, p: Option<&DbInstance>, c: &[RdsCopy]) -> Standing {
+        rds_standing(g, p, c, &|_| false)
+    }
+
     fn guarded() -> Guarded {
         Guarded {
             primary: ("us-west-2".into(), "db-usw2".into()),
@@ -307,7 +339,7 @@ mod tests {
         let g = guarded();
         let p = inst("db-usw2", DbRole::Primary, "available");
         let old = inst("db-use1", DbRole::Primary, "available");
-        let Standing::Act(m) = rds_standing(&g, Some(&p), &copy(Some(old.clone()), None)) else {
+        let Standing::Act(m) = rds_standing_(&g, Some(&p), &copy(Some(old.clone()), None)) else {
             panic!("a rename")
         };
         assert_eq!(m.call, "rds:ModifyDBInstance");
@@ -318,29 +350,29 @@ mod tests {
         assert!(m.warning.is_some());
         let renaming = copy(Some(old.clone()), Some(old.clone()));
         assert!(matches!(
-            rds_standing(&g, Some(&p), &renaming),
+            rds_standing_(&g, Some(&p), &renaming),
             Standing::Wait(_)
         ));
         let parked = inst("db-use1-pre-0001", DbRole::Primary, "modifying");
         let settling = copy(None, Some(parked.clone()));
         assert!(matches!(
-            rds_standing(&g, Some(&p), &settling),
+            rds_standing_(&g, Some(&p), &settling),
             Standing::Wait(_)
         ));
         let parked = inst("db-use1-pre-0001", DbRole::Primary, "available");
-        let Standing::Act(m) = rds_standing(&g, Some(&p), &copy(None, Some(parked))) else {
+        let Standing::Act(m) = rds_standing_(&g, Some(&p), &copy(None, Some(parked))) else {
             panic!("a create")
         };
         assert_eq!(m.call, "rds:CreateDBInstanceReadReplica");
         let replica = inst("db-use1", DbRole::Replica(p.arn.clone()), "creating");
         let making = copy(Some(replica), None);
         assert!(matches!(
-            rds_standing(&g, Some(&p), &making),
+            rds_standing_(&g, Some(&p), &making),
             Standing::Wait(_)
         ));
         let replica = inst("db-use1", DbRole::Replica(p.arn.clone()), "available");
         assert!(matches!(
-            rds_standing(&g, Some(&p), &copy(Some(replica), None)),
+            rds_standing_(&g, Some(&p), &copy(Some(replica), None)),
             Standing::Protected { .. }
         ));
     }
@@ -350,11 +382,11 @@ mod tests {
         let g = guarded();
         let r = inst("db-usw2", DbRole::Replica("x".into()), "available");
         assert!(matches!(
-            rds_standing(&g, Some(&r), &[]),
+            rds_standing_(&g, Some(&r), &[]),
             Standing::Refuse { .. }
         ));
         assert!(matches!(
-            rds_standing(&g, None, &[]),
+            rds_standing_(&g, None, &[]),
             Standing::Refuse { .. }
         ));
     }

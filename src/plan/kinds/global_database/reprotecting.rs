@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::super::reprotecting::{
-    Guard, Guarded, Kept, Move, ReprotectAbout, Reprotecting, Standing, first_of, kept_as,
-    parked_id, parked_warning,
+    Guard, Guarded, Kept, Made, Move, ReprotectAbout, Reprotecting, Standing, first_of, parked_id,
+    parked_warning, payload_of,
 };
 use super::global_names;
 use crate::cloud::{CloudError, Clouds, DbCluster, GlobalCluster};
@@ -111,7 +111,7 @@ fn mv(
         says,
         parks: None,
         warning: None,
-        kept: serde_json::to_value(m).unwrap_or_default(),
+        payload: serde_json::to_value(m).unwrap_or_default(),
     }
 }
 
@@ -131,7 +131,7 @@ fn park_next(m: &Member, gid: &str) -> Option<Standing> {
             Some(Standing::Act(mv((id, r), call, says, &leave)))
         }
         (Some(c), _) if !c.is_available() => Some(Standing::Wait(format!(
-            "{id} ({r}) to leave {gid} (now {})",
+            "{id} ({r}) to settle out of {gid} (now {})",
             c.status
         ))),
         (Some(_), Some(_)) => Some(Standing::Wait(format!(
@@ -189,6 +189,26 @@ fn join_next(m: &Member, g: &GlobalCluster, writer: &DbCluster) -> Option<Standi
 /// (empty) and made again from the writer.
 fn rebuild_next(read: &AuroraRead, writer: &DbCluster, active: &str) -> Standing {
     let gid = &read.global_id;
+    // Members the plan does not name are refused before anything moves:
+    // AWS keeps the old writer in while any secondary is attached.
+    let named = |m: &crate::cloud::GlobalMember| {
+        (read.members.iter()).any(|x| x.region == m.region && x.id.eq_ignore_ascii_case(&m.id))
+    };
+    let others: Vec<String> = (read.global.iter().flat_map(|g| &g.members))
+        .filter(|m| !named(m))
+        .map(|m| format!("{}/{}", m.region, m.id))
+        .collect();
+    if !others.is_empty() {
+        return Standing::refuse(
+            format!(
+                "global cluster {gid} has members the plan does not name: {}",
+                others.join(", ")
+            ),
+            "remove them from the global cluster (or name them in the plan), then run reprotect again",
+            gid,
+            active,
+        );
+    }
     let mut order: Vec<&Member> = read.members.iter().collect();
     if let Some(old) = read.global.as_ref().and_then(GlobalCluster::writer) {
         order.sort_by_key(|m| m.region == old.region && m.id.eq_ignore_ascii_case(&old.id));
@@ -205,18 +225,8 @@ fn rebuild_next(read: &AuroraRead, writer: &DbCluster, active: &str) -> Standing
         return Standing::Act(mv((gid, active), "rds:CreateGlobalCluster", says, &make));
     };
     if !old.members.is_empty() {
-        let left: Vec<String> = (old.members.iter())
-            .map(|m| format!("{}/{}", m.region, m.id))
-            .collect();
-        return Standing::refuse(
-            format!(
-                "global cluster {gid} still has members the plan does not name: {}",
-                left.join(", ")
-            ),
-            "remove them from the global cluster (or name them in the plan), then run reprotect again",
-            gid,
-            active,
-        );
+        // Named members still leaving: their park waits them out.
+        return Standing::Wait(format!("every member to leave {gid}"));
     }
     let delete = AuroraMove::DeleteGlobal {
         global: gid.clone(),
@@ -228,19 +238,55 @@ fn rebuild_next(read: &AuroraRead, writer: &DbCluster, active: &str) -> Standing
     Standing::Act(mv((gid, active), "rds:DeleteGlobalCluster", says, &delete))
 }
 
-/// Where an Aurora reprotection stands, as read (pure).
-pub fn aurora_standing(g: &Guarded, read: &AuroraRead) -> Standing {
+/// Every member a secondary: the copies, and those found parked.
+fn protected(read: &AuroraRead) -> Standing {
+    let gid = &read.global_id;
+    Standing::Protected {
+        copies: (read.members.iter())
+            .map(|m| Guard {
+                region: m.region.clone(),
+                address: format!("{gid}/{}", m.id),
+                endpoint: m.now.as_ref().and_then(|c| c.reader_endpoint.clone()),
+            })
+            .collect(),
+        dr: None,
+        parked: (read.members.iter())
+            .filter(|m| m.parked.is_some())
+            .map(|m| {
+                let (id, r, to) = (&m.id, &m.region, &m.parked_id);
+                (format!("{r}/{id} -> {to}"), parked_warning(id, r, to))
+            })
+            .collect(),
+    }
+}
+
+/// Whether a global cluster is between states: being made or deleted,
+/// or moving its writer.
+fn settling(g: &GlobalCluster) -> bool {
+    const PASSING: &[&str] = &[
+        "creating",
+        "deleting",
+        "modifying",
+        "failing-over",
+        "switching-over",
+        "upgrading",
+    ];
+    g.moving.is_some() || PASSING.contains(&g.status.as_str())
+}
+
+/// Where an Aurora reprotection stands, as read (pure); `made` says which
+/// moves the step made already.
+pub fn aurora_standing(g: &Guarded, read: &AuroraRead, made: Made<'_>) -> Standing {
     let (active, gid) = (&g.primary.0, &read.global_id);
     let w = g.primary.1.split_once('/').map_or("", |(_, w)| w);
     let writer = match &read.writer {
         Some(c) if c.is_available() => c,
+        // A passing state (modifying, backing up, maintenance): waited out.
         Some(c) => {
-            return Standing::refuse(
-                format!("cluster {w} in {active} is `{}`, not available", c.status),
-                "wait until it is available, then run reprotect again",
-                w,
-                active,
-            );
+            return Standing::Wait(format!(
+                "cluster {w} in {active} to be available (now {})",
+                c.status
+            ));
         }
         None => {
             return Standing::refuse(
@@ -252,6 +298,14 @@ pub fn aurora_standing(g: &Guarded, read: &AuroraRead) -> Standing {
         }
     };
     let global = read.global.as_ref();
+    // A global cluster being made, deleted or moving its writer is waited
+    // out before anything is written (a re-run after a crash finds it so).
+    if let Some(gl) = global.filter(|gl| settling(gl)) {
+        return Standing::Wait(format!(
+            "global cluster {gid} to settle (now {})",
+            gl.status
+        ));
+    }
     match global.and_then(|gl| gl.member(active, w).map(|m| (gl, m.writer))) {
         // Not in the global cluster: detached (standalone, or its detach
         // still settling, which the rebuild's reads wait out).
@@ -264,16 +318,7 @@ pub fn aurora_standing(g: &Guarded, read: &AuroraRead) -> Standing {
         ),
         Some((gl, true)) => {
             let each = read.members.iter().map(|m| join_next(m, gl, writer));
-            first_of(each).unwrap_or_else(|| Standing::Protected {
-                copies: (read.members.iter())
-                    .map(|m| Guard {
-                        region: m.region.clone(),
-                        address: format!("{gid}/{}", m.id),
-                        endpoint: m.now.as_ref().and_then(|c| c.reader_endpoint.clone()),
-                    })
-                    .collect(),
-                dr: None,
-            })
+            first_of(each, made).unwrap_or_else(|| protected(read))
         }
     }
 }
@@ -289,6 +334,7 @@ impl Reprotecting for AuroraReprotecting {
         clouds: &Clouds,
         g: &Guarded,
         run_id: &str,
+        made: Made<'_>,
     ) -> Result<Standing, CloudError> {
         let aurora = &clouds.aurora;
         let active = g.primary.0.as_str();
@@ -310,7 +356,7 @@ impl Reprotecting for AuroraReprotecting {
                 parked_id,
             });
         }
-        Ok(aurora_standing(g, &read))
+        Ok(aurora_standing(g, &read, made))
     }
 
     async fn make(
@@ -320,7 +366,7 @@ impl Reprotecting for AuroraReprotecting {
         m: &Move,
     ) -> Result<Option<String>, CloudError> {
         let (aurora, r) = (&clouds.aurora, m.region.as_str());
-        match kept_as::<AuroraMove>(m)? {
+        match payload_of::<AuroraMove>(m)? {
             AuroraMove::Leave { global, arn } => aurora.detach_cluster(r, &global, &arn).await?,
             AuroraMove::Rename { from, to } => aurora.rename_cluster(r, &from, &to).await?,
             AuroraMove::DeleteGlobal { global } => aurora.delete_global(r, &global).await?,
@@ -388,5 +434,107 @@ impl Reprotecting for AuroraReprotecting {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::GlobalMember;
+
+    fn cluster(region: &str, id: &str, global: Option<&str>) -> DbCluster {
+        DbCluster {
+            id: id.into(),
+            arn: format!("arn:aws:rds:{region}:1:cluster:{id}"),
+            region: region.into(),
+            engine: "aurora-postgresql".into(),
+            status: "available".into(),
+            endpoint: None,
+            reader_endpoint: None,
+            global_cluster: global.map(str::to_string),
+            backup_retention_days: 1,
+            tags: Default::default(),
+            members: vec![],
+        }
+    }
+
+    fn member(region: &str, id: &str, writer: bool) -> GlobalMember {
+        GlobalMember {
+            arn: format!("arn:aws:rds:{region}:1:cluster:{id}"),
+            writer,
+            region: region.into(),
+            id: id.into(),
+        }
+    }
+
+    /// After a detach: the writer us-east-1's, the old global cluster
+    /// still holding us-west-2's old writer (and `extra`).
+    fn detached(status: &str, extra: bool) -> (Guarded, AuroraRead) {
+        let g = Guarded {
+            primary: ("us-east-1".into(), "og/w-use1".into()),
+            others: vec![("us-west-2".into(), "og/w-usw2".into())],
+            dr: false,
+        };
+        let mut members = vec![member("us-west-2", "w-usw2", true)];
+        if extra {
+            members.push(member("ap-southeast-1", "w-apse1", false));
+        }
+        let read = AuroraRead {
+            global_id: "og".into(),
+            writer: Some(cluster("us-east-1", "w-use1", None)),
+            global: Some(GlobalCluster {
+                id: "og".into(),
+                arn: "arn:og".into(),
+                status: status.into(),
+                endpoint: None,
+                members,
+                moving: None,
+            }),
+            members: vec![Member {
+                region: "us-west-2".into(),
+                id: "w-usw2".into(),
+                now: Some(cluster("us-west-2", "w-usw2", Some("og"))),
+                parked_id: "w-usw2-pre-0001".into(),
+                parked: None,
+            }],
+        };
+        (g, read)
+    }
+
+    /// A global cluster between states (a re-run right after a create or a
+    /// delete) is waited out; members the plan does not name are refused
+    /// before anything moves; otherwise the old writer leaves first.
+    #[test]
+    fn a_settling_global_cluster_is_waited_out_and_unnamed_members_refused_first() {
+        let none = |_: &Move| false;
+        let (g, read) = detached("creating", false);
+        assert!(matches!(
+            aurora_standing(&g, &read, &none),
+            Standing::Wait(_)
+        ));
+        let (g, read) = detached("available", true);
+        let Standing::Refuse { why, .. } = aurora_standing(&g, &read, &none) else {
+            panic!("refused")
+        };
+        assert!(why.contains("ap-southeast-1/w-apse1"), "{why}");
+        let (g, read) = detached("available", false);
+        let Standing::Act(m) = aurora_standing(&g, &read, &none) else {
+            panic!("a move")
+        };
+        assert_eq!(m.call, "rds:RemoveFromGlobalCluster");
+    }
+
+    /// A writer in a passing state is waited for, not refused.
+    #[test]
+    fn a_writer_not_available_yet_is_waited_for() {
+        let none = |_: &Move| false;
+        let (g, mut read) = detached("available", false);
+        if let Some(w) = read.writer.as_mut() {
+            w.status = "modifying".into();
+        }
+        assert!(matches!(
+            aurora_standing(&g, &read, &none),
+            Standing::Wait(_)
+        ));
     }
 }
