@@ -87,17 +87,27 @@ async fn where_now(settings: &Settings, plan: &Plan) -> Result<Whereabouts, CliE
     let others = p.regions.iter().filter(|r| r.region != p.active_region);
     Ok(Whereabouts {
         active: p.active_region.clone(),
-        // What a reprotection makes a replica: a resource kept in sync by
-        // replication (one restored from backups keeps none).
         protected: others.clone().all(|r| {
-            (r.databases.iter())
-                .filter(|d| (plan.spec.resource(&d.id)).is_some_and(|x| x.rpo_source().is_some()))
-                .all(|d| d.role == "replica")
+            let roles: Vec<(&str, &str)> = (r.databases.iter())
+                .map(|d| (d.id.as_str(), d.role.as_str()))
+                .collect();
+            protects(plan, &roles)
         }),
         unreachable: others
             .filter_map(|r| r.unreachable.clone().map(|why| (r.region.clone(), why)))
             .collect(),
     })
+}
+
+/// Whether a region's data copies, read as `(resource, role)`, protect
+/// the plan (pure): the copy of every resource kept in sync by replication
+/// is a replica there; one restored from backups keeps none, and a
+/// reprotection makes none of it.
+fn protects(plan: &Plan, roles: &[(&str, &str)]) -> bool {
+    let replicated = |id: &str| (plan.spec.resource(id)).is_some_and(|r| r.rpo_source().is_some());
+    (roles.iter())
+        .filter(|(id, _)| replicated(id))
+        .all(|(_, role)| *role == "replica")
 }
 
 /// Refuses a run that needs regions that do not answer (exit 1), saying so.
@@ -243,4 +253,30 @@ pub async fn failback(a: PlanRunArgs, settings: &Settings) -> Result<Exit, CliEr
         &settings.pace,
     );
     execute(&engine, &[plan], &opts, a.run.output).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payments() -> Plan {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plans/payments.toml");
+        let loaded = drctl::plan::load(&[path]);
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        loaded.plans.into_iter().next().expect("payments")
+    }
+
+    /// Regression (`a_plan_with_a_restored_database_was_never_protected`):
+    /// a database restored from backups is no replica anywhere, and a
+    /// reprotection makes none of it; counted, it kept `failback`
+    /// reprotecting for ever. Only replicated resources count.
+    #[test]
+    fn a_plan_with_a_restored_database_was_never_protected() {
+        let mut plan = payments();
+        let id = plan.spec.database[0].id.clone();
+        assert!(protects(&plan, &[(&id, "replica")]));
+        assert!(!protects(&plan, &[(&id, "primary")]));
+        plan.spec.database[0].strategy = drctl::plan::kinds::DbStrategy::PointInTimeRestore;
+        assert!(protects(&plan, &[(&id, "primary")]));
+    }
 }

@@ -165,8 +165,21 @@ fn join_next(m: &Member, g: &GlobalCluster, writer: &DbCluster) -> Option<Standi
     match (g.member(r, id), &m.now) {
         (Some(_), Some(c)) if c.is_available() => None,
         (Some(_), _) => waiting(&format!("to be an available secondary of {}", writer.id)),
-        (None, Some(c)) if c.global_cluster.is_none() => park_next(m, &g.id),
-        (None, Some(_)) => waiting(&format!("to join {}", g.id)),
+        (None, Some(c)) => match c.global_cluster.as_deref() {
+            None => park_next(m, &g.id),
+            Some(other) if !other.eq_ignore_ascii_case(&g.id) => Some(Standing::refuse(
+                format!(
+                    "{id} in {r} is a member of global cluster {other}, not of {}",
+                    g.id
+                ),
+                format!(
+                    "remove it from {other} (or name another cluster for {r} in the plan), then run reprotect again"
+                ),
+                id,
+                r,
+            )),
+            Some(_) => waiting(&format!("to join {}", g.id)),
+        },
         (None, None) => park_next(m, &g.id).or_else(|| {
             let make = AuroraMove::Secondary {
                 id: id.clone(),
@@ -522,6 +535,29 @@ mod tests {
             panic!("a move")
         };
         assert_eq!(m.call, "rds:RemoveFromGlobalCluster");
+    }
+
+    /// With the writer writing for the global cluster, a member in another
+    /// global cluster is refused, naming it; one joining this one is
+    /// waited for.
+    #[test]
+    fn a_member_of_another_global_cluster_is_refused() {
+        let none = |_: &Move| false;
+        let (g, mut read) = detached("available", false);
+        if let Some(gl) = read.global.as_mut() {
+            gl.members = vec![member("us-east-1", "w-use1", true)];
+        }
+        read.writer = Some(cluster("us-east-1", "w-use1", Some("og")));
+        read.members[0].now = Some(cluster("us-west-2", "w-usw2", Some("elsewhere")));
+        let Standing::Refuse { why, region, .. } = aurora_standing(&g, &read, &none) else {
+            panic!("refused")
+        };
+        assert!(why.contains("elsewhere") && region == "us-west-2", "{why}");
+        read.members[0].now = Some(cluster("us-west-2", "w-usw2", Some("og")));
+        assert!(matches!(
+            aurora_standing(&g, &read, &none),
+            Standing::Wait(_)
+        ));
     }
 
     /// A writer in a passing state is waited for, not refused.
