@@ -32,7 +32,7 @@ pub struct AuroraReprotecting;
 
 /// What an Aurora global database's reprotection is, in words and calls.
 pub const AURORA_REPROTECT: ReprotectAbout = ReprotectAbout {
-    describe: "protect global database {primary} in {active} again: every other member a secondary (after a detach: old members renamed, the global cluster made again)",
+    describe: "protect the global database again from its writer {primary} (global cluster/writer) in {active}: every other member a secondary (after a detach: old members renamed, the global cluster made again)",
     calls: &[
         "rds:DescribeGlobalClusters",
         "rds:DescribeDBClusters",
