@@ -132,10 +132,31 @@ impl StepOutput for ReprotectOutput {
 }
 
 impl ReprotectOutput {
+    /// Move `m`, when it was made already.
+    fn made(&self, m: &Move) -> Option<&Moved> {
+        self.moves.iter().find(|x| x.is(m))
+    }
+
     /// Whether operation `op` was followed or answered by a move already.
     fn knows(&self, op: &str) -> bool {
         self.followed.iter().any(|f| f == op)
             || (self.moves.iter()).any(|m| m.operation.as_deref() == Some(op))
+    }
+
+    /// What `s` waits for, when it is a wait: a wait the kind says; a move
+    /// made already that the cloud does not show yet (a rename settling, a
+    /// create not listed yet), never sent twice; an operation followed to
+    /// done that a listing still shows running. A move made whose
+    /// operation is done is no wait: it is refused.
+    fn waits_on(&self, s: &Standing) -> Option<String> {
+        match s {
+            Standing::Wait(why) => Some(why.clone()),
+            Standing::Act(m) => (self.made(m)?.operation.is_none())
+                .then(|| format!("{} ({}) to show: {}", m.resource, m.region, m.says)),
+            Standing::Follow { operation, .. } => (self.knows(operation))
+                .then(|| format!("operation {operation} to be listed as done")),
+            Standing::Protected { .. } | Standing::Refuse { .. } => None,
+        }
     }
 }
 
@@ -236,17 +257,16 @@ impl Reprotect {
         &self,
         cx: &Cx<'_>,
         role: &dyn Reprotecting,
-        made: &[Moved],
+        out: &ReprotectOutput,
     ) -> Result<Standing, StepFailure> {
-        let made = |m: &Move| made.iter().any(|x| x.is(m));
+        let made = |m: &Move| out.made(m).is_some();
         Ok(role
             .standing(cx.clouds, &self.guarded, cx.run_id, &made)
             .await?)
     }
 
-    /// Reads until the reprotection stands otherwise than waiting (and
-    /// than asking again for a move made already, or for an operation
-    /// followed already: the cloud does not show it yet).
+    /// Reads until the reprotection stands otherwise than waiting
+    /// ([`ReprotectOutput::waits_on`]).
     async fn wait(
         &self,
         cx: &Cx<'_>,
@@ -256,14 +276,8 @@ impl Reprotect {
     ) -> Result<Standing, StepFailure> {
         tracing::info!(resource = %self.resource, "waiting for {what}");
         wait_for(cx, what, || async {
-            let s = self.read(cx, role, &out.moves).await?;
-            let settled = match &s {
-                Standing::Wait(_) => false,
-                Standing::Act(m) => !out.moves.iter().any(|x| x.is(m)),
-                Standing::Follow { operation, .. } => !out.knows(operation),
-                Standing::Protected { .. } | Standing::Refuse { .. } => true,
-            };
-            Ok(settled.then_some(s))
+            let s = self.read(cx, role, out).await?;
+            Ok(out.waits_on(&s).is_none().then_some(s))
         })
         .await
     }
@@ -386,7 +400,7 @@ impl Action for Reprotect {
             });
         }
         if answered {
-            let read = self.read(cx, role, &[]).await;
+            let read = self.read(cx, role, &ReprotectOutput::default()).await;
             if let Ok(Standing::Refuse {
                 why,
                 hint,
@@ -409,7 +423,7 @@ impl Action for Reprotect {
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         let role = self.role()?;
         let (active, primary) = (&self.guarded.primary.0, &self.guarded.primary.1);
-        let standing = self.read(cx, role, &[]).await?;
+        let standing = self.read(cx, role, &ReprotectOutput::default()).await?;
         let goal = |current: String, change: bool| Planned {
             call: role.about().calls.join(", "),
             resource: primary.clone(),
@@ -456,8 +470,12 @@ impl Reprotect {
             active: self.guarded.primary.0.clone(),
             ..ReprotectOutput::default()
         };
-        let mut standing = self.read(cx, role, &out.moves).await?;
+        let mut standing = self.read(cx, role, &out).await?;
         loop {
+            if let Some(what) = out.waits_on(&standing) {
+                standing = self.wait(cx, role, &what, &out).await?;
+                continue;
+            }
             standing = match standing {
                 Standing::Protected { copies, dr, parked } => {
                     return self.protected(cx, role, (copies, dr, parked), out).await;
@@ -468,13 +486,6 @@ impl Reprotect {
                     resource,
                     region,
                 } => return Err(refused((why, hint), (&resource, &region))),
-                Standing::Wait(why) => self.wait(cx, role, &why, &out).await?,
-                // Followed to done already, still listed as running: the
-                // listing catches up; waited for, polled.
-                Standing::Follow { operation, .. } if out.knows(&operation) => {
-                    let what = format!("operation {operation} to be listed as done");
-                    self.wait(cx, role, &what, &out).await?
-                }
                 Standing::Follow {
                     operation,
                     what,
@@ -484,13 +495,10 @@ impl Reprotect {
                     self.follow(cx, role, &operation, (&what, &resource, &region))
                         .await?;
                     out.followed.push(operation);
-                    self.read(cx, role, &out.moves).await?
+                    self.read(cx, role, &out).await?
                 }
-                Standing::Act(m) => match out.moves.iter().find(|x| x.is(&m)) {
-                    Some(Moved {
-                        operation: Some(op),
-                        ..
-                    }) => {
+                Standing::Act(m) => {
+                    if let Some(op) = out.made(&m).and_then(|x| x.operation.as_ref()) {
                         let again = format!(
                             "{} of {} ({}) is done (operation {op}), yet the cloud still asks for it: {}",
                             m.call, m.resource, m.region, m.says
@@ -498,17 +506,10 @@ impl Reprotect {
                         let hint = "read it (`drctl status`) and run reprotect again: the step reads first";
                         return Err(refused((again, hint.into()), (&m.resource, &m.region)));
                     }
-                    // Sent, not shown yet (a rename settling, a create
-                    // not listed yet): waited for, never sent twice.
-                    Some(_) => {
-                        let what = format!("{} ({}) to show: {}", m.resource, m.region, m.says);
-                        self.wait(cx, role, &what, &out).await?
-                    }
-                    None => {
-                        self.make(cx, role, m, &mut out).await?;
-                        self.read(cx, role, &out.moves).await?
-                    }
-                },
+                    self.make(cx, role, m, &mut out).await?;
+                    self.read(cx, role, &out).await?
+                }
+                Standing::Wait(why) => self.wait(cx, role, &why, &out).await?,
             };
         }
     }

@@ -256,6 +256,15 @@ pub fn parked_id(id: &str, run_id: &str) -> String {
     format!("{base}-pre-{tag}")
 }
 
+/// A database copy's role and state in words, as preflight shows it
+/// (`primary (available)`, `replica of db (creating)`).
+pub fn role_words(role: &crate::cloud::DbRole, state: &str) -> String {
+    match role {
+        crate::cloud::DbRole::Primary => format!("primary ({state})"),
+        crate::cloud::DbRole::Replica(of) => format!("replica of {of} ({state})"),
+    }
+}
+
 /// The warning a copy renamed out of the way carries: it no longer
 /// replicates and takes writes on its own.
 pub fn parked_warning(id: &str, region: &str, parked: &str) -> String {

@@ -24,7 +24,7 @@ use super::moves::{Look, decide as find_move};
 use super::sql_names;
 use crate::cloud::{CloudError, Clouds, DbRole, SqlInstance, SqlOperation};
 use crate::plan::kinds::reprotecting::{
-    Guard, Guarded, Kept, Made, Move, ReprotectAbout, Reprotecting, Standing,
+    Guard, Guarded, Kept, Made, Move, ReprotectAbout, Reprotecting, Standing, role_words,
 };
 
 /// The data role's reprotection of Cloud SQL instances.
@@ -330,11 +330,7 @@ impl Reprotecting for SqlReprotecting {
         let (project, name) = sql_names(address, (READ, region))?;
         let read = clouds.cloud_sql.describe_sql(region, project, name).await?;
         Ok(read.map_or("absent".into(), |i| {
-            let state = i.state.to_lowercase();
-            match i.role {
-                DbRole::Primary => format!("primary ({state})"),
-                DbRole::Replica(of) => format!("replica of {of} ({state})"),
-            }
+            role_words(&i.role, &i.state.to_lowercase())
         }))
     }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::reprotecting::{
     Guard, Guarded, Kept, Made, Move, ReprotectAbout, Reprotecting, Standing, first_of, parked_id,
-    parked_warning, payload_of,
+    parked_warning, payload_of, role_words,
 };
 use crate::cloud::{CloudError, Clouds, DbInstance, DbRole, ReplicaPlacement};
 
@@ -266,10 +266,7 @@ impl Reprotecting for RdsReprotecting {
         id: &str,
     ) -> Result<String, CloudError> {
         let read = clouds.database.describe_instance(region, id).await?;
-        Ok(read.map_or("absent".into(), |i| match i.role {
-            DbRole::Primary => format!("primary ({})", i.status),
-            DbRole::Replica(of) => format!("replica of {of} ({})", i.status),
-        }))
+        Ok(read.map_or("absent".into(), |i| role_words(&i.role, &i.status)))
     }
 
     async fn kept(
