@@ -609,7 +609,8 @@ async fn regression_a_sweep_finds_a_cloud_dns_drill_record_by_its_name_with_the_
 
 /// Regression: the in-memory cloud's name servers answered Route 53's
 /// zones alone, so a health-check `[[cloud_dns]]` record never resolved
-/// there and its failover waited out its budget in `verify-cloud-resolution`.
+/// there and its failover waited out its budget in its resolution check
+/// (then `verify-cloud-resolution`, now every kind's `verify-resolution`).
 /// Now it answers a `primaryBackup` record set as Cloud DNS does, from the
 /// health of each serving address's control: after `dns prepare` the name
 /// answers home's address; a failover drains home and serves the target,
@@ -653,7 +654,7 @@ async fn regression_a_health_check_cloud_dns_failover_resolves_on_the_in_memory_
     assert_eq!(ask().await.unwrap(), ["10.0.2.2"], "the target serves");
     assert_eq!(dns_calls(&f), before, "no Cloud DNS change");
     let text = store.text(&report.run_id).unwrap();
-    assert!(text.contains("verify-cloud-resolution"), "{text}");
+    assert!(text.contains("orders-gcp/verify-resolution"), "{text}");
     // The RTO ends where the names resolved, said so (not a Route 53
     // change INSYNC: `regression_a_cloud_dns_runs_rto_was_said_to_end_at_a_route53_insync`).
     let rto = &report.measures[0].rto.basis;

@@ -1,31 +1,24 @@
-//! A health-check `[[cloud_dns]]` record's setup, and what its switch and
-//! its verification share: its controls as a switch to a region wants them
-//! and as read; the record set's `primaryBackup` routing policy as `drctl
-//! dns prepare` makes it ([`want_record`], [`decide_policy`], pure), and
-//! how a set read differs from it ([`policy_gaps`], pure); `prepare`
-//! itself (calm days: controls create-only, the policy in one atomic
-//! change whose deletion is the set as read); and the kind's answer to the
-//! resolution wait's [`Watched`]: what `verify-cloud-resolution` reads
-//! beside its wait once the answer stays wrong.
+//! A health-check `[[cloud_dns]]` record's setup as the steps use it: its
+//! controls as a switch to a region wants them and as read, and `drctl dns
+//! prepare` itself (calm days: controls create-only, the routing policy in
+//! one atomic change whose deletion is the set as read). The policy as
+//! `dns prepare` makes it and how a set read differs from it are the
+//! kind's (`plan::kinds::cloud_dns_policy`, re-exported here), where the
+//! traffic role's verification by resolution reads them too.
 //!
 //! Why here, not in a step kind: `switch-cloud-control` (the switch) and
-//! `verify-cloud-resolution` (its check) both read the controls and the
-//! setup, and no step kind imports another (`tests/it/layers.rs`); Route
-//! 53's counterpart is `dns_setup.rs`.
-
-use std::time::Duration;
-
-use async_trait::async_trait;
+//! readiness both read the controls, and no step kind imports another
+//! (`tests/it/layers.rs`); Route 53's counterpart is `dns_setup.rs`.
 
 use super::controls::ControlRef;
-use super::dns_setup::{Gap, Prepared, create_control};
-use super::resolution::{Beside, Watched};
+use super::dns_setup::{Prepared, create_control};
 use super::{Cx, Finding};
 use crate::cloud::control::ControlState;
-use crate::cloud::{
-    BackupItem, CloudError, CloudRecordSet, Clouds, ErrorKind, ObjectUrl, PrimaryBackup, gcp_dns,
-};
+use crate::cloud::{CloudError, Clouds, ErrorKind, ObjectUrl, gcp_dns};
 use crate::plan::Plan;
+pub use crate::plan::kinds::cloud_dns_policy::{
+    PolicyNext, answers_target, decide_policy, policy_gaps, want_record,
+};
 use crate::plan::kinds::{CloudDnsSpec, CloudSwitch};
 
 /// Every control of `records`, with the state a switch to GCP region
@@ -48,201 +41,6 @@ pub(super) async fn read_controls(
         url_kind: "a gs:// object URL",
     };
     super::controls::read_each(cx, wanted(records, target), how).await
-}
-
-/// The record set a health-check record carries: no rrdatas, a
-/// `primaryBackup` policy whose primary is `home`'s value and whose backups
-/// are the other regions' values, in plan order (pure).
-pub fn want_record(d: &CloudDnsSpec, home: &str) -> CloudRecordSet {
-    let home = d.sites.gcp(home);
-    CloudRecordSet {
-        name: d.name.clone(),
-        rtype: d.rtype.clone(),
-        ttl: d.ttl,
-        rrdatas: Vec::new(),
-        routed: true,
-        primary_backup: Some(PrimaryBackup {
-            primary: d.targets.get(home).into_iter().cloned().collect(),
-            backups: (d.targets.iter())
-                .filter(|(r, _)| r.as_str() != home)
-                .map(|(r, v)| BackupItem {
-                    location: r.clone(),
-                    rrdatas: vec![v.clone()],
-                })
-                .collect(),
-            health_check: d.health_check.clone(),
-        }),
-    }
-}
-
-/// What `dns prepare` does with a health-check record's set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PolicyNext {
-    /// It already carries the policy.
-    Done,
-    /// One change: delete the set as read (`None`: there is none), add the
-    /// wanted one.
-    Swap(Option<CloudRecordSet>),
-    /// It carries another routing policy, which cannot be deleted as read.
-    Refuse(String),
-}
-
-/// Decides what `dns prepare` does with `read` to make it `want` (pure).
-pub fn decide_policy(read: Option<&CloudRecordSet>, want: &CloudRecordSet) -> PolicyNext {
-    let norm = |v: &str| v.trim_end_matches('.').to_ascii_lowercase();
-    let same_values = |a: &[String], b: &[String]| {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| norm(x) == norm(y))
-    };
-    match read {
-        Some(r) if r.routed && r.primary_backup.is_none() => PolicyNext::Refuse(
-            "it carries a routing policy other than primaryBackup (geo or weighted); remove it or set switch = \"records\"".into(),
-        ),
-        Some(r) => match (&r.primary_backup, &want.primary_backup) {
-            (Some(have), Some(w))
-                if r.ttl == want.ttl
-                    && r.rrdatas.is_empty()
-                    && same_values(&have.primary, &w.primary)
-                    && have.health_check == w.health_check
-                    && have.backups.len() == w.backups.len()
-                    && (have.backups.iter().zip(&w.backups)).all(|(a, b)| {
-                        a.location == b.location && same_values(&a.rrdatas, &b.rrdatas)
-                    }) =>
-            {
-                PolicyNext::Done
-            }
-            _ => PolicyNext::Swap(Some(r.clone())),
-        },
-        None => PolicyNext::Swap(None),
-    }
-}
-
-/// What keeps health-check record `d`'s set from being as `dns prepare`
-/// makes it (home `home`), read as `read`, for a switch to GCP region
-/// `target` (pure). A gap is needed where the set cannot come to answer
-/// the target's value alone ([`answers_target`]): missing, without a
-/// `primaryBackup` policy (a plain record answers its own values), with
-/// another routing policy, or with a policy that never reaches the target.
-pub fn policy_gaps(
-    d: &CloudDnsSpec,
-    read: Option<&CloudRecordSet>,
-    home: &str,
-    target: &str,
-) -> Vec<Gap> {
-    let what = format!("record {} {} primaryBackup", d.name, d.rtype);
-    let (how, needed) = match decide_policy(read, &want_record(d, home)) {
-        PolicyNext::Done => return Vec::new(),
-        PolicyNext::Swap(None) => ("missing".to_string(), true),
-        PolicyNext::Refuse(_) => (
-            "replaced by another routing policy (geo or weighted)".to_string(),
-            true,
-        ),
-        PolicyNext::Swap(Some(r)) => match &r.primary_backup {
-            None => ("absent: the record set answers its own values".into(), true),
-            Some(pb) if !answers_target(d, pb, target) => {
-                (format!("never answers {target}'s value alone"), true)
-            }
-            Some(_) => ("not as `dns prepare` makes it".into(), false),
-        },
-    };
-    vec![Gap { what, how, needed }]
-}
-
-/// Whether policy `pb` can come to answer `target`'s value alone (pure):
-/// Cloud DNS answers the first of its items (the primary, then the backups
-/// in order) with a healthy target, so some item must be that value alone,
-/// and every item before it may hold only the plan's other regions'
-/// values, whose controls the switch drains. An item holding the target's
-/// value with another, or an address the plan has no control for, before
-/// it, keeps the answer from ever naming the target alone.
-pub fn answers_target(d: &CloudDnsSpec, pb: &PrimaryBackup, target: &str) -> bool {
-    let norm = |v: &String| v.trim_end_matches('.').to_ascii_lowercase();
-    let Some(want) = d.targets.get(target).map(norm) else {
-        return false;
-    };
-    let others: Vec<String> = (d.targets.iter())
-        .filter(|(r, _)| r.as_str() != target)
-        .map(|(_, v)| norm(v))
-        .collect();
-    let items = std::iter::once(&pb.primary).chain(pb.backups.iter().map(|b| &b.rrdatas));
-    for item in items {
-        let values: Vec<String> = item.iter().map(norm).collect();
-        if values == [want.clone()] {
-            return true;
-        }
-        if values.iter().any(|v| !others.contains(v)) {
-            return false;
-        }
-    }
-    false
-}
-
-/// A health-check record's wait reads its controls and, where Cloud DNS's
-/// API answers, its record set's routing policy ([`policy_gaps`]).
-#[async_trait]
-impl Watched for CloudDnsSpec {
-    fn ttl(&self) -> i64 {
-        self.ttl
-    }
-
-    /// Cloud DNS's health-checked answer as modelled
-    /// (`clouddns:HealthCheckFailover`, its 90th percentile): the Compute
-    /// health check this record names is not read.
-    fn assumed_flip(&self) -> Duration {
-        let modelled = crate::cloud::model::Model::aws()
-            .ok()
-            .and_then(|m| m.duration("clouddns:HealthCheckFailover").map(|d| d.p90()));
-        modelled.unwrap_or(Duration::from_secs(60))
-    }
-
-    async fn beside(&self, cx: &Cx<'_>) -> Beside {
-        let target = self.sites.gcp(cx.target);
-        let set = (cx.clouds.cloud_dns).read_record_set(
-            &self.project,
-            &self.zone,
-            &self.name,
-            &self.rtype,
-        );
-        let (set, controls) = futures::join!(
-            tokio::time::timeout(cx.control_read_timeout, set),
-            read_controls(cx, std::slice::from_ref(self), target)
-        );
-        let home = cx.plan.home();
-        // A set with another routing policy, which `dns prepare` refuses
-        // to replace, has a fix of its own.
-        let replaced = matches!(&set, Ok(Ok(read))
-            if matches!(decide_policy(read.as_ref(), &want_record(self, home)), PolicyNext::Refuse(_)));
-        let gaps = match set {
-            Ok(Ok(read)) => Ok(policy_gaps(self, read.as_ref(), home, target)),
-            Ok(Err(e)) if e.kind == ErrorKind::NotFound => Ok(vec![Gap {
-                what: format!("managed zone {} (project {})", self.zone, self.project),
-                how: "missing".into(),
-                needed: true,
-            }]),
-            Ok(Err(e)) => Err(format!("setup not verifiable: {}", e.summary())),
-            Err(_) => Err(format!(
-                "setup not verifiable: Cloud DNS's API did not answer within {} s",
-                cx.control_read_timeout.as_secs()
-            )),
-        };
-        let hint = if replaced {
-            format!(
-                "remove the record set's other routing policy or set switch = \"records\" in the plan, then `drctl dns prepare --plan {}` and `drctl runs resume`",
-                cx.plan.name()
-            )
-        } else {
-            format!(
-                "run `drctl dns prepare --plan {}` (it gives the record set its primaryBackup policy and makes the controls that are missing, leaving the controls as this run set them), then `drctl runs resume`",
-                cx.plan.name()
-            )
-        };
-        Beside {
-            controls,
-            gaps,
-            flip: None,
-            in_place: "the record set's primaryBackup policy in place",
-            hint,
-        }
-    }
 }
 
 /// `drctl dns prepare` for `plan`'s health-check `[[cloud_dns]]` records:
@@ -347,33 +145,7 @@ async fn prepare_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn spec() -> CloudDnsSpec {
-        CloudDnsSpec {
-            id: "orders-dns".into(),
-            project: "drctl-emu".into(),
-            zone: "orders-zone".into(),
-            name: "orders.gcp.example.com.".into(),
-            rtype: "A".into(),
-            ttl: 30,
-            targets: [
-                ("us-central1".to_string(), "10.0.1.1".to_string()),
-                ("us-east4".to_string(), "10.0.2.2".to_string()),
-            ]
-            .into_iter()
-            .collect(),
-            switch: CloudSwitch::HealthCheck,
-            controls: [
-                ("us-central1".to_string(), "gs://c/o/usc1".to_string()),
-                ("us-east4".to_string(), "gs://c/o/use4".to_string()),
-            ]
-            .into_iter()
-            .collect(),
-            health_check: Some("projects/drctl-emu/global/healthChecks/orders".into()),
-            after: vec![],
-            sites: Default::default(),
-        }
-    }
+    use crate::plan::kinds::cloud_dns_policy::tests::spec;
 
     #[test]
     fn a_switch_serves_the_target_and_drains_every_other_region() {
@@ -388,128 +160,5 @@ mod tests {
             ]
         );
         assert_eq!(w[1].0.url, "gs://c/o/use4");
-    }
-
-    #[test]
-    fn the_policy_is_primary_home_backups_the_others_and_prepare_swaps_only_when_wrong() {
-        let want = want_record(&spec(), "us-central1");
-        let pb = want.primary_backup.clone().expect("policy");
-        assert_eq!(pb.primary, vec!["10.0.1.1".to_string()]);
-        assert_eq!(
-            pb.backups,
-            vec![BackupItem {
-                location: "us-east4".into(),
-                rrdatas: vec!["10.0.2.2".into()]
-            }]
-        );
-        assert_eq!(decide_policy(None, &want), PolicyNext::Swap(None));
-        assert_eq!(decide_policy(Some(&want), &want), PolicyNext::Done);
-        let plain = CloudRecordSet {
-            rrdatas: vec!["10.0.1.1".into()],
-            routed: false,
-            primary_backup: None,
-            ..want.clone()
-        };
-        assert_eq!(
-            decide_policy(Some(&plain), &want),
-            PolicyNext::Swap(Some(plain.clone()))
-        );
-        let geo = CloudRecordSet {
-            routed: true,
-            ..plain
-        };
-        assert!(matches!(
-            decide_policy(Some(&geo), &want),
-            PolicyNext::Refuse(_)
-        ));
-        let mut other = want.clone();
-        if let Some(p) = other.primary_backup.as_mut() {
-            p.primary = vec!["10.0.9.9".into()];
-        }
-        assert_eq!(
-            decide_policy(Some(&other), &want),
-            PolicyNext::Swap(Some(other.clone()))
-        );
-    }
-
-    /// What keeps the set from answering the target's value is needed; a
-    /// policy that differs but still names it is shown, not needed.
-    #[test]
-    fn a_policy_gap_is_needed_only_when_the_set_cannot_answer_the_target() {
-        let d = spec();
-        let want = want_record(&d, "us-central1");
-        let gaps = |read: Option<&CloudRecordSet>| -> Vec<(String, bool)> {
-            (policy_gaps(&d, read, "us-central1", "us-east4").into_iter())
-                .map(|g| (g.how, g.needed))
-                .collect()
-        };
-        assert_eq!(gaps(Some(&want)), []);
-        assert_eq!(gaps(None), [("missing".to_string(), true)]);
-        let plain = CloudRecordSet {
-            rrdatas: vec!["10.0.1.1".into()],
-            routed: false,
-            primary_backup: None,
-            ..want.clone()
-        };
-        assert_eq!(
-            gaps(Some(&plain)),
-            [(
-                "absent: the record set answers its own values".to_string(),
-                true
-            )]
-        );
-        let geo = CloudRecordSet {
-            routed: true,
-            ..plain
-        };
-        assert_eq!(
-            gaps(Some(&geo)),
-            [(
-                "replaced by another routing policy (geo or weighted)".to_string(),
-                true
-            )]
-        );
-        let never = [("never answers us-east4's value alone".to_string(), true)];
-        let edited = |edit: &dyn Fn(&mut PrimaryBackup)| {
-            let mut set = want.clone();
-            edit(set.primary_backup.as_mut().expect("policy"));
-            set
-        };
-        // The target's value is in no item.
-        let other = edited(&|p| p.backups[0].rrdatas = vec!["10.0.9.9".into()]);
-        assert_eq!(gaps(Some(&other)), never);
-        // The target's value shares the primary with home's: the answer,
-        // once the target serves, names both.
-        let shared = edited(&|p| p.primary.push("10.0.2.2".into()));
-        assert_eq!(gaps(Some(&shared)), never);
-        // An address the plan has no control for comes first: nothing
-        // drains it.
-        let foreign = edited(&|p| {
-            p.backups.insert(
-                0,
-                BackupItem {
-                    location: "europe-west1".into(),
-                    rrdatas: vec!["10.0.7.7".into()],
-                },
-            )
-        });
-        assert_eq!(gaps(Some(&foreign)), never);
-        // The target first, home a backup: it answers the target once home
-        // drains (and even before), not as prepare makes it but reachable.
-        let swapped = edited(&|p| {
-            std::mem::swap(&mut p.primary, &mut p.backups[0].rrdatas);
-        });
-        assert_eq!(
-            gaps(Some(&swapped)),
-            [("not as `dns prepare` makes it".to_string(), false)]
-        );
-        let slower = CloudRecordSet {
-            ttl: 300,
-            ..want.clone()
-        };
-        assert_eq!(
-            gaps(Some(&slower)),
-            [("not as `dns prepare` makes it".to_string(), false)]
-        );
     }
 }

@@ -19,7 +19,9 @@
 //! # The setup check, record by record
 //!
 //! Where Route 53's API answers, preflight and `status` compare the zone
-//! with what [`prepare`] makes ([`gaps`], pure): each region's failover
+//! with what [`prepare`] makes ([`gaps`], pure, read in the kinds' layer,
+//! `plan::kinds::route53_setup`, where the traffic role's verification
+//! reads it too): each region's failover
 //! record present (name, type, set identifier) and following a health check
 //! that reads that region's control, each link of the chain present. A gap
 //! is named, with `drctl dns prepare --plan P` as the fix. It blocks a
@@ -44,20 +46,21 @@ use serde::Serialize;
 use super::{Cx, Finding};
 use crate::cloud::control::{self, Control, ControlState};
 use crate::cloud::{
-    CloudError, Clouds, DnsChange, DnsRecord, FailoverRole, HealthCheck, HostedZone, ObjectUrl,
-    PutMode, PutOutcome, Routing,
+    CloudError, Clouds, DnsChange, HealthCheck, HostedZone, ObjectUrl, PutMode, PutOutcome,
 };
 use crate::plan::Plan;
+pub use crate::plan::kinds::route53_setup::{
+    NOT_VERIFIABLE, SetupRead, by_zone, failover_records, gaps, level_name, read_setup,
+    read_setup_bounded, reading,
+};
+use crate::plan::kinds::route53_setup::{find_zone, fqdn, same_record};
+pub use crate::plan::kinds::traffic::Gap;
 use crate::plan::spec::{DnsSpec, SwitchMode};
 
 /// How long a run's setup check may wait for Route 53's API (beside the
 /// recovery path: a short bound; `status` uses its own read timeout, see
 /// [`super::Cx::control_read_timeout`]).
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// What a finding says when Route 53's API does not answer.
-pub const NOT_VERIFIABLE: &str =
-    "setup not verifiable: Route 53 API unreachable (control plane, us-east-1)";
 
 /// The caller reference of a region's health check for a record: stable
 /// for the same control, new when the control moves (Route 53 refuses to
@@ -69,119 +72,6 @@ pub fn reference(plan: &str, d: &DnsSpec, region: &str) -> String {
     let mut r = format!("drctl-{plan}-{}-{region}", d.id);
     r.truncate(55);
     format!("{r}-{}", &digest[..8])
-}
-
-/// The health check that follows `d`'s control in `region`, whoever made
-/// it (`dns prepare`, terraform): one that reads that object and looks for
-/// [`control::SERVE_MARKER`]. Found by what it checks, not by its caller
-/// reference, which terraform cannot set.
-pub(super) fn reading<'a>(
-    checks: &'a [HealthCheck],
-    d: &DnsSpec,
-    region: &str,
-) -> Option<&'a HealthCheck> {
-    readers(checks, d, region).into_iter().next()
-}
-
-/// Every health check that follows `d`'s control in `region` ([`reading`]
-/// is the first): a record may follow any of them (one made by `dns
-/// prepare`, one by terraform).
-fn readers<'a>(checks: &'a [HealthCheck], d: &DnsSpec, region: &str) -> Vec<&'a HealthCheck> {
-    let Some(url) = d
-        .controls
-        .get(region)
-        .and_then(|u| ObjectUrl::parse(u).ok())
-    else {
-        return Vec::new();
-    };
-    checks
-        .iter()
-        .filter(|h| {
-            h.search == control::SERVE_MARKER
-                && control::control_of(h).is_some_and(|(r, u)| r == region && u == url)
-        })
-        .collect()
-}
-
-/// The name of level `k` of a record's failover chain (level 0 is the name).
-pub fn level_name(name: &str, k: usize) -> String {
-    let name = fqdn(name);
-    if k == 0 {
-        name
-    } else {
-        format!("drctl-failover-{k}.{name}")
-    }
-}
-
-fn fqdn(n: &str) -> String {
-    let n = n.to_ascii_lowercase();
-    if n.ends_with('.') { n } else { format!("{n}.") }
-}
-
-/// The failover records of `d` over `regions` (home first), given each
-/// region's health-check id (pure).
-pub fn failover_records(
-    d: &DnsSpec,
-    regions: &[String],
-    checks: &BTreeMap<String, String>,
-) -> Vec<DnsRecord> {
-    let leaf = |level: usize, region: &str, role: FailoverRole| DnsRecord {
-        name: level_name(&d.name, level),
-        rtype: d.rtype.clone(),
-        ttl: Some(d.ttl),
-        values: vec![d.targets.get(region).cloned().unwrap_or_default()],
-        set_identifier: Some(region.to_string()),
-        weight: None,
-        routing: Some(Routing {
-            failover: Some(role),
-            health_check_id: checks.get(region).cloned(),
-            alias: None,
-            evaluate_target_health: false,
-            alias_zone: None,
-        }),
-    };
-    let n = regions.len();
-    if n < 2 {
-        return regions
-            .iter()
-            .map(|r| leaf(0, r, FailoverRole::Primary))
-            .collect();
-    }
-    let mut out = Vec::new();
-    for k in 0..n - 1 {
-        out.push(leaf(k, &regions[k], FailoverRole::Primary));
-        if k == n - 2 {
-            out.push(leaf(k, &regions[n - 1], FailoverRole::Secondary));
-        } else {
-            out.push(DnsRecord {
-                name: level_name(&d.name, k),
-                rtype: d.rtype.clone(),
-                ttl: None,
-                values: Vec::new(),
-                set_identifier: Some(format!("drctl-failover-{}", k + 1)),
-                weight: None,
-                routing: Some(Routing {
-                    failover: Some(FailoverRole::Secondary),
-                    health_check_id: None,
-                    alias: Some(level_name(&d.name, k + 1)),
-                    evaluate_target_health: true,
-                    alias_zone: None,
-                }),
-            });
-        }
-    }
-    out
-}
-
-/// Whether a record read from Route 53 is the one wanted (ids aside from the
-/// health check, which must match).
-fn same_record(a: &DnsRecord, b: &DnsRecord) -> bool {
-    let ra = a.routing.clone().unwrap_or_default();
-    let rb = b.routing.clone().unwrap_or_default();
-    ra.failover == rb.failover
-        && ra.health_check_id == rb.health_check_id
-        && ra.alias.as_deref().map(fqdn) == rb.alias.as_deref().map(fqdn)
-        && (ra.alias.is_some() || super::records::same_values(&a.values, &b.values))
 }
 
 /// One thing `dns prepare` did or found.
@@ -403,164 +293,6 @@ fn changes_desc(changes: &[DnsChange]) -> Vec<String> {
         .collect()
 }
 
-async fn find_zone(clouds: &Clouds, zone: &str) -> Result<HostedZone, CloudError> {
-    clouds.dns.find_zone(zone).await?.ok_or_else(|| {
-        CloudError::new(
-            "route53",
-            "ListHostedZonesByName",
-            zone,
-            "global",
-            crate::cloud::ErrorKind::NotFound,
-            "the hosted zone does not exist",
-        )
-    })
-}
-
-/// One piece of a record's data-plane setup that is not as [`prepare`]
-/// makes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Gap {
-    /// What (`record checkout.example.com. CNAME [us-west-2]`, `health
-    /// check of us-west-2`).
-    pub what: String,
-    /// How it differs (`missing`, `follows health check X, not one that
-    /// reads s3://...`).
-    pub how: String,
-    /// Whether the target's answer depends on it: its own record and
-    /// health check, and the links of the chain above it.
-    pub needed: bool,
-}
-
-impl std::fmt::Display for Gap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.what, self.how)
-    }
-}
-
-/// The level of an alias link of the chain, from its set identifier
-/// (`drctl-failover-K` links level K-1 to level K).
-fn link_level(set_identifier: Option<&str>) -> Option<usize> {
-    let k: usize = set_identifier?
-        .strip_prefix("drctl-failover-")?
-        .parse()
-        .ok()?;
-    k.checked_sub(1)
-}
-
-/// How a record read from the zone differs from the one wanted (`None`:
-/// it is as wanted). `followers`: the health checks that read the
-/// record's region's control, any of which it may follow.
-fn differs(have: &DnsRecord, want: &DnsRecord, followers: &[&HealthCheck]) -> Option<String> {
-    let rh = have.routing.clone().unwrap_or_default();
-    let rw = want.routing.clone().unwrap_or_default();
-    if rh.failover != rw.failover {
-        return Some(format!(
-            "is {}, not {}",
-            rh.failover
-                .map_or("not a failover record".into(), |r| format!("{r:?}")
-                    .to_uppercase()),
-            rw.failover
-                .map_or("-".into(), |r| format!("{r:?}").to_uppercase())
-        ));
-    }
-    if let Some(alias) = &rw.alias {
-        if rh.alias.as_deref().map(fqdn) != Some(fqdn(alias)) {
-            return Some(format!(
-                "aliases {}, not {}",
-                rh.alias.as_deref().unwrap_or("nothing"),
-                fqdn(alias)
-            ));
-        }
-        if !rh.evaluate_target_health {
-            return Some("does not evaluate its target's health".into());
-        }
-        return None;
-    }
-    if !super::records::same_values(&have.values, &want.values) {
-        return Some(format!(
-            "answers {}, not {}",
-            have.values.join(", "),
-            want.values.join(", ")
-        ));
-    }
-    match &rh.health_check_id {
-        None => Some("follows no health check (always healthy)".into()),
-        Some(id) if followers.iter().any(|h| &h.id == id) => None,
-        Some(id) => Some(format!(
-            "follows health check {id}, which does not read its region's control"
-        )),
-    }
-}
-
-/// The gaps of `d`'s setup over `regions` (home first) for a failover to
-/// `target`, given every health check of the account and every record of
-/// the zone (pure; see the module documentation).
-pub fn gaps(
-    d: &DnsSpec,
-    regions: &[String],
-    target: &str,
-    checks: &[HealthCheck],
-    current: &[DnsRecord],
-) -> Vec<Gap> {
-    let n = regions.len();
-    // The level whose records answer with the target: its PRIMARY, or the
-    // last level's SECONDARY for the last region.
-    let target_level = regions
-        .iter()
-        .position(|r| r == target)
-        .map(|t| t.min(n.saturating_sub(2)));
-    let mut out = Vec::new();
-    let mut ids = BTreeMap::new();
-    let mut followers: BTreeMap<&str, Vec<&HealthCheck>> = BTreeMap::new();
-    for region in regions {
-        let found = readers(checks, d, region);
-        match found.first() {
-            Some(h) => {
-                ids.insert(region.clone(), h.id.clone());
-            }
-            None => out.push(Gap {
-                what: format!("health check of {region}"),
-                how: format!(
-                    "missing (none reads {})",
-                    d.controls.get(region).map_or("its control", String::as_str)
-                ),
-                needed: region == target,
-            }),
-        }
-        followers.insert(region.as_str(), found);
-    }
-    for w in failover_records(d, regions, &ids) {
-        let set = w.set_identifier.as_deref();
-        let needed = set == Some(target)
-            || link_level(set)
-                .zip(target_level)
-                .is_some_and(|(k, t)| k < t);
-        let have = current.iter().find(|c| {
-            fqdn(&c.name) == w.name
-                && c.rtype.eq_ignore_ascii_case(&w.rtype)
-                && c.set_identifier.as_deref() == set
-        });
-        let how = match have {
-            None => Some("missing".to_string()),
-            Some(c) => differs(
-                c,
-                &w,
-                followers
-                    .get(set.unwrap_or_default())
-                    .map_or(&[][..], Vec::as_slice),
-            ),
-        };
-        if let Some(how) = how {
-            out.push(Gap {
-                what: format!("record {} {} [{}]", w.name, w.rtype, set.unwrap_or("-")),
-                how,
-                needed,
-            });
-        }
-    }
-    out
-}
-
 /// What the setup check says of one record, from its gaps (pure).
 pub fn finding(plan: &str, d: &DnsSpec, target: &str, found: &[Gap]) -> Finding {
     let what = format!("data-plane switch setup of {}", d.name);
@@ -595,66 +327,6 @@ pub fn finding(plan: &str, d: &DnsSpec, target: &str, found: &[Gap]) -> Finding 
     }
 }
 
-/// What Route 53's API shows of a setup: every health check, and the
-/// records of each zone (lower case).
-#[derive(Debug, Clone, Default)]
-pub struct SetupRead {
-    /// Every health check of the account.
-    pub checks: Vec<HealthCheck>,
-    /// Every record of each zone.
-    pub zones: BTreeMap<String, Vec<DnsRecord>>,
-}
-
-impl SetupRead {
-    /// The gaps of `d`'s setup for a failover of `plan` to `target`.
-    pub fn gaps(&self, plan: &Plan, d: &DnsSpec, target: &str) -> Vec<Gap> {
-        let current = self
-            .zones
-            .get(&d.zone.to_ascii_lowercase())
-            .map_or(&[][..], Vec::as_slice);
-        gaps(d, plan.regions(), target, &self.checks, current)
-    }
-
-    /// The health checks that read `d`'s controls, per region.
-    pub fn followers(&self, plan: &Plan, d: &DnsSpec) -> Vec<(String, HealthCheck)> {
-        (plan.regions().iter())
-            .flat_map(|r| {
-                readers(&self.checks, d, r)
-                    .into_iter()
-                    .map(|h| (r.clone(), h.clone()))
-            })
-            .collect()
-    }
-}
-
-/// Reads the setup of `records` from Route 53's API (control plane; the
-/// caller bounds it).
-pub async fn read_setup(clouds: &Clouds, records: &[DnsSpec]) -> Result<SetupRead, CloudError> {
-    let checks = clouds.dns.list_health_checks().await?;
-    let mut zones = BTreeMap::new();
-    for zone in by_zone(records).into_keys() {
-        let z = find_zone(clouds, &zone).await?;
-        zones.insert(zone, clouds.dns.list_records(&z, "").await?);
-    }
-    Ok(SetupRead { checks, zones })
-}
-
-/// [`read_setup`] bounded by `limit` (the context's
-/// [`super::Cx::control_read_timeout`]); `Err` says why the setup is not
-/// verifiable.
-pub async fn read_setup_bounded(
-    clouds: &Clouds,
-    records: &[DnsSpec],
-    limit: Duration,
-) -> Result<SetupRead, String> {
-    match tokio::time::timeout(limit, read_setup(clouds, records)).await {
-        Ok(Ok(read)) => Ok(read),
-        Ok(Err(e)) if e.kind.is_transient() => Err(NOT_VERIFIABLE.into()),
-        Ok(Err(e)) => Err(format!("setup not verifiable: {}", e.summary())),
-        Err(_) => Err(NOT_VERIFIABLE.into()),
-    }
-}
-
 /// Checks the setup (control plane, bounded) record by record, for a
 /// failover to `cx.target`: a gap the target's answer depends on blocks
 /// (the run could only wait), others are shown. An API that does not
@@ -676,21 +348,10 @@ pub async fn setup_findings(cx: &Cx<'_>, records: &[DnsSpec]) -> Vec<Finding> {
     }
 }
 
-/// The records of a plan by zone (lower case), for the setup checks.
-pub fn by_zone(records: &[DnsSpec]) -> BTreeMap<String, Vec<&DnsSpec>> {
-    let mut zones: BTreeMap<String, Vec<&DnsSpec>> = BTreeMap::new();
-    for d in records {
-        zones
-            .entry(d.zone.to_ascii_lowercase())
-            .or_default()
-            .push(d);
-    }
-    zones
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::{DnsRecord, FailoverRole};
 
     fn spec(regions: &[&str]) -> DnsSpec {
         DnsSpec {

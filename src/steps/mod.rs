@@ -48,7 +48,6 @@ pub mod switch_cloud_dns;
 pub mod switch_control;
 mod switch_dns;
 mod traits;
-pub mod verify_cloud_resolution;
 mod verify_dns;
 pub mod verify_resolution;
 
@@ -232,7 +231,8 @@ kinds! {
     VerifyDns(verify_dns::VerifyDns) = "verify-dns",
     /// A data-plane switch: write each region's control (no Route 53 call).
     SwitchControl(switch_control::SwitchControl) = "switch-control" + ready,
-    /// Resolve the names until they name the target N times in a row.
+    /// Resolve every data-plane record (any traffic kind's) until it
+    /// answers the target N times in a row.
     VerifyResolution(verify_resolution::VerifyResolution) = "verify-resolution",
     /// Read a bucket's replication state in the target region.
     VerifyBucket(bucket::VerifyBucket) = "verify-bucket" + ready,
@@ -260,9 +260,6 @@ kinds! {
     /// A Cloud DNS data-plane switch: write each GCP region's control (no
     /// Cloud DNS API call).
     SwitchCloudControl(switch_cloud_control::SwitchCloudControl) = "switch-cloud-control" + ready,
-    /// Resolve the health-check Cloud DNS names until they answer the
-    /// target N times in a row.
-    VerifyCloudResolution(verify_cloud_resolution::VerifyCloudResolution) = "verify-cloud-resolution",
     /// Follow Cloud SQL's side of the move on the old primary (its
     /// `RECONFIGURE_OLD_PRIMARY` or `SWITCHOVER_TO_REPLICA`), beside the
     /// recovery; pending, not failed, when its region does not answer.
@@ -303,12 +300,14 @@ retired:
     RebuildGlobal = "rebuild-global" => reprotect::TRAITS,
     /// A Cloud SQL pair protected again (now `reprotect`).
     ReprotectSql = "reprotect-sql" => reprotect::TRAITS,
+    /// Cloud DNS's data-plane records resolved (now `verify-resolution`).
+    VerifyCloudResolution = "verify-cloud-resolution" => verify_resolution::RETIRED_CLOUD,
 }
 
 impl StepKind {
     /// What the step costs in time and API calls: its kind's, or for a
     /// generic capacity, promote, restore, drill copy or reprotect step, its resource kind's
-    /// role's calls.
+    /// role's calls (a resolution check's, its records' kinds' wait).
     pub fn time(&self) -> Cost {
         match self {
             StepKind::Raise(r) => capacity::cost_of(r.of),
@@ -317,6 +316,7 @@ impl StepKind {
             StepKind::Promote(p) => promote::cost_of(p.of),
             StepKind::DrillCopy(d) => drill_copy::cost_of(d.of),
             StepKind::Reprotect(r) => reprotect::cost_of(r.of),
+            StepKind::VerifyResolution(v) => v.cost(),
             other => other.name().traits().time,
         }
     }

@@ -32,19 +32,7 @@ pub(super) fn joined_names<P: Points>(r: &[P]) -> String {
     r.iter().map(|d| d.names().0).collect::<Vec<_>>().join(", ")
 }
 
-/// A DNS value as compared: no trailing dot, lower case.
-pub(super) fn norm(v: &str) -> String {
-    v.trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// Whether two record sets hold the same values, in any order and spelling.
-pub(super) fn same_values(a: &[String], b: &[String]) -> bool {
-    let mut a: Vec<String> = a.iter().map(|v| norm(v)).collect();
-    let mut b: Vec<String> = b.iter().map(|v| norm(v)).collect();
-    a.sort();
-    b.sort();
-    a == b
-}
+pub(super) use crate::plan::kinds::traffic::{norm, same_values};
 
 /// The endpoint of resource `db` in the target region: from the journaled
 /// outputs of a step on it whose kind names one ([`Traits::endpoint`]:

@@ -3,30 +3,27 @@
 //! row**, telling each new answer, keeping every distinct one, and saying
 //! so (with what the controls and setup show) when the answer stays wrong.
 //!
-//! Why here: Route 53's `verify-resolution`, Cloud DNS's
-//! `verify-cloud-resolution` and a drill's `drill-control` all verify a
-//! switch this way; each step kind takes it from here, never from another
-//! step kind, so the rule that stops the RTO clock (the first of N answers
-//! in a row) is written once. What the wait reads beside it when the
-//! answer stays wrong is each traffic kind's answer ([`Watched`]): the
-//! wait itself, when to read and when to fail, is written once too. See
-//! `verify_resolution` for why several answers and how the wait speaks.
+//! Why here: `verify-resolution` (every traffic kind's data-plane switch)
+//! and a drill's `drill-control` both verify a switch this way; each step
+//! kind takes it from here, never from another step kind, so the rule that
+//! stops the RTO clock (the first of N answers in a row) is written once.
+//! What differs by kind (the value wanted, where the name is asked, how
+//! fast its health checks flip, what its setup shows when the answer stays
+//! wrong) is the kind's verification by resolution, its traffic role's
+//! [`Resolving`]: the wait itself, when to read and when to fail, is
+//! written once. See `verify_resolution` for why several answers and how
+//! the wait speaks.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::controls::read_controls;
-use super::dns_setup::{self, Gap};
+use super::placement::{ControlRead, read_control};
 use super::records::norm;
-use super::{Cx, Finding, StepFailure};
-use crate::cloud::HealthCheck;
-use crate::cloud::control::{CHECK_FAILURES, CHECK_INTERVAL};
-use crate::plan::kinds::traffic::Points;
-use crate::plan::spec::DnsSpec;
+use super::{Cx, StepFailure};
+use crate::plan::kinds::traffic::{Gap, Resolving, SetupSeen};
 
 /// Consecutive answers that must all name the target.
 pub const CONSECUTIVE_ANSWERS: u32 = 3;
@@ -75,17 +72,6 @@ pub fn confirm_every(poll: (Duration, Duration)) -> Duration {
     Duration::from_secs(1).clamp(poll.0, poll.1.max(poll.0))
 }
 
-/// How long an answer that is not the target may last before the step says
-/// so (pure): the slowest of the record's health checks to see a drained
-/// control (failure threshold × request interval; `dns prepare`'s own
-/// when none could be read) plus the record's TTL.
-pub fn stays_wrong_after(checks: &[HealthCheck], ttl: i64) -> Duration {
-    let flip = |h: &HealthCheck| u64::from(h.failure_threshold) * u64::from(h.interval);
-    let slowest = (checks.iter().map(flip).max())
-        .unwrap_or(u64::from(CHECK_FAILURES) * u64::from(CHECK_INTERVAL));
-    Duration::from_secs(slowest.saturating_add(u64::try_from(ttl).unwrap_or(0)))
-}
-
 /// What the verification publishes. `in_sync_at` is the RTO clock's end.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -111,7 +97,7 @@ pub fn names_target(answer: &[String], target: &str) -> bool {
 /// A streak of answers: `(first_at, count)`, reset by any other answer;
 /// and every distinct answer seen.
 #[derive(Debug, Default)]
-pub(super) struct Streak {
+struct Streak {
     first: Option<DateTime<Utc>>,
     count: u32,
     asked: u32,
@@ -157,119 +143,71 @@ impl Streak {
     }
 }
 
-/// Resolves `d.name` until it names `d`'s target value N times in a
-/// row (bounded by the step's wait), telling each new answer, and
-/// saying so when the answer stays wrong ([`watch`]); a drill
-/// resolves its drill names with it.
-pub(super) async fn resolve_record(cx: &Cx<'_>, d: &DnsSpec) -> Result<Resolved, StepFailure> {
-    let target = d.targets.get(cx.target).cloned().unwrap_or_default();
+/// Resolves the record's name until it answers the target's value N
+/// times in a row (bounded by the step's wait), telling each new answer,
+/// and saying so when the answer stays wrong ([`watch`]): every traffic
+/// kind's, through its verification by resolution ([`Resolving`]); a
+/// drill resolves its drill names with it.
+pub(super) async fn resolve_record(
+    cx: &Cx<'_>,
+    d: &dyn Resolving,
+) -> Result<Resolved, StepFailure> {
+    let (name, rtype, _) = d.names();
+    let Some(target) = d.answer(cx.target) else {
+        return Err(StepFailure::state(
+            format!("`{}` has no value for {}", d.resource(), cx.target),
+            "add the region's value to the record's targets",
+            d.resource(),
+            cx.target,
+        ));
+    };
     let started = tokio::time::Instant::now();
     let streak = Mutex::new(Streak::default());
+    let hint = d.hint(cx.plan.name());
     let asked = Asked {
-        id: &d.id,
-        zone: &d.zone,
-        name: &d.name,
-        rtype: &d.rtype,
-        target: &target,
-        hint: "see the controls and health checks (drctl status); a control that could not be drained keeps its region answering",
+        id: d.resource(),
+        zone: d.resolver_zone(),
+        name,
+        rtype,
+        target,
+        hint: &hint,
     };
-    resolve_until(
-        cx,
-        &asked,
-        &streak,
-        started,
-        watch(cx, d, &target, &streak, started),
-    )
-    .await
-}
-/// What the wait reads beside it once a record's answer stays wrong, as
-/// the record's traffic kind reads it ([`Watched::beside`]).
-pub(super) struct Beside {
-    /// Its controls, read (bounded).
-    pub controls: Vec<Finding>,
-    /// How its setup differs from what `dns prepare` makes, or why the
-    /// setup could not be read (its API is the control plane: bounded,
-    /// and never a reason to stop waiting).
-    pub gaps: Result<Vec<Gap>, String>,
-    /// How long its health checks take to see a drained control, when the
-    /// setup read says (Route 53's, from the health checks it follows):
-    /// the wait's pace from then on.
-    pub flip: Option<Duration>,
-    /// What a setup without gaps is called in the note.
-    pub in_place: &'static str,
-    /// The fix a failure for a needed gap names.
-    pub hint: String,
+    let beside = watch(cx, d, target, &streak, started);
+    resolve_until(cx, &asked, &streak, started, beside).await
 }
 
-/// A record whose switch is verified by resolution, as the wait reads
-/// beside it: every traffic kind with data-plane records answers it, so
-/// that no kind's wait is silent or waits out its budget for a setup that
-/// cannot resolve to the target.
-/// Its id and name are its traffic role's ([`Points`]).
-#[async_trait]
-pub(super) trait Watched: Points {
-    /// Its TTL in seconds.
-    fn ttl(&self) -> i64;
-    /// How long its health checks are taken to need to see a drained
-    /// control before anything is read (the setup's own pace, as `dns
-    /// prepare` makes it, or the provider's as modelled).
-    fn assumed_flip(&self) -> Duration;
-    /// Reads its controls and its setup for a switch to `cx.target`, each
-    /// read bounded.
-    async fn beside(&self, cx: &Cx<'_>) -> Beside;
-}
-
-/// Route 53's data-plane records: the controls and, where Route 53's API
-/// answers, the records and health checks [`dns_setup::prepare`] makes.
-#[async_trait]
-impl Watched for DnsSpec {
-    fn ttl(&self) -> i64 {
-        self.ttl
-    }
-
-    fn assumed_flip(&self) -> Duration {
-        stays_wrong_after(&[], 0)
-    }
-
-    async fn beside(&self, cx: &Cx<'_>) -> Beside {
-        let records = std::slice::from_ref(self);
-        let (setup, controls) = futures::join!(
-            dns_setup::read_setup_bounded(cx.clouds, records, cx.control_read_timeout),
-            read_controls(cx, records)
-        );
-        let flip = (setup.as_ref().ok()).map(|read| {
-            let followers: Vec<HealthCheck> = (read.followers(cx.plan, self).into_iter())
-                .map(|(_, h)| h)
-                .collect();
-            stays_wrong_after(&followers, 0)
-        });
-        Beside {
-            controls,
-            gaps: setup.map(|read| read.gaps(cx.plan, self, cx.target)),
-            flip,
-            in_place: "records and health checks in place",
-            hint: format!(
-                "run `drctl dns prepare --plan {}` (it restores the records and health checks and leaves the controls as this run set them), then `drctl runs resume`",
-                cx.plan.name()
-            ),
-        }
-    }
+/// Each of the record's data-plane controls as read now (bounded, all at
+/// once), as the wait says them: `us-east-1 drain (token 3, run R)`.
+async fn controls_now(cx: &Cx<'_>, d: &dyn Resolving) -> Vec<String> {
+    let reads = d.controls().into_iter().map(|c| async move {
+        let limit = cx.control_read_timeout;
+        let said = match read_control(cx.clouds, limit, c.via, c.url).await {
+            Ok(ControlRead::Found(ctl)) => {
+                format!("{} (token {}, run {})", ctl.state, ctl.token, ctl.run)
+            }
+            Ok(ControlRead::Missing) => "missing".into(),
+            Ok(ControlRead::Invalid(why)) => format!("unreadable: {why}"),
+            Err(e) => format!("not read: {}", e.summary()),
+        };
+        format!("{} {said}", c.site)
+    });
+    futures::future::join_all(reads).await
 }
 
 /// Beside the wait (it never delays it): once the answer has not named
-/// the target for [`stays_wrong_after`], reads the controls and, where
-/// the kind's API answers, the setup ([`Watched::beside`]), and says what
-/// they show; returns (ending the wait) only when they show that the name
-/// cannot resolve to the target.
-pub(super) async fn watch(
+/// the target for the kind's flip time plus the TTL, reads the controls
+/// and, where the kind's API answers, the setup ([`Resolving::setup`]),
+/// and says what they show; returns (ending the wait) only when they show
+/// that the name cannot resolve to the target.
+async fn watch(
     cx: &Cx<'_>,
-    d: &dyn Watched,
+    d: &dyn Resolving,
     target: &str,
     streak: &Mutex<Streak>,
     started: tokio::time::Instant,
 ) -> StepFailure {
     let lock = || locked(streak);
-    // `dns prepare`'s pace until the health checks are read: no control
+    // The kind's assumed pace until the health checks are read: no control
     // plane call before the answer has been wrong that long.
     let ttl = Duration::from_secs(u64::try_from(d.ttl()).unwrap_or(0));
     let mut period = d.assumed_flip().saturating_add(ttl);
@@ -280,12 +218,16 @@ pub(super) async fn watch(
             at = tokio::time::Instant::now() + period;
             continue; // a run of right answers is under way
         }
-        let beside = d.beside(cx).await;
-        let needed: Vec<String> = (beside.gaps.iter().flatten())
+        let limit = cx.control_read_timeout;
+        let (setup, controls) = futures::join!(
+            d.setup(cx.clouds, cx.plan, cx.target, limit),
+            controls_now(cx, d)
+        );
+        let needed: Vec<String> = (setup.gaps.iter().flatten())
             .filter(|g| g.needed)
             .map(Gap::to_string)
             .collect();
-        if let Some(flip) = beside.flip {
+        if let Some(flip) = setup.flip {
             // The health checks' own pace: slower ones get their time
             // before the answer is said to stay wrong (a missing piece
             // is said at once: no pace makes up for it).
@@ -296,15 +238,15 @@ pub(super) async fn watch(
             }
         }
         at = tokio::time::Instant::now() + period;
-        let note = stays_wrong_note(
-            d.names().0,
+        let name = d.names().0;
+        let wrong = Wrong {
+            name,
             target,
-            started.elapsed(),
+            waited: started.elapsed(),
             period,
-            &lock().seen,
-            &beside,
-        );
-        tracing::warn!(name = %d.names().0, "{note}");
+        };
+        let note = stays_wrong_note(&wrong, &lock().seen, &controls, &setup);
+        tracing::warn!(name = %name, "{note}");
         if let Some(tell) = cx.waiting {
             tell(&note);
         }
@@ -315,15 +257,25 @@ pub(super) async fn watch(
                     "{note}. Without {}, it cannot resolve to {target}",
                     needed.join("; ")
                 ),
-                beside.hint.clone(),
+                setup.hint.clone(),
                 d.resource(),
                 "global",
             );
         }
     }
 }
+
+/// A name whose answer stays wrong: how long it was waited for, and the
+/// period the kind's health checks and TTL take.
+struct Wrong<'a> {
+    name: &'a str,
+    target: &'a str,
+    waited: Duration,
+    period: Duration,
+}
+
 /// What [`resolve_until`] asks, and how its failure is worded.
-pub(super) struct Asked<'a> {
+struct Asked<'a> {
     /// The resource id errors name.
     pub id: &'a str,
     /// The zone (DNS name) the resolver finds the authoritative servers of
@@ -342,10 +294,9 @@ pub(super) struct Asked<'a> {
 /// Resolves `q.name` until it answers `q.target` [`CONSECUTIVE_ANSWERS`]
 /// times in a row (bounded by the step's deadline), telling each new
 /// answer; `watch` runs beside the wait and ends it with its failure when
-/// it returns. Shared by `verify-resolution` (Route 53) and
-/// `verify-cloud-resolution` (Cloud DNS): one resolver loop, one
-/// RTO-clock rule.
-pub(super) async fn resolve_until(
+/// it returns. Shared by `verify-resolution` and `drill-control`: one
+/// resolver loop, one RTO-clock rule.
+async fn resolve_until(
     cx: &Cx<'_>,
     q: &Asked<'_>,
     streak: &Mutex<Streak>,
@@ -472,18 +423,13 @@ fn not_resolved(q: &Asked<'_>, started: tokio::time::Instant, s: &Streak) -> Ste
 
 /// What the step says when the answer stays wrong (pure).
 fn stays_wrong_note(
-    name: &str,
-    target: &str,
-    waited: Duration,
-    period: Duration,
+    w: &Wrong<'_>,
     seen: &[Seen],
-    beside: &Beside,
+    controls: &[String],
+    setup: &SetupSeen,
 ) -> String {
-    let controls: Vec<String> = (beside.controls.iter())
-        .map(|f| format!("{} {}", f.region, f.state))
-        .collect();
-    let setup = match &beside.gaps {
-        Ok(gaps) if gaps.is_empty() => beside.in_place.to_string(),
+    let setup = match &setup.gaps {
+        Ok(gaps) if gaps.is_empty() => setup.in_place.to_string(),
         Ok(gaps) => format!(
             "setup incomplete: {}",
             gaps.iter()
@@ -494,9 +440,11 @@ fn stays_wrong_note(
         Err(why) => why.clone(),
     };
     format!(
-        "{name} still does not resolve to {target} after {} s (health checks flip and the TTL passes within {} s): it answered {}; controls: {}; {setup}",
-        waited.as_secs(),
-        period.as_secs(),
+        "{} still does not resolve to {} after {} s (health checks flip and the TTL passes within {} s): it answered {}; controls: {}; {setup}",
+        w.name,
+        w.target,
+        w.waited.as_secs(),
+        w.period.as_secs(),
         history(seen),
         controls.join(", ")
     )
@@ -540,6 +488,8 @@ fn show(v: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::HealthCheck;
+    use crate::plan::kinds::route53_setup::flip_after as stays_wrong_after;
 
     #[test]
     fn an_answer_stays_wrong_after_the_slowest_checks_flip_plus_the_ttl() {

@@ -600,7 +600,7 @@ async fn a_crash_after_the_control_write_is_resumed_without_a_second_write() {
 /// Regression: a health-check record whose set has lost its routing
 /// policy (a plain record at home's address, `dns prepare` undone by
 /// another writer) cannot resolve to the target whatever the controls say,
-/// and the failover's `verify-cloud-resolution` waited out the whole RTO
+/// and the failover's resolution check (then `verify-cloud-resolution`) waited out the whole RTO
 /// budget in silence. Now, once the answer has stayed wrong for Cloud
 /// DNS's modelled flip time plus the TTL, it reads the record set beside
 /// the wait through Google's crate (reads only: no change is sent) and

@@ -14,7 +14,8 @@
 //! endpoint answers its health path from that region's control object
 //! (`controls`, one `gs://` object per region; drained fails closed). A
 //! failover writes the controls (`switch-cloud-control`) and resolves the
-//! name until it answers the target (`verify-cloud-resolution`), with no
+//! name until it answers the target (`verify-resolution`, through its
+//! verification by resolution, [`policy`]), with no
 //! Cloud DNS API call on its path (one bounded read of the record set
 //! beside a wait whose answer stays wrong): the control plane may be what
 //! is down. `drctl dns
@@ -30,13 +31,15 @@
 //! a health-check record as it resolves, and by its controls, each read
 //! through its region.
 
+pub mod policy;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::cloud_sql::valid_project;
-use super::traffic::{ControlAt, Endpoint, Points, resolved, same_name};
+use super::traffic::{ControlAt, Endpoint, Points, Resolving, resolved, same_name};
 use super::{Kind, Resource, Shown, bounded};
 use crate::cloud::{CloudError, Clouds, DnsRecord, ErrorKind};
 use crate::path;
@@ -588,6 +591,10 @@ impl Points for CloudDnsSpec {
                 url,
             })
             .collect()
+    }
+
+    fn resolving(&self) -> Option<&dyn Resolving> {
+        (self.switch == CloudSwitch::HealthCheck).then_some(self as &dyn Resolving)
     }
 }
 

@@ -3,13 +3,15 @@
 //! read a control object per region). A record may `follow` another
 //! resource's endpoint instead of naming a target per region.
 
+pub mod setup;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::traffic::{ControlAt, Endpoint, Points, resolved, same_name};
+use super::traffic::{ControlAt, Endpoint, Points, Resolving, resolved, same_name};
 use super::{Kind, Resource, Shown, bounded};
 use crate::cloud::{CloudError, Clouds, DnsRecord};
 use crate::path;
@@ -345,6 +347,10 @@ impl Points for DnsSpec {
                 url,
             })
             .collect()
+    }
+
+    fn resolving(&self) -> Option<&dyn Resolving> {
+        (self.switch == SwitchMode::HealthCheck).then_some(self as &dyn Resolving)
     }
 }
 

@@ -59,6 +59,7 @@ use crate::plan::duration::format_duration;
 
 pub use bucket::BucketSpec;
 pub use check::CheckSpec;
+pub use cloud_dns::policy as cloud_dns_policy;
 pub use cloud_dns::{CloudDnsSpec, CloudSwitch};
 pub use cloud_run::{
     CloudRunScaling, CloudRunSpec, RunSize, label_of as cloud_run_label,
@@ -71,6 +72,7 @@ pub use cloud_sql::{
 };
 pub use compute::{CapacitySpec, ComputeSpec};
 pub use database::{DatabaseSpec, DbStrategy, RDS_DRILL, RdsDrilling};
+pub use dns::setup as route53_setup;
 pub use dns::{DnsSpec, SwitchMode};
 pub use ecs_service::{EcsScaling, EcsServiceSpec};
 pub use global_database::{AURORA_DRILL, AuroraDrilling, GlobalDatabaseSpec, WRITER_CLASS};

@@ -16,8 +16,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use serde::Serialize;
+
 use crate::cloud::{CloudError, Clouds, DnsRecord};
 use crate::plan::Plan;
+
+/// A DNS value as compared: no trailing dot, lower case.
+pub fn norm(v: &str) -> String {
+    v.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Whether two record sets hold the same values, in any order and spelling.
+pub fn same_values(a: &[String], b: &[String]) -> bool {
+    let mut a: Vec<String> = a.iter().map(|v| norm(v)).collect();
+    let mut b: Vec<String> = b.iter().map(|v| norm(v)).collect();
+    a.sort();
+    b.sort();
+    a == b
+}
 
 /// Whether two DNS names are the same (case and the trailing dot aside).
 pub fn same_name(a: &str, b: &str) -> bool {
@@ -98,6 +114,90 @@ pub trait Points: Sync {
     /// Its data-plane controls, one a region (none: its records alone say
     /// where it points).
     fn controls(&self) -> Vec<ControlAt<'_>>;
+    /// Its verification by resolution, when its switch is verified by
+    /// asking DNS (a data-plane switch: its controls steer the answer, and
+    /// no provider API call may be on the path); `None` when the switch
+    /// itself reads its change back.
+    fn resolving(&self) -> Option<&dyn Resolving>;
+}
+
+/// One piece of a record's data-plane setup that is not as `drctl dns
+/// prepare` makes it, as a reader of the setup finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    /// What (`record checkout.example.com. CNAME [us-west-2]`, `health
+    /// check of us-west-2`).
+    pub what: String,
+    /// How it differs (`missing`, `follows health check X, not one that
+    /// reads s3://...`).
+    pub how: String,
+    /// Whether the target's answer depends on it: its own record and
+    /// health check, and the links of the chain above it.
+    pub needed: bool,
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.what, self.how)
+    }
+}
+
+/// What a record's setup shows, read beside a verification whose answer
+/// stays wrong ([`Resolving::setup`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupSeen {
+    /// How it differs from what `dns prepare` makes, or why it could not
+    /// be read (its API is the control plane: bounded, and never a reason
+    /// to stop waiting).
+    pub gaps: Result<Vec<Gap>, String>,
+    /// How long its health checks take to see a drained control, when the
+    /// read says (Route 53's, from the health checks it follows): the
+    /// wait's pace from then on.
+    pub flip: Option<Duration>,
+    /// What a setup without gaps is called.
+    pub in_place: &'static str,
+    /// The fix a failure for a needed gap names.
+    pub hint: String,
+}
+
+/// The traffic role's verification by resolution: a data-plane switch is
+/// in effect when the record's name resolves to the target's value, asked
+/// of DNS (`steps::resolution` asks, N answers in a row, and the RTO clock
+/// stops at the first). What differs by kind is answered here: the value
+/// wanted, where the name is asked, how fast its health checks flip, and
+/// what its setup shows when the answer stays wrong. No method has a
+/// default.
+#[async_trait]
+pub trait Resolving: Points {
+    /// The provider's health-checked failover the wait goes through, as
+    /// the model names it (`route53:HealthCheckFailover`): its cost.
+    fn waits(&self) -> &'static [&'static str];
+    /// The zone whose servers are asked when no `dns_servers` are set.
+    fn resolver_zone(&self) -> &str;
+    /// The value it answers once switched to the plan's region `target`
+    /// (`None`: it has none there).
+    fn answer(&self, target: &str) -> Option<&str>;
+    /// Its TTL in seconds.
+    fn ttl(&self) -> i64;
+    /// How long its health checks are taken to need to see a drained
+    /// control before anything is read (`dns prepare`'s pace, or the
+    /// provider's as modelled).
+    fn assumed_flip(&self) -> Duration;
+    /// What to look at when the name does not resolve in time.
+    fn hint(&self, plan: &str) -> String;
+    /// Reads its setup for a switch of `plan` to `target`, under `limit`
+    /// (its provider's API: the control plane, beside the wait).
+    async fn setup(&self, clouds: &Clouds, plan: &Plan, target: &str, limit: Duration)
+    -> SetupSeen;
+}
+
+/// The plan's records whose switch is verified by resolution, every
+/// traffic kind's, in plan order.
+pub fn resolving(plan: &Plan) -> impl Iterator<Item = &dyn Resolving> {
+    (super::each(&plan.spec).into_iter()).filter_map(|r| match r.shown() {
+        super::Shown::Traffic(p) => p.resolving(),
+        super::Shown::Data(_) | super::Shown::Capacity(_) | super::Shown::Steps { .. } => None,
+    })
 }
 
 #[cfg(test)]
@@ -155,6 +255,62 @@ mod tests {
                     );
                 }
                 assert_eq!(at("elsewhere.example.org."), None, "{}", p.resource());
+            }
+        }
+        let dns = crate::plan::spec::ResourceKind::Dns;
+        let cloud_dns = crate::plan::spec::ResourceKind::CloudDns;
+        assert_eq!(kinds, [dns, cloud_dns].into_iter().collect());
+    }
+}
+
+/// The verification role's contract, over every record of every
+/// reference plan and the health-check Cloud DNS plan: a record is
+/// verified by resolution exactly when it has data-plane controls; its
+/// answer for each of the plan's regions is that region's target (a
+/// Cloud DNS record's through the site's GCP region); its wait is one the
+/// model knows; its assumed flip is not zero.
+#[cfg(test)]
+mod resolving_tests {
+    use super::*;
+    use crate::plan::kinds::{Shown, each};
+
+    #[test]
+    fn every_record_with_controls_is_verified_by_resolution_and_answers_its_regions_target() {
+        let model = crate::cloud::model::Model::aws().expect("the model");
+        let plans = (crate::plan::reference_with_gcp().into_iter())
+            .chain([crate::plan::orders_gcp_health_checked()]);
+        let mut kinds = std::collections::BTreeSet::new();
+        for plan in plans {
+            for r in each(&plan.spec) {
+                let Shown::Traffic(p) = r.shown() else {
+                    continue;
+                };
+                let Some(v) = p.resolving() else {
+                    assert!(p.controls().is_empty(), "{}", p.resource());
+                    continue;
+                };
+                assert!(!p.controls().is_empty(), "{}", p.resource());
+                kinds.insert(r.kind());
+                assert_eq!(v.resource(), p.resource());
+                let targets = r.regions().expect("a data-plane record names targets");
+                let sites = plan.sites();
+                for region in plan.regions() {
+                    let want = (targets.iter())
+                        .find(|(k, _)| sites.site_of(k) == region.as_str())
+                        .map(|(_, t)| t.as_str());
+                    assert_eq!(v.answer(region), want, "{} in {region}", v.resource());
+                }
+                assert_eq!(v.answer("nowhere-1"), None);
+                for w in v.waits() {
+                    assert!(model.duration(w).is_some(), "{w} modelled");
+                }
+                assert!(v.assumed_flip() > Duration::ZERO);
+                assert!(!v.resolver_zone().is_empty());
+                assert!(
+                    v.hint(plan.name()).contains("drctl"),
+                    "{}",
+                    v.hint(plan.name())
+                );
             }
         }
         let dns = crate::plan::spec::ResourceKind::Dns;

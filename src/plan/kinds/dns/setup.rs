@@ -1,0 +1,417 @@
+//! Route 53's side of a data-plane switch's setup as read: the failover
+//! records and health checks `drctl dns prepare` makes ([`failover_records`],
+//! pure), how a zone read differs from them ([`gaps`], pure) and the read
+//! itself ([`read_setup_bounded`]: Route 53's API is the control plane,
+//! us-east-1 alone, so it is bounded and its failure says why the setup is
+//! not verifiable). The chain of records, and why a gap blocks only the
+//! failover whose answer depends on it, are `steps::dns_setup`'s to tell.
+//!
+//! Why here, under the steps: the traffic role's verification reads it
+//! ([`super::super::traffic::Resolving::setup`]) for a Route 53 record, as
+//! preflight, `status` and `dns prepare` do; one reading for all of them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::cloud::control;
+use crate::cloud::{
+    CloudError, Clouds, DnsRecord, FailoverRole, HealthCheck, HostedZone, ObjectUrl, Routing,
+};
+use crate::plan::Plan;
+use crate::plan::kinds::DnsSpec;
+use crate::plan::kinds::traffic::{Gap, Resolving, SetupSeen, same_values};
+
+/// What a finding says when Route 53's API does not answer.
+pub const NOT_VERIFIABLE: &str =
+    "setup not verifiable: Route 53 API unreachable (control plane, us-east-1)";
+
+/// The health check that follows `d`'s control in `region`, whoever made
+/// it (`dns prepare`, terraform): one that reads that object and looks for
+/// [`control::SERVE_MARKER`]. Found by what it checks, not by its caller
+/// reference, which terraform cannot set.
+pub fn reading<'a>(
+    checks: &'a [HealthCheck],
+    d: &DnsSpec,
+    region: &str,
+) -> Option<&'a HealthCheck> {
+    readers(checks, d, region).into_iter().next()
+}
+
+/// Every health check that follows `d`'s control in `region` ([`reading`]
+/// is the first): a record may follow any of them (one made by `dns
+/// prepare`, one by terraform).
+pub fn readers<'a>(checks: &'a [HealthCheck], d: &DnsSpec, region: &str) -> Vec<&'a HealthCheck> {
+    let Some(url) = d
+        .controls
+        .get(region)
+        .and_then(|u| ObjectUrl::parse(u).ok())
+    else {
+        return Vec::new();
+    };
+    checks
+        .iter()
+        .filter(|h| {
+            h.search == control::SERVE_MARKER
+                && control::control_of(h).is_some_and(|(r, u)| r == region && u == url)
+        })
+        .collect()
+}
+
+/// The name of level `k` of a record's failover chain (level 0 is the name).
+pub fn level_name(name: &str, k: usize) -> String {
+    let name = fqdn(name);
+    if k == 0 {
+        name
+    } else {
+        format!("drctl-failover-{k}.{name}")
+    }
+}
+
+/// A DNS name in lower case with its trailing dot.
+pub fn fqdn(n: &str) -> String {
+    let n = n.to_ascii_lowercase();
+    if n.ends_with('.') { n } else { format!("{n}.") }
+}
+
+/// The failover records of `d` over `regions` (home first), given each
+/// region's health-check id (pure).
+pub fn failover_records(
+    d: &DnsSpec,
+    regions: &[String],
+    checks: &BTreeMap<String, String>,
+) -> Vec<DnsRecord> {
+    let leaf = |level: usize, region: &str, role: FailoverRole| DnsRecord {
+        name: level_name(&d.name, level),
+        rtype: d.rtype.clone(),
+        ttl: Some(d.ttl),
+        values: vec![d.targets.get(region).cloned().unwrap_or_default()],
+        set_identifier: Some(region.to_string()),
+        weight: None,
+        routing: Some(Routing {
+            failover: Some(role),
+            health_check_id: checks.get(region).cloned(),
+            alias: None,
+            evaluate_target_health: false,
+            alias_zone: None,
+        }),
+    };
+    let n = regions.len();
+    if n < 2 {
+        return regions
+            .iter()
+            .map(|r| leaf(0, r, FailoverRole::Primary))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for k in 0..n - 1 {
+        out.push(leaf(k, &regions[k], FailoverRole::Primary));
+        if k == n - 2 {
+            out.push(leaf(k, &regions[n - 1], FailoverRole::Secondary));
+        } else {
+            out.push(DnsRecord {
+                name: level_name(&d.name, k),
+                rtype: d.rtype.clone(),
+                ttl: None,
+                values: Vec::new(),
+                set_identifier: Some(format!("drctl-failover-{}", k + 1)),
+                weight: None,
+                routing: Some(Routing {
+                    failover: Some(FailoverRole::Secondary),
+                    health_check_id: None,
+                    alias: Some(level_name(&d.name, k + 1)),
+                    evaluate_target_health: true,
+                    alias_zone: None,
+                }),
+            });
+        }
+    }
+    out
+}
+
+/// Whether a record read from Route 53 is the one wanted (ids aside from the
+/// health check, which must match).
+pub fn same_record(a: &DnsRecord, b: &DnsRecord) -> bool {
+    let ra = a.routing.clone().unwrap_or_default();
+    let rb = b.routing.clone().unwrap_or_default();
+    ra.failover == rb.failover
+        && ra.health_check_id == rb.health_check_id
+        && ra.alias.as_deref().map(fqdn) == rb.alias.as_deref().map(fqdn)
+        && (ra.alias.is_some() || same_values(&a.values, &b.values))
+}
+
+/// The hosted zone `zone`, not found as an error of its lookup.
+pub async fn find_zone(clouds: &Clouds, zone: &str) -> Result<HostedZone, CloudError> {
+    clouds.dns.find_zone(zone).await?.ok_or_else(|| {
+        CloudError::new(
+            "route53",
+            "ListHostedZonesByName",
+            zone,
+            "global",
+            crate::cloud::ErrorKind::NotFound,
+            "the hosted zone does not exist",
+        )
+    })
+}
+
+/// The level of an alias link of the chain, from its set identifier
+/// (`drctl-failover-K` links level K-1 to level K).
+fn link_level(set_identifier: Option<&str>) -> Option<usize> {
+    let k: usize = set_identifier?
+        .strip_prefix("drctl-failover-")?
+        .parse()
+        .ok()?;
+    k.checked_sub(1)
+}
+
+/// How a record read from the zone differs from the one wanted (`None`:
+/// it is as wanted). `followers`: the health checks that read the
+/// record's region's control, any of which it may follow.
+fn differs(have: &DnsRecord, want: &DnsRecord, followers: &[&HealthCheck]) -> Option<String> {
+    let rh = have.routing.clone().unwrap_or_default();
+    let rw = want.routing.clone().unwrap_or_default();
+    if rh.failover != rw.failover {
+        return Some(format!(
+            "is {}, not {}",
+            rh.failover
+                .map_or("not a failover record".into(), |r| format!("{r:?}")
+                    .to_uppercase()),
+            rw.failover
+                .map_or("-".into(), |r| format!("{r:?}").to_uppercase())
+        ));
+    }
+    if let Some(alias) = &rw.alias {
+        if rh.alias.as_deref().map(fqdn) != Some(fqdn(alias)) {
+            return Some(format!(
+                "aliases {}, not {}",
+                rh.alias.as_deref().unwrap_or("nothing"),
+                fqdn(alias)
+            ));
+        }
+        if !rh.evaluate_target_health {
+            return Some("does not evaluate its target's health".into());
+        }
+        return None;
+    }
+    if !same_values(&have.values, &want.values) {
+        return Some(format!(
+            "answers {}, not {}",
+            have.values.join(", "),
+            want.values.join(", ")
+        ));
+    }
+    match &rh.health_check_id {
+        None => Some("follows no health check (always healthy)".into()),
+        Some(id) if followers.iter().any(|h| &h.id == id) => None,
+        Some(id) => Some(format!(
+            "follows health check {id}, which does not read its region's control"
+        )),
+    }
+}
+
+/// The gaps of `d`'s setup over `regions` (home first) for a failover to
+/// `target`, given every health check of the account and every record of
+/// the zone (pure; see the module documentation).
+pub fn gaps(
+    d: &DnsSpec,
+    regions: &[String],
+    target: &str,
+    checks: &[HealthCheck],
+    current: &[DnsRecord],
+) -> Vec<Gap> {
+    let n = regions.len();
+    // The level whose records answer with the target: its PRIMARY, or the
+    // last level's SECONDARY for the last region.
+    let target_level = regions
+        .iter()
+        .position(|r| r == target)
+        .map(|t| t.min(n.saturating_sub(2)));
+    let mut out = Vec::new();
+    let mut ids = BTreeMap::new();
+    let mut followers: BTreeMap<&str, Vec<&HealthCheck>> = BTreeMap::new();
+    for region in regions {
+        let found = readers(checks, d, region);
+        match found.first() {
+            Some(h) => {
+                ids.insert(region.clone(), h.id.clone());
+            }
+            None => out.push(Gap {
+                what: format!("health check of {region}"),
+                how: format!(
+                    "missing (none reads {})",
+                    d.controls.get(region).map_or("its control", String::as_str)
+                ),
+                needed: region == target,
+            }),
+        }
+        followers.insert(region.as_str(), found);
+    }
+    for w in failover_records(d, regions, &ids) {
+        let set = w.set_identifier.as_deref();
+        let needed = set == Some(target)
+            || link_level(set)
+                .zip(target_level)
+                .is_some_and(|(k, t)| k < t);
+        let have = current.iter().find(|c| {
+            fqdn(&c.name) == w.name
+                && c.rtype.eq_ignore_ascii_case(&w.rtype)
+                && c.set_identifier.as_deref() == set
+        });
+        let how = match have {
+            None => Some("missing".to_string()),
+            Some(c) => differs(
+                c,
+                &w,
+                followers
+                    .get(set.unwrap_or_default())
+                    .map_or(&[][..], Vec::as_slice),
+            ),
+        };
+        if let Some(how) = how {
+            out.push(Gap {
+                what: format!("record {} {} [{}]", w.name, w.rtype, set.unwrap_or("-")),
+                how,
+                needed,
+            });
+        }
+    }
+    out
+}
+
+/// What Route 53's API shows of a setup: every health check, and the
+/// records of each zone (lower case).
+#[derive(Debug, Clone, Default)]
+pub struct SetupRead {
+    /// Every health check of the account.
+    pub checks: Vec<HealthCheck>,
+    /// Every record of each zone.
+    pub zones: BTreeMap<String, Vec<DnsRecord>>,
+}
+
+impl SetupRead {
+    /// The gaps of `d`'s setup for a failover of `plan` to `target`.
+    pub fn gaps(&self, plan: &Plan, d: &DnsSpec, target: &str) -> Vec<Gap> {
+        let current = self
+            .zones
+            .get(&d.zone.to_ascii_lowercase())
+            .map_or(&[][..], Vec::as_slice);
+        gaps(d, plan.regions(), target, &self.checks, current)
+    }
+
+    /// The health checks that read `d`'s controls, per region.
+    pub fn followers(&self, plan: &Plan, d: &DnsSpec) -> Vec<(String, HealthCheck)> {
+        (plan.regions().iter())
+            .flat_map(|r| {
+                readers(&self.checks, d, r)
+                    .into_iter()
+                    .map(|h| (r.clone(), h.clone()))
+            })
+            .collect()
+    }
+}
+
+/// Reads the setup of `records` from Route 53's API (control plane; the
+/// caller bounds it).
+pub async fn read_setup(clouds: &Clouds, records: &[DnsSpec]) -> Result<SetupRead, CloudError> {
+    let checks = clouds.dns.list_health_checks().await?;
+    let mut zones = BTreeMap::new();
+    for zone in by_zone(records).into_keys() {
+        let z = find_zone(clouds, &zone).await?;
+        zones.insert(zone, clouds.dns.list_records(&z, "").await?);
+    }
+    Ok(SetupRead { checks, zones })
+}
+
+/// [`read_setup`] bounded by `limit` (the context's
+/// `Cx::control_read_timeout`); `Err` says why the setup is not
+/// verifiable.
+pub async fn read_setup_bounded(
+    clouds: &Clouds,
+    records: &[DnsSpec],
+    limit: Duration,
+) -> Result<SetupRead, String> {
+    match tokio::time::timeout(limit, read_setup(clouds, records)).await {
+        Ok(Ok(read)) => Ok(read),
+        Ok(Err(e)) if e.kind.is_transient() => Err(NOT_VERIFIABLE.into()),
+        Ok(Err(e)) => Err(format!("setup not verifiable: {}", e.summary())),
+        Err(_) => Err(NOT_VERIFIABLE.into()),
+    }
+}
+
+/// The records of a plan by zone (lower case), for the setup checks.
+pub fn by_zone(records: &[DnsSpec]) -> BTreeMap<String, Vec<&DnsSpec>> {
+    let mut zones: BTreeMap<String, Vec<&DnsSpec>> = BTreeMap::new();
+    for d in records {
+        zones
+            .entry(d.zone.to_ascii_lowercase())
+            .or_default()
+            .push(d);
+    }
+    zones
+}
+
+/// How long health checks take to see a drained control (pure): the
+/// slowest of `checks` (failure threshold × request interval; `dns
+/// prepare`'s own when there are none) plus `ttl`.
+pub fn flip_after(checks: &[HealthCheck], ttl: i64) -> Duration {
+    let flip = |h: &HealthCheck| u64::from(h.failure_threshold) * u64::from(h.interval);
+    let slowest = (checks.iter().map(flip).max())
+        .unwrap_or(u64::from(control::CHECK_FAILURES) * u64::from(control::CHECK_INTERVAL));
+    Duration::from_secs(slowest.saturating_add(u64::try_from(ttl).unwrap_or(0)))
+}
+
+/// A data-plane record is verified by resolution: the target's value;
+/// beside the wait, where Route 53's API answers, the records and health
+/// checks `dns prepare` makes ([`gaps`]), whose pace the wait takes.
+#[async_trait]
+impl Resolving for DnsSpec {
+    fn waits(&self) -> &'static [&'static str] {
+        &["route53:HealthCheckFailover"]
+    }
+
+    fn resolver_zone(&self) -> &str {
+        &self.zone
+    }
+
+    fn answer(&self, target: &str) -> Option<&str> {
+        self.targets.get(target).map(String::as_str)
+    }
+
+    fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    fn assumed_flip(&self) -> Duration {
+        flip_after(&[], 0)
+    }
+
+    fn hint(&self, _plan: &str) -> String {
+        "see the controls and health checks (drctl status); a control that could not be drained keeps its region answering".into()
+    }
+
+    async fn setup(
+        &self,
+        clouds: &Clouds,
+        plan: &Plan,
+        target: &str,
+        limit: Duration,
+    ) -> SetupSeen {
+        let read = read_setup_bounded(clouds, std::slice::from_ref(self), limit).await;
+        let flip = (read.as_ref().ok()).map(|read| {
+            let followers: Vec<HealthCheck> = (read.followers(plan, self).into_iter())
+                .map(|(_, h)| h)
+                .collect();
+            flip_after(&followers, 0)
+        });
+        SetupSeen {
+            gaps: read.map(|read| read.gaps(plan, self, target)),
+            flip,
+            in_place: "records and health checks in place",
+            hint: format!(
+                "run `drctl dns prepare --plan {}` (it restores the records and health checks and leaves the controls as this run set them), then `drctl runs resume`",
+                plan.name()
+            ),
+        }
+    }
+}
