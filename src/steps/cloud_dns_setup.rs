@@ -6,13 +6,11 @@
 //! kind's (`plan::kinds::cloud_dns_policy`, re-exported here), where the
 //! traffic role's verification by resolution reads them too.
 //!
-//! Why here, not in a step kind: `switch-cloud-control` (the switch) and
+//! Why here, not in a step kind: `switch-control` (the switch) and
 //! readiness both read the controls, and no step kind imports another
 //! (`tests/it/layers.rs`); Route 53's counterpart is `dns_setup.rs`.
 
-use super::controls::ControlRef;
 use super::dns_setup::{Prepared, create_control};
-use super::{Cx, Finding};
 use crate::cloud::control::ControlState;
 use crate::cloud::{CloudError, Clouds, ErrorKind, ObjectUrl, gcp_dns};
 use crate::plan::Plan;
@@ -20,28 +18,6 @@ pub use crate::plan::kinds::cloud_dns_policy::{
     PolicyNext, answers_target, decide_policy, policy_gaps, want_record,
 };
 use crate::plan::kinds::{CloudDnsSpec, CloudSwitch};
-
-/// Every control of `records`, with the state a switch to GCP region
-/// `target` wants.
-pub fn wanted(records: &[CloudDnsSpec], target: &str) -> Vec<(ControlRef, ControlState)> {
-    super::controls::wanted_of(records.iter().map(|d| (d.id.as_str(), &d.controls)), target)
-}
-
-/// Reads every control of `records` (bounded): what readiness and preview
-/// show.
-pub(super) async fn read_controls(
-    cx: &Cx<'_>,
-    records: &[CloudDnsSpec],
-    target: &str,
-) -> Vec<Finding> {
-    let how = super::controls::Shown {
-        target,
-        others_within: super::controls::CONTROL_TIMEOUT,
-        fails_closed: "its target",
-        url_kind: "a gs:// object URL",
-    };
-    super::controls::read_each(cx, wanted(records, target), how).await
-}
 
 /// `drctl dns prepare` for `plan`'s health-check `[[cloud_dns]]` records:
 /// the controls (created when absent: home serves, the others drain; an
@@ -149,7 +125,8 @@ mod tests {
 
     #[test]
     fn a_switch_serves_the_target_and_drains_every_other_region() {
-        let w = wanted(&[spec()], "us-east4");
+        let d = spec();
+        let w = crate::steps::controls::wanted(&[&d], "us-east4");
         let states: Vec<(&str, ControlState)> =
             w.iter().map(|(c, s)| (c.region.as_str(), *s)).collect();
         assert_eq!(

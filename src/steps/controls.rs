@@ -4,11 +4,11 @@
 //! `If-Match` that version with the run's fencing token), and how they
 //! read back.
 //!
-//! Why here: a failover's `switch-control`, Cloud DNS's
-//! `switch-cloud-control`, a drill's `drill-control` and the resolution
-//! checks all write or read controls the same way; each step kind takes
-//! these from here, never from another step kind, so the fencing rule of a
-//! control is written once.
+//! Why here: a failover's `switch-control` (every traffic kind's controls,
+//! each record through its traffic role's `Points::controls`) and a
+//! drill's `drill-control` write controls the same way; each step kind
+//! takes these from here, never from another step kind, so the fencing
+//! rule of a control is written once.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -20,8 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::{Cx, Finding, KindName, Planned, StepFailure, StepOutput};
 use crate::cloud::control::{Control, ControlState};
 use crate::cloud::{CloudError, ObjectUrl, PutMode, PutOutcome, SwapOutcome, Versioned};
-use crate::plan::spec::{DnsSpec, PerRegion, SwitchMode};
-use crate::steps::graph::Builder;
+use crate::plan::kinds::traffic::Points;
 
 /// How long one control's read and write may take before its region is
 /// recorded as not answering.
@@ -31,62 +30,35 @@ pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// are written.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
-/// The plan's health-check Cloud DNS records, in a run that moves traffic.
-pub(super) fn health_check_records(b: &Builder<'_>) -> Vec<crate::plan::kinds::CloudDnsSpec> {
-    if !b.mode.fails_over() {
-        return Vec::new();
-    }
-    (b.plan.spec.cloud_dns.iter())
-        .filter(|d| d.switch == crate::plan::kinds::CloudSwitch::HealthCheck)
-        .cloned()
-        .collect()
-}
-
-/// The plan's data-plane records, in a run that moves traffic.
-pub(super) fn data_plane_records(b: &Builder<'_>) -> Vec<DnsSpec> {
-    if !b.mode.fails_over() {
-        return Vec::new();
-    }
-    (b.plan.spec.dns.iter())
-        .filter(|d| d.switch == SwitchMode::HealthCheck)
-        .cloned()
-        .collect()
-}
-
 /// One control to write: the record, the region it controls, where it lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControlRef {
-    /// The `[[dns]]` resource id.
+    /// The record's resource id (`[[dns]]`, `[[cloud_dns]]`).
     pub record: String,
-    /// The region whose records it controls (and whose endpoint writes it).
+    /// The region its object lives in, whose endpoint writes it (a
+    /// Cloud Storage control's GCP region).
     pub region: String,
     /// The object.
     pub url: String,
 }
 
-/// Every control of `records`, with the state a switch to `target` wants.
-pub fn wanted(records: &[DnsSpec], target: &str) -> Vec<(ControlRef, ControlState)> {
-    wanted_of(records.iter().map(|d| (d.id.as_str(), &d.controls)), target)
-}
-
-/// Every control of each record (its id and its controls by region), with
-/// the state a switch to `target` wants: serve there, drain elsewhere.
-pub fn wanted_of<'a>(
-    records: impl IntoIterator<Item = (&'a str, &'a PerRegion)>,
-    target: &str,
-) -> Vec<(ControlRef, ControlState)> {
+/// Every data-plane control of `records` (each through its traffic role,
+/// [`Points::controls`]), with the state a switch to the plan's region
+/// `target` wants: serve where its site is the target, drain elsewhere;
+/// each written through the region its object lives in.
+pub fn wanted(records: &[&dyn Points], target: &str) -> Vec<(ControlRef, ControlState)> {
     let mut out = Vec::new();
-    for (record, controls) in records {
-        for (region, url) in controls {
-            let state = if region == target {
+    for d in records {
+        for c in d.controls() {
+            let state = if c.site == target {
                 ControlState::Serve
             } else {
                 ControlState::Drain
             };
             let at = ControlRef {
-                record: record.to_string(),
-                region: region.clone(),
-                url: url.clone(),
+                record: d.resource().to_string(),
+                region: c.via.to_string(),
+                url: c.url.to_string(),
             };
             out.push((at, state));
         }
@@ -170,8 +142,8 @@ pub fn decide(read: Option<&Versioned>, want: ControlState, token: u64) -> Decis
 }
 
 /// Reads, decides and writes one control, bounded: the one control write
-/// of every data-plane switch (Route 53's `switch-control`, Cloud DNS's
-/// `switch-cloud-control`, the drills').
+/// of every data-plane switch (`switch-control`, every traffic kind's, and
+/// the drills').
 async fn write_one(cx: &Cx<'_>, c: &ControlRef, want: ControlState, token: u64) -> ControlWrite {
     let (before, outcome) = match tokio::time::timeout(CONTROL_TIMEOUT, swap(cx, c, want, token))
         .await
@@ -195,9 +167,8 @@ async fn write_one(cx: &Cx<'_>, c: &ControlRef, want: ControlState, token: u64) 
     }
 }
 
-/// Writes every control concurrently. The target's (those whose region
-/// is `target`: the run's target site, or its GCP region for Cloud
-/// DNS's controls) are awaited (each bounded); the others get
+/// Writes every control concurrently. The target's (those wanted to
+/// serve) are awaited (each bounded); the others get
 /// [`DRAIN_GRACE`] more once the target's are done, and one still
 /// without an answer then is recorded as not waited for: a region that
 /// does not answer is drained closed anyway.
@@ -205,7 +176,6 @@ pub(super) async fn write_controls(
     cx: &Cx<'_>,
     wanted: &[(ControlRef, ControlState)],
     token: u64,
-    target: &str,
 ) -> Vec<ControlWrite> {
     let slots: Vec<Mutex<Option<ControlWrite>>> = wanted.iter().map(|_| Mutex::new(None)).collect();
     let write = |i: usize| {
@@ -217,7 +187,7 @@ pub(super) async fn write_controls(
         }
     };
     let (targets, others): (Vec<usize>, Vec<usize>) =
-        (0..wanted.len()).partition(|i| wanted[*i].0.region == target);
+        (0..wanted.len()).partition(|i| wanted[*i].1 == ControlState::Serve);
     {
         let mut drains = std::pin::pin!(futures::future::join_all(others.into_iter().map(write)));
         let mut serves = std::pin::pin!(futures::future::join_all(targets.into_iter().map(write)));
@@ -322,20 +292,21 @@ pub(super) async fn token(cx: &Cx<'_>) -> Result<u64, StepFailure> {
     )
 }
 
-/// A data-plane switch to `target`, for every kind with controls: one
+/// A data-plane switch to `cx.target`, for every kind with controls: one
 /// token, `wanted`'s writes ([`write_controls`]); the target's must all
 /// end as wanted, else the step fails naming them (`hint`: where to look);
-/// a control elsewhere that was not reached is said, not waited for (what
-/// reads it, `reads_it`, fails closed, so its region is drained anyway).
+/// a control elsewhere that was not reached is said, not waited for (the
+/// health check that reads it fails closed, so its region is drained
+/// anyway).
 pub(super) async fn switch(
     cx: &Cx<'_>,
     wanted: &[(ControlRef, ControlState)],
-    target: &str,
-    (hint, reads_it): (&str, &str),
+    hint: &str,
 ) -> Result<SwitchControlOutput, StepFailure> {
+    let target = cx.target;
     let token = token(cx).await?;
-    let writes = write_controls(cx, wanted, token, target).await;
-    let problems = target_problems(&writes, target);
+    let writes = write_controls(cx, wanted, token).await;
+    let problems = target_problems(&writes);
     if !problems.is_empty() {
         return Err(StepFailure::state(
             format!(
@@ -350,7 +321,7 @@ pub(super) async fn switch(
     for w in &writes {
         if let ControlOutcome::Unreachable(why) = &w.outcome {
             tracing::warn!(control = %w.control.url, region = %w.control.region,
-                "control not written ({why}): {reads_it} fails closed, so {} is drained anyway",
+                "control not written ({why}): the health check reading it fails closed, so {} is drained anyway",
                 w.control.region);
         }
     }
@@ -381,11 +352,11 @@ pub(super) fn planned(
         .collect()
 }
 
-/// The target's controls that did not end in the wanted state.
-pub(super) fn target_problems(writes: &[ControlWrite], target: &str) -> Vec<String> {
+/// The target's controls (those wanted to serve) that did not end so.
+pub(super) fn target_problems(writes: &[ControlWrite]) -> Vec<String> {
     writes
         .iter()
-        .filter(|w| w.control.region == target)
+        .filter(|w| w.state == ControlState::Serve)
         .filter_map(|w| match &w.outcome {
             ControlOutcome::Written | ControlOutcome::AlreadySet => None,
             ControlOutcome::Unreachable(why) | ControlOutcome::Refused(why) => {
@@ -395,95 +366,62 @@ pub(super) fn target_problems(writes: &[ControlWrite], target: &str) -> Vec<Stri
         .collect()
 }
 
-/// Reads every control of `records` (data plane, bounded): the findings of
-/// preflight and `status`.
-pub async fn read_controls(cx: &Cx<'_>, records: &[DnsSpec]) -> Vec<Finding> {
-    let how = Shown {
-        target: cx.target,
-        others_within: DRAIN_GRACE,
-        fails_closed: "its health check",
-        url_kind: "an S3 object URL",
-    };
-    read_each(cx, wanted(records, cx.target), how).await
-}
-
-/// How a kind's controls are read and shown.
-#[derive(Debug, Clone, Copy)]
-pub struct Shown<'a> {
-    /// The region the switch moves to: its controls must read.
-    pub target: &'a str,
-    /// How long another region's control may take to read (it is only
-    /// shown: a region that does not answer drains closed anyway).
-    pub others_within: Duration,
-    /// What fails closed where a control does not answer (`its health
-    /// check`).
-    pub fails_closed: &'a str,
-    /// What a control's URL must be (`an S3 object URL`).
-    pub url_kind: &'a str,
-}
-
-/// Reads each control (bounded, all at once), as readiness and a preview
-/// show it: the target's must read, another region's that does not answer
-/// is shown, not blocking.
-pub async fn read_each(
-    cx: &Cx<'_>,
-    controls: Vec<(ControlRef, ControlState)>,
-    how: Shown<'_>,
-) -> Vec<Finding> {
-    let reads = controls.into_iter().map(|(c, _)| async move {
-        let what = format!("control {} of {}", c.url, c.record);
-        let Ok(url) = ObjectUrl::parse(&c.url) else {
-            return Finding::blocks(&what, &c.region, "invalid", format!("not {}", how.url_kind));
-        };
-        let other = c.region != how.target;
-        let bound = if other {
-            how.others_within
-        } else {
-            CONTROL_TIMEOUT
-        };
-        match tokio::time::timeout(bound, cx.clouds.objects.get(&c.region, &url)).await {
-            Ok(Ok(Some(body))) => match Control::parse(&body) {
-                Some(ctl) => Finding::ok(
+/// Reads every control of `records` (data plane, bounded, all at once),
+/// as readiness, `status` and a preview show them: the target's must read;
+/// another region's that does not answer within [`DRAIN_GRACE`] is shown,
+/// not blocking (what reads it fails closed, so it drains anyway).
+pub async fn read_controls(cx: &Cx<'_>, records: &[&dyn Points]) -> Vec<Finding> {
+    let reads = wanted(records, cx.target)
+        .into_iter()
+        .map(|(c, want)| async move {
+            let what = format!("control {} of {}", c.url, c.record);
+            let Ok(url) = ObjectUrl::parse(&c.url) else {
+                return Finding::blocks(&what, &c.region, "invalid", "not an object URL");
+            };
+            let other = want == ControlState::Drain;
+            let bound = if other { DRAIN_GRACE } else { CONTROL_TIMEOUT };
+            match tokio::time::timeout(bound, cx.clouds.objects.get(&c.region, &url)).await {
+                Ok(Ok(Some(body))) => match Control::parse(&body) {
+                    Some(ctl) => Finding::ok(
+                        &what,
+                        &c.region,
+                        format!("{} (token {}, run {})", ctl.state, ctl.token, ctl.run),
+                    ),
+                    None => Finding::blocks(
+                        &what,
+                        &c.region,
+                        "unreadable",
+                        "not a drctl control object; run `drctl dns prepare`",
+                    ),
+                },
+                Ok(Ok(None)) => Finding::blocks(
                     &what,
                     &c.region,
-                    format!("{} (token {}, run {})", ctl.state, ctl.token, ctl.run),
+                    "missing",
+                    "does not exist; run `drctl dns prepare` on a calm day",
                 ),
-                None => Finding::blocks(
+                Ok(Err(e)) if other => Finding::ok(
                     &what,
                     &c.region,
-                    "unreadable",
-                    "not a drctl control object; run `drctl dns prepare`",
+                    format!(
+                        "unreachable ({}): the health check reading it fails closed",
+                        e.kind.as_str()
+                    ),
                 ),
-            },
-            Ok(Ok(None)) => Finding::blocks(
-                &what,
-                &c.region,
-                "missing",
-                "does not exist; run `drctl dns prepare` on a calm day",
-            ),
-            Ok(Err(e)) if other => Finding::ok(
-                &what,
-                &c.region,
-                format!(
-                    "unreachable ({}): {} fails closed",
-                    e.kind.as_str(),
-                    how.fails_closed
+                Ok(Err(e)) => Finding::unreadable(&what, &c.region, &e),
+                Err(_) if other => Finding::ok(
+                    &what,
+                    &c.region,
+                    "no answer: the health check reading it fails closed",
                 ),
-            ),
-            Ok(Err(e)) => Finding::unreadable(&what, &c.region, &e),
-            Err(_) if other => Finding::ok(
-                &what,
-                &c.region,
-                format!("no answer: {} fails closed", how.fails_closed),
-            ),
-            Err(_) => Finding::blocks(
-                &what,
-                &c.region,
-                "no answer",
-                format!("no answer within {} s", CONTROL_TIMEOUT.as_secs()),
-            ),
-        }
-    });
+                Err(_) => Finding::blocks(
+                    &what,
+                    &c.region,
+                    "no answer",
+                    format!("no answer within {} s", CONTROL_TIMEOUT.as_secs()),
+                ),
+            }
+        });
     futures::future::join_all(reads).await
 }
 

@@ -55,6 +55,7 @@ pub use crate::plan::kinds::route53_setup::{
 };
 use crate::plan::kinds::route53_setup::{find_zone, fqdn, same_record};
 pub use crate::plan::kinds::traffic::Gap;
+use crate::plan::kinds::traffic::{Resolving, SetupSeen};
 use crate::plan::spec::{DnsSpec, SwitchMode};
 
 /// How long a run's setup check may wait for Route 53's API (beside the
@@ -293,14 +294,22 @@ fn changes_desc(changes: &[DnsChange]) -> Vec<String> {
         .collect()
 }
 
-/// What the setup check says of one record, from its gaps (pure).
-pub fn finding(plan: &str, d: &DnsSpec, target: &str, found: &[Gap]) -> Finding {
-    let what = format!("data-plane switch setup of {}", d.name);
+/// What the setup check says of one record (name `name`), from its setup
+/// as its kind read it (pure): every kind's, Route 53's records and health
+/// checks as Cloud DNS's routing policy. A gap the target's answer depends
+/// on blocks, with the kind's fix; others are shown; a setup that could
+/// not be read is said, never a block.
+pub fn finding(name: &str, target: &str, seen: &SetupSeen) -> Finding {
+    let what = format!("data-plane switch setup of {name}");
+    let found = match &seen.gaps {
+        Ok(found) => found,
+        Err(why) => return Finding::ok(&what, "global", why.clone()),
+    };
     if found.is_empty() {
-        return Finding::ok(&what, "global", "records and health checks in place");
+        return Finding::ok(&what, "global", seen.in_place);
     }
     let all: Vec<String> = found.iter().map(Gap::to_string).collect();
-    let fix = format!("run `drctl dns prepare --plan {plan}`");
+    let fix = &seen.fix;
     let needed: Vec<String> = (found.iter().filter(|g| g.needed))
         .map(Gap::to_string)
         .collect();
@@ -319,39 +328,42 @@ pub fn finding(plan: &str, d: &DnsSpec, target: &str, found: &[Gap]) -> Finding 
             "global",
             format!("incomplete: {}", all.join("; ")),
             format!(
-                "{}: {} cannot resolve to {target} without it; {fix} (Route 53's API answers)",
-                needed.join("; "),
-                d.name
+                "{}: {name} cannot resolve to {target} without it; {fix} (its API answers)",
+                needed.join("; ")
             ),
         )
     }
 }
 
-/// Checks the setup (control plane, bounded) record by record, for a
-/// failover to `cx.target`: a gap the target's answer depends on blocks
-/// (the run could only wait), others are shown. An API that does not
-/// answer is [`NOT_VERIFIABLE`], never a block.
-pub async fn setup_findings(cx: &Cx<'_>, records: &[DnsSpec]) -> Vec<Finding> {
-    match read_setup_bounded(cx.clouds, records, cx.control_read_timeout).await {
-        Ok(read) => records
-            .iter()
-            .map(|d| {
-                finding(
-                    cx.plan.name(),
-                    d,
-                    cx.target,
-                    &read.gaps(cx.plan, d, cx.target),
-                )
-            })
-            .collect(),
-        Err(why) => vec![Finding::ok("data-plane switch setup", "global", why)],
-    }
+/// Checks the setup of each of `records` (each through its kind's
+/// verification by resolution, [`Resolving::setup`]: its API, the control
+/// plane, bounded), for a failover to `cx.target`: a gap the target's
+/// answer depends on blocks (the run could only wait), others are shown.
+/// An API that does not answer is said ([`NOT_VERIFIABLE`] for Route
+/// 53's), never a block.
+pub async fn setup_findings(cx: &Cx<'_>, records: &[&dyn Resolving]) -> Vec<Finding> {
+    let limit = cx.control_read_timeout;
+    let reads = records.iter().map(|d| async move {
+        let seen = d.setup(cx.clouds, cx.plan, cx.target, limit).await;
+        finding(d.names().0, cx.target, &seen)
+    });
+    futures::future::join_all(reads).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cloud::{DnsRecord, FailoverRole};
+
+    /// A Route 53 setup read with `gaps`, as `DnsSpec`'s role says it.
+    fn seen(plan: &str, gaps: Vec<Gap>) -> SetupSeen {
+        SetupSeen {
+            gaps: Ok(gaps),
+            flip: None,
+            in_place: "records and health checks in place",
+            fix: format!("run `drctl dns prepare --plan {plan}`"),
+        }
+    }
 
     fn spec(regions: &[&str]) -> DnsSpec {
         DnsSpec {
@@ -459,7 +471,7 @@ mod tests {
         for target in &regions {
             assert_eq!(gaps(&d, &regions, target, &checks, &records), []);
         }
-        let f = finding("web", &d, "us-west-2", &[]);
+        let f = finding(&d.name, "us-west-2", &seen("web", vec![]));
         assert_eq!(f.problem, None);
         assert_eq!(f.state, "records and health checks in place");
     }
@@ -491,7 +503,7 @@ mod tests {
                 },
             ]
         );
-        let f = finding("checkout", &d, "us-west-2", &to_west);
+        let f = finding(&d.name, "us-west-2", &seen("checkout", to_west.clone()));
         let problem = f.problem.expect("blocks");
         assert!(
             problem
@@ -506,7 +518,7 @@ mod tests {
 
         let to_eu = gaps(&d, &regions, "eu-west-1", &checks, &records);
         assert!(to_eu.iter().all(|g| !g.needed), "{to_eu:?}");
-        let f = finding("checkout", &d, "eu-west-1", &to_eu);
+        let f = finding(&d.name, "eu-west-1", &seen("checkout", to_eu.clone()));
         assert_eq!(f.problem, None);
         assert!(
             f.state

@@ -51,6 +51,7 @@ use super::{
 use crate::cloud::control::{self, SERVE_MARKER};
 use crate::cloud::{CloudError, Clouds, DnsChange, DnsRecord, HealthCheck, ObjectUrl};
 use crate::journal::{CleanupResult, Temp};
+use crate::plan::kinds::traffic::Points;
 use crate::plan::spec::{DnsSpec, ResourceKind, SwitchMode};
 use crate::steps::graph::{Builder, Phase};
 
@@ -382,7 +383,7 @@ impl Action for DrillControl {
         let mut out = Vec::new();
         for d in &self.records {
             let drill = drill_spec(cx.run_id, d);
-            for (c, state) in wanted(std::slice::from_ref(&drill), cx.target) {
+            for (c, state) in wanted(&[&drill as &dyn Points], cx.target) {
                 out.push(Planned {
                     call: format!("s3:PutObject If-None-Match via {}", c.region),
                     resource: format!("drill control {}", c.url),
@@ -427,8 +428,9 @@ impl Action for DrillControl {
             .map(|d| drill_spec(cx.run_id, d))
             .collect();
         let token = super::controls::token(cx).await?;
-        let controls = write_controls(cx, &wanted(&drills, cx.target), token, cx.target).await;
-        let problems = target_problems(&controls, cx.target);
+        let points: Vec<&dyn Points> = drills.iter().map(|d| d as &dyn Points).collect();
+        let controls = write_controls(cx, &wanted(&points, cx.target), token).await;
+        let problems = target_problems(&controls);
         if !problems.is_empty() {
             return Err(StepFailure::state(
                 format!(

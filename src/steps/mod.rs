@@ -43,7 +43,6 @@ mod reprotect;
 mod resolution;
 mod restore;
 pub mod settle_sql;
-pub mod switch_cloud_control;
 pub mod switch_cloud_dns;
 pub mod switch_control;
 mod switch_dns;
@@ -229,7 +228,8 @@ kinds! {
     SwitchDns(switch_dns::SwitchDns) = "switch-dns",
     /// Wait for the batch to be INSYNC and read the records back.
     VerifyDns(verify_dns::VerifyDns) = "verify-dns",
-    /// A data-plane switch: write each region's control (no Route 53 call).
+    /// A data-plane switch: write each region's control, every traffic
+    /// kind's (no DNS API call).
     SwitchControl(switch_control::SwitchControl) = "switch-control" + ready,
     /// Resolve every data-plane record (any traffic kind's) until it
     /// answers the target N times in a row.
@@ -257,9 +257,6 @@ kinds! {
     /// Switch a Cloud DNS record set to the target's value in one atomic
     /// change and wait until it is done.
     SwitchCloudDns(switch_cloud_dns::SwitchCloudDns) = "switch-cloud-dns" + ready,
-    /// A Cloud DNS data-plane switch: write each GCP region's control (no
-    /// Cloud DNS API call).
-    SwitchCloudControl(switch_cloud_control::SwitchCloudControl) = "switch-cloud-control" + ready,
     /// Follow Cloud SQL's side of the move on the old primary (its
     /// `RECONFIGURE_OLD_PRIMARY` or `SWITCHOVER_TO_REPLICA`), beside the
     /// recovery; pending, not failed, when its region does not answer.
@@ -302,6 +299,8 @@ retired:
     ReprotectSql = "reprotect-sql" => reprotect::TRAITS,
     /// Cloud DNS's data-plane records resolved (now `verify-resolution`).
     VerifyCloudResolution = "verify-cloud-resolution" => verify_resolution::RETIRED_CLOUD,
+    /// Cloud DNS's data-plane controls written (now `switch-control`).
+    SwitchCloudControl = "switch-cloud-control" => switch_control::RETIRED_CLOUD,
 }
 
 impl StepKind {
@@ -317,6 +316,7 @@ impl StepKind {
             StepKind::DrillCopy(d) => drill_copy::cost_of(d.of),
             StepKind::Reprotect(r) => reprotect::cost_of(r.of),
             StepKind::VerifyResolution(v) => v.cost(),
+            StepKind::SwitchControl(c) => c.cost(),
             other => other.name().traits().time,
         }
     }

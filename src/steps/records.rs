@@ -21,12 +21,6 @@ pub(super) fn record_names<S: Serializer, P: Points>(r: &[P], s: S) -> Result<S:
     s.collect_seq(r.iter().map(|d| d.names().0))
 }
 
-/// Serializes a traffic kind's records as their plan ids (how the control
-/// switches show theirs).
-pub(super) fn record_ids<S: Serializer, P: Points>(r: &[P], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(r.iter().map(|d| d.resource()))
-}
-
 /// The records' names, joined for a step's description.
 pub(super) fn joined_names<P: Points>(r: &[P]) -> String {
     r.iter().map(|d| d.names().0).collect::<Vec<_>>().join(", ")

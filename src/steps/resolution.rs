@@ -257,7 +257,7 @@ async fn watch(
                     "{note}. Without {}, it cannot resolve to {target}",
                     needed.join("; ")
                 ),
-                setup.hint.clone(),
+                format!("{}, then `drctl runs resume`", setup.fix),
                 d.resource(),
                 "global",
             );

@@ -81,7 +81,7 @@ pub fn compile(b: &mut Builder<'_>) {
         return;
     }
     let steps: Vec<SwitchCloudDns> = (b.plan.spec.cloud_dns.iter())
-        // Health-check records are switch-cloud-control's (no Cloud DNS call).
+        // Health-check records are switch-control's (no Cloud DNS call).
         .filter(|r| r.switch == crate::plan::kinds::CloudSwitch::Records)
         .filter_map(|r| {
             Some(SwitchCloudDns {

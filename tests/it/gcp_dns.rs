@@ -340,7 +340,7 @@ struct HealthCheckWorld {
 }
 
 const HC_PLAN: &str = "orders-hc";
-const HC_STEP: &str = "orders-hc/switch-cloud-control";
+const HC_STEP: &str = "orders-hc/switch-control";
 
 /// Seeds the zone (empty), the bucket and dnsplane's health map (each
 /// serving address → its region's control) and writes the plan.

@@ -13,7 +13,7 @@
 //! regions'), whose targets are health-checked; each region's serving
 //! endpoint answers its health path from that region's control object
 //! (`controls`, one `gs://` object per region; drained fails closed). A
-//! failover writes the controls (`switch-cloud-control`) and resolves the
+//! failover writes the controls (`switch-control`) and resolves the
 //! name until it answers the target (`verify-resolution`, through its
 //! verification by resolution, [`policy`]), with no
 //! Cloud DNS API call on its path (one bounded read of the record set

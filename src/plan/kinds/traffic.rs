@@ -156,8 +156,9 @@ pub struct SetupSeen {
     pub flip: Option<Duration>,
     /// What a setup without gaps is called.
     pub in_place: &'static str,
-    /// The fix a failure for a needed gap names.
-    pub hint: String,
+    /// What mends its gaps (`run \`drctl dns prepare --plan P\``, or
+    /// what to do first when `dns prepare` cannot).
+    pub fix: String,
 }
 
 /// The traffic role's verification by resolution: a data-plane switch is

@@ -209,20 +209,20 @@ impl Resolving for CloudDnsSpec {
             )),
         };
         let plan = plan.name();
-        let hint = if replaced {
+        let fix = if replaced {
             format!(
-                "remove the record set's other routing policy or set switch = \"records\" in the plan, then `drctl dns prepare --plan {plan}` and `drctl runs resume`"
+                "remove the record set's other routing policy or set switch = \"records\" in the plan, then run `drctl dns prepare --plan {plan}`"
             )
         } else {
             format!(
-                "run `drctl dns prepare --plan {plan}` (it gives the record set its primaryBackup policy and makes the controls that are missing, leaving the controls as this run set them), then `drctl runs resume`"
+                "run `drctl dns prepare --plan {plan}` (it gives the record set its primaryBackup policy and makes the controls that are missing, leaving the controls as a run set them)"
             )
         };
         SetupSeen {
             gaps,
             flip: None,
             in_place: "the record set's primaryBackup policy in place",
-            hint,
+            fix,
         }
     }
 }

@@ -408,8 +408,8 @@ impl Resolving for DnsSpec {
             gaps: read.map(|read| read.gaps(plan, self, target)),
             flip,
             in_place: "records and health checks in place",
-            hint: format!(
-                "run `drctl dns prepare --plan {}` (it restores the records and health checks and leaves the controls as this run set them), then `drctl runs resume`",
+            fix: format!(
+                "run `drctl dns prepare --plan {}` (it restores the records and health checks and leaves the controls as a run set them)",
                 plan.name()
             ),
         }
