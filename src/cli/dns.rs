@@ -9,8 +9,7 @@ use clap::{Args, Subcommand};
 
 use super::{CliError, Exit, Output, load_plans, outln, select};
 use drctl::config::Settings;
-use drctl::plan::kinds::CloudSwitch;
-use drctl::plan::spec::SwitchMode;
+use drctl::plan::kinds::traffic::resolving;
 
 /// `dns`.
 #[derive(Debug, Subcommand)]
@@ -39,13 +38,7 @@ pub async fn run(cmd: DnsCommand, settings: &Settings) -> Result<Exit, CliError>
     let loaded = load_plans(settings, &[])?;
     let plans: Vec<_> = select(&loaded, args.plan.as_deref())?
         .into_iter()
-        .filter(|p| {
-            p.spec
-                .dns
-                .iter()
-                .any(|d| d.switch == SwitchMode::HealthCheck)
-                || (p.spec.cloud_dns.iter()).any(|d| d.switch == CloudSwitch::HealthCheck)
-        })
+        .filter(|p| resolving(p).next().is_some())
         .cloned()
         .collect();
     if plans.is_empty() {
@@ -56,27 +49,19 @@ pub async fn run(cmd: DnsCommand, settings: &Settings) -> Result<Exit, CliError>
         );
     }
     let clouds = drctl::cloud::connect(&settings.cloud).await?;
+    let s3_endpoint = settings.cloud.s3_endpoint.as_deref();
     let mut all = Vec::new();
     for p in &plans {
         let mut done = Vec::new();
-        if (p.spec.dns.iter()).any(|d| d.switch == SwitchMode::HealthCheck) {
-            done =
-                drctl::steps::dns_setup::prepare(&clouds, p, settings.cloud.s3_endpoint.as_deref())
-                    .await
-                    .map_err(|e| {
-                        CliError::from(e)
-                            .hint("Route 53's API (us-east-1) must answer: run this on a calm day")
-                    })?;
+        for d in resolving(p) {
+            let made = d.prepare(&clouds, p, s3_endpoint).await.map_err(|e| {
+                CliError::from(e).hint(format!(
+                    "`dns prepare` uses the DNS provider's API and writes the controls: run it on a calm day, when they answer (what was made before is kept; run it again). Record: {}",
+                    d.resource()
+                ))
+            })?;
+            done.extend(made);
         }
-        done.extend(
-            drctl::steps::cloud_dns_setup::prepare(&clouds, p)
-                .await
-                .map_err(|e| {
-                    CliError::from(e).hint(
-                        "Cloud DNS's API and the control objects' bucket must answer: run this on a calm day",
-                    )
-                })?,
-        );
         all.push((p.name().to_string(), done));
     }
     match args.output {

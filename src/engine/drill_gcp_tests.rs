@@ -630,7 +630,7 @@ async fn regression_a_health_check_cloud_dns_failover_resolves_on_the_in_memory_
         ["10.0.1.1"],
         "the plain record, as seeded"
     );
-    crate::steps::cloud_dns_setup::prepare(&clouds, &plans[0])
+    crate::steps::dns_setup::prepare(&clouds, &plans[0], None)
         .await
         .unwrap();
     let d = &plans[0].spec.cloud_dns[0];

@@ -429,6 +429,24 @@ pub async fn read_controls(cx: &Cx<'_>, records: &[&dyn Points]) -> Vec<Finding>
 mod tests {
     use super::*;
 
+    /// A Cloud DNS record's controls, keyed by GCP region: the target's
+    /// site serves, the others drain, each through its own region.
+    #[test]
+    fn a_cloud_dns_switch_serves_the_target_and_drains_every_other_region() {
+        let d = crate::plan::kinds::cloud_dns_policy::tests::spec();
+        let w = wanted(&[&d], "us-east4");
+        let states: Vec<(&str, ControlState)> =
+            w.iter().map(|(c, s)| (c.region.as_str(), *s)).collect();
+        assert_eq!(
+            states,
+            vec![
+                ("us-central1", ControlState::Drain),
+                ("us-east4", ControlState::Serve)
+            ]
+        );
+        assert_eq!(w[1].0.url, "gs://c/o/use4");
+    }
+
     fn read(state: ControlState, token: u64) -> Versioned {
         Versioned {
             body: Bytes::from(

@@ -38,260 +38,39 @@
 //! said plainly, and a failover goes on: what it needs (the controls, the
 //! DNS answers) is all data plane.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::{Cx, Finding};
-use crate::cloud::control::{self, Control, ControlState};
-use crate::cloud::{
-    CloudError, Clouds, DnsChange, HealthCheck, HostedZone, ObjectUrl, PutMode, PutOutcome,
-};
+use crate::cloud::{CloudError, Clouds};
 use crate::plan::Plan;
 pub use crate::plan::kinds::route53_setup::{
-    NOT_VERIFIABLE, SetupRead, by_zone, failover_records, gaps, level_name, read_setup,
-    read_setup_bounded, reading,
+    NOT_VERIFIABLE, SetupRead, by_zone, failover_records, gaps, level_name, missing, read_setup,
+    read_setup_bounded, reading, reference,
 };
-use crate::plan::kinds::route53_setup::{find_zone, fqdn, same_record};
-pub use crate::plan::kinds::traffic::Gap;
-use crate::plan::kinds::traffic::{Resolving, SetupSeen};
-use crate::plan::spec::{DnsSpec, SwitchMode};
+pub use crate::plan::kinds::traffic::{Gap, Prepared};
+use crate::plan::kinds::traffic::{Resolving, SetupSeen, resolving};
 
 /// How long a run's setup check may wait for Route 53's API (beside the
 /// recovery path: a short bound; `status` uses its own read timeout, see
 /// [`super::Cx::control_read_timeout`]).
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The caller reference of a region's health check for a record: stable
-/// for the same control, new when the control moves (Route 53 refuses to
-/// reuse a reference with another configuration).
-pub fn reference(plan: &str, d: &DnsSpec, region: &str) -> String {
-    use sha2::Digest;
-    let url = d.controls.get(region).map(String::as_str).unwrap_or("");
-    let digest = hex::encode(sha2::Sha256::digest(url.as_bytes()));
-    let mut r = format!("drctl-{plan}-{}-{region}", d.id);
-    r.truncate(55);
-    format!("{r}-{}", &digest[..8])
-}
-
-/// One thing `dns prepare` did or found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Prepared {
-    /// What (`control s3://...`, `health check drctl-...`, `record api. PRIMARY`).
-    pub resource: String,
-    /// Where.
-    pub region: String,
-    /// `created`, `exists`, `updated`.
-    pub action: String,
-}
-
-/// Makes the setup of every health-check record of `plan`: controls (home
-/// serves, the others drain; existing controls are left as they are),
-/// health checks (by caller reference, so never twice) and the failover
-/// records (one UPSERT batch per zone). Idempotent. Control plane: for calm
-/// days. `s3_endpoint` is the S3 endpoint override the health checks must
+/// `drctl dns prepare` for `plan`: every data-plane record's setup, each
+/// through its traffic role ([`Resolving::prepare`]: Route 53's controls,
+/// health checks and failover records; Cloud DNS's controls and routing
+/// policy). Idempotent. Its provider's API, the control plane: for calm
+/// days. `s3_endpoint`: the S3 endpoint override the health checks must
 /// read through (an emulator), if any.
 pub async fn prepare(
     clouds: &Clouds,
     plan: &Plan,
     s3_endpoint: Option<&str>,
 ) -> Result<Vec<Prepared>, CloudError> {
-    let records: Vec<&DnsSpec> = plan
-        .spec
-        .dns
-        .iter()
-        .filter(|d| d.switch == SwitchMode::HealthCheck)
-        .collect();
-    let regions = plan.regions().to_vec();
     let mut out = Vec::new();
-    let existing = clouds.dns.list_health_checks().await?;
-    let mut by_zone_changes: BTreeMap<String, Vec<DnsChange>> = BTreeMap::new();
-    for d in &records {
-        let mut ids = BTreeMap::new();
-        for region in &regions {
-            let Some(url) = d.controls.get(region) else {
-                continue;
-            };
-            let url = control_url(url, region)?;
-            out.push(place_control(clouds, &regions, region, &url).await?);
-            let want = control::health_check(
-                &reference(plan.name(), d, region),
-                region,
-                &url,
-                s3_endpoint,
-            );
-            let (id, prepared) = ensure_health_check(clouds, &existing, d, region, &want).await?;
-            out.push(prepared);
-            ids.insert(region.clone(), id);
-        }
-        let zone = d.zone.to_ascii_lowercase();
-        for r in failover_records(d, &regions, &ids) {
-            by_zone_changes
-                .entry(zone.clone())
-                .or_default()
-                .push(DnsChange::Upsert(r));
-        }
-    }
-    for (zone, changes) in by_zone_changes {
-        out.extend(upsert_zone(clouds, plan, &zone, changes).await?);
+    for d in resolving(plan) {
+        out.extend(d.prepare(clouds, plan, s3_endpoint).await?);
     }
     Ok(out)
-}
-
-/// A region's control URL from the plan, as an error of the control's
-/// write when it does not parse.
-// The adapters' error type, which `dns prepare` returns.
-#[allow(clippy::result_large_err)]
-fn control_url(url: &str, region: &str) -> Result<ObjectUrl, CloudError> {
-    ObjectUrl::parse(url).map_err(|e| {
-        CloudError::new(
-            "s3",
-            "PutObject",
-            url,
-            region,
-            crate::cloud::ErrorKind::Client,
-            e.to_string(),
-        )
-    })
-}
-
-/// Creates `region`'s control at `url` if there is none (home serves, the
-/// others drain); an existing control is left as it is.
-async fn place_control(
-    clouds: &Clouds,
-    regions: &[String],
-    region: &str,
-    url: &ObjectUrl,
-) -> Result<Prepared, CloudError> {
-    let state = if regions.first().map(String::as_str) == Some(region) {
-        ControlState::Serve
-    } else {
-        ControlState::Drain
-    };
-    Ok(Prepared {
-        resource: format!("control {url}"),
-        region: region.to_string(),
-        action: create_control(clouds, region, url, state).await?,
-    })
-}
-
-/// Writes a control holding `state` at `url` in `region`, create-only: an
-/// existing control is left as it is, whatever it holds. Returns what
-/// `dns prepare` reports of it (shared by both clouds' prepare).
-pub(super) async fn create_control(
-    clouds: &Clouds,
-    region: &str,
-    url: &ObjectUrl,
-    state: ControlState,
-) -> Result<String, CloudError> {
-    let body = Control {
-        state,
-        token: 0,
-        run: "prepare".into(),
-        at: chrono::Utc::now(),
-    }
-    .body();
-    Ok(
-        match clouds
-            .objects
-            .put(region, url, body.into(), PutMode::CreateOnly)
-            .await?
-        {
-            PutOutcome::Written(_) => format!("created ({state})"),
-            PutOutcome::AlreadyExists => "exists (left as it is)".into(),
-        },
-    )
-}
-
-/// The id of a health check reading `d`'s control in `region`: an existing
-/// one (`dns prepare`'s or terraform's), else `want` created.
-async fn ensure_health_check(
-    clouds: &Clouds,
-    existing: &[HealthCheck],
-    d: &DnsSpec,
-    region: &str,
-    want: &HealthCheck,
-) -> Result<(String, Prepared), CloudError> {
-    let (hc, action) = match reading(existing, d, region) {
-        Some(h) => (h.clone(), "exists"),
-        None => (clouds.dns.create_health_check(want).await?, "created"),
-    };
-    let prepared = Prepared {
-        resource: format!("health check {} ({})", hc.id, hc.caller_reference),
-        region: region.to_string(),
-        action: action.into(),
-    };
-    Ok((hc.id, prepared))
-}
-
-/// Applies the UPSERTs of one zone that are not there yet, in one batch.
-async fn upsert_zone(
-    clouds: &Clouds,
-    plan: &Plan,
-    zone: &str,
-    changes: Vec<DnsChange>,
-) -> Result<Vec<Prepared>, CloudError> {
-    let z = find_zone(clouds, zone).await?;
-    let todo = missing(clouds, &z, changes, "").await?;
-    let out = changes_desc(&todo)
-        .into_iter()
-        .map(|c| Prepared {
-            resource: c,
-            region: "global".into(),
-            action: "upserted".into(),
-        })
-        .collect();
-    if !todo.is_empty() {
-        clouds
-            .dns
-            .apply_changes(
-                &z,
-                &todo,
-                &format!("drctl dns prepare --plan {}", plan.name()),
-            )
-            .await?;
-    }
-    Ok(out)
-}
-
-/// The UPSERTs of `changes` whose record is not in the zone as wanted
-/// (read first: a re-run after a crash changes nothing already there).
-/// `suffix` bounds the listing (`""`: the whole zone).
-pub async fn missing(
-    clouds: &Clouds,
-    z: &HostedZone,
-    changes: Vec<DnsChange>,
-    suffix: &str,
-) -> Result<Vec<DnsChange>, CloudError> {
-    let current = clouds.dns.list_records(z, suffix).await?;
-    Ok(changes
-        .into_iter()
-        .filter(|ch| {
-            let w = ch.record();
-            !current.iter().any(|c| {
-                fqdn(&c.name) == w.name
-                    && c.rtype.eq_ignore_ascii_case(&w.rtype)
-                    && c.set_identifier == w.set_identifier
-                    && same_record(c, w)
-            })
-        })
-        .collect())
-}
-
-fn changes_desc(changes: &[DnsChange]) -> Vec<String> {
-    changes
-        .iter()
-        .map(DnsChange::record)
-        .map(|r| {
-            format!(
-                "record {} {} [{}]",
-                r.name,
-                r.rtype,
-                r.set_identifier.as_deref().unwrap_or("-")
-            )
-        })
-        .collect()
 }
 
 /// What the setup check says of one record (name `name`), from its setup
@@ -352,8 +131,12 @@ pub async fn setup_findings(cx: &Cx<'_>, records: &[&dyn Resolving]) -> Vec<Find
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
-    use crate::cloud::{DnsRecord, FailoverRole};
+    use crate::cloud::control;
+    use crate::cloud::{DnsRecord, FailoverRole, HealthCheck, ObjectUrl};
+    use crate::plan::spec::{DnsSpec, SwitchMode};
 
     /// A Route 53 setup read with `gaps`, as `DnsSpec`'s role says it.
     fn seen(plan: &str, gaps: Vec<Gap>) -> SetupSeen {

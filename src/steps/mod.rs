@@ -22,7 +22,6 @@
 mod bucket;
 pub mod capacity;
 mod check;
-pub mod cloud_dns_setup;
 mod controls;
 mod copies;
 pub mod dns_batch;

@@ -455,7 +455,7 @@ mod cloud_dns_tests {
     async fn prepared(plan: &Plan, serving: &str) -> FakeCloud {
         let f = FakeCloud::new();
         crate::plan::kinds::seed_plan(&f, plan);
-        crate::steps::cloud_dns_setup::prepare(&f.clouds(), plan)
+        crate::steps::dns_setup::prepare(&f.clouds(), plan, None)
             .await
             .expect("dns prepare");
         for (region, url) in &plan.spec.cloud_dns[0].controls {

@@ -448,11 +448,21 @@ impl HealthCheckWorld {
 
     /// Calls on this zone through Cloud DNS's API (`/dns/v1`).
     async fn api_calls(&self) -> usize {
+        self.api_calls_where(|_| true).await
+    }
+
+    /// Calls on this zone through Cloud DNS's API that are not reads.
+    async fn api_writes(&self) -> usize {
+        self.api_calls_where(|c| c["method"] != "GET").await
+    }
+
+    async fn api_calls_where(&self, keep: impl Fn(&serde_json::Value) -> bool) -> usize {
         let calls = world::gcp_calls().await;
         let prefix = format!("/dns/v1/projects/{PROJECT}/managedZones/{}", self.zone);
         calls
             .iter()
             .filter(|c| c["path"].as_str().is_some_and(|p| p.starts_with(&prefix)))
+            .filter(|c| keep(c))
             .count()
     }
 
@@ -525,15 +535,19 @@ async fn a_health_check_failover_resolves_to_the_target_with_no_cloud_dns_call()
     )
     .await;
 
-    let calls = w.api_calls().await;
+    let (calls, writes) = (w.api_calls().await, w.api_writes().await);
     let runs = fx.runs();
     let o = w.failover(&fx, &[]).await;
     assert_eq!(o.code, Some(0), "{}", o.all());
+    // Preflight's setup check reads the record set once (bounded, beside
+    // the path: not verifiable, never a block, when the API does not
+    // answer); the switch and its verification make no call at all.
     assert_eq!(
         w.api_calls().await,
-        calls,
-        "no Cloud DNS API call in a failover"
+        calls + 1,
+        "one Cloud DNS read in a failover: preflight's"
     );
+    assert_eq!(w.api_writes().await, writes, "no Cloud DNS write");
     assert_eq!(w.resolves().await, std::slice::from_ref(&w.target_value));
     let show = fx.show(&fx.new_run(&runs)).await;
     assert_eq!(show["report"]["outcome"], "succeeded");
@@ -560,12 +574,14 @@ async fn a_health_check_failover_resolves_to_the_target_with_no_cloud_dns_call()
         switched,
         "a second failover writes nothing"
     );
-    assert_eq!(w.api_calls().await, calls, "no Cloud DNS API call");
+    assert_eq!(w.api_calls().await, calls + 2, "one read a failover");
+    assert_eq!(w.api_writes().await, writes, "no Cloud DNS write");
 }
 
 /// A crash right after the controls were written (journaled): `runs
 /// resume` finishes the run, resolving to us-east4, with no second write
-/// (the controls' generations unchanged) and no Cloud DNS API call.
+/// (the controls' generations unchanged) and no Cloud DNS API call but
+/// preflight's one read.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_after_the_control_write_is_resumed_without_a_second_write() {
     crate::needs_emulators!();
@@ -593,18 +609,21 @@ async fn a_crash_after_the_control_write_is_resumed_without_a_second_write() {
     let show = fx.show(&run).await;
     assert_eq!(show["report"]["outcome"], "succeeded");
     assert_eq!(w.controls().await, written, "no second write");
-    assert_eq!(w.api_calls().await, calls, "no Cloud DNS API call");
+    // The run's preflight read the record set once, before the crash; the
+    // resumed run does not run it again.
+    assert_eq!(w.api_calls().await, calls + 1, "one Cloud DNS read");
     assert_eq!(w.resolves().await, std::slice::from_ref(&w.target_value));
 }
 
 /// Regression: a health-check record whose set has lost its routing
 /// policy (a plain record at home's address, `dns prepare` undone by
 /// another writer) cannot resolve to the target whatever the controls say,
-/// and the failover's resolution check (then `verify-cloud-resolution`) waited out the whole RTO
-/// budget in silence. Now, once the answer has stayed wrong for Cloud
-/// DNS's modelled flip time plus the TTL, it reads the record set beside
-/// the wait through Google's crate (reads only: no change is sent) and
-/// fails naming the missing policy and `dns prepare`.
+/// and the failover's resolution check (then `verify-cloud-resolution`)
+/// waited out the whole RTO budget in silence. Its wait learned to read
+/// the set beside it and fail early; now preflight reads it first, through
+/// Google's crate (one bounded read; no change is sent), and refuses the
+/// failover before any control is written, naming the missing policy and
+/// `dns prepare`, as Route 53's missing records are.
 #[tokio::test(flavor = "multi_thread")]
 async fn regression_a_health_check_record_without_its_policy_fails_early_naming_it() {
     crate::needs_emulators!();
@@ -620,24 +639,25 @@ async fn regression_a_health_check_record_without_its_policy_fails_early_naming_
     .await;
     let changes_before = changes(&w.zone).await;
     let calls = w.api_calls().await;
+    let controls = w.controls().await;
     let started = std::time::Instant::now();
     let o = w.failover(&fx, &[]).await;
     let took = started.elapsed();
     assert_ne!(o.code, Some(0), "{}", o.all());
     let all = o.all();
     for want in [
-        "still does not resolve to",
+        "orders-hc/preflight",
+        "us-east4 is not ready",
         "primaryBackup absent: the record set answers its own values",
+        "cannot resolve to us-east4 without it",
         &format!("drctl dns prepare --plan {HC_PLAN}"),
     ] {
         assert!(all.contains(want), "{want:?} in {all}");
     }
-    // The flip time (60 s) plus the TTL (0), not the tier's RTO budget.
-    assert!(took < Duration::from_secs(240), "{took:?}");
-    assert!(
-        w.api_calls().await > calls,
-        "the set was read beside the wait"
-    );
+    // Refused at once, not after the flip time or the RTO budget.
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    assert_eq!(w.api_calls().await, calls + 1, "the set was read once");
     assert_eq!(changes(&w.zone).await, changes_before, "no change sent");
+    assert_eq!(w.controls().await, controls, "no control written");
     assert_eq!(w.resolves().await, std::slice::from_ref(&w.home_value));
 }

@@ -612,10 +612,10 @@ mod tests {
         let f = crate::cloud::fake::FakeCloud::new();
         super::super::seed_plan(&f, &plan);
         let clouds = f.clouds();
-        crate::steps::cloud_dns_setup::prepare(&clouds, &plan)
+        let d = &plan.spec.cloud_dns[0];
+        Resolving::prepare(d, &clouds, &plan, None)
             .await
             .expect("dns prepare");
-        let d = &plan.spec.cloud_dns[0];
         let none = |_: &str, _: &str| None;
         let at = || async {
             let read = d.read(&clouds, Duration::from_secs(5)).await.expect("read");

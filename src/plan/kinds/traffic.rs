@@ -18,7 +18,8 @@ use async_trait::async_trait;
 
 use serde::Serialize;
 
-use crate::cloud::{CloudError, Clouds, DnsRecord};
+use crate::cloud::control::{Control, ControlState};
+use crate::cloud::{CloudError, Clouds, DnsRecord, ObjectUrl, PutMode, PutOutcome};
 use crate::plan::Plan;
 
 /// A DNS value as compared: no trailing dot, lower case.
@@ -142,6 +143,45 @@ impl std::fmt::Display for Gap {
     }
 }
 
+/// One thing `dns prepare` did or found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Prepared {
+    /// What (`control s3://...`, `health check drctl-...`, `record api. PRIMARY`).
+    pub resource: String,
+    /// Where.
+    pub region: String,
+    /// `created`, `exists`, `updated`.
+    pub action: String,
+}
+
+/// Writes a control holding `state` at `url` in `region`, create-only: an
+/// existing control is left as it is, whatever it holds. Returns what
+/// `dns prepare` reports of it (shared by both clouds' prepare).
+pub async fn create_control(
+    clouds: &Clouds,
+    region: &str,
+    url: &ObjectUrl,
+    state: ControlState,
+) -> Result<String, CloudError> {
+    let body = Control {
+        state,
+        token: 0,
+        run: "prepare".into(),
+        at: chrono::Utc::now(),
+    }
+    .body();
+    Ok(
+        match clouds
+            .objects
+            .put(region, url, body.into(), PutMode::CreateOnly)
+            .await?
+        {
+            PutOutcome::Written(_) => format!("created ({state})"),
+            PutOutcome::AlreadyExists => "exists (left as it is)".into(),
+        },
+    )
+}
+
 /// What a record's setup shows, read beside a verification whose answer
 /// stays wrong ([`Resolving::setup`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +230,17 @@ pub trait Resolving: Points {
     /// (its provider's API: the control plane, beside the wait).
     async fn setup(&self, clouds: &Clouds, plan: &Plan, target: &str, limit: Duration)
     -> SetupSeen;
+    /// `drctl dns prepare` for it (calm days: its provider's API): its
+    /// controls created where absent (home serves, the others drain; an
+    /// existing one is left as it is) and its records as a switch needs
+    /// them, each made once (read first). Idempotent. `s3_endpoint`: the
+    /// S3 endpoint the health checks must read through (an emulator).
+    async fn prepare(
+        &self,
+        clouds: &Clouds,
+        plan: &Plan,
+        s3_endpoint: Option<&str>,
+    ) -> Result<Vec<Prepared>, CloudError>;
 }
 
 /// The plan's records whose switch is verified by resolution, every

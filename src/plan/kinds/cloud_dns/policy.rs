@@ -1,8 +1,10 @@
 //! A health-check `[[cloud_dns]]` record's routing policy as `drctl dns
 //! prepare` makes it ([`want_record`], [`decide_policy`], pure), how a set
 //! read differs from it ([`policy_gaps`], pure), and the kind's
-//! verification by resolution ([`Resolving`]): what the wait reads beside
-//! it once the answer stays wrong.
+//! verification by resolution ([`Resolving`]): what the wait and readiness
+//! read of its setup, and `dns prepare` itself (calm days: controls
+//! create-only, the policy in one atomic change whose deletion is the set
+//! as read).
 //!
 //! Why here, under the steps: `dns prepare` makes the policy and the
 //! traffic role's verification reads it; both take it from here.
@@ -12,9 +14,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::CloudDnsSpec;
-use crate::cloud::{BackupItem, CloudRecordSet, Clouds, ErrorKind, PrimaryBackup};
+use crate::cloud::control::ControlState;
+use crate::cloud::{
+    BackupItem, CloudError, CloudRecordSet, Clouds, ErrorKind, ObjectUrl, PrimaryBackup, gcp_dns,
+};
 use crate::plan::Plan;
-use crate::plan::kinds::traffic::{Gap, Resolving, SetupSeen, norm};
+use crate::plan::kinds::traffic::{Gap, Prepared, Resolving, SetupSeen, create_control, norm};
 
 /// The record set a health-check record carries: no rrdatas, a
 /// `primaryBackup` policy whose primary is `home`'s value and whose backups
@@ -141,6 +146,90 @@ pub fn answers_target(d: &CloudDnsSpec, pb: &PrimaryBackup, target: &str) -> boo
     false
 }
 
+/// Creates each of `d`'s controls that is absent (home's serves, the
+/// others drain); an existing one is left as it is.
+async fn prepare_controls(
+    clouds: &Clouds,
+    d: &CloudDnsSpec,
+    home: &str,
+) -> Result<Vec<Prepared>, CloudError> {
+    let home_gcp = d.sites.gcp(home);
+    let mut out = Vec::new();
+    for (region, url) in &d.controls {
+        let parsed = ObjectUrl::parse(url).map_err(|e| {
+            CloudError::new(
+                "gcs",
+                "objects.insert",
+                url,
+                region,
+                ErrorKind::Client,
+                e.to_string(),
+            )
+        })?;
+        let state = if region == home_gcp {
+            ControlState::Serve
+        } else {
+            ControlState::Drain
+        };
+        out.push(Prepared {
+            resource: format!("control {url}"),
+            region: region.clone(),
+            action: create_control(clouds, region, &parsed, state).await?,
+        });
+    }
+    Ok(out)
+}
+
+/// Gives `d`'s record set its routing policy (home primary, the others
+/// backups) in one atomic change deleting the set as read; nothing when it
+/// is already right, a refusal when it cannot be replaced.
+async fn prepare_policy(
+    clouds: &Clouds,
+    d: &CloudDnsSpec,
+    home: &str,
+) -> Result<Prepared, CloudError> {
+    let want = want_record(d, home);
+    let read = (clouds.cloud_dns)
+        .read_record_set(&d.project, &d.zone, &d.name, &d.rtype)
+        .await?;
+    let resource = format!(
+        "record {} {} primaryBackup (zone {}, project {})",
+        d.name, d.rtype, d.zone, d.project
+    );
+    let action = match decide_policy(read.as_ref(), &want) {
+        PolicyNext::Done => "exists".to_string(),
+        PolicyNext::Refuse(why) => {
+            return Err(CloudError::new(
+                "clouddns",
+                "changes.create",
+                &d.name,
+                gcp_dns::REGION,
+                ErrorKind::Precondition,
+                format!("{resource}: {why}"),
+            ));
+        }
+        PolicyNext::Swap(deletion) => {
+            let change = (clouds.cloud_dns)
+                .swap_record_set(&d.project, &d.zone, deletion.as_ref(), &want)
+                .await?;
+            format!(
+                "{} (change {})",
+                if deletion.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                },
+                change.id
+            )
+        }
+    };
+    Ok(Prepared {
+        resource,
+        region: gcp_dns::REGION.into(),
+        action,
+    })
+}
+
 /// A health-check record is verified by resolution: the value of the
 /// target's GCP region; beside the wait, its record set's routing policy,
 /// where Cloud DNS's API answers ([`policy_gaps`]).
@@ -170,6 +259,22 @@ impl Resolving for CloudDnsSpec {
             .ok()
             .and_then(|m| m.duration("clouddns:HealthCheckFailover").map(|d| d.p90()));
         modelled.unwrap_or(Duration::from_secs(60))
+    }
+
+    /// Its controls created where absent (home's serves, the others
+    /// drain), then its record set given the routing policy in one atomic
+    /// change deleting the set as read (nothing when already right, a
+    /// refusal when it carries another routing policy).
+    async fn prepare(
+        &self,
+        clouds: &Clouds,
+        plan: &Plan,
+        _s3_endpoint: Option<&str>,
+    ) -> Result<Vec<Prepared>, CloudError> {
+        let home = plan.home();
+        let mut out = prepare_controls(clouds, self, home).await?;
+        out.push(prepare_policy(clouds, self, home).await?);
+        Ok(out)
     }
 
     fn hint(&self, plan: &str) -> String {

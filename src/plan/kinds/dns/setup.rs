@@ -15,13 +15,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::cloud::control;
+use crate::cloud::control::{self, ControlState};
 use crate::cloud::{
-    CloudError, Clouds, DnsRecord, FailoverRole, HealthCheck, HostedZone, ObjectUrl, Routing,
+    CloudError, Clouds, DnsChange, DnsRecord, FailoverRole, HealthCheck, HostedZone, ObjectUrl,
+    Routing,
 };
 use crate::plan::Plan;
 use crate::plan::kinds::DnsSpec;
-use crate::plan::kinds::traffic::{Gap, Resolving, SetupSeen, same_values};
+use crate::plan::kinds::traffic::{
+    Gap, Prepared, Resolving, SetupSeen, create_control, same_values,
+};
 
 /// What a finding says when Route 53's API does not answer.
 pub const NOT_VERIFIABLE: &str =
@@ -351,6 +354,185 @@ pub fn by_zone(records: &[DnsSpec]) -> BTreeMap<String, Vec<&DnsSpec>> {
     zones
 }
 
+/// `dns prepare` for one data-plane record over the plan's regions (home
+/// first): each region's control (home serves, the others drain; an
+/// existing control is left as it is) and the health check reading it
+/// (an existing one, `dns prepare`'s or terraform's, else made, by caller
+/// reference, so never twice), then its failover records in one UPSERT
+/// batch of its zone, those not already there.
+async fn prepare_record(
+    clouds: &Clouds,
+    plan: &Plan,
+    d: &DnsSpec,
+    s3_endpoint: Option<&str>,
+) -> Result<Vec<Prepared>, CloudError> {
+    let regions = plan.regions().to_vec();
+    let existing = clouds.dns.list_health_checks().await?;
+    let mut out = Vec::new();
+    let mut ids = BTreeMap::new();
+    for region in &regions {
+        let Some(url) = d.controls.get(region) else {
+            continue;
+        };
+        let url = control_url(url, region)?;
+        out.push(place_control(clouds, &regions, region, &url).await?);
+        let want = control::health_check(
+            &reference(plan.name(), d, region),
+            region,
+            &url,
+            s3_endpoint,
+        );
+        let (id, prepared) = ensure_health_check(clouds, &existing, d, region, &want).await?;
+        out.push(prepared);
+        ids.insert(region.clone(), id);
+    }
+    let changes = (failover_records(d, &regions, &ids).into_iter())
+        .map(DnsChange::Upsert)
+        .collect();
+    out.extend(upsert_zone(clouds, plan, &d.zone.to_ascii_lowercase(), changes).await?);
+    Ok(out)
+}
+
+/// The caller reference of a region's health check for a record: stable
+/// for the same control, new when the control moves (Route 53 refuses to
+/// reuse a reference with another configuration).
+pub fn reference(plan: &str, d: &DnsSpec, region: &str) -> String {
+    use sha2::Digest;
+    let url = d.controls.get(region).map(String::as_str).unwrap_or("");
+    let digest = hex::encode(sha2::Sha256::digest(url.as_bytes()));
+    let mut r = format!("drctl-{plan}-{}-{region}", d.id);
+    r.truncate(55);
+    format!("{r}-{}", &digest[..8])
+}
+
+/// A region's control URL from the plan, as an error of the control's
+/// write when it does not parse.
+// The adapters' error type, which `dns prepare` returns.
+#[allow(clippy::result_large_err)]
+fn control_url(url: &str, region: &str) -> Result<ObjectUrl, CloudError> {
+    ObjectUrl::parse(url).map_err(|e| {
+        CloudError::new(
+            "s3",
+            "PutObject",
+            url,
+            region,
+            crate::cloud::ErrorKind::Client,
+            e.to_string(),
+        )
+    })
+}
+
+/// Creates `region`'s control at `url` if there is none (home serves, the
+/// others drain); an existing control is left as it is.
+async fn place_control(
+    clouds: &Clouds,
+    regions: &[String],
+    region: &str,
+    url: &ObjectUrl,
+) -> Result<Prepared, CloudError> {
+    let state = if regions.first().map(String::as_str) == Some(region) {
+        ControlState::Serve
+    } else {
+        ControlState::Drain
+    };
+    Ok(Prepared {
+        resource: format!("control {url}"),
+        region: region.to_string(),
+        action: create_control(clouds, region, url, state).await?,
+    })
+}
+
+/// The id of a health check reading `d`'s control in `region`: an existing
+/// one (`dns prepare`'s or terraform's), else `want` created.
+async fn ensure_health_check(
+    clouds: &Clouds,
+    existing: &[HealthCheck],
+    d: &DnsSpec,
+    region: &str,
+    want: &HealthCheck,
+) -> Result<(String, Prepared), CloudError> {
+    let (hc, action) = match reading(existing, d, region) {
+        Some(h) => (h.clone(), "exists"),
+        None => (clouds.dns.create_health_check(want).await?, "created"),
+    };
+    let prepared = Prepared {
+        resource: format!("health check {} ({})", hc.id, hc.caller_reference),
+        region: region.to_string(),
+        action: action.into(),
+    };
+    Ok((hc.id, prepared))
+}
+
+/// Applies the UPSERTs of one zone that are not there yet, in one batch.
+async fn upsert_zone(
+    clouds: &Clouds,
+    plan: &Plan,
+    zone: &str,
+    changes: Vec<DnsChange>,
+) -> Result<Vec<Prepared>, CloudError> {
+    let z = find_zone(clouds, zone).await?;
+    let todo = missing(clouds, &z, changes, "").await?;
+    let out = changes_desc(&todo)
+        .into_iter()
+        .map(|c| Prepared {
+            resource: c,
+            region: "global".into(),
+            action: "upserted".into(),
+        })
+        .collect();
+    if !todo.is_empty() {
+        clouds
+            .dns
+            .apply_changes(
+                &z,
+                &todo,
+                &format!("drctl dns prepare --plan {}", plan.name()),
+            )
+            .await?;
+    }
+    Ok(out)
+}
+
+/// The UPSERTs of `changes` whose record is not in the zone as wanted
+/// (read first: a re-run after a crash changes nothing already there).
+/// `suffix` bounds the listing (`""`: the whole zone).
+pub async fn missing(
+    clouds: &Clouds,
+    z: &HostedZone,
+    changes: Vec<DnsChange>,
+    suffix: &str,
+) -> Result<Vec<DnsChange>, CloudError> {
+    let current = clouds.dns.list_records(z, suffix).await?;
+    Ok(changes
+        .into_iter()
+        .filter(|ch| {
+            let w = ch.record();
+            !current.iter().any(|c| {
+                fqdn(&c.name) == w.name
+                    && c.rtype.eq_ignore_ascii_case(&w.rtype)
+                    && c.set_identifier == w.set_identifier
+                    && same_record(c, w)
+            })
+        })
+        .collect())
+}
+
+/// The changes as `dns prepare` reports them.
+fn changes_desc(changes: &[DnsChange]) -> Vec<String> {
+    changes
+        .iter()
+        .map(DnsChange::record)
+        .map(|r| {
+            format!(
+                "record {} {} [{}]",
+                r.name,
+                r.rtype,
+                r.set_identifier.as_deref().unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
 /// How long health checks take to see a drained control (pure): the
 /// slowest of `checks` (failure threshold × request interval; `dns
 /// prepare`'s own when there are none) plus `ttl`.
@@ -388,6 +570,15 @@ impl Resolving for DnsSpec {
 
     fn hint(&self, _plan: &str) -> String {
         "see the controls and health checks (drctl status); a control that could not be drained keeps its region answering".into()
+    }
+
+    async fn prepare(
+        &self,
+        clouds: &Clouds,
+        plan: &Plan,
+        s3_endpoint: Option<&str>,
+    ) -> Result<Vec<Prepared>, CloudError> {
+        prepare_record(clouds, plan, self, s3_endpoint).await
     }
 
     async fn setup(
