@@ -1,8 +1,11 @@
-//! The setup of a data-plane switch (`switch = "health-check"`): the
-//! control objects, the health checks that read them and the failover
-//! records that follow the checks. Made on a calm day by `drctl dns prepare`
-//! (or terraform, in the same shape), checked by preflight and `status`
-//! where Route 53's API answers.
+//! The setup of a data-plane switch (`switch = "health-check"`), every
+//! traffic kind's: the control objects and what reads them (Route 53's
+//! health checks and the failover records that follow them; Cloud DNS's
+//! `primaryBackup` routing policy). Made on a calm day by `drctl dns
+//! prepare` ([`prepare`], each record through its kind's
+//! `Resolving::prepare`; or terraform, in the same shape), checked by
+//! preflight and `status` ([`setup_findings`]) where the kind's API
+//! answers.
 //!
 //! # The records
 //!
@@ -14,17 +17,19 @@
 //! SECONDARY record with its own health check, and the name answers with the
 //! first region in plan order whose control serves. A switch makes exactly
 //! one region serve, so the order matters only if a control could not be
-//! drained (a dead region fails closed anyway).
+//! drained (a dead region fails closed anyway). Cloud DNS answers the first
+//! healthy item of its policy, in the same order.
 //!
 //! # The setup check, record by record
 //!
-//! Where Route 53's API answers, preflight and `status` compare the zone
-//! with what [`prepare`] makes ([`gaps`], pure, read in the kinds' layer,
-//! `plan::kinds::route53_setup`, where the traffic role's verification
-//! reads it too): each region's failover
+//! Where the kind's API answers, preflight and `status` compare its setup
+//! with what `dns prepare` makes (Route 53's [`gaps`], Cloud DNS's
+//! `policy_gaps`, pure, in the kinds' layer, where the traffic role's
+//! verification reads them too): for Route 53, each region's failover
 //! record present (name, type, set identifier) and following a health check
-//! that reads that region's control, each link of the chain present. A gap
-//! is named, with `drctl dns prepare --plan P` as the fix. It blocks a
+//! that reads that region's control, each link of the chain present; for
+//! Cloud DNS, the record set's policy reaching the target. A gap is named,
+//! with the kind's fix (`drctl dns prepare --plan P`). It blocks a
 //! failover to a region only when that region's answer depends on it (its
 //! own record or health check, or a link of the chain above it): without it
 //! the name cannot resolve to the target, and the run would only wait.
@@ -33,10 +38,10 @@
 //!
 //! # Why the setup check never blocks when the API does not answer
 //!
-//! Reading records and health checks is Route 53's control plane, in
-//! us-east-1 alone. When it does not answer, the setup is "not verifiable",
-//! said plainly, and a failover goes on: what it needs (the controls, the
-//! DNS answers) is all data plane.
+//! Reading records and health checks is the control plane (Route 53's is
+//! in us-east-1 alone). When it does not answer, the setup is "not
+//! verifiable", said plainly, and a failover goes on: what it needs (the
+//! controls, the DNS answers) is all data plane.
 
 use std::time::Duration;
 

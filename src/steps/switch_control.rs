@@ -268,3 +268,192 @@ mod tests {
         assert!(calls.contains("gcs:objects.insert"), "{calls:?}");
     }
 }
+
+/// Readiness of a Cloud DNS data-plane record, through its role: its
+/// policy's gaps refuse a failover at preflight, and an API that never
+/// answers is said, bounded, never a block.
+#[cfg(test)]
+mod readiness_tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::cloud::fake::FakeCloud;
+    use crate::cloud::{CloudDns, CloudDnsChange, CloudDnsZone, CloudError, CloudRecordSet};
+
+    const TARGET: &str = "us-east4";
+
+    /// The health-checked orders-gcp world, `dns prepare` made.
+    async fn prepared() -> (FakeCloud, Plan) {
+        let plan = crate::plan::orders_gcp_health_checked();
+        let f = FakeCloud::new();
+        crate::plan::kinds::seed_plan(&f, &plan);
+        crate::steps::dns_setup::prepare(&f.clouds(), &plan, None)
+            .await
+            .expect("dns prepare");
+        (f, plan)
+    }
+
+    /// The plan's `switch-control`'s readiness for a failover to us-east4.
+    async fn readiness(clouds: &crate::cloud::Clouds, plan: &Plan) -> Vec<Finding> {
+        let g = crate::steps::graph::compile(plan, TARGET).expect("graph");
+        let step = (g.steps.iter())
+            .find_map(|s| match &s.kind {
+                StepKind::SwitchControl(c) => Some(c.clone()),
+                _ => None,
+            })
+            .expect("a switch-control");
+        let outputs = BTreeMap::new();
+        let cx = Cx::for_test(clouds, plan, TARGET, &outputs, &g.steps);
+        super::super::Ready::readiness(&step, &cx).await
+    }
+
+    fn setup_of(found: &[Finding]) -> &Finding {
+        (found.iter())
+            .find(|f| f.resource.starts_with("data-plane switch setup of"))
+            .expect("the setup's finding")
+    }
+
+    #[tokio::test]
+    async fn a_prepared_cloud_dns_record_is_ready_and_says_its_policy_is_in_place() {
+        let (f, plan) = prepared().await;
+        let found = readiness(&f.clouds(), &plan).await;
+        assert!(found.iter().all(|f| f.problem.is_none()), "{found:#?}");
+        let setup = setup_of(&found);
+        assert_eq!(
+            setup.state,
+            "the record set's primaryBackup policy in place"
+        );
+        let controls = found
+            .iter()
+            .filter(|f| f.resource.starts_with("control gs://"));
+        assert_eq!(controls.count(), 2, "{found:#?}");
+    }
+
+    /// Regression: a health-check Cloud DNS record whose set had lost its
+    /// policy passed preflight (only Route 53's setup was checked there),
+    /// and the failover wrote the controls before its wait found that the
+    /// name could never answer the target. Preflight now refuses it,
+    /// naming the gap and the fix.
+    #[tokio::test]
+    async fn regression_a_cloud_dns_record_without_its_policy_passed_preflight() {
+        let (f, plan) = prepared().await;
+        let d = &plan.spec.cloud_dns[0];
+        let plain = CloudRecordSet {
+            name: d.name.clone(),
+            rtype: d.rtype.clone(),
+            ttl: d.ttl,
+            rrdatas: vec!["10.0.1.1".into()],
+            routed: false,
+            primary_backup: None,
+        };
+        f.put_cloud_record(&d.project, &d.zone, plain);
+        let found = readiness(&f.clouds(), &plan).await;
+        let setup = setup_of(&found);
+        let problem = setup.problem.as_deref().expect("blocks");
+        for want in [
+            "primaryBackup absent: the record set answers its own values",
+            "cannot resolve to us-east4 without it",
+            "drctl dns prepare --plan orders-gcp",
+        ] {
+            assert!(problem.contains(want), "{want:?} in {problem}");
+        }
+    }
+
+    /// A Cloud DNS whose API never answers (the control plane gone).
+    struct Hung;
+
+    fn not_asked(op: &'static str) -> CloudError {
+        let kind = crate::cloud::ErrorKind::Client;
+        CloudError::new("clouddns", op, "-", "global", kind, "not asked")
+    }
+
+    #[async_trait]
+    impl CloudDns for Hung {
+        async fn describe_zone(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<CloudDnsZone>, CloudError> {
+            std::future::pending().await
+        }
+        async fn read_record_set(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<CloudRecordSet>, CloudError> {
+            std::future::pending().await
+        }
+        async fn list_record_sets(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<CloudRecordSet>, CloudError> {
+            Err(not_asked("resourceRecordSets.list"))
+        }
+        async fn swap_record_set(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&CloudRecordSet>,
+            _: &CloudRecordSet,
+        ) -> Result<CloudDnsChange, CloudError> {
+            Err(not_asked("changes.create"))
+        }
+        async fn delete_record_set(
+            &self,
+            _: &str,
+            _: &str,
+            _: &CloudRecordSet,
+        ) -> Result<CloudDnsChange, CloudError> {
+            Err(not_asked("changes.create"))
+        }
+        async fn dns_change(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<CloudDnsChange, CloudError> {
+            Err(not_asked("changes.get"))
+        }
+        async fn pending_dns_changes(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<CloudDnsChange>, CloudError> {
+            Err(not_asked("changes.list"))
+        }
+    }
+
+    /// Cloud DNS's API is beside the path: one that never answers makes
+    /// the setup "not verifiable" after the read bound, and the failover
+    /// is not blocked for it (its controls, data plane, still read).
+    #[tokio::test(start_paused = true)]
+    async fn a_cloud_dns_api_that_never_answers_is_not_verifiable_and_blocks_nothing() {
+        let (f, plan) = prepared().await;
+        let mut clouds = f.clouds();
+        clouds.cloud_dns = Arc::new(Hung);
+        let started = tokio::time::Instant::now();
+        let found = readiness(&clouds, &plan).await;
+        let took = started.elapsed();
+        assert!(found.iter().all(|f| f.problem.is_none()), "{found:#?}");
+        let setup = setup_of(&found);
+        assert!(
+            setup
+                .state
+                .starts_with("setup not verifiable: Cloud DNS's API did not answer within"),
+            "{}",
+            setup.state
+        );
+        let bound = crate::steps::dns_setup::SETUP_TIMEOUT;
+        assert!(
+            took >= bound && took < bound + Duration::from_secs(1),
+            "{took:?}"
+        );
+    }
+}

@@ -1,14 +1,18 @@
-//! Route 53's side of a data-plane switch's setup as read: the failover
-//! records and health checks `drctl dns prepare` makes ([`failover_records`],
-//! pure), how a zone read differs from them ([`gaps`], pure) and the read
-//! itself ([`read_setup_bounded`]: Route 53's API is the control plane,
-//! us-east-1 alone, so it is bounded and its failure says why the setup is
-//! not verifiable). The chain of records, and why a gap blocks only the
-//! failover whose answer depends on it, are `steps::dns_setup`'s to tell.
+//! Route 53's side of a data-plane switch's setup: the failover records
+//! and health checks `drctl dns prepare` makes ([`failover_records`],
+//! pure), `dns prepare` itself for one record (controls create-only,
+//! health checks by caller reference, the records not already there in
+//! one batch), how a zone read differs from them ([`gaps`], pure) and the
+//! read itself ([`read_setup_bounded`]: Route 53's API is the control
+//! plane, us-east-1 alone, so it is bounded and its failure says why the
+//! setup is not verifiable). The chain of records, and why a gap blocks
+//! only the failover whose answer depends on it, are `steps::dns_setup`'s
+//! to tell.
 //!
-//! Why here, under the steps: the traffic role's verification reads it
-//! ([`super::super::traffic::Resolving::setup`]) for a Route 53 record, as
-//! preflight, `status` and `dns prepare` do; one reading for all of them.
+//! Why here, under the steps: it is the kind's answer to the traffic
+//! role's verification by resolution ([`Resolving`]): the wait, readiness,
+//! `status` and `dns prepare` read and make a Route 53 record's setup
+//! through it, one reading for all of them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
