@@ -53,10 +53,10 @@ pub use crate::plan::kinds::route53_setup::{
     read_setup_bounded, reading, reference,
 };
 pub use crate::plan::kinds::traffic::{Gap, Prepared};
-use crate::plan::kinds::traffic::{Resolving, SetupSeen, resolving};
+use crate::plan::kinds::traffic::{Resolving, SetupAt, SetupReads, SetupSeen, resolving};
 
-/// How long a run's setup check may wait for Route 53's API (beside the
-/// recovery path: a short bound; `status` uses its own read timeout, see
+/// How long a run's setup check may wait for a DNS provider's API (beside
+/// the recovery path: a short bound; `status` uses its own read timeout, see
 /// [`super::Cx::control_read_timeout`]).
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -112,7 +112,7 @@ pub fn finding(name: &str, target: &str, seen: &SetupSeen) -> Finding {
             "global",
             format!("incomplete: {}", all.join("; ")),
             format!(
-                "{}: {name} cannot resolve to {target} without it; {fix} (its API answers)",
+                "{}: {name} cannot resolve to {target} without it; {fix}",
                 needed.join("; ")
             ),
         )
@@ -126,12 +126,19 @@ pub fn finding(name: &str, target: &str, seen: &SetupSeen) -> Finding {
 /// An API that does not answer is said ([`NOT_VERIFIABLE`] for Route
 /// 53's), never a block.
 pub async fn setup_findings(cx: &Cx<'_>, records: &[&dyn Resolving]) -> Vec<Finding> {
-    let limit = cx.control_read_timeout;
-    let reads = records.iter().map(|d| async move {
-        let seen = d.setup(cx.clouds, cx.plan, cx.target, limit).await;
+    let reads = SetupReads::default();
+    let at = SetupAt {
+        clouds: cx.clouds,
+        plan: cx.plan,
+        target: cx.target,
+        limit: cx.control_read_timeout,
+        reads: &reads,
+    };
+    let checks = records.iter().map(|d| async move {
+        let seen = d.setup(at).await;
         finding(d.names().0, cx.target, &seen)
     });
-    futures::future::join_all(reads).await
+    futures::future::join_all(checks).await
 }
 
 #[cfg(test)]

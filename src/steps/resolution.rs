@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use super::placement::{ControlRead, read_control};
 use super::records::norm;
 use super::{Cx, StepFailure};
-use crate::plan::kinds::traffic::{Gap, Resolving, SetupSeen};
+use crate::plan::Plan;
+use crate::plan::kinds::traffic::{Gap, Resolving, SetupAt, SetupReads, SetupSeen, resolving};
 
 /// Consecutive answers that must all name the target.
 pub const CONSECUTIVE_ANSWERS: u32 = 3;
@@ -176,6 +177,32 @@ pub(super) async fn resolve_record(
     resolve_until(cx, &asked, &streak, started, beside).await
 }
 
+/// The records `ids` of `plan` whose switch is on the data plane, each
+/// through its traffic role ([`Resolving`]), in plan order: what
+/// `switch-control` and `verify-resolution` act on. A record the plan no
+/// longer has fails the step, naming it, rather than being skipped (a
+/// check of nothing would stop the RTO clock).
+// StepFailure is the steps' error.
+#[allow(clippy::result_large_err)]
+pub(super) fn records_of<'p>(
+    plan: &'p Plan,
+    ids: &[String],
+    region: &str,
+) -> Result<Vec<&'p dyn Resolving>, StepFailure> {
+    let found: Vec<&dyn Resolving> = resolving(plan)
+        .filter(|d| ids.iter().any(|r| r == d.resource()))
+        .collect();
+    match (ids.iter()).find(|r| !found.iter().any(|d| d.resource() == r.as_str())) {
+        Some(gone) => Err(StepFailure::state(
+            format!("the plan has no data-plane record `{gone}`"),
+            "run the plan this run was started with",
+            gone,
+            region,
+        )),
+        None => Ok(found),
+    }
+}
+
 /// Each of the record's data-plane controls as read now (bounded, all at
 /// once), as the wait says them: `us-east-1 drain (token 3, run R)`.
 async fn controls_now(cx: &Cx<'_>, d: &dyn Resolving) -> Vec<String> {
@@ -218,11 +245,15 @@ async fn watch(
             at = tokio::time::Instant::now() + period;
             continue; // a run of right answers is under way
         }
-        let limit = cx.control_read_timeout;
-        let (setup, controls) = futures::join!(
-            d.setup(cx.clouds, cx.plan, cx.target, limit),
-            controls_now(cx, d)
-        );
+        let reads = SetupReads::default();
+        let setup_at = SetupAt {
+            clouds: cx.clouds,
+            plan: cx.plan,
+            target: cx.target,
+            limit: cx.control_read_timeout,
+            reads: &reads,
+        };
+        let (setup, controls) = futures::join!(d.setup(setup_at), controls_now(cx, d));
         let needed: Vec<String> = (setup.gaps.iter().flatten())
             .filter(|g| g.needed)
             .map(Gap::to_string)

@@ -33,6 +33,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::controls::{ControlRef, planned, read_controls, switch, wanted};
+use super::resolution::records_of;
 use super::{Action, Cost, Cx, Finding, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::plan::Plan;
 use crate::plan::kinds::traffic::{Points, Resolving, resolving};
@@ -144,22 +145,10 @@ impl SwitchControl {
         }
     }
 
-    /// Its records, through their traffic roles, in plan order; a record
-    /// the plan no longer has fails the step, naming it.
+    /// Its records, through their traffic roles, in plan order.
     #[allow(clippy::result_large_err)] // StepFailure, the steps' error
     fn roles<'p>(&self, plan: &'p Plan) -> Result<Vec<&'p dyn Resolving>, StepFailure> {
-        let found: Vec<&dyn Resolving> = resolving(plan)
-            .filter(|d| self.records.iter().any(|r| r == d.resource()))
-            .collect();
-        match (self.records.iter()).find(|r| !found.iter().any(|d| d.resource() == r.as_str())) {
-            Some(gone) => Err(StepFailure::state(
-                format!("the plan has no data-plane record `{gone}`"),
-                "run the plan this run was started with",
-                gone,
-                &self.region,
-            )),
-            None => Ok(found),
-        }
+        records_of(plan, &self.records, &self.region)
     }
 
     /// Its records as their traffic roles' reads.

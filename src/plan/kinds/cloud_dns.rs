@@ -15,10 +15,11 @@
 //! (`controls`, one `gs://` object per region; drained fails closed). A
 //! failover writes the controls (`switch-control`) and resolves the
 //! name until it answers the target (`verify-resolution`, through its
-//! verification by resolution, [`policy`]), with no
-//! Cloud DNS API call on its path (one bounded read of the record set
-//! beside a wait whose answer stays wrong): the control plane may be what
-//! is down. `drctl dns
+//! verification by resolution, [`policy`]), with no Cloud DNS API call
+//! on its path: the control plane may be what is down. Its setup is read
+//! beside the path, bounded and never a reason to stop: once by preflight
+//! and `status` (a policy that cannot answer the target refuses the
+//! failover), and again by a wait whose answer stays wrong. `drctl dns
 //! prepare` makes the controls and the routing policy on a calm day.
 //!
 //! Why its own kind rather than a `[[dns]]` with a provider key: it is

@@ -1,6 +1,9 @@
-//! The traffic role's reads: where a record points now, whatever its kind
-//! (a Route 53 record, a Cloud DNS record), and the data-plane controls
-//! that steer it, for `status` and `watch` alike.
+//! The traffic role: where a record points now, whatever its kind (a
+//! Route 53 record, a Cloud DNS record), and the data-plane controls that
+//! steer it, for `status` and `watch` alike ([`Points`]); and, for a
+//! record whose switch is on the data plane, its verification by
+//! resolution and its setup ([`Resolving`]), for `switch-control`,
+//! `verify-resolution`, their readiness and `drctl dns prepare`.
 //!
 //! # Why a role
 //!
@@ -9,12 +12,19 @@
 //! Cloud DNS's showed them to neither, and `watch` placed it by its
 //! databases only. A traffic kind now answers [`Points`], and both
 //! readers go through it ([`crate::steps::placement`]), never through a
-//! `match` on kinds. Each method is the kind's to answer: none has a
+//! `match` on kinds. The same holds for the switch: one step writes
+//! every kind's controls and one resolves every kind's names, each record
+//! through [`Resolving`]. Each method is the kind's to answer: none has a
 //! default.
 
+use std::any::Any;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::OnceCell;
 
 use serde::Serialize;
 
@@ -201,6 +211,53 @@ pub struct SetupSeen {
     pub fix: String,
 }
 
+/// Where and how a record's setup is read ([`Resolving::setup`]).
+#[derive(Clone, Copy)]
+pub struct SetupAt<'a> {
+    /// The clouds.
+    pub clouds: &'a Clouds,
+    /// The record's plan.
+    pub plan: &'a Plan,
+    /// The plan's region a switch goes to.
+    pub target: &'a str,
+    /// Each call's bound.
+    pub limit: Duration,
+    /// The reads the plan's records share.
+    pub reads: &'a SetupReads,
+}
+
+/// What one check of a plan's setup reads once for all its records: a
+/// kind's read of the whole plan (Route 53's health checks and zone
+/// listings, one for every record, as Route 53's API allows five calls a
+/// second to the account), made by the first record that asks and
+/// answered to the others.
+#[derive(Default)]
+pub struct SetupReads(Mutex<HashMap<&'static str, Arc<OnceCell<Shared>>>>);
+
+type Shared = Arc<dyn Any + Send + Sync>;
+
+impl SetupReads {
+    /// The read under `key`, made by `read` the first time it is asked
+    /// (and made again, unshared, should another type have taken the key).
+    pub async fn once<T, F>(&self, key: &'static str, read: impl Fn() -> F) -> Arc<T>
+    where
+        T: Any + Send + Sync,
+        F: Future<Output = T>,
+    {
+        let cell = {
+            let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            m.entry(key).or_default().clone()
+        };
+        let shared = cell
+            .get_or_init(|| async { Arc::new(read().await) as Shared })
+            .await;
+        match shared.clone().downcast::<T>() {
+            Ok(t) => t,
+            Err(_) => Arc::new(read().await),
+        }
+    }
+}
+
 /// The traffic role's verification by resolution: a data-plane switch is
 /// in effect when the record's name resolves to the target's value, asked
 /// of DNS (`steps::resolution` asks, N answers in a row, and the RTO clock
@@ -226,10 +283,11 @@ pub trait Resolving: Points {
     fn assumed_flip(&self) -> Duration;
     /// What to look at when the name does not resolve in time.
     fn hint(&self, plan: &str) -> String;
-    /// Reads its setup for a switch of `plan` to `target`, under `limit`
-    /// (its provider's API: the control plane, beside the wait).
-    async fn setup(&self, clouds: &Clouds, plan: &Plan, target: &str, limit: Duration)
-    -> SetupSeen;
+    /// Reads its setup for a switch of `at.plan` to `at.target`, under
+    /// `at.limit` (its provider's API: the control plane, beside the
+    /// path), a read of the whole plan's setup shared through `at.reads`
+    /// with the plan's other records.
+    async fn setup(&self, at: SetupAt<'_>) -> SetupSeen;
     /// `drctl dns prepare` for it (calm days: its provider's API): its
     /// controls created where absent (home serves, the others drain; an
     /// existing one is left as it is) and its records as a switch needs
@@ -368,6 +426,45 @@ mod resolving_tests {
         let dns = crate::plan::spec::ResourceKind::Dns;
         let cloud_dns = crate::plan::spec::ResourceKind::CloudDns;
         assert_eq!(kinds, [dns, cloud_dns].into_iter().collect());
+    }
+}
+
+/// The promise that a plan's setup is read once for all its records.
+#[cfg(test)]
+mod reads_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Regression (the setup check read Route 53's whole setup once per
+    /// record, N times a plan's calls against an API that allows five a
+    /// second): records asking at once under one key share one read; a
+    /// key of its own reads on its own.
+    #[tokio::test(start_paused = true)]
+    async fn records_asking_at_once_share_one_read_a_key() {
+        let reads = SetupReads::default();
+        let made = AtomicUsize::new(0);
+        let read = || async {
+            made.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Ok::<u32, String>(7)
+        };
+        let (a, b, c) = futures::join!(
+            reads.once("route53", read),
+            reads.once("route53", read),
+            reads.once("route53", read)
+        );
+        assert_eq!(
+            (a.as_ref(), b.as_ref(), c.as_ref()),
+            (&Ok(7), &Ok(7), &Ok(7))
+        );
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        let other = reads.once("clouddns", || async { 9u8 }).await;
+        assert_eq!(*other, 9);
+        // A key taken by another type is read again, unshared.
+        let again = reads.once("route53", || async { 3u8 }).await;
+        assert_eq!(*again, 3);
+        assert_eq!(made.load(Ordering::SeqCst), 1);
     }
 }
 

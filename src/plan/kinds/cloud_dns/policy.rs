@@ -19,7 +19,9 @@ use crate::cloud::{
     BackupItem, CloudError, CloudRecordSet, Clouds, ErrorKind, ObjectUrl, PrimaryBackup, gcp_dns,
 };
 use crate::plan::Plan;
-use crate::plan::kinds::traffic::{Gap, Prepared, Resolving, SetupSeen, create_control, norm};
+use crate::plan::kinds::traffic::{
+    Gap, Prepared, Resolving, SetupAt, SetupSeen, create_control, norm,
+};
 
 /// The record set a health-check record carries: no rrdatas, a
 /// `primaryBackup` policy whose primary is `home`'s value and whose backups
@@ -284,14 +286,9 @@ impl Resolving for CloudDnsSpec {
         )
     }
 
-    async fn setup(
-        &self,
-        clouds: &Clouds,
-        plan: &Plan,
-        target: &str,
-        limit: Duration,
-    ) -> SetupSeen {
-        let target = self.sites.gcp(target);
+    async fn setup(&self, at: SetupAt<'_>) -> SetupSeen {
+        let (clouds, plan, limit) = (at.clouds, at.plan, at.limit);
+        let target = self.sites.gcp(at.target);
         let set =
             (clouds.cloud_dns).read_record_set(&self.project, &self.zone, &self.name, &self.rtype);
         let set = tokio::time::timeout(limit, set).await;

@@ -12,7 +12,7 @@
 //! Why here, under the steps: it is the kind's answer to the traffic
 //! role's verification by resolution ([`Resolving`]): the wait, readiness,
 //! `status` and `dns prepare` read and make a Route 53 record's setup
-//! through it, one reading for all of them.
+//! through it, one read of a plan's setup for all its records.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,8 +26,9 @@ use crate::cloud::{
 };
 use crate::plan::Plan;
 use crate::plan::kinds::DnsSpec;
+use crate::plan::kinds::SwitchMode;
 use crate::plan::kinds::traffic::{
-    Gap, Prepared, Resolving, SetupSeen, create_control, same_values,
+    Gap, Prepared, Resolving, SetupAt, SetupSeen, create_control, same_values,
 };
 
 /// What a finding says when Route 53's API does not answer.
@@ -585,22 +586,36 @@ impl Resolving for DnsSpec {
         prepare_record(clouds, plan, self, s3_endpoint).await
     }
 
-    async fn setup(
-        &self,
-        clouds: &Clouds,
-        plan: &Plan,
-        target: &str,
-        limit: Duration,
-    ) -> SetupSeen {
-        let read = read_setup_bounded(clouds, std::slice::from_ref(self), limit).await;
-        let flip = (read.as_ref().ok()).map(|read| {
-            let followers: Vec<HealthCheck> = (read.followers(plan, self).into_iter())
+    /// One read of the plan's Route 53 setup (every data-plane record's
+    /// zone and the account's health checks), shared by its records.
+    async fn setup(&self, at: SetupAt<'_>) -> SetupSeen {
+        let read = at
+            .reads
+            .once("route53", || async {
+                let mut records: Vec<DnsSpec> = (at.plan.spec.dns.iter())
+                    .filter(|d| d.switch == SwitchMode::HealthCheck)
+                    .cloned()
+                    .collect();
+                // A drill's record, renamed, is read with the plan's.
+                if !records
+                    .iter()
+                    .any(|d| d.id == self.id && d.name == self.name)
+                {
+                    records.push(self.clone());
+                }
+                read_setup_bounded(at.clouds, &records, at.limit).await
+            })
+            .await;
+        let read = read.as_ref().as_ref();
+        let flip = read.ok().map(|read| {
+            let followers: Vec<HealthCheck> = (read.followers(at.plan, self).into_iter())
                 .map(|(_, h)| h)
                 .collect();
             flip_after(&followers, 0)
         });
+        let plan = at.plan;
         SetupSeen {
-            gaps: read.map(|read| read.gaps(plan, self, target)),
+            gaps: (read.map(|read| read.gaps(plan, self, at.target))).map_err(Clone::clone),
             flip,
             in_place: "records and health checks in place",
             fix: format!(
