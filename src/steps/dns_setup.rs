@@ -53,7 +53,7 @@ pub use crate::plan::kinds::route53_setup::{
     read_setup_bounded, reading, reference,
 };
 pub use crate::plan::kinds::traffic::{Gap, Prepared};
-use crate::plan::kinds::traffic::{Resolving, SetupAt, SetupReads, SetupSeen, resolving};
+use crate::plan::kinds::traffic::{Resolving, SetupReads, SetupSeen, resolving};
 
 /// How long a run's setup check may wait for a DNS provider's API (beside
 /// the recovery path: a short bound; `status` uses its own read timeout, see
@@ -127,13 +127,7 @@ pub fn finding(name: &str, target: &str, seen: &SetupSeen) -> Finding {
 /// 53's), never a block.
 pub async fn setup_findings(cx: &Cx<'_>, records: &[&dyn Resolving]) -> Vec<Finding> {
     let reads = SetupReads::default();
-    let at = SetupAt {
-        clouds: cx.clouds,
-        plan: cx.plan,
-        target: cx.target,
-        limit: cx.control_read_timeout,
-        reads: &reads,
-    };
+    let at = cx.setup_at(&reads);
     let checks = records.iter().map(|d| async move {
         let seen = d.setup(at).await;
         finding(d.names().0, cx.target, &seen)

@@ -575,6 +575,23 @@ pub type RenderReport = fn(&Plan, &str, String) -> String;
 pub const FRESH: Duration = Duration::from_secs(10);
 
 impl Cx<'_> {
+    /// Where a record's setup is read for this run
+    /// ([`crate::plan::kinds::traffic::Resolving::setup`]): its clouds,
+    /// plan and target, each call under the run's read bound, the plan's
+    /// reads shared through `reads`.
+    pub fn setup_at<'s>(
+        &'s self,
+        reads: &'s crate::plan::kinds::traffic::SetupReads,
+    ) -> crate::plan::kinds::traffic::SetupAt<'s> {
+        crate::plan::kinds::traffic::SetupAt {
+            clouds: self.clouds,
+            plan: self.plan,
+            target: self.target,
+            limit: self.control_read_timeout,
+            reads,
+        }
+    }
+
     /// Confirms with the state store, right before a cloud write, that this
     /// run still holds its plan's lease; returns the plan's fencing token
     /// (`None`: no leases, nothing to fence), which conditional writes (a

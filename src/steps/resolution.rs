@@ -24,7 +24,7 @@ use super::placement::{ControlRead, read_control};
 use super::records::norm;
 use super::{Cx, StepFailure};
 use crate::plan::Plan;
-use crate::plan::kinds::traffic::{Gap, Resolving, SetupAt, SetupReads, SetupSeen, resolving};
+use crate::plan::kinds::traffic::{Gap, Resolving, SetupReads, SetupSeen, resolving};
 
 /// Consecutive answers that must all name the target.
 pub const CONSECUTIVE_ANSWERS: u32 = 3;
@@ -246,14 +246,7 @@ async fn watch(
             continue; // a run of right answers is under way
         }
         let reads = SetupReads::default();
-        let setup_at = SetupAt {
-            clouds: cx.clouds,
-            plan: cx.plan,
-            target: cx.target,
-            limit: cx.control_read_timeout,
-            reads: &reads,
-        };
-        let (setup, controls) = futures::join!(d.setup(setup_at), controls_now(cx, d));
+        let (setup, controls) = futures::join!(d.setup(cx.setup_at(&reads)), controls_now(cx, d));
         let needed: Vec<String> = (setup.gaps.iter().flatten())
             .filter(|g| g.needed)
             .map(Gap::to_string)
