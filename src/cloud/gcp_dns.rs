@@ -297,17 +297,21 @@ impl CloudDns for GcpDns {
         ))
     }
 
-    async fn swap_record_set(
+    async fn swap_record_sets(
         &self,
         project: &str,
         zone: &str,
-        deletion: Option<&CloudRecordSet>,
-        addition: &CloudRecordSet,
+        swaps: &[(Option<CloudRecordSet>, CloudRecordSet)],
     ) -> Result<CloudDnsChange, CloudError> {
         let body = model::Change::new()
-            .set_additions([api_record_set(addition)])
-            .set_deletions(deletion.map(api_record_set));
-        self.change((project, zone), &addition.name, body).await
+            .set_additions(swaps.iter().map(|(_, a)| api_record_set(a)))
+            .set_deletions(
+                swaps
+                    .iter()
+                    .filter_map(|(d, _)| d.as_ref().map(api_record_set)),
+            );
+        let named = swaps.first().map_or(zone, |(_, a)| a.name.as_str());
+        self.change((project, zone), named, body).await
     }
 
     async fn delete_record_set(

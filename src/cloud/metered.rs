@@ -550,7 +550,7 @@ metered! {
     read_record_set(&self, project: &str, zone: &str, name: &str, rtype: &str) -> Option<CloudRecordSet> = ("clouddns:resourceRecordSets.list", "global");
     list_record_sets(&self, project: &str, zone: &str) -> Vec<CloudRecordSet> = ("clouddns:resourceRecordSets.list", "global");
     delete_record_set(&self, project: &str, zone: &str, deletion: &CloudRecordSet) -> CloudDnsChange = ("clouddns:changes.create", "global");
-    swap_record_set(&self, project: &str, zone: &str, deletion: Option<&CloudRecordSet>, addition: &CloudRecordSet) -> CloudDnsChange = ("clouddns:changes.create", "global");
+    swap_record_sets(&self, project: &str, zone: &str, swaps: &[(Option<CloudRecordSet>, CloudRecordSet)]) -> CloudDnsChange = ("clouddns:changes.create", "global");
     dns_change(&self, project: &str, zone: &str, id: &str) -> CloudDnsChange = ("clouddns:changes.get", "global");
     pending_dns_changes(&self, project: &str, zone: &str) -> Vec<CloudDnsChange> = ("clouddns:changes.list", "global");
 }

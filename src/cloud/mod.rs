@@ -23,6 +23,7 @@ pub mod budget;
 mod capacity;
 pub mod clock;
 pub mod control;
+pub mod dns_batch;
 pub mod error;
 #[cfg(any(test, feature = "testkit"))]
 pub mod fake;
@@ -607,15 +608,15 @@ pub trait CloudDns: Send + Sync {
         zone: &str,
     ) -> Result<Vec<CloudRecordSet>, CloudError>;
 
-    /// One atomic change of `zone` (`changes.create`): deletes `deletion`
-    /// (exactly as read; `None`: the record set did not exist) and adds
-    /// `addition`. Refused whole when the deletion no longer matches.
-    async fn swap_record_set(
+    /// One atomic change of `zone` (`changes.create`): for each swap,
+    /// deletes the record set exactly as read (`None`: it did not exist)
+    /// and adds the wanted one. Refused whole when any deletion no longer
+    /// matches, or an addition's name and type exist already.
+    async fn swap_record_sets(
         &self,
         project: &str,
         zone: &str,
-        deletion: Option<&CloudRecordSet>,
-        addition: &CloudRecordSet,
+        swaps: &[(Option<CloudRecordSet>, CloudRecordSet)],
     ) -> Result<CloudDnsChange, CloudError>;
 
     /// One change of `zone` (`changes.create`) that deletes `deletion`

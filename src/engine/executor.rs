@@ -133,7 +133,7 @@ struct Env<'a> {
     /// The journal's fence, handed to every step's [`Cx::fenced`].
     fence: Option<&'a Arc<dyn journal::Fence>>,
     /// The run's Route 53 queues, handed to every step.
-    zone_batches: Option<&'a Arc<crate::steps::dns_batch::Coalescer>>,
+    zone_batches: Option<&'a Arc<crate::cloud::dns_batch::Coalescer>>,
     /// Where steps send the drill resources they journal themselves.
     temps: &'a tokio::sync::mpsc::UnboundedSender<TempRequest>,
 }
@@ -194,10 +194,10 @@ async fn answer_temp(
 
 /// The run's Route 53 queues: one per zone for every plan of the run
 /// (none without the AWS model).
-fn zone_queues(run_id: &str, opts: &RunOptions) -> Option<Arc<crate::steps::dns_batch::Coalescer>> {
+fn zone_queues(run_id: &str, opts: &RunOptions) -> Option<Arc<crate::cloud::dns_batch::Coalescer>> {
     crate::cloud::model::Model::aws().ok().map(|m| {
         Arc::new(
-            crate::steps::dns_batch::Coalescer::new(m.route53.clone(), run_id, &opts.target)
+            crate::cloud::dns_batch::Coalescer::new(m.route53.clone(), run_id, &opts.target)
                 .with_busy_waits(opts.pace.busy_zone),
         )
     })

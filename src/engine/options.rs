@@ -139,7 +139,7 @@ impl Default for Pace {
     fn default() -> Self {
         Self {
             poll: (Duration::from_millis(200), Duration::from_secs(10)),
-            busy_zone: crate::steps::dns_batch::BUSY_ZONE_WAITS,
+            busy_zone: crate::cloud::dns_batch::BUSY_ZONE_WAITS,
         }
     }
 }

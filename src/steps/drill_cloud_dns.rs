@@ -237,7 +237,7 @@ impl Action for DrillCloudDns {
             .await?;
             let sent = Instant::now();
             let change = (cx.clouds.cloud_dns)
-                .swap_record_set(&self.project, &self.zone, have.as_ref(), &want)
+                .swap_record_sets(&self.project, &self.zone, &[(have.clone(), want.clone())])
                 .await?;
             out.change = Some(change.id.clone());
             if !change.done {

@@ -357,7 +357,7 @@ impl Action for DrillControl {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for zone in by_zone(&self.records).keys() {
-            out.push(super::records::zone_finding(cx, zone).await);
+            out.push(super::records::zone_finding(cx, super::records::route53(zone)).await);
         }
         let what = "production's data-plane setup (the drill copies it)";
         out.push(match cx.clouds.dns.list_health_checks().await {

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::drill_names;
 use super::leftovers::{Drilled, Left, Look, records_under};
-use super::records::{desired, matches, show, zone, zone_finding};
+use super::records::{desired, matches, route53, show, zone, zone_finding};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
@@ -32,6 +32,7 @@ use super::{
 use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DnsChange, DnsRecord};
 use crate::journal::{CleanupResult, Temp};
+use crate::plan::kinds::traffic::Switching;
 use crate::plan::spec::{DnsSpec, SwitchMode};
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
 
@@ -119,7 +120,9 @@ impl DrillDns {
     /// weighted record's drill copy is a simple record with the target's
     /// value).
     async fn wanted(&self, cx: &Cx<'_>) -> Result<Vec<DnsRecord>, StepFailure> {
-        let real = desired(cx, &self.records).await?;
+        let records: Vec<&dyn Switching> =
+            (self.records.iter()).map(|d| d as &dyn Switching).collect();
+        let real = desired(cx, &records).await?;
         let mut out: Vec<DnsRecord> = Vec::new();
         for r in real {
             if r.set_identifier.is_some() && r.weight != Some(100) {
@@ -163,7 +166,7 @@ impl StepOutput for DrillDnsOutput {
 #[async_trait]
 impl Action for DrillDns {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        vec![zone_finding(cx, &self.zone).await]
+        vec![zone_finding(cx, route53(&self.zone)).await]
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::dns_batch::batches;
 use super::switch_dns::{submit_swaps, swaps};
 use super::*;
+use crate::cloud::dns_batch::batches;
 use crate::cloud::fake::FakeCloud;
 use crate::cloud::{DnsChange, DnsRecord, ObjectUrl};
 use crate::journal::{MemoryStore, RunKind};
+use crate::plan::kinds::traffic::ZoneFound;
 use crate::state::clock::TokioClock;
 use crate::state::lease::LeaseLocks;
 use crate::state::{Holder, LeaseTimes, LockSet, LockStore, Takeover};
@@ -167,25 +168,26 @@ async fn a_stale_swap_is_refused_whole_and_names_the_newer_value() {
     let target = cname("api.example.com.", "api-use1.example.com.");
     // Writer 1 read the record at home; meanwhile another run moved it.
     let stale = swaps(std::slice::from_ref(&target), &[Some(home.clone())]);
-    assert_eq!(
-        stale,
-        [
-            DnsChange::Delete(home.clone()),
-            DnsChange::Create(target.clone())
-        ]
-    );
+    assert_eq!(stale, [(Some(home.clone()), target.clone())]);
     let newer = cname("api.example.com.", "api-elsewhere.example.com.");
     clouds
         .dns
         .apply_changes(&z, &DnsChange::swap(Some(&home), &newer), "newer run")
         .await
         .expect("the newer run's swap");
-    let err = with_cx(&fake, None, async |cx| submit_swaps(cx, &z, &stale).await)
-        .await
-        .expect_err("stale");
+    let found = ZoneFound {
+        handle: z.id.clone(),
+        dns_name: z.name.clone(),
+    };
+    let zone = super::records::route53("example.com.");
+    let err = with_cx(&fake, None, async |cx| {
+        submit_swaps(cx, (zone, &found), &stale).await
+    })
+    .await
+    .expect_err("stale");
     let text = err.to_string();
     assert!(
-        text.starts_with("record api.example.com. CNAME changed since it was read (now api-elsewhere.example.com. ttl 60): another run switched it; re-read with drctl status"),
+        text.starts_with("record api.example.com. CNAME in zone example.com. changed since it was read (read api-usw2.example.com. ttl 60, now api-elsewhere.example.com. ttl 60): another run or someone else switched it; nothing was overwritten"),
         "{text}"
     );
     // Nothing of the stale batch was applied.

@@ -403,7 +403,7 @@ mod tests {
         assert_eq!(g.steps[5].deps, [4]);
         match &g.steps[3].kind {
             StepKind::SwitchDns(s) => {
-                assert_eq!(s.names(), ["api.example.com.", "payments-db.example.com."])
+                assert_eq!(s.records, ["api.example.com.", "payments-db.example.com."])
             }
             k => panic!("unexpected {k:?}"),
         }
@@ -426,7 +426,7 @@ mod tests {
             ]
         );
         match &g.steps[2].kind {
-            StepKind::SwitchDns(s) => assert_eq!(s.names(), ["payments-db.example.com."]),
+            StepKind::SwitchDns(s) => assert_eq!(s.records, ["payments-db.example.com."]),
             k => panic!("unexpected {k:?}"),
         }
         assert_eq!(g.steps[2].deps, [1]);

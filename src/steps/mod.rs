@@ -24,7 +24,6 @@ pub mod capacity;
 mod check;
 mod controls;
 mod copies;
-pub mod dns_batch;
 pub mod dns_setup;
 pub mod drill_cloud_dns;
 pub mod drill_control;
@@ -42,7 +41,6 @@ mod reprotect;
 mod resolution;
 mod restore;
 pub mod settle_sql;
-pub mod switch_cloud_dns;
 pub mod switch_control;
 mod switch_dns;
 mod traits;
@@ -58,6 +56,8 @@ pub mod side;
 mod fencing_tests;
 #[cfg(test)]
 mod role_tests;
+#[cfg(test)]
+mod switch_dns_tests;
 #[cfg(test)]
 mod test_cx;
 
@@ -93,7 +93,7 @@ pub use restore::{
     Restore, RestoreOutput, cost_of as restore_cost_of, restored_id,
     standby_problems as restore_standby_problems,
 };
-pub use traits::{Cost, EndpointReader, INSYNC, RESOLVED, RpoReader, Traits};
+pub use traits::{Cost, EndpointReader, IN_EFFECT, INSYNC, RESOLVED, RpoReader, Traits};
 pub use verify_dns::VerifyDnsOutput;
 
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
@@ -223,9 +223,12 @@ kinds! {
     Reprotect(reprotect::Reprotect) = "reprotect",
     /// Probe an HTTP health check in the target region.
     Check(check::Check) = "check" + ready,
-    /// Submit one change batch for a hosted zone.
-    SwitchDns(switch_dns::SwitchDns) = "switch-dns",
-    /// Wait for the batch to be INSYNC and read the records back.
+    /// Switch a plan's records-mode records in one zone (any traffic
+    /// kind's: a Route 53 hosted zone, a Cloud DNS managed zone) with one
+    /// atomic compare-and-swap change.
+    SwitchDns(switch_dns::SwitchDns) = "switch-dns" + ready,
+    /// Wait until the zone's change is in effect (INSYNC, `done`) and read
+    /// the records back.
     VerifyDns(verify_dns::VerifyDns) = "verify-dns",
     /// A data-plane switch: write each region's control, every traffic
     /// kind's (no DNS API call).
@@ -253,9 +256,6 @@ kinds! {
     DrillControl(drill_control::DrillControl) = "drill-control" + drilled,
     /// Capture before/after state, the journal and a manifest.
     Evidence(evidence::Evidence) = "evidence",
-    /// Switch a Cloud DNS record set to the target's value in one atomic
-    /// change and wait until it is done.
-    SwitchCloudDns(switch_cloud_dns::SwitchCloudDns) = "switch-cloud-dns" + ready,
     /// Follow Cloud SQL's side of the move on the old primary (its
     /// `RECONFIGURE_OLD_PRIMARY` or `SWITCHOVER_TO_REPLICA`), beside the
     /// recovery; pending, not failed, when its region does not answer.
@@ -300,6 +300,9 @@ retired:
     VerifyCloudResolution = "verify-cloud-resolution" => verify_resolution::RETIRED_CLOUD,
     /// Cloud DNS's data-plane controls written (now `switch-control`).
     SwitchCloudControl = "switch-cloud-control" => switch_control::RETIRED_CLOUD,
+    /// A Cloud DNS record set switched and its change waited for (now
+    /// `switch-dns` and `verify-dns`).
+    SwitchCloudDns = "switch-cloud-dns" => switch_dns::RETIRED_CLOUD,
 }
 
 impl StepKind {
@@ -316,6 +319,8 @@ impl StepKind {
             StepKind::Reprotect(r) => reprotect::cost_of(r.of),
             StepKind::VerifyResolution(v) => v.cost(),
             StepKind::SwitchControl(c) => c.cost(),
+            StepKind::SwitchDns(c) => c.cost(),
+            StepKind::VerifyDns(v) => v.cost(),
             other => other.name().traits().time,
         }
     }
@@ -530,9 +535,9 @@ pub struct Cx<'a> {
     /// without leases, `status`, unit tests).
     pub fence: Option<Arc<dyn crate::journal::Fence>>,
     /// The run's Route 53 queues, one per hosted zone, shared by every
-    /// plan's switch ([`dns_batch::Coalescer`]); `None`: each switch sends
+    /// plan's switch ([`crate::cloud::dns_batch::Coalescer`]); `None`: each switch sends
     /// its own batches (`status`, unit tests).
-    pub zone_batches: Option<Arc<dns_batch::Coalescer>>,
+    pub zone_batches: Option<Arc<crate::cloud::dns_batch::Coalescer>>,
     /// Where the step journals a drill resource it can name only after a
     /// read (a node group's size before the drill), before it changes it
     /// ([`Cx::journal_temp`]); the executor hands each step its own. `None`:

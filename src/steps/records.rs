@@ -1,19 +1,20 @@
-//! Route 53 records as the DNS steps read, compare and want them: the
-//! records a switch wants (a target's value, a weighted set, the endpoint
-//! of the database a record follows), the zone, the records as they are,
-//! and how two are compared.
+//! Records as the DNS steps read, compare and want them, whatever the
+//! traffic kind: the record sets a switch wants (through the kind's
+//! [`Switching::wanted`], the endpoint of a resource a record follows read
+//! first), the plan's records of a step (`records_of`), the zone as
+//! preflight found it, and how a set as read is compared with one wanted.
 //!
-//! Why here: the switch, its verification, a drill's records, a drill's and
-//! a failover's data-plane controls and `dns prepare` all read and compare
-//! records the same way; each step kind takes these from here, never from
-//! another step kind, so a change to how a record is compared is made once.
+//! Why here: the switch, its verification, a drill's records and a drill's
+//! data-plane controls all read and compare records the same way; each
+//! step kind takes these from here, never from another step kind, so a
+//! change to how a record is compared is made once.
 
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::{Cx, Finding, KindName, StepFailure, StepId, StepOutput};
-use crate::cloud::{CloudError, Dns, DnsRecord, HostedZone};
-use crate::plan::kinds::traffic::Points;
-use crate::plan::spec::{DnsSpec, SwitchMode};
+use crate::cloud::{DnsRecord, HostedZone};
+use crate::plan::Plan;
+use crate::plan::kinds::traffic::{Points, Switching, Zone, ZoneFound, switching};
 
 /// Serializes a traffic kind's records as their names (how the DNS steps
 /// show their records in a graph's JSON).
@@ -62,47 +63,20 @@ async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
     })
 }
 
-/// The records a zone must hold after the switch.
+/// The record sets a zone must hold after a switch of `records` to the
+/// target, through their traffic roles (the endpoint of a resource a
+/// record follows read first).
 pub(super) async fn desired(
     cx: &Cx<'_>,
-    records: &[DnsSpec],
+    records: &[&dyn Switching],
 ) -> Result<Vec<DnsRecord>, StepFailure> {
     let mut out = Vec::new();
     for d in records {
-        let name = if d.name.ends_with('.') {
-            d.name.clone()
-        } else {
-            format!("{}.", d.name)
+        let endpoint = match d.follows() {
+            Some(db) => Some(endpoint_of(cx, db).await?),
+            None => None,
         };
-        match (&d.follows, d.switch) {
-            (Some(db), _) => out.push(DnsRecord::simple(
-                name,
-                &d.rtype,
-                Some(d.ttl),
-                vec![endpoint_of(cx, db).await?],
-            )),
-            // A data-plane record is switched by its controls; where a plain
-            // record of it is wanted (a drill's), it is the target's value.
-            (None, SwitchMode::Upsert | SwitchMode::HealthCheck) => out.push(DnsRecord::simple(
-                name,
-                &d.rtype,
-                Some(d.ttl),
-                vec![d.targets[cx.target].clone()],
-            )),
-            (None, SwitchMode::Weighted) => {
-                for region in cx.plan.regions() {
-                    out.push(DnsRecord {
-                        name: name.clone(),
-                        rtype: d.rtype.clone(),
-                        ttl: Some(d.ttl),
-                        values: vec![d.targets[region].clone()],
-                        set_identifier: Some(region.clone()),
-                        weight: Some(if region == cx.target { 100 } else { 0 }),
-                        routing: None,
-                    });
-                }
-            }
-        }
+        out.extend(d.wanted(cx.plan, cx.target, endpoint.as_deref()));
     }
     Ok(out)
 }
@@ -117,51 +91,6 @@ pub(super) async fn zone(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFail
             "global",
         )
     })
-}
-
-/// Current record for each desired one (matched by name, type and set
-/// identifier), read in one request where the zone allows.
-pub(super) async fn current(
-    cx: &Cx<'_>,
-    z: &HostedZone,
-    want: &[DnsRecord],
-) -> Result<Vec<Option<DnsRecord>>, StepFailure> {
-    Ok(current_in(cx.clouds.dns.as_ref(), z, want).await?)
-}
-
-/// [`current`] from `dns`.
-pub(super) async fn current_in(
-    dns: &dyn Dns,
-    z: &HostedZone,
-    want: &[DnsRecord],
-) -> Result<Vec<Option<DnsRecord>>, CloudError> {
-    let mut keys: Vec<(String, String)> = want
-        .iter()
-        .map(|w| (w.name.clone(), w.rtype.clone()))
-        .collect();
-    keys.dedup();
-    let found = dns.read_many(z, &keys).await?;
-    Ok(want
-        .iter()
-        .map(|w| {
-            found
-                .iter()
-                .find(|r| {
-                    norm(&r.name) == norm(&w.name)
-                        && r.rtype.eq_ignore_ascii_case(&w.rtype)
-                        && r.set_identifier == w.set_identifier
-                })
-                .cloned()
-        })
-        .collect())
-}
-
-/// The zone as preflight found it moments ago, else read now.
-pub(super) async fn zone_now(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFailure> {
-    if let Some(z) = cx.preflight_facts::<HostedZone>(&format!("zone {name}")) {
-        return Ok(z);
-    }
-    zone(cx, name).await
 }
 
 /// Whether the record as read is the one wanted (values, weight, TTL).
@@ -186,25 +115,77 @@ pub(super) fn show(r: &Option<DnsRecord>) -> String {
     }
 }
 
-/// The zone exists (Route 53 is global: read even when a region is down).
-pub(super) async fn zone_finding(cx: &Cx<'_>, name: &str) -> Finding {
-    let what = format!("zone {name}");
-    match cx.clouds.dns.find_zone(name).await {
-        Ok(Some(z)) => Finding::ok(&what, "global", format!("zone {}", z.id)).with_facts(&z),
+/// The records `ids` of `plan` (every one: a record the plan no longer
+/// has fails the step, naming it).
+#[allow(clippy::result_large_err)] // StepFailure, the steps' error
+pub(super) fn records_of<'p>(
+    plan: &'p Plan,
+    ids: &[String],
+    zone: &str,
+) -> Result<Vec<&'p dyn Switching>, StepFailure> {
+    let found: Vec<&dyn Switching> = switching(plan)
+        .filter(|d| ids.iter().any(|r| r == d.resource()))
+        .collect();
+    match (ids.iter()).find(|r| !found.iter().any(|d| d.resource() == r.as_str())) {
+        Some(gone) => Err(StepFailure::state(
+            format!("the plan has no records-mode record `{gone}` in {zone}"),
+            "run the plan this run was started with",
+            gone,
+            "global",
+        )),
+        None if found.is_empty() => Err(StepFailure::state(
+            format!("no records to switch in {zone}"),
+            "run the plan this run was started with",
+            zone,
+            "global",
+        )),
+        None => Ok(found),
+    }
+}
+
+/// What preflight says of a zone: found (its facts kept for the switch),
+/// missing, or not read (an API that does not answer blocks: records mode
+/// cannot move traffic without it).
+pub(super) async fn zone_finding(cx: &Cx<'_>, z: Zone<'_>) -> Finding {
+    let what = format!("zone {}", z.subject());
+    match z.api.find(cx.clouds, z).await {
+        Ok(Some(f)) => Finding::ok(&what, "global", format!("zone {}", f.handle)).with_facts(&f),
         Ok(None) => Finding::missing(&what, "global"),
         Err(e) if e.kind.is_transient() => Finding::blocks(
             &what,
             "global",
             format!("unreachable ({})", e.kind.as_str()),
-            ROUTE53_API_DOWN,
+            z.api.api_down(),
         ),
         Err(e) => Finding::unreadable(&what, "global", &e),
     }
 }
 
-/// Why records mode cannot move traffic when Route 53's API does not answer,
-/// and what does.
-pub const ROUTE53_API_DOWN: &str = "Route 53's API does not answer (its control plane, hosted in us-east-1 alone): records mode (switch = \"upsert\" or \"weighted\") cannot move traffic, so nothing was changed; a data-plane switch (switch = \"health-check\", docs/failover.md) moves traffic without that API";
+/// The zone as preflight found it moments ago, else found now.
+pub(super) async fn zone_now(cx: &Cx<'_>, z: Zone<'_>) -> Result<ZoneFound, StepFailure> {
+    let subject = z.subject();
+    if let Some(f) = cx.preflight_facts::<ZoneFound>(&format!("zone {subject}")) {
+        return Ok(f);
+    }
+    z.api.find(cx.clouds, z).await?.ok_or_else(|| {
+        StepFailure::state(
+            format!("{} zone {subject} does not exist", z.api.provider()),
+            "create it (terraform/dns.tf) or fix the zone in the plan",
+            &subject,
+            "global",
+        )
+    })
+}
+
+/// A Route 53 hosted zone as the traffic role names it (a drill's records
+/// are Route 53's).
+pub(super) fn route53(name: &str) -> Zone<'_> {
+    Zone {
+        api: &crate::plan::kinds::route53_switching::Route53Zones,
+        project: "",
+        name,
+    }
+}
 
 /// Whether a count is zero (serde: left out of an output when it is).
 fn is_zero(n: &usize) -> bool {
@@ -237,6 +218,11 @@ pub struct SwitchDnsOutput {
     pub after: Vec<DnsRecord>,
     /// When the batches were submitted.
     pub submitted_at: chrono::DateTime<chrono::Utc>,
+    /// The zone's changes found pending when nothing needed changing (a
+    /// resumed run: its own change may still be on its way), which
+    /// `verify-dns` waits on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
 }
 
 impl StepOutput for SwitchDnsOutput {

@@ -385,12 +385,11 @@ mod readiness_tests {
         ) -> Result<Vec<CloudRecordSet>, CloudError> {
             Err(not_asked("resourceRecordSets.list"))
         }
-        async fn swap_record_set(
+        async fn swap_record_sets(
             &self,
             _: &str,
             _: &str,
-            _: Option<&CloudRecordSet>,
-            _: &CloudRecordSet,
+            _: &[(Option<CloudRecordSet>, CloudRecordSet)],
         ) -> Result<CloudDnsChange, CloudError> {
             Err(not_asked("changes.create"))
         }

@@ -1,283 +1,266 @@
-//! `switch-dns`: move a plan's records in one hosted zone to the target
-//! region in one atomic change batch (`verify-dns` then waits for INSYNC and
-//! reads them back).
+//! `switch-dns`: move a plan's records-mode records in one zone to the
+//! target region in one atomic change (`verify-dns` then waits until it is
+//! in effect and reads them back), whatever the zone's kind: a Route 53
+//! hosted zone, a Cloud DNS managed zone. The kind answers through the
+//! traffic role ([`Switching`], [`ZoneApi`]); this step reads, decides and
+//! judges the same way for every kind.
 //!
-//! One batch per zone means clients never see half a switch (the API record
-//! moved, the database record not). Route 53 counts an UPSERT twice toward its
-//! 1,000-record batch limit, so batches are split at 500 changes.
+//! One change per zone means clients never see half a switch (the API
+//! record moved, the database record not). Route 53 counts an UPSERT twice
+//! toward its 1,000-record batch limit, so its changes are split at 500
+//! (never inside a compare-and-swap).
 //!
-//! In `upsert` and `weighted` mode each record change is a compare-and-swap:
-//! the batch DELETEs exactly the set the step read (values, TTL, weight) and
-//! CREATEs the new one. A batch is all-or-nothing, so a writer whose read is
+//! Each record change is a compare-and-swap: the change DELETEs exactly the
+//! set the step read (values, TTL, weight, an alias's target) and CREATEs
+//! the new one. A change is all-or-nothing, so a writer whose read is
 //! stale (a process that slept through its lease, then woke) is refused by
-//! Route 53 instead of overwriting a newer run's decision. An alias record
-//! is swapped the same way (its DELETE names the alias target as read). The
-//! pair counts two records, like an UPSERT, and is never split across
-//! batches.
+//! the provider instead of overwriting a newer run's decision.
 //!
-//! A refusal is judged from the records read again ([`judge_refusal`]):
-//! a record that moved elsewhere is another run's doing and fails the step;
-//! records that all already are as wanted are this run's own change, whose
-//! answer was lost on the way back (the adapter sent the batch again, and
-//! the resend no longer matched what its first send had replaced), and the
-//! switch is done.
+//! A refusal, or an answer that never came, is judged from the records read
+//! again ([`judge_refusal`]): a record that moved elsewhere is another
+//! writer's doing and fails the step; records that all already are as
+//! wanted are this run's own change, whose answer was lost on the way back,
+//! and the switch is done.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use super::dns_batch::{batches, swap_pair};
-use super::records::{
-    SwitchDnsOutput, current, current_in, desired, matches, show, zone_finding, zone_now,
-};
+use super::records::{SwitchDnsOutput, desired, matches, records_of, show, zone_finding, zone_now};
 use super::{Action, Cost, Cx, Finding, Planned, StepFailure, StepKind, StepOutput, Traits};
-use crate::cloud::{CloudError, Dns, DnsChange, DnsRecord, ErrorKind, HostedZone};
-use crate::plan::spec::{DnsSpec, SwitchMode};
+use crate::cloud::{CloudError, DnsRecord, ErrorKind};
+use crate::plan::Plan;
+use crate::plan::kinds::traffic::{Sent, SwapAt, Switching, Zone, ZoneCalls, ZoneFound, switching};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
-/// Switch every record of the plan in one zone.
+/// Switch every records-mode record of the plan in one zone.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SwitchDns {
-    /// Zone name.
+    /// The zone, as its kind names the step's subject.
     pub zone: String,
     /// Target region.
     pub region: String,
-    /// The records switched (the plan's entries).
-    #[serde(serialize_with = "super::records::record_names")]
-    pub records: Vec<DnsSpec>,
+    /// The records switched, by name.
+    pub records: Vec<String>,
+    /// Their plan ids.
+    #[serde(skip)]
+    pub ids: Vec<String>,
+    /// The zone kind's calls (the step's cost).
+    #[serde(serialize_with = "provider_calls")]
+    pub calls: ZoneCalls,
 }
 
-impl SwitchDns {
-    /// The names of the records switched.
-    pub fn names(&self) -> Vec<&str> {
-        self.records.iter().map(|d| d.name.as_str()).collect()
-    }
+/// Shows a switch's calls as the provider's change call.
+fn provider_calls<S: Serializer>(c: &ZoneCalls, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(out_call(c))
 }
 
-/// Part of the recovery: traffic moves here.
-pub const TRAITS: Traits = Traits {
+/// Part of the recovery: traffic moves here (its calls are its zone
+/// kind's: [`SwitchDns::cost`]).
+pub const TRAITS: Traits = Traits::RECOVERY;
+
+/// What the retired `switch-cloud-dns` (one Cloud DNS record set switched
+/// and its change waited for, in one step) cost, and where its journals
+/// stop the RTO clock.
+pub const RETIRED_CLOUD: Traits = Traits {
+    rto_end: Some("the Cloud DNS change done and the record set read back"),
     time: Cost {
         calls: &[
-            "route53:ListHostedZonesByName",
-            "route53:ListResourceRecordSets",
-            "route53:ChangeResourceRecordSets",
+            "clouddns:resourceRecordSets.list",
+            "clouddns:changes.create",
+            "clouddns:resourceRecordSets.list",
         ],
-        ..Cost::NONE
+        waits: &["clouddns:changes.create"],
+        polls: Some("clouddns:changes.get"),
     },
     ..Traits::RECOVERY
 };
 
-/// One switch per hosted zone: every record in a failover, the records that
-/// follow the restored database in a restore, none in a reprotection.
-pub fn compile(b: &mut Builder<'_>) {
-    let keep = |d: &DnsSpec| match b.mode {
-        _ if !d.switch.needs_route53_api() => false,
+/// The records a run of `mode` switches: every records-mode record in a
+/// failover, the records that follow the restored database in a restore,
+/// none in a reprotection or a drill.
+fn switched(mode: &RunMode, d: &dyn Switching) -> bool {
+    match mode {
         m if m.fails_over() => true,
-        RunMode::Restore { database, .. } => d.follows.as_deref() == Some(database.as_str()),
+        RunMode::Restore { database, .. } => d.follows() == Some(database.as_str()),
         RunMode::Failover { .. } | RunMode::Reprotect | RunMode::Drill { .. } => false,
-    };
-    let mut zones: BTreeMap<String, Vec<DnsSpec>> = BTreeMap::new();
-    for d in b.plan.spec.dns.iter().filter(|d| keep(d)) {
-        zones
-            .entry(d.zone.to_ascii_lowercase())
-            .or_default()
-            .push(d.clone());
     }
-    let target = b.target.to_string();
-    for (zone, records) in zones {
-        let changes: Vec<String> = records
-            .iter()
-            .map(|d| match (&d.follows, d.switch) {
-                (Some(db), _) => format!("{} → endpoint of {db} in {target}", d.name),
-                (None, SwitchMode::Upsert | SwitchMode::HealthCheck) => {
-                    format!("{} → {}", d.name, d.targets[&target])
-                }
-                (None, SwitchMode::Weighted) => {
-                    format!("{} weights: {target}=100, others 0", d.name)
-                }
-            })
-            .collect();
-        let resources = records.iter().map(|d| d.id.clone()).collect();
-        let description = format!("one change batch in {zone}: {}", changes.join("; "));
+}
+
+/// One switch per zone.
+pub fn compile(b: &mut Builder<'_>) {
+    let mut zones: BTreeMap<String, Vec<&dyn Switching>> = BTreeMap::new();
+    for d in switching(b.plan).filter(|d| switched(b.mode, *d)) {
+        zones.entry(d.zone().subject()).or_default().push(d);
+    }
+    let target = b.target;
+    let steps: Vec<(SwitchDns, String)> = (zones.into_iter())
+        .map(|(zone, records)| {
+            let api = records[0].zone().api;
+            let changes: Vec<String> = records.iter().map(|d| d.change(target)).collect();
+            let description = format!(
+                "one {} change in {zone}: {}",
+                api.provider(),
+                changes.join("; ")
+            );
+            let step = SwitchDns {
+                region: target.to_string(),
+                records: records.iter().map(|d| d.names().0.to_string()).collect(),
+                ids: records.iter().map(|d| d.resource().to_string()).collect(),
+                calls: api.calls(),
+                zone,
+            };
+            (step, description)
+        })
+        .collect();
+    for (step, description) in steps {
+        let (subject, resources) = (step.zone.clone(), step.ids.clone());
         b.add(
-            StepKind::SwitchDns(SwitchDns {
-                zone: zone.clone(),
-                region: target.clone(),
-                records,
-            }),
-            Some(zone),
-            Phase::of(crate::plan::spec::ResourceKind::Dns),
+            StepKind::SwitchDns(step),
+            Some(subject),
+            Phase::Switch,
             resources,
             description,
         );
     }
 }
 
-/// The compare-and-swap changes that bring the records `cur` (as read, in
-/// the order of `want`) to `want`: nothing for a record already right.
-pub(super) fn swaps(want: &[DnsRecord], cur: &[Option<DnsRecord>]) -> Vec<DnsChange> {
-    want.iter()
-        .zip(cur)
-        .filter(|(w, c)| !matches(c, w))
-        .flat_map(|(w, c)| DnsChange::swap(c.as_ref(), w))
-        .collect()
-}
-
-/// What the change batches of one switch did.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct Submitted {
-    /// The changes Route 53 answered with.
-    pub change_ids: Vec<String>,
-    /// Whether every batch was INSYNC in its answer (false when an
-    /// answer was lost: its change cannot be polled).
-    pub in_sync: bool,
-    /// Batches whose answer was lost: sent again, refused because the
-    /// first send had taken effect, and read back as wanted.
-    pub answers_lost: usize,
-}
-
-/// Submits the swaps in as few batches as the limit allows, each after a
-/// check of the run's lease. A batch refused because a record changed
-/// since it was read fails the step saying so; one refused because its own
-/// first send took effect (the answer was lost, the adapter sent it again)
-/// reads back as wanted and counts as done ([`after_refusal`]).
-pub(super) async fn submit_swaps(
-    cx: &Cx<'_>,
-    z: &HostedZone,
-    changes: &[DnsChange],
-) -> Result<Submitted, StepFailure> {
-    let comment = format!(
-        "drctl run {}: {} to {}",
-        cx.run_id,
-        cx.plan.name(),
-        cx.target
-    );
-    let mut out = Submitted {
-        in_sync: true,
-        ..Submitted::default()
-    };
-    if let Some(queues) = cx.zone_batches.as_ref().filter(|_| !changes.is_empty()) {
-        cx.fenced(
-            &format!("route53:ChangeResourceRecordSets in {}", z.name),
-            "global",
-        )
-        .await?;
-        let group = super::dns_batch::Group {
-            plan: cx.plan.name().to_string(),
-            changes: changes.to_vec(),
-        };
-        match queues
-            .submit(cx.clouds.dns.as_ref(), z, group, &comment)
-            .await
-        {
-            Ok(carried) => {
-                if carried.plans.len() > 1 {
-                    tracing::info!(
-                        zone = %z.name,
-                        change = %carried.change_id,
-                        "one batch for {} plans: {}",
-                        carried.plans.len(),
-                        carried.plans.join(", ")
-                    );
-                }
-                out.change_ids.push(carried.change_id);
-                out.in_sync = carried.in_sync;
-            }
-            Err(e) => {
-                after_refusal(cx.clouds.dns.as_ref(), z, changes, e).await?;
-                out.answers_lost += 1;
-                out.in_sync = false;
-            }
-        }
-        return Ok(out);
-    }
-    for batch in batches(changes) {
-        cx.fenced(
-            &format!("route53:ChangeResourceRecordSets in {}", z.name),
-            "global",
-        )
-        .await?;
-        match cx.clouds.dns.apply_changes(z, batch, &comment).await {
-            Ok(info) => {
-                out.in_sync &= info.in_sync;
-                out.change_ids.push(info.id);
-            }
-            Err(e) => {
-                after_refusal(cx.clouds.dns.as_ref(), z, batch, e).await?;
-                out.answers_lost += 1;
-                out.in_sync = false;
-            }
+impl SwitchDns {
+    /// What it costs: its zone kind's reads and change.
+    pub fn cost(&self) -> Cost {
+        Cost {
+            calls: self.calls.switch,
+            ..Cost::NONE
         }
     }
-    Ok(out)
+
+    /// Its records, through their traffic roles, in plan order.
+    #[allow(clippy::result_large_err)] // StepFailure, the steps' error
+    pub(super) fn roles<'p>(&self, plan: &'p Plan) -> Result<Vec<&'p dyn Switching>, StepFailure> {
+        records_of(plan, &self.ids, &self.zone)
+    }
 }
 
-/// The record sets a batch swaps: each wanted set (a CREATE) with the set
-/// as it was read (the DELETE before it), or `None` for a set that was
-/// absent.
-pub(super) fn swapped(batch: &[DnsChange]) -> Vec<(DnsRecord, Option<DnsRecord>)> {
+/// What the records hold that a plain record may not replace, or whose
+/// name is outside the zone (pure): one finding each.
+fn record_problems(
+    z: Zone<'_>,
+    found: &ZoneFound,
+    want: &[DnsRecord],
+    cur: &[Option<DnsRecord>],
+) -> Vec<Finding> {
     let mut out = Vec::new();
-    for (i, c) in batch.iter().enumerate() {
-        match c {
-            DnsChange::Create(w) if i > 0 && swap_pair(&batch[i - 1..]) => {
-                if let DnsChange::Delete(d) = &batch[i - 1] {
-                    out.push((w.clone(), Some(d.clone())));
-                }
-            }
-            DnsChange::Create(w) => out.push((w.clone(), None)),
-            _ => {}
+    let dns = found.dns_name.trim_end_matches('.').to_ascii_lowercase();
+    for (w, c) in want.iter().zip(cur) {
+        let what = format!("record {} {}", w.name, w.rtype);
+        let name = w.name.trim_end_matches('.').to_ascii_lowercase();
+        if name != dns && !name.ends_with(&format!(".{dns}")) {
+            out.push(Finding::blocks(
+                &what,
+                "global",
+                format!("zone {} serves {}", z.name, found.dns_name),
+                format!(
+                    "{} is not inside zone {} ({})",
+                    w.name, z.name, found.dns_name
+                ),
+            ));
+        } else if let Some(why) = c.as_ref().and_then(|c| z.api.refuses(c)) {
+            out.push(Finding::blocks(&what, "global", "routing policy", why));
         }
     }
     out
 }
 
-/// What a refused swap batch was, judged from the sets it swaps (wanted,
-/// as read) and the same sets read again after the refusal.
+/// The records' problems as read now, for a zone kind whose sets may hold
+/// a policy a plain record does not replace (preflight and `status`).
+async fn policy_findings(
+    cx: &Cx<'_>,
+    records: &[&dyn Switching],
+    found: &ZoneFound,
+) -> Vec<Finding> {
+    let z = records[0].zone();
+    if !z.api.policies() {
+        return Vec::new();
+    }
+    let want: Vec<DnsRecord> = (records.iter())
+        .flat_map(|d| d.wanted(cx.plan, cx.target, None))
+        .collect();
+    match z.api.read(cx.clouds, z, found, &want).await {
+        Ok(cur) => record_problems(z, found, &want, &cur),
+        Err(e) => vec![Finding::unreadable(
+            format!("records in zone {}", z.subject()),
+            "global",
+            &e,
+        )],
+    }
+}
+
+/// The compare-and-swaps that bring the records `cur` (as read, in the
+/// order of `want`) to `want`: nothing for a record already right.
+pub(super) fn swaps(
+    want: &[DnsRecord],
+    cur: &[Option<DnsRecord>],
+) -> Vec<(Option<DnsRecord>, DnsRecord)> {
+    want.iter()
+        .zip(cur)
+        .filter(|(w, c)| !matches(c, w))
+        .map(|(w, c)| (c.clone(), w.clone()))
+        .collect()
+}
+
+/// What a refused or unanswered change was, judged from the sets it swaps
+/// (as read, wanted) and the same sets read again after it.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Refusal {
-    /// Every set already is as wanted: the batch's change is in effect.
-    /// Route 53 applies a batch whole, so this is this run's own earlier
-    /// send, whose answer was lost (the adapter sent it again, and the
-    /// resend's DELETE no longer matched).
+    /// Every set already is as wanted: the change is in effect. A change
+    /// is applied whole, so this is this run's own earlier send, whose
+    /// answer was lost (the adapter sent it again, and the resend's
+    /// DELETE no longer matched).
     AlreadyAsWanted,
     /// The set at this index is neither as read nor as wanted: another
     /// writer moved it.
     Changed(usize),
-    /// Nothing moved since the read: the provider refused for a reason of
-    /// its own (its error stands).
+    /// Nothing moved but to what was wanted: the provider refused for a
+    /// reason of its own (its error stands).
     Provider,
 }
 
-/// Judges a refusal (pure: the reads are the caller's).
+/// Judges a refusal (pure: the reads are the caller's). A set as wanted is
+/// this run's (a change of several batches may have landed in part).
 pub(super) fn judge_refusal(
-    swapped: &[(DnsRecord, Option<DnsRecord>)],
+    swapped: &[(Option<DnsRecord>, DnsRecord)],
     now: &[Option<DnsRecord>],
 ) -> Refusal {
     if !swapped.is_empty()
         && swapped.len() == now.len()
-        && swapped.iter().zip(now).all(|((w, _), n)| matches(n, w))
+        && swapped.iter().zip(now).all(|((_, w), n)| matches(n, w))
     {
         return Refusal::AlreadyAsWanted;
     }
-    match swapped.iter().zip(now).position(|((_, was), n)| was != n) {
+    let moved = swapped
+        .iter()
+        .zip(now)
+        .position(|((was, w), n)| !matches(n, w) && was != n);
+    match moved {
         Some(i) => Refusal::Changed(i),
         None => Refusal::Provider,
     }
 }
 
-/// After Route 53 refused `batch` with `e` (or no answer came, every try):
-/// reads the swapped sets again (only now that the batch failed) and
-/// judges ([`judge_refusal`]). `Ok` when they already are as wanted (this
-/// run's own send whose answer was lost: said in the log, counted in the
-/// step's output); otherwise the step's failure: another run switched a
-/// set (a refusal), or the provider's own error.
+/// After the provider refused the swaps with `e` (or no answer came, every
+/// try): reads the swapped sets again (only now that the change failed)
+/// and judges ([`judge_refusal`]). `Ok` when they already are as wanted
+/// (this run's own send whose answer was lost: said in the log, counted
+/// in the step's output); otherwise the step's failure: another writer
+/// moved a set (a refusal), or the provider's own error.
+#[allow(clippy::result_large_err)] // StepFailure, the steps' error
 pub(super) async fn after_refusal(
-    dns: &dyn Dns,
-    z: &HostedZone,
-    batch: &[DnsChange],
+    clouds: &crate::cloud::Clouds,
+    (z, found): (Zone<'_>, &ZoneFound),
+    swapped: &[(Option<DnsRecord>, DnsRecord)],
     e: CloudError,
 ) -> Result<(), StepFailure> {
     // Not sent at all: the lease is lost, whatever the records say now
@@ -285,60 +268,161 @@ pub(super) async fn after_refusal(
     if e.kind == ErrorKind::Fenced {
         return Err(e.into());
     }
-    let sets = swapped(batch);
-    let wants: Vec<DnsRecord> = sets.iter().map(|(w, _)| w.clone()).collect();
-    let Ok(now) = current_in(dns, z, &wants).await else {
+    let wants: Vec<DnsRecord> = swapped.iter().map(|(_, w)| w.clone()).collect();
+    let Ok(now) = z.api.read(clouds, z, found, &wants).await else {
         return Err(e.into());
     };
-    match judge_refusal(&sets, &now) {
+    match judge_refusal(swapped, &now) {
         Refusal::AlreadyAsWanted => {
             tracing::warn!(
-                zone = %z.name,
-                "a change batch of {} record set(s) failed ({}), but every set already is as wanted: this run's own send took effect and its answer was lost (a resend is refused); the switch is done",
-                sets.len(),
+                zone = %found.dns_name,
+                "a change of {} record set(s) failed ({}), but every set already is as wanted: this run's own send took effect and its answer was lost (a resend is refused); the switch is done",
+                swapped.len(),
                 e.message
             );
             Ok(())
         }
         // Without a refusal (no answer, a busy zone), nothing says that
-        // the batch was judged against a newer value.
-        Refusal::Changed(_) | Refusal::Provider if e.kind != ErrorKind::Client => Err(e.into()),
-        Refusal::Changed(i) => Err(StepFailure::state(
-            format!(
-                "record {} {} changed since it was read (now {}): another run switched it; re-read with drctl status",
-                sets[i].0.name,
-                sets[i].0.rtype,
-                show(&now[i])
-            ),
-            "nothing was changed by this batch (Route 53 applies a batch whole or not at all); check who holds the plan (drctl lock status) before running again",
-            &sets[i].0.name,
-            "global",
-        )),
+        // the change was judged against a newer value.
+        Refusal::Changed(_) | Refusal::Provider if !z.api.refused(&e) => Err(e.into()),
+        Refusal::Changed(i) => {
+            let (was, w) = &swapped[i];
+            Err(StepFailure::state(
+                format!(
+                    "record {} {} in zone {} changed since it was read (read {}, now {}): another run or someone else switched it; nothing was overwritten",
+                    w.name,
+                    w.rtype,
+                    z.subject(),
+                    show(was),
+                    show(&now[i])
+                ),
+                format!(
+                    "nothing was changed by this change ({} applies a change whole or not at all); {}; check who holds the plan (drctl lock status), then resume (the step reads first)",
+                    z.api.provider(),
+                    z.api.look(z, &w.name, &w.rtype)
+                ),
+                &w.name,
+                "global",
+            ))
+        }
         Refusal::Provider => Err(e.into()),
+    }
+}
+
+/// Sends the swaps as the zone's one change (fenced first), through the
+/// run's queue where it has one. A change refused or unanswered is judged
+/// by a read ([`after_refusal`]): `Ok` with the error kept when it was this
+/// run's own change whose answer was lost, else the step's failure.
+#[allow(clippy::result_large_err)] // StepFailure, the steps' error
+pub(super) async fn submit_swaps(
+    cx: &Cx<'_>,
+    (z, found): (Zone<'_>, &ZoneFound),
+    swapped: &[(Option<DnsRecord>, DnsRecord)],
+) -> Result<Sent, StepFailure> {
+    let call = z.api.calls().switch.last().copied().unwrap_or_default();
+    cx.fenced(&format!("{call} in {}", found.dns_name), "global")
+        .await?;
+    let comment = format!(
+        "drctl run {}: {} to {}",
+        cx.run_id,
+        cx.plan.name(),
+        cx.target
+    );
+    let at = SwapAt {
+        clouds: cx.clouds,
+        zone: z,
+        found,
+        plan: cx.plan.name(),
+        comment: &comment,
+        queue: cx.zone_batches.as_deref(),
+    };
+    let mut sent = z.api.swap(at, swapped).await;
+    if let Some(e) = sent.error.take() {
+        after_refusal(cx.clouds, (z, found), swapped, e.clone()).await?;
+        sent.in_effect = false;
+        sent.error = Some(e);
+    }
+    Ok(sent)
+}
+
+/// A record that has no value for the target fails the switch, naming it
+/// (an empty record set is never written).
+#[allow(clippy::result_large_err)] // StepFailure, the steps' error
+fn no_value(want: &[DnsRecord], target: &str) -> Result<(), StepFailure> {
+    match want
+        .iter()
+        .find(|w| w.values.is_empty() && w.routing.is_none())
+    {
+        Some(w) => Err(StepFailure::state(
+            format!("record {} {} has no value for {target}", w.name, w.rtype),
+            "give it a target for the region in the plan (drctl plan validate)",
+            &w.name,
+            target,
+        )),
+        None => Ok(()),
+    }
+}
+
+#[async_trait]
+impl super::Ready for SwitchDns {
+    /// What `status`'s rows of the records (read through the traffic role)
+    /// cannot say: a set the switch would refuse to replace.
+    async fn readiness(&self, cx: &Cx<'_>) -> Vec<Finding> {
+        let Ok(records) = self.roles(cx.plan) else {
+            return Vec::new();
+        };
+        let z = records[0].zone();
+        match z.api.find(cx.clouds, z).await {
+            Ok(Some(found)) if z.api.policies() => policy_findings(cx, &records, &found).await,
+            Ok(_) | Err(_) => Vec::new(),
+        }
     }
 }
 
 #[async_trait]
 impl Action for SwitchDns {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        vec![zone_finding(cx, &self.zone).await]
+        let records = match self.roles(cx.plan) {
+            Ok(r) => r,
+            Err(e) => {
+                return vec![Finding::blocks(
+                    &self.zone,
+                    "global",
+                    "not in the plan",
+                    e.to_string(),
+                )];
+            }
+        };
+        let z = records[0].zone();
+        let zone = zone_finding(cx, z).await;
+        let found = serde_json::from_value::<ZoneFound>(zone.facts.clone()).ok();
+        let mut out = vec![zone];
+        if let Some(found) = found {
+            out.extend(policy_findings(cx, &records, &found).await);
+        }
+        out
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        let z = zone_now(cx, &self.zone).await?;
-        let want = desired(cx, &self.records).await?;
-        let cur = current(cx, &z, &want).await?;
+        let records = self.roles(cx.plan)?;
+        let z = records[0].zone();
+        let found = zone_now(cx, z).await?;
+        let want = desired(cx, &records).await?;
+        let cur = z.api.read(cx.clouds, z, &found, &want).await?;
+        let call = format!(
+            "{} DELETE+CREATE (compare-and-swap, one change for the zone)",
+            out_call(&self.calls)
+        );
         Ok(want
             .iter()
             .zip(&cur)
             .map(|(w, c)| Planned {
-                call: "route53:ChangeResourceRecordSets DELETE+CREATE (compare-and-swap, one batch for the zone)".into(),
+                call: call.clone(),
                 resource: format!(
                     "{} {}{}",
                     w.name,
                     w.rtype,
-                    w.set_identifier
-                        .as_ref()
+                    (w.set_identifier.as_ref())
                         .map(|s| format!(" [{s}]"))
                         .unwrap_or_default()
                 ),
@@ -351,43 +435,70 @@ impl Action for SwitchDns {
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let z = zone_now(cx, &self.zone).await?;
-        let want = desired(cx, &self.records).await?;
-        let cur = current(cx, &z, &want).await?;
-        let changes = swaps(&want, &cur);
-        let Submitted {
-            change_ids,
-            in_sync,
-            answers_lost,
-        } = submit_swaps(cx, &z, &changes).await?;
-        if changes.is_empty() {
+        let records = self.roles(cx.plan)?;
+        let z = records[0].zone();
+        let found = zone_now(cx, z).await?;
+        let want = desired(cx, &records).await?;
+        no_value(&want, cx.target)?;
+        let cur = z.api.read(cx.clouds, z, &found, &want).await?;
+        if let Some((w, why)) =
+            (want.iter().zip(&cur)).find_map(|(w, c)| Some((w, z.api.refuses(c.as_ref()?)?)))
+        {
+            return Err(StepFailure::state(
+                format!(
+                    "{} record {} {} in zone {}: {why}",
+                    z.api.provider(),
+                    w.name,
+                    w.rtype,
+                    z.subject()
+                ),
+                format!(
+                    "{}; remove its policy or change the plan's switch, then resume (the step reads first)",
+                    z.api.look(z, &w.name, &w.rtype)
+                ),
+                &w.name,
+                "global",
+            ));
+        }
+        let swapped = swaps(&want, &cur);
+        let mut out = SwitchDnsOutput {
+            zone: found.dns_name.clone(),
+            zone_id: found.handle.clone(),
+            in_sync: true,
+            changed: swapped.len(),
+            before: cur.clone(),
+            after: want.clone(),
+            ..SwitchDnsOutput::default()
+        };
+        if swapped.is_empty() {
+            // Already switched (a rerun, or a resume after a crash whose
+            // change had landed): its change may still be on its way to
+            // the name servers; `verify-dns` waits on the zone's pending
+            // changes where the provider lists them.
+            out.pending = z.api.pending(cx.clouds, z).await?;
             tracing::info!(zone = %self.zone, "records already point at {}", cx.target);
+        } else {
+            let sent = submit_swaps(cx, (z, &found), &swapped).await?;
+            (out.change_ids, out.in_sync) = (sent.change_ids, sent.in_effect);
+            out.answers_lost = usize::from(sent.error.is_some());
         }
-        let changed = want
-            .iter()
-            .zip(&cur)
-            .filter(|(w, c)| !matches(c, w))
-            .count();
-        SwitchDnsOutput {
-            zone: z.name,
-            zone_id: z.id,
-            change_ids,
-            in_sync,
-            answers_lost,
-            changed,
-            before: cur,
-            after: want,
-            submitted_at: Utc::now(),
-        }
-        .to_output()
+        out.submitted_at = Utc::now();
+        out.to_output()
     }
+}
+
+/// The provider's change call, as a fence names it.
+fn out_call(c: &ZoneCalls) -> &'static str {
+    c.switch.last().copied().unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::KindName;
+    use super::super::records::route53;
     use super::*;
-    use crate::cloud::{ChangeInfo, HealthCheck};
+    use crate::cloud::dns_batch::{Coalescer, Group, batches};
+    use crate::cloud::{ChangeInfo, Clouds, Dns, DnsChange, HealthCheck, HostedZone};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -507,22 +618,38 @@ mod tests {
     }
 
     fn swap_of(i: usize) -> Vec<DnsChange> {
+        let (was, want) = pair_of(i);
+        DnsChange::swap(was.as_ref(), &want)
+    }
+
+    /// Record `api{i}` as read at home, and as wanted at the target.
+    fn pair_of(i: usize) -> (Option<DnsRecord>, DnsRecord) {
         let name = format!("api{i}.example.com.");
-        DnsChange::swap(Some(&cname(&name, "home.")), &cname(&name, "target."))
+        (Some(cname(&name, "home.")), cname(&name, "target."))
+    }
+
+    /// The zone of `losing_world` as the traffic role finds it, and the
+    /// clouds that reach it through `dns`.
+    fn through(
+        f: &crate::cloud::fake::FakeCloud,
+        dns: LosingDns,
+        z: &HostedZone,
+    ) -> (Clouds, ZoneFound) {
+        let found = ZoneFound {
+            handle: z.id.clone(),
+            dns_name: z.name.clone(),
+        };
+        let clouds = Clouds {
+            dns: Arc::new(dns),
+            ..f.clouds()
+        };
+        (clouds, found)
     }
 
     #[test]
     fn a_refusal_is_judged_from_the_records_read_again() {
-        let batch = swap_of(0);
-        let sets = swapped(&batch);
-        assert_eq!(
-            sets,
-            [(
-                cname("api0.example.com.", "target."),
-                Some(cname("api0.example.com.", "home."))
-            )]
-        );
-        // As wanted: the batch's own change is in effect.
+        let sets = [pair_of(0)];
+        // As wanted: the change is in effect.
         let wanted = Some(cname("api0.example.com.", "TARGET"));
         assert_eq!(judge_refusal(&sets, &[wanted]), Refusal::AlreadyAsWanted);
         // Elsewhere: another writer.
@@ -531,19 +658,26 @@ mod tests {
         // Gone since the read: another writer too.
         assert_eq!(judge_refusal(&sets, &[None]), Refusal::Changed(0));
         // Of two sets, the second moved elsewhere.
-        let two = [swap_of(0), swap_of(1)].concat();
+        let two = [pair_of(0), pair_of(1)];
         let moved = [
             Some(cname("api0.example.com.", "home.")),
             Some(cname("api1.example.com.", "elsewhere.")),
         ];
-        assert_eq!(judge_refusal(&swapped(&two), &moved), Refusal::Changed(1));
+        assert_eq!(judge_refusal(&two, &moved), Refusal::Changed(1));
+        // Of two sets (a change of several batches), the first landed as
+        // wanted and the second is as read: nobody else moved anything.
+        let half = [
+            Some(cname("api0.example.com.", "target.")),
+            Some(cname("api1.example.com.", "home.")),
+        ];
+        assert_eq!(judge_refusal(&two, &half), Refusal::Provider);
         // As read: the provider's own reason.
         let read = Some(cname("api0.example.com.", "home."));
         assert_eq!(judge_refusal(&sets, &[read]), Refusal::Provider);
         // A lone CREATE of a set that was absent, now present as wanted.
-        let create = [DnsChange::Create(cname("new.example.com.", "x."))];
+        let create = [(None, cname("new.example.com.", "x."))];
         assert_eq!(
-            judge_refusal(&swapped(&create), &[Some(cname("new.example.com.", "x."))]),
+            judge_refusal(&create, &[Some(cname("new.example.com.", "x."))]),
             Refusal::AlreadyAsWanted
         );
         // Nothing swapped: nothing to judge by.
@@ -557,13 +691,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn regression_lost_change_answer_read_as_another_run() {
         let (f, dns, z) = losing_world(crate::cloud::fake::FakeCloud::new(), 2, &[0]);
-        let batch = swap_of(0);
-        let e = dns
-            .apply_changes(&z, &batch, "run")
-            .await
+        let (clouds, found) = through(&f, dns, &z);
+        let zone = (route53("example.com."), &found);
+        let e = (clouds.dns.apply_changes(&z, &swap_of(0), "run").await)
             .expect_err("the resend is refused");
         assert_eq!(e.kind, ErrorKind::Client, "{e}");
-        after_refusal(&dns, &z, &batch, e)
+        after_refusal(&clouds, zone, &[pair_of(0)], e)
             .await
             .expect("the records read back as wanted: this run's own change");
         assert_eq!(
@@ -590,12 +723,12 @@ mod tests {
                 "the connection closed before an answer",
             )
         };
-        after_refusal(&dns, &z, &batch, dropped())
+        after_refusal(&clouds, zone, &[pair_of(0)], dropped())
             .await
             .expect("in effect");
-        // A batch that never took effect keeps its own error, and says
+        // A change that never took effect keeps its own error, and says
         // nothing of another run.
-        let e = after_refusal(&dns, &z, &swap_of(1), dropped())
+        let e = after_refusal(&clouds, zone, &[pair_of(1)], dropped())
             .await
             .expect_err("not in effect");
         assert!(e.to_string().contains("connection closed"), "{e}");
@@ -611,24 +744,26 @@ mod tests {
         let model = crate::cloud::model::Model::aws().unwrap();
         let timed = crate::cloud::fake::FakeCloud::timed(model, 9);
         let (f, dns, z) = losing_world(timed, 3, &[1]);
-        let q = super::super::dns_batch::Coalescer::new(
+        let (clouds, found) = through(&f, dns, &z);
+        let q = Coalescer::new(
             model.route53.clone(),
             "20261124T100000Z-p-0001",
             "us-east-1",
         );
-        let group = |i: usize| super::super::dns_batch::Group {
+        let group = |i: usize| Group {
             plan: format!("p{i}"),
             changes: swap_of(i),
         };
+        let dns = clouds.dns.as_ref();
         let (a, b, c) = tokio::join!(
-            q.submit(&dns, &z, group(0), "p0"),
-            q.submit(&dns, &z, group(1), "p1"),
-            q.submit(&dns, &z, group(2), "p2"),
+            q.submit(dns, &z, group(0), "p0"),
+            q.submit(dns, &z, group(1), "p1"),
+            q.submit(dns, &z, group(2), "p2"),
         );
         assert_eq!(a.expect("p0's answer came").plans, ["p0"]);
         for (i, r) in [(1, b), (2, c)] {
             let e = r.expect_err("the resend of a lost batch is refused");
-            after_refusal(&dns, &z, &swap_of(i), e)
+            after_refusal(&clouds, (route53("example.com."), &found), &[pair_of(i)], e)
                 .await
                 .unwrap_or_else(|e| panic!("p{i} is done: {e}"));
         }
@@ -653,7 +788,9 @@ mod tests {
         };
         f.put_record("example.com.", alias.clone());
         let want = cname("api.example.com.", "api-use1.example.com.");
-        let changes = swaps(std::slice::from_ref(&want), &[Some(alias.clone())]);
+        let pairs = swaps(std::slice::from_ref(&want), &[Some(alias.clone())]);
+        assert_eq!(pairs, [(Some(alias.clone()), want.clone())]);
+        let changes = DnsChange::swap(Some(&alias), &want);
         assert_eq!(
             changes,
             [

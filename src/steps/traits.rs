@@ -63,8 +63,14 @@ pub const RESOLVED: &str =
     "the names resolved to the target at the zone's DNS servers (the first of consecutive answers)";
 
 /// The end of an RTO clock a Route 53 change stops: INSYNC, and the
-/// records read back.
+/// records read back (a drill's records).
 pub const INSYNC: &str = "the last DNS change INSYNC and read back";
+
+/// The end of an RTO clock a records-mode switch stops, whatever the
+/// zone's kind: its change in effect (Route 53's INSYNC, Cloud DNS's
+/// `done`), and the records read back.
+pub const IN_EFFECT: &str =
+    "the last DNS change in effect (Route 53 INSYNC, Cloud DNS done) and read back";
 
 impl Traits {
     /// Whether it stops the RTO clock ([`Traits::rto_end`]).

@@ -1,5 +1,7 @@
-//! `verify-dns`: wait until the zone's change batches are INSYNC, then read
-//! the records back and fail unless they are what `switch-dns` set.
+//! `verify-dns`: wait until the zone's change is in effect (Route 53's
+//! INSYNC, Cloud DNS's `done`), then read the records back and fail unless
+//! they are what `switch-dns` set, whatever the zone's kind (through the
+//! traffic role's [`ZoneApi`](crate::plan::kinds::traffic::ZoneApi)).
 //!
 //! A step of its own (not the tail of `switch-dns`) so that the journal tells
 //! "submitted" from "in effect": a crash between the two resumes by waiting,
@@ -10,56 +12,72 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::records::SwitchDnsOutput;
-use super::records::{current, desired, matches, show, zone};
+use super::records::{SwitchDnsOutput, desired, matches, records_of, show, zone_now};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
     wait_for,
 };
-use crate::cloud::{DnsRecord, HostedZone};
-use crate::plan::spec::DnsSpec;
+use crate::cloud::DnsRecord;
+use crate::plan::kinds::traffic::{ZoneCalls, ZoneFound};
 use crate::steps::graph::{Builder, Phase};
 
-/// Wait for the switch to be INSYNC and read it back.
+/// Wait for the switch to be in effect and read it back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerifyDns {
-    /// Zone name.
+    /// The zone, as its switch names it.
     pub zone: String,
-    /// The records switched (read back against the same desired state).
+    /// The records switched (their plan ids: read back against the same
+    /// desired state).
     #[serde(skip)]
-    pub records: Vec<DnsSpec>,
+    pub ids: Vec<String>,
+    /// The zone kind's calls (the step's cost).
+    #[serde(skip)]
+    pub calls: ZoneCalls,
 }
 
-/// Stops the RTO clock: traffic is in the target once this reads back.
+/// Stops the RTO clock: traffic is in the target once this reads back
+/// (its calls are its zone kind's: [`VerifyDns::cost`]).
 pub const TRAITS: Traits = Traits {
-    rto_end: Some(super::traits::INSYNC),
-    time: Cost {
-        calls: &["route53:ListResourceRecordSets"],
-        waits: &["route53:ChangeResourceRecordSets"],
-        polls: Some("route53:GetChange"),
-    },
+    rto_end: Some(super::traits::IN_EFFECT),
     converges: true,
     ..Traits::RECOVERY
 };
 
+impl VerifyDns {
+    /// What it costs: the wait until the change is in effect, polled, and
+    /// the read-back.
+    pub fn cost(&self) -> Cost {
+        Cost {
+            calls: self.calls.verify,
+            waits: self.calls.waits,
+            polls: Some(self.calls.poll),
+        }
+    }
+}
+
 /// One verification per switch.
 pub fn compile(b: &mut Builder<'_>) {
-    let switches: Vec<(String, Vec<DnsSpec>, Vec<String>)> = b
+    let switches: Vec<(String, Vec<String>, ZoneCalls, Vec<String>)> = b
         .steps()
         .iter()
         .filter_map(|s| match &s.kind {
-            StepKind::SwitchDns(sw) => {
-                Some((sw.zone.clone(), sw.records.clone(), s.resources.clone()))
-            }
+            StepKind::SwitchDns(sw) => Some((
+                sw.zone.clone(),
+                sw.ids.clone(),
+                sw.calls,
+                s.resources.clone(),
+            )),
             _ => None,
         })
         .collect();
-    for (zone, records, resources) in switches {
-        let description = format!("wait for INSYNC in {zone} and read the records back");
+    for (zone, ids, calls, resources) in switches {
+        let description =
+            format!("wait until the change in {zone} is in effect and read the records back");
         b.add(
             StepKind::VerifyDns(VerifyDns {
                 zone: zone.clone(),
-                records,
+                ids,
+                calls,
             }),
             Some(zone),
             Phase::Verify,
@@ -69,8 +87,8 @@ pub fn compile(b: &mut Builder<'_>) {
     }
 }
 
-/// What a zone's verification publishes: when the change was INSYNC (the
-/// RTO clock stops there) and the records read back.
+/// What a zone's verification publishes: when the change was in effect
+/// (the RTO clock stops there) and the records read back.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VerifyDnsOutput {
@@ -78,7 +96,7 @@ pub struct VerifyDnsOutput {
     pub zone: String,
     /// The changes waited for.
     pub change_ids: Vec<String>,
-    /// When they were INSYNC.
+    /// When they were in effect.
     pub in_sync_at: DateTime<Utc>,
     /// The records read back.
     pub records: Vec<Option<DnsRecord>>,
@@ -97,49 +115,48 @@ impl Action for VerifyDns {
 
     async fn preview(&self, _cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         Ok(vec![Planned {
-            call: "route53:GetChange, route53:ListResourceRecordSets".into(),
+            call: format!("{}, {}", self.calls.poll, self.calls.verify.join(", ")),
             resource: self.zone.clone(),
             region: "global".into(),
             current: "-".into(),
-            desired: "change INSYNC, records read back as switched".into(),
+            desired: "change in effect, records read back as switched".into(),
             change: false,
         }])
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
+        let records = records_of(cx.plan, &self.ids, &self.zone)?;
+        let z = records[0].zone();
         let switch = cx.output_of::<SwitchDnsOutput>(Some(&self.zone));
-        let ids: Vec<String> = switch
-            .as_ref()
-            .map(|s| s.change_ids.clone())
-            .unwrap_or_default();
-        // Already INSYNC in the change's own answer: nothing to poll.
-        let polled = if switch.as_ref().is_some_and(|s| s.in_sync) {
-            &[][..]
-        } else {
-            &ids[..]
-        };
-        for id in polled {
+        let (sent, pending, in_sync) = switch.as_ref().map_or((&[][..], &[][..], false), |s| {
+            (&s.change_ids[..], &s.pending[..], s.in_sync)
+        });
+        // In effect in the change's own answer: nothing to poll for it.
+        let polled = if in_sync { &[][..] } else { sent };
+        let ids: Vec<String> = sent.iter().chain(pending).cloned().collect();
+        for id in polled.iter().chain(pending) {
             wait_for(
                 cx,
-                &format!("Route 53 change {id} in {} to be INSYNC", self.zone),
-                || async {
-                    let info = cx.clouds.dns.change_status(id).await?;
-                    Ok(info.in_sync.then_some(()))
-                },
+                &format!(
+                    "{} change {id} in {} to be in effect",
+                    z.api.provider(),
+                    self.zone
+                ),
+                || async { Ok(z.api.in_effect(cx.clouds, z, id).await?.then_some(())) },
             )
             .await?;
         }
         let in_sync_at = Utc::now();
-        // The zone the switch used (ids do not change), else read it.
-        let z = match switch.filter(|s| !s.zone_id.is_empty() && !s.zone.is_empty()) {
-            Some(s) => HostedZone {
-                id: s.zone_id,
-                name: s.zone,
+        // The zone the switch used (ids do not change), else found again.
+        let found = match switch.filter(|s| !s.zone_id.is_empty() && !s.zone.is_empty()) {
+            Some(s) => ZoneFound {
+                handle: s.zone_id,
+                dns_name: s.zone,
             },
-            None => zone(cx, &self.zone).await?,
+            None => zone_now(cx, z).await?,
         };
-        let want = desired(cx, &self.records).await?;
-        let cur = current(cx, &z, &want).await?;
+        let want = desired(cx, &records).await?;
+        let cur = z.api.read(cx.clouds, z, &found, &want).await?;
         let wrong: Vec<String> = want
             .iter()
             .zip(&cur)

@@ -3,7 +3,9 @@
 //! Google's own crate (`google-cloud-dns-v1`): the adapter's read and
 //! compare-and-swap; a failover of `plans/gcp/orders-gcp.toml` to us-east4
 //! switching `orders.gcp.example.com.` from us-central1's API to us-east4's
-//! in one change, and `status` reading it there through the traffic role;
+//! in one change (`switch-dns`, the same step as Route 53's, through the
+//! traffic role), waited on until done (`verify-dns`), and `status`
+//! reading it there through the traffic role;
 //! a second run sending none; a record changed between the
 //! read and the change refused and named, not overwritten; a kill -9 after
 //! the change was sent resumed without a second change.
@@ -35,7 +37,15 @@ const TARGET: &str = "us-east4";
 const NAME: &str = "orders.gcp.example.com.";
 const HOME_VALUE: &str = "orders-api-usc1.example.com.";
 const TARGET_VALUE: &str = "orders-api-use4.example.com.";
-const STEP: &str = "orders-gcp/switch-cloud-dns:orders-dns";
+/// The failover's switch of `zone` (its records-mode records, in one change).
+fn switch_step(zone: &str) -> String {
+    format!("orders-gcp/switch-dns:{PROJECT}/{zone}")
+}
+
+/// Its verification (the wait until done, and the read-back).
+fn verify_step(zone: &str) -> String {
+    format!("orders-gcp/verify-dns:{PROJECT}/{zone}")
+}
 
 /// Puts the orders record in `zone` as it is (another writer).
 async fn put_record(zone: &str, value: &str) {
@@ -141,7 +151,7 @@ async fn the_adapter_swaps_the_record_as_read_and_refuses_a_stale_one() {
     let mut want = before.clone();
     want.rrdatas = vec![TARGET_VALUE.into()];
     let c = (dns
-        .swap_record_set(PROJECT, &zone, Some(&before), &want)
+        .swap_record_sets(PROJECT, &zone, &[(Some(before.clone()), want.clone())])
         .await)
         .expect("changes.create");
     assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
@@ -159,7 +169,7 @@ async fn the_adapter_swaps_the_record_as_read_and_refuses_a_stale_one() {
     )
     .await;
     let e = (dns
-        .swap_record_set(PROJECT, &zone, Some(&before), &want)
+        .swap_record_sets(PROJECT, &zone, &[(Some(before.clone()), want.clone())])
         .await)
         .expect_err("a stale deletion is refused");
     assert_eq!(e.code.as_deref(), Some("FAILED_PRECONDITION"), "{e:?}");
@@ -185,19 +195,25 @@ async fn a_failover_switches_the_record_once_and_a_second_run_sends_nothing() {
     assert_eq!(status_points(&fx).await.as_deref(), Some(TARGET));
     let show = fx.show(&fx.new_run(&runs)).await;
     assert_eq!(show["report"]["outcome"], "succeeded");
-    let out = outputs(&show, STEP);
-    assert_eq!(out["changed"], true, "{out:#}");
-    assert_eq!(out["before"], json!([HOME_VALUE]), "{out:#}");
-    assert_eq!(out["after"], json!([TARGET_VALUE]), "{out:#}");
-    assert!(out["change"].is_string(), "{out:#}");
+    let out = outputs(&show, &switch_step(&zone));
+    assert_eq!(out["changed"], 1, "{out:#}");
+    assert_eq!(out["before"][0]["values"], json!([HOME_VALUE]), "{out:#}");
+    assert_eq!(out["after"][0]["values"], json!([TARGET_VALUE]), "{out:#}");
+    assert_eq!(
+        out["change_ids"].as_array().map(Vec::len),
+        Some(1),
+        "{out:#}"
+    );
+    let verified = outputs(&show, &verify_step(&zone));
+    assert_eq!(verified["change_ids"], out["change_ids"], "{verified:#}");
     assert_eq!(changes(&zone).await, 1);
 
     let runs = fx.runs();
     let again = failover(&fx, &[]).await;
     assert_eq!(again.code, Some(0), "{}", again.all());
     let show = fx.show(&fx.new_run(&runs)).await;
-    let out = outputs(&show, STEP);
-    assert_eq!(out["changed"], false, "{out:#}");
+    let out = outputs(&show, &switch_step(&zone));
+    assert_eq!(out["changed"], 0, "{out:#}");
     assert_eq!(changes(&zone).await, 1, "a second run sends no change");
     assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
 }
@@ -250,7 +266,11 @@ async fn a_record_changed_between_read_and_change_is_refused_and_named() {
     let mut want = read_by_drctl.clone();
     want.rrdatas = vec![TARGET_VALUE.into()];
     let e = (dns
-        .swap_record_set(PROJECT, &zone, Some(&read_by_drctl), &want)
+        .swap_record_sets(
+            PROJECT,
+            &zone,
+            &[(Some(read_by_drctl.clone()), want.clone())],
+        )
         .await)
         .expect_err("refused");
     assert!(drctl::cloud::gcp_dns::is_conflict(&e), "{e:?}");
@@ -313,14 +333,16 @@ async fn a_crash_after_the_change_was_sent_is_resumed_without_a_second_change() 
             .iter()
             .any(|r| r["event"]["type"] == "resumed")
     );
-    let out = outputs(&show, STEP);
-    assert_eq!(out["changed"], false, "{out:#}");
-    // Resumed while the change may still be pending: waited on, if so.
-    let waited = out["waited_changes"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert!(waited.len() <= 1, "{out:#}");
+    // Killed before the switch was journaled, the resumed switch found the
+    // record switched and left the zone's pending change to the wait;
+    // killed after, the resume began at the wait. Either way one change,
+    // waited on and read back.
+    let out = outputs(&show, &switch_step(&zone));
+    let sent = out["change_ids"].as_array().map_or(0, Vec::len);
+    let pending = out["pending"].as_array().map_or(0, Vec::len);
+    assert!(sent + pending <= 1, "{out:#}");
+    let verified = outputs(&show, &verify_step(&zone));
+    assert!(verified["in_sync_at"].is_string(), "{verified:#}");
     assert_eq!(changes(&zone).await, 1, "changes.create sent once");
     assert_eq!(value(read(&zone).await), [TARGET_VALUE]);
 }

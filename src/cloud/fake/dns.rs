@@ -398,21 +398,21 @@ impl CloudDns for FakeCloud {
         Ok(s.cloud_change(project, zone))
     }
 
-    async fn swap_record_set(
+    async fn swap_record_sets(
         &self,
         project: &str,
         zone: &str,
-        deletion: Option<&CloudRecordSet>,
-        addition: &CloudRecordSet,
+        swaps: &[(Option<CloudRecordSet>, CloudRecordSet)],
     ) -> Result<CloudDnsChange, CloudError> {
+        let named = swaps.first().map_or(zone, |(_, a)| a.name.as_str());
         let mut s = self
-            .enter("clouddns:changes.create", "global", &addition.name)
+            .enter("clouddns:changes.create", "global", named)
             .await?;
         let refuse = |code: &str, m: String| {
             CloudError::new(
                 "clouddns",
                 "changes.create",
-                &addition.name,
+                named,
                 "global",
                 ErrorKind::Precondition,
                 m,
@@ -433,29 +433,44 @@ impl CloudDns for FakeCloud {
             y.sort();
             a.ttl == b.ttl && x == y && a.routed == b.routed && a.primary_backup == b.primary_backup
         };
-        let key = rrset_key(project, zone, &addition.name, &addition.rtype);
-        let have = s.cloud_rrsets.get(&key).cloned();
-        match (deletion, &have) {
-            (Some(d), Some(h)) if same(d, h) => {}
-            (Some(_), _) => {
+        // Judged whole before anything is applied: Cloud DNS applies a
+        // change all or nothing.
+        let deletions = swaps.iter().filter_map(|(d, _)| d.as_ref());
+        for (i, d) in deletions.enumerate() {
+            let have = s
+                .cloud_rrsets
+                .get(&rrset_key(project, zone, &d.name, &d.rtype));
+            if !have.is_some_and(|h| same(d, h)) {
                 return Err(refuse(
                     "FAILED_PRECONDITION",
-                    "Precondition not met for 'entity.change.deletions[0]'".into(),
+                    format!("Precondition not met for 'entity.change.deletions[{i}]'"),
                 ));
             }
-            (None, Some(_)) => {
+        }
+        for (i, (d, a)) in swaps.iter().enumerate() {
+            let key = rrset_key(project, zone, &a.name, &a.rtype);
+            let deleted = d
+                .as_ref()
+                .is_some_and(|d| (&d.name, &d.rtype) == (&a.name, &a.rtype));
+            if !deleted && s.cloud_rrsets.contains_key(&key) {
                 return Err(refuse(
                     "ALREADY_EXISTS",
                     format!(
-                        "The resource 'entity.change.additions[0]' named '{} ({})' already exists",
-                        addition.name, addition.rtype
+                        "The resource 'entity.change.additions[{i}]' named '{} ({})' already exists",
+                        a.name, a.rtype
                     ),
                 ));
             }
-            (None, None) => {}
         }
-        s.writes.push(format!("changes.create {}", addition.name));
-        s.cloud_rrsets.insert(key, addition.clone());
+        for (d, a) in swaps {
+            if let Some(d) = d {
+                s.cloud_rrsets
+                    .remove(&rrset_key(project, zone, &d.name, &d.rtype));
+            }
+            s.writes.push(format!("changes.create {}", a.name));
+            s.cloud_rrsets
+                .insert(rrset_key(project, zone, &a.name, &a.rtype), a.clone());
+        }
         Ok(s.cloud_change(project, zone))
     }
 

@@ -1,11 +1,14 @@
 //! `[[cloud_dns]]`: a Google Cloud DNS record set in a managed zone,
-//! switched to the target's value by a failover (`switch-cloud-dns`).
+//! switched to the target's value by a failover (`switch-dns`: one change
+//! of its managed zone, with the plan's other records there, then
+//! `verify-dns`).
 //!
 //! Records mode, as `[[dns]]`'s `upsert` is for Route 53: the record holds
 //! one value per region (`targets`), and a failover swaps the value it
-//! holds for the target's in one atomic Cloud DNS change whose deletion is
-//! the record set exactly as read (Cloud DNS's compare-and-swap), then
-//! waits until Cloud DNS says the change is `done`.
+//! holds for the target's in one atomic Cloud DNS change of its managed
+//! zone whose deletions are the record sets exactly as read (Cloud DNS's
+//! compare-and-swap), through the traffic role's records mode
+//! ([`switching`]), then waits until Cloud DNS says the change is `done`.
 //!
 //! Health-check mode (`switch = "health-check"`), as `[[dns]]`'s is for
 //! Route 53: a data-plane switch. The record set carries a `primaryBackup`
@@ -24,8 +27,9 @@
 //!
 //! Why its own kind rather than a `[[dns]]` with a provider key: it is
 //! named by project and managed zone (a zone's name, not its DNS name), its
-//! API is Google's, global and with other limits, and its step is one
-//! change polled to `done` rather than a Route 53 batch and `GetChange`.
+//! API is Google's, global and with other limits, and its zone's changes
+//! are one change polled to `done` rather than Route 53's batches and
+//! `GetChange`.
 //! A traffic kind ([`Shown::Traffic`]): `status` and `watch` read where
 //! it points through its role ([`Points`]): a records-mode record by its
 //! value, through Cloud DNS's API (global: no region's outage takes it);
@@ -33,6 +37,7 @@
 //! through its region.
 
 pub mod policy;
+pub mod switching;
 
 use std::time::Duration;
 
@@ -40,7 +45,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::cloud_sql::valid_project;
-use super::traffic::{ControlAt, Endpoint, Points, Resolving, resolved, same_name};
+use super::traffic::{ControlAt, Endpoint, Points, Resolving, Switching, resolved, same_name};
 use super::{Kind, Resource, Shown, bounded};
 use crate::cloud::{CloudError, Clouds, DnsRecord, ErrorKind};
 use crate::path;
@@ -596,6 +601,10 @@ impl Points for CloudDnsSpec {
 
     fn resolving(&self) -> Option<&dyn Resolving> {
         (self.switch == CloudSwitch::HealthCheck).then_some(self as &dyn Resolving)
+    }
+
+    fn switching(&self) -> Option<&dyn Switching> {
+        (self.switch == CloudSwitch::Records).then_some(self as &dyn Switching)
     }
 }
 

@@ -4,6 +4,7 @@
 //! resource's endpoint instead of naming a target per region.
 
 pub mod setup;
+pub mod switching;
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::traffic::{ControlAt, Endpoint, Points, Resolving, resolved, same_name};
+use super::traffic::{ControlAt, Endpoint, Points, Resolving, Switching, resolved, same_name};
 use super::{Kind, Resource, Shown, bounded};
 use crate::cloud::{CloudError, Clouds, DnsRecord};
 use crate::path;
@@ -351,6 +352,12 @@ impl Points for DnsSpec {
 
     fn resolving(&self) -> Option<&dyn Resolving> {
         (self.switch == SwitchMode::HealthCheck).then_some(self as &dyn Resolving)
+    }
+
+    fn switching(&self) -> Option<&dyn Switching> {
+        self.switch
+            .needs_route53_api()
+            .then_some(self as &dyn Switching)
     }
 }
 

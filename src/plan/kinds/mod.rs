@@ -73,6 +73,7 @@ pub use cloud_sql::{
 pub use compute::{CapacitySpec, ComputeSpec};
 pub use database::{DatabaseSpec, DbStrategy, RDS_DRILL, RdsDrilling};
 pub use dns::setup as route53_setup;
+pub use dns::switching as route53_switching;
 pub use dns::{DnsSpec, SwitchMode};
 pub use ecs_service::{EcsScaling, EcsServiceSpec};
 pub use global_database::{AURORA_DRILL, AuroraDrilling, GlobalDatabaseSpec, WRITER_CLASS};

@@ -130,6 +130,9 @@ pub trait Points: Sync {
     /// no provider API call may be on the path); `None` when the switch
     /// itself reads its change back.
     fn resolving(&self) -> Option<&dyn Resolving>;
+    /// Its switch by a change of its record sets through its provider's
+    /// DNS API (records mode), `None` for a record its controls steer.
+    fn switching(&self) -> Option<&dyn Switching>;
 }
 
 /// One piece of a record's data-plane setup that is not as `drctl dns
@@ -301,6 +304,158 @@ pub trait Resolving: Points {
     ) -> Result<Vec<Prepared>, CloudError>;
 }
 
+/// The traffic role's records mode: a record switched by one atomic change
+/// of its zone through its provider's DNS API, together with the plan's
+/// other records there (`switch-dns`), then waited for until in effect and
+/// read back (`verify-dns`). The steps read, decide and judge; what differs
+/// by kind is answered here and by its zone's [`ZoneApi`]. No method has a
+/// default.
+pub trait Switching: Points {
+    /// Its zone: the plan's records in one zone change together.
+    fn zone(&self) -> Zone<'_>;
+    /// The data resource whose endpoint in the target it points at, if any.
+    fn follows(&self) -> Option<&str>;
+    /// The record sets a switch to `target` wants (pure). `endpoint`: the
+    /// endpoint in the target of the resource it follows (`None` where it
+    /// follows none, or before it is known: a read's key alone).
+    fn wanted(&self, plan: &Plan, target: &str, endpoint: Option<&str>) -> Vec<DnsRecord>;
+    /// What the switch does to it, for a step's description (pure).
+    fn change(&self, target: &str) -> String;
+}
+
+/// A zone as a records-mode switch changes it.
+#[derive(Clone, Copy)]
+pub struct Zone<'a> {
+    /// Its kind's changes.
+    pub api: &'static dyn ZoneApi,
+    /// The project that holds it (Cloud DNS); empty where there is none.
+    pub project: &'a str,
+    /// Its name as the plan gives it.
+    pub name: &'a str,
+}
+
+impl Zone<'_> {
+    /// The step subject of its switch (its kind's spelling, unique across
+    /// kinds).
+    pub fn subject(&self) -> String {
+        self.api.subject(self.project, self.name)
+    }
+}
+
+/// A zone as found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ZoneFound {
+    /// What its kind's later calls name it by (Route 53's zone id, Cloud
+    /// DNS's managed zone).
+    pub handle: String,
+    /// The DNS name it serves (`example.com.`).
+    pub dns_name: String,
+}
+
+/// What a zone's change did.
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// The changes sent and answered (none: nothing needed, or no answer).
+    pub change_ids: Vec<String>,
+    /// Whether each was in effect in its own answer.
+    pub in_effect: bool,
+    /// The error that stopped it (after the changes above, which stand).
+    pub error: Option<CloudError>,
+}
+
+/// How a zone's change is sent.
+#[derive(Clone, Copy)]
+pub struct SwapAt<'a> {
+    /// The clouds.
+    pub clouds: &'a Clouds,
+    /// The zone.
+    pub zone: Zone<'a>,
+    /// The zone as found.
+    pub found: &'a ZoneFound,
+    /// The plan the change is for.
+    pub plan: &'a str,
+    /// The change's comment (the run, the plan and the target).
+    pub comment: &'a str,
+    /// The run's queue that sends several plans' changes to one Route 53
+    /// zone together (`None`: each change goes alone).
+    pub queue: Option<&'a crate::cloud::dns_batch::Coalescer>,
+}
+
+/// The model's names of a records-mode switch's calls (its cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoneCalls {
+    /// The switch's calls.
+    pub switch: &'static [&'static str],
+    /// The verification's calls after the wait.
+    pub verify: &'static [&'static str],
+    /// What the verification waits on.
+    pub waits: &'static [&'static str],
+    /// Its poll.
+    pub poll: &'static str,
+}
+
+/// A DNS provider's zone changes, for a records-mode switch ([`Zone`]):
+/// found, read, swapped in one atomic change whose deletions are the sets
+/// exactly as read (a set changed since the read is refused, not
+/// overwritten), waited on, read back. No method has a default.
+#[async_trait]
+pub trait ZoneApi: Sync {
+    /// The provider, as messages name it (`Route 53`).
+    fn provider(&self) -> &'static str;
+    /// The subject of a zone's switch step (`example.com.`).
+    fn subject(&self, project: &str, name: &str) -> String;
+    /// Its calls, as the model names them.
+    fn calls(&self) -> ZoneCalls;
+    /// What a records-mode switch means when the API does not answer.
+    fn api_down(&self) -> &'static str;
+    /// Whether a set may hold what a plain record does not replace (a
+    /// routing policy), so that preflight and `status` read the sets to
+    /// say so before the switch refuses it.
+    fn policies(&self) -> bool;
+    /// Why a plain record may not replace the set as read (`None`: it may).
+    fn refuses(&self, read: &DnsRecord) -> Option<String>;
+    /// How to read a record set by hand, for a refusal's hint.
+    fn look(&self, zone: Zone<'_>, name: &str, rtype: &str) -> String;
+    /// Finds the zone (`None`: it does not exist).
+    async fn find(&self, clouds: &Clouds, zone: Zone<'_>) -> Result<Option<ZoneFound>, CloudError>;
+    /// The record sets as they are now, one for each of `want` (matched
+    /// by name, type and set identifier; `None`: absent). A set with a
+    /// routing policy a plain record does not have is read with `routing`.
+    async fn read(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+        found: &ZoneFound,
+        want: &[DnsRecord],
+    ) -> Result<Vec<Option<DnsRecord>>, CloudError>;
+    /// Sends the swaps (each set as read, and as wanted) as one atomic
+    /// change, or as few as the provider's limits allow (never splitting
+    /// a swap). Sent once: a lost answer is judged by a read.
+    async fn swap(&self, at: SwapAt<'_>, swaps: &[(Option<DnsRecord>, DnsRecord)]) -> Sent;
+    /// Whether `e` is the provider refusing a change whose deletion no
+    /// longer matched (the step reads again and judges).
+    fn refused(&self, e: &CloudError) -> bool;
+    /// Whether change `id` is in effect.
+    async fn in_effect(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+        id: &str,
+    ) -> Result<bool, CloudError>;
+    /// The zone's changes still pending, which a switch that found its
+    /// records already switched waits on (a resumed run's own change may
+    /// still be on its way); empty where the provider cannot list them.
+    async fn pending(&self, clouds: &Clouds, zone: Zone<'_>) -> Result<Vec<String>, CloudError>;
+}
+
+/// The plan's records-mode records, every traffic kind's, in plan order.
+pub fn switching(plan: &Plan) -> impl Iterator<Item = &dyn Switching> {
+    (super::each(&plan.spec).into_iter()).filter_map(|r| match r.shown() {
+        super::Shown::Traffic(p) => p.switching(),
+        super::Shown::Data(_) | super::Shown::Capacity(_) | super::Shown::Steps { .. } => None,
+    })
+}
+
 /// The plan's records whose switch is verified by resolution, every
 /// traffic kind's, in plan order.
 pub fn resolving(plan: &Plan) -> impl Iterator<Item = &dyn Resolving> {
@@ -421,6 +576,72 @@ mod resolving_tests {
                     "{}",
                     v.hint(plan.name())
                 );
+            }
+        }
+        let dns = crate::plan::spec::ResourceKind::Dns;
+        let cloud_dns = crate::plan::spec::ResourceKind::CloudDns;
+        assert_eq!(kinds, [dns, cloud_dns].into_iter().collect());
+    }
+}
+
+/// The records-mode role's contract, over every record of every reference
+/// plan (AWS and GCP) and the health-check Cloud DNS plan.
+#[cfg(test)]
+mod switching_tests {
+    use super::*;
+    use crate::plan::kinds::{Shown, each};
+
+    /// A record is switched by a change of its records exactly when its
+    /// controls do not steer it; it wants, for each of its plan's regions,
+    /// record sets holding that region's value (a record that follows a
+    /// resource, the endpoint given); its zone's subject is its kind's and
+    /// names the zone; its zone's calls are ones the model knows.
+    #[test]
+    fn every_record_without_controls_is_switched_by_its_zone_to_each_regions_target() {
+        let model = crate::cloud::model::Model::aws().expect("the model");
+        let plans = (crate::plan::reference_with_gcp().into_iter())
+            .chain([crate::plan::orders_gcp_health_checked()]);
+        let mut kinds = std::collections::BTreeSet::new();
+        for plan in plans {
+            for r in each(&plan.spec) {
+                let Shown::Traffic(p) = r.shown() else {
+                    continue;
+                };
+                let Some(s) = p.switching() else {
+                    assert!(
+                        p.resolving().is_some(),
+                        "{}: switched somehow",
+                        p.resource()
+                    );
+                    continue;
+                };
+                assert!(
+                    p.resolving().is_none() && p.controls().is_empty(),
+                    "{}",
+                    p.resource()
+                );
+                kinds.insert(r.kind());
+                assert_eq!(s.resource(), p.resource());
+                let z = s.zone();
+                assert!(z.subject().contains(z.name), "{}", z.subject());
+                let calls = z.api.calls();
+                for op in calls.switch.iter().chain(calls.verify).chain([&calls.poll]) {
+                    assert!(op.contains(':'), "{op}");
+                }
+                for w in calls.waits {
+                    assert!(model.duration(w).is_some(), "{w} modelled");
+                }
+                assert!(!z.api.api_down().is_empty() && !z.api.provider().is_empty());
+                for region in plan.regions() {
+                    let want = s.wanted(&plan, region, Some("db.example.com."));
+                    assert!(!want.is_empty(), "{} in {region}", s.resource());
+                    for w in &want {
+                        assert!(same_name(&w.name, s.names().0), "{w:?}");
+                        assert!(!w.values.is_empty(), "{} in {region}: {w:?}", s.resource());
+                        assert_eq!(z.api.refuses(w), None, "a plain record replaces itself");
+                    }
+                    assert!(!s.change(region).is_empty());
+                }
             }
         }
         let dns = crate::plan::spec::ResourceKind::Dns;

@@ -212,7 +212,7 @@ async fn prepare_policy(
         }
         PolicyNext::Swap(deletion) => {
             let change = (clouds.cloud_dns)
-                .swap_record_set(&d.project, &d.zone, deletion.as_ref(), &want)
+                .swap_record_sets(&d.project, &d.zone, &[(deletion.clone(), want.clone())])
                 .await?;
             format!(
                 "{} (change {})",

@@ -38,7 +38,7 @@ pub const MAX_RECORDS_PER_BATCH: usize = 2 * MAX_UPSERTS_PER_BATCH;
 /// limit allows (one, for any plan of fewer than 500 records), never
 /// between a DELETE and the CREATE of the same set that follows it (a
 /// compare-and-swap split in two would no longer be one).
-pub(super) fn batches(changes: &[DnsChange]) -> impl Iterator<Item = &[DnsChange]> {
+pub fn batches(changes: &[DnsChange]) -> impl Iterator<Item = &[DnsChange]> {
     let mut cuts = vec![0];
     let (mut counted, mut i) = (0, 0);
     while i < changes.len() {
@@ -63,7 +63,7 @@ pub(super) fn batches(changes: &[DnsChange]) -> impl Iterator<Item = &[DnsChange
 }
 
 /// Whether `changes` starts with a DELETE and the CREATE of the same set.
-pub(super) fn swap_pair(changes: &[DnsChange]) -> bool {
+pub fn swap_pair(changes: &[DnsChange]) -> bool {
     match changes {
         [DnsChange::Delete(d), DnsChange::Create(c), ..] => {
             d.name
