@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use crate::cloud::{CloudError, Clouds};
 use crate::journal::{Cleaned, CleanupResult, Temp};
+use crate::plan::kinds::traffic::Zone;
 use crate::plan::spec::ResourceKind;
 pub use crate::steps::capacity::CapacityOwner;
-use crate::steps::{drill_cloud_dns, drill_control, drill_copy, drill_dns, drill_raise};
+use crate::steps::{drill_control, drill_copy, drill_dns, drill_raise};
 
 pub mod owner;
 pub mod sweep;
@@ -52,7 +53,7 @@ pub async fn remove_all(
     deadline: std::time::Instant,
 ) -> Vec<Cleaned> {
     let (records, rest): (Vec<&Temp>, Vec<&Temp>) =
-        (temps.iter()).partition(|t| matches!(t, Temp::Record { .. } | Temp::CloudRecord { .. }));
+        (temps.iter()).partition(|t| t.drill_record().is_some());
     let drill = CapacityOwner::Drill("the drill's own resource".into());
     let mut out = futures::future::join_all(
         records
@@ -122,23 +123,16 @@ async fn dispatch(
             let at = (*kind, region.as_str(), group.as_str());
             drill_raise::restore(clouds, at, *restore, (run, owner), poll, deadline).await
         }
-        Temp::Record { zone, name, rtype } => {
-            drill_dns::remove(clouds, zone, name, rtype, poll, deadline).await
-        }
-        Temp::CloudRecord {
-            project,
-            zone,
-            name,
-            rtype,
-        } => {
-            let at = (
-                project.as_str(),
-                zone.as_str(),
-                name.as_str(),
-                rtype.as_str(),
-            );
-            drill_cloud_dns::remove(clouds, at, poll, deadline).await
-        }
+        t @ (Temp::Record { .. } | Temp::CloudRecord { .. }) => match t.drill_record() {
+            Some((kind, project, zone, name, rtype)) => match Zone::of(kind, project, zone) {
+                Some(z) => drill_dns::remove(clouds, z, (name, rtype), poll, deadline).await,
+                None => Ok((
+                    CleanupResult::Failed,
+                    format!("{t}: {} has no zones", kind.table()),
+                )),
+            },
+            None => Ok((CleanupResult::Failed, format!("{t} names no drill record"))),
+        },
         Temp::Control { region, url } => drill_control::remove_control(clouds, region, url).await,
         Temp::HealthCheck { region, control } => {
             drill_control::remove_health_check(clouds, region, control).await

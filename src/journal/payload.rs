@@ -121,7 +121,8 @@ pub enum Temp {
         /// Its address, as its kind addresses copies.
         address: String,
     },
-    /// A drill's Cloud DNS record set (`drill-cloud-dns`), beside
+    /// A drill's Cloud DNS record set, as an older drctl's `drill-cloud-dns`
+    /// journaled it (now a [`Temp::Record`] of kind `clouddns`), beside
     /// production's in its managed zone.
     CloudRecord {
         /// The GCP project.
@@ -133,9 +134,19 @@ pub enum Temp {
         /// Record type.
         rtype: String,
     },
-    /// A drill DNS record.
+    /// A drill's record set in a zone of a records-mode traffic kind
+    /// (`drill-dns`: `drill-<short id>.<name>`; `drill-control`'s failover
+    /// records), deleted at cleanup through its kind's zone changes. (An
+    /// older drctl journaled Route 53's without a kind, read as `dns`, and
+    /// Cloud DNS's as `CloudRecord`: still read.)
     Record {
-        /// Hosted zone name.
+        /// The traffic kind whose zone it is in.
+        #[serde(default = "route53", skip_serializing_if = "is_route53")]
+        kind: crate::plan::spec::ResourceKind,
+        /// The project that holds the zone, where its kind has them.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        project: String,
+        /// The zone's name.
         zone: String,
         /// Fully qualified record name.
         name: String,
@@ -225,7 +236,16 @@ impl std::fmt::Display for Temp {
                 let noun = kind.drilling().map_or(kind.table(), |d| d.about().noun);
                 write!(f, "{noun} {address} ({region})")
             }
-            Self::Record { zone, name, rtype } => write!(f, "record {name} {rtype} (zone {zone})"),
+            Self::Record {
+                kind,
+                project,
+                zone,
+                name,
+                rtype,
+            } => {
+                let at = (kind.zones()).map_or_else(|| zone.clone(), |z| z.subject(project, zone));
+                write!(f, "record {name} {rtype} (zone {at})")
+            }
             Self::CloudRecord {
                 project,
                 zone,
@@ -238,6 +258,17 @@ impl std::fmt::Display for Temp {
             }
         }
     }
+}
+
+/// The kind of a drill record an older drctl journaled without one.
+fn route53() -> crate::plan::spec::ResourceKind {
+    crate::plan::spec::ResourceKind::Dns
+}
+
+/// Whether a drill record is Route 53's (then its kind is not written, as
+/// an older drctl wrote it).
+fn is_route53(kind: &crate::plan::spec::ResourceKind) -> bool {
+    *kind == crate::plan::spec::ResourceKind::Dns
 }
 
 impl Temp {
@@ -306,6 +337,32 @@ impl Temp {
                 project,
                 name,
             } => Some((K::CloudSql, region, format!("{project}/{name}"))),
+            _ => None,
+        }
+    }
+
+    /// The drill record it names, as its kind's zone changes address it:
+    /// the kind, the zone's project (empty where there is none), the zone,
+    /// the name and the type (an older drctl's `Record` without a kind and
+    /// `CloudRecord` included).
+    pub fn drill_record(
+        &self,
+    ) -> Option<(crate::plan::spec::ResourceKind, &str, &str, &str, &str)> {
+        use crate::plan::spec::ResourceKind as K;
+        match self {
+            Self::Record {
+                kind,
+                project,
+                zone,
+                name,
+                rtype,
+            } => Some((*kind, project, zone, name, rtype)),
+            Self::CloudRecord {
+                project,
+                zone,
+                name,
+                rtype,
+            } => Some((K::CloudDns, project, zone, name, rtype)),
             _ => None,
         }
     }

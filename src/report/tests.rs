@@ -372,6 +372,8 @@ fn journals() -> Vec<JournalText> {
         group: "payments-api-use1".into(),
     };
     let rec = Temp::Record {
+        kind: crate::plan::spec::ResourceKind::Dns,
+        project: String::new(),
         zone: "example.com.".into(),
         name: "drill-20261117t030000z-c003.api.example.com.".into(),
         rtype: "CNAME".into(),
@@ -1280,6 +1282,8 @@ fn every_drill_resource_kind_is_in_the_report_schema() {
             rtype: "CNAME".into(),
         },
         Temp::Record {
+            kind: crate::plan::spec::ResourceKind::Dns,
+            project: String::new(),
             zone: s.clone(),
             name: s.clone(),
             rtype: "CNAME".into(),

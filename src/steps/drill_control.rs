@@ -481,6 +481,8 @@ impl Action for DrillControl {
             }
             for r in drill_records(run_id, d, &self.regions, &BTreeMap::new()) {
                 let t = Temp::Record {
+                    kind: crate::plan::spec::ResourceKind::Dns,
+                    project: String::new(),
                     zone: d.zone.to_ascii_lowercase(),
                     name: r.name,
                     rtype: r.rtype,
@@ -515,11 +517,12 @@ impl DrillControl {
     /// The drill records in `d`'s zone under one of the plan's names
     /// there.
     async fn records_left(&self, look: &Look<'_>, d: &DnsSpec) -> Vec<Left> {
-        let listed = look.zone_records(&d.zone).await;
+        let z = super::records::route53(&d.zone);
+        let listed = look.zone_sets(z).await;
         let names = (self.swept.iter())
             .filter(|(zone, _)| zone.eq_ignore_ascii_case(&d.zone))
             .map(|(_, name)| name.as_str());
-        records_under(&listed, &d.zone, names)
+        records_under(&listed, z, names)
     }
 }
 

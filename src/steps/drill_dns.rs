@@ -1,18 +1,25 @@
-//! `drill-dns`: a drill's DNS. For every record of the plan in one hosted
-//! zone, a drill record `drill-<short id>.<name>` is created pointing where
-//! the real record would point after a failover (the target's value, or the
-//! drill's temporary database endpoint for a record that follows a
-//! database); the step waits for INSYNC and reads the records back.
-//! Production records are never changed: this measures DNS change
-//! propagation without moving a single user, and it is where the drill's
-//! RTO clock stops.
+//! `drill-dns`: a drill's DNS, whatever the records-mode traffic kind (a
+//! Route 53 hosted zone, a Cloud DNS managed zone). For every such record
+//! of the plan in one zone, a drill record set `drill-<short id>.<name>` is
+//! made pointing where the real record would point after a failover (the
+//! target's value, or the drill's temporary copy's endpoint for a record
+//! that follows a data resource; a weighted record's drill copy is a plain
+//! record with the target's value), in one change of the zone through its
+//! kind's zone changes ([`ZoneApi`](crate::plan::kinds::traffic::ZoneApi));
+//! the step waits until the change is in effect (Route 53's INSYNC, Cloud
+//! DNS's `done`) and reads the records back. Production records are never
+//! changed: this measures a DNS change's propagation without moving a
+//! single user, and it is where the drill's RTO clock stops.
 //!
-//! A `switch = "health-check"` record is not this kind's: `drill-control`
-//! rehearses its data-plane switch instead.
+//! A data-plane record (`switch = "health-check"`) is not this step's:
+//! `drill-control` rehearses Route 53's data-plane switch instead.
 //!
-//! Drill records are found again by their names (the short id holds the
-//! drill's start; see [`crate::steps::drill_names`]), and removed by an exact DELETE
-//! followed by a read that finds nothing.
+//! The drill records are journaled ([`Temp::Record`], by kind) before
+//! the change is sent, so a crash leaves nothing unfound; they are found
+//! again without the journal by their names (the short id holds the
+//! drill's start; see [`crate::steps::drill_names`]), and removed
+//! ([`remove`]) by a change deleting each exactly as read, followed by a
+//! read that finds nothing. A name that is not a drill's is never deleted.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -24,105 +31,159 @@ use serde_json::Value;
 
 use super::drill_names;
 use super::leftovers::{Drilled, Left, Look, records_under};
-use super::records::{desired, matches, route53, show, zone, zone_finding};
+use super::records::{
+    await_changes, desired, mismatches, records_of, send, swaps, zone_finding, zone_now,
+};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
-    wait_for,
 };
 use crate::cloud::retry::poll_until;
-use crate::cloud::{CloudError, Clouds, DnsChange, DnsRecord};
+use crate::cloud::{CloudError, Clouds, DnsRecord};
 use crate::journal::{CleanupResult, Temp};
-use crate::plan::kinds::traffic::Switching;
-use crate::plan::spec::{DnsSpec, SwitchMode};
+use crate::plan::kinds::traffic::{Switching, Zone, ZoneCalls, switching};
+use crate::plan::spec::ResourceKind;
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
 
-/// Create the drill records of every plan record in one zone.
+/// Make the drill records of every records-mode record of the plan in one
+/// zone.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DrillDns {
-    /// Zone name.
+    /// The zone, as its kind names the step's subject.
     pub zone: String,
     /// Target region.
     pub region: String,
-    /// The plan's records in the zone.
-    #[serde(serialize_with = "super::records::record_names")]
-    pub records: Vec<DnsSpec>,
-    /// Every `[[dns]]` name of the plan in the zone, whatever its switch:
-    /// what a sweep finds a drill's records under (not part of the step's
-    /// identity: a journal's graph never names it).
+    /// The plan's records in the zone, by name.
+    pub records: Vec<String>,
+    /// Their plan ids.
+    #[serde(skip)]
+    pub ids: Vec<String>,
+    /// Every name of the plan's records of the zone's kind in the zone,
+    /// whatever its switch: what a sweep finds a drill's records under
+    /// (not part of the step's identity: a journal's graph never names it).
     #[serde(skip)]
     pub swept: Vec<String>,
+    /// The zone kind's calls (the step's cost).
+    #[serde(skip)]
+    pub calls: ZoneCalls,
+    /// The zone's kind, project and name, as a journaled drill record
+    /// names them (what it makes is journaled before the plan is read).
+    #[serde(skip)]
+    pub kind: ResourceKind,
+    /// The zone's project, where its kind has them.
+    #[serde(skip)]
+    pub project: String,
+    /// The zone's name.
+    #[serde(skip)]
+    pub zone_name: String,
+    /// Each record's name and type.
+    #[serde(skip)]
+    pub named: Vec<(String, String)>,
 }
 
-/// Ends the drill's RTO clock: the drill records INSYNC and read back.
+/// Ends the drill's RTO clock: the drill records' change in effect and
+/// read back (its calls are its zone kind's: [`DrillDns::cost`]).
 pub const TRAITS: Traits = Traits {
-    rto_end: Some(super::traits::INSYNC),
+    rto_end: Some(super::traits::DRILL_IN_EFFECT),
+    ..Traits::RECOVERY
+};
+
+/// What the retired `drill-cloud-dns` (one Cloud DNS record's drill record
+/// set) cost, and where its journals stop the drill's RTO clock.
+pub const RETIRED_CLOUD: Traits = Traits {
+    rto_end: Some("the drill record set's Cloud DNS change done and read back"),
     time: Cost {
         calls: &[
-            "route53:ListHostedZonesByName",
-            "route53:ChangeResourceRecordSets",
-            "route53:ListResourceRecordSets",
+            "clouddns:resourceRecordSets.list",
+            "clouddns:changes.create",
         ],
-        waits: &["route53:ChangeResourceRecordSets"],
-        polls: Some("route53:GetChange"),
+        polls: Some("clouddns:changes.get"),
+        ..Cost::NONE
     },
     ..Traits::RECOVERY
 };
 
-/// A shadow drill creates drill records in each zone of the plan.
+/// A shadow drill makes drill records in each zone of the plan's
+/// records-mode records.
 pub fn compile(b: &mut Builder<'_>) {
-    if *b.mode
-        != (RunMode::Drill {
-            depth: DrillDepth::Shadow,
-        })
-    {
+    let shadow = RunMode::Drill {
+        depth: DrillDepth::Shadow,
+    };
+    if *b.mode != shadow {
         return;
     }
-    let mut zones: BTreeMap<String, Vec<DnsSpec>> = BTreeMap::new();
-    // A data-plane switch's records are `drill-control`'s.
-    for d in (b.plan.spec.dns.iter()).filter(|d| d.switch != SwitchMode::HealthCheck) {
-        zones
-            .entry(d.zone.to_ascii_lowercase())
-            .or_default()
-            .push(d.clone());
+    let mut zones: BTreeMap<String, Vec<&dyn Switching>> = BTreeMap::new();
+    for d in switching(b.plan) {
+        zones.entry(d.zone().subject()).or_default().push(d);
     }
-    for (zone, records) in zones {
-        let resources = records.iter().map(|d| d.id.clone()).collect();
-        let description = format!(
-            "create drill records drill-<id>.<name> in {zone} for {} pointing where a failover to {} would, wait for INSYNC, read back (production records untouched)",
-            super::records::joined_names(&records),
-            b.target
-        );
+    let target = b.target;
+    let steps: Vec<(DrillDns, String)> = (zones.into_iter())
+        .map(|(zone, records)| {
+            let z = records[0].zone();
+            let names: Vec<String> = records.iter().map(|d| d.names().0.to_string()).collect();
+            let description = format!(
+                "create drill records drill-<id>.<name> in {} zone {zone} for {} pointing where a failover to {target} would, wait until in effect, read back (production records untouched)",
+                z.api.provider(),
+                names.join(", ")
+            );
+            let step = DrillDns {
+                region: target.to_string(),
+                ids: records.iter().map(|d| d.resource().to_string()).collect(),
+                swept: swept_names(b, z),
+                calls: z.api.calls(),
+                kind: z.api.kind(),
+                project: z.project.to_string(),
+                zone_name: z.name.to_ascii_lowercase(),
+                named: (records.iter())
+                    .map(|d| (d.names().0.to_string(), d.names().1.to_string()))
+                    .collect(),
+                records: names,
+                zone,
+            };
+            (step, description)
+        })
+        .collect();
+    for (step, description) in steps {
+        let (subject, resources) = (step.zone.clone(), step.ids.clone());
         b.add(
-            StepKind::DrillDns(DrillDns {
-                swept: zone_names(b, &zone),
-                zone: zone.clone(),
-                region: b.target.to_string(),
-                records,
-            }),
-            Some(zone),
-            Phase::of(crate::plan::spec::ResourceKind::Dns),
+            StepKind::DrillDns(step),
+            Some(subject),
+            Phase::Switch,
             resources,
             description,
         );
     }
 }
 
-/// Every `[[dns]]` name of the plan in `zone`, whatever its switch.
-fn zone_names(b: &Builder<'_>, zone: &str) -> Vec<String> {
-    (b.plan.spec.dns.iter())
-        .filter(|d| d.zone.eq_ignore_ascii_case(zone))
-        .map(|d| d.name.clone())
+/// Every name of the plan's traffic records in zone `z`, whatever its
+/// switch (a drill of an earlier version of the plan, of another switch
+/// mode, named its records so too).
+fn swept_names(b: &Builder<'_>, z: Zone<'_>) -> Vec<String> {
+    (crate::steps::placement::records(b.plan))
+        .filter(|p| p.names().2.eq_ignore_ascii_case(z.name))
+        .map(|p| p.names().0.to_string())
         .collect()
 }
 
 impl DrillDns {
-    /// The drill records this run creates: one per plan record name (a
-    /// weighted record's drill copy is a simple record with the target's
+    /// What it costs: its zone kind's reads, change, wait and poll.
+    pub fn cost(&self) -> Cost {
+        Cost {
+            calls: self.calls.switch,
+            waits: self.calls.waits,
+            polls: Some(self.calls.poll),
+        }
+    }
+
+    /// The drill records this run makes: one per plan record name (a
+    /// weighted record's drill copy is a plain record with the target's
     /// value).
-    async fn wanted(&self, cx: &Cx<'_>) -> Result<Vec<DnsRecord>, StepFailure> {
-        let records: Vec<&dyn Switching> =
-            (self.records.iter()).map(|d| d as &dyn Switching).collect();
-        let real = desired(cx, &records).await?;
+    #[allow(clippy::result_large_err)] // StepFailure, the steps' error
+    async fn wanted(
+        &self,
+        cx: &Cx<'_>,
+        records: &[&dyn Switching],
+    ) -> Result<Vec<DnsRecord>, StepFailure> {
+        let real = desired(cx, records).await?;
         let mut out: Vec<DnsRecord> = Vec::new();
         for r in real {
             if r.set_identifier.is_some() && r.weight != Some(100) {
@@ -143,19 +204,20 @@ impl DrillDns {
     }
 }
 
-/// What a drill's DNS step publishes: when its records were INSYNC (the
+/// What a drill's DNS step publishes: when its records were in effect (the
 /// drill's RTO clock stops there).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DrillDnsOutput {
     /// The zone.
     pub zone: String,
-    /// The change batch.
+    /// The change (the last, where the provider's limits asked for more
+    /// than one; empty when the records were there already).
     pub change_id: String,
     /// When it was submitted.
     pub submitted_at: DateTime<Utc>,
-    /// When it was INSYNC.
+    /// When it was in effect.
     pub in_sync_at: DateTime<Utc>,
-    /// The drill records created.
+    /// The drill records made.
     pub records: Vec<DnsRecord>,
 }
 
@@ -166,89 +228,66 @@ impl StepOutput for DrillDnsOutput {
 #[async_trait]
 impl Action for DrillDns {
     async fn preflight(&self, cx: &Cx<'_>) -> Vec<Finding> {
-        vec![zone_finding(cx, route53(&self.zone)).await]
+        match records_of(cx.plan, &self.ids, &self.zone) {
+            Ok(records) => vec![zone_finding(cx, records[0].zone()).await],
+            Err(e) => vec![Finding::blocks(
+                &self.zone,
+                "global",
+                "not in the plan",
+                e.to_string(),
+            )],
+        }
     }
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
-        Ok(self
-            .records
-            .iter()
-            .map(|d| Planned {
-                call: "route53:ChangeResourceRecordSets".into(),
-                resource: drill_names::record_name(cx.run_id, &d.name),
-                region: "global".into(),
-                current: "absent".into(),
-                desired: format!(
-                    "{} {} → {} (a drill copy of {}; deleted at cleanup)",
-                    d.rtype,
-                    d.ttl,
-                    match &d.follows {
-                        Some(db) => format!("the drill's temporary {db} endpoint"),
-                        None => d.targets.get(cx.target).cloned().unwrap_or_default(),
-                    },
-                    d.name
-                ),
-                change: true,
+        let records = records_of(cx.plan, &self.ids, &self.zone)?;
+        let call = self.calls.switch.last().copied().unwrap_or_default();
+        Ok((records.iter())
+            .map(|d| {
+                let (name, rtype, _) = d.names();
+                Planned {
+                    call: call.into(),
+                    resource: drill_names::record_name(cx.run_id, name),
+                    region: "global".into(),
+                    current: "absent".into(),
+                    desired: format!(
+                        "{rtype} → {} (a drill copy of {name}; deleted at cleanup)",
+                        match d.follows() {
+                            Some(db) => format!("the drill's temporary {db} endpoint"),
+                            None => d.change(cx.target),
+                        }
+                    ),
+                    change: true,
+                }
             })
             .collect())
     }
 
     async fn run(&self, cx: &Cx<'_>) -> Result<Value, StepFailure> {
-        let z = zone(cx, &self.zone).await?;
-        let want = self.wanted(cx).await?;
-        let changes: Vec<DnsChange> = want.iter().cloned().map(DnsChange::Upsert).collect();
-        cx.fenced(
-            &format!("route53:ChangeResourceRecordSets in {}", self.zone),
-            "global",
-        )
-        .await?;
-        let info = cx
-            .clouds
-            .dns
-            .apply_changes(
-                &z,
-                &changes,
-                &format!(
-                    "drctl drill {}: {} to {}",
-                    cx.run_id,
-                    cx.plan.name(),
-                    cx.target
-                ),
-            )
-            .await?;
+        let records = records_of(cx.plan, &self.ids, &self.zone)?;
+        let z = records[0].zone();
+        let found = zone_now(cx, z).await?;
+        let want = self.wanted(cx, &records).await?;
+        let cur = z.api.read(cx.clouds, z, &found, &want).await?;
+        let made = swaps(&want, &cur);
+        let mut change_id = String::new();
         let submitted_at = Utc::now();
-        if !info.in_sync {
-            wait_for(
-                cx,
-                &format!("Route 53 change {} in {} to be INSYNC", info.id, self.zone),
-                || async {
-                    let s = cx.clouds.dns.change_status(&info.id).await?;
-                    Ok(s.in_sync.then_some(()))
-                },
-            )
-            .await?;
+        if !made.is_empty() {
+            let sent = send(cx, (z, &found), &made, false).await?;
+            if let Some(e) = sent.error {
+                return Err(e.into());
+            }
+            let polled: &[String] = if sent.in_effect {
+                &[]
+            } else {
+                &sent.change_ids
+            };
+            await_changes(cx, z, polled).await?;
+            change_id = sent.change_ids.last().cloned().unwrap_or_default();
         }
         let in_sync_at = Utc::now();
-        let wanted: Vec<(String, String)> = want
-            .iter()
-            .map(|w| (w.name.clone(), w.rtype.clone()))
-            .collect();
-        let read = cx.clouds.dns.read_many(&z, &wanted).await?;
-        let mut wrong = Vec::new();
-        for w in &want {
-            let cur = read
-                .iter()
-                .find(|r| r.name.eq_ignore_ascii_case(&w.name) && r.rtype == w.rtype)
-                .cloned();
-            if !matches(&cur, w) {
-                wrong.push(format!(
-                    "{} is {} (expected {})",
-                    w.name,
-                    show(&cur),
-                    show(&Some(w.clone()))
-                ));
-            }
-        }
+        let back = z.api.read(cx.clouds, z, &found, &want).await?;
+        let wrong = mismatches(&want, &back);
         if !wrong.is_empty() {
             return Err(StepFailure::state(
                 format!(
@@ -256,14 +295,14 @@ impl Action for DrillDns {
                     self.zone,
                     wrong.join("; ")
                 ),
-                "inspect the zone; the drill's cleanup removes what it created",
+                "run the drill again: the step reads first; its cleanup removes what it created",
                 &self.zone,
                 "global",
             ));
         }
         DrillDnsOutput {
-            zone: z.name,
-            change_id: info.id,
+            zone: found.dns_name,
+            change_id,
             submitted_at,
             in_sync_at,
             records: want,
@@ -272,14 +311,20 @@ impl Action for DrillDns {
     }
 
     fn creates(&self, run_id: &str) -> Vec<Temp> {
-        self.records
-            .iter()
-            .map(|d| Temp::Record {
-                zone: self.zone.clone(),
-                name: drill_names::record_name(run_id, &d.name),
-                rtype: d.rtype.clone(),
-            })
-            .collect()
+        let mut out: Vec<Temp> = Vec::new();
+        for (name, rtype) in &self.named {
+            let t = Temp::Record {
+                kind: self.kind,
+                project: self.project.clone(),
+                zone: self.zone_name.clone(),
+                name: drill_names::record_name(run_id, name),
+                rtype: rtype.clone(),
+            };
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
     }
 }
 
@@ -288,19 +333,21 @@ impl Drilled for DrillDns {
     /// Drill records in the zone under one of the plan's names there
     /// (`drill-<short id>.<name>`: a record carries no tags).
     async fn leftovers(&self, look: &Look<'_>) -> Vec<Left> {
-        let listed = look.zone_records(&self.zone).await;
-        records_under(&listed, &self.zone, self.swept.iter().map(String::as_str))
+        let Some(z) = Zone::of(self.kind, &self.project, &self.zone_name) else {
+            return Vec::new();
+        };
+        let listed = look.zone_sets(z).await;
+        records_under(&listed, z, self.swept.iter().map(String::as_str))
     }
 }
 
-/// Deletes a drill record (every set of that name and type) and reads the
-/// zone again to prove it is gone. Only names under the drill prefix are
-/// ever deleted.
+/// Deletes drill record `name`/`rtype` of zone `z` (every set of that name
+/// and type, each exactly as read) and reads the zone again to prove it is
+/// gone. Only names under the drill prefix are ever deleted.
 pub async fn remove(
     clouds: &Clouds,
-    zone_name: &str,
-    name: &str,
-    rtype: &str,
+    z: Zone<'_>,
+    (name, rtype): (&str, &str),
     poll: (Duration, Duration),
     deadline: Instant,
 ) -> Result<(CleanupResult, String), CloudError> {
@@ -310,52 +357,52 @@ pub async fn remove(
             format!("{name} is not a drill record name"),
         ));
     }
-    let Some(z) = clouds.dns.find_zone(zone_name).await? else {
+    let subject = z.subject();
+    let Some(found) = z.api.find(clouds, z).await? else {
         return Ok((
             CleanupResult::Absent,
-            format!("zone {zone_name} does not exist"),
+            format!("{} zone {subject} does not exist", z.api.provider()),
         ));
     };
-    let found = clouds.dns.read_records(&z, name, rtype).await?;
-    if found.is_empty() {
+    let sets = z.api.sets(clouds, z, &found, (name, rtype)).await?;
+    if sets.is_empty() {
         return Ok((
             CleanupResult::Absent,
-            format!("ListResourceRecordSets finds no {name} {rtype}"),
+            format!("{} finds no {name} {rtype} in {subject}", z.api.provider()),
         ));
     }
-    let changes: Vec<DnsChange> = found.into_iter().map(DnsChange::Delete).collect();
-    let info = clouds
-        .dns
-        .apply_changes(&z, &changes, "drctl drill cleanup")
-        .await?;
-    let in_sync = info.in_sync || wait_in_sync(clouds, &info.id, poll, deadline).await?;
-    let left = clouds.dns.read_records(&z, name, rtype).await?;
+    let (id, in_effect) = z.api.delete(clouds, z, &found, &sets).await?;
+    let in_effect = in_effect || wait_in_effect(clouds, z, &id, poll, deadline).await?;
+    let left = z.api.sets(clouds, z, &found, (name, rtype)).await?;
     Ok(if left.is_empty() {
+        let state = if in_effect {
+            "in effect"
+        } else {
+            "not yet in effect"
+        };
         (
             CleanupResult::Removed,
             format!(
-                "deleted (change {}{}); ListResourceRecordSets then found no {name} {rtype}",
-                info.id,
-                if in_sync {
-                    ", INSYNC"
-                } else {
-                    ", not yet INSYNC"
-                }
+                "deleted (change {id}, {state}); a read then found no {name} {rtype} in {subject}"
             ),
         )
     } else {
         (
             CleanupResult::Failed,
-            format!("{name} {rtype} still reads {} after the delete", left.len()),
+            format!(
+                "{name} {rtype} still reads {} in {subject} after the delete",
+                left.len()
+            ),
         )
     })
 }
 
-/// Waits for DNS change `id`, just applied and not yet in sync, to be
-/// INSYNC: the first look after one interval (the change's own answer was
-/// the look at once), then at doubling intervals until `deadline`.
-async fn wait_in_sync(
+/// Waits for change `id` of zone `z`, just sent and not yet in effect: the
+/// first look after one interval (the change's own answer was the look at
+/// once), then at doubling intervals until `deadline`.
+async fn wait_in_effect(
     clouds: &Clouds,
+    z: Zone<'_>,
     id: &str,
     (first, longest): (Duration, Duration),
     deadline: Instant,
@@ -365,12 +412,12 @@ async fn wait_in_sync(
         return Ok(false);
     }
     tokio::time::sleep(first.min(left)).await;
-    let in_sync = poll_until(
-        &format!("DNS change {id} to be in sync"),
+    let done = poll_until(
+        &format!("{} change {id} to be in effect", z.api.provider()),
         (first.saturating_mul(2).min(longest), longest),
         deadline,
-        || async { Ok(clouds.dns.change_status(id).await?.in_sync.then_some(())) },
+        || async { Ok(z.api.in_effect(clouds, z, id).await?.then_some(())) },
     )
     .await?;
-    Ok(in_sync.is_some())
+    Ok(done.is_some())
 }

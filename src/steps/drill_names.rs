@@ -15,6 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::journal::Temp;
+use crate::plan::kinds::traffic::Zone;
 
 /// Tag naming the drill run that created (or raised) a resource.
 pub const RUN_TAG: &str = "drctl:drill-run";
@@ -252,17 +253,13 @@ pub fn manual_removal(temp: &Temp) -> String {
             group,
             restore,
         } => manual_raised_restore(kind, region, group, *restore),
-        Temp::Record { zone, name, rtype } => format!(
-            "delete the {rtype} record {name} in hosted zone {zone} (aws route53 change-resource-record-sets, action DELETE)"
-        ),
-        Temp::CloudRecord {
-            project,
-            zone,
-            name,
-            rtype,
-        } => format!(
-            "gcloud dns record-sets delete {name} --type {rtype} --zone {zone} --project {project}"
-        ),
+        t @ (Temp::Record { .. } | Temp::CloudRecord { .. }) => match t.drill_record() {
+            Some((kind, project, zone, name, rtype)) => match Zone::of(kind, project, zone) {
+                Some(z) => z.api.manual_delete(z, name, rtype),
+                None => format!("delete the {rtype} record {name} in zone {zone}"),
+            },
+            None => format!("delete {t}"),
+        },
         Temp::Control { region, url } => format!("aws s3 rm --region {region} {url}"),
         Temp::HealthCheck { control, .. } => format!(
             "find the health check whose resource path reads {control} (aws route53 list-health-checks), then aws route53 delete-health-check --health-check-id ID"

@@ -24,11 +24,10 @@ use chrono::{DateTime, Utc};
 
 use super::drill_names::{RUN_TAG, expiry, started_from_short_id};
 use super::placement::same_name;
-use crate::cloud::{
-    CloudError, CloudRecordSet, Clouds, DnsRecord, ErrorKind, HealthCheck, ObjectUrl,
-};
+use crate::cloud::{CloudError, Clouds, DnsRecord, HealthCheck, ObjectUrl};
 use crate::journal::Temp;
 use crate::plan::kinds::drilling::{Drilling, Listed, Shadow};
+use crate::plan::kinds::traffic::Zone;
 
 /// A drill step kind's side a sweep reads: what drills of it left in the
 /// cloud, found by the tags and names the step gave them.
@@ -118,18 +117,20 @@ pub fn keep<'a>(
         .collect()
 }
 
-/// The drill records among Route 53 zone `zone`'s records `listed` under
-/// one of `names` ([`record_under`]).
+/// The drill records among zone `z`'s record sets `listed` under one of
+/// `names` ([`record_under`]), each as its kind's cleanup removes it.
 pub fn records_under<'n>(
     listed: &[DnsRecord],
-    zone: &str,
+    z: Zone<'_>,
     names: impl Iterator<Item = &'n str> + Clone,
 ) -> Vec<Left> {
     (listed.iter())
         .filter_map(|r| {
             let drill = Drill::of_short(record_under(&r.name, names.clone())?)?;
             let temp = Temp::Record {
-                zone: zone.to_ascii_lowercase(),
+                kind: z.api.kind(),
+                project: z.project.to_string(),
+                zone: z.name.to_ascii_lowercase(),
                 name: r.name.clone(),
                 rtype: r.rtype.clone(),
             };
@@ -188,7 +189,6 @@ pub struct Look<'c> {
     errors: Mutex<Vec<CloudError>>,
     copies: Memo<Vec<Listed>>,
     zones: Memo<Vec<DnsRecord>>,
-    sets: Memo<Vec<CloudRecordSet>>,
     checks: Memo<Vec<HealthCheck>>,
     objects: Memo<Vec<String>>,
 }
@@ -207,7 +207,6 @@ impl<'c> Look<'c> {
             errors: Mutex::default(),
             copies: Memo::default(),
             zones: Memo::default(),
-            sets: Memo::default(),
             checks: Memo::default(),
             objects: Memo::default(),
         }
@@ -265,31 +264,12 @@ impl<'c> Look<'c> {
         self.once(&self.copies, role.listing(s), list).await
     }
 
-    /// Every record of Route 53 zone `zone` (none when there is no such
-    /// zone: no drill record in it either).
-    pub async fn zone_records(&self, zone: &str) -> Arc<Vec<DnsRecord>> {
-        let list = || async {
-            let Some(z) = self.clouds.dns.find_zone(zone).await? else {
-                return Ok(None);
-            };
-            self.clouds.dns.list_records(&z, "").await.map(Some)
-        };
-        self.once(&self.zones, zone.to_ascii_lowercase(), list)
-            .await
-    }
-
-    /// Every record set of Cloud DNS zone `zone` in `project` (none when
-    /// there is no such zone).
-    pub async fn record_sets(&self, project: &str, zone: &str) -> Arc<Vec<CloudRecordSet>> {
-        let list = || async {
-            match self.clouds.cloud_dns.list_record_sets(project, zone).await {
-                Ok(sets) => Ok(Some(sets)),
-                Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            }
-        };
-        self.once(&self.sets, format!("{project}/{zone}"), list)
-            .await
+    /// Every record set of zone `z` (none when there is no such zone: no
+    /// drill record in it either), through its kind's zone changes.
+    pub async fn zone_sets(&self, z: Zone<'_>) -> Arc<Vec<DnsRecord>> {
+        let list = || z.api.list(self.clouds, z);
+        let key = format!("{} {}", z.api.provider(), z.subject().to_ascii_lowercase());
+        self.once(&self.zones, key, list).await
     }
 
     /// Every Route 53 health check.
@@ -363,7 +343,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(drilled.len(), 5, "every drill kind compiled: {drilled:?}");
+        assert_eq!(drilled.len(), 4, "every drill kind compiled: {drilled:?}");
     }
 
     /// A copy's and a record's names say their drill's short id, only when

@@ -25,7 +25,6 @@ mod check;
 mod controls;
 mod copies;
 pub mod dns_setup;
-pub mod drill_cloud_dns;
 pub mod drill_control;
 pub mod drill_copy;
 pub mod drill_dns;
@@ -93,7 +92,9 @@ pub use restore::{
     Restore, RestoreOutput, cost_of as restore_cost_of, restored_id,
     standby_problems as restore_standby_problems,
 };
-pub use traits::{Cost, EndpointReader, IN_EFFECT, INSYNC, RESOLVED, RpoReader, Traits};
+pub use traits::{
+    Cost, DRILL_IN_EFFECT, EndpointReader, IN_EFFECT, INSYNC, RESOLVED, RpoReader, Traits,
+};
 pub use verify_dns::VerifyDnsOutput;
 
 /// Declares the step kinds: `Variant(module::Type) = "name"`, in compile
@@ -246,11 +247,10 @@ kinds! {
     /// A drill: the standby group of such a resource raised to its active
     /// size, marked and journaled first (returned at cleanup).
     DrillRaise(drill_raise::DrillRaise) = "drill-raise" + drilled,
-    /// A drill: drill DNS records created, INSYNC and read back.
+    /// A drill: drill records made in one change of a zone (any
+    /// records-mode traffic kind's), in effect and read back (deleted at
+    /// cleanup).
     DrillDns(drill_dns::DrillDns) = "drill-dns" + drilled,
-    /// A drill: a drill record set in the Cloud DNS zone, done and read
-    /// back (deleted at cleanup).
-    DrillCloudDns(drill_cloud_dns::DrillCloudDns) = "drill-cloud-dns" + drilled,
     /// A drill of a data-plane switch: drill controls, health checks and
     /// failover records, switched to the target and resolved.
     DrillControl(drill_control::DrillControl) = "drill-control" + drilled,
@@ -303,6 +303,8 @@ retired:
     /// A Cloud DNS record set switched and its change waited for (now
     /// `switch-dns` and `verify-dns`).
     SwitchCloudDns = "switch-cloud-dns" => switch_dns::RETIRED_CLOUD,
+    /// A drill's Cloud DNS record set (now `drill-dns`).
+    DrillCloudDns = "drill-cloud-dns" => drill_dns::RETIRED_CLOUD,
 }
 
 impl StepKind {
@@ -321,6 +323,7 @@ impl StepKind {
             StepKind::SwitchControl(c) => c.cost(),
             StepKind::SwitchDns(c) => c.cost(),
             StepKind::VerifyDns(v) => v.cost(),
+            StepKind::DrillDns(d) => d.cost(),
             other => other.name().traits().time,
         }
     }

@@ -11,10 +11,10 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{Cx, Finding, KindName, StepFailure, StepId, StepOutput};
+use super::{Cx, Finding, KindName, StepFailure, StepId, StepOutput, wait_for};
 use crate::cloud::{DnsRecord, HostedZone};
 use crate::plan::Plan;
-use crate::plan::kinds::traffic::{Points, Switching, Zone, ZoneFound, switching};
+use crate::plan::kinds::traffic::{Points, Sent, SwapAt, Switching, Zone, ZoneFound, switching};
 
 /// Serializes a traffic kind's records as their names (how the DNS steps
 /// show their records in a graph's JSON).
@@ -91,6 +91,84 @@ pub(super) async fn zone(cx: &Cx<'_>, name: &str) -> Result<HostedZone, StepFail
             "global",
         )
     })
+}
+
+/// The compare-and-swaps that bring the records `cur` (as read, in the
+/// order of `want`) to `want`: nothing for a record already right.
+pub(super) fn swaps(
+    want: &[DnsRecord],
+    cur: &[Option<DnsRecord>],
+) -> Vec<(Option<DnsRecord>, DnsRecord)> {
+    want.iter()
+        .zip(cur)
+        .filter(|(w, c)| !matches(c, w))
+        .map(|(w, c)| (c.clone(), w.clone()))
+        .collect()
+}
+
+/// Sends `swapped` as zone `z`'s one change, fenced first: a failover's
+/// switch through the run's queue (`queued`: several plans' changes to one
+/// Route 53 zone go together), a drill's records alone.
+#[allow(clippy::result_large_err)] // StepFailure, the steps' error
+pub(super) async fn send(
+    cx: &Cx<'_>,
+    (z, found): (Zone<'_>, &ZoneFound),
+    swapped: &[(Option<DnsRecord>, DnsRecord)],
+    queued: bool,
+) -> Result<Sent, StepFailure> {
+    let call = z.api.calls().switch.last().copied().unwrap_or_default();
+    cx.fenced(&format!("{call} in {}", found.dns_name), "global")
+        .await?;
+    let what = if queued { "run" } else { "drill" };
+    let (run, plan, target) = (cx.run_id, cx.plan.name(), cx.target);
+    let comment = format!("drctl {what} {run}: {plan} to {target}");
+    let at = SwapAt {
+        clouds: cx.clouds,
+        zone: z,
+        found,
+        plan,
+        comment: &comment,
+        queue: cx.zone_batches.as_deref().filter(|_| queued),
+    };
+    Ok(z.api.swap(at, swapped).await)
+}
+
+/// Waits, at the run's pace, until each of zone `z`'s changes `ids` is in
+/// effect.
+#[allow(clippy::result_large_err)] // StepFailure, the steps' error
+pub(super) async fn await_changes(
+    cx: &Cx<'_>,
+    z: Zone<'_>,
+    ids: &[String],
+) -> Result<(), StepFailure> {
+    for id in ids {
+        let waiting = format!(
+            "{} change {id} in {} to be in effect",
+            z.api.provider(),
+            z.subject()
+        );
+        wait_for(cx, &waiting, || async {
+            Ok(z.api.in_effect(cx.clouds, z, id).await?.then_some(()))
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// The records read back that are not as wanted, each said with what it
+/// holds and what was expected (none: all as wanted).
+pub(super) fn mismatches(want: &[DnsRecord], cur: &[Option<DnsRecord>]) -> Vec<String> {
+    (want.iter().zip(cur))
+        .filter(|(w, c)| !matches(c, w))
+        .map(|(w, c)| {
+            format!(
+                "{} is {} (expected {})",
+                w.name,
+                show(c),
+                show(&Some(w.clone()))
+            )
+        })
+        .collect()
 }
 
 /// Whether the record as read is the one wanted (values, weight, TTL).

@@ -29,11 +29,13 @@ use chrono::Utc;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use super::records::{SwitchDnsOutput, desired, matches, records_of, show, zone_finding, zone_now};
+use super::records::{
+    SwitchDnsOutput, desired, matches, records_of, send, show, swaps, zone_finding, zone_now,
+};
 use super::{Action, Cost, Cx, Finding, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{CloudError, DnsRecord, ErrorKind};
 use crate::plan::Plan;
-use crate::plan::kinds::traffic::{Sent, SwapAt, Switching, Zone, ZoneCalls, ZoneFound, switching};
+use crate::plan::kinds::traffic::{Sent, Switching, Zone, ZoneCalls, ZoneFound, switching};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
 /// Switch every records-mode record of the plan in one zone.
@@ -198,19 +200,6 @@ async fn policy_findings(
     }
 }
 
-/// The compare-and-swaps that bring the records `cur` (as read, in the
-/// order of `want`) to `want`: nothing for a record already right.
-pub(super) fn swaps(
-    want: &[DnsRecord],
-    cur: &[Option<DnsRecord>],
-) -> Vec<(Option<DnsRecord>, DnsRecord)> {
-    want.iter()
-        .zip(cur)
-        .filter(|(w, c)| !matches(c, w))
-        .map(|(w, c)| (c.clone(), w.clone()))
-        .collect()
-}
-
 /// What a refused or unanswered change was, judged from the sets it swaps
 /// (as read, wanted) and the same sets read again after it.
 #[derive(Debug, Clone, PartialEq)]
@@ -319,24 +308,7 @@ pub(super) async fn submit_swaps(
     (z, found): (Zone<'_>, &ZoneFound),
     swapped: &[(Option<DnsRecord>, DnsRecord)],
 ) -> Result<Sent, StepFailure> {
-    let call = z.api.calls().switch.last().copied().unwrap_or_default();
-    cx.fenced(&format!("{call} in {}", found.dns_name), "global")
-        .await?;
-    let comment = format!(
-        "drctl run {}: {} to {}",
-        cx.run_id,
-        cx.plan.name(),
-        cx.target
-    );
-    let at = SwapAt {
-        clouds: cx.clouds,
-        zone: z,
-        found,
-        plan: cx.plan.name(),
-        comment: &comment,
-        queue: cx.zone_batches.as_deref(),
-    };
-    let mut sent = z.api.swap(at, swapped).await;
+    let mut sent = send(cx, (z, found), swapped, true).await?;
     if let Some(e) = sent.error.take() {
         after_refusal(cx.clouds, (z, found), swapped, e.clone()).await?;
         sent.in_effect = false;

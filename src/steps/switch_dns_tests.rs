@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::records::SwitchDnsOutput;
-use super::switch_dns::swaps;
+use super::records::swaps;
 use super::verify_dns::VerifyDnsOutput;
 use super::*;
 use crate::cloud::fake::FakeCloud;
@@ -330,4 +330,75 @@ async fn a_missing_zone_is_an_error_naming_it() {
     let f = FakeCloud::new();
     let e = run_both(&f.clouds(), &plan()).await.expect_err("no zone");
     assert!(e.to_string().contains(Z), "{e}");
+}
+
+/// A shadow drill of two records of one managed zone: both drill records
+/// made in one change, journaled first (as a `record` of the zone's kind),
+/// in effect and read back; each removed by the one cleanup every kind
+/// goes through, production's record sets untouched.
+#[tokio::test]
+async fn a_drill_makes_a_zones_drill_records_in_one_change_and_its_cleanup_removes_them() {
+    use crate::steps::graph::{DrillDepth, RunMode};
+    let f = world();
+    let (clouds, log) = Metered::wrap(f.clouds());
+    let plan = two_records();
+    let shadow = RunMode::Drill {
+        depth: DrillDepth::Shadow,
+    };
+    let g = crate::steps::graph::compile_mode(&plan, "us-east4", &shadow).expect("graph");
+    let step = (g.steps.iter())
+        .find(|s| s.kind.name() == KindName::DrillDns)
+        .expect("a drill-dns step");
+    assert_eq!(step.id.subject.as_deref(), Some(SUBJECT));
+    let outputs = BTreeMap::new();
+    let cx = at(&clouds, &plan, &outputs, &g.steps);
+    let temps = step.kind.action().creates(cx.run_id);
+    let names: Vec<String> = [NAME, ADMIN]
+        .iter()
+        .map(|n| crate::steps::drill_names::record_name(cx.run_id, n))
+        .collect();
+    let made: Vec<(crate::plan::spec::ResourceKind, String)> = (temps.iter())
+        .filter_map(|t| t.drill_record())
+        .map(|(kind, project, zone, name, _)| {
+            assert_eq!((project, zone), (P, Z));
+            (kind, name.to_string())
+        })
+        .collect();
+    let cloud_dns = crate::plan::spec::ResourceKind::CloudDns;
+    assert_eq!(
+        made,
+        names
+            .iter()
+            .map(|n| (cloud_dns, n.clone()))
+            .collect::<Vec<_>>()
+    );
+    let v = step.kind.action().run(&cx).await.expect("drilled");
+    let out = crate::steps::DrillDnsOutput::read(&v).expect("its output");
+    assert_eq!(out.records.len(), 2, "{out:?}");
+    let creates = (log.calls().iter())
+        .filter(|c| c.label == "clouddns:changes.create")
+        .count();
+    assert_eq!(creates, 1, "one change for the zone's drill records");
+    for n in &names {
+        assert_eq!(f.cloud_record(P, Z, n, "CNAME"), Some(rs(n, TARGET, 60)));
+    }
+    let z = crate::plan::kinds::traffic::Zone::of(cloud_dns, P, Z).expect("zones");
+    let poll = (Duration::from_millis(1), Duration::from_millis(2));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for n in &names {
+        let (result, said) = super::drill_dns::remove(&clouds, z, (n, "CNAME"), poll, deadline)
+            .await
+            .expect("removed");
+        assert_eq!(result, crate::journal::CleanupResult::Removed, "{said}");
+        assert_eq!(f.cloud_record(P, Z, n, "CNAME"), None);
+    }
+    // Production's names are never a drill's: refused, untouched.
+    let (result, _) = super::drill_dns::remove(&clouds, z, (NAME, "CNAME"), poll, deadline)
+        .await
+        .expect("read");
+    assert_eq!(result, crate::journal::CleanupResult::NotOurs);
+    assert_eq!(
+        f.cloud_record(P, Z, NAME, "CNAME"),
+        Some(rs(NAME, HOME, 60))
+    );
 }

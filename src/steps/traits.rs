@@ -66,11 +66,15 @@ pub const RESOLVED: &str =
 /// records read back (a drill's records).
 pub const INSYNC: &str = "the last DNS change INSYNC and read back";
 
+/// The end of a drill's RTO clock its drill records stop, whatever the
+/// zone's kind.
+pub const DRILL_IN_EFFECT: &str = "the DNS change of the drill records in effect (Route 53 INSYNC or Cloud DNS done) and read back";
+
 /// The end of an RTO clock a records-mode switch stops, whatever the
 /// zone's kind: its change in effect (Route 53's INSYNC, Cloud DNS's
 /// `done`), and the records read back.
 pub const IN_EFFECT: &str =
-    "the last DNS change in effect (Route 53 INSYNC, Cloud DNS done) and read back";
+    "the last DNS change in effect (Route 53 INSYNC or Cloud DNS done) and read back";
 
 impl Traits {
     /// Whether it stops the RTO clock ([`Traits::rto_end`]).

@@ -12,10 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::records::{SwitchDnsOutput, desired, matches, records_of, show, zone_now};
+use super::records::{SwitchDnsOutput, await_changes, desired, mismatches, records_of, zone_now};
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
-    wait_for,
 };
 use crate::cloud::DnsRecord;
 use crate::plan::kinds::traffic::{ZoneCalls, ZoneFound};
@@ -134,18 +133,8 @@ impl Action for VerifyDns {
         // In effect in the change's own answer: nothing to poll for it.
         let polled = if in_sync { &[][..] } else { sent };
         let ids: Vec<String> = sent.iter().chain(pending).cloned().collect();
-        for id in polled.iter().chain(pending) {
-            wait_for(
-                cx,
-                &format!(
-                    "{} change {id} in {} to be in effect",
-                    z.api.provider(),
-                    self.zone
-                ),
-                || async { Ok(z.api.in_effect(cx.clouds, z, id).await?.then_some(())) },
-            )
-            .await?;
-        }
+        let waited: Vec<String> = polled.iter().chain(pending).cloned().collect();
+        await_changes(cx, z, &waited).await?;
         let in_sync_at = Utc::now();
         // The zone the switch used (ids do not change), else found again.
         let found = match switch.filter(|s| !s.zone_id.is_empty() && !s.zone.is_empty()) {
@@ -157,19 +146,7 @@ impl Action for VerifyDns {
         };
         let want = desired(cx, &records).await?;
         let cur = z.api.read(cx.clouds, z, &found, &want).await?;
-        let wrong: Vec<String> = want
-            .iter()
-            .zip(&cur)
-            .filter(|(w, c)| !matches(c, w))
-            .map(|(w, c)| {
-                format!(
-                    "{} is {} (expected {})",
-                    w.name,
-                    show(c),
-                    show(&Some(w.clone()))
-                )
-            })
-            .collect();
+        let wrong = mismatches(&want, &cur);
         if !wrong.is_empty() {
             return Err(StepFailure::state(
                 format!(

@@ -137,10 +137,12 @@ async fn a_shadow_drill_of_orders_gcp_leaves_production_untouched_and_nothing_be
     );
     // The drill's Cloud DNS record: made, done, read back, then removed;
     // production's record set untouched.
-    let dns = outputs(&show, "orders-gcp/drill-cloud-dns:orders-dns");
-    let record = dns["record"].as_str().expect("the drill record");
-    assert!(record.starts_with("drill-"), "{dns:#}");
     let zone = fx.id("orders-zone");
+    let dns = outputs(&show, &format!("orders-gcp/drill-dns:{PROJECT}/{zone}"));
+    let record = dns["records"][0]["name"]
+        .as_str()
+        .expect("the drill record");
+    assert!(record.starts_with("drill-"), "{dns:#}");
     let cloud_dns = world::clouds().await.cloud_dns;
     let left = (cloud_dns.read_record_set(PROJECT, &zone, record, "CNAME"))
         .await
@@ -216,15 +218,12 @@ async fn regression_a_sweep_without_the_drills_journal_removes_its_clone_and_rec
     let ep = tempfile::tempdir().expect("tempdir");
     let endpoints = world::gcp_endpoints_file(ep.path());
     let runs = fx.runs();
+    let crash = format!(
+        "after:orders-gcp/drill-dns:{PROJECT}/{}",
+        fx.id("orders-zone")
+    );
     let o = fx
-        .drctl_with(
-            &drill(&[
-                "--inject-crash",
-                "after:orders-gcp/drill-cloud-dns:orders-dns",
-            ]),
-            &[],
-            &endpoints,
-        )
+        .drctl_with(&drill(&["--inject-crash", &crash]), &[], &endpoints)
         .await;
     assert_eq!(o.code, Some(1), "{}", o.all());
     let run = fx.new_run(&runs);
@@ -254,11 +253,10 @@ async fn regression_a_sweep_without_the_drills_journal_removes_its_clone_and_rec
     );
     no_clone_of(&fx, &run).await;
     assert!(
-        cleaned
-            .iter()
-            .any(|c| c["resource"]["type"] == "cloud_record"
-                && c["resource"]["name"] == record.as_str()
-                && c["result"] == "removed"),
+        cleaned.iter().any(|c| c["resource"]["type"] == "record"
+            && c["resource"]["kind"] == "clouddns"
+            && c["resource"]["name"] == record.as_str()
+            && c["result"] == "removed"),
         "{}\n{cleaned:#?}",
         o.all()
     );

@@ -650,10 +650,21 @@ async fn home_dies_then_recovers() -> Vec<Tally> {
 
     // The report reads it: the run's RTO waterfall from the first failed
     // observation, each phase measured, and the watchers' decisions; the
-    // document holds to the published schema.
-    let o = s.fx.drctl(&["report", "--format", "json"]).await;
-    assert_eq!(o.code, Some(0), "{}", o.all());
-    let report = o.json();
+    // document holds to the published schema. The watcher journals its
+    // `started` decision once the run has begun, which a loaded machine
+    // may write after a fast failover ended: read until it is there.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let o = s.fx.drctl(&["report", "--format", "json"]).await;
+        assert_eq!(o.code, Some(0), "{}", o.all());
+        let report = o.json();
+        let started = (report["watch"].as_array())
+            .is_some_and(|d| d.iter().any(|d| d["decision"] == "started"));
+        if started || Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     crate::schema::assert_valid(
         &crate::schema::validator(),
         "a report with a watch run",

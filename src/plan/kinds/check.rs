@@ -44,6 +44,7 @@ impl Kind for CheckSpec {
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
     const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
+    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
     const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
 }
 

@@ -162,6 +162,7 @@ impl Kind for CloudDnsSpec {
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
     const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
+    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = Some(&switching::CloudDnsZones);
     const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
 }
 
@@ -529,7 +530,7 @@ impl Points for CloudDnsSpec {
     }
 
     fn drilled(&self) -> bool {
-        // A records-mode record has its drill record (`drill-cloud-dns`);
+        // A records-mode record has its drill record (`drill-dns`);
         // a data-plane record's controls are not rehearsed yet.
         self.switch == CloudSwitch::Records
     }

@@ -90,6 +90,7 @@ impl Kind for CloudSqlSpec {
     const RESTORING: Option<&'static dyn Restoring> = Some(&SqlRestoring);
     const PROMOTING: Option<&'static dyn Promoting> = Some(&SqlPromoting);
     const DRILLING: Option<&'static dyn super::drilling::Drilling> = Some(&SqlDrilling);
+    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
     const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> =
         Some(&reprotecting::SqlReprotecting);
 }

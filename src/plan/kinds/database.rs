@@ -62,6 +62,7 @@ impl Kind for DatabaseSpec {
     const RESTORING: Option<&'static dyn Restoring> = Some(&RdsRestoring);
     const PROMOTING: Option<&'static dyn Promoting> = Some(&RdsPromoting);
     const DRILLING: Option<&'static dyn Drilling> = Some(&RdsDrilling);
+    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
     const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> =
         Some(&reprotecting::RdsReprotecting);
 }

@@ -59,6 +59,7 @@ impl Kind for GlobalDatabaseSpec {
     const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
     const PROMOTING: Option<&'static dyn Promoting> = Some(&AuroraPromoting);
     const DRILLING: Option<&'static dyn Drilling> = Some(&AuroraDrilling);
+    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
     const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> =
         Some(&reprotecting::AuroraReprotecting);
 }

@@ -60,6 +60,7 @@ use crate::plan::duration::format_duration;
 pub use bucket::BucketSpec;
 pub use check::CheckSpec;
 pub use cloud_dns::policy as cloud_dns_policy;
+pub use cloud_dns::switching as cloud_dns_switching;
 pub use cloud_dns::{CloudDnsSpec, CloudSwitch};
 pub use cloud_run::{
     CloudRunScaling, CloudRunSpec, RunSize, label_of as cloud_run_label,
@@ -197,6 +198,10 @@ pub trait Kind: Resource + Sized {
     /// (`steps::reprotect`) makes its other regions' copies follow the
     /// new primary again after a failover.
     const REPROTECTING: Option<&'static dyn reprotecting::Reprotecting>;
+    /// The traffic role's zone changes of a kind whose records a
+    /// records-mode switch changes through its provider's DNS API (found
+    /// again by kind from a journal: a drill record's cleanup).
+    const ZONES: Option<&'static dyn traffic::ZoneApi>;
 }
 
 /// The cloud a kind's resources live on.
@@ -526,6 +531,12 @@ macro_rules! kinds {
             /// step makes its other copies follow the new primary again.
             pub fn reprotecting(self) -> Option<&'static dyn reprotecting::Reprotecting> {
                 match self { $(Self::$kind => <$spec as Kind>::REPROTECTING,)* }
+            }
+
+            /// Its traffic role's zone changes, when its records are
+            /// switched by a change through its provider's DNS API.
+            pub fn zones(self) -> Option<&'static dyn traffic::ZoneApi> {
+                match self { $(Self::$kind => <$spec as Kind>::ZONES,)* }
             }
         }
 

@@ -334,11 +334,25 @@ pub struct Zone<'a> {
     pub name: &'a str,
 }
 
-impl Zone<'_> {
+impl<'a> Zone<'a> {
     /// The step subject of its switch (its kind's spelling, unique across
     /// kinds).
     pub fn subject(&self) -> String {
         self.api.subject(self.project, self.name)
+    }
+
+    /// Zone `name` (of `project`, where its kind has them) of `kind`, as a
+    /// journal names it; `None` for a kind with no records mode.
+    pub fn of(
+        kind: crate::plan::spec::ResourceKind,
+        project: &'a str,
+        name: &'a str,
+    ) -> Option<Self> {
+        Some(Self {
+            api: kind.zones()?,
+            project,
+            name,
+        })
     }
 }
 
@@ -402,6 +416,9 @@ pub struct ZoneCalls {
 pub trait ZoneApi: Sync {
     /// The provider, as messages name it (`Route 53`).
     fn provider(&self) -> &'static str;
+    /// The kind whose zones these are (a journaled drill record names it,
+    /// so any machine's cleanup finds these changes again).
+    fn kind(&self) -> crate::plan::spec::ResourceKind;
     /// The subject of a zone's switch step (`example.com.`).
     fn subject(&self, project: &str, name: &str) -> String;
     /// Its calls, as the model names them.
@@ -416,6 +433,8 @@ pub trait ZoneApi: Sync {
     fn refuses(&self, read: &DnsRecord) -> Option<String>;
     /// How to read a record set by hand, for a refusal's hint.
     fn look(&self, zone: Zone<'_>, name: &str, rtype: &str) -> String;
+    /// How to delete a record set by hand (a cleanup that could not).
+    fn manual_delete(&self, zone: Zone<'_>, name: &str, rtype: &str) -> String;
     /// Finds the zone (`None`: it does not exist).
     async fn find(&self, clouds: &Clouds, zone: Zone<'_>) -> Result<Option<ZoneFound>, CloudError>;
     /// The record sets as they are now, one for each of `want` (matched
@@ -432,6 +451,33 @@ pub trait ZoneApi: Sync {
     /// change, or as few as the provider's limits allow (never splitting
     /// a swap). Sent once: a lost answer is judged by a read.
     async fn swap(&self, at: SwapAt<'_>, swaps: &[(Option<DnsRecord>, DnsRecord)]) -> Sent;
+    /// Every set of `name` and `rtype` in the zone, whatever its set
+    /// identifier (a drill's failover records share a name).
+    async fn sets(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+        found: &ZoneFound,
+        (name, rtype): (&str, &str),
+    ) -> Result<Vec<DnsRecord>, CloudError>;
+    /// Deletes the sets exactly as read, in one change (a drill record's
+    /// cleanup): the change's id and whether it was in effect in its own
+    /// answer. Refused when a set no longer matches.
+    async fn delete(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+        found: &ZoneFound,
+        sets: &[DnsRecord],
+    ) -> Result<(String, bool), CloudError>;
+    /// Every record set of the zone (`None`: no such zone, so no drill
+    /// record in it either): what a sweep looks through for a drill's
+    /// record whose journal is gone.
+    async fn list(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+    ) -> Result<Option<Vec<DnsRecord>>, CloudError>;
     /// Whether `e` is the provider refusing a change whose deletion no
     /// longer matched (the step reads again and judges).
     fn refused(&self, e: &CloudError) -> bool;

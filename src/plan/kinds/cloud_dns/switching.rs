@@ -9,9 +9,10 @@
 use async_trait::async_trait;
 
 use super::CloudDnsSpec;
-use crate::cloud::{CloudError, CloudRecordSet, Clouds, DnsRecord, Routing, gcp_dns};
+use crate::cloud::{CloudError, CloudRecordSet, Clouds, DnsRecord, ErrorKind, Routing, gcp_dns};
 use crate::plan::Plan;
 use crate::plan::kinds::traffic::{Sent, SwapAt, Switching, Zone, ZoneApi, ZoneCalls, ZoneFound};
+use crate::plan::spec::ResourceKind;
 
 impl Switching for CloudDnsSpec {
     fn zone(&self) -> Zone<'_> {
@@ -78,6 +79,10 @@ impl ZoneApi for CloudDnsZones {
         "Cloud DNS"
     }
 
+    fn kind(&self) -> ResourceKind {
+        ResourceKind::CloudDns
+    }
+
     fn subject(&self, project: &str, name: &str) -> String {
         format!("{project}/{name}")
     }
@@ -112,6 +117,13 @@ impl ZoneApi for CloudDnsZones {
     fn look(&self, zone: Zone<'_>, name: &str, rtype: &str) -> String {
         format!(
             "read it with `gcloud dns record-sets describe {name} --type {rtype} --zone {} --project {}`",
+            zone.name, zone.project
+        )
+    }
+
+    fn manual_delete(&self, zone: Zone<'_>, name: &str, rtype: &str) -> String {
+        format!(
+            "gcloud dns record-sets delete {name} --type {rtype} --zone {} --project {}",
             zone.name, zone.project
         )
     }
@@ -164,6 +176,53 @@ impl ZoneApi for CloudDnsZones {
                 error: Some(e),
                 ..Sent::default()
             },
+        }
+    }
+
+    async fn sets(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+        _: &ZoneFound,
+        (name, rtype): (&str, &str),
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        let read = (clouds.cloud_dns)
+            .read_record_set(zone.project, zone.name, name, rtype)
+            .await?;
+        Ok(read.map(record_of).into_iter().collect())
+    }
+
+    async fn delete(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+        _: &ZoneFound,
+        sets: &[DnsRecord],
+    ) -> Result<(String, bool), CloudError> {
+        // A name and type hold one record set in Cloud DNS: one each.
+        let mut last = (String::new(), true);
+        for set in sets {
+            let c = (clouds.cloud_dns)
+                .delete_record_set(zone.project, zone.name, &set_of(set))
+                .await?;
+            last = (c.id, c.done);
+        }
+        Ok(last)
+    }
+
+    async fn list(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+    ) -> Result<Option<Vec<DnsRecord>>, CloudError> {
+        match clouds
+            .cloud_dns
+            .list_record_sets(zone.project, zone.name)
+            .await
+        {
+            Ok(sets) => Ok(Some(sets.into_iter().map(record_of).collect())),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::plan::Plan;
 use crate::plan::kinds::traffic::{
     Sent, SwapAt, Switching, Zone, ZoneApi, ZoneCalls, ZoneFound, norm,
 };
+use crate::plan::spec::ResourceKind;
 
 /// Why records mode cannot move traffic when Route 53's API does not answer,
 /// and what does.
@@ -101,6 +102,10 @@ impl ZoneApi for Route53Zones {
         "Route 53"
     }
 
+    fn kind(&self) -> ResourceKind {
+        ResourceKind::Dns
+    }
+
     fn subject(&self, _: &str, name: &str) -> String {
         name.to_ascii_lowercase()
     }
@@ -135,6 +140,13 @@ impl ZoneApi for Route53Zones {
     fn look(&self, zone: Zone<'_>, name: &str, rtype: &str) -> String {
         format!(
             "read it with `aws route53 list-resource-record-sets --hosted-zone-id <id of {}> --start-record-name {name} --start-record-type {rtype} --max-items 1` or drctl status",
+            zone.name
+        )
+    }
+
+    fn manual_delete(&self, zone: Zone<'_>, name: &str, rtype: &str) -> String {
+        format!(
+            "delete the {rtype} record {name} in hosted zone {} (aws route53 change-resource-record-sets, action DELETE)",
             zone.name
         )
     }
@@ -220,6 +232,45 @@ impl ZoneApi for Route53Zones {
             }
         }
         out
+    }
+
+    async fn sets(
+        &self,
+        clouds: &Clouds,
+        _: Zone<'_>,
+        found: &ZoneFound,
+        (name, rtype): (&str, &str),
+    ) -> Result<Vec<DnsRecord>, CloudError> {
+        clouds
+            .dns
+            .read_records(&Self::hosted(found), name, rtype)
+            .await
+    }
+
+    async fn delete(
+        &self,
+        clouds: &Clouds,
+        _: Zone<'_>,
+        found: &ZoneFound,
+        sets: &[DnsRecord],
+    ) -> Result<(String, bool), CloudError> {
+        let changes: Vec<DnsChange> = sets.iter().cloned().map(DnsChange::Delete).collect();
+        let z = Self::hosted(found);
+        let info = (clouds.dns)
+            .apply_changes(&z, &changes, "drctl drill cleanup")
+            .await?;
+        Ok((info.id, info.in_sync))
+    }
+
+    async fn list(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+    ) -> Result<Option<Vec<DnsRecord>>, CloudError> {
+        let Some(z) = clouds.dns.find_zone(zone.name).await? else {
+            return Ok(None);
+        };
+        clouds.dns.list_records(&z, "").await.map(Some)
     }
 
     fn refused(&self, e: &CloudError) -> bool {
