@@ -201,22 +201,31 @@ pub(super) fn records_of<'p>(
     ids: &[String],
     zone: &str,
 ) -> Result<Vec<&'p dyn Switching>, StepFailure> {
-    let found: Vec<&dyn Switching> = switching(plan)
+    let gone = |what: String, id: &str| {
+        StepFailure::state(what, "run the plan this run was started with", id, "global")
+    };
+    match picked(switching(plan), ids) {
+        Err(id) => Err(gone(
+            format!("the plan has no records-mode record `{id}` in {zone}"),
+            &id,
+        )),
+        Ok(found) if found.is_empty() => Err(gone(format!("no records to switch in {zone}"), zone)),
+        Ok(found) => Ok(found),
+    }
+}
+
+/// The records among `all` whose ids are `ids`, in `all`'s order (the
+/// plan's), whatever the role they are read through; `Err` names the first
+/// id none of them has.
+pub(super) fn picked<'p, T: Points + ?Sized>(
+    all: impl Iterator<Item = &'p T>,
+    ids: &[String],
+) -> Result<Vec<&'p T>, String> {
+    let found: Vec<&T> = all
         .filter(|d| ids.iter().any(|r| r == d.resource()))
         .collect();
     match (ids.iter()).find(|r| !found.iter().any(|d| d.resource() == r.as_str())) {
-        Some(gone) => Err(StepFailure::state(
-            format!("the plan has no records-mode record `{gone}` in {zone}"),
-            "run the plan this run was started with",
-            gone,
-            "global",
-        )),
-        None if found.is_empty() => Err(StepFailure::state(
-            format!("no records to switch in {zone}"),
-            "run the plan this run was started with",
-            zone,
-            "global",
-        )),
+        Some(gone) => Err(gone.clone()),
         None => Ok(found),
     }
 }

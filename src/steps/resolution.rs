@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::placement::{ControlRead, read_control};
-use super::records::norm;
+use super::records::{norm, picked};
 use super::{Cx, StepFailure};
 use crate::plan::Plan;
 use crate::plan::kinds::traffic::{Gap, Resolving, SetupReads, SetupSeen, resolving};
@@ -189,18 +189,14 @@ pub(super) fn records_of<'p>(
     ids: &[String],
     region: &str,
 ) -> Result<Vec<&'p dyn Resolving>, StepFailure> {
-    let found: Vec<&dyn Resolving> = resolving(plan)
-        .filter(|d| ids.iter().any(|r| r == d.resource()))
-        .collect();
-    match (ids.iter()).find(|r| !found.iter().any(|d| d.resource() == r.as_str())) {
-        Some(gone) => Err(StepFailure::state(
+    picked(resolving(plan), ids).map_err(|gone| {
+        StepFailure::state(
             format!("the plan has no data-plane record `{gone}`"),
             "run the plan this run was started with",
-            gone,
+            &gone,
             region,
-        )),
-        None => Ok(found),
-    }
+        )
+    })
 }
 
 /// Each of the record's data-plane controls as read now (bounded, all at
