@@ -31,7 +31,7 @@ use bytes::Bytes;
 use google_cloud_auth::credentials::{self, CacheableResource, Credentials};
 use google_cloud_gax::client_builder::ClientBuilder;
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
-use google_cloud_gax::retry_policy::{Aip194Strict, RetryPolicyExt};
+use google_cloud_gax::retry_policy::{Aip194Strict, NeverRetry, RetryPolicyExt};
 use google_cloud_storage::client::Storage;
 use google_cloud_storage::retry_policy::RetryableErrors;
 use tokio::sync::OnceCell;
@@ -577,10 +577,12 @@ impl GcsStore {
     /// multipart upload, the path on which fake-gcs-server honours the
     /// precondition (a media upload ignores it).
     ///
-    /// The crate retries an idempotent write (an overwrite, or any write
-    /// with a precondition) by itself, without asking the fence again. A
-    /// fenced write is therefore sent by drctl's own retry loop, which asks
-    /// the fence right before each attempt ([`on_wire`]).
+    /// The crate retries a write by itself (an idempotent one, and any
+    /// whose connection failed), without asking the fence again. A fenced
+    /// write is therefore sent once per attempt of drctl's own retry loop,
+    /// which asks the fence right before each ([`on_wire`]); the crate's
+    /// retries are off for it, or each of drctl's attempts would be the
+    /// crate's whole retry budget.
     async fn upload(
         &self,
         op: &'static str,
@@ -605,12 +607,13 @@ impl GcsStore {
                 Some(g) => req.set_if_generation_match(g),
                 None => req,
             };
-            let send = async {
-                req.with_idempotency(!fenced)
-                    .send_buffered()
-                    .await
-                    .map_err(|e| map_gax(op, url, &e))
+            let req = req.with_idempotency(!fenced);
+            let req = if fenced {
+                req.with_retry_policy(NeverRetry)
+            } else {
+                req
             };
+            let send = async { req.send_buffered().await.map_err(|e| map_gax(op, url, &e)) };
             within_lease(op, url, send).await
         };
         if fenced {
@@ -853,6 +856,7 @@ impl crate::cloud::ObjectStore for GcsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::ObjectStore;
 
     /// Regression (issue 39): a fenced GCS write was bounded by nothing
     /// but the client's own timeout, so a slow upload could still land
@@ -882,5 +886,54 @@ mod tests {
         assert_eq!(got.unwrap(), 7);
         let unfenced = within_lease("WriteObject", &url, async { Ok::<_, CloudError>(8) });
         assert_eq!(unfenced.await.unwrap(), 8);
+    }
+
+    /// Regression: a fenced write to a GCS that refused connections was
+    /// retried by drctl's loop, and each of its seven attempts by the
+    /// crate for its whole time limit: a failover on shared state spent
+    /// 79 s in its evidence step for one destination down (10 s unfenced).
+    /// Fenced, each attempt is one request; the loop's delays bound it.
+    #[tokio::test(start_paused = true)]
+    async fn regression_a_fenced_gcs_write_to_a_dead_endpoint_took_seven_retry_budgets() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        let store = GcsStore::new(&CloudSettings {
+            gcs_endpoint: Some(format!("http://{closed}")),
+            ..CloudSettings::default()
+        });
+        let url = ObjectUrl::parse("gs://evidence/payments/run/journal.jsonl").unwrap();
+        let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = checks.clone();
+        let fence = super::super::wire::WireFence::new(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        });
+        let started = tokio::time::Instant::now();
+        let e = fence
+            .guard(store.put(
+                "global",
+                &url,
+                Bytes::from_static(b"{}"),
+                PutMode::CreateOnly,
+            ))
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(e.kind, ErrorKind::Connection, "{e}");
+        let policy = RetryPolicy::default();
+        // Every attempt asked the fence once, and there were no more
+        // attempts than the policy's.
+        assert_eq!(
+            checks.load(std::sync::atomic::Ordering::SeqCst),
+            policy.max_retries + 1
+        );
+        // The loop's delays (jittered, at most twice each), not seven of
+        // the crate's time limits.
+        let delays: Duration = (0..policy.max_retries as u32)
+            .map(|n| (policy.min_delay * 2u32.pow(n)).min(policy.max_delay) * 2)
+            .sum();
+        assert!(took <= delays, "{took:?} > {delays:?}");
+        assert!(took < RETRY_TIME_LIMIT * 2, "{took:?}");
     }
 }

@@ -495,128 +495,194 @@ impl Bench {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_step_of_every_graph_survives_a_crash_and_every_call_a_failure() {
-    let mut cases = 0;
-    for sc in scenarios() {
-        // The clean run: the end state, the changes, the steps, the calls.
-        let (mut clean, log) = bench(&sc, Vec::new()).await;
-        clean.run_and_resume(&sc, &sc.opts, "clean").await;
-        let want_state = state(&clean.f, &clean.run_ids);
-        let want_changes = changes(&clean.f, &clean.run_ids);
-        let steps = compile_all(&clean.plans, &sc.opts.target, &sc.opts.mode).unwrap();
-        let calls: Vec<(&'static str, usize)> = {
-            let mut seen: BTreeMap<&'static str, usize> = BTreeMap::new();
-            log.calls()
-                .iter()
-                .map(|c| {
-                    let n = seen.entry(c.label).or_insert(0);
-                    *n += 1;
-                    (c.label, *n)
-                })
-                .collect()
-        };
-        assert!(!calls.is_empty() && !steps.is_empty(), "{}", sc.name);
+/// One case of the loop: a crash at a point of the run, or one call of
+/// it that fails.
+enum Case {
+    Crash(CrashPoint),
+    Fails(Injection),
+}
 
-        let check = |b: &Bench, case: &str| {
-            assert_eq!(
-                state(&b.f, &b.run_ids),
-                want_state,
-                "{}: {case}: end state",
-                sc.name
-            );
-            assert_eq!(
-                changes(&b.f, &b.run_ids),
-                want_changes,
-                "{}: {case}: every change exactly once",
-                sc.name
-            );
-        };
-
-        for s in &steps {
-            for point in [
-                CrashPoint::Before(s.id.to_string()),
-                CrashPoint::After(s.id.to_string()),
-            ] {
-                let case = point.to_string();
-                let (mut b, _) = bench(&sc, Vec::new()).await;
-                let o = RunOptions {
-                    inject_crash: Some(point),
-                    ..sc.opts.clone()
-                };
-                let run_id = b.run_and_resume(&sc, &o, &case).await;
-                check(&b, &case);
-                b.told(&sc, &run_id, &case).await;
-                cases += 1;
-            }
-        }
-        for (label, nth) in &calls {
-            for effect in [Effect::Refused, Effect::AnswerLost] {
-                let case = format!("call {nth} of {label} fails ({effect:?})");
-                let fault = Injection {
-                    label,
-                    nth: *nth,
-                    effect,
-                    kind: ErrorKind::Server,
-                };
-                let (mut b, _) = bench(&sc, vec![fault]).await;
-                let run_id = b.run_and_resume(&sc, &sc.opts, &case).await;
-                check(&b, &case);
-                b.told(&sc, &run_id, &case).await;
-                cases += 1;
-            }
-        }
-
-        // Every action twice in a row: the second run changes nothing.
-        let (mut twice, _) = bench(&sc, Vec::new()).await;
-        let run_id = twice.run_and_resume(&sc, &sc.opts, "twice").await;
-        let outputs: BTreeMap<String, Value> = crate::runs::replay::replay(
-            &crate::journal::read(twice.store.as_ref(), &run_id)
-                .await
-                .unwrap(),
-        )
-        .steps
-        .into_iter()
-        .filter_map(|(id, s)| Some((id, s.outputs?)))
-        .collect();
-        for s in &steps {
-            let plan = twice.plans.iter().find(|p| p.name() == s.plan).unwrap();
-            let before = twice.f.state().writes.len();
-            let cx = Cx {
-                clouds: &twice.engine.clouds,
-                plan,
-                target: &sc.opts.target,
-                run_id: &run_id,
-                outputs: &outputs,
-                deadline: std::time::Instant::now() + Duration::from_secs(5),
-                drill_expires: None,
-                render_report: None,
-                fence: None,
-                zone_batches: None,
-                temps: None,
-                control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
-                poll: sc.opts.pace.poll,
-                journal: twice.store.clone(),
-                lag_window: sc.opts.lag_window,
-                waiting: None,
-                side: None,
-                graph: super::executor::plan_graph(&steps, plan.name()),
-                rpo_readings: None,
-                attempt: 2,
-            };
-            s.kind
-                .action()
-                .run(&cx)
-                .await
-                .unwrap_or_else(|e| panic!("{}: {} run again: {e}", sc.name, s.id));
-            let after = twice.f.state().writes[before..].to_vec();
-            assert!(
-                after.is_empty(),
-                "{}: {} run again changed {after:?}",
-                sc.name,
-                s.id
-            );
+impl Case {
+    fn name(&self) -> String {
+        match self {
+            Case::Crash(point) => point.to_string(),
+            Case::Fails(i) => format!("call {} of {} fails ({:?})", i.nth, i.label, i.effect),
         }
     }
-    assert!(cases > 100, "the loop ran {cases} cases");
 }
+
+/// What a scenario's clean run found: the end state and the changes every
+/// case must reach, the steps, and the cases they make.
+struct Clean {
+    state: String,
+    changes: Vec<String>,
+    steps: Vec<Step>,
+    cases: Vec<Case>,
+}
+
+/// The clean run of `sc`: every step crashed before and after, every call
+/// it made refused and answered-but-lost.
+async fn clean(sc: &Scenario) -> Clean {
+    let (mut clean, log) = bench(sc, Vec::new()).await;
+    clean.run_and_resume(sc, &sc.opts, "clean").await;
+    let steps = compile_all(&clean.plans, &sc.opts.target, &sc.opts.mode).unwrap();
+    let mut seen: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let calls: Vec<(&'static str, usize)> = (log.calls().iter())
+        .map(|c| {
+            let n = seen.entry(c.label).or_insert(0);
+            *n += 1;
+            (c.label, *n)
+        })
+        .collect();
+    assert!(!calls.is_empty() && !steps.is_empty(), "{}", sc.name);
+    let crashes = (steps.iter()).flat_map(|s| {
+        [
+            Case::Crash(CrashPoint::Before(s.id.to_string())),
+            Case::Crash(CrashPoint::After(s.id.to_string())),
+        ]
+    });
+    let fails = (calls.iter()).flat_map(|&(label, nth)| {
+        [Effect::Refused, Effect::AnswerLost].map(|effect| {
+            Case::Fails(Injection {
+                label,
+                nth,
+                effect,
+                kind: ErrorKind::Server,
+            })
+        })
+    });
+    let cases = crashes.chain(fails).collect();
+    Clean {
+        state: state(&clean.f, &clean.run_ids),
+        changes: changes(&clean.f, &clean.run_ids),
+        steps,
+        cases,
+    }
+}
+
+/// Runs one case of `sc` on a fresh world, resumes it to the end, and
+/// checks the end state, the changes, the chain and the notifications.
+async fn run_case(sc: &Scenario, clean: &Clean, case: &Case) {
+    let name = case.name();
+    let (faults, opts) = match case {
+        Case::Crash(point) => (
+            Vec::new(),
+            RunOptions {
+                inject_crash: Some(point.clone()),
+                ..sc.opts.clone()
+            },
+        ),
+        Case::Fails(fault) => (vec![fault.clone()], sc.opts.clone()),
+    };
+    let (mut b, _) = bench(sc, faults).await;
+    let run_id = b.run_and_resume(sc, &opts, &name).await;
+    assert_eq!(
+        state(&b.f, &b.run_ids),
+        clean.state,
+        "{}: {name}: end state",
+        sc.name
+    );
+    assert_eq!(
+        changes(&b.f, &b.run_ids),
+        clean.changes,
+        "{}: {name}: every change exactly once",
+        sc.name
+    );
+    b.told(sc, &run_id, &name).await;
+}
+
+/// Every action of `sc` twice in a row: the second run changes nothing.
+async fn twice(sc: &Scenario, steps: &[Step]) {
+    let (mut twice, _) = bench(sc, Vec::new()).await;
+    let run_id = twice.run_and_resume(sc, &sc.opts, "twice").await;
+    let outputs: BTreeMap<String, Value> = crate::runs::replay::replay(
+        &crate::journal::read(twice.store.as_ref(), &run_id)
+            .await
+            .unwrap(),
+    )
+    .steps
+    .into_iter()
+    .filter_map(|(id, s)| Some((id, s.outputs?)))
+    .collect();
+    for s in steps {
+        let plan = twice.plans.iter().find(|p| p.name() == s.plan).unwrap();
+        let before = twice.f.state().writes.len();
+        let cx = Cx {
+            clouds: &twice.engine.clouds,
+            plan,
+            target: &sc.opts.target,
+            run_id: &run_id,
+            outputs: &outputs,
+            deadline: std::time::Instant::now() + Duration::from_secs(5),
+            drill_expires: None,
+            render_report: None,
+            fence: None,
+            zone_batches: None,
+            temps: None,
+            control_read_timeout: crate::steps::dns_setup::SETUP_TIMEOUT,
+            poll: sc.opts.pace.poll,
+            journal: twice.store.clone(),
+            lag_window: sc.opts.lag_window,
+            waiting: None,
+            side: None,
+            graph: super::executor::plan_graph(steps, plan.name()),
+            rpo_readings: None,
+            attempt: 2,
+        };
+        s.kind
+            .action()
+            .run(&cx)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {} run again: {e}", sc.name, s.id));
+        let after = twice.f.state().writes[before..].to_vec();
+        assert!(
+            after.is_empty(),
+            "{}: {} run again changed {after:?}",
+            sc.name,
+            s.id
+        );
+    }
+}
+
+/// Shard `k` of the loop: of every scenario, the cases whose place (the
+/// scenario's and the case's index) falls to it, and the second runs of
+/// the scenarios that do. Each shard makes the clean runs for itself.
+async fn shard(k: usize) {
+    let mut ran = 0;
+    for (i, sc) in scenarios().iter().enumerate() {
+        let clean = clean(sc).await;
+        for (n, case) in clean.cases.iter().enumerate() {
+            if (i + n) % SHARDS == k {
+                run_case(sc, &clean, case).await;
+                ran += 1;
+            }
+        }
+        if i % SHARDS == k {
+            twice(sc, &clean.steps).await;
+        }
+    }
+    assert!(ran > 100 / SHARDS, "shard {k} of the loop ran {ran} cases");
+}
+
+/// The loop's cases split across tests that the harness runs side by side
+/// (one test of them all took a minute on two cores, the whole unit
+/// suite's wall time); together they run every case once.
+macro_rules! shards {
+    ($($name:ident: $k:literal),+ $(,)?) => {
+        /// How many tests the loop is split across.
+        const SHARDS: usize = [$($k),+].len();
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                shard($k).await;
+            }
+        )+
+    };
+}
+
+shards!(
+    every_step_of_every_graph_survives_a_crash_and_every_call_a_failure_1: 0,
+    every_step_of_every_graph_survives_a_crash_and_every_call_a_failure_2: 1,
+    every_step_of_every_graph_survives_a_crash_and_every_call_a_failure_3: 2,
+    every_step_of_every_graph_survives_a_crash_and_every_call_a_failure_4: 3,
+);

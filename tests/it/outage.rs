@@ -254,12 +254,22 @@ async fn evidence_destination_down_is_a_warning_and_resume_completes_it() {
         .expect("a free port");
     let gcs_down = dead.with_gcs(&format!("http://{closed}"));
     let before = fx.runs();
+    let t0 = Instant::now();
     let ran = fx
         .failover_payments_via(&gcs_down, &["--output", "json"])
         .await;
+    let took = t0.elapsed();
     assert_eq!(ran.code, Some(0), "{}", ran.all());
     let report = ran.json();
     assert_eq!(report["outcome"], "evidence_incomplete", "{}", ran.all());
+    // The destination that refuses connections costs one retry budget,
+    // on either state (regression: on shared state, a fenced write's
+    // every retry was the Google client's whole budget: 79 s).
+    assert!(
+        took < Duration::from_secs(45),
+        "the failover took {took:?}:\n{}",
+        ran.all()
+    );
     let warnings = report["warnings"].to_string();
     assert!(
         warnings.contains("gs://drctl-evidence-"),
