@@ -18,12 +18,18 @@ Standard library only: each of the world's Python environments imports it.
 """
 import os
 import subprocess
+import sys
 import tempfile
 import time
+import unittest
 
 PROCESS_START = 180.0  # s: a process started cold on a loaded machine (moto took 61 s beside a build and eight busy loops)
 CONDITION = 30.0       # s: a state the emulators reach in about a second
 LOG_TAIL = 30          # lines of a process's log quoted when a wait fails
+
+
+# The logs start() made, removed by main() when every test passed.
+_LOGS = []
 
 
 class WaitFailed(AssertionError):
@@ -32,9 +38,11 @@ class WaitFailed(AssertionError):
 
 def start(name, argv, env=None):
     """Starts `argv` with its stdout and stderr in a log file of its own,
-    kept after the test (its path is in every failed wait's message).
+    kept after a test that failed (its path is in every failed wait's
+    message) and removed by main() when all passed.
     Returns (process, log path)."""
     fd, path = tempfile.mkstemp(prefix=f"drctl-test-{name}-", suffix=".log")
+    _LOGS.append(path)
     with os.fdopen(fd, "wb") as log:
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
@@ -106,3 +114,19 @@ def _failure(what, waited, tries, last, exited, proc, log):
     if log is not None:
         lines.append(f"its log, {log} (last {LOG_TAIL} lines):\n{tail(log)}")
     return "\n".join(lines)
+
+
+def main(verbosity=1):
+    """unittest.main for the world's test files: the logs of the processes
+    the tests started are kept when a test failed (for the failure's
+    message that names them) and removed when every test passed, so that
+    runs of the suite leave nothing behind."""
+    program = unittest.main(verbosity=verbosity, exit=False)
+    passed = program.result.wasSuccessful()
+    if passed:
+        for path in _LOGS:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+    sys.exit(0 if passed else 1)

@@ -26,6 +26,7 @@ import uuid
 
 from dnslib import DNSRecord
 
+import _wait
 from _wait import PROCESS_START, start, stop, wait_until
 from test_gcp_emu import Emu, free_port
 
@@ -146,4 +147,4 @@ class DnsplaneGcpTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    _wait.main()

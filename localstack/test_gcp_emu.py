@@ -24,6 +24,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import _wait
 from _wait import PROCESS_START, start, stop, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -582,4 +583,4 @@ class GcpEmuTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=1)
+    _wait.main()

@@ -17,6 +17,7 @@ import json
 import os
 import unittest
 
+import _wait
 from _wait import wait_until
 from test_gcp_emu import HOLD, LONG, Emu, same_shape, type_of
 
@@ -229,4 +230,4 @@ class ComputeEmuTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=1)
+    _wait.main()

@@ -19,6 +19,7 @@ Run: python3 localstack/test_gcp_emu_dns.py (its own emulator, stopped after).
 """
 import unittest
 
+import _wait
 from _wait import wait_until
 from test_gcp_emu import HOLD, Emu, conforms, discovery, recorded, same_shape
 
@@ -165,4 +166,4 @@ class GcpEmuDnsTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    _wait.main()

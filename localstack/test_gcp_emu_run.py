@@ -20,6 +20,7 @@ Run: python3 localstack/test_gcp_emu_run.py (its own emulator, stopped after).
 """
 import unittest
 
+import _wait
 from _wait import wait_until
 from test_gcp_emu import HOLD, Emu, recorded, same_shape
 
@@ -396,4 +397,4 @@ class GcpEmuRunTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=1)
+    _wait.main()

@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+import _wait
 from _wait import PROCESS_START, start, stop, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -599,4 +600,4 @@ class ReadOnce(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    _wait.main(verbosity=2)

@@ -152,6 +152,8 @@ struct Matrix {
     t0: tokio::time::Instant,
     /// Every round's decisions, by observer.
     seen: Vec<(usize, PlanRound)>,
+    /// The locks' directory, removed with the matrix.
+    _dir: tempfile::TempDir,
 }
 
 fn plan_with(name: &str, spec: WatchSpec) -> Plan {
@@ -191,7 +193,8 @@ impl Matrix {
             }
         };
         let journals = Arc::new(MemoryStore::new());
-        let dir = tempfile::tempdir().unwrap().keep();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let state = State {
             location: crate::state::StateLocation::Dir(dir.clone()),
             journals: journals.clone(),
@@ -254,6 +257,7 @@ impl Matrix {
             start: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             t0: tokio::time::Instant::now(),
             seen: Vec::new(),
+            _dir: tmp,
         }
     }
 
