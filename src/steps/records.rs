@@ -65,7 +65,8 @@ async fn endpoint_of(cx: &Cx<'_>, db: &str) -> Result<String, StepFailure> {
 
 /// The record sets a zone must hold after a switch of `records` to the
 /// target, through their traffic roles (the endpoint of a resource a
-/// record follows read first).
+/// record follows read first); a record with no value for the target is
+/// an error naming it.
 pub(super) async fn desired(
     cx: &Cx<'_>,
     records: &[&dyn Switching],
@@ -78,7 +79,21 @@ pub(super) async fn desired(
         };
         out.extend(d.wanted(cx.plan, cx.target, endpoint.as_deref()));
     }
-    Ok(out)
+    // A record with no value for the target fails every step that would
+    // write it (a switch, its preview, a drill's copy), naming it: an
+    // empty record set is never sent.
+    match (out.iter()).find(|w| w.values.is_empty() && w.routing.is_none()) {
+        Some(w) => Err(StepFailure::state(
+            format!(
+                "record {} {} has no value for {}",
+                w.name, w.rtype, cx.target
+            ),
+            "give it a target for the region in the plan (drctl plan validate)",
+            &w.name,
+            cx.target,
+        )),
+        None => Ok(out),
+    }
 }
 
 /// The hosted zone `name`, or a failure naming it.

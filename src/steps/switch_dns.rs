@@ -317,24 +317,6 @@ pub(super) async fn submit_swaps(
     Ok(sent)
 }
 
-/// A record that has no value for the target fails the switch, naming it
-/// (an empty record set is never written).
-#[allow(clippy::result_large_err)] // StepFailure, the steps' error
-fn no_value(want: &[DnsRecord], target: &str) -> Result<(), StepFailure> {
-    match want
-        .iter()
-        .find(|w| w.values.is_empty() && w.routing.is_none())
-    {
-        Some(w) => Err(StepFailure::state(
-            format!("record {} {} has no value for {target}", w.name, w.rtype),
-            "give it a target for the region in the plan (drctl plan validate)",
-            &w.name,
-            target,
-        )),
-        None => Ok(()),
-    }
-}
-
 #[async_trait]
 impl super::Ready for SwitchDns {
     /// What `status`'s rows of the records (read through the traffic role)
@@ -411,7 +393,6 @@ impl Action for SwitchDns {
         let z = records[0].zone();
         let found = zone_now(cx, z).await?;
         let want = desired(cx, &records).await?;
-        no_value(&want, cx.target)?;
         let cur = z.api.read(cx.clouds, z, &found, &want).await?;
         if let Some((w, why)) =
             (want.iter().zip(&cur)).find_map(|(w, c)| Some((w, z.api.refuses(c.as_ref()?)?)))

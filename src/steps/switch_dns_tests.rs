@@ -325,6 +325,39 @@ async fn a_record_with_a_routing_policy_is_refused_before_any_change() {
     assert!(f.state().writes.is_empty());
 }
 
+/// Regression: a record with no value for the target (a plan edited past
+/// validation) was refused by the switch, but a drill sent its empty copy
+/// to the provider. Every step that writes the records (and the switch's
+/// preview, which reads them) now fails naming it before any change.
+#[tokio::test]
+async fn regression_a_drill_sent_a_record_with_no_value_for_the_target() {
+    use crate::steps::graph::{DrillDepth, RunMode};
+    let f = world();
+    let mut plan = two_records();
+    plan.spec.cloud_dns[1].targets.shift_remove("us-east4");
+    let e = run_both(&f.clouds(), &plan).await.expect_err("no value");
+    let named = |e: &StepFailure| {
+        let text = e.to_string();
+        assert!(
+            text.contains(ADMIN) && text.contains("has no value for us-east4"),
+            "{text}"
+        );
+    };
+    named(&e);
+    let shadow = RunMode::Drill {
+        depth: DrillDepth::Shadow,
+    };
+    let g = crate::steps::graph::compile_mode(&plan, "us-east4", &shadow).expect("graph");
+    let step = (g.steps.iter())
+        .find(|s| s.kind.name() == KindName::DrillDns)
+        .expect("a drill-dns step");
+    let outputs = BTreeMap::new();
+    let clouds = f.clouds();
+    let cx = at(&clouds, &plan, &outputs, &g.steps);
+    named(&step.kind.action().run(&cx).await.expect_err("no value"));
+    assert!(f.state().writes.is_empty(), "{:?}", f.state().writes);
+}
+
 #[tokio::test]
 async fn a_missing_zone_is_an_error_naming_it() {
     let f = FakeCloud::new();
