@@ -174,9 +174,59 @@ pub enum Temp {
 impl std::fmt::Display for Temp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::Capacity { region, group } => write!(f, "capacity of group {group} ({region})"),
+            Self::Raised {
+                kind,
+                region,
+                group,
+                restore,
+            } => {
+                let noun = kind.scaling().map_or(kind.table(), |s| s.about().noun);
+                write!(
+                    f,
+                    "size of {noun} {group} ({region}), to restore to {restore}"
+                )
+            }
+            Self::Copy {
+                kind,
+                region,
+                address,
+            } => {
+                let noun = kind.drilling().map_or(kind.table(), |d| d.about().noun);
+                write!(f, "{noun} {address} ({region})")
+            }
+            Self::Record {
+                kind,
+                project,
+                zone,
+                name,
+                rtype,
+            } => {
+                let at = (kind.zones()).map_or_else(|| zone.clone(), |z| z.subject(project, zone));
+                write!(f, "record {name} {rtype} (zone {at})")
+            }
+            Self::Control { region, url } => write!(f, "control {url} ({region})"),
+            Self::HealthCheck { region, control } => {
+                write!(f, "health check reading {control} ({region})")
+            }
+            Self::Database { .. }
+            | Self::Cluster { .. }
+            | Self::NodeCapacity { .. }
+            | Self::SqlClone { .. }
+            | Self::MigSize { .. }
+            | Self::RunFloor { .. }
+            | Self::CloudRecord { .. } => self.fmt_older(f),
+        }
+    }
+}
+
+impl Temp {
+    /// The shapes an older drctl journaled, in words (still read, shown
+    /// and cleaned up); the current ones are [`Temp`]'s `Display`.
+    fn fmt_older(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
             Self::Database { region, id } => write!(f, "database {id} ({region})"),
             Self::Cluster { region, id } => write!(f, "cluster {id} ({region})"),
-            Self::Capacity { region, group } => write!(f, "capacity of group {group} ({region})"),
             Self::NodeCapacity {
                 region,
                 cluster,
@@ -216,46 +266,14 @@ impl std::fmt::Display for Temp {
                 f,
                 "min instances of Cloud Run service {service} ({region}), to restore to {restore}"
             ),
-            Self::Raised {
-                kind,
-                region,
-                group,
-                restore,
-            } => {
-                let noun = kind.scaling().map_or(kind.table(), |s| s.about().noun);
-                write!(
-                    f,
-                    "size of {noun} {group} ({region}), to restore to {restore}"
-                )
-            }
-            Self::Copy {
-                kind,
-                region,
-                address,
-            } => {
-                let noun = kind.drilling().map_or(kind.table(), |d| d.about().noun);
-                write!(f, "{noun} {address} ({region})")
-            }
-            Self::Record {
-                kind,
-                project,
-                zone,
-                name,
-                rtype,
-            } => {
-                let at = (kind.zones()).map_or_else(|| zone.clone(), |z| z.subject(project, zone));
-                write!(f, "record {name} {rtype} (zone {at})")
-            }
             Self::CloudRecord {
                 project,
                 zone,
                 name,
                 rtype,
             } => write!(f, "Cloud DNS record {name} {rtype} (zone {project}/{zone})"),
-            Self::Control { region, url } => write!(f, "control {url} ({region})"),
-            Self::HealthCheck { region, control } => {
-                write!(f, "health check reading {control} ({region})")
-            }
+            // The current shapes: `Display`.
+            _ => Ok(()),
         }
     }
 }
