@@ -1913,3 +1913,43 @@ async fn regression_a_journal_rewritten_without_the_run_key_is_refused_by_resume
         "{text}"
     );
 }
+
+/// Regression: a Route 53 switch whose change's answer was lost (the
+/// change in effect, judged by reading the records back) has no change
+/// id to wait on, and Route 53 cannot list a zone's changes; the run's
+/// RTO was still said to end at "the last DNS change in effect", a
+/// moment no one saw. The basis now says the clock stopped at the
+/// read-back, and why; a clean run's basis says nothing more.
+#[tokio::test]
+async fn regression_an_rto_whose_route53_change_was_never_seen_in_effect_said_it_was() {
+    use crate::cloud::ErrorKind;
+    use crate::cloud::metered::{Effect, Injection, Metered};
+    let f = world();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut e, _, _) = engine(&f, dir.path());
+    let (clouds, _) = Metered::wrap_with_faults(
+        f.clouds(),
+        vec![Injection {
+            label: "route53:ChangeResourceRecordSets",
+            nth: 1,
+            effect: Effect::AnswerLost,
+            kind: ErrorKind::Connection,
+        }],
+    );
+    e.clouds = clouds;
+    let r = e.run(&payments(), &opts()).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+    let rto = &r.measures[0].rto;
+    assert!(rto.seconds.is_some(), "{rto:?}");
+    assert!(
+        rto.basis.contains(crate::steps::IN_EFFECT)
+            && rto.basis.ends_with(crate::steps::UNCONFIRMED),
+        "{rto:?}"
+    );
+
+    let f = world();
+    let (e, _, _) = engine(&f, dir.path());
+    let clean = e.run(&payments(), &opts()).await.unwrap();
+    let rto = &clean.measures[0].rto;
+    assert!(rto.basis.ends_with(crate::steps::IN_EFFECT), "{rto:?}");
+}

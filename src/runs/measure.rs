@@ -185,30 +185,36 @@ impl<'r> RunFacts<'r> {
                 basis: "unknown: the run has not completed its recovery steps".into(),
             };
         }
-        let (end, what) = if clock.is_empty() {
+        let (end, what, caveat) = if clock.is_empty() {
             (
                 recovery
                     .iter()
                     .filter_map(|s| self.outputs.get(s).map(|(_, at)| *at))
                     .max(),
                 "the last recovery step's end",
+                None,
             )
         } else {
             // The clock's end is the last of its steps', said as that
-            // step's kind says its end.
+            // step's kind says its end, and what its outputs add to that.
             let ends = (mine.iter().filter(|(s, _)| clock.contains(s)))
-                .filter_map(|(s, i)| Some((self.ended_at(s)?, i.kind.traits().rto_end)));
-            let last = ends.max_by_key(|(at, _)| *at);
-            let what = last.and_then(|(_, w)| w).unwrap_or(crate::steps::INSYNC);
-            (last.map(|(at, _)| at), what)
+                .filter_map(|(s, i)| Some((self.ended_at(s)?, *s, i.kind.traits())));
+            let last = ends.max_by_key(|(at, _, _)| *at);
+            let what = (last.and_then(|(_, _, t)| t.rto_end)).unwrap_or(crate::steps::INSYNC);
+            let caveat = last.and_then(|(_, s, t)| {
+                let out = self.outputs.get(s)?.0;
+                t.rto_caveat?(out)
+            });
+            (last.map(|(at, _, _)| at), what, caveat)
         };
         let secs = end.map(|e| (e - self.origin).num_milliseconds() as f64 / 1000.0);
+        let said = caveat.map_or_else(String::new, |c| format!("; {c}"));
         Measure {
             seconds: secs,
             target_seconds: target,
             met: secs.zip(target).map(|(s, t)| s <= t as f64),
             basis: format!(
-                "measured from {} ({}) to {what}",
+                "measured from {} ({}) to {what}{said}",
                 self.origin_label, self.origin
             ),
         }

@@ -94,6 +94,7 @@ pub use restore::{
 };
 pub use traits::{
     Cost, DRILL_IN_EFFECT, EndpointReader, IN_EFFECT, INSYNC, RESOLVED, RpoReader, Traits,
+    UNCONFIRMED,
 };
 pub use verify_dns::VerifyDnsOutput;
 

@@ -325,6 +325,12 @@ pub struct SwitchDnsOutput {
     /// `verify-dns` waits on.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<String>,
+    /// This run's change may be on its way with no id the provider can be
+    /// asked about (sent by an earlier attempt, or its answer lost) where
+    /// the provider cannot list a zone's changes (Route 53): `verify-dns`
+    /// reads the records back, but cannot see the change in effect.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconfirmed: bool,
 }
 
 impl StepOutput for SwitchDnsOutput {

@@ -426,18 +426,38 @@ impl Action for SwitchDns {
         if swapped.is_empty() {
             // Already switched (a rerun, or a resume after a crash whose
             // change had landed): its change may still be on its way to
-            // the name servers; `verify-dns` waits on the zone's pending
-            // changes where the provider lists them.
-            out.pending = z.api.pending(cx.clouds, z).await?;
+            // the name servers.
             tracing::info!(zone = %self.zone, "records already point at {}", cx.target);
+            unseen(cx, z, &mut out, cx.attempt > 1).await?;
         } else {
             let sent = submit_swaps(cx, (z, &found), &swapped).await?;
             (out.change_ids, out.in_sync) = (sent.change_ids, sent.in_effect);
             out.answers_lost = usize::from(sent.error.is_some());
+            if out.answers_lost > 0 {
+                unseen(cx, z, &mut out, true).await?;
+            }
         }
         out.submitted_at = Utc::now();
         out.to_output()
     }
+}
+
+/// The zone's pending changes, for `verify-dns` to wait on, where the
+/// provider lists them; where it cannot and this run's own change may be
+/// among them with no id (`own`: an earlier attempt's, or one whose
+/// answer was lost), the output says its effect goes unconfirmed.
+#[allow(clippy::result_large_err)] // StepFailure, the steps' error
+pub(super) async fn unseen(
+    cx: &Cx<'_>,
+    z: Zone<'_>,
+    out: &mut SwitchDnsOutput,
+    own: bool,
+) -> Result<(), StepFailure> {
+    match z.api.pending(cx.clouds, z).await? {
+        Some(pending) => out.pending = pending,
+        None => out.unconfirmed = own,
+    }
+    Ok(())
 }
 
 /// The provider's change call, as a fence names it.

@@ -263,6 +263,41 @@ async fn a_resumed_run_waits_on_its_pending_change_and_sends_none() {
     assert!(again.pending.is_empty(), "{again:?}");
 }
 
+/// Where this run's own change may be on its way with no id (a resumed
+/// attempt, or a lost answer), Cloud DNS lists the zone's pending changes
+/// for `verify-dns` to wait on; Route 53 cannot, and the switch's output
+/// says its change goes unseen (the RTO's basis then says so). A change
+/// that cannot be this run's is never said unseen.
+#[tokio::test]
+async fn a_change_with_no_id_is_waited_on_where_listed_and_said_unseen_where_not() {
+    use crate::plan::kinds::traffic::Zone;
+    use crate::plan::spec::ResourceKind;
+    let f = world();
+    let c = f.clouds();
+    let pending = (c.cloud_dns)
+        .swap_record_sets(P, Z, &[(Some(rs(NAME, HOME, 60)), rs(NAME, TARGET, 60))])
+        .await
+        .expect("a change on its way");
+    let plan = plan();
+    let outputs = BTreeMap::new();
+    let cx = at(&c, &plan, &outputs, &[]);
+    let route53 = Zone::of(ResourceKind::Dns, "", "example.com.").expect("Route 53 zones");
+    let cloud_dns = Zone::of(ResourceKind::CloudDns, P, Z).expect("Cloud DNS zones");
+    for own in [false, true] {
+        let mut out = SwitchDnsOutput::default();
+        super::switch_dns::unseen(&cx, route53, &mut out, own)
+            .await
+            .expect("nothing to ask Route 53");
+        assert_eq!((out.unconfirmed, out.pending.len()), (own, 0), "{out:?}");
+        let mut out = SwitchDnsOutput::default();
+        super::switch_dns::unseen(&cx, cloud_dns, &mut out, own)
+            .await
+            .expect("listed");
+        assert!(!out.unconfirmed, "{out:?}");
+        assert_eq!(out.pending, std::slice::from_ref(&pending.id));
+    }
+}
+
 /// Another writer between the read and the change: Cloud DNS refuses the
 /// change, the step reads again and fails naming record, zone and
 /// project; the other writer's value stands.

@@ -55,6 +55,10 @@ pub struct Traits {
     /// What it costs in time and API calls, in the model's terms (the
     /// forecast of `drctl plan budget` reads it).
     pub time: Cost,
+    /// Where its journaled outputs say its RTO end is short of what
+    /// [`Traits::rto_end`] says (a change in effect that could not be
+    /// seen): the words an RTO's basis adds.
+    pub rto_caveat: Option<fn(&Value) -> Option<&'static str>>,
 }
 
 /// The end of an RTO clock a resolution check stops: the names answered
@@ -76,6 +80,11 @@ pub const DRILL_IN_EFFECT: &str = "the DNS change of the drill records in effect
 pub const IN_EFFECT: &str =
     "the last DNS change in effect (Route 53 INSYNC or Cloud DNS done) and read back";
 
+/// What an RTO's basis adds to [`IN_EFFECT`] when the switch's own change
+/// had no id to wait on (sent by an earlier attempt, or its answer lost)
+/// and its provider cannot list a zone's changes (Route 53).
+pub const UNCONFIRMED: &str = "not seen in effect: the switch's change, sent by an earlier attempt or its answer lost, has no id Route 53 can be asked about, so the clock stopped at the read-back (Route 53 propagates a change within about 60 s)";
+
 impl Traits {
     /// Whether it stops the RTO clock ([`Traits::rto_end`]).
     pub fn ends_rto(&self) -> bool {
@@ -95,6 +104,7 @@ impl Traits {
         endpoint: None,
         rpo: None,
         time: Cost::NONE,
+        rto_caveat: None,
     };
 
     /// The same, off the recovery's path (evidence, bookkeeping).

@@ -39,8 +39,14 @@ pub struct VerifyDns {
 pub const TRAITS: Traits = Traits {
     rto_end: Some(super::traits::IN_EFFECT),
     converges: true,
+    rto_caveat: Some(caveat),
     ..Traits::RECOVERY
 };
+
+/// [`UNCONFIRMED`](super::traits::UNCONFIRMED) where the outputs say so.
+fn caveat(out: &Value) -> Option<&'static str> {
+    (VerifyDnsOutput::read(out)?.unconfirmed).then_some(super::traits::UNCONFIRMED)
+}
 
 impl VerifyDns {
     /// What it costs: the wait until the change is in effect, polled, and
@@ -99,6 +105,11 @@ pub struct VerifyDnsOutput {
     pub in_sync_at: DateTime<Utc>,
     /// The records read back.
     pub records: Vec<Option<DnsRecord>>,
+    /// The switch's own change had no id to wait on and the provider
+    /// cannot list a zone's changes: in effect is not seen, only read back
+    /// (`SwitchDnsOutput::unconfirmed`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconfirmed: bool,
 }
 
 impl StepOutput for VerifyDnsOutput {
@@ -130,6 +141,7 @@ impl Action for VerifyDns {
         let (sent, pending, in_sync) = switch.as_ref().map_or((&[][..], &[][..], false), |s| {
             (&s.change_ids[..], &s.pending[..], s.in_sync)
         });
+        let unconfirmed = switch.as_ref().is_some_and(|s| s.unconfirmed);
         // In effect in the change's own answer: nothing to poll for it.
         let polled = if in_sync { &[][..] } else { sent };
         let ids: Vec<String> = sent.iter().chain(pending).cloned().collect();
@@ -164,6 +176,7 @@ impl Action for VerifyDns {
             change_ids: ids,
             in_sync_at,
             records: cur,
+            unconfirmed,
         }
         .to_output()
     }

@@ -490,8 +490,13 @@ pub trait ZoneApi: Sync {
     ) -> Result<bool, CloudError>;
     /// The zone's changes still pending, which a switch that found its
     /// records already switched waits on (a resumed run's own change may
-    /// still be on its way); empty where the provider cannot list them.
-    async fn pending(&self, clouds: &Clouds, zone: Zone<'_>) -> Result<Vec<String>, CloudError>;
+    /// still be on its way); `None` where the provider cannot list a
+    /// zone's changes.
+    async fn pending(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+    ) -> Result<Option<Vec<String>>, CloudError>;
 }
 
 /// The plan's records-mode records, every traffic kind's, in plan order.

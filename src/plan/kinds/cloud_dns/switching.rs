@@ -243,10 +243,14 @@ impl ZoneApi for CloudDnsZones {
         Ok(c.done)
     }
 
-    async fn pending(&self, clouds: &Clouds, zone: Zone<'_>) -> Result<Vec<String>, CloudError> {
+    async fn pending(
+        &self,
+        clouds: &Clouds,
+        zone: Zone<'_>,
+    ) -> Result<Option<Vec<String>>, CloudError> {
         let pending = (clouds.cloud_dns)
             .pending_dns_changes(zone.project, zone.name)
             .await?;
-        Ok(pending.into_iter().map(|c| c.id).collect())
+        Ok(Some(pending.into_iter().map(|c| c.id).collect()))
     }
 }

@@ -281,9 +281,9 @@ impl ZoneApi for Route53Zones {
         Ok(clouds.dns.change_status(id).await?.in_sync)
     }
 
-    async fn pending(&self, _: &Clouds, _: Zone<'_>) -> Result<Vec<String>, CloudError> {
+    async fn pending(&self, _: &Clouds, _: Zone<'_>) -> Result<Option<Vec<String>>, CloudError> {
         // Route 53 answers a change by its id alone: it cannot list a
         // zone's changes.
-        Ok(Vec::new())
+        Ok(None)
     }
 }
