@@ -272,8 +272,8 @@ impl Temp {
                 name,
                 rtype,
             } => write!(f, "Cloud DNS record {name} {rtype} (zone {project}/{zone})"),
-            // The current shapes: `Display`.
-            _ => Ok(()),
+            // The current shapes are `Display`'s, which sends none here.
+            other => write!(f, "{other:?}"),
         }
     }
 }

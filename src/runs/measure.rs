@@ -196,23 +196,30 @@ impl<'r> RunFacts<'r> {
             )
         } else {
             // The clock's end is the last of its steps', said as that
-            // step's kind says its end, and what its outputs add to that.
-            let ends = (mine.iter().filter(|(s, _)| clock.contains(s)))
-                .filter_map(|(s, i)| Some((self.ended_at(s)?, *s, i.kind.traits())));
-            let last = ends.max_by_key(|(at, _, _)| *at);
-            let what = (last.and_then(|(_, _, t)| t.rto_end)).unwrap_or(crate::steps::INSYNC);
-            let caveat = last.and_then(|(_, s, t)| {
-                let out = self.outputs.get(s)?.0;
-                t.rto_caveat?(out)
-            });
-            (last.map(|(at, _, _)| at), what, caveat)
+            // step's kind says its end; what any of their outputs say of
+            // an end not seen is said too.
+            let steps = mine.iter().filter(|(s, _)| clock.contains(s));
+            let ends = (steps.clone()).filter_map(|(s, i)| Some((self.ended_at(s)?, i)));
+            let last = ends.max_by_key(|(at, _)| *at);
+            let what =
+                (last.and_then(|(_, i)| i.kind.traits().rto_end)).unwrap_or(crate::steps::INSYNC);
+            let caveat = steps
+                .filter_map(|(s, i)| i.kind.traits().rto_caveat?(self.outputs.get(s)?.0))
+                .next();
+            (last.map(|(at, _)| at), what, caveat)
         };
         let secs = end.map(|e| (e - self.origin).num_milliseconds() as f64 / 1000.0);
         let said = caveat.map_or_else(String::new, |c| format!("; {c}"));
+        // An end not seen is a lower bound: over the target it missed it,
+        // within it nothing is known.
+        let met = secs
+            .zip(target)
+            .map(|(s, t)| s <= t as f64)
+            .filter(|met| caveat.is_none() || !met);
         Measure {
             seconds: secs,
             target_seconds: target,
-            met: secs.zip(target).map(|(s, t)| s <= t as f64),
+            met,
             basis: format!(
                 "measured from {} ({}) to {what}{said}",
                 self.origin_label, self.origin

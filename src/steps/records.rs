@@ -320,9 +320,10 @@ pub struct SwitchDnsOutput {
     pub after: Vec<DnsRecord>,
     /// When the batches were submitted.
     pub submitted_at: chrono::DateTime<chrono::Utc>,
-    /// The zone's changes found pending when nothing needed changing (a
-    /// resumed run: its own change may still be on its way), which
-    /// `verify-dns` waits on.
+    /// The zone's changes found pending when nothing needed changing, or
+    /// when this run's own change has no id (its answer lost, or sent by an
+    /// earlier attempt): its change may still be on its way, and
+    /// `verify-dns` waits on them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<String>,
     /// This run's change may be on its way with no id the provider can be

@@ -428,14 +428,16 @@ impl Action for SwitchDns {
             // change had landed): its change may still be on its way to
             // the name servers.
             tracing::info!(zone = %self.zone, "records already point at {}", cx.target);
-            unseen(cx, z, &mut out, cx.attempt > 1).await?;
         } else {
             let sent = submit_swaps(cx, (z, &found), &swapped).await?;
             (out.change_ids, out.in_sync) = (sent.change_ids, sent.in_effect);
             out.answers_lost = usize::from(sent.error.is_some());
-            if out.answers_lost > 0 {
-                unseen(cx, z, &mut out, true).await?;
-            }
+        }
+        // A change of this run's with no id: one whose answer was lost, or
+        // an earlier attempt's, which switched some records already.
+        let own = out.answers_lost > 0 || (cx.attempt > 1 && swapped.len() < want.len());
+        if swapped.is_empty() || own {
+            unseen(cx, z, &mut out, own).await;
         }
         out.submitted_at = Utc::now();
         out.to_output()
@@ -443,21 +445,18 @@ impl Action for SwitchDns {
 }
 
 /// The zone's pending changes, for `verify-dns` to wait on, where the
-/// provider lists them; where it cannot and this run's own change may be
-/// among them with no id (`own`: an earlier attempt's, or one whose
-/// answer was lost), the output says its effect goes unconfirmed.
-#[allow(clippy::result_large_err)] // StepFailure, the steps' error
-pub(super) async fn unseen(
-    cx: &Cx<'_>,
-    z: Zone<'_>,
-    out: &mut SwitchDnsOutput,
-    own: bool,
-) -> Result<(), StepFailure> {
-    match z.api.pending(cx.clouds, z).await? {
-        Some(pending) => out.pending = pending,
-        None => out.unconfirmed = own,
+/// provider lists them; where it cannot (or the listing fails) and this
+/// run's own change may be among them with no id (`own`), the output says
+/// its effect goes unseen. Never fails the switch: its change is made.
+pub(super) async fn unseen(cx: &Cx<'_>, z: Zone<'_>, out: &mut SwitchDnsOutput, own: bool) {
+    match z.api.pending(cx.clouds, z).await {
+        Ok(Some(pending)) => out.pending = pending,
+        Ok(None) => out.unconfirmed = own,
+        Err(e) => {
+            tracing::warn!(zone = %z.subject(), "the zone's pending changes could not be listed: {e}");
+            out.unconfirmed = own;
+        }
     }
-    Ok(())
 }
 
 /// The provider's change call, as a fence names it.

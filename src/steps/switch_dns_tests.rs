@@ -285,14 +285,10 @@ async fn a_change_with_no_id_is_waited_on_where_listed_and_said_unseen_where_not
     let cloud_dns = Zone::of(ResourceKind::CloudDns, P, Z).expect("Cloud DNS zones");
     for own in [false, true] {
         let mut out = SwitchDnsOutput::default();
-        super::switch_dns::unseen(&cx, route53, &mut out, own)
-            .await
-            .expect("nothing to ask Route 53");
+        super::switch_dns::unseen(&cx, route53, &mut out, own).await;
         assert_eq!((out.unconfirmed, out.pending.len()), (own, 0), "{out:?}");
         let mut out = SwitchDnsOutput::default();
-        super::switch_dns::unseen(&cx, cloud_dns, &mut out, own)
-            .await
-            .expect("listed");
+        super::switch_dns::unseen(&cx, cloud_dns, &mut out, own).await;
         assert!(!out.unconfirmed, "{out:?}");
         assert_eq!(out.pending, std::slice::from_ref(&pending.id));
     }

@@ -83,7 +83,7 @@ pub const IN_EFFECT: &str =
 /// What an RTO's basis adds to [`IN_EFFECT`] when the switch's own change
 /// had no id to wait on (sent by an earlier attempt, or its answer lost)
 /// and its provider cannot list a zone's changes (Route 53).
-pub const UNCONFIRMED: &str = "not seen in effect: the switch's change, sent by an earlier attempt or its answer lost, has no id Route 53 can be asked about, so the clock stopped at the read-back (Route 53 propagates a change within about 60 s)";
+pub const UNCONFIRMED: &str = "not seen in effect: the switch's change, sent by an earlier attempt or its answer lost, has no id Route 53 can be asked about, so the clock stopped at the read-back, a lower bound (Route 53 propagates a change within about 60 s), and whether the target was met is unknown unless it was missed";
 
 impl Traits {
     /// Whether it stops the RTO clock ([`Traits::rto_end`]).
