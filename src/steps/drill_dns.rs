@@ -32,7 +32,7 @@ use serde_json::Value;
 use super::drill_names;
 use super::leftovers::{Drilled, Left, Look, records_under};
 use super::records::{
-    await_changes, desired, mismatches, records_of, send, swaps, zone_finding, zone_now,
+    await_changes, desired, mismatches, no_value, records_of, send, swaps, zone_finding, zone_now,
 };
 use super::{
     Action, Cost, Cx, Finding, KindName, Planned, StepFailure, StepKind, StepOutput, Traits,
@@ -241,6 +241,13 @@ impl Action for DrillDns {
 
     async fn preview(&self, cx: &Cx<'_>) -> Result<Vec<Planned>, StepFailure> {
         let records = records_of(cx.plan, &self.ids, &self.zone)?;
+        // A record that follows a data resource points at the drill's copy,
+        // made by the drill; every other one has its value in the plan.
+        let fixed: Vec<DnsRecord> = (records.iter())
+            .filter(|d| d.follows().is_none())
+            .flat_map(|d| d.wanted(cx.plan, cx.target, None))
+            .collect();
+        no_value(&fixed, cx.target)?;
         let call = self.calls.switch.last().copied().unwrap_or_default();
         Ok((records.iter())
             .map(|d| {

@@ -79,20 +79,23 @@ pub(super) async fn desired(
         };
         out.extend(d.wanted(cx.plan, cx.target, endpoint.as_deref()));
     }
-    // A record with no value for the target fails every step that would
-    // write it (a switch, its preview, a drill's copy), naming it: an
-    // empty record set is never sent.
-    match (out.iter()).find(|w| w.values.is_empty() && w.routing.is_none()) {
+    no_value(&out, cx.target)?;
+    Ok(out)
+}
+
+/// A record with no value for the target fails every step that would
+/// write it (a switch, a drill's copy, and their previews), naming it: an
+/// empty record set is never sent.
+#[allow(clippy::result_large_err)] // StepFailure, the steps' error
+pub(super) fn no_value(want: &[DnsRecord], target: &str) -> Result<(), StepFailure> {
+    match (want.iter()).find(|w| w.values.is_empty() && w.routing.is_none()) {
         Some(w) => Err(StepFailure::state(
-            format!(
-                "record {} {} has no value for {}",
-                w.name, w.rtype, cx.target
-            ),
+            format!("record {} {} has no value for {target}", w.name, w.rtype),
             "give it a target for the region in the plan (drctl plan validate)",
             &w.name,
-            cx.target,
+            target,
         )),
-        None => Ok(out),
+        None => Ok(()),
     }
 }
 

@@ -358,8 +358,8 @@ async fn a_record_with_a_routing_policy_is_refused_before_any_change() {
 
 /// Regression: a record with no value for the target (a plan edited past
 /// validation) was refused by the switch, but a drill sent its empty copy
-/// to the provider. Every step that writes the records (and the switch's
-/// preview, which reads them) now fails naming it before any change.
+/// to the provider. Every step that writes the records, and its preview,
+/// now fails naming it before any change.
 #[tokio::test]
 async fn regression_a_drill_sent_a_record_with_no_value_for_the_target() {
     use crate::steps::graph::{DrillDepth, RunMode};
@@ -386,6 +386,7 @@ async fn regression_a_drill_sent_a_record_with_no_value_for_the_target() {
     let clouds = f.clouds();
     let cx = at(&clouds, &plan, &outputs, &g.steps);
     named(&step.kind.action().run(&cx).await.expect_err("no value"));
+    named(&step.kind.action().preview(&cx).await.expect_err("no value"));
     assert!(f.state().writes.is_empty(), "{:?}", f.state().writes);
 }
 
