@@ -243,21 +243,28 @@ async fn regression_two_cloud_dns_records_of_one_zone_were_switched_in_two_chang
     );
 }
 
+/// The record switched to the target by a change still pending (as a
+/// crashed attempt's would be): its id.
+async fn change_on_its_way(c: &Clouds) -> String {
+    (c.cloud_dns)
+        .swap_record_sets(P, Z, &[(Some(rs(NAME, HOME, 60)), rs(NAME, TARGET, 60))])
+        .await
+        .expect("a change on its way")
+        .id
+}
+
 /// A resumed run (the change sent before a crash, still pending) finds
 /// the record switched and waits on the change, sending none.
 #[tokio::test]
 async fn a_resumed_run_waits_on_its_pending_change_and_sends_none() {
     let f = world();
     let c = f.clouds();
-    let first = (c.cloud_dns)
-        .swap_record_sets(P, Z, &[(Some(rs(NAME, HOME, 60)), rs(NAME, TARGET, 60))])
-        .await
-        .expect("the first run's change");
+    let first = change_on_its_way(&c).await;
     let plan = plan();
     let (out, verified) = run_both(&c, &plan).await.expect("waited");
     assert_eq!(out.changed, 0, "{out:?}");
-    assert_eq!(out.pending, std::slice::from_ref(&first.id));
-    assert_eq!(verified.change_ids, [first.id]);
+    assert_eq!(out.pending, std::slice::from_ref(&first));
+    assert_eq!(verified.change_ids, [first]);
     assert_eq!(f.state().writes.len(), 1);
     let (again, _) = run_both(&c, &plan).await.expect("nothing pending now");
     assert!(again.pending.is_empty(), "{again:?}");
@@ -274,10 +281,7 @@ async fn a_change_with_no_id_is_waited_on_where_listed_and_said_unseen_where_not
     use crate::plan::spec::ResourceKind;
     let f = world();
     let c = f.clouds();
-    let pending = (c.cloud_dns)
-        .swap_record_sets(P, Z, &[(Some(rs(NAME, HOME, 60)), rs(NAME, TARGET, 60))])
-        .await
-        .expect("a change on its way");
+    let pending = change_on_its_way(&c).await;
     let plan = plan();
     let outputs = BTreeMap::new();
     let cx = at(&c, &plan, &outputs, &[]);
@@ -290,7 +294,7 @@ async fn a_change_with_no_id_is_waited_on_where_listed_and_said_unseen_where_not
         let mut out = SwitchDnsOutput::default();
         super::switch_dns::unseen(&cx, cloud_dns, &mut out, own).await;
         assert!(!out.unconfirmed, "{out:?}");
-        assert_eq!(out.pending, std::slice::from_ref(&pending.id));
+        assert_eq!(out.pending, std::slice::from_ref(&pending));
     }
 }
 
