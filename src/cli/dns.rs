@@ -57,7 +57,7 @@ pub async fn run(cmd: DnsCommand, settings: &Settings) -> Result<Exit, CliError>
             let made = d.prepare(&clouds, p, s3_endpoint).await.map_err(|e| {
                 CliError::from(e).hint(format!(
                     "`dns prepare` uses the DNS provider's API and writes the controls: run it on a calm day, when they answer (what was made before is kept; run it again). Record: {}",
-                    d.resource()
+                    d.id()
                 ))
             })?;
             done.extend(made);

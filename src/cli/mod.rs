@@ -61,73 +61,40 @@ pub enum Output {
 #[command(
     after_help = "Exit codes: 0 success, 1 run failed or not ready, 2 invalid input, 3 refused by a gate."
 )]
+// Every flag of this struct is global, under one heading.
+#[command(next_help_heading = "Global options")]
 pub struct Cli {
     /// Settings file (default: ./drctl.toml when present).
-    #[arg(
-        long,
-        global = true,
-        help_heading = "Global options",
-        value_name = "FILE"
-    )]
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Plan directory [env: DRCTL_PLANS; default: plans].
-    #[arg(
-        long,
-        global = true,
-        help_heading = "Global options",
-        value_name = "DIR"
-    )]
+    #[arg(long, global = true, value_name = "DIR")]
     pub plans: Option<PathBuf>,
     /// State directory for journals and locks [env: DRCTL_STATE_DIR; default: .drctl beside the plans].
-    #[arg(
-        long,
-        global = true,
-        help_heading = "Global options",
-        value_name = "DIR"
-    )]
+    #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Where runs and locks live: a directory, s3://bucket/prefix or gs://bucket/prefix, shared by a team [env: DRCTL_STATE; overrides --state-dir].
-    #[arg(
-        long,
-        global = true,
-        help_heading = "Global options",
-        value_name = "DIR|URL"
-    )]
+    #[arg(long, global = true, value_name = "DIR|URL")]
     pub state: Option<String>,
     /// File of KEY=value endpoint settings, e.g. localstack/endpoints.env [env: DRCTL_ENDPOINTS].
-    #[arg(
-        long,
-        global = true,
-        help_heading = "Global options",
-        value_name = "FILE"
-    )]
+    #[arg(long, global = true, value_name = "FILE")]
     pub endpoints: Option<PathBuf>,
     /// Google Cloud Storage endpoint (an emulator) [env: DRCTL_GCS_ENDPOINT].
-    #[arg(
-        long,
-        global = true,
-        help_heading = "Global options",
-        value_name = "URL"
-    )]
+    #[arg(long, global = true, value_name = "URL")]
     pub gcs_endpoint: Option<String>,
     /// DNS server that verifies a data-plane switch by resolution, HOST:PORT
     /// (repeatable) [env: DRCTL_DNS_SERVERS, comma-separated; default: the
     /// zone's NS servers].
-    #[arg(
-        long = "dns-server",
-        global = true,
-        help_heading = "Global options",
-        value_name = "HOST:PORT"
-    )]
+    #[arg(long = "dns-server", global = true, value_name = "HOST:PORT")]
     pub dns_servers: Vec<String>,
     /// Log format on stderr [env: DRCTL_LOG_FORMAT].
-    #[arg(long, global = true, help_heading = "Global options", value_enum)]
+    #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
     /// Colour [env: DRCTL_COLOR].
-    #[arg(long, global = true, help_heading = "Global options", value_enum)]
+    #[arg(long, global = true, value_enum)]
     pub color: Option<ColorChoice>,
     /// More logging (-v info, -vv debug); RUST_LOG overrides.
-    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// What to do.
     #[command(subcommand)]

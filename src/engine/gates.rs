@@ -281,7 +281,7 @@ impl Engine {
             Err(_) => (None, 0),
         };
         let db = LagReading {
-            resource: source.resource().to_string(),
+            resource: source.id().to_string(),
             instance: id.clone(),
             lag_seconds: lag_s,
             latest_lag_seconds: latest,

@@ -371,7 +371,7 @@ fn dns_row(
     }
     let (values, points_to) = points_to(plan, d, &records, dbs);
     Ok(DnsStatus {
-        id: d.resource().to_string(),
+        id: d.id().to_string(),
         name: name.to_string(),
         values,
         points_to,

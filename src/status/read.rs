@@ -151,7 +151,7 @@ async fn read_group(
     let (service, operation) = kinds::call_parts(kinds::read_call(kind));
     let what = (service, operation, name, region);
     GroupRead {
-        id: g.resource().to_string(),
+        id: g.id().to_string(),
         region: region.to_string(),
         name: name.to_string(),
         label: g.label(),
@@ -212,7 +212,7 @@ async fn read_db(
         .chain(maintenance)
         .collect();
     DbRead {
-        id: copies.resource().to_string(),
+        id: copies.id().to_string(),
         region: region.to_string(),
         instance: instance.to_string(),
         described,

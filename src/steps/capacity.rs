@@ -534,16 +534,7 @@ pub(crate) fn compile_raises(
         };
         found.push((raising, description));
     }
-    for (raising, description) in found {
-        let (id, of) = (raising.resource.clone(), raising.of);
-        b.add(
-            step(raising),
-            Some(id.clone()),
-            super::graph::Phase::of(of),
-            vec![id],
-            description,
-        );
-    }
+    b.add_each(found, step, |r| (r.resource.clone(), r.of));
 }
 
 /// The write a step made to a group, as its output says it: the call, as

@@ -56,7 +56,7 @@ pub fn wanted(records: &[&dyn Points], target: &str) -> Vec<(ControlRef, Control
                 ControlState::Drain
             };
             let at = ControlRef {
-                record: d.resource().to_string(),
+                record: d.id().to_string(),
                 region: c.via.to_string(),
                 url: c.url.to_string(),
             };

@@ -51,7 +51,7 @@ use crate::plan::kinds::drilling::{
 };
 use crate::plan::kinds::{Shown, each};
 use crate::plan::spec::ResourceKind;
-use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
+use crate::steps::graph::{Builder, DrillDepth, RunMode};
 
 /// How long a drill waits for a first lag datapoint (RDS publishes
 /// `ReplicaLag` about once a minute).
@@ -307,15 +307,7 @@ pub fn compile(b: &mut Builder<'_>) {
         let description = step.describe(role.about());
         steps.push((step, description));
     }
-    for (s, description) in steps {
-        b.add(
-            StepKind::DrillCopy(s.clone()),
-            Some(s.resource.clone()),
-            Phase::of(s.of),
-            vec![s.resource],
-            description,
-        );
-    }
+    b.add_each(steps, StepKind::DrillCopy, |s| (s.resource.clone(), s.of));
 }
 
 /// What a drill does with its copy as read (pure).

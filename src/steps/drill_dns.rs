@@ -127,7 +127,7 @@ pub fn compile(b: &mut Builder<'_>) {
             );
             let step = DrillDns {
                 region: target.to_string(),
-                ids: records.iter().map(|d| d.resource().to_string()).collect(),
+                ids: records.iter().map(|d| d.id().to_string()).collect(),
                 swept: swept_names(b, z),
                 calls: z.api.calls(),
                 kind: z.api.kind(),

@@ -157,6 +157,23 @@ impl<'p> Builder<'p> {
         });
     }
 
+    /// Adds one step per resource, each of `steps` with its description:
+    /// `of` names the resource and its kind, the step's subject and the
+    /// resource it acts on, its phase its kind's (a per-resource step of a
+    /// role: a raise, a promotion, a restore, a drill copy).
+    pub fn add_each<S>(
+        &mut self,
+        steps: Vec<(S, String)>,
+        kind: impl Fn(S) -> StepKind,
+        of: impl Fn(&S) -> (String, crate::plan::spec::ResourceKind),
+    ) {
+        for (s, description) in steps {
+            let (id, resource_kind) = of(&s);
+            let phase = Phase::of(resource_kind);
+            self.add(kind(s), Some(id.clone()), phase, vec![id], description);
+        }
+    }
+
     /// The steps added so far.
     pub fn steps(&self) -> &[Step] {
         &self.steps

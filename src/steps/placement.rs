@@ -108,7 +108,7 @@ pub async fn controls(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<Co
         (plan.regions().iter()).filter_map(move |r| {
             (controls.iter().find(|c| c.site == r.as_str())).map(|c| {
                 (
-                    d.resource().to_string(),
+                    d.id().to_string(),
                     r.clone(),
                     c.via.to_string(),
                     c.url.to_string(),

@@ -92,7 +92,7 @@ async fn data_notes(cx: &Cx<'_>) -> Vec<String> {
         let Some(copy) = c.copy(cx.target) else {
             return Vec::new();
         };
-        let said = |m: &str| format!("{} ({copy} in {}): {m}", c.resource(), cx.target);
+        let said = |m: &str| format!("{} ({copy} in {}): {m}", c.id(), cx.target);
         match c.maintenance(cx.clouds, cx.target).await {
             Ok(found) => found.unwrap_or_default().iter().map(|m| said(m)).collect(),
             Err(e) => vec![said(&format!(

@@ -35,7 +35,7 @@ use crate::plan::kinds::promoting::{
     Candidate, Decision, Move, MovePath, Operation, PromoteAbout, Promoting, Started, decide,
 };
 use crate::plan::kinds::{ResourceKind, Shown};
-use crate::steps::graph::{Builder, Phase, RunMode};
+use crate::steps::graph::{Builder, RunMode};
 
 /// Promote one data resource's standby copy in the target region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -217,15 +217,7 @@ pub fn compile(b: &mut Builder<'_>) {
         let description = step.describe(role.about());
         steps.push((step, description));
     }
-    for (p, description) in steps {
-        b.add(
-            StepKind::Promote(p.clone()),
-            Some(p.resource.clone()),
-            Phase::of(p.of),
-            vec![p.resource],
-            description,
-        );
-    }
+    b.add_each(steps, StepKind::Promote, |s| (s.resource.clone(), s.of));
 }
 
 /// Why a copy to be promoted, as `status` read it in a standby region,

@@ -239,10 +239,8 @@ pub(super) fn picked<'p, T: Points + ?Sized>(
     all: impl Iterator<Item = &'p T>,
     ids: &[String],
 ) -> Result<Vec<&'p T>, String> {
-    let found: Vec<&T> = all
-        .filter(|d| ids.iter().any(|r| r == d.resource()))
-        .collect();
-    match (ids.iter()).find(|r| !found.iter().any(|d| d.resource() == r.as_str())) {
+    let found: Vec<&T> = all.filter(|d| ids.iter().any(|r| r == d.id())).collect();
+    match (ids.iter()).find(|r| !found.iter().any(|d| d.id() == r.as_str())) {
         Some(gone) => Err(gone.clone()),
         None => Ok(found),
     }

@@ -40,7 +40,7 @@ use super::{
 use crate::plan::kinds::reprotecting::{Guard, Guarded, Move, Reprotecting, Standing};
 use crate::plan::kinds::{Shown, each};
 use crate::plan::spec::ResourceKind;
-use crate::steps::graph::{Builder, Phase, RunMode};
+use crate::steps::graph::{Builder, RunMode};
 
 /// Reprotect one data resource from its primary in the active region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -217,15 +217,7 @@ pub fn compile(b: &mut Builder<'_>) {
         };
         steps.push((step, description));
     }
-    for (s, description) in steps {
-        b.add(
-            StepKind::Reprotect(s.clone()),
-            Some(s.resource.clone()),
-            Phase::of(s.of),
-            vec![s.resource],
-            description,
-        );
-    }
+    b.add_each(steps, StepKind::Reprotect, |s| (s.resource.clone(), s.of));
 }
 
 /// The step's failure where only a person can go on: why, the fix, and

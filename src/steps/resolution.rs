@@ -156,9 +156,9 @@ pub(super) async fn resolve_record(
     let (name, rtype, _) = d.names();
     let Some(target) = d.answer(cx.target) else {
         return Err(StepFailure::state(
-            format!("`{}` has no value for {}", d.resource(), cx.target),
+            format!("`{}` has no value for {}", d.id(), cx.target),
             "add the region's value to the record's targets",
-            d.resource(),
+            d.id(),
             cx.target,
         ));
     };
@@ -166,7 +166,7 @@ pub(super) async fn resolve_record(
     let streak = Mutex::new(Streak::default());
     let hint = d.hint(cx.plan.name());
     let asked = Asked {
-        id: d.resource(),
+        id: d.id(),
         zone: d.resolver_zone(),
         name,
         rtype,
@@ -278,7 +278,7 @@ async fn watch(
                     needed.join("; ")
                 ),
                 format!("{}, then `drctl runs resume`", setup.fix),
-                d.resource(),
+                d.id(),
                 "global",
             );
         }

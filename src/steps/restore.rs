@@ -30,7 +30,7 @@ use super::{
 };
 use crate::plan::kinds::restoring::{Point, RestoreAbout, Restored, Restoring, decide_point};
 use crate::plan::kinds::{ResourceKind, Shown};
-use crate::steps::graph::{Builder, Phase, RunMode};
+use crate::steps::graph::{Builder, RunMode};
 
 pub use crate::plan::kinds::restoring::restored_id;
 
@@ -159,15 +159,7 @@ pub fn compile(b: &mut Builder<'_>) {
         );
         steps.push((step, description));
     }
-    for (r, description) in steps {
-        b.add(
-            StepKind::Restore(r.clone()),
-            Some(r.resource.clone()),
-            Phase::of(r.of),
-            vec![r.resource],
-            description,
-        );
-    }
+    b.add_each(steps, StepKind::Restore, |s| (s.resource.clone(), s.of));
 }
 
 /// Why the copy a restore starts from, as `status` read it in a standby

@@ -107,7 +107,7 @@ pub fn compile(b: &mut Builder<'_>) {
         names.join(", "),
         others.join(", ")
     );
-    let resources: Vec<String> = records.iter().map(|d| d.resource().to_string()).collect();
+    let resources: Vec<String> = records.iter().map(|d| d.id().to_string()).collect();
     let step = SwitchControl {
         region: target,
         records: resources.clone(),
@@ -235,7 +235,7 @@ mod tests {
                 continue;
             }
             assert_eq!(steps.len(), 1, "{}", plan.name());
-            let ids: Vec<&str> = records.iter().map(|d| d.resource()).collect();
+            let ids: Vec<&str> = records.iter().map(|d| d.id()).collect();
             assert_eq!(steps[0].records, ids, "{}", plan.name());
             let points = SwitchControl::points(&records);
             let wanted = wanted(&points, &target);

@@ -111,7 +111,7 @@ pub fn compile(b: &mut Builder<'_>) {
             let step = SwitchDns {
                 region: target.to_string(),
                 records: records.iter().map(|d| d.names().0.to_string()).collect(),
-                ids: records.iter().map(|d| d.resource().to_string()).collect(),
+                ids: records.iter().map(|d| d.id().to_string()).collect(),
                 calls: api.calls(),
                 zone,
             };

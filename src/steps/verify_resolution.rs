@@ -98,7 +98,7 @@ pub fn compile(b: &mut Builder<'_>) {
         names.join(", "),
         b.target
     );
-    let resources: Vec<String> = records.iter().map(|d| d.resource().to_string()).collect();
+    let resources: Vec<String> = records.iter().map(|d| d.id().to_string()).collect();
     let step = VerifyResolution {
         records: resources.clone(),
         waits: slowest(&records),
@@ -168,7 +168,7 @@ impl Action for VerifyResolution {
             let want = d.answer(cx.target).unwrap_or("-").to_string();
             out.push(Planned {
                 call: format!("dns:query {name} {rtype} at {}", resolver.servers()),
-                resource: d.resource().to_string(),
+                resource: d.id().to_string(),
                 region: "global".into(),
                 change: !names_target(&now, &want),
                 current: now.join(" "),
@@ -410,7 +410,7 @@ mod compile_tests {
                     _ => None,
                 })
                 .collect();
-            let want: Vec<String> = resolving(&plan).map(|d| d.resource().to_string()).collect();
+            let want: Vec<String> = resolving(&plan).map(|d| d.id().to_string()).collect();
             if want.is_empty() {
                 assert!(steps.is_empty(), "{}", plan.name());
                 continue;

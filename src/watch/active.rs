@@ -586,7 +586,7 @@ async fn databases(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<DbRea
             Err(e) => (DbSaid::Unknown(e.summary()), None),
         };
         DbReading {
-            id: c.resource().to_string(),
+            id: c.id().to_string(),
             region,
             said,
             endpoint_moves: copy.as_ref().is_some_and(|c| c.moves_with_primary),
@@ -623,7 +623,7 @@ async fn records(
     let read = join_all((records.iter()).map(|d| d.read(clouds, timeout))).await;
     (records.iter().zip(read))
         .map(|(d, read)| RecordReading {
-            record: d.resource().to_string(),
+            record: d.id().to_string(),
             said: match read {
                 Ok(None) => RecordSaid::Missing,
                 Ok(Some(sets)) if sets.is_empty() => RecordSaid::Missing,

@@ -28,12 +28,7 @@ impl Kind for BucketSpec {
     const STAGE: Option<Stage> = None;
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
-    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
-    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
-    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
+    const ROLE: super::Role = super::Role::Steps;
 }
 
 impl Resource for BucketSpec {

@@ -158,12 +158,7 @@ impl Kind for CloudDnsSpec {
     const STAGE: Option<Stage> = Some(Stage::Traffic);
     const REGIONS_KEY: &'static str = "targets";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
-    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
-    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
-    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = Some(&switching::CloudDnsZones);
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
+    const ROLE: super::Role = super::Role::Traffic(&switching::CloudDnsZones);
 }
 
 /// Whether `zone` is a Cloud DNS managed zone name: 1 to 63 lowercase
@@ -521,10 +516,6 @@ impl Resource for CloudDnsSpec {
 
 #[async_trait]
 impl Points for CloudDnsSpec {
-    fn resource(&self) -> &str {
-        &self.id
-    }
-
     fn names(&self) -> (&str, &str, &str) {
         (&self.name, &self.rtype, &self.zone)
     }

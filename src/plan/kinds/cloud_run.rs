@@ -73,12 +73,7 @@ impl Kind for CloudRunSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&CloudRunScaling);
-    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
-    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
-    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
+    const ROLE: super::Role = super::Role::Capacity(&CloudRunScaling);
 }
 
 /// Whether `name` is a Cloud Run service name: 1 to 49 lowercase letters,
@@ -274,10 +269,6 @@ impl Groups for CloudRunSpec {
 
     fn at_standby(&self, read: &ComputeGroup) -> bool {
         read.capacity.min == self.standby.min_instances
-    }
-
-    fn resource(&self) -> &str {
-        &self.id
     }
 
     fn label(&self) -> &'static str {

@@ -86,13 +86,12 @@ impl Kind for CloudSqlSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
-    const RESTORING: Option<&'static dyn Restoring> = Some(&SqlRestoring);
-    const PROMOTING: Option<&'static dyn Promoting> = Some(&SqlPromoting);
-    const DRILLING: Option<&'static dyn super::drilling::Drilling> = Some(&SqlDrilling);
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> =
-        Some(&reprotecting::SqlReprotecting);
+    const ROLE: super::Role = super::Role::Data(super::DataRole {
+        restoring: Some(&SqlRestoring),
+        promoting: Some(&SqlPromoting),
+        drilling: Some(&SqlDrilling),
+        reprotecting: Some(&reprotecting::SqlReprotecting),
+    });
 }
 
 /// How long a run follows the old primary's side of a move when the plan
@@ -273,10 +272,6 @@ impl Copies for CloudSqlSpec {
 
     fn section(&self) -> &'static str {
         "cloud sql"
-    }
-
-    fn resource(&self) -> &str {
-        &self.id
     }
 
     fn copy(&self, region: &str) -> Option<&str> {

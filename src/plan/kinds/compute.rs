@@ -66,12 +66,7 @@ impl Kind for ComputeSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&AsgScaling);
-    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
-    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
-    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
+    const ROLE: super::Role = super::Role::Capacity(&AsgScaling);
 }
 
 impl Resource for ComputeSpec {
@@ -150,10 +145,6 @@ impl Groups for ComputeSpec {
 
     fn at_standby(&self, read: &ComputeGroup) -> bool {
         read.capacity == self.standby.into()
-    }
-
-    fn resource(&self) -> &str {
-        &self.id
     }
 
     fn label(&self) -> &'static str {

@@ -58,13 +58,12 @@ impl Kind for DatabaseSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
-    const RESTORING: Option<&'static dyn Restoring> = Some(&RdsRestoring);
-    const PROMOTING: Option<&'static dyn Promoting> = Some(&RdsPromoting);
-    const DRILLING: Option<&'static dyn Drilling> = Some(&RdsDrilling);
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> =
-        Some(&reprotecting::RdsReprotecting);
+    const ROLE: super::Role = super::Role::Data(super::DataRole {
+        restoring: Some(&RdsRestoring),
+        promoting: Some(&RdsPromoting),
+        drilling: Some(&RdsDrilling),
+        reprotecting: Some(&reprotecting::RdsReprotecting),
+    });
 }
 
 impl Resource for DatabaseSpec {
@@ -150,10 +149,6 @@ impl Copies for DatabaseSpec {
 
     fn section(&self) -> &'static str {
         "databases"
-    }
-
-    fn resource(&self) -> &str {
-        &self.id
     }
 
     fn copy(&self, region: &str) -> Option<&str> {

@@ -98,12 +98,7 @@ impl Kind for DnsSpec {
     const STAGE: Option<Stage> = Some(Stage::Traffic);
     const REGIONS_KEY: &'static str = "targets";
     const CLOUD: super::Cloud = super::Cloud::Aws;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
-    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
-    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
-    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = Some(&switching::Route53Zones);
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
+    const ROLE: super::Role = super::Role::Traffic(&switching::Route53Zones);
 }
 
 impl Resource for DnsSpec {
@@ -248,10 +243,6 @@ impl Resource for DnsSpec {
 
 #[async_trait]
 impl Points for DnsSpec {
-    fn resource(&self) -> &str {
-        &self.id
-    }
-
     fn names(&self) -> (&str, &str, &str) {
         (&self.name, &self.rtype, &self.zone)
     }

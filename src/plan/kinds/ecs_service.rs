@@ -76,12 +76,7 @@ impl Kind for EcsServiceSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
-    const SCALING: Option<&'static dyn Scaling> = Some(&EcsScaling);
-    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
-    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
-    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
+    const ROLE: super::Role = super::Role::Capacity(&EcsScaling);
 }
 
 impl Resource for EcsServiceSpec {
@@ -202,10 +197,6 @@ impl Groups for EcsServiceSpec {
 
     fn at_standby(&self, read: &ComputeGroup) -> bool {
         read.capacity.desired == self.standby
-    }
-
-    fn resource(&self) -> &str {
-        &self.id
     }
 
     fn label(&self) -> &'static str {

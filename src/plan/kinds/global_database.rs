@@ -55,13 +55,12 @@ impl Kind for GlobalDatabaseSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = None;
-    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
-    const PROMOTING: Option<&'static dyn Promoting> = Some(&AuroraPromoting);
-    const DRILLING: Option<&'static dyn Drilling> = Some(&AuroraDrilling);
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> =
-        Some(&reprotecting::AuroraReprotecting);
+    const ROLE: super::Role = super::Role::Data(super::DataRole {
+        restoring: None,
+        promoting: Some(&AuroraPromoting),
+        drilling: Some(&AuroraDrilling),
+        reprotecting: Some(&reprotecting::AuroraReprotecting),
+    });
 }
 
 /// Whether `name` is an RDS cluster identifier: 1 to 63 letters, digits or
@@ -174,10 +173,6 @@ impl Copies for GlobalDatabaseSpec {
 
     fn section(&self) -> &'static str {
         "global databases"
-    }
-
-    fn resource(&self) -> &str {
-        &self.id
     }
 
     fn copy(&self, region: &str) -> Option<&str> {

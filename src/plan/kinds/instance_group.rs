@@ -96,12 +96,7 @@ impl Kind for InstanceGroupSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Gcp;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&MigScaling);
-    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
-    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
-    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
+    const ROLE: super::Role = super::Role::Capacity(&MigScaling);
 }
 
 /// Whether `name` is a Compute Engine resource name: 1 to 63 lowercase
@@ -224,10 +219,6 @@ impl Groups for InstanceGroupSpec {
         } else {
             c.min == self.standby.size
         }
-    }
-
-    fn resource(&self) -> &str {
-        &self.id
     }
 
     fn label(&self) -> &'static str {

@@ -179,29 +179,46 @@ pub trait Kind: Resource + Sized {
     /// The cloud its resources live on: a GCP kind names its copies by
     /// GCP region (see `plan::sites`).
     const CLOUD: Cloud;
-    /// Its capacity role's actions, when the generic capacity steps
-    /// (`steps::raise`, `steps::drill_raise`) raise its groups (`None`: not
-    /// a capacity kind, or one whose steps are still its own).
-    const SCALING: Option<&'static dyn scaling::Scaling>;
-    /// Its data role's point-in-time restore, when the generic `restore`
-    /// step (`steps::restore`) restores its copies (`None`: its copies are
-    /// not restored to a point in time, or it keeps no data).
-    const RESTORING: Option<&'static dyn restoring::Restoring>;
-    /// Its data role's promotion, when the generic `promote` step
-    /// (`steps::promote`) makes its standby copy the primary (`None`: it
-    /// keeps no data, or its move is still its own step's).
-    const PROMOTING: Option<&'static dyn promoting::Promoting>;
-    /// Its data role's drill copy, when a shadow drill rehearses it on a
-    /// copy of its data (`steps::drill_copy`).
-    const DRILLING: Option<&'static dyn drilling::Drilling>;
-    /// Its data role's reprotection, when the generic `reprotect` step
-    /// (`steps::reprotect`) makes its other regions' copies follow the
-    /// new primary again after a failover.
-    const REPROTECTING: Option<&'static dyn reprotecting::Reprotecting>;
-    /// The traffic role's zone changes of a kind whose records a
-    /// records-mode switch changes through its provider's DNS API (found
-    /// again by kind from a journal: a drill record's cleanup).
-    const ZONES: Option<&'static dyn traffic::ZoneApi>;
+    /// The role it plays, with the actions the generic steps take
+    /// through it (found again by kind from a journal: a drill's cleanup,
+    /// a sweep). A data kind names each of its data role's actions, `None`
+    /// where its move is still its own step's.
+    const ROLE: Role;
+}
+
+/// The role a kind plays, with the actions the generic steps take
+/// through it: every kind plays one.
+#[derive(Clone, Copy)]
+pub enum Role {
+    /// It keeps a copy of its data in each region.
+    Data(DataRole),
+    /// It has capacity in each region: the generic capacity steps
+    /// (`steps::raise`, `steps::drill_raise`) and the sweep act on its
+    /// groups through these actions.
+    Capacity(&'static dyn scaling::Scaling),
+    /// It routes traffic: records a records-mode switch changes through
+    /// its provider's DNS API, one change per zone.
+    Traffic(&'static dyn traffic::ZoneApi),
+    /// Only its own steps act on it (health checks, buckets).
+    Steps,
+}
+
+/// The data role's actions of a kind, each `None` where it does not
+/// take that move (its copies are not restored to a point in time) or
+/// where the move is still its own step's.
+#[derive(Clone, Copy)]
+pub struct DataRole {
+    /// Point-in-time restore, by the generic `restore` step
+    /// (`steps::restore`).
+    pub restoring: Option<&'static dyn restoring::Restoring>,
+    /// Promotion of the standby copy, by the generic `promote` step
+    /// (`steps::promote`).
+    pub promoting: Option<&'static dyn promoting::Promoting>,
+    /// The drill copy a shadow drill rehearses on (`steps::drill_copy`).
+    pub drilling: Option<&'static dyn drilling::Drilling>,
+    /// Reprotection, by the generic `reprotect` step (`steps::reprotect`):
+    /// the other regions' copies follow the new primary again.
+    pub reprotecting: Option<&'static dyn reprotecting::Reprotecting>,
 }
 
 /// The cloud a kind's resources live on.
@@ -240,9 +257,7 @@ pub struct CopyState {
 
 /// A resource that keeps a copy of its data in each region.
 #[async_trait]
-pub trait Copies: Sync {
-    /// The plan's id of the resource.
-    fn resource(&self) -> &str;
+pub trait Copies: Declared + Sync {
     /// Its copy's provider id in `region`.
     fn copy(&self, region: &str) -> Option<&str>;
     /// Where its RPO is read, when a failover promotes a copy kept in
@@ -320,9 +335,7 @@ pub trait RpoSource: Copies {
 
 /// A resource with capacity in each region, raised by a failover.
 #[async_trait]
-pub trait Groups: Sync {
-    /// The plan's id of the resource.
-    fn resource(&self) -> &str;
+pub trait Groups: Declared + Sync {
     /// What `status` calls its groups (`compute`, `nodes`).
     fn label(&self) -> &'static str;
     /// Its group's provider name in `region`.
@@ -503,40 +516,9 @@ macro_rules! kinds {
                 match self { $(Self::$kind => <$spec as Kind>::CLOUD,)* }
             }
 
-            /// Its capacity role's actions, when the generic capacity
-            /// steps raise its groups.
-            pub fn scaling(self) -> Option<&'static dyn scaling::Scaling> {
-                match self { $(Self::$kind => <$spec as Kind>::SCALING,)* }
-            }
-
-            /// Its data role's point-in-time restore, when the generic
-            /// `restore` step restores its copies.
-            pub fn restoring(self) -> Option<&'static dyn restoring::Restoring> {
-                match self { $(Self::$kind => <$spec as Kind>::RESTORING,)* }
-            }
-
-            /// Its data role's promotion, when the generic `promote` step
-            /// makes its standby copy the primary.
-            pub fn promoting(self) -> Option<&'static dyn promoting::Promoting> {
-                match self { $(Self::$kind => <$spec as Kind>::PROMOTING,)* }
-            }
-
-            /// Its data role's drill copy, when the generic drill step
-            /// rehearses it on a copy of its data.
-            pub fn drilling(self) -> Option<&'static dyn drilling::Drilling> {
-                match self { $(Self::$kind => <$spec as Kind>::DRILLING,)* }
-            }
-
-            /// Its data role's reprotection, when the generic `reprotect`
-            /// step makes its other copies follow the new primary again.
-            pub fn reprotecting(self) -> Option<&'static dyn reprotecting::Reprotecting> {
-                match self { $(Self::$kind => <$spec as Kind>::REPROTECTING,)* }
-            }
-
-            /// Its traffic role's zone changes, when its records are
-            /// switched by a change through its provider's DNS API.
-            pub fn zones(self) -> Option<&'static dyn traffic::ZoneApi> {
-                match self { $(Self::$kind => <$spec as Kind>::ZONES,)* }
+            /// The role it plays, with its actions.
+            pub fn role(self) -> Role {
+                match self { $(Self::$kind => <$spec as Kind>::ROLE,)* }
             }
         }
 
@@ -622,6 +604,56 @@ kinds! {
 }
 
 impl ResourceKind {
+    /// Its capacity role's actions, when the generic capacity steps raise
+    /// its groups.
+    pub fn scaling(self) -> Option<&'static dyn scaling::Scaling> {
+        let Role::Capacity(s) = self.role() else {
+            return None;
+        };
+        Some(s)
+    }
+
+    /// Its traffic role's zone changes, when its records are switched by
+    /// a change through its provider's DNS API.
+    pub fn zones(self) -> Option<&'static dyn traffic::ZoneApi> {
+        let Role::Traffic(z) = self.role() else {
+            return None;
+        };
+        Some(z)
+    }
+
+    /// Its data role's actions, when it keeps data.
+    pub fn data_role(self) -> Option<DataRole> {
+        let Role::Data(d) = self.role() else {
+            return None;
+        };
+        Some(d)
+    }
+
+    /// Its data role's point-in-time restore, when the generic `restore`
+    /// step restores its copies.
+    pub fn restoring(self) -> Option<&'static dyn restoring::Restoring> {
+        self.data_role()?.restoring
+    }
+
+    /// Its data role's promotion, when the generic `promote` step makes
+    /// its standby copy the primary.
+    pub fn promoting(self) -> Option<&'static dyn promoting::Promoting> {
+        self.data_role()?.promoting
+    }
+
+    /// Its data role's drill copy, when the generic drill step rehearses
+    /// it on a copy of its data.
+    pub fn drilling(self) -> Option<&'static dyn drilling::Drilling> {
+        self.data_role()?.drilling
+    }
+
+    /// Its data role's reprotection, when the generic `reprotect` step
+    /// makes its other copies follow the new primary again.
+    pub fn reprotecting(self) -> Option<&'static dyn reprotecting::Reprotecting> {
+        self.data_role()?.reprotecting
+    }
+
     /// The kinds whose resources a resource of this kind waits for: every
     /// kind of an earlier stage.
     pub fn waits_for(self) -> Vec<ResourceKind> {
@@ -806,7 +838,7 @@ mod tests {
         let sources: Vec<&str> = each(&p.spec)
             .into_iter()
             .filter_map(|r| r.rpo_source())
-            .map(|s| s.resource())
+            .map(|s| s.id())
             .collect();
         let promoted: Vec<&str> = (p.spec.database.iter())
             .filter(|d| d.strategy == DbStrategy::PromoteReplica)
@@ -815,7 +847,7 @@ mod tests {
         assert_eq!(sources, promoted);
         assert!(!sources.is_empty());
         for r in each(&p.spec) {
-            let side = r.side_read().map(|s| (s.section, s.copies.resource()));
+            let side = r.side_read().map(|s| (s.section, s.copies.id()));
             let want = (r.kind() == ResourceKind::Database).then_some(("databases", r.id()));
             assert_eq!(side, want);
             assert_eq!(r.endpoint().is_some(), r.kind() == ResourceKind::Database);
@@ -838,9 +870,9 @@ mod tests {
         let p = payments();
         for r in each(&p.spec) {
             let shape = match r.shown() {
-                Shown::Data(c) => ("data", c.resource().to_string()),
-                Shown::Capacity(g) => ("capacity", g.resource().to_string()),
-                Shown::Traffic(d) => ("traffic", d.resource().to_string()),
+                Shown::Data(c) => ("data", c.id().to_string()),
+                Shown::Capacity(g) => ("capacity", g.id().to_string()),
+                Shown::Traffic(d) => ("traffic", d.id().to_string()),
                 Shown::Steps { .. } => ("steps", r.id().to_string()),
             };
             let want = match r.kind() {

@@ -67,12 +67,7 @@ impl Kind for NodeGroupSpec {
     const STAGE: Option<Stage> = Some(Stage::Ready);
     const REGIONS_KEY: &'static str = "regions";
     const CLOUD: super::Cloud = super::Cloud::Aws;
-    const SCALING: Option<&'static dyn super::scaling::Scaling> = Some(&NodeScaling);
-    const RESTORING: Option<&'static dyn super::restoring::Restoring> = None;
-    const PROMOTING: Option<&'static dyn super::promoting::Promoting> = None;
-    const DRILLING: Option<&'static dyn super::drilling::Drilling> = None;
-    const ZONES: Option<&'static dyn super::traffic::ZoneApi> = None;
-    const REPROTECTING: Option<&'static dyn super::reprotecting::Reprotecting> = None;
+    const ROLE: super::Role = super::Role::Capacity(&NodeScaling);
 }
 
 impl Resource for NodeGroupSpec {
@@ -190,10 +185,6 @@ impl Groups for NodeGroupSpec {
 
     fn at_standby(&self, read: &ComputeGroup) -> bool {
         read.capacity == self.standby.into()
-    }
-
-    fn resource(&self) -> &str {
-        &self.id
     }
 
     fn label(&self) -> &'static str {

@@ -89,9 +89,7 @@ pub type Endpoint<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
 
 /// The traffic role's reads of one record of a plan.
 #[async_trait]
-pub trait Points: Sync {
-    /// The plan's id of the record.
-    fn resource(&self) -> &str;
+pub trait Points: super::Declared + Sync {
     /// Its name (`api.example.com.`), its type and its zone, for messages.
     fn names(&self) -> (&str, &str, &str);
     /// Whether a shadow drill rehearses its switch (else a drill's verdict
@@ -563,14 +561,9 @@ mod tests {
                         continue;
                     };
                     let shouted = format!("{}.", value.trim_end_matches('.').to_uppercase());
-                    assert_eq!(
-                        at(&shouted).as_deref(),
-                        Some(region.as_str()),
-                        "{}",
-                        p.resource()
-                    );
+                    assert_eq!(at(&shouted).as_deref(), Some(region.as_str()), "{}", p.id());
                 }
-                assert_eq!(at("elsewhere.example.org."), None, "{}", p.resource());
+                assert_eq!(at("elsewhere.example.org."), None, "{}", p.id());
             }
         }
         let dns = crate::plan::spec::ResourceKind::Dns;
@@ -602,19 +595,19 @@ mod resolving_tests {
                     continue;
                 };
                 let Some(v) = p.resolving() else {
-                    assert!(p.controls().is_empty(), "{}", p.resource());
+                    assert!(p.controls().is_empty(), "{}", p.id());
                     continue;
                 };
-                assert!(!p.controls().is_empty(), "{}", p.resource());
+                assert!(!p.controls().is_empty(), "{}", p.id());
                 kinds.insert(r.kind());
-                assert_eq!(v.resource(), p.resource());
+                assert_eq!(v.id(), p.id());
                 let targets = r.regions().expect("a data-plane record names targets");
                 let sites = plan.sites();
                 for region in plan.regions() {
                     let want = (targets.iter())
                         .find(|(k, _)| sites.site_of(k) == region.as_str())
                         .map(|(_, t)| t.as_str());
-                    assert_eq!(v.answer(region), want, "{} in {region}", v.resource());
+                    assert_eq!(v.answer(region), want, "{} in {region}", v.id());
                 }
                 assert_eq!(v.answer("nowhere-1"), None);
                 for w in v.waits() {
@@ -659,20 +652,16 @@ mod switching_tests {
                     continue;
                 };
                 let Some(s) = p.switching() else {
-                    assert!(
-                        p.resolving().is_some(),
-                        "{}: switched somehow",
-                        p.resource()
-                    );
+                    assert!(p.resolving().is_some(), "{}: switched somehow", p.id());
                     continue;
                 };
                 assert!(
                     p.resolving().is_none() && p.controls().is_empty(),
                     "{}",
-                    p.resource()
+                    p.id()
                 );
                 kinds.insert(r.kind());
-                assert_eq!(s.resource(), p.resource());
+                assert_eq!(s.id(), p.id());
                 let z = s.zone();
                 assert!(z.subject().contains(z.name), "{}", z.subject());
                 let calls = z.api.calls();
@@ -685,10 +674,10 @@ mod switching_tests {
                 assert!(!z.api.api_down().is_empty() && !z.api.provider().is_empty());
                 for region in plan.regions() {
                     let want = s.wanted(&plan, region, Some("db.example.com."));
-                    assert!(!want.is_empty(), "{} in {region}", s.resource());
+                    assert!(!want.is_empty(), "{} in {region}", s.id());
                     for w in &want {
                         assert!(same_name(&w.name, s.names().0), "{w:?}");
-                        assert!(!w.values.is_empty(), "{} in {region}: {w:?}", s.resource());
+                        assert!(!w.values.is_empty(), "{} in {region}: {w:?}", s.id());
                         assert_eq!(z.api.refuses(w), None, "a plain record replaces itself");
                     }
                     assert!(!s.change(region).is_empty());
