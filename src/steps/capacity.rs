@@ -763,8 +763,8 @@ impl Group<'_> {
         let what = format!("operation {op} on {self}");
         let ended = by
             .wait(&what, || async {
-                let at = (by.clouds(), self.region, self.name);
-                Ok(self.scaling.operation(at.0, at.1, at.2, op).await?)
+                let at = (self.region, self.name);
+                Ok(self.scaling.answers().stands(by.clouds(), at, op).await?)
             })
             .await?;
         ended.map_err(|why| {

@@ -550,7 +550,7 @@ impl DrillCopy {
         let call = role.about().make_call;
         let what = format!("{call} operation {op} ({address}, {r})");
         let done = wait_for(cx, &what, || async {
-            Ok(role.operation(cx.clouds, (r, address), op).await?)
+            Ok(role.answers().stands(cx.clouds, (r, address), op).await?)
         })
         .await?;
         done.map_err(|e| {

@@ -285,7 +285,8 @@ impl Reprotect {
     ) -> Result<(), StepFailure> {
         let waiting = format!("operation {op} ({what}) to be done");
         let done = wait_for(cx, &waiting, || async {
-            Ok(role.operation(cx.clouds, &self.guarded, op).await?)
+            let (r, address) = &self.guarded.primary;
+            Ok(role.answers().stands(cx.clouds, (r, address), op).await?)
         })
         .await?;
         done.map_err(|why| {

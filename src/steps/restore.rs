@@ -295,7 +295,7 @@ impl RestoreOf<'_> {
             self.source
         );
         let done = wait_for(cx, &what, || async {
-            Ok(self.role.operation(cx.clouds, r, copy, op).await?)
+            Ok(self.role.answers().stands(cx.clouds, (r, copy), op).await?)
         })
         .await?;
         done.map_err(|e| StepFailure::state(format!("{what} failed: {e}"), hint, copy, r))

@@ -476,15 +476,8 @@ impl Scaling for CloudRunScaling {
         Ok(None)
     }
 
-    async fn operation(
-        &self,
-        _: &Clouds,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError> {
-        // Its writes answer no operation.
-        Ok(Some(Ok(())))
+    fn answers(&self) -> crate::plan::kinds::Answers<'_> {
+        crate::plan::kinds::Answers::AtOnce
     }
 
     async fn mark(

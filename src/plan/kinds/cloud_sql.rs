@@ -511,21 +511,33 @@ impl Restoring for SqlRestoring {
         Ok(Some(op.name))
     }
 
+    fn answers(&self) -> super::Answers<'_> {
+        super::Answers::Operation(&SqlOperations)
+    }
+}
+
+/// Cloud SQL's operations, read by every role's write that answers one
+/// (a clone, a restore, a drill's clone, a reprotection's move): a
+/// failed one says how to read it in full.
+pub struct SqlOperations;
+
+#[async_trait]
+impl super::Operations for SqlOperations {
     async fn operation(
         &self,
         clouds: &Clouds,
-        region: &str,
-        copy: &str,
+        (region, address): (&str, &str),
         op: &str,
     ) -> Result<Option<Result<(), String>>, CloudError> {
-        let (p, _) = sql_names(copy, ("sqladmin:operations.get", region))?;
-        let o = clouds.cloud_sql.operation(region, p, op).await?;
-        let done = o.is_done();
-        let ended = match o.error {
-            Some(e) => Err(e),
+        let (project, _) = sql_names(address, ("sqladmin:operations.get", region))?;
+        let read = clouds.cloud_sql.operation(region, project, op).await?;
+        Ok(read.is_done().then(|| match read.error {
+            Some(e) => Err(format!(
+                "{e}; read it with `gcloud sql operations describe {} --project {project}`",
+                read.name
+            )),
             None => Ok(()),
-        };
-        Ok(done.then_some(ended))
+        }))
     }
 }
 

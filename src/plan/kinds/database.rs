@@ -311,14 +311,8 @@ impl Restoring for RdsRestoring {
         Ok(None)
     }
 
-    async fn operation(
-        &self,
-        _: &Clouds,
-        _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError> {
-        Ok(Some(Ok(())))
+    fn answers(&self) -> crate::plan::kinds::Answers<'_> {
+        crate::plan::kinds::Answers::AtOnce
     }
 }
 
@@ -592,13 +586,8 @@ impl Drilling for RdsDrilling {
         clouds.database.promote_replica(region, address).await
     }
 
-    async fn operation(
-        &self,
-        _clouds: &Clouds,
-        _at: (&str, &str),
-        _op: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError> {
-        Ok(Some(Ok(())))
+    fn answers(&self) -> crate::plan::kinds::Answers<'_> {
+        crate::plan::kinds::Answers::AtOnce
     }
 
     fn listing(&self, s: &Shadow<'_>) -> String {

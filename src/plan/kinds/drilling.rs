@@ -282,15 +282,9 @@ pub trait Drilling: Sync {
         instance: &str,
         tags: &BTreeMap<String, String>,
     ) -> Result<(), CloudError>;
-    /// Where operation `op` making the copy stands: `None` while it runs,
-    /// `Some(Err(why))` when it failed (never asked of a kind whose calls
-    /// answer no operation).
-    async fn operation(
-        &self,
-        clouds: &Clouds,
-        (region, address): (&str, &str),
-        op: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError>;
+    /// How its writes are answered: at once, or with a provider
+    /// operation the step follows until it is done ([`super::Answers`]).
+    fn answers(&self) -> super::Answers<'_>;
     /// The listing a drill's copies of `s` are in, as a key (a sweep
     /// lists each once for every step that asks).
     fn listing(&self, s: &Shadow<'_>) -> String;

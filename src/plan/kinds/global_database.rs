@@ -837,13 +837,8 @@ impl Drilling for AuroraDrilling {
             .await
     }
 
-    async fn operation(
-        &self,
-        _clouds: &Clouds,
-        _at: (&str, &str),
-        _op: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError> {
-        Ok(Some(Ok(())))
+    fn answers(&self) -> crate::plan::kinds::Answers<'_> {
+        crate::plan::kinds::Answers::AtOnce
     }
 
     fn listing(&self, s: &Shadow<'_>) -> String {

@@ -392,6 +392,24 @@ impl MigScaling {
     }
 }
 
+/// Compute Engine's regional operations, which a resize and an
+/// autoscaler's patch answer.
+#[async_trait]
+impl super::Operations for MigScaling {
+    async fn operation(
+        &self,
+        clouds: &Clouds,
+        (region, group): (&str, &str),
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        let (project, _) = names(group, (OPERATION, region))?;
+        let o = (clouds.instance_groups)
+            .mig_operation(region, project, op)
+            .await?;
+        Ok(o.done.then(|| o.error.map_or(Ok(()), Err)))
+    }
+}
+
 #[async_trait]
 impl Scaling for MigScaling {
     fn about(&self) -> &'static About {
@@ -502,18 +520,8 @@ impl Scaling for MigScaling {
         }
     }
 
-    async fn operation(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-        op: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError> {
-        let (project, _) = names(group, (OPERATION, region))?;
-        let o = (clouds.instance_groups)
-            .mig_operation(region, project, op)
-            .await?;
-        Ok(o.done.then(|| o.error.map_or(Ok(()), Err)))
+    fn answers(&self) -> super::Answers<'_> {
+        super::Answers::Operation(self)
     }
 
     async fn mark(

@@ -221,6 +221,52 @@ pub struct DataRole {
     pub reprotecting: Option<&'static dyn reprotecting::Reprotecting>,
 }
 
+/// How a role's writes are answered: at once, or with a provider
+/// operation a step follows until it is done. Every role that writes
+/// (capacity, restore, drill copy, reprotection) asks it the same way,
+/// so a kind's operations are read in one place ([`Operations`]) and a
+/// kind whose calls answer none says so in one line.
+#[derive(Clone, Copy)]
+pub enum Answers<'a> {
+    /// The write took effect when it was answered (AWS's calls): there is
+    /// no operation to follow.
+    AtOnce,
+    /// The write answers an operation, read through these (Cloud SQL's,
+    /// Compute Engine's).
+    Operation(&'a dyn Operations),
+}
+
+/// Reads a kind's provider operations.
+#[async_trait]
+pub trait Operations: Sync {
+    /// Where operation `op` of a write to the copy or group at `address`
+    /// (as its role addresses it: `project/instance`, `project/group`) in
+    /// `region` stands: `None` while it runs; `Some(Ok)` done;
+    /// `Some(Err(why))` failed, in the provider's words.
+    async fn operation(
+        &self,
+        clouds: &Clouds,
+        (region, address): (&str, &str),
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError>;
+}
+
+impl Answers<'_> {
+    /// Where operation `op` of a write to `address` in `region` stands; a
+    /// write answered at once is done.
+    pub async fn stands(
+        self,
+        clouds: &Clouds,
+        at: (&str, &str),
+        op: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        match self {
+            Self::AtOnce => Ok(Some(Ok(()))),
+            Self::Operation(o) => o.operation(clouds, at, op).await,
+        }
+    }
+}
+
 /// The cloud a kind's resources live on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cloud {

@@ -215,14 +215,9 @@ pub trait Reprotecting: Sync {
         g: &Guarded,
         m: &Move,
     ) -> Result<Option<String>, CloudError>;
-    /// Where operation `op` a move answered stands: `None` while it runs,
-    /// `Some(Err(why))` when it failed.
-    async fn operation(
-        &self,
-        clouds: &Clouds,
-        g: &Guarded,
-        op: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError>;
+    /// How its writes are answered: at once, or with a provider
+    /// operation the step follows until it is done ([`super::Answers`]).
+    fn answers(&self) -> super::Answers<'_>;
     /// What the primary or a copy at `address` in `region` is, in words
     /// (`primary (available)`, `absent`), for preflight: a region that
     /// does not answer cannot be written to.

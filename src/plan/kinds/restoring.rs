@@ -197,15 +197,9 @@ pub trait Restoring: Sync {
         (source, copy): (&str, &str),
         point: Point,
     ) -> Result<Option<String>, CloudError>;
-    /// Where operation `op` stands: `None` while it runs; `Some(Ok)` done;
-    /// `Some(Err(why))` failed, in the provider's words.
-    async fn operation(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        copy: &str,
-        op: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError>;
+    /// How its writes are answered: at once, or with a provider
+    /// operation the step follows until it is done ([`super::Answers`]).
+    fn answers(&self) -> super::Answers<'_>;
 }
 
 #[cfg(test)]

@@ -205,16 +205,9 @@ pub trait Scaling: Sync {
         size: Size,
         key: &str,
     ) -> Result<Option<String>, CloudError>;
-    /// Where operation `op` of a [`Scaling::set`] stands: `None` while it
-    /// runs; `Some(Ok)` done; `Some(Err(why))` failed, in the provider's
-    /// words. A kind whose writes answer no operation never sees one.
-    async fn operation(
-        &self,
-        clouds: &Clouds,
-        region: &str,
-        group: &str,
-        op: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError>;
+    /// How its writes are answered: at once, or with a provider
+    /// operation the step follows until it is done ([`super::Answers`]).
+    fn answers(&self) -> super::Answers<'_>;
     /// Puts `marks` on it (`read` is its [`Scaling::read`]).
     async fn mark(
         &self,

@@ -109,13 +109,8 @@ impl Reprotecting for Scripted {
         self.made.lock().unwrap().push(m.says.clone());
         Ok(self.operation.clone())
     }
-    async fn operation(
-        &self,
-        _: &Clouds,
-        _: &Guarded,
-        _: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError> {
-        Ok(Some(self.op_ends.clone()))
+    fn answers(&self) -> crate::plan::kinds::Answers<'_> {
+        crate::plan::kinds::Answers::Operation(self)
     }
     async fn read_one(&self, _: &Clouds, _: &str, _: &str) -> Result<String, CloudError> {
         Ok("scripted".into())
@@ -125,6 +120,18 @@ impl Reprotecting for Scripted {
             at: "r/snap".into(),
             warning: "copy the snapshot".into(),
         }])
+    }
+}
+
+#[async_trait]
+impl crate::plan::kinds::Operations for Scripted {
+    async fn operation(
+        &self,
+        _: &Clouds,
+        _: (&str, &str),
+        _: &str,
+    ) -> Result<Option<Result<(), String>>, CloudError> {
+        Ok(Some(self.op_ends.clone()))
     }
 }
 

@@ -221,13 +221,8 @@ impl Drilling for SqlDrilling {
         Ok(())
     }
 
-    async fn operation(
-        &self,
-        clouds: &Clouds,
-        (region, address): (&str, &str),
-        op: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError> {
-        SqlRestoring.operation(clouds, region, address, op).await
+    fn answers(&self) -> crate::plan::kinds::Answers<'_> {
+        crate::plan::kinds::Answers::Operation(&super::SqlOperations)
     }
 
     fn listing(&self, s: &Shadow<'_>) -> String {

@@ -303,22 +303,8 @@ impl Reprotecting for SqlReprotecting {
         Ok(Some(op.name))
     }
 
-    async fn operation(
-        &self,
-        clouds: &Clouds,
-        g: &Guarded,
-        op: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError> {
-        let active = g.primary.0.as_str();
-        let (project, _) = sql_names(&g.primary.1, (READ, active))?;
-        let read = clouds.cloud_sql.operation(active, project, op).await?;
-        Ok(read.is_done().then(|| match read.error {
-            Some(e) => Err(format!(
-                "{e}; read it with `gcloud sql operations describe {} --project {project}`",
-                read.name
-            )),
-            None => Ok(()),
-        }))
+    fn answers(&self) -> crate::plan::kinds::Answers<'_> {
+        crate::plan::kinds::Answers::Operation(&super::SqlOperations)
     }
 
     async fn read_one(

@@ -393,14 +393,8 @@ impl Reprotecting for AuroraReprotecting {
         Ok(None)
     }
 
-    async fn operation(
-        &self,
-        _clouds: &Clouds,
-        _g: &Guarded,
-        _op: &str,
-    ) -> Result<Option<Result<(), String>>, CloudError> {
-        // Aurora's calls answer no operation: never asked.
-        Ok(Some(Ok(())))
+    fn answers(&self) -> crate::plan::kinds::Answers<'_> {
+        crate::plan::kinds::Answers::AtOnce
     }
 
     async fn read_one(
