@@ -36,10 +36,6 @@ impl Resource for BucketSpec {
         Some(&self.regions)
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn show(&self, _: &Plan, region: &str) -> String {
         format!("bucket   {:<22} {}", self.id, self.regions[region])
     }

@@ -48,10 +48,6 @@ impl Resource for CheckSpec {
         Some(&self.regions)
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn show(&self, _: &Plan, region: &str) -> String {
         format!(
             "check    {:<22} {} (expect {})",

@@ -361,10 +361,6 @@ impl Resource for CloudDnsSpec {
         Some(&self.targets)
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn show(&self, _: &Plan, region: &str) -> String {
         let mode = match self.switch {
             CloudSwitch::Records => String::new(),
@@ -516,6 +512,12 @@ impl Resource for CloudDnsSpec {
 
 #[async_trait]
 impl Points for CloudDnsSpec {
+    fn follows(&self) -> Option<&str> {
+        // A Cloud DNS record names its values per region; it follows no
+        // resource's endpoint.
+        None
+    }
+
     fn names(&self) -> (&str, &str, &str) {
         (&self.name, &self.rtype, &self.zone)
     }

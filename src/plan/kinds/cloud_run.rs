@@ -139,10 +139,6 @@ impl Resource for CloudRunSpec {
         Some(&self.regions)
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn show(&self, plan: &Plan, region: &str) -> String {
         format!(
             "cloud_run {:<21} {}/{} (normally {} min instances)",

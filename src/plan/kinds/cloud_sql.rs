@@ -136,10 +136,6 @@ impl Resource for CloudSqlSpec {
         Some(&self.regions)
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn show(&self, _: &Plan, region: &str) -> String {
         format!(
             "cloud_sql {:<21} {}/{} ({}{}{})",

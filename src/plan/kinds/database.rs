@@ -71,10 +71,6 @@ impl Resource for DatabaseSpec {
         Some(&self.regions)
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn show(&self, _: &Plan, region: &str) -> String {
         format!(
             "database {:<22} {} ({}{})",

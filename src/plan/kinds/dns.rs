@@ -108,10 +108,6 @@ impl Resource for DnsSpec {
         (self.follows.is_none() && !self.targets.is_empty()).then_some(&self.targets)
     }
 
-    fn follows(&self) -> Option<&str> {
-        self.follows.as_deref()
-    }
-
     fn show(&self, _: &Plan, region: &str) -> String {
         let target = match (&self.follows, self.switch) {
             (Some(db), _) => format!("endpoint of {db} here"),
@@ -243,6 +239,10 @@ impl Resource for DnsSpec {
 
 #[async_trait]
 impl Points for DnsSpec {
+    fn follows(&self) -> Option<&str> {
+        self.follows.as_deref()
+    }
+
     fn names(&self) -> (&str, &str, &str) {
         (&self.name, &self.rtype, &self.zone)
     }

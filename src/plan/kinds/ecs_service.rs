@@ -84,10 +84,6 @@ impl Resource for EcsServiceSpec {
         Some(&self.regions)
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn show(&self, plan: &Plan, region: &str) -> String {
         let n = super::scaling::normal(plan.home(), region, (self.active, self.standby));
         let s = if n == 1 { "" } else { "s" };

@@ -81,10 +81,6 @@ impl Resource for GlobalDatabaseSpec {
         Some(&self.regions)
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn show(&self, _: &Plan, region: &str) -> String {
         format!(
             "global_database {:<15} {} (member of {}{})",

@@ -111,10 +111,6 @@ impl Resource for InstanceGroupSpec {
         Some(&self.regions)
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn show(&self, plan: &Plan, region: &str) -> String {
         let size = super::scaling::normal(plan.home(), region, (self.active, self.standby));
         format!(

@@ -100,8 +100,6 @@ pub trait Resource: Declared + Sync {
     /// [`Kind::REGIONS_KEY`]), when it names one per region (`None`: a DNS
     /// record that follows another resource).
     fn regions(&self) -> Option<&PerRegion>;
-    /// The resource it takes its value from (a record's `follows`).
-    fn follows(&self) -> Option<&str>;
     /// `plan show`'s line for it in `region`.
     fn show(&self, plan: &Plan, region: &str) -> String;
     /// Its kind's own checks (every resource's id, `after` and region
@@ -132,6 +130,15 @@ pub trait Resource: Declared + Sync {
 }
 
 impl dyn Resource + '_ {
+    /// The resource it takes its value from: a record's `follows`, its
+    /// traffic role's answer (no other kind follows one).
+    pub fn follows(&self) -> Option<&str> {
+        match self.shown() {
+            Shown::Traffic(points) => points.follows(),
+            Shown::Data(_) | Shown::Capacity(_) | Shown::Steps { .. } => None,
+        }
+    }
+
     /// Its copies, when it keeps data (its [`Resource::shown`] role).
     pub fn data(&self) -> Option<&dyn Copies> {
         match self.shown() {
@@ -612,7 +619,7 @@ macro_rules! kinds {
                         id: r.id(),
                         after: r.after(),
                         regions: r.regions(),
-                        follows: r.follows(),
+                        follows: (r as &dyn Resource).follows(),
                         resource: r,
                     });
                 }

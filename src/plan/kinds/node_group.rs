@@ -75,10 +75,6 @@ impl Resource for NodeGroupSpec {
         Some(&self.regions)
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn show(&self, plan: &Plan, region: &str) -> String {
         let cap = super::scaling::normal(plan.home(), region, (self.active, self.standby));
         format!(

@@ -90,6 +90,9 @@ pub type Endpoint<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
 /// The traffic role's reads of one record of a plan.
 #[async_trait]
 pub trait Points: super::Declared + Sync {
+    /// The data resource whose endpoint in the target it points at, if
+    /// any (its `follows`).
+    fn follows(&self) -> Option<&str>;
     /// Its name (`api.example.com.`), its type and its zone, for messages.
     fn names(&self) -> (&str, &str, &str);
     /// Whether a shadow drill rehearses its switch (else a drill's verdict
@@ -311,8 +314,6 @@ pub trait Resolving: Points {
 pub trait Switching: Points {
     /// Its zone: the plan's records in one zone change together.
     fn zone(&self) -> Zone<'_>;
-    /// The data resource whose endpoint in the target it points at, if any.
-    fn follows(&self) -> Option<&str>;
     /// The record sets a switch to `target` wants (pure). `endpoint`: the
     /// endpoint in the target of the resource it follows (`None` where it
     /// follows none, or before it is known: a read's key alone).

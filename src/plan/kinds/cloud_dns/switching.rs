@@ -23,10 +23,6 @@ impl Switching for CloudDnsSpec {
         }
     }
 
-    fn follows(&self) -> Option<&str> {
-        None
-    }
-
     fn wanted(&self, _: &Plan, target: &str, _: Option<&str>) -> Vec<DnsRecord> {
         let values = self
             .target(target)

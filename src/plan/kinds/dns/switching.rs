@@ -29,10 +29,6 @@ impl Switching for DnsSpec {
         }
     }
 
-    fn follows(&self) -> Option<&str> {
-        self.follows.as_deref()
-    }
-
     fn wanted(&self, plan: &Plan, target: &str, endpoint: Option<&str>) -> Vec<DnsRecord> {
         let name = if self.name.ends_with('.') {
             self.name.clone()
