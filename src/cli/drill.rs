@@ -157,7 +157,7 @@ async fn wait_for_lag(engine: &drctl::engine::Engine, plan: &Plan, region: &str,
             if !told {
                 super::errln!(
                     "switchover drill: waiting for the first {} of {id} ({region}) before failing back",
-                    source.metric()
+                    source.about().metric
                 );
                 told = true;
             }

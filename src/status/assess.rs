@@ -320,7 +320,7 @@ fn db_problems(plan: &Plan, window: Duration, region: &str, db: &DbStatus) -> Ve
     let instance = db.instance.as_str();
     match spec.rpo_source() {
         Some(source) => {
-            let lag = lag_problem(plan, window, region, db, source.metric());
+            let lag = lag_problem(plan, window, region, db, source.about().metric);
             crate::steps::promote_standby_problems((instance, region), copy, plan.name(), lag)
         }
         None => crate::steps::restore_standby_problems(instance, region, copy),

@@ -170,7 +170,7 @@ async fn read_db(
 ) -> DbRead {
     let limit = opts.read_timeout;
     let instance = copies.copy(region).unwrap_or_default();
-    let (service, operation) = kinds::call_parts(copies.read_call());
+    let (service, operation) = kinds::call_parts(copies.about().read_call);
     let described = bounded(
         limit,
         (service, operation, instance, region),
@@ -179,7 +179,7 @@ async fn read_db(
     .await;
     let lag = match (&described, rpo) {
         (Ok(Some(c)), Some(source)) if matches!(c.role, DbRole::Replica(_)) => {
-            let (service, operation) = kinds::call_parts(source.lag_call());
+            let (service, operation) = kinds::call_parts(source.about().lag_call);
             Some(
                 bounded(
                     limit,
@@ -193,7 +193,7 @@ async fn read_db(
     };
     // What the provider will apply to a standby copy (a replica): said,
     // never a reason it cannot take over.
-    let maintenance = match (&described, copies.maintenance_call()) {
+    let maintenance = match (&described, copies.about().maintenance_call) {
         (Ok(Some(c)), Some(call)) if matches!(c.role, DbRole::Replica(_)) => {
             let (service, operation) = kinds::call_parts(call);
             bounded(

@@ -85,7 +85,7 @@ async fn findings(cx: &Cx<'_>) -> Vec<Finding> {
 /// as unread, never as "none", and never stops the run.
 async fn data_notes(cx: &Cx<'_>) -> Vec<String> {
     let copies = (kinds::each(&cx.plan.spec).into_iter()).filter_map(|r| match r.shown() {
-        Shown::Data(c) if c.maintenance_call().is_some() => Some(c),
+        Shown::Data(c) if c.about().maintenance_call.is_some() => Some(c),
         _ => None,
     });
     let reads = copies.map(|c| async move {

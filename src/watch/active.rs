@@ -569,9 +569,10 @@ async fn databases(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<DbRea
     });
     join_all(reads.map(|(c, region, copy)| async move {
         let (service, operation) = c
-            .read_call()
+            .about()
+            .read_call
             .split_once(':')
-            .unwrap_or(("data", c.read_call()));
+            .unwrap_or(("data", c.about().read_call));
         let what = (service, operation, copy.as_str(), region.as_str());
         let read = placement::bounded(timeout, what, c.describe(clouds, &region)).await;
         let (said, copy) = match read {

@@ -96,17 +96,26 @@ async fn databases(clouds: &Clouds, plan: &Plan, region: &str, timeout: Duration
         };
     }
     let reads = join_all(ids.iter().map(|&(_, copies, source)| async move {
-        let answer = bounded(timeout, copies.read_call(), copies.describe(clouds, region)).await?;
+        let answer = bounded(
+            timeout,
+            copies.about().read_call,
+            copies.describe(clouds, region),
+        )
+        .await?;
         let Ok(Some(db)) = answer else {
             return Ok(None);
         };
         let replica = matches!(db.role, DbRole::Replica { .. });
         let lag = match source {
-            Some(s) if replica => bounded(timeout, s.lag_call(), s.lag(clouds, region, LAG_WINDOW))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .and_then(|r| r.max.or(r.latest.map(|l| l.0))),
+            Some(s) if replica => bounded(
+                timeout,
+                s.about().lag_call,
+                s.lag(clouds, region, LAG_WINDOW),
+            )
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|r| r.max.or(r.latest.map(|l| l.0))),
             _ => None,
         };
         Ok::<_, String>(Some((replica, lag)))

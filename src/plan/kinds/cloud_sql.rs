@@ -260,14 +260,22 @@ pub fn write_endpoint_note(name: &str, id: &str) -> String {
     )
 }
 
+const CLOUD_SQL_COPIES: super::CopiesAbout = super::CopiesAbout {
+    section: "cloud sql",
+    read_call: "sqladmin:instances.get",
+    maintenance_call: None,
+    metric: "replica_lag + network_lag",
+    lag_call: "monitoring:timeSeries.list",
+};
+
 #[async_trait]
 impl Copies for CloudSqlSpec {
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        (self.strategy == DbStrategy::PromoteReplica).then_some(self as &dyn RpoSource)
+    fn about(&self) -> &'static super::CopiesAbout {
+        &CLOUD_SQL_COPIES
     }
 
-    fn section(&self) -> &'static str {
-        "cloud sql"
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        (self.strategy == DbStrategy::PromoteReplica).then_some(self as &dyn RpoSource)
     }
 
     fn copy(&self, region: &str) -> Option<&str> {
@@ -284,10 +292,6 @@ impl Copies for CloudSqlSpec {
 
     fn dr_replica(&self) -> bool {
         self.dr_replica
-    }
-
-    fn read_call(&self) -> &'static str {
-        "sqladmin:instances.get"
     }
 
     async fn describe(
@@ -316,10 +320,6 @@ impl Copies for CloudSqlSpec {
         }))
     }
 
-    fn maintenance_call(&self) -> Option<&'static str> {
-        None
-    }
-
     /// Not read: Cloud SQL's own schedule (`scheduledMaintenance` on the
     /// instance) is not modelled yet, and unknown is not "none".
     async fn maintenance(
@@ -333,14 +333,6 @@ impl Copies for CloudSqlSpec {
 
 #[async_trait]
 impl RpoSource for CloudSqlSpec {
-    fn metric(&self) -> &'static str {
-        "replica_lag + network_lag"
-    }
-
-    fn lag_call(&self) -> &'static str {
-        "monitoring:timeSeries.list"
-    }
-
     async fn lag(
         &self,
         clouds: &Clouds,
@@ -349,7 +341,7 @@ impl RpoSource for CloudSqlSpec {
     ) -> Result<LagReading, CloudError> {
         let Some(name) = self.copy(region) else {
             let why = format!("cloud_sql {} has no instance in {region}", self.id);
-            return Err(super::no_copy(self.lag_call(), &self.id, region, why));
+            return Err(super::no_copy(self.about().lag_call, &self.id, region, why));
         };
         (clouds.cloud_sql)
             .sql_replica_lag(self.sites.gcp(region), &self.project, name, window)

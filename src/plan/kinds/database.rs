@@ -137,14 +137,22 @@ impl Resource for DatabaseSpec {
     }
 }
 
+const DATABASE_COPIES: super::CopiesAbout = super::CopiesAbout {
+    section: "databases",
+    read_call: "rds:DescribeDBInstances",
+    maintenance_call: Some(super::RDS_MAINTENANCE),
+    metric: "ReplicaLag",
+    lag_call: "cloudwatch:GetMetricData",
+};
+
 #[async_trait]
 impl Copies for DatabaseSpec {
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        (self.strategy == DbStrategy::PromoteReplica).then_some(self as &dyn RpoSource)
+    fn about(&self) -> &'static super::CopiesAbout {
+        &DATABASE_COPIES
     }
 
-    fn section(&self) -> &'static str {
-        "databases"
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        (self.strategy == DbStrategy::PromoteReplica).then_some(self as &dyn RpoSource)
     }
 
     fn copy(&self, region: &str) -> Option<&str> {
@@ -153,10 +161,6 @@ impl Copies for DatabaseSpec {
 
     fn dr_replica(&self) -> bool {
         false
-    }
-
-    fn read_call(&self) -> &'static str {
-        "rds:DescribeDBInstances"
     }
 
     fn copy_at(&self, region: &str) -> Option<(String, String)> {
@@ -182,10 +186,6 @@ impl Copies for DatabaseSpec {
         }))
     }
 
-    fn maintenance_call(&self) -> Option<&'static str> {
-        Some(super::RDS_MAINTENANCE)
-    }
-
     async fn maintenance(
         &self,
         clouds: &Clouds,
@@ -198,14 +198,6 @@ impl Copies for DatabaseSpec {
 
 #[async_trait]
 impl RpoSource for DatabaseSpec {
-    fn metric(&self) -> &'static str {
-        "ReplicaLag"
-    }
-
-    fn lag_call(&self) -> &'static str {
-        "cloudwatch:GetMetricData"
-    }
-
     async fn lag(
         &self,
         clouds: &Clouds,
@@ -214,7 +206,7 @@ impl RpoSource for DatabaseSpec {
     ) -> Result<LagReading, CloudError> {
         let Some(id) = self.copy(region) else {
             let why = format!("database {} has no instance in {region}", self.id);
-            return Err(super::no_copy(self.lag_call(), &self.id, region, why));
+            return Err(super::no_copy(self.about().lag_call, &self.id, region, why));
         };
         clouds.metrics.replica_lag(region, id, window).await
     }

@@ -161,14 +161,22 @@ impl Resource for GlobalDatabaseSpec {
     }
 }
 
+const GLOBAL_DATABASE_COPIES: super::CopiesAbout = super::CopiesAbout {
+    section: "global databases",
+    read_call: "rds:DescribeDBClusters",
+    maintenance_call: Some(super::RDS_MAINTENANCE),
+    metric: "AuroraGlobalDBRPOLag",
+    lag_call: "cloudwatch:GetMetricData",
+};
+
 #[async_trait]
 impl Copies for GlobalDatabaseSpec {
-    fn rpo_source(&self) -> Option<&dyn RpoSource> {
-        Some(self)
+    fn about(&self) -> &'static super::CopiesAbout {
+        &GLOBAL_DATABASE_COPIES
     }
 
-    fn section(&self) -> &'static str {
-        "global databases"
+    fn rpo_source(&self) -> Option<&dyn RpoSource> {
+        Some(self)
     }
 
     fn copy(&self, region: &str) -> Option<&str> {
@@ -189,10 +197,6 @@ impl Copies for GlobalDatabaseSpec {
     /// (a managed failover, or a switchover when planned).
     fn dr_replica(&self) -> bool {
         true
-    }
-
-    fn read_call(&self) -> &'static str {
-        "rds:DescribeDBClusters"
     }
 
     /// The member cluster, and its role as the global cluster (read in the
@@ -238,10 +242,6 @@ impl Copies for GlobalDatabaseSpec {
         }))
     }
 
-    fn maintenance_call(&self) -> Option<&'static str> {
-        Some(super::RDS_MAINTENANCE)
-    }
-
     async fn maintenance(
         &self,
         clouds: &Clouds,
@@ -269,14 +269,6 @@ impl Copies for GlobalDatabaseSpec {
 
 #[async_trait]
 impl RpoSource for GlobalDatabaseSpec {
-    fn metric(&self) -> &'static str {
-        "AuroraGlobalDBRPOLag"
-    }
-
-    fn lag_call(&self) -> &'static str {
-        "cloudwatch:GetMetricData"
-    }
-
     async fn lag(
         &self,
         clouds: &Clouds,
@@ -288,7 +280,7 @@ impl RpoSource for GlobalDatabaseSpec {
                 "global_database {} has no member cluster in {region}",
                 self.id
             );
-            return Err(super::no_copy(self.lag_call(), &self.id, region, why));
+            return Err(super::no_copy(self.about().lag_call, &self.id, region, why));
         };
         clouds.metrics.cluster_lag(region, id, window).await
     }

@@ -160,7 +160,7 @@ impl dyn Resource + '_ {
     pub fn side_read(&self) -> Option<SideRead<'_>> {
         let copies = self.data()?;
         Some(SideRead {
-            section: copies.section(),
+            section: copies.about().section,
             copies,
         })
     }
@@ -316,12 +316,9 @@ pub trait Copies: Declared + Sync {
     /// Where its RPO is read, when a failover promotes a copy kept in
     /// sync (`None`: its strategy reads none, a restore from backups).
     fn rpo_source(&self) -> Option<&dyn RpoSource>;
-    /// The section of a failover's side read that holds its copies
-    /// (`databases`).
-    fn section(&self) -> &'static str;
-    /// The call that reads a copy (`rds:DescribeDBInstances`), as a read
-    /// that runs out of time names it.
-    fn read_call(&self) -> &'static str;
+    /// What its copies are, in words and calls: the same for every
+    /// resource of the kind, so one value the kind gives.
+    fn about(&self) -> &'static CopiesAbout;
     /// Its copy in `region` as a step addresses it: the region the copy
     /// lives in (a GCP kind's region for a site) and its address
     /// (`project/instance` for a kind whose copies live in a project).
@@ -336,9 +333,6 @@ pub trait Copies: Declared + Sync {
         clouds: &Clouds,
         region: &str,
     ) -> Result<Option<CopyState>, CloudError>;
-    /// The call that reads its copy's pending maintenance
-    /// (`rds:DescribePendingMaintenanceActions`; `None`: not read).
-    fn maintenance_call(&self) -> Option<&'static str>;
     /// The maintenance the provider will apply to its copy in `region`,
     /// each in a sentence (empty: none). `Ok(None)`: the kind does not
     /// read it, which is not "none".
@@ -347,6 +341,25 @@ pub trait Copies: Declared + Sync {
         clouds: &Clouds,
         region: &str,
     ) -> Result<Option<Vec<String>>, CloudError>;
+}
+
+/// What a data kind's copies are, in words and calls ([`Copies::about`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CopiesAbout {
+    /// The section of a failover's side read that holds its copies
+    /// (`databases`).
+    pub section: &'static str,
+    /// The call that reads a copy (`rds:DescribeDBInstances`), as a read
+    /// that runs out of time names it.
+    pub read_call: &'static str,
+    /// The call that reads its copy's pending maintenance
+    /// (`rds:DescribePendingMaintenanceActions`; `None`: not read).
+    pub maintenance_call: Option<&'static str>,
+    /// The metric its lag is read from, as sentences name it
+    /// (`ReplicaLag`): its [`RpoSource`]'s.
+    pub metric: &'static str,
+    /// The call that reads that lag (`cloudwatch:GetMetricData`).
+    pub lag_call: &'static str,
 }
 
 /// The call that reads an RDS resource's pending maintenance.
@@ -373,10 +386,6 @@ pub async fn rds_maintenance(
 /// failover promotes, behind the copy that serves.
 #[async_trait]
 pub trait RpoSource: Copies {
-    /// The metric, as sentences name it (`ReplicaLag`).
-    fn metric(&self) -> &'static str;
-    /// The call that reads it (`cloudwatch:GetMetricData`).
-    fn lag_call(&self) -> &'static str;
     /// Reads the lag of its copy in `region` over the last `window`.
     async fn lag(
         &self,
