@@ -21,7 +21,6 @@
 //! ([`remove`]) by a change deleting each exactly as read, followed by a
 //! read that finds nothing. A name that is not a drill's is never deleted.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -40,7 +39,7 @@ use super::{
 use crate::cloud::retry::poll_until;
 use crate::cloud::{CloudError, Clouds, DnsRecord};
 use crate::journal::{CleanupResult, Temp};
-use crate::plan::kinds::traffic::{Switching, Zone, ZoneCalls, switching};
+use crate::plan::kinds::traffic::{Switching, Zone, ZoneCalls, by_zone, switching};
 use crate::plan::spec::ResourceKind;
 use crate::steps::graph::{Builder, DrillDepth, Phase, RunMode};
 
@@ -111,10 +110,7 @@ pub fn compile(b: &mut Builder<'_>) {
     if *b.mode != shadow {
         return;
     }
-    let mut zones: BTreeMap<String, Vec<&dyn Switching>> = BTreeMap::new();
-    for d in switching(b.plan) {
-        zones.entry(d.zone().subject()).or_default().push(d);
-    }
+    let zones = by_zone(switching(b.plan));
     let target = b.target;
     let steps: Vec<(DrillDns, String)> = (zones.into_iter())
         .map(|(zone, records)| {
@@ -142,16 +138,9 @@ pub fn compile(b: &mut Builder<'_>) {
             (step, description)
         })
         .collect();
-    for (step, description) in steps {
-        let (subject, resources) = (step.zone.clone(), step.ids.clone());
-        b.add(
-            StepKind::DrillDns(step),
-            Some(subject),
-            Phase::Switch,
-            resources,
-            description,
-        );
-    }
+    b.add_all(steps, StepKind::DrillDns, |s| {
+        (s.zone.clone(), s.ids.clone(), Phase::Switch)
+    });
 }
 
 /// Every name of the plan's traffic records in zone `z`, whatever its

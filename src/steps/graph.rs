@@ -167,10 +167,24 @@ impl<'p> Builder<'p> {
         kind: impl Fn(S) -> StepKind,
         of: impl Fn(&S) -> (String, crate::plan::spec::ResourceKind),
     ) {
+        self.add_all(steps, kind, |s| {
+            let (id, resource_kind) = of(s);
+            (id.clone(), vec![id], Phase::of(resource_kind))
+        });
+    }
+
+    /// Adds each of `steps` with its description: `of` says its subject,
+    /// the resources it acts on and its phase (a step per zone: a switch,
+    /// a drill's records).
+    pub fn add_all<S>(
+        &mut self,
+        steps: Vec<(S, String)>,
+        kind: impl Fn(S) -> StepKind,
+        of: impl Fn(&S) -> (String, Vec<String>, Phase),
+    ) {
         for (s, description) in steps {
-            let (id, resource_kind) = of(&s);
-            let phase = Phase::of(resource_kind);
-            self.add(kind(s), Some(id.clone()), phase, vec![id], description);
+            let (subject, resources, phase) = of(&s);
+            self.add(kind(s), Some(subject), phase, resources, description);
         }
     }
 

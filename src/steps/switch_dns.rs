@@ -22,8 +22,6 @@
 //! wanted are this run's own change, whose answer was lost on the way back,
 //! and the switch is done.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use chrono::Utc;
 use serde::{Serialize, Serializer};
@@ -35,7 +33,9 @@ use super::records::{
 use super::{Action, Cost, Cx, Finding, Planned, StepFailure, StepKind, StepOutput, Traits};
 use crate::cloud::{CloudError, DnsRecord, ErrorKind};
 use crate::plan::Plan;
-use crate::plan::kinds::traffic::{Sent, Switching, Zone, ZoneCalls, ZoneFound, switching};
+use crate::plan::kinds::traffic::{
+    Sent, Switching, Zone, ZoneCalls, ZoneFound, by_zone, switching,
+};
 use crate::steps::graph::{Builder, Phase, RunMode};
 
 /// Switch every records-mode record of the plan in one zone.
@@ -94,10 +94,7 @@ fn switched(mode: &RunMode, d: &dyn Switching) -> bool {
 
 /// One switch per zone.
 pub fn compile(b: &mut Builder<'_>) {
-    let mut zones: BTreeMap<String, Vec<&dyn Switching>> = BTreeMap::new();
-    for d in switching(b.plan).filter(|d| switched(b.mode, *d)) {
-        zones.entry(d.zone().subject()).or_default().push(d);
-    }
+    let zones = by_zone(switching(b.plan).filter(|d| switched(b.mode, *d)));
     let target = b.target;
     let steps: Vec<(SwitchDns, String)> = (zones.into_iter())
         .map(|(zone, records)| {
@@ -118,16 +115,9 @@ pub fn compile(b: &mut Builder<'_>) {
             (step, description)
         })
         .collect();
-    for (step, description) in steps {
-        let (subject, resources) = (step.zone.clone(), step.ids.clone());
-        b.add(
-            StepKind::SwitchDns(step),
-            Some(subject),
-            Phase::Switch,
-            resources,
-            description,
-        );
-    }
+    b.add_all(steps, StepKind::SwitchDns, |s| {
+        (s.zone.clone(), s.ids.clone(), Phase::Switch)
+    });
 }
 
 impl SwitchDns {

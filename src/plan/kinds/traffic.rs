@@ -498,6 +498,18 @@ pub trait ZoneApi: Sync {
     ) -> Result<Option<Vec<String>>, CloudError>;
 }
 
+/// `records` by zone, as its kind's [`ZoneApi::subject`] spells it: the
+/// records one step per zone moves together (a switch, a drill's).
+pub fn by_zone<'p>(
+    records: impl Iterator<Item = &'p dyn Switching>,
+) -> std::collections::BTreeMap<String, Vec<&'p dyn Switching>> {
+    let mut zones = std::collections::BTreeMap::<_, Vec<_>>::new();
+    for d in records {
+        zones.entry(d.zone().subject()).or_default().push(d);
+    }
+    zones
+}
+
 /// The plan's records-mode records, every traffic kind's, in plan order.
 pub fn switching(plan: &Plan) -> impl Iterator<Item = &dyn Switching> {
     (super::each(&plan.spec).into_iter()).filter_map(|r| match r.shown() {
