@@ -160,7 +160,8 @@ impl<'p> Builder<'p> {
     /// Adds one step per resource, each of `steps` with its description:
     /// `of` names the resource and its kind, the step's subject and the
     /// resource it acts on, its phase its kind's (a per-resource step of a
-    /// role: a raise, a promotion, a restore, a drill copy).
+    /// role: a raise, a promotion, a restore, a drill copy, a
+    /// reprotection).
     pub fn add_each<S>(
         &mut self,
         steps: Vec<(S, String)>,

@@ -505,8 +505,9 @@ impl Restoring for SqlRestoring {
 }
 
 /// Cloud SQL's operations, read by every role's write that answers one
-/// (a clone, a restore, a drill's clone, a reprotection's move): a
-/// failed one says how to read it in full.
+/// but a promotion's (whose `operation` says more): a restore, a drill's
+/// clone, a reprotection's move. A failed one says how to read it in
+/// full.
 pub struct SqlOperations;
 
 #[async_trait]

@@ -18,7 +18,7 @@
 //!
 //! - **A write is an operation.** `resize` and an autoscaler's `patch`
 //!   answer a regional operation; the role's steps follow it
-//!   ([`Scaling::operation`]) until it is done, then read the instances.
+//!   ([`Scaling::answers`]) until it is done, then read the instances.
 //! - **A write carries a request id** (a UUID derived from the step's
 //!   write key, [`request_id`]): Compute answers one it has seen with the
 //!   operation it made then, so a write resent after a lost answer is not

@@ -231,12 +231,13 @@ pub struct DataRole {
 /// How a role's writes are answered: at once, or with a provider
 /// operation a step follows until it is done. Every role that writes
 /// (capacity, restore, drill copy, reprotection) asks it the same way,
-/// so a kind's operations are read in one place ([`Operations`]) and a
-/// kind whose calls answer none says so in one line.
+/// so those roles read a kind's operations in one place ([`Operations`];
+/// a promotion's operation says more, `promoting::Operation`) and a kind
+/// whose calls answer none says so in one line.
 #[derive(Clone, Copy)]
 pub enum Answers<'a> {
-    /// The write took effect when it was answered (AWS's calls): there is
-    /// no operation to follow.
+    /// The write took effect when it was answered (AWS's calls, Cloud
+    /// Run's): there is no operation to follow.
     AtOnce,
     /// The write answers an operation, read through these (Cloud SQL's,
     /// Compute Engine's).

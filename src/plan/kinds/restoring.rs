@@ -5,7 +5,8 @@
 //! this role and nothing in `steps/`. A drill that clones a Cloud SQL
 //! primary goes through the data role's drill copy (`drilling`, the
 //! generic `drill-copy` step), whose `SqlDrilling` makes its clone with
-//! this role's `source`, `start` and `operation`.
+//! this role's `source` and `start`, its operation read through
+//! `SqlOperations`.
 //!
 //! # Why addressed by the kind, not the plan's resource
 //!
@@ -188,7 +189,7 @@ pub trait Restoring: Sync {
         copy: &str,
     ) -> Result<Option<String>, CloudError>;
     /// Starts restoring `source` into `copy` at `point`. Returns the
-    /// provider's operation to follow ([`Restoring::operation`]), when the
+    /// provider's operation to follow ([`Restoring::answers`]), when the
     /// call answers one.
     async fn start(
         &self,

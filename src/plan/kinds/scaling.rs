@@ -195,7 +195,7 @@ pub trait Scaling: Sync {
     /// the size's, or a cleanup's own): a provider that takes a request id
     /// answers the same write sent again after a lost answer with what it
     /// did the first time. Returns the provider's operation to follow
-    /// until it is done ([`Scaling::operation`]), when the write answers
+    /// until it is done ([`Scaling::answers`]), when the write answers
     /// one; `None`: the write took effect when it was answered.
     async fn set(
         &self,
