@@ -568,11 +568,7 @@ async fn databases(clouds: &Clouds, plan: &Plan, timeout: Duration) -> Vec<DbRea
         (plan.regions().iter()).filter_map(move |r| Some((c, r.clone(), c.copy(r)?.to_string())))
     });
     join_all(reads.map(|(c, region, copy)| async move {
-        let (service, operation) = c
-            .about()
-            .read_call
-            .split_once(':')
-            .unwrap_or(("data", c.about().read_call));
+        let (service, operation) = crate::plan::kinds::call_parts(c.about().read_call);
         let what = (service, operation, copy.as_str(), region.as_str());
         let read = placement::bounded(timeout, what, c.describe(clouds, &region)).await;
         let (said, copy) = match read {
