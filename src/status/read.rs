@@ -16,7 +16,6 @@ use crate::cloud::{CloudError, Clouds, ComputeGroup, DbRole, DnsRecord, LagReadi
 use crate::plan::Plan;
 use crate::plan::duration::format_duration;
 use crate::plan::kinds::{self, Copies, CopyState, Groups, RpoSource, Shown};
-use crate::plan::spec::ResourceKind;
 use crate::steps::Finding;
 use crate::steps::placement::{self, bounded};
 
@@ -102,10 +101,8 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
                 (plan.regions().iter())
                     .map(|region| read_db(clouds, opts, copies, r.rpo_source(), region)),
             ),
-            Shown::Capacity(g) => groups.extend(
-                (plan.regions().iter())
-                    .map(|region| read_group(clouds, limit, (g, r.kind()), region)),
-            ),
+            Shown::Capacity(g) => groups
+                .extend((plan.regions().iter()).map(|region| read_group(clouds, limit, g, region))),
             Shown::Traffic(_) | Shown::Steps { .. } => {}
         }
     }
@@ -139,16 +136,11 @@ pub(super) async fn read_plan(clouds: &Clouds, plan: &Plan, opts: &StatusOptions
     }
 }
 
-/// One group of a resource of `kind` in one region (its read's call, for
+/// One group of a capacity resource in one region (its read's call, for
 /// the bound, is its capacity role's).
-async fn read_group(
-    clouds: &Clouds,
-    limit: Duration,
-    (g, kind): (&dyn Groups, ResourceKind),
-    region: &str,
-) -> GroupRead {
+async fn read_group(clouds: &Clouds, limit: Duration, g: &dyn Groups, region: &str) -> GroupRead {
     let name = g.group(region).unwrap_or_default();
-    let (service, operation) = kinds::call_parts(kinds::read_call(kind));
+    let (service, operation) = kinds::call_parts(g.scaling().about().calls.read);
     let what = (service, operation, name, region);
     GroupRead {
         id: g.id().to_string(),

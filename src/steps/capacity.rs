@@ -12,13 +12,15 @@
 //! group or a Cloud Run service raised over an earlier drill's leftovers
 //! and journaled the raised size as its own restore point, so the group
 //! never came back down, and a sweep could not find either. Here the
-//! lookup goes through the plan's capacity role ([`Groups`]): its read,
-//! its standby size and the name its journal records give it, for every
-//! kind alike.
+//! lookup goes through the plan's capacity role ([`Groups`]): the name its
+//! journal records, the plan's standby size, and the kind's read of the
+//! group, the same read the raise and its cleanup make
+//! ([`Scaling::read`]), for every kind alike.
 //!
 //! The journals are read only when a standby group does not read at its
-//! plan's standby size ([`Groups::at_standby`]): nothing else can carry a
-//! raise still in effect, and a drill then costs no read of every journal.
+//! plan's standby size (`at_standby`, on `dyn Groups`): nothing else can
+//! carry a raise still in effect, and a drill then costs no read of every
+//! journal.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -276,15 +278,15 @@ pub async fn other_drill(
     let Some(g) = groups_of(plan, id) else {
         return Ok(None);
     };
-    let Some(read) = g.describe(clouds, region).await? else {
+    let Some((at, name)) = g.raised_group(region) else {
+        return Ok(None);
+    };
+    let Some(read) = g.scaling().read(clouds, &at, &name).await? else {
         return Ok(None);
     };
     if g.at_standby(&read) {
         return Ok(None);
     }
-    let Some((at, name)) = g.raised_group(region) else {
-        return Ok(None);
-    };
     let left = left_raised(journals, run).await?;
     Ok(left
         .into_iter()
@@ -363,7 +365,7 @@ pub async fn off_standby(clouds: &Clouds, plans: &[Plan]) -> (Vec<OffStandby>, V
                 let Some((at, group)) = g.raised_group(region) else {
                     continue;
                 };
-                match g.describe(clouds, region).await {
+                match g.scaling().read(clouds, &at, &group).await {
                     Ok(Some(read)) if !g.at_standby(&read) => off.push(OffStandby {
                         plan: p.name().to_string(),
                         region: at,

@@ -79,13 +79,13 @@ async fn databases(clouds: &Clouds, plan: &Plan, region: &str, timeout: Duration
         // A capacity group's read, through its kind's role, whatever the
         // kind: any answer means the region's API is there.
         let group = (kinds::each(spec).into_iter()).find_map(|r| match r.shown() {
-            Shown::Capacity(g) => g.group(region).map(|_| (g, r.kind())),
+            Shown::Capacity(g) => g.group(region).map(|_| g),
             _ => None,
         });
         let api = match group {
-            Some((g, kind)) => {
-                let call = kinds::read_call(kind);
-                (bounded(timeout, call, g.describe(clouds, region)).await).map(|_| ())
+            Some(g) => {
+                let call = g.scaling().about().calls.read;
+                (bounded(timeout, call, g.read(clouds, region)).await).map(|_| ())
             }
             None => Ok(()),
         };

@@ -19,6 +19,19 @@ pub struct Capacity {
     pub max: u32,
 }
 
+impl Capacity {
+    /// A capacity of `n` at each bound: what a plan that sizes a group by
+    /// one count (a managed instance group's size, a Cloud Run floor)
+    /// means by it.
+    pub const fn exactly(n: u32) -> Self {
+        Capacity {
+            min: n,
+            desired: n,
+            max: n,
+        }
+    }
+}
+
 impl fmt::Display for Capacity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}/{}", self.min, self.desired, self.max)

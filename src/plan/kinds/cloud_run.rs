@@ -263,31 +263,16 @@ impl Groups for CloudRunSpec {
         Some((region.to_string(), format!("{}/{name}", self.project)))
     }
 
-    fn at_standby(&self, read: &ComputeGroup) -> bool {
-        read.capacity.min == self.standby.min_instances
-    }
-
-    fn label(&self) -> &'static str {
-        "cloud run"
-    }
-
-    fn standby_serves(&self) -> bool {
-        // Cloud Run serves from zero: a request starts an instance, so a
-        // standby's checks can pass at any floor.
-        true
-    }
-
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(self.sites.gcp(region)).map(String::as_str)
     }
 
+    fn standby(&self) -> Capacity {
+        Capacity::exactly(self.standby.min_instances)
+    }
+
     fn active(&self) -> Capacity {
-        let n = self.active.min_instances;
-        Capacity {
-            min: n,
-            desired: n,
-            max: n,
-        }
+        Capacity::exactly(self.active.min_instances)
     }
 
     async fn describe(
@@ -425,6 +410,8 @@ impl Scaling for CloudRunScaling {
             noun: "Cloud Run service",
             unit: "min instances",
             missing_hint: "deploy the service in that region, or fix `project` and the service's name in the plan",
+            label: "cloud run",
+            serves_from_zero: true,
             carries_marks: true,
             calls: ScalingCalls {
                 read: "run:services.get",

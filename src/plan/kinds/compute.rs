@@ -139,20 +139,12 @@ impl Groups for ComputeSpec {
         Some((region.to_string(), self.regions.get(region)?.clone()))
     }
 
-    fn at_standby(&self, read: &ComputeGroup) -> bool {
-        read.capacity == self.standby.into()
-    }
-
-    fn label(&self) -> &'static str {
-        "compute"
-    }
-
-    fn standby_serves(&self) -> bool {
-        self.standby.desired > 0
-    }
-
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(region).map(String::as_str)
+    }
+
+    fn standby(&self) -> Capacity {
+        self.standby.into()
     }
 
     fn active(&self) -> Capacity {
@@ -200,6 +192,8 @@ impl Scaling for AsgScaling {
             // Of three bounds (`2/4/8 instances`): min/desired/max.
             unit: "instances",
             missing_hint: "create it (terraform/compute.tf) or fix the group's name in the plan",
+            label: "compute",
+            serves_from_zero: false,
             carries_marks: true,
             calls: ScalingCalls {
                 read: "autoscaling:DescribeAutoScalingGroups",

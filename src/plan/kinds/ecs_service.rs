@@ -191,20 +191,12 @@ impl Groups for EcsServiceSpec {
         Some((region.to_string(), format!("{cluster}/{service}")))
     }
 
-    fn at_standby(&self, read: &ComputeGroup) -> bool {
-        read.capacity.desired == self.standby
-    }
-
-    fn label(&self) -> &'static str {
-        "service"
-    }
-
-    fn standby_serves(&self) -> bool {
-        self.standby > 0
-    }
-
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(region).map(String::as_str)
+    }
+
+    fn standby(&self) -> Capacity {
+        capacity(self.standby)
     }
 
     fn active(&self) -> Capacity {
@@ -267,6 +259,8 @@ impl Scaling for EcsScaling {
             noun: "ECS service",
             unit: "tasks",
             missing_hint: "create it (terraform/ecs.tf) or fix `cluster/service` in the plan",
+            label: "service",
+            serves_from_zero: false,
             carries_marks: true,
             calls: ScalingCalls {
                 read: "ecs:DescribeServices",

@@ -205,41 +205,19 @@ impl Groups for InstanceGroupSpec {
         Some((region.to_string(), format!("{}/{name}", self.project)))
     }
 
-    /// A drill raises the autoscaler's minimum (or, without one, the
-    /// target size): [`Groups::describe`] shows a group without one
-    /// between 0 and Compute's ceiling, so its target size is compared.
-    fn at_standby(&self, read: &ComputeGroup) -> bool {
-        let c = read.capacity;
-        if c.min == 0 && c.max == MAX_REGIONAL_SIZE {
-            c.desired == self.standby.size
-        } else {
-            c.min == self.standby.size
-        }
-    }
-
-    fn label(&self) -> &'static str {
-        "instances"
-    }
-
-    fn standby_serves(&self) -> bool {
-        self.standby.size > 0
-    }
-
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(self.sites.gcp(region)).map(String::as_str)
     }
 
-    fn active(&self) -> Capacity {
-        let n = self.active.size;
-        Capacity {
-            min: n,
-            desired: n,
-            max: n,
-        }
+    fn standby(&self) -> Capacity {
+        Capacity::exactly(self.standby.size)
     }
 
-    /// The group as `status`, the sweep and a drill's look for another
-    /// drill's raise read it: its target size between its autoscaler's
+    fn active(&self) -> Capacity {
+        Capacity::exactly(self.active.size)
+    }
+
+    /// The group as `status` shows it: its target size between its autoscaler's
     /// bounds (without one, 0 and Compute's ceiling), the instances with
     /// nothing under way as in service. Read as the role's actions read it
     /// ([`MigScaling::group`]): a group naming an autoscaler that does not
@@ -413,6 +391,8 @@ impl Scaling for MigScaling {
             noun: "managed instance group",
             unit: "instances",
             missing_hint: "create it (terraform/), or fix `project` and the group's name in the plan",
+            label: "instances",
+            serves_from_zero: false,
             carries_marks: false,
             calls: ScalingCalls {
                 read: GET,

@@ -396,35 +396,93 @@ pub trait RpoSource: Copies {
     ) -> Result<LagReading, CloudError>;
 }
 
-/// A resource with capacity in each region, raised by a failover.
+/// A resource with capacity in each region, raised by a failover: what
+/// the plan says of its groups. What a group *is* now (read, at its
+/// standby size, serving from zero, what it is called) is asked of its
+/// kind's capacity role through [`Scaled::scaling`], one way for every
+/// kind (the inherent methods on `dyn Groups` below): a drill, the sweep
+/// and `watch` read a group as the steps that raise it do.
 #[async_trait]
-pub trait Groups: Declared + Sync {
-    /// What `status` calls its groups (`compute`, `nodes`).
-    fn label(&self) -> &'static str;
+pub trait Groups: Declared + Scaled + Sync {
     /// Its group's provider name in `region`.
     fn group(&self, region: &str) -> Option<&str>;
     /// The capacity a failover raises the target's group to.
     fn active(&self) -> Capacity;
-    /// Reads its group in `region` (`Ok(None)`: it does not exist).
+    /// The capacity of its standby groups when no run has raised them.
+    fn standby(&self) -> Capacity;
+    /// Reads its group in `region` as `status` shows it (`Ok(None)`: it
+    /// does not exist): its bounds, what is in service and the
+    /// provider's status, the same read for every kind's row.
     async fn describe(
         &self,
         clouds: &Clouds,
         region: &str,
     ) -> Result<Option<ComputeGroup>, CloudError>;
-    /// Its group in `region` as a drill's journal names it
-    /// (`journal::Temp::raised_group`): the region the group lives in (a
-    /// GCP kind's region for a site) and its name. `None`: no group there.
+    /// Its group in `region` as the capacity role and a drill's journal
+    /// name it (`journal::Temp::raised_group`): the region the group
+    /// lives in (a GCP kind's region for a site) and its name. `None`: no
+    /// group there.
     fn raised_group(&self, region: &str) -> Option<(String, String)>;
-    /// Whether `read` (its [`Groups::describe`] of a standby region) is at
-    /// the plan's standby size. A standby group at another size may carry
-    /// a drill's raise that no cleanup returned: a drill and the sweep then
-    /// look for it in the journals (`steps::capacity`). In doubt, `false`:
-    /// that costs a read of the journals, never a missed raise.
-    fn at_standby(&self, read: &ComputeGroup) -> bool;
-    /// Whether its standby groups serve before a failover raises them (the
-    /// plan's standby size runs something): a plan's checks can then pass
-    /// in a standby region, and `watch` may read them as a signal there.
-    fn standby_serves(&self) -> bool;
+}
+
+/// The capacity role of a capacity kind, taken from its [`Kind::ROLE`]
+/// when the kind compiles: a kind's groups and the actions on them cannot
+/// disagree, and a kind that declares [`Groups`] without
+/// [`Role::Capacity`] does not build.
+pub trait Scaled {
+    /// Its kind's capacity role.
+    fn scaling(&self) -> &'static dyn scaling::Scaling;
+}
+
+impl<T: Kind> Scaled for T {
+    fn scaling(&self) -> &'static dyn scaling::Scaling {
+        const {
+            match T::ROLE {
+                Role::Capacity(s) => s,
+                Role::Data(_) | Role::Traffic(_) | Role::Steps => {
+                    panic!("a kind with groups plays Role::Capacity")
+                }
+            }
+        }
+    }
+}
+
+impl dyn Groups + '_ {
+    /// What `status` calls its groups (`compute`, `nodes`).
+    pub fn label(&self) -> &'static str {
+        self.scaling().about().label
+    }
+
+    /// Reads its group in `region` (a plan region) through its capacity
+    /// role, as the steps that raise it read it (`Ok(None)`: the plan
+    /// names no group there, or it does not exist).
+    pub async fn read(
+        &self,
+        clouds: &Clouds,
+        region: &str,
+    ) -> Result<Option<scaling::Reading>, CloudError> {
+        match self.raised_group(region) {
+            Some((at, group)) => self.scaling().read(clouds, &at, &group).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Whether `read` (its [`read`](Self::read) of a standby region) is
+    /// at the plan's standby size, as the role sizes it. A standby group
+    /// at another size may carry a drill's raise that no cleanup returned:
+    /// a drill and the sweep then look for it in the journals
+    /// (`steps::capacity`).
+    pub fn at_standby(&self, read: &scaling::Reading) -> bool {
+        read.size == self.scaling().size_of(self.standby())
+    }
+
+    /// Whether its standby groups serve before a failover raises them
+    /// (the plan's standby size runs something, or the kind serves from
+    /// zero): a plan's checks can then pass in a standby region, and
+    /// `watch` may read them as a signal there.
+    pub fn standby_serves(&self) -> bool {
+        self.scaling().about().serves_from_zero || self.standby().desired > 0
+    }
 }
 
 /// How `drctl status` shows a resource.
@@ -797,13 +855,6 @@ pub async fn bounded<T>(
             format!("no answer within {}", format_duration(limit)),
         )),
     }
-}
-
-/// The call that reads a group of capacity kind `kind`, as its capacity
-/// role names it (`autoscaling:DescribeAutoScalingGroups`); a kind
-/// without that role is read by no call of its own (`""`).
-pub fn read_call(kind: ResourceKind) -> &'static str {
-    kind.scaling().map_or("", |s| s.about().calls.read)
 }
 
 /// Splits a call label (`rds:DescribeDBInstances`) into service and

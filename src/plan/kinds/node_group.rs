@@ -179,20 +179,12 @@ impl Groups for NodeGroupSpec {
         Some((region.to_string(), format!("{cluster}/{group}")))
     }
 
-    fn at_standby(&self, read: &ComputeGroup) -> bool {
-        read.capacity == self.standby.into()
-    }
-
-    fn label(&self) -> &'static str {
-        "nodes"
-    }
-
-    fn standby_serves(&self) -> bool {
-        self.standby.desired > 0
-    }
-
     fn group(&self, region: &str) -> Option<&str> {
         self.regions.get(region).map(String::as_str)
+    }
+
+    fn standby(&self) -> Capacity {
+        self.standby.into()
     }
 
     fn active(&self) -> Capacity {
@@ -282,6 +274,8 @@ impl Scaling for NodeScaling {
             noun: "EKS node group",
             unit: "nodes",
             missing_hint: "create it (terraform/eks.tf) or fix `cluster/nodegroup` in the plan",
+            label: "nodes",
+            serves_from_zero: false,
             carries_marks: true,
             calls: ScalingCalls {
                 read: "eks:DescribeNodegroup",

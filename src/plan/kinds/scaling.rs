@@ -6,14 +6,18 @@
 //!
 //! # Why a role of its own, beside [`Groups`](super::Groups)
 //!
-//! [`Groups`](super::Groups) answers what readers ask of a plan's resource
-//! (`status`, preflight, the drills' journal lookups): it holds the plan's
-//! names and sizes. These actions are asked where no plan is at hand: a
-//! drill's cleanup after a crash, a sweep that found a mark on a group,
-//! know only the kind, the region and the group's name as the journal or
-//! the mark records them. So they are addressed by that name and reached
-//! through the kind ([`ResourceKind::scaling`](super::ResourceKind::scaling)),
-//! never through a `match` on kinds.
+//! [`Groups`](super::Groups) answers what the plan says of a resource's
+//! groups: their names and sizes. A reader with a plan (a drill's look
+//! for another drill's raise, the sweep, `watch`) reads a group through
+//! these actions too, by the name `Groups::raised_group` gives it, so
+//! every reader and every step read a group one way. These actions are
+//! also asked where no plan is at hand: a drill's cleanup after a crash,
+//! a sweep that found a mark on a group, know only the kind, the region
+//! and the group's name as the journal or the mark records them. So they
+//! are addressed by that name and reached through the kind
+//! ([`ResourceKind::scaling`](super::ResourceKind::scaling), or a
+//! resource's [`Scaled::scaling`](super::Scaled::scaling)), never through
+//! a `match` on kinds.
 //!
 //! A group's size here is a [`Size`]: one count (an ECS service's desired
 //! count, a Cloud Run service's floor) or three bounds (an Auto Scaling
@@ -84,6 +88,11 @@ impl Reading {
 pub struct About {
     /// What a group of the kind is called in sentences (`ECS service`).
     pub noun: &'static str,
+    /// What `status` calls its groups (`compute`, `nodes`).
+    pub label: &'static str,
+    /// Whether a group serves at a size of none (a request starts a Cloud
+    /// Run instance): its standby's checks can pass at any size.
+    pub serves_from_zero: bool,
     /// What its size counts (`tasks`).
     pub unit: &'static str,
     /// What to do when a group is missing (create it, or fix the plan).

@@ -312,12 +312,7 @@ impl Subject {
     /// `(region, group)` of the resource's group in `region`.
     fn at(&self, region: &str) -> (String, String) {
         let plan = self.plan();
-        let r = (crate::plan::kinds::each(&plan.spec).into_iter())
-            .find(|r| r.id() == self.resource)
-            .unwrap();
-        let crate::plan::kinds::Shown::Capacity(g) = r.shown() else {
-            panic!("{} is a capacity", self.resource)
-        };
+        let g = crate::steps::capacity::groups_of(&plan, self.resource).unwrap();
         g.raised_group(region).unwrap()
     }
 
@@ -651,6 +646,40 @@ fn the_generic_steps_serve_every_kind_with_a_scaling_role_and_only_those() {
             step.time().waits,
             s.kind.scaling().unwrap().about().calls.waits
         );
+    }
+}
+
+/// What a drill and the sweep ask before they read the journals, asked
+/// one way for every capacity kind (`dyn Groups`): the group read through
+/// its kind's role, as the raise reads it, is at the plan's standby size
+/// as seeded, and is not once another actor raised it; its label and
+/// whether its standby serves come from the kind's role too.
+#[tokio::test(start_paused = true)]
+async fn every_kind_judges_its_standby_through_its_capacity_role() {
+    for s in SUBJECTS {
+        let plan = s.plan();
+        let g = crate::steps::capacity::groups_of(&plan, s.resource).unwrap();
+        let scaling = s.kind.scaling().unwrap();
+        assert!(std::ptr::addr_eq(g.scaling(), scaling), "{:?}", s.kind);
+        assert_eq!(g.label(), scaling.about().label);
+        assert_eq!(scaling.size_of(g.standby()), s.standby, "{:?}", s.kind);
+        assert_eq!(scaling.size_of(g.active()), s.active, "{:?}", s.kind);
+        let fake = s.world();
+        let clouds = fake.clouds();
+        let read = g.read(&clouds, s.target).await.unwrap().unwrap();
+        assert_eq!(read, s.read(&fake, s.target).await, "{:?}", s.kind);
+        assert!(g.at_standby(&read), "{:?} seeded: {read:?}", s.kind);
+        s.resize(&fake, s.target, s.above(1));
+        let read = g.read(&clouds, s.target).await.unwrap().unwrap();
+        assert!(!g.at_standby(&read), "{:?} raised: {read:?}", s.kind);
+        assert_eq!(
+            g.standby_serves(),
+            scaling.about().serves_from_zero || s.standby.serving() > 0,
+            "{:?}",
+            s.kind
+        );
+        // A region the plan names no group in reads as none.
+        assert_eq!(g.read(&clouds, "ap-south-2").await.unwrap(), None);
     }
 }
 
