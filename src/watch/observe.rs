@@ -3,9 +3,11 @@
 //! not answer in time is recorded as what it is, a failed signal.
 //!
 //! The signals, per region: whether its API answers at all (a describe of
-//! the plan's database, else its compute group, made once, without
-//! retries: a region that does not answer should cost the round its
-//! timeout and no more), the plan's `[[check]]` probes, the CloudWatch
+//! the plan's database, else a read of one of its capacity groups through
+//! its kind's capacity role, the read a raise makes (for a managed
+//! instance group its autoscaler and its instances too), made once,
+//! without retries: a region that does not answer should cost the round
+//! its timeout and no more), the plan's `[[check]]` probes, the CloudWatch
 //! alarms `[watch] alarms` names, and for a region that holds a replica,
 //! the replica's current lag.
 

@@ -470,6 +470,7 @@ fn a_gcp_observers_role_reads_what_watch_reads_and_writes_nothing() {
         "sqladmin:instances.get",
         "monitoring:timeSeries.list",
         "compute:regionInstanceGroupManagers.get",
+        "compute:regionInstanceGroupManagers.listManagedInstances",
         "compute:regionAutoscalers.get",
         "run:services.get",
         "clouddns:managedZones.get",

@@ -397,11 +397,12 @@ pub trait RpoSource: Copies {
 }
 
 /// A resource with capacity in each region, raised by a failover: what
-/// the plan says of its groups. What a group *is* now (read, at its
-/// standby size, serving from zero, what it is called) is asked of its
-/// kind's capacity role through [`Scaled::scaling`], one way for every
-/// kind (the inherent methods on `dyn Groups` below): a drill, the sweep
-/// and `watch` read a group as the steps that raise it do.
+/// the plan says of its groups, and the read `status` shows. What a
+/// group *is* for a decision (read, at its standby size, serving from
+/// zero, what it is called) is asked of its kind's capacity role through
+/// [`Scaled::scaling`], one way for every kind (the inherent methods on
+/// `dyn Groups` below): a drill, the sweep and `watch` read a group as
+/// the steps that raise it do.
 #[async_trait]
 pub trait Groups: Declared + Scaled + Sync {
     /// Its group's provider name in `region`.
@@ -426,9 +427,10 @@ pub trait Groups: Declared + Scaled + Sync {
 }
 
 /// The capacity role of a capacity kind, taken from its [`Kind::ROLE`]
-/// when the kind compiles: a kind's groups and the actions on them cannot
-/// disagree, and a kind that declares [`Groups`] without
-/// [`Role::Capacity`] does not build.
+/// when the kind's code is generated: a kind's groups and the actions on
+/// them cannot disagree, and a kind that declares [`Groups`] without
+/// [`Role::Capacity`] fails `cargo build` and `cargo test` (a constant
+/// evaluated at code generation; `cargo check` does not reach it).
 pub trait Scaled {
     /// Its kind's capacity role.
     fn scaling(&self) -> &'static dyn scaling::Scaling;

@@ -185,8 +185,8 @@ pub trait Scaling: Sync {
     /// What the kind's groups are, in words and calls.
     fn about(&self) -> &'static About;
     /// The size of a group the plan sizes at `planned` (the kind's
-    /// `Groups::active`), as this kind counts it: one count or three
-    /// bounds.
+    /// `Groups::active`, or its `Groups::standby`), as this kind counts
+    /// it: one count or three bounds.
     fn size_of(&self, planned: Capacity) -> Size;
     /// The call a write of its size makes to the group read as `read` (an
     /// autoscaled managed instance group's minimum is its autoscaler's
