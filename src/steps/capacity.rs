@@ -278,19 +278,30 @@ pub async fn other_drill(
     let Some(g) = groups_of(plan, id) else {
         return Ok(None);
     };
-    let Some((at, name)) = g.raised_group(region) else {
+    let Some((at, name)) = raised_off_standby(clouds, g, region).await? else {
         return Ok(None);
     };
-    let Some(read) = g.scaling().read(clouds, &at, &name).await? else {
-        return Ok(None);
-    };
-    if g.at_standby(&read) {
-        return Ok(None);
-    }
     let left = left_raised(journals, run).await?;
     Ok(left
         .into_iter()
         .find(|l| l.temp.raised_group() == Some((at.as_str(), name.clone()))))
+}
+
+/// Group `g`'s name in `region` (a plan region) as the journals record
+/// a raise of it, when the group reads through its kind's capacity role
+/// at another size than the plan's standby one (`None`: no group there,
+/// missing, or at its standby size): what a drill and the sweep ask
+/// before they read the journals.
+async fn raised_off_standby(
+    clouds: &Clouds,
+    g: &dyn Groups,
+    region: &str,
+) -> Result<Option<(String, String)>, CloudError> {
+    let Some((at, name)) = g.raised_group(region) else {
+        return Ok(None);
+    };
+    let read = g.scaling().read(clouds, &at, &name).await?;
+    Ok(read.filter(|r| !g.at_standby(r)).map(|_| (at, name)))
 }
 
 /// What a drill's refusal says of `other`'s raise on `what` in `region`.
@@ -362,16 +373,13 @@ pub async fn off_standby(clouds: &Clouds, plans: &[Plan]) -> (Vec<OffStandby>, V
                 continue;
             };
             for region in p.regions().iter().filter(|r| *r != p.home()) {
-                let Some((at, group)) = g.raised_group(region) else {
-                    continue;
-                };
-                match g.scaling().read(clouds, &at, &group).await {
-                    Ok(Some(read)) if !g.at_standby(&read) => off.push(OffStandby {
+                match raised_off_standby(clouds, g, region).await {
+                    Ok(Some((at, group))) => off.push(OffStandby {
                         plan: p.name().to_string(),
                         region: at,
                         group,
                     }),
-                    Ok(_) => {}
+                    Ok(None) => {}
                     Err(e) => errors.push(e),
                 }
             }
