@@ -10,6 +10,7 @@ mod aurora;
 mod aurora_drill;
 mod buckets;
 mod calls;
+mod chaos;
 mod cli;
 mod demo;
 mod dnsplane;

@@ -1062,9 +1062,9 @@ fn parse_metrics(body: &str) {
     );
 }
 
-#[tokio::test]
-async fn three_observers_pass_the_chaos_matrix_with_no_false_and_no_missed_failover() {
-    crate::needs_emulators!();
+/// The chaos matrix of docs/watch.md, every scenario (run from
+/// `crate::chaos`, which says why there).
+pub(crate) async fn chaos_matrix() {
     // Two waves, so that a loaded machine still answers every observer.
     let (a, b, c) = tokio::join!(
         home_dies_then_recovers(),
@@ -1106,16 +1106,15 @@ async fn shared_runs(url: &str) -> Vec<String> {
     store.list().await.unwrap_or_default()
 }
 
-/// Regression (`lost_claim_answer_read_as_another_observers_claim`): three
+/// The regression `lost_claim_answer_read_as_another_observers_claim`
+/// (run from `crate::chaos`, which says why there): three
 /// observers on a state in S3; the answer to the winning observer's
 /// create-only start claim (`start.json`) is lost after S3 took it (a
 /// watcher tries each call once: the write fails; retried, it would find
 /// the claim, 412). The observer used to give up, and every observer then
 /// read the claim as started while nothing ran. Now it reads the claim
 /// back, finds its own bytes, and the failover starts exactly once.
-#[tokio::test(flavor = "multi_thread")]
-async fn regression_lost_claim_answer_read_as_another_observers_claim() {
-    crate::needs_emulators!();
+pub(crate) async fn lost_claim_answer() {
     let mut s = Scenario::on_s3("a start claim whose answer is lost", 5).await;
     let url = s.shared.clone().expect("shared state");
     let claim = Match::MethodPath("PUT", "/start.json".into());
