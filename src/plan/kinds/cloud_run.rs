@@ -37,7 +37,8 @@ use crate::plan::validate::Scope;
 /// The size of a Cloud Run service in a role: its minimum instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSize {
-    /// `template.scaling.minInstanceCount`.
+    /// The service-level `scaling.minInstanceCount` (the floor a failover
+    /// sets; never the revision-level one, module doc).
     pub min_instances: u32,
 }
 
